@@ -1,0 +1,29 @@
+/**
+ * rmapp: durable XState v5 workflows with their state in Postgres (or embedded PGlite).
+ *
+ * @example
+ * import { createEngine, defineWorkflow, step } from 'rmapp';
+ */
+export { createEngine, Engine, type EngineOptions, type StartOptions, type CancelResult } from './state_machine/engine.ts';
+export { defineWorkflow, machineVersion, type WorkflowDefinition, type DefineWorkflowOptions, type CleanupContext } from './state_machine/definition.ts';
+export { step, type StepContext, type StepOptions, type StepFunction } from './state_machine/step.ts';
+export { StepFailedError } from './state_machine/step-execution.ts';
+export {
+  WorkflowError,
+  ValidationError,
+  UnknownWorkflowError,
+  RunNotFoundError,
+  WaitTimeoutError,
+  toErrorData,
+  fromErrorData,
+  ERROR_CATEGORIES,
+  type ErrorCategory,
+  type ErrorData,
+} from './state_machine/errors.ts';
+export { DEFAULT_RETRY_POLICY, type RetryPolicy } from './state_machine/retry-policy.ts';
+export type { EngineEventMap, EngineEventName } from './state_machine/events.ts';
+export type { RunInfo, ChildInfo } from './state_machine/run-info.ts';
+export { systemClock, type Clock } from './state_machine/session-host.ts';
+export { openDatabase, redactUrl, type Database, type OpenDatabaseOptions } from './persistence/database.ts';
+export { migrate, DatabaseTooNewError } from './persistence/migrate.ts';
+export { RUN_STATUSES, FINAL_STATUSES, type RunStatus, type HistoryRow } from './persistence/schema.ts';

@@ -1,0 +1,88 @@
+/**
+ * Claiming runs and holding their leases. One `wake_at` column says when a run next needs a worker:
+ * its creation for a pending run, its timer for a waiting one, its lease expiry for a running one.
+ * So "runnable" is a single partial-index range scan: `wake_at <= now()`.
+ */
+import type { Queryable } from './database.ts';
+import { RUN_COLUMNS, toRunRow } from './rows.ts';
+import type { RunRow } from './schema.ts';
+
+/** A claimed run plus whether it has signals waiting (saves a read when it has none). */
+export interface ClaimedRun extends RunRow {
+  hasSignals: boolean;
+}
+
+/**
+ * Claims up to `limit` runnable runs of the given definitions with `FOR UPDATE SKIP LOCKED`: bumps the
+ * lease epoch and version, takes the lease for `leaseMs`.
+ */
+export async function claimRuns(
+  db: Queryable,
+  options: { owner: string; leaseMs: number; limit: number; definitions: [string, string][] },
+): Promise<ClaimedRun[]> {
+  if (options.limit <= 0 || options.definitions.length === 0) return [];
+  const rows = await db.query<Record<string, unknown>>(
+    `with c as (
+       select id from rmapp_runs
+       where status in ('pending', 'running', 'waiting') and wake_at <= now()
+         and exists (select 1 from jsonb_array_elements($1::jsonb) v where v->>0 = workflow and v->>1 = workflow_version)
+       order by wake_at
+       limit $2
+       for update skip locked)
+     update rmapp_runs r set
+       status = 'running', lease_owner = $3, lease_expires_at = now() + make_interval(secs => $4::float8 / 1000),
+       wake_at = now() + make_interval(secs => $4::float8 / 1000),
+       lease_epoch = r.lease_epoch + 1, version = r.version + 1, status_message = null, updated_at = now()
+     from c where r.id = c.id
+     returning ${RUN_COLUMNS.split(',').map((c) => `r.${c.trim()}`).join(', ')},
+       exists (select 1 from rmapp_run_inbox i where i.run_id = r.id and i.consumed_at is null) as has_signals`,
+    [JSON.stringify(options.definitions), options.limit, options.owner, options.leaseMs],
+  );
+  return rows.map((r) => ({ ...toRunRow(r), hasSignals: Boolean(r.has_signals) }));
+}
+
+/**
+ * Extends the lease of the runs this owner holds. Returns the ids still held and, of those, the ones
+ * with unconsumed signals (the fallback when a NOTIFY was lost). A held run missing from the result
+ * was lost: its worker must stop touching it.
+ */
+export async function renewLeases(
+  db: Queryable,
+  options: { owner: string; leaseMs: number; runIds: string[] },
+): Promise<{ held: Set<string>; withSignals: Set<string> }> {
+  if (options.runIds.length === 0) return { held: new Set(), withSignals: new Set() };
+  const rows = await db.query<{ id: string; has_signals: boolean }>(
+    `update rmapp_runs r set lease_expires_at = now() + make_interval(secs => $3::float8 / 1000),
+       wake_at = now() + make_interval(secs => $3::float8 / 1000)
+     where r.id in (select jsonb_array_elements_text($2::jsonb)) and r.lease_owner = $1 and r.status = 'running'
+     returning r.id, exists (select 1 from rmapp_run_inbox i where i.run_id = r.id and i.consumed_at is null) as has_signals`,
+    [options.owner, JSON.stringify(options.runIds), options.leaseMs],
+  );
+  return {
+    held: new Set(rows.map((r) => r.id)),
+    withSignals: new Set(rows.filter((r) => r.has_signals).map((r) => r.id)),
+  };
+}
+
+/** Gives a run back without changing its snapshot: claimable at once by any worker. */
+export async function releaseRun(db: Queryable, options: { owner: string; runId: string; version: number }): Promise<boolean> {
+  const rows = await db.query<{ id: string }>(
+    `update rmapp_runs set lease_owner = null, lease_expires_at = null, wake_at = now(), version = version + 1, updated_at = now()
+     where id = $1 and lease_owner = $2 and version = $3 and status = 'running' returning id`,
+    [options.runId, options.owner, options.version],
+  );
+  return rows.length > 0;
+}
+
+/** The earliest future wake-up among the given definitions' runs, to sleep exactly until it. */
+export async function nextWakeAt(db: Queryable, definitions: [string, string][]): Promise<Date | null> {
+  if (definitions.length === 0) return null;
+  const rows = await db.query<{ at: Date | string | null }>(
+    `select min(wake_at) as at from rmapp_runs
+     where status in ('pending', 'running', 'waiting') and wake_at is not null
+       and exists (select 1 from jsonb_array_elements($1::jsonb) v where v->>0 = workflow and v->>1 = workflow_version)`,
+    [JSON.stringify(definitions)],
+  );
+  const at = rows[0]?.at;
+  return at == null ? null : at instanceof Date ? at : new Date(at);
+}

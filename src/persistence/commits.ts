@@ -1,0 +1,107 @@
+/**
+ * The hot path: persisting macrosteps. All the writes a worker has ready are committed together in a
+ * single statement (group commit): update each run fenced by `version` and lease owner, append its
+ * history, mark its consumed signals, in one round trip and one commit. A run whose fence fails is
+ * simply absent from the result: its worker lost it.
+ */
+import type { Queryable } from './database.ts';
+import type { HistoryEntry } from './runs.ts';
+import type { RunStatus } from './schema.ts';
+
+/** One run's new state, as the session that owns it built it. */
+export interface RunWrite {
+  id: string;
+  expectedVersion: number;
+  owner: string;
+  epoch: number;
+  status: RunStatus;
+  snapshot: unknown;
+  stateValue: unknown;
+  output: unknown;
+  error: unknown;
+  timers: unknown[];
+  steps: Record<string, unknown>;
+  /** Next wake-up when the run is released into `waiting`; ignored while the lease is kept. */
+  wakeAt: Date | null;
+  /** Give the lease up (the run waits or has finished). */
+  release: boolean;
+  leaseMs: number;
+  statusMessage: string | null;
+  consumedSignalIds: number[];
+  history: HistoryEntry[];
+}
+
+/** Result per run that was written; runs not listed lost their fence. */
+export interface CommitResult {
+  id: string;
+  version: number;
+  /** True when a signal arrived while the run was being released: claim it again now. */
+  wakeNow: boolean;
+}
+
+/** Commits a batch of run writes in one statement. */
+export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promise<CommitResult[]> {
+  if (writes.length === 0) return [];
+  const payload = writes.map((w) => ({
+    id: w.id,
+    expected: w.expectedVersion,
+    owner: w.owner,
+    epoch: w.epoch,
+    status: w.status,
+    snapshot: w.snapshot ?? null,
+    state_value: w.stateValue ?? null,
+    output: w.output ?? null,
+    error: w.error ?? null,
+    timers: w.timers,
+    steps: w.steps,
+    wake_at: w.wakeAt ? w.wakeAt.toISOString() : null,
+    release: w.release,
+    lease_ms: w.leaseMs,
+    final: w.status === 'succeeded' || w.status === 'failed' || w.status === 'cancelled',
+    status_message: w.statusMessage,
+    consumed: w.consumedSignalIds,
+    history: w.history,
+  }));
+  const rows = await db.query<{ id: string; version: number; wake_now: boolean }>(
+    `with w as (
+       select * from jsonb_to_recordset($1::jsonb) as w(
+         id text, expected int, owner text, epoch int, status text, snapshot jsonb, state_value jsonb,
+         output jsonb, error jsonb, timers jsonb, steps jsonb, wake_at timestamptz, release boolean,
+         lease_ms int, final boolean, status_message text, consumed jsonb, history jsonb)),
+     pending as (
+       select w.id, exists (
+         select 1 from rmapp_run_inbox i
+         where i.run_id = w.id and i.consumed_at is null
+           and i.id not in (select (jsonb_array_elements_text(w.consumed))::bigint)) as has_signals
+       from w where w.release and w.status = 'waiting'),
+     u as (
+       update rmapp_runs r set
+         status = w.status, snapshot = w.snapshot, state_value = w.state_value, output = w.output, error = w.error,
+         timers = w.timers, steps = w.steps, version = r.version + 1, status_message = w.status_message,
+         lease_owner = case when w.release then null else r.lease_owner end,
+         lease_expires_at = case when w.release then null else now() + make_interval(secs => w.lease_ms::float8 / 1000) end,
+         wake_at = case
+           when w.final then null
+           when w.release and coalesce(p.has_signals, false) then now()
+           when w.release then w.wake_at
+           else now() + make_interval(secs => w.lease_ms::float8 / 1000) end,
+         updated_at = now(),
+         finished_at = case when w.final then now() else null end
+       from w left join pending p on p.id = w.id
+       where r.id = w.id and r.version = w.expected and r.lease_owner = w.owner
+       returning r.id, r.version, coalesce(p.has_signals, false) as wake_now),
+     h as (
+       insert into rmapp_run_history (run_id, type, path, state, step, attempt, data, worker, lease_epoch)
+       select w.id, e->>'type', coalesce(e->>'path', ''), e->'state', e->>'step', (e->>'attempt')::int, e->'data', w.owner, w.epoch
+       from w join u on u.id = w.id
+       cross join lateral jsonb_array_elements(w.history) with ordinality as x(e, ord)
+       order by w.id, x.ord),
+     c as (
+       update rmapp_run_inbox i set consumed_at = now()
+       from w join u on u.id = w.id
+       where i.run_id = w.id and i.id in (select (jsonb_array_elements_text(w.consumed))::bigint))
+     select id, version, wake_now from u`,
+    [JSON.stringify(payload)],
+  );
+  return rows.map((r) => ({ id: r.id, version: Number(r.version), wakeNow: Boolean(r.wake_now) }));
+}

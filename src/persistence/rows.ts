@@ -1,0 +1,37 @@
+/** Maps raw `rmapp_runs` rows (snake_case, from hand-written SQL) to the schema's typed shape. */
+import type { RunRow, RunStatus } from './schema.ts';
+
+/** Columns in the order {@link toRunRow} expects; use as `select ${RUN_COLUMNS} from rmapp_runs`. */
+export const RUN_COLUMNS = `id, workflow, workflow_version, status, status_message, snapshot, state_value, input, output, error,
+  timers, steps, version, lease_owner, lease_expires_at, lease_epoch, wake_at, parent_run_id, idempotency_key,
+  created_at, updated_at, finished_at`;
+
+const date = (v: unknown): Date | null => (v == null ? null : v instanceof Date ? v : new Date(String(v)));
+
+/** Converts one raw row. */
+export function toRunRow(r: Record<string, unknown>): RunRow {
+  return {
+    id: r.id as string,
+    workflow: r.workflow as string,
+    workflowVersion: r.workflow_version as string,
+    status: r.status as RunStatus,
+    statusMessage: (r.status_message as string | null) ?? null,
+    snapshot: r.snapshot ?? null,
+    stateValue: r.state_value ?? null,
+    input: r.input ?? null,
+    output: r.output ?? null,
+    error: r.error ?? null,
+    timers: r.timers ?? [],
+    steps: r.steps ?? {},
+    version: Number(r.version),
+    leaseOwner: (r.lease_owner as string | null) ?? null,
+    leaseExpiresAt: date(r.lease_expires_at),
+    leaseEpoch: Number(r.lease_epoch),
+    wakeAt: date(r.wake_at),
+    parentRunId: (r.parent_run_id as string | null) ?? null,
+    idempotencyKey: (r.idempotency_key as string | null) ?? null,
+    createdAt: date(r.created_at) as Date,
+    updatedAt: date(r.updated_at) as Date,
+    finishedAt: date(r.finished_at),
+  };
+}

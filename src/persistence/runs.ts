@@ -1,0 +1,116 @@
+/** Creating and reading runs (not the hot path: see `claims.ts` and `commits.ts` for that). */
+import { and, asc, desc, eq, inArray, type SQL } from 'drizzle-orm';
+import type { Database, Queryable } from './database.ts';
+import { RUN_COLUMNS, toRunRow } from './rows.ts';
+import { runHistory, runs, type HistoryRow, type RunRow, type RunStatus } from './schema.ts';
+
+/** Channel a worker LISTENs on: the payload is a run id that has something to do now. */
+export const WAKE_CHANNEL = 'rmapp_wake';
+
+/** What {@link insertRun} needs. */
+export interface NewRun {
+  id: string;
+  workflow: string;
+  workflowVersion: string;
+  input: unknown;
+  idempotencyKey?: string | null | undefined;
+  parentRunId?: string | null | undefined;
+}
+
+/**
+ * Inserts a pending run and notifies workers, in one statement. With an idempotency key (or a run
+ * id) that already exists, inserts nothing and returns the existing run's id and `created: false`.
+ */
+export async function insertRun(db: Queryable, run: NewRun): Promise<{ id: string; created: boolean }> {
+  const inserted = await db.query<{ id: string }>(
+    `with ins as (
+       insert into rmapp_runs (id, workflow, workflow_version, status, input, idempotency_key, parent_run_id, wake_at)
+       values ($1, $2, $3, 'pending', $4::jsonb, $5, $6, now())
+       on conflict do nothing
+       returning id)
+     select id, pg_notify('${WAKE_CHANNEL}', id) from ins`,
+    [run.id, run.workflow, run.workflowVersion, JSON.stringify(run.input ?? null), run.idempotencyKey ?? null, run.parentRunId ?? null],
+  );
+  if (inserted[0]) return { id: inserted[0].id, created: true };
+  const existing = await db.query<{ id: string; workflow: string }>(
+    `select id, workflow from rmapp_runs where ($1::text is not null and idempotency_key = $1) or id = $2 limit 1`,
+    [run.idempotencyKey ?? null, run.id],
+  );
+  if (!existing[0]) throw new Error(`Run ${run.id} conflicted on insert but could not be read back; try again.`);
+  return { id: existing[0].id, created: false };
+}
+
+/** One run, or undefined. */
+export async function getRun(db: Queryable, id: string): Promise<RunRow | undefined> {
+  const rows = await db.query<Record<string, unknown>>(`select ${RUN_COLUMNS} from rmapp_runs where id = $1`, [id]);
+  return rows[0] ? toRunRow(rows[0]) : undefined;
+}
+
+/** Filters of {@link listRuns}. */
+export interface ListRunsFilter {
+  status?: RunStatus | readonly RunStatus[] | undefined;
+  workflow?: string | undefined;
+  parentRunId?: string | undefined;
+  limit?: number | undefined;
+}
+
+/** Newest first. */
+export async function listRuns(db: Database, filter: ListRunsFilter = {}): Promise<RunRow[]> {
+  const where: SQL[] = [];
+  if (filter.status !== undefined) {
+    const statuses = Array.isArray(filter.status) ? [...filter.status] : [filter.status as RunStatus];
+    where.push(inArray(runs.status, statuses));
+  }
+  if (filter.workflow) where.push(eq(runs.workflow, filter.workflow));
+  if (filter.parentRunId) where.push(eq(runs.parentRunId, filter.parentRunId));
+  return db.drizzle
+    .select()
+    .from(runs)
+    .where(where.length ? and(...where) : undefined)
+    .orderBy(desc(runs.createdAt), desc(runs.id))
+    .limit(filter.limit ?? 100);
+}
+
+/** A run's history, oldest first. */
+export async function getHistory(db: Database, runId: string): Promise<HistoryRow[]> {
+  return db.drizzle.select().from(runHistory).where(eq(runHistory.runId, runId)).orderBy(asc(runHistory.id));
+}
+
+/** An entry to append to a run's history. */
+export interface HistoryEntry {
+  type: string;
+  path?: string | undefined;
+  state?: unknown;
+  step?: string | undefined;
+  attempt?: number | undefined;
+  data?: unknown;
+}
+
+/** Appends history outside a run's own commits (e.g. a restore failure noticed by a worker). */
+export async function appendHistory(db: Queryable, runId: string, entries: HistoryEntry[], worker: string | null): Promise<void> {
+  if (entries.length === 0) return;
+  await db.query(
+    `insert into rmapp_run_history (run_id, type, path, state, step, attempt, data, worker)
+     select $1, e->>'type', coalesce(e->>'path', ''), e->'state', e->>'step', (e->>'attempt')::int, e->'data', $3
+     from jsonb_array_elements($2::jsonb) with ordinality as x(e, ord) order by ord`,
+    [runId, JSON.stringify(entries), worker],
+  );
+}
+
+/** Marks runs of definitions this worker cannot run, so `runs show` says why they do not move. */
+export async function markUnregisteredVersions(db: Queryable, registered: [string, string][], worker: string): Promise<number> {
+  const rows = await db.query<{ id: string }>(
+    `with m as (
+       select r.id, 'Definition ' || r.workflow || '@' || r.workflow_version || ' is not registered on worker ' || $2 ||
+         ': the run waits untouched until a worker that registers this version claims it.' as message
+       from rmapp_runs r
+       where r.status in ('pending', 'running', 'waiting')
+         and not exists (select 1 from jsonb_array_elements($1::jsonb) v where v->>0 = r.workflow and v->>1 = r.workflow_version)
+         and (r.lease_expires_at is null or r.lease_expires_at < now()))
+     update rmapp_runs r set status_message = m.message from m
+     where r.id = m.id and r.status_message is distinct from m.message
+     returning r.id`,
+    [JSON.stringify(registered), worker],
+  );
+  return rows.length;
+}

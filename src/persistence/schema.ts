@@ -1,0 +1,114 @@
+/**
+ * The Drizzle schema: the single source of truth for the tables; `drizzle-kit generate` turns it
+ * into the SQL in `migrations/`. Hot-path statements (claim, commit) are hand-written SQL in
+ * `src/persistence/*.ts` against these same tables.
+ */
+import { sql } from 'drizzle-orm';
+import {
+  bigserial,
+  check,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
+
+/** Every status a run can have. `pending`: never claimed; `waiting`: evicted until a wake-up or a signal. */
+export const RUN_STATUSES = ['pending', 'running', 'waiting', 'succeeded', 'failed', 'cancelled'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+/** Statuses a run never leaves on its own. */
+export const FINAL_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'cancelled'];
+
+const tz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+
+/** One row per run: the persisted XState snapshot plus everything a worker needs to claim and fence it. */
+export const runs = pgTable(
+  'rmapp_runs',
+  {
+    id: text('id').primaryKey(),
+    workflow: text('workflow').notNull(),
+    workflowVersion: text('workflow_version').notNull(),
+    status: text('status').$type<RunStatus>().notNull().default('pending'),
+    /** Human-readable reason a run is stuck or failed to restore (e.g. its version is not registered). */
+    statusMessage: text('status_message'),
+    /** `actor.getPersistedSnapshot()` of the root, children nested inside. Null until first persisted. */
+    snapshot: jsonb('snapshot'),
+    /** The root's state value, kept beside the snapshot so lists need not parse it. */
+    stateValue: jsonb('state_value'),
+    input: jsonb('input'),
+    output: jsonb('output'),
+    error: jsonb('error'),
+    /** Durable timers (`after` delays, step backoffs and sleeps) with their absolute due times. */
+    timers: jsonb('timers').notNull().default(sql`'[]'::jsonb`),
+    /** Step attempt bookkeeping by step path (attempt number, last error), so retries survive restarts. */
+    steps: jsonb('steps').notNull().default(sql`'{}'::jsonb`),
+    /** Optimistic concurrency counter: every write says which version it expects. */
+    version: integer('version').notNull().default(0),
+    leaseOwner: text('lease_owner'),
+    leaseExpiresAt: tz('lease_expires_at'),
+    /** Incremented by every claim; history rows carry it so overlapping owners would be visible. */
+    leaseEpoch: integer('lease_epoch').notNull().default(0),
+    wakeAt: tz('wake_at'),
+    parentRunId: text('parent_run_id'),
+    idempotencyKey: text('idempotency_key'),
+    createdAt: tz('created_at').notNull().defaultNow(),
+    updatedAt: tz('updated_at').notNull().defaultNow(),
+    finishedAt: tz('finished_at'),
+  },
+  (t) => [
+    uniqueIndex('rmapp_runs_idempotency_key_uq').on(t.idempotencyKey),
+    index('rmapp_runs_status_idx').on(t.status, t.createdAt),
+    index('rmapp_runs_runnable_idx')
+      .on(t.wakeAt)
+      .where(sql`status in ('pending', 'running', 'waiting')`),
+    index('rmapp_runs_parent_idx').on(t.parentRunId),
+    check(
+      'rmapp_runs_status_ck',
+      sql`${t.status} in ('pending', 'running', 'waiting', 'succeeded', 'failed', 'cancelled')`,
+    ),
+  ],
+);
+
+/** Append-only history: what happened to a run, in order (`seq` is per run). */
+export const runHistory = pgTable(
+  'rmapp_run_history',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    runId: text('run_id').notNull(),
+    type: text('type').notNull(),
+    /** Child path for events of a child machine or step ('' for the root). */
+    path: text('path').notNull().default(''),
+    state: jsonb('state'),
+    step: text('step'),
+    attempt: integer('attempt'),
+    data: jsonb('data'),
+    worker: text('worker'),
+    leaseEpoch: integer('lease_epoch'),
+    at: tz('at').notNull().defaultNow(),
+  },
+  (t) => [index('rmapp_run_history_run_idx').on(t.runId, t.id)],
+);
+
+/** Durable per-run inbox of signals; `consumedAt` is set in the transaction that persists their effect. */
+export const runInbox = pgTable(
+  'rmapp_run_inbox',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    runId: text('run_id').notNull(),
+    event: jsonb('event').notNull(),
+    dedupeKey: text('dedupe_key'),
+    createdAt: tz('created_at').notNull().defaultNow(),
+    consumedAt: tz('consumed_at'),
+  },
+  (t) => [
+    uniqueIndex('rmapp_run_inbox_dedupe_uq').on(t.runId, t.dedupeKey),
+    index('rmapp_run_inbox_pending_idx').on(t.runId, t.id).where(sql`consumed_at is null`),
+  ],
+);
+
+export type RunRow = typeof runs.$inferSelect;
+export type HistoryRow = typeof runHistory.$inferSelect;
+export type InboxRow = typeof runInbox.$inferSelect;

@@ -1,0 +1,99 @@
+/**
+ * Group commit. Sessions mark themselves dirty; whenever no commit is in flight, every dirty session
+ * builds its write and all of them go to Postgres in one statement. While that commit is in flight new
+ * changes accumulate for the next one, so under load each round trip carries many runs' macrosteps,
+ * and each run has at most one write in flight (its writes stay ordered).
+ */
+import type { Database } from '../persistence/database.ts';
+import { commitRunWrites, type CommitResult, type RunWrite } from '../persistence/commits.ts';
+
+/** What the committer needs from a run session. */
+export interface CommitParticipant {
+  readonly runId: string;
+  /** The write to send now, or null when there is nothing to write. */
+  buildWrite(): PreparedWrite | null;
+  onCommitted(prepared: PreparedWrite, result: CommitResult): void;
+  /** The commit failed as a whole (database error); the write will be built again. */
+  onFailed(prepared: PreparedWrite): void;
+  /** The fence failed: another worker owns the run now, or it was changed under us. */
+  onLost(prepared: PreparedWrite): void;
+}
+
+/** A write plus what the session needs to know once it is durable. */
+export interface PreparedWrite {
+  write: RunWrite;
+  /** The session's change counter when the write was built. */
+  seq: number;
+}
+
+export class Committer {
+  private readonly dirty = new Set<CommitParticipant>();
+  private running = false;
+  private scheduled = false;
+  private failures = 0;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly db: Database,
+    private readonly onError: (err: unknown) => void = (err) => console.error('rmapp: commit failed, retrying:', err),
+  ) {}
+
+  /** Queues a session's changes for the next commit. */
+  schedule(participant: CommitParticipant): void {
+    this.dirty.add(participant);
+    if (this.running || this.scheduled) return;
+    this.scheduled = true;
+    // A microtask, not a timer: the macrostep that marked the session dirty has completed by then,
+    // and a lone run at concurrency 1 pays no added latency.
+    queueMicrotask(() => void this.drain());
+  }
+
+  /** Resolves when nothing is dirty and no commit is in flight. */
+  idle(): Promise<void> {
+    if (!this.running && !this.scheduled && this.dirty.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private async drain(): Promise<void> {
+    this.scheduled = false;
+    if (this.running) return;
+    this.running = true;
+    try {
+      while (this.dirty.size > 0) {
+        const batch: { participant: CommitParticipant; prepared: PreparedWrite }[] = [];
+        for (const participant of this.dirty) {
+          const prepared = participant.buildWrite();
+          if (prepared) batch.push({ participant, prepared });
+        }
+        this.dirty.clear();
+        if (batch.length === 0) break;
+        let results: CommitResult[];
+        try {
+          results = await commitRunWrites(this.db, batch.map((b) => b.prepared.write));
+          this.failures = 0;
+        } catch (err) {
+          // The database is unreachable or the statement failed: nothing was applied (one statement
+          // is one transaction). Keep every session dirty and try again with backoff.
+          this.failures += 1;
+          this.onError(err);
+          for (const b of batch) {
+            b.participant.onFailed(b.prepared);
+            this.dirty.add(b.participant);
+          }
+          await new Promise((r) => setTimeout(r, Math.min(2_000, 50 * 2 ** Math.min(this.failures, 6))));
+          continue;
+        }
+        const byId = new Map(results.map((r) => [r.id, r]));
+        for (const { participant, prepared } of batch) {
+          const result = byId.get(participant.runId);
+          if (result) participant.onCommitted(prepared, result);
+          else participant.onLost(prepared);
+        }
+      }
+    } finally {
+      this.running = false;
+      if (this.dirty.size > 0) this.schedule([...this.dirty][0] as CommitParticipant);
+      else for (const resolve of this.idleWaiters.splice(0)) resolve();
+    }
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * A workflow definition: name + version + XState machine + zod input schema. The version is what a
+ * run is pinned to for its whole life; by default it is a hash of the machine's structure, so any
+ * change to states, transitions or invoked `src` names yields a new version.
+ */
+import { createHash } from 'node:crypto';
+import type { AnyStateMachine } from 'xstate';
+import type { z } from 'zod';
+import { ValidationError } from './errors.ts';
+
+/** Passed to a definition's `cleanup` when a run is cancelled. */
+export interface CleanupContext {
+  runId: string;
+  reason: string;
+  /** The run's context at the moment it was cancelled. */
+  context: unknown;
+}
+
+/** A registered workflow. Build it with {@link defineWorkflow}. */
+export interface WorkflowDefinition<TInput = unknown> {
+  readonly name: string;
+  readonly version: string;
+  readonly machine: AnyStateMachine;
+  readonly input: z.ZodType<TInput>;
+  /** Runs once when a run is cancelled, after its actors stopped (release resources, post a note). */
+  readonly cleanup?: ((ctx: CleanupContext) => Promise<void> | void) | undefined;
+}
+
+/** Options of {@link defineWorkflow}. */
+export interface DefineWorkflowOptions<TInput> {
+  name: string;
+  /** Pin a version by hand; default: a hash of the machine's structure. */
+  version?: string | undefined;
+  machine: AnyStateMachine;
+  input: z.ZodType<TInput>;
+  cleanup?: ((ctx: CleanupContext) => Promise<void> | void) | undefined;
+}
+
+const NAME_PATTERN = /^[A-Za-z][\w.-]{0,99}$/;
+
+/**
+ * Declares a workflow.
+ *
+ * @example
+ * const order = defineWorkflow({ name: 'order', machine: orderMachine, input: z.object({ id: z.string() }) });
+ */
+export function defineWorkflow<TInput>(options: DefineWorkflowOptions<TInput>): WorkflowDefinition<TInput> {
+  if (!NAME_PATTERN.test(options.name)) {
+    throw new ValidationError(
+      `Workflow name "${options.name}" is invalid: use letters, digits, ".", "_" or "-", starting with a letter.`,
+    );
+  }
+  if (!options.machine || typeof options.machine.getInitialSnapshot !== 'function') {
+    throw new ValidationError(`Workflow "${options.name}": machine must be an XState machine (setup(...).createMachine(...)).`);
+  }
+  return {
+    name: options.name,
+    version: options.version ?? machineVersion(options.machine),
+    machine: options.machine,
+    input: options.input,
+    cleanup: options.cleanup,
+  };
+}
+
+/**
+ * A short hash of the machine's structure: state ids, transitions, invoke `src` names, delays. Functions
+ * (actions, guards given inline) contribute only their names, so reformatting code does not change it.
+ */
+export function machineVersion(machine: AnyStateMachine): string {
+  const text = JSON.stringify(machine.root.definition, (_key, value: unknown) =>
+    typeof value === 'function' ? `fn:${(value as { name?: string }).name ?? ''}` : value,
+  );
+  return createHash('sha256').update(text).digest('hex').slice(0, 12);
+}

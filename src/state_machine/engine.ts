@@ -1,0 +1,286 @@
+/**
+ * The engine: the public face of rmapp's durable execution. It validates and stores runs, answers
+ * queries, delivers signals and cancellations, and runs a worker that executes runs.
+ */
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { appendSignal } from '../persistence/inbox.ts';
+import { openDatabase, type Database, type OpenDatabaseOptions } from '../persistence/database.ts';
+import { migrate } from '../persistence/migrate.ts';
+import { appendHistory, getHistory, getRun, insertRun, listRuns, type ListRunsFilter } from '../persistence/runs.ts';
+import { FINAL_STATUSES, type HistoryRow, type RunStatus } from '../persistence/schema.ts';
+import type { WorkflowDefinition } from './definition.ts';
+import { RunNotFoundError, UnknownWorkflowError, ValidationError, WaitTimeoutError } from './errors.ts';
+import { EngineEvents, type EngineEventName, type EngineListener } from './events.ts';
+import type { RetryPolicy } from './retry-policy.ts';
+import { CANCEL_SIGNAL } from './run-session.ts';
+import { toRunInfo, type RunInfo } from './run-info.ts';
+import { systemClock, type Clock } from './session-host.ts';
+import { Worker } from './worker.ts';
+
+/** Options of {@link createEngine}. */
+export interface EngineOptions {
+  /** An open database, a connection string, or options for {@link openDatabase}. Default: `DATABASE_URL`, else PGlite under `.rmapp/`. */
+  database?: Database | string | OpenDatabaseOptions | undefined;
+  workflows: readonly WorkflowDefinition<any>[];
+  /** Names this worker in leases and history; a random suffix makes each process unique. Default: host:pid. */
+  workerId?: string | undefined;
+  /** Runs this worker holds in memory and executes at once. Default 50. */
+  concurrency?: number | undefined;
+  /** Lease length; a dead worker's runs are taken over this long after its last renewal. Default 30 s. */
+  leaseMs?: number | undefined;
+  /** Fallback polling interval when no notification arrives. Default 1 s. */
+  pollMs?: number | undefined;
+  /** A run that only waits for longer than this leaves memory. Default 1 s. */
+  evictAfterMs?: number | undefined;
+  /** Retry policies by step kind (a step's `kind`, else its invoke `src` name). */
+  retryPolicies?: Record<string, Partial<RetryPolicy>> | undefined;
+  /** Applies migrations on first use (default true). */
+  migrate?: boolean | undefined;
+  clock?: Clock | undefined;
+}
+
+/** Options of {@link Engine.start}. */
+export interface StartOptions {
+  runId?: string | undefined;
+  /** Starting twice with the same key returns the first run. */
+  idempotencyKey?: string | undefined;
+  parentRunId?: string | undefined;
+}
+
+/** Result of {@link Engine.cancel}. */
+export interface CancelResult {
+  /** False when the run had already finished: cancelling it does nothing. */
+  cancelled: boolean;
+  status: RunStatus;
+  message: string;
+}
+
+const runIdSchema = z.string().min(1).max(200).regex(/^[\w.:@/-]+$/, 'use letters, digits and . _ : @ / -');
+
+/**
+ * A durable workflow engine over one database.
+ *
+ * @example
+ * const engine = createEngine({ workflows: [order] });
+ * await engine.startWorker();
+ * const id = await engine.start('order', { id: 'A-1' });
+ * const run = await engine.waitFor(id, { timeoutMs: 60_000 });
+ */
+export class Engine {
+  readonly events = new EngineEvents();
+  readonly workerId: string;
+  private readonly registry = new Map<string, WorkflowDefinition>();
+  private readonly latest = new Map<string, WorkflowDefinition>();
+  private dbPromise: Promise<Database> | null = null;
+  private ownsDb = false;
+  private worker: Worker | null = null;
+
+  constructor(private readonly options: EngineOptions) {
+    for (const def of options.workflows) {
+      const key = `${def.name}@${def.version}`;
+      if (this.registry.has(key)) throw new ValidationError(`Workflow ${key} is registered twice.`);
+      this.registry.set(key, def);
+      // The last registered version of a name is the one new runs start on.
+      this.latest.set(def.name, def);
+    }
+    this.workerId = options.workerId ?? `${hostname()}:${process.pid}`;
+    for (const [name, value] of Object.entries({ concurrency: options.concurrency, leaseMs: options.leaseMs, pollMs: options.pollMs })) {
+      if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
+        throw new ValidationError(`createEngine: ${name} must be a positive number (got ${String(value)}).`);
+      }
+    }
+  }
+
+  /** The database, opened and migrated on first use. */
+  db(): Promise<Database> {
+    this.dbPromise ??= (async () => {
+      const d = this.options.database;
+      let db: Database;
+      if (d && typeof d === 'object' && 'query' in d) db = d;
+      else {
+        db = await openDatabase(typeof d === 'string' ? { url: d } : d);
+        this.ownsDb = true;
+      }
+      if (this.options.migrate !== false) await migrate(db);
+      return db;
+    })();
+    return this.dbPromise;
+  }
+
+  /** Subscribes to progress events of runs executed by this process. Returns an unsubscribe function. */
+  on<K extends EngineEventName>(name: K, listener: EngineListener<K>): () => void {
+    return this.events.on(name, listener);
+  }
+
+  /**
+   * Stores a new run; a worker executes it. Input is validated first: invalid input throws a
+   * {@link ValidationError} naming the field, and nothing is stored.
+   */
+  async start(name: string, input: unknown, options: StartOptions = {}): Promise<string> {
+    const def = this.latest.get(name);
+    if (!def) throw new UnknownWorkflowError(name, [...this.latest.keys()]);
+    const parsed = def.input.safeParse(input);
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((i) => ({ path: i.path.join('.') || '(input)', message: i.message }));
+      throw new ValidationError(
+        `Invalid input for workflow "${name}": ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}.`,
+        issues,
+      );
+    }
+    if (options.runId !== undefined) {
+      const ok = runIdSchema.safeParse(options.runId);
+      if (!ok.success) throw new ValidationError(`Invalid runId "${options.runId}": ${ok.error.issues[0]?.message}.`);
+    }
+    const db = await this.db();
+    const { id } = await insertRun(db, {
+      id: options.runId ?? randomUUID(),
+      workflow: def.name,
+      workflowVersion: def.version,
+      input: parsed.data,
+      idempotencyKey: options.idempotencyKey,
+      parentRunId: options.parentRunId,
+    });
+    this.worker?.poke();
+    return id;
+  }
+
+  /** One run with its children. Throws {@link RunNotFoundError} for an unknown id. */
+  async get(runId: string): Promise<RunInfo> {
+    const row = await getRun(await this.db(), runId);
+    if (!row) throw new RunNotFoundError(runId);
+    return toRunInfo(row, this.registry);
+  }
+
+  /** Runs, newest first. */
+  async list(filter: ListRunsFilter = {}): Promise<RunInfo[]> {
+    const rows = await listRuns(await this.db(), filter);
+    return rows.map((r) => toRunInfo(r, this.registry));
+  }
+
+  /** The run's history, oldest first. */
+  async history(runId: string): Promise<HistoryRow[]> {
+    const db = await this.db();
+    if (!(await getRun(db, runId))) throw new RunNotFoundError(runId);
+    return getHistory(db, runId);
+  }
+
+  /** Waits until the run has finished and returns it (with its output or error). */
+  async waitFor(runId: string, options: { timeoutMs?: number; pollMs?: number } = {}): Promise<RunInfo> {
+    const deadline = Date.now() + (options.timeoutMs ?? Number.POSITIVE_INFINITY);
+    let wake: (() => void) | null = null;
+    const off = this.events.on('run.finished', (e) => {
+      if (e.runId === runId) wake?.();
+    });
+    try {
+      for (;;) {
+        const run = await this.get(runId);
+        if (FINAL_STATUSES.includes(run.status)) return run;
+        const left = deadline - Date.now();
+        if (left <= 0) throw new WaitTimeoutError(runId, options.timeoutMs ?? 0, run.status);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.min(left, options.pollMs ?? 200));
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+    } finally {
+      off();
+    }
+  }
+
+  /**
+   * Sends an event to a run through its durable inbox; it is applied once, in order. With a
+   * `dedupeKey` used before for this run, nothing is sent again.
+   */
+  async send(runId: string, event: { type: string; [key: string]: unknown }, options: { dedupeKey?: string } = {}): Promise<{ delivered: boolean }> {
+    if (!event || typeof event !== 'object' || typeof event.type !== 'string' || event.type === '') {
+      throw new ValidationError('An event must be an object with a non-empty string "type", e.g. {"type":"approve"}.');
+    }
+    if (event.type.startsWith('xstate.') || event.type.startsWith('rmapp.')) {
+      throw new ValidationError(`Event type "${event.type}" is reserved: "xstate." and "rmapp." events come from the engine.`);
+    }
+    return this.enqueue(runId, event, options.dedupeKey ?? null);
+  }
+
+  private async enqueue(runId: string, event: object, dedupeKey: string | null): Promise<{ delivered: boolean }> {
+    const db = await this.db();
+    const run = await getRun(db, runId);
+    if (!run) throw new RunNotFoundError(runId);
+    if (FINAL_STATUSES.includes(run.status)) {
+      throw new ValidationError(`Run ${runId} has already finished (${run.status}); it accepts no more events.`);
+    }
+    const { appended } = await appendSignal(db, runId, event, dedupeKey);
+    if (appended) this.worker?.onWake(runId);
+    return { delivered: appended };
+  }
+
+  /** Cancels a run: aborts its steps, stops its children, runs the definition's cleanup. */
+  async cancel(runId: string, reason = 'cancelled'): Promise<CancelResult> {
+    const db = await this.db();
+    const run = await getRun(db, runId);
+    if (!run) throw new RunNotFoundError(runId);
+    if (FINAL_STATUSES.includes(run.status)) {
+      return { cancelled: false, status: run.status, message: `Run ${runId} had already finished (${run.status}); nothing to cancel.` };
+    }
+    if (run.status === 'pending') {
+      // Never started: nothing to stop or clean up, so cancel it in place if no worker took it meanwhile.
+      const rows = await db.query<{ id: string }>(
+        `update rmapp_runs set status = 'cancelled', error = $2::jsonb, finished_at = now(), updated_at = now(), wake_at = null, version = version + 1
+         where id = $1 and status = 'pending' and lease_owner is null returning id`,
+        [runId, JSON.stringify({ name: 'CancelledError', message: reason, code: 'CANCELLED', category: 'cancelled' })],
+      );
+      if (rows.length) {
+        await appendHistory(db, runId, [{ type: 'run.cancelled', data: { reason } }], this.workerId);
+        return { cancelled: true, status: 'cancelled', message: `Run ${runId} cancelled before it started.` };
+      }
+    }
+    await this.enqueue(runId, { type: CANCEL_SIGNAL, reason }, CANCEL_SIGNAL);
+    return { cancelled: true, status: run.status, message: `Cancellation of run ${runId} requested; its worker applies it.` };
+  }
+
+  /** Starts executing runs in this process. */
+  async startWorker(): Promise<void> {
+    if (this.worker) return;
+    const db = await this.db();
+    const suffix = randomUUID().slice(0, 8);
+    this.worker = new Worker(db, this.registry, this.events, {
+      owner: `${this.workerId}:${suffix}`,
+      concurrency: this.options.concurrency ?? 50,
+      leaseMs: this.options.leaseMs ?? 30_000,
+      pollMs: this.options.pollMs ?? 1_000,
+      evictAfterMs: this.options.evictAfterMs ?? 1_000,
+      retryPolicies: this.options.retryPolicies ?? {},
+      clock: this.options.clock ?? systemClock,
+    });
+    await this.worker.start();
+  }
+
+  /** Runs held in memory by this process's worker (for tests and metrics). */
+  get activeRuns(): number {
+    return this.worker?.sessions.size ?? 0;
+  }
+
+  /**
+   * Graceful stop: the worker claims nothing more, running steps get `graceMs` to finish, leases are
+   * given back, and the database is closed if the engine opened it.
+   */
+  async stop(options: { graceMs?: number } = {}): Promise<void> {
+    const worker = this.worker;
+    this.worker = null;
+    await worker?.stop(options.graceMs ?? 10_000);
+    if (this.ownsDb && this.dbPromise) {
+      const db = await this.dbPromise.catch(() => null);
+      this.dbPromise = null;
+      await db?.close();
+    }
+  }
+}
+
+/** Creates an engine; nothing touches the database until the first call that needs it. */
+export function createEngine(options: EngineOptions): Engine {
+  return new Engine(options);
+}

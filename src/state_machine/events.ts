@@ -1,0 +1,43 @@
+/** Typed progress hooks: anything in the process can follow what runs do. */
+
+import type { ErrorData } from './errors.ts';
+import type { RunStatus } from '../persistence/schema.ts';
+
+/** Payloads by event name. */
+export interface EngineEventMap {
+  'run.started': { runId: string; workflow: string };
+  'step.started': { runId: string; step: string; path: string; attempt: number; idempotencyKey: string };
+  'step.succeeded': { runId: string; step: string; path: string; attempt: number; durationMs: number };
+  'step.failed': { runId: string; step: string; path: string; attempt: number; error: ErrorData };
+  'step.retrying': { runId: string; step: string; path: string; attempt: number; error: ErrorData; delayMs: number; nextAttemptAt: string };
+  progress: { runId: string; path: string; message: string; data?: Record<string, unknown> | undefined };
+  'state.entered': { runId: string; path: string; state: unknown };
+  'run.waiting': { runId: string; wakeAt: string | null };
+  'run.finished': { runId: string; status: RunStatus; output?: unknown; error?: ErrorData | undefined };
+}
+export type EngineEventName = keyof EngineEventMap;
+export type EngineListener<K extends EngineEventName> = (payload: EngineEventMap[K]) => void;
+
+/** A small typed emitter; a throwing listener is reported, never allowed to break a run. */
+export class EngineEvents {
+  private readonly listeners = new Map<EngineEventName, Set<(payload: never) => void>>();
+
+  on<K extends EngineEventName>(name: K, listener: EngineListener<K>): () => void {
+    let set = this.listeners.get(name);
+    if (!set) this.listeners.set(name, (set = new Set()));
+    set.add(listener as (payload: never) => void);
+    return () => set.delete(listener as (payload: never) => void);
+  }
+
+  emit<K extends EngineEventName>(name: K, payload: EngineEventMap[K]): void {
+    const set = this.listeners.get(name);
+    if (!set) return;
+    for (const listener of set) {
+      try {
+        (listener as EngineListener<K>)(payload);
+      } catch (err) {
+        console.error(`rmapp: a "${name}" listener threw:`, err);
+      }
+    }
+  }
+}

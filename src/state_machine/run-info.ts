@@ -1,0 +1,85 @@
+/** The public view of a run: what `engine.get`, `engine.list` and the CLI show. */
+import type { RunRow, RunStatus } from '../persistence/schema.ts';
+import type { WorkflowDefinition } from './definition.ts';
+import type { ErrorData } from './errors.ts';
+
+/** A child actor of a run (a sub-workflow or a step), read from the persisted snapshot. */
+export interface ChildInfo {
+  /** Path below the root, e.g. `review-1` or `review-1/0.review.fixing`. */
+  path: string;
+  /** Actor name from `setup({ actors })`. */
+  src: string;
+  /** XState status: active, done, error or stopped. */
+  status: string;
+  /** State value for a child machine; absent for steps. */
+  state?: unknown;
+}
+
+/** A run as the API returns it. */
+export interface RunInfo {
+  id: string;
+  workflow: string;
+  workflowVersion: string;
+  status: RunStatus;
+  /** Why the run is not moving, when it is not (e.g. its version is not registered). */
+  statusMessage: string | null;
+  state: unknown;
+  input: unknown;
+  output: unknown;
+  error: ErrorData | null;
+  parentRunId: string | null;
+  idempotencyKey: string | null;
+  wakeAt: Date | null;
+  leaseOwner: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+  finishedAt: Date | null;
+  children: ChildInfo[];
+}
+
+interface PersistedChild {
+  src?: unknown;
+  snapshot?: { status?: string; value?: unknown; children?: Record<string, PersistedChild> };
+}
+
+/** Children of a persisted snapshot, depth first. */
+export function childrenOf(snapshot: unknown, prefix = ''): ChildInfo[] {
+  const children = ((snapshot as { children?: Record<string, PersistedChild> } | null)?.children ?? {}) as Record<string, PersistedChild>;
+  const out: ChildInfo[] = [];
+  for (const [id, child] of Object.entries(children)) {
+    const path = prefix ? `${prefix}/${id}` : id;
+    const snap = child.snapshot ?? {};
+    const info: ChildInfo = { path, src: typeof child.src === 'string' ? child.src : '(inline)', status: snap.status ?? 'unknown' };
+    if (snap.value !== undefined) info.state = snap.value;
+    out.push(info, ...childrenOf(snap, path));
+  }
+  return out;
+}
+
+/** Builds the public view; explains an unregistered version even if no worker has said so yet. */
+export function toRunInfo(row: RunRow, registry: Map<string, WorkflowDefinition>): RunInfo {
+  let statusMessage = row.statusMessage;
+  const active = row.status === 'pending' || row.status === 'running' || row.status === 'waiting';
+  if (active && !statusMessage && !registry.has(`${row.workflow}@${row.workflowVersion}`)) {
+    statusMessage = `Definition ${row.workflow}@${row.workflowVersion} is not registered in this process.`;
+  }
+  return {
+    id: row.id,
+    workflow: row.workflow,
+    workflowVersion: row.workflowVersion,
+    status: row.status,
+    statusMessage,
+    state: row.stateValue,
+    input: row.input,
+    output: row.output,
+    error: (row.error as ErrorData | null) ?? null,
+    parentRunId: row.parentRunId,
+    idempotencyKey: row.idempotencyKey,
+    wakeAt: row.wakeAt,
+    leaseOwner: row.leaseOwner,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+    finishedAt: row.finishedAt,
+    children: childrenOf(row.snapshot),
+  };
+}

@@ -1,0 +1,409 @@
+/**
+ * One claimed run in memory: its XState actor, the changes not yet persisted, its steps in flight.
+ *
+ * The session persists after every macrostep of the root and of every child (seen through inspection
+ * events, since the root's `subscribe` misses child transitions), lets a step's work start only once
+ * the snapshot that entered the step is durable, evicts the run when it only waits, and stops at once
+ * when a write's fence fails.
+ */
+import { createActor, type AnyActor, type AnyActorRef, type InspectionEvent, type Snapshot } from 'xstate';
+import type { ClaimedRun } from '../persistence/claims.ts';
+import type { CommitResult, RunWrite } from '../persistence/commits.ts';
+import type { HistoryEntry } from '../persistence/runs.ts';
+import { pendingSignals, type InboxEvent } from '../persistence/inbox.ts';
+import type { RunStatus } from '../persistence/schema.ts';
+import { actorPath, descendants, isMachineActor } from './actor-paths.ts';
+import type { CommitParticipant, PreparedWrite } from './committer.ts';
+import type { WorkflowDefinition } from './definition.ts';
+import { type ErrorData } from './errors.ts';
+import { findRestoreProblem } from './snapshot-check.ts';
+import { attachStepHost, type StepFunction, type StepHost, type StepOptions } from './step.ts';
+import { executeStep, type StepRecord } from './step-execution.ts';
+import { readTimers, rearmTimers, type TimerRecord } from './timers.ts';
+import type { SessionHost } from './session-host.ts';
+
+type FinalStatus = Extract<RunStatus, 'succeeded' | 'failed' | 'cancelled'>;
+
+interface Ending {
+  status: FinalStatus;
+  snapshot: unknown;
+  output?: unknown;
+  error?: ErrorData | undefined;
+  /** Its closing history entry has been queued. */
+  recorded?: boolean;
+}
+
+interface Waiter {
+  seq: number;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/** Signals with this type are handled by the engine itself. */
+export const CANCEL_SIGNAL = 'rmapp.cancel';
+
+export class RunSession implements CommitParticipant, StepHost {
+  readonly runId: string;
+  readonly epoch: number;
+  private version: number;
+  private actor: AnyActor | undefined;
+  private steps: Record<string, StepRecord>;
+  private timers: TimerRecord[];
+  private history: HistoryEntry[] = [];
+  private consumed: number[] = [];
+  private changeSeq = 0;
+  private persistedSeq = 0;
+  /** A write of this run is in flight. */
+  writing = false;
+  private waiters: Waiter[] = [];
+  /** Paths of steps whose work is running now (not waiting on a barrier or a backoff). */
+  readonly executing = new Set<string>();
+  /** Paths of steps waiting durably, with the time they wake. */
+  readonly sleeping = new Map<string, number>();
+  private readonly stateValues = new Map<string, string>();
+  private lastGoodSnapshot: unknown;
+  private lastSignalId = 0;
+  private signalPull: Promise<void> | null = null;
+  private pullAgain = false;
+  private ending: Ending | null = null;
+  /** Set while cancellation cleanup runs: nothing is written until it is done. */
+  private paused = false;
+  private evicting = false;
+  private restoring = false;
+  /** History index where the macrostep being processed began: its state entries go there. */
+  private macrostepMark = 0;
+  ended = false;
+
+  constructor(
+    private readonly host: SessionHost,
+    private readonly row: ClaimedRun,
+    readonly definition: WorkflowDefinition,
+  ) {
+    this.runId = row.id;
+    this.epoch = row.leaseEpoch;
+    this.version = row.version;
+    this.steps = structuredClone((row.steps ?? {}) as Record<string, StepRecord>);
+    this.timers = (row.timers ?? []) as TimerRecord[];
+    this.lastGoodSnapshot = row.snapshot;
+  }
+
+  /** Restores (or creates) the actor, re-arms timers and delivers pending signals. */
+  start(): void {
+    const { row, definition } = this;
+    const isNew = row.snapshot == null;
+    if (!isNew) {
+      const problem = findRestoreProblem(definition.machine, row.snapshot);
+      if (problem) return this.failWithoutActor(`The persisted snapshot cannot be restored: ${problem}.`);
+    }
+    let actor: AnyActor;
+    try {
+      actor = createActor(definition.machine, {
+        input: row.input,
+        ...(isNew ? {} : { snapshot: row.snapshot as Snapshot<unknown> }),
+        inspect: (ev) => this.onInspect(ev),
+      });
+    } catch (err) {
+      return this.failWithoutActor(`The persisted snapshot cannot be restored: ${(err as Error).message}.`);
+    }
+    this.actor = actor;
+    attachStepHost(actor.system, this);
+    actor.subscribe({
+      next: (snap) => {
+        if (snap.status === 'done') this.finish({ status: 'succeeded', snapshot: actor.getPersistedSnapshot(), output: snap.output });
+      },
+      error: (err) => this.finish({ status: 'failed', snapshot: this.lastGoodSnapshot, error: this.host.toError(err) }),
+    });
+    if (isNew) {
+      this.record({ type: 'run.started', data: { workflow: definition.name, version: definition.version } });
+      this.host.events.emit('run.started', { runId: this.runId, workflow: definition.name });
+    } else {
+      this.record({ type: 'run.resumed', data: { fromState: row.stateValue } });
+    }
+    this.restoring = !isNew;
+    try {
+      actor.start();
+    } finally {
+      this.restoring = false;
+    }
+    if (!isNew && !this.ending) {
+      const dropped = rearmTimers(actor, this.timers, this.host.clock.now());
+      for (const t of dropped) this.record({ type: 'timer.dropped', path: t.target, data: { event: t.event.type } });
+    }
+    this.markDirty();
+    if (row.hasSignals) void this.pullSignals();
+  }
+
+  // ---- steps --------------------------------------------------------------------------------
+
+  runStep<TOutput, TInput>(
+    self: AnyActorRef,
+    fn: StepFunction<TOutput, TInput>,
+    options: StepOptions,
+    input: TInput,
+    signal: AbortSignal,
+  ): Promise<TOutput> {
+    const path = this.actor ? actorPath(self, this.actor) : self.id;
+    const record = (this.steps[path] ??= { attempt: 0, done: 0 });
+    return executeStep(this, { self, path, record, fn, options, input, signal });
+  }
+
+  /** Appends a history entry; it is persisted with the next write. */
+  record(entry: HistoryEntry): void {
+    if (this.ended) return;
+    this.history.push(entry);
+    this.markDirty();
+  }
+
+  get hostRef(): SessionHost {
+    return this.host;
+  }
+
+  /** Resolves once everything changed so far is durable; rejects if the run is lost or `signal` aborts. */
+  persisted(signal?: AbortSignal): Promise<void> {
+    const seq = this.changeSeq;
+    if (seq <= this.persistedSeq) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = { seq, resolve, reject };
+      this.waiters.push(waiter);
+      signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+    });
+  }
+
+  /** Called when a step starts or stops waiting durably: a run that only waits leaves memory. */
+  maybeEvict(): void {
+    if (this.ended || this.ending || this.evicting || this.paused || !this.actor) return;
+    if (this.writing || this.changeSeq > this.persistedSeq || this.history.length > 0) return;
+    if (this.actor.getSnapshot().status !== 'active' || this.executing.size > 0) return;
+    for (const { path, ref } of descendants(this.actor)) {
+      if (!isMachineActor(ref) && ref.getSnapshot().status === 'active' && !this.sleeping.has(path)) return;
+    }
+    const wake = this.nextWake();
+    if (wake !== null && wake - this.host.clock.now() <= this.host.evictAfterMs) return;
+    this.evicting = true;
+    this.markDirty();
+  }
+
+  private nextWake(): number | null {
+    const dues = [...this.timers.map((t) => t.dueAt), ...this.sleeping.values()];
+    return dues.length ? Math.min(...dues) : null;
+  }
+
+  // ---- signals and cancellation --------------------------------------------------------------
+
+  /** Reads and applies signals that arrived since the last read, in order. */
+  pullSignals(): Promise<void> {
+    if (this.signalPull) {
+      this.pullAgain = true;
+      return this.signalPull;
+    }
+    this.signalPull = (async () => {
+      do {
+        this.pullAgain = false;
+        const events = await pendingSignals(this.host.db, this.runId, this.lastSignalId);
+        for (const e of events) this.deliver(e);
+      } while (this.pullAgain && !this.ended);
+    })()
+      .catch((err) => console.error(`rmapp: reading signals of run ${this.runId} failed:`, err))
+      .finally(() => {
+        this.signalPull = null;
+      });
+    return this.signalPull;
+  }
+
+  private deliver(e: InboxEvent): void {
+    if (this.ended || this.ending || this.evicting || this.paused || !this.actor) return;
+    if (e.id <= this.lastSignalId) return;
+    this.lastSignalId = e.id;
+    this.consumed.push(e.id);
+    if (e.event.type === CANCEL_SIGNAL) {
+      void this.cancel(typeof e.event.reason === 'string' ? e.event.reason : 'cancelled');
+      return;
+    }
+    const snap = this.actor.getSnapshot() as { status: string; can(ev: unknown): boolean; value: unknown };
+    if (snap.status === 'active' && snap.can(e.event)) {
+      this.record({ type: 'signal.received', data: { id: e.id, event: e.event } });
+      this.actor.send(e.event);
+    } else {
+      this.record({ type: 'signal.ignored', state: snap.value, data: { id: e.id, event: e.event, reason: `not accepted in state ${JSON.stringify(snap.value)}` } });
+    }
+  }
+
+  /** Stops the actor (aborting steps and children), runs the definition's cleanup, records `cancelled`. */
+  async cancel(reason: string): Promise<void> {
+    if (this.ending || this.ended || this.paused || !this.actor) return;
+    this.paused = true;
+    const snapshot = this.actor.getPersistedSnapshot();
+    const context = (this.actor.getSnapshot() as { context?: unknown }).context;
+    this.actor.stop();
+    try {
+      await this.definition.cleanup?.({ runId: this.runId, reason, context });
+    } catch (err) {
+      this.history.push({ type: 'cleanup.failed', data: { error: this.host.toError(err) } });
+    }
+    this.history.push({ type: 'run.cancelled', data: { reason } });
+    this.paused = false;
+    this.finish({
+      status: 'cancelled',
+      snapshot,
+      error: { name: 'CancelledError', message: reason, code: 'CANCELLED', category: 'cancelled' },
+    });
+  }
+
+  private finish(ending: Ending): void {
+    if (this.ending || this.ended) return;
+    this.ending = ending;
+    this.markDirty();
+  }
+
+  private failWithoutActor(message: string): void {
+    const error: ErrorData = { name: 'RestoreError', message, code: 'SNAPSHOT_RESTORE_FAILED', category: 'permanent' };
+    this.finish({ status: 'failed', snapshot: this.row.snapshot, error });
+  }
+
+  // ---- persistence -----------------------------------------------------------------------------
+
+  private markDirty(): void {
+    if (this.ended) return;
+    this.changeSeq += 1;
+    this.host.committer.schedule(this);
+  }
+
+  private onInspect(ev: InspectionEvent): void {
+    try {
+      if (ev.type === '@xstate.event') {
+        if (isMachineActor(ev.actorRef as AnyActorRef)) this.macrostepMark = this.history.length;
+        return;
+      }
+      if (ev.type !== '@xstate.snapshot' || this.ended || !this.actor) return;
+      const ref = ev.actorRef as AnyActorRef;
+      if (isMachineActor(ref)) {
+        const path = actorPath(ref, this.actor);
+        const value = (ev.snapshot as { value?: unknown }).value;
+        const key = JSON.stringify(value);
+        if (this.stateValues.get(path) !== key) {
+          this.stateValues.set(path, key);
+          if (!this.restoring) {
+            // Steps invoked by this macrostep were recorded while it ran; the state entry goes first.
+            this.history.splice(Math.min(this.macrostepMark, this.history.length), 0, { type: 'state.entered', path, state: value });
+            this.macrostepMark += 1;
+            this.host.events.emit('state.entered', { runId: this.runId, path, state: value });
+          }
+        }
+      }
+      this.markDirty();
+    } catch (err) {
+      // An exception thrown here would propagate into the actor (XSTATE-FACTS): report it instead.
+      console.error(`rmapp: inspecting run ${this.runId} failed:`, err);
+    }
+  }
+
+  buildWrite(): PreparedWrite | null {
+    if (this.ended || this.paused || this.writing) return null;
+    let status: RunStatus = 'running';
+    let snapshot: unknown;
+    let output: unknown = null;
+    let error: unknown = null;
+    let release = false;
+    let wakeAt: Date | null = null;
+    if (this.ending) {
+      if (!this.ending.recorded) {
+        this.ending.recorded = true;
+        if (this.ending.status === 'failed') this.history.push({ type: 'run.failed', data: { error: this.ending.error } });
+        if (this.ending.status === 'succeeded') this.history.push({ type: 'run.succeeded' });
+      }
+      ({ status, snapshot } = this.ending);
+      output = this.ending.output ?? null;
+      error = this.ending.error ?? null;
+      release = true;
+    } else if (this.actor) {
+      snapshot = this.actor.getPersistedSnapshot();
+      this.timers = readTimers(this.actor);
+      if (this.evicting) {
+        status = 'waiting';
+        release = true;
+        const wake = this.nextWake();
+        wakeAt = wake === null ? null : new Date(wake);
+      }
+    } else {
+      return null;
+    }
+    const write: RunWrite = {
+      id: this.runId,
+      expectedVersion: this.version,
+      owner: this.host.owner,
+      epoch: this.epoch,
+      status,
+      snapshot,
+      stateValue: (snapshot as { value?: unknown } | null)?.value ?? null,
+      output,
+      error,
+      timers: this.timers,
+      steps: this.steps,
+      wakeAt,
+      release,
+      leaseMs: this.host.leaseMs,
+      statusMessage: null,
+      consumedSignalIds: [...this.consumed],
+      history: [...this.history],
+    };
+    this.writing = true;
+    return { write, seq: this.changeSeq };
+  }
+
+  onCommitted(prepared: PreparedWrite, result: CommitResult): void {
+    this.writing = false;
+    const { write } = prepared;
+    this.version = result.version;
+    this.history.splice(0, write.history.length);
+    this.consumed.splice(0, write.consumedSignalIds.length);
+    this.persistedSeq = prepared.seq;
+    if (write.status === 'running') this.lastGoodSnapshot = write.snapshot;
+    for (const w of this.waiters.filter((w) => w.seq <= prepared.seq)) w.resolve();
+    this.waiters = this.waiters.filter((w) => w.seq > prepared.seq);
+    if (write.status === 'waiting') {
+      this.host.events.emit('run.waiting', { runId: this.runId, wakeAt: write.wakeAt?.toISOString() ?? null });
+      return this.end(result.wakeNow);
+    }
+    if (write.status !== 'running') {
+      const e = this.ending as Ending;
+      this.host.events.emit('run.finished', { runId: this.runId, status: write.status, output: e.output, error: e.error });
+      return this.end(false);
+    }
+    if (this.changeSeq > this.persistedSeq || this.ending) this.host.committer.schedule(this);
+    else this.maybeEvict();
+  }
+
+  onFailed(): void {
+    this.writing = false;
+  }
+
+  onLost(): void {
+    this.writing = false;
+    console.error(`rmapp: run ${this.runId} is no longer owned by ${this.host.owner}; stopping it here.`);
+    this.end(false);
+  }
+
+  /** Graceful hand-over: persist what is pending, then give the lease back. */
+  async release(): Promise<void> {
+    if (this.ended) return;
+    await this.persisted().catch(() => {});
+    await this.host.committer.idle();
+    if (this.ended) return;
+    await this.host.releaseRun(this.runId, this.version).catch(() => false);
+    this.end(false);
+  }
+
+  /** Stops the actor and forgets the run; no write after this. */
+  end(wakeNow: boolean): void {
+    if (this.ended) return;
+    this.ended = true;
+    const lost = new Error(`run ${this.runId} left this worker`);
+    for (const w of this.waiters.splice(0)) w.reject(lost);
+    try {
+      if (this.actor && this.actor.getSnapshot().status === 'active') this.actor.stop();
+    } catch (err) {
+      console.error(`rmapp: stopping run ${this.runId} failed:`, err);
+    }
+    this.host.sessionEnded(this, wakeNow);
+  }
+}

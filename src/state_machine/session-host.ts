@@ -1,0 +1,49 @@
+/** What a run session needs from the worker that owns it (kept small so tests can provide one). */
+import type { Database } from '../persistence/database.ts';
+import type { Committer } from './committer.ts';
+import type { ErrorData } from './errors.ts';
+import type { EngineEvents } from './events.ts';
+import type { RetryPolicy } from './retry-policy.ts';
+
+/** Time, injectable so tests can drive timers and backoffs without waiting. */
+export interface Clock {
+  now(): number;
+  /** Resolves after `ms`, rejects with the signal's reason when it aborts. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+/** The wall clock. */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms, signal) =>
+    new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const timer = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(signal?.reason);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+    }),
+};
+
+export interface SessionHost {
+  readonly db: Database;
+  /** Lease owner id of this worker process (unique per process). */
+  readonly owner: string;
+  readonly leaseMs: number;
+  /** A run that only waits longer than this is written out and dropped from memory. */
+  readonly evictAfterMs: number;
+  readonly events: EngineEvents;
+  readonly committer: Committer;
+  readonly clock: Clock;
+  /** True once the worker is shutting down: no new step starts. */
+  readonly stopping: boolean;
+  retryPolicy(kind: string, override?: Partial<RetryPolicy>): RetryPolicy;
+  toError(err: unknown): ErrorData;
+  releaseRun(runId: string, version: number): Promise<boolean>;
+  sessionEnded(session: { runId: string }, wakeNow: boolean): void;
+}

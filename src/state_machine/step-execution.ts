@@ -1,0 +1,175 @@
+/**
+ * Running one step inside a run: the checkpoint barrier, attempts, durable backoff, per-attempt
+ * timeout, durable sleep, history and events. The step's bookkeeping lives in `rmapp_runs.steps`
+ * under its path, so attempts and wake-up times survive a crash.
+ */
+import type { AnyActorRef } from 'xstate';
+import type { HistoryEntry } from '../persistence/runs.ts';
+import { WorkflowError, type ErrorData } from './errors.ts';
+import { backoffDelay, shouldRetry } from './retry-policy.ts';
+import type { SessionHost } from './session-host.ts';
+import type { StepContext, StepFunction, StepOptions } from './step.ts';
+
+/** Persisted per step path. */
+export interface StepRecord {
+  /** Attempt of the current execution (0 before the first). */
+  attempt: number;
+  /** Completed executions of this path: part of the idempotency key, so a loop gets fresh keys. */
+  done: number;
+  /** Epoch ms of the next attempt while backing off. */
+  nextAttemptAt?: number | undefined;
+  /** Due times of `ctx.sleep` calls of the current attempt, by call order. */
+  sleeps?: number[] | undefined;
+  lastError?: ErrorData | undefined;
+}
+
+/** The session surface a step uses. */
+export interface StepSession {
+  readonly runId: string;
+  readonly executing: Set<string>;
+  readonly sleeping: Map<string, number>;
+  readonly hostRef: SessionHost;
+  record(entry: HistoryEntry): void;
+  persisted(signal?: AbortSignal): Promise<void>;
+  maybeEvict(): void;
+}
+
+interface StepCall<TOutput, TInput> {
+  self: AnyActorRef;
+  path: string;
+  record: StepRecord;
+  fn: StepFunction<TOutput, TInput>;
+  options: StepOptions;
+  input: TInput;
+  signal: AbortSignal;
+}
+
+/** The error a step's actor rejects with once it has no attempts left; plain data once persisted. */
+export class StepFailedError extends WorkflowError {
+  constructor(readonly step: string, error: ErrorData) {
+    super(error.message, { code: error.code, category: error.category, retryAfterMs: error.retryAfterMs, details: { ...error.details, step } });
+    this.name = error.name;
+    if (error.stack) this.stack = error.stack;
+  }
+}
+
+function never(signal: AbortSignal): Promise<never> {
+  return new Promise((_resolve, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
+}
+
+/** Waits until `due`, marked as sleeping so the run can be evicted meanwhile. */
+async function sleepUntil(session: StepSession, path: string, due: number, signal: AbortSignal): Promise<void> {
+  const host = session.hostRef;
+  const ms = due - host.clock.now();
+  if (ms <= 0) return;
+  session.sleeping.set(path, due);
+  try {
+    const done = host.clock.sleep(ms, signal);
+    session.maybeEvict();
+    await done;
+  } finally {
+    session.sleeping.delete(path);
+  }
+}
+
+function withTimeout<T>(work: (signal: AbortSignal) => Promise<T>, timeoutMs: number | undefined, signal: AbortSignal): Promise<T> {
+  if (!timeoutMs) return work(signal);
+  const timeout = new AbortController();
+  const combined = AbortSignal.any([signal, timeout.signal]);
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      const err = new WorkflowError(`Step attempt timed out after ${timeoutMs} ms.`, { code: 'STEP_TIMEOUT', category: 'timeout' });
+      timeout.abort(err);
+      reject(err);
+    }, timeoutMs);
+    work(combined).then(resolve, reject).finally(() => clearTimeout(timer));
+  });
+}
+
+/** Runs a step to success, to its last failed attempt, or until its signal aborts. */
+export async function executeStep<TOutput, TInput>(session: StepSession, call: StepCall<TOutput, TInput>): Promise<TOutput> {
+  const { self, path, record, fn, options, input, signal } = call;
+  const host = session.hostRef;
+  const step = typeof self.src === 'string' ? self.src : path;
+  const policy = host.retryPolicy(options.kind ?? step, options.retry);
+  for (;;) {
+    if (record.nextAttemptAt !== undefined) {
+      await sleepUntil(session, path, record.nextAttemptAt, signal);
+      record.nextAttemptAt = undefined;
+    }
+    const attempt = ++record.attempt;
+    const idempotencyKey = record.done === 0 ? `${session.runId}/${path}` : `${session.runId}/${path}#${record.done + 1}`;
+    session.record({ type: 'step.started', path, step, attempt, data: { idempotencyKey } });
+    // The checkpoint barrier: the snapshot that entered this step and the attempt number are durable
+    // before any work starts, so a crash can only ever repeat this step, never an earlier one.
+    await session.persisted(signal);
+    if (host.stopping) await never(signal);
+    host.events.emit('step.started', { runId: session.runId, step, path, attempt, idempotencyKey });
+    const startedAt = host.clock.now();
+    let sleepIndex = 0;
+    const ctx: StepContext<TInput> = {
+      input,
+      signal,
+      runId: session.runId,
+      stepPath: path,
+      idempotencyKey,
+      attempt,
+      progress: (message, data) => {
+        session.record({ type: 'progress', path, step, attempt, data: { message, ...data } });
+        host.events.emit('progress', { runId: session.runId, path, message, data });
+      },
+      sleep: async (ms) => {
+        const index = sleepIndex++;
+        record.sleeps ??= [];
+        let due = record.sleeps[index];
+        if (due === undefined) {
+          due = host.clock.now() + ms;
+          record.sleeps[index] = due;
+          session.record({ type: 'step.sleeping', path, step, attempt, data: { until: new Date(due).toISOString() } });
+          await session.persisted(signal);
+        }
+        session.executing.delete(path);
+        try {
+          await sleepUntil(session, path, due, signal);
+        } finally {
+          session.executing.add(path);
+        }
+      },
+    };
+    session.executing.add(path);
+    try {
+      const output = await withTimeout((s) => Promise.resolve().then(() => fn({ ...ctx, signal: s })), options.timeoutMs, signal);
+      record.done += 1;
+      record.attempt = 0;
+      record.sleeps = undefined;
+      record.lastError = undefined;
+      const durationMs = host.clock.now() - startedAt;
+      session.record({ type: 'step.succeeded', path, step, attempt, data: { durationMs } });
+      host.events.emit('step.succeeded', { runId: session.runId, step, path, attempt, durationMs });
+      return output;
+    } catch (err) {
+      // Aborted by cancellation or by the worker giving the run up: the machine no longer listens.
+      if (signal.aborted) throw err;
+      const error = host.toError(err);
+      record.lastError = error;
+      record.sleeps = undefined;
+      if (shouldRetry(policy, error, attempt)) {
+        const delayMs = backoffDelay(policy, attempt, error);
+        record.nextAttemptAt = host.clock.now() + delayMs;
+        const nextAttemptAt = new Date(record.nextAttemptAt).toISOString();
+        session.record({ type: 'step.retrying', path, step, attempt, data: { error, delayMs, nextAttemptAt } });
+        host.events.emit('step.retrying', { runId: session.runId, step, path, attempt, error, delayMs, nextAttemptAt });
+        continue;
+      }
+      record.attempt = 0;
+      session.record({ type: 'step.failed', path, step, attempt, data: { error } });
+      host.events.emit('step.failed', { runId: session.runId, step, path, attempt, error });
+      throw new StepFailedError(step, error);
+    } finally {
+      session.executing.delete(path);
+    }
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * Steps are invoked promise actors. `step()` wraps the work so that the engine can checkpoint it:
+ * the work starts only once the snapshot that entered the step is durable; it gets a stable
+ * idempotency key, an `AbortSignal`, its attempt number, durable retries, timeouts and a durable
+ * `sleep`. Outside an engine (a plain `createActor` in a unit test) it runs the work directly.
+ */
+import { fromPromise, type AnyActorRef, type PromiseActorLogic } from 'xstate';
+import type { RetryPolicy } from './retry-policy.ts';
+
+/** What a step's work receives. */
+export interface StepContext<TInput> {
+  input: TInput;
+  /** Aborted on cancellation, on an attempt timeout and when the worker gives the run up. */
+  signal: AbortSignal;
+  runId: string;
+  /** Actor path of the step inside the run (e.g. `0.order.charging`). */
+  stepPath: string;
+  /**
+   * Stable across retries and resumes of this execution of the step; a later execution of the same
+   * step (a loop) gets a new one. Use it for every side effect outside the database.
+   */
+  idempotencyKey: string;
+  /** 1 for the first attempt. */
+  attempt: number;
+  /** Records a progress message in the run's history and emits a `progress` event. */
+  progress(message: string, data?: Record<string, unknown>): void;
+  /**
+   * Sleeps durably: if the process dies, the re-executed step sleeps only what remains of this sleep.
+   * Long sleeps evict the run from memory.
+   */
+  sleep(ms: number): Promise<void>;
+}
+
+/** Per-step options. */
+export interface StepOptions {
+  /** Retry-policy key (engine option `retryPolicies`); defaults to the invoke's `src` name. */
+  kind?: string | undefined;
+  /** Overrides of the retry policy for this step. */
+  retry?: Partial<RetryPolicy> | undefined;
+  /** Per-attempt timeout: aborts the attempt's signal and fails it with category `timeout`. */
+  timeoutMs?: number | undefined;
+}
+
+/** The work of a step. */
+export type StepFunction<TOutput, TInput> = (ctx: StepContext<TInput>) => Promise<TOutput> | TOutput;
+
+/** Implemented by the engine's run session; looked up through the actor system. */
+export interface StepHost {
+  runStep<TOutput, TInput>(
+    self: AnyActorRef,
+    fn: StepFunction<TOutput, TInput>,
+    options: StepOptions,
+    input: TInput,
+    signal: AbortSignal,
+  ): Promise<TOutput>;
+}
+
+const hosts = new WeakMap<object, StepHost>();
+
+/** Called by the engine before starting a run's actor. */
+export function attachStepHost(system: object, host: StepHost): void {
+  hosts.set(system, host);
+}
+
+/**
+ * Declares a step.
+ *
+ * @example
+ * const charge = step(async ({ input, idempotencyKey }) => payments.charge(input.amount, { idempotencyKey }),
+ *   { retry: { maxAttempts: 3 }, timeoutMs: 30_000 });
+ * setup({ actors: { charge } }).createMachine({ ... invoke: { src: 'charge', ... } ... });
+ */
+export function step<TOutput, TInput = unknown>(
+  fn: StepFunction<TOutput, TInput>,
+  options: StepOptions = {},
+): PromiseActorLogic<TOutput, TInput> {
+  return fromPromise<TOutput, TInput>(async ({ input, self, signal, system }) => {
+    const host = hosts.get(system);
+    if (host) return host.runStep(self, fn, options, input, signal);
+    // Not in an engine: run once, as a plain promise actor would.
+    return fn({
+      input,
+      signal,
+      runId: 'local',
+      stepPath: self.id,
+      idempotencyKey: `local/${self.id}`,
+      attempt: 1,
+      progress: () => {},
+      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    });
+  });
+}

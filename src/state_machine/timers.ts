@@ -1,0 +1,67 @@
+/**
+ * Durable `after` timers. XState keeps delayed events only in memory and does not reschedule them on
+ * restore (xstate #5331, #4860): a run restored during an `after` wait would stay there forever.
+ * rmapp reads the system's scheduled events after every macrostep, persists each with its absolute
+ * due time, and re-arms them on restore with the time that remains.
+ */
+import type { AnyActorRef, AnyActor, EventObject } from 'xstate';
+import { actorPath, findActor } from './actor-paths.ts';
+
+/** A delayed event as persisted in `rmapp_runs.timers`. */
+export interface TimerRecord {
+  /** XState's send id (for `after`, e.g. `xstate.after.1000.order.waiting`), so `cancel` still finds it. */
+  id: string;
+  source: string;
+  target: string;
+  event: EventObject;
+  /** Epoch milliseconds. */
+  dueAt: number;
+}
+
+interface ScheduledEvent {
+  source: AnyActorRef;
+  target: AnyActorRef;
+  event: EventObject;
+  delay: number;
+  id: string;
+  startedAt: number;
+}
+
+interface SchedulerSystem {
+  getSnapshot(): { _scheduledEvents: Record<string, ScheduledEvent> };
+  scheduler: {
+    schedule(source: AnyActorRef, target: AnyActorRef, event: EventObject, delay: number, id: string): void;
+  };
+}
+
+/** The run's pending delayed events, with absolute due times. */
+export function readTimers(root: AnyActor): TimerRecord[] {
+  const system = root.system as unknown as SchedulerSystem;
+  const scheduled = system.getSnapshot()._scheduledEvents;
+  return Object.values(scheduled).map((s) => ({
+    id: s.id,
+    source: actorPath(s.source, root),
+    target: actorPath(s.target, root),
+    event: s.event,
+    dueAt: s.startedAt + s.delay,
+  }));
+}
+
+/**
+ * Schedules persisted timers again in a restored actor, each for the time left until its original due
+ * time (zero if it is past). Returns the timers whose actors no longer exist.
+ */
+export function rearmTimers(root: AnyActor, timers: readonly TimerRecord[], now: number): TimerRecord[] {
+  const system = root.system as unknown as SchedulerSystem;
+  const dropped: TimerRecord[] = [];
+  for (const t of timers) {
+    const source = findActor(root, t.source);
+    const target = findActor(root, t.target);
+    if (!source || !target) {
+      dropped.push(t);
+      continue;
+    }
+    system.scheduler.schedule(source, target, t.event, Math.max(0, t.dueAt - now), t.id);
+  }
+  return dropped;
+}

@@ -1,0 +1,180 @@
+/**
+ * A worker: claims runnable runs, holds their leases, and runs them as sessions. Postgres is the only
+ * coordinator: `FOR UPDATE SKIP LOCKED` splits runs between workers, leases hand a dead worker's runs
+ * to the others, LISTEN/NOTIFY wakes workers at once and polling covers lost notifications.
+ */
+import { claimRuns, nextWakeAt, releaseRun, renewLeases, type ClaimedRun } from '../persistence/claims.ts';
+import type { Database } from '../persistence/database.ts';
+import { WAKE_CHANNEL, markUnregisteredVersions } from '../persistence/runs.ts';
+import { Committer } from './committer.ts';
+import type { WorkflowDefinition } from './definition.ts';
+import { toErrorData, type ErrorData } from './errors.ts';
+import type { EngineEvents } from './events.ts';
+import { resolveRetryPolicy, type RetryPolicy } from './retry-policy.ts';
+import { RunSession } from './run-session.ts';
+import type { Clock, SessionHost } from './session-host.ts';
+
+/** Tuning of a worker; every field has a default in `createEngine`. */
+export interface WorkerOptions {
+  owner: string;
+  concurrency: number;
+  leaseMs: number;
+  pollMs: number;
+  evictAfterMs: number;
+  retryPolicies: Record<string, Partial<RetryPolicy>>;
+  clock: Clock;
+}
+
+export class Worker implements SessionHost {
+  readonly sessions = new Map<string, RunSession>();
+  readonly committer: Committer;
+  stopping = false;
+  private loop: Promise<void> | null = null;
+  private wake: (() => void) | null = null;
+  private poked = false;
+  private renewTimer: NodeJS.Timeout | null = null;
+  private unlisten: (() => Promise<void>) | null = null;
+  private readonly definitions: [string, string][];
+
+  constructor(
+    readonly db: Database,
+    private readonly registry: Map<string, WorkflowDefinition>,
+    readonly events: EngineEvents,
+    private readonly options: WorkerOptions,
+  ) {
+    this.committer = new Committer(db);
+    this.definitions = [...registry.values()].map((d) => [d.name, d.version]);
+  }
+
+  get owner(): string {
+    return this.options.owner;
+  }
+  get leaseMs(): number {
+    return this.options.leaseMs;
+  }
+  get evictAfterMs(): number {
+    return this.options.evictAfterMs;
+  }
+  get clock(): Clock {
+    return this.options.clock;
+  }
+
+  retryPolicy(kind: string, override?: Partial<RetryPolicy>): RetryPolicy {
+    return resolveRetryPolicy(this.options.retryPolicies[kind], override);
+  }
+
+  toError(err: unknown): ErrorData {
+    return toErrorData(err);
+  }
+
+  releaseRun(runId: string, version: number): Promise<boolean> {
+    return releaseRun(this.db, { owner: this.owner, runId, version });
+  }
+
+  sessionEnded(session: { runId: string }, wakeNow: boolean): void {
+    if (this.sessions.get(session.runId) === session) this.sessions.delete(session.runId);
+    if (wakeNow || !this.stopping) this.poke();
+  }
+
+  /** Starts claiming. Resolves once the worker listens for wake-ups. */
+  async start(): Promise<void> {
+    this.unlisten = await this.db.listen(WAKE_CHANNEL, (runId) => this.onWake(runId));
+    await markUnregisteredVersions(this.db, this.definitions, this.owner);
+    this.renewTimer = setInterval(() => void this.renew(), Math.max(50, Math.floor(this.leaseMs / 3)));
+    this.loop = this.claimLoop();
+  }
+
+  /** A run has something to do now (a start, a signal, a release): claim it or deliver to it. */
+  onWake(runId: string): void {
+    const session = this.sessions.get(runId);
+    if (session) void session.pullSignals();
+    else this.poke();
+  }
+
+  poke(): void {
+    this.poked = true;
+    this.wake?.();
+  }
+
+  private async claimLoop(): Promise<void> {
+    let failures = 0;
+    while (!this.stopping) {
+      this.poked = false;
+      const free = this.options.concurrency - this.sessions.size;
+      let claimed: ClaimedRun[] = [];
+      let next: Date | null = null;
+      try {
+        if (free > 0) {
+          claimed = await claimRuns(this.db, { owner: this.owner, leaseMs: this.leaseMs, limit: free, definitions: this.definitions });
+        }
+        if (claimed.length < free) next = await nextWakeAt(this.db, this.definitions);
+        failures = 0;
+      } catch (err) {
+        failures += 1;
+        console.error(`rmapp: worker ${this.owner} could not claim runs (attempt ${failures}):`, (err as Error).message);
+      }
+      for (const row of claimed) this.startSession(row);
+      if (this.stopping) break;
+      if (claimed.length > 0 && claimed.length === free) continue;
+      if (this.poked) continue;
+      const now = this.clock.now();
+      let waitMs = failures > 0 ? Math.min(5_000, 100 * 2 ** failures) : this.options.pollMs;
+      if (next) waitMs = Math.min(waitMs, Math.max(0, next.getTime() - now) + 5);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, waitMs);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = null;
+    }
+  }
+
+  private startSession(row: ClaimedRun): void {
+    const definition = this.registry.get(`${row.workflow}@${row.workflowVersion}`);
+    if (!definition) return; // cannot happen: claims filter on registered definitions
+    const session = new RunSession(this, row, definition);
+    this.sessions.set(row.id, session);
+    try {
+      session.start();
+    } catch (err) {
+      console.error(`rmapp: starting run ${row.id} failed:`, err);
+      session.end(false);
+    }
+  }
+
+  private async renew(): Promise<void> {
+    if (this.sessions.size === 0) return;
+    try {
+      const { held, withSignals } = await renewLeases(this.db, { owner: this.owner, leaseMs: this.leaseMs, runIds: [...this.sessions.keys()] });
+      for (const [id, session] of this.sessions) {
+        if (!held.has(id)) {
+          // A session with a write in flight may be releasing the run itself; its commit decides.
+          if (!session.ended && !session.writing) session.onLost();
+        } else if (withSignals.has(id)) void session.pullSignals();
+      }
+    } catch (err) {
+      console.error(`rmapp: worker ${this.owner} could not renew leases:`, (err as Error).message);
+    }
+  }
+
+  /**
+   * Graceful stop: claim nothing more, let steps that are running finish within `graceMs` (no new
+   * step starts), persist, and give every lease back so another worker can continue at once.
+   */
+  async stop(graceMs: number): Promise<void> {
+    if (this.stopping) return this.loop ?? undefined;
+    this.stopping = true;
+    this.wake?.();
+    await this.loop;
+    const deadline = Date.now() + graceMs;
+    while (Date.now() < deadline && [...this.sessions.values()].some((s) => s.executing.size > 0)) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await Promise.all([...this.sessions.values()].map((s) => s.release()));
+    await this.committer.idle();
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    await this.unlisten?.().catch(() => {});
+  }
+}
