@@ -3,7 +3,7 @@
  * PGlite, Postgres compiled to WASM, as the embedded default. Hot paths use hand-written SQL through
  * `query`; the rest may use the typed Drizzle instance. Both see the same schema and migrations.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync, rmSync, writeSync, closeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
@@ -91,14 +91,21 @@ function openPostgres(url: string, max: number): Database {
 
 async function openPglite(dataDir: string): Promise<Database> {
   let pg: PGlite;
+  let unlock = () => {};
   if (dataDir.startsWith('memory://')) {
     pg = new PGlite(dataDir);
   } else {
     const dir = resolve(dataDir);
     mkdirSync(dir, { recursive: true });
+    unlock = lockDataDir(dir);
     pg = new PGlite(dir);
   }
-  await pg.waitReady;
+  try {
+    await pg.waitReady;
+  } catch (err) {
+    unlock();
+    throw err;
+  }
   const query = async <T>(text: string, params: readonly unknown[] = []): Promise<T[]> =>
     (await pg.query<T>(text, params as unknown[])).rows;
   return {
@@ -114,6 +121,50 @@ async function openPglite(dataDir: string): Promise<Database> {
       const unsub = await pg.listen(channel, onPayload);
       return () => unsub();
     },
-    close: () => pg.close(),
+    close: async () => {
+      await pg.close();
+      unlock();
+    },
   };
+}
+
+/**
+ * PGlite is one process's database: two processes opening one directory corrupt it. A lock file
+ * holding the owner's pid turns that into a clear error; a lock left by a dead process is taken over.
+ */
+function lockDataDir(dir: string): () => void {
+  const lockFile = `${dir}.lock`;
+  for (let tries = 0; tries < 2; tries++) {
+    try {
+      const fd = openSync(lockFile, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      const release = () => rmSync(lockFile, { force: true });
+      process.once('exit', release);
+      return () => {
+        process.off('exit', release);
+        release();
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number(readFileSync(lockFile, 'utf8'));
+      if (pid && pid !== process.pid && isAlive(pid)) {
+        throw new Error(
+          `The embedded store ${dir} is in use by process ${pid}. PGlite serves one process at a time: stop that ` +
+            'process, or set DATABASE_URL=postgres://… so several processes can share one Postgres.',
+        );
+      }
+      rmSync(lockFile, { force: true });
+    }
+  }
+  throw new Error(`Could not lock the embedded store ${dir}; remove ${lockFile} if no rmapp process is running.`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

@@ -242,6 +242,36 @@ export class Engine {
     return { cancelled: true, status: run.status, message: `Cancellation of run ${runId} requested; its worker applies it.` };
   }
 
+  /**
+   * Retries a failed run from the step that failed, keeping everything it had done: the run goes back
+   * to the snapshot persisted before the failing step started, with fresh attempts.
+   */
+  async retry(runId: string): Promise<{ status: RunStatus; message: string }> {
+    const db = await this.db();
+    const run = await getRun(db, runId);
+    if (!run) throw new RunNotFoundError(runId);
+    if (run.status !== 'failed') {
+      throw new ValidationError(`Run ${runId} is ${run.status}; only failed runs can be retried.`);
+    }
+    const steps = Object.fromEntries(
+      Object.entries((run.steps ?? {}) as Record<string, Record<string, unknown>>).map(([path, rec]) => [
+        path,
+        { ...rec, attempt: 0, nextAttemptAt: undefined, sleeps: undefined },
+      ]),
+    );
+    const rows = await db.query<{ id: string }>(
+      `update rmapp_runs set status = 'waiting', wake_at = now(), error = null, finished_at = null, steps = $3::jsonb,
+         status_message = null, version = version + 1, updated_at = now()
+       where id = $1 and version = $2 and status = 'failed'
+       returning id, pg_notify('rmapp_wake', id)`,
+      [runId, run.version, JSON.stringify(steps)],
+    );
+    if (rows.length === 0) throw new ValidationError(`Run ${runId} changed while retrying it; look at it again and retry.`);
+    await appendHistory(db, runId, [{ type: 'run.retried', data: { previousError: run.error } }], this.workerId);
+    this.worker?.poke();
+    return { status: 'waiting', message: `Run ${runId} will resume from ${JSON.stringify(run.stateValue)}.` };
+  }
+
   /** Starts executing runs in this process. */
   async startWorker(): Promise<void> {
     if (this.worker) return;

@@ -1,0 +1,70 @@
+/** Plain-text and JSON renderings of runs for the CLI. */
+import type { HistoryRow } from '../../persistence/schema.ts';
+import type { RunInfo } from '../../state_machine/run-info.ts';
+
+/** The JSON form of a run: stable field names, dates as ISO strings. */
+export function runToJson(run: RunInfo): Record<string, unknown> {
+  return {
+    id: run.id,
+    workflow: run.workflow,
+    workflowVersion: run.workflowVersion,
+    status: run.status,
+    statusMessage: run.statusMessage,
+    state: run.state,
+    input: run.input,
+    output: run.output,
+    error: run.error,
+    parentRunId: run.parentRunId,
+    children: run.children,
+    wakeAt: run.wakeAt?.toISOString() ?? null,
+    createdAt: run.createdAt.toISOString(),
+    updatedAt: run.updatedAt.toISOString(),
+    finishedAt: run.finishedAt?.toISOString() ?? null,
+  };
+}
+
+const stateText = (state: unknown) => (typeof state === 'string' ? state : state == null ? '-' : JSON.stringify(state));
+
+function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n');
+}
+
+/** One line per run. */
+export function formatRunList(runs: RunInfo[]): string {
+  if (runs.length === 0) return 'No runs.';
+  return table([
+    ['ID', 'WORKFLOW', 'STATUS', 'STATE', 'UPDATED'],
+    ...runs.map((r) => [r.id, r.workflow, r.status, stateText(r.state), r.updatedAt.toISOString()]),
+  ]);
+}
+
+/** A run with its children, error and history. */
+export function formatRunDetails(run: RunInfo, history: HistoryRow[]): string {
+  const lines = [
+    `Run       ${run.id}`,
+    `Workflow  ${run.workflow}@${run.workflowVersion}`,
+    `Status    ${run.status}${run.statusMessage ? ` — ${run.statusMessage}` : ''}`,
+    `State     ${stateText(run.state)}`,
+    `Created   ${run.createdAt.toISOString()}`,
+    `Updated   ${run.updatedAt.toISOString()}`,
+  ];
+  if (run.wakeAt && run.status === 'waiting') lines.push(`Wakes     ${run.wakeAt.toISOString()}`);
+  if (run.output != null) lines.push(`Output    ${JSON.stringify(run.output)}`);
+  if (run.error) lines.push(`Error     [${run.error.category}] ${run.error.code}: ${run.error.message}`);
+  if (run.children.length) {
+    lines.push('Children');
+    for (const c of run.children) lines.push(`  ${c.path}  ${c.src}  ${c.status}${c.state !== undefined ? `  ${stateText(c.state)}` : ''}`);
+  }
+  if (history.length) {
+    lines.push('History');
+    for (const h of history) {
+      const what = [h.type, h.path || null, h.step, h.attempt != null ? `#${h.attempt}` : null, h.state != null ? stateText(h.state) : null]
+        .filter(Boolean)
+        .join(' ');
+      const err = (h.data as { error?: { category?: string; message?: string } } | null)?.error;
+      lines.push(`  ${h.at.toISOString()}  ${what}${err ? `  [${err.category}] ${err.message}` : ''}`);
+    }
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,178 @@
+/**
+ * The `rmapp` command line. User mistakes print one clear line on stderr and exit 1, never a stack
+ * trace; `RMAPP_DEBUG=1` adds stacks for unexpected failures.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { createEngine, type Engine } from '../../state_machine/engine.ts';
+import { WorkflowError } from '../../state_machine/errors.ts';
+import { DatabaseTooNewError, migrate } from '../../persistence/migrate.ts';
+import { openDatabase } from '../../persistence/database.ts';
+import { RUN_STATUSES, type RunStatus } from '../../persistence/schema.ts';
+import { loadWorkflows } from '../workflows/load.ts';
+import { formatRunDetails, formatRunList, runToJson } from './format.ts';
+
+const program = new Command();
+program
+  .name('rmapp')
+  .description('Durable XState workflows on Postgres (or embedded PGlite when DATABASE_URL is unset).')
+  .showHelpAfterError('(run with --help for usage)')
+  .addOption(new Option('--workflows <module>', 'module exporting `workflows` (default: the built-in registry)').env('RMAPP_WORKFLOWS'))
+  .addOption(new Option('--database-url <url>', 'Postgres connection string (default: embedded PGlite under .rmapp/)').env('DATABASE_URL'));
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+}
+
+function parseJson(what: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new WorkflowError(`${what} is not valid JSON: ${text}. Quote it for the shell, e.g. '{"type":"approve"}'.`, {
+      code: 'BAD_JSON',
+      category: 'validation',
+    });
+  }
+}
+
+async function withEngine<T>(fn: (engine: Engine) => Promise<T>, extra: { concurrency?: number; leaseMs?: number } = {}): Promise<T> {
+  const opts = program.opts<{ workflows?: string; databaseUrl?: string }>();
+  const engine = createEngine({
+    workflows: await loadWorkflows(opts.workflows),
+    database: opts.databaseUrl ? { url: opts.databaseUrl } : undefined,
+    concurrency: extra.concurrency,
+    leaseMs: extra.leaseMs,
+  });
+  try {
+    return await fn(engine);
+  } finally {
+    await engine.stop();
+  }
+}
+
+const print = (value: unknown) => process.stdout.write(`${typeof value === 'string' ? value : JSON.stringify(value, null, 2)}\n`);
+
+program
+  .command('migrate')
+  .description('apply database migrations (also done automatically at start-up)')
+  .action(async () => {
+    const db = await openDatabase({ url: program.opts().databaseUrl });
+    try {
+      const { applied } = await migrate(db);
+      print(applied.length ? `Applied ${applied.join(', ')} on ${db.description}.` : `Up to date: ${db.description}.`);
+    } finally {
+      await db.close();
+    }
+  });
+
+program
+  .command('worker')
+  .description('run workflows until SIGTERM/SIGINT (graceful: running steps finish, leases are released)')
+  .option('-c, --concurrency <n>', 'runs executed at once', positiveInt, 50)
+  .option('--lease-ms <ms>', 'lease length; a dead worker\'s runs move on after it', positiveInt)
+  .option('--grace-ms <ms>', 'how long running steps may take to finish on shutdown', positiveInt, 10_000)
+  .action(async (o: { concurrency: number; leaseMs?: number; graceMs: number }) => {
+    const opts = program.opts<{ workflows?: string; databaseUrl?: string }>();
+    const workflows = await loadWorkflows(opts.workflows);
+    const engine = createEngine({ workflows, database: opts.databaseUrl ? { url: opts.databaseUrl } : undefined, concurrency: o.concurrency, leaseMs: o.leaseMs });
+    await engine.startWorker();
+    const db = await engine.db();
+    process.stderr.write(
+      `rmapp worker ${engine.workerId} on ${db.description}: ${workflows.map((w) => `${w.name}@${w.version}`).join(', ')}\n`,
+    );
+    await new Promise<void>((resolve) => {
+      const stop = (sig: string) => {
+        process.stderr.write(`rmapp worker: ${sig}, finishing running steps (up to ${o.graceMs} ms)…\n`);
+        resolve();
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
+    await engine.stop({ graceMs: o.graceMs });
+    process.stderr.write('rmapp worker: stopped.\n');
+  });
+
+program
+  .command('start <workflow> [input-json]')
+  .description('start a run; prints its id (with --wait, runs it here until it finishes)')
+  .option('--id <runId>', 'choose the run id')
+  .option('--idempotency-key <key>', 'starting twice with one key returns the first run')
+  .option('--wait', 'execute the run in this process and wait for it to finish')
+  .option('--json', 'print JSON')
+  .action(async (workflow: string, inputJson: string | undefined, o: { id?: string; idempotencyKey?: string; wait?: boolean; json?: boolean }) => {
+    const input = inputJson === undefined ? {} : parseJson('input', inputJson);
+    await withEngine(async (engine) => {
+      const id = await engine.start(workflow, input, { runId: o.id, idempotencyKey: o.idempotencyKey });
+      if (!o.wait) return print(o.json ? { id } : id);
+      await engine.startWorker();
+      const run = await engine.waitFor(id);
+      print(o.json ? runToJson(run) : formatRunDetails(run, []));
+      if (run.status !== 'succeeded') process.exitCode = 1;
+    });
+  });
+
+const runs = program.command('runs').description('inspect and steer runs');
+
+runs
+  .command('list')
+  .description('list runs, newest first')
+  .addOption(new Option('--status <status>', 'only runs with this status').choices(RUN_STATUSES))
+  .option('--workflow <name>', 'only runs of this workflow')
+  .option('--limit <n>', 'at most this many', positiveInt, 50)
+  .option('--json', 'print a JSON array')
+  .action(async (o: { status?: RunStatus; workflow?: string; limit: number; json?: boolean }) => {
+    await withEngine(async (engine) => {
+      const list = await engine.list({ status: o.status, workflow: o.workflow, limit: o.limit });
+      print(o.json ? list.map(runToJson) : formatRunList(list));
+    });
+  });
+
+runs
+  .command('show <id>')
+  .description('show a run: state, status, children, error and history')
+  .option('--json', 'print one JSON document')
+  .action(async (id: string, o: { json?: boolean }) => {
+    await withEngine(async (engine) => {
+      const run = await engine.get(id);
+      const history = await engine.history(id);
+      print(o.json ? { ...runToJson(run), history } : formatRunDetails(run, history));
+    });
+  });
+
+runs
+  .command('cancel <id>')
+  .description('cancel a run (a finished run is left as it is)')
+  .option('--reason <text>', 'recorded with the cancellation', 'cancelled from the CLI')
+  .action(async (id: string, o: { reason: string }) => {
+    await withEngine(async (engine) => print((await engine.cancel(id, o.reason)).message));
+  });
+
+runs
+  .command('retry <id>')
+  .description('retry a failed run from the step that failed')
+  .action(async (id: string) => {
+    await withEngine(async (engine) => print((await engine.retry(id)).message));
+  });
+
+runs
+  .command('send <id> <event-json>')
+  .description('send an event to a run through its durable inbox')
+  .option('--dedupe-key <key>', 'an event with a key already used for this run is not sent again')
+  .action(async (id: string, eventJson: string, o: { dedupeKey?: string }) => {
+    const event = parseJson('event', eventJson) as { type: string };
+    await withEngine(async (engine) => {
+      const { delivered } = await engine.send(id, event, { dedupeKey: o.dedupeKey });
+      print(delivered ? `Sent ${event.type} to ${id}.` : `Not sent: ${id} already has an event with dedupe key ${o.dedupeKey}.`);
+    });
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  const known = err instanceof WorkflowError || err instanceof DatabaseTooNewError;
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`rmapp: ${message}\n`);
+  if (!known && process.env.RMAPP_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
+  process.exitCode = 1;
+}

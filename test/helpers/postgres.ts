@@ -1,0 +1,42 @@
+/**
+ * A fresh Postgres database per test file on the machine's server. Postgres suites never skip: if the
+ * server is down the suite fails and says how to start it.
+ */
+import { randomUUID } from 'node:crypto';
+import postgres from 'postgres';
+
+/** The server the tests use; override with RMAPP_TEST_DATABASE_URL. */
+export const ADMIN_URL = process.env.RMAPP_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+export interface TestDatabase {
+  url: string;
+  name: string;
+  drop(): Promise<void>;
+}
+
+/** Creates an empty database and returns its URL. */
+export async function createTestDatabase(prefix = 'rmapp_test'): Promise<TestDatabase> {
+  const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} });
+  const name = `${prefix}_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+  try {
+    await admin.unsafe(`create database ${name}`);
+  } catch (err) {
+    await admin.end();
+    throw new Error(
+      `Cannot reach Postgres at ${ADMIN_URL} (${(err as Error).message}). Start it with: ` +
+        'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start',
+    );
+  }
+  await admin.end();
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    name,
+    async drop() {
+      const a = postgres(ADMIN_URL, { max: 1, onnotice: () => {} });
+      await a.unsafe(`drop database if exists ${name} with (force)`);
+      await a.end();
+    },
+  };
+}
