@@ -50,7 +50,7 @@ it('reports user mistakes on stderr with exit 1 and no stack trace', async () =>
   const cases: [string[], RegExp][] = [
     [['runs', 'show', 'nope'], /No run with id "nope"/],
     [['start', 'test.sequence', '{"slowMs":"x"}'], /slowMs/],
-    [['start', 'test.unknown'], /Unknown workflow "test.unknown"\. Registered workflows: test\.sequence, test\.fails/],
+    [['start', 'test.unknown'], /Unknown workflow "test.unknown"\. Registered workflows: test\.sequence, test\.fails, test\.flaky/],
     [['start', 'test.sequence', '{oops'], /input is not valid JSON/],
     [['runs', 'list', '--status', 'bogus'], /Allowed choices are pending, running/],
     [['runs', 'retry', 'nope'], /No run with id/],

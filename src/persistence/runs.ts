@@ -15,6 +15,8 @@ export interface NewRun {
   input: unknown;
   idempotencyKey?: string | null | undefined;
   parentRunId?: string | null | undefined;
+  /** Per-run timeout from now. */
+  timeoutMs?: number | null | undefined;
 }
 
 /**
@@ -24,12 +26,13 @@ export interface NewRun {
 export async function insertRun(db: Queryable, run: NewRun): Promise<{ id: string; created: boolean }> {
   const inserted = await db.query<{ id: string }>(
     `with ins as (
-       insert into rmapp_runs (id, workflow, workflow_version, status, input, idempotency_key, parent_run_id, wake_at)
-       values ($1, $2, $3, 'pending', $4::jsonb, $5, $6, now())
+       insert into rmapp_runs (id, workflow, workflow_version, status, input, idempotency_key, parent_run_id, wake_at, deadline_at)
+       values ($1, $2, $3, 'pending', $4::jsonb, $5, $6, now(),
+         case when $7::float8 is null then null else now() + make_interval(secs => $7::float8 / 1000) end)
        on conflict do nothing
        returning id)
      select id, pg_notify('${WAKE_CHANNEL}', id) from ins`,
-    [run.id, run.workflow, run.workflowVersion, JSON.stringify(run.input ?? null), run.idempotencyKey ?? null, run.parentRunId ?? null],
+    [run.id, run.workflow, run.workflowVersion, JSON.stringify(run.input ?? null), run.idempotencyKey ?? null, run.parentRunId ?? null, run.timeoutMs ?? null],
   );
   if (inserted[0]) return { id: inserted[0].id, created: true };
   const existing = await db.query<{ id: string; workflow: string }>(

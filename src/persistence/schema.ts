@@ -52,6 +52,8 @@ export const runs = pgTable(
     /** Incremented by every claim; history rows carry it so overlapping owners would be visible. */
     leaseEpoch: integer('lease_epoch').notNull().default(0),
     wakeAt: tz('wake_at'),
+    /** Per-run timeout: past this instant the run fails with category `timeout`. */
+    deadlineAt: tz('deadline_at'),
     parentRunId: text('parent_run_id'),
     idempotencyKey: text('idempotency_key'),
     createdAt: tz('created_at').notNull().defaultNow(),

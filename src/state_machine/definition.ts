@@ -22,8 +22,10 @@ export interface WorkflowDefinition<TInput = unknown> {
   readonly version: string;
   readonly machine: AnyStateMachine;
   readonly input: z.ZodType<TInput>;
-  /** Runs once when a run is cancelled, after its actors stopped (release resources, post a note). */
+  /** Runs once when a run is cancelled or times out, after its actors stopped (release resources, post a note). */
   readonly cleanup?: ((ctx: CleanupContext) => Promise<void> | void) | undefined;
+  /** Default per-run timeout: a run still going after this long fails with category `timeout`. */
+  readonly timeoutMs?: number | undefined;
 }
 
 /** Options of {@link defineWorkflow}. */
@@ -34,6 +36,7 @@ export interface DefineWorkflowOptions<TInput> {
   machine: AnyStateMachine;
   input: z.ZodType<TInput>;
   cleanup?: ((ctx: CleanupContext) => Promise<void> | void) | undefined;
+  timeoutMs?: number | undefined;
 }
 
 const NAME_PATTERN = /^[A-Za-z][\w.-]{0,99}$/;
@@ -53,12 +56,16 @@ export function defineWorkflow<TInput>(options: DefineWorkflowOptions<TInput>): 
   if (!options.machine || typeof options.machine.getInitialSnapshot !== 'function') {
     throw new ValidationError(`Workflow "${options.name}": machine must be an XState machine (setup(...).createMachine(...)).`);
   }
+  if (options.timeoutMs !== undefined && !(Number.isFinite(options.timeoutMs) && options.timeoutMs > 0)) {
+    throw new ValidationError(`Workflow "${options.name}": timeoutMs must be a positive number of milliseconds.`);
+  }
   return {
     name: options.name,
     version: options.version ?? machineVersion(options.machine),
     machine: options.machine,
     input: options.input,
     cleanup: options.cleanup,
+    timeoutMs: options.timeoutMs,
   };
 }
 

@@ -47,6 +47,8 @@ export interface StartOptions {
   /** Starting twice with the same key returns the first run. */
   idempotencyKey?: string | undefined;
   parentRunId?: string | undefined;
+  /** Per-run timeout (overrides the definition's): past it the run fails with category `timeout`. */
+  timeoutMs?: number | undefined;
 }
 
 /** Result of {@link Engine.cancel}. */
@@ -133,8 +135,13 @@ export class Engine {
       const ok = runIdSchema.safeParse(options.runId);
       if (!ok.success) throw new ValidationError(`Invalid runId "${options.runId}": ${ok.error.issues[0]?.message}.`);
     }
+    const timeoutMs = options.timeoutMs ?? def.timeoutMs;
+    if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
+      throw new ValidationError(`timeoutMs must be a positive number of milliseconds (got ${String(timeoutMs)}).`);
+    }
     const db = await this.db();
     const { id } = await insertRun(db, {
+      timeoutMs,
       id: options.runId ?? randomUUID(),
       workflow: def.name,
       workflowVersion: def.version,

@@ -72,6 +72,7 @@ export class RunSession implements CommitParticipant, StepHost {
   private restoring = false;
   /** History index where the macrostep being processed began: its state entries go there. */
   private macrostepMark = 0;
+  private deadlineTimer: NodeJS.Timeout | undefined;
   ended = false;
 
   constructor(
@@ -131,6 +132,19 @@ export class RunSession implements CommitParticipant, StepHost {
     }
     this.markDirty();
     if (row.hasSignals) void this.pullSignals();
+    this.armDeadline();
+  }
+
+  private armDeadline(): void {
+    const deadline = this.row.deadlineAt?.getTime();
+    if (deadline === undefined || this.ending) return;
+    // setTimeout holds at most ~24.8 days; a later deadline is re-armed when the run is next claimed.
+    const ms = Math.min(2 ** 31 - 1, Math.max(0, deadline - this.host.clock.now()));
+    this.deadlineTimer = setTimeout(() => {
+      if (this.host.clock.now() >= deadline) void this.timeOut();
+      else this.armDeadline();
+    }, ms);
+    this.deadlineTimer.unref?.();
   }
 
   // ---- steps --------------------------------------------------------------------------------
@@ -185,6 +199,7 @@ export class RunSession implements CommitParticipant, StepHost {
 
   private nextWake(): number | null {
     const dues = [...this.timers.map((t) => t.dueAt), ...this.sleeping.values()];
+    if (this.row.deadlineAt) dues.push(this.row.deadlineAt.getTime());
     return dues.length ? Math.min(...dues) : null;
   }
 
@@ -229,24 +244,30 @@ export class RunSession implements CommitParticipant, StepHost {
   }
 
   /** Stops the actor (aborting steps and children), runs the definition's cleanup, records `cancelled`. */
-  async cancel(reason: string): Promise<void> {
+  cancel(reason: string): Promise<void> {
+    return this.terminate('cancelled', { name: 'CancelledError', message: reason, code: 'CANCELLED', category: 'cancelled' }, 'run.cancelled');
+  }
+
+  /** The per-run timeout expired: like a cancellation, but the run fails with category `timeout`. */
+  private timeOut(): Promise<void> {
+    const message = `The run exceeded its timeout (deadline ${this.row.deadlineAt?.toISOString()}).`;
+    return this.terminate('failed', { name: 'RunTimeoutError', message, code: 'RUN_TIMEOUT', category: 'timeout' }, 'run.timed_out');
+  }
+
+  private async terminate(status: 'cancelled' | 'failed', error: ErrorData, entry: string): Promise<void> {
     if (this.ending || this.ended || this.paused || !this.actor) return;
     this.paused = true;
     const snapshot = this.actor.getPersistedSnapshot();
     const context = (this.actor.getSnapshot() as { context?: unknown }).context;
     this.actor.stop();
     try {
-      await this.definition.cleanup?.({ runId: this.runId, reason, context });
+      await this.definition.cleanup?.({ runId: this.runId, reason: error.message, context });
     } catch (err) {
       this.history.push({ type: 'cleanup.failed', data: { error: this.host.toError(err) } });
     }
-    this.history.push({ type: 'run.cancelled', data: { reason } });
+    this.history.push({ type: entry, data: { reason: error.message } });
     this.paused = false;
-    this.finish({
-      status: 'cancelled',
-      snapshot,
-      error: { name: 'CancelledError', message: reason, code: 'CANCELLED', category: 'cancelled' },
-    });
+    this.finish({ status, snapshot, error, recorded: status === 'failed' });
   }
 
   private finish(ending: Ending): void {
@@ -397,6 +418,7 @@ export class RunSession implements CommitParticipant, StepHost {
   end(wakeNow: boolean): void {
     if (this.ended) return;
     this.ended = true;
+    clearTimeout(this.deadlineTimer);
     const lost = new Error(`run ${this.runId} left this worker`);
     for (const w of this.waiters.splice(0)) w.reject(lost);
     try {

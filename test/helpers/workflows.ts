@@ -42,7 +42,7 @@ export function sequenceWorkflow(steps = 6) {
       invoke: {
         src: 'add',
         input: ({ context }: { context: Ctx }) => ({ name: `step${i}`, value: i, slowStep: context.slowStep, slowMs: context.slowMs }),
-        onDone: { target: i === steps ? 'done' : `step${i + 1}`, actions: assign({ sum: ({ context, event }: { context: Ctx; event: { output: number } }) => context.sum + event.output }) },
+        onDone: { target: i === steps ? 'done' : `step${i + 1}`, actions: assign<Ctx, { type: string; output?: number }, undefined, never, never>({ sum: ({ context, event }) => context.sum + (event.output ?? 0) }) },
       },
     };
   }
@@ -54,7 +54,7 @@ export function sequenceWorkflow(steps = 6) {
     id: 'sequence',
     context: ({ input }) => ({ sum: 0, slowStep: input.slowStep, slowMs: input.slowMs }),
     initial: 'step1',
-    states: states as never,
+    states: states as Record<string, { type?: 'final' }>,
     output: ({ context }) => ({ sum: context.sum }),
   });
   return defineWorkflow({

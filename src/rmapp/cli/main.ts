@@ -72,10 +72,19 @@ program
   .option('-c, --concurrency <n>', 'runs executed at once', positiveInt, 50)
   .option('--lease-ms <ms>', 'lease length; a dead worker\'s runs move on after it', positiveInt)
   .option('--grace-ms <ms>', 'how long running steps may take to finish on shutdown', positiveInt, 10_000)
-  .action(async (o: { concurrency: number; leaseMs?: number; graceMs: number }) => {
+  .option('--evict-after-ms <ms>', 'runs that only wait longer than this leave memory', positiveInt)
+  .option('--poll-ms <ms>', 'fallback polling interval when no notification arrives', positiveInt)
+  .action(async (o: { concurrency: number; leaseMs?: number; graceMs: number; evictAfterMs?: number; pollMs?: number }) => {
     const opts = program.opts<{ workflows?: string; databaseUrl?: string }>();
     const workflows = await loadWorkflows(opts.workflows);
-    const engine = createEngine({ workflows, database: opts.databaseUrl ? { url: opts.databaseUrl } : undefined, concurrency: o.concurrency, leaseMs: o.leaseMs });
+    const engine = createEngine({
+      workflows,
+      database: opts.databaseUrl ? { url: opts.databaseUrl } : undefined,
+      concurrency: o.concurrency,
+      leaseMs: o.leaseMs,
+      evictAfterMs: o.evictAfterMs,
+      pollMs: o.pollMs,
+    });
     await engine.startWorker();
     const db = await engine.db();
     process.stderr.write(

@@ -1,0 +1,1 @@
+ALTER TABLE "rmapp_runs" ADD COLUMN "deadline_at" timestamp with time zone;
