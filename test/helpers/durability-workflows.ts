@@ -52,7 +52,8 @@ function workStep(retry?: Partial<RetryPolicy>) {
           retryAfterMs: input.retryAfterMs,
         });
       }
-      const slow = process.env.RMAPP_TEST_SLOW_STEP === input.name ? Number(process.env.RMAPP_TEST_SLOW_MS ?? 60_000) : 0;
+      const slowSteps = (process.env.RMAPP_TEST_SLOW_STEP ?? '').split(',');
+      const slow = slowSteps.includes(input.name) ? Number(process.env.RMAPP_TEST_SLOW_MS ?? 60_000) : 0;
       if (input.hang || slow) {
         await new Promise<void>((resolve, reject) => {
           const t = input.hang ? undefined : setTimeout(resolve, slow);

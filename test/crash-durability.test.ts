@@ -1,0 +1,118 @@
+/**
+ * Durable waits across a crash, with real processes: a worker holding a run in memory is killed with
+ * SIGKILL during a retry backoff, during an `after` wait, and while two child workflows run; a new
+ * worker process resumes each run at the original due time (±1 s) or to completion.
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { createEngine, openDatabase, type Database, type Engine } from '../src/index.ts';
+import { durabilityWorkflows, type AttemptRecord } from './helpers/durability-workflows.ts';
+import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
+import { killAll, spawnRmapp, TEST_WORKFLOWS, until } from './helpers/processes.ts';
+
+let testDb: TestDatabase;
+let db: Database;
+let client: Engine;
+
+beforeAll(async () => {
+  testDb = await createTestDatabase();
+  db = await openDatabase({ url: testDb.url });
+  client = createEngine({ database: db, workflows: durabilityWorkflows() });
+});
+afterEach(() => killAll());
+afterAll(async () => {
+  await client.stop();
+  await db.close();
+  await testDb.drop();
+});
+
+function records(file: string): AttemptRecord[] {
+  try {
+    return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as AttemptRecord);
+  } catch {
+    return [];
+  }
+}
+
+function setup(name: string) {
+  const counter = join(mkdtempSync(join(tmpdir(), `rmapp-${name}-`)), 'attempts.jsonl');
+  const env = { DATABASE_URL: testDb.url, RMAPP_TEST_COUNTER_FILE: counter };
+  // The first worker keeps waiting runs in memory (no eviction), so the kill hits a run it holds.
+  const worker = (extra: Record<string, string> = {}, evict = true) =>
+    spawnRmapp(['--workflows', TEST_WORKFLOWS, 'worker', '--lease-ms', '1000', '--poll-ms', '100', ...(evict ? [] : ['--evict-after-ms', '600000'])], { ...env, ...extra });
+  return { counter, worker };
+}
+
+it('a crash during a retry backoff: the next attempt runs at the original due time (±1 s)', async () => {
+  const { counter, worker } = setup('backoff');
+  const id = await client.start('test.flaky-slow', { failTimes: 1 });
+  const first = worker({}, false);
+  await until(async () => (await client.history(id)).some((h) => h.type === 'step.retrying'), 30_000, 'the retry to be recorded');
+  const retrying = (await client.history(id)).find((h) => h.type === 'step.retrying');
+  const due = Date.parse((retrying?.data as { nextAttemptAt: string }).nextAttemptAt);
+  expect((retrying?.data as { delayMs: number }).delayMs).toBe(3_000);
+  first.child.kill('SIGKILL');
+  await first.exited;
+  expect((await client.get(id)).leaseOwner).not.toBe(null);
+
+  const second = worker();
+  const run = await client.waitFor(id, { timeoutMs: 30_000 });
+  expect(run.status).toBe('succeeded');
+  const tries = records(counter).filter((r) => r.runId === id);
+  expect(tries.map((t) => t.attempt)).toEqual([1, 2]);
+  expect(Math.abs((tries[1] as AttemptRecord).at - due)).toBeLessThanOrEqual(1_000);
+  second.child.kill('SIGTERM');
+  await second.exited;
+});
+
+it('a crash during an `after` wait: the timer fires at its original due time (±1 s)', async () => {
+  const { counter, worker } = setup('after');
+  const id = await client.start('test.timer', { delayMs: 4_000 });
+  const first = worker({}, false);
+  await until(async () => (await client.get(id)).state === 'waiting', 30_000, 'the wait to begin');
+  const entered = (await client.history(id)).find((h) => h.type === 'state.entered' && h.state === 'waiting');
+  const due = (entered?.at.getTime() ?? 0) + 4_000;
+  first.child.kill('SIGKILL');
+  await first.exited;
+
+  const second = worker();
+  const run = await client.waitFor(id, { timeoutMs: 30_000 });
+  expect(run.status).toBe('succeeded');
+  const mark = records(counter).find((r) => r.runId === id && r.name === 'mark');
+  expect(mark).toBeDefined();
+  expect(Math.abs((mark as AttemptRecord).at - due)).toBeLessThanOrEqual(1_000);
+  second.child.kill('SIGTERM');
+  await second.exited;
+});
+
+it('a parent crashed while both children run: after resume both finish and the parent completes', async () => {
+  const { counter, worker } = setup('children');
+  const id = await client.start('test.parent', {});
+  const first = worker({ RMAPP_TEST_SLOW_STEP: 'child-a,child-b', RMAPP_TEST_SLOW_MS: '60000' });
+  await until(() => {
+    const names = records(counter).filter((r) => r.runId === id).map((r) => r.name);
+    return names.includes('child-a') && names.includes('child-b');
+  }, 30_000, 'both children to start');
+  first.child.kill('SIGKILL');
+  await first.exited;
+
+  // Each child is visible on its own, with its state and status, from the parent's persisted snapshot.
+  const crashed = await client.get(id);
+  const kids = crashed.children.filter((c) => !c.path.includes('/'));
+  expect(kids.map((c) => [c.path, c.src, c.status, c.state])).toEqual([
+    ['child-a', 'child', 'active', 'working'],
+    ['child-b', 'child', 'active', 'working'],
+  ]);
+
+  const second = worker();
+  const run = await client.waitFor(id, { timeoutMs: 30_000 });
+  expect(run.status).toBe('succeeded');
+  expect(run.output).toEqual({ results: ['a', 'b'], childError: null });
+  const byName = (n: string) => records(counter).filter((r) => r.runId === id && r.name === n).length;
+  expect(byName('child-a')).toBe(2);
+  expect(byName('child-b')).toBe(2);
+  second.child.kill('SIGTERM');
+  await second.exited;
+});
