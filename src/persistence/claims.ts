@@ -86,3 +86,18 @@ export async function nextWakeAt(db: Queryable, definitions: [string, string][])
   const at = rows[0]?.at;
   return at == null ? null : at instanceof Date ? at : new Date(at);
 }
+
+/**
+ * A worker that restarts under the same stable worker id takes back the runs its previous incarnation
+ * held, without waiting for their leases to expire (DBOS does the same with its executor id). Only
+ * safe when worker ids are unique among live workers, which is why the default id includes the pid.
+ */
+export async function expirePreviousIncarnation(db: Queryable, options: { workerId: string; owner: string }): Promise<number> {
+  const rows = await db.query<{ id: string }>(
+    `update rmapp_runs set lease_expires_at = now(), wake_at = now()
+     where status = 'running' and left(lease_owner, -9) = $1 and lease_owner <> $2 returning id`,
+    // An owner is `<worker id>:<8 hex chars>`: strip the suffix to compare ids exactly.
+    [options.workerId, options.owner],
+  );
+  return rows.length;
+}

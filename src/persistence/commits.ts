@@ -39,9 +39,48 @@ export interface CommitResult {
   wakeNow: boolean;
 }
 
+/**
+ * The common write — one run, lease kept, no signal consumed — without the inbox and release parts
+ * of the general statement. Measured on this machine: 0.67 ms for the general statement against
+ * 0.42 ms for an update plus history rows, per commit at concurrency 1.
+ */
+const LEAN_COMMIT = `with u as (
+    update rmapp_runs r set status = 'running', snapshot = $2::jsonb, state_value = $3::jsonb, timers = $4::jsonb,
+      steps = $5::jsonb, version = r.version + 1, status_message = null,
+      lease_expires_at = now() + make_interval(secs => $6::float8 / 1000),
+      wake_at = now() + make_interval(secs => $6::float8 / 1000), updated_at = now()
+    where r.id = $1 and r.version = $7 and r.lease_owner = $8
+    returning r.id, r.version),
+  h as (
+    insert into rmapp_run_history (run_id, type, path, state, step, attempt, data, worker, lease_epoch)
+    select u.id, e->>'type', coalesce(e->>'path', ''), e->'state', e->>'step', (e->>'attempt')::int, e->'data', $8, $9
+    from u cross join lateral jsonb_array_elements($10::jsonb) with ordinality as x(e, ord)
+    order by x.ord)
+  select id, version, false as wake_now from u`;
+
+function isLean(w: RunWrite): boolean {
+  return w.status === 'running' && !w.release && w.consumedSignalIds.length === 0 && w.statusMessage === null;
+}
+
 /** Commits a batch of run writes in one statement. */
 export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promise<CommitResult[]> {
   if (writes.length === 0) return [];
+  const single = writes[0] as RunWrite;
+  if (writes.length === 1 && isLean(single)) {
+    const rows = await db.query<{ id: string; version: number }>(LEAN_COMMIT, [
+      single.id,
+      JSON.stringify(single.snapshot ?? null),
+      JSON.stringify(single.stateValue ?? null),
+      JSON.stringify(single.timers),
+      JSON.stringify(single.steps),
+      single.leaseMs,
+      single.expectedVersion,
+      single.owner,
+      single.epoch,
+      JSON.stringify(single.history),
+    ]);
+    return rows.map((r) => ({ id: r.id, version: Number(r.version), wakeNow: false }));
+  }
   const payload = writes.map((w) => ({
     id: w.id,
     expected: w.expectedVersion,

@@ -73,7 +73,8 @@ function openPostgres(url: string, max: number): Database {
   const sql = postgres(url, { max, onnotice: () => {}, idle_timeout: 60, connection: { application_name: 'rmapp' } });
   const run = (s: postgres.Sql | postgres.TransactionSql) =>
     async <T>(text: string, params: readonly unknown[] = []): Promise<T[]> =>
-      (await s.unsafe(text, params as postgres.ParameterOrJSON<never>[])) as unknown as T[];
+      // Parameterized statements are prepared once per connection: the commit CTE costs ~0.5 ms to plan.
+      (await s.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: params.length > 0 })) as unknown as T[];
   const query = run(sql);
   return {
     kind: 'postgres',

@@ -43,9 +43,10 @@ export class Committer {
     this.dirty.add(participant);
     if (this.running || this.scheduled) return;
     this.scheduled = true;
-    // A microtask, not a timer: the macrostep that marked the session dirty has completed by then,
-    // and a lone run at concurrency 1 pays no added latency.
-    queueMicrotask(() => void this.drain());
+    // setImmediate, not a microtask: a step's completion is recorded a few microtasks before XState
+    // applies the transition it causes; waiting for the microtask queue to drain puts both in one
+    // write (13 → 7 commits for a 6-step run, measured).
+    setImmediate(() => void this.drain());
   }
 
   /** Resolves when nothing is dirty and no commit is in flight. */

@@ -24,7 +24,11 @@ export interface EngineOptions {
   /** An open database, a connection string, or options for {@link openDatabase}. Default: `DATABASE_URL`, else PGlite under `.rmapp/`. */
   database?: Database | string | OpenDatabaseOptions | undefined;
   workflows: readonly WorkflowDefinition<any>[];
-  /** Names this worker in leases and history; a random suffix makes each process unique. Default: host:pid. */
+  /**
+   * Names this worker in leases and history; a random suffix makes each process unique. Default:
+   * host:pid. Give a stable id (unique among live workers) and a restarted worker takes back the runs
+   * its previous incarnation held at once instead of waiting for their leases to expire.
+   */
   workerId?: string | undefined;
   /** Runs this worker holds in memory and executes at once. Default 50. */
   concurrency?: number | undefined;
@@ -140,7 +144,10 @@ export class Engine {
       throw new ValidationError(`timeoutMs must be a positive number of milliseconds (got ${String(timeoutMs)}).`);
     }
     const db = await this.db();
-    const { id } = await insertRun(db, {
+    const worker = this.worker;
+    const claimFor = worker?.hasRoomFor(def) ? { owner: worker.owner, leaseMs: worker.leaseMs } : undefined;
+    const { id, claimed } = await insertRun(db, {
+      claimFor,
       timeoutMs,
       id: options.runId ?? randomUUID(),
       workflow: def.name,
@@ -149,7 +156,8 @@ export class Engine {
       idempotencyKey: options.idempotencyKey,
       parentRunId: options.parentRunId,
     });
-    this.worker?.poke();
+    if (claimed && worker) worker.adopt({ ...claimed, hasSignals: false });
+    else this.worker?.poke();
     return id;
   }
 
@@ -285,6 +293,7 @@ export class Engine {
     const db = await this.db();
     const suffix = randomUUID().slice(0, 8);
     this.worker = new Worker(db, this.registry, this.events, {
+      workerId: this.workerId,
       owner: `${this.workerId}:${suffix}`,
       concurrency: this.options.concurrency ?? 50,
       leaseMs: this.options.leaseMs ?? 30_000,

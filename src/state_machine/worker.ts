@@ -3,7 +3,7 @@
  * coordinator: `FOR UPDATE SKIP LOCKED` splits runs between workers, leases hand a dead worker's runs
  * to the others, LISTEN/NOTIFY wakes workers at once and polling covers lost notifications.
  */
-import { claimRuns, nextWakeAt, releaseRun, renewLeases, type ClaimedRun } from '../persistence/claims.ts';
+import { claimRuns, expirePreviousIncarnation, nextWakeAt, releaseRun, renewLeases, type ClaimedRun } from '../persistence/claims.ts';
 import type { Database } from '../persistence/database.ts';
 import { WAKE_CHANNEL, markUnregisteredVersions } from '../persistence/runs.ts';
 import { Committer } from './committer.ts';
@@ -16,6 +16,8 @@ import type { Clock, SessionHost } from './session-host.ts';
 
 /** Tuning of a worker; every field has a default in `createEngine`. */
 export interface WorkerOptions {
+  /** Stable id given by the operator; `owner` is it plus a per-process suffix. */
+  workerId: string;
   owner: string;
   concurrency: number;
   leaseMs: number;
@@ -80,6 +82,7 @@ export class Worker implements SessionHost {
   async start(): Promise<void> {
     this.unlisten = await this.db.listen(WAKE_CHANNEL, (runId) => this.onWake(runId));
     await markUnregisteredVersions(this.db, this.definitions, this.owner);
+    await expirePreviousIncarnation(this.db, { workerId: this.options.workerId, owner: this.owner });
     this.renewTimer = setInterval(() => void this.renew(), Math.max(50, Math.floor(this.leaseMs / 3)));
     this.loop = this.claimLoop();
   }
@@ -129,6 +132,17 @@ export class Worker implements SessionHost {
       });
       this.wake = null;
     }
+  }
+
+  /** True when a run of `def` started in this process can be claimed by this worker at insert time. */
+  hasRoomFor(def: WorkflowDefinition): boolean {
+    return !this.stopping && this.sessions.size < this.options.concurrency && this.registry.get(`${def.name}@${def.version}`) === def;
+  }
+
+  /** Runs a run this worker claimed when it was inserted. */
+  adopt(row: ClaimedRun): void {
+    if (this.stopping || this.sessions.has(row.id)) return;
+    this.startSession(row);
   }
 
   private startSession(row: ClaimedRun): void {

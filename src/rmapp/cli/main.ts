@@ -74,7 +74,8 @@ program
   .option('--grace-ms <ms>', 'how long running steps may take to finish on shutdown', positiveInt, 10_000)
   .option('--evict-after-ms <ms>', 'runs that only wait longer than this leave memory', positiveInt)
   .option('--poll-ms <ms>', 'fallback polling interval when no notification arrives', positiveInt)
-  .action(async (o: { concurrency: number; leaseMs?: number; graceMs: number; evictAfterMs?: number; pollMs?: number }) => {
+  .option('--worker-id <id>', 'stable id, unique among live workers: a restarted worker takes its old runs back at once')
+  .action(async (o: { concurrency: number; leaseMs?: number; graceMs: number; evictAfterMs?: number; pollMs?: number; workerId?: string }) => {
     const opts = program.opts<{ workflows?: string; databaseUrl?: string }>();
     const workflows = await loadWorkflows(opts.workflows);
     const engine = createEngine({
@@ -84,6 +85,7 @@ program
       leaseMs: o.leaseMs,
       evictAfterMs: o.evictAfterMs,
       pollMs: o.pollMs,
+      workerId: o.workerId,
     });
     await engine.startWorker();
     const db = await engine.db();

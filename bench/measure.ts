@@ -1,0 +1,77 @@
+/** Measurement helpers shared by the benchmark's workloads. */
+import { execFileSync } from 'node:child_process';
+import postgres from 'postgres';
+
+export interface ThroughputResult {
+  latenciesMs: number[];
+  totalMs: number;
+}
+
+/** Runs `count` tasks with at most `concurrency` in flight; records each task's latency. */
+export async function runConcurrently(count: number, concurrency: number, task: () => Promise<void>): Promise<ThroughputResult> {
+  const latenciesMs: number[] = [];
+  let started = 0;
+  const t0 = performance.now();
+  const lane = async () => {
+    while (started < count) {
+      started += 1;
+      const s = performance.now();
+      await task();
+      latenciesMs.push(performance.now() - s);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, lane));
+  return { latenciesMs, totalMs: performance.now() - t0 };
+}
+
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+}
+
+/** Cluster-wide WAL position and the database's commit count, to price a workload. */
+export interface WriteCounters {
+  walLsn: string;
+  commits: number;
+}
+
+export async function readWriteCounters(adminUrl: string, database: string): Promise<WriteCounters> {
+  const sql = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  // Statistics are flushed by each backend at most once a second; give the last ones time to land.
+  await new Promise((r) => setTimeout(r, 1_200));
+  const [row] = await sql<{ lsn: string; commits: string }[]>`
+    select pg_current_wal_lsn()::text as lsn,
+           (select xact_commit from pg_stat_database where datname = ${database})::text as commits`;
+  await sql.end();
+  return { walLsn: row?.lsn ?? '0/0', commits: Number(row?.commits ?? 0) };
+}
+
+export async function walBytesBetween(adminUrl: string, from: string, to: string): Promise<number> {
+  const sql = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  const [row] = await sql<{ n: string }[]>`select pg_wal_lsn_diff(${to}::pg_lsn, ${from}::pg_lsn)::text as n`;
+  await sql.end();
+  return Number(row?.n ?? 0);
+}
+
+/** Resident set size of a process, in MB. */
+export function rssMb(pid: number): number {
+  const kb = Number(execFileSync('ps', ['-o', 'rss=', '-p', String(pid)]).toString().trim());
+  return kb / 1024;
+}
+
+export async function createDatabase(adminUrl: string, name: string): Promise<string> {
+  const sql = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  await sql.unsafe(`drop database if exists ${name} with (force)`);
+  await sql.unsafe(`create database ${name}`);
+  await sql.end();
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+export async function dropDatabase(adminUrl: string, name: string): Promise<void> {
+  const sql = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  await sql.unsafe(`drop database if exists ${name} with (force)`);
+  await sql.end();
+}

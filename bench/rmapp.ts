@@ -1,0 +1,91 @@
+/** The rmapp side of the benchmark: throughput in one worker process, recovery and memory with real worker processes. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import postgres from 'postgres';
+import { createEngine } from '../src/state_machine/engine.ts';
+import { runConcurrently, rssMb, type ThroughputResult } from './measure.ts';
+import { workflows } from './workflows.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const BIN = `${ROOT}bin/rmapp.mjs`;
+const WORKFLOWS = `${ROOT}bench/workflows.ts`;
+
+/** `workflows` runs of `bench.six` with at most `concurrency` in flight, in this process's worker. */
+export async function rmappThroughput(opts: { databaseUrl: string; workflows: number; concurrency: number }): Promise<ThroughputResult> {
+  const engine = createEngine({ database: opts.databaseUrl, workflows, concurrency: Math.max(opts.concurrency, 1) });
+  await engine.startWorker();
+  const waiters = new Map<string, () => void>();
+  engine.on('run.finished', (e) => waiters.get(e.runId)?.());
+  const result = await runConcurrently(opts.workflows, opts.concurrency, async () => {
+    const runId = randomUUID();
+    const finished = new Promise<void>((resolve) => waiters.set(runId, resolve));
+    await engine.start('bench.six', {}, { runId });
+    await finished;
+    waiters.delete(runId);
+  });
+  await engine.stop();
+  return result;
+}
+
+function worker(databaseUrl: string, args: string[], env: Record<string, string> = {}): ChildProcess {
+  return spawn(process.execPath, [BIN, '--workflows', WORKFLOWS, 'worker', ...args], {
+    cwd: ROOT,
+    env: { ...process.env, DATABASE_URL: databaseUrl, ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+}
+
+async function poll(check: () => Promise<boolean>, what: string, timeoutMs = 300_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`benchmark: timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function startMany(databaseUrl: string, name: string, count: number): Promise<void> {
+  const client = createEngine({ database: databaseUrl, workflows });
+  await runConcurrently(count, 20, async () => {
+    await client.start(name, {});
+  });
+  await client.stop();
+}
+
+/**
+ * 1,000 runs interrupted by SIGKILL in step 4; returns the time from starting a new worker process
+ * (same worker id, so it takes its previous incarnation's runs back at once) until all have finished.
+ */
+export async function rmappRecovery(opts: { databaseUrl: string; workflows: number }): Promise<{ recoveryMs: number }> {
+  await startMany(opts.databaseUrl, 'bench.six', opts.workflows);
+  const sql = postgres(opts.databaseUrl, { max: 1, onnotice: () => {} });
+  const count = async (where: string) => Number((await sql.unsafe(`select count(*)::int as n from rmapp_runs where ${where}`))[0]?.n);
+  const args = ['--worker-id', 'bench-recovery', '-c', String(opts.workflows), '--lease-ms', '30000'];
+  const first = worker(opts.databaseUrl, args, { RMAPP_BENCH_HANG_STEP: '4' });
+  await poll(async () => (await count(`state_value = '"step4"'`)) === opts.workflows, 'all runs to reach step 4');
+  first.kill('SIGKILL');
+  await new Promise((r) => first.once('exit', r));
+  const t0 = performance.now();
+  const second = worker(opts.databaseUrl, args);
+  await poll(async () => (await count(`status = 'succeeded'`)) === opts.workflows, 'all runs to finish after recovery');
+  const recoveryMs = performance.now() - t0;
+  second.kill('SIGTERM');
+  await new Promise((r) => second.once('exit', r));
+  await sql.end();
+  return { recoveryMs };
+}
+
+/** RSS of a worker process once `runs` runs wait on a signal (they are evicted, not held as actors). */
+export async function rmappWaitingMemory(opts: { databaseUrl: string; runs: number }): Promise<{ rssMb: number; heldInMemory: number }> {
+  await startMany(opts.databaseUrl, 'bench.wait', opts.runs);
+  const sql = postgres(opts.databaseUrl, { max: 1, onnotice: () => {} });
+  const child = worker(opts.databaseUrl, ['-c', '500']);
+  await poll(async () => Number((await sql`select count(*)::int as n from rmapp_runs where status = 'waiting'`)[0]?.n) === opts.runs, 'all runs to wait');
+  await new Promise((r) => setTimeout(r, 1_000));
+  const held = Number((await sql`select count(*)::int as n from rmapp_runs where lease_owner is not null`)[0]?.n);
+  const rss = rssMb(child.pid as number);
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+  await sql.end();
+  return { rssMb: rss, heldInMemory: held };
+}

@@ -1,0 +1,108 @@
+/**
+ * `npm run bench`: rmapp vs DBOS Transact vs the physical baseline on the machine's Postgres, the same
+ * workload (6 sequential no-op steps, durable after each), printed as a table with ratios. Never a test.
+ *
+ * Environment: RMAPP_BENCH_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres),
+ * RMAPP_BENCH_N1 (workflows at concurrency 1, default 300), RMAPP_BENCH_N50 (at 50, default 3000),
+ * RMAPP_BENCH_ONLY (comma list of sections: c1,c50,recovery,memory).
+ */
+import { baselineThroughput } from './baseline.ts';
+import { dbosRecovery, dbosThroughput } from './dbos.ts';
+import { createDatabase, dropDatabase, percentile, readWriteCounters, walBytesBetween, type ThroughputResult } from './measure.ts';
+import { rmappRecovery, rmappThroughput, rmappWaitingMemory } from './rmapp.ts';
+
+const ADMIN = process.env.RMAPP_BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const N1 = Number(process.env.RMAPP_BENCH_N1 ?? 300);
+const N50 = Number(process.env.RMAPP_BENCH_N50 ?? 3000);
+const ONLY = new Set((process.env.RMAPP_BENCH_ONLY ?? 'c1,c50,recovery,memory').split(','));
+
+type Runner = (o: { databaseUrl: string; workflows: number; concurrency: number }) => Promise<ThroughputResult>;
+const systems: [string, Runner][] = [
+  ['rmapp', rmappThroughput],
+  ['dbos', dbosThroughput],
+  ['baseline', baselineThroughput],
+];
+
+interface Row {
+  wfPerSec: number;
+  p50: number;
+  p99: number;
+  commitsPerWf: number;
+  walPerWf: number;
+}
+
+async function measure(system: string, run: Runner, workflows: number, concurrency: number): Promise<Row> {
+  const name = `rmapp_bench_${system}_${concurrency}`;
+  const url = await createDatabase(ADMIN, name);
+  try {
+    // Warm-up (schema creation, JIT, connection pool), then the measured batch.
+    await run({ databaseUrl: url, workflows: Math.min(50, workflows), concurrency });
+    const before = await readWriteCounters(ADMIN, name);
+    const r = await run({ databaseUrl: url, workflows, concurrency });
+    const after = await readWriteCounters(ADMIN, name);
+    const wal = await walBytesBetween(ADMIN, before.walLsn, after.walLsn);
+    return {
+      wfPerSec: (workflows / r.totalMs) * 1000,
+      p50: percentile(r.latenciesMs, 50),
+      p99: percentile(r.latenciesMs, 99),
+      // Commits include the runner's set-up of a fresh batch (e.g. re-launch), a few per batch at most.
+      commitsPerWf: (after.commits - before.commits) / workflows,
+      walPerWf: wal / workflows,
+    };
+  } finally {
+    await dropDatabase(ADMIN, name);
+  }
+}
+
+const fmt = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '-');
+const pad = (s: string, w: number) => s.padStart(w);
+
+async function main(): Promise<void> {
+  const lines: string[] = [];
+  const out = (s: string) => {
+    lines.push(s);
+    console.log(s);
+  };
+  out(`rmapp benchmark — ${new Date().toISOString()} — Node ${process.version}, Postgres at ${new URL(ADMIN).host}`);
+  const results: Record<string, Record<string, Row>> = {};
+  for (const c of [1, 50]) {
+    if (!ONLY.has(`c${c}`)) continue;
+    const n = c === 1 ? N1 : N50;
+    out(`\nconcurrency ${c}, ${n} workflows of 6 no-op steps`);
+    out(`${'system'.padEnd(10)}${pad('wf/s', 10)}${pad('p50 ms', 10)}${pad('p99 ms', 10)}${pad('commits/wf', 12)}${pad('WAL B/wf', 12)}`);
+    results[c] = {};
+    for (const [system, run] of systems) {
+      const row = await measure(system, run, n, c);
+      (results[c] as Record<string, Row>)[system] = row;
+      out(`${system.padEnd(10)}${pad(fmt(row.wfPerSec), 10)}${pad(fmt(row.p50, 2), 10)}${pad(fmt(row.p99, 2), 10)}${pad(fmt(row.commitsPerWf), 12)}${pad(fmt(row.walPerWf, 0), 12)}`);
+    }
+    const r = results[c] as Record<string, Row>;
+    const rm = r.rmapp as Row;
+    out(`ratios: rmapp/dbos ${fmt(rm.wfPerSec / (r.dbos as Row).wfPerSec, 2)}×  rmapp/baseline ${fmt(rm.wfPerSec / (r.baseline as Row).wfPerSec, 2)}×  WAL rmapp/dbos ${fmt(rm.walPerWf / (r.dbos as Row).walPerWf, 2)}×`);
+  }
+  if (ONLY.has('recovery')) {
+    out('\nrecovery: 1,000 runs SIGKILLed in step 4, time for a new process to finish them all');
+    const a = await createDatabase(ADMIN, 'rmapp_bench_recovery_rmapp');
+    const b = await createDatabase(ADMIN, 'rmapp_bench_recovery_dbos');
+    try {
+      const rm = await rmappRecovery({ databaseUrl: a, workflows: 1000 });
+      const db = await dbosRecovery({ databaseUrl: b, workflows: 1000 });
+      out(`rmapp ${fmt(rm.recoveryMs, 0)} ms   dbos ${fmt(db.recoveryMs, 0)} ms   rmapp/dbos ${fmt(rm.recoveryMs / db.recoveryMs, 2)}×`);
+    } finally {
+      await dropDatabase(ADMIN, 'rmapp_bench_recovery_rmapp');
+      await dropDatabase(ADMIN, 'rmapp_bench_recovery_dbos');
+    }
+  }
+  if (ONLY.has('memory')) {
+    out('\nmemory: a worker with 10,000 runs waiting on a signal');
+    const url = await createDatabase(ADMIN, 'rmapp_bench_memory');
+    try {
+      const m = await rmappWaitingMemory({ databaseUrl: url, runs: 10_000 });
+      out(`worker RSS ${fmt(m.rssMb, 0)} MB; runs still leased (in memory): ${m.heldInMemory}`);
+    } finally {
+      await dropDatabase(ADMIN, 'rmapp_bench_memory');
+    }
+  }
+}
+
+await main();

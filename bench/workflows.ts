@@ -1,0 +1,37 @@
+/**
+ * Benchmark workflows (also a `--workflows` module for worker processes the benchmark spawns):
+ * `bench.six` — 6 sequential no-op steps, durable after every step, the workload all systems run;
+ * `bench.wait` — waits for a `go` signal (memory of 10,000 waiting runs).
+ * With RMAPP_BENCH_HANG_STEP=4 in its environment, a process hangs in step 4 (recovery benchmark).
+ */
+import { setup } from 'xstate';
+import { z } from 'zod';
+import { defineWorkflow } from '../src/state_machine/definition.ts';
+import { step } from '../src/state_machine/step.ts';
+
+const hangAt = Number(process.env.RMAPP_BENCH_HANG_STEP ?? 0);
+
+const noop = step(async ({ input, signal }: { input: { n: number }; signal: AbortSignal }) => {
+  if (input.n === hangAt) {
+    await new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
+  }
+  return input.n;
+});
+
+const states: Record<string, object> = {};
+for (let n = 1; n <= 6; n++) {
+  states[`step${n}`] = { invoke: { src: 'noop', input: { n }, onDone: n === 6 ? 'done' : `step${n + 1}` } };
+}
+states.done = { type: 'final' };
+
+const sixMachine = setup({ actors: { noop } }).createMachine({ id: 'six', initial: 'step1', states: states as Record<string, { type?: 'final' }> });
+
+const waitMachine = setup({}).createMachine({
+  id: 'wait',
+  initial: 'waiting',
+  states: { waiting: { on: { go: 'done' } }, done: { type: 'final' } },
+});
+
+export const six = defineWorkflow({ name: 'bench.six', machine: sixMachine, input: z.object({}).passthrough() });
+export const wait = defineWorkflow({ name: 'bench.wait', machine: waitMachine, input: z.object({}).passthrough() });
+export const workflows = [six, wait];
