@@ -13,7 +13,8 @@ const WORKFLOWS = `${ROOT}bench/workflows.ts`;
 
 /** `workflows` runs of `bench.six` with at most `concurrency` in flight, in this process's worker. */
 export async function rmappThroughput(opts: { databaseUrl: string; workflows: number; concurrency: number }): Promise<ThroughputResult> {
-  const engine = createEngine({ database: opts.databaseUrl, workflows, concurrency: Math.max(opts.concurrency, 1) });
+  // The worker keeps its default settings (50 runs in memory); the workload decides how many are in flight.
+  const engine = createEngine({ database: opts.databaseUrl, workflows, concurrency: Math.max(opts.concurrency, 50) });
   await engine.startWorker();
   const waiters = new Map<string, () => void>();
   engine.on('run.finished', (e) => waiters.get(e.runId)?.());
@@ -29,11 +30,18 @@ export async function rmappThroughput(opts: { databaseUrl: string; workflows: nu
 }
 
 function worker(databaseUrl: string, args: string[], env: Record<string, string> = {}): ChildProcess {
-  return spawn(process.execPath, [BIN, '--workflows', WORKFLOWS, 'worker', ...args], {
+  const child = spawn(process.execPath, [BIN, '--workflows', WORKFLOWS, 'worker', ...args], {
     cwd: ROOT,
     env: { ...process.env, DATABASE_URL: databaseUrl, ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', 'ignore', 'pipe'],
   });
+  // Keep the table readable: a worker's stderr is shown only if it exits on its own with an error.
+  let stderr = '';
+  child.stderr?.on('data', (d) => (stderr += d));
+  child.on('exit', (code, signal) => {
+    if (code && !signal) process.stderr.write(`benchmark: worker exited with ${code}:\n${stderr}`);
+  });
+  return child;
 }
 
 async function poll(check: () => Promise<boolean>, what: string, timeoutMs = 300_000): Promise<void> {

@@ -1,15 +1,11 @@
 CREATE TABLE "rmapp_run_history" (
-	"id" bigserial PRIMARY KEY NOT NULL,
 	"run_id" text NOT NULL,
-	"type" text NOT NULL,
-	"path" text DEFAULT '' NOT NULL,
-	"state" jsonb,
-	"step" text,
-	"attempt" integer,
-	"data" jsonb,
+	"id" bigserial NOT NULL,
 	"worker" text,
 	"lease_epoch" integer,
-	"at" timestamp with time zone DEFAULT now() NOT NULL
+	"at" timestamp with time zone DEFAULT now() NOT NULL,
+	"events" jsonb NOT NULL,
+	CONSTRAINT "rmapp_run_history_pk" PRIMARY KEY("run_id","id")
 );
 --> statement-breakpoint
 CREATE TABLE "rmapp_run_inbox" (
@@ -39,6 +35,7 @@ CREATE TABLE "rmapp_runs" (
 	"lease_expires_at" timestamp with time zone,
 	"lease_epoch" integer DEFAULT 0 NOT NULL,
 	"wake_at" timestamp with time zone,
+	"deadline_at" timestamp with time zone,
 	"parent_run_id" text,
 	"idempotency_key" text,
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
@@ -47,7 +44,6 @@ CREATE TABLE "rmapp_runs" (
 	CONSTRAINT "rmapp_runs_status_ck" CHECK ("rmapp_runs"."status" in ('pending', 'running', 'waiting', 'succeeded', 'failed', 'cancelled'))
 );
 --> statement-breakpoint
-CREATE INDEX "rmapp_run_history_run_idx" ON "rmapp_run_history" USING btree ("run_id","id");--> statement-breakpoint
 CREATE UNIQUE INDEX "rmapp_run_inbox_dedupe_uq" ON "rmapp_run_inbox" USING btree ("run_id","dedupe_key");--> statement-breakpoint
 CREATE INDEX "rmapp_run_inbox_pending_idx" ON "rmapp_run_inbox" USING btree ("run_id","id") WHERE consumed_at is null;--> statement-breakpoint
 CREATE UNIQUE INDEX "rmapp_runs_idempotency_key_uq" ON "rmapp_runs" USING btree ("idempotency_key");--> statement-breakpoint

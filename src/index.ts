@@ -26,4 +26,4 @@ export type { RunInfo, ChildInfo } from './state_machine/run-info.ts';
 export { systemClock, type Clock } from './state_machine/session-host.ts';
 export { openDatabase, redactUrl, type Database, type OpenDatabaseOptions } from './persistence/database.ts';
 export { migrate, DatabaseTooNewError } from './persistence/migrate.ts';
-export { RUN_STATUSES, FINAL_STATUSES, type RunStatus, type HistoryRow } from './persistence/schema.ts';
+export { RUN_STATUSES, FINAL_STATUSES, type RunStatus, type HistoryEvent } from './persistence/schema.ts';

@@ -25,7 +25,7 @@ describe('migrations on Postgres', () => {
     const rows = await db.query<{ tag: string }>('select tag from rmapp_migrations');
     const tables = await db.query<{ n: number }>(`select count(*)::int as n from pg_tables where tablename like 'rmapp_%'`);
     await db.close();
-    expect(rows.map((r) => r.tag)).toEqual(['0000_init', '0001_run_deadline']);
+    expect(rows.map((r) => r.tag)).toEqual(['0000_init', '0001_runs_fillfactor']);
     expect(tables[0]?.n).toBe(4);
   });
 
@@ -53,7 +53,7 @@ describe('migrations on PGlite', () => {
   });
 
   it('applies once and is a no-op the second time', async () => {
-    expect((await migrate(db)).applied).toEqual(['0000_init', '0001_run_deadline']);
+    expect((await migrate(db)).applied).toEqual(['0000_init', '0001_runs_fillfactor']);
     expect((await migrate(db)).applied).toEqual([]);
   });
 });

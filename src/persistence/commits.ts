@@ -25,7 +25,6 @@ export interface RunWrite {
   wakeAt: Date | null;
   /** Give the lease up (the run waits or has finished). */
   release: boolean;
-  leaseMs: number;
   statusMessage: string | null;
   consumedSignalIds: number[];
   history: HistoryEntry[];
@@ -45,17 +44,13 @@ export interface CommitResult {
  * 0.42 ms for an update plus history rows, per commit at concurrency 1.
  */
 const LEAN_COMMIT = `with u as (
-    update rmapp_runs r set status = 'running', snapshot = $2::jsonb, state_value = $3::jsonb, timers = $4::jsonb,
-      steps = $5::jsonb, version = r.version + 1, status_message = null,
-      lease_expires_at = now() + make_interval(secs => $6::float8 / 1000),
-      wake_at = now() + make_interval(secs => $6::float8 / 1000), updated_at = now()
-    where r.id = $1 and r.version = $7 and r.lease_owner = $8
+    update rmapp_runs r set snapshot = $2::jsonb, state_value = $3::jsonb, timers = $4::jsonb,
+      steps = $5::jsonb, version = r.version + 1, status_message = null, updated_at = now()
+    where r.id = $1 and r.version = $6 and r.lease_owner = $7
     returning r.id, r.version),
   h as (
-    insert into rmapp_run_history (run_id, type, path, state, step, attempt, data, worker, lease_epoch)
-    select u.id, e->>'type', coalesce(e->>'path', ''), e->'state', e->>'step', (e->>'attempt')::int, e->'data', $8, $9
-    from u cross join lateral jsonb_array_elements($10::jsonb) with ordinality as x(e, ord)
-    order by x.ord)
+    insert into rmapp_run_history (run_id, worker, lease_epoch, events)
+    select u.id, $7, $8, $9::jsonb from u where jsonb_array_length($9::jsonb) > 0)
   select id, version, false as wake_now from u`;
 
 function isLean(w: RunWrite): boolean {
@@ -73,7 +68,6 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
       JSON.stringify(single.stateValue ?? null),
       JSON.stringify(single.timers),
       JSON.stringify(single.steps),
-      single.leaseMs,
       single.expectedVersion,
       single.owner,
       single.epoch,
@@ -95,7 +89,6 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
     steps: w.steps,
     wake_at: w.wakeAt ? w.wakeAt.toISOString() : null,
     release: w.release,
-    lease_ms: w.leaseMs,
     final: w.status === 'succeeded' || w.status === 'failed' || w.status === 'cancelled',
     status_message: w.statusMessage,
     consumed: w.consumedSignalIds,
@@ -106,7 +99,7 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
        select * from jsonb_to_recordset($1::jsonb) as w(
          id text, expected int, owner text, epoch int, status text, snapshot jsonb, state_value jsonb,
          output jsonb, error jsonb, timers jsonb, steps jsonb, wake_at timestamptz, release boolean,
-         lease_ms int, final boolean, status_message text, consumed jsonb, history jsonb)),
+         final boolean, status_message text, consumed jsonb, history jsonb)),
      pending as (
        select w.id, exists (
          select 1 from rmapp_run_inbox i
@@ -118,23 +111,23 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
          status = w.status, snapshot = w.snapshot, state_value = w.state_value, output = w.output, error = w.error,
          timers = w.timers, steps = w.steps, version = r.version + 1, status_message = w.status_message,
          lease_owner = case when w.release then null else r.lease_owner end,
-         lease_expires_at = case when w.release then null else now() + make_interval(secs => w.lease_ms::float8 / 1000) end,
+         lease_expires_at = case when w.release then null else r.lease_expires_at end,
+         -- Left alone while the lease is kept (the renewer extends it): an update that changes no
+         -- indexed column is HOT and writes no index entries. Measured: WAL per 6-step run 17 KB before.
          wake_at = case
            when w.final then null
            when w.release and coalesce(p.has_signals, false) then now()
            when w.release then w.wake_at
-           else now() + make_interval(secs => w.lease_ms::float8 / 1000) end,
+           else r.wake_at end,
          updated_at = now(),
          finished_at = case when w.final then now() else null end
        from w left join pending p on p.id = w.id
        where r.id = w.id and r.version = w.expected and r.lease_owner = w.owner
        returning r.id, r.version, coalesce(p.has_signals, false) as wake_now),
      h as (
-       insert into rmapp_run_history (run_id, type, path, state, step, attempt, data, worker, lease_epoch)
-       select w.id, e->>'type', coalesce(e->>'path', ''), e->'state', e->>'step', (e->>'attempt')::int, e->'data', w.owner, w.epoch
-       from w join u on u.id = w.id
-       cross join lateral jsonb_array_elements(w.history) with ordinality as x(e, ord)
-       order by w.id, x.ord),
+       insert into rmapp_run_history (run_id, worker, lease_epoch, events)
+       select w.id, w.owner, w.epoch, w.history from w join u on u.id = w.id
+       where jsonb_array_length(w.history) > 0),
      c as (
        update rmapp_run_inbox i set consumed_at = now()
        from w join u on u.id = w.id

@@ -2,7 +2,7 @@
 import { and, asc, desc, eq, inArray, type SQL } from 'drizzle-orm';
 import type { Database, Queryable } from './database.ts';
 import { RUN_COLUMNS, toRunRow } from './rows.ts';
-import { runHistory, runs, type HistoryRow, type RunRow, type RunStatus } from './schema.ts';
+import { runHistory, runs, type HistoryEvent, type RunRow, type RunStatus } from './schema.ts';
 
 /** Channel a worker LISTENs on: the payload is a run id that has something to do now. */
 export const WAKE_CHANNEL = 'rmapp_wake';
@@ -98,9 +98,27 @@ export async function listRuns(db: Database, filter: ListRunsFilter = {}): Promi
     .limit(filter.limit ?? 100);
 }
 
-/** A run's history, oldest first. */
-export async function getHistory(db: Database, runId: string): Promise<HistoryRow[]> {
-  return db.drizzle.select().from(runHistory).where(eq(runHistory.runId, runId)).orderBy(asc(runHistory.id));
+/** A run's history, one entry per event, oldest first. */
+export async function getHistory(db: Database, runId: string): Promise<HistoryEvent[]> {
+  const rows = await db.drizzle.select().from(runHistory).where(eq(runHistory.runId, runId)).orderBy(asc(runHistory.id));
+  const out: HistoryEvent[] = [];
+  for (const row of rows) {
+    for (const e of row.events as HistoryEntry[]) {
+      out.push({
+        seq: out.length + 1,
+        type: e.type,
+        path: e.path ?? '',
+        state: e.state ?? null,
+        step: e.step ?? null,
+        attempt: e.attempt ?? null,
+        data: e.data ?? null,
+        worker: row.worker,
+        leaseEpoch: row.leaseEpoch,
+        at: row.at,
+      });
+    }
+  }
+  return out;
 }
 
 /** An entry to append to a run's history. */
@@ -116,12 +134,11 @@ export interface HistoryEntry {
 /** Appends history outside a run's own commits (e.g. a restore failure noticed by a worker). */
 export async function appendHistory(db: Queryable, runId: string, entries: HistoryEntry[], worker: string | null): Promise<void> {
   if (entries.length === 0) return;
-  await db.query(
-    `insert into rmapp_run_history (run_id, type, path, state, step, attempt, data, worker)
-     select $1, e->>'type', coalesce(e->>'path', ''), e->'state', e->>'step', (e->>'attempt')::int, e->'data', $3
-     from jsonb_array_elements($2::jsonb) with ordinality as x(e, ord) order by ord`,
-    [runId, JSON.stringify(entries), worker],
-  );
+  await db.query(`insert into rmapp_run_history (run_id, worker, events) values ($1, $3, $2::jsonb)`, [
+    runId,
+    JSON.stringify(entries),
+    worker,
+  ]);
 }
 
 /** Marks runs of definitions this worker cannot run, so `runs show` says why they do not move. */

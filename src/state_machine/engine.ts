@@ -9,7 +9,7 @@ import { appendSignal } from '../persistence/inbox.ts';
 import { openDatabase, type Database, type OpenDatabaseOptions } from '../persistence/database.ts';
 import { migrate } from '../persistence/migrate.ts';
 import { appendHistory, getHistory, getRun, insertRun, listRuns, type ListRunsFilter } from '../persistence/runs.ts';
-import { FINAL_STATUSES, type HistoryRow, type RunStatus } from '../persistence/schema.ts';
+import { FINAL_STATUSES, type HistoryEvent, type RunStatus } from '../persistence/schema.ts';
 import type { WorkflowDefinition } from './definition.ts';
 import { RunNotFoundError, UnknownWorkflowError, ValidationError, WaitTimeoutError } from './errors.ts';
 import { EngineEvents, type EngineEventName, type EngineListener } from './events.ts';
@@ -175,7 +175,7 @@ export class Engine {
   }
 
   /** The run's history, oldest first. */
-  async history(runId: string): Promise<HistoryRow[]> {
+  async history(runId: string): Promise<HistoryEvent[]> {
     const db = await this.db();
     if (!(await getRun(db, runId))) throw new RunNotFoundError(runId);
     return getHistory(db, runId);

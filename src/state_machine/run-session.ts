@@ -362,7 +362,6 @@ export class RunSession implements CommitParticipant, StepHost {
       steps: this.steps,
       wakeAt,
       release,
-      leaseMs: this.host.leaseMs,
       statusMessage: null,
       consumedSignalIds: [...this.consumed],
       history: [...this.history],

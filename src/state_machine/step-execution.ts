@@ -102,7 +102,8 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
     }
     const attempt = ++record.attempt;
     const idempotencyKey = record.done === 0 ? `${session.runId}/${path}` : `${session.runId}/${path}#${record.done + 1}`;
-    session.record({ type: 'step.started', path, step, attempt, data: { idempotencyKey } });
+    // The key is `<run>/<path>` unless this path already completed before (a loop): record it then only.
+    session.record({ type: 'step.started', path, step, attempt, ...(record.done > 0 ? { data: { idempotencyKey } } : {}) });
     // The checkpoint barrier: the snapshot that entered this step and the attempt number are durable
     // before any work starts, so a crash can only ever repeat this step, never an earlier one.
     await session.persisted(signal);

@@ -1,5 +1,5 @@
 /** Plain-text and JSON renderings of runs for the CLI. */
-import type { HistoryRow } from '../../persistence/schema.ts';
+import type { HistoryEvent } from '../../persistence/schema.ts';
 import type { RunInfo } from '../../state_machine/run-info.ts';
 
 /** The JSON form of a run: stable field names, dates as ISO strings. */
@@ -40,7 +40,7 @@ export function formatRunList(runs: RunInfo[]): string {
 }
 
 /** A run with its children, error and history. */
-export function formatRunDetails(run: RunInfo, history: HistoryRow[]): string {
+export function formatRunDetails(run: RunInfo, history: HistoryEvent[]): string {
   const lines = [
     `Run       ${run.id}`,
     `Workflow  ${run.workflow}@${run.workflowVersion}`,

@@ -1,1 +1,0 @@
-ALTER TABLE "rmapp_runs" ADD COLUMN "deadline_at" timestamp with time zone;
