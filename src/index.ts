@@ -14,6 +14,8 @@ export {
   UnknownWorkflowError,
   RunNotFoundError,
   WaitTimeoutError,
+  AgentError,
+  TestFailureError,
   toErrorData,
   fromErrorData,
   ERROR_CATEGORIES,
@@ -24,6 +26,8 @@ export { DEFAULT_RETRY_POLICY, type RetryPolicy } from './state_machine/retry-po
 export type { EngineEventMap, EngineEventName } from './state_machine/events.ts';
 export type { RunInfo, ChildInfo } from './state_machine/run-info.ts';
 export { systemClock, type Clock } from './state_machine/session-host.ts';
+export { instrumentMetrics, type MetricSources } from './state_machine/metrics.ts';
+export { contextFromTraceparent, traceparentOf } from './state_machine/telemetry.ts';
 export { openDatabase, redactUrl, type Database, type OpenDatabaseOptions } from './persistence/database.ts';
 export { migrate, DatabaseTooNewError } from './persistence/migrate.ts';
 export { RUN_STATUSES, FINAL_STATUSES, type RunStatus, type HistoryEvent } from './persistence/schema.ts';

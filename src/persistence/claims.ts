@@ -10,6 +10,8 @@ import type { RunRow } from './schema.ts';
 /** A claimed run plus whether it has signals waiting (saves a read when it has none). */
 export interface ClaimedRun extends RunRow {
   hasSignals: boolean;
+  /** When it became runnable, for the claim-lag metric (null for runs claimed at insert). */
+  dueAt?: Date | null;
 }
 
 /**
@@ -23,7 +25,7 @@ export async function claimRuns(
   if (options.limit <= 0 || options.definitions.length === 0) return [];
   const rows = await db.query<Record<string, unknown>>(
     `with c as (
-       select id from rmapp_runs
+       select id, wake_at as due from rmapp_runs
        where status in ('pending', 'running', 'waiting') and wake_at <= now()
          and exists (select 1 from jsonb_array_elements($1::jsonb) v where v->>0 = workflow and v->>1 = workflow_version)
        order by wake_at
@@ -35,10 +37,14 @@ export async function claimRuns(
        lease_epoch = r.lease_epoch + 1, version = r.version + 1, status_message = null, updated_at = now()
      from c where r.id = c.id
      returning ${RUN_COLUMNS.split(',').map((c) => `r.${c.trim()}`).join(', ')},
-       exists (select 1 from rmapp_run_inbox i where i.run_id = r.id and i.consumed_at is null) as has_signals`,
+       exists (select 1 from rmapp_run_inbox i where i.run_id = r.id and i.consumed_at is null) as has_signals, c.due`,
     [JSON.stringify(options.definitions), options.limit, options.owner, options.leaseMs],
   );
-  return rows.map((r) => ({ ...toRunRow(r), hasSignals: Boolean(r.has_signals) }));
+  return rows.map((r) => ({
+    ...toRunRow(r),
+    hasSignals: Boolean(r.has_signals),
+    dueAt: r.due == null ? null : r.due instanceof Date ? r.due : new Date(String(r.due)),
+  }));
 }
 
 /**

@@ -56,6 +56,8 @@ export const runs = pgTable(
     /** Per-run timeout: past this instant the run fails with category `timeout`. */
     deadlineAt: tz('deadline_at'),
     parentRunId: text('parent_run_id'),
+    /** W3C `traceparent` of the run's trace: a run resumed in another process continues the same trace. */
+    traceContext: text('trace_context'),
     idempotencyKey: text('idempotency_key'),
     createdAt: tz('created_at').notNull().defaultNow(),
     updatedAt: tz('updated_at').notNull().defaultNow(),

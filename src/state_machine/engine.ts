@@ -4,6 +4,7 @@
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
+import { context as otelContext, SpanStatusCode } from '@opentelemetry/api';
 import { z } from 'zod';
 import { appendSignal } from '../persistence/inbox.ts';
 import { openDatabase, type Database, type OpenDatabaseOptions } from '../persistence/database.ts';
@@ -18,6 +19,8 @@ import { CANCEL_SIGNAL } from './run-session.ts';
 import { toRunInfo, type RunInfo } from './run-info.ts';
 import { systemClock, type Clock } from './session-host.ts';
 import { Worker } from './worker.ts';
+import { instrumentMetrics } from './metrics.ts';
+import { ATTR, traceparentOf, tracer } from './telemetry.ts';
 
 /** Options of {@link createEngine}. */
 export interface EngineOptions {
@@ -82,6 +85,7 @@ export class Engine {
   private dbPromise: Promise<Database> | null = null;
   private ownsDb = false;
   private worker: Worker | null = null;
+  private stopMetrics: (() => void) | null = null;
 
   constructor(private readonly options: EngineOptions) {
     for (const def of options.workflows) {
@@ -146,16 +150,31 @@ export class Engine {
     const db = await this.db();
     const worker = this.worker;
     const claimFor = worker?.hasRoomFor(def) ? { owner: worker.owner, leaseMs: worker.leaseMs } : undefined;
-    const { id, claimed } = await insertRun(db, {
-      claimFor,
-      timeoutMs,
-      id: options.runId ?? randomUUID(),
-      workflow: def.name,
-      workflowVersion: def.version,
-      input: parsed.data,
-      idempotencyKey: options.idempotencyKey,
-      parentRunId: options.parentRunId,
-    });
+    // The root of the run's trace (a child of the caller's span, if any); its context is persisted so
+    // every segment of the run, in whatever process, joins this trace.
+    const span = tracer().startSpan(`workflow.start ${def.name}`, { attributes: { [ATTR.name]: def.name, [ATTR.version]: def.version } }, otelContext.active());
+    let inserted: Awaited<ReturnType<typeof insertRun>>;
+    try {
+      inserted = await insertRun(db, {
+        traceContext: traceparentOf(span),
+        claimFor,
+        timeoutMs,
+        id: options.runId ?? randomUUID(),
+        workflow: def.name,
+        workflowVersion: def.version,
+        input: parsed.data,
+        idempotencyKey: options.idempotencyKey,
+        parentRunId: options.parentRunId,
+      });
+      span.setAttributes({ [ATTR.id]: inserted.id, 'workflow.created': inserted.created });
+    } catch (err) {
+      span.recordException(err as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+      throw err;
+    } finally {
+      span.end();
+    }
+    const { id, claimed } = inserted;
     if (claimed && worker) worker.adopt({ ...claimed, hasSignals: false });
     else this.worker?.poke();
     return id;
@@ -302,6 +321,11 @@ export class Engine {
       retryPolicies: this.options.retryPolicies ?? {},
       clock: this.options.clock ?? systemClock,
     });
+    const worker = this.worker;
+    this.stopMetrics = instrumentMetrics(this.events, {
+      activeRuns: () => worker.sessions.size,
+      waitingRuns: async () => Number((await db.query<{ n: number }>(`select count(*)::int as n from rmapp_runs where status = 'waiting'`))[0]?.n ?? 0),
+    });
     await this.worker.start();
   }
 
@@ -318,6 +342,8 @@ export class Engine {
     const worker = this.worker;
     this.worker = null;
     await worker?.stop(options.graceMs ?? 10_000);
+    this.stopMetrics?.();
+    this.stopMetrics = null;
     if (this.ownsDb && this.dbPromise) {
       const db = await this.dbPromise.catch(() => null);
       this.dbPromise = null;

@@ -73,6 +73,20 @@ export class ValidationError extends WorkflowError {
   }
 }
 
+/** The coding agent failed or produced nothing usable. */
+export class AgentError extends WorkflowError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super(message, { code: 'AGENT_FAILED', category: 'agent', details });
+  }
+}
+
+/** The repository's tests failed; `details` carries the output. */
+export class TestFailureError extends WorkflowError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super(message, { code: 'TESTS_FAILED', category: 'test_failure', details });
+  }
+}
+
 /** A workflow name no definition is registered under. */
 export class UnknownWorkflowError extends WorkflowError {
   constructor(name: string, known: string[]) {
@@ -142,6 +156,7 @@ export function toErrorData(err: unknown): ErrorData {
       details: (e.details as Record<string, unknown> | undefined) ?? undefined,
     };
   }
+  if (typeof e.status === 'number' && e.status >= 400) return classifyHttp(e, e.status, base);
   const code = typeof e.code === 'string' ? e.code : typeof e.cause?.code === 'string' ? (e.cause.code as string) : undefined;
   if (name === 'AbortError') return { ...base, code: 'ABORTED', category: 'cancelled' };
   if (name === 'TimeoutError') return { ...base, code: 'TIMEOUT', category: 'timeout' };
@@ -151,6 +166,38 @@ export function toErrorData(err: unknown): ErrorData {
   if (code && NETWORK_CODES.has(code)) return { ...base, code, category: 'transient' };
   if (PROGRAMMER_ERRORS.has(name)) return { ...base, code: code ?? name.toUpperCase(), category: 'permanent' };
   return { ...base, code: code ?? 'ERROR', category: 'transient' };
+}
+
+type Headers = Record<string, string | number | undefined>;
+
+function header(headers: Headers | undefined, name: string): string | undefined {
+  const v = headers?.[name] ?? headers?.[name.toLowerCase()];
+  return v === undefined ? undefined : String(v);
+}
+
+/**
+ * HTTP failures (Octokit's RequestError and anything with a numeric `status`): 401/403 auth,
+ * 404 not found, 422 validation, 429 and GitHub's secondary rate limits (a 403 with `retry-after`
+ * or an exhausted `x-ratelimit-remaining`) rate-limited with the wait they ask for, 408 timeout,
+ * 5xx transient.
+ */
+function classifyHttp(e: Record<string, unknown>, status: number, base: { name: string; message: string; stack?: string | undefined }): ErrorData {
+  const headers = ((e.response as { headers?: Headers } | undefined)?.headers ?? (e.headers as Headers | undefined)) as Headers | undefined;
+  const retryAfter = header(headers, 'retry-after');
+  const remaining = header(headers, 'x-ratelimit-remaining');
+  const reset = header(headers, 'x-ratelimit-reset');
+  let retryAfterMs: number | undefined;
+  if (retryAfter !== undefined && Number.isFinite(Number(retryAfter))) retryAfterMs = Number(retryAfter) * 1000;
+  else if (retryAfter !== undefined && !Number.isNaN(Date.parse(retryAfter))) retryAfterMs = Math.max(0, Date.parse(retryAfter) - Date.now());
+  else if (remaining === '0' && reset !== undefined) retryAfterMs = Math.max(0, Number(reset) * 1000 - Date.now());
+  const code = `HTTP_${status}`;
+  const rateLimited = status === 429 || (status === 403 && (retryAfterMs !== undefined || remaining === '0' || /rate limit/i.test(base.message)));
+  if (rateLimited) return { ...base, code, category: 'rate_limited', retryAfterMs: retryAfterMs ?? 60_000, details: { status } };
+  if (status === 408) return { ...base, code, category: 'timeout', details: { status } };
+  if (status >= 500) return { ...base, code, category: 'transient', details: { status } };
+  if (status === 422 || status === 400) return { ...base, code, category: 'validation', details: { status } };
+  const reason = status === 401 || status === 403 ? 'auth' : status === 404 ? 'not_found' : 'client_error';
+  return { ...base, code, category: 'permanent', details: { status, reason } };
 }
 
 /** Rebuilds a throwable from persisted data, for callers that want an `Error` (e.g. `waitFor`). */

@@ -6,14 +6,33 @@ import type { RunStatus } from '../persistence/schema.ts';
 /** Payloads by event name. */
 export interface EngineEventMap {
   'run.started': { runId: string; workflow: string };
-  'step.started': { runId: string; step: string; path: string; attempt: number; idempotencyKey: string };
-  'step.succeeded': { runId: string; step: string; path: string; attempt: number; durationMs: number };
-  'step.failed': { runId: string; step: string; path: string; attempt: number; error: ErrorData };
-  'step.retrying': { runId: string; step: string; path: string; attempt: number; error: ErrorData; delayMs: number; nextAttemptAt: string };
+  'run.claimed': { runId: string; workflow: string; lagMs: number };
+  'step.started': { runId: string; workflow: string; step: string; path: string; attempt: number; idempotencyKey: string };
+  'step.succeeded': { runId: string; workflow: string; step: string; path: string; attempt: number; durationMs: number };
+  'step.failed': { runId: string; workflow: string; step: string; path: string; attempt: number; durationMs: number; error: ErrorData };
+  'step.retrying': {
+    runId: string;
+    workflow: string;
+    step: string;
+    path: string;
+    attempt: number;
+    durationMs: number;
+    error: ErrorData;
+    delayMs: number;
+    nextAttemptAt: string;
+  };
   progress: { runId: string; path: string; message: string; data?: Record<string, unknown> | undefined };
   'state.entered': { runId: string; path: string; state: unknown };
   'run.waiting': { runId: string; wakeAt: string | null };
-  'run.finished': { runId: string; status: RunStatus; output?: unknown; error?: ErrorData | undefined };
+  'run.finished': {
+    runId: string;
+    workflow: string;
+    status: RunStatus;
+    output?: unknown;
+    error?: ErrorData | undefined;
+    /** From the run's creation to its end. */
+    durationMs?: number | undefined;
+  };
 }
 export type EngineEventName = keyof EngineEventMap;
 export type EngineListener<K extends EngineEventName> = (payload: EngineEventMap[K]) => void;

@@ -6,6 +6,7 @@
  * the snapshot that entered the step is durable, evicts the run when it only waits, and stops at once
  * when a write's fence fails.
  */
+import { SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import { createActor, type AnyActor, type AnyActorRef, type InspectionEvent, type Snapshot } from 'xstate';
 import type { ClaimedRun } from '../persistence/claims.ts';
 import type { CommitResult, RunWrite } from '../persistence/commits.ts';
@@ -21,6 +22,7 @@ import { attachStepHost, type StepFunction, type StepHost, type StepOptions } fr
 import { executeStep, type StepRecord } from './step-execution.ts';
 import { readTimers, rearmTimers, type TimerRecord } from './timers.ts';
 import type { SessionHost } from './session-host.ts';
+import { ATTR, contextFromTraceparent, tracer } from './telemetry.ts';
 
 type FinalStatus = Extract<RunStatus, 'succeeded' | 'failed' | 'cancelled'>;
 
@@ -73,6 +75,9 @@ export class RunSession implements CommitParticipant, StepHost {
   /** History index where the macrostep being processed began: its state entries go there. */
   private macrostepMark = 0;
   private deadlineTimer: NodeJS.Timeout | undefined;
+  /** This segment of the run (claim → release or end), child of the run's persisted trace context. */
+  readonly segmentSpan: Span;
+  readonly traceContext: Context;
   ended = false;
 
   constructor(
@@ -86,6 +91,12 @@ export class RunSession implements CommitParticipant, StepHost {
     this.steps = structuredClone((row.steps ?? {}) as Record<string, StepRecord>);
     this.timers = (row.timers ?? []) as TimerRecord[];
     this.lastGoodSnapshot = row.snapshot;
+    this.segmentSpan = tracer().startSpan(
+      `workflow.run ${definition.name}`,
+      { attributes: { [ATTR.id]: row.id, [ATTR.name]: definition.name, [ATTR.version]: definition.version } },
+      contextFromTraceparent(row.traceContext),
+    );
+    this.traceContext = trace.setSpan(contextFromTraceparent(row.traceContext), this.segmentSpan);
   }
 
   /** Restores (or creates) the actor, re-arms timers and delivers pending signals. */
@@ -237,9 +248,11 @@ export class RunSession implements CommitParticipant, StepHost {
     const snap = this.actor.getSnapshot() as { status: string; can(ev: unknown): boolean; value: unknown };
     if (snap.status === 'active' && snap.can(e.event)) {
       this.record({ type: 'signal.received', data: { id: e.id, event: e.event } });
+      this.segmentSpan.addEvent('signal.received', { 'signal.type': e.event.type });
       this.actor.send(e.event);
     } else {
       this.record({ type: 'signal.ignored', state: snap.value, data: { id: e.id, event: e.event, reason: `not accepted in state ${JSON.stringify(snap.value)}` } });
+      this.segmentSpan.addEvent('signal.ignored', { 'signal.type': e.event.type });
     }
   }
 
@@ -308,6 +321,7 @@ export class RunSession implements CommitParticipant, StepHost {
             this.history.splice(Math.min(this.macrostepMark, this.history.length), 0, { type: 'state.entered', path, state: value });
             this.macrostepMark += 1;
             this.host.events.emit('state.entered', { runId: this.runId, path, state: value });
+            this.segmentSpan.addEvent('state.entered', { [ATTR.state]: key, 'workflow.path': path });
           }
         }
       }
@@ -386,7 +400,14 @@ export class RunSession implements CommitParticipant, StepHost {
     }
     if (write.status !== 'running') {
       const e = this.ending as Ending;
-      this.host.events.emit('run.finished', { runId: this.runId, status: write.status, output: e.output, error: e.error });
+      this.host.events.emit('run.finished', {
+        runId: this.runId,
+        workflow: this.definition.name,
+        status: write.status,
+        output: e.output,
+        error: e.error,
+        durationMs: this.host.clock.now() - this.row.createdAt.getTime(),
+      });
       return this.end(false);
     }
     if (this.changeSeq > this.persistedSeq || this.ending) this.host.committer.schedule(this);
@@ -413,11 +434,27 @@ export class RunSession implements CommitParticipant, StepHost {
     this.end(false);
   }
 
+  private endSpan(): void {
+    const state = (this.ending?.snapshot ?? this.lastGoodSnapshot) as { value?: unknown } | null;
+    this.segmentSpan.setAttribute(ATTR.state, JSON.stringify(state?.value ?? null));
+    this.segmentSpan.setAttribute(ATTR.status, this.ending?.status ?? (this.evicting ? 'waiting' : 'released'));
+    const error = this.ending?.error;
+    if (error) {
+      this.segmentSpan.setAttribute(ATTR.errorCategory, error.category);
+      if (this.ending?.status === 'failed') {
+        this.segmentSpan.recordException({ name: error.name, message: error.message, code: error.code });
+        this.segmentSpan.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
+      }
+    }
+    this.segmentSpan.end();
+  }
+
   /** Stops the actor and forgets the run; no write after this. */
   end(wakeNow: boolean): void {
     if (this.ended) return;
     this.ended = true;
     clearTimeout(this.deadlineTimer);
+    this.endSpan();
     const lost = new Error(`run ${this.runId} left this worker`);
     for (const w of this.waiters.splice(0)) w.reject(lost);
     try {

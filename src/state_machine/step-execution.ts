@@ -3,12 +3,14 @@
  * timeout, durable sleep, history and events. The step's bookkeeping lives in `rmapp_runs.steps`
  * under its path, so attempts and wake-up times survive a crash.
  */
+import { context as otelContext, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import type { AnyActorRef } from 'xstate';
 import type { HistoryEntry } from '../persistence/runs.ts';
 import { WorkflowError, type ErrorData } from './errors.ts';
 import { backoffDelay, shouldRetry } from './retry-policy.ts';
 import type { SessionHost } from './session-host.ts';
 import type { StepContext, StepFunction, StepOptions } from './step.ts';
+import { ATTR, tracer } from './telemetry.ts';
 
 /** Persisted per step path. */
 export interface StepRecord {
@@ -26,6 +28,10 @@ export interface StepRecord {
 /** The session surface a step uses. */
 export interface StepSession {
   readonly runId: string;
+  readonly definition: { readonly name: string; readonly version: string };
+  /** Context of the run segment's span: step spans are its children. */
+  readonly traceContext: Context;
+  readonly segmentSpan: Span;
   readonly executing: Set<string>;
   readonly sleeping: Map<string, number>;
   readonly hostRef: SessionHost;
@@ -108,8 +114,24 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
     // before any work starts, so a crash can only ever repeat this step, never an earlier one.
     await session.persisted(signal);
     if (host.stopping) await never(signal);
-    host.events.emit('step.started', { runId: session.runId, step, path, attempt, idempotencyKey });
+    const workflow = session.definition.name;
+    host.events.emit('step.started', { runId: session.runId, workflow, step, path, attempt, idempotencyKey });
     const startedAt = host.clock.now();
+    const span = tracer().startSpan(
+      `workflow.step ${step}`,
+      {
+        attributes: {
+          [ATTR.id]: session.runId,
+          [ATTR.name]: workflow,
+          [ATTR.version]: session.definition.version,
+          [ATTR.step]: step,
+          [ATTR.stepPath]: path,
+          [ATTR.attempt]: attempt,
+        },
+      },
+      session.traceContext,
+    );
+    const spanContext = trace.setSpan(session.traceContext, span);
     let sleepIndex = 0;
     const ctx: StepContext<TInput> = {
       input,
@@ -142,19 +164,30 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
     };
     session.executing.add(path);
     try {
-      const output = await withTimeout((s) => Promise.resolve().then(() => fn({ ...ctx, signal: s })), options.timeoutMs, signal);
+      // The work runs inside the step span's context: Octokit, git and agent calls become its children.
+      const output = await withTimeout(
+        (s) => otelContext.with(spanContext, () => Promise.resolve().then(() => fn({ ...ctx, signal: s }))),
+        options.timeoutMs,
+        signal,
+      );
+      span.end();
       record.done += 1;
       record.attempt = 0;
       record.sleeps = undefined;
       record.lastError = undefined;
       const durationMs = host.clock.now() - startedAt;
       session.record({ type: 'step.succeeded', path, step, attempt, data: { durationMs } });
-      host.events.emit('step.succeeded', { runId: session.runId, step, path, attempt, durationMs });
+      host.events.emit('step.succeeded', { runId: session.runId, workflow, step, path, attempt, durationMs });
       return output;
     } catch (err) {
+      const error = host.toError(err);
+      span.recordException(err instanceof Error ? err : { name: error.name, message: error.message });
+      span.setAttributes({ [ATTR.errorCategory]: error.category, [ATTR.errorCode]: error.code });
+      span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
+      span.end();
       // Aborted by cancellation or by the worker giving the run up: the machine no longer listens.
       if (signal.aborted) throw err;
-      const error = host.toError(err);
+      const durationMs = host.clock.now() - startedAt;
       record.lastError = error;
       record.sleeps = undefined;
       if (shouldRetry(policy, error, attempt)) {
@@ -162,12 +195,18 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
         record.nextAttemptAt = host.clock.now() + delayMs;
         const nextAttemptAt = new Date(record.nextAttemptAt).toISOString();
         session.record({ type: 'step.retrying', path, step, attempt, data: { error, delayMs, nextAttemptAt } });
-        host.events.emit('step.retrying', { runId: session.runId, step, path, attempt, error, delayMs, nextAttemptAt });
+        session.segmentSpan.addEvent('step.retrying', {
+          [ATTR.step]: step,
+          [ATTR.attempt]: attempt,
+          [ATTR.errorCategory]: error.category,
+          'retry.delay_ms': delayMs,
+        });
+        host.events.emit('step.retrying', { runId: session.runId, workflow, step, path, attempt, durationMs, error, delayMs, nextAttemptAt });
         continue;
       }
       record.attempt = 0;
       session.record({ type: 'step.failed', path, step, attempt, data: { error } });
-      host.events.emit('step.failed', { runId: session.runId, step, path, attempt, error });
+      host.events.emit('step.failed', { runId: session.runId, workflow, step, path, attempt, durationMs, error });
       throw new StepFailedError(step, error);
     } finally {
       session.executing.delete(path);

@@ -119,7 +119,10 @@ export class Worker implements SessionHost {
         failures += 1;
         console.error(`rmapp: worker ${this.owner} could not claim runs (attempt ${failures}):`, (err as Error).message);
       }
-      for (const row of claimed) this.startSession(row);
+      for (const row of claimed) {
+        if (row.dueAt) this.events.emit('run.claimed', { runId: row.id, workflow: row.workflow, lagMs: Math.max(0, this.clock.now() - row.dueAt.getTime()) });
+        this.startSession(row);
+      }
       if (this.stopping) break;
       if (claimed.length > 0 && claimed.length === free) continue;
       if (this.poked) continue;

@@ -10,6 +10,7 @@ import { openDatabase } from '../../persistence/database.ts';
 import { RUN_STATUSES, type RunStatus } from '../../persistence/schema.ts';
 import { loadWorkflows } from '../workflows/load.ts';
 import { formatRunDetails, formatRunList, runToJson } from './format.ts';
+import { startTelemetry } from '../otel.ts';
 
 const program = new Command();
 program
@@ -75,8 +76,12 @@ program
   .option('--evict-after-ms <ms>', 'runs that only wait longer than this leave memory', positiveInt)
   .option('--poll-ms <ms>', 'fallback polling interval when no notification arrives', positiveInt)
   .option('--worker-id <id>', 'stable id, unique among live workers: a restarted worker takes its old runs back at once')
-  .action(async (o: { concurrency: number; leaseMs?: number; graceMs: number; evictAfterMs?: number; pollMs?: number; workerId?: string }) => {
+  .option('--otel', 'export traces and metrics over OTLP/HTTP, configured by the OTEL_* environment variables')
+  .option('--metrics-port <port>', 'serve Prometheus metrics at http://<host>:<port>/metrics', positiveInt)
+  .action(async (o: { concurrency: number; leaseMs?: number; graceMs: number; evictAfterMs?: number; pollMs?: number; workerId?: string; otel?: boolean; metricsPort?: number }) => {
     const opts = program.opts<{ workflows?: string; databaseUrl?: string }>();
+    // The SDK is set up before the engine so that the engine's first spans and instruments use it.
+    const telemetry = o.otel || o.metricsPort ? await startTelemetry({ otlp: !!o.otel, prometheusPort: o.metricsPort }) : null;
     const workflows = await loadWorkflows(opts.workflows);
     const engine = createEngine({
       workflows,
@@ -101,6 +106,7 @@ program
       process.once('SIGINT', () => stop('SIGINT'));
     });
     await engine.stop({ graceMs: o.graceMs });
+    await telemetry?.shutdown().catch((err: unknown) => process.stderr.write(`rmapp worker: telemetry shutdown failed: ${(err as Error).message}\n`));
     process.stderr.write('rmapp worker: stopped.\n');
   });
 

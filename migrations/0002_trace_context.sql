@@ -1,0 +1,1 @@
+ALTER TABLE "rmapp_runs" ADD COLUMN "trace_context" text;

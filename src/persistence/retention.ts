@@ -1,0 +1,320 @@
+/**
+ * Retention and bounded history, for an rmapp that runs for months: finished runs are deleted once
+ * they are older than their status's retention age (with their history and inbox rows), and very long
+ * histories are folded into one summary row. Both work in small statements that only lock rows nobody
+ * else writes (finished runs, and history rows below a cutoff), so workers never wait on them.
+ */
+import type { Queryable } from './database.ts';
+
+/**
+ * How long finished runs are kept after `finished_at`, per final status, in milliseconds.
+ * `Infinity` keeps runs of that status forever.
+ */
+export interface RetentionPolicy {
+  succeededMs: number;
+  failedMs: number;
+  cancelledMs: number;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Failures are kept longer than successes: they are what someone investigates (or retries with
+ * `rmapp runs retry`) days later, while a succeeded or cancelled run is rarely looked at after a week.
+ */
+export const DEFAULT_RETENTION: RetentionPolicy = Object.freeze({
+  succeededMs: 7 * DAY_MS,
+  failedMs: 30 * DAY_MS,
+  cancelledMs: 7 * DAY_MS,
+});
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: DAY_MS };
+
+/**
+ * Parses a human duration such as `7d`, `12h`, `30m`, `45s` or `500ms` into milliseconds, so the CLI
+ * and configuration can say retention ages the way people think of them.
+ *
+ * @throws {Error} naming the bad value and the accepted forms.
+ */
+export function parseDuration(value: string): number {
+  const match = /^(\d+)(ms|s|m|h|d)$/.exec(String(value).trim());
+  const ms = match ? Number(match[1]) * (UNIT_MS[match[2] as string] as number) : Number.NaN;
+  if (!Number.isSafeInteger(ms)) {
+    throw new Error(
+      `Invalid duration ${JSON.stringify(value)}: use a whole number followed by a unit, one of ms, s, m, h, d ` +
+        '(e.g. 7d, 12h, 30m, 45s, 500ms).',
+    );
+  }
+  return ms;
+}
+
+/**
+ * Renders milliseconds with the largest unit {@link parseDuration} accepts that divides it exactly
+ * (`604800000` → `7d`), so printed policies read like the flags that set them.
+ */
+export function formatDuration(ms: number): string {
+  if (ms === Infinity) return 'forever';
+  for (const unit of ['d', 'h', 'm', 's'] as const) {
+    const size = UNIT_MS[unit] as number;
+    if (ms !== 0 && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
+}
+
+/** Options of {@link pruneRuns}. */
+export interface PruneOptions {
+  /** Runs deleted per statement (one statement is one transaction). Default 500. */
+  batchSize?: number | undefined;
+  /** Count what would be deleted and delete nothing. */
+  dryRun?: boolean | undefined;
+  /** The instant ages are measured from; default now. Fixed for the whole call. */
+  now?: Date | undefined;
+  /** Stops between batches (e.g. on shutdown); what was deleted so far stays deleted. */
+  signal?: AbortSignal | undefined;
+}
+
+/** What {@link pruneRuns} deleted (or, with `dryRun`, would delete). */
+export interface PruneResult {
+  runs: number;
+  historyRows: number;
+  /** Inbox rows (signals, consumed or not). */
+  signals: number;
+  /** Runs by final status; every final status is present, 0 when none. */
+  byStatus: Record<string, number>;
+}
+
+/** Milliseconds → the cutoff instant as ISO text, or null for "keep forever". */
+function cutoffs(policy: RetentionPolicy, now: Date): [string | null, string | null, string | null] {
+  const one = (name: keyof RetentionPolicy): string | null => {
+    const ms = policy[name];
+    if (ms === Infinity) return null;
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
+      throw new Error(`Invalid retention policy: ${name} must be a number of milliseconds >= 0 or Infinity (got ${String(ms)}).`);
+    }
+    return new Date(now.getTime() - ms).toISOString();
+  };
+  return [one('succeededMs'), one('failedMs'), one('cancelledMs')];
+}
+
+/**
+ * Whether run `a` is old enough to delete ($1, $2, $3: cutoffs for succeeded, failed, cancelled; null
+ * keeps forever). `created_at < cutoff` is implied by `finished_at < cutoff` (a run finishes after it
+ * is created) and lets the `(status, created_at)` index bound the scan without a new index.
+ */
+const expired = (a: string) => `coalesce(
+     (${a}.status = 'succeeded' and ${a}.created_at < $1::timestamptz and ${a}.finished_at < $1::timestamptz)
+  or (${a}.status = 'failed' and ${a}.created_at < $2::timestamptz and ${a}.finished_at < $2::timestamptz)
+  or (${a}.status = 'cancelled' and ${a}.created_at < $3::timestamptz and ${a}.finished_at < $3::timestamptz), false)`;
+
+/**
+ * A run is deletable only if none of its descendants (via `parent_run_id`) is kept. `union` (not
+ * `union all`) makes a cycle of parent ids terminate.
+ */
+const noKeptDescendant = (a: string) => `not exists (
+    with recursive d(id, status, created_at, finished_at) as (
+      select k.id, k.status, k.created_at, k.finished_at from rmapp_runs k where k.parent_run_id = ${a}.id
+      union
+      select k.id, k.status, k.created_at, k.finished_at from rmapp_runs k join d on k.parent_run_id = d.id)
+    select 1 from d where not ${expired('d')})`;
+
+/** Its parent is gone (or it has none): runs are deleted top-down, so a kept parent keeps its children. */
+const parentGone = (a: string) =>
+  `(${a}.parent_run_id is null or not exists (select 1 from rmapp_runs p where p.id = ${a}.parent_run_id))`;
+
+/**
+ * One batch: lock up to $4 deletable runs, skipping rows another transaction holds (a worker
+ * finishing, an operator retrying), then delete exactly those runs with their history and inbox rows.
+ * Active runs are never selected, so their rows are never locked.
+ */
+const DELETE_BATCH = `with c as (
+    select r.id from rmapp_runs r
+    where ${expired('r')} and ${parentGone('r')} and ${noKeptDescendant('r')}
+    limit $4
+    for update of r skip locked),
+  h as (delete from rmapp_run_history h where h.run_id in (select id from c) returning 1),
+  s as (delete from rmapp_run_inbox i where i.run_id in (select id from c) returning 1),
+  d as (delete from rmapp_runs r where r.id in (select id from c) returning r.status)
+  select
+    (select count(*) from d)::float8 as runs,
+    (select count(*) from h)::float8 as history_rows,
+    (select count(*) from s)::float8 as signals,
+    (select coalesce(jsonb_object_agg(status, n), '{}'::jsonb) from (select status, count(*)::float8 as n from d group by status) g) as by_status`;
+
+/**
+ * What the batches would delete in total: the deletable roots and, top-down, their deletable
+ * descendants (which the batches reach once their parent is gone). Reads only; locks nothing.
+ */
+const DRY_RUN = `with recursive ok(id, status) as (
+    select r.id, r.status from rmapp_runs r where ${expired('r')} and ${parentGone('r')} and ${noKeptDescendant('r')}
+    union
+    select r.id, r.status from rmapp_runs r join ok on r.parent_run_id = ok.id where ${expired('r')} and ${noKeptDescendant('r')})
+  select
+    (select count(*) from ok)::float8 as runs,
+    (select count(*) from rmapp_run_history h where h.run_id in (select id from ok))::float8 as history_rows,
+    (select count(*) from rmapp_run_inbox i where i.run_id in (select id from ok))::float8 as signals,
+    (select coalesce(jsonb_object_agg(status, n), '{}'::jsonb) from (select status, count(*)::float8 as n from ok group by status) g) as by_status`;
+
+interface CountsRow {
+  runs: number;
+  history_rows: number;
+  signals: number;
+  by_status: Record<string, number> | string;
+}
+
+/**
+ * Deletes finished runs older than the policy's age for their status, with their history and inbox
+ * rows, so the tables of a long-lived deployment stop growing. Works in batches of `batchSize` runs,
+ * one statement (one transaction) each, until a batch finds nothing: candidates are locked with
+ * `FOR UPDATE SKIP LOCKED`, so a run someone is touching is left for the next call rather than waited
+ * on, and pending/running/waiting runs are never selected. A run is kept while its parent
+ * (`parent_run_id`) or any of its descendants is kept.
+ *
+ * Pass the {@link Database} itself, not a transaction: inside one transaction every batch would hold
+ * its locks until the end.
+ */
+export async function pruneRuns(db: Queryable, policy: RetentionPolicy, options: PruneOptions = {}): Promise<PruneResult> {
+  const batchSize = options.batchSize ?? 500;
+  if (!Number.isInteger(batchSize) || batchSize <= 0) throw new Error(`batchSize must be a positive integer (got ${batchSize}).`);
+  const params = cutoffs(policy, options.now ?? new Date());
+  const total: PruneResult = { runs: 0, historyRows: 0, signals: 0, byStatus: { succeeded: 0, failed: 0, cancelled: 0 } };
+  const add = (row: CountsRow | undefined) => {
+    if (!row) return;
+    total.runs += Number(row.runs);
+    total.historyRows += Number(row.history_rows);
+    total.signals += Number(row.signals);
+    const byStatus = typeof row.by_status === 'string' ? (JSON.parse(row.by_status) as Record<string, number>) : row.by_status;
+    for (const [status, n] of Object.entries(byStatus)) total.byStatus[status] = (total.byStatus[status] ?? 0) + Number(n);
+  };
+  if (options.dryRun) {
+    add((await db.query<CountsRow>(DRY_RUN, params))[0]);
+    return total;
+  }
+  while (!options.signal?.aborted) {
+    const row = (await db.query<CountsRow>(DELETE_BATCH, [...params, batchSize]))[0];
+    add(row);
+    if (!row || Number(row.runs) === 0) break;
+  }
+  return total;
+}
+
+/** Options of {@link compactHistory}. */
+export interface CompactHistoryOptions {
+  /** Newest history rows left as they are. */
+  keepLast: number;
+}
+
+/** What {@link compactHistory} folded into the summary row by this call. */
+export interface CompactHistoryResult {
+  /** History rows (not counting an earlier summary) folded into the summary; 0 when nothing was done. */
+  compactedRows: number;
+  /** Events those rows held. */
+  compactedEvents: number;
+}
+
+/** The event type of a summary row; its `data` holds the counts of what it replaced. */
+export const HISTORY_COMPACTED = 'history.compacted';
+
+/**
+ * One statement, so one transaction on any {@link Queryable}. The cutoff is the id of the newest row
+ * to fold (the `keepLast + 1`-th newest in this statement's snapshot): rows a worker appends
+ * meanwhile have larger ids and are not touched. The folded rows are locked in id order first, so a
+ * concurrent compaction of the same run waits and then sees the updated summary instead of the
+ * rows that are gone. The oldest folded row is rewritten in place as the summary (its id keeps it
+ * first); the others are deleted. An earlier summary among them adds its counts.
+ */
+const COMPACT = `with target as (
+    select id from rmapp_run_history where run_id = $1 order by id desc offset $2 limit 1),
+  old as (
+    select h.id, h.at, h.events from rmapp_run_history h
+    where h.run_id = $1 and h.id <= (select id from target)
+    order by h.id
+    for update),
+  o as (
+    select id, at, events,
+      (jsonb_typeof(events) = 'array' and jsonb_array_length(events) = 1 and events->0->>'type' = '${HISTORY_COMPACTED}') as summary
+    from old),
+  stats as (
+    select count(*) as physical, min(id) as first_id,
+      count(*) filter (where not summary) as new_rows,
+      coalesce(sum(jsonb_array_length(events)) filter (where not summary), 0) as new_events,
+      coalesce(sum(case when summary then coalesce((events->0->'data'->>'rows')::bigint, 0) else 1 end), 0) as total_rows,
+      coalesce(sum(case when summary then coalesce((events->0->'data'->>'events')::bigint, 0) else jsonb_array_length(events) end), 0) as total_events,
+      min(case when summary then coalesce((events->0->'data'->>'from')::timestamptz, at) else at end) as from_at,
+      max(case when summary then coalesce((events->0->'data'->>'to')::timestamptz, at) else at end) as to_at
+    from o),
+  by_type as (
+    select coalesce(jsonb_object_agg(t, n order by t), '{}'::jsonb) as j from (
+      select t, sum(n) as n from (
+        select e->>'type' as t, 1::bigint as n from o cross join lateral jsonb_array_elements(o.events) e where not o.summary
+        union all
+        select b.key, b.value::bigint from o cross join lateral jsonb_each_text(coalesce(o.events->0->'data'->'byType', '{}'::jsonb)) b where o.summary
+      ) x group by t) y),
+  todo as (select * from stats where physical >= 2 and new_rows >= 1),
+  upd as (
+    update rmapp_run_history h set worker = null, lease_epoch = null, at = todo.to_at,
+      events = jsonb_build_array(jsonb_build_object('type', '${HISTORY_COMPACTED}', 'data', jsonb_build_object(
+        'events', todo.total_events, 'rows', todo.total_rows, 'byType', (select j from by_type),
+        'from', to_char(todo.from_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+        'to', to_char(todo.to_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))))
+    from todo where h.run_id = $1 and h.id = todo.first_id
+    returning h.id),
+  del as (
+    delete from rmapp_run_history h using todo
+    where h.run_id = $1 and h.id in (select id from old) and h.id <> todo.first_id
+    returning h.id)
+  select (select count(*) from upd)::float8 as updated, (select count(*) from del)::float8 as deleted,
+    coalesce((select new_rows from todo), 0)::float8 as new_rows, coalesce((select new_events from todo), 0)::float8 as new_events`;
+
+/**
+ * Bounds one run's history: when it has more than `keepLast` rows, every row but the newest
+ * `keepLast` is replaced by one `history.compacted` row placed first, whose `data` is
+ * `{ events, rows, byType, from, to }` (cumulative over earlier compactions). A run that loops for
+ * months keeps its recent history readable and its table rows bounded. Safe while a worker appends
+ * to the run: only rows up to a cutoff read in the same statement are touched. Folding a single row
+ * into a summary would not shrink anything, so fewer than two rows to fold is a no-op.
+ */
+export async function compactHistory(db: Queryable, runId: string, options: CompactHistoryOptions): Promise<CompactHistoryResult> {
+  const { keepLast } = options;
+  if (!Number.isInteger(keepLast) || keepLast < 0) throw new Error(`keepLast must be an integer >= 0 (got ${keepLast}).`);
+  const rows = await db.query<{ updated: number; new_rows: number; new_events: number }>(COMPACT, [runId, keepLast]);
+  const row = rows[0];
+  if (!row || Number(row.updated) === 0) return { compactedRows: 0, compactedEvents: 0 };
+  return { compactedRows: Number(row.new_rows), compactedEvents: Number(row.new_events) };
+}
+
+/** Options of {@link compactLongHistories}. */
+export interface CompactLongHistoriesOptions {
+  /** Runs with more history rows than this are compacted. Must exceed `keepLast`. */
+  maxRows: number;
+  /** Newest rows each compacted run keeps (see {@link compactHistory}). */
+  keepLast: number;
+  /** At most this many runs per call. Default 100. */
+  limit?: number | undefined;
+  /** Stops between runs (e.g. on shutdown). */
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * Finds runs whose history exceeds `maxRows` rows and compacts each to `keepLast` rows plus a
+ * summary, so no single run's history grows without bound. One grouped scan of the history primary
+ * key per call; after compaction a run has `keepLast + 1` rows, so it is not found again until it
+ * grows past `maxRows` anew. Returns how many runs were compacted.
+ */
+export async function compactLongHistories(db: Queryable, options: CompactLongHistoriesOptions): Promise<number> {
+  const { maxRows, keepLast, limit = 100 } = options;
+  if (!Number.isInteger(maxRows) || !Number.isInteger(keepLast) || keepLast < 0 || maxRows <= keepLast) {
+    throw new Error(`maxRows must be an integer greater than keepLast (got maxRows ${maxRows}, keepLast ${keepLast}).`);
+  }
+  if (!Number.isInteger(limit) || limit <= 0) throw new Error(`limit must be a positive integer (got ${limit}).`);
+  const long = await db.query<{ run_id: string }>(
+    `select run_id from rmapp_run_history group by run_id having count(*) > $1 limit $2`,
+    [maxRows, limit],
+  );
+  let compacted = 0;
+  for (const { run_id } of long) {
+    if (options.signal?.aborted) break;
+    const result = await compactHistory(db, run_id, { keepLast });
+    if (result.compactedRows > 0) compacted++;
+  }
+  return compacted;
+}

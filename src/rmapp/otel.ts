@@ -1,0 +1,44 @@
+/**
+ * The OpenTelemetry SDK belongs to the application, not the engine: `rmapp worker --otel` sets up the
+ * Node SDK with OTLP/HTTP exporters configured by the standard `OTEL_*` environment variables
+ * (`OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_SERVICE_NAME`, `OTEL_BSP_SCHEDULE_DELAY`, …), and
+ * `--metrics-port` serves Prometheus metrics at `/metrics`.
+ */
+import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+
+/** What to set up. */
+export interface TelemetryOptions {
+  /** Export traces and metrics over OTLP/HTTP. */
+  otlp: boolean;
+  /** Serve Prometheus metrics on this port (host 0.0.0.0 unless `prometheusHost`). */
+  prometheusPort?: number | undefined;
+  prometheusHost?: string | undefined;
+}
+
+/** Starts the SDK; `shutdown` flushes what is buffered (call it on SIGTERM). */
+export async function startTelemetry(options: TelemetryOptions): Promise<{ shutdown(): Promise<void>; prometheus?: PrometheusExporter }> {
+  const metricReaders: IMetricReader[] = [];
+  let prometheus: PrometheusExporter | undefined;
+  if (options.prometheusPort !== undefined) {
+    prometheus = new PrometheusExporter({ port: options.prometheusPort, host: options.prometheusHost ?? '0.0.0.0' });
+    metricReaders.push(prometheus);
+  }
+  if (options.otlp) {
+    metricReaders.push(new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter() }));
+  }
+  const sdk = new NodeSDK({
+    serviceName: process.env.OTEL_SERVICE_NAME ?? 'rmapp',
+    ...(options.otlp ? { traceExporter: new OTLPTraceExporter() } : { traceExporter: undefined, spanProcessors: [] }),
+    metricReaders,
+    instrumentations: [],
+  });
+  sdk.start();
+  return {
+    prometheus,
+    shutdown: () => sdk.shutdown(),
+  };
+}

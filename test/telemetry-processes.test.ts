@@ -1,0 +1,97 @@
+/**
+ * Telemetry across processes: a run killed with SIGKILL and resumed by another `rmapp worker --otel`
+ * yields one trace; `--metrics-port` serves Prometheus metrics.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { context, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { createEngine, openDatabase, type Database, type Engine } from '../src/index.ts';
+import { durabilityWorkflows } from './helpers/durability-workflows.ts';
+import { freePort, startCollector } from './helpers/otlp-collector.ts';
+import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
+import { killAll, readCounts, spawnRmapp, TEST_WORKFLOWS, until } from './helpers/processes.ts';
+import { failingWorkflow, sequenceWorkflow } from './helpers/workflows.ts';
+
+const clientSpans = new InMemorySpanExporter();
+context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(clientSpans)] }));
+
+let testDb: TestDatabase;
+let db: Database;
+let client: Engine;
+
+beforeAll(async () => {
+  testDb = await createTestDatabase();
+  db = await openDatabase({ url: testDb.url });
+  client = createEngine({ database: db, workflows: [sequenceWorkflow(6), failingWorkflow(), ...durabilityWorkflows()] });
+});
+afterEach(() => killAll());
+afterAll(async () => {
+  await client.stop();
+  await db.close();
+  await testDb.drop();
+});
+
+it('a run killed with SIGKILL and resumed in another process yields one trace', async () => {
+  const collector = await startCollector();
+  const counter = join(mkdtempSync(join(tmpdir(), 'rmapp-otel-')), 'counts.txt');
+  const env = {
+    DATABASE_URL: testDb.url,
+    RMAPP_TEST_COUNTER_FILE: counter,
+    OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+    OTEL_BSP_SCHEDULE_DELAY: '50',
+    OTEL_METRIC_EXPORT_INTERVAL: '600000',
+  };
+  const id = await client.start('test.sequence', {});
+  const start = clientSpans.getFinishedSpans().find((s) => s.attributes['workflow.id'] === id);
+  expect(start?.name).toBe('workflow.start test.sequence');
+  const traceId = start?.spanContext().traceId as string;
+
+  const args = ['--workflows', TEST_WORKFLOWS, 'worker', '--otel', '--lease-ms', '1000'];
+  const first = spawnRmapp(args, { ...env, RMAPP_TEST_SLOW_STEP: 'step4', RMAPP_TEST_SLOW_MS: '60000' });
+  await until(() => readCounts(counter).get('step4') === 1, 30_000, 'step 4 to start');
+  // The first worker's finished step spans are exported in the background before it dies.
+  await until(() => collector.spans.filter((s) => s.name === 'workflow.step add').length >= 3, 10_000, 'spans of steps 1-3');
+  first.child.kill('SIGKILL');
+  await first.exited;
+
+  const second = spawnRmapp(args, env);
+  expect((await client.waitFor(id, { timeoutMs: 30_000 })).status).toBe('succeeded');
+  second.child.kill('SIGTERM');
+  expect(await second.exited).toBe(0);
+  await collector.close();
+
+  const spans = collector.spans;
+  expect(new Set(spans.map((s) => s.traceId))).toEqual(new Set([traceId]));
+  const segments = spans.filter((s) => s.name === 'workflow.run test.sequence');
+  expect(segments).toHaveLength(1); // the killed worker's segment never ended
+  expect(segments[0]?.parentSpanId).toBe(start?.spanContext().spanId);
+  const stepSpans = spans.filter((s) => s.name === 'workflow.step add');
+  const byPath = (n: number) => stepSpans.filter((s) => s.attributes['workflow.step.path'] === `0.sequence.step${n}`);
+  for (const n of [1, 2, 3, 5, 6]) expect(byPath(n)).toHaveLength(1);
+  expect(byPath(4)).toHaveLength(1); // only the resumed attempt ended
+  const pids = new Set(stepSpans.map((s) => s.resource['process.pid']));
+  expect(pids.size).toBe(2);
+  expect(byPath(4)[0]?.parentSpanId).toBe(segments[0]?.spanId);
+});
+
+it('--metrics-port serves Prometheus metrics', async () => {
+  const port = await freePort();
+  const worker = spawnRmapp(['--workflows', TEST_WORKFLOWS, 'worker', '--metrics-port', String(port)], { DATABASE_URL: testDb.url });
+  const id = await client.start('test.sequence', {});
+  expect((await client.waitFor(id, { timeoutMs: 30_000 })).status).toBe('succeeded');
+  let text = '';
+  await until(async () => {
+    text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text()).catch(() => '');
+    return text.includes('rmapp_runs_finished');
+  }, 15_000, '/metrics to report the run');
+  expect(text).toMatch(/rmapp_runs_finished(_total)?\{[^}]*workflow_name="test\.sequence"[^}]*workflow_status="succeeded"[^}]*\} 1/);
+  expect(text).toMatch(/rmapp_steps(_total)?\{[^}]*outcome="succeeded"/);
+  expect(text).toMatch(/rmapp_runs_waiting/);
+  worker.child.kill('SIGTERM');
+  expect(await worker.exited).toBe(0);
+});
