@@ -26,6 +26,7 @@ export { DEFAULT_RETRY_POLICY, type RetryPolicy } from './state_machine/retry-po
 export type { EngineEventMap, EngineEventName } from './state_machine/events.ts';
 export type { RunInfo, ChildInfo } from './state_machine/run-info.ts';
 export { systemClock, type Clock } from './state_machine/session-host.ts';
+export { DEFAULT_LIMITS, isArtifactRef, SizeLimitError, type Limits, type ArtifactRef } from './state_machine/limits.ts';
 export { instrumentMetrics, type MetricSources } from './state_machine/metrics.ts';
 export { contextFromTraceparent, traceparentOf } from './state_machine/telemetry.ts';
 export { openDatabase, redactUrl, type Database, type OpenDatabaseOptions } from './persistence/database.ts';

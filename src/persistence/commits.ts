@@ -16,6 +16,8 @@ export interface RunWrite {
   epoch: number;
   status: RunStatus;
   snapshot: unknown;
+  /** `snapshot` already serialized (the session measured its size), to avoid doing it twice. */
+  snapshotJson?: string | undefined;
   stateValue: unknown;
   output: unknown;
   error: unknown;
@@ -26,6 +28,8 @@ export interface RunWrite {
   /** Give the lease up (the run waits or has finished). */
   release: boolean;
   statusMessage: string | null;
+  /** The run's `signal_seq` as of the session's last complete read of its inbox. */
+  seenSignalSeq: number;
   consumedSignalIds: number[];
   history: HistoryEntry[];
 }
@@ -64,7 +68,7 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
   if (writes.length === 1 && isLean(single)) {
     const rows = await db.query<{ id: string; version: number }>(LEAN_COMMIT, [
       single.id,
-      JSON.stringify(single.snapshot ?? null),
+      single.snapshotJson ?? JSON.stringify(single.snapshot ?? null),
       JSON.stringify(single.stateValue ?? null),
       JSON.stringify(single.timers),
       JSON.stringify(single.steps),
@@ -91,6 +95,7 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
     release: w.release,
     final: w.status === 'succeeded' || w.status === 'failed' || w.status === 'cancelled',
     status_message: w.statusMessage,
+    seen_signal_seq: w.seenSignalSeq,
     consumed: w.consumedSignalIds,
     history: w.history,
   }));
@@ -99,13 +104,7 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
        select * from jsonb_to_recordset($1::jsonb) as w(
          id text, expected int, owner text, epoch int, status text, snapshot jsonb, state_value jsonb,
          output jsonb, error jsonb, timers jsonb, steps jsonb, wake_at timestamptz, release boolean,
-         final boolean, status_message text, consumed jsonb, history jsonb)),
-     pending as (
-       select w.id, exists (
-         select 1 from rmapp_run_inbox i
-         where i.run_id = w.id and i.consumed_at is null
-           and i.id not in (select (jsonb_array_elements_text(w.consumed))::bigint)) as has_signals
-       from w where w.release and w.status = 'waiting'),
+         final boolean, status_message text, seen_signal_seq int, consumed jsonb, history jsonb)),
      u as (
        update rmapp_runs r set
          status = w.status, snapshot = w.snapshot, state_value = w.state_value, output = w.output, error = w.error,
@@ -114,16 +113,18 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
          lease_expires_at = case when w.release then null else r.lease_expires_at end,
          -- Left alone while the lease is kept (the renewer extends it): an update that changes no
          -- indexed column is HOT and writes no index entries. Measured: WAL per 6-step run 17 KB before.
+         -- A run released to wait wakes at once if a signal arrived that its session has not read:
+         -- r.signal_seq is the row's latest value even when this update waited on appendSignal's lock.
          wake_at = case
            when w.final then null
-           when w.release and coalesce(p.has_signals, false) then now()
+           when w.release and w.status = 'waiting' and r.signal_seq > w.seen_signal_seq then now()
            when w.release then w.wake_at
            else r.wake_at end,
          updated_at = now(),
          finished_at = case when w.final then now() else null end
-       from w left join pending p on p.id = w.id
+       from w
        where r.id = w.id and r.version = w.expected and r.lease_owner = w.owner
-       returning r.id, r.version, coalesce(p.has_signals, false) as wake_now),
+       returning r.id, r.version, (w.release and w.status = 'waiting' and r.signal_seq > w.seen_signal_seq) as wake_now),
      h as (
        insert into rmapp_run_history (run_id, worker, lease_epoch, events)
        select w.id, w.owner, w.epoch, w.history from w join u on u.id = w.id

@@ -24,8 +24,9 @@ export async function appendSignal(
        on conflict (run_id, dedupe_key) do nothing
        returning id::float8 as id),
      wake as (
-       update rmapp_runs set wake_at = now()
-       where id = $1 and status = 'waiting' and exists (select 1 from ins)
+       update rmapp_runs set signal_seq = signal_seq + 1,
+         wake_at = case when status = 'waiting' then now() else wake_at end
+       where id = $1 and exists (select 1 from ins)
        returning id)
      select (select id from ins) as id, pg_notify('${WAKE_CHANNEL}', $1) from (select 1) one where exists (select 1 from ins)`,
     [runId, JSON.stringify(event), dedupeKey],
@@ -34,11 +35,20 @@ export async function appendSignal(
   return { appended: id !== null, id };
 }
 
-/** Unconsumed signals of a run after `afterId`, oldest first. */
-export async function pendingSignals(db: Queryable, runId: string, afterId = 0): Promise<InboxEvent[]> {
-  return db.query<InboxEvent>(
-    `select id::float8 as id, event from rmapp_run_inbox
-     where run_id = $1 and consumed_at is null and id > $2 order by id`,
+/**
+ * Unconsumed signals of a run after `afterId`, oldest first, and the run's `signal_seq` read in the
+ * same snapshot: every signal counted by `seq` is in `events` or was consumed before.
+ */
+export async function pendingSignals(db: Queryable, runId: string, afterId = 0): Promise<{ seq: number; events: InboxEvent[] }> {
+  const rows = await db.query<{ seq: number; id: number | null; event: InboxEvent['event'] | null }>(
+    `select r.signal_seq as seq, i.id::float8 as id, i.event
+     from rmapp_runs r
+     left join rmapp_run_inbox i on i.run_id = r.id and i.consumed_at is null and i.id > $2
+     where r.id = $1 order by i.id`,
     [runId, afterId],
   );
+  return {
+    seq: Number(rows[0]?.seq ?? 0),
+    events: rows.filter((r) => r.id !== null).map((r) => ({ id: Number(r.id), event: r.event as InboxEvent['event'] })),
+  };
 }

@@ -65,7 +65,7 @@ export function startRetentionJob(db: Queryable, options: RetentionJobOptions): 
   async function pass(): Promise<RetentionPassResult> {
     const signal = abort.signal;
     const errors: unknown[] = [];
-    let pruned: PruneResult = { runs: 0, historyRows: 0, signals: 0, byStatus: { succeeded: 0, failed: 0, cancelled: 0 } };
+    let pruned: PruneResult = { runs: 0, historyRows: 0, signals: 0, artifacts: 0, byStatus: { succeeded: 0, failed: 0, cancelled: 0 } };
     let compactedRuns = 0;
     try {
       pruned = await pruneRuns(db, options.policy, { batchSize: options.batchSize, signal });

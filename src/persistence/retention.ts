@@ -79,11 +79,15 @@ export interface PruneResult {
   historyRows: number;
   /** Inbox rows (signals, consumed or not). */
   signals: number;
+  /** Artifacts (plans, test output, offloaded step outputs). */
+  artifacts: number;
   /** Runs by final status; every final status is present, 0 when none. */
   byStatus: Record<string, number>;
 }
 
-/** Milliseconds → the cutoff instant as ISO text, or null for "keep forever". */
+const FINAL = ['succeeded', 'failed', 'cancelled'] as const;
+
+/** Milliseconds → the cutoff instant as ISO text, or null for "keep forever", per final status. */
 function cutoffs(policy: RetentionPolicy, now: Date): [string | null, string | null, string | null] {
   const one = (name: keyof RetentionPolicy): string | null => {
     const ms = policy[name];
@@ -97,77 +101,89 @@ function cutoffs(policy: RetentionPolicy, now: Date): [string | null, string | n
 }
 
 /**
- * Whether run `a` is old enough to delete ($1, $2, $3: cutoffs for succeeded, failed, cancelled; null
- * keeps forever). `created_at < cutoff` is implied by `finished_at < cutoff` (a run finishes after it
- * is created) and lets the `(status, created_at)` index bound the scan without a new index.
+ * Whether run `a` is old enough to delete, given the cutoffs for succeeded, failed and cancelled
+ * runs as the parameters `$s`, `$f`, `$c` (null keeps forever). `created_at < cutoff` follows from
+ * `finished_at < cutoff` (a run finishes after it is created) and lets the `(status, created_at)`
+ * index bound the scan, so no new index is needed.
  */
-const expired = (a: string) => `coalesce(
-     (${a}.status = 'succeeded' and ${a}.created_at < $1::timestamptz and ${a}.finished_at < $1::timestamptz)
-  or (${a}.status = 'failed' and ${a}.created_at < $2::timestamptz and ${a}.finished_at < $2::timestamptz)
-  or (${a}.status = 'cancelled' and ${a}.created_at < $3::timestamptz and ${a}.finished_at < $3::timestamptz), false)`;
-
-/**
- * A run is deletable only if none of its descendants (via `parent_run_id`) is kept. `union` (not
- * `union all`) makes a cycle of parent ids terminate.
- */
-const noKeptDescendant = (a: string) => `not exists (
-    with recursive d(id, status, created_at, finished_at) as (
-      select k.id, k.status, k.created_at, k.finished_at from rmapp_runs k where k.parent_run_id = ${a}.id
-      union
-      select k.id, k.status, k.created_at, k.finished_at from rmapp_runs k join d on k.parent_run_id = d.id)
-    select 1 from d where not ${expired('d')})`;
+const expired = (a: string, s: string, f: string, c: string) => `coalesce(
+     (${a}.status = 'succeeded' and ${a}.created_at < ${s}::timestamptz and ${a}.finished_at < ${s}::timestamptz)
+  or (${a}.status = 'failed' and ${a}.created_at < ${f}::timestamptz and ${a}.finished_at < ${f}::timestamptz)
+  or (${a}.status = 'cancelled' and ${a}.created_at < ${c}::timestamptz and ${a}.finished_at < ${c}::timestamptz), false)`;
 
 /** Its parent is gone (or it has none): runs are deleted top-down, so a kept parent keeps its children. */
 const parentGone = (a: string) =>
   `(${a}.parent_run_id is null or not exists (select 1 from rmapp_runs p where p.id = ${a}.parent_run_id))`;
 
 /**
- * One batch: lock up to $4 deletable runs, skipping rows another transaction holds (a worker
- * finishing, an operator retrying), then delete exactly those runs with their history and inbox rows.
- * Active runs are never selected, so their rows are never locked.
+ * None of its children is kept: a parent is not deleted under a child that is still active or too
+ * young. Direct children only: a recursive check per candidate made the planner's cost estimate cross
+ * `jit_above_cost`, and JIT compilation then took ~0.5 s per batch (measured on 300k runs).
+ */
+const noKeptChild = (a: string, s: string, f: string, c: string) =>
+  `not exists (select 1 from rmapp_runs k where k.parent_run_id = ${a}.id and not ${expired('k', s, f, c)})`;
+
+/**
+ * One batch of one status ($1; $2 its cutoff; $3, $4, $5 the cutoffs of all three statuses; $6 the
+ * batch size): lock the oldest deletable runs in `(status, created_at)` index order, skipping rows
+ * another transaction holds (a worker finishing, an operator retrying), then delete exactly those
+ * runs with their history and inbox rows. Active runs are never selected, so never locked.
  */
 const DELETE_BATCH = `with c as (
     select r.id from rmapp_runs r
-    where ${expired('r')} and ${parentGone('r')} and ${noKeptDescendant('r')}
-    limit $4
+    where r.status = $1 and r.created_at < $2::timestamptz and r.finished_at < $2::timestamptz
+      and ${parentGone('r')} and ${noKeptChild('r', '$3', '$4', '$5')}
+    order by r.created_at
+    limit $6
     for update of r skip locked),
   h as (delete from rmapp_run_history h where h.run_id in (select id from c) returning 1),
   s as (delete from rmapp_run_inbox i where i.run_id in (select id from c) returning 1),
+  a as (delete from rmapp_run_artifacts x where x.run_id in (select id from c) returning 1),
   d as (delete from rmapp_runs r where r.id in (select id from c) returning r.status)
   select
     (select count(*) from d)::float8 as runs,
     (select count(*) from h)::float8 as history_rows,
     (select count(*) from s)::float8 as signals,
+    (select count(*) from a)::float8 as artifacts,
     (select coalesce(jsonb_object_agg(status, n), '{}'::jsonb) from (select status, count(*)::float8 as n from d group by status) g) as by_status`;
 
 /**
- * What the batches would delete in total: the deletable roots and, top-down, their deletable
- * descendants (which the batches reach once their parent is gone). Reads only; locks nothing.
+ * What the batches would delete in total: the deletable runs whose parent is gone and, top-down,
+ * their deletable children (which the batches reach once their parent is gone). Reads only.
  */
 const DRY_RUN = `with recursive ok(id, status) as (
-    select r.id, r.status from rmapp_runs r where ${expired('r')} and ${parentGone('r')} and ${noKeptDescendant('r')}
+    select r.id, r.status from rmapp_runs r
+    where ${expired('r', '$1', '$2', '$3')} and ${parentGone('r')} and ${noKeptChild('r', '$1', '$2', '$3')}
     union
-    select r.id, r.status from rmapp_runs r join ok on r.parent_run_id = ok.id where ${expired('r')} and ${noKeptDescendant('r')})
+    select r.id, r.status from rmapp_runs r join ok on r.parent_run_id = ok.id
+    where ${expired('r', '$1', '$2', '$3')} and ${noKeptChild('r', '$1', '$2', '$3')})
   select
     (select count(*) from ok)::float8 as runs,
     (select count(*) from rmapp_run_history h where h.run_id in (select id from ok))::float8 as history_rows,
     (select count(*) from rmapp_run_inbox i where i.run_id in (select id from ok))::float8 as signals,
+    (select count(*) from rmapp_run_artifacts x where x.run_id in (select id from ok))::float8 as artifacts,
     (select coalesce(jsonb_object_agg(status, n), '{}'::jsonb) from (select status, count(*)::float8 as n from ok group by status) g) as by_status`;
 
 interface CountsRow {
   runs: number;
   history_rows: number;
   signals: number;
+  artifacts: number;
   by_status: Record<string, number> | string;
 }
 
 /**
  * Deletes finished runs older than the policy's age for their status, with their history and inbox
- * rows, so the tables of a long-lived deployment stop growing. Works in batches of `batchSize` runs,
- * one statement (one transaction) each, until a batch finds nothing: candidates are locked with
- * `FOR UPDATE SKIP LOCKED`, so a run someone is touching is left for the next call rather than waited
- * on, and pending/running/waiting runs are never selected. A run is kept while its parent
- * (`parent_run_id`) or any of its descendants is kept.
+ * rows, so the tables of a long-lived deployment stop growing. Works in batches of at most
+ * `batchSize` runs of one status, one statement (one transaction) each, oldest first, until a round
+ * over the three statuses deletes nothing: candidates are locked with `FOR UPDATE SKIP LOCKED`, so a
+ * run someone is touching is left for the next call rather than waited on, and pending, running and
+ * waiting runs are never selected.
+ *
+ * Trees (`parent_run_id`) go top-down: a run is deleted only once its parent is gone, so the child of
+ * a kept parent is kept; and a parent is kept while one of its children is kept (active or too
+ * young), so an active child does not lose its parent. The latter looks at direct children only: an
+ * active grandchild under a finished child does not hold back its grandparent.
  *
  * Pass the {@link Database} itself, not a transaction: inside one transaction every batch would hold
  * its locks until the end.
@@ -175,24 +191,36 @@ interface CountsRow {
 export async function pruneRuns(db: Queryable, policy: RetentionPolicy, options: PruneOptions = {}): Promise<PruneResult> {
   const batchSize = options.batchSize ?? 500;
   if (!Number.isInteger(batchSize) || batchSize <= 0) throw new Error(`batchSize must be a positive integer (got ${batchSize}).`);
-  const params = cutoffs(policy, options.now ?? new Date());
-  const total: PruneResult = { runs: 0, historyRows: 0, signals: 0, byStatus: { succeeded: 0, failed: 0, cancelled: 0 } };
-  const add = (row: CountsRow | undefined) => {
-    if (!row) return;
+  const all = cutoffs(policy, options.now ?? new Date());
+  const total: PruneResult = { runs: 0, historyRows: 0, signals: 0, artifacts: 0, byStatus: { succeeded: 0, failed: 0, cancelled: 0 } };
+  const add = (row: CountsRow | undefined): number => {
+    if (!row) return 0;
     total.runs += Number(row.runs);
     total.historyRows += Number(row.history_rows);
     total.signals += Number(row.signals);
+    total.artifacts += Number(row.artifacts);
     const byStatus = typeof row.by_status === 'string' ? (JSON.parse(row.by_status) as Record<string, number>) : row.by_status;
     for (const [status, n] of Object.entries(byStatus)) total.byStatus[status] = (total.byStatus[status] ?? 0) + Number(n);
+    return Number(row.runs);
   };
   if (options.dryRun) {
-    add((await db.query<CountsRow>(DRY_RUN, params))[0]);
+    add((await db.query<CountsRow>(DRY_RUN, all))[0]);
     return total;
   }
-  while (!options.signal?.aborted) {
-    const row = (await db.query<CountsRow>(DELETE_BATCH, [...params, batchSize]))[0];
-    add(row);
-    if (!row || Number(row.runs) === 0) break;
+  // Rounds over the statuses: a child of another status than its parent becomes deletable only
+  // after its parent's batch, so repeat until a whole round deletes nothing.
+  let progress = true;
+  while (progress && !options.signal?.aborted) {
+    progress = false;
+    for (const [i, status] of FINAL.entries()) {
+      const cutoff = all[i];
+      if (cutoff === null || cutoff === undefined) continue;
+      while (!options.signal?.aborted) {
+        const deleted = add((await db.query<CountsRow>(DELETE_BATCH, [status, cutoff, ...all, batchSize]))[0]);
+        if (deleted > 0) progress = true;
+        if (deleted < batchSize) break;
+      }
+    }
   }
   return total;
 }

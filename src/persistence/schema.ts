@@ -46,6 +46,11 @@ export const runs = pgTable(
     timers: jsonb('timers').notNull().default(sql`'[]'::jsonb`),
     /** Step attempt bookkeeping by step path (attempt number, last error), so retries survive restarts. */
     steps: jsonb('steps').notNull().default(sql`'{}'::jsonb`),
+    /**
+     * Signals ever appended to the run. An eviction compares it with the count its session has read,
+     * so a signal that races with the eviction still wakes the run (see commits.ts).
+     */
+    signalSeq: integer('signal_seq').notNull().default(0),
     /** Optimistic concurrency counter: every write says which version it expects. */
     version: integer('version').notNull().default(0),
     leaseOwner: text('lease_owner'),
@@ -112,6 +117,23 @@ export const runInbox = pgTable(
     uniqueIndex('rmapp_run_inbox_dedupe_uq').on(t.runId, t.dedupeKey),
     index('rmapp_run_inbox_pending_idx').on(t.runId, t.id).where(sql`consumed_at is null`),
   ],
+);
+
+/**
+ * Artifacts of a run (a plan, test output, a large step output): kept out of the snapshot so it stays
+ * small. Written at least once, so keyed by name and overwritten by a retried step.
+ */
+export const runArtifacts = pgTable(
+  'rmapp_run_artifacts',
+  {
+    runId: text('run_id').notNull(),
+    name: text('name').notNull(),
+    /** Any JSON value; text is stored as a JSON string. */
+    value: jsonb('value').notNull(),
+    bytes: integer('bytes').notNull(),
+    createdAt: tz('created_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ name: 'rmapp_run_artifacts_pk', columns: [t.runId, t.name] })],
 );
 
 export type RunRow = typeof runs.$inferSelect;

@@ -19,6 +19,10 @@ import { CANCEL_SIGNAL } from './run-session.ts';
 import { toRunInfo, type RunInfo } from './run-info.ts';
 import { systemClock, type Clock } from './session-host.ts';
 import { Worker } from './worker.ts';
+import { jsonBytes, resolveLimits, SizeLimitError, type Limits } from './limits.ts';
+import { listArtifacts, loadArtifact } from '../persistence/artifacts.ts';
+import { DEFAULT_RETENTION, type RetentionPolicy } from '../persistence/retention.ts';
+import { startRetentionJob, type RetentionJob } from '../persistence/retention-job.ts';
 import { instrumentMetrics } from './metrics.ts';
 import { ATTR, traceparentOf, tracer } from './telemetry.ts';
 
@@ -46,6 +50,18 @@ export interface EngineOptions {
   /** Applies migrations on first use (default true). */
   migrate?: boolean | undefined;
   clock?: Clock | undefined;
+  /** Size limits (snapshot, step output, signal, artifact); see {@link Limits} for the defaults. */
+  limits?: Partial<Limits> | undefined;
+  /**
+   * History of a long-running run is compacted once it has more than `maxRows` rows (one row per
+   * commit), keeping the newest `keepLast` and one summary row. Default 2,000 / 1,000.
+   */
+  history?: { maxRows?: number; keepLast?: number } | undefined;
+  /**
+   * Periodic pruning of finished runs by age and status, run by the worker (off unless given; the
+   * `rmapp worker` command turns it on with {@link DEFAULT_RETENTION}).
+   */
+  retention?: { policy?: Partial<RetentionPolicy>; intervalMs?: number } | undefined;
 }
 
 /** Options of {@link Engine.start}. */
@@ -86,6 +102,8 @@ export class Engine {
   private ownsDb = false;
   private worker: Worker | null = null;
   private stopMetrics: (() => void) | null = null;
+  private retentionJob: RetentionJob | null = null;
+  readonly limits: Limits;
 
   constructor(private readonly options: EngineOptions) {
     for (const def of options.workflows) {
@@ -96,7 +114,12 @@ export class Engine {
       this.latest.set(def.name, def);
     }
     this.workerId = options.workerId ?? `${hostname()}:${process.pid}`;
-    for (const [name, value] of Object.entries({ concurrency: options.concurrency, leaseMs: options.leaseMs, pollMs: options.pollMs })) {
+    this.limits = resolveLimits(options.limits);
+    const { maxRows, keepLast } = options.history ?? {};
+    if (maxRows !== undefined && keepLast !== undefined && !(keepLast < maxRows)) {
+      throw new ValidationError(`createEngine: history.keepLast (${keepLast}) must be smaller than history.maxRows (${maxRows}).`);
+    }
+    for (const [name, value] of Object.entries({ concurrency: options.concurrency, leaseMs: options.leaseMs, pollMs: options.pollMs, 'history.maxRows': maxRows, 'history.keepLast': keepLast })) {
       if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
         throw new ValidationError(`createEngine: ${name} must be a positive number (got ${String(value)}).`);
       }
@@ -237,7 +260,25 @@ export class Engine {
     if (event.type.startsWith('xstate.') || event.type.startsWith('rmapp.')) {
       throw new ValidationError(`Event type "${event.type}" is reserved: "xstate." and "rmapp." events come from the engine.`);
     }
+    const bytes = jsonBytes(JSON.stringify(event));
+    if (bytes > this.limits.signalBytes) {
+      throw new SizeLimitError(`The event "${event.type}"`, 'signalBytes', bytes, this.limits.signalBytes, 'Send a reference (e.g. an artifact name) instead of the data.');
+    }
     return this.enqueue(runId, event, options.dedupeKey ?? null);
+  }
+
+  /** An artifact of a run (a step's `saveArtifact`, or an offloaded step output's `$artifact`). */
+  async getArtifact<T = unknown>(runId: string, name: string): Promise<T | undefined> {
+    const db = await this.db();
+    if (!(await getRun(db, runId))) throw new RunNotFoundError(runId);
+    return (await loadArtifact(db, runId, name)) as T | undefined;
+  }
+
+  /** Names and sizes of a run's artifacts. */
+  async artifacts(runId: string): Promise<{ name: string; bytes: number; createdAt: Date }[]> {
+    const db = await this.db();
+    if (!(await getRun(db, runId))) throw new RunNotFoundError(runId);
+    return listArtifacts(db, runId);
   }
 
   private async enqueue(runId: string, event: object, dedupeKey: string | null): Promise<{ delivered: boolean }> {
@@ -320,6 +361,8 @@ export class Engine {
       evictAfterMs: this.options.evictAfterMs ?? 1_000,
       retryPolicies: this.options.retryPolicies ?? {},
       clock: this.options.clock ?? systemClock,
+      limits: this.limits,
+      history: { maxRows: this.options.history?.maxRows ?? 2_000, keepLast: this.options.history?.keepLast ?? 1_000 },
     });
     const worker = this.worker;
     this.stopMetrics = instrumentMetrics(this.events, {
@@ -327,6 +370,15 @@ export class Engine {
       waitingRuns: async () => Number((await db.query<{ n: number }>(`select count(*)::int as n from rmapp_runs where status = 'waiting'`))[0]?.n ?? 0),
     });
     await this.worker.start();
+    const retention = this.options.retention;
+    if (retention) {
+      this.retentionJob = startRetentionJob(db, {
+        policy: { ...DEFAULT_RETENTION, ...retention.policy },
+        intervalMs: retention.intervalMs ?? 15 * 60_000,
+        maxHistoryRows: this.options.history?.maxRows ?? 2_000,
+        keepLastHistoryRows: this.options.history?.keepLast ?? 1_000,
+      });
+    }
   }
 
   /** Runs held in memory by this process's worker (for tests and metrics). */
@@ -344,6 +396,8 @@ export class Engine {
     await worker?.stop(options.graceMs ?? 10_000);
     this.stopMetrics?.();
     this.stopMetrics = null;
+    await this.retentionJob?.stop();
+    this.retentionJob = null;
     if (this.ownsDb && this.dbPromise) {
       const db = await this.dbPromise.catch(() => null);
       this.dbPromise = null;

@@ -23,6 +23,8 @@ import { executeStep, type StepRecord } from './step-execution.ts';
 import { readTimers, rearmTimers, type TimerRecord } from './timers.ts';
 import type { SessionHost } from './session-host.ts';
 import { ATTR, contextFromTraceparent, tracer } from './telemetry.ts';
+import { jsonBytes, SizeLimitError } from './limits.ts';
+import { compactHistory } from '../persistence/retention.ts';
 
 type FinalStatus = Extract<RunStatus, 'succeeded' | 'failed' | 'cancelled'>;
 
@@ -65,6 +67,11 @@ export class RunSession implements CommitParticipant, StepHost {
   private readonly stateValues = new Map<string, string>();
   private lastGoodSnapshot: unknown;
   private lastSignalId = 0;
+  /** History rows this session appended since it last compacted (it does not know older ones). */
+  private rowsSinceCompaction = 0;
+  private compacting: Promise<void> | null = null;
+  /** `signal_seq` as of the last read whose signals were all applied (see commits.ts). */
+  private seenSignalSeq: number;
   private signalPull: Promise<void> | null = null;
   private pullAgain = false;
   private ending: Ending | null = null;
@@ -91,6 +98,8 @@ export class RunSession implements CommitParticipant, StepHost {
     this.steps = structuredClone((row.steps ?? {}) as Record<string, StepRecord>);
     this.timers = (row.timers ?? []) as TimerRecord[];
     this.lastGoodSnapshot = row.snapshot;
+    // A run claimed because of signals has not read them yet: nothing counts as seen until it has.
+    this.seenSignalSeq = row.hasSignals ? 0 : row.signalSeq;
     this.segmentSpan = tracer().startSpan(
       `workflow.run ${definition.name}`,
       { attributes: { [ATTR.id]: row.id, [ATTR.name]: definition.name, [ATTR.version]: definition.version } },
@@ -197,7 +206,7 @@ export class RunSession implements CommitParticipant, StepHost {
   /** Called when a step starts or stops waiting durably: a run that only waits leaves memory. */
   maybeEvict(): void {
     if (this.ended || this.ending || this.evicting || this.paused || !this.actor) return;
-    if (this.writing || this.changeSeq > this.persistedSeq || this.history.length > 0) return;
+    if (this.writing || this.changeSeq > this.persistedSeq || this.history.length > 0 || this.signalPull) return;
     if (this.actor.getSnapshot().status !== 'active' || this.executing.size > 0) return;
     for (const { path, ref } of descendants(this.actor)) {
       if (!isMachineActor(ref) && ref.getSnapshot().status === 'active' && !this.sleeping.has(path)) return;
@@ -225,25 +234,29 @@ export class RunSession implements CommitParticipant, StepHost {
     this.signalPull = (async () => {
       do {
         this.pullAgain = false;
-        const events = await pendingSignals(this.host.db, this.runId, this.lastSignalId);
-        for (const e of events) this.deliver(e);
+        const { seq, events } = await pendingSignals(this.host.db, this.runId, this.lastSignalId);
+        let all = true;
+        for (const e of events) all = this.deliver(e) && all;
+        if (all) this.seenSignalSeq = Math.max(this.seenSignalSeq, seq);
       } while (this.pullAgain && !this.ended);
     })()
       .catch((err) => console.error(`rmapp: reading signals of run ${this.runId} failed:`, err))
       .finally(() => {
         this.signalPull = null;
+        this.maybeEvict();
       });
     return this.signalPull;
   }
 
-  private deliver(e: InboxEvent): void {
-    if (this.ended || this.ending || this.evicting || this.paused || !this.actor) return;
-    if (e.id <= this.lastSignalId) return;
+  /** Applies one signal; false when it was left for a later owner (the run is ending or leaving). */
+  private deliver(e: InboxEvent): boolean {
+    if (this.ended || this.ending || this.evicting || this.paused || !this.actor) return false;
+    if (e.id <= this.lastSignalId) return true;
     this.lastSignalId = e.id;
     this.consumed.push(e.id);
     if (e.event.type === CANCEL_SIGNAL) {
       void this.cancel(typeof e.event.reason === 'string' ? e.event.reason : 'cancelled');
-      return;
+      return true;
     }
     const snap = this.actor.getSnapshot() as { status: string; can(ev: unknown): boolean; value: unknown };
     if (snap.status === 'active' && snap.can(e.event)) {
@@ -254,6 +267,7 @@ export class RunSession implements CommitParticipant, StepHost {
       this.record({ type: 'signal.ignored', state: snap.value, data: { id: e.id, event: e.event, reason: `not accepted in state ${JSON.stringify(snap.value)}` } });
       this.segmentSpan.addEvent('signal.ignored', { 'signal.type': e.event.type });
     }
+    return true;
   }
 
   /** Stops the actor (aborting steps and children), runs the definition's cleanup, records `cancelled`. */
@@ -340,6 +354,7 @@ export class RunSession implements CommitParticipant, StepHost {
     let error: unknown = null;
     let release = false;
     let wakeAt: Date | null = null;
+    let snapshotJson: string | undefined;
     if (this.ending) {
       if (!this.ending.recorded) {
         this.ending.recorded = true;
@@ -352,6 +367,16 @@ export class RunSession implements CommitParticipant, StepHost {
       release = true;
     } else if (this.actor) {
       snapshot = this.actor.getPersistedSnapshot();
+      snapshotJson = JSON.stringify(snapshot);
+      const bytes = jsonBytes(snapshotJson);
+      if (bytes > this.host.limits.snapshotBytes) {
+        // Fail the run with a clear error instead of writing (or being refused) a huge row.
+        const error = this.host.toError(
+          new SizeLimitError("The run's snapshot", 'snapshotBytes', bytes, this.host.limits.snapshotBytes, 'Keep large data in artifacts (ctx.saveArtifact) rather than in the context.'),
+        );
+        this.ending = { status: 'failed', snapshot: this.lastGoodSnapshot, error };
+        return this.buildWrite();
+      }
       this.timers = readTimers(this.actor);
       if (this.evicting) {
         status = 'waiting';
@@ -369,6 +394,7 @@ export class RunSession implements CommitParticipant, StepHost {
       epoch: this.epoch,
       status,
       snapshot,
+      snapshotJson,
       stateValue: (snapshot as { value?: unknown } | null)?.value ?? null,
       output,
       error,
@@ -377,6 +403,7 @@ export class RunSession implements CommitParticipant, StepHost {
       wakeAt,
       release,
       statusMessage: null,
+      seenSignalSeq: this.seenSignalSeq,
       consumedSignalIds: [...this.consumed],
       history: [...this.history],
     };
@@ -387,6 +414,9 @@ export class RunSession implements CommitParticipant, StepHost {
   onCommitted(prepared: PreparedWrite, result: CommitResult): void {
     this.writing = false;
     const { write } = prepared;
+    if (write.history.length > 0 && ++this.rowsSinceCompaction >= this.host.history.maxRows - this.host.history.keepLast) {
+      this.compactOwnHistory();
+    }
     this.version = result.version;
     this.history.splice(0, write.history.length);
     this.consumed.splice(0, write.consumedSignalIds.length);
@@ -412,6 +442,22 @@ export class RunSession implements CommitParticipant, StepHost {
     }
     if (this.changeSeq > this.persistedSeq || this.ending) this.host.committer.schedule(this);
     else this.maybeEvict();
+  }
+
+  /**
+   * A run in a long loop appends a history row per commit; past the bound, fold the oldest rows into
+   * one summary. Off the hot path: it runs beside the run's commits, never blocks them.
+   */
+  private compactOwnHistory(): void {
+    if (this.compacting) return;
+    this.rowsSinceCompaction = 0;
+    const { keepLast } = this.host.history;
+    this.compacting = compactHistory(this.host.db, this.runId, { keepLast })
+      .then(() => undefined)
+      .catch((err: unknown) => console.error(`rmapp: compacting the history of run ${this.runId} failed:`, (err as Error).message))
+      .finally(() => {
+        this.compacting = null;
+      });
   }
 
   onFailed(): void {

@@ -4,6 +4,7 @@ import type { Committer } from './committer.ts';
 import type { ErrorData } from './errors.ts';
 import type { EngineEvents } from './events.ts';
 import type { RetryPolicy } from './retry-policy.ts';
+import type { Limits } from './limits.ts';
 
 /** Time, injectable so tests can drive timers and backoffs without waiting. */
 export interface Clock {
@@ -40,6 +41,9 @@ export interface SessionHost {
   readonly events: EngineEvents;
   readonly committer: Committer;
   readonly clock: Clock;
+  readonly limits: Limits;
+  /** Bound on a run's history rows (see `createEngine({ history })`). */
+  readonly history: { maxRows: number; keepLast: number };
   /** True once the worker is shutting down: no new step starts. */
   readonly stopping: boolean;
   retryPolicy(kind: string, override?: Partial<RetryPolicy>): RetryPolicy;

@@ -11,6 +11,8 @@ import { backoffDelay, shouldRetry } from './retry-policy.ts';
 import type { SessionHost } from './session-host.ts';
 import type { StepContext, StepFunction, StepOptions } from './step.ts';
 import { ATTR, tracer } from './telemetry.ts';
+import { jsonBytes, SizeLimitError, type ArtifactRef } from './limits.ts';
+import { loadArtifact, saveArtifact } from '../persistence/artifacts.ts';
 
 /** Persisted per step path. */
 export interface StepRecord {
@@ -95,6 +97,26 @@ function withTimeout<T>(work: (signal: AbortSignal) => Promise<T>, timeoutMs: nu
   });
 }
 
+/**
+ * Keeps the snapshot small: an output over `limits.stepOutputInlineBytes` is stored as an artifact and
+ * the machine receives an {@link ArtifactRef}; one over `limits.stepOutputBytes` fails the attempt.
+ */
+async function offloadLargeOutput(session: StepSession, path: string, done: number, output: unknown): Promise<unknown> {
+  const { limits, db } = session.hostRef;
+  if (output === undefined) return output;
+  const json = JSON.stringify(output);
+  if (json === undefined) return output;
+  const bytes = jsonBytes(json);
+  if (bytes <= limits.stepOutputInlineBytes) return output;
+  if (bytes > limits.stepOutputBytes) {
+    throw new SizeLimitError(`The output of step ${path}`, 'stepOutputBytes', bytes, limits.stepOutputBytes, 'Return less, or save it with ctx.saveArtifact.');
+  }
+  const name = `step-output/${path}${done > 0 ? `#${done + 1}` : ''}`;
+  await saveArtifact(db, session.runId, name, json, bytes);
+  const ref: ArtifactRef = { $artifact: name, bytes };
+  return ref;
+}
+
 /** Runs a step to success, to its last failed attempt, or until its signal aborts. */
 export async function executeStep<TOutput, TInput>(session: StepSession, call: StepCall<TOutput, TInput>): Promise<TOutput> {
   const { self, path, record, fn, options, input, signal } = call;
@@ -144,6 +166,15 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
         session.record({ type: 'progress', path, step, attempt, data: { message, ...data } });
         host.events.emit('progress', { runId: session.runId, path, message, data });
       },
+      saveArtifact: async (name, value) => {
+        const json = JSON.stringify(value ?? null);
+        const bytes = jsonBytes(json);
+        if (bytes > host.limits.artifactBytes) {
+          throw new SizeLimitError(`Artifact "${name}"`, 'artifactBytes', bytes, host.limits.artifactBytes, 'Store less, or raise the limit.');
+        }
+        await saveArtifact(host.db, session.runId, name, json, bytes);
+      },
+      getArtifact: async <T>(name: string) => (await loadArtifact(host.db, session.runId, name)) as T | undefined,
       sleep: async (ms) => {
         const index = sleepIndex++;
         record.sleeps ??= [];
@@ -170,6 +201,7 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
         options.timeoutMs,
         signal,
       );
+      const delivered = await offloadLargeOutput(session, path, record.done, output);
       span.end();
       record.done += 1;
       record.attempt = 0;
@@ -178,7 +210,7 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
       const durationMs = host.clock.now() - startedAt;
       session.record({ type: 'step.succeeded', path, step, attempt, data: { durationMs } });
       host.events.emit('step.succeeded', { runId: session.runId, workflow, step, path, attempt, durationMs });
-      return output;
+      return delivered as TOutput;
     } catch (err) {
       const error = host.toError(err);
       span.recordException(err instanceof Error ? err : { name: error.name, message: error.message });

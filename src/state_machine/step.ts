@@ -29,6 +29,13 @@ export interface StepContext<TInput> {
    * Long sleeps evict the run from memory.
    */
   sleep(ms: number): Promise<void>;
+  /**
+   * Stores a value (any JSON; text as a string) under `name` for this run, outside the snapshot:
+   * plans, test output, anything large. Overwrites on a retry. Fails over `limits.artifactBytes`.
+   */
+  saveArtifact(name: string, value: unknown): Promise<void>;
+  /** Reads an artifact of this run (also an offloaded step output: pass the ref's `$artifact`). */
+  getArtifact<T = unknown>(name: string): Promise<T | undefined>;
 }
 
 /** Per-step options. */
@@ -56,6 +63,8 @@ export interface StepHost {
 }
 
 const hosts = new WeakMap<object, StepHost>();
+/** Artifacts of steps run outside an engine (plain `createActor` in unit tests): in memory. */
+const localArtifacts = new Map<string, unknown>();
 
 /** Called by the engine before starting a run's actor. */
 export function attachStepHost(system: object, host: StepHost): void {
@@ -87,6 +96,10 @@ export function step<TOutput, TInput = unknown>(
       attempt: 1,
       progress: () => {},
       sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+      saveArtifact: async (name, value) => {
+        localArtifacts.set(name, value);
+      },
+      getArtifact: async <T>(name: string) => localArtifacts.get(name) as T | undefined,
     });
   });
 }

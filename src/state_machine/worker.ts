@@ -12,6 +12,7 @@ import { toErrorData, type ErrorData } from './errors.ts';
 import type { EngineEvents } from './events.ts';
 import { resolveRetryPolicy, type RetryPolicy } from './retry-policy.ts';
 import { RunSession } from './run-session.ts';
+import type { Limits } from './limits.ts';
 import type { Clock, SessionHost } from './session-host.ts';
 
 /** Tuning of a worker; every field has a default in `createEngine`. */
@@ -25,6 +26,8 @@ export interface WorkerOptions {
   evictAfterMs: number;
   retryPolicies: Record<string, Partial<RetryPolicy>>;
   clock: Clock;
+  limits: Limits;
+  history: { maxRows: number; keepLast: number };
 }
 
 export class Worker implements SessionHost {
@@ -59,6 +62,12 @@ export class Worker implements SessionHost {
   }
   get clock(): Clock {
     return this.options.clock;
+  }
+  get limits(): Limits {
+    return this.options.limits;
+  }
+  get history(): { maxRows: number; keepLast: number } {
+    return this.options.history;
   }
 
   retryPolicy(kind: string, override?: Partial<RetryPolicy>): RetryPolicy {

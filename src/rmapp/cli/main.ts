@@ -11,6 +11,8 @@ import { RUN_STATUSES, type RunStatus } from '../../persistence/schema.ts';
 import { loadWorkflows } from '../workflows/load.ts';
 import { formatRunDetails, formatRunList, runToJson } from './format.ts';
 import { startTelemetry } from '../otel.ts';
+import { addPruneCommand } from './prune-command.ts';
+import { DEFAULT_RETENTION, formatDuration, parseDuration } from '../../persistence/retention.ts';
 
 const program = new Command();
 program
@@ -78,8 +80,28 @@ program
   .option('--worker-id <id>', 'stable id, unique among live workers: a restarted worker takes its old runs back at once')
   .option('--otel', 'export traces and metrics over OTLP/HTTP, configured by the OTEL_* environment variables')
   .option('--metrics-port <port>', 'serve Prometheus metrics at http://<host>:<port>/metrics', positiveInt)
-  .action(async (o: { concurrency: number; leaseMs?: number; graceMs: number; evictAfterMs?: number; pollMs?: number; workerId?: string; otel?: boolean; metricsPort?: number }) => {
+  .option('--retain-succeeded <age>', 'prune succeeded runs this long after they finish (e.g. 7d, 12h; "never")', formatDuration(DEFAULT_RETENTION.succeededMs))
+  .option('--retain-failed <age>', 'prune failed runs this long after they finish', formatDuration(DEFAULT_RETENTION.failedMs))
+  .option('--retain-cancelled <age>', 'prune cancelled runs this long after they finish', formatDuration(DEFAULT_RETENTION.cancelledMs))
+  .option('--no-retention', 'do not prune finished runs from this worker')
+  .action(async (o: {
+    concurrency: number;
+    leaseMs?: number;
+    graceMs: number;
+    evictAfterMs?: number;
+    pollMs?: number;
+    workerId?: string;
+    otel?: boolean;
+    metricsPort?: number;
+    retention: boolean;
+    retainSucceeded: string;
+    retainFailed: string;
+    retainCancelled: string;
+  }) => {
     const opts = program.opts<{ workflows?: string; databaseUrl?: string }>();
+    const retention = o.retention
+      ? { policy: { succeededMs: parseDuration(o.retainSucceeded), failedMs: parseDuration(o.retainFailed), cancelledMs: parseDuration(o.retainCancelled) } }
+      : undefined;
     // The SDK is set up before the engine so that the engine's first spans and instruments use it.
     const telemetry = o.otel || o.metricsPort ? await startTelemetry({ otlp: !!o.otel, prometheusPort: o.metricsPort }) : null;
     const workflows = await loadWorkflows(opts.workflows);
@@ -91,6 +113,7 @@ program
       evictAfterMs: o.evictAfterMs,
       pollMs: o.pollMs,
       workerId: o.workerId,
+      retention,
     });
     await engine.startWorker();
     const db = await engine.db();
@@ -183,6 +206,8 @@ runs
       print(delivered ? `Sent ${event.type} to ${id}.` : `Not sent: ${id} already has an event with dedupe key ${o.dedupeKey}.`);
     });
   });
+
+addPruneCommand(program, () => openDatabase({ url: program.opts().databaseUrl }));
 
 try {
   await program.parseAsync(process.argv);

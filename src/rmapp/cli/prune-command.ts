@@ -50,7 +50,7 @@ function describe(result: PruneResult, policy: RetentionPolicy, dryRun: boolean)
     .join(', ');
   const ages = `succeeded ${formatDuration(policy.succeededMs)}, failed ${formatDuration(policy.failedMs)}, cancelled ${formatDuration(policy.cancelledMs)}`;
   const verb = dryRun ? 'Would delete' : 'Deleted';
-  return `${verb} ${result.runs} finished runs (${statuses}), ${result.historyRows} history rows and ${result.signals} signals; kept: ${ages} after finishing.`;
+  return `${verb} ${result.runs} finished runs (${statuses}), ${result.historyRows} history rows, ${result.signals} signals and ${result.artifacts} artifacts; kept: ${ages} after finishing.`;
 }
 
 /**

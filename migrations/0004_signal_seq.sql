@@ -1,0 +1,1 @@
+ALTER TABLE "rmapp_runs" ADD COLUMN "signal_seq" integer DEFAULT 0 NOT NULL;

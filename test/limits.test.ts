@@ -1,0 +1,144 @@
+/** Size limits: each gives its own clear error naming the limit and the size; large outputs become artifacts. */
+import { assign, setup } from 'xstate';
+import { z } from 'zod';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEngine, defineWorkflow, isArtifactRef, openDatabase, SizeLimitError, step, type Database, type Engine } from '../src/index.ts';
+import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
+import { until } from './helpers/processes.ts';
+
+const limits = { snapshotBytes: 4096, stepOutputInlineBytes: 1024, stepOutputBytes: 8192, signalBytes: 512, artifactBytes: 2048 };
+
+/** One step returning `size` characters, then the output (or its reference) is kept in context. */
+const produce = defineWorkflow({
+  name: 'test.produce',
+  input: z.object({ size: z.number().int().nonnegative() }),
+  machine: setup({
+    types: {} as { input: { size: number }; context: { size: number; result?: unknown } },
+    actors: { make: step(async ({ input }: { input: { size: number } }) => ({ text: 'x'.repeat(input.size) })) },
+  }).createMachine({
+    id: 'produce',
+    context: ({ input }) => ({ size: input.size }),
+    initial: 'making',
+    states: {
+      making: { invoke: { src: 'make', input: ({ context }) => ({ size: context.size }), onDone: { target: 'done', actions: assign({ result: ({ event }) => event.output }) } } },
+      done: { type: 'final' },
+    },
+    output: ({ context }) => ({ result: context.result }),
+  }),
+});
+
+/** Saves an artifact of `size` characters. */
+const saver = defineWorkflow({
+  name: 'test.saver',
+  input: z.object({ size: z.number().int().nonnegative() }),
+  machine: setup({
+    types: {} as { input: { size: number }; context: { size: number } },
+    actors: {
+      save: step(async ({ input, saveArtifact, getArtifact }) => {
+        await saveArtifact('plan', 'p'.repeat((input as { size: number }).size));
+        return (await getArtifact<string>('plan'))?.length ?? -1;
+      }),
+    },
+  }).createMachine({
+    id: 'saver',
+    initial: 'saving',
+    context: ({ input }) => ({ size: input.size }),
+    states: { saving: { invoke: { src: 'save', input: ({ context }: { context: { size: number } }) => context, onDone: 'done' } }, done: { type: 'final' } },
+  }),
+});
+
+/** Appends a ~1 KB note to its context on each `note` event: the snapshot grows. */
+const growing = defineWorkflow({
+  name: 'test.growing',
+  input: z.object({}).passthrough(),
+  machine: setup({ types: {} as { context: { notes: string[] }; events: { type: 'note' } | { type: 'finish' } } }).createMachine({
+    id: 'growing',
+    context: { notes: [] },
+    initial: 'open',
+    states: {
+      open: { on: { note: { actions: assign({ notes: ({ context }) => [...context.notes, 'n'.repeat(1000)] }) }, finish: 'done' } },
+      done: { type: 'final' },
+    },
+  }),
+});
+
+describe.each(['postgres', 'pglite'] as const)('size limits on %s', (kind) => {
+  let testDb: TestDatabase | undefined;
+  let db: Database;
+  let engine: Engine;
+
+  beforeAll(async () => {
+    if (kind === 'postgres') {
+      testDb = await createTestDatabase();
+      db = await openDatabase({ url: testDb.url });
+    } else db = await openDatabase({ url: '', dataDir: 'memory://' });
+    engine = createEngine({ database: db, workflows: [produce, saver, growing], limits, pollMs: 50 });
+    await engine.startWorker();
+  });
+  afterAll(async () => {
+    await engine.stop();
+    await db.close();
+    await testDb?.drop();
+  });
+
+  it('keeps a small step output inline', async () => {
+    const run = await engine.waitFor(await engine.start('test.produce', { size: 10 }), { timeoutMs: 20_000 });
+    expect(run.output).toEqual({ result: { text: 'x'.repeat(10) } });
+  });
+
+  it('moves a large step output to an artifact; the snapshot keeps a reference', async () => {
+    const id = await engine.start('test.produce', { size: 3000 });
+    const run = await engine.waitFor(id, { timeoutMs: 20_000 });
+    expect(run.status).toBe('succeeded');
+    const ref = (run.output as { result: unknown }).result;
+    expect(isArtifactRef(ref)).toBe(true);
+    expect(ref).toMatchObject({ $artifact: 'step-output/0.produce.making', bytes: 3000 + '{"text":""}'.length });
+    expect(await engine.getArtifact(id, 'step-output/0.produce.making')).toEqual({ text: 'x'.repeat(3000) });
+    expect((await engine.artifacts(id)).map((a) => a.name)).toEqual(['step-output/0.produce.making']);
+  });
+
+  it('fails the step whose output is over stepOutputBytes', async () => {
+    const run = await engine.waitFor(await engine.start('test.produce', { size: 9000 }), { timeoutMs: 20_000 });
+    expect(run.status).toBe('failed');
+    expect(run.error).toMatchObject({ code: 'SIZE_LIMIT_EXCEEDED', category: 'permanent', details: { limit: 'stepOutputBytes', max: 8192 } });
+    expect(run.error?.message).toMatch(/is 90\d\d bytes, over the limit of 8192 bytes \(limits\.stepOutputBytes\)/);
+  });
+
+  it('stores artifacts within artifactBytes and refuses a larger one', async () => {
+    const ok = await engine.waitFor(await engine.start('test.saver', { size: 100 }), { timeoutMs: 20_000 });
+    expect(ok.status).toBe('succeeded');
+    const big = await engine.waitFor(await engine.start('test.saver', { size: 5000 }), { timeoutMs: 20_000 });
+    expect(big.status).toBe('failed');
+    expect(big.error).toMatchObject({ code: 'SIZE_LIMIT_EXCEEDED', details: { limit: 'artifactBytes' } });
+    expect(big.error?.message).toMatch(/Artifact "plan" is 5002 bytes, over the limit of 2048 bytes/);
+  });
+
+  it('refuses a signal over signalBytes before storing it', async () => {
+    const id = await engine.start('test.growing', {});
+    const err = await engine.send(id, { type: 'note', text: 'y'.repeat(600) }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SizeLimitError);
+    expect((err as Error).message).toMatch(/The event "note" is 6\d\d bytes, over the limit of 512 bytes \(limits\.signalBytes\)/);
+    const inbox = await db.query(`select id from rmapp_run_inbox where run_id = $1`, [id]);
+    expect(inbox).toHaveLength(0);
+    await engine.send(id, { type: 'finish' });
+    expect((await engine.waitFor(id, { timeoutMs: 20_000 })).status).toBe('succeeded');
+  });
+
+  it('fails a run whose snapshot grows over snapshotBytes, keeping the last snapshot that fit', async () => {
+    const id = await engine.start('test.growing', {});
+    // One note first, persisted, so the run has a snapshot that fits before it outgrows the limit.
+    await engine.send(id, { type: 'note' });
+    await until(async () => (await engine.history(id)).some((h) => h.type === 'signal.received'), 20_000, 'the first note');
+    for (let i = 0; i < 5; i++) await engine.send(id, { type: 'note' });
+    const run = await engine.waitFor(id, { timeoutMs: 20_000 });
+    expect(run.status).toBe('failed');
+    expect(run.error).toMatchObject({ code: 'SIZE_LIMIT_EXCEEDED', details: { limit: 'snapshotBytes', max: 4096 } });
+    expect(run.error?.message).toMatch(/The run's snapshot is \d+ bytes, over the limit of 4096 bytes/);
+    const row = await db.query<{ n: number }>(`select length(snapshot::text)::int as n from rmapp_runs where id = $1`, [id]);
+    expect(row[0]?.n).toBeLessThanOrEqual(4096);
+  });
+
+  it('rejects invalid limits at creation with the name of the limit', () => {
+    expect(() => createEngine({ workflows: [], limits: { signalBytes: -1 } })).toThrow(/limits\.signalBytes must be a positive integer/);
+  });
+});
