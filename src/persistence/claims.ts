@@ -3,7 +3,7 @@
  * its creation for a pending run, its timer for a waiting one, its lease expiry for a running one.
  * So "runnable" is a single partial-index range scan: `wake_at <= now()`.
  */
-import type { Queryable } from './database.ts';
+import type { Database, Queryable } from './database.ts';
 import { RUN_COLUMNS, toRunRow } from './rows.ts';
 import type { RunRow } from './schema.ts';
 
@@ -23,14 +23,24 @@ export async function claimRuns(
   options: { owner: string; leaseMs: number; limit: number; definitions: [string, string][] },
 ): Promise<ClaimedRun[]> {
   if (options.limit <= 0 || options.definitions.length === 0) return [];
+  // Runs already under way (due timers, signals, expired leases) go before new ones, so a flood of
+  // starts cannot starve work in progress; a keyed run is claimable only once admitted.
   const rows = await db.query<Record<string, unknown>>(
-    `with c as (
+    `with resumed as (
        select id, wake_at as due from rmapp_runs
-       where status in ('pending', 'running', 'waiting') and wake_at <= now()
+       where status in ('running', 'waiting') and wake_at <= now()
          and exists (select 1 from jsonb_array_elements($1::jsonb) v where v->>0 = workflow and v->>1 = workflow_version)
        order by wake_at
        limit $2
-       for update skip locked)
+       for update skip locked),
+     fresh as (
+       select id, wake_at as due from rmapp_runs
+       where status = 'pending' and wake_at <= now() and (concurrency_key is null or admitted)
+         and exists (select 1 from jsonb_array_elements($1::jsonb) v where v->>0 = workflow and v->>1 = workflow_version)
+       order by wake_at
+       limit (select $2 - count(*) from resumed)
+       for update skip locked),
+     c as (select * from resumed union all select * from fresh)
      update rmapp_runs r set
        status = 'running', lease_owner = $3, lease_expires_at = now() + make_interval(secs => $4::float8 / 1000),
        wake_at = now() + make_interval(secs => $4::float8 / 1000),
@@ -106,4 +116,45 @@ export async function expirePreviousIncarnation(db: Queryable, options: { worker
     [options.workerId, options.owner],
   );
   return rows.length;
+}
+
+/**
+ * Admits queued runs into free concurrency slots, key by key, oldest first. Each key is one short
+ * transaction that first takes `pg_advisory_xact_lock` on the key and only then counts the key's
+ * slots in a new statement: under READ COMMITTED that count sees every admission committed before the
+ * lock was granted, so two workers can never both take the last slot. Returns how many were admitted.
+ */
+export async function admitQueuedRuns(db: Database, definitions: [string, string][], maxKeys = 50): Promise<number> {
+  const keys = await db.query<{ key: string }>(
+    `select distinct concurrency_key as key from rmapp_runs
+     where concurrency_key is not null and status = 'pending' and not admitted
+       and exists (select 1 from jsonb_array_elements($1::jsonb) v where v->>0 = workflow and v->>1 = workflow_version)
+     limit $2`,
+    [JSON.stringify(definitions), maxKeys],
+  );
+  let admitted = 0;
+  for (const { key } of keys) {
+    admitted += await db.transaction(async (tx) => {
+      await tx.query(`select pg_advisory_xact_lock(hashtextextended($1, 7283))`, [key]);
+      const rows = await tx.query<{ id: string }>(
+        `with used as (
+           select count(*)::int as n from rmapp_runs
+           where concurrency_key = $1 and admitted and status in ('pending', 'running', 'waiting')),
+         limit_of as (
+           select coalesce(max(concurrency_limit), 1) as n from rmapp_runs
+           where concurrency_key = $1 and status = 'pending' and not admitted),
+         next as (
+           select id from rmapp_runs
+           where concurrency_key = $1 and status = 'pending' and not admitted
+           order by created_at, id
+           limit greatest(0, (select n from limit_of) - (select n from used))
+           for update)
+         update rmapp_runs r set admitted = true, wake_at = now() from next where r.id = next.id
+         returning r.id, pg_notify('rmapp_wake', r.id)`,
+        [key],
+      );
+      return rows.length;
+    });
+  }
+  return admitted;
 }

@@ -3,7 +3,7 @@ import type { RunRow, RunStatus } from './schema.ts';
 
 /** Columns in the order {@link toRunRow} expects; use as `select ${RUN_COLUMNS} from rmapp_runs`. */
 export const RUN_COLUMNS = `id, workflow, workflow_version, status, status_message, snapshot, state_value, input, output, error,
-  timers, steps, signal_seq, version, lease_owner, lease_expires_at, lease_epoch, wake_at, deadline_at, parent_run_id, trace_context, idempotency_key,
+  timers, steps, signal_seq, version, lease_owner, lease_expires_at, lease_epoch, wake_at, deadline_at, parent_run_id, trace_context, idempotency_key, concurrency_key, concurrency_limit, admitted,
   created_at, updated_at, finished_at`;
 
 const date = (v: unknown): Date | null => (v == null ? null : v instanceof Date ? v : new Date(String(v)));
@@ -33,6 +33,9 @@ export function toRunRow(r: Record<string, unknown>): RunRow {
     parentRunId: (r.parent_run_id as string | null) ?? null,
     traceContext: (r.trace_context as string | null) ?? null,
     idempotencyKey: (r.idempotency_key as string | null) ?? null,
+    concurrencyKey: (r.concurrency_key as string | null) ?? null,
+    concurrencyLimit: r.concurrency_limit == null ? null : Number(r.concurrency_limit),
+    admitted: Boolean(r.admitted),
     createdAt: date(r.created_at) as Date,
     updatedAt: date(r.updated_at) as Date,
     finishedAt: date(r.finished_at),

@@ -24,6 +24,8 @@ export interface NewRun {
   claimFor?: { owner: string; leaseMs: number } | undefined;
   /** W3C traceparent to persist with the run. */
   traceContext?: string | null | undefined;
+  /** A keyed run is inserted queued (pending, not admitted); see claims.ts `admitQueuedRuns`. */
+  concurrency?: { key: string; limit: number } | null | undefined;
 }
 
 /**
@@ -48,13 +50,15 @@ export async function insertRun(db: Queryable, run: NewRun): Promise<{ id: strin
   }
   const inserted = await db.query<{ id: string }>(
     `with ins as (
-       insert into rmapp_runs (id, workflow, workflow_version, status, input, idempotency_key, parent_run_id, wake_at, deadline_at, trace_context)
+       insert into rmapp_runs (id, workflow, workflow_version, status, input, idempotency_key, parent_run_id, wake_at, deadline_at, trace_context,
+         concurrency_key, concurrency_limit)
        values ($1, $2, $3, 'pending', $4::jsonb, $5, $6, now(),
-         case when $7::float8 is null then null else now() + make_interval(secs => $7::float8 / 1000) end, $8)
+         case when $7::float8 is null then null else now() + make_interval(secs => $7::float8 / 1000) end, $8, $9, $10)
        on conflict do nothing
        returning id)
      select id, pg_notify('${WAKE_CHANNEL}', id) from ins`,
-    [run.id, run.workflow, run.workflowVersion, JSON.stringify(run.input ?? null), run.idempotencyKey ?? null, run.parentRunId ?? null, run.timeoutMs ?? null, run.traceContext ?? null],
+    [run.id, run.workflow, run.workflowVersion, JSON.stringify(run.input ?? null), run.idempotencyKey ?? null, run.parentRunId ?? null, run.timeoutMs ?? null, run.traceContext ?? null,
+      run.concurrency?.key ?? null, run.concurrency?.limit ?? null],
   );
   if (inserted[0]) return { id: inserted[0].id, created: true };
   return findExisting(db, run);
@@ -159,4 +163,16 @@ export async function markUnregisteredVersions(db: Queryable, registered: [strin
     [JSON.stringify(registered), worker],
   );
   return rows.length;
+}
+
+/** Where a queued run stands: how many queued runs of its key are ahead, plus one. */
+export async function queuePosition(db: Queryable, run: { id: string; concurrencyKey: string | null }): Promise<number | null> {
+  if (!run.concurrencyKey) return null;
+  // Compared in SQL: a JavaScript Date keeps milliseconds, created_at keeps microseconds.
+  const rows = await db.query<{ n: number }>(
+    `select count(*)::int + 1 as n from rmapp_runs q, (select created_at, id from rmapp_runs where id = $2) me
+     where q.concurrency_key = $1 and q.status = 'pending' and not q.admitted and (q.created_at, q.id) < (me.created_at, me.id)`,
+    [run.concurrencyKey, run.id],
+  );
+  return rows[0]?.n ?? null;
 }

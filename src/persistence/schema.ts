@@ -6,6 +6,7 @@
 import { sql } from 'drizzle-orm';
 import {
   bigserial,
+  boolean,
   check,
   index,
   integer,
@@ -64,6 +65,13 @@ export const runs = pgTable(
     /** W3C `traceparent` of the run's trace: a run resumed in another process continues the same trace. */
     traceContext: text('trace_context'),
     idempotencyKey: text('idempotency_key'),
+    /**
+     * Concurrency limit: at most `concurrencyLimit` admitted, unfinished runs share a key. A keyed run
+     * waits `pending` and un-admitted (queued) until a slot frees; see claims.ts `admitQueuedRuns`.
+     */
+    concurrencyKey: text('concurrency_key'),
+    concurrencyLimit: integer('concurrency_limit'),
+    admitted: boolean('admitted').notNull().default(false),
     createdAt: tz('created_at').notNull().defaultNow(),
     updatedAt: tz('updated_at').notNull().defaultNow(),
     finishedAt: tz('finished_at'),
@@ -75,6 +83,8 @@ export const runs = pgTable(
       .on(t.wakeAt)
       .where(sql`status in ('pending', 'running', 'waiting')`),
     index('rmapp_runs_parent_idx').on(t.parentRunId),
+    index('rmapp_runs_queue_idx').on(t.concurrencyKey, t.createdAt).where(sql`concurrency_key is not null and status = 'pending' and not admitted`),
+    index('rmapp_runs_slots_idx').on(t.concurrencyKey).where(sql`concurrency_key is not null and admitted and status in ('pending', 'running', 'waiting')`),
     check(
       'rmapp_runs_status_ck',
       sql`${t.status} in ('pending', 'running', 'waiting', 'succeeded', 'failed', 'cancelled')`,

@@ -26,6 +26,20 @@ export interface WorkflowDefinition<TInput = unknown> {
   readonly cleanup?: ((ctx: CleanupContext) => Promise<void> | void) | undefined;
   /** Default per-run timeout: a run still going after this long fails with category `timeout`. */
   readonly timeoutMs?: number | undefined;
+  /** Concurrency limit across all workers; see {@link ConcurrencyOptions}. */
+  readonly concurrency?: ConcurrencyOptions<TInput> | undefined;
+}
+
+/**
+ * At most `limit` runs of this workflow that share a key run at once, across all workers; the others
+ * wait in order, visible with their queue position. Without `key`, the limit is per workflow.
+ *
+ * @example
+ * concurrency: { key: (input) => `${input.repo}#${input.branch}`, limit: 1 } // one run per branch
+ */
+export interface ConcurrencyOptions<TInput> {
+  limit: number;
+  key?: ((input: TInput) => string | null | undefined) | undefined;
 }
 
 /** Options of {@link defineWorkflow}. */
@@ -37,6 +51,7 @@ export interface DefineWorkflowOptions<TInput> {
   input: z.ZodType<TInput>;
   cleanup?: ((ctx: CleanupContext) => Promise<void> | void) | undefined;
   timeoutMs?: number | undefined;
+  concurrency?: ConcurrencyOptions<TInput> | undefined;
 }
 
 const NAME_PATTERN = /^[A-Za-z][\w.-]{0,99}$/;
@@ -59,6 +74,9 @@ export function defineWorkflow<TInput>(options: DefineWorkflowOptions<TInput>): 
   if (options.timeoutMs !== undefined && !(Number.isFinite(options.timeoutMs) && options.timeoutMs > 0)) {
     throw new ValidationError(`Workflow "${options.name}": timeoutMs must be a positive number of milliseconds.`);
   }
+  if (options.concurrency && !(Number.isInteger(options.concurrency.limit) && options.concurrency.limit > 0)) {
+    throw new ValidationError(`Workflow "${options.name}": concurrency.limit must be a positive integer.`);
+  }
   return {
     name: options.name,
     version: options.version ?? machineVersion(options.machine),
@@ -66,6 +84,7 @@ export function defineWorkflow<TInput>(options: DefineWorkflowOptions<TInput>): 
     input: options.input,
     cleanup: options.cleanup,
     timeoutMs: options.timeoutMs,
+    concurrency: options.concurrency,
   };
 }
 

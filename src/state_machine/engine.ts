@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { appendSignal } from '../persistence/inbox.ts';
 import { openDatabase, type Database, type OpenDatabaseOptions } from '../persistence/database.ts';
 import { migrate } from '../persistence/migrate.ts';
-import { appendHistory, getHistory, getRun, insertRun, listRuns, type ListRunsFilter } from '../persistence/runs.ts';
+import { appendHistory, getHistory, getRun, insertRun, listRuns, queuePosition, type ListRunsFilter } from '../persistence/runs.ts';
 import { FINAL_STATUSES, type HistoryEvent, type RunStatus } from '../persistence/schema.ts';
 import type { WorkflowDefinition } from './definition.ts';
 import { RunNotFoundError, UnknownWorkflowError, ValidationError, WaitTimeoutError } from './errors.ts';
@@ -62,6 +62,8 @@ export interface EngineOptions {
    * `rmapp worker` command turns it on with {@link DEFAULT_RETENTION}).
    */
   retention?: { policy?: Partial<RetentionPolicy>; intervalMs?: number } | undefined;
+  /** Per worker: at most this many steps of a kind at once, e.g. `{ agent: 2 }` (kind: a step's `kind`, else its `src`). */
+  stepConcurrency?: Record<string, number> | undefined;
 }
 
 /** Options of {@link Engine.start}. */
@@ -72,6 +74,8 @@ export interface StartOptions {
   parentRunId?: string | undefined;
   /** Per-run timeout (overrides the definition's): past it the run fails with category `timeout`. */
   timeoutMs?: number | undefined;
+  /** Concurrency key (overrides the definition's `concurrency.key`); needs `concurrency` on the definition. */
+  concurrencyKey?: string | undefined;
 }
 
 /** Result of {@link Engine.cancel}. */
@@ -170,9 +174,17 @@ export class Engine {
     if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
       throw new ValidationError(`timeoutMs must be a positive number of milliseconds (got ${String(timeoutMs)}).`);
     }
+    let concurrency: { key: string; limit: number } | null = null;
+    if (def.concurrency) {
+      const key = options.concurrencyKey ?? (def.concurrency.key ? def.concurrency.key(parsed.data) : def.name);
+      if (key) concurrency = { key: options.concurrencyKey || def.concurrency.key ? `${def.name}:${key}` : def.name, limit: def.concurrency.limit };
+    } else if (options.concurrencyKey) {
+      throw new ValidationError(`Workflow "${name}" has no concurrency limit: define one with defineWorkflow({ concurrency: { limit } }).`);
+    }
     const db = await this.db();
     const worker = this.worker;
-    const claimFor = worker?.hasRoomFor(def) ? { owner: worker.owner, leaseMs: worker.leaseMs } : undefined;
+    // A keyed run waits for admission; any other run is claimed by this worker at insert if it has room.
+    const claimFor = !concurrency && worker?.reserveFor(def) ? { owner: worker.owner, leaseMs: worker.leaseMs } : undefined;
     // The root of the run's trace (a child of the caller's span, if any); its context is persisted so
     // every segment of the run, in whatever process, joins this trace.
     const span = tracer().startSpan(`workflow.start ${def.name}`, { attributes: { [ATTR.name]: def.name, [ATTR.version]: def.version } }, otelContext.active());
@@ -180,6 +192,7 @@ export class Engine {
     try {
       inserted = await insertRun(db, {
         traceContext: traceparentOf(span),
+        concurrency,
         claimFor,
         timeoutMs,
         id: options.runId ?? randomUUID(),
@@ -191,6 +204,7 @@ export class Engine {
       });
       span.setAttributes({ [ATTR.id]: inserted.id, 'workflow.created': inserted.created });
     } catch (err) {
+      if (claimFor) worker?.unreserve();
       span.recordException(err as Error);
       span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
       throw err;
@@ -199,15 +213,24 @@ export class Engine {
     }
     const { id, claimed } = inserted;
     if (claimed && worker) worker.adopt({ ...claimed, hasSignals: false });
-    else this.worker?.poke();
+    else {
+      if (claimFor) worker?.unreserve();
+      this.worker?.poke();
+    }
     return id;
   }
 
   /** One run with its children. Throws {@link RunNotFoundError} for an unknown id. */
   async get(runId: string): Promise<RunInfo> {
-    const row = await getRun(await this.db(), runId);
+    const db = await this.db();
+    const row = await getRun(db, runId);
     if (!row) throw new RunNotFoundError(runId);
-    return toRunInfo(row, this.registry);
+    const info = toRunInfo(row, this.registry);
+    if (row.status === 'pending' && row.concurrencyKey && !row.admitted) {
+      info.queue = { key: row.concurrencyKey, position: (await queuePosition(db, row)) ?? 1 };
+      info.statusMessage ??= `Queued: position ${info.queue.position} for concurrency key ${row.concurrencyKey}.`;
+    }
+    return info;
   }
 
   /** Runs, newest first. */
@@ -354,6 +377,7 @@ export class Engine {
     const suffix = randomUUID().slice(0, 8);
     this.worker = new Worker(db, this.registry, this.events, {
       workerId: this.workerId,
+      explicitWorkerId: this.options.workerId !== undefined,
       owner: `${this.workerId}:${suffix}`,
       concurrency: this.options.concurrency ?? 50,
       leaseMs: this.options.leaseMs ?? 30_000,
@@ -363,6 +387,7 @@ export class Engine {
       clock: this.options.clock ?? systemClock,
       limits: this.limits,
       history: { maxRows: this.options.history?.maxRows ?? 2_000, keepLast: this.options.history?.keepLast ?? 1_000 },
+      stepConcurrency: this.options.stepConcurrency ?? {},
     });
     const worker = this.worker;
     this.stopMetrics = instrumentMetrics(this.events, {

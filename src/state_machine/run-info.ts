@@ -35,6 +35,8 @@ export interface RunInfo {
   updatedAt: Date;
   finishedAt: Date | null;
   children: ChildInfo[];
+  /** For a run waiting for a concurrency slot: its key and place in the queue (1 = next). */
+  queue?: { key: string; position: number } | undefined;
 }
 
 interface PersistedChild {

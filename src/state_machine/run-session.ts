@@ -49,6 +49,7 @@ export const CANCEL_SIGNAL = 'rmapp.cancel';
 export class RunSession implements CommitParticipant, StepHost {
   readonly runId: string;
   readonly epoch: number;
+  readonly concurrencyKey: string | null;
   private version: number;
   private actor: AnyActor | undefined;
   private steps: Record<string, StepRecord>;
@@ -94,6 +95,7 @@ export class RunSession implements CommitParticipant, StepHost {
   ) {
     this.runId = row.id;
     this.epoch = row.leaseEpoch;
+    this.concurrencyKey = row.concurrencyKey;
     this.version = row.version;
     this.steps = structuredClone((row.steps ?? {}) as Record<string, StepRecord>);
     this.timers = (row.timers ?? []) as TimerRecord[];

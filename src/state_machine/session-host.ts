@@ -49,5 +49,7 @@ export interface SessionHost {
   retryPolicy(kind: string, override?: Partial<RetryPolicy>): RetryPolicy;
   toError(err: unknown): ErrorData;
   releaseRun(runId: string, version: number): Promise<boolean>;
-  sessionEnded(session: { runId: string }, wakeNow: boolean): void;
+  sessionEnded(session: { runId: string; concurrencyKey?: string | null }, wakeNow: boolean): void;
+  /** Waits for the step kind's per-worker slot (if limited); resolves to the function that frees it. */
+  acquireStepSlot(kind: string, signal: AbortSignal): Promise<() => void>;
 }

@@ -137,6 +137,8 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
     await session.persisted(signal);
     if (host.stopping) await never(signal);
     const workflow = session.definition.name;
+    // A per-worker limit on this kind of step (e.g. agent runs): wait for a slot, not counted as work.
+    const release = await host.acquireStepSlot(options.kind ?? step, signal);
     host.events.emit('step.started', { runId: session.runId, workflow, step, path, attempt, idempotencyKey });
     const startedAt = host.clock.now();
     const span = tracer().startSpan(
@@ -242,6 +244,7 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
       throw new StepFailedError(step, error);
     } finally {
       session.executing.delete(path);
+      release();
     }
   }
 }

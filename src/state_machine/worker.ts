@@ -3,7 +3,7 @@
  * coordinator: `FOR UPDATE SKIP LOCKED` splits runs between workers, leases hand a dead worker's runs
  * to the others, LISTEN/NOTIFY wakes workers at once and polling covers lost notifications.
  */
-import { claimRuns, expirePreviousIncarnation, nextWakeAt, releaseRun, renewLeases, type ClaimedRun } from '../persistence/claims.ts';
+import { admitQueuedRuns, claimRuns, expirePreviousIncarnation, nextWakeAt, releaseRun, renewLeases, type ClaimedRun } from '../persistence/claims.ts';
 import type { Database } from '../persistence/database.ts';
 import { WAKE_CHANNEL, markUnregisteredVersions } from '../persistence/runs.ts';
 import { Committer } from './committer.ts';
@@ -19,6 +19,8 @@ import type { Clock, SessionHost } from './session-host.ts';
 export interface WorkerOptions {
   /** Stable id given by the operator; `owner` is it plus a per-process suffix. */
   workerId: string;
+  /** The operator set `workerId`: a restarted worker may take back its previous incarnation's runs. */
+  explicitWorkerId: boolean;
   owner: string;
   concurrency: number;
   leaseMs: number;
@@ -28,6 +30,39 @@ export interface WorkerOptions {
   clock: Clock;
   limits: Limits;
   history: { maxRows: number; keepLast: number };
+  /** Per worker: at most this many steps of a kind run at once (e.g. `{ agent: 2 }`). */
+  stepConcurrency: Record<string, number>;
+}
+
+/** A counting semaphore; waiters are served in order. */
+class Semaphore {
+  private waiters: (() => void)[] = [];
+  constructor(private free: number) {}
+  async acquire(signal: AbortSignal): Promise<() => void> {
+    if (this.free > 0) this.free -= 1;
+    else {
+      await new Promise<void>((resolve, reject) => {
+        const grant = () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        };
+        const onAbort = () => {
+          this.waiters = this.waiters.filter((w) => w !== grant);
+          reject(signal.reason);
+        };
+        this.waiters.push(grant);
+        signal.addEventListener('abort', onAbort, { once: true });
+      });
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiters.shift();
+      if (next) next();
+      else this.free += 1;
+    };
+  }
 }
 
 export class Worker implements SessionHost {
@@ -40,6 +75,10 @@ export class Worker implements SessionHost {
   private renewTimer: NodeJS.Timeout | null = null;
   private unlisten: (() => Promise<void>) | null = null;
   private readonly definitions: [string, string][];
+  private readonly keyed: boolean;
+  /** Slots promised to runs being inserted by local starts. */
+  private reserved = 0;
+  private readonly semaphores = new Map<string, Semaphore>();
 
   constructor(
     readonly db: Database,
@@ -49,6 +88,14 @@ export class Worker implements SessionHost {
   ) {
     this.committer = new Committer(db);
     this.definitions = [...registry.values()].map((d) => [d.name, d.version]);
+    this.keyed = [...registry.values()].some((d) => d.concurrency);
+    for (const [kind, n] of Object.entries(options.stepConcurrency)) this.semaphores.set(kind, new Semaphore(n));
+  }
+
+  /** Waits for a slot of the step kind's per-worker limit, if it has one; resolves to its release. */
+  async acquireStepSlot(kind: string, signal: AbortSignal): Promise<() => void> {
+    const semaphore = this.semaphores.get(kind);
+    return semaphore ? semaphore.acquire(signal) : () => {};
   }
 
   get owner(): string {
@@ -66,6 +113,9 @@ export class Worker implements SessionHost {
   get limits(): Limits {
     return this.options.limits;
   }
+  get stepConcurrency(): Record<string, number> {
+    return this.options.stepConcurrency;
+  }
   get history(): { maxRows: number; keepLast: number } {
     return this.options.history;
   }
@@ -82,8 +132,10 @@ export class Worker implements SessionHost {
     return releaseRun(this.db, { owner: this.owner, runId, version });
   }
 
-  sessionEnded(session: { runId: string }, wakeNow: boolean): void {
+  sessionEnded(session: { runId: string; concurrencyKey?: string | null }, wakeNow: boolean): void {
     const wasFull = this.sessions.size >= this.options.concurrency;
+    // A keyed run that ends frees a slot: admit the next queued run of its key now.
+    if (session.concurrencyKey) wakeNow = true;
     if (this.sessions.get(session.runId) === session) this.sessions.delete(session.runId);
     // Only a full worker may have left runnable runs unclaimed; otherwise starts and signals poke it.
     // Saves two statements per run at low load (a claim and a next-wake read).
@@ -94,7 +146,9 @@ export class Worker implements SessionHost {
   async start(): Promise<void> {
     this.unlisten = await this.db.listen(WAKE_CHANNEL, (runId) => this.onWake(runId));
     await markUnregisteredVersions(this.db, this.definitions, this.owner);
-    await expirePreviousIncarnation(this.db, { workerId: this.options.workerId, owner: this.owner });
+    // Only with an id the operator chose (and promised unique): the default host:pid is shared by every
+    // engine in one process, which would then take each other's live runs.
+    if (this.options.explicitWorkerId) await expirePreviousIncarnation(this.db, { workerId: this.options.workerId, owner: this.owner });
     this.renewTimer = setInterval(() => void this.renew(), Math.max(50, Math.floor(this.leaseMs / 3)));
     this.loop = this.claimLoop();
   }
@@ -115,10 +169,11 @@ export class Worker implements SessionHost {
     let failures = 0;
     while (!this.stopping) {
       this.poked = false;
-      const free = this.options.concurrency - this.sessions.size;
+      const free = this.options.concurrency - this.sessions.size - this.reserved;
       let claimed: ClaimedRun[] = [];
       let next: Date | null = null;
       try {
+        if (this.keyed) await admitQueuedRuns(this.db, this.definitions);
         if (free > 0) {
           claimed = await claimRuns(this.db, { owner: this.owner, leaseMs: this.leaseMs, limit: free, definitions: this.definitions });
         }
@@ -149,13 +204,25 @@ export class Worker implements SessionHost {
     }
   }
 
-  /** True when a run of `def` started in this process can be claimed by this worker at insert time. */
-  hasRoomFor(def: WorkflowDefinition): boolean {
-    return !this.stopping && this.sessions.size < this.options.concurrency && this.registry.get(`${def.name}@${def.version}`) === def;
+  /**
+   * Reserves a slot for a run of `def` started in this process, to claim it at insert time. The slot
+   * is taken synchronously, so concurrent starts cannot overshoot the worker's concurrency; give it
+   * back with {@link adopt} (the run was claimed) or {@link unreserve} (it was not).
+   */
+  reserveFor(def: WorkflowDefinition): boolean {
+    if (this.stopping || this.sessions.size + this.reserved >= this.options.concurrency) return false;
+    if (this.registry.get(`${def.name}@${def.version}`) !== def) return false;
+    this.reserved += 1;
+    return true;
   }
 
-  /** Runs a run this worker claimed when it was inserted. */
+  unreserve(): void {
+    this.reserved -= 1;
+  }
+
+  /** Runs a run this worker claimed when it was inserted (with a slot from {@link reserveFor}). */
   adopt(row: ClaimedRun): void {
+    this.reserved -= 1;
     if (this.stopping || this.sessions.has(row.id)) return;
     this.startSession(row);
   }

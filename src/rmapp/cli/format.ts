@@ -16,6 +16,7 @@ export function runToJson(run: RunInfo): Record<string, unknown> {
     error: run.error,
     parentRunId: run.parentRunId,
     children: run.children,
+    queue: run.queue ?? null,
     wakeAt: run.wakeAt?.toISOString() ?? null,
     createdAt: run.createdAt.toISOString(),
     updatedAt: run.updatedAt.toISOString(),
