@@ -406,6 +406,30 @@ export class Engine {
     }
   }
 
+  /** Lease owner id of this process's worker, or null when no worker runs. */
+  get workerOwner(): string | null {
+    return this.worker?.owner ?? null;
+  }
+
+  /**
+   * Simulates a crash of this process's worker, for tests: it stops at once, writes and releases
+   * nothing, and its runs stay leased until the lease expires (or a test expires it).
+   */
+  simulateCrash(): void {
+    const worker = this.worker;
+    this.worker = null;
+    worker?.kill();
+    this.stopMetrics?.();
+    this.stopMetrics = null;
+    void this.retentionJob?.stop();
+    this.retentionJob = null;
+  }
+
+  /** Resolves once every change made so far by this process's runs is committed (for tests). */
+  async settled(): Promise<void> {
+    await this.worker?.committer.idle();
+  }
+
   /** Runs held in memory by this process's worker (for tests and metrics). */
   get activeRuns(): number {
     return this.worker?.sessions.size ?? 0;

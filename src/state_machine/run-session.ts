@@ -82,7 +82,7 @@ export class RunSession implements CommitParticipant, StepHost {
   private restoring = false;
   /** History index where the macrostep being processed began: its state entries go there. */
   private macrostepMark = 0;
-  private deadlineTimer: NodeJS.Timeout | undefined;
+  private deadlineTimer: unknown;
   /** This segment of the run (claim → release or end), child of the run's persisted trace context. */
   readonly segmentSpan: Span;
   readonly traceContext: Context;
@@ -120,8 +120,11 @@ export class RunSession implements CommitParticipant, StepHost {
     }
     let actor: AnyActor;
     try {
+      const clock = this.host.clock;
       actor = createActor(definition.machine, {
         input: row.input,
+        // XState's delayed events (`after`) run on the engine's clock too.
+        clock: { setTimeout: (fn, ms) => clock.setTimeout(fn, ms), clearTimeout: (h) => clock.clearTimeout(h) },
         ...(isNew ? {} : { snapshot: row.snapshot as Snapshot<unknown> }),
         inspect: (ev) => this.onInspect(ev),
       });
@@ -162,11 +165,11 @@ export class RunSession implements CommitParticipant, StepHost {
     if (deadline === undefined || this.ending) return;
     // setTimeout holds at most ~24.8 days; a later deadline is re-armed when the run is next claimed.
     const ms = Math.min(2 ** 31 - 1, Math.max(0, deadline - this.host.clock.now()));
-    this.deadlineTimer = setTimeout(() => {
+    this.deadlineTimer = this.host.clock.setTimeout(() => {
       if (this.host.clock.now() >= deadline) void this.timeOut();
       else this.armDeadline();
     }, ms);
-    this.deadlineTimer.unref?.();
+    (this.deadlineTimer as { unref?: () => void } | undefined)?.unref?.();
   }
 
   // ---- steps --------------------------------------------------------------------------------
@@ -379,7 +382,7 @@ export class RunSession implements CommitParticipant, StepHost {
         this.ending = { status: 'failed', snapshot: this.lastGoodSnapshot, error };
         return this.buildWrite();
       }
-      this.timers = readTimers(this.actor);
+      this.timers = readTimers(this.actor, this.host.clock.now());
       if (this.evicting) {
         status = 'waiting';
         release = true;
@@ -415,6 +418,7 @@ export class RunSession implements CommitParticipant, StepHost {
 
   onCommitted(prepared: PreparedWrite, result: CommitResult): void {
     this.writing = false;
+    if (this.ended) return;
     const { write } = prepared;
     if (write.history.length > 0 && ++this.rowsSinceCompaction >= this.host.history.maxRows - this.host.history.keepLast) {
       this.compactOwnHistory();
@@ -501,7 +505,7 @@ export class RunSession implements CommitParticipant, StepHost {
   end(wakeNow: boolean): void {
     if (this.ended) return;
     this.ended = true;
-    clearTimeout(this.deadlineTimer);
+    if (this.deadlineTimer !== undefined) this.host.clock.clearTimeout(this.deadlineTimer);
     this.endSpan();
     const lost = new Error(`run ${this.runId} left this worker`);
     for (const w of this.waiters.splice(0)) w.reject(lost);

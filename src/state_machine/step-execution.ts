@@ -83,17 +83,17 @@ async function sleepUntil(session: StepSession, path: string, due: number, signa
   }
 }
 
-function withTimeout<T>(work: (signal: AbortSignal) => Promise<T>, timeoutMs: number | undefined, signal: AbortSignal): Promise<T> {
+function withTimeout<T>(work: (signal: AbortSignal) => Promise<T>, timeoutMs: number | undefined, signal: AbortSignal, clock: SessionHost['clock']): Promise<T> {
   if (!timeoutMs) return work(signal);
   const timeout = new AbortController();
   const combined = AbortSignal.any([signal, timeout.signal]);
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => {
+    const timer = clock.setTimeout(() => {
       const err = new WorkflowError(`Step attempt timed out after ${timeoutMs} ms.`, { code: 'STEP_TIMEOUT', category: 'timeout' });
       timeout.abort(err);
       reject(err);
     }, timeoutMs);
-    work(combined).then(resolve, reject).finally(() => clearTimeout(timer));
+    work(combined).then(resolve, reject).finally(() => clock.clearTimeout(timer));
   });
 }
 
@@ -140,6 +140,11 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
     // A per-worker limit on this kind of step (e.g. agent runs): wait for a slot, not counted as work.
     const release = await host.acquireStepSlot(options.kind ?? step, signal);
     host.events.emit('step.started', { runId: session.runId, workflow, step, path, attempt, idempotencyKey });
+    // A listener may have stopped the run (cancellation, a simulated crash): then the work never starts.
+    if (signal.aborted) {
+      release();
+      throw signal.reason;
+    }
     const startedAt = host.clock.now();
     const span = tracer().startSpan(
       `workflow.step ${step}`,
@@ -202,6 +207,7 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
         (s) => otelContext.with(spanContext, () => Promise.resolve().then(() => fn({ ...ctx, signal: s }))),
         options.timeoutMs,
         signal,
+        host.clock,
       );
       const delivered = await offloadLargeOutput(session, path, record.done, output);
       span.end();

@@ -5,7 +5,7 @@
  * `sleep`. Outside an engine (a plain `createActor` in a unit test) it runs the work directly.
  */
 import { fromPromise, type AnyActorRef, type PromiseActorLogic } from 'xstate';
-import type { RetryPolicy } from './retry-policy.ts';
+import { resolveRetryPolicy, type RetryPolicy } from './retry-policy.ts';
 
 /** What a step's work receives. */
 export interface StepContext<TInput> {
@@ -83,6 +83,11 @@ export function step<TOutput, TInput = unknown>(
   fn: StepFunction<TOutput, TInput>,
   options: StepOptions = {},
 ): PromiseActorLogic<TOutput, TInput> {
+  // Fail where the step is declared, not when a run first reaches it.
+  if (options.retry) resolveRetryPolicy(options.retry);
+  if (options.timeoutMs !== undefined && !(Number.isFinite(options.timeoutMs) && options.timeoutMs > 0)) {
+    throw new RangeError(`step: timeoutMs must be a positive number of milliseconds (got ${String(options.timeoutMs)}).`);
+  }
   return fromPromise<TOutput, TInput>(async ({ input, self, signal, system }) => {
     const host = hosts.get(system);
     if (host) return host.runStep(self, fn, options, input, signal);

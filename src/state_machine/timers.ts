@@ -34,16 +34,21 @@ interface SchedulerSystem {
   };
 }
 
-/** The run's pending delayed events, with absolute due times. */
-export function readTimers(root: AnyActor): TimerRecord[] {
+/**
+ * The run's pending delayed events, with absolute due times on the engine's clock. XState stamps
+ * `startedAt` with the wall clock; the time left is mapped onto `clockNow` (identical with the system
+ * clock, and right for a test clock that moves on its own).
+ */
+export function readTimers(root: AnyActor, clockNow: number): TimerRecord[] {
   const system = root.system as unknown as SchedulerSystem;
   const scheduled = system.getSnapshot()._scheduledEvents;
+  const wallNow = Date.now();
   return Object.values(scheduled).map((s) => ({
     id: s.id,
     source: actorPath(s.source, root),
     target: actorPath(s.target, root),
     event: s.event,
-    dueAt: s.startedAt + s.delay,
+    dueAt: clockNow + Math.max(0, s.startedAt + s.delay - wallNow),
   }));
 }
 

@@ -256,6 +256,19 @@ export class Worker implements SessionHost {
   }
 
   /**
+   * Stops at once as a killed process would: nothing more is written or released, every actor stops,
+   * the leases stay until they expire. For crash tests (`rmapp/testing`).
+   */
+  kill(): void {
+    this.stopping = true;
+    this.wake?.();
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    void this.unlisten?.().catch(() => {});
+    for (const session of [...this.sessions.values()]) session.end(false);
+    this.sessions.clear();
+  }
+
+  /**
    * Graceful stop: claim nothing more, let steps that are running finish within `graceMs` (no new
    * step starts), persist, and give every lease back so another worker can continue at once.
    */

@@ -1,0 +1,79 @@
+/**
+ * A clock that moves only when told: `advance(1h)` fires every `after` delay, backoff, sleep and
+ * timeout due in that hour, in order, in milliseconds of real time.
+ */
+import type { Clock } from '../session-host.ts';
+
+interface Timer {
+  id: number;
+  due: number;
+  fn: () => void;
+}
+
+export class TestClock implements Clock {
+  private current: number;
+  private timers: Timer[] = [];
+  private nextId = 1;
+
+  /** @param start epoch ms the clock starts at (default: now). */
+  constructor(start = Date.now()) {
+    this.current = start;
+  }
+
+  now(): number {
+    return this.current;
+  }
+
+  setTimeout(fn: () => void, ms: number): number {
+    const id = this.nextId++;
+    this.timers.push({ id, due: this.current + Math.max(0, ms), fn });
+    return id;
+  }
+
+  clearTimeout(handle: unknown): void {
+    this.timers = this.timers.filter((t) => t.id !== handle);
+  }
+
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const id = this.setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      const onAbort = () => {
+        this.clearTimeout(id);
+        reject(signal?.reason);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** Timers waiting on this clock. */
+  get pending(): number {
+    return this.timers.length;
+  }
+
+  /**
+   * Moves time forward by `ms`, firing due timers in order. After each, `settle` lets the engine react
+   * (persist, schedule the next timer) before time moves on.
+   */
+  async advance(ms: number, settle: () => Promise<void> = defaultSettle): Promise<void> {
+    const target = this.current + ms;
+    await settle();
+    for (;;) {
+      const next = this.timers.filter((t) => t.due <= target).sort((a, b) => a.due - b.due || a.id - b.id)[0];
+      if (!next) break;
+      this.timers = this.timers.filter((t) => t !== next);
+      this.current = Math.max(this.current, next.due);
+      next.fn();
+      await settle();
+    }
+    this.current = target;
+    await settle();
+  }
+}
+
+async function defaultSettle(): Promise<void> {
+  for (let i = 0; i < 10; i++) await new Promise((resolve) => setImmediate(resolve));
+}
