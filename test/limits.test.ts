@@ -47,7 +47,7 @@ const saver = defineWorkflow({
   }),
 });
 
-/** Appends a ~1 KB note to its context on each `note` event: the snapshot grows. */
+/** Appends a 1,100-byte note to its context on each `note` event: 3 notes fit in 4 KiB, 4 do not. */
 const growing = defineWorkflow({
   name: 'test.growing',
   input: z.object({}).passthrough(),
@@ -56,7 +56,7 @@ const growing = defineWorkflow({
     context: { notes: [] },
     initial: 'open',
     states: {
-      open: { on: { note: { actions: assign({ notes: ({ context }) => [...context.notes, 'n'.repeat(1000)] }) }, finish: 'done' } },
+      open: { on: { note: { actions: assign({ notes: ({ context }) => [...context.notes, 'n'.repeat(1100)] }) }, finish: 'done' } },
       done: { type: 'final' },
     },
   }),
@@ -129,7 +129,8 @@ describe.each(['postgres', 'pglite'] as const)('size limits on %s', (kind) => {
     // One note first, persisted, so the run has a snapshot that fits before it outgrows the limit.
     await engine.send(id, { type: 'note' });
     await until(async () => (await engine.history(id)).some((h) => h.type === 'signal.received'), 20_000, 'the first note');
-    for (let i = 0; i < 5; i++) await engine.send(id, { type: 'note' });
+    // Exactly enough to cross the limit: a send after the run has failed would be refused.
+    for (let i = 0; i < 3; i++) await engine.send(id, { type: 'note' });
     const run = await engine.waitFor(id, { timeoutMs: 20_000 });
     expect(run.status).toBe('failed');
     expect(run.error).toMatchObject({ code: 'SIZE_LIMIT_EXCEEDED', details: { limit: 'snapshotBytes', max: 4096 } });
