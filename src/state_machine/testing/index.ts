@@ -19,6 +19,7 @@ import type { WorkflowDefinition } from '../definition.ts';
 import { TestClock } from './test-clock.ts';
 
 export { TestClock } from './test-clock.ts';
+export { createPathKit, workflowPaths, type PathKit, type PathOptions, type WorkflowPath } from './paths.ts';
 
 /** Options of {@link createTestKit}. */
 export interface TestKitOptions {
@@ -53,6 +54,8 @@ export interface TestKit {
   readonly db: Database;
   /** Moves simulated time forward, letting the engine persist after each timer it fires. */
   advance(ms: number): Promise<void>;
+  /** Moves simulated time to the next pending timer and fires it; false when none is pending. */
+  nextTimer(): Promise<boolean>;
   /** Arms a crash: the worker stops as if killed when a run reaches the point. Resolves when it happened. */
   crashAt(point: CrashPoint): Promise<{ runId: string }>;
   /** Crashes the worker now. */
@@ -101,6 +104,7 @@ export async function createTestKit(options: TestKitOptions): Promise<TestKit> {
     clock,
     db,
     advance: (ms) => clock.advance(ms, settle),
+    nextTimer: () => clock.next(settle),
     crash() {
       crashedOwner = engine.workerOwner;
       engine.simulateCrash();

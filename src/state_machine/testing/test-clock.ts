@@ -49,6 +49,15 @@ export class TestClock implements Clock {
     });
   }
 
+  /** Moves time to the earliest pending timer and fires it (and any due with it); false if none. */
+  async next(settle: () => Promise<void> = defaultSettle): Promise<boolean> {
+    await settle();
+    const first = [...this.timers].sort((a, b) => a.due - b.due)[0];
+    if (!first) return false;
+    await this.advance(Math.max(0, first.due - this.current), settle);
+    return true;
+  }
+
   /** Timers waiting on this clock. */
   get pending(): number {
     return this.timers.length;
