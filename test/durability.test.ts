@@ -3,26 +3,22 @@
  * per-run timeouts, retry of failed runs, sub-workflows and progress hooks, on both stores.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEngine, openDatabase, ValidationError, type Database, type Engine, type EngineEventMap } from '../src/index.ts';
+import { createEngine, ValidationError, type Database, type Engine, type EngineEventMap } from '../src/index.ts';
 import { aborts, attempts, cleanups, durabilityWorkflows } from './helpers/durability-workflows.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
+import { openTestStore } from './helpers/postgres.ts';
 import { until } from './helpers/processes.ts';
 
 type Recorded = { [K in keyof EngineEventMap]: { name: K; payload: EngineEventMap[K] } }[keyof EngineEventMap];
 
 describe.each(['postgres', 'pglite'] as const)('durability on %s', (kind) => {
-  let testDb: TestDatabase | undefined;
+  let store: { db: Database; close(): Promise<void> };
   let db: Database;
   let engine: Engine;
   const events: Recorded[] = [];
 
   beforeAll(async () => {
-    if (kind === 'postgres') {
-      testDb = await createTestDatabase();
-      db = await openDatabase({ url: testDb.url });
-    } else {
-      db = await openDatabase({ url: '', dataDir: 'memory://' });
-    }
+    store = await openTestStore(kind);
+    db = store.db;
     engine = createEngine({ database: db, workflows: durabilityWorkflows(), pollMs: 50, leaseMs: 3_000, evictAfterMs: 200 });
     for (const name of ['run.started', 'step.started', 'step.succeeded', 'step.failed', 'step.retrying', 'progress', 'run.finished'] as const) {
       engine.on(name, (payload) => events.push({ name, payload } as Recorded));
@@ -32,8 +28,7 @@ describe.each(['postgres', 'pglite'] as const)('durability on %s', (kind) => {
 
   afterAll(async () => {
     await engine?.stop();
-    await db?.close();
-    await testDb?.drop();
+    await store?.close();
   });
 
   const attemptsOf = (runId: string, name: string) => attempts.filter((a) => a.runId === runId && a.name === name);

@@ -2,33 +2,28 @@
  * The engine's run lifecycle on both stores: real Postgres (postgres.js) and PGlite.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createEngine, openDatabase, RunNotFoundError, UnknownWorkflowError, ValidationError, type Database, type Engine } from '../src/index.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
+import { createEngine, RunNotFoundError, UnknownWorkflowError, ValidationError, type Database, type Engine } from '../src/index.ts';
+import { openTestStore } from './helpers/postgres.ts';
 import { executions, failingWorkflow, sequenceWorkflow } from './helpers/workflows.ts';
 
 const sequence = sequenceWorkflow(6);
 const fails = failingWorkflow();
 
 describe.each(['postgres', 'pglite'] as const)('engine core on %s', (kind) => {
-  let testDb: TestDatabase | undefined;
+  let store: { db: Database; close(): Promise<void> };
   let db: Database;
   let engine: Engine;
 
   beforeAll(async () => {
-    if (kind === 'postgres') {
-      testDb = await createTestDatabase();
-      db = await openDatabase({ url: testDb.url });
-    } else {
-      db = await openDatabase({ url: '', dataDir: 'memory://' });
-    }
+    store = await openTestStore(kind);
+    db = store.db;
     engine = createEngine({ database: db, workflows: [sequence, fails], pollMs: 50, leaseMs: 2_000 });
     await engine.startWorker();
   });
 
   afterAll(async () => {
     await engine?.stop();
-    await db?.close();
-    await testDb?.drop();
+    await store?.close();
   });
 
   beforeEach(() => executions.clear());

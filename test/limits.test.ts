@@ -2,8 +2,8 @@
 import { assign, setup } from 'xstate';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEngine, defineWorkflow, isArtifactRef, openDatabase, SizeLimitError, step, type Database, type Engine } from '../src/index.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
+import { createEngine, defineWorkflow, isArtifactRef, SizeLimitError, step, type Database, type Engine } from '../src/index.ts';
+import { openTestStore } from './helpers/postgres.ts';
 import { until } from './helpers/processes.ts';
 
 const limits = { snapshotBytes: 4096, stepOutputInlineBytes: 1024, stepOutputBytes: 8192, signalBytes: 512, artifactBytes: 2048 };
@@ -63,22 +63,19 @@ const growing = defineWorkflow({
 });
 
 describe.each(['postgres', 'pglite'] as const)('size limits on %s', (kind) => {
-  let testDb: TestDatabase | undefined;
+  let store: { db: Database; close(): Promise<void> };
   let db: Database;
   let engine: Engine;
 
   beforeAll(async () => {
-    if (kind === 'postgres') {
-      testDb = await createTestDatabase();
-      db = await openDatabase({ url: testDb.url });
-    } else db = await openDatabase({ url: '', dataDir: 'memory://' });
+    store = await openTestStore(kind);
+    db = store.db;
     engine = createEngine({ database: db, workflows: [produce, saver, growing], limits, pollMs: 50 });
     await engine.startWorker();
   });
   afterAll(async () => {
     await engine.stop();
-    await db.close();
-    await testDb?.drop();
+    await store.close();
   });
 
   it('keeps a small step output inline', async () => {

@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import postgres from 'postgres';
+import { openDatabase, type Database } from '../../src/index.ts';
 
 /** The server the tests use; override with RMAPP_TEST_DATABASE_URL. */
 export const ADMIN_URL = process.env.RMAPP_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -37,6 +38,23 @@ export async function createTestDatabase(prefix = 'rmapp_test'): Promise<TestDat
       const a = postgres(ADMIN_URL, { max: 1, onnotice: () => {} });
       await a.unsafe(`drop database if exists ${name} with (force)`);
       await a.end();
+    },
+  };
+}
+
+/** A store for a `describe.each(['postgres', 'pglite'])` suite: a fresh Postgres database, or in-memory PGlite. */
+export async function openTestStore(kind: 'postgres' | 'pglite'): Promise<{ db: Database; close(): Promise<void> }> {
+  if (kind === 'pglite') {
+    const db = await openDatabase({ url: '', dataDir: 'memory://' });
+    return { db, close: () => db.close() };
+  }
+  const testDb = await createTestDatabase();
+  const db = await openDatabase({ url: testDb.url });
+  return {
+    db,
+    async close() {
+      await db.close();
+      await testDb.drop();
     },
   };
 }
