@@ -1,0 +1,120 @@
+/**
+ * Idempotent GitHub writes. Steps run at least once, so every write first looks for what an earlier
+ * attempt made: a branch by name, a pull request by head branch, a comment or reply by a hidden
+ * marker carrying the step's idempotency key. Running one twice makes one branch, one PR, one comment.
+ */
+import type { GitHubOctokit } from './client.ts';
+
+export interface RepoRef {
+  owner: string;
+  repo: string;
+}
+
+/** The hidden marker that ties a comment to the step that wrote it. */
+export function marker(key: string): string {
+  return `<!-- rmapp:${key} -->`;
+}
+
+function withMarker(body: string, key: string): string {
+  return `${body}\n\n${marker(key)}`;
+}
+
+function isStatus(err: unknown, status: number): boolean {
+  return (err as { status?: number } | null)?.status === status;
+}
+
+/** Creates `branch` at `sha` unless it exists; returns the branch's head. */
+export async function ensureBranch(gh: GitHubOctokit, repo: RepoRef, branch: string, sha: string): Promise<{ created: boolean; sha: string }> {
+  try {
+    const { data } = await gh.git.getRef({ ...repo, ref: `heads/${branch}` });
+    return { created: false, sha: data.object.sha };
+  } catch (err) {
+    if (!isStatus(err, 404)) throw err;
+  }
+  try {
+    const { data } = await gh.git.createRef({ ...repo, ref: `refs/heads/${branch}`, sha });
+    return { created: true, sha: data.object.sha };
+  } catch (err) {
+    // Another attempt created it between our read and our write.
+    if (!isStatus(err, 422)) throw err;
+    const { data } = await gh.git.getRef({ ...repo, ref: `heads/${branch}` });
+    return { created: false, sha: data.object.sha };
+  }
+}
+
+/** Opens the pull request for `head`, or updates the open one (title, body) if an attempt made it. */
+export async function ensurePullRequest(
+  gh: GitHubOctokit,
+  repo: RepoRef,
+  pr: { head: string; base: string; title: string; body: string; key: string },
+): Promise<{ number: number; url: string; created: boolean }> {
+  const body = withMarker(pr.body, pr.key);
+  const find = async () => (await gh.pulls.list({ ...repo, state: 'open', head: `${repo.owner}:${pr.head}`, per_page: 10 })).data[0];
+  let existing = await find();
+  if (!existing) {
+    try {
+      const { data } = await gh.pulls.create({ ...repo, head: pr.head, base: pr.base, title: pr.title, body });
+      return { number: data.number, url: data.html_url, created: true };
+    } catch (err) {
+      if (!isStatus(err, 422)) throw err;
+      existing = await find(); // "A pull request already exists": a concurrent attempt won
+      if (!existing) throw err;
+    }
+  }
+  if (existing.title !== pr.title || existing.body !== body) {
+    await gh.pulls.update({ ...repo, pull_number: existing.number, title: pr.title, body });
+  }
+  return { number: existing.number, url: existing.html_url, created: false };
+}
+
+/** Creates the comment marked with `key` on an issue or PR, or edits it in place (the progress comment). */
+export async function upsertComment(
+  gh: GitHubOctokit,
+  repo: RepoRef,
+  issueNumber: number,
+  key: string,
+  body: string,
+): Promise<{ id: number; created: boolean; updated: boolean }> {
+  const full = withMarker(body, key);
+  const comments = await gh.paginate(gh.issues.listComments, { ...repo, issue_number: issueNumber, per_page: 100 });
+  const mine = comments.find((c) => c.body?.includes(marker(key)));
+  if (!mine) {
+    const { data } = await gh.issues.createComment({ ...repo, issue_number: issueNumber, body: full });
+    return { id: data.id, created: true, updated: false };
+  }
+  if (mine.body === full) return { id: mine.id, created: false, updated: false };
+  await gh.issues.updateComment({ ...repo, comment_id: mine.id, body: full });
+  return { id: mine.id, created: false, updated: true };
+}
+
+/** Replies once to a review comment (the PRReview answer). */
+export async function replyToReviewComment(
+  gh: GitHubOctokit,
+  repo: RepoRef,
+  pullNumber: number,
+  commentId: number,
+  key: string,
+  body: string,
+): Promise<{ id: number; created: boolean }> {
+  const comments = await gh.paginate(gh.pulls.listReviewComments, { ...repo, pull_number: pullNumber, per_page: 100 });
+  const mine = comments.find((c) => c.in_reply_to_id === commentId && c.body.includes(marker(key)));
+  if (mine) return { id: mine.id, created: false };
+  const { data } = await gh.pulls.createReplyForReviewComment({ ...repo, pull_number: pullNumber, comment_id: commentId, body: withMarker(body, key) });
+  return { id: data.id, created: true };
+}
+
+/** A user's permission on the repository: only `admin`, `maintain` and `write` may start or steer runs. */
+export async function permissionOf(gh: GitHubOctokit, repo: RepoRef, username: string): Promise<string> {
+  try {
+    const { data } = await gh.repos.getCollaboratorPermissionLevel({ ...repo, username });
+    return (data as { role_name?: string }).role_name ?? data.permission;
+  } catch (err) {
+    if (isStatus(err, 404)) return 'none';
+    throw err;
+  }
+}
+
+/** True for permissions that may start, cancel, retry or approve runs. */
+export function canSteer(permission: string): boolean {
+  return ['admin', 'maintain', 'write'].includes(permission);
+}

@@ -1,0 +1,104 @@
+/**
+ * The GitHub layer against the emulator, through the real Octokit client: every write is idempotent
+ * with its key, transient failures are retried, rate limits honoured or classified, auth enforced.
+ */
+import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import { toErrorData } from '../src/index.ts';
+import { createGitHubClient, type GitHubOctokit } from '../src/rmapp/github/client.ts';
+import { canSteer, ensureBranch, ensurePullRequest, marker, permissionOf, replyToReviewComment, upsertComment } from '../src/rmapp/github/writes.ts';
+import { GitHubEmulator } from './helpers/github-emulator.ts';
+
+const repo = { owner: 'acme', repo: 'widgets' };
+let emulator: GitHubEmulator;
+let gh: GitHubOctokit;
+
+beforeAll(async () => {
+  emulator = new GitHubEmulator('s3cret');
+  const baseUrl = await emulator.start();
+  gh = createGitHubClient({ baseUrl, token: 's3cret', retries: 2, retryBaseMs: 10, maxInlineRateLimitWaitMs: 2_000, minWriteIntervalMs: 0, minNotifyingWriteIntervalMs: 0 });
+});
+afterAll(async () => {
+  await emulator.stop();
+});
+beforeEach(() => {
+  emulator.requests.length = 0;
+});
+
+it('makes one branch and one pull request however often it runs', async () => {
+  expect(await ensureBranch(gh, repo, 'rmapp/issue-7', 'abc123')).toEqual({ created: true, sha: 'abc123' });
+  expect(await ensureBranch(gh, repo, 'rmapp/issue-7', 'def456')).toEqual({ created: false, sha: 'abc123' });
+  const pr = { head: 'rmapp/issue-7', base: 'main', title: 'Fix #7', body: 'Closes #7', key: 'run-1/pr' };
+  const first = await ensurePullRequest(gh, repo, pr);
+  const second = await ensurePullRequest(gh, repo, pr);
+  expect(first.created).toBe(true);
+  expect(second).toEqual({ number: first.number, url: first.url, created: false });
+  const third = await ensurePullRequest(gh, repo, { ...pr, title: 'Fix #7: widgets' });
+  expect(third.number).toBe(first.number);
+  expect(emulator.pulls.get('acme/widgets')).toHaveLength(1);
+  expect(emulator.pulls.get('acme/widgets')?.[0]?.title).toBe('Fix #7: widgets');
+  expect(emulator.pulls.get('acme/widgets')?.[0]?.body).toContain(marker('run-1/pr'));
+  expect(emulator.writes(/\/pulls$/)).toHaveLength(1);
+});
+
+it('keeps one progress comment per key, edited in place, and skips identical edits', async () => {
+  const a = await upsertComment(gh, repo, 7, 'run-1/progress', '- [x] analysing\n- [ ] planning');
+  const b = await upsertComment(gh, repo, 7, 'run-1/progress', '- [x] analysing\n- [x] planning');
+  const c = await upsertComment(gh, repo, 7, 'run-1/progress', '- [x] analysing\n- [x] planning');
+  const other = await upsertComment(gh, repo, 7, 'run-2/progress', 'another run');
+  expect(a).toMatchObject({ created: true });
+  expect(b).toEqual({ id: a.id, created: false, updated: true });
+  expect(c).toEqual({ id: a.id, created: false, updated: false });
+  expect(other.id).not.toBe(a.id);
+  const comments = emulator.comments.get('acme/widgets#7') ?? [];
+  expect(comments).toHaveLength(2);
+  expect(comments[0]?.body).toContain('- [x] planning');
+  expect(emulator.writes(/\/comments\/\d+$/)).toHaveLength(1); // one PATCH
+});
+
+it('finds its comment beyond the first page of comments', async () => {
+  for (let i = 0; i < 130; i++) await gh.issues.createComment({ ...repo, issue_number: 8, body: `noise ${i}` });
+  const first = await upsertComment(gh, repo, 8, 'run-3/progress', 'v1');
+  for (let i = 0; i < 5; i++) await gh.issues.createComment({ ...repo, issue_number: 8, body: `more ${i}` });
+  const again = await upsertComment(gh, repo, 8, 'run-3/progress', 'v2');
+  expect(again).toEqual({ id: first.id, created: false, updated: true });
+  expect((emulator.comments.get('acme/widgets#8') ?? []).filter((c) => c.body.includes(marker('run-3/progress')))).toHaveLength(1);
+});
+
+it('replies once to a review comment', async () => {
+  const { number } = await ensurePullRequest(gh, repo, { head: 'feature', base: 'main', title: 'Feature', body: '', key: 'k' });
+  const reviewId = emulator.addReviewComment('acme', 'widgets', number, '@rmapp rename this variable');
+  const first = await replyToReviewComment(gh, repo, number, reviewId, 'run-4/reply', 'Renamed in abc123.');
+  const second = await replyToReviewComment(gh, repo, number, reviewId, 'run-4/reply', 'Renamed in abc123.');
+  expect(first.created).toBe(true);
+  expect(second).toEqual({ id: first.id, created: false });
+  expect(emulator.reviewComments.get(`acme/widgets#${number}`)?.filter((c) => c.in_reply_to_id === reviewId)).toHaveLength(1);
+});
+
+it('retries a 5xx inside the client and still writes once', async () => {
+  emulator.failNext('POST', /\/issues\/9\/comments$/, 502, { times: 2 });
+  const result = await upsertComment(gh, repo, 9, 'run-5/progress', 'hello');
+  expect(result.created).toBe(true);
+  expect(emulator.comments.get('acme/widgets#9')).toHaveLength(1);
+  expect(emulator.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/issues/9/comments'))).toHaveLength(3);
+});
+
+it('waits out a short secondary rate limit; a long one fails as rate_limited with its retry-after', async () => {
+  emulator.failNext('POST', /\/issues\/10\/comments$/, 403, { headers: { 'retry-after': '1' }, message: 'You have exceeded a secondary rate limit' });
+  expect((await upsertComment(gh, repo, 10, 'run-6/progress', 'x')).created).toBe(true);
+  emulator.failNext('POST', /\/issues\/11\/comments$/, 403, { headers: { 'retry-after': '120' }, message: 'You have exceeded a secondary rate limit', times: 5 });
+  const err = await upsertComment(gh, repo, 11, 'run-7/progress', 'x').catch((e: unknown) => e);
+  expect(toErrorData(err)).toMatchObject({ category: 'rate_limited', retryAfterMs: 120_000, code: 'HTTP_403' });
+  expect(emulator.comments.get('acme/widgets#11')).toBeUndefined();
+});
+
+it('bad credentials are a permanent auth error; permissions decide who may steer runs', async () => {
+  const bad = createGitHubClient({ baseUrl: emulator.url, token: 'wrong', minWriteIntervalMs: 0, minNotifyingWriteIntervalMs: 0 });
+  const err = await bad.issues.createComment({ ...repo, issue_number: 1, body: 'x' }).catch((e: unknown) => e);
+  expect(toErrorData(err)).toMatchObject({ category: 'permanent', code: 'HTTP_401', details: { reason: 'auth' } });
+  emulator.permissions.set('acme/widgets:maintainer', 'maintain');
+  emulator.permissions.set('acme/widgets:visitor', 'read');
+  expect(canSteer(await permissionOf(gh, repo, 'maintainer'))).toBe(true);
+  expect(canSteer(await permissionOf(gh, repo, 'visitor'))).toBe(false);
+  expect(await permissionOf(gh, repo, 'stranger')).toBe('none');
+  expect(() => createGitHubClient({})).toThrow(/GitHub credentials missing/);
+});
