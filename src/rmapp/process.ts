@@ -1,0 +1,74 @@
+/**
+ * Running external commands (git, the coding agent, the repository's tests) safely: always an argv
+ * array, never a shell, so untrusted text (issue bodies, branch names) is never interpreted; input on
+ * stdin; a timeout and an AbortSignal that kill the process (SIGTERM, then SIGKILL); output bounded.
+ */
+import { spawn } from 'node:child_process';
+import { WorkflowError } from '../state_machine/errors.ts';
+
+export interface RunCommandOptions {
+  cwd?: string | undefined;
+  /** Written to stdin, then stdin is closed. */
+  input?: string | undefined;
+  timeoutMs?: number | undefined;
+  signal?: AbortSignal | undefined;
+  env?: Record<string, string | undefined> | undefined;
+  /** Keep at most this much of stdout and of stderr (the end of it). Default 1 MiB each. */
+  maxOutputBytes?: number | undefined;
+}
+
+export interface CommandResult {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+}
+
+/** Runs `argv` to completion. Rejects only on timeout (category `timeout`), abort (`cancelled`) or a spawn failure. */
+export function runCommand(argv: readonly string[], options: RunCommandOptions = {}): Promise<CommandResult> {
+  const [file, ...args] = argv;
+  if (!file) throw new Error('runCommand: empty command');
+  const max = options.maxOutputBytes ?? 1024 * 1024;
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    if (options.signal?.aborted) return reject(options.signal.reason);
+    const child = spawn(file, args, { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'], shell: false });
+    let stdout = '';
+    let stderr = '';
+    const keep = (acc: string, chunk: Buffer) => {
+      const next = acc + chunk.toString('utf8');
+      return next.length > max ? next.slice(next.length - max) : next;
+    };
+    child.stdout.on('data', (d: Buffer) => (stdout = keep(stdout, d)));
+    child.stderr.on('data', (d: Buffer) => (stderr = keep(stderr, d)));
+    let failure: Error | null = null;
+    const kill = (reason: Error) => {
+      if (failure) return;
+      failure = reason;
+      child.kill('SIGTERM');
+      setTimeout(() => child.kill('SIGKILL'), 2_000).unref();
+    };
+    const timer = options.timeoutMs
+      ? setTimeout(
+          () => kill(new WorkflowError(`${file} did not finish within ${options.timeoutMs} ms.`, { code: 'COMMAND_TIMEOUT', category: 'timeout', details: { command: file } })),
+          options.timeoutMs,
+        )
+      : undefined;
+    const onAbort = () => kill(options.signal?.reason instanceof Error ? options.signal.reason : new WorkflowError(`${file} was cancelled.`, { code: 'CANCELLED', category: 'cancelled' }));
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+      reject(new WorkflowError(`Could not run ${file}: ${err.message}`, { code: 'COMMAND_NOT_RUNNABLE', category: 'permanent', cause: err }));
+    });
+    child.on('close', (exitCode, sig) => {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+      if (failure) return reject(failure);
+      resolve({ exitCode, signal: sig, stdout, stderr, durationMs: Date.now() - started });
+    });
+    child.stdin.on('error', () => {}); // the command may exit without reading its input
+    child.stdin.end(options.input ?? '');
+  });
+}

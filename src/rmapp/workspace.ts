@@ -1,0 +1,115 @@
+/**
+ * Git workspaces: one clone per run under a configurable root, made quickly from a cached bare
+ * mirror of the remote, on the run's branch (`rmapp/issue-<n>` or a PR's head branch). Committing
+ * is idempotent (nothing staged, no commit), so a re-executed step does not duplicate commits; a
+ * resumed run finds its workspace as it left it. Removed when the run ends, kept on failure.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { ValidationError, WorkflowError } from '../state_machine/errors.ts';
+import { runCommand } from './process.ts';
+
+export interface WorkspaceConfig {
+  /** Where run workspaces live. */
+  root: string;
+  /** Where mirrors are cached; default `<root>/.mirrors`. */
+  mirrors?: string | undefined;
+  author: { name: string; email: string };
+  /** Per git command. Default 10 minutes (a first clone of a large repository). */
+  timeoutMs?: number | undefined;
+}
+
+export interface Workspace {
+  dir: string;
+  branch: string;
+  remoteUrl: string;
+}
+
+/** Rejects names git would take as options or refuse as refs (`git check-ref-format --branch`). */
+export async function checkBranchName(name: string): Promise<void> {
+  const invalid = () => new ValidationError(`"${name}" is not a usable branch name.`, [{ path: 'branch', message: 'invalid git branch name' }]);
+  if (!name || name.startsWith('-') || name.length > 250) throw invalid();
+  const r = await runCommand(['git', 'check-ref-format', '--branch', name]);
+  if (r.exitCode !== 0) throw invalid();
+}
+
+export class Workspaces {
+  private readonly mirrors: string;
+
+  constructor(private readonly config: WorkspaceConfig) {
+    this.mirrors = config.mirrors ?? join(config.root, '.mirrors');
+  }
+
+  private async git(args: string[], cwd: string | undefined, signal?: AbortSignal, input?: string): Promise<string> {
+    const r = await runCommand(['git', ...args], {
+      cwd,
+      signal,
+      input,
+      timeoutMs: this.config.timeoutMs ?? 600_000,
+      env: {
+        GIT_TERMINAL_PROMPT: '0',
+        GIT_AUTHOR_NAME: this.config.author.name,
+        GIT_AUTHOR_EMAIL: this.config.author.email,
+        GIT_COMMITTER_NAME: this.config.author.name,
+        GIT_COMMITTER_EMAIL: this.config.author.email,
+      },
+    });
+    if (r.exitCode !== 0) {
+      const transient = /Could not resolve host|Connection (refused|reset|timed out)|early EOF|unable to access/i.test(r.stderr);
+      throw new WorkflowError(`git ${args[0]} failed: ${r.stderr.trim().slice(-400)}`, { code: 'GIT_FAILED', category: transient ? 'transient' : 'permanent', details: { args: args.slice(0, 2) } });
+    }
+    return r.stdout.trim();
+  }
+
+  /** The cached mirror of `remoteUrl`, created or refreshed. */
+  private async mirror(remoteUrl: string, signal?: AbortSignal): Promise<string> {
+    await mkdir(this.mirrors, { recursive: true });
+    const dir = join(this.mirrors, `${createHash('sha256').update(remoteUrl).digest('hex').slice(0, 16)}.git`);
+    if (existsSync(dir)) await this.git(['remote', 'update', '--prune'], dir, signal);
+    else await this.git(['clone', '--mirror', '--', remoteUrl, dir], undefined, signal);
+    return dir;
+  }
+
+  /** The run's workspace on `branch` (created from `base` if the remote has no such branch yet). */
+  async prepare(job: { runId: string; remoteUrl: string; branch: string; base: string; signal?: AbortSignal }): Promise<Workspace> {
+    await checkBranchName(job.branch);
+    await checkBranchName(job.base);
+    const dir = resolve(this.config.root, job.runId.replace(/[^\w.-]/g, '_'));
+    const ws = { dir, branch: job.branch, remoteUrl: job.remoteUrl };
+    if (existsSync(join(dir, '.git'))) {
+      // A resumed run: keep local work, bring the remote up to date.
+      await this.git(['fetch', '--prune', 'origin'], dir, job.signal);
+      await this.git(['checkout', job.branch], dir, job.signal);
+      return ws;
+    }
+    const mirror = await this.mirror(job.remoteUrl, job.signal);
+    await mkdir(this.config.root, { recursive: true });
+    await this.git(['clone', '--reference', mirror, '--dissociate', '--', job.remoteUrl, dir], undefined, job.signal);
+    const remoteHas = await this.git(['ls-remote', '--heads', 'origin', `refs/heads/${job.branch}`], dir, job.signal);
+    const start = remoteHas ? `origin/${job.branch}` : `origin/${job.base}`;
+    await this.git(['checkout', '-B', job.branch, start, '--'], dir, job.signal);
+    return ws;
+  }
+
+  /** Commits every change, or nothing when there is none (a re-executed step makes no second commit). */
+  async commitAll(ws: Workspace, message: string, signal?: AbortSignal): Promise<{ committed: boolean; sha: string }> {
+    await this.git(['add', '-A'], ws.dir, signal);
+    const staged = await runCommand(['git', 'diff', '--cached', '--quiet'], { cwd: ws.dir, signal });
+    if (staged.exitCode === 0) return { committed: false, sha: await this.git(['rev-parse', 'HEAD'], ws.dir, signal) };
+    // `-F -`: the message (which may quote an issue title) comes on stdin, never as an argument.
+    await this.git(['commit', '-q', '--no-verify', '-F', '-'], ws.dir, signal, message);
+    return { committed: true, sha: await this.git(['rev-parse', 'HEAD'], ws.dir, signal) };
+  }
+
+  /** Pushes the branch (a push that has nothing new to send is a no-op). */
+  async push(ws: Workspace, signal?: AbortSignal): Promise<void> {
+    await this.git(['push', 'origin', `HEAD:refs/heads/${ws.branch}`], ws.dir, signal);
+  }
+
+  /** Removes the workspace (when the run ended well; a failed run's is kept for inspection). */
+  async remove(ws: Workspace): Promise<void> {
+    await rm(ws.dir, { recursive: true, force: true });
+  }
+}
