@@ -28,6 +28,11 @@ export interface WorkflowDefinition<TInput = unknown> {
   readonly timeoutMs?: number | undefined;
   /** Concurrency limit across all workers; see {@link ConcurrencyOptions}. */
   readonly concurrency?: ConcurrencyOptions<TInput> | undefined;
+  /**
+   * Top-level final states that mean the workflow failed (e.g. `['failed']`): a run ending there gets
+   * status `failed`, with the error taken from the machine's output `error` (plain {@link ErrorData}).
+   */
+  readonly failureStates?: readonly string[] | undefined;
 }
 
 /**
@@ -52,6 +57,7 @@ export interface DefineWorkflowOptions<TInput> {
   cleanup?: ((ctx: CleanupContext) => Promise<void> | void) | undefined;
   timeoutMs?: number | undefined;
   concurrency?: ConcurrencyOptions<TInput> | undefined;
+  failureStates?: readonly string[] | undefined;
 }
 
 const NAME_PATTERN = /^[A-Za-z][\w.-]{0,99}$/;
@@ -85,6 +91,7 @@ export function defineWorkflow<TInput>(options: DefineWorkflowOptions<TInput>): 
     cleanup: options.cleanup,
     timeoutMs: options.timeoutMs,
     concurrency: options.concurrency,
+    failureStates: options.failureStates,
   };
 }
 

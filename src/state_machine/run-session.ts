@@ -135,7 +135,18 @@ export class RunSession implements CommitParticipant, StepHost {
     attachStepHost(actor.system, this);
     actor.subscribe({
       next: (snap) => {
-        if (snap.status === 'done') this.finish({ status: 'succeeded', snapshot: actor.getPersistedSnapshot(), output: snap.output });
+        if (snap.status !== 'done') return;
+        const failed = typeof snap.value === 'string' && this.definition.failureStates?.includes(snap.value);
+        if (!failed) return this.finish({ status: 'succeeded', snapshot: actor.getPersistedSnapshot(), output: snap.output });
+        const reported = (snap.output as { error?: Partial<ErrorData> } | undefined)?.error;
+        const error: ErrorData = {
+          name: reported?.name ?? 'WorkflowFailed',
+          message: reported?.message ?? `The workflow ended in its failure state "${snap.value}".`,
+          code: reported?.code ?? 'WORKFLOW_FAILED',
+          category: reported?.category ?? 'permanent',
+          details: reported?.details,
+        };
+        this.finish({ status: 'failed', snapshot: actor.getPersistedSnapshot(), output: snap.output, error });
       },
       error: (err) => this.finish({ status: 'failed', snapshot: this.lastGoodSnapshot, error: this.host.toError(err) }),
     });

@@ -46,6 +46,8 @@ export class GitHubEmulator {
   readonly comments = new Map<string, Comment[]>(); // "owner/repo#n" issue comments
   readonly reviewComments = new Map<string, Comment[]>(); // "owner/repo#n" PR review comments
   readonly permissions = new Map<string, string>(); // "owner/repo:user" -> permission
+  readonly issues = new Map<string, { title: string; body: string }>(); // "owner/repo#n"
+  readonly repos = new Map<string, { default_branch: string }>(); // "owner/repo"
   readonly requests: RecordedRequest[] = [];
   private faults: Fault[] = [];
   private nextId = 1000;
@@ -123,6 +125,14 @@ export class GitHubEmulator {
 
   private route(method: string, path: string, query: URLSearchParams, body: Record<string, unknown>): [number, unknown] | undefined {
     let m: RegExpExecArray | null;
+    if ((m = /^\/repos\/([^/]+)\/([^/]+)$/.exec(path)) && method === 'GET') {
+      const r = this.repos.get(`${m[1]}/${m[2]}`);
+      return r ? [200, { name: m[2], full_name: `${m[1]}/${m[2]}`, ...r }] : undefined;
+    }
+    if ((m = /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)$/.exec(path)) && method === 'GET') {
+      const issue = this.issues.get(`${m[1]}/${m[2]}#${m[3]}`);
+      return issue ? [200, { number: Number(m[3]), state: 'open', ...issue }] : undefined;
+    }
     if ((m = /^\/repos\/([^/]+)\/([^/]+)\/git\/ref\/heads\/(.+)$/.exec(path)) && method === 'GET') {
       const sha = this.refs.get(`${m[1]}/${m[2]}:${m[3]}`);
       return sha ? [200, { ref: `refs/heads/${m[3]}`, object: { sha, type: 'commit' } }] : undefined;

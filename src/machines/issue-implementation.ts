@@ -1,0 +1,207 @@
+/**
+ * IssueImplementation: analyzing → planning → implementing → testing → creatingPR → complete, each
+ * with a path to `failed` carrying the reason and category. When the tests fail, the run goes back to
+ * implementing with the failure output, at most `maxTestAttempts` times, then fails.
+ *
+ * The machine is pure: its steps are passed in (`src/actors/issue-implementation.ts` builds them from
+ * the GitHub, workspace, agent and test adapters; tests pass scripted ones). Their names and the
+ * structure here make the definition's version.
+ */
+import { assign, setup, type PromiseActorLogic } from 'xstate';
+import { z } from 'zod';
+import { defineWorkflow } from '../state_machine/definition.ts';
+import type { ErrorData } from '../state_machine/errors.ts';
+
+export const issueImplementationInput = z.object({
+  owner: z.string().min(1),
+  repo: z.string().min(1),
+  issueNumber: z.number().int().positive(),
+  /** Who asked (for the PR body); permission was checked before the run started. */
+  requestedBy: z.string().min(1).optional(),
+  maxTestAttempts: z.number().int().min(1).max(10).default(3),
+});
+export type IssueImplementationInput = z.infer<typeof issueImplementationInput>;
+
+export interface IssueFacts {
+  title: string;
+  body: string;
+  defaultBranch: string;
+}
+
+export interface TestOutcome {
+  passed: boolean;
+  output: string;
+}
+
+/** The steps, each a promise actor (use `step()`), by name. */
+export interface IssueImplementationSteps {
+  analyze: PromiseActorLogic<IssueFacts, { owner: string; repo: string; issueNumber: number }>;
+  plan: PromiseActorLogic<{ plan: string }, { issue: IssueFacts; issueNumber: number }>;
+  implement: PromiseActorLogic<{ commit: string | null }, ImplementInput>;
+  test: PromiseActorLogic<TestOutcome, { owner: string; repo: string; issueNumber: number; branch: string; base: string }>;
+  createPR: PromiseActorLogic<{ number: number; url: string }, CreatePrInput>;
+}
+
+export interface ImplementInput {
+  owner: string;
+  repo: string;
+  issueNumber: number;
+  branch: string;
+  base: string;
+  issue: IssueFacts;
+  plan: string;
+  /** Output of the failed test run this attempt must fix (absent the first time). */
+  previousFailure: string | null;
+  attempt: number;
+}
+
+export interface CreatePrInput {
+  owner: string;
+  repo: string;
+  issueNumber: number;
+  branch: string;
+  base: string;
+  title: string;
+  plan: string;
+  requestedBy: string | null;
+}
+
+interface Context extends IssueImplementationInput {
+  branch: string;
+  issue: IssueFacts | null;
+  plan: string | null;
+  testAttempts: number;
+  lastTestOutput: string | null;
+  pr: { number: number; url: string } | null;
+  error: ErrorData | null;
+}
+
+/** The `error` of the run when a stage's step fails: the step's error, prefixed with the stage. */
+const failure =
+  (stage: string) =>
+  ({ event }: { event: { error?: unknown } }): ErrorData => {
+    const e = (event.error ?? {}) as Partial<ErrorData>;
+    return { name: e.name ?? 'Error', message: `${stage}: ${e.message ?? 'failed'}`, code: e.code ?? 'STEP_FAILED', category: e.category ?? 'permanent' };
+  };
+
+/** Builds the machine around the given steps. */
+export function issueImplementationMachine(steps: IssueImplementationSteps) {
+  return setup({
+    types: {} as { input: IssueImplementationInput; context: Context },
+    actors: steps as unknown as { [K in keyof IssueImplementationSteps]: IssueImplementationSteps[K] } & Record<string, import('xstate').UnknownActorLogic>,
+    guards: {
+      testsPassed: ({ event }: { event: unknown }) => (event as { output: TestOutcome }).output.passed,
+      canRetryTests: ({ context }: { context: Context }) => context.testAttempts < context.maxTestAttempts,
+    },
+  }).createMachine({
+    id: 'issueImplementation',
+    context: ({ input }) => ({
+      ...input,
+      maxTestAttempts: input.maxTestAttempts ?? 3,
+      branch: `rmapp/issue-${input.issueNumber}`,
+      issue: null,
+      plan: null,
+      testAttempts: 0,
+      lastTestOutput: null,
+      pr: null,
+      error: null,
+    }),
+    initial: 'analyzing',
+    states: {
+      analyzing: {
+        invoke: {
+          src: 'analyze',
+          input: ({ context }) => ({ owner: context.owner, repo: context.repo, issueNumber: context.issueNumber }),
+          onDone: { target: 'planning', actions: assign({ issue: ({ event }) => event.output }) },
+          onError: { target: 'failed', actions: assign({ error: failure('analyzing') }) },
+        },
+      },
+      planning: {
+        invoke: {
+          src: 'plan',
+          input: ({ context }) => ({ issue: context.issue as IssueFacts, issueNumber: context.issueNumber }),
+          onDone: { target: 'implementing', actions: assign({ plan: ({ event }) => event.output.plan }) },
+          onError: { target: 'failed', actions: assign({ error: failure('planning') }) },
+        },
+      },
+      implementing: {
+        invoke: {
+          src: 'implement',
+          input: ({ context }) => ({
+            owner: context.owner,
+            repo: context.repo,
+            issueNumber: context.issueNumber,
+            branch: context.branch,
+            base: (context.issue as IssueFacts).defaultBranch,
+            issue: context.issue as IssueFacts,
+            plan: context.plan ?? '',
+            previousFailure: context.lastTestOutput,
+            attempt: context.testAttempts + 1,
+          }),
+          onDone: 'testing',
+          onError: { target: 'failed', actions: assign({ error: failure('implementing') }) },
+        },
+      },
+      testing: {
+        entry: assign({ testAttempts: ({ context }) => context.testAttempts + 1 }),
+        invoke: {
+          src: 'test',
+          input: ({ context }) => ({
+            owner: context.owner,
+            repo: context.repo,
+            issueNumber: context.issueNumber,
+            branch: context.branch,
+            base: (context.issue as IssueFacts).defaultBranch,
+          }),
+          onDone: [
+            { guard: 'testsPassed', target: 'creatingPR', actions: assign({ lastTestOutput: null }) },
+            { guard: 'canRetryTests', target: 'implementing', actions: assign({ lastTestOutput: ({ event }) => event.output.output }) },
+            {
+              target: 'failed',
+              actions: assign({
+                lastTestOutput: ({ event }) => event.output.output,
+                error: ({ context }) => ({
+                  name: 'TestFailureError',
+                  message: `testing: the tests still fail after ${context.testAttempts} attempts`,
+                  code: 'TESTS_FAILED',
+                  category: 'test_failure' as const,
+                }),
+              }),
+            },
+          ],
+          onError: { target: 'failed', actions: assign({ error: failure('testing') }) },
+        },
+      },
+      creatingPR: {
+        invoke: {
+          src: 'createPR',
+          input: ({ context }) => ({
+            owner: context.owner,
+            repo: context.repo,
+            issueNumber: context.issueNumber,
+            branch: context.branch,
+            base: (context.issue as IssueFacts).defaultBranch,
+            title: (context.issue as IssueFacts).title,
+            plan: context.plan ?? '',
+            requestedBy: context.requestedBy ?? null,
+          }),
+          onDone: { target: 'complete', actions: assign({ pr: ({ event }) => event.output }) },
+          onError: { target: 'failed', actions: assign({ error: failure('creatingPR') }) },
+        },
+      },
+      complete: { type: 'final' },
+      failed: { type: 'final' },
+    },
+    output: ({ context }) => ({ pr: context.pr, testAttempts: context.testAttempts, error: context.error }),
+  });
+}
+
+/** The IssueImplementation workflow around the given steps. */
+export function issueImplementationWorkflow(steps: IssueImplementationSteps) {
+  return defineWorkflow({
+    name: 'IssueImplementation',
+    machine: issueImplementationMachine(steps),
+    input: issueImplementationInput,
+    failureStates: ['failed'],
+  });
+}
