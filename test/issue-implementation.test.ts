@@ -12,11 +12,14 @@ import { issueImplementationWorkflow } from '../src/machines/issue-implementatio
 import { createGitHubClient } from '../src/rmapp/github/client.ts';
 import { runCommand } from '../src/rmapp/process.ts';
 import { Workspaces } from '../src/rmapp/workspace.ts';
+import { attachProgressComments } from '../src/rmapp/progress-comment.ts';
+import { marker } from '../src/rmapp/github/writes.ts';
 import { GitHubEmulator } from './helpers/github-emulator.ts';
 import { ROOT } from './helpers/processes.ts';
 
 let emulator: GitHubEmulator;
 let engine: Engine;
+let progress: { stop(): void; flush(): Promise<void> };
 let remote: string;
 const git = async (cwd: string, ...args: string[]) => (await runCommand(['git', ...args], { cwd })).stdout.trim();
 
@@ -37,18 +40,24 @@ beforeAll(async () => {
     body: 'PLAN write impl.txt\nWRITE impl.txt wrong\nIF_FAILED WRITE impl.txt right',
   });
   emulator.issues.set('acme/widgets#2', { title: 'Never passes', body: 'PLAN try\nWRITE impl.txt wrong' });
+  const github = createGitHubClient({ baseUrl, token: 't0ken', minWriteIntervalMs: 0, minNotifyingWriteIntervalMs: 0, retryBaseMs: 10 });
   const steps = issueImplementationSteps({
-    github: createGitHubClient({ baseUrl, token: 't0ken', minWriteIntervalMs: 0, minNotifyingWriteIntervalMs: 0, retryBaseMs: 10 }),
+    github,
     workspaces: new Workspaces({ root: join(tmp, 'runs'), author: { name: 'rmapp', email: 'rmapp@example.com' } }),
     remoteUrl: () => remote,
     agent: { command: ['node', join(ROOT, 'test/fixtures/scripted-agent.mjs')], timeoutMs: 20_000 },
     tests: { command: ['node', '-e', "process.exit(require('fs').readFileSync('impl.txt','utf8').trim() === 'right' ? 0 : 1)"], timeoutMs: 20_000 },
   });
   engine = createEngine({ database: { url: '', dataDir: 'memory://' }, workflows: [issueImplementationWorkflow(steps)], pollMs: 50 });
+  progress = attachProgressComments(engine, github, {
+    stages: { IssueImplementation: ['analyzing', 'planning', 'implementing', 'testing', 'creatingPR', 'complete'] },
+    minIntervalMs: 50,
+  });
   await engine.startWorker();
 });
 
 afterAll(async () => {
+  progress.stop();
   await engine.stop();
   await emulator.stop();
 });
@@ -70,6 +79,14 @@ it('implements an issue: the failed tests send it back to implementing, then one
   const entered = (await engine.history(id)).filter((h) => h.type === 'state.entered').map((h) => h.state);
   expect(entered).toEqual(['analyzing', 'planning', 'implementing', 'testing', 'implementing', 'testing', 'creatingPR', 'complete']);
   expect(await engine.getArtifact(id, 'plan')).toBe('write impl.txt');
+
+  // One progress comment on the issue, edited in place, ending with every stage done and the PR link.
+  await progress.flush();
+  const comments = (emulator.comments.get('acme/widgets#1') ?? []).filter((c) => c.body.includes(marker(`${id}/progress`)));
+  expect(comments).toHaveLength(1);
+  const body = comments[0]?.body ?? '';
+  for (const stage of ['analyzing', 'planning', 'implementing', 'testing', 'creatingPR']) expect(body).toContain(`- [x] ${stage}`);
+  expect(body).toContain(`✅ Done: ${pulls[0] ? `https://github.example/acme/widgets/pull/${(emulator.pulls.get('acme/widgets') ?? [])[0]?.number}` : ''}`);
 });
 
 it('fails with category test_failure when the tests never pass, and opens no PR', async () => {
@@ -79,6 +96,11 @@ it('fails with category test_failure when the tests never pass, and opens no PR'
   expect(run.state).toBe('failed');
   expect(run.error).toMatchObject({ category: 'test_failure', code: 'TESTS_FAILED' });
   expect((emulator.pulls.get('acme/widgets') ?? []).filter((p) => p.head === 'rmapp/issue-2')).toHaveLength(0);
+  await progress.flush();
+  const comments = emulator.comments.get('acme/widgets#2') ?? [];
+  expect(comments).toHaveLength(1);
+  expect(comments[0]?.body).toContain('❌ failed');
+  expect(comments[0]?.body).toContain('`test_failure` testing: the tests still fail after 2 attempts');
 });
 
 it('fails at analyzing with the GitHub error category when the issue does not exist', async () => {
