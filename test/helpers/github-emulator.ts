@@ -10,6 +10,8 @@ import type { AddressInfo } from 'node:net';
 interface Comment {
   id: number;
   body: string;
+  path?: string;
+  line?: number;
   user: { login: string };
   in_reply_to_id?: number;
   created_at: string;
@@ -159,6 +161,18 @@ export class GitHubEmulator {
         return [201, this.pullJson(repo, pull)];
       }
     }
+    if ((m = /^\/repos\/([^/]+)\/([^/]+)\/pulls\/(\d+)$/.exec(path)) && method === 'GET') {
+      const repo = `${m[1]}/${m[2]}`;
+      const pull = (this.pulls.get(repo) ?? []).find((p) => p.number === Number(m?.[3]));
+      return pull ? [200, this.pullJson(repo, pull)] : undefined;
+    }
+    if ((m = /^\/repos\/([^/]+)\/([^/]+)\/pulls\/comments\/(\d+)$/.exec(path)) && method === 'GET') {
+      for (const list of this.reviewComments.values()) {
+        const c = list.find((x) => x.id === Number(m?.[3]));
+        if (c) return [200, c];
+      }
+      return undefined;
+    }
     if ((m = /^\/repos\/([^/]+)\/([^/]+)\/pulls\/(\d+)$/.exec(path)) && method === 'PATCH') {
       const repo = `${m[1]}/${m[2]}`;
       const pull = (this.pulls.get(repo) ?? []).find((p) => p.number === Number(m?.[3]));
@@ -207,9 +221,9 @@ export class GitHubEmulator {
   }
 
   /** Adds a review comment by someone (what a reviewer wrote on a PR). */
-  addReviewComment(owner: string, repo: string, pullNumber: number, body: string, login = 'reviewer'): number {
+  addReviewComment(owner: string, repo: string, pullNumber: number, body: string, login = 'reviewer', place: { path?: string; line?: number } = {}): number {
     const key = `${owner}/${repo}#${pullNumber}`;
-    const c: Comment = { id: this.nextId++, body, user: { login }, created_at: this.now(), updated_at: this.now() };
+    const c: Comment = { id: this.nextId++, body, user: { login }, created_at: this.now(), updated_at: this.now(), ...place };
     this.reviewComments.set(key, [...(this.reviewComments.get(key) ?? []), c]);
     return c.id;
   }

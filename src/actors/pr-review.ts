@@ -1,0 +1,85 @@
+/** The steps of PRReview, built from the GitHub, workspace and agent adapters. */
+import { readFile } from 'node:fs/promises';
+import { join, normalize } from 'node:path';
+import type { AgentConfig } from '../rmapp/agent-runner.ts';
+import { runAgent } from '../rmapp/agent-runner.ts';
+import type { GitHubOctokit } from '../rmapp/github/client.ts';
+import { replyToReviewComment } from '../rmapp/github/writes.ts';
+import type { Workspaces } from '../rmapp/workspace.ts';
+import { ValidationError } from '../state_machine/errors.ts';
+import { step } from '../state_machine/step.ts';
+import type { PrReviewSteps, ReviewRequest } from '../machines/pr-review.ts';
+
+export interface PrReviewDeps {
+  github: GitHubOctokit;
+  workspaces: Workspaces;
+  remoteUrl: (owner: string, repo: string) => string;
+  agent: AgentConfig;
+  /** The bot's login, stripped from the request (`@rmapp rename x` → `rename x`). */
+  botName: string;
+}
+
+export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
+  const workspace = (runId: string, input: { owner: string; repo: string; review: { branch: string } }, signal: AbortSignal) =>
+    deps.workspaces.prepare({ runId, remoteUrl: deps.remoteUrl(input.owner, input.repo), branch: input.review.branch, base: input.review.branch, signal });
+
+  return {
+    parseComment: step(
+      async ({ input }): Promise<ReviewRequest> => {
+        const [{ data: comment }, { data: pr }] = await Promise.all([
+          deps.github.pulls.getReviewComment({ owner: input.owner, repo: input.repo, comment_id: input.commentId }),
+          deps.github.pulls.get({ owner: input.owner, repo: input.repo, pull_number: input.pullNumber }),
+        ]);
+        const mention = new RegExp(`@${deps.botName.replace(/[^\w-]/g, '')}\\b`, 'gi');
+        const request = comment.body.replace(mention, '').trim();
+        if (!request) throw new ValidationError('The review comment mentions the bot but asks for nothing.');
+        return { request, path: comment.path ?? null, line: comment.line ?? null, author: comment.user?.login ?? 'someone', branch: pr.head.ref };
+      },
+      { kind: 'github' },
+    ),
+
+    locateCode: step(
+      async ({ input, runId, signal }) => {
+        const ws = await workspace(runId, input, signal);
+        if (!input.review.path) return { snippet: '' };
+        // The path comes from GitHub: keep it inside the workspace.
+        const rel = normalize(input.review.path);
+        if (rel.startsWith('..') || rel.startsWith('/')) throw new ValidationError(`Review comment path "${input.review.path}" is outside the repository.`);
+        const text = await readFile(join(ws.dir, rel), 'utf8').catch(() => '');
+        const lines = text.split('\n');
+        const at = Math.max(0, (input.review.line ?? 1) - 1);
+        return { snippet: lines.slice(Math.max(0, at - 10), at + 10).join('\n') };
+      },
+      { kind: 'git' },
+    ),
+
+    generateFix: step(
+      async ({ input, runId, signal }) => {
+        const ws = await workspace(runId, input, signal);
+        const prompt = `Address this review comment by @${input.review.author} on ${input.review.path ?? 'the pull request'}${input.review.line ? ` line ${input.review.line}` : ''}:\n\n${input.review.request}\n\n## Code\n\n${input.snippet}\n`;
+        const result = await runAgent(deps.agent, { cwd: ws.dir, prompt, signal });
+        return { summary: result.stdout.trim().slice(0, 2000) };
+      },
+      { kind: 'agent' },
+    ),
+
+    applyChanges: step(
+      async ({ input, runId, signal }) => {
+        const ws = await workspace(runId, input, signal);
+        const { committed, sha } = await deps.workspaces.commitAll(ws, `rmapp: address review comment ${input.commentId} by @${input.review.author}`, signal);
+        await deps.workspaces.push(ws, signal);
+        return { commit: committed ? sha : null };
+      },
+      { kind: 'git' },
+    ),
+
+    respond: step(
+      async ({ input, idempotencyKey }) => {
+        const body = input.commit ? `Done in ${input.commit.slice(0, 12)}.` : 'I looked at this and found nothing to change.';
+        const reply = await replyToReviewComment(deps.github, { owner: input.owner, repo: input.repo }, input.pullNumber, input.commentId, idempotencyKey, body);
+        return { replyId: reply.id };
+      },
+      { kind: 'github' },
+    ),
+  };
+}

@@ -1,0 +1,76 @@
+/** PRReview end to end: a review comment becomes a commit on the PR's branch and one reply. */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createEngine, type Engine } from '../src/index.ts';
+import { prReviewSteps } from '../src/actors/pr-review.ts';
+import { prReviewWorkflow } from '../src/machines/pr-review.ts';
+import { createGitHubClient } from '../src/rmapp/github/client.ts';
+import { ensurePullRequest } from '../src/rmapp/github/writes.ts';
+import { runCommand } from '../src/rmapp/process.ts';
+import { Workspaces } from '../src/rmapp/workspace.ts';
+import { GitHubEmulator } from './helpers/github-emulator.ts';
+import { ROOT } from './helpers/processes.ts';
+
+let emulator: GitHubEmulator;
+let engine: Engine;
+let remote: string;
+let pullNumber: number;
+const git = async (cwd: string, ...args: string[]) => (await runCommand(['git', ...args], { cwd })).stdout.trim();
+
+beforeAll(async () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'rmapp-review-'));
+  remote = join(tmp, 'widgets.git');
+  await runCommand(['git', 'init', '-q', '--bare', '-b', 'main', remote]);
+  const seed = join(tmp, 'seed');
+  await runCommand(['git', 'clone', '-q', remote, seed]);
+  writeFileSync(join(seed, 'app.txt'), 'let foo = 1;\n');
+  await git(seed, 'add', '-A');
+  await runCommand(['git', '-c', 'user.name=t', '-c', 'user.email=t@x', 'commit', '-q', '-m', 'app'], { cwd: seed });
+  await git(seed, 'push', '-q', 'origin', 'HEAD:main');
+  await git(seed, 'push', '-q', 'origin', 'HEAD:feature');
+
+  emulator = new GitHubEmulator('t0ken');
+  const baseUrl = await emulator.start();
+  const github = createGitHubClient({ baseUrl, token: 't0ken', minWriteIntervalMs: 0, minNotifyingWriteIntervalMs: 0, retryBaseMs: 10 });
+  pullNumber = (await ensurePullRequest(github, { owner: 'acme', repo: 'widgets' }, { head: 'feature', base: 'main', title: 'Feature', body: '', key: 'seed' })).number;
+  const steps = prReviewSteps({
+    github,
+    workspaces: new Workspaces({ root: join(tmp, 'runs'), author: { name: 'rmapp', email: 'rmapp@example.com' } }),
+    remoteUrl: () => remote,
+    agent: { command: ['node', join(ROOT, 'test/fixtures/scripted-agent.mjs')], timeoutMs: 20_000 },
+    botName: 'rmapp',
+  });
+  engine = createEngine({ database: { url: '', dataDir: 'memory://' }, workflows: [prReviewWorkflow(steps)], pollMs: 50 });
+  await engine.startWorker();
+});
+
+afterAll(async () => {
+  await engine.stop();
+  await emulator.stop();
+});
+
+it('turns a review comment into a commit on the PR branch and one reply', async () => {
+  const commentId = emulator.addReviewComment('acme', 'widgets', pullNumber, '@rmapp rename foo to bar\nWRITE app.txt let bar = 1;', 'reviewer', { path: 'app.txt', line: 1 });
+  const id = await engine.start('PRReview', { owner: 'acme', repo: 'widgets', pullNumber, commentId });
+  const run = await engine.waitFor(id, { timeoutMs: 60_000 });
+  expect(run.status).toBe('succeeded');
+  expect(run.state).toBe('complete');
+  const commit = (run.output as { commit: string }).commit;
+  expect(await git(remote, 'rev-parse', 'refs/heads/feature')).toBe(commit);
+  expect(await git(remote, 'show', 'feature:app.txt')).toBe('let bar = 1;');
+  const replies = (emulator.reviewComments.get(`acme/widgets#${pullNumber}`) ?? []).filter((c) => c.in_reply_to_id === commentId);
+  expect(replies).toHaveLength(1);
+  expect(replies[0]?.body).toContain(`Done in ${commit.slice(0, 12)}`);
+  const entered = (await engine.history(id)).filter((h) => h.type === 'state.entered').map((h) => h.state);
+  expect(entered).toEqual(['parsingComment', 'locatingCode', 'generatingFix', 'applyingChanges', 'responding', 'complete']);
+});
+
+it('fails at parsingComment with a validation error when the comment asks for nothing', async () => {
+  const commentId = emulator.addReviewComment('acme', 'widgets', pullNumber, '@rmapp', 'reviewer');
+  const run = await engine.waitFor(await engine.start('PRReview', { owner: 'acme', repo: 'widgets', pullNumber, commentId }), { timeoutMs: 60_000 });
+  expect(run.status).toBe('failed');
+  expect(run.error).toMatchObject({ category: 'validation' });
+  expect(run.error?.message).toMatch(/^parsingComment: .*asks for nothing/);
+});
