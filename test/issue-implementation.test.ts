@@ -2,54 +2,33 @@
  * IssueImplementation end to end: the real engine (PGlite), GitHub emulated and reached through the
  * real Octokit client, a real git remote, the coding agent as a real external command (scripted).
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createEngine, type Engine } from '../src/index.ts';
 import { issueImplementationSteps } from '../src/actors/issue-implementation.ts';
 import { issueImplementationWorkflow } from '../src/machines/issue-implementation.ts';
-import { createGitHubClient } from '../src/rmapp/github/client.ts';
-import { runCommand } from '../src/rmapp/process.ts';
-import { Workspaces } from '../src/rmapp/workspace.ts';
 import { attachProgressComments } from '../src/rmapp/progress-comment.ts';
 import { marker } from '../src/rmapp/github/writes.ts';
-import { GitHubEmulator } from './helpers/github-emulator.ts';
-import { ROOT } from './helpers/processes.ts';
+import { createGitHubWorld, type GitHubWorld } from './helpers/github-world.ts';
+import type { GitHubEmulator } from './helpers/github-emulator.ts';
 
+let world: GitHubWorld;
 let emulator: GitHubEmulator;
 let engine: Engine;
-let progress: { stop(): void; flush(): Promise<void> };
 let remote: string;
-const git = async (cwd: string, ...args: string[]) => (await runCommand(['git', ...args], { cwd })).stdout.trim();
+let progress: { stop(): void; flush(): Promise<void> };
+const git = (cwd: string, ...args: string[]) => world.git(cwd, ...args);
 
 beforeAll(async () => {
-  const tmp = mkdtempSync(join(tmpdir(), 'rmapp-issue-'));
-  remote = join(tmp, 'widgets.git');
-  await runCommand(['git', 'init', '-q', '--bare', '-b', 'main', remote]);
-  const seed = join(tmp, 'seed');
-  await runCommand(['git', 'clone', '-q', remote, seed]);
-  await runCommand(['git', '-c', 'user.name=t', '-c', 'user.email=t@x', 'commit', '-q', '--allow-empty', '-m', 'init'], { cwd: seed });
-  await git(seed, 'push', '-q', 'origin', 'HEAD:main');
-
-  emulator = new GitHubEmulator('t0ken');
-  const baseUrl = await emulator.start();
-  emulator.repos.set('acme/widgets', { default_branch: 'main' });
+  world = await createGitHubWorld();
+  emulator = world.emulator;
+  remote = world.remote;
   emulator.issues.set('acme/widgets#1', {
     title: 'Make impl.txt say right',
     body: 'PLAN write impl.txt\nWRITE impl.txt wrong\nIF_FAILED WRITE impl.txt right',
   });
   emulator.issues.set('acme/widgets#2', { title: 'Never passes', body: 'PLAN try\nWRITE impl.txt wrong' });
-  const github = createGitHubClient({ baseUrl, token: 't0ken', minWriteIntervalMs: 0, minNotifyingWriteIntervalMs: 0, retryBaseMs: 10 });
-  const steps = issueImplementationSteps({
-    github,
-    workspaces: new Workspaces({ root: join(tmp, 'runs'), author: { name: 'rmapp', email: 'rmapp@example.com' } }),
-    remoteUrl: () => remote,
-    agent: { command: ['node', join(ROOT, 'test/fixtures/scripted-agent.mjs')], timeoutMs: 20_000 },
-    tests: { command: ['node', '-e', "process.exit(require('fs').readFileSync('impl.txt','utf8').trim() === 'right' ? 0 : 1)"], timeoutMs: 20_000 },
-  });
-  engine = createEngine({ database: { url: '', dataDir: 'memory://' }, workflows: [issueImplementationWorkflow(steps)], pollMs: 50 });
-  progress = attachProgressComments(engine, github, {
+  engine = createEngine({ database: { url: '', dataDir: 'memory://' }, workflows: [issueImplementationWorkflow(issueImplementationSteps(world.deps))], pollMs: 50 });
+  progress = attachProgressComments(engine, world.github, {
     stages: { IssueImplementation: ['analyzing', 'planning', 'implementing', 'testing', 'creatingPR', 'complete'] },
     minIntervalMs: 50,
   });
@@ -59,7 +38,7 @@ beforeAll(async () => {
 afterAll(async () => {
   progress.stop();
   await engine.stop();
-  await emulator.stop();
+  await world.stop();
 });
 
 it('implements an issue: the failed tests send it back to implementing, then one PR is opened', async () => {

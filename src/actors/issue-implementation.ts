@@ -6,7 +6,7 @@
 import type { AgentConfig } from '../rmapp/agent-runner.ts';
 import { runAgent, runTests } from '../rmapp/agent-runner.ts';
 import type { GitHubOctokit } from '../rmapp/github/client.ts';
-import { ensurePullRequest } from '../rmapp/github/writes.ts';
+import { ensurePullRequest, upsertComment } from '../rmapp/github/writes.ts';
 import type { Workspaces } from '../rmapp/workspace.ts';
 import { step } from '../state_machine/step.ts';
 import type { IssueImplementationSteps } from '../machines/issue-implementation.ts';
@@ -18,6 +18,8 @@ export interface IssueImplementationDeps {
   remoteUrl: (owner: string, repo: string) => string;
   agent: AgentConfig;
   tests: { command: readonly string[]; timeoutMs: number };
+  /** The bot's login, for the approval instructions. */
+  botName?: string;
 }
 
 /** The marker the implementing prompt carries when a test run failed before. */
@@ -58,7 +60,11 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
         // A failed run with no output still counts as a failure the agent must fix.
         const failure =
           input.previousFailure !== null ? `\n## ${PREVIOUS_FAILURE_HEADING}\n\n${input.previousFailure.slice(-8000) || '(the test command printed nothing)'}\n` : '';
-        const prompt = `Implement issue #${input.issueNumber} in this repository.\n\n# ${input.issue.title}\n\n${input.issue.body}\n\n## Plan\n\n${input.plan}\n${failure}`;
+        const task =
+          input.mode === 'reproduce'
+            ? `Reproduce the bug of issue #${input.issueNumber}: add a test that fails because of it. Do not fix the bug yet.`
+            : `Implement issue #${input.issueNumber} in this repository.`;
+        const prompt = `${task}\n\n# ${input.issue.title}\n\n${input.issue.body}\n\n## Plan\n\n${input.plan}\n${failure}`;
         await runAgent(deps.agent, { cwd: ws.dir, prompt, signal });
         const { committed, sha } = await deps.workspaces.commitAll(ws, `rmapp: ${input.issue.title} (#${input.issueNumber}), attempt ${input.attempt}`, signal);
         // Pushed now, so a worker on another machine that resumes the run continues from this commit.
@@ -66,6 +72,16 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
         return { commit: committed ? sha : null };
       },
       { kind: 'agent' },
+    ),
+
+    postPlan: step(
+      async ({ input, idempotencyKey }) => {
+        const bot = deps.botName ?? 'rmapp';
+        const body = `## Plan for #${input.issueNumber}\n\n${input.plan}\n\nReply \`@${bot} approve\` to implement it, or \`@${bot} cancel\`.`;
+        const { id } = await upsertComment(deps.github, { owner: input.owner, repo: input.repo }, input.issueNumber, idempotencyKey, body);
+        return { commentId: id };
+      },
+      { kind: 'github' },
     ),
 
     test: step(

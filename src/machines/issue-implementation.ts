@@ -19,6 +19,8 @@ export const issueImplementationInput = z.object({
   /** Who asked (for the PR body); permission was checked before the run started. */
   requestedBy: z.string().min(1).optional(),
   maxTestAttempts: z.number().int().min(1).max(10).default(3),
+  /** For templates that wait for `approve` after posting the plan. Default 7 days. */
+  approvalTimeoutMs: z.number().int().positive().default(7 * 24 * 3600_000),
 });
 export type IssueImplementationInput = z.infer<typeof issueImplementationInput>;
 
@@ -38,6 +40,8 @@ export interface IssueImplementationSteps {
   analyze: PromiseActorLogic<IssueFacts, { owner: string; repo: string; issueNumber: number }>;
   plan: PromiseActorLogic<{ plan: string }, { issue: IssueFacts; issueNumber: number }>;
   implement: PromiseActorLogic<{ commit: string | null }, ImplementInput>;
+  /** Posts the plan on the issue and asks for `@bot approve` (complex feature). */
+  postPlan: PromiseActorLogic<{ commentId: number }, { owner: string; repo: string; issueNumber: number; plan: string }>;
   test: PromiseActorLogic<TestOutcome, { owner: string; repo: string; issueNumber: number; branch: string; base: string }>;
   createPR: PromiseActorLogic<{ number: number; url: string }, CreatePrInput>;
 }
@@ -53,6 +57,19 @@ export interface ImplementInput {
   /** Output of the failed test run this attempt must fix (absent the first time). */
   previousFailure: string | null;
   attempt: number;
+  /** `reproduce`: write a test that fails because of the bug, no fix (bug-fix template). */
+  mode: 'implement' | 'reproduce';
+}
+
+/** Which stages a template has (the IssueImplementation default: plan, implement, test, PR). */
+export interface IssueTemplate {
+  name: string;
+  /** Post the plan and wait for `approve` (or `reject`) with a durable timeout. */
+  approval?: boolean;
+  /** First a failing test that reproduces the bug, then the fix, then the tests pass. */
+  reproduceFirst?: boolean;
+  /** Run the repository's tests (default true; the docs template skips them). */
+  runTests?: boolean;
 }
 
 export interface CreatePrInput {
@@ -74,6 +91,7 @@ interface Context extends IssueImplementationInput {
   lastTestOutput: string | null;
   pr: { number: number; url: string } | null;
   error: ErrorData | null;
+  mode: 'implement' | 'reproduce';
 }
 
 /** The `error` of the run when a stage's step fails: the step's error, prefixed with the stage. */
@@ -84,11 +102,15 @@ const failure =
     return { name: e.name ?? 'Error', message: `${stage}: ${e.message ?? 'failed'}`, code: e.code ?? 'STEP_FAILED', category: e.category ?? 'permanent' };
   };
 
-/** Builds the machine around the given steps. */
-export function issueImplementationMachine(steps: IssueImplementationSteps) {
+/** Builds the machine of a template around the given steps. */
+export function issueImplementationMachine(steps: IssueImplementationSteps, template: IssueTemplate = { name: 'IssueImplementation' }) {
+  const runTests = template.runTests ?? true;
+  const afterPlan = template.approval ? 'awaitingApproval' : template.reproduceFirst ? 'reproducing' : 'implementing';
+  const afterImplement = runTests || template.reproduceFirst ? 'testing' : 'creatingPR';
   return setup({
     types: {} as { input: IssueImplementationInput; context: Context },
     actors: steps as unknown as { [K in keyof IssueImplementationSteps]: IssueImplementationSteps[K] } & Record<string, import('xstate').UnknownActorLogic>,
+    delays: { approvalTimeout: ({ context }: { context: Context }) => context.approvalTimeoutMs },
     guards: {
       testsPassed: ({ event }: { event: unknown }) => (event as { output: TestOutcome }).output.passed,
       canRetryTests: ({ context }: { context: Context }) => context.testAttempts < context.maxTestAttempts,
@@ -105,6 +127,7 @@ export function issueImplementationMachine(steps: IssueImplementationSteps) {
       lastTestOutput: null,
       pr: null,
       error: null,
+      mode: template.reproduceFirst ? ('reproduce' as const) : ('implement' as const),
     }),
     initial: 'analyzing',
     states: {
@@ -120,25 +143,71 @@ export function issueImplementationMachine(steps: IssueImplementationSteps) {
         invoke: {
           src: 'plan',
           input: ({ context }) => ({ issue: context.issue as IssueFacts, issueNumber: context.issueNumber }),
-          onDone: { target: 'implementing', actions: assign({ plan: ({ event }) => event.output.plan }) },
+          onDone: { target: template.approval ? 'postingPlan' : afterPlan, actions: assign({ plan: ({ event }) => event.output.plan }) },
           onError: { target: 'failed', actions: assign({ error: failure('planning') }) },
         },
       },
+      ...(template.approval
+        ? {
+            postingPlan: {
+              invoke: {
+                src: 'postPlan',
+                input: ({ context }: { context: Context }) => ({ owner: context.owner, repo: context.repo, issueNumber: context.issueNumber, plan: context.plan ?? '' }),
+                onDone: 'awaitingApproval',
+                onError: { target: 'failed', actions: assign({ error: failure('postingPlan') }) },
+              },
+            },
+            awaitingApproval: {
+              on: {
+                approve: template.reproduceFirst ? 'reproducing' : 'implementing',
+                reject: {
+                  target: 'failed',
+                  actions: assign({ error: () => ({ name: 'Rejected', message: 'awaitingApproval: the plan was rejected', code: 'PLAN_REJECTED', category: 'permanent' as const }) }),
+                },
+              },
+              after: {
+                approvalTimeout: {
+                  target: 'failed',
+                  actions: assign({ error: () => ({ name: 'ApprovalTimeout', message: 'awaitingApproval: nobody approved the plan in time', code: 'APPROVAL_TIMEOUT', category: 'timeout' as const }) }),
+                },
+              },
+            },
+          }
+        : {}),
+      ...(template.reproduceFirst
+        ? {
+            reproducing: {
+              invoke: {
+                src: 'implement',
+                input: ({ context }: { context: Context }) => implementInput(context, 'reproduce'),
+                onDone: 'verifyingReproduction',
+                onError: { target: 'failed', actions: assign({ error: failure('reproducing') }) },
+              },
+            },
+            verifyingReproduction: {
+              invoke: {
+                src: 'test',
+                input: ({ context }: { context: Context }) => testInput(context),
+                onDone: [
+                  {
+                    guard: 'testsPassed',
+                    target: 'failed',
+                    actions: assign({
+                      error: () => ({ name: 'NotReproduced', message: 'verifyingReproduction: the tests pass before the fix, so the bug is not reproduced', code: 'NOT_REPRODUCED', category: 'test_failure' as const }),
+                    }),
+                  },
+                  { target: 'implementing', actions: assign({ mode: 'implement' as const, lastTestOutput: ({ event }) => event.output.output }) },
+                ],
+                onError: { target: 'failed', actions: assign({ error: failure('verifyingReproduction') }) },
+              },
+            },
+          }
+        : {}),
       implementing: {
         invoke: {
           src: 'implement',
-          input: ({ context }) => ({
-            owner: context.owner,
-            repo: context.repo,
-            issueNumber: context.issueNumber,
-            branch: context.branch,
-            base: (context.issue as IssueFacts).defaultBranch,
-            issue: context.issue as IssueFacts,
-            plan: context.plan ?? '',
-            previousFailure: context.lastTestOutput,
-            attempt: context.testAttempts + 1,
-          }),
-          onDone: 'testing',
+          input: ({ context }) => implementInput(context, 'implement'),
+          onDone: afterImplement,
           onError: { target: 'failed', actions: assign({ error: failure('implementing') }) },
         },
       },
@@ -146,13 +215,7 @@ export function issueImplementationMachine(steps: IssueImplementationSteps) {
         entry: assign({ testAttempts: ({ context }) => context.testAttempts + 1 }),
         invoke: {
           src: 'test',
-          input: ({ context }) => ({
-            owner: context.owner,
-            repo: context.repo,
-            issueNumber: context.issueNumber,
-            branch: context.branch,
-            base: (context.issue as IssueFacts).defaultBranch,
-          }),
+          input: ({ context }) => testInput(context),
           onDone: [
             { guard: 'testsPassed', target: 'creatingPR', actions: assign({ lastTestOutput: null }) },
             { guard: 'canRetryTests', target: 'implementing', actions: assign({ lastTestOutput: ({ event }) => event.output.output }) },
@@ -196,12 +259,48 @@ export function issueImplementationMachine(steps: IssueImplementationSteps) {
   });
 }
 
-/** The IssueImplementation workflow around the given steps. */
-export function issueImplementationWorkflow(steps: IssueImplementationSteps) {
+function implementInput(context: Context, mode: 'implement' | 'reproduce'): ImplementInput {
+  return {
+    owner: context.owner,
+    repo: context.repo,
+    issueNumber: context.issueNumber,
+    branch: context.branch,
+    base: (context.issue as IssueFacts).defaultBranch,
+    issue: context.issue as IssueFacts,
+    plan: context.plan ?? '',
+    previousFailure: context.lastTestOutput,
+    attempt: context.testAttempts + 1,
+    mode,
+  };
+}
+
+function testInput(context: Context) {
+  return { owner: context.owner, repo: context.repo, issueNumber: context.issueNumber, branch: context.branch, base: (context.issue as IssueFacts).defaultBranch };
+}
+
+/** The templates: chosen by command (`@bot implement bugfix`) or label. */
+export const ISSUE_TEMPLATES = {
+  /** simple issue: plan, implement, test (looping back on failure), PR. */
+  IssueImplementation: { name: 'IssueImplementation' },
+  /** complex feature: the plan is posted and the run waits for `approve`, with a durable timeout. */
+  ComplexFeature: { name: 'ComplexFeature', approval: true },
+  /** bug fix: a failing test that reproduces the bug first, then the fix, then the tests pass. */
+  BugFix: { name: 'BugFix', reproduceFirst: true },
+  /** documentation update: no test step. */
+  DocsUpdate: { name: 'DocsUpdate', runTests: false },
+} as const satisfies Record<string, IssueTemplate>;
+
+/** A template's workflow around the given steps. */
+export function issueWorkflow(steps: IssueImplementationSteps, template: IssueTemplate = ISSUE_TEMPLATES.IssueImplementation) {
   return defineWorkflow({
-    name: 'IssueImplementation',
-    machine: issueImplementationMachine(steps),
+    name: template.name,
+    machine: issueImplementationMachine(steps, template),
     input: issueImplementationInput,
     failureStates: ['failed'],
   });
+}
+
+/** The IssueImplementation workflow around the given steps. */
+export function issueImplementationWorkflow(steps: IssueImplementationSteps) {
+  return issueWorkflow(steps, ISSUE_TEMPLATES.IssueImplementation);
 }

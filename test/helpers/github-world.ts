@@ -1,0 +1,50 @@
+/**
+ * A world for GitHub workflow tests: a bare git remote with `main`, the GitHub emulator with the repo
+ * `acme/widgets`, a real Octokit client pointed at it, and the adapters the steps use (workspaces,
+ * the scripted agent, a test command that passes when `impl.txt` says `right`).
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { IssueImplementationDeps } from '../../src/actors/issue-implementation.ts';
+import { createGitHubClient, type GitHubOctokit } from '../../src/rmapp/github/client.ts';
+import { runCommand } from '../../src/rmapp/process.ts';
+import { Workspaces } from '../../src/rmapp/workspace.ts';
+import { GitHubEmulator } from './github-emulator.ts';
+import { ROOT } from './processes.ts';
+
+export interface GitHubWorld {
+  emulator: GitHubEmulator;
+  github: GitHubOctokit;
+  remote: string;
+  deps: IssueImplementationDeps;
+  git(cwd: string, ...args: string[]): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export async function createGitHubWorld(files: Record<string, string> = {}): Promise<GitHubWorld> {
+  const tmp = mkdtempSync(join(tmpdir(), 'rmapp-world-'));
+  const git = async (cwd: string, ...args: string[]) => (await runCommand(['git', ...args], { cwd })).stdout.trim();
+  const remote = join(tmp, 'widgets.git');
+  await runCommand(['git', 'init', '-q', '--bare', '-b', 'main', remote]);
+  const seed = join(tmp, 'seed');
+  await runCommand(['git', 'clone', '-q', remote, seed]);
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(seed, name), text);
+  await git(seed, 'add', '-A');
+  await runCommand(['git', '-c', 'user.name=t', '-c', 'user.email=t@x', 'commit', '-q', '--allow-empty', '-m', 'init'], { cwd: seed });
+  await git(seed, 'push', '-q', 'origin', 'HEAD:main');
+
+  const emulator = new GitHubEmulator('t0ken');
+  const baseUrl = await emulator.start();
+  emulator.repos.set('acme/widgets', { default_branch: 'main' });
+  const github = createGitHubClient({ baseUrl, token: 't0ken', minWriteIntervalMs: 0, minNotifyingWriteIntervalMs: 0, retryBaseMs: 10 });
+  const deps: IssueImplementationDeps = {
+    github,
+    workspaces: new Workspaces({ root: join(tmp, 'runs'), author: { name: 'rmapp', email: 'rmapp@example.com' } }),
+    remoteUrl: () => remote,
+    agent: { command: ['node', join(ROOT, 'test/fixtures/scripted-agent.mjs')], timeoutMs: 20_000 },
+    tests: { command: ['node', '-e', "process.exit(require('fs').existsSync('impl.txt') && require('fs').readFileSync('impl.txt','utf8').trim() === 'right' ? 0 : 1)"], timeoutMs: 20_000 },
+    botName: 'rmapp',
+  };
+  return { emulator, github, remote, deps, git, stop: () => emulator.stop() };
+}
