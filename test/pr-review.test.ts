@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createEngine, type Engine } from '../src/index.ts';
-import { prReviewSteps } from '../src/actors/pr-review.ts';
+import { prReviewSteps, reviewResponseSteps } from '../src/actors/pr-review.ts';
 import { prReviewWorkflow } from '../src/machines/pr-review.ts';
+import { reviewResponseWorkflow } from '../src/machines/review-response.ts';
 import { createGitHubClient } from '../src/rmapp/github/client.ts';
 import { ensurePullRequest } from '../src/rmapp/github/writes.ts';
 import { runCommand } from '../src/rmapp/process.ts';
@@ -35,14 +36,18 @@ beforeAll(async () => {
   const baseUrl = await emulator.start();
   const github = createGitHubClient({ baseUrl, token: 't0ken', minWriteIntervalMs: 0, minNotifyingWriteIntervalMs: 0, retryBaseMs: 10 });
   pullNumber = (await ensurePullRequest(github, { owner: 'acme', repo: 'widgets' }, { head: 'feature', base: 'main', title: 'Feature', body: '', key: 'seed' })).number;
-  const steps = prReviewSteps({
+  const deps = {
     github,
     workspaces: new Workspaces({ root: join(tmp, 'runs'), author: { name: 'rmapp', email: 'rmapp@example.com' } }),
     remoteUrl: () => remote,
     agent: { command: ['node', join(ROOT, 'test/fixtures/scripted-agent.mjs')], timeoutMs: 20_000 },
     botName: 'rmapp',
+  };
+  engine = createEngine({
+    database: { url: '', dataDir: 'memory://' },
+    workflows: [prReviewWorkflow(prReviewSteps(deps)), reviewResponseWorkflow(reviewResponseSteps(deps))],
+    pollMs: 50,
   });
-  engine = createEngine({ database: { url: '', dataDir: 'memory://' }, workflows: [prReviewWorkflow(steps)], pollMs: 50 });
   await engine.startWorker();
 });
 
@@ -73,4 +78,26 @@ it('fails at parsingComment with a validation error when the comment asks for no
   expect(run.status).toBe('failed');
   expect(run.error).toMatchObject({ category: 'validation' });
   expect(run.error?.message).toMatch(/^parsingComment: .*asks for nothing/);
+});
+
+it('review response: one child workflow per comment of the review, then one summary reply', async () => {
+  const review = 777;
+  const a = emulator.addReviewComment('acme', 'widgets', pullNumber, '@rmapp add a file\nWRITE a.txt alpha', 'reviewer', { path: 'app.txt', line: 1, pull_request_review_id: review });
+  const b = emulator.addReviewComment('acme', 'widgets', pullNumber, '@rmapp add another\nWRITE b.txt beta', 'reviewer', { path: 'app.txt', line: 1, pull_request_review_id: review });
+  emulator.addReviewComment('acme', 'widgets', pullNumber, 'looks good otherwise', 'reviewer', { pull_request_review_id: review });
+  const id = await engine.start('ReviewResponse', { owner: 'acme', repo: 'widgets', pullNumber, reviewId: review });
+  const run = await engine.waitFor(id, { timeoutMs: 60_000 });
+  expect(run.status).toBe('succeeded');
+  const results = (run.output as { results: { commentId: number; commit: string | null }[] }).results;
+  expect(results.map((r) => r.commentId)).toEqual([a, b]);
+  expect(results.every((r) => r.commit)).toBe(true);
+  expect(await git(remote, 'show', 'feature:a.txt')).toBe('alpha');
+  expect(await git(remote, 'show', 'feature:b.txt')).toBe('beta');
+  const replies = (emulator.reviewComments.get(`acme/widgets#${pullNumber}`) ?? []).filter((c) => c.in_reply_to_id === a || c.in_reply_to_id === b);
+  expect(replies).toHaveLength(2);
+  const summary = (emulator.comments.get(`acme/widgets#${pullNumber}`) ?? []).filter((c) => c.body.startsWith('Addressed 2 of 2 review comments'));
+  expect(summary).toHaveLength(1);
+  // Each child's transitions were persisted under its own path.
+  const childStates = (await engine.history(id)).filter((h) => h.type === 'state.entered' && h.path === 'comment').map((h) => h.state);
+  expect(childStates.filter((s) => s === 'complete')).toHaveLength(2);
 });

@@ -4,7 +4,7 @@ import { join, normalize } from 'node:path';
 import type { AgentConfig } from '../rmapp/agent-runner.ts';
 import { runAgent } from '../rmapp/agent-runner.ts';
 import type { GitHubOctokit } from '../rmapp/github/client.ts';
-import { replyToReviewComment } from '../rmapp/github/writes.ts';
+import { replyToReviewComment, upsertComment } from '../rmapp/github/writes.ts';
 import type { Workspaces } from '../rmapp/workspace.ts';
 import { ValidationError } from '../state_machine/errors.ts';
 import { step } from '../state_machine/step.ts';
@@ -78,6 +78,38 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
         const body = input.commit ? `Done in ${input.commit.slice(0, 12)}.` : 'I looked at this and found nothing to change.';
         const reply = await replyToReviewComment(deps.github, { owner: input.owner, repo: input.repo }, input.pullNumber, input.commentId, idempotencyKey, body);
         return { replyId: reply.id };
+      },
+      { kind: 'github' },
+    ),
+  };
+}
+
+/** The steps of ReviewResponse: PRReview's per comment, plus listing the review's comments and the summary. */
+export function reviewResponseSteps(deps: PrReviewDeps): import('../machines/review-response.ts').ReviewResponseSteps {
+  const mention = new RegExp(`@${deps.botName.replace(/[^\w-]/g, '')}\\b`, 'i');
+  return {
+    ...prReviewSteps(deps),
+    listComments: step(
+      async ({ input }) => {
+        const comments = await deps.github.paginate(deps.github.pulls.listCommentsForReview, {
+          owner: input.owner,
+          repo: input.repo,
+          pull_number: input.pullNumber,
+          review_id: input.reviewId,
+          per_page: 100,
+        });
+        return { commentIds: comments.filter((c) => mention.test(c.body)).map((c) => c.id) };
+      },
+      { kind: 'github' },
+    ),
+    summarize: step(
+      async ({ input, idempotencyKey }) => {
+        const lines = input.results.map((r) =>
+          r.error ? `- comment ${r.commentId}: not done (\`${r.error.category}\` ${r.error.message})` : `- comment ${r.commentId}: ${r.commit ? `done in ${r.commit.slice(0, 12)}` : 'nothing to change'}`,
+        );
+        const body = `Addressed ${input.results.filter((r) => !r.error).length} of ${input.results.length} review comments:\n\n${lines.join('\n')}`;
+        const { id } = await upsertComment(deps.github, { owner: input.owner, repo: input.repo }, input.pullNumber, idempotencyKey, body);
+        return { commentId: id };
       },
       { kind: 'github' },
     ),

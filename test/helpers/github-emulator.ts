@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 interface Comment {
   id: number;
   body: string;
+  pull_request_review_id?: number;
   path?: string;
   line?: number;
   user: { login: string };
@@ -202,6 +203,10 @@ export class GitHubEmulator {
       }
       return undefined;
     }
+    if ((m = /^\/repos\/([^/]+)\/([^/]+)\/pulls\/(\d+)\/reviews\/(\d+)\/comments$/.exec(path)) && method === 'GET') {
+      const list = (this.reviewComments.get(`${m[1]}/${m[2]}#${m[3]}`) ?? []).filter((c) => c.pull_request_review_id === Number(m?.[4]));
+      return [200, this.page(list, query)];
+    }
     if ((m = /^\/repos\/([^/]+)\/([^/]+)\/pulls\/(\d+)\/comments$/.exec(path)) && method === 'GET') {
       return [200, this.page(this.reviewComments.get(`${m[1]}/${m[2]}#${m[3]}`) ?? [], query)];
     }
@@ -221,7 +226,7 @@ export class GitHubEmulator {
   }
 
   /** Adds a review comment by someone (what a reviewer wrote on a PR). */
-  addReviewComment(owner: string, repo: string, pullNumber: number, body: string, login = 'reviewer', place: { path?: string; line?: number } = {}): number {
+  addReviewComment(owner: string, repo: string, pullNumber: number, body: string, login = 'reviewer', place: { path?: string; line?: number; pull_request_review_id?: number } = {}): number {
     const key = `${owner}/${repo}#${pullNumber}`;
     const c: Comment = { id: this.nextId++, body, user: { login }, created_at: this.now(), updated_at: this.now(), ...place };
     this.reviewComments.set(key, [...(this.reviewComments.get(key) ?? []), c]);
