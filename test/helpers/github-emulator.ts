@@ -1,11 +1,17 @@
 /**
  * A GitHub emulator for tests: a local HTTP server speaking the subset of the REST API rmapp uses, so
  * the real Octokit client (auth, retry and throttling plugins included) is exercised end to end. It
- * serves under `/api/v3` like GitHub Enterprise, checks the token, records every write, and injects
- * faults on demand (5xx, 429, secondary rate limits).
+ * serves under `/api/v3` like GitHub Enterprise, checks the token (or a GitHub App's RS256 JWT and the
+ * installation tokens it issued), records every request, and injects faults on demand (5xx, 429,
+ * secondary rate limits, a hook that runs before or after a route, e.g. to kill a worker mid-call).
+ *
+ * Its routes are GitHub OpenAPI path templates, and each request is checked against GitHub's official
+ * description before it is served (see `routes` and ./github-openapi.ts).
  */
+import { createPublicKey, randomBytes, verify, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { checkRequest, findOperation, type SpecOperation } from './github-openapi.ts';
 
 interface Comment {
   id: number;
@@ -39,9 +45,53 @@ interface Fault {
 
 export interface RecordedRequest {
   method: string;
+  /** The decoded path, without `/api/v3`. */
   path: string;
   body: unknown;
+  /** The OpenAPI template of the route that served it (unset: no route, 404). */
+  route?: string | undefined;
+  /** Who made it: `token` (the static token), `installation:<id>` (an issued installation token), `app` (the app's JWT). */
+  auth?: string | undefined;
+  /** What GitHub's description says is wrong with it; the emulator answered 422. */
+  problems?: string[] | undefined;
 }
+
+type RouteHandler = (params: Record<string, string>, query: URLSearchParams, body: Record<string, unknown>) => [number, unknown] | undefined;
+
+/** A route the emulator serves: an operation of GitHub's REST API. */
+export interface Route {
+  method: string;
+  /** OpenAPI path template, e.g. `/repos/{owner}/{repo}/pulls`. */
+  path: string;
+  /** `token`: a token or installation token; `app`: the GitHub App's JWT. */
+  auth: 'token' | 'app';
+  operation: SpecOperation;
+  pattern: RegExp;
+  names: string[];
+  handle: RouteHandler;
+}
+
+/** Runs before a matching request is served (`before`) or after its handler ran (`after`). */
+export interface RouteHook {
+  method: string;
+  /** OpenAPI template of the route. */
+  route: string;
+  when: 'before' | 'after';
+  /** Return true to leave the request unanswered (the caller is gone, e.g. killed). */
+  run: (request: RecordedRequest) => boolean | void;
+  /** Matching requests it still fires for (default 1). */
+  times?: number;
+}
+
+/** A GitHub App the emulator knows: its id, public key and where it is installed. */
+export interface EmulatedApp {
+  appId: number;
+  publicKey: KeyObject | string;
+  /** Installation id by repository full name (`owner/repo`). */
+  installations: Record<string, number>;
+}
+
+const INSTALLATION_PERMISSIONS = { contents: 'write', issues: 'write', pull_requests: 'write', metadata: 'read' };
 
 export class GitHubEmulator {
   readonly refs = new Map<string, string>(); // "owner/repo:branch" -> sha
@@ -53,6 +103,10 @@ export class GitHubEmulator {
   readonly repos = new Map<string, { default_branch: string }>(); // "owner/repo"
   readonly requests: RecordedRequest[] = [];
   private faults: Fault[] = [];
+  private hooks: RouteHook[] = [];
+  private app: (EmulatedApp & { key: KeyObject }) | undefined;
+  /** Installation tokens issued by `POST /app/installations/{id}/access_tokens`, with their installation. */
+  readonly installationTokens = new Map<string, number>();
   private nextId = 1000;
   private server: Server | undefined;
   url = '';
@@ -75,6 +129,21 @@ export class GitHubEmulator {
     this.faults.push({ method, path, status, headers: options.headers ?? {}, message: options.message ?? `emulated ${status}`, times: options.times ?? 1 });
   }
 
+  /** Makes the emulator act as GitHub for a GitHub App: its JWTs are verified with `publicKey`. */
+  configureApp(app: EmulatedApp): void {
+    this.app = { ...app, key: typeof app.publicKey === 'string' ? createPublicKey(app.publicKey) : app.publicKey };
+  }
+
+  /** Runs `hook.run` around the next `times` requests to a route (crash tests kill a worker there). */
+  hook(hook: RouteHook): void {
+    this.hooks.push({ times: 1, ...hook });
+  }
+
+  /** Requests GitHub would have refused as malformed (each was answered 422). */
+  violations(): RecordedRequest[] {
+    return this.requests.filter((r) => r.problems?.length);
+  }
+
   /** Writes (POST/PATCH/PUT/DELETE) received, optionally only those whose path matches. */
   writes(path?: RegExp): RecordedRequest[] {
     return this.requests.filter((r) => r.method !== 'GET' && (!path || path.test(r.path)));
@@ -84,25 +153,42 @@ export class GitHubEmulator {
     let raw = '';
     for await (const chunk of req) raw += chunk;
     const url = new URL(req.url ?? '/', 'http://x');
-    const path = decodeURIComponent(url.pathname).replace(/^\/api\/v3/, '');
+    const rawPath = url.pathname.replace(/^\/api\/v3/, '');
+    const path = decodeURIComponent(rawPath);
     const method = req.method ?? 'GET';
-    const body = raw ? (JSON.parse(raw) as Record<string, unknown>) : undefined;
-    this.requests.push({ method, path, body });
     const send = (status: number, data: unknown, headers: Record<string, string> = {}) => {
       res.writeHead(status, { 'content-type': 'application/json', ...headers });
       res.end(data === undefined ? '' : JSON.stringify(data));
     };
-    const auth = req.headers.authorization ?? '';
-    if (auth !== `token ${this.token}` && auth !== `bearer ${this.token}` && auth !== `Bearer ${this.token}`) {
-      return send(401, { message: 'Bad credentials' });
+    let body: Record<string, unknown> | undefined;
+    try {
+      body = raw ? (JSON.parse(raw) as Record<string, unknown>) : undefined;
+    } catch {
+      this.requests.push({ method, path, body: raw });
+      return send(400, { message: 'Problems parsing JSON' });
     }
+    const recorded: RecordedRequest = { method, path, body };
+    this.requests.push(recorded);
+    const match = this.match(method, rawPath);
+    recorded.route = match?.route.path;
+    const auth = this.authenticate(req.headers.authorization ?? '', match?.route.auth ?? 'token');
+    if (!auth) return send(401, { message: match?.route.auth === 'app' ? 'A JSON web token could not be decoded' : 'Bad credentials' });
+    recorded.auth = auth;
     const fault = this.faults.find((f) => f.method === method && f.path.test(path) && f.times > 0);
     if (fault) {
       fault.times -= 1;
       return send(fault.status, { message: fault.message }, fault.headers);
     }
+    if (!match) return send(404, { message: 'Not Found' });
+    const problems = checkRequest(match.route.operation, { params: match.params, query: url.searchParams, body });
+    if (problems.length > 0) {
+      recorded.problems = problems;
+      return send(422, { message: 'Validation Failed', errors: problems.map((p) => ({ message: p })), documentation_url: `https://docs.github.com/rest (${match.route.operation.operationId})` });
+    }
+    if (this.runHooks('before', method, match.route.path, recorded)) return;
     try {
-      const result = this.route(method, path, url.searchParams, body ?? {});
+      const result = match.route.handle(match.params, url.searchParams, body ?? {});
+      if (this.runHooks('after', method, match.route.path, recorded)) return;
       if (!result) return send(404, { message: 'Not Found' });
       // Pagination as GitHub does it: a Link header to the next page, which Octokit's paginate follows.
       const headers: Record<string, string> = {};
@@ -122,79 +208,131 @@ export class GitHubEmulator {
     }
   }
 
+  private match(method: string, rawPath: string): { route: Route; params: Record<string, string> } | undefined {
+    for (const route of this.routes) {
+      if (route.method !== method) continue;
+      const m = route.pattern.exec(rawPath);
+      if (!m) continue;
+      const params: Record<string, string> = {};
+      route.names.forEach((name, i) => (params[name] = decodeURIComponent(m[i + 1] ?? '')));
+      return { route, params };
+    }
+    return undefined;
+  }
+
+  /** Who the `Authorization` header says the caller is, or null when GitHub would answer 401. */
+  private authenticate(header: string, kind: Route['auth']): string | null {
+    const [scheme = '', credential = ''] = header.split(' ');
+    if (!/^(token|bearer)$/i.test(scheme)) return null;
+    if (kind === 'app') return this.verifyAppJwt(credential) ? 'app' : null;
+    if (credential === this.token) return 'token';
+    const installation = this.installationTokens.get(credential);
+    return installation === undefined ? null : `installation:${installation}`;
+  }
+
+  /** A GitHub App JWT: RS256, signed by the app's key, `iss` the app id, issued and not expired. */
+  private verifyAppJwt(jwt: string): boolean {
+    if (!this.app) return false;
+    const [header, payload, signature] = jwt.split('.');
+    if (!header || !payload || !signature) return false;
+    try {
+      const h = JSON.parse(Buffer.from(header, 'base64url').toString()) as { alg?: string };
+      const p = JSON.parse(Buffer.from(payload, 'base64url').toString()) as { iss?: unknown; iat?: number; exp?: number };
+      if (h.alg !== 'RS256') return false;
+      if (!verify('RSA-SHA256', Buffer.from(`${header}.${payload}`), this.app.key, Buffer.from(signature, 'base64url'))) return false;
+      const now = Date.now() / 1000;
+      // GitHub: iat not in the future (60 s of clock drift allowed), exp at most 10 minutes after iat.
+      if (typeof p.iat !== 'number' || typeof p.exp !== 'number' || p.iat > now + 60 || p.exp < now || p.exp - p.iat > 600) return false;
+      return String(p.iss) === String(this.app.appId);
+    } catch {
+      return false;
+    }
+  }
+
+  private runHooks(when: RouteHook['when'], method: string, route: string, request: RecordedRequest): boolean {
+    const hook = this.hooks.find((h) => h.when === when && h.method === method && h.route === route && (h.times ?? 1) > 0);
+    if (!hook) return false;
+    hook.times = (hook.times ?? 1) - 1;
+    return hook.run(request) === true;
+  }
+
   private now(): string {
     return new Date().toISOString();
   }
 
-  private route(method: string, path: string, query: URLSearchParams, body: Record<string, unknown>): [number, unknown] | undefined {
-    let m: RegExpExecArray | null;
-    if ((m = /^\/repos\/([^/]+)\/([^/]+)$/.exec(path)) && method === 'GET') {
-      const r = this.repos.get(`${m[1]}/${m[2]}`);
-      return r ? [200, { name: m[2], full_name: `${m[1]}/${m[2]}`, ...r }] : undefined;
-    }
-    if ((m = /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)$/.exec(path)) && method === 'GET') {
-      const issue = this.issues.get(`${m[1]}/${m[2]}#${m[3]}`);
-      return issue ? [200, { number: Number(m[3]), state: 'open', ...issue }] : undefined;
-    }
-    if ((m = /^\/repos\/([^/]+)\/([^/]+)\/git\/ref\/heads\/(.+)$/.exec(path)) && method === 'GET') {
-      const sha = this.refs.get(`${m[1]}/${m[2]}:${m[3]}`);
-      return sha ? [200, { ref: `refs/heads/${m[3]}`, object: { sha, type: 'commit' } }] : undefined;
-    }
-    if ((m = /^\/repos\/([^/]+)\/([^/]+)\/git\/refs$/.exec(path)) && method === 'POST') {
+  /**
+   * Every route served, as a GitHub OpenAPI path template with its method. Each must be an operation
+   * of GitHub's official description (checked when the emulator is built and by
+   * test/github-emulator-openapi.test.ts), and every request is checked against that operation before
+   * its handler runs: a request GitHub would refuse (a required field missing, a path parameter of
+   * the wrong type) gets GitHub's 422 here too, so every end-to-end test checks the adapters' calls.
+   */
+  readonly routes: readonly Route[] = [
+    this.on('GET', '/repos/{owner}/{repo}', ({ owner, repo }) => {
+      const r = this.repos.get(`${owner}/${repo}`);
+      return r ? [200, { name: repo, full_name: `${owner}/${repo}`, ...r }] : undefined;
+    }),
+    this.on('GET', '/repos/{owner}/{repo}/issues/{issue_number}', ({ owner, repo, issue_number }) => {
+      const issue = this.issues.get(`${owner}/${repo}#${issue_number}`);
+      return issue ? [200, { number: Number(issue_number), state: 'open', ...issue }] : undefined;
+    }),
+    this.on('GET', '/repos/{owner}/{repo}/git/ref/{ref}', ({ owner, repo, ref = '' }) => {
+      const branch = ref.replace(/^heads\//, '');
+      const sha = ref.startsWith('heads/') ? this.refs.get(`${owner}/${repo}:${branch}`) : undefined;
+      return sha ? [200, { ref: `refs/heads/${branch}`, object: { sha, type: 'commit' } }] : undefined;
+    }),
+    this.on('POST', '/repos/{owner}/{repo}/git/refs', ({ owner, repo }, _query, body) => {
       const branch = String(body.ref).replace(/^refs\/heads\//, '');
-      const key = `${m[1]}/${m[2]}:${branch}`;
+      const key = `${owner}/${repo}:${branch}`;
       if (this.refs.has(key)) return [422, { message: 'Reference already exists' }];
       this.refs.set(key, String(body.sha));
       return [201, { ref: body.ref, object: { sha: body.sha, type: 'commit' } }];
-    }
-    if ((m = /^\/repos\/([^/]+)\/([^/]+)\/pulls$/.exec(path))) {
-      const repo = `${m[1]}/${m[2]}`;
-      const list = this.pulls.get(repo) ?? [];
-      if (method === 'GET') {
-        const head = query.get('head')?.split(':')[1];
-        const state = query.get('state') ?? 'open';
-        return [200, list.filter((p) => (!head || p.head === head) && (state === 'all' || p.state === state)).map((p) => this.pullJson(repo, p))];
-      }
-      if (method === 'POST') {
-        if (list.some((p) => p.head === body.head && p.state === 'open')) return [422, { message: `A pull request already exists for ${m[1]}:${String(body.head)}.` }];
-        const pull: Pull = { number: this.nextId++, head: String(body.head), base: String(body.base), title: String(body.title), body: String(body.body ?? ''), state: 'open' };
-        this.pulls.set(repo, [...list, pull]);
-        return [201, this.pullJson(repo, pull)];
-      }
-    }
-    if ((m = /^\/repos\/([^/]+)\/([^/]+)\/pulls\/(\d+)$/.exec(path)) && method === 'GET') {
-      const repo = `${m[1]}/${m[2]}`;
-      const pull = (this.pulls.get(repo) ?? []).find((p) => p.number === Number(m?.[3]));
-      return pull ? [200, this.pullJson(repo, pull)] : undefined;
-    }
-    if ((m = /^\/repos\/([^/]+)\/([^/]+)\/pulls\/comments\/(\d+)$/.exec(path)) && method === 'GET') {
-      for (const list of this.reviewComments.values()) {
-        const c = list.find((x) => x.id === Number(m?.[3]));
-        if (c) return [200, c];
-      }
-      return undefined;
-    }
-    if ((m = /^\/repos\/([^/]+)\/([^/]+)\/pulls\/(\d+)$/.exec(path)) && method === 'PATCH') {
-      const repo = `${m[1]}/${m[2]}`;
-      const pull = (this.pulls.get(repo) ?? []).find((p) => p.number === Number(m?.[3]));
+    }),
+    this.on('GET', '/repos/{owner}/{repo}/pulls', ({ owner, repo }, query) => {
+      const list = this.pulls.get(`${owner}/${repo}`) ?? [];
+      const head = query.get('head')?.split(':')[1];
+      const state = query.get('state') ?? 'open';
+      return [200, list.filter((p) => (!head || p.head === head) && (state === 'all' || p.state === state)).map((p) => this.pullJson(`${owner}/${repo}`, p))];
+    }),
+    this.on('POST', '/repos/{owner}/{repo}/pulls', ({ owner, repo }, _query, body) => {
+      const key = `${owner}/${repo}`;
+      const list = this.pulls.get(key) ?? [];
+      if (list.some((p) => p.head === body.head && p.state === 'open')) return [422, { message: `A pull request already exists for ${owner}:${String(body.head)}.` }];
+      const pull: Pull = { number: this.nextId++, head: String(body.head), base: String(body.base), title: String(body.title), body: String(body.body ?? ''), state: 'open' };
+      this.pulls.set(key, [...list, pull]);
+      return [201, this.pullJson(key, pull)];
+    }),
+    this.on('GET', '/repos/{owner}/{repo}/pulls/{pull_number}', ({ owner, repo, pull_number }) => {
+      const pull = (this.pulls.get(`${owner}/${repo}`) ?? []).find((p) => p.number === Number(pull_number));
+      return pull ? [200, this.pullJson(`${owner}/${repo}`, pull)] : undefined;
+    }),
+    this.on('PATCH', '/repos/{owner}/{repo}/pulls/{pull_number}', ({ owner, repo, pull_number }, _query, body) => {
+      const pull = (this.pulls.get(`${owner}/${repo}`) ?? []).find((p) => p.number === Number(pull_number));
       if (!pull) return undefined;
       if (body.title !== undefined) pull.title = String(body.title);
       if (body.body !== undefined) pull.body = String(body.body);
-      return [200, this.pullJson(repo, pull)];
-    }
-    if ((m = /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)\/comments$/.exec(path))) {
-      const key = `${m[1]}/${m[2]}#${m[3]}`;
-      const list = this.comments.get(key) ?? [];
-      if (method === 'GET') return [200, this.page(list, query)];
-      if (method === 'POST') {
-        const c: Comment = { id: this.nextId++, body: String(body.body), user: { login: this.botLogin }, created_at: this.now(), updated_at: this.now() };
-        this.comments.set(key, [...list, c]);
-        return [201, c];
+      return [200, this.pullJson(`${owner}/${repo}`, pull)];
+    }),
+    this.on('GET', '/repos/{owner}/{repo}/pulls/comments/{comment_id}', ({ comment_id }) => {
+      for (const list of this.reviewComments.values()) {
+        const c = list.find((x) => x.id === Number(comment_id));
+        if (c) return [200, c];
       }
-    }
-    if ((m = /^\/repos\/([^/]+)\/([^/]+)\/issues\/comments\/(\d+)$/.exec(path)) && method === 'PATCH') {
+      return undefined;
+    }),
+    this.on('GET', '/repos/{owner}/{repo}/issues/{issue_number}/comments', ({ owner, repo, issue_number }, query) => [
+      200,
+      this.page(this.comments.get(`${owner}/${repo}#${issue_number}`) ?? [], query),
+    ]),
+    this.on('POST', '/repos/{owner}/{repo}/issues/{issue_number}/comments', ({ owner, repo, issue_number }, _query, body) => {
+      const key = `${owner}/${repo}#${issue_number}`;
+      const c: Comment = { id: this.nextId++, body: String(body.body), user: { login: this.botLogin }, created_at: this.now(), updated_at: this.now() };
+      this.comments.set(key, [...(this.comments.get(key) ?? []), c]);
+      return [201, c];
+    }),
+    this.on('PATCH', '/repos/{owner}/{repo}/issues/comments/{comment_id}', ({ comment_id }, _query, body) => {
       for (const list of this.comments.values()) {
-        const c = list.find((x) => x.id === Number(m?.[3]));
+        const c = list.find((x) => x.id === Number(comment_id));
         if (c) {
           c.body = String(body.body);
           c.updated_at = this.now();
@@ -202,27 +340,52 @@ export class GitHubEmulator {
         }
       }
       return undefined;
-    }
-    if ((m = /^\/repos\/([^/]+)\/([^/]+)\/pulls\/(\d+)\/reviews\/(\d+)\/comments$/.exec(path)) && method === 'GET') {
-      const list = (this.reviewComments.get(`${m[1]}/${m[2]}#${m[3]}`) ?? []).filter((c) => c.pull_request_review_id === Number(m?.[4]));
-      return [200, this.page(list, query)];
-    }
-    if ((m = /^\/repos\/([^/]+)\/([^/]+)\/pulls\/(\d+)\/comments$/.exec(path)) && method === 'GET') {
-      return [200, this.page(this.reviewComments.get(`${m[1]}/${m[2]}#${m[3]}`) ?? [], query)];
-    }
-    if ((m = /^\/repos\/([^/]+)\/([^/]+)\/pulls\/(\d+)\/comments\/(\d+)\/replies$/.exec(path)) && method === 'POST') {
-      const key = `${m[1]}/${m[2]}#${m[3]}`;
+    }),
+    this.on('GET', '/repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}/comments', ({ owner, repo, pull_number, review_id }, query) => [
+      200,
+      this.page((this.reviewComments.get(`${owner}/${repo}#${pull_number}`) ?? []).filter((c) => c.pull_request_review_id === Number(review_id)), query),
+    ]),
+    this.on('GET', '/repos/{owner}/{repo}/pulls/{pull_number}/comments', ({ owner, repo, pull_number }, query) => [
+      200,
+      this.page(this.reviewComments.get(`${owner}/${repo}#${pull_number}`) ?? [], query),
+    ]),
+    this.on('POST', '/repos/{owner}/{repo}/pulls/{pull_number}/comments/{comment_id}/replies', ({ owner, repo, pull_number, comment_id }, _query, body) => {
+      const key = `${owner}/${repo}#${pull_number}`;
       const list = this.reviewComments.get(key) ?? [];
-      if (!list.some((c) => c.id === Number(m?.[4]))) return undefined;
-      const c: Comment = { id: this.nextId++, body: String(body.body), user: { login: this.botLogin }, in_reply_to_id: Number(m[4]), created_at: this.now(), updated_at: this.now() };
+      if (!list.some((c) => c.id === Number(comment_id))) return undefined;
+      const c: Comment = { id: this.nextId++, body: String(body.body), user: { login: this.botLogin }, in_reply_to_id: Number(comment_id), created_at: this.now(), updated_at: this.now() };
       this.reviewComments.set(key, [...list, c]);
       return [201, c];
-    }
-    if ((m = /^\/repos\/([^/]+)\/([^/]+)\/collaborators\/([^/]+)\/permission$/.exec(path)) && method === 'GET') {
-      const permission = this.permissions.get(`${m[1]}/${m[2]}:${m[3]}`);
-      return permission ? [200, { permission: permission === 'maintain' ? 'write' : permission, role_name: permission, user: { login: m[3] } }] : undefined;
-    }
-    return undefined;
+    }),
+    this.on('GET', '/repos/{owner}/{repo}/collaborators/{username}/permission', ({ owner, repo, username }) => {
+      const permission = this.permissions.get(`${owner}/${repo}:${username}`);
+      return permission ? [200, { permission: permission === 'maintain' ? 'write' : permission, role_name: permission, user: { login: username } }] : undefined;
+    }),
+    // GitHub App routes: authenticated with the app's JWT (see configureApp).
+    this.on('GET', '/repos/{owner}/{repo}/installation', ({ owner, repo }) => {
+      const id = this.app?.installations[`${owner}/${repo}`];
+      return id === undefined ? undefined : [200, { id, app_id: this.app?.appId, account: { login: owner }, repository_selection: 'selected', permissions: INSTALLATION_PERMISSIONS }];
+    }, 'app'),
+    this.on('POST', '/app/installations/{installation_id}/access_tokens', ({ installation_id }) => {
+      const id = Number(installation_id);
+      if (!this.app || !Object.values(this.app.installations).includes(id)) return undefined;
+      const token = `ghs_${randomBytes(18).toString('hex')}`;
+      const expiresAt = new Date(Date.now() + 3600_000).toISOString();
+      this.installationTokens.set(token, id);
+      return [201, { token, expires_at: expiresAt, permissions: INSTALLATION_PERMISSIONS, repository_selection: 'selected' }];
+    }, 'app'),
+  ];
+
+  /** Declares a route; its template must be an operation of GitHub's OpenAPI description. */
+  private on(method: string, path: string, handle: RouteHandler, auth: Route['auth'] = 'token'): Route {
+    const operation = findOperation(method, path);
+    if (!operation) throw new Error(`The emulator serves ${method} ${path}, which is not an operation of GitHub's OpenAPI description.`);
+    const names: string[] = [];
+    const source = path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{(\w+)\}/g, (_m, name: string) => {
+      names.push(name);
+      return operation.pathParams[name] === 'integer' ? '(\\d+)' : '([^/]+)';
+    });
+    return { method, path, auth, operation, pattern: new RegExp(`^${source}$`), names, handle };
   }
 
   /** Adds a review comment by someone (what a reviewer wrote on a PR). */
