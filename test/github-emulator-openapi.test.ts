@@ -66,7 +66,8 @@ it('answers 422 to a request missing a required field, and records it as a viola
   expect(violations.at(-1)).toMatchObject({ method: 'POST', route: '/repos/{owner}/{repo}/pulls', problems: ['missing required field "base"'] });
 
   // Through Octokit, the same mistake surfaces as a permanent 422 the step would fail with.
-  await expect(gh.request('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', { ...repo, issue_number: 1 })).rejects.toMatchObject({ status: 422 });
+  const untypedRequest = gh.request as (route: string, params: object) => Promise<unknown>;
+  await expect(untypedRequest('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', { ...repo, issue_number: 1 })).rejects.toMatchObject({ status: 422 });
   // A path GitHub does not have is a 404, as on GitHub.
   expect((await fetch(`${emulator.url}/repos/acme/widgets/pull-requests`, { headers: { authorization: 'token t0ken' } })).status).toBe(404);
 });

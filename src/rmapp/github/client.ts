@@ -1,9 +1,12 @@
 /**
  * The GitHub REST client: `@octokit/rest` with the retry and throttling plugins, authenticated with a
- * personal token or as a GitHub App installation, against github.com or GitHub Enterprise (`baseUrl`).
- * Secrets stay inside Octokit's auth strategy: nothing here logs them.
+ * personal token or as a GitHub App installation (through `@octokit/app`), against github.com or
+ * GitHub Enterprise (`baseUrl`). Secrets stay inside Octokit's auth strategy: nothing here logs them.
+ *
+ * The service asks {@link GitHubAccess.githubForRepo} for the client that acts on a repository: with a
+ * token that is the one client; as an App it is the client of the installation on that repository.
  */
-import { createAppAuth } from '@octokit/auth-app';
+import { App } from '@octokit/app';
 import { retry } from '@octokit/plugin-retry';
 import { throttling } from '@octokit/plugin-throttling';
 import { Octokit } from '@octokit/rest';
@@ -18,8 +21,11 @@ export interface GitHubClientConfig {
   baseUrl?: string | undefined;
   /** A personal access token or installation token. */
   token?: string | undefined;
-  /** GitHub App credentials: the client acts as the app's installation. */
-  app?: { appId: number | string; privateKey: string; installationId: number } | undefined;
+  /**
+   * GitHub App credentials (used when set, even if a token is set too): each repository is acted on
+   * as the app's installation there. `installationId` pins one installation and skips the look-up.
+   */
+  app?: { appId: number | string; privateKey: string; installationId?: number | undefined } | undefined;
   /** Retries of 5xx/network failures done by the plugin before a step's own retry policy takes over. */
   retries?: number | undefined;
   /** The plugin waits base × attempt² between those retries. Default 1,000 ms. */
@@ -40,25 +46,14 @@ export interface GitHubClientConfig {
   minNotifyingWriteIntervalMs?: number | undefined;
 }
 
-/**
- * Creates the client.
- *
- * @example
- * const github = createGitHubClient({ token: process.env.GITHUB_TOKEN });
- */
-export function createGitHubClient(config: GitHubClientConfig): GitHubOctokit {
-  if (!config.token && !config.app) {
-    throw new Error('GitHub credentials missing: set a token (GITHUB_TOKEN) or GitHub App credentials (app id, private key, installation id).');
-  }
+/** Everything but the credentials: the same for the token client, the App's client and its installations' clients. */
+function clientOptions(config: GitHubClientConfig) {
   const retries = config.retries ?? 3;
   const maxWaitS = (config.maxInlineRateLimitWaitMs ?? 60_000) / 1000;
   const onLimit = (retryAfter: number, _options: unknown, _octokit: unknown, retryCount: number) => retryCount < retries && retryAfter <= maxWaitS;
-  return new RmappOctokit({
+  return {
     baseUrl: config.baseUrl ?? 'https://api.github.com',
     userAgent: config.userAgent ?? 'rmapp',
-    ...(config.app
-      ? { authStrategy: createAppAuth, auth: { appId: config.app.appId, privateKey: config.app.privateKey, installationId: config.app.installationId } }
-      : { auth: config.token }),
     retry: { retries, retryAfterBaseValue: config.retryBaseMs ?? 1_000, doNotRetry: [400, 401, 403, 404, 409, 422, 429, 451] },
     throttle: {
       onRateLimit: onLimit,
@@ -68,5 +63,99 @@ export function createGitHubClient(config: GitHubClientConfig): GitHubOctokit {
     },
     // Octokit's default logger prints request details on warnings; keep its warnings, drop debug/info.
     log: { debug: () => {}, info: () => {}, warn: (msg: string) => console.warn(`github: ${msg}`), error: (msg: string) => console.error(`github: ${msg}`) },
+  };
+}
+
+/**
+ * Creates the client for a token.
+ *
+ * @example
+ * const github = createGitHubClient({ token: process.env.GITHUB_TOKEN });
+ */
+export function createGitHubClient(config: GitHubClientConfig): GitHubOctokit {
+  if (!config.token && !config.app) {
+    throw new Error('GitHub credentials missing: set a token (GITHUB_TOKEN) or GitHub App credentials (app id, private key).');
+  }
+  if (!config.token) {
+    throw new Error('GitHub App credentials act per installation: use createGitHubAccess(config).githubForRepo(owner, repo) instead of createGitHubClient.');
+  }
+  return new RmappOctokit({ ...clientOptions(config), auth: config.token });
+}
+
+/** The GitHub clients of the service, one per repository it acts on. */
+export interface GitHubAccess {
+  /** `token`: one client for every repository; `app`: each repository's installation client. */
+  readonly mode: 'token' | 'app';
+  /**
+   * The client that acts on `owner/repo`. As an App: the installation client of that repository
+   * (found with `GET /repos/{owner}/{repo}/installation`, then cached; its token is renewed before it
+   * expires by the auth strategy). Fails with the 404 as GitHub sends it when the App is not installed.
+   */
+  githubForRepo(owner: string, repo: string): Promise<GitHubOctokit>;
+  /** A token for git over HTTPS on `owner/repo` (`x-access-token:<token>`): the installation's, or the personal token. */
+  tokenForRepo(owner: string, repo: string): Promise<string>;
+  /** As an App: the client authenticated as the App itself (JWT), e.g. to list installations. */
+  readonly appClient: GitHubOctokit | null;
+}
+
+/**
+ * Creates the GitHub access of the service: token mode when only a token is configured, App mode
+ * when App credentials are (the App acts on each repository as its installation there, so its rate
+ * limits and permissions are per installation, as GitHub intends for an App).
+ *
+ * Installation clients share the retry/throttling configuration and the write limiters of the
+ * process, so GitHub's "one write at a time" advice holds across installations too.
+ *
+ * @example
+ * const access = createGitHubAccess({ app: { appId: 123, privateKey: pem }, baseUrl: 'https://ghe.example/api/v3' });
+ * const github = await access.githubForRepo('acme', 'widgets');
+ * await github.issues.createComment({ owner: 'acme', repo: 'widgets', issue_number: 1, body: 'hi' });
+ */
+export function createGitHubAccess(config: GitHubClientConfig): GitHubAccess {
+  if (!config.app) {
+    const client = createGitHubClient(config);
+    const token = config.token as string;
+    return { mode: 'token', appClient: null, githubForRepo: async () => client, tokenForRepo: async () => token };
+  }
+  if (!config.app.appId || !config.app.privateKey) {
+    throw new Error('GitHub App credentials incomplete: both the App ID (GITHUB_APP_ID) and its private key (GITHUB_PRIVATE_KEY_PATH) are needed.');
+  }
+  const options = clientOptions(config);
+  const app = new App({
+    appId: config.app.appId,
+    privateKey: config.app.privateKey,
+    // Our Octokit with its plugins and options: the App's client and every installation client are made from it.
+    Octokit: RmappOctokit.defaults(options),
+    log: options.log,
   });
+  const pinned = config.app.installationId;
+  const installations = new Map<number, Promise<GitHubOctokit>>();
+  const repos = new Map<string, Promise<number>>();
+  // A failed look-up is not cached: the App may be installed a minute later.
+  const cached = <K, V>(map: Map<K, Promise<V>>, key: K, make: () => Promise<V>): Promise<V> => {
+    let p = map.get(key);
+    if (!p) {
+      p = make();
+      map.set(key, p);
+      p.catch(() => map.delete(key));
+    }
+    return p;
+  };
+  const installationOf = (owner: string, repo: string): Promise<number> =>
+    pinned !== undefined
+      ? Promise.resolve(pinned)
+      : cached(repos, `${owner}/${repo}`.toLowerCase(), async () => (await app.octokit.request('GET /repos/{owner}/{repo}/installation', { owner, repo })).data.id);
+  const githubForRepo = async (owner: string, repo: string): Promise<GitHubOctokit> => {
+    const id = await installationOf(owner, repo);
+    return cached(installations, id, () => app.getInstallationOctokit(id));
+  };
+  return {
+    mode: 'app',
+    appClient: app.octokit,
+    githubForRepo,
+    async tokenForRepo(owner, repo) {
+      const client = await githubForRepo(owner, repo);
+      return ((await client.auth({ type: 'installation' })) as { token: string }).token;
+    },
+  };
 }
