@@ -8,6 +8,7 @@ import { issueImplementationSteps } from '../src/actors/issue-implementation.ts'
 import { issueImplementationWorkflow } from '../src/machines/issue-implementation.ts';
 import { attachProgressComments } from '../src/rmapp/progress-comment.ts';
 import { marker } from '../src/rmapp/github/writes.ts';
+import { parsePlanYaml } from '../src/rmapp/plan.ts';
 import { createGitHubWorld, type GitHubWorld } from './helpers/github-world.ts';
 import type { GitHubEmulator } from './helpers/github-emulator.ts';
 
@@ -27,6 +28,9 @@ beforeAll(async () => {
     body: 'PLAN write impl.txt\nWRITE impl.txt wrong\nIF_FAILED WRITE impl.txt right',
   });
   emulator.issues.set('acme/widgets#2', { title: 'Never passes', body: 'PLAN try\nWRITE impl.txt wrong' });
+  emulator.issues.set('acme/widgets#3', { title: 'Sloppy planner', body: 'PLAN write impl.txt\nBADJSON_ONCE\nWRITE impl.txt right' });
+  emulator.issues.set('acme/widgets#4', { title: 'Hopeless planner', body: 'PLAN x\nBADJSON plan\nWRITE impl.txt right' });
+  emulator.issues.set('acme/widgets#5', { title: 'Hopeless analyst', body: 'BADJSON analysis' });
   engine = createEngine({ database: { url: '', dataDir: 'memory://' }, workflows: [issueImplementationWorkflow(issueImplementationSteps(world.deps))], pollMs: 50 });
   progress = attachProgressComments(engine, world.github, {
     stages: { IssueImplementation: ['analyzing', 'planning', 'implementing', 'testing', 'creatingPR', 'complete'] },
@@ -52,12 +56,18 @@ it('implements an issue: the failed tests send it back to implementing, then one
   expect(pulls[0]).toMatchObject({ head: 'rmapp/issue-1', base: 'main', title: 'Fix #1: Make impl.txt say right' });
   expect(pulls[0]?.body).toContain('Requested by @octocat');
   expect(pulls[0]?.body).toContain('write impl.txt');
-  // Two commits on the branch: the wrong attempt and the fix.
-  expect(await git(remote, 'rev-list', '--count', 'main..rmapp/issue-1')).toBe('2');
+  // Three commits on the branch: the plan (once, though both attempts wrote it), the wrong attempt, the fix.
+  expect(await git(remote, 'rev-list', '--count', 'main..rmapp/issue-1')).toBe('3');
+  expect(await git(remote, 'log', '--reverse', '--format=%s', 'main..rmapp/issue-1')).toMatch(/^rmapp: plan for #1 \(tasks\/issue-1\.yml\)\n/);
+  const committedPlan = parsePlanYaml(await git(remote, 'show', 'rmapp/issue-1:tasks/issue-1.yml'));
+  expect(committedPlan).toMatchObject({ goal: 'write impl.txt', tasks: [{ title: 'write impl.txt', files: ['impl.txt'], steps: [{ prompt: 'write impl.txt', done: false }] }] });
+  expect(pulls[0]?.body).toContain('```yaml\ngoal: write impl.txt');
   expect(await git(remote, 'show', 'rmapp/issue-1:impl.txt')).toBe('right');
   const entered = (await engine.history(id)).filter((h) => h.type === 'state.entered').map((h) => h.state);
   expect(entered).toEqual(['analyzing', 'planning', 'implementing', 'testing', 'implementing', 'testing', 'creatingPR', 'complete']);
-  expect(await engine.getArtifact(id, 'plan')).toBe('write impl.txt');
+  const plan = await engine.getArtifact<string>(id, 'plan');
+  expect(parsePlanYaml(plan ?? '')).toEqual(committedPlan);
+  expect(await engine.getArtifact(id, 'analysis')).toEqual({ summary: 'write impl.txt', kind: 'feature', risks: [] });
 
   // One progress comment on the issue, edited in place, ending with every stage done and the PR link.
   await progress.flush();
@@ -88,4 +98,34 @@ it('fails at analyzing with the GitHub error category when the issue does not ex
   expect(run.status).toBe('failed');
   expect(run.error).toMatchObject({ category: 'permanent', code: 'HTTP_404' });
   expect(run.error?.message).toMatch(/^analyzing: /);
+});
+
+it('re-asks once when the agent answers the analysis and the plan with JSON of the wrong shape', async () => {
+  const id = await engine.start('IssueImplementation', { owner: 'acme', repo: 'widgets', issueNumber: 3 });
+  const run = await engine.waitFor(id, { timeoutMs: 60_000 });
+  expect(run.status).toBe('succeeded');
+  const messages = (await engine.history(id)).filter((h) => h.type === 'progress').map((h) => `${h.step}: ${(h.data as { message: string }).message}`);
+  const reasks = messages.filter((m) => m.includes('asking once more'));
+  expect(reasks).toHaveLength(2);
+  expect(reasks[0]).toMatch(/^analyze: the agent's analysis was invalid \(summary: .*kind: Invalid option/);
+  expect(reasks[1]).toMatch(/^plan: the agent's plan was invalid \(goal: Invalid input/);
+  expect(parsePlanYaml(await git(remote, 'show', 'rmapp/issue-3:tasks/issue-3.yml')).goal).toBe('write impl.txt');
+});
+
+it('fails in planning with category agent when the plan is invalid again after the re-ask', async () => {
+  const id = await engine.start('IssueImplementation', { owner: 'acme', repo: 'widgets', issueNumber: 4 });
+  const run = await engine.waitFor(id, { timeoutMs: 60_000 });
+  expect(run.status).toBe('failed');
+  expect(run.error).toMatchObject({ category: 'agent', code: 'AGENT_OUTPUT_INVALID' });
+  expect(run.error?.message).toMatch(/^planning: The coding agent's plan was invalid, also after a corrective re-ask: goal: .*tasks\.0\.steps: Invalid input: expected array/);
+  expect(await engine.getArtifact(id, 'plan')).toBeUndefined();
+  expect(await git(remote, 'branch', '--list', 'rmapp/issue-4')).toBe('');
+});
+
+it('fails in analyzing with category agent when the analysis is invalid twice', async () => {
+  const run = await engine.waitFor(await engine.start('IssueImplementation', { owner: 'acme', repo: 'widgets', issueNumber: 5 }), { timeoutMs: 60_000 });
+  expect(run.status).toBe('failed');
+  expect(run.state).toBe('failed');
+  expect(run.error).toMatchObject({ category: 'agent', code: 'AGENT_OUTPUT_INVALID' });
+  expect(run.error?.message).toMatch(/^analyzing: The coding agent's analysis was invalid.*kind: Invalid option/);
 });

@@ -29,9 +29,10 @@ afterAll(async () => {
 it('complex feature: posts the plan, waits for approve, then implements', async () => {
   world.emulator.issues.set('acme/widgets#10', { title: 'Big feature', body: 'PLAN step one, step two\nWRITE impl.txt right' });
   const id = await engine.start('ComplexFeature', { owner: 'acme', repo: 'widgets', issueNumber: 10 });
-  await until(async () => (await engine.get(id)).state === 'awaitingApproval', 30_000, 'the approval wait');
+  // The state and the status are not written together: wait for both (the run is evicted while it waits).
+  await until(async () => ((r) => r.state === 'awaitingApproval' && r.status === 'waiting')(await engine.get(id)), 30_000, 'the approval wait');
   const planComment = (world.emulator.comments.get('acme/widgets#10') ?? []).find((c) => c.body.includes('## Plan for #10'));
-  expect(planComment?.body).toContain('step one, step two');
+  expect(planComment?.body).toContain('```yaml\ngoal: step one, step two\n');
   expect(planComment?.body).toContain('`@rmapp approve`');
   expect((await engine.get(id)).status).toBe('waiting');
   await engine.send(id, { type: 'approve' }, { dedupeKey: 'comment-123' });
@@ -60,7 +61,8 @@ it('bug fix: a failing test reproduces the bug first, then the fix makes the tes
   const run = await engine.waitFor(id, { timeoutMs: 60_000 });
   expect(run.status).toBe('succeeded');
   expect(await states(id)).toEqual(['analyzing', 'planning', 'reproducing', 'verifyingReproduction', 'implementing', 'testing', 'creatingPR', 'complete']);
-  expect(await world.git(world.remote, 'rev-list', '--count', 'main..rmapp/issue-12')).toBe('2');
+  // The plan, the reproducing test, the fix.
+  expect(await world.git(world.remote, 'rev-list', '--count', 'main..rmapp/issue-12')).toBe('3');
 });
 
 it('bug fix: a "reproduction" that passes fails the run as not reproduced', async () => {

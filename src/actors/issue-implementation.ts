@@ -3,8 +3,13 @@
  * the coding agent and the repository's tests. Every side effect is idempotent with the step's key or
  * by construction (one branch per issue, commits only of real changes, one PR per branch).
  */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { AgentConfig } from '../rmapp/agent-runner.ts';
 import { runAgent, runTests } from '../rmapp/agent-runner.ts';
+import { issueAnalysisSchema, type IssueAnalysis } from '../rmapp/analysis.ts';
+import { parsePlanYaml, planPath, planSchema, renderPlanYaml, yamlBlock } from '../rmapp/plan.ts';
+import { askJson, formatIssues, type OutputIssue } from '../rmapp/structured-output.ts';
 import type { GitHubOctokit } from '../rmapp/github/client.ts';
 import { ensurePullRequest, upsertComment } from '../rmapp/github/writes.ts';
 import type { Workspaces } from '../rmapp/workspace.ts';
@@ -25,30 +30,80 @@ export interface IssueImplementationDeps {
 /** The marker the implementing prompt carries when a test run failed before. */
 export const PREVIOUS_FAILURE_HEADING = 'Previous test run failed';
 
+/** The first words of the analysis request (the scripted test agent recognises it by them). */
+export const ANALYSIS_REQUEST = 'Analyze issue';
+/** The first words of the plan request (the scripted test agent recognises it by them). */
+export const PLAN_REQUEST = 'Write an implementation plan';
+
+function issueText(issue: { title: string; body: string }): string {
+  return `# ${issue.title}\n\n${issue.body}\n`;
+}
+
+function analysisText(analysis: IssueAnalysis | undefined): string {
+  if (!analysis) return '';
+  const risks = analysis.risks.length ? `\n\nRisks:\n${analysis.risks.map((r) => `- ${r}`).join('\n')}` : '';
+  return `\n## Analysis (${analysis.kind})\n\n${analysis.summary}${risks}\n`;
+}
+
+/** Whether the plan is rmplan YAML: a run persisted before plans were YAML carries free text. */
+function isPlanYaml(plan: string): boolean {
+  try {
+    parsePlanYaml(plan);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Writes the plan to `tasks/issue-<n>.yml` in the workspace; a free-text plan (an older run) is left
+ * out of the branch rather than failing the run.
+ */
+async function placePlanFile(dir: string, issueNumber: number, plan: string): Promise<string | null> {
+  if (!isPlanYaml(plan)) return null;
+  const file = planPath(issueNumber);
+  await mkdir(dirname(join(dir, file)), { recursive: true });
+  await writeFile(join(dir, file), plan.endsWith('\n') ? plan : `${plan}\n`);
+  return file;
+}
+
 export function issueImplementationSteps(deps: IssueImplementationDeps): IssueImplementationSteps {
   const workspace = (runId: string, input: { owner: string; repo: string; branch: string; base: string }, signal: AbortSignal) =>
     deps.workspaces.prepare({ runId, remoteUrl: deps.remoteUrl(input.owner, input.repo), branch: input.branch, base: input.base, signal });
 
+  const reask = (progress: (message: string, data?: Record<string, unknown>) => void, what: string) => (issues: OutputIssue[]) =>
+    progress(`the agent's ${what} was invalid (${formatIssues(issues, 3)}); asking once more`, { issues });
+
   return {
+    // The agent's answer is the long part of this step, so it retries as an agent step.
     analyze: step(
-      async ({ input }) => {
+      async ({ input, signal, saveArtifact, progress }) => {
         const [{ data: issue }, { data: repository }] = await Promise.all([
           deps.github.issues.get({ owner: input.owner, repo: input.repo, issue_number: input.issueNumber }),
           deps.github.repos.get({ owner: input.owner, repo: input.repo }),
         ]);
-        return { title: issue.title, body: issue.body ?? '', defaultBranch: repository.default_branch };
+        const facts = { title: issue.title, body: issue.body ?? '', defaultBranch: repository.default_branch };
+        progress('analyzing the issue');
+        const prompt = `${ANALYSIS_REQUEST} #${input.issueNumber} of ${input.owner}/${input.repo}: summarise what it asks, what kind of change it needs, and the risks. Do not change files.\n\n${issueText(facts)}`;
+        const analysis = await askJson(deps.agent, { cwd: process.cwd(), prompt, schema: issueAnalysisSchema, signal, name: 'analysis', onReask: reask(progress, 'analysis') });
+        await saveArtifact('analysis', analysis);
+        return facts;
       },
-      { kind: 'github' },
+      { kind: 'agent' },
     ),
 
     plan: step(
-      async ({ input, signal, saveArtifact, progress }) => {
+      async ({ input, signal, saveArtifact, getArtifact, progress }) => {
         progress('planning');
-        const prompt = `Write a short implementation plan for issue #${input.issueNumber}. Do not change files.\n\n# ${input.issue.title}\n\n${input.issue.body}\n`;
-        const result = await runAgent(deps.agent, { cwd: process.cwd(), prompt, signal });
-        const plan = result.stdout.trim() || '(the agent gave no plan)';
-        await saveArtifact('plan', plan);
-        return { plan };
+        // The analysis step's artifact of this run (absent for runs analysed before analyses existed).
+        const analysis = await getArtifact<IssueAnalysis>('analysis');
+        const prompt =
+          `${PLAN_REQUEST} for issue #${input.issueNumber} as an rmplan plan: the goal, details, and tasks, each with the files it touches and small steps (one prompt each, done: false). Do not change files.\n\n` +
+          `${issueText(input.issue)}${analysisText(analysis)}`;
+        const plan = await askJson(deps.agent, { cwd: process.cwd(), prompt, schema: planSchema, signal, name: 'plan', onReask: reask(progress, 'plan') });
+        const yaml = renderPlanYaml(plan);
+        await saveArtifact('plan', yaml);
+        return { plan: yaml };
       },
       { kind: 'agent' },
     ),
@@ -56,6 +111,10 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
     implement: step(
       async ({ input, runId, signal, progress }) => {
         const ws = await workspace(runId, input, signal);
+        // The plan goes on the branch in its own commit, before the agent's work; the same plan
+        // again (a later attempt, a re-executed step) changes nothing, so it makes no second commit.
+        const planFile = await placePlanFile(ws.dir, input.issueNumber, input.plan);
+        if (planFile) await deps.workspaces.commitAll(ws, `rmapp: plan for #${input.issueNumber} (${planFile})`, signal);
         progress(`implementing, attempt ${input.attempt}`);
         // A failed run with no output still counts as a failure the agent must fix.
         const failure =
@@ -64,7 +123,8 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
           input.mode === 'reproduce'
             ? `Reproduce the bug of issue #${input.issueNumber}: add a test that fails because of it. Do not fix the bug yet.`
             : `Implement issue #${input.issueNumber} in this repository.`;
-        const prompt = `${task}\n\n# ${input.issue.title}\n\n${input.issue.body}\n\n## Plan\n\n${input.plan}\n${failure}`;
+        const planNote = planFile ? `\n\nThe plan is also in \`${planFile}\`.` : '';
+        const prompt = `${task}\n\n${issueText(input.issue)}\n## Plan\n\n${yamlBlock(input.plan)}${planNote}\n${failure}`;
         await runAgent(deps.agent, { cwd: ws.dir, prompt, signal });
         const { committed, sha } = await deps.workspaces.commitAll(ws, `rmapp: ${input.issue.title} (#${input.issueNumber}), attempt ${input.attempt}`, signal);
         // Pushed now, so a worker on another machine that resumes the run continues from this commit.
@@ -77,7 +137,7 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
     postPlan: step(
       async ({ input, idempotencyKey }) => {
         const bot = deps.botName ?? 'rmapp';
-        const body = `## Plan for #${input.issueNumber}\n\n${input.plan}\n\nReply \`@${bot} approve\` to implement it, or \`@${bot} cancel\`.`;
+        const body = `## Plan for #${input.issueNumber}\n\n${yamlBlock(input.plan)}\n\nReply \`@${bot} approve\` to implement it, or \`@${bot} cancel\`.`;
         const { id } = await upsertComment(deps.github, { owner: input.owner, repo: input.repo }, input.issueNumber, idempotencyKey, body);
         return { commentId: id };
       },
@@ -99,7 +159,7 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
       async ({ input, runId, signal, idempotencyKey }) => {
         const ws = await workspace(runId, input, signal);
         await deps.workspaces.push(ws, signal);
-        const body = `Closes #${input.issueNumber}.${input.requestedBy ? ` Requested by @${input.requestedBy}.` : ''}\n\n## Plan\n\n${input.plan}`;
+        const body = `Closes #${input.issueNumber}.${input.requestedBy ? ` Requested by @${input.requestedBy}.` : ''}\n\n## Plan\n\n${yamlBlock(input.plan)}${isPlanYaml(input.plan) ? `\n\nCommitted as \`${planPath(input.issueNumber)}\`.` : ''}`;
         const pr = await ensurePullRequest(deps.github, { owner: input.owner, repo: input.repo }, {
           head: input.branch,
           base: input.base,

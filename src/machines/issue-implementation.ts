@@ -38,6 +38,7 @@ export interface TestOutcome {
 /** The steps, each a promise actor (use `step()`), by name. */
 export interface IssueImplementationSteps {
   analyze: PromiseActorLogic<IssueFacts, { owner: string; repo: string; issueNumber: number }>;
+  /** `plan` is rmplan YAML (validated by the step; kept a string so the machine stays format-agnostic). */
   plan: PromiseActorLogic<{ plan: string }, { issue: IssueFacts; issueNumber: number }>;
   implement: PromiseActorLogic<{ commit: string | null }, ImplementInput>;
   /** Posts the plan on the issue and asks for `@bot approve` (complex feature). */
