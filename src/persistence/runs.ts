@@ -1,5 +1,5 @@
 /** Creating and reading runs (not the hot path: see `claims.ts` and `commits.ts` for that). */
-import { and, asc, desc, eq, inArray, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, like, type SQL } from 'drizzle-orm';
 import type { Database, Queryable } from './database.ts';
 import { RUN_COLUMNS, toRunRow } from './rows.ts';
 import { runHistory, runs, type HistoryEvent, type RunRow, type RunStatus } from './schema.ts';
@@ -84,6 +84,8 @@ export interface ListRunsFilter {
   status?: RunStatus | readonly RunStatus[] | undefined;
   workflow?: string | undefined;
   parentRunId?: string | undefined;
+  /** Only runs whose id starts with this (services give runs structured ids, e.g. `owner/repo/issues/12/…`). */
+  idPrefix?: string | undefined;
   limit?: number | undefined;
 }
 
@@ -96,6 +98,7 @@ export async function listRuns(db: Database, filter: ListRunsFilter = {}): Promi
   }
   if (filter.workflow) where.push(eq(runs.workflow, filter.workflow));
   if (filter.parentRunId) where.push(eq(runs.parentRunId, filter.parentRunId));
+  if (filter.idPrefix) where.push(like(runs.id, `${filter.idPrefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`));
   return db.drizzle
     .select()
     .from(runs)

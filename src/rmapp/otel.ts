@@ -17,14 +17,16 @@ export interface TelemetryOptions {
   /** Serve Prometheus metrics on this port (host 0.0.0.0 unless `prometheusHost`). */
   prometheusPort?: number | undefined;
   prometheusHost?: string | undefined;
+  /** Create the Prometheus reader without its own server: the caller serves `/metrics` (`rmapp serve`). */
+  prometheusEmbedded?: boolean | undefined;
 }
 
 /** Starts the SDK; `shutdown` flushes what is buffered (call it on SIGTERM). */
 export async function startTelemetry(options: TelemetryOptions): Promise<{ shutdown(): Promise<void>; prometheus?: PrometheusExporter }> {
   const metricReaders: IMetricReader[] = [];
   let prometheus: PrometheusExporter | undefined;
-  if (options.prometheusPort !== undefined) {
-    prometheus = new PrometheusExporter({ port: options.prometheusPort, host: options.prometheusHost ?? '0.0.0.0' });
+  if (options.prometheusPort !== undefined || options.prometheusEmbedded) {
+    prometheus = new PrometheusExporter({ port: options.prometheusPort, host: options.prometheusHost ?? '0.0.0.0', preventServerStart: !!options.prometheusEmbedded });
     metricReaders.push(prometheus);
   }
   if (options.otlp) {

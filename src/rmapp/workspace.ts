@@ -17,6 +17,12 @@ export interface WorkspaceConfig {
   /** Where mirrors are cached; default `<root>/.mirrors`. */
   mirrors?: string | undefined;
   author: { name: string; email: string };
+  /**
+   * A token for the remote (GitHub: the personal token or the repository's installation token). It
+   * reaches git as an `http.extraHeader` through `GIT_CONFIG_*` environment variables: never in the
+   * URL, `.git/config`, argv or error messages.
+   */
+  token?: ((remoteUrl: string) => Promise<string | undefined>) | undefined;
   /** Per git command. Default 10 minutes (a first clone of a large repository). */
   timeoutMs?: number | undefined;
 }
@@ -42,7 +48,11 @@ export class Workspaces {
     this.mirrors = config.mirrors ?? join(config.root, '.mirrors');
   }
 
-  private async git(args: string[], cwd: string | undefined, signal?: AbortSignal, input?: string): Promise<string> {
+  private async git(args: string[], cwd: string | undefined, signal?: AbortSignal, input?: string, remoteUrl?: string): Promise<string> {
+    const token = remoteUrl && /^https?:/.test(remoteUrl) ? await this.config.token?.(remoteUrl) : undefined;
+    const auth = token
+      ? { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'http.extraHeader', GIT_CONFIG_VALUE_0: `Authorization: Basic ${Buffer.from(`x-access-token:${token}`).toString('base64')}` }
+      : {};
     const r = await runCommand(['git', ...args], {
       cwd,
       signal,
@@ -54,6 +64,7 @@ export class Workspaces {
         GIT_AUTHOR_EMAIL: this.config.author.email,
         GIT_COMMITTER_NAME: this.config.author.name,
         GIT_COMMITTER_EMAIL: this.config.author.email,
+        ...auth,
       },
     });
     if (r.exitCode !== 0) {
@@ -67,8 +78,8 @@ export class Workspaces {
   private async mirror(remoteUrl: string, signal?: AbortSignal): Promise<string> {
     await mkdir(this.mirrors, { recursive: true });
     const dir = join(this.mirrors, `${createHash('sha256').update(remoteUrl).digest('hex').slice(0, 16)}.git`);
-    if (existsSync(dir)) await this.git(['remote', 'update', '--prune'], dir, signal);
-    else await this.git(['clone', '--mirror', '--', remoteUrl, dir], undefined, signal);
+    if (existsSync(dir)) await this.git(['remote', 'update', '--prune'], dir, signal, undefined, remoteUrl);
+    else await this.git(['clone', '--mirror', '--', remoteUrl, dir], undefined, signal, undefined, remoteUrl);
     return dir;
   }
 
@@ -76,18 +87,18 @@ export class Workspaces {
   async prepare(job: { runId: string; remoteUrl: string; branch: string; base: string; signal?: AbortSignal }): Promise<Workspace> {
     await checkBranchName(job.branch);
     await checkBranchName(job.base);
-    const dir = resolve(this.config.root, job.runId.replace(/[^\w.-]/g, '_'));
+    const dir = this.dirOf(job.runId);
     const ws = { dir, branch: job.branch, remoteUrl: job.remoteUrl };
     if (existsSync(join(dir, '.git'))) {
       // A resumed run: keep local work, bring the remote up to date.
-      await this.git(['fetch', '--prune', 'origin'], dir, job.signal);
+      await this.git(['fetch', '--prune', 'origin'], dir, job.signal, undefined, job.remoteUrl);
       await this.git(['checkout', job.branch], dir, job.signal);
       return ws;
     }
     const mirror = await this.mirror(job.remoteUrl, job.signal);
     await mkdir(this.config.root, { recursive: true });
-    await this.git(['clone', '--reference', mirror, '--dissociate', '--', job.remoteUrl, dir], undefined, job.signal);
-    const remoteHas = await this.git(['ls-remote', '--heads', 'origin', `refs/heads/${job.branch}`], dir, job.signal);
+    await this.git(['clone', '--reference', mirror, '--dissociate', '--', job.remoteUrl, dir], undefined, job.signal, undefined, job.remoteUrl);
+    const remoteHas = await this.git(['ls-remote', '--heads', 'origin', `refs/heads/${job.branch}`], dir, job.signal, undefined, job.remoteUrl);
     const start = remoteHas ? `origin/${job.branch}` : `origin/${job.base}`;
     await this.git(['checkout', '-B', job.branch, start, '--'], dir, job.signal);
     return ws;
@@ -105,11 +116,21 @@ export class Workspaces {
 
   /** Pushes the branch (a push that has nothing new to send is a no-op). */
   async push(ws: Workspace, signal?: AbortSignal): Promise<void> {
-    await this.git(['push', 'origin', `HEAD:refs/heads/${ws.branch}`], ws.dir, signal);
+    await this.git(['push', 'origin', `HEAD:refs/heads/${ws.branch}`], ws.dir, signal, undefined, ws.remoteUrl);
   }
 
   /** Removes the workspace (when the run ended well; a failed run's is kept for inspection). */
   async remove(ws: Workspace): Promise<void> {
     await rm(ws.dir, { recursive: true, force: true });
+  }
+
+  /** The directory of a run's workspace (it may not exist). */
+  dirOf(runId: string): string {
+    return resolve(this.config.root, runId.replace(/[^\w.-]/g, '_'));
+  }
+
+  /** Removes a run's workspace by run id (the service does this when a run succeeds or is cancelled). */
+  async removeRun(runId: string): Promise<void> {
+    await rm(this.dirOf(runId), { recursive: true, force: true });
   }
 }

@@ -45,6 +45,11 @@ export interface WorkflowDefinition<TInput = unknown> {
 export interface ConcurrencyOptions<TInput> {
   limit: number;
   key?: ((input: TInput) => string | null | undefined) | undefined;
+  /**
+   * `workflow` (default): keys are per workflow name. `global`: the key is shared with every workflow
+   * that uses the same key, e.g. one run per GitHub issue whichever template it runs.
+   */
+  scope?: 'workflow' | 'global' | undefined;
 }
 
 /** Options of {@link defineWorkflow}. */

@@ -62,6 +62,11 @@ export interface EngineOptions {
    * `rmapp worker` command turns it on with {@link DEFAULT_RETENTION}).
    */
   retention?: { policy?: Partial<RetentionPolicy>; intervalMs?: number } | undefined;
+  /**
+   * Receives the inspection events of every run this worker executes, e.g. a Stately Inspector's
+   * `inspector.inspect.next` (see `rmapp serve --inspect`). Mask secrets before they leave the process.
+   */
+  inspect?: ((event: import('xstate').InspectionEvent) => void) | undefined;
   /** Per worker: at most this many steps of a kind at once, e.g. `{ agent: 2 }` (kind: a step's `kind`, else its `src`). */
   stepConcurrency?: Record<string, number> | undefined;
 }
@@ -130,6 +135,19 @@ export class Engine {
     }
   }
 
+  /**
+   * A registered definition: the exact `version` when given (a run's), else the one new runs start
+   * on. Undefined when not registered (a run of a version this deploy no longer has).
+   */
+  definition(name: string, version?: string): WorkflowDefinition | undefined {
+    return version ? this.registry.get(`${name}@${version}`) : this.latest.get(name);
+  }
+
+  /** The definitions new runs start on, one per name. */
+  definitions(): WorkflowDefinition[] {
+    return [...this.latest.values()];
+  }
+
   /** The database, opened and migrated on first use. */
   db(): Promise<Database> {
     this.dbPromise ??= (async () => {
@@ -177,7 +195,8 @@ export class Engine {
     let concurrency: { key: string; limit: number } | null = null;
     if (def.concurrency) {
       const key = options.concurrencyKey ?? (def.concurrency.key ? def.concurrency.key(parsed.data) : def.name);
-      if (key) concurrency = { key: options.concurrencyKey || def.concurrency.key ? `${def.name}:${key}` : def.name, limit: def.concurrency.limit };
+      const scoped = def.concurrency.scope === 'global' && key ? key : `${def.name}:${key}`;
+      if (key) concurrency = { key: options.concurrencyKey || def.concurrency.key ? scoped : def.name, limit: def.concurrency.limit };
     } else if (options.concurrencyKey) {
       throw new ValidationError(`Workflow "${name}" has no concurrency limit: define one with defineWorkflow({ concurrency: { limit } }).`);
     }
@@ -388,6 +407,7 @@ export class Engine {
       limits: this.limits,
       history: { maxRows: this.options.history?.maxRows ?? 2_000, keepLast: this.options.history?.keepLast ?? 1_000 },
       stepConcurrency: this.options.stepConcurrency ?? {},
+      inspect: this.options.inspect,
     });
     const worker = this.worker;
     this.stopMetrics = instrumentMetrics(this.events, {

@@ -126,7 +126,14 @@ export class RunSession implements CommitParticipant, StepHost {
         // XState's delayed events (`after`) run on the engine's clock too.
         clock: { setTimeout: (fn, ms) => clock.setTimeout(fn, ms), clearTimeout: (h) => clock.clearTimeout(h) },
         ...(isNew ? {} : { snapshot: row.snapshot as Snapshot<unknown> }),
-        inspect: (ev) => this.onInspect(ev),
+        inspect: (ev) => {
+          this.onInspect(ev);
+          try {
+            this.host.inspect?.(ev);
+          } catch {
+            // An inspector that fails must never break a run.
+          }
+        },
       });
     } catch (err) {
       return this.failWithoutActor(`The persisted snapshot cannot be restored: ${(err as Error).message}.`);

@@ -57,6 +57,8 @@ export interface SessionHost {
   toError(err: unknown): ErrorData;
   releaseRun(runId: string, version: number): Promise<boolean>;
   sessionEnded(session: { runId: string; concurrencyKey?: string | null }, wakeNow: boolean): void;
+  /** Sees every inspection event of every run's actors (e.g. a Stately Inspector); absent when nobody inspects. */
+  readonly inspect?: ((event: import('xstate').InspectionEvent) => void) | undefined;
   /** Waits for the step kind's per-worker slot (if limited); resolves to the function that frees it. */
   acquireStepSlot(kind: string, signal: AbortSignal): Promise<() => void>;
 }

@@ -30,6 +30,7 @@ export interface WorkerOptions {
   clock: Clock;
   limits: Limits;
   history: { maxRows: number; keepLast: number };
+  inspect?: ((event: import('xstate').InspectionEvent) => void) | undefined;
   /** Per worker: at most this many steps of a kind run at once (e.g. `{ agent: 2 }`). */
   stepConcurrency: Record<string, number>;
 }
@@ -112,6 +113,9 @@ export class Worker implements SessionHost {
   }
   get limits(): Limits {
     return this.options.limits;
+  }
+  get inspect(): ((event: import('xstate').InspectionEvent) => void) | undefined {
+    return this.options.inspect;
   }
   get stepConcurrency(): Record<string, number> {
     return this.options.stepConcurrency;

@@ -1,0 +1,89 @@
+/**
+ * GitHubDelivery: one run per accepted webhook delivery (its id is the idempotency key, so a
+ * redelivered webhook is one run). `authorizing → acting → done`, or `authorizing → refusing → done`
+ * when the author may not steer runs. The webhook handler only stores this run; the checks that call
+ * GitHub and the effects (start a workflow, signal, cancel, retry, reply) are steps a worker executes
+ * durably, each idempotent with its key. Pure: steps are passed in (`src/actors/github-delivery.ts`).
+ */
+import { assign, setup, type PromiseActorLogic, type UnknownActorLogic } from 'xstate';
+import { defineWorkflow } from '../state_machine/definition.ts';
+import type { ErrorData } from '../state_machine/errors.ts';
+import { githubEventInput, type GitHubEventInput } from '../rmapp/webhooks/event.ts';
+
+/** What a delivery did, shown on the dashboard and returned as the run's output. */
+export interface DeliveryOutcome {
+  action: 'started' | 'signalled' | 'cancelled' | 'retried' | 'replied' | 'ignored';
+  /** The run started or steered, if any. */
+  runId: string | null;
+  message: string;
+}
+
+export interface GitHubDeliverySteps {
+  /** Checks the author's permission when the command needs it (`needed: false` for help and status). */
+  authorize: PromiseActorLogic<{ allowed: boolean; permission: string | null }, GitHubEventInput>;
+  act: PromiseActorLogic<DeliveryOutcome, GitHubEventInput>;
+  /** The short polite reply to someone without write permission. */
+  refuse: PromiseActorLogic<DeliveryOutcome, GitHubEventInput>;
+}
+
+interface Context {
+  event: GitHubEventInput;
+  permission: string | null;
+  outcome: DeliveryOutcome | null;
+  error: ErrorData | null;
+}
+
+const failure =
+  (stage: string) =>
+  ({ event }: { event: { error?: unknown } }): ErrorData => {
+    const e = (event.error ?? {}) as Partial<ErrorData>;
+    return { name: e.name ?? 'Error', message: `${stage}: ${e.message ?? 'failed'}`, code: e.code ?? 'STEP_FAILED', category: e.category ?? 'permanent' };
+  };
+
+export function githubDeliveryMachine(steps: GitHubDeliverySteps) {
+  return setup({
+    types: {} as { input: GitHubEventInput; context: Context },
+    actors: steps as unknown as Record<string, UnknownActorLogic>,
+  }).createMachine({
+    id: 'githubDelivery',
+    context: ({ input }) => ({ event: input, permission: null, outcome: null, error: null }),
+    initial: 'authorizing',
+    states: {
+      authorizing: {
+        invoke: {
+          src: 'authorize',
+          input: ({ context }) => context.event,
+          onDone: [
+            { guard: ({ event }) => (event.output as { allowed: boolean }).allowed, target: 'acting', actions: assign({ permission: ({ event }) => (event.output as { permission: string | null }).permission }) },
+            { target: 'refusing', actions: assign({ permission: ({ event }) => (event.output as { permission: string | null }).permission }) },
+          ],
+          onError: { target: 'failed', actions: assign({ error: failure('authorizing') }) },
+        },
+      },
+      acting: {
+        invoke: {
+          src: 'act',
+          input: ({ context }) => context.event,
+          onDone: { target: 'done', actions: assign({ outcome: ({ event }) => event.output as DeliveryOutcome }) },
+          onError: { target: 'failed', actions: assign({ error: failure('acting') }) },
+        },
+      },
+      refusing: {
+        invoke: {
+          src: 'refuse',
+          input: ({ context }) => context.event,
+          onDone: { target: 'done', actions: assign({ outcome: ({ event }) => event.output as DeliveryOutcome }) },
+          onError: { target: 'failed', actions: assign({ error: failure('refusing') }) },
+        },
+      },
+      done: { type: 'final' },
+      failed: { type: 'final' },
+    },
+    output: ({ context }) => ({ outcome: context.outcome, error: context.error }),
+  });
+}
+
+/** The definition (name `GitHubDelivery`). */
+export function githubDeliveryWorkflow(steps: GitHubDeliverySteps) {
+  return defineWorkflow({ name: 'GitHubDelivery', machine: githubDeliveryMachine(steps), input: githubEventInput, failureStates: ['failed'] });
+}

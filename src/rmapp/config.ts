@@ -1,0 +1,247 @@
+/**
+ * The service's configuration: environment variables over an optional `rmapp.config.json` (or
+ * `rmapp.config.ts` exporting the same object), validated with zod at start-up. A wrong or missing
+ * setting stops the process with one message per problem naming the setting, the environment
+ * variable that sets it, and the fix — never a stack trace, never a secret's value.
+ *
+ * GitHub is optional as a whole: with no GitHub setting at all, `rmapp serve` runs the dashboard and
+ * workers for local runs and answers webhooks with 503. Once any GitHub setting is present, every
+ * setting a GitHub deployment needs must be (credentials, webhook secret, agent and test commands).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { z } from 'zod';
+import { parseDuration } from '../persistence/retention.ts';
+import { WorkflowError } from '../state_machine/errors.ts';
+
+/** Environment variable of each setting (documented in the README). */
+export const ENV = {
+  databaseUrl: 'DATABASE_URL',
+  'github.token': 'GITHUB_TOKEN',
+  'github.appId': 'GITHUB_APP_ID',
+  'github.privateKey': 'GITHUB_PRIVATE_KEY',
+  'github.privateKeyPath': 'GITHUB_PRIVATE_KEY_PATH',
+  'github.apiUrl': 'GITHUB_API_URL',
+  'github.webhookSecret': 'GITHUB_WEBHOOK_SECRET',
+  'github.gitUrl': 'RMAPP_GIT_URL',
+  botName: 'RMAPP_BOT_NAME',
+  'agent.command': 'RMAPP_AGENT_COMMAND',
+  'agent.timeout': 'RMAPP_AGENT_TIMEOUT',
+  'tests.command': 'RMAPP_TEST_COMMAND',
+  'tests.timeout': 'RMAPP_TEST_TIMEOUT',
+  workspaceRoot: 'RMAPP_WORKSPACE_ROOT',
+  'server.host': 'RMAPP_HOST',
+  'server.port': 'PORT',
+  'server.publicUrl': 'RMAPP_PUBLIC_URL',
+  'server.dashboardToken': 'RMAPP_DASHBOARD_TOKEN',
+  labels: 'RMAPP_LABELS',
+  maxTestAttempts: 'RMAPP_MAX_TEST_ATTEMPTS',
+  concurrency: 'RMAPP_CONCURRENCY',
+} as const;
+type Key = keyof typeof ENV;
+
+/** How to fix each setting, shown with its error. */
+const FIX: Partial<Record<Key, string>> = {
+  'github.token': 'set GITHUB_TOKEN to a token with repo scope, or use GitHub App credentials (GITHUB_APP_ID and GITHUB_PRIVATE_KEY_PATH)',
+  'github.appId': "set GITHUB_APP_ID to the numeric App ID from the GitHub App's settings page",
+  'github.privateKey': "set GITHUB_PRIVATE_KEY_PATH to the .pem file generated on the GitHub App's settings page",
+  'github.webhookSecret': "set GITHUB_WEBHOOK_SECRET to the webhook secret entered in the GitHub App's settings",
+  'agent.command': 'set RMAPP_AGENT_COMMAND to the coding agent, e.g. ["claude","-p","--output-format","json"] (a JSON array, or words separated by spaces)',
+  'tests.command': 'set RMAPP_TEST_COMMAND to the repository test command, e.g. ["npm","test"]',
+  'server.port': 'set PORT to a port number between 1 and 65535',
+  'server.dashboardToken': 'set RMAPP_DASHBOARD_TOKEN to a random string of at least 16 characters (e.g. `openssl rand -hex 24`), or bind to 127.0.0.1',
+  labels: 'set RMAPP_LABELS to a JSON object mapping label to template, e.g. {"rmapp:bug":"bugfix"}',
+};
+
+/** The templates a command or label can name, by their command names. */
+export const TEMPLATE_NAMES = ['simple', 'feature', 'bugfix', 'docs'] as const;
+export type TemplateName = (typeof TEMPLATE_NAMES)[number];
+
+const argv = z.array(z.string().min(1)).min(1, 'must name a command');
+const duration = z.union([z.number().int().positive(), z.string().transform((s, ctx) => {
+  try {
+    return parseDuration(s);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
+  }
+})]);
+
+const schema = z
+  .object({
+    databaseUrl: z.string().url().optional(),
+    github: z
+      .object({
+        token: z.string().min(1).optional(),
+        appId: z.coerce.number().int().positive().optional(),
+        privateKey: z.string().includes('PRIVATE KEY', { message: 'must be a PEM private key' }).optional(),
+        privateKeyPath: z.string().min(1).optional(),
+        apiUrl: z.string().url().default('https://api.github.com'),
+        webhookSecret: z.string().min(8, 'must be at least 8 characters').optional(),
+        /** Clone URL template with {owner} and {repo}; default from the API URL's host. */
+        gitUrl: z.string().includes('{repo}', { message: 'must contain {owner} and {repo}' }).optional(),
+      })
+      .default({ apiUrl: 'https://api.github.com' }),
+    botName: z.string().regex(/^[\w-]+(\[bot\])?$/, 'must be a GitHub login, e.g. rmapp or my-app[bot]').default('rmapp'),
+    agent: z.object({ command: argv.optional(), timeout: duration.default(30 * 60_000) }).default({ timeout: 30 * 60_000 }),
+    tests: z.object({ command: argv.optional(), timeout: duration.default(20 * 60_000) }).default({ timeout: 20 * 60_000 }),
+    workspaceRoot: z.string().min(1).default('.rmapp/workspaces'),
+    server: z
+      .object({
+        host: z.string().min(1).default('127.0.0.1'),
+        port: z.coerce.number().int().min(0).max(65535).default(3000),
+        publicUrl: z.string().url().optional(),
+        dashboardToken: z.string().min(16, 'must be at least 16 characters').optional(),
+      })
+      .default({ host: '127.0.0.1', port: 3000 }),
+    labels: z.record(z.string(), z.enum(TEMPLATE_NAMES)).default({}),
+    maxTestAttempts: z.coerce.number().int().min(1).max(10).default(3),
+    concurrency: z.coerce.number().int().positive().default(20),
+  })
+  .strict();
+
+export type RmappConfig = z.output<typeof schema> & {
+  /** True when GitHub settings are present (then all of them were checked). */
+  githubEnabled: boolean;
+  /** Where the configuration came from, for the start-up line. */
+  sources: string[];
+};
+
+/** Thrown for a bad configuration; the message lists every problem with its fix. */
+export class ConfigError extends WorkflowError {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`, { code: 'CONFIG', category: 'validation' });
+  }
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+/** True when a bind address only accepts local connections. */
+export const isLoopback = (host: string) => LOOPBACK.has(host);
+
+function describe(path: string): string {
+  const env = (ENV as Record<string, string>)[path];
+  return env ? `${path} (env ${env})` : path;
+}
+
+function problem(path: string, message: string): string {
+  const fix = (FIX as Record<string, string>)[path];
+  return `${describe(path)}: ${message}${fix ? ` — ${fix}` : ''}`;
+}
+
+/** An argv from a JSON array or words separated by spaces (the command is trusted configuration, never run by a shell). */
+function parseArgv(text: string): string[] | string {
+  const t = text.trim();
+  if (t.startsWith('[')) {
+    try {
+      return JSON.parse(t) as string[];
+    } catch {
+      return text; // zod names it
+    }
+  }
+  return t.split(/\s+/).filter(Boolean);
+}
+
+function set(target: Record<string, any>, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let node = target;
+  for (const p of parts.slice(0, -1)) node = node[p] = typeof node[p] === 'object' && node[p] !== null ? node[p] : {};
+  node[parts.at(-1) as string] = value;
+}
+
+function fromEnv(env: NodeJS.ProcessEnv, into: Record<string, any>, problems: string[]): void {
+  for (const [path, name] of Object.entries(ENV)) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    if (path === 'agent.command' || path === 'tests.command') set(into, path, parseArgv(raw));
+    else if (path === 'labels') {
+      try {
+        set(into, path, JSON.parse(raw));
+      } catch {
+        problems.push(problem(path, 'is not valid JSON'));
+      }
+    } else set(into, path, raw);
+  }
+}
+
+async function fromFile(file: string): Promise<Record<string, any>> {
+  if (file.endsWith('.json')) {
+    try {
+      return JSON.parse(readFileSync(file, 'utf8')) as Record<string, any>;
+    } catch (err) {
+      throw new ConfigError([`${file}: not valid JSON (${(err as Error).message}) — fix the file or remove it`]);
+    }
+  }
+  const mod = (await import(pathToFileURL(file).href)) as { default?: unknown; config?: unknown };
+  const value = mod.default ?? mod.config;
+  if (!value || typeof value !== 'object') throw new ConfigError([`${file}: must \`export default\` a configuration object`]);
+  return structuredClone(value) as Record<string, any>;
+}
+
+/**
+ * Loads and validates the configuration.
+ *
+ * @param options.file an explicit file (`--config`); otherwise `rmapp.config.json` or `rmapp.config.ts` in `cwd` if present.
+ */
+export async function loadConfig(options: { env?: NodeJS.ProcessEnv; file?: string | undefined; cwd?: string } = {}): Promise<RmappConfig> {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const problems: string[] = [];
+  const sources: string[] = [];
+  let raw: Record<string, any> = {};
+  const file = options.file ?? env.RMAPP_CONFIG ?? ['rmapp.config.json', 'rmapp.config.ts'].map((f) => resolve(cwd, f)).find((f) => existsSync(f));
+  if (file) {
+    const path = resolve(cwd, file);
+    if (!existsSync(path)) throw new ConfigError([`config file ${path} not found — fix --config / RMAPP_CONFIG or create the file`]);
+    raw = await fromFile(path);
+    sources.push(path);
+  }
+  const before = JSON.stringify(raw);
+  fromEnv(env, raw, problems);
+  if (JSON.stringify(raw) !== before) sources.push('environment');
+  if (problems.length) throw new ConfigError(problems);
+
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((i) => {
+        const path = i.path.join('.') || '(config)';
+        return problem(path, i.code === 'unrecognized_keys' ? `unknown setting(s) ${i.keys.join(', ')}; known: ${Object.keys(schema.shape).join(', ')}` : i.message);
+      }),
+    );
+  }
+  const config = parsed.data;
+  const gh = config.github;
+  if (gh.privateKeyPath && !gh.privateKey) {
+    const keyFile = resolve(cwd, gh.privateKeyPath);
+    if (!existsSync(keyFile)) problems.push(problem('github.privateKeyPath', `file ${keyFile} not found`));
+    else gh.privateKey = readFileSync(keyFile, 'utf8');
+  }
+  const githubEnabled = !!(gh.token || gh.appId || gh.privateKey || gh.privateKeyPath || gh.webhookSecret);
+  if (githubEnabled) {
+    if (!gh.token && !gh.appId) problems.push(problem('github.token', 'GitHub credentials are missing'));
+    if (gh.appId && !gh.privateKey) problems.push(problem('github.privateKey', 'GITHUB_APP_ID is set but the private key is missing'));
+    if (!gh.appId && gh.privateKey && !gh.token) problems.push(problem('github.appId', 'a private key is set but the App ID is missing'));
+    if (!gh.webhookSecret) problems.push(problem('github.webhookSecret', 'required to verify webhooks'));
+    if (!config.agent.command) problems.push(problem('agent.command', 'required to run workflows'));
+    if (!config.tests.command) problems.push(problem('tests.command', 'required to run workflows'));
+  }
+  if (!isLoopback(config.server.host) && !config.server.dashboardToken) {
+    problems.push(problem('server.dashboardToken', `required when binding to ${config.server.host} (not localhost)`));
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return { ...config, githubEnabled, sources };
+}
+
+/** Clone URL of a repository (no credentials: they travel in git's environment, never in URLs or logs). */
+export function gitUrlFor(config: RmappConfig, owner: string, repo: string): string {
+  const template = config.github.gitUrl ?? `${webUrl(config.github.apiUrl)}/{owner}/{repo}.git`;
+  return template.replaceAll('{owner}', owner).replaceAll('{repo}', repo);
+}
+
+/** The web host of an API URL: api.github.com → https://github.com, https://ghe/api/v3 → https://ghe. */
+export function webUrl(apiUrl: string): string {
+  const url = new URL(apiUrl);
+  if (url.hostname === 'api.github.com') return 'https://github.com';
+  return `${url.protocol}//${url.host}`;
+}

@@ -1,0 +1,82 @@
+/**
+ * The JSON API under `/api` that the dashboard uses (and scripts may): runs with filters, one run
+ * with its history, children, artifacts and statechart, artifact contents, cancel and retry.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { RUN_STATUSES, type RunStatus } from '../../persistence/schema.ts';
+import { chartOf } from '../../state_machine/chart.ts';
+import type { Engine } from '../../state_machine/engine.ts';
+import { RunNotFoundError } from '../../state_machine/errors.ts';
+import { sendJson } from './http-util.ts';
+
+/** Handles `/api/...`; returns false when no route matched. */
+export async function handleApi(engine: Engine, req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
+  const parts = url.pathname.split('/').filter(Boolean).slice(1).map(decodeURIComponent); // after "api"
+  const method = req.method ?? 'GET';
+  try {
+    if (method === 'GET' && parts.length === 1 && parts[0] === 'runs') {
+      const status = url.searchParams.get('status');
+      if (status && !RUN_STATUSES.includes(status as RunStatus)) {
+        sendJson(res, 400, { error: `Unknown status "${status}"; use one of ${RUN_STATUSES.join(', ')}.` });
+        return true;
+      }
+      const limit = Math.min(500, Math.max(1, Number(url.searchParams.get('limit')) || 100));
+      const runs = await engine.list({ status: (status as RunStatus) || undefined, workflow: url.searchParams.get('workflow') || undefined, limit });
+      sendJson(res, 200, { runs: runs.map(summary) });
+      return true;
+    }
+    if (method === 'GET' && parts.length === 1 && parts[0] === 'workflows') {
+      sendJson(res, 200, { workflows: engine.definitions().map((d) => ({ name: d.name, version: d.version })) });
+      return true;
+    }
+    if (parts[0] !== 'runs' || parts.length < 2) return false;
+    const id = parts[1] as string;
+    if (method === 'GET' && parts.length === 2) {
+      const run = await engine.get(id);
+      const [history, artifacts] = await Promise.all([engine.history(id), engine.artifacts(id)]);
+      const def = engine.definition(run.workflow, run.workflowVersion);
+      const children = await engine.list({ parentRunId: id, limit: 100 });
+      sendJson(res, 200, {
+        run: { ...run, children: run.children },
+        history,
+        artifacts,
+        childRuns: children.map(summary),
+        chart: def ? chartOf(def.machine) : null,
+      });
+      return true;
+    }
+    if (method === 'GET' && parts.length === 4 && parts[2] === 'artifacts') {
+      const value = await engine.getArtifact(id, parts[3] as string);
+      if (value === undefined) sendJson(res, 404, { error: `Run ${id} has no artifact "${parts[3]}".` });
+      else sendJson(res, 200, { name: parts[3], value });
+      return true;
+    }
+    if (method === 'POST' && parts.length === 3 && (parts[2] === 'cancel' || parts[2] === 'retry')) {
+      const result = parts[2] === 'cancel' ? await engine.cancel(id, 'cancelled from the dashboard') : await engine.retry(id);
+      sendJson(res, 200, result);
+      return true;
+    }
+    return false;
+  } catch (err) {
+    if (err instanceof RunNotFoundError) {
+      sendJson(res, 404, { error: err.message });
+      return true;
+    }
+    throw err;
+  }
+}
+
+function summary(run: Awaited<ReturnType<Engine['get']>>) {
+  return {
+    id: run.id,
+    workflow: run.workflow,
+    status: run.status,
+    state: run.state,
+    error: run.error,
+    createdAt: run.createdAt,
+    updatedAt: run.updatedAt,
+    finishedAt: run.finishedAt,
+    parentRunId: run.parentRunId,
+    statusMessage: run.statusMessage,
+  };
+}

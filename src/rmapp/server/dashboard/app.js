@@ -1,0 +1,300 @@
+// The rmapp dashboard: a runs list with status filters and a run page with its statechart, history,
+// attempts and errors, progress, artifacts, children, and cancel/retry. Plain ES modules, no build
+// step; it polls the JSON API under /api every 2 s.
+const app = document.getElementById('app');
+const live = document.getElementById('live');
+const STATUSES = ['pending', 'running', 'waiting', 'succeeded', 'failed', 'cancelled'];
+let timer = null;
+
+const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+const badge = (status) => `<span class="badge s-${esc(status)}" data-status="${esc(status)}">${esc(status)}</span>`;
+const stateText = (v) => (typeof v === 'string' ? v : JSON.stringify(v));
+const when = (d) => (d ? new Date(d).toLocaleString() : '');
+const runLink = (id) => `<a href="/runs/${encodeURIComponent(id)}" data-run="${esc(id)}">${esc(id)}</a>`;
+
+async function api(path, init) {
+  const res = await fetch(`/api${path}`, init);
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(body.error || `${res.status} ${res.statusText}`);
+  return body;
+}
+
+function schedule(fn) {
+  clearTimeout(timer);
+  timer = setTimeout(async () => {
+    try {
+      await fn();
+      live.classList.remove('stale');
+    } catch (err) {
+      live.classList.add('stale');
+      console.error(err);
+    }
+    schedule(fn);
+  }, 2000);
+}
+
+// ---------- runs list ----------
+async function listPage() {
+  const params = new URLSearchParams(location.search);
+  const status = params.get('status') || '';
+  const render = async () => {
+    const { runs } = await api(`/runs?limit=200${status ? `&status=${status}` : ''}`);
+    const filters = ['', ...STATUSES]
+      .map((s) => `<button data-filter="${s}" class="${s === status ? 'on' : ''}">${s || 'all'}</button>`)
+      .join('');
+    app.innerHTML = `<h1>Runs</h1><div class="filters">${filters}</div>
+      <table id="runs"><thead><tr><th>Run</th><th>Workflow</th><th>Status</th><th>State</th><th>Error</th><th>Updated</th></tr></thead><tbody>
+      ${runs.map((r) => `<tr data-id="${esc(r.id)}"><td>${runLink(r.id)}</td><td>${esc(r.workflow)}</td><td>${badge(r.status)}</td><td><code>${esc(stateText(r.state))}</code></td>
+        <td class="error">${r.error ? `<code>${esc(r.error.category)}</code> ${esc(r.error.message)}` : ''}</td><td>${when(r.updatedAt)}</td></tr>`).join('')}
+      </tbody></table>${runs.length ? '' : '<p class="muted">No runs yet.</p>'}`;
+    for (const b of app.querySelectorAll('[data-filter]')) {
+      b.onclick = () => navigate(b.dataset.filter ? `/?status=${b.dataset.filter}` : '/');
+    }
+  };
+  await render();
+  schedule(render);
+}
+
+// ---------- statechart ----------
+const PAD = 12;
+const TITLE = 22;
+const GAP_X = 46;
+const GAP_Y = 16;
+
+function measure(node) {
+  if (!node.states.length) {
+    const text = Math.max(node.key.length, ...node.invoke.map((i) => i.length + 2));
+    node.w = Math.max(96, text * 7 + 24);
+    node.h = node.invoke.length ? 46 : 34;
+    return;
+  }
+  for (const c of node.states) measure(c);
+  // Columns by breadth-first distance from the initial state over sibling transitions.
+  const byId = new Map(node.states.map((c) => [c.id, c]));
+  const sibling = (id) => node.states.find((c) => id === c.id || id.startsWith(`${c.id}.`));
+  const layer = new Map();
+  const start = node.states.find((c) => c.key === node.initial) || node.states[0];
+  const queue = [start];
+  layer.set(start.id, 0);
+  while (queue.length) {
+    const c = queue.shift();
+    for (const t of allTransitions(c)) {
+      for (const target of t.targets) {
+        const s = sibling(target);
+        if (s && !layer.has(s.id)) {
+          layer.set(s.id, layer.get(c.id) + 1);
+          queue.push(s);
+        }
+      }
+    }
+  }
+  let max = Math.max(...layer.values());
+  for (const c of node.states) if (!layer.has(c.id)) layer.set(c.id, ++max);
+  // Final failure states go under the last column rather than to its right.
+  const columns = [];
+  for (const c of node.states) {
+    let l = layer.get(c.id);
+    if (c.type === 'final' && c.key === 'failed' && l > 0) l = Math.max(0, l - 1);
+    c.layer = l;
+    (columns[l] ||= []).push(c);
+  }
+  node.columns = columns.filter(Boolean);
+  let x = PAD;
+  let height = 0;
+  for (const col of node.columns) {
+    const w = Math.max(...col.map((c) => c.w));
+    let y = TITLE + PAD;
+    for (const c of col) {
+      c.rx = x + (w - c.w) / 2;
+      c.ry = y;
+      y += c.h + GAP_Y;
+    }
+    height = Math.max(height, y);
+    x += w + GAP_X;
+  }
+  node.w = Math.max(x - GAP_X + PAD, node.key.length * 7 + 24);
+  node.h = height - GAP_Y + PAD;
+  node.byId = byId;
+}
+
+function allTransitions(node) {
+  return [...node.transitions, ...node.states.flatMap(allTransitions)];
+}
+
+function place(node, x, y) {
+  node.x = x;
+  node.y = y;
+  for (const c of node.states) place(c, x + c.rx, y + c.ry);
+}
+
+function drawChart(chart, marks) {
+  measure(chart);
+  place(chart, 0, 0);
+  const parts = [];
+  const edges = [];
+  const index = new Map();
+  const collect = (n) => {
+    index.set(n.id, n);
+    n.states.forEach(collect);
+  };
+  collect(chart);
+  const draw = (n, depth) => {
+    const cls = ['st', n.states.length ? 'compound' : 'atomic', marks.failed.has(n.id) ? 'failed' : marks.current.has(n.id) ? 'current' : marks.done.has(n.id) ? 'done' : '']
+      .filter(Boolean)
+      .join(' ');
+    const label = depth === 0 ? n.key : n.key;
+    parts.push(`<g class="${cls}" data-state="${esc(n.id)}"><rect x="${n.x}" y="${n.y}" width="${n.w}" height="${n.h}" rx="8"></rect>
+      <text x="${n.x + 10}" y="${n.y + (n.states.length ? 16 : 20)}">${n.type === 'final' ? '◉ ' : ''}${esc(label)}</text>
+      ${n.invoke.length && !n.states.length ? `<text class="inv" x="${n.x + 10}" y="${n.y + 36}">⚙ ${esc(n.invoke.join(', '))}</text>` : ''}</g>`);
+    for (const t of n.transitions) {
+      for (const target of t.targets) {
+        const to = index.get(target);
+        if (to && to !== n) edges.push({ from: n, to, label: t.label, guarded: t.guarded });
+      }
+    }
+    n.states.forEach((c) => draw(c, depth + 1));
+  };
+  draw(chart, 0);
+  const seen = new Set();
+  for (const e of edges) {
+    const key = `${e.from.id}>${e.to.id}`;
+    const toFailure = e.to.key === 'failed';
+    const forward = e.to.x > e.from.x + e.from.w / 2;
+    let d;
+    let lx;
+    let ly;
+    if (toFailure) {
+      const x1 = e.from.x + e.from.w / 2;
+      const y1 = e.from.y + e.from.h;
+      const x2 = e.to.x + e.to.w / 2;
+      const y2 = e.to.y;
+      d = `M${x1},${y1} C${x1},${y1 + 30} ${x2},${y2 - 30} ${x2},${y2}`;
+      lx = null;
+    } else if (forward) {
+      const x1 = e.from.x + e.from.w;
+      const y1 = e.from.y + Math.min(e.from.h / 2, 20);
+      const x2 = e.to.x;
+      const y2 = e.to.y + Math.min(e.to.h / 2, 20);
+      d = `M${x1},${y1} C${x1 + 24},${y1} ${x2 - 24},${y2} ${x2},${y2}`;
+      lx = (x1 + x2) / 2;
+      ly = (y1 + y2) / 2 - 4;
+    } else {
+      const x1 = e.from.x + e.from.w / 2;
+      const y1 = e.from.y;
+      const x2 = e.to.x + e.to.w / 2;
+      const y2 = e.to.y;
+      const top = Math.min(y1, y2) - 18;
+      d = `M${x1},${y1} C${x1},${top} ${x2},${top} ${x2},${y2}`;
+      lx = (x1 + x2) / 2;
+      ly = top + 2;
+    }
+    parts.push(`<path class="edge${toFailure ? ' fail' : ''}" d="${d}" marker-end="url(#arrow)"${toFailure ? ' stroke-dasharray="3 3" opacity=".5"' : ''}></path>`);
+    if (lx !== null && !seen.has(key)) parts.push(`<text class="edge" x="${lx}" y="${ly}" text-anchor="middle">${esc(e.label)}${e.guarded ? ' [guard]' : ''}</text>`);
+    seen.add(key);
+  }
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${chart.w + 20}" height="${chart.h + 40}" viewBox="-10 -24 ${chart.w + 20} ${chart.h + 40}">
+    <defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#8c959f"/></marker></defs>
+    ${parts.join('\n')}</svg>`;
+}
+
+/** State ids of a state value: `{ a: 'b' }` under root `m` → m.a, m.a.b. */
+function idsOf(rootId, value, out = new Set()) {
+  if (typeof value === 'string') out.add(`${rootId}.${value}`);
+  else if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      out.add(`${rootId}.${k}`);
+      idsOf(`${rootId}.${k}`, v, out);
+    }
+  }
+  return out;
+}
+
+function marksOf(chart, run, history) {
+  const current = idsOf(chart.id, run.state);
+  const entered = history.filter((h) => h.type === 'state.entered' && h.path === '');
+  const done = new Set();
+  for (const h of entered) for (const id of idsOf(chart.id, h.state)) if (!current.has(id)) done.add(id);
+  const failed = new Set();
+  if (run.status === 'failed') {
+    for (const id of current) failed.add(id);
+    const before = entered.at(-2);
+    if (before) for (const id of idsOf(chart.id, before.state)) failed.add(id);
+  }
+  return { current, done, failed };
+}
+
+// ---------- run page ----------
+async function runPage(id) {
+  const render = async () => {
+    const { run, history, artifacts, childRuns, chart } = await api(`/runs/${encodeURIComponent(id)}`);
+    const steps = history.filter((h) => h.type.startsWith('step.'));
+    const progress = history.filter((h) => h.type === 'progress');
+    const finished = ['succeeded', 'failed', 'cancelled'].includes(run.status);
+    app.innerHTML = `
+      <p><a href="/">← runs</a></p>
+      <h1 id="run-title">${esc(run.id)} ${badge(run.status)}</h1>
+      <p class="muted">${esc(run.workflow)}@${esc(run.workflowVersion)} · state <code id="run-state">${esc(stateText(run.state))}</code> · started ${when(run.createdAt)}${run.finishedAt ? ` · finished ${when(run.finishedAt)}` : ''}</p>
+      ${run.statusMessage ? `<p class="muted">${esc(run.statusMessage)}</p>` : ''}
+      ${run.error ? `<p class="error" id="run-error"><code>${esc(run.error.category)}</code> <code>${esc(run.error.code)}</code> ${esc(run.error.message)}</p>` : ''}
+      <div class="actions"><button id="cancel" ${finished ? 'disabled' : ''}>Cancel</button><button id="retry" ${run.status === 'failed' ? '' : 'disabled'}>Retry</button><span id="action-result" class="muted"></span></div>
+      <div class="grid"><div>
+        <section><h2>Statechart</h2><div class="legend"><span>■ current</span><span>■ done</span><span>■ failed</span></div>
+          <div class="chart" id="chart">${chart ? drawChart(chart, marksOf(chart, run, history)) : '<p class="muted">This version is not registered in this deploy.</p>'}</div></section>
+        <section><h2>Attempts and errors</h2><table><thead><tr><th>Step</th><th>Attempt</th><th>Event</th><th>Error</th></tr></thead><tbody>
+          ${steps.map((h) => `<tr><td>${esc(h.step ?? '')}</td><td>${h.attempt ?? ''}</td><td>${esc(h.type)}</td><td class="error">${h.data?.error ? `<code>${esc(h.data.error.category)}</code> ${esc(h.data.error.message)}` : ''}</td></tr>`).join('')}
+        </tbody></table></section>
+        <section><h2>Input and output</h2><pre>${esc(JSON.stringify({ input: run.input, output: run.output }, null, 2))}</pre></section>
+      </div><div>
+        <section><h2>Progress</h2>${progress.length ? `<ul>${progress.map((h) => `<li>${esc(h.data?.message ?? JSON.stringify(h.data))}</li>`).join('')}</ul>` : '<p class="muted">No progress messages.</p>'}</section>
+        <section><h2>Artifacts</h2>${artifacts.length ? `<ul>${artifacts.map((a) => `<li><a href="#" data-artifact="${esc(a.name)}">${esc(a.name)}</a> <span class="muted">${a.bytes} bytes</span></li>`).join('')}</ul><pre id="artifact" hidden></pre>` : '<p class="muted">None.</p>'}</section>
+        <section><h2>Children</h2>${run.children.length || childRuns.length ? `<ul>${run.children.map((c) => `<li><code>${esc(c.path)}</code> ${esc(c.src)} — ${esc(c.status)}${c.state !== undefined ? ` at <code>${esc(stateText(c.state))}</code>` : ''}</li>`).join('')}${childRuns.map((c) => `<li>${runLink(c.id)} ${badge(c.status)}</li>`).join('')}</ul>` : '<p class="muted">None.</p>'}</section>
+        <section><h2>History</h2><table id="history"><tbody>${history.map((h) => `<tr><td>${h.seq}</td><td>${esc(h.type)}</td><td>${h.path ? `<code>${esc(h.path)}</code> ` : ''}${h.state !== null && h.state !== undefined ? `<code>${esc(stateText(h.state))}</code>` : ''}${h.step ? ` ${esc(h.step)}#${h.attempt}` : ''}</td><td class="muted">${when(h.at)}</td></tr>`).join('')}</tbody></table></section>
+      </div></div>`;
+    const act = async (what) => {
+      try {
+        const result = await api(`/runs/${encodeURIComponent(id)}/${what}`, { method: 'POST', headers: { 'x-rmapp-request': '1' } });
+        document.getElementById('action-result').textContent = result.message ?? '';
+        await render();
+        document.getElementById('action-result').textContent = result.message ?? '';
+      } catch (err) {
+        document.getElementById('action-result').textContent = err.message;
+      }
+    };
+    document.getElementById('cancel').onclick = () => act('cancel');
+    document.getElementById('retry').onclick = () => act('retry');
+    for (const a of app.querySelectorAll('[data-artifact]')) {
+      a.onclick = async (ev) => {
+        ev.preventDefault();
+        const { value } = await api(`/runs/${encodeURIComponent(id)}/artifacts/${encodeURIComponent(a.dataset.artifact)}`);
+        const pre = document.getElementById('artifact');
+        pre.hidden = false;
+        pre.textContent = typeof value === 'string' ? value : JSON.stringify(value, null, 2);
+      };
+    }
+  };
+  await render();
+  schedule(render);
+}
+
+// ---------- routing ----------
+function navigate(path) {
+  history.pushState(null, '', path);
+  route();
+}
+
+document.addEventListener('click', (ev) => {
+  const a = ev.target.closest('a[data-run]');
+  if (!a || ev.metaKey || ev.ctrlKey) return;
+  ev.preventDefault();
+  navigate(a.getAttribute('href'));
+});
+window.addEventListener('popstate', route);
+
+function route() {
+  clearTimeout(timer);
+  const m = /^\/runs\/(.+)$/.exec(location.pathname);
+  (m ? runPage(decodeURIComponent(m[1])) : listPage()).catch((err) => {
+    app.innerHTML = `<p class="error">${esc(err.message)}</p>`;
+  });
+}
+route();

@@ -1,0 +1,165 @@
+/**
+ * `rmapp serve`: one process with the HTTP server (webhooks, dashboard, API, metrics) and a worker.
+ * With GitHub configured it runs the GitHub workflows, keeps a progress comment per run and removes
+ * a run's workspace when it succeeds or is cancelled (a failed run's is kept for inspection). With no
+ * GitHub settings it still serves the dashboard and runs the other registered workflows.
+ */
+import type { InspectionEvent } from 'xstate';
+import { createWebSocketInspector } from '@statelyai/inspect';
+import { createEngine, type Engine } from '../state_machine/engine.ts';
+import type { WorkflowDefinition } from '../state_machine/definition.ts';
+import { createGitHubClient, type GitHubOctokit } from './github/client.ts';
+import { gitUrlFor, type RmappConfig } from './config.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { startTelemetry } from './otel.ts';
+import { attachProgressComments } from './progress-comment.ts';
+import { startServiceServer } from './server/http-server.ts';
+import { webhookHandler } from './server/webhook-handler.ts';
+import { githubWorkflows, stagesOf } from './workflows/github-workflows.ts';
+import type { WorkflowExecutor } from './workflows/executor.ts';
+import { Workspaces } from './workspace.ts';
+
+export interface ServiceOptions {
+  config: RmappConfig;
+  /** Extra workflows (`--workflows`), run next to the GitHub ones. */
+  extraWorkflows?: WorkflowDefinition<any>[] | undefined;
+  /** Stately Inspector WebSocket URL (`--inspect`). */
+  inspectUrl?: string | undefined;
+  otel?: boolean | undefined;
+  metrics?: boolean | undefined;
+  /** Overrides for tests: a GitHub client (e.g. pointed at the emulator with no throttling). */
+  github?: GitHubOctokit | undefined;
+  log?: Logger | undefined;
+  /** Engine tuning (tests use short polls). */
+  engine?: { pollMs?: number; leaseMs?: number; workerId?: string } | undefined;
+  progressIntervalMs?: number | undefined;
+}
+
+export interface Service {
+  engine: Engine;
+  executor: WorkflowExecutor | null;
+  url: string;
+  log: Logger;
+  stop(options?: { graceMs?: number }): Promise<void>;
+}
+
+const SECRET_KEY = /token|secret|password|private.?key|authorization/i;
+
+/** Deep copy with secret-looking fields masked (what reaches the inspector). */
+export function maskSecrets<T>(value: T, secrets: string[] = []): T {
+  const walk = (v: unknown, depth: number): unknown => {
+    if (typeof v === 'string') return secrets.reduce((t, s) => (s ? t.split(s).join('[REDACTED]') : t), v);
+    if (!v || typeof v !== 'object' || depth > 8) return v;
+    if (Array.isArray(v)) return v.map((x) => walk(x, depth + 1));
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) out[k] = SECRET_KEY.test(k) ? '[REDACTED]' : walk(x, depth + 1);
+    return out;
+  };
+  return walk(value, 0) as T;
+}
+
+/** Starts the service. */
+export async function startService(options: ServiceOptions): Promise<Service> {
+  const { config } = options;
+  const secrets = [config.github.token, config.github.webhookSecret, config.github.privateKey, config.server.dashboardToken].filter((s): s is string => !!s);
+  const log = options.log ?? createLogger({ secrets });
+  const telemetry = options.otel || options.metrics ? await startTelemetry({ otlp: !!options.otel, prometheusEmbedded: !!options.metrics }) : null;
+
+  let github: GitHubOctokit | null = null;
+  let gh: ReturnType<typeof githubWorkflows> | null = null;
+  let workspaces: Workspaces | null = null;
+  const workflows: WorkflowDefinition<any>[] = [];
+  if (config.githubEnabled) {
+    github =
+      options.github ??
+      createGitHubClient({
+        baseUrl: config.github.apiUrl,
+        token: config.github.token,
+      });
+    const token = config.github.token;
+    workspaces = new Workspaces({
+      root: config.workspaceRoot,
+      author: { name: config.botName, email: `${config.botName.replace(/\[bot\]$/, '')}@users.noreply.github.com` },
+      token: token ? async () => token : undefined,
+    });
+    gh = githubWorkflows({
+      github,
+      workspaces,
+      remoteUrl: (owner, repo) => gitUrlFor(config, owner, repo),
+      agent: { command: config.agent.command as string[], timeoutMs: config.agent.timeout },
+      tests: { command: config.tests.command as string[], timeoutMs: config.tests.timeout },
+      botName: config.botName,
+      labels: config.labels,
+      maxTestAttempts: config.maxTestAttempts,
+      publicUrl: config.server.publicUrl,
+    });
+    workflows.push(...gh.workflows);
+  }
+  workflows.push(...(options.extraWorkflows ?? []));
+
+  let inspect: ((ev: InspectionEvent) => void) | undefined;
+  let stopInspector: (() => void) | undefined;
+  if (options.inspectUrl) {
+    const inspector = createWebSocketInspector({
+      url: options.inspectUrl,
+      sanitizeContext: (ctx) => maskSecrets(ctx, secrets),
+      sanitizeEvent: (ev) => maskSecrets(ev, secrets),
+    });
+    inspect = (ev) => inspector.inspect.next?.(ev);
+    stopInspector = () => inspector.stop();
+  }
+
+  const engine = createEngine({
+    workflows,
+    database: config.databaseUrl ? { url: config.databaseUrl } : undefined,
+    concurrency: config.concurrency,
+    inspect,
+    pollMs: options.engine?.pollMs,
+    leaseMs: options.engine?.leaseMs,
+    workerId: options.engine?.workerId,
+    retention: { policy: {} },
+    stepConcurrency: { agent: Math.max(1, Math.min(config.concurrency, 4)) },
+  });
+  const executor = gh ? gh.bind(engine) : null;
+  const progress = github ? attachProgressComments(engine, github, { stages: stagesOf(gh?.workflows.filter((w) => w.name !== 'GitHubDelivery') ?? []), minIntervalMs: options.progressIntervalMs }) : null;
+  const offCleanup = workspaces
+    ? engine.on('run.finished', (e) => {
+        if (e.status === 'failed') return log.info({ runId: e.runId, workspace: workspaces?.dirOf(e.runId) }, 'run failed; workspace kept for inspection');
+        void workspaces?.removeRun(e.runId).catch((err: unknown) => log.warn({ runId: e.runId, err }, 'workspace removal failed'));
+      })
+    : () => {};
+
+  await engine.startWorker();
+  const server = await startServiceServer({
+    engine,
+    log,
+    host: config.server.host,
+    port: config.server.port,
+    dashboardToken: config.server.dashboardToken,
+    webhook:
+      executor && config.github.webhookSecret
+        ? webhookHandler({ secret: config.github.webhookSecret, botName: config.botName, labels: config.labels, executor, log })
+        : null,
+    prometheus: telemetry?.prometheus,
+  });
+  const db = await engine.db();
+  log.info(
+    { url: server.url, database: db.description, github: config.githubEnabled, workflows: workflows.map((w) => `${w.name}@${w.version}`), config: config.sources },
+    `rmapp serve: dashboard at ${server.url}${config.githubEnabled ? `, webhooks at ${server.url}/webhooks/github` : ' (GitHub not configured: webhooks answer 503)'}`,
+  );
+
+  return {
+    engine,
+    executor,
+    url: server.url,
+    log,
+    async stop(stopOptions = {}) {
+      await server.close();
+      await engine.stop({ graceMs: stopOptions.graceMs ?? 10_000 });
+      progress?.stop();
+      offCleanup();
+      stopInspector?.();
+      await telemetry?.shutdown().catch(() => {});
+    },
+  };
+}

@@ -1,0 +1,119 @@
+/**
+ * The facade the service uses over the engine: start a workflow for a GitHub event, find the run of
+ * an issue or pull request, and steer it (signal, cancel, retry, status). Runs get structured ids —
+ * `owner/repo/issues/12/<delivery>` — so "the run of this issue" is a prefix query, visible in the
+ * dashboard, and the same delivery always maps to the same run.
+ */
+import type { Engine } from '../../state_machine/engine.ts';
+import type { RunInfo } from '../../state_machine/run-info.ts';
+import type { ImplementOptions } from '../commands.ts';
+import type { TemplateName } from '../config.ts';
+import type { GitHubEventInput } from '../webhooks/event.ts';
+
+/** Workflow name of each template a command or label names. */
+export const TEMPLATE_WORKFLOWS: Record<TemplateName, string> = {
+  simple: 'IssueImplementation',
+  feature: 'ComplexFeature',
+  bugfix: 'BugFix',
+  docs: 'DocsUpdate',
+};
+
+/** An issue or a pull request. */
+export interface Subject {
+  owner: string;
+  repo: string;
+  kind: 'issues' | 'pulls';
+  number: number;
+}
+
+const ACTIVE = ['pending', 'running', 'waiting'] as const;
+
+/** The prefix of the ids of a subject's runs. */
+export function subjectPrefix(s: Subject): string {
+  return `${s.owner}/${s.repo}/${s.kind}/${s.number}/`;
+}
+
+/** Run ids allow letters, digits and `. _ : @ / -`; delivery ids are UUIDs, but keep it safe. */
+const safe = (s: string) => s.replace(/[^\w.:@/-]/g, '_');
+
+export class WorkflowExecutor {
+  constructor(
+    private readonly engine: Engine,
+    private readonly defaults: { maxTestAttempts: number },
+  ) {}
+
+  /** Stores the run that handles a webhook delivery; a redelivery returns the same run. */
+  startForEvent(event: GitHubEventInput): Promise<string> {
+    return this.engine.start('GitHubDelivery', event, { runId: `deliveries/${safe(event.deliveryId)}`, idempotencyKey: `delivery:${event.deliveryId}` });
+  }
+
+  /** Starts a template on an issue. `key` makes it idempotent (the delivery that asked). */
+  async startIssueWorkflow(args: {
+    owner: string;
+    repo: string;
+    issueNumber: number;
+    template: TemplateName;
+    requestedBy: string;
+    options?: ImplementOptions | undefined;
+    key: string;
+  }): Promise<string> {
+    const subject: Subject = { owner: args.owner, repo: args.repo, kind: 'issues', number: args.issueNumber };
+    const input = {
+      owner: args.owner,
+      repo: args.repo,
+      issueNumber: args.issueNumber,
+      requestedBy: args.requestedBy,
+      maxTestAttempts: args.options?.maxTestAttempts ?? this.defaults.maxTestAttempts,
+      ...(args.options?.approvalTimeoutMs ? { approvalTimeoutMs: args.options.approvalTimeoutMs } : {}),
+    };
+    return this.engine.start(TEMPLATE_WORKFLOWS[args.template], input, { runId: `${subjectPrefix(subject)}${safe(args.key)}`, idempotencyKey: `run:${args.key}` });
+  }
+
+  /** Starts PRReview for one review comment (idempotent per comment, whichever event asked). */
+  startReviewComment(args: { owner: string; repo: string; pullNumber: number; commentId: number; key: string }): Promise<string> {
+    const subject: Subject = { owner: args.owner, repo: args.repo, kind: 'pulls', number: args.pullNumber };
+    return this.engine.start(
+      'PRReview',
+      { owner: args.owner, repo: args.repo, pullNumber: args.pullNumber, commentId: args.commentId },
+      { runId: `${subjectPrefix(subject)}${safe(args.key)}`, idempotencyKey: `review-comment:${args.commentId}` },
+    );
+  }
+
+  /** Starts ReviewResponse for a review with several comments for the bot. */
+  startReview(args: { owner: string; repo: string; pullNumber: number; reviewId: number; key: string }): Promise<string> {
+    const subject: Subject = { owner: args.owner, repo: args.repo, kind: 'pulls', number: args.pullNumber };
+    return this.engine.start(
+      'ReviewResponse',
+      { owner: args.owner, repo: args.repo, pullNumber: args.pullNumber, reviewId: args.reviewId },
+      { runId: `${subjectPrefix(subject)}${safe(args.key)}`, idempotencyKey: `review:${args.reviewId}` },
+    );
+  }
+
+  /** The unfinished run of an issue or PR, newest first (there is normally at most one). */
+  async activeRun(subject: Subject): Promise<RunInfo | null> {
+    return (await this.engine.list({ idPrefix: subjectPrefix(subject), status: ACTIVE, limit: 1 }))[0] ?? null;
+  }
+
+  /** The newest run of an issue or PR, whatever its status. */
+  async latestRun(subject: Subject, status?: RunInfo['status']): Promise<RunInfo | null> {
+    return (await this.engine.list({ idPrefix: subjectPrefix(subject), status, limit: 1 }))[0] ?? null;
+  }
+
+  /** Delivers an event (e.g. `approve`) to a run's durable inbox, once per dedupe key. */
+  signal(runId: string, event: { type: string; [k: string]: unknown }, dedupeKey: string): Promise<{ delivered: boolean }> {
+    return this.engine.send(runId, event, { dedupeKey });
+  }
+
+  /** Resumes a failed run from the step that failed. */
+  resume(runId: string) {
+    return this.engine.retry(runId);
+  }
+
+  cancel(runId: string, reason: string) {
+    return this.engine.cancel(runId, reason);
+  }
+
+  status(runId: string): Promise<RunInfo> {
+    return this.engine.get(runId);
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * The service's workflow registry, built from the configuration and the GitHub client: the issue
+ * templates (one run per issue at a time, whichever template), PRReview and ReviewResponse (one run
+ * per pull request at a time: they share the PR branch), and GitHubDelivery (one run per webhook).
+ */
+import type { AgentConfig } from '../agent-runner.ts';
+import type { GitHubOctokit } from '../github/client.ts';
+import type { WorkflowDefinition } from '../../state_machine/definition.ts';
+import type { Engine } from '../../state_machine/engine.ts';
+import { issueImplementationSteps } from '../../actors/issue-implementation.ts';
+import { prReviewSteps, reviewResponseSteps } from '../../actors/pr-review.ts';
+import { githubDeliverySteps } from '../../actors/github-delivery.ts';
+import { ISSUE_TEMPLATES, issueWorkflow } from '../../machines/issue-implementation.ts';
+import { prReviewWorkflow } from '../../machines/pr-review.ts';
+import { reviewResponseWorkflow } from '../../machines/review-response.ts';
+import { githubDeliveryWorkflow } from '../../machines/github-delivery.ts';
+import type { TemplateName } from '../config.ts';
+import type { Workspaces } from '../workspace.ts';
+import { WorkflowExecutor } from './executor.ts';
+
+export interface GitHubWorkflowDeps {
+  github: GitHubOctokit;
+  workspaces: Workspaces;
+  remoteUrl: (owner: string, repo: string) => string;
+  agent: AgentConfig;
+  tests: { command: readonly string[]; timeoutMs: number };
+  botName: string;
+  labels: Record<string, TemplateName>;
+  maxTestAttempts: number;
+  publicUrl?: string | undefined;
+}
+
+/** The registry and the executor over the engine that will run it (the engine is created after, from the registry). */
+export function githubWorkflows(deps: GitHubWorkflowDeps): { workflows: WorkflowDefinition<any>[]; bind(engine: Engine): WorkflowExecutor } {
+  let executor: WorkflowExecutor | undefined;
+  const issueSteps = issueImplementationSteps(deps);
+  const perIssue = { limit: 1, scope: 'global' as const, key: (i: { owner: string; repo: string; issueNumber: number }) => `issue:${i.owner}/${i.repo}#${i.issueNumber}` };
+  const perPull = { limit: 1, scope: 'global' as const, key: (i: { owner: string; repo: string; pullNumber: number }) => `pull:${i.owner}/${i.repo}#${i.pullNumber}` };
+  const templates = Object.values(ISSUE_TEMPLATES).map((t) => ({ ...issueWorkflow(issueSteps, t), concurrency: perIssue }));
+  const workflows: WorkflowDefinition<any>[] = [
+    ...templates,
+    { ...prReviewWorkflow(prReviewSteps(deps)), concurrency: perPull },
+    { ...reviewResponseWorkflow(reviewResponseSteps(deps)), concurrency: perPull },
+    githubDeliveryWorkflow(
+      githubDeliverySteps({
+        github: deps.github,
+        botName: deps.botName,
+        labels: deps.labels,
+        publicUrl: deps.publicUrl,
+        executor: () => {
+          if (!executor) throw new Error('githubWorkflows: bind(engine) was not called');
+          return executor;
+        },
+      }),
+    ),
+  ];
+  return {
+    workflows,
+    bind(engine: Engine) {
+      executor = new WorkflowExecutor(engine, { maxTestAttempts: deps.maxTestAttempts });
+      return executor;
+    },
+  };
+}
+
+/** Progress-comment stages of each workflow: its top-level states in order, without `failed`. */
+export function stagesOf(workflows: readonly WorkflowDefinition<any>[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const w of workflows) out[w.name] = Object.keys(w.machine.root.states).filter((s) => s !== 'failed');
+  return out;
+}
