@@ -6,6 +6,7 @@
  */
 import type { Database } from '../persistence/database.ts';
 import { commitRunWrites, type CommitResult, type RunWrite } from '../persistence/commits.ts';
+import { faultsArmed, reachFaultPoint, stateTargets } from './fault-points.ts';
 
 /** What the committer needs from a run session. */
 export interface CommitParticipant {
@@ -98,6 +99,7 @@ export class Committer {
 
   private async commit(batch: { participant: CommitParticipant; prepared: PreparedWrite }[]): Promise<void> {
     let results: CommitResult[];
+    if (faultsArmed) for (const b of batch) reachFaultPoint('before-persist', stateTargets(b.prepared.write.stateValue));
     try {
       results = await commitRunWrites(this.db, batch.map((b) => b.prepared.write));
       this.failures = 0;
@@ -114,6 +116,8 @@ export class Committer {
       return;
     }
     const byId = new Map(results.map((r) => [r.id, r]));
+    // Durable, but no session has acted on it yet (a step waiting on this write has not started).
+    if (faultsArmed) for (const b of batch) if (byId.has(b.participant.runId)) reachFaultPoint('after-persist', stateTargets(b.prepared.write.stateValue));
     for (const { participant, prepared } of batch) {
       const result = byId.get(participant.runId);
       if (result) participant.onCommitted(prepared, result);

@@ -13,6 +13,7 @@ import type { StepContext, StepFunction, StepOptions } from './step.ts';
 import { ATTR, tracer } from './telemetry.ts';
 import { jsonBytes, SizeLimitError, type ArtifactRef } from './limits.ts';
 import { loadArtifact, saveArtifact } from '../persistence/artifacts.ts';
+import { faultsArmed, reachFaultPoint } from './fault-points.ts';
 
 /** Persisted per step path. */
 export interface StepRecord {
@@ -201,6 +202,7 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
       },
     };
     session.executing.add(path);
+    if (faultsArmed) reachFaultPoint('before-side-effect', [step, path]);
     try {
       // The work runs inside the step span's context: Octokit, git and agent calls become its children.
       const output = await withTimeout(
@@ -209,6 +211,8 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
         signal,
         host.clock,
       );
+      // The effect happened, nothing says so yet: the crash that makes a step run twice.
+      if (faultsArmed) reachFaultPoint('after-side-effect', [step, path]);
       const delivered = await offloadLargeOutput(session, path, record.done, output);
       span.end();
       record.done += 1;
