@@ -1,0 +1,147 @@
+/**
+ * Crash tests of the GitHub workflows with real processes: the GitHub emulator and a bare git remote
+ * live in the test process; workers are child processes (test/fixtures/github-worker.ts) that reach
+ * them over HTTP and the file system, share one Postgres database, and are killed with SIGKILL (by an
+ * armed fault point, RMAPP_FAULT, or by the emulator in the middle of a request). A fresh worker then
+ * resumes, and the test counts the effects: PRs, comments, replies, commits.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { issueImplementationSteps, type IssueImplementationDeps } from '../../src/actors/issue-implementation.ts';
+import { prReviewSteps } from '../../src/actors/pr-review.ts';
+import { createEngine, openDatabase, type Database, type Engine } from '../../src/index.ts';
+import { issueImplementationWorkflow } from '../../src/machines/issue-implementation.ts';
+import { prReviewWorkflow } from '../../src/machines/pr-review.ts';
+import { createGitHubClient, type GitHubOctokit } from '../../src/rmapp/github/client.ts';
+import { runCommand } from '../../src/rmapp/process.ts';
+import { Workspaces } from '../../src/rmapp/workspace.ts';
+import type { WorkflowDefinition } from '../../src/state_machine/definition.ts';
+import { GitHubEmulator } from './github-emulator.ts';
+import { createTestDatabase, type TestDatabase } from './postgres.ts';
+import { ROOT } from './processes.ts';
+
+export const GITHUB_WORKER = join(ROOT, 'test/fixtures/github-worker.ts');
+export const TOKEN = 't0ken';
+
+/** The top-level stages listed in progress comments. */
+export const STAGES = { IssueImplementation: ['analyzing', 'planning', 'implementing', 'testing', 'creatingPR', 'complete'] };
+
+/** The adapters both the workers and the test process build (the same code, so the same definition versions). */
+export function crashTestDeps(options: { github: GitHubOctokit; remote: string; workspaces: string }): IssueImplementationDeps & { botName: string } {
+  return {
+    github: options.github,
+    workspaces: new Workspaces({ root: options.workspaces, author: { name: 'rmapp', email: 'rmapp@example.com' } }),
+    remoteUrl: () => options.remote,
+    agent: { command: ['node', join(ROOT, 'test/fixtures/scripted-agent.mjs')], timeoutMs: 20_000 },
+    tests: { command: ['node', '-e', "process.exit(require('fs').readFileSync('impl.txt','utf8').trim() === 'right' ? 0 : 1)"], timeoutMs: 20_000 },
+    botName: 'rmapp',
+  };
+}
+
+/** IssueImplementation and PRReview over those adapters. */
+export function crashTestWorkflows(deps: IssueImplementationDeps & { botName: string }): WorkflowDefinition<any>[] {
+  return [issueImplementationWorkflow(issueImplementationSteps(deps)), prReviewWorkflow(prReviewSteps(deps))];
+}
+
+export interface WorkerProcess {
+  child: ChildProcess;
+  output(): string;
+  /** Resolves with the exit code and signal. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export interface CrashWorld {
+  emulator: GitHubEmulator;
+  /** A client for the emulator from the test process (seeding PRs). */
+  github: GitHubOctokit;
+  remote: string;
+  db: Database;
+  /** Starts runs and reads them; runs no worker. */
+  client: Engine;
+  git(cwd: string, ...args: string[]): Promise<string>;
+  /** Spawns a worker; `fault` arms RMAPP_FAULT in it. */
+  worker(options?: { fault?: string | undefined }): WorkerProcess;
+  /** SIGKILLs every worker still alive. */
+  killWorkers(): void;
+  close(): Promise<void>;
+}
+
+/** A bare remote with `main` (app.txt), the emulator with `acme/widgets`, a fresh Postgres database. */
+export async function createCrashWorld(options: { leaseMs?: number } = {}): Promise<CrashWorld> {
+  const tmp = mkdtempSync(join(tmpdir(), 'rmapp-crash-gh-'));
+  const git = async (cwd: string, ...args: string[]) => (await runCommand(['git', ...args], { cwd })).stdout.trim();
+  const remote = join(tmp, 'widgets.git');
+  await runCommand(['git', 'init', '-q', '--bare', '-b', 'main', remote]);
+  const seed = join(tmp, 'seed');
+  await runCommand(['git', 'clone', '-q', remote, seed]);
+  writeFileSync(join(seed, 'app.txt'), 'let foo = 1;\n');
+  await git(seed, 'add', '-A');
+  await runCommand(['git', '-c', 'user.name=t', '-c', 'user.email=t@x', 'commit', '-q', '-m', 'init'], { cwd: seed });
+  await git(seed, 'push', '-q', 'origin', 'HEAD:main');
+
+  const emulator = new GitHubEmulator(TOKEN);
+  const baseUrl = await emulator.start();
+  emulator.repos.set('acme/widgets', { default_branch: 'main' });
+  const github = createGitHubClient({ baseUrl, token: TOKEN, minWriteIntervalMs: 0, minNotifyingWriteIntervalMs: 0, retryBaseMs: 10 });
+  const testDb: TestDatabase = await createTestDatabase('rmapp_crash_gh');
+  const db = await openDatabase({ url: testDb.url });
+  const workspaces = join(tmp, 'runs');
+  const client = createEngine({ database: db, workflows: crashTestWorkflows(crashTestDeps({ github, remote, workspaces })) });
+  await client.list({ limit: 1 }); // migrations applied here, before any worker starts
+
+  const children = new Set<ChildProcess>();
+  const worker = ({ fault }: { fault?: string | undefined } = {}): WorkerProcess => {
+    const env: Record<string, string | undefined> = {
+      ...process.env,
+      DATABASE_URL: testDb.url,
+      RMAPP_TEST_GITHUB_URL: baseUrl,
+      RMAPP_TEST_GITHUB_TOKEN: TOKEN,
+      RMAPP_TEST_REMOTE: remote,
+      RMAPP_TEST_WORKSPACES: workspaces,
+      RMAPP_TEST_LEASE_MS: String(options.leaseMs ?? 1_000),
+      RMAPP_FAULT: fault,
+    };
+    if (!fault) delete env.RMAPP_FAULT;
+    const child = spawn(process.execPath, ['--import', 'tsx', GITHUB_WORKER], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    let out = '';
+    child.stdout?.on('data', (d) => (out += d));
+    child.stderr?.on('data', (d) => (out += d));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.on('exit', (code, signal) => {
+        children.delete(child);
+        resolve({ code, signal });
+      }),
+    );
+    return { child, output: () => out, exited };
+  };
+  const killWorkers = () => {
+    for (const c of children) c.kill('SIGKILL');
+  };
+  return {
+    emulator,
+    github,
+    remote,
+    db,
+    client,
+    git,
+    worker,
+    killWorkers,
+    async close() {
+      killWorkers();
+      await client.stop();
+      await db.close();
+      await emulator.stop();
+      await testDb.drop();
+    },
+  };
+}
+
+/** Stops a worker gracefully (SIGTERM: it flushes its progress comments and releases its runs). */
+export async function stopWorker(w: WorkerProcess): Promise<void> {
+  if (w.child.exitCode !== null || w.child.signalCode !== null) return;
+  w.child.kill('SIGTERM');
+  await w.exited;
+}
