@@ -183,7 +183,9 @@ async function fromFile(file: string): Promise<Record<string, any>> {
  *
  * @param options.file an explicit file (`--config`); otherwise `rmapp.config.json` or `rmapp.config.ts` in `cwd` if present.
  */
-export async function loadConfig(options: { env?: NodeJS.ProcessEnv; file?: string | undefined; cwd?: string } = {}): Promise<RmappConfig> {
+export async function loadConfig(
+  options: { env?: NodeJS.ProcessEnv; file?: string | undefined; cwd?: string; /** `rmapp run` needs no webhook secret. */ requireWebhookSecret?: boolean } = {},
+): Promise<RmappConfig> {
   const env = options.env ?? process.env;
   const cwd = options.cwd ?? process.cwd();
   const problems: string[] = [];
@@ -222,7 +224,7 @@ export async function loadConfig(options: { env?: NodeJS.ProcessEnv; file?: stri
     if (!gh.token && !gh.appId) problems.push(problem('github.token', 'GitHub credentials are missing'));
     if (gh.appId && !gh.privateKey) problems.push(problem('github.privateKey', 'GITHUB_APP_ID is set but the private key is missing'));
     if (!gh.appId && gh.privateKey && !gh.token) problems.push(problem('github.appId', 'a private key is set but the App ID is missing'));
-    if (!gh.webhookSecret) problems.push(problem('github.webhookSecret', 'required to verify webhooks'));
+    if (!gh.webhookSecret && options.requireWebhookSecret !== false) problems.push(problem('github.webhookSecret', 'required to verify webhooks'));
     if (!config.agent.command) problems.push(problem('agent.command', 'required to run workflows'));
     if (!config.tests.command) problems.push(problem('tests.command', 'required to run workflows'));
   }

@@ -6,9 +6,9 @@
  */
 import type { InspectionEvent } from 'xstate';
 import { createWebSocketInspector } from '@statelyai/inspect';
-import { createEngine, type Engine } from '../state_machine/engine.ts';
+import { createEngine, type Engine, type EngineOptions } from '../state_machine/engine.ts';
 import type { WorkflowDefinition } from '../state_machine/definition.ts';
-import { createGitHubClient, type GitHubOctokit } from './github/client.ts';
+import { createGitHubAccess, createRoutedGitHubClient, type GitHubOctokit } from './github/client.ts';
 import { gitUrlFor, type RmappConfig } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { startTelemetry } from './otel.ts';
@@ -30,6 +30,8 @@ export interface ServiceOptions {
   /** Overrides for tests: a GitHub client (e.g. pointed at the emulator with no throttling). */
   github?: GitHubOctokit | undefined;
   log?: Logger | undefined;
+  /** The store (tests: in-memory PGlite); default `config.databaseUrl`, else PGlite under `.rmapp/`. */
+  database?: EngineOptions['database'];
   /** Engine tuning (tests use short polls). */
   engine?: { pollMs?: number; leaseMs?: number; workerId?: string } | undefined;
   progressIntervalMs?: number | undefined;
@@ -58,6 +60,41 @@ export function maskSecrets<T>(value: T, secrets: string[] = []): T {
   return walk(value, 0) as T;
 }
 
+/**
+ * The GitHub side, built from the configuration: the client (token, or App installations routed per
+ * repository), the workspaces (git authenticated with the same tokens) and the workflow registry.
+ * Shared by `rmapp serve` and `rmapp run`.
+ */
+export function githubRuntime(config: RmappConfig, overrides: { github?: GitHubOctokit | undefined; remoteUrl?: ((owner: string, repo: string) => string) | undefined } = {}) {
+  const clientConfig = {
+    baseUrl: config.github.apiUrl,
+    token: config.github.appId ? undefined : config.github.token,
+    app: config.github.appId ? { appId: config.github.appId, privateKey: config.github.privateKey as string } : undefined,
+  };
+  const access = createGitHubAccess(clientConfig);
+  const github = overrides.github ?? createRoutedGitHubClient(access, clientConfig);
+  const workspaces = new Workspaces({
+    root: config.workspaceRoot,
+    author: { name: config.botName, email: `${config.botName.replace(/\[bot\]$/, '')}@users.noreply.github.com` },
+    token: async (url) => {
+      const m = /[/:]([^/:]+)\/([^/]+?)(\.git)?$/.exec(url);
+      return m ? access.tokenForRepo(m[1] as string, m[2] as string) : undefined;
+    },
+  });
+  const registry = githubWorkflows({
+    github,
+    workspaces,
+    remoteUrl: overrides.remoteUrl ?? ((owner, repo) => gitUrlFor(config, owner, repo)),
+    agent: { command: config.agent.command as string[], timeoutMs: config.agent.timeout },
+    tests: { command: config.tests.command as string[], timeoutMs: config.tests.timeout },
+    botName: config.botName,
+    labels: config.labels,
+    maxTestAttempts: config.maxTestAttempts,
+    publicUrl: config.server.publicUrl,
+  });
+  return { github, workspaces, registry };
+}
+
 /** Starts the service. */
 export async function startService(options: ServiceOptions): Promise<Service> {
   const { config } = options;
@@ -65,36 +102,11 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const log = options.log ?? createLogger({ secrets });
   const telemetry = options.otel || options.metrics ? await startTelemetry({ otlp: !!options.otel, prometheusEmbedded: !!options.metrics }) : null;
 
-  let github: GitHubOctokit | null = null;
-  let gh: ReturnType<typeof githubWorkflows> | null = null;
-  let workspaces: Workspaces | null = null;
-  const workflows: WorkflowDefinition<any>[] = [];
-  if (config.githubEnabled) {
-    github =
-      options.github ??
-      createGitHubClient({
-        baseUrl: config.github.apiUrl,
-        token: config.github.token,
-      });
-    const token = config.github.token;
-    workspaces = new Workspaces({
-      root: config.workspaceRoot,
-      author: { name: config.botName, email: `${config.botName.replace(/\[bot\]$/, '')}@users.noreply.github.com` },
-      token: token ? async () => token : undefined,
-    });
-    gh = githubWorkflows({
-      github,
-      workspaces,
-      remoteUrl: (owner, repo) => gitUrlFor(config, owner, repo),
-      agent: { command: config.agent.command as string[], timeoutMs: config.agent.timeout },
-      tests: { command: config.tests.command as string[], timeoutMs: config.tests.timeout },
-      botName: config.botName,
-      labels: config.labels,
-      maxTestAttempts: config.maxTestAttempts,
-      publicUrl: config.server.publicUrl,
-    });
-    workflows.push(...gh.workflows);
-  }
+  const runtime = config.githubEnabled ? githubRuntime(config, { github: options.github }) : null;
+  const github = runtime?.github ?? null;
+  const gh = runtime?.registry ?? null;
+  const workspaces = runtime?.workspaces ?? null;
+  const workflows: WorkflowDefinition<any>[] = [...(gh?.workflows ?? [])];
   workflows.push(...(options.extraWorkflows ?? []));
 
   let inspect: ((ev: InspectionEvent) => void) | undefined;
@@ -111,7 +123,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
 
   const engine = createEngine({
     workflows,
-    database: config.databaseUrl ? { url: config.databaseUrl } : undefined,
+    database: options.database ?? (config.databaseUrl ? { url: config.databaseUrl } : undefined),
     concurrency: config.concurrency,
     inspect,
     pollMs: options.engine?.pollMs,

@@ -12,6 +12,8 @@ import { loadWorkflows } from '../workflows/load.ts';
 import { formatRunDetails, formatRunList, runToJson } from './format.ts';
 import { startTelemetry } from '../otel.ts';
 import { addPruneCommand } from './prune-command.ts';
+import { addServeCommand } from './serve-command.ts';
+import { addRunCommand } from './run-command.ts';
 import { DEFAULT_RETENTION, formatDuration, parseDuration } from '../../persistence/retention.ts';
 
 const program = new Command();
@@ -208,6 +210,8 @@ runs
   });
 
 addPruneCommand(program, () => openDatabase({ url: program.opts().databaseUrl }));
+addServeCommand(program);
+addRunCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -159,3 +159,24 @@ export function createGitHubAccess(config: GitHubClientConfig): GitHubAccess {
     },
   };
 }
+
+/**
+ * One client for every repository, authenticated per request: a request on `/repos/{owner}/{repo}/…`
+ * carries that repository's token from `access` (an App's installation token, renewed by its auth
+ * strategy). The workflow steps take a single client; this is how they act as the right installation.
+ */
+export function createRoutedGitHubClient(access: GitHubAccess, config: GitHubClientConfig): GitHubOctokit {
+  if (access.mode === 'token') return createGitHubClient(config);
+  const authStrategy = () => {
+    const auth = async () => ({ type: 'unauthenticated' as const });
+    auth.hook = async (request: any, route: any, parameters?: any) => {
+      const endpoint = request.endpoint.merge(route, parameters);
+      const { owner, repo } = endpoint as { owner?: string; repo?: string };
+      if (!owner || !repo) throw new Error(`GitHub App: cannot tell the installation of ${endpoint.method} ${endpoint.url}: it names no repository.`);
+      endpoint.headers.authorization = `token ${await access.tokenForRepo(owner, repo)}`;
+      return request(endpoint);
+    };
+    return auth;
+  };
+  return new RmappOctokit({ ...clientOptions(config), authStrategy });
+}

@@ -65,6 +65,9 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
       return options.webhook(req, res);
     }
     if (path === '/healthz') return sendJson(res, 200, { ok: true, worker: engine.workerId });
+    // Static code and style hold no data: served without the token (the login page needs the style).
+    if (path === '/app.js') return sendText(res, 200, script, 'text/javascript; charset=utf-8');
+    if (path === '/style.css') return sendText(res, 200, style, 'text/css; charset=utf-8');
     if (!authorized(req, url)) {
       if (path.startsWith('/api/') || path === '/metrics') return sendJson(res, 401, { error: 'Dashboard token required: send Authorization: Bearer <RMAPP_DASHBOARD_TOKEN>.' });
       return sendText(res, 401, loginPage(), 'text/html; charset=utf-8');
@@ -84,8 +87,6 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
       if (await handleApi(engine, req, res, url)) return;
       return sendJson(res, 404, { error: `No API route ${req.method} ${path}.` });
     }
-    if (path === '/app.js') return sendText(res, 200, script, 'text/javascript; charset=utf-8');
-    if (path === '/style.css') return sendText(res, 200, style, 'text/css; charset=utf-8');
     if (req.method === 'GET' && (path === '/' || path.startsWith('/runs/'))) return sendText(res, 200, page, 'text/html; charset=utf-8');
     return sendJson(res, 404, { error: `Not found: ${path}` });
   };

@@ -1,0 +1,86 @@
+/**
+ * `rmapp run <template> --repo <owner/name|path> --issue <n>`: one issue workflow in the foreground,
+ * with its steps printed as they happen (`--json`: one JSON object per line, then the run). The run
+ * is durable like any other: interrupted, it stays in the database and `rmapp serve`/`worker` (or a
+ * second `rmapp run … --resume <id>`) finishes it.
+ */
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { InvalidArgumentError, type Command } from 'commander';
+import { createEngine } from '../../state_machine/engine.ts';
+import { ValidationError } from '../../state_machine/errors.ts';
+import { loadConfig, TEMPLATE_NAMES, type TemplateName } from '../config.ts';
+import { attachProgressComments } from '../progress-comment.ts';
+import { runCommand } from '../process.ts';
+import { githubRuntime } from '../service.ts';
+import { stagesOf } from '../workflows/github-workflows.ts';
+import { formatRunDetails, runToJson } from './format.ts';
+
+/** `owner/name`, or a local clone whose `origin` is on GitHub (its git remote is then the local path). */
+export async function resolveRepo(repo: string): Promise<{ owner: string; name: string; localPath: string | null }> {
+  const local = resolve(repo);
+  if (existsSync(local)) {
+    const r = await runCommand(['git', 'remote', 'get-url', 'origin'], { cwd: local });
+    const m = /[/:]([^/:]+)\/([^/]+?)(\.git)?\/?$/.exec(r.stdout.trim());
+    if (r.exitCode !== 0 || !m) throw new ValidationError(`--repo ${repo}: a local path must be a git clone whose origin is the GitHub repository (git remote get-url origin failed or is not owner/name).`);
+    return { owner: m[1] as string, name: m[2] as string, localPath: local };
+  }
+  const m = /^([\w.-]+)\/([\w.-]+)$/.exec(repo);
+  if (!m) throw new ValidationError(`--repo ${repo}: use owner/name (e.g. acme/widgets) or the path of a local clone.`);
+  return { owner: m[1] as string, name: m[2] as string, localPath: null };
+}
+
+export function addRunCommand(program: Command): void {
+  program
+    .command('run <template>')
+    .description(`run one issue workflow in the foreground; template: ${TEMPLATE_NAMES.join(', ')}`)
+    .requiredOption('--repo <repo>', 'owner/name, or the path of a local clone (pushes go to that clone)')
+    .requiredOption('--issue <n>', 'issue number', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer');
+      return n;
+    })
+    .option('--config <file>', 'configuration file')
+    .option('--max-attempts <n>', 'test-and-fix attempts', (v) => Number(v))
+    .option('--json', 'print JSON lines (events, then the run)')
+    .action(async (template: string, o: { repo: string; issue: number; config?: string; maxAttempts?: number; json?: boolean }) => {
+      if (!TEMPLATE_NAMES.includes(template as TemplateName)) throw new ValidationError(`Unknown template "${template}": use one of ${TEMPLATE_NAMES.join(', ')}.`);
+      const config = await loadConfig({ file: o.config, requireWebhookSecret: false });
+      if (!config.githubEnabled) throw new ValidationError('rmapp run needs GitHub: set GITHUB_TOKEN (or the GitHub App settings), RMAPP_AGENT_COMMAND and RMAPP_TEST_COMMAND.');
+      const globals = program.opts<{ databaseUrl?: string }>();
+      const repo = await resolveRepo(o.repo);
+      const runtime = githubRuntime(config, { remoteUrl: repo.localPath ? () => repo.localPath as string : undefined });
+      const engine = createEngine({ workflows: runtime.registry.workflows, database: globals.databaseUrl ?? config.databaseUrl, concurrency: 4 });
+      const executor = runtime.registry.bind(engine);
+      const progress = attachProgressComments(engine, runtime.github, { stages: stagesOf(runtime.registry.workflows) });
+      const out = (line: unknown) => process.stdout.write(`${o.json ? JSON.stringify(line) : String(line)}\n`);
+      let runId = '';
+      const mine = (e: { runId: string }) => e.runId === runId;
+      engine.on('state.entered', (e) => mine(e) && e.path === '' && out(o.json ? { event: 'state', state: e.state } : `→ ${typeof e.state === 'string' ? e.state : JSON.stringify(e.state)}`));
+      engine.on('step.started', (e) => mine(e) && out(o.json ? { event: 'step.started', step: e.step, attempt: e.attempt } : `  ${e.step} (attempt ${e.attempt})…`));
+      engine.on('step.retrying', (e) => mine(e) && out(o.json ? { event: 'step.retrying', step: e.step, error: e.error, delayMs: e.delayMs } : `  ${e.step} failed (${e.error.category}: ${e.error.message}); retrying in ${e.delayMs} ms`));
+      engine.on('step.failed', (e) => mine(e) && out(o.json ? { event: 'step.failed', step: e.step, error: e.error } : `  ${e.step} failed: ${e.error.category}: ${e.error.message}`));
+      engine.on('progress', (e) => mine(e) && out(o.json ? { event: 'progress', message: e.message } : `  · ${e.message}`));
+      try {
+        runId = await executor.startIssueWorkflow({
+          owner: repo.owner,
+          repo: repo.name,
+          issueNumber: o.issue,
+          template: template as TemplateName,
+          requestedBy: process.env.USER ?? 'cli',
+          options: o.maxAttempts ? { maxTestAttempts: o.maxAttempts } : {},
+          key: `cli-${randomUUID()}`,
+        });
+        if (!o.json) out(`run ${runId}: ${template} on ${repo.owner}/${repo.name}#${o.issue}`);
+        await engine.startWorker();
+        const run = await engine.waitFor(runId);
+        await progress.flush();
+        out(o.json ? { event: 'finished', run: runToJson(run) } : formatRunDetails(run, []));
+        if (run.status !== 'succeeded') process.exitCode = 1;
+      } finally {
+        progress.stop();
+        await engine.stop();
+      }
+    });
+}

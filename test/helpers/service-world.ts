@@ -1,0 +1,80 @@
+/**
+ * `rmapp serve` in the test process against the GitHub world (emulator + bare git remote + scripted
+ * agent), configured through `loadConfig` like production, on in-memory PGlite. Webhooks are real
+ * payloads from `@octokit/webhooks-examples`, re-addressed to `acme/widgets` and signed with the secret.
+ */
+import { createHmac, randomUUID } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import examples from '@octokit/webhooks-examples';
+import { loadConfig } from '../../src/rmapp/config.ts';
+import { startService, type Service } from '../../src/rmapp/service.ts';
+import { createGitHubWorld, type GitHubWorld } from './github-world.ts';
+
+export const SECRET = 'test-webhook-secret';
+
+export interface ServiceWorld {
+  world: GitHubWorld;
+  service: Service;
+  /** POSTs a webhook; `sign: false` sends no signature, a string signs with that secret instead. */
+  deliver(event: string, payload: unknown, options?: { delivery?: string; sign?: boolean | string; rawBody?: string }): Promise<{ status: number; body: any; delivery: string }>;
+  stop(): Promise<void>;
+}
+
+/** A copy of the first example of `event` (with `action`), re-addressed to acme/widgets. */
+export function example(event: string, action: string, patch: (p: any) => void = () => {}): any {
+  const list = (examples as unknown as { name: string; examples: any[] }[]).find((e) => e.name === event)?.examples ?? [];
+  const found = list.find((x) => x.action === action);
+  if (!found) throw new Error(`no ${event}.${action} example`);
+  const p = structuredClone(found);
+  if (p.repository) {
+    p.repository.name = 'widgets';
+    p.repository.full_name = 'acme/widgets';
+    p.repository.owner.login = 'acme';
+  }
+  patch(p);
+  return p;
+}
+
+export async function createServiceWorld(extraEnv: Record<string, string> = {}): Promise<ServiceWorld> {
+  const world = await createGitHubWorld();
+  const config = await loadConfig({
+    cwd: dirname(world.remote), // no rmapp.config.* there
+    env: {
+      GITHUB_TOKEN: 't0ken',
+      GITHUB_API_URL: world.emulator.url,
+      GITHUB_WEBHOOK_SECRET: SECRET,
+      RMAPP_GIT_URL: join(dirname(world.remote), '{repo}.git'),
+      RMAPP_AGENT_COMMAND: JSON.stringify(world.deps.agent.command),
+      RMAPP_TEST_COMMAND: JSON.stringify(world.deps.tests.command),
+      RMAPP_WORKSPACE_ROOT: join(dirname(world.remote), 'service-runs'),
+      PORT: '0',
+      ...extraEnv,
+    },
+  });
+  const service = await startService({
+    config,
+    github: world.github,
+    database: { url: '', dataDir: 'memory://' },
+    engine: { pollMs: 50 },
+    progressIntervalMs: 0,
+    log: (await import('../../src/rmapp/logger.ts')).createLogger({ level: 'silent', secrets: [SECRET, 't0ken'] }),
+  });
+  const deliver: ServiceWorld['deliver'] = async (event, payload, options = {}) => {
+    const delivery = options.delivery ?? randomUUID();
+    const body = options.rawBody ?? JSON.stringify(payload);
+    const secret = typeof options.sign === 'string' ? options.sign : SECRET;
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'x-github-event': event, 'x-github-delivery': delivery };
+    if (options.sign !== false) headers['x-hub-signature-256'] = `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+    const res = await fetch(`${service.url}/webhooks/github`, { method: 'POST', headers, body });
+    return { status: res.status, body: await res.json().catch(() => null), delivery };
+  };
+  return {
+    world,
+    service,
+    deliver,
+    async stop() {
+      await service.stop({ graceMs: 2_000 });
+      await world.stop();
+    },
+  };
+}

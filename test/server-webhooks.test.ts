@@ -1,0 +1,143 @@
+/**
+ * `rmapp serve` driven by real GitHub webhook payloads (`@octokit/webhooks-examples`), signed with the
+ * test secret: the right run starts, and bad input starts nothing.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createServiceWorld, example, type ServiceWorld } from './helpers/service-world.ts';
+import { until } from './helpers/processes.ts';
+
+let w: ServiceWorld;
+const runCount = async () => (await w.service.engine.list({ limit: 500 })).length;
+const comments = (n: number) => w.world.emulator.comments.get(`acme/widgets#${n}`) ?? [];
+const issueComment = (n: number, body: string, login = 'alice') =>
+  example('issue_comment', 'created', (p) => {
+    p.issue.number = n;
+    delete p.issue.pull_request;
+    p.comment.body = body;
+    p.comment.user.login = login;
+    p.comment.user.type = 'User';
+    p.sender.login = login;
+  });
+
+beforeAll(async () => {
+  w = await createServiceWorld();
+  w.world.emulator.permissions.set('acme/widgets:alice', 'write');
+  w.world.emulator.permissions.set('acme/widgets:mallory', 'read');
+});
+afterAll(async () => w?.stop());
+
+it('`@rmapp implement` from someone with write access runs IssueImplementation to a PR; a redelivery is the same run', async () => {
+  w.world.emulator.issues.set('acme/widgets#21', { title: 'Add impl', body: 'PLAN write impl\nWRITE impl.txt right' });
+  const payload = issueComment(21, 'Could you take this?\n\n@rmapp implement');
+  const first = await w.deliver('issue_comment', payload);
+  expect(first.status).toBe(202);
+  expect(first.body.runId).toBe(`deliveries/${first.delivery}`);
+  const again = await w.deliver('issue_comment', payload, { delivery: first.delivery });
+  expect(again.status).toBe(202);
+  expect(again.body.runId).toBe(first.body.runId);
+
+  const delivery = await w.service.engine.waitFor(first.body.runId, { timeoutMs: 30_000 });
+  expect(delivery.status).toBe('succeeded');
+  const outcome = (delivery.output as { outcome: { action: string; runId: string } }).outcome;
+  expect(outcome.action).toBe('started');
+  expect(outcome.runId).toBe(`acme/widgets/issues/21/${first.delivery}`);
+  const run = await w.service.engine.waitFor(outcome.runId, { timeoutMs: 90_000 });
+  expect(run.status).toBe('succeeded');
+  expect(run.workflow).toBe('IssueImplementation');
+  expect(run.input).toMatchObject({ owner: 'acme', repo: 'widgets', issueNumber: 21, requestedBy: 'alice' });
+  expect((w.world.emulator.pulls.get('acme/widgets') ?? []).filter((p) => p.head === 'rmapp/issue-21')).toHaveLength(1);
+  expect((await w.service.engine.list({ idPrefix: 'acme/widgets/issues/21/' })).length).toBe(1);
+  expect((await w.service.engine.list({ workflow: 'GitHubDelivery' })).filter((r) => r.id === first.body.runId)).toHaveLength(1);
+  await until(async () => comments(21).some((c) => c.body.includes('✅ Done')), 10_000, 'the progress comment');
+});
+
+it('refuses bad signatures, missing signatures, malformed JSON and oversized bodies, storing nothing', async () => {
+  const before = await runCount();
+  const payload = issueComment(22, '@rmapp implement');
+  expect((await w.deliver('issue_comment', payload, { sign: 'not-the-secret' })).status).toBe(401);
+  expect((await w.deliver('issue_comment', payload, { sign: false })).status).toBe(401);
+  expect((await w.deliver('issue_comment', null, { rawBody: '{"action": "created", ' })).status).toBe(400);
+  const big = await w.deliver('issue_comment', null, { rawBody: JSON.stringify({ ...payload, padding: 'x'.repeat(2 * 1024 * 1024) }) });
+  expect(big.status).toBe(413);
+  expect(await runCount()).toBe(before);
+});
+
+it('ignores unknown events, installation events and comments without a mention, storing nothing', async () => {
+  const before = await runCount();
+  const star = await w.deliver('star', example('star', 'created'));
+  expect(star.status).toBe(202);
+  expect(star.body.ignored).toBeTruthy();
+  expect((await w.deliver('installation', example('installation', 'created'))).status).toBe(202);
+  expect((await w.deliver('issue_comment', issueComment(23, 'just a comment'))).body.ignored).toMatch(/does not mention/);
+  expect(await runCount()).toBe(before);
+});
+
+it('a user without write permission gets a polite reply and nothing starts', async () => {
+  const res = await w.deliver('issue_comment', issueComment(24, '@rmapp implement', 'mallory'));
+  const delivery = await w.service.engine.waitFor(res.body.runId, { timeoutMs: 30_000 });
+  expect(delivery.state).toBe('done');
+  expect((delivery.output as { outcome: { action: string } }).outcome.action).toBe('replied');
+  expect(comments(24).map((c) => c.body).join('\n')).toMatch(/@mallory thanks for asking! Only people with write access/);
+  expect(await w.service.engine.list({ idPrefix: 'acme/widgets/issues/24/' })).toHaveLength(0);
+});
+
+it('an unknown command gets the help text', async () => {
+  const res = await w.deliver('issue_comment', issueComment(25, '@rmapp dance'));
+  await w.service.engine.waitFor(res.body.runId, { timeoutMs: 30_000 });
+  const reply = comments(25).map((c) => c.body).join('\n');
+  expect(reply).toContain(`I don't know the command "dance"`);
+  expect(reply).toContain('**rmapp commands**');
+});
+
+it('`implement feature` then `approve` is routed to the waiting run as a signal; `cancel` cancels', async () => {
+  w.world.emulator.issues.set('acme/widgets#26', { title: 'Feature', body: 'PLAN step\nWRITE impl.txt right' });
+  const started = await w.deliver('issue_comment', issueComment(26, '@rmapp implement feature --max-attempts 2'));
+  const runId = ((await w.service.engine.waitFor(started.body.runId, { timeoutMs: 30_000 })).output as { outcome: { runId: string } }).outcome.runId;
+  expect((await w.service.engine.get(runId)).workflow).toBe('ComplexFeature');
+  await until(async () => (await w.service.engine.get(runId)).state === 'awaitingApproval', 60_000, 'the approval wait');
+  const approved = await w.deliver('issue_comment', issueComment(26, '@rmapp approve'));
+  expect(((await w.service.engine.waitFor(approved.body.runId, { timeoutMs: 30_000 })).output as { outcome: { action: string } }).outcome.action).toBe('signalled');
+  expect((await w.service.engine.waitFor(runId, { timeoutMs: 90_000 })).status).toBe('succeeded');
+
+  w.world.emulator.issues.set('acme/widgets#27', { title: 'Slow', body: 'PLAN step' });
+  const slow = await w.deliver('issue_comment', issueComment(27, '@rmapp implement feature'));
+  const slowRun = ((await w.service.engine.waitFor(slow.body.runId, { timeoutMs: 30_000 })).output as { outcome: { runId: string } }).outcome.runId;
+  await until(async () => (await w.service.engine.get(slowRun)).state === 'awaitingApproval', 60_000, 'the approval wait');
+  const second = await w.deliver('issue_comment', issueComment(27, '@rmapp implement'));
+  await w.service.engine.waitFor(second.body.runId, { timeoutMs: 30_000 });
+  expect(comments(27).map((c) => c.body).join('\n')).toMatch(/is already working on this issue/);
+  const cancel = await w.deliver('issue_comment', issueComment(27, '@rmapp cancel'));
+  await w.service.engine.waitFor(cancel.body.runId, { timeoutMs: 30_000 });
+  expect((await w.service.engine.get(slowRun)).status).toBe('cancelled');
+});
+
+it('a review comment mentioning the bot starts PRReview; a review with several starts one ReviewResponse', async () => {
+  const pr = await w.world.github.pulls.create({ owner: 'acme', repo: 'widgets', head: 'main', base: 'main', title: 'PR', body: '' });
+  const one = w.world.emulator.addReviewComment('acme', 'widgets', pr.data.number, '@rmapp rename it', 'alice', { path: 'README.md', line: 1, pull_request_review_id: 500 });
+  const res = await w.deliver(
+    'pull_request_review_comment',
+    example('pull_request_review_comment', 'created', (p) => {
+      p.pull_request.number = pr.data.number;
+      p.comment.id = one;
+      p.comment.body = '@rmapp rename it';
+      p.comment.user.login = 'alice';
+      p.comment.pull_request_review_id = 500;
+    }),
+  );
+  const outcome = ((await w.service.engine.waitFor(res.body.runId, { timeoutMs: 30_000 })).output as { outcome: { action: string; runId: string } }).outcome;
+  expect(outcome.action).toBe('started');
+  expect((await w.service.engine.get(outcome.runId)).workflow).toBe('PRReview');
+  expect((await w.service.engine.get(outcome.runId)).input).toMatchObject({ pullNumber: pr.data.number, commentId: one });
+
+  for (const body of ['@rmapp first', '@rmapp second']) w.world.emulator.addReviewComment('acme', 'widgets', pr.data.number, body, 'alice', { path: 'README.md', line: 1, pull_request_review_id: 501 });
+  const review = await w.deliver(
+    'pull_request_review',
+    example('pull_request_review', 'submitted', (p) => {
+      p.pull_request.number = pr.data.number;
+      p.review.id = 501;
+      p.review.user.login = 'alice';
+    }),
+  );
+  const reviewOutcome = ((await w.service.engine.waitFor(review.body.runId, { timeoutMs: 30_000 })).output as { outcome: { runId: string } }).outcome;
+  expect((await w.service.engine.get(reviewOutcome.runId)).workflow).toBe('ReviewResponse');
+});
