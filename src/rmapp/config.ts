@@ -59,14 +59,17 @@ export const TEMPLATE_NAMES = ['simple', 'feature', 'bugfix', 'docs'] as const;
 export type TemplateName = (typeof TEMPLATE_NAMES)[number];
 
 const argv = z.array(z.string().min(1)).min(1, 'must name a command');
-const duration = z.union([z.number().int().positive(), z.string().transform((s, ctx) => {
+/** Milliseconds, or a duration such as `30m`, `2h`, `7d`. */
+const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
   try {
-    return parseDuration(s);
+    const ms = typeof v === 'number' || /^\d+$/.test(v) ? Number(v) : parseDuration(v);
+    if (Number.isSafeInteger(ms) && ms > 0) return ms;
+    ctx.addIssue({ code: 'custom', message: 'must be a positive duration, e.g. 30m or 1800000' });
   } catch (err) {
     ctx.addIssue({ code: 'custom', message: (err as Error).message });
-    return z.NEVER;
   }
-})]);
+  return z.NEVER;
+});
 
 const schema = z
   .object({

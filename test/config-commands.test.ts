@@ -1,0 +1,79 @@
+/** Configuration validation (every message names the setting and the fix) and the comment command parser. */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import { ConfigError, gitUrlFor, loadConfig } from '../src/rmapp/config.ts';
+import { helpText, parseCommand } from '../src/rmapp/commands.ts';
+import { runRmapp } from './helpers/processes.ts';
+
+const dir = () => mkdtempSync(join(tmpdir(), 'rmapp-config-'));
+const github = { GITHUB_TOKEN: 'ghp_x', GITHUB_WEBHOOK_SECRET: 'a-long-secret', RMAPP_AGENT_COMMAND: 'claude -p --output-format json', RMAPP_TEST_COMMAND: '["npm","test"]' };
+
+it('defaults to a local, GitHub-less configuration', async () => {
+  const config = await loadConfig({ env: {}, cwd: dir() });
+  expect(config.githubEnabled).toBe(false);
+  expect(config.server).toMatchObject({ host: '127.0.0.1', port: 3000 });
+  expect(config.botName).toBe('rmapp');
+});
+
+it('reads the environment over rmapp.config.json, with argv commands from words or JSON', async () => {
+  const cwd = dir();
+  writeFileSync(join(cwd, 'rmapp.config.json'), JSON.stringify({ botName: 'helper', labels: { 'rmapp:bug': 'bugfix' }, server: { port: 4000 } }));
+  const config = await loadConfig({ env: { ...github, PORT: '4100' }, cwd });
+  expect(config.githubEnabled).toBe(true);
+  expect(config.botName).toBe('helper');
+  expect(config.server.port).toBe(4100);
+  expect(config.labels).toEqual({ 'rmapp:bug': 'bugfix' });
+  expect(config.agent.command).toEqual(['claude', '-p', '--output-format', 'json']);
+  expect(config.tests.command).toEqual(['npm', 'test']);
+  expect(gitUrlFor(config, 'acme', 'widgets')).toBe('https://github.com/acme/widgets.git');
+  expect(gitUrlFor({ ...config, github: { ...config.github, apiUrl: 'https://ghe.example/api/v3' } }, 'a', 'b')).toBe('https://ghe.example/a/b.git');
+});
+
+it('names each wrong or missing setting with its variable and fix', async () => {
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ GITHUB_TOKEN: 'x' }, /github\.webhookSecret \(env GITHUB_WEBHOOK_SECRET\): required to verify webhooks — set GITHUB_WEBHOOK_SECRET/],
+    [{ ...github, RMAPP_AGENT_COMMAND: '' , GITHUB_APP_ID: '12' }, /github\.privateKey \(env GITHUB_PRIVATE_KEY\): GITHUB_APP_ID is set but the private key is missing/],
+    [{ GITHUB_WEBHOOK_SECRET: 'a-long-secret' }, /github\.token \(env GITHUB_TOKEN\): GitHub credentials are missing/],
+    [{ ...github, RMAPP_TEST_COMMAND: '' }, /tests\.command \(env RMAPP_TEST_COMMAND\): required to run workflows/],
+    [{ PORT: 'eighty' }, /server\.port \(env PORT\): .*— set PORT to a port number/],
+    [{ RMAPP_HOST: '0.0.0.0' }, /server\.dashboardToken \(env RMAPP_DASHBOARD_TOKEN\): required when binding to 0\.0\.0\.0/],
+    [{ RMAPP_LABELS: '{"x":"nope"}' }, /labels\.x \(env RMAPP_LABELS\)|labels\.x:/],
+    [{ RMAPP_AGENT_TIMEOUT: '5 minutes' }, /agent\.timeout \(env RMAPP_AGENT_TIMEOUT\): Invalid duration/],
+  ];
+  for (const [env, message] of cases) {
+    const err = await loadConfig({ env, cwd: dir() }).catch((e: unknown) => e);
+    expect(err, JSON.stringify(env)).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).toMatch(message);
+  }
+  const cwd = dir();
+  writeFileSync(join(cwd, 'rmapp.config.json'), JSON.stringify({ bot: 'x' }));
+  await expect(loadConfig({ env: {}, cwd })).rejects.toThrow(/unknown setting\(s\) bot/);
+});
+
+it('rmapp serve stops with the message and no stack trace, never printing a secret', async () => {
+  const r = await runRmapp(['serve'], { GITHUB_TOKEN: 'ghp_supersecret_value', RMAPP_HOST: '0.0.0.0', GITHUB_WEBHOOK_SECRET: undefined, DATABASE_URL: undefined });
+  expect(r.code).toBe(1);
+  expect(r.stderr).toMatch(/^rmapp: Invalid configuration:/);
+  expect(r.stderr).toMatch(/GITHUB_WEBHOOK_SECRET/);
+  expect(r.stderr).toMatch(/RMAPP_DASHBOARD_TOKEN/);
+  expect(r.stderr).not.toMatch(/ghp_supersecret_value|\n\s+at /);
+});
+
+it('parses commands and answers anything else with help', () => {
+  expect(parseCommand('Please @rmapp implement', 'rmapp')).toEqual({ kind: 'implement', template: 'simple', options: {} });
+  expect(parseCommand('@rmapp implement bug --max-attempts 5 --approval-timeout 2d', 'rmapp')).toEqual({
+    kind: 'implement',
+    template: 'bugfix',
+    options: { maxTestAttempts: 5, approvalTimeoutMs: 2 * 86_400_000 },
+  });
+  expect(parseCommand('@rmapp[bot] approve!', 'rmapp')).toEqual({ kind: 'approve' });
+  expect(parseCommand('> @rmapp cancel\nthanks', 'rmapp')).toBeNull();
+  expect(parseCommand('mail me at x@rmapp.dev', 'rmapp')).toBeNull();
+  expect(parseCommand('@rmappish implement', 'rmapp')).toBeNull();
+  expect(parseCommand('@rmapp implement --max-attempts 99', 'rmapp')).toMatchObject({ kind: 'help', reason: expect.stringMatching(/1 to 10/) });
+  expect(parseCommand('@rmapp implement rocket', 'rmapp')).toMatchObject({ kind: 'help', reason: expect.stringMatching(/not a template/) });
+  expect(parseCommand('@rmapp', 'rmapp')).toEqual({ kind: 'help' });
+  expect(helpText('rmapp')).toContain('@rmapp implement');
+});
