@@ -237,9 +237,9 @@ async function runPage(id) {
       ${run.statusMessage ? `<p class="muted">${esc(run.statusMessage)}</p>` : ''}
       ${run.error ? `<p class="error" id="run-error"><code>${esc(run.error.category)}</code> <code>${esc(run.error.code)}</code> ${esc(run.error.message)}</p>` : ''}
       <div class="actions"><button id="cancel" ${finished ? 'disabled' : ''}>Cancel</button><button id="retry" ${run.status === 'failed' ? '' : 'disabled'}>Retry</button><span id="action-result" class="muted"></span></div>
+      <section><h2>Statechart</h2><div class="legend"><span class="s-running">■ current</span><span class="s-succeeded">■ done</span><span class="s-failed">■ failed</span></div>
+        <div class="chart" id="chart">${chart ? drawChart(chart, marksOf(chart, run, history)) : '<p class="muted">This version is not registered in this deploy.</p>'}</div></section>
       <div class="grid"><div>
-        <section><h2>Statechart</h2><div class="legend"><span>■ current</span><span>■ done</span><span>■ failed</span></div>
-          <div class="chart" id="chart">${chart ? drawChart(chart, marksOf(chart, run, history)) : '<p class="muted">This version is not registered in this deploy.</p>'}</div></section>
         <section><h2>Attempts and errors</h2><table><thead><tr><th>Step</th><th>Attempt</th><th>Event</th><th>Error</th></tr></thead><tbody>
           ${steps.map((h) => `<tr><td>${esc(h.step ?? '')}</td><td>${h.attempt ?? ''}</td><td>${esc(h.type)}</td><td class="error">${h.data?.error ? `<code>${esc(h.data.error.category)}</code> ${esc(h.data.error.message)}` : ''}</td></tr>`).join('')}
         </tbody></table></section>
