@@ -35,6 +35,9 @@ beforeAll(async () => {
   progress = attachProgressComments(engine, world.github, {
     stages: { IssueImplementation: ['analyzing', 'planning', 'implementing', 'testing', 'creatingPR', 'complete'] },
     minIntervalMs: 50,
+    webUrl: 'https://github.example',
+    dashboardUrl: 'http://rmapp.example/',
+    branchOf: (run) => `rmapp/issue-${(run.input as { issueNumber: number }).issueNumber}`,
   });
   await engine.startWorker();
 });
@@ -90,6 +93,11 @@ it('fails with category test_failure when the tests never pass, and opens no PR'
   expect(comments).toHaveLength(1);
   expect(comments[0]?.body).toContain('❌ failed');
   expect(comments[0]?.body).toContain('`test_failure` testing: the tests still fail after 2 attempts');
+  // The failure shows the end of the test output, a link to the branch and to the run's page.
+  expect(comments[0]?.body).toContain('<details><summary>Last test output</summary>');
+  expect(comments[0]?.body).toContain('expected impl.txt to say right, got wrong');
+  expect(comments[0]?.body).toContain('branch: https://github.example/acme/widgets/tree/rmapp/issue-2');
+  expect(comments[0]?.body).toContain(`run: http://rmapp.example/runs/${encodeURIComponent(run.id)}`);
 });
 
 it('fails at analyzing with the GitHub error category when the issue does not exist', async () => {

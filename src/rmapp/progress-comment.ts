@@ -25,14 +25,29 @@ interface RunView {
   retrying: string | null;
   messages: string[];
   finished: { status: string; error?: ErrorData | undefined; output?: unknown } | null;
+  /** Link to the run's branch, once it has one. */
+  branchUrl?: string | null | undefined;
+  /** The end of the last test run's output, shown when the run failed. */
+  testOutput?: string | null | undefined;
+  /** The run's page on the dashboard. */
+  runUrl?: string | null | undefined;
 }
 
 export interface ProgressCommentOptions {
   /** Stages to list, in order, by workflow name (top-level state names); others are shown as they come. */
   stages: Record<string, string[]>;
   /** At most one edit per run per this long; the last state always gets written. Default 2,000 ms. */
-  minIntervalMs?: number;
+  minIntervalMs?: number | undefined;
+  /** Web URL of GitHub (https://github.com, or the GHE host) for branch links. */
+  webUrl?: string | undefined;
+  /** The dashboard's public URL, for a link to the run's page. */
+  dashboardUrl?: string | undefined;
+  /** The branch a run works on (e.g. `rmapp/issue-12`), shown as a link once the run is implementing. */
+  branchOf?: ((run: { workflow: string; input: unknown }) => string | null) | undefined;
 }
+
+/** Test output shown in a failed run's comment: its last lines, within a size GitHub renders well. */
+const TEST_OUTPUT_CHARS = 6_000;
 
 /** Renders the comment body. */
 export function renderProgress(view: RunView): string {
@@ -48,7 +63,13 @@ export function renderProgress(view: RunView): string {
     const pr = (view.finished.output as { pr?: { url?: string } } | undefined)?.pr?.url;
     lines.push('', view.finished.status === 'succeeded' ? `✅ Done${pr ? `: ${pr}` : ''}` : `❌ ${view.finished.status}`);
     if (view.finished.error) lines.push(`\`${view.finished.error.category}\` ${view.finished.error.message}`);
+    if (view.finished.status === 'failed' && view.testOutput) {
+      const tail = view.testOutput.length > TEST_OUTPUT_CHARS ? `…${view.testOutput.slice(-TEST_OUTPUT_CHARS)}` : view.testOutput;
+      lines.push('', '<details><summary>Last test output</summary>', '', '```', tail.replaceAll('```', '` ` `'), '```', '</details>');
+    }
   }
+  const links = [view.branchUrl ? `branch: ${view.branchUrl}` : null, view.runUrl ? `run: ${view.runUrl}` : null].filter(Boolean);
+  if (links.length) lines.push('', links.join(' · '));
   return lines.join('\n');
 }
 
@@ -58,16 +79,22 @@ export function attachProgressComments(engine: Engine, github: GitHubOctokit, op
   const timers = new Map<string, NodeJS.Timeout>();
   const inFlight = new Map<string, Promise<void>>();
   const lastWrite = new Map<string, number>();
+  const branches = new Map<string, string | null>();
+  const fetching = new Set<Promise<void>>();
   const minInterval = options.minIntervalMs ?? 2_000;
 
   const view = (runId: string): Promise<RunView | null> => {
     let v = views.get(runId);
     if (!v) {
       v = engine.get(runId).then((run) => {
-        const input = run.input as Partial<Target> | null;
-        if (!input?.owner || !input.repo || !input.issueNumber) return null; // not a GitHub run
+        const input = run.input as (Partial<Target> & { pullNumber?: number }) | null;
+        const number = input?.issueNumber ?? input?.pullNumber;
+        if (!input?.owner || !input.repo || !number) return null; // not an issue or PR run
+        const branch = options.branchOf?.(run) ?? null;
+        branches.set(runId, branch && options.webUrl ? `${options.webUrl}/${input.owner}/${input.repo}/tree/${branch}` : branch);
         return {
-          target: { owner: input.owner, repo: input.repo, issueNumber: input.issueNumber },
+          target: { owner: input.owner, repo: input.repo, issueNumber: number },
+          runUrl: options.dashboardUrl ? `${options.dashboardUrl.replace(/\/$/, '')}/runs/${encodeURIComponent(runId)}` : null,
           workflow: run.workflow,
           stages: [...(options.stages[run.workflow] ?? [])],
           done: new Set<string>(),
@@ -129,18 +156,29 @@ export function attachProgressComments(engine: Engine, github: GitHubOctokit, op
       });
     }),
     engine.on('step.started', (e) => update(e.runId, (v) => void (v.attempt = e.attempt))),
+    // Steps that push make the branch worth a link.
+    engine.on('step.succeeded', (e) => {
+      if (e.step === 'implement' || e.step === 'applyChanges') update(e.runId, (v) => void (v.branchUrl = branches.get(e.runId) ?? null));
+    }),
     engine.on('step.retrying', (e) => update(e.runId, (v) => void (v.retrying = `${e.step} failed (${e.error.category}: ${e.error.message}); attempt ${e.attempt + 1} at ${e.nextAttemptAt}`))),
     engine.on('progress', (e) => update(e.runId, (v) => void v.messages.push(e.message))),
-    engine.on('run.finished', (e) =>
-      update(
-        e.runId,
-        (v) => {
-          if (e.status === 'succeeded' && v.current) v.done.add(v.current);
-          v.finished = { status: e.status, error: e.error, output: e.output };
-        },
-        true,
-      ),
-    ),
+    engine.on('run.finished', (e) => {
+      // A failed run shows the end of its last test output (a step artifact, if the run has one).
+      const output = e.status === 'failed' ? engine.getArtifact<string>(e.runId, 'test-output').catch(() => undefined) : Promise.resolve(undefined);
+      const pending = output.then((testOutput) =>
+        update(
+          e.runId,
+          (v) => {
+            if (e.status === 'succeeded' && v.current) v.done.add(v.current);
+            v.finished = { status: e.status, error: e.error, output: e.output };
+            v.testOutput = typeof testOutput === 'string' ? testOutput : null;
+          },
+          true,
+        ),
+      );
+      fetching.add(pending);
+      void pending.finally(() => fetching.delete(pending));
+    }),
   ];
 
   return {
@@ -150,6 +188,9 @@ export function attachProgressComments(engine: Engine, github: GitHubOctokit, op
     },
     /** Writes everything pending now and waits for it (tests, shutdown). */
     async flush() {
+      await Promise.all(fetching);
+      // Let the view promises of those updates settle before the timers are read.
+      await Promise.all(views.values());
       for (const [runId, t] of timers) {
         clearTimeout(t);
         timers.delete(runId);

@@ -9,10 +9,10 @@ import { createWebSocketInspector } from '@statelyai/inspect';
 import { createEngine, type Engine, type EngineOptions } from '../state_machine/engine.ts';
 import type { WorkflowDefinition } from '../state_machine/definition.ts';
 import { createGitHubAccess, createRoutedGitHubClient, type GitHubOctokit } from './github/client.ts';
-import { gitUrlFor, type RmappConfig } from './config.ts';
+import { gitUrlFor, webUrl, type RmappConfig } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { startTelemetry } from './otel.ts';
-import { attachProgressComments } from './progress-comment.ts';
+import { attachProgressComments, type ProgressCommentOptions } from './progress-comment.ts';
 import { startServiceServer } from './server/http-server.ts';
 import { webhookHandler } from './server/webhook-handler.ts';
 import { githubWorkflows, stagesOf } from './workflows/github-workflows.ts';
@@ -95,6 +95,20 @@ export function githubRuntime(config: RmappConfig, overrides: { github?: GitHubO
   return { github, workspaces, registry };
 }
 
+/** Progress-comment options of the GitHub workflows: stages, links to the branch and the dashboard. */
+export function progressOptions(config: RmappConfig, workflows: WorkflowDefinition<any>[], minIntervalMs?: number): ProgressCommentOptions {
+  return {
+    stages: stagesOf(workflows.filter((w) => w.name !== 'GitHubDelivery')),
+    minIntervalMs,
+    webUrl: webUrl(config.github.apiUrl),
+    dashboardUrl: config.server.publicUrl,
+    branchOf: (run) => {
+      const n = (run.input as { issueNumber?: number } | null)?.issueNumber;
+      return n ? `rmapp/issue-${n}` : null;
+    },
+  };
+}
+
 /** Starts the service. */
 export async function startService(options: ServiceOptions): Promise<Service> {
   const { config } = options;
@@ -133,7 +147,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     stepConcurrency: { agent: Math.max(1, Math.min(config.concurrency, 4)) },
   });
   const executor = gh ? gh.bind(engine) : null;
-  const progress = github ? attachProgressComments(engine, github, { stages: stagesOf(gh?.workflows.filter((w) => w.name !== 'GitHubDelivery') ?? []), minIntervalMs: options.progressIntervalMs }) : null;
+  const progress = github && gh ? attachProgressComments(engine, github, progressOptions(config, gh.workflows, options.progressIntervalMs)) : null;
   const offCleanup = workspaces
     ? engine.on('run.finished', (e) => {
         if (e.status === 'failed') return log.info({ runId: e.runId, workspace: workspaces?.dirOf(e.runId) }, 'run failed; workspace kept for inspection');

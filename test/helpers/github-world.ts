@@ -43,7 +43,10 @@ export async function createGitHubWorld(files: Record<string, string> = {}): Pro
     workspaces: new Workspaces({ root: join(tmp, 'runs'), author: { name: 'rmapp', email: 'rmapp@example.com' } }),
     remoteUrl: () => remote,
     agent: { command: ['node', join(ROOT, 'test/fixtures/scripted-agent.mjs')], timeoutMs: 20_000 },
-    tests: { command: ['node', '-e', "process.exit(require('fs').existsSync('impl.txt') && require('fs').readFileSync('impl.txt','utf8').trim() === 'right' ? 0 : 1)"], timeoutMs: 20_000 },
+    tests: {
+      command: ['node', '-e', "const fs = require('fs'); const v = fs.existsSync('impl.txt') ? fs.readFileSync('impl.txt', 'utf8').trim() : '(missing)'; console.log('expected impl.txt to say right, got ' + v); process.exit(v === 'right' ? 0 : 1)"],
+      timeoutMs: 20_000,
+    },
     botName: 'rmapp',
   };
   return { emulator, github, remote, deps, git, stop: () => emulator.stop() };

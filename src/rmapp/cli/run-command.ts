@@ -13,8 +13,7 @@ import { ValidationError } from '../../state_machine/errors.ts';
 import { loadConfig, TEMPLATE_NAMES, type TemplateName } from '../config.ts';
 import { attachProgressComments } from '../progress-comment.ts';
 import { runCommand } from '../process.ts';
-import { githubRuntime } from '../service.ts';
-import { stagesOf } from '../workflows/github-workflows.ts';
+import { githubRuntime, progressOptions } from '../service.ts';
 import { formatRunDetails, runToJson } from './format.ts';
 
 /** `owner/name`, or a local clone whose `origin` is on GitHub (its git remote is then the local path). */
@@ -53,7 +52,7 @@ export function addRunCommand(program: Command): void {
       const runtime = githubRuntime(config, { remoteUrl: repo.localPath ? () => repo.localPath as string : undefined });
       const engine = createEngine({ workflows: runtime.registry.workflows, database: globals.databaseUrl ?? config.databaseUrl, concurrency: 4 });
       const executor = runtime.registry.bind(engine);
-      const progress = attachProgressComments(engine, runtime.github, { stages: stagesOf(runtime.registry.workflows) });
+      const progress = attachProgressComments(engine, runtime.github, progressOptions(config, runtime.registry.workflows));
       const out = (line: unknown) => process.stdout.write(`${o.json ? JSON.stringify(line) : String(line)}\n`);
       let runId = '';
       const mine = (e: { runId: string }) => e.runId === runId;
