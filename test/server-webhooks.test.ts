@@ -2,6 +2,7 @@
  * `rmapp serve` driven by real GitHub webhook payloads (`@octokit/webhooks-examples`), signed with the
  * test secret: the right run starts, and bad input starts nothing.
  */
+import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createServiceWorld, example, type ServiceWorld } from './helpers/service-world.ts';
 import { until } from './helpers/processes.ts';
@@ -49,6 +50,8 @@ it('`@rmapp implement` from someone with write access runs IssueImplementation t
   expect((await w.service.engine.list({ idPrefix: 'acme/widgets/issues/21/' })).length).toBe(1);
   expect((await w.service.engine.list({ workflow: 'GitHubDelivery' })).filter((r) => r.id === first.body.runId)).toHaveLength(1);
   await until(async () => comments(21).some((c) => c.body.includes('✅ Done')), 10_000, 'the progress comment');
+  // A run that succeeded leaves no workspace behind.
+  await until(() => !existsSync(w.service.workspaces?.dirOf(outcome.runId) as string), 10_000, 'the workspace removal');
 });
 
 it('refuses bad signatures, missing signatures, malformed JSON and oversized bodies, storing nothing', async () => {

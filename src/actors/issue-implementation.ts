@@ -3,7 +3,9 @@
  * the coding agent and the repository's tests. Every side effect is idempotent with the step's key or
  * by construction (one branch per issue, commits only of real changes, one PR per branch).
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { AgentConfig } from '../rmapp/agent-runner.ts';
 import { runAgent, runTests } from '../rmapp/agent-runner.ts';
@@ -67,6 +69,21 @@ async function placePlanFile(dir: string, issueNumber: number, plan: string): Pr
   return file;
 }
 
+/**
+ * Where the planner runs: the run's workspace, which analyzing prepared. A run resumed on a machine
+ * without it plans in an empty directory rather than anywhere near the service's own files.
+ */
+async function inPlanningDir<T>(workspaces: Workspaces, runId: string, fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = workspaces.dirOf(runId);
+  if (existsSync(join(dir, '.git'))) return fn(dir);
+  const empty = await mkdtemp(join(tmpdir(), 'rmapp-plan-'));
+  try {
+    return await fn(empty);
+  } finally {
+    await rm(empty, { recursive: true, force: true });
+  }
+}
+
 export function issueImplementationSteps(deps: IssueImplementationDeps): IssueImplementationSteps {
   const workspace = (runId: string, input: { owner: string; repo: string; branch: string; base: string }, signal: AbortSignal) =>
     deps.workspaces.prepare({ runId, remoteUrl: deps.remoteUrl(input.owner, input.repo), branch: input.branch, base: input.base, signal });
@@ -77,7 +94,7 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
   return {
     // The agent's answer is the long part of this step, so it retries as an agent step.
     analyze: step(
-      async ({ input, signal, saveArtifact, progress }) => {
+      async ({ input, runId, signal, saveArtifact, progress }) => {
         const [{ data: issue }, { data: repository }] = await Promise.all([
           deps.github.issues.get({ owner: input.owner, repo: input.repo, issue_number: input.issueNumber }),
           deps.github.repos.get({ owner: input.owner, repo: input.repo }),
@@ -85,7 +102,10 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
         const facts = { title: issue.title, body: issue.body ?? '', defaultBranch: repository.default_branch };
         progress('analyzing the issue');
         const prompt = `${ANALYSIS_REQUEST} #${input.issueNumber} of ${input.owner}/${input.repo}: summarise what it asks, what kind of change it needs, and the risks. Do not change files.\n\n${issueText(facts)}`;
-        const analysis = await askJson(deps.agent, { cwd: process.cwd(), prompt, schema: issueAnalysisSchema, signal, name: 'analysis', onReask: reask(progress, 'analysis') });
+        // The agent reads the repository in the run's own workspace (the branch is created here from
+        // the default branch; implementing continues in it), never in the service's directory.
+        const ws = await workspace(runId, { owner: input.owner, repo: input.repo, branch: `rmapp/issue-${input.issueNumber}`, base: facts.defaultBranch }, signal);
+        const analysis = await askJson(deps.agent, { cwd: ws.dir, prompt, schema: issueAnalysisSchema, signal, name: 'analysis', onReask: reask(progress, 'analysis') });
         await saveArtifact('analysis', analysis);
         return facts;
       },
@@ -93,14 +113,16 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
     ),
 
     plan: step(
-      async ({ input, signal, saveArtifact, getArtifact, progress }) => {
+      async ({ input, runId, signal, saveArtifact, getArtifact, progress }) => {
         progress('planning');
         // The analysis step's artifact of this run (absent for runs analysed before analyses existed).
         const analysis = await getArtifact<IssueAnalysis>('analysis');
         const prompt =
           `${PLAN_REQUEST} for issue #${input.issueNumber} as an rmplan plan: the goal, details, and tasks, each with the files it touches and small steps (one prompt each, done: false). Do not change files.\n\n` +
           `${issueText(input.issue)}${analysisText(analysis)}`;
-        const plan = await askJson(deps.agent, { cwd: process.cwd(), prompt, schema: planSchema, signal, name: 'plan', onReask: reask(progress, 'plan') });
+        const plan = await inPlanningDir(deps.workspaces, runId, (cwd) =>
+          askJson(deps.agent, { cwd, prompt, schema: planSchema, signal, name: 'plan', onReask: reask(progress, 'plan') }),
+        );
         const yaml = renderPlanYaml(plan);
         await saveArtifact('plan', yaml);
         return { plan: yaml };

@@ -40,6 +40,8 @@ export interface ServiceOptions {
 export interface Service {
   engine: Engine;
   executor: WorkflowExecutor | null;
+  /** Run workspaces (GitHub mode). */
+  workspaces: Workspaces | null;
   url: string;
   log: Logger;
   stop(options?: { graceMs?: number }): Promise<void>;
@@ -177,6 +179,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   return {
     engine,
     executor,
+    workspaces,
     url: server.url,
     log,
     async stop(stopOptions = {}) {
