@@ -4,6 +4,8 @@
  * stdin; a timeout and an AbortSignal that kill the process (SIGTERM, then SIGKILL); output bounded.
  */
 import { spawn } from 'node:child_process';
+import { basename } from 'node:path';
+import { SpanStatusCode, trace } from '@opentelemetry/api';
 import { WorkflowError } from '../state_machine/errors.ts';
 
 export interface RunCommandOptions {
@@ -25,8 +27,33 @@ export interface CommandResult {
   durationMs: number;
 }
 
-/** Runs `argv` to completion. Rejects only on timeout (category `timeout`), abort (`cancelled`) or a spawn failure. */
+/**
+ * Runs `argv` to completion. Rejects only on timeout (category `timeout`), abort (`cancelled`) or a
+ * spawn failure. Each command is an `exec <program>` span, a child of the step's span (attributes: the
+ * program and, for git, its sub-command; never the other arguments or the input, which may be private).
+ */
 export function runCommand(argv: readonly string[], options: RunCommandOptions = {}): Promise<CommandResult> {
+  const program = basename(argv[0] ?? '');
+  const name = program === 'git' && argv[1] ? `exec git ${argv[1]}` : `exec ${program}`;
+  return trace.getTracer('rmapp').startActiveSpan(name, { attributes: { 'process.executable.name': program } }, (span) =>
+    spawnCommand(argv, options).then(
+      (result) => {
+        span.setAttribute('process.exit.code', result.exitCode ?? -1);
+        if (result.exitCode !== 0) span.setStatus({ code: SpanStatusCode.ERROR, message: `exit ${result.exitCode ?? result.signal}` });
+        span.end();
+        return result;
+      },
+      (err: unknown) => {
+        span.recordException(err as Error);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+        span.end();
+        throw err;
+      },
+    ),
+  );
+}
+
+function spawnCommand(argv: readonly string[], options: RunCommandOptions): Promise<CommandResult> {
   const [file, ...args] = argv;
   if (!file) throw new Error('runCommand: empty command');
   const max = options.maxOutputBytes ?? 1024 * 1024;

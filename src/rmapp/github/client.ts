@@ -10,9 +10,34 @@ import { App } from '@octokit/app';
 import { retry } from '@octokit/plugin-retry';
 import { throttling } from '@octokit/plugin-throttling';
 import { Octokit } from '@octokit/rest';
+import { SpanStatusCode, trace } from '@opentelemetry/api';
 import Bottleneck from 'bottleneck';
 
-const RmappOctokit = Octokit.plugin(retry, throttling);
+/**
+ * Every request is a `github <METHOD> <route>` span, a child of the step that made it (the route
+ * template, not the URL: no ids or query strings in span names).
+ */
+function tracing(octokit: Pick<Octokit, 'hook'>): void {
+  octokit.hook.wrap('request', (request, options) =>
+    trace.getTracer('rmapp').startActiveSpan(`github ${options.method} ${options.url}`, { attributes: { 'http.request.method': options.method } }, async (span) => {
+      try {
+        const response = await request(options);
+        span.setAttribute('http.response.status_code', response.status);
+        return response;
+      } catch (err) {
+        const status = (err as { status?: number }).status;
+        if (status) span.setAttribute('http.response.status_code', status);
+        span.recordException(err as Error);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+        throw err;
+      } finally {
+        span.end();
+      }
+    }),
+  );
+}
+
+const RmappOctokit = Octokit.plugin(retry, throttling, tracing);
 export type GitHubOctokit = InstanceType<typeof RmappOctokit>;
 
 /** How to reach and authenticate to GitHub. */
