@@ -146,9 +146,10 @@ const issueImplementation: Subject = {
   },
 };
 
-// ---- PRReview: one commit on the PR's branch, one reply that names it --------------------------------
+// ---- PRReview: one commit on the PR's branch, one reply that names it, one progress comment ----------
 
 const reviews = new Map<number, { pullNumber: number; commentId: number; branch: string }>();
+const PR_BASELINE = 1000;
 
 const prReview: Subject = {
   workflow: 'PRReview',
@@ -160,7 +161,7 @@ const prReview: Subject = {
     reviews.set(k, { pullNumber, commentId, branch });
     return world.client.start('PRReview', { ...repo, pullNumber, commentId });
   },
-  async check(k, id) {
+  async check(k, id, resumed) {
     const review = reviews.get(k);
     if (!review) throw new Error(`no review for case ${k}`);
     const run = await world.client.waitFor(id, { timeoutMs: 60_000 });
@@ -171,6 +172,10 @@ const prReview: Subject = {
     const replies = (world.emulator.reviewComments.get(`acme/widgets#${review.pullNumber}`) ?? []).filter((c) => c.in_reply_to_id === review.commentId);
     expect(replies).toHaveLength(1);
     expect(replies[0]?.body, 'the reply names the commit on the branch').toContain(`Done in ${commits[0]?.slice(0, 12)}`);
+    // The run's progress comment on the PR: one, and "Done" when a worker saw the run finish.
+    const progress = () => (world.emulator.comments.get(`acme/widgets#${review.pullNumber}`) ?? []).filter((c) => c.body.includes(marker(`${id}/progress`)));
+    if (resumed || k === PR_BASELINE) await until(() => progress().some((c) => c.body.includes('✅ Done')), 15_000, 'the progress comment to say Done');
+    expect(progress()).toHaveLength(1);
     expect(world.emulator.violations()).toEqual([]);
   },
 };
@@ -180,5 +185,5 @@ it('IssueImplementation: killed at every transition and fault point, resumed, ef
 }, 600_000);
 
 it('PRReview: killed at every transition and fault point, resumed, effects exactly once', async () => {
-  await runMatrix(prReview, 1000);
+  await runMatrix(prReview, PR_BASELINE);
 }, 600_000);

@@ -26,7 +26,10 @@ export const GITHUB_WORKER = join(ROOT, 'test/fixtures/github-worker.ts');
 export const TOKEN = 't0ken';
 
 /** The top-level stages listed in progress comments. */
-export const STAGES = { IssueImplementation: ['analyzing', 'planning', 'implementing', 'testing', 'creatingPR', 'complete'] };
+export const STAGES = {
+  IssueImplementation: ['analyzing', 'planning', 'implementing', 'testing', 'creatingPR', 'complete'],
+  PRReview: ['parsingComment', 'locatingCode', 'generatingFix', 'applyingChanges', 'responding', 'complete'],
+};
 
 /** The adapters both the workers and the test process build (the same code, so the same definition versions). */
 export function crashTestDeps(options: { github: GitHubOctokit; remote: string; workspaces: string }): IssueImplementationDeps & { botName: string } {
