@@ -21,7 +21,7 @@ const issueComment = (n: number, body: string, login = 'alice') =>
   });
 
 beforeAll(async () => {
-  w = await createServiceWorld();
+  w = await createServiceWorld({ RMAPP_LABELS: JSON.stringify({ 'rmapp:bug': 'bugfix' }) });
   w.world.emulator.permissions.set('acme/widgets:alice', 'write');
   w.world.emulator.permissions.set('acme/widgets:mallory', 'read');
 });
@@ -143,4 +143,21 @@ it('a review comment mentioning the bot starts PRReview; a review with several s
   );
   const reviewOutcome = ((await w.service.engine.waitFor(review.body.runId, { timeoutMs: 30_000 })).output as { outcome: { runId: string } }).outcome;
   expect((await w.service.engine.get(reviewOutcome.runId)).workflow).toBe('ReviewResponse');
+});
+
+it('a mapped label starts its template; an unmapped one is ignored', async () => {
+  w.world.emulator.issues.set('acme/widgets#28', { title: 'Bug', body: 'PLAN fix\nREPRO WRITE impl.txt wrong\nFIX WRITE impl.txt right' });
+  const labeled = (name: string) =>
+    example('issues', 'labeled', (p) => {
+      p.issue.number = 28;
+      p.label.name = name;
+      p.sender.login = 'alice';
+      p.sender.type = 'User';
+    });
+  expect((await w.deliver('issues', labeled('documentation'))).body.ignored).toMatch(/no mapped label/);
+  const res = await w.deliver('issues', labeled('rmapp:bug'));
+  const outcome = ((await w.service.engine.waitFor(res.body.runId, { timeoutMs: 30_000 })).output as { outcome: { runId: string } }).outcome;
+  const run = await w.service.engine.waitFor(outcome.runId, { timeoutMs: 90_000 });
+  expect(run.workflow).toBe('BugFix');
+  expect(run.status).toBe('succeeded');
 });
