@@ -32,6 +32,12 @@ export interface EngineOptions {
   database?: Database | string | OpenDatabaseOptions | undefined;
   workflows: readonly WorkflowDefinition<any>[];
   /**
+   * Older versions of workflows, kept so that runs started on them finish on them (a run never changes
+   * version). They resume runs but never start new ones: `start` always uses the version in `workflows`.
+   * Keep a version here until `rmapp versions check` shows no run needs it.
+   */
+  previousVersions?: readonly WorkflowDefinition<any>[] | undefined;
+  /**
    * Names this worker in leases and history; a random suffix makes each process unique. Default:
    * host:pid. Give a stable id (unique among live workers) and a restarted worker takes back the runs
    * its previous incarnation held at once instead of waiting for their leases to expire.
@@ -121,6 +127,11 @@ export class Engine {
       this.registry.set(key, def);
       // The last registered version of a name is the one new runs start on.
       this.latest.set(def.name, def);
+    }
+    for (const def of options.previousVersions ?? []) {
+      const key = `${def.name}@${def.version}`;
+      if (this.registry.has(key)) throw new ValidationError(`Workflow ${key} is registered twice (previousVersions holds only versions that are not current).`);
+      this.registry.set(key, def);
     }
     this.workerId = options.workerId ?? `${hostname()}:${process.pid}`;
     this.limits = resolveLimits(options.limits);

@@ -19,7 +19,20 @@ import type { WorkflowDefinition } from '../definition.ts';
 import { TestClock } from './test-clock.ts';
 
 export { TestClock } from './test-clock.ts';
-export { createPathKit, workflowPaths, type PathKit, type PathOptions, type WorkflowPath } from './paths.ts';
+export {
+  createPathKit,
+  modelPaths,
+  workflowPaths,
+  type ModelPathOptions,
+  type ModelPaths,
+  type PathCheck,
+  type PathKit,
+  type PathKitOptions,
+  type PathOptions,
+  type PathPoint,
+  type WorkflowPath,
+} from './paths.ts';
+export { restoreProblems } from './restore-check.ts';
 
 /** Options of {@link createTestKit}. */
 export interface TestKitOptions {
