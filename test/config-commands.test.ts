@@ -27,6 +27,8 @@ it('reads the environment over rmapp.config.json, with argv commands from words 
   expect(config.labels).toEqual({ 'rmapp:bug': 'bugfix' });
   expect(config.agent.command).toEqual(['claude', '-p', '--output-format', 'json']);
   expect(config.tests.command).toEqual(['npm', 'test']);
+  expect(config.docsRunTests).toBe(false);
+  expect((await loadConfig({ env: { RMAPP_DOCS_RUN_TESTS: 'true' }, cwd })).docsRunTests).toBe(true);
   expect(gitUrlFor(config, 'acme', 'widgets')).toBe('https://github.com/acme/widgets.git');
   expect(gitUrlFor({ ...config, github: { ...config.github, apiUrl: 'https://ghe.example/api/v3' } }, 'a', 'b')).toBe('https://ghe.example/a/b.git');
 });

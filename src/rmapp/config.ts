@@ -37,6 +37,7 @@ export const ENV = {
   'server.dashboardToken': 'RMAPP_DASHBOARD_TOKEN',
   labels: 'RMAPP_LABELS',
   maxTestAttempts: 'RMAPP_MAX_TEST_ATTEMPTS',
+  docsRunTests: 'RMAPP_DOCS_RUN_TESTS',
   concurrency: 'RMAPP_CONCURRENCY',
 } as const;
 type Key = keyof typeof ENV;
@@ -100,6 +101,8 @@ const schema = z
       .default({ host: '127.0.0.1', port: 3000 }),
     labels: z.record(z.string(), z.enum(TEMPLATE_NAMES)).default({}),
     maxTestAttempts: z.coerce.number().int().min(1).max(10).default(3),
+    /** The `docs` template runs no tests unless this is true. */
+    docsRunTests: z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]).default(false),
     concurrency: z.coerce.number().int().positive().default(20),
   })
   .strict();

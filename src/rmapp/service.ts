@@ -93,6 +93,7 @@ export function githubRuntime(config: RmappConfig, overrides: { github?: GitHubO
     labels: config.labels,
     maxTestAttempts: config.maxTestAttempts,
     publicUrl: config.server.publicUrl,
+    docsRunTests: config.docsRunTests,
   });
   return { github, workspaces, registry };
 }

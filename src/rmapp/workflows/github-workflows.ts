@@ -28,6 +28,8 @@ export interface GitHubWorkflowDeps {
   labels: Record<string, TemplateName>;
   maxTestAttempts: number;
   publicUrl?: string | undefined;
+  /** Run the tests in the `docs` template too (default: it has no test step). */
+  docsRunTests?: boolean | undefined;
 }
 
 /** The registry and the executor over the engine that will run it (the engine is created after, from the registry). */
@@ -36,7 +38,10 @@ export function githubWorkflows(deps: GitHubWorkflowDeps): { workflows: Workflow
   const issueSteps = issueImplementationSteps(deps);
   const perIssue = { limit: 1, scope: 'global' as const, key: (i: { owner: string; repo: string; issueNumber: number }) => `issue:${i.owner}/${i.repo}#${i.issueNumber}` };
   const perPull = { limit: 1, scope: 'global' as const, key: (i: { owner: string; repo: string; pullNumber: number }) => `pull:${i.owner}/${i.repo}#${i.pullNumber}` };
-  const templates = Object.values(ISSUE_TEMPLATES).map((t) => ({ ...issueWorkflow(issueSteps, t), concurrency: perIssue }));
+  const templates = Object.values(ISSUE_TEMPLATES).map((t) => ({
+    ...issueWorkflow(issueSteps, t === ISSUE_TEMPLATES.DocsUpdate && deps.docsRunTests ? { ...t, runTests: true } : t),
+    concurrency: perIssue,
+  }));
   const workflows: WorkflowDefinition<any>[] = [
     ...templates,
     { ...prReviewWorkflow(prReviewSteps(deps)), concurrency: perPull },
