@@ -7,7 +7,7 @@
  */
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { marker } from '../src/rmapp/github/writes.ts';
-import { createCrashWorld, stopWorker, type CrashWorld, type WorkerProcess } from './helpers/github-crash.ts';
+import { createCrashWorld, STAGES, stopWorker, type CrashWorld, type WorkerProcess } from './helpers/github-crash.ts';
 import { until } from './helpers/processes.ts';
 
 let world: CrashWorld;
@@ -46,6 +46,8 @@ async function expectEffectsOnce(id: string, issue: number, result: Awaited<Retu
   expect(pulls).toHaveLength(1);
   expect((result.run.output as { pr?: { number: number } }).pr?.number).toBe(pulls[0]?.number);
   expect(result.progress).toHaveLength(1);
+  // Every stage is ticked, also those finished by the worker that died (the view is rebuilt from history).
+  for (const stage of STAGES.IssueImplementation) expect(result.progress[0]?.body).toContain(`- [x] ${stage}`);
   const commits = await branchCommits(issue);
   expect(new Set(commits).size).toBe(commits.length);
   expect(commits).toHaveLength(baseline.commits);

@@ -43,11 +43,7 @@ interface Case {
  * exactly these to fail (an expected failure, not a skip): when the bug is fixed the test fails and
  * names the entry to delete here.
  */
-const KNOWN_BUGS: Record<string, string> = {
-  'PRReview after-side-effect:applyChanges':
-    'applyChanges re-run after its push finds nothing left to commit and returns commit: null, so the reply says "nothing to change" (src/actors/pr-review.ts)',
-  'PRReview before-persist:responding': 'the same: the write that records applyChanges is lost, so applyChanges runs again after its push',
-};
+const KNOWN_BUGS: Record<string, string> = {};
 
 /** The matrix from a baseline run's history: each state entered × persist points, each step run × side-effect points. */
 async function matrixOf(id: string): Promise<{ states: string[]; steps: string[]; cases: Case[] }> {

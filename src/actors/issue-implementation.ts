@@ -148,10 +148,10 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
         const planNote = planFile ? `\n\nThe plan is also in \`${planFile}\`.` : '';
         const prompt = `${task}\n\n${issueText(input.issue)}\n## Plan\n\n${yamlBlock(input.plan)}${planNote}\n${failure}`;
         await runAgent(deps.agent, { cwd: ws.dir, prompt, signal });
-        const { committed, sha } = await deps.workspaces.commitAll(ws, `rmapp: ${input.issue.title} (#${input.issueNumber}), attempt ${input.attempt}`, signal);
+        const { committed, sha, earlier } = await deps.workspaces.commitAll(ws, `rmapp: ${input.issue.title} (#${input.issueNumber}), attempt ${input.attempt}`, signal);
         // Pushed now, so a worker on another machine that resumes the run continues from this commit.
         await deps.workspaces.push(ws, signal);
-        return { commit: committed ? sha : null };
+        return { commit: committed ? sha : earlier };
       },
       { kind: 'agent' },
     ),

@@ -66,9 +66,10 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
     applyChanges: step(
       async ({ input, runId, signal }) => {
         const ws = await workspace(runId, input, signal);
-        const { committed, sha } = await deps.workspaces.commitAll(ws, `rmapp: address review comment ${input.commentId} by @${input.review.author}`, signal);
+        const { committed, sha, earlier } = await deps.workspaces.commitAll(ws, `rmapp: address review comment ${input.commentId} by @${input.review.author}`, signal);
         await deps.workspaces.push(ws, signal);
-        return { commit: committed ? sha : null };
+        // A re-run after a crash that followed the push finds its own commit rather than "no change".
+        return { commit: committed ? sha : earlier };
       },
       { kind: 'git' },
     ),

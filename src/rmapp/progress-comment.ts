@@ -73,6 +73,14 @@ export function renderProgress(view: RunView): string {
   return lines.join('\n');
 }
 
+/** The run entered a top-level state: the one before it is done. */
+function enter(v: RunView, state: string): void {
+  if (v.current && v.current !== state) v.done.add(v.current);
+  if (!v.stages.includes(state)) v.stages.push(state);
+  v.current = state;
+  v.retrying = null;
+}
+
 /** Follows the engine's events and keeps each run's progress comment up to date. Returns a stop function. */
 export function attachProgressComments(engine: Engine, github: GitHubOctokit, options: ProgressCommentOptions): { stop(): void; flush(): Promise<void> } {
   const views = new Map<string, Promise<RunView | null>>();
@@ -86,13 +94,13 @@ export function attachProgressComments(engine: Engine, github: GitHubOctokit, op
   const view = (runId: string): Promise<RunView | null> => {
     let v = views.get(runId);
     if (!v) {
-      v = engine.get(runId).then((run) => {
+      v = engine.get(runId).then(async (run) => {
         const input = run.input as (Partial<Target> & { pullNumber?: number }) | null;
         const number = input?.issueNumber ?? input?.pullNumber;
         if (!input?.owner || !input.repo || !number) return null; // not an issue or PR run
         const branch = options.branchOf?.(run) ?? null;
         branches.set(runId, branch && options.webUrl ? `${options.webUrl}/${input.owner}/${input.repo}/tree/${branch}` : branch);
-        return {
+        const view: RunView = {
           target: { owner: input.owner, repo: input.repo, issueNumber: number },
           runUrl: options.dashboardUrl ? `${options.dashboardUrl.replace(/\/$/, '')}/runs/${encodeURIComponent(runId)}` : null,
           workflow: run.workflow,
@@ -104,6 +112,14 @@ export function attachProgressComments(engine: Engine, github: GitHubOctokit, op
           messages: [],
           finished: null,
         };
+        // A run this process did not start (resumed after a crash, or another worker's until now):
+        // what it did before comes from its history, so finished stages stay ticked.
+        for (const h of await engine.history(runId).catch(() => [])) {
+          if (h.type === 'state.entered' && h.path === '' && typeof h.state === 'string') enter(view, h.state);
+          else if (h.type === 'step.started' && h.attempt) view.attempt = h.attempt;
+          else if (h.type === 'progress' && typeof (h.data as { message?: unknown } | null)?.message === 'string') view.messages.push((h.data as { message: string }).message);
+        }
+        return view;
       });
       views.set(runId, v);
     }
@@ -148,12 +164,7 @@ export function attachProgressComments(engine: Engine, github: GitHubOctokit, op
     engine.on('state.entered', (e) => {
       if (e.path !== '' || typeof e.state !== 'string') return;
       const state = e.state;
-      update(e.runId, (v) => {
-        if (v.current && v.current !== state) v.done.add(v.current);
-        if (!v.stages.includes(state)) v.stages.push(state);
-        v.current = state;
-        v.retrying = null;
-      });
+      update(e.runId, (v) => enter(v, state));
     }),
     engine.on('step.started', (e) => update(e.runId, (v) => void (v.attempt = e.attempt))),
     // Steps that push make the branch worth a link.

@@ -104,14 +104,24 @@ export class Workspaces {
     return ws;
   }
 
-  /** Commits every change, or nothing when there is none (a re-executed step makes no second commit). */
-  async commitAll(ws: Workspace, message: string, signal?: AbortSignal): Promise<{ committed: boolean; sha: string }> {
+  /**
+   * Commits every change, or nothing when there is none (a re-executed step makes no second commit).
+   * With nothing to commit, `earlier` is the commit an earlier execution of the same step made — the
+   * newest of the last 200 on the branch whose subject is this message's — so a step re-run after its
+   * push (a crash before its result was recorded) still reports the commit it made.
+   */
+  async commitAll(ws: Workspace, message: string, signal?: AbortSignal): Promise<{ committed: boolean; sha: string; earlier: string | null }> {
     await this.git(['add', '-A'], ws.dir, signal);
     const staged = await runCommand(['git', 'diff', '--cached', '--quiet'], { cwd: ws.dir, signal });
-    if (staged.exitCode === 0) return { committed: false, sha: await this.git(['rev-parse', 'HEAD'], ws.dir, signal) };
+    if (staged.exitCode === 0) {
+      const subject = message.split('\n')[0]?.trim() ?? '';
+      const log = await this.git(['log', '-n', '200', '--format=%H%x1f%s', 'HEAD', '--'], ws.dir, signal);
+      const earlier = log.split('\n').map((l) => l.split('\x1f')).find(([, s]) => s === subject)?.[0] ?? null;
+      return { committed: false, sha: await this.git(['rev-parse', 'HEAD'], ws.dir, signal), earlier };
+    }
     // `-F -`: the message (which may quote an issue title) comes on stdin, never as an argument.
     await this.git(['commit', '-q', '--no-verify', '-F', '-'], ws.dir, signal, message);
-    return { committed: true, sha: await this.git(['rev-parse', 'HEAD'], ws.dir, signal) };
+    return { committed: true, sha: await this.git(['rev-parse', 'HEAD'], ws.dir, signal), earlier: null };
   }
 
   /** Pushes the branch (a push that has nothing new to send is a no-op). */
