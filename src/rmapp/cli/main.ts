@@ -210,6 +210,7 @@ runs
   });
 
 addPruneCommand(program, () => openDatabase({ url: program.opts().databaseUrl }));
+(await import('./versions-command.ts')).addVersionsCommand(program);
 addServeCommand(program);
 addRunCommand(program);
 

@@ -1,0 +1,99 @@
+/**
+ * `rmapp versions check`: before deploying new workflow definitions, lists the unfinished runs in the
+ * database that they would strand (their version is neither current nor kept in `previousVersions`,
+ * so no worker would resume them), with what the new definition says about their snapshot. Exits 1
+ * when there is any, so a deploy pipeline can stop there. Point `--workflows` at the module being
+ * deployed; it may export `previousVersions` beside `workflows`.
+ */
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Command } from 'commander';
+import { openDatabase } from '../../persistence/database.ts';
+import type { WorkflowDefinition } from '../../state_machine/definition.ts';
+import { ValidationError } from '../../state_machine/errors.ts';
+import { checkRunVersions, type RegisteredDefinitions, type VersionCheck } from '../../state_machine/version-check.ts';
+import { loadWorkflows } from '../workflows/load.ts';
+
+/**
+ * The definitions a workflows module registers: its `workflows` (or default export) and its optional
+ * `previousVersions`, the older versions kept so that runs started on them can finish. Without a
+ * module: the built-in registry.
+ *
+ * @example
+ * // my-workflows.ts
+ * export const workflows = [orderV3];
+ * export const previousVersions = [orderV2]; // runs started on v2 finish on v2
+ */
+export async function loadWorkflowSet(modulePath?: string): Promise<Required<RegisteredDefinitions>> {
+  const workflows = await loadWorkflows(modulePath);
+  const url = modulePath ? pathToFileURL(resolve(modulePath)).href : new URL('../workflows/registry.ts', import.meta.url).href;
+  const previous = ((await import(url)) as { previousVersions?: unknown }).previousVersions ?? [];
+  const valid = (d: unknown): d is WorkflowDefinition => {
+    const v = d as WorkflowDefinition | null;
+    return !!v && typeof v.name === 'string' && typeof v.version === 'string' && !!v.machine;
+  };
+  if (!Array.isArray(previous) || !previous.every(valid)) {
+    throw new ValidationError(`${modulePath ?? 'the built-in registry'}: \`previousVersions\` must be an array of defineWorkflow(...) results.`);
+  }
+  return { workflows, previousVersions: previous };
+}
+
+const stateText = (state: unknown) => (typeof state === 'string' ? state : state == null ? '-' : JSON.stringify(state));
+
+/** The human report: what is registered, how the unfinished runs stand, and each stranded run with why. */
+export function formatVersionCheck(check: VersionCheck, registered: Required<RegisteredDefinitions>): string {
+  const lines = [
+    `Current: ${registered.workflows.map((d) => `${d.name}@${d.version}`).join(', ') || '(none)'}`,
+    `Previous: ${registered.previousVersions.map((d) => `${d.name}@${d.version}`).join(', ') || '(none)'}`,
+  ];
+  const count = (v: string) => check.runs.filter((r) => r.verdict === v).length;
+  lines.push(`${check.runs.length} unfinished runs: ${count('current')} on a current version, ${count('previous')} on a previous version, ${check.stranded.length} stranded.`);
+  if (check.stranded.length) {
+    lines.push('', 'Stranded runs (no registered definition would resume them):');
+    for (const r of check.stranded) {
+      lines.push(`  ${r.runId}  ${r.workflow}@${r.version}  ${r.status}  ${stateText(r.state)}`, `    ${r.reason}`);
+    }
+  }
+  return lines.join('\n');
+}
+
+/**
+ * Adds `rmapp versions check [--json]`. Reads only: it neither migrates nor changes a run, so it can
+ * point at the production database before a deploy. Uses the program's `--workflows` and
+ * `--database-url`.
+ */
+export function addVersionsCommand(program: Command): void {
+  const versions = program.command('versions').description('workflow definition versions and the runs that use them');
+  versions
+    .command('check')
+    .description('list unfinished runs the registered definitions would strand (exit 1 if any)')
+    .option('--json', 'print JSON')
+    .action(async (o: { json?: boolean }) => {
+      const opts = program.opts<{ workflows?: string; databaseUrl?: string }>();
+      const registered = await loadWorkflowSet(opts.workflows);
+      const db = await openDatabase({ url: opts.databaseUrl });
+      try {
+        const check = await checkRunVersions(db, registered).catch((err: { code?: string; cause?: { code?: string } }) => {
+          // No rmapp tables yet (a database never migrated): no run can be stranded.
+          if (err.code === '42P01' || err.cause?.code === '42P01') return { runs: [], stranded: [] };
+          throw err;
+        });
+        const text = o.json
+          ? JSON.stringify(
+              {
+                current: registered.workflows.map((d) => ({ name: d.name, version: d.version })),
+                previous: registered.previousVersions.map((d) => ({ name: d.name, version: d.version })),
+                runs: check.runs,
+                stranded: check.stranded.length,
+              },
+              null,
+              2,
+            )
+          : formatVersionCheck(check, registered);
+        process.stdout.write(`${text}\n`);
+        if (check.stranded.length) process.exitCode = 1;
+      } finally {
+        await db.close();
+      }
+    });
+}

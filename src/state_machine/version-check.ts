@@ -1,0 +1,101 @@
+/**
+ * Which unfinished runs a set of definitions would strand. A run keeps the definition version it
+ * started with, and a worker resumes it only with that version (a newer machine may lack the state it
+ * is in, or the child `src` it invoked; XState then errors or silently drops the child). So before a
+ * deploy, every pending/running/waiting run must find its version among the definitions being
+ * deployed: current or kept in `previousVersions`. This check reads the runs and says which do not,
+ * and whether today's definition could even restore them (what a fix would need).
+ */
+import type { Queryable } from '../persistence/database.ts';
+import type { WorkflowDefinition } from './definition.ts';
+import { findRestoreProblem } from './snapshot-check.ts';
+
+/** Where one unfinished run stands against the definitions checked. */
+export interface RunVersionVerdict {
+  runId: string;
+  workflow: string;
+  version: string;
+  status: string;
+  state: unknown;
+  /** `current`: the version new runs start on; `previous`: kept to finish old runs; `stranded`: nothing would resume it. */
+  verdict: 'current' | 'previous' | 'stranded';
+  /** Why it is stranded, and what the current definition says about its snapshot. */
+  reason?: string | undefined;
+}
+
+/** The definitions a deploy registers, as given to `createEngine`. */
+export interface RegisteredDefinitions {
+  workflows: readonly WorkflowDefinition<any>[];
+  previousVersions?: readonly WorkflowDefinition<any>[] | undefined;
+}
+
+/** Result of {@link checkRunVersions}. */
+export interface VersionCheck {
+  runs: RunVersionVerdict[];
+  stranded: RunVersionVerdict[];
+}
+
+interface RunRowLike {
+  id: string;
+  workflow: string;
+  workflow_version: string;
+  status: string;
+  state_value: unknown;
+  snapshot: unknown;
+}
+
+/**
+ * Compares every unfinished run in the database with `registered`. A run is stranded when its version
+ * is not registered, or when it is but its persisted snapshot does not restore into that definition
+ * (a state or child `src` it uses is missing: the old definition was edited in place).
+ *
+ * @example
+ * const { stranded } = await checkRunVersions(db, { workflows, previousVersions });
+ * if (stranded.length) throw new Error(`deploying would strand ${stranded.length} runs`);
+ */
+export async function checkRunVersions(db: Queryable, registered: RegisteredDefinitions, options: { batchSize?: number } = {}): Promise<VersionCheck> {
+  const current = new Map(registered.workflows.map((d) => [d.name, d]));
+  const byKey = new Map<string, { def: WorkflowDefinition<any>; verdict: 'current' | 'previous' }>();
+  for (const def of registered.previousVersions ?? []) byKey.set(`${def.name}@${def.version}`, { def, verdict: 'previous' });
+  for (const def of registered.workflows) byKey.set(`${def.name}@${def.version}`, { def, verdict: 'current' });
+  const runs: RunVersionVerdict[] = [];
+  const batchSize = options.batchSize ?? 500;
+  // Keyset pages: snapshots can be large, so never hold every unfinished run's at once.
+  for (let after = ''; ; ) {
+    const rows = await db.query<RunRowLike>(
+      `select id, workflow, workflow_version, status, state_value, snapshot from rmapp_runs
+       where status in ('pending', 'running', 'waiting') and id > $1 order by id limit $2`,
+      [after, batchSize],
+    );
+    for (const row of rows) runs.push(judge(row, byKey, current));
+    if (rows.length < batchSize) break;
+    after = (rows.at(-1) as RunRowLike).id;
+  }
+  return { runs, stranded: runs.filter((r) => r.verdict === 'stranded') };
+}
+
+function judge(
+  row: RunRowLike,
+  byKey: Map<string, { def: WorkflowDefinition<any>; verdict: 'current' | 'previous' }>,
+  current: Map<string, WorkflowDefinition<any>>,
+): RunVersionVerdict {
+  const base = { runId: row.id, workflow: row.workflow, version: row.workflow_version, status: row.status, state: row.state_value };
+  const registered = byKey.get(`${row.workflow}@${row.workflow_version}`);
+  if (registered) {
+    const problem = row.snapshot == null ? null : findRestoreProblem(registered.def.machine, row.snapshot);
+    if (!problem) return { ...base, verdict: registered.verdict };
+    return { ...base, verdict: 'stranded', reason: `its version is registered but its snapshot does not restore into it (${problem}): was that definition changed in place?` };
+  }
+  const latest = current.get(row.workflow);
+  if (!latest) return { ...base, verdict: 'stranded', reason: `no version of workflow "${row.workflow}" is registered` };
+  const fix = `keep the definition of version ${row.workflow_version} in previousVersions`;
+  if (row.snapshot == null) return { ...base, verdict: 'stranded', reason: `version ${row.workflow_version} is not registered and the run has not started: ${fix}, or cancel it` };
+  const problem = findRestoreProblem(latest.machine, row.snapshot);
+  return {
+    ...base,
+    verdict: 'stranded',
+    reason: problem
+      ? `version ${row.workflow_version} is not registered, and the current version ${latest.version} cannot restore it (${problem}): ${fix}`
+      : `version ${row.workflow_version} is not registered (a run resumes only on its own version; the current version ${latest.version} has its states and children): ${fix}`,
+  };
+}
