@@ -190,7 +190,9 @@ async function fromFile(file: string): Promise<Record<string, any>> {
  * @param options.file an explicit file (`--config`); otherwise `rmapp.config.json` or `rmapp.config.ts` in `cwd` if present.
  */
 export async function loadConfig(
-  options: { env?: NodeJS.ProcessEnv; file?: string | undefined; cwd?: string; /** `rmapp run` needs no webhook secret. */ requireWebhookSecret?: boolean } = {},
+  options: { env?: NodeJS.ProcessEnv; file?: string | undefined; cwd?: string; /** `rmapp run` and `rmapp worker` need no webhook secret. */ requireWebhookSecret?: boolean;
+    /** `rmapp worker` serves no HTTP: no dashboard-token rule. */ serves?: boolean;
+  } = {},
 ): Promise<RmappConfig> {
   const env = options.env ?? process.env;
   const cwd = options.cwd ?? process.cwd();
@@ -234,7 +236,7 @@ export async function loadConfig(
     if (!config.agent.command) problems.push(problem('agent.command', 'required to run workflows'));
     if (!config.tests.command) problems.push(problem('tests.command', 'required to run workflows'));
   }
-  if (!isLoopback(config.server.host) && !config.server.dashboardToken) {
+  if (options.serves !== false && !isLoopback(config.server.host) && !config.server.dashboardToken) {
     problems.push(problem('server.dashboardToken', `required when binding to ${config.server.host} (not localhost)`));
   }
   if (problems.length) throw new ConfigError(problems);

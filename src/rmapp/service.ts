@@ -112,6 +112,25 @@ export function progressOptions(config: RmappConfig, workflows: WorkflowDefiniti
   };
 }
 
+/**
+ * What every process that runs GitHub workflows does besides running them (`serve` and `worker`):
+ * keep each run's progress comment, and remove a run's workspace when it succeeds or is cancelled
+ * (a failed run's is kept for inspection). Returns the function that stops both.
+ */
+export function attachGitHubFollowers(engine: Engine, config: RmappConfig, runtime: ReturnType<typeof githubRuntime>, log: Logger, progressIntervalMs?: number): () => Promise<void> {
+  const progress = attachProgressComments(engine, runtime.github, progressOptions(config, runtime.registry.workflows, progressIntervalMs));
+  const off = engine.on('run.finished', (e) => {
+    if (e.status === 'failed') return log.info({ runId: e.runId, workspace: runtime.workspaces.dirOf(e.runId) }, 'run failed; workspace kept for inspection');
+    void runtime.workspaces.removeRun(e.runId).catch((err: unknown) => log.warn({ runId: e.runId, err }, 'workspace removal failed'));
+  });
+  return async () => {
+    // Pending edits are written before the process goes (a SIGTERM'd worker's last word is "Done").
+    await progress.flush().catch((err: unknown) => log.warn({ err }, 'progress comments not flushed'));
+    progress.stop();
+    off();
+  };
+}
+
 /** Starts the service. */
 export async function startService(options: ServiceOptions): Promise<Service> {
   const { config } = options;
@@ -150,13 +169,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     stepConcurrency: { agent: Math.max(1, Math.min(config.concurrency, 4)) },
   });
   const executor = gh ? gh.bind(engine) : null;
-  const progress = github && gh ? attachProgressComments(engine, github, progressOptions(config, gh.workflows, options.progressIntervalMs)) : null;
-  const offCleanup = workspaces
-    ? engine.on('run.finished', (e) => {
-        if (e.status === 'failed') return log.info({ runId: e.runId, workspace: workspaces?.dirOf(e.runId) }, 'run failed; workspace kept for inspection');
-        void workspaces?.removeRun(e.runId).catch((err: unknown) => log.warn({ runId: e.runId, err }, 'workspace removal failed'));
-      })
-    : () => {};
+  const detach = runtime ? attachGitHubFollowers(engine, config, runtime, log, options.progressIntervalMs) : async () => {};
 
   await engine.startWorker();
   const server = await startServiceServer({
@@ -186,8 +199,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     async stop(stopOptions = {}) {
       await server.close();
       await engine.stop({ graceMs: stopOptions.graceMs ?? 10_000 });
-      progress?.stop();
-      offCleanup();
+      await detach();
       stopInspector?.();
       await telemetry?.shutdown().catch(() => {});
     },

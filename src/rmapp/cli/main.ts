@@ -13,6 +13,9 @@ import { formatRunDetails, formatRunList, runToJson } from './format.ts';
 import { startTelemetry } from '../otel.ts';
 import { addPruneCommand } from './prune-command.ts';
 import { addServeCommand } from './serve-command.ts';
+import { loadConfig } from '../config.ts';
+import { createLogger } from '../logger.ts';
+import { attachGitHubFollowers, githubRuntime } from '../service.ts';
 import { addRunCommand } from './run-command.ts';
 import { DEFAULT_RETENTION, formatDuration, parseDuration } from '../../persistence/retention.ts';
 
@@ -106,7 +109,11 @@ program
       : undefined;
     // The SDK is set up before the engine so that the engine's first spans and instruments use it.
     const telemetry = o.otel || o.metricsPort ? await startTelemetry({ otlp: !!o.otel, prometheusPort: o.metricsPort }) : null;
-    const workflows = await loadWorkflows(opts.workflows);
+    // With GitHub settings in the environment (as `rmapp serve` has them), this worker runs the GitHub
+    // workflows too: extra workers of a service share its configuration.
+    const config = await loadConfig({ requireWebhookSecret: false, serves: false });
+    const github = config.githubEnabled ? githubRuntime(config) : null;
+    const workflows = [...(github?.registry.workflows ?? []), ...(!github || opts.workflows ? await loadWorkflows(opts.workflows) : [])];
     const engine = createEngine({
       workflows,
       database: opts.databaseUrl ? { url: opts.databaseUrl } : undefined,
@@ -117,6 +124,8 @@ program
       workerId: o.workerId,
       retention,
     });
+    github?.registry.bind(engine);
+    const detach = github ? attachGitHubFollowers(engine, config, github, createLogger({ secrets: [config.github.token, config.github.privateKey] })) : null;
     await engine.startWorker();
     const db = await engine.db();
     process.stderr.write(
@@ -131,6 +140,7 @@ program
       process.once('SIGINT', () => stop('SIGINT'));
     });
     await engine.stop({ graceMs: o.graceMs });
+    await detach?.();
     await telemetry?.shutdown().catch((err: unknown) => process.stderr.write(`rmapp worker: telemetry shutdown failed: ${(err as Error).message}\n`));
     process.stderr.write('rmapp worker: stopped.\n');
   });
