@@ -140,6 +140,11 @@ type ChildCache = Map<string, ChildEnding[]>;
 
 const isMachineLogic = (logic: unknown): logic is AnyStateMachine => !!logic && typeof logic === 'object' && 'getStateNodeById' in logic;
 
+/** The category that stands for all when one is enough: `permanent` if offered (nothing to retry). */
+function firstCategory(categories: readonly ErrorCategory[] = ['permanent']): ErrorCategory {
+  return categories.includes('permanent') ? 'permanent' : (categories[0] as ErrorCategory);
+}
+
 /** The error a scripted step throws for `category`; the same data in the model and in the engine. */
 export function scriptedError(src: string, category: ErrorCategory, overrides: Partial<ErrorData> = {}): ErrorData {
   return { name: 'ScriptedError', message: `${src} failed (scripted, ${category})`, code: `SCRIPTED_${category.toUpperCase()}`, category, ...overrides };
@@ -184,8 +189,7 @@ function childOutcomes(invokeId: string, child: ChildRefLike, options: PathOptio
   let endings = cache.get(key);
   if (!endings) {
     // One failure ending is enough for the parent; a permanent one if offered (no retries to wait for).
-    const categories = options.errorCategories ?? ['permanent'];
-    const childOptions: PathOptions = { ...options, input, events: [], delays: false, errorCategories: [categories.includes('permanent') ? 'permanent' : (categories[0] as ErrorCategory)] };
+    const childOptions: PathOptions = { ...options, input, events: [], delays: false, errorCategories: [firstCategory(options.errorCategories)] };
     const paths = getShortestPaths(child.logic as AnyStateMachine, {
       input,
       events: (s: unknown) => possibleEvents(s as SnapshotLike, childOptions, cache),
@@ -291,7 +295,7 @@ export function workflowPaths(def: WorkflowDefinition<any>, options: PathOptions
 export interface ModelPathOptions extends Omit<PathOptions, 'kind'> {
   /** Simple paths kept (spread evenly over all found, after dropping duplicates of shortest ones). Default 40. */
   maxSimplePaths?: number;
-  /** Error categories for simple paths (they add routes, not outcomes). Default: the first of `errorCategories`. */
+  /** Error categories for simple paths (they add routes, not outcomes). Default: `permanent` (or the first of `errorCategories`). */
   simpleErrorCategories?: readonly ErrorCategory[];
   /** Categories a retried-then-successful step fails with first, used in turn. Default transient, rate_limited, timeout. */
   retryCategories?: readonly ErrorCategory[];
@@ -325,7 +329,7 @@ export function modelPaths(def: WorkflowDefinition<any>, options: ModelPathOptio
   const simpleAll = workflowPaths(def, {
     ...base,
     kind: 'simple',
-    errorCategories: simpleErrorCategories ?? (base.errorCategories ?? ['permanent']).slice(0, 1),
+    errorCategories: simpleErrorCategories ?? [firstCategory(base.errorCategories)],
     // Routes to a state where the run still goes on are prefixes of routes that end it: keep the ends.
   }).filter((p) => p.status !== 'active');
   const fresh = simpleAll.filter((p) => !seen.has(pathKey(p)));
