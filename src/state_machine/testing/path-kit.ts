@@ -20,8 +20,10 @@ import type { RunInfo } from '../run-info.ts';
 import { step } from '../step.ts';
 import type { TimerRecord } from '../timers.ts';
 import { createTestKit, type TestKit, type TestKitOptions } from './index.ts';
-import type { ChildInstance, PathEvent, PredictedState, WorkflowPath } from './paths.ts';
+import type { PathEvent, PredictedState, WorkflowPath } from './paths.ts';
 import { canonicalJson, comparable, restoreProblems } from './restore-check.ts';
+import { ClockLock } from './clock-lock.ts';
+import { dedupe, historyProblems, isSubsequence, type EmittedEvent } from './path-history.ts';
 
 /** Options of {@link createPathKit}. */
 export interface PathKitOptions {
@@ -68,6 +70,7 @@ export interface PathCheck {
   sharedKeys: string[];
 }
 
+/** An engine with scripted steps that plays {@link WorkflowPath}s; see the module comment for what `check` proves. */
 export interface PathKit {
   readonly kit: TestKit;
   /** Drives one path; resolves with the run as the path leaves it. */
@@ -114,53 +117,6 @@ const FINAL = ['succeeded', 'failed', 'cancelled'];
 
 function stepNames(machine: AnyStateMachine): string[] {
   return Object.entries((machine.implementations.actors ?? {}) as Record<string, unknown>).flatMap(([src, logic]) => (isMachine(logic) ? stepNames(logic) : [src]));
-}
-
-function dedupe(values: readonly unknown[]): string[] {
-  const out: string[] = [];
-  for (const v of values) {
-    const key = canonicalJson(v);
-    if (out.at(-1) !== key) out.push(key);
-  }
-  return out;
-}
-
-function isSubsequence(sub: readonly string[], of: readonly string[]): boolean {
-  let i = 0;
-  for (const x of of) if (x === sub[i]) i++;
-  return i === sub.length;
-}
-
-/** Lets runs that never touch the clock share the kit, and a run that moves the clock run alone. */
-class ClockLock {
-  private shared = 0;
-  private exclusive = false;
-  private readonly queue: { exclusive: boolean; grant: () => void }[] = [];
-
-  acquire(exclusive: boolean): Promise<() => void> {
-    return new Promise((resolve) => {
-      this.queue.push({ exclusive, grant: () => resolve(() => this.release(exclusive)) });
-      this.pump();
-    });
-  }
-
-  private release(exclusive: boolean): void {
-    if (exclusive) this.exclusive = false;
-    else this.shared -= 1;
-    this.pump();
-  }
-
-  private pump(): void {
-    while (this.queue.length && !this.exclusive) {
-      const head = this.queue[0] as { exclusive: boolean; grant: () => void };
-      if (head.exclusive) {
-        if (this.shared > 0) return;
-        this.exclusive = true;
-      } else this.shared += 1;
-      this.queue.shift();
-      head.grant();
-    }
-  }
 }
 
 /** The trigger that records every snapshot the engine persists, and tells the kit about it at once. */
@@ -236,7 +192,7 @@ export async function createPathKit(defs: WorkflowDefinition<any> | readonly Wor
     commits.set(runId, (commits.get(runId) ?? 0) + 1);
     for (const wake of wakers.get(runId) ?? []) wake();
   });
-  const emitted = new Map<string, { type: string; key: string }[]>();
+  const emitted = new Map<string, EmittedEvent[]>();
   const note = (runId: string, type: string, key: unknown) => {
     if (!emitted.has(runId)) emitted.set(runId, []);
     emitted.get(runId)?.push({ type, key: canonicalJson(key) });
@@ -375,73 +331,6 @@ export async function createPathKit(defs: WorkflowDefinition<any> | readonly Wor
     await kit.db.query(`select pg_notify('rmapp_wake', $1)`, [runId]);
   }
 
-  /** Compares the run's history with the path and with the engine's events. */
-  async function historyProblems(d: Drive, path: WorkflowPath, from: PathPoint | undefined): Promise<string[]> {
-    const resumed = !!from;
-    const problems: string[] = [];
-    const history = await kit.engine.history(d.runId);
-    const entered = (p: string) => history.filter((h) => h.type === 'state.entered' && h.path === p).map((h) => canonicalJson(h.state));
-    const values = path.steps.slice(d.start).map((s) => s.value);
-    const root = resumed ? dedupe(values).slice(1) : dedupe(values);
-    if (canonicalJson(entered('')) !== canonicalJson(root)) problems.push(`history: root states ${entered('').join(' → ')} ≠ path ${root.join(' → ')}`);
-    // Children: each invocation's states, in order. Resumed, a child that was already running had
-    // entered its first state in the run's earlier life, and one that had ended is not seen again.
-    const expectedValues = new Map<string, unknown[]>();
-    const invocations = new Map<string, number>();
-    const add = (instances: readonly ChildInstance[], prefix: string, resumedAt: number | null) => {
-      for (const inst of instances) {
-        if (resumedAt !== null && inst.until !== null && inst.until < resumedAt) continue;
-        const key = prefix ? `${prefix}/${inst.id}` : inst.id;
-        const states = resumedAt !== null && inst.from <= resumedAt ? inst.states.slice(1) : inst.states;
-        expectedValues.set(key, [...(expectedValues.get(key) ?? []), ...states]);
-        invocations.set(key, (invocations.get(key) ?? 0) + 1);
-        add(inst.children, key, null);
-      }
-    };
-    add(path.children, '', from ? d.start : null);
-    const expectedChildren = new Map([...expectedValues].map(([k, v]) => [k, dedupe(v)]));
-    const childPaths = new Set(history.filter((h) => h.type === 'state.entered' && h.path !== '').map((h) => h.path));
-    for (const p of from ? expectedChildren.keys() : new Set([...childPaths, ...expectedChildren.keys()])) {
-      const want = expectedChildren.get(p) ?? [];
-      const got = entered(p);
-      if ((invocations.get(p) ?? 0) > 1) {
-        // XState reports a finished child's last snapshot after its parent has handled the child's
-        // done event (Actor.update relays it first), so when the parent invokes the same id again the
-        // new child's first state is recorded before the old one's last, and per-path de-duplication
-        // can hide entries. Check what holds anyway: the first state, and nothing unexpected.
-        if (got[0] !== want[0] || got.some((x) => !want.includes(x))) problems.push(`history: child ${p} (invoked ${invocations.get(p)} times) states ${got.join(' → ')} ≠ path ${want.join(' → ')}`);
-      } else if (canonicalJson(got) !== canonicalJson(want)) problems.push(`history: child ${p} states ${got.join(' → ')} ≠ path ${want.join(' → ')}`);
-    }
-    // Step outcomes: per actor path, in order; attempts too unless resumed (the attempt counter carries on).
-    const outcomes = (p: string) =>
-      history.filter((h) => h.path === p && /^step\.(succeeded|failed|retrying)$/.test(h.type)).map((h) => (resumed ? h.type : `${h.type}#${h.attempt}`));
-    for (const key of new Set(d.slots.map((s) => s.key))) {
-      const want: string[] = [];
-      for (const slot of d.slots.filter((s) => s.key === key)) {
-        let attempt = 1;
-        for (; attempt <= slot.failFirst.length; attempt++) want.push(`step.retrying#${attempt}`);
-        if (slot.error) for (; shouldRetry(policy, slot.error, attempt); attempt++) want.push(`step.retrying#${attempt}`);
-        want.push(`${slot.error ? 'step.failed' : 'step.succeeded'}#${attempt}`);
-      }
-      const wanted = resumed ? want.map((w) => w.replace(/#\d+$/, '')) : want;
-      if (canonicalJson(outcomes(key)) !== canonicalJson(wanted)) problems.push(`history: step ${key} ${outcomes(key).join(', ')} ≠ path ${wanted.join(', ')}`);
-    }
-    // What subscribers saw is what was persisted.
-    const fromHistory = history.flatMap((h) => {
-      if (h.type === 'state.entered') return [{ type: h.type, key: canonicalJson([h.path, h.state]) }];
-      if (/^step\.(succeeded|failed|retrying)$/.test(h.type)) return [{ type: h.type, key: canonicalJson([h.path, h.attempt]) }];
-      if (h.type === 'progress') return [{ type: h.type, key: canonicalJson([h.path, (h.data as { message?: string }).message]) }];
-      return [];
-    });
-    const events = emitted.get(d.runId) ?? [];
-    for (const type of ['state.entered', 'step.succeeded', 'step.failed', 'step.retrying', 'progress']) {
-      const a = fromHistory.filter((x) => x.type === type).map((x) => x.key);
-      const b = events.filter((x) => x.type === type).map((x) => x.key);
-      if (canonicalJson(a) !== canonicalJson(b)) problems.push(`events: ${type} emitted ${b.join(' ')} ≠ history ${a.join(' ')}`);
-    }
-    return problems;
-  }
-
   async function check(path: WorkflowPath, from?: PathPoint): Promise<PathCheck> {
     let d: Drive;
     try {
@@ -474,7 +363,8 @@ export async function createPathKit(defs: WorkflowDefinition<any> | readonly Wor
     const persisted = dedupe(rows.filter((r) => r.snapshot).map((r) => r.snapshot?.value));
     const predicted = dedupe(path.steps.slice(d.start).map((s) => s.value));
     if (!isSubsequence(persisted, predicted)) problems.push(`persisted states ${persisted.join(' → ')} are not in the path's order ${predicted.join(' → ')}`);
-    problems.push(...(await historyProblems(d, path, from)));
+    const history = await kit.engine.history(d.runId);
+    problems.push(...historyProblems({ history, emitted: emitted.get(d.runId) ?? [], path, start: d.start, from, outcomes: d.slots, policy }));
     const sharedKeys: string[] = [];
     const owners = new Map<string, Slot>();
     for (const slot of d.slots) {
