@@ -6,6 +6,7 @@
  */
 export { createEngine, Engine, type EngineOptions, type StartOptions, type CancelResult } from './state_machine/engine.ts';
 export { defineWorkflow, machineVersion, type WorkflowDefinition, type DefineWorkflowOptions, type CleanupContext } from './state_machine/definition.ts';
+export { checkRunVersions, type RunVersionVerdict, type RegisteredDefinitions, type VersionCheck } from './state_machine/version-check.ts';
 export { step, type StepContext, type StepOptions, type StepFunction } from './state_machine/step.ts';
 export { StepFailedError } from './state_machine/step-execution.ts';
 export {
