@@ -96,6 +96,10 @@ describe.each(['postgres', 'pglite'] as const)('durability on %s', (kind) => {
       const history = await engine.history(id);
       expect(history.map((h) => h.type)).toContain('run.retried');
       expect(history.filter((h) => h.type === 'run.started')).toHaveLength(1);
+      // The retried execution is the failed one run again: same idempotency key (no `#2` recorded).
+      const flakyStarts = history.filter((h) => h.type === 'step.started' && h.step === 'flaky');
+      expect(flakyStarts.length).toBeGreaterThan(1);
+      for (const h of flakyStarts) expect((h.data as { idempotencyKey?: string } | null)?.idempotencyKey).toBeUndefined();
       await expect(engine.retry(id)).rejects.toBeInstanceOf(ValidationError);
     });
   });

@@ -106,13 +106,11 @@ for (const m of modelled) {
 }
 
 /**
- * Known engine issue, kept visible: a step path executed again after a failure the machine handled
- * (ReviewResponse: the second comment's PRReview child after the first one failed) gets the failed
- * execution's idempotency key, because the step record counts only successful executions
- * (step-execution.ts). A side effect deduplicated by key (the reply to a review comment) would then be
- * skipped for the second comment. When this is fixed the test fails: remove `.fails`.
+ * Every execution of a step path gets its own idempotency key — also one that follows a failure the
+ * machine handled (ReviewResponse: the second comment's PRReview child after the first one failed), so
+ * a side effect deduplicated by key (the reply to a review comment) is never skipped for another one.
  */
-it.fails('every execution of a step gets its own idempotency key', () => {
+it('every execution of a step gets its own idempotency key', () => {
   expect(sharedKeys.slice(0, 5)).toEqual([]);
 });
 

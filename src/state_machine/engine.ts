@@ -384,7 +384,8 @@ export class Engine {
     const steps = Object.fromEntries(
       Object.entries((run.steps ?? {}) as Record<string, Record<string, unknown>>).map(([path, rec]) => [
         path,
-        { ...rec, attempt: 0, nextAttemptAt: undefined, sleeps: undefined },
+        // `failed` cleared: the failed execution runs again under its own idempotency key.
+        { ...rec, attempt: 0, nextAttemptAt: undefined, sleeps: undefined, failed: undefined },
       ]),
     );
     const rows = await db.query<{ id: string }>(

@@ -26,6 +26,11 @@ export interface StepRecord {
   /** Due times of `ctx.sleep` calls of the current attempt, by call order. */
   sleeps?: number[] | undefined;
   lastError?: ErrorData | undefined;
+  /**
+   * The last execution ended in a failure the machine may handle (onError). The next execution of the
+   * path is a new one and gets a new key — unless `engine.retry` clears this to run the failed one again.
+   */
+  failed?: boolean | undefined;
 }
 
 /** The session surface a step uses. */
@@ -128,6 +133,11 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
     if (record.nextAttemptAt !== undefined) {
       await sleepUntil(session, path, record.nextAttemptAt, signal);
       record.nextAttemptAt = undefined;
+    }
+    if (record.attempt === 0 && record.failed) {
+      // A new execution after a failed one (e.g. a loop, or the next child under the same id).
+      record.done += 1;
+      record.failed = undefined;
     }
     const attempt = ++record.attempt;
     const idempotencyKey = record.done === 0 ? `${session.runId}/${path}` : `${session.runId}/${path}#${record.done + 1}`;
@@ -249,6 +259,7 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
         continue;
       }
       record.attempt = 0;
+      record.failed = true;
       session.record({ type: 'step.failed', path, step, attempt, data: { error } });
       host.events.emit('step.failed', { runId: session.runId, workflow, step, path, attempt, durationMs, error });
       throw new StepFailedError(step, error);
