@@ -22,7 +22,9 @@ import { Workspaces } from './workspace.ts';
 export interface ServiceOptions {
   config: RmappConfig;
   /** Extra workflows (`--workflows`), run next to the GitHub ones. */
-  extraWorkflows?: WorkflowDefinition<any>[] | undefined;
+  extraWorkflows?: readonly WorkflowDefinition<any>[] | undefined;
+  /** Old versions that unfinished runs still use (`previousVersions` of the workflows module). */
+  previousVersions?: readonly WorkflowDefinition<any>[] | undefined;
   /** Stately Inspector WebSocket URL (`--inspect`). */
   inspectUrl?: string | undefined;
   otel?: boolean | undefined;
@@ -159,6 +161,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
 
   const engine = createEngine({
     workflows,
+    previousVersions: options.previousVersions,
     database: options.database ?? (config.databaseUrl ? { url: config.databaseUrl } : undefined),
     concurrency: config.concurrency,
     inspect,

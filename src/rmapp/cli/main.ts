@@ -13,6 +13,7 @@ import { formatRunDetails, formatRunList, runToJson } from './format.ts';
 import { startTelemetry } from '../otel.ts';
 import { addPruneCommand } from './prune-command.ts';
 import { addServeCommand } from './serve-command.ts';
+import { serviceWorkflowSet } from './versions-command.ts';
 import { loadConfig } from '../config.ts';
 import { createLogger } from '../logger.ts';
 import { attachGitHubFollowers, githubRuntime } from '../service.ts';
@@ -113,9 +114,10 @@ program
     // workflows too: extra workers of a service share its configuration.
     const config = await loadConfig({ requireWebhookSecret: false, serves: false });
     const github = config.githubEnabled ? githubRuntime(config) : null;
-    const workflows = [...(github?.registry.workflows ?? []), ...(!github || opts.workflows ? await loadWorkflows(opts.workflows) : [])];
+    const { workflows, previousVersions } = await serviceWorkflowSet(github, opts.workflows);
     const engine = createEngine({
       workflows,
+      previousVersions,
       database: opts.databaseUrl ? { url: opts.databaseUrl } : undefined,
       concurrency: o.concurrency,
       leaseMs: o.leaseMs,

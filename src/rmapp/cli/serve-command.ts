@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config.ts';
 import { startService } from '../service.ts';
-import { loadWorkflows } from '../workflows/load.ts';
+import { loadWorkflowSet } from './versions-command.ts';
 
 export function addServeCommand(program: Command): void {
   program
@@ -21,10 +21,11 @@ export function addServeCommand(program: Command): void {
       const globals = program.opts<{ workflows?: string; databaseUrl?: string }>();
       if (globals.databaseUrl) config.databaseUrl = globals.databaseUrl;
       // The built-in example workflows only when GitHub is off (a dashboard to try); a module always.
-      const extra = globals.workflows || !config.githubEnabled ? await loadWorkflows(globals.workflows) : [];
+      const extra = globals.workflows || !config.githubEnabled ? await loadWorkflowSet(globals.workflows) : { workflows: [], previousVersions: [] };
       const service = await startService({
         config,
-        extraWorkflows: extra,
+        extraWorkflows: extra.workflows,
+        previousVersions: extra.previousVersions,
         inspectUrl: o.inspect === true ? 'ws://localhost:8080' : o.inspect || undefined,
         otel: o.otel,
         metrics: o.metrics,

@@ -5,6 +5,8 @@
  * when there is any, so a deploy pipeline can stop there. Point `--workflows` at the module being
  * deployed; it may export `previousVersions` beside `workflows`.
  */
+import { loadConfig } from '../config.ts';
+import { githubRuntime } from '../service.ts';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
@@ -58,6 +60,16 @@ export function formatVersionCheck(check: VersionCheck, registered: Required<Reg
 }
 
 /**
+ * What a process of the service registers: the GitHub workflows when GitHub is configured, plus the
+ * `--workflows` module (or, without GitHub, the built-in registry) with its `previousVersions`. The
+ * same set for `serve`, `worker` and `versions check`, so the check sees what a deploy would run.
+ */
+export async function serviceWorkflowSet(github: { registry: { workflows: WorkflowDefinition<any>[] } } | null, modulePath?: string): Promise<Required<RegisteredDefinitions>> {
+  const set = github && !modulePath ? { workflows: [], previousVersions: [] } : await loadWorkflowSet(modulePath);
+  return { workflows: [...(github?.registry.workflows ?? []), ...set.workflows], previousVersions: set.previousVersions };
+}
+
+/**
  * Adds `rmapp versions check [--json]`. Reads only: it neither migrates nor changes a run, so it can
  * point at the production database before a deploy. Uses the program's `--workflows` and
  * `--database-url`.
@@ -70,7 +82,8 @@ export function addVersionsCommand(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
       const opts = program.opts<{ workflows?: string; databaseUrl?: string }>();
-      const registered = await loadWorkflowSet(opts.workflows);
+      const config = await loadConfig({ requireWebhookSecret: false, serves: false });
+      const registered = await serviceWorkflowSet(config.githubEnabled ? githubRuntime(config) : null, opts.workflows);
       const db = await openDatabase({ url: opts.databaseUrl });
       try {
         const check = await checkRunVersions(db, registered).catch((err: { code?: string; cause?: { code?: string } }) => {
