@@ -64,8 +64,13 @@ async function runCase(subject: Subject, k: number, c: Case): Promise<string | n
   const first = world.worker({ fault });
   const outcome = await Promise.race([first.exited.then(() => 'exited' as const), world.client.waitFor(id, { timeoutMs: 60_000 }).then(() => 'finished' as const)]);
   if (outcome === 'finished') {
-    await stopWorker(first);
-    return `${fault}: the fault point was never reached (the run finished)`;
+    // After the commit that finishes the run (after-persist at the final state), the run is seen
+    // finished and the worker kills itself at nearly the same moment: give its exit time to arrive.
+    const died = await Promise.race([first.exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5_000))]);
+    if (!died) {
+      await stopWorker(first);
+      return `${fault}: the fault point was never reached (the run finished)`;
+    }
   }
   const exit = await first.exited;
   if (exit.signal !== 'SIGKILL' || !first.output().includes(`rmapp: fault point ${fault}`)) return `${fault}: the worker exited with ${JSON.stringify(exit)}:\n${first.output()}`;
