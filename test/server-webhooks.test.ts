@@ -161,3 +161,21 @@ it('a mapped label starts its template; an unmapped one is ignored', async () =>
   expect(run.workflow).toBe('BugFix');
   expect(run.status).toBe('succeeded');
 });
+
+it('a delivery whose act step re-runs after a crash finds the run it started, not a conflict', async () => {
+  w.world.emulator.issues.set('acme/widgets#29', { title: 'Re-run', body: 'PLAN x\nWRITE impl.txt right' });
+  const deliveryId = 'redo-29';
+  const executor = w.service.executor;
+  if (!executor) throw new Error('GitHub is configured in this world');
+  // What the first execution of `act` did before the crash: start the issue's run with this delivery's key.
+  const started = await executor.startIssueWorkflow({ owner: 'acme', repo: 'widgets', issueNumber: 29, template: 'simple', requestedBy: 'alice', key: deliveryId });
+  const payload = issueComment(29, '@rmapp implement');
+  const input = {
+    deliveryId, event: 'issue_comment', action: 'created', owner: 'acme', repo: 'widgets', installationId: null, number: 29, isPullRequest: false,
+    author: 'alice', body: payload.comment.body, commentId: payload.comment.id, reviewId: null, label: null,
+  };
+  const delivery = await w.service.engine.waitFor(await w.service.engine.start('GitHubDelivery', input, { runId: 'deliveries/redo-29-again' }), { timeoutMs: 30_000 });
+  expect((delivery.output as { outcome: { action: string; runId: string } }).outcome).toMatchObject({ action: 'started', runId: started });
+  expect(comments(29).map((c) => c.body).join('\n')).not.toMatch(/already working/);
+  expect((await w.service.engine.waitFor(started, { timeoutMs: 90_000 })).status).toBe('succeeded');
+});

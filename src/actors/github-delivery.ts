@@ -64,7 +64,8 @@ export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySte
       case 'implement': {
         if (e.isPullRequest) return reply(e, key, `\`implement\` works on issues; on a pull request, mention me in a review comment to ask for a change.\n\n${helpText(deps.botName)}`);
         const active = await executor.activeRun(subject);
-        if (active) return reply(e, key, `run ${link(active.id)} is already working on this issue (${active.status}, at \`${JSON.stringify(active.state)}\`). Use \`@${deps.botName} cancel\` first.`);
+        // A re-execution of this step (after a crash) finds the run it started itself: not a conflict.
+        if (active && active.id !== executor.runIdFor(subject, e.deliveryId)) return reply(e, key, `run ${link(active.id)} is already working on this issue (${active.status}, at \`${JSON.stringify(active.state)}\`). Use \`@${deps.botName} cancel\` first.`);
         const runId = await executor.startIssueWorkflow({ owner: e.owner, repo: e.repo, issueNumber: e.number, template: intent.template, requestedBy: e.author, options: intent.options, key: e.deliveryId });
         return { action: 'started', runId, message: `started ${intent.template} as ${runId}` };
       }

@@ -47,6 +47,11 @@ export class WorkflowExecutor {
     return this.engine.start('GitHubDelivery', event, { runId: `deliveries/${safe(event.deliveryId)}`, idempotencyKey: `delivery:${event.deliveryId}` });
   }
 
+  /** The id of the run `key` starts on a subject (ids are deterministic, so a re-executed step finds its own run). */
+  runIdFor(subject: Subject, key: string): string {
+    return `${subjectPrefix(subject)}${safe(key)}`;
+  }
+
   /** Starts a template on an issue. `key` makes it idempotent (the delivery that asked). */
   async startIssueWorkflow(args: {
     owner: string;
@@ -66,7 +71,7 @@ export class WorkflowExecutor {
       maxTestAttempts: args.options?.maxTestAttempts ?? this.defaults.maxTestAttempts,
       ...(args.options?.approvalTimeoutMs ? { approvalTimeoutMs: args.options.approvalTimeoutMs } : {}),
     };
-    return this.engine.start(TEMPLATE_WORKFLOWS[args.template], input, { runId: `${subjectPrefix(subject)}${safe(args.key)}`, idempotencyKey: `run:${args.key}` });
+    return this.engine.start(TEMPLATE_WORKFLOWS[args.template], input, { runId: this.runIdFor(subject, args.key), idempotencyKey: `run:${args.key}` });
   }
 
   /** Starts PRReview for one review comment (idempotent per comment, whichever event asked). */
