@@ -81,8 +81,15 @@ function enter(v: RunView, state: string): void {
   v.retrying = null;
 }
 
+/** The handle {@link attachProgressComments} returns. */
+export interface ProgressComments {
+  stop(): void;
+  flush(): Promise<void>;
+  catchUp(options?: { withinMs?: number; limit?: number }): Promise<void>;
+}
+
 /** Follows the engine's events and keeps each run's progress comment up to date. Returns a stop function. */
-export function attachProgressComments(engine: Engine, github: GitHubOctokit, options: ProgressCommentOptions): { stop(): void; flush(): Promise<void> } {
+export function attachProgressComments(engine: Engine, github: GitHubOctokit, options: ProgressCommentOptions): ProgressComments {
   const views = new Map<string, Promise<RunView | null>>();
   const timers = new Map<string, NodeJS.Timeout>();
   const inFlight = new Map<string, Promise<void>>();
@@ -173,26 +180,42 @@ export function attachProgressComments(engine: Engine, github: GitHubOctokit, op
     }),
     engine.on('step.retrying', (e) => update(e.runId, (v) => void (v.retrying = `${e.step} failed (${e.error.category}: ${e.error.message}); attempt ${e.attempt + 1} at ${e.nextAttemptAt}`))),
     engine.on('progress', (e) => update(e.runId, (v) => void v.messages.push(e.message))),
-    engine.on('run.finished', (e) => {
-      // A failed run shows the end of its last test output (a step artifact, if the run has one).
-      const output = e.status === 'failed' ? engine.getArtifact<string>(e.runId, 'test-output').catch(() => undefined) : Promise.resolve(undefined);
-      const pending = output.then((testOutput) =>
-        update(
-          e.runId,
-          (v) => {
-            if (e.status === 'succeeded' && v.current) v.done.add(v.current);
-            v.finished = { status: e.status, error: e.error, output: e.output };
-            v.testOutput = typeof testOutput === 'string' ? testOutput : null;
-          },
-          true,
-        ),
-      );
-      fetching.add(pending);
-      void pending.finally(() => fetching.delete(pending));
-    }),
+    engine.on('run.finished', (e) => finished(e)),
   ];
 
+  /** The run ended: its final comment (a failed run shows the end of its last test output, if it has one). */
+  function finished(e: { runId: string; status: string; error?: ErrorData | undefined; output?: unknown }): Promise<void> {
+    const output = e.status === 'failed' ? engine.getArtifact<string>(e.runId, 'test-output').catch(() => undefined) : Promise.resolve(undefined);
+    const pending = output.then((testOutput) =>
+      update(
+        e.runId,
+        (v) => {
+          if (e.status === 'succeeded' && v.current) v.done.add(v.current);
+          v.finished = { status: e.status, error: e.error, output: e.output };
+          v.testOutput = typeof testOutput === 'string' ? testOutput : null;
+        },
+        true,
+      ),
+    );
+    fetching.add(pending);
+    void pending.finally(() => fetching.delete(pending));
+    return pending;
+  }
+
   return {
+    /**
+     * Writes the final comment of runs that ended recently, as their worker may have died between the
+     * run's last commit and its last edit. Called when a process starts; an unchanged comment is not
+     * edited (upsertComment compares bodies), so several processes catching up cost reads only.
+     */
+    async catchUp(options: { withinMs?: number; limit?: number } = {}) {
+      const since = Date.now() - (options.withinMs ?? 15 * 60_000);
+      const runs = await engine.list({ status: ['succeeded', 'failed', 'cancelled'], limit: options.limit ?? 100 });
+      for (const run of runs) {
+        if (!run.finishedAt || run.finishedAt.getTime() < since || run.parentRunId) continue;
+        await finished({ runId: run.id, status: run.status, error: run.error ?? undefined, output: run.output });
+      }
+    },
     stop() {
       for (const off of offs) off();
       for (const t of timers.values()) clearTimeout(t);

@@ -121,6 +121,7 @@ export function progressOptions(config: RmappConfig, workflows: WorkflowDefiniti
  */
 export function attachGitHubFollowers(engine: Engine, config: RmappConfig, runtime: ReturnType<typeof githubRuntime>, log: Logger, progressIntervalMs?: number): () => Promise<void> {
   const progress = attachProgressComments(engine, runtime.github, progressOptions(config, runtime.registry.workflows, progressIntervalMs));
+  void progress.catchUp().catch((err: unknown) => log.warn({ err }, 'progress comments: catching up failed'));
   const off = engine.on('run.finished', (e) => {
     if (e.status === 'failed') return log.info({ runId: e.runId, workspace: runtime.workspaces.dirOf(e.runId) }, 'run failed; workspace kept for inspection');
     void runtime.workspaces.removeRun(e.runId).catch((err: unknown) => log.warn({ runId: e.runId, err }, 'workspace removal failed'));
