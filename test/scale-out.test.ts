@@ -39,8 +39,11 @@ it('3 worker processes, 300 runs, one worker SIGKILLed half-way: every run succe
   for (let i = 0; i < 300; i++) ids.push(await client.start('test.sequence', { slowStep: 'step3', slowMs: 20 }));
   const args = ['--workflows', TEST_WORKFLOWS, 'worker', '--lease-ms', '1500', '--concurrency', '20', '--poll-ms', '100'];
   const workers = [spawnRmapp(args, env), spawnRmapp(args, env), spawnRmapp(args, env)];
-  await until(async () => (await countStatus('succeeded', ids)) >= 150, 120_000, '150 runs to succeed');
   const victim = workers[1];
+  // Half-way, and while the victim holds runs (under load it may start late): its lease owner is host:pid:….
+  const holds = async () =>
+    Number((await db.query<{ n: number }>(`select count(*)::int as n from rmapp_runs where lease_owner like $1`, [`%:${victim?.child.pid}:%`]))[0]?.n ?? 0);
+  await until(async () => (await countStatus('succeeded', ids)) >= 150 && (await holds()) > 0, 120_000, '150 runs to succeed while the victim holds runs');
   victim?.child.kill('SIGKILL');
   await victim?.exited;
   await until(async () => (await countStatus('succeeded', ids)) === 300, 120_000, 'all 300 runs to succeed');

@@ -143,6 +143,27 @@ it('a review comment mentioning the bot starts PRReview; a review with several s
   );
   const reviewOutcome = ((await w.service.engine.waitFor(review.body.runId, { timeoutMs: 30_000 })).output as { outcome: { runId: string } }).outcome;
   expect((await w.service.engine.get(reviewOutcome.runId)).workflow).toBe('ReviewResponse');
+
+  // A new review comment while that ReviewResponse is queued or running is routed to it as a signal.
+  const late = w.world.emulator.addReviewComment('acme', 'widgets', pr.data.number, '@rmapp one more', 'alice', { path: 'README.md', line: 1, pull_request_review_id: 502 });
+  const lateRes = await w.deliver(
+    'pull_request_review_comment',
+    example('pull_request_review_comment', 'created', (p) => {
+      p.pull_request.number = pr.data.number;
+      p.comment.id = late;
+      p.comment.body = '@rmapp one more';
+      p.comment.user.login = 'alice';
+      p.comment.pull_request_review_id = 502;
+    }),
+  );
+  const lateOutcome = ((await w.service.engine.waitFor(lateRes.body.runId, { timeoutMs: 30_000 })).output as { outcome: { action: string; runId: string } }).outcome;
+  expect(lateOutcome).toMatchObject({ action: 'signalled', runId: reviewOutcome.runId });
+  const rr = await w.service.engine.waitFor(reviewOutcome.runId, { timeoutMs: 90_000 });
+  expect(rr.status).toBe('succeeded');
+  expect((rr.output as { results: { commentId: number }[] }).results.map((r) => r.commentId)).toContain(late);
+  const summaries = (w.world.emulator.comments.get(`acme/widgets#${pr.data.number}`) ?? []).filter((c) => c.body.startsWith('Addressed'));
+  expect(summaries).toHaveLength(1);
+  expect(summaries[0]?.body).toMatch(/of 3 review comments/);
 });
 
 it('a mapped label starts its template; an unmapped one is ignored', async () => {

@@ -101,11 +101,15 @@ export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySte
         if (e.event === 'pull_request_review_comment') {
           // A review with several comments for the bot is answered as one (ReviewResponse) by its review event.
           if (ids.length > 1) return { action: 'ignored', runId: null, message: `comment ${e.commentId} is one of ${ids.length} in review ${reviewId}` };
+          const into = await executor.addReviewComment(subject, e.commentId as number);
+          if (into) return { action: 'signalled', runId: into, message: `comment ${e.commentId} sent to ${into}` };
           const runId = await executor.startReviewComment({ owner: e.owner, repo: e.repo, pullNumber: e.number, commentId: e.commentId as number, key: e.deliveryId });
           return { action: 'started', runId, message: `PRReview for comment ${e.commentId}` };
         }
         if (ids.length === 0) return { action: 'ignored', runId: null, message: `review ${reviewId} has no comment for the bot` };
         if (ids.length === 1) {
+          const into = await executor.addReviewComment(subject, ids[0] as number);
+          if (into) return { action: 'signalled', runId: into, message: `comment ${ids[0]} sent to ${into}` };
           const runId = await executor.startReviewComment({ owner: e.owner, repo: e.repo, pullNumber: e.number, commentId: ids[0] as number, key: e.deliveryId });
           return { action: 'started', runId, message: `PRReview for comment ${ids[0]}` };
         }

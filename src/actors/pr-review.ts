@@ -109,7 +109,9 @@ export function reviewResponseSteps(deps: PrReviewDeps): import('../machines/rev
           r.error ? `- comment ${r.commentId}: not done (\`${r.error.category}\` ${r.error.message})` : `- comment ${r.commentId}: ${r.commit ? `done in ${r.commit.slice(0, 12)}` : 'nothing to change'}`,
         );
         const body = `Addressed ${input.results.filter((r) => !r.error).length} of ${input.results.length} review comments:\n\n${lines.join('\n')}`;
-        const { id } = await upsertComment(deps.github, { owner: input.owner, repo: input.repo }, input.pullNumber, idempotencyKey, body);
+        // One summary per run, rewritten when a late comment sends the run back to work (a new step
+        // execution, so a new idempotency key: the marker is the key's first form).
+        const { id } = await upsertComment(deps.github, { owner: input.owner, repo: input.repo }, input.pullNumber, idempotencyKey.replace(/#\d+$/, ''), body);
         return { commentId: id };
       },
       { kind: 'github' },

@@ -36,22 +36,56 @@ interface Context extends ReviewResponseInput {
   error: ErrorData | null;
 }
 
-export function reviewResponseMachine(steps: ReviewResponseSteps) {
+/**
+ * Options of {@link reviewResponseMachine}. `acceptNewComments` (default true): a `review.comment`
+ * signal `{ commentId }` — a new review comment on the PR while the run goes — joins the run's list,
+ * also while it summarizes (it goes back to address it, and the summary is rewritten). Version 1 of
+ * the machine had no such signal: `{ acceptNewComments: false }` builds it exactly, so runs started
+ * on it can finish on it (`previousVersions`).
+ */
+export interface ReviewResponseOptions {
+  acceptNewComments?: boolean;
+}
+
+/** The signal that adds a review comment to a running ReviewResponse. */
+export interface ReviewCommentSignal {
+  type: 'review.comment';
+  commentId: number;
+}
+
+
+export function reviewResponseMachine(steps: ReviewResponseSteps, options: ReviewResponseOptions = {}) {
   const { listComments, summarize, ...perComment } = steps;
+  const accept = options.acceptNewComments ?? true;
   return setup({
     types: {} as { input: ReviewResponseInput; context: Context },
     actors: { listComments, summarize, comment: prReviewMachine(perComment) } as unknown as Record<string, UnknownActorLogic>,
     guards: { moreComments: ({ context }: { context: Context }) => context.index < context.commentIds.length },
+    actions: {
+      addComment: assign({
+        commentIds: ({ context, event }) => {
+          const id = (event as Partial<ReviewCommentSignal>).commentId;
+          return typeof id === 'number' && !context.commentIds.includes(id) ? [...context.commentIds, id] : context.commentIds;
+        },
+      }),
+    },
   }).createMachine({
     id: 'reviewResponse',
     context: ({ input }) => ({ ...input, commentIds: [], index: 0, results: [], error: null }),
+    ...(accept ? { on: { 'review.comment': { actions: 'addComment' as const } } } : {}),
     initial: 'collecting',
     states: {
       collecting: {
         invoke: {
           src: 'listComments',
           input: ({ context }) => ({ owner: context.owner, repo: context.repo, pullNumber: context.pullNumber, reviewId: context.reviewId }),
-          onDone: { target: 'next', actions: assign({ commentIds: ({ event }) => (event.output as { commentIds: number[] }).commentIds }) },
+          // Comments signalled while collecting are kept (after the review's own).
+          onDone: {
+            target: 'next',
+            actions: assign({
+              commentIds: ({ context, event }) => [...new Set([...(event.output as { commentIds: number[] }).commentIds, ...(accept ? context.commentIds : [])])],
+            }),
+          },
           onError: {
             target: 'failed',
             actions: assign({ error: ({ event }) => ({ ...(event.error as ErrorData), message: `collecting: ${(event.error as ErrorData).message}` }) }),
@@ -85,6 +119,7 @@ export function reviewResponseMachine(steps: ReviewResponseSteps) {
         },
       },
       summarizing: {
+        ...(accept ? { on: { 'review.comment': { target: 'next', actions: 'addComment' as const } } } : {}),
         invoke: {
           src: 'summarize',
           input: ({ context }) => ({ owner: context.owner, repo: context.repo, pullNumber: context.pullNumber, reviewId: context.reviewId, results: context.results }),
@@ -102,6 +137,6 @@ export function reviewResponseMachine(steps: ReviewResponseSteps) {
   });
 }
 
-export function reviewResponseWorkflow(steps: ReviewResponseSteps) {
-  return defineWorkflow({ name: 'ReviewResponse', machine: reviewResponseMachine(steps), input: reviewResponseInput, failureStates: ['failed'] });
+export function reviewResponseWorkflow(steps: ReviewResponseSteps, options: ReviewResponseOptions = {}) {
+  return defineWorkflow({ name: 'ReviewResponse', machine: reviewResponseMachine(steps, options), input: reviewResponseInput, failureStates: ['failed'] });
 }

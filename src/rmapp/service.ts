@@ -162,7 +162,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
 
   const engine = createEngine({
     workflows,
-    previousVersions: options.previousVersions,
+    previousVersions: [...(gh?.previousVersions ?? []), ...(options.previousVersions ?? [])],
     database: options.database ?? (config.databaseUrl ? { url: config.databaseUrl } : undefined),
     concurrency: config.concurrency,
     inspect,

@@ -201,6 +201,21 @@ export class RunSession implements CommitParticipant, StepHost {
   ): Promise<TOutput> {
     const path = this.actor ? actorPath(self, this.actor) : self.id;
     const record = (this.steps[path] ??= { attempt: 0, done: 0 });
+    // Stopped by its machine (the state was left, e.g. on a signal) rather than by this run leaving
+    // the worker: that execution is over, so the next one at this path starts at attempt 1 with a
+    // new key. A run that is evicted, ends, pauses or stops with its worker keeps its record as is.
+    signal.addEventListener(
+      'abort',
+      () => {
+        if (this.ended || this.ending || this.evicting || this.paused || this.host.stopping) return;
+        if (record.attempt === 0 && record.nextAttemptAt === undefined) return;
+        record.attempt = 0;
+        record.nextAttemptAt = undefined;
+        record.sleeps = undefined;
+        record.failed = true;
+      },
+      { once: true },
+    );
     return executeStep(this, { self, path, record, fn, options, input, signal });
   }
 

@@ -27,8 +27,9 @@ export interface StepRecord {
   sleeps?: number[] | undefined;
   lastError?: ErrorData | undefined;
   /**
-   * The last execution ended in a failure the machine may handle (onError). The next execution of the
-   * path is a new one and gets a new key — unless `engine.retry` clears this to run the failed one again.
+   * The last execution ended without success: it failed (the machine may handle it with onError) or
+   * its machine stopped it by leaving the state. The next execution of the path is a new one and gets
+   * a new key — unless `engine.retry` clears this to run the failed one again.
    */
   failed?: boolean | undefined;
 }

@@ -46,6 +46,7 @@ const PATH_OPTIONS: Record<string, Omit<ModelPathOptions, 'errorCategories'>> = 
   PRReview: { input: { ...repo, pullNumber: 3, commentId: 55 }, outputs: prReviewOutputs() },
   ReviewResponse: {
     input: { ...repo, pullNumber: 3, reviewId: 9 },
+    events: [{ type: 'review.comment', commentId: 103 }],
     outputs: { ...prReviewOutputs(), summarize: { commentId: 99 } },
     outputChoices: { listComments: [{ commentIds: [] }, { commentIds: [101] }, { commentIds: [101, 102] }] },
   },
@@ -80,10 +81,14 @@ function prReviewOutputs() {
 }
 
 /** The service's registry as `rmapp serve` builds it; the dependencies are only touched when a step runs. */
-function serviceWorkflows(): WorkflowDefinition<any>[] {
+function serviceRegistry() {
   const unused = new Proxy({}, { get: (_t, name) => { throw new Error(`all-machines: a step dependency (${String(name)}) was used while building the registry`); } });
   const deps = { github: unused, workspaces: unused, remoteUrl: () => 'unused', agent: unused, tests: unused, botName: 'rmapp', labels: {}, maxTestAttempts: 3 } as unknown as GitHubWorkflowDeps;
-  return githubWorkflows(deps).workflows;
+  return githubWorkflows(deps);
+}
+
+function serviceWorkflows(): WorkflowDefinition<any>[] {
+  return serviceRegistry().workflows;
 }
 
 /** Every machine, once per name; machines shared by two names are marked {@link MachineModel.sameAs}. */
@@ -114,4 +119,4 @@ export function allMachines(): MachineModel[] {
  * `previousVersions`. When a released machine changes, put its old definition here (and keep its
  * fixture); drop it once `rmapp versions check` shows no run on it.
  */
-export const previousVersions: WorkflowDefinition<any>[] = [];
+export const previousVersions: WorkflowDefinition<any>[] = [...serviceRegistry().previousVersions];

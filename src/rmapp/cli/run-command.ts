@@ -50,7 +50,7 @@ export function addRunCommand(program: Command): void {
       const globals = program.opts<{ databaseUrl?: string }>();
       const repo = await resolveRepo(o.repo);
       const runtime = githubRuntime(config, { remoteUrl: repo.localPath ? () => repo.localPath as string : undefined });
-      const engine = createEngine({ workflows: runtime.registry.workflows, database: globals.databaseUrl ?? config.databaseUrl, concurrency: 4 });
+      const engine = createEngine({ workflows: runtime.registry.workflows, previousVersions: runtime.registry.previousVersions, database: globals.databaseUrl ?? config.databaseUrl, concurrency: 4 });
       const executor = runtime.registry.bind(engine);
       const progress = attachProgressComments(engine, runtime.github, progressOptions(config, runtime.registry.workflows));
       const out = (line: unknown) => process.stdout.write(`${o.json ? JSON.stringify(line) : String(line)}\n`);

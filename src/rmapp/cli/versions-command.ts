@@ -64,9 +64,12 @@ export function formatVersionCheck(check: VersionCheck, registered: Required<Reg
  * `--workflows` module (or, without GitHub, the built-in registry) with its `previousVersions`. The
  * same set for `serve`, `worker` and `versions check`, so the check sees what a deploy would run.
  */
-export async function serviceWorkflowSet(github: { registry: { workflows: WorkflowDefinition<any>[] } } | null, modulePath?: string): Promise<Required<RegisteredDefinitions>> {
+export async function serviceWorkflowSet(
+  github: { registry: { workflows: WorkflowDefinition<any>[]; previousVersions: WorkflowDefinition<any>[] } } | null,
+  modulePath?: string,
+): Promise<Required<RegisteredDefinitions>> {
   const set = github && !modulePath ? { workflows: [], previousVersions: [] } : await loadWorkflowSet(modulePath);
-  return { workflows: [...(github?.registry.workflows ?? []), ...set.workflows], previousVersions: set.previousVersions };
+  return { workflows: [...(github?.registry.workflows ?? []), ...set.workflows], previousVersions: [...(github?.registry.previousVersions ?? []), ...set.previousVersions] };
 }
 
 /**

@@ -94,6 +94,23 @@ export class WorkflowExecutor {
     );
   }
 
+  /**
+   * Routes a new review comment to the PR's running ReviewResponse as a `review.comment` signal (once
+   * per comment), when that run is on a version that takes it. Null when there is no such run: the
+   * caller starts a PRReview for the comment instead (queued behind the PR's run).
+   */
+  async addReviewComment(subject: Subject, commentId: number): Promise<string | null> {
+    const active = await this.activeRun(subject);
+    if (!active || active.workflow !== 'ReviewResponse' || active.workflowVersion !== this.engine.definition('ReviewResponse')?.version) return null;
+    try {
+      await this.engine.send(active.id, { type: 'review.comment', commentId }, { dedupeKey: `review-comment:${commentId}` });
+      return active.id;
+    } catch (err) {
+      if ((err as { code?: string }).code === 'VALIDATION') return null; // it finished meanwhile
+      throw err;
+    }
+  }
+
   /** The unfinished run of an issue or PR, newest first (there is normally at most one). */
   async activeRun(subject: Subject): Promise<RunInfo | null> {
     return (await this.engine.list({ idPrefix: subjectPrefix(subject), status: ACTIVE, limit: 1 }))[0] ?? null;

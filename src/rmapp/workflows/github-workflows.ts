@@ -33,7 +33,12 @@ export interface GitHubWorkflowDeps {
 }
 
 /** The registry and the executor over the engine that will run it (the engine is created after, from the registry). */
-export function githubWorkflows(deps: GitHubWorkflowDeps): { workflows: WorkflowDefinition<any>[]; bind(engine: Engine): WorkflowExecutor } {
+export function githubWorkflows(deps: GitHubWorkflowDeps): {
+  workflows: WorkflowDefinition<any>[];
+  /** Released versions that runs in flight may still be on: they finish on them (`createEngine({ previousVersions })`). */
+  previousVersions: WorkflowDefinition<any>[];
+  bind(engine: Engine): WorkflowExecutor;
+} {
   let executor: WorkflowExecutor | undefined;
   const issueSteps = issueImplementationSteps(deps);
   const perIssue = { limit: 1, scope: 'global' as const, key: (i: { owner: string; repo: string; issueNumber: number }) => `issue:${i.owner}/${i.repo}#${i.issueNumber}` };
@@ -61,6 +66,8 @@ export function githubWorkflows(deps: GitHubWorkflowDeps): { workflows: Workflow
   ];
   return {
     workflows,
+    // ReviewResponse v1 (7fa1feaa3626) took no `review.comment` signal.
+    previousVersions: [{ ...reviewResponseWorkflow(reviewResponseSteps(deps), { acceptNewComments: false }), concurrency: perPull }],
     bind(engine: Engine) {
       executor = new WorkflowExecutor(engine, { maxTestAttempts: deps.maxTestAttempts });
       return executor;

@@ -158,8 +158,10 @@ export async function createPathKit(defs: WorkflowDefinition<any> | readonly Wor
       signal.addEventListener('abort', () => reject(signal.reason), { once: true });
     });
     if (!slot) return abort;
-    slot.keys.add(idempotencyKey);
     await Promise.race([slot.released, abort]);
+    // Counted once the attempt goes ahead: an invocation its machine stopped before its turn (a signal
+    // left the state) was another execution, which rightly had a key of its own.
+    slot.keys.add(idempotencyKey);
     const failure = slot.failFirst[attempt - 1] ?? slot.error;
     progress(failure ? `scripted failure (${failure.category})` : 'scripted success');
     if (!failure || (failure === slot.error && !shouldRetry(policy, failure, attempt))) slot.finished = true;
