@@ -31,6 +31,7 @@ export const ENV = {
   'tests.command': 'RMAPP_TEST_COMMAND',
   'tests.timeout': 'RMAPP_TEST_TIMEOUT',
   workspaceRoot: 'RMAPP_WORKSPACE_ROOT',
+  keepFailedWorkspaces: 'RMAPP_KEEP_FAILED_WORKSPACES',
   'server.host': 'RMAPP_HOST',
   'server.port': 'PORT',
   'server.publicUrl': 'RMAPP_PUBLIC_URL',
@@ -91,6 +92,8 @@ const schema = z
     agent: z.object({ command: argv.optional(), timeout: duration.default(30 * 60_000) }).default({ timeout: 30 * 60_000 }),
     tests: z.object({ command: argv.optional(), timeout: duration.default(20 * 60_000) }).default({ timeout: 20 * 60_000 }),
     workspaceRoot: z.string().min(1).default('.rmapp/workspaces'),
+    /** How long a failed run's workspace is kept for inspection. */
+    keepFailedWorkspaces: duration.default(7 * 24 * 3600_000),
     server: z
       .object({
         host: z.string().min(1).default('127.0.0.1'),

@@ -7,6 +7,7 @@
 import type { InspectionEvent } from 'xstate';
 import { createWebSocketInspector } from '@statelyai/inspect';
 import { createEngine, type Engine, type EngineOptions } from '../state_machine/engine.ts';
+import { RunNotFoundError } from '../state_machine/errors.ts';
 import type { WorkflowDefinition } from '../state_machine/definition.ts';
 import { createGitHubAccess, createRoutedGitHubClient, type GitHubOctokit } from './github/client.ts';
 import { gitUrlFor, webUrl, type RmappConfig } from './config.ts';
@@ -115,6 +116,22 @@ export function progressOptions(config: RmappConfig, workflows: WorkflowDefiniti
 }
 
 /**
+ * Removes the workspaces no run needs any more: those of runs that succeeded, were cancelled or are
+ * gone (pruned), and of runs that failed longer than `keepFailedMs` ago. Unfinished runs keep theirs.
+ */
+export async function sweepWorkspaces(engine: Engine, workspaces: Workspaces, keepFailedMs: number): Promise<{ removed: string[]; kept: number }> {
+  return workspaces.sweep(async (runId) => {
+    const run = await engine.get(runId).catch((err: unknown) => {
+      if (err instanceof RunNotFoundError) return null;
+      throw err;
+    });
+    if (!run) return false;
+    if (run.status === 'failed') return !!run.finishedAt && Date.now() - run.finishedAt.getTime() < keepFailedMs;
+    return !['succeeded', 'cancelled'].includes(run.status);
+  });
+}
+
+/**
  * What every process that runs GitHub workflows does besides running them (`serve` and `worker`):
  * keep each run's progress comment, and remove a run's workspace when it succeeds or is cancelled
  * (a failed run's is kept for inspection). Returns the function that stops both.
@@ -122,6 +139,14 @@ export function progressOptions(config: RmappConfig, workflows: WorkflowDefiniti
 export function attachGitHubFollowers(engine: Engine, config: RmappConfig, runtime: ReturnType<typeof githubRuntime>, log: Logger, progressIntervalMs?: number): () => Promise<void> {
   const progress = attachProgressComments(engine, runtime.github, progressOptions(config, runtime.registry.workflows, progressIntervalMs));
   void progress.catchUp().catch((err: unknown) => log.warn({ err }, 'progress comments: catching up failed'));
+  // Failed runs' workspaces are kept for inspection, then swept (at start and hourly).
+  const sweep = () =>
+    void sweepWorkspaces(engine, runtime.workspaces, config.keepFailedWorkspaces)
+      .then((r) => r.removed.length && log.info({ removed: r.removed.length, kept: r.kept }, 'workspaces swept'))
+      .catch((err: unknown) => log.warn({ err }, 'workspace sweep failed'));
+  sweep();
+  const sweeper = setInterval(sweep, 3600_000);
+  sweeper.unref();
   const off = engine.on('run.finished', (e) => {
     if (e.status === 'failed') return log.info({ runId: e.runId, workspace: runtime.workspaces.dirOf(e.runId) }, 'run failed; workspace kept for inspection');
     void runtime.workspaces.removeRun(e.runId).catch((err: unknown) => log.warn({ runId: e.runId, err }, 'workspace removal failed'));
@@ -131,6 +156,7 @@ export function attachGitHubFollowers(engine: Engine, config: RmappConfig, runti
     await progress.flush().catch((err: unknown) => log.warn({ err }, 'progress comments not flushed'));
     progress.stop();
     off();
+    clearInterval(sweeper);
   };
 }
 

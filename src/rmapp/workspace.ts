@@ -6,10 +6,13 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ValidationError, WorkflowError } from '../state_machine/errors.ts';
 import { runCommand } from './process.ts';
+
+/** In a workspace's `.git`: the id of the run it belongs to. */
+const RUN_ID_FILE = 'rmapp-run-id';
 
 export interface WorkspaceConfig {
   /** Where run workspaces live. */
@@ -98,6 +101,8 @@ export class Workspaces {
     const mirror = await this.mirror(job.remoteUrl, job.signal);
     await mkdir(this.config.root, { recursive: true });
     await this.git(['clone', '--reference', mirror, '--dissociate', '--', job.remoteUrl, dir], undefined, job.signal, undefined, job.remoteUrl);
+    // Which run owns it, inside .git (never committed): the sweep maps directories back to runs.
+    await writeFile(join(dir, '.git', RUN_ID_FILE), job.runId);
     const remoteHas = await this.git(['ls-remote', '--heads', 'origin', `refs/heads/${job.branch}`], dir, job.signal, undefined, job.remoteUrl);
     const start = remoteHas ? `origin/${job.branch}` : `origin/${job.base}`;
     await this.git(['checkout', '-B', job.branch, start, '--'], dir, job.signal);
@@ -137,6 +142,29 @@ export class Workspaces {
   /** The directory of a run's workspace (it may not exist). */
   dirOf(runId: string): string {
     return resolve(this.config.root, runId.replace(/[^\w.-]/g, '_'));
+  }
+
+  /**
+   * Removes workspaces no run needs: `keep(runId)` says, for each workspace's run, whether to keep it
+   * (the service keeps those of unfinished runs, and of failed runs for a while, for inspection).
+   * Directories whose run is unknown (made before run ids were recorded) are left alone.
+   */
+  async sweep(keep: (runId: string) => Promise<boolean>): Promise<{ removed: string[]; kept: number }> {
+    const removed: string[] = [];
+    let kept = 0;
+    const entries = await readdir(this.config.root, { withFileTypes: true }).catch(() => []);
+    for (const entry of entries) {
+      if (!entry.isDirectory() || entry.name.startsWith('.')) continue;
+      const dir = join(this.config.root, entry.name);
+      const runId = await readFile(join(dir, '.git', RUN_ID_FILE), 'utf8').catch(() => null);
+      if (runId === null) continue;
+      if (await keep(runId)) kept += 1;
+      else {
+        await rm(dir, { recursive: true, force: true });
+        removed.push(runId);
+      }
+    }
+    return { removed, kept };
   }
 
   /** Removes a run's workspace by run id (the service does this when a run succeeds or is cancelled). */
