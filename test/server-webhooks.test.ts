@@ -20,6 +20,26 @@ const issueComment = (n: number, body: string, login = 'alice') =>
     p.sender.login = login;
   });
 
+/** The outcome of a delivery's GitHubDelivery run, once it finished. */
+const outcomeOf = async (deliveryRunId: string) =>
+  ((await w.service.engine.waitFor(deliveryRunId, { timeoutMs: 30_000 })).output as { outcome: { action: string; runId: string } }).outcome;
+
+/** Adds a review comment by alice on the emulator and delivers its `pull_request_review_comment` webhook. */
+async function deliverReviewComment(pullNumber: number, body: string, reviewId: number) {
+  const id = w.world.emulator.addReviewComment('acme', 'widgets', pullNumber, body, 'alice', { path: 'README.md', line: 1, pull_request_review_id: reviewId });
+  const res = await w.deliver(
+    'pull_request_review_comment',
+    example('pull_request_review_comment', 'created', (p) => {
+      p.pull_request.number = pullNumber;
+      p.comment.id = id;
+      p.comment.body = body;
+      p.comment.user.login = 'alice';
+      p.comment.pull_request_review_id = reviewId;
+    }),
+  );
+  return { id, res };
+}
+
 beforeAll(async () => {
   w = await createServiceWorld({ RMAPP_LABELS: JSON.stringify({ 'rmapp:bug': 'bugfix' }) });
   w.world.emulator.permissions.set('acme/widgets:alice', 'write');
@@ -95,16 +115,16 @@ it('an unknown command gets the help text', async () => {
 it('`implement feature` then `approve` is routed to the waiting run as a signal; `cancel` cancels', async () => {
   w.world.emulator.issues.set('acme/widgets#26', { title: 'Feature', body: 'PLAN step\nWRITE impl.txt right' });
   const started = await w.deliver('issue_comment', issueComment(26, '@rmapp implement feature --max-attempts 2'));
-  const runId = ((await w.service.engine.waitFor(started.body.runId, { timeoutMs: 30_000 })).output as { outcome: { runId: string } }).outcome.runId;
+  const runId = (await outcomeOf(started.body.runId)).runId;
   expect((await w.service.engine.get(runId)).workflow).toBe('ComplexFeature');
   await until(async () => (await w.service.engine.get(runId)).state === 'awaitingApproval', 60_000, 'the approval wait');
   const approved = await w.deliver('issue_comment', issueComment(26, '@rmapp approve'));
-  expect(((await w.service.engine.waitFor(approved.body.runId, { timeoutMs: 30_000 })).output as { outcome: { action: string } }).outcome.action).toBe('signalled');
+  expect((await outcomeOf(approved.body.runId)).action).toBe('signalled');
   expect((await w.service.engine.waitFor(runId, { timeoutMs: 90_000 })).status).toBe('succeeded');
 
   w.world.emulator.issues.set('acme/widgets#27', { title: 'Slow', body: 'PLAN step' });
   const slow = await w.deliver('issue_comment', issueComment(27, '@rmapp implement feature'));
-  const slowRun = ((await w.service.engine.waitFor(slow.body.runId, { timeoutMs: 30_000 })).output as { outcome: { runId: string } }).outcome.runId;
+  const slowRun = (await outcomeOf(slow.body.runId)).runId;
   await until(async () => (await w.service.engine.get(slowRun)).state === 'awaitingApproval', 60_000, 'the approval wait');
   const second = await w.deliver('issue_comment', issueComment(27, '@rmapp implement'));
   await w.service.engine.waitFor(second.body.runId, { timeoutMs: 30_000 });
@@ -116,18 +136,8 @@ it('`implement feature` then `approve` is routed to the waiting run as a signal;
 
 it('a review comment mentioning the bot starts PRReview; a review with several starts one ReviewResponse', async () => {
   const pr = await w.world.github.pulls.create({ owner: 'acme', repo: 'widgets', head: 'main', base: 'main', title: 'PR', body: '' });
-  const one = w.world.emulator.addReviewComment('acme', 'widgets', pr.data.number, '@rmapp rename it', 'alice', { path: 'README.md', line: 1, pull_request_review_id: 500 });
-  const res = await w.deliver(
-    'pull_request_review_comment',
-    example('pull_request_review_comment', 'created', (p) => {
-      p.pull_request.number = pr.data.number;
-      p.comment.id = one;
-      p.comment.body = '@rmapp rename it';
-      p.comment.user.login = 'alice';
-      p.comment.pull_request_review_id = 500;
-    }),
-  );
-  const outcome = ((await w.service.engine.waitFor(res.body.runId, { timeoutMs: 30_000 })).output as { outcome: { action: string; runId: string } }).outcome;
+  const { id: one, res } = await deliverReviewComment(pr.data.number, '@rmapp rename it', 500);
+  const outcome = await outcomeOf(res.body.runId);
   expect(outcome.action).toBe('started');
   expect((await w.service.engine.get(outcome.runId)).workflow).toBe('PRReview');
   expect((await w.service.engine.get(outcome.runId)).input).toMatchObject({ pullNumber: pr.data.number, commentId: one });
@@ -141,22 +151,12 @@ it('a review comment mentioning the bot starts PRReview; a review with several s
       p.review.user.login = 'alice';
     }),
   );
-  const reviewOutcome = ((await w.service.engine.waitFor(review.body.runId, { timeoutMs: 30_000 })).output as { outcome: { runId: string } }).outcome;
+  const reviewOutcome = await outcomeOf(review.body.runId);
   expect((await w.service.engine.get(reviewOutcome.runId)).workflow).toBe('ReviewResponse');
 
   // A new review comment while that ReviewResponse is queued or running is routed to it as a signal.
-  const late = w.world.emulator.addReviewComment('acme', 'widgets', pr.data.number, '@rmapp one more', 'alice', { path: 'README.md', line: 1, pull_request_review_id: 502 });
-  const lateRes = await w.deliver(
-    'pull_request_review_comment',
-    example('pull_request_review_comment', 'created', (p) => {
-      p.pull_request.number = pr.data.number;
-      p.comment.id = late;
-      p.comment.body = '@rmapp one more';
-      p.comment.user.login = 'alice';
-      p.comment.pull_request_review_id = 502;
-    }),
-  );
-  const lateOutcome = ((await w.service.engine.waitFor(lateRes.body.runId, { timeoutMs: 30_000 })).output as { outcome: { action: string; runId: string } }).outcome;
+  const { id: late, res: lateRes } = await deliverReviewComment(pr.data.number, '@rmapp one more', 502);
+  const lateOutcome = await outcomeOf(lateRes.body.runId);
   expect(lateOutcome).toMatchObject({ action: 'signalled', runId: reviewOutcome.runId });
   const rr = await w.service.engine.waitFor(reviewOutcome.runId, { timeoutMs: 90_000 });
   expect(rr.status).toBe('succeeded');
@@ -177,7 +177,7 @@ it('a mapped label starts its template; an unmapped one is ignored', async () =>
     });
   expect((await w.deliver('issues', labeled('documentation'))).body.ignored).toMatch(/no mapped label/);
   const res = await w.deliver('issues', labeled('rmapp:bug'));
-  const outcome = ((await w.service.engine.waitFor(res.body.runId, { timeoutMs: 30_000 })).output as { outcome: { runId: string } }).outcome;
+  const outcome = await outcomeOf(res.body.runId);
   const run = await w.service.engine.waitFor(outcome.runId, { timeoutMs: 90_000 });
   expect(run.workflow).toBe('BugFix');
   expect(run.status).toBe('succeeded');

@@ -7,6 +7,7 @@
  */
 import { assign, setup, type PromiseActorLogic, type UnknownActorLogic } from 'xstate';
 import { defineWorkflow } from '../state_machine/definition.ts';
+import { stageFailure } from './stage-failure.ts';
 import type { ErrorData } from '../state_machine/errors.ts';
 import { githubEventInput, type GitHubEventInput } from '../rmapp/webhooks/event.ts';
 
@@ -33,12 +34,6 @@ interface Context {
   error: ErrorData | null;
 }
 
-const failure =
-  (stage: string) =>
-  ({ event }: { event: { error?: unknown } }): ErrorData => {
-    const e = (event.error ?? {}) as Partial<ErrorData>;
-    return { name: e.name ?? 'Error', message: `${stage}: ${e.message ?? 'failed'}`, code: e.code ?? 'STEP_FAILED', category: e.category ?? 'permanent' };
-  };
 
 export function githubDeliveryMachine(steps: GitHubDeliverySteps) {
   return setup({
@@ -57,7 +52,7 @@ export function githubDeliveryMachine(steps: GitHubDeliverySteps) {
             { guard: ({ event }) => (event.output as { allowed: boolean }).allowed, target: 'acting', actions: assign({ permission: ({ event }) => (event.output as { permission: string | null }).permission }) },
             { target: 'refusing', actions: assign({ permission: ({ event }) => (event.output as { permission: string | null }).permission }) },
           ],
-          onError: { target: 'failed', actions: assign({ error: failure('authorizing') }) },
+          onError: { target: 'failed', actions: assign({ error: stageFailure('authorizing') }) },
         },
       },
       acting: {
@@ -65,7 +60,7 @@ export function githubDeliveryMachine(steps: GitHubDeliverySteps) {
           src: 'act',
           input: ({ context }) => context.event,
           onDone: { target: 'done', actions: assign({ outcome: ({ event }) => event.output as DeliveryOutcome }) },
-          onError: { target: 'failed', actions: assign({ error: failure('acting') }) },
+          onError: { target: 'failed', actions: assign({ error: stageFailure('acting') }) },
         },
       },
       refusing: {
@@ -73,7 +68,7 @@ export function githubDeliveryMachine(steps: GitHubDeliverySteps) {
           src: 'refuse',
           input: ({ context }) => context.event,
           onDone: { target: 'done', actions: assign({ outcome: ({ event }) => event.output as DeliveryOutcome }) },
-          onError: { target: 'failed', actions: assign({ error: failure('refusing') }) },
+          onError: { target: 'failed', actions: assign({ error: stageFailure('refusing') }) },
         },
       },
       done: { type: 'final' },

@@ -10,6 +10,7 @@
 import { assign, setup, type PromiseActorLogic } from 'xstate';
 import { z } from 'zod';
 import { defineWorkflow } from '../state_machine/definition.ts';
+import { stageFailure } from './stage-failure.ts';
 import type { ErrorData } from '../state_machine/errors.ts';
 
 export const issueImplementationInput = z.object({
@@ -95,13 +96,6 @@ interface Context extends IssueImplementationInput {
   mode: 'implement' | 'reproduce';
 }
 
-/** The `error` of the run when a stage's step fails: the step's error, prefixed with the stage. */
-const failure =
-  (stage: string) =>
-  ({ event }: { event: { error?: unknown } }): ErrorData => {
-    const e = (event.error ?? {}) as Partial<ErrorData>;
-    return { name: e.name ?? 'Error', message: `${stage}: ${e.message ?? 'failed'}`, code: e.code ?? 'STEP_FAILED', category: e.category ?? 'permanent' };
-  };
 
 /** Builds the machine of a template around the given steps. */
 export function issueImplementationMachine(steps: IssueImplementationSteps, template: IssueTemplate = { name: 'IssueImplementation' }) {
@@ -137,7 +131,7 @@ export function issueImplementationMachine(steps: IssueImplementationSteps, temp
           src: 'analyze',
           input: ({ context }) => ({ owner: context.owner, repo: context.repo, issueNumber: context.issueNumber }),
           onDone: { target: 'planning', actions: assign({ issue: ({ event }) => event.output }) },
-          onError: { target: 'failed', actions: assign({ error: failure('analyzing') }) },
+          onError: { target: 'failed', actions: assign({ error: stageFailure('analyzing') }) },
         },
       },
       planning: {
@@ -145,7 +139,7 @@ export function issueImplementationMachine(steps: IssueImplementationSteps, temp
           src: 'plan',
           input: ({ context }) => ({ issue: context.issue as IssueFacts, issueNumber: context.issueNumber }),
           onDone: { target: template.approval ? 'postingPlan' : afterPlan, actions: assign({ plan: ({ event }) => event.output.plan }) },
-          onError: { target: 'failed', actions: assign({ error: failure('planning') }) },
+          onError: { target: 'failed', actions: assign({ error: stageFailure('planning') }) },
         },
       },
       ...(template.approval
@@ -155,7 +149,7 @@ export function issueImplementationMachine(steps: IssueImplementationSteps, temp
                 src: 'postPlan',
                 input: ({ context }: { context: Context }) => ({ owner: context.owner, repo: context.repo, issueNumber: context.issueNumber, plan: context.plan ?? '' }),
                 onDone: 'awaitingApproval',
-                onError: { target: 'failed', actions: assign({ error: failure('postingPlan') }) },
+                onError: { target: 'failed', actions: assign({ error: stageFailure('postingPlan') }) },
               },
             },
             awaitingApproval: {
@@ -182,7 +176,7 @@ export function issueImplementationMachine(steps: IssueImplementationSteps, temp
                 src: 'implement',
                 input: ({ context }: { context: Context }) => implementInput(context, 'reproduce'),
                 onDone: 'verifyingReproduction',
-                onError: { target: 'failed', actions: assign({ error: failure('reproducing') }) },
+                onError: { target: 'failed', actions: assign({ error: stageFailure('reproducing') }) },
               },
             },
             verifyingReproduction: {
@@ -199,7 +193,7 @@ export function issueImplementationMachine(steps: IssueImplementationSteps, temp
                   },
                   { target: 'implementing', actions: assign({ mode: 'implement' as const, lastTestOutput: ({ event }) => event.output.output }) },
                 ],
-                onError: { target: 'failed', actions: assign({ error: failure('verifyingReproduction') }) },
+                onError: { target: 'failed', actions: assign({ error: stageFailure('verifyingReproduction') }) },
               },
             },
           }
@@ -209,7 +203,7 @@ export function issueImplementationMachine(steps: IssueImplementationSteps, temp
           src: 'implement',
           input: ({ context }) => implementInput(context, 'implement'),
           onDone: afterImplement,
-          onError: { target: 'failed', actions: assign({ error: failure('implementing') }) },
+          onError: { target: 'failed', actions: assign({ error: stageFailure('implementing') }) },
         },
       },
       testing: {
@@ -233,7 +227,7 @@ export function issueImplementationMachine(steps: IssueImplementationSteps, temp
               }),
             },
           ],
-          onError: { target: 'failed', actions: assign({ error: failure('testing') }) },
+          onError: { target: 'failed', actions: assign({ error: stageFailure('testing') }) },
         },
       },
       creatingPR: {
@@ -250,7 +244,7 @@ export function issueImplementationMachine(steps: IssueImplementationSteps, temp
             requestedBy: context.requestedBy ?? null,
           }),
           onDone: { target: 'complete', actions: assign({ pr: ({ event }) => event.output }) },
-          onError: { target: 'failed', actions: assign({ error: failure('creatingPR') }) },
+          onError: { target: 'failed', actions: assign({ error: stageFailure('creatingPR') }) },
         },
       },
       complete: { type: 'final' },

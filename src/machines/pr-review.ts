@@ -6,6 +6,7 @@
 import { assign, setup, type PromiseActorLogic, type UnknownActorLogic } from 'xstate';
 import { z } from 'zod';
 import { defineWorkflow } from '../state_machine/definition.ts';
+import { stageFailure } from './stage-failure.ts';
 import type { ErrorData } from '../state_machine/errors.ts';
 
 export const prReviewInput = z.object({
@@ -41,12 +42,6 @@ interface Context extends PrReviewInput {
   error: ErrorData | null;
 }
 
-const failure =
-  (stage: string) =>
-  ({ event }: { event: { error?: unknown } }): ErrorData => {
-    const e = (event.error ?? {}) as Partial<ErrorData>;
-    return { name: e.name ?? 'Error', message: `${stage}: ${e.message ?? 'failed'}`, code: e.code ?? 'STEP_FAILED', category: e.category ?? 'permanent' };
-  };
 
 export function prReviewMachine(steps: PrReviewSteps) {
   return setup({
@@ -62,7 +57,7 @@ export function prReviewMachine(steps: PrReviewSteps) {
           src: 'parseComment',
           input: ({ context }) => ({ owner: context.owner, repo: context.repo, pullNumber: context.pullNumber, commentId: context.commentId }),
           onDone: { target: 'locatingCode', actions: assign({ review: ({ event }) => event.output }) },
-          onError: { target: 'failed', actions: assign({ error: failure('parsingComment') }) },
+          onError: { target: 'failed', actions: assign({ error: stageFailure('parsingComment') }) },
         },
       },
       locatingCode: {
@@ -70,7 +65,7 @@ export function prReviewMachine(steps: PrReviewSteps) {
           src: 'locateCode',
           input: ({ context }) => ({ owner: context.owner, repo: context.repo, pullNumber: context.pullNumber, commentId: context.commentId, review: context.review as ReviewRequest }),
           onDone: { target: 'generatingFix', actions: assign({ snippet: ({ event }) => event.output.snippet }) },
-          onError: { target: 'failed', actions: assign({ error: failure('locatingCode') }) },
+          onError: { target: 'failed', actions: assign({ error: stageFailure('locatingCode') }) },
         },
       },
       generatingFix: {
@@ -85,7 +80,7 @@ export function prReviewMachine(steps: PrReviewSteps) {
             snippet: context.snippet,
           }),
           onDone: { target: 'applyingChanges', actions: assign({ summary: ({ event }) => event.output.summary }) },
-          onError: { target: 'failed', actions: assign({ error: failure('generatingFix') }) },
+          onError: { target: 'failed', actions: assign({ error: stageFailure('generatingFix') }) },
         },
       },
       applyingChanges: {
@@ -93,7 +88,7 @@ export function prReviewMachine(steps: PrReviewSteps) {
           src: 'applyChanges',
           input: ({ context }) => ({ owner: context.owner, repo: context.repo, pullNumber: context.pullNumber, commentId: context.commentId, review: context.review as ReviewRequest }),
           onDone: { target: 'responding', actions: assign({ commit: ({ event }) => event.output.commit }) },
-          onError: { target: 'failed', actions: assign({ error: failure('applyingChanges') }) },
+          onError: { target: 'failed', actions: assign({ error: stageFailure('applyingChanges') }) },
         },
       },
       responding: {
@@ -109,7 +104,7 @@ export function prReviewMachine(steps: PrReviewSteps) {
             summary: context.summary,
           }),
           onDone: { target: 'complete', actions: assign({ replyId: ({ event }) => event.output.replyId }) },
-          onError: { target: 'failed', actions: assign({ error: failure('responding') }) },
+          onError: { target: 'failed', actions: assign({ error: stageFailure('responding') }) },
         },
       },
       complete: { type: 'final' },

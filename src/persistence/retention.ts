@@ -277,21 +277,21 @@ const COMPACT = `with target as (
         union all
         select b.key, b.value::bigint from o cross join lateral jsonb_each_text(coalesce(o.events->0->'data'->'byType', '{}'::jsonb)) b where o.summary
       ) x group by t) y),
-  todo as (select * from stats where physical >= 2 and new_rows >= 1),
+  compactable as (select * from stats where physical >= 2 and new_rows >= 1),
   upd as (
-    update rmapp_run_history h set worker = null, lease_epoch = null, at = todo.to_at,
+    update rmapp_run_history h set worker = null, lease_epoch = null, at = compactable.to_at,
       events = jsonb_build_array(jsonb_build_object('type', '${HISTORY_COMPACTED}', 'data', jsonb_build_object(
-        'events', todo.total_events, 'rows', todo.total_rows, 'byType', (select j from by_type),
-        'from', to_char(todo.from_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-        'to', to_char(todo.to_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))))
-    from todo where h.run_id = $1 and h.id = todo.first_id
+        'events', compactable.total_events, 'rows', compactable.total_rows, 'byType', (select j from by_type),
+        'from', to_char(compactable.from_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+        'to', to_char(compactable.to_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))))
+    from compactable where h.run_id = $1 and h.id = compactable.first_id
     returning h.id),
   del as (
-    delete from rmapp_run_history h using todo
-    where h.run_id = $1 and h.id in (select id from old) and h.id <> todo.first_id
+    delete from rmapp_run_history h using compactable
+    where h.run_id = $1 and h.id in (select id from old) and h.id <> compactable.first_id
     returning h.id)
   select (select count(*) from upd)::float8 as updated, (select count(*) from del)::float8 as deleted,
-    coalesce((select new_rows from todo), 0)::float8 as new_rows, coalesce((select new_events from todo), 0)::float8 as new_events`;
+    coalesce((select new_rows from compactable), 0)::float8 as new_rows, coalesce((select new_events from compactable), 0)::float8 as new_events`;
 
 /**
  * Bounds one run's history: when it has more than `keepLast` rows, every row but the newest
