@@ -6,27 +6,12 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { createEngine, openDatabase, type Database, type Engine } from '../src/index.ts';
+import { expect, it } from 'vitest';
 import { durabilityWorkflows, type AttemptRecord } from './helpers/durability-workflows.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
-import { killAll, spawnRmapp, TEST_WORKFLOWS, until } from './helpers/processes.ts';
+import { processClient } from './helpers/process-client.ts';
+import { spawnRmapp, TEST_WORKFLOWS, until } from './helpers/processes.ts';
 
-let testDb: TestDatabase;
-let db: Database;
-let client: Engine;
-
-beforeAll(async () => {
-  testDb = await createTestDatabase();
-  db = await openDatabase({ url: testDb.url });
-  client = createEngine({ database: db, workflows: durabilityWorkflows() });
-});
-afterEach(() => killAll());
-afterAll(async () => {
-  await client.stop();
-  await db.close();
-  await testDb.drop();
-});
+const pg = processClient(() => durabilityWorkflows());
 
 function records(file: string): AttemptRecord[] {
   try {
@@ -38,7 +23,7 @@ function records(file: string): AttemptRecord[] {
 
 function setup(name: string) {
   const counter = join(mkdtempSync(join(tmpdir(), `rmapp-${name}-`)), 'attempts.jsonl');
-  const env = { DATABASE_URL: testDb.url, RMAPP_TEST_COUNTER_FILE: counter };
+  const env = { DATABASE_URL: pg.url, RMAPP_TEST_COUNTER_FILE: counter };
   // The first worker keeps waiting runs in memory (no eviction), so the kill hits a run it holds.
   const worker = (extra: Record<string, string> = {}, evict = true) =>
     spawnRmapp(['--workflows', TEST_WORKFLOWS, 'worker', '--lease-ms', '1000', '--poll-ms', '100', ...(evict ? [] : ['--evict-after-ms', '600000'])], { ...env, ...extra });
@@ -47,18 +32,18 @@ function setup(name: string) {
 
 it('a crash during a retry backoff: the next attempt runs at the original due time (±1 s)', async () => {
   const { counter, worker } = setup('backoff');
-  const id = await client.start('test.flaky-slow', { failTimes: 1 });
+  const id = await pg.client.start('test.flaky-slow', { failTimes: 1 });
   const first = worker({}, false);
-  await until(async () => (await client.history(id)).some((h) => h.type === 'step.retrying'), 30_000, 'the retry to be recorded');
-  const retrying = (await client.history(id)).find((h) => h.type === 'step.retrying');
+  await until(async () => (await pg.client.history(id)).some((h) => h.type === 'step.retrying'), 30_000, 'the retry to be recorded');
+  const retrying = (await pg.client.history(id)).find((h) => h.type === 'step.retrying');
   const due = Date.parse((retrying?.data as { nextAttemptAt: string }).nextAttemptAt);
   expect((retrying?.data as { delayMs: number }).delayMs).toBe(3_000);
   first.child.kill('SIGKILL');
   await first.exited;
-  expect((await client.get(id)).leaseOwner).not.toBe(null);
+  expect((await pg.client.get(id)).leaseOwner).not.toBe(null);
 
   const second = worker();
-  const run = await client.waitFor(id, { timeoutMs: 30_000 });
+  const run = await pg.client.waitFor(id, { timeoutMs: 30_000 });
   expect(run.status).toBe('succeeded');
   const tries = records(counter).filter((r) => r.runId === id);
   expect(tries.map((t) => t.attempt)).toEqual([1, 2]);
@@ -69,16 +54,16 @@ it('a crash during a retry backoff: the next attempt runs at the original due ti
 
 it('a crash during an `after` wait: the timer fires at its original due time (±1 s)', async () => {
   const { counter, worker } = setup('after');
-  const id = await client.start('test.timer', { delayMs: 4_000 });
+  const id = await pg.client.start('test.timer', { delayMs: 4_000 });
   const first = worker({}, false);
-  await until(async () => (await client.get(id)).state === 'waiting', 30_000, 'the wait to begin');
-  const entered = (await client.history(id)).find((h) => h.type === 'state.entered' && h.state === 'waiting');
+  await until(async () => (await pg.client.get(id)).state === 'waiting', 30_000, 'the wait to begin');
+  const entered = (await pg.client.history(id)).find((h) => h.type === 'state.entered' && h.state === 'waiting');
   const due = (entered?.at.getTime() ?? 0) + 4_000;
   first.child.kill('SIGKILL');
   await first.exited;
 
   const second = worker();
-  const run = await client.waitFor(id, { timeoutMs: 30_000 });
+  const run = await pg.client.waitFor(id, { timeoutMs: 30_000 });
   expect(run.status).toBe('succeeded');
   const mark = records(counter).find((r) => r.runId === id && r.name === 'mark');
   expect(mark).toBeDefined();
@@ -89,7 +74,7 @@ it('a crash during an `after` wait: the timer fires at its original due time (±
 
 it('a parent crashed while both children run: after resume both finish and the parent completes', async () => {
   const { counter, worker } = setup('children');
-  const id = await client.start('test.parent', {});
+  const id = await pg.client.start('test.parent', {});
   const first = worker({ RMAPP_TEST_SLOW_STEP: 'child-a,child-b', RMAPP_TEST_SLOW_MS: '60000' });
   await until(() => {
     const names = records(counter).filter((r) => r.runId === id).map((r) => r.name);
@@ -99,7 +84,7 @@ it('a parent crashed while both children run: after resume both finish and the p
   await first.exited;
 
   // Each child is visible on its own, with its state and status, from the parent's persisted snapshot.
-  const crashed = await client.get(id);
+  const crashed = await pg.client.get(id);
   const kids = crashed.children.filter((c) => !c.path.includes('/'));
   expect(kids.map((c) => [c.path, c.src, c.status, c.state])).toEqual([
     ['child-a', 'child', 'active', 'working'],
@@ -107,7 +92,7 @@ it('a parent crashed while both children run: after resume both finish and the p
   ]);
 
   const second = worker();
-  const run = await client.waitFor(id, { timeoutMs: 30_000 });
+  const run = await pg.client.waitFor(id, { timeoutMs: 30_000 });
   expect(run.status).toBe('succeeded');
   expect(run.output).toEqual({ results: ['a', 'b'], childError: null });
   const byName = (n: string) => records(counter).filter((r) => r.runId === id && r.name === n).length;

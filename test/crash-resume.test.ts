@@ -6,35 +6,17 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { createEngine, openDatabase, type Database, type Engine } from '../src/index.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
-import { killAll, readCounts, spawnRmapp, TEST_WORKFLOWS, until } from './helpers/processes.ts';
+import { expect, it } from 'vitest';
+import { processClient } from './helpers/process-client.ts';
+import { readCounts, spawnRmapp, TEST_WORKFLOWS, until } from './helpers/processes.ts';
 import { failingWorkflow, sequenceWorkflow } from './helpers/workflows.ts';
 
-let testDb: TestDatabase;
-let db: Database;
-let client: Engine;
-
-beforeAll(async () => {
-  testDb = await createTestDatabase();
-  db = await openDatabase({ url: testDb.url });
-  // A client engine: it starts runs and reads them, but runs no worker.
-  client = createEngine({ database: db, workflows: [sequenceWorkflow(6), failingWorkflow()] });
-});
-
-afterEach(() => killAll());
-
-afterAll(async () => {
-  await client.stop();
-  await db.close();
-  await testDb.drop();
-});
+const pg = processClient(() => [sequenceWorkflow(6), failingWorkflow()]);
 
 it('resumes a run killed with SIGKILL in the middle of step 4: steps 1-3 once, step 4 at most twice, 5-6 once', async () => {
   const counter = join(mkdtempSync(join(tmpdir(), 'rmapp-crash-')), 'counts.txt');
-  const env = { DATABASE_URL: testDb.url, RMAPP_TEST_COUNTER_FILE: counter };
-  const id = await client.start('test.sequence', {});
+  const env = { DATABASE_URL: pg.url, RMAPP_TEST_COUNTER_FILE: counter };
+  const id = await pg.client.start('test.sequence', {});
 
   const first = spawnRmapp(['--workflows', TEST_WORKFLOWS, 'worker', '--lease-ms', '1500'], {
     ...env,
@@ -45,12 +27,12 @@ it('resumes a run killed with SIGKILL in the middle of step 4: steps 1-3 once, s
   first.child.kill('SIGKILL');
   expect(await first.exited).toBe(null);
 
-  const killed = await client.get(id);
+  const killed = await pg.client.get(id);
   expect(killed.status).toBe('running');
   expect(killed.state).toBe('step4');
 
   const second = spawnRmapp(['--workflows', TEST_WORKFLOWS, 'worker', '--lease-ms', '1500'], env);
-  const run = await client.waitFor(id, { timeoutMs: 30_000 });
+  const run = await pg.client.waitFor(id, { timeoutMs: 30_000 });
   expect(run.status).toBe('succeeded');
   expect(run.output).toEqual({ sum: 21 });
 
@@ -63,7 +45,7 @@ it('resumes a run killed with SIGKILL in the middle of step 4: steps 1-3 once, s
   expect(counts.get('step5')).toBe(1);
   expect(counts.get('step6')).toBe(1);
 
-  const history = await client.history(id);
+  const history = await pg.client.history(id);
   expect(history.filter((h) => h.type === 'run.resumed')).toHaveLength(1);
   // Two lease epochs, and the second worker wrote only after the first had stopped writing.
   const epochs = [...new Set(history.map((h) => h.leaseEpoch))];
@@ -78,8 +60,8 @@ it('resumes a run killed with SIGKILL in the middle of step 4: steps 1-3 once, s
 
 it('a worker stopped with SIGTERM lets the running step finish and releases its runs', async () => {
   const counter = join(mkdtempSync(join(tmpdir(), 'rmapp-term-')), 'counts.txt');
-  const env = { DATABASE_URL: testDb.url, RMAPP_TEST_COUNTER_FILE: counter };
-  const id = await client.start('test.sequence', {});
+  const env = { DATABASE_URL: pg.url, RMAPP_TEST_COUNTER_FILE: counter };
+  const id = await pg.client.start('test.sequence', {});
   const worker = spawnRmapp(['--workflows', TEST_WORKFLOWS, 'worker', '--lease-ms', '30000'], {
     ...env,
     RMAPP_TEST_SLOW_STEP: 'step2',
@@ -88,7 +70,7 @@ it('a worker stopped with SIGTERM lets the running step finish and releases its 
   await until(() => readCounts(counter).get('step2') === 1, 30_000, 'step 2 to start');
   worker.child.kill('SIGTERM');
   expect(await worker.exited).toBe(0);
-  const released = await client.get(id);
+  const released = await pg.client.get(id);
   // Step 2 finished during the grace period, step 3 was not started, and the lease was given back.
   expect(released.state).toBe('step3');
   expect(released.leaseOwner).toBe(null);
@@ -96,7 +78,7 @@ it('a worker stopped with SIGTERM lets the running step finish and releases its 
 
   // With a 30 s lease, only a released run can be resumed at once by the next worker.
   const next = spawnRmapp(['--workflows', TEST_WORKFLOWS, 'worker'], env);
-  const run = await client.waitFor(id, { timeoutMs: 15_000 });
+  const run = await pg.client.waitFor(id, { timeoutMs: 15_000 });
   expect(run.status).toBe('succeeded');
   expect(readCounts(counter).get('step2')).toBe(1);
   next.child.kill('SIGTERM');

@@ -8,45 +8,30 @@ import { join } from 'node:path';
 import { context, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { createEngine, openDatabase, type Database, type Engine } from '../src/index.ts';
+import { expect, it } from 'vitest';
 import { durabilityWorkflows } from './helpers/durability-workflows.ts';
 import { freePort, startCollector } from './helpers/otlp-collector.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
-import { killAll, readCounts, spawnRmapp, TEST_WORKFLOWS, until } from './helpers/processes.ts';
+import { processClient } from './helpers/process-client.ts';
+import { readCounts, spawnRmapp, TEST_WORKFLOWS, until } from './helpers/processes.ts';
 import { failingWorkflow, sequenceWorkflow } from './helpers/workflows.ts';
 
 const clientSpans = new InMemorySpanExporter();
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(clientSpans)] }));
 
-let testDb: TestDatabase;
-let db: Database;
-let client: Engine;
-
-beforeAll(async () => {
-  testDb = await createTestDatabase();
-  db = await openDatabase({ url: testDb.url });
-  client = createEngine({ database: db, workflows: [sequenceWorkflow(6), failingWorkflow(), ...durabilityWorkflows()] });
-});
-afterEach(() => killAll());
-afterAll(async () => {
-  await client.stop();
-  await db.close();
-  await testDb.drop();
-});
+const pg = processClient(() => [sequenceWorkflow(6), failingWorkflow(), ...durabilityWorkflows()]);
 
 it('a run killed with SIGKILL and resumed in another process yields one trace', async () => {
   const collector = await startCollector();
   const counter = join(mkdtempSync(join(tmpdir(), 'rmapp-otel-')), 'counts.txt');
   const env = {
-    DATABASE_URL: testDb.url,
+    DATABASE_URL: pg.url,
     RMAPP_TEST_COUNTER_FILE: counter,
     OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
     OTEL_BSP_SCHEDULE_DELAY: '50',
     OTEL_METRIC_EXPORT_INTERVAL: '600000',
   };
-  const id = await client.start('test.sequence', {});
+  const id = await pg.client.start('test.sequence', {});
   const start = clientSpans.getFinishedSpans().find((s) => s.attributes['workflow.id'] === id);
   expect(start?.name).toBe('workflow.start test.sequence');
   const traceId = start?.spanContext().traceId as string;
@@ -60,7 +45,7 @@ it('a run killed with SIGKILL and resumed in another process yields one trace', 
   await first.exited;
 
   const second = spawnRmapp(args, env);
-  expect((await client.waitFor(id, { timeoutMs: 30_000 })).status).toBe('succeeded');
+  expect((await pg.client.waitFor(id, { timeoutMs: 30_000 })).status).toBe('succeeded');
   second.child.kill('SIGTERM');
   expect(await second.exited).toBe(0);
   await collector.close();
@@ -81,9 +66,9 @@ it('a run killed with SIGKILL and resumed in another process yields one trace', 
 
 it('--metrics-port serves Prometheus metrics', async () => {
   const port = await freePort();
-  const worker = spawnRmapp(['--workflows', TEST_WORKFLOWS, 'worker', '--metrics-port', String(port)], { DATABASE_URL: testDb.url });
-  const id = await client.start('test.sequence', {});
-  expect((await client.waitFor(id, { timeoutMs: 30_000 })).status).toBe('succeeded');
+  const worker = spawnRmapp(['--workflows', TEST_WORKFLOWS, 'worker', '--metrics-port', String(port)], { DATABASE_URL: pg.url });
+  const id = await pg.client.start('test.sequence', {});
+  expect((await pg.client.waitFor(id, { timeoutMs: 30_000 })).status).toBe('succeeded');
   let text = '';
   await until(async () => {
     text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text()).catch(() => '');
