@@ -1,5 +1,5 @@
 /** PRReview end to end: a review comment becomes a commit on the PR's branch and one reply. */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import { runCommand } from '../src/rmapp/process.ts';
 import { Workspaces } from '../src/rmapp/workspace.ts';
 import { GitHubEmulator } from './helpers/github-emulator.ts';
 import { ROOT } from './helpers/processes.ts';
+import { createBareRemote } from './helpers/git-remote.ts';
 
 let emulator: GitHubEmulator;
 let engine: Engine;
@@ -22,15 +23,7 @@ const git = async (cwd: string, ...args: string[]) => (await runCommand(['git', 
 
 beforeAll(async () => {
   const tmp = mkdtempSync(join(tmpdir(), 'rmapp-review-'));
-  remote = join(tmp, 'widgets.git');
-  await runCommand(['git', 'init', '-q', '--bare', '-b', 'main', remote]);
-  const seed = join(tmp, 'seed');
-  await runCommand(['git', 'clone', '-q', remote, seed]);
-  writeFileSync(join(seed, 'app.txt'), 'let foo = 1;\n');
-  await git(seed, 'add', '-A');
-  await runCommand(['git', '-c', 'user.name=t', '-c', 'user.email=t@x', 'commit', '-q', '-m', 'app'], { cwd: seed });
-  await git(seed, 'push', '-q', 'origin', 'HEAD:main');
-  await git(seed, 'push', '-q', 'origin', 'HEAD:feature');
+  remote = await createBareRemote(tmp, 'widgets', { 'app.txt': 'let foo = 1;\n' }, ['feature']);
 
   emulator = new GitHubEmulator('t0ken');
   const baseUrl = await emulator.start();

@@ -6,7 +6,7 @@
  * resumes, and the test counts the effects: PRs, comments, replies, commits.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { issueImplementationSteps, type IssueImplementationDeps } from '../../src/actors/issue-implementation.ts';
@@ -21,6 +21,7 @@ import type { WorkflowDefinition } from '../../src/state_machine/definition.ts';
 import { GitHubEmulator } from './github-emulator.ts';
 import { createTestDatabase, type TestDatabase } from './postgres.ts';
 import { ROOT } from './processes.ts';
+import { createBareRemote } from './git-remote.ts';
 
 export const GITHUB_WORKER = join(ROOT, 'test/fixtures/github-worker.ts');
 export const TOKEN = 't0ken';
@@ -75,14 +76,7 @@ export interface CrashWorld {
 export async function createCrashWorld(options: { leaseMs?: number } = {}): Promise<CrashWorld> {
   const tmp = mkdtempSync(join(tmpdir(), 'rmapp-crash-gh-'));
   const git = async (cwd: string, ...args: string[]) => (await runCommand(['git', ...args], { cwd })).stdout.trim();
-  const remote = join(tmp, 'widgets.git');
-  await runCommand(['git', 'init', '-q', '--bare', '-b', 'main', remote]);
-  const seed = join(tmp, 'seed');
-  await runCommand(['git', 'clone', '-q', remote, seed]);
-  writeFileSync(join(seed, 'app.txt'), 'let foo = 1;\n');
-  await git(seed, 'add', '-A');
-  await runCommand(['git', '-c', 'user.name=t', '-c', 'user.email=t@x', 'commit', '-q', '-m', 'init'], { cwd: seed });
-  await git(seed, 'push', '-q', 'origin', 'HEAD:main');
+  const remote = await createBareRemote(tmp, 'widgets', { 'app.txt': 'let foo = 1;\n' });
 
   const emulator = new GitHubEmulator(TOKEN);
   const baseUrl = await emulator.start();

@@ -3,7 +3,7 @@
  * `acme/widgets`, a real Octokit client pointed at it, and the adapters the steps use (workspaces,
  * the scripted agent, a test command that passes when `impl.txt` says `right`).
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { IssueImplementationDeps } from '../../src/actors/issue-implementation.ts';
@@ -12,6 +12,7 @@ import { runCommand } from '../../src/rmapp/process.ts';
 import { Workspaces } from '../../src/rmapp/workspace.ts';
 import { GitHubEmulator } from './github-emulator.ts';
 import { ROOT } from './processes.ts';
+import { createBareRemote } from './git-remote.ts';
 
 export interface GitHubWorld {
   emulator: GitHubEmulator;
@@ -25,14 +26,7 @@ export interface GitHubWorld {
 export async function createGitHubWorld(files: Record<string, string> = {}): Promise<GitHubWorld> {
   const tmp = mkdtempSync(join(tmpdir(), 'rmapp-world-'));
   const git = async (cwd: string, ...args: string[]) => (await runCommand(['git', ...args], { cwd })).stdout.trim();
-  const remote = join(tmp, 'widgets.git');
-  await runCommand(['git', 'init', '-q', '--bare', '-b', 'main', remote]);
-  const seed = join(tmp, 'seed');
-  await runCommand(['git', 'clone', '-q', remote, seed]);
-  for (const [name, text] of Object.entries(files)) writeFileSync(join(seed, name), text);
-  await git(seed, 'add', '-A');
-  await runCommand(['git', '-c', 'user.name=t', '-c', 'user.email=t@x', 'commit', '-q', '--allow-empty', '-m', 'init'], { cwd: seed });
-  await git(seed, 'push', '-q', 'origin', 'HEAD:main');
+  const remote = await createBareRemote(tmp, 'widgets', files);
 
   const emulator = new GitHubEmulator('t0ken');
   const baseUrl = await emulator.start();
