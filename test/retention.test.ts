@@ -19,7 +19,7 @@ import {
 import { startRetentionJob } from '../src/persistence/retention-job.ts';
 import { getHistory } from '../src/persistence/runs.ts';
 import { addPruneCommand } from '../src/rmapp/cli/prune-command.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
+import { createTestDatabase, rawTransaction, type TestDatabase } from './helpers/postgres.ts';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -421,13 +421,12 @@ describe('on Postgres with concurrent writers', () => {
     for (const id of ['held', 'free-1', 'free-2']) {
       await insertFixture(db, { id, status: 'succeeded', finishedAgo: 100 * DAY, history: 2, inbox: 1, deleted: true });
     }
-    const holderDb = await connection();
     const prunerDb = await connection();
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
     let locked!: () => void;
     const isLocked = new Promise<void>((resolve) => (locked = resolve));
-    const holder = holderDb.transaction(async (tx) => {
+    const holder = rawTransaction(testDb.url, async (tx) => {
       await tx.query(`select id from rmapp_runs where id = 'held' for update`);
       locked();
       await released;
@@ -489,7 +488,6 @@ describe('on Postgres with concurrent writers', () => {
   it('two compactions of one run at once keep one summary whose counts add up', async () => {
     await insertRunRow(db, 'twice');
     await insertLongHistory(db, 'twice', 1, 300);
-    const aDb = await connection();
     const bDb = await connection();
     const [bPid] = await bDb.query<{ pid: number }>('select pg_backend_pid() as pid');
     let release!: () => void;
@@ -497,7 +495,7 @@ describe('on Postgres with concurrent writers', () => {
     let compactedA!: () => void;
     const aDone = new Promise<void>((resolve) => (compactedA = resolve));
     // A compacts inside a transaction it keeps open: rows 1..200 are locked, folded, not yet committed.
-    const a = aDb.transaction(async (tx) => {
+    const a = rawTransaction(testDb.url, async (tx) => {
       const r = await compactHistory(tx, 'twice', { keepLast: 100 });
       compactedA();
       await released;

@@ -3,7 +3,7 @@
  * its creation for a pending run, its timer for a waiting one, its lease expiry for a running one.
  * So "runnable" is a single partial-index range scan: `wake_at <= now()`.
  */
-import type { Database, Queryable } from './database.ts';
+import { sqlLiteral, type Database, type Queryable } from './database.ts';
 import { RUN_COLUMNS, toRunRow } from './rows.ts';
 import type { RunRow } from './schema.ts';
 
@@ -119,10 +119,11 @@ export async function expirePreviousIncarnation(db: Queryable, options: { worker
 }
 
 /**
- * Admits queued runs into free concurrency slots, key by key, oldest first. Each key is one short
- * transaction that first takes `pg_advisory_xact_lock` on the key and only then counts the key's
- * slots in a new statement: under READ COMMITTED that count sees every admission committed before the
- * lock was granted, so two workers can never both take the last slot. Returns how many were admitted.
+ * Admits queued runs into free concurrency slots, key by key, oldest first. Each key is one script
+ * (one transaction, one round trip) that first takes `pg_advisory_xact_lock` on the key and only then
+ * counts the key's slots in its next statement: under READ COMMITTED that count sees every admission
+ * committed before the lock was granted, so two workers can never both take the last slot. Returns how
+ * many were admitted.
  */
 export async function admitQueuedRuns(db: Database, definitions: [string, string][], maxKeys = 50): Promise<number> {
   const keys = await db.query<{ key: string }>(
@@ -134,27 +135,26 @@ export async function admitQueuedRuns(db: Database, definitions: [string, string
   );
   let admitted = 0;
   for (const { key } of keys) {
-    admitted += await db.transaction(async (tx) => {
-      await tx.query(`select pg_advisory_xact_lock(hashtextextended($1, 7283))`, [key]);
-      const rows = await tx.query<{ id: string }>(
-        `with used as (
-           select count(*)::int as n from rmapp_runs
-           where concurrency_key = $1 and admitted and status in ('pending', 'running', 'waiting')),
-         limit_of as (
-           select coalesce(max(concurrency_limit), 1) as n from rmapp_runs
-           where concurrency_key = $1 and status = 'pending' and not admitted),
-         next as (
-           select id from rmapp_runs
-           where concurrency_key = $1 and status = 'pending' and not admitted
-           order by created_at, id
-           limit greatest(0, (select n from limit_of) - (select n from used))
-           for update)
-         update rmapp_runs r set admitted = true, wake_at = now() from next where r.id = next.id
-         returning r.id, pg_notify('rmapp_wake', r.id)`,
-        [key],
-      );
-      return rows.length;
-    });
+    // A script binds no parameters: the key (any text a user gave) goes in as an escaped literal.
+    const k = sqlLiteral(key);
+    const rows = await db.script<{ id: string }>([
+      `select pg_advisory_xact_lock(hashtextextended(${k}, 7283))`,
+      `with used as (
+         select count(*)::int as n from rmapp_runs
+         where concurrency_key = ${k} and admitted and status in ('pending', 'running', 'waiting')),
+       limit_of as (
+         select coalesce(max(concurrency_limit), 1) as n from rmapp_runs
+         where concurrency_key = ${k} and status = 'pending' and not admitted),
+       next as (
+         select id from rmapp_runs
+         where concurrency_key = ${k} and status = 'pending' and not admitted
+         order by created_at, id
+         limit greatest(0, (select n from limit_of) - (select n from used))
+         for update)
+       update rmapp_runs r set admitted = true, wake_at = now() from next where r.id = next.id
+       returning r.id, pg_notify('rmapp_wake', r.id)`,
+    ]);
+    admitted += rows.length;
   }
   return admitted;
 }

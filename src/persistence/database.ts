@@ -2,6 +2,10 @@
  * One database interface over two drivers: postgres.js for a real Postgres (`DATABASE_URL`) and
  * PGlite, Postgres compiled to WASM, as the embedded default. Hot paths use hand-written SQL through
  * `query`; the rest may use the typed Drizzle instance. Both see the same schema and migrations.
+ *
+ * postgres.js is used only in the ways that survive a terminated backend (docs/database-driver.md):
+ * no array-type fetch at connect, no interactive transactions (`begin`/`reserve`), and a statement
+ * the driver failed without ever sending is sent again.
  */
 import { mkdirSync, openSync, readFileSync, rmSync, writeSync, closeSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -23,8 +27,16 @@ export interface Database extends Queryable {
   /** Where the data lives, with any password removed: safe to log. */
   readonly description: string;
   readonly drizzle: PgDatabase<PgQueryResultHKT, typeof schema>;
-  /** Runs `fn` in one transaction (BEGIN … COMMIT, ROLLBACK on throw). */
-  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Runs parameterless statements as one transaction in one round trip and returns the rows of the
+   * last statement that returns rows. It is one simple-protocol message, so Postgres runs it as an implicit transaction
+   * block: all or nothing, and under READ COMMITTED each statement takes a new snapshot (a lock taken
+   * by one statement is held to the end and the next statement sees everything committed before it
+   * was granted). Interactive transactions are not offered: postgres.js crashes the process when a
+   * backend is terminated inside one (docs/database-driver.md). Values must be inlined with
+   * {@link sqlLiteral}.
+   */
+  script<T = Record<string, unknown>>(statements: readonly string[]): Promise<T[]>;
   /** LISTEN on a channel; resolves to a function that stops listening. */
   listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
@@ -69,19 +81,31 @@ function openPostgres(url: string, max: number): Database {
       `DATABASE_URL must start with postgres:// or postgresql:// (got "${redactUrl(url)}"); unset it to use the embedded PGlite store.`,
     );
   }
-  // Notices (e.g. "relation already exists, skipping") are noise for an embedded engine.
-  const sql = postgres(url, { max, onnotice: () => {}, idle_timeout: 60, connection: { application_name: 'rmapp' } });
-  const run = (s: postgres.Sql | postgres.TransactionSql) =>
-    async <T>(text: string, params: readonly unknown[] = []): Promise<T[]> =>
-      // Parameterized statements are prepared once per connection: the commit CTE costs ~0.5 ms to plan.
-      (await s.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: params.length > 0 })) as unknown as T[];
-  const query = run(sql);
+  const sql = postgres(url, {
+    max,
+    // Notices (e.g. "relation already exists, skipping") are noise for an embedded engine.
+    onnotice: () => {},
+    idle_timeout: 60,
+    // The array-type fetch postgres.js runs first on every connection has its promise dropped: a
+    // backend terminated at that moment is an unhandled rejection that kills the process. rmapp sends
+    // lists as jsonb and reads no array columns, so it needs no array types.
+    fetch_types: false,
+    connection: { application_name: 'rmapp' },
+  });
+  const query = async <T>(text: string, params: readonly unknown[] = []): Promise<T[]> =>
+    // Parameterized statements are prepared once per connection: the commit CTE costs ~0.5 ms to plan.
+    (await sendOnce(max, () => sql.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: params.length > 0 }))) as unknown as T[];
   return {
     kind: 'postgres',
     description: redactUrl(url),
     drizzle: drizzlePostgres(sql, { schema }) as unknown as Database['drizzle'],
     query,
-    transaction: (fn) => sql.begin((tx) => fn({ query: run(tx) })) as Promise<never>,
+    async script<T>(statements: readonly string[]) {
+      // No parameters: postgres.js sends it as one simple-protocol Query message.
+      const result = await sendOnce<unknown[]>(max, () => sql.unsafe(joinScript(statements)));
+      // Rows, or one row list per statement that returned rows when several did.
+      return (Array.isArray(result[0]) ? result.at(-1) : result) as T[];
+    },
     async listen(channel, onPayload) {
       const sub = await sql.listen(channel, onPayload);
       return () => sub.unlisten();
@@ -114,10 +138,10 @@ async function openPglite(dataDir: string): Promise<Database> {
     description: `pglite:${dataDir}`,
     drizzle: drizzlePglite(pg, { schema }) as unknown as Database['drizzle'],
     query,
-    transaction: (fn) =>
-      pg.transaction((tx) =>
-        fn({ query: async <T>(text: string, params: readonly unknown[] = []) => (await tx.query<T>(text, params as unknown[])).rows }),
-      ),
+    async script<T>(statements: readonly string[]) {
+      const results = await pg.exec(joinScript(statements));
+      return (results.filter((r) => r.fields.length > 0).at(-1)?.rows ?? []) as T[];
+    },
     async listen(channel, onPayload) {
       const unsub = await pg.listen(channel, onPayload);
       return () => unsub();
@@ -127,6 +151,52 @@ async function openPglite(dataDir: string): Promise<Database> {
       unlock();
     },
   };
+}
+
+/**
+ * A driver error that means the statement reached no backend: postgres.js replays the error of a
+ * backend terminated mid-statement onto the first statement of that connection's next life (its
+ * `query` slot is never cleared), before that statement is sent. The replayed error is a server error
+ * (SQLSTATE class 57 or 08); the statement itself never left the process.
+ */
+function isReplayedServerError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return err instanceof postgres.PostgresError && typeof code === 'string' && /^(57P0[1-3]|08...)$/.test(code);
+}
+
+/**
+ * Sends a statement, and sends it again when the driver failed it without sending it (see
+ * {@link isReplayedServerError}): it cannot have run, so this is safe for any statement. A statement
+ * the driver did send is never repeated here; its caller decides. Each connection replays at most one
+ * stale error, so `max + 1` tries always reach a live one.
+ */
+async function sendOnce<R>(max: number, send: () => postgres.PendingQuery<postgres.Row[]>): Promise<R> {
+  for (let attempt = 0; ; attempt++) {
+    const pending = send();
+    try {
+      return (await pending) as unknown as R;
+    } catch (err) {
+      // postgres.js sets `state` when it hands the statement to a connection to send; null means unsent.
+      const unsent = (pending as unknown as { state: unknown }).state === null;
+      if (!(unsent && isReplayedServerError(err) && attempt < max)) throw err;
+    }
+  }
+}
+
+/** Joins statements into one simple-protocol message. */
+function joinScript(statements: readonly string[]): string {
+  return statements.map((s) => s.trim().replace(/;+$/, '')).filter(Boolean).join(';\n');
+}
+
+/**
+ * A string as a SQL literal, for {@link Database.script} where parameters cannot be bound: an escape
+ * string (`E'…'`), whose meaning does not depend on `standard_conforming_strings`.
+ *
+ * @throws when the value holds a NUL byte, which no Postgres text can hold.
+ */
+export function sqlLiteral(value: string): string {
+  if (value.includes('\0')) throw new Error('A SQL text value cannot hold a NUL byte (\\u0000).');
+  return `E'${value.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
 }
 
 /**

@@ -2,15 +2,14 @@
  * Applies the drizzle-kit migrations in `migrations/` at start-up.
  *
  * drizzle's own `migrate()` fails when several processes start together on a fresh database (two of
- * three concurrent migrators died on CREATE TABLE, see XSTATE-FACTS), so every migration runs inside
- * one transaction holding `pg_advisory_xact_lock`: the second process waits, then finds nothing to
- * do. A database that has migrations this code does not know is refused, never "downgraded".
+ * three concurrent migrators died on CREATE TABLE, docs/database-driver.md), so migrations run in one
+ * transaction holding `pg_advisory_xact_lock`: the second process waits, then finds nothing to do. A database that has migrations this code does not know is refused, never "downgraded".
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Database } from './database.ts';
+import { sqlLiteral, type Database } from './database.ts';
 
 /** The folder drizzle-kit writes to (see `drizzle.config.ts`). */
 export const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'migrations');
@@ -61,26 +60,39 @@ export interface MigrateResult {
 /**
  * Brings the schema up to date; safe to call from any number of processes at once.
  *
+ * Two scripts (see {@link Database.script}), each one transaction behind the advisory lock: the first
+ * creates the bookkeeping table and reads what is applied; the second records the pending migrations
+ * first and then runs them. If another process applied them in between, the second script fails on
+ * the bookkeeping table's primary key, changes nothing, and the loop reads again.
+ *
  * @throws {DatabaseTooNewError} when the database has migrations this code lacks.
  */
 export async function migrate(db: Database, dir = MIGRATIONS_DIR): Promise<MigrateResult> {
   const migrations = loadMigrations(dir);
-  return db.transaction(async (tx) => {
-    await tx.query('select pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
-    await tx.query(`create table if not exists rmapp_migrations (
-      tag text primary key, hash text not null, applied_at timestamptz not null default now())`);
-    const done = await tx.query<{ tag: string }>('select tag from rmapp_migrations');
+  const lock = `select pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`;
+  for (;;) {
+    const done = await db.script<{ tag: string }>([
+      lock,
+      `create table if not exists rmapp_migrations (tag text primary key, hash text not null, applied_at timestamptz not null default now())`,
+      'select tag from rmapp_migrations',
+    ]);
     const known = new Set(migrations.map((m) => m.tag));
     const unknown = done.map((r) => r.tag).filter((t) => !known.has(t));
     if (unknown.length > 0) throw new DatabaseTooNewError(unknown);
     const doneTags = new Set(done.map((r) => r.tag));
-    const applied: string[] = [];
-    for (const m of migrations) {
-      if (doneTags.has(m.tag)) continue;
-      for (const statement of m.statements) await tx.query(statement);
-      await tx.query('insert into rmapp_migrations (tag, hash) values ($1, $2)', [m.tag, m.hash]);
-      applied.push(m.tag);
+    const pending = migrations.filter((m) => !doneTags.has(m.tag));
+    if (pending.length === 0) return { applied: [] };
+    try {
+      await db.script([
+        lock,
+        `insert into rmapp_migrations (tag, hash) values ${pending.map((m) => `(${sqlLiteral(m.tag)}, ${sqlLiteral(m.hash)})`).join(', ')}`,
+        ...pending.flatMap((m) => m.statements),
+      ]);
+      return { applied: pending.map((m) => m.tag) };
+    } catch (err) {
+      // Only a concurrent migrator's record is retried; any other failure of a migration is reported.
+      const e = err as { code?: unknown; constraint_name?: unknown; constraint?: unknown };
+      if (e.code !== '23505' || (e.constraint_name ?? e.constraint) !== 'rmapp_migrations_pkey') throw err;
     }
-    return { applied };
-  });
+  }
 }

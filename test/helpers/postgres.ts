@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import postgres from 'postgres';
 import { openDatabase, type Database } from '../../src/index.ts';
+import type { Queryable } from '../../src/persistence/database.ts';
 
 /** The server the tests use; override with RMAPP_TEST_DATABASE_URL. */
 export const ADMIN_URL = process.env.RMAPP_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -17,7 +18,7 @@ export interface TestDatabase {
 
 /** Creates an empty database and returns its URL. */
 export async function createTestDatabase(prefix = 'rmapp_test'): Promise<TestDatabase> {
-  const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} });
+  const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {}, fetch_types: false });
   const name = `${prefix}_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
   try {
     await admin.unsafe(`create database ${name}`);
@@ -35,7 +36,7 @@ export async function createTestDatabase(prefix = 'rmapp_test'): Promise<TestDat
     url: url.toString(),
     name,
     async drop() {
-      const a = postgres(ADMIN_URL, { max: 1, onnotice: () => {} });
+      const a = postgres(ADMIN_URL, { max: 1, onnotice: () => {}, fetch_types: false });
       await a.unsafe(`drop database if exists ${name} with (force)`);
       await a.end();
     },
@@ -57,4 +58,19 @@ export async function openTestStore(kind: 'postgres' | 'pglite'): Promise<{ db: 
       await testDb.drop();
     },
   };
+}
+
+/**
+ * An interactive transaction on a connection of its own, for tests that hold locks open. rmapp itself
+ * offers none (docs/database-driver.md): nothing here terminates this connection.
+ */
+export async function rawTransaction<T>(url: string, fn: (tx: Queryable) => Promise<T>): Promise<T> {
+  const sql = postgres(url, { max: 1, onnotice: () => {}, fetch_types: false, connection: { lock_timeout: 5_000 } });
+  try {
+    return (await sql.begin((tx) =>
+      fn({ query: async <R>(text: string, params: readonly unknown[] = []) => (await tx.unsafe(text, params as never[])) as unknown as R[] }),
+    )) as T;
+  } finally {
+    await sql.end();
+  }
 }

@@ -1,0 +1,142 @@
+/**
+ * A TCP proxy in front of Postgres that terminates backends the way `pg_terminate_backend` does — a
+ * FATAL ErrorResponse with SQLSTATE 57P01, then the socket closes — but at exact points of the wire
+ * protocol, so driver faults that depend on timing become deterministic:
+ * - `terminateAll()`: every open connection, busy or idle, at once;
+ * - `cutFirstStatement(n)`: the first statement of each of the next `n` new connections, right after
+ *   the startup handshake (where postgres.js used to fetch its array types);
+ * - `cutMatching(re)`: every statement whose text matches.
+ * A cut statement never reaches Postgres.
+ */
+import net from 'node:net';
+
+/** What `pg_terminate_backend` sends a client before closing its socket. */
+function terminationMessage(): Buffer {
+  const fields: [string, string][] = [
+    ['S', 'FATAL'],
+    ['V', 'FATAL'],
+    ['C', '57P01'],
+    ['M', 'terminating connection due to administrator command'],
+    ['R', 'ProcessInterrupts'],
+  ];
+  const body = Buffer.concat([...fields.map(([k, v]) => Buffer.from(`${k}${v}\0`)), Buffer.from([0])]);
+  const head = Buffer.alloc(5);
+  head.write('E', 0);
+  head.writeInt32BE(body.length + 4, 1);
+  return Buffer.concat([head, body]);
+}
+
+/** The SQL text of a simple Query ('Q') or a Parse ('P') message, else null. */
+function statementText(type: string, body: Buffer): string | null {
+  if (type === 'Q') return body.toString('utf8', 0, Math.max(0, body.indexOf(0)));
+  if (type === 'P') {
+    const nameEnd = body.indexOf(0);
+    return body.toString('utf8', nameEnd + 1, body.indexOf(0, nameEnd + 1));
+  }
+  return null;
+}
+
+/** A running proxy; see the module comment. */
+export interface FaultProxy {
+  /** `postgres://` URL of the proxy for a database on the target server. */
+  url(database: string): string;
+  terminateAll(): number;
+  cutFirstStatement(connections: number): void;
+  cutMatching(pattern: RegExp | null): void;
+  /** Statements cut so far, with the text of each. */
+  readonly cuts: string[];
+  /** Connections accepted so far. */
+  readonly connections: () => number;
+  close(): Promise<void>;
+}
+
+/** Starts a proxy on 127.0.0.1 in front of `target` (default: the machine's Postgres). */
+export async function startFaultProxy(target = { host: '127.0.0.1', port: 5432 }): Promise<FaultProxy> {
+  const open = new Set<{ client: net.Socket; terminate: () => void }>();
+  const cuts: string[] = [];
+  let accepted = 0;
+  let firstStatementCuts = 0;
+  let matching: RegExp | null = null;
+
+  const server = net.createServer((client) => {
+    accepted += 1;
+    const upstream = net.connect(target.port, target.host);
+    let pending = Buffer.alloc(0);
+    let started = false;
+    let statements = 0;
+    let cutFirst = false;
+    let closed = false;
+    const terminate = () => {
+      if (closed) return;
+      closed = true;
+      open.delete(entry);
+      upstream.destroy();
+      client.end(terminationMessage());
+    };
+    const entry = { client, terminate };
+    open.add(entry);
+    upstream.on('data', (d) => client.write(d));
+    upstream.on('error', () => client.destroy());
+    upstream.on('close', () => client.end());
+    client.on('error', () => upstream.destroy());
+    client.on('close', () => {
+      open.delete(entry);
+      upstream.destroy();
+    });
+    client.on('data', (chunk) => {
+      if (closed) return;
+      pending = Buffer.concat([pending, chunk]);
+      for (;;) {
+        if (!started) {
+          if (pending.length < 4) return;
+          const len = pending.readInt32BE(0);
+          if (pending.length < len) return;
+          upstream.write(pending.subarray(0, len));
+          pending = pending.subarray(len);
+          started = true;
+          if (firstStatementCuts > 0) {
+            firstStatementCuts -= 1;
+            cutFirst = true;
+          }
+          continue;
+        }
+        if (pending.length < 5) return;
+        const len = pending.readInt32BE(1);
+        if (pending.length < len + 1) return;
+        const type = String.fromCharCode(pending[0] ?? 0);
+        const text = statementText(type, pending.subarray(5, len + 1));
+        if (text !== null) {
+          statements += 1;
+          if ((cutFirst && statements === 1) || matching?.test(text)) {
+            cuts.push(text);
+            return terminate();
+          }
+        }
+        upstream.write(pending.subarray(0, len + 1));
+        pending = pending.subarray(len + 1);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    url: (database) => `postgres://postgres@127.0.0.1:${port}/${database}`,
+    terminateAll() {
+      const all = [...open];
+      for (const c of all) c.terminate();
+      return all.length;
+    },
+    cutFirstStatement(connections) {
+      firstStatementCuts = connections;
+    },
+    cutMatching(pattern) {
+      matching = pattern;
+    },
+    cuts,
+    connections: () => accepted,
+    async close() {
+      for (const c of open) c.client.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
