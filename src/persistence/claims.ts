@@ -27,27 +27,38 @@ export async function claimRuns(
   // starts cannot starve work in progress; a keyed run is claimable only once admitted.
   const rows = await db.query<Record<string, unknown>>(
     `with resumed as (
-       select id, wake_at as due from rmapp_runs
+       select id, wake_at as due, lease_owner as prev_owner, lease_epoch as prev_epoch from rmapp_runs
        where status in ('running', 'waiting') and wake_at <= now()
          and exists (select 1 from jsonb_array_elements($1::jsonb) v where v->>0 = workflow and v->>1 = workflow_version)
        order by wake_at
        limit $2
        for update skip locked),
      fresh as (
-       select id, wake_at as due from rmapp_runs
+       select id, wake_at as due, null::text as prev_owner, null::int as prev_epoch from rmapp_runs
        where status = 'pending' and wake_at <= now() and (concurrency_key is null or admitted)
          and exists (select 1 from jsonb_array_elements($1::jsonb) v where v->>0 = workflow and v->>1 = workflow_version)
        order by wake_at
        limit (select $2 - count(*) from resumed)
        for update skip locked),
-     c as (select * from resumed union all select * from fresh)
-     update rmapp_runs r set
-       status = 'running', lease_owner = $3, lease_expires_at = now() + make_interval(secs => $4::float8 / 1000),
-       wake_at = now() + make_interval(secs => $4::float8 / 1000),
-       lease_epoch = r.lease_epoch + 1, version = r.version + 1, status_message = null, updated_at = now()
-     from c where r.id = c.id
-     returning ${RUN_COLUMNS.split(',').map((c) => `r.${c.trim()}`).join(', ')},
-       exists (select 1 from rmapp_run_inbox i where i.run_id = r.id and i.consumed_at is null) as has_signals, c.due`,
+     c as (select * from resumed union all select * from fresh),
+     u as (
+       update rmapp_runs r set
+         status = 'running', lease_owner = $3, lease_expires_at = now() + make_interval(secs => $4::float8 / 1000),
+         wake_at = now() + make_interval(secs => $4::float8 / 1000),
+         lease_epoch = r.lease_epoch + 1, version = r.version + 1, status_message = null, updated_at = now(),
+         history_rows = r.history_rows + (c.prev_owner is not null)::int
+       from c where r.id = c.id
+       returning ${RUN_COLUMNS.split(',').map((c) => `r.${c.trim()}`).join(', ')},
+         exists (select 1 from rmapp_run_inbox i where i.run_id = r.id and i.consumed_at is null) as has_signals, c.due,
+         c.prev_owner, c.prev_epoch),
+     -- A lease that expired while held (its worker died, stalled or lost the database) is a take-over:
+     -- the run's history says so, from whom and which session ended.
+     taken as (
+       insert into rmapp_run_history (run_id, worker, lease_epoch, events)
+       select u.id, $3, u.lease_epoch, jsonb_build_array(jsonb_build_object('type', 'lease.taken_over',
+         'data', jsonb_build_object('from', u.prev_owner, 'epoch', u.prev_epoch)))
+       from u where u.prev_owner is not null)
+     select * from u`,
     [JSON.stringify(options.definitions), options.limit, options.owner, options.leaseMs],
   );
   return rows.map((r) => ({
@@ -80,11 +91,14 @@ export async function renewLeases(
   };
 }
 
-/** Gives a run back without changing its snapshot: claimable at once by any worker. */
+/**
+ * Gives a run back without changing its snapshot: claimable at once by any worker, and the NOTIFY
+ * wakes the others now rather than at their next poll.
+ */
 export async function releaseRun(db: Queryable, options: { owner: string; runId: string; version: number }): Promise<boolean> {
   const rows = await db.query<{ id: string }>(
     `update rmapp_runs set lease_owner = null, lease_expires_at = null, wake_at = now(), version = version + 1, updated_at = now()
-     where id = $1 and lease_owner = $2 and version = $3 and status = 'running' returning id`,
+     where id = $1 and lease_owner = $2 and version = $3 and status = 'running' returning id, pg_notify('rmapp_wake', id)`,
     [options.runId, options.owner, options.version],
   );
   return rows.length > 0;

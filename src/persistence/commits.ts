@@ -1,8 +1,9 @@
 /**
  * The hot path: persisting macrosteps. All the writes a worker has ready are committed together in a
- * single statement (group commit): update each run fenced by `version` and lease owner, append its
- * history, mark its consumed signals, in one round trip and one commit. A run whose fence fails is
- * simply absent from the result: its worker lost it.
+ * single statement (group commit): update each run fenced by its session — (run id, lease owner, lease
+ * epoch) — and `version`, append its history, mark its consumed signals, in one round trip and one
+ * commit. Every part of a write is matched to that write (by its index in the batch), never to another
+ * write of the same run: a write whose fence fails is absent from the result and applied nothing.
  */
 import type { Queryable } from './database.ts';
 import type { HistoryEntry } from './runs.ts';
@@ -34,10 +35,14 @@ export interface RunWrite {
   history: HistoryEntry[];
 }
 
-/** Result per run that was written; runs not listed lost their fence. */
+/** Result per write that was applied; writes not listed lost their fence. */
 export interface CommitResult {
+  /** Index of the write in the batch. */
+  index: number;
   id: string;
   version: number;
+  /** History rows the run has now (see the schema's `history_rows`). */
+  historyRows: number;
   /** True when a signal arrived while the run was being released: claim it again now. */
   wakeNow: boolean;
 }
@@ -49,13 +54,14 @@ export interface CommitResult {
  */
 const LEAN_COMMIT = `with u as (
     update rmapp_runs r set snapshot = $2::jsonb, state_value = $3::jsonb, timers = $4::jsonb,
-      steps = $5::jsonb, version = r.version + 1, status_message = null, updated_at = now()
-    where r.id = $1 and r.version = $6 and r.lease_owner = $7
-    returning r.id, r.version),
+      steps = $5::jsonb, version = r.version + 1, status_message = null, updated_at = now(),
+      history_rows = r.history_rows + (jsonb_array_length($9::jsonb) > 0)::int
+    where r.id = $1 and r.version = $6 and r.lease_owner = $7 and r.lease_epoch = $8
+    returning r.id, r.version, r.history_rows),
   h as (
     insert into rmapp_run_history (run_id, worker, lease_epoch, events)
     select u.id, $7, $8, $9::jsonb from u where jsonb_array_length($9::jsonb) > 0)
-  select id, version, false as wake_now from u`;
+  select id, version, history_rows, false as wake_now from u`;
 
 function isLean(w: RunWrite): boolean {
   return w.status === 'running' && !w.release && w.consumedSignalIds.length === 0 && w.statusMessage === null;
@@ -66,7 +72,7 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
   if (writes.length === 0) return [];
   const single = writes[0] as RunWrite;
   if (writes.length === 1 && isLean(single)) {
-    const rows = await db.query<{ id: string; version: number }>(LEAN_COMMIT, [
+    const rows = await db.query<{ id: string; version: number; history_rows: number }>(LEAN_COMMIT, [
       single.id,
       single.snapshotJson ?? JSON.stringify(single.snapshot ?? null),
       JSON.stringify(single.stateValue ?? null),
@@ -77,9 +83,10 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
       single.epoch,
       JSON.stringify(single.history),
     ]);
-    return rows.map((r) => ({ id: r.id, version: Number(r.version), wakeNow: false }));
+    return rows.map((r) => ({ index: 0, id: r.id, version: Number(r.version), historyRows: Number(r.history_rows), wakeNow: false }));
   }
-  const payload = writes.map((w) => ({
+  const payload = writes.map((w, idx) => ({
+    idx,
     id: w.id,
     expected: w.expectedVersion,
     owner: w.owner,
@@ -99,16 +106,17 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
     consumed: w.consumedSignalIds,
     history: w.history,
   }));
-  const rows = await db.query<{ id: string; version: number; wake_now: boolean }>(
+  const rows = await db.query<{ idx: number; id: string; version: number; history_rows: number; wake_now: boolean }>(
     `with w as (
        select * from jsonb_to_recordset($1::jsonb) as w(
-         id text, expected int, owner text, epoch int, status text, snapshot jsonb, state_value jsonb,
+         idx int, id text, expected int, owner text, epoch int, status text, snapshot jsonb, state_value jsonb,
          output jsonb, error jsonb, timers jsonb, steps jsonb, wake_at timestamptz, release boolean,
          final boolean, status_message text, seen_signal_seq int, consumed jsonb, history jsonb)),
      u as (
        update rmapp_runs r set
          status = w.status, snapshot = w.snapshot, state_value = w.state_value, output = w.output, error = w.error,
          timers = w.timers, steps = w.steps, version = r.version + 1, status_message = w.status_message,
+         history_rows = r.history_rows + (jsonb_array_length(w.history) > 0)::int,
          lease_owner = case when w.release then null else r.lease_owner end,
          lease_expires_at = case when w.release then null else r.lease_expires_at end,
          -- Left alone while the lease is kept (the renewer extends it): an update that changes no
@@ -123,18 +131,18 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
          updated_at = now(),
          finished_at = case when w.final then now() else null end
        from w
-       where r.id = w.id and r.version = w.expected and r.lease_owner = w.owner
-       returning r.id, r.version, (w.release and w.status = 'waiting' and r.signal_seq > w.seen_signal_seq) as wake_now),
+       where r.id = w.id and r.version = w.expected and r.lease_owner = w.owner and r.lease_epoch = w.epoch
+       returning w.idx, r.id, r.version, r.history_rows, (w.release and w.status = 'waiting' and r.signal_seq > w.seen_signal_seq) as wake_now),
      h as (
        insert into rmapp_run_history (run_id, worker, lease_epoch, events)
-       select w.id, w.owner, w.epoch, w.history from w join u on u.id = w.id
+       select w.id, w.owner, w.epoch, w.history from w join u on u.idx = w.idx
        where jsonb_array_length(w.history) > 0),
      c as (
        update rmapp_run_inbox i set consumed_at = now()
-       from w join u on u.id = w.id
+       from w join u on u.idx = w.idx
        where i.run_id = w.id and i.id in (select (jsonb_array_elements_text(w.consumed))::bigint))
-     select id, version, wake_now from u`,
+     select idx, id, version, history_rows, wake_now from u`,
     [JSON.stringify(payload)],
   );
-  return rows.map((r) => ({ id: r.id, version: Number(r.version), wakeNow: Boolean(r.wake_now) }));
+  return rows.map((r) => ({ index: Number(r.idx), id: r.id, version: Number(r.version), historyRows: Number(r.history_rows), wakeNow: Boolean(r.wake_now) }));
 }

@@ -289,7 +289,10 @@ const COMPACT = `with target as (
   del as (
     delete from rmapp_run_history h using compactable
     where h.run_id = $1 and h.id in (select id from old) and h.id <> compactable.first_id
-    returning h.id)
+    returning h.id),
+  counted as (
+    update rmapp_runs r set history_rows = greatest(0, r.history_rows - (select count(*) from del)::int)
+    where r.id = $1 and exists (select 1 from del))
   select (select count(*) from upd)::float8 as updated, (select count(*) from del)::float8 as deleted,
     coalesce((select new_rows from compactable), 0)::float8 as new_rows, coalesce((select new_events from compactable), 0)::float8 as new_events`;
 

@@ -3,7 +3,7 @@ import type { RunRow, RunStatus } from './schema.ts';
 
 /** Columns in the order {@link toRunRow} expects; use as `select ${RUN_COLUMNS} from rmapp_runs`. */
 export const RUN_COLUMNS = `id, workflow, workflow_version, status, status_message, snapshot, state_value, input, output, error,
-  timers, steps, signal_seq, version, lease_owner, lease_expires_at, lease_epoch, wake_at, deadline_at, parent_run_id, trace_context, idempotency_key, concurrency_key, concurrency_limit, admitted,
+  timers, steps, signal_seq, history_rows, version, lease_owner, lease_expires_at, lease_epoch, wake_at, deadline_at, parent_run_id, trace_context, idempotency_key, concurrency_key, concurrency_limit, admitted,
   created_at, updated_at, finished_at`;
 
 const date = (v: unknown): Date | null => (v == null ? null : v instanceof Date ? v : new Date(String(v)));
@@ -24,6 +24,7 @@ export function toRunRow(r: Record<string, unknown>): RunRow {
     timers: r.timers ?? [],
     steps: r.steps ?? {},
     signalSeq: Number(r.signal_seq ?? 0),
+    historyRows: Number(r.history_rows ?? 0),
     version: Number(r.version),
     leaseOwner: (r.lease_owner as string | null) ?? null,
     leaseExpiresAt: date(r.lease_expires_at),

@@ -143,7 +143,9 @@ export interface HistoryEntry {
 /** Appends history outside a run's own commits (e.g. a restore failure noticed by a worker). */
 export async function appendHistory(db: Queryable, runId: string, entries: HistoryEntry[], worker: string | null): Promise<void> {
   if (entries.length === 0) return;
-  await db.query(`insert into rmapp_run_history (run_id, worker, events) values ($1, $3, $2::jsonb)`, [
+  await db.query(
+    `with h as (insert into rmapp_run_history (run_id, worker, events) values ($1, $3, $2::jsonb))
+     update rmapp_runs set history_rows = history_rows + 1 where id = $1`, [
     runId,
     JSON.stringify(entries),
     worker,

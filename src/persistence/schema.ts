@@ -52,6 +52,11 @@ export const runs = pgTable(
      * so a signal that races with the eviction still wakes the run (see commits.ts).
      */
     signalSeq: integer('signal_seq').notNull().default(0),
+    /**
+     * History rows the run has, kept by every statement that appends or compacts them: the history bound
+     * is checked against it by whichever worker holds the run, however often it is picked up.
+     */
+    historyRows: integer('history_rows').notNull().default(0),
     /** Optimistic concurrency counter: every write says which version it expects. */
     version: integer('version').notNull().default(0),
     leaseOwner: text('lease_owner'),

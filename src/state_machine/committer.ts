@@ -7,6 +7,7 @@
 import type { Database } from '../persistence/database.ts';
 import { commitRunWrites, type CommitResult, type RunWrite } from '../persistence/commits.ts';
 import { faultsArmed, reachFaultPoint, stateTargets } from './fault-points.ts';
+import { dbFaultsArmed, withDbFault } from './db-faults.ts';
 
 /** What the committer needs from a run session. */
 export interface CommitParticipant {
@@ -101,7 +102,8 @@ export class Committer {
     let results: CommitResult[];
     if (faultsArmed) for (const b of batch) reachFaultPoint('before-persist', stateTargets(b.prepared.write.stateValue));
     try {
-      results = await commitRunWrites(this.db, batch.map((b) => b.prepared.write));
+      const commit = () => commitRunWrites(this.db, batch.map((b) => b.prepared.write));
+      results = dbFaultsArmed ? await withDbFault('commit', commit) : await commit();
       this.failures = 0;
     } catch (err) {
       // The database is unreachable or the statement failed: nothing was applied (one statement is
@@ -115,11 +117,11 @@ export class Committer {
       }
       return;
     }
-    const byId = new Map(results.map((r) => [r.id, r]));
+    const byIndex = new Map(results.map((r) => [r.index, r]));
     // Durable, but no session has acted on it yet (a step waiting on this write has not started).
-    if (faultsArmed) for (const b of batch) if (byId.has(b.participant.runId)) reachFaultPoint('after-persist', stateTargets(b.prepared.write.stateValue));
-    for (const { participant, prepared } of batch) {
-      const result = byId.get(participant.runId);
+    if (faultsArmed) batch.forEach((b, i) => byIndex.has(i) && reachFaultPoint('after-persist', stateTargets(b.prepared.write.stateValue)));
+    for (const [i, { participant, prepared }] of batch.entries()) {
+      const result = byIndex.get(i);
       if (result) participant.onCommitted(prepared, result);
       else participant.onLost(prepared);
     }

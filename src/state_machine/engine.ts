@@ -136,9 +136,10 @@ export class Engine {
     this.workerId = options.workerId ?? `${hostname()}:${process.pid}`;
     this.limits = resolveLimits(options.limits);
     const { maxRows, keepLast } = options.history ?? {};
-    if (maxRows !== undefined && keepLast !== undefined && !(keepLast < maxRows)) {
-      throw new ValidationError(`createEngine: history.keepLast (${keepLast}) must be smaller than history.maxRows (${maxRows}).`);
+    if (keepLast !== undefined && !(keepLast < (maxRows ?? 2_000))) {
+      throw new ValidationError(`createEngine: history.keepLast (${keepLast}) must be smaller than history.maxRows (${maxRows ?? 2_000}).`);
     }
+    if (maxRows !== undefined && maxRows < 2) throw new ValidationError(`createEngine: history.maxRows must be at least 2 (got ${maxRows}).`);
     for (const [name, value] of Object.entries({ concurrency: options.concurrency, leaseMs: options.leaseMs, pollMs: options.pollMs, 'history.maxRows': maxRows, 'history.keepLast': keepLast })) {
       if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
         throw new ValidationError(`createEngine: ${name} must be a positive number (got ${String(value)}).`);
@@ -157,6 +158,12 @@ export class Engine {
   /** The definitions new runs start on, one per name. */
   definitions(): WorkflowDefinition[] {
     return [...this.latest.values()];
+  }
+
+  /** The history bound: `maxRows` (default 2,000) and `keepLast` (default 1,000, at most half of `maxRows`). */
+  private historyBound(): { maxRows: number; keepLast: number } {
+    const maxRows = this.options.history?.maxRows ?? 2_000;
+    return { maxRows, keepLast: this.options.history?.keepLast ?? Math.min(1_000, Math.floor(maxRows / 2)) };
   }
 
   /** The database, opened and migrated on first use. */
@@ -219,6 +226,7 @@ export class Engine {
     // every segment of the run, in whatever process, joins this trace.
     const span = tracer().startSpan(`workflow.start ${def.name}`, { attributes: { [ATTR.name]: def.name, [ATTR.version]: def.version } }, otelContext.active());
     let inserted: Awaited<ReturnType<typeof insertRun>>;
+    const insertedAt = performance.now();
     try {
       inserted = await insertRun(db, {
         traceContext: traceparentOf(span),
@@ -242,7 +250,7 @@ export class Engine {
       span.end();
     }
     const { id, claimed } = inserted;
-    if (claimed && worker) worker.adopt({ ...claimed, hasSignals: false });
+    if (claimed && worker) worker.adopt({ ...claimed, hasSignals: false }, insertedAt);
     else {
       if (claimFor) worker?.unreserve();
       this.worker?.poke();
@@ -417,7 +425,7 @@ export class Engine {
       retryPolicies: this.options.retryPolicies ?? {},
       clock: this.options.clock ?? systemClock,
       limits: this.limits,
-      history: { maxRows: this.options.history?.maxRows ?? 2_000, keepLast: this.options.history?.keepLast ?? 1_000 },
+      history: this.historyBound(),
       stepConcurrency: this.options.stepConcurrency ?? {},
       inspect: this.options.inspect,
     });
@@ -432,8 +440,8 @@ export class Engine {
       this.retentionJob = startRetentionJob(db, {
         policy: { ...DEFAULT_RETENTION, ...retention.policy },
         intervalMs: retention.intervalMs ?? 15 * 60_000,
-        maxHistoryRows: this.options.history?.maxRows ?? 2_000,
-        keepLastHistoryRows: this.options.history?.keepLast ?? 1_000,
+        maxHistoryRows: this.historyBound().maxRows,
+        keepLastHistoryRows: this.historyBound().keepLast,
       });
     }
   }

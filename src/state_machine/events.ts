@@ -24,6 +24,12 @@ export interface EngineEventMap {
   progress: { runId: string; path: string; message: string; data?: Record<string, unknown> | undefined };
   'state.entered': { runId: string; path: string; state: unknown };
   'run.waiting': { runId: string; wakeAt: string | null };
+  /**
+   * This worker stopped executing a run it no longer owns: a write's fence failed (`fence`), a renewal
+   * found the lease gone (`renewal`), the lease could have expired while renewals failed
+   * (`self-fence`), or the worker claimed the run again after such an expiry (`reclaimed`).
+   */
+  'run.lost': { runId: string; workflow: string; reason: 'fence' | 'renewal' | 'self-fence' | 'reclaimed' };
   'run.finished': {
     runId: string;
     workflow: string;

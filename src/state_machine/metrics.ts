@@ -22,6 +22,7 @@ export function instrumentMetrics(events: EngineEvents, sources: MetricSources):
   const steps = meter.createCounter('rmapp.steps', { description: 'Step attempts by outcome and error category' });
   const stepDuration = meter.createHistogram('rmapp.step.duration', { unit: 'ms', description: 'Duration of a step attempt' });
   const retries = meter.createCounter('rmapp.step.retries', { description: 'Step attempts scheduled for retry' });
+  const lost = meter.createCounter('rmapp.runs.lost', { description: 'Runs this worker stopped executing because it no longer owned them, by reason' });
   const claimLag = meter.createHistogram('rmapp.claim.lag', { unit: 'ms', description: 'From a run being due to being claimed' });
   const active = meter.createObservableGauge('rmapp.runs.active', { description: 'Runs in memory on this worker' });
   const waiting = meter.createObservableGauge('rmapp.runs.waiting', { description: 'Runs waiting for a timer or a signal' });
@@ -53,6 +54,7 @@ export function instrumentMetrics(events: EngineEvents, sources: MetricSources):
       retries.add(1, { 'workflow.name': e.workflow, 'workflow.step': e.step, 'error.category': e.error.category });
     }),
     events.on('run.claimed', (e) => claimLag.record(e.lagMs, { 'workflow.name': e.workflow })),
+    events.on('run.lost', (e) => lost.add(1, { 'workflow.name': e.workflow, reason: e.reason })),
   ];
   return () => {
     for (const off of offs) off();

@@ -68,8 +68,6 @@ export class RunSession implements CommitParticipant, StepHost {
   private readonly stateValues = new Map<string, string>();
   private lastGoodSnapshot: unknown;
   private lastSignalId = 0;
-  /** History rows this session appended since it last compacted (it does not know older ones). */
-  private rowsSinceCompaction = 0;
   private compacting: Promise<void> | null = null;
   /** `signal_seq` as of the last read whose signals were all applied (see commits.ts). */
   private seenSignalSeq: number;
@@ -87,6 +85,11 @@ export class RunSession implements CommitParticipant, StepHost {
   readonly segmentSpan: Span;
   readonly traceContext: Context;
   ended = false;
+  /**
+   * `performance.now()` until which this session's lease is certainly held: the send time of the claim
+   * or of the last renewal that held it, plus the lease. The worker ends the session before it.
+   */
+  leaseValidUntil = 0;
 
   constructor(
     private readonly host: SessionHost,
@@ -212,6 +215,7 @@ export class RunSession implements CommitParticipant, StepHost {
         record.attempt = 0;
         record.nextAttemptAt = undefined;
         record.sleeps = undefined;
+        record.parked = undefined;
         record.failed = true;
       },
       { once: true },
@@ -453,9 +457,7 @@ export class RunSession implements CommitParticipant, StepHost {
     this.writing = false;
     if (this.ended) return;
     const { write } = prepared;
-    if (write.history.length > 0 && ++this.rowsSinceCompaction >= this.host.history.maxRows - this.host.history.keepLast) {
-      this.compactOwnHistory();
-    }
+    if (write.history.length > 0 && result.historyRows >= this.compactionThreshold()) this.compactOwnHistory();
     this.version = result.version;
     this.history.splice(0, write.history.length);
     this.consumed.splice(0, write.consumedSignalIds.length);
@@ -484,12 +486,21 @@ export class RunSession implements CommitParticipant, StepHost {
   }
 
   /**
-   * A run in a long loop appends a history row per commit; past the bound, fold the oldest rows into
+   * The run's row count (kept in the run's row by every statement that appends or folds history, so
+   * it holds across eviction, hand-overs and workers) at which it is compacted: a little below the
+   * bound, so the commits made while a compaction runs do not cross it.
+   */
+  private compactionThreshold(): number {
+    const { maxRows, keepLast } = this.host.history;
+    return maxRows - Math.min(32, Math.floor((maxRows - keepLast) / 4));
+  }
+
+  /**
+   * A run in a long loop appends a history row per commit; near the bound, fold the oldest rows into
    * one summary. Off the hot path: it runs beside the run's commits, never blocks them.
    */
   private compactOwnHistory(): void {
     if (this.compacting) return;
-    this.rowsSinceCompaction = 0;
     const { keepLast } = this.host.history;
     this.compacting = compactHistory(this.host.db, this.runId, { keepLast })
       .then(() => undefined)
@@ -505,7 +516,18 @@ export class RunSession implements CommitParticipant, StepHost {
 
   onLost(): void {
     this.writing = false;
-    console.error(`rmapp: run ${this.runId} is no longer owned by ${this.host.owner}; stopping it here.`);
+    this.lose('fence');
+  }
+
+  /**
+   * This worker no longer owns the run (or can no longer be sure it does): stop at once — the actor
+   * stops, steps' signals abort, unpersisted changes are dropped — and write nothing more. The next
+   * owner's claim records the take-over in the run's history.
+   */
+  lose(reason: 'fence' | 'renewal' | 'self-fence' | 'reclaimed'): void {
+    if (this.ended) return;
+    console.error(`rmapp: run ${this.runId} is no longer owned by ${this.host.owner} (${reason}); stopping it here.`);
+    this.host.events.emit('run.lost', { runId: this.runId, workflow: this.definition.name, reason });
     this.end(false);
   }
 

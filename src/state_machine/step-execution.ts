@@ -25,6 +25,12 @@ export interface StepRecord {
   nextAttemptAt?: number | undefined;
   /** Due times of `ctx.sleep` calls of the current attempt, by call order. */
   sleeps?: number[] | undefined;
+  /**
+   * The current attempt is parked in a durable sleep: the run may leave memory (eviction, a handover)
+   * and come back. Its work then starts again from the top, as the same attempt, and its earlier
+   * sleeps return at once.
+   */
+  parked?: boolean | undefined;
   lastError?: ErrorData | undefined;
   /**
    * The last execution ended without success: it failed (the machine may handle it with onError) or
@@ -135,25 +141,39 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
       await sleepUntil(session, path, record.nextAttemptAt, signal);
       record.nextAttemptAt = undefined;
     }
+    // A draining worker starts no attempt: the step waits, uncounted, for the run's next owner.
+    if (host.stopping) await never(signal);
     if (record.attempt === 0 && record.failed) {
       // A new execution after a failed one (e.g. a loop, or the next child under the same id).
       record.done += 1;
       record.failed = undefined;
     }
-    const attempt = ++record.attempt;
+    // An attempt parked in a durable sleep resumes as itself; anything else is a new attempt.
+    const resumed = record.parked === true && record.attempt > 0;
+    record.parked = undefined;
+    const attempt = resumed ? record.attempt : ++record.attempt;
     const idempotencyKey = record.done === 0 ? `${session.runId}/${path}` : `${session.runId}/${path}#${record.done + 1}`;
     // The key is `<run>/<path>` unless this path already completed before (a loop): record it then only.
-    session.record({ type: 'step.started', path, step, attempt, ...(record.done > 0 ? { data: { idempotencyKey } } : {}) });
-    // The checkpoint barrier: the snapshot that entered this step and the attempt number are durable
-    // before any work starts, so a crash can only ever repeat this step, never an earlier one.
-    await session.persisted(signal);
-    if (host.stopping) await never(signal);
+    const keyData = record.done > 0 ? { data: { idempotencyKey } } : {};
+    session.record({ type: resumed ? 'step.resumed' : 'step.started', path, step, attempt, ...keyData });
+    // From here the step counts as running: a draining worker waits for it (within its grace period).
+    session.executing.add(path);
+    let release: () => void;
+    try {
+      // The checkpoint barrier: the snapshot that entered this step and the attempt number are durable
+      // before any work starts, so a crash can only ever repeat this step, never an earlier one.
+      await session.persisted(signal);
+      // A per-worker limit on this kind of step (e.g. agent runs): wait for a slot, not counted as work.
+      release = await host.acquireStepSlot(options.kind ?? step, signal);
+    } catch (err) {
+      session.executing.delete(path);
+      throw err;
+    }
     const workflow = session.definition.name;
-    // A per-worker limit on this kind of step (e.g. agent runs): wait for a slot, not counted as work.
-    const release = await host.acquireStepSlot(options.kind ?? step, signal);
     host.events.emit('step.started', { runId: session.runId, workflow, step, path, attempt, idempotencyKey });
     // A listener may have stopped the run (cancellation, a simulated crash): then the work never starts.
     if (signal.aborted) {
+      session.executing.delete(path);
       release();
       throw signal.reason;
     }
@@ -201,18 +221,21 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
         if (due === undefined) {
           due = host.clock.now() + ms;
           record.sleeps[index] = due;
+          record.parked = true;
           session.record({ type: 'step.sleeping', path, step, attempt, data: { until: new Date(due).toISOString() } });
           await session.persisted(signal);
         }
+        if (due <= host.clock.now()) return;
+        record.parked = true;
         session.executing.delete(path);
         try {
           await sleepUntil(session, path, due, signal);
         } finally {
           session.executing.add(path);
+          record.parked = undefined;
         }
       },
     };
-    session.executing.add(path);
     if (faultsArmed) reachFaultPoint('before-side-effect', [step, path]);
     try {
       // The work runs inside the step span's context: Octokit, git and agent calls become its children.
@@ -229,6 +252,7 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
       record.done += 1;
       record.attempt = 0;
       record.sleeps = undefined;
+      record.parked = undefined;
       record.lastError = undefined;
       const durationMs = host.clock.now() - startedAt;
       session.record({ type: 'step.succeeded', path, step, attempt, data: { durationMs } });
@@ -245,6 +269,7 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
       const durationMs = host.clock.now() - startedAt;
       record.lastError = error;
       record.sleeps = undefined;
+      record.parked = undefined;
       if (shouldRetry(policy, error, attempt)) {
         const delayMs = backoffDelay(policy, attempt, error);
         record.nextAttemptAt = host.clock.now() + delayMs;

@@ -2,6 +2,14 @@
  * A worker: claims runnable runs, holds their leases, and runs them as sessions. Postgres is the only
  * coordinator: `FOR UPDATE SKIP LOCKED` splits runs between workers, leases hand a dead worker's runs
  * to the others, LISTEN/NOTIFY wakes workers at once and polling covers lost notifications.
+ *
+ * Ownership (README, "Ownership"): a session is one claim of a run — (run id, owner, lease epoch) —
+ * and every write it makes is fenced in SQL by that triple plus the version. This worker
+ * - holds at most one session per run: claiming a run it still holds in memory ends the old session;
+ * - judges a renewal only for the sessions it sent, per run;
+ * - knows, per session, the latest time its lease can be trusted (the send time of the last renewal
+ *   that held it, plus the lease) and ends the session a safety margin before that, whether or not the
+ *   database answers (self-fencing), so no two workers execute one run at once by their own clocks.
  */
 import { admitQueuedRuns, claimRuns, expirePreviousIncarnation, nextWakeAt, releaseRun, renewLeases, type ClaimedRun } from '../persistence/claims.ts';
 import type { Database } from '../persistence/database.ts';
@@ -12,6 +20,7 @@ import { toErrorData, type ErrorData } from './errors.ts';
 import type { EngineEvents } from './events.ts';
 import { resolveRetryPolicy, type RetryPolicy } from './retry-policy.ts';
 import { RunSession } from './run-session.ts';
+import { dbFaultsArmed, withDbFault } from './db-faults.ts';
 import type { Limits } from './limits.ts';
 import type { Clock, SessionHost } from './session-host.ts';
 
@@ -74,6 +83,9 @@ export class Worker implements SessionHost {
   private wake: (() => void) | null = null;
   private poked = false;
   private renewTimer: NodeJS.Timeout | null = null;
+  private fenceTimer: NodeJS.Timeout | null = null;
+  /** Renewals in flight; a slow database gets a few at once, never a pile. */
+  private renewalsInFlight = 0;
   private unlisten: (() => Promise<void>) | null = null;
   private readonly definitions: [string, string][];
   private readonly keyed: boolean;
@@ -154,6 +166,7 @@ export class Worker implements SessionHost {
     // engine in one process, which would then take each other's live runs.
     if (this.options.explicitWorkerId) await expirePreviousIncarnation(this.db, { workerId: this.options.workerId, owner: this.owner });
     this.renewTimer = setInterval(() => void this.renew(), Math.max(50, Math.floor(this.leaseMs / 3)));
+    this.fenceTimer = setInterval(() => this.selfFence(), Math.max(10, Math.floor(this.leaseMs / 20)));
     this.loop = this.claimLoop();
   }
 
@@ -175,11 +188,14 @@ export class Worker implements SessionHost {
       this.poked = false;
       const free = this.options.concurrency - this.sessions.size - this.reserved;
       let claimed: ClaimedRun[] = [];
+      let claimedAt = 0;
       let next: Date | null = null;
       try {
         if (this.keyed) await admitQueuedRuns(this.db, this.definitions);
         if (free > 0) {
-          claimed = await claimRuns(this.db, { owner: this.owner, leaseMs: this.leaseMs, limit: free, definitions: this.definitions });
+          claimedAt = performance.now();
+          const claim = () => claimRuns(this.db, { owner: this.owner, leaseMs: this.leaseMs, limit: free, definitions: this.definitions });
+          claimed = dbFaultsArmed ? await withDbFault('claim', claim) : await claim();
         }
         if (claimed.length < free) next = await nextWakeAt(this.db, this.definitions);
         failures = 0;
@@ -189,7 +205,7 @@ export class Worker implements SessionHost {
       }
       for (const row of claimed) {
         if (row.dueAt) this.events.emit('run.claimed', { runId: row.id, workflow: row.workflow, lagMs: Math.max(0, this.clock.now() - row.dueAt.getTime()) });
-        this.startSession(row);
+        this.startSession(row, claimedAt);
       }
       if (this.stopping) break;
       if (claimed.length > 0 && claimed.length === free) continue;
@@ -224,17 +240,30 @@ export class Worker implements SessionHost {
     this.reserved -= 1;
   }
 
-  /** Runs a run this worker claimed when it was inserted (with a slot from {@link reserveFor}). */
-  adopt(row: ClaimedRun): void {
+  /**
+   * Runs a run this worker claimed when it was inserted (with a slot from {@link reserveFor});
+   * `claimedAt` is `performance.now()` from before the insert was sent.
+   */
+  adopt(row: ClaimedRun, claimedAt: number): void {
     this.reserved -= 1;
     if (this.stopping || this.sessions.has(row.id)) return;
-    this.startSession(row);
+    this.startSession(row, claimedAt);
   }
 
-  private startSession(row: ClaimedRun): void {
+  /** The margin by which a session stops before its lease could expire by this process's clock. */
+  private get fenceMarginMs(): number {
+    return Math.floor(this.leaseMs / 5);
+  }
+
+  private startSession(row: ClaimedRun, claimedAt: number): void {
     const definition = this.registry.get(`${row.workflow}@${row.workflowVersion}`);
     if (!definition) return; // cannot happen: claims filter on registered definitions
+    // Claimed again while an older session of it is still here (its lease expired during an outage):
+    // the old one stops first — its steps are aborted, its unpersisted changes dropped.
+    const previous = this.sessions.get(row.id);
+    if (previous) previous.lose('reclaimed');
     const session = new RunSession(this, row, definition);
+    session.leaseValidUntil = claimedAt + this.leaseMs;
     this.sessions.set(row.id, session);
     try {
       session.start();
@@ -244,18 +273,42 @@ export class Worker implements SessionHost {
     }
   }
 
+  /**
+   * Extends the leases of the sessions held now. The reply is judged for exactly those sessions: one
+   * started or replaced while the statement was in flight is not part of it. Renewals do not wait for
+   * each other (a slow one must not delay the next), up to three at once.
+   */
   private async renew(): Promise<void> {
-    if (this.sessions.size === 0) return;
+    const sent = [...this.sessions.values()].filter((s) => !s.ended);
+    if (sent.length === 0 || this.renewalsInFlight >= 3) return;
+    this.renewalsInFlight += 1;
+    const sentAt = performance.now();
     try {
-      const { held, withSignals } = await renewLeases(this.db, { owner: this.owner, leaseMs: this.leaseMs, runIds: [...this.sessions.keys()] });
-      for (const [id, session] of this.sessions) {
-        if (!held.has(id)) {
+      const renew = () => renewLeases(this.db, { owner: this.owner, leaseMs: this.leaseMs, runIds: sent.map((s) => s.runId) });
+      const { held, withSignals } = dbFaultsArmed ? await withDbFault('renew', renew) : await renew();
+      for (const session of sent) {
+        if (session.ended) continue;
+        if (held.has(session.runId)) {
+          // The database set the expiry at its now() + lease, later than `sentAt`: this bound is safe.
+          session.leaseValidUntil = Math.max(session.leaseValidUntil, sentAt + this.leaseMs);
+          if (withSignals.has(session.runId)) void session.pullSignals();
+        } else if (!session.writing) {
           // A session with a write in flight may be releasing the run itself; its commit decides.
-          if (!session.ended && !session.writing) session.onLost();
-        } else if (withSignals.has(id)) void session.pullSignals();
+          session.lose('renewal');
+        }
       }
     } catch (err) {
       console.error(`rmapp: worker ${this.owner} could not renew leases:`, (err as Error).message);
+    } finally {
+      this.renewalsInFlight -= 1;
+    }
+  }
+
+  /** Ends every session whose lease could expire within the safety margin by this process's clock. */
+  private selfFence(): void {
+    const limit = performance.now() + this.fenceMarginMs;
+    for (const session of [...this.sessions.values()]) {
+      if (!session.ended && session.leaseValidUntil <= limit) session.lose('self-fence');
     }
   }
 
@@ -267,6 +320,7 @@ export class Worker implements SessionHost {
     this.stopping = true;
     this.wake?.();
     if (this.renewTimer) clearInterval(this.renewTimer);
+    if (this.fenceTimer) clearInterval(this.fenceTimer);
     void this.unlisten?.().catch(() => {});
     for (const session of [...this.sessions.values()]) session.end(false);
     this.sessions.clear();
@@ -288,6 +342,7 @@ export class Worker implements SessionHost {
     await Promise.all([...this.sessions.values()].map((s) => s.release()));
     await this.committer.idle();
     if (this.renewTimer) clearInterval(this.renewTimer);
+    if (this.fenceTimer) clearInterval(this.fenceTimer);
     await this.unlisten?.().catch(() => {});
   }
 }

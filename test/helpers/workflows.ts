@@ -14,45 +14,67 @@ export function countInFile(name: string): void {
   if (file) appendFileSync(file, `${name}\n`);
 }
 
+/** One line of the execution ledger (RMAPP_TEST_LEDGER): a step execution starting or ending. */
+export interface LedgerEntry {
+  run: string;
+  key: string;
+  attempt: number;
+  pid: number;
+  phase: 'start' | 'end' | 'abort';
+  /** Epoch ms. */
+  t: number;
+}
+
+/** Appends to the ledger file named by RMAPP_TEST_LEDGER, outside the engine and its database. */
+function ledger(entry: Omit<LedgerEntry, 'pid' | 't'>): void {
+  const file = process.env.RMAPP_TEST_LEDGER;
+  if (file) appendFileSync(file, `${JSON.stringify({ ...entry, pid: process.pid, t: Date.now() })}\n`);
+}
+
 /**
  * `test.sequence`: N sequential steps adding to a sum. A step named in `slowStep` sleeps `slowMs`
- * (the crash test kills the process there).
+ * (the crash test kills the process there); `everyMs` makes every step take that long. Each execution
+ * is written to the ledger (RMAPP_TEST_LEDGER) when it starts and when it ends or is aborted.
  */
 export function sequenceWorkflow(steps = 6) {
-  const add = step(async ({ input, signal }: { input: { name: string; value: number; slowStep?: string; slowMs?: number }; signal: AbortSignal }) => {
+  type AddInput = { name: string; value: number; slowStep?: string; slowMs?: number; everyMs?: number };
+  const add = step(async ({ input, signal, runId, idempotencyKey, attempt }: { input: AddInput; signal: AbortSignal; runId: string; idempotencyKey: string; attempt: number }) => {
     count(input.name);
     countInFile(input.name);
+    ledger({ run: runId, key: idempotencyKey, attempt, phase: 'start' });
     // The crash test makes a step slow only in the process it is going to kill.
-    const slowMs = process.env.RMAPP_TEST_SLOW_STEP === input.name ? Number(process.env.RMAPP_TEST_SLOW_MS ?? 60_000) : input.slowStep === input.name ? input.slowMs : undefined;
+    const slowMs = process.env.RMAPP_TEST_SLOW_STEP === input.name ? Number(process.env.RMAPP_TEST_SLOW_MS ?? 60_000) : input.slowStep === input.name ? input.slowMs : input.everyMs;
     if (slowMs) {
       await new Promise<void>((resolve, reject) => {
         const t = setTimeout(resolve, slowMs);
         signal.addEventListener('abort', () => {
           clearTimeout(t);
+          ledger({ run: runId, key: idempotencyKey, attempt, phase: 'abort' });
           reject(signal.reason);
         });
       });
     }
+    ledger({ run: runId, key: idempotencyKey, attempt, phase: 'end' });
     return input.value;
   });
-  type Ctx = { sum: number; slowStep?: string | undefined; slowMs?: number | undefined };
+  type Ctx = { sum: number; slowStep?: string | undefined; slowMs?: number | undefined; everyMs?: number | undefined };
   const states: Record<string, object> = {};
   for (let i = 1; i <= steps; i++) {
     states[`step${i}`] = {
       invoke: {
         src: 'add',
-        input: ({ context }: { context: Ctx }) => ({ name: `step${i}`, value: i, slowStep: context.slowStep, slowMs: context.slowMs }),
+        input: ({ context }: { context: Ctx }) => ({ name: `step${i}`, value: i, slowStep: context.slowStep, slowMs: context.slowMs, everyMs: context.everyMs }),
         onDone: { target: i === steps ? 'done' : `step${i + 1}`, actions: assign<Ctx, { type: string; output?: number }, undefined, never, never>({ sum: ({ context, event }) => context.sum + (event.output ?? 0) }) },
       },
     };
   }
   states.done = { type: 'final' };
   const machine = setup({
-    types: {} as { context: Ctx; input: { slowStep?: string; slowMs?: number } },
+    types: {} as { context: Ctx; input: { slowStep?: string; slowMs?: number; everyMs?: number } },
     actors: { add },
   }).createMachine({
     id: 'sequence',
-    context: ({ input }) => ({ sum: 0, slowStep: input.slowStep, slowMs: input.slowMs }),
+    context: ({ input }) => ({ sum: 0, slowStep: input.slowStep, slowMs: input.slowMs, everyMs: input.everyMs }),
     initial: 'step1',
     states: states as Record<string, { type?: 'final' }>,
     output: ({ context }) => ({ sum: context.sum }),
@@ -60,7 +82,7 @@ export function sequenceWorkflow(steps = 6) {
   return defineWorkflow({
     name: 'test.sequence',
     machine,
-    input: z.object({ slowStep: z.string().optional(), slowMs: z.number().int().positive().optional() }),
+    input: z.object({ slowStep: z.string().optional(), slowMs: z.number().int().positive().optional(), everyMs: z.number().int().positive().optional() }),
   });
 }
 

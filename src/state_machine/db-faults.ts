@@ -1,0 +1,87 @@
+/**
+ * Injected database faults on the ownership paths — the lease renewal, the claim and the commit — so
+ * a test can make renewals slow or make the database unreachable for longer than a lease, in a real
+ * worker process. Armed through the environment, read once when this module loads:
+ *
+ * ```
+ * RMAPP_DB_FAULT=<op>:delay:<ms>                       every <op> statement's reply comes <ms> late
+ * RMAPP_DB_FAULT=<op>:fail:<from>:<ms>                 from the <from>th <op> on, every <op> fails for <ms>
+ * ```
+ *
+ * `op` is `renew`, `claim`, `commit` or `*` (all three share one outage window); several specs are
+ * separated by commas. A failure is a connection error (category `transient`), as an outage gives.
+ *
+ * Zero cost when unset: call sites test {@link dbFaultsArmed} (a constant) before anything else.
+ *
+ * @example
+ * // Renewals answer 400 ms late:      RMAPP_DB_FAULT=renew:delay:400 rmapp worker
+ * // A 2.5 s outage after 3 renewals:  RMAPP_DB_FAULT=*:fail:3:2500 rmapp worker
+ */
+
+/** The statements a fault can target. */
+export const DB_FAULT_OPS = ['renew', 'claim', 'commit'] as const;
+export type DbFaultOp = (typeof DB_FAULT_OPS)[number];
+
+/** One armed fault. */
+export type DbFault = { op: DbFaultOp | '*'; kind: 'delay'; ms: number } | { op: DbFaultOp | '*'; kind: 'fail'; from: number; ms: number };
+
+/** Parses `RMAPP_DB_FAULT`; a malformed value throws at start-up, naming the fix. */
+export function parseDbFaultSpec(text: string | undefined): DbFault[] {
+  if (!text?.trim()) return [];
+  return text.split(',').map((part) => {
+    const [op, kind, a, b, ...rest] = part.trim().split(':');
+    const okOp = op === '*' || DB_FAULT_OPS.includes(op as DbFaultOp);
+    const n = (s: string | undefined) => (s !== undefined && /^\d+$/.test(s) ? Number(s) : NaN);
+    if (okOp && kind === 'delay' && Number.isFinite(n(a)) && b === undefined) return { op: op as DbFaultOp, kind, ms: n(a) };
+    if (okOp && kind === 'fail' && n(a) >= 1 && Number.isFinite(n(b)) && rest.length === 0) return { op: op as DbFaultOp, kind, from: n(a), ms: n(b) };
+    throw new Error(
+      `RMAPP_DB_FAULT: "${part.trim()}" is not <op>:delay:<ms> or <op>:fail:<from>:<ms> with op one of ${DB_FAULT_OPS.join(', ')}, * ` +
+        '(e.g. RMAPP_DB_FAULT=renew:delay:400 or RMAPP_DB_FAULT=*:fail:3:2500).',
+    );
+  });
+}
+
+/** Counts statements per op and applies the armed faults; a failure window opens at its `from`th call. */
+export class DbFaults {
+  private readonly calls = new Map<string, number>();
+  private readonly windows = new Map<DbFault, number>();
+
+  constructor(
+    readonly armed: readonly DbFault[],
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /** Before an `op` statement: throws while a failure window is open. */
+  before(op: DbFaultOp): void {
+    const count = (this.calls.get(op) ?? 0) + 1;
+    this.calls.set(op, count);
+    for (const f of this.armed) {
+      if (f.kind !== 'fail' || (f.op !== op && f.op !== '*')) continue;
+      if (!this.windows.has(f) && count >= f.from) this.windows.set(f, this.now());
+      const opened = this.windows.get(f);
+      if (opened !== undefined && this.now() - opened < f.ms) {
+        throw Object.assign(new Error(`injected database fault (RMAPP_DB_FAULT) on ${op}`), { code: 'ECONNRESET' });
+      }
+    }
+  }
+
+  /** After an `op` statement answered: waits out an armed delay. */
+  async after(op: DbFaultOp): Promise<void> {
+    for (const f of this.armed) {
+      if (f.kind === 'delay' && (f.op === op || f.op === '*')) await new Promise((r) => setTimeout(r, f.ms));
+    }
+  }
+}
+
+const processFaults = new DbFaults(parseDbFaultSpec(process.env.RMAPP_DB_FAULT));
+
+/** True when `RMAPP_DB_FAULT` armed a fault in this process (read once, at start-up). */
+export const dbFaultsArmed: boolean = processFaults.armed.length > 0;
+
+/** Runs an ownership statement through the armed faults (call only when {@link dbFaultsArmed}). */
+export async function withDbFault<T>(op: DbFaultOp, statement: () => Promise<T>): Promise<T> {
+  processFaults.before(op);
+  const result = await statement();
+  await processFaults.after(op);
+  return result;
+}

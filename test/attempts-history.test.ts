@@ -1,0 +1,116 @@
+/**
+ * Accounting that must not depend on how often a run leaves memory (issue 14): a step parked in durable
+ * sleeps keeps its attempt number and its whole retry budget, and the history bound holds for a loop
+ * that is evicted between iterations — it is a property of the run, not of one worker's hold of it.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { assign, setup } from 'xstate';
+import { z } from 'zod';
+import { createEngine, defineWorkflow, openDatabase, step, type Database } from '../src/index.ts';
+import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
+import { until } from './helpers/processes.ts';
+
+let testDb: TestDatabase;
+let db: Database;
+
+beforeAll(async () => {
+  testDb = await createTestDatabase();
+  db = await openDatabase({ url: testDb.url });
+});
+afterAll(async () => {
+  await db.close();
+  await testDb.drop();
+});
+
+const stepRows = (runId: string) =>
+  db.query<{ type: string; attempt: number }>(
+    `select e->>'type' as type, (e->>'attempt')::int as attempt from rmapp_run_history h, jsonb_array_elements(h.events) e
+     where h.run_id = $1 and e->>'type' like 'step.%' order by h.id`,
+    [runId],
+  );
+
+it('a step evicted in four durable sleeps keeps attempt 1 and its whole retry budget', async () => {
+  const attempts: number[] = [];
+  const napper = step(
+    async (ctx) => {
+      for (let i = 0; i < 4; i++) await ctx.sleep(60);
+      attempts.push(ctx.attempt);
+      if (ctx.attempt === 1) throw Object.assign(new Error('the service blinked'), { category: 'transient' });
+      return 'rested';
+    },
+    { retry: { maxAttempts: 2, initialDelayMs: 10 } },
+  );
+  const machine = setup({ actors: { napper } }).createMachine({
+    id: 'napper',
+    initial: 'napping',
+    states: { napping: { invoke: { src: 'napper', onDone: 'done' } }, done: { type: 'final' } },
+  });
+  const engine = createEngine({ database: db, workflows: [defineWorkflow({ name: 'test.napper', machine, input: z.object({}) })], evictAfterMs: 5, pollMs: 20 });
+  let evictions = 0;
+  engine.on('run.waiting', () => evictions++);
+  await engine.startWorker();
+  try {
+    const id = await engine.start('test.napper', {});
+    const run = await engine.waitFor(id, { timeoutMs: 30_000 });
+    expect(run.status, JSON.stringify(run.error)).toBe('succeeded');
+    expect(evictions, 'the run left memory in its sleeps').toBeGreaterThanOrEqual(8);
+    // The work returned twice (attempts 1 and 2); each sleep's wake-up resumed the same attempt.
+    expect(attempts).toEqual([1, 2]);
+    const rows = await stepRows(id);
+    expect(rows.filter((r) => r.type === 'step.started').map((r) => r.attempt)).toEqual([1, 2]);
+    expect(rows.filter((r) => r.type === 'step.resumed').every((r) => r.attempt === 1 || r.attempt === 2)).toBe(true);
+    expect(rows.filter((r) => r.type === 'step.resumed').length).toBeGreaterThanOrEqual(8);
+    expect(rows.filter((r) => r.type === 'step.retrying').map((r) => r.attempt)).toEqual([1]);
+    expect(rows.filter((r) => r.type === 'step.succeeded').map((r) => r.attempt)).toEqual([2]);
+  } finally {
+    await engine.stop();
+  }
+});
+
+it('a loop evicted between its iterations stays within its history bound', async () => {
+  type Ctx = { n: number };
+  const machine = setup({ types: {} as { context: Ctx } }).createMachine({
+    id: 'ticker',
+    context: { n: 0 },
+    initial: 'waiting',
+    states: {
+      waiting: { after: { 25: 'ticking' } },
+      ticking: {
+        entry: assign({ n: ({ context }) => context.n + 1 }),
+        always: [{ guard: ({ context }) => context.n >= 60, target: 'done' }, { target: 'waiting' }],
+      },
+      done: { type: 'final' },
+    },
+  });
+  const engine = createEngine({
+    database: db,
+    workflows: [defineWorkflow({ name: 'test.ticker', machine, input: z.object({}) })],
+    evictAfterMs: 5,
+    pollMs: 20,
+    history: { maxRows: 30, keepLast: 10 },
+  });
+  let evictions = 0;
+  engine.on('run.waiting', () => evictions++);
+  await engine.startWorker();
+  try {
+    const id = await engine.start('test.ticker', {});
+    let most = 0;
+    const count = async () => (await db.query<{ n: number }>('select count(*)::int as n from rmapp_run_history where run_id = $1', [id]))[0]?.n ?? 0;
+    await until(async () => {
+      most = Math.max(most, await count());
+      return (await engine.get(id)).status === 'succeeded';
+    }, 60_000, 'the loop to finish');
+    expect(evictions, 'the run left memory between iterations').toBeGreaterThanOrEqual(50);
+    expect(most, 'history rows seen at any time').toBeLessThanOrEqual(30);
+    const [kept] = await db.query<{ history_rows: number }>('select history_rows from rmapp_runs where id = $1', [id]);
+    expect(kept?.history_rows, 'the run row counts its history rows').toBe(await count());
+    const [summary] = await db.query<{ rows: number }>(
+      `select (e->'data'->>'rows')::int as rows from rmapp_run_history h, jsonb_array_elements(h.events) e
+       where h.run_id = $1 and e->>'type' = 'history.compacted'`,
+      [id],
+    );
+    expect(summary?.rows, 'rows folded into the summary').toBeGreaterThan(0);
+  } finally {
+    await engine.stop();
+  }
+});
