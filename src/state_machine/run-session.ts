@@ -18,6 +18,7 @@ import type { CommitParticipant, PreparedWrite } from './committer.ts';
 import type { WorkflowDefinition } from './definition.ts';
 import { type ErrorData } from './errors.ts';
 import { findRestoreProblem } from './snapshot-check.ts';
+import { findUndurable, findUndurableValue, type UndurableValue } from './durable-check.ts';
 import { attachStepHost, type StepFunction, type StepHost, type StepOptions } from './step.ts';
 import { executeStep, type StepRecord } from './step-execution.ts';
 import { readTimers, rearmTimers, type TimerRecord } from './timers.ts';
@@ -27,6 +28,36 @@ import { jsonBytes, SizeLimitError } from './limits.ts';
 import { compactHistory } from '../persistence/retention.ts';
 
 type FinalStatus = Extract<RunStatus, 'succeeded' | 'failed' | 'cancelled'>;
+
+/** A live child of `actor` whose logic was given inline (no name a snapshot could hold). */
+function inlineChild(actor: AnyActor): UndurableValue | null {
+  const children = (actor.getSnapshot() as { children?: Record<string, AnyActorRef> }).children ?? {};
+  for (const [id, ref] of Object.entries(children)) {
+    if (typeof (ref as { src?: unknown }).src !== 'string') return findUndurable({ children: { [id]: { src: null } } });
+  }
+  return null;
+}
+
+/** The output's problem when JSON cannot write it at all. */
+function unwritable(output: unknown): UndurableValue | null {
+  try {
+    JSON.stringify(output);
+    return null;
+  } catch {
+    return findUndurableValue(output, 'output') ?? { path: 'output', problem: 'cannot be written as JSON' };
+  }
+}
+
+/** The run's failure when its snapshot holds what JSON cannot carry (see durable-check.ts). */
+function undurableError(bad: UndurableValue): ErrorData {
+  return {
+    name: 'UndurableSnapshotError',
+    message: `${bad.path} ${bad.problem}.`,
+    code: 'UNDURABLE_SNAPSHOT',
+    category: 'permanent',
+    details: { path: bad.path },
+  };
+}
 
 interface Ending {
   status: FinalStatus;
@@ -78,6 +109,8 @@ export class RunSession implements CommitParticipant, StepHost {
   private paused = false;
   private evicting = false;
   private restoring = false;
+  /** The external event being delivered, to name it if the machine throws. */
+  private lastEvent: { type: string; state: unknown } | null = null;
   /** History index where the macrostep being processed began: its state entries go there. */
   private macrostepMark = 0;
   private deadlineTimer: unknown;
@@ -158,7 +191,7 @@ export class RunSession implements CommitParticipant, StepHost {
         };
         this.finish({ status: 'failed', snapshot: actor.getPersistedSnapshot(), output: snap.output, error });
       },
-      error: (err) => this.finish({ status: 'failed', snapshot: this.lastGoodSnapshot, error: this.host.toError(err) }),
+      error: (err) => this.finish({ status: 'failed', snapshot: this.lastGoodSnapshot, error: this.machineError(err) }),
     });
     if (isNew) {
       this.record({ type: 'run.started', data: { workflow: definition.name, version: definition.version } });
@@ -300,15 +333,24 @@ export class RunSession implements CommitParticipant, StepHost {
       void this.cancel(typeof e.event.reason === 'string' ? e.event.reason : 'cancelled');
       return true;
     }
-    const snap = this.actor.getSnapshot() as { status: string; can(ev: unknown): boolean; value: unknown };
-    if (snap.status === 'active' && snap.can(e.event)) {
-      this.record({ type: 'signal.received', data: { id: e.id, event: e.event } });
-      this.segmentSpan.addEvent('signal.received', { 'signal.type': e.event.type });
-      this.actor.send(e.event);
-    } else {
-      this.record({ type: 'signal.ignored', state: snap.value, data: { id: e.id, event: e.event, reason: `not accepted in state ${JSON.stringify(snap.value)}` } });
-      this.segmentSpan.addEvent('signal.ignored', { 'signal.type': e.event.type });
+    // Delivered exactly as XState would: no pre-filter (eventless transitions and guards may read any
+    // event). XState keeps the same snapshot object when an event changed nothing: that is "ignored".
+    const before = this.actor.getSnapshot() as { status: string; value: unknown };
+    if (before.status !== 'active') {
+      this.record({ type: 'signal.ignored', state: before.value, data: { id: e.id, event: e.event, reason: `the run's machine is ${before.status}` } });
+      return true;
     }
+    const entry: HistoryEntry = { type: 'signal.received', data: { id: e.id, event: e.event } };
+    this.record(entry);
+    this.lastEvent = { type: e.event.type, state: before.value };
+    this.actor.send(e.event);
+    this.lastEvent = null;
+    if (this.actor.getSnapshot() === before) {
+      entry.type = 'signal.ignored';
+      entry.state = before.value;
+      entry.data = { id: e.id, event: e.event, reason: `no transition for it in state ${JSON.stringify(before.value)}` };
+    }
+    this.segmentSpan.addEvent(entry.type, { 'signal.type': e.event.type });
     return true;
   }
 
@@ -337,6 +379,19 @@ export class RunSession implements CommitParticipant, StepHost {
     this.history.push({ type: entry, data: { reason: error.message } });
     this.paused = false;
     this.finish({ status, snapshot, error, recorded: status === 'failed' });
+  }
+
+  /**
+   * What the run failed with when its machine errored. An exception thrown by a guard, an action or an
+   * eventless transition while an external event was delivered (XState's `error` status) is a
+   * permanent error of the definition, named with the event and the state; anything else (a step's
+   * failure, a child's error) keeps its own classification.
+   */
+  private machineError(err: unknown): ErrorData {
+    const data = this.host.toError(err);
+    if (!this.lastEvent || (err as { category?: unknown } | null)?.category !== undefined) return data;
+    const during = ` (while handling event "${this.lastEvent.type}" in state ${JSON.stringify(this.lastEvent.state)})`;
+    return { ...data, code: 'MACHINE_ERROR', category: 'permanent', message: `${data.message}${during}` };
   }
 
   private finish(ending: Ending): void {
@@ -383,7 +438,7 @@ export class RunSession implements CommitParticipant, StepHost {
       }
       this.markDirty();
     } catch (err) {
-      // An exception thrown here would propagate into the actor (XSTATE-FACTS): report it instead.
+      // An exception thrown here would propagate into the actor (docs/xstate-semantics.md): report it instead.
       console.error(`rmapp: inspecting run ${this.runId} failed:`, err);
     }
   }
@@ -398,6 +453,13 @@ export class RunSession implements CommitParticipant, StepHost {
     let wakeAt: Date | null = null;
     let snapshotJson: string | undefined;
     if (this.ending) {
+      // The output is data for the caller, written as JSON (a Date becomes its ISO string); only what
+      // JSON cannot write at all (a BigInt, a cycle) fails the run.
+      const bad = this.ending.snapshot === this.lastGoodSnapshot ? null : findUndurable(this.ending.snapshot) ?? unwritable(this.ending.output);
+      if (bad) {
+        this.ending = { status: 'failed', snapshot: this.lastGoodSnapshot, error: undurableError(bad) };
+        return this.buildWrite();
+      }
       if (!this.ending.recorded) {
         this.ending.recorded = true;
         if (this.ending.status === 'failed') this.history.push({ type: 'run.failed', data: { error: this.ending.error } });
@@ -408,7 +470,19 @@ export class RunSession implements CommitParticipant, StepHost {
       error = this.ending.error ?? null;
       release = true;
     } else if (this.actor) {
-      snapshot = this.actor.getPersistedSnapshot();
+      let bad: UndurableValue | null;
+      try {
+        snapshot = this.actor.getPersistedSnapshot();
+        bad = findUndurable(snapshot);
+      } catch (err) {
+        // XState's development build refuses to persist an inline child; name it like the check does.
+        bad = inlineChild(this.actor) ?? { path: 'snapshot', problem: `cannot be persisted: ${(err as Error).message}` };
+      }
+      if (bad) {
+        // Refused at the first write that would carry it, before a step's work can start on it.
+        this.ending = { status: 'failed', snapshot: this.lastGoodSnapshot, error: undurableError(bad) };
+        return this.buildWrite();
+      }
       snapshotJson = JSON.stringify(snapshot);
       const bytes = jsonBytes(snapshotJson);
       if (bytes > this.host.limits.snapshotBytes) {

@@ -1,7 +1,7 @@
 /**
  * Checks that a persisted snapshot can be restored into today's machine before handing it to XState,
  * which otherwise errors on a missing state and silently drops a child whose `src` was renamed,
- * leaving the parent waiting forever (XSTATE-FACTS).
+ * leaving the parent waiting forever (docs/xstate-semantics.md).
  */
 import type { AnyStateMachine } from 'xstate';
 

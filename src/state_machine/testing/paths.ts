@@ -7,7 +7,7 @@
  * simple paths (capped) and retry-then-success variants; a path kit (`createPathKit`) drives each path
  * through the real engine and checks it.
  *
- * Why not `createTestModel`: it refuses machines with invocations (XSTATE-FACTS), and every workflow
+ * Why not `createTestModel`: it refuses machines with invocations (docs/xstate-semantics.md), and every workflow
  * step is one.
  *
  * @example

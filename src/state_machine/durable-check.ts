@@ -1,0 +1,113 @@
+/**
+ * What a persisted snapshot cannot carry. rmapp stores snapshots as JSON (jsonb): a `Date` in context
+ * comes back as a string, a `Map` as `{}`, a class instance loses its methods, a function or an
+ * `undefined` array item turns into null, a `BigInt` cannot be written at all — and a child spawned from
+ * inline logic (`spawnChild(fromPromise(…))`) is persisted without its logic, so it cannot be restored.
+ * Each would work until the run is next restored (an eviction between two events is enough) and then
+ * fail mid-run, after work was done. So the first write that would carry one fails the run instead,
+ * naming the path and the fix (docs/xstate-semantics.md).
+ */
+
+/** Where in the snapshot, and what to do about it. */
+export interface UndurableValue {
+  path: string;
+  problem: string;
+}
+
+const MAX_DEPTH = 64;
+
+function describe(value: unknown): string | null {
+  switch (typeof value) {
+    case 'bigint':
+      return 'is a BigInt: JSON cannot carry it; store it as a string (value.toString()) and convert back where you use it';
+    case 'function':
+      return 'is a function: a snapshot holds data only; keep behaviour in the machine (actions, actors) and data in context';
+    case 'symbol':
+      return 'is a symbol: JSON cannot carry it; use a string';
+    case 'number':
+      return Number.isFinite(value) ? null : `is ${value}: JSON writes it as null; store null or a finite number`;
+    case 'object': {
+      if (value === null || Array.isArray(value)) return null;
+      if (value instanceof Date) return 'is a Date: JSON turns it into a string; store an ISO string (date.toISOString()) or a number (date.getTime())';
+      if (value instanceof Map) return 'is a Map: JSON writes it as {}; store a plain object (Object.fromEntries(map)) or an array of entries';
+      if (value instanceof Set) return 'is a Set: JSON writes it as {}; store an array ([...set])';
+      const proto = Object.getPrototypeOf(value) as unknown;
+      if (proto !== Object.prototype && proto !== null) {
+        const name = (value as { constructor?: { name?: string } }).constructor?.name ?? 'a class';
+        return `is an instance of ${name}: it comes back as a plain object without its methods; store plain data`;
+      }
+      return null;
+    }
+    default:
+      return null;
+  }
+}
+
+interface Walk {
+  out: UndurableValue[];
+  /** Objects on the current path: meeting one again is a cycle, which JSON cannot write. */
+  ancestors: Set<object>;
+  /** Objects already checked (a shared one is written twice by JSON, which is fine). */
+  visited: Set<object>;
+}
+
+function walk(value: unknown, path: string, depth: number, w: Walk): void {
+  if (w.out.length > 0 || depth > MAX_DEPTH) return;
+  const problem = describe(value);
+  if (problem) {
+    w.out.push({ path, problem });
+    return;
+  }
+  if (!value || typeof value !== 'object') return;
+  if (w.ancestors.has(value)) {
+    w.out.push({ path, problem: 'is a circular reference: JSON cannot write it; store an id and look the object up' });
+    return;
+  }
+  if (w.visited.has(value)) return;
+  w.visited.add(value);
+  w.ancestors.add(value);
+  if (Array.isArray(value)) {
+    value.forEach((item, i) => {
+      if (item === undefined) w.out.push({ path: `${path}[${i}]`, problem: 'is undefined in an array: JSON writes it as null; use null' });
+      else walk(item, `${path}[${i}]`, depth + 1, w);
+    });
+  } else {
+    for (const [key, item] of Object.entries(value)) walk(item, `${path}.${key}`, depth + 1, w);
+  }
+  w.ancestors.delete(value);
+}
+
+const newWalk = (): Walk => ({ out: [], ancestors: new Set(), visited: new Set() });
+
+/** The first value under `value` that JSON cannot carry faithfully (see {@link findUndurable}). */
+export function findUndurableValue(value: unknown, path: string): UndurableValue | null {
+  const w = newWalk();
+  walk(value, path, 0, w);
+  return w.out[0] ?? null;
+}
+
+/**
+ * The first value of a persisted snapshot that JSON cannot carry faithfully, in the context of the
+ * machine or of any child machine, or a child whose logic was given inline; null when all is durable.
+ */
+export function findUndurable(snapshot: unknown, path = ''): UndurableValue | null {
+  if (!snapshot || typeof snapshot !== 'object') return null;
+  const s = snapshot as { context?: unknown; children?: Record<string, { src?: unknown; snapshot?: unknown }> };
+  const w = newWalk();
+  if (s.context !== undefined) walk(s.context, `${path}context`, 0, w);
+  if (w.out[0]) return w.out[0];
+  for (const [id, child] of Object.entries(s.children ?? {})) {
+    if (!child) continue;
+    if (typeof child.src !== 'string') {
+      return {
+        path: `${path}children.${id}`,
+        problem:
+          'was spawned or invoked from inline logic, which a snapshot cannot name: register the logic in ' +
+          `setup({ actors: { ${JSON.stringify(id)}: logic } }) and spawn or invoke it by that name`,
+      };
+    }
+    const inner = findUndurable(child.snapshot, `${path}children.${id}.`);
+    if (inner) return inner;
+  }
+  return null;
+}

@@ -1,0 +1,159 @@
+/**
+ * XState's semantics under rmapp (issue 15): external events reach the actor as XState would deliver
+ * them, with no pre-filter; an error in a guard fails the run with a clear error, as XState's `error`
+ * status does; and what a JSON snapshot cannot carry is refused at the first write, naming the path and
+ * the fix, before any step's work. Each machine is also run under plain XState for comparison.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { assign, createActor, fromPromise, setup, spawnChild, type AnyStateMachine } from 'xstate';
+import { z } from 'zod';
+import { createEngine, defineWorkflow, openDatabase, step, type Database, type Engine } from '../src/index.ts';
+import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
+
+let testDb: TestDatabase;
+let db: Database;
+
+beforeAll(async () => {
+  testDb = await createTestDatabase();
+  db = await openDatabase({ url: testDb.url });
+});
+afterAll(async () => {
+  await db.close();
+  await testDb.drop();
+});
+
+let worked = 0;
+const work = step(async () => {
+  worked++;
+  return 'worked';
+});
+
+/** Runs `machine` under rmapp, sending `events` one at a time once the run waits for them. */
+async function underRmapp(name: string, machine: AnyStateMachine, events: { type: string }[] = []) {
+  const engine: Engine = createEngine({ database: db, workflows: [defineWorkflow({ name, machine, input: z.object({}).passthrough() })], pollMs: 20 });
+  await engine.startWorker();
+  try {
+    const id = await engine.start(name, {});
+    for (const event of events) {
+      await waitSettled(engine, id);
+      await engine.send(id, event);
+    }
+    const run = await waitSettled(engine, id, events.length);
+    const history = await engine.history(id);
+    return { run, history };
+  } finally {
+    await engine.stop();
+  }
+}
+
+/** Waits until the run has consumed every signal sent and is not running (or has ended). */
+async function waitSettled(engine: Engine, id: string, signals = 0) {
+  for (let i = 0; i < 400; i++) {
+    const run = await engine.get(id);
+    const [pending] = await db.query<{ n: number }>('select count(*)::int as n from rmapp_run_inbox where run_id = $1 and consumed_at is null', [id]);
+    const handled = (await engine.history(id)).filter((h) => h.type === 'signal.received' || h.type === 'signal.ignored').length;
+    if (run.status !== 'running' && run.status !== 'pending' && pending?.n === 0 && handled >= signals) return run;
+    if (['succeeded', 'failed', 'cancelled'].includes(run.status)) return run;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`run ${id} did not settle`);
+}
+
+function underXState(machine: AnyStateMachine, events: { type: string }[] = []) {
+  const actor = createActor(machine);
+  let error: unknown;
+  actor.subscribe({ error: (e) => (error = e) });
+  actor.start();
+  for (const e of events) actor.send(e);
+  return { snapshot: actor.getSnapshot(), error };
+}
+
+describe('external events are delivered as XState delivers them', () => {
+  it('an eventless transition whose guard reads the event fires on an event no state accepts', async () => {
+    const machine = setup({}).createMachine({
+      id: 'reader',
+      initial: 'idle',
+      states: { idle: { always: { guard: ({ event }) => event.type === 'poke', target: 'poked' } }, poked: { type: 'final' } },
+    });
+    expect(underXState(machine, [{ type: 'poke' }]).snapshot.value).toBe('poked');
+    const { run, history } = await underRmapp('xs.reader', machine, [{ type: 'poke' }]);
+    expect(run.status).toBe('succeeded');
+    expect(run.state).toBe('poked');
+    expect(history.filter((h) => h.type.startsWith('signal.')).map((h) => h.type)).toEqual(['signal.received']);
+  });
+
+  it('an event that changes only context is received; one that changes nothing is recorded as ignored', async () => {
+    const machine = setup({ types: {} as { context: { n: number } } }).createMachine({
+      id: 'counter',
+      context: { n: 0 },
+      initial: 'counting',
+      states: { counting: { on: { inc: { actions: assign({ n: ({ context }) => context.n + 1 }) }, stop: 'stopped' } }, stopped: { type: 'final' } },
+      output: ({ context }) => context,
+    });
+    const events = [{ type: 'inc' }, { type: 'unknown' }, { type: 'inc' }, { type: 'stop' }];
+    expect(underXState(machine, events).snapshot.output).toEqual({ n: 2 });
+    const { run, history } = await underRmapp('xs.counter', machine, events);
+    expect(run.output).toEqual({ n: 2 });
+    expect(history.filter((h) => h.type.startsWith('signal.')).map((h) => h.type)).toEqual(['signal.received', 'signal.ignored', 'signal.received', 'signal.received']);
+  });
+
+  it('a guard with no implementation fails the run with an error naming the guard, the event and the state', async () => {
+    // A guard named but not implemented: XState throws when it evaluates it.
+    const machine = setup({ guards: {} as Record<string, () => boolean> }).createMachine({
+      id: 'guarded',
+      initial: 'waiting',
+      states: { waiting: { on: { go: { guard: 'isReady', target: 'gone' } } }, gone: { type: 'final' } },
+    });
+    const plain = underXState(machine, [{ type: 'go' }]);
+    expect(plain.snapshot.status).toBe('error');
+    const { run, history } = await underRmapp('xs.guarded', machine, [{ type: 'go' }]);
+    expect(run.status).toBe('failed');
+    expect(run.error).toMatchObject({ code: 'MACHINE_ERROR', category: 'permanent' });
+    expect(run.error?.message).toMatch(/isReady/);
+    expect(run.error?.message).toMatch(/event "go" in state "waiting"/);
+    expect(history.map((h) => h.type)).toContain('signal.received');
+  });
+});
+
+describe('what a JSON snapshot cannot carry is refused at the first write, before any work', () => {
+  const cases: [string, unknown, RegExp][] = [
+    ['a Date', new Date('2026-01-01T00:00:00Z'), /context\.value is a Date.*toISOString/],
+    ['a Map', new Map([['a', 1]]), /context\.value is a Map/],
+    ['a Set', new Set([1]), /context\.value is a Set/],
+    ['a BigInt', 10n, /context\.value is a BigInt/],
+    ['a class instance', new (class Money { cents = 1 })(), /context\.value is an instance of Money/],
+    ['a function', () => 1, /context\.value is a function/],
+    ['undefined in an array', [1, undefined], /context\.value\[1\] is undefined in an array/],
+  ];
+  for (const [what, value, message] of cases) {
+    it(`${what} in context`, async () => {
+      const before = worked;
+      const machine = setup({ actors: { work }, types: {} as { context: { value: unknown } } }).createMachine({
+        id: 'holder',
+        context: { value },
+        initial: 'working',
+        states: { working: { invoke: { src: 'work', onDone: 'done' } }, done: { type: 'final' } },
+      });
+      const { run } = await underRmapp(`xs.holder.${what.replace(/\W+/g, '-')}`, machine);
+      expect(run.status).toBe('failed');
+      expect(run.error).toMatchObject({ code: 'UNDURABLE_SNAPSHOT', category: 'permanent' });
+      expect(run.error?.message).toMatch(message);
+      expect(worked - before, 'step executions').toBe(0);
+    });
+  }
+
+  it('a child spawned from inline logic', async () => {
+    const machine = setup({}).createMachine({
+      id: 'spawner',
+      initial: 'spawning',
+      states: {
+        spawning: { entry: spawnChild(fromPromise(async () => 1) as never, { id: 'inline' } as never), on: { never: 'done' } },
+        done: { type: 'final' },
+      },
+    });
+    const { run } = await underRmapp('xs.spawner', machine);
+    expect(run.status).toBe('failed');
+    expect(run.error).toMatchObject({ code: 'UNDURABLE_SNAPSHOT' });
+    expect(run.error?.message).toMatch(/children\.inline was spawned or invoked from inline logic.*setup\(\{ actors/);
+  });
+});
