@@ -114,3 +114,37 @@ it('a loop evicted between its iterations stays within its history bound', async
     await engine.stop();
   }
 });
+
+it('a step whose every allowed attempt was cut off mid-work fails as never finished instead of running forever', async () => {
+  const { createTestKit } = await import('../src/state_machine/testing/index.ts');
+  let executions = 0;
+  const fragile = step(
+    async () => {
+      executions++;
+      return 'done';
+    },
+    { retry: { maxAttempts: 2, initialDelayMs: 10 } },
+  );
+  const machine = setup({ actors: { fragile } }).createMachine({
+    id: 'fragile',
+    initial: 'working',
+    states: { working: { invoke: { src: 'fragile', onDone: 'done' } }, done: { type: 'final' } },
+  });
+  const kit = await createTestKit({ workflows: [defineWorkflow({ name: 'test.fragile', machine, input: z.object({}) })] });
+  try {
+    // The worker dies after the step's work, before its completion is recorded: twice, its limit.
+    const first = kit.crashAt({ step: 'fragile', when: 'succeeded' });
+    const id = await kit.engine.start('test.fragile', {});
+    await first;
+    // The resumed worker claims the run only after start-up, so the hook is in place before the step.
+    await kit.resume();
+    await kit.crashAt({ step: 'fragile', when: 'succeeded' });
+    const engine = await kit.resume();
+    const run = await engine.waitFor(id, { timeoutMs: 10_000 });
+    expect(run.status).toBe('failed');
+    expect(run.error).toMatchObject({ code: 'STEP_NEVER_FINISHED', category: 'timeout' });
+    expect(executions, 'executions of the step').toBe(2);
+  } finally {
+    await kit.close();
+  }
+});

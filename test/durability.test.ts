@@ -127,9 +127,9 @@ describe.each(['postgres', 'pglite'] as const)('durability on %s', (kind) => {
       await until(async () => (await engine.history(id)).some((h) => h.type === 'signal.ignored'), 10_000, 'ignored signal');
       expect((await engine.get(id)).status).not.toBe('succeeded');
 
-      expect(await engine.send(id, { type: 'approve', by: 'octocat' }, { dedupeKey: 'approve-1' })).toEqual({ delivered: true });
-      const second = await engine.send(id, { type: 'approve', by: 'octocat' }, { dedupeKey: 'approve-1' }).catch(() => ({ delivered: false }));
-      expect(second).toEqual({ delivered: false });
+      expect(await engine.send(id, { type: 'approve', by: 'octocat' }, { dedupeKey: 'approve-1' })).toMatchObject({ delivered: true, outcome: 'queued' });
+      const second = await engine.send(id, { type: 'approve', by: 'octocat' }, { dedupeKey: 'approve-1' }).catch(() => ({ delivered: false, outcome: 'duplicate' }));
+      expect(second).toMatchObject({ delivered: false, outcome: 'duplicate' });
       const run = await engine.waitFor(id, { timeoutMs: 20_000 });
       expect(run.status).toBe('succeeded');
       expect(run.state).toBe('approved');

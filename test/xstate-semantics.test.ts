@@ -157,3 +157,72 @@ describe('what a JSON snapshot cannot carry is refused at the first write, befor
     expect(run.error?.message).toMatch(/children\.inline was spawned or invoked from inline logic.*setup\(\{ actors/);
   });
 });
+
+describe('signals that arrive early', () => {
+  const slow = step(async ({ signal }: { signal: AbortSignal }) => {
+    await new Promise((resolve, reject) => {
+      const t = setTimeout(resolve, 400);
+      signal.addEventListener('abort', () => {
+        clearTimeout(t);
+        reject(signal.reason);
+      });
+    });
+    return 'charged';
+  });
+  const order = () =>
+    setup({ actors: { slow } }).createMachine({
+      id: 'order',
+      initial: 'charging',
+      states: {
+        charging: { invoke: { src: 'slow', onDone: 'awaiting' } },
+        awaiting: { on: { approve: 'done' }, after: { 60_000: 'expired' } },
+        done: { type: 'final' },
+        expired: { type: 'final' },
+      },
+    });
+  let engine: Engine;
+  beforeAll(async () => {
+    engine = createEngine({ database: db, workflows: [defineWorkflow({ name: 'xs.order', machine: order(), input: z.object({}) })], pollMs: 20 });
+    await engine.startWorker();
+  });
+  afterAll(() => engine.stop());
+
+  it('a buffered event waits in the inbox until a state accepts it; send reports it received', async () => {
+    const id = await engine.start('xs.order', {});
+    const sent = await engine.send(id, { type: 'approve' }, { dedupeKey: 'approval-1', buffer: true, waitMs: 20_000 });
+    expect(sent).toMatchObject({ delivered: true, outcome: 'received' });
+    const run = await engine.waitFor(id, { timeoutMs: 10_000 });
+    expect(run.state).toBe('done');
+    const types = (await engine.history(id)).map((h) => h.type).filter((t) => t.startsWith('signal.'));
+    expect(types).toEqual(['signal.buffered', 'signal.received']);
+  });
+
+  it('an unbuffered event no state accepts is ignored, send says so, and its dedupe key can be used again', async () => {
+    const id = await engine.start('xs.order', {});
+    const first = await engine.send(id, { type: 'approve' }, { dedupeKey: 'approval-1', waitMs: 20_000 });
+    expect(first).toMatchObject({ delivered: true, outcome: 'ignored' });
+    await waitSettled(engine, id);
+    expect((await engine.get(id)).state).toBe('awaiting');
+    const again = await engine.send(id, { type: 'approve' }, { dedupeKey: 'approval-1', waitMs: 20_000 });
+    expect(again).toMatchObject({ delivered: true, outcome: 'received' });
+    expect((await engine.waitFor(id, { timeoutMs: 10_000 })).state).toBe('done');
+    const dup = await engine.send(id, { type: 'approve' }, { dedupeKey: 'approval-1' }).catch((e: Error) => e);
+    expect(dup, 'the run has finished').toBeInstanceOf(Error);
+  });
+
+  it('a buffered event that no state accepts before it expires is reported expired', async () => {
+    const id = await engine.start('xs.order', {});
+    const sent = await engine.send(id, { type: 'never-accepted' }, { buffer: { forMs: 150 }, waitMs: 20_000 });
+    expect(sent).toMatchObject({ delivered: true, outcome: 'expired' });
+    const types = (await engine.history(id)).map((h) => h.type).filter((t) => t.startsWith('signal.'));
+    expect(types).toEqual(['signal.buffered', 'signal.expired']);
+    await engine.cancel(id);
+  });
+
+  it('refuses a malformed buffer or wait with a clear error', async () => {
+    const id = await engine.start('xs.order', {});
+    await expect(engine.send(id, { type: 'approve' }, { buffer: { forMs: -1 } })).rejects.toThrow(/buffer\.forMs must be a positive number/);
+    await expect(engine.send(id, { type: 'approve' }, { waitMs: Number.NaN })).rejects.toThrow(/waitMs must be/);
+    await engine.cancel(id);
+  });
+});

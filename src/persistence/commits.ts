@@ -7,6 +7,7 @@
  */
 import type { Queryable } from './database.ts';
 import type { HistoryEntry } from './runs.ts';
+import type { SignalOutcome } from './inbox.ts';
 import type { RunStatus } from './schema.ts';
 
 /** One run's new state, as the session that owns it built it. */
@@ -31,7 +32,8 @@ export interface RunWrite {
   statusMessage: string | null;
   /** The run's `signal_seq` as of the session's last complete read of its inbox. */
   seenSignalSeq: number;
-  consumedSignalIds: number[];
+  /** Signals the run took in this write, with what became of each. */
+  consumedSignals: [id: number, outcome: SignalOutcome][];
   history: HistoryEntry[];
 }
 
@@ -64,7 +66,7 @@ const LEAN_COMMIT = `with u as (
   select id, version, history_rows, false as wake_now from u`;
 
 function isLean(w: RunWrite): boolean {
-  return w.status === 'running' && !w.release && w.consumedSignalIds.length === 0 && w.statusMessage === null;
+  return w.status === 'running' && !w.release && w.consumedSignals.length === 0 && w.statusMessage === null;
 }
 
 /** Commits a batch of run writes in one statement. */
@@ -103,7 +105,7 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
     final: w.status === 'succeeded' || w.status === 'failed' || w.status === 'cancelled',
     status_message: w.statusMessage,
     seen_signal_seq: w.seenSignalSeq,
-    consumed: w.consumedSignalIds,
+    consumed: w.consumedSignals,
     history: w.history,
   }));
   const rows = await db.query<{ idx: number; id: string; version: number; history_rows: number; wake_now: boolean }>(
@@ -138,9 +140,11 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
        select w.id, w.owner, w.epoch, w.history from w join u on u.idx = w.idx
        where jsonb_array_length(w.history) > 0),
      c as (
-       update rmapp_run_inbox i set consumed_at = now()
-       from w join u on u.idx = w.idx
-       where i.run_id = w.id and i.id in (select (jsonb_array_elements_text(w.consumed))::bigint))
+       -- An ignored signal frees its dedupe key: sending it again is not a duplicate of nothing.
+       update rmapp_run_inbox i set consumed_at = now(), outcome = t.v->>1,
+         dedupe_key = case when t.v->>1 = 'received' then i.dedupe_key else null end
+       from w join u on u.idx = w.idx cross join lateral jsonb_array_elements(w.consumed) t(v)
+       where i.run_id = w.id and i.id = (t.v->>0)::bigint)
      select idx, id, version, history_rows, wake_now from u`,
     [JSON.stringify(payload)],
   );

@@ -1,19 +1,18 @@
 /**
- * One database interface over two drivers: postgres.js for a real Postgres (`DATABASE_URL`) and
- * PGlite, Postgres compiled to WASM, as the embedded default. Hot paths use hand-written SQL through
- * `query`; the rest may use the typed Drizzle instance. Both see the same schema and migrations.
- *
- * postgres.js is used only in the ways that survive a terminated backend (docs/database-driver.md):
- * no array-type fetch at connect, no interactive transactions (`begin`/`reserve`), and a statement
- * the driver failed without ever sending is sent again.
+ * One database interface over two drivers: node-postgres (`pg`) for a real Postgres (`DATABASE_URL`)
+ * and PGlite, Postgres compiled to WASM, as the embedded default. Hot paths use hand-written SQL
+ * through `query`; the rest may use the typed Drizzle instance. Both see the same schema and
+ * migrations. Why node-postgres and not postgres.js: docs/database-driver.md (a terminated backend
+ * could crash the process, wedge a connection or hand an old error to the next statement).
  */
+import { createHash } from 'node:crypto';
 import { mkdirSync, openSync, readFileSync, rmSync, writeSync, closeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
-import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
+import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
-import postgres from 'postgres';
+import pg from 'pg';
 import * as schema from './schema.ts';
 
 /** A transaction-scoped query function: every statement runs on the transaction's connection. */
@@ -32,9 +31,8 @@ export interface Database extends Queryable {
    * last statement that returns rows. It is one simple-protocol message, so Postgres runs it as an implicit transaction
    * block: all or nothing, and under READ COMMITTED each statement takes a new snapshot (a lock taken
    * by one statement is held to the end and the next statement sees everything committed before it
-   * was granted). Interactive transactions are not offered: postgres.js crashes the process when a
-   * backend is terminated inside one (docs/database-driver.md). Values must be inlined with
-   * {@link sqlLiteral}.
+   * was granted). One message, so one connection and no transaction left open if it is lost midway
+   * (docs/database-driver.md). Values must be inlined with {@link sqlLiteral}.
    */
   script<T = Record<string, unknown>>(statements: readonly string[]): Promise<T[]>;
   /** LISTEN on a channel; resolves to a function that stops listening. */
@@ -48,7 +46,7 @@ export interface OpenDatabaseOptions {
   url?: string | undefined;
   /** Data directory for PGlite; `memory://` keeps it in memory (tests). Default `.rmapp/pgdata`. */
   dataDir?: string | undefined;
-  /** Pool size for postgres.js. */
+  /** Pool size for Postgres. */
   maxConnections?: number | undefined;
 }
 
@@ -81,37 +79,144 @@ function openPostgres(url: string, max: number): Database {
       `DATABASE_URL must start with postgres:// or postgresql:// (got "${redactUrl(url)}"); unset it to use the embedded PGlite store.`,
     );
   }
-  const sql = postgres(url, {
-    max,
-    // Notices (e.g. "relation already exists, skipping") are noise for an embedded engine.
-    onnotice: () => {},
-    idle_timeout: 60,
-    // The array-type fetch postgres.js runs first on every connection has its promise dropped: a
-    // backend terminated at that moment is an unhandled rejection that kills the process. rmapp sends
-    // lists as jsonb and reads no array columns, so it needs no array types.
-    fetch_types: false,
-    connection: { application_name: 'rmapp' },
-  });
-  const query = async <T>(text: string, params: readonly unknown[] = []): Promise<T[]> =>
+  const pool = new pg.Pool({ connectionString: url, max, idleTimeoutMillis: 60_000, application_name: 'rmapp' });
+  // A pooled connection whose backend dies while idle (a restart, pg_terminate_backend) is dropped by
+  // the pool, which then emits 'error'; with no listener Node would throw it. The next statement gets
+  // a new connection; a statement that was running on it fails with the error, to its caller.
+  pool.on('error', () => {});
+  const query = async <T>(text: string, params: readonly unknown[] = []): Promise<T[]> => {
     // Parameterized statements are prepared once per connection: the commit CTE costs ~0.5 ms to plan.
-    (await sendOnce(max, () => sql.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: params.length > 0 }))) as unknown as T[];
+    const result = await pool.query(params.length > 0 ? { text, values: params as unknown[], name: statementName(text) } : text);
+    return result.rows as T[];
+  };
+  const listener = new Listener(url);
   return {
     kind: 'postgres',
     description: redactUrl(url),
-    drizzle: drizzlePostgres(sql, { schema }) as unknown as Database['drizzle'],
+    drizzle: drizzleNodePg(pool, { schema }) as unknown as Database['drizzle'],
     query,
     async script<T>(statements: readonly string[]) {
-      // No parameters: postgres.js sends it as one simple-protocol Query message.
-      const result = await sendOnce<unknown[]>(max, () => sql.unsafe(joinScript(statements)));
-      // Rows, or one row list per statement that returned rows when several did.
-      return (Array.isArray(result[0]) ? result.at(-1) : result) as T[];
+      // No parameters: one simple-protocol Query message. Several statements give one result each.
+      const result = (await pool.query(joinScript(statements))) as unknown as pg.QueryResult | pg.QueryResult[];
+      const results = Array.isArray(result) ? result : [result];
+      return (results.filter((r) => r.fields.length > 0).at(-1)?.rows ?? []) as T[];
     },
-    async listen(channel, onPayload) {
-      const sub = await sql.listen(channel, onPayload);
-      return () => sub.unlisten();
+    listen: (channel, onPayload) => listener.listen(channel, onPayload),
+    async close() {
+      await listener.close();
+      await pool.end();
     },
-    close: () => sql.end({ timeout: 5 }),
   };
+}
+
+/** A stable name per statement text, so each connection prepares a statement once. */
+const statementNames = new Map<string, string>();
+function statementName(text: string): string {
+  let name = statementNames.get(text);
+  if (!name) {
+    name = `rmapp_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
+    statementNames.set(text, name);
+  }
+  return name;
+}
+
+/**
+ * LISTEN on one dedicated connection, reconnected with backoff when it is lost (a restart, a
+ * terminated backend) and listening again on every channel. Notifications sent while it is down are
+ * lost; workers also poll, so a lost wake-up only delays a run.
+ */
+class Listener {
+  private client: pg.Client | null = null;
+  private connecting: Promise<void> | null = null;
+  private readonly channels = new Map<string, Set<(payload: string) => void>>();
+  private retryTimer: NodeJS.Timeout | null = null;
+  private failures = 0;
+  private closed = false;
+
+  constructor(private readonly url: string) {}
+
+  async listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>> {
+    let set = this.channels.get(channel);
+    const fresh = !set;
+    if (!set) this.channels.set(channel, (set = new Set()));
+    set.add(onPayload);
+    try {
+      await this.connect();
+      if (fresh) await this.client?.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+    } catch (err) {
+      set.delete(onPayload);
+      if (set.size === 0) this.channels.delete(channel);
+      throw err;
+    }
+    return async () => {
+      set.delete(onPayload);
+      if (set.size > 0 || this.channels.get(channel) !== set) return;
+      this.channels.delete(channel);
+      await this.client?.query(`UNLISTEN ${pg.escapeIdentifier(channel)}`).catch(() => {});
+    };
+  }
+
+  private connect(): Promise<void> {
+    if (this.client) return Promise.resolve();
+    this.connecting ??= (async () => {
+      const client = new pg.Client({ connectionString: this.url, application_name: 'rmapp' });
+      const lost = () => this.lost(client);
+      client.on('error', lost);
+      client.on('end', lost);
+      client.on('notification', (m) => {
+        for (const fn of this.channels.get(m.channel) ?? []) fn(m.payload ?? '');
+      });
+      try {
+        await client.connect();
+        for (const channel of this.channels.keys()) await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+      } catch (err) {
+        client.removeAllListeners();
+        client.on('error', () => {});
+        await client.end().catch(() => {});
+        throw err;
+      }
+      this.client = client;
+      this.failures = 0;
+    })().finally(() => {
+      this.connecting = null;
+    });
+    return this.connecting;
+  }
+
+  private lost(client: pg.Client): void {
+    if (this.client !== client) return;
+    this.client = null;
+    client.removeAllListeners();
+    client.on('error', () => {});
+    void client.end().catch(() => {});
+    this.retry();
+  }
+
+  private retry(): void {
+    if (this.closed || this.retryTimer || this.channels.size === 0) return;
+    const delay = Math.min(5_000, 100 * 2 ** Math.min(this.failures, 6));
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.connect().catch(() => {
+        this.failures += 1;
+        this.retry();
+      });
+    }, delay);
+    this.retryTimer.unref();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    await this.connecting?.catch(() => {});
+    const client = this.client;
+    this.client = null;
+    if (client) {
+      client.removeAllListeners();
+      client.on('error', () => {});
+      await client.end().catch(() => {});
+    }
+  }
 }
 
 async function openPglite(dataDir: string): Promise<Database> {
@@ -151,36 +256,6 @@ async function openPglite(dataDir: string): Promise<Database> {
       unlock();
     },
   };
-}
-
-/**
- * A driver error that means the statement reached no backend: postgres.js replays the error of a
- * backend terminated mid-statement onto the first statement of that connection's next life (its
- * `query` slot is never cleared), before that statement is sent. The replayed error is a server error
- * (SQLSTATE class 57 or 08); the statement itself never left the process.
- */
-function isReplayedServerError(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return err instanceof postgres.PostgresError && typeof code === 'string' && /^(57P0[1-3]|08...)$/.test(code);
-}
-
-/**
- * Sends a statement, and sends it again when the driver failed it without sending it (see
- * {@link isReplayedServerError}): it cannot have run, so this is safe for any statement. A statement
- * the driver did send is never repeated here; its caller decides. Each connection replays at most one
- * stale error, so `max + 1` tries always reach a live one.
- */
-async function sendOnce<R>(max: number, send: () => postgres.PendingQuery<postgres.Row[]>): Promise<R> {
-  for (let attempt = 0; ; attempt++) {
-    const pending = send();
-    try {
-      return (await pending) as unknown as R;
-    } catch (err) {
-      // postgres.js sets `state` when it hands the statement to a connection to send; null means unsent.
-      const unsent = (pending as unknown as { state: unknown }).state === null;
-      if (!(unsent && isReplayedServerError(err) && attempt < max)) throw err;
-    }
-  }
 }
 
 /** Joins statements into one simple-protocol message. */

@@ -6,21 +6,29 @@ import { WAKE_CHANNEL } from './runs.ts';
 export interface InboxEvent {
   id: number;
   event: { type: string; [key: string]: unknown };
+  /** Buffered until then (epoch ms): offered again while no state accepts it. Null: delivered once. */
+  keepUntil: number | null;
 }
+
+/** What became of a signal once its run took it: see the inbox's `outcome` column. */
+export type SignalOutcome = 'received' | 'ignored' | 'expired';
 
 /**
  * Appends a signal and, in the same statement, wakes the run if it waits and notifies workers.
- * With a `dedupeKey` already used for this run, nothing is appended (`appended: false`).
+ * With a `dedupeKey` already used for this run, nothing is appended (`appended: false`); a key whose
+ * signal was ignored is free again. `bufferMs` keeps the signal until a state accepts it, that long.
  */
 export async function appendSignal(
   db: Queryable,
   runId: string,
   event: object,
   dedupeKey: string | null,
+  bufferMs: number | null = null,
 ): Promise<{ appended: boolean; id: number | null }> {
   const rows = await db.query<{ id: number | null }>(
     `with ins as (
-       insert into rmapp_run_inbox (run_id, event, dedupe_key) values ($1, $2::jsonb, $3)
+       insert into rmapp_run_inbox (run_id, event, dedupe_key, keep_until)
+       values ($1, $2::jsonb, $3, case when $4::float8 is null then null else now() + make_interval(secs => $4::float8 / 1000) end)
        on conflict (run_id, dedupe_key) do nothing
        returning id::float8 as id),
      wake as (
@@ -29,7 +37,7 @@ export async function appendSignal(
        where id = $1 and exists (select 1 from ins)
        returning id)
      select (select id from ins) as id, pg_notify('${WAKE_CHANNEL}', $1) from (select 1) one where exists (select 1 from ins)`,
-    [runId, JSON.stringify(event), dedupeKey],
+    [runId, JSON.stringify(event), dedupeKey, bufferMs],
   );
   const id = rows[0]?.id ?? null;
   return { appended: id !== null, id };
@@ -40,8 +48,8 @@ export async function appendSignal(
  * same snapshot: every signal counted by `seq` is in `events` or was consumed before.
  */
 export async function pendingSignals(db: Queryable, runId: string, afterId = 0): Promise<{ seq: number; events: InboxEvent[] }> {
-  const rows = await db.query<{ seq: number; id: number | null; event: InboxEvent['event'] | null }>(
-    `select r.signal_seq as seq, i.id::float8 as id, i.event
+  const rows = await db.query<{ seq: number; id: number | null; event: InboxEvent['event'] | null; keep_until: Date | string | null }>(
+    `select r.signal_seq as seq, i.id::float8 as id, i.event, i.keep_until
      from rmapp_runs r
      left join rmapp_run_inbox i on i.run_id = r.id and i.consumed_at is null and i.id > $2
      where r.id = $1 order by i.id`,
@@ -49,6 +57,19 @@ export async function pendingSignals(db: Queryable, runId: string, afterId = 0):
   );
   return {
     seq: Number(rows[0]?.seq ?? 0),
-    events: rows.filter((r) => r.id !== null).map((r) => ({ id: Number(r.id), event: r.event as InboxEvent['event'] })),
+    events: rows
+      .filter((r) => r.id !== null)
+      .map((r) => ({ id: Number(r.id), event: r.event as InboxEvent['event'], keepUntil: r.keep_until == null ? null : new Date(r.keep_until).getTime() })),
   };
+}
+
+/** A signal's outcome, or null while the run has not taken it. */
+export async function signalOutcome(db: Queryable, runId: string, id: number): Promise<SignalOutcome | null> {
+  const rows = await db.query<{ outcome: SignalOutcome | null; consumed: boolean }>(
+    `select outcome, consumed_at is not null as consumed from rmapp_run_inbox where run_id = $1 and id = $2`,
+    [runId, id],
+  );
+  const row = rows[0];
+  if (!row) return null;
+  return row.outcome ?? (row.consumed ? 'received' : null);
 }

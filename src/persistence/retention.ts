@@ -237,6 +237,8 @@ export interface CompactHistoryResult {
   compactedRows: number;
   /** Events those rows held. */
   compactedEvents: number;
+  /** Rows deleted (the folded ones but the one rewritten as the summary). */
+  deletedRows: number;
 }
 
 /** The event type of a summary row; its `data` holds the counts of what it replaced. */
@@ -307,10 +309,10 @@ const COMPACT = `with target as (
 export async function compactHistory(db: Queryable, runId: string, options: CompactHistoryOptions): Promise<CompactHistoryResult> {
   const { keepLast } = options;
   if (!Number.isInteger(keepLast) || keepLast < 0) throw new Error(`keepLast must be an integer >= 0 (got ${keepLast}).`);
-  const rows = await db.query<{ updated: number; new_rows: number; new_events: number }>(COMPACT, [runId, keepLast]);
+  const rows = await db.query<{ updated: number; deleted: number; new_rows: number; new_events: number }>(COMPACT, [runId, keepLast]);
   const row = rows[0];
-  if (!row || Number(row.updated) === 0) return { compactedRows: 0, compactedEvents: 0 };
-  return { compactedRows: Number(row.new_rows), compactedEvents: Number(row.new_events) };
+  if (!row || Number(row.updated) === 0) return { compactedRows: 0, compactedEvents: 0, deletedRows: 0 };
+  return { compactedRows: Number(row.new_rows), compactedEvents: Number(row.new_events), deletedRows: Number(row.deleted) };
 }
 
 /** Options of {@link compactLongHistories}. */

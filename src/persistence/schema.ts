@@ -125,6 +125,13 @@ export const runInbox = pgTable(
     runId: text('run_id').notNull(),
     event: jsonb('event').notNull(),
     dedupeKey: text('dedupe_key'),
+    /**
+     * A buffered signal (`send(…, { buffer })`): while the run's states do not accept it, it stays
+     * unconsumed until this instant, and is offered again after every change of the run.
+     */
+    keepUntil: tz('keep_until'),
+    /** What became of it: `received` (it changed the run), `ignored` (it changed nothing), `expired`. */
+    outcome: text('outcome'),
     createdAt: tz('created_at').notNull().defaultNow(),
     consumedAt: tz('consumed_at'),
   },

@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { context as otelContext, SpanStatusCode } from '@opentelemetry/api';
 import { z } from 'zod';
-import { appendSignal } from '../persistence/inbox.ts';
+import { appendSignal, signalOutcome, type SignalOutcome } from '../persistence/inbox.ts';
 import { openDatabase, type Database, type OpenDatabaseOptions } from '../persistence/database.ts';
 import { migrate } from '../persistence/migrate.ts';
 import { appendHistory, getHistory, getRun, insertRun, listRuns, queuePosition, type ListRunsFilter } from '../persistence/runs.ts';
@@ -25,6 +25,29 @@ import { DEFAULT_RETENTION, type RetentionPolicy } from '../persistence/retentio
 import { startRetentionJob, type RetentionJob } from '../persistence/retention-job.ts';
 import { instrumentMetrics } from './metrics.ts';
 import { ATTR, traceparentOf, tracer } from './telemetry.ts';
+
+/** Signals buffered with `send(…, { buffer: true })` wait this long for a state that accepts them. */
+export const DEFAULT_BUFFER_MS = 24 * 60 * 60 * 1000;
+
+/** Options of {@link Engine.send}. */
+export interface SendOptions {
+  /** Sending again with a key already used for this run sends nothing (unless that signal was ignored). */
+  dedupeKey?: string | undefined;
+  /** Keep the event until a state accepts it (default 24 h, or `forMs`), instead of ignoring it. */
+  buffer?: boolean | { forMs: number } | undefined;
+  /** Wait up to this long for the run to take the event, and report what became of it. */
+  waitMs?: number | undefined;
+}
+
+/** What {@link Engine.send} knows of the event. */
+export interface SendResult {
+  /** It was appended to the inbox (false: a duplicate of a signal sent with the same key). */
+  delivered: boolean;
+  /** Its inbox id, when appended. */
+  id: number | null;
+  /** `queued` until the run takes it; then `received`, `ignored` or `expired`; `duplicate` when not appended. */
+  outcome: 'queued' | 'duplicate' | SignalOutcome;
+}
 
 /** Options of {@link createEngine}. */
 export interface EngineOptions {
@@ -136,10 +159,11 @@ export class Engine {
     this.workerId = options.workerId ?? `${hostname()}:${process.pid}`;
     this.limits = resolveLimits(options.limits);
     const { maxRows, keepLast } = options.history ?? {};
-    if (keepLast !== undefined && !(keepLast < (maxRows ?? 2_000))) {
-      throw new ValidationError(`createEngine: history.keepLast (${keepLast}) must be smaller than history.maxRows (${maxRows ?? 2_000}).`);
+    // A compaction leaves keepLast rows and a summary, so it must leave at least one row of room.
+    if (keepLast !== undefined && !(keepLast <= (maxRows ?? 2_000) - 2)) {
+      throw new ValidationError(`createEngine: history.keepLast (${keepLast}) must be at most history.maxRows - 2 (${(maxRows ?? 2_000) - 2}).`);
     }
-    if (maxRows !== undefined && maxRows < 2) throw new ValidationError(`createEngine: history.maxRows must be at least 2 (got ${maxRows}).`);
+    if (maxRows !== undefined && maxRows < 3) throw new ValidationError(`createEngine: history.maxRows must be at least 3 (got ${maxRows}).`);
     for (const [name, value] of Object.entries({ concurrency: options.concurrency, leaseMs: options.leaseMs, pollMs: options.pollMs, 'history.maxRows': maxRows, 'history.keepLast': keepLast })) {
       if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
         throw new ValidationError(`createEngine: ${name} must be a positive number (got ${String(value)}).`);
@@ -163,12 +187,13 @@ export class Engine {
   /** The history bound: `maxRows` (default 2,000) and `keepLast` (default 1,000, at most half of `maxRows`). */
   private historyBound(): { maxRows: number; keepLast: number } {
     const maxRows = this.options.history?.maxRows ?? 2_000;
-    return { maxRows, keepLast: this.options.history?.keepLast ?? Math.min(1_000, Math.floor(maxRows / 2)) };
+    return { maxRows, keepLast: this.options.history?.keepLast ?? Math.min(1_000, Math.floor((maxRows - 1) / 2)) };
   }
 
-  /** The database, opened and migrated on first use. */
+  /** The database, opened and migrated on first use; a failed opening is tried again on the next call. */
   db(): Promise<Database> {
-    this.dbPromise ??= (async () => {
+    if (this.dbPromise) return this.dbPromise;
+    const opening = (async () => {
       const d = this.options.database;
       let db: Database;
       if (d && typeof d === 'object' && 'query' in d) db = d;
@@ -176,9 +201,19 @@ export class Engine {
         db = await openDatabase(typeof d === 'string' ? { url: d } : d);
         this.ownsDb = true;
       }
-      if (this.options.migrate !== false) await migrate(db);
+      try {
+        if (this.options.migrate !== false) await migrate(db);
+      } catch (err) {
+        if (this.ownsDb) await db.close().catch(() => {});
+        throw err;
+      }
       return db;
     })();
+    this.dbPromise = opening;
+    // Not cached when it failed (the database was down, say): the next call opens it again.
+    opening.catch(() => {
+      if (this.dbPromise === opening) this.dbPromise = null;
+    });
     return this.dbPromise;
   }
 
@@ -311,10 +346,18 @@ export class Engine {
   }
 
   /**
-   * Sends an event to a run through its durable inbox; it is applied once, in order. With a
-   * `dedupeKey` used before for this run, nothing is sent again.
+   * Sends an event to a run through its durable inbox; it is applied once, in order, exactly as XState
+   * would apply it. An event that no state of the run accepts when it arrives is ignored — unless it is
+   * buffered (`buffer: true`, or `{ forMs }`; default 24 h): then it waits in the inbox and is offered
+   * again after every change of the run, until a state accepts it or it expires (as Temporal buffers
+   * signals). With a `dedupeKey` used before for this run and not ignored, nothing is sent again.
+   * `waitMs` waits (at most that long) for the run to take the event and says what became of it.
+   *
+   * @example
+   * const { outcome } = await engine.send(id, { type: 'approve' }, { dedupeKey: 'approval-1', buffer: true, waitMs: 5_000 });
+   * // 'received' | 'ignored' | 'expired' once the run took it; 'queued' before; 'duplicate' for a used key
    */
-  async send(runId: string, event: { type: string; [key: string]: unknown }, options: { dedupeKey?: string } = {}): Promise<{ delivered: boolean }> {
+  async send(runId: string, event: { type: string; [key: string]: unknown }, options: SendOptions = {}): Promise<SendResult> {
     if (!event || typeof event !== 'object' || typeof event.type !== 'string' || event.type === '') {
       throw new ValidationError('An event must be an object with a non-empty string "type", e.g. {"type":"approve"}.');
     }
@@ -325,7 +368,21 @@ export class Engine {
     if (bytes > this.limits.signalBytes) {
       throw new SizeLimitError(`The event "${event.type}"`, 'signalBytes', bytes, this.limits.signalBytes, 'Send a reference (e.g. an artifact name) instead of the data.');
     }
-    return this.enqueue(runId, event, options.dedupeKey ?? null);
+    const buffer = options.buffer === true ? DEFAULT_BUFFER_MS : options.buffer ? options.buffer.forMs : null;
+    if (buffer !== null && !(Number.isFinite(buffer) && buffer > 0)) throw new ValidationError(`send: buffer.forMs must be a positive number of milliseconds (got ${String(buffer)}).`);
+    if (options.waitMs !== undefined && !(Number.isFinite(options.waitMs) && options.waitMs >= 0)) {
+      throw new ValidationError(`send: waitMs must be a number of milliseconds >= 0 (got ${String(options.waitMs)}).`);
+    }
+    const sent = await this.enqueue(runId, event, options.dedupeKey ?? null, buffer);
+    if (sent.id === null || !options.waitMs) return sent;
+    const db = await this.db();
+    const deadline = Date.now() + options.waitMs;
+    for (;;) {
+      const outcome = await signalOutcome(db, runId, sent.id);
+      if (outcome) return { ...sent, outcome };
+      if (Date.now() >= deadline) return sent;
+      await new Promise((r) => setTimeout(r, 25));
+    }
   }
 
   /** An artifact of a run (a step's `saveArtifact`, or an offloaded step output's `$artifact`). */
@@ -342,16 +399,16 @@ export class Engine {
     return listArtifacts(db, runId);
   }
 
-  private async enqueue(runId: string, event: object, dedupeKey: string | null): Promise<{ delivered: boolean }> {
+  private async enqueue(runId: string, event: object, dedupeKey: string | null, bufferMs: number | null = null): Promise<SendResult> {
     const db = await this.db();
     const run = await getRun(db, runId);
     if (!run) throw new RunNotFoundError(runId);
     if (FINAL_STATUSES.includes(run.status)) {
       throw new ValidationError(`Run ${runId} has already finished (${run.status}); it accepts no more events.`);
     }
-    const { appended } = await appendSignal(db, runId, event, dedupeKey);
+    const { appended, id } = await appendSignal(db, runId, event, dedupeKey, bufferMs);
     if (appended) this.worker?.onWake(runId);
-    return { delivered: appended };
+    return { delivered: appended, id, outcome: appended ? 'queued' : 'duplicate' };
   }
 
   /** Cancels a run: aborts its steps, stops its children, runs the definition's cleanup. */
@@ -434,7 +491,14 @@ export class Engine {
       activeRuns: () => worker.sessions.size,
       waitingRuns: async () => Number((await db.query<{ n: number }>(`select count(*)::int as n from rmapp_runs where status = 'waiting'`))[0]?.n ?? 0),
     });
-    await this.worker.start();
+    try {
+      await this.worker.start();
+    } catch (err) {
+      // A worker that could not start holds nothing: close what it opened (its LISTEN connection would
+      // keep the process alive, looking healthy while it does no work), then report.
+      await this.stop({ graceMs: 0 }).catch(() => {});
+      throw err;
+    }
     const retention = this.options.retention;
     if (retention) {
       this.retentionJob = startRetentionJob(db, {

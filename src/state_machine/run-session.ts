@@ -11,7 +11,7 @@ import { createActor, type AnyActor, type AnyActorRef, type InspectionEvent, typ
 import type { ClaimedRun } from '../persistence/claims.ts';
 import type { CommitResult, RunWrite } from '../persistence/commits.ts';
 import type { HistoryEntry } from '../persistence/runs.ts';
-import { pendingSignals, type InboxEvent } from '../persistence/inbox.ts';
+import { pendingSignals, type InboxEvent, type SignalOutcome } from '../persistence/inbox.ts';
 import type { RunStatus } from '../persistence/schema.ts';
 import { actorPath, descendants, isMachineActor } from './actor-paths.ts';
 import type { CommitParticipant, PreparedWrite } from './committer.ts';
@@ -86,7 +86,11 @@ export class RunSession implements CommitParticipant, StepHost {
   private steps: Record<string, StepRecord>;
   private timers: TimerRecord[];
   private history: HistoryEntry[] = [];
-  private consumed: number[] = [];
+  private consumed: [number, SignalOutcome][] = [];
+  /** Buffered signals that no state has accepted yet, oldest first. */
+  private kept: InboxEvent[] = [];
+  private retryScheduled = false;
+  private keptTimer: NodeJS.Timeout | undefined;
   private changeSeq = 0;
   private persistedSeq = 0;
   /** A write of this run is in flight. */
@@ -100,6 +104,8 @@ export class RunSession implements CommitParticipant, StepHost {
   private lastGoodSnapshot: unknown;
   private lastSignalId = 0;
   private compacting: Promise<void> | null = null;
+  /** The run's history rows as of its last write (the run row's `history_rows`). */
+  private historyRows: number;
   /** `signal_seq` as of the last read whose signals were all applied (see commits.ts). */
   private seenSignalSeq: number;
   private signalPull: Promise<void> | null = null;
@@ -123,6 +129,8 @@ export class RunSession implements CommitParticipant, StepHost {
    * or of the last renewal that held it, plus the lease. The worker ends the session before it.
    */
   leaseValidUntil = 0;
+  /** The write in flight gives the run up (it ended, or it only waits): no step of it is running. */
+  releasing = false;
 
   constructor(
     private readonly host: SessionHost,
@@ -136,6 +144,7 @@ export class RunSession implements CommitParticipant, StepHost {
     this.steps = structuredClone((row.steps ?? {}) as Record<string, StepRecord>);
     this.timers = (row.timers ?? []) as TimerRecord[];
     this.lastGoodSnapshot = row.snapshot;
+    this.historyRows = row.historyRows;
     // A run claimed because of signals has not read them yet: nothing counts as seen until it has.
     this.seenSignalSeq = row.hasSignals ? 0 : row.signalSeq;
     this.segmentSpan = tracer().startSpan(
@@ -267,6 +276,18 @@ export class RunSession implements CommitParticipant, StepHost {
     return this.host;
   }
 
+  /**
+   * Just before a step's work starts: is the lease still certainly held? A process that was paused
+   * (a stop, a long GC, a blocked event loop) may wake with its lease gone before the self-fencing
+   * timer runs; then the session stops here and the work does not start.
+   */
+  ownsRun(): boolean {
+    if (this.ended) return false;
+    if (this.host.leaseTrusted(this)) return true;
+    this.lose('self-fence');
+    return false;
+  }
+
   /** Resolves once everything changed so far is durable; rejects if the run is lost or `signal` aborts. */
   persisted(signal?: AbortSignal): Promise<void> {
     const seq = this.changeSeq;
@@ -328,30 +349,83 @@ export class RunSession implements CommitParticipant, StepHost {
     if (this.ended || this.ending || this.evicting || this.paused || !this.actor) return false;
     if (e.id <= this.lastSignalId) return true;
     this.lastSignalId = e.id;
-    this.consumed.push(e.id);
     if (e.event.type === CANCEL_SIGNAL) {
+      this.consumed.push([e.id, 'received']);
       void this.cancel(typeof e.event.reason === 'string' ? e.event.reason : 'cancelled');
       return true;
     }
-    // Delivered exactly as XState would: no pre-filter (eventless transitions and guards may read any
-    // event). XState keeps the same snapshot object when an event changed nothing: that is "ignored".
-    const before = this.actor.getSnapshot() as { status: string; value: unknown };
-    if (before.status !== 'active') {
-      this.record({ type: 'signal.ignored', state: before.value, data: { id: e.id, event: e.event, reason: `the run's machine is ${before.status}` } });
-      return true;
+    if (this.offer(e, true) === 'kept') {
+      this.kept.push(e);
+      this.armKeptExpiry();
     }
-    const entry: HistoryEntry = { type: 'signal.received', data: { id: e.id, event: e.event } };
-    this.record(entry);
-    this.lastEvent = { type: e.event.type, state: before.value };
-    this.actor.send(e.event);
-    this.lastEvent = null;
-    if (this.actor.getSnapshot() === before) {
-      entry.type = 'signal.ignored';
-      entry.state = before.value;
-      entry.data = { id: e.id, event: e.event, reason: `no transition for it in state ${JSON.stringify(before.value)}` };
-    }
-    this.segmentSpan.addEvent(entry.type, { 'signal.type': e.event.type });
     return true;
+  }
+
+  /**
+   * Sends one signal to the actor exactly as XState would: no pre-filter (eventless transitions and
+   * guards may read any event). XState keeps the same snapshot object when an event changed nothing:
+   * then the signal is ignored — or, when buffered and not expired, kept to be offered again after the
+   * run's next change. History says which: `signal.received`, `signal.ignored`, `signal.buffered` (once,
+   * when first kept), `signal.expired`.
+   */
+  private offer(e: InboxEvent, first: boolean): SignalOutcome | 'kept' {
+    const actor = this.actor as AnyActor;
+    const before = actor.getSnapshot() as { status: string; value: unknown };
+    const data = { id: e.id, event: e.event };
+    if (before.status === 'active') {
+      const mark = this.history.length;
+      this.lastEvent = { type: e.event.type, state: before.value };
+      actor.send(e.event);
+      this.lastEvent = null;
+      if (actor.getSnapshot() !== before) {
+        // Before the state entries of the macrostep it caused, which were placed at `mark`.
+        this.history.splice(mark, 0, { type: 'signal.received', data });
+        this.markDirty();
+        this.segmentSpan.addEvent('signal.received', { 'signal.type': e.event.type });
+        this.consumed.push([e.id, 'received']);
+        return 'received';
+      }
+    }
+    const reason = before.status === 'active' ? `no transition for it in state ${JSON.stringify(before.value)}` : `the run's machine is ${before.status}`;
+    if (e.keepUntil !== null && e.keepUntil > Date.now() && before.status === 'active') {
+      if (first) this.record({ type: 'signal.buffered', state: before.value, data: { ...data, reason, until: new Date(e.keepUntil).toISOString() } });
+      return 'kept';
+    }
+    const outcome: SignalOutcome = e.keepUntil !== null && before.status === 'active' ? 'expired' : 'ignored';
+    this.record({ type: `signal.${outcome}`, state: before.value, data: { ...data, reason } });
+    this.segmentSpan.addEvent(`signal.${outcome}`, { 'signal.type': e.event.type });
+    this.consumed.push([e.id, outcome]);
+    return outcome;
+  }
+
+  /** Offers the kept signals again, oldest first (after a change of the run, or at an expiry). */
+  private retryKept(): void {
+    for (const e of [...this.kept]) {
+      if (this.ended || this.ending || this.evicting || this.paused || !this.actor) return;
+      if (this.offer(e, false) !== 'kept') this.kept.splice(this.kept.indexOf(e), 1);
+    }
+    this.armKeptExpiry();
+  }
+
+  private scheduleRetryKept(): void {
+    if (this.kept.length === 0 || this.retryScheduled) return;
+    this.retryScheduled = true;
+    // After the macrostep that changed the run has finished: XState processes one event at a time.
+    queueMicrotask(() => {
+      this.retryScheduled = false;
+      this.retryKept();
+    });
+  }
+
+  /** A timer at the earliest expiry of a kept signal, so it is reported even if nothing changes. */
+  private armKeptExpiry(): void {
+    if (this.keptTimer !== undefined) clearTimeout(this.keptTimer);
+    this.keptTimer = undefined;
+    if (this.kept.length === 0 || this.ended) return;
+    const due = Math.min(...this.kept.map((k) => k.keepUntil ?? Infinity));
+    if (!Number.isFinite(due)) return;
+    this.keptTimer = setTimeout(() => this.retryKept(), Math.min(2 ** 31 - 1, Math.max(0, due - Date.now()) + 1));
+    this.keptTimer.unref?.();
   }
 
   /** Stops the actor (aborting steps and children), runs the definition's cleanup, records `cancelled`. */
@@ -437,6 +511,7 @@ export class RunSession implements CommitParticipant, StepHost {
         }
       }
       this.markDirty();
+      this.scheduleRetryKept();
     } catch (err) {
       // An exception thrown here would propagate into the actor (docs/xstate-semantics.md): report it instead.
       console.error(`rmapp: inspecting run ${this.runId} failed:`, err);
@@ -445,6 +520,8 @@ export class RunSession implements CommitParticipant, StepHost {
 
   buildWrite(): PreparedWrite | null {
     if (this.ended || this.paused || this.writing) return null;
+    // At the bound with a compaction in flight, a write that adds a row waits for it: the bound holds.
+    if (this.compacting && this.history.length > 0 && this.historyRows >= this.host.history.maxRows) return null;
     let status: RunStatus = 'running';
     let snapshot: unknown;
     let output: unknown = null;
@@ -520,21 +597,24 @@ export class RunSession implements CommitParticipant, StepHost {
       release,
       statusMessage: null,
       seenSignalSeq: this.seenSignalSeq,
-      consumedSignalIds: [...this.consumed],
+      consumedSignals: [...this.consumed],
       history: [...this.history],
     };
     this.writing = true;
+    this.releasing = release;
     return { write, seq: this.changeSeq };
   }
 
   onCommitted(prepared: PreparedWrite, result: CommitResult): void {
     this.writing = false;
+    this.releasing = false;
     if (this.ended) return;
     const { write } = prepared;
+    this.historyRows = result.historyRows;
     if (write.history.length > 0 && result.historyRows >= this.compactionThreshold()) this.compactOwnHistory();
     this.version = result.version;
     this.history.splice(0, write.history.length);
-    this.consumed.splice(0, write.consumedSignalIds.length);
+    this.consumed.splice(0, write.consumedSignals.length);
     this.persistedSeq = prepared.seq;
     if (write.status === 'running') this.lastGoodSnapshot = write.snapshot;
     for (const w of this.waiters.filter((w) => w.seq <= prepared.seq)) w.resolve();
@@ -577,19 +657,25 @@ export class RunSession implements CommitParticipant, StepHost {
     if (this.compacting) return;
     const { keepLast } = this.host.history;
     this.compacting = compactHistory(this.host.db, this.runId, { keepLast })
-      .then(() => undefined)
+      .then((r) => {
+        this.historyRows = Math.max(0, this.historyRows - r.deletedRows);
+      })
       .catch((err: unknown) => console.error(`rmapp: compacting the history of run ${this.runId} failed:`, (err as Error).message))
       .finally(() => {
         this.compacting = null;
+        // Writes held back at the bound go now.
+        if (!this.ended && (this.changeSeq > this.persistedSeq || this.ending)) this.host.committer.schedule(this);
       });
   }
 
   onFailed(): void {
     this.writing = false;
+    this.releasing = false;
   }
 
   onLost(): void {
     this.writing = false;
+    this.releasing = false;
     this.lose('fence');
   }
 
@@ -635,6 +721,7 @@ export class RunSession implements CommitParticipant, StepHost {
     if (this.ended) return;
     this.ended = true;
     if (this.deadlineTimer !== undefined) this.host.clock.clearTimeout(this.deadlineTimer);
+    if (this.keptTimer !== undefined) clearTimeout(this.keptTimer);
     this.endSpan();
     const lost = new Error(`run ${this.runId} left this worker`);
     for (const w of this.waiters.splice(0)) w.reject(lost);

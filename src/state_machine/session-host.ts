@@ -43,6 +43,8 @@ export interface SessionHost {
   /** Lease owner id of this worker process (unique per process). */
   readonly owner: string;
   readonly leaseMs: number;
+  /** The session's lease is certainly held, with the safety margin (see worker.ts). */
+  leaseTrusted(session: { leaseValidUntil: number }): boolean;
   /** A run that only waits longer than this is written out and dropped from memory. */
   readonly evictAfterMs: number;
   readonly events: EngineEvents;

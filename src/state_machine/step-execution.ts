@@ -52,6 +52,8 @@ export interface StepSession {
   readonly hostRef: SessionHost;
   record(entry: HistoryEntry): void;
   persisted(signal?: AbortSignal): Promise<void>;
+  /** False (and the session stops) when its lease can no longer be trusted. */
+  ownsRun(): boolean;
   maybeEvict(): void;
 }
 
@@ -151,6 +153,24 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
     // An attempt parked in a durable sleep resumes as itself; anything else is a new attempt.
     const resumed = record.parked === true && record.attempt > 0;
     record.parked = undefined;
+    if (!resumed && record.attempt >= policy.maxAttempts) {
+      // Every attempt allowed was started and none finished: each one's worker died or lost the run
+      // while it ran (a crash loop, or work that blocks the process past its lease). Running it again
+      // would never end; it fails like an attempt that timed out, and the machine can handle it.
+      const error = host.toError(
+        new WorkflowError(
+          `Step ${step} was started ${record.attempt} times (its limit) and never finished: each attempt's worker died or lost the run while it ran.`,
+          { code: 'STEP_NEVER_FINISHED', category: 'timeout' },
+        ),
+      );
+      record.attempt = 0;
+      record.failed = true;
+      record.sleeps = undefined;
+      record.lastError = error;
+      session.record({ type: 'step.failed', path, step, attempt: policy.maxAttempts, data: { error } });
+      host.events.emit('step.failed', { runId: session.runId, workflow: session.definition.name, step, path, attempt: policy.maxAttempts, durationMs: 0, error });
+      throw new StepFailedError(step, error);
+    }
     const attempt = resumed ? record.attempt : ++record.attempt;
     const idempotencyKey = record.done === 0 ? `${session.runId}/${path}` : `${session.runId}/${path}#${record.done + 1}`;
     // The key is `<run>/<path>` unless this path already completed before (a loop): record it then only.
@@ -171,11 +191,12 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
     }
     const workflow = session.definition.name;
     host.events.emit('step.started', { runId: session.runId, workflow, step, path, attempt, idempotencyKey });
-    // A listener may have stopped the run (cancellation, a simulated crash): then the work never starts.
-    if (signal.aborted) {
+    // A listener may have stopped the run (cancellation, a simulated crash), or the lease may have gone
+    // while the process was paused: then the work never starts.
+    if (signal.aborted || !session.ownsRun()) {
       session.executing.delete(path);
       release();
-      throw signal.reason;
+      throw signal.reason ?? new WorkflowError('The run left this worker before the step started.', { code: 'RUN_LEFT', category: 'cancelled' });
     }
     const startedAt = host.clock.now();
     const span = tracer().startSpan(

@@ -304,12 +304,20 @@ export class Worker implements SessionHost {
     }
   }
 
-  /** Ends every session whose lease could expire within the safety margin by this process's clock. */
+  /**
+   * Ends every session whose lease could expire within the safety margin by this process's clock. A
+   * session whose write giving the run up (it ended, or only waits) is in flight runs nothing: its
+   * commit decides, so a run finished by its owner is not reported lost.
+   */
   private selfFence(): void {
-    const limit = performance.now() + this.fenceMarginMs;
     for (const session of [...this.sessions.values()]) {
-      if (!session.ended && session.leaseValidUntil <= limit) session.lose('self-fence');
+      if (!session.ended && !session.releasing && !this.leaseTrusted(session)) session.lose('self-fence');
     }
+  }
+
+  /** The session's lease is certainly held for at least the safety margin (by this process's clock). */
+  leaseTrusted(session: { leaseValidUntil: number }): boolean {
+    return performance.now() + this.fenceMarginMs < session.leaseValidUntil;
   }
 
   /**

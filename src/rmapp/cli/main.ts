@@ -234,4 +234,6 @@ try {
   process.stderr.write(`rmapp: ${message}\n`);
   if (!known && process.env.RMAPP_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
   process.exitCode = 1;
+  // Whatever a failed command left open (a connection, a timer) must not keep a dead process looking alive.
+  setTimeout(() => process.exit(1), 2_000).unref();
 }
