@@ -154,17 +154,22 @@ describe('worker processes on the shared Postgres', () => {
   it('SIGTERM hand-over: running steps finish, no attempt is counted for the steps that wait, the other worker takes over at once', async () => {
     const ledgerFile = newLedger();
     const env = { DATABASE_URL: testDb.url, RMAPP_TEST_LEDGER: ledgerFile };
-    const ids = await startRuns(client, 20, { slowStep: 'step3', slowMs: 5_000 });
-    const first = spawnRmapp(workerArgs(5_000, 20), env);
+    // step3 takes 12 s (within the first worker's 20 s grace): the second worker starts and listens
+    // while the first holds every run, so only the first worker's release can hand them over.
+    const ids = await startRuns(client, 20, { slowStep: 'step3', slowMs: 12_000 });
+    const first = spawnRmapp([...workerArgs(5_000, 20), '--grace-ms', '20000'], env);
     const step3 = () => executionsOf(readLedger(ledgerFile)).filter((x) => /step3$/.test(x.key));
-    await until(() => step3().length === ids.length || first.child.exitCode !== null, 60_000, 'every run to be in step3 on the first worker').catch((err) => {
-      throw new Error(`${(err as Error).message}; ${step3().length} step3 executions; worker output:\n${first.output()}`);
-    });
+    const heldByFirst = async () =>
+      (await db.query<{ n: number }>(`select count(*)::int as n from rmapp_runs where lease_owner like $1`, [`%:${first.child.pid}:%`]))[0]?.n ?? 0;
+    await until(async () => (await heldByFirst()) === ids.length || first.child.exitCode !== null, 60_000, 'the first worker to hold every run');
     // Polls only every 10 s: a prompt take-over can only come from the release's NOTIFY.
     const second = spawnRmapp(workerArgs(5_000, 20, 10_000), env);
     const listeners = async () =>
       (await db.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where datname = $1 and query ilike 'listen %'`, [testDb.name]))[0]?.n ?? 0;
     await until(async () => (await listeners()) >= 2, 30_000, 'the second worker to listen for wake-ups');
+    await until(() => step3().length === ids.length || first.child.exitCode !== null, 60_000, 'every run to be in step3 on the first worker').catch((err) => {
+      throw new Error(`${(err as Error).message}; ${step3().length} step3 executions; worker output:\n${first.output()}`);
+    });
     expect(step3().filter((x) => x.outcome !== 'open'), 'step3 executions already over when SIGTERM is sent (make step3 slower)').toEqual([]);
     first.child.kill('SIGTERM');
     expect(await first.exited, first.output()).toBe(0);
