@@ -226,3 +226,101 @@ describe('signals that arrive early', () => {
     await engine.cancel(id);
   });
 });
+
+describe('found by an adversarial review', () => {
+  it('a buffered event waiting through two steps and an unrelated change is taken when its state comes (no busy loop)', async () => {
+    const quick = step(async () => 'ok');
+    const machine = setup({ actors: { quick }, types: {} as { context: { notes: number } } }).createMachine({
+      id: 'two',
+      context: { notes: 0 },
+      initial: 'one',
+      on: { note: { actions: assign({ notes: ({ context }) => context.notes + 1 }) } },
+      states: {
+        one: { invoke: { src: 'quick', onDone: 'two' } },
+        two: { invoke: { src: 'quick', onDone: 'awaiting' } },
+        awaiting: { on: { approve: 'done' } },
+        done: { type: 'final' },
+      },
+      output: ({ context }) => context,
+    });
+    const engine = createEngine({ database: db, workflows: [defineWorkflow({ name: 'xs.two', machine, input: z.object({}) })], pollMs: 20 });
+    await engine.startWorker();
+    try {
+      const id = await engine.start('xs.two', {});
+      await engine.send(id, { type: 'approve' }, { buffer: true });
+      await engine.send(id, { type: 'note' });
+      const run = await engine.waitFor(id, { timeoutMs: 10_000 });
+      expect(run.status).toBe('succeeded');
+      expect(run.state).toBe('done');
+      const approvals = (await engine.history(id)).filter((h) => (h.data as { event?: { type?: string } } | null)?.event?.type === 'approve').map((h) => h.type);
+      expect(approvals.at(-1)).toBe('signal.received');
+    } finally {
+      await engine.stop();
+    }
+  });
+
+  it('an event taken by a targetless transition is received and keeps its dedupe key', async () => {
+    const machine = setup({ types: {} as { context: { pings: number } } }).createMachine({
+      id: 'pinged',
+      context: { pings: 0 },
+      initial: 'on',
+      states: { on: { on: { ping: { actions: () => {} }, count: { actions: assign({ pings: ({ context }) => context.pings + 1 }) }, stop: 'off' } }, off: { type: 'final' } },
+    });
+    const engine = createEngine({ database: db, workflows: [defineWorkflow({ name: 'xs.pinged', machine, input: z.object({}) })], pollMs: 20 });
+    await engine.startWorker();
+    try {
+      const id = await engine.start('xs.pinged', {});
+      expect(await engine.send(id, { type: 'ping' }, { dedupeKey: 'p1', waitMs: 10_000 })).toMatchObject({ outcome: 'received' });
+      expect(await engine.send(id, { type: 'ping' }, { dedupeKey: 'p1' })).toMatchObject({ delivered: false, outcome: 'duplicate' });
+      await engine.send(id, { type: 'stop' });
+      expect((await engine.waitFor(id, { timeoutMs: 10_000 })).status).toBe('succeeded');
+    } finally {
+      await engine.stop();
+    }
+  });
+
+  it('text Postgres cannot store fails only its run, at its first write; events and input with it are refused', async () => {
+    const nul = step(async () => 'a\u0000b');
+    const machine = setup({ actors: { nul }, types: {} as { context: { text: string } } }).createMachine({
+      id: 'nul',
+      context: { text: '' },
+      initial: 'reading',
+      states: { reading: { invoke: { src: 'nul', onDone: { target: 'done', actions: assign({ text: ({ event }) => event.output }) } } }, done: { type: 'final' } },
+    });
+    const fine = setup({}).createMachine({ id: 'fine', initial: 'a', states: { a: { on: { go: 'b' } }, b: { type: 'final' } } });
+    const engine = createEngine({
+      database: db,
+      workflows: [defineWorkflow({ name: 'xs.nul', machine, input: z.object({ s: z.string().optional() }) }), defineWorkflow({ name: 'xs.fine', machine: fine, input: z.object({}) })],
+      pollMs: 20,
+    });
+    await engine.startWorker();
+    try {
+      const bad = await engine.start('xs.nul', {});
+      const good = await engine.start('xs.fine', {});
+      const failed = await engine.waitFor(bad, { timeoutMs: 10_000 });
+      expect(failed.status).toBe('failed');
+      expect(failed.error).toMatchObject({ code: 'UNDURABLE_SNAPSHOT' });
+      expect(failed.error?.message).toMatch(/context\.text holds a NUL character/);
+      await engine.send(good, { type: 'go' });
+      expect((await engine.waitFor(good, { timeoutMs: 10_000 })).status).toBe('succeeded');
+      const other = await engine.start('xs.fine', {});
+      await expect(engine.send(other, { type: 'go', note: 'x\u0000' })).rejects.toThrow(/event\.note holds a NUL character/);
+      await expect(engine.send(other, { type: 'go', at: new Date() })).rejects.toThrow(/event\.at is a Date/);
+      await expect(engine.start('xs.nul', { s: 'lone \uD800' })).rejects.toThrow(/input\.s holds a lone UTF-16 surrogate/);
+    } finally {
+      await engine.stop();
+    }
+  });
+
+  it('a sparse array in context and a Date in a step input are refused with their paths', async () => {
+    const takes = step(async ({ input }: { input: { at: unknown } }) => String(input.at));
+    const sparse = setup({ types: {} as { context: { list: unknown[] } } }).createMachine({ id: 'sparse', context: { list: [1, , 3] }, initial: 'a', states: { a: {} } });
+    const dated = setup({ actors: { takes } }).createMachine({ id: 'dated', initial: 'a', states: { a: { invoke: { src: 'takes', input: () => ({ at: new Date(0) }) } } } });
+    const a = await underRmapp('xs.sparse', sparse);
+    expect(a.run.error?.message).toMatch(/context\.list\[1\] is a hole in a sparse array/);
+    const before = worked;
+    const b = await underRmapp('xs.dated', dated);
+    expect(b.run.error?.message).toMatch(/children\.[^ ]+\.input\.at is a Date/);
+    expect(worked).toBe(before);
+  });
+});

@@ -8,6 +8,7 @@ import type { Database } from '../persistence/database.ts';
 import { commitRunWrites, type CommitResult, type RunWrite } from '../persistence/commits.ts';
 import { faultsArmed, reachFaultPoint, stateTargets } from './fault-points.ts';
 import { dbFaultsArmed, withDbFault } from './db-faults.ts';
+import { toErrorData } from './errors.ts';
 
 /** What the committer needs from a run session. */
 export interface CommitParticipant {
@@ -19,6 +20,8 @@ export interface CommitParticipant {
   onFailed(prepared: PreparedWrite): void;
   /** The fence failed: another worker owns the run now, or it was changed under us. */
   onLost(prepared: PreparedWrite): void;
+  /** The database refused this write itself (its data, not the connection): it will never succeed. */
+  onRejected(prepared: PreparedWrite, err: unknown): void;
 }
 
 /** A write plus what the session needs to know once it is durable. */
@@ -106,6 +109,17 @@ export class Committer {
       results = dbFaultsArmed ? await withDbFault('commit', commit) : await commit();
       this.failures = 0;
     } catch (err) {
+      // The database refused the data (not a lost connection): find the write it cannot take, alone,
+      // so one run's bad write never holds back the others' (a batch is one statement).
+      if (toErrorData(err).category !== 'transient') {
+        if (batch.length === 1) {
+          const [only] = batch;
+          only?.participant.onRejected(only.prepared, err);
+        } else {
+          for (const b of batch) await this.commit([b]);
+        }
+        return;
+      }
       // The database is unreachable or the statement failed: nothing was applied (one statement is
       // one transaction). Keep every session dirty and try again with backoff.
       this.failures += 1;

@@ -14,10 +14,23 @@ export interface UndurableValue {
   problem: string;
 }
 
-const MAX_DEPTH = 64;
+/** Deeper nesting is refused: JSON.stringify would recurse that deep, and nobody means it. */
+const MAX_DEPTH = 256;
+
+/** A NUL character or a lone UTF-16 surrogate: Postgres refuses both in jsonb (and in text). */
+const UNSTORABLE_TEXT = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function textProblem(text: string): string | null {
+  if (!UNSTORABLE_TEXT.test(text)) return null;
+  return text.includes('\u0000')
+    ? 'holds a NUL character (\\u0000), which Postgres cannot store; remove it, or encode the text (e.g. base64)'
+    : 'holds a lone UTF-16 surrogate (not valid Unicode), which Postgres cannot store; repair the text (e.g. text.toWellFormed())';
+}
 
 function describe(value: unknown): string | null {
   switch (typeof value) {
+    case 'string':
+      return textProblem(value);
     case 'bigint':
       return 'is a BigInt: JSON cannot carry it; store it as a string (value.toString()) and convert back where you use it';
     case 'function':
@@ -52,7 +65,11 @@ interface Walk {
 }
 
 function walk(value: unknown, path: string, depth: number, w: Walk): void {
-  if (w.out.length > 0 || depth > MAX_DEPTH) return;
+  if (w.out.length > 0) return;
+  if (depth > MAX_DEPTH) {
+    w.out.push({ path, problem: `is nested more than ${MAX_DEPTH} levels deep (a cycle through copies, or a list built as nested pairs); store a flatter shape` });
+    return;
+  }
   const problem = describe(value);
   if (problem) {
     w.out.push({ path, problem });
@@ -67,12 +84,20 @@ function walk(value: unknown, path: string, depth: number, w: Walk): void {
   w.visited.add(value);
   w.ancestors.add(value);
   if (Array.isArray(value)) {
-    value.forEach((item, i) => {
-      if (item === undefined) w.out.push({ path: `${path}[${i}]`, problem: 'is undefined in an array: JSON writes it as null; use null' });
-      else walk(item, `${path}[${i}]`, depth + 1, w);
-    });
+    for (let i = 0; i < value.length && w.out.length === 0; i++) {
+      if (!(i in value)) w.out.push({ path: `${path}[${i}]`, problem: 'is a hole in a sparse array: JSON writes it as null; fill it (e.g. with null)' });
+      else if (value[i] === undefined) w.out.push({ path: `${path}[${i}]`, problem: 'is undefined in an array: JSON writes it as null; use null' });
+      else walk(value[i], `${path}[${i}]`, depth + 1, w);
+    }
   } else {
-    for (const [key, item] of Object.entries(value)) walk(item, `${path}.${key}`, depth + 1, w);
+    if (Object.getOwnPropertySymbols(value).length > 0) {
+      w.out.push({ path, problem: 'has symbol keys, which JSON drops; use string keys' });
+    }
+    for (const [key, item] of Object.entries(value)) {
+      const bad = textProblem(key);
+      if (bad) w.out.push({ path: `${path}[${JSON.stringify(key)}]`, problem: `has a key that ${bad.replace(/^holds/, 'holds')}` });
+      else walk(item, `${path}.${key}`, depth + 1, w);
+    }
   }
   w.ancestors.delete(value);
 }
@@ -92,9 +117,11 @@ export function findUndurableValue(value: unknown, path: string): UndurableValue
  */
 export function findUndurable(snapshot: unknown, path = ''): UndurableValue | null {
   if (!snapshot || typeof snapshot !== 'object') return null;
-  const s = snapshot as { context?: unknown; children?: Record<string, { src?: unknown; snapshot?: unknown }> };
+  const s = snapshot as { context?: unknown; input?: unknown; children?: Record<string, { src?: unknown; snapshot?: unknown }> };
   const w = newWalk();
   if (s.context !== undefined) walk(s.context, `${path}context`, 0, w);
+  // A child's input is persisted too (a step gets it again when it runs after a restore).
+  if (path !== '' && s.input !== undefined) walk(s.input, `${path}input`, 0, w);
   if (w.out[0]) return w.out[0];
   for (const [id, child] of Object.entries(s.children ?? {})) {
     if (!child) continue;
@@ -107,6 +134,25 @@ export function findUndurable(snapshot: unknown, path = ''): UndurableValue | nu
       };
     }
     const inner = findUndurable(child.snapshot, `${path}children.${id}.`);
+    if (inner) return inner;
+  }
+  return null;
+}
+
+/**
+ * The first string (or key) under `value` that Postgres cannot store (a NUL, a lone surrogate): for
+ * data that is stored as JSON as it is (a run's input), where only such text would fail the insert.
+ */
+export function findUnstorableText(value: unknown, path: string, depth = 0): UndurableValue | null {
+  if (typeof value === 'string') {
+    const problem = textProblem(value);
+    return problem ? { path, problem } : null;
+  }
+  if (!value || typeof value !== 'object' || depth > MAX_DEPTH) return null;
+  for (const [key, item] of Object.entries(value)) {
+    const keyProblem = textProblem(key);
+    if (keyProblem) return { path: `${path}[${JSON.stringify(key)}]`, problem: `has a key that ${keyProblem}` };
+    const inner = findUnstorableText(item, Array.isArray(value) ? `${path}[${key}]` : `${path}.${key}`, depth + 1);
     if (inner) return inner;
   }
   return null;

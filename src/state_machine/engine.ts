@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { context as otelContext, SpanStatusCode } from '@opentelemetry/api';
 import { z } from 'zod';
 import { appendSignal, signalOutcome, type SignalOutcome } from '../persistence/inbox.ts';
+import { findUndurableValue, findUnstorableText } from './durable-check.ts';
 import { openDatabase, type Database, type OpenDatabaseOptions } from '../persistence/database.ts';
 import { migrate } from '../persistence/migrate.ts';
 import { appendHistory, getHistory, getRun, insertRun, listRuns, queuePosition, type ListRunsFilter } from '../persistence/runs.ts';
@@ -237,6 +238,8 @@ export class Engine {
         issues,
       );
     }
+    const badText = findUnstorableText(parsed.data, 'input');
+    if (badText) throw new ValidationError(`Invalid input for workflow "${name}": ${badText.path} ${badText.problem}.`, [{ path: badText.path, message: badText.problem }]);
     if (options.runId !== undefined) {
       const ok = runIdSchema.safeParse(options.runId);
       if (!ok.success) throw new ValidationError(`Invalid runId "${options.runId}": ${ok.error.issues[0]?.message}.`);
@@ -364,6 +367,9 @@ export class Engine {
     if (event.type.startsWith('xstate.') || event.type.startsWith('rmapp.')) {
       throw new ValidationError(`Event type "${event.type}" is reserved: "xstate." and "rmapp." events come from the engine.`);
     }
+    // Events reach the machine through the inbox, as JSON: refuse what would not come back the same.
+    const bad = findUndurableValue(event, 'event');
+    if (bad) throw new ValidationError(`${bad.path} ${bad.problem}.`);
     const bytes = jsonBytes(JSON.stringify(event));
     if (bytes > this.limits.signalBytes) {
       throw new SizeLimitError(`The event "${event.type}"`, 'signalBytes', bytes, this.limits.signalBytes, 'Send a reference (e.g. an artifact name) instead of the data.');

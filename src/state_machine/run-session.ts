@@ -115,6 +115,8 @@ export class RunSession implements CommitParticipant, StepHost {
   private paused = false;
   private evicting = false;
   private restoring = false;
+  /** Transitions the root has taken (see onInspect): tells an event that was taken from one ignored. */
+  private rootTransitions = 0;
   /** The external event being delivered, to name it if the machine throws. */
   private lastEvent: { type: string; state: unknown } | null = null;
   /** History index where the macrostep being processed began: its state entries go there. */
@@ -314,7 +316,8 @@ export class RunSession implements CommitParticipant, StepHost {
   }
 
   private nextWake(): number | null {
-    const dues = [...this.timers.map((t) => t.dueAt), ...this.sleeping.values()];
+    // A buffered signal's expiry too: the run wakes to report it expired.
+    const dues = [...this.timers.map((t) => t.dueAt), ...this.sleeping.values(), ...this.kept.map((k) => this.host.clock.now() + Math.max(0, (k.keepUntil ?? Infinity) - Date.now()))];
     if (this.row.deadlineAt) dues.push(this.row.deadlineAt.getTime());
     return dues.length ? Math.min(...dues) : null;
   }
@@ -363,9 +366,8 @@ export class RunSession implements CommitParticipant, StepHost {
 
   /**
    * Sends one signal to the actor exactly as XState would: no pre-filter (eventless transitions and
-   * guards may read any event). XState keeps the same snapshot object when an event changed nothing:
-   * then the signal is ignored — or, when buffered and not expired, kept to be offered again after the
-   * run's next change. History says which: `signal.received`, `signal.ignored`, `signal.buffered` (once,
+   * guards may read any event). An event that made the root take no transition is ignored — or, when
+   * buffered and not expired, kept to be offered again after the run's next transition. History says which: `signal.received`, `signal.ignored`, `signal.buffered` (once,
    * when first kept), `signal.expired`.
    */
   private offer(e: InboxEvent, first: boolean): SignalOutcome | 'kept' {
@@ -374,10 +376,13 @@ export class RunSession implements CommitParticipant, StepHost {
     const data = { id: e.id, event: e.event };
     if (before.status === 'active') {
       const mark = this.history.length;
+      const transitions = this.rootTransitions;
       this.lastEvent = { type: e.event.type, state: before.value };
       actor.send(e.event);
       this.lastEvent = null;
-      if (actor.getSnapshot() !== before) {
+      // Taken: a transition ran (a targetless one with actions, a re-entry, a sendTo keep the root's
+      // snapshot object), or the snapshot changed (the machine errored, say).
+      if (this.rootTransitions > transitions || actor.getSnapshot() !== before) {
         // Before the state entries of the macrostep it caused, which were placed at `mark`.
         this.history.splice(mark, 0, { type: 'signal.received', data });
         this.markDirty();
@@ -493,6 +498,16 @@ export class RunSession implements CommitParticipant, StepHost {
         if (isMachineActor(ev.actorRef as AnyActorRef)) this.macrostepMark = this.history.length;
         return;
       }
+      if (ev.type === '@xstate.microstep') {
+        // Transitions the root took (targetless ones too, which leave its snapshot object as it was):
+        // an event that took one was received, and buffered events may be taken now.
+        const taken = (ev as { _transitions?: unknown[] })._transitions?.length ?? 0;
+        if (ev.actorRef === this.actor && taken > 0) {
+          this.rootTransitions += taken;
+          this.scheduleRetryKept();
+        }
+        return;
+      }
       if (ev.type !== '@xstate.snapshot' || this.ended || !this.actor) return;
       const ref = ev.actorRef as AnyActorRef;
       if (isMachineActor(ref)) {
@@ -511,7 +526,6 @@ export class RunSession implements CommitParticipant, StepHost {
         }
       }
       this.markDirty();
-      this.scheduleRetryKept();
     } catch (err) {
       // An exception thrown here would propagate into the actor (docs/xstate-semantics.md): report it instead.
       console.error(`rmapp: inspecting run ${this.runId} failed:`, err);
@@ -671,6 +685,28 @@ export class RunSession implements CommitParticipant, StepHost {
   onFailed(): void {
     this.writing = false;
     this.releasing = false;
+  }
+
+  /**
+   * The database refused the write's data (a check the session missed): the run fails with that
+   * error, written from its last good snapshot, instead of retrying a write that can never succeed.
+   */
+  onRejected(_prepared: PreparedWrite, err: unknown): void {
+    this.writing = false;
+    this.releasing = false;
+    if (this.ended) return;
+    const cause = this.host.toError(err);
+    const error: ErrorData = { ...cause, code: 'WRITE_REJECTED', category: 'permanent', message: `The database refused the run's state: ${cause.message}` };
+    if (this.ending?.error?.code === 'WRITE_REJECTED') {
+      // Even the failure could not be written: stop here; the run waits for a fix, visibly held.
+      console.error(`rmapp: run ${this.runId}: the database refused even its failure: ${cause.message}`);
+      return this.end(false);
+    }
+    this.ending = { status: 'failed', snapshot: this.lastGoodSnapshot, error };
+    this.history = [{ type: 'run.failed', data: { error } }];
+    this.ending.recorded = true;
+    this.consumed = [];
+    this.markDirty();
   }
 
   onLost(): void {

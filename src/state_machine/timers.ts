@@ -59,7 +59,8 @@ export function readTimers(root: AnyActor, clockNow: number): TimerRecord[] {
 export function rearmTimers(root: AnyActor, timers: readonly TimerRecord[], now: number): TimerRecord[] {
   const system = root.system as unknown as SchedulerSystem;
   const dropped: TimerRecord[] = [];
-  for (const t of timers) {
+  // By due time: timers that are already overdue all get delay 0 and then fire in scheduling order.
+  for (const t of [...timers].sort((a, b) => a.dueAt - b.dueAt)) {
     const source = findActor(root, t.source);
     const target = findActor(root, t.target);
     if (!source || !target) {
