@@ -3,23 +3,17 @@
  * sleeps keeps its attempt number and its whole retry budget, and the history bound holds for a loop
  * that is evicted between iterations — it is a property of the run, not of one worker's hold of it.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import { assign, setup } from 'xstate';
 import { z } from 'zod';
-import { createEngine, defineWorkflow, openDatabase, step, type Database } from '../src/index.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
+import { createEngine, defineWorkflow, step, type Database } from '../src/index.ts';
+import { useTestDatabase } from './helpers/postgres.ts';
 import { until } from './helpers/processes.ts';
 
-let testDb: TestDatabase;
+const store = useTestDatabase();
 let db: Database;
-
-beforeAll(async () => {
-  testDb = await createTestDatabase();
-  db = await openDatabase({ url: testDb.url });
-});
-afterAll(async () => {
-  await db.close();
-  await testDb.drop();
+beforeAll(() => {
+  db = store.db;
 });
 
 const stepRows = (runId: string) =>

@@ -5,7 +5,7 @@
  * one restoring the run from the database) between every pair of events. Events are sent one at a time
  * once the run has settled, as a user's would be.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   assign,
   cancel,
@@ -21,8 +21,8 @@ import {
   type AnyStateMachine,
 } from 'xstate';
 import { z } from 'zod';
-import { createEngine, defineWorkflow, openDatabase, type Database, type Engine } from '../src/index.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
+import { createEngine, defineWorkflow, type Database, type Engine } from '../src/index.ts';
+import { useTestDatabase } from './helpers/postgres.ts';
 
 type Ev = { type: string; [k: string]: unknown };
 interface Case {
@@ -308,15 +308,10 @@ const cases: Case[] = [
   },
 ];
 
-let testDb: TestDatabase;
+const store = useTestDatabase();
 let db: Database;
-beforeAll(async () => {
-  testDb = await createTestDatabase();
-  db = await openDatabase({ url: testDb.url });
-});
-afterAll(async () => {
-  await db.close();
-  await testDb.drop();
+beforeAll(() => {
+  db = store.db;
 });
 
 /** What is compared: the state, the context, the status and the output. */

@@ -7,19 +7,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assign, createActor, fromPromise, setup, spawnChild, type AnyStateMachine } from 'xstate';
 import { z } from 'zod';
-import { createEngine, defineWorkflow, openDatabase, step, type Database, type Engine } from '../src/index.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
+import { createEngine, defineWorkflow, step, type Database, type Engine } from '../src/index.ts';
+import { useTestDatabase } from './helpers/postgres.ts';
 
-let testDb: TestDatabase;
+const store = useTestDatabase();
 let db: Database;
-
-beforeAll(async () => {
-  testDb = await createTestDatabase();
-  db = await openDatabase({ url: testDb.url });
-});
-afterAll(async () => {
-  await db.close();
-  await testDb.drop();
+beforeAll(() => {
+  db = store.db;
 });
 
 let worked = 0;

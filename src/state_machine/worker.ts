@@ -84,6 +84,8 @@ export class Worker implements SessionHost {
   private poked = false;
   private renewTimer: NodeJS.Timeout | null = null;
   private fenceTimer: NodeJS.Timeout | null = null;
+  /** Runs woken while no session held them, since the current claim was sent. */
+  private readonly wokenWhileClaiming = new Set<string>();
   /** Renewals in flight; a slow database gets a few at once, never a pile. */
   private renewalsInFlight = 0;
   private unlisten: (() => Promise<void>) | null = null;
@@ -174,7 +176,12 @@ export class Worker implements SessionHost {
   onWake(runId: string): void {
     const session = this.sessions.get(runId);
     if (session) void session.pullSignals();
-    else this.poke();
+    else {
+      // It may be a run this worker is claiming right now, whose claim read its inbox before the
+      // signal came: its session will read the inbox once it starts.
+      this.wokenWhileClaiming.add(runId);
+      this.poke();
+    }
   }
 
   poke(): void {
@@ -193,6 +200,7 @@ export class Worker implements SessionHost {
       try {
         if (this.keyed) await admitQueuedRuns(this.db, this.definitions);
         if (free > 0) {
+          this.wokenWhileClaiming.clear();
           claimedAt = performance.now();
           const claim = () => claimRuns(this.db, { owner: this.owner, leaseMs: this.leaseMs, limit: free, definitions: this.definitions });
           claimed = dbFaultsArmed ? await withDbFault('claim', claim) : await claim();
@@ -205,8 +213,9 @@ export class Worker implements SessionHost {
       }
       for (const row of claimed) {
         if (row.dueAt) this.events.emit('run.claimed', { runId: row.id, workflow: row.workflow, lagMs: Math.max(0, this.clock.now() - row.dueAt.getTime()) });
-        this.startSession(row, claimedAt);
+        this.startSession(this.wokenWhileClaiming.has(row.id) ? { ...row, hasSignals: true } : row, claimedAt);
       }
+      this.wokenWhileClaiming.clear();
       if (this.stopping) break;
       if (claimed.length > 0 && claimed.length === free) continue;
       if (this.poked) continue;

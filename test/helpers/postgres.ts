@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import postgres from 'postgres';
+import { afterAll, beforeAll } from 'vitest';
 import { openDatabase, type Database } from '../../src/index.ts';
 import type { Queryable } from '../../src/persistence/database.ts';
 
@@ -73,4 +74,21 @@ export async function rawTransaction<T>(url: string, fn: (tx: Queryable) => Prom
   } finally {
     await sql.end();
   }
+}
+
+/**
+ * A fresh database and a store on it for the whole test file: `const store = useTestDatabase();` then
+ * `store.db` and `store.testDb` inside tests and hooks registered after it.
+ */
+export function useTestDatabase(): { db: Database; testDb: TestDatabase } {
+  const state = {} as { db: Database; testDb: TestDatabase };
+  beforeAll(async () => {
+    state.testDb = await createTestDatabase();
+    state.db = await openDatabase({ url: state.testDb.url });
+  });
+  afterAll(async () => {
+    await state.db?.close();
+    await state.testDb?.drop();
+  });
+  return state;
 }
