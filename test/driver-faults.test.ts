@@ -179,11 +179,19 @@ it('a client engine whose first statement met a terminated backend works on its 
   expect((await engine.get(id)).status).toBe('pending');
 });
 
-it('a worker whose start-up meets a terminated backend exits 1 at once instead of idling alive', async () => {
+it('a worker whose start-up meets terminated backends waits for the database, then works; a bad URL exits 1 at once', async () => {
   proxy = await startFaultProxy();
-  proxy.cutMatching(/is not registered on worker/);
-  const worker = spawnRmapp(['--workflows', TEST_WORKFLOWS, 'worker'], { DATABASE_URL: proxy.url(testDb.name) });
-  expect(await worker.exited, worker.output()).toBe(1);
-  expect(worker.output()).toMatch(/terminating connection due to administrator command/);
-  expect(proxy.cuts).toHaveLength(1);
+  proxy.cutMatching(/is not registered on worker/, 2);
+  const worker = spawnRmapp(['--workflows', TEST_WORKFLOWS, 'worker', '--poll-ms', '100'], { DATABASE_URL: proxy.url(testDb.name) });
+  await until(() => /rmapp worker .* on /.test(worker.output()) || worker.child.exitCode !== null, 60_000, 'the worker to start');
+  expect(worker.child.exitCode, worker.output()).toBeNull();
+  expect(worker.output().match(/the database is not reachable/g), worker.output()).toHaveLength(2);
+  const id = await client.start('test.sequence', {});
+  await until(async () => (await client.get(id)).status === 'succeeded', 30_000, 'the run to succeed on that worker');
+  worker.child.kill('SIGTERM');
+  expect(await worker.exited, worker.output()).toBe(0);
+
+  const bad = spawnRmapp(['--workflows', TEST_WORKFLOWS, 'worker'], { DATABASE_URL: 'mysql://nope' });
+  expect(await bad.exited, bad.output()).toBe(1);
+  expect(bad.output()).toMatch(/DATABASE_URL must start with postgres:\/\//);
 });

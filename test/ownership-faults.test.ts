@@ -208,6 +208,8 @@ describe('a Postgres restart mid-load (a private cluster)', () => {
       const ids = await startRuns(engine, 60, { everyMs: 30 });
       const env = { DATABASE_URL: pg.url, RMAPP_TEST_LEDGER: ledgerFile };
       const workers = [spawnRmapp(workerArgs(1_500, 20, 100), env), spawnRmapp(workerArgs(1_500, 20, 100), env)];
+      // Both are running (a worker still starting would wait for the database: a different case).
+      await until(() => workers.every((w) => /rmapp worker .* on /.test(w.output())), 60_000, 'both workers to start');
       await until(async () => (await succeeded(store, ids).catch(() => 0)) >= 15, 60_000, '15 runs to succeed');
       pg.restart('fast');
       await until(async () => (await succeeded(store, ids).catch(() => 0)) === ids.length, 120_000, 'all runs to succeed after the restart');

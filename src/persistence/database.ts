@@ -62,6 +62,11 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
   return openPglite(options.dataDir ?? process.env.RMAPP_DATA_DIR ?? '.rmapp/pgdata');
 }
 
+/** A mistake in the set-up, not an outage: retrying cannot fix it (category `validation`). */
+function configError(message: string): Error {
+  return Object.assign(new Error(message), { code: 'DATABASE_CONFIG', category: 'validation' });
+}
+
 /** Removes the password from a connection string so it can be printed. */
 export function redactUrl(url: string): string {
   try {
@@ -75,7 +80,7 @@ export function redactUrl(url: string): string {
 
 function openPostgres(url: string, max: number): Database {
   if (!/^postgres(ql)?:\/\//.test(url)) {
-    throw new Error(
+    throw configError(
       `DATABASE_URL must start with postgres:// or postgresql:// (got "${redactUrl(url)}"); unset it to use the embedded PGlite store.`,
     );
   }
@@ -295,7 +300,7 @@ function lockDataDir(dir: string): () => void {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const pid = Number(readFileSync(lockFile, 'utf8'));
       if (pid && pid !== process.pid && isAlive(pid)) {
-        throw new Error(
+        throw configError(
           `The embedded store ${dir} is in use by process ${pid}. PGlite serves one process at a time: stop that ` +
             'process, or set DATABASE_URL=postgres://… so several processes can share one Postgres.',
         );
@@ -303,7 +308,7 @@ function lockDataDir(dir: string): () => void {
       rmSync(lockFile, { force: true });
     }
   }
-  throw new Error(`Could not lock the embedded store ${dir}; remove ${lockFile} if no rmapp process is running.`);
+  throw configError(`Could not lock the embedded store ${dir}; remove ${lockFile} if no rmapp process is running.`);
 }
 
 function isAlive(pid: number): boolean {

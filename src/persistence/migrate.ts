@@ -20,6 +20,8 @@ const MIGRATION_LOCK_KEY = 0x726d617070;
 /** Raised when the database was migrated by a newer rmapp than this one. */
 export class DatabaseTooNewError extends Error {
   readonly code = 'DATABASE_TOO_NEW';
+  /** Waiting does not fix it: a worker retrying its start on connection errors gives up at once. */
+  readonly category = 'permanent';
   constructor(readonly unknownMigrations: string[]) {
     super(
       `The database has migrations this version of rmapp does not know (${unknownMigrations.join(', ')}): ` +

@@ -201,7 +201,10 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const executor = gh ? gh.bind(engine) : null;
   const detach = runtime ? attachGitHubFollowers(engine, config, runtime, log, options.progressIntervalMs) : async () => {};
 
-  await engine.startWorker();
+  // A database that is down or restarting at start-up is waited for, with a log line per try.
+  await engine.startWorker({
+    retry: { onRetry: (err, attempt, delayMs) => log.warn({ err: (err as Error).message, attempt, delayMs }, 'the database is not reachable; trying again') },
+  });
   const server = await startServiceServer({
     engine,
     log,

@@ -13,7 +13,7 @@ import { migrate } from '../persistence/migrate.ts';
 import { appendHistory, getHistory, getRun, insertRun, listRuns, queuePosition, type ListRunsFilter } from '../persistence/runs.ts';
 import { FINAL_STATUSES, type HistoryEvent, type RunStatus } from '../persistence/schema.ts';
 import type { WorkflowDefinition } from './definition.ts';
-import { RunNotFoundError, UnknownWorkflowError, ValidationError, WaitTimeoutError } from './errors.ts';
+import { RunNotFoundError, toErrorData, UnknownWorkflowError, ValidationError, WaitTimeoutError } from './errors.ts';
 import { EngineEvents, type EngineEventName, type EngineListener } from './events.ts';
 import type { RetryPolicy } from './retry-policy.ts';
 import { CANCEL_SIGNAL } from './run-session.ts';
@@ -473,7 +473,34 @@ export class Engine {
   }
 
   /** Starts executing runs in this process. */
-  async startWorker(): Promise<void> {
+  /**
+   * Starts this process's worker. With `retry`, a start that fails on a transient error (the database
+   * is down or restarting) is tried again with backoff (200 ms doubling to 5 s) until it works or
+   * `retry.signal` aborts; any other error (a bad URL, a database newer than this code, a refused
+   * login) is thrown at once. The CLI's `worker` and `serve` start this way.
+   */
+  async startWorker(options: { retry?: { signal?: AbortSignal; onRetry?: (err: unknown, attempt: number, delayMs: number) => void } } = {}): Promise<void> {
+    const { retry } = options;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.startWorkerOnce();
+      } catch (err) {
+        if (!retry || retry.signal?.aborted || toErrorData(err).category !== 'transient') throw err;
+        const delayMs = Math.min(5_000, 200 * 2 ** Math.min(attempt - 1, 5));
+        retry.onRetry?.(err, attempt, delayMs);
+        const waited = await new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => resolve(true), delayMs);
+          retry.signal?.addEventListener('abort', () => {
+            clearTimeout(timer);
+            resolve(false);
+          }, { once: true });
+        });
+        if (!waited) throw err;
+      }
+    }
+  }
+
+  private async startWorkerOnce(): Promise<void> {
     if (this.worker) return;
     const db = await this.db();
     const suffix = randomUUID().slice(0, 8);

@@ -5,7 +5,7 @@
  * - `terminateAll()`: every open connection, busy or idle, at once;
  * - `cutFirstStatement(n)`: the first statement of each of the next `n` new connections, right after
  *   the startup handshake (where postgres.js used to fetch its array types);
- * - `cutMatching(re)`: every statement whose text matches.
+ * - `cutMatching(re, times?)`: every statement whose text matches (or only the next `times` of them).
  * A cut statement never reaches Postgres.
  */
 import net from 'node:net';
@@ -42,7 +42,7 @@ export interface FaultProxy {
   url(database: string): string;
   terminateAll(): number;
   cutFirstStatement(connections: number): void;
-  cutMatching(pattern: RegExp | null): void;
+  cutMatching(pattern: RegExp | null, times?: number): void;
   /** Statements cut so far, with the text of each. */
   readonly cuts: string[];
   /** Connections accepted so far. */
@@ -57,6 +57,7 @@ export async function startFaultProxy(target = { host: '127.0.0.1', port: 5432 }
   let accepted = 0;
   let firstStatementCuts = 0;
   let matching: RegExp | null = null;
+  let matchesLeft = Infinity;
 
   const server = net.createServer((client) => {
     accepted += 1;
@@ -107,7 +108,9 @@ export async function startFaultProxy(target = { host: '127.0.0.1', port: 5432 }
         const text = statementText(type, pending.subarray(5, len + 1));
         if (text !== null) {
           statements += 1;
-          if ((cutFirst && statements === 1) || matching?.test(text)) {
+          const matched = matching?.test(text) === true && matchesLeft > 0;
+          if ((cutFirst && statements === 1) || matched) {
+            if (matched) matchesLeft -= 1;
             cuts.push(text);
             return terminate();
           }
@@ -129,8 +132,9 @@ export async function startFaultProxy(target = { host: '127.0.0.1', port: 5432 }
     cutFirstStatement(connections) {
       firstStatementCuts = connections;
     },
-    cutMatching(pattern) {
+    cutMatching(pattern, times = Infinity) {
       matching = pattern;
+      matchesLeft = times;
     },
     cuts,
     connections: () => accepted,

@@ -128,7 +128,23 @@ program
     });
     github?.registry.bind(engine);
     const detach = github ? attachGitHubFollowers(engine, config, github, createLogger({ secrets: [config.github.token, config.github.privateKey] })) : null;
-    await engine.startWorker();
+    // A database that is down or restarting at start-up is waited for (SIGTERM/SIGINT give up).
+    const giveUp = new AbortController();
+    const onSignal = () => giveUp.abort();
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+    try {
+      await engine.startWorker({
+        retry: {
+          signal: giveUp.signal,
+          onRetry: (err, attempt, delayMs) =>
+            process.stderr.write(`rmapp worker: the database is not reachable (${(err as Error).message}); try ${attempt + 1} in ${delayMs} ms\n`),
+        },
+      });
+    } finally {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+    }
     const db = await engine.db();
     process.stderr.write(
       `rmapp worker ${engine.workerId} on ${db.description}: ${workflows.map((w) => `${w.name}@${w.version}`).join(', ')}\n`,
