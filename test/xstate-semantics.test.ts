@@ -92,7 +92,7 @@ describe('external events are delivered as XState delivers them', () => {
   });
 
   it('a guard with no implementation fails the run with an error naming the guard, the event and the state', async () => {
-    // A guard named but not implemented: XState throws when it evaluates it.
+    // A guard referenced by name that setup() does not provide: XState throws when it evaluates it.
     const machine = setup({ guards: {} as Record<string, () => boolean> }).createMachine({
       id: 'guarded',
       initial: 'waiting',

@@ -132,6 +132,22 @@ async function offloadLargeOutput(session: StepSession, path: string, done: numb
   return ref;
 }
 
+/**
+ * Ends the step's current execution as failed (no attempt left): the next execution of its path is a
+ * new one; history and hooks say so. Returns the error the step's actor rejects with.
+ */
+function failExecution(
+  session: StepSession,
+  record: StepRecord,
+  f: { step: string; path: string; attempt: number; durationMs: number; error: ErrorData },
+): StepFailedError {
+  record.attempt = 0;
+  record.failed = true;
+  session.record({ type: 'step.failed', path: f.path, step: f.step, attempt: f.attempt, data: { error: f.error } });
+  session.hostRef.events.emit('step.failed', { runId: session.runId, workflow: session.definition.name, ...f });
+  return new StepFailedError(f.step, f.error);
+}
+
 /** Runs a step to success, to its last failed attempt, or until its signal aborts. */
 export async function executeStep<TOutput, TInput>(session: StepSession, call: StepCall<TOutput, TInput>): Promise<TOutput> {
   const { self, path, record, fn, options, input, signal } = call;
@@ -163,13 +179,9 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
           { code: 'STEP_NEVER_FINISHED', category: 'timeout' },
         ),
       );
-      record.attempt = 0;
-      record.failed = true;
       record.sleeps = undefined;
       record.lastError = error;
-      session.record({ type: 'step.failed', path, step, attempt: policy.maxAttempts, data: { error } });
-      host.events.emit('step.failed', { runId: session.runId, workflow: session.definition.name, step, path, attempt: policy.maxAttempts, durationMs: 0, error });
-      throw new StepFailedError(step, error);
+      throw failExecution(session, record, { step, path, attempt: policy.maxAttempts, durationMs: 0, error });
     }
     const attempt = resumed ? record.attempt : ++record.attempt;
     const idempotencyKey = record.done === 0 ? `${session.runId}/${path}` : `${session.runId}/${path}#${record.done + 1}`;
@@ -305,11 +317,7 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
         host.events.emit('step.retrying', { runId: session.runId, workflow, step, path, attempt, durationMs, error, delayMs, nextAttemptAt });
         continue;
       }
-      record.attempt = 0;
-      record.failed = true;
-      session.record({ type: 'step.failed', path, step, attempt, data: { error } });
-      host.events.emit('step.failed', { runId: session.runId, workflow, step, path, attempt, durationMs, error });
-      throw new StepFailedError(step, error);
+      throw failExecution(session, record, { step, path, attempt, durationMs, error });
     } finally {
       session.executing.delete(path);
       release();
