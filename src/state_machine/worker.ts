@@ -3,7 +3,7 @@
  * coordinator: `FOR UPDATE SKIP LOCKED` splits runs between workers, leases hand a dead worker's runs
  * to the others, LISTEN/NOTIFY wakes workers at once and polling covers lost notifications.
  *
- * Ownership (README, "Ownership"): a session is one claim of a run — (run id, owner, lease epoch) —
+ * Ownership (README, "One owner at a time"): a session is one claim of a run — (run id, owner, lease epoch) —
  * and every write it makes is fenced in SQL by that triple plus the version. This worker
  * - holds at most one session per run: claiming a run it still holds in memory ends the old session;
  * - judges a renewal only for the sessions it sent, per run;
