@@ -32,6 +32,8 @@ interface Pull {
   title: string;
   body: string;
   state: 'open' | 'closed';
+  /** The repository the head branch is in (`owner/name`): another one for a fork's PR; null when the fork was deleted. Default: the PR's own. */
+  headRepo?: string | null;
 }
 
 interface Fault {
@@ -397,7 +399,20 @@ export class GitHubEmulator {
   }
 
   private pullJson(repo: string, p: Pull) {
-    return { number: p.number, title: p.title, body: p.body, state: p.state, head: { ref: p.head }, base: { ref: p.base }, html_url: `https://github.example/${repo}/pull/${p.number}` };
+    const repoJson = (fullName: string) => {
+      const [owner, name] = fullName.split('/');
+      return { name, full_name: fullName, owner: { login: owner } };
+    };
+    const headRepo = p.headRepo === undefined ? repo : p.headRepo;
+    return {
+      number: p.number,
+      title: p.title,
+      body: p.body,
+      state: p.state,
+      head: { ref: p.head, label: `${(headRepo ?? repo).split('/')[0]}:${p.head}`, repo: headRepo === null ? null : repoJson(headRepo) },
+      base: { ref: p.base, label: `${repo.split('/')[0]}:${p.base}`, repo: repoJson(repo) },
+      html_url: `https://github.example/${repo}/pull/${p.number}`,
+    };
   }
 
   private lastListLength: number | undefined;
