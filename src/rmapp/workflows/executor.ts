@@ -2,7 +2,7 @@
  * The facade the service uses over the engine: start a workflow for a GitHub event, find the run of
  * an issue or pull request, and steer it (signal, cancel, retry, status). Runs get structured ids —
  * `owner/repo/issues/12/<delivery>` — so "the run of this issue" is a prefix query, visible in the
- * dashboard, and the same delivery always maps to the same run.
+ * dashboard, and the same delivery (or the same comment delivered again) always maps to the same run.
  */
 import type { Engine } from '../../state_machine/engine.ts';
 import type { RunInfo } from '../../state_machine/run-info.ts';
@@ -36,15 +36,43 @@ export function subjectPrefix(s: Subject): string {
 /** Run ids allow letters, digits and `. _ : @ / -`; delivery ids are UUIDs, but keep it safe. */
 const safe = (s: string) => s.replace(/[^\w.:@/-]/g, '_');
 
+/**
+ * The idempotency key of the GitHubDelivery run of an event: what the event is about, not how it
+ * reached us. GitHub may deliver one comment several times under new `X-GitHub-Delivery` ids (a
+ * retried or redelivered hook, a proxy that replays), and each copy must not act or reply again:
+ *
+ * - a comment (`issue_comment`, `pull_request_review_comment`) is keyed by its comment id, a review
+ *   (`pull_request_review`) by its review id — only their `created`/`submitted` actions reach a run,
+ *   so one id is one request. The event name is in the key: issue and review comments are numbered
+ *   apart, and the prefix `event:` keeps these keys apart from the keys of the runs they start
+ *   (`run:`, `review-comment:`, `review:`).
+ * - a label (`issues.labeled`) keeps its delivery id (`delivery:<id>`, the key every delivery had
+ *   before): a labelling has no id of its own, and adding the same label again later is a new
+ *   request that must not be swallowed. A copy under a new delivery id meets the "already working"
+ *   check of the run the first one started.
+ *
+ * Only the key changed, not the run id: runs stored with the older `delivery:` keys still answer a
+ * redelivery with the same delivery id through their run id, and nothing parses run ids.
+ */
+export function deliveryKey(event: GitHubEventInput): string {
+  if ((event.event === 'issue_comment' || event.event === 'pull_request_review_comment') && event.commentId !== null) return `event:${event.event}:${event.commentId}`;
+  if (event.event === 'pull_request_review' && event.reviewId !== null) return `event:${event.event}:${event.reviewId}`;
+  return `delivery:${event.deliveryId}`;
+}
+
 export class WorkflowExecutor {
   constructor(
     private readonly engine: Engine,
     private readonly defaults: { maxTestAttempts: number },
   ) {}
 
-  /** Stores the run that handles a webhook delivery; a redelivery returns the same run. */
+  /**
+   * Stores the run that handles a webhook delivery. A redelivery, or the same comment or review
+   * delivered again under a new delivery id, returns the first delivery's run (see {@link deliveryKey}),
+   * so it is answered once. The run id stays `deliveries/<first delivery id>`.
+   */
   startForEvent(event: GitHubEventInput): Promise<string> {
-    return this.engine.start('GitHubDelivery', event, { runId: `deliveries/${safe(event.deliveryId)}`, idempotencyKey: `delivery:${event.deliveryId}` });
+    return this.engine.start('GitHubDelivery', event, { runId: `deliveries/${safe(event.deliveryId)}`, idempotencyKey: deliveryKey(event) });
   }
 
   /** The id of the run `key` starts on a subject (ids are deterministic, so a re-executed step finds its own run). */

@@ -1,0 +1,85 @@
+/**
+ * One comment, one answer: GitHub may deliver the same comment or review several times under new
+ * `X-GitHub-Delivery` ids, and `rmapp serve` must act and reply once (issue #16). Real signed
+ * payloads against the emulator, as in server-webhooks.test.ts.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createServiceWorld, example, type ServiceWorld } from './helpers/service-world.ts';
+
+let w: ServiceWorld;
+const comments = (n: number) => w.world.emulator.comments.get(`acme/widgets#${n}`) ?? [];
+const deliveryRuns = async () => w.service.engine.list({ workflow: 'GitHubDelivery', limit: 500 });
+const issueComment = (n: number, body: string) =>
+  example('issue_comment', 'created', (p) => {
+    p.issue.number = n;
+    delete p.issue.pull_request;
+    p.comment.body = body;
+    p.comment.user.login = 'alice';
+    p.comment.user.type = 'User';
+    p.sender.login = 'alice';
+  });
+
+/** Delivers `payload` `times` times at once, each under a new delivery id; the run ids answered. */
+async function deliverCopies(event: string, payload: unknown, times: number): Promise<string[]> {
+  const answers = await Promise.all(Array.from({ length: times }, () => w.deliver(event, payload, { delivery: randomUUID() })));
+  for (const a of answers) expect(a.status, `delivery ${a.delivery}: ${JSON.stringify(a.body)}`).toBe(202);
+  return answers.map((a) => a.body.runId as string);
+}
+
+/** The delivery runs created since `before`, as `id (delivery id)` for a readable failure. */
+const newRuns = async (before: Set<string>) => (await deliveryRuns()).filter((r) => !before.has(r.id)).map((r) => `${r.id} (${(r.input as { deliveryId: string }).deliveryId})`);
+
+beforeAll(async () => {
+  w = await createServiceWorld();
+  w.world.emulator.permissions.set('acme/widgets:alice', 'write');
+});
+afterAll(async () => w?.stop());
+
+it('one comment delivered 20 times under 20 delivery ids is one run and one reply; two comments are two', async () => {
+  const before = new Set((await deliveryRuns()).map((r) => r.id));
+  const first = issueComment(41, '@rmapp status');
+  const runIds = await deliverCopies('issue_comment', first, 20);
+  expect(new Set(runIds), 'every copy is answered with the first copy’s run').toEqual(new Set([runIds[0]]));
+  expect(await newRuns(before)).toHaveLength(1);
+  await w.service.engine.waitFor(runIds[0] as string, { timeoutMs: 30_000 });
+  expect(comments(41).map((c) => c.body)).toEqual([expect.stringContaining('@alice no run has worked on this yet.')]);
+
+  const second = issueComment(41, '@rmapp status');
+  expect(second.comment.id).not.toBe(first.comment.id);
+  const secondRunIds = await deliverCopies('issue_comment', second, 3);
+  expect(new Set(secondRunIds)).toEqual(new Set([secondRunIds[0]]));
+  expect(secondRunIds[0]).not.toBe(runIds[0]);
+  await w.service.engine.waitFor(secondRunIds[0] as string, { timeoutMs: 30_000 });
+  expect(await newRuns(before)).toHaveLength(2);
+  expect(comments(41)).toHaveLength(2);
+});
+
+it('`implement` delivered 20 times starts one run and never answers "already working"', async () => {
+  w.world.emulator.issues.set('acme/widgets#42', { title: 'Add impl', body: 'PLAN write impl.txt\nWRITE impl.txt right' });
+  const runIds = await deliverCopies('issue_comment', issueComment(42, '@rmapp implement'), 20);
+  expect(new Set(runIds)).toEqual(new Set([runIds[0]]));
+  const delivery = await w.service.engine.waitFor(runIds[0] as string, { timeoutMs: 30_000 });
+  const started = (delivery.output as { outcome: { action: string; runId: string } }).outcome;
+  expect(started.action).toBe('started');
+  const issueRuns = (await w.service.engine.list({ idPrefix: 'acme/widgets/issues/42/' })).map((r) => r.id);
+  expect(issueRuns).toEqual([started.runId]);
+  // Whatever becomes of the run itself (another test's business), no copy answered.
+  await w.service.engine.cancel(started.runId, 'test over');
+  await w.service.engine.waitFor(started.runId, { timeoutMs: 90_000 });
+  await Promise.all([...new Set(runIds)].map((id) => w.service.engine.waitFor(id, { timeoutMs: 30_000 })));
+  const duplicates = comments(42).filter((c) => /already working/.test(c.body));
+  expect(duplicates.map((c) => c.body), 'replies to copies of the one comment').toEqual([]);
+});
+
+it('a review delivered 5 times under new delivery ids is one run', async () => {
+  const before = new Set((await deliveryRuns()).map((r) => r.id));
+  const review = example('pull_request_review', 'submitted', (p) => {
+    p.pull_request.number = 43;
+    p.review.user.login = 'alice';
+  });
+  const reviewRuns = await deliverCopies('pull_request_review', review, 5);
+  expect(new Set(reviewRuns)).toEqual(new Set([reviewRuns[0]]));
+  expect(await newRuns(before)).toHaveLength(1);
+  await w.service.engine.waitFor(reviewRuns[0] as string, { timeoutMs: 30_000 });
+});
