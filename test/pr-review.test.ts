@@ -14,6 +14,7 @@ import { Workspaces } from '../src/rmapp/workspace.ts';
 import { GitHubEmulator } from './helpers/github-emulator.ts';
 import { ROOT } from './helpers/processes.ts';
 import { createBareRemote } from './helpers/git-remote.ts';
+import { testSandbox } from './helpers/sandbox.ts';
 
 let emulator: GitHubEmulator;
 let engine: Engine;
@@ -33,7 +34,7 @@ beforeAll(async () => {
     github,
     workspaces: new Workspaces({ root: join(tmp, 'runs'), author: { name: 'rmapp', email: 'rmapp@example.com' } }),
     remoteUrl: () => remote,
-    agent: { command: ['node', join(ROOT, 'test/fixtures/scripted-agent.mjs')], timeoutMs: 20_000 },
+    agent: { command: ['node', join(ROOT, 'test/fixtures/scripted-agent.mjs')], timeoutMs: 20_000, sandbox: testSandbox },
     botName: 'rmapp',
   };
   engine = createEngine({

@@ -12,6 +12,8 @@ import type { AgentConfig } from '../src/rmapp/agent-runner.ts';
 import { issueAnalysisSchema } from '../src/rmapp/analysis.ts';
 import { parsePlanYaml, planSchema, renderPlanYaml, yamlBlock } from '../src/rmapp/plan.ts';
 import { askJson, CORRECTIVE_MARKER, extractJson, type OutputIssue } from '../src/rmapp/structured-output.ts';
+import { createSandbox } from '../src/rmapp/sandbox/index.ts';
+import { testSandbox } from './helpers/sandbox.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'rmapp-json-'));
 const good = { summary: 'Add a --json flag', kind: 'feature', risks: ['output format is public'] };
@@ -21,9 +23,18 @@ function agent(first: string, second = first): { config: AgentConfig; prompts: (
   const log = join(tmp, `prompts-${Math.random().toString(36).slice(2)}.jsonl`);
   const script = `let p='';process.stdin.on('data',(d)=>(p+=d)).on('end',()=>{require('fs').appendFileSync(process.env.LOG,JSON.stringify(p)+'\\n');process.stdout.write(p.startsWith(process.env.MARK)?process.env.SECOND:process.env.FIRST)})`;
   return {
-    config: { command: ['node', '-e', script], timeoutMs: 10_000, env: { LOG: log, MARK: CORRECTIVE_MARKER, FIRST: first, SECOND: second } },
+    // The log is outside the workspace, so this agent runs unisolated (driver none): the values reach it
+    // by name through the environment allowlist, as an operator's agent.env would.
+    config: { command: ['node', '-e', script], timeoutMs: 10_000, sandbox: unisolated, env: named({ LOG: log, MARK: CORRECTIVE_MARKER, FIRST: first, SECOND: second }) },
     prompts: () => readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as string),
   };
+}
+
+const unisolated = createSandbox({ driver: 'none' });
+/** Puts the values in this process's environment (each agent is used before the next is made); returns their names. */
+function named(values: Record<string, string>): string[] {
+  Object.assign(process.env, values);
+  return Object.keys(values);
 }
 
 const claudeEnvelope = (result: string) => JSON.stringify({ type: 'result', subtype: 'success', is_error: false, duration_ms: 1200, result, session_id: 's-1', total_cost_usd: 0.01 });
@@ -82,7 +93,7 @@ it('fails with category agent, naming the zod issues, when the re-asked answer i
 });
 
 it('an agent that exits non-zero fails at once (category agent), without a re-ask', async () => {
-  const err = await askJson({ command: ['node', '-e', 'process.stderr.write("no credits"); process.exit(2)'], timeoutMs: 10_000 }, { cwd: tmp, prompt: 'Analyze', schema: issueAnalysisSchema }).catch(
+  const err = await askJson({ command: ['node', '-e', 'process.stderr.write("no credits"); process.exit(2)'], timeoutMs: 10_000, sandbox: testSandbox }, { cwd: tmp, prompt: 'Analyze', schema: issueAnalysisSchema }).catch(
     (e: unknown) => e,
   );
   expect(toErrorData(err)).toMatchObject({ category: 'agent', code: 'AGENT_FAILED' });

@@ -11,6 +11,7 @@ import { runCommand } from '../src/rmapp/process.ts';
 import { checkBranchName, Workspaces } from '../src/rmapp/workspace.ts';
 import { toErrorData } from '../src/index.ts';
 import { ROOT } from './helpers/processes.ts';
+import { testSandbox } from './helpers/sandbox.ts';
 
 const AGENT = ['node', join(ROOT, 'test/fixtures/scripted-agent.mjs')];
 let tmp: string;
@@ -72,7 +73,7 @@ it('rejects branch names git would take as options or refuse', async () => {
 it('runs the agent with the prompt on stdin in the workspace; untrusted text is never a shell command', async () => {
   const ws = await workspaces.prepare({ runId: 'run-4', remoteUrl: remote, branch: 'rmapp/issue-4', base: 'main' });
   const prompt = 'Issue: $(touch pwned) `touch pwned2`; rm -rf ~\nWRITE impl.txt implemented';
-  const result = await runAgent({ command: AGENT, timeoutMs: 10_000 }, { cwd: ws.dir, prompt });
+  const result = await runAgent({ command: AGENT, timeoutMs: 10_000, sandbox: testSandbox }, { cwd: ws.dir, prompt });
   expect(JSON.parse(result.stdout)).toMatchObject({ result: 'done', promptBytes: prompt.length });
   expect(readFileSync(join(ws.dir, 'impl.txt'), 'utf8')).toBe('implemented\n');
   expect(existsSync(join(ws.dir, 'pwned'))).toBe(false);
@@ -80,23 +81,23 @@ it('runs the agent with the prompt on stdin in the workspace; untrusted text is 
 });
 
 it('an agent that fails is category agent; one that runs too long is category timeout; abort cancels it', async () => {
-  const failed = await runAgent({ command: AGENT, timeoutMs: 10_000 }, { cwd: tmp, prompt: 'FAIL 3' }).catch((e: unknown) => e);
+  const failed = await runAgent({ command: AGENT, timeoutMs: 10_000, sandbox: testSandbox }, { cwd: tmp, prompt: 'FAIL 3' }).catch((e: unknown) => e);
   expect(toErrorData(failed)).toMatchObject({ category: 'agent', code: 'AGENT_FAILED' });
   expect((failed as Error).message).toMatch(/exited with 3: the agent gave up/);
-  const slow = await runAgent({ command: AGENT, timeoutMs: 300 }, { cwd: tmp, prompt: 'SLEEP 10000' }).catch((e: unknown) => e);
+  const slow = await runAgent({ command: AGENT, timeoutMs: 300, sandbox: testSandbox }, { cwd: tmp, prompt: 'SLEEP 10000' }).catch((e: unknown) => e);
   expect(toErrorData(slow)).toMatchObject({ category: 'timeout', code: 'COMMAND_TIMEOUT' });
   const controller = new AbortController();
-  const pending = runAgent({ command: AGENT, timeoutMs: 10_000 }, { cwd: tmp, prompt: 'SLEEP 10000', signal: controller.signal }).catch((e: unknown) => e);
+  const pending = runAgent({ command: AGENT, timeoutMs: 10_000, sandbox: testSandbox }, { cwd: tmp, prompt: 'SLEEP 10000', signal: controller.signal }).catch((e: unknown) => e);
   controller.abort();
   expect(toErrorData(await pending).category).toBe('cancelled');
-  const missing = await runAgent({ command: ['no-such-agent-binary'], timeoutMs: 1_000 }, { cwd: tmp, prompt: '' }).catch((e: unknown) => e);
+  const missing = await runAgent({ command: ['no-such-agent-binary'], timeoutMs: 1_000, sandbox: testSandbox }, { cwd: tmp, prompt: '' }).catch((e: unknown) => e);
   expect(toErrorData(missing)).toMatchObject({ category: 'permanent', code: 'COMMAND_NOT_RUNNABLE' });
 });
 
 it("runs the repository's tests: failures are a result with their output", async () => {
-  const ok = await runTests({ command: ['node', '-e', 'console.log("12 passed")'], timeoutMs: 10_000 }, { cwd: tmp });
+  const ok = await runTests({ command: ['node', '-e', 'console.log("12 passed")'], timeoutMs: 10_000, sandbox: testSandbox }, { cwd: tmp });
   expect(ok).toMatchObject({ passed: true, exitCode: 0 });
-  const bad = await runTests({ command: ['node', '-e', 'console.error("1 failed"); process.exit(1)'], timeoutMs: 10_000 }, { cwd: tmp });
+  const bad = await runTests({ command: ['node', '-e', 'console.error("1 failed"); process.exit(1)'], timeoutMs: 10_000, sandbox: testSandbox }, { cwd: tmp });
   expect(bad).toMatchObject({ passed: false, exitCode: 1 });
   expect(bad.output).toContain('1 failed');
 });

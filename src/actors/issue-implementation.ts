@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { AgentConfig } from '../rmapp/agent-runner.ts';
+import type { AgentConfig, TestsConfig } from '../rmapp/agent-runner.ts';
 import { runAgent, runTests } from '../rmapp/agent-runner.ts';
 import { issueAnalysisSchema, type IssueAnalysis } from '../rmapp/analysis.ts';
 import { parsePlanYaml, planPath, planSchema, renderPlanYaml, yamlBlock } from '../rmapp/plan.ts';
@@ -24,7 +24,8 @@ export interface IssueImplementationDeps {
   /** The clone URL of a repository (credentials, if any, stay out of logs and history). */
   remoteUrl: (owner: string, repo: string) => string;
   agent: AgentConfig;
-  tests: { command: readonly string[]; timeoutMs: number };
+  /** The repository's test command, run in the sandbox like the agent. */
+  tests: TestsConfig;
   /** The bot's login, for the approval instructions. */
   botName?: string;
 }
@@ -105,7 +106,8 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
         // The agent reads the repository in the run's own workspace (the branch is created here from
         // the default branch; implementing continues in it), never in the service's directory.
         const ws = await workspace(runId, { owner: input.owner, repo: input.repo, branch: `rmapp/issue-${input.issueNumber}`, base: facts.defaultBranch }, signal);
-        const analysis = await askJson(deps.agent, { cwd: ws.dir, prompt, schema: issueAnalysisSchema, signal, name: 'analysis', onReask: reask(progress, 'analysis') });
+        const policy = await deps.workspaces.repositoryPolicy(ws, facts.defaultBranch, signal);
+        const analysis = await askJson(deps.agent, { cwd: ws.dir, prompt, schema: issueAnalysisSchema, signal, name: 'analysis', onReask: reask(progress, 'analysis'), repository: policy });
         await saveArtifact('analysis', analysis);
         return facts;
       },
@@ -147,7 +149,7 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
             : `Implement issue #${input.issueNumber} in this repository.`;
         const planNote = planFile ? `\n\nThe plan is also in \`${planFile}\`.` : '';
         const prompt = `${task}\n\n${issueText(input.issue)}\n## Plan\n\n${yamlBlock(input.plan)}${planNote}\n${failure}`;
-        await runAgent(deps.agent, { cwd: ws.dir, prompt, signal });
+        await runAgent(deps.agent, { cwd: ws.dir, prompt, signal, repository: await deps.workspaces.repositoryPolicy(ws, input.base, signal) });
         const { committed, sha, earlier } = await deps.workspaces.commitAll(ws, `rmapp: ${input.issue.title} (#${input.issueNumber}), attempt ${input.attempt}`, signal);
         // Pushed now, so a worker on another machine that resumes the run continues from this commit.
         await deps.workspaces.push(ws, signal);
@@ -170,7 +172,7 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
       async ({ input, runId, signal, saveArtifact, progress }) => {
         const ws = await workspace(runId, input, signal);
         progress('running the tests');
-        const result = await runTests(deps.tests, { cwd: ws.dir, signal });
+        const result = await runTests(deps.tests, { cwd: ws.dir, signal, repository: await deps.workspaces.repositoryPolicy(ws, input.base, signal) });
         await saveArtifact('test-output', result.output);
         return { passed: result.passed, output: result.output };
       },

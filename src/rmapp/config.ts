@@ -14,6 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { parseDuration } from '../persistence/retention.ts';
 import { WorkflowError } from '../state_machine/errors.ts';
+import { isServiceSecret } from './sandbox/env.ts';
 
 /** Environment variable of each setting (documented in the README). */
 export const ENV = {
@@ -40,7 +41,21 @@ export const ENV = {
   maxTestAttempts: 'RMAPP_MAX_TEST_ATTEMPTS',
   docsRunTests: 'RMAPP_DOCS_RUN_TESTS',
   concurrency: 'RMAPP_CONCURRENCY',
+  'agent.env': 'RMAPP_AGENT_ENV',
+  'agent.network': 'RMAPP_AGENT_NETWORK',
+  'sandbox.driver': 'RMAPP_SANDBOX',
+  'sandbox.image': 'RMAPP_SANDBOX_IMAGE',
+  'sandbox.runtime': 'RMAPP_SANDBOX_RUNTIME',
+  'sandbox.network': 'RMAPP_SANDBOX_NETWORK',
+  'sandbox.allowPrivateNetwork': 'RMAPP_SANDBOX_ALLOW_PRIVATE_NETWORK',
+  'sandbox.env': 'RMAPP_SANDBOX_ENV',
+  'sandbox.readOnlyPaths': 'RMAPP_SANDBOX_PATHS',
+  'sandbox.memory': 'RMAPP_SANDBOX_MEMORY',
+  'sandbox.processes': 'RMAPP_SANDBOX_PROCESSES',
 } as const;
+
+/** Settings that are lists: a JSON array, or words separated by spaces or commas, in the environment. */
+const LIST_SETTINGS = new Set(['agent.command', 'tests.command', 'agent.env', 'agent.network', 'sandbox.network', 'sandbox.env', 'sandbox.readOnlyPaths']);
 type Key = keyof typeof ENV;
 
 /** How to fix each setting, shown with its error. */
@@ -54,6 +69,9 @@ const FIX: Partial<Record<Key, string>> = {
   'server.port': 'set PORT to a port number between 1 and 65535',
   'server.dashboardToken': 'set RMAPP_DASHBOARD_TOKEN to a random string of at least 16 characters (e.g. `openssl rand -hex 24`), or bind to 127.0.0.1',
   labels: 'set RMAPP_LABELS to a JSON object mapping label to template, e.g. {"rmapp:bug":"bugfix"}',
+  'sandbox.driver': 'set RMAPP_SANDBOX to bubblewrap (default), container (with RMAPP_SANDBOX_IMAGE) or none (no isolation: trusted repositories only)',
+  'sandbox.env': 'list only variables the agent or tests need; the service\'s own secrets are never passed',
+  'agent.env': 'list only variables the agent needs (its API key); the service\'s own secrets are never passed',
 };
 
 /** The templates a command or label can name, by their command names. */
@@ -73,6 +91,21 @@ const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
   return z.NEVER;
 });
 
+const envName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')
+  .refine((n) => !isServiceSecret(n), { message: "is one of the service's own secrets and never enters the sandbox" });
+const hostName = z.string().regex(/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i, 'must be a host name, e.g. api.anthropic.com or *.example.com');
+const boolish = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
+/** Bytes, or a size such as `512m`, `4g`. */
+const size = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const m = /^(\d+)\s*([kmg]?)i?b?$/i.exec(String(v).trim());
+  const bytes = m ? Number(m[1]) * 1024 ** ' kmg'.indexOf((m[2] || ' ').toLowerCase()) : NaN;
+  if (Number.isSafeInteger(bytes) && bytes > 0) return bytes;
+  ctx.addIssue({ code: 'custom', message: 'must be a size, e.g. 4g or 512m' });
+  return z.NEVER;
+});
+
 const schema = z
   .object({
     databaseUrl: z.string().url().optional(),
@@ -89,7 +122,32 @@ const schema = z
       })
       .default({ apiUrl: 'https://api.github.com' }),
     botName: z.string().regex(/^[\w-]+(\[bot\])?$/, 'must be a GitHub login, e.g. rmapp or my-app[bot]').default('rmapp'),
-    agent: z.object({ command: argv.optional(), timeout: duration.default(30 * 60_000) }).default({ timeout: 30 * 60_000 }),
+    agent: z
+      .object({
+        command: argv.optional(),
+        timeout: duration.default(30 * 60_000),
+        /** Variables only the agent receives (its API key). */
+        env: z.array(envName).default([]),
+        /** Hosts only the agent may reach (its API). */
+        network: z.array(hostName).default([]),
+      })
+      .strict()
+      .default({ timeout: 30 * 60_000, env: [], network: [] }),
+    /** Where the agent and the tests run: see the README's "Sandbox and threat model". */
+    sandbox: z
+      .object({
+        driver: z.enum(['bubblewrap', 'container', 'none']).default('bubblewrap'),
+        image: z.string().min(1).optional(),
+        runtime: z.enum(['docker', 'podman']).optional(),
+        network: z.array(hostName).default([]),
+        allowPrivateNetwork: boolish.default(false),
+        env: z.array(envName).default([]),
+        readOnlyPaths: z.array(z.string().startsWith('/', 'must be an absolute path')).default([]),
+        memory: size.default(4 * 1024 ** 3),
+        processes: z.coerce.number().int().min(16).default(1024),
+      })
+      .strict()
+      .default({ driver: 'bubblewrap', network: [], allowPrivateNetwork: false, env: [], readOnlyPaths: [], memory: 4 * 1024 ** 3, processes: 1024 }),
     tests: z.object({ command: argv.optional(), timeout: duration.default(20 * 60_000) }).default({ timeout: 20 * 60_000 }),
     workspaceRoot: z.string().min(1).default('.rmapp/workspaces'),
     /** How long a failed run's workspace is kept for inspection. */
@@ -151,6 +209,12 @@ function parseArgv(text: string): string[] | string {
   return t.split(/\s+/).filter(Boolean);
 }
 
+/** A list from a JSON array or words separated by spaces or commas. */
+function parseList(text: string): string[] | string {
+  const parsed = parseArgv(text);
+  return typeof parsed === 'string' ? parsed : parsed.flatMap((w) => w.split(',')).filter(Boolean);
+}
+
 function set(target: Record<string, any>, path: string, value: unknown): void {
   const parts = path.split('.');
   let node = target;
@@ -162,7 +226,7 @@ function fromEnv(env: NodeJS.ProcessEnv, into: Record<string, any>, problems: st
   for (const [path, name] of Object.entries(ENV)) {
     const raw = env[name];
     if (raw === undefined || raw === '') continue;
-    if (path === 'agent.command' || path === 'tests.command') set(into, path, parseArgv(raw));
+    if (LIST_SETTINGS.has(path)) set(into, path, path.endsWith('.command') ? parseArgv(raw) : parseList(raw));
     else if (path === 'labels') {
       try {
         set(into, path, JSON.parse(raw));
@@ -239,6 +303,7 @@ export async function loadConfig(
     if (!config.agent.command) problems.push(problem('agent.command', 'required to run workflows'));
     if (!config.tests.command) problems.push(problem('tests.command', 'required to run workflows'));
   }
+  if (config.sandbox.driver === 'container' && !config.sandbox.image) problems.push(problem('sandbox.image', 'the container driver needs an image with the tools the tests use, e.g. node:20'));
   if (options.serves !== false && !isLoopback(config.server.host) && !config.server.dashboardToken) {
     problems.push(problem('server.dashboardToken', `required when binding to ${config.server.host} (not localhost)`));
   }

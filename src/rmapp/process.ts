@@ -15,6 +15,11 @@ export interface RunCommandOptions {
   timeoutMs?: number | undefined;
   signal?: AbortSignal | undefined;
   env?: Record<string, string | undefined> | undefined;
+  /**
+   * Start from the service's environment (default) or from nothing: sandboxed and git commands
+   * get only what they are given, never the service's secrets.
+   */
+  inheritEnv?: boolean | undefined;
   /** Keep at most this much of stdout and of stderr (the end of it). Default 1 MiB each. */
   maxOutputBytes?: number | undefined;
 }
@@ -60,7 +65,7 @@ function spawnCommand(argv: readonly string[], options: RunCommandOptions): Prom
   const started = Date.now();
   return new Promise((resolve, reject) => {
     if (options.signal?.aborted) return reject(options.signal.reason);
-    const child = spawn(file, args, { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'], shell: false });
+    const child = spawn(file, args, { cwd: options.cwd, env: options.inheritEnv === false ? { ...options.env } : { ...process.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'], shell: false });
     let stdout = '';
     let stderr = '';
     const keep = (acc: string, chunk: Buffer) => {

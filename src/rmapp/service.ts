@@ -19,6 +19,7 @@ import { webhookHandler } from './server/webhook-handler.ts';
 import { githubWorkflows, stagesOf } from './workflows/github-workflows.ts';
 import type { WorkflowExecutor } from './workflows/executor.ts';
 import { Workspaces } from './workspace.ts';
+import { createSandbox, DEFAULT_LIMITS, type Sandbox } from './sandbox/index.ts';
 
 export interface ServiceOptions {
   config: RmappConfig;
@@ -86,19 +87,46 @@ export function githubRuntime(config: RmappConfig, overrides: { github?: GitHubO
       return m ? access.tokenForRepo(m[1] as string, m[2] as string) : undefined;
     },
   });
+  const sandbox = sandboxOf(config);
   const registry = githubWorkflows({
     github,
     workspaces,
     remoteUrl: overrides.remoteUrl ?? ((owner, repo) => gitUrlFor(config, owner, repo)),
-    agent: { command: config.agent.command as string[], timeoutMs: config.agent.timeout },
-    tests: { command: config.tests.command as string[], timeoutMs: config.tests.timeout },
+    agent: { command: config.agent.command as string[], timeoutMs: config.agent.timeout, sandbox, env: config.agent.env, network: config.agent.network },
+    tests: { command: config.tests.command as string[], timeoutMs: config.tests.timeout, sandbox },
     botName: config.botName,
     labels: config.labels,
     maxTestAttempts: config.maxTestAttempts,
     publicUrl: config.server.publicUrl,
     docsRunTests: config.docsRunTests,
   });
-  return { github, workspaces, registry };
+  return { github, workspaces, registry, sandbox };
+}
+
+/** The sandbox of the configuration (`sandbox.*`, with `agent.env`/`agent.network` added per agent run). */
+export function sandboxOf(config: RmappConfig): Sandbox {
+  const s = config.sandbox;
+  return createSandbox({
+    driver: s.driver,
+    image: s.image,
+    runtime: s.runtime,
+    network: s.network,
+    allowPrivateNetwork: s.allowPrivateNetwork,
+    env: s.env,
+    readOnlyPaths: s.readOnlyPaths,
+    limits: { ...DEFAULT_LIMITS, memoryBytes: s.memory, processes: s.processes },
+  });
+}
+
+/**
+ * Checks at start-up that the sandbox works here (a process that cannot isolate the agent refuses to
+ * run it) and says what it enforces; `sandbox.driver: none` gets a loud warning.
+ */
+export async function checkSandbox(sandbox: Sandbox, log: Logger): Promise<void> {
+  await sandbox.check();
+  const { summary, warnings } = sandbox.describe();
+  log.info({ sandbox: summary }, `sandbox: ${summary}`);
+  for (const w of warnings) log.warn(`SANDBOX WARNING: ${w}`);
 }
 
 /** Progress-comment options of the GitHub workflows: stages, links to the branch and the dashboard. */
@@ -198,6 +226,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     retention: { policy: {} },
     stepConcurrency: { agent: Math.max(1, Math.min(config.concurrency, 4)) },
   });
+  if (runtime) await checkSandbox(runtime.sandbox, log);
   const executor = gh ? gh.bind(engine) : null;
   const detach = runtime ? attachGitHubFollowers(engine, config, runtime, log, options.progressIntervalMs) : async () => {};
 

@@ -8,8 +8,33 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
 import { ValidationError, WorkflowError } from '../state_machine/errors.ts';
+import type { RepositoryPolicy } from './agent-runner.ts';
 import { runCommand } from './process.ts';
+
+/** The repository's settings file, read from its default branch. */
+export const REPOSITORY_CONFIG = '.github/rmapp.yml';
+
+const hostName = z.string().regex(/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i, 'must be a host name, e.g. registry.npmjs.org or *.example.com');
+const repositoryConfig = z.object({ sandbox: z.object({ network: z.array(hostName).max(50).default([]) }).strict().default({ network: [] }) }).strict();
+
+/** Parses `.github/rmapp.yml`; a wrong file fails the run with the problems named (category `validation`). */
+export function parseRepositoryPolicy(text: string): RepositoryPolicy {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text) ?? {};
+  } catch (err) {
+    throw new ValidationError(`${REPOSITORY_CONFIG} is not valid YAML: ${(err as Error).message.split('\n')[0]}`, [{ path: REPOSITORY_CONFIG, message: 'invalid YAML' }]);
+  }
+  const parsed = repositoryConfig.safeParse(raw);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => ({ path: `${REPOSITORY_CONFIG}:${i.path.join('.')}`, message: i.code === 'unrecognized_keys' ? `unknown setting(s) ${i.keys.join(', ')}` : i.message }));
+    throw new ValidationError(`${REPOSITORY_CONFIG} is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
+  }
+  return { network: parsed.data.sandbox.network };
+}
 
 /** In a workspace's `.git`: the id of the run it belongs to. */
 const RUN_ID_FILE = 'rmapp-run-id';
@@ -36,6 +61,39 @@ export interface Workspace {
   remoteUrl: string;
 }
 
+/** Host variables git may need (proxies, certificates, ssh): passed through; nothing else of the service's environment is. */
+const GIT_PASSED = ['PATH', 'HOME', 'LANG', 'TZ', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'GIT_SSL_CAINFO', 'SSH_AUTH_SOCK', 'GIT_SSH_COMMAND'];
+
+/**
+ * The environment of the service's own git commands. They run outside the sandbox, on a working tree
+ * the agent wrote, so they never run what the tree could name: no hooks (`core.hooksPath=/dev/null`),
+ * no fsmonitor command, and the repository's `.git` is read-only inside the sandbox so its
+ * configuration stays the service's. The token travels as an `http.extraHeader`, here only.
+ */
+function gitEnv(author: { name: string; email: string }, token?: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of GIT_PASSED) if (process.env[name] !== undefined) env[name] = process.env[name] as string;
+  const config: [string, string][] = [
+    ['core.hooksPath', '/dev/null'],
+    ['core.fsmonitor', 'false'],
+    ['core.sshCommand', process.env.GIT_SSH_COMMAND ?? 'ssh'],
+  ];
+  if (token) config.push(['http.extraHeader', `Authorization: Basic ${Buffer.from(`x-access-token:${token}`).toString('base64')}`]);
+  config.forEach(([key, value], i) => {
+    env[`GIT_CONFIG_KEY_${i}`] = key;
+    env[`GIT_CONFIG_VALUE_${i}`] = value;
+  });
+  return {
+    ...env,
+    GIT_CONFIG_COUNT: String(config.length),
+    GIT_TERMINAL_PROMPT: '0',
+    GIT_AUTHOR_NAME: author.name,
+    GIT_AUTHOR_EMAIL: author.email,
+    GIT_COMMITTER_NAME: author.name,
+    GIT_COMMITTER_EMAIL: author.email,
+  };
+}
+
 /** Rejects names git would take as options or refuse as refs (`git check-ref-format --branch`). */
 export async function checkBranchName(name: string): Promise<void> {
   const invalid = () => new ValidationError(`"${name}" is not a usable branch name.`, [{ path: 'branch', message: 'invalid git branch name' }]);
@@ -53,23 +111,7 @@ export class Workspaces {
 
   private async git(args: string[], cwd: string | undefined, signal?: AbortSignal, input?: string, remoteUrl?: string): Promise<string> {
     const token = remoteUrl && /^https?:/.test(remoteUrl) ? await this.config.token?.(remoteUrl) : undefined;
-    const auth = token
-      ? { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'http.extraHeader', GIT_CONFIG_VALUE_0: `Authorization: Basic ${Buffer.from(`x-access-token:${token}`).toString('base64')}` }
-      : {};
-    const r = await runCommand(['git', ...args], {
-      cwd,
-      signal,
-      input,
-      timeoutMs: this.config.timeoutMs ?? 600_000,
-      env: {
-        GIT_TERMINAL_PROMPT: '0',
-        GIT_AUTHOR_NAME: this.config.author.name,
-        GIT_AUTHOR_EMAIL: this.config.author.email,
-        GIT_COMMITTER_NAME: this.config.author.name,
-        GIT_COMMITTER_EMAIL: this.config.author.email,
-        ...auth,
-      },
-    });
+    const r = await runCommand(['git', ...args], { cwd, signal, input, timeoutMs: this.config.timeoutMs ?? 600_000, env: gitEnv(this.config.author, token), inheritEnv: false });
     if (r.exitCode !== 0) {
       const transient = /Could not resolve host|Connection (refused|reset|timed out)|early EOF|unable to access/i.test(r.stderr);
       throw new WorkflowError(`git ${args[0]} failed: ${r.stderr.trim().slice(-400)}`, { code: 'GIT_FAILED', category: transient ? 'transient' : 'permanent', details: { args: args.slice(0, 2) } });
@@ -87,7 +129,15 @@ export class Workspaces {
   }
 
   /** The run's workspace on `branch` (created from `base` if the remote has no such branch yet). */
-  async prepare(job: { runId: string; remoteUrl: string; branch: string; base: string; signal?: AbortSignal }): Promise<Workspace> {
+  async prepare(job: {
+    runId: string;
+    remoteUrl: string;
+    branch: string;
+    base: string;
+    signal?: AbortSignal;
+    /** The branch must already be on the remote (a pull request's head): never created from `base`. */
+    existing?: boolean;
+  }): Promise<Workspace> {
     await checkBranchName(job.branch);
     await checkBranchName(job.base);
     const dir = this.dirOf(job.runId);
@@ -104,9 +154,31 @@ export class Workspaces {
     // Which run owns it, inside .git (never committed): the sweep maps directories back to runs.
     await writeFile(join(dir, '.git', RUN_ID_FILE), job.runId);
     const remoteHas = await this.git(['ls-remote', '--heads', 'origin', `refs/heads/${job.branch}`], dir, job.signal, undefined, job.remoteUrl);
+    if (!remoteHas && job.existing) {
+      await rm(dir, { recursive: true, force: true });
+      throw new WorkflowError(`The branch "${job.branch}" is not in the repository, so there is nothing to change on it.`, { code: 'BRANCH_NOT_FOUND', category: 'validation', details: { branch: job.branch } });
+    }
     const start = remoteHas ? `origin/${job.branch}` : `origin/${job.base}`;
     await this.git(['checkout', '-B', job.branch, start, '--'], dir, job.signal);
     return ws;
+  }
+
+  /**
+   * The repository's own settings: `.github/rmapp.yml` on its default branch (`origin/HEAD`, else
+   * `base`) — never from the branch being worked on, which an issue's agent or a pull request's
+   * author controls. Today it can ask for network hosts for the sandbox:
+   *
+   * ```yaml
+   * sandbox:
+   *   network: [registry.npmjs.org, "*.pythonhosted.org"]
+   * ```
+   */
+  async repositoryPolicy(ws: Workspace, base: string, signal?: AbortSignal): Promise<RepositoryPolicy> {
+    for (const ref of ['origin/HEAD', `origin/${base}`]) {
+      const r = await runCommand(['git', 'show', `${ref}:${REPOSITORY_CONFIG}`], { cwd: ws.dir, signal, env: gitEnv(this.config.author), inheritEnv: false });
+      if (r.exitCode === 0) return parseRepositoryPolicy(r.stdout);
+    }
+    return {};
   }
 
   /**
@@ -117,7 +189,7 @@ export class Workspaces {
    */
   async commitAll(ws: Workspace, message: string, signal?: AbortSignal): Promise<{ committed: boolean; sha: string; earlier: string | null }> {
     await this.git(['add', '-A'], ws.dir, signal);
-    const staged = await runCommand(['git', 'diff', '--cached', '--quiet'], { cwd: ws.dir, signal });
+    const staged = await runCommand(['git', 'diff', '--cached', '--quiet'], { cwd: ws.dir, signal, env: gitEnv(this.config.author), inheritEnv: false });
     if (staged.exitCode === 0) {
       const subject = message.split('\n')[0]?.trim() ?? '';
       const log = await this.git(['log', '-n', '200', '--format=%H%x1f%s', 'HEAD', '--'], ws.dir, signal);

@@ -22,6 +22,7 @@ import { GitHubEmulator } from './github-emulator.ts';
 import { createTestDatabase, type TestDatabase } from './postgres.ts';
 import { ROOT } from './processes.ts';
 import { createBareRemote } from './git-remote.ts';
+import { testSandbox } from './sandbox.ts';
 
 export const GITHUB_WORKER = join(ROOT, 'test/fixtures/github-worker.ts');
 export const TOKEN = 't0ken';
@@ -38,8 +39,8 @@ export function crashTestDeps(options: { github: GitHubOctokit; remote: string; 
     github: options.github,
     workspaces: new Workspaces({ root: options.workspaces, author: { name: 'rmapp', email: 'rmapp@example.com' } }),
     remoteUrl: () => options.remote,
-    agent: { command: ['node', join(ROOT, 'test/fixtures/scripted-agent.mjs')], timeoutMs: 20_000 },
-    tests: { command: ['node', '-e', "process.exit(require('fs').readFileSync('impl.txt','utf8').trim() === 'right' ? 0 : 1)"], timeoutMs: 20_000 },
+    agent: { command: ['node', join(ROOT, 'test/fixtures/scripted-agent.mjs')], timeoutMs: 20_000, sandbox: testSandbox },
+    tests: { command: ['node', '-e', "process.exit(require('fs').readFileSync('impl.txt','utf8').trim() === 'right' ? 0 : 1)"], timeoutMs: 20_000, sandbox: testSandbox },
     botName: 'rmapp',
   };
 }

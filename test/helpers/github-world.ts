@@ -13,6 +13,7 @@ import { Workspaces } from '../../src/rmapp/workspace.ts';
 import { GitHubEmulator } from './github-emulator.ts';
 import { ROOT } from './processes.ts';
 import { createBareRemote } from './git-remote.ts';
+import { testSandbox } from './sandbox.ts';
 
 export interface GitHubWorld {
   emulator: GitHubEmulator;
@@ -36,10 +37,11 @@ export async function createGitHubWorld(files: Record<string, string> = {}): Pro
     github,
     workspaces: new Workspaces({ root: join(tmp, 'runs'), author: { name: 'rmapp', email: 'rmapp@example.com' } }),
     remoteUrl: () => remote,
-    agent: { command: ['node', join(ROOT, 'test/fixtures/scripted-agent.mjs')], timeoutMs: 20_000 },
+    agent: { command: ['node', join(ROOT, 'test/fixtures/scripted-agent.mjs')], timeoutMs: 20_000, sandbox: testSandbox },
     tests: {
       command: ['node', '-e', "const fs = require('fs'); const v = fs.existsSync('impl.txt') ? fs.readFileSync('impl.txt', 'utf8').trim() : '(missing)'; console.log('expected impl.txt to say right, got ' + v); process.exit(v === 'right' ? 0 : 1)"],
       timeoutMs: 20_000,
+      sandbox: testSandbox,
     },
     botName: 'rmapp',
   };

@@ -16,7 +16,7 @@ import { addServeCommand } from './serve-command.ts';
 import { serviceWorkflowSet } from './versions-command.ts';
 import { loadConfig } from '../config.ts';
 import { createLogger } from '../logger.ts';
-import { attachGitHubFollowers, githubRuntime } from '../service.ts';
+import { attachGitHubFollowers, checkSandbox, githubRuntime } from '../service.ts';
 import { addRunCommand } from './run-command.ts';
 import { DEFAULT_RETENTION, formatDuration, parseDuration } from '../../persistence/retention.ts';
 
@@ -114,6 +114,7 @@ program
     // workflows too: extra workers of a service share its configuration.
     const config = await loadConfig({ requireWebhookSecret: false, serves: false });
     const github = config.githubEnabled ? githubRuntime(config) : null;
+    if (github) await checkSandbox(github.sandbox, createLogger({ secrets: [config.github.token, config.github.privateKey] }));
     const { workflows, previousVersions } = await serviceWorkflowSet(github, opts.workflows);
     const engine = createEngine({
       workflows,

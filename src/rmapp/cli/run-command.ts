@@ -13,7 +13,8 @@ import { ValidationError } from '../../state_machine/errors.ts';
 import { loadConfig, TEMPLATE_NAMES, type TemplateName } from '../config.ts';
 import { attachProgressComments } from '../progress-comment.ts';
 import { runCommand } from '../process.ts';
-import { githubRuntime, progressOptions } from '../service.ts';
+import { checkSandbox, githubRuntime, progressOptions } from '../service.ts';
+import { createLogger } from '../logger.ts';
 import { formatRunDetails, runToJson } from './format.ts';
 
 /** `owner/name`, or a local clone whose `origin` is on GitHub (its git remote is then the local path). */
@@ -50,6 +51,7 @@ export function addRunCommand(program: Command): void {
       const globals = program.opts<{ databaseUrl?: string }>();
       const repo = await resolveRepo(o.repo);
       const runtime = githubRuntime(config, { remoteUrl: repo.localPath ? () => repo.localPath as string : undefined });
+      await checkSandbox(runtime.sandbox, createLogger({ secrets: [config.github.token, config.github.privateKey] }));
       const engine = createEngine({ workflows: runtime.registry.workflows, previousVersions: runtime.registry.previousVersions, database: globals.databaseUrl ?? config.databaseUrl, concurrency: 4 });
       const executor = runtime.registry.bind(engine);
       const progress = attachProgressComments(engine, runtime.github, progressOptions(config, runtime.registry.workflows));

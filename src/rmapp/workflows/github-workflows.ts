@@ -3,7 +3,7 @@
  * templates (one run per issue at a time, whichever template), PRReview and ReviewResponse (one run
  * per pull request at a time: they share the PR branch), and GitHubDelivery (one run per webhook).
  */
-import type { AgentConfig } from '../agent-runner.ts';
+import type { AgentConfig, TestsConfig } from '../agent-runner.ts';
 import type { GitHubOctokit } from '../github/client.ts';
 import type { WorkflowDefinition } from '../../state_machine/definition.ts';
 import type { Engine } from '../../state_machine/engine.ts';
@@ -23,7 +23,7 @@ export interface GitHubWorkflowDeps {
   workspaces: Workspaces;
   remoteUrl: (owner: string, repo: string) => string;
   agent: AgentConfig;
-  tests: { command: readonly string[]; timeoutMs: number };
+  tests: TestsConfig;
   botName: string;
   labels: Record<string, TemplateName>;
   maxTestAttempts: number;

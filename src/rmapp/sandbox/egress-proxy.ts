@@ -1,0 +1,134 @@
+/**
+ * The network of a sandbox with an allowlist: the sandbox has its own network namespace with only a
+ * loopback device, and a forwarder inside (`net-forwarder.mjs`) hands every connection to
+ * 127.0.0.1:3128 to this proxy over a Unix socket bound into the sandbox. The proxy is the only way
+ * out: it serves HTTP `CONNECT host:port` (HTTPS, git) and absolute-form `GET http://…` requests,
+ * only to names on the allowlist, resolves them itself and refuses loopback, private, link-local
+ * (cloud metadata) and other special addresses unless the operator allowed private networks — so
+ * an allowlisted name that resolves to 127.0.0.1 still cannot reach Postgres or the service.
+ */
+import { lookup } from 'node:dns/promises';
+import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { BlockList, connect, isIP, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+
+const SPECIAL = new BlockList();
+for (const [net, prefix] of [
+  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
+  ['192.0.0.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['224.0.0.0', 4], ['240.0.0.0', 4],
+] as const) SPECIAL.addSubnet(net, prefix, 'ipv4');
+for (const [net, prefix] of [['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8], ['::ffff:0:0', 96], ['64:ff9b::', 96]] as const) SPECIAL.addSubnet(net, prefix, 'ipv6');
+
+/** True when `host` is on `allow` (exact, case-insensitive; `*.example.com` matches its subdomains). */
+export function hostAllowed(host: string, allow: readonly string[]): boolean {
+  const h = host.toLowerCase().replace(/\.$/, '');
+  return allow.some((rule) => {
+    const r = rule.toLowerCase().trim();
+    return r.startsWith('*.') ? h.endsWith(r.slice(1)) && h.length > r.length - 1 : h === r;
+  });
+}
+
+/** True for addresses a sandbox must not reach unless private networks are allowed. */
+export function isSpecialAddress(address: string): boolean {
+  const family = isIP(address);
+  if (!family) return true;
+  return SPECIAL.check(address, family === 4 ? 'ipv4' : 'ipv6');
+}
+
+export interface EgressProxy {
+  /** Connections refused, `host:port — reason` (for the run's log and the tests). */
+  readonly refused: string[];
+  close(): Promise<void>;
+}
+
+/** Starts the proxy on the Unix socket `socketPath`. */
+export async function startEgressProxy(socketPath: string, options: { allow: readonly string[]; allowPrivate: boolean }): Promise<EgressProxy> {
+  const refused: string[] = [];
+  const sockets = new Set<Socket | Duplex>();
+
+  const resolve = async (host: string, port: number): Promise<string> => {
+    const name = host.replace(/^\[|\]$/g, '');
+    if (!hostAllowed(name, options.allow)) throw new Refusal(`${name} is not on the sandbox's network allowlist (sandbox.network, agent.network or the repository's .github/rmapp.yml)`);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Refusal(`port ${port} is not a port`);
+    const addresses = isIP(name) ? [{ address: name }] : await lookup(name, { all: true }).catch(() => []);
+    if (!addresses.length) throw new Refusal(`${name} does not resolve`);
+    const usable = addresses.map((a) => a.address).filter((a) => options.allowPrivate || !isSpecialAddress(a));
+    if (!usable.length) throw new Refusal(`${name} resolves to a loopback, private or link-local address (${addresses[0]?.address}); set sandbox.allowPrivateNetwork to allow it`);
+    return usable[0] as string;
+  };
+  const refuse = (target: string, err: unknown) => {
+    const reason = err instanceof Refusal ? err.message : (err as Error).message;
+    refused.push(`${target} — ${reason}`);
+    return `rmapp sandbox: ${target} refused: ${reason}\n`;
+  };
+
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '');
+      if (url.protocol !== 'http:') throw new Error('only http:// in absolute form (use CONNECT for https)');
+    } catch (err) {
+      res.writeHead(400, { 'content-type': 'text/plain' }).end(`rmapp sandbox: ${(err as Error).message}\n`);
+      return;
+    }
+    const port = Number(url.port || 80);
+    resolve(url.hostname, port).then(
+      (address) => {
+        const upstream = httpRequest({ host: address, port, method: req.method, path: `${url.pathname}${url.search}`, headers: { ...req.headers, host: url.host }, setHost: false }, (up) => {
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          up.pipe(res);
+        });
+        upstream.on('error', (err) => {
+          if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
+          res.end(`rmapp sandbox: ${url.host}: ${err.message}\n`);
+        });
+        req.pipe(upstream);
+      },
+      (err: unknown) => res.writeHead(403, { 'content-type': 'text/plain' }).end(refuse(url.host, err)),
+    );
+  });
+  server.on('connect', (req: IncomingMessage, client: Duplex, head: Buffer) => {
+    sockets.add(client);
+    client.on('close', () => sockets.delete(client));
+    client.on('error', () => client.destroy());
+    const target = req.url ?? '';
+    const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(target);
+    if (!m) {
+      client.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\n\r\nrmapp sandbox: CONNECT needs host:port\n`);
+      return;
+    }
+    const port = Number(m[2]);
+    resolve(m[1] as string, port).then(
+      (address) => {
+        const upstream = connect(port, address, () => {
+          client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+          if (head.length) upstream.write(head);
+          upstream.pipe(client);
+          client.pipe(upstream);
+        });
+        sockets.add(upstream);
+        upstream.on('close', () => sockets.delete(upstream));
+        upstream.on('error', () => {
+          client.end('HTTP/1.1 502 Bad Gateway\r\n\r\n');
+          upstream.destroy();
+        });
+      },
+      (err: unknown) => client.end(`HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\n\r\n${refuse(target, err)}`),
+    );
+  });
+  await new Promise<void>((ok, fail) => {
+    server.once('error', fail);
+    server.listen(socketPath, () => ok());
+  });
+  return {
+    refused,
+    close: () =>
+      new Promise<void>((ok) => {
+        for (const s of sockets) s.destroy();
+        server.closeAllConnections();
+        server.close(() => ok());
+      }),
+  };
+}
+
+class Refusal extends Error {}

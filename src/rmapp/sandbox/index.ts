@@ -1,0 +1,147 @@
+/**
+ * {@link createSandbox}: the sandbox the agent and the repository's tests run in, from the
+ * operator's settings. Each run gets a clean environment from the allowlist, its own cgroup where
+ * the service may make one (else rlimits), and — when its network allowlist is not empty — its own
+ * egress proxy. See the README's "Threat model" for what this does and does not stop.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WorkflowError } from '../../state_machine/errors.ts';
+import { runCommand, type CommandResult } from '../process.ts';
+import { bubblewrapArgs, SANDBOX_RUN_DIR } from './bubblewrap.ts';
+import { cgroupsAvailable, createCgroup } from './cgroup.ts';
+import { containerArgs } from './container.ts';
+import { sandboxEnv } from './env.ts';
+import { startEgressProxy } from './egress-proxy.ts';
+import { DEFAULT_LIMITS, type Sandbox, type SandboxJob, type SandboxSettings } from './types.ts';
+
+export * from './types.ts';
+export { SERVICE_SECRET_VARIABLES, isServiceSecret } from './env.ts';
+export { hostAllowed } from './egress-proxy.ts';
+
+const FORWARDER = fileURLToPath(new URL('./net-forwarder.mjs', import.meta.url));
+const PROXY_ENV = (url: string) => ({ HTTP_PROXY: url, HTTPS_PROXY: url, http_proxy: url, https_proxy: url, NO_PROXY: 'localhost,127.0.0.1', no_proxy: 'localhost,127.0.0.1' });
+/** Enters the cgroups named by the leading arguments, then becomes the command (no untrusted text in the script). */
+const ENTER_CGROUPS = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; exec "$@"';
+
+/** The settings with defaults for what is not given. */
+export function sandboxSettings(partial: Partial<SandboxSettings> = {}): SandboxSettings {
+  return {
+    driver: partial.driver ?? 'bubblewrap',
+    limits: { ...DEFAULT_LIMITS, ...partial.limits },
+    network: partial.network ?? [],
+    allowPrivateNetwork: partial.allowPrivateNetwork ?? false,
+    env: partial.env ?? [],
+    readOnlyPaths: partial.readOnlyPaths ?? [],
+    image: partial.image,
+    runtime: partial.runtime,
+  };
+}
+
+/**
+ * Creates the sandbox.
+ *
+ * @example
+ * const sandbox = createSandbox({ driver: 'bubblewrap', network: ['registry.npmjs.org'] });
+ * const r = await sandbox.run({ argv: ['npm', 'test'], workspace: ws.dir, timeoutMs: 600_000 });
+ */
+export function createSandbox(partial: Partial<SandboxSettings> = {}): Sandbox {
+  const settings = sandboxSettings(partial);
+  const { limits } = settings;
+  const runtime = settings.runtime ?? 'docker';
+  let cgroups = false;
+
+  async function run(job: SandboxJob): Promise<CommandResult> {
+    const id = randomUUID();
+    const network = [...settings.network, ...(job.network ?? [])];
+    const env = sandboxEnv([...settings.env, ...(job.env ?? [])]);
+    if (settings.driver === 'none') {
+      return runCommand(job.argv, { cwd: job.workspace, input: job.input, timeoutMs: job.timeoutMs, signal: job.signal, env, inheritEnv: false, maxOutputBytes: limits.outputBytes });
+    }
+    const runDir = network.length ? await mkdtemp(join(tmpdir(), 'rmapp-net-')) : undefined;
+    const proxy = runDir ? await startEgressProxy(join(runDir, 'egress.sock'), { allow: network, allowPrivate: settings.allowPrivateNetwork }) : null;
+    const cgroup = settings.driver === 'bubblewrap' ? await createCgroup(`rmapp-${id}`, limits) : null;
+    try {
+      const inner = proxy ? ['node', `${settings.driver === 'container' ? '/opt/rmapp' : dirnameOf(FORWARDER)}/net-forwarder.mjs`, `${SANDBOX_RUN_DIR}/egress.sock`, '--', ...job.argv] : [...job.argv];
+      const innerEnv = proxy ? { ...env, ...PROXY_ENV('http://127.0.0.1:3128') } : env;
+      let argv: string[];
+      let outerEnv: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
+      if (settings.driver === 'container') {
+        if (!settings.image) throw new WorkflowError('sandbox.image is not set: the container driver needs an image (e.g. node:20).', { code: 'SANDBOX_CONFIG', category: 'permanent' });
+        argv = [runtime, ...containerArgs({ name: `rmapp-${id}`, image: settings.image, workspace: job.workspace, command: inner, env: innerEnv, limits, runDir, forwarder: proxy ? FORWARDER : undefined })];
+        outerEnv = { ...outerEnv, ...innerEnv, PATH: outerEnv.PATH as string };
+      } else {
+        const bwrap = ['bwrap', ...bubblewrapArgs({ workspace: job.workspace, command: inner, env: innerEnv, readOnlyPaths: [...settings.readOnlyPaths, ...(proxy ? [FORWARDER] : [])], runDir })];
+        // Without a cgroup, rlimits: memory per process and processes per user (not binding for root).
+        const rlimits = ['prlimit', `--fsize=${limits.fileBytes}`, ...(cgroup ? [] : [`--data=${limits.memoryBytes}`, `--nproc=${limits.processes}`]), '--', ...bwrap];
+        argv = cgroup ? ['/bin/sh', '-c', ENTER_CGROUPS, 'rmapp-sandbox', String(cgroup.procsFiles.length), ...cgroup.procsFiles, ...rlimits] : rlimits;
+      }
+      try {
+        const result = await runCommand(argv, { input: job.input, timeoutMs: job.timeoutMs, signal: job.signal, env: outerEnv, inheritEnv: false, maxOutputBytes: limits.outputBytes });
+        notRunnable(result, job.argv[0] as string);
+        return result;
+      } finally {
+        if (settings.driver === 'container') await runCommand([runtime, 'rm', '-f', `rmapp-${id}`], { timeoutMs: 30_000, env: { PATH: outerEnv.PATH }, inheritEnv: false }).catch(() => {});
+      }
+    } finally {
+      await cgroup?.destroy();
+      await proxy?.close();
+      if (runDir) await rm(runDir, { recursive: true, force: true });
+    }
+  }
+
+  return {
+    driver: settings.driver,
+    run,
+    async check() {
+      if (settings.driver === 'none') return;
+      if (settings.driver === 'container') {
+        if (!settings.image) throw new WorkflowError('sandbox.image is not set: the container driver needs an image with the tools your tests use (e.g. node:20).', { code: 'SANDBOX_CONFIG', category: 'validation' });
+        const r = await runCommand([runtime, 'version'], { timeoutMs: 30_000 }).catch((err: Error) => ({ exitCode: 1, stderr: err.message }));
+        if (r.exitCode !== 0) throw new WorkflowError(`The container sandbox cannot reach ${runtime}: ${r.stderr.trim().slice(-300)} — start the ${runtime} daemon, or set sandbox.driver to bubblewrap.`, { code: 'SANDBOX_UNAVAILABLE', category: 'permanent' });
+        return;
+      }
+      cgroups = await cgroupsAvailable();
+      const empty = await mkdtemp(join(tmpdir(), 'rmapp-sandbox-check-'));
+      try {
+        const r = await run({ argv: ['/bin/true'], workspace: empty, timeoutMs: 30_000 }).catch((err: Error) => ({ exitCode: 1, stderr: err.message }));
+        if (r.exitCode !== 0) {
+          throw new WorkflowError(
+            `The bubblewrap sandbox does not start here: ${r.stderr.trim().slice(-300) || `exit ${r.exitCode}`} — install it (apt-get install bubblewrap) and allow unprivileged user namespaces, or set sandbox.driver to container.`,
+            { code: 'SANDBOX_UNAVAILABLE', category: 'permanent' },
+          );
+        }
+      } finally {
+        await rm(empty, { recursive: true, force: true });
+      }
+    },
+    describe() {
+      const net = settings.network.length ? `network only to ${settings.network.join(', ')}` : 'no network';
+      if (settings.driver === 'none') {
+        return { summary: 'none', warnings: ['sandbox.driver is "none": the coding agent and the repositories\' tests run with the service\'s filesystem and network (only their environment is cleaned). Use it only for repositories and agents you trust.'] };
+      }
+      if (settings.driver === 'container') return { summary: `${runtime} image ${settings.image}, ${net}`, warnings: [] };
+      const warnings = cgroups || process.getuid?.() !== 0 ? [] : ['the sandbox cannot create cgroups here and the service runs as root: the process limit is not enforced (memory is limited per process).'];
+      return { summary: `bubblewrap, ${cgroups ? 'cgroup limits' : 'rlimits'}, ${net}`, warnings };
+    },
+  };
+}
+
+/** A command the sandbox could not start (not installed, not visible inside) fails as it would outside: COMMAND_NOT_RUNNABLE. */
+function notRunnable(result: CommandResult, program: string): void {
+  const m = /^(?:bwrap: execvp [^\n]*|rmapp sandbox: cannot run [^\n]*)$/m.exec(result.stderr);
+  if (result.exitCode !== 0 && m && result.stderr.trim().split('\n').length <= 2) {
+    throw new WorkflowError(`Could not run ${program} in the sandbox: ${m[0]} — is it installed under /usr, or listed in sandbox.readOnlyPaths?`, {
+      code: 'COMMAND_NOT_RUNNABLE',
+      category: 'permanent',
+      details: { command: program },
+    });
+  }
+}
+
+function dirnameOf(file: string): string {
+  return file.slice(0, file.lastIndexOf('/'));
+}
