@@ -1,8 +1,10 @@
 /**
  * Structured logs (pino, JSON lines on stderr). Secrets are redacted by path and, as a second line
- * of defence, by value: the configured secrets are masked wherever they appear in a message.
+ * of defence, by value with the service's one masker (src/rmapp/masking.ts): the configured secrets
+ * and anything token- or key-shaped, wherever it appears.
  */
 import { pino, type Logger } from 'pino';
+import { createMasker } from './masking.ts';
 
 const REDACT_PATHS = [
   '*.token',
@@ -19,10 +21,10 @@ const REDACT_PATHS = [
   'config.server.dashboardToken',
 ];
 
-/** A logger that masks `secrets` (their values) and the usual secret fields. */
+/** A logger that masks `secrets` (their values), token- and key-shaped text, and the usual secret fields. */
 export function createLogger(options: { level?: string | undefined; secrets?: (string | undefined)[]; destination?: NodeJS.WritableStream } = {}): Logger {
-  const secrets = (options.secrets ?? []).filter((s): s is string => !!s && s.length >= 6);
-  const mask = (text: string) => secrets.reduce((t, s) => t.split(s).join('[REDACTED]'), text);
+  const masker = createMasker(options.secrets ?? []);
+  const mask = masker.text;
   return pino(
     {
       level: options.level ?? process.env.RMAPP_LOG_LEVEL ?? 'info',
@@ -33,7 +35,7 @@ export function createLogger(options: { level?: string | undefined; secrets?: (s
           method.apply(this, args.map((a) => (typeof a === 'string' ? mask(a) : a)) as Parameters<typeof method>);
         },
       },
-      formatters: { log: (obj) => (secrets.length ? (JSON.parse(mask(JSON.stringify(obj))) as Record<string, unknown>) : obj) },
+      formatters: { log: (obj) => masker.value(obj) },
     },
     (options.destination ?? process.stderr) as pino.DestinationStream,
   );

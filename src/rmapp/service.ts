@@ -12,6 +12,7 @@ import type { WorkflowDefinition } from '../state_machine/definition.ts';
 import { createGitHubAccess, createRoutedGitHubClient, type GitHubOctokit } from './github/client.ts';
 import { gitUrlFor, webUrl, type RmappConfig } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { createMasker, type Masker } from './masking.ts';
 import { startTelemetry } from './otel.ts';
 import { attachProgressComments, type ProgressCommentOptions } from './progress-comment.ts';
 import { startServiceServer } from './server/http-server.ts';
@@ -51,19 +52,22 @@ export interface Service {
   stop(options?: { graceMs?: number }): Promise<void>;
 }
 
-const SECRET_KEY = /token|secret|password|private.?key|authorization/i;
+/** The secret values of a configuration: what the masker masks by value. */
+export function secretsOf(config: RmappConfig): string[] {
+  return [config.github.token, config.github.webhookSecret, config.github.privateKey, config.server.dashboardToken, config.databaseUrl ? new URL(config.databaseUrl).password : undefined].filter(
+    (s): s is string => !!s,
+  );
+}
 
-/** Deep copy with secret-looking fields masked (what reaches the inspector). */
-export function maskSecrets<T>(value: T, secrets: string[] = []): T {
-  const walk = (v: unknown, depth: number): unknown => {
-    if (typeof v === 'string') return secrets.reduce((t, s) => (s ? t.split(s).join('[REDACTED]') : t), v);
-    if (!v || typeof v !== 'object' || depth > 8) return v;
-    if (Array.isArray(v)) return v.map((x) => walk(x, depth + 1));
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) out[k] = SECRET_KEY.test(k) ? '[REDACTED]' : walk(x, depth + 1);
-    return out;
-  };
-  return walk(value, 0) as T;
+/**
+ * Masks what the service writes to GitHub (comment and reply bodies, PR titles and bodies): a test's
+ * output or an agent's error quoted in a comment never carries a secret.
+ */
+export function maskGitHubWrites(github: GitHubOctokit, masker: Masker): GitHubOctokit {
+  github.hook.before('request', (options) => {
+    for (const key of ['body', 'title'] as const) if (typeof options[key] === 'string') options[key] = masker.text(options[key] as string);
+  });
+  return github;
 }
 
 /**
@@ -78,7 +82,7 @@ export function githubRuntime(config: RmappConfig, overrides: { github?: GitHubO
     app: config.github.appId ? { appId: config.github.appId, privateKey: config.github.privateKey as string } : undefined,
   };
   const access = createGitHubAccess(clientConfig);
-  const github = overrides.github ?? createRoutedGitHubClient(access, clientConfig);
+  const github = maskGitHubWrites(overrides.github ?? createRoutedGitHubClient(access, clientConfig), createMasker(secretsOf(config)));
   const workspaces = new Workspaces({
     root: config.workspaceRoot,
     author: { name: config.botName, email: `${config.botName.replace(/\[bot\]$/, '')}@users.noreply.github.com` },
@@ -191,8 +195,9 @@ export function attachGitHubFollowers(engine: Engine, config: RmappConfig, runti
 /** Starts the service. */
 export async function startService(options: ServiceOptions): Promise<Service> {
   const { config } = options;
-  const secrets = [config.github.token, config.github.webhookSecret, config.github.privateKey, config.server.dashboardToken].filter((s): s is string => !!s);
+  const secrets = secretsOf(config);
   const log = options.log ?? createLogger({ secrets });
+  const masker = createMasker(secrets);
   const telemetry = options.otel || options.metrics ? await startTelemetry({ otlp: !!options.otel, prometheusEmbedded: !!options.metrics }) : null;
 
   const runtime = config.githubEnabled ? githubRuntime(config, { github: options.github }) : null;
@@ -205,11 +210,8 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   let inspect: ((ev: InspectionEvent) => void) | undefined;
   let stopInspector: (() => void) | undefined;
   if (options.inspectUrl) {
-    const inspector = createWebSocketInspector({
-      url: options.inspectUrl,
-      sanitizeContext: (ctx) => maskSecrets(ctx, secrets),
-      sanitizeEvent: (ev) => maskSecrets(ev, secrets),
-    });
+    // Every inspection event is masked whole (snapshot context, output and error, events, definitions).
+    const inspector = createWebSocketInspector({ url: options.inspectUrl, serialize: (ev) => masker.value(ev) });
     inspect = (ev) => inspector.inspect.next?.(ev);
     stopInspector = () => inspector.stop();
   }
