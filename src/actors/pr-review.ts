@@ -1,12 +1,12 @@
 /** The steps of PRReview, built from the GitHub, workspace and agent adapters. */
-import { readFile } from 'node:fs/promises';
-import { join, normalize } from 'node:path';
+import { readFile, realpath } from 'node:fs/promises';
+import { isAbsolute, join, relative } from 'node:path';
 import type { AgentConfig } from '../rmapp/agent-runner.ts';
 import { runAgent } from '../rmapp/agent-runner.ts';
 import type { GitHubOctokit } from '../rmapp/github/client.ts';
 import { replyToReviewComment, upsertComment } from '../rmapp/github/writes.ts';
 import type { Workspaces } from '../rmapp/workspace.ts';
-import { ValidationError } from '../state_machine/errors.ts';
+import { ValidationError, WorkflowError } from '../state_machine/errors.ts';
 import { step } from '../state_machine/step.ts';
 import type { PrReviewSteps, ReviewRequest } from '../machines/pr-review.ts';
 
@@ -21,7 +21,8 @@ export interface PrReviewDeps {
 
 export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
   const workspace = (runId: string, input: { owner: string; repo: string; review: { branch: string } }, signal: AbortSignal) =>
-    deps.workspaces.prepare({ runId, remoteUrl: deps.remoteUrl(input.owner, input.repo), branch: input.review.branch, base: input.review.branch, signal });
+    // The PR's head branch, which must exist in this repository (parsing refused forks): never created, never another branch.
+    deps.workspaces.prepare({ runId, remoteUrl: deps.remoteUrl(input.owner, input.repo), branch: input.review.branch, base: input.review.branch, existing: true, signal });
 
   return {
     parseComment: step(
@@ -30,6 +31,17 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
           deps.github.pulls.getReviewComment({ owner: input.owner, repo: input.repo, comment_id: input.commentId }),
           deps.github.pulls.get({ owner: input.owner, repo: input.repo, pull_number: input.pullNumber }),
         ]);
+        const own = `${input.owner}/${input.repo}`.toLowerCase();
+        const head = pr.head.repo?.full_name ?? null;
+        if (head?.toLowerCase() !== own) {
+          // A fork's branch: rmapp pushes only to the repository it acts on (README, "Forks").
+          throw new WorkflowError(
+            head
+              ? `This pull request's branch is in the fork ${head}. rmapp only pushes to branches of ${input.owner}/${input.repo}, so it changed nothing: push the change to the fork yourself, or open the pull request from a branch of ${input.owner}/${input.repo}.`
+              : `This pull request's branch is in a fork that no longer exists, so rmapp changed nothing.`,
+            { code: 'FORK_PULL_REQUEST', category: 'validation', details: { headRepo: head } },
+          );
+        }
         const mention = new RegExp(`@${deps.botName.replace(/[^\w-]/g, '')}\\b`, 'gi');
         const request = comment.body.replace(mention, '').trim();
         if (!request) throw new ValidationError('The review comment mentions the bot but asks for nothing.');
@@ -42,10 +54,8 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
       async ({ input, runId, signal }) => {
         const ws = await workspace(runId, input, signal);
         if (!input.review.path) return { snippet: '' };
-        // The path comes from GitHub: keep it inside the workspace.
-        const rel = normalize(input.review.path);
-        if (rel.startsWith('..') || rel.startsWith('/')) throw new ValidationError(`Review comment path "${input.review.path}" is outside the repository.`);
-        const text = await readFile(join(ws.dir, rel), 'utf8').catch(() => '');
+        const file = await insideWorkspace(ws.dir, input.review.path);
+        const text = file ? await readFile(file, 'utf8').catch(() => '') : '';
         const lines = text.split('\n');
         const at = Math.max(0, (input.review.line ?? 1) - 1);
         return { snippet: lines.slice(Math.max(0, at - 10), at + 10).join('\n') };
@@ -74,6 +84,23 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
       { kind: 'git' },
     ),
 
+    reportFailure: step(
+      async ({ input, idempotencyKey }) => {
+        // Parsing may have failed before it knew the reviewer: ask GitHub (a reply without the mention is still a reply).
+        const author =
+          input.author ??
+          (await deps.github.pulls.getReviewComment({ owner: input.owner, repo: input.repo, comment_id: input.commentId }).then(
+            (r) => r.data.user?.login ?? null,
+            () => null,
+          ));
+        const who = author ? `@${author} ` : '';
+        const body = `${who}I could not do this: ${input.error.message.replace(/^\w+: /, '')}${input.error.category === 'validation' ? '' : ` (\`${input.error.category}\`)`}`;
+        const reply = await replyToReviewComment(deps.github, { owner: input.owner, repo: input.repo }, input.pullNumber, input.commentId, idempotencyKey, body);
+        return { replyId: reply.id };
+      },
+      { kind: 'github' },
+    ),
+
     respond: step(
       async ({ input, idempotencyKey }) => {
         const body = input.commit ? `Done in ${input.commit.slice(0, 12)}.` : 'I looked at this and found nothing to change.';
@@ -83,6 +110,23 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
       { kind: 'github' },
     ),
   };
+}
+
+/**
+ * The file a review comment points at, when it is inside the workspace: the path comes from GitHub
+ * and the file from the repository, so both `..` and a committed symlink to a host file are refused
+ * (resolved with `realpath`, then checked). A path that does not exist gives null (no snippet).
+ */
+export async function insideWorkspace(dir: string, path: string): Promise<string | null> {
+  if (isAbsolute(path) || path.includes('\0')) throw new ValidationError(`Review comment path "${path}" is outside the repository.`);
+  const root = await realpath(dir);
+  const real = await realpath(join(root, path)).catch(() => null);
+  if (real === null) return null;
+  const rel = relative(root, real);
+  if (rel === '' || rel.startsWith('..') || isAbsolute(rel) || rel.split('/')[0] === '.git') {
+    throw new ValidationError(`Review comment path "${path}" resolves outside the repository's files.`, [{ path: 'path', message: 'outside the workspace' }]);
+  }
+  return real;
 }
 
 /** The steps of ReviewResponse: PRReview's per comment, plus listing the review's comments and the summary. */

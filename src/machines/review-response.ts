@@ -1,7 +1,9 @@
 /**
  * ReviewResponse: a pull-request review with several comments for the bot. One PRReview child
  * machine per comment (invoked in turn: they share the PR branch's workspace), each persisted inside
- * this run's snapshot and visible on its own; then one summary reply on the pull request.
+ * this run's snapshot and visible on its own; then one summary reply on the pull request. The
+ * children do not answer their own failures: the summary answers the reviewer for each comment,
+ * done or not and why.
  */
 import { assign, setup, type PromiseActorLogic, type UnknownActorLogic } from 'xstate';
 import { z } from 'zod';
@@ -59,7 +61,7 @@ export function reviewResponseMachine(steps: ReviewResponseSteps, options: Revie
   const accept = options.acceptNewComments ?? true;
   return setup({
     types: {} as { input: ReviewResponseInput; context: Context },
-    actors: { listComments, summarize, comment: prReviewMachine(perComment) } as unknown as Record<string, UnknownActorLogic>,
+    actors: { listComments, summarize, comment: prReviewMachine(perComment, { replyOnFailure: false }) } as unknown as Record<string, UnknownActorLogic>,
     guards: { moreComments: ({ context }: { context: Context }) => context.index < context.commentIds.length },
     actions: {
       addComment: assign({

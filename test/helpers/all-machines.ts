@@ -77,6 +77,7 @@ function prReviewOutputs() {
     generateFix: { summary: 'Renamed x to count.' },
     applyChanges: { commit: 'beef001' },
     respond: { replyId: 77 },
+    reportFailure: { replyId: 78 },
   };
 }
 

@@ -66,8 +66,12 @@ export function githubWorkflows(deps: GitHubWorkflowDeps): {
   ];
   return {
     workflows,
-    // ReviewResponse v1 (7fa1feaa3626) took no `review.comment` signal.
-    previousVersions: [{ ...reviewResponseWorkflow(reviewResponseSteps(deps), { acceptNewComments: false }), concurrency: perPull }],
+    previousVersions: [
+      // ReviewResponse v1 (7fa1feaa3626) took no `review.comment` signal.
+      { ...reviewResponseWorkflow(reviewResponseSteps(deps), { acceptNewComments: false }), concurrency: perPull },
+      // PRReview 67110996376d did not answer the reviewer when a stage failed.
+      { ...prReviewWorkflow(prReviewSteps(deps), { replyOnFailure: false }), concurrency: perPull },
+    ],
     bind(engine: Engine) {
       executor = new WorkflowExecutor(engine, { maxTestAttempts: deps.maxTestAttempts });
       return executor;
@@ -75,9 +79,9 @@ export function githubWorkflows(deps: GitHubWorkflowDeps): {
   };
 }
 
-/** Progress-comment stages of each workflow: its top-level states in order, without `failed`. */
+/** Progress-comment stages of each workflow: its top-level states in order, without `failed` and the failure report on the way to it. */
 export function stagesOf(workflows: readonly WorkflowDefinition<any>[]): Record<string, string[]> {
   const out: Record<string, string[]> = {};
-  for (const w of workflows) out[w.name] = Object.keys(w.machine.root.states).filter((s) => s !== 'failed');
+  for (const w of workflows) out[w.name] = Object.keys(w.machine.root.states).filter((s) => s !== 'failed' && s !== 'reportingFailure');
   return out;
 }
