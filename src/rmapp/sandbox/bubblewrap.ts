@@ -64,7 +64,8 @@ export function bubblewrapArgs(options: {
   ];
   if (existsSync(join(options.workspace, '.git'))) args.push('--ro-bind', join(options.workspace, '.git'), `${SANDBOX_WORKSPACE}/.git`);
   if (options.runDir) args.push('--bind', options.runDir, SANDBOX_RUN_DIR);
-  args.push('--chdir', SANDBOX_WORKSPACE, '--clearenv');
+  // The sandbox's own root (a tmpfs holding the mount points) is read-only too: only /workspace and /tmp take writes.
+  args.push('--remount-ro', '/', '--chdir', SANDBOX_WORKSPACE, '--clearenv');
   for (const [k, v] of Object.entries(options.env)) args.push('--setenv', k, v);
   args.push('--', ...options.command);
   return args;
