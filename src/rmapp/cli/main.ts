@@ -16,6 +16,8 @@ import { addServeCommand } from './serve-command.ts';
 import { serviceWorkflowSet } from './versions-command.ts';
 import { loadConfig } from '../config.ts';
 import { createLogger } from '../logger.ts';
+import { createMasker } from '../masking.ts';
+import { SERVICE_SECRET_VARIABLES } from '../sandbox/env.ts';
 import { attachGitHubFollowers, checkSandbox, githubRuntime } from '../service.ts';
 import { addRunCommand } from './run-command.ts';
 import { DEFAULT_RETENTION, formatDuration, parseDuration } from '../../persistence/retention.ts';
@@ -60,7 +62,9 @@ async function withEngine<T>(fn: (engine: Engine) => Promise<T>, extra: { concur
   }
 }
 
-const print = (value: unknown) => process.stdout.write(`${typeof value === 'string' ? value : JSON.stringify(value, null, 2)}\n`);
+/** What the CLI prints goes through the service's masker (a run's error or test output may quote a secret). */
+const masker = createMasker(SERVICE_SECRET_VARIABLES.map((name) => process.env[name]));
+const print = (value: unknown) => process.stdout.write(`${masker.text(typeof value === 'string' ? value : JSON.stringify(value, null, 2))}\n`);
 
 program
   .command('migrate')
