@@ -1,9 +1,16 @@
 /**
  * A GitHub emulator for tests: a local HTTP server speaking the subset of the REST API rmapp uses, so
  * the real Octokit client (auth, retry and throttling plugins included) is exercised end to end. It
- * serves under `/api/v3` like GitHub Enterprise, checks the token (or a GitHub App's RS256 JWT and the
- * installation tokens it issued), records every request, and injects faults on demand (5xx, 429,
- * secondary rate limits, a hook that runs before or after a route, e.g. to kill a worker mid-call).
+ * serves under a path prefix, `/api/v3` by default like GitHub Enterprise Server (`start({ pathPrefix: '' })`
+ * serves at the root like api.github.com), and nothing outside it; checks the token (or a GitHub App's
+ * RS256 JWT and the installation tokens it issued), records every request, and injects faults on demand
+ * (5xx, 429, secondary rate limits, a hook that runs before or after a route, e.g. to kill a worker
+ * mid-call).
+ *
+ * Lists are paginated as GitHub does it: a `link` header to the next page, an absolute URL under the
+ * prefix that names the repository by id (`…/api/v3/repositories/{id}/issues/5/comments?page=2`, as
+ * GitHub's own links do; `start({ links: 'path' })` gives `…/repos/{owner}/{repo}/…` links instead).
+ * Those `/repositories/{id}/…` paths are served as the `/repos/{owner}/{repo}/…` route they alias.
  *
  * Its routes are GitHub OpenAPI path templates, and each request is checked against GitHub's official
  * description before it is served (see `routes` and ./github-openapi.ts).
@@ -47,8 +54,10 @@ interface Fault {
 
 export interface RecordedRequest {
   method: string;
-  /** The decoded path, without `/api/v3`. */
+  /** The decoded path, without the prefix (`/api/v3`). */
   path: string;
+  /** The repository it acted on (`owner/repo`), named by its path or by id (`/repositories/{id}/…`). */
+  repository?: string | undefined;
   body: unknown;
   /** The OpenAPI template of the route that served it (unset: no route, 404). */
   route?: string | undefined;
@@ -93,6 +102,22 @@ export interface EmulatedApp {
   installations: Record<string, number>;
 }
 
+/** How the emulator is served: see {@link GitHubEmulator.start}. */
+export interface EmulatorServeOptions {
+  /** Path prefix of the API, `/api/v3` (GitHub Enterprise Server) by default; `''` for the root (api.github.com). */
+  pathPrefix?: string | undefined;
+  /** How `link` headers name a repository: by id (`/repositories/{id}/…`, GitHub's way, the default) or by path. */
+  links?: 'repository-id' | 'path' | undefined;
+}
+
+/** A page of a list: the handler's answer to a list request, sent with a `link` header when more follow. */
+class Page<T> {
+  constructor(
+    readonly items: T[],
+    readonly hasNext: boolean,
+  ) {}
+}
+
 const INSTALLATION_PERMISSIONS = { contents: 'write', issues: 'write', pull_requests: 'write', metadata: 'read' };
 
 export class GitHubEmulator {
@@ -111,15 +136,33 @@ export class GitHubEmulator {
   readonly installationTokens = new Map<string, number>();
   private nextId = 1000;
   private server: Server | undefined;
+  private prefix = '/api/v3';
+  private links: NonNullable<EmulatorServeOptions['links']> = 'repository-id';
+  private readonly repositoryIds = new Map<string, number>(); // "owner/repo" -> id
+  private nextRepositoryId = 7_000_000;
+  /** The API base URL, with its prefix: what a client's `baseUrl` is set to. */
   url = '';
 
   constructor(readonly token = 'test-token', readonly botLogin = 'rmapp[bot]') {}
 
-  async start(): Promise<string> {
+  /** Starts serving on a free port of 127.0.0.1; returns the API base URL (with the prefix). */
+  async start(options: EmulatorServeOptions = {}): Promise<string> {
+    this.prefix = (options.pathPrefix ?? '/api/v3').replace(/\/+$/, '');
+    this.links = options.links ?? 'repository-id';
     this.server = createServer((req, res) => void this.handle(req, res));
     await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/api/v3`;
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}${this.prefix}`;
     return this.url;
+  }
+
+  /** The id GitHub gives `owner/repo` (made up on first use, stable for the emulator's life). */
+  repositoryId(fullName: string): number {
+    let id = this.repositoryIds.get(fullName);
+    if (id === undefined) {
+      id = this.nextRepositoryId++;
+      this.repositoryIds.set(fullName, id);
+    }
+    return id;
   }
 
   async stop(): Promise<void> {
@@ -155,9 +198,14 @@ export class GitHubEmulator {
     let raw = '';
     for await (const chunk of req) raw += chunk;
     const url = new URL(req.url ?? '/', 'http://x');
-    const rawPath = url.pathname.replace(/^\/api\/v3/, '');
-    const path = decodeURIComponent(rawPath);
     const method = req.method ?? 'GET';
+    const underPrefix = !this.prefix || url.pathname === this.prefix || url.pathname.startsWith(`${this.prefix}/`);
+    const requestPath = underPrefix ? url.pathname.slice(this.prefix.length) || '/' : url.pathname;
+    // `/repositories/{id}/…` is the `/repos/{owner}/{repo}/…` route of that repository, as on GitHub.
+    const byId = /^\/repositories\/(\d+)(\/.*)?$/.exec(requestPath);
+    const aliased = byId ? [...this.repositoryIds].find(([, id]) => id === Number(byId[1]))?.[0] : undefined;
+    const rawPath = aliased ? `/repos/${aliased.split('/').map(encodeURIComponent).join('/')}${byId?.[2] ?? ''}` : requestPath;
+    const path = safeDecode(requestPath);
     const send = (status: number, data: unknown, headers: Record<string, string> = {}) => {
       res.writeHead(status, { 'content-type': 'application/json', ...headers });
       res.end(data === undefined ? '' : JSON.stringify(data));
@@ -171,8 +219,10 @@ export class GitHubEmulator {
     }
     const recorded: RecordedRequest = { method, path, body };
     this.requests.push(recorded);
-    const match = this.match(method, rawPath);
+    // Outside the prefix is not the API (on GitHub Enterprise Server, the web UI): no route, 404.
+    const match = underPrefix ? this.match(method, rawPath) : undefined;
     recorded.route = match?.route.path;
+    if (match?.params.owner && match.params.repo) recorded.repository = `${match.params.owner}/${match.params.repo}`;
     const auth = this.authenticate(req.headers.authorization ?? '', match?.route.auth ?? 'token');
     if (!auth) return send(401, { message: match?.route.auth === 'app' ? 'A JSON web token could not be decoded' : 'Bad credentials' });
     recorded.auth = auth;
@@ -192,22 +242,26 @@ export class GitHubEmulator {
       const result = match.route.handle(match.params, url.searchParams, body ?? {});
       if (this.runHooks('after', method, match.route.path, recorded)) return;
       if (!result) return send(404, { message: 'Not Found' });
+      const [status, data] = result;
+      if (!(data instanceof Page)) return send(status, data);
       // Pagination as GitHub does it: a Link header to the next page, which Octokit's paginate follows.
       const headers: Record<string, string> = {};
-      if (method === 'GET' && Array.isArray(result[1])) {
-        const perPage = Number(url.searchParams.get('per_page') ?? 30);
-        const page = Number(url.searchParams.get('page') ?? 1);
-        if ((this.lastListLength ?? 0) > page * perPage) {
-          const next = new URL(`${this.url}${path}`);
-          url.searchParams.forEach((v, k) => next.searchParams.set(k, v));
-          next.searchParams.set('page', String(page + 1));
-          headers.link = `<${next.toString()}>; rel="next"`;
-        }
-      }
-      send(result[0], result[1], headers);
+      if (data.hasNext) headers.link = `<${this.nextPageUrl(rawPath, url.searchParams, recorded.repository)}>; rel="next"`;
+      send(status, data.items, headers);
     } catch (err) {
       send(500, { message: (err as Error).message });
     }
+  }
+
+  /** The absolute URL of the next page of a list (`rawPath`, percent-encoded, below the prefix). */
+  private nextPageUrl(rawPath: string, query: URLSearchParams, repository: string | undefined): string {
+    const origin = this.url.slice(0, this.url.length - this.prefix.length);
+    const byId = this.links === 'repository-id' && repository;
+    const path = byId ? rawPath.replace(/^\/repos\/[^/]+\/[^/]+/, `/repositories/${this.repositoryId(repository)}`) : rawPath;
+    const next = new URL(`${origin}${this.prefix}${path}`);
+    query.forEach((v, k) => next.searchParams.set(k, v));
+    next.searchParams.set('page', String(Number(query.get('page') ?? 1) + 1));
+    return next.toString();
   }
 
   private match(method: string, rawPath: string): { route: Route; params: Record<string, string> } | undefined {
@@ -272,7 +326,7 @@ export class GitHubEmulator {
   readonly routes: readonly Route[] = [
     this.on('GET', '/repos/{owner}/{repo}', ({ owner, repo }) => {
       const r = this.repos.get(`${owner}/${repo}`);
-      return r ? [200, { name: repo, full_name: `${owner}/${repo}`, ...r }] : undefined;
+      return r ? [200, { id: this.repositoryId(`${owner}/${repo}`), name: repo, full_name: `${owner}/${repo}`, ...r }] : undefined;
     }),
     this.on('GET', '/repos/{owner}/{repo}/issues/{issue_number}', ({ owner, repo, issue_number }) => {
       const issue = this.issues.get(`${owner}/${repo}#${issue_number}`);
@@ -390,6 +444,14 @@ export class GitHubEmulator {
     return { method, path, auth, operation, pattern: new RegExp(`^${source}$`), names, handle };
   }
 
+  /** Adds an issue comment by someone (what a person wrote on an issue or PR's conversation). */
+  addIssueComment(owner: string, repo: string, issueNumber: number, body: string, login = 'someone'): number {
+    const key = `${owner}/${repo}#${issueNumber}`;
+    const c: Comment = { id: this.nextId++, body, user: { login }, created_at: this.now(), updated_at: this.now() };
+    this.comments.set(key, [...(this.comments.get(key) ?? []), c]);
+    return c.id;
+  }
+
   /** Adds a review comment by someone (what a reviewer wrote on a PR). */
   addReviewComment(owner: string, repo: string, pullNumber: number, body: string, login = 'reviewer', place: { path?: string; line?: number; pull_request_review_id?: number } = {}): number {
     const key = `${owner}/${repo}#${pullNumber}`;
@@ -415,12 +477,19 @@ export class GitHubEmulator {
     };
   }
 
-  private lastListLength: number | undefined;
-
-  private page<T>(list: T[], query: URLSearchParams): T[] {
-    this.lastListLength = list.length;
+  /** One page of `list`, as `per_page` and `page` ask (GitHub's defaults: 30, 1). */
+  private page<T>(list: T[], query: URLSearchParams): Page<T> {
     const perPage = Number(query.get('per_page') ?? 30);
     const page = Number(query.get('page') ?? 1);
-    return list.slice((page - 1) * perPage, page * perPage);
+    return new Page(list.slice((page - 1) * perPage, page * perPage), list.length > page * perPage);
+  }
+}
+
+/** A percent-decoded path, or the path as it is when its encoding is malformed. */
+function safeDecode(path: string): string {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path;
   }
 }
