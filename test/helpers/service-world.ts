@@ -6,6 +6,7 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import examples from '@octokit/webhooks-examples';
+import { createGitHubAccess, createRoutedGitHubClient } from '../../src/rmapp/github/client.ts';
 import { loadConfig } from '../../src/rmapp/config.ts';
 import { startService, type Service } from '../../src/rmapp/service.ts';
 import { createGitHubWorld, type GitHubWorld } from './github-world.ts';
@@ -44,12 +45,35 @@ export function example(event: string, action: string, patch: (p: any) => void =
   return p;
 }
 
-export async function createServiceWorld(extraEnv: Record<string, string> = {}): Promise<ServiceWorld> {
+/** A GitHub App the service acts as (instead of the token): the emulator knows it, the service has its key. */
+export interface ServiceWorldApp {
+  appId: number;
+  /** PEM, PKCS#1 like GitHub's keys. */
+  privateKey: string;
+  publicKey: string;
+  /** Installation id by `owner/repo`. */
+  installations: Record<string, number>;
+}
+
+/** The routed client the service makes in App mode (createRoutedGitHubClient), with the test's zero write intervals. */
+function routedAppClient(baseUrl: string, app: ServiceWorldApp) {
+  const clientConfig = { baseUrl, app: { appId: app.appId, privateKey: app.privateKey }, minWriteIntervalMs: 0, minNotifyingWriteIntervalMs: 0, retryBaseMs: 10 };
+  return createRoutedGitHubClient(createGitHubAccess(clientConfig), clientConfig);
+}
+
+/**
+ * The service on the GitHub world. With `options.app` it acts as that GitHub App (configured through
+ * `GITHUB_APP_ID` and `GITHUB_PRIVATE_KEY`), through the routed installation client of App mode.
+ */
+export async function createServiceWorld(extraEnv: Record<string, string> = {}, options: { app?: ServiceWorldApp } = {}): Promise<ServiceWorld> {
   const world = await createGitHubWorld();
+  const { app } = options;
+  if (app) world.emulator.configureApp({ appId: app.appId, publicKey: app.publicKey, installations: app.installations });
+  const credentials: Record<string, string> = app ? { GITHUB_APP_ID: String(app.appId), GITHUB_PRIVATE_KEY: app.privateKey } : { GITHUB_TOKEN: 't0ken' };
   const config = await loadConfig({
     cwd: dirname(world.remote), // no rmapp.config.* there
     env: {
-      GITHUB_TOKEN: 't0ken',
+      ...credentials,
       GITHUB_API_URL: world.emulator.url,
       GITHUB_WEBHOOK_SECRET: SECRET,
       RMAPP_GIT_URL: join(dirname(world.remote), '{repo}.git'),
@@ -62,7 +86,7 @@ export async function createServiceWorld(extraEnv: Record<string, string> = {}):
   });
   const service = await startService({
     config,
-    github: world.github,
+    github: app ? routedAppClient(world.emulator.url, app) : world.github,
     database: { url: '', dataDir: 'memory://' },
     engine: { pollMs: 50 },
     progressIntervalMs: 0,

@@ -12,6 +12,7 @@ import { throttling } from '@octokit/plugin-throttling';
 import { Octokit } from '@octokit/rest';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import Bottleneck from 'bottleneck';
+import { RequestRepositories } from './request-repository.ts';
 
 /**
  * Every request is a `github <METHOD> <route>` span, a child of the step that made it (the route
@@ -186,22 +187,30 @@ export function createGitHubAccess(config: GitHubClientConfig): GitHubAccess {
 }
 
 /**
- * One client for every repository, authenticated per request: a request on `/repos/{owner}/{repo}/…`
- * carries that repository's token from `access` (an App's installation token, renewed by its auth
- * strategy). The workflow steps take a single client; this is how they act as the right installation.
+ * One client for every repository, authenticated per request: a request on a repository carries that
+ * repository's token from `access` (an App's installation token, renewed by its auth strategy). The
+ * workflow steps take a single client; this is how they act as the right installation.
+ *
+ * The repository is the request's `owner`/`repo` parameters, else the path of its URL below the
+ * base URL — `octokit.paginate` sends expanded URLs, and follows GitHub's `link` headers, which name
+ * repositories as `/repositories/{id}/…` — see {@link RequestRepositories}. A request that names no
+ * repository (or a URL off the configured GitHub) fails before it is sent, with no token on it.
  */
 export function createRoutedGitHubClient(access: GitHubAccess, config: GitHubClientConfig): GitHubOctokit {
   if (access.mode === 'token') return createGitHubClient(config);
+  const options = clientOptions(config);
+  const repositories = new RequestRepositories(options.baseUrl);
   const authStrategy = () => {
     const auth = async () => ({ type: 'unauthenticated' as const });
     auth.hook = async (request: any, route: any, parameters?: any) => {
       const endpoint = request.endpoint.merge(route, parameters);
-      const { owner, repo } = endpoint as { owner?: string; repo?: string };
-      if (!owner || !repo) throw new Error(`GitHub App: cannot tell the installation of ${endpoint.method} ${endpoint.url}: it names no repository.`);
-      endpoint.headers.authorization = `token ${await access.tokenForRepo(owner, repo)}`;
-      return request(endpoint);
+      const repository = repositories.of(endpoint);
+      endpoint.headers.authorization = `token ${await access.tokenForRepo(repository.owner, repository.repo)}`;
+      const response = await request(endpoint);
+      repositories.learn(repository, response);
+      return response;
     };
     return auth;
   };
-  return new RmappOctokit({ ...clientOptions(config), authStrategy });
+  return new RmappOctokit({ ...options, authStrategy });
 }
