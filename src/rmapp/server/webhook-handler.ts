@@ -1,8 +1,11 @@
 /**
- * `POST /webhooks/github`: verify, filter, store, answer — in milliseconds. The signature
- * (X-Hub-Signature-256) is checked with `@octokit/webhooks` before anything is parsed; a relevant
- * delivery becomes one `GitHubDelivery` run keyed by X-GitHub-Delivery (a redelivery is the same
- * run), and workers do the rest. Nothing is stored for a bad signature, bad JSON or an ignored event.
+ * `POST /webhooks/github`: verify, filter, store, answer — in milliseconds. A request without a
+ * signature or GitHub's headers is refused before its body is read; the body is bounded by size (413)
+ * and by time (408), so slow or huge bodies cannot hold the route. The signature (X-Hub-Signature-256)
+ * is checked with `@octokit/webhooks` before anything is parsed; a relevant delivery becomes one
+ * `GitHubDelivery` run keyed by X-GitHub-Delivery (a redelivery is the same run), and workers do the
+ * rest. Text the database cannot hold (NUL, lone surrogates) is stored as U+FFFD. Nothing is stored for
+ * a bad signature, bad JSON or an ignored event; no payload, however malformed, gets a 5xx.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Webhooks } from '@octokit/webhooks';
@@ -10,7 +13,8 @@ import { ZodError } from 'zod';
 import type { Logger } from '../logger.ts';
 import { normalizeWebhook } from '../webhooks/event.ts';
 import type { WorkflowExecutor } from '../workflows/executor.ts';
-import { readBody, sendJson, BodyTooLargeError } from './http-util.ts';
+import { ValidationError } from '../../state_machine/errors.ts';
+import { BodyAbortedError, BodyTimeoutError, BodyTooLargeError, discardBody, readBody, sendJson } from './http-util.ts';
 
 export interface WebhookHandlerOptions {
   secret: string;
@@ -20,40 +24,59 @@ export interface WebhookHandlerOptions {
   log: Logger;
   /** Largest accepted body. Default 1 MiB (rmapp's events are far smaller; GitHub caps at 25 MB). */
   maxBodyBytes?: number | undefined;
+  /**
+   * Time for the whole body to arrive, from the moment the handler starts reading. A slower client gets
+   * 408 and its connection is closed, so slow bodies cannot pile up. Default 10 s (GitHub sends at once).
+   */
+  bodyTimeoutMs?: number | undefined;
 }
 
 /** Builds the handler. */
 export function webhookHandler(options: WebhookHandlerOptions): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   const webhooks = new Webhooks({ secret: options.secret });
   const limit = options.maxBodyBytes ?? 1024 * 1024;
+  const deadlineMs = options.bodyTimeoutMs ?? 10_000;
+  /** Answers before (or instead of) reading the rest of the body, which is thrown away within the deadline. */
+  const refuse = (req: IncomingMessage, res: ServerResponse, status: number, error: string) => {
+    discardBody(req, deadlineMs);
+    sendJson(res, status, { error });
+  };
   return async (req, res) => {
     const delivery = header(req, 'x-github-delivery');
     const name = header(req, 'x-github-event');
     const signature = header(req, 'x-hub-signature-256');
     const log = options.log.child({ delivery, event: name });
+    // What needs no body is refused before reading one.
+    if (!signature) return refuse(req, res, 401, 'Missing X-Hub-Signature-256: configure the webhook secret on GitHub.');
+    if (!delivery || !name) return refuse(req, res, 400, 'Missing X-GitHub-Delivery or X-GitHub-Event header.');
     let body: string;
     try {
-      body = await readBody(req, limit);
+      body = (await readBody(req, { limit, deadlineMs })).toString('utf8');
     } catch (err) {
       if (err instanceof BodyTooLargeError) {
         log.warn({ limit }, 'webhook body too large');
-        return sendJson(res, 413, { error: `Body larger than ${limit} bytes.` });
+        return refuse(req, res, 413, `Body larger than ${limit} bytes.`);
       }
+      if (err instanceof BodyTimeoutError) {
+        log.warn({ deadlineMs }, 'webhook body too slow; connection closed');
+        res.once('finish', () => req.socket.destroy());
+        return sendJson(res, 408, { error: `Body not received within ${deadlineMs} ms.` }, { connection: 'close' });
+      }
+      if (err instanceof BodyAbortedError) return void log.debug('webhook client went away mid-body');
       throw err;
     }
-    if (!signature) return sendJson(res, 401, { error: 'Missing X-Hub-Signature-256: configure the webhook secret on GitHub.' });
+    if (body.length === 0) return sendJson(res, 400, { error: 'Body is empty: GitHub sends the event as a JSON body.' });
     if (!(await webhooks.verify(body, signature).catch(() => false))) {
       log.warn('webhook signature does not match');
       return sendJson(res, 401, { error: 'Signature does not match: the webhook secret on GitHub and GITHUB_WEBHOOK_SECRET differ.' });
     }
-    if (!delivery || !name) return sendJson(res, 400, { error: 'Missing X-GitHub-Delivery or X-GitHub-Event header.' });
     let payload: unknown;
     try {
       payload = JSON.parse(body);
     } catch {
       return sendJson(res, 400, { error: 'Body is not JSON: set the webhook content type to application/json.' });
     }
-    if (!payload || typeof payload !== 'object') return sendJson(res, 400, { error: 'Body is not a JSON object.' });
+    if (!payload || typeof payload !== 'object' || Array.isArray(payload)) return sendJson(res, 400, { error: 'Body is not a JSON object.' });
     let normalized;
     try {
       normalized = normalizeWebhook(name, delivery, payload as object, options);
@@ -67,7 +90,15 @@ export function webhookHandler(options: WebhookHandlerOptions): (req: IncomingMe
       log.debug({ reason: normalized.reason }, 'webhook ignored');
       return sendJson(res, 202, { ignored: normalized.reason });
     }
-    const runId = await options.executor.startForEvent(normalized.input);
+    let runId: string;
+    try {
+      runId = await options.executor.startForEvent(normalized.input);
+    } catch (err) {
+      // The engine's own input check (text normalizeWebhook should already have made storable): the payload's fault.
+      if (!(err instanceof ValidationError)) throw err;
+      log.warn({ err: err.message }, 'webhook payload refused by the engine');
+      return sendJson(res, 400, { error: `Payload of ${name} cannot be stored: ${err.message}` });
+    }
     log.info({ runId, action: normalized.input.action, repo: `${normalized.input.owner}/${normalized.input.repo}`, number: normalized.input.number }, 'webhook accepted');
     return sendJson(res, 202, { runId });
   };

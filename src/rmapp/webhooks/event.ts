@@ -43,8 +43,22 @@ interface Payload {
   label?: { name?: string };
 }
 
-const isBot = (user: { login?: string; type?: string } | undefined, botName: string) =>
-  user?.type === 'Bot' || user?.login?.replace(/\[bot\]$/, '').toLowerCase() === botName.replace(/\[bot\]$/, '').toLowerCase();
+/** The value when it is a string: a hostile payload may put a number, an array or a deep object anywhere. */
+const text = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
+
+const isBot = (user: { login?: unknown; type?: unknown } | undefined, botName: string) =>
+  user?.type === 'Bot' || text(user?.login)?.replace(/\[bot\]$/, '').toLowerCase() === botName.replace(/\[bot\]$/, '').toLowerCase();
+
+const LONE_SURROGATES = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * Text Postgres can store: NUL bytes and lone UTF-16 surrogates (both valid in JSON, both refused by
+ * Postgres text and jsonb) become U+FFFD, as `String.prototype.toWellFormed` does for surrogates. A
+ * comment that holds them is still answered; the odd character is shown as �.
+ */
+export function storableText(value: string): string {
+  return value.replaceAll('\0', '\uFFFD').replace(LONE_SURROGATES, '\uFFFD');
+}
 
 /**
  * Decides whether a delivery matters. `labels` maps label names to templates (only mapped labels start runs).
@@ -52,40 +66,41 @@ const isBot = (user: { login?: string; type?: string } | undefined, botName: str
  */
 export function normalizeWebhook(name: string, deliveryId: string, payload: Payload, options: { botName: string; labels: Record<string, string> }): Normalized {
   const { botName } = options;
+  const action = text(payload.action);
   const base = () => ({
     deliveryId,
     owner: payload.repository?.owner?.login,
     repo: payload.repository?.name,
     installationId: payload.installation?.id ?? null,
-    action: payload.action,
+    action,
   });
   switch (name) {
     case 'issue_comment': {
-      if (payload.action !== 'created') return { kind: 'ignored', reason: `issue_comment.${payload.action}` };
+      if (action !== 'created') return { kind: 'ignored', reason: `issue_comment.${action}` };
       if (isBot(payload.comment?.user, botName)) return { kind: 'ignored', reason: 'comment by a bot' };
-      if (!mentions(payload.comment?.body ?? '', botName)) return { kind: 'ignored', reason: 'comment does not mention the bot' };
+      if (!mentions(text(payload.comment?.body) ?? '', botName)) return { kind: 'ignored', reason: 'comment does not mention the bot' };
       return run({
         ...base(), event: name, number: payload.issue?.number, isPullRequest: !!payload.issue?.pull_request, author: payload.comment?.user?.login,
         body: payload.comment?.body ?? '', commentId: payload.comment?.id, reviewId: null, label: null,
       });
     }
     case 'issues': {
-      const label = payload.label?.name;
-      if (payload.action !== 'labeled' || !label || !(label in options.labels)) return { kind: 'ignored', reason: `issues.${payload.action} (no mapped label)` };
+      const label = text(payload.label?.name);
+      if (action !== 'labeled' || !label || !Object.hasOwn(options.labels, label)) return { kind: 'ignored', reason: `issues.${action} (no mapped label)` };
       if (isBot(payload.sender, botName)) return { kind: 'ignored', reason: 'labelled by a bot' };
       return run({ ...base(), event: name, number: payload.issue?.number, isPullRequest: false, author: payload.sender?.login, body: '', commentId: null, reviewId: null, label });
     }
     case 'pull_request_review_comment': {
-      if (payload.action !== 'created') return { kind: 'ignored', reason: `pull_request_review_comment.${payload.action}` };
+      if (action !== 'created') return { kind: 'ignored', reason: `pull_request_review_comment.${action}` };
       if (isBot(payload.comment?.user, botName)) return { kind: 'ignored', reason: 'comment by a bot' };
-      if (!mentions(payload.comment?.body ?? '', botName)) return { kind: 'ignored', reason: 'comment does not mention the bot' };
+      if (!mentions(text(payload.comment?.body) ?? '', botName)) return { kind: 'ignored', reason: 'comment does not mention the bot' };
       return run({
         ...base(), event: name, number: payload.pull_request?.number, isPullRequest: true, author: payload.comment?.user?.login, body: payload.comment?.body ?? '',
         commentId: payload.comment?.id, reviewId: payload.comment?.pull_request_review_id ?? null, label: null,
       });
     }
     case 'pull_request_review': {
-      if (payload.action !== 'submitted') return { kind: 'ignored', reason: `pull_request_review.${payload.action}` };
+      if (action !== 'submitted') return { kind: 'ignored', reason: `pull_request_review.${action}` };
       if (isBot(payload.review?.user, botName)) return { kind: 'ignored', reason: 'review by a bot' };
       // Whether its comments mention the bot is only known by listing them: a worker does that.
       return run({
@@ -99,5 +114,6 @@ export function normalizeWebhook(name: string, deliveryId: string, payload: Payl
 }
 
 function run(candidate: Record<string, unknown>): Normalized {
-  return { kind: 'run', input: githubEventInput.parse(candidate) };
+  const storable = Object.fromEntries(Object.entries(candidate).map(([k, v]) => [k, typeof v === 'string' ? storableText(v) : v]));
+  return { kind: 'run', input: githubEventInput.parse(storable) };
 }
