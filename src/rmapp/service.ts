@@ -126,10 +126,10 @@ export function sandboxOf(config: RmappConfig): Sandbox {
  * Checks at start-up that the sandbox works here (a process that cannot isolate the agent refuses to
  * run it) and says what it enforces; `sandbox.driver: none` gets a loud warning.
  */
-export async function checkSandbox(sandbox: Sandbox, log: Logger): Promise<void> {
+export async function checkSandbox(sandbox: Sandbox, log: Logger, options: { announce?: boolean } = {}): Promise<void> {
   await sandbox.check();
   const { summary, warnings } = sandbox.describe();
-  log.info({ sandbox: summary }, `sandbox: ${summary}`);
+  if (options.announce !== false) log.info({ sandbox: summary }, `sandbox: ${summary}`);
   for (const w of warnings) log.warn(`SANDBOX WARNING: ${w}`);
 }
 
@@ -242,6 +242,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     host: config.server.host,
     port: config.server.port,
     dashboardToken: config.server.dashboardToken,
+    publicUrl: config.server.publicUrl,
     webhook:
       executor && config.github.webhookSecret
         ? webhookHandler({ secret: config.github.webhookSecret, botName: config.botName, labels: config.labels, executor, log })

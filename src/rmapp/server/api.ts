@@ -6,22 +6,30 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RUN_STATUSES, type RunStatus } from '../../persistence/schema.ts';
 import { chartOf } from '../../state_machine/chart.ts';
 import type { Engine } from '../../state_machine/engine.ts';
-import { RunNotFoundError } from '../../state_machine/errors.ts';
-import { sendJson } from './http-util.ts';
+import { RunNotFoundError, ValidationError } from '../../state_machine/errors.ts';
+import { checkText, decodeParam, sendJson } from './http-util.ts';
 
-/** Handles `/api/...`; returns false when no route matched. */
+/**
+ * Handles `/api/...`; returns false when no route matched. Malformed percent-escapes and NUL bytes in
+ * path segments or query values are a 400 ({@link decodeParam}) before anything reaches the database.
+ */
 export async function handleApi(engine: Engine, req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
-  const parts = url.pathname.split('/').filter(Boolean).slice(1).map(decodeURIComponent); // after "api"
+  const segments = url.pathname.split('/').filter(Boolean).slice(1); // after "api"
+  const parts = segments.map((s, i) => decodeParam(s, i === 1 ? 'run id' : i === 3 ? 'artifact name' : 'path segment'));
+  const query = (name: string) => {
+    const value = url.searchParams.get(name); // URLSearchParams decodes leniently (bad escapes stay as text), but keeps NUL
+    return value === null ? null : checkText(value, `query parameter "${name}"`);
+  };
   const method = req.method ?? 'GET';
   try {
     if (method === 'GET' && parts.length === 1 && parts[0] === 'runs') {
-      const status = url.searchParams.get('status');
+      const status = query('status');
       if (status && !RUN_STATUSES.includes(status as RunStatus)) {
         sendJson(res, 400, { error: `Unknown status "${status}"; use one of ${RUN_STATUSES.join(', ')}.` });
         return true;
       }
-      const limit = Math.min(500, Math.max(1, Number(url.searchParams.get('limit')) || 100));
-      const runs = await engine.list({ status: (status as RunStatus) || undefined, workflow: url.searchParams.get('workflow') || undefined, limit });
+      const limit = Math.min(500, Math.max(1, Math.floor(Number(query('limit'))) || 100));
+      const runs = await engine.list({ status: (status as RunStatus) || undefined, workflow: query('workflow') || undefined, limit });
       sendJson(res, 200, { runs: runs.map(summary) });
       return true;
     }
@@ -60,6 +68,11 @@ export async function handleApi(engine: Engine, req: IncomingMessage, res: Serve
   } catch (err) {
     if (err instanceof RunNotFoundError) {
       sendJson(res, 404, { error: err.message });
+      return true;
+    }
+    if (err instanceof ValidationError) {
+      // The request does not fit the run's state (retrying a run that did not fail, say).
+      sendJson(res, 409, { error: err.message });
       return true;
     }
     throw err;

@@ -1,8 +1,23 @@
 /**
  * The HTTP side of `rmapp serve`: webhooks, the dashboard and its JSON API, `/metrics`, `/healthz`.
- * The dashboard and API need the dashboard token (Bearer header, or the cookie `/login` sets) when
- * one is configured — always when bound beyond localhost. State-changing API calls also need the
- * `X-Rmapp-Request` header, which a cross-site form cannot send (CSRF).
+ *
+ * Who may do what:
+ * - The dashboard and API need the dashboard token (Bearer header, or the cookie `/login` sets) when
+ *   one is configured — always when bound beyond localhost. State-changing API calls also need the
+ *   `X-Rmapp-Request` header, which a cross-site form cannot send (CSRF), and a browser's Origin must
+ *   be the service's own.
+ * - Requests must name the service in `Host` (DNS-rebinding defence, see `host-guard.ts`; answered
+ *   421 otherwise) — except `/webhooks/github`, which its HMAC signature authenticates (a rebinding
+ *   page cannot sign, and a proxy or tunnel that rewrites Host must not lose GitHub's deliveries), and
+ *   `/healthz`, which tells nothing and is probed by IP (Kubernetes sends the pod's address as Host).
+ * - Every response carries {@link SECURITY_HEADERS} (CSP, frame denial, nosniff, no referrer).
+ * - Malformed request targets, percent-escapes, cookies and NUL bytes are a 400 naming the problem,
+ *   never a 500; header size, header time, request time and idle time are bounded ({@link HttpLimits}).
+ *
+ * Plain node:http rather than hono: the limits and the Host check that matter here are node:http server
+ * options or have no hono middleware, the security headers are one constant, and the webhook and
+ * Prometheus handlers take node's request and response — so hono would add two dependencies and an
+ * adapter without making this smaller.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -13,7 +28,30 @@ import type { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import type { Engine } from '../../state_machine/engine.ts';
 import type { Logger } from '../logger.ts';
 import { handleApi } from './api.ts';
-import { sendJson, sendText } from './http-util.ts';
+import { hostPolicy, type HostPolicy } from './host-guard.ts';
+import { ClientError, SECURITY_HEADERS, sendJson, sendText } from './http-util.ts';
+
+/** Bounds on what one connection may hold; node's defaults are looser (60 s for headers, 300 s per request). */
+export interface HttpLimits {
+  /** Largest request head (request line and headers); larger → 431. Default 16 KiB. */
+  maxHeaderBytes: number;
+  /** Time to receive the request head; then the connection is closed (408). Default 10 s. */
+  headersTimeoutMs: number;
+  /** Time to receive a whole request, body included. Default 30 s (the webhook route's own body deadline is shorter). */
+  requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this. Default 5 s. */
+  keepAliveTimeoutMs: number;
+  /** A connection with no traffic either way (a client that stopped reading, say) is closed after this. Default 60 s. */
+  idleTimeoutMs: number;
+}
+
+export const DEFAULT_HTTP_LIMITS: HttpLimits = {
+  maxHeaderBytes: 16 * 1024,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  idleTimeoutMs: 60_000,
+};
 
 export interface ServiceServerOptions {
   engine: Engine;
@@ -21,9 +59,14 @@ export interface ServiceServerOptions {
   host: string;
   port: number;
   dashboardToken?: string | undefined;
+  /** The URL the service is reached at (`server.publicUrl`): its host is one of the service's names. */
+  publicUrl?: string | undefined;
+  /** More Host values (`name[:port]`) to answer to, e.g. a proxy's upstream name. */
+  allowedHosts?: readonly string[] | undefined;
   /** The webhook route, or null when GitHub is not configured (503 with the fix). */
   webhook: ((req: IncomingMessage, res: ServerResponse) => Promise<void>) | null;
   prometheus?: PrometheusExporter | undefined;
+  limits?: Partial<HttpLimits> | undefined;
 }
 
 const asset = (name: string) => readFileSync(fileURLToPath(new URL(`./dashboard/${name}`, import.meta.url)), 'utf8');
@@ -35,12 +78,29 @@ function tokenMatches(given: string | undefined, expected: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+/** The cookie's value; a {@link ClientError} when it is not valid percent-encoding. */
 function cookie(req: IncomingMessage, name: string): string | undefined {
   for (const part of (req.headers.cookie ?? '').split(';')) {
     const [k, ...v] = part.trim().split('=');
-    if (k === name) return decodeURIComponent(v.join('='));
+    if (k !== name) continue;
+    try {
+      return decodeURIComponent(v.join('='));
+    } catch {
+      throw new ClientError(400, `The ${name} cookie is not valid percent-encoding: sign in again at /login (or clear the cookie).`);
+    }
   }
   return undefined;
+}
+
+/** The request target as a URL on this server: only origin-form (`/path?query`) is accepted. */
+function requestUrl(req: IncomingMessage): URL {
+  const target = req.url ?? '';
+  if (!target.startsWith('/')) throw new ClientError(400, `Request target "${target.slice(0, 200)}" is not a path: send a path such as /api/runs.`);
+  try {
+    return new URL(`http://localhost${target}`);
+  } catch {
+    throw new ClientError(400, `Request target "${target.slice(0, 200)}" is not a valid URL path.`);
+  }
 }
 
 /** Starts listening; resolves with the server and its URL. */
@@ -49,22 +109,34 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
   const script = asset('app.js');
   const style = asset('style.css');
   const { log, engine } = options;
+  const limits = { ...DEFAULT_HTTP_LIMITS, ...options.limits };
+  let policy: HostPolicy | undefined; // known once listening
 
   const authorized = (req: IncomingMessage, url: URL): boolean => {
-    if (!options.dashboardToken) return true;
+    if (!options.dashboardToken || url.pathname === '/login') return true;
     const bearer = req.headers.authorization?.replace(/^Bearer\s+/i, '');
-    return tokenMatches(bearer, options.dashboardToken) || tokenMatches(cookie(req, 'rmapp_token'), options.dashboardToken) || url.pathname === '/login';
+    return tokenMatches(bearer, options.dashboardToken) || tokenMatches(cookie(req, 'rmapp_token'), options.dashboardToken);
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
+    const url = requestUrl(req);
     const path = url.pathname;
+    const method = req.method ?? 'GET';
     if (path === '/webhooks/github') {
-      if (req.method !== 'POST') return sendJson(res, 405, { error: 'Use POST.' });
+      if (method !== 'POST') return sendJson(res, 405, { error: 'Use POST.' });
       if (!options.webhook) return sendJson(res, 503, { error: 'GitHub is not configured: set GITHUB_WEBHOOK_SECRET and the GitHub credentials (see the README).' });
       return options.webhook(req, res);
     }
     if (path === '/healthz') return sendJson(res, 200, { ok: true, worker: engine.workerId });
+    if (policy && !policy.allowsHost(req.headers.host)) {
+      return sendJson(res, 421, {
+        error: `Host "${req.headers.host ?? ''}" is not a name of this service (${policy.names.join(', ')}); refused as a DNS-rebinding defence. Open the dashboard at one of those names, or set RMAPP_PUBLIC_URL to the URL it is reached at.`,
+      });
+    }
+    if (method !== 'GET' && method !== 'HEAD' && policy && !policy.allowsOrigin(req.headers.origin, req.headers.host)) {
+      return sendJson(res, 403, { error: `Origin "${req.headers.origin}" is not this service's: state changes come only from its own dashboard (${policy.names.join(', ')}).` });
+    }
     // Static code and style hold no data: served without the token (the login page needs the style).
     if (path === '/app.js') return sendText(res, 200, script, 'text/javascript; charset=utf-8');
     if (path === '/style.css') return sendText(res, 200, style, 'text/css; charset=utf-8');
@@ -83,27 +155,40 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
       return options.prometheus.getMetricsRequestHandler(req, res);
     }
     if (path.startsWith('/api/')) {
-      if (req.method === 'POST' && req.headers['x-rmapp-request'] !== '1') return sendJson(res, 403, { error: 'Missing X-Rmapp-Request: 1 header.' });
+      if (method === 'POST' && req.headers['x-rmapp-request'] !== '1') return sendJson(res, 403, { error: 'Missing X-Rmapp-Request: 1 header.' });
       if (await handleApi(engine, req, res, url)) return;
-      return sendJson(res, 404, { error: `No API route ${req.method} ${path}.` });
+      return sendJson(res, 404, { error: `No API route ${method} ${path}.` });
     }
-    if (req.method === 'GET' && (path === '/' || path.startsWith('/runs/'))) return sendText(res, 200, page, 'text/html; charset=utf-8');
+    if (method === 'GET' && (path === '/' || path.startsWith('/runs/'))) return sendText(res, 200, page, 'text/html; charset=utf-8');
     return sendJson(res, 404, { error: `Not found: ${path}` });
   };
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      log.error({ err, url: req.url }, 'request failed');
-      if (!res.headersSent) sendJson(res, 500, { error: 'Internal error; see the server log.' });
-      else res.destroy();
-    });
-  });
-  server.requestTimeout = 30_000;
+  const server = createServer(
+    {
+      maxHeaderSize: limits.maxHeaderBytes,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // How often node looks for connections past headersTimeout/requestTimeout (default 30 s, coarser than the limits).
+      connectionsCheckingInterval: Math.max(100, Math.min(1_000, limits.headersTimeoutMs / 2)),
+    },
+    (req, res) => {
+      handle(req, res).catch((err: unknown) => {
+        if (err instanceof ClientError) {
+          if (!res.headersSent) return sendJson(res, err.status, { error: err.message });
+        } else log.error({ err, url: req.url }, 'request failed');
+        if (!res.headersSent) sendJson(res, 500, { error: 'Internal error; see the server log.' });
+        else res.destroy();
+      });
+    },
+  );
+  server.timeout = limits.idleTimeoutMs;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => resolve());
   });
   const address = server.address() as AddressInfo;
+  policy = hostPolicy({ host: options.host, port: address.port, publicUrl: options.publicUrl, allowedHosts: options.allowedHosts, dashboardToken: options.dashboardToken });
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
     server,
