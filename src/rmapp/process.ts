@@ -20,6 +20,11 @@ export interface RunCommandOptions {
    * get only what they are given, never the service's secrets.
    */
   inheritEnv?: boolean | undefined;
+  /**
+   * The program the command is about, for its span and messages, when argv[0] is a wrapper (the
+   * sandbox runs `bwrap … -- node …`: the span is `exec node`).
+   */
+  program?: string | undefined;
   /** Keep at most this much of stdout and of stderr (the end of it). Default 1 MiB each. */
   maxOutputBytes?: number | undefined;
 }
@@ -38,7 +43,7 @@ export interface CommandResult {
  * program and, for git, its sub-command; never the other arguments or the input, which may be private).
  */
 export function runCommand(argv: readonly string[], options: RunCommandOptions = {}): Promise<CommandResult> {
-  const program = basename(argv[0] ?? '');
+  const program = basename(options.program ?? argv[0] ?? '');
   const name = program === 'git' && argv[1] ? `exec git ${argv[1]}` : `exec ${program}`;
   return trace.getTracer('rmapp').startActiveSpan(name, { attributes: { 'process.executable.name': program } }, (span) =>
     spawnCommand(argv, options).then(
@@ -61,6 +66,7 @@ export function runCommand(argv: readonly string[], options: RunCommandOptions =
 function spawnCommand(argv: readonly string[], options: RunCommandOptions): Promise<CommandResult> {
   const [file, ...args] = argv;
   if (!file) throw new Error('runCommand: empty command');
+  const shown = options.program ?? file;
   const max = options.maxOutputBytes ?? 1024 * 1024;
   const started = Date.now();
   return new Promise((resolve, reject) => {
@@ -83,11 +89,11 @@ function spawnCommand(argv: readonly string[], options: RunCommandOptions): Prom
     };
     const timer = options.timeoutMs
       ? setTimeout(
-          () => kill(new WorkflowError(`${file} did not finish within ${options.timeoutMs} ms.`, { code: 'COMMAND_TIMEOUT', category: 'timeout', details: { command: file } })),
+          () => kill(new WorkflowError(`${shown} did not finish within ${options.timeoutMs} ms.`, { code: 'COMMAND_TIMEOUT', category: 'timeout', details: { command: shown } })),
           options.timeoutMs,
         )
       : undefined;
-    const onAbort = () => kill(options.signal?.reason instanceof Error ? options.signal.reason : new WorkflowError(`${file} was cancelled.`, { code: 'CANCELLED', category: 'cancelled' }));
+    const onAbort = () => kill(options.signal?.reason instanceof Error ? options.signal.reason : new WorkflowError(`${shown} was cancelled.`, { code: 'CANCELLED', category: 'cancelled' }));
     options.signal?.addEventListener('abort', onAbort, { once: true });
     child.on('error', (err) => {
       clearTimeout(timer);

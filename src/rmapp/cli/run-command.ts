@@ -51,7 +51,8 @@ export function addRunCommand(program: Command): void {
       const globals = program.opts<{ databaseUrl?: string }>();
       const repo = await resolveRepo(o.repo);
       const runtime = githubRuntime(config, { remoteUrl: repo.localPath ? () => repo.localPath as string : undefined });
-      await checkSandbox(runtime.sandbox, createLogger({ secrets: [config.github.token, config.github.privateKey] }));
+      // A foreground command: only the sandbox's warnings, if any, reach stderr.
+      await checkSandbox(runtime.sandbox, createLogger({ secrets: [config.github.token, config.github.privateKey] }), { announce: false });
       const engine = createEngine({ workflows: runtime.registry.workflows, previousVersions: runtime.registry.previousVersions, database: globals.databaseUrl ?? config.databaseUrl, concurrency: 4 });
       const executor = runtime.registry.bind(engine);
       const progress = attachProgressComments(engine, runtime.github, progressOptions(config, runtime.registry.workflows));

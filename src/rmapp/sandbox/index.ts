@@ -80,7 +80,7 @@ export function createSandbox(partial: Partial<SandboxSettings> = {}): Sandbox {
         argv = cgroup ? ['/bin/sh', '-c', ENTER_CGROUPS, 'rmapp-sandbox', String(cgroup.procsFiles.length), ...cgroup.procsFiles, ...rlimits] : rlimits;
       }
       try {
-        const result = await runCommand(argv, { input: job.input, timeoutMs: job.timeoutMs, signal: job.signal, env: outerEnv, inheritEnv: false, maxOutputBytes: limits.outputBytes });
+        const result = await runCommand(argv, { input: job.input, timeoutMs: job.timeoutMs, signal: job.signal, env: outerEnv, inheritEnv: false, maxOutputBytes: limits.outputBytes, program: job.argv[0] });
         notRunnable(result, job.argv[0] as string);
         return result;
       } finally {
