@@ -20,7 +20,7 @@ it('masks configured values, also base64 and in the git header form, and any Git
     [JSON.stringify({ k: KEY }), JSON.stringify({ k: MASK })],
     ['postgres://svc:pa55word@db.internal:5432/prod', `postgres://svc:${MASK}@db.internal:5432/prod`],
     [`https://x-access-token:${TOKEN}@github.com/a/b.git`, `https://${MASK}@github.com/a/b.git`],
-    ['Authorization: Bearer abcdefghijklmnop1234', `Authorization: ${MASK}`],
+    ['Authorization: Bearer abcdefghijklmnop1234', `Authorization: Bearer ${MASK}`],
     ['the word short stays, and main, and a sha 0123456789abcdef0123456789abcdef01234567', 'the word short stays, and main, and a sha 0123456789abcdef0123456789abcdef01234567'],
   ];
   for (const [input, expected] of cases) expect(m.text(input), `masking ${JSON.stringify(input.slice(0, 40))}`).toBe(expected);
@@ -37,4 +37,33 @@ it('masks values deep in objects, errors and cycles, and the values of secret-lo
   expect(JSON.stringify(out.err)).not.toContain(SECRET);
   expect(out.cyclic).toEqual({ note: `uses ${MASK}`, self: '[…]' });
   expect(out.when).toEqual(new Date(0));
+});
+
+it('masks the other forms secrets travel in, and leaves ordinary text alone', () => {
+  const db = 'p@ss:w/rd!secret';
+  const m = createMasker([SECRET, db, encodeURIComponent(db)]);
+  const cases: [string, string][] = [
+    [`url ${encodeURIComponent(SECRET)}`, `url ${MASK}`],
+    [`hex ${Buffer.from(SECRET).toString('hex')}`, `hex ${MASK}`],
+    [`…tail ${SECRET.slice(0, 12)}`, `…tail ${MASK}`],
+    [`${SECRET.slice(-10)} head…`, `${MASK} head…`],
+    [`pw ${db} and postgres://svc:${encodeURIComponent(db)}@db/x`, `pw ${MASK} and postgres://svc:${MASK}@db/x`],
+    ['https://api.example.com/cb?code=1&access_token=abc123def&x=2', `https://api.example.com/cb?code=1&access_token=${MASK}&x=2`],
+    [`keys sk-ant-api03-${'a'.repeat(40)} npm_${'b'.repeat(36)} AKIA${'C'.repeat(16)}`, `keys ${MASK} ${MASK} ${MASK}`],
+    [`-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\nAAAA`, MASK],
+    ['Fix #12: Add basic internationalization support', 'Fix #12: Add basic internationalization support'],
+    ['The bearer of responsibilities, a uuid 1b4e28ba-2fa1-11d2-883f-0016d3cca427', 'The bearer of responsibilities, a uuid 1b4e28ba-2fa1-11d2-883f-0016d3cca427'],
+  ];
+  for (const [input, expected] of cases) expect(m.text(input), `masking ${JSON.stringify(input.slice(0, 40))}`).toBe(expected);
+  expect(m.value({ maxTokens: '4096', tokens_used: '12', secretary: 'Ann', apiToken: 42, [SECRET]: 1 })).toEqual({ maxTokens: '4096', tokens_used: '12', secretary: 'Ann', apiToken: MASK, [MASK]: 1 });
+});
+
+it('stays linear on text shaped to make regular expressions backtrack', () => {
+  const m = createMasker([SECRET]);
+  for (const hostile of ['a.'.repeat(200_000), '-----BEGIN RSA PRIVATE KEY-----'.repeat(10_000), 'https://'.repeat(50_000), 'Bearer '.repeat(50_000)]) {
+    const started = process.hrtime.bigint();
+    m.text(hostile);
+    // Not a timing assertion of speed: a quadratic pattern takes minutes here, a linear one well under the limit.
+    expect(Number(process.hrtime.bigint() - started) / 1e9, `masking ${hostile.slice(0, 20)}…`).toBeLessThan(20);
+  }
 });

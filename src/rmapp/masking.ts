@@ -1,10 +1,14 @@
 /**
  * One masking function for everything that leaves the process: GitHub comments and replies, the
- * JSON API (and so the dashboard), logs, the Stately inspector stream and artifacts served. It masks
- * the configured secret values (and the forms git and HTTP carry them in), anything that looks like a
- * GitHub token or a private key, credentials in URLs and authorization headers, and — in objects —
- * the values of secret-looking keys. Masking is the second line: the sandbox keeps the secrets away
- * from untrusted code in the first place (README, "Sandbox and threat model").
+ * JSON API (and so the dashboard and artifacts), logs, the CLI, the Stately inspector stream. It
+ * masks the configured secret values (and the forms they travel in: base64, URL-encoded, hex, git's
+ * `x-access-token` header, a cut-off head or tail at a string's edge), anything shaped like a GitHub
+ * token, a common vendor key or a private key, credentials in URLs, query strings and authorization
+ * headers, and — in objects — secret-named keys. Masking is the second line: the sandbox keeps the
+ * secrets away from untrusted code in the first place (README, "Sandbox and threat model").
+ *
+ * Every pattern is linear in the text (bounded quantifiers, private keys found by `indexOf`): masking
+ * runs on agent output and plans, which an attacker shapes.
  */
 
 export const MASK = '[REDACTED]';
@@ -12,49 +16,100 @@ export const MASK = '[REDACTED]';
 const PATTERNS: RegExp[] = [
   // GitHub tokens: classic and fine-grained personal, OAuth, user-to-server, server-to-server, refresh.
   /\b(?:gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{30,255})\b/g,
-  // PEM private keys (RSA, EC, PKCS#8, OpenSSH), also with escaped newlines.
-  /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY-----/g,
-  // Authorization headers and the `x-access-token:<token>` git form.
-  /\b(?:Bearer|Basic)\s+[A-Za-z0-9+/=._~-]{16,}/gi,
-  /\bauthorization:\s*token\s+[^\s"']+/gi,
-  /x-access-token:[^@\s"']+/gi,
+  // Common vendor keys an agent or a test may hold: Anthropic/OpenAI, npm, Slack, AWS access key ids, GitLab.
+  /\b(?:sk-ant-[A-Za-z0-9_-]{20,300}|sk-(?:proj-)?[A-Za-z0-9_-]{32,300}|npm_[A-Za-z0-9]{36}|xox[abposr]-[A-Za-z0-9-]{10,200}|AKIA[0-9A-Z]{16}|glpat-[A-Za-z0-9_-]{20,60})\b/g,
+  // Authorization headers in any scheme, and a bare Bearer credential (with a digit: not prose).
+  /\b(authorization:\s*(?:bearer|basic|token)\s+)[^\s"']{1,2000}/gi,
+  /\bbearer\s+(?=[A-Za-z._~+/-]{0,400}\d)[A-Za-z0-9._~+/-]{20,2000}=*/gi,
+  // git's `x-access-token:<token>` and credentials in query strings.
+  /x-access-token:[^@\s"']{1,2000}/gi,
 ];
-/** `scheme://user:password@host` → `scheme://user:[REDACTED]@host`. */
-const URL_PASSWORD = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:/@"']+):[^\s@/"']+@/gi;
-const SECRET_KEY = /token|secret|password|passwd|private.?key|authorization|api.?key|credential/i;
+const QUERY_SECRET = /([?&](?:access_token|refresh_token|client_secret|token|api_key|apikey|password|secret|sig)=)[^&\s"'#]{1,2000}/gi;
+/** `scheme://user:password@host` → `scheme://user:[REDACTED]@host` (bounded: linear on `a.a.a.…`). */
+const URL_PASSWORD = /\b([a-z][a-z0-9+.-]{0,30}:\/\/[^\s:/@"']{1,256}):[^\s@/"']{1,256}@/gi;
+/** Keys whose values are secrets: `githubToken`, `webhook_secret`, `privateKey`, `apiKey` — not `maxTokens` or `secretary`. */
+const SECRET_KEY = /(?:token|secret|password|passwd|private_?key|authorization|api_?key|credentials?)$/i;
+const PEM_BEGIN = /-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----/g;
+const PEM_END = /-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----/g;
+
+/** Masks private keys, with or without their END line, in one pass. */
+function maskPem(text: string): string {
+  if (!text.includes('PRIVATE KEY-----')) return text;
+  let out = '';
+  let at = 0;
+  PEM_BEGIN.lastIndex = 0;
+  for (let m = PEM_BEGIN.exec(text); m; m = PEM_BEGIN.exec(text)) {
+    if (m.index < at) continue;
+    out += text.slice(at, m.index) + MASK;
+    PEM_END.lastIndex = m.index;
+    const end = PEM_END.exec(text);
+    if (end) at = end.index + end[0].length;
+    else {
+      // No END line: the key's body (base64, escaped or real newlines) goes too.
+      const body = /^(?:[A-Za-z0-9+/=\s]|\\n|\\r)*/.exec(text.slice(PEM_BEGIN.lastIndex))?.[0] ?? '';
+      at = PEM_BEGIN.lastIndex + body.length;
+    }
+    PEM_BEGIN.lastIndex = at;
+  }
+  return out + text.slice(at);
+}
 
 export interface Masker {
   /** The text with every secret masked. */
   text(text: string): string;
-  /** A deep copy of a JSON-like value with every string masked and secret-looking keys' values replaced. */
+  /** A deep copy of a JSON-like value with every string (and key) masked and secret-named keys' values replaced. */
   value<T>(value: T): T;
 }
 
 /**
  * A masker for these secret values (shorter than 6 characters are ignored: masking `main` would
- * garble every message). A value's base64 form and its git `x-access-token:` header form are masked too.
+ * garble every message; the README says so).
  */
 export function createMasker(secrets: readonly (string | null | undefined)[] = []): Masker {
   const values = new Set<string>();
+  const edges: string[] = [];
   for (const s of secrets) {
     if (!s || s.length < 6) continue;
     values.add(s);
-    values.add(Buffer.from(s).toString('base64'));
-    values.add(Buffer.from(`x-access-token:${s}`).toString('base64'));
+    // Base64 with its padding, and without (the longest form is masked first).
+    for (const b64 of [Buffer.from(s).toString('base64'), Buffer.from(`x-access-token:${s}`).toString('base64')]) {
+      values.add(b64);
+      values.add(b64.replace(/=+$/, ''));
+    }
+    values.add(encodeURIComponent(s));
+    values.add(Buffer.from(s).toString('hex'));
     // A PEM key also travels with escaped newlines (JSON, env files).
     if (s.includes('\n')) values.add(s.replaceAll('\n', '\\n'));
+    if (s.length >= 12) edges.push(s);
   }
   const sorted = [...values].sort((a, b) => b.length - a.length);
   const text = (input: string): string => {
     let out = input;
     for (const v of sorted) if (out.includes(v)) out = out.split(v).join(MASK);
-    for (const p of PATTERNS) out = out.replace(p, MASK);
-    return out.replace(URL_PASSWORD, `$1:${MASK}@`);
+    // Output kept by its end (or start) may cut a secret: a piece of 8+ characters at the edge goes too.
+    for (const s of edges) {
+      for (let n = s.length - 1; n >= 8; n -= 1) {
+        if (out.startsWith(s.slice(-n))) {
+          out = MASK + out.slice(n);
+          break;
+        }
+      }
+      for (let n = s.length - 1; n >= 8; n -= 1) {
+        if (out.endsWith(s.slice(0, n))) {
+          out = out.slice(0, out.length - n) + MASK;
+          break;
+        }
+      }
+    }
+    out = maskPem(out);
+    for (const p of PATTERNS) out = out.replace(p, (match: string, keep?: unknown) => (typeof keep === 'string' && match.startsWith(keep) ? `${keep}${MASK}` : MASK));
+    return out.replace(QUERY_SECRET, `$1${MASK}`).replace(URL_PASSWORD, `$1:${MASK}@`);
   };
   // `path`: the objects being walked (a cycle is cut; an object met twice elsewhere is copied twice).
   const walk = (v: unknown, path: Set<object>): unknown => {
     if (typeof v === 'string') return text(v);
     if (!v || typeof v !== 'object' || v instanceof Date) return v;
+    if (Buffer.isBuffer(v)) return text(v.toString('utf8'));
     if (path.has(v) || path.size > 32) return '[…]';
     path.add(v);
     try {
@@ -63,7 +118,7 @@ export function createMasker(secrets: readonly (string | null | undefined)[] = [
       if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return walk((v as { toJSON(): unknown }).toJSON(), path);
       if (Array.isArray(v)) return v.map((x) => walk(x, path));
       const out: Record<string, unknown> = {};
-      for (const [k, x] of Object.entries(v)) out[k] = SECRET_KEY.test(k) && typeof x === 'string' && x ? MASK : walk(x, path);
+      for (const [k, x] of Object.entries(v)) out[text(k)] = SECRET_KEY.test(k) && x !== null && x !== undefined && x !== '' && typeof x !== 'boolean' ? MASK : walk(x, path);
       return out;
     } finally {
       path.delete(v);

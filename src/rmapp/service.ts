@@ -52,12 +52,38 @@ export interface Service {
   stop(options?: { graceMs?: number }): Promise<void>;
 }
 
-/** The secret values of a configuration: what the masker masks by value. */
-export function secretsOf(config: RmappConfig): string[] {
-  return [config.github.token, config.github.webhookSecret, config.github.privateKey, config.server.dashboardToken, config.databaseUrl ? new URL(config.databaseUrl).password : undefined].filter(
-    (s): s is string => !!s,
-  );
+/**
+ * The secret values the masker masks by value: the configuration's credentials, the database password
+ * (as written in the URL and decoded), and the values of the variables the sandbox passes to the
+ * agent or the tests (`agent.env`, `sandbox.env`: the agent's API key must not come back in a comment).
+ */
+export function secretsOf(config: RmappConfig, env: NodeJS.ProcessEnv = process.env): string[] {
+  const password = config.databaseUrl ? safeUrl(config.databaseUrl)?.password : undefined;
+  return [
+    config.github.token,
+    config.github.webhookSecret,
+    config.github.privateKey,
+    config.server.dashboardToken,
+    password,
+    password ? safeDecode(password) : undefined,
+    ...[...config.agent.env, ...config.sandbox.env].map((name) => env[name]),
+  ].filter((s): s is string => !!s);
 }
+
+const safeUrl = (url: string) => {
+  try {
+    return new URL(url);
+  } catch {
+    return null;
+  }
+};
+const safeDecode = (text: string) => {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+};
 
 /**
  * Masks what the service writes to GitHub (comment and reply bodies, PR titles and bodies): a test's
@@ -239,6 +265,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const server = await startServiceServer({
     engine,
     log,
+    masker,
     host: config.server.host,
     port: config.server.port,
     dashboardToken: config.server.dashboardToken,

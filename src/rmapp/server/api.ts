@@ -7,13 +7,16 @@ import { RUN_STATUSES, type RunStatus } from '../../persistence/schema.ts';
 import { chartOf } from '../../state_machine/chart.ts';
 import type { Engine } from '../../state_machine/engine.ts';
 import { RunNotFoundError, ValidationError } from '../../state_machine/errors.ts';
+import { createMasker, type Masker } from '../masking.ts';
 import { checkText, decodeParam, sendJson } from './http-util.ts';
 
 /**
  * Handles `/api/...`; returns false when no route matched. Malformed percent-escapes and NUL bytes in
  * path segments or query values are a 400 ({@link decodeParam}) before anything reaches the database.
  */
-export async function handleApi(engine: Engine, req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
+export async function handleApi(engine: Engine, req: IncomingMessage, res: ServerResponse, url: URL, masker: Masker = createMasker()): Promise<boolean> {
+  // Runs carry errors, outputs and artifacts that may quote a secret (a test's output): masked on the way out.
+  const ok = (body: unknown): void => sendJson(res, 200, masker.value(body));
   const segments = url.pathname.split('/').filter(Boolean).slice(1); // after "api"
   const parts = segments.map((s, i) => decodeParam(s, i === 1 ? 'run id' : i === 3 ? 'artifact name' : 'path segment'));
   const query = (name: string) => {
@@ -30,11 +33,11 @@ export async function handleApi(engine: Engine, req: IncomingMessage, res: Serve
       }
       const limit = Math.min(500, Math.max(1, Math.floor(Number(query('limit'))) || 100));
       const runs = await engine.list({ status: (status as RunStatus) || undefined, workflow: query('workflow') || undefined, limit });
-      sendJson(res, 200, { runs: runs.map(summary) });
+      ok({ runs: runs.map(summary) });
       return true;
     }
     if (method === 'GET' && parts.length === 1 && parts[0] === 'workflows') {
-      sendJson(res, 200, { workflows: engine.definitions().map((d) => ({ name: d.name, version: d.version })) });
+      ok({ workflows: engine.definitions().map((d) => ({ name: d.name, version: d.version })) });
       return true;
     }
     if (parts[0] !== 'runs' || parts.length < 2) return false;
@@ -44,7 +47,7 @@ export async function handleApi(engine: Engine, req: IncomingMessage, res: Serve
       const [history, artifacts] = await Promise.all([engine.history(id), engine.artifacts(id)]);
       const def = engine.definition(run.workflow, run.workflowVersion);
       const children = await engine.list({ parentRunId: id, limit: 100 });
-      sendJson(res, 200, {
+      ok({
         run: { ...run, children: run.children },
         history,
         artifacts,
@@ -56,12 +59,12 @@ export async function handleApi(engine: Engine, req: IncomingMessage, res: Serve
     if (method === 'GET' && parts.length === 4 && parts[2] === 'artifacts') {
       const value = await engine.getArtifact(id, parts[3] as string);
       if (value === undefined) sendJson(res, 404, { error: `Run ${id} has no artifact "${parts[3]}".` });
-      else sendJson(res, 200, { name: parts[3], value });
+      else ok({ name: parts[3], value });
       return true;
     }
     if (method === 'POST' && parts.length === 3 && (parts[2] === 'cancel' || parts[2] === 'retry')) {
       const result = parts[2] === 'cancel' ? await engine.cancel(id, 'cancelled from the dashboard') : await engine.retry(id);
-      sendJson(res, 200, result);
+      ok(result);
       return true;
     }
     return false;

@@ -27,6 +27,7 @@ import { fileURLToPath } from 'node:url';
 import type { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import type { Engine } from '../../state_machine/engine.ts';
 import type { Logger } from '../logger.ts';
+import type { Masker } from '../masking.ts';
 import { handleApi } from './api.ts';
 import { hostPolicy, type HostPolicy } from './host-guard.ts';
 import { ClientError, SECURITY_HEADERS, sendJson, sendText } from './http-util.ts';
@@ -67,6 +68,8 @@ export interface ServiceServerOptions {
   webhook: ((req: IncomingMessage, res: ServerResponse) => Promise<void>) | null;
   prometheus?: PrometheusExporter | undefined;
   limits?: Partial<HttpLimits> | undefined;
+  /** The service's masker, applied to every API answer (and so to the dashboard). */
+  masker?: Masker | undefined;
 }
 
 const asset = (name: string) => readFileSync(fileURLToPath(new URL(`./dashboard/${name}`, import.meta.url)), 'utf8');
@@ -156,7 +159,7 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
     }
     if (path.startsWith('/api/')) {
       if (method === 'POST' && req.headers['x-rmapp-request'] !== '1') return sendJson(res, 403, { error: 'Missing X-Rmapp-Request: 1 header.' });
-      if (await handleApi(engine, req, res, url)) return;
+      if (await handleApi(engine, req, res, url, options.masker)) return;
       return sendJson(res, 404, { error: `No API route ${method} ${path}.` });
     }
     if (method === 'GET' && (path === '/' || path.startsWith('/runs/'))) return sendText(res, 200, page, 'text/html; charset=utf-8');
