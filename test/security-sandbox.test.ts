@@ -14,6 +14,9 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { toErrorData } from '../src/index.ts';
 import { runCommand } from '../src/rmapp/process.ts';
 import { createSandbox, type SandboxJob } from '../src/rmapp/sandbox/index.ts';
+import { isSpecialAddress } from '../src/rmapp/sandbox/egress-proxy.ts';
+import { writeWorkspaceFile, Workspaces } from '../src/rmapp/workspace.ts';
+import { createBareRemote } from './helpers/git-remote.ts';
 import { ROOT } from './helpers/processes.ts';
 
 const SECRETS = {
@@ -89,17 +92,25 @@ it('no network by default: not Postgres, not a local service, not DNS', async ()
 it('an allowlist reaches only its names through the egress proxy, and never a private address unless allowed', async () => {
   // `--noproxy ''`: through the proxy even for loopback names (NO_PROXY keeps the sandbox's own loopback direct).
   const get = (host: string) => `curl -s -S -m 5 --noproxy '' http://${host}:${webPort}/ 2>&1; echo " [exit $?]"`;
-  const strict = createSandbox({ driver: 'bubblewrap', network: ['localhost'] });
+  const strict = createSandbox({ driver: 'bubblewrap', network: [`localhost:${webPort}`] });
   const refused = await sh(`${get('localhost')}; ${get('127.0.0.1')}`, {}, strict);
   expect(refused.stdout).not.toContain('reached the local service');
   expect(refused.stdout).toMatch(/localhost:\d+ refused: localhost resolves to a loopback/);
-  expect(refused.stdout).toMatch(/127\.0\.0\.1:\d+ refused: 127\.0\.0\.1 is not on the sandbox's network allowlist/);
-  const loose = createSandbox({ driver: 'bubblewrap', network: ['localhost'], allowPrivateNetwork: true });
-  const r = await sh(`${get('localhost')}; echo; ${get('127.0.0.1')}; curl -s -m 5 --noproxy '*' http://127.0.0.1:5432/ 2>&1; echo " [direct exit $?]"`, {}, loose);
-  const [viaName, viaIp] = r.stdout.split('\n');
-  expect(viaName, 'the allowlisted name').toContain('reached the local service');
-  expect(viaIp, 'a name not on the list').not.toContain('reached the local service');
+  expect(refused.stdout).toMatch(/127\.0\.0\.1:\d+ refused: 127\.0\.0\.1:\d+ is not on the sandbox's network allowlist/);
+  const loose = createSandbox({ driver: 'bubblewrap', network: [`localhost:${webPort}`, 'localhost'], allowPrivateNetwork: true });
+  const r = await sh(
+    `${get('localhost')}; echo; ${get('127.0.0.1')}; echo; curl -s -S -m 5 --noproxy '' http://localhost:5432/ 2>&1; echo; curl -s -m 5 --noproxy '*' http://127.0.0.1:5432/ 2>&1; echo " [direct exit $?]"`,
+    {},
+    loose,
+  );
+  expect(r.stdout.match(/reached the local service/g), 'only the allowlisted name and port answer').toHaveLength(1);
+  expect(r.stdout.indexOf('reached the local service'), 'the allowlisted name comes first').toBe(0);
+  expect(r.stdout, 'a name not on the list').toMatch(/127\.0\.0\.1:\d+ is not on the sandbox's network allowlist/);
+  expect(r.stdout, 'a port the list does not open').toMatch(/localhost:5432 is not on the sandbox's network allowlist/);
   expect(r.stdout).toMatch(/direct exit [1-9]/);
+  // Public addresses are not "special": an allowlisted public name is reachable (IPv4 was refused whole once).
+  for (const a of ['1.1.1.1', '8.8.8.8', '2606:4700::1111']) expect(isSpecialAddress(a), a).toBe(false);
+  for (const a of ['127.0.0.1', '10.1.2.3', '169.254.169.254', '::1', '::ffff:127.0.0.1', '::127.0.0.1', 'fe80::1', 'fd00::1', '2002:7f00:1::1', '0.0.0.0']) expect(isSpecialAddress(a), a).toBe(true);
 });
 
 it('a timeout kills the whole tree: nothing the command started outlives it', async () => {
@@ -120,4 +131,37 @@ it('memory, processes and output are bounded', async () => {
   const flood = await sh('head -c 5000000 /dev/zero | tr "\\0" x; dd if=/dev/zero of=big.bin bs=1M count=4 2>&1', {}, small);
   expect(flood.stdout.length).toBeLessThanOrEqual(64 * 1024);
   expect(flood.stdout + flood.stderr).toMatch(/File too large|exceeded/i);
+  // The private /tmp is memory: many small files must not get past the bound either.
+  const tmpfill = await sh('for i in $(seq 1 64); do head -c 500000 /dev/zero > /tmp/f$i || { echo "stopped at $i"; break; }; done', {}, small);
+  expect(tmpfill.stdout, 'filled /tmp beyond its bound').toMatch(/stopped at \d+/);
+});
+
+it("the service's git never runs what the sandbox planted: a nested repository with a filter is refused", async () => {
+  const remote = await createBareRemote(tmp, 'nested', { 'a.txt': 'a\n' });
+  const workspaces = new Workspaces({ root: join(tmp, 'runs'), author: { name: 'rmapp', email: 'rmapp@example.com' } });
+  const ws = await workspaces.prepare({ runId: 'nested-1', remoteUrl: remote, branch: 'rmapp/issue-1', base: 'main' });
+  const pwned = join(tmp, 'filter-ran-on-host');
+  // The agent makes sub/ a repository whose filter writes a file: inside the sandbox that file would be
+  // in the sandbox's own /tmp; if the service's git ran it, it appears on the host.
+  const plant = `mkdir sub && cd sub && git init -q && printf '* filter=evil\\n' > .gitattributes && git config filter.evil.clean 'touch ${pwned}; cat' && git config user.email a@b && git config user.name a && git add -A && git commit -qm x && echo change > f`;
+  const r = await sandbox.run({ argv: ['sh', '-c', plant], workspace: ws.dir, timeoutMs: 30_000 });
+  expect(r.exitCode, r.stderr).toBe(0);
+  const err = await workspaces.commitAll(ws, 'rmapp: try').catch((e: unknown) => e);
+  expect(toErrorData(err)).toMatchObject({ code: 'NESTED_REPOSITORY', category: 'permanent' });
+  expect((err as Error).message).toContain('sub/.git');
+  expect(existsSync(pwned), "the nested repository's filter ran outside the sandbox").toBe(false);
+});
+
+it('a file the service writes into the workspace never follows a symlink the sandbox put on its path', async () => {
+  const ws = join(tmp, 'links');
+  mkdirSync(ws);
+  const target = join(tmp, 'host-target.txt');
+  writeFileSync(target, 'untouched');
+  await sh(`ln -s ${target} plan.yml; ln -s ${tmp} tasks`, { workspace: ws });
+  await writeWorkspaceFile(ws, 'plan.yml', 'written\n');
+  await writeWorkspaceFile(ws, 'tasks/issue-1.yml', 'written\n');
+  expect(readFileSync(target, 'utf8'), 'a host file was written through a symlink').toBe('untouched');
+  expect(existsSync(join(tmp, 'issue-1.yml')), 'a file was created outside the workspace').toBe(false);
+  expect(readFileSync(join(ws, 'plan.yml'), 'utf8')).toBe('written\n');
+  expect(readFileSync(join(ws, 'tasks/issue-1.yml'), 'utf8')).toBe('written\n');
 });

@@ -4,9 +4,9 @@
  * by construction (one branch per issue, commits only of real changes, one PR per branch).
  */
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { AgentConfig, TestsConfig } from '../rmapp/agent-runner.ts';
 import { runAgent, runTests } from '../rmapp/agent-runner.ts';
 import { issueAnalysisSchema, type IssueAnalysis } from '../rmapp/analysis.ts';
@@ -14,7 +14,7 @@ import { parsePlanYaml, planPath, planSchema, renderPlanYaml, yamlBlock } from '
 import { askJson, formatIssues, type OutputIssue } from '../rmapp/structured-output.ts';
 import type { GitHubOctokit } from '../rmapp/github/client.ts';
 import { ensurePullRequest, upsertComment } from '../rmapp/github/writes.ts';
-import type { Workspaces } from '../rmapp/workspace.ts';
+import { writeWorkspaceFile, type Workspaces } from '../rmapp/workspace.ts';
 import { step } from '../state_machine/step.ts';
 import type { IssueImplementationSteps } from '../machines/issue-implementation.ts';
 
@@ -65,8 +65,8 @@ function isPlanYaml(plan: string): boolean {
 async function placePlanFile(dir: string, issueNumber: number, plan: string): Promise<string | null> {
   if (!isPlanYaml(plan)) return null;
   const file = planPath(issueNumber);
-  await mkdir(dirname(join(dir, file)), { recursive: true });
-  await writeFile(join(dir, file), plan.endsWith('\n') ? plan : `${plan}\n`);
+  // The analysing agent may have put a symlink where the plan goes: never followed.
+  await writeWorkspaceFile(dir, file, plan.endsWith('\n') ? plan : `${plan}\n`);
   return file;
 }
 

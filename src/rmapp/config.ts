@@ -95,7 +95,7 @@ const envName = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')
   .refine((n) => !isServiceSecret(n), { message: "is one of the service's own secrets and never enters the sandbox" });
-const hostName = z.string().regex(/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i, 'must be a host name, e.g. api.anthropic.com or *.example.com');
+const hostName = z.string().regex(/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/i, 'must be a host name, e.g. api.anthropic.com, *.example.com or git.example.com:8443');
 const boolish = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
 /** Bytes, or a size such as `512m`, `4g`. */
 const size = z.union([z.number(), z.string()]).transform((v, ctx) => {

@@ -6,7 +6,8 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, mkdir, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -17,7 +18,7 @@ import { runCommand } from './process.ts';
 /** The repository's settings file, read from its default branch. */
 export const REPOSITORY_CONFIG = '.github/rmapp.yml';
 
-const hostName = z.string().regex(/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i, 'must be a host name, e.g. registry.npmjs.org or *.example.com');
+const hostName = z.string().regex(/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/i, 'must be a host name, e.g. registry.npmjs.org, *.example.com or git.example.com:8443');
 const repositoryConfig = z.object({ sandbox: z.object({ network: z.array(hostName).max(50).default([]) }).strict().default({ network: [] }) }).strict();
 
 /** Parses `.github/rmapp.yml`; a wrong file fails the run with the problems named (category `validation`). */
@@ -59,6 +60,8 @@ export interface Workspace {
   dir: string;
   branch: string;
   remoteUrl: string;
+  /** The branch was on the remote when the run took it (a pull request's head): a push never re-creates it. */
+  existing?: boolean | undefined;
 }
 
 /** Host variables git may need (proxies, certificates, ssh): passed through; nothing else of the service's environment is. */
@@ -92,6 +95,52 @@ function gitEnv(author: { name: string; email: string }, token?: string): Record
     GIT_COMMITTER_NAME: author.name,
     GIT_COMMITTER_EMAIL: author.email,
   };
+}
+
+/**
+ * Refuses a workspace that holds a git repository below its root (a `.git` directory or file, made by
+ * the agent or the tests in the sandbox): git run by the service would recurse into it with its own
+ * configuration — filters and fsmonitor commands the sandbox wrote — and run them outside the sandbox.
+ * The clone has no submodules checked out, so any such `.git` came from the sandbox.
+ */
+async function refuseNestedRepositories(dir: string, signal?: AbortSignal): Promise<void> {
+  const r = await runCommand(['find', '.', '-path', './.git', '-prune', '-o', '-name', '.git', '-print', '-quit'], { cwd: dir, signal, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, inheritEnv: false });
+  const found = r.stdout.trim();
+  if (r.exitCode !== 0 || found) {
+    throw new WorkflowError(
+      found
+        ? `The workspace holds a nested git repository at ${found.slice(2, 300)} (made by the agent or the tests). rmapp does not commit nested repositories or run git inside them; remove it and try again.`
+        : `Could not check the workspace for nested repositories: ${r.stderr.trim().slice(-200)}`,
+      { code: 'NESTED_REPOSITORY', category: 'permanent', details: { path: found.slice(2, 300) || null } },
+    );
+  }
+}
+
+/**
+ * Writes `text` to `rel` inside the workspace `dir` without following a symlink anywhere on the way:
+ * the sandbox may have replaced a directory or the file with a link to a host path, which a plain
+ * `writeFile` would follow — writing, as the service, outside the workspace. A link in the way is
+ * removed (it is the sandbox's, inside the workspace) and the path made again as plain directories.
+ */
+export async function writeWorkspaceFile(dir: string, rel: string, text: string): Promise<void> {
+  const parts = rel.split('/').filter(Boolean);
+  if (!parts.length || parts.some((p) => p === '..' || p === '.' || p === '.git')) throw new Error(`writeWorkspaceFile: "${rel}" is not a path inside the workspace`);
+  let at = dir;
+  for (const part of parts.slice(0, -1)) {
+    at = join(at, part);
+    const st = await lstat(at).catch(() => null);
+    if (st && !st.isDirectory()) await rm(at, { force: true });
+    if (!st || !st.isDirectory()) await mkdir(at);
+  }
+  const file = join(at, parts.at(-1) as string);
+  const st = await lstat(file).catch(() => null);
+  if (st && !st.isFile()) await rm(file, { recursive: true, force: true });
+  const handle = await open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
+  try {
+    await handle.writeFile(text);
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Rejects names git would take as options or refuse as refs (`git check-ref-format --branch`). */
@@ -141,7 +190,7 @@ export class Workspaces {
     await checkBranchName(job.branch);
     await checkBranchName(job.base);
     const dir = this.dirOf(job.runId);
-    const ws = { dir, branch: job.branch, remoteUrl: job.remoteUrl };
+    const ws = { dir, branch: job.branch, remoteUrl: job.remoteUrl, existing: job.existing };
     if (existsSync(join(dir, '.git'))) {
       // A resumed run: keep local work, bring the remote up to date.
       await this.git(['fetch', '--prune', 'origin'], dir, job.signal, undefined, job.remoteUrl);
@@ -188,6 +237,7 @@ export class Workspaces {
    * push (a crash before its result was recorded) still reports the commit it made.
    */
   async commitAll(ws: Workspace, message: string, signal?: AbortSignal): Promise<{ committed: boolean; sha: string; earlier: string | null }> {
+    await refuseNestedRepositories(ws.dir, signal);
     await this.git(['add', '-A'], ws.dir, signal);
     const staged = await runCommand(['git', 'diff', '--cached', '--quiet'], { cwd: ws.dir, signal, env: gitEnv(this.config.author), inheritEnv: false });
     if (staged.exitCode === 0) {
@@ -203,7 +253,30 @@ export class Workspaces {
 
   /** Pushes the branch (a push that has nothing new to send is a no-op). */
   async push(ws: Workspace, signal?: AbortSignal): Promise<void> {
-    await this.git(['push', 'origin', `HEAD:refs/heads/${ws.branch}`], ws.dir, signal, undefined, ws.remoteUrl);
+    if (!ws.existing) {
+      await this.git(['push', 'origin', `HEAD:refs/heads/${ws.branch}`], ws.dir, signal, undefined, ws.remoteUrl);
+      return;
+    }
+    // A pull request's branch: pushed only as a fast-forward of the commit the run fetched, and only
+    // if the remote still has that commit there — a branch deleted or moved on meanwhile is neither
+    // re-created nor overwritten.
+    const changed = () =>
+      new WorkflowError(`The branch "${ws.branch}" was deleted or changed in the repository while the run worked on it; nothing was pushed.`, {
+        code: 'BRANCH_CHANGED',
+        category: 'validation',
+        details: { branch: ws.branch },
+      });
+    const local = (args: string[]) => runCommand(['git', ...args], { cwd: ws.dir, signal, env: gitEnv(this.config.author), inheritEnv: false });
+    const seen = await local(['rev-parse', '--verify', '--quiet', `refs/remotes/origin/${ws.branch}`]);
+    if (seen.exitCode !== 0) throw changed();
+    const base = seen.stdout.trim();
+    if ((await local(['merge-base', '--is-ancestor', base, 'HEAD'])).exitCode !== 0) throw changed();
+    try {
+      await this.git(['push', `--force-with-lease=refs/heads/${ws.branch}:${base}`, 'origin', `HEAD:refs/heads/${ws.branch}`], ws.dir, signal, undefined, ws.remoteUrl);
+    } catch (err) {
+      if (/stale info|rejected/i.test((err as Error).message)) throw changed();
+      throw err;
+    }
   }
 
   /** Removes the workspace (when the run ended well; a failed run's is kept for inspection). */

@@ -7,7 +7,7 @@
  * sandbox cannot plant hooks or configuration that the service's git (outside) would run.
  */
 import { existsSync, lstatSync, readlinkSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, join } from 'node:path';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 
 /** Where the workspace is inside the sandbox (the container driver uses the same). */
 export const SANDBOX_WORKSPACE = '/workspace';
@@ -20,8 +20,8 @@ const ETC_FILES = [
   '/etc/ld.so.conf', '/etc/ld.so.conf.d', '/etc/localtime', '/etc/passwd', '/etc/group', '/etc/mime.types',
 ];
 
-/** Read-only host paths: the system, node's installation when it is elsewhere, the operator's extras, the files the command names. */
-function readOnlyArgs(extra: readonly string[], argv: readonly string[]): string[] {
+/** The system: read-only. */
+function systemArgs(): string[] {
   const args: string[] = [];
   for (const dir of SYSTEM_DIRS) {
     if (!existsSync(dir)) continue;
@@ -30,8 +30,24 @@ function readOnlyArgs(extra: readonly string[], argv: readonly string[]): string
     else args.push('--ro-bind', dir, dir);
   }
   for (const file of ETC_FILES) args.push('--ro-bind-try', file, file);
-  const nodePrefix = dirname(dirname(process.execPath));
-  if (!SYSTEM_DIRS.some((d) => nodePrefix === d || nodePrefix.startsWith(`${d}/`))) args.push('--ro-bind', nodePrefix, nodePrefix);
+  return args;
+}
+
+/**
+ * Node's own installation when it is not under /usr (nvm, /opt/node): its `bin` and
+ * `lib/node_modules` (npm), never the directory around them, which may be a home directory.
+ */
+function nodeArgs(): string[] {
+  const bin = dirname(process.execPath);
+  if (SYSTEM_DIRS.some((d) => bin === d || bin.startsWith(`${d}/`))) return [];
+  const modules = join(dirname(bin), 'lib', 'node_modules');
+  const nodeInstall = basename(bin) === 'bin' && existsSync(join(modules, 'npm'));
+  return nodeInstall ? ['--ro-bind', bin, bin, '--ro-bind', modules, modules] : ['--ro-bind', process.execPath, process.execPath];
+}
+
+/** Read-only host paths the operator or the command names (after /tmp is made, so they can live there). */
+function namedArgs(extra: readonly string[], argv: readonly string[]): string[] {
+  const args: string[] = [];
   for (const path of extra) args.push('--ro-bind-try', path, path);
   // The operator's command may name its own script (`node /opt/agent/run.mjs`): that file, nothing around it.
   for (const arg of argv) if (isAbsolute(arg) && existsSync(arg) && statSync(arg).isFile() && !arg.startsWith('/usr/')) args.push('--ro-bind', arg, arg);
@@ -42,8 +58,9 @@ function readOnlyArgs(extra: readonly string[], argv: readonly string[]): string
 export function bubblewrapArgs(options: {
   workspace: string;
   command: readonly string[];
-  env: Record<string, string>;
   readOnlyPaths: readonly string[];
+  /** Size of the private /tmp. */
+  tmpBytes: number;
   /** The egress proxy's socket directory on the host, when the network is an allowlist. */
   runDir?: string | undefined;
 }): string[] {
@@ -55,18 +72,20 @@ export function bubblewrapArgs(options: {
     '--uid', '1000',
     '--gid', '1000',
     '--hostname', 'rmapp-sandbox',
-    ...readOnlyArgs(options.readOnlyPaths, options.command),
+    ...systemArgs(),
+    ...nodeArgs(),
     '--proc', '/proc',
     '--dev', '/dev',
-    '--tmpfs', '/tmp',
+    // /tmp is memory: bounded, or a command could fill the host's memory through it.
+    '--size', String(options.tmpBytes), '--tmpfs', '/tmp',
     '--dir', '/tmp/home',
+    ...namedArgs(options.readOnlyPaths, options.command),
     '--bind', options.workspace, SANDBOX_WORKSPACE,
   ];
   if (existsSync(join(options.workspace, '.git'))) args.push('--ro-bind', join(options.workspace, '.git'), `${SANDBOX_WORKSPACE}/.git`);
   if (options.runDir) args.push('--bind', options.runDir, SANDBOX_RUN_DIR);
   // The sandbox's own root (a tmpfs holding the mount points) is read-only too: only /workspace and /tmp take writes.
-  args.push('--remount-ro', '/', '--chdir', SANDBOX_WORKSPACE, '--clearenv');
-  for (const [k, v] of Object.entries(options.env)) args.push('--setenv', k, v);
-  args.push('--', ...options.command);
+  // The environment is bwrap's own, which the service builds clean: values never appear in argv (`ps`).
+  args.push('--remount-ro', '/', '--chdir', SANDBOX_WORKSPACE, '--', ...options.command);
   return args;
 }

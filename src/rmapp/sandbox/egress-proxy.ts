@@ -5,34 +5,52 @@
  * out: it serves HTTP `CONNECT host:port` (HTTPS, git) and absolute-form `GET http://…` requests,
  * only to names on the allowlist, resolves them itself and refuses loopback, private, link-local
  * (cloud metadata) and other special addresses unless the operator allowed private networks — so
- * an allowlisted name that resolves to 127.0.0.1 still cannot reach Postgres or the service.
+ * an allowlisted name that resolves to 127.0.0.1 still cannot reach Postgres or the service — and
+ * opens only ports 80 and 443.
  */
 import { lookup } from 'node:dns/promises';
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { BlockList, connect, isIP, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 
-const SPECIAL = new BlockList();
+// Two lists: node's BlockList also matches IPv4 addresses against IPv6 rules (as IPv4-mapped), so one
+// list with ::ffff:0:0/96 would refuse every IPv4 address.
+const SPECIAL_V4 = new BlockList();
 for (const [net, prefix] of [
   ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
-  ['192.0.0.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['224.0.0.0', 4], ['240.0.0.0', 4],
-] as const) SPECIAL.addSubnet(net, prefix, 'ipv4');
-for (const [net, prefix] of [['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8], ['::ffff:0:0', 96], ['64:ff9b::', 96]] as const) SPECIAL.addSubnet(net, prefix, 'ipv6');
+  ['192.0.0.0', 24], ['192.0.2.0', 24], ['192.88.99.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['198.51.100.0', 24], ['203.0.113.0', 24],
+  ['224.0.0.0', 4], ['240.0.0.0', 4],
+] as const) SPECIAL_V4.addSubnet(net, prefix, 'ipv4');
+const SPECIAL_V6 = new BlockList();
+for (const [net, prefix] of [
+  ['::', 96], ['::ffff:0:0', 96], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['100::', 64], ['2001::', 32], ['2001:db8::', 32], ['2002::', 16],
+  ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8],
+] as const) SPECIAL_V6.addSubnet(net, prefix, 'ipv6');
 
-/** True when `host` is on `allow` (exact, case-insensitive; `*.example.com` matches its subdomains). */
-export function hostAllowed(host: string, allow: readonly string[]): boolean {
+/** Ports a name on the allowlist opens: HTTP and HTTPS (git, registries, APIs); `name:port` opens another. */
+export const ALLOWED_PORTS = new Set([80, 443]);
+
+/**
+ * True when `host:port` is on `allow`: a rule `name` opens ports 80 and 443, `name:port` that port
+ * only; names match exactly, case-insensitive, and `*.example.com` matches its subdomains.
+ */
+export function hostAllowed(host: string, allow: readonly string[], port = 443): boolean {
   const h = host.toLowerCase().replace(/\.$/, '');
   return allow.some((rule) => {
-    const r = rule.toLowerCase().trim();
-    return r.startsWith('*.') ? h.endsWith(r.slice(1)) && h.length > r.length - 1 : h === r;
+    const m = /^(.*?)(?::(\d+))?$/.exec(rule.toLowerCase().trim()) as RegExpExecArray;
+    const name = m[1] as string;
+    const ports = m[2] ? [Number(m[2])] : [...ALLOWED_PORTS];
+    if (!ports.includes(port)) return false;
+    return name.startsWith('*.') ? h.endsWith(name.slice(1)) && h.length > name.length - 1 : h === name;
   });
 }
 
 /** True for addresses a sandbox must not reach unless private networks are allowed. */
 export function isSpecialAddress(address: string): boolean {
   const family = isIP(address);
-  if (!family) return true;
-  return SPECIAL.check(address, family === 4 ? 'ipv4' : 'ipv6');
+  if (family === 4) return SPECIAL_V4.check(address, 'ipv4');
+  if (family === 6) return SPECIAL_V6.check(address, 'ipv6');
+  return true;
 }
 
 export interface EgressProxy {
@@ -48,8 +66,9 @@ export async function startEgressProxy(socketPath: string, options: { allow: rea
 
   const resolve = async (host: string, port: number): Promise<string> => {
     const name = host.replace(/^\[|\]$/g, '');
-    if (!hostAllowed(name, options.allow)) throw new Refusal(`${name} is not on the sandbox's network allowlist (sandbox.network, agent.network or the repository's .github/rmapp.yml)`);
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Refusal(`port ${port} is not a port`);
+    if (!hostAllowed(name, options.allow, port)) {
+      throw new Refusal(`${name}:${port} is not on the sandbox's network allowlist (sandbox.network, agent.network or the repository's .github/rmapp.yml; a name opens ports 80 and 443, name:port another)`);
+    }
     const addresses = isIP(name) ? [{ address: name }] : await lookup(name, { all: true }).catch(() => []);
     if (!addresses.length) throw new Refusal(`${name} does not resolve`);
     const usable = addresses.map((a) => a.address).filter((a) => options.allowPrivate || !isSpecialAddress(a));

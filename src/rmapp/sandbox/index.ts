@@ -5,7 +5,7 @@
  * egress proxy. See the README's "Threat model" for what this does and does not stop.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,7 +74,9 @@ export function createSandbox(partial: Partial<SandboxSettings> = {}): Sandbox {
         argv = [runtime, ...containerArgs({ name: `rmapp-${id}`, image: settings.image, workspace: job.workspace, command: inner, env: innerEnv, limits, runDir, forwarder: proxy ? FORWARDER : undefined })];
         outerEnv = { ...outerEnv, ...innerEnv, PATH: outerEnv.PATH as string };
       } else {
-        const bwrap = ['bwrap', ...bubblewrapArgs({ workspace: job.workspace, command: inner, env: innerEnv, readOnlyPaths: [...settings.readOnlyPaths, ...(proxy ? [FORWARDER] : [])], runDir })];
+        const bwrap = ['bwrap', ...bubblewrapArgs({ workspace: job.workspace, command: inner, tmpBytes: Math.min(limits.memoryBytes, limits.fileBytes * 4), readOnlyPaths: [...settings.readOnlyPaths, ...(proxy ? [FORWARDER] : [])], runDir })];
+        // bwrap hands its own (clean) environment to the command (prlimit and bwrap are found on its PATH).
+        outerEnv = innerEnv;
         // Without a cgroup, rlimits: memory per process and processes per user (not binding for root).
         const rlimits = ['prlimit', `--fsize=${limits.fileBytes}`, ...(cgroup ? [] : [`--data=${limits.memoryBytes}`, `--nproc=${limits.processes}`]), '--', ...bwrap];
         argv = cgroup ? ['/bin/sh', '-c', ENTER_CGROUPS, 'rmapp-sandbox', String(cgroup.procsFiles.length), ...cgroup.procsFiles, ...rlimits] : rlimits;
@@ -107,10 +109,16 @@ export function createSandbox(partial: Partial<SandboxSettings> = {}): Sandbox {
       cgroups = await cgroupsAvailable();
       const empty = await mkdtemp(join(tmpdir(), 'rmapp-sandbox-check-'));
       try {
-        const r = await run({ argv: ['/bin/true'], workspace: empty, timeoutMs: 30_000 }).catch((err: Error) => ({ exitCode: 1, stderr: err.message }));
+        // Not only "it starts": a host file next to the workspace is invisible, and the command is not the service's user on the service's host.
+        const canary = join(empty, 'host-canary');
+        await writeFile(canary, 'host');
+        const workspace = join(empty, 'ws');
+        await mkdir(workspace);
+        const probe = `test ! -e '${canary}' && test "$(id -u)" = 1000 && test "$(cat /proc/sys/kernel/hostname)" = rmapp-sandbox`;
+        const r = await run({ argv: ['/bin/sh', '-c', probe], workspace, timeoutMs: 30_000 }).catch((err: Error) => ({ exitCode: 1, stderr: err.message }));
         if (r.exitCode !== 0) {
           throw new WorkflowError(
-            `The bubblewrap sandbox does not start here: ${r.stderr.trim().slice(-300) || `exit ${r.exitCode}`} — install it (apt-get install bubblewrap) and allow unprivileged user namespaces, or set sandbox.driver to container.`,
+            `The bubblewrap sandbox does not start or does not isolate here: ${r.stderr.trim().slice(-300) || `exit ${r.exitCode}`} — install it (apt-get install bubblewrap) and allow unprivileged user namespaces, or set sandbox.driver to container.`,
             { code: 'SANDBOX_UNAVAILABLE', category: 'permanent' },
           );
         }
