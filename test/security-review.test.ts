@@ -123,3 +123,25 @@ it('any failed stage answers the reviewer, with the reason and its category', as
   expect(replies).toHaveLength(1);
   expect(replies[0]?.body).toMatch(/I could not do this: The coding agent .* exited with 3: the agent gave up \(`agent`\)/);
 });
+
+it('a PR branch deleted or moved on while the run works is neither re-created nor overwritten', async () => {
+  for (const [what, change] of [
+    ['deleted', () => git(remote, 'update-ref', '-d', 'refs/heads/doomed')],
+    ['moved on', async () => git(remote, 'update-ref', 'refs/heads/doomed', await git(remote, 'rev-parse', 'refs/heads/linked'))],
+  ] as const) {
+    await git(remote, 'update-ref', 'refs/heads/doomed', await git(remote, 'rev-parse', 'refs/heads/main'));
+    const number = pull('doomed', undefined);
+    const commentId = emulator.addReviewComment('acme', 'widgets', number, '@rmapp change it\nSLEEP 3000\nWRITE app.txt changed', 'reviewer', { path: 'app.txt', line: 1 });
+    const id = await engine.start('PRReview', { owner: 'acme', repo: 'widgets', pullNumber: number, commentId });
+    // While the agent works (it sleeps), the branch goes.
+    for (let i = 0; i < 200 && !(await engine.history(id)).some((h) => h.type === 'state.entered' && h.state === 'generatingFix'); i += 1) await new Promise((r) => setTimeout(r, 50));
+    await change();
+    const after = await refs();
+    const run = await engine.waitFor(id, { timeoutMs: 60_000 });
+    expect(run.status, `branch ${what}`).toBe('failed');
+    expect(run.error, `branch ${what}`).toMatchObject({ code: 'BRANCH_CHANGED' });
+    expect(await refs(), `a ref moved after the branch was ${what}`).toBe(after);
+    const replies = (emulator.reviewComments.get(`acme/widgets#${number}`) ?? []).filter((c) => c.in_reply_to_id === commentId);
+    expect(replies[0]?.body).toMatch(/deleted or changed in the repository while the run worked on it; nothing was pushed/);
+  }
+});
