@@ -8,7 +8,8 @@ import { dirname, join } from 'node:path';
 import examples from '@octokit/webhooks-examples';
 import { createGitHubAccess, createRoutedGitHubClient } from '../../src/rmapp/github/client.ts';
 import { loadConfig } from '../../src/rmapp/config.ts';
-import { startService, type Service } from '../../src/rmapp/service.ts';
+import { createLogger } from '../../src/rmapp/logger.ts';
+import { secretsOf, startService, type Service } from '../../src/rmapp/service.ts';
 import { createGitHubWorld, type GitHubWorld } from './github-world.ts';
 
 export const SECRET = 'test-webhook-secret';
@@ -65,7 +66,10 @@ function routedAppClient(baseUrl: string, app: ServiceWorldApp) {
  * The service on the GitHub world. With `options.app` it acts as that GitHub App (configured through
  * `GITHUB_APP_ID` and `GITHUB_PRIVATE_KEY`), through the routed installation client of App mode.
  */
-export async function createServiceWorld(extraEnv: Record<string, string> = {}, options: { app?: ServiceWorldApp } = {}): Promise<ServiceWorld> {
+export async function createServiceWorld(
+  extraEnv: Record<string, string> = {},
+  options: { app?: ServiceWorldApp; /** Logs at debug level to this stream, masked as the service masks them (default: silent). */ logTo?: NodeJS.WritableStream } = {},
+): Promise<ServiceWorld> {
   const world = await createGitHubWorld();
   const { app } = options;
   if (app) world.emulator.configureApp({ appId: app.appId, publicKey: app.publicKey, installations: app.installations });
@@ -90,7 +94,9 @@ export async function createServiceWorld(extraEnv: Record<string, string> = {}, 
     database: { url: '', dataDir: 'memory://' },
     engine: { pollMs: 50 },
     progressIntervalMs: 0,
-    log: (await import('../../src/rmapp/logger.ts')).createLogger({ level: 'silent', secrets: [SECRET, 't0ken'] }),
+    log: options.logTo
+      ? createLogger({ level: 'debug', secrets: secretsOf(config), destination: options.logTo })
+      : createLogger({ level: 'silent', secrets: [SECRET, 't0ken'] }),
   });
   const deliver: ServiceWorld['deliver'] = async (event, payload, options = {}) => {
     const delivery = options.delivery ?? randomUUID();
