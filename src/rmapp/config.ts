@@ -37,6 +37,7 @@ export const ENV = {
   'server.port': 'PORT',
   'server.publicUrl': 'RMAPP_PUBLIC_URL',
   'server.dashboardToken': 'RMAPP_DASHBOARD_TOKEN',
+  'server.allowedHosts': 'RMAPP_ALLOWED_HOSTS',
   labels: 'RMAPP_LABELS',
   maxTestAttempts: 'RMAPP_MAX_TEST_ATTEMPTS',
   docsRunTests: 'RMAPP_DOCS_RUN_TESTS',
@@ -55,7 +56,7 @@ export const ENV = {
 } as const;
 
 /** Settings that are lists: a JSON array, or words separated by spaces or commas, in the environment. */
-const LIST_SETTINGS = new Set(['agent.command', 'tests.command', 'agent.env', 'agent.network', 'sandbox.network', 'sandbox.env', 'sandbox.readOnlyPaths']);
+const LIST_SETTINGS = new Set(['server.allowedHosts', 'agent.command', 'tests.command', 'agent.env', 'agent.network', 'sandbox.network', 'sandbox.env', 'sandbox.readOnlyPaths']);
 type Key = keyof typeof ENV;
 
 /** How to fix each setting, shown with its error. */
@@ -158,8 +159,10 @@ const schema = z
         port: z.coerce.number().int().min(0).max(65535).default(3000),
         publicUrl: z.string().url().optional(),
         dashboardToken: z.string().min(16, 'must be at least 16 characters').optional(),
+        /** More Host values (`name[:port]`) the dashboard answers to (a proxy's name), against DNS rebinding. */
+        allowedHosts: z.array(z.string().regex(/^[a-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-f:]+\](:\d{1,5})?$/i, 'must be a host name with an optional port, e.g. rmapp.internal:3000')).default([]),
       })
-      .default({ host: '127.0.0.1', port: 3000 }),
+      .default({ host: '127.0.0.1', port: 3000, allowedHosts: [] }),
     labels: z.record(z.string(), z.enum(TEMPLATE_NAMES)).default({}),
     maxTestAttempts: z.coerce.number().int().min(1).max(10).default(3),
     /** The `docs` template runs no tests unless this is true. */

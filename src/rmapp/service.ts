@@ -270,6 +270,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     port: config.server.port,
     dashboardToken: config.server.dashboardToken,
     publicUrl: config.server.publicUrl,
+    allowedHosts: config.server.allowedHosts,
     webhook:
       executor && config.github.webhookSecret
         ? webhookHandler({ secret: config.github.webhookSecret, botName: config.botName, labels: config.labels, executor, log })
