@@ -86,7 +86,7 @@ export function createSandbox(partial: Partial<SandboxSettings> = {}): Sandbox {
         notRunnable(result, job.argv[0] as string);
         return result;
       } finally {
-        if (settings.driver === 'container') await runCommand([runtime, 'rm', '-f', `rmapp-${id}`], { timeoutMs: 30_000, env: { PATH: outerEnv.PATH }, inheritEnv: false }).catch(() => {});
+        if (settings.driver === 'container') await runCommand([runtime, 'rm', '-f', `rmapp-${id}`], { timeoutMs: 30_000, env: outerEnv, inheritEnv: false }).catch(() => {});
       }
     } finally {
       await cgroup?.destroy();
