@@ -1,7 +1,11 @@
 /**
  * Durable waits across a crash, with real processes: a worker holding a run in memory is killed with
  * SIGKILL during a retry backoff, during an `after` wait, and while two child workflows run; a new
- * worker process resumes each run at the original due time (±1 s) or to completion.
+ * worker process resumes each run at the original due time or to completion. "At the original due
+ * time": never before it, and within 1 s of the later of the due time and the moment the new worker
+ * took the run over (its `lease.taken_over` history row) — a timer re-armed from the restart would
+ * fire a whole delay after the take-over; a slow start of the new worker (a loaded machine) is not
+ * the engine's lateness.
  */
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +25,14 @@ function records(file: string): AttemptRecord[] {
   }
 }
 
+/** Fired at `at` for a due time `due`: not early, and not a delay late after the take-over. */
+async function expectOnTime(id: string, at: number, due: number): Promise<void> {
+  const takeover = (await pg.client.history(id)).find((h) => h.type === 'lease.taken_over');
+  expect(takeover, 'the new worker took the run over').toBeDefined();
+  expect(at, 'fired before its due time').toBeGreaterThanOrEqual(due - 100);
+  expect(at - Math.max(due, takeover?.at.getTime() ?? 0), 'fired late after the due time and the take-over').toBeLessThanOrEqual(1_000);
+}
+
 function setup(name: string) {
   const counter = join(mkdtempSync(join(tmpdir(), `rmapp-${name}-`)), 'attempts.jsonl');
   const env = { DATABASE_URL: pg.url, RMAPP_TEST_COUNTER_FILE: counter };
@@ -30,7 +42,7 @@ function setup(name: string) {
   return { counter, worker };
 }
 
-it('a crash during a retry backoff: the next attempt runs at the original due time (±1 s)', async () => {
+it('a crash during a retry backoff: the next attempt runs at the original due time', async () => {
   const { counter, worker } = setup('backoff');
   const id = await pg.client.start('test.flaky-slow', { failTimes: 1 });
   const first = worker({}, false);
@@ -47,12 +59,12 @@ it('a crash during a retry backoff: the next attempt runs at the original due ti
   expect(run.status).toBe('succeeded');
   const tries = records(counter).filter((r) => r.runId === id);
   expect(tries.map((t) => t.attempt)).toEqual([1, 2]);
-  expect(Math.abs((tries[1] as AttemptRecord).at - due)).toBeLessThanOrEqual(1_000);
+  await expectOnTime(id, (tries[1] as AttemptRecord).at, due);
   second.child.kill('SIGTERM');
   await second.exited;
 });
 
-it('a crash during an `after` wait: the timer fires at its original due time (±1 s)', async () => {
+it('a crash during an `after` wait: the timer fires at its original due time', async () => {
   const { counter, worker } = setup('after');
   const id = await pg.client.start('test.timer', { delayMs: 4_000 });
   const first = worker({}, false);
@@ -67,7 +79,7 @@ it('a crash during an `after` wait: the timer fires at its original due time (±
   expect(run.status).toBe('succeeded');
   const mark = records(counter).find((r) => r.runId === id && r.name === 'mark');
   expect(mark).toBeDefined();
-  expect(Math.abs((mark as AttemptRecord).at - due)).toBeLessThanOrEqual(1_000);
+  await expectOnTime(id, (mark as AttemptRecord).at, due);
   second.child.kill('SIGTERM');
   await second.exited;
 });
