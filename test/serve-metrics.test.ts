@@ -28,6 +28,8 @@ it('serves /metrics with the engine metrics of finished runs', async () => {
     const text = await res.text();
     expect(text).toMatch(/rmapp_runs_finished_total\{[^}]*workflow_name="test.sequence"[^}]*workflow_status="succeeded"[^}]*\} 1/);
     expect(text).toMatch(/rmapp_steps_total\{/);
+    // The process's command line (which may carry --database-url with a password) is not a resource attribute.
+    expect(text).not.toMatch(/process_command|command_args/);
   } finally {
     await service.stop({ graceMs: 500 });
   }

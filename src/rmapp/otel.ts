@@ -8,7 +8,7 @@ import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
-import { NodeSDK } from '@opentelemetry/sdk-node';
+import { NodeSDK, resources } from '@opentelemetry/sdk-node';
 
 /** What to set up. */
 export interface TelemetryOptions {
@@ -37,6 +37,9 @@ export async function startTelemetry(options: TelemetryOptions): Promise<{ shutd
     ...(options.otlp ? { traceExporter: new OTLPTraceExporter() } : { traceExporter: undefined, spanProcessors: [] }),
     metricReaders,
     instrumentations: [],
+    // Not the process detector: it exports the command line (`--database-url postgres://user:password@…`)
+    // with every metric and span, to /metrics and the collector.
+    resourceDetectors: [resources.envDetector, resources.hostDetector, resources.osDetector],
   });
   sdk.start();
   return {
