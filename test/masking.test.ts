@@ -60,10 +60,38 @@ it('masks the other forms secrets travel in, and leaves ordinary text alone', ()
 
 it('stays linear on text shaped to make regular expressions backtrack', () => {
   const m = createMasker([SECRET]);
-  for (const hostile of ['a.'.repeat(200_000), '-----BEGIN RSA PRIVATE KEY-----'.repeat(10_000), 'https://'.repeat(50_000), 'Bearer '.repeat(50_000)]) {
+  for (const hostile of ['a.'.repeat(200_000), '-----BEGIN RSA PRIVATE KEY-----'.repeat(10_000), '-----BEGIN PRIVATE KEY-----\n'.repeat(38_000), 'https://'.repeat(50_000), 'Bearer '.repeat(50_000)]) {
     const started = process.hrtime.bigint();
     m.text(hostile);
     // Not a timing assertion of speed: a quadratic pattern takes minutes here, a linear one well under the limit.
     expect(Number(process.hrtime.bigint() - started) / 1e9, `masking ${hostile.slice(0, 20)}…`).toBeLessThan(20);
   }
+});
+
+it('masks a configured secret disguised: spaced, wrapped, re-cased, with ANSI codes or zero-width characters, or cut short', () => {
+  const key = 'Agent-Key-Value-0123456789abcdef';
+  const m = createMasker([key]);
+  const disguised = [
+    key.toUpperCase(),
+    key.split('').join(' '),
+    `${key.slice(0, 10)}\n${key.slice(10)}`,
+    `${key.slice(0, 8)}\x1b[31m${key.slice(8)}\x1b[0m`,
+    `${key.slice(0, 5)}\u200b${key.slice(5)}`,
+    `${key.slice(0, -3)}... (cut)`,
+    `(cut) ...${key.slice(5)}`,
+  ];
+  for (const d of disguised) {
+    const out = m.text(`the key is ${d} - end`);
+    expect(out, `masking ${JSON.stringify(d)}`).toContain(MASK);
+    expect(out.replace(/[^A-Za-z0-9]/g, '').toLowerCase(), `masking ${JSON.stringify(d)}`).not.toContain('0123456789ab');
+    expect(out, `masking ${JSON.stringify(d)}`).toMatch(/^the key is .*- end$/s);
+  }
+  const jwt = `eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.${'s'.repeat(43)}`;
+  const shapes: [string, string][] = [
+    [`token ${jwt}`, `token ${MASK}`],
+    ['aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', `aws_secret_access_key = ${MASK}`],
+    ['//registry.npmjs.org/:_authToken=abcdef0123456789', `//registry.npmjs.org/:_authToken=${MASK}`],
+    ['curl -u admin:hunter2secret https://x', `curl -u admin:${MASK} https://x`],
+  ];
+  for (const [input, expected] of shapes) expect(m.text(input), `masking ${JSON.stringify(input.slice(0, 30))}`).toBe(expected);
 });

@@ -17,6 +17,10 @@ const PATTERNS: RegExp[] = [
   // GitHub tokens: classic and fine-grained personal, OAuth, user-to-server, server-to-server, refresh.
   /\b(?:gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{30,255})\b/g,
   // Common vendor keys an agent or a test may hold: Anthropic/OpenAI, npm, Slack, AWS access key ids, GitLab.
+  /\beyJ[A-Za-z0-9_-]{8,2000}\.eyJ[A-Za-z0-9_-]{8,4000}\.[A-Za-z0-9_-]{8,2000}/g,
+  /\b(aws_secret_access_key\s*[=:]\s*["']?)[A-Za-z0-9/+=]{30,60}/gi,
+  /(_authToken\s*=\s*)\S{8,2000}/g,
+  /(\s(?:-u|--user)\s+[^\s:]{1,200}:)[^\s"']{1,500}/g,
   /\b(?:sk-ant-[A-Za-z0-9_-]{20,300}|sk-(?:proj-)?[A-Za-z0-9_-]{32,300}|npm_[A-Za-z0-9]{36}|xox[abposr]-[A-Za-z0-9-]{10,200}|AKIA[0-9A-Z]{16}|glpat-[A-Za-z0-9_-]{20,60})\b/g,
   // Authorization headers in any scheme, and a bare Bearer credential (with a digit: not prose).
   /\b(authorization:\s*(?:bearer|basic|token)\s+)[^\s"']{1,2000}/gi,
@@ -32,24 +36,89 @@ const SECRET_KEY = /(?:token|secret|password|passwd|private_?key|authorization|a
 const PEM_BEGIN = /-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----/g;
 const PEM_END = /-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----/g;
 
-/** Masks private keys, with or without their END line, in one pass. */
+/**
+ * Masks private keys, with or without their END line, in one pass: each END line is searched for at
+ * most once (a text of BEGIN lines without END is linear, not quadratic), the body read in place.
+ */
 function maskPem(text: string): string {
   if (!text.includes('PRIVATE KEY-----')) return text;
+  const begin = /-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----/g;
+  const endLine = /-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----/g;
+  const body = /(?:[A-Za-z0-9+/=\s]|\\n|\\r)*/y;
   let out = '';
   let at = 0;
-  PEM_BEGIN.lastIndex = 0;
-  for (let m = PEM_BEGIN.exec(text); m; m = PEM_BEGIN.exec(text)) {
-    if (m.index < at) continue;
+  // The next END line at or after the last search: -2 not searched yet, -1 none left in the text.
+  let nextEnd = -2;
+  let nextEndLength = 0;
+  for (let m = begin.exec(text); m; m = begin.exec(text)) {
     out += text.slice(at, m.index) + MASK;
-    PEM_END.lastIndex = m.index;
-    const end = PEM_END.exec(text);
-    if (end) at = end.index + end[0].length;
+    const after = m.index + m[0].length;
+    if (nextEnd !== -1 && nextEnd < after) {
+      endLine.lastIndex = after;
+      const e = endLine.exec(text);
+      nextEnd = e ? e.index : -1;
+      nextEndLength = e ? e[0].length : 0;
+    }
+    if (nextEnd >= after) at = nextEnd + nextEndLength;
     else {
       // No END line: the key's body (base64, escaped or real newlines) goes too.
-      const body = /^(?:[A-Za-z0-9+/=\s]|\\n|\\r)*/.exec(text.slice(PEM_BEGIN.lastIndex))?.[0] ?? '';
-      at = PEM_BEGIN.lastIndex + body.length;
+      body.lastIndex = after;
+      body.exec(text);
+      at = body.lastIndex;
     }
-    PEM_BEGIN.lastIndex = at;
+    begin.lastIndex = at;
+  }
+  return out + text.slice(at);
+}
+
+const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/y;
+const ALNUM = /[A-Za-z0-9]/;
+
+/**
+ * A secret disguised: spaced, wrapped, case-changed, interleaved with ANSI codes or zero-width
+ * characters, or cut after 12 of its letters and digits. Compared on the text's letters and digits
+ * only (lower-cased), the matching span of the original is masked.
+ */
+function maskSkeletons(text: string, skeletons: readonly string[]): string {
+  let sk = '';
+  const pos: number[] = [];
+  for (let i = 0; i < text.length; i += 1) {
+    if (text.charCodeAt(i) === 0x1b) {
+      ANSI.lastIndex = i;
+      if (ANSI.exec(text)) {
+        i = ANSI.lastIndex - 1;
+        continue;
+      }
+    }
+    const c = text[i] as string;
+    if (ALNUM.test(c)) {
+      sk += c.toLowerCase();
+      pos.push(i);
+    }
+  }
+  const ranges: [number, number][] = [];
+  for (const secret of skeletons) {
+    const head = secret.slice(0, 12);
+    for (let i = sk.indexOf(head); i >= 0; i = sk.indexOf(head, i + 1)) {
+      let n = 12;
+      while (n < secret.length && sk[i + n] === secret[n]) n += 1;
+      ranges.push([pos[i] as number, pos[i + n - 1] as number]);
+    }
+    const tail = secret.slice(-12);
+    for (let i = sk.indexOf(tail); i >= 0; i = sk.indexOf(tail, i + 1)) {
+      let n = 12;
+      while (n < secret.length && i - (n - 11) >= 0 && sk[i - (n - 11)] === secret[secret.length - 1 - n]) n += 1;
+      ranges.push([pos[i - (n - 12)] as number, pos[i + 11] as number]);
+    }
+  }
+  if (!ranges.length) return text;
+  ranges.sort((a, b) => a[0] - b[0]);
+  let out = '';
+  let at = 0;
+  for (const [from, to] of ranges) {
+    if (to < at) continue;
+    out += text.slice(at, Math.max(at, from)) + (from >= at ? MASK : '');
+    at = to + 1;
   }
   return out + text.slice(at);
 }
@@ -68,6 +137,7 @@ export interface Masker {
 export function createMasker(secrets: readonly (string | null | undefined)[] = []): Masker {
   const values = new Set<string>();
   const edges: string[] = [];
+  const skeletons = new Set<string>();
   for (const s of secrets) {
     if (!s || s.length < 6) continue;
     values.add(s);
@@ -78,6 +148,9 @@ export function createMasker(secrets: readonly (string | null | undefined)[] = [
     }
     values.add(encodeURIComponent(s));
     values.add(Buffer.from(s).toString('hex'));
+    values.add(Buffer.from(s).toString('hex').toUpperCase());
+    const skeleton = s.replace(/[^A-Za-z0-9]/g, '').toLowerCase();
+    if (skeleton.length >= 12) skeletons.add(skeleton);
     // A PEM key also travels with escaped newlines (JSON, env files).
     if (s.includes('\n')) values.add(s.replaceAll('\n', '\\n'));
     if (s.length >= 12) edges.push(s);
@@ -101,6 +174,7 @@ export function createMasker(secrets: readonly (string | null | undefined)[] = [
         }
       }
     }
+    if (skeletons.size) out = maskSkeletons(out, [...skeletons]);
     out = maskPem(out);
     for (const p of PATTERNS) out = out.replace(p, (match: string, keep?: unknown) => (typeof keep === 'string' && match.startsWith(keep) ? `${keep}${MASK}` : MASK));
     return out.replace(QUERY_SECRET, `$1${MASK}`).replace(URL_PASSWORD, `$1:${MASK}@`);
