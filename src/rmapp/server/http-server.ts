@@ -19,10 +19,10 @@
  * Prometheus handlers take node's request and response — so hono would add two dependencies and an
  * adapter without making this smaller.
  */
-import { timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import type { Engine } from '../../state_machine/engine.ts';
@@ -31,6 +31,7 @@ import type { Masker } from '../masking.ts';
 import { handleApi } from './api.ts';
 import { hostPolicy, type HostPolicy } from './host-guard.ts';
 import { ClientError, SECURITY_HEADERS, sendJson, sendText } from './http-util.ts';
+import { loginPage, loginRoute, tokenMatches } from './login.ts';
 
 /** Bounds on what one connection may hold; node's defaults are looser (60 s for headers, 300 s per request). */
 export interface HttpLimits {
@@ -44,6 +45,8 @@ export interface HttpLimits {
   keepAliveTimeoutMs: number;
   /** A connection with no traffic either way (a client that stopped reading, say) is closed after this. Default 60 s. */
   idleTimeoutMs: number;
+  /** Open connections at most; more are refused at once. Default 512 (well under the usual 1,024 file descriptors). */
+  maxConnections: number;
 }
 
 export const DEFAULT_HTTP_LIMITS: HttpLimits = {
@@ -52,6 +55,7 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = {
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,
   idleTimeoutMs: 60_000,
+  maxConnections: 512,
 };
 
 export interface ServiceServerOptions {
@@ -73,13 +77,6 @@ export interface ServiceServerOptions {
 }
 
 const asset = (name: string) => readFileSync(fileURLToPath(new URL(`./dashboard/${name}`, import.meta.url)), 'utf8');
-
-function tokenMatches(given: string | undefined, expected: string): boolean {
-  if (!given) return false;
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
 
 /** The cookie's value; a {@link ClientError} when it is not valid percent-encoding. */
 function cookie(req: IncomingMessage, name: string): string | undefined {
@@ -113,6 +110,7 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
   const style = asset('style.css');
   const { log, engine } = options;
   const limits = { ...DEFAULT_HTTP_LIMITS, ...options.limits };
+  const login = loginRoute({ dashboardToken: options.dashboardToken, publicUrl: options.publicUrl, log });
   let policy: HostPolicy | undefined; // known once listening
 
   const authorized = (req: IncomingMessage, url: URL): boolean => {
@@ -147,12 +145,7 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
       if (path.startsWith('/api/') || path === '/metrics') return sendJson(res, 401, { error: 'Dashboard token required: send Authorization: Bearer <RMAPP_DASHBOARD_TOKEN>.' });
       return sendText(res, 401, loginPage(), 'text/html; charset=utf-8');
     }
-    if (path === '/login') {
-      const token = url.searchParams.get('token') ?? '';
-      if (!options.dashboardToken || !tokenMatches(token, options.dashboardToken)) return sendText(res, 401, loginPage('That token is not right.'), 'text/html; charset=utf-8');
-      res.writeHead(303, { location: '/', 'set-cookie': `rmapp_token=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/` });
-      return res.end();
-    }
+    if (path === '/login') return login(req, res, url);
     if (path === '/metrics') {
       if (!options.prometheus) return sendText(res, 404, 'Metrics are off: start with --metrics.\n');
       return options.prometheus.getMetricsRequestHandler(req, res);
@@ -186,6 +179,21 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
     },
   );
   server.timeout = limits.idleTimeoutMs;
+  // Beyond this many open connections new ones are refused: slow or idle clients cannot take every
+  // file descriptor (EMFILE would also stop the service reaching GitHub and Postgres).
+  server.maxConnections = limits.maxConnections;
+  // Answers node writes itself (a malformed request, headers too large, too slow) carry the security
+  // headers too, and `Expect:` values node does not know get a 417 with them.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const headers = Object.entries(SECURITY_HEADERS).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${headers}connection: close\r\ncontent-length: 0\r\n\r\n`);
+  });
+  server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => {
+    res.writeHead(417, SECURITY_HEADERS);
+    res.end();
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => resolve());
@@ -202,9 +210,4 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
         server.close(() => resolve());
       }),
   };
-}
-
-function loginPage(message = 'This dashboard needs its token (RMAPP_DASHBOARD_TOKEN).'): string {
-  return `<!doctype html><meta charset="utf-8"><title>rmapp — sign in</title><link rel="stylesheet" href="/style.css">
-<main class="login"><h1>rmapp</h1><p>${message}</p><form action="/login" method="get"><input type="password" name="token" placeholder="dashboard token" autofocus><button>Open</button></form></main>`;
 }

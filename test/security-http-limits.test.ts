@@ -1,0 +1,111 @@
+/**
+ * The service's HTTP server under a second attack: node's own error answers, a connection flood, and
+ * guessing the dashboard token — each must stay bounded and carry the security headers.
+ */
+import { connect, type Socket } from 'node:net';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createEngine, type Engine } from '../src/index.ts';
+import { createLogger } from '../src/rmapp/logger.ts';
+import { startServiceServer } from '../src/rmapp/server/http-server.ts';
+
+const TOKEN = 'limits-dashboard-token-0123456789';
+let engine: Engine;
+let server: Awaited<ReturnType<typeof startServiceServer>>;
+let port: number;
+
+beforeAll(async () => {
+  engine = createEngine({ database: { url: '', dataDir: 'memory://' }, workflows: [] });
+  server = await startServiceServer({
+    engine,
+    log: createLogger({ level: 'silent' }),
+    host: '127.0.0.1',
+    port: 0,
+    dashboardToken: TOKEN,
+    publicUrl: 'https://rmapp.example.com',
+    webhook: null,
+    limits: { maxConnections: 8 },
+  });
+  port = Number(new URL(server.url).port);
+});
+afterAll(async () => {
+  await server?.close();
+  await engine?.stop();
+});
+
+/** Sends raw bytes, returns what comes back before the server closes (or 3 s pass). */
+function raw(bytes: string): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(bytes));
+    let got = '';
+    socket.on('data', (d) => (got += d.toString('latin1')));
+    const done = () => resolve(got);
+    socket.on('close', done);
+    socket.on('error', done);
+    setTimeout(() => {
+      socket.destroy();
+      done();
+    }, 3_000).unref();
+  });
+}
+
+it("node's own error answers carry the security headers", async () => {
+  const cases: [string, RegExp][] = [
+    ['GET /api/runs HTTP/1.1\r\nContent-Length: abc\r\n\r\n', /^HTTP\/1\.1 400/],
+    [`GET /${'a'.repeat(20_000)} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`, /^HTTP\/1\.1 431/],
+    ['GET /\x00 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', /^HTTP\/1\.1 400/],
+    ['BREW / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', /^HTTP\/1\.1 400/],
+    [`GET / HTTP/1.1\r\nHost: 127.0.0.1:${0}\r\nExpect: tea\r\n\r\n`, /^HTTP\/1\.1 417/],
+  ];
+  for (const [request, status] of cases) {
+    const answer = await raw(request.replace(':0\r\n', `:${port}\r\n`));
+    expect(answer, JSON.stringify(request.slice(0, 40))).toMatch(status);
+    expect(answer.toLowerCase(), JSON.stringify(request.slice(0, 40))).toContain('x-frame-options: deny');
+    expect(answer.toLowerCase(), JSON.stringify(request.slice(0, 40))).toContain('content-security-policy:');
+  }
+});
+
+it('a flood of idle connections is capped; the service still answers once they go', async () => {
+  const held: Socket[] = [];
+  for (let i = 0; i < 30; i += 1) {
+    held.push(await new Promise<Socket>((resolve) => {
+      const s = connect(port, '127.0.0.1', () => resolve(s));
+      s.on('error', () => resolve(s));
+    }));
+  }
+  // Give the server time to drop the connections beyond its cap.
+  await new Promise((r) => setTimeout(r, 500));
+  const open = held.filter((s) => !s.destroyed && s.readyState === 'open');
+  const closedByServer = await Promise.all(held.map((s) => new Promise<boolean>((resolve) => {
+    if (s.destroyed) return resolve(true);
+    s.once('close', () => resolve(true));
+    setTimeout(() => resolve(false), 300).unref();
+  })));
+  expect(closedByServer.filter(Boolean).length, 'connections beyond the cap were dropped').toBeGreaterThanOrEqual(30 - 8);
+  for (const s of held) s.destroy();
+  expect(open.length).toBeGreaterThan(0);
+  await new Promise((r) => setTimeout(r, 200));
+  expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+});
+
+it('guessing the token is limited: after 10 wrong tokens a minute, 429; the right one signs in with a Secure cookie, by POST', async () => {
+  const statuses: number[] = [];
+  for (let i = 0; i < 12; i += 1) statuses.push((await fetch(`${server.url}/login`, { method: 'POST', body: new URLSearchParams({ token: `guess-${i}` }), redirect: 'manual' })).status);
+  expect(statuses.slice(0, 10)).toEqual(Array(10).fill(401));
+  expect(statuses.slice(10)).toEqual([429, 429]);
+  // Even the right token waits out the window from this address.
+  expect((await fetch(`${server.url}/login`, { method: 'POST', body: new URLSearchParams({ token: TOKEN }), redirect: 'manual' })).status).toBe(429);
+});
+
+it('the right token signs in by POST with a Secure, HttpOnly, SameSite=Strict cookie; the form never puts it in the URL', async () => {
+  const other = await startServiceServer({ engine, log: createLogger({ level: 'silent' }), host: '127.0.0.1', port: 0, dashboardToken: TOKEN, publicUrl: 'https://rmapp.example.com', webhook: null });
+  try {
+    const page = await (await fetch(`${other.url}/login`)).text();
+    expect(page).toContain('method="post"');
+    const res = await fetch(`${other.url}/login`, { method: 'POST', body: new URLSearchParams({ token: TOKEN }), redirect: 'manual' });
+    expect(res.status).toBe(303);
+    const cookie = res.headers.get('set-cookie') ?? '';
+    for (const flag of ['HttpOnly', 'SameSite=Strict', 'Secure']) expect(cookie, flag).toContain(flag);
+  } finally {
+    await other.close();
+  }
+});
