@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { ConfigError, gitUrlFor, loadConfig } from '../src/rmapp/config.ts';
+import { ConfigError, gitUrlFor, loadConfig, webUrl } from '../src/rmapp/config.ts';
 import { helpText, parseCommand } from '../src/rmapp/commands.ts';
 import { runRmapp } from './helpers/processes.ts';
 
@@ -78,4 +78,12 @@ it('parses commands and answers anything else with help', () => {
   expect(parseCommand('@rmapp implement rocket', 'rmapp')).toMatchObject({ kind: 'help', reason: expect.stringMatching(/not a template/) });
   expect(parseCommand('@rmapp', 'rmapp')).toEqual({ kind: 'help' });
   expect(helpText('rmapp')).toContain('@rmapp implement');
+});
+
+it('derives the web address from the API URL: github.com, Enterprise Cloud with data residency, Enterprise Server with a path', () => {
+  expect(webUrl('https://api.github.com')).toBe('https://github.com');
+  expect(webUrl('https://api.acme.ghe.com')).toBe('https://acme.ghe.com');
+  expect(webUrl('https://ghe.example.com/api/v3')).toBe('https://ghe.example.com');
+  expect(webUrl('https://example.com/github/api/v3/')).toBe('https://example.com/github');
+  expect(webUrl('http://127.0.0.1:8080')).toBe('http://127.0.0.1:8080');
 });

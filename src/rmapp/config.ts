@@ -320,9 +320,15 @@ export function gitUrlFor(config: RmappConfig, owner: string, repo: string): str
   return template.replaceAll('{owner}', owner).replaceAll('{repo}', repo);
 }
 
-/** The web host of an API URL: api.github.com → https://github.com, https://ghe/api/v3 → https://ghe. */
+/**
+ * The web address of an API URL: api.github.com → https://github.com; GitHub Enterprise Cloud with
+ * data residency, api.NAME.ghe.com → https://NAME.ghe.com; GitHub Enterprise Server,
+ * https://ghe/prefix/api/v3 → https://ghe/prefix.
+ */
 export function webUrl(apiUrl: string): string {
   const url = new URL(apiUrl);
   if (url.hostname === 'api.github.com') return 'https://github.com';
-  return `${url.protocol}//${url.host}`;
+  if (/^api\.[^.]+\.ghe\.com$/i.test(url.hostname)) return `${url.protocol}//${url.host.slice(4)}`;
+  const prefix = url.pathname.replace(/\/+$/, '').replace(/\/api\/v3$/, '');
+  return `${url.protocol}//${url.host}${prefix}`;
 }
