@@ -10,6 +10,19 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
 import { NodeSDK, resources } from '@opentelemetry/sdk-node';
 
+/** The process attributes of the stock detector, without `process.command*` and `process.executable.path`. */
+const processWithoutCommandLine: resources.ResourceDetector = {
+  detect: () => ({
+    attributes: {
+      'process.pid': process.pid,
+      'process.executable.name': process.title,
+      'process.runtime.name': 'nodejs',
+      'process.runtime.version': process.versions.node,
+      'process.runtime.description': 'Node.js',
+    },
+  }),
+};
+
 /** What to set up. */
 export interface TelemetryOptions {
   /** Export traces and metrics over OTLP/HTTP. */
@@ -37,9 +50,9 @@ export async function startTelemetry(options: TelemetryOptions): Promise<{ shutd
     ...(options.otlp ? { traceExporter: new OTLPTraceExporter() } : { traceExporter: undefined, spanProcessors: [] }),
     metricReaders,
     instrumentations: [],
-    // Not the process detector: it exports the command line (`--database-url postgres://user:password@…`)
-    // with every metric and span, to /metrics and the collector.
-    resourceDetectors: [resources.envDetector, resources.hostDetector, resources.osDetector],
+    // Not the stock process detector: it exports the command line (`--database-url
+    // postgres://user:password@…`) with every metric and span, to /metrics and the collector.
+    resourceDetectors: [resources.envDetector, resources.hostDetector, resources.osDetector, processWithoutCommandLine],
   });
   sdk.start();
   return {
