@@ -7,14 +7,11 @@ import { createEngine, type Engine } from '../src/index.ts';
 import { prReviewSteps, reviewResponseSteps } from '../src/actors/pr-review.ts';
 import { prReviewWorkflow } from '../src/machines/pr-review.ts';
 import { reviewResponseWorkflow } from '../src/machines/review-response.ts';
-import { createGitHubClient } from '../src/rmapp/github/client.ts';
 import { ensurePullRequest } from '../src/rmapp/github/writes.ts';
 import { runCommand } from '../src/rmapp/process.ts';
-import { Workspaces } from '../src/rmapp/workspace.ts';
 import { GitHubEmulator } from './helpers/github-emulator.ts';
-import { ROOT } from './helpers/processes.ts';
 import { createBareRemote } from './helpers/git-remote.ts';
-import { testSandbox } from './helpers/sandbox.ts';
+import { reviewDeps } from './helpers/github-world.ts';
 
 let emulator: GitHubEmulator;
 let engine: Engine;
@@ -28,15 +25,8 @@ beforeAll(async () => {
 
   emulator = new GitHubEmulator('t0ken');
   const baseUrl = await emulator.start();
-  const github = createGitHubClient({ baseUrl, token: 't0ken', minWriteIntervalMs: 0, minNotifyingWriteIntervalMs: 0, retryBaseMs: 10 });
-  pullNumber = (await ensurePullRequest(github, { owner: 'acme', repo: 'widgets' }, { head: 'feature', base: 'main', title: 'Feature', body: '', key: 'seed' })).number;
-  const deps = {
-    github,
-    workspaces: new Workspaces({ root: join(tmp, 'runs'), author: { name: 'rmapp', email: 'rmapp@example.com' } }),
-    remoteUrl: () => remote,
-    agent: { command: ['node', join(ROOT, 'test/fixtures/scripted-agent.mjs')], timeoutMs: 20_000, sandbox: testSandbox },
-    botName: 'rmapp',
-  };
+  const deps = reviewDeps(baseUrl, tmp, remote);
+  pullNumber = (await ensurePullRequest(deps.github, { owner: 'acme', repo: 'widgets' }, { head: 'feature', base: 'main', title: 'Feature', body: '', key: 'seed' })).number;
   engine = createEngine({
     database: { url: '', dataDir: 'memory://' },
     workflows: [prReviewWorkflow(prReviewSteps(deps)), reviewResponseWorkflow(reviewResponseSteps(deps))],

@@ -90,7 +90,7 @@ function prng(seed: number) {
 }
 type Rng = ReturnType<typeof prng>;
 
-// Placeholders swapped for raw JSON text that JSON.stringify cannot produce (or would overflow the stack on).
+// Marker strings swapped for raw JSON text that JSON.stringify cannot produce (or would overflow the stack on).
 const DEEP = '@@deep@@';
 const HUGE = '@@huge@@';
 const UNICODE = ['\u0000', '\ud800', '\udfff', '\ud83d', 'x\u0000y', '\u202e', 'e\u0301', '😀', '\ufeff', '\uffff', '𝔘𝔫𝔦', '\u0085', 'نص', '\r\n', '%00', '\\u0000'];
@@ -376,15 +376,20 @@ function slowClient(head: string, targetPort: number): { socket: Socket; ended: 
   return { socket, ended };
 }
 
-it('80 webhook bodies trickled at 1 byte/s are cut off, and a normal delivery meanwhile is answered', { timeout: 60_000 }, async () => {
+/** A server of the world's service whose webhook body deadline is `bodyTimeoutMs`. */
+function webhookServer(bodyTimeoutMs: number) {
   if (!w.service.executor) throw new Error('GitHub is configured in this world');
-  const server = await startServiceServer({
+  return startServiceServer({
     engine: w.service.engine,
     log,
     host: '127.0.0.1',
     port: 0,
-    webhook: webhookHandler({ secret: SECRET, botName: 'rmapp', labels: {}, executor: w.service.executor, log, bodyTimeoutMs: 1_500 }),
+    webhook: webhookHandler({ secret: SECRET, botName: 'rmapp', labels: {}, executor: w.service.executor, log, bodyTimeoutMs }),
   });
+}
+
+it('80 webhook bodies trickled at 1 byte/s are cut off, and a normal delivery meanwhile is answered', { timeout: 60_000 }, async () => {
+  const server = await webhookServer(1_500);
   try {
     const p = Number(new URL(server.url).port);
     const head = (i: number) =>
@@ -410,14 +415,7 @@ it('80 webhook bodies trickled at 1 byte/s are cut off, and a normal delivery me
 });
 
 it('a webhook without a signature is refused before its body is read; the rest is discarded, not buffered', { timeout: 30_000 }, async () => {
-  if (!w.service.executor) throw new Error('GitHub is configured in this world');
-  const server = await startServiceServer({
-    engine: w.service.engine,
-    log,
-    host: '127.0.0.1',
-    port: 0,
-    webhook: webhookHandler({ secret: SECRET, botName: 'rmapp', labels: {}, executor: w.service.executor, log, bodyTimeoutMs: 1_000 }),
-  });
+  const server = await webhookServer(1_000);
   try {
     const p = Number(new URL(server.url).port);
     const res = await raw(

@@ -11,13 +11,10 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createEngine, type Engine } from '../src/index.ts';
 import { prReviewSteps } from '../src/actors/pr-review.ts';
 import { prReviewWorkflow } from '../src/machines/pr-review.ts';
-import { createGitHubClient } from '../src/rmapp/github/client.ts';
 import { runCommand } from '../src/rmapp/process.ts';
-import { Workspaces } from '../src/rmapp/workspace.ts';
 import { GitHubEmulator } from './helpers/github-emulator.ts';
-import { ROOT } from './helpers/processes.ts';
 import { createBareRemote } from './helpers/git-remote.ts';
-import { testSandbox } from './helpers/sandbox.ts';
+import { reviewDeps } from './helpers/github-world.ts';
 
 const HOST_SECRET = 'HOST-ONLY-SECRET-7f3a9c';
 let tmp: string;
@@ -44,14 +41,7 @@ beforeAll(async () => {
   emulator = new GitHubEmulator('t0ken');
   const baseUrl = await emulator.start();
   emulator.repos.set('acme/widgets', { default_branch: 'main' });
-  const github = createGitHubClient({ baseUrl, token: 't0ken', minWriteIntervalMs: 0, minNotifyingWriteIntervalMs: 0, retryBaseMs: 10 });
-  const deps = {
-    github,
-    workspaces: new Workspaces({ root: join(tmp, 'runs'), author: { name: 'rmapp', email: 'rmapp@example.com' } }),
-    remoteUrl: () => remote,
-    agent: { command: ['node', join(ROOT, 'test/fixtures/scripted-agent.mjs')], timeoutMs: 20_000, sandbox: testSandbox },
-    botName: 'rmapp',
-  };
+  const deps = reviewDeps(baseUrl, tmp, remote);
   engine = createEngine({ database: { url: '', dataDir: 'memory://' }, workflows: [prReviewWorkflow(prReviewSteps(deps))], pollMs: 50 });
   await engine.startWorker();
 });

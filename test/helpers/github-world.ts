@@ -7,6 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { IssueImplementationDeps } from '../../src/actors/issue-implementation.ts';
+import type { PrReviewDeps } from '../../src/actors/pr-review.ts';
 import { createGitHubClient, type GitHubOctokit } from '../../src/rmapp/github/client.ts';
 import { runCommand } from '../../src/rmapp/process.ts';
 import { Workspaces } from '../../src/rmapp/workspace.ts';
@@ -24,6 +25,20 @@ export interface GitHubWorld {
   stop(): Promise<void>;
 }
 
+/**
+ * A client of the emulator at `baseUrl` (no write spacing) and the adapters a pull-request review
+ * needs: workspaces under `<root>/runs` cloning `remote`, and the scripted agent in the sandbox.
+ */
+export function reviewDeps(baseUrl: string, root: string, remote: string): PrReviewDeps {
+  return {
+    github: createGitHubClient({ baseUrl, token: 't0ken', minWriteIntervalMs: 0, minNotifyingWriteIntervalMs: 0, retryBaseMs: 10 }),
+    workspaces: new Workspaces({ root: join(root, 'runs'), author: { name: 'rmapp', email: 'rmapp@example.com' } }),
+    remoteUrl: () => remote,
+    agent: { command: ['node', join(ROOT, 'test/fixtures/scripted-agent.mjs')], timeoutMs: 20_000, sandbox: testSandbox },
+    botName: 'rmapp',
+  };
+}
+
 export async function createGitHubWorld(files: Record<string, string> = {}): Promise<GitHubWorld> {
   const tmp = mkdtempSync(join(tmpdir(), 'rmapp-world-'));
   const git = async (cwd: string, ...args: string[]) => (await runCommand(['git', ...args], { cwd })).stdout.trim();
@@ -32,12 +47,10 @@ export async function createGitHubWorld(files: Record<string, string> = {}): Pro
   const emulator = new GitHubEmulator('t0ken');
   const baseUrl = await emulator.start();
   emulator.repos.set('acme/widgets', { default_branch: 'main' });
-  const github = createGitHubClient({ baseUrl, token: 't0ken', minWriteIntervalMs: 0, minNotifyingWriteIntervalMs: 0, retryBaseMs: 10 });
+  const review = reviewDeps(baseUrl, tmp, remote);
+  const { github } = review;
   const deps: IssueImplementationDeps = {
-    github,
-    workspaces: new Workspaces({ root: join(tmp, 'runs'), author: { name: 'rmapp', email: 'rmapp@example.com' } }),
-    remoteUrl: () => remote,
-    agent: { command: ['node', join(ROOT, 'test/fixtures/scripted-agent.mjs')], timeoutMs: 20_000, sandbox: testSandbox },
+    ...review,
     tests: {
       command: ['node', '-e', "const fs = require('fs'); const v = fs.existsSync('impl.txt') ? fs.readFileSync('impl.txt', 'utf8').trim() : '(missing)'; console.log('expected impl.txt to say right, got ' + v); process.exit(v === 'right' ? 0 : 1)"],
       timeoutMs: 20_000,

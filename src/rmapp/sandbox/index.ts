@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WorkflowError } from '../../state_machine/errors.ts';
 import { runCommand, type CommandResult } from '../process.ts';
@@ -65,14 +65,15 @@ export function createSandbox(partial: Partial<SandboxSettings> = {}): Sandbox {
     const proxy = runDir ? await startEgressProxy(join(runDir, 'egress.sock'), { allow: network, allowPrivate: settings.allowPrivateNetwork }) : null;
     const cgroup = settings.driver === 'bubblewrap' ? await createCgroup(`rmapp-${id}`, limits) : null;
     try {
-      const inner = proxy ? ['node', `${settings.driver === 'container' ? '/opt/rmapp' : dirnameOf(FORWARDER)}/net-forwarder.mjs`, `${SANDBOX_RUN_DIR}/egress.sock`, '--', ...job.argv] : [...job.argv];
+      const inner = proxy ? ['node', `${settings.driver === 'container' ? '/opt/rmapp' : dirname(FORWARDER)}/net-forwarder.mjs`, `${SANDBOX_RUN_DIR}/egress.sock`, '--', ...job.argv] : [...job.argv];
       const innerEnv = proxy ? { ...env, ...PROXY_ENV('http://127.0.0.1:3128') } : env;
       let argv: string[];
-      let outerEnv: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
+      let outerEnv: Record<string, string>;
       if (settings.driver === 'container') {
         if (!settings.image) throw new WorkflowError('sandbox.image is not set: the container driver needs an image (e.g. node:20).', { code: 'SANDBOX_CONFIG', category: 'permanent' });
         argv = [runtime, ...containerArgs({ name: `rmapp-${id}`, image: settings.image, workspace: job.workspace, command: inner, env: innerEnv, limits, runDir, forwarder: proxy ? FORWARDER : undefined })];
-        outerEnv = { ...outerEnv, ...innerEnv, PATH: outerEnv.PATH as string };
+        // The client passes the variables on by name (-e NAME), so it holds them; it runs with the host's PATH.
+        outerEnv = { ...innerEnv, PATH: process.env.PATH ?? '/usr/bin:/bin' };
       } else {
         const bwrap = ['bwrap', ...bubblewrapArgs({ workspace: job.workspace, command: inner, tmpBytes: Math.min(limits.memoryBytes, limits.fileBytes * 4), readOnlyPaths: [...settings.readOnlyPaths, ...(proxy ? [FORWARDER] : [])], runDir })];
         // bwrap hands its own (clean) environment to the command (prlimit and bwrap are found on its PATH).
@@ -148,8 +149,4 @@ function notRunnable(result: CommandResult, program: string): void {
       details: { command: program },
     });
   }
-}
-
-function dirnameOf(file: string): string {
-  return file.slice(0, file.lastIndexOf('/'));
 }
