@@ -130,6 +130,20 @@ describe('worker processes on the shared Postgres', () => {
     expect(taken?.n, 'take-overs recorded in history').toBeGreaterThan(0);
   });
 
+  it('commits applied but their replies lost (a connection broken during COMMIT): each session finds its own write, every step runs once', async () => {
+    const ledgerFile = newLedger();
+    const ids = await startRuns(client, 40, { everyMs: 30 });
+    // From the 5th commit statement on, 8 in a row are applied by Postgres but answered by an error.
+    const worker = spawnRmapp(workerArgs(2_000, 20), { DATABASE_URL: testDb.url, RMAPP_TEST_LEDGER: ledgerFile, RMAPP_DB_FAULT: 'commit:unanswered:5:8' });
+    await until(async () => (await succeeded(db, ids)) === ids.length || worker.child.exitCode !== null, 120_000, 'all runs to succeed');
+    expect(worker.child.exitCode, worker.output()).toBeNull();
+    expect(worker.output(), 'the fault was injected').toMatch(/injected lost reply/);
+    const executions = await checkOwnership(db, ids, ledgerFile);
+    figures('lost commit replies', executions, ids.length * STEPS);
+    expect([...executionsPerKey(executions)].filter(([, n]) => n !== 1), 'step keys executed other than once').toEqual([]);
+    expect(worker.output(), 'a session took its own applied write for a lost run').not.toMatch(/no longer owned/);
+  });
+
   it('3 workers, every worker connection terminated three times and one worker SIGKILLed under load', async () => {
     const ledgerFile = newLedger();
     const ids = await startRuns(client, 150, { everyMs: 20 });

@@ -150,3 +150,21 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
   );
   return rows.map((r) => ({ index: Number(r.idx), id: r.id, version: Number(r.version), historyRows: Number(r.history_rows), wakeNow: Boolean(r.wake_now) }));
 }
+
+/**
+ * Whether a write whose reply was lost (the connection broke during the statement) was applied: the
+ * run's row then carries that write's fence and exactly one version more. Nothing else moves the
+ * version under an unchanged epoch while a session owns the run (a claim changes the epoch; the
+ * session's own release waits for its writes), so the answer is certain. Null when it was not.
+ */
+export async function landedWrite(db: Queryable, write: RunWrite): Promise<CommitResult | null> {
+  const rows = await db.query<{ version: number; lease_owner: string | null; lease_epoch: number; history_rows: number; status: string; signal_seq: number }>(
+    'select version, lease_owner, lease_epoch, history_rows, status, signal_seq from rmapp_runs where id = $1',
+    [write.id],
+  );
+  const row = rows[0];
+  if (!row || Number(row.version) !== write.expectedVersion + 1 || Number(row.lease_epoch) !== write.epoch) return null;
+  if (row.lease_owner !== (write.release ? null : write.owner) || row.status !== write.status) return null;
+  const wakeNow = write.release && write.status === 'waiting' && Number(row.signal_seq) > write.seenSignalSeq;
+  return { index: 0, id: write.id, version: Number(row.version), historyRows: Number(row.history_rows), wakeNow };
+}

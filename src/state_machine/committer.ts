@@ -5,7 +5,7 @@
  * and each run has at most one write in flight (its writes stay ordered).
  */
 import type { Database } from '../persistence/database.ts';
-import { commitRunWrites, type CommitResult, type RunWrite } from '../persistence/commits.ts';
+import { commitRunWrites, landedWrite, type CommitResult, type RunWrite } from '../persistence/commits.ts';
 import { faultsArmed, reachFaultPoint, stateTargets } from './fault-points.ts';
 import { dbFaultsArmed, withDbFault } from './db-faults.ts';
 import { toErrorData } from './errors.ts';
@@ -13,16 +13,20 @@ import { toErrorData } from './errors.ts';
 /** What the committer needs from a run session. */
 export interface CommitParticipant {
   readonly runId: string;
+  /** The session has stopped: a write of it whose outcome is unknown is no longer sent again. */
+  readonly ended: boolean;
   /** The write to send now, or null when there is nothing to write. */
   buildWrite(): PreparedWrite | null;
   onCommitted(prepared: PreparedWrite, result: CommitResult): void;
-  /** The commit failed as a whole (database error); the write will be built again. */
+  /** The write was dropped unsent-again (its session ended while its outcome was unknown). */
   onFailed(prepared: PreparedWrite): void;
   /** The fence failed: another worker owns the run now, or it was changed under us. */
   onLost(prepared: PreparedWrite): void;
   /** The database refused this write itself (its data, not the connection): it will never succeed. */
   onRejected(prepared: PreparedWrite, err: unknown): void;
 }
+
+type Entry = { participant: CommitParticipant; prepared: PreparedWrite; inDoubt: boolean };
 
 /** A write plus what the session needs to know once it is durable. */
 export interface PreparedWrite {
@@ -38,6 +42,14 @@ export class Committer {
   private failures = 0;
   private pausedUntil = 0;
   private idleWaiters: (() => void)[] = [];
+  /**
+   * Writes whose statement broke off (a lost connection, a restart): Postgres may have committed them
+   * before the reply was lost. Each is sent again exactly as it was, never rebuilt with newer changes,
+   * so its fence tells which case it was (see {@link landedWrite}). Rebuilding instead made the session
+   * read the fence failure of its own applied write as a lost run, and drop a step whose start was
+   * already durable (a CI run saw 12 such attempts across a Postgres restart).
+   */
+  private readonly inDoubt = new Map<CommitParticipant, PreparedWrite>();
 
   constructor(
     private readonly db: Database,
@@ -82,10 +94,16 @@ export class Committer {
   }
 
   private launch(): void {
-    const batch: { participant: CommitParticipant; prepared: PreparedWrite }[] = [];
+    const batch: Entry[] = [];
     for (const participant of this.dirty) {
-      const prepared = participant.buildWrite();
-      if (prepared) batch.push({ participant, prepared });
+      const unknown = this.inDoubt.get(participant);
+      if (unknown && participant.ended) {
+        this.inDoubt.delete(participant);
+        participant.onFailed(unknown);
+        continue;
+      }
+      const prepared = unknown ?? participant.buildWrite();
+      if (prepared) batch.push({ participant, prepared, inDoubt: unknown !== undefined });
     }
     this.dirty.clear();
     if (batch.length === 0) return this.settle();
@@ -101,7 +119,7 @@ export class Committer {
     if (this.isIdle()) for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 
-  private async commit(batch: { participant: CommitParticipant; prepared: PreparedWrite }[]): Promise<void> {
+  private async commit(batch: Entry[]): Promise<void> {
     let results: CommitResult[];
     if (faultsArmed) for (const b of batch) reachFaultPoint('before-persist', stateTargets(b.prepared.write.stateValue));
     try {
@@ -114,30 +132,51 @@ export class Committer {
       if (toErrorData(err).category !== 'transient') {
         if (batch.length === 1) {
           const [only] = batch;
+          if (only) this.inDoubt.delete(only.participant);
           only?.participant.onRejected(only.prepared, err);
         } else {
           for (const b of batch) await this.commit([b]);
         }
         return;
       }
-      // The database is unreachable or the statement failed: nothing was applied (one statement is
-      // one transaction). Keep every session dirty and try again with backoff.
-      this.failures += 1;
-      this.onError(err);
-      this.pausedUntil = Date.now() + Math.min(2_000, 50 * 2 ** Math.min(this.failures, 6));
-      for (const b of batch) {
-        b.participant.onFailed(b.prepared);
-        this.dirty.add(b.participant);
-      }
+      // The database is unreachable or the statement broke off: all of it or none of it was applied
+      // (one statement is one transaction), and the reply does not say which. Send the same writes
+      // again with backoff.
+      this.retryLater(batch, err);
       return;
     }
     const byIndex = new Map(results.map((r) => [r.index, r]));
     // Durable, but no session has acted on it yet (a step waiting on this write has not started).
     if (faultsArmed) batch.forEach((b, i) => byIndex.has(i) && reachFaultPoint('after-persist', stateTargets(b.prepared.write.stateValue)));
-    for (const [i, { participant, prepared }] of batch.entries()) {
+    const unsure: Entry[] = [];
+    for (const [i, entry] of batch.entries()) {
       const result = byIndex.get(i);
-      if (result) participant.onCommitted(prepared, result);
-      else participant.onLost(prepared);
+      this.inDoubt.delete(entry.participant);
+      if (result) entry.participant.onCommitted(entry.prepared, result);
+      else if (entry.inDoubt) unsure.push(entry);
+      else entry.participant.onLost(entry.prepared);
+    }
+    // A write sent again whose fence failed: either its first sending was applied, or the run is lost.
+    for (const entry of unsure) {
+      let landed: CommitResult | null;
+      try {
+        landed = await landedWrite(this.db, entry.prepared.write);
+      } catch (err) {
+        this.retryLater([entry], err);
+        continue;
+      }
+      if (landed) entry.participant.onCommitted(entry.prepared, landed);
+      else entry.participant.onLost(entry.prepared);
+    }
+  }
+
+  private retryLater(entries: Entry[], err: unknown): void {
+    this.failures += 1;
+    this.onError(err);
+    this.pausedUntil = Date.now() + Math.min(2_000, 50 * 2 ** Math.min(this.failures, 6));
+    for (const { participant, prepared } of entries) {
+      this.inDoubt.set(participant, prepared);
+      this.dirty.add(participant);
     }
   }
 }

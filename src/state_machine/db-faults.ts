@@ -6,6 +6,9 @@
  * ```
  * RMAPP_DB_FAULT=<op>:delay:<ms>                       every <op> statement's reply comes <ms> late
  * RMAPP_DB_FAULT=<op>:fail:<from>:<ms>                 from the <from>th <op> on, every <op> fails for <ms>
+ * RMAPP_DB_FAULT=<op>:unanswered:<from>:<n>            from the <from>th <op> on, <n> of them are applied
+ *                                                      but their reply is lost (a connection broken
+ *                                                      during COMMIT: the outcome is unknown)
  * ```
  *
  * `op` is `renew`, `claim`, `commit` or `*` (all three share one outage window); several specs are
@@ -23,7 +26,10 @@ export const DB_FAULT_OPS = ['renew', 'claim', 'commit'] as const;
 export type DbFaultOp = (typeof DB_FAULT_OPS)[number];
 
 /** One armed fault. */
-export type DbFault = { op: DbFaultOp | '*'; kind: 'delay'; ms: number } | { op: DbFaultOp | '*'; kind: 'fail'; from: number; ms: number };
+export type DbFault =
+  | { op: DbFaultOp | '*'; kind: 'delay'; ms: number }
+  | { op: DbFaultOp | '*'; kind: 'fail'; from: number; ms: number }
+  | { op: DbFaultOp | '*'; kind: 'unanswered'; from: number; count: number };
 
 /** Parses `RMAPP_DB_FAULT`; a malformed value throws at start-up, naming the fix. */
 export function parseDbFaultSpec(text: string | undefined): DbFault[] {
@@ -34,9 +40,10 @@ export function parseDbFaultSpec(text: string | undefined): DbFault[] {
     const n = (s: string | undefined) => (s !== undefined && /^\d+$/.test(s) ? Number(s) : NaN);
     if (okOp && kind === 'delay' && Number.isFinite(n(a)) && b === undefined) return { op: op as DbFaultOp, kind, ms: n(a) };
     if (okOp && kind === 'fail' && n(a) >= 1 && Number.isFinite(n(b)) && rest.length === 0) return { op: op as DbFaultOp, kind, from: n(a), ms: n(b) };
+    if (okOp && kind === 'unanswered' && n(a) >= 1 && n(b) >= 1 && rest.length === 0) return { op: op as DbFaultOp, kind, from: n(a), count: n(b) };
     throw new Error(
-      `RMAPP_DB_FAULT: "${part.trim()}" is not <op>:delay:<ms> or <op>:fail:<from>:<ms> with op one of ${DB_FAULT_OPS.join(', ')}, * ` +
-        '(e.g. RMAPP_DB_FAULT=renew:delay:400 or RMAPP_DB_FAULT=*:fail:3:2500).',
+      `RMAPP_DB_FAULT: "${part.trim()}" is not <op>:delay:<ms>, <op>:fail:<from>:<ms> or <op>:unanswered:<from>:<n> with op one of ` +
+        `${DB_FAULT_OPS.join(', ')}, * (e.g. RMAPP_DB_FAULT=renew:delay:400, RMAPP_DB_FAULT=*:fail:3:2500 or RMAPP_DB_FAULT=commit:unanswered:10:20).`,
     );
   });
 }
@@ -65,10 +72,15 @@ export class DbFaults {
     }
   }
 
-  /** After an `op` statement answered: waits out an armed delay. */
+  /** After an `op` statement was applied: waits out an armed delay, or loses the reply. */
   async after(op: DbFaultOp): Promise<void> {
+    const count = this.calls.get(op) ?? 0;
     for (const f of this.armed) {
-      if (f.kind === 'delay' && (f.op === op || f.op === '*')) await new Promise((r) => setTimeout(r, f.ms));
+      if (f.op !== op && f.op !== '*') continue;
+      if (f.kind === 'delay') await new Promise((r) => setTimeout(r, f.ms));
+      if (f.kind === 'unanswered' && count >= f.from && count < f.from + f.count) {
+        throw Object.assign(new Error(`injected lost reply (RMAPP_DB_FAULT) on ${op}: the statement was applied`), { code: 'ECONNRESET' });
+      }
     }
   }
 }
