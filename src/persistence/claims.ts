@@ -1,11 +1,22 @@
 /**
  * Claiming runs and holding their leases. One `wake_at` column says when a run next needs a worker:
  * its creation for a pending run, its timer for a waiting one, its lease expiry for a running one.
- * So "runnable" is a single partial-index range scan: `wake_at <= now()`.
+ * So "runnable" is a partial-index range scan in `wake_at` order: `wake_at <= now()`.
+ *
+ * A worker's definitions are matched as one text key per row (`workflow<US>version = any($1)`), a
+ * filter on that ordered scan, which stops at the limit. A semi-join against the list (what this
+ * was) made Postgres read every due run, then sort: 189 ms per claim with 100,000 pending runs,
+ * against 1.2 ms now (EXPLAIN ANALYZE on this machine, 760k rows).
  */
 import { sqlLiteral, type Database, type Queryable } from './database.ts';
 import { RUN_COLUMNS, toRunRow } from './rows.ts';
 import type { RunRow } from './schema.ts';
+
+/** The text keys a worker's definitions are matched by (see the module comment). */
+function definitionKeys(definitions: [string, string][]): string[] {
+  return definitions.map(([name, version]) => `${name}\u001f${version}`);
+}
+const DEFINITION_MATCH = `(workflow || chr(31) || workflow_version) = any($1::text[])`;
 
 /** A claimed run plus whether it has signals waiting (saves a read when it has none). */
 export interface ClaimedRun extends RunRow {
@@ -28,15 +39,13 @@ export async function claimRuns(
   const rows = await db.query<Record<string, unknown>>(
     `with resumed as (
        select id, wake_at as due, lease_owner as prev_owner, lease_epoch as prev_epoch from rmapp_runs
-       where status in ('running', 'waiting') and wake_at <= now()
-         and exists (select 1 from jsonb_array_elements($1::jsonb) v where v->>0 = workflow and v->>1 = workflow_version)
+       where status in ('running', 'waiting') and wake_at <= now() and ${DEFINITION_MATCH}
        order by wake_at
        limit $2
        for update skip locked),
      fresh as (
        select id, wake_at as due, null::text as prev_owner, null::int as prev_epoch from rmapp_runs
-       where status = 'pending' and wake_at <= now() and (concurrency_key is null or admitted)
-         and exists (select 1 from jsonb_array_elements($1::jsonb) v where v->>0 = workflow and v->>1 = workflow_version)
+       where status = 'pending' and wake_at <= now() and (concurrency_key is null or admitted) and ${DEFINITION_MATCH}
        order by wake_at
        limit (select $2 - count(*) from resumed)
        for update skip locked),
@@ -59,7 +68,7 @@ export async function claimRuns(
          'data', jsonb_build_object('from', u.prev_owner, 'epoch', u.prev_epoch)))
        from u where u.prev_owner is not null)
      select * from u`,
-    [JSON.stringify(options.definitions), options.limit, options.owner, options.leaseMs],
+    [definitionKeys(options.definitions), options.limit, options.owner, options.leaseMs],
   );
   return rows.map((r) => ({
     ...toRunRow(r),
@@ -107,11 +116,12 @@ export async function releaseRun(db: Queryable, options: { owner: string; runId:
 /** The earliest future wake-up among the given definitions' runs, to sleep exactly until it. */
 export async function nextWakeAt(db: Queryable, definitions: [string, string][]): Promise<Date | null> {
   if (definitions.length === 0) return null;
+  // The first due row of each partial index, not a min() over every waiting run.
+  const first = (status: string) =>
+    `(select wake_at from rmapp_runs where ${status} and wake_at is not null and ${DEFINITION_MATCH} order by wake_at limit 1)`;
   const rows = await db.query<{ at: Date | string | null }>(
-    `select min(wake_at) as at from rmapp_runs
-     where status in ('pending', 'running', 'waiting') and wake_at is not null
-       and exists (select 1 from jsonb_array_elements($1::jsonb) v where v->>0 = workflow and v->>1 = workflow_version)`,
-    [JSON.stringify(definitions)],
+    `select least(${first("status = 'pending'")}, ${first("status in ('running', 'waiting')")}) as at`,
+    [definitionKeys(definitions)],
   );
   const at = rows[0]?.at;
   return at == null ? null : at instanceof Date ? at : new Date(at);
@@ -143,9 +153,9 @@ export async function admitQueuedRuns(db: Database, definitions: [string, string
   const keys = await db.query<{ key: string }>(
     `select distinct concurrency_key as key from rmapp_runs
      where concurrency_key is not null and status = 'pending' and not admitted
-       and exists (select 1 from jsonb_array_elements($1::jsonb) v where v->>0 = workflow and v->>1 = workflow_version)
+       and ${DEFINITION_MATCH}
      limit $2`,
-    [JSON.stringify(definitions), maxKeys],
+    [definitionKeys(definitions), maxKeys],
   );
   let admitted = 0;
   for (const { key } of keys) {

@@ -1,5 +1,5 @@
 /** Creating and reading runs (not the hot path: see `claims.ts` and `commits.ts` for that). */
-import { and, asc, desc, eq, inArray, like, type SQL } from 'drizzle-orm';
+import { asc, eq } from 'drizzle-orm';
 import type { Database, Queryable } from './database.ts';
 import { RUN_COLUMNS, toRunRow } from './rows.ts';
 import { runHistory, runs, type HistoryEvent, type RunRow, type RunStatus } from './schema.ts';
@@ -89,22 +89,28 @@ export interface ListRunsFilter {
   limit?: number | undefined;
 }
 
-/** Newest first. */
-export async function listRuns(db: Database, filter: ListRunsFilter = {}): Promise<RunRow[]> {
-  const where: SQL[] = [];
-  if (filter.status !== undefined) {
-    const statuses = Array.isArray(filter.status) ? [...filter.status] : [filter.status as RunStatus];
-    where.push(inArray(runs.status, statuses));
-  }
-  if (filter.workflow) where.push(eq(runs.workflow, filter.workflow));
-  if (filter.parentRunId) where.push(eq(runs.parentRunId, filter.parentRunId));
-  if (filter.idPrefix) where.push(like(runs.id, `${filter.idPrefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`));
-  return db.drizzle
-    .select()
-    .from(runs)
-    .where(where.length ? and(...where) : undefined)
-    .orderBy(desc(runs.createdAt), desc(runs.id))
-    .limit(filter.limit ?? 100);
+/**
+ * Newest first. Each status is read by its own ordered index range, merged under one limit: with a
+ * list of statuses in one condition Postgres walked the newest rows of every status instead (1.8 s for
+ * "succeeded or failed" behind 260k newer runs; 0.2 ms per status range).
+ */
+export async function listRuns(db: Queryable, filter: ListRunsFilter = {}): Promise<RunRow[]> {
+  const params: unknown[] = [];
+  const param = (value: unknown) => `$${params.push(value)}`;
+  const where: string[] = [];
+  if (filter.workflow) where.push(`workflow = ${param(filter.workflow)}`);
+  if (filter.parentRunId) where.push(`parent_run_id = ${param(filter.parentRunId)}`);
+  if (filter.idPrefix) where.push(`id like ${param(`${filter.idPrefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`)}`);
+  const limit = param(filter.limit ?? 100);
+  const order = `order by created_at desc, id desc limit ${limit}`;
+  const select = (status?: string) => {
+    const conditions = status === undefined ? where : [...where, `status = ${param(status)}`];
+    return `select ${RUN_COLUMNS} from rmapp_runs ${conditions.length ? `where ${conditions.join(' and ')}` : ''} ${order}`;
+  };
+  const statuses = filter.status === undefined ? [] : Array.isArray(filter.status) ? [...new Set(filter.status as RunStatus[])] : [filter.status as RunStatus];
+  const text =
+    statuses.length === 0 ? select() : statuses.length === 1 ? select(statuses[0]) : `select * from (${statuses.map((s) => `(${select(s)})`).join(' union all ')}) r ${order}`;
+  return (await db.query<Record<string, unknown>>(text, params)).map(toRunRow);
 }
 
 /** A run's history, one entry per event, oldest first. */

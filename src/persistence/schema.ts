@@ -83,10 +83,15 @@ export const runs = pgTable(
   },
   (t) => [
     uniqueIndex('rmapp_runs_idempotency_key_uq').on(t.idempotencyKey),
-    index('rmapp_runs_status_idx').on(t.status, t.createdAt),
-    index('rmapp_runs_runnable_idx')
-      .on(t.wakeAt)
-      .where(sql`status in ('pending', 'running', 'waiting')`),
+    // The lists (newest first, filtered by status or not): an index scan that stops at the limit.
+    // Measured on 760k rows: the unfiltered list was a parallel sequential scan of every row before.
+    index('rmapp_runs_status_idx').on(t.status, t.createdAt, t.id),
+    index('rmapp_runs_created_idx').on(t.createdAt, t.id),
+    // Claims read due runs in `wake_at` order, new runs apart from runs under way (claims.ts): each
+    // its own partial index, so a backlog of one kind is never walked to reach the other. A run is
+    // in at most one of them, so they cost no more WAL than the single index they replace.
+    index('rmapp_runs_due_pending_idx').on(t.wakeAt).where(sql`status = 'pending'`),
+    index('rmapp_runs_due_resumed_idx').on(t.wakeAt).where(sql`status in ('running', 'waiting')`),
     index('rmapp_runs_parent_idx').on(t.parentRunId),
     index('rmapp_runs_queue_idx').on(t.concurrencyKey, t.createdAt).where(sql`concurrency_key is not null and status = 'pending' and not admitted`),
     index('rmapp_runs_slots_idx').on(t.concurrencyKey).where(sql`concurrency_key is not null and admitted and status in ('pending', 'running', 'waiting')`),
