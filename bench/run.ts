@@ -4,17 +4,19 @@
  *
  * Environment: RMAPP_BENCH_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres),
  * RMAPP_BENCH_N1 (workflows at concurrency 1, default 300), RMAPP_BENCH_N50 (at 50, default 3000),
- * RMAPP_BENCH_ONLY (comma list of sections: c1,c50,recovery,memory).
+ * RMAPP_BENCH_ONLY (comma list of sections: c1,c50,recovery,memory,scale), RMAPP_BENCH_SCALE_RUNS (finished
+ * runs seeded for the scale section, default 1,000,000).
  */
 import { baselineThroughput } from './baseline.ts';
 import { dbosRecovery, dbosThroughput } from './dbos.ts';
 import { createDatabase, dropDatabase, percentile, readWriteCounters, walBytesBetween, type ThroughputResult } from './measure.ts';
 import { rmappRecovery, rmappThroughput, rmappWaitingMemory } from './rmapp.ts';
+import { scaleSection } from './scale.ts';
 
 const ADMIN = process.env.RMAPP_BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const N1 = Number(process.env.RMAPP_BENCH_N1 ?? 300);
 const N50 = Number(process.env.RMAPP_BENCH_N50 ?? 3000);
-const ONLY = new Set((process.env.RMAPP_BENCH_ONLY ?? 'c1,c50,recovery,memory').split(','));
+const ONLY = new Set((process.env.RMAPP_BENCH_ONLY ?? 'c1,c50,recovery,memory,scale').split(','));
 
 type Runner = (o: { databaseUrl: string; workflows: number; concurrency: number }) => Promise<ThroughputResult>;
 const systems: [string, Runner][] = [
@@ -103,6 +105,7 @@ async function main(): Promise<void> {
       await dropDatabase(ADMIN, 'rmapp_bench_memory');
     }
   }
+  if (ONLY.has('scale')) await scaleSection(ADMIN, out, { c1: N1, c50: N50 });
 }
 
 await main();
