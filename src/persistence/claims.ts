@@ -88,9 +88,14 @@ export async function renewLeases(
 ): Promise<{ held: Set<string>; withSignals: Set<string> }> {
   if (options.runIds.length === 0) return { held: new Set(), withSignals: new Set() };
   const rows = await db.query<{ id: string; has_signals: boolean }>(
-    `update rmapp_runs r set lease_expires_at = now() + make_interval(secs => $3::float8 / 1000),
+    // Rows locked in id order, as the batch commit locks them (commits.ts): the two run on separate
+    // connections and, locking in opposite orders, deadlocked (test/lock-order.test.ts).
+    `with l as materialized (
+       select id from rmapp_runs where id in (select jsonb_array_elements_text($2::jsonb)) and lease_owner = $1 and status = 'running'
+       order by id for no key update)
+     update rmapp_runs r set lease_expires_at = now() + make_interval(secs => $3::float8 / 1000),
        wake_at = now() + make_interval(secs => $3::float8 / 1000)
-     where r.id in (select jsonb_array_elements_text($2::jsonb)) and r.lease_owner = $1 and r.status = 'running'
+     from l where r.id = l.id and r.lease_owner = $1 and r.status = 'running'
      returning r.id, exists (select 1 from rmapp_run_inbox i where i.run_id = r.id and i.consumed_at is null) as has_signals`,
     [options.owner, JSON.stringify(options.runIds), options.leaseMs],
   );

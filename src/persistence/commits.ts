@@ -114,6 +114,9 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
          idx int, id text, expected int, owner text, epoch int, status text, snapshot jsonb, state_value jsonb,
          output jsonb, error jsonb, timers jsonb, steps jsonb, wake_at timestamptz, release boolean,
          final boolean, status_message text, seen_signal_seq int, consumed jsonb, history jsonb)),
+     -- The batch's rows locked in id order, as the lease renewal locks them (claims.ts): the two run
+     -- on separate connections and, locking in opposite orders, deadlocked (test/lock-order.test.ts).
+     l as materialized (select r.id from rmapp_runs r where r.id in (select id from w) order by r.id for no key update),
      u as (
        update rmapp_runs r set
          status = w.status, snapshot = w.snapshot, state_value = w.state_value, output = w.output, error = w.error,
@@ -132,7 +135,7 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
            else r.wake_at end,
          updated_at = now(),
          finished_at = case when w.final then now() else null end
-       from w
+       from w join l on l.id = w.id
        where r.id = w.id and r.version = w.expected and r.lease_owner = w.owner and r.lease_epoch = w.epoch
        returning w.idx, r.id, r.version, r.history_rows, (w.release and w.status = 'waiting' and r.signal_seq > w.seen_signal_seq) as wake_now),
      h as (

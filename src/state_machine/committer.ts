@@ -60,6 +60,8 @@ export class Committer {
      */
     private readonly maxInFlight = 1,
     private readonly onError: (err: unknown) => void = (err) => console.error('rmapp: commit failed, retrying:', err),
+    /** The longest wait before a failed commit is sent again. */
+    private readonly maxBackoffMs = 2_000,
   ) {}
 
   /** Queues a session's changes for the next commit. */
@@ -173,7 +175,7 @@ export class Committer {
   private retryLater(entries: Entry[], err: unknown): void {
     this.failures += 1;
     this.onError(err);
-    this.pausedUntil = Date.now() + Math.min(2_000, 50 * 2 ** Math.min(this.failures, 6));
+    this.pausedUntil = Date.now() + Math.min(this.maxBackoffMs, 50 * 2 ** Math.min(this.failures, 6));
     for (const { participant, prepared } of entries) {
       this.inDoubt.set(participant, prepared);
       this.dirty.add(participant);

@@ -11,7 +11,8 @@
  *                                                      during COMMIT: the outcome is unknown)
  * ```
  *
- * `op` is `renew`, `claim`, `commit` or `*` (all three share one outage window); several specs are
+ * `op` is `renew`, `claim`, `commit` or `*` (all three share one outage window, which opens at the
+ * `<from>`th renewal: renewals come at a steady pace, commits and claims in bursts); several specs are
  * separated by commas. A failure is a connection error (category `transient`), as an outage gives.
  *
  * Zero cost when unset: call sites test {@link dbFaultsArmed} (a constant) before anything else.
@@ -64,7 +65,8 @@ export class DbFaults {
     this.calls.set(op, count);
     for (const f of this.armed) {
       if (f.kind !== 'fail' || (f.op !== op && f.op !== '*')) continue;
-      if (!this.windows.has(f) && count >= f.from) this.windows.set(f, this.now());
+      const counted = f.op === '*' ? (this.calls.get('renew') ?? 0) : count;
+      if (!this.windows.has(f) && counted >= f.from) this.windows.set(f, this.now());
       const opened = this.windows.get(f);
       if (opened !== undefined && this.now() - opened < f.ms) {
         throw Object.assign(new Error(`injected database fault (RMAPP_DB_FAULT) on ${op}`), { code: 'ECONNRESET' });

@@ -98,6 +98,8 @@ export class RunSession implements CommitParticipant, StepHost {
   private waiters: Waiter[] = [];
   /** Paths of steps whose work is running now (not waiting on a barrier or a backoff). */
   readonly executing = new Set<string>();
+  /** Steps whose work has begun (past the ownership check) and not ended or parked. */
+  working = 0;
   /** Paths of steps waiting durably, with the time they wake. */
   readonly sleeping = new Map<string, number>();
   private readonly stateValues = new Map<string, string>();
@@ -281,13 +283,12 @@ export class RunSession implements CommitParticipant, StepHost {
   /**
    * Just before a step's work starts: is the lease still certainly held? A process that was paused
    * (a stop, a long GC, a blocked event loop) may wake with its lease gone before the self-fencing
-   * timer runs; then the session stops here and the work does not start.
+   * timer runs; then a renewal of this run decides (worker.ts `confirmLease`) before any work starts.
    */
-  ownsRun(): boolean {
+  ownsRun(): boolean | Promise<boolean> {
     if (this.ended) return false;
     if (this.host.leaseTrusted(this)) return true;
-    this.lose('self-fence');
-    return false;
+    return this.host.confirmLease(this);
   }
 
   /** Resolves once everything changed so far is durable; rejects if the run is lost or `signal` aborts. */

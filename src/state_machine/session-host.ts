@@ -45,6 +45,11 @@ export interface SessionHost {
   readonly leaseMs: number;
   /** The session's lease is certainly held, with the safety margin (see worker.ts). */
   leaseTrusted(session: { leaseValidUntil: number }): boolean;
+  /**
+   * Confirms the session's lease with a renewal of its own when its trusted window ran out; false
+   * (and the session stops) when the run is no longer held. Waits while the database is unreachable.
+   */
+  confirmLease(session: { readonly runId: string; readonly ended: boolean; leaseValidUntil: number; lose(reason: 'renewal'): void }): Promise<boolean>;
   /** A run that only waits longer than this is written out and dropped from memory. */
   readonly evictAfterMs: number;
   readonly events: EngineEvents;

@@ -52,8 +52,10 @@ export interface StepSession {
   readonly hostRef: SessionHost;
   record(entry: HistoryEntry): void;
   persisted(signal?: AbortSignal): Promise<void>;
-  /** False (and the session stops) when its lease can no longer be trusted. */
-  ownsRun(): boolean;
+  /** False (and the session stops) when the run is no longer held; confirms an untrusted lease first. */
+  ownsRun(): boolean | Promise<boolean>;
+  /** Steps whose work is running now: the work a lease that cannot be trusted must stop. */
+  working: number;
   maybeEvict(): void;
 }
 
@@ -204,12 +206,17 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
     const workflow = session.definition.name;
     host.events.emit('step.started', { runId: session.runId, workflow, step, path, attempt, idempotencyKey });
     // A listener may have stopped the run (cancellation, a simulated crash), or the lease may have gone
-    // while the process was paused: then the work never starts.
-    if (signal.aborted || !session.ownsRun()) {
+    // while the process was paused: then the work never starts. A lease merely not renewed in time (a
+    // slow or failed renewal) is confirmed here rather than given up: giving it up left an attempt
+    // recorded as started that never ran, and spent one of the step's attempts.
+    // Synchronous while the lease is trusted: the work starts in the same turn as the event above.
+    const owned = session.ownsRun();
+    if (signal.aborted || !(owned === true || (owned !== false && (await owned))) || signal.aborted) {
       session.executing.delete(path);
       release();
       throw signal.reason ?? new WorkflowError('The run left this worker before the step started.', { code: 'RUN_LEFT', category: 'cancelled' });
     }
+    session.working += 1;
     const startedAt = host.clock.now();
     const span = tracer().startSpan(
       `workflow.step ${step}`,
@@ -261,10 +268,12 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
         if (due <= host.clock.now()) return;
         record.parked = true;
         session.executing.delete(path);
+        session.working -= 1;
         try {
           await sleepUntil(session, path, due, signal);
         } finally {
           session.executing.add(path);
+          session.working += 1;
           record.parked = undefined;
         }
       },
@@ -319,6 +328,7 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
       }
       throw failExecution(session, record, { step, path, attempt, durationMs, error });
     } finally {
+      session.working -= 1;
       session.executing.delete(path);
       release();
     }

@@ -101,7 +101,9 @@ export class Worker implements SessionHost {
     readonly events: EngineEvents,
     private readonly options: WorkerOptions,
   ) {
-    this.committer = new Committer(db);
+    // Commits retried within a quarter of the lease: a backoff longer than the lease let leases expire
+    // after the database was back (a Postgres restart) while writes waited to be sent again.
+    this.committer = new Committer(db, 1, undefined, Math.max(50, Math.floor(options.leaseMs / 4)));
     this.definitions = [...registry.values()].map((d) => [d.name, d.version]);
     this.keyed = [...registry.values()].some((d) => d.concurrency);
     for (const [kind, n] of Object.entries(options.stepConcurrency)) this.semaphores.set(kind, new Semaphore(n));
@@ -314,14 +316,43 @@ export class Worker implements SessionHost {
   }
 
   /**
-   * Ends every session whose lease could expire within the safety margin by this process's clock. A
-   * session whose write giving the run up (it ended, or only waits) is in flight runs nothing: its
-   * commit decides, so a run finished by its owner is not reported lost.
+   * Ends every session with work running whose lease could expire within the safety margin by this
+   * process's clock: that work must stop before another worker may take the run. A session running no
+   * work is left alone: its writes are fenced by the database, and its next step confirms the lease
+   * before starting (`confirmLease`). A session whose write giving the run up (it ended, or only
+   * waits) is in flight runs nothing: its commit decides, so a run finished by its owner is not
+   * reported lost.
    */
   private selfFence(): void {
     for (const session of [...this.sessions.values()]) {
-      if (!session.ended && !session.releasing && !this.leaseTrusted(session)) session.lose('self-fence');
+      if (!session.ended && !session.releasing && session.working > 0 && !this.leaseTrusted(session)) session.lose('self-fence');
     }
+  }
+
+  /**
+   * A step is about to start and its session's lease is no longer trusted (renewals were slow or
+   * failed): renew this run now. Held → the step starts under the renewed lease; not held → the run
+   * was taken and the session stops; unreachable → try again until one of those is known. A claim
+   * always changes the owner, so a renewal that finds this owner proves no one else took the run.
+   */
+  async confirmLease(session: { readonly runId: string; readonly ended: boolean; leaseValidUntil: number; lose(reason: 'renewal'): void }): Promise<boolean> {
+    while (!session.ended) {
+      if (this.leaseTrusted(session)) return true;
+      const sentAt = performance.now();
+      try {
+        const renew = () => renewLeases(this.db, { owner: this.owner, leaseMs: this.leaseMs, runIds: [session.runId] });
+        const { held } = dbFaultsArmed ? await withDbFault('renew', renew) : await renew();
+        if (session.ended) return false;
+        if (!held.has(session.runId)) {
+          session.lose('renewal');
+          return false;
+        }
+        session.leaseValidUntil = Math.max(session.leaseValidUntil, sentAt + this.leaseMs);
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, this.fenceMarginMs));
+      }
+    }
+    return false;
   }
 
   /** The session's lease is certainly held for at least the safety margin (by this process's clock). */
