@@ -1,9 +1,9 @@
 /** The rmapp side of the benchmark: throughput in one worker process, recovery and memory with real worker processes. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { createEngine } from '../src/state_machine/engine.ts';
+import { newRunId } from '../src/state_machine/run-id.ts';
 import { runConcurrently, rssMb, type ThroughputResult } from './measure.ts';
 import { workflows } from './workflows.ts';
 
@@ -19,7 +19,8 @@ export async function rmappThroughput(opts: { databaseUrl: string; workflows: nu
   const waiters = new Map<string, () => void>();
   engine.on('run.finished', (e) => waiters.get(e.runId)?.());
   const result = await runConcurrently(opts.workflows, opts.concurrency, async () => {
-    const runId = randomUUID();
+    // Given here so the waiter exists before the run can finish; time-ordered like the engine's own ids.
+    const runId = newRunId();
     const finished = new Promise<void>((resolve) => waiters.set(runId, resolve));
     await engine.start('bench.six', {}, { runId });
     await finished;

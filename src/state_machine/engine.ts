@@ -2,6 +2,8 @@
  * The engine: the public face of rmapp's durable execution. It validates and stores runs, answers
  * queries, delivers signals and cancellations, and runs a worker that executes runs.
  */
+import { newRunId } from './run-id.ts';
+import { decodeStepRecords } from './step-execution.ts';
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { context as otelContext, SpanStatusCode } from '@opentelemetry/api';
@@ -271,7 +273,7 @@ export class Engine {
         concurrency,
         claimFor,
         timeoutMs,
-        id: options.runId ?? randomUUID(),
+        id: options.runId ?? newRunId(),
         workflow: def.name,
         workflowVersion: def.version,
         input: parsed.data,
@@ -453,7 +455,7 @@ export class Engine {
       throw new ValidationError(`Run ${runId} is ${run.status}; only failed runs can be retried.`);
     }
     const steps = Object.fromEntries(
-      Object.entries((run.steps ?? {}) as Record<string, Record<string, unknown>>).map(([path, rec]) => [
+      Object.entries(decodeStepRecords(run.steps)).map(([path, rec]) => [
         path,
         // `failed` cleared: the failed execution runs again under its own idempotency key.
         { ...rec, attempt: 0, nextAttemptAt: undefined, sleeps: undefined, failed: undefined },

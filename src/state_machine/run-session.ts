@@ -20,7 +20,7 @@ import { type ErrorData } from './errors.ts';
 import { findRestoreProblem } from './snapshot-check.ts';
 import { findUndurable, findUndurableValue, type UndurableValue } from './durable-check.ts';
 import { attachStepHost, type StepFunction, type StepHost, type StepOptions } from './step.ts';
-import { executeStep, type StepRecord } from './step-execution.ts';
+import { decodeStepRecords, encodeStepRecords, executeStep, type StepRecord } from './step-execution.ts';
 import { readTimers, rearmTimers, type TimerRecord } from './timers.ts';
 import type { SessionHost } from './session-host.ts';
 import { ATTR, contextFromTraceparent, tracer } from './telemetry.ts';
@@ -145,7 +145,7 @@ export class RunSession implements CommitParticipant, StepHost {
     this.epoch = row.leaseEpoch;
     this.concurrencyKey = row.concurrencyKey;
     this.version = row.version;
-    this.steps = structuredClone((row.steps ?? {}) as Record<string, StepRecord>);
+    this.steps = decodeStepRecords(row.steps);
     this.timers = (row.timers ?? []) as TimerRecord[];
     this.lastGoodSnapshot = row.snapshot;
     this.historyRows = row.historyRows;
@@ -607,7 +607,7 @@ export class RunSession implements CommitParticipant, StepHost {
       output,
       error,
       timers: this.timers,
-      steps: this.steps,
+      steps: encodeStepRecords(this.steps),
       wakeAt,
       release,
       statusMessage: null,

@@ -1,0 +1,41 @@
+/**
+ * Where a workflow's WAL goes: runs the rmapp c=1 workload on a fresh database and breaks the WAL it
+ * wrote down by relation and record type with pg_walinspect (records of other databases left out).
+ * `node --import tsx bench/wal-breakdown.ts [workflows]`.
+ */
+import postgres from 'postgres';
+import { createDatabase, dropDatabase } from './measure.ts';
+import { rmappThroughput } from './rmapp.ts';
+
+const ADMIN = process.env.RMAPP_BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const N = Number(process.argv[2] ?? 200);
+const NAME = 'rmapp_bench_wal';
+
+const url = await createDatabase(ADMIN, NAME);
+const sql = postgres(url, { max: 1, onnotice: () => {} });
+try {
+  await sql.unsafe('create extension if not exists pg_walinspect');
+  await rmappThroughput({ databaseUrl: url, workflows: 50, concurrency: 1 });
+  await sql.unsafe('checkpoint');
+  const oid = (await sql.unsafe(`select oid from pg_database where datname = '${NAME}'`))[0]?.oid;
+  const from = (await sql.unsafe('select pg_current_wal_lsn() as lsn'))[0]?.lsn;
+  await rmappThroughput({ databaseUrl: url, workflows: N, concurrency: 1 });
+  const to = (await sql.unsafe('select pg_current_wal_lsn() as lsn'))[0]?.lsn;
+  const rows = await sql.unsafe(`
+    with r as (
+      select resource_manager, record_type, record_length, fpi_length,
+        substring(block_ref from '/${oid}/(\\d+)') as relfile
+      from pg_get_wal_records_info('${from}', '${to}')
+      where block_ref like '%/${oid}/%' or (block_ref is null and resource_manager in ('Transaction', 'Standby')))
+    select coalesce(c.relname, r.relfile, '-') as rel, resource_manager || '/' || split_part(record_type, ' ', 1) as kind,
+      count(*)::int as n, sum(record_length)::int as bytes, sum(fpi_length)::int as fpi
+    from r left join pg_class c on c.relfilenode::text = r.relfile
+    group by 1, 2 order by 4 desc limit 25`);
+  let total = 0;
+  for (const r of rows) total += Number(r.bytes);
+  console.log(`WAL per workflow by relation and record (c=1, ${N} workflows; total ${(total / N).toFixed(0)} B/wf of records shown)`);
+  for (const r of rows) console.log(`${String(r.rel).padEnd(36)}${String(r.kind).padEnd(28)}${(Number(r.n) / N).toFixed(2).padStart(8)} rec/wf${(Number(r.bytes) / N).toFixed(0).padStart(8)} B/wf  fpi ${(Number(r.fpi) / N).toFixed(0)} B/wf`);
+} finally {
+  await sql.end();
+  await dropDatabase(ADMIN, NAME);
+}
