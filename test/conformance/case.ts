@@ -123,8 +123,8 @@ export async function readRow(db: Database, id: string) {
 }
 
 /**
- * Waits until the run has handled `handled` events and is at rest: ended, or with nothing due (no
- * delayed event, no wake-up) and its row unchanged for 120 ms (a live child — a callback, an
+ * Waits until the run has handled `handled` events and is at rest: ended, or with nothing due (not
+ * pending, no delayed event, no wake-up) and its row unchanged for 120 ms (a live child — a callback, an
  * observable — keeps it in memory). A run that is running must be held by a lease taken after
  * `minEpoch` (the worker that replaced a stopped or killed one).
  */
@@ -137,7 +137,7 @@ export async function settle(db: Database, id: string, handled: number, minEpoch
     if (row.version !== last) since = Date.now();
     last = row.version;
     const ended = ['succeeded', 'failed', 'cancelled'].includes(row.status);
-    const due = row.wakeDue || (row.timers ?? []).some((t) => (t as { dueAt: number }).dueAt <= Date.now());
+    const due = row.status === 'pending' || row.snapshot === null || row.wakeDue || (row.timers ?? []).some((t) => (t as { dueAt: number }).dueAt <= Date.now());
     const held = row.status !== 'running' || row.epoch > minEpoch;
     if (row.handled >= handled && (ended || (!due && held && Date.now() - since >= 120))) return;
     await sleep(25);

@@ -31,7 +31,7 @@ const lateCallback = fromCallback(({ sendBack }) => {
   const t = setTimeout(() => sendBack({ type: 'ready' }), SLOW_MS);
   return () => clearTimeout(t);
 });
-/** A finite observable: 0…4, one value every 150 ms, then complete (no rxjs needed). */
+/** A finite observable: 0…4, one value every 300 ms, then complete (no rxjs needed). */
 const fiveTicks = fromObservable((): Subscribable<number> => ({
   subscribe(observer: { next?: (v: number) => void; complete?: () => void }) {
     let i = 0;
@@ -41,7 +41,7 @@ const fiveTicks = fromObservable((): Subscribable<number> => ({
         clearInterval(t);
         observer.complete?.();
       }
-    }, 150);
+    }, 300);
     return { unsubscribe: () => clearInterval(t) };
   },
 }) as unknown as Subscribable<number>);
@@ -62,7 +62,7 @@ export const actorCases: Case[] = [
       },
       output: ({ context }) => context,
     }),
-    steps: [{ wait: SLOW_MS + 300 }],
+    steps: [{ wait: SLOW_MS + 800 }],
   },
   {
     id: 'invoke-promise-error',
@@ -77,7 +77,7 @@ export const actorCases: Case[] = [
         failed: { on: { retry: 'paying' } },
       },
     }),
-    steps: [{ wait: SLOW_MS + 300 }],
+    steps: [{ wait: SLOW_MS + 800 }],
   },
   {
     id: 'invoke-callback-late',
@@ -89,7 +89,7 @@ export const actorCases: Case[] = [
       initial: 'waiting',
       states: { waiting: { invoke: { id: 'late', src: 'lateCallback' }, on: { ready: 'ready' } }, ready: { type: 'final' } },
     }),
-    steps: [{ wait: SLOW_MS + 300 }],
+    steps: [{ wait: SLOW_MS + 800 }],
   },
   {
     id: 'invoke-callback-receive',
@@ -132,8 +132,8 @@ export const actorCases: Case[] = [
       },
       output: ({ context }) => context,
     }),
-    midStream: { views: [0], why: 'the observable emits every 150 ms from the start: what a reading shows depends on when it is taken' },
-    steps: [{ wait: 1_200 }],
+    midStream: { views: [0], why: 'the observable emits every 300 ms from the start: what a reading shows depends on when it is taken' },
+    steps: [{ wait: 2_300 }],
   },
   {
     id: 'invoke-transition',
@@ -262,6 +262,6 @@ export const actorCases: Case[] = [
         done: {},
       },
     }),
-    steps: [{ type: 'go' }, { wait: SLOW_MS + 300 }],
+    steps: [{ type: 'go' }, { wait: SLOW_MS + 800 }],
   },
 ];

@@ -34,7 +34,7 @@ export const delayCases: Case[] = [
       initial: 'green',
       states: { green: { after: { [DELAY_MS]: 'yellow' } }, yellow: { on: { NEXT: 'red' } }, red: {} },
     }),
-    steps: [{ wait: DELAY_MS + 300 }, { type: 'NEXT' }],
+    steps: [{ wait: DELAY_MS + 800 }, { type: 'NEXT' }],
   },
   {
     id: 'after-nested-initial',
@@ -45,7 +45,7 @@ export const delayCases: Case[] = [
       initial: 'nested',
       states: { nested: { initial: 'wait', states: { wait: { after: { [DELAY_MS]: '#nested.end' } } } }, end: { type: 'final' } },
     }),
-    steps: [{ wait: DELAY_MS + 300 }],
+    steps: [{ wait: DELAY_MS + 800 }],
   },
   {
     id: 'after-named-delay',
@@ -57,7 +57,7 @@ export const delayCases: Case[] = [
       initial: 'idle',
       states: { idle: { on: { go: 'inactive' } }, inactive: { after: { someDelay: 'active' } }, active: {} },
     }),
-    steps: [{ type: 'go' }, { wait: DELAY_MS + 300 }],
+    steps: [{ type: 'go' }, { wait: DELAY_MS + 800 }],
   },
   {
     id: 'after-left-early',
@@ -97,11 +97,13 @@ export const delayCases: Case[] = [
       initial: 'a',
       states: { a: { entry: raise({ type: 'EVENT' }, { delay: DELAY_MS }), on: { EVENT: { target: 'b', actions: assign({ fired: ({ context }) => context.fired + 1 }) } } }, b: {} },
     }),
-    steps: [{ wait: DELAY_MS + 300 }],
+    steps: [{ wait: DELAY_MS + 800 }],
   },
   {
     id: 'delayed-sendto-child',
     from: 'actions.test.ts › sendTo › should be able to send a delayed event to a child',
+    // The first step is the wait: an event sent while the delay is pending would meet a worker process
+    // that took longer to start than the delay, so the delayed event would rightly come first.
     killBetween: true,
     killInside: { inside: timerPending, what: 'a pending delayed sendTo to a child' },
     machine: setup({ actors: { echo } }).createMachine({
@@ -110,7 +112,7 @@ export const delayCases: Case[] = [
       entry: sendTo('echo', { type: 'late' }, { delay: DELAY_MS }),
       on: { now: { actions: sendTo('echo', { type: 'now' }) } },
     }),
-    steps: [{ type: 'now' }, { wait: DELAY_MS + 300 }, { type: 'now' }],
+    steps: [{ wait: DELAY_MS + 800 }, { type: 'now' }, { type: 'now' }],
   },
   {
     id: 'delayed-sendto-cancel',
@@ -137,6 +139,6 @@ export const delayCases: Case[] = [
         quiet: { on: { again: 'listening' } },
       },
     }),
-    steps: [{ wait: DELAY_MS + 300 }, { type: 'again' }, { wait: DELAY_MS + 300 }],
+    steps: [{ wait: DELAY_MS + 800 }, { type: 'again' }, { wait: DELAY_MS + 800 }],
   },
 ];

@@ -12,7 +12,7 @@ export interface RoundsDriver {
   /** Starts runs and sends events. */
   client: () => Engine;
   /** Before round r (0: before the runs start): start or replace the worker; true when it was replaced. */
-  beforeRound(round: number): Promise<boolean>;
+  beforeRound(round: number, runs: ReadonlyMap<string, CaseRun>): Promise<boolean>;
 }
 
 export interface CaseRun {
@@ -23,7 +23,7 @@ export interface CaseRun {
 /** Runs `cases` under rmapp; views per case: after the start, then after each step. */
 export async function runRounds(cases: Case[], d: RoundsDriver): Promise<Map<string, CaseRun>> {
   const runs = new Map<string, CaseRun>();
-  await d.beforeRound(0);
+  await d.beforeRound(0, runs);
   for (const c of cases) runs.set(c.id, { id: await d.client().start(`conf.${c.id}`, {}), views: [] });
   const read = async (c: Case) => {
     const run = runs.get(c.id) as CaseRun;
@@ -39,7 +39,7 @@ export async function runRounds(cases: Case[], d: RoundsDriver): Promise<Map<str
     const ids = [...runs.values()].map((x) => x.id);
     const epochs = new Map<string, number>();
     for (const id of ids) epochs.set(id, (await readRow(d.db, id)).epoch);
-    const replaced = await d.beforeRound(r);
+    const replaced = await d.beforeRound(r, runs);
     await Promise.all(cases.filter((c) => c.steps.length >= r).map(async (c) => {
       const run = runs.get(c.id) as CaseRun;
       const step = c.steps[r - 1];
