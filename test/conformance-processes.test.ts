@@ -3,9 +3,9 @@
  * cases from test/fixtures/conformance-workflows.ts. Two modes, on representative subsets so the
  * file stays affordable (a worker process takes seconds to start on a 2-core machine):
  *
- * - `killBetween` cases (24, every feature kind: parallel, history, always, guards, descriptors,
+ * - `killBetween` cases (27, every feature kind: parallel, history, always, guards, descriptors,
  *   reentering transitions, final states with output, assign, raise/enqueueActions, predictable
- *   order, invoked promise/callback/observable/transition/machine, spawnChild and spawn, after,
+ *   order, emit, invoked promise/callback/observable/transition/machine, spawnChild and spawn, stopChild, after,
  *   delayed raise/sendTo with cancel, a child's after): the worker process is SIGKILLed between every
  *   pair of steps and a fresh one (same `--worker-id`, so it takes the runs back at once) resumes.
  * - `killInside` cases (9: an invoked promise that resolves and one that rejects, a callback that

@@ -116,6 +116,7 @@ export const actionCases: Case[] = [
   {
     id: 'emit',
     from: 'emit.test.ts › enqueue.emit(…) emits events that can be listened to on actorRef.on(…)',
+    killBetween: true,
     machine: setup({}).createMachine({
       id: 'em',
       initial: 'a',

@@ -239,6 +239,7 @@ export const actorCases: Case[] = [
   {
     id: 'stop-child-final',
     from: 'invoke.test.ts › should stop a child actor when reaching a final state',
+    killBetween: true,
     machine: setup({ actors: { ticker } }).createMachine({
       id: 'sf',
       initial: 'running',

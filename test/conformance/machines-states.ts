@@ -168,6 +168,7 @@ export const stateCases: Case[] = [
   {
     id: 'guard-on-payload',
     from: 'guards.test.ts › should transition if condition based on event is met',
+    killBetween: true,
     machine: setup({}).createMachine({
       id: 'g',
       initial: 'locked',
