@@ -363,7 +363,8 @@ export class RunSession implements CommitParticipant, StepHost {
       void this.cancel(typeof e.event.reason === 'string' ? e.event.reason : 'cancelled');
       return true;
     }
-    if (this.offer(e, true) === 'kept') {
+    // A kept signal an earlier owner already reported buffered is not reported again on a restore.
+    if (this.offer(e, !e.reported) === 'kept') {
       this.kept.push(e);
       this.armKeptExpiry();
     }
