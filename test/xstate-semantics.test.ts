@@ -5,7 +5,7 @@
  * the fix, before any step's work. Each machine is also run under plain XState for comparison.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assign, createActor, fromPromise, setup, spawnChild, type AnyStateMachine } from 'xstate';
+import { assign, createActor, fromPromise, raise, setup, spawnChild, type AnyStateMachine } from 'xstate';
 import { z } from 'zod';
 import { createEngine, defineWorkflow, step, type Database, type Engine } from '../src/index.ts';
 import { useTestDatabase } from './helpers/postgres.ts';
@@ -317,4 +317,69 @@ describe('found by an adversarial review', () => {
     expect(b.run.error?.message).toMatch(/children\.[^ ]+\.input\.at is a Date/);
     expect(worked).toBe(before);
   });
+});
+
+describe('a workflow that buffers early signals by default (signals.buffer)', () => {
+  const order = setup({}).createMachine({
+    id: 'gated',
+    initial: 'closed',
+    states: { closed: { on: { open: 'opened' } }, opened: { on: { approve: 'done' } }, done: { type: 'final' } },
+  });
+  let engine: Engine;
+  beforeAll(async () => {
+    engine = createEngine({
+      database: db,
+      workflows: [defineWorkflow({ name: 'xs.gated', machine: order, input: z.object({}), signals: { buffer: { forMs: 60_000 } } })],
+      pollMs: 20,
+      evictAfterMs: 5,
+    });
+    await engine.startWorker();
+  });
+  afterAll(() => engine.stop());
+
+  it('an early event is kept by default and taken when its state comes', async () => {
+    const id = await engine.start('xs.gated', {});
+    expect(await engine.send(id, { type: 'approve' }, { waitMs: 300 })).toMatchObject({ outcome: 'queued' });
+    // The run leaves memory while the event waits; `open` restores it, and the event is offered again.
+    for (let i = 0; i < 400 && (await engine.get(id)).status !== 'waiting'; i++) await new Promise((r) => setTimeout(r, 25));
+    expect((await engine.get(id)).status, 'the run left memory').toBe('waiting');
+    await engine.send(id, { type: 'open' });
+    expect((await engine.waitFor(id, { timeoutMs: 10_000 })).state).toBe('done');
+    // The run left memory while the event waited and was restored for `open`: still one `signal.buffered`.
+    const types = (await engine.history(id)).map((h) => h.type).filter((t) => t.startsWith('signal.'));
+    expect(types).toEqual(['signal.buffered', 'signal.received', 'signal.received']);
+  });
+
+  it('a call with buffer: false overrides the default: the early event is ignored', async () => {
+    const id = await engine.start('xs.gated', {});
+    expect(await engine.send(id, { type: 'approve' }, { buffer: false, waitMs: 10_000 })).toMatchObject({ outcome: 'ignored' });
+    await engine.cancel(id);
+  });
+
+  it('refuses a malformed default with an error naming the setting', () => {
+    expect(() => defineWorkflow({ name: 'xs.bad', machine: order, input: z.object({}), signals: { buffer: { forMs: 0 } } })).toThrow(/signals\.buffer must be true, false or \{ forMs/);
+  });
+});
+
+describe('an action that runs when a delayed event fires', () => {
+  for (const [how, waiting] of [
+    ['after', { after: { 30: { actions: 'explode' } } }],
+    ['a delayed raise', { entry: raise({ type: 'ring' }, { delay: 30 }), on: { ring: { actions: 'explode' } } }],
+  ] as const) {
+    it(`fails the run with MACHINE_ERROR naming the event and the state (${how})`, async () => {
+      const machine = setup({ actions: { explode: () => { throw new Error('the bell is broken'); } } }).createMachine({
+        id: 'bell',
+        initial: 'waiting',
+        states: { waiting: waiting as never },
+      });
+      const plain = createActor(machine);
+      const failed = new Promise<unknown>((resolve) => plain.subscribe({ error: resolve }));
+      plain.start();
+      expect(await failed).toMatchObject({ message: 'the bell is broken' });
+      const { run } = await underRmapp(`xs.bell.${how.replace(/\W+/g, '-')}`, machine as never);
+      expect(run.status).toBe('failed');
+      expect(run.error).toMatchObject({ code: 'MACHINE_ERROR', category: 'permanent' });
+      expect(run.error?.message).toMatch(how === 'after' ? /the bell is broken \(while handling the delayed event "xstate\.after\.30\.bell\.waiting" in state "waiting"\)/ : /the bell is broken \(while handling event "ring" in state "waiting"\)/);
+    });
+  }
 });

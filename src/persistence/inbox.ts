@@ -8,6 +8,8 @@ export interface InboxEvent {
   event: { type: string; [key: string]: unknown };
   /** Buffered until then (epoch ms): offered again while no state accepts it. Null: delivered once. */
   keepUntil: number | null;
+  /** A buffered signal whose `signal.buffered` is already in the run's history (an earlier owner kept it). */
+  reported?: boolean | undefined;
 }
 
 /** What became of a signal once its run took it: see the inbox's `outcome` column. */
@@ -48,8 +50,11 @@ export async function appendSignal(
  * same snapshot: every signal counted by `seq` is in `events` or was consumed before.
  */
 export async function pendingSignals(db: Queryable, runId: string, afterId = 0): Promise<{ seq: number; events: InboxEvent[] }> {
-  const rows = await db.query<{ seq: number; id: number | null; event: InboxEvent['event'] | null; keep_until: Date | string | null }>(
-    `select r.signal_seq as seq, i.id::float8 as id, i.event, i.keep_until
+  const rows = await db.query<{ seq: number; id: number | null; event: InboxEvent['event'] | null; keep_until: Date | string | null; reported: boolean | null }>(
+    `select r.signal_seq as seq, i.id::float8 as id, i.event, i.keep_until,
+       i.keep_until is not null and exists (
+         select 1 from rmapp_run_history h, jsonb_array_elements(h.events) e
+         where h.run_id = r.id and e->>'type' = 'signal.buffered' and (e->'data'->>'id')::float8 = i.id::float8) as reported
      from rmapp_runs r
      left join rmapp_run_inbox i on i.run_id = r.id and i.consumed_at is null and i.id > $2
      where r.id = $1 order by i.id`,
@@ -59,7 +64,7 @@ export async function pendingSignals(db: Queryable, runId: string, afterId = 0):
     seq: Number(rows[0]?.seq ?? 0),
     events: rows
       .filter((r) => r.id !== null)
-      .map((r) => ({ id: Number(r.id), event: r.event as InboxEvent['event'], keepUntil: r.keep_until == null ? null : new Date(r.keep_until).getTime() })),
+      .map((r) => ({ id: Number(r.id), event: r.event as InboxEvent['event'], keepUntil: r.keep_until == null ? null : new Date(r.keep_until).getTime(), reported: r.reported === true })),
   };
 }
 

@@ -33,6 +33,18 @@ export interface WorkflowDefinition<TInput = unknown> {
    * status `failed`, with the error taken from the machine's output `error` (plain {@link ErrorData}).
    */
   readonly failureStates?: readonly string[] | undefined;
+  /** Defaults for events sent to this workflow's runs; see {@link SignalDefaults}. */
+  readonly signals?: SignalDefaults | undefined;
+}
+
+/**
+ * Defaults for `engine.send` to a workflow's runs. `buffer: true` (24 h) or `{ forMs }` keeps an event
+ * that no state accepts yet in the run's inbox until a state takes it or it expires, for every send
+ * that does not say otherwise: for a workflow whose events come from outside (webhooks, people) and
+ * may well arrive a step early. A call's own `buffer` (`false` included) wins.
+ */
+export interface SignalDefaults {
+  buffer?: boolean | { forMs: number } | undefined;
 }
 
 /**
@@ -63,6 +75,8 @@ export interface DefineWorkflowOptions<TInput> {
   timeoutMs?: number | undefined;
   concurrency?: ConcurrencyOptions<TInput> | undefined;
   failureStates?: readonly string[] | undefined;
+  /** Defaults for events sent to its runs, e.g. `{ buffer: true }`; see {@link SignalDefaults}. */
+  signals?: SignalDefaults | undefined;
 }
 
 const NAME_PATTERN = /^[A-Za-z][\w.-]{0,99}$/;
@@ -88,6 +102,10 @@ export function defineWorkflow<TInput>(options: DefineWorkflowOptions<TInput>): 
   if (options.concurrency && !(Number.isInteger(options.concurrency.limit) && options.concurrency.limit > 0)) {
     throw new ValidationError(`Workflow "${options.name}": concurrency.limit must be a positive integer.`);
   }
+  const buffer = options.signals?.buffer;
+  if (buffer !== undefined && typeof buffer !== 'boolean' && !(buffer && typeof buffer === 'object' && Number.isFinite(buffer.forMs) && buffer.forMs > 0)) {
+    throw new ValidationError(`Workflow "${options.name}": signals.buffer must be true, false or { forMs: <positive milliseconds> } (got ${JSON.stringify(buffer)}).`);
+  }
   return {
     name: options.name,
     version: options.version ?? machineVersion(options.machine),
@@ -97,6 +115,7 @@ export function defineWorkflow<TInput>(options: DefineWorkflowOptions<TInput>): 
     timeoutMs: options.timeoutMs,
     concurrency: options.concurrency,
     failureStates: options.failureStates,
+    signals: options.signals,
   };
 }
 

@@ -36,7 +36,10 @@ export const DEFAULT_BUFFER_MS = 24 * 60 * 60 * 1000;
 export interface SendOptions {
   /** Sending again with a key already used for this run sends nothing (unless that signal was ignored). */
   dedupeKey?: string | undefined;
-  /** Keep the event until a state accepts it (default 24 h, or `forMs`), instead of ignoring it. */
+  /**
+   * Keep the event until a state accepts it (default 24 h, or `forMs`), instead of ignoring it. Default:
+   * the workflow's `signals.buffer` (see `defineWorkflow`); `false` ignores it even when that is set.
+   */
   buffer?: boolean | { forMs: number } | undefined;
   /** Wait up to this long for the run to take the event, and report what became of it. */
   waitMs?: number | undefined;
@@ -355,7 +358,8 @@ export class Engine {
    * would apply it. An event that no state of the run accepts when it arrives is ignored — unless it is
    * buffered (`buffer: true`, or `{ forMs }`; default 24 h): then it waits in the inbox and is offered
    * again after every change of the run, until a state accepts it or it expires (as Temporal buffers
-   * signals). With a `dedupeKey` used before for this run and not ignored, nothing is sent again.
+   * signals). A workflow defined with `signals: { buffer }` buffers by default; the call's `buffer` wins.
+   * With a `dedupeKey` used before for this run and not ignored, nothing is sent again.
    * `waitMs` waits (at most that long) for the run to take the event and says what became of it.
    *
    * @example
@@ -376,8 +380,10 @@ export class Engine {
     if (bytes > this.limits.signalBytes) {
       throw new SizeLimitError(`The event "${event.type}"`, 'signalBytes', bytes, this.limits.signalBytes, 'Send a reference (e.g. an artifact name) instead of the data.');
     }
-    const buffer = options.buffer === true ? DEFAULT_BUFFER_MS : options.buffer ? options.buffer.forMs : null;
-    if (buffer !== null && !(Number.isFinite(buffer) && buffer > 0)) throw new ValidationError(`send: buffer.forMs must be a positive number of milliseconds (got ${String(buffer)}).`);
+    const buffer = options.buffer;
+    if (buffer !== undefined && typeof buffer !== 'boolean' && !(buffer && typeof buffer === 'object' && Number.isFinite(buffer.forMs) && buffer.forMs > 0)) {
+      throw new ValidationError(`send: buffer.forMs must be a positive number of milliseconds (got ${String((buffer as { forMs?: unknown } | null)?.forMs)}).`);
+    }
     if (options.waitMs !== undefined && !(Number.isFinite(options.waitMs) && options.waitMs >= 0)) {
       throw new ValidationError(`send: waitMs must be a number of milliseconds >= 0 (got ${String(options.waitMs)}).`);
     }
@@ -407,13 +413,17 @@ export class Engine {
     return listArtifacts(db, runId);
   }
 
-  private async enqueue(runId: string, event: object, dedupeKey: string | null, bufferMs: number | null = null): Promise<SendResult> {
+  /** Appends to the inbox; `buffer` undefined takes the run's workflow default (`signals.buffer`). */
+  private async enqueue(runId: string, event: object, dedupeKey: string | null, buffer?: SendOptions['buffer'] | null): Promise<SendResult> {
     const db = await this.db();
     const run = await getRun(db, runId);
     if (!run) throw new RunNotFoundError(runId);
     if (FINAL_STATUSES.includes(run.status)) {
       throw new ValidationError(`Run ${runId} has already finished (${run.status}); it accepts no more events.`);
     }
+    // The run's own version's default, else the current one's (a run of a version this deploy lacks).
+    const chosen = buffer === undefined ? (this.definition(run.workflow, run.workflowVersion) ?? this.definition(run.workflow))?.signals?.buffer : buffer;
+    const bufferMs = chosen === true ? DEFAULT_BUFFER_MS : chosen ? chosen.forMs : null;
     const { appended, id } = await appendSignal(db, runId, event, dedupeKey, bufferMs);
     if (appended) this.worker?.onWake(runId);
     return { delivered: appended, id, outcome: appended ? 'queued' : 'duplicate' };
@@ -439,7 +449,7 @@ export class Engine {
         return { cancelled: true, status: 'cancelled', message: `Run ${runId} cancelled before it started.` };
       }
     }
-    await this.enqueue(runId, { type: CANCEL_SIGNAL, reason }, CANCEL_SIGNAL);
+    await this.enqueue(runId, { type: CANCEL_SIGNAL, reason }, CANCEL_SIGNAL, null);
     return { cancelled: true, status: run.status, message: `Cancellation of run ${runId} requested; its worker applies it.` };
   }
 

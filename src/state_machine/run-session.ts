@@ -121,6 +121,12 @@ export class RunSession implements CommitParticipant, StepHost {
   private rootTransitions = 0;
   /** The external event being delivered, to name it if the machine throws. */
   private lastEvent: { type: string; state: unknown } | null = null;
+  /**
+   * The last event the root machine began to process, from any source (a delayed `after` / `raise` /
+   * `sendTo`, a child's `sendParent`), with the state it met: names the event when an action it runs
+   * throws and no external event is being delivered.
+   */
+  private processing: { type: string; state: unknown } | null = null;
   /** History index where the macrostep being processed began: its state entries go there. */
   private macrostepMark = 0;
   private deadlineTimer: unknown;
@@ -358,7 +364,8 @@ export class RunSession implements CommitParticipant, StepHost {
       void this.cancel(typeof e.event.reason === 'string' ? e.event.reason : 'cancelled');
       return true;
     }
-    if (this.offer(e, true) === 'kept') {
+    // A kept signal an earlier owner already reported buffered is not reported again on a restore.
+    if (this.offer(e, !e.reported) === 'kept') {
       this.kept.push(e);
       this.armKeptExpiry();
     }
@@ -463,14 +470,20 @@ export class RunSession implements CommitParticipant, StepHost {
 
   /**
    * What the run failed with when its machine errored. An exception thrown by a guard, an action or an
-   * eventless transition while an external event was delivered (XState's `error` status) is a
-   * permanent error of the definition, named with the event and the state; anything else (a step's
-   * failure, a child's error) keeps its own classification.
+   * eventless transition (XState's `error` status) is a permanent error of the definition, named with
+   * the event and the state — an external event, or one the machine sent itself (a delayed `after`,
+   * `raise` or `sendTo` that fired, a child's `sendParent`). A child's own failure reaching the root
+   * unhandled (`xstate.error.actor.*`: a step's or promise's rejection) keeps its own classification.
    */
   private machineError(err: unknown): ErrorData {
     const data = this.host.toError(err);
-    if (!this.lastEvent || (err as { category?: unknown } | null)?.category !== undefined) return data;
-    const during = ` (while handling event "${this.lastEvent.type}" in state ${JSON.stringify(this.lastEvent.state)})`;
+    if ((err as { category?: unknown } | null)?.category !== undefined) return data;
+    const during = this.lastEvent
+      ? ` (while handling event "${this.lastEvent.type}" in state ${JSON.stringify(this.lastEvent.state)})`
+      : this.processing && !this.processing.type.startsWith('xstate.error.actor.')
+        ? ` (while handling ${this.processing.type.startsWith('xstate.after.') ? 'the delayed ' : ''}event "${this.processing.type}" in state ${JSON.stringify(this.processing.state)})`
+        : null;
+    if (during === null) return data;
     return { ...data, code: 'MACHINE_ERROR', category: 'permanent', message: `${data.message}${during}` };
   }
 
@@ -497,6 +510,9 @@ export class RunSession implements CommitParticipant, StepHost {
     try {
       if (ev.type === '@xstate.event') {
         if (isMachineActor(ev.actorRef as AnyActorRef)) this.macrostepMark = this.history.length;
+        if (ev.actorRef === this.actor && this.actor) {
+          this.processing = { type: (ev.event as { type: string }).type, state: (this.actor.getSnapshot() as { value?: unknown }).value };
+        }
         return;
       }
       if (ev.type === '@xstate.microstep') {
