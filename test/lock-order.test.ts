@@ -46,7 +46,7 @@ it('a renewal and a batch commit of the same runs in opposite orders never deadl
   for (let round = 0; round < 60; round++) {
     const forward = round % 2 === 0 ? ids : [...ids].reverse();
     const [, committed] = await Promise.all([
-      renewLeases(renewer, { owner, leaseMs: 60_000, runIds: forward }).catch((err: Error) => errors.push(`renewal: ${err.message}`)),
+      renewLeases(renewer, { owner, leaseMs: 60_000, runs: forward.map((id) => ({ id, epoch: versions.get(id)?.epoch ?? 0 })) }).catch((err: Error) => errors.push(`renewal: ${err.message}`)),
       commitRunWrites(committer, [...forward].reverse().map(write)).catch((err: Error) => {
         errors.push(`commit: ${err.message}`);
         return [];

@@ -78,26 +78,28 @@ export async function claimRuns(
 }
 
 /**
- * Extends the lease of the runs this owner holds. Returns the ids still held and, of those, the ones
- * with unconsumed signals (the fallback when a NOTIFY was lost). A held run missing from the result
- * was lost: its worker must stop touching it.
+ * Extends the lease of the runs this owner holds, each at the epoch its session claimed it at (a run
+ * this worker claimed again after its lease expired is a new session: the old one must not pass for
+ * it). Returns the ids still held and, of those, the ones with unconsumed signals (the fallback when a
+ * NOTIFY was lost). A held run missing from the result was lost: its worker must stop touching it.
  */
 export async function renewLeases(
   db: Queryable,
-  options: { owner: string; leaseMs: number; runIds: string[] },
+  options: { owner: string; leaseMs: number; runs: { id: string; epoch: number }[] },
 ): Promise<{ held: Set<string>; withSignals: Set<string> }> {
-  if (options.runIds.length === 0) return { held: new Set(), withSignals: new Set() };
+  if (options.runs.length === 0) return { held: new Set(), withSignals: new Set() };
   const rows = await db.query<{ id: string; has_signals: boolean }>(
     // Rows locked in id order, as the batch commit locks them (commits.ts): the two run on separate
     // connections and, locking in opposite orders, deadlocked (test/lock-order.test.ts).
     `with l as materialized (
-       select id from rmapp_runs where id in (select jsonb_array_elements_text($2::jsonb)) and lease_owner = $1 and status = 'running'
-       order by id for no key update)
+       select r.id from rmapp_runs r join jsonb_to_recordset($2::jsonb) as s(id text, epoch int) on s.id = r.id
+       where r.lease_owner = $1 and r.lease_epoch = s.epoch and r.status = 'running'
+       order by r.id for no key update of r)
      update rmapp_runs r set lease_expires_at = now() + make_interval(secs => $3::float8 / 1000),
        wake_at = now() + make_interval(secs => $3::float8 / 1000)
-     from l where r.id = l.id and r.lease_owner = $1 and r.status = 'running'
+     from l where r.id = l.id
      returning r.id, exists (select 1 from rmapp_run_inbox i where i.run_id = r.id and i.consumed_at is null) as has_signals`,
-    [options.owner, JSON.stringify(options.runIds), options.leaseMs],
+    [options.owner, JSON.stringify(options.runs), options.leaseMs],
   );
   return {
     held: new Set(rows.map((r) => r.id)),
@@ -139,8 +141,11 @@ export async function nextWakeAt(db: Queryable, definitions: [string, string][])
  */
 export async function expirePreviousIncarnation(db: Queryable, options: { workerId: string; owner: string }): Promise<number> {
   const rows = await db.query<{ id: string }>(
-    `update rmapp_runs set lease_expires_at = now(), wake_at = now()
-     where status = 'running' and left(lease_owner, -9) = $1 and lease_owner <> $2 returning id`,
+    // Locked in id order like every statement that updates several runs (see renewLeases).
+    `with l as materialized (
+       select id from rmapp_runs where status = 'running' and left(lease_owner, -9) = $1 and lease_owner <> $2
+       order by id for no key update)
+     update rmapp_runs r set lease_expires_at = now(), wake_at = now() from l where r.id = l.id returning r.id`,
     // An owner is `<worker id>:<8 hex chars>`: strip the suffix to compare ids exactly.
     [options.workerId, options.owner],
   );

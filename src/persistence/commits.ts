@@ -158,16 +158,32 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
  * Whether a write whose reply was lost (the connection broke during the statement) was applied: the
  * run's row then carries that write's fence and exactly one version more. Nothing else moves the
  * version under an unchanged epoch while a session owns the run (a claim changes the epoch; the
- * session's own release waits for its writes), so the answer is certain. Null when it was not.
+ * session's own release waits for its writes), so the answer is certain. A write that gave the run up
+ * may since have been followed by a claim (a new epoch): it was applied unless that claim took the run
+ * from this owner at this epoch, which the claim records in the history (`lease.taken_over`). Null
+ * when it was not applied.
  */
 export async function landedWrite(db: Queryable, write: RunWrite): Promise<CommitResult | null> {
-  const rows = await db.query<{ version: number; lease_owner: string | null; lease_epoch: number; history_rows: number; status: string; signal_seq: number }>(
-    'select version, lease_owner, lease_epoch, history_rows, status, signal_seq from rmapp_runs where id = $1',
-    [write.id],
+  const rows = await db.query<{ version: number; lease_owner: string | null; lease_epoch: number; history_rows: number; status: string; signal_seq: number; taken: boolean }>(
+    `select version, lease_owner, lease_epoch, history_rows, status, signal_seq,
+       $4::boolean and lease_epoch > $3 and exists (
+         select 1 from rmapp_run_history h, jsonb_array_elements(h.events) e
+         where h.run_id = $1 and e->>'type' = 'lease.taken_over' and e->'data'->>'from' = $2 and (e->'data'->>'epoch')::int = $3) as taken
+     from rmapp_runs where id = $1`,
+    [write.id, write.owner, write.epoch, write.release],
   );
   const row = rows[0];
-  if (!row || Number(row.version) !== write.expectedVersion + 1 || Number(row.lease_epoch) !== write.epoch) return null;
+  if (!row) return null;
+  const result = (version: number): CommitResult => ({
+    index: 0,
+    id: write.id,
+    version,
+    historyRows: Number(row.history_rows),
+    wakeNow: write.release && write.status === 'waiting' && Number(row.signal_seq) > write.seenSignalSeq,
+  });
+  // Given up, then claimed by a worker that did not take it from this session: the release came first.
+  if (write.release && Number(row.lease_epoch) > write.epoch) return row.taken ? null : { ...result(write.expectedVersion + 1), wakeNow: false };
+  if (Number(row.version) !== write.expectedVersion + 1 || Number(row.lease_epoch) !== write.epoch) return null;
   if (row.lease_owner !== (write.release ? null : write.owner) || row.status !== write.status) return null;
-  const wakeNow = write.release && write.status === 'waiting' && Number(row.signal_seq) > write.seenSignalSeq;
-  return { index: 0, id: write.id, version: Number(row.version), historyRows: Number(row.history_rows), wakeNow };
+  return result(Number(row.version));
 }

@@ -161,13 +161,15 @@ export async function appendHistory(db: Queryable, runId: string, entries: Histo
 /** Marks runs of definitions this worker cannot run, so `runs show` says why they do not move. */
 export async function markUnregisteredVersions(db: Queryable, registered: [string, string][], worker: string): Promise<number> {
   const rows = await db.query<{ id: string }>(
-    `with m as (
+    // Locked in id order like every statement that updates several runs (claims.ts renewLeases).
+    `with m as materialized (
        select r.id, 'Definition ' || r.workflow || '@' || r.workflow_version || ' is not registered on worker ' || $2 ||
          ': the run waits untouched until a worker that registers this version claims it.' as message
        from rmapp_runs r
        where r.status in ('pending', 'running', 'waiting')
          and not exists (select 1 from jsonb_array_elements($1::jsonb) v where v->>0 = r.workflow and v->>1 = r.workflow_version)
-         and (r.lease_expires_at is null or r.lease_expires_at < now()))
+         and (r.lease_expires_at is null or r.lease_expires_at < now())
+       order by r.id for no key update of r)
      update rmapp_runs r set status_message = m.message from m
      where r.id = m.id and r.status_message is distinct from m.message
      returning r.id`,

@@ -28,6 +28,20 @@ export interface CommitParticipant {
 
 type Entry = { participant: CommitParticipant; prepared: PreparedWrite; inDoubt: boolean };
 
+/**
+ * Whether a failed commit failed for its data, so sending it again can never succeed: Postgres's data
+ * exceptions (SQLSTATE class 22: bad JSON, a NUL byte, a value out of range), integrity violations (23)
+ * and limits (54: a row or value too large), or an error raised before sending (a value JSON cannot
+ * write). Anything else — a lost connection, a cancelled statement or `statement_timeout` (57014), a
+ * read-only server after a fail-over (25006), lack of resources (53) — is the database's state, not
+ * the write's: the write is sent again, in doubt. Treating those as refusals failed runs for good.
+ */
+function refusesData(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return ['22', '23', '54'].includes(code.slice(0, 2));
+  return toErrorData(err).category !== 'transient';
+}
+
 /** A write plus what the session needs to know once it is durable. */
 export interface PreparedWrite {
   write: RunWrite;
@@ -131,7 +145,7 @@ export class Committer {
     } catch (err) {
       // The database refused the data (not a lost connection): find the write it cannot take, alone,
       // so one run's bad write never holds back the others' (a batch is one statement).
-      if (toErrorData(err).category !== 'transient') {
+      if (refusesData(err)) {
         if (batch.length === 1) {
           const [only] = batch;
           if (only) this.inDoubt.delete(only.participant);

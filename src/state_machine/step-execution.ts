@@ -56,6 +56,8 @@ export interface StepSession {
   ownsRun(): boolean | Promise<boolean>;
   /** Steps whose work is running now: the work a lease that cannot be trusted must stop. */
   working: number;
+  /** The session's write in flight gives the run up (an eviction, or the end): no work may resume. */
+  readonly releasing: boolean;
   maybeEvict(): void;
 }
 
@@ -217,6 +219,12 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
       throw signal.reason ?? new WorkflowError('The run left this worker before the step started.', { code: 'RUN_LEFT', category: 'cancelled' });
     }
     session.working += 1;
+    // This attempt's share of `working` and `executing`: a sleep gives it back and takes it again,
+    // the end of the attempt gives it back once. A sleep that outlives its attempt (a timeout) takes
+    // nothing back: the attempt is over.
+    let counted = true;
+    let over = false;
+    let attemptSignal = signal;
     const startedAt = host.clock.now();
     const span = tracer().startSpan(
       `workflow.step ${step}`,
@@ -266,23 +274,37 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
           await session.persisted(signal);
         }
         if (due <= host.clock.now()) return;
+        if (over) throw attemptSignal.reason ?? new WorkflowError('This attempt is over.', { code: 'RUN_LEFT', category: 'cancelled' });
         record.parked = true;
         session.executing.delete(path);
         session.working -= 1;
+        counted = false;
         try {
-          await sleepUntil(session, path, due, signal);
+          await sleepUntil(session, path, due, attemptSignal);
         } finally {
-          session.executing.add(path);
-          session.working += 1;
           record.parked = undefined;
         }
+        // Waking is starting work again. A session giving the run up (its eviction's write in flight,
+        // or in doubt) resumes nothing: the run's next owner resumes the attempt. Otherwise the run must
+        // still be this session's, checked as for a new attempt.
+        if (session.releasing && !over) await never(signal);
+        const owned = over ? false : session.ownsRun();
+        if (!(owned === true || (owned !== false && (await owned))) || over || attemptSignal.aborted) {
+          throw attemptSignal.reason ?? signal.reason ?? new WorkflowError('The run left this worker while the step slept.', { code: 'RUN_LEFT', category: 'cancelled' });
+        }
+        session.executing.add(path);
+        session.working += 1;
+        counted = true;
       },
     };
     if (faultsArmed) reachFaultPoint('before-side-effect', [step, path]);
     try {
       // The work runs inside the step span's context: Octokit, git and agent calls become its children.
       const output = await withTimeout(
-        (s) => otelContext.with(spanContext, () => Promise.resolve().then(() => fn({ ...ctx, signal: s }))),
+        (s) => {
+          attemptSignal = s;
+          return otelContext.with(spanContext, () => Promise.resolve().then(() => fn({ ...ctx, signal: s })));
+        },
         options.timeoutMs,
         signal,
         host.clock,
@@ -328,8 +350,12 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
       }
       throw failExecution(session, record, { step, path, attempt, durationMs, error });
     } finally {
-      session.working -= 1;
-      session.executing.delete(path);
+      over = true;
+      if (counted) {
+        session.working -= 1;
+        session.executing.delete(path);
+        counted = false;
+      }
       release();
     }
   }

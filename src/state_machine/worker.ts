@@ -207,17 +207,19 @@ export class Worker implements SessionHost {
           const claim = () => claimRuns(this.db, { owner: this.owner, leaseMs: this.leaseMs, limit: free, definitions: this.definitions });
           claimed = dbFaultsArmed ? await withDbFault('claim', claim) : await claim();
         }
+        // Sessions start before anything else is awaited: a run this worker just claimed back (its own
+        // lease had expired) must replace its old session at once.
+        for (const row of claimed) {
+          if (row.dueAt) this.events.emit('run.claimed', { runId: row.id, workflow: row.workflow, lagMs: Math.max(0, this.clock.now() - row.dueAt.getTime()) });
+          this.startSession(this.wokenWhileClaiming.has(row.id) ? { ...row, hasSignals: true } : row, claimedAt);
+        }
+        this.wokenWhileClaiming.clear();
         if (claimed.length < free) next = await nextWakeAt(this.db, this.definitions);
         failures = 0;
       } catch (err) {
         failures += 1;
         console.error(`rmapp: worker ${this.owner} could not claim runs (attempt ${failures}):`, (err as Error).message);
       }
-      for (const row of claimed) {
-        if (row.dueAt) this.events.emit('run.claimed', { runId: row.id, workflow: row.workflow, lagMs: Math.max(0, this.clock.now() - row.dueAt.getTime()) });
-        this.startSession(this.wokenWhileClaiming.has(row.id) ? { ...row, hasSignals: true } : row, claimedAt);
-      }
-      this.wokenWhileClaiming.clear();
       if (this.stopping) break;
       if (claimed.length > 0 && claimed.length === free) continue;
       if (this.poked) continue;
@@ -295,7 +297,7 @@ export class Worker implements SessionHost {
     this.renewalsInFlight += 1;
     const sentAt = performance.now();
     try {
-      const renew = () => renewLeases(this.db, { owner: this.owner, leaseMs: this.leaseMs, runIds: sent.map((s) => s.runId) });
+      const renew = () => renewLeases(this.db, { owner: this.owner, leaseMs: this.leaseMs, runs: sent.map((s) => ({ id: s.runId, epoch: s.epoch })) });
       const { held, withSignals } = dbFaultsArmed ? await withDbFault('renew', renew) : await renew();
       for (const session of sent) {
         if (session.ended) continue;
@@ -332,15 +334,16 @@ export class Worker implements SessionHost {
   /**
    * A step is about to start and its session's lease is no longer trusted (renewals were slow or
    * failed): renew this run now. Held → the step starts under the renewed lease; not held → the run
-   * was taken and the session stops; unreachable → try again until one of those is known. A claim
-   * always changes the owner, so a renewal that finds this owner proves no one else took the run.
+   * was taken and the session stops; unreachable → try again until one of those is known. Every claim
+   * bumps the epoch (even this worker's own, of a run whose lease expired), so a renewal that finds
+   * this owner at the session's epoch proves no one took the run since the session's claim.
    */
-  async confirmLease(session: { readonly runId: string; readonly ended: boolean; leaseValidUntil: number; lose(reason: 'renewal'): void }): Promise<boolean> {
+  async confirmLease(session: { readonly runId: string; readonly epoch: number; readonly ended: boolean; leaseValidUntil: number; lose(reason: 'renewal'): void }): Promise<boolean> {
     while (!session.ended) {
       if (this.leaseTrusted(session)) return true;
       const sentAt = performance.now();
       try {
-        const renew = () => renewLeases(this.db, { owner: this.owner, leaseMs: this.leaseMs, runIds: [session.runId] });
+        const renew = () => renewLeases(this.db, { owner: this.owner, leaseMs: this.leaseMs, runs: [{ id: session.runId, epoch: session.epoch }] });
         const { held } = dbFaultsArmed ? await withDbFault('renew', renew) : await renew();
         if (session.ended) return false;
         if (!held.has(session.runId)) {
