@@ -96,12 +96,20 @@ export function maskGitHubWrites(github: GitHubOctokit, masker: Masker): GitHubO
   return github;
 }
 
+/** What {@link githubRuntime} builds. */
+export interface GitHubRuntime {
+  github: GitHubOctokit;
+  workspaces: Workspaces;
+  registry: ReturnType<typeof githubWorkflows>;
+  sandbox: Sandbox;
+}
+
 /**
  * The GitHub side, built from the configuration: the client (token, or App installations routed per
  * repository), the workspaces (git authenticated with the same tokens) and the workflow registry.
  * Shared by `rmapp serve` and `rmapp run`.
  */
-export function githubRuntime(config: RmappConfig, overrides: { github?: GitHubOctokit | undefined; remoteUrl?: ((owner: string, repo: string) => string) | undefined } = {}) {
+export function githubRuntime(config: RmappConfig, overrides: { github?: GitHubOctokit | undefined; remoteUrl?: ((owner: string, repo: string) => string) | undefined } = {}): GitHubRuntime {
   const clientConfig = {
     baseUrl: config.github.apiUrl,
     token: config.github.appId ? undefined : config.github.token,

@@ -7,14 +7,12 @@
  */
 import { loadConfig } from '../config.ts';
 import { githubRuntime } from '../service.ts';
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import { openDatabase } from '../../persistence/database.ts';
 import type { WorkflowDefinition } from '../../state_machine/definition.ts';
 import { ValidationError } from '../../state_machine/errors.ts';
 import { checkRunVersions, type RegisteredDefinitions, type VersionCheck } from '../../state_machine/version-check.ts';
-import { loadWorkflows } from '../workflows/load.ts';
+import { importWorkflowsModule, loadWorkflows } from '../workflows/load.ts';
 
 /**
  * The definitions a workflows module registers: its `workflows` (or default export) and its optional
@@ -28,8 +26,7 @@ import { loadWorkflows } from '../workflows/load.ts';
  */
 export async function loadWorkflowSet(modulePath?: string): Promise<Required<RegisteredDefinitions>> {
   const workflows = await loadWorkflows(modulePath);
-  const url = modulePath ? pathToFileURL(resolve(modulePath)).href : new URL('../workflows/registry.ts', import.meta.url).href;
-  const previous = ((await import(url)) as { previousVersions?: unknown }).previousVersions ?? [];
+  const previous = (await importWorkflowsModule(modulePath)).previousVersions ?? [];
   const valid = (d: unknown): d is WorkflowDefinition => {
     const v = d as WorkflowDefinition | null;
     return !!v && typeof v.name === 'string' && typeof v.version === 'string' && !!v.machine;
