@@ -5,13 +5,10 @@
  * when there is any, so a deploy pipeline can stop there. Point `--workflows` at the module being
  * deployed; it may export `previousVersions` beside `workflows`.
  */
-import { loadConfig } from '../config.ts';
-import { githubRuntime } from '../service.ts';
 import type { Command } from 'commander';
-import { openDatabase } from '../../persistence/database.ts';
 import type { WorkflowDefinition } from '../../state_machine/definition.ts';
 import { ValidationError } from '../../state_machine/errors.ts';
-import { checkRunVersions, type RegisteredDefinitions, type VersionCheck } from '../../state_machine/version-check.ts';
+import type { RegisteredDefinitions, VersionCheck } from '../../state_machine/version-check.ts';
 import { importWorkflowsModule, loadWorkflows } from '../workflows/load.ts';
 
 /**
@@ -82,6 +79,12 @@ export function addVersionsCommand(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
       const opts = program.opts<{ workflows?: string; databaseUrl?: string }>();
+      const [{ loadConfig }, { githubRuntime }, { openDatabase }, { checkRunVersions }] = await Promise.all([
+        import('../config.ts'),
+        import('../service.ts'),
+        import('../../persistence/database.ts'),
+        import('../../state_machine/version-check.ts'),
+      ]);
       const config = await loadConfig({ requireWebhookSecret: false, serves: false });
       const registered = await serviceWorkflowSet(config.githubEnabled ? githubRuntime(config) : null, opts.workflows);
       const db = await openDatabase({ url: opts.databaseUrl });
