@@ -32,4 +32,4 @@ export { instrumentMetrics, type MetricSources } from './state_machine/metrics.t
 export { contextFromTraceparent, traceparentOf } from './state_machine/telemetry.ts';
 export { openDatabase, redactUrl, type Database, type OpenDatabaseOptions } from './persistence/database.ts';
 export { migrate, DatabaseTooNewError } from './persistence/migrate.ts';
-export { RUN_STATUSES, FINAL_STATUSES, type RunStatus, type HistoryEvent } from './persistence/schema.ts';
+export { RUN_STATUSES, FINAL_STATUSES, type RunStatus, type HistoryEvent } from './persistence/run-status.ts';

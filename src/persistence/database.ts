@@ -25,6 +25,7 @@ export interface Database extends Queryable {
   readonly kind: 'postgres' | 'pglite';
   /** Where the data lives, with any password removed: safe to log. */
   readonly description: string;
+  /** @internal The typed Drizzle instance, for rmapp's own queries (drizzle's declarations stay out of the published ones). */
   readonly drizzle: PgDatabase<PgQueryResultHKT, typeof schema>;
   /**
    * Runs parameterless statements as one transaction in one round trip and returns the rows of the

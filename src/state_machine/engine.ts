@@ -11,7 +11,7 @@ import { findUndurableValue, findUnstorableText } from './durable-check.ts';
 import { openDatabase, type Database, type OpenDatabaseOptions } from '../persistence/database.ts';
 import { migrate } from '../persistence/migrate.ts';
 import { appendHistory, getHistory, getRun, insertRun, listRuns, queuePosition, type ListRunsFilter } from '../persistence/runs.ts';
-import { FINAL_STATUSES, type HistoryEvent, type RunStatus } from '../persistence/schema.ts';
+import { FINAL_STATUSES, type HistoryEvent, type RunStatus } from '../persistence/run-status.ts';
 import type { WorkflowDefinition } from './definition.ts';
 import { RunNotFoundError, toErrorData, UnknownWorkflowError, ValidationError, WaitTimeoutError } from './errors.ts';
 import { EngineEvents, type EngineEventName, type EngineListener } from './events.ts';

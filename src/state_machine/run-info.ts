@@ -1,5 +1,6 @@
 /** The public view of a run: what `engine.get`, `engine.list` and the CLI show. */
-import type { RunRow, RunStatus } from '../persistence/schema.ts';
+import type { RunRow } from '../persistence/schema.ts';
+import type { RunStatus } from '../persistence/run-status.ts';
 import type { WorkflowDefinition } from './definition.ts';
 import type { ErrorData } from './errors.ts';
 
@@ -58,7 +59,10 @@ export function childrenOf(snapshot: unknown, prefix = ''): ChildInfo[] {
   return out;
 }
 
-/** Builds the public view; explains an unregistered version even if no worker has said so yet. */
+/**
+ * Builds the public view; explains an unregistered version even if no worker has said so yet.
+ * @internal (its row type is drizzle's, which the published declarations must not reach)
+ */
 export function toRunInfo(row: RunRow, registry: Map<string, WorkflowDefinition>): RunInfo {
   let statusMessage = row.statusMessage;
   const active = row.status === 'pending' || row.status === 'running' || row.status === 'waiting';

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Engine } from '../../state_machine/engine.ts';
 import { WorkflowError } from '../../state_machine/errors.ts';
-import { FINAL_STATUSES, RUN_STATUSES, type RunStatus } from '../../persistence/schema.ts';
+import { FINAL_STATUSES, RUN_STATUSES, type RunStatus } from '../../persistence/run-status.ts';
 import { formatRunDetails, formatRunList, runToJson } from './format.ts';
 import { addPruneCommand } from './prune-command.ts';
 import { addServeCommand } from './serve-command.ts';

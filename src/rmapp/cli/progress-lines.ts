@@ -4,9 +4,9 @@
  * `  step (attempt n)…`, `  · message`). Reading the history rather than listening to the engine's
  * events is what lets `runs watch` follow a run that another process is executing.
  */
-import type { HistoryEvent } from '../../persistence/schema.ts';
+import type { HistoryEvent } from '../../persistence/run-status.ts';
 import type { RunInfo } from '../../state_machine/run-info.ts';
-import { FINAL_STATUSES } from '../../persistence/schema.ts';
+import { FINAL_STATUSES } from '../../persistence/run-status.ts';
 
 const stateText = (state: unknown) => (typeof state === 'string' ? state : JSON.stringify(state));
 const errorOf = (h: HistoryEvent) => (h.data as { error?: { category?: string; message?: string } } | null)?.error;
