@@ -5,6 +5,7 @@
  * import { createEngine, defineWorkflow, step } from 'rmapp';
  */
 export { createEngine, Engine, DEFAULT_BUFFER_MS, type EngineOptions, type StartOptions, type CancelResult, type SendOptions, type SendResult } from './state_machine/engine.ts';
+export type { RunId, AnyWorkflowDefinition, GenericEvent, WorkflowStartInput, WorkflowEvent, WorkflowOutput } from './state_machine/typed-runs.ts';
 export { defineWorkflow, machineVersion, type WorkflowDefinition, type DefineWorkflowOptions, type CleanupContext } from './state_machine/definition.ts';
 export { checkRunVersions, type RunVersionVerdict, type RegisteredDefinitions, type VersionCheck } from './state_machine/version-check.ts';
 export { step, type StepContext, type StepOptions, type StepFunction } from './state_machine/step.ts';

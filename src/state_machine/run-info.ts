@@ -16,8 +16,8 @@ export interface ChildInfo {
   state?: unknown;
 }
 
-/** A run as the API returns it. */
-export interface RunInfo {
+/** A run as the API returns it; `TOutput` is the machine's output type when the run id was typed (see `RunId`). */
+export interface RunInfo<TOutput = unknown> {
   id: string;
   workflow: string;
   workflowVersion: string;
@@ -26,7 +26,8 @@ export interface RunInfo {
   statusMessage: string | null;
   state: unknown;
   input: unknown;
-  output: unknown;
+  /** The machine's output once the run succeeded; null before (and for a run that failed). */
+  output: TOutput | null;
   error: ErrorData | null;
   parentRunId: string | null;
   idempotencyKey: string | null;
