@@ -4,9 +4,10 @@
  *
  * Environment: RMAPP_BENCH_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres),
  * RMAPP_BENCH_N1 (workflows at concurrency 1, default 300), RMAPP_BENCH_N50 (at 50, default 3000),
- * RMAPP_BENCH_ONLY (comma list of sections: c1,c50,recovery,memory).
+ * RMAPP_BENCH_ONLY (comma list of sections: cli,c1,c50,recovery,memory).
  */
 import { baselineThroughput } from './baseline.ts';
+import { cliStartup } from './cli-startup.ts';
 import { dbosRecovery, dbosThroughput } from './dbos.ts';
 import { createDatabase, dropDatabase, percentile, readWriteCounters, walBytesBetween, type ThroughputResult } from './measure.ts';
 import { rmappRecovery, rmappThroughput, rmappWaitingMemory } from './rmapp.ts';
@@ -14,7 +15,7 @@ import { rmappRecovery, rmappThroughput, rmappWaitingMemory } from './rmapp.ts';
 const ADMIN = process.env.RMAPP_BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const N1 = Number(process.env.RMAPP_BENCH_N1 ?? 300);
 const N50 = Number(process.env.RMAPP_BENCH_N50 ?? 3000);
-const ONLY = new Set((process.env.RMAPP_BENCH_ONLY ?? 'c1,c50,recovery,memory').split(','));
+const ONLY = new Set((process.env.RMAPP_BENCH_ONLY ?? 'cli,c1,c50,recovery,memory').split(','));
 
 type Runner = (o: { databaseUrl: string; workflows: number; concurrency: number }) => Promise<ThroughputResult>;
 const systems: [string, Runner][] = [
@@ -64,6 +65,10 @@ async function main(): Promise<void> {
     console.log(s);
   };
   out(`rmapp benchmark — ${new Date().toISOString()} — Node ${process.version}, Postgres at ${new URL(ADMIN).host}`);
+  if (ONLY.has('cli')) {
+    out('');
+    for (const line of cliStartup()) out(line);
+  }
   const results: Record<string, Record<string, Row>> = {};
   for (const c of [1, 50]) {
     if (!ONLY.has(`c${c}`)) continue;
