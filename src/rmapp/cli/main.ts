@@ -71,6 +71,12 @@ async function withEngine<T>(fn: (engine: Engine) => Promise<T>, extra: { concur
   }
 }
 
+// Output piped into a reader that stops early (`rmapp runs watch <id> | head`) ends the command quietly.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw err;
+});
+
 /** What the CLI prints goes through the service's masker (a run's error or test output may quote a secret). */
 const masker = createMasker(SERVICE_SECRET_VARIABLES.map((name) => process.env[name]));
 const print = (value: unknown) => process.stdout.write(`${masker.text(typeof value === 'string' ? value : JSON.stringify(value, null, 2))}\n`);
