@@ -57,6 +57,8 @@ beforeAll(async () => {
     '--prefer-offline',
     '--no-audit',
     '--no-fund',
+    '--no-package-lock',
+    '--ignore-scripts',
   ]);
 }, 240_000);
 
