@@ -95,17 +95,22 @@ export async function typed(): Promise<string | undefined> {
 }
 `,
   );
+  // `rmapp/testing` resolves and type-checks the same way.
+  writeFileSync(
+    join(app, 'kit.ts'),
+    "import { createTestKit, type TestKit } from 'rmapp/testing';\nexport const kit = (workflows: Parameters<typeof createTestKit>[0]['workflows']): Promise<TestKit> => createTestKit({ workflows });\n",
+  );
   writeFileSync(
     join(app, 'tsconfig.json'),
     JSON.stringify({
       compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: false, types: ['node'], outDir: 'out' },
-      files: ['app.ts'],
+      files: ['app.ts', 'kit.ts'],
     }),
   );
   // Both at once (two cores): the app on PGlite, the compiler on the declarations.
   const [plain] = await Promise.all([sh('node', ['app.mjs']), sh('npx', ['--no-install', 'tsc', '-p', '.'])]);
   expect(plain.stdout).toMatch(/succeeded \{ receipt: 'ch_1 for 1200' \}/);
-  expect(existsSync(join(app, 'out', 'app.js')), 'tsc emitted out/app.js').toBe(true);
+  for (const f of ['app.js', 'kit.js']) expect(existsSync(join(app, 'out', f)), `tsc emitted out/${f}`).toBe(true);
 }, 180_000);
 
 it('gives an rmapp command: --version and workflows list', async () => {
