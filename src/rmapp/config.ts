@@ -10,12 +10,12 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { parseDuration } from '../persistence/retention.ts';
 import { WorkflowError } from '../state_machine/errors.ts';
 import { isServiceSecret } from './sandbox/env.ts';
 import { didYouMean } from './did-you-mean.ts';
+import { importUserModule } from './typescript-modules.ts';
 
 /** Environment variable of each setting (documented in the README). */
 export const ENV = {
@@ -304,7 +304,7 @@ async function fromFile(file: string): Promise<Record<string, any>> {
       throw new ConfigError([`${file}: not valid JSON (${(err as Error).message}) — fix the file or remove it`]);
     }
   }
-  const mod = (await import(pathToFileURL(file).href)) as { default?: unknown; config?: unknown };
+  const mod = (await importUserModule(file, 'configuration (or rmapp.config.json)')) as { default?: unknown; config?: unknown };
   const value = mod.default ?? mod.config;
   if (!value || typeof value !== 'object') throw new ConfigError([`${file}: must \`export default\` a configuration object`]);
   return structuredClone(value) as Record<string, any>;
