@@ -122,6 +122,6 @@ it('gives an rmapp command: --version and workflows list', async () => {
   expect(Object.keys(workflows[0]?.input.properties ?? {})).toContain('orderId');
   // tsx is not installed here: a TypeScript workflows module gets the fix, not a loader error.
   writeFileSync(join(app, 'workflows.ts'), 'export const workflows = [];\n');
-  const ts = await sh('npx', ['--no-install', 'rmapp', '--workflows', 'workflows.ts', 'workflows', 'list']).catch((err: Error) => err.message);
-  expect(ts).toMatch(/workflows\.ts is TypeScript, and loading it needs tsx: install it in this project \(npm install --save-dev tsx\) or use the compiled \.js module/);
+  const missingTsx = await sh('npx', ['--no-install', 'rmapp', '--workflows', 'workflows.ts', 'workflows', 'list']).catch((err: Error) => err.message);
+  expect(missingTsx).toMatch(/workflows\.ts is TypeScript, and loading it needs tsx: install it in this project \(npm install --save-dev tsx\) or use the compiled \.js module/);
 }, 60_000);
