@@ -27,8 +27,11 @@ export async function resolveRepo(repo: string): Promise<{ owner: string; name: 
   return { owner: m[1] as string, name: m[2] as string, localPath: null };
 }
 
-/** The names of `config.ts`'s TEMPLATE_NAMES, here so that the CLI starts without loading the configuration code. */
-const TEMPLATE_NAMES: readonly TemplateName[] = ['simple', 'feature', 'bugfix', 'docs'];
+/** `config.ts`'s TEMPLATE_NAMES, here so that the CLI starts without loading the configuration code. */
+const TEMPLATE_NAMES = ['simple', 'feature', 'bugfix', 'docs'] as const satisfies readonly TemplateName[];
+// Fails to compile when config.ts gains a template this list lacks.
+const everyTemplate: [Exclude<TemplateName, (typeof TEMPLATE_NAMES)[number]>] extends [never] ? true : never = true;
+void everyTemplate;
 
 export function addRunCommand(program: Command): void {
   program
@@ -44,7 +47,7 @@ export function addRunCommand(program: Command): void {
     .option('--max-attempts <n>', 'test-and-fix attempts', (v) => Number(v))
     .option('--json', 'print JSON lines (events, then the run)')
     .action(async (template: string, o: { repo: string; issue: number; config?: string; maxAttempts?: number; json?: boolean }) => {
-      if (!TEMPLATE_NAMES.includes(template as TemplateName)) throw new ValidationError(`Unknown template "${template}": use one of ${TEMPLATE_NAMES.join(', ')}.`);
+      if (!(TEMPLATE_NAMES as readonly string[]).includes(template)) throw new ValidationError(`Unknown template "${template}": use one of ${TEMPLATE_NAMES.join(', ')}.`);
       const [{ createEngine }, { loadConfig }, { attachProgressComments }, { checkSandbox, githubRuntime, progressOptions }, { createLogger }] = await Promise.all([
         import('../../state_machine/engine.ts'),
         import('../config.ts'),
