@@ -4,10 +4,11 @@
  *
  * Environment: RMAPP_BENCH_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres),
  * RMAPP_BENCH_N1 (workflows at concurrency 1, default 300), RMAPP_BENCH_N50 (at 50, default 3000),
- * RMAPP_BENCH_ONLY (comma list of sections: c1,c50,recovery,memory,scale), RMAPP_BENCH_SCALE_RUNS (finished
+ * RMAPP_BENCH_ONLY (comma list of sections: cli,c1,c50,recovery,memory,scale), RMAPP_BENCH_SCALE_RUNS (finished
  * runs seeded for the scale section, default 1,000,000).
  */
 import { baselineThroughput } from './baseline.ts';
+import { cliStartup } from './cli-startup.ts';
 import { dbosRecovery, dbosThroughput } from './dbos.ts';
 import { createDatabase, dropDatabase, percentile, readWriteCounters, walBytesBetween, type ThroughputResult } from './measure.ts';
 import { rmappRecovery, rmappThroughput, rmappWaitingMemory } from './rmapp.ts';
@@ -16,7 +17,7 @@ import { scaleSection } from './scale.ts';
 const ADMIN = process.env.RMAPP_BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const N1 = Number(process.env.RMAPP_BENCH_N1 ?? 300);
 const N50 = Number(process.env.RMAPP_BENCH_N50 ?? 3000);
-const ONLY = new Set((process.env.RMAPP_BENCH_ONLY ?? 'c1,c50,recovery,memory,scale').split(','));
+const ONLY = new Set((process.env.RMAPP_BENCH_ONLY ?? 'cli,c1,c50,recovery,memory,scale').split(','));
 
 type Runner = (o: { databaseUrl: string; workflows: number; concurrency: number }) => Promise<ThroughputResult>;
 const systems: [string, Runner][] = [
@@ -66,6 +67,10 @@ async function main(): Promise<void> {
     console.log(s);
   };
   out(`rmapp benchmark — ${new Date().toISOString()} — Node ${process.version}, Postgres at ${new URL(ADMIN).host}`);
+  if (ONLY.has('cli')) {
+    out('');
+    for (const line of cliStartup()) out(line);
+  }
   const results: Record<string, Record<string, Row>> = {};
   for (const c of [1, 50]) {
     if (!ONLY.has(`c${c}`)) continue;

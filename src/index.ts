@@ -5,6 +5,7 @@
  * import { createEngine, defineWorkflow, step } from 'rmapp';
  */
 export { createEngine, Engine, DEFAULT_BUFFER_MS, type EngineOptions, type StartOptions, type CancelResult, type SendOptions, type SendResult } from './state_machine/engine.ts';
+export type { RunId, AnyWorkflowDefinition, GenericEvent, WorkflowStartInput, WorkflowEvent, WorkflowOutput } from './state_machine/typed-runs.ts';
 export { defineWorkflow, machineVersion, type WorkflowDefinition, type DefineWorkflowOptions, type CleanupContext, type SignalDefaults } from './state_machine/definition.ts';
 export { checkRunVersions, type RunVersionVerdict, type RegisteredDefinitions, type VersionCheck } from './state_machine/version-check.ts';
 export { step, type StepContext, type StepOptions, type StepFunction } from './state_machine/step.ts';
@@ -32,4 +33,4 @@ export { instrumentMetrics, type MetricSources } from './state_machine/metrics.t
 export { contextFromTraceparent, traceparentOf } from './state_machine/telemetry.ts';
 export { openDatabase, redactUrl, type Database, type OpenDatabaseOptions } from './persistence/database.ts';
 export { migrate, DatabaseTooNewError } from './persistence/migrate.ts';
-export { RUN_STATUSES, FINAL_STATUSES, type RunStatus, type HistoryEvent } from './persistence/schema.ts';
+export { RUN_STATUSES, FINAL_STATUSES, type RunStatus, type HistoryEvent } from './persistence/run-status.ts';

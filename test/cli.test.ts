@@ -1,7 +1,9 @@
 /** The `rmapp` command against real Postgres: JSON output, human output, and clear errors. */
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
-import { runRmapp, TEST_WORKFLOWS } from './helpers/processes.ts';
+import { killAll, ROOT, runRmapp, spawnRmapp, TEST_WORKFLOWS } from './helpers/processes.ts';
 
 let testDb: TestDatabase;
 let env: Record<string, string>;
@@ -11,6 +13,7 @@ beforeAll(async () => {
   testDb = await createTestDatabase();
   env = { DATABASE_URL: testDb.url };
 });
+afterEach(() => killAll());
 afterAll(async () => {
   await testDb.drop();
 });
@@ -64,4 +67,48 @@ it('reports user mistakes on stderr with exit 1 and no stack trace', async () =>
   const missing = await runRmapp(['--workflows', 'does/not/exist.ts', 'runs', 'list'], env);
   expect(missing.code).toBe(1);
   expect(missing.stderr).toMatch(/Workflows module not found/);
+});
+
+it('prints its version and the registered workflows with their input schemas', async () => {
+  const version = await runRmapp(['--version']);
+  expect(version.stdout.trim()).toBe((JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { version: string }).version);
+  const list = await rmapp('workflows', 'list', '--json');
+  expect(list.code, list.stderr).toBe(0);
+  const workflows = JSON.parse(list.stdout) as { name: string; version: string; input: { type?: string; properties?: Record<string, { type?: string }> } }[];
+  expect(workflows.map((w) => w.name)).toEqual(['test.sequence', 'test.fails', 'test.flaky', ...workflows.slice(3).map((w) => w.name)]);
+  expect(workflows[0]?.input).toMatchObject({ type: 'object', properties: { everyMs: { type: 'integer' }, slowStep: { type: 'string' } } });
+  const text = await rmapp('workflows', 'list');
+  expect(text.stdout).toMatch(new RegExp(`^test\\.sequence@${workflows[0]?.version}\n  input: \\{`));
+});
+
+it('start --wait prints the steps as they happen; runs watch follows a run another process executes', async () => {
+  const waited = await rmapp('start', 'test.sequence', '{"everyMs":20}', '--wait');
+  expect(waited.code, waited.stderr).toBe(0);
+  const out = waited.stdout;
+  expect(out).toMatch(/^run \S+: test\.sequence\n/);
+  // Each state entered, and the step it invokes (src `add`) starting and finishing, before the summary.
+  for (const line of ['→ step1', '  add (attempt 1)…', '  add done', '→ step6', '→ done']) expect(out).toContain(line);
+  expect(out.indexOf('→ done'), 'progress before the summary').toBeLessThan(out.indexOf('Status    succeeded'));
+
+  const id = (await rmapp('start', 'test.sequence', '{"everyMs":50}')).stdout.trim();
+  const watch = spawnRmapp(['--workflows', TEST_WORKFLOWS, 'runs', 'watch', id, '--poll-ms', '50'], env);
+  // The run is pending until a worker in another process takes it.
+  spawnRmapp(['--workflows', TEST_WORKFLOWS, 'worker', '--poll-ms', '100'], env);
+  expect(await watch.exited, watch.output()).toBe(0);
+  expect(watch.output()).toContain('→ step3\n  add (attempt 1)…');
+  expect(watch.output()).toMatch(/Status\s+succeeded/);
+});
+
+it('serve on a port in use exits 1 and names --port and PORT', async () => {
+  const holder: Server = await new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => resolve(server));
+  });
+  try {
+    const port = (holder.address() as { port: number }).port;
+    const r = await runRmapp(['serve', '--port', String(port)], env);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`rmapp: Cannot listen on 127\\.0\\.0\\.1:${port}: the port is in use by another process\\. Choose another with --port <port> or PORT=<port>`));
+  } finally {
+    holder.close();
+  }
 });

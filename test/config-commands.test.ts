@@ -54,6 +54,23 @@ it('names each wrong or missing setting with its variable and fix', async () => 
   await expect(loadConfig({ env: {}, cwd })).rejects.toThrow(/unknown setting\(s\) bot/);
 });
 
+it('refuses unknown settings at any depth with "did you mean", and reports every problem at once', async () => {
+  const cwd = dir();
+  writeFileSync(join(cwd, 'rmapp.config.json'), JSON.stringify({ server: { prot: 3001 }, sandbox: { drivr: 'none' }, bot: 'x', github: { webhookSecret: 'a-long-secret' } }));
+  const err = await loadConfig({ env: { PORT: 'eighty' }, cwd }).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(ConfigError);
+  const problems = (err as ConfigError).problems;
+  const expected = [
+    /^server: unknown setting\(s\) prot \(did you mean server\.port\?\); known: host, port/,
+    /^sandbox: unknown setting\(s\) drivr \(did you mean sandbox\.driver\?\)/,
+    /^\(config\): unknown setting\(s\) bot \(did you mean botName\?\)/,
+    /^server\.port \(env PORT\): .*set PORT to a port number/,
+    // A check across settings, reported in the same round as the schema's problems.
+    /^github\.token \(env GITHUB_TOKEN\): GitHub credentials are missing/,
+  ];
+  for (const pattern of expected) expect(problems).toContainEqual(expect.stringMatching(pattern));
+});
+
 it('rmapp serve stops with the message and no stack trace, never printing a secret', async () => {
   const r = await runRmapp(['serve'], { GITHUB_TOKEN: 'ghp_supersecret_value', RMAPP_HOST: '0.0.0.0', GITHUB_WEBHOOK_SECRET: undefined, DATABASE_URL: undefined });
   expect(r.code).toBe(1);

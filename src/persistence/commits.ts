@@ -8,7 +8,7 @@
 import type { Queryable } from './database.ts';
 import type { HistoryEntry } from './runs.ts';
 import type { SignalOutcome } from './inbox.ts';
-import type { RunStatus } from './schema.ts';
+import type { RunStatus } from './run-status.ts';
 
 /** One run's new state, as the session that owns it built it. */
 export interface RunWrite {

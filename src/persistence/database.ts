@@ -25,6 +25,7 @@ export interface Database extends Queryable {
   readonly kind: 'postgres' | 'pglite';
   /** Where the data lives, with any password removed: safe to log. */
   readonly description: string;
+  /** @internal The typed Drizzle instance, for rmapp's own queries (drizzle's declarations stay out of the published ones). */
   readonly drizzle: PgDatabase<PgQueryResultHKT, typeof schema>;
   /**
    * Runs parameterless statements as one transaction in one round trip and returns the rows of the
@@ -67,21 +68,44 @@ function configError(message: string): Error {
   return Object.assign(new Error(message), { code: 'DATABASE_CONFIG', category: 'validation' });
 }
 
-/** Removes the password from a connection string so it can be printed. */
+/** Removes the password from a connection string so it can be printed (also from one `URL` cannot parse). */
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = '***';
     return u.toString();
   } catch {
-    return 'postgres (unparseable DATABASE_URL)';
+    return url.replace(/:[^:@/]*@/, ':***@');
   }
+}
+
+/** Failures to reach or log in to the server, not of a statement: these get the hint of {@link connectionError}. */
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', '28P01', '28000', '3D000', '57P03']);
+
+/**
+ * The driver's error with the server named (password masked) and the likely fix. Its `code` and `cause`
+ * are the driver's, so it is classified as before (an unreachable server is `transient`: a worker waits
+ * for it, README "Postgres and several workers").
+ */
+function connectionError(err: unknown, url: string): unknown {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !CONNECTION_CODES.has(code)) return err;
+  const where = redactUrl(url);
+  const fix =
+    code === '28P01' || code === '28000'
+      ? 'check the user and password in DATABASE_URL (or --database-url)'
+      : code === '3D000'
+        ? 'create the database (createdb) or name an existing one in DATABASE_URL'
+        : code === '57P03'
+          ? 'the server is starting up; try again in a moment'
+          : 'is Postgres running there? Start it (e.g. pg_ctlcluster <version> main start, or your service manager), fix the host and port in DATABASE_URL (or --database-url), or unset DATABASE_URL to use the embedded PGlite store';
+  return Object.assign(new Error(`Cannot use Postgres at ${where}: ${(err as Error).message} — ${fix}.`, { cause: err }), { code });
 }
 
 function openPostgres(url: string, max: number): Database {
   if (!/^postgres(ql)?:\/\//.test(url)) {
     throw configError(
-      `DATABASE_URL must start with postgres:// or postgresql:// (got "${redactUrl(url)}"); unset it to use the embedded PGlite store.`,
+      `DATABASE_URL (or --database-url) is not a Postgres connection string: got "${redactUrl(url)}". Use postgres://USER:PASSWORD@HOST:5432/DATABASE, or unset it to use the embedded PGlite store.`,
     );
   }
   const pool = new pg.Pool({ connectionString: url, max, idleTimeoutMillis: 60_000, application_name: 'rmapp' });
@@ -91,7 +115,9 @@ function openPostgres(url: string, max: number): Database {
   pool.on('error', () => {});
   const query = async <T>(text: string, params: readonly unknown[] = []): Promise<T[]> => {
     // Parameterized statements are prepared once per connection: the commit CTE costs ~0.5 ms to plan.
-    const result = await pool.query(params.length > 0 ? { text, values: params as unknown[], name: statementName(text) } : text);
+    const result = await pool.query(params.length > 0 ? { text, values: params as unknown[], name: statementName(text) } : text).catch((err: unknown) => {
+      throw connectionError(err, url);
+    });
     return result.rows as T[];
   };
   const listener = new Listener(url);
@@ -102,7 +128,9 @@ function openPostgres(url: string, max: number): Database {
     query,
     async script<T>(statements: readonly string[]) {
       // No parameters: one simple-protocol Query message. Several statements give one result each.
-      const result = (await pool.query(joinScript(statements))) as unknown as pg.QueryResult | pg.QueryResult[];
+      const result = (await pool.query(joinScript(statements)).catch((err: unknown) => {
+        throw connectionError(err, url);
+      })) as unknown as pg.QueryResult | pg.QueryResult[];
       const results = Array.isArray(result) ? result : [result];
       return (results.filter((r) => r.fields.length > 0).at(-1)?.rows ?? []) as T[];
     },

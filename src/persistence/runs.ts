@@ -2,7 +2,8 @@
 import { asc, eq } from 'drizzle-orm';
 import type { Database, Queryable } from './database.ts';
 import { RUN_COLUMNS, toRunRow } from './rows.ts';
-import { runHistory, runs, type HistoryEvent, type RunRow, type RunStatus } from './schema.ts';
+import { runHistory, runs, type RunRow } from './schema.ts';
+import type { HistoryEvent, RunStatus } from './run-status.ts';
 
 /** Channel a worker LISTENs on: the payload is a run id that has something to do now. */
 export const WAKE_CHANNEL = 'rmapp_wake';
@@ -31,6 +32,7 @@ export interface NewRun {
 /**
  * Inserts a pending run and notifies workers, in one statement. With an idempotency key (or a run
  * id) that already exists, inserts nothing and returns the existing run's id and `created: false`.
+ * @internal
  */
 export async function insertRun(db: Queryable, run: NewRun): Promise<{ id: string; created: boolean; claimed?: RunRow }> {
   if (run.claimFor) {
@@ -73,7 +75,7 @@ async function findExisting(db: Queryable, run: NewRun): Promise<{ id: string; c
   return { id: existing[0].id, created: false };
 }
 
-/** One run, or undefined. */
+/** One run, or undefined. @internal */
 export async function getRun(db: Queryable, id: string): Promise<RunRow | undefined> {
   const rows = await db.query<Record<string, unknown>>(`select ${RUN_COLUMNS} from rmapp_runs where id = $1`, [id]);
   return rows[0] ? toRunRow(rows[0]) : undefined;
@@ -90,7 +92,7 @@ export interface ListRunsFilter {
 }
 
 /**
- * Newest first. Each status is read by its own ordered index range, merged under one limit: with a
+ * Newest first (@internal). Each status is read by its own ordered index range, merged under one limit: with a
  * list of statuses in one condition Postgres walked the newest rows of every status instead (1.8 s for
  * "succeeded or failed" behind 260k newer runs; 0.2 ms per status range).
  */

@@ -18,11 +18,9 @@ import {
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
 
-/** Every status a run can have. `pending`: never claimed; `waiting`: evicted until a wake-up or a signal. */
-export const RUN_STATUSES = ['pending', 'running', 'waiting', 'succeeded', 'failed', 'cancelled'] as const;
-export type RunStatus = (typeof RUN_STATUSES)[number];
-/** Statuses a run never leaves on its own. */
-export const FINAL_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'cancelled'];
+import { type HistoryEvent, type RunStatus } from './run-status.ts';
+
+export { FINAL_STATUSES, RUN_STATUSES, type HistoryEvent, type RunStatus } from './run-status.ts';
 
 const tz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
 
@@ -168,20 +166,4 @@ export const runArtifacts = pgTable(
 export type RunRow = typeof runs.$inferSelect;
 export type HistoryRow = typeof runHistory.$inferSelect;
 
-/** One event of a run's history, as `engine.history()` returns it. */
-export interface HistoryEvent {
-  /** Position in the run's history, from 1. */
-  seq: number;
-  type: string;
-  /** Child path ('' for the root). */
-  path: string;
-  state: unknown;
-  step: string | null;
-  attempt: number | null;
-  data: unknown;
-  worker: string | null;
-  leaseEpoch: number | null;
-  /** When the commit that recorded it happened. */
-  at: Date;
-}
 export type InboxRow = typeof runInbox.$inferSelect;

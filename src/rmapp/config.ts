@@ -10,11 +10,12 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { parseDuration } from '../persistence/retention.ts';
 import { WorkflowError } from '../state_machine/errors.ts';
 import { isServiceSecret } from './sandbox/env.ts';
+import { didYouMean } from './did-you-mean.ts';
+import { importUserModule } from './typescript-modules.ts';
 
 /** Environment variable of each setting (documented in the README). */
 export const ENV = {
@@ -121,6 +122,7 @@ const schema = z
         /** Clone URL template with {owner} and {repo}; default from the API URL's host. */
         gitUrl: z.string().includes('{repo}', { message: 'must contain {owner} and {repo}' }).optional(),
       })
+      .strict()
       .default({ apiUrl: 'https://api.github.com' }),
     botName: z.string().regex(/^[\w-]+(\[bot\])?$/, 'must be a GitHub login, e.g. rmapp or my-app[bot]').default('rmapp'),
     agent: z
@@ -149,7 +151,7 @@ const schema = z
       })
       .strict()
       .default({ driver: 'bubblewrap', network: [], allowPrivateNetwork: false, env: [], readOnlyPaths: [], memory: 4 * 1024 ** 3, processes: 1024 }),
-    tests: z.object({ command: argv.optional(), timeout: duration.default(20 * 60_000) }).default({ timeout: 20 * 60_000 }),
+    tests: z.object({ command: argv.optional(), timeout: duration.default(20 * 60_000) }).strict().default({ timeout: 20 * 60_000 }),
     workspaceRoot: z.string().min(1).default('.rmapp/workspaces'),
     /** How long a failed run's workspace is kept for inspection. */
     keepFailedWorkspaces: duration.default(7 * 24 * 3600_000),
@@ -162,6 +164,7 @@ const schema = z
         /** More Host values (`name[:port]`) the dashboard answers to (a proxy's name), against DNS rebinding. */
         allowedHosts: z.array(z.string().regex(/^[a-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-f:]+\](:\d{1,5})?$/i, 'must be a host name with an optional port, e.g. rmapp.internal:3000')).default([]),
       })
+      .strict()
       .default({ host: '127.0.0.1', port: 3000, allowedHosts: [] }),
     labels: z.record(z.string(), z.enum(TEMPLATE_NAMES)).default({}),
     maxTestAttempts: z.coerce.number().int().min(1).max(10).default(3),
@@ -197,6 +200,59 @@ function describe(path: string): string {
 function problem(path: string, message: string): string {
   const fix = (FIX as Record<string, string>)[path];
   return `${describe(path)}: ${message}${fix ? ` — ${fix}` : ''}`;
+}
+
+/** The settings an object of the schema at `path` knows (through defaults and optionals). */
+function knownKeys(path: readonly PropertyKey[]): string[] {
+  const unwrap = (node: z.ZodType): z.ZodType => {
+    const def = (node as { def?: { type?: string; innerType?: z.ZodType } }).def;
+    return (def?.type === 'default' || def?.type === 'optional') && def.innerType ? unwrap(def.innerType) : node;
+  };
+  const shapeOf = (node: z.ZodType) => (unwrap(node) as { shape?: Record<string, z.ZodType> }).shape ?? {};
+  let shape = shapeOf(schema);
+  for (const key of path) {
+    const next = shape[String(key)];
+    if (!next) return [];
+    shape = shapeOf(next);
+  }
+  return Object.keys(shape);
+}
+
+/** `server.prot: unknown setting(s) prot (did you mean server.port?); known: host, port, …` */
+function unknownKeys(path: readonly PropertyKey[], keys: readonly string[]): string {
+  const known = knownKeys(path);
+  const prefix = path.length ? `${path.join('.')}.` : '';
+  const hints = keys.map((k) => didYouMean(k, known)).filter((k): k is string => !!k);
+  const hint = hints.length ? ` (did you mean ${hints.map((h) => prefix + h).join(', ')}?)` : '';
+  return `unknown setting(s) ${keys.join(', ')}${hint}; known: ${known.join(', ')}`;
+}
+
+/**
+ * The checks across settings (credentials that go together, what serving beyond localhost needs). They
+ * run on the parsed configuration, or on the raw one when parsing found problems, so that one run
+ * reports every problem at once.
+ */
+function crossChecks(
+  c: { github?: any; agent?: any; tests?: any; sandbox?: any; server?: any },
+  options: { requireWebhookSecret?: boolean | undefined; serves?: boolean | undefined },
+  problems: string[],
+): boolean {
+  const gh = c.github && typeof c.github === 'object' ? c.github : {};
+  const githubEnabled = !!(gh.token || gh.appId || gh.privateKey || gh.privateKeyPath || gh.webhookSecret);
+  if (githubEnabled) {
+    if (!gh.token && !gh.appId) problems.push(problem('github.token', 'GitHub credentials are missing'));
+    if (gh.appId && !gh.privateKey && !gh.privateKeyPath) problems.push(problem('github.privateKey', 'GITHUB_APP_ID is set but the private key is missing'));
+    if (!gh.appId && (gh.privateKey || gh.privateKeyPath) && !gh.token) problems.push(problem('github.appId', 'a private key is set but the App ID is missing'));
+    if (!gh.webhookSecret && options.requireWebhookSecret !== false) problems.push(problem('github.webhookSecret', 'required to verify webhooks'));
+    if (!c.agent?.command) problems.push(problem('agent.command', 'required to run workflows'));
+    if (!c.tests?.command) problems.push(problem('tests.command', 'required to run workflows'));
+  }
+  if (c.sandbox?.driver === 'container' && !c.sandbox?.image) problems.push(problem('sandbox.image', 'the container driver needs an image with the tools the tests use, e.g. node:20'));
+  const host = typeof c.server?.host === 'string' ? c.server.host : '127.0.0.1';
+  if (options.serves !== false && !isLoopback(host) && !c.server?.dashboardToken) {
+    problems.push(problem('server.dashboardToken', `required when binding to ${host} (not localhost)`));
+  }
+  return githubEnabled;
 }
 
 /** An argv from a JSON array or words separated by spaces (the command is trusted configuration, never run by a shell). */
@@ -248,7 +304,7 @@ async function fromFile(file: string): Promise<Record<string, any>> {
       throw new ConfigError([`${file}: not valid JSON (${(err as Error).message}) — fix the file or remove it`]);
     }
   }
-  const mod = (await import(pathToFileURL(file).href)) as { default?: unknown; config?: unknown };
+  const mod = (await importUserModule(file, 'configuration (or rmapp.config.json)')) as { default?: unknown; config?: unknown };
   const value = mod.default ?? mod.config;
   if (!value || typeof value !== 'object') throw new ConfigError([`${file}: must \`export default\` a configuration object`]);
   return structuredClone(value) as Record<string, any>;
@@ -279,16 +335,16 @@ export async function loadConfig(
   const before = JSON.stringify(raw);
   fromEnv(env, raw, problems);
   if (JSON.stringify(raw) !== before) sources.push('environment');
-  if (problems.length) throw new ConfigError(problems);
 
+  // Every problem in one error: the schema's (all of them, at any depth), then the cross-setting checks.
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((i) => {
-        const path = i.path.join('.') || '(config)';
-        return problem(path, i.code === 'unrecognized_keys' ? `unknown setting(s) ${i.keys.join(', ')}; known: ${Object.keys(schema.shape).join(', ')}` : i.message);
-      }),
-    );
+    for (const i of parsed.error.issues) {
+      const path = i.path.join('.') || '(config)';
+      problems.push(problem(path, i.code === 'unrecognized_keys' ? unknownKeys(i.path, i.keys) : i.message));
+    }
+    crossChecks(raw, options, problems);
+    throw new ConfigError(problems);
   }
   const config = parsed.data;
   const gh = config.github;
@@ -297,19 +353,7 @@ export async function loadConfig(
     if (!existsSync(keyFile)) problems.push(problem('github.privateKeyPath', `file ${keyFile} not found`));
     else gh.privateKey = readFileSync(keyFile, 'utf8');
   }
-  const githubEnabled = !!(gh.token || gh.appId || gh.privateKey || gh.privateKeyPath || gh.webhookSecret);
-  if (githubEnabled) {
-    if (!gh.token && !gh.appId) problems.push(problem('github.token', 'GitHub credentials are missing'));
-    if (gh.appId && !gh.privateKey) problems.push(problem('github.privateKey', 'GITHUB_APP_ID is set but the private key is missing'));
-    if (!gh.appId && gh.privateKey && !gh.token) problems.push(problem('github.appId', 'a private key is set but the App ID is missing'));
-    if (!gh.webhookSecret && options.requireWebhookSecret !== false) problems.push(problem('github.webhookSecret', 'required to verify webhooks'));
-    if (!config.agent.command) problems.push(problem('agent.command', 'required to run workflows'));
-    if (!config.tests.command) problems.push(problem('tests.command', 'required to run workflows'));
-  }
-  if (config.sandbox.driver === 'container' && !config.sandbox.image) problems.push(problem('sandbox.image', 'the container driver needs an image with the tools the tests use, e.g. node:20'));
-  if (options.serves !== false && !isLoopback(config.server.host) && !config.server.dashboardToken) {
-    problems.push(problem('server.dashboardToken', `required when binding to ${config.server.host} (not localhost)`));
-  }
+  const githubEnabled = crossChecks(config, options, problems);
   if (problems.length) throw new ConfigError(problems);
   return { ...config, githubEnabled, sources };
 }

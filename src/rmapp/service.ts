@@ -7,7 +7,7 @@
 import type { InspectionEvent } from 'xstate';
 import { createWebSocketInspector } from '@statelyai/inspect';
 import { createEngine, type Engine, type EngineOptions } from '../state_machine/engine.ts';
-import { RunNotFoundError } from '../state_machine/errors.ts';
+import { RunNotFoundError, ValidationError } from '../state_machine/errors.ts';
 import type { WorkflowDefinition } from '../state_machine/definition.ts';
 import { createGitHubAccess, createRoutedGitHubClient, type GitHubOctokit } from './github/client.ts';
 import { gitUrlFor, webUrl, type RmappConfig } from './config.ts';
@@ -96,12 +96,20 @@ export function maskGitHubWrites(github: GitHubOctokit, masker: Masker): GitHubO
   return github;
 }
 
+/** What {@link githubRuntime} builds. */
+export interface GitHubRuntime {
+  github: GitHubOctokit;
+  workspaces: Workspaces;
+  registry: ReturnType<typeof githubWorkflows>;
+  sandbox: Sandbox;
+}
+
 /**
  * The GitHub side, built from the configuration: the client (token, or App installations routed per
  * repository), the workspaces (git authenticated with the same tokens) and the workflow registry.
  * Shared by `rmapp serve` and `rmapp run`.
  */
-export function githubRuntime(config: RmappConfig, overrides: { github?: GitHubOctokit | undefined; remoteUrl?: ((owner: string, repo: string) => string) | undefined } = {}) {
+export function githubRuntime(config: RmappConfig, overrides: { github?: GitHubOctokit | undefined; remoteUrl?: ((owner: string, repo: string) => string) | undefined } = {}): GitHubRuntime {
   const clientConfig = {
     baseUrl: config.github.apiUrl,
     token: config.github.appId ? undefined : config.github.token,
@@ -262,6 +270,8 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   await engine.startWorker({
     retry: { onRetry: (err, attempt, delayMs) => log.warn({ err: (err as Error).message, attempt, delayMs }, 'the database is not reachable; trying again') },
   });
+  // The port is taken or not ours to bind: stop what started, so the process exits instead of running a
+  // worker without the server it was asked for, and name the fix.
   const server = await startServiceServer({
     engine,
     log,
@@ -276,6 +286,18 @@ export async function startService(options: ServiceOptions): Promise<Service> {
         ? webhookHandler({ secret: config.github.webhookSecret, botName: config.botName, labels: config.labels, executor, log })
         : null,
     prometheus: telemetry?.prometheus,
+  }).catch(async (err: NodeJS.ErrnoException) => {
+    await engine.stop({ graceMs: 0 });
+    await detach();
+    stopInspector?.();
+    await telemetry?.shutdown().catch(() => {});
+    if (err.code === 'EADDRINUSE' || err.code === 'EACCES') {
+      const what = err.code === 'EADDRINUSE' ? 'is in use by another process' : 'needs privileges this process does not have';
+      throw new ValidationError(
+        `Cannot listen on ${config.server.host}:${config.server.port}: the port ${what}. Choose another with --port <port> or PORT=<port> (0 picks a free one), or stop the process that holds it.`,
+      );
+    }
+    throw err;
   });
   const db = await engine.db();
   log.info(

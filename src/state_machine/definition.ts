@@ -16,12 +16,17 @@ export interface CleanupContext {
   context: unknown;
 }
 
-/** A registered workflow. Build it with {@link defineWorkflow}. */
-export interface WorkflowDefinition<TInput = unknown> {
+/**
+ * A registered workflow. Build it with {@link defineWorkflow}. The type parameters are inferred there and
+ * carry into `engine.start(definition, input)` (the schema's input type), `send` (the machine's events)
+ * and `waitFor` (its output): `TInput` is what the schema produces, `TStartInput` what it accepts
+ * (fields with a default may be left out).
+ */
+export interface WorkflowDefinition<TInput = unknown, TMachine extends AnyStateMachine = AnyStateMachine, TStartInput = TInput> {
   readonly name: string;
   readonly version: string;
-  readonly machine: AnyStateMachine;
-  readonly input: z.ZodType<TInput>;
+  readonly machine: TMachine;
+  readonly input: z.ZodType<TInput, TStartInput>;
   /** Runs once when a run is cancelled or times out, after its actors stopped (release resources, post a note). */
   readonly cleanup?: ((ctx: CleanupContext) => Promise<void> | void) | undefined;
   /** Default per-run timeout: a run still going after this long fails with category `timeout`. */
@@ -65,12 +70,12 @@ export interface ConcurrencyOptions<TInput> {
 }
 
 /** Options of {@link defineWorkflow}. */
-export interface DefineWorkflowOptions<TInput> {
+export interface DefineWorkflowOptions<TInput, TMachine extends AnyStateMachine = AnyStateMachine, TStartInput = TInput> {
   name: string;
   /** Pin a version by hand; default: a hash of the machine's structure. */
   version?: string | undefined;
-  machine: AnyStateMachine;
-  input: z.ZodType<TInput>;
+  machine: TMachine;
+  input: z.ZodType<TInput, TStartInput>;
   cleanup?: ((ctx: CleanupContext) => Promise<void> | void) | undefined;
   timeoutMs?: number | undefined;
   concurrency?: ConcurrencyOptions<TInput> | undefined;
@@ -87,7 +92,9 @@ const NAME_PATTERN = /^[A-Za-z][\w.-]{0,99}$/;
  * @example
  * const order = defineWorkflow({ name: 'order', machine: orderMachine, input: z.object({ id: z.string() }) });
  */
-export function defineWorkflow<TInput>(options: DefineWorkflowOptions<TInput>): WorkflowDefinition<TInput> {
+export function defineWorkflow<TInput, TMachine extends AnyStateMachine = AnyStateMachine, TStartInput = TInput>(
+  options: DefineWorkflowOptions<TInput, TMachine, TStartInput>,
+): WorkflowDefinition<TInput, TMachine, TStartInput> {
   if (!NAME_PATTERN.test(options.name)) {
     throw new ValidationError(
       `Workflow name "${options.name}" is invalid: use letters, digits, ".", "_" or "-", starting with a letter.`,

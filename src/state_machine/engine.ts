@@ -13,8 +13,9 @@ import { findUndurableValue, findUnstorableText } from './durable-check.ts';
 import { openDatabase, type Database, type OpenDatabaseOptions } from '../persistence/database.ts';
 import { migrate } from '../persistence/migrate.ts';
 import { appendHistory, getHistory, getRun, insertRun, listRuns, queuePosition, type ListRunsFilter } from '../persistence/runs.ts';
-import { FINAL_STATUSES, type HistoryEvent, type RunStatus } from '../persistence/schema.ts';
+import { FINAL_STATUSES, type HistoryEvent, type RunStatus } from '../persistence/run-status.ts';
 import type { WorkflowDefinition } from './definition.ts';
+import type { AnyWorkflowDefinition, RunId, WorkflowEvent, WorkflowOutput, WorkflowStartInput } from './typed-runs.ts';
 import { RunNotFoundError, toErrorData, UnknownWorkflowError, ValidationError, WaitTimeoutError } from './errors.ts';
 import { EngineEvents, type EngineEventName, type EngineListener } from './events.ts';
 import type { RetryPolicy } from './retry-policy.ts';
@@ -232,7 +233,10 @@ export class Engine {
    * Stores a new run; a worker executes it. Input is validated first: invalid input throws a
    * {@link ValidationError} naming the field, and nothing is stored.
    */
-  async start(name: string, input: unknown, options: StartOptions = {}): Promise<string> {
+  async start<TWorkflow extends AnyWorkflowDefinition>(workflow: TWorkflow, input: WorkflowStartInput<TWorkflow>, options?: StartOptions): Promise<RunId<TWorkflow>>;
+  async start(name: string, input: unknown, options?: StartOptions): Promise<RunId>;
+  async start(workflow: string | AnyWorkflowDefinition, input: unknown, options: StartOptions = {}): Promise<RunId> {
+    const name = typeof workflow === 'string' ? workflow : workflow.name;
     const def = this.latest.get(name);
     if (!def) throw new UnknownWorkflowError(name, [...this.latest.keys()]);
     const parsed = def.input.safeParse(input);
@@ -328,7 +332,7 @@ export class Engine {
   }
 
   /** Waits until the run has finished and returns it (with its output or error). */
-  async waitFor(runId: string, options: { timeoutMs?: number; pollMs?: number } = {}): Promise<RunInfo> {
+  async waitFor<TWorkflow = unknown>(runId: RunId<TWorkflow>, options: { timeoutMs?: number; pollMs?: number } = {}): Promise<RunInfo<WorkflowOutput<TWorkflow>>> {
     const deadline = Date.now() + (options.timeoutMs ?? Number.POSITIVE_INFINITY);
     let wake: (() => void) | null = null;
     const off = this.events.on('run.finished', (e) => {
@@ -337,7 +341,7 @@ export class Engine {
     try {
       for (;;) {
         const run = await this.get(runId);
-        if (FINAL_STATUSES.includes(run.status)) return run;
+        if (FINAL_STATUSES.includes(run.status)) return run as RunInfo<WorkflowOutput<TWorkflow>>;
         const left = deadline - Date.now();
         if (left <= 0) throw new WaitTimeoutError(runId, options.timeoutMs ?? 0, run.status);
         await new Promise<void>((resolve) => {
@@ -366,7 +370,7 @@ export class Engine {
    * const { outcome } = await engine.send(id, { type: 'approve' }, { dedupeKey: 'approval-1', buffer: true, waitMs: 5_000 });
    * // 'received' | 'ignored' | 'expired' once the run took it; 'queued' before; 'duplicate' for a used key
    */
-  async send(runId: string, event: { type: string; [key: string]: unknown }, options: SendOptions = {}): Promise<SendResult> {
+  async send<TWorkflow = unknown>(runId: RunId<TWorkflow>, event: WorkflowEvent<TWorkflow>, options: SendOptions = {}): Promise<SendResult> {
     if (!event || typeof event !== 'object' || typeof event.type !== 'string' || event.type === '') {
       throw new ValidationError('An event must be an object with a non-empty string "type", e.g. {"type":"approve"}.');
     }

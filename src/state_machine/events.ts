@@ -1,7 +1,7 @@
 /** Typed progress hooks: anything in the process can follow what runs do. */
 
 import type { ErrorData } from './errors.ts';
-import type { RunStatus } from '../persistence/schema.ts';
+import type { RunStatus } from '../persistence/run-status.ts';
 
 /** Payloads by event name. */
 export interface EngineEventMap {

@@ -1,5 +1,6 @@
 /** The public view of a run: what `engine.get`, `engine.list` and the CLI show. */
-import type { RunRow, RunStatus } from '../persistence/schema.ts';
+import type { RunRow } from '../persistence/schema.ts';
+import type { RunStatus } from '../persistence/run-status.ts';
 import type { WorkflowDefinition } from './definition.ts';
 import type { ErrorData } from './errors.ts';
 
@@ -15,8 +16,8 @@ export interface ChildInfo {
   state?: unknown;
 }
 
-/** A run as the API returns it. */
-export interface RunInfo {
+/** A run as the API returns it; `TOutput` is the machine's output type when the run id was typed (see `RunId`). */
+export interface RunInfo<TOutput = unknown> {
   id: string;
   workflow: string;
   workflowVersion: string;
@@ -25,7 +26,8 @@ export interface RunInfo {
   statusMessage: string | null;
   state: unknown;
   input: unknown;
-  output: unknown;
+  /** The machine's output once the run succeeded; null before (and for a run that failed). */
+  output: TOutput | null;
   error: ErrorData | null;
   parentRunId: string | null;
   idempotencyKey: string | null;
@@ -58,7 +60,10 @@ export function childrenOf(snapshot: unknown, prefix = ''): ChildInfo[] {
   return out;
 }
 
-/** Builds the public view; explains an unregistered version even if no worker has said so yet. */
+/**
+ * Builds the public view; explains an unregistered version even if no worker has said so yet.
+ * @internal (its row type is drizzle's, which the published declarations must not reach)
+ */
 export function toRunInfo(row: RunRow, registry: Map<string, WorkflowDefinition>): RunInfo {
   let statusMessage = row.statusMessage;
   const active = row.status === 'pending' || row.status === 'running' || row.status === 'waiting';

@@ -62,7 +62,13 @@ export interface StepHost {
   ): Promise<TOutput>;
 }
 
-const hosts = new WeakMap<object, StepHost>();
+/**
+ * Shared by every copy of this module in the process (through a registered symbol on `globalThis`): a
+ * workflows module that the CLI loads may import rmapp from another path than the engine running it
+ * (its TypeScript sources, another install), and its steps must still find that engine's host. With a
+ * map per copy such a step would run as a plain promise, without checkpoints or retries.
+ */
+const hosts: WeakMap<object, StepHost> = ((globalThis as Record<symbol, unknown>)[Symbol.for('rmapp.stepHosts')] ??= new WeakMap<object, StepHost>()) as WeakMap<object, StepHost>;
 /** Artifacts of steps run outside an engine (plain `createActor` in unit tests): in memory. */
 const localArtifacts = new Map<string, unknown>();
 

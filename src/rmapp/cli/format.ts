@@ -1,5 +1,5 @@
 /** Plain-text and JSON renderings of runs for the CLI. */
-import type { HistoryEvent } from '../../persistence/schema.ts';
+import type { HistoryEvent } from '../../persistence/run-status.ts';
 import type { RunInfo } from '../../state_machine/run-info.ts';
 
 /** The JSON form of a run: stable field names, dates as ISO strings. */

@@ -2,30 +2,38 @@
  * The `rmapp` command line. User mistakes print one clear line on stderr and exit 1, never a stack
  * trace; `RMAPP_DEBUG=1` adds stacks for unexpected failures.
  */
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { createEngine, type Engine } from '../../state_machine/engine.ts';
+import type { Engine } from '../../state_machine/engine.ts';
 import { WorkflowError } from '../../state_machine/errors.ts';
-import { DatabaseTooNewError, migrate } from '../../persistence/migrate.ts';
-import { openDatabase } from '../../persistence/database.ts';
-import { RUN_STATUSES, type RunStatus } from '../../persistence/schema.ts';
-import { loadWorkflows } from '../workflows/load.ts';
+import { FINAL_STATUSES, RUN_STATUSES, type RunStatus } from '../../persistence/run-status.ts';
 import { formatRunDetails, formatRunList, runToJson } from './format.ts';
-import { startTelemetry } from '../otel.ts';
 import { addPruneCommand } from './prune-command.ts';
 import { addServeCommand } from './serve-command.ts';
-import { serviceWorkflowSet } from './versions-command.ts';
-import { loadConfig } from '../config.ts';
-import { createLogger } from '../logger.ts';
+import { addRunCommand } from './run-command.ts';
+import { addVersionsCommand } from './versions-command.ts';
+import { addWorkflowsCommand } from './workflows-command.ts';
+import { followRun } from './progress-lines.ts';
 import { createMasker } from '../masking.ts';
 import { SERVICE_SECRET_VARIABLES } from '../sandbox/env.ts';
-import { attachGitHubFollowers, checkSandbox, githubRuntime } from '../service.ts';
-import { addRunCommand } from './run-command.ts';
 import { DEFAULT_RETENTION, formatDuration, parseDuration } from '../../persistence/retention.ts';
+
+// The engine, the database drivers, the service and OpenTelemetry are imported inside the commands that
+// use them: `rmapp --version` and `rmapp --help` start without them (README "CLI", bench/run.ts).
+const openDatabase: typeof import('../../persistence/database.ts').openDatabase = async (options) =>
+  (await import('../../persistence/database.ts')).openDatabase(options);
+
+/** The package's own version, read from its package.json (one level above dist/ and src/). */
+function packageVersion(): string {
+  const file = new URL('../../../package.json', import.meta.url);
+  return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+}
 
 const program = new Command();
 program
   .name('rmapp')
   .description('Durable XState workflows on Postgres (or embedded PGlite when DATABASE_URL is unset).')
+  .version(packageVersion(), '-V, --version', 'print the version of rmapp')
   .showHelpAfterError('(run with --help for usage)')
   .addOption(new Option('--workflows <module>', 'module exporting `workflows` (default: the built-in registry)').env('RMAPP_WORKFLOWS'))
   .addOption(new Option('--database-url <url>', 'Postgres connection string (default: embedded PGlite under .rmapp/)').env('DATABASE_URL'));
@@ -49,6 +57,7 @@ function parseJson(what: string, text: string): unknown {
 
 async function withEngine<T>(fn: (engine: Engine) => Promise<T>, extra: { concurrency?: number; leaseMs?: number } = {}): Promise<T> {
   const opts = program.opts<{ workflows?: string; databaseUrl?: string }>();
+  const [{ createEngine }, { loadWorkflows }] = await Promise.all([import('../../state_machine/engine.ts'), import('../workflows/load.ts')]);
   const engine = createEngine({
     workflows: await loadWorkflows(opts.workflows),
     database: opts.databaseUrl ? { url: opts.databaseUrl } : undefined,
@@ -62,6 +71,12 @@ async function withEngine<T>(fn: (engine: Engine) => Promise<T>, extra: { concur
   }
 }
 
+// Output piped into a reader that stops early (`rmapp runs watch <id> | head`) ends the command quietly.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw err;
+});
+
 /** What the CLI prints goes through the service's masker (a run's error or test output may quote a secret). */
 const masker = createMasker(SERVICE_SECRET_VARIABLES.map((name) => process.env[name]));
 const print = (value: unknown) => process.stdout.write(`${masker.text(typeof value === 'string' ? value : JSON.stringify(value, null, 2))}\n`);
@@ -72,7 +87,7 @@ program
   .action(async () => {
     const db = await openDatabase({ url: program.opts().databaseUrl });
     try {
-      const { applied } = await migrate(db);
+      const { applied } = await (await import('../../persistence/migrate.ts')).migrate(db);
       print(applied.length ? `Applied ${applied.join(', ')} on ${db.description}.` : `Up to date: ${db.description}.`);
     } finally {
       await db.close();
@@ -109,6 +124,14 @@ program
     retainCancelled: string;
   }) => {
     const opts = program.opts<{ workflows?: string; databaseUrl?: string }>();
+    const [{ createEngine }, { startTelemetry }, { loadConfig }, { createLogger }, { attachGitHubFollowers, checkSandbox, githubRuntime }, { serviceWorkflowSet }] = await Promise.all([
+      import('../../state_machine/engine.ts'),
+      import('../otel.ts'),
+      import('../config.ts'),
+      import('../logger.ts'),
+      import('../service.ts'),
+      import('./versions-command.ts'),
+    ]);
     const retention = o.retention
       ? { policy: { succeededMs: parseDuration(o.retainSucceeded), failedMs: parseDuration(o.retainFailed), cancelledMs: parseDuration(o.retainCancelled) } }
       : undefined;
@@ -170,18 +193,21 @@ program
 
 program
   .command('start <workflow> [input-json]')
-  .description('start a run; prints its id (with --wait, runs it here until it finishes)')
+  .description('start a run; prints its id (with --wait, runs it here, printing its steps as they happen, until it finishes)')
   .option('--id <runId>', 'choose the run id')
   .option('--idempotency-key <key>', 'starting twice with one key returns the first run')
-  .option('--wait', 'execute the run in this process and wait for it to finish')
-  .option('--json', 'print JSON')
+  .option('--wait', 'execute the run in this process and follow it to the end')
+  .option('--json', 'print JSON (with --wait: the finished run; the progress lines go to stderr)')
   .action(async (workflow: string, inputJson: string | undefined, o: { id?: string; idempotencyKey?: string; wait?: boolean; json?: boolean }) => {
     const input = inputJson === undefined ? {} : parseJson('input', inputJson);
     await withEngine(async (engine) => {
       const id = await engine.start(workflow, input, { runId: o.id, idempotencyKey: o.idempotencyKey });
       if (!o.wait) return print(o.json ? { id } : id);
+      // With --json, stdout stays one JSON document (scripts parse it) and the progress goes to stderr.
+      const progress = o.json ? (line: string) => process.stderr.write(`${masker.text(line)}\n`) : print;
+      progress(`run ${id}: ${workflow}`);
       await engine.startWorker();
-      const run = await engine.waitFor(id);
+      const run = await followRun(engine, id, progress);
       print(o.json ? runToJson(run) : formatRunDetails(run, []));
       if (run.status !== 'succeeded') process.exitCode = 1;
     });
@@ -216,6 +242,26 @@ runs
   });
 
 runs
+  .command('watch <id>')
+  .description('follow a run, whichever process executes it: its steps as they happen, then the run (exit 1 unless it succeeded)')
+  .option('--json', 'print one JSON object per event, then the run')
+  .option('--poll-ms <ms>', 'how often the history is read', positiveInt, 250)
+  .action(async (id: string, o: { json?: boolean; pollMs: number }) => {
+    await withEngine(async (engine) => {
+      const stop = new AbortController();
+      const onSignal = () => stop.abort();
+      process.once('SIGINT', onSignal);
+      try {
+        const run = await followRun(engine, id, print, { json: o.json, pollMs: o.pollMs, signal: stop.signal });
+        print(o.json ? { event: (FINAL_STATUSES as readonly string[]).includes(run.status) ? 'finished' : 'stopped', run: runToJson(run) } : formatRunDetails(run, []));
+        if (run.status !== 'succeeded') process.exitCode = 1;
+      } finally {
+        process.off('SIGINT', onSignal);
+      }
+    });
+  });
+
+runs
   .command('cancel <id>')
   .description('cancel a run (a finished run is left as it is)')
   .option('--reason <text>', 'recorded with the cancellation', 'cancelled from the CLI')
@@ -243,14 +289,16 @@ runs
   });
 
 addPruneCommand(program, () => openDatabase({ url: program.opts().databaseUrl }));
-(await import('./versions-command.ts')).addVersionsCommand(program);
+addVersionsCommand(program);
 addServeCommand(program);
 addRunCommand(program);
+addWorkflowsCommand(program, () => program.opts<{ workflows?: string }>().workflows);
 
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  const known = err instanceof WorkflowError || err instanceof DatabaseTooNewError;
+  // By name: the migrations module (where DatabaseTooNewError lives) is loaded only by the commands that use it.
+  const known = err instanceof WorkflowError || (err as Error | null)?.name === 'DatabaseTooNewError';
   const message = err instanceof Error ? err.message : String(err);
   process.stderr.write(`rmapp: ${message}\n`);
   if (!known && process.env.RMAPP_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);

@@ -3,7 +3,6 @@
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { Database } from '../../persistence/database.ts';
-import { migrate } from '../../persistence/migrate.ts';
 import {
   DEFAULT_RETENTION,
   formatDuration,
@@ -74,7 +73,7 @@ export function addPruneCommand(program: Command, open: () => Promise<Database>)
       const policy: RetentionPolicy = { succeededMs: o.succeeded, failedMs: o.failed, cancelledMs: o.cancelled };
       const db = await open();
       try {
-        await migrate(db);
+        await (await import('../../persistence/migrate.ts')).migrate(db);
         const dryRun = o.dryRun === true;
         const result = await pruneRuns(db, policy, { dryRun, batchSize: o.batchSize });
         const text = o.json

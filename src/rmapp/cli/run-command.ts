@@ -8,13 +8,9 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { createEngine } from '../../state_machine/engine.ts';
 import { ValidationError } from '../../state_machine/errors.ts';
-import { loadConfig, TEMPLATE_NAMES, type TemplateName } from '../config.ts';
-import { attachProgressComments } from '../progress-comment.ts';
+import type { TemplateName } from '../config.ts';
 import { runCommand } from '../process.ts';
-import { checkSandbox, githubRuntime, progressOptions } from '../service.ts';
-import { createLogger } from '../logger.ts';
 import { formatRunDetails, runToJson } from './format.ts';
 
 /** `owner/name`, or a local clone whose `origin` is on GitHub (its git remote is then the local path). */
@@ -31,6 +27,12 @@ export async function resolveRepo(repo: string): Promise<{ owner: string; name: 
   return { owner: m[1] as string, name: m[2] as string, localPath: null };
 }
 
+/** `config.ts`'s TEMPLATE_NAMES, here so that the CLI starts without loading the configuration code. */
+const TEMPLATE_NAMES = ['simple', 'feature', 'bugfix', 'docs'] as const satisfies readonly TemplateName[];
+// Fails to compile when config.ts gains a template this list lacks.
+const everyTemplate: [Exclude<TemplateName, (typeof TEMPLATE_NAMES)[number]>] extends [never] ? true : never = true;
+void everyTemplate;
+
 export function addRunCommand(program: Command): void {
   program
     .command('run <template>')
@@ -45,7 +47,14 @@ export function addRunCommand(program: Command): void {
     .option('--max-attempts <n>', 'test-and-fix attempts', (v) => Number(v))
     .option('--json', 'print JSON lines (events, then the run)')
     .action(async (template: string, o: { repo: string; issue: number; config?: string; maxAttempts?: number; json?: boolean }) => {
-      if (!TEMPLATE_NAMES.includes(template as TemplateName)) throw new ValidationError(`Unknown template "${template}": use one of ${TEMPLATE_NAMES.join(', ')}.`);
+      if (!(TEMPLATE_NAMES as readonly string[]).includes(template)) throw new ValidationError(`Unknown template "${template}": use one of ${TEMPLATE_NAMES.join(', ')}.`);
+      const [{ createEngine }, { loadConfig }, { attachProgressComments }, { checkSandbox, githubRuntime, progressOptions }, { createLogger }] = await Promise.all([
+        import('../../state_machine/engine.ts'),
+        import('../config.ts'),
+        import('../progress-comment.ts'),
+        import('../service.ts'),
+        import('../logger.ts'),
+      ]);
       const config = await loadConfig({ file: o.config, requireWebhookSecret: false });
       if (!config.githubEnabled) throw new ValidationError('rmapp run needs GitHub: set GITHUB_TOKEN (or the GitHub App settings), RMAPP_AGENT_COMMAND and RMAPP_TEST_COMMAND.');
       const globals = program.opts<{ databaseUrl?: string }>();

@@ -1,8 +1,5 @@
 /** `rmapp serve`: the service (HTTP server + worker) until SIGTERM/SIGINT. */
 import type { Command } from 'commander';
-import { loadConfig } from '../config.ts';
-import { startService } from '../service.ts';
-import { loadWorkflowSet } from './versions-command.ts';
 
 export function addServeCommand(program: Command): void {
   program
@@ -16,6 +13,12 @@ export function addServeCommand(program: Command): void {
     .option('--metrics', 'serve Prometheus metrics at /metrics')
     .option('--grace-ms <ms>', 'how long running steps may take to finish on shutdown', '10000')
     .action(async (o: { config?: string; port?: string; host?: string; inspect: string | boolean; otel?: boolean; metrics?: boolean; graceMs: string }) => {
+      // Loaded here, not at the top: the CLI starts without them (README "CLI").
+      const [{ loadConfig }, { startService }, { loadWorkflowSet }] = await Promise.all([
+        import('../config.ts'),
+        import('../service.ts'),
+        import('./versions-command.ts'),
+      ]);
       const env = { ...process.env, ...(o.port ? { PORT: o.port } : {}), ...(o.host ? { RMAPP_HOST: o.host } : {}) };
       const config = await loadConfig({ env, file: o.config });
       const globals = program.opts<{ workflows?: string; databaseUrl?: string }>();

@@ -5,16 +5,11 @@
  * when there is any, so a deploy pipeline can stop there. Point `--workflows` at the module being
  * deployed; it may export `previousVersions` beside `workflows`.
  */
-import { loadConfig } from '../config.ts';
-import { githubRuntime } from '../service.ts';
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
-import { openDatabase } from '../../persistence/database.ts';
 import type { WorkflowDefinition } from '../../state_machine/definition.ts';
 import { ValidationError } from '../../state_machine/errors.ts';
-import { checkRunVersions, type RegisteredDefinitions, type VersionCheck } from '../../state_machine/version-check.ts';
-import { loadWorkflows } from '../workflows/load.ts';
+import type { RegisteredDefinitions, VersionCheck } from '../../state_machine/version-check.ts';
+import { importWorkflowsModule, loadWorkflows } from '../workflows/load.ts';
 
 /**
  * The definitions a workflows module registers: its `workflows` (or default export) and its optional
@@ -28,8 +23,7 @@ import { loadWorkflows } from '../workflows/load.ts';
  */
 export async function loadWorkflowSet(modulePath?: string): Promise<Required<RegisteredDefinitions>> {
   const workflows = await loadWorkflows(modulePath);
-  const url = modulePath ? pathToFileURL(resolve(modulePath)).href : new URL('../workflows/registry.ts', import.meta.url).href;
-  const previous = ((await import(url)) as { previousVersions?: unknown }).previousVersions ?? [];
+  const previous = (await importWorkflowsModule(modulePath)).previousVersions ?? [];
   const valid = (d: unknown): d is WorkflowDefinition => {
     const v = d as WorkflowDefinition | null;
     return !!v && typeof v.name === 'string' && typeof v.version === 'string' && !!v.machine;
@@ -85,6 +79,12 @@ export function addVersionsCommand(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
       const opts = program.opts<{ workflows?: string; databaseUrl?: string }>();
+      const [{ loadConfig }, { githubRuntime }, { openDatabase }, { checkRunVersions }] = await Promise.all([
+        import('../config.ts'),
+        import('../service.ts'),
+        import('../../persistence/database.ts'),
+        import('../../state_machine/version-check.ts'),
+      ]);
       const config = await loadConfig({ requireWebhookSecret: false, serves: false });
       const registered = await serviceWorkflowSet(config.githubEnabled ? githubRuntime(config) : null, opts.workflows);
       const db = await openDatabase({ url: opts.databaseUrl });

@@ -38,8 +38,10 @@ function tracing(octokit: Pick<Octokit, 'hook'>): void {
   );
 }
 
-const RmappOctokit = Octokit.plugin(retry, throttling, tracing);
-export type GitHubOctokit = InstanceType<typeof RmappOctokit>;
+// Annotated with the public `Octokit` type: the plugins add no methods rmapp calls, and the inferred
+// type names @octokit internals that a declaration file cannot reach.
+const RmappOctokit: typeof Octokit = Octokit.plugin(retry, throttling, tracing);
+export type GitHubOctokit = Octokit;
 
 /** How to reach and authenticate to GitHub. */
 export interface GitHubClientConfig {

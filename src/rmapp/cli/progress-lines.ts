@@ -1,0 +1,80 @@
+/**
+ * Live progress of a run for `rmapp start --wait` and `rmapp runs watch`: the run's history, read from
+ * the database as it grows, printed one line per event in the style of `rmapp run` (`→ state`,
+ * `  step (attempt n)…`, `  · message`). Reading the history rather than listening to the engine's
+ * events is what lets `runs watch` follow a run that another process is executing.
+ */
+import type { HistoryEvent } from '../../persistence/run-status.ts';
+import type { RunInfo } from '../../state_machine/run-info.ts';
+import { FINAL_STATUSES } from '../../persistence/run-status.ts';
+
+const stateText = (state: unknown) => (typeof state === 'string' ? state : JSON.stringify(state));
+const errorOf = (h: HistoryEvent) => (h.data as { error?: { category?: string; message?: string } } | null)?.error;
+
+/** One human line for a history event, or null for bookkeeping events not worth a line. */
+export function progressLine(h: HistoryEvent): string | null {
+  const at = h.path ? ` [${h.path}]` : '';
+  const err = errorOf(h);
+  switch (h.type) {
+    case 'run.started':
+    case 'run.resumed':
+    case 'run.retried':
+      return `${h.type.replace('run.', '')}`;
+    case 'state.entered':
+      return `→ ${stateText(h.state)}${at}`;
+    case 'step.started':
+    case 'step.resumed':
+      return `  ${h.step} (attempt ${h.attempt})${h.type === 'step.resumed' ? ', resumed' : ''}…`;
+    case 'step.succeeded':
+      return `  ${h.step} done`;
+    case 'step.retrying':
+      return `  ${h.step} failed (${err?.category}: ${err?.message}); retrying in ${(h.data as { delayMs?: number }).delayMs} ms`;
+    case 'step.failed':
+      return `  ${h.step} failed: ${err?.category}: ${err?.message}`;
+    case 'step.sleeping':
+      return `  ${h.step} sleeping until ${(h.data as { until?: string }).until}`;
+    case 'progress':
+      return `  · ${(h.data as { message?: string }).message}`;
+    case 'signal.received':
+      return `  ← ${(h.data as { event?: { type?: string } }).event?.type ?? 'event'}`;
+    default:
+      return null;
+  }
+}
+
+/** What {@link followRun} reads through: an engine, or anything that can read a run and its history. */
+export interface RunReader {
+  get(runId: string): Promise<RunInfo>;
+  history(runId: string): Promise<HistoryEvent[]>;
+}
+
+/**
+ * Prints the history of `runId` as it grows (`json`: one JSON object per event) until the run reaches
+ * a final status, then returns it. `signal` stops following early (the run is returned as it stands).
+ */
+export async function followRun(
+  reader: RunReader,
+  runId: string,
+  out: (line: string) => void,
+  options: { json?: boolean | undefined; pollMs?: number | undefined; signal?: AbortSignal | undefined } = {},
+): Promise<RunInfo> {
+  let seen = 0;
+  for (;;) {
+    // The run first, then its history: a final status read here has all its history committed.
+    const run = await reader.get(runId);
+    for (const h of await reader.history(runId)) {
+      if (h.seq <= seen) continue;
+      seen = h.seq;
+      if (options.json) out(JSON.stringify({ event: h.type, path: h.path, state: h.state, step: h.step, attempt: h.attempt, data: h.data, at: h.at.toISOString() }));
+      else {
+        const line = progressLine(h);
+        if (line !== null) out(line);
+      }
+    }
+    if ((FINAL_STATUSES as readonly string[]).includes(run.status) || options.signal?.aborted) return run;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, options.pollMs ?? 250);
+      options.signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+    });
+  }
+}

@@ -1,0 +1,32 @@
+/** Connection problems name the server (never its password) and the likely fix; no Postgres needed. */
+import { createServer } from 'node:net';
+import { expect, it } from 'vitest';
+import { openDatabase, toErrorData } from '../src/index.ts';
+
+it('a DATABASE_URL that is not a Postgres URL says what it should look like', async () => {
+  await expect(openDatabase({ url: 'notaurl' })).rejects.toThrow(
+    'DATABASE_URL (or --database-url) is not a Postgres connection string: got "notaurl". Use postgres://USER:PASSWORD@HOST:5432/DATABASE, or unset it to use the embedded PGlite store.',
+  );
+  await expect(openDatabase({ url: 'mysql://me:hunter2@db/x' })).rejects.toThrow(/got "mysql:\/\/me:\*\*\*@db\/x"/);
+});
+
+it('a closed port names the URL with the password masked and the fix, and stays retryable', async () => {
+  // A port that was free a moment ago: nothing listens there.
+  const port = await new Promise<number>((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+  const db = await openDatabase({ url: `postgres://rmapp:hunter2@127.0.0.1:${port}/app` });
+  try {
+    const err = (await db.query('select 1').catch((e: unknown) => e)) as Error & { code?: string };
+    expect(err.message).toMatch(new RegExp(`^Cannot use Postgres at postgres://rmapp:\\*\\*\\*@127\\.0\\.0\\.1:${port}/app: connect ECONNREFUSED`));
+    expect(err.message).toMatch(/is Postgres running there\? .*pg_ctlcluster .*unset DATABASE_URL to use the embedded PGlite store/);
+    expect(err.message).not.toMatch(/hunter2/);
+    expect(err.code).toBe('ECONNREFUSED');
+    expect(toErrorData(err).category).toBe('transient');
+  } finally {
+    await db.close();
+  }
+});
