@@ -20,6 +20,7 @@ import { createMasker } from '../masking.ts';
 import { SERVICE_SECRET_VARIABLES } from '../sandbox/env.ts';
 import { attachGitHubFollowers, checkSandbox, githubRuntime } from '../service.ts';
 import { addRunCommand } from './run-command.ts';
+import { addDemoCommand } from './demo-command.ts';
 import { DEFAULT_RETENTION, formatDuration, parseDuration } from '../../persistence/retention.ts';
 
 const program = new Command();
@@ -246,6 +247,7 @@ addPruneCommand(program, () => openDatabase({ url: program.opts().databaseUrl })
 (await import('./versions-command.ts')).addVersionsCommand(program);
 addServeCommand(program);
 addRunCommand(program);
+addDemoCommand(program);
 
 try {
   await program.parseAsync(process.argv);
