@@ -1,6 +1,6 @@
 // The rmapp dashboard: a runs list with status filters and a run page with its statechart, history,
 // attempts and errors, progress, artifacts, children, and cancel/retry. Plain ES modules, no build
-// step; it polls the JSON API under /api every 2 s.
+// step; it follows /api/stream to re-render when a run changes (polling every 2 s only without it).
 const app = document.getElementById('app');
 const live = document.getElementById('live');
 const STATUSES = ['pending', 'running', 'waiting', 'succeeded', 'failed', 'cancelled'];
@@ -19,18 +19,61 @@ async function api(path, init) {
   return body;
 }
 
-function schedule(fn) {
+// Live updates: /api/stream (Server-Sent Events) names each run that changed, and the page shown
+// re-renders when it concerns it. Only while the stream is not connected (not yet, or lost: the browser
+// reconnects by itself) does the page poll, every 2 s.
+let current = null; // { render, runId }: the page shown, and its run (null: every run matters)
+let streamOpen = false;
+let rerenderTimer = null;
+
+async function refresh() {
+  if (!current) return;
+  const { render } = current;
+  try {
+    await render();
+    live.classList.remove('stale');
+  } catch (err) {
+    live.classList.add('stale');
+    console.error(err);
+  }
+}
+
+function poll() {
   clearTimeout(timer);
+  if (streamOpen || !current) return;
   timer = setTimeout(async () => {
-    try {
-      await fn();
-      live.classList.remove('stale');
-    } catch (err) {
-      live.classList.add('stale');
-      console.error(err);
-    }
-    schedule(fn);
+    await refresh();
+    poll();
   }, 2000);
+}
+
+function connectStream() {
+  if (typeof EventSource !== 'function') return;
+  const source = new EventSource('/api/stream');
+  source.onopen = () => {
+    streamOpen = true;
+    clearTimeout(timer);
+    live.dataset.mode = 'stream';
+    live.title = 'live: updates as runs change';
+    void refresh(); // what changed while the stream was down
+  };
+  source.onerror = () => {
+    streamOpen = false;
+    live.dataset.mode = 'polling';
+    live.title = 'live stream lost: refreshing every 2 s';
+    poll();
+  };
+  source.addEventListener('run', (ev) => {
+    const change = JSON.parse(ev.data);
+    if (!current || (current.runId && change.id !== current.runId && change.parentRunId !== current.runId)) return;
+    clearTimeout(rerenderTimer);
+    rerenderTimer = setTimeout(refresh, 100);
+  });
+}
+
+function schedule(render, runId = null) {
+  current = { render, runId };
+  poll();
 }
 
 // ---------- runs list ----------
@@ -273,13 +316,14 @@ async function runPage(id) {
     }
   };
   await render();
-  schedule(render);
+  schedule(render, id);
 }
 
 // ---------- routing ----------
 function navigate(path) {
   history.pushState(null, '', path);
-  route();
+  connectStream();
+route();
 }
 
 document.addEventListener('click', (ev) => {
@@ -292,9 +336,11 @@ window.addEventListener('popstate', route);
 
 function route() {
   clearTimeout(timer);
+  current = null;
   const m = /^\/runs\/(.+)$/.exec(location.pathname);
   (m ? runPage(decodeURIComponent(m[1])) : listPage()).catch((err) => {
     app.innerHTML = `<p class="error">${esc(err.message)}</p>`;
   });
 }
+connectStream();
 route();
