@@ -109,8 +109,14 @@ function requestUrl(req: IncomingMessage): URL {
 /** Starts listening; resolves with the server and its URL. */
 export async function startServiceServer(options: ServiceServerOptions): Promise<{ server: Server; url: string; close(): Promise<void> }> {
   const page = asset('index.html');
-  const script = asset('app.js');
-  const style = asset('style.css');
+  // Static code, style and icon hold no data: served without the token (the login page needs the style).
+  const statics = new Map<string, [string, string]>([
+    ['/app.js', [asset('app.js'), 'text/javascript; charset=utf-8']],
+    ['/forms.js', [asset('forms.js'), 'text/javascript; charset=utf-8']],
+    ['/timeline.js', [asset('timeline.js'), 'text/javascript; charset=utf-8']],
+    ['/style.css', [asset('style.css'), 'text/css; charset=utf-8']],
+    ['/favicon.svg', [asset('favicon.svg'), 'image/svg+xml']],
+  ]);
   const { log, engine } = options;
   const limits = { ...DEFAULT_HTTP_LIMITS, ...options.limits };
   const login = loginRoute({ dashboardToken: options.dashboardToken, publicUrl: options.publicUrl, log });
@@ -142,9 +148,8 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
     if (method !== 'GET' && method !== 'HEAD' && policy && !policy.allowsOrigin(req.headers.origin, req.headers.host)) {
       return sendJson(res, 403, { error: `Origin "${req.headers.origin}" is not this service's: state changes come only from its own dashboard (${policy.names.join(', ')}).` });
     }
-    // Static code and style hold no data: served without the token (the login page needs the style).
-    if (path === '/app.js') return sendText(res, 200, script, 'text/javascript; charset=utf-8');
-    if (path === '/style.css') return sendText(res, 200, style, 'text/css; charset=utf-8');
+    const fixed = statics.get(path);
+    if (fixed && (method === 'GET' || method === 'HEAD')) return sendText(res, 200, fixed[0], fixed[1]);
     if (!authorized(req, url)) {
       if (path.startsWith('/api/') || path === '/metrics') return sendJson(res, 401, { error: 'Dashboard token required: send Authorization: Bearer <RMAPP_DASHBOARD_TOKEN>.' });
       return sendText(res, 401, loginPage(), 'text/html; charset=utf-8');

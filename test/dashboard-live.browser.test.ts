@@ -1,0 +1,101 @@
+/**
+ * The dashboard's live side in real Chromium (Debian's, via playwright-core; no browser is
+ * downloaded): a run started from the form (fields from the workflow's zod schema) runs, waits with
+ * its wake-up time shown and an `after` edge in its chart, takes an event from the events form and
+ * finishes; `rmapp demo`'s runs appear in the list while it is open, without a reload. The API's
+ * writes refuse a client's mistakes with a 4xx naming them. Screenshots go to docs/.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { loadConfig } from '../src/rmapp/config.ts';
+import { startDemo, type Demo } from '../src/rmapp/demo/demo.ts';
+import { createLogger } from '../src/rmapp/logger.ts';
+import { startService, type Service } from '../src/rmapp/service.ts';
+import { approvalWorkflow } from './helpers/durability-workflows.ts';
+import { ROOT } from './helpers/processes.ts';
+
+let service: Service;
+let browser: Browser;
+const shot = (name: string) => join(ROOT, 'docs', name);
+
+beforeAll(async () => {
+  const config = await loadConfig({ env: { PORT: '0' }, cwd: mkdtempSync(join(tmpdir(), 'rmapp-live-')) });
+  service = await startService({ config, extraWorkflows: [approvalWorkflow()], database: { url: '', dataDir: 'memory://' }, engine: { pollMs: 50 }, log: createLogger({ level: 'silent' }) });
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox'] });
+});
+afterAll(async () => {
+  await browser?.close();
+  await service?.stop({ graceMs: 1_000 });
+});
+
+const post = (path: string, body: string, headers: Record<string, string> = { 'x-rmapp-request': '1' }) =>
+  fetch(`${service.url}/api${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body }).then(async (r) => ({ status: r.status, body: (await r.json()) as { error?: string; id?: string } }));
+
+it('refuses bad starts and events with a 4xx that names the mistake', async () => {
+  expect(await post('/runs', '{"workflow":"test.approval","input":{"timeoutMs":1}}', {})).toMatchObject({ status: 403, body: { error: 'Missing X-Rmapp-Request: 1 header.' } });
+  expect(await post('/runs', 'not json')).toMatchObject({ status: 400, body: { error: expect.stringMatching(/^The body is not JSON: send a JSON object such as/) } });
+  expect(await post('/runs', '[1]')).toMatchObject({ status: 400, body: { error: expect.stringMatching(/^The body must be a JSON object/) } });
+  expect(await post('/runs', '{"input":{}}')).toMatchObject({ status: 400, body: { error: expect.stringMatching(/^Bad request to start a run \(workflow: /) } });
+  expect(await post('/runs', '{"workflow":"nope"}')).toMatchObject({ status: 400, body: { error: expect.stringMatching(/^Unknown workflow "nope"\. Registered workflows: .*test\.approval/) } });
+  expect(await post('/runs', '{"workflow":"test.approval","input":{"timeoutMs":"soon"}}')).toMatchObject({ status: 400, body: { error: expect.stringMatching(/^Invalid input for workflow "test\.approval": timeoutMs: /) } });
+  expect(await post('/runs/nope/events', '{"type":"approve"}')).toMatchObject({ status: 404 });
+  const { body } = await post('/runs', '{"workflow":"test.approval","input":{"timeoutMs":600000},"idempotencyKey":"k-1"}');
+  expect((await post('/runs', '{"workflow":"test.approval","input":{"timeoutMs":600000},"idempotencyKey":"k-1"}')).body.id).toBe(body.id);
+  expect(await post(`/runs/${body.id}/events`, '{"by":"ada"}')).toMatchObject({ status: 400, body: { error: expect.stringMatching(/needs a non-empty string "type"/) } });
+  expect(await post(`/runs/${body.id}/events`, '{"type":"xstate.init"}')).toMatchObject({ status: 400, body: { error: expect.stringMatching(/is reserved/) } });
+  await service.engine.cancel(body.id as string, 'test over');
+});
+
+it('starts a run from the form; the waiting run shows its wake-up, an `after` edge, and takes an event from the form', async () => {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  await page.goto(`${service.url}/`);
+  await page.locator('#start summary').click();
+  await page.locator('#start-workflow').selectOption('test.approval');
+  await page.locator('#start-fields input[name="timeoutMs"]').fill('3600000');
+  await page.locator('#start-form button[type="submit"]').click();
+  await page.waitForURL(/\/runs\//);
+  const id = decodeURIComponent(new URL(page.url()).pathname.slice('/runs/'.length));
+  expect((await service.engine.get(id)).input).toEqual({ timeoutMs: 3_600_000 });
+
+  await page.locator('#wake-up').waitFor();
+  expect(await page.locator('#wake-up').textContent()).toMatch(/wakes up at/);
+  expect(await page.locator('#chart path.edge.after').count()).toBeGreaterThan(0);
+  expect(await page.locator('#chart [data-initial]').count()).toBeGreaterThan(0);
+  expect(await page.locator('#timeline [data-kind="attempt"]').count()).toBeGreaterThan(0);
+  await page.screenshot({ path: shot('dashboard-run.png'), fullPage: true });
+
+  await page.locator('#event-type').selectOption('approve');
+  await page.locator('#event-payload').fill('{"by":"ada"}');
+  await page.locator('#event-form button[type="submit"]').click();
+  await page.locator('#run-title [data-status="succeeded"]').waitFor();
+  expect((await service.engine.get(id)).output).toEqual({ approvals: 1, approvedBy: 'ada' });
+  expect(await page.locator('#signals').textContent()).toContain('"by": "ada"');
+  await page.close();
+});
+
+it("shows rmapp demo's runs as they appear, without a reload", async () => {
+  let demo: Demo | undefined;
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  try {
+    demo = await startDemo({ dir: mkdtempSync(join(tmpdir(), 'rmapp-live-demo-')), port: 0, log: createLogger({ level: 'silent' }) });
+    await page.goto(demo.dashboardUrl);
+    await page.evaluate(() => ((globalThis as unknown as { notReloaded: boolean }).notReloaded = true));
+    await page.locator('#live[data-mode="stream"]').waitFor();
+    // The demo files its review only after the PR exists, long after this page loaded.
+    await page.locator('#runs tr:has(td:text-is("PRReview")) [data-status="succeeded"]').waitFor({ timeout: 120_000 });
+    await page.locator('#runs tr:has(td:text-is("IssueImplementation")) [data-status="succeeded"]').waitFor();
+    expect(await page.evaluate(() => (globalThis as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
+    expect(await demo.finished).toMatchObject({ runs: [{ status: 'succeeded' }, { status: 'succeeded' }] });
+    expect(demo.emulator.violations()).toEqual([]);
+    await page.screenshot({ path: shot('dashboard-runs.png') });
+    await page.goto(`${demo.githubUrl}demo/greeter/issues/1`);
+    expect(await page.locator('.comment.bot pre').first().textContent()).toContain('✅ Done');
+    await page.screenshot({ path: shot('demo-local-github.png'), fullPage: true });
+  } finally {
+    await page.close();
+    await demo?.stop();
+  }
+});
