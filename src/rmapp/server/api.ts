@@ -1,6 +1,6 @@
 /**
  * The JSON API under `/api` that the dashboard uses (and scripts may): runs with filters, one run
- * with its history, children, artifacts and statechart, artifact contents, cancel and retry, the
+ * with its history, children, artifacts and statechart (laid out by chart-layout.ts), artifact contents, cancel and retry, the
  * workflows with their input's JSON Schema; starting runs and sending events are in api-writes.ts.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -10,6 +10,7 @@ import type { Engine } from '../../state_machine/engine.ts';
 import { RunNotFoundError, ValidationError } from '../../state_machine/errors.ts';
 import { createMasker, type Masker } from '../masking.ts';
 import { handleApiWrites } from './api-writes.ts';
+import { chartLayout } from './chart-layout.ts';
 import { checkText, decodeParam, sendJson } from './http-util.ts';
 import { z } from 'zod';
 
@@ -51,12 +52,16 @@ export async function handleApi(engine: Engine, req: IncomingMessage, res: Serve
       const [history, artifacts] = await Promise.all([engine.history(id), engine.artifacts(id)]);
       const def = engine.definition(run.workflow, run.workflowVersion);
       const children = await engine.list({ parentRunId: id, limit: 100 });
+      const chart = def ? chartOf(def.machine) : null;
+      // Without a layout (ELK failed on this chart) the dashboard lays the chart out itself.
+      const layout = def && chart ? await chartLayout(`${def.name}@${def.version}`, chart).catch(() => null) : null;
       ok({
         run: { ...run, children: run.children },
         history,
         artifacts,
         childRuns: children.map(summary),
-        chart: def ? chartOf(def.machine) : null,
+        chart,
+        layout,
       });
       return true;
     }

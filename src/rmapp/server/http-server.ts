@@ -114,6 +114,7 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
     ['/app.js', [asset('app.js'), 'text/javascript; charset=utf-8']],
     ['/forms.js', [asset('forms.js'), 'text/javascript; charset=utf-8']],
     ['/timeline.js', [asset('timeline.js'), 'text/javascript; charset=utf-8']],
+    ['/chart.js', [asset('chart.js'), 'text/javascript; charset=utf-8']],
     ['/style.css', [asset('style.css'), 'text/css; charset=utf-8']],
     ['/favicon.svg', [asset('favicon.svg'), 'image/svg+xml']],
   ]);

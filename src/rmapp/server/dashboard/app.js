@@ -3,6 +3,7 @@
 // step; it follows /api/stream to re-render when a run changes (polling every 2 s only without it).
 import { acceptedEvents, eventForm, startForm } from '/forms.js';
 import { timeline } from '/timeline.js';
+import { drawLaidOut } from '/chart.js';
 
 const app = document.getElementById('app');
 const live = document.getElementById('live');
@@ -128,8 +129,8 @@ async function listPage() {
         <td class="error">${r.error ? `<code>${esc(r.error.category)}</code> ${esc(r.error.message)}` : ''}</td><td class="duration">${duration(r)}</td><td>${when(r.updatedAt)}</td></tr>`).join('')}
       </tbody></table>${shown.length ? '' : empty}`;
   };
+  schedule(render); // before the first render: a change during it re-renders
   await render();
-  schedule(render);
 }
 
 // ---------- statechart ----------
@@ -347,7 +348,7 @@ async function runPage(id) {
   const eventBox = document.getElementById('event-box');
   const bodyBox = document.getElementById('run-body');
   const render = async () => {
-    const { run, history, artifacts, childRuns, chart } = await api(`/runs/${encodeURIComponent(id)}`);
+    const { run, history, artifacts, childRuns, chart, layout } = await api(`/runs/${encodeURIComponent(id)}`);
     const steps = history.filter((h) => h.type.startsWith('step.'));
     const progress = history.filter((h) => h.type === 'progress');
     const finished = ['succeeded', 'failed', 'cancelled'].includes(run.status);
@@ -361,7 +362,7 @@ async function runPage(id) {
     eventForm(eventBox, id, finished || !chart ? [] : acceptedEvents(chart, idsOf(chart.id, run.state)), () => void refresh());
     bodyBox.innerHTML = `
       <section><h2>Statechart</h2><div class="chart-tools">zoom <button data-zoom="in">+</button><button data-zoom="out">−</button><button data-zoom="reset">reset</button> · drag to pan · edges: events, after, always, done/error; [guard] when guarded</div><div class="legend"><span class="s-running">■ current</span><span class="s-succeeded">■ done</span><span class="s-failed">■ failed</span></div>
-        <div class="chart" id="chart">${chart ? drawChart(chart, marksOf(chart, run, history)) : '<p class="muted">This version is not registered in this deploy.</p>'}</div></section>
+        <div class="chart" id="chart">${chart ? (layout ? drawLaidOut(chart, layout, marksOf(chart, run, history)) : drawChart(chart, marksOf(chart, run, history))) : '<p class="muted">This version is not registered in this deploy.</p>'}</div></section>
       ${timeline(run, history)}
       <div class="grid"><div>
         <section><h2>Attempts and errors</h2><table><thead><tr><th>Step</th><th>Attempt</th><th>Event</th><th>Error</th></tr></thead><tbody>
@@ -397,8 +398,8 @@ async function runPage(id) {
       };
     }
   };
+  schedule(render, id); // before the first render: a change during it re-renders
   await render();
-  schedule(render, id);
 }
 
 // ---------- routing ----------

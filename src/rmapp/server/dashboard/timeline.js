@@ -1,4 +1,4 @@
-// The run page's timeline: a waterfall of step attempts from the run's history (each bar from
+// The run page's timeline (SVG bars: the CSP forbids inline styles): a waterfall of step attempts from the run's history (each bar from
 // `step.started` to its end, with its duration; a failed attempt's backoff until `nextAttemptAt`; a
 // step sleeping until a time), the signals the run took with their payloads, and, for a waiting run,
 // the time it wakes up.
@@ -44,7 +44,7 @@ export function timeline(run, history) {
   const pct = (x) => `${(((x - start) / span) * 100).toFixed(2)}%`;
   const width = (b) => `${Math.max(0.4, ((b.to - b.from) / span) * 100).toFixed(2)}%`;
   const rows = list.map(
-    (b) => `<div class="tl-row ${b.kind}" data-kind="${b.kind}"><span class="tl-label" title="${esc(b.error ?? '')}">${esc(b.label)}</span><span class="tl-track"><span class="tl-bar ${b.status}" style="left:${pct(b.from)};width:${width(b)}"></span></span><span class="tl-dur">${b.kind === 'attempt' && b.status === 'running' ? 'running ' : ''}${ms(b.to - b.from)}</span></div>`,
+    (b) => `<div class="tl-row ${b.kind}" data-kind="${b.kind}"><span class="tl-label" title="${esc(b.error ?? '')}">${esc(b.label)}</span><svg class="tl-track" width="100%" height="14"><rect class="tl-bar ${b.status}" x="${pct(b.from)}" y="2" width="${width(b)}" height="10" rx="3"></rect></svg><span class="tl-dur">${b.kind === 'attempt' && b.status === 'running' ? 'running ' : ''}${ms(b.to - b.from)}</span></div>`,
   );
   const waking = wake
     ? `<p id="wake-up" class="wake">Waiting; wakes up at <b>${esc(new Date(wake).toLocaleString())}</b> (in ${ms(Math.max(0, wake - now))})</p>`
