@@ -2,8 +2,8 @@
  * The dashboard's live side in real Chromium (Debian's, via playwright-core; no browser is
  * downloaded): a run started from the form (fields from the workflow's zod schema) runs, waits with
  * its wake-up time shown and an `after` edge in its chart, takes an event from the events form and
- * finishes; `rmapp demo`'s runs appear in the list while it is open, without a reload. The API's
- * writes refuse a client's mistakes with a 4xx naming them. Screenshots go to docs/.
+ * finishes. The API's writes refuse a client's mistakes with a 4xx naming them. The run page's
+ * screenshot goes to docs/ (the list's and the demo's: test/demo.test.ts, which watches `rmapp demo` live).
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../src/rmapp/config.ts';
-import { startDemo, type Demo } from '../src/rmapp/demo/demo.ts';
 import { createLogger } from '../src/rmapp/logger.ts';
 import { startService, type Service } from '../src/rmapp/service.ts';
 import { approvalWorkflow } from './helpers/durability-workflows.ts';
@@ -74,28 +73,4 @@ it('starts a run from the form; the waiting run shows its wake-up, an `after` ed
   expect((await service.engine.get(id)).output).toEqual({ approvals: 1, approvedBy: 'ada' });
   expect(await page.locator('#signals').textContent()).toContain('"by": "ada"');
   await page.close();
-});
-
-it("shows rmapp demo's runs as they appear, without a reload", async () => {
-  let demo: Demo | undefined;
-  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-  try {
-    demo = await startDemo({ dir: mkdtempSync(join(tmpdir(), 'rmapp-live-demo-')), port: 0, log: createLogger({ level: 'silent' }) });
-    await page.goto(demo.dashboardUrl);
-    await page.evaluate(() => ((globalThis as unknown as { notReloaded: boolean }).notReloaded = true));
-    await page.locator('#live[data-mode="stream"]').waitFor();
-    // The demo files its review only after the PR exists, long after this page loaded.
-    await page.locator('#runs tr:has(td:text-is("PRReview")) [data-status="succeeded"]').waitFor({ timeout: 120_000 });
-    await page.locator('#runs tr:has(td:text-is("IssueImplementation")) [data-status="succeeded"]').waitFor();
-    expect(await page.evaluate(() => (globalThis as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
-    expect(await demo.finished).toMatchObject({ runs: [{ status: 'succeeded' }, { status: 'succeeded' }] });
-    expect(demo.emulator.violations()).toEqual([]);
-    await page.screenshot({ path: shot('dashboard-runs.png') });
-    await page.goto(`${demo.githubUrl}demo/greeter/issues/1`);
-    expect(await page.locator('.comment.bot pre').first().textContent()).toContain('✅ Done');
-    await page.screenshot({ path: shot('demo-local-github.png'), fullPage: true });
-  } finally {
-    await page.close();
-    await demo?.stop();
-  }
 });

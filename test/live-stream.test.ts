@@ -13,6 +13,8 @@ import { createTestDatabase } from './helpers/postgres.ts';
 import { sequenceWorkflow } from './helpers/workflows.ts';
 
 const log = createLogger({ level: 'silent' });
+const TOKEN = 'a-dashboard-token-0123456789';
+const SECRET = 'sekrit-value-4242';
 const cleanups: (() => Promise<void>)[] = [];
 afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
@@ -45,7 +47,7 @@ async function readUntil(res: Response, until: (e: { id: string; status: string;
 }
 
 describe.each(['postgres', 'pglite'] as const)('%s', (kind) => {
-  it('sends each state of a run executed elsewhere, ending with its final status', async () => {
+  it('sends each state of a run executed elsewhere, ending with its final status; needs the token; masks secrets', async () => {
     let url: string | undefined;
     if (kind === 'postgres') {
       const testDb = await createTestDatabase();
@@ -61,41 +63,25 @@ describe.each(['postgres', 'pglite'] as const)('%s', (kind) => {
       if (worker !== serving) await serving.stop();
     });
     await serving.db();
-    const server = await startServiceServer({ engine: serving, log, host: '127.0.0.1', port: 0, webhook: null });
+    const server = await startServiceServer({ engine: serving, log, host: '127.0.0.1', port: 0, webhook: null, dashboardToken: TOKEN, masker: createMasker([SECRET]) });
     cleanups.push(() => server.close());
 
-    const res = await fetch(`${server.url}/api/stream`);
+    const refused = await fetch(`${server.url}/api/stream`);
+    expect(refused.status).toBe(401);
+    expect(await refused.json()).toEqual({ error: 'Dashboard token required: send Authorization: Bearer <RMAPP_DASHBOARD_TOKEN>.' });
+    const res = await fetch(`${server.url}/api/stream`, { headers: { authorization: `Bearer ${TOKEN}` } });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
-    const id = await serving.start('test.sequence', {}, { runId: `live-${kind}` });
-    const reading = readUntil(res, (e) => e.id === id && e.status === 'succeeded');
+    // The run id holds a secret: every event names the run with the secret masked.
+    const id = await serving.start('test.sequence', {}, { runId: `live-${kind}-${SECRET}` });
+    const masked = `live-${kind}-${MASK}`;
+    const reading = readUntil(res, (e) => e.id === masked && e.status === 'succeeded');
     await worker.startWorker();
     const events = await reading;
-    const states = events.filter((e) => e.id === id).map((e) => e.state);
+    const states = events.filter((e) => e.id === masked).map((e) => e.state);
     expect(states).toContain('done');
-    expect(events.at(-1)).toMatchObject({ id, status: 'succeeded', state: 'done' });
+    expect(events.at(-1)).toMatchObject({ id: masked, status: 'succeeded', state: 'done' });
+    expect(JSON.stringify(events)).not.toContain(SECRET);
+    expect((await serving.get(id)).status).toBe('succeeded');
   });
-});
-
-it('needs the dashboard token like the rest of the API, and masks secrets', async () => {
-  const engine = createEngine({ workflows: [sequenceWorkflow(1)], database: { url: '', dataDir: 'memory://' }, pollMs: 50 });
-  const token = 'a-dashboard-token-0123456789';
-  const secret = 'sekrit-value-4242';
-  const server = await startServiceServer({ engine, log, host: '127.0.0.1', port: 0, webhook: null, dashboardToken: token, masker: createMasker([secret]) });
-  cleanups.push(async () => {
-    await server.close();
-    await engine.stop();
-  });
-  const refused = await fetch(`${server.url}/api/stream`);
-  expect(refused.status).toBe(401);
-  expect(await refused.json()).toEqual({ error: 'Dashboard token required: send Authorization: Bearer <RMAPP_DASHBOARD_TOKEN>.' });
-
-  const res = await fetch(`${server.url}/api/stream`, { headers: { authorization: `Bearer ${token}` } });
-  expect(res.status).toBe(200);
-  await engine.start('test.sequence', {}, { runId: `run-${secret}` });
-  const reading = readUntil(res, (e) => e.status === 'succeeded');
-  await engine.startWorker();
-  const events = await reading;
-  expect(events.map((e) => e.id)).toContain(`run-${MASK}`);
-  expect(JSON.stringify(events)).not.toContain(secret);
 });
