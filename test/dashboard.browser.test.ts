@@ -1,7 +1,11 @@
 /**
  * The dashboard in a real browser (Debian's Chromium via playwright-core): the runs list shows a
  * running and a failed run, the run page draws the statechart with the current state marked, and
- * Cancel cancels. Plus the token rule of the API when the dashboard has a token.
+ * Cancel cancels. Plus the token rule of the API when the dashboard has a token. A run started from
+ * the form (fields from the workflow's zod schema) waits with its wake-up time shown and an `after`
+ * edge in its chart, takes an event from the events form and finishes; the API's writes refuse a
+ * client's mistakes with a 4xx naming them. The run page's screenshot goes to docs/ (the list's and
+ * the demo's: test/demo.test.ts, which watches `rmapp demo` live).
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,9 +15,9 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../src/rmapp/config.ts';
 import { createLogger } from '../src/rmapp/logger.ts';
 import { startService, type Service } from '../src/rmapp/service.ts';
-import { hangingWorkflow } from './helpers/durability-workflows.ts';
+import { approvalWorkflow, hangingWorkflow } from './helpers/durability-workflows.ts';
 import { failingWorkflow } from './helpers/workflows.ts';
-import { until } from './helpers/processes.ts';
+import { ROOT, until } from './helpers/processes.ts';
 
 let service: Service;
 let browser: Browser;
@@ -23,7 +27,7 @@ async function serve(env: Record<string, string>): Promise<Service> {
   const config = await loadConfig({ env: { PORT: '0', ...env }, cwd: mkdtempSync(join(tmpdir(), 'rmapp-dash-')) });
   return startService({
     config,
-    extraWorkflows: [hangingWorkflow(), failingWorkflow()],
+    extraWorkflows: [hangingWorkflow(), failingWorkflow(), approvalWorkflow()],
     database: { url: '', dataDir: 'memory://' },
     engine: { pollMs: 50 },
     log: createLogger({ level: 'silent' }),
@@ -93,4 +97,49 @@ it('with a dashboard token, the API and pages need it; state changes need the CS
   } finally {
     await guarded.stop({ graceMs: 500 });
   }
+});
+
+const post = (path: string, body: string, headers: Record<string, string> = { 'x-rmapp-request': '1' }) =>
+  fetch(`${service.url}/api${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body }).then(async (r) => ({ status: r.status, body: (await r.json()) as { error?: string; id?: string } }));
+
+it('refuses bad starts and events with a 4xx that names the mistake', async () => {
+  expect(await post('/runs', '{"workflow":"test.approval","input":{"timeoutMs":1}}', {})).toMatchObject({ status: 403, body: { error: 'Missing X-Rmapp-Request: 1 header.' } });
+  expect(await post('/runs', 'not json')).toMatchObject({ status: 400, body: { error: expect.stringMatching(/^The body is not JSON: send a JSON object such as/) } });
+  expect(await post('/runs', '[1]')).toMatchObject({ status: 400, body: { error: expect.stringMatching(/^The body must be a JSON object/) } });
+  expect(await post('/runs', '{"input":{}}')).toMatchObject({ status: 400, body: { error: expect.stringMatching(/^Bad request to start a run \(workflow: /) } });
+  expect(await post('/runs', '{"workflow":"nope"}')).toMatchObject({ status: 400, body: { error: expect.stringMatching(/^Unknown workflow "nope"\. Registered workflows: .*test\.approval/) } });
+  expect(await post('/runs', '{"workflow":"test.approval","input":{"timeoutMs":"soon"}}')).toMatchObject({ status: 400, body: { error: expect.stringMatching(/^Invalid input for workflow "test\.approval": timeoutMs: /) } });
+  expect(await post('/runs/nope/events', '{"type":"approve"}')).toMatchObject({ status: 404 });
+  const { body } = await post('/runs', '{"workflow":"test.approval","input":{"timeoutMs":600000},"idempotencyKey":"k-1"}');
+  expect((await post('/runs', '{"workflow":"test.approval","input":{"timeoutMs":600000},"idempotencyKey":"k-1"}')).body.id).toBe(body.id);
+  expect(await post(`/runs/${body.id}/events`, '{"by":"ada"}')).toMatchObject({ status: 400, body: { error: expect.stringMatching(/needs a non-empty string "type"/) } });
+  expect(await post(`/runs/${body.id}/events`, '{"type":"xstate.init"}')).toMatchObject({ status: 400, body: { error: expect.stringMatching(/is reserved/) } });
+  await service.engine.cancel(body.id as string, 'test over');
+});
+
+it('starts a run from the form; the waiting run shows its wake-up, an `after` edge, and takes an event from the form', async () => {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  await page.goto(`${service.url}/`);
+  await page.locator('#start summary').click();
+  await page.locator('#start-workflow').selectOption('test.approval');
+  await page.locator('#start-fields input[name="timeoutMs"]').fill('3600000');
+  await page.locator('#start-form button[type="submit"]').click();
+  await page.waitForURL(/\/runs\//);
+  const id = decodeURIComponent(new URL(page.url()).pathname.slice('/runs/'.length));
+  expect((await service.engine.get(id)).input).toEqual({ timeoutMs: 3_600_000 });
+
+  await page.locator('#wake-up').waitFor();
+  expect(await page.locator('#wake-up').textContent()).toMatch(/wakes up at/);
+  expect(await page.locator('#chart path.edge.after').count()).toBeGreaterThan(0);
+  expect(await page.locator('#chart [data-initial]').count()).toBeGreaterThan(0);
+  expect(await page.locator('#timeline [data-kind="attempt"]').count()).toBeGreaterThan(0);
+  await page.screenshot({ path: join(ROOT, 'docs', 'dashboard-run.png'), fullPage: true });
+
+  await page.locator('#event-type').selectOption('approve');
+  await page.locator('#event-payload').fill('{"by":"ada"}');
+  await page.locator('#event-form button[type="submit"]').click();
+  await page.locator('#run-title [data-status="succeeded"]').waitFor();
+  expect((await service.engine.get(id)).output).toEqual({ approvals: 1, approvedBy: 'ada' });
+  expect(await page.locator('#signals').textContent()).toContain('"by": "ada"');
+  await page.close();
 });

@@ -41,7 +41,7 @@ beforeAll(async () => {
   // The tests print the environment of every process they can see, a host file, and a token the repository holds.
   const tests = `echo TESTS-RAN; env; cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n'; cat ${hostFile} 2>&1; echo "repo token ${REPO_TOKEN}"; echo "key: $ANTHROPIC_API_KEY"; exit 1`;
   // An injected issue makes the agent print its key and environment and give up; others are scripted.
-  const agent = `p=$(cat); case "$p" in *AGENT_LEAK*) echo "my key is $ANTHROPIC_API_KEY" >&2; env >&2; cat ${hostFile} >&2; exit 3;; esac; printf '%s' "$p" | node ${join(ROOT, 'test/fixtures/scripted-agent.mjs')}`;
+  const agent = `p=$(cat); case "$p" in *AGENT_LEAK*) echo "my key is $ANTHROPIC_API_KEY" >&2; env >&2; cat ${hostFile} >&2; exit 3;; esac; printf '%s' "$p" | node ${join(ROOT, 'src/rmapp/demo/scripted-agent.mjs')}`;
   w = await createServiceWorld(
     {
       RMAPP_TEST_COMMAND: JSON.stringify(['sh', '-c', tests]),

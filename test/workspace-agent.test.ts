@@ -13,7 +13,7 @@ import { toErrorData } from '../src/index.ts';
 import { ROOT } from './helpers/processes.ts';
 import { testSandbox } from './helpers/sandbox.ts';
 
-const AGENT = ['node', join(ROOT, 'test/fixtures/scripted-agent.mjs')];
+const AGENT = ['node', join(ROOT, 'src/rmapp/demo/scripted-agent.mjs')];
 let tmp: string;
 let remote: string;
 let workspaces: Workspaces;

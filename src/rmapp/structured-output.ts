@@ -10,8 +10,8 @@ import { WorkflowError } from '../state_machine/errors.ts';
 import { runAgent, type AgentConfig, type RepositoryPolicy } from './agent-runner.ts';
 
 /**
- * The first line of the corrective re-ask. Stable on purpose: the scripted test agent
- * (`test/fixtures/scripted-agent.mjs`) recognises the re-ask by it.
+ * The first line of the corrective re-ask. Stable on purpose: the scripted agent
+ * (`src/rmapp/demo/scripted-agent.mjs`) recognises the re-ask by it.
  */
 export const CORRECTIVE_MARKER = 'Your previous answer did not match the requested JSON.';
 

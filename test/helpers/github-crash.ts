@@ -39,7 +39,7 @@ export function crashTestDeps(options: { github: GitHubOctokit; remote: string; 
     github: options.github,
     workspaces: new Workspaces({ root: options.workspaces, author: { name: 'rmapp', email: 'rmapp@example.com' } }),
     remoteUrl: () => options.remote,
-    agent: { command: ['node', join(ROOT, 'test/fixtures/scripted-agent.mjs')], timeoutMs: 20_000, sandbox: testSandbox },
+    agent: { command: ['node', join(ROOT, 'src/rmapp/demo/scripted-agent.mjs')], timeoutMs: 20_000, sandbox: testSandbox },
     tests: { command: ['node', '-e', "process.exit(require('fs').readFileSync('impl.txt','utf8').trim() === 'right' ? 0 : 1)"], timeoutMs: 20_000, sandbox: testSandbox },
     botName: 'rmapp',
   };

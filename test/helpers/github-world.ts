@@ -34,7 +34,7 @@ export function reviewDeps(baseUrl: string, root: string, remote: string): PrRev
     github: createGitHubClient({ baseUrl, token: 't0ken', minWriteIntervalMs: 0, minNotifyingWriteIntervalMs: 0, retryBaseMs: 10 }),
     workspaces: new Workspaces({ root: join(root, 'runs'), author: { name: 'rmapp', email: 'rmapp@example.com' } }),
     remoteUrl: () => remote,
-    agent: { command: ['node', join(ROOT, 'test/fixtures/scripted-agent.mjs')], timeoutMs: 20_000, sandbox: testSandbox },
+    agent: { command: ['node', join(ROOT, 'src/rmapp/demo/scripted-agent.mjs')], timeoutMs: 20_000, sandbox: testSandbox },
     botName: 'rmapp',
   };
 }

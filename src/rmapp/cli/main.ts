@@ -16,6 +16,7 @@ import { addWorkflowsCommand } from './workflows-command.ts';
 import { followRun } from './progress-lines.ts';
 import { createMasker } from '../masking.ts';
 import { SERVICE_SECRET_VARIABLES } from '../sandbox/env.ts';
+import { addDemoCommand } from './demo-command.ts';
 import { DEFAULT_RETENTION, formatDuration, parseDuration } from '../../persistence/retention.ts';
 
 // The engine, the database drivers, the service and OpenTelemetry are imported inside the commands that
@@ -293,6 +294,7 @@ addVersionsCommand(program);
 addServeCommand(program);
 addRunCommand(program);
 addWorkflowsCommand(program, () => program.opts<{ workflows?: string }>().workflows);
+addDemoCommand(program);
 
 try {
   await program.parseAsync(process.argv);

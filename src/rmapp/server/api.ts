@@ -1,6 +1,7 @@
 /**
  * The JSON API under `/api` that the dashboard uses (and scripts may): runs with filters, one run
- * with its history, children, artifacts and statechart, artifact contents, cancel and retry.
+ * with its history, children, artifacts and statechart (laid out by chart-layout.ts), artifact contents, cancel and retry, the
+ * workflows with their input's JSON Schema; starting runs and sending events are in api-writes.ts.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RUN_STATUSES, type RunStatus } from '../../persistence/schema.ts';
@@ -8,7 +9,10 @@ import { chartOf } from '../../state_machine/chart.ts';
 import type { Engine } from '../../state_machine/engine.ts';
 import { RunNotFoundError, ValidationError } from '../../state_machine/errors.ts';
 import { createMasker, type Masker } from '../masking.ts';
+import { handleApiWrites } from './api-writes.ts';
+import { chartLayout } from './chart-layout.ts';
 import { checkText, decodeParam, sendJson } from './http-util.ts';
+import { z } from 'zod';
 
 /**
  * Handles `/api/...`; returns false when no route matched. Malformed percent-escapes and NUL bytes in
@@ -37,9 +41,10 @@ export async function handleApi(engine: Engine, req: IncomingMessage, res: Serve
       return true;
     }
     if (method === 'GET' && parts.length === 1 && parts[0] === 'workflows') {
-      ok({ workflows: engine.definitions().map((d) => ({ name: d.name, version: d.version })) });
+      ok({ workflows: engine.definitions().map((d) => ({ name: d.name, version: d.version, inputSchema: inputSchemaOf(d.input) })) });
       return true;
     }
+    if (await handleApiWrites(engine, req, res, parts)) return true;
     if (parts[0] !== 'runs' || parts.length < 2) return false;
     const id = parts[1] as string;
     if (method === 'GET' && parts.length === 2) {
@@ -47,12 +52,16 @@ export async function handleApi(engine: Engine, req: IncomingMessage, res: Serve
       const [history, artifacts] = await Promise.all([engine.history(id), engine.artifacts(id)]);
       const def = engine.definition(run.workflow, run.workflowVersion);
       const children = await engine.list({ parentRunId: id, limit: 100 });
+      const chart = def ? chartOf(def.machine) : null;
+      // Without a layout (ELK failed on this chart) the dashboard lays the chart out itself.
+      const layout = def && chart ? await chartLayout(`${def.name}@${def.version}`, chart).catch(() => null) : null;
       ok({
         run: { ...run, children: run.children },
         history,
         artifacts,
         childRuns: children.map(summary),
-        chart: def ? chartOf(def.machine) : null,
+        chart,
+        layout,
       });
       return true;
     }
@@ -94,5 +103,33 @@ function summary(run: Awaited<ReturnType<Engine['get']>>) {
     finishedAt: run.finishedAt,
     parentRunId: run.parentRunId,
     statusMessage: run.statusMessage,
+    wakeAt: run.wakeAt,
+    subject: subjectOf(run.input),
   };
+}
+
+/**
+ * What a run is about, for the runs list and its search: `owner/repo#n` for the GitHub workflows,
+ * else the input's first short text field (`orderId: A-1`); null when the input has none.
+ */
+function subjectOf(input: unknown): string | null {
+  if (!input || typeof input !== 'object' || Array.isArray(input)) return null;
+  const i = input as Record<string, unknown>;
+  const n = i.issueNumber ?? i.pullNumber ?? i.number;
+  if (typeof i.owner === 'string' && typeof i.repo === 'string') return `${i.owner}/${i.repo}${typeof n === 'number' ? `#${n}` : ''}`;
+  const text = Object.entries(i).find(([, v]) => typeof v === 'string' && v.length > 0 && v.length <= 80);
+  return text ? `${text[0]}: ${text[1] as string}` : null;
+}
+
+/**
+ * The JSON Schema of a workflow's input, as the dashboard's start form needs it (zod 4's
+ * `z.toJSONSchema`, input side: defaults are optional); null when the schema cannot be described
+ * (the form then takes raw JSON). What zod cannot express (a transform, a custom check) is left open.
+ */
+function inputSchemaOf(schema: z.ZodType): unknown {
+  try {
+    return z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' });
+  } catch {
+    return null;
+  }
 }

@@ -10,6 +10,8 @@
  *   421 otherwise) — except `/webhooks/github`, which its HMAC signature authenticates (a rebinding
  *   page cannot sign, and a proxy or tunnel that rewrites Host must not lose GitHub's deliveries), and
  *   `/healthz`, which tells nothing and is probed by IP (Kubernetes sends the pod's address as Host).
+ * - `GET /api/stream` (Server-Sent Events, `stream.ts`) is an API route like the others: same token,
+ *   same Host check, masked.
  * - Every response carries {@link SECURITY_HEADERS} (CSP, frame denial, nosniff, no referrer).
  * - Malformed request targets, percent-escapes, cookies and NUL bytes are a 400 naming the problem,
  *   never a 500; header size, header time, request time and idle time are bounded ({@link HttpLimits}).
@@ -27,11 +29,12 @@ import { fileURLToPath } from 'node:url';
 import type { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import type { Engine } from '../../state_machine/engine.ts';
 import type { Logger } from '../logger.ts';
-import type { Masker } from '../masking.ts';
+import { createMasker, type Masker } from '../masking.ts';
 import { handleApi } from './api.ts';
 import { hostPolicy, type HostPolicy } from './host-guard.ts';
 import { ClientError, SECURITY_HEADERS, sendJson, sendText } from './http-util.ts';
 import { loginPage, loginRoute, tokenMatches } from './login.ts';
+import { runStream } from './stream.ts';
 
 /** Bounds on what one connection may hold; node's defaults are looser (60 s for headers, 300 s per request). */
 export interface HttpLimits {
@@ -106,12 +109,20 @@ function requestUrl(req: IncomingMessage): URL {
 /** Starts listening; resolves with the server and its URL. */
 export async function startServiceServer(options: ServiceServerOptions): Promise<{ server: Server; url: string; close(): Promise<void> }> {
   const page = asset('index.html');
-  const script = asset('app.js');
-  const style = asset('style.css');
+  // Static code, style and icon hold no data: served without the token (the login page needs the style).
+  const statics = new Map<string, [string, string]>([
+    ['/app.js', [asset('app.js'), 'text/javascript; charset=utf-8']],
+    ['/forms.js', [asset('forms.js'), 'text/javascript; charset=utf-8']],
+    ['/timeline.js', [asset('timeline.js'), 'text/javascript; charset=utf-8']],
+    ['/chart.js', [asset('chart.js'), 'text/javascript; charset=utf-8']],
+    ['/style.css', [asset('style.css'), 'text/css; charset=utf-8']],
+    ['/favicon.svg', [asset('favicon.svg'), 'image/svg+xml']],
+  ]);
   const { log, engine } = options;
   const limits = { ...DEFAULT_HTTP_LIMITS, ...options.limits };
   const login = loginRoute({ dashboardToken: options.dashboardToken, publicUrl: options.publicUrl, log });
   let policy: HostPolicy | undefined; // known once listening
+  const stream = runStream(engine, options.masker ?? createMasker(), log);
 
   const authorized = (req: IncomingMessage, url: URL): boolean => {
     if (!options.dashboardToken || url.pathname === '/login') return true;
@@ -138,9 +149,8 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
     if (method !== 'GET' && method !== 'HEAD' && policy && !policy.allowsOrigin(req.headers.origin, req.headers.host)) {
       return sendJson(res, 403, { error: `Origin "${req.headers.origin}" is not this service's: state changes come only from its own dashboard (${policy.names.join(', ')}).` });
     }
-    // Static code and style hold no data: served without the token (the login page needs the style).
-    if (path === '/app.js') return sendText(res, 200, script, 'text/javascript; charset=utf-8');
-    if (path === '/style.css') return sendText(res, 200, style, 'text/css; charset=utf-8');
+    const fixed = statics.get(path);
+    if (fixed && (method === 'GET' || method === 'HEAD')) return sendText(res, 200, fixed[0], fixed[1]);
     if (!authorized(req, url)) {
       if (path.startsWith('/api/') || path === '/metrics') return sendJson(res, 401, { error: 'Dashboard token required: send Authorization: Bearer <RMAPP_DASHBOARD_TOKEN>.' });
       return sendText(res, 401, loginPage(), 'text/html; charset=utf-8');
@@ -150,6 +160,7 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
       if (!options.prometheus) return sendText(res, 404, 'Metrics are off: start with --metrics.\n');
       return options.prometheus.getMetricsRequestHandler(req, res);
     }
+    if (path === '/api/stream' && method === 'GET') return stream.handle(req, res, url);
     if (path.startsWith('/api/')) {
       if (method === 'POST' && req.headers['x-rmapp-request'] !== '1') return sendJson(res, 403, { error: 'Missing X-Rmapp-Request: 1 header.' });
       if (await handleApi(engine, req, res, url, options.masker)) return;
@@ -204,10 +215,12 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
   return {
     server,
     url: `http://${host}:${address.port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
+    close: async () => {
+      await stream.close();
+      await new Promise<void>((resolve) => {
         server.closeAllConnections();
         server.close(() => resolve());
-      }),
+      });
+    },
   };
 }

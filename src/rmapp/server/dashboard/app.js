@@ -1,6 +1,10 @@
 // The rmapp dashboard: a runs list with status filters and a run page with its statechart, history,
 // attempts and errors, progress, artifacts, children, and cancel/retry. Plain ES modules, no build
-// step; it polls the JSON API under /api every 2 s.
+// step; it follows /api/stream to re-render when a run changes (polling every 2 s only without it).
+import { acceptedEvents, eventForm, startForm } from '/forms.js';
+import { timeline } from '/timeline.js';
+import { drawLaidOut } from '/chart.js';
+
 const app = document.getElementById('app');
 const live = document.getElementById('live');
 const STATUSES = ['pending', 'running', 'waiting', 'succeeded', 'failed', 'cancelled'];
@@ -19,40 +23,114 @@ async function api(path, init) {
   return body;
 }
 
-function schedule(fn) {
+// Live updates: /api/stream (Server-Sent Events) names each run that changed, and the page shown
+// re-renders when it concerns it. Only while the stream is not connected (not yet, or lost: the browser
+// reconnects by itself) does the page poll, every 2 s.
+let current = null; // { render, runId }: the page shown, and its run (null: every run matters)
+let streamOpen = false;
+let rerenderTimer = null;
+
+async function refresh() {
+  if (!current) return;
+  const { render } = current;
+  try {
+    await render();
+    live.classList.remove('stale');
+  } catch (err) {
+    live.classList.add('stale');
+    console.error(err);
+  }
+}
+
+function poll() {
   clearTimeout(timer);
+  if (streamOpen || !current) return;
   timer = setTimeout(async () => {
-    try {
-      await fn();
-      live.classList.remove('stale');
-    } catch (err) {
-      live.classList.add('stale');
-      console.error(err);
-    }
-    schedule(fn);
+    await refresh();
+    poll();
   }, 2000);
 }
 
+function connectStream() {
+  if (typeof EventSource !== 'function') return;
+  const source = new EventSource('/api/stream');
+  source.onopen = () => {
+    streamOpen = true;
+    clearTimeout(timer);
+    live.dataset.mode = 'stream';
+    live.title = 'live: updates as runs change';
+    void refresh(); // what changed while the stream was down
+  };
+  source.onerror = () => {
+    streamOpen = false;
+    live.dataset.mode = 'polling';
+    live.title = 'live stream lost: refreshing every 2 s';
+    poll();
+  };
+  source.addEventListener('run', (ev) => {
+    const change = JSON.parse(ev.data);
+    if (!current || (current.runId && change.id !== current.runId && change.parentRunId !== current.runId)) return;
+    clearTimeout(rerenderTimer);
+    rerenderTimer = setTimeout(refresh, 100);
+  });
+}
+
+function schedule(render, runId = null) {
+  current = { render, runId };
+  poll();
+}
+
 // ---------- runs list ----------
+/** How long a run took, or has been going (`now` for an unfinished one). */
+function duration(r) {
+  const ms = new Date(r.finishedAt ?? Date.now()).getTime() - new Date(r.createdAt).getTime();
+  return ms < 1000 ? `${ms} ms` : ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : ms < 3_600_000 ? `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s` : `${(ms / 3_600_000).toFixed(1)} h`;
+}
+
 async function listPage() {
   const params = new URLSearchParams(location.search);
   const status = params.get('status') || '';
-  const render = async () => {
-    const { runs } = await api(`/runs?limit=200${status ? `&status=${status}` : ''}`);
-    const filters = ['', ...STATUSES]
-      .map((s) => `<button data-filter="${s}" class="${s === status ? 'on' : ''}">${s || 'all'}</button>`)
-      .join('');
-    app.innerHTML = `<h1>Runs</h1><div class="filters">${filters}</div>
-      <table id="runs"><thead><tr><th>Run</th><th>Workflow</th><th>Status</th><th>State</th><th>Error</th><th>Updated</th></tr></thead><tbody>
-      ${runs.map((r) => `<tr data-id="${esc(r.id)}"><td>${runLink(r.id)}</td><td>${esc(r.workflow)}</td><td>${badge(r.status)}</td><td><code>${esc(stateText(r.state))}</code></td>
-        <td class="error">${r.error ? `<code>${esc(r.error.category)}</code> ${esc(r.error.message)}` : ''}</td><td>${when(r.updatedAt)}</td></tr>`).join('')}
-      </tbody></table>${runs.length ? '' : '<p class="muted">No runs yet.</p>'}`;
-    for (const b of app.querySelectorAll('[data-filter]')) {
-      b.onclick = () => navigate(b.dataset.filter ? `/?status=${b.dataset.filter}` : '/');
-    }
+  const workflow = params.get('workflow') || '';
+  const q = params.get('q') || '';
+  const { workflows } = await api('/workflows');
+  const names = [...new Set(workflows.map((w) => w.name))];
+  const link = (patch) => {
+    const next = new URLSearchParams({ status, workflow, q, ...patch });
+    for (const [k, v] of [...next]) if (!v) next.delete(k);
+    return `/${next.size ? `?${next}` : ''}`;
   };
+  // The frame (filters, search, start form) is drawn once; only the table follows the runs.
+  app.innerHTML = `<h1>Runs</h1><div class="filters">${['', ...STATUSES].map((s) => `<button data-filter="${s}" class="${s === status ? 'on' : ''}">${s || 'all'}</button>`).join('')}
+      <select id="workflow-filter" aria-label="workflow"><option value="">every workflow</option>${names.map((n) => `<option value="${esc(n)}"${n === workflow ? ' selected' : ''}>${esc(n)}</option>`).join('')}</select>
+      <input id="search" type="search" placeholder="search id or subject" value="${esc(q)}" aria-label="search"></div>
+    <div id="start-box"></div><div id="runs-box"></div>`;
+  for (const b of app.querySelectorAll('[data-filter]')) b.onclick = () => navigate(link({ status: b.dataset.filter }));
+  document.getElementById('workflow-filter').onchange = (ev) => navigate(link({ workflow: ev.target.value }));
+  const search = document.getElementById('search');
+  let typed = null;
+  search.oninput = () => {
+    clearTimeout(typed);
+    typed = setTimeout(() => {
+      history.replaceState(null, '', link({ q: search.value }));
+      void refresh();
+    }, 200);
+  };
+  startForm(document.getElementById('start-box'), workflows.filter((w, i) => workflows.findIndex((x) => x.name === w.name) === i), (id) => navigate(`/runs/${encodeURIComponent(id)}`));
+  const box = document.getElementById('runs-box');
+  const render = async () => {
+    const { runs } = await api(`/runs?limit=200${status ? `&status=${status}` : ''}${workflow ? `&workflow=${encodeURIComponent(workflow)}` : ''}`);
+    const needle = search.value.trim().toLowerCase();
+    const shown = needle ? runs.filter((r) => r.id.toLowerCase().includes(needle) || (r.subject ?? '').toLowerCase().includes(needle)) : runs;
+    const empty = runs.length
+      ? '<p class="muted">No run matches.</p>'
+      : '<p class="muted" id="empty-hint">No runs yet. Start one with "Start a run" above, with <code>rmapp start &lt;workflow&gt; \'{…}\'</code>, or watch the GitHub bot work with <code>rmapp demo</code>.</p>';
+    box.innerHTML = `<table id="runs"><thead><tr><th>Run</th><th>Subject</th><th>Workflow</th><th>Status</th><th>State</th><th>Error</th><th>Duration</th><th>Updated</th></tr></thead><tbody>
+      ${shown.map((r) => `<tr data-id="${esc(r.id)}"><td>${runLink(r.id)}</td><td>${esc(r.subject ?? '')}</td><td>${esc(r.workflow)}</td><td>${badge(r.status)}</td><td><code>${esc(stateText(r.state))}</code>${r.status === 'waiting' && r.wakeAt ? `<div class="muted">wakes ${when(r.wakeAt)}</div>` : ''}</td>
+        <td class="error">${r.error ? `<code>${esc(r.error.category)}</code> ${esc(r.error.message)}` : ''}</td><td class="duration">${duration(r)}</td><td>${when(r.updatedAt)}</td></tr>`).join('')}
+      </tbody></table>${shown.length ? '' : empty}`;
+  };
+  schedule(render); // before the first render: a change during it re-renders
   await render();
-  schedule(render);
 }
 
 // ---------- statechart ----------
@@ -153,6 +231,12 @@ function drawChart(chart, marks) {
       }
     }
     n.states.forEach((c) => draw(c, depth + 1));
+    const first = n.states.find((c) => c.key === n.initial);
+    if (first) {
+      // The initial marker: a dot with an arrow into the initial child, as in statechart notation.
+      const y = first.y + Math.min(first.h / 2, 17);
+      parts.push(`<g class="initial-marker" data-initial="${esc(first.id)}"><circle class="initial" cx="${first.x - 16}" cy="${y}" r="4"></circle><path class="edge" d="M${first.x - 12},${y} L${first.x - 1},${y}" marker-end="url(#arrow)"></path></g>`);
+    }
   };
   draw(chart, 0);
   const seen = new Set();
@@ -188,13 +272,14 @@ function drawChart(chart, marks) {
       lx = (x1 + x2) / 2;
       ly = top + 2;
     }
-    parts.push(`<path class="edge${toFailure ? ' fail' : ''}" d="${d}" marker-end="url(#arrow)"${toFailure ? ' stroke-dasharray="3 3" opacity=".5"' : ''}></path>`);
-    if (lx !== null && !seen.has(key)) parts.push(`<text class="edge" x="${lx}" y="${ly}" text-anchor="middle">${esc(e.label)}${e.guarded ? ' [guard]' : ''}</text>`);
+    const kind = e.label.startsWith('after ') ? 'after' : e.label === 'always' ? 'always' : /^(done|error): /.test(e.label) ? 'outcome' : 'event';
+    parts.push(`<path class="edge ${kind}${toFailure ? ' fail' : ''}${e.guarded ? ' guarded' : ''}" data-label="${esc(e.label)}" d="${d}" marker-end="url(#arrow)"${toFailure ? ' stroke-dasharray="3 3" opacity=".5"' : ''}></path>`);
+    if (lx !== null && !seen.has(key)) parts.push(`<text class="edge ${kind}" x="${lx}" y="${ly}" text-anchor="middle">${esc(e.label)}${e.guarded ? ' [guard]' : ''}</text>`);
     seen.add(key);
   }
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${chart.w + 20}" height="${chart.h + 40}" viewBox="-10 -24 ${chart.w + 20} ${chart.h + 40}">
     <defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#8c959f"/></marker></defs>
-    ${parts.join('\n')}</svg>`;
+    <g id="viewport">${parts.join('\n')}</g></svg>`;
 }
 
 /** State ids of a state value: `{ a: 'b' }` under root `m` → m.a, m.a.b. */
@@ -224,21 +309,61 @@ function marksOf(chart, run, history) {
 }
 
 // ---------- run page ----------
+/** Zoom and pan of the chart (wheel, drag, buttons), kept across re-renders of one run's page. */
+function zoomable(box, view) {
+  const svg = box.querySelector('svg');
+  const port = box.querySelector('#viewport');
+  if (!svg || !port) return;
+  const apply = () => port.setAttribute('transform', `translate(${view.x},${view.y}) scale(${view.k})`);
+  apply();
+  const zoom = (factor) => {
+    view.k = Math.min(4, Math.max(0.25, view.k * factor));
+    apply();
+  };
+  svg.addEventListener('wheel', (ev) => {
+    ev.preventDefault();
+    zoom(ev.deltaY < 0 ? 1.15 : 1 / 1.15);
+  }, { passive: false });
+  let drag = null;
+  svg.addEventListener('pointerdown', (ev) => (drag = { x: ev.clientX - view.x, y: ev.clientY - view.y }));
+  svg.addEventListener('pointermove', (ev) => {
+    if (!drag) return;
+    view.x = ev.clientX - drag.x;
+    view.y = ev.clientY - drag.y;
+    apply();
+  });
+  for (const end of ['pointerup', 'pointerleave']) svg.addEventListener(end, () => (drag = null));
+  box.querySelector('[data-zoom="in"]').onclick = () => zoom(1.25);
+  box.querySelector('[data-zoom="out"]').onclick = () => zoom(0.8);
+  box.querySelector('[data-zoom="reset"]').onclick = () => {
+    Object.assign(view, { k: 1, x: 0, y: 0 });
+    apply();
+  };
+}
+
 async function runPage(id) {
+  const view = { k: 1, x: 0, y: 0 };
+  app.innerHTML = '<div id="run-head"></div><div id="event-box"></div><div id="run-body"></div>';
+  const head = document.getElementById('run-head');
+  const eventBox = document.getElementById('event-box');
+  const bodyBox = document.getElementById('run-body');
   const render = async () => {
-    const { run, history, artifacts, childRuns, chart } = await api(`/runs/${encodeURIComponent(id)}`);
+    const { run, history, artifacts, childRuns, chart, layout } = await api(`/runs/${encodeURIComponent(id)}`);
     const steps = history.filter((h) => h.type.startsWith('step.'));
     const progress = history.filter((h) => h.type === 'progress');
     const finished = ['succeeded', 'failed', 'cancelled'].includes(run.status);
-    app.innerHTML = `
+    head.innerHTML = `
       <p><a href="/">← runs</a></p>
       <h1 id="run-title">${esc(run.id)} ${badge(run.status)}</h1>
       <p class="muted">${esc(run.workflow)}@${esc(run.workflowVersion)} · state <code id="run-state">${esc(stateText(run.state))}</code> · started ${when(run.createdAt)}${run.finishedAt ? ` · finished ${when(run.finishedAt)}` : ''}</p>
       ${run.statusMessage ? `<p class="muted">${esc(run.statusMessage)}</p>` : ''}
       ${run.error ? `<p class="error" id="run-error"><code>${esc(run.error.category)}</code> <code>${esc(run.error.code)}</code> ${esc(run.error.message)}</p>` : ''}
-      <div class="actions"><button id="cancel" ${finished ? 'disabled' : ''}>Cancel</button><button id="retry" ${run.status === 'failed' ? '' : 'disabled'}>Retry</button><span id="action-result" class="muted"></span></div>
-      <section><h2>Statechart</h2><div class="legend"><span class="s-running">■ current</span><span class="s-succeeded">■ done</span><span class="s-failed">■ failed</span></div>
-        <div class="chart" id="chart">${chart ? drawChart(chart, marksOf(chart, run, history)) : '<p class="muted">This version is not registered in this deploy.</p>'}</div></section>
+      <div class="actions"><button id="cancel" ${finished ? 'disabled' : ''}>Cancel</button><button id="retry" ${run.status === 'failed' ? '' : 'disabled'}>Retry</button><span id="action-result" class="muted"></span></div>`;
+    eventForm(eventBox, id, finished || !chart ? [] : acceptedEvents(chart, idsOf(chart.id, run.state)), () => void refresh());
+    bodyBox.innerHTML = `
+      <section><h2>Statechart</h2><div class="chart-tools">zoom <button data-zoom="in">+</button><button data-zoom="out">−</button><button data-zoom="reset">reset</button> · drag to pan · edges: events, after, always, done/error; [guard] when guarded</div><div class="legend"><span class="s-running">■ current</span><span class="s-succeeded">■ done</span><span class="s-failed">■ failed</span></div>
+        <div class="chart" id="chart">${chart ? (layout ? drawLaidOut(chart, layout, marksOf(chart, run, history)) : drawChart(chart, marksOf(chart, run, history))) : '<p class="muted">This version is not registered in this deploy.</p>'}</div></section>
+      ${timeline(run, history)}
       <div class="grid"><div>
         <section><h2>Attempts and errors</h2><table><thead><tr><th>Step</th><th>Attempt</th><th>Event</th><th>Error</th></tr></thead><tbody>
           ${steps.map((h) => `<tr><td>${esc(h.step ?? '')}</td><td>${h.attempt ?? ''}</td><td>${esc(h.type)}</td><td class="error">${h.data?.error ? `<code>${esc(h.data.error.category)}</code> ${esc(h.data.error.message)}` : ''}</td></tr>`).join('')}
@@ -260,6 +385,7 @@ async function runPage(id) {
         document.getElementById('action-result').textContent = err.message;
       }
     };
+    zoomable(document.getElementById('chart').parentElement, view);
     document.getElementById('cancel').onclick = () => act('cancel');
     document.getElementById('retry').onclick = () => act('retry');
     for (const a of app.querySelectorAll('[data-artifact]')) {
@@ -272,14 +398,15 @@ async function runPage(id) {
       };
     }
   };
+  schedule(render, id); // before the first render: a change during it re-renders
   await render();
-  schedule(render);
 }
 
 // ---------- routing ----------
 function navigate(path) {
   history.pushState(null, '', path);
-  route();
+  connectStream();
+route();
 }
 
 document.addEventListener('click', (ev) => {
@@ -292,9 +419,11 @@ window.addEventListener('popstate', route);
 
 function route() {
   clearTimeout(timer);
+  current = null;
   const m = /^\/runs\/(.+)$/.exec(location.pathname);
   (m ? runPage(decodeURIComponent(m[1])) : listPage()).catch((err) => {
     app.innerHTML = `<p class="error">${esc(err.message)}</p>`;
   });
 }
+connectStream();
 route();

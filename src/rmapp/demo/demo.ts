@@ -1,0 +1,202 @@
+/**
+ * `rmapp demo`: the whole GitHub bot on one machine, with nothing to set up. A local GitHub (the
+ * emulator, answering only as GitHub's OpenAPI description allows, with web pages to watch), a local
+ * git remote holding a small repository with real tests, the sample agent (scripted, deterministic)
+ * or a real one, and the service on embedded PGlite. A person files an issue and comments
+ * `@rmapp implement`; once the pull request exists they leave a review comment mentioning the bot.
+ * Both reach the service as signed webhooks, exactly as GitHub's would (README, "Try it: rmapp demo").
+ */
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../config.ts';
+import { createGitHubClient } from '../github/client.ts';
+import { createLogger, type Logger } from '../logger.ts';
+import { startService, type Service } from '../service.ts';
+import { createBareRemote } from './git-remote.ts';
+import { GitHubEmulator } from './github-emulator.ts';
+import { githubWebPage } from './github-web.ts';
+import { SAMPLE_COMMAND, SAMPLE_FILES, SAMPLE_ISSUE, SAMPLE_OWNER, SAMPLE_PERSON, SAMPLE_REPO, SAMPLE_REVIEW, SAMPLE_TEST_COMMAND } from './sample.ts';
+
+/** The sample agent: a script that acts on directives in the prompt (see its header). */
+export const SAMPLE_AGENT = ['node', fileURLToPath(new URL('./scripted-agent.mjs', import.meta.url))];
+
+/**
+ * Variables of the caller's environment the demo passes on: how to sandbox (RMAPP_SANDBOX…) and what
+ * a real agent needs (RMAPP_AGENT_ENV names its API key variable, RMAPP_AGENT_NETWORK its hosts).
+ */
+const PASSED_ON = /^RMAPP_(SANDBOX|AGENT_ENV|AGENT_NETWORK|AGENT_TIMEOUT|TEST_TIMEOUT)/;
+
+export interface DemoOptions {
+  /** The folder the demo keeps its state in: `<dir>/.rmapp/demo/`, emptied at start. */
+  dir: string;
+  /** Dashboard port (0: any free port). Default 3000. */
+  port?: number | undefined;
+  /** The agent command, as RMAPP_AGENT_COMMAND takes it (a JSON array or words); default the sample agent. */
+  agent?: string | undefined;
+  /** The caller's environment, for the variables in {@link PASSED_ON}. Default `process.env`. */
+  env?: NodeJS.ProcessEnv | undefined;
+  /** What happens, one line each (default: nothing). */
+  say?: ((line: string) => void) | undefined;
+  /** The service's log (default: warnings and errors on stderr). */
+  log?: Logger | undefined;
+}
+
+/** One JSON document summing the demo up (`rmapp demo --json`). */
+export interface DemoResult {
+  runs: { id: string; workflow: string; status: string }[];
+  pullRequest: { number: number; url: string } | null;
+}
+
+export interface Demo {
+  dashboardUrl: string;
+  /** The local GitHub's web pages. */
+  githubUrl: string;
+  emulator: GitHubEmulator;
+  service: Service;
+  /** Settles when both runs have ended (or the script could not go on: then the summary says how far it got). */
+  finished: Promise<DemoResult>;
+  stop(): Promise<void>;
+}
+
+/** Starts everything and the person's script; see {@link Demo.finished}. */
+export async function startDemo(options: DemoOptions): Promise<Demo> {
+  const say = options.say ?? (() => {});
+  const home = join(options.dir, '.rmapp', 'demo');
+  rmSync(home, { recursive: true, force: true });
+  mkdirSync(join(home, 'remotes'), { recursive: true });
+  const token = randomBytes(16).toString('hex');
+  const secret = randomBytes(16).toString('hex');
+  const emulator = new GitHubEmulator(token, 'rmapp[bot]');
+  const apiUrl = await emulator.start({ web: (path) => githubWebPage(emulator, path) });
+  const githubUrl = apiUrl.replace(/\/api\/v3$/, '');
+  emulator.webUrl = githubUrl;
+  const fullName = `${SAMPLE_OWNER}/${SAMPLE_REPO}`;
+  emulator.repos.set(fullName, { default_branch: 'main' });
+  emulator.permissions.set(`${fullName}:${SAMPLE_PERSON}`, 'write');
+  await createBareRemote(join(home, 'remotes'), SAMPLE_REPO, SAMPLE_FILES);
+
+  const port = options.port ?? 3000;
+  const passed = Object.fromEntries(Object.entries(options.env ?? process.env).filter(([name, value]) => PASSED_ON.test(name) && value !== undefined));
+  let service: Service;
+  try {
+    const config = await loadConfig({
+      cwd: home, // no rmapp.config.* there: the demo is configured here and only here
+      env: {
+        ...passed,
+        GITHUB_TOKEN: token,
+        GITHUB_API_URL: apiUrl,
+        GITHUB_WEBHOOK_SECRET: secret,
+        RMAPP_GIT_URL: join(home, 'remotes', '{repo}.git'),
+        RMAPP_AGENT_COMMAND: options.agent ?? JSON.stringify(SAMPLE_AGENT),
+        RMAPP_TEST_COMMAND: JSON.stringify(SAMPLE_TEST_COMMAND),
+        RMAPP_WORKSPACE_ROOT: join(home, 'workspaces'),
+        RMAPP_HOST: '127.0.0.1',
+        PORT: String(port),
+        ...(port ? { RMAPP_PUBLIC_URL: `http://127.0.0.1:${port}` } : {}),
+      },
+    });
+    service = await startService({
+      config,
+      database: { url: '', dataDir: join(home, 'pgdata') },
+      // The local GitHub has no secondary rate limits: no spacing of writes (GitHub's needs 1 s, 3 s
+      // for comments), so the demo moves at the pace of the work.
+      github: createGitHubClient({ baseUrl: apiUrl, token, minWriteIntervalMs: 0, minNotifyingWriteIntervalMs: 0 }),
+      engine: { pollMs: 250 },
+      progressIntervalMs: 500,
+      log: options.log ?? createLogger({ level: 'warn', secrets: [token, secret] }),
+    });
+  } catch (err) {
+    await emulator.stop();
+    throw err;
+  }
+  say(`Dashboard:    ${service.url}/`);
+  say(`Local GitHub: ${githubUrl}/`);
+
+  const deliver = async (event: string, payload: object): Promise<string> => {
+    const body = JSON.stringify(payload);
+    const res = await fetch(`${service.url}/webhooks/github`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-github-event': event,
+        'x-github-delivery': randomUUID(),
+        'x-hub-signature-256': `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`,
+      },
+      body,
+    });
+    const answer = (await res.json()) as { runId?: string; error?: string; ignored?: string };
+    if (!answer.runId) throw new Error(`The service did not take the ${event} webhook (${res.status}): ${answer.error ?? answer.ignored}`);
+    return answer.runId;
+  };
+  /** The run a delivery started (GitHubDelivery's outcome). */
+  const startedBy = async (deliveryRunId: string): Promise<string> => {
+    const delivery = await service.engine.waitFor(deliveryRunId);
+    const outcome = (delivery.output as { outcome?: { action: string; runId?: string } } | null)?.outcome;
+    if (outcome?.action !== 'started' || !outcome.runId) throw new Error(`The webhook started no run: ${JSON.stringify(delivery.output)} (${delivery.status})`);
+    return outcome.runId;
+  };
+  const repository = { name: SAMPLE_REPO, full_name: fullName, owner: { login: SAMPLE_OWNER, type: 'Organization' }, html_url: `${githubUrl}/${fullName}` };
+  const person = { login: SAMPLE_PERSON, type: 'User' };
+
+  const runs: DemoResult['runs'] = [];
+  let pullRequest: DemoResult['pullRequest'] = null;
+  const script = async (): Promise<void> => {
+    emulator.issues.set(`${fullName}#${SAMPLE_ISSUE.number}`, { title: SAMPLE_ISSUE.title, body: SAMPLE_ISSUE.body });
+    const commentId = emulator.addIssueComment(SAMPLE_OWNER, SAMPLE_REPO, SAMPLE_ISSUE.number, SAMPLE_COMMAND, SAMPLE_PERSON);
+    say(`${SAMPLE_PERSON} opened issue #${SAMPLE_ISSUE.number} and commented "@rmapp implement": ${githubUrl}/${fullName}/issues/${SAMPLE_ISSUE.number}`);
+    const implementationId = await startedBy(
+      await deliver('issue_comment', {
+        action: 'created',
+        issue: { number: SAMPLE_ISSUE.number, title: SAMPLE_ISSUE.title, body: SAMPLE_ISSUE.body, state: 'open', user: person },
+        comment: { id: commentId, body: SAMPLE_COMMAND, user: person, html_url: `${githubUrl}/${fullName}/issues/${SAMPLE_ISSUE.number}#issuecomment-${commentId}` },
+        repository,
+        sender: person,
+      }),
+    );
+    say(`IssueImplementation started: ${service.url}/runs/${encodeURIComponent(implementationId)}`);
+    const implementation = await service.engine.waitFor(implementationId);
+    runs.push({ id: implementation.id, workflow: implementation.workflow, status: implementation.status });
+    say(`IssueImplementation ${implementation.status}`);
+    const pull = (emulator.pulls.get(fullName) ?? []).find((p) => p.head === `rmapp/issue-${SAMPLE_ISSUE.number}`);
+    if (!pull) return;
+    pullRequest = { number: pull.number, url: `${githubUrl}/${fullName}/pull/${pull.number}` };
+    say(`Pull request #${pull.number}: ${pullRequest.url}`);
+
+    const reviewCommentId = emulator.addReviewComment(SAMPLE_OWNER, SAMPLE_REPO, pull.number, SAMPLE_REVIEW.body, SAMPLE_PERSON, { path: SAMPLE_REVIEW.path, line: SAMPLE_REVIEW.line });
+    say(`${SAMPLE_PERSON} left a review comment on ${SAMPLE_REVIEW.path} mentioning @rmapp`);
+    const reviewId = await startedBy(
+      await deliver('pull_request_review_comment', {
+        action: 'created',
+        pull_request: { number: pull.number, title: pull.title, state: pull.state, head: { ref: pull.head }, base: { ref: pull.base }, user: { login: 'rmapp[bot]', type: 'Bot' } },
+        comment: { id: reviewCommentId, body: SAMPLE_REVIEW.body, path: SAMPLE_REVIEW.path, line: SAMPLE_REVIEW.line, user: person, pull_request_review_id: null },
+        repository,
+        sender: person,
+      }),
+    );
+    say(`PRReview started: ${service.url}/runs/${encodeURIComponent(reviewId)}`);
+    const review = await service.engine.waitFor(reviewId);
+    runs.push({ id: review.id, workflow: review.workflow, status: review.status });
+    say(`PRReview ${review.status}`);
+  };
+  const finished = script().then(
+    () => ({ runs, pullRequest }),
+    (err: unknown) => {
+      say(`The demo could not go on: ${(err as Error).message}`);
+      return { runs, pullRequest };
+    },
+  );
+
+  return {
+    dashboardUrl: `${service.url}/`,
+    githubUrl: `${githubUrl}/`,
+    emulator,
+    service,
+    finished,
+    async stop() {
+      await service.stop({ graceMs: 5_000 });
+      await emulator.stop();
+    },
+  };
+}

@@ -1,0 +1,85 @@
+/**
+ * The API's writes that start and steer runs (the dashboard's forms use them; scripts may):
+ * `POST /api/runs` `{ workflow, input, idempotencyKey? }` → 201 `{ id }`, and `POST /api/runs/:id/events`
+ * with an event `{ type, ...payload }` → 202 `{ delivered }`. Both sit behind the token, Host, Origin
+ * and `X-Rmapp-Request` rules of every API write (http-server.ts). A client's mistake — a body that is
+ * not a JSON object, an unknown workflow, input the workflow's schema refuses, a malformed or reserved
+ * event, a run that has finished — is a 4xx whose message names what is wrong and how to fix it.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import type { Engine } from '../../state_machine/engine.ts';
+import { RunNotFoundError, UnknownWorkflowError, WorkflowError } from '../../state_machine/errors.ts';
+import { SizeLimitError } from '../../state_machine/limits.ts';
+import { BodyAbortedError, BodyTimeoutError, BodyTooLargeError, ClientError, readBody, sendJson } from './http-util.ts';
+
+/** Largest body of a write (a run's input or an event); the engine has its own, tighter limits. */
+const MAX_BODY_BYTES = 1024 * 1024;
+
+/** The JSON object a write sends; a {@link ClientError} for anything else. */
+async function jsonObject(req: IncomingMessage, example: string): Promise<Record<string, unknown>> {
+  let raw: string;
+  try {
+    raw = (await readBody(req, { limit: MAX_BODY_BYTES, deadlineMs: 10_000 })).toString('utf8');
+  } catch (err) {
+    if (err instanceof BodyTooLargeError) throw new ClientError(413, `The body is larger than ${MAX_BODY_BYTES} bytes: send a reference (an artifact name, a URL) instead of the data.`);
+    if (err instanceof BodyTimeoutError) throw new ClientError(408, 'The body did not arrive within 10 s.');
+    if (err instanceof BodyAbortedError) throw new ClientError(400, 'The body was cut off.');
+    throw err;
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(raw);
+  } catch {
+    throw new ClientError(400, `The body is not JSON: send a JSON object such as ${example} with Content-Type: application/json.`);
+  }
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ClientError(400, `The body must be a JSON object such as ${example}.`);
+  return body as Record<string, unknown>;
+}
+
+const START_EXAMPLE = '{"workflow":"example.order","input":{"orderId":"A-1","amountCents":1200}}';
+const startBody = z.object({ workflow: z.string().min(1), input: z.unknown().optional(), idempotencyKey: z.string().min(1).max(200).optional() }).strict();
+
+/** The engine's refusals of a client's request, as 4xx; anything else is the server's problem. */
+function clientStatus(err: unknown): number | null {
+  if (err instanceof RunNotFoundError) return 404;
+  if (err instanceof SizeLimitError) return 413;
+  if (err instanceof UnknownWorkflowError) return 400;
+  if (err instanceof WorkflowError && err.category === 'validation') return 400;
+  return null;
+}
+
+/**
+ * Handles the write routes (`parts`: the decoded path after `/api`); false when none matched.
+ * The caller has checked the token, Host, Origin and `X-Rmapp-Request`.
+ */
+export async function handleApiWrites(engine: Engine, req: IncomingMessage, res: ServerResponse, parts: string[]): Promise<boolean> {
+  const method = req.method ?? 'GET';
+  const start = method === 'POST' && parts.length === 1 && parts[0] === 'runs';
+  const event = method === 'POST' && parts.length === 3 && parts[0] === 'runs' && parts[2] === 'events';
+  if (!start && !event) return false;
+  try {
+    if (start) {
+      const parsed = startBody.safeParse(await jsonObject(req, START_EXAMPLE));
+      if (!parsed.success) {
+        const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ');
+        throw new ClientError(400, `Bad request to start a run (${problems}): send ${START_EXAMPLE}, with an optional "idempotencyKey".`);
+      }
+      const { workflow, input, idempotencyKey } = parsed.data;
+      const id = await engine.start(workflow, input ?? {}, { idempotencyKey });
+      sendJson(res, 201, { id });
+      return true;
+    }
+    const id = parts[1] as string;
+    const body = await jsonObject(req, '{"type":"approve"}');
+    if (typeof body.type !== 'string' || body.type === '') throw new ClientError(400, 'The event needs a non-empty string "type", e.g. {"type":"approve"}; other fields are its payload.');
+    const result = await engine.send(id, body as { type: string });
+    sendJson(res, 202, { delivered: result.delivered });
+    return true;
+  } catch (err) {
+    const status = clientStatus(err);
+    if (status === null) throw err;
+    sendJson(res, status, { error: (err as Error).message });
+    return true;
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * `GET /api/stream`: Server-Sent Events telling the dashboard which run changed, so it re-renders at
+ * once instead of polling. Each change is an event `run` whose data is the run's id, workflow,
+ * status, state, status message, parent, wake-up time and timestamps (masked like every API answer).
+ *
+ * The changes come from the database: migration 0010 announces every change of a run's row on the
+ * channel `rmapp_run_changed`, and the server LISTENs there. On Postgres that covers the writes of
+ * every worker process; on PGlite (one process) the notification is delivered in-process by PGlite
+ * itself. Notifications of one run within {@link COALESCE_MS} become one event. A comment line every
+ * {@link HEARTBEAT_MS} keeps the connection alive through proxies and the server's idle timeout.
+ * `?run=<id>` limits the stream to that run and its children.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Engine } from '../../state_machine/engine.ts';
+import { RunNotFoundError } from '../../state_machine/errors.ts';
+import type { Logger } from '../logger.ts';
+import type { Masker } from '../masking.ts';
+import { checkText } from './http-util.ts';
+
+/** The channel migration 0010's trigger notifies, with the run id as payload. */
+export const RUN_CHANGED_CHANNEL = 'rmapp_run_changed';
+const COALESCE_MS = 100;
+const HEARTBEAT_MS = 15_000;
+
+/** What a `run` event carries. */
+export interface RunChange {
+  id: string;
+  workflow: string;
+  status: string;
+  state: unknown;
+  statusMessage: string | null;
+  parentRunId: string | null;
+  wakeAt: Date | null;
+  updatedAt: Date;
+  finishedAt: Date | null;
+}
+
+interface Client {
+  res: ServerResponse;
+  run: string | null;
+}
+
+/** The stream's route and its LISTEN, started with the first client and ended by {@link close}. */
+export function runStream(engine: Engine, masker: Masker, log: Logger) {
+  const clients = new Set<Client>();
+  const pending = new Set<string>();
+  let flushTimer: NodeJS.Timeout | null = null;
+  let listening: Promise<() => Promise<void>> | null = null;
+  let closed = false;
+
+  const flush = async () => {
+    flushTimer = null;
+    const ids = [...pending];
+    pending.clear();
+    for (const id of ids) {
+      const run = await engine.get(id).catch((err: unknown) => {
+        if (err instanceof RunNotFoundError) return null; // pruned or deleted since
+        throw err;
+      });
+      if (!run) continue;
+      const change: RunChange = {
+        id: run.id, workflow: run.workflow, status: run.status, state: run.state, statusMessage: run.statusMessage,
+        parentRunId: run.parentRunId, wakeAt: run.wakeAt, updatedAt: run.updatedAt, finishedAt: run.finishedAt,
+      };
+      const frame = `event: run\ndata: ${JSON.stringify(masker.value(change))}\n\n`;
+      for (const c of clients) if (!c.run || c.run === run.id || c.run === run.parentRunId) c.res.write(frame);
+    }
+  };
+  const onChange = (id: string) => {
+    if (clients.size === 0) return;
+    pending.add(id);
+    flushTimer ??= setTimeout(() => void flush().catch((err: unknown) => log.warn({ err }, 'live stream: reading a changed run failed')), COALESCE_MS);
+  };
+  const listen = () => {
+    listening ??= engine.db().then((db) => db.listen(RUN_CHANGED_CHANNEL, onChange));
+    listening.catch(() => (listening = null)); // tried again with the next client
+    return listening;
+  };
+
+  return {
+    /** Serves one client until it goes away or the server closes. */
+    async handle(_req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+      const runParam = url.searchParams.get('run');
+      const run = runParam === null ? null : checkText(runParam, 'query parameter "run"');
+      await listen();
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+      // The browser reconnects after 2 s when the connection drops (EventSource's `retry`).
+      res.write('retry: 2000\n: connected\n\n');
+      const client: Client = { res, run };
+      clients.add(client);
+      const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), HEARTBEAT_MS);
+      const done = () => {
+        clearInterval(heartbeat);
+        clients.delete(client);
+      };
+      res.once('close', done);
+    },
+    /** Ends every stream and stops listening. */
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      if (flushTimer) clearTimeout(flushTimer);
+      for (const c of clients) c.res.end();
+      clients.clear();
+      const stop = await listening?.catch(() => null);
+      await stop?.().catch(() => {});
+    },
+  };
+}
