@@ -47,7 +47,7 @@ beforeAll(async () => {
       RMAPP_TEST_COMMAND: JSON.stringify(['sh', '-c', tests]),
       RMAPP_AGENT_COMMAND: JSON.stringify(['sh', '-c', agent]),
       RMAPP_AGENT_ENV: 'ANTHROPIC_API_KEY',
-      RMAPP_SANDBOX_PATHS: join(ROOT, 'test/fixtures'),
+      RMAPP_SANDBOX_PATHS: join(ROOT, 'src/rmapp/demo'),
       RMAPP_MAX_TEST_ATTEMPTS: '1',
       RMAPP_DASHBOARD_TOKEN: DASHBOARD,
     },

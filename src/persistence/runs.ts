@@ -34,7 +34,10 @@ export interface NewRun {
  * id) that already exists, inserts nothing and returns the existing run's id and `created: false`.
  * @internal
  */
-export async function insertRun(db: Queryable, run: NewRun): Promise<{ id: string; created: boolean; claimed?: RunRow }> {
+export async function insertRun(
+  db: Queryable,
+  run: NewRun,
+): Promise<{ id: string; created: boolean; claimed?: RunRow; existing?: { workflow: string } }> {
   if (run.claimFor) {
     const rows = await db.query<Record<string, unknown>>(
       `insert into rmapp_runs (id, workflow, workflow_version, status, input, idempotency_key, parent_run_id, deadline_at,
@@ -66,13 +69,14 @@ export async function insertRun(db: Queryable, run: NewRun): Promise<{ id: strin
   return findExisting(db, run);
 }
 
-async function findExisting(db: Queryable, run: NewRun): Promise<{ id: string; created: boolean }> {
+async function findExisting(db: Queryable, run: NewRun): Promise<{ id: string; created: boolean; existing: { workflow: string } }> {
   const existing = await db.query<{ id: string; workflow: string }>(
     `select id, workflow from rmapp_runs where ($1::text is not null and idempotency_key = $1) or id = $2 limit 1`,
     [run.idempotencyKey ?? null, run.id],
   );
-  if (!existing[0]) throw new Error(`Run ${run.id} conflicted on insert but could not be read back; try again.`);
-  return { id: existing[0].id, created: false };
+  const row = existing[0];
+  if (!row) throw new Error(`Run ${run.id} conflicted on insert but could not be read back; try again.`);
+  return { id: row.id, created: false, existing: { workflow: row.workflow } };
 }
 
 /** One run, or undefined. @internal */

@@ -123,6 +123,8 @@ export function findUndurable(snapshot: unknown, path = ''): UndurableValue | nu
   // A child's input is persisted too (a step gets it again when it runs after a restore).
   if (path !== '' && s.input !== undefined) walk(s.input, `${path}input`, 0, w);
   if (w.out[0]) return w.out[0];
+  const foreign = s.context === undefined ? null : findForeignRef(s.context, `${path}context`, new Set(Object.keys(s.children ?? {})), 0);
+  if (foreign) return foreign;
   for (const [id, child] of Object.entries(s.children ?? {})) {
     if (!child) continue;
     if (typeof child.src !== 'string') {
@@ -134,6 +136,32 @@ export function findUndurable(snapshot: unknown, path = ''): UndurableValue | nu
       };
     }
     const inner = findUndurable(child.snapshot, `${path}children.${id}.`);
+    if (inner) return inner;
+  }
+  return null;
+}
+
+/**
+ * XState persists an actor reference held in context as `{ xstate$$type: 1, id }` and, on restore,
+ * reconnects it only to a live child of the same actor with that id: a reference to the machine itself,
+ * to its parent (passed in as input) or to a child already stopped comes back as `undefined` — after
+ * every eviction, so between any two events. Refused at the first write that carries one.
+ */
+function findForeignRef(value: unknown, path: string, children: Set<string>, depth: number): UndurableValue | null {
+  if (!value || typeof value !== 'object' || depth > MAX_DEPTH) return null;
+  const ref = value as { xstate$$type?: unknown; id?: unknown };
+  if (ref.xstate$$type === 1) {
+    if (typeof ref.id === 'string' && children.has(ref.id)) return null;
+    return {
+      path,
+      problem:
+        `is a reference to actor ${JSON.stringify(ref.id)}, which is not a live child of this machine (itself, its parent, or a ` +
+        'child already stopped): a restored snapshot cannot reconnect it. Keep references to your own running children only ' +
+        '(remove one from context when you stop it); reach the parent with sendParent, and this machine with raise',
+    };
+  }
+  for (const [key, item] of Object.entries(value)) {
+    const inner = findForeignRef(item, Array.isArray(value) ? `${path}[${key}]` : `${path}.${key}`, children, depth + 1);
     if (inner) return inner;
   }
   return null;

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { context as otelContext, SpanStatusCode } from '@opentelemetry/api';
 import { z } from 'zod';
 import { appendSignal, signalOutcome, type SignalOutcome } from '../persistence/inbox.ts';
-import { findUndurableValue, findUnstorableText } from './durable-check.ts';
+import { findUndurableValue } from './durable-check.ts';
 import { openDatabase, type Database, type OpenDatabaseOptions } from '../persistence/database.ts';
 import { migrate } from '../persistence/migrate.ts';
 import { appendHistory, getHistory, getRun, insertRun, listRuns, queuePosition, type ListRunsFilter } from '../persistence/runs.ts';
@@ -247,8 +247,15 @@ export class Engine {
         issues,
       );
     }
-    const badText = findUnstorableText(parsed.data, 'input');
-    if (badText) throw new ValidationError(`Invalid input for workflow "${name}": ${badText.path} ${badText.problem}.`, [{ path: badText.path, message: badText.problem }]);
+    // Stored as JSON: a value JSON would change (a Date a z.date() schema produced, a Map) is refused
+    // here rather than reaching the machine as something else.
+    const bad = findUndurableValue(parsed.data, 'input');
+    if (bad) throw new ValidationError(`Invalid input for workflow "${name}": ${bad.path} ${bad.problem}.`, [{ path: bad.path, message: bad.problem }]);
+    for (const [key, value] of [['idempotencyKey', options.idempotencyKey], ['concurrencyKey', options.concurrencyKey]] as const) {
+      if (value === undefined) continue;
+      const problem = typeof value !== 'string' || value === '' ? { path: key, problem: 'must be a non-empty string' } : findUndurableValue(value, key);
+      if (problem) throw new ValidationError(`Invalid ${key}: ${problem.path} ${problem.problem}.`, [{ path: problem.path, message: problem.problem }]);
+    }
     if (options.runId !== undefined) {
       const ok = runIdSchema.safeParse(options.runId);
       if (!ok.success) throw new ValidationError(`Invalid runId "${options.runId}": ${ok.error.issues[0]?.message}.`);
@@ -296,11 +303,18 @@ export class Engine {
     } finally {
       span.end();
     }
-    const { id, claimed } = inserted;
+    const { id, claimed, existing } = inserted;
     if (claimed && worker) worker.adopt({ ...claimed, hasSignals: false }, insertedAt);
     else {
       if (claimFor) worker?.unreserve();
       this.worker?.poke();
+    }
+    // A key (or run id) names one start: a later call with it gets that run back, whatever its input
+    // (a webhook delivered again carries a new delivery id). A key first used for another workflow is
+    // a mistake the caller must hear about, not a run of something they did not ask for.
+    if (existing && existing.workflow !== def.name) {
+      const what = options.idempotencyKey !== undefined ? `Idempotency key "${options.idempotencyKey}"` : `Run id "${id}"`;
+      throw new ValidationError(`${what} was already used to start run ${id} of workflow "${existing.workflow}"; use a new key to start a "${def.name}" run.`);
     }
     return id;
   }

@@ -601,7 +601,20 @@ export class RunSession implements CommitParticipant, StepHost {
         this.ending = { status: 'failed', snapshot: this.lastGoodSnapshot, error };
         return this.buildWrite();
       }
-      this.timers = readTimers(this.actor, this.host.clock.now());
+      const timers = readTimers(this.actor, this.host.clock.now());
+      // A delayed event's payload is stored with its timer: one JSON cannot carry would arrive changed
+      // after a restore, or (a BigInt) could not be written at all.
+      const badTimer = timers
+        .map((t, i) => {
+          const bad = findUndurableValue(t.event, `timers[${i}].event`);
+          return bad && { ...bad, problem: `${bad.problem} (in the payload of the delayed event ${JSON.stringify(t.event.type)})` };
+        })
+        .find(Boolean);
+      if (badTimer) {
+        this.ending = { status: 'failed', snapshot: this.lastGoodSnapshot, error: undurableError(badTimer) };
+        return this.buildWrite();
+      }
+      this.timers = timers;
       if (this.evicting) {
         status = 'waiting';
         release = true;

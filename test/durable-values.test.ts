@@ -1,0 +1,107 @@
+/**
+ * Values a JSON snapshot cannot carry, in the places the first checks missed (issue 15's adversarial
+ * review): the payload of a delayed event (a BigInt wedged the run, a Date came back a string), an
+ * actor reference that is not a live child of the machine (itself, its parent: `undefined` after every
+ * restore), and a run's input as a zod schema produced it (a `z.date()` reached the machine a string).
+ * Each is refused with the path and the fix, and nothing is left running.
+ */
+import { beforeAll, expect, it } from 'vitest';
+import { assign, raise, sendTo, setup, type AnyActorRef } from 'xstate';
+import { z } from 'zod';
+import { createEngine, defineWorkflow, ValidationError, type Database, type Engine } from '../src/index.ts';
+import { useTestDatabase } from './helpers/postgres.ts';
+
+const store = useTestDatabase();
+let db: Database;
+beforeAll(() => {
+  db = store.db;
+});
+
+async function run(name: string, machine: Parameters<typeof defineWorkflow>[0]['machine'], events: { type: string }[] = []) {
+  const engine: Engine = createEngine({ database: db, workflows: [defineWorkflow({ name, machine, input: z.object({}) })], pollMs: 20 });
+  await engine.startWorker();
+  try {
+    const id = await engine.start(name, {});
+    for (const e of events) await engine.send(id, e, { buffer: true });
+    return await engine.waitFor(id, { timeoutMs: 20_000 });
+  } finally {
+    await engine.stop();
+  }
+}
+
+it.each([
+  ['a BigInt', () => 5n, /timers\[0\]\.event\.p is a BigInt.*in the payload of the delayed event "t"/],
+  ['a Date', () => new Date(0), /timers\[0\]\.event\.p is a Date.*in the payload of the delayed event "t"/],
+])('a delayed event whose payload holds %s fails the run at once, naming the event', async (_kind, value, message) => {
+  const machine = setup({}).createMachine({
+    id: 'later',
+    initial: 'a',
+    states: { a: { on: { go: { actions: raise(() => ({ type: 't', p: value() }), { delay: 3_000 }) }, t: 'b' } }, b: { type: 'final' } },
+  });
+  const result = await run(`dv.timer.${_kind.replace(/\W/g, '')}`, machine, [{ type: 'go' }]);
+  expect(result.status, 'the run ends instead of waiting on a timer it cannot store').toBe('failed');
+  expect(result.error?.code).toBe('UNDURABLE_SNAPSHOT');
+  expect(result.error?.message).toMatch(message);
+});
+
+it('a reference to the parent kept in a child machine context is refused, naming it', async () => {
+  const child = setup({ types: {} as { context: { parent: AnyActorRef }; input: { parent: AnyActorRef } } }).createMachine({
+    id: 'child',
+    context: ({ input }) => ({ parent: input.parent }),
+    on: { ping: { actions: sendTo(({ context }) => context.parent, { type: 'pong' }) } },
+  });
+  const machine = setup({ actors: { child } }).createMachine({
+    id: 'parent',
+    invoke: { id: 'kid', src: 'child', input: ({ self }) => ({ parent: self }) },
+    on: { pong: {} },
+  });
+  const result = await run('dv.parent-ref', machine);
+  expect(result.status).toBe('failed');
+  expect(result.error?.message).toMatch(/children\.kid\.context\.parent is a reference to actor .* not a live child of this machine/);
+});
+
+it('a reference to the machine itself kept in its context is refused', async () => {
+  const machine = setup({ types: {} as { context: { me: AnyActorRef | null } } }).createMachine({
+    id: 'selfish',
+    context: { me: null },
+    entry: assign({ me: ({ self }) => self }),
+  });
+  const result = await run('dv.self-ref', machine);
+  expect(result.status).toBe('failed');
+  expect(result.error?.message).toMatch(/^context\.me is a reference to actor .*sendParent/);
+});
+
+it('an input a zod schema turned into a Date is refused at start, before a run exists', async () => {
+  const machine = setup({}).createMachine({ id: 'dated', initial: 'a', states: { a: { type: 'final' } } });
+  const engine = createEngine({ database: db, workflows: [defineWorkflow({ name: 'dv.dated', machine, input: z.object({ at: z.coerce.date() }) })] });
+  try {
+    const err = await engine.start('dv.dated', { at: '2026-12-01T00:00:00Z' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as Error).message).toMatch(/input\.at is a Date: JSON turns it into a string/);
+    expect(await engine.list({ workflow: 'dv.dated' }), 'runs created').toEqual([]);
+  } finally {
+    await engine.stop();
+  }
+});
+
+it('an idempotency key with a NUL or a lone surrogate is refused at start, and a key first used for another workflow is a clear error', async () => {
+  const machine = setup({}).createMachine({ id: 'keyed', initial: 'a', states: { a: { type: 'final' } } });
+  const engine = createEngine({
+    database: db,
+    workflows: [defineWorkflow({ name: 'dv.key.a', machine, input: z.object({}) }), defineWorkflow({ name: 'dv.key.b', machine, input: z.object({}) })],
+  });
+  try {
+    for (const key of ['k\u0000', 'q\ud800']) {
+      const err = await engine.start('dv.key.a', {}, { idempotencyKey: key }).catch((e: unknown) => e);
+      expect(err, `key ${JSON.stringify(key)}`).toBeInstanceOf(ValidationError);
+      expect((err as Error).message).toMatch(/^Invalid idempotencyKey: idempotencyKey holds a (NUL character|lone UTF-16 surrogate)/);
+    }
+    const first = await engine.start('dv.key.a', {}, { idempotencyKey: 'shared' });
+    expect(await engine.start('dv.key.a', {}, { idempotencyKey: 'shared' }), 'the same start again').toBe(first);
+    const err = await engine.start('dv.key.b', {}, { idempotencyKey: 'shared' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as Error).message).toBe(`Idempotency key "shared" was already used to start run ${first} of workflow "dv.key.a"; use a new key to start a "dv.key.b" run.`);
+  } finally {
+    await engine.stop();
+  }
+});
