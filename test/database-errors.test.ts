@@ -10,6 +10,19 @@ it('a DATABASE_URL that is not a Postgres URL says what it should look like', as
   await expect(openDatabase({ url: 'mysql://me:hunter2@db/x' })).rejects.toThrow(/got "mysql:\/\/me:\*\*\*@db\/x"/);
 });
 
+it.each([
+  ['host=127.0.0.1 user=postgres password=S3cretPw dbname=x', 'host=127.0.0.1 user=postgres password=*** dbname=x'],
+  ["password='S3cret Pw' host=x", 'password=*** host=x'],
+  ['postgres:S3cretPw@127.0.0.1/x', 'postgres:***@127.0.0.1/x'],
+])('a password in a DATABASE_URL that is not a URL with a host is masked too: %s', async (url, shown) => {
+  const err = (await openDatabase({ url }).then(
+    () => new Error('opened'),
+    (e: unknown) => e as Error,
+  ));
+  expect(err.message).toContain(`got "${shown}"`);
+  expect(err.message).not.toMatch(/S3cret/);
+});
+
 it('a closed port names the URL with the password masked and the fix, and stays retryable', async () => {
   // A port that was free a moment ago: nothing listens there.
   const port = await new Promise<number>((resolve) => {

@@ -72,11 +72,15 @@ function configError(message: string): Error {
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
+    // Only a URL with a host has its password where URL finds it (`postgres:secret@host/db` does not).
+    if (u.host !== '') {
+      if (u.password) u.password = '***';
+      return u.toString();
+    }
   } catch {
-    return url.replace(/:[^:@/]*@/, ':***@');
+    // Not a URL: a libpq key/value string, or a typo; masked below.
   }
+  return url.replace(/(password\s*=\s*)('[^']*'|\S+)/gi, '$1***').replace(/:[^:@/\s]*@/g, ':***@');
 }
 
 /** Failures to reach or log in to the server, not of a statement: these get the hint of {@link connectionError}. */

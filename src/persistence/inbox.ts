@@ -78,3 +78,9 @@ export async function signalOutcome(db: Queryable, runId: string, id: number): P
   if (!row) return null;
   return row.outcome ?? (row.consumed ? 'received' : null);
 }
+
+/** The signal a run already took under `dedupeKey`, if any (an ignored one freed its key). */
+export async function signalByDedupeKey(db: Queryable, runId: string, dedupeKey: string): Promise<number | null> {
+  const rows = await db.query<{ id: number }>('select id from rmapp_run_inbox where run_id = $1 and dedupe_key = $2 limit 1', [runId, dedupeKey]);
+  return rows[0] ? Number(rows[0].id) : null;
+}

@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { context as otelContext, SpanStatusCode } from '@opentelemetry/api';
 import { z } from 'zod';
-import { appendSignal, signalOutcome, type SignalOutcome } from '../persistence/inbox.ts';
+import { appendSignal, signalByDedupeKey, signalOutcome, type SignalOutcome } from '../persistence/inbox.ts';
 import { findUndurableValue } from './durable-check.ts';
 import { openDatabase, type Database, type OpenDatabaseOptions } from '../persistence/database.ts';
 import { migrate } from '../persistence/migrate.ts';
@@ -29,6 +29,9 @@ import { DEFAULT_RETENTION, type RetentionPolicy } from '../persistence/retentio
 import { startRetentionJob, type RetentionJob } from '../persistence/retention-job.ts';
 import { instrumentMetrics } from './metrics.ts';
 import { ATTR, traceparentOf, tracer } from './telemetry.ts';
+
+/** The shortest lease a worker may hold runs with (see the check in `createEngine`). */
+export const MIN_LEASE_MS = 500;
 
 /** Signals buffered with `send(…, { buffer: true })` wait this long for a state that accepts them. */
 export const DEFAULT_BUFFER_MS = 24 * 60 * 60 * 1000;
@@ -171,6 +174,12 @@ export class Engine {
       throw new ValidationError(`createEngine: history.keepLast (${keepLast}) must be at most history.maxRows - 2 (${(maxRows ?? 2_000) - 2}).`);
     }
     if (maxRows !== undefined && maxRows < 3) throw new ValidationError(`createEngine: history.maxRows must be at least 3 (got ${maxRows}).`);
+    // Renewed every third of the lease and trusted up to a fifth before it ends: below half a second a
+    // renewal's own round trip under load eats the lease, and runs cycle between owners until their
+    // steps fail as never finished.
+    if (options.leaseMs !== undefined && options.leaseMs < MIN_LEASE_MS) {
+      throw new ValidationError(`createEngine: leaseMs must be at least ${MIN_LEASE_MS} (got ${options.leaseMs}); the default is 30000.`);
+    }
     for (const [name, value] of Object.entries({ concurrency: options.concurrency, leaseMs: options.leaseMs, pollMs: options.pollMs, 'history.maxRows': maxRows, 'history.keepLast': keepLast })) {
       if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
         throw new ValidationError(`createEngine: ${name} must be a positive number (got ${String(value)}).`);
@@ -437,6 +446,10 @@ export class Engine {
     const run = await getRun(db, runId);
     if (!run) throw new RunNotFoundError(runId);
     if (FINAL_STATUSES.includes(run.status)) {
+      // Sending again what the run already took (a caller retrying, a program run twice) is answered
+      // as the duplicate it is, even once the run has finished.
+      const taken = dedupeKey === null ? null : await signalByDedupeKey(db, runId, dedupeKey);
+      if (taken !== null) return { delivered: false, id: taken, outcome: 'duplicate' };
       throw new ValidationError(`Run ${runId} has already finished (${run.status}); it accepts no more events.`);
     }
     // The run's own version's default, else the current one's (a run of a version this deploy lacks).

@@ -1,0 +1,38 @@
+/**
+ * Engine options and calls a user gets wrong, or repeats: a lease too short to ever hold a run is
+ * refused at `createEngine`, and sending again an event a finished run already took is answered as a
+ * duplicate (a program run twice), not an error.
+ */
+import { beforeAll, expect, it } from 'vitest';
+import { setup } from 'xstate';
+import { z } from 'zod';
+import { createEngine, defineWorkflow, ValidationError, type Database } from '../src/index.ts';
+import { useTestDatabase } from './helpers/postgres.ts';
+
+const store = useTestDatabase();
+let db: Database;
+beforeAll(() => {
+  db = store.db;
+});
+
+it('a lease shorter than half a second is refused, naming the minimum', () => {
+  expect(() => createEngine({ database: db, workflows: [], leaseMs: 10 })).toThrow(ValidationError);
+  expect(() => createEngine({ database: db, workflows: [], leaseMs: 10 })).toThrow('createEngine: leaseMs must be at least 500 (got 10); the default is 30000.');
+});
+
+it('an event sent again under its dedupe key after the run finished is a duplicate; a new one is refused', async () => {
+  const machine = setup({ types: {} as { events: { type: 'approve' } } }).createMachine({ id: 'once', initial: 'a', states: { a: { on: { approve: 'done' } }, done: { type: 'final' } } });
+  const engine = createEngine({ database: db, workflows: [defineWorkflow({ name: 'edge.once', machine, input: z.object({}) })], pollMs: 20 });
+  await engine.startWorker();
+  try {
+    const id = await engine.start('edge.once', {}, { idempotencyKey: 'once-1' });
+    const first = await engine.send(id, { type: 'approve' }, { dedupeKey: 'approval-1' });
+    expect((await engine.waitFor(id, { timeoutMs: 10_000 })).status).toBe('succeeded');
+    // The same program again: the same run, the same event.
+    expect(await engine.start('edge.once', {}, { idempotencyKey: 'once-1' })).toBe(id);
+    expect(await engine.send(id, { type: 'approve' }, { dedupeKey: 'approval-1' })).toEqual({ delivered: false, id: first.id, outcome: 'duplicate' });
+    await expect(engine.send(id, { type: 'approve' }, { dedupeKey: 'approval-2' })).rejects.toThrow(`Run ${id} has already finished (succeeded); it accepts no more events.`);
+  } finally {
+    await engine.stop();
+  }
+});
