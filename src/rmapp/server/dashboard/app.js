@@ -302,8 +302,16 @@ function marksOf(chart, run, history) {
   const failed = new Set();
   if (run.status === 'failed') {
     for (const id of current) failed.add(id);
+    // A machine that moved to a final failure state failed in the state before it; one that failed
+    // where it stood (a step out of retries, a throwing action) failed in its current state only.
+    const finals = new Set();
+    const collect = (n) => {
+      if (n.type === 'final') finals.add(n.id);
+      n.states.forEach(collect);
+    };
+    collect(chart);
     const before = entered.at(-2);
-    if (before) for (const id of idsOf(chart.id, before.state)) failed.add(id);
+    if (before && [...current].some((id) => finals.has(id))) for (const id of idsOf(chart.id, before.state)) failed.add(id);
   }
   return { current, done, failed };
 }
