@@ -166,22 +166,3 @@ function findForeignRef(value: unknown, path: string, children: Set<string>, dep
   }
   return null;
 }
-
-/**
- * The first string (or key) under `value` that Postgres cannot store (a NUL, a lone surrogate): for
- * data that is stored as JSON as it is (a run's input), where only such text would fail the insert.
- */
-export function findUnstorableText(value: unknown, path: string, depth = 0): UndurableValue | null {
-  if (typeof value === 'string') {
-    const problem = textProblem(value);
-    return problem ? { path, problem } : null;
-  }
-  if (!value || typeof value !== 'object' || depth > MAX_DEPTH) return null;
-  for (const [key, item] of Object.entries(value)) {
-    const keyProblem = textProblem(key);
-    if (keyProblem) return { path: `${path}[${JSON.stringify(key)}]`, problem: `has a key that ${keyProblem}` };
-    const inner = findUnstorableText(item, Array.isArray(value) ? `${path}[${key}]` : `${path}.${key}`, depth + 1);
-    if (inner) return inner;
-  }
-  return null;
-}
