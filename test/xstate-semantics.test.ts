@@ -200,8 +200,9 @@ describe('signals that arrive early', () => {
     const again = await engine.send(id, { type: 'approve' }, { dedupeKey: 'approval-1', waitMs: 20_000 });
     expect(again).toMatchObject({ delivered: true, outcome: 'received' });
     expect((await engine.waitFor(id, { timeoutMs: 10_000 })).state).toBe('done');
-    const dup = await engine.send(id, { type: 'approve' }, { dedupeKey: 'approval-1' }).catch((e: Error) => e);
-    expect(dup, 'the run has finished').toBeInstanceOf(Error);
+    // The run has finished: the key it took answers duplicate; a new event is refused.
+    expect(await engine.send(id, { type: 'approve' }, { dedupeKey: 'approval-1' }), 'the same event again').toMatchObject({ delivered: false, outcome: 'duplicate' });
+    await expect(engine.send(id, { type: 'approve' }, { dedupeKey: 'approval-2' })).rejects.toThrow(/has already finished \(succeeded\)/);
   });
 
   it('a buffered event that no state accepts before it expires is reported expired', async () => {
