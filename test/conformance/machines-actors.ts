@@ -117,7 +117,9 @@ export const actorCases: Case[] = [
         expect({ state: got.state, status: got.status, children: got.children }, 'state, status and children as in XState').toEqual({ state: plain.state, status: plain.status, children: plain.children });
         expect(seen.slice(-all.length), 'the re-subscribed observable ran to its end: the last values are all of them, in order').toEqual(all);
         const replayed = seen.slice(1, -all.length);
-        for (const v of replayed) expect(all, `a value seen before the restore (${JSON.stringify(replayed)}) is a replay of one of the same values`).toContain(v);
+        // The replay may include the observable's initial (empty) snapshot value too, as XState's own run did.
+        const every = (plain.context as { seen: unknown[] }).seen;
+        for (const v of replayed) expect(every, `a value seen before the restore (${JSON.stringify(replayed)}) is a replay of one of the same values`).toContain(v);
       },
     },
     machine: setup({ actors: { fiveTicks }, types: {} as { context: { seen: unknown[] } } }).createMachine({
