@@ -43,7 +43,8 @@ it('3 worker processes, 300 runs, one worker SIGKILLed half-way: every run succe
   // Half-way, and while the victim holds runs (under load it may start late): its lease owner is host:pid:….
   const victimOwner = `%:${victim?.child.pid}:%`;
   const held = async () => (await db.query<{ id: string }>(`select id from rmapp_runs where lease_owner like $1 and status not in ('succeeded', 'failed', 'cancelled')`, [victimOwner])).map((r) => r.id);
-  await until(async () => (await countStatus('succeeded', ids)) >= 150 && (await held()).length > 0, 120_000, '150 runs to succeed while the victim holds runs');
+  // Several runs, so that it cannot finish them all in the instant between this check and the kill.
+  await until(async () => (await countStatus('succeeded', ids)) >= 150 && (await held()).length >= 5, 120_000, '150 runs to succeed while the victim holds runs');
   victim?.child.kill('SIGKILL');
   await victim?.exited;
   // The runs it held when it died (a run it finished in the last instant is not among them then).
