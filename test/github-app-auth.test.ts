@@ -41,11 +41,13 @@ it('an installation client makes its calls with the installation token it got fo
   const calls = emulator.requests.map((r) => `${r.auth} ${r.method} ${r.route}`);
   expect(calls).toEqual([
     'app GET /repos/{owner}/{repo}/installation',
+    // Whose comments are the bot's own: the App's slug, asked once as the App.
+    'app GET /app',
     'app POST /app/installations/{installation_id}/access_tokens',
     'installation:77 GET /repos/{owner}/{repo}/issues/{issue_number}/comments',
     'installation:77 POST /repos/{owner}/{repo}/issues/{issue_number}/comments',
   ]);
-  expect(emulator.requests[1]?.path).toBe('/app/installations/77/access_tokens');
+  expect(emulator.requests[2]?.path).toBe('/app/installations/77/access_tokens');
   expect(emulator.violations()).toEqual([]);
   expect(emulator.comments.get('acme/widgets#5')?.[0]?.body).toContain('hello from the App');
 

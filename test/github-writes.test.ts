@@ -74,6 +74,28 @@ it('replies once to a review comment', async () => {
   expect(emulator.reviewComments.get(`acme/widgets#${number}`)?.filter((c) => c.in_reply_to_id === reviewId)).toHaveLength(1);
 });
 
+it('a marker typed by someone else is not the bot\'s comment: the bot neither edits it nor takes it for its reply', async () => {
+  // mallory copies the progress comment's marker and pre-posts the reply's marker (both keys are guessable).
+  const foreign = emulator.addIssueComment('acme', 'widgets', 21, `Looks done to me ${marker('run-6/plan')}`, 'mallory');
+  const plan = await upsertComment(gh, repo, 21, 'run-6/plan', '## Plan');
+  expect(plan.created, 'the bot took mallory\'s comment for its own').toBe(true);
+  const comments = emulator.comments.get('acme/widgets#21') ?? [];
+  expect(comments.find((c) => c.id === foreign)?.body, 'mallory\'s comment was edited').toBe(`Looks done to me ${marker('run-6/plan')}`);
+  expect(comments.find((c) => c.id === plan.id)?.user.login).toBe('rmapp[bot]');
+  expect(emulator.writes(/\/issues\/comments\/\d+$/), 'a PATCH of a comment').toEqual([]);
+
+  const { number } = await ensurePullRequest(gh, repo, { head: 'feature-11', base: 'main', title: 'Feature', body: '', key: 'k11' });
+  const reviewId = emulator.addReviewComment('acme', 'widgets', number, '@rmapp rename this');
+  const fake = emulator.addReviewComment('acme', 'widgets', number, `Done. ${marker('run-6/reply')}`, 'mallory');
+  const thread = emulator.reviewComments.get(`acme/widgets#${number}`) ?? [];
+  const fakeReply = thread.find((c) => c.id === fake);
+  if (fakeReply) fakeReply.in_reply_to_id = reviewId; // a reply in the reviewer's thread
+  const reply = await replyToReviewComment(gh, repo, number, reviewId, 'run-6/reply', 'Renamed.');
+  expect(reply.created, 'the bot took mallory\'s reply for its own').toBe(true);
+  expect(reply.id).not.toBe(fake);
+  expect(await replyToReviewComment(gh, repo, number, reviewId, 'run-6/reply', 'Renamed.')).toEqual({ id: reply.id, created: false });
+});
+
 it('retries a 5xx inside the client and still writes once', async () => {
   emulator.failNext('POST', /\/issues\/9\/comments$/, 502, { times: 2 });
   const result = await upsertComment(gh, repo, 9, 'run-5/progress', 'hello');

@@ -321,7 +321,10 @@ export class GitHubEmulator {
       const permission = this.permissions.get(`${owner}/${repo}:${username}`);
       return permission ? [200, { permission: permission === 'maintain' ? 'write' : permission, role_name: permission, user: { login: username } }] : undefined;
     }),
+    // Who the token is: the login that authors the token's writes.
+    this.on('GET', '/user', () => [200, { login: this.botLogin, id: 1, type: this.botLogin.endsWith('[bot]') ? 'Bot' : 'User', site_admin: false }]),
     // GitHub App routes: authenticated with the app's JWT (see configureApp).
+    this.on('GET', '/app', () => (this.app ? [200, { id: this.app.appId, slug: this.botLogin.replace(/\[bot\]$/, ''), name: this.botLogin.replace(/\[bot\]$/, '') }] : undefined), 'app'),
     this.on('GET', '/repos/{owner}/{repo}/installation', ({ owner, repo }) => {
       const id = this.app?.installations[`${owner}/${repo}`];
       return id === undefined ? undefined : [200, { id, app_id: this.app?.appId, account: { login: owner }, repository_selection: 'selected', permissions: INSTALLATION_PERMISSIONS }];

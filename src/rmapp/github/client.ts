@@ -74,6 +74,34 @@ export interface GitHubClientConfig {
   minNotifyingWriteIntervalMs?: number | undefined;
 }
 
+/**
+ * How each client learns whose comments are its own: the login GitHub shows as the author of what the
+ * client writes. A token's is `GET /user`; an App's installations write as `<app slug>[bot]`, which
+ * `GET /app` (as the App) tells. Comments found by their hidden marker count only when this login
+ * wrote them, so nobody else's comment is taken for the bot's (github/writes.ts).
+ */
+const identities = new WeakMap<object, () => Promise<string>>();
+const knownLogins = new WeakMap<object, Promise<string>>();
+
+/** The login that authors the writes of `gh` (cached per client; a failed look-up is tried again). */
+export function ownLogin(gh: GitHubOctokit): Promise<string> {
+  let login = knownLogins.get(gh);
+  if (!login) {
+    const resolve = identities.get(gh) ?? (async () => (await gh.users.getAuthenticated()).data.login);
+    login = resolve();
+    knownLogins.set(gh, login);
+    login.catch(() => knownLogins.delete(gh));
+  }
+  return login;
+}
+
+/** An App's bot login, as its installations' comments show it. */
+async function appBotLogin(app: GitHubOctokit): Promise<string> {
+  const { data } = await app.request('GET /app');
+  if (!data?.slug) throw new Error('GitHub did not say the App\'s slug (GET /app): the bot cannot tell its own comments from others\'.');
+  return `${data.slug}[bot]`;
+}
+
 /** Everything but the credentials: the same for the token client, the App's client and its installations' clients. */
 function clientOptions(config: GitHubClientConfig) {
   const retries = config.retries ?? 3;
@@ -175,7 +203,11 @@ export function createGitHubAccess(config: GitHubClientConfig): GitHubAccess {
       : cached(repos, `${owner}/${repo}`.toLowerCase(), async () => (await app.octokit.request('GET /repos/{owner}/{repo}/installation', { owner, repo })).data.id);
   const githubForRepo = async (owner: string, repo: string): Promise<GitHubOctokit> => {
     const id = await installationOf(owner, repo);
-    return cached(installations, id, () => app.getInstallationOctokit(id));
+    return cached(installations, id, async () => {
+      const client = await app.getInstallationOctokit(id);
+      identities.set(client, () => appBotLogin(app.octokit));
+      return client;
+    });
   };
   return {
     mode: 'app',
@@ -214,5 +246,8 @@ export function createRoutedGitHubClient(access: GitHubAccess, config: GitHubCli
     };
     return auth;
   };
-  return new RmappOctokit({ ...options, authStrategy });
+  const client = new RmappOctokit({ ...options, authStrategy });
+  const appClient = access.appClient as GitHubOctokit;
+  identities.set(client, () => appBotLogin(appClient));
+  return client;
 }

@@ -2,8 +2,11 @@
  * Idempotent GitHub writes. Steps run at least once, so every write first looks for what an earlier
  * attempt made: a branch by name, a pull request by head branch, a comment or reply by a hidden
  * marker carrying the step's idempotency key. Running one twice makes one branch, one PR, one comment.
+ * A marker counts only in a comment the bot wrote itself: anyone can type one (the run id is in the
+ * progress comment), and a copied marker must neither silence the bot's answer nor make it edit
+ * someone else's comment.
  */
-import type { GitHubOctokit } from './client.ts';
+import { ownLogin, type GitHubOctokit } from './client.ts';
 
 export interface RepoRef {
   owner: string;
@@ -17,6 +20,11 @@ export function marker(key: string): string {
 
 function withMarker(body: string, key: string): string {
   return `${body}\n\n${marker(key)}`;
+}
+
+/** True when `login` (a comment's author) is the bot's own `self`: GitHub logins are case-insensitive. */
+function isOwn(author: { login?: string } | null | undefined, self: string): boolean {
+  return author?.login?.toLowerCase() === self.toLowerCase();
 }
 
 function isStatus(err: unknown, status: number): boolean {
@@ -76,8 +84,9 @@ export async function upsertComment(
   body: string,
 ): Promise<{ id: number; created: boolean; updated: boolean }> {
   const full = withMarker(body, key);
+  const self = await ownLogin(gh);
   const comments = await gh.paginate(gh.issues.listComments, { ...repo, issue_number: issueNumber, per_page: 100 });
-  const mine = comments.find((c) => c.body?.includes(marker(key)));
+  const mine = comments.find((c) => isOwn(c.user, self) && c.body?.includes(marker(key)));
   if (!mine) {
     const { data } = await gh.issues.createComment({ ...repo, issue_number: issueNumber, body: full });
     return { id: data.id, created: true, updated: false };
@@ -96,8 +105,9 @@ export async function replyToReviewComment(
   key: string,
   body: string,
 ): Promise<{ id: number; created: boolean }> {
+  const self = await ownLogin(gh);
   const comments = await gh.paginate(gh.pulls.listReviewComments, { ...repo, pull_number: pullNumber, per_page: 100 });
-  const mine = comments.find((c) => c.in_reply_to_id === commentId && c.body.includes(marker(key)));
+  const mine = comments.find((c) => c.in_reply_to_id === commentId && isOwn(c.user, self) && c.body.includes(marker(key)));
   if (mine) return { id: mine.id, created: false };
   const { data } = await gh.pulls.createReplyForReviewComment({ ...repo, pull_number: pullNumber, comment_id: commentId, body: withMarker(body, key) });
   return { id: data.id, created: true };
