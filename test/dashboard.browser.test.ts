@@ -18,6 +18,7 @@ import { startService, type Service } from '../src/rmapp/service.ts';
 import { approvalWorkflow, hangingWorkflow } from './helpers/durability-workflows.ts';
 import { failingWorkflow } from './helpers/workflows.ts';
 import { ROOT, until } from './helpers/processes.ts';
+import { screenshotPath } from './helpers/screenshots.ts';
 
 let service: Service;
 let browser: Browser;
@@ -133,7 +134,7 @@ it('starts a run from the form; the waiting run shows its wake-up, an `after` ed
   expect(await page.locator('#chart path.edge.after').count()).toBeGreaterThan(0);
   expect(await page.locator('#chart [data-initial]').count()).toBeGreaterThan(0);
   expect(await page.locator('#timeline [data-kind="attempt"]').count()).toBeGreaterThan(0);
-  await page.screenshot({ path: join(ROOT, 'docs', 'dashboard-run.png'), fullPage: true });
+  await page.screenshot({ path: screenshotPath('dashboard-run.png'), fullPage: true });
 
   await page.locator('#event-type').selectOption('approve');
   await page.locator('#event-payload').fill('{"by":"ada"}');

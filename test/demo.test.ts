@@ -13,6 +13,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { afterAll, expect, it } from 'vitest';
 import { runCommand } from '../src/rmapp/process.ts';
 import { BIN, ROOT } from './helpers/processes.ts';
+import { screenshotPath } from './helpers/screenshots.ts';
 
 let browser: Browser | undefined;
 afterAll(async () => browser?.close());
@@ -45,12 +46,12 @@ it('runs IssueImplementation and PRReview against the local GitHub, live on the 
   // PRReview starts once the PR exists, long after the page loaded; the demo ends when it does.
   await page.locator('#runs tr:has(td:text-is("PRReview"))').waitFor({ timeout: 60_000 });
   expect(await page.evaluate(() => (globalThis as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
-  await page.screenshot({ path: join(ROOT, 'docs', 'dashboard-runs.png') });
+  await page.screenshot({ path: screenshotPath('dashboard-runs.png') });
   const issue = await browser.newPage({ viewport: { width: 1100, height: 800 } });
   await issue.goto(`${github}demo/greeter/issues/1`);
   // The progress comment, edited in place as the run went (the page reloads itself every 2 s).
   await issue.locator('.comment.bot pre', { hasText: '- [x] creatingPR' }).waitFor({ timeout: 30_000 });
-  await issue.screenshot({ path: join(ROOT, 'docs', 'demo-local-github.png'), fullPage: true });
+  await issue.screenshot({ path: screenshotPath('demo-local-github.png'), fullPage: true });
 
   const code = await exited;
   expect(code, stderr).toBe(0);

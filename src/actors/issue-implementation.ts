@@ -14,7 +14,7 @@ import { parsePlanYaml, planPath, planSchema, renderPlanYaml, yamlBlock } from '
 import { askJson, formatIssues, type OutputIssue } from '../rmapp/structured-output.ts';
 import type { GitHubOctokit } from '../rmapp/github/client.ts';
 import { ensurePullRequest, upsertComment } from '../rmapp/github/writes.ts';
-import { writeWorkspaceFile, type Workspaces } from '../rmapp/workspace.ts';
+import type { Workspaces } from '../rmapp/workspace.ts';
 import { step } from '../state_machine/step.ts';
 import type { IssueImplementationSteps } from '../machines/issue-implementation.ts';
 
@@ -62,11 +62,12 @@ function isPlanYaml(plan: string): boolean {
  * Writes the plan to `tasks/issue-<n>.yml` in the workspace; a free-text plan (an older run) is left
  * out of the branch rather than failing the run.
  */
-async function placePlanFile(dir: string, issueNumber: number, plan: string): Promise<string | null> {
+async function placePlanFile(workspaces: Workspaces, dir: string, issueNumber: number, plan: string): Promise<string | null> {
   if (!isPlanYaml(plan)) return null;
   const file = planPath(issueNumber);
-  // The analysing agent may have put a symlink where the plan goes: never followed.
-  await writeWorkspaceFile(dir, file, plan.endsWith('\n') ? plan : `${plan}\n`);
+  // The analysing agent may have put a symlink where the plan goes: never followed. The plan quotes
+  // the agent's output, so it is masked like everything else that leaves the service.
+  await workspaces.writeFile(dir, file, plan.endsWith('\n') ? plan : `${plan}\n`);
   return file;
 }
 
@@ -137,7 +138,7 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
         const ws = await workspace(runId, input, signal);
         // The plan goes on the branch in its own commit, before the agent's work; the same plan
         // again (a later attempt, a re-executed step) changes nothing, so it makes no second commit.
-        const planFile = await placePlanFile(ws.dir, input.issueNumber, input.plan);
+        const planFile = await placePlanFile(deps.workspaces, ws.dir, input.issueNumber, input.plan);
         if (planFile) await deps.workspaces.commitAll(ws, `rmapp: plan for #${input.issueNumber} (${planFile})`, signal);
         progress(`implementing, attempt ${input.attempt}`);
         // A failed run with no output still counts as a failure the agent must fix.

@@ -116,8 +116,10 @@ export function githubRuntime(config: RmappConfig, overrides: { github?: GitHubO
     app: config.github.appId ? { appId: config.github.appId, privateKey: config.github.privateKey as string } : undefined,
   };
   const access = createGitHubAccess(clientConfig);
-  const github = maskGitHubWrites(overrides.github ?? createRoutedGitHubClient(access, clientConfig), createMasker(secretsOf(config)));
+  const masker = createMasker(secretsOf(config));
+  const github = maskGitHubWrites(overrides.github ?? createRoutedGitHubClient(access, clientConfig), masker);
   const workspaces = new Workspaces({
+    mask: masker.text,
     root: config.workspaceRoot,
     author: { name: config.botName, email: `${config.botName.replace(/\[bot\]$/, '')}@users.noreply.github.com` },
     token: async (url) => {

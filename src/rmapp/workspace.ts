@@ -54,6 +54,12 @@ export interface WorkspaceConfig {
   token?: ((remoteUrl: string) => Promise<string | undefined>) | undefined;
   /** Per git command. Default 10 minutes (a first clone of a large repository). */
   timeoutMs?: number | undefined;
+  /**
+   * The service's masker (src/rmapp/masking.ts), for what the service itself writes into a branch:
+   * commit messages and files such as the plan, which may quote an agent's output. Files the agent
+   * or the tests changed are the work under review and are committed as they are.
+   */
+  mask?: ((text: string) => string) | undefined;
 }
 
 export interface Workspace {
@@ -158,6 +164,15 @@ export class Workspaces {
     this.mirrors = config.mirrors ?? join(config.root, '.mirrors');
   }
 
+  private mask(text: string): string {
+    return this.config.mask ? this.config.mask(text) : text;
+  }
+
+  /** Writes a file of the service's own into a workspace, masked, never through a symlink ({@link writeWorkspaceFile}). */
+  async writeFile(dir: string, rel: string, text: string): Promise<void> {
+    await writeWorkspaceFile(dir, rel, this.mask(text));
+  }
+
   private async git(args: string[], cwd: string | undefined, signal?: AbortSignal, input?: string, remoteUrl?: string): Promise<string> {
     const token = remoteUrl && /^https?:/.test(remoteUrl) ? await this.config.token?.(remoteUrl) : undefined;
     const r = await runCommand(['git', ...args], { cwd, signal, input, timeoutMs: this.config.timeoutMs ?? 600_000, env: gitEnv(this.config.author, token), inheritEnv: false });
@@ -241,13 +256,13 @@ export class Workspaces {
     await this.git(['add', '-A'], ws.dir, signal);
     const staged = await runCommand(['git', 'diff', '--cached', '--quiet'], { cwd: ws.dir, signal, env: gitEnv(this.config.author), inheritEnv: false });
     if (staged.exitCode === 0) {
-      const subject = message.split('\n')[0]?.trim() ?? '';
+      const subject = this.mask(message).split('\n')[0]?.trim() ?? '';
       const log = await this.git(['log', '-n', '200', '--format=%H%x1f%s', 'HEAD', '--'], ws.dir, signal);
       const earlier = log.split('\n').map((l) => l.split('\x1f')).find(([, s]) => s === subject)?.[0] ?? null;
       return { committed: false, sha: await this.git(['rev-parse', 'HEAD'], ws.dir, signal), earlier };
     }
     // `-F -`: the message (which may quote an issue title) comes on stdin, never as an argument.
-    await this.git(['commit', '-q', '--no-verify', '-F', '-'], ws.dir, signal, message);
+    await this.git(['commit', '-q', '--no-verify', '-F', '-'], ws.dir, signal, this.mask(message));
     return { committed: true, sha: await this.git(['rev-parse', 'HEAD'], ws.dir, signal), earlier: null };
   }
 
