@@ -9,7 +9,7 @@
 // (`state_machine/testing/` had one: index → paths → path-kit → index), and ESLint's way to do that
 // (`import-x/no-cycle`) re-resolves the whole graph from every file, the slowest rule of that plugin.
 // dependency-cruiser builds the graph once with the TypeScript compiler, so boundaries and cycles are one
-// pass (about 2 s for `src/` on the 2-core machine), its rules name layers by path exactly as the issue
+// pass (5 s of CPU for `src/` on the 2-core machine), its rules name layers by path exactly as the issue
 // words them, and `import type` counts (`tsPreCompilationDeps`) — a type pulled from a higher layer is still
 // a dependency in the wrong direction. Version 17 is the last that runs on Node 20 (18 needs Node 22).
 //
