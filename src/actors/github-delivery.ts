@@ -3,7 +3,7 @@
  * it through the {@link WorkflowExecutor}. Every effect is idempotent with the delivery: runs start
  * with the delivery as key, signals carry it as dedupe key, replies carry it as comment marker.
  */
-import type { GitHubEventInput } from '../rmapp/webhooks/event.ts';
+import type { GitHubEventInput } from '../machines/github-delivery.ts';
 import type { GitHubOctokit } from '../rmapp/github/client.ts';
 import { canSteer, permissionOf, upsertComment } from '../rmapp/github/writes.ts';
 import { helpText, mentions, parseCommand, type Command } from '../rmapp/commands.ts';

@@ -6,10 +6,34 @@
  * durably, each idempotent with its key. Pure: steps are passed in (`src/actors/github-delivery.ts`).
  */
 import { assign, setup, type PromiseActorLogic, type UnknownActorLogic } from 'xstate';
+import { z } from 'zod';
 import { defineWorkflow } from '../state_machine/definition.ts';
 import { stageFailure } from './stage-failure.ts';
 import type { ErrorData } from '../state_machine/errors.ts';
-import { githubEventInput, type GitHubEventInput } from '../rmapp/webhooks/event.ts';
+
+/**
+ * The delivery run's input: only what the routing needs from a webhook (no tokens, no whole payload).
+ * It lives with the machine, not with the webhook handler that fills it (`src/rmapp/webhooks/event.ts`),
+ * because a machine may import only `src/state_machine` (README, "Layout").
+ */
+export const githubEventInput = z.object({
+  deliveryId: z.string().min(1).max(100),
+  event: z.enum(['issue_comment', 'issues', 'pull_request_review', 'pull_request_review_comment']),
+  action: z.string().min(1),
+  owner: z.string().min(1),
+  repo: z.string().min(1),
+  installationId: z.number().int().positive().nullable(),
+  /** The issue or pull request number. */
+  number: z.number().int().positive(),
+  isPullRequest: z.boolean(),
+  /** Who wrote the comment or review, or who added the label. */
+  author: z.string().min(1),
+  body: z.string().max(65_536),
+  commentId: z.number().int().positive().nullable(),
+  reviewId: z.number().int().positive().nullable(),
+  label: z.string().nullable(),
+});
+export type GitHubEventInput = z.infer<typeof githubEventInput>;
 
 /** What a delivery did, shown on the dashboard and returned as the run's output. */
 export interface DeliveryOutcome {

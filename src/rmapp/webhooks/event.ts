@@ -4,30 +4,11 @@
  * database), and the filter is pure and fast so the HTTP handler answers in milliseconds: comments
  * that do not mention the bot, bot-authored comments and unmapped labels never become runs.
  */
-import { z } from 'zod';
 import { mentions } from '../commands.ts';
+import { githubEventInput, type GitHubEventInput } from '../../machines/github-delivery.ts';
 
 /** Events rmapp subscribes to (the README's GitHub App set-up lists the same). */
 export const HANDLED_EVENTS = ['issue_comment', 'issues', 'pull_request_review', 'pull_request_review_comment', 'installation', 'ping'] as const;
-
-export const githubEventInput = z.object({
-  deliveryId: z.string().min(1).max(100),
-  event: z.enum(['issue_comment', 'issues', 'pull_request_review', 'pull_request_review_comment']),
-  action: z.string().min(1),
-  owner: z.string().min(1),
-  repo: z.string().min(1),
-  installationId: z.number().int().positive().nullable(),
-  /** The issue or pull request number. */
-  number: z.number().int().positive(),
-  isPullRequest: z.boolean(),
-  /** Who wrote the comment or review, or who added the label. */
-  author: z.string().min(1),
-  body: z.string().max(65_536),
-  commentId: z.number().int().positive().nullable(),
-  reviewId: z.number().int().positive().nullable(),
-  label: z.string().nullable(),
-});
-export type GitHubEventInput = z.infer<typeof githubEventInput>;
 
 export type Normalized = { kind: 'run'; input: GitHubEventInput } | { kind: 'ignored'; reason: string };
 
@@ -62,7 +43,7 @@ export function storableText(value: string): string {
 
 /**
  * Decides whether a delivery matters. `labels` maps label names to templates (only mapped labels start runs).
- * Throws a {@link z.ZodError} when a relevant payload lacks a field it must have (answered with 400).
+ * Throws zod's `ZodError` when a relevant payload lacks a field it must have (answered with 400).
  */
 export function normalizeWebhook(name: string, deliveryId: string, payload: Payload, options: { botName: string; labels: Record<string, string> }): Normalized {
   const { botName } = options;

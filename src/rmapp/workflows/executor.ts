@@ -8,7 +8,7 @@ import type { Engine } from '../../state_machine/engine.ts';
 import type { RunInfo } from '../../state_machine/run-info.ts';
 import type { ImplementOptions } from '../commands.ts';
 import type { TemplateName } from '../config.ts';
-import type { GitHubEventInput } from '../webhooks/event.ts';
+import type { GitHubEventInput } from '../../machines/github-delivery.ts';
 
 /** Workflow name of each template a command or label names. */
 export const TEMPLATE_WORKFLOWS: Record<TemplateName, string> = {
