@@ -59,6 +59,7 @@ it("a command finds none of the service's secrets: not in its environment, not i
   for (const [name, value] of Object.entries(SECRETS)) expect(seen, `${name} reached the sandbox`).not.toContain(value);
   expect(seen, 'a host file reached the sandbox').not.toContain(HOST_SECRET);
   expect(seen, "the service's own directory is visible").not.toContain('"name": "rmapp"');
+  expect(seen, "the service's working directory is named in an environment (PWD)").not.toContain(`PWD=${process.cwd()}`);
   expect(seen).toContain('PATH=/usr/local/bin:/usr/bin:/bin');
   expect(seen).toMatch(/No such file or directory/);
 });

@@ -107,8 +107,7 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
         // The agent reads the repository in the run's own workspace (the branch is created here from
         // the default branch; implementing continues in it), never in the service's directory.
         const ws = await workspace(runId, { owner: input.owner, repo: input.repo, branch: `rmapp/issue-${input.issueNumber}`, base: facts.defaultBranch }, signal);
-        const policy = await deps.workspaces.repositoryPolicy(ws, facts.defaultBranch, signal);
-        const analysis = await askJson(deps.agent, { cwd: ws.dir, prompt, schema: issueAnalysisSchema, signal, name: 'analysis', onReask: reask(progress, 'analysis'), repository: policy });
+        const analysis = await askJson(deps.agent, { cwd: ws.dir, prompt, schema: issueAnalysisSchema, signal, name: 'analysis', onReask: reask(progress, 'analysis') });
         await saveArtifact('analysis', analysis);
         return facts;
       },
@@ -150,7 +149,7 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
             : `Implement issue #${input.issueNumber} in this repository.`;
         const planNote = planFile ? `\n\nThe plan is also in \`${planFile}\`.` : '';
         const prompt = `${task}\n\n${issueText(input.issue)}\n## Plan\n\n${yamlBlock(input.plan)}${planNote}\n${failure}`;
-        await runAgent(deps.agent, { cwd: ws.dir, prompt, signal, repository: await deps.workspaces.repositoryPolicy(ws, input.base, signal) });
+        await runAgent(deps.agent, { cwd: ws.dir, prompt, signal });
         const { committed, sha, earlier } = await deps.workspaces.commitAll(ws, `rmapp: ${input.issue.title} (#${input.issueNumber}), attempt ${input.attempt}`, signal);
         // Pushed now, so a worker on another machine that resumes the run continues from this commit.
         await deps.workspaces.push(ws, signal);

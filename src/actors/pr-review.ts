@@ -1,5 +1,6 @@
 /** The steps of PRReview, built from the GitHub, workspace and agent adapters. */
-import { readFile, realpath } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, realpath } from 'node:fs/promises';
 import { isAbsolute, join, relative } from 'node:path';
 import type { AgentConfig } from '../rmapp/agent-runner.ts';
 import { runAgent } from '../rmapp/agent-runner.ts';
@@ -55,7 +56,7 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
         const ws = await workspace(runId, input, signal);
         if (!input.review.path) return { snippet: '' };
         const file = await insideWorkspace(ws.dir, input.review.path);
-        const text = file ? await readFile(file, 'utf8').catch(() => '') : '';
+        const text = file ? await readSnippetSource(file) : '';
         const lines = text.split('\n');
         const at = Math.max(0, (input.review.line ?? 1) - 1);
         return { snippet: lines.slice(Math.max(0, at - 10), at + 10).join('\n') };
@@ -127,6 +128,24 @@ export async function insideWorkspace(dir: string, path: string): Promise<string
     throw new ValidationError(`Review comment path "${path}" resolves outside the repository's files.`, [{ path: 'path', message: 'outside the workspace' }]);
   }
   return real;
+}
+
+/** Largest part of a file read for a snippet: a repository may hold a file of any size. */
+const SNIPPET_SOURCE_BYTES = 4 * 1024 * 1024;
+
+/** The start of a regular file (never a FIFO or a device, which could block or never end), as text. */
+export async function readSnippetSource(file: string): Promise<string> {
+  const handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW).catch(() => null);
+  if (!handle) return '';
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) return '';
+    const buffer = Buffer.alloc(Math.min(info.size, SNIPPET_SOURCE_BYTES));
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+    return buffer.subarray(0, bytesRead).toString('utf8');
+  } finally {
+    await handle.close();
+  }
 }
 
 /** The steps of ReviewResponse: PRReview's per comment, plus listing the review's comments and the summary. */

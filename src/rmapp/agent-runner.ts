@@ -19,7 +19,7 @@ export interface AgentConfig {
   network?: readonly string[] | undefined;
 }
 
-/** What a job adds for one repository: the hosts its `.github/rmapp.yml` asks for. */
+/** What a test run adds for one repository: the hosts its `.github/rmapp.yml` asks for (never the agent's). */
 export interface RepositoryPolicy {
   network?: readonly string[] | undefined;
 }
@@ -27,7 +27,7 @@ export interface RepositoryPolicy {
 /** Runs the agent; a non-zero exit is an {@link AgentError} (category `agent`) carrying the end of its stderr. */
 export async function runAgent(
   config: AgentConfig,
-  job: { cwd: string; prompt: string; signal?: AbortSignal | undefined; repository?: RepositoryPolicy | undefined },
+  job: { cwd: string; prompt: string; signal?: AbortSignal | undefined },
 ): Promise<CommandResult> {
   const result = await config.sandbox.run({
     argv: config.command,
@@ -36,7 +36,9 @@ export async function runAgent(
     timeoutMs: config.timeoutMs,
     signal: job.signal,
     env: config.env,
-    network: [...(config.network ?? []), ...(job.repository?.network ?? [])],
+    // Only the operator's hosts: the agent holds its API key, and a repository's `.github/rmapp.yml`
+    // is written by whoever can push to it; its hosts are for the tests (runTests), which hold no key.
+    network: config.network,
   });
   if (result.exitCode !== 0) {
     throw new AgentError(`The coding agent (${config.command[0]}) exited with ${result.exitCode ?? result.signal}: ${result.stderr.trim().slice(-500) || 'no output'}`, {

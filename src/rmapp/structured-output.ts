@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { WorkflowError } from '../state_machine/errors.ts';
-import { runAgent, type AgentConfig, type RepositoryPolicy } from './agent-runner.ts';
+import { runAgent, type AgentConfig } from './agent-runner.ts';
 
 /**
  * The first line of the corrective re-ask. Stable on purpose: the scripted agent
@@ -36,8 +36,6 @@ export interface JsonRequest<S extends z.ZodType> {
   name?: string | undefined;
   /** Called before the corrective re-ask, e.g. to record progress. */
   onReask?: ((issues: OutputIssue[]) => void) | undefined;
-  /** The repository's own sandbox settings (its `.github/rmapp.yml`). */
-  repository?: RepositoryPolicy | undefined;
 }
 
 function tryParse(text: string): { ok: true; value: unknown } | { ok: false; error: string } {
@@ -130,11 +128,11 @@ function correctivePrompt(request: string, issues: OutputIssue[], previous: stri
 export async function askJson<S extends z.ZodType>(agent: AgentConfig, request: JsonRequest<S>): Promise<z.output<S>> {
   const name = request.name ?? 'answer';
   const prompt = `${request.prompt.trimEnd()}\n\n${answerFormat(request.schema)}`;
-  const first = (await runAgent(agent, { cwd: request.cwd, prompt, signal: request.signal, repository: request.repository })).stdout;
+  const first = (await runAgent(agent, { cwd: request.cwd, prompt, signal: request.signal })).stdout;
   const checked = checkAnswer(first, request.schema);
   if (checked.ok) return checked.value;
   request.onReask?.(checked.issues);
-  const second = (await runAgent(agent, { cwd: request.cwd, prompt: correctivePrompt(prompt, checked.issues, first), signal: request.signal, repository: request.repository })).stdout;
+  const second = (await runAgent(agent, { cwd: request.cwd, prompt: correctivePrompt(prompt, checked.issues, first), signal: request.signal })).stdout;
   const rechecked = checkAnswer(second, request.schema);
   if (rechecked.ok) return rechecked.value;
   throw new WorkflowError(`The coding agent's ${name} was invalid, also after a corrective re-ask: ${formatIssues(rechecked.issues)}`, {

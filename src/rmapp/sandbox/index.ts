@@ -83,7 +83,8 @@ export function createSandbox(partial: Partial<SandboxSettings> = {}): Sandbox {
         argv = cgroup ? ['/bin/sh', '-c', ENTER_CGROUPS, 'rmapp-sandbox', String(cgroup.procsFiles.length), ...cgroup.procsFiles, ...rlimits] : rlimits;
       }
       try {
-        const result = await runCommand(argv, { input: job.input, timeoutMs: job.timeoutMs, signal: job.signal, env: outerEnv, inheritEnv: false, maxOutputBytes: limits.outputBytes, program: job.argv[0] });
+        // cwd '/': the wrapper's shell exports PWD, which would tell the command where the service runs.
+        const result = await runCommand(argv, { cwd: '/', input: job.input, timeoutMs: job.timeoutMs, signal: job.signal, env: outerEnv, inheritEnv: false, maxOutputBytes: limits.outputBytes, program: job.argv[0] });
         notRunnable(result, job.argv[0] as string);
         return result;
       } finally {
