@@ -346,7 +346,7 @@ export class RunSession implements CommitParticipant, StepHost {
         if (all) this.seenSignalSeq = Math.max(this.seenSignalSeq, seq);
       } while (this.pullAgain && !this.ended);
     })()
-      .catch((err) => console.error(`rmapp: reading signals of run ${this.runId} failed:`, err))
+      .catch((err: unknown) => this.host.logger.error({ err, runId: this.runId }, `rmapp: reading signals of run ${this.runId} failed`))
       .finally(() => {
         this.signalPull = null;
         this.maybeEvict();
@@ -545,7 +545,7 @@ export class RunSession implements CommitParticipant, StepHost {
       this.markDirty();
     } catch (err) {
       // An exception thrown here would propagate into the actor (docs/xstate-semantics.md): report it instead.
-      console.error(`rmapp: inspecting run ${this.runId} failed:`, err);
+      this.host.logger.error({ err, runId: this.runId }, `rmapp: inspecting run ${this.runId} failed`);
     }
   }
 
@@ -704,7 +704,7 @@ export class RunSession implements CommitParticipant, StepHost {
       .then((r) => {
         this.historyRows = Math.max(0, this.historyRows - r.deletedRows);
       })
-      .catch((err: unknown) => console.error(`rmapp: compacting the history of run ${this.runId} failed:`, (err as Error).message))
+      .catch((err: unknown) => this.host.logger.warn({ err, runId: this.runId }, `rmapp: compacting the history of run ${this.runId} failed: ${(err as Error).message}`))
       .finally(() => {
         this.compacting = null;
         // Writes held back at the bound go now.
@@ -729,7 +729,7 @@ export class RunSession implements CommitParticipant, StepHost {
     const error: ErrorData = { ...cause, code: 'WRITE_REJECTED', category: 'permanent', message: `The database refused the run's state: ${cause.message}` };
     if (this.ending?.error?.code === 'WRITE_REJECTED') {
       // Even the failure could not be written: stop here; the run waits for a fix, visibly held.
-      console.error(`rmapp: run ${this.runId}: the database refused even its failure: ${cause.message}`);
+      this.host.logger.error({ runId: this.runId, error: cause }, `rmapp: run ${this.runId}: the database refused even its failure: ${cause.message}`);
       return this.end(false);
     }
     this.ending = { status: 'failed', snapshot: this.lastGoodSnapshot, error };
@@ -752,7 +752,7 @@ export class RunSession implements CommitParticipant, StepHost {
    */
   lose(reason: 'fence' | 'renewal' | 'self-fence' | 'reclaimed'): void {
     if (this.ended) return;
-    console.error(`rmapp: run ${this.runId} is no longer owned by ${this.host.owner} (${reason}); stopping it here.`);
+    this.host.logger.warn({ runId: this.runId, owner: this.host.owner, reason }, `rmapp: run ${this.runId} is no longer owned by ${this.host.owner} (${reason}); stopping it here.`);
     this.host.events.emit('run.lost', { runId: this.runId, workflow: this.definition.name, reason });
     this.end(false);
   }
@@ -794,7 +794,7 @@ export class RunSession implements CommitParticipant, StepHost {
     try {
       if (this.actor && this.actor.getSnapshot().status === 'active') this.actor.stop();
     } catch (err) {
-      console.error(`rmapp: stopping run ${this.runId} failed:`, err);
+      this.host.logger.error({ err, runId: this.runId }, `rmapp: stopping run ${this.runId} failed`);
     }
     this.host.sessionEnded(this, wakeNow);
   }
