@@ -17,7 +17,7 @@ import { decodeStepRecords } from './step-execution.ts';
 import { findUndurableValue } from './durable-check.ts';
 import type { AnyWorkflowDefinition, RunId, WorkflowEvent, WorkflowStartInput } from './typed-runs.ts';
 import { RunNotFoundError, toErrorData, UnknownWorkflowError, ValidationError } from './errors.ts';
-import { CANCEL_SIGNAL } from './run-session.ts';
+import { CANCEL_SIGNAL } from './session-signals.ts';
 import { Worker } from './worker.ts';
 import { jsonBytes, SizeLimitError } from './limits.ts';
 import { instrumentMetrics } from './metrics.ts';

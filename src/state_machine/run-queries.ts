@@ -18,8 +18,12 @@ import { resolveEngineOptions, type EngineOptions, type ResolvedEngineOptions } 
 import type { Limits } from './limits.ts';
 
 /**
- * Definitions, database and run queries of an engine; see {@link Engine}, the class to use.
- * @internal
+ * Definitions, database and run queries of an engine: the half of {@link Engine} (the class to use)
+ * that reads. Not created on its own.
+ *
+ * @example
+ * const run = await engine.get(id);           // one run with its children
+ * const failed = await engine.list({ status: 'failed' });
  */
 export abstract class RunQueries {
   readonly events: EngineEvents;
