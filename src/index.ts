@@ -4,7 +4,10 @@
  * @example
  * import { createEngine, defineWorkflow, step } from 'rmapp';
  */
-export { createEngine, Engine, DEFAULT_BUFFER_MS, type EngineOptions, type StartOptions, type CancelResult, type SendOptions, type SendResult } from './state_machine/engine.ts';
+export { createEngine, Engine, type StartOptions, type CancelResult, type SendOptions, type SendResult } from './state_machine/engine.ts';
+export { DEFAULT_ENGINE_OPTIONS, DEFAULT_BUFFER_MS, MIN_LEASE_MS, type EngineOptions } from './state_machine/engine-options.ts';
+export { silentLogger, type Logger, type LogFn } from './persistence/logger.ts';
+export type { HistoryBound } from './persistence/retention.ts';
 export type { RunId, AnyWorkflowDefinition, GenericEvent, WorkflowStartInput, WorkflowEvent, WorkflowOutput } from './state_machine/typed-runs.ts';
 export { defineWorkflow, machineVersion, type WorkflowDefinition, type DefineWorkflowOptions, type CleanupContext, type SignalDefaults } from './state_machine/definition.ts';
 export { checkRunVersions, type RunVersionVerdict, type RegisteredDefinitions, type VersionCheck } from './state_machine/version-check.ts';

@@ -3,6 +3,8 @@
  * real ones from the machine's server, raw (postgres.js) and wrapped by Drizzle (`err.cause.code`).
  */
 import { sql } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/node-postgres';
+import pg from 'pg';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentError, openDatabase, TestFailureError, toErrorData, type Database } from '../src/index.ts';
@@ -81,7 +83,10 @@ describe('Postgres errors by SQLSTATE, raw and through Drizzle', () => {
   it('a unique violation (23505) is permanent, also when Drizzle wraps it', async () => {
     const direct = await raw`insert into t values (1)`.catch((e: unknown) => e);
     expect(toErrorData(direct)).toMatchObject({ category: 'permanent', code: 'PG_23505' });
-    const wrapped = await db.drizzle.execute(sql`insert into t values (1)`).catch((e: unknown) => e);
+    // rmapp runs no query through Drizzle (src/persistence/database.ts); an embedding app may, on the same database.
+    const pool = new pg.Pool({ connectionString: testDb.url, max: 1 });
+    const wrapped = await drizzle(pool).execute(sql`insert into t values (1)`).catch((e: unknown) => e);
+    await pool.end();
     expect((wrapped as { cause?: { code?: string } }).cause?.code).toBe('23505');
     expect(toErrorData(wrapped)).toMatchObject({ category: 'permanent', code: 'PG_23505' });
   });

@@ -323,8 +323,7 @@ describe.each(['postgres', 'pglite'] as const)('retention on %s', (kind) => {
     const job = startRetentionJob(db, {
       policy: { succeededMs: 0, failedMs: 0, cancelledMs: 0 },
       intervalMs: 3_600_000,
-      maxHistoryRows: 100,
-      keepLastHistoryRows: 10,
+      history: { maxRows: 100, keepLast: 10 },
       onError: (err) => errors.push(err),
     });
     try {
@@ -598,7 +597,7 @@ describe('retention job scheduling', () => {
     return { db, release, calls: () => calls };
   }
 
-  const options = { policy: DEFAULT_RETENTION, maxHistoryRows: 1_000, keepLastHistoryRows: 100 };
+  const options = { policy: DEFAULT_RETENTION, history: { maxRows: 1_000, keepLast: 100 } };
 
   it('never overlaps a running pass, and stop() waits for it', async () => {
     vi.useFakeTimers();
@@ -639,24 +638,20 @@ describe('retention job scheduling', () => {
     expect((errors[0] as Error).message).toMatch(/connection refused #1; connection refused #2/);
   });
 
-  it('reports through console.error in one line by default', async () => {
+  it('reports through its logger in one line when no onError is given', async () => {
     vi.useFakeTimers();
     const lines: string[] = [];
-    const spy = vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => void lines.push(args.join(' ')));
-    try {
-      const db: Queryable = {
-        async query() {
-          throw new Error('boom\nwith a second line');
-        },
-      };
-      const job = startRetentionJob(db, { ...options, intervalMs: 1_000 });
-      await vi.advanceTimersByTimeAsync(1_000);
-      await job.stop();
-      expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(/^rmapp retention: pass failed: .*boom/);
-      expect(lines[0]).not.toContain('\n');
-    } finally {
-      spy.mockRestore();
-    }
+    const logger = { error: (_fields: unknown, message?: string) => void lines.push(String(message)), warn: () => {} };
+    const db: Queryable = {
+      async query() {
+        throw new Error('boom\nwith a second line');
+      },
+    };
+    const job = startRetentionJob(db, { ...options, intervalMs: 1_000, logger });
+    await vi.advanceTimersByTimeAsync(1_000);
+    await job.stop();
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^rmapp retention: pass failed: .*boom/);
+    expect(lines[0]).not.toContain('\n');
   });
 });

@@ -3,21 +3,22 @@
  * prunes finished runs ({@link pruneRuns}) and compacts long histories ({@link compactLongHistories}).
  */
 import type { Queryable } from './database.ts';
-import { compactLongHistories, pruneRuns, type PruneResult, type RetentionPolicy } from './retention.ts';
+import { silentLogger, type Logger } from './logger.ts';
+import { compactLongHistories, pruneRuns, type HistoryBound, type PruneResult, type RetentionPolicy } from './retention.ts';
 
 /** Options of {@link startRetentionJob}. */
 export interface RetentionJobOptions {
   policy: RetentionPolicy;
   /** Time between the starts of two passes. The first pass starts after one interval. */
   intervalMs: number;
-  /** Runs with more history rows than this are compacted. */
-  maxHistoryRows: number;
-  /** Newest history rows a compacted run keeps. */
-  keepLastHistoryRows: number;
+  /** The history bound runs are compacted to (the engine's `history` option). */
+  history: HistoryBound;
   /** Runs deleted per statement (see {@link pruneRuns}). */
   batchSize?: number | undefined;
-  /** Where failures of scheduled passes go; default one line on stderr. */
+  /** Where failures of scheduled passes go; default: {@link RetentionJobOptions.logger}. */
   onError?: ((err: unknown) => void) | undefined;
+  /** Receives a scheduled pass's failure as one error line, when `onError` is not given. Default: silent. */
+  logger?: Logger | undefined;
 }
 
 /** What one pass did. */
@@ -38,9 +39,10 @@ export interface RetentionJob {
   runOnce(): Promise<RetentionPassResult>;
 }
 
-const defaultOnError = (err: unknown) => {
+/** One line per failed pass: the first line of its message (an `AggregateError` names both failures). */
+const logTo = (logger: Logger) => (err: unknown) => {
   const message = err instanceof Error ? err.message : String(err);
-  console.error(`rmapp retention: pass failed: ${message.split('\n')[0]}`);
+  logger.error({ err }, `rmapp retention: pass failed: ${message.split('\n')[0]}`);
 };
 
 /**
@@ -53,12 +55,10 @@ const defaultOnError = (err: unknown) => {
 export function startRetentionJob(db: Queryable, options: RetentionJobOptions): RetentionJob {
   const { intervalMs } = options;
   if (!Number.isFinite(intervalMs) || intervalMs <= 0) throw new Error(`intervalMs must be a positive number (got ${intervalMs}).`);
-  if (options.maxHistoryRows <= options.keepLastHistoryRows) {
-    throw new Error(
-      `maxHistoryRows must be greater than keepLastHistoryRows (got ${options.maxHistoryRows} and ${options.keepLastHistoryRows}).`,
-    );
+  if (options.history.maxRows <= options.history.keepLast) {
+    throw new Error(`history.maxRows must be greater than history.keepLast (got ${options.history.maxRows} and ${options.history.keepLast}).`);
   }
-  const onError = options.onError ?? defaultOnError;
+  const onError = options.onError ?? logTo(options.logger ?? silentLogger);
   const abort = new AbortController();
   let running: Promise<RetentionPassResult> | undefined;
 
@@ -74,11 +74,7 @@ export function startRetentionJob(db: Queryable, options: RetentionJobOptions): 
     }
     try {
       if (!signal.aborted) {
-        compactedRuns = await compactLongHistories(db, {
-          maxRows: options.maxHistoryRows,
-          keepLast: options.keepLastHistoryRows,
-          signal,
-        });
+        compactedRuns = await compactLongHistories(db, { ...options.history, signal });
       }
     } catch (err) {
       errors.push(err);

@@ -315,12 +315,20 @@ export async function compactHistory(db: Queryable, runId: string, options: Comp
   return { compactedRows: Number(row.new_rows), compactedEvents: Number(row.new_events), deletedRows: Number(row.deleted) };
 }
 
-/** Options of {@link compactLongHistories}. */
-export interface CompactLongHistoriesOptions {
+/**
+ * The history bound of a run, under one name everywhere (`createEngine({ history })`, the worker's own
+ * compaction, the retention job): a run with more than `maxRows` history rows (one per commit) is
+ * compacted to its newest `keepLast` rows plus one summary row.
+ */
+export interface HistoryBound {
   /** Runs with more history rows than this are compacted. Must exceed `keepLast`. */
   maxRows: number;
   /** Newest rows each compacted run keeps (see {@link compactHistory}). */
   keepLast: number;
+}
+
+/** Options of {@link compactLongHistories}. */
+export interface CompactLongHistoriesOptions extends HistoryBound {
   /** At most this many runs per call. Default 100. */
   limit?: number | undefined;
   /** Stops between runs (e.g. on shutdown). */

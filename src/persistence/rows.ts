@@ -1,5 +1,5 @@
-/** Maps raw `rmapp_runs` rows (snake_case, from hand-written SQL) to the schema's typed shape. */
-import type { RunRow, RunStatus } from './schema.ts';
+/** Maps raw rows (snake_case, from hand-written SQL) to the schema's typed shapes (`$inferSelect`). */
+import type { HistoryRow, RunRow, RunStatus } from './schema.ts';
 
 /** Columns in the order {@link toRunRow} expects; use as `select ${RUN_COLUMNS} from rmapp_runs`. */
 export const RUN_COLUMNS = `id, workflow, workflow_version, status, status_message, snapshot, state_value, input, output, error,
@@ -40,5 +40,20 @@ export function toRunRow(r: Record<string, unknown>): RunRow {
     createdAt: date(r.created_at) as Date,
     updatedAt: date(r.updated_at) as Date,
     finishedAt: date(r.finished_at),
+  };
+}
+
+/** Columns in the order {@link toHistoryRow} expects; use as `select ${HISTORY_COLUMNS} from rmapp_run_history`. */
+export const HISTORY_COLUMNS = 'run_id, id, worker, lease_epoch, at, events';
+
+/** Converts one raw `rmapp_run_history` row. */
+export function toHistoryRow(r: Record<string, unknown>): HistoryRow {
+  return {
+    runId: r.run_id as string,
+    id: Number(r.id),
+    worker: (r.worker as string | null) ?? null,
+    leaseEpoch: r.lease_epoch == null ? null : Number(r.lease_epoch),
+    at: date(r.at) as Date,
+    events: r.events,
   };
 }

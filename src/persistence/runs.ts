@@ -1,8 +1,7 @@
-/** Creating and reading runs (not the hot path: see `claims.ts` and `commits.ts` for that). */
-import { asc, eq } from 'drizzle-orm';
-import type { Database, Queryable } from './database.ts';
-import { RUN_COLUMNS, toRunRow } from './rows.ts';
-import { runHistory, runs, type RunRow } from './schema.ts';
+/** Creating and reading runs and their history (not the hot path: see `claims.ts` and `commits.ts` for that). */
+import type { Queryable } from './database.ts';
+import { HISTORY_COLUMNS, RUN_COLUMNS, toHistoryRow, toRunRow } from './rows.ts';
+import type { RunRow } from './schema.ts';
 import type { HistoryEvent, RunStatus } from './run-status.ts';
 
 /** Channel a worker LISTENs on: the payload is a run id that has something to do now. */
@@ -120,8 +119,8 @@ export async function listRuns(db: Queryable, filter: ListRunsFilter = {}): Prom
 }
 
 /** A run's history, one entry per event, oldest first. */
-export async function getHistory(db: Database, runId: string): Promise<HistoryEvent[]> {
-  const rows = await db.drizzle.select().from(runHistory).where(eq(runHistory.runId, runId)).orderBy(asc(runHistory.id));
+export async function getHistory(db: Queryable, runId: string): Promise<HistoryEvent[]> {
+  const rows = (await db.query<Record<string, unknown>>(`select ${HISTORY_COLUMNS} from rmapp_run_history where run_id = $1 order by id`, [runId])).map(toHistoryRow);
   const out: HistoryEvent[] = [];
   for (const row of rows) {
     for (const e of row.events as HistoryEntry[]) {
@@ -194,4 +193,25 @@ export async function queuePosition(db: Queryable, run: { id: string; concurrenc
     [run.concurrencyKey, run.id],
   );
   return rows[0]?.n ?? null;
+}
+
+/** One page of unfinished runs in id order, after `after` (keyset paging: snapshots can be large). */
+export async function unfinishedRunsPage(
+  db: Queryable,
+  after: string,
+  limit: number,
+): Promise<Pick<RunRow, 'id' | 'workflow' | 'workflowVersion' | 'status' | 'stateValue' | 'snapshot'>[]> {
+  const rows = await db.query<Record<string, unknown>>(
+    `select id, workflow, workflow_version, status, state_value, snapshot from rmapp_runs
+     where status in ('pending', 'running', 'waiting') and id > $1 order by id limit $2`,
+    [after, limit],
+  );
+  return rows.map((r) => ({
+    id: r.id as string,
+    workflow: r.workflow as string,
+    workflowVersion: r.workflow_version as string,
+    status: r.status as RunStatus,
+    stateValue: r.state_value ?? null,
+    snapshot: r.snapshot ?? null,
+  }));
 }

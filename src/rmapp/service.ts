@@ -263,6 +263,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     workerId: options.engine?.workerId,
     retention: { policy: {} },
     stepConcurrency: { agent: Math.max(1, Math.min(config.concurrency, 4)) },
+    logger: log,
   });
   if (runtime) await checkSandbox(runtime.sandbox, log);
   const executor = gh ? gh.bind(engine) : null;

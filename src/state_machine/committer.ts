@@ -9,6 +9,7 @@ import { commitRunWrites, landedWrite, type CommitResult, type RunWrite } from '
 import { faultsArmed, reachFaultPoint, stateTargets } from './fault-points.ts';
 import { dbFaultsArmed, withDbFault } from './db-faults.ts';
 import { toErrorData } from './errors.ts';
+import { silentLogger, type Logger } from '../persistence/logger.ts';
 
 /** What the committer needs from a run session. */
 export interface CommitParticipant {
@@ -73,7 +74,8 @@ export class Committer {
      * because Node and Postgres already share this machine's two cores.
      */
     private readonly maxInFlight = 1,
-    private readonly onError: (err: unknown) => void = (err) => console.error('rmapp: commit failed, retrying:', err),
+    /** Told of every commit that failed and will be sent again (a warning: it is retried). */
+    private readonly logger: Logger = silentLogger,
     /** The longest wait before a failed commit is sent again. */
     private readonly maxBackoffMs = 2_000,
   ) {}
@@ -188,7 +190,7 @@ export class Committer {
 
   private retryLater(entries: Entry[], err: unknown): void {
     this.failures += 1;
-    this.onError(err);
+    this.logger.warn({ err, runs: entries.length }, 'rmapp: commit failed, retrying');
     this.pausedUntil = Date.now() + Math.min(this.maxBackoffMs, 50 * 2 ** Math.min(this.failures, 6));
     for (const { participant, prepared } of entries) {
       this.inDoubt.set(participant, prepared);

@@ -1,40 +1,31 @@
 /**
- * The engine: the public face of rmapp's durable execution. It validates and stores runs, answers
- * queries, delivers signals and cancellations, and runs a worker that executes runs.
+ * The engine: the public face of rmapp's durable execution. It validates and stores runs, delivers
+ * signals and cancellations, and runs a worker that executes runs. Its queries (get, list, history,
+ * artifacts, waitFor) and its database are run-queries.ts; its options and defaults engine-options.ts.
  */
-import { newRunId } from './run-id.ts';
-import { decodeStepRecords } from './step-execution.ts';
-import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { context as otelContext, SpanStatusCode } from '@opentelemetry/api';
 import { z } from 'zod';
 import { appendSignal, signalByDedupeKey, signalOutcome, type SignalOutcome } from '../persistence/inbox.ts';
-import { findUndurableValue } from './durable-check.ts';
-import { openDatabase, type Database, type OpenDatabaseOptions } from '../persistence/database.ts';
-import { migrate } from '../persistence/migrate.ts';
-import { appendHistory, getHistory, getRun, insertRun, listRuns, queuePosition, type ListRunsFilter } from '../persistence/runs.ts';
-import { FINAL_STATUSES, type HistoryEvent, type RunStatus } from '../persistence/run-status.ts';
-import type { WorkflowDefinition } from './definition.ts';
-import type { AnyWorkflowDefinition, RunId, WorkflowEvent, WorkflowOutput, WorkflowStartInput } from './typed-runs.ts';
-import { RunNotFoundError, toErrorData, UnknownWorkflowError, ValidationError, WaitTimeoutError } from './errors.ts';
-import { EngineEvents, type EngineEventName, type EngineListener } from './events.ts';
-import type { RetryPolicy } from './retry-policy.ts';
-import { CANCEL_SIGNAL } from './run-session.ts';
-import { toRunInfo, type RunInfo } from './run-info.ts';
-import { systemClock, type Clock } from './session-host.ts';
-import { Worker } from './worker.ts';
-import { jsonBytes, resolveLimits, SizeLimitError, type Limits } from './limits.ts';
-import { listArtifacts, loadArtifact } from '../persistence/artifacts.ts';
-import { DEFAULT_RETENTION, type RetentionPolicy } from '../persistence/retention.ts';
+import { appendHistory, getRun, insertRun } from '../persistence/runs.ts';
+import { cancelPendingRun, countRuns, rewindFailedRun } from '../persistence/run-admin.ts';
+import { FINAL_STATUSES, type RunStatus } from '../persistence/run-status.ts';
+import { DEFAULT_RETENTION } from '../persistence/retention.ts';
 import { startRetentionJob, type RetentionJob } from '../persistence/retention-job.ts';
+import { newRunId } from './run-id.ts';
+import { decodeStepRecords } from './step-execution.ts';
+import { findUndurableValue } from './durable-check.ts';
+import type { AnyWorkflowDefinition, RunId, WorkflowEvent, WorkflowStartInput } from './typed-runs.ts';
+import { RunNotFoundError, toErrorData, UnknownWorkflowError, ValidationError } from './errors.ts';
+import { CANCEL_SIGNAL } from './session-signals.ts';
+import { Worker } from './worker.ts';
+import { jsonBytes, SizeLimitError } from './limits.ts';
 import { instrumentMetrics } from './metrics.ts';
 import { ATTR, traceparentOf, tracer } from './telemetry.ts';
+import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from './engine-options.ts';
+import { RunQueries } from './run-queries.ts';
 
-/** The shortest lease a worker may hold runs with (see the check in `createEngine`). */
-export const MIN_LEASE_MS = 500;
-
-/** Signals buffered with `send(…, { buffer: true })` wait this long for a state that accepts them. */
-export const DEFAULT_BUFFER_MS = 24 * 60 * 60 * 1000;
+export { DEFAULT_BUFFER_MS, DEFAULT_ENGINE_OPTIONS, MIN_LEASE_MS, type EngineOptions } from './engine-options.ts';
 
 /** Options of {@link Engine.send}. */
 export interface SendOptions {
@@ -57,57 +48,6 @@ export interface SendResult {
   id: number | null;
   /** `queued` until the run takes it; then `received`, `ignored` or `expired`; `duplicate` when not appended. */
   outcome: 'queued' | 'duplicate' | SignalOutcome;
-}
-
-/** Options of {@link createEngine}. */
-export interface EngineOptions {
-  /** An open database, a connection string, or options for {@link openDatabase}. Default: `DATABASE_URL`, else PGlite under `.rmapp/`. */
-  database?: Database | string | OpenDatabaseOptions | undefined;
-  workflows: readonly WorkflowDefinition<any>[];
-  /**
-   * Older versions of workflows, kept so that runs started on them finish on them (a run never changes
-   * version). They resume runs but never start new ones: `start` always uses the version in `workflows`.
-   * Keep a version here until `rmapp versions check` shows no run needs it.
-   */
-  previousVersions?: readonly WorkflowDefinition<any>[] | undefined;
-  /**
-   * Names this worker in leases and history; a random suffix makes each process unique. Default:
-   * host:pid. Give a stable id (unique among live workers) and a restarted worker takes back the runs
-   * its previous incarnation held at once instead of waiting for their leases to expire.
-   */
-  workerId?: string | undefined;
-  /** Runs this worker holds in memory and executes at once. Default 50. */
-  concurrency?: number | undefined;
-  /** Lease length; a dead worker's runs are taken over this long after its last renewal. Default 30 s. */
-  leaseMs?: number | undefined;
-  /** Fallback polling interval when no notification arrives. Default 1 s. */
-  pollMs?: number | undefined;
-  /** A run that only waits for longer than this leaves memory. Default 1 s. */
-  evictAfterMs?: number | undefined;
-  /** Retry policies by step kind (a step's `kind`, else its invoke `src` name). */
-  retryPolicies?: Record<string, Partial<RetryPolicy>> | undefined;
-  /** Applies migrations on first use (default true). */
-  migrate?: boolean | undefined;
-  clock?: Clock | undefined;
-  /** Size limits (snapshot, step output, signal, artifact); see {@link Limits} for the defaults. */
-  limits?: Partial<Limits> | undefined;
-  /**
-   * History of a long-running run is compacted once it has more than `maxRows` rows (one row per
-   * commit), keeping the newest `keepLast` and one summary row. Default 2,000 / 1,000.
-   */
-  history?: { maxRows?: number; keepLast?: number } | undefined;
-  /**
-   * Periodic pruning of finished runs by age and status, run by the worker (off unless given; the
-   * `rmapp worker` command turns it on with {@link DEFAULT_RETENTION}).
-   */
-  retention?: { policy?: Partial<RetentionPolicy>; intervalMs?: number } | undefined;
-  /**
-   * Receives the inspection events of every run this worker executes, e.g. a Stately Inspector's
-   * `inspector.inspect.next` (see `rmapp serve --inspect`). Mask secrets before they leave the process.
-   */
-  inspect?: ((event: import('xstate').InspectionEvent) => void) | undefined;
-  /** Per worker: at most this many steps of a kind at once, e.g. `{ agent: 2 }` (kind: a step's `kind`, else its `src`). */
-  stepConcurrency?: Record<string, number> | undefined;
 }
 
 /** Options of {@link Engine.start}. */
@@ -141,102 +81,10 @@ const runIdSchema = z.string().min(1).max(200).regex(/^[\w.:@/-]+$/, 'use letter
  * const id = await engine.start('order', { id: 'A-1' });
  * const run = await engine.waitFor(id, { timeoutMs: 60_000 });
  */
-export class Engine {
-  readonly events = new EngineEvents();
-  readonly workerId: string;
-  private readonly registry = new Map<string, WorkflowDefinition>();
-  private readonly latest = new Map<string, WorkflowDefinition>();
-  private dbPromise: Promise<Database> | null = null;
-  private ownsDb = false;
+export class Engine extends RunQueries {
   private worker: Worker | null = null;
   private stopMetrics: (() => void) | null = null;
   private retentionJob: RetentionJob | null = null;
-  readonly limits: Limits;
-
-  constructor(private readonly options: EngineOptions) {
-    for (const def of options.workflows) {
-      const key = `${def.name}@${def.version}`;
-      if (this.registry.has(key)) throw new ValidationError(`Workflow ${key} is registered twice.`);
-      this.registry.set(key, def);
-      // The last registered version of a name is the one new runs start on.
-      this.latest.set(def.name, def);
-    }
-    for (const def of options.previousVersions ?? []) {
-      const key = `${def.name}@${def.version}`;
-      if (this.registry.has(key)) throw new ValidationError(`Workflow ${key} is registered twice (previousVersions holds only versions that are not current).`);
-      this.registry.set(key, def);
-    }
-    this.workerId = options.workerId ?? `${hostname()}:${process.pid}`;
-    this.limits = resolveLimits(options.limits);
-    const { maxRows, keepLast } = options.history ?? {};
-    // A compaction leaves keepLast rows and a summary, so it must leave at least one row of room.
-    if (keepLast !== undefined && !(keepLast <= (maxRows ?? 2_000) - 2)) {
-      throw new ValidationError(`createEngine: history.keepLast (${keepLast}) must be at most history.maxRows - 2 (${(maxRows ?? 2_000) - 2}).`);
-    }
-    if (maxRows !== undefined && maxRows < 3) throw new ValidationError(`createEngine: history.maxRows must be at least 3 (got ${maxRows}).`);
-    // Renewed every third of the lease and trusted up to a fifth before it ends: below half a second a
-    // renewal's own round trip under load eats the lease, and runs cycle between owners until their
-    // steps fail as never finished.
-    if (options.leaseMs !== undefined && options.leaseMs < MIN_LEASE_MS) {
-      throw new ValidationError(`createEngine: leaseMs must be at least ${MIN_LEASE_MS} (got ${options.leaseMs}); the default is 30000.`);
-    }
-    for (const [name, value] of Object.entries({ concurrency: options.concurrency, leaseMs: options.leaseMs, pollMs: options.pollMs, 'history.maxRows': maxRows, 'history.keepLast': keepLast })) {
-      if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
-        throw new ValidationError(`createEngine: ${name} must be a positive number (got ${String(value)}).`);
-      }
-    }
-  }
-
-  /**
-   * A registered definition: the exact `version` when given (a run's), else the one new runs start
-   * on. Undefined when not registered (a run of a version this deploy no longer has).
-   */
-  definition(name: string, version?: string): WorkflowDefinition | undefined {
-    return version ? this.registry.get(`${name}@${version}`) : this.latest.get(name);
-  }
-
-  /** The definitions new runs start on, one per name. */
-  definitions(): WorkflowDefinition[] {
-    return [...this.latest.values()];
-  }
-
-  /** The history bound: `maxRows` (default 2,000) and `keepLast` (default 1,000, at most half of `maxRows`). */
-  private historyBound(): { maxRows: number; keepLast: number } {
-    const maxRows = this.options.history?.maxRows ?? 2_000;
-    return { maxRows, keepLast: this.options.history?.keepLast ?? Math.min(1_000, Math.floor((maxRows - 1) / 2)) };
-  }
-
-  /** The database, opened and migrated on first use; a failed opening is tried again on the next call. */
-  db(): Promise<Database> {
-    if (this.dbPromise) return this.dbPromise;
-    const opening = (async () => {
-      const d = this.options.database;
-      let db: Database;
-      if (d && typeof d === 'object' && 'query' in d) db = d;
-      else {
-        db = await openDatabase(typeof d === 'string' ? { url: d } : d);
-        this.ownsDb = true;
-      }
-      try {
-        if (this.options.migrate !== false) await migrate(db);
-      } catch (err) {
-        if (this.ownsDb) await db.close().catch(() => {});
-        throw err;
-      }
-      return db;
-    })();
-    this.dbPromise = opening;
-    // Not cached when it failed (the database was down, say): the next call opens it again.
-    opening.catch(() => {
-      if (this.dbPromise === opening) this.dbPromise = null;
-    });
-    return this.dbPromise;
-  }
-
-  /** Subscribes to progress events of runs executed by this process. Returns an unsubscribe function. */
-  on<K extends EngineEventName>(name: K, listener: EngineListener<K>): () => void {
-    return this.events.on(name, listener);
-  }
 
   /**
    * Stores a new run; a worker executes it. Input is validated first: invalid input throws a
@@ -328,57 +176,6 @@ export class Engine {
     return id;
   }
 
-  /** One run with its children. Throws {@link RunNotFoundError} for an unknown id. */
-  async get(runId: string): Promise<RunInfo> {
-    const db = await this.db();
-    const row = await getRun(db, runId);
-    if (!row) throw new RunNotFoundError(runId);
-    const info = toRunInfo(row, this.registry);
-    if (row.status === 'pending' && row.concurrencyKey && !row.admitted) {
-      info.queue = { key: row.concurrencyKey, position: (await queuePosition(db, row)) ?? 1 };
-      info.statusMessage ??= `Queued: position ${info.queue.position} for concurrency key ${row.concurrencyKey}.`;
-    }
-    return info;
-  }
-
-  /** Runs, newest first. */
-  async list(filter: ListRunsFilter = {}): Promise<RunInfo[]> {
-    const rows = await listRuns(await this.db(), filter);
-    return rows.map((r) => toRunInfo(r, this.registry));
-  }
-
-  /** The run's history, oldest first. */
-  async history(runId: string): Promise<HistoryEvent[]> {
-    const db = await this.db();
-    if (!(await getRun(db, runId))) throw new RunNotFoundError(runId);
-    return getHistory(db, runId);
-  }
-
-  /** Waits until the run has finished and returns it (with its output or error). */
-  async waitFor<TWorkflow = unknown>(runId: RunId<TWorkflow>, options: { timeoutMs?: number; pollMs?: number } = {}): Promise<RunInfo<WorkflowOutput<TWorkflow>>> {
-    const deadline = Date.now() + (options.timeoutMs ?? Number.POSITIVE_INFINITY);
-    let wake: (() => void) | null = null;
-    const off = this.events.on('run.finished', (e) => {
-      if (e.runId === runId) wake?.();
-    });
-    try {
-      for (;;) {
-        const run = await this.get(runId);
-        if (FINAL_STATUSES.includes(run.status)) return run as RunInfo<WorkflowOutput<TWorkflow>>;
-        const left = deadline - Date.now();
-        if (left <= 0) throw new WaitTimeoutError(runId, options.timeoutMs ?? 0, run.status);
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, Math.min(left, options.pollMs ?? 200));
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-      }
-    } finally {
-      off();
-    }
-  }
 
   /**
    * Sends an event to a run through its durable inbox; it is applied once, in order, exactly as XState
@@ -426,19 +223,6 @@ export class Engine {
     }
   }
 
-  /** An artifact of a run (a step's `saveArtifact`, or an offloaded step output's `$artifact`). */
-  async getArtifact<T = unknown>(runId: string, name: string): Promise<T | undefined> {
-    const db = await this.db();
-    if (!(await getRun(db, runId))) throw new RunNotFoundError(runId);
-    return (await loadArtifact(db, runId, name)) as T | undefined;
-  }
-
-  /** Names and sizes of a run's artifacts. */
-  async artifacts(runId: string): Promise<{ name: string; bytes: number; createdAt: Date }[]> {
-    const db = await this.db();
-    if (!(await getRun(db, runId))) throw new RunNotFoundError(runId);
-    return listArtifacts(db, runId);
-  }
 
   /** Appends to the inbox; `buffer` undefined takes the run's workflow default (`signals.buffer`). */
   private async enqueue(runId: string, event: object, dedupeKey: string | null, buffer?: SendOptions['buffer'] | null): Promise<SendResult> {
@@ -454,11 +238,12 @@ export class Engine {
     }
     // The run's own version's default, else the current one's (a run of a version this deploy lacks).
     const chosen = buffer === undefined ? (this.definition(run.workflow, run.workflowVersion) ?? this.definition(run.workflow))?.signals?.buffer : buffer;
-    const bufferMs = chosen === true ? DEFAULT_BUFFER_MS : chosen ? chosen.forMs : null;
+    const bufferMs = chosen === true ? DEFAULT_ENGINE_OPTIONS.signalBufferMs : chosen ? chosen.forMs : null;
     const { appended, id } = await appendSignal(db, runId, event, dedupeKey, bufferMs);
     if (appended) this.worker?.onWake(runId);
     return { delivered: appended, id, outcome: appended ? 'queued' : 'duplicate' };
   }
+
 
   /** Cancels a run: aborts its steps, stops its children, runs the definition's cleanup. */
   async cancel(runId: string, reason = 'cancelled'): Promise<CancelResult> {
@@ -470,12 +255,7 @@ export class Engine {
     }
     if (run.status === 'pending') {
       // Never started: nothing to stop or clean up, so cancel it in place if no worker took it meanwhile.
-      const rows = await db.query<{ id: string }>(
-        `update rmapp_runs set status = 'cancelled', error = $2::jsonb, finished_at = now(), updated_at = now(), wake_at = null, version = version + 1
-         where id = $1 and status = 'pending' and lease_owner is null returning id`,
-        [runId, JSON.stringify({ name: 'CancelledError', message: reason, code: 'CANCELLED', category: 'cancelled' })],
-      );
-      if (rows.length) {
+      if (await cancelPendingRun(db, runId, { name: 'CancelledError', message: reason, code: 'CANCELLED', category: 'cancelled' })) {
         await appendHistory(db, runId, [{ type: 'run.cancelled', data: { reason } }], this.workerId);
         return { cancelled: true, status: 'cancelled', message: `Run ${runId} cancelled before it started.` };
       }
@@ -502,20 +282,13 @@ export class Engine {
         { ...rec, attempt: 0, nextAttemptAt: undefined, sleeps: undefined, failed: undefined },
       ]),
     );
-    const rows = await db.query<{ id: string }>(
-      `update rmapp_runs set status = 'waiting', wake_at = now(), error = null, finished_at = null, steps = $3::jsonb,
-         status_message = null, version = version + 1, updated_at = now()
-       where id = $1 and version = $2 and status = 'failed'
-       returning id, pg_notify('rmapp_wake', id)`,
-      [runId, run.version, JSON.stringify(steps)],
-    );
-    if (rows.length === 0) throw new ValidationError(`Run ${runId} changed while retrying it; look at it again and retry.`);
+    if (!(await rewindFailedRun(db, { id: runId, version: run.version, steps }))) throw new ValidationError(`Run ${runId} changed while retrying it; look at it again and retry.`);
     await appendHistory(db, runId, [{ type: 'run.retried', data: { previousError: run.error } }], this.workerId);
     this.worker?.poke();
     return { status: 'waiting', message: `Run ${runId} will resume from ${JSON.stringify(run.stateValue)}.` };
   }
 
-  /** Starts executing runs in this process. */
+
   /**
    * Starts this process's worker. With `retry`, a start that fails on a transient error (the database
    * is down or restarting) is tried again with backoff (200 ms doubling to 5 s) until it works or
@@ -547,25 +320,27 @@ export class Engine {
     if (this.worker) return;
     const db = await this.db();
     const suffix = randomUUID().slice(0, 8);
+    const s = this.settings;
     this.worker = new Worker(db, this.registry, this.events, {
-      workerId: this.workerId,
-      explicitWorkerId: this.options.workerId !== undefined,
-      owner: `${this.workerId}:${suffix}`,
-      concurrency: this.options.concurrency ?? 50,
-      leaseMs: this.options.leaseMs ?? 30_000,
-      pollMs: this.options.pollMs ?? 1_000,
-      evictAfterMs: this.options.evictAfterMs ?? 1_000,
-      retryPolicies: this.options.retryPolicies ?? {},
-      clock: this.options.clock ?? systemClock,
-      limits: this.limits,
-      history: this.historyBound(),
-      stepConcurrency: this.options.stepConcurrency ?? {},
-      inspect: this.options.inspect,
+      workerId: s.workerId,
+      explicitWorkerId: s.explicitWorkerId,
+      owner: `${s.workerId}:${suffix}`,
+      concurrency: s.concurrency,
+      leaseMs: s.leaseMs,
+      pollMs: s.pollMs,
+      evictAfterMs: s.evictAfterMs,
+      retryPolicies: s.retryPolicies,
+      clock: s.clock,
+      limits: s.limits,
+      history: s.history,
+      stepConcurrency: s.stepConcurrency,
+      inspect: s.inspect,
+      logger: s.logger,
     });
     const worker = this.worker;
     this.stopMetrics = instrumentMetrics(this.events, {
       activeRuns: () => worker.sessions.size,
-      waitingRuns: async () => Number((await db.query<{ n: number }>(`select count(*)::int as n from rmapp_runs where status = 'waiting'`))[0]?.n ?? 0),
+      waitingRuns: () => countRuns(db, 'waiting'),
     });
     try {
       await this.worker.start();
@@ -575,13 +350,13 @@ export class Engine {
       await this.stop({ graceMs: 0 }).catch(() => {});
       throw err;
     }
-    const retention = this.options.retention;
+    const retention = s.retention;
     if (retention) {
       this.retentionJob = startRetentionJob(db, {
         policy: { ...DEFAULT_RETENTION, ...retention.policy },
-        intervalMs: retention.intervalMs ?? 15 * 60_000,
-        maxHistoryRows: this.historyBound().maxRows,
-        keepLastHistoryRows: this.historyBound().keepLast,
+        intervalMs: retention.intervalMs,
+        history: s.history,
+        logger: s.logger,
       });
     }
   }
@@ -627,11 +402,7 @@ export class Engine {
     this.stopMetrics = null;
     await this.retentionJob?.stop();
     this.retentionJob = null;
-    if (this.ownsDb && this.dbPromise) {
-      const db = await this.dbPromise.catch(() => null);
-      this.dbPromise = null;
-      await db?.close();
-    }
+    await this.closeDatabase();
   }
 }
 

@@ -2,6 +2,7 @@
 
 import type { ErrorData } from './errors.ts';
 import type { RunStatus } from '../persistence/run-status.ts';
+import { silentLogger, type Logger } from '../persistence/logger.ts';
 
 /** Payloads by event name. */
 export interface EngineEventMap {
@@ -47,6 +48,9 @@ export type EngineListener<K extends EngineEventName> = (payload: EngineEventMap
 export class EngineEvents {
   private readonly listeners = new Map<EngineEventName, Set<(payload: never) => void>>();
 
+  /** @param logger where a throwing listener is reported (the engine's `logger` option). */
+  constructor(private readonly logger: Logger = silentLogger) {}
+
   on<K extends EngineEventName>(name: K, listener: EngineListener<K>): () => void {
     let set = this.listeners.get(name);
     if (!set) this.listeners.set(name, (set = new Set()));
@@ -61,7 +65,7 @@ export class EngineEvents {
       try {
         (listener as EngineListener<K>)(payload);
       } catch (err) {
-        console.error(`rmapp: a "${name}" listener threw:`, err);
+        this.logger.error({ err, event: name }, `rmapp: a "${name}" listener threw`);
       }
     }
   }

@@ -5,6 +5,8 @@ import type { ErrorData } from './errors.ts';
 import type { EngineEvents } from './events.ts';
 import type { RetryPolicy } from './retry-policy.ts';
 import type { Limits } from './limits.ts';
+import type { Logger } from '../persistence/logger.ts';
+import type { HistoryBound } from '../persistence/retention.ts';
 
 /**
  * Time, injectable so tests can drive timers and backoffs without waiting (see `rmapp/testing`). It
@@ -57,7 +59,9 @@ export interface SessionHost {
   readonly clock: Clock;
   readonly limits: Limits;
   /** Bound on a run's history rows (see `createEngine({ history })`). */
-  readonly history: { maxRows: number; keepLast: number };
+  readonly history: HistoryBound;
+  /** Where a session reports what no caller is waiting for (a lost lease, a failed compaction). */
+  readonly logger: Logger;
   /** True once the worker is shutting down: no new step starts. */
   readonly stopping: boolean;
   retryPolicy(kind: string, override?: Partial<RetryPolicy>): RetryPolicy;

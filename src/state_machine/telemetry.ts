@@ -10,7 +10,8 @@
  * The traceparent is written and parsed here rather than through the global propagator, so it works
  * whatever propagators the application configured.
  */
-import { ROOT_CONTEXT, trace, TraceFlags, type Context, type Span, type Tracer } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanStatusCode, trace, TraceFlags, type Context, type Span, type Tracer } from '@opentelemetry/api';
+import type { ErrorData } from './errors.ts';
 
 /** The tracer, looked up on use so a provider registered after import still takes effect. */
 export function tracer(): Tracer {
@@ -51,3 +52,21 @@ export const ATTR = {
   errorCategory: 'error.category',
   errorCode: 'error.code',
 } as const;
+
+/**
+ * Ends a run segment's span (`workflow.run`) with how the segment left the run: its final `state`,
+ * its `status` (the run's final status, `waiting` when written out, `released` when handed over or
+ * lost) and, when it failed, its error.
+ */
+export function endSegmentSpan(span: Span, state: unknown, status: string, error: ErrorData | undefined): void {
+  span.setAttribute(ATTR.state, JSON.stringify(state));
+  span.setAttribute(ATTR.status, status);
+  if (error) {
+    span.setAttribute(ATTR.errorCategory, error.category);
+    if (status === 'failed') {
+      span.recordException({ name: error.name, message: error.message, code: error.code });
+      span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
+    }
+  }
+  span.end();
+}

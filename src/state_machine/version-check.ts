@@ -7,6 +7,7 @@
  * and whether today's definition could even restore them (what a fix would need).
  */
 import type { Queryable } from '../persistence/database.ts';
+import { unfinishedRunsPage } from '../persistence/runs.ts';
 import type { WorkflowDefinition } from './definition.ts';
 import { findRestoreProblem } from './snapshot-check.ts';
 
@@ -35,14 +36,7 @@ export interface VersionCheck {
   stranded: RunVersionVerdict[];
 }
 
-interface RunRowLike {
-  id: string;
-  workflow: string;
-  workflow_version: string;
-  status: string;
-  state_value: unknown;
-  snapshot: unknown;
-}
+type RunRowLike = Awaited<ReturnType<typeof unfinishedRunsPage>>[number];
 
 /**
  * Compares every unfinished run in the database with `registered`. A run is stranded when its version
@@ -62,11 +56,7 @@ export async function checkRunVersions(db: Queryable, registered: RegisteredDefi
   const batchSize = options.batchSize ?? 500;
   // Keyset pages: snapshots can be large, so never hold every unfinished run's at once.
   for (let after = ''; ; ) {
-    const rows = await db.query<RunRowLike>(
-      `select id, workflow, workflow_version, status, state_value, snapshot from rmapp_runs
-       where status in ('pending', 'running', 'waiting') and id > $1 order by id limit $2`,
-      [after, batchSize],
-    );
+    const rows = await unfinishedRunsPage(db, after, batchSize);
     for (const row of rows) runs.push(judge(row, byKey, current));
     if (rows.length < batchSize) break;
     after = (rows.at(-1) as RunRowLike).id;
@@ -79,8 +69,8 @@ function judge(
   byKey: Map<string, { def: WorkflowDefinition<any>; verdict: 'current' | 'previous' }>,
   current: Map<string, WorkflowDefinition<any>>,
 ): RunVersionVerdict {
-  const base = { runId: row.id, workflow: row.workflow, version: row.workflow_version, status: row.status, state: row.state_value };
-  const registered = byKey.get(`${row.workflow}@${row.workflow_version}`);
+  const base = { runId: row.id, workflow: row.workflow, version: row.workflowVersion, status: row.status, state: row.stateValue };
+  const registered = byKey.get(`${row.workflow}@${row.workflowVersion}`);
   if (registered) {
     const problem = row.snapshot == null ? null : findRestoreProblem(registered.def.machine, row.snapshot);
     if (!problem) return { ...base, verdict: registered.verdict };
@@ -88,14 +78,14 @@ function judge(
   }
   const latest = current.get(row.workflow);
   if (!latest) return { ...base, verdict: 'stranded', reason: `no version of workflow "${row.workflow}" is registered` };
-  const fix = `keep the definition of version ${row.workflow_version} in previousVersions`;
-  if (row.snapshot == null) return { ...base, verdict: 'stranded', reason: `version ${row.workflow_version} is not registered and the run has not started: ${fix}, or cancel it` };
+  const fix = `keep the definition of version ${row.workflowVersion} in previousVersions`;
+  if (row.snapshot == null) return { ...base, verdict: 'stranded', reason: `version ${row.workflowVersion} is not registered and the run has not started: ${fix}, or cancel it` };
   const problem = findRestoreProblem(latest.machine, row.snapshot);
   return {
     ...base,
     verdict: 'stranded',
     reason: problem
-      ? `version ${row.workflow_version} is not registered, and the current version ${latest.version} cannot restore it (${problem}): ${fix}`
-      : `version ${row.workflow_version} is not registered (a run resumes only on its own version; the current version ${latest.version} has its states and children): ${fix}`,
+      ? `version ${row.workflowVersion} is not registered, and the current version ${latest.version} cannot restore it (${problem}): ${fix}`
+      : `version ${row.workflowVersion} is not registered (a run resumes only on its own version; the current version ${latest.version} has its states and children): ${fix}`,
   };
 }

@@ -11,6 +11,7 @@
  *   that held it, plus the lease) and ends the session a safety margin before that, whether or not the
  *   database answers (self-fencing), so no two workers execute one run at once by their own clocks.
  */
+import type { HistoryBound } from '../persistence/retention.ts';
 import { admitQueuedRuns, claimRuns, expirePreviousIncarnation, nextWakeAt, releaseRun, renewLeases, type ClaimedRun } from '../persistence/claims.ts';
 import type { Database } from '../persistence/database.ts';
 import { WAKE_CHANNEL, markUnregisteredVersions } from '../persistence/runs.ts';
@@ -23,6 +24,7 @@ import { RunSession } from './run-session.ts';
 import { dbFaultsArmed, withDbFault } from './db-faults.ts';
 import type { Limits } from './limits.ts';
 import type { Clock, SessionHost } from './session-host.ts';
+import type { Logger } from '../persistence/logger.ts';
 
 /** Tuning of a worker; every field has a default in `createEngine`. */
 export interface WorkerOptions {
@@ -38,10 +40,12 @@ export interface WorkerOptions {
   retryPolicies: Record<string, Partial<RetryPolicy>>;
   clock: Clock;
   limits: Limits;
-  history: { maxRows: number; keepLast: number };
+  history: HistoryBound;
   inspect?: ((event: import('xstate').InspectionEvent) => void) | undefined;
   /** Per worker: at most this many steps of a kind run at once (e.g. `{ agent: 2 }`). */
   stepConcurrency: Record<string, number>;
+  /** Where background failures go (claims, renewals, commits, sessions); see `createEngine({ logger })`. */
+  logger: Logger;
 }
 
 /** A counting semaphore; waiters are served in order. */
@@ -103,7 +107,7 @@ export class Worker implements SessionHost {
   ) {
     // Commits retried within a quarter of the lease: a backoff longer than the lease let leases expire
     // after the database was back (a Postgres restart) while writes waited to be sent again.
-    this.committer = new Committer(db, 1, undefined, Math.max(50, Math.floor(options.leaseMs / 4)));
+    this.committer = new Committer(db, 1, options.logger, Math.max(50, Math.floor(options.leaseMs / 4)));
     this.definitions = [...registry.values()].map((d) => [d.name, d.version]);
     this.keyed = [...registry.values()].some((d) => d.concurrency);
     for (const [kind, n] of Object.entries(options.stepConcurrency)) this.semaphores.set(kind, new Semaphore(n));
@@ -136,8 +140,11 @@ export class Worker implements SessionHost {
   get stepConcurrency(): Record<string, number> {
     return this.options.stepConcurrency;
   }
-  get history(): { maxRows: number; keepLast: number } {
+  get history(): HistoryBound {
     return this.options.history;
+  }
+  get logger(): Logger {
+    return this.options.logger;
   }
 
   retryPolicy(kind: string, override?: Partial<RetryPolicy>): RetryPolicy {
@@ -218,7 +225,7 @@ export class Worker implements SessionHost {
         failures = 0;
       } catch (err) {
         failures += 1;
-        console.error(`rmapp: worker ${this.owner} could not claim runs (attempt ${failures}):`, (err as Error).message);
+        this.logger.warn({ err, owner: this.owner, attempt: failures }, `rmapp: worker ${this.owner} could not claim runs (attempt ${failures}): ${(err as Error).message}`);
       }
       if (this.stopping) break;
       if (claimed.length > 0 && claimed.length === free) continue;
@@ -281,7 +288,7 @@ export class Worker implements SessionHost {
     try {
       session.start();
     } catch (err) {
-      console.error(`rmapp: starting run ${row.id} failed:`, err);
+      this.logger.error({ err, runId: row.id }, `rmapp: starting run ${row.id} failed`);
       session.end(false);
     }
   }
@@ -311,7 +318,7 @@ export class Worker implements SessionHost {
         }
       }
     } catch (err) {
-      console.error(`rmapp: worker ${this.owner} could not renew leases:`, (err as Error).message);
+      this.logger.warn({ err, owner: this.owner }, `rmapp: worker ${this.owner} could not renew leases: ${(err as Error).message}`);
     } finally {
       this.renewalsInFlight -= 1;
     }

@@ -58,8 +58,9 @@ function parseJson(what: string, text: string): unknown {
 
 async function withEngine<T>(fn: (engine: Engine) => Promise<T>, extra: { concurrency?: number; leaseMs?: number } = {}): Promise<T> {
   const opts = program.opts<{ workflows?: string; databaseUrl?: string }>();
-  const [{ createEngine }, { loadWorkflows }] = await Promise.all([import('../../state_machine/engine.ts'), import('../workflows/load.ts')]);
+  const [{ createEngine }, { loadWorkflows }, { createLogger }] = await Promise.all([import('../../state_machine/engine.ts'), import('../workflows/load.ts'), import('../logger.ts')]);
   const engine = createEngine({
+    logger: createLogger(),
     workflows: await loadWorkflows(opts.workflows),
     database: opts.databaseUrl ? { url: opts.databaseUrl } : undefined,
     concurrency: extra.concurrency,
@@ -154,6 +155,7 @@ program
       pollMs: o.pollMs,
       workerId: o.workerId,
       retention,
+      logger: createLogger({ secrets: config.githubEnabled ? [config.github.token, config.github.privateKey] : [] }),
     });
     github?.registry.bind(engine);
     const detach = github ? attachGitHubFollowers(engine, config, github, createLogger({ secrets: [config.github.token, config.github.privateKey] })) : null;

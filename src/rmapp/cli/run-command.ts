@@ -62,7 +62,13 @@ export function addRunCommand(program: Command): void {
       const runtime = githubRuntime(config, { remoteUrl: repo.localPath ? () => repo.localPath as string : undefined });
       // A foreground command: only the sandbox's warnings, if any, reach stderr.
       await checkSandbox(runtime.sandbox, createLogger({ secrets: [config.github.token, config.github.privateKey] }), { announce: false });
-      const engine = createEngine({ workflows: runtime.registry.workflows, previousVersions: runtime.registry.previousVersions, database: globals.databaseUrl ?? config.databaseUrl, concurrency: 4 });
+      const engine = createEngine({
+        workflows: runtime.registry.workflows,
+        previousVersions: runtime.registry.previousVersions,
+        database: globals.databaseUrl ?? config.databaseUrl,
+        concurrency: 4,
+        logger: createLogger({ secrets: [config.github.token, config.github.privateKey] }),
+      });
       const executor = runtime.registry.bind(engine);
       const progress = attachProgressComments(engine, runtime.github, progressOptions(config, runtime.registry.workflows));
       const out = (line: unknown) => process.stdout.write(`${o.json ? JSON.stringify(line) : String(line)}\n`);

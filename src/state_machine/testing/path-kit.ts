@@ -19,7 +19,9 @@ import { resolveRetryPolicy, shouldRetry, type RetryPolicy } from '../retry-poli
 import type { RunInfo } from '../run-info.ts';
 import { step } from '../step.ts';
 import type { TimerRecord } from '../timers.ts';
-import { createTestKit, type TestKit, type TestKitOptions } from './index.ts';
+import { createTestKit, type TestKit, type TestKitOptions } from './test-kit.ts';
+import { getRun } from '../../persistence/runs.ts';
+import { capturedCommits, COMMIT_CAPTURE_CHANNEL, insertRunAtPoint, installCommitCapture } from '../../persistence/testing.ts';
 import type { PathEvent, PredictedState, WorkflowPath } from './paths.ts';
 import { canonicalJson, comparable, restoreProblems } from './restore-check.ts';
 import { ClockLock } from './clock-lock.ts';
@@ -62,10 +64,11 @@ export interface PathCheck {
   /** Empty when every check held. */
   problems: string[];
   /**
-   * Executions of one step path that were given the same idempotency key (DESIGN: the key is stable
-   * across the attempts of one execution, and a later execution gets a new one). Kept apart from
-   * `problems`: today a step path executed again after a handled failure reuses the failed
-   * execution's key (the engine counts only successful executions).
+   * Executions of one step path that were given the same idempotency key (docs/engine-internals.md:
+   * the key is stable across the attempts of one execution, and a later execution gets a new one).
+   * Kept apart from `problems` so a test can say what it expects of them; a step path executed again
+   * after a handled failure gets a key of its own (its failed execution is counted), so none is
+   * expected.
    */
   sharedKeys: string[];
 }
@@ -102,9 +105,10 @@ interface RunScript {
   current: Map<string, Slot>;
 }
 
+/** What the kit reads of a persisted run. */
 interface RunRow {
   status: string;
-  state_value: unknown;
+  stateValue: unknown;
   snapshot: { value?: unknown; context?: unknown } | null;
   timers: TimerRecord[];
   steps: unknown;
@@ -118,19 +122,6 @@ const FINAL = ['succeeded', 'failed', 'cancelled'];
 function stepNames(machine: AnyStateMachine): string[] {
   return Object.entries((machine.implementations.actors ?? {}) as Record<string, unknown>).flatMap(([src, logic]) => (isMachine(logic) ? stepNames(logic) : [src]));
 }
-
-/** The trigger that records every snapshot the engine persists, and tells the kit about it at once. */
-const CAPTURE_SQL = [
-  `create table if not exists rmapp_pathkit_commits (seq bigserial primary key, run_id text not null, status text not null, snapshot jsonb)`,
-  `create or replace function rmapp_pathkit_capture() returns trigger language plpgsql as $$
-   begin
-     if tg_op = 'UPDATE' and new.snapshot is not distinct from old.snapshot and new.status = old.status then return null; end if;
-     insert into rmapp_pathkit_commits (run_id, status, snapshot) values (new.id, new.status, new.snapshot);
-     perform pg_notify('rmapp_pathkit_commit', new.id);
-     return null;
-   end $$`,
-  `create or replace trigger rmapp_pathkit_capture after insert or update on rmapp_runs for each row execute function rmapp_pathkit_capture()`,
-];
 
 /**
  * Creates a {@link PathKit} for one or more workflows: same names and versions, steps scripted, no
@@ -185,12 +176,13 @@ export async function createPathKit(defs: WorkflowDefinition<any> | readonly Wor
       retryPolicies: Object.fromEntries(names.map((n) => [n, policy])),
     },
   });
-  for (const sql of CAPTURE_SQL) await kit.db.query(sql);
+  // Records every snapshot the engine persists, and tells the kit about it at once.
+  await installCommitCapture(kit.db);
 
   // Commits per run, bumped by the trigger's notification: a waiter re-reads the row when it moves.
   const commits = new Map<string, number>();
   const wakers = new Map<string, Set<() => void>>();
-  const stopListening = await kit.db.listen('rmapp_pathkit_commit', (runId) => {
+  const stopListening = await kit.db.listen(COMMIT_CAPTURE_CHANNEL, (runId) => {
     commits.set(runId, (commits.get(runId) ?? 0) + 1);
     for (const wake of wakers.get(runId) ?? []) wake();
   });
@@ -212,8 +204,8 @@ export async function createPathKit(defs: WorkflowDefinition<any> | readonly Wor
     })();
 
   async function readRow(runId: string): Promise<RunRow | undefined> {
-    const rows = await kit.db.query<RunRow>(`select status, state_value, snapshot, timers, steps from rmapp_runs where id = $1`, [runId]);
-    return rows[0];
+    const run = await getRun(kit.db, runId);
+    return run && { status: run.status, stateValue: run.stateValue, snapshot: run.snapshot as RunRow['snapshot'], timers: run.timers as TimerRecord[], steps: run.steps };
   }
 
   /** Waits until the persisted run satisfies `ok`; the error says what it shows instead. */
@@ -231,7 +223,7 @@ export async function createPathKit(defs: WorkflowDefinition<any> | readonly Wor
         const left = deadline - Date.now();
         if (left <= 0) {
           const context = canonicalJson(comparable(row?.snapshot?.context));
-          throw new Error(`run ${runId} did not reach ${what}: it is ${row?.status} in ${JSON.stringify(row?.state_value)} with context ${context}`);
+          throw new Error(`run ${runId} did not reach ${what}: it is ${row?.status} in ${JSON.stringify(row?.stateValue)} with context ${context}`);
         }
         if ((commits.get(runId) ?? 0) === seen) await Promise.race([moved, new Promise((r) => setTimeout(r, Math.min(left, 250)))]);
       } finally {
@@ -241,7 +233,7 @@ export async function createPathKit(defs: WorkflowDefinition<any> | readonly Wor
   }
 
   const matches = (def: WorkflowDefinition<any>, want: PredictedState) => (row: RunRow) => {
-    const sameValue = canonicalJson(row.state_value) === canonicalJson(want.value);
+    const sameValue = canonicalJson(row.stateValue) === canonicalJson(want.value);
     const sameContext = canonicalJson(comparable(row.snapshot?.context)) === canonicalJson(comparable(want.context));
     if (want.status === 'error') return row.status === 'failed' && sameValue;
     if (want.status === 'done') {
@@ -325,12 +317,16 @@ export async function createPathKit(defs: WorkflowDefinition<any> | readonly Wor
   async function insertRun(runId: string, def: WorkflowDefinition<any>, path: WorkflowPath, from: PathPoint): Promise<void> {
     const now = kit.clock.now();
     const timers = from.timers.map(({ dueInMs, ...t }) => ({ ...t, dueAt: now + dueInMs }));
-    await kit.db.query(
-      `insert into rmapp_runs (id, workflow, workflow_version, status, snapshot, state_value, input, timers, steps, wake_at)
-       values ($1, $2, $3, 'waiting', $4::jsonb, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb, now())`,
-      [runId, def.name, from.workflowVersion, JSON.stringify(from.snapshot), JSON.stringify(from.stateValue), JSON.stringify(path.input), JSON.stringify(timers), JSON.stringify(from.steps ?? {})],
-    );
-    await kit.db.query(`select pg_notify('rmapp_wake', $1)`, [runId]);
+    await insertRunAtPoint(kit.db, {
+      id: runId,
+      workflow: def.name,
+      workflowVersion: from.workflowVersion,
+      input: path.input,
+      snapshot: from.snapshot,
+      stateValue: from.stateValue,
+      steps: from.steps,
+      timers,
+    });
   }
 
   async function check(path: WorkflowPath, from?: PathPoint): Promise<PathCheck> {
@@ -347,13 +343,13 @@ export async function createPathKit(defs: WorkflowDefinition<any> | readonly Wor
       await kit.engine.cancel(d.runId, 'the path ends here');
       const row = await waitRow(d.runId, (r) => r.status === 'cancelled', 'cancelled').catch((err: Error) => (problems.push(err.message), null));
       cancelled = !!row;
-      if (row && canonicalJson(row.state_value) !== canonicalJson(final.value)) problems.push(`cancel moved the run to ${JSON.stringify(row.state_value)}`);
+      if (row && canonicalJson(row.stateValue) !== canonicalJson(final.value)) problems.push(`cancel moved the run to ${JSON.stringify(row.stateValue)}`);
     }
     const run = await kit.engine.get(d.runId);
     if (final.status === 'done' && canonicalJson(comparable(run.output)) !== canonicalJson(comparable(path.output))) {
       problems.push(`output ${canonicalJson(comparable(run.output))} ≠ predicted ${canonicalJson(comparable(path.output))}`);
     }
-    const rows = await kit.db.query<{ status: string; snapshot: { value?: unknown } | null }>(`select status, snapshot from rmapp_pathkit_commits where run_id = $1 order by seq`, [d.runId]);
+    const rows = await capturedCommits(kit.db, d.runId);
     const restored = new Set<string>();
     for (const r of rows) {
       if (!r.snapshot) continue;
@@ -396,7 +392,7 @@ export async function createPathKit(defs: WorkflowDefinition<any> | readonly Wor
         if (FINAL.includes(row.status) || !row.snapshot) return;
         const now = kit.clock.now();
         const timers = (row.timers ?? []).map(({ dueAt, ...t }) => ({ ...t, dueInMs: Math.max(0, dueAt - now) }));
-        points.push({ eventsApplied: i, workflowVersion: version, snapshot: row.snapshot, stateValue: row.state_value, steps: row.steps, timers });
+        points.push({ eventsApplied: i, workflowVersion: version, snapshot: row.snapshot, stateValue: row.stateValue, steps: row.steps, timers });
       });
       if (path.status === 'active') await kit.engine.cancel(d.runId, 'captured');
       scripts.delete(d.runId);

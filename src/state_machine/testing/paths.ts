@@ -4,7 +4,7 @@
  * each error category you list), every armed `after` delay and the signals you list. An invoked child
  * machine is explored too: each of its distinct endings (one shortest path per final state) becomes
  * an outcome of the parent, carrying the child's own path so the kit can play it. `modelPaths` adds
- * simple paths (capped) and retry-then-success variants; a path kit (`createPathKit`) drives each path
+ * simple paths (capped) and retry-then-success variants; a path kit (`createPathKit`, path-kit.ts) drives each path
  * through the real engine and checks it.
  *
  * Why not `createTestModel`: it refuses machines with invocations (docs/xstate-semantics.md), and every workflow
@@ -19,8 +19,6 @@ import { getShortestPaths, getSimplePaths } from 'xstate/graph';
 import type { AnyStateMachine, EventObject } from 'xstate';
 import type { WorkflowDefinition } from '../definition.ts';
 import type { ErrorCategory, ErrorData } from '../errors.ts';
-
-export { createPathKit, type PathCheck, type PathKit, type PathKitOptions, type PathPoint } from './path-kit.ts';
 
 /** What to explore. */
 export interface PathOptions {

@@ -1,0 +1,44 @@
+/**
+ * Operator actions on one run outside its owner's commits: cancelling a run no worker has taken yet,
+ * putting a failed run back to retry it, and the counts metrics read. Each is one statement guarded so
+ * that a worker acting on the run meanwhile wins (the statement then matches nothing).
+ */
+import type { Queryable } from './database.ts';
+import type { RunStatus } from './run-status.ts';
+import { WAKE_CHANNEL } from './runs.ts';
+
+/**
+ * Cancels a run that never started, in place: only while it is still pending and unleased. False when
+ * a worker took it meanwhile (its cancellation then goes through the run's inbox).
+ * @internal
+ */
+export async function cancelPendingRun(db: Queryable, runId: string, error: unknown): Promise<boolean> {
+  const rows = await db.query<{ id: string }>(
+    `update rmapp_runs set status = 'cancelled', error = $2::jsonb, finished_at = now(), updated_at = now(), wake_at = null, version = version + 1
+     where id = $1 and status = 'pending' and lease_owner is null returning id`,
+    [runId, JSON.stringify(error)],
+  );
+  return rows.length > 0;
+}
+
+/**
+ * Puts a failed run back to `waiting`, due now, with its step records replaced by `steps`, and wakes
+ * the workers. Fenced by the version the caller read: false when the run changed since.
+ * @internal
+ */
+export async function rewindFailedRun(db: Queryable, run: { id: string; version: number; steps: unknown }): Promise<boolean> {
+  const rows = await db.query<{ id: string }>(
+    `update rmapp_runs set status = 'waiting', wake_at = now(), error = null, finished_at = null, steps = $3::jsonb,
+       status_message = null, version = version + 1, updated_at = now()
+     where id = $1 and version = $2 and status = 'failed'
+     returning id, pg_notify('${WAKE_CHANNEL}', id)`,
+    [run.id, run.version, JSON.stringify(run.steps)],
+  );
+  return rows.length > 0;
+}
+
+/** How many runs are in `status` now (the queue-depth metric reads `waiting`). @internal */
+export async function countRuns(db: Queryable, status: RunStatus): Promise<number> {
+  const rows = await db.query<{ n: number }>(`select count(*)::int as n from rmapp_runs where status = $1`, [status]);
+  return Number(rows[0]?.n ?? 0);
+}

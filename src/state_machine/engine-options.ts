@@ -1,0 +1,163 @@
+/**
+ * The engine's options, their defaults and their checks, in one place: {@link DEFAULT_ENGINE_OPTIONS}
+ * is the only statement of a default, and {@link resolveEngineOptions} merges and checks options once,
+ * when the engine is created, with a message naming the fix.
+ */
+import { hostname } from 'node:os';
+import type { InspectionEvent } from 'xstate';
+import type { Database, OpenDatabaseOptions } from '../persistence/database.ts';
+import { silentLogger, type Logger } from '../persistence/logger.ts';
+import type { HistoryBound, RetentionPolicy } from '../persistence/retention.ts';
+import type { WorkflowDefinition } from './definition.ts';
+import { ValidationError } from './errors.ts';
+import { DEFAULT_LIMITS, resolveLimits, type Limits } from './limits.ts';
+import type { RetryPolicy } from './retry-policy.ts';
+import { systemClock, type Clock } from './session-host.ts';
+
+/** Options of {@link createEngine}. */
+export interface EngineOptions {
+  /** An open database, a connection string, or options for {@link openDatabase}. Default: `DATABASE_URL`, else PGlite under `.rmapp/`. */
+  database?: Database | string | OpenDatabaseOptions | undefined;
+  workflows: readonly WorkflowDefinition<any>[];
+  /**
+   * Older versions of workflows, kept so that runs started on them finish on them (a run never changes
+   * version). They resume runs but never start new ones: `start` always uses the version in `workflows`.
+   * Keep a version here until `rmapp versions check` shows no run needs it.
+   */
+  previousVersions?: readonly WorkflowDefinition<any>[] | undefined;
+  /**
+   * Names this worker in leases and history; a random suffix makes each process unique. Default:
+   * host:pid. Give a stable id (unique among live workers) and a restarted worker takes back the runs
+   * its previous incarnation held at once instead of waiting for their leases to expire.
+   */
+  workerId?: string | undefined;
+  /** Runs this worker holds in memory and executes at once. Default 50. */
+  concurrency?: number | undefined;
+  /** Lease length; a dead worker's runs are taken over this long after its last renewal. Default 30 s. */
+  leaseMs?: number | undefined;
+  /** Fallback polling interval when no notification arrives. Default 1 s. */
+  pollMs?: number | undefined;
+  /** A run that only waits for longer than this leaves memory. Default 1 s. */
+  evictAfterMs?: number | undefined;
+  /** Retry policies by step kind (a step's `kind`, else its invoke `src` name). */
+  retryPolicies?: Record<string, Partial<RetryPolicy>> | undefined;
+  /** Applies migrations on first use (default true). */
+  migrate?: boolean | undefined;
+  clock?: Clock | undefined;
+  /** Size limits (snapshot, step output, signal, artifact); see {@link Limits} for the defaults. */
+  limits?: Partial<Limits> | undefined;
+  /**
+   * The history bound: a long-running run's history is compacted once it has more than `maxRows` rows
+   * (one row per commit), keeping the newest `keepLast` and one summary row. Default 2,000 / 1,000; with
+   * only `maxRows` given, `keepLast` is at most half of it.
+   */
+  history?: Partial<HistoryBound> | undefined;
+  /**
+   * Periodic pruning of finished runs by age and status, run by the worker (off unless given; the
+   * `rmapp worker` command turns it on with {@link DEFAULT_RETENTION}). Default interval 15 min.
+   */
+  retention?: { policy?: Partial<RetentionPolicy>; intervalMs?: number } | undefined;
+  /**
+   * Receives the inspection events of every run this worker executes, e.g. a Stately Inspector's
+   * `inspector.inspect.next` (see `rmapp serve --inspect`). Mask secrets before they leave the process.
+   */
+  inspect?: ((event: InspectionEvent) => void) | undefined;
+  /** Per worker: at most this many steps of a kind at once, e.g. `{ agent: 2 }` (kind: a step's `kind`, else its `src`). */
+  stepConcurrency?: Record<string, number> | undefined;
+  /**
+   * Where the engine reports failures no caller is waiting for (a commit sent again, a lost lease, a
+   * listener that threw). pino-compatible (`logger.warn(fields, message)`); default: silent. The CLI
+   * and the service pass their pino logger.
+   */
+  logger?: Logger | undefined;
+}
+
+/** The shortest lease a worker may hold runs with (see {@link resolveEngineOptions}). */
+export const MIN_LEASE_MS = 500;
+
+/** Signals buffered with `send(…, { buffer: true })` wait this long for a state that accepts them. */
+export const DEFAULT_BUFFER_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Every default of the engine's options (README "Configuration"). The CLI and the service start from
+ * these too, so a default is stated once.
+ */
+export const DEFAULT_ENGINE_OPTIONS = Object.freeze({
+  concurrency: 50,
+  leaseMs: 30_000,
+  pollMs: 1_000,
+  evictAfterMs: 1_000,
+  migrate: true,
+  history: Object.freeze({ maxRows: 2_000, keepLast: 1_000 }) as Readonly<HistoryBound>,
+  retentionIntervalMs: 15 * 60_000,
+  signalBufferMs: DEFAULT_BUFFER_MS,
+  limits: DEFAULT_LIMITS,
+  clock: systemClock as Clock,
+  logger: silentLogger as Logger,
+});
+
+/** Options with every default applied: what the engine and its worker read. */
+export interface ResolvedEngineOptions {
+  workerId: string;
+  /** The operator chose `workerId` (see `expirePreviousIncarnation` in persistence/claims.ts). */
+  explicitWorkerId: boolean;
+  concurrency: number;
+  leaseMs: number;
+  pollMs: number;
+  evictAfterMs: number;
+  migrate: boolean;
+  history: HistoryBound;
+  retention: { policy: Partial<RetentionPolicy>; intervalMs: number } | null;
+  retryPolicies: Record<string, Partial<RetryPolicy>>;
+  stepConcurrency: Record<string, number>;
+  limits: Limits;
+  clock: Clock;
+  logger: Logger;
+  inspect: ((event: InspectionEvent) => void) | undefined;
+}
+
+/**
+ * Applies {@link DEFAULT_ENGINE_OPTIONS} and checks the result.
+ *
+ * @throws ValidationError naming the option and the fix.
+ */
+export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOptions {
+  const d = DEFAULT_ENGINE_OPTIONS;
+  const limits = resolveLimits(options.limits);
+  const given = options.history ?? {};
+  const maxRows = given.maxRows ?? d.history.maxRows;
+  // A compaction leaves keepLast rows and a summary, so it must leave at least one row of room.
+  if (given.keepLast !== undefined && !(given.keepLast <= maxRows - 2)) {
+    throw new ValidationError(`createEngine: history.keepLast (${given.keepLast}) must be at most history.maxRows - 2 (${maxRows - 2}).`);
+  }
+  if (given.maxRows !== undefined && given.maxRows < 3) throw new ValidationError(`createEngine: history.maxRows must be at least 3 (got ${given.maxRows}).`);
+  // Renewed every third of the lease and trusted up to a fifth before it ends: below half a second a
+  // renewal's own round trip under load eats the lease, and runs cycle between owners until their
+  // steps fail as never finished.
+  if (options.leaseMs !== undefined && options.leaseMs < MIN_LEASE_MS) {
+    throw new ValidationError(`createEngine: leaseMs must be at least ${MIN_LEASE_MS} (got ${options.leaseMs}); the default is ${d.leaseMs}.`);
+  }
+  for (const [name, value] of Object.entries({ concurrency: options.concurrency, leaseMs: options.leaseMs, pollMs: options.pollMs, 'history.maxRows': given.maxRows, 'history.keepLast': given.keepLast })) {
+    if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
+      throw new ValidationError(`createEngine: ${name} must be a positive number (got ${String(value)}).`);
+    }
+  }
+  const keepLast = given.keepLast ?? Math.min(d.history.keepLast, Math.floor((maxRows - 1) / 2));
+  return {
+    workerId: options.workerId ?? `${hostname()}:${process.pid}`,
+    explicitWorkerId: options.workerId !== undefined,
+    concurrency: options.concurrency ?? d.concurrency,
+    leaseMs: options.leaseMs ?? d.leaseMs,
+    pollMs: options.pollMs ?? d.pollMs,
+    evictAfterMs: options.evictAfterMs ?? d.evictAfterMs,
+    migrate: options.migrate ?? d.migrate,
+    history: { maxRows, keepLast },
+    retention: options.retention ? { policy: options.retention.policy ?? {}, intervalMs: options.retention.intervalMs ?? d.retentionIntervalMs } : null,
+    retryPolicies: options.retryPolicies ?? {},
+    stepConcurrency: options.stepConcurrency ?? {},
+    limits,
+    clock: options.clock ?? d.clock,
+    logger: options.logger ?? d.logger,
+    inspect: options.inspect,
+  };
+}

@@ -1,0 +1,183 @@
+/**
+ * The engine's read side: the registered definitions, the database (opened and migrated on first use),
+ * and the queries an operator or a caller makes of runs — one run, a list, its history, its artifacts,
+ * waiting for its end. {@link Engine} (engine.ts) adds starting, signalling and executing runs.
+ */
+import type { Database } from '../persistence/database.ts';
+import { openDatabase } from '../persistence/database.ts';
+import { migrate } from '../persistence/migrate.ts';
+import { getHistory, getRun, listRuns, queuePosition, type ListRunsFilter } from '../persistence/runs.ts';
+import { FINAL_STATUSES, type HistoryEvent } from '../persistence/run-status.ts';
+import { listArtifacts, loadArtifact } from '../persistence/artifacts.ts';
+import type { WorkflowDefinition } from './definition.ts';
+import type { RunId, WorkflowOutput } from './typed-runs.ts';
+import { RunNotFoundError, ValidationError, WaitTimeoutError } from './errors.ts';
+import { EngineEvents, type EngineEventName, type EngineListener } from './events.ts';
+import { toRunInfo, type RunInfo } from './run-info.ts';
+import { resolveEngineOptions, type EngineOptions, type ResolvedEngineOptions } from './engine-options.ts';
+import type { Limits } from './limits.ts';
+
+/**
+ * Definitions, database and run queries of an engine: the half of {@link Engine} (the class to use)
+ * that reads. Not created on its own.
+ *
+ * @example
+ * const run = await engine.get(id);           // one run with its children
+ * const failed = await engine.list({ status: 'failed' });
+ */
+export abstract class RunQueries {
+  readonly events: EngineEvents;
+  readonly workerId: string;
+  readonly limits: Limits;
+  /** Every option with its default applied (engine-options.ts). */
+  protected readonly settings: ResolvedEngineOptions;
+  /** Every registered definition by `name@version`, previous versions included. */
+  protected readonly registry = new Map<string, WorkflowDefinition>();
+  /** The version of each name that new runs start on. */
+  protected readonly latest = new Map<string, WorkflowDefinition>();
+  private dbPromise: Promise<Database> | null = null;
+  private ownsDb = false;
+
+  constructor(protected readonly options: EngineOptions) {
+    for (const def of options.workflows) {
+      const key = `${def.name}@${def.version}`;
+      if (this.registry.has(key)) throw new ValidationError(`Workflow ${key} is registered twice.`);
+      this.registry.set(key, def);
+      // The last registered version of a name is the one new runs start on.
+      this.latest.set(def.name, def);
+    }
+    for (const def of options.previousVersions ?? []) {
+      const key = `${def.name}@${def.version}`;
+      if (this.registry.has(key)) throw new ValidationError(`Workflow ${key} is registered twice (previousVersions holds only versions that are not current).`);
+      this.registry.set(key, def);
+    }
+    this.settings = resolveEngineOptions(options);
+    this.workerId = this.settings.workerId;
+    this.limits = this.settings.limits;
+    this.events = new EngineEvents(this.settings.logger);
+  }
+
+  /**
+   * A registered definition: the exact `version` when given (a run's), else the one new runs start
+   * on. Undefined when not registered (a run of a version this deploy no longer has).
+   */
+  definition(name: string, version?: string): WorkflowDefinition | undefined {
+    return version ? this.registry.get(`${name}@${version}`) : this.latest.get(name);
+  }
+
+  /** The definitions new runs start on, one per name. */
+  definitions(): WorkflowDefinition[] {
+    return [...this.latest.values()];
+  }
+
+
+  /** The database, opened and migrated on first use; a failed opening is tried again on the next call. */
+  db(): Promise<Database> {
+    if (this.dbPromise) return this.dbPromise;
+    const opening = (async () => {
+      const d = this.options.database;
+      let db: Database;
+      if (d && typeof d === 'object' && 'query' in d) db = d;
+      else {
+        db = await openDatabase(typeof d === 'string' ? { url: d } : d);
+        this.ownsDb = true;
+      }
+      try {
+        if (this.settings.migrate) await migrate(db);
+      } catch (err) {
+        if (this.ownsDb) await db.close().catch(() => {});
+        throw err;
+      }
+      return db;
+    })();
+    this.dbPromise = opening;
+    // Not cached when it failed (the database was down, say): the next call opens it again.
+    opening.catch(() => {
+      if (this.dbPromise === opening) this.dbPromise = null;
+    });
+    return this.dbPromise;
+  }
+
+  /** Subscribes to progress events of runs executed by this process. Returns an unsubscribe function. */
+  on<K extends EngineEventName>(name: K, listener: EngineListener<K>): () => void {
+    return this.events.on(name, listener);
+  }
+
+
+  /** One run with its children. Throws {@link RunNotFoundError} for an unknown id. */
+  async get(runId: string): Promise<RunInfo> {
+    const db = await this.db();
+    const row = await getRun(db, runId);
+    if (!row) throw new RunNotFoundError(runId);
+    const info = toRunInfo(row, this.registry);
+    if (row.status === 'pending' && row.concurrencyKey && !row.admitted) {
+      info.queue = { key: row.concurrencyKey, position: (await queuePosition(db, row)) ?? 1 };
+      info.statusMessage ??= `Queued: position ${info.queue.position} for concurrency key ${row.concurrencyKey}.`;
+    }
+    return info;
+  }
+
+  /** Runs, newest first. */
+  async list(filter: ListRunsFilter = {}): Promise<RunInfo[]> {
+    const rows = await listRuns(await this.db(), filter);
+    return rows.map((r) => toRunInfo(r, this.registry));
+  }
+
+  /** The run's history, oldest first. */
+  async history(runId: string): Promise<HistoryEvent[]> {
+    const db = await this.db();
+    if (!(await getRun(db, runId))) throw new RunNotFoundError(runId);
+    return getHistory(db, runId);
+  }
+
+  /** Waits until the run has finished and returns it (with its output or error). */
+  async waitFor<TWorkflow = unknown>(runId: RunId<TWorkflow>, options: { timeoutMs?: number; pollMs?: number } = {}): Promise<RunInfo<WorkflowOutput<TWorkflow>>> {
+    const deadline = Date.now() + (options.timeoutMs ?? Number.POSITIVE_INFINITY);
+    let wake: (() => void) | null = null;
+    const off = this.events.on('run.finished', (e) => {
+      if (e.runId === runId) wake?.();
+    });
+    try {
+      for (;;) {
+        const run = await this.get(runId);
+        if (FINAL_STATUSES.includes(run.status)) return run as RunInfo<WorkflowOutput<TWorkflow>>;
+        const left = deadline - Date.now();
+        if (left <= 0) throw new WaitTimeoutError(runId, options.timeoutMs ?? 0, run.status);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.min(left, options.pollMs ?? 200));
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+    } finally {
+      off();
+    }
+  }
+
+
+  /** An artifact of a run (a step's `saveArtifact`, or an offloaded step output's `$artifact`). */
+  async getArtifact<T = unknown>(runId: string, name: string): Promise<T | undefined> {
+    const db = await this.db();
+    if (!(await getRun(db, runId))) throw new RunNotFoundError(runId);
+    return (await loadArtifact(db, runId, name)) as T | undefined;
+  }
+
+  /** Names and sizes of a run's artifacts. */
+  async artifacts(runId: string): Promise<{ name: string; bytes: number; createdAt: Date }[]> {
+    const db = await this.db();
+    if (!(await getRun(db, runId))) throw new RunNotFoundError(runId);
+    return listArtifacts(db, runId);
+  }
+
+
+  /** Closes the database if this engine opened it; the next call that needs it opens it again. */
+  protected async closeDatabase(): Promise<void> {
+    if (this.ownsDb && this.dbPromise) {
+      const db = await this.dbPromise.catch(() => null);
+      this.dbPromise = null;
+      await db?.close();
+    }
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * What a run's inspection events tell its session. The root's `subscribe` misses child transitions
+ * (docs/xstate-semantics.md), so every snapshot of any actor in the run's system marks the session
+ * dirty; a machine actor's new state value becomes a `state.entered` history entry, placed before the
+ * entries its macrostep's steps recorded; the root's microsteps count transitions (a signal that took
+ * one was received); and the event the root is processing is kept to name it if an action throws.
+ */
+import type { AnyActor, AnyActorRef, InspectionEvent } from 'xstate';
+import type { Span } from '@opentelemetry/api';
+import type { HistoryEntry } from '../persistence/runs.ts';
+import { actorPath, isMachineActor } from './actor-paths.ts';
+import type { SessionHost } from './session-host.ts';
+import type { HandledEvent } from './session-restore.ts';
+import { ATTR } from './telemetry.ts';
+
+/** What {@link RunInspection} needs of its session. */
+export interface InspectedSession {
+  readonly runId: string;
+  readonly host: SessionHost;
+  readonly segmentSpan: Span;
+  isEnded(): boolean;
+  actor(): AnyActor | undefined;
+  /** Queued history not yet written. */
+  history(): HistoryEntry[];
+  markDirty(): void;
+  /** The root took `taken` transitions. */
+  rootTransitioned(taken: number): void;
+}
+
+export class RunInspection {
+  /**
+   * Set while the session replays a restored snapshot (`start()`): the states it enters again are not
+   * news (no `state.entered` history or event). Not a phase: the replay may end the run.
+   */
+  replaying = false;
+  /**
+   * The last event the root machine began to process, from any source (a delayed `after` / `raise` /
+   * `sendTo`, a child's `sendParent`), with the state it met: names the event when an action it runs
+   * throws and no external event is being delivered.
+   */
+  processing: HandledEvent = null;
+  private readonly stateValues = new Map<string, string>();
+  /** History index where the macrostep being processed began: its state entries go there. */
+  private macrostepMark = 0;
+
+  constructor(private readonly session: InspectedSession) {}
+
+  /** Handles one inspection event; never throws into the actor (an exception here would propagate into it). */
+  onInspect(ev: InspectionEvent): void {
+    const s = this.session;
+    try {
+      const actor = s.actor();
+      if (ev.type === '@xstate.event') {
+        if (isMachineActor(ev.actorRef as AnyActorRef)) this.macrostepMark = s.history().length;
+        if (ev.actorRef === actor && actor) {
+          this.processing = { type: (ev.event as { type: string }).type, state: (actor.getSnapshot() as { value?: unknown }).value };
+        }
+        return;
+      }
+      if (ev.type === '@xstate.microstep') {
+        // Transitions the root took (targetless ones too, which leave its snapshot object as it was):
+        // an event that took one was received, and buffered events may be taken now.
+        const taken = (ev as { _transitions?: unknown[] })._transitions?.length ?? 0;
+        if (ev.actorRef === actor && taken > 0) s.rootTransitioned(taken);
+        return;
+      }
+      if (ev.type !== '@xstate.snapshot' || s.isEnded() || !actor) return;
+      const ref = ev.actorRef as AnyActorRef;
+      if (isMachineActor(ref)) {
+        const path = actorPath(ref, actor);
+        const value = (ev.snapshot as { value?: unknown }).value;
+        const key = JSON.stringify(value);
+        if (this.stateValues.get(path) !== key) {
+          this.stateValues.set(path, key);
+          if (!this.replaying) {
+            // Steps invoked by this macrostep were recorded while it ran; the state entry goes first.
+            const history = s.history();
+            history.splice(Math.min(this.macrostepMark, history.length), 0, { type: 'state.entered', path, state: value });
+            this.macrostepMark += 1;
+            s.host.events.emit('state.entered', { runId: s.runId, path, state: value });
+            s.segmentSpan.addEvent('state.entered', { [ATTR.state]: key, 'workflow.path': path });
+          }
+        }
+      }
+      s.markDirty();
+    } catch (err) {
+      // An exception thrown here would propagate into the actor (docs/xstate-semantics.md): report it instead.
+      s.host.logger.error({ err, runId: s.runId }, `rmapp: inspecting run ${s.runId} failed`);
+    }
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * Bringing a claimed run's actor to life: restoring its persisted snapshot (or creating it), and
+ * reading how the machine ended — a final state (succeeded, or a failure state the definition names),
+ * or an error of the machine itself, named with the event and state it met.
+ */
+import { createActor, type AnyActor, type InspectionEvent, type Snapshot } from 'xstate';
+import type { ClaimedRun } from '../persistence/claims.ts';
+import type { WorkflowDefinition } from './definition.ts';
+import type { ErrorData } from './errors.ts';
+import type { SessionHost } from './session-host.ts';
+import type { Ending } from './session-phase.ts';
+import { findRestoreProblem } from './snapshot-check.ts';
+
+/** The actor of a claimed run, or why its persisted snapshot cannot be restored. */
+export type RestoredActor = { actor: AnyActor; isNew: boolean } | { problem: string };
+
+/**
+ * Creates the run's actor (not started) from its persisted snapshot, or fresh when it has none. The
+ * snapshot is checked against the definition first: XState would silently drop a child whose `src` is
+ * gone (docs/xstate-semantics.md). Inspection events go to `onInspect`, then to the host's inspector,
+ * which may never break a run.
+ */
+export function restoreActor(host: SessionHost, row: ClaimedRun, definition: WorkflowDefinition, onInspect: (ev: InspectionEvent) => void): RestoredActor {
+  const isNew = row.snapshot == null;
+  if (!isNew) {
+    const problem = findRestoreProblem(definition.machine, row.snapshot);
+    if (problem) return { problem: `The persisted snapshot cannot be restored: ${problem}.` };
+  }
+  try {
+    const clock = host.clock;
+    const actor = createActor(definition.machine, {
+      input: row.input,
+      // XState's delayed events (`after`) run on the engine's clock too.
+      clock: { setTimeout: (fn, ms) => clock.setTimeout(fn, ms), clearTimeout: (h) => clock.clearTimeout(h) },
+      ...(isNew ? {} : { snapshot: row.snapshot as Snapshot<unknown> }),
+      inspect: (ev) => {
+        onInspect(ev);
+        try {
+          host.inspect?.(ev);
+        } catch {
+          // An inspector that fails must never break a run.
+        }
+      },
+    });
+    return { actor, isNew };
+  } catch (err) {
+    return { problem: `The persisted snapshot cannot be restored: ${(err as Error).message}.` };
+  }
+}
+
+/** How a run whose machine reached a final state ends: succeeded, or failed in a failure state. */
+export function endingOfDone(actor: AnyActor, definition: WorkflowDefinition, snap: { value: unknown; output?: unknown }): Ending {
+  const failed = typeof snap.value === 'string' && definition.failureStates?.includes(snap.value);
+  if (!failed) return { status: 'succeeded', snapshot: actor.getPersistedSnapshot(), output: snap.output };
+  const reported = (snap.output as { error?: Partial<ErrorData> } | undefined)?.error;
+  const error: ErrorData = {
+    name: reported?.name ?? 'WorkflowFailed',
+    message: reported?.message ?? `The workflow ended in its failure state "${String(snap.value)}".`,
+    code: reported?.code ?? 'WORKFLOW_FAILED',
+    category: reported?.category ?? 'permanent',
+    details: reported?.details,
+  };
+  return { status: 'failed', snapshot: actor.getPersistedSnapshot(), output: snap.output, error };
+}
+
+/** An event the root machine was handling, with the state it met it in. */
+export type HandledEvent = { type: string; state: unknown } | null;
+
+/**
+ * What the run failed with when its machine errored. An exception thrown by a guard, an action or an
+ * eventless transition (XState's `error` status) is a permanent error of the definition, named with
+ * the event and the state — an external event (`delivering`), or one the machine sent itself
+ * (`processing`: a delayed `after`, `raise` or `sendTo` that fired, a child's `sendParent`). A child's
+ * own failure reaching the root unhandled (`xstate.error.actor.*`: a step's or promise's rejection)
+ * keeps its own classification.
+ */
+export function machineError(toError: (err: unknown) => ErrorData, err: unknown, delivering: HandledEvent, processing: HandledEvent): ErrorData {
+  const data = toError(err);
+  if ((err as { category?: unknown } | null)?.category !== undefined) return data;
+  const during = delivering
+    ? ` (while handling event "${delivering.type}" in state ${JSON.stringify(delivering.state)})`
+    : processing && !processing.type.startsWith('xstate.error.actor.')
+      ? ` (while handling ${processing.type.startsWith('xstate.after.') ? 'the delayed ' : ''}event "${processing.type}" in state ${JSON.stringify(processing.state)})`
+      : null;
+  if (during === null) return data;
+  return { ...data, code: 'MACHINE_ERROR', category: 'permanent', message: `${data.message}${during}` };
+}

@@ -1,0 +1,184 @@
+/**
+ * A session's inbox side: reads the run's signals in order, delivers each to the actor exactly as
+ * XState would, keeps buffered ones and offers them again after every transition of the run, and
+ * remembers which were consumed (and how) so the next write marks them in the same transaction that
+ * persists their effect (commits.ts).
+ */
+import type { AnyActor } from 'xstate';
+import type { Span } from '@opentelemetry/api';
+import { pendingSignals, type InboxEvent, type SignalOutcome } from '../persistence/inbox.ts';
+import type { HistoryEntry } from '../persistence/runs.ts';
+import type { SessionHost } from './session-host.ts';
+
+/** Signals with this type are handled by the engine itself. */
+export const CANCEL_SIGNAL = 'rmapp.cancel';
+
+/** What signal delivery needs of its session. */
+export interface SignalSession {
+  readonly runId: string;
+  readonly host: SessionHost;
+  readonly segmentSpan: Span;
+  /** The actor, once started. */
+  actor(): AnyActor | undefined;
+  /** The session's guard (session-phase.ts): may a signal be delivered now? */
+  acceptsSignals(): boolean;
+  isEnded(): boolean;
+  /** Queued history not yet written; a received signal goes before the state entries it caused. */
+  history(): HistoryEntry[];
+  record(entry: HistoryEntry): void;
+  markDirty(): void;
+  cancel(reason: string): void;
+  /** Called once a read of the inbox is over: a run that only waits may leave memory now. */
+  maybeEvict(): void;
+}
+
+export class SignalDelivery {
+  /** Consumed signals not yet written, with what became of each. */
+  consumed: [number, SignalOutcome][] = [];
+  /** `signal_seq` as of the last read whose signals were all applied (see commits.ts). */
+  seenSignalSeq: number;
+  /** Buffered signals that no state has accepted yet, oldest first. */
+  readonly kept: InboxEvent[] = [];
+  /** The external event being delivered, to name it if the machine throws. */
+  delivering: { type: string; state: unknown } | null = null;
+  private lastSignalId = 0;
+  /** Transitions the root has taken (see {@link rootTransitioned}): tells an event that was taken from one ignored. */
+  private rootTransitions = 0;
+  private pull: Promise<void> | null = null;
+  private pullAgain = false;
+  private retryScheduled = false;
+  private keptTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly session: SignalSession, signalSeq: number) {
+    this.seenSignalSeq = signalSeq;
+  }
+
+  /** A read of the inbox is in flight. */
+  get reading(): boolean {
+    return this.pull !== null;
+  }
+
+  /** Reads and applies signals that arrived since the last read, in order. */
+  pullSignals(): Promise<void> {
+    const s = this.session;
+    if (this.pull) {
+      this.pullAgain = true;
+      return this.pull;
+    }
+    this.pull = (async () => {
+      do {
+        this.pullAgain = false;
+        const { seq, events } = await pendingSignals(s.host.db, s.runId, this.lastSignalId);
+        let all = true;
+        for (const e of events) all = this.deliver(e) && all;
+        if (all) this.seenSignalSeq = Math.max(this.seenSignalSeq, seq);
+      } while (this.pullAgain && !s.isEnded());
+    })()
+      .catch((err: unknown) => s.host.logger.error({ err, runId: s.runId }, `rmapp: reading signals of run ${s.runId} failed`))
+      .finally(() => {
+        this.pull = null;
+        s.maybeEvict();
+      });
+    return this.pull;
+  }
+
+  /** The root took `taken` transitions: buffered signals may be accepted now. */
+  rootTransitioned(taken: number): void {
+    this.rootTransitions += taken;
+    if (this.kept.length === 0 || this.retryScheduled) return;
+    this.retryScheduled = true;
+    // After the macrostep that changed the run has finished: XState processes one event at a time.
+    queueMicrotask(() => {
+      this.retryScheduled = false;
+      this.retryKept();
+    });
+  }
+
+  /** The run's write carrying `n` consumed signals is durable. */
+  committed(n: number): void {
+    this.consumed.splice(0, n);
+  }
+
+  /** Stops the expiry timer of buffered signals (the session ended). */
+  stop(): void {
+    if (this.keptTimer !== undefined) clearTimeout(this.keptTimer);
+    this.keptTimer = undefined;
+  }
+
+  /** Applies one signal; false when it was left for a later owner (the run is ending or leaving). */
+  private deliver(e: InboxEvent): boolean {
+    if (!this.session.acceptsSignals()) return false;
+    if (e.id <= this.lastSignalId) return true;
+    this.lastSignalId = e.id;
+    if (e.event.type === CANCEL_SIGNAL) {
+      this.consumed.push([e.id, 'received']);
+      this.session.cancel(typeof e.event.reason === 'string' ? e.event.reason : 'cancelled');
+      return true;
+    }
+    // A kept signal an earlier owner already reported buffered is not reported again on a restore.
+    if (this.offer(e, !e.reported) === 'kept') {
+      this.kept.push(e);
+      this.armKeptExpiry();
+    }
+    return true;
+  }
+
+  /**
+   * Sends one signal to the actor exactly as XState would: no pre-filter (eventless transitions and
+   * guards may read any event). An event that made the root take no transition is ignored — or, when
+   * buffered and not expired, kept to be offered again after the run's next transition. History says
+   * which: `signal.received`, `signal.ignored`, `signal.buffered` (once, when first kept), `signal.expired`.
+   */
+  private offer(e: InboxEvent, first: boolean): SignalOutcome | 'kept' {
+    const s = this.session;
+    const actor = s.actor() as AnyActor;
+    const before = actor.getSnapshot() as { status: string; value: unknown };
+    const data = { id: e.id, event: e.event };
+    if (before.status === 'active') {
+      const mark = s.history().length;
+      const transitions = this.rootTransitions;
+      this.delivering = { type: e.event.type, state: before.value };
+      actor.send(e.event);
+      this.delivering = null;
+      // Taken: a transition ran (a targetless one with actions, a re-entry, a sendTo keep the root's
+      // snapshot object), or the snapshot changed (the machine errored, say).
+      if (this.rootTransitions > transitions || actor.getSnapshot() !== before) {
+        // Before the state entries of the macrostep it caused, which were placed at `mark`.
+        s.history().splice(mark, 0, { type: 'signal.received', data });
+        s.markDirty();
+        s.segmentSpan.addEvent('signal.received', { 'signal.type': e.event.type });
+        this.consumed.push([e.id, 'received']);
+        return 'received';
+      }
+    }
+    const reason = before.status === 'active' ? `no transition for it in state ${JSON.stringify(before.value)}` : `the run's machine is ${before.status}`;
+    if (e.keepUntil !== null && e.keepUntil > Date.now() && before.status === 'active') {
+      if (first) s.record({ type: 'signal.buffered', state: before.value, data: { ...data, reason, until: new Date(e.keepUntil).toISOString() } });
+      return 'kept';
+    }
+    const outcome: SignalOutcome = e.keepUntil !== null && before.status === 'active' ? 'expired' : 'ignored';
+    s.record({ type: `signal.${outcome}`, state: before.value, data: { ...data, reason } });
+    s.segmentSpan.addEvent(`signal.${outcome}`, { 'signal.type': e.event.type });
+    this.consumed.push([e.id, outcome]);
+    return outcome;
+  }
+
+  /** Offers the kept signals again, oldest first (after a change of the run, or at an expiry). */
+  private retryKept(): void {
+    for (const e of [...this.kept]) {
+      if (!this.session.acceptsSignals()) return;
+      if (this.offer(e, false) !== 'kept') this.kept.splice(this.kept.indexOf(e), 1);
+    }
+    this.armKeptExpiry();
+  }
+
+  /** A timer at the earliest expiry of a kept signal, so it is reported even if nothing changes. */
+  private armKeptExpiry(): void {
+    this.stop();
+    if (this.kept.length === 0 || this.session.isEnded()) return;
+    const due = Math.min(...this.kept.map((k) => k.keepUntil ?? Infinity));
+    if (!Number.isFinite(due)) return;
+    this.keptTimer = setTimeout(() => this.retryKept(), Math.min(2 ** 31 - 1, Math.max(0, due - Date.now()) + 1));
+    this.keptTimer.unref?.();
+  }
+}
