@@ -23,6 +23,7 @@ import { createTestDatabase, type TestDatabase } from './postgres.ts';
 import { ROOT } from './processes.ts';
 import { createBareRemote } from './git-remote.ts';
 import { testSandbox } from './sandbox.ts';
+import { bundledScript } from './bundle.ts';
 
 export const GITHUB_WORKER = join(ROOT, 'test/fixtures/github-worker.ts');
 export const TOKEN = 't0ken';
@@ -88,6 +89,7 @@ export async function createCrashWorld(options: { leaseMs?: number } = {}): Prom
   const workspaces = join(tmp, 'runs');
   const client = createEngine({ database: db, workflows: crashTestWorkflows(crashTestDeps({ github, remote, workspaces })) });
   await client.list({ limit: 1 }); // migrations applied here, before any worker starts
+  const script = await bundledScript(GITHUB_WORKER);
 
   const children = new Set<ChildProcess>();
   const worker = ({ fault }: { fault?: string | undefined } = {}): WorkerProcess => {
@@ -102,7 +104,7 @@ export async function createCrashWorld(options: { leaseMs?: number } = {}): Prom
       RMAPP_FAULT: fault,
     };
     if (!fault) delete env.RMAPP_FAULT;
-    const child = spawn(process.execPath, ['--import', 'tsx', GITHUB_WORKER], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [script], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     children.add(child);
     let out = '';
     child.stdout?.on('data', (d) => (out += d));
