@@ -7,9 +7,6 @@
 import { z } from 'zod';
 import { mentions } from '../commands.ts';
 
-/** Events rmapp subscribes to (the README's GitHub App set-up lists the same). */
-export const HANDLED_EVENTS = ['issue_comment', 'issues', 'pull_request_review', 'pull_request_review_comment', 'installation', 'ping'] as const;
-
 export const githubEventInput = z.object({
   deliveryId: z.string().min(1).max(100),
   event: z.enum(['issue_comment', 'issues', 'pull_request_review', 'pull_request_review_comment']),

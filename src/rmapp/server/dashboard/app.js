@@ -216,13 +216,12 @@ function drawChart(chart, marks) {
     n.states.forEach(collect);
   };
   collect(chart);
-  const draw = (n, depth) => {
+  const draw = (n) => {
     const cls = ['st', n.states.length ? 'compound' : 'atomic', marks.failed.has(n.id) ? 'failed' : marks.current.has(n.id) ? 'current' : marks.done.has(n.id) ? 'done' : '']
       .filter(Boolean)
       .join(' ');
-    const label = depth === 0 ? n.key : n.key;
     parts.push(`<g class="${cls}" data-state="${esc(n.id)}"><rect x="${n.x}" y="${n.y}" width="${n.w}" height="${n.h}" rx="8"></rect>
-      <text x="${n.x + 10}" y="${n.y + (n.states.length ? 16 : 20)}">${n.type === 'final' ? '◉ ' : ''}${esc(label)}</text>
+      <text x="${n.x + 10}" y="${n.y + (n.states.length ? 16 : 20)}">${n.type === 'final' ? '◉ ' : ''}${esc(n.key)}</text>
       ${n.invoke.length && !n.states.length ? `<text class="inv" x="${n.x + 10}" y="${n.y + 36}">⚙ ${esc(n.invoke.join(', '))}</text>` : ''}</g>`);
     for (const t of n.transitions) {
       for (const target of t.targets) {
@@ -230,7 +229,7 @@ function drawChart(chart, marks) {
         if (to && to !== n) edges.push({ from: n, to, label: t.label, guarded: t.guarded });
       }
     }
-    n.states.forEach((c) => draw(c, depth + 1));
+    n.states.forEach(draw);
     const first = n.states.find((c) => c.key === n.initial);
     if (first) {
       // The initial marker: a dot with an arrow into the initial child, as in statechart notation.
@@ -238,7 +237,7 @@ function drawChart(chart, marks) {
       parts.push(`<g class="initial-marker" data-initial="${esc(first.id)}"><circle class="initial" cx="${first.x - 16}" cy="${y}" r="4"></circle><path class="edge" d="M${first.x - 12},${y} L${first.x - 1},${y}" marker-end="url(#arrow)"></path></g>`);
     }
   };
-  draw(chart, 0);
+  draw(chart);
   const seen = new Set();
   for (const e of edges) {
     const key = `${e.from.id}>${e.to.id}`;
