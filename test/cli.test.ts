@@ -112,3 +112,30 @@ it('serve on a port in use exits 1 and names --port and PORT', async () => {
     holder.close();
   }
 });
+
+it('worker takes every retention age its help offers, never included, and says what it keeps', async () => {
+  const help = await rmapp('worker', '--help');
+  // Help wraps at the terminal's width: one line per option once the whitespace is collapsed.
+  const options = help.stdout.replace(/\s+/g, ' ').split(/ (?=--)/);
+  for (const flag of ['--retain-succeeded', '--retain-failed', '--retain-cancelled']) {
+    expect(options.find((o) => o.startsWith(`${flag} <age>`)), `${flag}'s help`).toContain('or never');
+  }
+  const worker = spawnRmapp(['--workflows', TEST_WORKFLOWS, 'worker', '--retain-failed', 'never', '--retain-succeeded', '12h'], env);
+  // The start line names the policy; wait for it (or for the worker to exit, which fails below).
+  const started = await Promise.race([
+    worker.exited.then((code) => `exited ${code}`),
+    (async () => {
+      while (!/keeps finished runs/.test(worker.output())) await new Promise((r) => setTimeout(r, 50));
+      return 'started';
+    })(),
+  ]);
+  expect(started, worker.output()).toBe('started');
+  expect(worker.output()).toContain('keeps finished runs: succeeded 12h, failed forever, cancelled 7d');
+  worker.child.kill('SIGTERM');
+  expect(await worker.exited, worker.output()).toBe(0);
+
+  const bad = await rmapp('worker', '--retain-failed', 'soon');
+  expect(bad.code).toBe(1);
+  expect(bad.stderr).toMatch(/--retain-failed <age>.*Invalid duration "soon".*or never/);
+  expect(bad.stderr).not.toMatch(/\n\s+at /);
+});

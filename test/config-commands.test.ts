@@ -93,6 +93,13 @@ it('parses commands and answers anything else with help', () => {
   expect(parseCommand('@rmappish implement', 'rmapp')).toBeNull();
   expect(parseCommand('@rmapp implement --max-attempts 99', 'rmapp')).toMatchObject({ kind: 'help', reason: expect.stringMatching(/1 to 10/) });
   expect(parseCommand('@rmapp implement rocket', 'rmapp')).toMatchObject({ kind: 'help', reason: expect.stringMatching(/not a template/) });
+  // Words that name members of every object are not templates either.
+  for (const word of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+    expect(parseCommand(`@rmapp implement ${word}`, 'rmapp'), word).toMatchObject({ kind: 'help', reason: expect.stringMatching(/not a template; use one of simple, feature, bugfix, docs/) });
+  }
+  for (const [word, template] of [['Complex', 'feature'], ['FIX', 'bugfix'], ['documentation', 'docs'], ['docs', 'docs']] as const) {
+    expect(parseCommand(`@rmapp implement ${word}`, 'rmapp'), word).toEqual({ kind: 'implement', template, options: {} });
+  }
   expect(parseCommand('@rmapp', 'rmapp')).toEqual({ kind: 'help' });
   expect(helpText('rmapp')).toContain('@rmapp implement');
 });

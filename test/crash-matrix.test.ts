@@ -38,13 +38,6 @@ interface Case {
   target: string;
 }
 
-/**
- * Cases that fail today because of a bug outside the engine, with the reason. The matrix expects
- * exactly these to fail (an expected failure, not a skip): when the bug is fixed the test fails and
- * names the entry to delete here.
- */
-const KNOWN_BUGS: Record<string, string> = {};
-
 /** The matrix from a baseline run's history: each state entered × persist points, each step run × side-effect points. */
 async function matrixOf(id: string): Promise<{ states: string[]; steps: string[]; cases: Case[] }> {
   const history = await world.client.history(id);
@@ -98,21 +91,16 @@ async function runMatrix(subject: Subject, firstCase: number): Promise<void> {
   const { states, steps, cases } = await matrixOf(baselineId);
   expect(states.length).toBeGreaterThan(3);
   const failures: string[] = [];
-  const knownBugs: string[] = [];
   let k = firstCase;
   for (const c of cases) {
-    const key = `${subject.workflow} ${c.point}:${c.target}`;
     const problem = await runCase(subject, ++k, c);
-    if (problem && KNOWN_BUGS[key]) knownBugs.push(`${key}: ${KNOWN_BUGS[key]}`);
-    else if (problem) failures.push(problem);
-    else if (KNOWN_BUGS[key]) failures.push(`${key} passes now: delete it from KNOWN_BUGS in test/crash-matrix.test.ts`);
+    if (problem) failures.push(problem);
   }
   const seconds = ((Date.now() - startedAt) / 1000).toFixed(1);
   console.log(
     `crash matrix ${subject.workflow}: ${states.length} transitions (${states.join(' → ')}) × 2 persist points + ` +
       `${steps.length} steps (${steps.join(', ')}) × 2 side-effect points = ${cases.length} cases, ` +
-      `${cases.length - failures.length - knownBugs.length} green, ${knownBugs.length} known bugs, ${seconds} s` +
-      knownBugs.map((b) => `\n  known bug: ${b}`).join(''),
+      `${cases.length - failures.length} green, ${seconds} s`,
   );
   expect(failures).toEqual([]);
 }

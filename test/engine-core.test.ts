@@ -51,7 +51,9 @@ describe.each(['postgres', 'pglite'] as const)('engine core on %s', (kind) => {
       expect(startedAt).toBeGreaterThan(enteredAt);
     }
     // First executions use the default key `<run>/<path>` and do not repeat it in history.
-    expect(history.filter((h) => h.type === 'step.started').every((h) => h.data === null)).toBe(true);
+    const started = history.filter((h) => h.type === 'step.started');
+    expect(started).toHaveLength(6);
+    expect(started.filter((h) => h.data !== null), 'first executions that recorded a key').toEqual([]);
   });
 
   it('returns the same run for the same idempotency key, and for the same run id', async () => {
@@ -148,9 +150,12 @@ describe.each(['postgres', 'pglite'] as const)('engine core on %s', (kind) => {
     const id = await engine.start('test.sequence', {});
     await engine.waitFor(id, { timeoutMs: 20_000 });
     const succeeded = await engine.list({ status: 'succeeded', limit: 500 });
-    expect(succeeded.some((r) => r.id === id)).toBe(true);
-    expect(succeeded.every((r) => r.status === 'succeeded')).toBe(true);
+    expect(succeeded.map((r) => r.id)).toContain(id);
+    expect(succeeded.filter((r) => r.status !== 'succeeded').map((r) => `${r.id}: ${r.status}`)).toEqual([]);
+    const failedId = await engine.start('test.fails', {});
+    expect((await engine.waitFor(failedId, { timeoutMs: 20_000 })).status).toBe('failed');
     const failed = await engine.list({ status: ['failed'], workflow: 'test.fails' });
-    expect(failed.every((r) => r.status === 'failed' && r.workflow === 'test.fails')).toBe(true);
+    expect(failed.map((r) => r.id)).toContain(failedId);
+    expect(failed.filter((r) => r.status !== 'failed' || r.workflow !== 'test.fails').map((r) => `${r.id}: ${r.workflow} ${r.status}`)).toEqual([]);
   });
 });

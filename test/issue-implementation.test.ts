@@ -6,7 +6,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createEngine, type Engine } from '../src/index.ts';
 import { issueImplementationSteps } from '../src/actors/issue-implementation.ts';
 import { issueImplementationWorkflow } from '../src/machines/issue-implementation.ts';
-import { attachProgressComments } from '../src/rmapp/progress-comment.ts';
+import { attachProgressComments, type ProgressComments } from '../src/rmapp/progress-comment.ts';
 import { marker } from '../src/rmapp/github/writes.ts';
 import { parsePlanYaml } from '../src/rmapp/plan.ts';
 import { createGitHubWorld, type GitHubWorld } from './helpers/github-world.ts';
@@ -16,7 +16,7 @@ let world: GitHubWorld;
 let emulator: GitHubEmulator;
 let engine: Engine;
 let remote: string;
-let progress: { stop(): void; flush(): Promise<void> };
+let progress: ProgressComments;
 const git = (cwd: string, ...args: string[]) => world.git(cwd, ...args);
 
 beforeAll(async () => {
@@ -79,6 +79,8 @@ it('implements an issue: the failed tests send it back to implementing, then one
   const body = comments[0]?.body ?? '';
   for (const stage of ['analyzing', 'planning', 'implementing', 'testing', 'creatingPR']) expect(body).toContain(`- [x] ${stage}`);
   expect(body).toContain(`✅ Done: ${pulls[0] ? `https://github.example/acme/widgets/pull/${(emulator.pulls.get('acme/widgets') ?? [])[0]?.number}` : ''}`);
+  // Its final edit written, the finished run's view is no longer held.
+  expect(progress.heldRuns(), `run ${id} finished but its progress view is still held`).not.toContain(id);
 });
 
 it('fails with category test_failure when the tests never pass, and opens no PR', async () => {
@@ -98,6 +100,7 @@ it('fails with category test_failure when the tests never pass, and opens no PR'
   expect(comments[0]?.body).toContain('expected impl.txt to say right, got wrong');
   expect(comments[0]?.body).toContain('branch: https://github.example/acme/widgets/tree/rmapp/issue-2');
   expect(comments[0]?.body).toContain(`run: http://rmapp.example/runs/${encodeURIComponent(run.id)}`);
+  expect(progress.heldRuns(), `run ${id} failed but its progress view is still held`).not.toContain(id);
 });
 
 it('fails at analyzing with the GitHub error category when the issue does not exist', async () => {

@@ -205,7 +205,9 @@ describe('worker processes on the shared Postgres', () => {
     const firstPid = first.child.pid;
     const secondPid = second.child.pid;
     // Every step3 finished on the first worker; every step4 ran on the second, as attempt 1.
-    expect(step3().every((x) => x.pid === firstPid && x.outcome === 'end')).toBe(true);
+    const step3s = step3();
+    expect(step3s.length, 'step3 executions recorded').toBeGreaterThan(0);
+    expect(step3s.filter((x) => x.pid !== firstPid || x.outcome !== 'end'), 'step3 executions not finished on the first worker').toEqual([]);
     const step4 = executions.filter((x) => /step4$/.test(x.key));
     expect(step4.map((x) => [x.pid, x.attempt]).filter(([pid, attempt]) => pid !== secondPid || attempt !== 1)).toEqual([]);
     const latencies = ids

@@ -7,7 +7,7 @@ import type { GitHubEventInput } from '../machines/github-delivery.ts';
 import type { GitHubOctokit } from '../rmapp/github/client.ts';
 import { canSteer, permissionOf, upsertComment } from '../rmapp/github/writes.ts';
 import { helpText, mentions, parseCommand, type Command } from '../rmapp/commands.ts';
-import type { TemplateName } from '../rmapp/config.ts';
+import type { TemplateName } from '../machines/issue-templates.ts';
 import type { Subject, WorkflowExecutor } from '../rmapp/workflows/executor.ts';
 import { step } from '../state_machine/step.ts';
 import type { DeliveryOutcome, GitHubDeliverySteps } from '../machines/github-delivery.ts';

@@ -17,6 +17,7 @@ import { ensurePullRequest, upsertComment } from '../rmapp/github/writes.ts';
 import type { Workspaces } from '../rmapp/workspace.ts';
 import { step } from '../state_machine/step.ts';
 import type { IssueImplementationSteps } from '../machines/issue-implementation.ts';
+import { issueBranch } from '../machines/issue-branch.ts';
 
 export interface IssueImplementationDeps {
   github: GitHubOctokit;
@@ -106,7 +107,7 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
         const prompt = `${ANALYSIS_REQUEST} #${input.issueNumber} of ${input.owner}/${input.repo}: summarise what it asks, what kind of change it needs, and the risks. Do not change files.\n\n${issueText(facts)}`;
         // The agent reads the repository in the run's own workspace (the branch is created here from
         // the default branch; implementing continues in it), never in the service's directory.
-        const ws = await workspace(runId, { owner: input.owner, repo: input.repo, branch: `rmapp/issue-${input.issueNumber}`, base: facts.defaultBranch }, signal);
+        const ws = await workspace(runId, { owner: input.owner, repo: input.repo, branch: issueBranch(input.issueNumber), base: facts.defaultBranch }, signal);
         const analysis = await askJson(deps.agent, { cwd: ws.dir, prompt, schema: issueAnalysisSchema, signal, name: 'analysis', onReask: reask(progress, 'analysis') });
         await saveArtifact('analysis', analysis);
         return facts;

@@ -11,6 +11,8 @@ import { assign, setup, type PromiseActorLogic } from 'xstate';
 import { z } from 'zod';
 import { defineWorkflow } from '../state_machine/definition.ts';
 import { stageFailure } from './stage-failure.ts';
+import { issueBranch } from './issue-branch.ts';
+import { TEMPLATE_WORKFLOWS, type IssueWorkflowName } from './issue-templates.ts';
 import type { ErrorData } from '../state_machine/errors.ts';
 
 export const issueImplementationInput = z.object({
@@ -98,7 +100,7 @@ interface Context extends IssueImplementationInput {
 
 
 /** Builds the machine of a template around the given steps. */
-export function issueImplementationMachine(steps: IssueImplementationSteps, template: IssueTemplate = { name: 'IssueImplementation' }) {
+export function issueImplementationMachine(steps: IssueImplementationSteps, template: IssueTemplate = { name: TEMPLATE_WORKFLOWS.simple }) {
   const runTests = template.runTests ?? true;
   const afterPlan = template.approval ? 'awaitingApproval' : template.reproduceFirst ? 'reproducing' : 'implementing';
   const afterImplement = runTests || template.reproduceFirst ? 'testing' : 'creatingPR';
@@ -115,7 +117,7 @@ export function issueImplementationMachine(steps: IssueImplementationSteps, temp
     context: ({ input }) => ({
       ...input,
       maxTestAttempts: input.maxTestAttempts ?? 3,
-      branch: `rmapp/issue-${input.issueNumber}`,
+      branch: issueBranch(input.issueNumber),
       issue: null,
       plan: null,
       testAttempts: 0,
@@ -276,14 +278,14 @@ function testInput(context: Context) {
 /** The templates: chosen by command (`@bot implement bugfix`) or label. */
 export const ISSUE_TEMPLATES = {
   /** simple issue: plan, implement, test (looping back on failure), PR. */
-  IssueImplementation: { name: 'IssueImplementation' },
+  IssueImplementation: { name: TEMPLATE_WORKFLOWS.simple },
   /** complex feature: the plan is posted and the run waits for `approve`, with a durable timeout. */
-  ComplexFeature: { name: 'ComplexFeature', approval: true },
+  ComplexFeature: { name: TEMPLATE_WORKFLOWS.feature, approval: true },
   /** bug fix: a failing test that reproduces the bug first, then the fix, then the tests pass. */
-  BugFix: { name: 'BugFix', reproduceFirst: true },
+  BugFix: { name: TEMPLATE_WORKFLOWS.bugfix, reproduceFirst: true },
   /** documentation update: no test step. */
-  DocsUpdate: { name: 'DocsUpdate', runTests: false },
-} as const satisfies Record<string, IssueTemplate>;
+  DocsUpdate: { name: TEMPLATE_WORKFLOWS.docs, runTests: false },
+} as const satisfies Record<IssueWorkflowName, IssueTemplate>;
 
 /** A template's workflow around the given steps. */
 export function issueWorkflow(steps: IssueImplementationSteps, template: IssueTemplate = ISSUE_TEMPLATES.IssueImplementation) {

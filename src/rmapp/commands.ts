@@ -5,7 +5,7 @@
  * gets an answer. The text is only ever data: it is never passed to a shell.
  */
 import { parseDuration } from '../persistence/retention.ts';
-import { TEMPLATE_NAMES, type TemplateName } from './config.ts';
+import { TEMPLATE_NAMES, templateNamed, type TemplateName } from '../machines/issue-templates.ts';
 
 export interface ImplementOptions {
   maxTestAttempts?: number;
@@ -17,7 +17,6 @@ export type Command =
   | { kind: 'cancel' | 'retry' | 'status' | 'approve' | 'reject' }
   | { kind: 'help'; reason?: string };
 
-const ALIASES: Record<string, TemplateName> = { simple: 'simple', feature: 'feature', complex: 'feature', bugfix: 'bugfix', bug: 'bugfix', fix: 'bugfix', docs: 'docs', documentation: 'docs' };
 const SIMPLE = new Set(['cancel', 'retry', 'status', 'approve', 'reject', 'help']);
 
 function escape(s: string): string {
@@ -58,7 +57,7 @@ function commandOf(words: string[]): Command {
   for (let i = 0; i < rest.length; i++) {
     const word = rest[i] as string;
     if (!word.startsWith('--')) {
-      const t = ALIASES[word.toLowerCase()];
+      const t = templateNamed(word);
       if (!t) return { kind: 'help', reason: `"${word.slice(0, 40)}" is not a template; use one of ${TEMPLATE_NAMES.join(', ')}.` };
       template = t;
       continue;

@@ -16,6 +16,7 @@ import { WorkflowError } from '../state_machine/errors.ts';
 import { isServiceSecret } from './sandbox/env.ts';
 import { didYouMean } from './did-you-mean.ts';
 import { importUserModule } from './typescript-modules.ts';
+import { TEMPLATE_NAMES } from '../machines/issue-templates.ts';
 
 /** Environment variable of each setting (documented in the README). */
 export const ENV = {
@@ -76,9 +77,6 @@ const FIX: Partial<Record<Key, string>> = {
   'agent.env': 'list only variables the agent needs (its API key); the service\'s own secrets are never passed',
 };
 
-/** The templates a command or label can name, by their command names. */
-export const TEMPLATE_NAMES = ['simple', 'feature', 'bugfix', 'docs'] as const;
-export type TemplateName = (typeof TEMPLATE_NAMES)[number];
 
 const argv = z.array(z.string().min(1)).min(1, 'must name a command');
 /** Milliseconds, or a duration such as `30m`, `2h`, `7d`. */

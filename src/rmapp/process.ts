@@ -2,6 +2,12 @@
  * Running external commands (git, the coding agent, the repository's tests) safely: always an argv
  * array, never a shell, so untrusted text (issue bodies, branch names) is never interpreted; input on
  * stdin; a timeout and an AbortSignal that kill the process (SIGTERM, then SIGKILL); output bounded.
+ *
+ * Why not execa: its `maxBuffer` keeps the *start* of the output and fails the command when it is
+ * exceeded, where a test run's or an agent's useful part is its end (the failure summary) and an
+ * oversized output is not a failure of the command; its own timeout and cancellation would also
+ * need wrapping to give our `timeout` / `cancelled` errors. What it would fix here — decoding whole
+ * characters and counting bytes — is `OutputTail` below, a dozen lines.
  */
 import { spawn } from 'node:child_process';
 import { basename } from 'node:path';
@@ -72,14 +78,10 @@ function spawnCommand(argv: readonly string[], options: RunCommandOptions): Prom
   return new Promise((resolve, reject) => {
     if (options.signal?.aborted) return reject(options.signal.reason);
     const child = spawn(file, args, { cwd: options.cwd, env: options.inheritEnv === false ? { ...options.env } : { ...process.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'], shell: false });
-    let stdout = '';
-    let stderr = '';
-    const keep = (acc: string, chunk: Buffer) => {
-      const next = acc + chunk.toString('utf8');
-      return next.length > max ? next.slice(next.length - max) : next;
-    };
-    child.stdout.on('data', (d: Buffer) => (stdout = keep(stdout, d)));
-    child.stderr.on('data', (d: Buffer) => (stderr = keep(stderr, d)));
+    const stdout = new OutputTail(max);
+    const stderr = new OutputTail(max);
+    child.stdout.on('data', (d: Buffer) => stdout.push(d));
+    child.stderr.on('data', (d: Buffer) => stderr.push(d));
     let failure: Error | null = null;
     const kill = (reason: Error) => {
       if (failure) return;
@@ -104,9 +106,40 @@ function spawnCommand(argv: readonly string[], options: RunCommandOptions): Prom
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
       if (failure) return reject(failure);
-      resolve({ exitCode, signal: sig, stdout, stderr, durationMs: Date.now() - started });
+      resolve({ exitCode, signal: sig, stdout: stdout.text(), stderr: stderr.text(), durationMs: Date.now() - started });
     });
     child.stdin.on('error', () => {}); // the command may exit without reading its input
     child.stdin.end(options.input ?? '');
   });
+}
+
+/**
+ * The last `maxBytes` bytes of a stream, decoded once at the end. The chunks are kept as bytes because a
+ * chunk boundary can fall inside a multi-byte UTF-8 character (decoding each chunk on its own turns both
+ * halves into U+FFFD), and the limit counts bytes, not UTF-16 code units. Memory stays within the limit
+ * plus one chunk.
+ */
+class OutputTail {
+  private readonly chunks: Buffer[] = [];
+  private bytes = 0;
+
+  constructor(private readonly maxBytes: number) {}
+
+  push(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.bytes += chunk.length;
+    // Drop whole chunks that lie entirely before the last maxBytes.
+    while (this.chunks.length > 1 && this.bytes - (this.chunks[0] as Buffer).length >= this.maxBytes) {
+      this.bytes -= (this.chunks.shift() as Buffer).length;
+    }
+  }
+
+  /** The kept bytes as text, starting at a character boundary: a character cut by the limit is left out whole. */
+  text(): string {
+    const all = Buffer.concat(this.chunks, this.bytes);
+    let start = Math.max(0, all.length - this.maxBytes);
+    // UTF-8 continuation bytes are 10xxxxxx: step over those of a character whose first byte was cut off.
+    while (start < all.length && ((all[start] as number) & 0xc0) === 0x80) start++;
+    return all.subarray(start).toString('utf8');
+  }
 }

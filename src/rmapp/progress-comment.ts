@@ -4,6 +4,7 @@
  * one. Updates are coalesced and throttled per run (GitHub's secondary rate limits); the comment is
  * found by its marker, so a run resumed elsewhere keeps editing the same comment.
  */
+import { FINAL_STATUSES } from '../persistence/run-status.ts';
 import type { Engine } from '../state_machine/engine.ts';
 import type { ErrorData } from '../state_machine/errors.ts';
 import type { GitHubOctokit } from './github/client.ts';
@@ -73,6 +74,11 @@ export function renderProgress(view: RunView): string {
   return lines.join('\n');
 }
 
+/** Steps that push the run's branch: after one, the branch is worth a link. */
+function pushes(step: string | null | undefined): boolean {
+  return step === 'implement' || step === 'applyChanges';
+}
+
 /** The run entered a top-level state: the one before it is done. */
 function enter(v: RunView, state: string): void {
   if (v.current && v.current !== state) v.done.add(v.current);
@@ -86,9 +92,19 @@ export interface ProgressComments {
   stop(): void;
   flush(): Promise<void>;
   catchUp(options?: { withinMs?: number; limit?: number }): Promise<void>;
+  /**
+   * The runs whose view this process holds now. A view lives while its run works here: it is dropped
+   * once the run finishes, waits or is lost and its last edit is written, so a long-lived service holds
+   * only its active runs (diagnostics, and the tests that check it).
+   */
+  heldRuns(): string[];
 }
 
-/** Follows the engine's events and keeps each run's progress comment up to date. Returns a stop function. */
+/**
+ * Follows the engine's events and keeps each run's progress comment up to date. Returns the handle that
+ * stops it. A run's view is built on its first event (from its history, so a run resumed here keeps its
+ * ticked stages) and dropped when the run stops working here (finished, waiting, lost).
+ */
 export function attachProgressComments(engine: Engine, github: GitHubOctokit, options: ProgressCommentOptions): ProgressComments {
   const views = new Map<string, Promise<RunView | null>>();
   const timers = new Map<string, NodeJS.Timeout>();
@@ -96,6 +112,8 @@ export function attachProgressComments(engine: Engine, github: GitHubOctokit, op
   const lastWrite = new Map<string, number>();
   const branches = new Map<string, string | null>();
   const fetching = new Set<Promise<void>>();
+  /** Runs that stopped working here: their view goes once no edit is pending. */
+  const closing = new Set<string>();
   const minInterval = options.minIntervalMs ?? 2_000;
 
   const view = (runId: string): Promise<RunView | null> => {
@@ -124,6 +142,7 @@ export function attachProgressComments(engine: Engine, github: GitHubOctokit, op
         for (const h of await engine.history(runId).catch(() => [])) {
           if (h.type === 'state.entered' && h.path === '' && typeof h.state === 'string') enter(view, h.state);
           else if (h.type === 'step.started' && h.attempt) view.attempt = h.attempt;
+          else if (h.type === 'step.succeeded' && pushes(h.step)) view.branchUrl = branches.get(runId) ?? null;
           else if (h.type === 'progress' && typeof (h.data as { message?: unknown } | null)?.message === 'string') view.messages.push((h.data as { message: string }).message);
         }
         return view;
@@ -133,14 +152,28 @@ export function attachProgressComments(engine: Engine, github: GitHubOctokit, op
     return v;
   };
 
+  /** Drops the view of a run that stopped working here, unless an edit of it is still to be written. */
+  const forgetIfIdle = (runId: string) => {
+    if (!closing.has(runId) || timers.has(runId) || inFlight.has(runId)) return;
+    closing.delete(runId);
+    views.delete(runId);
+    branches.delete(runId);
+    lastWrite.delete(runId);
+  };
+
   const write = async (runId: string): Promise<void> => {
     const v = await view(runId);
     if (!v) return;
     const previous = inFlight.get(runId) ?? Promise.resolve();
-    const next = previous
+    const next: Promise<void> = previous
       .then(() => upsertComment(github, { owner: v.target.owner, repo: v.target.repo }, v.target.issueNumber, `${runId}/progress`, renderProgress(v)))
       .then(() => undefined)
-      .catch((err: unknown) => console.error(`rmapp: progress comment of run ${runId}: ${(err as Error).message}`));
+      .catch((err: unknown) => console.error(`rmapp: progress comment of run ${runId}: ${(err as Error).message}`))
+      .then(() => {
+        if (inFlight.get(runId) !== next) return;
+        inFlight.delete(runId);
+        forgetIfIdle(runId);
+      });
     inFlight.set(runId, next);
     lastWrite.set(runId, Date.now());
     await next;
@@ -159,11 +192,25 @@ export function attachProgressComments(engine: Engine, github: GitHubOctokit, op
     );
   };
 
-  const update = (runId: string, change: (v: RunView) => void, now = false) => {
-    void view(runId).then((v) => {
+  const update = (runId: string, change: (v: RunView) => void, now = false): Promise<void> => {
+    closing.delete(runId); // working here again
+    return view(runId).then((v) => {
       if (!v) return;
       change(v);
       schedule(runId, now);
+    });
+  };
+
+  /**
+   * The run stopped working here. Chained on its view like every update, so the updates before it are
+   * applied (and their edit scheduled) first; the view goes when that edit is written.
+   */
+  const release = (runId: string): Promise<void> => {
+    const held = views.get(runId);
+    if (!held) return Promise.resolve(); // nothing to drop: do not read the run just to forget it
+    return held.then(() => {
+      closing.add(runId);
+      forgetIfIdle(runId);
     });
   };
 
@@ -171,32 +218,36 @@ export function attachProgressComments(engine: Engine, github: GitHubOctokit, op
     engine.on('state.entered', (e) => {
       if (e.path !== '' || typeof e.state !== 'string') return;
       const state = e.state;
-      update(e.runId, (v) => enter(v, state));
+      void update(e.runId, (v) => enter(v, state));
     }),
-    engine.on('step.started', (e) => update(e.runId, (v) => void (v.attempt = e.attempt))),
-    // Steps that push make the branch worth a link.
+    engine.on('step.started', (e) => void update(e.runId, (v) => void (v.attempt = e.attempt))),
     engine.on('step.succeeded', (e) => {
-      if (e.step === 'implement' || e.step === 'applyChanges') update(e.runId, (v) => void (v.branchUrl = branches.get(e.runId) ?? null));
+      if (pushes(e.step)) void update(e.runId, (v) => void (v.branchUrl = branches.get(e.runId) ?? null));
     }),
-    engine.on('step.retrying', (e) => update(e.runId, (v) => void (v.retrying = `${e.step} failed (${e.error.category}: ${e.error.message}); attempt ${e.attempt + 1} at ${e.nextAttemptAt}`))),
-    engine.on('progress', (e) => update(e.runId, (v) => void v.messages.push(e.message))),
+    engine.on('step.retrying', (e) => void update(e.runId, (v) => void (v.retrying = `${e.step} failed (${e.error.category}: ${e.error.message}); attempt ${e.attempt + 1} at ${e.nextAttemptAt}`))),
+    engine.on('progress', (e) => void update(e.runId, (v) => void v.messages.push(e.message))),
     engine.on('run.finished', (e) => finished(e)),
+    // Evicted to wait (a timer, an approval) or taken by another worker: built again from history if it comes back.
+    engine.on('run.waiting', (e) => void release(e.runId)),
+    engine.on('run.lost', (e) => void release(e.runId)),
   ];
 
   /** The run ended: its final comment (a failed run shows the end of its last test output, if it has one). */
   function finished(e: { runId: string; status: string; error?: ErrorData | undefined; output?: unknown }): Promise<void> {
     const output = e.status === 'failed' ? engine.getArtifact<string>(e.runId, 'test-output').catch(() => undefined) : Promise.resolve(undefined);
-    const pending = output.then((testOutput) =>
-      update(
-        e.runId,
-        (v) => {
-          if (e.status === 'succeeded' && v.current) v.done.add(v.current);
-          v.finished = { status: e.status, error: e.error, output: e.output };
-          v.testOutput = typeof testOutput === 'string' ? testOutput : null;
-        },
-        true,
-      ),
-    );
+    const pending = output
+      .then((testOutput) =>
+        update(
+          e.runId,
+          (v) => {
+            if (e.status === 'succeeded' && v.current) v.done.add(v.current);
+            v.finished = { status: e.status, error: e.error, output: e.output };
+            v.testOutput = typeof testOutput === 'string' ? testOutput : null;
+          },
+          true,
+        ),
+      )
+      .then(() => release(e.runId));
     fetching.add(pending);
     void pending.finally(() => fetching.delete(pending));
     return pending;
@@ -210,11 +261,14 @@ export function attachProgressComments(engine: Engine, github: GitHubOctokit, op
      */
     async catchUp(options: { withinMs?: number; limit?: number } = {}) {
       const since = Date.now() - (options.withinMs ?? 15 * 60_000);
-      const runs = await engine.list({ status: ['succeeded', 'failed', 'cancelled'], limit: options.limit ?? 100 });
+      const runs = await engine.list({ status: [...FINAL_STATUSES], limit: options.limit ?? 100 });
       for (const run of runs) {
         if (!run.finishedAt || run.finishedAt.getTime() < since || run.parentRunId) continue;
         await finished({ runId: run.id, status: run.status, error: run.error ?? undefined, output: run.output });
       }
+    },
+    heldRuns() {
+      return [...views.keys()];
     },
     stop() {
       for (const off of offs) off();

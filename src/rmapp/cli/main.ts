@@ -17,7 +17,7 @@ import { followRun } from './progress-lines.ts';
 import { createMasker } from '../masking.ts';
 import { SERVICE_SECRET_VARIABLES } from '../sandbox/env.ts';
 import { addDemoCommand } from './demo-command.ts';
-import { DEFAULT_RETENTION, formatDuration, parseDuration } from '../../persistence/retention.ts';
+import { describeRetention, retentionAgeOption } from './retention-age.ts';
 
 // The engine, the database drivers, the service and OpenTelemetry are imported inside the commands that
 // use them: `rmapp --version` and `rmapp --help` start without them (README "CLI", bench/run.ts).
@@ -107,9 +107,9 @@ program
   .option('--worker-id <id>', 'stable id, unique among live workers: a restarted worker takes its old runs back at once')
   .option('--otel', 'export traces and metrics over OTLP/HTTP, configured by the OTEL_* environment variables')
   .option('--metrics-port <port>', 'serve Prometheus metrics at http://<host>:<port>/metrics', positiveInt)
-  .option('--retain-succeeded <age>', 'prune succeeded runs this long after they finish (e.g. 7d, 12h; "never")', formatDuration(DEFAULT_RETENTION.succeededMs))
-  .option('--retain-failed <age>', 'prune failed runs this long after they finish', formatDuration(DEFAULT_RETENTION.failedMs))
-  .option('--retain-cancelled <age>', 'prune cancelled runs this long after they finish', formatDuration(DEFAULT_RETENTION.cancelledMs))
+  .addOption(retentionAgeOption('retain-succeeded', 'succeeded', 'prune succeeded runs this long after they finish'))
+  .addOption(retentionAgeOption('retain-failed', 'failed', 'prune failed runs this long after they finish'))
+  .addOption(retentionAgeOption('retain-cancelled', 'cancelled', 'prune cancelled runs this long after they finish'))
   .option('--no-retention', 'do not prune finished runs from this worker')
   .action(async (o: {
     concurrency: number;
@@ -121,9 +121,9 @@ program
     otel?: boolean;
     metricsPort?: number;
     retention: boolean;
-    retainSucceeded: string;
-    retainFailed: string;
-    retainCancelled: string;
+    retainSucceeded: number;
+    retainFailed: number;
+    retainCancelled: number;
   }) => {
     const opts = program.opts<{ workflows?: string; databaseUrl?: string }>();
     const [{ createEngine }, { startTelemetry }, { loadConfig }, { createLogger }, { attachGitHubFollowers, checkSandbox, githubRuntime }, { serviceWorkflowSet }] = await Promise.all([
@@ -135,7 +135,7 @@ program
       import('./versions-command.ts'),
     ]);
     const retention = o.retention
-      ? { policy: { succeededMs: parseDuration(o.retainSucceeded), failedMs: parseDuration(o.retainFailed), cancelledMs: parseDuration(o.retainCancelled) } }
+      ? { policy: { succeededMs: o.retainSucceeded, failedMs: o.retainFailed, cancelledMs: o.retainCancelled } }
       : undefined;
     // The SDK is set up before the engine so that the engine's first spans and instruments use it.
     const telemetry = o.otel || o.metricsPort ? await startTelemetry({ otlp: !!o.otel, prometheusPort: o.metricsPort }) : null;
@@ -178,7 +178,8 @@ program
     }
     const db = await engine.db();
     process.stderr.write(
-      `rmapp worker ${engine.workerId} on ${db.description}: ${workflows.map((w) => `${w.name}@${w.version}`).join(', ')}\n`,
+      `rmapp worker ${engine.workerId} on ${db.description}: ${workflows.map((w) => `${w.name}@${w.version}`).join(', ')}; ` +
+        `${retention ? `keeps finished runs: ${describeRetention(retention.policy)}` : 'keeps finished runs forever (--no-retention)'}\n`,
     );
     await new Promise<void>((resolve) => {
       const stop = (sig: string) => {

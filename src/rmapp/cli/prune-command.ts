@@ -1,32 +1,11 @@
 /**
  * `rmapp prune`: applies the retention policy once, from the command line or a cron job.
  */
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import type { Database } from '../../persistence/database.ts';
-import {
-  DEFAULT_RETENTION,
-  formatDuration,
-  parseDuration,
-  pruneRuns,
-  type PruneResult,
-  type RetentionPolicy,
-} from '../../persistence/retention.ts';
-
-/** `never` keeps a status forever; anything else goes through {@link parseDuration}. */
-function ageArg(value: string): number {
-  if (value.trim() === 'never') return Infinity;
-  try {
-    return parseDuration(value);
-  } catch (err) {
-    throw new InvalidArgumentError((err as Error).message);
-  }
-}
-
-function ageOption(status: string, key: keyof RetentionPolicy, forms = ''): Option {
-  return new Option(`--${status} <age>`, `keep ${status} runs this long after they finish${forms}`)
-    .argParser(ageArg)
-    .default(DEFAULT_RETENTION[key], formatDuration(DEFAULT_RETENTION[key]));
-}
+import { FINAL_STATUSES } from '../../persistence/run-status.ts';
+import { pruneRuns, type PruneResult, type RetentionPolicy } from '../../persistence/retention.ts';
+import { describeRetention, retentionAgeOption } from './retention-age.ts';
 
 interface PruneCommandOptions {
   dryRun?: boolean;
@@ -44,10 +23,8 @@ function positiveInt(value: string): number {
 }
 
 function describe(result: PruneResult, policy: RetentionPolicy, dryRun: boolean): string {
-  const statuses = (['succeeded', 'failed', 'cancelled'] as const)
-    .map((s) => `${s} ${result.byStatus[s] ?? 0}`)
-    .join(', ');
-  const ages = `succeeded ${formatDuration(policy.succeededMs)}, failed ${formatDuration(policy.failedMs)}, cancelled ${formatDuration(policy.cancelledMs)}`;
+  const statuses = FINAL_STATUSES.map((s) => `${s} ${result.byStatus[s] ?? 0}`).join(', ');
+  const ages = describeRetention(policy);
   const verb = dryRun ? 'Would delete' : 'Deleted';
   return `${verb} ${result.runs} finished runs (${statuses}), ${result.historyRows} history rows, ${result.signals} signals and ${result.artifacts} artifacts; kept: ${ages} after finishing.`;
 }
@@ -64,9 +41,9 @@ export function addPruneCommand(program: Command, open: () => Promise<Database>)
     .command('prune')
     .description('delete finished runs older than their retention age, with their history and signals')
     .option('--dry-run', 'only count what would be deleted')
-    .addOption(ageOption('succeeded', 'succeededMs', ' (7d, 12h, 30m, 45s, 500ms, or never)'))
-    .addOption(ageOption('failed', 'failedMs'))
-    .addOption(ageOption('cancelled', 'cancelledMs'))
+    .addOption(retentionAgeOption('succeeded', 'succeeded', 'keep succeeded runs this long after they finish'))
+    .addOption(retentionAgeOption('failed', 'failed', 'keep failed runs this long after they finish'))
+    .addOption(retentionAgeOption('cancelled', 'cancelled', 'keep cancelled runs this long after they finish'))
     .option('--batch-size <n>', 'runs deleted per transaction', positiveInt, 500)
     .option('--json', 'print JSON')
     .action(async (o: PruneCommandOptions) => {

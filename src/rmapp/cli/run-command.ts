@@ -1,15 +1,15 @@
 /**
  * `rmapp run <template> --repo <owner/name|path> --issue <n>`: one issue workflow in the foreground,
  * with its steps printed as they happen (`--json`: one JSON object per line, then the run). The run
- * is durable like any other: interrupted, it stays in the database and `rmapp serve`/`worker` (or a
- * second `rmapp run … --resume <id>`) finishes it.
+ * is durable like any other: interrupted, it stays in the database, and `rmapp serve` or `rmapp worker`
+ * on the same database finishes it (`rmapp runs watch <id>` follows it there).
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { ValidationError } from '../../state_machine/errors.ts';
-import type { TemplateName } from '../config.ts';
+import { TEMPLATE_NAMES, type TemplateName } from '../../machines/issue-templates.ts';
 import { runCommand } from '../process.ts';
 import { formatRunDetails, runToJson } from './format.ts';
 
@@ -26,12 +26,6 @@ export async function resolveRepo(repo: string): Promise<{ owner: string; name: 
   if (!m) throw new ValidationError(`--repo ${repo}: use owner/name (e.g. acme/widgets) or the path of a local clone.`);
   return { owner: m[1] as string, name: m[2] as string, localPath: null };
 }
-
-/** `config.ts`'s TEMPLATE_NAMES, here so that the CLI starts without loading the configuration code. */
-const TEMPLATE_NAMES = ['simple', 'feature', 'bugfix', 'docs'] as const satisfies readonly TemplateName[];
-// Fails to compile when config.ts gains a template this list lacks.
-const everyTemplate: [Exclude<TemplateName, (typeof TEMPLATE_NAMES)[number]>] extends [never] ? true : never = true;
-void everyTemplate;
 
 export function addRunCommand(program: Command): void {
   program

@@ -10,6 +10,7 @@ import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { issueBranch } from '../../machines/issue-branch.ts';
 import { loadConfig } from '../config.ts';
 import { createGitHubClient } from '../github/client.ts';
 import { createLogger, type Logger } from '../logger.ts';
@@ -159,7 +160,7 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
     const implementation = await service.engine.waitFor(implementationId);
     runs.push({ id: implementation.id, workflow: implementation.workflow, status: implementation.status });
     say(`IssueImplementation ${implementation.status}`);
-    const pull = (emulator.pulls.get(fullName) ?? []).find((p) => p.head === `rmapp/issue-${SAMPLE_ISSUE.number}`);
+    const pull = (emulator.pulls.get(fullName) ?? []).find((p) => p.head === issueBranch(SAMPLE_ISSUE.number));
     if (!pull) return;
     pullRequest = { number: pull.number, url: `${githubUrl}/${fullName}/pull/${pull.number}` };
     say(`Pull request #${pull.number}: ${pullRequest.url}`);

@@ -28,6 +28,7 @@ import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import type { Engine } from '../../state_machine/engine.ts';
+import { FINAL_STATUSES, RUN_STATUSES } from '../../persistence/run-status.ts';
 import type { Logger } from '../logger.ts';
 import { createMasker, type Masker } from '../masking.ts';
 import { handleApi } from './api.ts';
@@ -115,6 +116,9 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
     ['/forms.js', [asset('forms.js'), 'text/javascript; charset=utf-8']],
     ['/timeline.js', [asset('timeline.js'), 'text/javascript; charset=utf-8']],
     ['/chart.js', [asset('chart.js'), 'text/javascript; charset=utf-8']],
+    // The statuses as a module, from their one definition, so the dashboard's filters and its notion of
+    // a finished run cannot drift from the engine's.
+    ['/statuses.js', [`export const RUN_STATUSES = ${JSON.stringify(RUN_STATUSES)};\nexport const FINAL_STATUSES = ${JSON.stringify(FINAL_STATUSES)};\n`, 'text/javascript; charset=utf-8']],
     ['/style.css', [asset('style.css'), 'text/css; charset=utf-8']],
     ['/favicon.svg', [asset('favicon.svg'), 'image/svg+xml']],
   ]);

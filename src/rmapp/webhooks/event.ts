@@ -7,9 +7,6 @@
 import { mentions } from '../commands.ts';
 import { githubEventInput, type GitHubEventInput } from '../../machines/github-delivery.ts';
 
-/** Events rmapp subscribes to (the README's GitHub App set-up lists the same). */
-export const HANDLED_EVENTS = ['issue_comment', 'issues', 'pull_request_review', 'pull_request_review_comment', 'installation', 'ping'] as const;
-
 export type Normalized = { kind: 'run'; input: GitHubEventInput } | { kind: 'ignored'; reason: string };
 
 interface Payload {

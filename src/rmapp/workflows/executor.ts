@@ -7,16 +7,9 @@
 import type { Engine } from '../../state_machine/engine.ts';
 import type { RunInfo } from '../../state_machine/run-info.ts';
 import type { ImplementOptions } from '../commands.ts';
-import type { TemplateName } from '../config.ts';
+import { TEMPLATE_WORKFLOWS, type TemplateName } from '../../machines/issue-templates.ts';
+import { FINAL_STATUSES, RUN_STATUSES } from '../../persistence/run-status.ts';
 import type { GitHubEventInput } from '../../machines/github-delivery.ts';
-
-/** Workflow name of each template a command or label names. */
-export const TEMPLATE_WORKFLOWS: Record<TemplateName, string> = {
-  simple: 'IssueImplementation',
-  feature: 'ComplexFeature',
-  bugfix: 'BugFix',
-  docs: 'DocsUpdate',
-};
 
 /** An issue or a pull request. */
 export interface Subject {
@@ -26,7 +19,8 @@ export interface Subject {
   number: number;
 }
 
-const ACTIVE = ['pending', 'running', 'waiting'] as const;
+/** Statuses of a run that is not finished. */
+const ACTIVE = RUN_STATUSES.filter((s) => !FINAL_STATUSES.includes(s));
 
 /** The prefix of the ids of a subject's runs. */
 export function subjectPrefix(s: Subject): string {

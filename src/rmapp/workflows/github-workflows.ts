@@ -14,7 +14,7 @@ import { ISSUE_TEMPLATES, issueWorkflow } from '../../machines/issue-implementat
 import { prReviewWorkflow } from '../../machines/pr-review.ts';
 import { reviewResponseWorkflow } from '../../machines/review-response.ts';
 import { githubDeliveryWorkflow } from '../../machines/github-delivery.ts';
-import type { TemplateName } from '../config.ts';
+import type { TemplateName } from '../../machines/issue-templates.ts';
 import type { Workspaces } from '../workspace.ts';
 import { WorkflowExecutor } from './executor.ts';
 
