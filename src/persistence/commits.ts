@@ -8,7 +8,7 @@
 import type { Queryable } from './database.ts';
 import type { HistoryEntry } from './runs.ts';
 import type { SignalOutcome } from './inbox.ts';
-import type { RunStatus } from './run-status.ts';
+import { isFinalStatus, type RunStatus } from './run-status.ts';
 
 /** One run's new state, as the session that owns it built it. */
 export interface RunWrite {
@@ -102,7 +102,7 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
     steps: w.steps,
     wake_at: w.wakeAt ? w.wakeAt.toISOString() : null,
     release: w.release,
-    final: w.status === 'succeeded' || w.status === 'failed' || w.status === 'cancelled',
+    final: isFinalStatus(w.status),
     status_message: w.statusMessage,
     seen_signal_seq: w.seenSignalSeq,
     consumed: w.consumedSignals,

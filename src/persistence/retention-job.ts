@@ -4,6 +4,7 @@
  */
 import type { Queryable } from './database.ts';
 import { silentLogger, type Logger } from './logger.ts';
+import { countsByFinalStatus } from './run-status.ts';
 import { compactLongHistories, pruneRuns, type HistoryBound, type PruneResult, type RetentionPolicy } from './retention.ts';
 
 /** Options of {@link startRetentionJob}. */
@@ -65,7 +66,7 @@ export function startRetentionJob(db: Queryable, options: RetentionJobOptions): 
   async function pass(): Promise<RetentionPassResult> {
     const signal = abort.signal;
     const errors: unknown[] = [];
-    let pruned: PruneResult = { runs: 0, historyRows: 0, signals: 0, artifacts: 0, byStatus: { succeeded: 0, failed: 0, cancelled: 0 } };
+    let pruned: PruneResult = { runs: 0, historyRows: 0, signals: 0, artifacts: 0, byStatus: countsByFinalStatus() };
     let compactedRuns = 0;
     try {
       pruned = await pruneRuns(db, options.policy, { batchSize: options.batchSize, signal });

@@ -5,6 +5,7 @@
  * else writes (finished runs, and history rows below a cutoff), so workers never wait on them.
  */
 import type { Queryable } from './database.ts';
+import { countsByFinalStatus, FINAL_STATUSES } from './run-status.ts';
 
 /**
  * How long finished runs are kept after `finished_at`, per final status, in milliseconds.
@@ -85,7 +86,6 @@ export interface PruneResult {
   byStatus: Record<string, number>;
 }
 
-const FINAL = ['succeeded', 'failed', 'cancelled'] as const;
 
 /** Milliseconds → the cutoff instant as ISO text, or null for "keep forever", per final status. */
 function cutoffs(policy: RetentionPolicy, now: Date): [string | null, string | null, string | null] {
@@ -192,7 +192,7 @@ export async function pruneRuns(db: Queryable, policy: RetentionPolicy, options:
   const batchSize = options.batchSize ?? 500;
   if (!Number.isInteger(batchSize) || batchSize <= 0) throw new Error(`batchSize must be a positive integer (got ${batchSize}).`);
   const all = cutoffs(policy, options.now ?? new Date());
-  const total: PruneResult = { runs: 0, historyRows: 0, signals: 0, artifacts: 0, byStatus: { succeeded: 0, failed: 0, cancelled: 0 } };
+  const total: PruneResult = { runs: 0, historyRows: 0, signals: 0, artifacts: 0, byStatus: countsByFinalStatus() };
   const add = (row: CountsRow | undefined): number => {
     if (!row) return 0;
     total.runs += Number(row.runs);
@@ -212,7 +212,7 @@ export async function pruneRuns(db: Queryable, policy: RetentionPolicy, options:
   let progress = true;
   while (progress && !options.signal?.aborted) {
     progress = false;
-    for (const [i, status] of FINAL.entries()) {
+    for (const [i, status] of FINAL_STATUSES.entries()) {
       const cutoff = all[i];
       if (cutoff === null || cutoff === undefined) continue;
       while (!options.signal?.aborted) {

@@ -8,7 +8,18 @@
 export const RUN_STATUSES = ['pending', 'running', 'waiting', 'succeeded', 'failed', 'cancelled'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 /** Statuses a run never leaves on its own. */
-export const FINAL_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'cancelled'];
+export const FINAL_STATUSES = ['succeeded', 'failed', 'cancelled'] as const satisfies readonly RunStatus[];
+export type FinalStatus = (typeof FINAL_STATUSES)[number];
+
+/** True for a status a run never leaves on its own. */
+export function isFinalStatus(status: string): status is FinalStatus {
+  return (FINAL_STATUSES as readonly string[]).includes(status);
+}
+
+/** `{ succeeded: 0, failed: 0, cancelled: 0 }`: a count per final status, each present. */
+export function countsByFinalStatus(): Record<FinalStatus, number> {
+  return Object.fromEntries(FINAL_STATUSES.map((s) => [s, 0])) as Record<FinalStatus, number>;
+}
 
 /** One event of a run's history, as `engine.history()` returns it. */
 export interface HistoryEvent {

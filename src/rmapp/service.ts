@@ -9,7 +9,7 @@ import { createWebSocketInspector } from '@statelyai/inspect';
 import { createEngine, type Engine, type EngineOptions } from '../state_machine/engine.ts';
 import { RunNotFoundError, ValidationError } from '../state_machine/errors.ts';
 import type { WorkflowDefinition } from '../state_machine/definition.ts';
-import { FINAL_STATUSES } from '../persistence/run-status.ts';
+import { isFinalStatus } from '../persistence/run-status.ts';
 import { issueBranch } from '../machines/issue-branch.ts';
 import { createGitHubAccess, createRoutedGitHubClient, type GitHubOctokit } from './github/client.ts';
 import { gitUrlFor, webUrl, type RmappConfig } from './config.ts';
@@ -197,7 +197,7 @@ export async function sweepWorkspaces(engine: Engine, workspaces: Workspaces, ke
     });
     if (!run) return false;
     if (run.status === 'failed') return !!run.finishedAt && Date.now() - run.finishedAt.getTime() < keepFailedMs;
-    return !FINAL_STATUSES.includes(run.status); // failed: above
+    return !isFinalStatus(run.status); // failed: above
   });
 }
 

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { appendSignal, signalByDedupeKey, signalOutcome, type SignalOutcome } from '../persistence/inbox.ts';
 import { appendHistory, getRun, insertRun } from '../persistence/runs.ts';
 import { cancelPendingRun, countRuns, rewindFailedRun } from '../persistence/run-admin.ts';
-import { FINAL_STATUSES, type RunStatus } from '../persistence/run-status.ts';
+import { isFinalStatus, type RunStatus } from '../persistence/run-status.ts';
 import { DEFAULT_RETENTION } from '../persistence/retention.ts';
 import { startRetentionJob, type RetentionJob } from '../persistence/retention-job.ts';
 import { newRunId } from './run-id.ts';
@@ -229,7 +229,7 @@ export class Engine extends RunQueries {
     const db = await this.db();
     const run = await getRun(db, runId);
     if (!run) throw new RunNotFoundError(runId);
-    if (FINAL_STATUSES.includes(run.status)) {
+    if (isFinalStatus(run.status)) {
       // Sending again what the run already took (a caller retrying, a program run twice) is answered
       // as the duplicate it is, even once the run has finished.
       const taken = dedupeKey === null ? null : await signalByDedupeKey(db, runId, dedupeKey);
@@ -250,7 +250,7 @@ export class Engine extends RunQueries {
     const db = await this.db();
     const run = await getRun(db, runId);
     if (!run) throw new RunNotFoundError(runId);
-    if (FINAL_STATUSES.includes(run.status)) {
+    if (isFinalStatus(run.status)) {
       return { cancelled: false, status: run.status, message: `Run ${runId} had already finished (${run.status}); nothing to cancel.` };
     }
     if (run.status === 'pending') {

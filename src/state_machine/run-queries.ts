@@ -7,7 +7,7 @@ import type { Database } from '../persistence/database.ts';
 import { openDatabase } from '../persistence/database.ts';
 import { migrate } from '../persistence/migrate.ts';
 import { getHistory, getRun, listRuns, queuePosition, type ListRunsFilter } from '../persistence/runs.ts';
-import { FINAL_STATUSES, type HistoryEvent } from '../persistence/run-status.ts';
+import { isFinalStatus, type HistoryEvent } from '../persistence/run-status.ts';
 import { listArtifacts, loadArtifact } from '../persistence/artifacts.ts';
 import type { WorkflowDefinition } from './definition.ts';
 import type { RunId, WorkflowOutput } from './typed-runs.ts';
@@ -140,7 +140,7 @@ export abstract class RunQueries {
     try {
       for (;;) {
         const run = await this.get(runId);
-        if (FINAL_STATUSES.includes(run.status)) return run as RunInfo<WorkflowOutput<TWorkflow>>;
+        if (isFinalStatus(run.status)) return run as RunInfo<WorkflowOutput<TWorkflow>>;
         const left = deadline - Date.now();
         if (left <= 0) throw new WaitTimeoutError(runId, options.timeoutMs ?? 0, run.status);
         await new Promise<void>((resolve) => {

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Engine } from '../../state_machine/engine.ts';
 import { WorkflowError } from '../../state_machine/errors.ts';
-import { FINAL_STATUSES, RUN_STATUSES, type RunStatus } from '../../persistence/run-status.ts';
+import { isFinalStatus, RUN_STATUSES, type RunStatus } from '../../persistence/run-status.ts';
 import { formatRunDetails, formatRunList, runToJson } from './format.ts';
 import { addPruneCommand } from './prune-command.ts';
 import { addServeCommand } from './serve-command.ts';
@@ -257,7 +257,7 @@ runs
       process.once('SIGINT', onSignal);
       try {
         const run = await followRun(engine, id, print, { json: o.json, pollMs: o.pollMs, signal: stop.signal });
-        print(o.json ? { event: (FINAL_STATUSES as readonly string[]).includes(run.status) ? 'finished' : 'stopped', run: runToJson(run) } : formatRunDetails(run, []));
+        print(o.json ? { event: isFinalStatus(run.status) ? 'finished' : 'stopped', run: runToJson(run) } : formatRunDetails(run, []));
         if (run.status !== 'succeeded') process.exitCode = 1;
       } finally {
         process.off('SIGINT', onSignal);

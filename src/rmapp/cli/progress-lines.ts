@@ -6,7 +6,7 @@
  */
 import type { HistoryEvent } from '../../persistence/run-status.ts';
 import type { RunInfo } from '../../state_machine/run-info.ts';
-import { FINAL_STATUSES } from '../../persistence/run-status.ts';
+import { isFinalStatus } from '../../persistence/run-status.ts';
 
 const stateText = (state: unknown) => (typeof state === 'string' ? state : JSON.stringify(state));
 const errorOf = (h: HistoryEvent) => (h.data as { error?: { category?: string; message?: string } } | null)?.error;
@@ -71,7 +71,7 @@ export async function followRun(
         if (line !== null) out(line);
       }
     }
-    if ((FINAL_STATUSES as readonly string[]).includes(run.status) || options.signal?.aborted) return run;
+    if (isFinalStatus(run.status) || options.signal?.aborted) return run;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, options.pollMs ?? 250);
       options.signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });

@@ -8,7 +8,7 @@ import type { Engine } from '../../state_machine/engine.ts';
 import type { RunInfo } from '../../state_machine/run-info.ts';
 import type { ImplementOptions } from '../commands.ts';
 import { TEMPLATE_WORKFLOWS, type TemplateName } from '../../machines/issue-templates.ts';
-import { FINAL_STATUSES, RUN_STATUSES } from '../../persistence/run-status.ts';
+import { isFinalStatus, RUN_STATUSES } from '../../persistence/run-status.ts';
 import type { GitHubEventInput } from '../../machines/github-delivery.ts';
 
 /** An issue or a pull request. */
@@ -20,7 +20,7 @@ export interface Subject {
 }
 
 /** Statuses of a run that is not finished. */
-const ACTIVE = RUN_STATUSES.filter((s) => !FINAL_STATUSES.includes(s));
+const ACTIVE = RUN_STATUSES.filter((s) => !isFinalStatus(s));
 
 /** The prefix of the ids of a subject's runs. */
 export function subjectPrefix(s: Subject): string {
