@@ -34,7 +34,7 @@ describe.each([
       results = await runRounds(allCases, {
         db: store.db,
         client: () => engine as Engine,
-        beforeRound: async (round) => {
+        beforeRound: async () => {
           if (engine && !restart) return false;
           const replacing = engine !== null;
           await engine?.stop();

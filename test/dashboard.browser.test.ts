@@ -17,7 +17,7 @@ import { createLogger } from '../src/rmapp/logger.ts';
 import { startService, type Service } from '../src/rmapp/service.ts';
 import { approvalWorkflow, hangingWorkflow } from './helpers/durability-workflows.ts';
 import { failingWorkflow } from './helpers/workflows.ts';
-import { ROOT, until } from './helpers/processes.ts';
+import { until } from './helpers/processes.ts';
 import { screenshotPath } from './helpers/screenshots.ts';
 
 let service: Service;

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, expect, it } from 'vitest';
 import { runCommand } from '../src/rmapp/process.ts';
-import { BIN, ROOT } from './helpers/processes.ts';
+import { BIN } from './helpers/processes.ts';
 import { screenshotPath } from './helpers/screenshots.ts';
 
 let browser: Browser | undefined;

@@ -111,7 +111,7 @@ it('plans: the schema refuses a missing goal and bad steps; YAML renders and par
 
   const plan = { goal: 'Machine-readable output', details: 'Line one.\nLine two: with a colon.', tasks: [task] };
   const yaml = renderPlanYaml(plan);
-  expect(yaml).toMatch(/^goal: Machine-readable output\ndetails: \|-\n  Line one\.\n/);
+  expect(yaml).toMatch(/^goal: Machine-readable output\ndetails: \|-\n {2}Line one\.\n/);
   expect(parsePlanYaml(yaml)).toEqual(plan);
   expect(() => parsePlanYaml('goal: g\ntasks:\n  - title: t\n    steps: nope\n')).toThrow(/tasks\.0\.steps: Invalid input: expected array/);
   expect(() => parsePlanYaml('goal: [unclosed')).toThrow(/not valid YAML/);

@@ -18,7 +18,7 @@ import {
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
 
-import { type HistoryEvent, type RunStatus } from './run-status.ts';
+import { type RunStatus } from './run-status.ts';
 
 export { FINAL_STATUSES, RUN_STATUSES, type HistoryEvent, type RunStatus } from './run-status.ts';
 

@@ -231,7 +231,7 @@ function unknownKeys(path: readonly PropertyKey[], keys: readonly string[]): str
  * reports every problem at once.
  */
 function crossChecks(
-  c: { github?: any; agent?: any; tests?: any; sandbox?: any; server?: any },
+  c: RawConfig,
   options: { requireWebhookSecret?: boolean | undefined; serves?: boolean | undefined },
   problems: string[],
 ): boolean {
@@ -267,19 +267,26 @@ function parseArgv(text: string): string[] | string {
 }
 
 /** A list from a JSON array or words separated by spaces or commas. */
+/**
+ * Configuration as read from a file and the environment, before the schema checks it: any shape, and
+ * the cross-checks must run on it even when parsing failed (to report every problem at once).
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type RawConfig = Record<string, any>;
+
 function parseList(text: string): string[] | string {
   const parsed = parseArgv(text);
   return typeof parsed === 'string' ? parsed : parsed.flatMap((w) => w.split(',')).filter(Boolean);
 }
 
-function set(target: Record<string, any>, path: string, value: unknown): void {
+function set(target: RawConfig, path: string, value: unknown): void {
   const parts = path.split('.');
   let node = target;
   for (const p of parts.slice(0, -1)) node = node[p] = typeof node[p] === 'object' && node[p] !== null ? node[p] : {};
   node[parts.at(-1) as string] = value;
 }
 
-function fromEnv(env: NodeJS.ProcessEnv, into: Record<string, any>, problems: string[]): void {
+function fromEnv(env: NodeJS.ProcessEnv, into: RawConfig, problems: string[]): void {
   for (const [path, name] of Object.entries(ENV)) {
     const raw = env[name];
     if (raw === undefined || raw === '') continue;
@@ -294,10 +301,10 @@ function fromEnv(env: NodeJS.ProcessEnv, into: Record<string, any>, problems: st
   }
 }
 
-async function fromFile(file: string): Promise<Record<string, any>> {
+async function fromFile(file: string): Promise<RawConfig> {
   if (file.endsWith('.json')) {
     try {
-      return JSON.parse(readFileSync(file, 'utf8')) as Record<string, any>;
+      return JSON.parse(readFileSync(file, 'utf8')) as RawConfig;
     } catch (err) {
       throw new ConfigError([`${file}: not valid JSON (${(err as Error).message}) — fix the file or remove it`]);
     }
@@ -305,7 +312,7 @@ async function fromFile(file: string): Promise<Record<string, any>> {
   const mod = (await importUserModule(file, 'configuration (or rmapp.config.json)')) as { default?: unknown; config?: unknown };
   const value = mod.default ?? mod.config;
   if (!value || typeof value !== 'object') throw new ConfigError([`${file}: must \`export default\` a configuration object`]);
-  return structuredClone(value) as Record<string, any>;
+  return structuredClone(value) as RawConfig;
 }
 
 /**
@@ -322,7 +329,7 @@ export async function loadConfig(
   const cwd = options.cwd ?? process.cwd();
   const problems: string[] = [];
   const sources: string[] = [];
-  let raw: Record<string, any> = {};
+  let raw: RawConfig = {};
   const file = options.file ?? env.RMAPP_CONFIG ?? ['rmapp.config.json', 'rmapp.config.ts'].map((f) => resolve(cwd, f)).find((f) => existsSync(f));
   if (file) {
     const path = resolve(cwd, file);

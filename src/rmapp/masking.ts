@@ -33,8 +33,6 @@ const QUERY_SECRET = /([?&](?:access_token|refresh_token|client_secret|token|api
 const URL_PASSWORD = /\b([a-z][a-z0-9+.-]{0,30}:\/\/[^\s:/@"']{1,256}):[^\s@/"']{1,256}@/gi;
 /** Keys whose values are secrets: `githubToken`, `webhook_secret`, `privateKey`, `apiKey` — not `maxTokens` or `secretary`. */
 const SECRET_KEY = /(?:token|secret|password|passwd|private_?key|authorization|api_?key|credentials?)$/i;
-const PEM_BEGIN = /-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----/g;
-const PEM_END = /-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----/g;
 
 /**
  * Masks private keys, with or without their END line, in one pass: each END line is searched for at
@@ -71,6 +69,7 @@ function maskPem(text: string): string {
   return out + text.slice(at);
 }
 
+// eslint-disable-next-line no-control-regex -- an ANSI escape starts with ESC: matching it is the point
 const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/y;
 const ALNUM = /[A-Za-z0-9]/;
 

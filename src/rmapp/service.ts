@@ -8,7 +8,7 @@ import type { InspectionEvent } from 'xstate';
 import { createWebSocketInspector } from '@statelyai/inspect';
 import { createEngine, type Engine, type EngineOptions } from '../state_machine/engine.ts';
 import { RunNotFoundError, ValidationError } from '../state_machine/errors.ts';
-import type { WorkflowDefinition } from '../state_machine/definition.ts';
+import type { AnyWorkflowDefinition } from '../state_machine/definition.ts';
 import { isFinalStatus } from '../persistence/run-status.ts';
 import { issueBranch } from '../machines/issue-branch.ts';
 import { createGitHubAccess, createRoutedGitHubClient, type GitHubOctokit } from './github/client.ts';
@@ -27,9 +27,9 @@ import { createSandbox, DEFAULT_LIMITS, type Sandbox } from './sandbox/index.ts'
 export interface ServiceOptions {
   config: RmappConfig;
   /** Extra workflows (`--workflows`), run next to the GitHub ones. */
-  extraWorkflows?: readonly WorkflowDefinition<any>[] | undefined;
+  extraWorkflows?: readonly AnyWorkflowDefinition[] | undefined;
   /** Old versions that unfinished runs still use (`previousVersions` of the workflows module). */
-  previousVersions?: readonly WorkflowDefinition<any>[] | undefined;
+  previousVersions?: readonly AnyWorkflowDefinition[] | undefined;
   /** Stately Inspector WebSocket URL (`--inspect`). */
   inspectUrl?: string | undefined;
   otel?: boolean | undefined;
@@ -172,7 +172,7 @@ export async function checkSandbox(sandbox: Sandbox, log: Logger, options: { ann
 }
 
 /** Progress-comment options of the GitHub workflows: stages, links to the branch and the dashboard. */
-export function progressOptions(config: RmappConfig, workflows: WorkflowDefinition<any>[], minIntervalMs?: number): ProgressCommentOptions {
+export function progressOptions(config: RmappConfig, workflows: AnyWorkflowDefinition[], minIntervalMs?: number): ProgressCommentOptions {
   return {
     stages: stagesOf(workflows.filter((w) => w.name !== 'GitHubDelivery')),
     minIntervalMs,
@@ -239,10 +239,9 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const telemetry = options.otel || options.metrics ? await startTelemetry({ otlp: !!options.otel, prometheusEmbedded: !!options.metrics }) : null;
 
   const runtime = config.githubEnabled ? githubRuntime(config, { github: options.github }) : null;
-  const github = runtime?.github ?? null;
   const gh = runtime?.registry ?? null;
   const workspaces = runtime?.workspaces ?? null;
-  const workflows: WorkflowDefinition<any>[] = [...(gh?.workflows ?? [])];
+  const workflows: AnyWorkflowDefinition[] = [...(gh?.workflows ?? [])];
   workflows.push(...(options.extraWorkflows ?? []));
 
   let inspect: ((ev: InspectionEvent) => void) | undefined;

@@ -17,6 +17,14 @@ export interface CleanupContext {
 }
 
 /**
+ * Any definition, whatever its input, machine and output: what a list of workflows holds. `any`, not
+ * `unknown`: a definition's input appears in parameter positions (its schema, its machine's input),
+ * where a definition of a narrower input is not assignable to one of `unknown`.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyWorkflowDefinition = WorkflowDefinition<any, any, any>;
+
+/**
  * A registered workflow. Build it with {@link defineWorkflow}. The type parameters are inferred there and
  * carry into `engine.start(definition, input)` (the schema's input type), `send` (the machine's events)
  * and `waitFor` (its output): `TInput` is what the schema produces, `TStartInput` what it accepts

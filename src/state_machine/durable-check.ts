@@ -18,6 +18,7 @@ export interface UndurableValue {
 const MAX_DEPTH = 256;
 
 /** A NUL character or a lone UTF-16 surrogate: Postgres refuses both in jsonb (and in text). */
+// eslint-disable-next-line no-control-regex -- NUL is what Postgres refuses: matching it is the point
 const UNSTORABLE_TEXT = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 function textProblem(text: string): string | null {

@@ -8,7 +8,7 @@ import type { InspectionEvent } from 'xstate';
 import type { Database, OpenDatabaseOptions } from '../persistence/database.ts';
 import { silentLogger, type Logger } from '../persistence/logger.ts';
 import type { HistoryBound, RetentionPolicy } from '../persistence/retention.ts';
-import type { WorkflowDefinition } from './definition.ts';
+import type { AnyWorkflowDefinition } from './definition.ts';
 import { ValidationError } from './errors.ts';
 import { DEFAULT_LIMITS, resolveLimits, type Limits } from './limits.ts';
 import type { RetryPolicy } from './retry-policy.ts';
@@ -18,13 +18,13 @@ import { systemClock, type Clock } from './session-host.ts';
 export interface EngineOptions {
   /** An open database, a connection string, or options for {@link openDatabase}. Default: `DATABASE_URL`, else PGlite under `.rmapp/`. */
   database?: Database | string | OpenDatabaseOptions | undefined;
-  workflows: readonly WorkflowDefinition<any>[];
+  workflows: readonly AnyWorkflowDefinition[];
   /**
    * Older versions of workflows, kept so that runs started on them finish on them (a run never changes
    * version). They resume runs but never start new ones: `start` always uses the version in `workflows`.
    * Keep a version here until `rmapp versions check` shows no run needs it.
    */
-  previousVersions?: readonly WorkflowDefinition<any>[] | undefined;
+  previousVersions?: readonly AnyWorkflowDefinition[] | undefined;
   /**
    * Names this worker in leases and history; a random suffix makes each process unique. Default:
    * host:pid. Give a stable id (unique among live workers) and a restarted worker takes back the runs

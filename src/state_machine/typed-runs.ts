@@ -9,16 +9,16 @@
  * await engine.send(id, { type: 'approve' });                     // events of order's machine only
  * const run = await engine.waitFor(id);                           // run.output: the machine's output type
  */
+/* eslint-disable @typescript-eslint/no-explicit-any -- `any` in the conditional types below matches a definition of any input, machine or output; what is inferred (`infer I`, `infer M`) is what the caller gets */
 import type { EventFromLogic, OutputFrom } from 'xstate';
-import type { WorkflowDefinition } from './definition.ts';
+import type { AnyWorkflowDefinition, WorkflowDefinition } from './definition.ts';
+
+export type { AnyWorkflowDefinition };
 
 declare const workflowOfRun: unique symbol;
 
 /** A run id that remembers its workflow definition's type (at compile time only; it is a plain string). */
 export type RunId<TWorkflow = unknown> = string & { readonly [workflowOfRun]?: TWorkflow };
-
-/** Any definition, whatever its input, machine and output. */
-export type AnyWorkflowDefinition = WorkflowDefinition<any, any, any>;
 
 /** An event as the untyped API takes it. */
 export interface GenericEvent {

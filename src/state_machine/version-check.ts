@@ -8,7 +8,7 @@
  */
 import type { Queryable } from '../persistence/database.ts';
 import { unfinishedRunsPage } from '../persistence/runs.ts';
-import type { WorkflowDefinition } from './definition.ts';
+import type { AnyWorkflowDefinition } from './definition.ts';
 import { findRestoreProblem } from './snapshot-check.ts';
 
 /** Where one unfinished run stands against the definitions checked. */
@@ -26,8 +26,8 @@ export interface RunVersionVerdict {
 
 /** The definitions a deploy registers, as given to `createEngine`. */
 export interface RegisteredDefinitions {
-  workflows: readonly WorkflowDefinition<any>[];
-  previousVersions?: readonly WorkflowDefinition<any>[] | undefined;
+  workflows: readonly AnyWorkflowDefinition[];
+  previousVersions?: readonly AnyWorkflowDefinition[] | undefined;
 }
 
 /** Result of {@link checkRunVersions}. */
@@ -49,7 +49,7 @@ type RunRowLike = Awaited<ReturnType<typeof unfinishedRunsPage>>[number];
  */
 export async function checkRunVersions(db: Queryable, registered: RegisteredDefinitions, options: { batchSize?: number } = {}): Promise<VersionCheck> {
   const current = new Map(registered.workflows.map((d) => [d.name, d]));
-  const byKey = new Map<string, { def: WorkflowDefinition<any>; verdict: 'current' | 'previous' }>();
+  const byKey = new Map<string, { def: AnyWorkflowDefinition; verdict: 'current' | 'previous' }>();
   for (const def of registered.previousVersions ?? []) byKey.set(`${def.name}@${def.version}`, { def, verdict: 'previous' });
   for (const def of registered.workflows) byKey.set(`${def.name}@${def.version}`, { def, verdict: 'current' });
   const runs: RunVersionVerdict[] = [];
@@ -66,8 +66,8 @@ export async function checkRunVersions(db: Queryable, registered: RegisteredDefi
 
 function judge(
   row: RunRowLike,
-  byKey: Map<string, { def: WorkflowDefinition<any>; verdict: 'current' | 'previous' }>,
-  current: Map<string, WorkflowDefinition<any>>,
+  byKey: Map<string, { def: AnyWorkflowDefinition; verdict: 'current' | 'previous' }>,
+  current: Map<string, AnyWorkflowDefinition>,
 ): RunVersionVerdict {
   const base = { runId: row.id, workflow: row.workflow, version: row.workflowVersion, status: row.status, state: row.stateValue };
   const registered = byKey.get(`${row.workflow}@${row.workflowVersion}`);

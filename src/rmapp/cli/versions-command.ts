@@ -6,7 +6,7 @@
  * deployed; it may export `previousVersions` beside `workflows`.
  */
 import type { Command } from 'commander';
-import type { WorkflowDefinition } from '../../state_machine/definition.ts';
+import type { AnyWorkflowDefinition, WorkflowDefinition } from '../../state_machine/definition.ts';
 import { ValidationError } from '../../state_machine/errors.ts';
 import type { RegisteredDefinitions, VersionCheck } from '../../state_machine/version-check.ts';
 import { importWorkflowsModule, loadWorkflows } from '../workflows/load.ts';
@@ -59,7 +59,7 @@ export function formatVersionCheck(check: VersionCheck, registered: Required<Reg
  * same set for `serve`, `worker` and `versions check`, so the check sees what a deploy would run.
  */
 export async function serviceWorkflowSet(
-  github: { registry: { workflows: WorkflowDefinition<any>[]; previousVersions: WorkflowDefinition<any>[] } } | null,
+  github: { registry: { workflows: AnyWorkflowDefinition[]; previousVersions: AnyWorkflowDefinition[] } } | null,
   modulePath?: string,
 ): Promise<Required<RegisteredDefinitions>> {
   const set = github && !modulePath ? { workflows: [], previousVersions: [] } : await loadWorkflowSet(modulePath);

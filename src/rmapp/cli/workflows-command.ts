@@ -4,7 +4,7 @@
  * `rmapp start <workflow> <input-json>` accepts without reading the code.
  */
 import type { Command } from 'commander';
-import type { WorkflowDefinition } from '../../state_machine/definition.ts';
+import type { AnyWorkflowDefinition } from '../../state_machine/definition.ts';
 
 /** A definition as `workflows list --json` prints it. */
 export interface WorkflowListing {
@@ -15,7 +15,7 @@ export interface WorkflowListing {
 }
 
 /** Lists definitions with their input schemas converted by zod's `z.toJSONSchema`. */
-export async function listWorkflows(definitions: readonly WorkflowDefinition<any>[]): Promise<WorkflowListing[]> {
+export async function listWorkflows(definitions: readonly AnyWorkflowDefinition[]): Promise<WorkflowListing[]> {
   const { z } = await import('zod');
   return definitions.map((d) => ({
     name: d.name,

@@ -236,6 +236,8 @@ export function createRoutedGitHubClient(access: GitHubAccess, config: GitHubCli
   const repositories = new RequestRepositories(options.baseUrl);
   const authStrategy = () => {
     const auth = async () => ({ type: 'unauthenticated' as const });
+    // Octokit's auth-hook parameters are typed only inside @octokit/types' internals, not exported.
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
     auth.hook = async (request: any, route: any, parameters?: any) => {
       const endpoint = request.endpoint.merge(route, parameters);
       const repository = repositories.of(endpoint);

@@ -5,7 +5,7 @@
  */
 import type { AgentConfig, TestsConfig } from '../agent-runner.ts';
 import type { GitHubOctokit } from '../github/client.ts';
-import type { WorkflowDefinition } from '../../state_machine/definition.ts';
+import type { AnyWorkflowDefinition } from '../../state_machine/definition.ts';
 import type { Engine } from '../../state_machine/engine.ts';
 import { issueImplementationSteps } from '../../actors/issue-implementation.ts';
 import { prReviewSteps, reviewResponseSteps } from '../../actors/pr-review.ts';
@@ -34,9 +34,9 @@ export interface GitHubWorkflowDeps {
 
 /** The registry and the executor over the engine that will run it (the engine is created after, from the registry). */
 export function githubWorkflows(deps: GitHubWorkflowDeps): {
-  workflows: WorkflowDefinition<any>[];
+  workflows: AnyWorkflowDefinition[];
   /** Released versions that runs in flight may still be on: they finish on them (`createEngine({ previousVersions })`). */
-  previousVersions: WorkflowDefinition<any>[];
+  previousVersions: AnyWorkflowDefinition[];
   bind(engine: Engine): WorkflowExecutor;
 } {
   let executor: WorkflowExecutor | undefined;
@@ -47,7 +47,7 @@ export function githubWorkflows(deps: GitHubWorkflowDeps): {
     ...issueWorkflow(issueSteps, t === ISSUE_TEMPLATES.DocsUpdate && deps.docsRunTests ? { ...t, runTests: true } : t),
     concurrency: perIssue,
   }));
-  const workflows: WorkflowDefinition<any>[] = [
+  const workflows: AnyWorkflowDefinition[] = [
     ...templates,
     { ...prReviewWorkflow(prReviewSteps(deps)), concurrency: perPull },
     { ...reviewResponseWorkflow(reviewResponseSteps(deps)), concurrency: perPull },
@@ -80,7 +80,7 @@ export function githubWorkflows(deps: GitHubWorkflowDeps): {
 }
 
 /** Progress-comment stages of each workflow: its top-level states in order, without `failed` and the failure report on the way to it. */
-export function stagesOf(workflows: readonly WorkflowDefinition<any>[]): Record<string, string[]> {
+export function stagesOf(workflows: readonly AnyWorkflowDefinition[]): Record<string, string[]> {
   const out: Record<string, string[]> = {};
   for (const w of workflows) out[w.name] = Object.keys(w.machine.root.states).filter((s) => s !== 'failed' && s !== 'reportingFailure');
   return out;

@@ -1,5 +1,5 @@
 /** The workflows `rmapp worker` runs when no `--workflows` module is given. */
-import type { WorkflowDefinition } from '../../state_machine/definition.ts';
+import type { AnyWorkflowDefinition } from '../../state_machine/definition.ts';
 import { orderExample } from '../../machines/order-example.ts';
 
-export const workflows: WorkflowDefinition<any>[] = [orderExample];
+export const workflows: AnyWorkflowDefinition[] = [orderExample];

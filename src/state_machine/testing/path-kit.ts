@@ -13,7 +13,7 @@
  * shared clock and so runs alone (the kit serializes it).
  */
 import type { AnyActorLogic, AnyStateMachine } from 'xstate';
-import type { WorkflowDefinition } from '../definition.ts';
+import type { AnyWorkflowDefinition } from '../definition.ts';
 import { fromErrorData, type ErrorData } from '../errors.ts';
 import { resolveRetryPolicy, shouldRetry, type RetryPolicy } from '../retry-policy.ts';
 import type { RunInfo } from '../run-info.ts';
@@ -35,7 +35,7 @@ export interface PathKitOptions {
    */
   retry?: Partial<RetryPolicy>;
   /** Older versions of the workflows, registered as the engine's `previousVersions` (runs resumed from fixtures). */
-  previousVersions?: readonly WorkflowDefinition<any>[];
+  previousVersions?: readonly AnyWorkflowDefinition[];
   /** How long a run may take to reach each predicted state (real time). Default 15 s. */
   timeoutMs?: number;
   engine?: TestKitOptions['engine'];
@@ -127,8 +127,8 @@ function stepNames(machine: AnyStateMachine): string[] {
  * Creates a {@link PathKit} for one or more workflows: same names and versions, steps scripted, no
  * concurrency limits (admission is not what paths test).
  */
-export async function createPathKit(defs: WorkflowDefinition<any> | readonly WorkflowDefinition<any>[], options: PathKitOptions = {}): Promise<PathKit> {
-  const list: readonly WorkflowDefinition<any>[] = Array.isArray(defs) ? defs : [defs as WorkflowDefinition<any>];
+export async function createPathKit(defs: AnyWorkflowDefinition | readonly AnyWorkflowDefinition[], options: PathKitOptions = {}): Promise<PathKit> {
+  const list: readonly AnyWorkflowDefinition[] = Array.isArray(defs) ? defs : [defs as AnyWorkflowDefinition];
   const previous = options.previousVersions ?? [];
   const policy = resolveRetryPolicy({ maxAttempts: 3, initialDelayMs: 0, maxDelayMs: 0, jitter: 0, ...options.retry });
   const timeoutMs = options.timeoutMs ?? 15_000;
@@ -166,7 +166,7 @@ export async function createPathKit(defs: WorkflowDefinition<any> | readonly Wor
     }
     return machine.provide({ actors }) as AnyStateMachine;
   };
-  const asScripted = (def: WorkflowDefinition<any>): WorkflowDefinition<any> => ({ ...def, concurrency: undefined, machine: scriptedMachine(def.machine) });
+  const asScripted = (def: AnyWorkflowDefinition): AnyWorkflowDefinition => ({ ...def, concurrency: undefined, machine: scriptedMachine(def.machine) });
   const names = [...new Set([...list, ...previous].flatMap((d) => stepNames(d.machine)))];
   const kit = await createTestKit({
     workflows: list.map(asScripted),
@@ -232,7 +232,7 @@ export async function createPathKit(defs: WorkflowDefinition<any> | readonly Wor
     }
   }
 
-  const matches = (def: WorkflowDefinition<any>, want: PredictedState) => (row: RunRow) => {
+  const matches = (def: AnyWorkflowDefinition, want: PredictedState) => (row: RunRow) => {
     const sameValue = canonicalJson(row.stateValue) === canonicalJson(want.value);
     const sameContext = canonicalJson(comparable(row.snapshot?.context)) === canonicalJson(comparable(want.context));
     if (want.status === 'error') return row.status === 'failed' && sameValue;
@@ -245,7 +245,7 @@ export async function createPathKit(defs: WorkflowDefinition<any> | readonly Wor
 
   interface Drive {
     runId: string;
-    def: WorkflowDefinition<any>;
+    def: AnyWorkflowDefinition;
     start: number;
     slots: Slot[];
   }
@@ -314,7 +314,7 @@ export async function createPathKit(defs: WorkflowDefinition<any> | readonly Wor
     }
   }
 
-  async function insertRun(runId: string, def: WorkflowDefinition<any>, path: WorkflowPath, from: PathPoint): Promise<void> {
+  async function insertRun(runId: string, def: AnyWorkflowDefinition, path: WorkflowPath, from: PathPoint): Promise<void> {
     const now = kit.clock.now();
     const timers = from.timers.map(({ dueInMs, ...t }) => ({ ...t, dueAt: now + dueInMs }));
     await insertRunAtPoint(kit.db, {

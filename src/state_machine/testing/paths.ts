@@ -17,7 +17,7 @@
  */
 import { getShortestPaths, getSimplePaths } from 'xstate/graph';
 import type { AnyStateMachine, EventObject } from 'xstate';
-import type { WorkflowDefinition } from '../definition.ts';
+import type { AnyWorkflowDefinition } from '../definition.ts';
 import type { ErrorCategory, ErrorData } from '../errors.ts';
 
 /** What to explore. */
@@ -254,14 +254,14 @@ function describeEvent(e: PathEvent, options: PathOptions): string {
   return e.type;
 }
 
-function parseInput(def: WorkflowDefinition<any>, input: unknown): unknown {
+function parseInput(def: AnyWorkflowDefinition, input: unknown): unknown {
   const parsed = def.input.safeParse(input);
   if (!parsed.success) throw new Error(`workflowPaths(${def.name}): the input does not match the workflow's schema: ${parsed.error.message}`);
   return parsed.data;
 }
 
 /** The paths of a workflow's machine over step outcomes, delays and the given events. */
-export function workflowPaths(def: WorkflowDefinition<any>, options: PathOptions): WorkflowPath[] {
+export function workflowPaths(def: AnyWorkflowDefinition, options: PathOptions): WorkflowPath[] {
   const input = parseInput(def, options.input);
   const cache: ChildCache = new Map();
   const events = (state: unknown) => possibleEvents(state as SnapshotLike, options, cache);
@@ -320,7 +320,7 @@ export function pathKey(path: WorkflowPath): string {
  * timeout), simple paths that end a run by another route (capped), and retry-then-success variants of
  * a set of shortest paths that together succeed every step once. Duplicates are dropped.
  */
-export function modelPaths(def: WorkflowDefinition<any>, options: ModelPathOptions): ModelPaths {
+export function modelPaths(def: AnyWorkflowDefinition, options: ModelPathOptions): ModelPaths {
   const { maxSimplePaths = 40, simpleErrorCategories, retryCategories = ['transient', 'rate_limited', 'timeout'], ...base } = options;
   const shortest = workflowPaths(def, { ...base, kind: 'shortest' });
   const seen = new Set(shortest.map(pathKey));

@@ -6,12 +6,12 @@ import { migrate } from '../../persistence/migrate.ts';
 import { openDatabase, type Database } from '../../persistence/database.ts';
 import { expireLeasesOf } from '../../persistence/testing.ts';
 import { createEngine, type Engine, type EngineOptions } from '../engine.ts';
-import type { WorkflowDefinition } from '../definition.ts';
+import type { AnyWorkflowDefinition } from '../definition.ts';
 import { TestClock } from './test-clock.ts';
 
 /** Options of {@link createTestKit}. */
 export interface TestKitOptions {
-  workflows: readonly WorkflowDefinition<any>[];
+  workflows: readonly AnyWorkflowDefinition[];
   /** Engine options to override (database, clock and eviction are the kit's). */
   engine?: Omit<Partial<EngineOptions>, 'database' | 'workflows' | 'clock'>;
   /** Where the simulated time starts (epoch ms; default now). */
