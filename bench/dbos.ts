@@ -247,7 +247,9 @@ export async function dbosRecovery(opts: { databaseUrl: string; workflows: numbe
               (SELECT count(*) FROM "${DBOS_SCHEMA}".workflow_status WHERE status = 'PENDING') AS pending`,
     );
     if (Number(progress?.done) !== 3 * workflows || Number(progress?.pending) !== workflows) {
-      throw new Error(`dbos bench: before the kill expected ${3 * workflows} step rows and ${workflows} PENDING, got ${progress?.done} and ${progress?.pending}`);
+      throw new Error(
+        `dbos bench: before the kill expected ${3 * workflows} step rows and ${workflows} PENDING, got ${progress?.done} and ${progress?.pending}`,
+      );
     }
     crashing.kill('SIGKILL');
     await waitForExit(crashing, 10_000);

@@ -56,7 +56,11 @@ export async function walBytesBetween(adminUrl: string, from: string, to: string
 
 /** Resident set size of a process, in MB. */
 export function rssMb(pid: number): number {
-  const kb = Number(execFileSync('ps', ['-o', 'rss=', '-p', String(pid)]).toString().trim());
+  const kb = Number(
+    execFileSync('ps', ['-o', 'rss=', '-p', String(pid)])
+      .toString()
+      .trim(),
+  );
   return kb / 1024;
 }
 

@@ -89,7 +89,10 @@ export async function rmappWaitingMemory(opts: { databaseUrl: string; runs: numb
   await startMany(opts.databaseUrl, 'bench.wait', opts.runs);
   const sql = postgres(opts.databaseUrl, { max: 1, onnotice: () => {} });
   const child = worker(opts.databaseUrl, ['-c', '500']);
-  await poll(async () => Number((await sql`select count(*)::int as n from rmapp_runs where status = 'waiting'`)[0]?.n) === opts.runs, 'all runs to wait');
+  await poll(
+    async () => Number((await sql`select count(*)::int as n from rmapp_runs where status = 'waiting'`)[0]?.n) === opts.runs,
+    'all runs to wait',
+  );
   await new Promise((r) => setTimeout(r, 1_000));
   const held = Number((await sql`select count(*)::int as n from rmapp_runs where lease_owner is not null`)[0]?.n);
   const rss = rssMb(child.pid as number);

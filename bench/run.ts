@@ -81,11 +81,15 @@ async function main(): Promise<void> {
     for (const [system, run] of systems) {
       const row = await measure(system, run, n, c);
       (results[c] as Record<string, Row>)[system] = row;
-      out(`${system.padEnd(10)}${pad(fmt(row.wfPerSec), 10)}${pad(fmt(row.p50, 2), 10)}${pad(fmt(row.p99, 2), 10)}${pad(fmt(row.commitsPerWf), 12)}${pad(fmt(row.walPerWf, 0), 12)}`);
+      out(
+        `${system.padEnd(10)}${pad(fmt(row.wfPerSec), 10)}${pad(fmt(row.p50, 2), 10)}${pad(fmt(row.p99, 2), 10)}${pad(fmt(row.commitsPerWf), 12)}${pad(fmt(row.walPerWf, 0), 12)}`,
+      );
     }
     const r = results[c] as Record<string, Row>;
     const rm = r.rmapp as Row;
-    out(`ratios: rmapp/dbos ${fmt(rm.wfPerSec / (r.dbos as Row).wfPerSec, 2)}×  rmapp/baseline ${fmt(rm.wfPerSec / (r.baseline as Row).wfPerSec, 2)}×  WAL rmapp/dbos ${fmt(rm.walPerWf / (r.dbos as Row).walPerWf, 2)}×`);
+    out(
+      `ratios: rmapp/dbos ${fmt(rm.wfPerSec / (r.dbos as Row).wfPerSec, 2)}×  rmapp/baseline ${fmt(rm.wfPerSec / (r.baseline as Row).wfPerSec, 2)}×  WAL rmapp/dbos ${fmt(rm.walPerWf / (r.dbos as Row).walPerWf, 2)}×`,
+    );
   }
   if (ONLY.has('recovery')) {
     out('\nrecovery: 1,000 runs SIGKILLed in step 4, time for a new process to finish them all');

@@ -85,7 +85,9 @@ export async function scaleSection(admin: string, out: (line: string) => void, s
     await seed(sql, RUNS);
     out(`seeded in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
     for (const backlog of [100, 100_000]) {
-      out(`claim of 20 runs with a backlog of ${backlog.toLocaleString('en')} due runs: ${(await claimLatency(sql, url, backlog)).toFixed(2)} ms`);
+      out(
+        `claim of 20 runs with a backlog of ${backlog.toLocaleString('en')} due runs: ${(await claimLatency(sql, url, backlog)).toFixed(2)} ms`,
+      );
     }
     const [sample] = await sql.unsafe(`select id from rmapp_runs where workflow = 'bench.backlog100' limit 1`);
     const [finished] = await sql.unsafe(`select id from rmapp_runs where workflow = 'bench.six' limit 1`);
@@ -96,7 +98,10 @@ export async function scaleSection(admin: string, out: (line: string) => void, s
            and (workflow || chr(31) || workflow_version) = any(array['bench.backlog100000' || chr(31) || 'v1']) order by wake_at limit 20 for update skip locked)
          select id from c`,
       ],
-      ['commit (fenced update of one run)', `update rmapp_runs set version = version + 1 where id = '${String(sample?.id)}' and version >= 0`],
+      [
+        'commit (fenced update of one run)',
+        `update rmapp_runs set version = version + 1 where id = '${String(sample?.id)}' and version >= 0`,
+      ],
       ['list, unfiltered', 'select id from rmapp_runs order by created_at desc, id desc limit 50'],
       ['list, status = succeeded', `select id from rmapp_runs where status = 'succeeded' order by created_at desc, id desc limit 50`],
       ['history of one run', `select * from rmapp_run_history where run_id = '${String(finished?.id)}' order by id`],
@@ -111,14 +116,18 @@ export async function scaleSection(admin: string, out: (line: string) => void, s
       }
     }
     await sql.unsafe(`delete from rmapp_runs where workflow like 'bench.backlog%'`);
-    out(`${'database'.padEnd(26)}${'c=1 wf/s'.padStart(10)}${'c=50 wf/s'.padStart(11)}${'WAL B/wf c=1'.padStart(14)}${'WAL B/wf c=50'.padStart(15)}`);
+    out(
+      `${'database'.padEnd(26)}${'c=1 wf/s'.padStart(10)}${'c=50 wf/s'.padStart(11)}${'WAL B/wf c=1'.padStart(14)}${'WAL B/wf c=50'.padStart(15)}`,
+    );
     for (const [label, target] of [
       ['empty', empty],
       [`${(RUNS / 1e6).toFixed(1)} M finished runs`, url],
     ] as const) {
       const c1 = await workload(admin, target, 1, sizes.c1);
       const c50 = await workload(admin, target, 50, sizes.c50);
-      out(`${label.padEnd(26)}${c1.wfPerSec.toFixed(1).padStart(10)}${c50.wfPerSec.toFixed(1).padStart(11)}${c1.walPerWf.toFixed(0).padStart(14)}${c50.walPerWf.toFixed(0).padStart(15)}`);
+      out(
+        `${label.padEnd(26)}${c1.wfPerSec.toFixed(1).padStart(10)}${c50.wfPerSec.toFixed(1).padStart(11)}${c1.walPerWf.toFixed(0).padStart(14)}${c50.walPerWf.toFixed(0).padStart(15)}`,
+      );
     }
   } finally {
     await sql.end();

@@ -34,7 +34,10 @@ try {
   let total = 0;
   for (const r of rows) total += Number(r.bytes);
   console.log(`WAL per workflow by relation and record (c=1, ${N} workflows; total ${(total / N).toFixed(0)} B/wf of records shown)`);
-  for (const r of rows) console.log(`${String(r.rel).padEnd(36)}${String(r.kind).padEnd(28)}${(Number(r.n) / N).toFixed(2).padStart(8)} rec/wf${(Number(r.bytes) / N).toFixed(0).padStart(8)} B/wf  fpi ${(Number(r.fpi) / N).toFixed(0)} B/wf`);
+  for (const r of rows)
+    console.log(
+      `${String(r.rel).padEnd(36)}${String(r.kind).padEnd(28)}${(Number(r.n) / N).toFixed(2).padStart(8)} rec/wf${(Number(r.bytes) / N).toFixed(0).padStart(8)} B/wf  fpi ${(Number(r.fpi) / N).toFixed(0)} B/wf`,
+    );
 } finally {
   await sql.end();
   await dropDatabase(ADMIN, NAME);

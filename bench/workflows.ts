@@ -24,7 +24,11 @@ for (let n = 1; n <= 6; n++) {
 }
 states.done = { type: 'final' };
 
-const sixMachine = setup({ actors: { noop } }).createMachine({ id: 'six', initial: 'step1', states: states as Record<string, { type?: 'final' }> });
+const sixMachine = setup({ actors: { noop } }).createMachine({
+  id: 'six',
+  initial: 'step1',
+  states: states as Record<string, { type?: 'final' }>,
+});
 
 const waitMachine = setup({}).createMachine({
   id: 'wait',

@@ -8,8 +8,22 @@ export { createEngine, Engine, type StartOptions, type CancelResult, type SendOp
 export { DEFAULT_ENGINE_OPTIONS, DEFAULT_BUFFER_MS, MIN_LEASE_MS, type EngineOptions } from './state_machine/engine-options.ts';
 export { silentLogger, type Logger, type LogFn } from './persistence/logger.ts';
 export type { HistoryBound } from './persistence/retention.ts';
-export type { RunId, AnyWorkflowDefinition, GenericEvent, WorkflowStartInput, WorkflowEvent, WorkflowOutput } from './state_machine/typed-runs.ts';
-export { defineWorkflow, machineVersion, type WorkflowDefinition, type DefineWorkflowOptions, type CleanupContext, type SignalDefaults } from './state_machine/definition.ts';
+export type {
+  RunId,
+  AnyWorkflowDefinition,
+  GenericEvent,
+  WorkflowStartInput,
+  WorkflowEvent,
+  WorkflowOutput,
+} from './state_machine/typed-runs.ts';
+export {
+  defineWorkflow,
+  machineVersion,
+  type WorkflowDefinition,
+  type DefineWorkflowOptions,
+  type CleanupContext,
+  type SignalDefaults,
+} from './state_machine/definition.ts';
 export { checkRunVersions, type RunVersionVerdict, type RegisteredDefinitions, type VersionCheck } from './state_machine/version-check.ts';
 export { step, type StepContext, type StepOptions, type StepFunction } from './state_machine/step.ts';
 export { StepFailedError } from './state_machine/step-execution.ts';

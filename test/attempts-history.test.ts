@@ -39,7 +39,12 @@ it('a step evicted in four durable sleeps keeps attempt 1 and its whole retry bu
     initial: 'napping',
     states: { napping: { invoke: { src: 'napper', onDone: 'done' } }, done: { type: 'final' } },
   });
-  const engine = createEngine({ database: db, workflows: [defineWorkflow({ name: 'test.napper', machine, input: z.object({}) })], evictAfterMs: 5, pollMs: 20 });
+  const engine = createEngine({
+    database: db,
+    workflows: [defineWorkflow({ name: 'test.napper', machine, input: z.object({}) })],
+    evictAfterMs: 5,
+    pollMs: 20,
+  });
   let evictions = 0;
   engine.on('run.waiting', () => evictions++);
   await engine.startWorker();
@@ -54,7 +59,10 @@ it('a step evicted in four durable sleeps keeps attempt 1 and its whole retry bu
     expect(rows.filter((r) => r.type === 'step.started').map((r) => r.attempt)).toEqual([1, 2]);
     const resumed = rows.filter((r) => r.type === 'step.resumed');
     expect(resumed.length).toBeGreaterThanOrEqual(8);
-    expect(resumed.filter((r) => r.attempt !== 1 && r.attempt !== 2), 'resumptions of an attempt that never started').toEqual([]);
+    expect(
+      resumed.filter((r) => r.attempt !== 1 && r.attempt !== 2),
+      'resumptions of an attempt that never started',
+    ).toEqual([]);
     expect(rows.filter((r) => r.type === 'step.retrying').map((r) => r.attempt)).toEqual([1]);
     expect(rows.filter((r) => r.type === 'step.succeeded').map((r) => r.attempt)).toEqual([2]);
   } finally {
@@ -90,11 +98,16 @@ it('a loop evicted between its iterations stays within its history bound', async
   try {
     const id = await engine.start('test.ticker', {});
     let most = 0;
-    const count = async () => (await db.query<{ n: number }>('select count(*)::int as n from rmapp_run_history where run_id = $1', [id]))[0]?.n ?? 0;
-    await until(async () => {
-      most = Math.max(most, await count());
-      return (await engine.get(id)).status === 'succeeded';
-    }, 60_000, 'the loop to finish');
+    const count = async () =>
+      (await db.query<{ n: number }>('select count(*)::int as n from rmapp_run_history where run_id = $1', [id]))[0]?.n ?? 0;
+    await until(
+      async () => {
+        most = Math.max(most, await count());
+        return (await engine.get(id)).status === 'succeeded';
+      },
+      60_000,
+      'the loop to finish',
+    );
     // Most iterations leave memory (5 ms idle, 60 ms delay); under a loaded machine some timers fire
     // before their eviction, so the floor is well below 60 — enough rows per hold to need the bound.
     expect(evictions, 'the run left memory between iterations').toBeGreaterThanOrEqual(20);

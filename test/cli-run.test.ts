@@ -32,7 +32,8 @@ it('runs a template in the foreground, printing each state and step, and exits 0
   const r = await runRmapp(['run', 'simple', '--repo', 'acme/widgets', '--issue', '31'], env);
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
-  for (const line of ['→ analyzing', '→ planning', '→ implementing', '  implement (attempt 1)…', '→ testing', '→ creatingPR', '→ complete']) expect(r.stdout).toContain(line);
+  for (const line of ['→ analyzing', '→ planning', '→ implementing', '  implement (attempt 1)…', '→ testing', '→ creatingPR', '→ complete'])
+    expect(r.stdout).toContain(line);
   expect(r.stdout).toMatch(/succeeded/);
   expect((world.emulator.pulls.get('acme/widgets') ?? []).filter((p) => p.head === 'rmapp/issue-31')).toHaveLength(1);
 });
@@ -44,8 +45,19 @@ it('--json prints one JSON object per line; a local clone is the git remote; a f
   world.emulator.issues.set('acme/widgets#32', { title: 'Never passes', body: 'PLAN try\nWRITE impl.txt wrong' });
   const r = await runRmapp(['run', 'simple', '--repo', clone, '--issue', '32', '--max-attempts', '2', '--json'], env);
   expect(r.code).toBe(1);
-  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string; state?: string; run?: { status: string; error: { category: string } } });
-  expect(lines.filter((l) => l.event === 'state').map((l) => l.state)).toEqual(['analyzing', 'planning', 'implementing', 'testing', 'implementing', 'testing', 'failed']);
+  const lines = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { event: string; state?: string; run?: { status: string; error: { category: string } } });
+  expect(lines.filter((l) => l.event === 'state').map((l) => l.state)).toEqual([
+    'analyzing',
+    'planning',
+    'implementing',
+    'testing',
+    'implementing',
+    'testing',
+    'failed',
+  ]);
   const last = lines.at(-1);
   expect(last?.event).toBe('finished');
   expect(last?.run?.status).toBe('failed');

@@ -74,7 +74,11 @@ it('prints its version and the registered workflows with their input schemas', a
   expect(version.stdout.trim()).toBe((JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { version: string }).version);
   const list = await rmapp('workflows', 'list', '--json');
   expect(list.code, list.stderr).toBe(0);
-  const workflows = JSON.parse(list.stdout) as { name: string; version: string; input: { type?: string; properties?: Record<string, { type?: string }> } }[];
+  const workflows = JSON.parse(list.stdout) as {
+    name: string;
+    version: string;
+    input: { type?: string; properties?: Record<string, { type?: string }> };
+  }[];
   expect(workflows.map((w) => w.name)).toEqual(['test.sequence', 'test.fails', 'test.flaky', ...workflows.slice(3).map((w) => w.name)]);
   expect(workflows[0]?.input).toMatchObject({ type: 'object', properties: { everyMs: { type: 'integer' }, slowStep: { type: 'string' } } });
   const text = await rmapp('workflows', 'list');
@@ -107,7 +111,11 @@ it('serve on a port in use exits 1 and names --port and PORT', async () => {
     const port = (holder.address() as { port: number }).port;
     const r = await runRmapp(['serve', '--port', String(port)], env);
     expect(r.code, r.stderr).toBe(1);
-    expect(r.stderr).toMatch(new RegExp(`rmapp: Cannot listen on 127\\.0\\.0\\.1:${port}: the port is in use by another process\\. Choose another with --port <port> or PORT=<port>`));
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `rmapp: Cannot listen on 127\\.0\\.0\\.1:${port}: the port is in use by another process\\. Choose another with --port <port> or PORT=<port>`,
+      ),
+    );
   } finally {
     holder.close();
   }
@@ -118,7 +126,10 @@ it('worker takes every retention age its help offers, never included, and says w
   // Help wraps at the terminal's width: one line per option once the whitespace is collapsed.
   const options = help.stdout.replace(/\s+/g, ' ').split(/ (?=--)/);
   for (const flag of ['--retain-succeeded', '--retain-failed', '--retain-cancelled']) {
-    expect(options.find((o) => o.startsWith(`${flag} <age>`)), `${flag}'s help`).toContain('or never');
+    expect(
+      options.find((o) => o.startsWith(`${flag} <age>`)),
+      `${flag}'s help`,
+    ).toContain('or never');
   }
   const worker = spawnRmapp(['--workflows', TEST_WORKFLOWS, 'worker', '--retain-failed', 'never', '--retain-succeeded', '12h'], env);
   // The start line names the policy; wait for it (or for the worker to exit, which fails below).

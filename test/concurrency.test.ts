@@ -35,7 +35,10 @@ function workflow(name: string, ms: number, concurrency?: { limit: number; key?:
       id: name.replace('.', '-'),
       context: ({ input }) => input,
       initial: 'working',
-      states: { working: { invoke: { src: 'work', input: ({ context }) => ({ key: context.key }), onDone: 'done' } }, done: { type: 'final' } },
+      states: {
+        working: { invoke: { src: 'work', input: ({ context }) => ({ key: context.key }), onDone: 'done' } },
+        done: { type: 'final' },
+      },
     }),
   });
 }
@@ -47,7 +50,11 @@ const flood = workflow('test.flood', 20);
 const timer = defineWorkflow({
   name: 'test.timer-due',
   input: z.object({}).passthrough(),
-  machine: setup({}).createMachine({ id: 'timerDue', initial: 'waiting', states: { waiting: { after: { 300: 'done' } }, done: { type: 'final' } } }),
+  machine: setup({}).createMachine({
+    id: 'timerDue',
+    initial: 'waiting',
+    states: { waiting: { after: { 300: 'done' } }, done: { type: 'final' } },
+  }),
 });
 const all = [perBranch, perWorkflow, agentish, flood, timer];
 

@@ -8,7 +8,12 @@ import { helpText, parseCommand } from '../src/rmapp/commands.ts';
 import { runRmapp } from './helpers/processes.ts';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'rmapp-config-'));
-const github = { GITHUB_TOKEN: 'ghp_x', GITHUB_WEBHOOK_SECRET: 'a-long-secret', RMAPP_AGENT_COMMAND: 'claude -p --output-format json', RMAPP_TEST_COMMAND: '["npm","test"]' };
+const github = {
+  GITHUB_TOKEN: 'ghp_x',
+  GITHUB_WEBHOOK_SECRET: 'a-long-secret',
+  RMAPP_AGENT_COMMAND: 'claude -p --output-format json',
+  RMAPP_TEST_COMMAND: '["npm","test"]',
+};
 
 it('defaults to a local, GitHub-less configuration', async () => {
   const config = await loadConfig({ env: {}, cwd: dir() });
@@ -19,7 +24,10 @@ it('defaults to a local, GitHub-less configuration', async () => {
 
 it('reads the environment over rmapp.config.json, with argv commands from words or JSON', async () => {
   const cwd = dir();
-  writeFileSync(join(cwd, 'rmapp.config.json'), JSON.stringify({ botName: 'helper', labels: { 'rmapp:bug': 'bugfix' }, server: { port: 4000 } }));
+  writeFileSync(
+    join(cwd, 'rmapp.config.json'),
+    JSON.stringify({ botName: 'helper', labels: { 'rmapp:bug': 'bugfix' }, server: { port: 4000 } }),
+  );
   const config = await loadConfig({ env: { ...github, PORT: '4100' }, cwd });
   expect(config.githubEnabled).toBe(true);
   expect(config.botName).toBe('helper');
@@ -30,13 +38,18 @@ it('reads the environment over rmapp.config.json, with argv commands from words 
   expect(config.docsRunTests).toBe(false);
   expect((await loadConfig({ env: { RMAPP_DOCS_RUN_TESTS: 'true' }, cwd })).docsRunTests).toBe(true);
   expect(gitUrlFor(config, 'acme', 'widgets')).toBe('https://github.com/acme/widgets.git');
-  expect(gitUrlFor({ ...config, github: { ...config.github, apiUrl: 'https://ghe.example/api/v3' } }, 'a', 'b')).toBe('https://ghe.example/a/b.git');
+  expect(gitUrlFor({ ...config, github: { ...config.github, apiUrl: 'https://ghe.example/api/v3' } }, 'a', 'b')).toBe(
+    'https://ghe.example/a/b.git',
+  );
 });
 
 it('names each wrong or missing setting with its variable and fix', async () => {
   const cases: [Record<string, string>, RegExp][] = [
     [{ GITHUB_TOKEN: 'x' }, /github\.webhookSecret \(env GITHUB_WEBHOOK_SECRET\): required to verify webhooks — set GITHUB_WEBHOOK_SECRET/],
-    [{ ...github, RMAPP_AGENT_COMMAND: '' , GITHUB_APP_ID: '12' }, /github\.privateKey \(env GITHUB_PRIVATE_KEY\): GITHUB_APP_ID is set but the private key is missing/],
+    [
+      { ...github, RMAPP_AGENT_COMMAND: '', GITHUB_APP_ID: '12' },
+      /github\.privateKey \(env GITHUB_PRIVATE_KEY\): GITHUB_APP_ID is set but the private key is missing/,
+    ],
     [{ GITHUB_WEBHOOK_SECRET: 'a-long-secret' }, /github\.token \(env GITHUB_TOKEN\): GitHub credentials are missing/],
     [{ ...github, RMAPP_TEST_COMMAND: '' }, /tests\.command \(env RMAPP_TEST_COMMAND\): required to run workflows/],
     [{ PORT: 'eighty' }, /server\.port \(env PORT\): .*— set PORT to a port number/],
@@ -56,7 +69,10 @@ it('names each wrong or missing setting with its variable and fix', async () => 
 
 it('refuses unknown settings at any depth with "did you mean", and reports every problem at once', async () => {
   const cwd = dir();
-  writeFileSync(join(cwd, 'rmapp.config.json'), JSON.stringify({ server: { prot: 3001 }, sandbox: { drivr: 'none' }, bot: 'x', github: { webhookSecret: 'a-long-secret' } }));
+  writeFileSync(
+    join(cwd, 'rmapp.config.json'),
+    JSON.stringify({ server: { prot: 3001 }, sandbox: { drivr: 'none' }, bot: 'x', github: { webhookSecret: 'a-long-secret' } }),
+  );
   const err = await loadConfig({ env: { PORT: 'eighty' }, cwd }).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(ConfigError);
   const problems = (err as ConfigError).problems;
@@ -72,7 +88,12 @@ it('refuses unknown settings at any depth with "did you mean", and reports every
 });
 
 it('rmapp serve stops with the message and no stack trace, never printing a secret', async () => {
-  const r = await runRmapp(['serve'], { GITHUB_TOKEN: 'ghp_supersecret_value', RMAPP_HOST: '0.0.0.0', GITHUB_WEBHOOK_SECRET: undefined, DATABASE_URL: undefined });
+  const r = await runRmapp(['serve'], {
+    GITHUB_TOKEN: 'ghp_supersecret_value',
+    RMAPP_HOST: '0.0.0.0',
+    GITHUB_WEBHOOK_SECRET: undefined,
+    DATABASE_URL: undefined,
+  });
   expect(r.code).toBe(1);
   expect(r.stderr).toMatch(/^rmapp: Invalid configuration:/);
   expect(r.stderr).toMatch(/GITHUB_WEBHOOK_SECRET/);
@@ -91,13 +112,24 @@ it('parses commands and answers anything else with help', () => {
   expect(parseCommand('> @rmapp cancel\nthanks', 'rmapp')).toBeNull();
   expect(parseCommand('mail me at x@rmapp.dev', 'rmapp')).toBeNull();
   expect(parseCommand('@rmappish implement', 'rmapp')).toBeNull();
-  expect(parseCommand('@rmapp implement --max-attempts 99', 'rmapp')).toMatchObject({ kind: 'help', reason: expect.stringMatching(/1 to 10/) });
+  expect(parseCommand('@rmapp implement --max-attempts 99', 'rmapp')).toMatchObject({
+    kind: 'help',
+    reason: expect.stringMatching(/1 to 10/),
+  });
   expect(parseCommand('@rmapp implement rocket', 'rmapp')).toMatchObject({ kind: 'help', reason: expect.stringMatching(/not a template/) });
   // Words that name members of every object are not templates either.
   for (const word of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
-    expect(parseCommand(`@rmapp implement ${word}`, 'rmapp'), word).toMatchObject({ kind: 'help', reason: expect.stringMatching(/not a template; use one of simple, feature, bugfix, docs/) });
+    expect(parseCommand(`@rmapp implement ${word}`, 'rmapp'), word).toMatchObject({
+      kind: 'help',
+      reason: expect.stringMatching(/not a template; use one of simple, feature, bugfix, docs/),
+    });
   }
-  for (const [word, template] of [['Complex', 'feature'], ['FIX', 'bugfix'], ['documentation', 'docs'], ['docs', 'docs']] as const) {
+  for (const [word, template] of [
+    ['Complex', 'feature'],
+    ['FIX', 'bugfix'],
+    ['documentation', 'docs'],
+    ['docs', 'docs'],
+  ] as const) {
     expect(parseCommand(`@rmapp implement ${word}`, 'rmapp'), word).toEqual({ kind: 'implement', template, options: {} });
   }
   expect(parseCommand('@rmapp', 'rmapp')).toEqual({ kind: 'help' });

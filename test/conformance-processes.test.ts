@@ -50,7 +50,9 @@ afterAll(async () => {
 
 /** Starts a worker process and waits until it is working (it prints its line once started). */
 async function startWorker(): Promise<Spawned> {
-  const worker = spawnRmapp(['--workflows', WORKFLOWS, 'worker', '--worker-id', 'conformance', '--lease-ms', '3000', '--poll-ms', '50'], { DATABASE_URL: testDb.url });
+  const worker = spawnRmapp(['--workflows', WORKFLOWS, 'worker', '--worker-id', 'conformance', '--lease-ms', '3000', '--poll-ms', '50'], {
+    DATABASE_URL: testDb.url,
+  });
   await until(() => worker.output().includes('rmapp worker conformance'), 60_000, `the worker to start: ${worker.output()}`);
   return worker;
 }
@@ -68,7 +70,10 @@ function compare(cases: Case[], results: Map<string, CaseRun>, mode: string) {
       expected.forEach((want, step) => {
         if (c.midStream?.views.includes(step)) return;
         if (step > 0 && c.restoreDiffers) return c.restoreDiffers.check(got[step] as View, want);
-        expect(got[step], `${c.id} (${mode}), after ${step === 0 ? 'the start' : `step ${step}: ${JSON.stringify(c.steps[step - 1])}`}`).toEqual(want);
+        expect(
+          got[step],
+          `${c.id} (${mode}), after ${step === 0 ? 'the start' : `step ${step}: ${JSON.stringify(c.steps[step - 1])}`}`,
+        ).toEqual(want);
       });
     });
   }
@@ -116,7 +121,10 @@ describe('conformance with plain XState: a worker process SIGKILLed inside a del
         await until(pending, 30_000, 'every run to be inside its delay or in-flight actor');
         await sigkill(worker);
         for (const c of killInsideCases) {
-          expect(c.killInside?.inside(await readRow(db, ids.get(c.id) as string)), `${c.id}: the kill landed inside ${c.killInside?.what}`).toBe(true);
+          expect(
+            c.killInside?.inside(await readRow(db, ids.get(c.id) as string)),
+            `${c.id}: the kill landed inside ${c.killInside?.what}`,
+          ).toBe(true);
         }
         worker = await startWorker();
         return true;

@@ -19,7 +19,10 @@ const pg = processClient(() => durabilityWorkflows());
 
 function records(file: string): AttemptRecord[] {
   try {
-    return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as AttemptRecord);
+    return readFileSync(file, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as AttemptRecord);
   } catch {
     return [];
   }
@@ -38,7 +41,10 @@ function setup(name: string) {
   const env = { DATABASE_URL: pg.url, RMAPP_TEST_COUNTER_FILE: counter };
   // The first worker keeps waiting runs in memory (no eviction), so the kill hits a run it holds.
   const worker = (extra: Record<string, string> = {}, evict = true) =>
-    spawnRmapp(['--workflows', TEST_WORKFLOWS, 'worker', '--lease-ms', '1000', '--poll-ms', '100', ...(evict ? [] : ['--evict-after-ms', '600000'])], { ...env, ...extra });
+    spawnRmapp(
+      ['--workflows', TEST_WORKFLOWS, 'worker', '--lease-ms', '1000', '--poll-ms', '100', ...(evict ? [] : ['--evict-after-ms', '600000'])],
+      { ...env, ...extra },
+    );
   return { counter, worker };
 }
 
@@ -88,10 +94,16 @@ it('a parent crashed while both children run: after resume both finish and the p
   const { counter, worker } = setup('children');
   const id = await pg.client.start('test.parent', {});
   const first = worker({ RMAPP_TEST_SLOW_STEP: 'child-a,child-b', RMAPP_TEST_SLOW_MS: '60000' });
-  await until(() => {
-    const names = records(counter).filter((r) => r.runId === id).map((r) => r.name);
-    return names.includes('child-a') && names.includes('child-b');
-  }, 30_000, 'both children to start');
+  await until(
+    () => {
+      const names = records(counter)
+        .filter((r) => r.runId === id)
+        .map((r) => r.name);
+      return names.includes('child-a') && names.includes('child-b');
+    },
+    30_000,
+    'both children to start',
+  );
   first.child.kill('SIGKILL');
   await first.exited;
 

@@ -21,7 +21,10 @@ afterEach(() => world.killWorkers());
 afterAll(() => world.close());
 
 function openIssue(n: number): void {
-  world.emulator.issues.set(`acme/widgets#${n}`, { title: `Make impl.txt say right (${n})`, body: 'PLAN write impl.txt\nWRITE impl.txt right' });
+  world.emulator.issues.set(`acme/widgets#${n}`, {
+    title: `Make impl.txt say right (${n})`,
+    body: 'PLAN write impl.txt\nWRITE impl.txt right',
+  });
 }
 
 async function branchCommits(n: number): Promise<string[]> {
@@ -32,7 +35,8 @@ async function branchCommits(n: number): Promise<string[]> {
 /** Waits for the run, then for its progress comment to show the end, then stops the worker gracefully. */
 async function finish(id: string, worker: WorkerProcess, issue: number) {
   const run = await world.client.waitFor(id, { timeoutMs: 60_000 });
-  const progress = () => (world.emulator.comments.get(`acme/widgets#${issue}`) ?? []).filter((c) => c.body.includes(marker(`${id}/progress`)));
+  const progress = () =>
+    (world.emulator.comments.get(`acme/widgets#${issue}`) ?? []).filter((c) => c.body.includes(marker(`${id}/progress`)));
   await until(() => progress().some((c) => c.body.includes('✅ Done')), 15_000, `the progress comment of issue ${issue} to say Done`);
   await stopWorker(worker);
   return { run, progress: progress() };
@@ -82,7 +86,8 @@ it.each([
   expect(first.output()).toContain(`rmapp: fault point ${fault}`);
   expect((await world.client.get(id)).status).toBe('running');
   if (fault.endsWith('createPR')) expect(await branchCommits(issue)).toHaveLength(baseline.commits); // pushed before the kill
-  if (fault === 'after-side-effect:createPR') expect((world.emulator.pulls.get('acme/widgets') ?? []).filter((p) => p.head === `rmapp/issue-${issue}`)).toHaveLength(1);
+  if (fault === 'after-side-effect:createPR')
+    expect((world.emulator.pulls.get('acme/widgets') ?? []).filter((p) => p.head === `rmapp/issue-${issue}`)).toHaveLength(1);
 
   const second = world.worker();
   await expectEffectsOnce(id, issue, await finish(id, second, issue));
@@ -112,6 +117,8 @@ it.each([
   const second = world.worker();
   await expectEffectsOnce(id, issue, await finish(id, second, issue));
   // The resumed createPR found the PR (after) or opened it (before): one POST that GitHub served.
-  const served = world.emulator.writes(/\/pulls$/).filter((r) => r.method === 'POST' && (r.body as { head?: string }).head === `rmapp/issue-${issue}`);
+  const served = world.emulator
+    .writes(/\/pulls$/)
+    .filter((r) => r.method === 'POST' && (r.body as { head?: string }).head === `rmapp/issue-${issue}`);
   expect(served).toHaveLength(when === 'after' ? 1 : 2);
 });

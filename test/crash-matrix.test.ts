@@ -41,7 +41,9 @@ interface Case {
 /** The matrix from a baseline run's history: each state entered × persist points, each step run × side-effect points. */
 async function matrixOf(id: string): Promise<{ states: string[]; steps: string[]; cases: Case[] }> {
   const history = await world.client.history(id);
-  const states = [...new Set(history.filter((h) => h.type === 'state.entered' && !h.path && typeof h.state === 'string').map((h) => h.state as string))];
+  const states = [
+    ...new Set(history.filter((h) => h.type === 'state.entered' && !h.path && typeof h.state === 'string').map((h) => h.state as string)),
+  ];
   const steps = [...new Set(history.filter((h) => h.type === 'step.started' && h.step).map((h) => h.step as string))];
   const cases: Case[] = [];
   for (const point of FAULT_POINTS) {
@@ -55,7 +57,10 @@ async function runCase(subject: Subject, k: number, c: Case): Promise<string | n
   const fault = `${c.point}:${c.target}`;
   const id = await subject.start(k);
   const first = world.worker({ fault });
-  const outcome = await Promise.race([first.exited.then(() => 'exited' as const), world.client.waitFor(id, { timeoutMs: 60_000 }).then(() => 'finished' as const)]);
+  const outcome = await Promise.race([
+    first.exited.then(() => 'exited' as const),
+    world.client.waitFor(id, { timeoutMs: 60_000 }).then(() => 'finished' as const),
+  ]);
   if (outcome === 'finished') {
     // After the commit that finishes the run (after-persist at the final state), the run is seen
     // finished and the worker kills itself at nearly the same moment: give its exit time to arrive.
@@ -66,7 +71,8 @@ async function runCase(subject: Subject, k: number, c: Case): Promise<string | n
     }
   }
   const exit = await first.exited;
-  if (exit.signal !== 'SIGKILL' || !first.output().includes(`rmapp: fault point ${fault}`)) return `${fault}: the worker exited with ${JSON.stringify(exit)}:\n${first.output()}`;
+  if (exit.signal !== 'SIGKILL' || !first.output().includes(`rmapp: fault point ${fault}`))
+    return `${fault}: the worker exited with ${JSON.stringify(exit)}:\n${first.output()}`;
   const killed = await world.client.get(id);
   let second: WorkerProcess | null = null;
   try {
@@ -112,13 +118,17 @@ let issueBaseline: { commits: number } | null = null;
 const issueImplementation: Subject = {
   workflow: 'IssueImplementation',
   async start(k) {
-    world.emulator.issues.set(`acme/widgets#${k}`, { title: `Make impl.txt say right (${k})`, body: 'PLAN write impl.txt\nWRITE impl.txt right' });
+    world.emulator.issues.set(`acme/widgets#${k}`, {
+      title: `Make impl.txt say right (${k})`,
+      body: 'PLAN write impl.txt\nWRITE impl.txt right',
+    });
     return world.client.start('IssueImplementation', { ...repo, issueNumber: k });
   },
   async check(k, id) {
     const run = await world.client.waitFor(id, { timeoutMs: 60_000 });
     expect(run.status, JSON.stringify(run.error)).toBe('succeeded');
-    const progress = () => (world.emulator.comments.get(`acme/widgets#${k}`) ?? []).filter((c) => c.body.includes(marker(`${id}/progress`)));
+    const progress = () =>
+      (world.emulator.comments.get(`acme/widgets#${k}`) ?? []).filter((c) => c.body.includes(marker(`${id}/progress`)));
     await until(() => progress().some((c) => c.body.includes('✅ Done')), 15_000, 'the progress comment to say Done');
     expect(progress()).toHaveLength(1);
     expect(world.emulator.comments.get(`acme/widgets#${k}`) ?? []).toHaveLength(1);
@@ -145,8 +155,21 @@ const prReview: Subject = {
   async start(k) {
     const branch = `review-${k}`;
     await world.git(world.remote, 'branch', branch, 'main');
-    const { number: pullNumber } = await ensurePullRequest(world.github, repo, { head: branch, base: 'main', title: `Feature ${k}`, body: '', key: `seed-${k}` });
-    const commentId = world.emulator.addReviewComment('acme', 'widgets', pullNumber, '@rmapp rename foo to bar\nWRITE app.txt let bar = 1;', 'reviewer', { path: 'app.txt', line: 1 });
+    const { number: pullNumber } = await ensurePullRequest(world.github, repo, {
+      head: branch,
+      base: 'main',
+      title: `Feature ${k}`,
+      body: '',
+      key: `seed-${k}`,
+    });
+    const commentId = world.emulator.addReviewComment(
+      'acme',
+      'widgets',
+      pullNumber,
+      '@rmapp rename foo to bar\nWRITE app.txt let bar = 1;',
+      'reviewer',
+      { path: 'app.txt', line: 1 },
+    );
     reviews.set(k, { pullNumber, commentId, branch });
     return world.client.start('PRReview', { ...repo, pullNumber, commentId });
   },
@@ -158,11 +181,14 @@ const prReview: Subject = {
     const commits = (await world.git(world.remote, 'log', '--format=%H', `main..${review.branch}`)).split('\n').filter(Boolean);
     expect(commits).toHaveLength(1);
     expect(await world.git(world.remote, 'show', `${review.branch}:app.txt`)).toBe('let bar = 1;');
-    const replies = (world.emulator.reviewComments.get(`acme/widgets#${review.pullNumber}`) ?? []).filter((c) => c.in_reply_to_id === review.commentId);
+    const replies = (world.emulator.reviewComments.get(`acme/widgets#${review.pullNumber}`) ?? []).filter(
+      (c) => c.in_reply_to_id === review.commentId,
+    );
     expect(replies).toHaveLength(1);
     expect(replies[0]?.body, 'the reply names the commit on the branch').toContain(`Done in ${commits[0]?.slice(0, 12)}`);
     // The run's progress comment on the PR: one, ending "Done" (written by whichever worker saw or caught up on the end).
-    const progress = () => (world.emulator.comments.get(`acme/widgets#${review.pullNumber}`) ?? []).filter((c) => c.body.includes(marker(`${id}/progress`)));
+    const progress = () =>
+      (world.emulator.comments.get(`acme/widgets#${review.pullNumber}`) ?? []).filter((c) => c.body.includes(marker(`${id}/progress`)));
     await until(() => progress().some((c) => c.body.includes('✅ Done')), 15_000, 'the progress comment to say Done');
     expect(progress()).toHaveLength(1);
     expect(world.emulator.violations()).toEqual([]);

@@ -88,7 +88,10 @@ it('with a dashboard token, the API and pages need it; state changes need the CS
     const id = await guarded.engine.start('test.hanging', {});
     const noCsrf = await fetch(`${guarded.url}/api/runs/${id}/cancel`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
     expect(noCsrf.status).toBe(403);
-    const ok = await fetch(`${guarded.url}/api/runs/${id}/cancel`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'x-rmapp-request': '1' } });
+    const ok = await fetch(`${guarded.url}/api/runs/${id}/cancel`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'x-rmapp-request': '1' },
+    });
     expect(ok.status).toBe(200);
     expect((await guarded.engine.get(id)).status).toBe('cancelled');
     const login = await fetch(`${guarded.url}/login?token=${TOKEN}`, { redirect: 'manual' });
@@ -101,20 +104,46 @@ it('with a dashboard token, the API and pages need it; state changes need the CS
 });
 
 const post = (path: string, body: string, headers: Record<string, string> = { 'x-rmapp-request': '1' }) =>
-  fetch(`${service.url}/api${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body }).then(async (r) => ({ status: r.status, body: (await r.json()) as { error?: string; id?: string } }));
+  fetch(`${service.url}/api${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body }).then(
+    async (r) => ({ status: r.status, body: (await r.json()) as { error?: string; id?: string } }),
+  );
 
 it('refuses bad starts and events with a 4xx that names the mistake', async () => {
-  expect(await post('/runs', '{"workflow":"test.approval","input":{"timeoutMs":1}}', {})).toMatchObject({ status: 403, body: { error: 'Missing X-Rmapp-Request: 1 header.' } });
-  expect(await post('/runs', 'not json')).toMatchObject({ status: 400, body: { error: expect.stringMatching(/^The body is not JSON: send a JSON object such as/) } });
-  expect(await post('/runs', '[1]')).toMatchObject({ status: 400, body: { error: expect.stringMatching(/^The body must be a JSON object/) } });
-  expect(await post('/runs', '{"input":{}}')).toMatchObject({ status: 400, body: { error: expect.stringMatching(/^Bad request to start a run \(workflow: /) } });
-  expect(await post('/runs', '{"workflow":"nope"}')).toMatchObject({ status: 400, body: { error: expect.stringMatching(/^Unknown workflow "nope"\. Registered workflows: .*test\.approval/) } });
-  expect(await post('/runs', '{"workflow":"test.approval","input":{"timeoutMs":"soon"}}')).toMatchObject({ status: 400, body: { error: expect.stringMatching(/^Invalid input for workflow "test\.approval": timeoutMs: /) } });
+  expect(await post('/runs', '{"workflow":"test.approval","input":{"timeoutMs":1}}', {})).toMatchObject({
+    status: 403,
+    body: { error: 'Missing X-Rmapp-Request: 1 header.' },
+  });
+  expect(await post('/runs', 'not json')).toMatchObject({
+    status: 400,
+    body: { error: expect.stringMatching(/^The body is not JSON: send a JSON object such as/) },
+  });
+  expect(await post('/runs', '[1]')).toMatchObject({
+    status: 400,
+    body: { error: expect.stringMatching(/^The body must be a JSON object/) },
+  });
+  expect(await post('/runs', '{"input":{}}')).toMatchObject({
+    status: 400,
+    body: { error: expect.stringMatching(/^Bad request to start a run \(workflow: /) },
+  });
+  expect(await post('/runs', '{"workflow":"nope"}')).toMatchObject({
+    status: 400,
+    body: { error: expect.stringMatching(/^Unknown workflow "nope"\. Registered workflows: .*test\.approval/) },
+  });
+  expect(await post('/runs', '{"workflow":"test.approval","input":{"timeoutMs":"soon"}}')).toMatchObject({
+    status: 400,
+    body: { error: expect.stringMatching(/^Invalid input for workflow "test\.approval": timeoutMs: /) },
+  });
   expect(await post('/runs/nope/events', '{"type":"approve"}')).toMatchObject({ status: 404 });
   const { body } = await post('/runs', '{"workflow":"test.approval","input":{"timeoutMs":600000},"idempotencyKey":"k-1"}');
   expect((await post('/runs', '{"workflow":"test.approval","input":{"timeoutMs":600000},"idempotencyKey":"k-1"}')).body.id).toBe(body.id);
-  expect(await post(`/runs/${body.id}/events`, '{"by":"ada"}')).toMatchObject({ status: 400, body: { error: expect.stringMatching(/needs a non-empty string "type"/) } });
-  expect(await post(`/runs/${body.id}/events`, '{"type":"xstate.init"}')).toMatchObject({ status: 400, body: { error: expect.stringMatching(/is reserved/) } });
+  expect(await post(`/runs/${body.id}/events`, '{"by":"ada"}')).toMatchObject({
+    status: 400,
+    body: { error: expect.stringMatching(/needs a non-empty string "type"/) },
+  });
+  expect(await post(`/runs/${body.id}/events`, '{"type":"xstate.init"}')).toMatchObject({
+    status: 400,
+    body: { error: expect.stringMatching(/is reserved/) },
+  });
   await service.engine.cancel(body.id as string, 'test over');
 });
 

@@ -15,10 +15,10 @@ it.each([
   ["password='S3cret Pw' host=x", 'password=*** host=x'],
   ['postgres:S3cretPw@127.0.0.1/x', 'postgres:***@127.0.0.1/x'],
 ])('a password in a DATABASE_URL that is not a URL with a host is masked too: %s', async (url, shown) => {
-  const err = (await openDatabase({ url }).then(
+  const err = await openDatabase({ url }).then(
     () => new Error('opened'),
     (e: unknown) => e as Error,
-  ));
+  );
   expect(err.message).toContain(`got "${shown}"`);
   expect(err.message).not.toMatch(/S3cret/);
 });
@@ -34,7 +34,9 @@ it('a closed port names the URL with the password masked and the fix, and stays 
   const db = await openDatabase({ url: `postgres://rmapp:hunter2@127.0.0.1:${port}/app` });
   try {
     const err = (await db.query('select 1').catch((e: unknown) => e)) as Error & { code?: string };
-    expect(err.message).toMatch(new RegExp(`^Cannot use Postgres at postgres://rmapp:\\*\\*\\*@127\\.0\\.0\\.1:${port}/app: connect ECONNREFUSED`));
+    expect(err.message).toMatch(
+      new RegExp(`^Cannot use Postgres at postgres://rmapp:\\*\\*\\*@127\\.0\\.0\\.1:${port}/app: connect ECONNREFUSED`),
+    );
     expect(err.message).toMatch(/is Postgres running there\? .*pg_ctlcluster .*unset DATABASE_URL to use the embedded PGlite store/);
     expect(err.message).not.toMatch(/hunter2/);
     expect(err.code).toBe('ECONNREFUSED');

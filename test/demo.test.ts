@@ -21,7 +21,11 @@ afterAll(async () => browser?.close());
 it('runs IssueImplementation and PRReview against the local GitHub, live on the dashboard, and prints the runs and the PR as JSON', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'rmapp-demo-'));
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(GITHUB_|DATABASE_URL$|RMAPP_(?!SANDBOX))/.test(name)));
-  const child = spawn(process.execPath, [BIN, 'demo', '--once', '--json', '--port', '0'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'demo', '--once', '--json', '--port', '0'], {
+    cwd: dir,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
@@ -37,7 +41,10 @@ it('runs IssueImplementation and PRReview against the local GitHub, live on the 
 
   // The dashboard, opened once the demo serves it: its runs appear and move on without a reload.
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox'] });
-  const { dashboard, github } = await Promise.race([urls, exited.then((code) => Promise.reject(new Error(`rmapp demo exited (${code}) before serving: ${stderr}`)))]);
+  const { dashboard, github } = await Promise.race([
+    urls,
+    exited.then((code) => Promise.reject(new Error(`rmapp demo exited (${code}) before serving: ${stderr}`))),
+  ]);
   const page = await browser.newPage({ viewport: { width: 1400, height: 700 } });
   await page.goto(dashboard);
   await page.evaluate(() => ((globalThis as unknown as { notReloaded: boolean }).notReloaded = true));
@@ -55,7 +62,10 @@ it('runs IssueImplementation and PRReview against the local GitHub, live on the 
 
   const code = await exited;
   expect(code, stderr).toBe(0);
-  const result = JSON.parse(stdout) as { runs: { id: string; workflow: string; status: string }[]; pullRequest: { number: number; url: string } };
+  const result = JSON.parse(stdout) as {
+    runs: { id: string; workflow: string; status: string }[];
+    pullRequest: { number: number; url: string };
+  };
   expect(result.runs.map((r) => `${r.workflow} ${r.status}`)).toEqual(['IssueImplementation succeeded', 'PRReview succeeded']);
   expect(result.runs[0]?.id).toMatch(/^demo\/greeter\/issues\/1\//);
   expect(result.runs[1]?.id).toMatch(new RegExp(`^demo/greeter/pulls/${result.pullRequest.number}/`));
@@ -65,12 +75,16 @@ it('runs IssueImplementation and PRReview against the local GitHub, live on the 
   // Everything it made is under .rmapp/demo/: the PGlite data, the workspaces and the git remote.
   expect(readdirSync(dir)).toEqual(['.rmapp']);
   const remote = join(dir, '.rmapp', 'demo', 'remotes', 'greeter.git');
-  const log = (await runCommand(['git', 'log', '--reverse', '--format=%s', 'main..rmapp/issue-1'], { cwd: remote })).stdout.trim().split('\n');
+  const log = (await runCommand(['git', 'log', '--reverse', '--format=%s', 'main..rmapp/issue-1'], { cwd: remote })).stdout
+    .trim()
+    .split('\n');
   expect(log).toEqual([
     'rmapp: plan for #1 (tasks/issue-1.yml)',
     'rmapp: greet() should say "Hello, <name>!" (#1), attempt 1',
     'rmapp: greet() should say "Hello, <name>!" (#1), attempt 2',
     expect.stringMatching(/^rmapp: address review comment \d+ by @ada$/),
   ]);
-  expect((await runCommand(['git', 'show', 'rmapp/issue-1:greet.mjs'], { cwd: remote })).stdout).toBe("export const greet = (name = 'world') => 'Hello, ' + name + '!';\n");
+  expect((await runCommand(['git', 'show', 'rmapp/issue-1:greet.mjs'], { cwd: remote })).stdout).toBe(
+    "export const greet = (name = 'world') => 'Hello, ' + name + '!';\n",
+  );
 });

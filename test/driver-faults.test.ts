@@ -39,7 +39,11 @@ afterAll(async () => {
 
 /** Runs an ES module in a child Node from the repository root; resolves with its exit code and output. */
 function runNodeModule(source: string, env: Record<string, string>): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, ['--input-type=module', '-e', source], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--input-type=module', '-e', source], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout.on('data', (d) => (output += d));
   child.stderr.on('data', (d) => (output += d));
@@ -65,7 +69,7 @@ it('the proxy reproduces the driver fault: postgres.js with its default type fet
   expect(output).not.toMatch(/survived/);
 });
 
-it('postgres.js replays a terminated statement\'s error onto the next one; rmapp\'s store does not', async () => {
+it("postgres.js replays a terminated statement's error onto the next one; rmapp's store does not", async () => {
   proxy = await startFaultProxy();
   const raw = postgres(proxy.url(testDb.name), { max: 1, fetch_types: false, onnotice: () => {} });
   closers.push(() => raw.end());
@@ -99,7 +103,9 @@ it('a storm of terminated backends under 20 concurrent statement loops leaves no
   let stop = false;
   const loop = async (i: number) => {
     while (!stop) {
-      const r = await (i % 2 ? store.query('select pg_sleep(0.005), $1::int as i', [i]) : store.script(['select pg_sleep(0.005)', `select ${i} as i`])).then(
+      const r = await (
+        i % 2 ? store.query('select pg_sleep(0.005), $1::int as i', [i]) : store.script(['select pg_sleep(0.005)', `select ${i} as i`])
+      ).then(
         () => 'ok',
         (e: { code?: string }) => e.code ?? 'no code',
       );
@@ -109,11 +115,17 @@ it('a storm of terminated backends under 20 concurrent statement loops leaves no
   const loops = Array.from({ length: 20 }, (_, i) => loop(i));
   for (let k = 0; k < 15; k++) {
     await new Promise((r) => setTimeout(r, 100 + (k % 3) * 100));
-    await db.query(`select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and application_name = 'rmapp' and pid <> pg_backend_pid()`, [testDb.name]);
+    await db.query(
+      `select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and application_name = 'rmapp' and pid <> pg_backend_pid()`,
+      [testDb.name],
+    );
   }
   stop = true;
   await Promise.all(loops);
-  expect([...outcomes.keys()].filter((k) => k !== 'ok' && k !== '57P01'), `outcomes: ${JSON.stringify([...outcomes])}`).toEqual([]);
+  expect(
+    [...outcomes.keys()].filter((k) => k !== 'ok' && k !== '57P01'),
+    `outcomes: ${JSON.stringify([...outcomes])}`,
+  ).toEqual([]);
   // Every connection of the pool works again: 30 statements at once, each on whatever connection is free.
   const after = await Promise.all(Array.from({ length: 30 }, (_, i) => store.query<{ i: number }>('select $1::int as i', [i])));
   expect(after.map((rows) => rows[0]?.i)).toEqual(Array.from({ length: 30 }, (_, i) => i));
@@ -148,7 +160,12 @@ it('a worker process whose connections are terminated at startup and mid-run sur
     DATABASE_URL: proxy.url(testDb.name),
   });
   const succeeded = async () =>
-    (await db.query<{ n: number }>(`select count(*)::int as n from rmapp_runs where status = 'succeeded' and id in (select jsonb_array_elements_text($1::jsonb))`, [JSON.stringify(ids)]))[0]?.n ?? 0;
+    (
+      await db.query<{ n: number }>(
+        `select count(*)::int as n from rmapp_runs where status = 'succeeded' and id in (select jsonb_array_elements_text($1::jsonb))`,
+        [JSON.stringify(ids)],
+      )
+    )[0]?.n ?? 0;
   // A driver that fetched array types would meet this rule at every new connection.
   proxy.cutMatching(/pg_catalog\.pg_type/);
   for (const target of [5, 20]) {

@@ -20,7 +20,15 @@ describe.each(['postgres', 'pglite'] as const)('durability on %s', (kind) => {
     store = await openTestStore(kind);
     db = store.db;
     engine = createEngine({ database: db, workflows: durabilityWorkflows(), pollMs: 50, leaseMs: 3_000, evictAfterMs: 200 });
-    for (const name of ['run.started', 'step.started', 'step.succeeded', 'step.failed', 'step.retrying', 'progress', 'run.finished'] as const) {
+    for (const name of [
+      'run.started',
+      'step.started',
+      'step.succeeded',
+      'step.failed',
+      'step.retrying',
+      'progress',
+      'run.finished',
+    ] as const) {
       engine.on(name, (payload) => events.push({ name, payload } as Recorded));
     }
     await engine.startWorker();
@@ -74,7 +82,9 @@ describe.each(['postgres', 'pglite'] as const)('durability on %s', (kind) => {
       expect(run.status).toBe('failed');
       expect(run.error).toMatchObject({ category: 'timeout', message: 'flaky failed on attempt 4' });
       expect(attemptsOf(id, 'flaky').map((a) => a.attempt)).toEqual([1, 2, 3, 4]);
-      const failures = events.filter((e): e is Extract<Recorded, { name: 'step.failed' }> => e.name === 'step.failed' && e.payload.runId === id);
+      const failures = events.filter(
+        (e): e is Extract<Recorded, { name: 'step.failed' }> => e.name === 'step.failed' && e.payload.runId === id,
+      );
       expect(failures.map((e) => e.payload.attempt)).toContain(4);
     });
 
@@ -128,8 +138,13 @@ describe.each(['postgres', 'pglite'] as const)('durability on %s', (kind) => {
       await until(async () => (await engine.history(id)).some((h) => h.type === 'signal.ignored'), 10_000, 'ignored signal');
       expect((await engine.get(id)).status).not.toBe('succeeded');
 
-      expect(await engine.send(id, { type: 'approve', by: 'octocat' }, { dedupeKey: 'approve-1' })).toMatchObject({ delivered: true, outcome: 'queued' });
-      const second = await engine.send(id, { type: 'approve', by: 'octocat' }, { dedupeKey: 'approve-1' }).catch(() => ({ delivered: false, outcome: 'duplicate' }));
+      expect(await engine.send(id, { type: 'approve', by: 'octocat' }, { dedupeKey: 'approve-1' })).toMatchObject({
+        delivered: true,
+        outcome: 'queued',
+      });
+      const second = await engine
+        .send(id, { type: 'approve', by: 'octocat' }, { dedupeKey: 'approve-1' })
+        .catch(() => ({ delivered: false, outcome: 'duplicate' }));
       expect(second).toMatchObject({ delivered: false, outcome: 'duplicate' });
       const run = await engine.waitFor(id, { timeoutMs: 20_000 });
       expect(run.status).toBe('succeeded');

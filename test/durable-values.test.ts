@@ -73,7 +73,10 @@ it('a reference to the machine itself kept in its context is refused', async () 
 
 it('an input a zod schema turned into a Date is refused at start, before a run exists', async () => {
   const machine = setup({}).createMachine({ id: 'dated', initial: 'a', states: { a: { type: 'final' } } });
-  const engine = createEngine({ database: db, workflows: [defineWorkflow({ name: 'dv.dated', machine, input: z.object({ at: z.coerce.date() }) })] });
+  const engine = createEngine({
+    database: db,
+    workflows: [defineWorkflow({ name: 'dv.dated', machine, input: z.object({ at: z.coerce.date() }) })],
+  });
   try {
     const err = await engine.start('dv.dated', { at: '2026-12-01T00:00:00Z' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ValidationError);
@@ -88,7 +91,10 @@ it('an idempotency key with a NUL or a lone surrogate is refused at start, and a
   const machine = setup({}).createMachine({ id: 'keyed', initial: 'a', states: { a: { type: 'final' } } });
   const engine = createEngine({
     database: db,
-    workflows: [defineWorkflow({ name: 'dv.key.a', machine, input: z.object({}) }), defineWorkflow({ name: 'dv.key.b', machine, input: z.object({}) })],
+    workflows: [
+      defineWorkflow({ name: 'dv.key.a', machine, input: z.object({}) }),
+      defineWorkflow({ name: 'dv.key.b', machine, input: z.object({}) }),
+    ],
   });
   try {
     for (const key of ['k\u0000', 'q\ud800']) {
@@ -100,7 +106,9 @@ it('an idempotency key with a NUL or a lone surrogate is refused at start, and a
     expect(await engine.start('dv.key.a', {}, { idempotencyKey: 'shared' }), 'the same start again').toBe(first);
     const err = await engine.start('dv.key.b', {}, { idempotencyKey: 'shared' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ValidationError);
-    expect((err as Error).message).toBe(`Idempotency key "shared" was already used to start run ${first} of workflow "dv.key.a"; use a new key to start a "dv.key.b" run.`);
+    expect((err as Error).message).toBe(
+      `Idempotency key "shared" was already used to start run ${first} of workflow "dv.key.a"; use a new key to start a "dv.key.b" run.`,
+    );
   } finally {
     await engine.stop();
   }

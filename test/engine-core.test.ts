@@ -53,7 +53,10 @@ describe.each(['postgres', 'pglite'] as const)('engine core on %s', (kind) => {
     // First executions use the default key `<run>/<path>` and do not repeat it in history.
     const started = history.filter((h) => h.type === 'step.started');
     expect(started).toHaveLength(6);
-    expect(started.filter((h) => h.data !== null), 'first executions that recorded a key').toEqual([]);
+    expect(
+      started.filter((h) => h.data !== null),
+      'first executions that recorded a key',
+    ).toEqual([]);
   });
 
   it('returns the same run for the same idempotency key, and for the same run id', async () => {
@@ -156,6 +159,8 @@ describe.each(['postgres', 'pglite'] as const)('engine core on %s', (kind) => {
     expect((await engine.waitFor(failedId, { timeoutMs: 20_000 })).status).toBe('failed');
     const failed = await engine.list({ status: ['failed'], workflow: 'test.fails' });
     expect(failed.map((r) => r.id)).toContain(failedId);
-    expect(failed.filter((r) => r.status !== 'failed' || r.workflow !== 'test.fails').map((r) => `${r.id}: ${r.workflow} ${r.status}`)).toEqual([]);
+    expect(
+      failed.filter((r) => r.status !== 'failed' || r.workflow !== 'test.fails').map((r) => `${r.id}: ${r.workflow} ${r.status}`),
+    ).toEqual([]);
   });
 });

@@ -17,12 +17,22 @@ beforeAll(() => {
 
 it('a lease shorter than half a second is refused, naming the minimum', () => {
   expect(() => createEngine({ database: db, workflows: [], leaseMs: 10 })).toThrow(ValidationError);
-  expect(() => createEngine({ database: db, workflows: [], leaseMs: 10 })).toThrow('createEngine: leaseMs must be at least 500 (got 10); the default is 30000.');
+  expect(() => createEngine({ database: db, workflows: [], leaseMs: 10 })).toThrow(
+    'createEngine: leaseMs must be at least 500 (got 10); the default is 30000.',
+  );
 });
 
 it('an event sent again under its dedupe key after the run finished is a duplicate; a new one is refused', async () => {
-  const machine = setup({ types: {} as { events: { type: 'approve' } } }).createMachine({ id: 'once', initial: 'a', states: { a: { on: { approve: 'done' } }, done: { type: 'final' } } });
-  const engine = createEngine({ database: db, workflows: [defineWorkflow({ name: 'edge.once', machine, input: z.object({}) })], pollMs: 20 });
+  const machine = setup({ types: {} as { events: { type: 'approve' } } }).createMachine({
+    id: 'once',
+    initial: 'a',
+    states: { a: { on: { approve: 'done' } }, done: { type: 'final' } },
+  });
+  const engine = createEngine({
+    database: db,
+    workflows: [defineWorkflow({ name: 'edge.once', machine, input: z.object({}) })],
+    pollMs: 20,
+  });
   await engine.startWorker();
   try {
     const id = await engine.start('edge.once', {}, { idempotencyKey: 'once-1' });
@@ -30,8 +40,14 @@ it('an event sent again under its dedupe key after the run finished is a duplica
     expect((await engine.waitFor(id, { timeoutMs: 10_000 })).status).toBe('succeeded');
     // The same program again: the same run, the same event.
     expect(await engine.start('edge.once', {}, { idempotencyKey: 'once-1' })).toBe(id);
-    expect(await engine.send(id, { type: 'approve' }, { dedupeKey: 'approval-1' })).toEqual({ delivered: false, id: first.id, outcome: 'duplicate' });
-    await expect(engine.send(id, { type: 'approve' }, { dedupeKey: 'approval-2' })).rejects.toThrow(`Run ${id} has already finished (succeeded); it accepts no more events.`);
+    expect(await engine.send(id, { type: 'approve' }, { dedupeKey: 'approval-1' })).toEqual({
+      delivered: false,
+      id: first.id,
+      outcome: 'duplicate',
+    });
+    await expect(engine.send(id, { type: 'approve' }, { dedupeKey: 'approval-2' })).rejects.toThrow(
+      `Run ${id} has already finished (succeeded); it accepts no more events.`,
+    );
   } finally {
     await engine.stop();
   }

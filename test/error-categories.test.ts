@@ -12,7 +12,11 @@ import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
 
 /** The shape of Octokit's RequestError: a status and the response headers. */
 function httpError(status: number, headers: Record<string, string> = {}, message = `HTTP ${status}`) {
-  return Object.assign(new Error(message), { name: 'HttpError', status, response: { status, headers, url: 'https://api.github.com/x', data: {} } });
+  return Object.assign(new Error(message), {
+    name: 'HttpError',
+    status,
+    response: { status, headers, url: 'https://api.github.com/x', data: {} },
+  });
 }
 
 describe('HTTP (Octokit) errors by status', () => {
@@ -85,7 +89,9 @@ describe('Postgres errors by SQLSTATE, raw and through Drizzle', () => {
     expect(toErrorData(direct)).toMatchObject({ category: 'permanent', code: 'PG_23505' });
     // rmapp runs no query through Drizzle (src/persistence/database.ts); an embedding app may, on the same database.
     const pool = new pg.Pool({ connectionString: testDb.url, max: 1 });
-    const wrapped = await drizzle(pool).execute(sql`insert into t values (1)`).catch((e: unknown) => e);
+    const wrapped = await drizzle(pool)
+      .execute(sql`insert into t values (1)`)
+      .catch((e: unknown) => e);
     await pool.end();
     expect((wrapped as { cause?: { code?: string } }).cause?.code).toBe('23505');
     expect(toErrorData(wrapped)).toMatchObject({ category: 'permanent', code: 'PG_23505' });
@@ -102,13 +108,18 @@ describe('Postgres errors by SQLSTATE, raw and through Drizzle', () => {
 describe('the other classes', () => {
   it('agent and test failures have their own categories', () => {
     expect(toErrorData(new AgentError('the agent produced no diff'))).toMatchObject({ category: 'agent', code: 'AGENT_FAILED' });
-    expect(toErrorData(new TestFailureError('3 tests failed', { output: '…' }))).toMatchObject({ category: 'test_failure', code: 'TESTS_FAILED' });
+    expect(toErrorData(new TestFailureError('3 tests failed', { output: '…' }))).toMatchObject({
+      category: 'test_failure',
+      code: 'TESTS_FAILED',
+    });
   });
 
   it('timeouts and cancellation', async () => {
-    const timeout = await new Promise((_, reject) => AbortSignal.timeout(1).addEventListener('abort', function (this: AbortSignal) {
-      reject(this.reason);
-    })).catch((e: unknown) => e);
+    const timeout = await new Promise((_, reject) =>
+      AbortSignal.timeout(1).addEventListener('abort', function (this: AbortSignal) {
+        reject(this.reason);
+      }),
+    ).catch((e: unknown) => e);
     expect(toErrorData(timeout).category).toBe('timeout');
     const controller = new AbortController();
     controller.abort();

@@ -20,14 +20,22 @@ it('parses <point>:<target>[:<nth>], several separated by commas, and names the 
     { point: 'before-persist', target: 'testing', nth: 2 },
     { point: 'after-persist', target: '*', nth: 1 },
   ]);
-  expect(() => parseFaultSpec('after-effect:createPR')).toThrow(/RMAPP_FAULT: "after-effect:createPR" is not <point>:<target>\[:<nth>\].*before-persist/);
+  expect(() => parseFaultSpec('after-effect:createPR')).toThrow(
+    /RMAPP_FAULT: "after-effect:createPR" is not <point>:<target>\[:<nth>\].*before-persist/,
+  );
   expect(() => parseFaultSpec('before-persist')).toThrow(/RMAPP_FAULT/);
   expect(() => parseFaultSpec('before-persist:x:0')).toThrow(/RMAPP_FAULT/);
 });
 
 it('matches states by name and by dotted path', () => {
   expect(stateTargets('creatingPR')).toEqual(['creatingPR']);
-  expect(stateTargets({ review: { fixing: 'applying' }, timer: 'armed' })).toEqual(['review', 'review.fixing', 'review.fixing.applying', 'timer', 'timer.armed']);
+  expect(stateTargets({ review: { fixing: 'applying' }, timer: 'armed' })).toEqual([
+    'review',
+    'review.fixing',
+    'review.fixing.applying',
+    'timer',
+    'timer.armed',
+  ]);
   expect(stateTargets(null)).toEqual([]);
 });
 
@@ -42,7 +50,10 @@ it('fires on the nth arrival for its target only, once', () => {
   points.reach('after-side-effect', ['createPR', '0.x.creatingPR']);
   points.reach('before-persist', ['analyzing']);
   points.reach('before-persist', ['planning']);
-  expect(fired.map(([f, m]) => `${f.point}:${f.target}@${m}`)).toEqual(['after-side-effect:createPR@createPR', 'before-persist:*@analyzing']);
+  expect(fired.map(([f, m]) => `${f.point}:${f.target}@${m}`)).toEqual([
+    'after-side-effect:createPR@createPR',
+    'before-persist:*@analyzing',
+  ]);
 });
 
 it('kills the process with SIGKILL when an armed point is reached', () => {
@@ -53,7 +64,11 @@ it('kills the process with SIGKILL when an armed point is reached', () => {
       `reachFaultPoint('after-side-effect', ['createPR']);\nconsole.log('survived once');\n` +
       `reachFaultPoint('after-side-effect', ['createPR']);\nconsole.log('survived twice');\n`,
   );
-  const r = spawnSync(process.execPath, ['--import', 'tsx', script], { cwd: ROOT, env: { ...process.env, RMAPP_FAULT: 'after-side-effect:createPR:2' }, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', script], {
+    cwd: ROOT,
+    env: { ...process.env, RMAPP_FAULT: 'after-side-effect:createPR:2' },
+    encoding: 'utf8',
+  });
   expect(r.signal).toBe('SIGKILL');
   expect(r.stdout).toBe('survived once\n');
   expect(r.stderr).toContain('rmapp: fault point after-side-effect:createPR:2 reached at createPR; SIGKILL');

@@ -68,9 +68,20 @@ it('caches: one look-up per repository, one client and one token per installatio
   await a.issues.get({ owner: 'acme', repo: 'gadgets', issue_number: 1 }).catch(() => {});
   await other.issues.get({ owner: 'other', repo: 'tool', issue_number: 1 }).catch(() => {});
   const byRoute = (route: string) => emulator.requests.filter((r) => r.route === route);
-  expect(byRoute('/repos/{owner}/{repo}/installation').map((r) => r.path)).toEqual(['/repos/acme/widgets/installation', '/repos/acme/gadgets/installation', '/repos/other/tool/installation']);
-  expect(byRoute('/app/installations/{installation_id}/access_tokens').map((r) => r.path)).toEqual(['/app/installations/77/access_tokens', '/app/installations/88/access_tokens']);
-  expect(byRoute('/repos/{owner}/{repo}/issues/{issue_number}').map((r) => r.auth)).toEqual(['installation:77', 'installation:77', 'installation:88']);
+  expect(byRoute('/repos/{owner}/{repo}/installation').map((r) => r.path)).toEqual([
+    '/repos/acme/widgets/installation',
+    '/repos/acme/gadgets/installation',
+    '/repos/other/tool/installation',
+  ]);
+  expect(byRoute('/app/installations/{installation_id}/access_tokens').map((r) => r.path)).toEqual([
+    '/app/installations/77/access_tokens',
+    '/app/installations/88/access_tokens',
+  ]);
+  expect(byRoute('/repos/{owner}/{repo}/issues/{issue_number}').map((r) => r.auth)).toEqual([
+    'installation:77',
+    'installation:77',
+    'installation:88',
+  ]);
 });
 
 it('a pinned installation id skips the look-up', async () => {
@@ -86,14 +97,22 @@ it('a pinned installation id skips the look-up', async () => {
 it('a repository without the App installed fails with GitHub’s 404, and is looked up again later', async () => {
   const access = createGitHubAccess({ ...base, app: { appId: APP_ID, privateKey } });
   await expect(access.githubForRepo('acme', 'secret')).rejects.toMatchObject({ status: 404 });
-  emulator.configureApp({ appId: APP_ID, publicKey, installations: { 'acme/widgets': 77, 'acme/gadgets': 77, 'other/tool': 88, 'acme/secret': 99 } });
+  emulator.configureApp({
+    appId: APP_ID,
+    publicKey,
+    installations: { 'acme/widgets': 77, 'acme/gadgets': 77, 'other/tool': 88, 'acme/secret': 99 },
+  });
   const github = await access.githubForRepo('acme', 'secret');
   await github.repos.get({ owner: 'acme', repo: 'secret' }).catch(() => {});
   expect(emulator.requests.at(-1)?.auth).toBe('installation:99');
 });
 
 it('a JWT signed with another key, or for another App id, is refused (401)', async () => {
-  const stranger = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+  const stranger = generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+  });
   const wrongKey = createGitHubAccess({ ...base, app: { appId: APP_ID, privateKey: stranger.privateKey } });
   await expect(wrongKey.githubForRepo('acme', 'widgets')).rejects.toMatchObject({ status: 401 });
   const wrongId = createGitHubAccess({ ...base, app: { appId: 1, privateKey } });

@@ -44,11 +44,15 @@ it('finds what GitHub would refuse: missing required fields, wrong types, a miss
   if (!createPull) throw new Error('pulls/create missing from the spec');
   expect(checkRequest(createPull, { params, query, body: { head: 'x', base: 'main', title: 't' } })).toEqual([]);
   expect(checkRequest(createPull, { params, query, body: { head: 'x', title: 't' } })).toEqual(['missing required field "base"']);
-  expect(checkRequest(createPull, { params, query, body: { head: 'x', base: 'main', draft: 'yes' } })).toEqual(['field "draft" should be "boolean", got "yes"']);
+  expect(checkRequest(createPull, { params, query, body: { head: 'x', base: 'main', draft: 'yes' } })).toEqual([
+    'field "draft" should be "boolean", got "yes"',
+  ]);
   expect(checkRequest(createPull, { params, query, body: undefined })).toEqual(['missing the required JSON body']);
   const getPull = findOperation('GET', '/repos/{owner}/{repo}/pulls/{pull_number}');
   if (!getPull) throw new Error('pulls/get missing from the spec');
-  expect(checkRequest(getPull, { params: { ...params, pull_number: 'abc' }, query, body: undefined })).toEqual(['path parameter "pull_number" should be an integer, got "abc"']);
+  expect(checkRequest(getPull, { params: { ...params, pull_number: 'abc' }, query, body: undefined })).toEqual([
+    'path parameter "pull_number" should be an integer, got "abc"',
+  ]);
 });
 
 it('answers 422 to a request missing a required field, and records it as a violation', async () => {
@@ -63,11 +67,17 @@ it('answers 422 to a request missing a required field, and records it as a viola
   expect(emulator.pulls.get('acme/widgets') ?? []).toHaveLength(0);
   const violations = emulator.violations();
   expect(violations).toHaveLength(before + 1);
-  expect(violations.at(-1)).toMatchObject({ method: 'POST', route: '/repos/{owner}/{repo}/pulls', problems: ['missing required field "base"'] });
+  expect(violations.at(-1)).toMatchObject({
+    method: 'POST',
+    route: '/repos/{owner}/{repo}/pulls',
+    problems: ['missing required field "base"'],
+  });
 
   // Through Octokit, the same mistake surfaces as a permanent 422 the step would fail with.
   const untypedRequest = gh.request as (route: string, params: object) => Promise<unknown>;
-  await expect(untypedRequest('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', { ...repo, issue_number: 1 })).rejects.toMatchObject({ status: 422 });
+  await expect(
+    untypedRequest('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', { ...repo, issue_number: 1 }),
+  ).rejects.toMatchObject({ status: 422 });
   // A path GitHub does not have is a 404, as on GitHub.
   expect((await fetch(`${emulator.url}/repos/acme/widgets/pull-requests`, { headers: { authorization: 'token t0ken' } })).status).toBe(404);
 });

@@ -38,7 +38,8 @@ describe.each(['repository-id', 'path'] as const)('the routed App client on /api
     expect(baseUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/api\/v3$/);
     emulator.configureApp({ appId: APP_ID, publicKey, installations: INSTALLATIONS });
     for (let i = 1; i <= 150; i++) emulator.addIssueComment('acme', 'widgets', 6, `comment ${i}`);
-    for (let i = 1; i <= 120; i++) reviewComment = emulator.addReviewComment('other', 'tool', 3, `review comment ${i}`, 'reviewer', { path: 'README.md', line: 1 });
+    for (let i = 1; i <= 120; i++)
+      reviewComment = emulator.addReviewComment('other', 'tool', 3, `review comment ${i}`, 'reviewer', { path: 'README.md', line: 1 });
     config = { baseUrl, app: { appId: APP_ID, privateKey }, retries: 0, minWriteIntervalMs: 0, minNotifyingWriteIntervalMs: 0 };
     github = createRoutedGitHubClient(createGitHubAccess(config), config);
   });
@@ -70,10 +71,19 @@ describe.each(['repository-id', 'path'] as const)('the routed App client on /api
 
   it('comments and replies as the installation of each repository, and finds its own comment past page 1', async () => {
     emulator.requests.length = 0;
-    expect(await upsertComment(github, { owner: 'acme', repo: 'widgets' }, 6, 'ghes', 'hello from the App')).toMatchObject({ created: true });
-    expect(await upsertComment(github, { owner: 'acme', repo: 'widgets' }, 6, 'ghes', 'hello from the App')).toMatchObject({ created: false, updated: false });
-    expect(await replyToReviewComment(github, { owner: 'other', repo: 'tool' }, 3, reviewComment, 'ghes', 'done')).toMatchObject({ created: true });
-    expect(await replyToReviewComment(github, { owner: 'other', repo: 'tool' }, 3, reviewComment, 'ghes', 'done')).toMatchObject({ created: false });
+    expect(await upsertComment(github, { owner: 'acme', repo: 'widgets' }, 6, 'ghes', 'hello from the App')).toMatchObject({
+      created: true,
+    });
+    expect(await upsertComment(github, { owner: 'acme', repo: 'widgets' }, 6, 'ghes', 'hello from the App')).toMatchObject({
+      created: false,
+      updated: false,
+    });
+    expect(await replyToReviewComment(github, { owner: 'other', repo: 'tool' }, 3, reviewComment, 'ghes', 'done')).toMatchObject({
+      created: true,
+    });
+    expect(await replyToReviewComment(github, { owner: 'other', repo: 'tool' }, 3, reviewComment, 'ghes', 'done')).toMatchObject({
+      created: false,
+    });
 
     expect(emulator.comments.get('acme/widgets#6')?.filter((c) => c.body.includes('hello from the App'))).toHaveLength(1);
     expect(emulator.reviewComments.get('other/tool#3')?.filter((c) => c.in_reply_to_id === reviewComment)).toHaveLength(1);
@@ -133,11 +143,17 @@ describe('a whole `@rmapp implement` run as a GitHub App on /api/v3', () => {
     expect((emulator.pulls.get('acme/widgets') ?? []).filter((p) => p.head === 'rmapp/issue-31')).toHaveLength(1);
     const comments = () => emulator.comments.get('acme/widgets#31') ?? [];
     await until(() => comments().some((c) => c.body.includes('✅ Done')), 10_000, 'the progress comment');
-    expect(comments().filter((c) => c.user.login === emulator.botLogin), 'one progress comment, found again on page 2').toHaveLength(1);
+    expect(
+      comments().filter((c) => c.user.login === emulator.botLogin),
+      'one progress comment, found again on page 2',
+    ).toHaveLength(1);
 
     const asInstallation = emulator.requests.filter((r) => r.auth !== 'app');
     expect(new Set(asInstallation.map((r) => `${r.repository} ${r.auth}`))).toEqual(new Set(['acme/widgets installation:77']));
-    expect(calls(asInstallation.filter((r) => r.path.startsWith('/repositories/'))).length, 'pages followed through link headers').toBeGreaterThan(0);
+    expect(
+      calls(asInstallation.filter((r) => r.path.startsWith('/repositories/'))).length,
+      'pages followed through link headers',
+    ).toBeGreaterThan(0);
     expect(unrouted(emulator)).toEqual([]);
     expect(emulator.violations()).toEqual([]);
   });

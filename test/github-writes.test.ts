@@ -5,7 +5,15 @@
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { toErrorData } from '../src/index.ts';
 import { createGitHubClient, type GitHubOctokit } from '../src/rmapp/github/client.ts';
-import { canSteer, ensureBranch, ensurePullRequest, marker, permissionOf, replyToReviewComment, upsertComment } from '../src/rmapp/github/writes.ts';
+import {
+  canSteer,
+  ensureBranch,
+  ensurePullRequest,
+  marker,
+  permissionOf,
+  replyToReviewComment,
+  upsertComment,
+} from '../src/rmapp/github/writes.ts';
 import { GitHubEmulator } from './helpers/github-emulator.ts';
 
 const repo = { owner: 'acme', repo: 'widgets' };
@@ -15,7 +23,15 @@ let gh: GitHubOctokit;
 beforeAll(async () => {
   emulator = new GitHubEmulator('s3cret');
   const baseUrl = await emulator.start();
-  gh = createGitHubClient({ baseUrl, token: 's3cret', retries: 2, retryBaseMs: 10, maxInlineRateLimitWaitMs: 2_000, minWriteIntervalMs: 0, minNotifyingWriteIntervalMs: 0 });
+  gh = createGitHubClient({
+    baseUrl,
+    token: 's3cret',
+    retries: 2,
+    retryBaseMs: 10,
+    maxInlineRateLimitWaitMs: 2_000,
+    minWriteIntervalMs: 0,
+    minNotifyingWriteIntervalMs: 0,
+  });
 });
 afterAll(async () => {
   await emulator.stop();
@@ -74,13 +90,13 @@ it('replies once to a review comment', async () => {
   expect(emulator.reviewComments.get(`acme/widgets#${number}`)?.filter((c) => c.in_reply_to_id === reviewId)).toHaveLength(1);
 });
 
-it('a marker typed by someone else is not the bot\'s comment: the bot neither edits it nor takes it for its reply', async () => {
+it("a marker typed by someone else is not the bot's comment: the bot neither edits it nor takes it for its reply", async () => {
   // mallory copies the progress comment's marker and pre-posts the reply's marker (both keys are guessable).
   const foreign = emulator.addIssueComment('acme', 'widgets', 21, `Looks done to me ${marker('run-6/plan')}`, 'mallory');
   const plan = await upsertComment(gh, repo, 21, 'run-6/plan', '## Plan');
-  expect(plan.created, 'the bot took mallory\'s comment for its own').toBe(true);
+  expect(plan.created, "the bot took mallory's comment for its own").toBe(true);
   const comments = emulator.comments.get('acme/widgets#21') ?? [];
-  expect(comments.find((c) => c.id === foreign)?.body, 'mallory\'s comment was edited').toBe(`Looks done to me ${marker('run-6/plan')}`);
+  expect(comments.find((c) => c.id === foreign)?.body, "mallory's comment was edited").toBe(`Looks done to me ${marker('run-6/plan')}`);
   expect(comments.find((c) => c.id === plan.id)?.user.login).toBe('rmapp[bot]');
   expect(emulator.writes(/\/issues\/comments\/\d+$/), 'a PATCH of a comment').toEqual([]);
 
@@ -91,7 +107,7 @@ it('a marker typed by someone else is not the bot\'s comment: the bot neither ed
   const fakeReply = thread.find((c) => c.id === fake);
   if (fakeReply) fakeReply.in_reply_to_id = reviewId; // a reply in the reviewer's thread
   const reply = await replyToReviewComment(gh, repo, number, reviewId, 'run-6/reply', 'Renamed.');
-  expect(reply.created, 'the bot took mallory\'s reply for its own').toBe(true);
+  expect(reply.created, "the bot took mallory's reply for its own").toBe(true);
   expect(reply.id).not.toBe(fake);
   expect(await replyToReviewComment(gh, repo, number, reviewId, 'run-6/reply', 'Renamed.')).toEqual({ id: reply.id, created: false });
 });
@@ -105,9 +121,16 @@ it('retries a 5xx inside the client and still writes once', async () => {
 });
 
 it('waits out a short secondary rate limit; a long one fails as rate_limited with its retry-after', async () => {
-  emulator.failNext('POST', /\/issues\/10\/comments$/, 403, { headers: { 'retry-after': '1' }, message: 'You have exceeded a secondary rate limit' });
+  emulator.failNext('POST', /\/issues\/10\/comments$/, 403, {
+    headers: { 'retry-after': '1' },
+    message: 'You have exceeded a secondary rate limit',
+  });
   expect((await upsertComment(gh, repo, 10, 'run-6/progress', 'x')).created).toBe(true);
-  emulator.failNext('POST', /\/issues\/11\/comments$/, 403, { headers: { 'retry-after': '120' }, message: 'You have exceeded a secondary rate limit', times: 5 });
+  emulator.failNext('POST', /\/issues\/11\/comments$/, 403, {
+    headers: { 'retry-after': '120' },
+    message: 'You have exceeded a secondary rate limit',
+    times: 5,
+  });
   const err = await upsertComment(gh, repo, 11, 'run-7/progress', 'x').catch((e: unknown) => e);
   expect(toErrorData(err)).toMatchObject({ category: 'rate_limited', retryAfterMs: 120_000, code: 'HTTP_403' });
   expect(emulator.comments.get('acme/widgets#11')).toBeUndefined();

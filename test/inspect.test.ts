@@ -49,7 +49,10 @@ it('streams actors, events and snapshots to the inspector with secret fields mas
     output: ({ context }) => ({ said: context.said, token: context.apiToken, note: `kept ${context.apiToken}` }),
   });
   const workflow = defineWorkflow({ name: 'test.inspected', machine, input: z.object({ apiToken: z.string(), note: z.string() }) });
-  const config = await loadConfig({ env: { PORT: '0', RMAPP_DASHBOARD_TOKEN: SECRET }, cwd: mkdtempSync(join(tmpdir(), 'rmapp-inspect-')) });
+  const config = await loadConfig({
+    env: { PORT: '0', RMAPP_DASHBOARD_TOKEN: SECRET },
+    cwd: mkdtempSync(join(tmpdir(), 'rmapp-inspect-')),
+  });
   const service = await startService({
     config,
     extraWorkflows: [workflow],
@@ -65,7 +68,7 @@ it('streams actors, events and snapshots to the inspector with secret fields mas
     const types = new Set(received.map((m) => (JSON.parse(m) as { type: string }).type));
     expect([...types]).toEqual(expect.arrayContaining(['@xstate.actor', '@xstate.snapshot', '@xstate.event']));
     const all = received.join('\n');
-    expect(all, 'the run\'s own data reached the inspector').toContain('hello');
+    expect(all, "the run's own data reached the inspector").toContain('hello');
     expect(all, 'the secret was masked at the inspector').toContain('[REDACTED]');
     expect(all, 'the configured secret reached the inspector').not.toContain(SECRET);
     expect(all, 'a GitHub token reached the inspector').not.toContain(GITHUB_LIKE);

@@ -31,7 +31,11 @@ beforeAll(async () => {
   emulator.issues.set('acme/widgets#3', { title: 'Sloppy planner', body: 'PLAN write impl.txt\nBADJSON_ONCE\nWRITE impl.txt right' });
   emulator.issues.set('acme/widgets#4', { title: 'Hopeless planner', body: 'PLAN x\nBADJSON plan\nWRITE impl.txt right' });
   emulator.issues.set('acme/widgets#5', { title: 'Hopeless analyst', body: 'BADJSON analysis' });
-  engine = createEngine({ database: { url: '', dataDir: 'memory://' }, workflows: [issueImplementationWorkflow(issueImplementationSteps(world.deps))], pollMs: 50 });
+  engine = createEngine({
+    database: { url: '', dataDir: 'memory://' },
+    workflows: [issueImplementationWorkflow(issueImplementationSteps(world.deps))],
+    pollMs: 50,
+  });
   progress = attachProgressComments(engine, world.github, {
     stages: { IssueImplementation: ['analyzing', 'planning', 'implementing', 'testing', 'creatingPR', 'complete'] },
     minIntervalMs: 50,
@@ -61,9 +65,14 @@ it('implements an issue: the failed tests send it back to implementing, then one
   expect(pulls[0]?.body).toContain('write impl.txt');
   // Three commits on the branch: the plan (once, though both attempts wrote it), the wrong attempt, the fix.
   expect(await git(remote, 'rev-list', '--count', 'main..rmapp/issue-1')).toBe('3');
-  expect(await git(remote, 'log', '--reverse', '--format=%s', 'main..rmapp/issue-1')).toMatch(/^rmapp: plan for #1 \(tasks\/issue-1\.yml\)\n/);
+  expect(await git(remote, 'log', '--reverse', '--format=%s', 'main..rmapp/issue-1')).toMatch(
+    /^rmapp: plan for #1 \(tasks\/issue-1\.yml\)\n/,
+  );
   const committedPlan = parsePlanYaml(await git(remote, 'show', 'rmapp/issue-1:tasks/issue-1.yml'));
-  expect(committedPlan).toMatchObject({ goal: 'write impl.txt', tasks: [{ title: 'write impl.txt', files: ['impl.txt'], steps: [{ prompt: 'write impl.txt', done: false }] }] });
+  expect(committedPlan).toMatchObject({
+    goal: 'write impl.txt',
+    tasks: [{ title: 'write impl.txt', files: ['impl.txt'], steps: [{ prompt: 'write impl.txt', done: false }] }],
+  });
   expect(pulls[0]?.body).toContain('```yaml\ngoal: write impl.txt');
   expect(await git(remote, 'show', 'rmapp/issue-1:impl.txt')).toBe('right');
   const entered = (await engine.history(id)).filter((h) => h.type === 'state.entered').map((h) => h.state);
@@ -78,7 +87,9 @@ it('implements an issue: the failed tests send it back to implementing, then one
   expect(comments).toHaveLength(1);
   const body = comments[0]?.body ?? '';
   for (const stage of ['analyzing', 'planning', 'implementing', 'testing', 'creatingPR']) expect(body).toContain(`- [x] ${stage}`);
-  expect(body).toContain(`✅ Done: ${pulls[0] ? `https://github.example/acme/widgets/pull/${(emulator.pulls.get('acme/widgets') ?? [])[0]?.number}` : ''}`);
+  expect(body).toContain(
+    `✅ Done: ${pulls[0] ? `https://github.example/acme/widgets/pull/${(emulator.pulls.get('acme/widgets') ?? [])[0]?.number}` : ''}`,
+  );
   // Its final edit written, the finished run's view is no longer held.
   expect(progress.heldRuns(), `run ${id} finished but its progress view is still held`).not.toContain(id);
 });
@@ -115,7 +126,9 @@ it('re-asks once when the agent answers the analysis and the plan with JSON of t
   const id = await engine.start('IssueImplementation', { owner: 'acme', repo: 'widgets', issueNumber: 3 });
   const run = await engine.waitFor(id, { timeoutMs: 60_000 });
   expect(run.status).toBe('succeeded');
-  const messages = (await engine.history(id)).filter((h) => h.type === 'progress').map((h) => `${h.step}: ${(h.data as { message: string }).message}`);
+  const messages = (await engine.history(id))
+    .filter((h) => h.type === 'progress')
+    .map((h) => `${h.step}: ${(h.data as { message: string }).message}`);
   const reasks = messages.filter((m) => m.includes('asking once more'));
   expect(reasks).toHaveLength(2);
   expect(reasks[0]).toMatch(/^analyze: the agent's analysis was invalid \(summary: .*kind: Invalid option/);
@@ -128,13 +141,17 @@ it('fails in planning with category agent when the plan is invalid again after t
   const run = await engine.waitFor(id, { timeoutMs: 60_000 });
   expect(run.status).toBe('failed');
   expect(run.error).toMatchObject({ category: 'agent', code: 'AGENT_OUTPUT_INVALID' });
-  expect(run.error?.message).toMatch(/^planning: The coding agent's plan was invalid, also after a corrective re-ask: goal: .*tasks\.0\.steps: Invalid input: expected array/);
+  expect(run.error?.message).toMatch(
+    /^planning: The coding agent's plan was invalid, also after a corrective re-ask: goal: .*tasks\.0\.steps: Invalid input: expected array/,
+  );
   expect(await engine.getArtifact(id, 'plan')).toBeUndefined();
   expect(await git(remote, 'branch', '--list', 'rmapp/issue-4')).toBe('');
 });
 
 it('fails in analyzing with category agent when the analysis is invalid twice', async () => {
-  const run = await engine.waitFor(await engine.start('IssueImplementation', { owner: 'acme', repo: 'widgets', issueNumber: 5 }), { timeoutMs: 60_000 });
+  const run = await engine.waitFor(await engine.start('IssueImplementation', { owner: 'acme', repo: 'widgets', issueNumber: 5 }), {
+    timeoutMs: 60_000,
+  });
   expect(run.status).toBe('failed');
   expect(run.state).toBe('failed');
   expect(run.error).toMatchObject({ category: 'agent', code: 'AGENT_OUTPUT_INVALID' });

@@ -20,7 +20,13 @@ const produce = defineWorkflow({
     context: ({ input }) => ({ size: input.size }),
     initial: 'making',
     states: {
-      making: { invoke: { src: 'make', input: ({ context }) => ({ size: context.size }), onDone: { target: 'done', actions: assign({ result: ({ event }) => event.output }) } } },
+      making: {
+        invoke: {
+          src: 'make',
+          input: ({ context }) => ({ size: context.size }),
+          onDone: { target: 'done', actions: assign({ result: ({ event }) => event.output }) },
+        },
+      },
       done: { type: 'final' },
     },
     output: ({ context }) => ({ result: context.result }),
@@ -43,7 +49,10 @@ const saver = defineWorkflow({
     id: 'saver',
     initial: 'saving',
     context: ({ input }) => ({ size: input.size }),
-    states: { saving: { invoke: { src: 'save', input: ({ context }: { context: { size: number } }) => context, onDone: 'done' } }, done: { type: 'final' } },
+    states: {
+      saving: { invoke: { src: 'save', input: ({ context }: { context: { size: number } }) => context, onDone: 'done' } },
+      done: { type: 'final' },
+    },
   }),
 });
 
@@ -97,7 +106,11 @@ describe.each(['postgres', 'pglite'] as const)('size limits on %s', (kind) => {
   it('fails the step whose output is over stepOutputBytes', async () => {
     const run = await engine.waitFor(await engine.start('test.produce', { size: 9000 }), { timeoutMs: 20_000 });
     expect(run.status).toBe('failed');
-    expect(run.error).toMatchObject({ code: 'SIZE_LIMIT_EXCEEDED', category: 'permanent', details: { limit: 'stepOutputBytes', max: 8192 } });
+    expect(run.error).toMatchObject({
+      code: 'SIZE_LIMIT_EXCEEDED',
+      category: 'permanent',
+      details: { limit: 'stepOutputBytes', max: 8192 },
+    });
     expect(run.error?.message).toMatch(/is 90\d\d bytes, over the limit of 8192 bytes \(limits\.stepOutputBytes\)/);
   });
 

@@ -21,7 +21,10 @@ afterAll(async () => {
 });
 
 /** Reads `run` events from the stream until `until` holds for one; returns every event read. */
-async function readUntil(res: Response, until: (e: { id: string; status: string; state: unknown }) => boolean): Promise<{ id: string; status: string; state: unknown }[]> {
+async function readUntil(
+  res: Response,
+  until: (e: { id: string; status: string; state: unknown }) => boolean,
+): Promise<{ id: string; status: string; state: unknown }[]> {
   const reader = (res.body as ReadableStream<Uint8Array>).getReader();
   const decoder = new TextDecoder();
   const events: { id: string; status: string; state: unknown }[] = [];
@@ -63,7 +66,15 @@ describe.each(['postgres', 'pglite'] as const)('%s', (kind) => {
       if (worker !== serving) await serving.stop();
     });
     await serving.db();
-    const server = await startServiceServer({ engine: serving, log, host: '127.0.0.1', port: 0, webhook: null, dashboardToken: TOKEN, masker: createMasker([SECRET]) });
+    const server = await startServiceServer({
+      engine: serving,
+      log,
+      host: '127.0.0.1',
+      port: 0,
+      webhook: null,
+      dashboardToken: TOKEN,
+      masker: createMasker([SECRET]),
+    });
     cleanups.push(() => server.close());
 
     const refused = await fetch(`${server.url}/api/stream`);

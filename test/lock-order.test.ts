@@ -31,22 +31,40 @@ afterAll(async () => {
 it('a renewal and a batch commit of the same runs in opposite orders never deadlock', async () => {
   const owner = 'lock-order:0000abcd';
   const ids: string[] = [];
-  for (let i = 0; i < 40; i++) ids.push((await insertRun(renewer, { id: `lock-${String(i).padStart(2, '0')}`, workflow: 'w', workflowVersion: 'v', input: {} })).id);
+  for (let i = 0; i < 40; i++)
+    ids.push((await insertRun(renewer, { id: `lock-${String(i).padStart(2, '0')}`, workflow: 'w', workflowVersion: 'v', input: {} })).id);
   const claimed = await claimRuns(renewer, { owner, leaseMs: 60_000, limit: 40, definitions: [['w', 'v']] });
   expect(claimed.map((r) => r.id).sort(), 'runs claimed for the test').toEqual([...ids].sort());
   const versions = new Map(claimed.map((r) => [r.id, { version: r.version, epoch: r.leaseEpoch }]));
   const write = (id: string): RunWrite => {
     const v = versions.get(id) as { version: number; epoch: number };
     return {
-      id, expectedVersion: v.version, owner, epoch: v.epoch, status: 'running', snapshot: { value: 'x' }, stateValue: 'x', output: null, error: null,
-      timers: [], steps: {}, wakeAt: null, release: false, statusMessage: null, seenSignalSeq: 0, consumedSignals: [], history: [{ type: 'test' }],
+      id,
+      expectedVersion: v.version,
+      owner,
+      epoch: v.epoch,
+      status: 'running',
+      snapshot: { value: 'x' },
+      stateValue: 'x',
+      output: null,
+      error: null,
+      timers: [],
+      steps: {},
+      wakeAt: null,
+      release: false,
+      statusMessage: null,
+      seenSignalSeq: 0,
+      consumedSignals: [],
+      history: [{ type: 'test' }],
     };
   };
   const errors: string[] = [];
   for (let round = 0; round < 60; round++) {
     const forward = round % 2 === 0 ? ids : [...ids].reverse();
     const [, committed] = await Promise.all([
-      renewLeases(renewer, { owner, leaseMs: 60_000, runs: forward.map((id) => ({ id, epoch: versions.get(id)?.epoch ?? 0 })) }).catch((err: Error) => errors.push(`renewal: ${err.message}`)),
+      renewLeases(renewer, { owner, leaseMs: 60_000, runs: forward.map((id) => ({ id, epoch: versions.get(id)?.epoch ?? 0 })) }).catch(
+        (err: Error) => errors.push(`renewal: ${err.message}`),
+      ),
       commitRunWrites(committer, [...forward].reverse().map(write)).catch((err: Error) => {
         errors.push(`commit: ${err.message}`);
         return [];

@@ -21,7 +21,10 @@ it('masks configured values, also base64 and in the git header form, and any Git
     ['postgres://svc:pa55word@db.internal:5432/prod', `postgres://svc:${MASK}@db.internal:5432/prod`],
     [`https://x-access-token:${TOKEN}@github.com/a/b.git`, `https://${MASK}@github.com/a/b.git`],
     ['Authorization: Bearer abcdefghijklmnop1234', `Authorization: Bearer ${MASK}`],
-    ['the word short stays, and main, and a sha 0123456789abcdef0123456789abcdef01234567', 'the word short stays, and main, and a sha 0123456789abcdef0123456789abcdef01234567'],
+    [
+      'the word short stays, and main, and a sha 0123456789abcdef0123456789abcdef01234567',
+      'the word short stays, and main, and a sha 0123456789abcdef0123456789abcdef01234567',
+    ],
   ];
   for (const [input, expected] of cases) expect(m.text(input), `masking ${JSON.stringify(input.slice(0, 40))}`).toBe(expected);
 });
@@ -31,7 +34,12 @@ it('masks values deep in objects, errors and cycles, and the values of secret-lo
   const err = new Error(`failed with ${SECRET}`);
   const cyclic: Record<string, unknown> = { note: `uses ${TOKEN}` };
   cyclic.self = cyclic;
-  const out = m.value({ a: { githubToken: 'x1', apiKey: 'k', list: [{ password: 'p' }], text: `uses ${SECRET}`, count: 3 }, err, cyclic, when: new Date(0) });
+  const out = m.value({
+    a: { githubToken: 'x1', apiKey: 'k', list: [{ password: 'p' }], text: `uses ${SECRET}`, count: 3 },
+    err,
+    cyclic,
+    when: new Date(0),
+  });
   expect(out.a).toEqual({ githubToken: MASK, apiKey: MASK, list: [{ password: MASK }], text: `uses ${MASK}`, count: 3 });
   expect(out.err).toMatchObject({ type: 'Error', message: `failed with ${MASK}` });
   expect(JSON.stringify(out.err)).not.toContain(SECRET);
@@ -52,15 +60,30 @@ it('masks the other forms secrets travel in, and leaves ordinary text alone', ()
     [`keys sk-ant-api03-${'a'.repeat(40)} npm_${'b'.repeat(36)} AKIA${'C'.repeat(16)}`, `keys ${MASK} ${MASK} ${MASK}`],
     [`-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\nAAAA`, MASK],
     ['Fix #12: Add basic internationalization support', 'Fix #12: Add basic internationalization support'],
-    ['The bearer of responsibilities, a uuid 1b4e28ba-2fa1-11d2-883f-0016d3cca427', 'The bearer of responsibilities, a uuid 1b4e28ba-2fa1-11d2-883f-0016d3cca427'],
+    [
+      'The bearer of responsibilities, a uuid 1b4e28ba-2fa1-11d2-883f-0016d3cca427',
+      'The bearer of responsibilities, a uuid 1b4e28ba-2fa1-11d2-883f-0016d3cca427',
+    ],
   ];
   for (const [input, expected] of cases) expect(m.text(input), `masking ${JSON.stringify(input.slice(0, 40))}`).toBe(expected);
-  expect(m.value({ maxTokens: '4096', tokens_used: '12', secretary: 'Ann', apiToken: 42, [SECRET]: 1 })).toEqual({ maxTokens: '4096', tokens_used: '12', secretary: 'Ann', apiToken: MASK, [MASK]: 1 });
+  expect(m.value({ maxTokens: '4096', tokens_used: '12', secretary: 'Ann', apiToken: 42, [SECRET]: 1 })).toEqual({
+    maxTokens: '4096',
+    tokens_used: '12',
+    secretary: 'Ann',
+    apiToken: MASK,
+    [MASK]: 1,
+  });
 });
 
 it('stays linear on text shaped to make regular expressions backtrack', () => {
   const m = createMasker([SECRET]);
-  for (const hostile of ['a.'.repeat(200_000), '-----BEGIN RSA PRIVATE KEY-----'.repeat(10_000), '-----BEGIN PRIVATE KEY-----\n'.repeat(38_000), 'https://'.repeat(50_000), 'Bearer '.repeat(50_000)]) {
+  for (const hostile of [
+    'a.'.repeat(200_000),
+    '-----BEGIN RSA PRIVATE KEY-----'.repeat(10_000),
+    '-----BEGIN PRIVATE KEY-----\n'.repeat(38_000),
+    'https://'.repeat(50_000),
+    'Bearer '.repeat(50_000),
+  ]) {
     const started = process.hrtime.bigint();
     m.text(hostile);
     // Not a timing assertion of speed: a quadratic pattern takes minutes here, a linear one well under the limit.

@@ -22,7 +22,17 @@ const modelled = machines.filter((m) => !m.sameAs);
 const CONCURRENCY = 6;
 
 let kit: PathKit;
-const rows: { machine: string; version: string; shortest: number; simple: string; retry: number; run: number; cancelled: number; snapshots: number; seconds: string }[] = [];
+const rows: {
+  machine: string;
+  version: string;
+  shortest: number;
+  simple: string;
+  retry: number;
+  run: number;
+  cancelled: number;
+  snapshots: number;
+  seconds: string;
+}[] = [];
 
 beforeAll(async () => {
   kit = await createPathKit(
@@ -34,12 +44,29 @@ beforeAll(async () => {
 afterAll(async () => {
   await kit?.close();
   const total = rows.reduce((a, r) => ({ run: a.run + r.run, snapshots: a.snapshots + r.snapshots }), { run: 0, snapshots: 0 });
-  const header = ['machine', 'version', 'shortest', 'simple (new/found)', 'retry', 'paths run', 'cancelled at end', 'snapshots restored', 's'];
-  const lines = rows.map((r) => [r.machine, r.version, r.shortest, r.simple, r.retry, r.run, r.cancelled, r.snapshots, r.seconds].map(String));
+  const header = [
+    'machine',
+    'version',
+    'shortest',
+    'simple (new/found)',
+    'retry',
+    'paths run',
+    'cancelled at end',
+    'snapshots restored',
+    's',
+  ];
+  const lines = rows.map((r) =>
+    [r.machine, r.version, r.shortest, r.simple, r.retry, r.run, r.cancelled, r.snapshots, r.seconds].map(String),
+  );
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] as string).length)));
   const fmt = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i] as number)).join(' | ')} |`;
   console.log(
-    [fmt(header), fmt(widths.map((w) => '-'.repeat(w))), ...lines.map(fmt), `${total.run} paths, ${total.snapshots} persisted snapshots restored.`].join('\n'),
+    [
+      fmt(header),
+      fmt(widths.map((w) => '-'.repeat(w))),
+      ...lines.map(fmt),
+      `${total.run} paths, ${total.snapshots} persisted snapshots restored.`,
+    ].join('\n'),
   );
 });
 
@@ -59,7 +86,17 @@ async function pool<T, R>(items: readonly T[], n: number, fn: (item: T) => Promi
 
 it('covers every registered machine, including each issue template', () => {
   const names = machines.map((m) => m.def.name);
-  expect(names).toEqual(expect.arrayContaining([...Object.keys(ISSUE_TEMPLATES), 'PRReview', 'ReviewResponse', 'GitHubDelivery', 'example.order', 'test.approval', 'test.parent']));
+  expect(names).toEqual(
+    expect.arrayContaining([
+      ...Object.keys(ISSUE_TEMPLATES),
+      'PRReview',
+      'ReviewResponse',
+      'GitHubDelivery',
+      'example.order',
+      'test.approval',
+      'test.parent',
+    ]),
+  );
   for (const m of machines.filter((x) => x.sameAs)) {
     expect(m.def.version, `${m.def.name} is covered as ${m.sameAs}`).toBe(machines.find((x) => x.def.name === m.sameAs)?.def.version);
   }
@@ -72,7 +109,9 @@ for (const m of modelled) {
     try {
       plan = modelPaths(m.def, m.paths);
     } catch (err) {
-      throw new Error(`${m.def.name}: exploring its paths failed (${(err as Error).message}). Give its input and step outputs in PATH_OPTIONS in test/helpers/all-machines.ts.`);
+      throw new Error(
+        `${m.def.name}: exploring its paths failed (${(err as Error).message}). Give its input and step outputs in PATH_OPTIONS in test/helpers/all-machines.ts.`,
+      );
     }
     // Paths that move the clock go last, so the others keep running side by side.
     const ordered: WorkflowPath[] = [...plan.all].sort((a, b) => Number(hasTimer(a)) - Number(hasTimer(b)));
@@ -87,7 +126,8 @@ for (const m of modelled) {
       expect(descriptions).toMatch(/xstate\.error\.actor/);
       expect(plan.retry.length).toBeGreaterThan(0);
     }
-    if (actors.some((a) => !('getStateNodeById' in a))) for (const c of m.paths.errorCategories ?? []) expect(descriptions).toContain(`(${c})`);
+    if (actors.some((a) => !('getStateNodeById' in a)))
+      for (const c of m.paths.errorCategories ?? []) expect(descriptions).toContain(`(${c})`);
     // Every execution of a step path gets its own idempotency key — also one that follows a failure the
     // machine handled (ReviewResponse: the second comment's PRReview child after the first one failed),
     // so a side effect deduplicated by key (the reply to a review comment) is never skipped for another.

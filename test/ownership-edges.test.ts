@@ -32,7 +32,9 @@ function partitioned(store: Database, cut: () => boolean): Database {
       const value = Reflect.get(target, prop, receiver) as unknown;
       if ((prop === 'query' || prop === 'script') && typeof value === 'function') {
         return (...args: unknown[]) =>
-          cut() ? Promise.reject(Object.assign(new Error('network partition (test)'), { code: 'ECONNRESET' })) : (value as (...a: unknown[]) => unknown).apply(target, args);
+          cut()
+            ? Promise.reject(Object.assign(new Error('network partition (test)'), { code: 'ECONNRESET' }))
+            : (value as (...a: unknown[]) => unknown).apply(target, args);
       }
       return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
     },
@@ -47,7 +49,11 @@ it('a step waking from ctx.sleep after its worker lost the database does not res
     resumedBy.push(`${who.getStore()} attempt ${ctx.attempt}`);
     return 1;
   });
-  const machine = setup({ actors: { work } }).createMachine({ id: 'sleeper', initial: 'a', states: { a: { invoke: { src: 'work', onDone: 'done' } }, done: { type: 'final' } } });
+  const machine = setup({ actors: { work } }).createMachine({
+    id: 'sleeper',
+    initial: 'a',
+    states: { a: { invoke: { src: 'work', onDone: 'done' } }, done: { type: 'final' } },
+  });
   const workflows = [defineWorkflow({ name: 'edge.sleep', machine, input: z.object({}) })];
   let cut = false;
   const storeA = await openDatabase({ url: testDb.url });
@@ -96,17 +102,25 @@ it('a commit the server cancels (57014, as statement_timeout gives) is sent agai
     initial: 'a',
     states: { a: { invoke: { src: 'work', onDone: 'b' } }, b: { invoke: { src: 'work', onDone: 'done' } }, done: { type: 'final' } },
   });
-  const engine = createEngine({ database: testDb.url, workflows: [defineWorkflow({ name: 'edge.cancel', machine, input: z.object({}) })], leaseMs: 10_000 });
+  const engine = createEngine({
+    database: testDb.url,
+    workflows: [defineWorkflow({ name: 'edge.cancel', machine, input: z.object({}) })],
+    leaseMs: 10_000,
+  });
   const holder = await openDatabase({ url: testDb.url, maxConnections: 1 });
   try {
     await engine.startWorker();
     const id = await engine.start('edge.cancel', {});
     await until(async () => (await engine.history(id)).some((h) => h.type === 'step.started'), 10_000, 'the first step to start');
     // Another session holds the run's row: the commit that ends step a waits on it, and is cancelled.
-    const [{ ok } = { ok: false }] = await holder.script<{ ok: boolean }>(['begin', `select true as ok from rmapp_runs where id = '${id}' for update`]);
+    const [{ ok } = { ok: false }] = await holder.script<{ ok: boolean }>([
+      'begin',
+      `select true as ok from rmapp_runs where id = '${id}' for update`,
+    ]);
     expect(ok).toBe(true);
     await until(
-      async () => (await db.query(`select pid from pg_stat_activity where datname = $1 and wait_event_type = 'Lock'`, [testDb.name])).length > 0,
+      async () =>
+        (await db.query(`select pid from pg_stat_activity where datname = $1 and wait_event_type = 'Lock'`, [testDb.name])).length > 0,
       10_000,
       'the commit to wait on the row lock',
     );

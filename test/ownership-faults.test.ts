@@ -41,7 +41,15 @@ afterAll(async () => {
 
 const newLedger = () => join(mkdtempSync(join(tmpdir(), 'rmapp-ledger-')), 'ledger.jsonl');
 const workerArgs = (leaseMs: number, concurrency: number, pollMs = 200) => [
-  '--workflows', TEST_WORKFLOWS, 'worker', '--lease-ms', String(leaseMs), '--concurrency', String(concurrency), '--poll-ms', String(pollMs),
+  '--workflows',
+  TEST_WORKFLOWS,
+  'worker',
+  '--lease-ms',
+  String(leaseMs),
+  '--concurrency',
+  String(concurrency),
+  '--poll-ms',
+  String(pollMs),
 ];
 
 async function startRuns(engine: Engine, n: number, input: Record<string, unknown>): Promise<string[]> {
@@ -73,7 +81,12 @@ interface HistoryStep {
  * The checks every fault shares. `excludeWorker` names an owner pattern (SQL LIKE) whose recorded
  * attempts may not have run: a process killed between an attempt's durable start and its work.
  */
-async function checkOwnership(store: Database, ids: string[], ledgerFile: string, options: { killedAt?: Map<number, number>; excludeWorker?: string } = {}) {
+async function checkOwnership(
+  store: Database,
+  ids: string[],
+  ledgerFile: string,
+  options: { killedAt?: Map<number, number>; excludeWorker?: string } = {},
+) {
   expect(await succeeded(store, ids), 'runs that succeeded').toBe(ids.length);
   const history = await store.query<HistoryStep>(
     `select h.run_id, e->>'type' as type, e->>'path' as path, (e->>'attempt')::int as attempt, h.worker, e->'data'->>'from' as from_owner, h.id::int as row
@@ -82,14 +95,19 @@ async function checkOwnership(store: Database, ids: string[], ledgerFile: string
     [JSON.stringify(ids)],
   );
   const successes = new Map<string, number>();
-  for (const h of history.filter((h) => h.type === 'step.succeeded')) successes.set(`${h.run_id}/${h.path}`, (successes.get(`${h.run_id}/${h.path}`) ?? 0) + 1);
+  for (const h of history.filter((h) => h.type === 'step.succeeded'))
+    successes.set(`${h.run_id}/${h.path}`, (successes.get(`${h.run_id}/${h.path}`) ?? 0) + 1);
   expect(successes.size, 'steps with a step.succeeded row').toBe(ids.length * STEPS);
-  expect([...successes].filter(([, n]) => n !== 1), 'steps that succeeded more than once').toEqual([]);
+  expect(
+    [...successes].filter(([, n]) => n !== 1),
+    'steps that succeeded more than once',
+  ).toEqual([]);
 
   const executions = executionsOf(readLedger(ledgerFile));
   expect(overlapsOf(executions, options.killedAt), 'executions of one run that overlapped').toEqual([]);
   const ran = new Set(executions.map((x) => `${x.key}#${x.attempt}`));
-  const excluded = (w: string | null) => options.excludeWorker !== undefined && w !== null && new RegExp(`^${options.excludeWorker.replace(/%/g, '.*')}$`).test(w);
+  const excluded = (w: string | null) =>
+    options.excludeWorker !== undefined && w !== null && new RegExp(`^${options.excludeWorker.replace(/%/g, '.*')}$`).test(w);
   // A worker that recorded an attempt and then lost the run before its work began (its lease expired
   // during an outage and another worker took the run over) leaves an attempt that never ran: allowed
   // only when the history shows that take-over, from that worker, after the attempt.
@@ -114,11 +132,18 @@ describe('worker processes on the shared Postgres', () => {
   it('slow lease renewals (every reply 400 ms late): no run is dropped, every step runs exactly once', async () => {
     const ledgerFile = newLedger();
     const ids = await startRuns(client, 120, { everyMs: 30 });
-    const worker = spawnRmapp(workerArgs(2_000, 20), { DATABASE_URL: testDb.url, RMAPP_TEST_LEDGER: ledgerFile, RMAPP_DB_FAULT: 'renew:delay:400' });
+    const worker = spawnRmapp(workerArgs(2_000, 20), {
+      DATABASE_URL: testDb.url,
+      RMAPP_TEST_LEDGER: ledgerFile,
+      RMAPP_DB_FAULT: 'renew:delay:400',
+    });
     await until(async () => (await succeeded(db, ids)) === ids.length || worker.child.exitCode !== null, 120_000, 'all runs to succeed');
     const executions = await checkOwnership(db, ids, ledgerFile);
     figures('slow renewals', executions, ids.length * STEPS);
-    expect([...executionsPerKey(executions)].filter(([, n]) => n !== 1), 'step keys executed other than once').toEqual([]);
+    expect(
+      [...executionsPerKey(executions)].filter(([, n]) => n !== 1),
+      'step keys executed other than once',
+    ).toEqual([]);
     expect(worker.output()).not.toMatch(/no longer owned/);
   });
 
@@ -130,14 +155,19 @@ describe('worker processes on the shared Postgres', () => {
     const quick = await startRuns(client, 20, { everyMs: 100 });
     const ids = [...slow, ...quick];
     // From the 4th renewal on, renewals, claims and commits fail for 2.5 s against a 1 s lease.
-    const worker = spawnRmapp(workerArgs(1_000, 40), { DATABASE_URL: testDb.url, RMAPP_TEST_LEDGER: ledgerFile, RMAPP_DB_FAULT: '*:fail:4:2500' });
+    const worker = spawnRmapp(workerArgs(1_000, 40), {
+      DATABASE_URL: testDb.url,
+      RMAPP_TEST_LEDGER: ledgerFile,
+      RMAPP_DB_FAULT: '*:fail:4:2500',
+    });
     await until(async () => (await succeeded(db, ids)) === ids.length || worker.child.exitCode !== null, 120_000, 'all runs to succeed');
     expect(worker.child.exitCode, worker.output()).toBeNull();
     const executions = await checkOwnership(db, ids, ledgerFile);
     figures('outage longer than the lease', executions, ids.length * STEPS);
     expect(worker.output(), 'sessions with work in flight fenced themselves').toMatch(/self-fence/);
     const perKey = executionsPerKey(executions);
-    const again = (runs: string[]) => runs.flatMap((id) => [...perKey].filter(([key, n]) => key.startsWith(`${id}/`) && n > 1).map(([key, n]) => `${key} ×${n}`));
+    const again = (runs: string[]) =>
+      runs.flatMap((id) => [...perKey].filter(([key, n]) => key.startsWith(`${id}/`) && n > 1).map(([key, n]) => `${key} ×${n}`));
     expect(again(quick), 'steps of runs with no work in flight that ran more than once').toEqual([]);
     expect(again(slow).length, 'step3 executions cut off by the outage and run again').toBeGreaterThan(0);
   });
@@ -146,13 +176,20 @@ describe('worker processes on the shared Postgres', () => {
     const ledgerFile = newLedger();
     const ids = await startRuns(client, 40, { everyMs: 30 });
     // From the 5th commit statement on, 8 in a row are applied by Postgres but answered by an error.
-    const worker = spawnRmapp(workerArgs(2_000, 20), { DATABASE_URL: testDb.url, RMAPP_TEST_LEDGER: ledgerFile, RMAPP_DB_FAULT: 'commit:unanswered:5:8' });
+    const worker = spawnRmapp(workerArgs(2_000, 20), {
+      DATABASE_URL: testDb.url,
+      RMAPP_TEST_LEDGER: ledgerFile,
+      RMAPP_DB_FAULT: 'commit:unanswered:5:8',
+    });
     await until(async () => (await succeeded(db, ids)) === ids.length || worker.child.exitCode !== null, 120_000, 'all runs to succeed');
     expect(worker.child.exitCode, worker.output()).toBeNull();
     expect(worker.output(), 'the fault was injected').toMatch(/injected lost reply/);
     const executions = await checkOwnership(db, ids, ledgerFile);
     figures('lost commit replies', executions, ids.length * STEPS);
-    expect([...executionsPerKey(executions)].filter(([, n]) => n !== 1), 'step keys executed other than once').toEqual([]);
+    expect(
+      [...executionsPerKey(executions)].filter(([, n]) => n !== 1),
+      'step keys executed other than once',
+    ).toEqual([]);
     expect(worker.output(), 'a session took its own applied write for a lost run').not.toMatch(/no longer owned/);
   });
 
@@ -164,7 +201,10 @@ describe('worker processes on the shared Postgres', () => {
     const killedAt = new Map<number, number>();
     for (const target of [20, 40, 60]) {
       await until(async () => (await succeeded(db, ids)) >= target, 60_000, `${target} runs to succeed`);
-      await db.query(`select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and application_name = 'rmapp' and pid <> pg_backend_pid()`, [testDb.name]);
+      await db.query(
+        `select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and application_name = 'rmapp' and pid <> pg_backend_pid()`,
+        [testDb.name],
+      );
     }
     const victim = workers[1] as Spawned;
     const victimPid = victim.child.pid as number;
@@ -186,28 +226,50 @@ describe('worker processes on the shared Postgres', () => {
     const first = spawnRmapp([...workerArgs(5_000, 20), '--grace-ms', '20000'], env);
     const step3 = () => executionsOf(readLedger(ledgerFile)).filter((x) => /step3$/.test(x.key));
     const heldByFirst = async () =>
-      (await db.query<{ n: number }>(`select count(*)::int as n from rmapp_runs where lease_owner like $1`, [`%:${first.child.pid}:%`]))[0]?.n ?? 0;
-    await until(async () => (await heldByFirst()) === ids.length || first.child.exitCode !== null, 60_000, 'the first worker to hold every run');
+      (await db.query<{ n: number }>(`select count(*)::int as n from rmapp_runs where lease_owner like $1`, [`%:${first.child.pid}:%`]))[0]
+        ?.n ?? 0;
+    await until(
+      async () => (await heldByFirst()) === ids.length || first.child.exitCode !== null,
+      60_000,
+      'the first worker to hold every run',
+    );
     // Polls only every 10 s: a prompt take-over can only come from the release's NOTIFY.
     const second = spawnRmapp(workerArgs(5_000, 20, 10_000), env);
     const listeners = async () =>
-      (await db.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where datname = $1 and query ilike 'listen %'`, [testDb.name]))[0]?.n ?? 0;
+      (
+        await db.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where datname = $1 and query ilike 'listen %'`, [
+          testDb.name,
+        ])
+      )[0]?.n ?? 0;
     await until(async () => (await listeners()) >= 2, 30_000, 'the second worker to listen for wake-ups');
-    await until(() => step3().length === ids.length || first.child.exitCode !== null, 60_000, 'every run to be in step3 on the first worker').catch((err) => {
+    await until(
+      () => step3().length === ids.length || first.child.exitCode !== null,
+      60_000,
+      'every run to be in step3 on the first worker',
+    ).catch((err) => {
       throw new Error(`${(err as Error).message}; ${step3().length} step3 executions; worker output:\n${first.output()}`);
     });
-    expect(step3().filter((x) => x.outcome !== 'open'), 'step3 executions already over when SIGTERM is sent (make step3 slower)').toEqual([]);
+    expect(
+      step3().filter((x) => x.outcome !== 'open'),
+      'step3 executions already over when SIGTERM is sent (make step3 slower)',
+    ).toEqual([]);
     first.child.kill('SIGTERM');
     expect(await first.exited, first.output()).toBe(0);
     await until(async () => (await succeeded(db, ids)) === ids.length, 60_000, 'all runs to succeed');
     const executions = await checkOwnership(db, ids, ledgerFile);
-    expect([...executionsPerKey(executions)].filter(([, n]) => n !== 1), 'step keys executed other than once').toEqual([]);
+    expect(
+      [...executionsPerKey(executions)].filter(([, n]) => n !== 1),
+      'step keys executed other than once',
+    ).toEqual([]);
     const firstPid = first.child.pid;
     const secondPid = second.child.pid;
     // Every step3 finished on the first worker; every step4 ran on the second, as attempt 1.
     const step3s = step3();
     expect(step3s.length, 'step3 executions recorded').toBeGreaterThan(0);
-    expect(step3s.filter((x) => x.pid !== firstPid || x.outcome !== 'end'), 'step3 executions not finished on the first worker').toEqual([]);
+    expect(
+      step3s.filter((x) => x.pid !== firstPid || x.outcome !== 'end'),
+      'step3 executions not finished on the first worker',
+    ).toEqual([]);
     const step4 = executions.filter((x) => /step4$/.test(x.key));
     expect(step4.map((x) => [x.pid, x.attempt]).filter(([pid, attempt]) => pid !== secondPid || attempt !== 1)).toEqual([]);
     const latencies = ids
@@ -217,7 +279,9 @@ describe('worker processes on the shared Postgres', () => {
         return next - end;
       })
       .sort((a, b) => a - b);
-    console.log(`SIGTERM take-over: step3 end on the stopping worker → step4 start on the other, median ${latencies[latencies.length >> 1]} ms, max ${latencies.at(-1)} ms (${ids.length} runs)`);
+    console.log(
+      `SIGTERM take-over: step3 end on the stopping worker → step4 start on the other, median ${latencies[latencies.length >> 1]} ms, max ${latencies.at(-1)} ms (${ids.length} runs)`,
+    );
   }, 120_000);
 });
 
@@ -240,7 +304,11 @@ describe('a Postgres restart mid-load (a private cluster)', () => {
       await until(() => workers.every((w) => /rmapp worker .* on /.test(w.output())), 60_000, 'both workers to start');
       await until(async () => (await succeeded(store, ids).catch(() => 0)) >= 15, 60_000, '15 runs to succeed');
       pg.restart('fast');
-      await until(async () => (await succeeded(store, ids).catch(() => 0)) === ids.length, 120_000, 'all runs to succeed after the restart');
+      await until(
+        async () => (await succeeded(store, ids).catch(() => 0)) === ids.length,
+        120_000,
+        'all runs to succeed after the restart',
+      );
       for (const w of workers) expect(w.child.exitCode, w.output()).toBeNull();
       const executions = await checkOwnership(store, ids, ledgerFile);
       figures('Postgres restart', executions, ids.length * STEPS);

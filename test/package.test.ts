@@ -17,7 +17,8 @@ import { ROOT } from './helpers/processes.ts';
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'rmapp-pack-'));
 const app = join(dir, 'app');
-const version = (name: string) => (JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+const version = (name: string) =>
+  (JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
 const ownVersion = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 let files: string[] = [];
 
@@ -72,7 +73,15 @@ it('ships compiled code, declarations, the CLI and the migrations; no sources, t
   expect(shipped('test/'), 'tests in the tarball').toEqual([]);
   expect(shipped('bench/'), 'bench in the tarball').toEqual([]);
   expect(shipped('.ci/'), 'CI files in the tarball').toEqual([]);
-  for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/state_machine/testing/index.d.ts', 'bin/rmapp.mjs', 'dist/rmapp/sandbox/net-forwarder.mjs', 'dist/rmapp/server/dashboard/index.html', 'migrations/meta/_journal.json']) {
+  for (const f of [
+    'dist/index.js',
+    'dist/index.d.ts',
+    'dist/state_machine/testing/index.d.ts',
+    'bin/rmapp.mjs',
+    'dist/rmapp/sandbox/net-forwarder.mjs',
+    'dist/rmapp/server/dashboard/index.html',
+    'migrations/meta/_journal.json',
+  ]) {
     expect(files, `${f} missing from the tarball`).toContain(f);
   }
 });
@@ -80,7 +89,10 @@ it('ships compiled code, declarations, the CLI and the migrations; no sources, t
 it('runs the README engine example as plain JavaScript and as a strict NodeNext TypeScript app', async () => {
   const example = readmeEngineExample();
   // (1) Plain JavaScript: the example with its type annotations removed, run by node.
-  writeFileSync(join(app, 'app.mjs'), ts.transpileModule(example, { compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext } }).outputText);
+  writeFileSync(
+    join(app, 'app.mjs'),
+    ts.transpileModule(example, { compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext } }).outputText,
+  );
   // (2) The example as written, plus lines that must not type-check: input, events and output are typed.
   writeFileSync(
     join(app, 'app.ts'),
@@ -103,7 +115,15 @@ export async function typed(): Promise<string | undefined> {
   writeFileSync(
     join(app, 'tsconfig.json'),
     JSON.stringify({
-      compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: false, types: ['node'], outDir: 'out' },
+      compilerOptions: {
+        target: 'ES2022',
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        strict: true,
+        skipLibCheck: false,
+        types: ['node'],
+        outDir: 'out',
+      },
       files: ['app.ts', 'kit.ts'],
     }),
   );
@@ -122,6 +142,10 @@ it('gives an rmapp command: --version and workflows list', async () => {
   expect(Object.keys(workflows[0]?.input.properties ?? {})).toContain('orderId');
   // tsx is not installed here: a TypeScript workflows module gets the fix, not a loader error.
   writeFileSync(join(app, 'workflows.ts'), 'export const workflows = [];\n');
-  const missingTsx = await sh('npx', ['--no-install', 'rmapp', '--workflows', 'workflows.ts', 'workflows', 'list']).catch((err: Error) => err.message);
-  expect(missingTsx).toMatch(/workflows\.ts is TypeScript, and loading it needs tsx: install it in this project \(npm install --save-dev tsx\) or use the compiled \.js module/);
+  const missingTsx = await sh('npx', ['--no-install', 'rmapp', '--workflows', 'workflows.ts', 'workflows', 'list']).catch(
+    (err: Error) => err.message,
+  );
+  expect(missingTsx).toMatch(
+    /workflows\.ts is TypeScript, and loading it needs tsx: install it in this project \(npm install --save-dev tsx\) or use the compiled \.js module/,
+  );
 }, 60_000);

@@ -26,7 +26,13 @@ beforeAll(async () => {
   emulator = new GitHubEmulator('t0ken');
   const baseUrl = await emulator.start();
   const deps = reviewDeps(baseUrl, tmp, remote);
-  pullNumber = (await ensurePullRequest(deps.github, { owner: 'acme', repo: 'widgets' }, { head: 'feature', base: 'main', title: 'Feature', body: '', key: 'seed' })).number;
+  pullNumber = (
+    await ensurePullRequest(
+      deps.github,
+      { owner: 'acme', repo: 'widgets' },
+      { head: 'feature', base: 'main', title: 'Feature', body: '', key: 'seed' },
+    )
+  ).number;
   engine = createEngine({
     database: { url: '', dataDir: 'memory://' },
     workflows: [prReviewWorkflow(prReviewSteps(deps)), reviewResponseWorkflow(reviewResponseSteps(deps))],
@@ -41,7 +47,14 @@ afterAll(async () => {
 });
 
 it('turns a review comment into a commit on the PR branch and one reply', async () => {
-  const commentId = emulator.addReviewComment('acme', 'widgets', pullNumber, '@rmapp rename foo to bar\nWRITE app.txt let bar = 1;', 'reviewer', { path: 'app.txt', line: 1 });
+  const commentId = emulator.addReviewComment(
+    'acme',
+    'widgets',
+    pullNumber,
+    '@rmapp rename foo to bar\nWRITE app.txt let bar = 1;',
+    'reviewer',
+    { path: 'app.txt', line: 1 },
+  );
   const id = await engine.start('PRReview', { owner: 'acme', repo: 'widgets', pullNumber, commentId });
   const run = await engine.waitFor(id, { timeoutMs: 60_000 });
   expect(run.status).toBe('succeeded');
@@ -58,7 +71,9 @@ it('turns a review comment into a commit on the PR branch and one reply', async 
 
 it('fails at parsingComment with a validation error when the comment asks for nothing', async () => {
   const commentId = emulator.addReviewComment('acme', 'widgets', pullNumber, '@rmapp', 'reviewer');
-  const run = await engine.waitFor(await engine.start('PRReview', { owner: 'acme', repo: 'widgets', pullNumber, commentId }), { timeoutMs: 60_000 });
+  const run = await engine.waitFor(await engine.start('PRReview', { owner: 'acme', repo: 'widgets', pullNumber, commentId }), {
+    timeoutMs: 60_000,
+  });
   expect(run.status).toBe('failed');
   expect(run.error).toMatchObject({ category: 'validation' });
   expect(run.error?.message).toMatch(/^parsingComment: .*asks for nothing/);
@@ -66,20 +81,35 @@ it('fails at parsingComment with a validation error when the comment asks for no
 
 it('review response: one child workflow per comment of the review, then one summary reply', async () => {
   const review = 777;
-  const a = emulator.addReviewComment('acme', 'widgets', pullNumber, '@rmapp add a file\nWRITE a.txt alpha', 'reviewer', { path: 'app.txt', line: 1, pull_request_review_id: review });
-  const b = emulator.addReviewComment('acme', 'widgets', pullNumber, '@rmapp add another\nWRITE b.txt beta', 'reviewer', { path: 'app.txt', line: 1, pull_request_review_id: review });
+  const a = emulator.addReviewComment('acme', 'widgets', pullNumber, '@rmapp add a file\nWRITE a.txt alpha', 'reviewer', {
+    path: 'app.txt',
+    line: 1,
+    pull_request_review_id: review,
+  });
+  const b = emulator.addReviewComment('acme', 'widgets', pullNumber, '@rmapp add another\nWRITE b.txt beta', 'reviewer', {
+    path: 'app.txt',
+    line: 1,
+    pull_request_review_id: review,
+  });
   emulator.addReviewComment('acme', 'widgets', pullNumber, 'looks good otherwise', 'reviewer', { pull_request_review_id: review });
   const id = await engine.start('ReviewResponse', { owner: 'acme', repo: 'widgets', pullNumber, reviewId: review });
   const run = await engine.waitFor(id, { timeoutMs: 60_000 });
   expect(run.status).toBe('succeeded');
   const results = (run.output as { results: { commentId: number; commit: string | null }[] }).results;
   expect(results.map((r) => r.commentId)).toEqual([a, b]);
-  expect(results.filter((r) => !r.commit), 'comments answered without a commit').toEqual([]);
+  expect(
+    results.filter((r) => !r.commit),
+    'comments answered without a commit',
+  ).toEqual([]);
   expect(await git(remote, 'show', 'feature:a.txt')).toBe('alpha');
   expect(await git(remote, 'show', 'feature:b.txt')).toBe('beta');
-  const replies = (emulator.reviewComments.get(`acme/widgets#${pullNumber}`) ?? []).filter((c) => c.in_reply_to_id === a || c.in_reply_to_id === b);
+  const replies = (emulator.reviewComments.get(`acme/widgets#${pullNumber}`) ?? []).filter(
+    (c) => c.in_reply_to_id === a || c.in_reply_to_id === b,
+  );
   expect(replies).toHaveLength(2);
-  const summary = (emulator.comments.get(`acme/widgets#${pullNumber}`) ?? []).filter((c) => c.body.startsWith('Addressed 2 of 2 review comments'));
+  const summary = (emulator.comments.get(`acme/widgets#${pullNumber}`) ?? []).filter((c) =>
+    c.body.startsWith('Addressed 2 of 2 review comments'),
+  );
   expect(summary).toHaveLength(1);
   // Each child's transitions were persisted under its own path.
   const childStates = (await engine.history(id)).filter((h) => h.type === 'state.entered' && h.path === 'comment').map((h) => h.state);

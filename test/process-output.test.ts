@@ -18,7 +18,15 @@ it('decodes a 3-byte character split across two chunks as the character, on stdo
   const euro = [...Buffer.from('€', 'utf8')]; // e2 82 ac
   expect(euro).toHaveLength(3);
   for (const stream of ['stdout', 'stderr'] as const) {
-    const result = await runCommand(writesInChunks([[0x61, euro[0] as number], [euro[1] as number, euro[2] as number, 0x62]], stream));
+    const result = await runCommand(
+      writesInChunks(
+        [
+          [0x61, euro[0] as number],
+          [euro[1] as number, euro[2] as number, 0x62],
+        ],
+        stream,
+      ),
+    );
     expect(result.exitCode).toBe(0);
     expect(result[stream], `${stream} decoded each chunk on its own`).toBe('a€b');
   }

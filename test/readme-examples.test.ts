@@ -46,7 +46,11 @@ for (const { heading, code } of completePrograms()) {
     const file = join(ROOT, `.readme-example-${process.pid}.ts`);
     writeFileSync(file, code);
     try {
-      const child = spawn(process.execPath, ['--import', 'tsx', file], { cwd: ROOT, env: { ...process.env, DATABASE_URL: testDb.url }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, ['--import', 'tsx', file], {
+        cwd: ROOT,
+        env: { ...process.env, DATABASE_URL: testDb.url },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let out = '';
       child.stdout.on('data', (d) => (out += d));
       child.stderr.on('data', (d) => (out += d));

@@ -19,7 +19,11 @@ it('reads the hosts from the default branch, ignores the working branch, and nam
   const git = (cwd: string, ...args: string[]) => runCommand(['git', '-c', 'user.name=t', '-c', 'user.email=t@x', ...args], { cwd });
   await git(tmp, 'clone', '-q', remote, seed);
   await runCommand(['mkdir', '-p', join(seed, '.github')]);
-  await runCommand(['sh', '-c', `printf 'sandbox:\\n  network: [registry.npmjs.org, "*.pythonhosted.org"]\\n' > ${join(seed, '.github/rmapp.yml')}`]);
+  await runCommand([
+    'sh',
+    '-c',
+    `printf 'sandbox:\\n  network: [registry.npmjs.org, "*.pythonhosted.org"]\\n' > ${join(seed, '.github/rmapp.yml')}`,
+  ]);
   await git(seed, 'add', '-A');
   await git(seed, 'commit', '-qm', 'policy');
   await git(seed, 'push', '-q', 'origin', 'HEAD:main');

@@ -304,7 +304,11 @@ describe.each(['postgres', 'pglite'] as const)('retention on %s', (kind) => {
   });
 
   it('compacts only runs longer than maxRows', async () => {
-    for (const [id, rows] of [['r1', 300], ['r2', 50], ['r3', 250]] as const) {
+    for (const [id, rows] of [
+      ['r1', 300],
+      ['r2', 50],
+      ['r3', 250],
+    ] as const) {
       await insertRunRow(db, id);
       await insertLongHistory(db, id, 1, rows);
     }
@@ -379,8 +383,12 @@ describe('on Postgres with concurrent writers', () => {
          now() - interval '101 days', now() - interval '100 days'
        from generate_series(1, 600) g`,
     );
-    await db.query(`insert into rmapp_run_history (run_id, events) select 'old-' || g, '[{"type":"x"}]'::jsonb from generate_series(1, 600) g, generate_series(1, 4)`);
-    await db.query(`insert into rmapp_run_inbox (run_id, event) select 'old-' || g, '{"type":"poke"}'::jsonb from generate_series(1, 600) g`);
+    await db.query(
+      `insert into rmapp_run_history (run_id, events) select 'old-' || g, '[{"type":"x"}]'::jsonb from generate_series(1, 600) g, generate_series(1, 4)`,
+    );
+    await db.query(
+      `insert into rmapp_run_inbox (run_id, event) select 'old-' || g, '{"type":"poke"}'::jsonb from generate_series(1, 600) g`,
+    );
 
     const writerDb = await connection();
     const prunerDb = await connection();
@@ -394,7 +402,10 @@ describe('on Postgres with concurrent writers', () => {
           [id, JSON.stringify({ i })],
         );
         if (updated.length !== 1) throw new Error(`update of ${id} found no row at iteration ${i}`);
-        await writerDb.query(`insert into rmapp_run_history (run_id, events) values ($1, $2::jsonb)`, [id, JSON.stringify([{ type: 'tick', data: { i } }])]);
+        await writerDb.query(`insert into rmapp_run_history (run_id, events) values ($1, $2::jsonb)`, [
+          id,
+          JSON.stringify([{ type: 'tick', data: { i } }]),
+        ]);
         completed++;
       }
     })();
@@ -403,7 +414,13 @@ describe('on Postgres with concurrent writers', () => {
     const [, pruned] = await Promise.all([writer, pruning]);
 
     expect(completed).toBe(ITERATIONS);
-    expect(pruned).toEqual({ runs: 600, historyRows: 2_400, signals: 600, artifacts: 0, byStatus: { succeeded: 200, failed: 200, cancelled: 200 } });
+    expect(pruned).toEqual({
+      runs: 600,
+      historyRows: 2_400,
+      signals: 600,
+      artifacts: 0,
+      byStatus: { succeeded: 200, failed: 200, cancelled: 200 },
+    });
     const left = await db.query<{ n: number }>(
       `select ((select count(*) from rmapp_runs where id like 'old-%') + (select count(*) from rmapp_run_history where run_id like 'old-%')
         + (select count(*) from rmapp_run_inbox where run_id like 'old-%'))::int as n`,
@@ -537,14 +554,20 @@ describe('on Postgres with concurrent writers', () => {
       await cli().parseAsync(['prune', '--dry-run', '--json', '--failed', '365d'], { from: 'user' });
       const dry = JSON.parse(out.join('')) as { dryRun: boolean; runs: number; policy: Record<string, number | null> };
       expect(dry.dryRun).toBe(true);
-      expect(dry.policy).toEqual({ succeededMs: DEFAULT_RETENTION.succeededMs, failedMs: 365 * DAY, cancelledMs: DEFAULT_RETENTION.cancelledMs });
+      expect(dry.policy).toEqual({
+        succeededMs: DEFAULT_RETENTION.succeededMs,
+        failedMs: 365 * DAY,
+        cancelledMs: DEFAULT_RETENTION.cancelledMs,
+      });
       const finishedCount = (await tableCounts(db)).runs;
       expect(dry.runs).toBeGreaterThan(0);
       expect(finishedCount).toBe(FIXTURES.length);
 
       out.length = 0;
       await cli().parseAsync(['prune', '--failed', 'never', '--succeeded', '1h', '--cancelled', '1h'], { from: 'user' });
-      expect(out.join('')).toMatch(/^Deleted \d+ finished runs \(succeeded \d+, failed 0, cancelled \d+\), \d+ history rows, \d+ signals and \d+ artifacts; kept: succeeded 1h, failed forever, cancelled 1h after finishing\.\n$/);
+      expect(out.join('')).toMatch(
+        /^Deleted \d+ finished runs \(succeeded \d+, failed 0, cancelled \d+\), \d+ history rows, \d+ signals and \d+ artifacts; kept: succeeded 1h, failed forever, cancelled 1h after finishing\.\n$/,
+      );
       const failedLeft = await db.query<{ n: number }>(`select count(*)::int as n from rmapp_runs where status = 'failed'`);
       expect(failedLeft[0]?.n).toBe(FIXTURES.filter((f) => f.status === 'failed').length);
 
@@ -616,7 +639,10 @@ describe('retention job scheduling', () => {
     await stopping;
     expect(stopped).toBe(true);
     // Stopped during pruning: it ends at the batch boundary and compaction does not start.
-    expect(await pass).toEqual({ pruned: { runs: 0, historyRows: 0, signals: 0, artifacts: 0, byStatus: { succeeded: 0, failed: 0, cancelled: 0 } }, compactedRuns: 0 });
+    expect(await pass).toEqual({
+      pruned: { runs: 0, historyRows: 0, signals: 0, artifacts: 0, byStatus: { succeeded: 0, failed: 0, cancelled: 0 } },
+      compactedRuns: 0,
+    });
   });
 
   it('reports a failing scheduled pass through onError and goes on', async () => {

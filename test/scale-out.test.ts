@@ -30,7 +30,12 @@ afterAll(async () => {
 });
 
 const countStatus = async (status: string, ids: string[]) =>
-  (await db.query<{ n: number }>(`select count(*)::int as n from rmapp_runs where status = $1 and id in (select jsonb_array_elements_text($2::jsonb))`, [status, JSON.stringify(ids)]))[0]?.n ?? 0;
+  (
+    await db.query<{ n: number }>(
+      `select count(*)::int as n from rmapp_runs where status = $1 and id in (select jsonb_array_elements_text($2::jsonb))`,
+      [status, JSON.stringify(ids)],
+    )
+  )[0]?.n ?? 0;
 
 it('3 worker processes, 300 runs, one worker SIGKILLed half-way: every run succeeds, each step succeeds once, leases never overlap', async () => {
   const counter = join(mkdtempSync(join(tmpdir(), 'rmapp-scale-')), 'counts.txt');
@@ -42,9 +47,19 @@ it('3 worker processes, 300 runs, one worker SIGKILLed half-way: every run succe
   const victim = workers[1];
   // Half-way, and while the victim holds runs (under load it may start late): its lease owner is host:pid:….
   const victimOwner = `%:${victim?.child.pid}:%`;
-  const held = async () => (await db.query<{ id: string }>(`select id from rmapp_runs where lease_owner like $1 and status not in ('succeeded', 'failed', 'cancelled')`, [victimOwner])).map((r) => r.id);
+  const held = async () =>
+    (
+      await db.query<{ id: string }>(
+        `select id from rmapp_runs where lease_owner like $1 and status not in ('succeeded', 'failed', 'cancelled')`,
+        [victimOwner],
+      )
+    ).map((r) => r.id);
   // Several runs, so that it cannot finish them all in the instant between this check and the kill.
-  await until(async () => (await countStatus('succeeded', ids)) >= 150 && (await held()).length >= 5, 120_000, '150 runs to succeed while the victim holds runs');
+  await until(
+    async () => (await countStatus('succeeded', ids)) >= 150 && (await held()).length >= 5,
+    120_000,
+    '150 runs to succeed while the victim holds runs',
+  );
   victim?.child.kill('SIGKILL');
   await victim?.exited;
   // The runs it held when it died (a run it finished in the last instant is not among them then).
@@ -56,7 +71,10 @@ it('3 worker processes, 300 runs, one worker SIGKILLed half-way: every run succe
      where e->>'type' = 'step.succeeded' group by run_id, e->>'path'`,
   );
   expect(succeeded).toHaveLength(300 * 6);
-  expect(succeeded.filter((r) => r.n !== 1), 'step paths that succeeded other than once').toEqual([]);
+  expect(
+    succeeded.filter((r) => r.n !== 1),
+    'step paths that succeeded other than once',
+  ).toEqual([]);
 
   // Per run, history rows of one lease epoch come from one worker, and epochs never interleave.
   const rows = await db.query<{ run_id: string; lease_epoch: number; worker: string }>(
@@ -89,7 +107,10 @@ it('3 worker processes, 300 runs, one worker SIGKILLed half-way: every run succe
     `select distinct worker from rmapp_run_history where run_id in (select jsonb_array_elements_text($1::jsonb)) and worker is not null`,
     [JSON.stringify(orphans)],
   );
-  expect(finishers.map((f) => f.worker).filter((w) => !w.includes(`:${victim?.child.pid}`)), 'workers other than the victim in the orphans\' history').not.toHaveLength(0);
+  expect(
+    finishers.map((f) => f.worker).filter((w) => !w.includes(`:${victim?.child.pid}`)),
+    "workers other than the victim in the orphans' history",
+  ).not.toHaveLength(0);
   // Outside the engine: every step ran at least once, and only runs the victim held ran a step twice.
   const counts = readCounts(counter);
   for (let i = 1; i <= 6; i++) expect(counts.get(`step${i}`)).toBeGreaterThanOrEqual(300);
@@ -104,7 +125,9 @@ it('a worker whose lease was taken stops touching the run at once (fencing)', as
   const id = await engine.start('test.sequence', { slowStep: 'step2', slowMs: 400 });
   await until(() => executions.get('step2') === 1, 20_000, 'step 2 to start');
   // Another worker "claims" the run while step 2 runs: owner and version change under the first worker.
-  await db.query(`update rmapp_runs set lease_owner = 'intruder', version = version + 1, lease_epoch = lease_epoch + 1 where id = $1`, [id]);
+  await db.query(`update rmapp_runs set lease_owner = 'intruder', version = version + 1, lease_epoch = lease_epoch + 1 where id = $1`, [
+    id,
+  ]);
   const before = (await engine.history(id)).length;
   await until(() => engine.activeRuns === 0, 20_000, 'the worker to drop the run');
   await new Promise((r) => setTimeout(r, 300));
@@ -130,7 +153,10 @@ it('connections cut mid-run (pg_terminate_backend): workers reconnect and every 
   }
   // The client connection is rmapp's too; it reconnects on its next query.
   await until(async () => (await countStatus('succeeded', ids).catch(() => 0)) === 100, 60_000, 'all runs to finish after the cuts');
-  const lost = await db.query(`select id from rmapp_runs where id in (select jsonb_array_elements_text($1::jsonb)) and status <> 'succeeded'`, [JSON.stringify(ids)]);
+  const lost = await db.query(
+    `select id from rmapp_runs where id in (select jsonb_array_elements_text($1::jsonb)) and status <> 'succeeded'`,
+    [JSON.stringify(ids)],
+  );
   expect(lost).toHaveLength(0);
   await engine.stop();
 });

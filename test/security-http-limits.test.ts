@@ -67,19 +67,26 @@ it("node's own error answers carry the security headers", async () => {
 it('a flood of idle connections is capped; the service still answers once they go', async () => {
   const held: Socket[] = [];
   for (let i = 0; i < 30; i += 1) {
-    held.push(await new Promise<Socket>((resolve) => {
-      const s = connect(port, '127.0.0.1', () => resolve(s));
-      s.on('error', () => resolve(s));
-    }));
+    held.push(
+      await new Promise<Socket>((resolve) => {
+        const s = connect(port, '127.0.0.1', () => resolve(s));
+        s.on('error', () => resolve(s));
+      }),
+    );
   }
   // Give the server time to drop the connections beyond its cap.
   await new Promise((r) => setTimeout(r, 500));
   const open = held.filter((s) => !s.destroyed && s.readyState === 'open');
-  const closedByServer = await Promise.all(held.map((s) => new Promise<boolean>((resolve) => {
-    if (s.destroyed) return resolve(true);
-    s.once('close', () => resolve(true));
-    setTimeout(() => resolve(false), 300).unref();
-  })));
+  const closedByServer = await Promise.all(
+    held.map(
+      (s) =>
+        new Promise<boolean>((resolve) => {
+          if (s.destroyed) return resolve(true);
+          s.once('close', () => resolve(true));
+          setTimeout(() => resolve(false), 300).unref();
+        }),
+    ),
+  );
   expect(closedByServer.filter(Boolean).length, 'connections beyond the cap were dropped').toBeGreaterThanOrEqual(30 - 8);
   for (const s of held) s.destroy();
   expect(open.length).toBeGreaterThan(0);
@@ -89,15 +96,29 @@ it('a flood of idle connections is capped; the service still answers once they g
 
 it('guessing the token is limited: after 10 wrong tokens a minute, 429; the right one signs in with a Secure cookie, by POST', async () => {
   const statuses: number[] = [];
-  for (let i = 0; i < 12; i += 1) statuses.push((await fetch(`${server.url}/login`, { method: 'POST', body: new URLSearchParams({ token: `guess-${i}` }), redirect: 'manual' })).status);
+  for (let i = 0; i < 12; i += 1)
+    statuses.push(
+      (await fetch(`${server.url}/login`, { method: 'POST', body: new URLSearchParams({ token: `guess-${i}` }), redirect: 'manual' }))
+        .status,
+    );
   expect(statuses.slice(0, 10)).toEqual(Array(10).fill(401));
   expect(statuses.slice(10)).toEqual([429, 429]);
   // Even the right token waits out the window from this address.
-  expect((await fetch(`${server.url}/login`, { method: 'POST', body: new URLSearchParams({ token: TOKEN }), redirect: 'manual' })).status).toBe(429);
+  expect(
+    (await fetch(`${server.url}/login`, { method: 'POST', body: new URLSearchParams({ token: TOKEN }), redirect: 'manual' })).status,
+  ).toBe(429);
 });
 
 it('the right token signs in by POST with a Secure, HttpOnly, SameSite=Strict cookie; the form never puts it in the URL', async () => {
-  const other = await startServiceServer({ engine, log: createLogger({ level: 'silent' }), host: '127.0.0.1', port: 0, dashboardToken: TOKEN, publicUrl: 'https://rmapp.example.com', webhook: null });
+  const other = await startServiceServer({
+    engine,
+    log: createLogger({ level: 'silent' }),
+    host: '127.0.0.1',
+    port: 0,
+    dashboardToken: TOKEN,
+    publicUrl: 'https://rmapp.example.com',
+    webhook: null,
+  });
   try {
     const page = await (await fetch(`${other.url}/login`)).text();
     expect(page).toContain('method="post"');

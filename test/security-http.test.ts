@@ -23,7 +23,9 @@ beforeAll(async () => {
   // The fuzzed runs the worker executes call the emulator with fuzzed names; its 404s are expected, not news.
   for (const level of ['warn', 'error'] as const) {
     const original = console[level].bind(console);
-    vi.spyOn(console, level).mockImplementation((...args: unknown[]) => (typeof args[0] === 'string' && args[0].startsWith('github: ') ? undefined : original(...args)));
+    vi.spyOn(console, level).mockImplementation((...args: unknown[]) =>
+      typeof args[0] === 'string' && args[0].startsWith('github: ') ? undefined : original(...args),
+    );
   }
   // One worker slot: the fuzz stores thousands of GitHubDelivery runs; executing them is not the point.
   w = await createServiceWorld({ RMAPP_LABELS: JSON.stringify({ 'rmapp:bug': 'bugfix' }), RMAPP_CONCURRENCY: '1' });
@@ -42,14 +44,20 @@ interface Reply {
 }
 
 /** One request over node:http (which, unlike fetch, lets the test set Host), on a keep-alive agent. */
-function send(path: string, options: { method?: string; headers?: Record<string, string>; body?: string; port?: number } = {}): Promise<Reply> {
+function send(
+  path: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string; port?: number } = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: options.port ?? port, path, method: options.method ?? 'GET', headers: options.headers, agent }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
+    const req = request(
+      { host: '127.0.0.1', port: options.port ?? port, path, method: options.method ?? 'GET', headers: options.headers, agent },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(options.body);
   });
@@ -86,29 +94,62 @@ function prng(seed: number) {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-  return { next, int: (n: number) => Math.floor(next() * n), pick: <T,>(list: readonly T[]): T => list[Math.floor(next() * list.length)] as T };
+  return {
+    next,
+    int: (n: number) => Math.floor(next() * n),
+    pick: <T>(list: readonly T[]): T => list[Math.floor(next() * list.length)] as T,
+  };
 }
 type Rng = ReturnType<typeof prng>;
 
 // Marker strings swapped for raw JSON text that JSON.stringify cannot produce (or would overflow the stack on).
 const DEEP = '@@deep@@';
 const HUGE = '@@huge@@';
-const UNICODE = ['\u0000', '\ud800', '\udfff', '\ud83d', 'x\u0000y', '\u202e', 'e\u0301', '😀', '\ufeff', '\uffff', '𝔘𝔫𝔦', '\u0085', 'نص', '\r\n', '%00', '\\u0000'];
+const UNICODE = [
+  '\u0000',
+  '\ud800',
+  '\udfff',
+  '\ud83d',
+  'x\u0000y',
+  '\u202e',
+  'e\u0301',
+  '😀',
+  '\ufeff',
+  '\uffff',
+  '𝔘𝔫𝔦',
+  '\u0085',
+  'نص',
+  '\r\n',
+  '%00',
+  '\\u0000',
+];
 
 function hostileValue(r: Rng): unknown {
   switch (r.int(12)) {
-    case 0: return `${r.pick(UNICODE)}${r.pick(UNICODE)}`;
-    case 1: return `@rmapp implement ${r.pick(UNICODE)}`;
-    case 2: return r.pick([1e308, -1, 0, 2 ** 64, 1.5, -0, Number.MAX_SAFE_INTEGER + 2]);
-    case 3: return HUGE;
-    case 4: return r.pick([[], {}, true, null, [1, 'a'], { login: 'alice' }]);
-    case 5: return DEEP;
-    case 6: return r.next() < 0.2 ? 'x'.repeat(r.pick([65_536, 65_537, 100_000])) : 'x'.repeat(r.int(2_000)); // big texts sparingly: they cost time, not coverage
-    case 7: return r.pick(['', ' ', 'rmapp', 'rmapp[bot]', 'Bot', '__proto__', 'constructor', 'toString']);
-    case 8: return `${'\ud800'.repeat(r.int(4) + 1)}alice${'\u0000'.repeat(r.int(3))}`;
-    case 9: return String.fromCharCode(...Array.from({ length: 8 }, () => r.int(0x10000)));
-    case 10: return r.int(2) ? 'rmapp:bug' : 'created';
-    default: return `@rmapp ${r.pick(['approve', 'cancel', 'implement feature', 'dance', 'retry'])}\u0000`;
+    case 0:
+      return `${r.pick(UNICODE)}${r.pick(UNICODE)}`;
+    case 1:
+      return `@rmapp implement ${r.pick(UNICODE)}`;
+    case 2:
+      return r.pick([1e308, -1, 0, 2 ** 64, 1.5, -0, Number.MAX_SAFE_INTEGER + 2]);
+    case 3:
+      return HUGE;
+    case 4:
+      return r.pick([[], {}, true, null, [1, 'a'], { login: 'alice' }]);
+    case 5:
+      return DEEP;
+    case 6:
+      return r.next() < 0.2 ? 'x'.repeat(r.pick([65_536, 65_537, 100_000])) : 'x'.repeat(r.int(2_000)); // big texts sparingly: they cost time, not coverage
+    case 7:
+      return r.pick(['', ' ', 'rmapp', 'rmapp[bot]', 'Bot', '__proto__', 'constructor', 'toString']);
+    case 8:
+      return `${'\ud800'.repeat(r.int(4) + 1)}alice${'\u0000'.repeat(r.int(3))}`;
+    case 9:
+      return String.fromCharCode(...Array.from({ length: 8 }, () => r.int(0x10000)));
+    case 10:
+      return r.int(2) ? 'rmapp:bug' : 'created';
+    default:
+      return `@rmapp ${r.pick(['approve', 'cancel', 'implement feature', 'dance', 'retry'])}\u0000`;
   }
 }
 
@@ -125,8 +166,24 @@ function paths(value: unknown, prefix: (string | number)[] = [], out: (string | 
 }
 
 /** The fields rmapp reads, mutated more often than the rest. */
-const HOT = [['action'], ['comment', 'body'], ['comment', 'user', 'login'], ['comment', 'user', 'type'], ['comment', 'id'], ['issue', 'number'], ['pull_request', 'number'], ['repository', 'name'],
-  ['repository', 'owner', 'login'], ['installation', 'id'], ['label', 'name'], ['sender', 'login'], ['issue', 'pull_request'], ['comment', 'pull_request_review_id'], ['review', 'body'], ['review', 'id']];
+const HOT = [
+  ['action'],
+  ['comment', 'body'],
+  ['comment', 'user', 'login'],
+  ['comment', 'user', 'type'],
+  ['comment', 'id'],
+  ['issue', 'number'],
+  ['pull_request', 'number'],
+  ['repository', 'name'],
+  ['repository', 'owner', 'login'],
+  ['installation', 'id'],
+  ['label', 'name'],
+  ['sender', 'login'],
+  ['issue', 'pull_request'],
+  ['comment', 'pull_request_review_id'],
+  ['review', 'body'],
+  ['review', 'id'],
+];
 
 function setPath(root: any, path: (string | number)[], value: unknown, remove: boolean) {
   let node = root;
@@ -145,14 +202,47 @@ function setPath(root: any, path: (string | number)[], value: unknown, remove: b
 function trimmed(p: any): any {
   if (Array.isArray(p)) return p.map(trimmed);
   if (!p || typeof p !== 'object') return p;
-  return Object.fromEntries(Object.entries(p).filter(([k]) => !/(^|_)url$|^_links$/.test(k)).map(([k, v]) => [k, trimmed(v)]));
+  return Object.fromEntries(
+    Object.entries(p)
+      .filter(([k]) => !/(^|_)url$|^_links$/.test(k))
+      .map(([k, v]) => [k, trimmed(v)]),
+  );
 }
 
 const BASES = [
-  ['issue_comment', () => example('issue_comment', 'created', (p) => { p.comment.body = '@rmapp implement'; p.comment.user.type = 'User'; p.comment.user.login = 'fuzzer'; })],
-  ['pull_request_review_comment', () => example('pull_request_review_comment', 'created', (p) => { p.comment.body = '@rmapp fix this'; p.comment.user.login = 'fuzzer'; })],
-  ['issues', () => example('issues', 'labeled', (p) => { p.label.name = 'rmapp:bug'; p.sender.login = 'fuzzer'; p.sender.type = 'User'; })],
-  ['pull_request_review', () => example('pull_request_review', 'submitted', (p) => { p.review.user.login = 'fuzzer'; })],
+  [
+    'issue_comment',
+    () =>
+      example('issue_comment', 'created', (p) => {
+        p.comment.body = '@rmapp implement';
+        p.comment.user.type = 'User';
+        p.comment.user.login = 'fuzzer';
+      }),
+  ],
+  [
+    'pull_request_review_comment',
+    () =>
+      example('pull_request_review_comment', 'created', (p) => {
+        p.comment.body = '@rmapp fix this';
+        p.comment.user.login = 'fuzzer';
+      }),
+  ],
+  [
+    'issues',
+    () =>
+      example('issues', 'labeled', (p) => {
+        p.label.name = 'rmapp:bug';
+        p.sender.login = 'fuzzer';
+        p.sender.type = 'User';
+      }),
+  ],
+  [
+    'pull_request_review',
+    () =>
+      example('pull_request_review', 'submitted', (p) => {
+        p.review.user.login = 'fuzzer';
+      }),
+  ],
 ] as const;
 let bases: [string, unknown][] | undefined;
 let nextId = 7_000_000;
@@ -171,7 +261,9 @@ function fuzzCase(r: Rng): { event: string; body: string } {
   }
   let body = JSON.stringify(r.next() < 0.02 ? r.pick([[payload], 'text', 42, null]) : payload);
   const depth = r.next() < 0.1 ? 100_000 : r.pick([10, 1_000]);
-  body = body.replaceAll(`"${DEEP}"`, `${'['.repeat(depth)}${']'.repeat(depth)}`).replaceAll(`"${HUGE}"`, r.pick(['1e400', '-1e400', '123456789012345678901234567890', '1'.repeat(400)]));
+  body = body
+    .replaceAll(`"${DEEP}"`, `${'['.repeat(depth)}${']'.repeat(depth)}`)
+    .replaceAll(`"${HUGE}"`, r.pick(['1e400', '-1e400', '123456789012345678901234567890', '1'.repeat(400)]));
   if (r.next() < 0.02) body = body.slice(0, r.int(body.length)); // truncated JSON
   return { event: r.next() < 0.03 ? r.pick(['ping', 'star', 'installation', 'x\u00ff']) : event, body };
 }
@@ -187,7 +279,11 @@ it('a comment whose text holds NUL bytes and lone surrogates is stored, with U+F
   const res = await send('/webhooks/github', { method: 'POST', headers: signed('issue_comment', body), body });
   expect(res.status, res.body).toBe(202);
   const run = await w.service.engine.get(JSON.parse(res.body).runId);
-  expect(run.input).toMatchObject({ body: '@rmapp implement \ufffd and \ufffd and \ufffd', author: 'al\ufffdice\ufffd', repo: 'wid\ufffdgets' });
+  expect(run.input).toMatchObject({
+    body: '@rmapp implement \ufffd and \ufffd and \ufffd',
+    author: 'al\ufffdice\ufffd',
+    repo: 'wid\ufffdgets',
+  });
 });
 
 it('10,000 fuzzed signed webhooks: no 5xx', { timeout: 120_000 }, async () => {
@@ -203,14 +299,23 @@ it('10,000 fuzzed signed webhooks: no 5xx', { timeout: 120_000 }, async () => {
       const i = next++;
       const c = fuzzCase(r); // generated in order, so case i is the same for a given seed
 
-      const res = await send('/webhooks/github', { method: 'POST', headers: signed(c.event, c.body, `fuzz-${seed}-${i}`), body: c.body }).catch((err: Error) => err);
+      const res = await send('/webhooks/github', {
+        method: 'POST',
+        headers: signed(c.event, c.body, `fuzz-${seed}-${i}`),
+        body: c.body,
+      }).catch((err: Error) => err);
       const status = res instanceof Error ? 0 : res.status;
       statuses.set(status, (statuses.get(status) ?? 0) + 1);
-      if (status >= 500 || status === 0) offenders.push(`case ${i} (${c.event}) → ${res instanceof Error ? res.message : `${res.status} ${res.body}`}: ${c.body.slice(0, 600)}`);
+      if (status >= 500 || status === 0)
+        offenders.push(
+          `case ${i} (${c.event}) → ${res instanceof Error ? res.message : `${res.status} ${res.body}`}: ${c.body.slice(0, 600)}`,
+        );
     }
   };
   await Promise.all(Array.from({ length: 8 }, worker));
-  console.log(`fuzz seed ${seed}: ${total} deliveries in ${((performance.now() - t0) / 1000).toFixed(1)} s, statuses ${JSON.stringify(Object.fromEntries([...statuses].sort()))}`);
+  console.log(
+    `fuzz seed ${seed}: ${total} deliveries in ${((performance.now() - t0) / 1000).toFixed(1)} s, statuses ${JSON.stringify(Object.fromEntries([...statuses].sort()))}`,
+  );
   expect(offenders.slice(0, 5), `${offenders.length} deliveries got a 5xx`).toEqual([]);
   expect(statuses.get(202)).toBeGreaterThan(1_000); // the fuzz reached storage, not only the filters
 });
@@ -220,10 +325,21 @@ it('10,000 fuzzed signed webhooks: no 5xx', { timeout: 120_000 }, async () => {
 const ATTACKER = () => `rebind.attacker.example:${port}`;
 
 it('a foreign Host (DNS rebinding) is refused on every route but the signed webhook and /healthz', async () => {
-  for (const [method, path] of [['GET', '/'], ['GET', '/runs/x'], ['GET', '/api/runs'], ['GET', '/api/workflows'], ['POST', '/api/runs/x/cancel'], ['GET', '/metrics'], ['GET', '/app.js'], ['GET', '/login?token=x']] as const) {
+  for (const [method, path] of [
+    ['GET', '/'],
+    ['GET', '/runs/x'],
+    ['GET', '/api/runs'],
+    ['GET', '/api/workflows'],
+    ['POST', '/api/runs/x/cancel'],
+    ['GET', '/metrics'],
+    ['GET', '/app.js'],
+    ['GET', '/login?token=x'],
+  ] as const) {
     const res = await send(path, { method, headers: { host: ATTACKER(), 'x-rmapp-request': '1' } });
     expect(res.status, `${method} ${path}`).toBe(421);
-    expect(JSON.parse(res.body).error).toMatch(/Host "rebind\.attacker\.example:\d+" is not a name of this service.*DNS-rebinding.*RMAPP_PUBLIC_URL/);
+    expect(JSON.parse(res.body).error).toMatch(
+      /Host "rebind\.attacker\.example:\d+" is not a name of this service.*DNS-rebinding.*RMAPP_PUBLIC_URL/,
+    );
   }
   expect((await send('/api/runs', { headers: { host: 'localhost' } })).status).toBe(421); // the right name on the wrong port
   expect((await send('/api/runs', { headers: { host: `evil.example@127.0.0.1:${port}` } })).status).toBe(421);
@@ -232,29 +348,57 @@ it('a foreign Host (DNS rebinding) is refused on every route but the signed webh
   }
   expect((await send('/healthz', { headers: { host: ATTACKER() } })).status).toBe(200);
   const body = JSON.stringify(example('star', 'created'));
-  expect((await send('/webhooks/github', { method: 'POST', headers: { ...signed('star', body), host: ATTACKER() }, body })).status).toBe(202);
+  expect((await send('/webhooks/github', { method: 'POST', headers: { ...signed('star', body), host: ATTACKER() }, body })).status).toBe(
+    202,
+  );
 });
 
 it('a POST whose Origin is not the service is refused; its own dashboard origin passes', async () => {
-  const post = (origin?: string) => send('/api/runs/no-such-run/cancel', { method: 'POST', headers: { 'x-rmapp-request': '1', ...(origin ? { origin } : {}) } });
-  for (const origin of ['http://evil.example', `http://rebind.attacker.example:${port}`, 'null', `https://127.0.0.1.evil.example`, 'file://', 'garbage']) {
+  const post = (origin?: string) =>
+    send('/api/runs/no-such-run/cancel', { method: 'POST', headers: { 'x-rmapp-request': '1', ...(origin ? { origin } : {}) } });
+  for (const origin of [
+    'http://evil.example',
+    `http://rebind.attacker.example:${port}`,
+    'null',
+    `https://127.0.0.1.evil.example`,
+    'file://',
+    'garbage',
+  ]) {
     const res = await post(origin);
     expect(res.status, origin).toBe(403);
     expect(JSON.parse(res.body).error).toMatch(/Origin .* is not this service's/);
   }
   // Past the Origin check, the run simply does not exist.
-  for (const origin of [`http://127.0.0.1:${port}`, `http://localhost:${port}`, undefined]) expect((await post(origin)).status, String(origin)).toBe(404);
+  for (const origin of [`http://127.0.0.1:${port}`, `http://localhost:${port}`, undefined])
+    expect((await post(origin)).status, String(origin)).toBe(404);
 });
 
 it('with a public URL its host is a name of the service; bound beyond loopback with a token, Host is left to the token', async () => {
   const engine = w.service.engine;
-  const proxied = await startServiceServer({ engine, log, host: '127.0.0.1', port: 0, webhook: null, publicUrl: 'https://rmapp.example.com', allowedHosts: ['rmapp-upstream:8080'] });
-  const open = await startServiceServer({ engine, log, host: '0.0.0.0', port: 0, webhook: null, dashboardToken: 'a-dashboard-token-0123456789' });
+  const proxied = await startServiceServer({
+    engine,
+    log,
+    host: '127.0.0.1',
+    port: 0,
+    webhook: null,
+    publicUrl: 'https://rmapp.example.com',
+    allowedHosts: ['rmapp-upstream:8080'],
+  });
+  const open = await startServiceServer({
+    engine,
+    log,
+    host: '0.0.0.0',
+    port: 0,
+    webhook: null,
+    dashboardToken: 'a-dashboard-token-0123456789',
+  });
   try {
     const p = Number(new URL(proxied.url).port);
-    for (const host of ['rmapp.example.com', 'rmapp.example.com:443', 'rmapp-upstream:8080', `127.0.0.1:${p}`]) expect((await send('/api/runs', { port: p, headers: { host } })).status, host).toBe(200);
+    for (const host of ['rmapp.example.com', 'rmapp.example.com:443', 'rmapp-upstream:8080', `127.0.0.1:${p}`])
+      expect((await send('/api/runs', { port: p, headers: { host } })).status, host).toBe(200);
     expect((await send('/api/runs', { port: p, headers: { host: 'rmapp.example.com:8443' } })).status).toBe(421);
-    const cancel = (origin: string) => send('/api/runs/none/cancel', { port: p, method: 'POST', headers: { host: 'rmapp.example.com', origin, 'x-rmapp-request': '1' } });
+    const cancel = (origin: string) =>
+      send('/api/runs/none/cancel', { port: p, method: 'POST', headers: { host: 'rmapp.example.com', origin, 'x-rmapp-request': '1' } });
     expect((await cancel('https://rmapp.example.com')).status).toBe(404);
     expect((await cancel('https://evil.example')).status).toBe(403);
 
@@ -262,7 +406,12 @@ it('with a public URL its host is a name of the service; bound beyond loopback w
     const auth = { authorization: 'Bearer a-dashboard-token-0123456789' };
     expect((await send('/api/runs', { port: q, headers: { host: 'rebind.attacker.example' } })).status).toBe(401); // the token defends
     expect((await send('/api/runs', { port: q, headers: { host: '10.1.2.3:9999', ...auth } })).status).toBe(200); // a pod IP, a proxy's name
-    const post = (origin: string) => send('/api/runs/none/cancel', { port: q, method: 'POST', headers: { host: 'rmapp.internal', origin, 'x-rmapp-request': '1', ...auth } });
+    const post = (origin: string) =>
+      send('/api/runs/none/cancel', {
+        port: q,
+        method: 'POST',
+        headers: { host: 'rmapp.internal', origin, 'x-rmapp-request': '1', ...auth },
+      });
     expect((await post('http://rmapp.internal')).status).toBe(404);
     expect((await post('https://evil.example')).status).toBe(403);
   } finally {
@@ -275,7 +424,19 @@ it('with a public URL its host is a name of the service; bound beyond loopback w
 
 it('every response carries CSP, frame denial, nosniff and no-referrer', async () => {
   const replies: [string, Reply][] = [];
-  for (const path of ['/', '/runs/x', '/app.js', '/style.css', '/api/runs', '/api/runs/none', '/api/runs/%ZZ', '/healthz', '/metrics', '/nope']) replies.push([path, await send(path)]);
+  for (const path of [
+    '/',
+    '/runs/x',
+    '/app.js',
+    '/style.css',
+    '/api/runs',
+    '/api/runs/none',
+    '/api/runs/%ZZ',
+    '/healthz',
+    '/metrics',
+    '/nope',
+  ])
+    replies.push([path, await send(path)]);
   replies.push(['bad host', await send('/', { headers: { host: ATTACKER() } })]);
   replies.push(['webhook 401', await send('/webhooks/github', { method: 'POST', body: '{}' })]);
   for (const [what, res] of replies) {
@@ -328,7 +489,14 @@ it('malformed percent-escapes, NUL bytes, request targets and cookies are a 400 
 
 it('a malformed token cookie is a 400 that says how to sign in again; /login still works', async () => {
   const token = 'dashboard-token-0123456789';
-  const guarded = await startServiceServer({ engine: w.service.engine, log, host: '127.0.0.1', port: 0, webhook: null, dashboardToken: token });
+  const guarded = await startServiceServer({
+    engine: w.service.engine,
+    log,
+    host: '127.0.0.1',
+    port: 0,
+    webhook: null,
+    dashboardToken: token,
+  });
   try {
     const p = Number(new URL(guarded.url).port);
     for (const path of ['/api/runs', '/']) {
@@ -344,9 +512,25 @@ it('a malformed token cookie is a 400 that says how to sign in again; /login sti
 });
 
 it('retrying a run that did not fail is a 409, not a 500', async () => {
-  const id = await w.service.engine.start('GitHubDelivery', {
-    deliveryId: 'retry-409', event: 'issues', action: 'labeled', owner: 'acme', repo: 'widgets', installationId: null, number: 1, isPullRequest: false, author: 'bot', body: '', commentId: null, reviewId: null, label: 'nope',
-  }, { runId: 'deliveries/retry-409' });
+  const id = await w.service.engine.start(
+    'GitHubDelivery',
+    {
+      deliveryId: 'retry-409',
+      event: 'issues',
+      action: 'labeled',
+      owner: 'acme',
+      repo: 'widgets',
+      installationId: null,
+      number: 1,
+      isPullRequest: false,
+      author: 'bot',
+      body: '',
+      commentId: null,
+      reviewId: null,
+      label: 'nope',
+    },
+    { runId: 'deliveries/retry-409' },
+  );
   const res = await send(`/api/runs/${encodeURIComponent(id)}/retry`, { method: 'POST', headers: { 'x-rmapp-request': '1' } });
   expect([200, 409], res.body).toContain(res.status);
   if (res.status === 409) expect(JSON.parse(res.body).error).toMatch(/only failed runs can be retried/);
@@ -399,49 +583,77 @@ it('80 webhook bodies trickled at 1 byte/s are cut off, and a normal delivery me
     for (const s of slow) void s.ended.then(() => cutOff++);
     await until(() => slow.every((s) => s.socket.bytesWritten > 0), 10_000, 'the slow clients to connect');
 
-    const body = JSON.stringify(example('issue_comment', 'created', (x) => { x.comment.body = 'no mention here'; }));
+    const body = JSON.stringify(
+      example('issue_comment', 'created', (x) => {
+        x.comment.body = 'no mention here';
+      }),
+    );
     const normal = await send('/webhooks/github', { port: p, method: 'POST', headers: signed('issue_comment', body), body });
     expect(normal.status).toBe(202);
     expect(JSON.parse(normal.body).ignored).toMatch(/does not mention/);
 
     const ends = await Promise.all(slow.map((s) => s.ended));
-    const counts = ends.reduce<Record<string, number>>((acc, e) => ({ ...acc, [e.status ?? 'closed']: (acc[e.status ?? 'closed'] ?? 0) + 1 }), {});
-    console.log(`slow webhook bodies: ${JSON.stringify(counts)} (cut off before sending their 5000 bytes: ${ends.filter((e) => e.sent < 5000).length})`);
+    const counts = ends.reduce<Record<string, number>>(
+      (acc, e) => ({ ...acc, [e.status ?? 'closed']: (acc[e.status ?? 'closed'] ?? 0) + 1 }),
+      {},
+    );
+    console.log(
+      `slow webhook bodies: ${JSON.stringify(counts)} (cut off before sending their 5000 bytes: ${ends.filter((e) => e.sent < 5000).length})`,
+    );
     expect(cutOff).toBe(80);
     expect(ends).toHaveLength(80);
-    expect(ends.filter((e) => !(e.sent < 5000 && (e.status === 408 || e.status === null))), 'slow bodies not cut off with 408 or a close').toEqual([]);
+    expect(
+      ends.filter((e) => !(e.sent < 5000 && (e.status === 408 || e.status === null))),
+      'slow bodies not cut off with 408 or a close',
+    ).toEqual([]);
   } finally {
     await server.close();
   }
 });
 
-it('a webhook without a signature is refused before its body is read; the rest is discarded, not buffered', { timeout: 30_000 }, async () => {
-  const server = await webhookServer(1_000);
-  try {
-    const p = Number(new URL(server.url).port);
-    const res = await raw(
-      `POST /webhooks/github HTTP/1.1\r\nHost: 127.0.0.1:${p}\r\nContent-Type: application/json\r\nContent-Length: 50000000\r\nX-GitHub-Event: issue_comment\r\nX-GitHub-Delivery: nosig\r\n\r\n{"action":`,
-      p,
-    );
-    // The 50 MB never came: the 401 was sent at once, and the connection closed when the body deadline passed.
-    expect(res.status).toBe(401);
-    expect(res.text).toMatch(/Missing X-Hub-Signature-256/);
-    const oversized = await raw(
-      `POST /webhooks/github HTTP/1.1\r\nHost: 127.0.0.1:${p}\r\nContent-Length: 50000000\r\nX-GitHub-Event: issue_comment\r\nX-GitHub-Delivery: big\r\nX-Hub-Signature-256: sha256=00\r\n\r\n`,
-      p,
-    );
-    expect(oversized.status).toBe(413);
-    // A client that sends its small unsigned body at once keeps its keep-alive connection.
-    const unsigned = await send('/webhooks/github', { port: p, method: 'POST', headers: { 'x-github-event': 'ping', 'x-github-delivery': 'u' }, body: '{}' });
-    expect(unsigned.status).toBe(401);
-    expect(unsigned.headers.connection).toBe('keep-alive');
-  } finally {
-    await server.close();
-  }
-});
+it(
+  'a webhook without a signature is refused before its body is read; the rest is discarded, not buffered',
+  { timeout: 30_000 },
+  async () => {
+    const server = await webhookServer(1_000);
+    try {
+      const p = Number(new URL(server.url).port);
+      const res = await raw(
+        `POST /webhooks/github HTTP/1.1\r\nHost: 127.0.0.1:${p}\r\nContent-Type: application/json\r\nContent-Length: 50000000\r\nX-GitHub-Event: issue_comment\r\nX-GitHub-Delivery: nosig\r\n\r\n{"action":`,
+        p,
+      );
+      // The 50 MB never came: the 401 was sent at once, and the connection closed when the body deadline passed.
+      expect(res.status).toBe(401);
+      expect(res.text).toMatch(/Missing X-Hub-Signature-256/);
+      const oversized = await raw(
+        `POST /webhooks/github HTTP/1.1\r\nHost: 127.0.0.1:${p}\r\nContent-Length: 50000000\r\nX-GitHub-Event: issue_comment\r\nX-GitHub-Delivery: big\r\nX-Hub-Signature-256: sha256=00\r\n\r\n`,
+        p,
+      );
+      expect(oversized.status).toBe(413);
+      // A client that sends its small unsigned body at once keeps its keep-alive connection.
+      const unsigned = await send('/webhooks/github', {
+        port: p,
+        method: 'POST',
+        headers: { 'x-github-event': 'ping', 'x-github-delivery': 'u' },
+        body: '{}',
+      });
+      expect(unsigned.status).toBe(401);
+      expect(unsigned.headers.connection).toBe('keep-alive');
+    } finally {
+      await server.close();
+    }
+  },
+);
 
 it('request heads are bounded in size and in time', { timeout: 30_000 }, async () => {
-  const server = await startServiceServer({ engine: w.service.engine, log, host: '127.0.0.1', port: 0, webhook: null, limits: { headersTimeoutMs: 1_000, requestTimeoutMs: 2_000 } });
+  const server = await startServiceServer({
+    engine: w.service.engine,
+    log,
+    host: '127.0.0.1',
+    port: 0,
+    webhook: null,
+    limits: { headersTimeoutMs: 1_000, requestTimeoutMs: 2_000 },
+  });
   try {
     const p = Number(new URL(server.url).port);
     expect((await raw(`GET /api/runs HTTP/1.1\r\nHost: 127.0.0.1:${p}\r\nX-Big: ${'a'.repeat(17 * 1024)}\r\n\r\n`, p)).status).toBe(431);

@@ -21,7 +21,8 @@ let tmp: string;
 let emulator: GitHubEmulator;
 let engine: Engine;
 let remote: string;
-const git = async (cwd: string, ...args: string[]) => (await runCommand(['git', '-c', 'user.name=t', '-c', 'user.email=t@x', ...args], { cwd })).stdout.trim();
+const git = async (cwd: string, ...args: string[]) =>
+  (await runCommand(['git', '-c', 'user.name=t', '-c', 'user.email=t@x', ...args], { cwd })).stdout.trim();
 /** Every ref of the remote with its commit: compared before and after, nothing may move. */
 const refs = () => git(remote, 'for-each-ref', '--format=%(refname) %(objectname)');
 
@@ -73,7 +74,10 @@ it("refuses a fork's pull request, also one whose branch is named like the base'
     ['mallory/widgets', /branch is in the fork mallory\/widgets/],
     [null, /fork that no longer exists/],
   ] as const) {
-    const { run, replies, entered } = await review(pull('main', headRepo), '@rmapp tidy this\nWRITE app.txt pwned', { path: 'app.txt', line: 1 });
+    const { run, replies, entered } = await review(pull('main', headRepo), '@rmapp tidy this\nWRITE app.txt pwned', {
+      path: 'app.txt',
+      line: 1,
+    });
     expect(run.status, `PR from ${headRepo}`).toBe('failed');
     expect(run.error).toMatchObject({ category: 'validation', code: 'FORK_PULL_REQUEST' });
     expect(entered, 'the run went no further than parsing').toEqual(['parsingComment', 'reportingFailure', 'failed']);
@@ -121,10 +125,18 @@ it('a PR branch deleted or moved on while the run works is neither re-created no
   ] as const) {
     await git(remote, 'update-ref', 'refs/heads/doomed', await git(remote, 'rev-parse', 'refs/heads/main'));
     const number = pull('doomed', undefined);
-    const commentId = emulator.addReviewComment('acme', 'widgets', number, '@rmapp change it\nSLEEP 3000\nWRITE app.txt changed', 'reviewer', { path: 'app.txt', line: 1 });
+    const commentId = emulator.addReviewComment(
+      'acme',
+      'widgets',
+      number,
+      '@rmapp change it\nSLEEP 3000\nWRITE app.txt changed',
+      'reviewer',
+      { path: 'app.txt', line: 1 },
+    );
     const id = await engine.start('PRReview', { owner: 'acme', repo: 'widgets', pullNumber: number, commentId });
     // While the agent works (it sleeps), the branch goes.
-    for (let i = 0; i < 200 && !(await engine.history(id)).some((h) => h.type === 'state.entered' && h.state === 'generatingFix'); i += 1) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 200 && !(await engine.history(id)).some((h) => h.type === 'state.entered' && h.state === 'generatingFix'); i += 1)
+      await new Promise((r) => setTimeout(r, 50));
     await change();
     const after = await refs();
     const run = await engine.waitFor(id, { timeoutMs: 60_000 });

@@ -49,7 +49,8 @@ afterAll(async () => {
   await new Promise((r) => web?.close(r));
 });
 
-const sh = (script: string, job: Partial<SandboxJob> = {}, box = sandbox) => box.run({ argv: ['sh', '-c', script], workspace, timeoutMs: 30_000, ...job });
+const sh = (script: string, job: Partial<SandboxJob> = {}, box = sandbox) =>
+  box.run({ argv: ['sh', '-c', script], workspace, timeoutMs: 30_000, ...job });
 
 it("a command finds none of the service's secrets: not in its environment, not in any process's, not in a host file or the service's directory", async () => {
   const r = await sh(
@@ -111,7 +112,19 @@ it('an allowlist reaches only its names through the egress proxy, and never a pr
   expect(r.stdout).toMatch(/direct exit [1-9]/);
   // Public addresses are not "special": an allowlisted public name is reachable (IPv4 was refused whole once).
   for (const a of ['1.1.1.1', '8.8.8.8', '2606:4700::1111']) expect(isSpecialAddress(a), a).toBe(false);
-  for (const a of ['127.0.0.1', '10.1.2.3', '169.254.169.254', '::1', '::ffff:127.0.0.1', '::127.0.0.1', 'fe80::1', 'fd00::1', '2002:7f00:1::1', '0.0.0.0']) expect(isSpecialAddress(a), a).toBe(true);
+  for (const a of [
+    '127.0.0.1',
+    '10.1.2.3',
+    '169.254.169.254',
+    '::1',
+    '::ffff:127.0.0.1',
+    '::127.0.0.1',
+    'fe80::1',
+    'fd00::1',
+    '2002:7f00:1::1',
+    '0.0.0.0',
+  ])
+    expect(isSpecialAddress(a), a).toBe(true);
 });
 
 it('a timeout kills the whole tree: nothing the command started outlives it', async () => {
@@ -123,17 +136,32 @@ it('a timeout kills the whole tree: nothing the command started outlives it', as
 });
 
 it('memory, processes and output are bounded', async () => {
-  const small = createSandbox({ driver: 'bubblewrap', limits: { memoryBytes: 256 * 1024 ** 2, processes: 64, fileBytes: 1024 ** 2, outputBytes: 64 * 1024 } });
-  const hog = await sh(`node -e "const a=[];for(let i=0;i<40;i++)a.push(Buffer.alloc(32*1024*1024,1));console.log('ALLOCATED')"`, {}, small);
+  const small = createSandbox({
+    driver: 'bubblewrap',
+    limits: { memoryBytes: 256 * 1024 ** 2, processes: 64, fileBytes: 1024 ** 2, outputBytes: 64 * 1024 },
+  });
+  const hog = await sh(
+    `node -e "const a=[];for(let i=0;i<40;i++)a.push(Buffer.alloc(32*1024*1024,1));console.log('ALLOCATED')"`,
+    {},
+    small,
+  );
   expect(hog.stdout, 'allocated 1.25 GiB under a 256 MiB limit').not.toContain('ALLOCATED');
   expect(hog.exitCode).not.toBe(0);
-  const bomb = await sh('n=0; for i in $(seq 1 300); do (sleep 5 &) 2>/dev/null || n=$((n+1)); done; echo "failed forks: $n"', { timeoutMs: 60_000 }, small);
+  const bomb = await sh(
+    'n=0; for i in $(seq 1 300); do (sleep 5 &) 2>/dev/null || n=$((n+1)); done; echo "failed forks: $n"',
+    { timeoutMs: 60_000 },
+    small,
+  );
   expect(Number(/failed forks: (\d+)/.exec(bomb.stdout)?.[1]), 'forks beyond the process limit').toBeGreaterThan(0);
   const flood = await sh('head -c 5000000 /dev/zero | tr "\\0" x; dd if=/dev/zero of=big.bin bs=1M count=4 2>&1', {}, small);
   expect(flood.stdout.length).toBeLessThanOrEqual(64 * 1024);
   expect(flood.stdout + flood.stderr).toMatch(/File too large|exceeded/i);
   // The private /tmp is memory: many small files must not get past the bound either.
-  const tmpfill = await sh('for i in $(seq 1 64); do head -c 500000 /dev/zero > /tmp/f$i || { echo "stopped at $i"; break; }; done', {}, small);
+  const tmpfill = await sh(
+    'for i in $(seq 1 64); do head -c 500000 /dev/zero > /tmp/f$i || { echo "stopped at $i"; break; }; done',
+    {},
+    small,
+  );
   expect(tmpfill.stdout, 'filled /tmp beyond its bound').toMatch(/stopped at \d+/);
 });
 

@@ -26,7 +26,11 @@ const outcomeOf = async (deliveryRunId: string) =>
 
 /** Adds a review comment by alice on the emulator and delivers its `pull_request_review_comment` webhook. */
 async function deliverReviewComment(pullNumber: number, body: string, reviewId: number) {
-  const id = w.world.emulator.addReviewComment('acme', 'widgets', pullNumber, body, 'alice', { path: 'README.md', line: 1, pull_request_review_id: reviewId });
+  const id = w.world.emulator.addReviewComment('acme', 'widgets', pullNumber, body, 'alice', {
+    path: 'README.md',
+    line: 1,
+    pull_request_review_id: reviewId,
+  });
   const res = await w.deliver(
     'pull_request_review_comment',
     example('pull_request_review_comment', 'created', (p) => {
@@ -100,14 +104,20 @@ it('a user without write permission gets a polite reply and nothing starts', asy
   const delivery = await w.service.engine.waitFor(res.body.runId, { timeoutMs: 30_000 });
   expect(delivery.state).toBe('done');
   expect((delivery.output as { outcome: { action: string } }).outcome.action).toBe('replied');
-  expect(comments(24).map((c) => c.body).join('\n')).toMatch(/@mallory thanks for asking! Only people with write access/);
+  expect(
+    comments(24)
+      .map((c) => c.body)
+      .join('\n'),
+  ).toMatch(/@mallory thanks for asking! Only people with write access/);
   expect(await w.service.engine.list({ idPrefix: 'acme/widgets/issues/24/' })).toHaveLength(0);
 });
 
 it('an unknown command gets the help text', async () => {
   const res = await w.deliver('issue_comment', issueComment(25, '@rmapp dance'));
   await w.service.engine.waitFor(res.body.runId, { timeoutMs: 30_000 });
-  const reply = comments(25).map((c) => c.body).join('\n');
+  const reply = comments(25)
+    .map((c) => c.body)
+    .join('\n');
   expect(reply).toContain(`I don't know the command "dance"`);
   expect(reply).toContain('**rmapp commands**');
 });
@@ -128,7 +138,11 @@ it('`implement feature` then `approve` is routed to the waiting run as a signal;
   await until(async () => (await w.service.engine.get(slowRun)).state === 'awaitingApproval', 60_000, 'the approval wait');
   const second = await w.deliver('issue_comment', issueComment(27, '@rmapp implement'));
   await w.service.engine.waitFor(second.body.runId, { timeoutMs: 30_000 });
-  expect(comments(27).map((c) => c.body).join('\n')).toMatch(/is already working on this issue/);
+  expect(
+    comments(27)
+      .map((c) => c.body)
+      .join('\n'),
+  ).toMatch(/is already working on this issue/);
   const cancel = await w.deliver('issue_comment', issueComment(27, '@rmapp cancel'));
   await w.service.engine.waitFor(cancel.body.runId, { timeoutMs: 30_000 });
   expect((await w.service.engine.get(slowRun)).status).toBe('cancelled');
@@ -142,7 +156,12 @@ it('a review comment mentioning the bot starts PRReview; a review with several s
   expect((await w.service.engine.get(outcome.runId)).workflow).toBe('PRReview');
   expect((await w.service.engine.get(outcome.runId)).input).toMatchObject({ pullNumber: pr.data.number, commentId: one });
 
-  for (const body of ['@rmapp first', '@rmapp second']) w.world.emulator.addReviewComment('acme', 'widgets', pr.data.number, body, 'alice', { path: 'README.md', line: 1, pull_request_review_id: 501 });
+  for (const body of ['@rmapp first', '@rmapp second'])
+    w.world.emulator.addReviewComment('acme', 'widgets', pr.data.number, body, 'alice', {
+      path: 'README.md',
+      line: 1,
+      pull_request_review_id: 501,
+    });
   const review = await w.deliver(
     'pull_request_review',
     example('pull_request_review', 'submitted', (p) => {
@@ -189,14 +208,39 @@ it('a delivery whose act step re-runs after a crash finds the run it started, no
   const executor = w.service.executor;
   if (!executor) throw new Error('GitHub is configured in this world');
   // What the first execution of `act` did before the crash: start the issue's run with this delivery's key.
-  const started = await executor.startIssueWorkflow({ owner: 'acme', repo: 'widgets', issueNumber: 29, template: 'simple', requestedBy: 'alice', key: deliveryId });
+  const started = await executor.startIssueWorkflow({
+    owner: 'acme',
+    repo: 'widgets',
+    issueNumber: 29,
+    template: 'simple',
+    requestedBy: 'alice',
+    key: deliveryId,
+  });
   const payload = issueComment(29, '@rmapp implement');
   const input = {
-    deliveryId, event: 'issue_comment', action: 'created', owner: 'acme', repo: 'widgets', installationId: null, number: 29, isPullRequest: false,
-    author: 'alice', body: payload.comment.body, commentId: payload.comment.id, reviewId: null, label: null,
+    deliveryId,
+    event: 'issue_comment',
+    action: 'created',
+    owner: 'acme',
+    repo: 'widgets',
+    installationId: null,
+    number: 29,
+    isPullRequest: false,
+    author: 'alice',
+    body: payload.comment.body,
+    commentId: payload.comment.id,
+    reviewId: null,
+    label: null,
   };
-  const delivery = await w.service.engine.waitFor(await w.service.engine.start('GitHubDelivery', input, { runId: 'deliveries/redo-29-again' }), { timeoutMs: 30_000 });
+  const delivery = await w.service.engine.waitFor(
+    await w.service.engine.start('GitHubDelivery', input, { runId: 'deliveries/redo-29-again' }),
+    { timeoutMs: 30_000 },
+  );
   expect((delivery.output as { outcome: { action: string; runId: string } }).outcome).toMatchObject({ action: 'started', runId: started });
-  expect(comments(29).map((c) => c.body).join('\n')).not.toMatch(/already working/);
+  expect(
+    comments(29)
+      .map((c) => c.body)
+      .join('\n'),
+  ).not.toMatch(/already working/);
   expect((await w.service.engine.waitFor(started, { timeoutMs: 90_000 })).status).toBe('succeeded');
 });

@@ -66,7 +66,8 @@ async function capture(m: (typeof released)[number]): Promise<SnapshotFixture> {
   return {
     workflow: m.def.name,
     version: m.def.version,
-    about: 'Snapshots persisted by this released version, written by test/snapshot-fixtures.test.ts. Keep while runs of this version can exist.',
+    about:
+      'Snapshots persisted by this released version, written by test/snapshot-fixtures.test.ts. Keep while runs of this version can exist.',
     paths: out,
   };
 }
@@ -108,11 +109,14 @@ it('restores every fixture with today’s code and runs it to completion', async
       );
       continue;
     }
-    const checks = await Promise.all(fixture.paths.flatMap(({ path, points }) => points.map(async (point) => ({ point, path, check: await kit.check(path, point) }))));
+    const checks = await Promise.all(
+      fixture.paths.flatMap(({ path, points }) => points.map(async (point) => ({ point, path, check: await kit.check(path, point) }))),
+    );
     for (const { point, path, check } of checks) {
       resumed += 1;
       for (const p of check.problems) problems.push(`${file} [${path.description}] resumed after ${point.eventsApplied} events: ${p}`);
-      if (check.run && check.run.workflowVersion !== fixture.version) problems.push(`${file}: the resumed run ran on ${check.run.workflowVersion}`);
+      if (check.run && check.run.workflowVersion !== fixture.version)
+        problems.push(`${file}: the resumed run ran on ${check.run.workflowVersion}`);
     }
   }
   console.log(`${resumed} persisted runs from ${files.length} fixture files restored and run to completion.`);

@@ -34,7 +34,10 @@ function tree(all: ReadableSpan[]): string {
       .map((k) => `${k}=${String(s.attributes[k])}`)
       .join(' ');
     lines.push(`${'   '.repeat(depth)}${depth ? '└─ ' : ''}${s.name}  ${ms} ms${attrs ? `  ${attrs}` : ''}`);
-    for (const c of (children.get(s.spanContext().spanId) ?? []).sort((a, b) => a.startTime[0] - b.startTime[0] || a.startTime[1] - b.startTime[1])) walk(c, depth + 1);
+    for (const c of (children.get(s.spanContext().spanId) ?? []).sort(
+      (a, b) => a.startTime[0] - b.startTime[0] || a.startTime[1] - b.startTime[1],
+    ))
+      walk(c, depth + 1);
   };
   for (const root of all.filter((s) => !s.parentSpanContext || !ids.has(s.parentSpanContext.spanId))) walk(root, 0);
   return lines.join('\n');
@@ -43,7 +46,11 @@ function tree(all: ReadableSpan[]): string {
 it('traces a run with the GitHub, git, agent and test calls as children of their step spans', async () => {
   world = await createGitHubWorld();
   world.emulator.issues.set('acme/widgets#41', { title: 'Traced', body: 'PLAN write impl.txt\nWRITE impl.txt right' });
-  const engine = createEngine({ database: { url: '', dataDir: 'memory://' }, workflows: [issueImplementationWorkflow(issueImplementationSteps(world.deps))], pollMs: 50 });
+  const engine = createEngine({
+    database: { url: '', dataDir: 'memory://' },
+    workflows: [issueImplementationWorkflow(issueImplementationSteps(world.deps))],
+    pollMs: 50,
+  });
   await engine.startWorker();
   try {
     const id = await engine.start('IssueImplementation', { owner: 'acme', repo: 'widgets', issueNumber: 41 });
@@ -52,11 +59,18 @@ it('traces a run with the GitHub, git, agent and test calls as children of their
     await engine.stop();
   }
   // The world's own set-up (git init, clone, push) made other traces: keep the run's.
-  const runTrace = spans.getFinishedSpans().find((s) => s.name === 'workflow.start IssueImplementation')?.spanContext().traceId;
+  const runTrace = spans
+    .getFinishedSpans()
+    .find((s) => s.name === 'workflow.start IssueImplementation')
+    ?.spanContext().traceId;
   const all = spans.getFinishedSpans().filter((s) => s.spanContext().traceId === runTrace);
   const byId = new Map(all.map((s) => [s.spanContext().spanId, s]));
   const stepOf = (s: ReadableSpan): string | undefined => {
-    for (let p = s.parentSpanContext && byId.get(s.parentSpanContext.spanId); p; p = p.parentSpanContext && byId.get(p.parentSpanContext.spanId)) {
+    for (
+      let p = s.parentSpanContext && byId.get(s.parentSpanContext.spanId);
+      p;
+      p = p.parentSpanContext && byId.get(p.parentSpanContext.spanId)
+    ) {
       if (p.name.startsWith('workflow.step ')) return p.name.slice('workflow.step '.length);
     }
     return undefined;

@@ -70,10 +70,16 @@ it('--metrics-port serves Prometheus metrics', async () => {
   const id = await pg.client.start('test.sequence', {});
   expect((await pg.client.waitFor(id, { timeoutMs: 30_000 })).status).toBe('succeeded');
   let text = '';
-  await until(async () => {
-    text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text()).catch(() => '');
-    return text.includes('rmapp_runs_finished');
-  }, 15_000, '/metrics to report the run');
+  await until(
+    async () => {
+      text = await fetch(`http://127.0.0.1:${port}/metrics`)
+        .then((r) => r.text())
+        .catch(() => '');
+      return text.includes('rmapp_runs_finished');
+    },
+    15_000,
+    '/metrics to report the run',
+  );
   expect(text).toMatch(/rmapp_runs_finished(_total)?\{[^}]*workflow_name="test\.sequence"[^}]*workflow_status="succeeded"[^}]*\} 1/);
   expect(text).toMatch(/rmapp_steps(_total)?\{[^}]*outcome="succeeded"/);
   expect(text).toMatch(/rmapp_runs_waiting/);

@@ -36,7 +36,11 @@ const calling = defineWorkflow({
     actors: {
       callGitHub: step(async () => trace.getTracer('octokit-like').startActiveSpan('GET /repos/o/r', (span) => span.end())),
     },
-  }).createMachine({ id: 'calling', initial: 'calling', states: { calling: { invoke: { src: 'callGitHub', onDone: 'done' } }, done: { type: 'final' } } }),
+  }).createMachine({
+    id: 'calling',
+    initial: 'calling',
+    states: { calling: { invoke: { src: 'callGitHub', onDone: 'done' } }, done: { type: 'final' } },
+  }),
 });
 
 let testDb: TestDatabase;
@@ -69,14 +73,21 @@ it('a run with a retried step yields one trace: start → run segment → one sp
   const tree = spansOf(id);
   const start = tree.find((s) => s.name === 'workflow.start test.flaky') as ReadableSpan;
   const run = tree.find((s) => s.name === 'workflow.run test.flaky') as ReadableSpan;
-  const attempts = tree.filter((s) => s.name === 'workflow.step flaky').sort((a, b) => Number(a.attributes['workflow.attempt']) - Number(b.attributes['workflow.attempt']));
+  const attempts = tree
+    .filter((s) => s.name === 'workflow.step flaky')
+    .sort((a, b) => Number(a.attributes['workflow.attempt']) - Number(b.attributes['workflow.attempt']));
   expect(start).toBeDefined();
   expect(run).toBeDefined();
   expect(parentId(run)).toBe(start.spanContext().spanId);
   expect(attempts).toHaveLength(2);
   for (const a of attempts) {
     expect(parentId(a)).toBe(run.spanContext().spanId);
-    expect(a.attributes).toMatchObject({ 'workflow.id': id, 'workflow.name': 'test.flaky', 'workflow.step': 'flaky', 'workflow.step.path': '0.flaky.working' });
+    expect(a.attributes).toMatchObject({
+      'workflow.id': id,
+      'workflow.name': 'test.flaky',
+      'workflow.step': 'flaky',
+      'workflow.step.path': '0.flaky.working',
+    });
     expect(a.attributes['workflow.version']).toBe(run.attributes['workflow.version']);
   }
   expect(attempts.map((a) => a.attributes['workflow.attempt'])).toEqual([1, 2]);
@@ -84,7 +95,12 @@ it('a run with a retried step yields one trace: start → run segment → one sp
   expect(attempts[0]?.status.code).toBe(2); // ERROR
   expect(attempts[0]?.events.map((e) => e.name)).toContain('exception');
   expect(attempts[1]?.status.code).toBe(0); // UNSET: succeeded
-  expect(run.attributes).toMatchObject({ 'workflow.id': id, 'workflow.name': 'test.flaky', 'workflow.state': '"done"', 'workflow.status': 'succeeded' });
+  expect(run.attributes).toMatchObject({
+    'workflow.id': id,
+    'workflow.name': 'test.flaky',
+    'workflow.state': '"done"',
+    'workflow.status': 'succeeded',
+  });
   const events = run.events.map((e) => e.name);
   expect(events).toContain('state.entered');
   expect(events).toContain('step.retrying');
@@ -125,7 +141,11 @@ it('metrics count runs of each outcome, step outcomes by category, retries and d
   const ok = await engine.start('test.flaky', { failTimes: 1 });
   const bad = await engine.start('test.flaky', { failTimes: 1, failCategory: 'validation' });
   const hang = await engine.start('test.hanging', {});
-  await until(async () => (await engine.get(hang)).state === 'working' && (await engine.history(hang)).some((h) => h.type === 'step.started'), 20_000, 'the hanging step');
+  await until(
+    async () => (await engine.get(hang)).state === 'working' && (await engine.history(hang)).some((h) => h.type === 'step.started'),
+    20_000,
+    'the hanging step',
+  );
   await engine.cancel(hang, 'metrics test');
   for (const id of [ok, bad, hang]) await engine.waitFor(id, { timeoutMs: 20_000 });
 
@@ -140,13 +160,17 @@ it('metrics count runs of each outcome, step outcomes by category, retries and d
 
   const steps = points(resourceMetrics, 'rmapp.steps');
   const outcome = (o: string, category?: string) =>
-    steps.filter((p) => p.attributes.outcome === o && (category === undefined || p.attributes['error.category'] === category)).reduce((n, p) => n + Number(p.value), 0);
+    steps
+      .filter((p) => p.attributes.outcome === o && (category === undefined || p.attributes['error.category'] === category))
+      .reduce((n, p) => n + Number(p.value), 0);
   expect(outcome('retrying', 'transient')).toBeGreaterThanOrEqual(1);
   expect(outcome('failed', 'validation')).toBeGreaterThanOrEqual(1);
   expect(outcome('succeeded')).toBeGreaterThanOrEqual(1);
   expect(points(resourceMetrics, 'rmapp.step.retries').map((p) => p.attributes['workflow.step'])).toContain('flaky');
   const durations = points(resourceMetrics, 'rmapp.step.duration');
-  expect(Math.max(0, ...durations.map((p) => (p.value as { count: number }).count)), 'step duration points with a count').toBeGreaterThan(0);
+  expect(Math.max(0, ...durations.map((p) => (p.value as { count: number }).count)), 'step duration points with a count').toBeGreaterThan(
+    0,
+  );
   expect(points(resourceMetrics, 'rmapp.run.duration').length).toBeGreaterThan(0);
   expect(points(resourceMetrics, 'rmapp.runs.active')).toHaveLength(1);
   expect(points(resourceMetrics, 'rmapp.runs.waiting')).toHaveLength(1);

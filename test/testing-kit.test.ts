@@ -12,7 +12,9 @@ afterEach(async () => {
 });
 
 it("the kit's clock drives a 1-hour backoff in milliseconds", async () => {
-  kit = await createTestKit({ workflows: [flakyWorkflow('test.hourly', { initialDelayMs: HOUR, maxDelayMs: HOUR, jitter: 0, maxAttempts: 2 })] });
+  kit = await createTestKit({
+    workflows: [flakyWorkflow('test.hourly', { initialDelayMs: HOUR, maxDelayMs: HOUR, jitter: 0, maxAttempts: 2 })],
+  });
   const id = await kit.engine.start('test.hourly', { failTimes: 1 });
   await kit.until(async () => (await kit!.engine.history(id)).some((h) => h.type === 'step.retrying'), 'the retry');
   const retry = (await kit.engine.history(id)).find((h) => h.type === 'step.retrying');

@@ -9,7 +9,11 @@ import { orderExample } from '../src/machines/order-example.ts';
 
 it('runs every path of the approval workflow (steps done/failed, approve, reject, timeout)', async () => {
   const def = approvalWorkflow();
-  const paths = workflowPaths(def, { input: { timeoutMs: 60_000 }, events: [{ type: 'approve', by: 'octocat' }, { type: 'reject' }], kind: 'simple' });
+  const paths = workflowPaths(def, {
+    input: { timeoutMs: 60_000 },
+    events: [{ type: 'approve', by: 'octocat' }, { type: 'reject' }],
+    kind: 'simple',
+  });
   const descriptions = paths.map((p) => p.description);
   expect(descriptions).toContain('xstate.done.actor.0.approval.preparing → approve → xstate.done.actor.0.approval.finishing');
   expect(descriptions).toContain('xstate.done.actor.0.approval.preparing → xstate.after.approvalTimeout.approval.awaitingApproval');

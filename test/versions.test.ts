@@ -34,11 +34,16 @@ beforeAll(async () => {
   publishing = await v1.start('test.versioned', { waitForGate: true }, { runId: 'run-publishing' });
   finished = await v1.start('test.versioned', {}, { runId: 'run-finished' });
   // A signal is applied only in a state that accepts it: approve once they wait in review.
-  for (const id of [inReview, publishing, finished]) await until(async () => (await v1.get(id)).state === 'review', 20_000, `${id} to wait in review`);
+  for (const id of [inReview, publishing, finished])
+    await until(async () => (await v1.get(id)).state === 'review', 20_000, `${id} to wait in review`);
   await v1.send(publishing, { type: 'approve' });
   await v1.send(finished, { type: 'approve' });
   expect((await v1.waitFor(finished, { timeoutMs: 20_000 })).status).toBe('succeeded');
-  await until(async () => (await v1.get(inReview)).state === 'review' && (await v1.get(publishing)).state === 'publishing', 20_000, 'the v1 runs to settle');
+  await until(
+    async () => (await v1.get(inReview)).state === 'review' && (await v1.get(publishing)).state === 'publishing',
+    20_000,
+    'the v1 runs to settle',
+  );
   await v1.stop({ graceMs: 0 });
 });
 
@@ -60,7 +65,9 @@ it('a deploy that removes a state: versions check names the stranded runs and ex
   expect(r.stdout).toMatch(/2 unfinished runs: 0 on a current version, 0 on a previous version, 2 stranded\./);
   const line = r.stdout.split('\n').findIndex((l) => l.includes(inReview) && l.includes('review'));
   expect(line).toBeGreaterThan(0);
-  expect(r.stdout.split('\n')[line + 1]).toMatch(/cannot restore it \(root: state "review" does not exist in the machine\): keep the definition of version \w+ in previousVersions/);
+  expect(r.stdout.split('\n')[line + 1]).toMatch(
+    /cannot restore it \(root: state "review" does not exist in the machine\): keep the definition of version \w+ in previousVersions/,
+  );
   // The publishing run's state still exists in v2, but no worker resumes a run on another version.
   expect(r.stdout).toMatch(new RegExp(`${publishing}\\s+test\\.versioned@${versioned('v1').version}\\s+\\w+\\s+publishing`));
   expect(r.stdout).toMatch(/a run resumes only on its own version/);
@@ -70,7 +77,10 @@ it('a deploy that removes a state: versions check names the stranded runs and ex
   expect(json.code).toBe(1);
   const report = JSON.parse(json.stdout) as { stranded: number; runs: { runId: string; verdict: string; reason: string }[] };
   expect(report.stranded).toBe(2);
-  expect(report.runs.find((x) => x.runId === inReview)).toMatchObject({ verdict: 'stranded', reason: expect.stringMatching(/state "review" does not exist/) });
+  expect(report.runs.find((x) => x.runId === inReview)).toMatchObject({
+    verdict: 'stranded',
+    reason: expect.stringMatching(/state "review" does not exist/),
+  });
 });
 
 it('a deploy that renames a running step: versions check names the child src that is gone', async () => {
@@ -103,7 +113,11 @@ it('with the old version kept, the check passes and old runs finish on it while 
 
   const fresh = await v2.start('test.versioned', {});
   expect(await v2.waitFor(fresh, { timeoutMs: 30_000 })).toMatchObject({ status: 'succeeded', workflowVersion: versioned('v2').version });
-  expect((await v2.history(fresh)).filter((h) => h.type === 'state.entered').map((h) => h.state)).toEqual(['drafting', 'publishing', 'done']);
+  expect((await v2.history(fresh)).filter((h) => h.type === 'state.entered').map((h) => h.state)).toEqual([
+    'drafting',
+    'publishing',
+    'done',
+  ]);
 
   expect(() => engine({ workflows: [versioned('v2')], previousVersions: [versioned('v2')] })).toThrow(/registered twice/);
   const after = await check('v2');

@@ -28,7 +28,8 @@ async function deliverCopies(event: string, payload: unknown, times: number): Pr
 }
 
 /** The delivery runs created since `before`, as `id (delivery id)` for a readable failure. */
-const newRuns = async (before: Set<string>) => (await deliveryRuns()).filter((r) => !before.has(r.id)).map((r) => `${r.id} (${(r.input as { deliveryId: string }).deliveryId})`);
+const newRuns = async (before: Set<string>) =>
+  (await deliveryRuns()).filter((r) => !before.has(r.id)).map((r) => `${r.id} (${(r.input as { deliveryId: string }).deliveryId})`);
 
 beforeAll(async () => {
   w = await createServiceWorld();
@@ -69,7 +70,10 @@ it('`implement` delivered 20 times starts one run and never answers "already wor
   await w.service.engine.waitFor(started.runId, { timeoutMs: 90_000 });
   await Promise.all([...new Set(runIds)].map((id) => w.service.engine.waitFor(id, { timeoutMs: 30_000 })));
   const duplicates = comments(42).filter((c) => /already working/.test(c.body));
-  expect(duplicates.map((c) => c.body), 'replies to copies of the one comment').toEqual([]);
+  expect(
+    duplicates.map((c) => c.body),
+    'replies to copies of the one comment',
+  ).toEqual([]);
 });
 
 it('a review delivered 5 times under new delivery ids is one run', async () => {

@@ -51,12 +51,19 @@ afterAll(async () => {
 
 it('a worker process with the GitHub settings runs an issue workflow to its PR and keeps its progress comment', async () => {
   world.emulator.issues.set('acme/widgets#51', { title: 'From a worker', body: 'PLAN do\nWRITE impl.txt right' });
-  const id = await engine.start('IssueImplementation', { owner: 'acme', repo: 'widgets', issueNumber: 51 }, { runId: 'acme/widgets/issues/51/w1' });
+  const id = await engine.start(
+    'IssueImplementation',
+    { owner: 'acme', repo: 'widgets', issueNumber: 51 },
+    { runId: 'acme/widgets/issues/51/w1' },
+  );
   const run = await engine.waitFor(id, { timeoutMs: 90_000 });
   expect(run.status, worker.output()).toBe('succeeded');
   expect((world.emulator.pulls.get('acme/widgets') ?? []).filter((p) => p.head === 'rmapp/issue-51')).toHaveLength(1);
   await until(
-    () => (world.emulator.comments.get('acme/widgets#51') ?? []).some((c) => c.body.includes(marker(`${id}/progress`)) && c.body.includes('✅ Done')),
+    () =>
+      (world.emulator.comments.get('acme/widgets#51') ?? []).some(
+        (c) => c.body.includes(marker(`${id}/progress`)) && c.body.includes('✅ Done'),
+      ),
     20_000,
     'the worker to write the progress comment',
   );

@@ -67,7 +67,9 @@ it('rejects branch names git would take as options or refuse', async () => {
   for (const bad of ['--upload-pack=touch pwned', 'a..b', 'has space', '']) {
     await expect(checkBranchName(bad)).rejects.toThrow(/not a usable branch name/);
   }
-  await expect(workspaces.prepare({ runId: 'run-3', remoteUrl: remote, branch: '-x', base: 'main' })).rejects.toThrow(/not a usable branch name/);
+  await expect(workspaces.prepare({ runId: 'run-3', remoteUrl: remote, branch: '-x', base: 'main' })).rejects.toThrow(
+    /not a usable branch name/,
+  );
 });
 
 it('runs the agent with the prompt on stdin in the workspace; untrusted text is never a shell command', async () => {
@@ -81,23 +83,36 @@ it('runs the agent with the prompt on stdin in the workspace; untrusted text is 
 });
 
 it('an agent that fails is category agent; one that runs too long is category timeout; abort cancels it', async () => {
-  const failed = await runAgent({ command: AGENT, timeoutMs: 10_000, sandbox: testSandbox }, { cwd: tmp, prompt: 'FAIL 3' }).catch((e: unknown) => e);
+  const failed = await runAgent({ command: AGENT, timeoutMs: 10_000, sandbox: testSandbox }, { cwd: tmp, prompt: 'FAIL 3' }).catch(
+    (e: unknown) => e,
+  );
   expect(toErrorData(failed)).toMatchObject({ category: 'agent', code: 'AGENT_FAILED' });
   expect((failed as Error).message).toMatch(/exited with 3: the agent gave up/);
-  const slow = await runAgent({ command: AGENT, timeoutMs: 300, sandbox: testSandbox }, { cwd: tmp, prompt: 'SLEEP 10000' }).catch((e: unknown) => e);
+  const slow = await runAgent({ command: AGENT, timeoutMs: 300, sandbox: testSandbox }, { cwd: tmp, prompt: 'SLEEP 10000' }).catch(
+    (e: unknown) => e,
+  );
   expect(toErrorData(slow)).toMatchObject({ category: 'timeout', code: 'COMMAND_TIMEOUT' });
   const controller = new AbortController();
-  const pending = runAgent({ command: AGENT, timeoutMs: 10_000, sandbox: testSandbox }, { cwd: tmp, prompt: 'SLEEP 10000', signal: controller.signal }).catch((e: unknown) => e);
+  const pending = runAgent(
+    { command: AGENT, timeoutMs: 10_000, sandbox: testSandbox },
+    { cwd: tmp, prompt: 'SLEEP 10000', signal: controller.signal },
+  ).catch((e: unknown) => e);
   controller.abort();
   expect(toErrorData(await pending).category).toBe('cancelled');
-  const missing = await runAgent({ command: ['no-such-agent-binary'], timeoutMs: 1_000, sandbox: testSandbox }, { cwd: tmp, prompt: '' }).catch((e: unknown) => e);
+  const missing = await runAgent(
+    { command: ['no-such-agent-binary'], timeoutMs: 1_000, sandbox: testSandbox },
+    { cwd: tmp, prompt: '' },
+  ).catch((e: unknown) => e);
   expect(toErrorData(missing)).toMatchObject({ category: 'permanent', code: 'COMMAND_NOT_RUNNABLE' });
 });
 
 it("runs the repository's tests: failures are a result with their output", async () => {
   const ok = await runTests({ command: ['node', '-e', 'console.log("12 passed")'], timeoutMs: 10_000, sandbox: testSandbox }, { cwd: tmp });
   expect(ok).toMatchObject({ passed: true, exitCode: 0 });
-  const bad = await runTests({ command: ['node', '-e', 'console.error("1 failed"); process.exit(1)'], timeoutMs: 10_000, sandbox: testSandbox }, { cwd: tmp });
+  const bad = await runTests(
+    { command: ['node', '-e', 'console.error("1 failed"); process.exit(1)'], timeoutMs: 10_000, sandbox: testSandbox },
+    { cwd: tmp },
+  );
   expect(bad).toMatchObject({ passed: false, exitCode: 1 });
   expect(bad.output).toContain('1 failed');
 });

@@ -17,8 +17,15 @@ let workspaces: Workspaces;
 
 beforeAll(async () => {
   world = await createGitHubWorld();
-  workspaces = new Workspaces({ root: join(mkdtempSync(join(tmpdir(), 'rmapp-sweep-')), 'ws'), author: { name: 'rmapp', email: 'rmapp@example.com' } });
-  engine = createEngine({ database: { url: '', dataDir: 'memory://' }, workflows: [sequenceWorkflow(1), failingWorkflow(), hangingWorkflow()], pollMs: 50 });
+  workspaces = new Workspaces({
+    root: join(mkdtempSync(join(tmpdir(), 'rmapp-sweep-')), 'ws'),
+    author: { name: 'rmapp', email: 'rmapp@example.com' },
+  });
+  engine = createEngine({
+    database: { url: '', dataDir: 'memory://' },
+    workflows: [sequenceWorkflow(1), failingWorkflow(), hangingWorkflow()],
+    pollMs: 50,
+  });
   await engine.startWorker();
 });
 afterAll(async () => {

@@ -24,7 +24,11 @@ const work = step(async () => {
 
 /** Runs `machine` under rmapp, sending `events` one at a time once the run waits for them. */
 async function underRmapp(name: string, machine: AnyStateMachine, events: { type: string }[] = []) {
-  const engine: Engine = createEngine({ database: db, workflows: [defineWorkflow({ name, machine, input: z.object({}).passthrough() })], pollMs: 20 });
+  const engine: Engine = createEngine({
+    database: db,
+    workflows: [defineWorkflow({ name, machine, input: z.object({}).passthrough() })],
+    pollMs: 20,
+  });
   await engine.startWorker();
   try {
     const id = await engine.start(name, {});
@@ -44,7 +48,10 @@ async function underRmapp(name: string, machine: AnyStateMachine, events: { type
 async function waitSettled(engine: Engine, id: string, signals = 0) {
   for (let i = 0; i < 400; i++) {
     const run = await engine.get(id);
-    const [pending] = await db.query<{ n: number }>('select count(*)::int as n from rmapp_run_inbox where run_id = $1 and consumed_at is null', [id]);
+    const [pending] = await db.query<{ n: number }>(
+      'select count(*)::int as n from rmapp_run_inbox where run_id = $1 and consumed_at is null',
+      [id],
+    );
     const handled = (await engine.history(id)).filter((h) => h.type === 'signal.received' || h.type === 'signal.ignored').length;
     if (run.status !== 'running' && run.status !== 'pending' && pending?.n === 0 && handled >= signals) return run;
     if (['succeeded', 'failed', 'cancelled'].includes(run.status)) return run;
@@ -81,14 +88,22 @@ describe('external events are delivered as XState delivers them', () => {
       id: 'counter',
       context: { n: 0 },
       initial: 'counting',
-      states: { counting: { on: { inc: { actions: assign({ n: ({ context }) => context.n + 1 }) }, stop: 'stopped' } }, stopped: { type: 'final' } },
+      states: {
+        counting: { on: { inc: { actions: assign({ n: ({ context }) => context.n + 1 }) }, stop: 'stopped' } },
+        stopped: { type: 'final' },
+      },
       output: ({ context }) => context,
     });
     const events = [{ type: 'inc' }, { type: 'unknown' }, { type: 'inc' }, { type: 'stop' }];
     expect(underXState(machine, events).snapshot.output).toEqual({ n: 2 });
     const { run, history } = await underRmapp('xs.counter', machine, events);
     expect(run.output).toEqual({ n: 2 });
-    expect(history.filter((h) => h.type.startsWith('signal.')).map((h) => h.type)).toEqual(['signal.received', 'signal.ignored', 'signal.received', 'signal.received']);
+    expect(history.filter((h) => h.type.startsWith('signal.')).map((h) => h.type)).toEqual([
+      'signal.received',
+      'signal.ignored',
+      'signal.received',
+      'signal.received',
+    ]);
   });
 
   it('a guard with no implementation fails the run with an error naming the guard, the event and the state', async () => {
@@ -115,7 +130,13 @@ describe('what a JSON snapshot cannot carry is refused at the first write, befor
     ['a Map', new Map([['a', 1]]), /context\.value is a Map/],
     ['a Set', new Set([1]), /context\.value is a Set/],
     ['a BigInt', 10n, /context\.value is a BigInt/],
-    ['a class instance', new (class Money { cents = 1 })(), /context\.value is an instance of Money/],
+    [
+      'a class instance',
+      new (class Money {
+        cents = 1;
+      })(),
+      /context\.value is an instance of Money/,
+    ],
     ['a function', () => 1, /context\.value is a function/],
     ['undefined in an array', [1, undefined], /context\.value\[1\] is undefined in an array/],
   ];
@@ -176,7 +197,11 @@ describe('signals that arrive early', () => {
     });
   let engine: Engine;
   beforeAll(async () => {
-    engine = createEngine({ database: db, workflows: [defineWorkflow({ name: 'xs.order', machine: order(), input: z.object({}) })], pollMs: 20 });
+    engine = createEngine({
+      database: db,
+      workflows: [defineWorkflow({ name: 'xs.order', machine: order(), input: z.object({}) })],
+      pollMs: 20,
+    });
     await engine.startWorker();
   });
   afterAll(() => engine.stop());
@@ -201,7 +226,10 @@ describe('signals that arrive early', () => {
     expect(again).toMatchObject({ delivered: true, outcome: 'received' });
     expect((await engine.waitFor(id, { timeoutMs: 10_000 })).state).toBe('done');
     // The run has finished: the key it took answers duplicate; a new event is refused.
-    expect(await engine.send(id, { type: 'approve' }, { dedupeKey: 'approval-1' }), 'the same event again').toMatchObject({ delivered: false, outcome: 'duplicate' });
+    expect(await engine.send(id, { type: 'approve' }, { dedupeKey: 'approval-1' }), 'the same event again').toMatchObject({
+      delivered: false,
+      outcome: 'duplicate',
+    });
     await expect(engine.send(id, { type: 'approve' }, { dedupeKey: 'approval-2' })).rejects.toThrow(/has already finished \(succeeded\)/);
   });
 
@@ -216,7 +244,9 @@ describe('signals that arrive early', () => {
 
   it('refuses a malformed buffer or wait with a clear error', async () => {
     const id = await engine.start('xs.order', {});
-    await expect(engine.send(id, { type: 'approve' }, { buffer: { forMs: -1 } })).rejects.toThrow(/buffer\.forMs must be a positive number/);
+    await expect(engine.send(id, { type: 'approve' }, { buffer: { forMs: -1 } })).rejects.toThrow(
+      /buffer\.forMs must be a positive number/,
+    );
     await expect(engine.send(id, { type: 'approve' }, { waitMs: Number.NaN })).rejects.toThrow(/waitMs must be/);
     await engine.cancel(id);
   });
@@ -238,7 +268,11 @@ describe('found by an adversarial review', () => {
       },
       output: ({ context }) => context,
     });
-    const engine = createEngine({ database: db, workflows: [defineWorkflow({ name: 'xs.two', machine, input: z.object({}) })], pollMs: 20 });
+    const engine = createEngine({
+      database: db,
+      workflows: [defineWorkflow({ name: 'xs.two', machine, input: z.object({}) })],
+      pollMs: 20,
+    });
     await engine.startWorker();
     try {
       const id = await engine.start('xs.two', {});
@@ -247,7 +281,9 @@ describe('found by an adversarial review', () => {
       const run = await engine.waitFor(id, { timeoutMs: 10_000 });
       expect(run.status).toBe('succeeded');
       expect(run.state).toBe('done');
-      const approvals = (await engine.history(id)).filter((h) => (h.data as { event?: { type?: string } } | null)?.event?.type === 'approve').map((h) => h.type);
+      const approvals = (await engine.history(id))
+        .filter((h) => (h.data as { event?: { type?: string } } | null)?.event?.type === 'approve')
+        .map((h) => h.type);
       expect(approvals.at(-1)).toBe('signal.received');
     } finally {
       await engine.stop();
@@ -259,9 +295,16 @@ describe('found by an adversarial review', () => {
       id: 'pinged',
       context: { pings: 0 },
       initial: 'on',
-      states: { on: { on: { ping: { actions: () => {} }, count: { actions: assign({ pings: ({ context }) => context.pings + 1 }) }, stop: 'off' } }, off: { type: 'final' } },
+      states: {
+        on: { on: { ping: { actions: () => {} }, count: { actions: assign({ pings: ({ context }) => context.pings + 1 }) }, stop: 'off' } },
+        off: { type: 'final' },
+      },
     });
-    const engine = createEngine({ database: db, workflows: [defineWorkflow({ name: 'xs.pinged', machine, input: z.object({}) })], pollMs: 20 });
+    const engine = createEngine({
+      database: db,
+      workflows: [defineWorkflow({ name: 'xs.pinged', machine, input: z.object({}) })],
+      pollMs: 20,
+    });
     await engine.startWorker();
     try {
       const id = await engine.start('xs.pinged', {});
@@ -280,12 +323,18 @@ describe('found by an adversarial review', () => {
       id: 'nul',
       context: { text: '' },
       initial: 'reading',
-      states: { reading: { invoke: { src: 'nul', onDone: { target: 'done', actions: assign({ text: ({ event }) => event.output }) } } }, done: { type: 'final' } },
+      states: {
+        reading: { invoke: { src: 'nul', onDone: { target: 'done', actions: assign({ text: ({ event }) => event.output }) } } },
+        done: { type: 'final' },
+      },
     });
     const fine = setup({}).createMachine({ id: 'fine', initial: 'a', states: { a: { on: { go: 'b' } }, b: { type: 'final' } } });
     const engine = createEngine({
       database: db,
-      workflows: [defineWorkflow({ name: 'xs.nul', machine, input: z.object({ s: z.string().optional() }) }), defineWorkflow({ name: 'xs.fine', machine: fine, input: z.object({}) })],
+      workflows: [
+        defineWorkflow({ name: 'xs.nul', machine, input: z.object({ s: z.string().optional() }) }),
+        defineWorkflow({ name: 'xs.fine', machine: fine, input: z.object({}) }),
+      ],
       pollMs: 20,
     });
     await engine.startWorker();
@@ -309,9 +358,18 @@ describe('found by an adversarial review', () => {
 
   it('a sparse array in context and a Date in a step input are refused with their paths', async () => {
     const takes = step(async ({ input }: { input: { at: unknown } }) => String(input.at));
-    // eslint-disable-next-line no-sparse-arrays -- the hole is what is under test
-    const sparse = setup({ types: {} as { context: { list: unknown[] } } }).createMachine({ id: 'sparse', context: { list: [1, , 3] }, initial: 'a', states: { a: {} } });
-    const dated = setup({ actors: { takes } }).createMachine({ id: 'dated', initial: 'a', states: { a: { invoke: { src: 'takes', input: () => ({ at: new Date(0) }) } } } });
+    const sparse = setup({ types: {} as { context: { list: unknown[] } } }).createMachine({
+      id: 'sparse',
+      // eslint-disable-next-line no-sparse-arrays -- the hole is what is under test
+      context: { list: [1, , 3] },
+      initial: 'a',
+      states: { a: {} },
+    });
+    const dated = setup({ actors: { takes } }).createMachine({
+      id: 'dated',
+      initial: 'a',
+      states: { a: { invoke: { src: 'takes', input: () => ({ at: new Date(0) }) } } },
+    });
     const a = await underRmapp('xs.sparse', sparse);
     expect(a.run.error?.message).toMatch(/context\.list\[1\] is a hole in a sparse array/);
     const before = worked;
@@ -359,7 +417,9 @@ describe('a workflow that buffers early signals by default (signals.buffer)', ()
   });
 
   it('refuses a malformed default with an error naming the setting', () => {
-    expect(() => defineWorkflow({ name: 'xs.bad', machine: order, input: z.object({}), signals: { buffer: { forMs: 0 } } })).toThrow(/signals\.buffer must be true, false or \{ forMs/);
+    expect(() => defineWorkflow({ name: 'xs.bad', machine: order, input: z.object({}), signals: { buffer: { forMs: 0 } } })).toThrow(
+      /signals\.buffer must be true, false or \{ forMs/,
+    );
   });
 });
 
@@ -369,7 +429,13 @@ describe('an action that runs when a delayed event fires', () => {
     ['a delayed raise', { entry: raise({ type: 'ring' }, { delay: 30 }), on: { ring: { actions: 'explode' } } }],
   ] as const) {
     it(`fails the run with MACHINE_ERROR naming the event and the state (${how})`, async () => {
-      const machine = setup({ actions: { explode: () => { throw new Error('the bell is broken'); } } }).createMachine({
+      const machine = setup({
+        actions: {
+          explode: () => {
+            throw new Error('the bell is broken');
+          },
+        },
+      }).createMachine({
         id: 'bell',
         initial: 'waiting',
         states: { waiting: waiting as never },
@@ -381,7 +447,11 @@ describe('an action that runs when a delayed event fires', () => {
       const { run } = await underRmapp(`xs.bell.${how.replace(/\W+/g, '-')}`, machine as never);
       expect(run.status).toBe('failed');
       expect(run.error).toMatchObject({ code: 'MACHINE_ERROR', category: 'permanent' });
-      expect(run.error?.message).toMatch(how === 'after' ? /the bell is broken \(while handling the delayed event "xstate\.after\.30\.bell\.waiting" in state "waiting"\)/ : /the bell is broken \(while handling event "ring" in state "waiting"\)/);
+      expect(run.error?.message).toMatch(
+        how === 'after'
+          ? /the bell is broken \(while handling the delayed event "xstate\.after\.30\.bell\.waiting" in state "waiting"\)/
+          : /the bell is broken \(while handling event "ring" in state "waiting"\)/,
+      );
     });
   }
 });

@@ -30,7 +30,9 @@ export type Intent = Command | { kind: 'review' } | { kind: 'ignore'; reason: st
 export function intentOf(event: GitHubEventInput, deps: Pick<GitHubDeliveryDeps, 'botName' | 'labels'>): Intent {
   if (event.event === 'issues') {
     const template = event.label ? deps.labels[event.label] : undefined;
-    return template ? { kind: 'implement', template, options: {} } : { kind: 'ignore', reason: `label ${event.label} is not mapped to a template` };
+    return template
+      ? { kind: 'implement', template, options: {} }
+      : { kind: 'ignore', reason: `label ${event.label} is not mapped to a template` };
   }
   if (event.event === 'pull_request_review' || event.event === 'pull_request_review_comment') return { kind: 'review' };
   return parseCommand(event.body, deps.botName) ?? { kind: 'ignore', reason: 'no command' };
@@ -40,15 +42,31 @@ const READ_ONLY = new Set(['help', 'status', 'ignore']);
 
 export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySteps {
   const repoOf = (e: GitHubEventInput) => ({ owner: e.owner, repo: e.repo });
-  const subjectOf = (e: GitHubEventInput): Subject => ({ owner: e.owner, repo: e.repo, kind: e.isPullRequest ? 'pulls' : 'issues', number: e.number });
-  const link = (runId: string) => (deps.publicUrl ? `[${runId}](${deps.publicUrl.replace(/\/$/, '')}/runs/${encodeURIComponent(runId)})` : `\`${runId}\``);
-  const reply = async (e: GitHubEventInput, key: string, text: string, outcome: Omit<DeliveryOutcome, 'message'> = { action: 'replied', runId: null }): Promise<DeliveryOutcome> => {
+  const subjectOf = (e: GitHubEventInput): Subject => ({
+    owner: e.owner,
+    repo: e.repo,
+    kind: e.isPullRequest ? 'pulls' : 'issues',
+    number: e.number,
+  });
+  const link = (runId: string) =>
+    deps.publicUrl ? `[${runId}](${deps.publicUrl.replace(/\/$/, '')}/runs/${encodeURIComponent(runId)})` : `\`${runId}\``;
+  const reply = async (
+    e: GitHubEventInput,
+    key: string,
+    text: string,
+    outcome: Omit<DeliveryOutcome, 'message'> = { action: 'replied', runId: null },
+  ): Promise<DeliveryOutcome> => {
     await upsertComment(deps.github, repoOf(e), e.number, key, `@${e.author} ${text}`);
     return { ...outcome, message: text };
   };
   /** Review comments of a review that mention the bot. */
   const botComments = async (e: GitHubEventInput, reviewId: number) => {
-    const comments = await deps.github.paginate(deps.github.pulls.listCommentsForReview, { ...repoOf(e), pull_number: e.number, review_id: reviewId, per_page: 100 });
+    const comments = await deps.github.paginate(deps.github.pulls.listCommentsForReview, {
+      ...repoOf(e),
+      pull_number: e.number,
+      review_id: reviewId,
+      per_page: 100,
+    });
     return comments.filter((c) => mentions(c.body, deps.botName)).map((c) => c.id);
   };
 
@@ -62,11 +80,29 @@ export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySte
       case 'help':
         return reply(e, key, `${intent.reason ? `${intent.reason}\n\n` : ''}${helpText(deps.botName)}`);
       case 'implement': {
-        if (e.isPullRequest) return reply(e, key, `\`implement\` works on issues; on a pull request, mention me in a review comment to ask for a change.\n\n${helpText(deps.botName)}`);
+        if (e.isPullRequest)
+          return reply(
+            e,
+            key,
+            `\`implement\` works on issues; on a pull request, mention me in a review comment to ask for a change.\n\n${helpText(deps.botName)}`,
+          );
         const active = await executor.activeRun(subject);
         // A re-execution of this step (after a crash) finds the run it started itself: not a conflict.
-        if (active && active.id !== executor.runIdFor(subject, e.deliveryId)) return reply(e, key, `run ${link(active.id)} is already working on this issue (${active.status}, at \`${JSON.stringify(active.state)}\`). Use \`@${deps.botName} cancel\` first.`);
-        const runId = await executor.startIssueWorkflow({ owner: e.owner, repo: e.repo, issueNumber: e.number, template: intent.template, requestedBy: e.author, options: intent.options, key: e.deliveryId });
+        if (active && active.id !== executor.runIdFor(subject, e.deliveryId))
+          return reply(
+            e,
+            key,
+            `run ${link(active.id)} is already working on this issue (${active.status}, at \`${JSON.stringify(active.state)}\`). Use \`@${deps.botName} cancel\` first.`,
+          );
+        const runId = await executor.startIssueWorkflow({
+          owner: e.owner,
+          repo: e.repo,
+          issueNumber: e.number,
+          template: intent.template,
+          requestedBy: e.author,
+          options: intent.options,
+          key: e.deliveryId,
+        });
         return { action: 'started', runId, message: `started ${intent.template} as ${runId}` };
       }
       case 'approve':
@@ -80,7 +116,10 @@ export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySte
         const active = await executor.activeRun(subject);
         if (!active) return reply(e, key, 'there is no run to cancel here.');
         const result = await executor.cancel(active.id, `cancelled by @${e.author} on GitHub`);
-        return reply(e, key, `cancelled run ${link(active.id)}.`, { action: 'cancelled', runId: active.id }).then((o) => ({ ...o, message: result.message }));
+        return reply(e, key, `cancelled run ${link(active.id)}.`, { action: 'cancelled', runId: active.id }).then((o) => ({
+          ...o,
+          message: result.message,
+        }));
       }
       case 'retry': {
         if (await executor.activeRun(subject)) return reply(e, key, 'a run is still going here; nothing to retry.');
@@ -93,27 +132,49 @@ export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySte
         const run = await executor.latestRun(subject);
         if (!run) return reply(e, key, 'no run has worked on this yet.');
         const error = run.error ? ` — \`${run.error.category}\` ${run.error.message}` : '';
-        return reply(e, key, `run ${link(run.id)} is **${run.status}** at \`${JSON.stringify(run.state)}\`${error}.`, { action: 'replied', runId: run.id });
+        return reply(e, key, `run ${link(run.id)} is **${run.status}** at \`${JSON.stringify(run.state)}\`${error}.`, {
+          action: 'replied',
+          runId: run.id,
+        });
       }
       case 'review': {
         const reviewId = e.reviewId;
         const ids = reviewId ? await botComments(e, reviewId) : [];
         if (e.event === 'pull_request_review_comment') {
           // A review with several comments for the bot is answered as one (ReviewResponse) by its review event.
-          if (ids.length > 1) return { action: 'ignored', runId: null, message: `comment ${e.commentId} is one of ${ids.length} in review ${reviewId}` };
+          if (ids.length > 1)
+            return { action: 'ignored', runId: null, message: `comment ${e.commentId} is one of ${ids.length} in review ${reviewId}` };
           const into = await executor.addReviewComment(subject, e.commentId as number);
           if (into) return { action: 'signalled', runId: into, message: `comment ${e.commentId} sent to ${into}` };
-          const runId = await executor.startReviewComment({ owner: e.owner, repo: e.repo, pullNumber: e.number, commentId: e.commentId as number, key: e.deliveryId });
+          const runId = await executor.startReviewComment({
+            owner: e.owner,
+            repo: e.repo,
+            pullNumber: e.number,
+            commentId: e.commentId as number,
+            key: e.deliveryId,
+          });
           return { action: 'started', runId, message: `PRReview for comment ${e.commentId}` };
         }
         if (ids.length === 0) return { action: 'ignored', runId: null, message: `review ${reviewId} has no comment for the bot` };
         if (ids.length === 1) {
           const into = await executor.addReviewComment(subject, ids[0] as number);
           if (into) return { action: 'signalled', runId: into, message: `comment ${ids[0]} sent to ${into}` };
-          const runId = await executor.startReviewComment({ owner: e.owner, repo: e.repo, pullNumber: e.number, commentId: ids[0] as number, key: e.deliveryId });
+          const runId = await executor.startReviewComment({
+            owner: e.owner,
+            repo: e.repo,
+            pullNumber: e.number,
+            commentId: ids[0] as number,
+            key: e.deliveryId,
+          });
           return { action: 'started', runId, message: `PRReview for comment ${ids[0]}` };
         }
-        const runId = await executor.startReview({ owner: e.owner, repo: e.repo, pullNumber: e.number, reviewId: reviewId as number, key: e.deliveryId });
+        const runId = await executor.startReview({
+          owner: e.owner,
+          repo: e.repo,
+          pullNumber: e.number,
+          reviewId: reviewId as number,
+          key: e.deliveryId,
+        });
         return { action: 'started', runId, message: `ReviewResponse for ${ids.length} comments of review ${reviewId}` };
       }
     }
@@ -131,7 +192,11 @@ export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySte
     act: step(async ({ input, idempotencyKey }) => act(input, idempotencyKey), { kind: 'github' }),
     refuse: step(
       async ({ input, idempotencyKey }) =>
-        reply(input, idempotencyKey, `thanks for asking! Only people with write access to ${input.owner}/${input.repo} can start or steer rmapp runs, so I did nothing. A maintainer can ask for you.`),
+        reply(
+          input,
+          idempotencyKey,
+          `thanks for asking! Only people with write access to ${input.owner}/${input.repo} can start or steer rmapp runs, so I did nothing. A maintainer can ask for you.`,
+        ),
       { kind: 'github' },
     ),
   };

@@ -107,8 +107,19 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
         const prompt = `${ANALYSIS_REQUEST} #${input.issueNumber} of ${input.owner}/${input.repo}: summarise what it asks, what kind of change it needs, and the risks. Do not change files.\n\n${issueText(facts)}`;
         // The agent reads the repository in the run's own workspace (the branch is created here from
         // the default branch; implementing continues in it), never in the service's directory.
-        const ws = await workspace(runId, { owner: input.owner, repo: input.repo, branch: issueBranch(input.issueNumber), base: facts.defaultBranch }, signal);
-        const analysis = await askJson(deps.agent, { cwd: ws.dir, prompt, schema: issueAnalysisSchema, signal, name: 'analysis', onReask: reask(progress, 'analysis') });
+        const ws = await workspace(
+          runId,
+          { owner: input.owner, repo: input.repo, branch: issueBranch(input.issueNumber), base: facts.defaultBranch },
+          signal,
+        );
+        const analysis = await askJson(deps.agent, {
+          cwd: ws.dir,
+          prompt,
+          schema: issueAnalysisSchema,
+          signal,
+          name: 'analysis',
+          onReask: reask(progress, 'analysis'),
+        });
         await saveArtifact('analysis', analysis);
         return facts;
       },
@@ -143,7 +154,9 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
         progress(`implementing, attempt ${input.attempt}`);
         // A failed run with no output still counts as a failure the agent must fix.
         const failure =
-          input.previousFailure !== null ? `\n## ${PREVIOUS_FAILURE_HEADING}\n\n${input.previousFailure.slice(-8000) || '(the test command printed nothing)'}\n` : '';
+          input.previousFailure !== null
+            ? `\n## ${PREVIOUS_FAILURE_HEADING}\n\n${input.previousFailure.slice(-8000) || '(the test command printed nothing)'}\n`
+            : '';
         const task =
           input.mode === 'reproduce'
             ? `Reproduce the bug of issue #${input.issueNumber}: add a test that fails because of it. Do not fix the bug yet.`
@@ -151,7 +164,11 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
         const planNote = planFile ? `\n\nThe plan is also in \`${planFile}\`.` : '';
         const prompt = `${task}\n\n${issueText(input.issue)}\n## Plan\n\n${yamlBlock(input.plan)}${planNote}\n${failure}`;
         await runAgent(deps.agent, { cwd: ws.dir, prompt, signal });
-        const { committed, sha, earlier } = await deps.workspaces.commitAll(ws, `rmapp: ${input.issue.title} (#${input.issueNumber}), attempt ${input.attempt}`, signal);
+        const { committed, sha, earlier } = await deps.workspaces.commitAll(
+          ws,
+          `rmapp: ${input.issue.title} (#${input.issueNumber}), attempt ${input.attempt}`,
+          signal,
+        );
         // Pushed now, so a worker on another machine that resumes the run continues from this commit.
         await deps.workspaces.push(ws, signal);
         return { commit: committed ? sha : earlier };
@@ -173,7 +190,11 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
       async ({ input, runId, signal, saveArtifact, progress }) => {
         const ws = await workspace(runId, input, signal);
         progress('running the tests');
-        const result = await runTests(deps.tests, { cwd: ws.dir, signal, repository: await deps.workspaces.repositoryPolicy(ws, input.base, signal) });
+        const result = await runTests(deps.tests, {
+          cwd: ws.dir,
+          signal,
+          repository: await deps.workspaces.repositoryPolicy(ws, input.base, signal),
+        });
         await saveArtifact('test-output', result.output);
         return { passed: result.passed, output: result.output };
       },
@@ -185,13 +206,17 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
         const ws = await workspace(runId, input, signal);
         await deps.workspaces.push(ws, signal);
         const body = `Closes #${input.issueNumber}.${input.requestedBy ? ` Requested by @${input.requestedBy}.` : ''}\n\n## Plan\n\n${yamlBlock(input.plan)}${isPlanYaml(input.plan) ? `\n\nCommitted as \`${planPath(input.issueNumber)}\`.` : ''}`;
-        const pr = await ensurePullRequest(deps.github, { owner: input.owner, repo: input.repo }, {
-          head: input.branch,
-          base: input.base,
-          title: `Fix #${input.issueNumber}: ${input.title}`,
-          body,
-          key: idempotencyKey,
-        });
+        const pr = await ensurePullRequest(
+          deps.github,
+          { owner: input.owner, repo: input.repo },
+          {
+            head: input.branch,
+            base: input.base,
+            title: `Fix #${input.issueNumber}: ${input.title}`,
+            body,
+            key: idempotencyKey,
+          },
+        );
         return { number: pr.number, url: pr.url };
       },
       { kind: 'github' },

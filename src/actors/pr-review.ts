@@ -23,7 +23,14 @@ export interface PrReviewDeps {
 export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
   const workspace = (runId: string, input: { owner: string; repo: string; review: { branch: string } }, signal: AbortSignal) =>
     // The PR's head branch, which must exist in this repository (parsing refused forks): never created, never another branch.
-    deps.workspaces.prepare({ runId, remoteUrl: deps.remoteUrl(input.owner, input.repo), branch: input.review.branch, base: input.review.branch, existing: true, signal });
+    deps.workspaces.prepare({
+      runId,
+      remoteUrl: deps.remoteUrl(input.owner, input.repo),
+      branch: input.review.branch,
+      base: input.review.branch,
+      existing: true,
+      signal,
+    });
 
   return {
     parseComment: step(
@@ -46,7 +53,13 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
         const mention = new RegExp(`@${deps.botName.replace(/[^\w-]/g, '')}\\b`, 'gi');
         const request = comment.body.replace(mention, '').trim();
         if (!request) throw new ValidationError('The review comment mentions the bot but asks for nothing.');
-        return { request, path: comment.path ?? null, line: comment.line ?? null, author: comment.user?.login ?? 'someone', branch: pr.head.ref };
+        return {
+          request,
+          path: comment.path ?? null,
+          line: comment.line ?? null,
+          author: comment.user?.login ?? 'someone',
+          branch: pr.head.ref,
+        };
       },
       { kind: 'github' },
     ),
@@ -77,7 +90,11 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
     applyChanges: step(
       async ({ input, runId, signal }) => {
         const ws = await workspace(runId, input, signal);
-        const { committed, sha, earlier } = await deps.workspaces.commitAll(ws, `rmapp: address review comment ${input.commentId} by @${input.review.author}`, signal);
+        const { committed, sha, earlier } = await deps.workspaces.commitAll(
+          ws,
+          `rmapp: address review comment ${input.commentId} by @${input.review.author}`,
+          signal,
+        );
         await deps.workspaces.push(ws, signal);
         // A re-run after a crash that followed the push finds its own commit rather than "no change".
         return { commit: committed ? sha : earlier };
@@ -96,7 +113,14 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
           ));
         const who = author ? `@${author} ` : '';
         const body = `${who}I could not do this: ${input.error.message.replace(/^\w+: /, '')}${input.error.category === 'validation' ? '' : ` (\`${input.error.category}\`)`}`;
-        const reply = await replyToReviewComment(deps.github, { owner: input.owner, repo: input.repo }, input.pullNumber, input.commentId, idempotencyKey, body);
+        const reply = await replyToReviewComment(
+          deps.github,
+          { owner: input.owner, repo: input.repo },
+          input.pullNumber,
+          input.commentId,
+          idempotencyKey,
+          body,
+        );
         return { replyId: reply.id };
       },
       { kind: 'github' },
@@ -105,7 +129,14 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
     respond: step(
       async ({ input, idempotencyKey }) => {
         const body = input.commit ? `Done in ${input.commit.slice(0, 12)}.` : 'I looked at this and found nothing to change.';
-        const reply = await replyToReviewComment(deps.github, { owner: input.owner, repo: input.repo }, input.pullNumber, input.commentId, idempotencyKey, body);
+        const reply = await replyToReviewComment(
+          deps.github,
+          { owner: input.owner, repo: input.repo },
+          input.pullNumber,
+          input.commentId,
+          idempotencyKey,
+          body,
+        );
         return { replyId: reply.id };
       },
       { kind: 'github' },
@@ -125,7 +156,9 @@ export async function insideWorkspace(dir: string, path: string): Promise<string
   if (real === null) return null;
   const rel = relative(root, real);
   if (rel === '' || rel.startsWith('..') || isAbsolute(rel) || rel.split('/')[0] === '.git') {
-    throw new ValidationError(`Review comment path "${path}" resolves outside the repository's files.`, [{ path: 'path', message: 'outside the workspace' }]);
+    throw new ValidationError(`Review comment path "${path}" resolves outside the repository's files.`, [
+      { path: 'path', message: 'outside the workspace' },
+    ]);
   }
   return real;
 }
@@ -169,12 +202,20 @@ export function reviewResponseSteps(deps: PrReviewDeps): import('../machines/rev
     summarize: step(
       async ({ input, idempotencyKey }) => {
         const lines = input.results.map((r) =>
-          r.error ? `- comment ${r.commentId}: not done (\`${r.error.category}\` ${r.error.message})` : `- comment ${r.commentId}: ${r.commit ? `done in ${r.commit.slice(0, 12)}` : 'nothing to change'}`,
+          r.error
+            ? `- comment ${r.commentId}: not done (\`${r.error.category}\` ${r.error.message})`
+            : `- comment ${r.commentId}: ${r.commit ? `done in ${r.commit.slice(0, 12)}` : 'nothing to change'}`,
         );
         const body = `Addressed ${input.results.filter((r) => !r.error).length} of ${input.results.length} review comments:\n\n${lines.join('\n')}`;
         // One summary per run, rewritten when a late comment sends the run back to work (a new step
         // execution, so a new idempotency key: the marker is the key's first form).
-        const { id } = await upsertComment(deps.github, { owner: input.owner, repo: input.repo }, input.pullNumber, idempotencyKey.replace(/#\d+$/, ''), body);
+        const { id } = await upsertComment(
+          deps.github,
+          { owner: input.owner, repo: input.repo },
+          input.pullNumber,
+          idempotencyKey.replace(/#\d+$/, ''),
+          body,
+        );
         return { commentId: id };
       },
       { kind: 'github' },

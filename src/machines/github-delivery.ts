@@ -58,7 +58,6 @@ interface Context {
   error: ErrorData | null;
 }
 
-
 export function githubDeliveryMachine(steps: GitHubDeliverySteps) {
   return setup({
     types: {} as { input: GitHubEventInput; context: Context },
@@ -73,8 +72,15 @@ export function githubDeliveryMachine(steps: GitHubDeliverySteps) {
           src: 'authorize',
           input: ({ context }) => context.event,
           onDone: [
-            { guard: ({ event }) => (event.output as { allowed: boolean }).allowed, target: 'acting', actions: assign({ permission: ({ event }) => (event.output as { permission: string | null }).permission }) },
-            { target: 'refusing', actions: assign({ permission: ({ event }) => (event.output as { permission: string | null }).permission }) },
+            {
+              guard: ({ event }) => (event.output as { allowed: boolean }).allowed,
+              target: 'acting',
+              actions: assign({ permission: ({ event }) => (event.output as { permission: string | null }).permission }),
+            },
+            {
+              target: 'refusing',
+              actions: assign({ permission: ({ event }) => (event.output as { permission: string | null }).permission }),
+            },
           ],
           onError: { target: 'failed', actions: assign({ error: stageFailure('authorizing') }) },
         },
@@ -104,5 +110,10 @@ export function githubDeliveryMachine(steps: GitHubDeliverySteps) {
 
 /** The definition (name `GitHubDelivery`). */
 export function githubDeliveryWorkflow(steps: GitHubDeliverySteps) {
-  return defineWorkflow({ name: 'GitHubDelivery', machine: githubDeliveryMachine(steps), input: githubEventInput, failureStates: ['failed'] });
+  return defineWorkflow({
+    name: 'GitHubDelivery',
+    machine: githubDeliveryMachine(steps),
+    input: githubEventInput,
+    failureStates: ['failed'],
+  });
 }

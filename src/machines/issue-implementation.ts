@@ -23,7 +23,11 @@ export const issueImplementationInput = z.object({
   requestedBy: z.string().min(1).optional(),
   maxTestAttempts: z.number().int().min(1).max(10).default(3),
   /** For templates that wait for `approve` after posting the plan. Default 7 days. */
-  approvalTimeoutMs: z.number().int().positive().default(7 * 24 * 3600_000),
+  approvalTimeoutMs: z
+    .number()
+    .int()
+    .positive()
+    .default(7 * 24 * 3600_000),
 });
 export type IssueImplementationInput = z.infer<typeof issueImplementationInput>;
 
@@ -98,7 +102,6 @@ interface Context extends IssueImplementationInput {
   mode: 'implement' | 'reproduce';
 }
 
-
 /** Builds the machine of a template around the given steps. */
 export function issueImplementationMachine(steps: IssueImplementationSteps, template: IssueTemplate = { name: TEMPLATE_WORKFLOWS.simple }) {
   const runTests = template.runTests ?? true;
@@ -106,7 +109,10 @@ export function issueImplementationMachine(steps: IssueImplementationSteps, temp
   const afterImplement = runTests || template.reproduceFirst ? 'testing' : 'creatingPR';
   return setup({
     types: {} as { input: IssueImplementationInput; context: Context },
-    actors: steps as unknown as { [K in keyof IssueImplementationSteps]: IssueImplementationSteps[K] } & Record<string, import('xstate').UnknownActorLogic>,
+    actors: steps as unknown as { [K in keyof IssueImplementationSteps]: IssueImplementationSteps[K] } & Record<
+      string,
+      import('xstate').UnknownActorLogic
+    >,
     delays: { approvalTimeout: ({ context }: { context: Context }) => context.approvalTimeoutMs },
     guards: {
       testsPassed: ({ event }: { event: unknown }) => (event as { output: TestOutcome }).output.passed,
@@ -149,7 +155,12 @@ export function issueImplementationMachine(steps: IssueImplementationSteps, temp
             postingPlan: {
               invoke: {
                 src: 'postPlan',
-                input: ({ context }: { context: Context }) => ({ owner: context.owner, repo: context.repo, issueNumber: context.issueNumber, plan: context.plan ?? '' }),
+                input: ({ context }: { context: Context }) => ({
+                  owner: context.owner,
+                  repo: context.repo,
+                  issueNumber: context.issueNumber,
+                  plan: context.plan ?? '',
+                }),
                 onDone: 'awaitingApproval',
                 onError: { target: 'failed', actions: assign({ error: stageFailure('postingPlan') }) },
               },
@@ -159,13 +170,27 @@ export function issueImplementationMachine(steps: IssueImplementationSteps, temp
                 approve: template.reproduceFirst ? 'reproducing' : 'implementing',
                 reject: {
                   target: 'failed',
-                  actions: assign({ error: () => ({ name: 'Rejected', message: 'awaitingApproval: the plan was rejected', code: 'PLAN_REJECTED', category: 'permanent' as const }) }),
+                  actions: assign({
+                    error: () => ({
+                      name: 'Rejected',
+                      message: 'awaitingApproval: the plan was rejected',
+                      code: 'PLAN_REJECTED',
+                      category: 'permanent' as const,
+                    }),
+                  }),
                 },
               },
               after: {
                 approvalTimeout: {
                   target: 'failed',
-                  actions: assign({ error: () => ({ name: 'ApprovalTimeout', message: 'awaitingApproval: nobody approved the plan in time', code: 'APPROVAL_TIMEOUT', category: 'timeout' as const }) }),
+                  actions: assign({
+                    error: () => ({
+                      name: 'ApprovalTimeout',
+                      message: 'awaitingApproval: nobody approved the plan in time',
+                      code: 'APPROVAL_TIMEOUT',
+                      category: 'timeout' as const,
+                    }),
+                  }),
                 },
               },
             },
@@ -190,10 +215,18 @@ export function issueImplementationMachine(steps: IssueImplementationSteps, temp
                     guard: 'testsPassed',
                     target: 'failed',
                     actions: assign({
-                      error: () => ({ name: 'NotReproduced', message: 'verifyingReproduction: the tests pass before the fix, so the bug is not reproduced', code: 'NOT_REPRODUCED', category: 'test_failure' as const }),
+                      error: () => ({
+                        name: 'NotReproduced',
+                        message: 'verifyingReproduction: the tests pass before the fix, so the bug is not reproduced',
+                        code: 'NOT_REPRODUCED',
+                        category: 'test_failure' as const,
+                      }),
                     }),
                   },
-                  { target: 'implementing', actions: assign({ mode: 'implement' as const, lastTestOutput: ({ event }) => event.output.output }) },
+                  {
+                    target: 'implementing',
+                    actions: assign({ mode: 'implement' as const, lastTestOutput: ({ event }) => event.output.output }),
+                  },
                 ],
                 onError: { target: 'failed', actions: assign({ error: stageFailure('verifyingReproduction') }) },
               },
@@ -272,7 +305,13 @@ function implementInput(context: Context, mode: 'implement' | 'reproduce'): Impl
 }
 
 function testInput(context: Context) {
-  return { owner: context.owner, repo: context.repo, issueNumber: context.issueNumber, branch: context.branch, base: (context.issue as IssueFacts).defaultBranch };
+  return {
+    owner: context.owner,
+    repo: context.repo,
+    issueNumber: context.issueNumber,
+    branch: context.branch,
+    base: (context.issue as IssueFacts).defaultBranch,
+  };
 }
 
 /** The templates: chosen by command (`@bot implement bugfix`) or label. */

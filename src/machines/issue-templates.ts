@@ -43,7 +43,12 @@ export const TEMPLATE_NAMES = Object.keys(TEMPLATE_WORKFLOWS) as [TemplateName, 
  * @example
  * TEMPLATE_ALIASES.fix; // 'bugfix'
  */
-export const TEMPLATE_ALIASES: Readonly<Record<string, TemplateName>> = { complex: 'feature', bug: 'bugfix', fix: 'bugfix', documentation: 'docs' };
+export const TEMPLATE_ALIASES: Readonly<Record<string, TemplateName>> = {
+  complex: 'feature',
+  bug: 'bugfix',
+  fix: 'bugfix',
+  documentation: 'docs',
+};
 
 /**
  * The template a word names (its own name or an alias, any case), or null.

@@ -57,7 +57,6 @@ interface Context extends PrReviewInput {
   error: ErrorData | null;
 }
 
-
 export function prReviewMachine(steps: PrReviewSteps, options: PrReviewOptions = {}) {
   const reply = options.replyOnFailure ?? true;
   const onFailure = reply ? FAILURE_REPORT : 'failed';
@@ -74,7 +73,12 @@ export function prReviewMachine(steps: PrReviewSteps, options: PrReviewOptions =
       parsingComment: {
         invoke: {
           src: 'parseComment',
-          input: ({ context }) => ({ owner: context.owner, repo: context.repo, pullNumber: context.pullNumber, commentId: context.commentId }),
+          input: ({ context }) => ({
+            owner: context.owner,
+            repo: context.repo,
+            pullNumber: context.pullNumber,
+            commentId: context.commentId,
+          }),
           onDone: { target: 'locatingCode', actions: assign({ review: ({ event }) => event.output }) },
           onError: { target: onFailure, actions: assign({ error: stageFailure('parsingComment') }) },
         },
@@ -82,7 +86,13 @@ export function prReviewMachine(steps: PrReviewSteps, options: PrReviewOptions =
       locatingCode: {
         invoke: {
           src: 'locateCode',
-          input: ({ context }) => ({ owner: context.owner, repo: context.repo, pullNumber: context.pullNumber, commentId: context.commentId, review: context.review as ReviewRequest }),
+          input: ({ context }) => ({
+            owner: context.owner,
+            repo: context.repo,
+            pullNumber: context.pullNumber,
+            commentId: context.commentId,
+            review: context.review as ReviewRequest,
+          }),
           onDone: { target: 'generatingFix', actions: assign({ snippet: ({ event }) => event.output.snippet }) },
           onError: { target: onFailure, actions: assign({ error: stageFailure('locatingCode') }) },
         },
@@ -105,7 +115,13 @@ export function prReviewMachine(steps: PrReviewSteps, options: PrReviewOptions =
       applyingChanges: {
         invoke: {
           src: 'applyChanges',
-          input: ({ context }) => ({ owner: context.owner, repo: context.repo, pullNumber: context.pullNumber, commentId: context.commentId, review: context.review as ReviewRequest }),
+          input: ({ context }) => ({
+            owner: context.owner,
+            repo: context.repo,
+            pullNumber: context.pullNumber,
+            commentId: context.commentId,
+            review: context.review as ReviewRequest,
+          }),
           onDone: { target: 'responding', actions: assign({ commit: ({ event }) => event.output.commit }) },
           onError: { target: onFailure, actions: assign({ error: stageFailure('applyingChanges') }) },
         },
@@ -139,7 +155,10 @@ export function prReviewMachine(steps: PrReviewSteps, options: PrReviewOptions =
                   error: context.error as ErrorData,
                   author: context.review?.author ?? null,
                 }),
-                onDone: { target: 'failed', actions: assign({ replyId: ({ event }) => (event.output as { replyId?: number } | undefined)?.replyId ?? null }) },
+                onDone: {
+                  target: 'failed',
+                  actions: assign({ replyId: ({ event }) => (event.output as { replyId?: number } | undefined)?.replyId ?? null }),
+                },
                 // The reason stays the stage's: a reply that cannot be written changes nothing about why.
                 onError: 'failed',
               },

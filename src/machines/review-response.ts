@@ -55,13 +55,15 @@ export interface ReviewCommentSignal {
   commentId: number;
 }
 
-
 export function reviewResponseMachine(steps: ReviewResponseSteps, options: ReviewResponseOptions = {}) {
   const { listComments, summarize, ...perComment } = steps;
   const accept = options.acceptNewComments ?? true;
   return setup({
     types: {} as { input: ReviewResponseInput; context: Context },
-    actors: { listComments, summarize, comment: prReviewMachine(perComment, { replyOnFailure: false }) } as unknown as Record<string, UnknownActorLogic>,
+    actors: { listComments, summarize, comment: prReviewMachine(perComment, { replyOnFailure: false }) } as unknown as Record<
+      string,
+      UnknownActorLogic
+    >,
     guards: { moreComments: ({ context }: { context: Context }) => context.index < context.commentIds.length },
     actions: {
       addComment: assign({
@@ -80,17 +82,26 @@ export function reviewResponseMachine(steps: ReviewResponseSteps, options: Revie
       collecting: {
         invoke: {
           src: 'listComments',
-          input: ({ context }) => ({ owner: context.owner, repo: context.repo, pullNumber: context.pullNumber, reviewId: context.reviewId }),
+          input: ({ context }) => ({
+            owner: context.owner,
+            repo: context.repo,
+            pullNumber: context.pullNumber,
+            reviewId: context.reviewId,
+          }),
           // Comments signalled while collecting are kept (after the review's own).
           onDone: {
             target: 'next',
             actions: assign({
-              commentIds: ({ context, event }) => [...new Set([...(event.output as { commentIds: number[] }).commentIds, ...(accept ? context.commentIds : [])])],
+              commentIds: ({ context, event }) => [
+                ...new Set([...(event.output as { commentIds: number[] }).commentIds, ...(accept ? context.commentIds : [])]),
+              ],
             }),
           },
           onError: {
             target: 'failed',
-            actions: assign({ error: ({ event }) => ({ ...(event.error as ErrorData), message: `collecting: ${(event.error as ErrorData).message}` }) }),
+            actions: assign({
+              error: ({ event }) => ({ ...(event.error as ErrorData), message: `collecting: ${(event.error as ErrorData).message}` }),
+            }),
           },
         },
       },
@@ -99,14 +110,22 @@ export function reviewResponseMachine(steps: ReviewResponseSteps, options: Revie
         invoke: {
           id: 'comment',
           src: 'comment',
-          input: ({ context }) => ({ owner: context.owner, repo: context.repo, pullNumber: context.pullNumber, commentId: context.commentIds[context.index] as number }),
+          input: ({ context }) => ({
+            owner: context.owner,
+            repo: context.repo,
+            pullNumber: context.pullNumber,
+            commentId: context.commentIds[context.index] as number,
+          }),
           // A child that fails (its `failed` state) is recorded, and the others still get their turn.
           onDone: {
             target: 'next',
             actions: assign({
               results: ({ context, event }) => [
                 ...context.results,
-                { commentId: context.commentIds[context.index] as number, ...(event.output as { commit: string | null; error: ErrorData | null }) },
+                {
+                  commentId: context.commentIds[context.index] as number,
+                  ...(event.output as { commit: string | null; error: ErrorData | null }),
+                },
               ],
               index: ({ context }) => context.index + 1,
             }),
@@ -114,7 +133,10 @@ export function reviewResponseMachine(steps: ReviewResponseSteps, options: Revie
           onError: {
             target: 'next',
             actions: assign({
-              results: ({ context, event }) => [...context.results, { commentId: context.commentIds[context.index] as number, commit: null, error: event.error as ErrorData }],
+              results: ({ context, event }) => [
+                ...context.results,
+                { commentId: context.commentIds[context.index] as number, commit: null, error: event.error as ErrorData },
+              ],
               index: ({ context }) => context.index + 1,
             }),
           },
@@ -124,11 +146,19 @@ export function reviewResponseMachine(steps: ReviewResponseSteps, options: Revie
         ...(accept ? { on: { 'review.comment': { target: 'next', actions: 'addComment' as const } } } : {}),
         invoke: {
           src: 'summarize',
-          input: ({ context }) => ({ owner: context.owner, repo: context.repo, pullNumber: context.pullNumber, reviewId: context.reviewId, results: context.results }),
+          input: ({ context }) => ({
+            owner: context.owner,
+            repo: context.repo,
+            pullNumber: context.pullNumber,
+            reviewId: context.reviewId,
+            results: context.results,
+          }),
           onDone: 'complete',
           onError: {
             target: 'failed',
-            actions: assign({ error: ({ event }) => ({ ...(event.error as ErrorData), message: `summarizing: ${(event.error as ErrorData).message}` }) }),
+            actions: assign({
+              error: ({ event }) => ({ ...(event.error as ErrorData), message: `summarizing: ${(event.error as ErrorData).message}` }),
+            }),
           },
         },
       },
@@ -140,5 +170,10 @@ export function reviewResponseMachine(steps: ReviewResponseSteps, options: Revie
 }
 
 export function reviewResponseWorkflow(steps: ReviewResponseSteps, options: ReviewResponseOptions = {}) {
-  return defineWorkflow({ name: 'ReviewResponse', machine: reviewResponseMachine(steps, options), input: reviewResponseInput, failureStates: ['failed'] });
+  return defineWorkflow({
+    name: 'ReviewResponse',
+    machine: reviewResponseMachine(steps, options),
+    input: reviewResponseInput,
+    failureStates: ['failed'],
+  });
 }

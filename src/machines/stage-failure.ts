@@ -10,5 +10,10 @@ export const stageFailure =
   (stage: string) =>
   ({ event }: { event: { error?: unknown } }): ErrorData => {
     const e = (event.error ?? {}) as Partial<ErrorData>;
-    return { name: e.name ?? 'Error', message: `${stage}: ${e.message ?? 'failed'}`, code: e.code ?? 'STEP_FAILED', category: e.category ?? 'permanent' };
+    return {
+      name: e.name ?? 'Error',
+      message: `${stage}: ${e.message ?? 'failed'}`,
+      code: e.code ?? 'STEP_FAILED',
+      category: e.category ?? 'permanent',
+    };
   };

@@ -22,5 +22,9 @@ export async function listArtifacts(db: Queryable, runId: string): Promise<{ nam
     `select name, bytes, created_at from rmapp_run_artifacts where run_id = $1 order by created_at, name`,
     [runId],
   );
-  return rows.map((r) => ({ name: r.name, bytes: Number(r.bytes), createdAt: r.created_at instanceof Date ? r.created_at : new Date(r.created_at) }));
+  return rows.map((r) => ({
+    name: r.name,
+    bytes: Number(r.bytes),
+    createdAt: r.created_at instanceof Date ? r.created_at : new Date(r.created_at),
+  }));
 }

@@ -57,7 +57,9 @@ export async function claimRuns(
          lease_epoch = r.lease_epoch + 1, version = r.version + 1, status_message = null, updated_at = now(),
          history_rows = r.history_rows + (c.prev_owner is not null)::int
        from c where r.id = c.id
-       returning ${RUN_COLUMNS.split(',').map((c) => `r.${c.trim()}`).join(', ')},
+       returning ${RUN_COLUMNS.split(',')
+         .map((c) => `r.${c.trim()}`)
+         .join(', ')},
          exists (select 1 from rmapp_run_inbox i where i.run_id = r.id and i.consumed_at is null) as has_signals, c.due,
          c.prev_owner, c.prev_epoch),
      -- A lease that expired while held (its worker died, stalled or lost the database) is a take-over:

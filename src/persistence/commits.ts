@@ -151,7 +151,13 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
      select idx, id, version, history_rows, wake_now from u`,
     [JSON.stringify(payload)],
   );
-  return rows.map((r) => ({ index: Number(r.idx), id: r.id, version: Number(r.version), historyRows: Number(r.history_rows), wakeNow: Boolean(r.wake_now) }));
+  return rows.map((r) => ({
+    index: Number(r.idx),
+    id: r.id,
+    version: Number(r.version),
+    historyRows: Number(r.history_rows),
+    wakeNow: Boolean(r.wake_now),
+  }));
 }
 
 /**
@@ -164,7 +170,15 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
  * when it was not applied.
  */
 export async function landedWrite(db: Queryable, write: RunWrite): Promise<CommitResult | null> {
-  const rows = await db.query<{ version: number; lease_owner: string | null; lease_epoch: number; history_rows: number; status: string; signal_seq: number; taken: boolean }>(
+  const rows = await db.query<{
+    version: number;
+    lease_owner: string | null;
+    lease_epoch: number;
+    history_rows: number;
+    status: string;
+    signal_seq: number;
+    taken: boolean;
+  }>(
     `select version, lease_owner, lease_epoch, history_rows, status, signal_seq,
        $4::boolean and lease_epoch > $3 and exists (
          select 1 from rmapp_run_history h, jsonb_array_elements(h.events) e
@@ -182,7 +196,8 @@ export async function landedWrite(db: Queryable, write: RunWrite): Promise<Commi
     wakeNow: write.release && write.status === 'waiting' && Number(row.signal_seq) > write.seenSignalSeq,
   });
   // Given up, then claimed by a worker that did not take it from this session: the release came first.
-  if (write.release && Number(row.lease_epoch) > write.epoch) return row.taken ? null : { ...result(write.expectedVersion + 1), wakeNow: false };
+  if (write.release && Number(row.lease_epoch) > write.epoch)
+    return row.taken ? null : { ...result(write.expectedVersion + 1), wakeNow: false };
   if (Number(row.version) !== write.expectedVersion + 1 || Number(row.lease_epoch) !== write.epoch) return null;
   if (row.lease_owner !== (write.release ? null : write.owner) || row.status !== write.status) return null;
   return result(Number(row.version));

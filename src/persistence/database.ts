@@ -87,7 +87,18 @@ export function redactUrl(url: string): string {
 }
 
 /** Failures to reach or log in to the server, not of a statement: these get the hint of {@link connectionError}. */
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', '28P01', '28000', '3D000', '57P03']);
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ETIMEDOUT',
+  '28P01',
+  '28000',
+  '3D000',
+  '57P03',
+]);
 
 /**
  * The driver's error with the server named (password masked) and the likely fix. Its `code` and `cause`
@@ -122,9 +133,11 @@ function openPostgres(url: string, max: number): Database {
   pool.on('error', () => {});
   const query = async <T>(text: string, params: readonly unknown[] = []): Promise<T[]> => {
     // Parameterized statements are prepared once per connection: the commit CTE costs ~0.5 ms to plan.
-    const result = await pool.query(params.length > 0 ? { text, values: params as unknown[], name: statementName(text) } : text).catch((err: unknown) => {
-      throw connectionError(err, url);
-    });
+    const result = await pool
+      .query(params.length > 0 ? { text, values: params as unknown[], name: statementName(text) } : text)
+      .catch((err: unknown) => {
+        throw connectionError(err, url);
+      });
     return result.rows as T[];
   };
   const listener = new Listener(url);
@@ -298,7 +311,10 @@ async function openPglite(dataDir: string): Promise<Database> {
 
 /** Joins statements into one simple-protocol message. */
 function joinScript(statements: readonly string[]): string {
-  return statements.map((s) => s.trim().replace(/;+$/, '')).filter(Boolean).join(';\n');
+  return statements
+    .map((s) => s.trim().replace(/;+$/, ''))
+    .filter(Boolean)
+    .join(';\n');
 }
 
 /**

@@ -50,7 +50,13 @@ export async function appendSignal(
  * same snapshot: every signal counted by `seq` is in `events` or was consumed before.
  */
 export async function pendingSignals(db: Queryable, runId: string, afterId = 0): Promise<{ seq: number; events: InboxEvent[] }> {
-  const rows = await db.query<{ seq: number; id: number | null; event: InboxEvent['event'] | null; keep_until: Date | string | null; reported: boolean | null }>(
+  const rows = await db.query<{
+    seq: number;
+    id: number | null;
+    event: InboxEvent['event'] | null;
+    keep_until: Date | string | null;
+    reported: boolean | null;
+  }>(
     `select r.signal_seq as seq, i.id::float8 as id, i.event, i.keep_until,
        i.keep_until is not null and exists (
          select 1 from rmapp_run_history h, jsonb_array_elements(h.events) e
@@ -64,7 +70,12 @@ export async function pendingSignals(db: Queryable, runId: string, afterId = 0):
     seq: Number(rows[0]?.seq ?? 0),
     events: rows
       .filter((r) => r.id !== null)
-      .map((r) => ({ id: Number(r.id), event: r.event as InboxEvent['event'], keepUntil: r.keep_until == null ? null : new Date(r.keep_until).getTime(), reported: r.reported === true })),
+      .map((r) => ({
+        id: Number(r.id),
+        event: r.event as InboxEvent['event'],
+        keepUntil: r.keep_until == null ? null : new Date(r.keep_until).getTime(),
+        reported: r.reported === true,
+      })),
   };
 }
 
@@ -81,6 +92,9 @@ export async function signalOutcome(db: Queryable, runId: string, id: number): P
 
 /** The signal a run already took under `dedupeKey`, if any (an ignored one freed its key). */
 export async function signalByDedupeKey(db: Queryable, runId: string, dedupeKey: string): Promise<number | null> {
-  const rows = await db.query<{ id: number }>('select id from rmapp_run_inbox where run_id = $1 and dedupe_key = $2 limit 1', [runId, dedupeKey]);
+  const rows = await db.query<{ id: number }>('select id from rmapp_run_inbox where run_id = $1 and dedupe_key = $2 limit 1', [
+    runId,
+    dedupeKey,
+  ]);
   return rows[0] ? Number(rows[0].id) : null;
 }

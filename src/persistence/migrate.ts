@@ -49,7 +49,10 @@ export function loadMigrations(dir = MIGRATIONS_DIR): Migration[] {
       return {
         tag,
         hash: createHash('sha256').update(text).digest('hex'),
-        statements: text.split('--> statement-breakpoint').map((s) => s.trim()).filter(Boolean),
+        statements: text
+          .split('--> statement-breakpoint')
+          .map((s) => s.trim())
+          .filter(Boolean),
       };
     });
 }

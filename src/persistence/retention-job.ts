@@ -57,7 +57,9 @@ export function startRetentionJob(db: Queryable, options: RetentionJobOptions): 
   const { intervalMs } = options;
   if (!Number.isFinite(intervalMs) || intervalMs <= 0) throw new Error(`intervalMs must be a positive number (got ${intervalMs}).`);
   if (options.history.maxRows <= options.history.keepLast) {
-    throw new Error(`history.maxRows must be greater than history.keepLast (got ${options.history.maxRows} and ${options.history.keepLast}).`);
+    throw new Error(
+      `history.maxRows must be greater than history.keepLast (got ${options.history.maxRows} and ${options.history.keepLast}).`,
+    );
   }
   const onError = options.onError ?? logTo(options.logger ?? silentLogger);
   const abort = new AbortController();
@@ -81,7 +83,8 @@ export function startRetentionJob(db: Queryable, options: RetentionJobOptions): 
       errors.push(err);
     }
     if (errors.length === 1) throw errors[0];
-    if (errors.length > 1) throw new AggregateError(errors, `pruning and compaction both failed: ${errors.map((e) => (e as Error)?.message).join('; ')}`);
+    if (errors.length > 1)
+      throw new AggregateError(errors, `pruning and compaction both failed: ${errors.map((e) => (e as Error)?.message).join('; ')}`);
     return { pruned, compactedRuns };
   }
 

@@ -86,7 +86,6 @@ export interface PruneResult {
   byStatus: Record<string, number>;
 }
 
-
 /** Milliseconds → the cutoff instant as ISO text, or null for "keep forever", per final status. */
 function cutoffs(policy: RetentionPolicy, now: Date): [string | null, string | null, string | null] {
   const one = (name: keyof RetentionPolicy): string | null => {
@@ -112,8 +111,7 @@ const expired = (a: string, s: string, f: string, c: string) => `coalesce(
   or (${a}.status = 'cancelled' and ${a}.created_at < ${c}::timestamptz and ${a}.finished_at < ${c}::timestamptz), false)`;
 
 /** Its parent is gone (or it has none): runs are deleted top-down, so a kept parent keeps its children. */
-const parentGone = (a: string) =>
-  `(${a}.parent_run_id is null or not exists (select 1 from rmapp_runs p where p.id = ${a}.parent_run_id))`;
+const parentGone = (a: string) => `(${a}.parent_run_id is null or not exists (select 1 from rmapp_runs p where p.id = ${a}.parent_run_id))`;
 
 /**
  * None of its children is kept: a parent is not deleted under a child that is still active or too
@@ -347,10 +345,10 @@ export async function compactLongHistories(db: Queryable, options: CompactLongHi
     throw new Error(`maxRows must be an integer greater than keepLast (got maxRows ${maxRows}, keepLast ${keepLast}).`);
   }
   if (!Number.isInteger(limit) || limit <= 0) throw new Error(`limit must be a positive integer (got ${limit}).`);
-  const long = await db.query<{ run_id: string }>(
-    `select run_id from rmapp_run_history group by run_id having count(*) > $1 limit $2`,
-    [maxRows, limit],
-  );
+  const long = await db.query<{ run_id: string }>(`select run_id from rmapp_run_history group by run_id having count(*) > $1 limit $2`, [
+    maxRows,
+    limit,
+  ]);
   let compacted = 0;
   for (const { run_id } of long) {
     if (options.signal?.aborted) break;

@@ -46,8 +46,18 @@ export async function insertRun(
          $8, now() + make_interval(secs => $9::float8 / 1000), now() + make_interval(secs => $9::float8 / 1000), 1, 1, $10)
        on conflict do nothing
        returning ${RUN_COLUMNS}`,
-      [run.id, run.workflow, run.workflowVersion, JSON.stringify(run.input ?? null), run.idempotencyKey ?? null,
-        run.parentRunId ?? null, run.timeoutMs ?? null, run.claimFor.owner, run.claimFor.leaseMs, run.traceContext ?? null],
+      [
+        run.id,
+        run.workflow,
+        run.workflowVersion,
+        JSON.stringify(run.input ?? null),
+        run.idempotencyKey ?? null,
+        run.parentRunId ?? null,
+        run.timeoutMs ?? null,
+        run.claimFor.owner,
+        run.claimFor.leaseMs,
+        run.traceContext ?? null,
+      ],
     );
     if (rows[0]) return { id: run.id, created: true, claimed: toRunRow(rows[0]) };
     return findExisting(db, run);
@@ -61,8 +71,18 @@ export async function insertRun(
        on conflict do nothing
        returning id)
      select id, pg_notify('${WAKE_CHANNEL}', id) from ins`,
-    [run.id, run.workflow, run.workflowVersion, JSON.stringify(run.input ?? null), run.idempotencyKey ?? null, run.parentRunId ?? null, run.timeoutMs ?? null, run.traceContext ?? null,
-      run.concurrency?.key ?? null, run.concurrency?.limit ?? null],
+    [
+      run.id,
+      run.workflow,
+      run.workflowVersion,
+      JSON.stringify(run.input ?? null),
+      run.idempotencyKey ?? null,
+      run.parentRunId ?? null,
+      run.timeoutMs ?? null,
+      run.traceContext ?? null,
+      run.concurrency?.key ?? null,
+      run.concurrency?.limit ?? null,
+    ],
   );
   if (inserted[0]) return { id: inserted[0].id, created: true };
   return findExisting(db, run);
@@ -112,15 +132,26 @@ export async function listRuns(db: Queryable, filter: ListRunsFilter = {}): Prom
     const conditions = status === undefined ? where : [...where, `status = ${param(status)}`];
     return `select ${RUN_COLUMNS} from rmapp_runs ${conditions.length ? `where ${conditions.join(' and ')}` : ''} ${order}`;
   };
-  const statuses = filter.status === undefined ? [] : Array.isArray(filter.status) ? [...new Set(filter.status as RunStatus[])] : [filter.status as RunStatus];
+  const statuses =
+    filter.status === undefined
+      ? []
+      : Array.isArray(filter.status)
+        ? [...new Set(filter.status as RunStatus[])]
+        : [filter.status as RunStatus];
   const text =
-    statuses.length === 0 ? select() : statuses.length === 1 ? select(statuses[0]) : `select * from (${statuses.map((s) => `(${select(s)})`).join(' union all ')}) r ${order}`;
+    statuses.length === 0
+      ? select()
+      : statuses.length === 1
+        ? select(statuses[0])
+        : `select * from (${statuses.map((s) => `(${select(s)})`).join(' union all ')}) r ${order}`;
   return (await db.query<Record<string, unknown>>(text, params)).map(toRunRow);
 }
 
 /** A run's history, one entry per event, oldest first. */
 export async function getHistory(db: Queryable, runId: string): Promise<HistoryEvent[]> {
-  const rows = (await db.query<Record<string, unknown>>(`select ${HISTORY_COLUMNS} from rmapp_run_history where run_id = $1 order by id`, [runId])).map(toHistoryRow);
+  const rows = (
+    await db.query<Record<string, unknown>>(`select ${HISTORY_COLUMNS} from rmapp_run_history where run_id = $1 order by id`, [runId])
+  ).map(toHistoryRow);
   const out: HistoryEvent[] = [];
   for (const row of rows) {
     for (const e of row.events as HistoryEntry[]) {
@@ -156,11 +187,9 @@ export async function appendHistory(db: Queryable, runId: string, entries: Histo
   if (entries.length === 0) return;
   await db.query(
     `with h as (insert into rmapp_run_history (run_id, worker, events) values ($1, $3, $2::jsonb))
-     update rmapp_runs set history_rows = history_rows + 1 where id = $1`, [
-    runId,
-    JSON.stringify(entries),
-    worker,
-  ]);
+     update rmapp_runs set history_rows = history_rows + 1 where id = $1`,
+    [runId, JSON.stringify(entries), worker],
+  );
 }
 
 /** Marks runs of definitions this worker cannot run, so `runs show` says why they do not move. */

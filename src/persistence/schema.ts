@@ -4,19 +4,7 @@
  * `src/persistence/*.ts` against these same tables.
  */
 import { sql } from 'drizzle-orm';
-import {
-  bigserial,
-  boolean,
-  check,
-  index,
-  integer,
-  jsonb,
-  pgTable,
-  primaryKey,
-  text,
-  timestamp,
-  uniqueIndex,
-} from 'drizzle-orm/pg-core';
+import { bigserial, boolean, check, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 
 import { type RunStatus } from './run-status.ts';
 
@@ -42,9 +30,13 @@ export const runs = pgTable(
     output: jsonb('output'),
     error: jsonb('error'),
     /** Durable timers (`after` delays, step backoffs and sleeps) with their absolute due times. */
-    timers: jsonb('timers').notNull().default(sql`'[]'::jsonb`),
+    timers: jsonb('timers')
+      .notNull()
+      .default(sql`'[]'::jsonb`),
     /** Step attempt bookkeeping by step path (attempt number, last error), so retries survive restarts. */
-    steps: jsonb('steps').notNull().default(sql`'{}'::jsonb`),
+    steps: jsonb('steps')
+      .notNull()
+      .default(sql`'{}'::jsonb`),
     /**
      * Signals ever appended to the run. An eviction compares it with the count its session has read,
      * so a signal that races with the eviction still wakes the run (see commits.ts).
@@ -82,7 +74,9 @@ export const runs = pgTable(
   (t) => [
     // Partial: runs without a key (or without a parent) add no entry, and their final update no index
     // insert (139 B of WAL per workflow each, measured with bench/wal-breakdown.ts).
-    uniqueIndex('rmapp_runs_idempotency_key_uq').on(t.idempotencyKey).where(sql`idempotency_key is not null`),
+    uniqueIndex('rmapp_runs_idempotency_key_uq')
+      .on(t.idempotencyKey)
+      .where(sql`idempotency_key is not null`),
     // The lists (newest first, filtered by status or not): an index scan that stops at the limit.
     // Measured on 760k rows: the unfiltered list was a parallel sequential scan of every row before.
     index('rmapp_runs_status_idx').on(t.status, t.createdAt, t.id),
@@ -90,15 +84,22 @@ export const runs = pgTable(
     // Claims read due runs in `wake_at` order, new runs apart from runs under way (claims.ts): each
     // its own partial index, so a backlog of one kind is never walked to reach the other. A run is
     // in at most one of them, so they cost no more WAL than the single index they replace.
-    index('rmapp_runs_due_pending_idx').on(t.wakeAt).where(sql`status = 'pending'`),
-    index('rmapp_runs_due_resumed_idx').on(t.wakeAt).where(sql`status in ('running', 'waiting')`),
-    index('rmapp_runs_parent_idx').on(t.parentRunId).where(sql`parent_run_id is not null`),
-    index('rmapp_runs_queue_idx').on(t.concurrencyKey, t.createdAt).where(sql`concurrency_key is not null and status = 'pending' and not admitted`),
-    index('rmapp_runs_slots_idx').on(t.concurrencyKey).where(sql`concurrency_key is not null and admitted and status in ('pending', 'running', 'waiting')`),
-    check(
-      'rmapp_runs_status_ck',
-      sql`${t.status} in ('pending', 'running', 'waiting', 'succeeded', 'failed', 'cancelled')`,
-    ),
+    index('rmapp_runs_due_pending_idx')
+      .on(t.wakeAt)
+      .where(sql`status = 'pending'`),
+    index('rmapp_runs_due_resumed_idx')
+      .on(t.wakeAt)
+      .where(sql`status in ('running', 'waiting')`),
+    index('rmapp_runs_parent_idx')
+      .on(t.parentRunId)
+      .where(sql`parent_run_id is not null`),
+    index('rmapp_runs_queue_idx')
+      .on(t.concurrencyKey, t.createdAt)
+      .where(sql`concurrency_key is not null and status = 'pending' and not admitted`),
+    index('rmapp_runs_slots_idx')
+      .on(t.concurrencyKey)
+      .where(sql`concurrency_key is not null and admitted and status in ('pending', 'running', 'waiting')`),
+    check('rmapp_runs_status_ck', sql`${t.status} in ('pending', 'running', 'waiting', 'succeeded', 'failed', 'cancelled')`),
   ],
 );
 
@@ -142,7 +143,9 @@ export const runInbox = pgTable(
   },
   (t) => [
     uniqueIndex('rmapp_run_inbox_dedupe_uq').on(t.runId, t.dedupeKey),
-    index('rmapp_run_inbox_pending_idx').on(t.runId, t.id).where(sql`consumed_at is null`),
+    index('rmapp_run_inbox_pending_idx')
+      .on(t.runId, t.id)
+      .where(sql`consumed_at is null`),
   ],
 );
 

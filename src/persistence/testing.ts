@@ -39,8 +39,16 @@ export async function insertRunAtPoint(db: Queryable, run: RunAtPoint): Promise<
        values ($1, $2, $3, 'waiting', $4::jsonb, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb, now())
        returning id)
      select pg_notify('${WAKE_CHANNEL}', id) from ins`,
-    [run.id, run.workflow, run.workflowVersion, JSON.stringify(run.snapshot), JSON.stringify(run.stateValue), JSON.stringify(run.input),
-      JSON.stringify(run.timers), JSON.stringify(run.steps ?? {})],
+    [
+      run.id,
+      run.workflow,
+      run.workflowVersion,
+      JSON.stringify(run.snapshot),
+      JSON.stringify(run.stateValue),
+      JSON.stringify(run.input),
+      JSON.stringify(run.timers),
+      JSON.stringify(run.steps ?? {}),
+    ],
   );
 }
 
@@ -68,7 +76,10 @@ export async function installCommitCapture(db: Queryable): Promise<void> {
 }
 
 /** The writes {@link installCommitCapture} recorded for a run, in commit order. @internal */
-export async function capturedCommits(db: Queryable, runId: string): Promise<{ status: RunStatus; snapshot: { value?: unknown } | null }[]> {
+export async function capturedCommits(
+  db: Queryable,
+  runId: string,
+): Promise<{ status: RunStatus; snapshot: { value?: unknown } | null }[]> {
   return db.query<{ status: RunStatus; snapshot: { value?: unknown } | null }>(
     `select status, snapshot from rmapp_pathkit_commits where run_id = $1 order by seq`,
     [runId],

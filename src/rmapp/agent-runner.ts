@@ -41,10 +41,13 @@ export async function runAgent(
     network: config.network,
   });
   if (result.exitCode !== 0) {
-    throw new AgentError(`The coding agent (${config.command[0]}) exited with ${result.exitCode ?? result.signal}: ${result.stderr.trim().slice(-500) || 'no output'}`, {
-      exitCode: result.exitCode,
-      stderr: result.stderr.slice(-4000),
-    });
+    throw new AgentError(
+      `The coding agent (${config.command[0]}) exited with ${result.exitCode ?? result.signal}: ${result.stderr.trim().slice(-500) || 'no output'}`,
+      {
+        exitCode: result.exitCode,
+        stderr: result.stderr.slice(-4000),
+      },
+    );
   }
   return result;
 }
@@ -61,6 +64,17 @@ export async function runTests(
   config: TestsConfig,
   job: { cwd: string; signal?: AbortSignal | undefined; repository?: RepositoryPolicy | undefined },
 ): Promise<{ passed: boolean; exitCode: number | null; output: string; durationMs: number }> {
-  const result = await config.sandbox.run({ argv: config.command, workspace: job.cwd, timeoutMs: config.timeoutMs, signal: job.signal, network: job.repository?.network });
-  return { passed: result.exitCode === 0, exitCode: result.exitCode, output: `${result.stdout}${result.stderr}`.slice(-64 * 1024), durationMs: result.durationMs };
+  const result = await config.sandbox.run({
+    argv: config.command,
+    workspace: job.cwd,
+    timeoutMs: config.timeoutMs,
+    signal: job.signal,
+    network: job.repository?.network,
+  });
+  return {
+    passed: result.exitCode === 0,
+    exitCode: result.exitCode,
+    output: `${result.stdout}${result.stderr}`.slice(-64 * 1024),
+    durationMs: result.durationMs,
+  };
 }

@@ -41,7 +41,11 @@ export function parseCommand(text: string, botName: string): Command | null {
     if (line.trimStart().startsWith('>')) continue;
     const match = pattern.exec(line);
     if (!match) continue;
-    const words = line.slice(match.index + match[0].length).trim().split(/\s+/).filter(Boolean);
+    const words = line
+      .slice(match.index + match[0].length)
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean);
     return commandOf(words);
   }
   return null;

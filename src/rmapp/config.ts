@@ -58,7 +58,16 @@ export const ENV = {
 } as const;
 
 /** Settings that are lists: a JSON array, or words separated by spaces or commas, in the environment. */
-const LIST_SETTINGS = new Set(['server.allowedHosts', 'agent.command', 'tests.command', 'agent.env', 'agent.network', 'sandbox.network', 'sandbox.env', 'sandbox.readOnlyPaths']);
+const LIST_SETTINGS = new Set([
+  'server.allowedHosts',
+  'agent.command',
+  'tests.command',
+  'agent.env',
+  'agent.network',
+  'sandbox.network',
+  'sandbox.env',
+  'sandbox.readOnlyPaths',
+]);
 type Key = keyof typeof ENV;
 
 /** How to fix each setting, shown with its error. */
@@ -67,16 +76,18 @@ const FIX: Partial<Record<Key, string>> = {
   'github.appId': "set GITHUB_APP_ID to the numeric App ID from the GitHub App's settings page",
   'github.privateKey': "set GITHUB_PRIVATE_KEY_PATH to the .pem file generated on the GitHub App's settings page",
   'github.webhookSecret': "set GITHUB_WEBHOOK_SECRET to the webhook secret entered in the GitHub App's settings",
-  'agent.command': 'set RMAPP_AGENT_COMMAND to the coding agent, e.g. ["claude","-p","--output-format","json"] (a JSON array, or words separated by spaces)',
+  'agent.command':
+    'set RMAPP_AGENT_COMMAND to the coding agent, e.g. ["claude","-p","--output-format","json"] (a JSON array, or words separated by spaces)',
   'tests.command': 'set RMAPP_TEST_COMMAND to the repository test command, e.g. ["npm","test"]',
   'server.port': 'set PORT to a port number between 1 and 65535',
-  'server.dashboardToken': 'set RMAPP_DASHBOARD_TOKEN to a random string of at least 16 characters (e.g. `openssl rand -hex 24`), or bind to 127.0.0.1',
+  'server.dashboardToken':
+    'set RMAPP_DASHBOARD_TOKEN to a random string of at least 16 characters (e.g. `openssl rand -hex 24`), or bind to 127.0.0.1',
   labels: 'set RMAPP_LABELS to a JSON object mapping label to template, e.g. {"rmapp:bug":"bugfix"}',
-  'sandbox.driver': 'set RMAPP_SANDBOX to bubblewrap (default), container (with RMAPP_SANDBOX_IMAGE) or none (no isolation: trusted repositories only)',
-  'sandbox.env': 'list only variables the agent or tests need; the service\'s own secrets are never passed',
-  'agent.env': 'list only variables the agent needs (its API key); the service\'s own secrets are never passed',
+  'sandbox.driver':
+    'set RMAPP_SANDBOX to bubblewrap (default), container (with RMAPP_SANDBOX_IMAGE) or none (no isolation: trusted repositories only)',
+  'sandbox.env': "list only variables the agent or tests need; the service's own secrets are never passed",
+  'agent.env': "list only variables the agent needs (its API key); the service's own secrets are never passed",
 };
-
 
 const argv = z.array(z.string().min(1)).min(1, 'must name a command');
 /** Milliseconds, or a duration such as `30m`, `2h`, `7d`. */
@@ -95,7 +106,12 @@ const envName = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')
   .refine((n) => !isServiceSecret(n), { message: "is one of the service's own secrets and never enters the sandbox" });
-const hostName = z.string().regex(/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/i, 'must be a host name, e.g. api.anthropic.com, *.example.com or git.example.com:8443');
+const hostName = z
+  .string()
+  .regex(
+    /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/i,
+    'must be a host name, e.g. api.anthropic.com, *.example.com or git.example.com:8443',
+  );
 const boolish = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
 /** Bytes, or a size such as `512m`, `4g`. */
 const size = z.union([z.number(), z.string()]).transform((v, ctx) => {
@@ -122,7 +138,10 @@ const schema = z
       })
       .strict()
       .default({ apiUrl: 'https://api.github.com' }),
-    botName: z.string().regex(/^[\w-]+(\[bot\])?$/, 'must be a GitHub login, e.g. rmapp or my-app[bot]').default('rmapp'),
+    botName: z
+      .string()
+      .regex(/^[\w-]+(\[bot\])?$/, 'must be a GitHub login, e.g. rmapp or my-app[bot]')
+      .default('rmapp'),
     agent: z
       .object({
         command: argv.optional(),
@@ -148,8 +167,19 @@ const schema = z
         processes: z.coerce.number().int().min(16).default(1024),
       })
       .strict()
-      .default({ driver: 'bubblewrap', network: [], allowPrivateNetwork: false, env: [], readOnlyPaths: [], memory: 4 * 1024 ** 3, processes: 1024 }),
-    tests: z.object({ command: argv.optional(), timeout: duration.default(20 * 60_000) }).strict().default({ timeout: 20 * 60_000 }),
+      .default({
+        driver: 'bubblewrap',
+        network: [],
+        allowPrivateNetwork: false,
+        env: [],
+        readOnlyPaths: [],
+        memory: 4 * 1024 ** 3,
+        processes: 1024,
+      }),
+    tests: z
+      .object({ command: argv.optional(), timeout: duration.default(20 * 60_000) })
+      .strict()
+      .default({ timeout: 20 * 60_000 }),
     workspaceRoot: z.string().min(1).default('.rmapp/workspaces'),
     /** How long a failed run's workspace is kept for inspection. */
     keepFailedWorkspaces: duration.default(7 * 24 * 3600_000),
@@ -160,7 +190,16 @@ const schema = z
         publicUrl: z.string().url().optional(),
         dashboardToken: z.string().min(16, 'must be at least 16 characters').optional(),
         /** More Host values (`name[:port]`) the dashboard answers to (a proxy's name), against DNS rebinding. */
-        allowedHosts: z.array(z.string().regex(/^[a-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-f:]+\](:\d{1,5})?$/i, 'must be a host name with an optional port, e.g. rmapp.internal:3000')).default([]),
+        allowedHosts: z
+          .array(
+            z
+              .string()
+              .regex(
+                /^[a-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-f:]+\](:\d{1,5})?$/i,
+                'must be a host name with an optional port, e.g. rmapp.internal:3000',
+              ),
+          )
+          .default([]),
       })
       .strict()
       .default({ host: '127.0.0.1', port: 3000, allowedHosts: [] }),
@@ -239,13 +278,17 @@ function crossChecks(
   const githubEnabled = !!(gh.token || gh.appId || gh.privateKey || gh.privateKeyPath || gh.webhookSecret);
   if (githubEnabled) {
     if (!gh.token && !gh.appId) problems.push(problem('github.token', 'GitHub credentials are missing'));
-    if (gh.appId && !gh.privateKey && !gh.privateKeyPath) problems.push(problem('github.privateKey', 'GITHUB_APP_ID is set but the private key is missing'));
-    if (!gh.appId && (gh.privateKey || gh.privateKeyPath) && !gh.token) problems.push(problem('github.appId', 'a private key is set but the App ID is missing'));
-    if (!gh.webhookSecret && options.requireWebhookSecret !== false) problems.push(problem('github.webhookSecret', 'required to verify webhooks'));
+    if (gh.appId && !gh.privateKey && !gh.privateKeyPath)
+      problems.push(problem('github.privateKey', 'GITHUB_APP_ID is set but the private key is missing'));
+    if (!gh.appId && (gh.privateKey || gh.privateKeyPath) && !gh.token)
+      problems.push(problem('github.appId', 'a private key is set but the App ID is missing'));
+    if (!gh.webhookSecret && options.requireWebhookSecret !== false)
+      problems.push(problem('github.webhookSecret', 'required to verify webhooks'));
     if (!c.agent?.command) problems.push(problem('agent.command', 'required to run workflows'));
     if (!c.tests?.command) problems.push(problem('tests.command', 'required to run workflows'));
   }
-  if (c.sandbox?.driver === 'container' && !c.sandbox?.image) problems.push(problem('sandbox.image', 'the container driver needs an image with the tools the tests use, e.g. node:20'));
+  if (c.sandbox?.driver === 'container' && !c.sandbox?.image)
+    problems.push(problem('sandbox.image', 'the container driver needs an image with the tools the tests use, e.g. node:20'));
   const host = typeof c.server?.host === 'string' ? c.server.host : '127.0.0.1';
   if (options.serves !== false && !isLoopback(host) && !c.server?.dashboardToken) {
     problems.push(problem('server.dashboardToken', `required when binding to ${host} (not localhost)`));
@@ -321,7 +364,11 @@ async function fromFile(file: string): Promise<RawConfig> {
  * @param options.file an explicit file (`--config`); otherwise `rmapp.config.json` or `rmapp.config.ts` in `cwd` if present.
  */
 export async function loadConfig(
-  options: { env?: NodeJS.ProcessEnv; file?: string | undefined; cwd?: string; /** `rmapp run` and `rmapp worker` need no webhook secret. */ requireWebhookSecret?: boolean;
+  options: {
+    env?: NodeJS.ProcessEnv;
+    file?: string | undefined;
+    cwd?: string;
+    /** `rmapp run` and `rmapp worker` need no webhook secret. */ requireWebhookSecret?: boolean;
     /** `rmapp worker` serves no HTTP: no dashboard-token rule. */ serves?: boolean;
   } = {},
 ): Promise<RmappConfig> {
@@ -330,7 +377,8 @@ export async function loadConfig(
   const problems: string[] = [];
   const sources: string[] = [];
   let raw: RawConfig = {};
-  const file = options.file ?? env.RMAPP_CONFIG ?? ['rmapp.config.json', 'rmapp.config.ts'].map((f) => resolve(cwd, f)).find((f) => existsSync(f));
+  const file =
+    options.file ?? env.RMAPP_CONFIG ?? ['rmapp.config.json', 'rmapp.config.ts'].map((f) => resolve(cwd, f)).find((f) => existsSync(f));
   if (file) {
     const path = resolve(cwd, file);
     if (!existsSync(path)) throw new ConfigError([`config file ${path} not found — fix --config / RMAPP_CONFIG or create the file`]);

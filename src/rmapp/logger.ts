@@ -22,7 +22,9 @@ const REDACT_PATHS = [
 ];
 
 /** A logger that masks `secrets` (their values), token- and key-shaped text, and the usual secret fields. */
-export function createLogger(options: { level?: string | undefined; secrets?: (string | undefined)[]; destination?: NodeJS.WritableStream } = {}): Logger {
+export function createLogger(
+  options: { level?: string | undefined; secrets?: (string | undefined)[]; destination?: NodeJS.WritableStream } = {},
+): Logger {
   const masker = createMasker(options.secrets ?? []);
   const mask = masker.text;
   return pino(

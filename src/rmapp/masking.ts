@@ -175,7 +175,10 @@ export function createMasker(secrets: readonly (string | null | undefined)[] = [
     }
     if (skeletons.size) out = maskSkeletons(out, [...skeletons]);
     out = maskPem(out);
-    for (const p of PATTERNS) out = out.replace(p, (match: string, keep?: unknown) => (typeof keep === 'string' && match.startsWith(keep) ? `${keep}${MASK}` : MASK));
+    for (const p of PATTERNS)
+      out = out.replace(p, (match: string, keep?: unknown) =>
+        typeof keep === 'string' && match.startsWith(keep) ? `${keep}${MASK}` : MASK,
+      );
     return out.replace(QUERY_SECRET, `$1${MASK}`).replace(URL_PASSWORD, `$1:${MASK}@`);
   };
   // `path`: the objects being walked (a cycle is cut; an object met twice elsewhere is copied twice).
@@ -187,11 +190,13 @@ export function createMasker(secrets: readonly (string | null | undefined)[] = [
     path.add(v);
     try {
       // An Error's message and stack are not enumerable: kept as pino's error serializer shows them.
-      if (v instanceof Error) return walk({ ...v, type: v.name, message: v.message, stack: v.stack, ...(v.cause !== undefined ? { cause: v.cause } : {}) }, path);
+      if (v instanceof Error)
+        return walk({ ...v, type: v.name, message: v.message, stack: v.stack, ...(v.cause !== undefined ? { cause: v.cause } : {}) }, path);
       if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return walk((v as { toJSON(): unknown }).toJSON(), path);
       if (Array.isArray(v)) return v.map((x) => walk(x, path));
       const out: Record<string, unknown> = {};
-      for (const [k, x] of Object.entries(v)) out[text(k)] = SECRET_KEY.test(k) && x !== null && x !== undefined && x !== '' && typeof x !== 'boolean' ? MASK : walk(x, path);
+      for (const [k, x] of Object.entries(v))
+        out[text(k)] = SECRET_KEY.test(k) && x !== null && x !== undefined && x !== '' && typeof x !== 'boolean' ? MASK : walk(x, path);
       return out;
     } finally {
       path.delete(v);

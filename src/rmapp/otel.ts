@@ -39,7 +39,11 @@ export async function startTelemetry(options: TelemetryOptions): Promise<{ shutd
   const metricReaders: IMetricReader[] = [];
   let prometheus: PrometheusExporter | undefined;
   if (options.prometheusPort !== undefined || options.prometheusEmbedded) {
-    prometheus = new PrometheusExporter({ port: options.prometheusPort, host: options.prometheusHost ?? '0.0.0.0', preventServerStart: !!options.prometheusEmbedded });
+    prometheus = new PrometheusExporter({
+      port: options.prometheusPort,
+      host: options.prometheusHost ?? '0.0.0.0',
+      preventServerStart: !!options.prometheusEmbedded,
+    });
     metricReaders.push(prometheus);
   }
   if (options.otlp) {

@@ -71,7 +71,10 @@ export function parsePlanYaml(text: string): Plan {
   const result = planSchema.safeParse(data);
   if (!result.success) {
     const issues = result.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
-    throw new ValidationError(`The plan does not match the rmplan schema: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`, issues);
+    throw new ValidationError(
+      `The plan does not match the rmplan schema: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`,
+      issues,
+    );
   }
   return result.data;
 }

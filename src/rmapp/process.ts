@@ -77,7 +77,12 @@ function spawnCommand(argv: readonly string[], options: RunCommandOptions): Prom
   const started = Date.now();
   return new Promise((resolve, reject) => {
     if (options.signal?.aborted) return reject(options.signal.reason);
-    const child = spawn(file, args, { cwd: options.cwd, env: options.inheritEnv === false ? { ...options.env } : { ...process.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'], shell: false });
+    const child = spawn(file, args, {
+      cwd: options.cwd,
+      env: options.inheritEnv === false ? { ...options.env } : { ...process.env, ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+      shell: false,
+    });
     const stdout = new OutputTail(max);
     const stderr = new OutputTail(max);
     child.stdout.on('data', (d: Buffer) => stdout.push(d));
@@ -91,16 +96,30 @@ function spawnCommand(argv: readonly string[], options: RunCommandOptions): Prom
     };
     const timer = options.timeoutMs
       ? setTimeout(
-          () => kill(new WorkflowError(`${shown} did not finish within ${options.timeoutMs} ms.`, { code: 'COMMAND_TIMEOUT', category: 'timeout', details: { command: shown } })),
+          () =>
+            kill(
+              new WorkflowError(`${shown} did not finish within ${options.timeoutMs} ms.`, {
+                code: 'COMMAND_TIMEOUT',
+                category: 'timeout',
+                details: { command: shown },
+              }),
+            ),
           options.timeoutMs,
         )
       : undefined;
-    const onAbort = () => kill(options.signal?.reason instanceof Error ? options.signal.reason : new WorkflowError(`${shown} was cancelled.`, { code: 'CANCELLED', category: 'cancelled' }));
+    const onAbort = () =>
+      kill(
+        options.signal?.reason instanceof Error
+          ? options.signal.reason
+          : new WorkflowError(`${shown} was cancelled.`, { code: 'CANCELLED', category: 'cancelled' }),
+      );
     options.signal?.addEventListener('abort', onAbort, { once: true });
     child.on('error', (err) => {
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
-      reject(new WorkflowError(`Could not run ${file}: ${err.message}`, { code: 'COMMAND_NOT_RUNNABLE', category: 'permanent', cause: err }));
+      reject(
+        new WorkflowError(`Could not run ${file}: ${err.message}`, { code: 'COMMAND_NOT_RUNNABLE', category: 'permanent', cause: err }),
+      );
     });
     child.on('close', (exitCode, sig) => {
       clearTimeout(timer);

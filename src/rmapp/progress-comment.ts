@@ -143,7 +143,8 @@ export function attachProgressComments(engine: Engine, github: GitHubOctokit, op
           if (h.type === 'state.entered' && h.path === '' && typeof h.state === 'string') enter(view, h.state);
           else if (h.type === 'step.started' && h.attempt) view.attempt = h.attempt;
           else if (h.type === 'step.succeeded' && pushes(h.step)) view.branchUrl = branches.get(runId) ?? null;
-          else if (h.type === 'progress' && typeof (h.data as { message?: unknown } | null)?.message === 'string') view.messages.push((h.data as { message: string }).message);
+          else if (h.type === 'progress' && typeof (h.data as { message?: unknown } | null)?.message === 'string')
+            view.messages.push((h.data as { message: string }).message);
         }
         return view;
       });
@@ -166,7 +167,9 @@ export function attachProgressComments(engine: Engine, github: GitHubOctokit, op
     if (!v) return;
     const previous = inFlight.get(runId) ?? Promise.resolve();
     const next: Promise<void> = previous
-      .then(() => upsertComment(github, { owner: v.target.owner, repo: v.target.repo }, v.target.issueNumber, `${runId}/progress`, renderProgress(v)))
+      .then(() =>
+        upsertComment(github, { owner: v.target.owner, repo: v.target.repo }, v.target.issueNumber, `${runId}/progress`, renderProgress(v)),
+      )
       .then(() => undefined)
       .catch((err: unknown) => console.error(`rmapp: progress comment of run ${runId}: ${(err as Error).message}`))
       .then(() => {
@@ -224,7 +227,15 @@ export function attachProgressComments(engine: Engine, github: GitHubOctokit, op
     engine.on('step.succeeded', (e) => {
       if (pushes(e.step)) void update(e.runId, (v) => void (v.branchUrl = branches.get(e.runId) ?? null));
     }),
-    engine.on('step.retrying', (e) => void update(e.runId, (v) => void (v.retrying = `${e.step} failed (${e.error.category}: ${e.error.message}); attempt ${e.attempt + 1} at ${e.nextAttemptAt}`))),
+    engine.on(
+      'step.retrying',
+      (e) =>
+        void update(
+          e.runId,
+          (v) =>
+            void (v.retrying = `${e.step} failed (${e.error.category}: ${e.error.message}); attempt ${e.attempt + 1} at ${e.nextAttemptAt}`),
+        ),
+    ),
     engine.on('progress', (e) => void update(e.runId, (v) => void v.messages.push(e.message))),
     engine.on('run.finished', (e) => finished(e)),
     // Evicted to wait (a timer, an approval) or taken by another worker: built again from history if it comes back.
@@ -234,7 +245,8 @@ export function attachProgressComments(engine: Engine, github: GitHubOctokit, op
 
   /** The run ended: its final comment (a failed run shows the end of its last test output, if it has one). */
   function finished(e: { runId: string; status: string; error?: ErrorData | undefined; output?: unknown }): Promise<void> {
-    const output = e.status === 'failed' ? engine.getArtifact<string>(e.runId, 'test-output').catch(() => undefined) : Promise.resolve(undefined);
+    const output =
+      e.status === 'failed' ? engine.getArtifact<string>(e.runId, 'test-output').catch(() => undefined) : Promise.resolve(undefined);
     const pending = output
       .then((testOutput) =>
         update(

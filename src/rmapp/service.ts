@@ -111,7 +111,10 @@ export interface GitHubRuntime {
  * repository), the workspaces (git authenticated with the same tokens) and the workflow registry.
  * Shared by `rmapp serve` and `rmapp run`.
  */
-export function githubRuntime(config: RmappConfig, overrides: { github?: GitHubOctokit | undefined; remoteUrl?: ((owner: string, repo: string) => string) | undefined } = {}): GitHubRuntime {
+export function githubRuntime(
+  config: RmappConfig,
+  overrides: { github?: GitHubOctokit | undefined; remoteUrl?: ((owner: string, repo: string) => string) | undefined } = {},
+): GitHubRuntime {
   const clientConfig = {
     baseUrl: config.github.apiUrl,
     token: config.github.appId ? undefined : config.github.token,
@@ -134,7 +137,13 @@ export function githubRuntime(config: RmappConfig, overrides: { github?: GitHubO
     github,
     workspaces,
     remoteUrl: overrides.remoteUrl ?? ((owner, repo) => gitUrlFor(config, owner, repo)),
-    agent: { command: config.agent.command as string[], timeoutMs: config.agent.timeout, sandbox, env: config.agent.env, network: config.agent.network },
+    agent: {
+      command: config.agent.command as string[],
+      timeoutMs: config.agent.timeout,
+      sandbox,
+      env: config.agent.env,
+      network: config.agent.network,
+    },
     tests: { command: config.tests.command as string[], timeoutMs: config.tests.timeout, sandbox },
     botName: config.botName,
     labels: config.labels,
@@ -189,7 +198,11 @@ export function progressOptions(config: RmappConfig, workflows: AnyWorkflowDefin
  * Removes the workspaces no run needs any more: those of runs that succeeded, were cancelled or are
  * gone (pruned), and of runs that failed longer than `keepFailedMs` ago. Unfinished runs keep theirs.
  */
-export async function sweepWorkspaces(engine: Engine, workspaces: Workspaces, keepFailedMs: number): Promise<{ removed: string[]; kept: number }> {
+export async function sweepWorkspaces(
+  engine: Engine,
+  workspaces: Workspaces,
+  keepFailedMs: number,
+): Promise<{ removed: string[]; kept: number }> {
   return workspaces.sweep(async (runId) => {
     const run = await engine.get(runId).catch((err: unknown) => {
       if (err instanceof RunNotFoundError) return null;
@@ -206,7 +219,13 @@ export async function sweepWorkspaces(engine: Engine, workspaces: Workspaces, ke
  * keep each run's progress comment, and remove a run's workspace when it succeeds or is cancelled
  * (a failed run's is kept for inspection). Returns the function that stops both.
  */
-export function attachGitHubFollowers(engine: Engine, config: RmappConfig, runtime: ReturnType<typeof githubRuntime>, log: Logger, progressIntervalMs?: number): () => Promise<void> {
+export function attachGitHubFollowers(
+  engine: Engine,
+  config: RmappConfig,
+  runtime: ReturnType<typeof githubRuntime>,
+  log: Logger,
+  progressIntervalMs?: number,
+): () => Promise<void> {
   const progress = attachProgressComments(engine, runtime.github, progressOptions(config, runtime.registry.workflows, progressIntervalMs));
   void progress.catchUp().catch((err: unknown) => log.warn({ err }, 'progress comments: catching up failed'));
   // Failed runs' workspaces are kept for inspection, then swept (at start and hourly).
@@ -218,7 +237,8 @@ export function attachGitHubFollowers(engine: Engine, config: RmappConfig, runti
   const sweeper = setInterval(sweep, 3600_000);
   sweeper.unref();
   const off = engine.on('run.finished', (e) => {
-    if (e.status === 'failed') return log.info({ runId: e.runId, workspace: runtime.workspaces.dirOf(e.runId) }, 'run failed; workspace kept for inspection');
+    if (e.status === 'failed')
+      return log.info({ runId: e.runId, workspace: runtime.workspaces.dirOf(e.runId) }, 'run failed; workspace kept for inspection');
     void runtime.workspaces.removeRun(e.runId).catch((err: unknown) => log.warn({ runId: e.runId, err }, 'workspace removal failed'));
   });
   return async () => {
@@ -236,7 +256,8 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const secrets = secretsOf(config);
   const log = options.log ?? createLogger({ secrets });
   const masker = createMasker(secrets);
-  const telemetry = options.otel || options.metrics ? await startTelemetry({ otlp: !!options.otel, prometheusEmbedded: !!options.metrics }) : null;
+  const telemetry =
+    options.otel || options.metrics ? await startTelemetry({ otlp: !!options.otel, prometheusEmbedded: !!options.metrics }) : null;
 
   const runtime = config.githubEnabled ? githubRuntime(config, { github: options.github }) : null;
   const gh = runtime?.registry ?? null;
@@ -272,7 +293,10 @@ export async function startService(options: ServiceOptions): Promise<Service> {
 
   // A database that is down or restarting at start-up is waited for, with a log line per try.
   await engine.startWorker({
-    retry: { onRetry: (err, attempt, delayMs) => log.warn({ err: (err as Error).message, attempt, delayMs }, 'the database is not reachable; trying again') },
+    retry: {
+      onRetry: (err, attempt, delayMs) =>
+        log.warn({ err: (err as Error).message, attempt, delayMs }, 'the database is not reachable; trying again'),
+    },
   });
   // The port is taken or not ours to bind: stop what started, so the process exits instead of running a
   // worker without the server it was asked for, and name the fix.
@@ -305,7 +329,13 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   });
   const db = await engine.db();
   log.info(
-    { url: server.url, database: db.description, github: config.githubEnabled, workflows: workflows.map((w) => `${w.name}@${w.version}`), config: config.sources },
+    {
+      url: server.url,
+      database: db.description,
+      github: config.githubEnabled,
+      workflows: workflows.map((w) => `${w.name}@${w.version}`),
+      config: config.sources,
+    },
     `rmapp serve: dashboard at ${server.url}${config.githubEnabled ? `, webhooks at ${server.url}/webhooks/github` : ' (GitHub not configured: webhooks answer 503)'}`,
   );
 

@@ -51,8 +51,10 @@ function unwrapEnvelope(value: unknown, depth: number): ExtractedJson {
   const v = value as Record<string, unknown> | null;
   const envelope = v !== null && typeof v === 'object' && !Array.isArray(v) && v.type === 'result' && ('result' in v || 'subtype' in v);
   if (!envelope || depth > 0) return { ok: true, value };
-  if (v.is_error === true) return { ok: false, problem: `the agent reported an error (${String(v.subtype ?? 'error')}): ${String(v.result ?? '').slice(0, 300)}` };
-  if (typeof v.result !== 'string') return { ok: false, problem: `the agent's result envelope holds no result text (subtype ${String(v.subtype)})` };
+  if (v.is_error === true)
+    return { ok: false, problem: `the agent reported an error (${String(v.subtype ?? 'error')}): ${String(v.result ?? '').slice(0, 300)}` };
+  if (typeof v.result !== 'string')
+    return { ok: false, problem: `the agent's result envelope holds no result text (subtype ${String(v.subtype)})` };
   return extractFrom(v.result, depth + 1);
 }
 
@@ -62,7 +64,9 @@ function extractFrom(text: string, depth: number): ExtractedJson {
   const whole = tryParse(trimmed);
   if (whole.ok) return unwrapEnvelope(whole.value, depth);
   // Fenced blocks, ```json ones first: agents like to wrap JSON in Markdown, sometimes with prose.
-  const blocks = [...trimmed.matchAll(/```([\w-]*)[^\n]*\n([\s\S]*?)```/g)].sort((a, b) => Number(b[1] === 'json') - Number(a[1] === 'json'));
+  const blocks = [...trimmed.matchAll(/```([\w-]*)[^\n]*\n([\s\S]*?)```/g)].sort(
+    (a, b) => Number(b[1] === 'json') - Number(a[1] === 'json'),
+  );
   for (const block of blocks) {
     const parsed = tryParse((block[2] ?? '').trim());
     if (parsed.ok) return unwrapEnvelope(parsed.value, depth);
@@ -89,7 +93,10 @@ export function extractJson(text: string): ExtractedJson {
 }
 
 /** Extracts and validates an answer; the issues name each problem by path. */
-export function checkAnswer<S extends z.ZodType>(text: string, schema: S): { ok: true; value: z.output<S> } | { ok: false; issues: OutputIssue[] } {
+export function checkAnswer<S extends z.ZodType>(
+  text: string,
+  schema: S,
+): { ok: true; value: z.output<S> } | { ok: false; issues: OutputIssue[] } {
   const found = extractJson(text);
   if (!found.ok) return { ok: false, issues: [{ path: '', message: found.problem }] };
   const result = schema.safeParse(found.value);
@@ -132,7 +139,9 @@ export async function askJson<S extends z.ZodType>(agent: AgentConfig, request: 
   const checked = checkAnswer(first, request.schema);
   if (checked.ok) return checked.value;
   request.onReask?.(checked.issues);
-  const second = (await runAgent(agent, { cwd: request.cwd, prompt: correctivePrompt(prompt, checked.issues, first), signal: request.signal })).stdout;
+  const second = (
+    await runAgent(agent, { cwd: request.cwd, prompt: correctivePrompt(prompt, checked.issues, first), signal: request.signal })
+  ).stdout;
   const rechecked = checkAnswer(second, request.schema);
   if (rechecked.ok) return rechecked.value;
   throw new WorkflowError(`The coding agent's ${name} was invalid, also after a corrective re-ask: ${formatIssues(rechecked.issues)}`, {

@@ -18,8 +18,20 @@ import { runCommand } from './process.ts';
 /** The repository's settings file, read from its default branch. */
 export const REPOSITORY_CONFIG = '.github/rmapp.yml';
 
-const hostName = z.string().regex(/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/i, 'must be a host name, e.g. registry.npmjs.org, *.example.com or git.example.com:8443');
-const repositoryConfig = z.object({ sandbox: z.object({ network: z.array(hostName).max(50).default([]) }).strict().default({ network: [] }) }).strict();
+const hostName = z
+  .string()
+  .regex(
+    /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/i,
+    'must be a host name, e.g. registry.npmjs.org, *.example.com or git.example.com:8443',
+  );
+const repositoryConfig = z
+  .object({
+    sandbox: z
+      .object({ network: z.array(hostName).max(50).default([]) })
+      .strict()
+      .default({ network: [] }),
+  })
+  .strict();
 
 /** Parses `.github/rmapp.yml`; a wrong file fails the run with the problems named (category `validation`). */
 export function parseRepositoryPolicy(text: string): RepositoryPolicy {
@@ -27,11 +39,16 @@ export function parseRepositoryPolicy(text: string): RepositoryPolicy {
   try {
     raw = parseYaml(text) ?? {};
   } catch (err) {
-    throw new ValidationError(`${REPOSITORY_CONFIG} is not valid YAML: ${(err as Error).message.split('\n')[0]}`, [{ path: REPOSITORY_CONFIG, message: 'invalid YAML' }]);
+    throw new ValidationError(`${REPOSITORY_CONFIG} is not valid YAML: ${(err as Error).message.split('\n')[0]}`, [
+      { path: REPOSITORY_CONFIG, message: 'invalid YAML' },
+    ]);
   }
   const parsed = repositoryConfig.safeParse(raw);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => ({ path: `${REPOSITORY_CONFIG}:${i.path.join('.')}`, message: i.code === 'unrecognized_keys' ? `unknown setting(s) ${i.keys.join(', ')}` : i.message }));
+    const issues = parsed.error.issues.map((i) => ({
+      path: `${REPOSITORY_CONFIG}:${i.path.join('.')}`,
+      message: i.code === 'unrecognized_keys' ? `unknown setting(s) ${i.keys.join(', ')}` : i.message,
+    }));
     throw new ValidationError(`${REPOSITORY_CONFIG} is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
   }
   return { network: parsed.data.sandbox.network };
@@ -71,7 +88,23 @@ export interface Workspace {
 }
 
 /** Host variables git may need (proxies, certificates, ssh): passed through; nothing else of the service's environment is. */
-const GIT_PASSED = ['PATH', 'HOME', 'LANG', 'TZ', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'GIT_SSL_CAINFO', 'SSH_AUTH_SOCK', 'GIT_SSH_COMMAND'];
+const GIT_PASSED = [
+  'PATH',
+  'HOME',
+  'LANG',
+  'TZ',
+  'HTTP_PROXY',
+  'HTTPS_PROXY',
+  'NO_PROXY',
+  'http_proxy',
+  'https_proxy',
+  'no_proxy',
+  'SSL_CERT_FILE',
+  'SSL_CERT_DIR',
+  'GIT_SSL_CAINFO',
+  'SSH_AUTH_SOCK',
+  'GIT_SSH_COMMAND',
+];
 
 /**
  * The environment of the service's own git commands. They run outside the sandbox, on a working tree
@@ -110,7 +143,12 @@ function gitEnv(author: { name: string; email: string }, token?: string): Record
  * The clone has no submodules checked out, so any such `.git` came from the sandbox.
  */
 async function refuseNestedRepositories(dir: string, signal?: AbortSignal): Promise<void> {
-  const r = await runCommand(['find', '.', '-path', './.git', '-prune', '-o', '-name', '.git', '-print', '-quit'], { cwd: dir, signal, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, inheritEnv: false });
+  const r = await runCommand(['find', '.', '-path', './.git', '-prune', '-o', '-name', '.git', '-print', '-quit'], {
+    cwd: dir,
+    signal,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    inheritEnv: false,
+  });
   const found = r.stdout.trim();
   if (r.exitCode !== 0 || found) {
     throw new WorkflowError(
@@ -130,7 +168,8 @@ async function refuseNestedRepositories(dir: string, signal?: AbortSignal): Prom
  */
 export async function writeWorkspaceFile(dir: string, rel: string, text: string): Promise<void> {
   const parts = rel.split('/').filter(Boolean);
-  if (!parts.length || parts.some((p) => p === '..' || p === '.' || p === '.git')) throw new Error(`writeWorkspaceFile: "${rel}" is not a path inside the workspace`);
+  if (!parts.length || parts.some((p) => p === '..' || p === '.' || p === '.git'))
+    throw new Error(`writeWorkspaceFile: "${rel}" is not a path inside the workspace`);
   let at = dir;
   for (const part of parts.slice(0, -1)) {
     at = join(at, part);
@@ -151,7 +190,8 @@ export async function writeWorkspaceFile(dir: string, rel: string, text: string)
 
 /** Rejects names git would take as options or refuse as refs (`git check-ref-format --branch`). */
 export async function checkBranchName(name: string): Promise<void> {
-  const invalid = () => new ValidationError(`"${name}" is not a usable branch name.`, [{ path: 'branch', message: 'invalid git branch name' }]);
+  const invalid = () =>
+    new ValidationError(`"${name}" is not a usable branch name.`, [{ path: 'branch', message: 'invalid git branch name' }]);
   if (!name || name.startsWith('-') || name.length > 250) throw invalid();
   const r = await runCommand(['git', 'check-ref-format', '--branch', name]);
   if (r.exitCode !== 0) throw invalid();
@@ -175,10 +215,21 @@ export class Workspaces {
 
   private async git(args: string[], cwd: string | undefined, signal?: AbortSignal, input?: string, remoteUrl?: string): Promise<string> {
     const token = remoteUrl && /^https?:/.test(remoteUrl) ? await this.config.token?.(remoteUrl) : undefined;
-    const r = await runCommand(['git', ...args], { cwd, signal, input, timeoutMs: this.config.timeoutMs ?? 600_000, env: gitEnv(this.config.author, token), inheritEnv: false });
+    const r = await runCommand(['git', ...args], {
+      cwd,
+      signal,
+      input,
+      timeoutMs: this.config.timeoutMs ?? 600_000,
+      env: gitEnv(this.config.author, token),
+      inheritEnv: false,
+    });
     if (r.exitCode !== 0) {
       const transient = /Could not resolve host|Connection (refused|reset|timed out)|early EOF|unable to access/i.test(r.stderr);
-      throw new WorkflowError(`git ${args[0]} failed: ${r.stderr.trim().slice(-400)}`, { code: 'GIT_FAILED', category: transient ? 'transient' : 'permanent', details: { args: args.slice(0, 2) } });
+      throw new WorkflowError(`git ${args[0]} failed: ${r.stderr.trim().slice(-400)}`, {
+        code: 'GIT_FAILED',
+        category: transient ? 'transient' : 'permanent',
+        details: { args: args.slice(0, 2) },
+      });
     }
     return r.stdout.trim();
   }
@@ -214,13 +265,29 @@ export class Workspaces {
     }
     const mirror = await this.mirror(job.remoteUrl, job.signal);
     await mkdir(this.config.root, { recursive: true });
-    await this.git(['clone', '--reference', mirror, '--dissociate', '--', job.remoteUrl, dir], undefined, job.signal, undefined, job.remoteUrl);
+    await this.git(
+      ['clone', '--reference', mirror, '--dissociate', '--', job.remoteUrl, dir],
+      undefined,
+      job.signal,
+      undefined,
+      job.remoteUrl,
+    );
     // Which run owns it, inside .git (never committed): the sweep maps directories back to runs.
     await writeFile(join(dir, '.git', RUN_ID_FILE), job.runId);
-    const remoteHas = await this.git(['ls-remote', '--heads', 'origin', `refs/heads/${job.branch}`], dir, job.signal, undefined, job.remoteUrl);
+    const remoteHas = await this.git(
+      ['ls-remote', '--heads', 'origin', `refs/heads/${job.branch}`],
+      dir,
+      job.signal,
+      undefined,
+      job.remoteUrl,
+    );
     if (!remoteHas && job.existing) {
       await rm(dir, { recursive: true, force: true });
-      throw new WorkflowError(`The branch "${job.branch}" is not in the repository, so there is nothing to change on it.`, { code: 'BRANCH_NOT_FOUND', category: 'validation', details: { branch: job.branch } });
+      throw new WorkflowError(`The branch "${job.branch}" is not in the repository, so there is nothing to change on it.`, {
+        code: 'BRANCH_NOT_FOUND',
+        category: 'validation',
+        details: { branch: job.branch },
+      });
     }
     const start = remoteHas ? `origin/${job.branch}` : `origin/${job.base}`;
     await this.git(['checkout', '-B', job.branch, start, '--'], dir, job.signal);
@@ -239,7 +306,12 @@ export class Workspaces {
    */
   async repositoryPolicy(ws: Workspace, base: string, signal?: AbortSignal): Promise<RepositoryPolicy> {
     for (const ref of ['origin/HEAD', `origin/${base}`]) {
-      const r = await runCommand(['git', 'show', `${ref}:${REPOSITORY_CONFIG}`], { cwd: ws.dir, signal, env: gitEnv(this.config.author), inheritEnv: false });
+      const r = await runCommand(['git', 'show', `${ref}:${REPOSITORY_CONFIG}`], {
+        cwd: ws.dir,
+        signal,
+        env: gitEnv(this.config.author),
+        inheritEnv: false,
+      });
       if (r.exitCode === 0) return parseRepositoryPolicy(r.stdout);
     }
     return {};
@@ -251,14 +323,27 @@ export class Workspaces {
    * newest of the last 200 on the branch whose subject is this message's — so a step re-run after its
    * push (a crash before its result was recorded) still reports the commit it made.
    */
-  async commitAll(ws: Workspace, message: string, signal?: AbortSignal): Promise<{ committed: boolean; sha: string; earlier: string | null }> {
+  async commitAll(
+    ws: Workspace,
+    message: string,
+    signal?: AbortSignal,
+  ): Promise<{ committed: boolean; sha: string; earlier: string | null }> {
     await refuseNestedRepositories(ws.dir, signal);
     await this.git(['add', '-A'], ws.dir, signal);
-    const staged = await runCommand(['git', 'diff', '--cached', '--quiet'], { cwd: ws.dir, signal, env: gitEnv(this.config.author), inheritEnv: false });
+    const staged = await runCommand(['git', 'diff', '--cached', '--quiet'], {
+      cwd: ws.dir,
+      signal,
+      env: gitEnv(this.config.author),
+      inheritEnv: false,
+    });
     if (staged.exitCode === 0) {
       const subject = this.mask(message).split('\n')[0]?.trim() ?? '';
       const log = await this.git(['log', '-n', '200', '--format=%H%x1f%s', 'HEAD', '--'], ws.dir, signal);
-      const earlier = log.split('\n').map((l) => l.split('\x1f')).find(([, s]) => s === subject)?.[0] ?? null;
+      const earlier =
+        log
+          .split('\n')
+          .map((l) => l.split('\x1f'))
+          .find(([, s]) => s === subject)?.[0] ?? null;
       return { committed: false, sha: await this.git(['rev-parse', 'HEAD'], ws.dir, signal), earlier };
     }
     // `-F -`: the message (which may quote an issue title) comes on stdin, never as an argument.
@@ -276,18 +361,28 @@ export class Workspaces {
     // if the remote still has that commit there — a branch deleted or moved on meanwhile is neither
     // re-created nor overwritten.
     const changed = () =>
-      new WorkflowError(`The branch "${ws.branch}" was deleted or changed in the repository while the run worked on it; nothing was pushed.`, {
-        code: 'BRANCH_CHANGED',
-        category: 'validation',
-        details: { branch: ws.branch },
-      });
-    const local = (args: string[]) => runCommand(['git', ...args], { cwd: ws.dir, signal, env: gitEnv(this.config.author), inheritEnv: false });
+      new WorkflowError(
+        `The branch "${ws.branch}" was deleted or changed in the repository while the run worked on it; nothing was pushed.`,
+        {
+          code: 'BRANCH_CHANGED',
+          category: 'validation',
+          details: { branch: ws.branch },
+        },
+      );
+    const local = (args: string[]) =>
+      runCommand(['git', ...args], { cwd: ws.dir, signal, env: gitEnv(this.config.author), inheritEnv: false });
     const seen = await local(['rev-parse', '--verify', '--quiet', `refs/remotes/origin/${ws.branch}`]);
     if (seen.exitCode !== 0) throw changed();
     const base = seen.stdout.trim();
     if ((await local(['merge-base', '--is-ancestor', base, 'HEAD'])).exitCode !== 0) throw changed();
     try {
-      await this.git(['push', `--force-with-lease=refs/heads/${ws.branch}:${base}`, 'origin', `HEAD:refs/heads/${ws.branch}`], ws.dir, signal, undefined, ws.remoteUrl);
+      await this.git(
+        ['push', `--force-with-lease=refs/heads/${ws.branch}:${base}`, 'origin', `HEAD:refs/heads/${ws.branch}`],
+        ws.dir,
+        signal,
+        undefined,
+        ws.remoteUrl,
+      );
     } catch (err) {
       if (/stale info|rejected/i.test((err as Error).message)) throw changed();
       throw err;

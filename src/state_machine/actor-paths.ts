@@ -25,7 +25,9 @@ export function findActor(root: AnyActorRef, path: string): AnyActorRef | undefi
   if (path === '') return root;
   let current: AnyActorRef | undefined = root;
   for (const id of path.split('/')) {
-    const children: Record<string, AnyActorRef> | undefined = (current?.getSnapshot() as { children?: Record<string, AnyActorRef> } | undefined)?.children;
+    const children: Record<string, AnyActorRef> | undefined = (
+      current?.getSnapshot() as { children?: Record<string, AnyActorRef> } | undefined
+    )?.children;
     current = children?.[id];
     if (!current) return undefined;
   }

@@ -41,7 +41,8 @@ function label(eventType: string, node: NodeLike, delay: unknown): string {
   };
   if (eventType.startsWith('xstate.done.actor.')) return `done: ${src(eventType.slice(18))}`;
   if (eventType.startsWith('xstate.error.actor.')) return `error: ${src(eventType.slice(19))}`;
-  if (eventType.startsWith('xstate.after.')) return `after ${typeof delay === 'number' ? `${delay} ms` : String(delay ?? eventType.split('.')[2])}`;
+  if (eventType.startsWith('xstate.after.'))
+    return `after ${typeof delay === 'number' ? `${delay} ms` : String(delay ?? eventType.split('.')[2])}`;
   if (eventType === '') return 'always';
   return eventType;
 }
@@ -49,7 +50,8 @@ function label(eventType: string, node: NodeLike, delay: unknown): string {
 function walk(node: NodeLike): ChartNode {
   const transitions: ChartTransition[] = [];
   for (const [eventType, list] of node.transitions) {
-    for (const t of list) transitions.push({ label: label(eventType, node, t.delay), targets: (t.target ?? []).map((n) => n.id), guarded: !!t.guard });
+    for (const t of list)
+      transitions.push({ label: label(eventType, node, t.delay), targets: (t.target ?? []).map((n) => n.id), guarded: !!t.guard });
   }
   return {
     id: node.id,

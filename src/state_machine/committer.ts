@@ -141,7 +141,11 @@ export class Committer {
     let results: CommitResult[];
     if (faultsArmed) for (const b of batch) reachFaultPoint('before-persist', stateTargets(b.prepared.write.stateValue));
     try {
-      const commit = () => commitRunWrites(this.db, batch.map((b) => b.prepared.write));
+      const commit = () =>
+        commitRunWrites(
+          this.db,
+          batch.map((b) => b.prepared.write),
+        );
       results = dbFaultsArmed ? await withDbFault('commit', commit) : await commit();
       this.failures = 0;
     } catch (err) {

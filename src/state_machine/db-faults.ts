@@ -40,8 +40,10 @@ export function parseDbFaultSpec(text: string | undefined): DbFault[] {
     const okOp = op === '*' || DB_FAULT_OPS.includes(op as DbFaultOp);
     const n = (s: string | undefined) => (s !== undefined && /^\d+$/.test(s) ? Number(s) : NaN);
     if (okOp && kind === 'delay' && Number.isFinite(n(a)) && b === undefined) return { op: op as DbFaultOp, kind, ms: n(a) };
-    if (okOp && kind === 'fail' && n(a) >= 1 && Number.isFinite(n(b)) && rest.length === 0) return { op: op as DbFaultOp, kind, from: n(a), ms: n(b) };
-    if (okOp && kind === 'unanswered' && n(a) >= 1 && n(b) >= 1 && rest.length === 0) return { op: op as DbFaultOp, kind, from: n(a), count: n(b) };
+    if (okOp && kind === 'fail' && n(a) >= 1 && Number.isFinite(n(b)) && rest.length === 0)
+      return { op: op as DbFaultOp, kind, from: n(a), ms: n(b) };
+    if (okOp && kind === 'unanswered' && n(a) >= 1 && n(b) >= 1 && rest.length === 0)
+      return { op: op as DbFaultOp, kind, from: n(a), count: n(b) };
     throw new Error(
       `RMAPP_DB_FAULT: "${part.trim()}" is not <op>:delay:<ms>, <op>:fail:<from>:<ms> or <op>:unanswered:<from>:<n> with op one of ` +
         `${DB_FAULT_OPS.join(', ')}, * (e.g. RMAPP_DB_FAULT=renew:delay:400, RMAPP_DB_FAULT=*:fail:3:2500 or RMAPP_DB_FAULT=commit:unanswered:10:20).`,

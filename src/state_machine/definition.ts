@@ -104,9 +104,7 @@ export function defineWorkflow<TInput, TMachine extends AnyStateMachine = AnySta
   options: DefineWorkflowOptions<TInput, TMachine, TStartInput>,
 ): WorkflowDefinition<TInput, TMachine, TStartInput> {
   if (!NAME_PATTERN.test(options.name)) {
-    throw new ValidationError(
-      `Workflow name "${options.name}" is invalid: use letters, digits, ".", "_" or "-", starting with a letter.`,
-    );
+    throw new ValidationError(`Workflow name "${options.name}" is invalid: use letters, digits, ".", "_" or "-", starting with a letter.`);
   }
   if (!options.machine || typeof options.machine.getInitialSnapshot !== 'function') {
     throw new ValidationError(`Workflow "${options.name}": machine must be an XState machine (setup(...).createMachine(...)).`);
@@ -118,8 +116,14 @@ export function defineWorkflow<TInput, TMachine extends AnyStateMachine = AnySta
     throw new ValidationError(`Workflow "${options.name}": concurrency.limit must be a positive integer.`);
   }
   const buffer = options.signals?.buffer;
-  if (buffer !== undefined && typeof buffer !== 'boolean' && !(buffer && typeof buffer === 'object' && Number.isFinite(buffer.forMs) && buffer.forMs > 0)) {
-    throw new ValidationError(`Workflow "${options.name}": signals.buffer must be true, false or { forMs: <positive milliseconds> } (got ${JSON.stringify(buffer)}).`);
+  if (
+    buffer !== undefined &&
+    typeof buffer !== 'boolean' &&
+    !(buffer && typeof buffer === 'object' && Number.isFinite(buffer.forMs) && buffer.forMs > 0)
+  ) {
+    throw new ValidationError(
+      `Workflow "${options.name}": signals.buffer must be true, false or { forMs: <positive milliseconds> } (got ${JSON.stringify(buffer)}).`,
+    );
   }
   return {
     name: options.name,

@@ -42,8 +42,10 @@ function describe(value: unknown): string | null {
       return Number.isFinite(value) ? null : `is ${value}: JSON writes it as null; store null or a finite number`;
     case 'object': {
       if (value === null || Array.isArray(value)) return null;
-      if (value instanceof Date) return 'is a Date: JSON turns it into a string; store an ISO string (date.toISOString()) or a number (date.getTime())';
-      if (value instanceof Map) return 'is a Map: JSON writes it as {}; store a plain object (Object.fromEntries(map)) or an array of entries';
+      if (value instanceof Date)
+        return 'is a Date: JSON turns it into a string; store an ISO string (date.toISOString()) or a number (date.getTime())';
+      if (value instanceof Map)
+        return 'is a Map: JSON writes it as {}; store a plain object (Object.fromEntries(map)) or an array of entries';
       if (value instanceof Set) return 'is a Set: JSON writes it as {}; store an array ([...set])';
       const proto = Object.getPrototypeOf(value) as unknown;
       if (proto !== Object.prototype && proto !== null) {
@@ -68,7 +70,10 @@ interface Walk {
 function walk(value: unknown, path: string, depth: number, w: Walk): void {
   if (w.out.length > 0) return;
   if (depth > MAX_DEPTH) {
-    w.out.push({ path, problem: `is nested more than ${MAX_DEPTH} levels deep (a cycle through copies, or a list built as nested pairs); store a flatter shape` });
+    w.out.push({
+      path,
+      problem: `is nested more than ${MAX_DEPTH} levels deep (a cycle through copies, or a list built as nested pairs); store a flatter shape`,
+    });
     return;
   }
   const problem = describe(value);
@@ -86,8 +91,10 @@ function walk(value: unknown, path: string, depth: number, w: Walk): void {
   w.ancestors.add(value);
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length && w.out.length === 0; i++) {
-      if (!(i in value)) w.out.push({ path: `${path}[${i}]`, problem: 'is a hole in a sparse array: JSON writes it as null; fill it (e.g. with null)' });
-      else if (value[i] === undefined) w.out.push({ path: `${path}[${i}]`, problem: 'is undefined in an array: JSON writes it as null; use null' });
+      if (!(i in value))
+        w.out.push({ path: `${path}[${i}]`, problem: 'is a hole in a sparse array: JSON writes it as null; fill it (e.g. with null)' });
+      else if (value[i] === undefined)
+        w.out.push({ path: `${path}[${i}]`, problem: 'is undefined in an array: JSON writes it as null; use null' });
       else walk(value[i], `${path}[${i}]`, depth + 1, w);
     }
   } else {

@@ -130,14 +130,23 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
   if (given.keepLast !== undefined && !(given.keepLast <= maxRows - 2)) {
     throw new ValidationError(`createEngine: history.keepLast (${given.keepLast}) must be at most history.maxRows - 2 (${maxRows - 2}).`);
   }
-  if (given.maxRows !== undefined && given.maxRows < 3) throw new ValidationError(`createEngine: history.maxRows must be at least 3 (got ${given.maxRows}).`);
+  if (given.maxRows !== undefined && given.maxRows < 3)
+    throw new ValidationError(`createEngine: history.maxRows must be at least 3 (got ${given.maxRows}).`);
   // Renewed every third of the lease and trusted up to a fifth before it ends: below half a second a
   // renewal's own round trip under load eats the lease, and runs cycle between owners until their
   // steps fail as never finished.
   if (options.leaseMs !== undefined && options.leaseMs < MIN_LEASE_MS) {
-    throw new ValidationError(`createEngine: leaseMs must be at least ${MIN_LEASE_MS} (got ${options.leaseMs}); the default is ${d.leaseMs}.`);
+    throw new ValidationError(
+      `createEngine: leaseMs must be at least ${MIN_LEASE_MS} (got ${options.leaseMs}); the default is ${d.leaseMs}.`,
+    );
   }
-  for (const [name, value] of Object.entries({ concurrency: options.concurrency, leaseMs: options.leaseMs, pollMs: options.pollMs, 'history.maxRows': given.maxRows, 'history.keepLast': given.keepLast })) {
+  for (const [name, value] of Object.entries({
+    concurrency: options.concurrency,
+    leaseMs: options.leaseMs,
+    pollMs: options.pollMs,
+    'history.maxRows': given.maxRows,
+    'history.keepLast': given.keepLast,
+  })) {
     if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
       throw new ValidationError(`createEngine: ${name} must be a positive number (got ${String(value)}).`);
     }
@@ -152,7 +161,9 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
     evictAfterMs: options.evictAfterMs ?? d.evictAfterMs,
     migrate: options.migrate ?? d.migrate,
     history: { maxRows, keepLast },
-    retention: options.retention ? { policy: options.retention.policy ?? {}, intervalMs: options.retention.intervalMs ?? d.retentionIntervalMs } : null,
+    retention: options.retention
+      ? { policy: options.retention.policy ?? {}, intervalMs: options.retention.intervalMs ?? d.retentionIntervalMs }
+      : null,
     retryPolicies: options.retryPolicies ?? {},
     stepConcurrency: options.stepConcurrency ?? {},
     limits,

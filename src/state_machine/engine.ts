@@ -70,7 +70,11 @@ export interface CancelResult {
   message: string;
 }
 
-const runIdSchema = z.string().min(1).max(200).regex(/^[\w.:@/-]+$/, 'use letters, digits and . _ : @ / -');
+const runIdSchema = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[\w.:@/-]+$/, 'use letters, digits and . _ : @ / -');
 
 /**
  * A durable workflow engine over one database.
@@ -90,7 +94,11 @@ export class Engine extends RunQueries {
    * Stores a new run; a worker executes it. Input is validated first: invalid input throws a
    * {@link ValidationError} naming the field, and nothing is stored.
    */
-  async start<TWorkflow extends AnyWorkflowDefinition>(workflow: TWorkflow, input: WorkflowStartInput<TWorkflow>, options?: StartOptions): Promise<RunId<TWorkflow>>;
+  async start<TWorkflow extends AnyWorkflowDefinition>(
+    workflow: TWorkflow,
+    input: WorkflowStartInput<TWorkflow>,
+    options?: StartOptions,
+  ): Promise<RunId<TWorkflow>>;
   async start(name: string, input: unknown, options?: StartOptions): Promise<RunId>;
   async start(workflow: string | AnyWorkflowDefinition, input: unknown, options: StartOptions = {}): Promise<RunId> {
     const name = typeof workflow === 'string' ? workflow : workflow.name;
@@ -107,11 +115,21 @@ export class Engine extends RunQueries {
     // Stored as JSON: a value JSON would change (a Date a z.date() schema produced, a Map) is refused
     // here rather than reaching the machine as something else.
     const bad = findUndurableValue(parsed.data, 'input');
-    if (bad) throw new ValidationError(`Invalid input for workflow "${name}": ${bad.path} ${bad.problem}.`, [{ path: bad.path, message: bad.problem }]);
-    for (const [key, value] of [['idempotencyKey', options.idempotencyKey], ['concurrencyKey', options.concurrencyKey]] as const) {
+    if (bad)
+      throw new ValidationError(`Invalid input for workflow "${name}": ${bad.path} ${bad.problem}.`, [
+        { path: bad.path, message: bad.problem },
+      ]);
+    for (const [key, value] of [
+      ['idempotencyKey', options.idempotencyKey],
+      ['concurrencyKey', options.concurrencyKey],
+    ] as const) {
       if (value === undefined) continue;
-      const problem = typeof value !== 'string' || value === '' ? { path: key, problem: 'must be a non-empty string' } : findUndurableValue(value, key);
-      if (problem) throw new ValidationError(`Invalid ${key}: ${problem.path} ${problem.problem}.`, [{ path: problem.path, message: problem.problem }]);
+      const problem =
+        typeof value !== 'string' || value === '' ? { path: key, problem: 'must be a non-empty string' } : findUndurableValue(value, key);
+      if (problem)
+        throw new ValidationError(`Invalid ${key}: ${problem.path} ${problem.problem}.`, [
+          { path: problem.path, message: problem.problem },
+        ]);
     }
     if (options.runId !== undefined) {
       const ok = runIdSchema.safeParse(options.runId);
@@ -135,7 +153,11 @@ export class Engine extends RunQueries {
     const claimFor = !concurrency && worker?.reserveFor(def) ? { owner: worker.owner, leaseMs: worker.leaseMs } : undefined;
     // The root of the run's trace (a child of the caller's span, if any); its context is persisted so
     // every segment of the run, in whatever process, joins this trace.
-    const span = tracer().startSpan(`workflow.start ${def.name}`, { attributes: { [ATTR.name]: def.name, [ATTR.version]: def.version } }, otelContext.active());
+    const span = tracer().startSpan(
+      `workflow.start ${def.name}`,
+      { attributes: { [ATTR.name]: def.name, [ATTR.version]: def.version } },
+      otelContext.active(),
+    );
     let inserted: Awaited<ReturnType<typeof insertRun>>;
     const insertedAt = performance.now();
     try {
@@ -171,11 +193,12 @@ export class Engine extends RunQueries {
     // a mistake the caller must hear about, not a run of something they did not ask for.
     if (existing && existing.workflow !== def.name) {
       const what = options.idempotencyKey !== undefined ? `Idempotency key "${options.idempotencyKey}"` : `Run id "${id}"`;
-      throw new ValidationError(`${what} was already used to start run ${id} of workflow "${existing.workflow}"; use a new key to start a "${def.name}" run.`);
+      throw new ValidationError(
+        `${what} was already used to start run ${id} of workflow "${existing.workflow}"; use a new key to start a "${def.name}" run.`,
+      );
     }
     return id;
   }
-
 
   /**
    * Sends an event to a run through its durable inbox; it is applied once, in order, exactly as XState
@@ -190,7 +213,11 @@ export class Engine extends RunQueries {
    * const { outcome } = await engine.send(id, { type: 'approve' }, { dedupeKey: 'approval-1', buffer: true, waitMs: 5_000 });
    * // 'received' | 'ignored' | 'expired' once the run took it; 'queued' before; 'duplicate' for a used key
    */
-  async send<TWorkflow = unknown>(runId: RunId<TWorkflow>, event: WorkflowEvent<TWorkflow>, options: SendOptions = {}): Promise<SendResult> {
+  async send<TWorkflow = unknown>(
+    runId: RunId<TWorkflow>,
+    event: WorkflowEvent<TWorkflow>,
+    options: SendOptions = {},
+  ): Promise<SendResult> {
     if (!event || typeof event !== 'object' || typeof event.type !== 'string' || event.type === '') {
       throw new ValidationError('An event must be an object with a non-empty string "type", e.g. {"type":"approve"}.');
     }
@@ -202,11 +229,23 @@ export class Engine extends RunQueries {
     if (bad) throw new ValidationError(`${bad.path} ${bad.problem}.`);
     const bytes = jsonBytes(JSON.stringify(event));
     if (bytes > this.limits.signalBytes) {
-      throw new SizeLimitError(`The event "${event.type}"`, 'signalBytes', bytes, this.limits.signalBytes, 'Send a reference (e.g. an artifact name) instead of the data.');
+      throw new SizeLimitError(
+        `The event "${event.type}"`,
+        'signalBytes',
+        bytes,
+        this.limits.signalBytes,
+        'Send a reference (e.g. an artifact name) instead of the data.',
+      );
     }
     const buffer = options.buffer;
-    if (buffer !== undefined && typeof buffer !== 'boolean' && !(buffer && typeof buffer === 'object' && Number.isFinite(buffer.forMs) && buffer.forMs > 0)) {
-      throw new ValidationError(`send: buffer.forMs must be a positive number of milliseconds (got ${String((buffer as { forMs?: unknown } | null)?.forMs)}).`);
+    if (
+      buffer !== undefined &&
+      typeof buffer !== 'boolean' &&
+      !(buffer && typeof buffer === 'object' && Number.isFinite(buffer.forMs) && buffer.forMs > 0)
+    ) {
+      throw new ValidationError(
+        `send: buffer.forMs must be a positive number of milliseconds (got ${String((buffer as { forMs?: unknown } | null)?.forMs)}).`,
+      );
     }
     if (options.waitMs !== undefined && !(Number.isFinite(options.waitMs) && options.waitMs >= 0)) {
       throw new ValidationError(`send: waitMs must be a number of milliseconds >= 0 (got ${String(options.waitMs)}).`);
@@ -223,9 +262,13 @@ export class Engine extends RunQueries {
     }
   }
 
-
   /** Appends to the inbox; `buffer` undefined takes the run's workflow default (`signals.buffer`). */
-  private async enqueue(runId: string, event: object, dedupeKey: string | null, buffer?: SendOptions['buffer'] | null): Promise<SendResult> {
+  private async enqueue(
+    runId: string,
+    event: object,
+    dedupeKey: string | null,
+    buffer?: SendOptions['buffer'] | null,
+  ): Promise<SendResult> {
     const db = await this.db();
     const run = await getRun(db, runId);
     if (!run) throw new RunNotFoundError(runId);
@@ -237,13 +280,15 @@ export class Engine extends RunQueries {
       throw new ValidationError(`Run ${runId} has already finished (${run.status}); it accepts no more events.`);
     }
     // The run's own version's default, else the current one's (a run of a version this deploy lacks).
-    const chosen = buffer === undefined ? (this.definition(run.workflow, run.workflowVersion) ?? this.definition(run.workflow))?.signals?.buffer : buffer;
+    const chosen =
+      buffer === undefined
+        ? (this.definition(run.workflow, run.workflowVersion) ?? this.definition(run.workflow))?.signals?.buffer
+        : buffer;
     const bufferMs = chosen === true ? DEFAULT_ENGINE_OPTIONS.signalBufferMs : chosen ? chosen.forMs : null;
     const { appended, id } = await appendSignal(db, runId, event, dedupeKey, bufferMs);
     if (appended) this.worker?.onWake(runId);
     return { delivered: appended, id, outcome: appended ? 'queued' : 'duplicate' };
   }
-
 
   /** Cancels a run: aborts its steps, stops its children, runs the definition's cleanup. */
   async cancel(runId: string, reason = 'cancelled'): Promise<CancelResult> {
@@ -282,12 +327,12 @@ export class Engine extends RunQueries {
         { ...rec, attempt: 0, nextAttemptAt: undefined, sleeps: undefined, failed: undefined },
       ]),
     );
-    if (!(await rewindFailedRun(db, { id: runId, version: run.version, steps }))) throw new ValidationError(`Run ${runId} changed while retrying it; look at it again and retry.`);
+    if (!(await rewindFailedRun(db, { id: runId, version: run.version, steps })))
+      throw new ValidationError(`Run ${runId} changed while retrying it; look at it again and retry.`);
     await appendHistory(db, runId, [{ type: 'run.retried', data: { previousError: run.error } }], this.workerId);
     this.worker?.poke();
     return { status: 'waiting', message: `Run ${runId} will resume from ${JSON.stringify(run.stateValue)}.` };
   }
-
 
   /**
    * Starts this process's worker. With `retry`, a start that fails on a transient error (the database
@@ -295,7 +340,9 @@ export class Engine extends RunQueries {
    * `retry.signal` aborts; any other error (a bad URL, a database newer than this code, a refused
    * login) is thrown at once. The CLI's `worker` and `serve` start this way.
    */
-  async startWorker(options: { retry?: { signal?: AbortSignal; onRetry?: (err: unknown, attempt: number, delayMs: number) => void } } = {}): Promise<void> {
+  async startWorker(
+    options: { retry?: { signal?: AbortSignal; onRetry?: (err: unknown, attempt: number, delayMs: number) => void } } = {},
+  ): Promise<void> {
     const { retry } = options;
     for (let attempt = 1; ; attempt++) {
       try {
@@ -306,10 +353,14 @@ export class Engine extends RunQueries {
         retry.onRetry?.(err, attempt, delayMs);
         const waited = await new Promise<boolean>((resolve) => {
           const timer = setTimeout(() => resolve(true), delayMs);
-          retry.signal?.addEventListener('abort', () => {
-            clearTimeout(timer);
-            resolve(false);
-          }, { once: true });
+          retry.signal?.addEventListener(
+            'abort',
+            () => {
+              clearTimeout(timer);
+              resolve(false);
+            },
+            { once: true },
+          );
         });
         if (!waited) throw err;
       }

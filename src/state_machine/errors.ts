@@ -68,7 +68,10 @@ export class WorkflowError extends Error {
 
 /** Bad input from a caller: names the field and what is wrong. Never retried. */
 export class ValidationError extends WorkflowError {
-  constructor(message: string, readonly issues: { path: string; message: string }[] = []) {
+  constructor(
+    message: string,
+    readonly issues: { path: string; message: string }[] = [],
+  ) {
     super(message, { code: 'VALIDATION', category: 'validation', details: { issues } });
   }
 }
@@ -90,10 +93,11 @@ export class TestFailureError extends WorkflowError {
 /** A workflow name no definition is registered under. */
 export class UnknownWorkflowError extends WorkflowError {
   constructor(name: string, known: string[]) {
-    super(
-      `Unknown workflow "${name}". Registered workflows: ${known.length ? known.join(', ') : '(none)'}.`,
-      { code: 'UNKNOWN_WORKFLOW', category: 'validation', details: { name, known } },
-    );
+    super(`Unknown workflow "${name}". Registered workflows: ${known.length ? known.join(', ') : '(none)'}.`, {
+      code: 'UNKNOWN_WORKFLOW',
+      category: 'validation',
+      details: { name, known },
+    });
   }
 }
 
@@ -124,8 +128,34 @@ export class WaitTimeoutError extends WorkflowError {
  * loss, shutdown); constraint violations and syntax errors are not. Under Drizzle the code is on
  * `err.cause.code`.
  */
-const RETRYABLE_SQLSTATES = new Set(['40001', '40P01', '55P03', '57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08004', '08006']);
-const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'ENETUNREACH', 'EHOSTUNREACH', 'UND_ERR_SOCKET', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED']);
+const RETRYABLE_SQLSTATES = new Set([
+  '40001',
+  '40P01',
+  '55P03',
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
+]);
+const NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'UND_ERR_SOCKET',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+]);
 /** Programmer errors: retrying them only repeats the bug. */
 const PROGRAMMER_ERRORS = new Set(['TypeError', 'ReferenceError', 'SyntaxError', 'RangeError']);
 
@@ -181,17 +211,23 @@ function header(headers: Headers | undefined, name: string): string | undefined 
  * or an exhausted `x-ratelimit-remaining`) rate-limited with the wait they ask for, 408 timeout,
  * 5xx transient.
  */
-function classifyHttp(e: Record<string, unknown>, status: number, base: { name: string; message: string; stack?: string | undefined }): ErrorData {
+function classifyHttp(
+  e: Record<string, unknown>,
+  status: number,
+  base: { name: string; message: string; stack?: string | undefined },
+): ErrorData {
   const headers = ((e.response as { headers?: Headers } | undefined)?.headers ?? (e.headers as Headers | undefined)) as Headers | undefined;
   const retryAfter = header(headers, 'retry-after');
   const remaining = header(headers, 'x-ratelimit-remaining');
   const reset = header(headers, 'x-ratelimit-reset');
   let retryAfterMs: number | undefined;
   if (retryAfter !== undefined && Number.isFinite(Number(retryAfter))) retryAfterMs = Number(retryAfter) * 1000;
-  else if (retryAfter !== undefined && !Number.isNaN(Date.parse(retryAfter))) retryAfterMs = Math.max(0, Date.parse(retryAfter) - Date.now());
+  else if (retryAfter !== undefined && !Number.isNaN(Date.parse(retryAfter)))
+    retryAfterMs = Math.max(0, Date.parse(retryAfter) - Date.now());
   else if (remaining === '0' && reset !== undefined) retryAfterMs = Math.max(0, Number(reset) * 1000 - Date.now());
   const code = `HTTP_${status}`;
-  const rateLimited = status === 429 || (status === 403 && (retryAfterMs !== undefined || remaining === '0' || /rate limit/i.test(base.message)));
+  const rateLimited =
+    status === 429 || (status === 403 && (retryAfterMs !== undefined || remaining === '0' || /rate limit/i.test(base.message)));
   if (rateLimited) return { ...base, code, category: 'rate_limited', retryAfterMs: retryAfterMs ?? 60_000, details: { status } };
   if (status === 408) return { ...base, code, category: 'timeout', details: { status } };
   if (status >= 500) return { ...base, code, category: 'transient', details: { status } };

@@ -85,7 +85,7 @@ export class FaultPoints {
   reach(point: FaultPointName, targets: readonly string[]): void {
     this.armed.forEach((fault, i) => {
       if (fault.point !== point) return;
-      const matched = fault.target === '*' ? targets[0] ?? '*' : targets.find((t) => t === fault.target);
+      const matched = fault.target === '*' ? (targets[0] ?? '*') : targets.find((t) => t === fault.target);
       if (matched === undefined) return;
       this.hits[i] = (this.hits[i] ?? 0) + 1;
       if (this.hits[i] === fault.nth) this.onFault(fault, matched);

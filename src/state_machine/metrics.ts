@@ -22,7 +22,9 @@ export function instrumentMetrics(events: EngineEvents, sources: MetricSources):
   const steps = meter.createCounter('rmapp.steps', { description: 'Step attempts by outcome and error category' });
   const stepDuration = meter.createHistogram('rmapp.step.duration', { unit: 'ms', description: 'Duration of a step attempt' });
   const retries = meter.createCounter('rmapp.step.retries', { description: 'Step attempts scheduled for retry' });
-  const lost = meter.createCounter('rmapp.runs.lost', { description: 'Runs this worker stopped executing because it no longer owned them, by reason' });
+  const lost = meter.createCounter('rmapp.runs.lost', {
+    description: 'Runs this worker stopped executing because it no longer owned them, by reason',
+  });
   const claimLag = meter.createHistogram('rmapp.claim.lag', { unit: 'ms', description: 'From a run being due to being claimed' });
   const active = meter.createObservableGauge('rmapp.runs.active', { description: 'Runs in memory on this worker' });
   const waiting = meter.createObservableGauge('rmapp.runs.waiting', { description: 'Runs waiting for a timer or a signal' });
@@ -35,7 +37,11 @@ export function instrumentMetrics(events: EngineEvents, sources: MetricSources):
   const offs = [
     events.on('run.started', (e) => started.add(1, { 'workflow.name': e.workflow })),
     events.on('run.finished', (e) => {
-      finished.add(1, { 'workflow.name': e.workflow, 'workflow.status': e.status, ...(e.error ? { 'error.category': e.error.category } : {}) });
+      finished.add(1, {
+        'workflow.name': e.workflow,
+        'workflow.status': e.status,
+        ...(e.error ? { 'error.category': e.error.category } : {}),
+      });
       if (e.durationMs !== undefined) runDuration.record(e.durationMs, { 'workflow.name': e.workflow, 'workflow.status': e.status });
     }),
     events.on('step.succeeded', (e) => {

@@ -48,7 +48,8 @@ export abstract class RunQueries {
     }
     for (const def of options.previousVersions ?? []) {
       const key = `${def.name}@${def.version}`;
-      if (this.registry.has(key)) throw new ValidationError(`Workflow ${key} is registered twice (previousVersions holds only versions that are not current).`);
+      if (this.registry.has(key))
+        throw new ValidationError(`Workflow ${key} is registered twice (previousVersions holds only versions that are not current).`);
       this.registry.set(key, def);
     }
     this.settings = resolveEngineOptions(options);
@@ -69,7 +70,6 @@ export abstract class RunQueries {
   definitions(): WorkflowDefinition[] {
     return [...this.latest.values()];
   }
-
 
   /** The database, opened and migrated on first use; a failed opening is tried again on the next call. */
   db(): Promise<Database> {
@@ -103,7 +103,6 @@ export abstract class RunQueries {
     return this.events.on(name, listener);
   }
 
-
   /** One run with its children. Throws {@link RunNotFoundError} for an unknown id. */
   async get(runId: string): Promise<RunInfo> {
     const db = await this.db();
@@ -131,7 +130,10 @@ export abstract class RunQueries {
   }
 
   /** Waits until the run has finished and returns it (with its output or error). */
-  async waitFor<TWorkflow = unknown>(runId: RunId<TWorkflow>, options: { timeoutMs?: number; pollMs?: number } = {}): Promise<RunInfo<WorkflowOutput<TWorkflow>>> {
+  async waitFor<TWorkflow = unknown>(
+    runId: RunId<TWorkflow>,
+    options: { timeoutMs?: number; pollMs?: number } = {},
+  ): Promise<RunInfo<WorkflowOutput<TWorkflow>>> {
     const deadline = Date.now() + (options.timeoutMs ?? Number.POSITIVE_INFINITY);
     let wake: (() => void) | null = null;
     const off = this.events.on('run.finished', (e) => {
@@ -156,7 +158,6 @@ export abstract class RunQueries {
     }
   }
 
-
   /** An artifact of a run (a step's `saveArtifact`, or an offloaded step output's `$artifact`). */
   async getArtifact<T = unknown>(runId: string, name: string): Promise<T | undefined> {
     const db = await this.db();
@@ -170,7 +171,6 @@ export abstract class RunQueries {
     if (!(await getRun(db, runId))) throw new RunNotFoundError(runId);
     return listArtifacts(db, runId);
   }
-
 
   /** Closes the database if this engine opened it; the next call that needs it opens it again. */
   protected async closeDatabase(): Promise<void> {

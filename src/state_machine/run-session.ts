@@ -143,7 +143,11 @@ export class RunSession implements CommitParticipant, StepHost {
         if (snap.status === 'done') this.finish(endingOfDone(actor, this.definition, snap));
       },
       error: (err) =>
-        this.finish({ status: 'failed', snapshot: this.lastGoodSnapshot, error: machineError((e) => this.host.toError(e), err, this.signals.delivering, this.inspection.processing) }),
+        this.finish({
+          status: 'failed',
+          snapshot: this.lastGoodSnapshot,
+          error: machineError((e) => this.host.toError(e), err, this.signals.delivering, this.inspection.processing),
+        }),
     });
     if (isNew) {
       this.record({ type: 'run.started', data: { workflow: definition.name, version: definition.version } });
@@ -251,7 +255,11 @@ export class RunSession implements CommitParticipant, StepHost {
   private nextWake(): number | null {
     // A buffered signal's expiry too: the run wakes to report it expired.
     const now = this.host.clock.now();
-    const dues = [...this.timers.map((t) => t.dueAt), ...this.sleeping.values(), ...this.signals.kept.map((k) => now + Math.max(0, (k.keepUntil ?? Infinity) - Date.now()))];
+    const dues = [
+      ...this.timers.map((t) => t.dueAt),
+      ...this.sleeping.values(),
+      ...this.signals.kept.map((k) => now + Math.max(0, (k.keepUntil ?? Infinity) - Date.now())),
+    ];
     if (this.row.deadlineAt) dues.push(this.row.deadlineAt.getTime());
     return dues.length ? Math.min(...dues) : null;
   }
@@ -263,7 +271,11 @@ export class RunSession implements CommitParticipant, StepHost {
 
   /** Stops the actor (aborting steps and children), runs the definition's cleanup, records `cancelled`. */
   cancel(reason: string): Promise<void> {
-    return this.terminate('cancelled', { name: 'CancelledError', message: reason, code: 'CANCELLED', category: 'cancelled' }, 'run.cancelled');
+    return this.terminate(
+      'cancelled',
+      { name: 'CancelledError', message: reason, code: 'CANCELLED', category: 'cancelled' },
+      'run.cancelled',
+    );
   }
 
   /** The per-run timeout expired: like a cancellation, but the run fails with category `timeout`. */
@@ -318,19 +330,43 @@ export class RunSession implements CommitParticipant, StepHost {
         if (ending.status === 'failed') this.commits.history.push({ type: 'run.failed', data: { error: ending.error } });
         if (ending.status === 'succeeded') this.commits.history.push({ type: 'run.succeeded' });
       }
-      return this.send({ status: ending.status, snapshot: ending.snapshot, output: ending.output ?? null, error: ending.error ?? null, release: true, wakeAt: null });
+      return this.send({
+        status: ending.status,
+        snapshot: ending.snapshot,
+        output: ending.output ?? null,
+        error: ending.error ?? null,
+        release: true,
+        wakeAt: null,
+      });
     }
     if (!this.actor) return null;
     const captured = captureState(this.actor, this.host);
     if ('problem' in captured) return this.failAndWrite(captured.problem);
     this.timers = captured.timers;
     const { snapshot, snapshotJson } = captured;
-    if (this.phase.name !== 'evicting') return this.send({ status: 'running', snapshot, snapshotJson, output: null, error: null, release: false, wakeAt: null });
+    if (this.phase.name !== 'evicting')
+      return this.send({ status: 'running', snapshot, snapshotJson, output: null, error: null, release: false, wakeAt: null });
     const wake = this.nextWake();
-    return this.send({ status: 'waiting', snapshot, snapshotJson, output: null, error: null, release: true, wakeAt: wake === null ? null : new Date(wake) });
+    return this.send({
+      status: 'waiting',
+      snapshot,
+      snapshotJson,
+      output: null,
+      error: null,
+      release: true,
+      wakeAt: wake === null ? null : new Date(wake),
+    });
   }
 
-  private send(w: { status: RunStatus; snapshot: unknown; snapshotJson?: string; output: unknown; error: unknown; release: boolean; wakeAt: Date | null }): PreparedWrite {
+  private send(w: {
+    status: RunStatus;
+    snapshot: unknown;
+    snapshotJson?: string;
+    output: unknown;
+    error: unknown;
+    release: boolean;
+    wakeAt: Date | null;
+  }): PreparedWrite {
     return this.commits.send({
       ...w,
       snapshotJson: w.snapshotJson,
@@ -388,10 +424,18 @@ export class RunSession implements CommitParticipant, StepHost {
     this.commits.inFlight = null;
     if (this.ended) return;
     const cause = this.host.toError(err);
-    const error: ErrorData = { ...cause, code: 'WRITE_REJECTED', category: 'permanent', message: `The database refused the run's state: ${cause.message}` };
+    const error: ErrorData = {
+      ...cause,
+      code: 'WRITE_REJECTED',
+      category: 'permanent',
+      message: `The database refused the run's state: ${cause.message}`,
+    };
     if (this.ending?.error?.code === 'WRITE_REJECTED') {
       // Even the failure could not be written: stop here; the run waits for a fix, visibly held.
-      this.host.logger.error({ runId: this.runId, error: cause }, `rmapp: run ${this.runId}: the database refused even its failure: ${cause.message}`);
+      this.host.logger.error(
+        { runId: this.runId, error: cause },
+        `rmapp: run ${this.runId}: the database refused even its failure: ${cause.message}`,
+      );
       return this.end(false);
     }
     this.phase = { name: 'ending', ending: { status: 'failed', snapshot: this.lastGoodSnapshot, error, recorded: true } };
@@ -412,7 +456,10 @@ export class RunSession implements CommitParticipant, StepHost {
    */
   lose(reason: 'fence' | 'renewal' | 'self-fence' | 'reclaimed'): void {
     if (this.ended) return;
-    this.host.logger.warn({ runId: this.runId, owner: this.host.owner, reason }, `rmapp: run ${this.runId} is no longer owned by ${this.host.owner} (${reason}); stopping it here.`);
+    this.host.logger.warn(
+      { runId: this.runId, owner: this.host.owner, reason },
+      `rmapp: run ${this.runId} is no longer owned by ${this.host.owner} (${reason}); stopping it here.`,
+    );
     this.host.events.emit('run.lost', { runId: this.runId, workflow: this.definition.name, reason });
     this.end(false);
   }
@@ -432,7 +479,12 @@ export class RunSession implements CommitParticipant, StepHost {
     if (this.ended) return;
     const ending = this.ending;
     const state = (ending?.snapshot ?? this.lastGoodSnapshot) as { value?: unknown } | null;
-    endSegmentSpan(this.segmentSpan, state?.value ?? null, ending?.status ?? (this.phase.name === 'evicting' ? 'waiting' : 'released'), ending?.error);
+    endSegmentSpan(
+      this.segmentSpan,
+      state?.value ?? null,
+      ending?.status ?? (this.phase.name === 'evicting' ? 'waiting' : 'released'),
+      ending?.error,
+    );
     this.phase = { name: 'ended' };
     if (this.deadlineTimer !== undefined) this.host.clock.clearTimeout(this.deadlineTimer);
     this.signals.stop();

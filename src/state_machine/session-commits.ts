@@ -127,7 +127,9 @@ export class SessionCommits {
       .then((r) => {
         this.historyRows = Math.max(0, this.historyRows - r.deletedRows);
       })
-      .catch((err: unknown) => this.host.logger.warn({ err, runId }, `rmapp: compacting the history of run ${runId} failed: ${(err as Error).message}`))
+      .catch((err: unknown) =>
+        this.host.logger.warn({ err, runId }, `rmapp: compacting the history of run ${runId} failed: ${(err as Error).message}`),
+      )
       .finally(() => {
         this.compacting = null;
         // Writes held back at the bound go now.

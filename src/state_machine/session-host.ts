@@ -51,7 +51,13 @@ export interface SessionHost {
    * Confirms the session's lease with a renewal of its own when its trusted window ran out; false
    * (and the session stops) when the run is no longer held. Waits while the database is unreachable.
    */
-  confirmLease(session: { readonly runId: string; readonly epoch: number; readonly ended: boolean; leaseValidUntil: number; lose(reason: 'renewal'): void }): Promise<boolean>;
+  confirmLease(session: {
+    readonly runId: string;
+    readonly epoch: number;
+    readonly ended: boolean;
+    leaseValidUntil: number;
+    lose(reason: 'renewal'): void;
+  }): Promise<boolean>;
   /** A run that only waits longer than this is written out and dropped from memory. */
   readonly evictAfterMs: number;
   readonly events: EngineEvents;

@@ -20,7 +20,12 @@ export type RestoredActor = { actor: AnyActor; isNew: boolean } | { problem: str
  * gone (docs/xstate-semantics.md). Inspection events go to `onInspect`, then to the host's inspector,
  * which may never break a run.
  */
-export function restoreActor(host: SessionHost, row: ClaimedRun, definition: WorkflowDefinition, onInspect: (ev: InspectionEvent) => void): RestoredActor {
+export function restoreActor(
+  host: SessionHost,
+  row: ClaimedRun,
+  definition: WorkflowDefinition,
+  onInspect: (ev: InspectionEvent) => void,
+): RestoredActor {
   const isNew = row.snapshot == null;
   if (!isNew) {
     const problem = findRestoreProblem(definition.machine, row.snapshot);
@@ -74,7 +79,12 @@ export type HandledEvent = { type: string; state: unknown } | null;
  * own failure reaching the root unhandled (`xstate.error.actor.*`: a step's or promise's rejection)
  * keeps its own classification.
  */
-export function machineError(toError: (err: unknown) => ErrorData, err: unknown, delivering: HandledEvent, processing: HandledEvent): ErrorData {
+export function machineError(
+  toError: (err: unknown) => ErrorData,
+  err: unknown,
+  delivering: HandledEvent,
+  processing: HandledEvent,
+): ErrorData {
   const data = toError(err);
   if ((err as { category?: unknown } | null)?.category !== undefined) return data;
   const during = delivering

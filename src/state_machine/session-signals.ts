@@ -49,7 +49,10 @@ export class SignalDelivery {
   private retryScheduled = false;
   private keptTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly session: SignalSession, signalSeq: number) {
+  constructor(
+    private readonly session: SignalSession,
+    signalSeq: number,
+  ) {
     this.seenSignalSeq = signalSeq;
   }
 
@@ -151,9 +154,13 @@ export class SignalDelivery {
         return 'received';
       }
     }
-    const reason = before.status === 'active' ? `no transition for it in state ${JSON.stringify(before.value)}` : `the run's machine is ${before.status}`;
+    const reason =
+      before.status === 'active'
+        ? `no transition for it in state ${JSON.stringify(before.value)}`
+        : `the run's machine is ${before.status}`;
     if (e.keepUntil !== null && e.keepUntil > Date.now() && before.status === 'active') {
-      if (first) s.record({ type: 'signal.buffered', state: before.value, data: { ...data, reason, until: new Date(e.keepUntil).toISOString() } });
+      if (first)
+        s.record({ type: 'signal.buffered', state: before.value, data: { ...data, reason, until: new Date(e.keepUntil).toISOString() } });
       return 'kept';
     }
     const outcome: SignalOutcome = e.keepUntil !== null && before.status === 'active' ? 'expired' : 'ignored';

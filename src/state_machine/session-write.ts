@@ -76,7 +76,13 @@ export function captureState(actor: AnyActor, host: Pick<SessionHost, 'limits' |
     // Fail the run with a clear error instead of writing (or being refused) a huge row.
     return {
       problem: host.toError(
-        new SizeLimitError("The run's snapshot", 'snapshotBytes', bytes, host.limits.snapshotBytes, 'Keep large data in artifacts (ctx.saveArtifact) rather than in the context.'),
+        new SizeLimitError(
+          "The run's snapshot",
+          'snapshotBytes',
+          bytes,
+          host.limits.snapshotBytes,
+          'Keep large data in artifacts (ctx.saveArtifact) rather than in the context.',
+        ),
       ),
     };
   }

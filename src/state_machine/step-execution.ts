@@ -73,8 +73,16 @@ interface StepCall<TOutput, TInput> {
 
 /** The error a step's actor rejects with once it has no attempts left; plain data once persisted. */
 export class StepFailedError extends WorkflowError {
-  constructor(readonly step: string, error: ErrorData) {
-    super(error.message, { code: error.code, category: error.category, retryAfterMs: error.retryAfterMs, details: { ...error.details, step } });
+  constructor(
+    readonly step: string,
+    error: ErrorData,
+  ) {
+    super(error.message, {
+      code: error.code,
+      category: error.category,
+      retryAfterMs: error.retryAfterMs,
+      details: { ...error.details, step },
+    });
     this.name = error.name;
     if (error.stack) this.stack = error.stack;
   }
@@ -102,7 +110,12 @@ async function sleepUntil(session: StepSession, path: string, due: number, signa
   }
 }
 
-function withTimeout<T>(work: (signal: AbortSignal) => Promise<T>, timeoutMs: number | undefined, signal: AbortSignal, clock: SessionHost['clock']): Promise<T> {
+function withTimeout<T>(
+  work: (signal: AbortSignal) => Promise<T>,
+  timeoutMs: number | undefined,
+  signal: AbortSignal,
+  clock: SessionHost['clock'],
+): Promise<T> {
   if (!timeoutMs) return work(signal);
   const timeout = new AbortController();
   const combined = AbortSignal.any([signal, timeout.signal]);
@@ -112,7 +125,9 @@ function withTimeout<T>(work: (signal: AbortSignal) => Promise<T>, timeoutMs: nu
       timeout.abort(err);
       reject(err);
     }, timeoutMs);
-    work(combined).then(resolve, reject).finally(() => clock.clearTimeout(timer));
+    work(combined)
+      .then(resolve, reject)
+      .finally(() => clock.clearTimeout(timer));
   });
 }
 
@@ -128,7 +143,13 @@ async function offloadLargeOutput(session: StepSession, path: string, done: numb
   const bytes = jsonBytes(json);
   if (bytes <= limits.stepOutputInlineBytes) return output;
   if (bytes > limits.stepOutputBytes) {
-    throw new SizeLimitError(`The output of step ${path}`, 'stepOutputBytes', bytes, limits.stepOutputBytes, 'Return less, or save it with ctx.saveArtifact.');
+    throw new SizeLimitError(
+      `The output of step ${path}`,
+      'stepOutputBytes',
+      bytes,
+      limits.stepOutputBytes,
+      'Return less, or save it with ctx.saveArtifact.',
+    );
   }
   const name = `step-output/${path}${done > 0 ? `#${done + 1}` : ''}`;
   await saveArtifact(db, session.runId, name, json, bytes);
@@ -216,7 +237,9 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
     if (signal.aborted || !(owned === true || (owned !== false && (await owned))) || signal.aborted) {
       session.executing.delete(path);
       release();
-      throw signal.reason ?? new WorkflowError('The run left this worker before the step started.', { code: 'RUN_LEFT', category: 'cancelled' });
+      throw (
+        signal.reason ?? new WorkflowError('The run left this worker before the step started.', { code: 'RUN_LEFT', category: 'cancelled' })
+      );
     }
     session.working += 1;
     // This attempt's share of `working` and `executing`: a sleep gives it back and takes it again,
@@ -257,7 +280,13 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
         const json = JSON.stringify(value ?? null);
         const bytes = jsonBytes(json);
         if (bytes > host.limits.artifactBytes) {
-          throw new SizeLimitError(`Artifact "${name}"`, 'artifactBytes', bytes, host.limits.artifactBytes, 'Store less, or raise the limit.');
+          throw new SizeLimitError(
+            `Artifact "${name}"`,
+            'artifactBytes',
+            bytes,
+            host.limits.artifactBytes,
+            'Store less, or raise the limit.',
+          );
         }
         await saveArtifact(host.db, session.runId, name, json, bytes);
       },
@@ -290,7 +319,11 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
         if (session.releasing && !over) await never(signal);
         const owned = over ? false : session.ownsRun();
         if (!(owned === true || (owned !== false && (await owned))) || over || attemptSignal.aborted) {
-          throw attemptSignal.reason ?? signal.reason ?? new WorkflowError('The run left this worker while the step slept.', { code: 'RUN_LEFT', category: 'cancelled' });
+          throw (
+            attemptSignal.reason ??
+            signal.reason ??
+            new WorkflowError('The run left this worker while the step slept.', { code: 'RUN_LEFT', category: 'cancelled' })
+          );
         }
         session.executing.add(path);
         session.working += 1;
@@ -345,7 +378,17 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
           [ATTR.errorCategory]: error.category,
           'retry.delay_ms': delayMs,
         });
-        host.events.emit('step.retrying', { runId: session.runId, workflow, step, path, attempt, durationMs, error, delayMs, nextAttemptAt });
+        host.events.emit('step.retrying', {
+          runId: session.runId,
+          workflow,
+          step,
+          path,
+          attempt,
+          durationMs,
+          error,
+          delayMs,
+          nextAttemptAt,
+        });
         continue;
       }
       throw failExecution(session, record, { step, path, attempt, durationMs, error });
@@ -370,7 +413,8 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
 export function encodeStepRecords(records: Record<string, StepRecord>): Record<string, StepRecord | number> {
   const out: Record<string, StepRecord | number> = {};
   for (const [path, r] of Object.entries(records)) {
-    const idle = r.attempt === 0 && r.nextAttemptAt === undefined && r.sleeps === undefined && !r.parked && r.lastError === undefined && !r.failed;
+    const idle =
+      r.attempt === 0 && r.nextAttemptAt === undefined && r.sleeps === undefined && !r.parked && r.lastError === undefined && !r.failed;
     out[path] = idle ? r.done : r;
   }
   return out;

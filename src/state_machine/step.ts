@@ -68,7 +68,10 @@ export interface StepHost {
  * (its TypeScript sources, another install), and its steps must still find that engine's host. With a
  * map per copy such a step would run as a plain promise, without checkpoints or retries.
  */
-const hosts: WeakMap<object, StepHost> = ((globalThis as Record<symbol, unknown>)[Symbol.for('rmapp.stepHosts')] ??= new WeakMap<object, StepHost>()) as WeakMap<object, StepHost>;
+const hosts: WeakMap<object, StepHost> = ((globalThis as Record<symbol, unknown>)[Symbol.for('rmapp.stepHosts')] ??= new WeakMap<
+  object,
+  StepHost
+>()) as WeakMap<object, StepHost>;
 /** Artifacts of steps run outside an engine (plain `createActor` in unit tests): in memory. */
 const localArtifacts = new Map<string, unknown>();
 

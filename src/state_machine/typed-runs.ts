@@ -33,7 +33,11 @@ export type WorkflowStartInput<TWorkflow> = TWorkflow extends WorkflowDefinition
 
 /** The events the workflow's machine declares (`setup({ types: { events } })`), else any event. */
 export type WorkflowEvent<TWorkflow> =
-  TWorkflow extends WorkflowDefinition<any, infer M, any> ? (IsAny<EventFromLogic<M>> extends true ? GenericEvent : EventFromLogic<M>) : GenericEvent;
+  TWorkflow extends WorkflowDefinition<any, infer M, any>
+    ? IsAny<EventFromLogic<M>> extends true
+      ? GenericEvent
+      : EventFromLogic<M>
+    : GenericEvent;
 
 /** The machine's output type (`setup({ types: { output } })`), else `unknown` (XState's own default is `{} | null | undefined`). */
 export type WorkflowOutput<TWorkflow> =

@@ -47,7 +47,11 @@ type RunRowLike = Awaited<ReturnType<typeof unfinishedRunsPage>>[number];
  * const { stranded } = await checkRunVersions(db, { workflows, previousVersions });
  * if (stranded.length) throw new Error(`deploying would strand ${stranded.length} runs`);
  */
-export async function checkRunVersions(db: Queryable, registered: RegisteredDefinitions, options: { batchSize?: number } = {}): Promise<VersionCheck> {
+export async function checkRunVersions(
+  db: Queryable,
+  registered: RegisteredDefinitions,
+  options: { batchSize?: number } = {},
+): Promise<VersionCheck> {
   const current = new Map(registered.workflows.map((d) => [d.name, d]));
   const byKey = new Map<string, { def: AnyWorkflowDefinition; verdict: 'current' | 'previous' }>();
   for (const def of registered.previousVersions ?? []) byKey.set(`${def.name}@${def.version}`, { def, verdict: 'previous' });
@@ -55,7 +59,7 @@ export async function checkRunVersions(db: Queryable, registered: RegisteredDefi
   const runs: RunVersionVerdict[] = [];
   const batchSize = options.batchSize ?? 500;
   // Keyset pages: snapshots can be large, so never hold every unfinished run's at once.
-  for (let after = ''; ; ) {
+  for (let after = ''; ;) {
     const rows = await unfinishedRunsPage(db, after, batchSize);
     for (const row of rows) runs.push(judge(row, byKey, current));
     if (rows.length < batchSize) break;
@@ -74,12 +78,21 @@ function judge(
   if (registered) {
     const problem = row.snapshot == null ? null : findRestoreProblem(registered.def.machine, row.snapshot);
     if (!problem) return { ...base, verdict: registered.verdict };
-    return { ...base, verdict: 'stranded', reason: `its version is registered but its snapshot does not restore into it (${problem}): was that definition changed in place?` };
+    return {
+      ...base,
+      verdict: 'stranded',
+      reason: `its version is registered but its snapshot does not restore into it (${problem}): was that definition changed in place?`,
+    };
   }
   const latest = current.get(row.workflow);
   if (!latest) return { ...base, verdict: 'stranded', reason: `no version of workflow "${row.workflow}" is registered` };
   const fix = `keep the definition of version ${row.workflowVersion} in previousVersions`;
-  if (row.snapshot == null) return { ...base, verdict: 'stranded', reason: `version ${row.workflowVersion} is not registered and the run has not started: ${fix}, or cancel it` };
+  if (row.snapshot == null)
+    return {
+      ...base,
+      verdict: 'stranded',
+      reason: `version ${row.workflowVersion} is not registered and the run has not started: ${fix}, or cancel it`,
+    };
   const problem = findRestoreProblem(latest.machine, row.snapshot);
   return {
     ...base,

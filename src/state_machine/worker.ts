@@ -12,7 +12,15 @@
  *   database answers (self-fencing), so no two workers execute one run at once by their own clocks.
  */
 import type { HistoryBound } from '../persistence/retention.ts';
-import { admitQueuedRuns, claimRuns, expirePreviousIncarnation, nextWakeAt, releaseRun, renewLeases, type ClaimedRun } from '../persistence/claims.ts';
+import {
+  admitQueuedRuns,
+  claimRuns,
+  expirePreviousIncarnation,
+  nextWakeAt,
+  releaseRun,
+  renewLeases,
+  type ClaimedRun,
+} from '../persistence/claims.ts';
 import type { Database } from '../persistence/database.ts';
 import { WAKE_CHANNEL, markUnregisteredVersions } from '../persistence/runs.ts';
 import { Committer } from './committer.ts';
@@ -217,7 +225,12 @@ export class Worker implements SessionHost {
         // Sessions start before anything else is awaited: a run this worker just claimed back (its own
         // lease had expired) must replace its old session at once.
         for (const row of claimed) {
-          if (row.dueAt) this.events.emit('run.claimed', { runId: row.id, workflow: row.workflow, lagMs: Math.max(0, this.clock.now() - row.dueAt.getTime()) });
+          if (row.dueAt)
+            this.events.emit('run.claimed', {
+              runId: row.id,
+              workflow: row.workflow,
+              lagMs: Math.max(0, this.clock.now() - row.dueAt.getTime()),
+            });
           this.startSession(this.wokenWhileClaiming.has(row.id) ? { ...row, hasSignals: true } : row, claimedAt);
         }
         this.wokenWhileClaiming.clear();
@@ -225,7 +238,10 @@ export class Worker implements SessionHost {
         failures = 0;
       } catch (err) {
         failures += 1;
-        this.logger.warn({ err, owner: this.owner, attempt: failures }, `rmapp: worker ${this.owner} could not claim runs (attempt ${failures}): ${(err as Error).message}`);
+        this.logger.warn(
+          { err, owner: this.owner, attempt: failures },
+          `rmapp: worker ${this.owner} could not claim runs (attempt ${failures}): ${(err as Error).message}`,
+        );
       }
       if (this.stopping) break;
       if (claimed.length > 0 && claimed.length === free) continue;
@@ -304,7 +320,8 @@ export class Worker implements SessionHost {
     this.renewalsInFlight += 1;
     const sentAt = performance.now();
     try {
-      const renew = () => renewLeases(this.db, { owner: this.owner, leaseMs: this.leaseMs, runs: sent.map((s) => ({ id: s.runId, epoch: s.epoch })) });
+      const renew = () =>
+        renewLeases(this.db, { owner: this.owner, leaseMs: this.leaseMs, runs: sent.map((s) => ({ id: s.runId, epoch: s.epoch })) });
       const { held, withSignals } = dbFaultsArmed ? await withDbFault('renew', renew) : await renew();
       for (const session of sent) {
         if (session.ended) continue;
@@ -345,12 +362,19 @@ export class Worker implements SessionHost {
    * bumps the epoch (even this worker's own, of a run whose lease expired), so a renewal that finds
    * this owner at the session's epoch proves no one took the run since the session's claim.
    */
-  async confirmLease(session: { readonly runId: string; readonly epoch: number; readonly ended: boolean; leaseValidUntil: number; lose(reason: 'renewal'): void }): Promise<boolean> {
+  async confirmLease(session: {
+    readonly runId: string;
+    readonly epoch: number;
+    readonly ended: boolean;
+    leaseValidUntil: number;
+    lose(reason: 'renewal'): void;
+  }): Promise<boolean> {
     while (!session.ended) {
       if (this.leaseTrusted(session)) return true;
       const sentAt = performance.now();
       try {
-        const renew = () => renewLeases(this.db, { owner: this.owner, leaseMs: this.leaseMs, runs: [{ id: session.runId, epoch: session.epoch }] });
+        const renew = () =>
+          renewLeases(this.db, { owner: this.owner, leaseMs: this.leaseMs, runs: [{ id: session.runId, epoch: session.epoch }] });
         const { held } = dbFaultsArmed ? await withDbFault('renew', renew) : await renew();
         if (session.ended) return false;
         if (!held.has(session.runId)) {

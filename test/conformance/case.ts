@@ -74,14 +74,28 @@ function children(of: PersistedSnapshot['children']): Record<string, ChildView> 
   for (const [id, c] of Object.entries(of ?? {})) {
     if (!c) continue;
     const s = c.snapshot;
-    out[id] = { status: s.status, value: s.value ?? null, context: s.context ?? null, output: s.output ?? null, children: children(s.children) };
+    out[id] = {
+      status: s.status,
+      value: s.value ?? null,
+      context: s.context ?? null,
+      output: s.output ?? null,
+      children: children(s.children),
+    };
   }
   return out;
 }
 
 /** What is compared, from a persisted snapshot (plain XState's `getPersistedSnapshot()` or rmapp's row). */
 export function view(s: PersistedSnapshot): View {
-  return JSON.parse(JSON.stringify({ state: s.value ?? null, context: s.context ?? null, status: s.status, output: s.output ?? null, children: children(s.children) })) as View;
+  return JSON.parse(
+    JSON.stringify({
+      state: s.value ?? null,
+      context: s.context ?? null,
+      status: s.status,
+      output: s.output ?? null,
+      children: children(s.children),
+    }),
+  ) as View;
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -137,7 +151,11 @@ export async function settle(db: Database, id: string, handled: number, minEpoch
     if (row.version !== last) since = Date.now();
     last = row.version;
     const ended = ['succeeded', 'failed', 'cancelled'].includes(row.status);
-    const due = row.status === 'pending' || row.snapshot === null || row.wakeDue || (row.timers ?? []).some((t) => (t as { dueAt: number }).dueAt <= Date.now());
+    const due =
+      row.status === 'pending' ||
+      row.snapshot === null ||
+      row.wakeDue ||
+      (row.timers ?? []).some((t) => (t as { dueAt: number }).dueAt <= Date.now());
     const held = row.status !== 'running' || row.epoch > minEpoch;
     if (row.handled >= handled && (ended || (!due && held && Date.now() - since >= 120))) return;
     await sleep(25);

@@ -38,7 +38,10 @@ export const actionCases: Case[] = [
       initial: 'active',
       states: { active: { on: { INC: { actions: assign({ count: ({ event }) => (event as unknown as { value: number }).value }) } } } },
     }),
-    steps: [{ type: 'INC', value: 30 }, { type: 'INC', value: 7 }],
+    steps: [
+      { type: 'INC', value: 30 },
+      { type: 'INC', value: 7 },
+    ],
   },
   {
     id: 'assign-params',
@@ -51,7 +54,10 @@ export const actionCases: Case[] = [
       context: { count: 0 },
       on: { ADD: { actions: { type: 'add', params: ({ event }) => ({ by: (event as unknown as { by: number }).by }) } } },
     }),
-    steps: [{ type: 'ADD', by: 2 }, { type: 'ADD', by: 5 }],
+    steps: [
+      { type: 'ADD', by: 2 },
+      { type: 'ADD', by: 5 },
+    ],
   },
   {
     id: 'entry-exit-order',
@@ -62,12 +68,21 @@ export const actionCases: Case[] = [
       context: { log: [] },
       initial: 'a',
       states: {
-        a: { entry: assign({ log: ({ context }) => [...context.log, 'enter a'] }), exit: assign({ log: ({ context }) => [...context.log, 'exit a'] }), on: { go: 'b.b1' } },
+        a: {
+          entry: assign({ log: ({ context }) => [...context.log, 'enter a'] }),
+          exit: assign({ log: ({ context }) => [...context.log, 'exit a'] }),
+          on: { go: 'b.b1' },
+        },
         b: {
           entry: assign({ log: ({ context }) => [...context.log, 'enter b'] }),
           exit: assign({ log: ({ context }) => [...context.log, 'exit b'] }),
           initial: 'b1',
-          states: { b1: { entry: assign({ log: ({ context }) => [...context.log, 'enter b1'] }), exit: assign({ log: ({ context }) => [...context.log, 'exit b1'] }) } },
+          states: {
+            b1: {
+              entry: assign({ log: ({ context }) => [...context.log, 'enter b1'] }),
+              exit: assign({ log: ({ context }) => [...context.log, 'exit b1'] }),
+            },
+          },
           on: { go: 'a' },
         },
       },
@@ -103,12 +118,19 @@ export const actionCases: Case[] = [
   {
     id: 'enqueue-check',
     from: 'actions.test.ts › enqueueActions › should be able to check a guard',
-    machine: setup({ types: {} as { context: { allowed: boolean; n: number } }, guards: { allowed: ({ context }) => context.allowed } }).createMachine({
+    machine: setup({
+      types: {} as { context: { allowed: boolean; n: number } },
+      guards: { allowed: ({ context }) => context.allowed },
+    }).createMachine({
       id: 'ec',
       context: { allowed: false, n: 0 },
       on: {
         allow: { actions: assign({ allowed: true }) },
-        bump: { actions: enqueueActions(({ enqueue, check, context }) => { if (check('allowed')) enqueue.assign({ n: context.n + 1 }); }) },
+        bump: {
+          actions: enqueueActions(({ enqueue, check, context }) => {
+            if (check('allowed')) enqueue.assign({ n: context.n + 1 });
+          }),
+        },
       },
     }),
     steps: [{ type: 'bump' }, { type: 'allow' }, { type: 'bump' }],
@@ -120,7 +142,12 @@ export const actionCases: Case[] = [
     machine: setup({}).createMachine({
       id: 'em',
       initial: 'a',
-      states: { a: { on: { say: { actions: [emit({ type: 'said' }), enqueueActions(({ enqueue }) => enqueue.emit({ type: 'again' }))], target: 'b' } } }, b: {} },
+      states: {
+        a: {
+          on: { say: { actions: [emit({ type: 'said' }), enqueueActions(({ enqueue }) => enqueue.emit({ type: 'again' }))], target: 'b' } },
+        },
+        b: {},
+      },
     }),
     steps: [{ type: 'say' }],
   },
@@ -134,7 +161,15 @@ export const actionCases: Case[] = [
       initial: 'a',
       states: {
         a: { on: { NEXT: 'b' } },
-        b: { entry: raise({ type: 'RAISED', tag: 'x' }), on: { RAISED: { target: 'c', actions: assign({ got: ({ event }) => `${event.type}:${String((event as unknown as { tag: string }).tag)}` }) } } },
+        b: {
+          entry: raise({ type: 'RAISED', tag: 'x' }),
+          on: {
+            RAISED: {
+              target: 'c',
+              actions: assign({ got: ({ event }) => `${event.type}:${String((event as unknown as { tag: string }).tag)}` }),
+            },
+          },
+        },
         c: {},
       },
     }),

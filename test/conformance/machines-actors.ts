@@ -4,7 +4,20 @@
  * XState test (statelyai/xstate `packages/core/test/`) it is taken from. The ones marked `killInside`
  * start with an actor in flight for `SLOW_MS`: the process test kills the worker then.
  */
-import { assign, enqueueActions, fromCallback, fromObservable, fromPromise, fromTransition, sendParent, sendTo, setup, stopChild, type AnyActorRef, type Subscribable } from 'xstate';
+import {
+  assign,
+  enqueueActions,
+  fromCallback,
+  fromObservable,
+  fromPromise,
+  fromTransition,
+  sendParent,
+  sendTo,
+  setup,
+  stopChild,
+  type AnyActorRef,
+  type Subscribable,
+} from 'xstate';
 import { expect } from 'vitest';
 import type { Case, PersistedRow } from './case.ts';
 
@@ -17,34 +30,50 @@ const child = setup({ types: {} as { context: { n: number } } }).createMachine({
   id: 'child',
   context: { n: 0 },
   initial: 'counting',
-  states: { counting: { on: { bump: { actions: assign({ n: ({ context }) => context.n + 1 }) }, finish: 'done' } }, done: { type: 'final' } },
+  states: {
+    counting: { on: { bump: { actions: assign({ n: ({ context }) => context.n + 1 }) }, finish: 'done' } },
+    done: { type: 'final' },
+  },
   output: ({ context }) => ({ n: context.n }),
 });
 
-const pinger = setup({}).createMachine({ id: 'pinger', initial: 'idle', states: { idle: { on: { ping: { actions: sendParent({ type: 'pong' }) } } } } });
+const pinger = setup({}).createMachine({
+  id: 'pinger',
+  initial: 'idle',
+  states: { idle: { on: { ping: { actions: sendParent({ type: 'pong' }) } } } },
+});
 
-const slowValue = fromPromise(({ input }: { input: { value: number } }) => new Promise<number>((r) => setTimeout(() => r(input.value * 2), SLOW_MS)));
+const slowValue = fromPromise(
+  ({ input }: { input: { value: number } }) => new Promise<number>((r) => setTimeout(() => r(input.value * 2), SLOW_MS)),
+);
 const slowFailure = fromPromise(() => new Promise<never>((_, reject) => setTimeout(() => reject(new Error('declined')), SLOW_MS)));
-const counterLogic = fromTransition((state: { total: number }, event: { type: string; by?: number }) => (event.type === 'add' ? { total: state.total + (event.by ?? 1) } : state), { total: 0 });
+const counterLogic = fromTransition(
+  (state: { total: number }, event: { type: string; by?: number }) =>
+    event.type === 'add' ? { total: state.total + (event.by ?? 1) } : state,
+  { total: 0 },
+);
 const ticker = fromCallback(({ sendBack, receive }) => receive((e) => e.type === 'tick' && sendBack({ type: 'tocked' })));
 const lateCallback = fromCallback(({ sendBack }) => {
   const t = setTimeout(() => sendBack({ type: 'ready' }), SLOW_MS);
   return () => clearTimeout(t);
 });
 /** A finite observable: 0…4, one value every 300 ms, then complete (no rxjs needed). */
-const fiveTicks = fromObservable((): Subscribable<number> => ({
-  subscribe(observer: { next?: (v: number) => void; complete?: () => void }) {
-    let i = 0;
-    const t = setInterval(() => {
-      observer.next?.(i++);
-      if (i === 5) {
-        clearInterval(t);
-        observer.complete?.();
-      }
-    }, 300);
-    return { unsubscribe: () => clearInterval(t) };
-  },
-}) as unknown as Subscribable<number>);
+const fiveTicks = fromObservable(
+  (): Subscribable<number> =>
+    ({
+      subscribe(observer: { next?: (v: number) => void; complete?: () => void }) {
+        let i = 0;
+        const t = setInterval(() => {
+          observer.next?.(i++);
+          if (i === 5) {
+            clearInterval(t);
+            observer.complete?.();
+          }
+        }, 300);
+        return { unsubscribe: () => clearInterval(t) };
+      },
+    }) as unknown as Subscribable<number>,
+);
 
 export const actorCases: Case[] = [
   {
@@ -57,7 +86,14 @@ export const actorCases: Case[] = [
       context: { result: null },
       initial: 'pending',
       states: {
-        pending: { invoke: { id: 'double', src: 'slowValue', input: { value: 21 }, onDone: { target: 'success', actions: assign({ result: ({ event }) => event.output }) } } },
+        pending: {
+          invoke: {
+            id: 'double',
+            src: 'slowValue',
+            input: { value: 21 },
+            onDone: { target: 'success', actions: assign({ result: ({ event }) => event.output }) },
+          },
+        },
         success: { type: 'final' },
       },
       output: ({ context }) => context,
@@ -73,7 +109,13 @@ export const actorCases: Case[] = [
       context: { reason: '' },
       initial: 'paying',
       states: {
-        paying: { invoke: { id: 'pay', src: 'slowFailure', onError: { target: 'failed', actions: assign({ reason: ({ event }) => (event.error as Error).message }) } } },
+        paying: {
+          invoke: {
+            id: 'pay',
+            src: 'slowFailure',
+            onError: { target: 'failed', actions: assign({ reason: ({ event }) => (event.error as Error).message }) },
+          },
+        },
         failed: { on: { retry: 'paying' } },
       },
     }),
@@ -100,7 +142,14 @@ export const actorCases: Case[] = [
       context: { tocks: 0 },
       initial: 'a',
       invoke: { id: 'ticker', src: 'ticker' },
-      states: { a: { on: { tick: { actions: sendTo('ticker', { type: 'tick' }) }, tocked: { actions: assign({ tocks: ({ context }) => context.tocks + 1 }) } } } },
+      states: {
+        a: {
+          on: {
+            tick: { actions: sendTo('ticker', { type: 'tick' }) },
+            tocked: { actions: assign({ tocks: ({ context }) => context.tocks + 1 }) },
+          },
+        },
+      },
     }),
     steps: [{ type: 'tick' }, { type: 'tick' }, { type: 'tick' }],
   },
@@ -108,18 +157,28 @@ export const actorCases: Case[] = [
     id: 'invoke-observable',
     from: 'invoke.test.ts › observables › should work with an infinite observable (finite here: 0…4 then complete)',
     killBetween: true,
-    killInside: { inside: (row) => childActive('ticks')(row) && ((row.snapshot?.context as { seen?: unknown[] } | undefined)?.seen?.length ?? 0) >= 2, what: 'a finite observable half-way through its values' },
+    killInside: {
+      inside: (row) => childActive('ticks')(row) && ((row.snapshot?.context as { seen?: unknown[] } | undefined)?.seen?.length ?? 0) >= 2,
+      what: 'a finite observable half-way through its values',
+    },
     restoreDiffers: {
       why: 'a restored observable is re-subscribed from the start: the parent sees the values it saw before the restore again (docs/xstate-semantics.md)',
       check: (got, plain) => {
         const seen = (got.context as { seen: unknown[] }).seen;
         const all = (plain.context as { seen: unknown[] }).seen.slice(1);
-        expect({ state: got.state, status: got.status, children: got.children }, 'state, status and children as in XState').toEqual({ state: plain.state, status: plain.status, children: plain.children });
-        expect(seen.slice(-all.length), 'the re-subscribed observable ran to its end: the last values are all of them, in order').toEqual(all);
+        expect({ state: got.state, status: got.status, children: got.children }, 'state, status and children as in XState').toEqual({
+          state: plain.state,
+          status: plain.status,
+          children: plain.children,
+        });
+        expect(seen.slice(-all.length), 'the re-subscribed observable ran to its end: the last values are all of them, in order').toEqual(
+          all,
+        );
         const replayed = seen.slice(1, -all.length);
         // The replay may include the observable's initial (empty) snapshot value too, as XState's own run did.
         const every = (plain.context as { seen: unknown[] }).seen;
-        for (const v of replayed) expect(every, `a value seen before the restore (${JSON.stringify(replayed)}) is a replay of one of the same values`).toContain(v);
+        for (const v of replayed)
+          expect(every, `a value seen before the restore (${JSON.stringify(replayed)}) is a replay of one of the same values`).toContain(v);
       },
     },
     machine: setup({ actors: { fiveTicks }, types: {} as { context: { seen: unknown[] } } }).createMachine({
@@ -128,7 +187,12 @@ export const actorCases: Case[] = [
       initial: 'listening',
       states: {
         listening: {
-          invoke: { id: 'ticks', src: 'fiveTicks', onSnapshot: { actions: assign({ seen: ({ context, event }) => [...context.seen, event.snapshot.context ?? null] }) }, onDone: 'done' },
+          invoke: {
+            id: 'ticks',
+            src: 'fiveTicks',
+            onSnapshot: { actions: assign({ seen: ({ context, event }) => [...context.seen, event.snapshot.context ?? null] }) },
+            onDone: 'done',
+          },
         },
         done: { type: 'final' },
       },
@@ -147,7 +211,10 @@ export const actorCases: Case[] = [
       invoke: { id: 'counter', src: 'counterLogic' },
       states: { a: { on: { add: { actions: sendTo('counter', ({ event }) => event) } } } },
     }),
-    steps: [{ type: 'add', by: 2 }, { type: 'add', by: 5 }],
+    steps: [
+      { type: 'add', by: 2 },
+      { type: 'add', by: 5 },
+    ],
   },
   {
     id: 'invoke-machine',
@@ -186,13 +253,26 @@ export const actorCases: Case[] = [
     id: 'child-responds-many',
     from: 'invoke.test.ts › child can immediately respond to the parent with multiple events',
     machine: setup({
-      actors: { responder: setup({}).createMachine({ id: 'resp', on: { FORWARD_DEC: { actions: [sendParent({ type: 'DEC' }), sendParent({ type: 'DEC' }), sendParent({ type: 'DEC' })] } } }) },
+      actors: {
+        responder: setup({}).createMachine({
+          id: 'resp',
+          on: { FORWARD_DEC: { actions: [sendParent({ type: 'DEC' }), sendParent({ type: 'DEC' }), sendParent({ type: 'DEC' })] } },
+        }),
+      },
       types: {} as { context: { count: number } },
     }).createMachine({
       id: 'parent',
       context: { count: 0 },
       initial: 'start',
-      states: { start: { invoke: { id: 'child', src: 'responder' }, on: { FORWARD_DEC: { actions: sendTo('child', { type: 'FORWARD_DEC' }) }, DEC: { actions: assign({ count: ({ context }) => context.count - 1 }) } } } },
+      states: {
+        start: {
+          invoke: { id: 'child', src: 'responder' },
+          on: {
+            FORWARD_DEC: { actions: sendTo('child', { type: 'FORWARD_DEC' }) },
+            DEC: { actions: assign({ count: ({ context }) => context.count - 1 }) },
+          },
+        },
+      },
     }),
     steps: [{ type: 'FORWARD_DEC' }, { type: 'FORWARD_DEC' }],
   },
@@ -205,7 +285,14 @@ export const actorCases: Case[] = [
       context: { pongs: 0 },
       initial: 'a',
       entry: enqueueActions(({ enqueue }) => enqueue.spawnChild('pinger', { id: 'pinger' })),
-      states: { a: { on: { ping: { actions: sendTo('pinger', { type: 'ping' }) }, pong: { actions: assign({ pongs: ({ context }) => context.pongs + 1 }) } } } },
+      states: {
+        a: {
+          on: {
+            ping: { actions: sendTo('pinger', { type: 'ping' }) },
+            pong: { actions: assign({ pongs: ({ context }) => context.pongs + 1 }) },
+          },
+        },
+      },
     }),
     steps: [{ type: 'ping' }, { type: 'ping' }],
   },
@@ -233,7 +320,12 @@ export const actorCases: Case[] = [
       initial: 'idle',
       states: {
         idle: { on: { start: { target: 'working', actions: assign({ ref: ({ spawn }) => spawn('child', { id: 'worker' }) }) } } },
-        working: { on: { bump: { actions: sendTo(({ context }) => context.ref as AnyActorRef, { type: 'bump' }) }, stop: { target: 'idle', actions: [stopChild('worker'), assign({ ref: null })] } } },
+        working: {
+          on: {
+            bump: { actions: sendTo(({ context }) => context.ref as AnyActorRef, { type: 'bump' }) },
+            stop: { target: 'idle', actions: [stopChild('worker'), assign({ ref: null })] },
+          },
+        },
       },
     }),
     steps: [{ type: 'start' }, { type: 'bump' }, { type: 'stop' }],
@@ -260,7 +352,11 @@ export const actorCases: Case[] = [
         idle: { on: { go: 'working' } },
         working: {
           entry: assign({ n: 5 }),
-          invoke: { src: 'slowValue', input: ({ context }) => ({ value: context.n }), onDone: { target: 'done', actions: assign({ result: ({ event }) => event.output }) } },
+          invoke: {
+            src: 'slowValue',
+            input: ({ context }) => ({ value: context.n }),
+            onDone: { target: 'done', actions: assign({ result: ({ event }) => event.output }) },
+          },
         },
         done: {},
       },

@@ -95,7 +95,13 @@ export const delayCases: Case[] = [
       id: 'df',
       context: { fired: 0 },
       initial: 'a',
-      states: { a: { entry: raise({ type: 'EVENT' }, { delay: DELAY_MS }), on: { EVENT: { target: 'b', actions: assign({ fired: ({ context }) => context.fired + 1 }) } } }, b: {} },
+      states: {
+        a: {
+          entry: raise({ type: 'EVENT' }, { delay: DELAY_MS }),
+          on: { EVENT: { target: 'b', actions: assign({ fired: ({ context }) => context.fired + 1 }) } },
+        },
+        b: {},
+      },
     }),
     steps: [{ wait: DELAY_MS + 800 }],
   },
@@ -129,13 +135,19 @@ export const delayCases: Case[] = [
     id: 'child-after-sendparent',
     from: 'after.test.ts › should execute an after transition after starting from a persisted state (in a child machine)',
     killBetween: true,
-    killInside: { inside: (row) => (row.timers ?? []).length > 0 && row.snapshot?.children?.beeper !== undefined, what: "a child machine's pending after" },
+    killInside: {
+      inside: (row) => (row.timers ?? []).length > 0 && row.snapshot?.children?.beeper !== undefined,
+      what: "a child machine's pending after",
+    },
     machine: setup({ actors: { beeper }, types: {} as { context: { beeps: number } } }).createMachine({
       id: 'cp',
       context: { beeps: 0 },
       initial: 'listening',
       states: {
-        listening: { invoke: { id: 'beeper', src: 'beeper', onDone: 'quiet' }, on: { beep: { actions: assign({ beeps: ({ context }) => context.beeps + 1 }) } } },
+        listening: {
+          invoke: { id: 'beeper', src: 'beeper', onDone: 'quiet' },
+          on: { beep: { actions: assign({ beeps: ({ context }) => context.beeps + 1 }) } },
+        },
         quiet: { on: { again: 'listening' } },
       },
     }),

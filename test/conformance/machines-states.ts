@@ -33,7 +33,13 @@ export const stateCases: Case[] = [
       type: 'parallel',
       states: {
         Pages: { initial: 'About', states: { About: { id: 'About' }, Dashboard: { id: 'Dashboard' } } },
-        Menu: { initial: 'Closed', states: { Closed: { id: 'Closed', on: { toggle: '#Opened' } }, Opened: { id: 'Opened', on: { toggle: '#Closed', 'go to dashboard': ['#Dashboard', '#Opened'] } } } },
+        Menu: {
+          initial: 'Closed',
+          states: {
+            Closed: { id: 'Closed', on: { toggle: '#Opened' } },
+            Opened: { id: 'Opened', on: { toggle: '#Closed', 'go to dashboard': ['#Dashboard', '#Opened'] } },
+          },
+        },
       },
     }),
     steps: [{ type: 'toggle' }, { type: 'go to dashboard' }, { type: 'toggle' }],
@@ -46,7 +52,11 @@ export const stateCases: Case[] = [
       id: 'h',
       initial: 'on',
       states: {
-        on: { initial: 'first', states: { first: { on: { SWITCH: 'second' } }, second: {}, hist: { type: 'history', history: 'shallow' } }, on: { POWER: 'off' } },
+        on: {
+          initial: 'first',
+          states: { first: { on: { SWITCH: 'second' } }, second: {}, hist: { type: 'history', history: 'shallow' } },
+          on: { POWER: 'off' },
+        },
         off: { on: { POWER: 'on.hist' } },
       },
     }),
@@ -98,7 +108,12 @@ export const stateCases: Case[] = [
       context: { back: false },
       initial: 'idle',
       states: {
-        idle: { id: 'idle', initial: 'one', states: { one: { on: { NEXT: 'two' } }, two: {}, hist: { type: 'history' } }, on: { DEPLOY: 'deploy' } },
+        idle: {
+          id: 'idle',
+          initial: 'one',
+          states: { one: { on: { NEXT: 'two' } }, two: {}, hist: { type: 'history' } },
+          on: { DEPLOY: 'deploy' },
+        },
         deploy: { on: { DONE: 'finish' } },
         finish: { always: '#idle.hist' },
       },
@@ -114,14 +129,22 @@ export const stateCases: Case[] = [
       context: { n: 0 },
       initial: 'idle',
       states: {
-        idle: { on: { add: { actions: assign({ n: ({ context, event }) => context.n + (event as unknown as { by: number }).by }), target: 'check' } } },
+        idle: {
+          on: {
+            add: { actions: assign({ n: ({ context, event }) => context.n + (event as unknown as { by: number }).by }), target: 'check' },
+          },
+        },
         check: { always: [{ guard: ({ context }) => context.n >= 10, target: 'big' }, { target: 'idle' }] },
         big: { always: 'done' },
         done: { type: 'final' },
       },
       output: ({ context }) => context,
     }),
-    steps: [{ type: 'add', by: 3 }, { type: 'add', by: 4 }, { type: 'add', by: 5 }],
+    steps: [
+      { type: 'add', by: 3 },
+      { type: 'add', by: 4 },
+      { type: 'add', by: 5 },
+    ],
   },
   {
     id: 'always-reads-event',
@@ -194,14 +217,23 @@ export const stateCases: Case[] = [
         a: {
           on: {
             try: [
-              { guard: { type: 'matches', params: ({ context, event }) => ({ value: (event as unknown as { value: number }).value, secret: context.secret }) }, target: 'b' },
+              {
+                guard: {
+                  type: 'matches',
+                  params: ({ context, event }) => ({ value: (event as unknown as { value: number }).value, secret: context.secret }),
+                },
+                target: 'b',
+              },
             ],
           },
         },
         b: {},
       },
     }),
-    steps: [{ type: 'try', value: 1 }, { type: 'try', value: 42 }],
+    steps: [
+      { type: 'try', value: 1 },
+      { type: 'try', value: 42 },
+    ],
   },
   {
     id: 'descriptors-wildcard',
@@ -255,7 +287,12 @@ export const stateCases: Case[] = [
       id: 's',
       context: { entries: 0 },
       initial: 'a',
-      states: { a: { entry: assign({ entries: ({ context }) => context.entries + 1 }), on: { stay: { target: 'a' }, again: { target: 'a', reenter: true } } } },
+      states: {
+        a: {
+          entry: assign({ entries: ({ context }) => context.entries + 1 }),
+          on: { stay: { target: 'a' }, again: { target: 'a', reenter: true } },
+        },
+      },
     }),
     steps: [{ type: 'stay' }, { type: 'again' }, { type: 'again' }, { type: 'stay' }],
   },
@@ -266,7 +303,13 @@ export const stateCases: Case[] = [
       id: 'tl',
       context: { hits: 0 },
       initial: 'foo',
-      states: { foo: { initial: 'a', states: { a: { on: { NEXT: 'b' } }, b: {} }, on: { hit: { actions: assign({ hits: ({ context }) => context.hits + 1 }) } } } },
+      states: {
+        foo: {
+          initial: 'a',
+          states: { a: { on: { NEXT: 'b' } }, b: {} },
+          on: { hit: { actions: assign({ hits: ({ context }) => context.hits + 1 }) } },
+        },
+      },
     }),
     steps: [{ type: 'NEXT' }, { type: 'hit' }, { type: 'miss' }, { type: 'hit' }],
   },
@@ -278,8 +321,24 @@ export const stateCases: Case[] = [
       context: { log: [] },
       initial: 'A',
       states: {
-        A: { on: { A_S: '#P.Q.R.S' }, initial: 'B', states: { B: { exit: log('exit B'), initial: 'C', states: { C: { exit: log('exit C') } } } }, exit: log('exit A') },
-        P: { id: 'P', entry: log('enter P'), initial: 'Q', states: { Q: { entry: log('enter Q'), initial: 'R', states: { R: { entry: log('enter R'), initial: 'S', states: { S: { entry: log('enter S') } } } } } } },
+        A: {
+          on: { A_S: '#P.Q.R.S' },
+          initial: 'B',
+          states: { B: { exit: log('exit B'), initial: 'C', states: { C: { exit: log('exit C') } } } },
+          exit: log('exit A'),
+        },
+        P: {
+          id: 'P',
+          entry: log('enter P'),
+          initial: 'Q',
+          states: {
+            Q: {
+              entry: log('enter Q'),
+              initial: 'R',
+              states: { R: { entry: log('enter R'), initial: 'S', states: { S: { entry: log('enter S') } } } },
+            },
+          },
+        },
       },
     }),
     steps: [{ type: 'A_S' }],
@@ -317,7 +376,11 @@ export const stateCases: Case[] = [
       states: {
         work: {
           initial: 'one',
-          states: { one: { on: { next: 'two' } }, two: { on: { next: 'fin' } }, fin: { type: 'final', entry: assign({ v: 1 }), output: ({ context }) => ({ v: context.v }) } },
+          states: {
+            one: { on: { next: 'two' } },
+            two: { on: { next: 'fin' } },
+            fin: { type: 'final', entry: assign({ v: 1 }), output: ({ context }) => ({ v: context.v }) },
+          },
           onDone: { target: 'over', actions: assign({ v: ({ event }) => (event.output as { v: number }).v + 41 }) },
         },
         over: { type: 'final' },

@@ -30,24 +30,30 @@ export async function runRounds(cases: Case[], d: RoundsDriver): Promise<Map<str
     const row = await readRow(d.db, run.id);
     run.views.push(view(row.snapshot ?? { status: 'none' }));
   };
-  await Promise.all(cases.map(async (c) => {
-    await settle(d.db, (runs.get(c.id) as CaseRun).id, 0);
-    await read(c);
-  }));
+  await Promise.all(
+    cases.map(async (c) => {
+      await settle(d.db, (runs.get(c.id) as CaseRun).id, 0);
+      await read(c);
+    }),
+  );
   const rounds = Math.max(...cases.map((c) => c.steps.length));
   for (let r = 1; r <= rounds; r++) {
     const ids = [...runs.values()].map((x) => x.id);
     const epochs = new Map<string, number>();
     for (const id of ids) epochs.set(id, (await readRow(d.db, id)).epoch);
     const replaced = await d.beforeRound(r, runs);
-    await Promise.all(cases.filter((c) => c.steps.length >= r).map(async (c) => {
-      const run = runs.get(c.id) as CaseRun;
-      const step = c.steps[r - 1];
-      if (step && 'wait' in step) await sleep((step as { wait: number }).wait);
-      else if (step) await d.client().send(run.id, step);
-      await settle(d.db, run.id, eventsIn(c.steps, r), replaced ? epochs.get(run.id) : -1);
-      await read(c);
-    }));
+    await Promise.all(
+      cases
+        .filter((c) => c.steps.length >= r)
+        .map(async (c) => {
+          const run = runs.get(c.id) as CaseRun;
+          const step = c.steps[r - 1];
+          if (step && 'wait' in step) await sleep((step as { wait: number }).wait);
+          else if (step) await d.client().send(run.id, step);
+          await settle(d.db, run.id, eventsIn(c.steps, r), replaced ? epochs.get(run.id) : -1);
+          await read(c);
+        }),
+    );
   }
   return runs;
 }

@@ -38,8 +38,19 @@ const PATH_OPTIONS: Record<string, Omit<ModelPathOptions, 'errorCategories'>> = 
       {
         input: { ...repo, issueNumber: 7, requestedBy: 'octocat', maxTestAttempts: 2, approvalTimeoutMs: 3_600_000 },
         events: [{ type: 'approve' }, { type: 'reject' }],
-        outputs: { analyze: issueFacts, plan: { plan: 'tasks:\n  - title: make widgets fast\n' }, implement: { commit: 'c0ffee1' }, postPlan: { commentId: 41 }, createPR: { number: 12, url: 'https://github.test/acme/widgets/pull/12' } },
-        outputChoices: { test: [{ passed: true, output: 'all tests pass' }, { passed: false, output: '1 failing: widgets are slow' }] },
+        outputs: {
+          analyze: issueFacts,
+          plan: { plan: 'tasks:\n  - title: make widgets fast\n' },
+          implement: { commit: 'c0ffee1' },
+          postPlan: { commentId: 41 },
+          createPR: { number: 12, url: 'https://github.test/acme/widgets/pull/12' },
+        },
+        outputChoices: {
+          test: [
+            { passed: true, output: 'all tests pass' },
+            { passed: false, output: '1 failing: widgets are slow' },
+          ],
+        },
       },
     ]),
   ),
@@ -51,9 +62,30 @@ const PATH_OPTIONS: Record<string, Omit<ModelPathOptions, 'errorCategories'>> = 
     outputChoices: { listComments: [{ commentIds: [] }, { commentIds: [101] }, { commentIds: [101, 102] }] },
   },
   GitHubDelivery: {
-    input: { deliveryId: 'delivery-1', event: 'issue_comment', action: 'created', ...repo, installationId: null, number: 7, isPullRequest: false, author: 'octocat', body: '@rmapp implement', commentId: 5, reviewId: null, label: null },
-    outputs: { act: { action: 'started', runId: 'acme/widgets/issues/7/1', message: 'Started IssueImplementation.' }, refuse: { action: 'replied', runId: null, message: 'Only collaborators with write access can do that.' } },
-    outputChoices: { authorize: [{ allowed: true, permission: 'write' }, { allowed: false, permission: 'read' }] },
+    input: {
+      deliveryId: 'delivery-1',
+      event: 'issue_comment',
+      action: 'created',
+      ...repo,
+      installationId: null,
+      number: 7,
+      isPullRequest: false,
+      author: 'octocat',
+      body: '@rmapp implement',
+      commentId: 5,
+      reviewId: null,
+      label: null,
+    },
+    outputs: {
+      act: { action: 'started', runId: 'acme/widgets/issues/7/1', message: 'Started IssueImplementation.' },
+      refuse: { action: 'replied', runId: null, message: 'Only collaborators with write access can do that.' },
+    },
+    outputChoices: {
+      authorize: [
+        { allowed: true, permission: 'write' },
+        { allowed: false, permission: 'read' },
+      ],
+    },
   },
   'example.order': {
     input: { orderId: 'A-1', amountCents: 1200, approvalTimeoutMs: 60_000 },
@@ -65,7 +97,11 @@ const PATH_OPTIONS: Record<string, Omit<ModelPathOptions, 'errorCategories'>> = 
   'test.flaky': { input: {}, outputs: { flaky: 'flaky' } },
   'test.flaky-slow': { input: {}, outputs: { flaky: 'flaky' } },
   'test.timer': { input: { delayMs: 1_000 }, outputs: { mark: 'mark' } },
-  'test.approval': { input: { timeoutMs: 60_000 }, events: [{ type: 'approve', by: 'octocat' }, { type: 'reject' }], outputs: { work: 'work' } },
+  'test.approval': {
+    input: { timeoutMs: 60_000 },
+    events: [{ type: 'approve', by: 'octocat' }, { type: 'reject' }],
+    outputs: { work: 'work' },
+  },
   'test.hanging': { input: {}, outputs: { hang: 'hang' } },
   'test.parent': { input: {}, outputs: { childWork: 'child' } },
 };
@@ -83,8 +119,24 @@ function prReviewOutputs() {
 
 /** The service's registry as `rmapp serve` builds it; the dependencies are only touched when a step runs. */
 function serviceRegistry() {
-  const unused = new Proxy({}, { get: (_t, name) => { throw new Error(`all-machines: a step dependency (${String(name)}) was used while building the registry`); } });
-  const deps = { github: unused, workspaces: unused, remoteUrl: () => 'unused', agent: unused, tests: unused, botName: 'rmapp', labels: {}, maxTestAttempts: 3 } as unknown as GitHubWorkflowDeps;
+  const unused = new Proxy(
+    {},
+    {
+      get: (_t, name) => {
+        throw new Error(`all-machines: a step dependency (${String(name)}) was used while building the registry`);
+      },
+    },
+  );
+  const deps = {
+    github: unused,
+    workspaces: unused,
+    remoteUrl: () => 'unused',
+    agent: unused,
+    tests: unused,
+    botName: 'rmapp',
+    labels: {},
+    maxTestAttempts: 3,
+  } as unknown as GitHubWorkflowDeps;
   return githubWorkflows(deps);
 }
 
@@ -109,7 +161,13 @@ export function allMachines(): MachineModel[] {
       const options = PATH_OPTIONS[def.name] ?? { input: {} };
       const sameAs = byVersion.get(def.version);
       byVersion.set(def.version, sameAs ?? def.name);
-      out.push({ def, origin, released: origin !== 'engine test', paths: { errorCategories: ERROR_CATEGORIES, ...options }, ...(sameAs ? { sameAs } : {}) });
+      out.push({
+        def,
+        origin,
+        released: origin !== 'engine test',
+        paths: { errorCategories: ERROR_CATEGORIES, ...options },
+        ...(sameAs ? { sameAs } : {}),
+      });
     }
   }
   return out;

@@ -21,7 +21,10 @@ const ownUrl: Plugin = {
       if (args.path.includes('/node_modules/')) return undefined;
       const text = await readFile(args.path, 'utf8');
       if (!text.includes('import.meta.url')) return undefined;
-      return { contents: text.replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href)), loader: args.path.endsWith('.ts') ? 'ts' : 'js' };
+      return {
+        contents: text.replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href)),
+        loader: args.path.endsWith('.ts') ? 'ts' : 'js',
+      };
     });
   },
 };
@@ -36,7 +39,17 @@ export function bundledScript(entry: string): Promise<string> {
     const dir = join(ROOT, 'node_modules', '.cache', 'rmapp-test', String(process.pid));
     mkdirSync(dir, { recursive: true });
     const outfile = join(dir, basename(entry).replace(/\.ts$/, '.mjs'));
-    script = build({ entryPoints: [entry], outfile, bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', logLevel: 'warning', plugins: [ownUrl] }).then(() => outfile);
+    script = build({
+      entryPoints: [entry],
+      outfile,
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      packages: 'external',
+      logLevel: 'warning',
+      plugins: [ownUrl],
+    }).then(() => outfile);
     built.set(entry, script);
   }
   return script;

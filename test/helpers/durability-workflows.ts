@@ -39,7 +39,19 @@ interface WorkInput {
 /** A step that can fail its first attempts, hang, or be slow (RMAPP_TEST_SLOW_STEP in crash tests). */
 function workStep(retry?: Partial<RetryPolicy>) {
   return step(
-    async ({ input, attempt, runId, signal, progress }: { input: WorkInput; attempt: number; runId: string; signal: AbortSignal; progress: (m: string) => void }) => {
+    async ({
+      input,
+      attempt,
+      runId,
+      signal,
+      progress,
+    }: {
+      input: WorkInput;
+      attempt: number;
+      runId: string;
+      signal: AbortSignal;
+      progress: (m: string) => void;
+    }) => {
       note({ name: input.name, attempt, at: Date.now(), runId });
       progress(`${input.name}: attempt ${attempt}`);
       const key = `${runId}:${input.name}`;
@@ -90,7 +102,13 @@ export function flakyWorkflow(name: string, retry: Partial<RetryPolicy>) {
       working: {
         invoke: {
           src: 'flaky',
-          input: ({ context }) => ({ name: 'flaky', failTimes: context.failTimes, failExecutions: context.failExecutions, failCategory: context.failCategory, retryAfterMs: context.retryAfterMs }),
+          input: ({ context }) => ({
+            name: 'flaky',
+            failTimes: context.failTimes,
+            failExecutions: context.failExecutions,
+            failCategory: context.failCategory,
+            retryAfterMs: context.retryAfterMs,
+          }),
           onDone: 'done',
         },
       },
@@ -137,7 +155,10 @@ export function approvalWorkflow() {
       preparing: { invoke: { src: 'work', input: { name: 'prepare' }, onDone: 'awaitingApproval' } },
       awaitingApproval: {
         on: {
-          approve: { target: 'finishing', actions: assign({ approvals: ({ context }) => context.approvals + 1, approvedBy: ({ event }) => event.by }) },
+          approve: {
+            target: 'finishing',
+            actions: assign({ approvals: ({ context }) => context.approvals + 1, approvedBy: ({ event }) => event.by }),
+          },
           reject: 'rejected',
         },
         after: { approvalTimeout: 'expired' },
@@ -207,7 +228,9 @@ export function parentWorkflow() {
           onDone: { target: 'finished', actions: assign({ results: ({ context }: { context: Ctx }) => [...context.results, label] }) },
           onError: {
             target: '#parent.childFailed',
-            actions: assign({ childError: ({ event }: { event: { error: unknown } }) => (event.error as { message?: string }).message ?? 'child failed' }),
+            actions: assign({
+              childError: ({ event }: { event: { error: unknown } }) => (event.error as { message?: string }).message ?? 'child failed',
+            }),
           },
         },
       },
@@ -228,7 +251,11 @@ export function parentWorkflow() {
     },
     output: ({ context }) => ({ results: [...context.results].sort(), childError: context.childError ?? null }),
   });
-  return defineWorkflow({ name: 'test.parent', machine: machine as unknown as AnyStateMachine, input: z.object({ failChild: z.string().optional() }) });
+  return defineWorkflow({
+    name: 'test.parent',
+    machine: machine as unknown as AnyStateMachine,
+    input: z.object({ failChild: z.string().optional() }),
+  });
 }
 
 /** Every durability test workflow, with retry delays short enough for in-process tests. */

@@ -35,13 +35,21 @@ export const STAGES = {
 };
 
 /** The adapters both the workers and the test process build (the same code, so the same definition versions). */
-export function crashTestDeps(options: { github: GitHubOctokit; remote: string; workspaces: string }): IssueImplementationDeps & { botName: string } {
+export function crashTestDeps(options: {
+  github: GitHubOctokit;
+  remote: string;
+  workspaces: string;
+}): IssueImplementationDeps & { botName: string } {
   return {
     github: options.github,
     workspaces: new Workspaces({ root: options.workspaces, author: { name: 'rmapp', email: 'rmapp@example.com' } }),
     remoteUrl: () => options.remote,
     agent: { command: ['node', join(ROOT, 'src/rmapp/demo/scripted-agent.mjs')], timeoutMs: 20_000, sandbox: testSandbox },
-    tests: { command: ['node', '-e', "process.exit(require('fs').readFileSync('impl.txt','utf8').trim() === 'right' ? 0 : 1)"], timeoutMs: 20_000, sandbox: testSandbox },
+    tests: {
+      command: ['node', '-e', "process.exit(require('fs').readFileSync('impl.txt','utf8').trim() === 'right' ? 0 : 1)"],
+      timeoutMs: 20_000,
+      sandbox: testSandbox,
+    },
     botName: 'rmapp',
   };
 }

@@ -52,7 +52,11 @@ export async function createGitHubWorld(files: Record<string, string> = {}): Pro
   const deps: IssueImplementationDeps = {
     ...review,
     tests: {
-      command: ['node', '-e', "const fs = require('fs'); const v = fs.existsSync('impl.txt') ? fs.readFileSync('impl.txt', 'utf8').trim() : '(missing)'; console.log('expected impl.txt to say right, got ' + v); process.exit(v === 'right' ? 0 : 1)"],
+      command: [
+        'node',
+        '-e',
+        "const fs = require('fs'); const v = fs.existsSync('impl.txt') ? fs.readFileSync('impl.txt', 'utf8').trim() : '(missing)'; console.log('expected impl.txt to say right, got ' + v); process.exit(v === 'right' ? 0 : 1)",
+      ],
       timeoutMs: 20_000,
       sandbox: testSandbox,
     },

@@ -25,7 +25,10 @@ export function readLedger(file: string): LedgerEntry[] {
   } catch {
     return [];
   }
-  return text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as LedgerEntry);
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as LedgerEntry);
 }
 
 /** Pairs each start with the next end or abort of the same process, key and attempt. */
@@ -64,7 +67,9 @@ export function overlapsOf(executions: Execution[], killedAt: Map<number, number
     let lastEnd = -Infinity;
     for (const x of xs) {
       if (last && x.start < lastEnd) {
-        problems.push(`run ${run}: ${x.key} attempt ${x.attempt} (pid ${x.pid}) started while ${last.key} attempt ${last.attempt} (pid ${last.pid}) was running`);
+        problems.push(
+          `run ${run}: ${x.key} attempt ${x.attempt} (pid ${x.pid}) started while ${last.key} attempt ${last.attempt} (pid ${last.pid}) was running`,
+        );
       }
       const end = x.end ?? killedAt.get(x.pid) ?? Infinity;
       if (end > lastEnd) {

@@ -16,7 +16,12 @@ interface OtlpAttribute {
   value: { stringValue?: string; intValue?: number | string; boolValue?: boolean; doubleValue?: number };
 }
 const attrs = (list: OtlpAttribute[] = []) =>
-  Object.fromEntries(list.map((a) => [a.key, a.value.stringValue ?? (a.value.intValue !== undefined ? Number(a.value.intValue) : a.value.boolValue ?? a.value.doubleValue)]));
+  Object.fromEntries(
+    list.map((a) => [
+      a.key,
+      a.value.stringValue ?? (a.value.intValue !== undefined ? Number(a.value.intValue) : (a.value.boolValue ?? a.value.doubleValue)),
+    ]),
+  );
 
 export async function startCollector(): Promise<{ url: string; spans: CollectedSpan[]; close(): Promise<void> }> {
   const spans: CollectedSpan[] = [];
@@ -26,12 +31,22 @@ export async function startCollector(): Promise<{ url: string; spans: CollectedS
     req.on('end', () => {
       if (req.url === '/v1/traces') {
         const doc = JSON.parse(body) as {
-          resourceSpans: { resource?: { attributes?: OtlpAttribute[] }; scopeSpans: { spans: (Omit<CollectedSpan, 'attributes' | 'resource'> & { attributes?: OtlpAttribute[] })[] }[] }[];
+          resourceSpans: {
+            resource?: { attributes?: OtlpAttribute[] };
+            scopeSpans: { spans: (Omit<CollectedSpan, 'attributes' | 'resource'> & { attributes?: OtlpAttribute[] })[] }[];
+          }[];
         };
         for (const rs of doc.resourceSpans) {
           for (const ss of rs.scopeSpans) {
             for (const s of ss.spans) {
-              spans.push({ traceId: s.traceId, spanId: s.spanId, parentSpanId: s.parentSpanId ?? '', name: s.name, attributes: attrs(s.attributes), resource: attrs(rs.resource?.attributes) });
+              spans.push({
+                traceId: s.traceId,
+                spanId: s.spanId,
+                parentSpanId: s.parentSpanId ?? '',
+                name: s.name,
+                attributes: attrs(s.attributes),
+                resource: attrs(rs.resource?.attributes),
+              });
             }
           }
         }

@@ -69,7 +69,9 @@ export async function rawTransaction<T>(url: string, fn: (tx: Queryable) => Prom
   const sql = postgres(url, { max: 1, onnotice: () => {}, fetch_types: false, connection: { lock_timeout: 5_000 } });
   try {
     return (await sql.begin((tx) =>
-      fn({ query: async <R>(text: string, params: readonly unknown[] = []) => (await tx.unsafe(text, params as never[])) as unknown as R[] }),
+      fn({
+        query: async <R>(text: string, params: readonly unknown[] = []) => (await tx.unsafe(text, params as never[])) as unknown as R[],
+      }),
     )) as T;
   } finally {
     await sql.end();

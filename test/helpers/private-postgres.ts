@@ -30,10 +30,24 @@ export function startPrivatePostgres(port: number): PrivatePostgres {
   const postgresUid = asRoot ? Number(execFileSync('id', ['-u', 'postgres']).toString().trim()) : -1;
   if (asRoot) chownSync(dir, postgresUid, -1);
   const run = (cmd: string, args: string[]) =>
-    asRoot ? execFileSync('runuser', ['-u', 'postgres', '--', join(binDir(), cmd), ...args], { stdio: 'pipe' }) : execFileSync(join(binDir(), cmd), args, { stdio: 'pipe' });
+    asRoot
+      ? execFileSync('runuser', ['-u', 'postgres', '--', join(binDir(), cmd), ...args], { stdio: 'pipe' })
+      : execFileSync(join(binDir(), cmd), args, { stdio: 'pipe' });
   const data = join(dir, 'data');
   run('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
-  const ctl = (...args: string[]) => run('pg_ctl', ['-D', data, '-w', '-t', '60', '-l', join(dir, 'log'), '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, ...args]);
+  const ctl = (...args: string[]) =>
+    run('pg_ctl', [
+      '-D',
+      data,
+      '-w',
+      '-t',
+      '60',
+      '-l',
+      join(dir, 'log'),
+      '-o',
+      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
+      ...args,
+    ]);
   ctl('start');
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,

@@ -18,7 +18,11 @@ export interface ServiceWorld {
   world: GitHubWorld;
   service: Service;
   /** POSTs a webhook; `sign: false` sends no signature, a string signs with that secret instead. */
-  deliver(event: string, payload: unknown, options?: { delivery?: string; sign?: boolean | string; rawBody?: string }): Promise<{ status: number; body: any; delivery: string }>;
+  deliver(
+    event: string,
+    payload: unknown,
+    options?: { delivery?: string; sign?: boolean | string; rawBody?: string },
+  ): Promise<{ status: number; body: any; delivery: string }>;
   stop(): Promise<void>;
 }
 
@@ -58,7 +62,13 @@ export interface ServiceWorldApp {
 
 /** The routed client the service makes in App mode (createRoutedGitHubClient), with the test's zero write intervals. */
 function routedAppClient(baseUrl: string, app: ServiceWorldApp) {
-  const clientConfig = { baseUrl, app: { appId: app.appId, privateKey: app.privateKey }, minWriteIntervalMs: 0, minNotifyingWriteIntervalMs: 0, retryBaseMs: 10 };
+  const clientConfig = {
+    baseUrl,
+    app: { appId: app.appId, privateKey: app.privateKey },
+    minWriteIntervalMs: 0,
+    minNotifyingWriteIntervalMs: 0,
+    retryBaseMs: 10,
+  };
   return createRoutedGitHubClient(createGitHubAccess(clientConfig), clientConfig);
 }
 
@@ -68,12 +78,17 @@ function routedAppClient(baseUrl: string, app: ServiceWorldApp) {
  */
 export async function createServiceWorld(
   extraEnv: Record<string, string> = {},
-  options: { app?: ServiceWorldApp; /** Logs at debug level to this stream, masked as the service masks them (default: silent). */ logTo?: NodeJS.WritableStream } = {},
+  options: {
+    app?: ServiceWorldApp;
+    /** Logs at debug level to this stream, masked as the service masks them (default: silent). */ logTo?: NodeJS.WritableStream;
+  } = {},
 ): Promise<ServiceWorld> {
   const world = await createGitHubWorld();
   const { app } = options;
   if (app) world.emulator.configureApp({ appId: app.appId, publicKey: app.publicKey, installations: app.installations });
-  const credentials: Record<string, string> = app ? { GITHUB_APP_ID: String(app.appId), GITHUB_PRIVATE_KEY: app.privateKey } : { GITHUB_TOKEN: 't0ken' };
+  const credentials: Record<string, string> = app
+    ? { GITHUB_APP_ID: String(app.appId), GITHUB_PRIVATE_KEY: app.privateKey }
+    : { GITHUB_TOKEN: 't0ken' };
   const config = await loadConfig({
     cwd: dirname(world.remote), // no rmapp.config.* there
     env: {

@@ -38,33 +38,63 @@ function ledger(entry: Omit<LedgerEntry, 'pid' | 't'>): void {
  */
 export function sequenceWorkflow(steps = 6) {
   type AddInput = { name: string; value: number; slowStep?: string; slowMs?: number; everyMs?: number };
-  const add = step(async ({ input, signal, runId, idempotencyKey, attempt }: { input: AddInput; signal: AbortSignal; runId: string; idempotencyKey: string; attempt: number }) => {
-    count(input.name);
-    countInFile(input.name);
-    ledger({ run: runId, key: idempotencyKey, attempt, phase: 'start' });
-    // The crash test makes a step slow only in the process it is going to kill.
-    const slowMs = process.env.RMAPP_TEST_SLOW_STEP === input.name ? Number(process.env.RMAPP_TEST_SLOW_MS ?? 60_000) : input.slowStep === input.name ? input.slowMs : input.everyMs;
-    if (slowMs) {
-      await new Promise<void>((resolve, reject) => {
-        const t = setTimeout(resolve, slowMs);
-        signal.addEventListener('abort', () => {
-          clearTimeout(t);
-          ledger({ run: runId, key: idempotencyKey, attempt, phase: 'abort' });
-          reject(signal.reason);
+  const add = step(
+    async ({
+      input,
+      signal,
+      runId,
+      idempotencyKey,
+      attempt,
+    }: {
+      input: AddInput;
+      signal: AbortSignal;
+      runId: string;
+      idempotencyKey: string;
+      attempt: number;
+    }) => {
+      count(input.name);
+      countInFile(input.name);
+      ledger({ run: runId, key: idempotencyKey, attempt, phase: 'start' });
+      // The crash test makes a step slow only in the process it is going to kill.
+      const slowMs =
+        process.env.RMAPP_TEST_SLOW_STEP === input.name
+          ? Number(process.env.RMAPP_TEST_SLOW_MS ?? 60_000)
+          : input.slowStep === input.name
+            ? input.slowMs
+            : input.everyMs;
+      if (slowMs) {
+        await new Promise<void>((resolve, reject) => {
+          const t = setTimeout(resolve, slowMs);
+          signal.addEventListener('abort', () => {
+            clearTimeout(t);
+            ledger({ run: runId, key: idempotencyKey, attempt, phase: 'abort' });
+            reject(signal.reason);
+          });
         });
-      });
-    }
-    ledger({ run: runId, key: idempotencyKey, attempt, phase: 'end' });
-    return input.value;
-  });
+      }
+      ledger({ run: runId, key: idempotencyKey, attempt, phase: 'end' });
+      return input.value;
+    },
+  );
   type Ctx = { sum: number; slowStep?: string | undefined; slowMs?: number | undefined; everyMs?: number | undefined };
   const states: Record<string, object> = {};
   for (let i = 1; i <= steps; i++) {
     states[`step${i}`] = {
       invoke: {
         src: 'add',
-        input: ({ context }: { context: Ctx }) => ({ name: `step${i}`, value: i, slowStep: context.slowStep, slowMs: context.slowMs, everyMs: context.everyMs }),
-        onDone: { target: i === steps ? 'done' : `step${i + 1}`, actions: assign<Ctx, { type: string; output?: number }, undefined, never, never>({ sum: ({ context, event }) => context.sum + (event.output ?? 0) }) },
+        input: ({ context }: { context: Ctx }) => ({
+          name: `step${i}`,
+          value: i,
+          slowStep: context.slowStep,
+          slowMs: context.slowMs,
+          everyMs: context.everyMs,
+        }),
+        onDone: {
+          target: i === steps ? 'done' : `step${i + 1}`,
+          actions: assign<Ctx, { type: string; output?: number }, undefined, never, never>({
+            sum: ({ context, event }) => context.sum + (event.output ?? 0),
+          }),
+        },
       },
     };
   }
@@ -82,7 +112,11 @@ export function sequenceWorkflow(steps = 6) {
   return defineWorkflow({
     name: 'test.sequence',
     machine,
-    input: z.object({ slowStep: z.string().optional(), slowMs: z.number().int().positive().optional(), everyMs: z.number().int().positive().optional() }),
+    input: z.object({
+      slowStep: z.string().optional(),
+      slowMs: z.number().int().positive().optional(),
+      everyMs: z.number().int().positive().optional(),
+    }),
   });
 }
 

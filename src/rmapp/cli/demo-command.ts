@@ -3,7 +3,8 @@ import { InvalidArgumentError, type Command } from 'commander';
 
 function port(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('must be a port number between 0 and 65535 (0: any free port)');
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new InvalidArgumentError('must be a port number between 0 and 65535 (0: any free port)');
   return n;
 }
 
@@ -27,7 +28,9 @@ function agentArgv(value: string): string {
 export function addDemoCommand(program: Command): void {
   program
     .command('demo')
-    .description('watch the GitHub bot implement an issue and answer a review, against a local GitHub (state in .rmapp/demo/, no settings needed)')
+    .description(
+      'watch the GitHub bot implement an issue and answer a review, against a local GitHub (state in .rmapp/demo/, no settings needed)',
+    )
     .option('--port <port>', 'dashboard port (0: any free port)', port, 3000)
     .option('--once', 'exit when both runs have ended (exit code 1 unless both succeeded)')
     .option('--json', 'print one JSON document at the end: { runs: [{ id, workflow, status }], pullRequest: { number, url } }')

@@ -58,7 +58,11 @@ function parseJson(what: string, text: string): unknown {
 
 async function withEngine<T>(fn: (engine: Engine) => Promise<T>, extra: { concurrency?: number; leaseMs?: number } = {}): Promise<T> {
   const opts = program.opts<{ workflows?: string; databaseUrl?: string }>();
-  const [{ createEngine }, { loadWorkflows }, { createLogger }] = await Promise.all([import('../../state_machine/engine.ts'), import('../workflows/load.ts'), import('../logger.ts')]);
+  const [{ createEngine }, { loadWorkflows }, { createLogger }] = await Promise.all([
+    import('../../state_machine/engine.ts'),
+    import('../workflows/load.ts'),
+    import('../logger.ts'),
+  ]);
   const engine = createEngine({
     logger: createLogger(),
     workflows: await loadWorkflows(opts.workflows),
@@ -81,7 +85,8 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 
 /** What the CLI prints goes through the service's masker (a run's error or test output may quote a secret). */
 const masker = createMasker(SERVICE_SECRET_VARIABLES.map((name) => process.env[name]));
-const print = (value: unknown) => process.stdout.write(`${masker.text(typeof value === 'string' ? value : JSON.stringify(value, null, 2))}\n`);
+const print = (value: unknown) =>
+  process.stdout.write(`${masker.text(typeof value === 'string' ? value : JSON.stringify(value, null, 2))}\n`);
 
 program
   .command('migrate')
@@ -100,7 +105,7 @@ program
   .command('worker')
   .description('run workflows until SIGTERM/SIGINT (graceful: running steps finish, leases are released)')
   .option('-c, --concurrency <n>', 'runs executed at once', positiveInt, 50)
-  .option('--lease-ms <ms>', 'lease length; a dead worker\'s runs move on after it', positiveInt)
+  .option('--lease-ms <ms>', "lease length; a dead worker's runs move on after it", positiveInt)
   .option('--grace-ms <ms>', 'how long running steps may take to finish on shutdown', positiveInt, 10_000)
   .option('--evict-after-ms <ms>', 'runs that only wait longer than this leave memory', positiveInt)
   .option('--poll-ms <ms>', 'fallback polling interval when no notification arrives', positiveInt)
@@ -111,89 +116,104 @@ program
   .addOption(retentionAgeOption('retain-failed', 'failed', 'prune failed runs this long after they finish'))
   .addOption(retentionAgeOption('retain-cancelled', 'cancelled', 'prune cancelled runs this long after they finish'))
   .option('--no-retention', 'do not prune finished runs from this worker')
-  .action(async (o: {
-    concurrency: number;
-    leaseMs?: number;
-    graceMs: number;
-    evictAfterMs?: number;
-    pollMs?: number;
-    workerId?: string;
-    otel?: boolean;
-    metricsPort?: number;
-    retention: boolean;
-    retainSucceeded: number;
-    retainFailed: number;
-    retainCancelled: number;
-  }) => {
-    const opts = program.opts<{ workflows?: string; databaseUrl?: string }>();
-    const [{ createEngine }, { startTelemetry }, { loadConfig }, { createLogger }, { attachGitHubFollowers, checkSandbox, githubRuntime }, { serviceWorkflowSet }] = await Promise.all([
-      import('../../state_machine/engine.ts'),
-      import('../otel.ts'),
-      import('../config.ts'),
-      import('../logger.ts'),
-      import('../service.ts'),
-      import('./versions-command.ts'),
-    ]);
-    const retention = o.retention
-      ? { policy: { succeededMs: o.retainSucceeded, failedMs: o.retainFailed, cancelledMs: o.retainCancelled } }
-      : undefined;
-    // The SDK is set up before the engine so that the engine's first spans and instruments use it.
-    const telemetry = o.otel || o.metricsPort ? await startTelemetry({ otlp: !!o.otel, prometheusPort: o.metricsPort }) : null;
-    // With GitHub settings in the environment (as `rmapp serve` has them), this worker runs the GitHub
-    // workflows too: extra workers of a service share its configuration.
-    const config = await loadConfig({ requireWebhookSecret: false, serves: false });
-    const github = config.githubEnabled ? githubRuntime(config) : null;
-    if (github) await checkSandbox(github.sandbox, createLogger({ secrets: [config.github.token, config.github.privateKey] }));
-    const { workflows, previousVersions } = await serviceWorkflowSet(github, opts.workflows);
-    const engine = createEngine({
-      workflows,
-      previousVersions,
-      database: opts.databaseUrl ? { url: opts.databaseUrl } : undefined,
-      concurrency: o.concurrency,
-      leaseMs: o.leaseMs,
-      evictAfterMs: o.evictAfterMs,
-      pollMs: o.pollMs,
-      workerId: o.workerId,
-      retention,
-      logger: createLogger({ secrets: config.githubEnabled ? [config.github.token, config.github.privateKey] : [] }),
-    });
-    github?.registry.bind(engine);
-    const detach = github ? attachGitHubFollowers(engine, config, github, createLogger({ secrets: [config.github.token, config.github.privateKey] })) : null;
-    // A database that is down or restarting at start-up is waited for (SIGTERM/SIGINT give up).
-    const giveUp = new AbortController();
-    const onSignal = () => giveUp.abort();
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
-    try {
-      await engine.startWorker({
-        retry: {
-          signal: giveUp.signal,
-          onRetry: (err, attempt, delayMs) =>
-            process.stderr.write(`rmapp worker: the database is not reachable (${(err as Error).message}); try ${attempt + 1} in ${delayMs} ms\n`),
-        },
+  .action(
+    async (o: {
+      concurrency: number;
+      leaseMs?: number;
+      graceMs: number;
+      evictAfterMs?: number;
+      pollMs?: number;
+      workerId?: string;
+      otel?: boolean;
+      metricsPort?: number;
+      retention: boolean;
+      retainSucceeded: number;
+      retainFailed: number;
+      retainCancelled: number;
+    }) => {
+      const opts = program.opts<{ workflows?: string; databaseUrl?: string }>();
+      const [
+        { createEngine },
+        { startTelemetry },
+        { loadConfig },
+        { createLogger },
+        { attachGitHubFollowers, checkSandbox, githubRuntime },
+        { serviceWorkflowSet },
+      ] = await Promise.all([
+        import('../../state_machine/engine.ts'),
+        import('../otel.ts'),
+        import('../config.ts'),
+        import('../logger.ts'),
+        import('../service.ts'),
+        import('./versions-command.ts'),
+      ]);
+      const retention = o.retention
+        ? { policy: { succeededMs: o.retainSucceeded, failedMs: o.retainFailed, cancelledMs: o.retainCancelled } }
+        : undefined;
+      // The SDK is set up before the engine so that the engine's first spans and instruments use it.
+      const telemetry = o.otel || o.metricsPort ? await startTelemetry({ otlp: !!o.otel, prometheusPort: o.metricsPort }) : null;
+      // With GitHub settings in the environment (as `rmapp serve` has them), this worker runs the GitHub
+      // workflows too: extra workers of a service share its configuration.
+      const config = await loadConfig({ requireWebhookSecret: false, serves: false });
+      const github = config.githubEnabled ? githubRuntime(config) : null;
+      if (github) await checkSandbox(github.sandbox, createLogger({ secrets: [config.github.token, config.github.privateKey] }));
+      const { workflows, previousVersions } = await serviceWorkflowSet(github, opts.workflows);
+      const engine = createEngine({
+        workflows,
+        previousVersions,
+        database: opts.databaseUrl ? { url: opts.databaseUrl } : undefined,
+        concurrency: o.concurrency,
+        leaseMs: o.leaseMs,
+        evictAfterMs: o.evictAfterMs,
+        pollMs: o.pollMs,
+        workerId: o.workerId,
+        retention,
+        logger: createLogger({ secrets: config.githubEnabled ? [config.github.token, config.github.privateKey] : [] }),
       });
-    } finally {
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-    }
-    const db = await engine.db();
-    process.stderr.write(
-      `rmapp worker ${engine.workerId} on ${db.description}: ${workflows.map((w) => `${w.name}@${w.version}`).join(', ')}; ` +
-        `${retention ? `keeps finished runs: ${describeRetention(retention.policy)}` : 'keeps finished runs forever (--no-retention)'}\n`,
-    );
-    await new Promise<void>((resolve) => {
-      const stop = (sig: string) => {
-        process.stderr.write(`rmapp worker: ${sig}, finishing running steps (up to ${o.graceMs} ms)…\n`);
-        resolve();
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
-    });
-    await engine.stop({ graceMs: o.graceMs });
-    await detach?.();
-    await telemetry?.shutdown().catch((err: unknown) => process.stderr.write(`rmapp worker: telemetry shutdown failed: ${(err as Error).message}\n`));
-    process.stderr.write('rmapp worker: stopped.\n');
-  });
+      github?.registry.bind(engine);
+      const detach = github
+        ? attachGitHubFollowers(engine, config, github, createLogger({ secrets: [config.github.token, config.github.privateKey] }))
+        : null;
+      // A database that is down or restarting at start-up is waited for (SIGTERM/SIGINT give up).
+      const giveUp = new AbortController();
+      const onSignal = () => giveUp.abort();
+      process.once('SIGTERM', onSignal);
+      process.once('SIGINT', onSignal);
+      try {
+        await engine.startWorker({
+          retry: {
+            signal: giveUp.signal,
+            onRetry: (err, attempt, delayMs) =>
+              process.stderr.write(
+                `rmapp worker: the database is not reachable (${(err as Error).message}); try ${attempt + 1} in ${delayMs} ms\n`,
+              ),
+          },
+        });
+      } finally {
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
+      }
+      const db = await engine.db();
+      process.stderr.write(
+        `rmapp worker ${engine.workerId} on ${db.description}: ${workflows.map((w) => `${w.name}@${w.version}`).join(', ')}; ` +
+          `${retention ? `keeps finished runs: ${describeRetention(retention.policy)}` : 'keeps finished runs forever (--no-retention)'}\n`,
+      );
+      await new Promise<void>((resolve) => {
+        const stop = (sig: string) => {
+          process.stderr.write(`rmapp worker: ${sig}, finishing running steps (up to ${o.graceMs} ms)…\n`);
+          resolve();
+        };
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGINT', () => stop('SIGINT'));
+      });
+      await engine.stop({ graceMs: o.graceMs });
+      await detach?.();
+      await telemetry
+        ?.shutdown()
+        .catch((err: unknown) => process.stderr.write(`rmapp worker: telemetry shutdown failed: ${(err as Error).message}\n`));
+      process.stderr.write('rmapp worker: stopped.\n');
+    },
+  );
 
 program
   .command('start <workflow> [input-json]')
@@ -202,20 +222,26 @@ program
   .option('--idempotency-key <key>', 'starting twice with one key returns the first run')
   .option('--wait', 'execute the run in this process and follow it to the end')
   .option('--json', 'print JSON (with --wait: the finished run; the progress lines go to stderr)')
-  .action(async (workflow: string, inputJson: string | undefined, o: { id?: string; idempotencyKey?: string; wait?: boolean; json?: boolean }) => {
-    const input = inputJson === undefined ? {} : parseJson('input', inputJson);
-    await withEngine(async (engine) => {
-      const id = await engine.start(workflow, input, { runId: o.id, idempotencyKey: o.idempotencyKey });
-      if (!o.wait) return print(o.json ? { id } : id);
-      // With --json, stdout stays one JSON document (scripts parse it) and the progress goes to stderr.
-      const progress = o.json ? (line: string) => process.stderr.write(`${masker.text(line)}\n`) : print;
-      progress(`run ${id}: ${workflow}`);
-      await engine.startWorker();
-      const run = await followRun(engine, id, progress);
-      print(o.json ? runToJson(run) : formatRunDetails(run, []));
-      if (run.status !== 'succeeded') process.exitCode = 1;
-    });
-  });
+  .action(
+    async (
+      workflow: string,
+      inputJson: string | undefined,
+      o: { id?: string; idempotencyKey?: string; wait?: boolean; json?: boolean },
+    ) => {
+      const input = inputJson === undefined ? {} : parseJson('input', inputJson);
+      await withEngine(async (engine) => {
+        const id = await engine.start(workflow, input, { runId: o.id, idempotencyKey: o.idempotencyKey });
+        if (!o.wait) return print(o.json ? { id } : id);
+        // With --json, stdout stays one JSON document (scripts parse it) and the progress goes to stderr.
+        const progress = o.json ? (line: string) => process.stderr.write(`${masker.text(line)}\n`) : print;
+        progress(`run ${id}: ${workflow}`);
+        await engine.startWorker();
+        const run = await followRun(engine, id, progress);
+        print(o.json ? runToJson(run) : formatRunDetails(run, []));
+        if (run.status !== 'succeeded') process.exitCode = 1;
+      });
+    },
+  );
 
 const runs = program.command('runs').description('inspect and steer runs');
 

@@ -65,7 +65,18 @@ export async function followRun(
     for (const h of await reader.history(runId)) {
       if (h.seq <= seen) continue;
       seen = h.seq;
-      if (options.json) out(JSON.stringify({ event: h.type, path: h.path, state: h.state, step: h.step, attempt: h.attempt, data: h.data, at: h.at.toISOString() }));
+      if (options.json)
+        out(
+          JSON.stringify({
+            event: h.type,
+            path: h.path,
+            state: h.state,
+            step: h.step,
+            attempt: h.attempt,
+            data: h.data,
+            at: h.at.toISOString(),
+          }),
+        );
       else {
         const line = progressLine(h);
         if (line !== null) out(line);

@@ -54,7 +54,11 @@ export function addPruneCommand(program: Command, open: () => Promise<Database>)
         const dryRun = o.dryRun === true;
         const result = await pruneRuns(db, policy, { dryRun, batchSize: o.batchSize });
         const text = o.json
-          ? JSON.stringify({ dryRun, policy: Object.fromEntries(Object.entries(policy).map(([k, v]) => [k, v === Infinity ? null : v])), ...result }, null, 2)
+          ? JSON.stringify(
+              { dryRun, policy: Object.fromEntries(Object.entries(policy).map(([k, v]) => [k, v === Infinity ? null : v])), ...result },
+              null,
+              2,
+            )
           : describe(result, policy, dryRun);
         process.stdout.write(`${text}\n`);
       } finally {

@@ -19,7 +19,10 @@ export async function resolveRepo(repo: string): Promise<{ owner: string; name: 
   if (existsSync(local)) {
     const r = await runCommand(['git', 'remote', 'get-url', 'origin'], { cwd: local });
     const m = /[/:]([^/:]+)\/([^/]+?)(\.git)?\/?$/.exec(r.stdout.trim());
-    if (r.exitCode !== 0 || !m) throw new ValidationError(`--repo ${repo}: a local path must be a git clone whose origin is the GitHub repository (git remote get-url origin failed or is not owner/name).`);
+    if (r.exitCode !== 0 || !m)
+      throw new ValidationError(
+        `--repo ${repo}: a local path must be a git clone whose origin is the GitHub repository (git remote get-url origin failed or is not owner/name).`,
+      );
     return { owner: m[1] as string, name: m[2] as string, localPath: local };
   }
   const m = /^([\w.-]+)\/([\w.-]+)$/.exec(repo);
@@ -41,8 +44,15 @@ export function addRunCommand(program: Command): void {
     .option('--max-attempts <n>', 'test-and-fix attempts', (v) => Number(v))
     .option('--json', 'print JSON lines (events, then the run)')
     .action(async (template: string, o: { repo: string; issue: number; config?: string; maxAttempts?: number; json?: boolean }) => {
-      if (!(TEMPLATE_NAMES as readonly string[]).includes(template)) throw new ValidationError(`Unknown template "${template}": use one of ${TEMPLATE_NAMES.join(', ')}.`);
-      const [{ createEngine }, { loadConfig }, { attachProgressComments }, { checkSandbox, githubRuntime, progressOptions }, { createLogger }] = await Promise.all([
+      if (!(TEMPLATE_NAMES as readonly string[]).includes(template))
+        throw new ValidationError(`Unknown template "${template}": use one of ${TEMPLATE_NAMES.join(', ')}.`);
+      const [
+        { createEngine },
+        { loadConfig },
+        { attachProgressComments },
+        { checkSandbox, githubRuntime, progressOptions },
+        { createLogger },
+      ] = await Promise.all([
         import('../../state_machine/engine.ts'),
         import('../config.ts'),
         import('../progress-comment.ts'),
@@ -50,7 +60,10 @@ export function addRunCommand(program: Command): void {
         import('../logger.ts'),
       ]);
       const config = await loadConfig({ file: o.config, requireWebhookSecret: false });
-      if (!config.githubEnabled) throw new ValidationError('rmapp run needs GitHub: set GITHUB_TOKEN (or the GitHub App settings), RMAPP_AGENT_COMMAND and RMAPP_TEST_COMMAND.');
+      if (!config.githubEnabled)
+        throw new ValidationError(
+          'rmapp run needs GitHub: set GITHUB_TOKEN (or the GitHub App settings), RMAPP_AGENT_COMMAND and RMAPP_TEST_COMMAND.',
+        );
       const globals = program.opts<{ databaseUrl?: string }>();
       const repo = await resolveRepo(o.repo);
       const runtime = githubRuntime(config, { remoteUrl: repo.localPath ? () => repo.localPath as string : undefined });
@@ -68,10 +81,35 @@ export function addRunCommand(program: Command): void {
       const out = (line: unknown) => process.stdout.write(`${o.json ? JSON.stringify(line) : String(line)}\n`);
       let runId = '';
       const mine = (e: { runId: string }) => e.runId === runId;
-      engine.on('state.entered', (e) => mine(e) && e.path === '' && out(o.json ? { event: 'state', state: e.state } : `→ ${typeof e.state === 'string' ? e.state : JSON.stringify(e.state)}`));
-      engine.on('step.started', (e) => mine(e) && out(o.json ? { event: 'step.started', step: e.step, attempt: e.attempt } : `  ${e.step} (attempt ${e.attempt})…`));
-      engine.on('step.retrying', (e) => mine(e) && out(o.json ? { event: 'step.retrying', step: e.step, error: e.error, delayMs: e.delayMs } : `  ${e.step} failed (${e.error.category}: ${e.error.message}); retrying in ${e.delayMs} ms`));
-      engine.on('step.failed', (e) => mine(e) && out(o.json ? { event: 'step.failed', step: e.step, error: e.error } : `  ${e.step} failed: ${e.error.category}: ${e.error.message}`));
+      engine.on(
+        'state.entered',
+        (e) =>
+          mine(e) &&
+          e.path === '' &&
+          out(o.json ? { event: 'state', state: e.state } : `→ ${typeof e.state === 'string' ? e.state : JSON.stringify(e.state)}`),
+      );
+      engine.on(
+        'step.started',
+        (e) => mine(e) && out(o.json ? { event: 'step.started', step: e.step, attempt: e.attempt } : `  ${e.step} (attempt ${e.attempt})…`),
+      );
+      engine.on(
+        'step.retrying',
+        (e) =>
+          mine(e) &&
+          out(
+            o.json
+              ? { event: 'step.retrying', step: e.step, error: e.error, delayMs: e.delayMs }
+              : `  ${e.step} failed (${e.error.category}: ${e.error.message}); retrying in ${e.delayMs} ms`,
+          ),
+      );
+      engine.on(
+        'step.failed',
+        (e) =>
+          mine(e) &&
+          out(
+            o.json ? { event: 'step.failed', step: e.step, error: e.error } : `  ${e.step} failed: ${e.error.category}: ${e.error.message}`,
+          ),
+      );
       engine.on('progress', (e) => mine(e) && out(o.json ? { event: 'progress', message: e.message } : `  · ${e.message}`));
       try {
         runId = await executor.startIssueWorkflow({

@@ -29,7 +29,9 @@ export async function loadWorkflowSet(modulePath?: string): Promise<Required<Reg
     return !!v && typeof v.name === 'string' && typeof v.version === 'string' && !!v.machine;
   };
   if (!Array.isArray(previous) || !previous.every(valid)) {
-    throw new ValidationError(`${modulePath ?? 'the built-in registry'}: \`previousVersions\` must be an array of defineWorkflow(...) results.`);
+    throw new ValidationError(
+      `${modulePath ?? 'the built-in registry'}: \`previousVersions\` must be an array of defineWorkflow(...) results.`,
+    );
   }
   return { workflows, previousVersions: previous };
 }
@@ -43,7 +45,9 @@ export function formatVersionCheck(check: VersionCheck, registered: Required<Reg
     `Previous: ${registered.previousVersions.map((d) => `${d.name}@${d.version}`).join(', ') || '(none)'}`,
   ];
   const count = (v: string) => check.runs.filter((r) => r.verdict === v).length;
-  lines.push(`${check.runs.length} unfinished runs: ${count('current')} on a current version, ${count('previous')} on a previous version, ${check.stranded.length} stranded.`);
+  lines.push(
+    `${check.runs.length} unfinished runs: ${count('current')} on a current version, ${count('previous')} on a previous version, ${check.stranded.length} stranded.`,
+  );
   if (check.stranded.length) {
     lines.push('', 'Stranded runs (no registered definition would resume them):');
     for (const r of check.stranded) {
@@ -63,7 +67,10 @@ export async function serviceWorkflowSet(
   modulePath?: string,
 ): Promise<Required<RegisteredDefinitions>> {
   const set = github && !modulePath ? { workflows: [], previousVersions: [] } : await loadWorkflowSet(modulePath);
-  return { workflows: [...(github?.registry.workflows ?? []), ...set.workflows], previousVersions: [...(github?.registry.previousVersions ?? []), ...set.previousVersions] };
+  return {
+    workflows: [...(github?.registry.workflows ?? []), ...set.workflows],
+    previousVersions: [...(github?.registry.previousVersions ?? []), ...set.previousVersions],
+  };
 }
 
 /**

@@ -18,7 +18,16 @@ import { startService, type Service } from '../service.ts';
 import { createBareRemote } from './git-remote.ts';
 import { GitHubEmulator } from './github-emulator.ts';
 import { githubWebPage } from './github-web.ts';
-import { SAMPLE_COMMAND, SAMPLE_FILES, SAMPLE_ISSUE, SAMPLE_OWNER, SAMPLE_PERSON, SAMPLE_REPO, SAMPLE_REVIEW, SAMPLE_TEST_COMMAND } from './sample.ts';
+import {
+  SAMPLE_COMMAND,
+  SAMPLE_FILES,
+  SAMPLE_ISSUE,
+  SAMPLE_OWNER,
+  SAMPLE_PERSON,
+  SAMPLE_REPO,
+  SAMPLE_REVIEW,
+  SAMPLE_TEST_COMMAND,
+} from './sample.ts';
 
 /** The sample agent: a script that acts on directives in the prompt (see its header). */
 export const SAMPLE_AGENT = ['node', fileURLToPath(new URL('./scripted-agent.mjs', import.meta.url))];
@@ -79,7 +88,9 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
   await createBareRemote(join(home, 'remotes'), SAMPLE_REPO, SAMPLE_FILES);
 
   const port = options.port ?? 3000;
-  const passed = Object.fromEntries(Object.entries(options.env ?? process.env).filter(([name, value]) => PASSED_ON.test(name) && value !== undefined));
+  const passed = Object.fromEntries(
+    Object.entries(options.env ?? process.env).filter(([name, value]) => PASSED_ON.test(name) && value !== undefined),
+  );
   let service: Service;
   try {
     const config = await loadConfig({
@@ -135,10 +146,16 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
   const startedBy = async (deliveryRunId: string): Promise<string> => {
     const delivery = await service.engine.waitFor(deliveryRunId);
     const outcome = (delivery.output as { outcome?: { action: string; runId?: string } } | null)?.outcome;
-    if (outcome?.action !== 'started' || !outcome.runId) throw new Error(`The webhook started no run: ${JSON.stringify(delivery.output)} (${delivery.status})`);
+    if (outcome?.action !== 'started' || !outcome.runId)
+      throw new Error(`The webhook started no run: ${JSON.stringify(delivery.output)} (${delivery.status})`);
     return outcome.runId;
   };
-  const repository = { name: SAMPLE_REPO, full_name: fullName, owner: { login: SAMPLE_OWNER, type: 'Organization' }, html_url: `${githubUrl}/${fullName}` };
+  const repository = {
+    name: SAMPLE_REPO,
+    full_name: fullName,
+    owner: { login: SAMPLE_OWNER, type: 'Organization' },
+    html_url: `${githubUrl}/${fullName}`,
+  };
   const person = { login: SAMPLE_PERSON, type: 'User' };
 
   const runs: DemoResult['runs'] = [];
@@ -146,12 +163,19 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
   const script = async (): Promise<void> => {
     emulator.issues.set(`${fullName}#${SAMPLE_ISSUE.number}`, { title: SAMPLE_ISSUE.title, body: SAMPLE_ISSUE.body });
     const commentId = emulator.addIssueComment(SAMPLE_OWNER, SAMPLE_REPO, SAMPLE_ISSUE.number, SAMPLE_COMMAND, SAMPLE_PERSON);
-    say(`${SAMPLE_PERSON} opened issue #${SAMPLE_ISSUE.number} and commented "@rmapp implement": ${githubUrl}/${fullName}/issues/${SAMPLE_ISSUE.number}`);
+    say(
+      `${SAMPLE_PERSON} opened issue #${SAMPLE_ISSUE.number} and commented "@rmapp implement": ${githubUrl}/${fullName}/issues/${SAMPLE_ISSUE.number}`,
+    );
     const implementationId = await startedBy(
       await deliver('issue_comment', {
         action: 'created',
         issue: { number: SAMPLE_ISSUE.number, title: SAMPLE_ISSUE.title, body: SAMPLE_ISSUE.body, state: 'open', user: person },
-        comment: { id: commentId, body: SAMPLE_COMMAND, user: person, html_url: `${githubUrl}/${fullName}/issues/${SAMPLE_ISSUE.number}#issuecomment-${commentId}` },
+        comment: {
+          id: commentId,
+          body: SAMPLE_COMMAND,
+          user: person,
+          html_url: `${githubUrl}/${fullName}/issues/${SAMPLE_ISSUE.number}#issuecomment-${commentId}`,
+        },
         repository,
         sender: person,
       }),
@@ -165,13 +189,30 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
     pullRequest = { number: pull.number, url: `${githubUrl}/${fullName}/pull/${pull.number}` };
     say(`Pull request #${pull.number}: ${pullRequest.url}`);
 
-    const reviewCommentId = emulator.addReviewComment(SAMPLE_OWNER, SAMPLE_REPO, pull.number, SAMPLE_REVIEW.body, SAMPLE_PERSON, { path: SAMPLE_REVIEW.path, line: SAMPLE_REVIEW.line });
+    const reviewCommentId = emulator.addReviewComment(SAMPLE_OWNER, SAMPLE_REPO, pull.number, SAMPLE_REVIEW.body, SAMPLE_PERSON, {
+      path: SAMPLE_REVIEW.path,
+      line: SAMPLE_REVIEW.line,
+    });
     say(`${SAMPLE_PERSON} left a review comment on ${SAMPLE_REVIEW.path} mentioning @rmapp`);
     const reviewId = await startedBy(
       await deliver('pull_request_review_comment', {
         action: 'created',
-        pull_request: { number: pull.number, title: pull.title, state: pull.state, head: { ref: pull.head }, base: { ref: pull.base }, user: { login: 'rmapp[bot]', type: 'Bot' } },
-        comment: { id: reviewCommentId, body: SAMPLE_REVIEW.body, path: SAMPLE_REVIEW.path, line: SAMPLE_REVIEW.line, user: person, pull_request_review_id: null },
+        pull_request: {
+          number: pull.number,
+          title: pull.title,
+          state: pull.state,
+          head: { ref: pull.head },
+          base: { ref: pull.base },
+          user: { login: 'rmapp[bot]', type: 'Bot' },
+        },
+        comment: {
+          id: reviewCommentId,
+          body: SAMPLE_REVIEW.body,
+          path: SAMPLE_REVIEW.path,
+          line: SAMPLE_REVIEW.line,
+          user: person,
+          pull_request_review_id: null,
+        },
         repository,
         sender: person,
       }),

@@ -52,7 +52,11 @@ export interface RecordedRequest {
   problems?: string[] | undefined;
 }
 
-export type RouteHandler = (params: Record<string, string>, query: URLSearchParams, body: Record<string, unknown>) => [number, unknown] | undefined;
+export type RouteHandler = (
+  params: Record<string, string>,
+  query: URLSearchParams,
+  body: Record<string, unknown>,
+) => [number, unknown] | undefined;
 
 /** A route the emulator serves: an operation of GitHub's REST API. */
 export interface Route {
@@ -119,4 +123,3 @@ export function verifyAppJwt(jwt: string, appId: number, key: KeyObject): boolea
     return false;
   }
 }
-

@@ -19,7 +19,18 @@ import { createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { checkRequest, findOperation } from './github-openapi.ts';
-import { verifyAppJwt, type Comment, type EmulatedApp, type EmulatorServeOptions, type Fault, type Pull, type RecordedRequest, type Route, type RouteHandler, type RouteHook } from './github-emulator-types.ts';
+import {
+  verifyAppJwt,
+  type Comment,
+  type EmulatedApp,
+  type EmulatorServeOptions,
+  type Fault,
+  type Pull,
+  type RecordedRequest,
+  type Route,
+  type RouteHandler,
+  type RouteHook,
+} from './github-emulator-types.ts';
 
 export type { EmulatedApp, EmulatorServeOptions, RecordedRequest, Route, RouteHook } from './github-emulator-types.ts';
 
@@ -59,7 +70,10 @@ export class GitHubEmulator {
   /** The API base URL, with its prefix: what a client's `baseUrl` is set to. */
   url = '';
 
-  constructor(readonly token = 'test-token', readonly botLogin = 'rmapp[bot]') {}
+  constructor(
+    readonly token = 'test-token',
+    readonly botLogin = 'rmapp[bot]',
+  ) {}
 
   /** Starts serving on a free port of 127.0.0.1; returns the API base URL (with the prefix). */
   async start(options: EmulatorServeOptions = {}): Promise<string> {
@@ -88,8 +102,20 @@ export class GitHubEmulator {
   }
 
   /** The next `times` requests matching `method` and `path` answer with `status` (and headers). */
-  failNext(method: string, path: RegExp, status: number, options: { headers?: Record<string, string>; message?: string; times?: number } = {}): void {
-    this.faults.push({ method, path, status, headers: options.headers ?? {}, message: options.message ?? `emulated ${status}`, times: options.times ?? 1 });
+  failNext(
+    method: string,
+    path: RegExp,
+    status: number,
+    options: { headers?: Record<string, string>; message?: string; times?: number } = {},
+  ): void {
+    this.faults.push({
+      method,
+      path,
+      status,
+      headers: options.headers ?? {},
+      message: options.message ?? `emulated ${status}`,
+      times: options.times ?? 1,
+    });
   }
 
   /** Makes the emulator act as GitHub for a GitHub App: its JWTs are verified with `publicKey`. */
@@ -158,7 +184,11 @@ export class GitHubEmulator {
     const problems = checkRequest(match.route.operation, { params: match.params, query: url.searchParams, body });
     if (problems.length > 0) {
       recorded.problems = problems;
-      return send(422, { message: 'Validation Failed', errors: problems.map((p) => ({ message: p })), documentation_url: `https://docs.github.com/rest (${match.route.operation.operationId})` });
+      return send(422, {
+        message: 'Validation Failed',
+        errors: problems.map((p) => ({ message: p })),
+        documentation_url: `https://docs.github.com/rest (${match.route.operation.operationId})`,
+      });
     }
     if (this.runHooks('before', method, match.route.path, recorded)) return;
     try {
@@ -252,13 +282,26 @@ export class GitHubEmulator {
       const list = this.pulls.get(`${owner}/${repo}`) ?? [];
       const head = query.get('head')?.split(':')[1];
       const state = query.get('state') ?? 'open';
-      return [200, list.filter((p) => (!head || p.head === head) && (state === 'all' || p.state === state)).map((p) => this.pullJson(`${owner}/${repo}`, p))];
+      return [
+        200,
+        list
+          .filter((p) => (!head || p.head === head) && (state === 'all' || p.state === state))
+          .map((p) => this.pullJson(`${owner}/${repo}`, p)),
+      ];
     }),
     this.on('POST', '/repos/{owner}/{repo}/pulls', ({ owner, repo }, _query, body) => {
       const key = `${owner}/${repo}`;
       const list = this.pulls.get(key) ?? [];
-      if (list.some((p) => p.head === body.head && p.state === 'open')) return [422, { message: `A pull request already exists for ${owner}:${String(body.head)}.` }];
-      const pull: Pull = { number: this.nextId++, head: String(body.head), base: String(body.base), title: String(body.title), body: String(body.body ?? ''), state: 'open' };
+      if (list.some((p) => p.head === body.head && p.state === 'open'))
+        return [422, { message: `A pull request already exists for ${owner}:${String(body.head)}.` }];
+      const pull: Pull = {
+        number: this.nextId++,
+        head: String(body.head),
+        base: String(body.base),
+        title: String(body.title),
+        body: String(body.body ?? ''),
+        state: 'open',
+      };
       this.pulls.set(key, [...list, pull]);
       return [201, this.pullJson(key, pull)];
     }),
@@ -286,7 +329,13 @@ export class GitHubEmulator {
     ]),
     this.on('POST', '/repos/{owner}/{repo}/issues/{issue_number}/comments', ({ owner, repo, issue_number }, _query, body) => {
       const key = `${owner}/${repo}#${issue_number}`;
-      const c: Comment = { id: this.nextId++, body: String(body.body), user: { login: this.botLogin }, created_at: this.now(), updated_at: this.now() };
+      const c: Comment = {
+        id: this.nextId++,
+        body: String(body.body),
+        user: { login: this.botLogin },
+        created_at: this.now(),
+        updated_at: this.now(),
+      };
       this.comments.set(key, [...(this.comments.get(key) ?? []), c]);
       return [201, c];
     }),
@@ -301,42 +350,94 @@ export class GitHubEmulator {
       }
       return undefined;
     }),
-    this.on('GET', '/repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}/comments', ({ owner, repo, pull_number, review_id }, query) => [
-      200,
-      this.page((this.reviewComments.get(`${owner}/${repo}#${pull_number}`) ?? []).filter((c) => c.pull_request_review_id === Number(review_id)), query),
-    ]),
+    this.on(
+      'GET',
+      '/repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}/comments',
+      ({ owner, repo, pull_number, review_id }, query) => [
+        200,
+        this.page(
+          (this.reviewComments.get(`${owner}/${repo}#${pull_number}`) ?? []).filter((c) => c.pull_request_review_id === Number(review_id)),
+          query,
+        ),
+      ],
+    ),
     this.on('GET', '/repos/{owner}/{repo}/pulls/{pull_number}/comments', ({ owner, repo, pull_number }, query) => [
       200,
       this.page(this.reviewComments.get(`${owner}/${repo}#${pull_number}`) ?? [], query),
     ]),
-    this.on('POST', '/repos/{owner}/{repo}/pulls/{pull_number}/comments/{comment_id}/replies', ({ owner, repo, pull_number, comment_id }, _query, body) => {
-      const key = `${owner}/${repo}#${pull_number}`;
-      const list = this.reviewComments.get(key) ?? [];
-      if (!list.some((c) => c.id === Number(comment_id))) return undefined;
-      const c: Comment = { id: this.nextId++, body: String(body.body), user: { login: this.botLogin }, in_reply_to_id: Number(comment_id), created_at: this.now(), updated_at: this.now() };
-      this.reviewComments.set(key, [...list, c]);
-      return [201, c];
-    }),
+    this.on(
+      'POST',
+      '/repos/{owner}/{repo}/pulls/{pull_number}/comments/{comment_id}/replies',
+      ({ owner, repo, pull_number, comment_id }, _query, body) => {
+        const key = `${owner}/${repo}#${pull_number}`;
+        const list = this.reviewComments.get(key) ?? [];
+        if (!list.some((c) => c.id === Number(comment_id))) return undefined;
+        const c: Comment = {
+          id: this.nextId++,
+          body: String(body.body),
+          user: { login: this.botLogin },
+          in_reply_to_id: Number(comment_id),
+          created_at: this.now(),
+          updated_at: this.now(),
+        };
+        this.reviewComments.set(key, [...list, c]);
+        return [201, c];
+      },
+    ),
     this.on('GET', '/repos/{owner}/{repo}/collaborators/{username}/permission', ({ owner, repo, username }) => {
       const permission = this.permissions.get(`${owner}/${repo}:${username}`);
-      return permission ? [200, { permission: permission === 'maintain' ? 'write' : permission, role_name: permission, user: { login: username } }] : undefined;
+      return permission
+        ? [200, { permission: permission === 'maintain' ? 'write' : permission, role_name: permission, user: { login: username } }]
+        : undefined;
     }),
     // Who the token is: the login that authors the token's writes.
-    this.on('GET', '/user', () => [200, { login: this.botLogin, id: 1, type: this.botLogin.endsWith('[bot]') ? 'Bot' : 'User', site_admin: false }]),
+    this.on('GET', '/user', () => [
+      200,
+      { login: this.botLogin, id: 1, type: this.botLogin.endsWith('[bot]') ? 'Bot' : 'User', site_admin: false },
+    ]),
     // GitHub App routes: authenticated with the app's JWT (see configureApp).
-    this.on('GET', '/app', () => (this.app ? [200, { id: this.app.appId, slug: this.botLogin.replace(/\[bot\]$/, ''), name: this.botLogin.replace(/\[bot\]$/, '') }] : undefined), 'app'),
-    this.on('GET', '/repos/{owner}/{repo}/installation', ({ owner, repo }) => {
-      const id = this.app?.installations[`${owner}/${repo}`];
-      return id === undefined ? undefined : [200, { id, app_id: this.app?.appId, account: { login: owner }, repository_selection: 'selected', permissions: INSTALLATION_PERMISSIONS }];
-    }, 'app'),
-    this.on('POST', '/app/installations/{installation_id}/access_tokens', ({ installation_id }) => {
-      const id = Number(installation_id);
-      if (!this.app || !Object.values(this.app.installations).includes(id)) return undefined;
-      const token = `ghs_${randomBytes(18).toString('hex')}`;
-      const expiresAt = new Date(Date.now() + 3600_000).toISOString();
-      this.installationTokens.set(token, id);
-      return [201, { token, expires_at: expiresAt, permissions: INSTALLATION_PERMISSIONS, repository_selection: 'selected' }];
-    }, 'app'),
+    this.on(
+      'GET',
+      '/app',
+      () =>
+        this.app
+          ? [200, { id: this.app.appId, slug: this.botLogin.replace(/\[bot\]$/, ''), name: this.botLogin.replace(/\[bot\]$/, '') }]
+          : undefined,
+      'app',
+    ),
+    this.on(
+      'GET',
+      '/repos/{owner}/{repo}/installation',
+      ({ owner, repo }) => {
+        const id = this.app?.installations[`${owner}/${repo}`];
+        return id === undefined
+          ? undefined
+          : [
+              200,
+              {
+                id,
+                app_id: this.app?.appId,
+                account: { login: owner },
+                repository_selection: 'selected',
+                permissions: INSTALLATION_PERMISSIONS,
+              },
+            ];
+      },
+      'app',
+    ),
+    this.on(
+      'POST',
+      '/app/installations/{installation_id}/access_tokens',
+      ({ installation_id }) => {
+        const id = Number(installation_id);
+        if (!this.app || !Object.values(this.app.installations).includes(id)) return undefined;
+        const token = `ghs_${randomBytes(18).toString('hex')}`;
+        const expiresAt = new Date(Date.now() + 3600_000).toISOString();
+        this.installationTokens.set(token, id);
+        return [201, { token, expires_at: expiresAt, permissions: INSTALLATION_PERMISSIONS, repository_selection: 'selected' }];
+      },
+      'app',
+    ),
   ];
 
   /** Declares a route; its template must be an operation of GitHub's OpenAPI description. */
@@ -360,7 +461,14 @@ export class GitHubEmulator {
   }
 
   /** Adds a review comment by someone (what a reviewer wrote on a PR). */
-  addReviewComment(owner: string, repo: string, pullNumber: number, body: string, login = 'reviewer', place: { path?: string; line?: number; pull_request_review_id?: number } = {}): number {
+  addReviewComment(
+    owner: string,
+    repo: string,
+    pullNumber: number,
+    body: string,
+    login = 'reviewer',
+    place: { path?: string; line?: number; pull_request_review_id?: number } = {},
+  ): number {
     const key = `${owner}/${repo}#${pullNumber}`;
     const c: Comment = { id: this.nextId++, body, user: { login }, created_at: this.now(), updated_at: this.now(), ...place };
     this.reviewComments.set(key, [...(this.reviewComments.get(key) ?? []), c]);

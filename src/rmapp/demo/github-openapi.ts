@@ -61,9 +61,13 @@ export function findOperation(method: string, path: string): SpecOperation | und
   const item = githubSpec().paths[path];
   const op = item?.[method.toLowerCase()];
   if (!item || !op) return undefined;
-  const params = [...((item.parameters as unknown as unknown[] | undefined) ?? []), ...((op.parameters as unknown[] | undefined) ?? [])].map(resolveRef);
+  const params = [
+    ...((item.parameters as unknown as unknown[] | undefined) ?? []),
+    ...((op.parameters as unknown[] | undefined) ?? []),
+  ].map(resolveRef);
   const pathParams: Record<string, string> = {};
-  for (const p of params.filter((p) => p.in === 'path')) pathParams[p.name as string] = String((resolveRef(p.schema) ?? {}).type ?? 'string');
+  for (const p of params.filter((p) => p.in === 'path'))
+    pathParams[p.name as string] = String((resolveRef(p.schema) ?? {}).type ?? 'string');
   const requestBody = op.requestBody ? resolveRef(op.requestBody) : null;
   const content = (requestBody?.content as Record<string, Json> | undefined)?.['application/json'];
   return {
@@ -114,12 +118,14 @@ function bodyProblems(schema: Json, body: Json): string[] {
     const prop = properties[field] ? resolveRef(properties[field]) : undefined;
     if (!prop || value === undefined) continue;
     const nullable = prop.nullable === true && value === null;
-    if (!nullable && !typeMatches(prop.type, value)) problems.push(`field "${field}" should be ${JSON.stringify(prop.type)}, got ${JSON.stringify(value)}`);
+    if (!nullable && !typeMatches(prop.type, value))
+      problems.push(`field "${field}" should be ${JSON.stringify(prop.type)}, got ${JSON.stringify(value)}`);
   }
   const alternatives = ((schema.oneOf as unknown[] | undefined) ?? (schema.anyOf as unknown[] | undefined) ?? []).map(resolveRef);
   if (alternatives.length > 0) {
     const results = alternatives.map((alt) => bodyProblems(alt, body));
-    if (results.every((r) => r.length > 0)) problems.push(`matches none of the ${alternatives.length} alternatives (${results.map((r) => r.join(', ')).join(' | ')})`);
+    if (results.every((r) => r.length > 0))
+      problems.push(`matches none of the ${alternatives.length} alternatives (${results.map((r) => r.join(', ')).join(' | ')})`);
   }
   return problems;
 }
@@ -131,7 +137,10 @@ function bodyProblems(schema: Json, body: Json): string[] {
  * checkRequest(findOperation('POST', '/repos/{owner}/{repo}/pulls')!, { params, query, body: { head: 'x' } });
  * // → ['missing required field "base"']
  */
-export function checkRequest(op: SpecOperation, request: { params: Record<string, string>; query: URLSearchParams; body: unknown }): string[] {
+export function checkRequest(
+  op: SpecOperation,
+  request: { params: Record<string, string>; query: URLSearchParams; body: unknown },
+): string[] {
   const problems: string[] = [];
   for (const [name, type] of Object.entries(op.pathParams)) {
     const value = request.params[name];

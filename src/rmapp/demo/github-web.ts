@@ -34,9 +34,15 @@ export function githubWebPage(emulator: GitHubEmulator, path: string): string | 
       return `<li><a href="/${escape(repo)}/issues/${n}">${escape(repo)}#${n}</a> ${escape(issue.title)}</li>`;
     });
     const pulls = [...emulator.pulls].flatMap(([repo, list]) =>
-      list.map((p) => `<li><a href="/${escape(repo)}/pull/${p.number}">${escape(repo)}#${p.number}</a> ${escape(p.title)} <span class="meta">${escape(p.head)} → ${escape(p.base)}, ${p.state}</span></li>`),
+      list.map(
+        (p) =>
+          `<li><a href="/${escape(repo)}/pull/${p.number}">${escape(repo)}#${p.number}</a> ${escape(p.title)} <span class="meta">${escape(p.head)} → ${escape(p.base)}, ${p.state}</span></li>`,
+      ),
     );
-    return page('Local GitHub', `<h1>Local GitHub</h1><h2>Issues</h2><ul>${issues.join('') || '<li>none yet</li>'}</ul><h2>Pull requests</h2><ul>${pulls.join('') || '<li>none yet</li>'}</ul>`);
+    return page(
+      'Local GitHub',
+      `<h1>Local GitHub</h1><h2>Issues</h2><ul>${issues.join('') || '<li>none yet</li>'}</ul><h2>Pull requests</h2><ul>${pulls.join('') || '<li>none yet</li>'}</ul>`,
+    );
   }
   const m = /^\/([^/]+)\/([^/]+)\/(issues|pull)\/(\d+)$/.exec(path);
   if (!m) return undefined;
@@ -47,7 +53,10 @@ export function githubWebPage(emulator: GitHubEmulator, path: string): string | 
   if (kind === 'issues') {
     const issue = emulator.issues.get(key);
     if (!issue) return undefined;
-    return page(`${issue.title} · Issue #${n}`, `${back}<h1>${escape(issue.title)} <span class="meta">#${n}</span></h1><pre>${escape(issue.body)}</pre><h2>Comments</h2>${comments || '<p class="meta">none yet</p>'}`);
+    return page(
+      `${issue.title} · Issue #${n}`,
+      `${back}<h1>${escape(issue.title)} <span class="meta">#${n}</span></h1><pre>${escape(issue.body)}</pre><h2>Comments</h2>${comments || '<p class="meta">none yet</p>'}`,
+    );
   }
   const pull = (emulator.pulls.get(`${owner}/${repo}`) ?? []).find((p) => p.number === Number(n));
   if (!pull) return undefined;

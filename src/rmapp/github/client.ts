@@ -20,21 +20,27 @@ import { RequestRepositories } from './request-repository.ts';
  */
 function tracing(octokit: Pick<Octokit, 'hook'>): void {
   octokit.hook.wrap('request', (request, options) =>
-    trace.getTracer('rmapp').startActiveSpan(`github ${options.method} ${options.url}`, { attributes: { 'http.request.method': options.method } }, async (span) => {
-      try {
-        const response = await request(options);
-        span.setAttribute('http.response.status_code', response.status);
-        return response;
-      } catch (err) {
-        const status = (err as { status?: number }).status;
-        if (status) span.setAttribute('http.response.status_code', status);
-        span.recordException(err as Error);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
-        throw err;
-      } finally {
-        span.end();
-      }
-    }),
+    trace
+      .getTracer('rmapp')
+      .startActiveSpan(
+        `github ${options.method} ${options.url}`,
+        { attributes: { 'http.request.method': options.method } },
+        async (span) => {
+          try {
+            const response = await request(options);
+            span.setAttribute('http.response.status_code', response.status);
+            return response;
+          } catch (err) {
+            const status = (err as { status?: number }).status;
+            if (status) span.setAttribute('http.response.status_code', status);
+            span.recordException(err as Error);
+            span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+            throw err;
+          } finally {
+            span.end();
+          }
+        },
+      ),
   );
 }
 
@@ -98,7 +104,7 @@ export function ownLogin(gh: GitHubOctokit): Promise<string> {
 /** An App's bot login, as its installations' comments show it. */
 async function appBotLogin(app: GitHubOctokit): Promise<string> {
   const { data } = await app.request('GET /app');
-  if (!data?.slug) throw new Error('GitHub did not say the App\'s slug (GET /app): the bot cannot tell its own comments from others\'.');
+  if (!data?.slug) throw new Error("GitHub did not say the App's slug (GET /app): the bot cannot tell its own comments from others'.");
   return `${data.slug}[bot]`;
 }
 
@@ -106,7 +112,8 @@ async function appBotLogin(app: GitHubOctokit): Promise<string> {
 function clientOptions(config: GitHubClientConfig) {
   const retries = config.retries ?? 3;
   const maxWaitS = (config.maxInlineRateLimitWaitMs ?? 60_000) / 1000;
-  const onLimit = (retryAfter: number, _options: unknown, _octokit: unknown, retryCount: number) => retryCount < retries && retryAfter <= maxWaitS;
+  const onLimit = (retryAfter: number, _options: unknown, _octokit: unknown, retryCount: number) =>
+    retryCount < retries && retryAfter <= maxWaitS;
   return {
     baseUrl: config.baseUrl ?? 'https://api.github.com',
     userAgent: config.userAgent ?? 'rmapp',
@@ -118,7 +125,12 @@ function clientOptions(config: GitHubClientConfig) {
       notifications: new Bottleneck.Group({ maxConcurrent: 1, minTime: config.minNotifyingWriteIntervalMs ?? 3_000 }),
     },
     // Octokit's default logger prints request details on warnings; keep its warnings, drop debug/info.
-    log: { debug: () => {}, info: () => {}, warn: (msg: string) => console.warn(`github: ${msg}`), error: (msg: string) => console.error(`github: ${msg}`) },
+    log: {
+      debug: () => {},
+      info: () => {},
+      warn: (msg: string) => console.warn(`github: ${msg}`),
+      error: (msg: string) => console.error(`github: ${msg}`),
+    },
   };
 }
 
@@ -133,7 +145,9 @@ export function createGitHubClient(config: GitHubClientConfig): GitHubOctokit {
     throw new Error('GitHub credentials missing: set a token (GITHUB_TOKEN) or GitHub App credentials (app id, private key).');
   }
   if (!config.token) {
-    throw new Error('GitHub App credentials act per installation: use createGitHubAccess(config).githubForRepo(owner, repo) instead of createGitHubClient.');
+    throw new Error(
+      'GitHub App credentials act per installation: use createGitHubAccess(config).githubForRepo(owner, repo) instead of createGitHubClient.',
+    );
   }
   return new RmappOctokit({ ...clientOptions(config), auth: config.token });
 }
@@ -174,7 +188,9 @@ export function createGitHubAccess(config: GitHubClientConfig): GitHubAccess {
     return { mode: 'token', appClient: null, githubForRepo: async () => client, tokenForRepo: async () => token };
   }
   if (!config.app.appId || !config.app.privateKey) {
-    throw new Error('GitHub App credentials incomplete: both the App ID (GITHUB_APP_ID) and its private key (GITHUB_PRIVATE_KEY_PATH) are needed.');
+    throw new Error(
+      'GitHub App credentials incomplete: both the App ID (GITHUB_APP_ID) and its private key (GITHUB_PRIVATE_KEY_PATH) are needed.',
+    );
   }
   const options = clientOptions(config);
   const app = new App({
@@ -200,7 +216,11 @@ export function createGitHubAccess(config: GitHubClientConfig): GitHubAccess {
   const installationOf = (owner: string, repo: string): Promise<number> =>
     pinned !== undefined
       ? Promise.resolve(pinned)
-      : cached(repos, `${owner}/${repo}`.toLowerCase(), async () => (await app.octokit.request('GET /repos/{owner}/{repo}/installation', { owner, repo })).data.id);
+      : cached(
+          repos,
+          `${owner}/${repo}`.toLowerCase(),
+          async () => (await app.octokit.request('GET /repos/{owner}/{repo}/installation', { owner, repo })).data.id,
+        );
   const githubForRepo = async (owner: string, repo: string): Promise<GitHubOctokit> => {
     const id = await installationOf(owner, repo);
     return cached(installations, id, async () => {

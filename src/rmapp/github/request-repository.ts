@@ -61,13 +61,18 @@ export class RequestRepositories {
     if (typeof owner === 'string' && owner && typeof repo === 'string' && repo) return { owner, repo };
     const path = this.apiPath(endpoint.url);
     const what = `${endpoint.method} ${endpoint.url}`;
-    if (path === null) throw new NoRepositoryError(`GitHub App: cannot tell the installation of ${what}: it is not a URL of the configured GitHub API (${this.origin}${this.prefix}).`);
+    if (path === null)
+      throw new NoRepositoryError(
+        `GitHub App: cannot tell the installation of ${what}: it is not a URL of the configured GitHub API (${this.origin}${this.prefix}).`,
+      );
     const [, first, second, third] = path.split('/').map(safeDecode);
     if (first === 'repos' && second && third && !/[{}]/.test(second + third)) return { owner: second, repo: third };
     if (first === 'repositories' && second && /^\d+$/.test(second)) {
       const known = this.byId.get(second);
       if (known) return known;
-      throw new NoRepositoryError(`GitHub App: cannot tell the installation of ${what}: repository id ${second} was not named by an earlier response.`);
+      throw new NoRepositoryError(
+        `GitHub App: cannot tell the installation of ${what}: repository id ${second} was not named by an earlier response.`,
+      );
     }
     throw new NoRepositoryError(`GitHub App: cannot tell the installation of ${what}: it names no repository.`);
   }
@@ -86,7 +91,12 @@ export class RequestRepositories {
       }
     }
     const data = response.data as { id?: unknown; full_name?: unknown } | null | undefined;
-    if (data && typeof data.id === 'number' && typeof data.full_name === 'string' && data.full_name.toLowerCase() === `${repository.owner}/${repository.repo}`.toLowerCase()) {
+    if (
+      data &&
+      typeof data.id === 'number' &&
+      typeof data.full_name === 'string' &&
+      data.full_name.toLowerCase() === `${repository.owner}/${repository.repo}`.toLowerCase()
+    ) {
       this.byId.set(String(data.id), repository);
     }
   }

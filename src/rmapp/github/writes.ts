@@ -32,7 +32,12 @@ function isStatus(err: unknown, status: number): boolean {
 }
 
 /** Creates `branch` at `sha` unless it exists; returns the branch's head. */
-export async function ensureBranch(gh: GitHubOctokit, repo: RepoRef, branch: string, sha: string): Promise<{ created: boolean; sha: string }> {
+export async function ensureBranch(
+  gh: GitHubOctokit,
+  repo: RepoRef,
+  branch: string,
+  sha: string,
+): Promise<{ created: boolean; sha: string }> {
   try {
     const { data } = await gh.git.getRef({ ...repo, ref: `heads/${branch}` });
     return { created: false, sha: data.object.sha };
@@ -109,7 +114,12 @@ export async function replyToReviewComment(
   const comments = await gh.paginate(gh.pulls.listReviewComments, { ...repo, pull_number: pullNumber, per_page: 100 });
   const mine = comments.find((c) => c.in_reply_to_id === commentId && isOwn(c.user, self) && c.body.includes(marker(key)));
   if (mine) return { id: mine.id, created: false };
-  const { data } = await gh.pulls.createReplyForReviewComment({ ...repo, pull_number: pullNumber, comment_id: commentId, body: withMarker(body, key) });
+  const { data } = await gh.pulls.createReplyForReviewComment({
+    ...repo,
+    pull_number: pullNumber,
+    comment_id: commentId,
+    body: withMarker(body, key),
+  });
   return { id: data.id, created: true };
 }
 

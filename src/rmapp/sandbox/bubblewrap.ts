@@ -16,8 +16,20 @@ export const SANDBOX_RUN_DIR = '/run/rmapp';
 
 const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
 const ETC_FILES = [
-  '/etc/alternatives', '/etc/ssl', '/etc/ca-certificates', '/etc/pki', '/etc/resolv.conf', '/etc/hosts', '/etc/nsswitch.conf', '/etc/ld.so.cache',
-  '/etc/ld.so.conf', '/etc/ld.so.conf.d', '/etc/localtime', '/etc/passwd', '/etc/group', '/etc/mime.types',
+  '/etc/alternatives',
+  '/etc/ssl',
+  '/etc/ca-certificates',
+  '/etc/pki',
+  '/etc/resolv.conf',
+  '/etc/hosts',
+  '/etc/nsswitch.conf',
+  '/etc/ld.so.cache',
+  '/etc/ld.so.conf',
+  '/etc/ld.so.conf.d',
+  '/etc/localtime',
+  '/etc/passwd',
+  '/etc/group',
+  '/etc/mime.types',
 ];
 
 /** The system: read-only. */
@@ -50,7 +62,8 @@ function namedArgs(extra: readonly string[], argv: readonly string[]): string[] 
   const args: string[] = [];
   for (const path of extra) args.push('--ro-bind-try', path, path);
   // The operator's command may name its own script (`node /opt/agent/run.mjs`): that file, nothing around it.
-  for (const arg of argv) if (isAbsolute(arg) && existsSync(arg) && statSync(arg).isFile() && !arg.startsWith('/usr/')) args.push('--ro-bind', arg, arg);
+  for (const arg of argv)
+    if (isAbsolute(arg) && existsSync(arg) && statSync(arg).isFile() && !arg.startsWith('/usr/')) args.push('--ro-bind', arg, arg);
   return args;
 }
 
@@ -68,19 +81,31 @@ export function bubblewrapArgs(options: {
     '--unshare-all',
     '--die-with-parent',
     '--new-session',
-    '--cap-drop', 'ALL',
-    '--uid', '1000',
-    '--gid', '1000',
-    '--hostname', 'rmapp-sandbox',
+    '--cap-drop',
+    'ALL',
+    '--uid',
+    '1000',
+    '--gid',
+    '1000',
+    '--hostname',
+    'rmapp-sandbox',
     ...systemArgs(),
     ...nodeArgs(),
-    '--proc', '/proc',
-    '--dev', '/dev',
+    '--proc',
+    '/proc',
+    '--dev',
+    '/dev',
     // /tmp is memory: bounded, or a command could fill the host's memory through it.
-    '--size', String(options.tmpBytes), '--tmpfs', '/tmp',
-    '--dir', '/tmp/home',
+    '--size',
+    String(options.tmpBytes),
+    '--tmpfs',
+    '/tmp',
+    '--dir',
+    '/tmp/home',
     ...namedArgs(options.readOnlyPaths, options.command),
-    '--bind', options.workspace, SANDBOX_WORKSPACE,
+    '--bind',
+    options.workspace,
+    SANDBOX_WORKSPACE,
   ];
   if (existsSync(join(options.workspace, '.git'))) args.push('--ro-bind', join(options.workspace, '.git'), `${SANDBOX_WORKSPACE}/.git`);
   if (options.runDir) args.push('--bind', options.runDir, SANDBOX_RUN_DIR);

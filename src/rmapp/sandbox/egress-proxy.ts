@@ -17,15 +17,39 @@ import type { Duplex } from 'node:stream';
 // list with ::ffff:0:0/96 would refuse every IPv4 address.
 const SPECIAL_V4 = new BlockList();
 for (const [net, prefix] of [
-  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
-  ['192.0.0.0', 24], ['192.0.2.0', 24], ['192.88.99.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['198.51.100.0', 24], ['203.0.113.0', 24],
-  ['224.0.0.0', 4], ['240.0.0.0', 4],
-] as const) SPECIAL_V4.addSubnet(net, prefix, 'ipv4');
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.0.2.0', 24],
+  ['192.88.99.0', 24],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['198.51.100.0', 24],
+  ['203.0.113.0', 24],
+  ['224.0.0.0', 4],
+  ['240.0.0.0', 4],
+] as const)
+  SPECIAL_V4.addSubnet(net, prefix, 'ipv4');
 const SPECIAL_V6 = new BlockList();
 for (const [net, prefix] of [
-  ['::', 96], ['::ffff:0:0', 96], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['100::', 64], ['2001::', 32], ['2001:db8::', 32], ['2002::', 16],
-  ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8],
-] as const) SPECIAL_V6.addSubnet(net, prefix, 'ipv6');
+  ['::', 96],
+  ['::ffff:0:0', 96],
+  ['64:ff9b::', 96],
+  ['64:ff9b:1::', 48],
+  ['100::', 64],
+  ['2001::', 32],
+  ['2001:db8::', 32],
+  ['2002::', 16],
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['fec0::', 10],
+  ['ff00::', 8],
+] as const)
+  SPECIAL_V6.addSubnet(net, prefix, 'ipv6');
 
 /** Ports a name on the allowlist opens: HTTP and HTTPS (git, registries, APIs); `name:port` opens another. */
 export const ALLOWED_PORTS = new Set([80, 443]);
@@ -60,19 +84,27 @@ export interface EgressProxy {
 }
 
 /** Starts the proxy on the Unix socket `socketPath`. */
-export async function startEgressProxy(socketPath: string, options: { allow: readonly string[]; allowPrivate: boolean }): Promise<EgressProxy> {
+export async function startEgressProxy(
+  socketPath: string,
+  options: { allow: readonly string[]; allowPrivate: boolean },
+): Promise<EgressProxy> {
   const refused: string[] = [];
   const sockets = new Set<Socket | Duplex>();
 
   const resolve = async (host: string, port: number): Promise<string> => {
     const name = host.replace(/^\[|\]$/g, '');
     if (!hostAllowed(name, options.allow, port)) {
-      throw new Refusal(`${name}:${port} is not on the sandbox's network allowlist (sandbox.network, agent.network or the repository's .github/rmapp.yml; a name opens ports 80 and 443, name:port another)`);
+      throw new Refusal(
+        `${name}:${port} is not on the sandbox's network allowlist (sandbox.network, agent.network or the repository's .github/rmapp.yml; a name opens ports 80 and 443, name:port another)`,
+      );
     }
     const addresses = isIP(name) ? [{ address: name }] : await lookup(name, { all: true }).catch(() => []);
     if (!addresses.length) throw new Refusal(`${name} does not resolve`);
     const usable = addresses.map((a) => a.address).filter((a) => options.allowPrivate || !isSpecialAddress(a));
-    if (!usable.length) throw new Refusal(`${name} resolves to a loopback, private or link-local address (${addresses[0]?.address}); set sandbox.allowPrivateNetwork to allow it`);
+    if (!usable.length)
+      throw new Refusal(
+        `${name} resolves to a loopback, private or link-local address (${addresses[0]?.address}); set sandbox.allowPrivateNetwork to allow it`,
+      );
     return usable[0] as string;
   };
   const refuse = (target: string, err: unknown) => {
@@ -93,10 +125,20 @@ export async function startEgressProxy(socketPath: string, options: { allow: rea
     const port = Number(url.port || 80);
     resolve(url.hostname, port).then(
       (address) => {
-        const upstream = httpRequest({ host: address, port, method: req.method, path: `${url.pathname}${url.search}`, headers: { ...req.headers, host: url.host }, setHost: false }, (up) => {
-          res.writeHead(up.statusCode ?? 502, up.headers);
-          up.pipe(res);
-        });
+        const upstream = httpRequest(
+          {
+            host: address,
+            port,
+            method: req.method,
+            path: `${url.pathname}${url.search}`,
+            headers: { ...req.headers, host: url.host },
+            setHost: false,
+          },
+          (up) => {
+            res.writeHead(up.statusCode ?? 502, up.headers);
+            up.pipe(res);
+          },
+        );
         upstream.on('error', (err) => {
           if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
           res.end(`rmapp sandbox: ${url.host}: ${err.message}\n`);

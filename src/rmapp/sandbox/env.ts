@@ -37,7 +37,11 @@ export function isServiceSecret(name: string): boolean {
  * The environment for one command: the base, plus `names` taken from `from` (the service's
  * environment) when set. Throws when `names` holds a service secret.
  */
-export function sandboxEnv(names: readonly string[], from: NodeJS.ProcessEnv = process.env, extra: Record<string, string> = {}): Record<string, string> {
+export function sandboxEnv(
+  names: readonly string[],
+  from: NodeJS.ProcessEnv = process.env,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   const env: Record<string, string> = { ...BASE, ...extra };
   for (const name of [...PASSED, ...names]) {
     if (isServiceSecret(name)) throw new Error(`The sandbox never receives ${name}: remove it from sandbox.env / agent.env.`);

@@ -23,7 +23,14 @@ export { SERVICE_SECRET_VARIABLES, isServiceSecret } from './env.ts';
 export { hostAllowed } from './egress-proxy.ts';
 
 const FORWARDER = fileURLToPath(new URL('./net-forwarder.mjs', import.meta.url));
-const PROXY_ENV = (url: string) => ({ HTTP_PROXY: url, HTTPS_PROXY: url, http_proxy: url, https_proxy: url, NO_PROXY: 'localhost,127.0.0.1', no_proxy: 'localhost,127.0.0.1' });
+const PROXY_ENV = (url: string) => ({
+  HTTP_PROXY: url,
+  HTTPS_PROXY: url,
+  http_proxy: url,
+  https_proxy: url,
+  NO_PROXY: 'localhost,127.0.0.1',
+  no_proxy: 'localhost,127.0.0.1',
+});
 /** Enters the cgroups named by the leading arguments, then becomes the command (no untrusted text in the script). */
 const ENTER_CGROUPS = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; exec "$@"';
 
@@ -59,36 +66,97 @@ export function createSandbox(partial: Partial<SandboxSettings> = {}): Sandbox {
     const network = [...settings.network, ...(job.network ?? [])];
     const env = sandboxEnv([...settings.env, ...(job.env ?? [])]);
     if (settings.driver === 'none') {
-      return runCommand(job.argv, { cwd: job.workspace, input: job.input, timeoutMs: job.timeoutMs, signal: job.signal, env, inheritEnv: false, maxOutputBytes: limits.outputBytes });
+      return runCommand(job.argv, {
+        cwd: job.workspace,
+        input: job.input,
+        timeoutMs: job.timeoutMs,
+        signal: job.signal,
+        env,
+        inheritEnv: false,
+        maxOutputBytes: limits.outputBytes,
+      });
     }
     const runDir = network.length ? await mkdtemp(join(tmpdir(), 'rmapp-net-')) : undefined;
-    const proxy = runDir ? await startEgressProxy(join(runDir, 'egress.sock'), { allow: network, allowPrivate: settings.allowPrivateNetwork }) : null;
+    const proxy = runDir
+      ? await startEgressProxy(join(runDir, 'egress.sock'), { allow: network, allowPrivate: settings.allowPrivateNetwork })
+      : null;
     const cgroup = settings.driver === 'bubblewrap' ? await createCgroup(`rmapp-${id}`, limits) : null;
     try {
-      const inner = proxy ? ['node', `${settings.driver === 'container' ? '/opt/rmapp' : dirname(FORWARDER)}/net-forwarder.mjs`, `${SANDBOX_RUN_DIR}/egress.sock`, '--', ...job.argv] : [...job.argv];
+      const inner = proxy
+        ? [
+            'node',
+            `${settings.driver === 'container' ? '/opt/rmapp' : dirname(FORWARDER)}/net-forwarder.mjs`,
+            `${SANDBOX_RUN_DIR}/egress.sock`,
+            '--',
+            ...job.argv,
+          ]
+        : [...job.argv];
       const innerEnv = proxy ? { ...env, ...PROXY_ENV('http://127.0.0.1:3128') } : env;
       let argv: string[];
       let outerEnv: Record<string, string>;
       if (settings.driver === 'container') {
-        if (!settings.image) throw new WorkflowError('sandbox.image is not set: the container driver needs an image (e.g. node:20).', { code: 'SANDBOX_CONFIG', category: 'permanent' });
-        argv = [runtime, ...containerArgs({ name: `rmapp-${id}`, image: settings.image, workspace: job.workspace, command: inner, env: innerEnv, limits, runDir, forwarder: proxy ? FORWARDER : undefined })];
+        if (!settings.image)
+          throw new WorkflowError('sandbox.image is not set: the container driver needs an image (e.g. node:20).', {
+            code: 'SANDBOX_CONFIG',
+            category: 'permanent',
+          });
+        argv = [
+          runtime,
+          ...containerArgs({
+            name: `rmapp-${id}`,
+            image: settings.image,
+            workspace: job.workspace,
+            command: inner,
+            env: innerEnv,
+            limits,
+            runDir,
+            forwarder: proxy ? FORWARDER : undefined,
+          }),
+        ];
         // The client passes the variables on by name (-e NAME), so it holds them; it runs with the host's PATH.
         outerEnv = { ...innerEnv, PATH: process.env.PATH ?? '/usr/bin:/bin' };
       } else {
-        const bwrap = ['bwrap', ...bubblewrapArgs({ workspace: job.workspace, command: inner, tmpBytes: Math.min(limits.memoryBytes, limits.fileBytes * 4), readOnlyPaths: [...settings.readOnlyPaths, ...(proxy ? [FORWARDER] : [])], runDir })];
+        const bwrap = [
+          'bwrap',
+          ...bubblewrapArgs({
+            workspace: job.workspace,
+            command: inner,
+            tmpBytes: Math.min(limits.memoryBytes, limits.fileBytes * 4),
+            readOnlyPaths: [...settings.readOnlyPaths, ...(proxy ? [FORWARDER] : [])],
+            runDir,
+          }),
+        ];
         // bwrap hands its own (clean) environment to the command (prlimit and bwrap are found on its PATH).
         outerEnv = innerEnv;
         // Without a cgroup, rlimits: memory per process and processes per user (not binding for root).
-        const rlimits = ['prlimit', `--fsize=${limits.fileBytes}`, ...(cgroup ? [] : [`--data=${limits.memoryBytes}`, `--nproc=${limits.processes}`]), '--', ...bwrap];
-        argv = cgroup ? ['/bin/sh', '-c', ENTER_CGROUPS, 'rmapp-sandbox', String(cgroup.procsFiles.length), ...cgroup.procsFiles, ...rlimits] : rlimits;
+        const rlimits = [
+          'prlimit',
+          `--fsize=${limits.fileBytes}`,
+          ...(cgroup ? [] : [`--data=${limits.memoryBytes}`, `--nproc=${limits.processes}`]),
+          '--',
+          ...bwrap,
+        ];
+        argv = cgroup
+          ? ['/bin/sh', '-c', ENTER_CGROUPS, 'rmapp-sandbox', String(cgroup.procsFiles.length), ...cgroup.procsFiles, ...rlimits]
+          : rlimits;
       }
       try {
         // cwd '/': the wrapper's shell exports PWD, which would tell the command where the service runs.
-        const result = await runCommand(argv, { cwd: '/', input: job.input, timeoutMs: job.timeoutMs, signal: job.signal, env: outerEnv, inheritEnv: false, maxOutputBytes: limits.outputBytes, program: job.argv[0] });
+        const result = await runCommand(argv, {
+          cwd: '/',
+          input: job.input,
+          timeoutMs: job.timeoutMs,
+          signal: job.signal,
+          env: outerEnv,
+          inheritEnv: false,
+          maxOutputBytes: limits.outputBytes,
+          program: job.argv[0],
+        });
         notRunnable(result, job.argv[0] as string);
         return result;
       } finally {
-        if (settings.driver === 'container') await runCommand([runtime, 'rm', '-f', `rmapp-${id}`], { timeoutMs: 30_000, env: outerEnv, inheritEnv: false }).catch(() => {});
+        if (settings.driver === 'container')
+          await runCommand([runtime, 'rm', '-f', `rmapp-${id}`], { timeoutMs: 30_000, env: outerEnv, inheritEnv: false }).catch(() => {});
       }
     } finally {
       await cgroup?.destroy();
@@ -103,9 +171,20 @@ export function createSandbox(partial: Partial<SandboxSettings> = {}): Sandbox {
     async check() {
       if (settings.driver === 'none') return;
       if (settings.driver === 'container') {
-        if (!settings.image) throw new WorkflowError('sandbox.image is not set: the container driver needs an image with the tools your tests use (e.g. node:20).', { code: 'SANDBOX_CONFIG', category: 'validation' });
-        const r = await runCommand([runtime, 'version'], { timeoutMs: 30_000 }).catch((err: Error) => ({ exitCode: 1, stderr: err.message }));
-        if (r.exitCode !== 0) throw new WorkflowError(`The container sandbox cannot reach ${runtime}: ${r.stderr.trim().slice(-300)} — start the ${runtime} daemon, or set sandbox.driver to bubblewrap.`, { code: 'SANDBOX_UNAVAILABLE', category: 'permanent' });
+        if (!settings.image)
+          throw new WorkflowError(
+            'sandbox.image is not set: the container driver needs an image with the tools your tests use (e.g. node:20).',
+            { code: 'SANDBOX_CONFIG', category: 'validation' },
+          );
+        const r = await runCommand([runtime, 'version'], { timeoutMs: 30_000 }).catch((err: Error) => ({
+          exitCode: 1,
+          stderr: err.message,
+        }));
+        if (r.exitCode !== 0)
+          throw new WorkflowError(
+            `The container sandbox cannot reach ${runtime}: ${r.stderr.trim().slice(-300)} — start the ${runtime} daemon, or set sandbox.driver to bubblewrap.`,
+            { code: 'SANDBOX_UNAVAILABLE', category: 'permanent' },
+          );
         return;
       }
       cgroups = await cgroupsAvailable();
@@ -117,7 +196,10 @@ export function createSandbox(partial: Partial<SandboxSettings> = {}): Sandbox {
         const workspace = join(empty, 'ws');
         await mkdir(workspace);
         const probe = `test ! -e '${canary}' && test "$(id -u)" = 1000 && test "$(cat /proc/sys/kernel/hostname)" = rmapp-sandbox`;
-        const r = await run({ argv: ['/bin/sh', '-c', probe], workspace, timeoutMs: 30_000 }).catch((err: Error) => ({ exitCode: 1, stderr: err.message }));
+        const r = await run({ argv: ['/bin/sh', '-c', probe], workspace, timeoutMs: 30_000 }).catch((err: Error) => ({
+          exitCode: 1,
+          stderr: err.message,
+        }));
         if (r.exitCode !== 0) {
           throw new WorkflowError(
             `The bubblewrap sandbox does not start or does not isolate here: ${r.stderr.trim().slice(-300) || `exit ${r.exitCode}`} — install it (apt-get install bubblewrap) and allow unprivileged user namespaces, or set sandbox.driver to container.`,
@@ -131,10 +213,20 @@ export function createSandbox(partial: Partial<SandboxSettings> = {}): Sandbox {
     describe() {
       const net = settings.network.length ? `network only to ${settings.network.join(', ')}` : 'no network';
       if (settings.driver === 'none') {
-        return { summary: 'none', warnings: ['sandbox.driver is "none": the coding agent and the repositories\' tests run with the service\'s filesystem and network (only their environment is cleaned). Use it only for repositories and agents you trust.'] };
+        return {
+          summary: 'none',
+          warnings: [
+            'sandbox.driver is "none": the coding agent and the repositories\' tests run with the service\'s filesystem and network (only their environment is cleaned). Use it only for repositories and agents you trust.',
+          ],
+        };
       }
       if (settings.driver === 'container') return { summary: `${runtime} image ${settings.image}, ${net}`, warnings: [] };
-      const warnings = cgroups || process.getuid?.() !== 0 ? [] : ['the sandbox cannot create cgroups here and the service runs as root: the process limit is not enforced (memory is limited per process).'];
+      const warnings =
+        cgroups || process.getuid?.() !== 0
+          ? []
+          : [
+              'the sandbox cannot create cgroups here and the service runs as root: the process limit is not enforced (memory is limited per process).',
+            ];
       return { summary: `bubblewrap, ${cgroups ? 'cgroup limits' : 'rlimits'}, ${net}`, warnings };
     },
   };
@@ -144,10 +236,13 @@ export function createSandbox(partial: Partial<SandboxSettings> = {}): Sandbox {
 function notRunnable(result: CommandResult, program: string): void {
   const m = /^(?:bwrap: execvp [^\n]*|rmapp sandbox: cannot run [^\n]*)$/m.exec(result.stderr);
   if (result.exitCode !== 0 && m && result.stderr.trim().split('\n').length <= 2) {
-    throw new WorkflowError(`Could not run ${program} in the sandbox: ${m[0]} — is it installed under /usr, or listed in sandbox.readOnlyPaths?`, {
-      code: 'COMMAND_NOT_RUNNABLE',
-      category: 'permanent',
-      details: { command: program },
-    });
+    throw new WorkflowError(
+      `Could not run ${program} in the sandbox: ${m[0]} — is it installed under /usr, or listed in sandbox.readOnlyPaths?`,
+      {
+        code: 'COMMAND_NOT_RUNNABLE',
+        category: 'permanent',
+        details: { command: program },
+      },
+    );
   }
 }

@@ -66,4 +66,9 @@ export interface Sandbox {
 }
 
 /** Defaults: 4 GiB, 1,024 processes, 1 GiB files, 1 MiB of output; no network. */
-export const DEFAULT_LIMITS: SandboxLimits = { memoryBytes: 4 * 1024 ** 3, processes: 1024, fileBytes: 1024 ** 3, outputBytes: 1024 * 1024 };
+export const DEFAULT_LIMITS: SandboxLimits = {
+  memoryBytes: 4 * 1024 ** 3,
+  processes: 1024,
+  fileBytes: 1024 ** 3,
+  outputBytes: 1024 * 1024,
+};

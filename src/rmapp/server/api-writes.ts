@@ -22,7 +22,11 @@ async function jsonObject(req: IncomingMessage, example: string): Promise<Record
   try {
     raw = (await readBody(req, { limit: MAX_BODY_BYTES, deadlineMs: 10_000 })).toString('utf8');
   } catch (err) {
-    if (err instanceof BodyTooLargeError) throw new ClientError(413, `The body is larger than ${MAX_BODY_BYTES} bytes: send a reference (an artifact name, a URL) instead of the data.`);
+    if (err instanceof BodyTooLargeError)
+      throw new ClientError(
+        413,
+        `The body is larger than ${MAX_BODY_BYTES} bytes: send a reference (an artifact name, a URL) instead of the data.`,
+      );
     if (err instanceof BodyTimeoutError) throw new ClientError(408, 'The body did not arrive within 10 s.');
     if (err instanceof BodyAbortedError) throw new ClientError(400, 'The body was cut off.');
     throw err;
@@ -33,12 +37,15 @@ async function jsonObject(req: IncomingMessage, example: string): Promise<Record
   } catch {
     throw new ClientError(400, `The body is not JSON: send a JSON object such as ${example} with Content-Type: application/json.`);
   }
-  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ClientError(400, `The body must be a JSON object such as ${example}.`);
+  if (!body || typeof body !== 'object' || Array.isArray(body))
+    throw new ClientError(400, `The body must be a JSON object such as ${example}.`);
   return body as Record<string, unknown>;
 }
 
 const START_EXAMPLE = '{"workflow":"example.order","input":{"orderId":"A-1","amountCents":1200}}';
-const startBody = z.object({ workflow: z.string().min(1), input: z.unknown().optional(), idempotencyKey: z.string().min(1).max(200).optional() }).strict();
+const startBody = z
+  .object({ workflow: z.string().min(1), input: z.unknown().optional(), idempotencyKey: z.string().min(1).max(200).optional() })
+  .strict();
 
 /** The engine's refusals of a client's request, as 4xx; anything else is the server's problem. */
 function clientStatus(err: unknown): number | null {
@@ -72,7 +79,8 @@ export async function handleApiWrites(engine: Engine, req: IncomingMessage, res:
     }
     const id = parts[1] as string;
     const body = await jsonObject(req, '{"type":"approve"}');
-    if (typeof body.type !== 'string' || body.type === '') throw new ClientError(400, 'The event needs a non-empty string "type", e.g. {"type":"approve"}; other fields are its payload.');
+    if (typeof body.type !== 'string' || body.type === '')
+      throw new ClientError(400, 'The event needs a non-empty string "type", e.g. {"type":"approve"}; other fields are its payload.');
     const result = await engine.send(id, body as { type: string });
     sendJson(res, 202, { delivered: result.delivered });
     return true;

@@ -18,7 +18,13 @@ import { z } from 'zod';
  * Handles `/api/...`; returns false when no route matched. Malformed percent-escapes and NUL bytes in
  * path segments or query values are a 400 ({@link decodeParam}) before anything reaches the database.
  */
-export async function handleApi(engine: Engine, req: IncomingMessage, res: ServerResponse, url: URL, masker: Masker = createMasker()): Promise<boolean> {
+export async function handleApi(
+  engine: Engine,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  masker: Masker = createMasker(),
+): Promise<boolean> {
   // Runs carry errors, outputs and artifacts that may quote a secret (a test's output): masked on the way out.
   const ok = (body: unknown): void => sendJson(res, 200, masker.value(body));
   const segments = url.pathname.split('/').filter(Boolean).slice(1); // after "api"

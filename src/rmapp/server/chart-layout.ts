@@ -125,9 +125,15 @@ async function layOut(chart: ChartNode): Promise<ChartLayout> {
       if (!meta) continue;
       const o = offset.get((e as { container?: string }).container ?? n.id) ?? { x: 0, y: 0 };
       const section = e.sections?.[0];
-      const points = section ? [section.startPoint, ...(section.bendPoints ?? []), section.endPoint].map((p) => ({ x: p.x + o.x, y: p.y + o.y })) : [];
+      const points = section
+        ? [section.startPoint, ...(section.bendPoints ?? []), section.endPoint].map((p) => ({ x: p.x + o.x, y: p.y + o.y }))
+        : [];
       const l = e.labels?.[0];
-      laidEdges.push({ ...meta, points, labelAt: l && l.x !== undefined ? { x: l.x + o.x, y: (l.y ?? 0) + o.y, w: l.width ?? 0, h: l.height ?? 0 } : null });
+      laidEdges.push({
+        ...meta,
+        points,
+        labelAt: l && l.x !== undefined ? { x: l.x + o.x, y: (l.y ?? 0) + o.y, w: l.width ?? 0, h: l.height ?? 0 } : null,
+      });
     }
     for (const c of n.children ?? []) visit(c);
   };

@@ -53,7 +53,13 @@ export function canonicalHost(value: string, defaultPort = 80): string | null {
 }
 
 /** Builds the policy once the server listens (the port is known then). */
-export function hostPolicy(options: { host: string; port: number; publicUrl?: string | undefined; allowedHosts?: readonly string[] | undefined; dashboardToken?: string | undefined }): HostPolicy {
+export function hostPolicy(options: {
+  host: string;
+  port: number;
+  publicUrl?: string | undefined;
+  allowedHosts?: readonly string[] | undefined;
+  dashboardToken?: string | undefined;
+}): HostPolicy {
   const bound = options.host.includes(':') && !options.host.startsWith('[') ? `[${options.host}]` : options.host;
   const names = new Set<string>();
   const add = (value: string | null) => value && names.add(value);
@@ -86,7 +92,9 @@ export function hostPolicy(options: { host: string; port: number; publicUrl?: st
       if (url.protocol !== 'http:' && url.protocol !== 'https:') return false;
       const port = url.port || (url.protocol === 'https:' ? '443' : '80');
       // https://name is also the bare Host "name" a TLS proxy forwards.
-      const candidates = [canonicalHost(`${url.hostname}:${port}`), url.port ? null : canonicalHost(url.hostname)].filter((c): c is string => c !== null);
+      const candidates = [canonicalHost(`${url.hostname}:${port}`), url.port ? null : canonicalHost(url.hostname)].filter(
+        (c): c is string => c !== null,
+      );
       if (candidates.some((c) => names.has(c))) return true;
       // Unenforced (beyond loopback with a token): the page's own origin is the request's Host.
       const own = host === undefined ? null : canonicalHost(host);

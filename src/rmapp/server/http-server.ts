@@ -99,7 +99,8 @@ function cookie(req: IncomingMessage, name: string): string | undefined {
 /** The request target as a URL on this server: only origin-form (`/path?query`) is accepted. */
 function requestUrl(req: IncomingMessage): URL {
   const target = req.url ?? '';
-  if (!target.startsWith('/')) throw new ClientError(400, `Request target "${target.slice(0, 200)}" is not a path: send a path such as /api/runs.`);
+  if (!target.startsWith('/'))
+    throw new ClientError(400, `Request target "${target.slice(0, 200)}" is not a path: send a path such as /api/runs.`);
   try {
     return new URL(`http://localhost${target}`);
   } catch {
@@ -118,7 +119,13 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
     ['/chart.js', [asset('chart.js'), 'text/javascript; charset=utf-8']],
     // The statuses as a module, from their one definition, so the dashboard's filters and its notion of
     // a finished run cannot drift from the engine's.
-    ['/statuses.js', [`export const RUN_STATUSES = ${JSON.stringify(RUN_STATUSES)};\nexport const FINAL_STATUSES = ${JSON.stringify(FINAL_STATUSES)};\n`, 'text/javascript; charset=utf-8']],
+    [
+      '/statuses.js',
+      [
+        `export const RUN_STATUSES = ${JSON.stringify(RUN_STATUSES)};\nexport const FINAL_STATUSES = ${JSON.stringify(FINAL_STATUSES)};\n`,
+        'text/javascript; charset=utf-8',
+      ],
+    ],
     ['/style.css', [asset('style.css'), 'text/css; charset=utf-8']],
     ['/favicon.svg', [asset('favicon.svg'), 'image/svg+xml']],
   ]);
@@ -141,7 +148,10 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
     const method = req.method ?? 'GET';
     if (path === '/webhooks/github') {
       if (method !== 'POST') return sendJson(res, 405, { error: 'Use POST.' });
-      if (!options.webhook) return sendJson(res, 503, { error: 'GitHub is not configured: set GITHUB_WEBHOOK_SECRET and the GitHub credentials (see the README).' });
+      if (!options.webhook)
+        return sendJson(res, 503, {
+          error: 'GitHub is not configured: set GITHUB_WEBHOOK_SECRET and the GitHub credentials (see the README).',
+        });
       return options.webhook(req, res);
     }
     if (path === '/healthz') return sendJson(res, 200, { ok: true, worker: engine.workerId });
@@ -151,12 +161,15 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
       });
     }
     if (method !== 'GET' && method !== 'HEAD' && policy && !policy.allowsOrigin(req.headers.origin, req.headers.host)) {
-      return sendJson(res, 403, { error: `Origin "${req.headers.origin}" is not this service's: state changes come only from its own dashboard (${policy.names.join(', ')}).` });
+      return sendJson(res, 403, {
+        error: `Origin "${req.headers.origin}" is not this service's: state changes come only from its own dashboard (${policy.names.join(', ')}).`,
+      });
     }
     const fixed = statics.get(path);
     if (fixed && (method === 'GET' || method === 'HEAD')) return sendText(res, 200, fixed[0], fixed[1]);
     if (!authorized(req, url)) {
-      if (path.startsWith('/api/') || path === '/metrics') return sendJson(res, 401, { error: 'Dashboard token required: send Authorization: Bearer <RMAPP_DASHBOARD_TOKEN>.' });
+      if (path.startsWith('/api/') || path === '/metrics')
+        return sendJson(res, 401, { error: 'Dashboard token required: send Authorization: Bearer <RMAPP_DASHBOARD_TOKEN>.' });
       return sendText(res, 401, loginPage(), 'text/html; charset=utf-8');
     }
     if (path === '/login') return login(req, res, url);
@@ -166,7 +179,8 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
     }
     if (path === '/api/stream' && method === 'GET') return stream.handle(req, res, url);
     if (path.startsWith('/api/')) {
-      if (method === 'POST' && req.headers['x-rmapp-request'] !== '1') return sendJson(res, 403, { error: 'Missing X-Rmapp-Request: 1 header.' });
+      if (method === 'POST' && req.headers['x-rmapp-request'] !== '1')
+        return sendJson(res, 403, { error: 'Missing X-Rmapp-Request: 1 header.' });
       if (await handleApi(engine, req, res, url, options.masker)) return;
       return sendJson(res, 404, { error: `No API route ${method} ${path}.` });
     }
@@ -202,7 +216,9 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-    const headers = Object.entries(SECURITY_HEADERS).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    const headers = Object.entries(SECURITY_HEADERS)
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('');
     socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${headers}connection: close\r\ncontent-length: 0\r\n\r\n`);
   });
   server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => {
@@ -214,7 +230,13 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
     server.listen(options.port, options.host, () => resolve());
   });
   const address = server.address() as AddressInfo;
-  policy = hostPolicy({ host: options.host, port: address.port, publicUrl: options.publicUrl, allowedHosts: options.allowedHosts, dashboardToken: options.dashboardToken });
+  policy = hostPolicy({
+    host: options.host,
+    port: address.port,
+    publicUrl: options.publicUrl,
+    allowedHosts: options.allowedHosts,
+    dashboardToken: options.dashboardToken,
+  });
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
     server,

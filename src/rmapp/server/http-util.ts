@@ -24,7 +24,10 @@ export class BodyAbortedError extends Error {}
  * parsers; the server turns it into `{ error: message }`.
  */
 export class ClientError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -90,7 +93,12 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    ...headers,
+  });
   res.end(text);
 }
 
@@ -108,7 +116,10 @@ export function decodeParam(raw: string, what: string): string {
   try {
     value = decodeURIComponent(raw);
   } catch {
-    throw new ClientError(400, `The ${what} "${raw}" is not valid percent-encoding (UTF-8 escaped as %XX): encode it with encodeURIComponent.`);
+    throw new ClientError(
+      400,
+      `The ${what} "${raw}" is not valid percent-encoding (UTF-8 escaped as %XX): encode it with encodeURIComponent.`,
+    );
   }
   return checkText(value, what);
 }

@@ -40,7 +40,8 @@ export function loginRoute(options: { dashboardToken: string | undefined; public
       return sendText(res, 429, loginPage(`Too many wrong tokens from this address: try again in ${wait} s.`), 'text/html; charset=utf-8');
     }
     let token = url.searchParams.get('token') ?? '';
-    if (req.method === 'POST') token = new URLSearchParams((await readBody(req, { limit: 4096, deadlineMs: 10_000 })).toString('utf8')).get('token') ?? '';
+    if (req.method === 'POST')
+      token = new URLSearchParams((await readBody(req, { limit: 4096, deadlineMs: 10_000 })).toString('utf8')).get('token') ?? '';
     else if (!url.searchParams.has('token')) return sendText(res, 200, loginPage(), 'text/html; charset=utf-8');
     if (!options.dashboardToken || !tokenMatches(token, options.dashboardToken)) {
       const entry = seen ?? { count: 0, since: now };
@@ -50,7 +51,10 @@ export function loginRoute(options: { dashboardToken: string | undefined; public
       return sendText(res, 401, loginPage('That token is not right.'), 'text/html; charset=utf-8');
     }
     failures.delete(client);
-    res.writeHead(303, { location: '/', 'set-cookie': `rmapp_token=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/${secure}` });
+    res.writeHead(303, {
+      location: '/',
+      'set-cookie': `rmapp_token=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/${secure}`,
+    });
     res.end();
   };
 }

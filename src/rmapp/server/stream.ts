@@ -59,8 +59,15 @@ export function runStream(engine: Engine, masker: Masker, log: Logger) {
       });
       if (!run) continue;
       const change: RunChange = {
-        id: run.id, workflow: run.workflow, status: run.status, state: run.state, statusMessage: run.statusMessage,
-        parentRunId: run.parentRunId, wakeAt: run.wakeAt, updatedAt: run.updatedAt, finishedAt: run.finishedAt,
+        id: run.id,
+        workflow: run.workflow,
+        status: run.status,
+        state: run.state,
+        statusMessage: run.statusMessage,
+        parentRunId: run.parentRunId,
+        wakeAt: run.wakeAt,
+        updatedAt: run.updatedAt,
+        finishedAt: run.finishedAt,
       };
       const frame = `event: run\ndata: ${JSON.stringify(masker.value(change))}\n\n`;
       for (const c of clients) if (!c.run || c.run === run.id || c.run === run.parentRunId) c.res.write(frame);
@@ -69,7 +76,10 @@ export function runStream(engine: Engine, masker: Masker, log: Logger) {
   const onChange = (id: string) => {
     if (clients.size === 0) return;
     pending.add(id);
-    flushTimer ??= setTimeout(() => void flush().catch((err: unknown) => log.warn({ err }, 'live stream: reading a changed run failed')), COALESCE_MS);
+    flushTimer ??= setTimeout(
+      () => void flush().catch((err: unknown) => log.warn({ err }, 'live stream: reading a changed run failed')),
+      COALESCE_MS,
+    );
   };
   const listen = () => {
     listening ??= engine.db().then((db) => db.listen(RUN_CHANGED_CHANNEL, onChange));
@@ -83,7 +93,12 @@ export function runStream(engine: Engine, masker: Masker, log: Logger) {
       const runParam = url.searchParams.get('run');
       const run = runParam === null ? null : checkText(runParam, 'query parameter "run"');
       await listen();
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
       // The browser reconnects after 2 s when the connection drops (EventSource's `retry`).
       res.write('retry: 2000\n: connected\n\n');
       const client: Client = { res, run };

@@ -76,7 +76,8 @@ export function webhookHandler(options: WebhookHandlerOptions): (req: IncomingMe
     } catch {
       return sendJson(res, 400, { error: 'Body is not JSON: set the webhook content type to application/json.' });
     }
-    if (!payload || typeof payload !== 'object' || Array.isArray(payload)) return sendJson(res, 400, { error: 'Body is not a JSON object.' });
+    if (!payload || typeof payload !== 'object' || Array.isArray(payload))
+      return sendJson(res, 400, { error: 'Body is not a JSON object.' });
     let normalized;
     try {
       normalized = normalizeWebhook(name, delivery, payload as object, options);
@@ -99,7 +100,15 @@ export function webhookHandler(options: WebhookHandlerOptions): (req: IncomingMe
       log.warn({ err: err.message }, 'webhook payload refused by the engine');
       return sendJson(res, 400, { error: `Payload of ${name} cannot be stored: ${err.message}` });
     }
-    log.info({ runId, action: normalized.input.action, repo: `${normalized.input.owner}/${normalized.input.repo}`, number: normalized.input.number }, 'webhook accepted');
+    log.info(
+      {
+        runId,
+        action: normalized.input.action,
+        repo: `${normalized.input.owner}/${normalized.input.repo}`,
+        number: normalized.input.number,
+      },
+      'webhook accepted',
+    );
     return sendJson(res, 202, { runId });
   };
 }

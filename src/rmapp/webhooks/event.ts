@@ -25,7 +25,10 @@ interface Payload {
 const text = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
 
 const isBot = (user: { login?: unknown; type?: unknown } | undefined, botName: string) =>
-  user?.type === 'Bot' || text(user?.login)?.replace(/\[bot\]$/, '').toLowerCase() === botName.replace(/\[bot\]$/, '').toLowerCase();
+  user?.type === 'Bot' ||
+  text(user?.login)
+    ?.replace(/\[bot\]$/, '')
+    .toLowerCase() === botName.replace(/\[bot\]$/, '').toLowerCase();
 
 const LONE_SURROGATES = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
@@ -42,7 +45,12 @@ export function storableText(value: string): string {
  * Decides whether a delivery matters. `labels` maps label names to templates (only mapped labels start runs).
  * Throws zod's `ZodError` when a relevant payload lacks a field it must have (answered with 400).
  */
-export function normalizeWebhook(name: string, deliveryId: string, payload: Payload, options: { botName: string; labels: Record<string, string> }): Normalized {
+export function normalizeWebhook(
+  name: string,
+  deliveryId: string,
+  payload: Payload,
+  options: { botName: string; labels: Record<string, string> },
+): Normalized {
   const { botName } = options;
   const action = text(payload.action);
   const base = () => ({
@@ -58,23 +66,48 @@ export function normalizeWebhook(name: string, deliveryId: string, payload: Payl
       if (isBot(payload.comment?.user, botName)) return { kind: 'ignored', reason: 'comment by a bot' };
       if (!mentions(text(payload.comment?.body) ?? '', botName)) return { kind: 'ignored', reason: 'comment does not mention the bot' };
       return run({
-        ...base(), event: name, number: payload.issue?.number, isPullRequest: !!payload.issue?.pull_request, author: payload.comment?.user?.login,
-        body: payload.comment?.body ?? '', commentId: payload.comment?.id, reviewId: null, label: null,
+        ...base(),
+        event: name,
+        number: payload.issue?.number,
+        isPullRequest: !!payload.issue?.pull_request,
+        author: payload.comment?.user?.login,
+        body: payload.comment?.body ?? '',
+        commentId: payload.comment?.id,
+        reviewId: null,
+        label: null,
       });
     }
     case 'issues': {
       const label = text(payload.label?.name);
-      if (action !== 'labeled' || !label || !Object.hasOwn(options.labels, label)) return { kind: 'ignored', reason: `issues.${action} (no mapped label)` };
+      if (action !== 'labeled' || !label || !Object.hasOwn(options.labels, label))
+        return { kind: 'ignored', reason: `issues.${action} (no mapped label)` };
       if (isBot(payload.sender, botName)) return { kind: 'ignored', reason: 'labelled by a bot' };
-      return run({ ...base(), event: name, number: payload.issue?.number, isPullRequest: false, author: payload.sender?.login, body: '', commentId: null, reviewId: null, label });
+      return run({
+        ...base(),
+        event: name,
+        number: payload.issue?.number,
+        isPullRequest: false,
+        author: payload.sender?.login,
+        body: '',
+        commentId: null,
+        reviewId: null,
+        label,
+      });
     }
     case 'pull_request_review_comment': {
       if (action !== 'created') return { kind: 'ignored', reason: `pull_request_review_comment.${action}` };
       if (isBot(payload.comment?.user, botName)) return { kind: 'ignored', reason: 'comment by a bot' };
       if (!mentions(text(payload.comment?.body) ?? '', botName)) return { kind: 'ignored', reason: 'comment does not mention the bot' };
       return run({
-        ...base(), event: name, number: payload.pull_request?.number, isPullRequest: true, author: payload.comment?.user?.login, body: payload.comment?.body ?? '',
-        commentId: payload.comment?.id, reviewId: payload.comment?.pull_request_review_id ?? null, label: null,
+        ...base(),
+        event: name,
+        number: payload.pull_request?.number,
+        isPullRequest: true,
+        author: payload.comment?.user?.login,
+        body: payload.comment?.body ?? '',
+        commentId: payload.comment?.id,
+        reviewId: payload.comment?.pull_request_review_id ?? null,
+        label: null,
       });
     }
     case 'pull_request_review': {
@@ -82,8 +115,15 @@ export function normalizeWebhook(name: string, deliveryId: string, payload: Payl
       if (isBot(payload.review?.user, botName)) return { kind: 'ignored', reason: 'review by a bot' };
       // Whether its comments mention the bot is only known by listing them: a worker does that.
       return run({
-        ...base(), event: name, number: payload.pull_request?.number, isPullRequest: true, author: payload.review?.user?.login, body: payload.review?.body ?? '',
-        commentId: null, reviewId: payload.review?.id, label: null,
+        ...base(),
+        event: name,
+        number: payload.pull_request?.number,
+        isPullRequest: true,
+        author: payload.review?.user?.login,
+        body: payload.review?.body ?? '',
+        commentId: null,
+        reviewId: payload.review?.id,
+        label: null,
       });
     }
     default:

@@ -49,7 +49,8 @@ const safe = (s: string) => s.replace(/[^\w.:@/-]/g, '_');
  * redelivery with the same delivery id through their run id, and nothing parses run ids.
  */
 export function deliveryKey(event: GitHubEventInput): string {
-  if ((event.event === 'issue_comment' || event.event === 'pull_request_review_comment') && event.commentId !== null) return `event:${event.event}:${event.commentId}`;
+  if ((event.event === 'issue_comment' || event.event === 'pull_request_review_comment') && event.commentId !== null)
+    return `event:${event.event}:${event.commentId}`;
   if (event.event === 'pull_request_review' && event.reviewId !== null) return `event:${event.event}:${event.reviewId}`;
   return `delivery:${event.deliveryId}`;
 }
@@ -66,7 +67,10 @@ export class WorkflowExecutor {
    * so it is answered once. The run id stays `deliveries/<first delivery id>`.
    */
   startForEvent(event: GitHubEventInput): Promise<string> {
-    return this.engine.start('GitHubDelivery', event, { runId: `deliveries/${safe(event.deliveryId)}`, idempotencyKey: deliveryKey(event) });
+    return this.engine.start('GitHubDelivery', event, {
+      runId: `deliveries/${safe(event.deliveryId)}`,
+      idempotencyKey: deliveryKey(event),
+    });
   }
 
   /** The id of the run `key` starts on a subject (ids are deterministic, so a re-executed step finds its own run). */
@@ -93,7 +97,10 @@ export class WorkflowExecutor {
       maxTestAttempts: args.options?.maxTestAttempts ?? this.defaults.maxTestAttempts,
       ...(args.options?.approvalTimeoutMs ? { approvalTimeoutMs: args.options.approvalTimeoutMs } : {}),
     };
-    return this.engine.start(TEMPLATE_WORKFLOWS[args.template], input, { runId: this.runIdFor(subject, args.key), idempotencyKey: `run:${args.key}` });
+    return this.engine.start(TEMPLATE_WORKFLOWS[args.template], input, {
+      runId: this.runIdFor(subject, args.key),
+      idempotencyKey: `run:${args.key}`,
+    });
   }
 
   /** Starts PRReview for one review comment (idempotent per comment, whichever event asked). */
@@ -123,7 +130,8 @@ export class WorkflowExecutor {
    */
   async addReviewComment(subject: Subject, commentId: number): Promise<string | null> {
     const active = await this.activeRun(subject);
-    if (!active || active.workflow !== 'ReviewResponse' || active.workflowVersion !== this.engine.definition('ReviewResponse')?.version) return null;
+    if (!active || active.workflow !== 'ReviewResponse' || active.workflowVersion !== this.engine.definition('ReviewResponse')?.version)
+      return null;
     try {
       await this.engine.send(active.id, { type: 'review.comment', commentId }, { dedupeKey: `review-comment:${commentId}` });
       return active.id;

@@ -41,8 +41,16 @@ export function githubWorkflows(deps: GitHubWorkflowDeps): {
 } {
   let executor: WorkflowExecutor | undefined;
   const issueSteps = issueImplementationSteps(deps);
-  const perIssue = { limit: 1, scope: 'global' as const, key: (i: { owner: string; repo: string; issueNumber: number }) => `issue:${i.owner}/${i.repo}#${i.issueNumber}` };
-  const perPull = { limit: 1, scope: 'global' as const, key: (i: { owner: string; repo: string; pullNumber: number }) => `pull:${i.owner}/${i.repo}#${i.pullNumber}` };
+  const perIssue = {
+    limit: 1,
+    scope: 'global' as const,
+    key: (i: { owner: string; repo: string; issueNumber: number }) => `issue:${i.owner}/${i.repo}#${i.issueNumber}`,
+  };
+  const perPull = {
+    limit: 1,
+    scope: 'global' as const,
+    key: (i: { owner: string; repo: string; pullNumber: number }) => `pull:${i.owner}/${i.repo}#${i.pullNumber}`,
+  };
   const templates = Object.values(ISSUE_TEMPLATES).map((t) => ({
     ...issueWorkflow(issueSteps, t === ISSUE_TEMPLATES.DocsUpdate && deps.docsRunTests ? { ...t, runTests: true } : t),
     concurrency: perIssue,

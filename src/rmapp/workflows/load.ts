@@ -28,7 +28,9 @@ export async function importWorkflowsModule(modulePath?: string): Promise<Workfl
   if (!modulePath) return (await import('./registry.ts')) as WorkflowsModule;
   const file = resolve(modulePath);
   if (!existsSync(file)) {
-    throw new ValidationError(`Workflows module not found: ${file}. Pass --workflows <path to a .ts or .js module> or set RMAPP_WORKFLOWS.`);
+    throw new ValidationError(
+      `Workflows module not found: ${file}. Pass --workflows <path to a .ts or .js module> or set RMAPP_WORKFLOWS.`,
+    );
   }
   return (await importUserModule(file, 'module')) as WorkflowsModule;
 }

@@ -60,7 +60,8 @@ export function historyProblems({ history, emitted, path, start, from, outcomes:
   const entered = (p: string) => history.filter((h) => h.type === 'state.entered' && h.path === p).map((h) => canonicalJson(h.state));
   const values = path.steps.slice(start).map((s) => s.value);
   const root = resumed ? dedupe(values).slice(1) : dedupe(values);
-  if (canonicalJson(entered('')) !== canonicalJson(root)) problems.push(`history: root states ${entered('').join(' → ')} ≠ path ${root.join(' → ')}`);
+  if (canonicalJson(entered('')) !== canonicalJson(root))
+    problems.push(`history: root states ${entered('').join(' → ')} ≠ path ${root.join(' → ')}`);
   // Children: each invocation's states, in order. Resumed, a child that was already running had
   // entered its first state in the run's earlier life, and one that had ended is not seen again.
   const expectedValues = new Map<string, unknown[]>();
@@ -86,12 +87,16 @@ export function historyProblems({ history, emitted, path, start, from, outcomes:
       // done event (Actor.update relays it first), so when the parent invokes the same id again the
       // new child's first state is recorded before the old one's last, and per-path de-duplication
       // can hide entries. Check what holds anyway: the first state, and nothing unexpected.
-      if (got[0] !== want[0] || got.some((x) => !want.includes(x))) problems.push(`history: child ${p} (invoked ${invocations.get(p)} times) states ${got.join(' → ')} ≠ path ${want.join(' → ')}`);
-    } else if (canonicalJson(got) !== canonicalJson(want)) problems.push(`history: child ${p} states ${got.join(' → ')} ≠ path ${want.join(' → ')}`);
+      if (got[0] !== want[0] || got.some((x) => !want.includes(x)))
+        problems.push(`history: child ${p} (invoked ${invocations.get(p)} times) states ${got.join(' → ')} ≠ path ${want.join(' → ')}`);
+    } else if (canonicalJson(got) !== canonicalJson(want))
+      problems.push(`history: child ${p} states ${got.join(' → ')} ≠ path ${want.join(' → ')}`);
   }
   // Step outcomes: per actor path, in order; attempts too unless resumed (the attempt counter carries on).
   const recorded = (p: string) =>
-    history.filter((h) => h.path === p && /^step\.(succeeded|failed|retrying)$/.test(h.type)).map((h) => (resumed ? h.type : `${h.type}#${h.attempt}`));
+    history
+      .filter((h) => h.path === p && /^step\.(succeeded|failed|retrying)$/.test(h.type))
+      .map((h) => (resumed ? h.type : `${h.type}#${h.attempt}`));
   for (const key of new Set(slots.map((s) => s.key))) {
     const want: string[] = [];
     for (const slot of slots.filter((s) => s.key === key)) {
@@ -101,7 +106,8 @@ export function historyProblems({ history, emitted, path, start, from, outcomes:
       want.push(`${slot.error ? 'step.failed' : 'step.succeeded'}#${attempt}`);
     }
     const wanted = resumed ? want.map((w) => w.replace(/#\d+$/, '')) : want;
-    if (canonicalJson(recorded(key)) !== canonicalJson(wanted)) problems.push(`history: step ${key} ${recorded(key).join(', ')} ≠ path ${wanted.join(', ')}`);
+    if (canonicalJson(recorded(key)) !== canonicalJson(wanted))
+      problems.push(`history: step ${key} ${recorded(key).join(', ')} ≠ path ${wanted.join(', ')}`);
   }
   // What subscribers saw is what was persisted.
   const fromHistory = history.flatMap((h) => {

@@ -120,14 +120,19 @@ const OUTCOME = /^xstate\.(done|error)\.actor\.(.+)$/;
 const FINAL = ['succeeded', 'failed', 'cancelled'];
 
 function stepNames(machine: AnyStateMachine): string[] {
-  return Object.entries((machine.implementations.actors ?? {}) as Record<string, unknown>).flatMap(([src, logic]) => (isMachine(logic) ? stepNames(logic) : [src]));
+  return Object.entries((machine.implementations.actors ?? {}) as Record<string, unknown>).flatMap(([src, logic]) =>
+    isMachine(logic) ? stepNames(logic) : [src],
+  );
 }
 
 /**
  * Creates a {@link PathKit} for one or more workflows: same names and versions, steps scripted, no
  * concurrency limits (admission is not what paths test).
  */
-export async function createPathKit(defs: AnyWorkflowDefinition | readonly AnyWorkflowDefinition[], options: PathKitOptions = {}): Promise<PathKit> {
+export async function createPathKit(
+  defs: AnyWorkflowDefinition | readonly AnyWorkflowDefinition[],
+  options: PathKitOptions = {},
+): Promise<PathKit> {
   const list: readonly AnyWorkflowDefinition[] = Array.isArray(defs) ? defs : [defs as AnyWorkflowDefinition];
   const previous = options.previousVersions ?? [];
   const policy = resolveRetryPolicy({ maxAttempts: 3, initialDelayMs: 0, maxDelayMs: 0, jitter: 0, ...options.retry });
@@ -166,7 +171,11 @@ export async function createPathKit(defs: AnyWorkflowDefinition | readonly AnyWo
     }
     return machine.provide({ actors }) as AnyStateMachine;
   };
-  const asScripted = (def: AnyWorkflowDefinition): AnyWorkflowDefinition => ({ ...def, concurrency: undefined, machine: scriptedMachine(def.machine) });
+  const asScripted = (def: AnyWorkflowDefinition): AnyWorkflowDefinition => ({
+    ...def,
+    concurrency: undefined,
+    machine: scriptedMachine(def.machine),
+  });
   const names = [...new Set([...list, ...previous].flatMap((d) => stepNames(d.machine)))];
   const kit = await createTestKit({
     workflows: list.map(asScripted),
@@ -192,7 +201,8 @@ export async function createPathKit(defs: AnyWorkflowDefinition | readonly AnyWo
     emitted.get(runId)?.push({ type, key: canonicalJson(key) });
   };
   kit.engine.on('state.entered', (e) => note(e.runId, 'state.entered', [e.path, e.state]));
-  for (const type of ['step.succeeded', 'step.failed', 'step.retrying'] as const) kit.engine.on(type, (e) => note(e.runId, type, [e.path, e.attempt]));
+  for (const type of ['step.succeeded', 'step.failed', 'step.retrying'] as const)
+    kit.engine.on(type, (e) => note(e.runId, type, [e.path, e.attempt]));
   kit.engine.on('progress', (e) => note(e.runId, 'progress', [e.path, e.message]));
 
   const lock = new ClockLock();
@@ -205,7 +215,15 @@ export async function createPathKit(defs: AnyWorkflowDefinition | readonly AnyWo
 
   async function readRow(runId: string): Promise<RunRow | undefined> {
     const run = await getRun(kit.db, runId);
-    return run && { status: run.status, stateValue: run.stateValue, snapshot: run.snapshot as RunRow['snapshot'], timers: run.timers as TimerRecord[], steps: run.steps };
+    return (
+      run && {
+        status: run.status,
+        stateValue: run.stateValue,
+        snapshot: run.snapshot as RunRow['snapshot'],
+        timers: run.timers as TimerRecord[],
+        steps: run.steps,
+      }
+    );
   }
 
   /** Waits until the persisted run satisfies `ok`; the error says what it shows instead. */
@@ -223,7 +241,9 @@ export async function createPathKit(defs: AnyWorkflowDefinition | readonly AnyWo
         const left = deadline - Date.now();
         if (left <= 0) {
           const context = canonicalJson(comparable(row?.snapshot?.context));
-          throw new Error(`run ${runId} did not reach ${what}: it is ${row?.status} in ${JSON.stringify(row?.stateValue)} with context ${context}`);
+          throw new Error(
+            `run ${runId} did not reach ${what}: it is ${row?.status} in ${JSON.stringify(row?.stateValue)} with context ${context}`,
+          );
         }
         if ((commits.get(runId) ?? 0) === seen) await Promise.race([moved, new Promise((r) => setTimeout(r, Math.min(left, 250)))]);
       } finally {
@@ -264,7 +284,16 @@ export async function createPathKit(defs: AnyWorkflowDefinition | readonly AnyWo
       }
       let release: () => void = () => {};
       const released = new Promise<void>((resolve) => (release = resolve));
-      const slot: Slot = { key, turn, output: e.output, error: m[1] === 'error' ? e.error : undefined, failFirst: e.failFirst ?? [], released, release, keys: new Set() };
+      const slot: Slot = {
+        key,
+        turn,
+        output: e.output,
+        error: m[1] === 'error' ? e.error : undefined,
+        failFirst: e.failFirst ?? [],
+        released,
+        release,
+        keys: new Set(),
+      };
       if (!run.queues.has(key)) run.queues.set(key, []);
       run.queues.get(key)?.push(slot);
       slots.push(slot);
@@ -334,16 +363,26 @@ export async function createPathKit(defs: AnyWorkflowDefinition | readonly AnyWo
     try {
       d = await drive(path, from);
     } catch (err) {
-      return { runId: '', run: null, snapshots: 0, cancelled: false, problems: [`driving "${path.description}": ${(err as Error).message}`], sharedKeys: [] };
+      return {
+        runId: '',
+        run: null,
+        snapshots: 0,
+        cancelled: false,
+        problems: [`driving "${path.description}": ${(err as Error).message}`],
+        sharedKeys: [],
+      };
     }
     const problems: string[] = [];
     const final = path.steps.at(-1) as PredictedState;
     let cancelled = false;
     if (final.status === 'active') {
       await kit.engine.cancel(d.runId, 'the path ends here');
-      const row = await waitRow(d.runId, (r) => r.status === 'cancelled', 'cancelled').catch((err: Error) => (problems.push(err.message), null));
+      const row = await waitRow(d.runId, (r) => r.status === 'cancelled', 'cancelled').catch(
+        (err: Error) => (problems.push(err.message), null),
+      );
       cancelled = !!row;
-      if (row && canonicalJson(row.stateValue) !== canonicalJson(final.value)) problems.push(`cancel moved the run to ${JSON.stringify(row.stateValue)}`);
+      if (row && canonicalJson(row.stateValue) !== canonicalJson(final.value))
+        problems.push(`cancel moved the run to ${JSON.stringify(row.stateValue)}`);
     }
     const run = await kit.engine.get(d.runId);
     if (final.status === 'done' && canonicalJson(comparable(run.output)) !== canonicalJson(comparable(path.output))) {
@@ -356,20 +395,26 @@ export async function createPathKit(defs: AnyWorkflowDefinition | readonly AnyWo
       const key = canonicalJson(r.snapshot);
       if (restored.has(key)) continue;
       restored.add(key);
-      for (const p of restoreProblems(d.def.machine, r.snapshot, path.input)) problems.push(`snapshot in ${JSON.stringify(r.snapshot.value)} (${r.status}): ${p}`);
+      for (const p of restoreProblems(d.def.machine, r.snapshot, path.input))
+        problems.push(`snapshot in ${JSON.stringify(r.snapshot.value)} (${r.status}): ${p}`);
     }
     const persisted = dedupe(rows.filter((r) => r.snapshot).map((r) => r.snapshot?.value));
     const predicted = dedupe(path.steps.slice(d.start).map((s) => s.value));
-    if (!isSubsequence(persisted, predicted)) problems.push(`persisted states ${persisted.join(' → ')} are not in the path's order ${predicted.join(' → ')}`);
+    if (!isSubsequence(persisted, predicted))
+      problems.push(`persisted states ${persisted.join(' → ')} are not in the path's order ${predicted.join(' → ')}`);
     const history = await kit.engine.history(d.runId);
-    problems.push(...historyProblems({ history, emitted: emitted.get(d.runId) ?? [], path, start: d.start, from, outcomes: d.slots, policy }));
+    problems.push(
+      ...historyProblems({ history, emitted: emitted.get(d.runId) ?? [], path, start: d.start, from, outcomes: d.slots, policy }),
+    );
     const sharedKeys: string[] = [];
     const owners = new Map<string, Slot>();
     for (const slot of d.slots) {
-      if (slot.keys.size > 1) problems.push(`step ${slot.key}: one execution was given several idempotency keys (${[...slot.keys].join(', ')})`);
+      if (slot.keys.size > 1)
+        problems.push(`step ${slot.key}: one execution was given several idempotency keys (${[...slot.keys].join(', ')})`);
       for (const key of slot.keys) {
         const other = owners.get(key);
-        if (other && other !== slot) sharedKeys.push(`step ${slot.key}: executions in events ${other.turn + 1} and ${slot.turn + 1} share the idempotency key ${key}`);
+        if (other && other !== slot)
+          sharedKeys.push(`step ${slot.key}: executions in events ${other.turn + 1} and ${slot.turn + 1} share the idempotency key ${key}`);
         owners.set(key, slot);
       }
     }
@@ -392,7 +437,14 @@ export async function createPathKit(defs: AnyWorkflowDefinition | readonly AnyWo
         if (FINAL.includes(row.status) || !row.snapshot) return;
         const now = kit.clock.now();
         const timers = (row.timers ?? []).map(({ dueAt, ...t }) => ({ ...t, dueInMs: Math.max(0, dueAt - now) }));
-        points.push({ eventsApplied: i, workflowVersion: version, snapshot: row.snapshot, stateValue: row.stateValue, steps: row.steps, timers });
+        points.push({
+          eventsApplied: i,
+          workflowVersion: version,
+          snapshot: row.snapshot,
+          stateValue: row.stateValue,
+          steps: row.steps,
+          timers,
+        });
       });
       if (path.status === 'active') await kit.engine.cancel(d.runId, 'captured');
       scripts.delete(d.runId);

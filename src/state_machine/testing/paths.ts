@@ -145,7 +145,13 @@ function firstCategory(categories: readonly ErrorCategory[] = ['permanent']): Er
 
 /** The error a scripted step throws for `category`; the same data in the model and in the engine. */
 export function scriptedError(src: string, category: ErrorCategory, overrides: Partial<ErrorData> = {}): ErrorData {
-  return { name: 'ScriptedError', message: `${src} failed (scripted, ${category})`, code: `SCRIPTED_${category.toUpperCase()}`, category, ...overrides };
+  return {
+    name: 'ScriptedError',
+    message: `${src} failed (scripted, ${category})`,
+    code: `SCRIPTED_${category.toUpperCase()}`,
+    category,
+    ...overrides,
+  };
 }
 
 /**
@@ -187,12 +193,21 @@ function childOutcomes(invokeId: string, child: ChildRefLike, options: PathOptio
   let endings = cache.get(key);
   if (!endings) {
     // One failure ending is enough for the parent; a permanent one if offered (no retries to wait for).
-    const childOptions: PathOptions = { ...options, input, events: [], delays: false, errorCategories: [firstCategory(options.errorCategories)] };
-    const paths = getShortestPaths(child.logic as AnyStateMachine, {
+    const childOptions: PathOptions = {
+      ...options,
       input,
-      events: (s: unknown) => possibleEvents(s as SnapshotLike, childOptions, cache),
-      serializeState: serialize,
-    } as never);
+      events: [],
+      delays: false,
+      errorCategories: [firstCategory(options.errorCategories)],
+    };
+    const paths = getShortestPaths(
+      child.logic as AnyStateMachine,
+      {
+        input,
+        events: (s: unknown) => possibleEvents(s as SnapshotLike, childOptions, cache),
+        serializeState: serialize,
+      } as never,
+    );
     const byEnding = new Map<string, ChildEnding>();
     for (const p of [...paths].sort((a, b) => a.steps.length - b.steps.length)) {
       const s = p.state as unknown as SnapshotLike;
@@ -201,7 +216,12 @@ function childOutcomes(invokeId: string, child: ChildRefLike, options: PathOptio
       if (byEnding.has(ending)) continue;
       const events = p.steps.slice(1).map((st) => st.event as PathEvent);
       const snapshots = p.steps.map((st) => st.state as unknown as SnapshotLike);
-      byEnding.set(ending, { status: s.status, output: s.output, error: s.error, script: { events, states: snapshots.map((x) => x.value), children: childInstances(snapshots, events) } });
+      byEnding.set(ending, {
+        status: s.status,
+        output: s.output,
+        error: s.error,
+        script: { events, states: snapshots.map((x) => x.value), children: childInstances(snapshots, events) },
+      });
     }
     endings = [...byEnding.values()];
     cache.set(key, endings);
@@ -256,7 +276,8 @@ function describeEvent(e: PathEvent, options: PathOptions): string {
 
 function parseInput(def: AnyWorkflowDefinition, input: unknown): unknown {
   const parsed = def.input.safeParse(input);
-  if (!parsed.success) throw new Error(`workflowPaths(${def.name}): the input does not match the workflow's schema: ${parsed.error.message}`);
+  if (!parsed.success)
+    throw new Error(`workflowPaths(${def.name}): the input does not match the workflow's schema: ${parsed.error.message}`);
   return parsed.data;
 }
 

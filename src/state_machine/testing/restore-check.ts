@@ -15,7 +15,11 @@ export function canonicalJson(value: unknown): string {
 function sortKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortKeys);
   if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]));
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]),
+    );
   }
   return value;
 }
@@ -68,10 +72,13 @@ export function restoreProblems(machine: AnyStateMachine, snapshot: unknown, inp
   const problems: string[] = [];
   const actor = createActor(inertMachine(machine), { snapshot: structuredClone(snapshot) as Snapshot<unknown>, input });
   const restored = actor.getSnapshot() as { value: unknown; status: string; context: unknown };
-  if (canonicalJson(restored.value) !== canonicalJson(stored.value)) problems.push(`restored state ${JSON.stringify(restored.value)} ≠ persisted ${JSON.stringify(stored.value)}`);
+  if (canonicalJson(restored.value) !== canonicalJson(stored.value))
+    problems.push(`restored state ${JSON.stringify(restored.value)} ≠ persisted ${JSON.stringify(stored.value)}`);
   if (restored.status !== stored.status) problems.push(`restored status ${restored.status} ≠ persisted ${stored.status}`);
-  if (canonicalJson(restored.context) !== canonicalJson(stored.context)) problems.push(`restored context ${canonicalJson(restored.context)} ≠ persisted ${canonicalJson(stored.context)}`);
-  if (canonicalJson(actor.getPersistedSnapshot()) !== canonicalJson(snapshot)) problems.push('the restored actor persists a different snapshot than the one it was restored from');
+  if (canonicalJson(restored.context) !== canonicalJson(stored.context))
+    problems.push(`restored context ${canonicalJson(restored.context)} ≠ persisted ${canonicalJson(stored.context)}`);
+  if (canonicalJson(actor.getPersistedSnapshot()) !== canonicalJson(snapshot))
+    problems.push('the restored actor persists a different snapshot than the one it was restored from');
   if (stored.status !== 'active') return problems;
   // Starting must not move it: entry actions and `always` do not run again on restore (xstate #4627).
   let failure: unknown;
@@ -79,7 +86,10 @@ export function restoreProblems(machine: AnyStateMachine, snapshot: unknown, inp
   actor.start();
   const started = actor.getSnapshot() as { value: unknown; context: unknown };
   if (failure) problems.push(`starting the restored actor failed: ${(failure as Error).message}`);
-  else if (canonicalJson(started.value) !== canonicalJson(stored.value) || canonicalJson(started.context) !== canonicalJson(stored.context)) {
+  else if (
+    canonicalJson(started.value) !== canonicalJson(stored.value) ||
+    canonicalJson(started.context) !== canonicalJson(stored.context)
+  ) {
     problems.push(`the restored actor moved on start, to ${JSON.stringify(started.value)}`);
   }
   actor.stop();

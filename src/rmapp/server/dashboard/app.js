@@ -85,7 +85,13 @@ function schedule(render, runId = null) {
 /** How long a run took, or has been going (`now` for an unfinished one). */
 function duration(r) {
   const ms = new Date(r.finishedAt ?? Date.now()).getTime() - new Date(r.createdAt).getTime();
-  return ms < 1000 ? `${ms} ms` : ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : ms < 3_600_000 ? `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s` : `${(ms / 3_600_000).toFixed(1)} h`;
+  return ms < 1000
+    ? `${ms} ms`
+    : ms < 60_000
+      ? `${(ms / 1000).toFixed(1)} s`
+      : ms < 3_600_000
+        ? `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`
+        : `${(ms / 3_600_000).toFixed(1)} h`;
 }
 
 async function listPage() {
@@ -116,18 +122,32 @@ async function listPage() {
       void refresh();
     }, 200);
   };
-  startForm(document.getElementById('start-box'), workflows.filter((w, i) => workflows.findIndex((x) => x.name === w.name) === i), (id) => navigate(`/runs/${encodeURIComponent(id)}`));
+  startForm(
+    document.getElementById('start-box'),
+    workflows.filter((w, i) => workflows.findIndex((x) => x.name === w.name) === i),
+    (id) => navigate(`/runs/${encodeURIComponent(id)}`),
+  );
   const box = document.getElementById('runs-box');
   const render = async () => {
-    const { runs } = await api(`/runs?limit=200${status ? `&status=${status}` : ''}${workflow ? `&workflow=${encodeURIComponent(workflow)}` : ''}`);
+    const { runs } = await api(
+      `/runs?limit=200${status ? `&status=${status}` : ''}${workflow ? `&workflow=${encodeURIComponent(workflow)}` : ''}`,
+    );
     const needle = search.value.trim().toLowerCase();
-    const shown = needle ? runs.filter((r) => r.id.toLowerCase().includes(needle) || (r.subject ?? '').toLowerCase().includes(needle)) : runs;
+    const shown = needle
+      ? runs.filter((r) => r.id.toLowerCase().includes(needle) || (r.subject ?? '').toLowerCase().includes(needle))
+      : runs;
     const empty = runs.length
       ? '<p class="muted">No run matches.</p>'
       : '<p class="muted" id="empty-hint">No runs yet. Start one with "Start a run" above, with <code>rmapp start &lt;workflow&gt; \'{…}\'</code>, or watch the GitHub bot work with <code>rmapp demo</code>.</p>';
     box.innerHTML = `<table id="runs"><thead><tr><th>Run</th><th>Subject</th><th>Workflow</th><th>Status</th><th>State</th><th>Error</th><th>Duration</th><th>Updated</th></tr></thead><tbody>
-      ${shown.map((r) => `<tr data-id="${esc(r.id)}"><td>${runLink(r.id)}</td><td>${esc(r.subject ?? '')}</td><td>${esc(r.workflow)}</td><td>${badge(r.status)}</td><td><code>${esc(stateText(r.state))}</code>${r.status === 'waiting' && r.wakeAt ? `<div class="muted">wakes ${when(r.wakeAt)}</div>` : ''}</td>
-        <td class="error">${r.error ? `<code>${esc(r.error.category)}</code> ${esc(r.error.message)}` : ''}</td><td class="duration">${duration(r)}</td><td>${when(r.updatedAt)}</td></tr>`).join('')}
+      ${shown
+        .map(
+          (
+            r,
+          ) => `<tr data-id="${esc(r.id)}"><td>${runLink(r.id)}</td><td>${esc(r.subject ?? '')}</td><td>${esc(r.workflow)}</td><td>${badge(r.status)}</td><td><code>${esc(stateText(r.state))}</code>${r.status === 'waiting' && r.wakeAt ? `<div class="muted">wakes ${when(r.wakeAt)}</div>` : ''}</td>
+        <td class="error">${r.error ? `<code>${esc(r.error.category)}</code> ${esc(r.error.message)}` : ''}</td><td class="duration">${duration(r)}</td><td>${when(r.updatedAt)}</td></tr>`,
+        )
+        .join('')}
       </tbody></table>${shown.length ? '' : empty}`;
   };
   schedule(render); // before the first render: a change during it re-renders
@@ -218,7 +238,11 @@ function drawChart(chart, marks) {
   };
   collect(chart);
   const draw = (n) => {
-    const cls = ['st', n.states.length ? 'compound' : 'atomic', marks.failed.has(n.id) ? 'failed' : marks.current.has(n.id) ? 'current' : marks.done.has(n.id) ? 'done' : '']
+    const cls = [
+      'st',
+      n.states.length ? 'compound' : 'atomic',
+      marks.failed.has(n.id) ? 'failed' : marks.current.has(n.id) ? 'current' : marks.done.has(n.id) ? 'done' : '',
+    ]
       .filter(Boolean)
       .join(' ');
     parts.push(`<g class="${cls}" data-state="${esc(n.id)}"><rect x="${n.x}" y="${n.y}" width="${n.w}" height="${n.h}" rx="8"></rect>
@@ -235,7 +259,9 @@ function drawChart(chart, marks) {
     if (first) {
       // The initial marker: a dot with an arrow into the initial child, as in statechart notation.
       const y = first.y + Math.min(first.h / 2, 17);
-      parts.push(`<g class="initial-marker" data-initial="${esc(first.id)}"><circle class="initial" cx="${first.x - 16}" cy="${y}" r="4"></circle><path class="edge" d="M${first.x - 12},${y} L${first.x - 1},${y}" marker-end="url(#arrow)"></path></g>`);
+      parts.push(
+        `<g class="initial-marker" data-initial="${esc(first.id)}"><circle class="initial" cx="${first.x - 16}" cy="${y}" r="4"></circle><path class="edge" d="M${first.x - 12},${y} L${first.x - 1},${y}" marker-end="url(#arrow)"></path></g>`,
+      );
     }
   };
   draw(chart);
@@ -272,9 +298,20 @@ function drawChart(chart, marks) {
       lx = (x1 + x2) / 2;
       ly = top + 2;
     }
-    const kind = e.label.startsWith('after ') ? 'after' : e.label === 'always' ? 'always' : /^(done|error): /.test(e.label) ? 'outcome' : 'event';
-    parts.push(`<path class="edge ${kind}${toFailure ? ' fail' : ''}${e.guarded ? ' guarded' : ''}" data-label="${esc(e.label)}" d="${d}" marker-end="url(#arrow)"${toFailure ? ' stroke-dasharray="3 3" opacity=".5"' : ''}></path>`);
-    if (lx !== null && !seen.has(key)) parts.push(`<text class="edge ${kind}" x="${lx}" y="${ly}" text-anchor="middle">${esc(e.label)}${e.guarded ? ' [guard]' : ''}</text>`);
+    const kind = e.label.startsWith('after ')
+      ? 'after'
+      : e.label === 'always'
+        ? 'always'
+        : /^(done|error): /.test(e.label)
+          ? 'outcome'
+          : 'event';
+    parts.push(
+      `<path class="edge ${kind}${toFailure ? ' fail' : ''}${e.guarded ? ' guarded' : ''}" data-label="${esc(e.label)}" d="${d}" marker-end="url(#arrow)"${toFailure ? ' stroke-dasharray="3 3" opacity=".5"' : ''}></path>`,
+    );
+    if (lx !== null && !seen.has(key))
+      parts.push(
+        `<text class="edge ${kind}" x="${lx}" y="${ly}" text-anchor="middle">${esc(e.label)}${e.guarded ? ' [guard]' : ''}</text>`,
+      );
     seen.add(key);
   }
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${chart.w + 20}" height="${chart.h + 40}" viewBox="-10 -24 ${chart.w + 20} ${chart.h + 40}">
@@ -328,10 +365,14 @@ function zoomable(box, view) {
     view.k = Math.min(4, Math.max(0.25, view.k * factor));
     apply();
   };
-  svg.addEventListener('wheel', (ev) => {
-    ev.preventDefault();
-    zoom(ev.deltaY < 0 ? 1.15 : 1 / 1.15);
-  }, { passive: false });
+  svg.addEventListener(
+    'wheel',
+    (ev) => {
+      ev.preventDefault();
+      zoom(ev.deltaY < 0 ? 1.15 : 1 / 1.15);
+    },
+    { passive: false },
+  );
   let drag = null;
   svg.addEventListener('pointerdown', (ev) => (drag = { x: ev.clientX - view.x, y: ev.clientY - view.y }));
   svg.addEventListener('pointermove', (ev) => {
@@ -414,7 +455,7 @@ async function runPage(id) {
 function navigate(path) {
   history.pushState(null, '', path);
   connectStream();
-route();
+  route();
 }
 
 document.addEventListener('click', (ev) => {

@@ -26,16 +26,22 @@ export function drawLaidOut(chart, layout, marks) {
     const box = first && boxes.get(first.id);
     if (box) {
       const y = box.y + Math.min(box.h / 2, 17);
-      parts.push(`<g class="initial-marker" data-initial="${esc(first.id)}"><circle class="initial" cx="${box.x - 18}" cy="${y}" r="4"></circle><path class="edge" d="M${box.x - 14},${y} L${box.x - 1},${y}" marker-end="url(#arrow)"></path></g>`);
+      parts.push(
+        `<g class="initial-marker" data-initial="${esc(first.id)}"><circle class="initial" cx="${box.x - 18}" cy="${y}" r="4"></circle><path class="edge" d="M${box.x - 14},${y} L${box.x - 1},${y}" marker-end="url(#arrow)"></path></g>`,
+      );
     }
   }
   for (const e of layout.edges) {
     if (e.points.length < 2) continue;
     const d = e.points.map((p, i) => `${i ? 'L' : 'M'}${p.x},${p.y}`).join(' ');
     const fail = nodes.get(e.target)?.key === 'failed';
-    parts.push(`<path class="edge ${e.kind}${e.guarded ? ' guarded' : ''}${fail ? ' fail' : ''}" data-label="${esc(e.label)}" d="${d}" marker-end="url(#arrow)"></path>`);
+    parts.push(
+      `<path class="edge ${e.kind}${e.guarded ? ' guarded' : ''}${fail ? ' fail' : ''}" data-label="${esc(e.label)}" d="${d}" marker-end="url(#arrow)"></path>`,
+    );
     if (e.labelAt) {
-      parts.push(`<text class="edge ${e.kind}" x="${e.labelAt.x + e.labelAt.w / 2}" y="${e.labelAt.y + e.labelAt.h - 3}" text-anchor="middle">${esc(e.label)}${e.guarded ? ' [guard]' : ''}</text>`);
+      parts.push(
+        `<text class="edge ${e.kind}" x="${e.labelAt.x + e.labelAt.w / 2}" y="${e.labelAt.y + e.labelAt.h - 3}" text-anchor="middle">${esc(e.label)}${e.guarded ? ' [guard]' : ''}</text>`,
+      );
     }
   }
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${layout.width}" height="${layout.height}" viewBox="0 0 ${layout.width} ${layout.height}">

@@ -18,7 +18,8 @@ export function schemaFields(schema) {
       const options = p.enum.map((v) => `<option value="${esc(JSON.stringify(v))}">${esc(v)}</option>`).join('');
       return `<label${title}>${label}<select ${attrs} data-kind="json">${req ? '' : '<option value=""></option>'}${options}</select></label>`;
     }
-    if (p.type === 'boolean') return `<label${title} class="check"><input type="checkbox" name="${esc(name)}" data-kind="boolean"> ${label}</label>`;
+    if (p.type === 'boolean')
+      return `<label${title} class="check"><input type="checkbox" name="${esc(name)}" data-kind="boolean"> ${label}</label>`;
     if (p.type === 'integer' || p.type === 'number') {
       const bounds = `${p.minimum !== undefined ? ` min="${p.minimum}"` : ''}${p.maximum !== undefined ? ` max="${p.maximum}"` : ''}`;
       return `<label${title}>${label}<input type="number" ${attrs} data-kind="number" step="${p.type === 'integer' ? 1 : 'any'}"${bounds}></label>`;
@@ -56,7 +57,11 @@ export function readFields(form) {
 }
 
 async function post(path, body) {
-  const res = await fetch(`/api${path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-rmapp-request': '1' }, body: JSON.stringify(body) });
+  const res = await fetch(`/api${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-rmapp-request': '1' },
+    body: JSON.stringify(body),
+  });
   const answer = await res.json().catch(() => ({}));
   if (!res.ok) throw new Error(answer.error || `${res.status} ${res.statusText}`);
   return answer;

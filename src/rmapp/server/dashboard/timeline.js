@@ -23,7 +23,13 @@ function bars(history, now) {
       bar.status = h.type === 'step.succeeded' ? 'ok' : 'failed';
       if (h.data?.error) bar.error = `${h.data.error.category}: ${h.data.error.message}`;
       if (h.type === 'step.retrying' && h.data?.nextAttemptAt) {
-        out.push({ kind: 'backoff', label: `backoff before ${h.step} #${h.attempt + 1}`, from: bar.to, to: t(h.data.nextAttemptAt), status: 'wait' });
+        out.push({
+          kind: 'backoff',
+          label: `backoff before ${h.step} #${h.attempt + 1}`,
+          from: bar.to,
+          to: t(h.data.nextAttemptAt),
+          status: 'wait',
+        });
       }
     } else if (h.type === 'step.sleeping' && h.data?.until) {
       out.push({ kind: 'sleep', label: `${h.step} sleeps`, from: t(h.at), to: t(h.data.until), status: 'wait' });
@@ -44,7 +50,8 @@ export function timeline(run, history) {
   const pct = (x) => `${(((x - start) / span) * 100).toFixed(2)}%`;
   const width = (b) => `${Math.max(0.4, ((b.to - b.from) / span) * 100).toFixed(2)}%`;
   const rows = list.map(
-    (b) => `<div class="tl-row ${b.kind}" data-kind="${b.kind}"><span class="tl-label" title="${esc(b.error ?? '')}">${esc(b.label)}</span><svg class="tl-track" width="100%" height="14"><rect class="tl-bar ${b.status}" x="${pct(b.from)}" y="2" width="${width(b)}" height="10" rx="3"></rect></svg><span class="tl-dur">${b.kind === 'attempt' && b.status === 'running' ? 'running ' : ''}${ms(b.to - b.from)}</span></div>`,
+    (b) =>
+      `<div class="tl-row ${b.kind}" data-kind="${b.kind}"><span class="tl-label" title="${esc(b.error ?? '')}">${esc(b.label)}</span><svg class="tl-track" width="100%" height="14"><rect class="tl-bar ${b.status}" x="${pct(b.from)}" y="2" width="${width(b)}" height="10" rx="3"></rect></svg><span class="tl-dur">${b.kind === 'attempt' && b.status === 'running' ? 'running ' : ''}${ms(b.to - b.from)}</span></div>`,
   );
   const waking = wake
     ? `<p id="wake-up" class="wake">Waiting; wakes up at <b>${esc(new Date(wake).toLocaleString())}</b> (in ${ms(Math.max(0, wake - now))})</p>`
