@@ -13,10 +13,10 @@ import { isFinalStatus, type RunStatus } from '../persistence/run-status.ts';
 import { DEFAULT_RETENTION } from '../persistence/retention.ts';
 import { startRetentionJob, type RetentionJob } from '../persistence/retention-job.ts';
 import { newRunId } from './run-id.ts';
-import { decodeStepRecords } from './step-execution.ts';
+import { decodeStepRecords } from './step-record.ts';
 import { findUndurableValue } from './durable-check.ts';
 import type { AnyWorkflowDefinition, RunId, WorkflowEvent, WorkflowStartInput } from './typed-runs.ts';
-import { RunNotFoundError, toErrorData, UnknownWorkflowError, ValidationError } from './errors.ts';
+import { cancelledError, RunNotFoundError, toErrorData, UnknownWorkflowError, ValidationError } from './errors.ts';
 import { CANCEL_SIGNAL } from './session-signals.ts';
 import { Worker } from './worker.ts';
 import { jsonBytes, SizeLimitError } from './limits.ts';
@@ -300,7 +300,7 @@ export class Engine extends RunQueries {
     }
     if (run.status === 'pending') {
       // Never started: nothing to stop or clean up, so cancel it in place if no worker took it meanwhile.
-      if (await cancelPendingRun(db, runId, { name: 'CancelledError', message: reason, code: 'CANCELLED', category: 'cancelled' })) {
+      if (await cancelPendingRun(db, runId, cancelledError(reason))) {
         await appendHistory(db, runId, [{ type: 'run.cancelled', data: { reason } }], this.workerId);
         return { cancelled: true, status: 'cancelled', message: `Run ${runId} cancelled before it started.` };
       }

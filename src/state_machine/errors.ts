@@ -243,3 +243,11 @@ export function fromErrorData(data: ErrorData): WorkflowError {
   if (data.stack) err.stack = data.stack;
   return err;
 }
+
+/**
+ * The failure a cancelled run ends with (`engine.cancel`, or the `rmapp.cancel` signal): one shape
+ * whether the run was cancelled before it started or stopped by its worker.
+ */
+export function cancelledError(reason: string): ErrorData {
+  return { name: 'CancelledError', message: reason, code: 'CANCELLED', category: 'cancelled' };
+}

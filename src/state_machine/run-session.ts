@@ -6,29 +6,33 @@
  * the snapshot that entered the step is durable, evicts the run when it only waits, and stops at once
  * when a write's fence fails. Its lifecycle is one phase (session-phase.ts) and every entry point asks
  * one guard, {@link allows}; restoring the actor is session-restore.ts, what a write carries
- * session-write.ts, signal delivery session-signals.ts.
+ * session-write.ts, signal delivery session-signals.ts, the run's deadline session-deadline.ts, whether
+ * the run only waits session-eviction.ts, a step's persisted record step-record.ts.
  */
-import { trace, type Context, type Span } from '@opentelemetry/api';
+import type { Context, Span } from '@opentelemetry/api';
 import type { AnyActor, AnyActorRef } from 'xstate';
 import type { ClaimedRun } from '../persistence/claims.ts';
 import type { CommitResult } from '../persistence/commits.ts';
 import type { HistoryEntry } from '../persistence/runs.ts';
-import type { RunStatus } from '../persistence/schema.ts';
-import { actorPath, descendants, isMachineActor } from './actor-paths.ts';
+import { actorPath } from './actor-paths.ts';
 import type { CommitParticipant, PreparedWrite } from './committer.ts';
 import type { WorkflowDefinition } from './definition.ts';
-import type { ErrorData } from './errors.ts';
+import { cancelledError, type ErrorData } from './errors.ts';
 import { attachStepHost, type StepFunction, type StepHost, type StepOptions } from './step.ts';
-import { decodeStepRecords, encodeStepRecords, executeStep, type StepRecord } from './step-execution.ts';
+import { executeStep } from './step-execution.ts';
+import { decodeStepRecords, encodeStepRecords, forgetStoppedExecution, type StepRecord } from './step-record.ts';
 import { rearmTimers, type TimerRecord } from './timers.ts';
 import type { SessionHost } from './session-host.ts';
-import { ATTR, contextFromTraceparent, endSegmentSpan, tracer } from './telemetry.ts';
+import { endSegmentSpan, startSegmentSpan } from './telemetry.ts';
 import { allows, type Ending, type SessionAction, type SessionPhase } from './session-phase.ts';
 import { SignalDelivery } from './session-signals.ts';
-import { captureState, endingProblem } from './session-write.ts';
+import { captureState, closingEntries, endingProblem, endingWrite, rejectedWriteError } from './session-write.ts';
+import { runningWrite, waitingWrite, type WriteDecision } from './session-write.ts';
 import { endingOfDone, machineError, restoreActor } from './session-restore.ts';
 import { SessionCommits } from './session-commits.ts';
 import { RunInspection } from './session-inspection.ts';
+import { RunDeadline, runTimeoutError } from './session-deadline.ts';
+import { nextWake, onlyWaits } from './session-eviction.ts';
 
 export { CANCEL_SIGNAL } from './session-signals.ts';
 
@@ -53,7 +57,7 @@ export class RunSession implements CommitParticipant, StepHost {
   private lastGoodSnapshot: unknown;
   /** Inspection events: state entries for the history, transitions taken, the event being processed. */
   private readonly inspection: RunInspection;
-  private deadlineTimer: unknown;
+  private readonly deadline: RunDeadline;
   /** This segment of the run (claim → release or end), child of the run's persisted trace context. */
   readonly segmentSpan: Span;
   readonly traceContext: Context;
@@ -74,12 +78,9 @@ export class RunSession implements CommitParticipant, StepHost {
     this.steps = decodeStepRecords(row.steps);
     this.timers = (row.timers ?? []) as TimerRecord[];
     this.lastGoodSnapshot = row.snapshot;
-    this.segmentSpan = tracer().startSpan(
-      `workflow.run ${definition.name}`,
-      { attributes: { [ATTR.id]: row.id, [ATTR.name]: definition.name, [ATTR.version]: definition.version } },
-      contextFromTraceparent(row.traceContext),
-    );
-    this.traceContext = trace.setSpan(contextFromTraceparent(row.traceContext), this.segmentSpan);
+    const segment = startSegmentSpan(row, definition);
+    this.segmentSpan = segment.span;
+    this.traceContext = segment.context;
     this.commits = new SessionCommits(host, this, row, () => this.commits.pending || this.ending !== null);
     // What signal delivery and inspection read and call back (session-signals.ts, session-inspection.ts).
     const port = {
@@ -103,6 +104,12 @@ export class RunSession implements CommitParticipant, StepHost {
       row.hasSignals ? 0 : row.signalSeq,
     );
     this.inspection = new RunInspection({ ...port, rootTransitioned: (taken) => this.signals.rootTransitioned(taken) });
+    this.deadline = new RunDeadline(
+      host.clock,
+      row.deadlineAt,
+      () => !this.ending,
+      () => void this.timeOut(),
+    );
   }
 
   /** The one guard: may the session, in its phase, do `action` now? */
@@ -167,20 +174,7 @@ export class RunSession implements CommitParticipant, StepHost {
     }
     this.markDirty();
     if (row.hasSignals) void this.pullSignals();
-    this.armDeadline();
-  }
-
-  private armDeadline(): void {
-    const deadline = this.row.deadlineAt?.getTime();
-    // Only while the run could still time out (not once it is ending).
-    if (deadline === undefined || this.ending) return;
-    // setTimeout holds at most ~24.8 days; a later deadline is re-armed when the run is next claimed.
-    const ms = Math.min(2 ** 31 - 1, Math.max(0, deadline - this.host.clock.now()));
-    this.deadlineTimer = this.host.clock.setTimeout(() => {
-      if (this.host.clock.now() >= deadline) void this.timeOut();
-      else this.armDeadline();
-    }, ms);
-    (this.deadlineTimer as { unref?: () => void } | undefined)?.unref?.();
+    this.deadline.arm();
   }
 
   runStep<TOutput, TInput>(
@@ -192,19 +186,11 @@ export class RunSession implements CommitParticipant, StepHost {
   ): Promise<TOutput> {
     const path = this.actor ? actorPath(self, this.actor) : self.id;
     const record = (this.steps[path] ??= { attempt: 0, done: 0 });
-    // Stopped by its machine (the state was left, e.g. on a signal) rather than by this run leaving
-    // the worker: that execution is over, so the next one at this path starts at attempt 1 with a
-    // new key. A run that is evicted, ends, pauses or stops with its worker keeps its record as is.
+    // Stopped by its machine rather than by the run leaving the worker: a new execution comes next.
     signal.addEventListener(
       'abort',
       () => {
-        if (!this.can('reset-stopped-step') || this.host.stopping) return;
-        if (record.attempt === 0 && record.nextAttemptAt === undefined) return;
-        record.attempt = 0;
-        record.nextAttemptAt = undefined;
-        record.sleeps = undefined;
-        record.parked = undefined;
-        record.failed = true;
+        if (this.can('reset-stopped-step') && !this.host.stopping) forgetStoppedExecution(record);
       },
       { once: true },
     );
@@ -242,26 +228,17 @@ export class RunSession implements CommitParticipant, StepHost {
   maybeEvict(): void {
     if (!this.can('evict') || !this.actor) return;
     if (this.commits.inFlight || this.commits.pending || this.commits.history.length > 0 || this.signals.reading) return;
-    if (this.actor.getSnapshot().status !== 'active' || this.executing.size > 0) return;
-    for (const { path, ref } of descendants(this.actor)) {
-      if (!isMachineActor(ref) && ref.getSnapshot().status === 'active' && !this.sleeping.has(path)) return;
-    }
-    const wake = this.nextWake();
+    if (!onlyWaits(this.actor, this.executing, this.sleeping)) return;
+    const wake = this.wakeTime();
     if (wake !== null && wake - this.host.clock.now() <= this.host.evictAfterMs) return;
     this.phase = { name: 'evicting' };
     this.markDirty();
   }
 
-  private nextWake(): number | null {
-    // A buffered signal's expiry too: the run wakes to report it expired.
-    const now = this.host.clock.now();
-    const dues = [
-      ...this.timers.map((t) => t.dueAt),
-      ...this.sleeping.values(),
-      ...this.signals.kept.map((k) => now + Math.max(0, (k.keepUntil ?? Infinity) - Date.now())),
-    ];
-    if (this.row.deadlineAt) dues.push(this.row.deadlineAt.getTime());
-    return dues.length ? Math.min(...dues) : null;
+  /** When the run must wake (session-eviction.ts): its timers, sleeps, buffered signals' expiry, deadline. */
+  private wakeTime(): number | null {
+    const { timers, sleeping, row } = this;
+    return nextWake({ now: this.host.clock.now(), timers, sleeping, kept: this.signals.kept, deadlineAt: row.deadlineAt });
   }
 
   /** Reads and applies signals that arrived since the last read, in order. */
@@ -271,17 +248,12 @@ export class RunSession implements CommitParticipant, StepHost {
 
   /** Stops the actor (aborting steps and children), runs the definition's cleanup, records `cancelled`. */
   cancel(reason: string): Promise<void> {
-    return this.terminate(
-      'cancelled',
-      { name: 'CancelledError', message: reason, code: 'CANCELLED', category: 'cancelled' },
-      'run.cancelled',
-    );
+    return this.terminate('cancelled', cancelledError(reason), 'run.cancelled');
   }
 
   /** The per-run timeout expired: like a cancellation, but the run fails with category `timeout`. */
   private timeOut(): Promise<void> {
-    const message = `The run exceeded its timeout (deadline ${this.row.deadlineAt?.toISOString()}).`;
-    return this.terminate('failed', { name: 'RunTimeoutError', message, code: 'RUN_TIMEOUT', category: 'timeout' }, 'run.timed_out');
+    return this.terminate('failed', runTimeoutError(this.row.deadlineAt), 'run.timed_out');
   }
 
   /** running or evicting → terminating (cleanup runs, nothing is written) → ending. */
@@ -325,51 +297,20 @@ export class RunSession implements CommitParticipant, StepHost {
     if (ending) {
       const problem = endingProblem(ending, this.lastGoodSnapshot);
       if (problem) return this.failAndWrite(problem);
-      if (!ending.recorded) {
-        ending.recorded = true;
-        if (ending.status === 'failed') this.commits.history.push({ type: 'run.failed', data: { error: ending.error } });
-        if (ending.status === 'succeeded') this.commits.history.push({ type: 'run.succeeded' });
-      }
-      return this.send({
-        status: ending.status,
-        snapshot: ending.snapshot,
-        output: ending.output ?? null,
-        error: ending.error ?? null,
-        release: true,
-        wakeAt: null,
-      });
+      this.commits.history.push(...closingEntries(ending));
+      return this.send(endingWrite(ending));
     }
     if (!this.actor) return null;
     const captured = captureState(this.actor, this.host);
     if ('problem' in captured) return this.failAndWrite(captured.problem);
     this.timers = captured.timers;
-    const { snapshot, snapshotJson } = captured;
-    if (this.phase.name !== 'evicting')
-      return this.send({ status: 'running', snapshot, snapshotJson, output: null, error: null, release: false, wakeAt: null });
-    const wake = this.nextWake();
-    return this.send({
-      status: 'waiting',
-      snapshot,
-      snapshotJson,
-      output: null,
-      error: null,
-      release: true,
-      wakeAt: wake === null ? null : new Date(wake),
-    });
+    if (this.phase.name !== 'evicting') return this.send(runningWrite(captured));
+    return this.send(waitingWrite(captured, this.wakeTime()));
   }
 
-  private send(w: {
-    status: RunStatus;
-    snapshot: unknown;
-    snapshotJson?: string;
-    output: unknown;
-    error: unknown;
-    release: boolean;
-    wakeAt: Date | null;
-  }): PreparedWrite {
+  private send(w: WriteDecision): PreparedWrite {
     return this.commits.send({
       ...w,
-      snapshotJson: w.snapshotJson,
       stateValue: (w.snapshot as { value?: unknown } | null)?.value ?? null,
       timers: this.timers,
       steps: encodeStepRecords(this.steps),
@@ -424,12 +365,7 @@ export class RunSession implements CommitParticipant, StepHost {
     this.commits.inFlight = null;
     if (this.ended) return;
     const cause = this.host.toError(err);
-    const error: ErrorData = {
-      ...cause,
-      code: 'WRITE_REJECTED',
-      category: 'permanent',
-      message: `The database refused the run's state: ${cause.message}`,
-    };
+    const error = rejectedWriteError(cause);
     if (this.ending?.error?.code === 'WRITE_REJECTED') {
       // Even the failure could not be written: stop here; the run waits for a fix, visibly held.
       this.host.logger.error(
@@ -486,7 +422,7 @@ export class RunSession implements CommitParticipant, StepHost {
       ending?.error,
     );
     this.phase = { name: 'ended' };
-    if (this.deadlineTimer !== undefined) this.host.clock.clearTimeout(this.deadlineTimer);
+    this.deadline.clear();
     this.signals.stop();
     this.commits.abandon(new Error(`run ${this.runId} left this worker`));
     try {

@@ -1,11 +1,14 @@
 /**
  * What a session's next write carries, and the checks that fail the run instead of writing what could
  * not come back the same: a snapshot or delayed-event payload JSON cannot carry, an inline child, an
- * output JSON cannot write, a snapshot over `limits.snapshotBytes` (docs/engine-internals.md).
+ * output JSON cannot write, a snapshot over `limits.snapshotBytes` (docs/engine-internals.md) — and
+ * the failure written when the database refuses a write anyway.
  */
 import type { AnyActor, AnyActorRef } from 'xstate';
+import type { HistoryEntry } from '../persistence/runs.ts';
 import { findUndurable, findUndurableValue, type UndurableValue } from './durable-check.ts';
 import type { ErrorData } from './errors.ts';
+import type { WriteBody } from './session-commits.ts';
 import { jsonBytes, SizeLimitError } from './limits.ts';
 import type { SessionHost } from './session-host.ts';
 import type { Ending } from './session-phase.ts';
@@ -97,4 +100,44 @@ export function captureState(actor: AnyActor, host: Pick<SessionHost, 'limits' |
     .find(Boolean);
   if (badTimer) return { problem: undurableError(badTimer) };
   return { snapshot, snapshotJson, timers };
+}
+
+/**
+ * What the session decides about a write; the rest of its body (timers, step records, signals seen,
+ * the state value) the session fills in from its own state.
+ */
+export type WriteDecision = Pick<WriteBody, 'status' | 'snapshot' | 'snapshotJson' | 'output' | 'error' | 'release' | 'wakeAt'>;
+
+/** The write of a live actor's state: the run stays `running` and held. */
+export function runningWrite(state: { snapshot: unknown; snapshotJson: string }): WriteDecision {
+  const { snapshot, snapshotJson } = state;
+  return { status: 'running', snapshot, snapshotJson, output: null, error: null, release: false, wakeAt: null };
+}
+
+/** The write of a run that only waits (session-eviction.ts): given up as `waiting` until `wake`, or a signal. */
+export function waitingWrite(state: { snapshot: unknown; snapshotJson: string }, wake: number | null): WriteDecision {
+  return { ...runningWrite(state), status: 'waiting', release: true, wakeAt: wake === null ? null : new Date(wake) };
+}
+
+/** The closing history entry of an ending (`run.failed`, `run.succeeded`), queued once: the ending is marked recorded. */
+export function closingEntries(ending: Ending): HistoryEntry[] {
+  if (ending.recorded) return [];
+  ending.recorded = true;
+  if (ending.status === 'failed') return [{ type: 'run.failed', data: { error: ending.error } }];
+  if (ending.status === 'succeeded') return [{ type: 'run.succeeded' }];
+  return [];
+}
+
+/** The final write of a run that ends: its status, snapshot, output or error; the run is given up. */
+export function endingWrite(ending: Ending): WriteDecision {
+  const { status, snapshot } = ending;
+  return { status, snapshot, output: ending.output ?? null, error: ending.error ?? null, release: true, wakeAt: null };
+}
+
+/**
+ * The run's failure when the database refused its write's data (a check the session missed): the run
+ * fails with it, from its last good snapshot, instead of retrying a write that can never succeed.
+ */
+export function rejectedWriteError(cause: ErrorData): ErrorData {
+  return { ...cause, code: 'WRITE_REJECTED', category: 'permanent', message: `The database refused the run's state: ${cause.message}` };
 }

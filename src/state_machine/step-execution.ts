@@ -1,7 +1,7 @@
 /**
  * Running one step inside a run: the checkpoint barrier, attempts, durable backoff, per-attempt
- * timeout, durable sleep, history and events. The step's bookkeeping lives in `rmapp_runs.steps`
- * under its path, so attempts and wake-up times survive a crash.
+ * timeout, durable sleep, history and events. The step's bookkeeping (step-record.ts) lives in
+ * `rmapp_runs.steps` under its path, so attempts and wake-up times survive a crash.
  */
 import { context as otelContext, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import type { AnyActorRef } from 'xstate';
@@ -14,31 +14,7 @@ import { ATTR, tracer } from './telemetry.ts';
 import { jsonBytes, SizeLimitError, type ArtifactRef } from './limits.ts';
 import { loadArtifact, saveArtifact } from '../persistence/artifacts.ts';
 import { faultsArmed, reachFaultPoint } from './fault-points.ts';
-
-/** Persisted per step path. */
-export interface StepRecord {
-  /** Attempt of the current execution (0 before the first). */
-  attempt: number;
-  /** Completed executions of this path: part of the idempotency key, so a loop gets fresh keys. */
-  done: number;
-  /** Epoch ms of the next attempt while backing off. */
-  nextAttemptAt?: number | undefined;
-  /** Due times of `ctx.sleep` calls of the current attempt, by call order. */
-  sleeps?: number[] | undefined;
-  /**
-   * The current attempt is parked in a durable sleep: the run may leave memory (eviction, a handover)
-   * and come back. Its work then starts again from the top, as the same attempt, and its earlier
-   * sleeps return at once.
-   */
-  parked?: boolean | undefined;
-  lastError?: ErrorData | undefined;
-  /**
-   * The last execution ended without success: it failed (the machine may handle it with onError) or
-   * its machine stopped it by leaving the state. The next execution of the path is a new one and gets
-   * a new key — unless `engine.retry` clears this to run the failed one again.
-   */
-  failed?: boolean | undefined;
-}
+import type { StepRecord } from './step-record.ts';
 
 /** The session surface a step uses. */
 export interface StepSession {
@@ -402,29 +378,4 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
       release();
     }
   }
-}
-
-/**
- * How step records are stored in `rmapp_runs.steps`: a path with nothing in progress — no attempt
- * running, no backoff, no sleep, no error kept — is only its count of completed executions (`3`), the
- * others are the record. Every commit rewrites the whole row, so this is WAL: a 6-step run's column
- * went from 410 to 140 bytes at its end (bench/wal-breakdown.ts).
- */
-export function encodeStepRecords(records: Record<string, StepRecord>): Record<string, StepRecord | number> {
-  const out: Record<string, StepRecord | number> = {};
-  for (const [path, r] of Object.entries(records)) {
-    const idle =
-      r.attempt === 0 && r.nextAttemptAt === undefined && r.sleeps === undefined && !r.parked && r.lastError === undefined && !r.failed;
-    out[path] = idle ? r.done : r;
-  }
-  return out;
-}
-
-/** Reads {@link encodeStepRecords}' form (and the full records older versions wrote) into records. */
-export function decodeStepRecords(stored: unknown): Record<string, StepRecord> {
-  const out: Record<string, StepRecord> = {};
-  for (const [path, r] of Object.entries((stored ?? {}) as Record<string, StepRecord | number>)) {
-    out[path] = typeof r === 'number' ? { attempt: 0, done: r } : structuredClone(r);
-  }
-  return out;
 }

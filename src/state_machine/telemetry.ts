@@ -54,6 +54,23 @@ export const ATTR = {
 } as const;
 
 /**
+ * Starts a run segment's span (`workflow.run`) as a child of the run's persisted trace context, and
+ * the context its steps' spans are children of.
+ */
+export function startSegmentSpan(
+  run: { id: string; traceContext: string | null },
+  definition: { name: string; version: string },
+): { span: Span; context: Context } {
+  const parent = contextFromTraceparent(run.traceContext);
+  const span = tracer().startSpan(
+    `workflow.run ${definition.name}`,
+    { attributes: { [ATTR.id]: run.id, [ATTR.name]: definition.name, [ATTR.version]: definition.version } },
+    parent,
+  );
+  return { span, context: trace.setSpan(parent, span) };
+}
+
+/**
  * Ends a run segment's span (`workflow.run`) with how the segment left the run: its final `state`,
  * its `status` (the run's final status, `waiting` when written out, `released` when handed over or
  * lost) and, when it failed, its error.

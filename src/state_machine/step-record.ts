@@ -1,0 +1,74 @@
+/**
+ * A step path's persisted bookkeeping (`rmapp_runs.steps`): its attempt, completed executions, backoff
+ * and sleep due times, the error kept, whether its last execution failed; how the records are stored
+ * compactly; and the reset of an execution its machine stopped.
+ *
+ * Separate from step-execution.ts, which runs a step and changes its record as it goes: the session
+ * and the engine's admin calls (`retry`, `getRun`) read and write records without running anything.
+ */
+import type { ErrorData } from './errors.ts';
+
+/** Persisted per step path. */
+export interface StepRecord {
+  /** Attempt of the current execution (0 before the first). */
+  attempt: number;
+  /** Completed executions of this path: part of the idempotency key, so a loop gets fresh keys. */
+  done: number;
+  /** Epoch ms of the next attempt while backing off. */
+  nextAttemptAt?: number | undefined;
+  /** Due times of `ctx.sleep` calls of the current attempt, by call order. */
+  sleeps?: number[] | undefined;
+  /**
+   * The current attempt is parked in a durable sleep: the run may leave memory (eviction, a handover)
+   * and come back. Its work then starts again from the top, as the same attempt, and its earlier
+   * sleeps return at once.
+   */
+  parked?: boolean | undefined;
+  lastError?: ErrorData | undefined;
+  /**
+   * The last execution ended without success: it failed (the machine may handle it with onError) or
+   * its machine stopped it by leaving the state. The next execution of the path is a new one and gets
+   * a new key — unless `engine.retry` clears this to run the failed one again.
+   */
+  failed?: boolean | undefined;
+}
+
+/**
+ * How step records are stored in `rmapp_runs.steps`: a path with nothing in progress — no attempt
+ * running, no backoff, no sleep, no error kept — is only its count of completed executions (`3`), the
+ * others are the record. Every commit rewrites the whole row, so this is WAL: a 6-step run's column
+ * went from 410 to 140 bytes at its end (bench/wal-breakdown.ts).
+ */
+export function encodeStepRecords(records: Record<string, StepRecord>): Record<string, StepRecord | number> {
+  const out: Record<string, StepRecord | number> = {};
+  for (const [path, r] of Object.entries(records)) {
+    const idle =
+      r.attempt === 0 && r.nextAttemptAt === undefined && r.sleeps === undefined && !r.parked && r.lastError === undefined && !r.failed;
+    out[path] = idle ? r.done : r;
+  }
+  return out;
+}
+
+/** Reads {@link encodeStepRecords}' form (and the full records older versions wrote) into records. */
+export function decodeStepRecords(stored: unknown): Record<string, StepRecord> {
+  const out: Record<string, StepRecord> = {};
+  for (const [path, r] of Object.entries((stored ?? {}) as Record<string, StepRecord | number>)) {
+    out[path] = typeof r === 'number' ? { attempt: 0, done: r } : structuredClone(r);
+  }
+  return out;
+}
+
+/**
+ * The step's machine stopped it (the state was left, e.g. on a signal) rather than the run leaving the
+ * worker: that execution is over, so the next one at this path starts at attempt 1 with a new key.
+ * Called by the session only in a phase that allows it; a run that is evicted, ends, pauses or stops
+ * with its worker keeps its record as is.
+ */
+export function forgetStoppedExecution(record: StepRecord): void {
+  if (record.attempt === 0 && record.nextAttemptAt === undefined) return;
+  record.attempt = 0;
+  record.nextAttemptAt = undefined;
+  record.sleeps = undefined;
+  record.parked = undefined;
+  record.failed = true;
+}
