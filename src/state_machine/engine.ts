@@ -1,11 +1,11 @@
 /**
  * The engine: the public face of rmapp's durable execution. It validates and stores runs, delivers
  * signals and cancellations, and runs a worker that executes runs. Its queries (get, list, history,
- * artifacts, waitFor) and its database are run-queries.ts; its options and defaults engine-options.ts.
+ * artifacts, waitFor) and its database are run-queries.ts; its options and defaults engine-options.ts;
+ * the checks of a start's and a send's arguments request-checks.ts.
  */
 import { randomUUID } from 'node:crypto';
 import { context as otelContext, SpanStatusCode } from '@opentelemetry/api';
-import { z } from 'zod';
 import { appendSignal, signalByDedupeKey, signalOutcome, type SignalOutcome } from '../persistence/inbox.ts';
 import { appendHistory, getRun, insertRun } from '../persistence/runs.ts';
 import { cancelPendingRun, countRuns, rewindFailedRun } from '../persistence/run-admin.ts';
@@ -14,31 +14,18 @@ import { DEFAULT_RETENTION } from '../persistence/retention.ts';
 import { startRetentionJob, type RetentionJob } from '../persistence/retention-job.ts';
 import { newRunId } from './run-id.ts';
 import { decodeStepRecords } from './step-record.ts';
-import { findUndurableValue } from './durable-check.ts';
 import type { AnyWorkflowDefinition, RunId, WorkflowEvent, WorkflowStartInput } from './typed-runs.ts';
 import { cancelledError, RunNotFoundError, toErrorData, UnknownWorkflowError, ValidationError } from './errors.ts';
 import { CANCEL_SIGNAL } from './session-signals.ts';
 import { Worker } from './worker.ts';
-import { jsonBytes, SizeLimitError } from './limits.ts';
 import { instrumentMetrics } from './metrics.ts';
 import { ATTR, traceparentOf, tracer } from './telemetry.ts';
 import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from './engine-options.ts';
 import { RunQueries } from './run-queries.ts';
+import { checkSend, checkStart, type SendOptions, type StartOptions } from './request-checks.ts';
 
 export { DEFAULT_BUFFER_MS, DEFAULT_ENGINE_OPTIONS, MIN_LEASE_MS, type EngineOptions } from './engine-options.ts';
-
-/** Options of {@link Engine.send}. */
-export interface SendOptions {
-  /** Sending again with a key already used for this run sends nothing (unless that signal was ignored). */
-  dedupeKey?: string | undefined;
-  /**
-   * Keep the event until a state accepts it (default 24 h, or `forMs`), instead of ignoring it. Default:
-   * the workflow's `signals.buffer` (see `defineWorkflow`); `false` ignores it even when that is set.
-   */
-  buffer?: boolean | { forMs: number } | undefined;
-  /** Wait up to this long for the run to take the event, and report what became of it. */
-  waitMs?: number | undefined;
-}
+export type { SendOptions, StartOptions } from './request-checks.ts';
 
 /** What {@link Engine.send} knows of the event. */
 export interface SendResult {
@@ -50,18 +37,6 @@ export interface SendResult {
   outcome: 'queued' | 'duplicate' | SignalOutcome;
 }
 
-/** Options of {@link Engine.start}. */
-export interface StartOptions {
-  runId?: string | undefined;
-  /** Starting twice with the same key returns the first run. */
-  idempotencyKey?: string | undefined;
-  parentRunId?: string | undefined;
-  /** Per-run timeout (overrides the definition's): past it the run fails with category `timeout`. */
-  timeoutMs?: number | undefined;
-  /** Concurrency key (overrides the definition's `concurrency.key`); needs `concurrency` on the definition. */
-  concurrencyKey?: string | undefined;
-}
-
 /** Result of {@link Engine.cancel}. */
 export interface CancelResult {
   /** False when the run had already finished: cancelling it does nothing. */
@@ -69,12 +44,6 @@ export interface CancelResult {
   status: RunStatus;
   message: string;
 }
-
-const runIdSchema = z
-  .string()
-  .min(1)
-  .max(200)
-  .regex(/^[\w.:@/-]+$/, 'use letters, digits and . _ : @ / -');
 
 /**
  * A durable workflow engine over one database.
@@ -104,49 +73,7 @@ export class Engine extends RunQueries {
     const name = typeof workflow === 'string' ? workflow : workflow.name;
     const def = this.latest.get(name);
     if (!def) throw new UnknownWorkflowError(name, [...this.latest.keys()]);
-    const parsed = def.input.safeParse(input);
-    if (!parsed.success) {
-      const issues = parsed.error.issues.map((i) => ({ path: i.path.join('.') || '(input)', message: i.message }));
-      throw new ValidationError(
-        `Invalid input for workflow "${name}": ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}.`,
-        issues,
-      );
-    }
-    // Stored as JSON: a value JSON would change (a Date a z.date() schema produced, a Map) is refused
-    // here rather than reaching the machine as something else.
-    const bad = findUndurableValue(parsed.data, 'input');
-    if (bad)
-      throw new ValidationError(`Invalid input for workflow "${name}": ${bad.path} ${bad.problem}.`, [
-        { path: bad.path, message: bad.problem },
-      ]);
-    for (const [key, value] of [
-      ['idempotencyKey', options.idempotencyKey],
-      ['concurrencyKey', options.concurrencyKey],
-    ] as const) {
-      if (value === undefined) continue;
-      const problem =
-        typeof value !== 'string' || value === '' ? { path: key, problem: 'must be a non-empty string' } : findUndurableValue(value, key);
-      if (problem)
-        throw new ValidationError(`Invalid ${key}: ${problem.path} ${problem.problem}.`, [
-          { path: problem.path, message: problem.problem },
-        ]);
-    }
-    if (options.runId !== undefined) {
-      const ok = runIdSchema.safeParse(options.runId);
-      if (!ok.success) throw new ValidationError(`Invalid runId "${options.runId}": ${ok.error.issues[0]?.message}.`);
-    }
-    const timeoutMs = options.timeoutMs ?? def.timeoutMs;
-    if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
-      throw new ValidationError(`timeoutMs must be a positive number of milliseconds (got ${String(timeoutMs)}).`);
-    }
-    let concurrency: { key: string; limit: number } | null = null;
-    if (def.concurrency) {
-      const key = options.concurrencyKey ?? (def.concurrency.key ? def.concurrency.key(parsed.data) : def.name);
-      const scoped = def.concurrency.scope === 'global' && key ? key : `${def.name}:${key}`;
-      if (key) concurrency = { key: options.concurrencyKey || def.concurrency.key ? scoped : def.name, limit: def.concurrency.limit };
-    } else if (options.concurrencyKey) {
-      throw new ValidationError(`Workflow "${name}" has no concurrency limit: define one with defineWorkflow({ concurrency: { limit } }).`);
-    }
+    const { input: data, timeoutMs, concurrency } = checkStart(def, input, options);
     const db = await this.db();
     const worker = this.worker;
     // A keyed run waits for admission; any other run is claimed by this worker at insert if it has room.
@@ -169,7 +96,7 @@ export class Engine extends RunQueries {
         id: options.runId ?? newRunId(),
         workflow: def.name,
         workflowVersion: def.version,
-        input: parsed.data,
+        input: data,
         idempotencyKey: options.idempotencyKey,
         parentRunId: options.parentRunId,
       });
@@ -218,39 +145,8 @@ export class Engine extends RunQueries {
     event: WorkflowEvent<TWorkflow>,
     options: SendOptions = {},
   ): Promise<SendResult> {
-    if (!event || typeof event !== 'object' || typeof event.type !== 'string' || event.type === '') {
-      throw new ValidationError('An event must be an object with a non-empty string "type", e.g. {"type":"approve"}.');
-    }
-    if (event.type.startsWith('xstate.') || event.type.startsWith('rmapp.')) {
-      throw new ValidationError(`Event type "${event.type}" is reserved: "xstate." and "rmapp." events come from the engine.`);
-    }
-    // Events reach the machine through the inbox, as JSON: refuse what would not come back the same.
-    const bad = findUndurableValue(event, 'event');
-    if (bad) throw new ValidationError(`${bad.path} ${bad.problem}.`);
-    const bytes = jsonBytes(JSON.stringify(event));
-    if (bytes > this.limits.signalBytes) {
-      throw new SizeLimitError(
-        `The event "${event.type}"`,
-        'signalBytes',
-        bytes,
-        this.limits.signalBytes,
-        'Send a reference (e.g. an artifact name) instead of the data.',
-      );
-    }
-    const buffer = options.buffer;
-    if (
-      buffer !== undefined &&
-      typeof buffer !== 'boolean' &&
-      !(buffer && typeof buffer === 'object' && Number.isFinite(buffer.forMs) && buffer.forMs > 0)
-    ) {
-      throw new ValidationError(
-        `send: buffer.forMs must be a positive number of milliseconds (got ${String((buffer as { forMs?: unknown } | null)?.forMs)}).`,
-      );
-    }
-    if (options.waitMs !== undefined && !(Number.isFinite(options.waitMs) && options.waitMs >= 0)) {
-      throw new ValidationError(`send: waitMs must be a number of milliseconds >= 0 (got ${String(options.waitMs)}).`);
-    }
-    const sent = await this.enqueue(runId, event, options.dedupeKey ?? null, buffer);
+    checkSend(event, options, this.limits);
+    const sent = await this.enqueue(runId, event, options.dedupeKey ?? null, options.buffer);
     if (sent.id === null || !options.waitMs) return sent;
     const db = await this.db();
     const deadline = Date.now() + options.waitMs;
