@@ -1,8 +1,9 @@
 /**
- * Drives {@link WorkflowPath}s through the real engine on an in-memory PGlite. Steps are scripted: a
- * step takes the next outcome the path has for its actor path and holds it until the driver releases
- * it, so parallel regions and child machines follow the path's order exactly; retries fail first as
- * the path says; signals go through `engine.send`; `after` delays fire on the test clock.
+ * Drives {@link WorkflowPath}s through the real engine on an in-memory PGlite. Steps are scripted
+ * (path-script.ts): a step takes the next outcome the path has for its actor path and holds it until
+ * the driver releases it, so parallel regions and child machines follow the path's order exactly;
+ * retries fail first as the path says; signals go through `engine.send`; `after` delays fire on the
+ * test clock.
  *
  * `check(path)` also proves the guarantees on the path: the run ends in the predicted state, status,
  * context and output; every snapshot the engine persisted (captured by a trigger, so none is missed)
@@ -12,12 +13,9 @@
  * Runs are independent, so paths may be checked concurrently; a path with an `after` delay moves the
  * shared clock and so runs alone (the kit serializes it).
  */
-import type { AnyActorLogic, AnyStateMachine } from 'xstate';
 import type { AnyWorkflowDefinition } from '../definition.ts';
-import { fromErrorData, type ErrorData } from '../errors.ts';
-import { resolveRetryPolicy, shouldRetry, type RetryPolicy } from '../retry-policy.ts';
+import { resolveRetryPolicy, type RetryPolicy } from '../retry-policy.ts';
 import type { RunInfo } from '../run-info.ts';
-import { step } from '../step.ts';
 import type { TimerRecord } from '../timers.ts';
 import { createTestKit, type TestKit, type TestKitOptions } from './test-kit.ts';
 import { getRun } from '../../persistence/runs.ts';
@@ -25,6 +23,7 @@ import { capturedCommits, COMMIT_CAPTURE_CHANNEL, insertRunAtPoint, installCommi
 import type { PathEvent, PredictedState, WorkflowPath } from './paths.ts';
 import { canonicalJson, comparable, restoreProblems } from './restore-check.ts';
 import { ClockLock } from './clock-lock.ts';
+import { OUTCOME, StepScripts, stepNames, type Slot } from './path-script.ts';
 import { dedupe, historyProblems, isSubsequence, type EmittedEvent } from './path-history.ts';
 
 /** Options of {@link createPathKit}. */
@@ -85,26 +84,6 @@ export interface PathKit {
   close(): Promise<void>;
 }
 
-interface Slot {
-  key: string;
-  turn: number;
-  output?: unknown;
-  error?: ErrorData | undefined;
-  failFirst: ErrorData[];
-  released: Promise<void>;
-  release(): void;
-  /** Its execution succeeded or failed for good: the step path's next execution takes the next slot. */
-  finished?: boolean;
-  /** Idempotency keys its attempts were given (one, unless the engine changed it between attempts). */
-  keys: Set<string>;
-}
-
-interface RunScript {
-  queues: Map<string, Slot[]>;
-  /** The execution in progress at each step path. */
-  current: Map<string, Slot>;
-}
-
 /** What the kit reads of a persisted run. */
 interface RunRow {
   status: string;
@@ -114,16 +93,8 @@ interface RunRow {
   steps: unknown;
 }
 
-const isMachine = (logic: unknown): logic is AnyStateMachine => !!logic && typeof logic === 'object' && 'getStateNodeById' in logic;
 const isAfter = (e: PathEvent) => e.type.startsWith('xstate.after.');
-const OUTCOME = /^xstate\.(done|error)\.actor\.(.+)$/;
 const FINAL = ['succeeded', 'failed', 'cancelled'];
-
-function stepNames(machine: AnyStateMachine): string[] {
-  return Object.entries((machine.implementations.actors ?? {}) as Record<string, unknown>).flatMap(([src, logic]) =>
-    isMachine(logic) ? stepNames(logic) : [src],
-  );
-}
 
 /**
  * Creates a {@link PathKit} for one or more workflows: same names and versions, steps scripted, no
@@ -137,46 +108,10 @@ export async function createPathKit(
   const previous = options.previousVersions ?? [];
   const policy = resolveRetryPolicy({ maxAttempts: 3, initialDelayMs: 0, maxDelayMs: 0, jitter: 0, ...options.retry });
   const timeoutMs = options.timeoutMs ?? 15_000;
-  const scripts = new Map<string, RunScript>();
+  const scripts = new StepScripts(policy);
 
-  const scripted = step(async ({ runId, stepPath, idempotencyKey, attempt, signal, progress }) => {
-    const script = scripts.get(runId);
-    // One slot per execution of the step path, whatever its attempts; not per idempotency key, since
-    // telling executions apart by key is what the kit checks.
-    let slot = script?.current.get(stepPath);
-    if (script && (!slot || slot.finished)) {
-      slot = script.queues.get(stepPath)?.shift();
-      if (slot) script.current.set(stepPath, slot);
-    }
-    // The path ends while this step runs: it stays in flight until the run is cancelled or stopped.
-    const abort = new Promise<never>((_resolve, reject) => {
-      if (signal.aborted) reject(signal.reason);
-      signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-    });
-    if (!slot) return abort;
-    await Promise.race([slot.released, abort]);
-    // Counted once the attempt goes ahead: an invocation its machine stopped before its turn (a signal
-    // left the state) was another execution, which rightly had a key of its own.
-    slot.keys.add(idempotencyKey);
-    const failure = slot.failFirst[attempt - 1] ?? slot.error;
-    progress(failure ? `scripted failure (${failure.category})` : 'scripted success');
-    if (!failure || (failure === slot.error && !shouldRetry(policy, failure, attempt))) slot.finished = true;
-    if (failure) throw fromErrorData(failure);
-    return slot.output;
-  });
-  const scriptedMachine = (machine: AnyStateMachine): AnyStateMachine => {
-    const actors: Record<string, AnyActorLogic> = {};
-    for (const [src, logic] of Object.entries((machine.implementations.actors ?? {}) as Record<string, unknown>)) {
-      actors[src] = isMachine(logic) ? scriptedMachine(logic) : (scripted as AnyActorLogic);
-    }
-    return machine.provide({ actors }) as AnyStateMachine;
-  };
-  const asScripted = (def: AnyWorkflowDefinition): AnyWorkflowDefinition => ({
-    ...def,
-    concurrency: undefined,
-    machine: scriptedMachine(def.machine),
-  });
   const names = [...new Set([...list, ...previous].flatMap((d) => stepNames(d.machine)))];
+  const asScripted = (def: AnyWorkflowDefinition) => scripts.scripted(def);
   const kit = await createTestKit({
     workflows: list.map(asScripted),
     engine: {
@@ -270,39 +205,6 @@ export async function createPathKit(
     slots: Slot[];
   }
 
-  /** Builds the run's script: one slot per step outcome, children's steps under their actor path. */
-  function script(runId: string, path: WorkflowPath, start: number): Pick<Drive, 'slots'> {
-    const run: RunScript = { queues: new Map(), current: new Map() };
-    const slots: Slot[] = [];
-    const add = (e: PathEvent, prefix: string, turn: number) => {
-      const m = OUTCOME.exec(e.type);
-      if (!m) return;
-      const key = prefix ? `${prefix}/${m[2]}` : (m[2] as string);
-      if (e.child) {
-        for (const c of e.child.events) add(c, key, turn);
-        return;
-      }
-      let release: () => void = () => {};
-      const released = new Promise<void>((resolve) => (release = resolve));
-      const slot: Slot = {
-        key,
-        turn,
-        output: e.output,
-        error: m[1] === 'error' ? e.error : undefined,
-        failFirst: e.failFirst ?? [],
-        released,
-        release,
-        keys: new Set(),
-      };
-      if (!run.queues.has(key)) run.queues.set(key, []);
-      run.queues.get(key)?.push(slot);
-      slots.push(slot);
-    };
-    path.events.forEach((e, i) => i >= start && add(e, '', i));
-    scripts.set(runId, run);
-    return { slots };
-  }
-
   /** Fires the run's next `after` timer: timers of abandoned runs may come first, so until this run moves. */
   async function fireTimer(runId: string, ok: (row: RunRow) => boolean, type: string): Promise<void> {
     for (let i = 0; i < 100; i++) {
@@ -319,7 +221,7 @@ export async function createPathKit(
       const def = definitionOf(path.workflow, from?.workflowVersion);
       const runId = `${from ? 'resumed' : 'path'}-${++n}`;
       const start = from?.eventsApplied ?? 0;
-      const drive: Drive = { runId, def, start, ...script(runId, path, start) };
+      const drive: Drive = { runId, def, start, slots: scripts.script(runId, path, start) };
       if (from) await insertRun(runId, def, path, from);
       else await kit.engine.start(path.workflow, path.input, { runId });
       for (let i = start; i <= path.events.length; i++) {
@@ -418,7 +320,7 @@ export async function createPathKit(
         owners.set(key, slot);
       }
     }
-    scripts.delete(d.runId);
+    scripts.forget(d.runId);
     return { runId: d.runId, run, snapshots: restored.size, cancelled, problems, sharedKeys };
   }
 
@@ -426,7 +328,7 @@ export async function createPathKit(
     kit,
     async run(path) {
       const d = await drive(path, undefined);
-      scripts.delete(d.runId);
+      scripts.forget(d.runId);
       return kit.engine.get(d.runId);
     },
     check,
@@ -447,7 +349,7 @@ export async function createPathKit(
         });
       });
       if (path.status === 'active') await kit.engine.cancel(d.runId, 'captured');
-      scripts.delete(d.runId);
+      scripts.forget(d.runId);
       return points;
     },
     async close() {
