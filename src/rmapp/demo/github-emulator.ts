@@ -13,12 +13,13 @@
  * Those `/repositories/{id}/…` paths are served as the `/repos/{owner}/{repo}/…` route they alias.
  *
  * Its routes are GitHub OpenAPI path templates, and each request is checked against GitHub's official
- * description before it is served (see `routes` and ./github-openapi.ts).
+ * description before it is served (see ./github-emulator-routes.ts and ./github-openapi.ts).
  */
-import { createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { checkRequest, findOperation } from './github-openapi.ts';
+import { checkRequest } from './github-openapi.ts';
+import { githubRoutes, Page, timestamp } from './github-emulator-routes.ts';
 import {
   verifyAppJwt,
   type Comment,
@@ -28,21 +29,10 @@ import {
   type Pull,
   type RecordedRequest,
   type Route,
-  type RouteHandler,
   type RouteHook,
 } from './github-emulator-types.ts';
 
 export type { EmulatedApp, EmulatorServeOptions, RecordedRequest, Route, RouteHook } from './github-emulator-types.ts';
-
-/** A page of a list: the handler's answer to a list request, sent with a `link` header when more follow. */
-class Page<T> {
-  constructor(
-    readonly items: T[],
-    readonly hasNext: boolean,
-  ) {}
-}
-
-const INSTALLATION_PERMISSIONS = { contents: 'write', issues: 'write', pull_requests: 'write', metadata: 'read' };
 
 export class GitHubEmulator {
   readonly refs = new Map<string, string>(); // "owner/repo:branch" -> sha
@@ -246,216 +236,16 @@ export class GitHubEmulator {
     return hook.run(request) === true;
   }
 
-  private now(): string {
-    return new Date().toISOString();
-  }
-
   /**
-   * Every route served, as a GitHub OpenAPI path template with its method. Each must be an operation
-   * of GitHub's official description (checked when the emulator is built and by
-   * test/github-emulator-openapi.test.ts), and every request is checked against that operation before
-   * its handler runs: a request GitHub would refuse (a required field missing, a path parameter of
-   * the wrong type) gets GitHub's 422 here too, so every end-to-end test checks the adapters' calls.
+   * Every route served (github-emulator-routes.ts), as a GitHub OpenAPI path template with its method;
+   * each is an operation of GitHub's official description, and every request is checked against it.
    */
-  readonly routes: readonly Route[] = [
-    this.on('GET', '/repos/{owner}/{repo}', ({ owner, repo }) => {
-      const r = this.repos.get(`${owner}/${repo}`);
-      return r ? [200, { id: this.repositoryId(`${owner}/${repo}`), name: repo, full_name: `${owner}/${repo}`, ...r }] : undefined;
-    }),
-    this.on('GET', '/repos/{owner}/{repo}/issues/{issue_number}', ({ owner, repo, issue_number }) => {
-      const issue = this.issues.get(`${owner}/${repo}#${issue_number}`);
-      return issue ? [200, { number: Number(issue_number), state: 'open', ...issue }] : undefined;
-    }),
-    this.on('GET', '/repos/{owner}/{repo}/git/ref/{ref}', ({ owner, repo, ref = '' }) => {
-      const branch = ref.replace(/^heads\//, '');
-      const sha = ref.startsWith('heads/') ? this.refs.get(`${owner}/${repo}:${branch}`) : undefined;
-      return sha ? [200, { ref: `refs/heads/${branch}`, object: { sha, type: 'commit' } }] : undefined;
-    }),
-    this.on('POST', '/repos/{owner}/{repo}/git/refs', ({ owner, repo }, _query, body) => {
-      const branch = String(body.ref).replace(/^refs\/heads\//, '');
-      const key = `${owner}/${repo}:${branch}`;
-      if (this.refs.has(key)) return [422, { message: 'Reference already exists' }];
-      this.refs.set(key, String(body.sha));
-      return [201, { ref: body.ref, object: { sha: body.sha, type: 'commit' } }];
-    }),
-    this.on('GET', '/repos/{owner}/{repo}/pulls', ({ owner, repo }, query) => {
-      const list = this.pulls.get(`${owner}/${repo}`) ?? [];
-      const head = query.get('head')?.split(':')[1];
-      const state = query.get('state') ?? 'open';
-      return [
-        200,
-        list
-          .filter((p) => (!head || p.head === head) && (state === 'all' || p.state === state))
-          .map((p) => this.pullJson(`${owner}/${repo}`, p)),
-      ];
-    }),
-    this.on('POST', '/repos/{owner}/{repo}/pulls', ({ owner, repo }, _query, body) => {
-      const key = `${owner}/${repo}`;
-      const list = this.pulls.get(key) ?? [];
-      if (list.some((p) => p.head === body.head && p.state === 'open'))
-        return [422, { message: `A pull request already exists for ${owner}:${String(body.head)}.` }];
-      const pull: Pull = {
-        number: this.nextId++,
-        head: String(body.head),
-        base: String(body.base),
-        title: String(body.title),
-        body: String(body.body ?? ''),
-        state: 'open',
-      };
-      this.pulls.set(key, [...list, pull]);
-      return [201, this.pullJson(key, pull)];
-    }),
-    this.on('GET', '/repos/{owner}/{repo}/pulls/{pull_number}', ({ owner, repo, pull_number }) => {
-      const pull = (this.pulls.get(`${owner}/${repo}`) ?? []).find((p) => p.number === Number(pull_number));
-      return pull ? [200, this.pullJson(`${owner}/${repo}`, pull)] : undefined;
-    }),
-    this.on('PATCH', '/repos/{owner}/{repo}/pulls/{pull_number}', ({ owner, repo, pull_number }, _query, body) => {
-      const pull = (this.pulls.get(`${owner}/${repo}`) ?? []).find((p) => p.number === Number(pull_number));
-      if (!pull) return undefined;
-      if (body.title !== undefined) pull.title = String(body.title);
-      if (body.body !== undefined) pull.body = String(body.body);
-      return [200, this.pullJson(`${owner}/${repo}`, pull)];
-    }),
-    this.on('GET', '/repos/{owner}/{repo}/pulls/comments/{comment_id}', ({ comment_id }) => {
-      for (const list of this.reviewComments.values()) {
-        const c = list.find((x) => x.id === Number(comment_id));
-        if (c) return [200, c];
-      }
-      return undefined;
-    }),
-    this.on('GET', '/repos/{owner}/{repo}/issues/{issue_number}/comments', ({ owner, repo, issue_number }, query) => [
-      200,
-      this.page(this.comments.get(`${owner}/${repo}#${issue_number}`) ?? [], query),
-    ]),
-    this.on('POST', '/repos/{owner}/{repo}/issues/{issue_number}/comments', ({ owner, repo, issue_number }, _query, body) => {
-      const key = `${owner}/${repo}#${issue_number}`;
-      const c: Comment = {
-        id: this.nextId++,
-        body: String(body.body),
-        user: { login: this.botLogin },
-        created_at: this.now(),
-        updated_at: this.now(),
-      };
-      this.comments.set(key, [...(this.comments.get(key) ?? []), c]);
-      return [201, c];
-    }),
-    this.on('PATCH', '/repos/{owner}/{repo}/issues/comments/{comment_id}', ({ comment_id }, _query, body) => {
-      for (const list of this.comments.values()) {
-        const c = list.find((x) => x.id === Number(comment_id));
-        if (c) {
-          c.body = String(body.body);
-          c.updated_at = this.now();
-          return [200, c];
-        }
-      }
-      return undefined;
-    }),
-    this.on(
-      'GET',
-      '/repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}/comments',
-      ({ owner, repo, pull_number, review_id }, query) => [
-        200,
-        this.page(
-          (this.reviewComments.get(`${owner}/${repo}#${pull_number}`) ?? []).filter((c) => c.pull_request_review_id === Number(review_id)),
-          query,
-        ),
-      ],
-    ),
-    this.on('GET', '/repos/{owner}/{repo}/pulls/{pull_number}/comments', ({ owner, repo, pull_number }, query) => [
-      200,
-      this.page(this.reviewComments.get(`${owner}/${repo}#${pull_number}`) ?? [], query),
-    ]),
-    this.on(
-      'POST',
-      '/repos/{owner}/{repo}/pulls/{pull_number}/comments/{comment_id}/replies',
-      ({ owner, repo, pull_number, comment_id }, _query, body) => {
-        const key = `${owner}/${repo}#${pull_number}`;
-        const list = this.reviewComments.get(key) ?? [];
-        if (!list.some((c) => c.id === Number(comment_id))) return undefined;
-        const c: Comment = {
-          id: this.nextId++,
-          body: String(body.body),
-          user: { login: this.botLogin },
-          in_reply_to_id: Number(comment_id),
-          created_at: this.now(),
-          updated_at: this.now(),
-        };
-        this.reviewComments.set(key, [...list, c]);
-        return [201, c];
-      },
-    ),
-    this.on('GET', '/repos/{owner}/{repo}/collaborators/{username}/permission', ({ owner, repo, username }) => {
-      const permission = this.permissions.get(`${owner}/${repo}:${username}`);
-      return permission
-        ? [200, { permission: permission === 'maintain' ? 'write' : permission, role_name: permission, user: { login: username } }]
-        : undefined;
-    }),
-    // Who the token is: the login that authors the token's writes.
-    this.on('GET', '/user', () => [
-      200,
-      { login: this.botLogin, id: 1, type: this.botLogin.endsWith('[bot]') ? 'Bot' : 'User', site_admin: false },
-    ]),
-    // GitHub App routes: authenticated with the app's JWT (see configureApp).
-    this.on(
-      'GET',
-      '/app',
-      () =>
-        this.app
-          ? [200, { id: this.app.appId, slug: this.botLogin.replace(/\[bot\]$/, ''), name: this.botLogin.replace(/\[bot\]$/, '') }]
-          : undefined,
-      'app',
-    ),
-    this.on(
-      'GET',
-      '/repos/{owner}/{repo}/installation',
-      ({ owner, repo }) => {
-        const id = this.app?.installations[`${owner}/${repo}`];
-        return id === undefined
-          ? undefined
-          : [
-              200,
-              {
-                id,
-                app_id: this.app?.appId,
-                account: { login: owner },
-                repository_selection: 'selected',
-                permissions: INSTALLATION_PERMISSIONS,
-              },
-            ];
-      },
-      'app',
-    ),
-    this.on(
-      'POST',
-      '/app/installations/{installation_id}/access_tokens',
-      ({ installation_id }) => {
-        const id = Number(installation_id);
-        if (!this.app || !Object.values(this.app.installations).includes(id)) return undefined;
-        const token = `ghs_${randomBytes(18).toString('hex')}`;
-        const expiresAt = new Date(Date.now() + 3600_000).toISOString();
-        this.installationTokens.set(token, id);
-        return [201, { token, expires_at: expiresAt, permissions: INSTALLATION_PERMISSIONS, repository_selection: 'selected' }];
-      },
-      'app',
-    ),
-  ];
-
-  /** Declares a route; its template must be an operation of GitHub's OpenAPI description. */
-  private on(method: string, path: string, handle: RouteHandler, auth: Route['auth'] = 'token'): Route {
-    const operation = findOperation(method, path);
-    if (!operation) throw new Error(`The emulator serves ${method} ${path}, which is not an operation of GitHub's OpenAPI description.`);
-    const names: string[] = [];
-    const source = path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{(\w+)\}/g, (_m, name: string) => {
-      names.push(name);
-      return operation.pathParams[name] === 'integer' ? '(\\d+)' : '([^/]+)';
-    });
-    return { method, path, auth, operation, pattern: new RegExp(`^${source}$`), names, handle };
-  }
+  readonly routes: readonly Route[] = githubRoutes(this, { app: () => this.app, newId: () => this.nextId++ });
 
   /** Adds an issue comment by someone (what a person wrote on an issue or PR's conversation). */
   addIssueComment(owner: string, repo: string, issueNumber: number, body: string, login = 'someone'): number {
     const key = `${owner}/${repo}#${issueNumber}`;
-    const c: Comment = { id: this.nextId++, body, user: { login }, created_at: this.now(), updated_at: this.now() };
+    const c: Comment = { id: this.nextId++, body, user: { login }, created_at: timestamp(), updated_at: timestamp() };
     this.comments.set(key, [...(this.comments.get(key) ?? []), c]);
     return c.id;
   }
@@ -470,33 +260,9 @@ export class GitHubEmulator {
     place: { path?: string; line?: number; pull_request_review_id?: number } = {},
   ): number {
     const key = `${owner}/${repo}#${pullNumber}`;
-    const c: Comment = { id: this.nextId++, body, user: { login }, created_at: this.now(), updated_at: this.now(), ...place };
+    const c: Comment = { id: this.nextId++, body, user: { login }, created_at: timestamp(), updated_at: timestamp(), ...place };
     this.reviewComments.set(key, [...(this.reviewComments.get(key) ?? []), c]);
     return c.id;
-  }
-
-  private pullJson(repo: string, p: Pull) {
-    const repoJson = (fullName: string) => {
-      const [owner, name] = fullName.split('/');
-      return { name, full_name: fullName, owner: { login: owner } };
-    };
-    const headRepo = p.headRepo === undefined ? repo : p.headRepo;
-    return {
-      number: p.number,
-      title: p.title,
-      body: p.body,
-      state: p.state,
-      head: { ref: p.head, label: `${(headRepo ?? repo).split('/')[0]}:${p.head}`, repo: headRepo === null ? null : repoJson(headRepo) },
-      base: { ref: p.base, label: `${repo.split('/')[0]}:${p.base}`, repo: repoJson(repo) },
-      html_url: `${this.webUrl}/${repo}/pull/${p.number}`,
-    };
-  }
-
-  /** One page of `list`, as `per_page` and `page` ask (GitHub's defaults: 30, 1). */
-  private page<T>(list: T[], query: URLSearchParams): Page<T> {
-    const perPage = Number(query.get('per_page') ?? 30);
-    const page = Number(query.get('page') ?? 1);
-    return new Page(list.slice((page - 1) * perPage, page * perPage), list.length > page * perPage);
   }
 }
 
