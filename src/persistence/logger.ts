@@ -28,6 +28,23 @@ export interface Logger {
   warn: LogFn;
 }
 
+/**
+ * Writes each entry as one line on stderr: `prefix` and the message (the fields as JSON when there is
+ * none). For library code whose failures must stay visible when no logger was passed (a progress
+ * comment GitHub refused, a warning of the GitHub client), where the engine's silence would hide them.
+ *
+ * @example
+ * const log = options.log ?? stderrLogger('rmapp: ');
+ * log.error({ err }, 'progress comment of run r-1: Bad credentials'); // "rmapp: progress comment of run r-1: Bad credentials"
+ */
+export function stderrLogger(prefix = ''): Logger {
+  const line = (fields: object | string, message?: string): void => {
+    const text = typeof fields === 'string' ? fields : (message ?? JSON.stringify(fields));
+    process.stderr.write(`${prefix}${text}\n`);
+  };
+  return Object.freeze({ error: line, warn: line });
+}
+
 /** Logs nothing: the library's default (see {@link Logger}). */
 export const silentLogger: Logger = Object.freeze({
   error: () => {},

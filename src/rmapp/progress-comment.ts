@@ -4,6 +4,7 @@
  * one. Updates are coalesced and throttled per run (GitHub's secondary rate limits); the comment is
  * found by its marker, so a run resumed elsewhere keeps editing the same comment.
  */
+import { stderrLogger, type Logger } from '../persistence/logger.ts';
 import { FINAL_STATUSES } from '../persistence/run-status.ts';
 import type { Engine } from '../state_machine/engine.ts';
 import type { ErrorData } from '../state_machine/errors.ts';
@@ -45,6 +46,12 @@ export interface ProgressCommentOptions {
   dashboardUrl?: string | undefined;
   /** The branch a run works on (e.g. `rmapp/issue-12`), shown as a link once the run is implementing. */
   branchOf?: ((run: { workflow: string; input: unknown }) => string | null) | undefined;
+  /**
+   * Where a comment GitHub refused is reported (the run goes on; the next edit tries again). The
+   * service and `rmapp run` pass their logger (see {@link progressOptions} in service.ts). Default: one
+   * line on stderr, not the engine's silent logger: a progress comment that fails must be visible.
+   */
+  log?: Logger | undefined;
 }
 
 /** Test output shown in a failed run's comment: its last lines, within a size GitHub renders well. */
@@ -115,6 +122,7 @@ export function attachProgressComments(engine: Engine, github: GitHubOctokit, op
   /** Runs that stopped working here: their view goes once no edit is pending. */
   const closing = new Set<string>();
   const minInterval = options.minIntervalMs ?? 2_000;
+  const log = options.log ?? stderrLogger('rmapp: ');
 
   const view = (runId: string): Promise<RunView | null> => {
     let v = views.get(runId);
@@ -171,7 +179,7 @@ export function attachProgressComments(engine: Engine, github: GitHubOctokit, op
         upsertComment(github, { owner: v.target.owner, repo: v.target.repo }, v.target.issueNumber, `${runId}/progress`, renderProgress(v)),
       )
       .then(() => undefined)
-      .catch((err: unknown) => console.error(`rmapp: progress comment of run ${runId}: ${(err as Error).message}`))
+      .catch((err: unknown) => log.error({ err, runId }, `progress comment of run ${runId}: ${(err as Error).message}`))
       .then(() => {
         if (inFlight.get(runId) !== next) return;
         inFlight.delete(runId);

@@ -113,9 +113,15 @@ export interface GitHubRuntime {
  */
 export function githubRuntime(
   config: RmappConfig,
-  overrides: { github?: GitHubOctokit | undefined; remoteUrl?: ((owner: string, repo: string) => string) | undefined } = {},
+  overrides: {
+    github?: GitHubOctokit | undefined;
+    remoteUrl?: ((owner: string, repo: string) => string) | undefined;
+    /** Where the GitHub client's warnings go (default: stderr lines). */
+    log?: Logger | undefined;
+  } = {},
 ): GitHubRuntime {
   const clientConfig = {
+    log: overrides.log,
     baseUrl: config.github.apiUrl,
     token: config.github.appId ? undefined : config.github.token,
     app: config.github.appId ? { appId: config.github.appId, privateKey: config.github.privateKey as string } : undefined,
@@ -180,9 +186,19 @@ export async function checkSandbox(sandbox: Sandbox, log: Logger, options: { ann
   for (const w of warnings) log.warn(`SANDBOX WARNING: ${w}`);
 }
 
-/** Progress-comment options of the GitHub workflows: stages, links to the branch and the dashboard. */
-export function progressOptions(config: RmappConfig, workflows: AnyWorkflowDefinition[], minIntervalMs?: number): ProgressCommentOptions {
+/**
+ * Progress-comment options of the GitHub workflows: stages, links to the branch and the dashboard, and
+ * the process's logger, where a comment GitHub refused is reported (required here: the service and
+ * `rmapp run` always have one).
+ */
+export function progressOptions(
+  config: RmappConfig,
+  workflows: AnyWorkflowDefinition[],
+  log: Logger,
+  minIntervalMs?: number,
+): ProgressCommentOptions {
   return {
+    log,
     stages: stagesOf(workflows.filter((w) => w.name !== 'GitHubDelivery')),
     minIntervalMs,
     webUrl: webUrl(config.github.apiUrl),
@@ -226,7 +242,11 @@ export function attachGitHubFollowers(
   log: Logger,
   progressIntervalMs?: number,
 ): () => Promise<void> {
-  const progress = attachProgressComments(engine, runtime.github, progressOptions(config, runtime.registry.workflows, progressIntervalMs));
+  const progress = attachProgressComments(
+    engine,
+    runtime.github,
+    progressOptions(config, runtime.registry.workflows, log, progressIntervalMs),
+  );
   void progress.catchUp().catch((err: unknown) => log.warn({ err }, 'progress comments: catching up failed'));
   // Failed runs' workspaces are kept for inspection, then swept (at start and hourly).
   const sweep = () =>
@@ -259,7 +279,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const telemetry =
     options.otel || options.metrics ? await startTelemetry({ otlp: !!options.otel, prometheusEmbedded: !!options.metrics }) : null;
 
-  const runtime = config.githubEnabled ? githubRuntime(config, { github: options.github }) : null;
+  const runtime = config.githubEnabled ? githubRuntime(config, { github: options.github, log }) : null;
   const gh = runtime?.registry ?? null;
   const workspaces = runtime?.workspaces ?? null;
   const workflows: AnyWorkflowDefinition[] = [...(gh?.workflows ?? [])];

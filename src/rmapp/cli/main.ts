@@ -155,8 +155,9 @@ program
       // With GitHub settings in the environment (as `rmapp serve` has them), this worker runs the GitHub
       // workflows too: extra workers of a service share its configuration.
       const config = await loadConfig({ requireWebhookSecret: false, serves: false });
-      const github = config.githubEnabled ? githubRuntime(config) : null;
-      if (github) await checkSandbox(github.sandbox, createLogger({ secrets: [config.github.token, config.github.privateKey] }));
+      const log = createLogger({ secrets: config.githubEnabled ? [config.github.token, config.github.privateKey] : [] });
+      const github = config.githubEnabled ? githubRuntime(config, { log }) : null;
+      if (github) await checkSandbox(github.sandbox, log);
       const { workflows, previousVersions } = await serviceWorkflowSet(github, opts.workflows);
       const engine = createEngine({
         workflows,
@@ -168,12 +169,10 @@ program
         pollMs: o.pollMs,
         workerId: o.workerId,
         retention,
-        logger: createLogger({ secrets: config.githubEnabled ? [config.github.token, config.github.privateKey] : [] }),
+        logger: log,
       });
       github?.registry.bind(engine);
-      const detach = github
-        ? attachGitHubFollowers(engine, config, github, createLogger({ secrets: [config.github.token, config.github.privateKey] }))
-        : null;
+      const detach = github ? attachGitHubFollowers(engine, config, github, log) : null;
       // A database that is down or restarting at start-up is waited for (SIGTERM/SIGINT give up).
       const giveUp = new AbortController();
       const onSignal = () => giveUp.abort();

@@ -66,18 +66,19 @@ export function addRunCommand(program: Command): void {
         );
       const globals = program.opts<{ databaseUrl?: string }>();
       const repo = await resolveRepo(o.repo);
-      const runtime = githubRuntime(config, { remoteUrl: repo.localPath ? () => repo.localPath as string : undefined });
+      const log = createLogger({ secrets: [config.github.token, config.github.privateKey] });
+      const runtime = githubRuntime(config, { remoteUrl: repo.localPath ? () => repo.localPath as string : undefined, log });
       // A foreground command: only the sandbox's warnings, if any, reach stderr.
-      await checkSandbox(runtime.sandbox, createLogger({ secrets: [config.github.token, config.github.privateKey] }), { announce: false });
+      await checkSandbox(runtime.sandbox, log, { announce: false });
       const engine = createEngine({
         workflows: runtime.registry.workflows,
         previousVersions: runtime.registry.previousVersions,
         database: globals.databaseUrl ?? config.databaseUrl,
         concurrency: 4,
-        logger: createLogger({ secrets: [config.github.token, config.github.privateKey] }),
+        logger: log,
       });
       const executor = runtime.registry.bind(engine);
-      const progress = attachProgressComments(engine, runtime.github, progressOptions(config, runtime.registry.workflows));
+      const progress = attachProgressComments(engine, runtime.github, progressOptions(config, runtime.registry.workflows, log));
       const out = (line: unknown) => process.stdout.write(`${o.json ? JSON.stringify(line) : String(line)}\n`);
       let runId = '';
       const mine = (e: { runId: string }) => e.runId === runId;

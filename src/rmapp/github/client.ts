@@ -13,6 +13,7 @@ import { Octokit } from '@octokit/rest';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import Bottleneck from 'bottleneck';
 import { RequestRepositories } from './request-repository.ts';
+import { stderrLogger, type Logger } from '../../persistence/logger.ts';
 
 /**
  * Every request is a `github <METHOD> <route>` span, a child of the step that made it (the route
@@ -78,6 +79,8 @@ export interface GitHubClientConfig {
   minWriteIntervalMs?: number | undefined;
   /** Minimum time between writes that notify people (comments, issues, PRs). Default 3,000 ms (GitHub's advice). */
   minNotifyingWriteIntervalMs?: number | undefined;
+  /** Where Octokit's warnings and errors go, prefixed `github: ` (the service passes its logger). Default: one line each on stderr. */
+  log?: Logger | undefined;
 }
 
 /**
@@ -112,6 +115,7 @@ async function appBotLogin(app: GitHubOctokit): Promise<string> {
 function clientOptions(config: GitHubClientConfig) {
   const retries = config.retries ?? 3;
   const maxWaitS = (config.maxInlineRateLimitWaitMs ?? 60_000) / 1000;
+  const log = config.log ?? stderrLogger();
   const onLimit = (retryAfter: number, _options: unknown, _octokit: unknown, retryCount: number) =>
     retryCount < retries && retryAfter <= maxWaitS;
   return {
@@ -128,8 +132,8 @@ function clientOptions(config: GitHubClientConfig) {
     log: {
       debug: () => {},
       info: () => {},
-      warn: (msg: string) => console.warn(`github: ${msg}`),
-      error: (msg: string) => console.error(`github: ${msg}`),
+      warn: (msg: string) => log.warn(`github: ${msg}`),
+      error: (msg: string) => log.error(`github: ${msg}`),
     },
   };
 }
