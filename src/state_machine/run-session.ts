@@ -141,7 +141,7 @@ export class RunSession implements CommitParticipant, StepHost {
   start(): void {
     const { row, definition } = this;
     const restored = restoreActor(this.host, row, definition, (ev) => this.inspection.onInspect(ev));
-    if ('problem' in restored) return this.failWithoutActor(restored.problem);
+    if ('problem' in restored) return this.finish({ status: 'failed', snapshot: row.snapshot, error: restored.problem });
     const { actor, isNew } = restored;
     this.actor = actor;
     attachStepHost(actor.system, this);
@@ -279,11 +279,6 @@ export class RunSession implements CommitParticipant, StepHost {
     if (!this.can('finish')) return;
     this.phase = { name: 'ending', ending };
     this.markDirty();
-  }
-
-  private failWithoutActor(message: string): void {
-    const error: ErrorData = { name: 'RestoreError', message, code: 'SNAPSHOT_RESTORE_FAILED', category: 'permanent' };
-    this.finish({ status: 'failed', snapshot: this.row.snapshot, error });
   }
 
   private markDirty(): void {

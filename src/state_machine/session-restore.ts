@@ -11,8 +11,13 @@ import type { SessionHost } from './session-host.ts';
 import type { Ending } from './session-phase.ts';
 import { findRestoreProblem } from './snapshot-check.ts';
 
-/** The actor of a claimed run, or why its persisted snapshot cannot be restored. */
-export type RestoredActor = { actor: AnyActor; isNew: boolean } | { problem: string };
+/** The actor of a claimed run, or the failure of a run whose persisted snapshot cannot be restored. */
+export type RestoredActor = { actor: AnyActor; isNew: boolean } | { problem: ErrorData };
+
+function restoreError(reason: string): ErrorData {
+  const message = `The persisted snapshot cannot be restored: ${reason}.`;
+  return { name: 'RestoreError', message, code: 'SNAPSHOT_RESTORE_FAILED', category: 'permanent' };
+}
 
 /**
  * Creates the run's actor (not started) from its persisted snapshot, or fresh when it has none. The
@@ -29,7 +34,7 @@ export function restoreActor(
   const isNew = row.snapshot == null;
   if (!isNew) {
     const problem = findRestoreProblem(definition.machine, row.snapshot);
-    if (problem) return { problem: `The persisted snapshot cannot be restored: ${problem}.` };
+    if (problem) return { problem: restoreError(problem) };
   }
   try {
     const clock = host.clock;
@@ -49,7 +54,7 @@ export function restoreActor(
     });
     return { actor, isNew };
   } catch (err) {
-    return { problem: `The persisted snapshot cannot be restored: ${(err as Error).message}.` };
+    return { problem: restoreError((err as Error).message) };
   }
 }
 
