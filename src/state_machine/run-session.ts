@@ -13,7 +13,7 @@ import type { AnyActor, AnyActorRef } from 'xstate';
 import type { ClaimedRun } from '../persistence/claims.ts';
 import type { CommitResult } from '../persistence/commits.ts';
 import type { HistoryEntry } from '../persistence/runs.ts';
-import type { RunStatus } from '../persistence/schema.ts';
+import type { RunStatus } from '../persistence/run-status.ts';
 import { actorPath, descendants, isMachineActor } from './actor-paths.ts';
 import type { CommitParticipant, PreparedWrite } from './committer.ts';
 import type { WorkflowDefinition } from './definition.ts';
