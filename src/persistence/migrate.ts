@@ -2,7 +2,7 @@
  * Applies the drizzle-kit migrations in `migrations/` at start-up.
  *
  * drizzle's own `migrate()` fails when several processes start together on a fresh database (two of
- * three concurrent migrators died on CREATE TABLE, docs/database-driver.md), so migrations run in one
+ * three concurrent migrators died on CREATE TABLE, docs/facts.md), so migrations run in one
  * transaction holding `pg_advisory_xact_lock`: the second process waits, then finds nothing to do. A database that has migrations this code does not know is refused, never "downgraded".
  */
 import { createHash } from 'node:crypto';

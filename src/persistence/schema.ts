@@ -106,7 +106,7 @@ export const runs = pgTable(
 /**
  * Append-only history: one row per commit of a run, holding that commit's events in order (see
  * {@link HistoryEvent}). One row per commit rather than per event: a 6-step run appends 7 rows instead
- * of 21, which took the WAL of a 6-step run from 12.6 KB to the figure in bench/README.md.
+ * of 21, which took the WAL of a 6-step run from 12.6 KB to the figure in the README ("Benchmark").
  */
 export const runHistory = pgTable(
   'rmapp_run_history',

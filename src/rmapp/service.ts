@@ -367,7 +367,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     log,
     async stop(stopOptions = {}) {
       await server.close();
-      await engine.stop({ graceMs: stopOptions.graceMs ?? 10_000 });
+      await engine.stop({ graceMs: stopOptions.graceMs });
       await detach();
       stopInspector?.();
       await telemetry?.shutdown().catch(() => {});

@@ -2,7 +2,7 @@
  * Run ids: UUID version 7 (RFC 9562) — 48 bits of Unix milliseconds, then random bits — so new runs
  * and their history rows land at the right-hand end of their indexes instead of on random pages.
  * Random (v4) ids dirtied a random index page per insert: after each checkpoint each of those is a
- * full-page image in the WAL (bench/README.md has the figures).
+ * full-page image in the WAL (the README's "Benchmark" section has the figures).
  */
 import { randomBytes } from 'node:crypto';
 

@@ -15,11 +15,11 @@
  * callbacks run in every phase, and decide whether the session ends), and the replay of a restored
  * snapshot inside `start()` (state entries it produces are not news).
  */
-import type { RunStatus } from '../persistence/run-status.ts';
+import type { FinalStatus } from '../persistence/run-status.ts';
 import type { ErrorData } from './errors.ts';
 
 /** The statuses a run ends in. */
-export type FinalStatus = Extract<RunStatus, 'succeeded' | 'failed' | 'cancelled'>;
+export type { FinalStatus };
 
 /** How the run ends: what its final write carries. */
 export interface Ending {

@@ -3,12 +3,13 @@
  * trace; `RMAPP_DEBUG=1` adds stacks for unexpected failures.
  */
 import { readFileSync } from 'node:fs';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import type { Engine } from '../../state_machine/engine.ts';
 import { WorkflowError } from '../../state_machine/errors.ts';
 import { isFinalStatus, RUN_STATUSES, type RunStatus } from '../../persistence/run-status.ts';
 import { formatRunDetails, formatRunList, runToJson } from './format.ts';
 import { addPruneCommand } from './prune-command.ts';
+import { positiveInt } from './positive-int.ts';
 import { addServeCommand } from './serve-command.ts';
 import { addRunCommand } from './run-command.ts';
 import { addVersionsCommand } from './versions-command.ts';
@@ -38,12 +39,6 @@ program
   .showHelpAfterError('(run with --help for usage)')
   .addOption(new Option('--workflows <module>', 'module exporting `workflows` (default: the built-in registry)').env('RMAPP_WORKFLOWS'))
   .addOption(new Option('--database-url <url>', 'Postgres connection string (default: embedded PGlite under .rmapp/)').env('DATABASE_URL'));
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer');
-  return n;
-}
 
 function parseJson(what: string, text: string): unknown {
   try {
@@ -104,9 +99,9 @@ program
 program
   .command('worker')
   .description('run workflows until SIGTERM/SIGINT (graceful: running steps finish, leases are released)')
-  .option('-c, --concurrency <n>', 'runs executed at once', positiveInt, 50)
+  .option('-c, --concurrency <n>', "runs executed at once (default: the engine's, DEFAULT_ENGINE_OPTIONS)", positiveInt)
   .option('--lease-ms <ms>', "lease length; a dead worker's runs move on after it", positiveInt)
-  .option('--grace-ms <ms>', 'how long running steps may take to finish on shutdown', positiveInt, 10_000)
+  .option('--grace-ms <ms>', "how long running steps may take to finish on shutdown (default: the engine's, 10 s)", positiveInt)
   .option('--evict-after-ms <ms>', 'runs that only wait longer than this leave memory', positiveInt)
   .option('--poll-ms <ms>', 'fallback polling interval when no notification arrives', positiveInt)
   .option('--worker-id <id>', 'stable id, unique among live workers: a restarted worker takes its old runs back at once')
@@ -118,9 +113,9 @@ program
   .option('--no-retention', 'do not prune finished runs from this worker')
   .action(
     async (o: {
-      concurrency: number;
+      concurrency?: number;
       leaseMs?: number;
-      graceMs: number;
+      graceMs?: number;
       evictAfterMs?: number;
       pollMs?: number;
       workerId?: string;
@@ -199,7 +194,7 @@ program
       );
       await new Promise<void>((resolve) => {
         const stop = (sig: string) => {
-          process.stderr.write(`rmapp worker: ${sig}, finishing running steps (up to ${o.graceMs} ms)…\n`);
+          process.stderr.write(`rmapp worker: ${sig}, finishing running steps${o.graceMs ? ` (up to ${o.graceMs} ms)` : ''}…\n`);
           resolve();
         };
         process.once('SIGTERM', () => stop('SIGTERM'));

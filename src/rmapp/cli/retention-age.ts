@@ -9,6 +9,7 @@
  */
 import { InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_RETENTION, formatDuration, parseDuration, type RetentionPolicy } from '../../persistence/retention.ts';
+import type { FinalStatus } from '../../persistence/run-status.ts';
 
 /** The forms a retention age may take, as the help lists them. */
 export const RETENTION_AGE_FORMS = '7d, 12h, 30m, 45s, 500ms, or never';
@@ -38,7 +39,7 @@ export function parseRetentionAge(value: string): number {
  * @example
  * program.addOption(retentionAgeOption('retain-failed', 'failed', 'prune failed runs this long after they finish'));
  */
-export function retentionAgeOption(flag: string, status: 'succeeded' | 'failed' | 'cancelled', description: string): Option {
+export function retentionAgeOption(flag: string, status: FinalStatus, description: string): Option {
   const key = `${status}Ms` as keyof RetentionPolicy;
   return new Option(`--${flag} <age>`, `${description} (${RETENTION_AGE_FORMS})`)
     .argParser(parseRetentionAge)

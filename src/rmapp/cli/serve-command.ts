@@ -1,5 +1,6 @@
 /** `rmapp serve`: the service (HTTP server + worker) until SIGTERM/SIGINT. */
 import type { Command } from 'commander';
+import { positiveInt } from './positive-int.ts';
 
 export function addServeCommand(program: Command): void {
   program
@@ -11,7 +12,7 @@ export function addServeCommand(program: Command): void {
     .option('--inspect [ws-url]', "stream every run's actors to a Stately Inspector WebSocket endpoint", false)
     .option('--otel', 'export traces and metrics over OTLP/HTTP, configured by the OTEL_* environment variables')
     .option('--metrics', 'serve Prometheus metrics at /metrics')
-    .option('--grace-ms <ms>', 'how long running steps may take to finish on shutdown', '10000')
+    .option('--grace-ms <ms>', "how long running steps may take to finish on shutdown (default: the engine's, 10 s)", positiveInt)
     .action(
       async (o: {
         config?: string;
@@ -20,7 +21,7 @@ export function addServeCommand(program: Command): void {
         inspect: string | boolean;
         otel?: boolean;
         metrics?: boolean;
-        graceMs: string;
+        graceMs?: number;
       }) => {
         // Loaded here, not at the top: the CLI starts without them (README "CLI").
         const [{ loadConfig }, { startService }, { loadWorkflowSet }] = await Promise.all([
@@ -49,7 +50,7 @@ export function addServeCommand(program: Command): void {
           process.once('SIGINT', () => resolve());
         });
         service.log.info('rmapp serve: shutting down, finishing running steps');
-        await service.stop({ graceMs: Number(o.graceMs) });
+        await service.stop({ graceMs: o.graceMs });
         process.stderr.write('rmapp serve: stopped.\n');
       },
     );

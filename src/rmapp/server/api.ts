@@ -4,7 +4,7 @@
  * workflows with their input's JSON Schema; starting runs and sending events are in api-writes.ts.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { RUN_STATUSES, type RunStatus } from '../../persistence/schema.ts';
+import { RUN_STATUSES, type RunStatus } from '../../persistence/run-status.ts';
 import { chartOf } from '../../state_machine/chart.ts';
 import type { Engine } from '../../state_machine/engine.ts';
 import { RunNotFoundError, ValidationError } from '../../state_machine/errors.ts';

@@ -4,7 +4,7 @@
  * entries as the events the engine emitted to subscribers while the run went (history and progress
  * hooks must agree).
  */
-import type { HistoryEvent } from '../../persistence/schema.ts';
+import type { HistoryEvent } from '../../persistence/run-status.ts';
 import type { ErrorData } from '../errors.ts';
 import { shouldRetry, type RetryPolicy } from '../retry-policy.ts';
 import type { ChildInstance, WorkflowPath } from './paths.ts';

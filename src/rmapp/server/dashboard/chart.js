@@ -2,7 +2,7 @@
 // boxes at their places, edges along their routes with their labels where ELK put them (clear of the
 // boxes), each edge classed by kind (event, after, always, outcome; guarded), and the initial marker
 // of every compound state. Current, done and failed states are marked from the run.
-const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+import { esc } from '/html.js';
 
 export function drawLaidOut(chart, layout, marks) {
   const nodes = new Map();

@@ -1,7 +1,7 @@
 // The dashboard's forms: starting a run (fields generated from the workflow's input JSON Schema, which
 // GET /api/workflows gives from its zod schema) and sending an event to a run (the events its current
 // state accepts, with an optional JSON payload). Both POST under the API's CSRF header rule.
-const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+import { esc } from '/html.js';
 
 /** Form fields for an object schema's properties; one JSON box for any other schema. */
 export function schemaFields(schema) {

@@ -2,7 +2,7 @@
 // `step.started` to its end, with its duration; a failed attempt's backoff until `nextAttemptAt`; a
 // step sleeping until a time), the signals the run took with their payloads, and, for a waiting run,
 // the time it wakes up.
-const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+import { esc } from '/html.js';
 const ms = (n) => (n < 1000 ? `${Math.round(n)} ms` : n < 60_000 ? `${(n / 1000).toFixed(1)} s` : `${(n / 60_000).toFixed(1)} min`);
 const t = (d) => new Date(d).getTime();
 
