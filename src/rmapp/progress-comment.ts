@@ -127,7 +127,7 @@ export function attachProgressComments(engine: Engine, github: GitHubOctokit, op
   const view = (runId: string): Promise<RunView | null> => {
     let v = views.get(runId);
     if (!v) {
-      v = engine.get(runId).then(async (run) => {
+      const reading: Promise<RunView | null> = engine.get(runId).then(async (run) => {
         const input = run.input as (Partial<Target> & { pullNumber?: number }) | null;
         const number = input?.issueNumber ?? input?.pullNumber;
         if (!input?.owner || !input.repo || !number) return null; // not an issue or PR run
@@ -155,6 +155,14 @@ export function attachProgressComments(engine: Engine, github: GitHubOctokit, op
             view.messages.push((h.data as { message: string }).message);
         }
         return view;
+      });
+      // The run could not be read (a database blip, a run pruned meanwhile): no edit this time, and no
+      // view kept, so the next event of the run reads it again. Events fire and forget their update,
+      // so a rejection here would reach nobody and end the process.
+      v = reading.catch((err: unknown) => {
+        log.warn({ err, runId }, `progress comment of run ${runId}: reading the run failed: ${(err as Error).message}`);
+        if (views.get(runId) === v) views.delete(runId);
+        return null;
       });
       views.set(runId, v);
     }

@@ -90,6 +90,8 @@ export const DEFAULT_ENGINE_OPTIONS = Object.freeze({
   migrate: true,
   history: Object.freeze({ maxRows: 2_000, keepLast: 1_000 }) as Readonly<HistoryBound>,
   retentionIntervalMs: 15 * 60_000,
+  /** How long `engine.stop()` lets running steps finish before it gives their runs up. */
+  stopGraceMs: 10_000,
   signalBufferMs: DEFAULT_BUFFER_MS,
   limits: DEFAULT_LIMITS,
   clock: systemClock as Clock,

@@ -344,7 +344,7 @@ export class Engine extends RunQueries {
   async stop(options: { graceMs?: number } = {}): Promise<void> {
     const worker = this.worker;
     this.worker = null;
-    await worker?.stop(options.graceMs ?? 10_000);
+    await worker?.stop(options.graceMs ?? DEFAULT_ENGINE_OPTIONS.stopGraceMs);
     this.stopMetrics?.();
     this.stopMetrics = null;
     await this.retentionJob?.stop();
