@@ -10,7 +10,7 @@
  */
 import { sqlLiteral, type Database, type Queryable } from './database.ts';
 import { RUN_COLUMNS, toRunRow } from './rows.ts';
-import type { RunRow } from './schema.ts';
+import type { RunRow } from './row-types.ts';
 
 /** The text keys a worker's definitions are matched by (see the module comment). */
 function definitionKeys(definitions: [string, string][]): string[] {

@@ -1,5 +1,6 @@
 /** Maps raw rows (snake_case, from hand-written SQL) to the schema's typed shapes (`$inferSelect`). */
-import type { HistoryRow, RunRow, RunStatus } from './schema.ts';
+import type { HistoryRow, RunRow } from './row-types.ts';
+import type { RunStatus } from './run-status.ts';
 
 /** Columns in the order {@link toRunRow} expects; use as `select ${RUN_COLUMNS} from rmapp_runs`. */
 export const RUN_COLUMNS = `id, workflow, workflow_version, status, status_message, snapshot, state_value, input, output, error,

@@ -1,7 +1,7 @@
 /** Creating and reading runs and their history (not the hot path: see `claims.ts` and `commits.ts` for that). */
 import type { Queryable } from './database.ts';
 import { HISTORY_COLUMNS, RUN_COLUMNS, toHistoryRow, toRunRow } from './rows.ts';
-import type { RunRow } from './schema.ts';
+import type { RunRow } from './row-types.ts';
 import type { HistoryEvent, RunStatus } from './run-status.ts';
 
 /** Channel a worker LISTENs on: the payload is a run id that has something to do now. */

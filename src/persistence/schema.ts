@@ -7,6 +7,7 @@ import { sql } from 'drizzle-orm';
 import { bigserial, boolean, check, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 
 import { type RunStatus } from './run-status.ts';
+import type { HistoryRow, RunRow } from './row-types.ts';
 
 export { FINAL_STATUSES, RUN_STATUSES, type HistoryEvent, type RunStatus } from './run-status.ts';
 
@@ -166,7 +167,15 @@ export const runArtifacts = pgTable(
   (t) => [primaryKey({ name: 'rmapp_run_artifacts_pk', columns: [t.runId, t.name] })],
 );
 
-export type RunRow = typeof runs.$inferSelect;
-export type HistoryRow = typeof runHistory.$inferSelect;
+export type { HistoryRow, RunRow } from './row-types.ts';
+
+/** True when A and B are the same type (each assignable to the other, in both directions). */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+// The Drizzle-free row types (row-types.ts) must be exactly what the tables infer: a column added,
+// removed or retyped here without changing them fails the build on these lines.
+const runRowMatches: Same<RunRow, typeof runs.$inferSelect> = true;
+const historyRowMatches: Same<HistoryRow, typeof runHistory.$inferSelect> = true;
+void runRowMatches;
+void historyRowMatches;
 
 export type InboxRow = typeof runInbox.$inferSelect;

@@ -12,7 +12,7 @@ import type { AnyWorkflowDefinition } from './definition.ts';
 import { ValidationError } from './errors.ts';
 import { DEFAULT_LIMITS, resolveLimits, type Limits } from './limits.ts';
 import type { RetryPolicy } from './retry-policy.ts';
-import { systemClock, type Clock } from './session-host.ts';
+import { systemClock, type Clock } from './clock.ts';
 
 /** Options of {@link createEngine}. */
 export interface EngineOptions {

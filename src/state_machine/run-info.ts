@@ -1,5 +1,5 @@
 /** The public view of a run: what `engine.get`, `engine.list` and the CLI show. */
-import type { RunRow } from '../persistence/schema.ts';
+import type { RunRow } from '../persistence/row-types.ts';
 import type { RunStatus } from '../persistence/run-status.ts';
 import type { WorkflowDefinition } from './definition.ts';
 import type { ErrorData } from './errors.ts';

@@ -7,7 +7,7 @@
  * as failed with category `timeout`) stays with the session, behind its phase guard.
  */
 import type { ErrorData } from './errors.ts';
-import type { Clock } from './session-host.ts';
+import type { Clock } from './clock.ts';
 
 /** The longest delay `setTimeout` holds (2^31 - 1 ms, ~24.8 days). */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;

@@ -2,7 +2,7 @@
  * A clock that moves only when told: `advance(1h)` fires every `after` delay, backoff, sleep and
  * timeout due in that hour, in order, in milliseconds of real time.
  */
-import type { Clock } from '../session-host.ts';
+import type { Clock } from '../clock.ts';
 
 interface Timer {
   id: number;
