@@ -113,15 +113,7 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
           ));
         const who = author ? `@${author} ` : '';
         const body = `${who}I could not do this: ${input.error.message.replace(/^\w+: /, '')}${input.error.category === 'validation' ? '' : ` (\`${input.error.category}\`)`}`;
-        const reply = await replyToReviewComment(
-          deps.github,
-          { owner: input.owner, repo: input.repo },
-          input.pullNumber,
-          input.commentId,
-          idempotencyKey,
-          body,
-        );
-        return { replyId: reply.id };
+        return replyInThread(deps.github, input, idempotencyKey, body);
       },
       { kind: 'github' },
     ),
@@ -129,19 +121,22 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
     respond: step(
       async ({ input, idempotencyKey }) => {
         const body = input.commit ? `Done in ${input.commit.slice(0, 12)}.` : 'I looked at this and found nothing to change.';
-        const reply = await replyToReviewComment(
-          deps.github,
-          { owner: input.owner, repo: input.repo },
-          input.pullNumber,
-          input.commentId,
-          idempotencyKey,
-          body,
-        );
-        return { replyId: reply.id };
+        return replyInThread(deps.github, input, idempotencyKey, body);
       },
       { kind: 'github' },
     ),
   };
+}
+
+/** Replies once, in the review comment's thread (the reply of `respond` or `reportFailure`). */
+async function replyInThread(
+  github: GitHubOctokit,
+  at: { owner: string; repo: string; pullNumber: number; commentId: number },
+  idempotencyKey: string,
+  body: string,
+): Promise<{ replyId: number }> {
+  const reply = await replyToReviewComment(github, { owner: at.owner, repo: at.repo }, at.pullNumber, at.commentId, idempotencyKey, body);
+  return { replyId: reply.id };
 }
 
 /**
