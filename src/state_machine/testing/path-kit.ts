@@ -13,6 +13,7 @@
  * Runs are independent, so paths may be checked concurrently; a path with an `after` delay moves the
  * shared clock and so runs alone (the kit serializes it).
  */
+import { isFinalStatus } from '../../persistence/run-status.ts';
 import type { AnyWorkflowDefinition } from '../definition.ts';
 import { resolveRetryPolicy, type RetryPolicy } from '../retry-policy.ts';
 import type { RunInfo } from '../run-info.ts';
@@ -94,7 +95,6 @@ interface RunRow {
 }
 
 const isAfter = (e: PathEvent) => e.type.startsWith('xstate.after.');
-const FINAL = ['succeeded', 'failed', 'cancelled'];
 
 /**
  * Creates a {@link PathKit} for one or more workflows: same names and versions, steps scripted, no
@@ -195,7 +195,7 @@ export async function createPathKit(
       const failed = typeof want.value === 'string' && !!def.failureStates?.includes(want.value);
       return row.status === (failed ? 'failed' : 'succeeded') && sameValue && sameContext;
     }
-    return !FINAL.includes(row.status) && sameValue && sameContext;
+    return !isFinalStatus(row.status) && sameValue && sameContext;
   };
 
   interface Drive {
@@ -336,7 +336,7 @@ export async function createPathKit(
       const points: PathPoint[] = [];
       const version = definitionOf(path.workflow).version;
       const d = await drive(path, undefined, (i, row) => {
-        if (FINAL.includes(row.status) || !row.snapshot) return;
+        if (isFinalStatus(row.status) || !row.snapshot) return;
         const now = kit.clock.now();
         const timers = (row.timers ?? []).map(({ dueAt, ...t }) => ({ ...t, dueInMs: Math.max(0, dueAt - now) }));
         points.push({
