@@ -354,6 +354,19 @@ it('a foreign Host (DNS rebinding) is refused on every route but the signed webh
   );
 });
 
+it('a request with two Host headers is a 400, whichever comes first', async () => {
+  for (const [first, second] of [
+    [`127.0.0.1:${port}`, ATTACKER()],
+    [ATTACKER(), `127.0.0.1:${port}`],
+  ]) {
+    const res = await raw(`GET /api/runs HTTP/1.1\r\nHost: ${first}\r\nHost: ${second}\r\nConnection: close\r\n\r\n`);
+    expect(res.status, `Host ${first} then ${second}`).toBe(400);
+    expect(res.text).toContain('more than one Host header');
+  }
+  const single = await raw(`GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`);
+  expect(single.status).toBe(200);
+});
+
 it('a POST whose Origin is not the service is refused; its own dashboard origin passes', async () => {
   const post = (origin?: string) =>
     send('/api/runs/no-such-run/cancel', { method: 'POST', headers: { 'x-rmapp-request': '1', ...(origin ? { origin } : {}) } });

@@ -148,6 +148,11 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
     const url = requestUrl(req);
     const path = url.pathname;
     const method = req.method ?? 'GET';
+    // Two Host lines: Node keeps the first, a proxy in front may have routed by the other (RFC 9112 §3.2
+    // asks for a 400), so the host check would judge a name the request was not sent to.
+    if ((req.headersDistinct.host?.length ?? 0) > 1) {
+      return sendJson(res, 400, { error: 'The request has more than one Host header; send exactly one.' });
+    }
     if (path === '/webhooks/github') {
       if (method !== 'POST') return sendJson(res, 405, { error: 'Use POST.' });
       if (!options.webhook)
