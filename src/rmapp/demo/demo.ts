@@ -79,7 +79,9 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
   const token = randomBytes(16).toString('hex');
   const secret = randomBytes(16).toString('hex');
   const emulator = new GitHubEmulator(token, 'rmapp[bot]');
-  const apiUrl = await emulator.start({ web: (path) => githubWebPage(emulator, path) });
+  const gitDir = (owner: string, repo: string) =>
+    owner === SAMPLE_OWNER && repo === SAMPLE_REPO ? join(home, 'remotes', `${SAMPLE_REPO}.git`) : undefined;
+  const apiUrl = await emulator.start({ web: (path) => githubWebPage(emulator, path, { gitDir }) });
   const githubUrl = apiUrl.replace(/\/api\/v3$/, '');
   emulator.webUrl = githubUrl;
   const fullName = `${SAMPLE_OWNER}/${SAMPLE_REPO}`;

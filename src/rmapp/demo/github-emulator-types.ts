@@ -103,7 +103,7 @@ export interface EmulatorServeOptions {
    * The web pages outside the API prefix (as GitHub Enterprise Server serves its web UI next to
    * `/api/v3`): the HTML of a GET path, or undefined for 404. Default: none.
    */
-  web?: ((path: string) => string | undefined) | undefined;
+  web?: ((path: string) => string | undefined | Promise<string | undefined>) | undefined;
 }
 
 /** A GitHub App JWT: RS256, signed by the app's key, `iss` the app id, issued and not expired. */

@@ -141,7 +141,7 @@ export class GitHubEmulator {
     const rawPath = aliased ? `/repos/${aliased.split('/').map(encodeURIComponent).join('/')}${byId?.[2] ?? ''}` : requestPath;
     const path = safeDecode(requestPath);
     if (!underPrefix && this.web && method === 'GET') {
-      const html = this.web(safeDecode(url.pathname));
+      const html = await Promise.resolve(this.web(safeDecode(url.pathname))).catch(() => undefined);
       res.writeHead(html === undefined ? 404 : 200, { 'content-type': 'text/html; charset=utf-8' });
       return void res.end(html ?? '<!doctype html><title>Not found</title><p>Not found.</p>');
     }

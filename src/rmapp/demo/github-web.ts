@@ -4,6 +4,7 @@
  * (the progress comment edited in place, the bot's replies). Plain HTML that reloads itself every
  * two seconds; every text is escaped, shown as written (Markdown is not rendered).
  */
+import { runCommand } from '../process.ts';
 import type { GitHubEmulator } from './github-emulator.ts';
 
 const escape = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -23,11 +24,54 @@ function comment(c: { body: string; user: { login: string }; created_at: string;
   return `<article class="comment${bot}"><header><b>${escape(c.user.login)}</b>${where} <span class="meta">${escape(c.created_at)}</span></header><pre>${escape(c.body)}</pre></article>`;
 }
 
+/** Branch names the tree page reads: git's own rules, narrowed (no `..`, no leading `-`, no `@{`). */
+const BRANCH = /^(?!-)(?!.*\.\.)(?!.*@\{)[\w./-]{1,200}$/;
+
 /**
- * The page at `path` (`/`, `/{owner}/{repo}/issues/{n}`, `/{owner}/{repo}/pull/{n}`), or undefined
- * (404). Pass it as the emulator's `web` option.
+ * A branch as GitHub's `tree/` page would show it (the progress comment links the run's branch there):
+ * its last commits with their messages and authors, and its files. Read with git from the bare remote;
+ * the name comes from the URL, so it is checked and passed as one argument, never to a shell.
  */
-export function githubWebPage(emulator: GitHubEmulator, path: string): string | undefined {
+async function treePage(gitDir: string, repo: string, branch: string): Promise<string | undefined> {
+  if (!BRANCH.test(branch)) return undefined;
+  const git = (...args: string[]) => runCommand(['git', '--git-dir', gitDir, ...args], { inheritEnv: false, timeoutMs: 10_000 });
+  const ref = `refs/heads/${branch}`;
+  const log = await git('log', '-n', '20', '--format=%h%x00%an%x00%aI%x00%B%x1e', '--end-of-options', ref, '--');
+  if (log.exitCode !== 0) return undefined;
+  const files = await git('ls-tree', '-r', '--name-only', '--end-of-options', ref);
+  const commits = log.stdout
+    .split('\x1e')
+    .map((entry) => entry.replace(/^\n/, ''))
+    .filter(Boolean)
+    .map((entry) => {
+      const [sha = '', author = '', date = '', message = ''] = entry.split('\0');
+      return `<article class="comment"><header><code>${escape(sha)}</code> <b>${escape(author)}</b> <span class="meta">${escape(date)}</span></header><pre>${escape(message.trim())}</pre></article>`;
+    });
+  const list = files.stdout.split('\n').filter(Boolean);
+  return page(
+    `${branch} · ${repo}`,
+    `<p><a href="/">← Local GitHub</a></p><h1>${escape(repo)} <span class="meta">at ${escape(branch)}</span></h1><h2>Commits</h2>${commits.join('')}<h2>Files</h2><ul>${list.map((f) => `<li><code>${escape(f)}</code></li>`).join('')}</ul>`,
+  );
+}
+
+/** Where the web pages find a repository's git data (the demo's bare remotes). */
+export interface GitHubWebOptions {
+  /** The bare repository of `owner/repo`, or undefined when there is none. */
+  gitDir?: ((owner: string, repo: string) => string | undefined) | undefined;
+}
+
+/**
+ * The page at `path` (`/`, `/{owner}/{repo}/issues/{n}`, `/{owner}/{repo}/pull/{n}`,
+ * `/{owner}/{repo}/tree/{branch}` when {@link GitHubWebOptions.gitDir} knows the repository), or
+ * undefined (404). Pass it as the emulator's `web` option.
+ */
+export async function githubWebPage(emulator: GitHubEmulator, path: string, options: GitHubWebOptions = {}): Promise<string | undefined> {
+  const tree = /^\/([^/]+)\/([^/]+)\/tree\/(.+)$/.exec(path);
+  if (tree) {
+    const [, owner, repo, branch] = tree as unknown as [string, string, string, string];
+    const dir = emulator.repos.has(`${owner}/${repo}`) ? options.gitDir?.(owner, repo) : undefined;
+    return dir ? treePage(dir, `${owner}/${repo}`, branch) : undefined;
+  }
   if (path === '/') {
     const issues = [...emulator.issues].map(([key, issue]) => {
       const [repo, n] = key.split('#') as [string, string];
