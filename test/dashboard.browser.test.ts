@@ -144,6 +144,16 @@ it('refuses bad starts and events with a 4xx that names the mistake', async () =
     status: 400,
     body: { error: expect.stringMatching(/is reserved/) },
   });
+  expect(await post(`/runs/${body.id}/events?waitMs=abc`, '{"type":"approve"}')).toMatchObject({
+    status: 400,
+    body: { error: expect.stringMatching(/^waitMs must be a whole number of milliseconds from 0 to 10000, not "abc"/) },
+  });
+  // An event the waiting state does not accept: the answer says the run ignored it, not that it was "sent".
+  await until(async () => (await service.engine.get(body.id as string)).status === 'waiting');
+  expect(await post(`/runs/${body.id}/events?waitMs=10000`, '{"type":"nonsense"}')).toMatchObject({
+    status: 202,
+    body: { delivered: true, outcome: 'ignored' },
+  });
   await service.engine.cancel(body.id as string, 'test over');
 });
 
@@ -168,6 +178,7 @@ it('starts a run from the form; the waiting run shows its wake-up, an `after` ed
   await page.locator('#event-type').selectOption('approve');
   await page.locator('#event-payload').fill('{"by":"ada"}');
   await page.locator('#event-form button[type="submit"]').click();
+  await page.locator('#event-result', { hasText: 'The run took approve.' }).waitFor();
   await page.locator('#run-title [data-status="succeeded"]').waitFor();
   expect((await service.engine.get(id)).output).toEqual({ approvals: 1, approvedBy: 'ada' });
   expect(await page.locator('#signals').textContent()).toContain('"by": "ada"');

@@ -1,7 +1,8 @@
 /**
  * The API's writes that start and steer runs (the dashboard's forms use them; scripts may):
  * `POST /api/runs` `{ workflow, input, idempotencyKey? }` → 201 `{ id }`, and `POST /api/runs/:id/events`
- * with an event `{ type, ...payload }` → 202 `{ delivered }`. Both sit behind the token, Host, Origin
+ * with an event `{ type, ...payload }` → 202 `{ delivered, outcome }` (`?waitMs=` up to 10,000 waits for the
+ * run to take it, so `outcome` can say `received` or `ignored` rather than `queued`). Both sit behind the token, Host, Origin
  * and `X-Rmapp-Request` rules of every API write (http-server.ts). A client's mistake — a body that is
  * not a JSON object, an unknown workflow, input the workflow's schema refuses, a malformed or reserved
  * event, a run that has finished — is a 4xx whose message names what is wrong and how to fix it.
@@ -47,6 +48,18 @@ const startBody = z
   .object({ workflow: z.string().min(1), input: z.unknown().optional(), idempotencyKey: z.string().min(1).max(200).optional() })
   .strict();
 
+/** Longest `?waitMs=` of an event: a form waits for the outcome, not for a run that is not running. */
+const MAX_EVENT_WAIT_MS = 10_000;
+
+/** The `waitMs` query parameter of an event write (0 when absent); a {@link ClientError} when malformed. */
+function eventWaitMs(req: IncomingMessage): number {
+  const raw = new URL(req.url ?? '/', 'http://x').searchParams.get('waitMs');
+  if (raw === null) return 0;
+  if (!/^\d{1,5}$/.test(raw) || Number(raw) > MAX_EVENT_WAIT_MS)
+    throw new ClientError(400, `waitMs must be a whole number of milliseconds from 0 to ${MAX_EVENT_WAIT_MS}, not "${raw.slice(0, 20)}".`);
+  return Number(raw);
+}
+
 /** The engine's refusals of a client's request, as 4xx; anything else is the server's problem. */
 function clientStatus(err: unknown): number | null {
   if (err instanceof RunNotFoundError) return 404;
@@ -78,11 +91,12 @@ export async function handleApiWrites(engine: Engine, req: IncomingMessage, res:
       return true;
     }
     const id = parts[1] as string;
+    const waitMs = eventWaitMs(req);
     const body = await jsonObject(req, '{"type":"approve"}');
     if (typeof body.type !== 'string' || body.type === '')
       throw new ClientError(400, 'The event needs a non-empty string "type", e.g. {"type":"approve"}; other fields are its payload.');
-    const result = await engine.send(id, body as { type: string });
-    sendJson(res, 202, { delivered: result.delivered });
+    const result = await engine.send(id, body as { type: string }, { waitMs });
+    sendJson(res, 202, { delivered: result.delivered, outcome: result.outcome });
     return true;
   } catch (err) {
     const status = clientStatus(err);

@@ -114,13 +114,24 @@ export function acceptedEvents(chart, active) {
   return [...out].map(([type, guarded]) => ({ type, guarded }));
 }
 
+/** What the form says of each outcome the API reports (the engine's SendResult). */
+const OUTCOMES = {
+  received: (type) => `The run took ${type}.`,
+  ignored: (type) => `The run ignored ${type}: its state no longer accepts it (a guard, or it moved on).`,
+  expired: (type) => `${type} expired in the run's inbox before a state accepted it.`,
+  queued: (type) => `${type} is queued: the run takes it when its worker next runs it.`,
+  duplicate: (type) => `Not sent: ${type} with this key was sent before.`,
+};
+
 /** The "Send an event" form in `container` (kept across re-renders while the accepted events stay the same). */
 export function eventForm(container, runId, events, onSent) {
   const signature = events.map((e) => e.type).join('\n');
   if (container.dataset.events === signature) return;
   container.dataset.events = signature;
   if (!events.length) {
-    container.innerHTML = '';
+    // The run took the event and left the states that accept any: the answer stays in view.
+    const last = container.dataset.result;
+    container.innerHTML = last ? `<p id="event-result" class="muted">${esc(last)}</p>` : '';
     return;
   }
   container.innerHTML = `<section><h2>Send an event</h2><form id="event-form">
@@ -141,9 +152,13 @@ export function eventForm(container, runId, events, onSent) {
         }
       }
       const type = container.querySelector('#event-type').value;
-      const answer = await post(`/runs/${encodeURIComponent(runId)}/events`, { ...payload, type });
       result.className = 'muted';
-      result.textContent = answer.delivered ? `Sent ${type}.` : `Not sent: a duplicate.`;
+      result.textContent = `Sending ${type}…`;
+      const answer = await post(`/runs/${encodeURIComponent(runId)}/events?waitMs=3000`, { ...payload, type });
+      const outcome = OUTCOMES[answer.outcome] ?? ((t) => `${t}: ${answer.outcome}.`);
+      result.className = answer.outcome === 'received' ? 'muted' : 'error';
+      result.textContent = outcome(type);
+      container.dataset.result = result.textContent;
       onSent();
     } catch (err) {
       result.className = 'error';
