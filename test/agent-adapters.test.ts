@@ -34,7 +34,7 @@ function memorySession(path = '0.implementing', attempt = 1) {
       artifacts.set(name, copy);
       saves.push({ name, value: copy });
     },
-    getArtifact: async <T,>(name: string) => artifacts.get(name) as T | undefined,
+    getArtifact: async <T>(name: string) => artifacts.get(name) as T | undefined,
   };
   return { session, artifacts, saves };
 }
@@ -82,7 +82,14 @@ it('codex: exec --json events become the transcript with token usage and no cost
   expect(argv).toContain('--json');
   expect(argv.at(-1)).toBe('-');
   expect(result.text).toBe('Updated hello.js.');
-  expect(result.usage).toMatchObject({ turns: 1, toolCalls: 3, inputTokens: 24763, cachedInputTokens: 24448, outputTokens: 122, costUsd: null });
+  expect(result.usage).toMatchObject({
+    turns: 1,
+    toolCalls: 3,
+    inputTokens: 24763,
+    cachedInputTokens: 24448,
+    outputTokens: 122,
+    costUsd: null,
+  });
   const stored = artifacts.get(result.artifact as string) as Transcript;
   expect(stored.entries.filter((e) => e.kind === 'tool_call').map((e) => e.kind === 'tool_call' && e.name)).toEqual([
     'shell',
@@ -107,7 +114,10 @@ it('aider: the prompt is a message file (not argv, not committed); the chat hist
   const stored = artifacts.get(result.artifact as string) as Transcript;
   const user = stored.entries.find((e) => e.kind === 'text' && e.role === 'user');
   expect(user?.kind === 'text' && user.text).toContain('Implement issue #7');
-  expect(stored.entries.filter((e) => e.kind === 'tool_call').map((e) => e.kind === 'tool_call' && e.input)).toEqual(['step-1.txt', 'step-2.txt']);
+  expect(stored.entries.filter((e) => e.kind === 'tool_call').map((e) => e.kind === 'tool_call' && e.input)).toEqual([
+    'step-1.txt',
+    'step-2.txt',
+  ]);
 });
 
 it('command: stdout is the transcript, one turn, and the answer', async () => {
@@ -130,13 +140,17 @@ it('a token or turn budget stops an agent that never ends, while it streams, wit
   }).catch((e: unknown) => e);
   // The fake agent hangs after its first turn: only the budget, checked as the output streamed, stopped it.
   expect(toErrorData(err)).toMatchObject({ code: 'AGENT_BUDGET_EXCEEDED', category: 'agent' });
-  expect((err as Error).message).toMatch(/budget of 100 tokens is used up \(180 so far\)\. Raise agent\.budget\.maxTokens \(env RMAPP_AGENT_MAX_TOKENS\)/);
+  expect((err as Error).message).toMatch(
+    /budget of 100 tokens is used up \(180 so far\)\. Raise agent\.budget\.maxTokens \(env RMAPP_AGENT_MAX_TOKENS\)/,
+  );
   const stored = artifacts.get('transcript/0.implementing/attempt-1') as Transcript;
   expect(stored).toMatchObject({ status: 'budget_exceeded', reason: (err as Error).message });
 
-  const turns = await runAgent(config('aider', { budget: { maxTurns: 2 } }), { cwd, prompt: 'TURNS 6\nDELAY 50', session: memorySession().session }).catch(
-    (e: unknown) => e,
-  );
+  const turns = await runAgent(config('aider', { budget: { maxTurns: 2 } }), {
+    cwd,
+    prompt: 'TURNS 6\nDELAY 50',
+    session: memorySession().session,
+  }).catch((e: unknown) => e);
   expect((turns as Error).message).toMatch(/budget of 2 turns is used up \(3 turns so far\)/);
   expect(JSON.parse(readFileSync(join(cwd, '.fake-agent-heartbeat'), 'utf8'))).toBeGreaterThan(0);
 });
@@ -152,9 +166,11 @@ it('time is a budget too (category timeout), and the budget is per run: a used-u
   const first = memorySession('0.analyzing');
   await runAgent(config('claude-code'), { cwd, prompt: 'TURNS 1', session: first.session });
   const next: AgentSession = { ...first.session, stepPath: '0.planning', idempotencyKey: 'run-1/0.planning' };
-  const refused = await runAgent(config('claude-code', { budget: { maxCostUsd: 0.02 } }), { cwd, prompt: 'WRITE ran.txt yes', session: next }).catch(
-    (e: unknown) => e,
-  );
+  const refused = await runAgent(config('claude-code', { budget: { maxCostUsd: 0.02 } }), {
+    cwd,
+    prompt: 'WRITE ran.txt yes',
+    session: next,
+  }).catch((e: unknown) => e);
   expect((refused as Error).message).toMatch(/budget of \$0\.0200 in cost is used up \(\$0\.0250 so far\)/);
   expect(existsSync(join(cwd, 'ran.txt')), 'no agent started').toBe(false);
 });

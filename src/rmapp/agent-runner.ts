@@ -111,12 +111,17 @@ export async function runAgent(
   const kind = config.kind ?? 'command';
   const adapter = adapterFor(kind);
   const problems = adapter.check(config.command);
-  if (problems.length) throw new WorkflowError(`The agent is misconfigured: ${problems.join('; ')}.`, { code: 'AGENT_CONFIG', category: 'permanent' });
+  if (problems.length)
+    throw new WorkflowError(`The agent is misconfigured: ${problems.join('; ')}.`, { code: 'AGENT_CONFIG', category: 'permanent' });
   const session = job.session;
   const name = session ? transcriptName(session) : null;
   const record = session ? await loadUsage(session) : null;
   // What the run spent before this session (a re-executed attempt replaces its own earlier entry).
-  const before = record ? Object.entries(record.sessions).filter(([n]) => n !== name).reduce((sum, [, u]) => addUsages(sum, u), { ...ZERO_USAGE }) : { ...ZERO_USAGE };
+  const before = record
+    ? Object.entries(record.sessions)
+        .filter(([n]) => n !== name)
+        .reduce((sum, [, u]) => addUsages(sum, u), { ...ZERO_USAGE })
+    : { ...ZERO_USAGE };
 
   const files: SessionFiles | null = adapter.usesFiles ? await createSessionFiles(job.cwd, job.prompt) : null;
   const argv = adapter.argv(config.command, files ?? { dir: '', prompt: '', chatHistory: '', inputHistory: '' });
@@ -200,7 +205,13 @@ export async function runAgent(
   } catch (err) {
     const data = toErrorData(err);
     const status: TranscriptStatus =
-      data.code === 'AGENT_BUDGET_EXCEEDED' ? 'budget_exceeded' : data.category === 'cancelled' ? 'cancelled' : data.category === 'timeout' ? 'timed_out' : 'failed';
+      data.code === 'AGENT_BUDGET_EXCEEDED'
+        ? 'budget_exceeded'
+        : data.category === 'cancelled'
+          ? 'cancelled'
+          : data.category === 'timeout'
+            ? 'timed_out'
+            : 'failed';
     transcript.finish(status, data.message);
     throw await finished(err);
   } finally {

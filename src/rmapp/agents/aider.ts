@@ -95,7 +95,9 @@ export const aiderAdapter: AgentAdapter = {
   check(command) {
     const own = command.filter((a) => OWN_FLAGS.some((f) => a === f || a.startsWith(`${f}=`)));
     return own.length
-      ? [`agent.command for agent.kind aider must not set ${own.join(', ')}: rmapp passes the prompt and history files itself — remove them`]
+      ? [
+          `agent.command for agent.kind aider must not set ${own.join(', ')}: rmapp passes the prompt and history files itself — remove them`,
+        ]
       : [];
   },
   argv(command, files) {

@@ -38,12 +38,7 @@ const minutes = (ms: number) => (ms >= 60_000 ? `${(ms / 60_000).toFixed(1)} min
  */
 export function budgetExceeded(budget: AgentBudget | undefined, spent: AgentUsage): WorkflowError | null {
   if (!budget) return null;
-  const over = (
-    limit: keyof AgentBudget,
-    value: number,
-    shown: (n: number) => string,
-    what: string,
-  ): WorkflowError | null => {
+  const over = (limit: keyof AgentBudget, value: number, shown: (n: number) => string, what: string): WorkflowError | null => {
     const max = budget[limit];
     if (max === undefined || value <= max) return null;
     const { key, env } = SETTING[limit];

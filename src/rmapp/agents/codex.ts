@@ -66,7 +66,11 @@ export const codexAdapter: AgentAdapter = {
           case 'turn.completed': {
             const u = obj(e.usage);
             // Codex's input_tokens include the cached ones.
-            t.addUsage({ inputTokens: num(u.input_tokens), cachedInputTokens: num(u.cached_input_tokens), outputTokens: num(u.output_tokens) });
+            t.addUsage({
+              inputTokens: num(u.input_tokens),
+              cachedInputTokens: num(u.cached_input_tokens),
+              outputTokens: num(u.output_tokens),
+            });
             return;
           }
           case 'turn.failed':
@@ -95,10 +99,16 @@ export const codexAdapter: AgentAdapter = {
             else if (type === 'error') t.error(str(item.message));
             else {
               call(id, item);
-              const failed = item.status === 'failed' || item.status === 'declined' || (typeof item.exit_code === 'number' && item.exit_code !== 0);
+              const failed =
+                item.status === 'failed' || item.status === 'declined' || (typeof item.exit_code === 'number' && item.exit_code !== 0);
               if (type === 'command_execution')
-                t.toolResult(`${str(item.aggregated_output)}${typeof item.exit_code === 'number' ? `\n(exit ${item.exit_code})` : ''}`, failed, id);
-              else if (type === 'mcp_tool_call') t.toolResult(item.error ? str(obj(item.error).message) : (item.result ?? null), failed, id);
+                t.toolResult(
+                  `${str(item.aggregated_output)}${typeof item.exit_code === 'number' ? `\n(exit ${item.exit_code})` : ''}`,
+                  failed,
+                  id,
+                );
+              else if (type === 'mcp_tool_call')
+                t.toolResult(item.error ? str(obj(item.error).message) : (item.result ?? null), failed, id);
               else t.toolResult(str(item.status) || 'completed', failed, id);
             }
             return;

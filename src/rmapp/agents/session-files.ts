@@ -71,5 +71,6 @@ async function excludeFromGit(cwd: string): Promise<void> {
   await mkdir(info, { recursive: true });
   const exclude = join(info, 'exclude');
   const text = await readFile(exclude, 'utf8').catch(() => '');
-  if (!text.split('\n').includes(`/${SESSION_DIR}/`)) await appendFile(exclude, `${text && !text.endsWith('\n') ? '\n' : ''}/${SESSION_DIR}/\n`);
+  if (!text.split('\n').includes(`/${SESSION_DIR}/`))
+    await appendFile(exclude, `${text && !text.endsWith('\n') ? '\n' : ''}/${SESSION_DIR}/\n`);
 }

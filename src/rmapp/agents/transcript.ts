@@ -148,12 +148,12 @@ export class TranscriptBuilder {
 
   toolCall(name: string, input: unknown, id: string | null = null): void {
     this.usage.toolCalls += 1;
-    const shown = typeof input === 'string' ? input : JSON.stringify(input ?? null) ?? '';
+    const shown = typeof input === 'string' ? input : (JSON.stringify(input ?? null) ?? '');
     this.push({ kind: 'tool_call', id, name: this.cut(name).slice(0, 200), input: this.cut(shown), turn: this.usage.turns, at: now() });
   }
 
   toolResult(output: unknown, isError: boolean, id: string | null = null): void {
-    const shown = typeof output === 'string' ? output : JSON.stringify(output ?? null) ?? '';
+    const shown = typeof output === 'string' ? output : (JSON.stringify(output ?? null) ?? '');
     this.push({ kind: 'tool_result', id, output: this.cut(shown), isError, turn: this.usage.turns, at: now() });
   }
 
@@ -252,10 +252,7 @@ export class TranscriptBuilder {
 
   /** Drops the oldest entries after the first few until the transcript is within its limits. */
   private bound(): void {
-    while (
-      this.entries.length > HEAD_ENTRIES + 1 &&
-      (this.chars > this.limits.totalChars || this.entries.length > this.limits.entries)
-    ) {
+    while (this.entries.length > HEAD_ENTRIES + 1 && (this.chars > this.limits.totalChars || this.entries.length > this.limits.entries)) {
       const [dropped] = this.entries.splice(HEAD_ENTRIES, 1);
       this.chars -= sizeOf(dropped as TranscriptEntry);
       this.omitted += 1;
