@@ -78,10 +78,15 @@ export function stepLogs(box, runId, fetchArtifact) {
       : `<pre>${esc(typeof value === 'string' ? value : JSON.stringify(value, null, 2))}</pre>`;
     const open = opened.has(name) ? item.el?.open : running || item.el?.open || shown.size === 1;
     const el = item.el ?? document.createElement('details');
+    // A live session follows its end, unless the reader scrolled up to read.
+    const before = el.querySelector('ol.transcript');
+    const follow = !before || before.scrollTop + before.clientHeight >= before.scrollHeight - 8;
     el.className = 'log';
     el.dataset.log = name;
     el.open = !!open;
     el.innerHTML = `<summary>${esc(title(name, isTranscript ? value : null))}${running ? ' <span class="muted">live</span>' : ''}</summary>${body}`;
+    const list = el.querySelector('ol.transcript');
+    if (list && running && follow) list.scrollTop = list.scrollHeight;
     if (!item.el) {
       el.addEventListener('toggle', () => opened.add(name));
       panels.append(el);
