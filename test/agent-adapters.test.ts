@@ -141,7 +141,7 @@ it('a token or turn budget stops an agent that never ends, while it streams, wit
   // The fake agent hangs after its first turn: only the budget, checked as the output streamed, stopped it.
   expect(toErrorData(err)).toMatchObject({ code: 'AGENT_BUDGET_EXCEEDED', category: 'agent' });
   expect((err as Error).message).toMatch(
-    /budget of 100 tokens is used up \(180 so far\)\. Raise agent\.budget\.maxTokens \(env RMAPP_AGENT_MAX_TOKENS\)/,
+    /budget of 100 tokens is used up \(180 tokens so far\)\. Raise agent\.budget\.maxTokens \(env RMAPP_AGENT_MAX_TOKENS\)/,
   );
   const stored = artifacts.get('transcript/0.implementing/attempt-1') as Transcript;
   expect(stored).toMatchObject({ status: 'budget_exceeded', reason: (err as Error).message });
@@ -171,7 +171,7 @@ it('time is a budget too (category timeout), and the budget is per run: a used-u
     prompt: 'WRITE ran.txt yes',
     session: next,
   }).catch((e: unknown) => e);
-  expect((refused as Error).message).toMatch(/budget of \$0\.0200 in cost is used up \(\$0\.0250 so far\)/);
+  expect((refused as Error).message).toMatch(/budget of \$0\.0200 is used up \(\$0\.0250 so far\)/);
   expect(existsSync(join(cwd, 'ran.txt')), 'no agent started').toBe(false);
 });
 

@@ -38,12 +38,12 @@ const minutes = (ms: number) => (ms >= 60_000 ? `${(ms / 60_000).toFixed(1)} min
  */
 export function budgetExceeded(budget: AgentBudget | undefined, spent: AgentUsage): WorkflowError | null {
   if (!budget) return null;
-  const over = (limit: keyof AgentBudget, value: number, shown: (n: number) => string, what: string): WorkflowError | null => {
+  const over = (limit: keyof AgentBudget, value: number, shown: (n: number) => string): WorkflowError | null => {
     const max = budget[limit];
     if (max === undefined || value <= max) return null;
     const { key, env } = SETTING[limit];
     return new WorkflowError(
-      `The coding agent was stopped: this run's agent budget of ${shown(max)} ${what} is used up (${shown(value)} so far). Raise ${key} (env ${env}) and retry the run, or split the work into smaller issues.`,
+      `The coding agent was stopped: this run's agent budget of ${shown(max)} is used up (${shown(value)} so far). Raise ${key} (env ${env}) and retry the run, or split the work into smaller issues.`,
       {
         code: 'AGENT_BUDGET_EXCEEDED',
         category: limit === 'maxTimeMs' ? 'timeout' : 'agent',
@@ -52,10 +52,10 @@ export function budgetExceeded(budget: AgentBudget | undefined, spent: AgentUsag
     );
   };
   return (
-    over('maxTurns', spent.turns, String, 'turns') ??
-    over('maxTokens', tokens(spent), (n) => n.toLocaleString('en-US'), 'tokens') ??
-    (spent.costUsd === null ? null : over('maxCostUsd', spent.costUsd, usd, 'in cost')) ??
-    over('maxTimeMs', spent.durationMs, minutes, 'of agent time')
+    over('maxTurns', spent.turns, (n) => `${n} turn${n === 1 ? '' : 's'}`) ??
+    over('maxTokens', tokens(spent), (n) => `${n.toLocaleString('en-US')} tokens`) ??
+    (spent.costUsd === null ? null : over('maxCostUsd', spent.costUsd, usd)) ??
+    over('maxTimeMs', spent.durationMs, (n) => `${minutes(n)} of agent time`)
   );
 }
 
