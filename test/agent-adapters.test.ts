@@ -172,6 +172,9 @@ it('time is a budget too (category timeout), and the budget is per run: a used-u
     session: next,
   }).catch((e: unknown) => e);
   expect((refused as Error).message).toMatch(/budget of \$0\.0200 is used up \(\$0\.0250 so far\)/);
+  // Time used up before a session starts is category agent: a retry could not change it.
+  const late = await runAgent(config('codex', { budget: { maxTimeMs: 400 } }), { cwd, prompt: 'HANG', session }).catch((e: unknown) => e);
+  expect(toErrorData(late)).toMatchObject({ code: 'AGENT_BUDGET_EXCEEDED', category: 'agent' });
   expect(existsSync(join(cwd, 'ran.txt')), 'no agent started').toBe(false);
 });
 

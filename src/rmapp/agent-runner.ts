@@ -161,9 +161,11 @@ export async function runAgent(
   saver.unref();
 
   // The budget, after every line the agent prints and on a timer for time.
-  const checkBudget = () => {
+  const checkBudget = (starting = false) => {
     if (stop.signal.aborted) return;
-    const over = budgetExceeded(config.budget, addUsages(before, { ...transcript.usage, durationMs: transcript.elapsedMs() }));
+    const over = budgetExceeded(config.budget, addUsages(before, { ...transcript.usage, durationMs: transcript.elapsedMs() }), {
+      starting,
+    });
     if (over) stop.abort(over);
   };
   const left = timeLeftMs(config.budget, before);
@@ -183,7 +185,7 @@ export async function runAgent(
 
   let result: CommandResult;
   try {
-    checkBudget(); // a run whose budget is already used up starts no agent
+    checkBudget(true); // a run whose budget is already used up starts no agent
     if (stop.signal.aborted) throw stop.signal.reason;
     result = await config.sandbox.run({
       argv,

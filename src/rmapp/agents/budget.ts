@@ -36,7 +36,17 @@ const minutes = (ms: number) => (ms >= 60_000 ? `${(ms / 60_000).toFixed(1)} min
  * The limit `spent` passes, as the error that stops the agent (category `agent`; `timeout` for time),
  * or null when it is within the budget. `spent` is the run's total including the current session.
  */
-export function budgetExceeded(budget: AgentBudget | undefined, spent: AgentUsage): WorkflowError | null {
+export function budgetExceeded(
+  budget: AgentBudget | undefined,
+  spent: AgentUsage,
+  options: {
+    /**
+     * Before a session starts: the run has nothing left, and retrying cannot change that, so even time
+     * is category `agent` (not retried) — a retried attempt of a step that ran out of time ends here.
+     */
+    starting?: boolean;
+  } = {},
+): WorkflowError | null {
   if (!budget) return null;
   const over = (limit: keyof AgentBudget, value: number, shown: (n: number) => string): WorkflowError | null => {
     const max = budget[limit];
@@ -46,7 +56,7 @@ export function budgetExceeded(budget: AgentBudget | undefined, spent: AgentUsag
       `The coding agent was stopped: this run's agent budget of ${shown(max)} is used up (${shown(value)} so far). Raise ${key} (env ${env}) and retry the run, or split the work into smaller issues.`,
       {
         code: 'AGENT_BUDGET_EXCEEDED',
-        category: limit === 'maxTimeMs' ? 'timeout' : 'agent',
+        category: limit === 'maxTimeMs' && !options.starting ? 'timeout' : 'agent',
         details: { limit: key, max, spent: value },
       },
     );
