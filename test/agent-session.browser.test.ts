@@ -47,7 +47,7 @@ it("a running agent's transcript grows on the run page without a reload, and Can
   // Live over the event stream (not the polling fallback): the run's row does not change while the step runs.
   await page.locator('#live[data-mode="stream"]').waitFor();
   // Marks this document: a reload would lose it.
-  await page.evaluate(() => ((window as unknown as { sameDocument: boolean }).sameDocument = true));
+  await page.evaluate(() => ((globalThis as unknown as { sameDocument: boolean }).sameDocument = true));
   const calls = async () => Number((await panel.locator('[data-fact="tool-calls"]').textContent())?.split(' ')[0]?.replace(/,/g, ''));
   await until(async () => (await calls()) >= 1, 30_000, 'the first tool call on the page');
   const first = await calls();
@@ -55,7 +55,7 @@ it("a running agent's transcript grows on the run page without a reload, and Can
   expect(await panel.getAttribute('open'), 'a running session is open').not.toBeNull();
   expect(await panel.locator('.e-call').count()).toBeGreaterThanOrEqual(first + 2);
   expect(await panel.locator('[data-status="running"]').count()).toBe(1);
-  expect(await page.evaluate(() => (window as unknown as { sameDocument?: boolean }).sameDocument)).toBe(true);
+  expect(await page.evaluate(() => (globalThis as unknown as { sameDocument?: boolean }).sameDocument)).toBe(true);
   await panel.screenshot({ path: screenshotPath('agent-session.png') });
 
   await page.locator('#cancel').click();
