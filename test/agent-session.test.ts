@@ -111,9 +111,11 @@ it('cancelling the run stops the agent, even one that ignores SIGTERM, and its t
       10_000,
       'the agent process to be gone',
     );
-    const stored = (await engine.getArtifact(id, (await name()) as string)) as Transcript;
-    expect(stored.status).toBe('cancelled');
-    expect(stored.entries.some((e) => e.kind === 'tool_call' && e.name === 'shell')).toBe(true);
+    // The step's last save follows the agent's exit (the run may be recorded cancelled a moment before).
+    const stored = async () => (await engine.getArtifact(id, (await name()) as string)) as Transcript;
+    await until(async () => (await stored()).status !== 'running', 10_000, 'the final transcript');
+    expect((await stored()).status).toBe('cancelled');
+    expect((await stored()).entries.some((e) => e.kind === 'tool_call' && e.name === 'shell')).toBe(true);
   } finally {
     await engine.stop();
   }

@@ -9,6 +9,7 @@
  * {@link AgentConfig.saveIntervalMs} (so the dashboard shows the session live), checked against the
  * run's budget after each event (the agent is stopped at once when it passes a limit), and returned.
  */
+import { StringDecoder } from 'node:string_decoder';
 import { AgentError, WorkflowError, toErrorData } from '../state_machine/errors.ts';
 import type { StepContext } from '../state_machine/step.ts';
 import {
@@ -178,6 +179,8 @@ export async function runAgent(
     timeBudget.unref();
   };
   if (Number.isFinite(left)) watchTime(Math.max(0, left) + 1);
+  // A chunk may end inside a character: the decoder keeps the partial bytes for the next one.
+  const stderrText = new StringDecoder('utf8');
   const lines = new LineSplitter((line, truncated) => {
     parser.line(line, truncated);
     checkBudget();
@@ -198,7 +201,7 @@ export async function runAgent(
       // is written by whoever can push to it; its hosts are for the tests (runTests), which hold no key.
       network: config.network,
       onStdout: (chunk) => lines.push(chunk),
-      onStderr: (chunk) => transcript.output('stderr', chunk.toString('utf8')),
+      onStderr: (chunk) => transcript.output('stderr', stderrText.write(chunk)),
       killGraceMs: AGENT_KILL_GRACE_MS,
     });
     lines.end();
@@ -223,8 +226,9 @@ export async function runAgent(
     if (files) await removeSessionFiles(job.cwd, files).catch(() => {});
   }
 
+  /** Saves the final transcript of a failed session; the session's own error is the one that matters. */
   async function finished<E>(err: E): Promise<E> {
-    await save(true);
+    await save(true).catch(() => {});
     return err;
   }
 
