@@ -97,7 +97,8 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
   return {
     // The agent's answer is the long part of this step, so it retries as an agent step.
     analyze: step(
-      async ({ input, runId, signal, saveArtifact, progress }) => {
+      async (ctx) => {
+        const { input, runId, signal, saveArtifact, progress } = ctx;
         const [{ data: issue }, { data: repository }] = await Promise.all([
           deps.github.issues.get({ owner: input.owner, repo: input.repo, issue_number: input.issueNumber }),
           deps.github.repos.get({ owner: input.owner, repo: input.repo }),
@@ -119,6 +120,7 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
           signal,
           name: 'analysis',
           onReask: reask(progress, 'analysis'),
+          session: ctx,
         });
         await saveArtifact('analysis', analysis);
         return facts;
@@ -127,7 +129,8 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
     ),
 
     plan: step(
-      async ({ input, runId, signal, saveArtifact, getArtifact, progress }) => {
+      async (ctx) => {
+        const { input, runId, signal, saveArtifact, getArtifact, progress } = ctx;
         progress('planning');
         // The analysis step's artifact of this run (absent for runs analysed before analyses existed).
         const analysis = await getArtifact<IssueAnalysis>('analysis');
@@ -135,7 +138,7 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
           `${PLAN_REQUEST} for issue #${input.issueNumber} as an rmplan plan: the goal, details, and tasks, each with the files it touches and small steps (one prompt each, done: false). Do not change files.\n\n` +
           `${issueText(input.issue)}${analysisText(analysis)}`;
         const plan = await inPlanningDir(deps.workspaces, runId, (cwd) =>
-          askJson(deps.agent, { cwd, prompt, schema: planSchema, signal, name: 'plan', onReask: reask(progress, 'plan') }),
+          askJson(deps.agent, { cwd, prompt, schema: planSchema, signal, name: 'plan', onReask: reask(progress, 'plan'), session: ctx }),
         );
         const yaml = renderPlanYaml(plan);
         await saveArtifact('plan', yaml);
@@ -145,7 +148,8 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
     ),
 
     implement: step(
-      async ({ input, runId, signal, progress }) => {
+      async (ctx) => {
+        const { input, runId, signal, progress } = ctx;
         const ws = await workspace(runId, input, signal);
         // The plan goes on the branch in its own commit, before the agent's work; the same plan
         // again (a later attempt, a re-executed step) changes nothing, so it makes no second commit.
@@ -163,7 +167,7 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
             : `Implement issue #${input.issueNumber} in this repository.`;
         const planNote = planFile ? `\n\nThe plan is also in \`${planFile}\`.` : '';
         const prompt = `${task}\n\n${issueText(input.issue)}\n## Plan\n\n${yamlBlock(input.plan)}${planNote}\n${failure}`;
-        await runAgent(deps.agent, { cwd: ws.dir, prompt, signal });
+        await runAgent(deps.agent, { cwd: ws.dir, prompt, signal, session: ctx });
         const { committed, sha, earlier } = await deps.workspaces.commitAll(
           ws,
           `rmapp: ${input.issue.title} (#${input.issueNumber}), attempt ${input.attempt}`,

@@ -78,11 +78,12 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
     ),
 
     generateFix: step(
-      async ({ input, runId, signal }) => {
+      async (ctx) => {
+        const { input, runId, signal } = ctx;
         const ws = await workspace(runId, input, signal);
         const prompt = `Address this review comment by @${input.review.author} on ${input.review.path ?? 'the pull request'}${input.review.line ? ` line ${input.review.line}` : ''}:\n\n${input.review.request}\n\n## Code\n\n${input.snippet}\n`;
-        const result = await runAgent(deps.agent, { cwd: ws.dir, prompt, signal });
-        return { summary: result.stdout.trim().slice(0, 2000) };
+        const result = await runAgent(deps.agent, { cwd: ws.dir, prompt, signal, session: ctx });
+        return { summary: result.text.trim().slice(0, 2000) };
       },
       { kind: 'agent' },
     ),

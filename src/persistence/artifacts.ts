@@ -1,11 +1,24 @@
 /** Reading and writing run artifacts. */
 import type { Queryable } from './database.ts';
 
-/** Stores (or replaces) an artifact; `json` is the value already serialized, `bytes` its size. */
+/**
+ * The channel every saved artifact is announced on (payload: the run id, a space, the artifact's name),
+ * so that a dashboard shows an artifact that grows while its step runs (an agent's transcript) live.
+ */
+export const ARTIFACT_CHANGED_CHANNEL = 'rmapp_artifact_changed';
+
+/**
+ * Stores (or replaces) an artifact; `json` is the value already serialized, `bytes` its size. The
+ * notification is sent by the same statement, so it is delivered when (and only if) the write commits.
+ */
 export async function saveArtifact(db: Queryable, runId: string, name: string, json: string, bytes: number): Promise<void> {
   await db.query(
-    `insert into rmapp_run_artifacts (run_id, name, value, bytes) values ($1, $2, $3::jsonb, $4)
-     on conflict (run_id, name) do update set value = excluded.value, bytes = excluded.bytes, created_at = now()`,
+    `with saved as (
+       insert into rmapp_run_artifacts (run_id, name, value, bytes) values ($1, $2, $3::jsonb, $4)
+       on conflict (run_id, name) do update set value = excluded.value, bytes = excluded.bytes, created_at = now()
+       returning run_id
+     )
+     select pg_notify('${ARTIFACT_CHANGED_CHANNEL}', left($1 || ' ' || $2, 7000)) from saved`,
     [runId, name, json, bytes],
   );
 }

@@ -17,6 +17,7 @@ import { isServiceSecret } from './sandbox/env.ts';
 import { didYouMean } from './did-you-mean.ts';
 import { importUserModule } from './typescript-modules.ts';
 import { TEMPLATE_NAMES } from '../machines/issue-templates.ts';
+import { adapterFor, AGENT_KINDS, type AgentKind } from './agents/index.ts';
 
 /** Environment variable of each setting (documented in the README). */
 export const ENV = {
@@ -29,8 +30,13 @@ export const ENV = {
   'github.webhookSecret': 'GITHUB_WEBHOOK_SECRET',
   'github.gitUrl': 'RMAPP_GIT_URL',
   botName: 'RMAPP_BOT_NAME',
+  'agent.kind': 'RMAPP_AGENT_KIND',
   'agent.command': 'RMAPP_AGENT_COMMAND',
   'agent.timeout': 'RMAPP_AGENT_TIMEOUT',
+  'agent.budget.maxTurns': 'RMAPP_AGENT_MAX_TURNS',
+  'agent.budget.maxTokens': 'RMAPP_AGENT_MAX_TOKENS',
+  'agent.budget.maxCostUsd': 'RMAPP_AGENT_MAX_COST_USD',
+  'agent.budget.maxTime': 'RMAPP_AGENT_MAX_TIME',
   'tests.command': 'RMAPP_TEST_COMMAND',
   'tests.timeout': 'RMAPP_TEST_TIMEOUT',
   workspaceRoot: 'RMAPP_WORKSPACE_ROOT',
@@ -77,7 +83,8 @@ const FIX: Partial<Record<Key, string>> = {
   'github.privateKey': "set GITHUB_PRIVATE_KEY_PATH to the .pem file generated on the GitHub App's settings page",
   'github.webhookSecret': "set GITHUB_WEBHOOK_SECRET to the webhook secret entered in the GitHub App's settings",
   'agent.command':
-    'set RMAPP_AGENT_COMMAND to the coding agent, e.g. ["claude","-p","--output-format","json"] (a JSON array, or words separated by spaces)',
+    'set RMAPP_AGENT_COMMAND to the coding agent, e.g. ["my-agent","--fast"] (a JSON array, or words separated by spaces), or set RMAPP_AGENT_KIND to claude-code, codex or aider',
+  'agent.kind': 'set RMAPP_AGENT_KIND to claude-code, codex, aider, or command (any program that reads the prompt on stdin)',
   'tests.command': 'set RMAPP_TEST_COMMAND to the repository test command, e.g. ["npm","test"]',
   'server.port': 'set PORT to a port number between 1 and 65535',
   'server.dashboardToken':
@@ -144,15 +151,28 @@ const schema = z
       .default('rmapp'),
     agent: z
       .object({
+        /** Which agent, so how its output is read (src/rmapp/agents/). */
+        kind: z.enum(AGENT_KINDS).default('command'),
+        /** argv; for claude-code, codex and aider optional (the program and extra flags; rmapp adds what it needs). */
         command: argv.optional(),
         timeout: duration.default(30 * 60_000),
         /** Variables only the agent receives (its API key). */
         env: z.array(envName).default([]),
         /** Hosts only the agent may reach (its API). */
         network: z.array(hostName).default([]),
+        /** Limits per run, summed over its agent sessions (src/rmapp/agents/budget.ts). */
+        budget: z
+          .object({
+            maxTurns: z.coerce.number().int().positive().optional(),
+            maxTokens: z.coerce.number().int().positive().optional(),
+            maxCostUsd: z.coerce.number().positive().optional(),
+            maxTime: duration.optional(),
+          })
+          .strict()
+          .default({}),
       })
       .strict()
-      .default({ timeout: 30 * 60_000, env: [], network: [] }),
+      .default({ kind: 'command', timeout: 30 * 60_000, env: [], network: [], budget: {} }),
     /** Where the agent and the tests run: see the README's "Sandbox and threat model". */
     sandbox: z
       .object({
@@ -284,9 +304,11 @@ function crossChecks(
       problems.push(problem('github.appId', 'a private key is set but the App ID is missing'));
     if (!gh.webhookSecret && options.requireWebhookSecret !== false)
       problems.push(problem('github.webhookSecret', 'required to verify webhooks'));
-    if (!c.agent?.command) problems.push(problem('agent.command', 'required to run workflows'));
+    if (!c.agent?.command && (c.agent?.kind ?? 'command') === 'command')
+      problems.push(problem('agent.command', 'required to run workflows'));
     if (!c.tests?.command) problems.push(problem('tests.command', 'required to run workflows'));
   }
+  agentChecks(c, problems);
   if (c.sandbox?.driver === 'container' && !c.sandbox?.image)
     problems.push(problem('sandbox.image', 'the container driver needs an image with the tools the tests use, e.g. node:20'));
   const host = typeof c.server?.host === 'string' ? c.server.host : '127.0.0.1';
@@ -294,6 +316,22 @@ function crossChecks(
     problems.push(problem('server.dashboardToken', `required when binding to ${host} (not localhost)`));
   }
   return githubEnabled;
+}
+
+/** The agent's command fits its kind, and a cost budget has a cost to count. */
+function agentChecks(c: RawConfig, problems: string[]): void {
+  const kind = c.agent?.kind as AgentKind | undefined;
+  if (!kind || !(AGENT_KINDS as readonly string[]).includes(kind)) return; // the schema names it
+  const adapter = adapterFor(kind);
+  const command = Array.isArray(c.agent?.command) ? (c.agent.command as string[]) : [];
+  if (kind !== 'command') for (const p of adapter.check(command)) problems.push(problem('agent.command', p));
+  if (c.agent?.budget?.maxCostUsd !== undefined && !adapter.reportsCost)
+    problems.push(
+      problem(
+        'agent.budget.maxCostUsd',
+        `agent.kind ${kind} reports no cost, so a cost budget could never stop it — use agent.budget.maxTokens or agent.budget.maxTurns instead`,
+      ),
+    );
 }
 
 /** An argv from a JSON array or words separated by spaces (the command is trusted configuration, never run by a shell). */

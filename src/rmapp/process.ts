@@ -33,6 +33,16 @@ export interface RunCommandOptions {
   program?: string | undefined;
   /** Keep at most this much of stdout and of stderr (the end of it). Default 1 MiB each. */
   maxOutputBytes?: number | undefined;
+  /**
+   * Each chunk of stdout as it arrives (the agent's transcript is parsed while it streams, so a budget
+   * can stop it and the session is visible live). The kept tail is unaffected. An exception it throws
+   * kills the command and becomes its rejection.
+   */
+  onStdout?: ((chunk: Buffer) => void) | undefined;
+  /** Each chunk of stderr as it arrives (see {@link RunCommandOptions.onStdout}). */
+  onStderr?: ((chunk: Buffer) => void) | undefined;
+  /** Between SIGTERM and SIGKILL when the command is stopped (timeout, abort). Default 2 s. */
+  killGraceMs?: number | undefined;
 }
 
 export interface CommandResult {
@@ -85,15 +95,29 @@ function spawnCommand(argv: readonly string[], options: RunCommandOptions): Prom
     });
     const stdout = new OutputTail(max);
     const stderr = new OutputTail(max);
-    child.stdout.on('data', (d: Buffer) => stdout.push(d));
-    child.stderr.on('data', (d: Buffer) => stderr.push(d));
     let failure: Error | null = null;
     const kill = (reason: Error) => {
       if (failure) return;
       failure = reason;
       child.kill('SIGTERM');
-      setTimeout(() => child.kill('SIGKILL'), 2_000).unref();
+      setTimeout(() => child.kill('SIGKILL'), options.killGraceMs ?? 2_000).unref();
     };
+    const observe = (observer: ((chunk: Buffer) => void) | undefined, chunk: Buffer) => {
+      if (!observer || failure) return;
+      try {
+        observer(chunk);
+      } catch (err) {
+        kill(err instanceof Error ? err : new Error(String(err)));
+      }
+    };
+    child.stdout.on('data', (d: Buffer) => {
+      stdout.push(d);
+      observe(options.onStdout, d);
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr.push(d);
+      observe(options.onStderr, d);
+    });
     const timer = options.timeoutMs
       ? setTimeout(
           () =>

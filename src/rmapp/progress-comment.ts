@@ -76,7 +76,12 @@ export function renderProgress(view: RunView): string {
       lines.push('', '<details><summary>Last test output</summary>', '', '```', tail.replaceAll('```', '` ` `'), '```', '</details>');
     }
   }
-  const links = [view.branchUrl ? `branch: ${view.branchUrl}` : null, view.runUrl ? `run: ${view.runUrl}` : null].filter(Boolean);
+  // The agent's session (its transcript, live) is on the run's page, under "Step logs".
+  const links = [
+    view.branchUrl ? `branch: ${view.branchUrl}` : null,
+    view.runUrl ? `run: ${view.runUrl}` : null,
+    view.runUrl ? `agent session: ${view.runUrl}#logs` : null,
+  ].filter(Boolean);
   if (links.length) lines.push('', links.join(' · '));
   return lines.join('\n');
 }

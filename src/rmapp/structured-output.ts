@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { WorkflowError } from '../state_machine/errors.ts';
-import { runAgent, type AgentConfig } from './agent-runner.ts';
+import { runAgent, type AgentConfig, type AgentSession } from './agent-runner.ts';
 
 /**
  * The first line of the corrective re-ask. Stable on purpose: the scripted agent
@@ -36,6 +36,8 @@ export interface JsonRequest<S extends z.ZodType> {
   name?: string | undefined;
   /** Called before the corrective re-ask, e.g. to record progress. */
   onReask?: ((issues: OutputIssue[]) => void) | undefined;
+  /** The step whose artifacts keep the agent's transcripts (the answer and the re-ask each get one). */
+  session?: AgentSession | undefined;
 }
 
 function tryParse(text: string): { ok: true; value: unknown } | { ok: false; error: string } {
@@ -135,13 +137,19 @@ function correctivePrompt(request: string, issues: OutputIssue[], previous: stri
 export async function askJson<S extends z.ZodType>(agent: AgentConfig, request: JsonRequest<S>): Promise<z.output<S>> {
   const name = request.name ?? 'answer';
   const prompt = `${request.prompt.trimEnd()}\n\n${answerFormat(request.schema)}`;
-  const first = (await runAgent(agent, { cwd: request.cwd, prompt, signal: request.signal })).stdout;
+  // The agent's answer: its final message (Claude Code's `result`, Codex's last message; a command's stdout).
+  const first = (await runAgent(agent, { cwd: request.cwd, prompt, signal: request.signal, session: request.session })).text;
   const checked = checkAnswer(first, request.schema);
   if (checked.ok) return checked.value;
   request.onReask?.(checked.issues);
   const second = (
-    await runAgent(agent, { cwd: request.cwd, prompt: correctivePrompt(prompt, checked.issues, first), signal: request.signal })
-  ).stdout;
+    await runAgent(agent, {
+      cwd: request.cwd,
+      prompt: correctivePrompt(prompt, checked.issues, first),
+      signal: request.signal,
+      session: request.session,
+    })
+  ).text;
   const rechecked = checkAnswer(second, request.schema);
   if (rechecked.ok) return rechecked.value;
   throw new WorkflowError(`The coding agent's ${name} was invalid, also after a corrective re-ask: ${formatIssues(rechecked.issues)}`, {

@@ -36,7 +36,7 @@ export const SAMPLE_AGENT = ['node', fileURLToPath(new URL('./scripted-agent.mjs
  * Variables of the caller's environment the demo passes on: how to sandbox (RMAPP_SANDBOX…) and what
  * a real agent needs (RMAPP_AGENT_ENV names its API key variable, RMAPP_AGENT_NETWORK its hosts).
  */
-const PASSED_ON = /^RMAPP_(SANDBOX|AGENT_ENV|AGENT_NETWORK|AGENT_TIMEOUT|TEST_TIMEOUT)/;
+const PASSED_ON = /^RMAPP_(SANDBOX|AGENT_ENV|AGENT_NETWORK|AGENT_TIMEOUT|AGENT_KIND|AGENT_MAX_|TEST_TIMEOUT)/;
 
 export interface DemoOptions {
   /** The folder the demo keeps its state in: `<dir>/.rmapp/demo/`, emptied at start. */
@@ -104,6 +104,8 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
         GITHUB_WEBHOOK_SECRET: secret,
         RMAPP_GIT_URL: join(home, 'remotes', '{repo}.git'),
         RMAPP_AGENT_COMMAND: options.agent ?? JSON.stringify(SAMPLE_AGENT),
+        // The sample agent prints plain text: RMAPP_AGENT_KIND applies to a real agent given with --agent.
+        ...(options.agent ? {} : { RMAPP_AGENT_KIND: 'command' }),
         RMAPP_TEST_COMMAND: JSON.stringify(SAMPLE_TEST_COMMAND),
         RMAPP_WORKSPACE_ROOT: join(home, 'workspaces'),
         RMAPP_HOST: '127.0.0.1',

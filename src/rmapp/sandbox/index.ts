@@ -74,6 +74,9 @@ export function createSandbox(partial: Partial<SandboxSettings> = {}): Sandbox {
         env,
         inheritEnv: false,
         maxOutputBytes: limits.outputBytes,
+        onStdout: job.onStdout,
+        onStderr: job.onStderr,
+        killGraceMs: job.killGraceMs,
       });
     }
     const runDir = network.length ? await mkdtemp(join(tmpdir(), 'rmapp-net-')) : undefined;
@@ -151,6 +154,9 @@ export function createSandbox(partial: Partial<SandboxSettings> = {}): Sandbox {
           inheritEnv: false,
           maxOutputBytes: limits.outputBytes,
           program: job.argv[0],
+          onStdout: job.onStdout,
+          onStderr: job.onStderr,
+          killGraceMs: job.killGraceMs,
         });
         notRunnable(result, job.argv[0] as string);
         return result;

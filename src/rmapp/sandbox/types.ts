@@ -52,6 +52,12 @@ export interface SandboxJob {
   env?: readonly string[] | undefined;
   /** Extra host names this command may reach (the agent's API; a repository's `.github/rmapp.yml`). */
   network?: readonly string[] | undefined;
+  /** Each chunk of stdout as it arrives (the agent's live transcript); see `RunCommandOptions.onStdout`. */
+  onStdout?: ((chunk: Buffer) => void) | undefined;
+  /** Each chunk of stderr as it arrives. */
+  onStderr?: ((chunk: Buffer) => void) | undefined;
+  /** Between SIGTERM and SIGKILL when the command is stopped (the agent: under a second). Default 2 s. */
+  killGraceMs?: number | undefined;
 }
 
 /** A sandbox: runs commands isolated from the service. */

@@ -9,8 +9,13 @@
  * itself. Notifications of one run within {@link COALESCE_MS} become one event. A comment line every
  * {@link HEARTBEAT_MS} keeps the connection alive through proxies and the server's idle timeout.
  * `?run=<id>` limits the stream to that run and its children.
+ *
+ * Artifacts a step saves while it runs (an agent's transcript, every second or so) change no run row:
+ * each save is announced on `rmapp_artifact_changed` (src/persistence/artifacts.ts) and sent as an
+ * event `artifact` whose data is `{ runId, name }`, so the run page fetches the artifact again.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ARTIFACT_CHANGED_CHANNEL } from '../../persistence/artifacts.ts';
 import type { Engine } from '../../state_machine/engine.ts';
 import { RunNotFoundError } from '../../state_machine/errors.ts';
 import type { Logger } from '../logger.ts';
@@ -73,6 +78,26 @@ export function runStream(engine: Engine, masker: Masker, log: Logger) {
       for (const c of clients) if (!c.run || c.run === run.id || c.run === run.parentRunId) c.res.write(frame);
     }
   };
+  // Artifact saves: coalesced like run changes (a run id and a name per event).
+  const pendingArtifacts = new Set<string>();
+  let artifactTimer: NodeJS.Timeout | null = null;
+  const flushArtifacts = () => {
+    artifactTimer = null;
+    const keys = [...pendingArtifacts];
+    pendingArtifacts.clear();
+    for (const key of keys) {
+      const at = key.indexOf(' ');
+      if (at <= 0) continue;
+      const change = { runId: key.slice(0, at), name: key.slice(at + 1) };
+      const frame = `event: artifact\ndata: ${JSON.stringify(masker.value(change))}\n\n`;
+      for (const c of clients) if (!c.run || c.run === change.runId) c.res.write(frame);
+    }
+  };
+  const onArtifact = (payload: string) => {
+    if (clients.size === 0) return;
+    pendingArtifacts.add(payload);
+    artifactTimer ??= setTimeout(flushArtifacts, COALESCE_MS);
+  };
   const onChange = (id: string) => {
     if (clients.size === 0) return;
     pending.add(id);
@@ -82,7 +107,17 @@ export function runStream(engine: Engine, masker: Masker, log: Logger) {
     );
   };
   const listen = () => {
-    listening ??= engine.db().then((db) => db.listen(RUN_CHANGED_CHANNEL, onChange));
+    listening ??= engine.db().then(async (db) => {
+      const stopRuns = await db.listen(RUN_CHANGED_CHANNEL, onChange);
+      const stopArtifacts = await db.listen(ARTIFACT_CHANGED_CHANNEL, onArtifact).catch(async (err: unknown) => {
+        await stopRuns();
+        throw err;
+      });
+      return async () => {
+        await stopRuns();
+        await stopArtifacts();
+      };
+    });
     listening.catch(() => (listening = null)); // tried again with the next client
     return listening;
   };
@@ -115,6 +150,7 @@ export function runStream(engine: Engine, masker: Masker, log: Logger) {
       if (closed) return;
       closed = true;
       if (flushTimer) clearTimeout(flushTimer);
+      if (artifactTimer) clearTimeout(artifactTimer);
       for (const c of clients) c.res.end();
       clients.clear();
       const stop = await listening?.catch(() => null);
