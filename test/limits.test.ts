@@ -17,7 +17,7 @@ const produce = defineWorkflow({
     actors: { make: step(async ({ input }: { input: { size: number } }) => ({ text: 'x'.repeat(input.size) })) },
   }).createMachine({
     id: 'produce',
-    context: ({ input }) => ({ size: input.size }),
+    context: ({ input }) => ({ ...input }),
     initial: 'making',
     states: {
       making: {
@@ -36,19 +36,21 @@ const produce = defineWorkflow({
 /** Saves an artifact of `size` characters. */
 const saver = defineWorkflow({
   name: 'test.saver',
-  input: z.object({ size: z.number().int().nonnegative() }),
+  input: z.object({ size: z.number().int().nonnegative(), bad: z.enum(['nul', 'surrogate']).optional() }),
   machine: setup({
-    types: {} as { input: { size: number }; context: { size: number } },
+    types: {} as { input: { size: number; bad?: 'nul' | 'surrogate' }; context: { size: number; bad?: 'nul' | 'surrogate' } },
     actors: {
       save: step(async ({ input, saveArtifact, getArtifact }) => {
-        await saveArtifact('plan', 'p'.repeat((input as { size: number }).size));
+        const { size, bad } = input as { size: number; bad?: 'nul' | 'surrogate' };
+        if (bad) await saveArtifact('output', { lines: ['ok', bad === 'nul' ? 'a\u0000b' : 'a\uD800b'] });
+        await saveArtifact('plan', 'p'.repeat(size));
         return (await getArtifact<string>('plan'))?.length ?? -1;
       }),
     },
   }).createMachine({
     id: 'saver',
     initial: 'saving',
-    context: ({ input }) => ({ size: input.size }),
+    context: ({ input }) => ({ ...input }),
     states: {
       saving: { invoke: { src: 'save', input: ({ context }: { context: { size: number } }) => context, onDone: 'done' } },
       done: { type: 'final' },
@@ -121,6 +123,19 @@ describe.each(['postgres', 'pglite'] as const)('size limits on %s', (kind) => {
     expect(big.status).toBe('failed');
     expect(big.error).toMatchObject({ code: 'SIZE_LIMIT_EXCEEDED', details: { limit: 'artifactBytes' } });
     expect(big.error?.message).toMatch(/Artifact "plan" is 5002 bytes, over the limit of 2048 bytes/);
+  });
+
+  it('refuses an artifact holding a NUL or a lone surrogate with a validation error naming where', async () => {
+    for (const [bad, problem] of [
+      ['nul', /holds a NUL character/],
+      ['surrogate', /holds a lone UTF-16 surrogate/],
+    ] as const) {
+      const run = await engine.waitFor(await engine.start('test.saver', { size: 1, bad }), { timeoutMs: 20_000 });
+      expect(run.status, bad).toBe('failed');
+      expect(run.error, bad).toMatchObject({ code: 'VALIDATION', category: 'validation' });
+      expect(run.error?.message, bad).toMatch(/^Artifact "output": value\.lines\[1\] /);
+      expect(run.error?.message, bad).toMatch(problem);
+    }
   });
 
   it('refuses a signal over signalBytes before storing it', async () => {

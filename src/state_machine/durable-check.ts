@@ -120,6 +120,33 @@ export function findUndurableValue(value: unknown, path: string): UndurableValue
 }
 
 /**
+ * The first string (or key) under `value` that Postgres cannot store in jsonb: a NUL or a lone
+ * surrogate. Only text: an artifact is JSON as written (a Date becomes its ISO string, as the caller
+ * expects), but text Postgres refuses fails the write with a message that names neither.
+ */
+export function findUnstorableText(value: unknown, path: string, depth = 0): UndurableValue | null {
+  if (typeof value === 'string') {
+    const problem = textProblem(value);
+    return problem ? { path, problem } : null;
+  }
+  if (!value || typeof value !== 'object' || depth > MAX_DEPTH) return null;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = findUnstorableText(value[i], `${path}[${i}]`, depth + 1);
+      if (found) return found;
+    }
+    return null;
+  }
+  for (const [key, item] of Object.entries(value)) {
+    const problem = textProblem(key);
+    if (problem) return { path: `${path}[${JSON.stringify(key)}]`, problem: `has a key that ${problem}` };
+    const found = findUnstorableText(item, `${path}.${key}`, depth + 1);
+    if (found) return found;
+  }
+  return null;
+}
+
+/**
  * The first value of a persisted snapshot that JSON cannot carry faithfully, in the context of the
  * machine or of any child machine, or a child whose logic was given inline; null when all is durable.
  */

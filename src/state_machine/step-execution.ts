@@ -6,7 +6,8 @@
 import { context as otelContext, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import type { AnyActorRef } from 'xstate';
 import type { HistoryEntry } from '../persistence/runs.ts';
-import { WorkflowError, type ErrorData } from './errors.ts';
+import { ValidationError, WorkflowError, type ErrorData } from './errors.ts';
+import { findUnstorableText } from './durable-check.ts';
 import { backoffDelay, shouldRetry } from './retry-policy.ts';
 import type { SessionHost } from './session-host.ts';
 import type { StepContext, StepFunction, StepOptions } from './step.ts';
@@ -253,6 +254,12 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
         host.events.emit('progress', { runId: session.runId, path, message, data });
       },
       saveArtifact: async (name, value) => {
+        // Postgres refuses a NUL or a lone surrogate in jsonb with a message that names neither the
+        // artifact nor the fix: say which value it is (a test's output may hold either; clean it first).
+        const bad = findUnstorableText(value, 'value');
+        if (bad) {
+          throw new ValidationError(`Artifact "${name}": ${bad.path} ${bad.problem}.`, [{ path: bad.path, message: bad.problem }]);
+        }
         const json = JSON.stringify(value ?? null);
         const bytes = jsonBytes(json);
         if (bytes > host.limits.artifactBytes) {
