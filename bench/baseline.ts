@@ -10,13 +10,15 @@ export async function baselineThroughput(opts: { databaseUrl: string; workflows:
   await sql`create table if not exists bench_baseline (id text primary key, step int not null, updated_at timestamptz not null default now())`;
   await sql`truncate bench_baseline`;
   let next = 0;
+  let statements = 0;
   const result = await runConcurrently(opts.workflows, opts.concurrency, async () => {
     const id = `wf-${next++}`;
     for (let stepNo = 1; stepNo <= 6; stepNo++) {
       await sql`insert into bench_baseline (id, step) values (${id}, ${stepNo})
                 on conflict (id) do update set step = excluded.step, updated_at = now()`;
+      statements += 1;
     }
   });
   await sql.end();
-  return result;
+  return { ...result, statements };
 }

@@ -1,10 +1,13 @@
 /** Measurement helpers shared by the benchmark's workloads. */
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import postgres from 'postgres';
 
 export interface ThroughputResult {
   latenciesMs: number[];
   totalMs: number;
+  /** Client statements the system sent during the batch, when it counts them (rmapp, baseline). */
+  statements?: number | undefined;
 }
 
 /** Runs `count` tasks with at most `concurrency` in flight; records each task's latency. */
@@ -61,6 +64,13 @@ export function rssMb(pid: number): number {
       .toString()
       .trim(),
   );
+  return kb / 1024;
+}
+
+/** Peak resident set size of a live process so far (VmHWM, Linux), in MB. */
+export function peakRssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN);
   return kb / 1024;
 }
 

@@ -3,35 +3,53 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { createEngine } from '../src/state_machine/engine.ts';
-import { newRunId } from '../src/state_machine/run-id.ts';
-import { runConcurrently, rssMb, type ThroughputResult } from './measure.ts';
+import { openDatabase, type Database } from '../src/persistence/database.ts';
+import { peakRssMb, runConcurrently, rssMb, type ThroughputResult } from './measure.ts';
 import { workflows } from './workflows.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = `${ROOT}bin/rmapp.mjs`;
 const WORKFLOWS = `${ROOT}bench/workflows.ts`;
 
-/** `workflows` runs of `bench.six` with at most `concurrency` in flight, in this process's worker. */
+/**
+ * `workflows` runs of `bench.six` with at most `concurrency` in flight, in this process's worker: each
+ * is started and awaited with `engine.waitFor`, as an application would. Every statement the engine
+ * sends is counted (a wrapper around the database's `query` and `script`): `statements` is the total.
+ */
 export async function rmappThroughput(opts: { databaseUrl: string; workflows: number; concurrency: number }): Promise<ThroughputResult> {
+  const db = await openDatabase({ url: opts.databaseUrl });
+  let statements = 0;
+  const counted: Database = {
+    kind: db.kind,
+    description: db.description,
+    query: (text, params) => {
+      statements += 1;
+      return db.query(text, params);
+    },
+    script: (list) => {
+      statements += 1;
+      return db.script(list);
+    },
+    listen: (channel, fn) => db.listen(channel, fn),
+    close: () => db.close(),
+  };
   // The worker keeps its default settings (50 runs in memory); the workload decides how many are in flight.
-  const engine = createEngine({ database: opts.databaseUrl, workflows, concurrency: Math.max(opts.concurrency, 50) });
+  const engine = createEngine({ database: counted, workflows, concurrency: Math.max(opts.concurrency, 50) });
   await engine.startWorker();
-  const waiters = new Map<string, () => void>();
-  engine.on('run.finished', (e) => waiters.get(e.runId)?.());
+  const before = statements;
   const result = await runConcurrently(opts.workflows, opts.concurrency, async () => {
-    // Given here so the waiter exists before the run can finish; time-ordered like the engine's own ids.
-    const runId = newRunId();
-    const finished = new Promise<void>((resolve) => waiters.set(runId, resolve));
-    await engine.start('bench.six', {}, { runId });
-    await finished;
-    waiters.delete(runId);
+    await engine.waitFor(await engine.start('bench.six', {}));
   });
+  const sent = statements - before;
   await engine.stop();
-  return result;
+  await db.close();
+  return { ...result, statements: sent };
 }
 
 function worker(databaseUrl: string, args: string[], env: Record<string, string> = {}): ChildProcess {
-  const child = spawn(process.execPath, [BIN, '--workflows', WORKFLOWS, 'worker', ...args], {
+  // RMAPP_BENCH_WORKER_NODE_FLAGS: Node/V8 flags for the worker processes (e.g. --optimize-for-size).
+  const nodeFlags = (process.env.RMAPP_BENCH_WORKER_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeFlags, BIN, '--workflows', WORKFLOWS, 'worker', ...args], {
     cwd: ROOT,
     env: { ...process.env, DATABASE_URL: databaseUrl, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -55,7 +73,7 @@ async function poll(check: () => Promise<boolean>, what: string, timeoutMs = 300
 
 async function startMany(databaseUrl: string, name: string, count: number): Promise<void> {
   const client = createEngine({ database: databaseUrl, workflows });
-  await runConcurrently(count, 20, async () => {
+  await runConcurrently(count, 50, async () => {
     await client.start(name, {});
   });
   await client.stop();
@@ -84,20 +102,28 @@ export async function rmappRecovery(opts: { databaseUrl: string; workflows: numb
   return { recoveryMs };
 }
 
-/** RSS of a worker process once `runs` runs wait on a signal (they are evicted, not held as actors). */
-export async function rmappWaitingMemory(opts: { databaseUrl: string; runs: number }): Promise<{ rssMb: number; heldInMemory: number }> {
+/**
+ * RSS of a worker process once `runs` runs wait on a signal (they are evicted, not held as actors), and
+ * its peak on the way (the kernel's high-water mark, VmHWM, so no sample can miss it).
+ */
+export async function rmappWaitingMemory(opts: {
+  databaseUrl: string;
+  runs: number;
+}): Promise<{ rssMb: number; peakMb: number; heldInMemory: number }> {
   await startMany(opts.databaseUrl, 'bench.wait', opts.runs);
   const sql = postgres(opts.databaseUrl, { max: 1, onnotice: () => {} });
   const child = worker(opts.databaseUrl, ['-c', '500']);
   await poll(
     async () => Number((await sql`select count(*)::int as n from rmapp_runs where status = 'waiting'`)[0]?.n) === opts.runs,
     'all runs to wait',
+    900_000,
   );
   await new Promise((r) => setTimeout(r, 1_000));
   const held = Number((await sql`select count(*)::int as n from rmapp_runs where lease_owner is not null`)[0]?.n);
   const rss = rssMb(child.pid as number);
+  const peak = peakRssMb(child.pid as number);
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
   await sql.end();
-  return { rssMb: rss, heldInMemory: held };
+  return { rssMb: rss, peakMb: peak, heldInMemory: held };
 }

@@ -5,7 +5,8 @@
  * Environment: RMAPP_BENCH_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres),
  * RMAPP_BENCH_N1 (workflows at concurrency 1, default 300), RMAPP_BENCH_N50 (at 50, default 3000),
  * RMAPP_BENCH_ONLY (comma list of sections: cli,c1,c50,recovery,memory,scale), RMAPP_BENCH_SCALE_RUNS (finished
- * runs seeded for the scale section, default 1,000,000).
+ * runs seeded for the scale section, default 1,000,000), RMAPP_BENCH_WAITING (waiting runs of the memory
+ * section, default 10000,100000).
  */
 import { baselineThroughput } from './baseline.ts';
 import { cliStartup } from './cli-startup.ts';
@@ -17,6 +18,7 @@ import { scaleSection } from './scale.ts';
 const ADMIN = process.env.RMAPP_BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const N1 = Number(process.env.RMAPP_BENCH_N1 ?? 300);
 const N50 = Number(process.env.RMAPP_BENCH_N50 ?? 3000);
+const WAITING = (process.env.RMAPP_BENCH_WAITING ?? '10000,100000').split(',').map(Number);
 const ONLY = new Set((process.env.RMAPP_BENCH_ONLY ?? 'cli,c1,c50,recovery,memory,scale').split(','));
 
 type Runner = (o: { databaseUrl: string; workflows: number; concurrency: number }) => Promise<ThroughputResult>;
@@ -31,6 +33,8 @@ interface Row {
   p50: number;
   p99: number;
   commitsPerWf: number;
+  /** Client statements per workflow, for the systems that count them (DBOS does not: '-'). */
+  stmtsPerWf: number;
   walPerWf: number;
 }
 
@@ -50,6 +54,7 @@ async function measure(system: string, run: Runner, workflows: number, concurren
       p99: percentile(r.latenciesMs, 99),
       // Commits include the runner's set-up of a fresh batch (e.g. re-launch), a few per batch at most.
       commitsPerWf: (after.commits - before.commits) / workflows,
+      stmtsPerWf: r.statements === undefined ? Number.NaN : r.statements / workflows,
       walPerWf: wal / workflows,
     };
   } finally {
@@ -76,13 +81,15 @@ async function main(): Promise<void> {
     if (!ONLY.has(`c${c}`)) continue;
     const n = c === 1 ? N1 : N50;
     out(`\nconcurrency ${c}, ${n} workflows of 6 no-op steps`);
-    out(`${'system'.padEnd(10)}${pad('wf/s', 10)}${pad('p50 ms', 10)}${pad('p99 ms', 10)}${pad('commits/wf', 12)}${pad('WAL B/wf', 12)}`);
+    out(
+      `${'system'.padEnd(10)}${pad('wf/s', 10)}${pad('p50 ms', 10)}${pad('p99 ms', 10)}${pad('commits/wf', 12)}${pad('stmts/wf', 10)}${pad('WAL B/wf', 12)}`,
+    );
     results[c] = {};
     for (const [system, run] of systems) {
       const row = await measure(system, run, n, c);
       (results[c] as Record<string, Row>)[system] = row;
       out(
-        `${system.padEnd(10)}${pad(fmt(row.wfPerSec), 10)}${pad(fmt(row.p50, 2), 10)}${pad(fmt(row.p99, 2), 10)}${pad(fmt(row.commitsPerWf), 12)}${pad(fmt(row.walPerWf, 0), 12)}`,
+        `${system.padEnd(10)}${pad(fmt(row.wfPerSec), 10)}${pad(fmt(row.p50, 2), 10)}${pad(fmt(row.p99, 2), 10)}${pad(fmt(row.commitsPerWf), 12)}${pad(fmt(row.stmtsPerWf, 2), 10)}${pad(fmt(row.walPerWf, 0), 12)}`,
       );
     }
     const r = results[c] as Record<string, Row>;
@@ -105,13 +112,15 @@ async function main(): Promise<void> {
     }
   }
   if (ONLY.has('memory')) {
-    out('\nmemory: a worker with 10,000 runs waiting on a signal');
-    const url = await createDatabase(ADMIN, 'rmapp_bench_memory');
-    try {
-      const m = await rmappWaitingMemory({ databaseUrl: url, runs: 10_000 });
-      out(`worker RSS ${fmt(m.rssMb, 0)} MB; runs still leased (in memory): ${m.heldInMemory}`);
-    } finally {
-      await dropDatabase(ADMIN, 'rmapp_bench_memory');
+    for (const runs of WAITING) {
+      out(`\nmemory: a worker with ${runs.toLocaleString('en-US')} runs waiting on a signal`);
+      const url = await createDatabase(ADMIN, 'rmapp_bench_memory');
+      try {
+        const m = await rmappWaitingMemory({ databaseUrl: url, runs });
+        out(`worker RSS ${fmt(m.rssMb, 0)} MB (peak ${fmt(m.peakMb, 0)} MB); runs still leased (in memory): ${m.heldInMemory}`);
+      } finally {
+        await dropDatabase(ADMIN, 'rmapp_bench_memory');
+      }
     }
   }
   if (ONLY.has('scale')) await scaleSection(ADMIN, out, { c1: N1, c50: N50 });

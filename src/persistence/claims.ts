@@ -185,9 +185,13 @@ export async function admitQueuedRuns(db: Database, definitions: [string, string
          select id from rmapp_runs
          where concurrency_key = ${k} and status = 'pending' and not admitted
          order by created_at, id
-         limit greatest(0, (select n from limit_of) - (select n from used))
-         for update)
-       update rmapp_runs r set admitted = true, wake_at = now() from next where r.id = next.id
+         limit greatest(0, (select n from limit_of) - (select n from used))),
+       -- Chosen oldest first, locked in id order like every statement that locks several runs
+       -- (docs/engine-internals.md, "Lock order"); a run cancelled meanwhile is re-checked and left.
+       l as materialized (
+         select id from rmapp_runs where id in (select id from next) and status = 'pending' and not admitted
+         order by id for update)
+       update rmapp_runs r set admitted = true, wake_at = now() from l where r.id = l.id
        returning r.id, pg_notify('rmapp_wake', r.id)`,
     ]);
     admitted += rows.length;

@@ -47,6 +47,8 @@ export interface CommitResult {
   historyRows: number;
   /** True when a signal arrived while the run was being released: claim it again now. */
   wakeNow: boolean;
+  /** The row's `updated_at` (its `finished_at` too for a final write); absent from the lean commit. */
+  updatedAt?: Date | undefined;
 }
 
 /**
@@ -108,7 +110,7 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
     consumed: w.consumedSignals,
     history: w.history,
   }));
-  const rows = await db.query<{ idx: number; id: string; version: number; history_rows: number; wake_now: boolean }>(
+  const rows = await db.query<{ idx: number; id: string; version: number; history_rows: number; wake_now: boolean; updated_at: unknown }>(
     `with w as (
        select * from jsonb_to_recordset($1::jsonb) as w(
          idx int, id text, expected int, owner text, epoch int, status text, snapshot jsonb, state_value jsonb,
@@ -137,7 +139,7 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
          finished_at = case when w.final then now() else null end
        from w join l on l.id = w.id
        where r.id = w.id and r.version = w.expected and r.lease_owner = w.owner and r.lease_epoch = w.epoch
-       returning w.idx, r.id, r.version, r.history_rows, (w.release and w.status = 'waiting' and r.signal_seq > w.seen_signal_seq) as wake_now),
+       returning w.idx, r.id, r.version, r.history_rows, r.updated_at, (w.release and w.status = 'waiting' and r.signal_seq > w.seen_signal_seq) as wake_now),
      h as (
        insert into rmapp_run_history (run_id, worker, lease_epoch, events)
        select w.id, w.owner, w.epoch, w.history from w join u on u.idx = w.idx
@@ -148,7 +150,7 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
          dedupe_key = case when t.v->>1 = 'received' then i.dedupe_key else null end
        from w join u on u.idx = w.idx cross join lateral jsonb_array_elements(w.consumed) t(v)
        where i.run_id = w.id and i.id = (t.v->>0)::bigint)
-     select idx, id, version, history_rows, wake_now from u`,
+     select idx, id, version, history_rows, wake_now, updated_at from u`,
     [JSON.stringify(payload)],
   );
   return rows.map((r) => ({
@@ -157,6 +159,7 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
     version: Number(r.version),
     historyRows: Number(r.history_rows),
     wakeNow: Boolean(r.wake_now),
+    updatedAt: r.updated_at instanceof Date ? r.updated_at : new Date(String(r.updated_at)),
   }));
 }
 

@@ -10,6 +10,7 @@ import { appendSignal, signalByDedupeKey, signalOutcome, type SignalOutcome } fr
 import { appendHistory, getRun, insertRun } from '../persistence/runs.ts';
 import { cancelPendingRun, countRuns, rewindFailedRun } from '../persistence/run-admin.ts';
 import { isFinalStatus, type RunStatus } from '../persistence/run-status.ts';
+import type { RunRow } from '../persistence/row-types.ts';
 import { DEFAULT_RETENTION } from '../persistence/retention.ts';
 import { startRetentionJob, type RetentionJob } from '../persistence/retention-job.ts';
 import { newRunId } from './run-id.ts';
@@ -76,8 +77,9 @@ export class Engine extends RunQueries {
     const { input: data, timeoutMs, concurrency } = checkStart(def, input, options);
     const db = await this.db();
     const worker = this.worker;
-    // A keyed run waits for admission; any other run is claimed by this worker at insert if it has room.
-    const claimFor = !concurrency && worker?.reserveFor(def) ? { owner: worker.owner, leaseMs: worker.leaseMs } : undefined;
+    // A keyed run waits for admission; any other run is started by this worker, inserted already past
+    // its first macrostep, if it has room (worker.ts `startLocal`).
+    const local = !concurrency && worker?.reserveFor(def) ? worker : null;
     // The root of the run's trace (a child of the caller's span, if any); its context is persisted so
     // every segment of the run, in whatever process, joins this trace.
     const span = tracer().startSpan(
@@ -86,12 +88,10 @@ export class Engine extends RunQueries {
       otelContext.active(),
     );
     let inserted: Awaited<ReturnType<typeof insertRun>>;
-    const insertedAt = performance.now();
     try {
-      inserted = await insertRun(db, {
+      const run = {
         traceContext: traceparentOf(span),
         concurrency,
-        claimFor,
         timeoutMs,
         id: options.runId ?? newRunId(),
         workflow: def.name,
@@ -99,22 +99,18 @@ export class Engine extends RunQueries {
         input: data,
         idempotencyKey: options.idempotencyKey,
         parentRunId: options.parentRunId,
-      });
+      };
+      inserted = local ? await local.startLocal(def, run) : await insertRun(db, run);
       span.setAttributes({ [ATTR.id]: inserted.id, 'workflow.created': inserted.created });
     } catch (err) {
-      if (claimFor) worker?.unreserve();
       span.recordException(err as Error);
       span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
       throw err;
     } finally {
       span.end();
     }
-    const { id, claimed, existing } = inserted;
-    if (claimed && worker) worker.adopt({ ...claimed, hasSignals: false }, insertedAt);
-    else {
-      if (claimFor) worker?.unreserve();
-      this.worker?.poke();
-    }
+    const { id, existing } = inserted;
+    if (!local) this.worker?.poke();
     // A key (or run id) names one start: a later call with it gets that run back, whatever its input
     // (a webhook delivered again carries a new delivery id). A key first used for another workflow is
     // a mistake the caller must hear about, not a run of something they did not ask for.
@@ -306,6 +302,11 @@ export class Engine extends RunQueries {
         logger: s.logger,
       });
     }
+  }
+
+  /** A run held by this process's worker is awaited from its own commits (worker.ts `awaitFinish`). */
+  protected override awaitLocalFinish(runId: string): Promise<RunRow | null> | null {
+    return this.worker?.awaitFinish(runId) ?? null;
   }
 
   /** Lease owner id of this process's worker, or null when no worker runs. */

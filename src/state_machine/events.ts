@@ -47,6 +47,8 @@ export type EngineListener<K extends EngineEventName> = (payload: EngineEventMap
 /** A small typed emitter; a throwing listener is reported, never allowed to break a run. */
 export class EngineEvents {
   private readonly listeners = new Map<EngineEventName, Set<(payload: never) => void>>();
+  /** Events of runs not inserted yet (worker.ts `startLocal`), by run id, in order. */
+  private readonly held = new Map<string, [EngineEventName, unknown][]>();
 
   /** @param logger where a throwing listener is reported (the engine's `logger` option). */
   constructor(private readonly logger: Logger = silentLogger) {}
@@ -58,7 +60,27 @@ export class EngineEvents {
     return () => set.delete(listener as (payload: never) => void);
   }
 
+  /**
+   * Holds back the events of a run that does not exist yet: a run started in this process runs its
+   * first macrostep before its insert, which may still find the id taken (an idempotency key used
+   * before). Nobody may hear of a run that then never was.
+   */
+  hold(runId: string): void {
+    this.held.set(runId, []);
+  }
+
+  /** Ends {@link hold}: emits what was held (`deliver`, the run was inserted) or drops it. */
+  unhold(runId: string, deliver: boolean): void {
+    const queued = this.held.get(runId);
+    this.held.delete(runId);
+    if (deliver) for (const [name, payload] of queued ?? []) this.emit(name, payload as never);
+  }
+
   emit<K extends EngineEventName>(name: K, payload: EngineEventMap[K]): void {
+    if (this.held.size > 0) {
+      const queued = this.held.get(payload.runId);
+      if (queued) return void queued.push([name, payload]);
+    }
     const set = this.listeners.get(name);
     if (!set) return;
     for (const listener of set) {

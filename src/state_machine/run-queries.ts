@@ -14,6 +14,7 @@ import type { RunId, WorkflowOutput } from './typed-runs.ts';
 import { RunNotFoundError, ValidationError, WaitTimeoutError } from './errors.ts';
 import { EngineEvents, type EngineEventName, type EngineListener } from './events.ts';
 import { toRunInfo, type RunInfo } from './run-info.ts';
+import type { RunRow } from '../persistence/row-types.ts';
 import { resolveEngineOptions, type EngineOptions, type ResolvedEngineOptions } from './engine-options.ts';
 import type { Limits } from './limits.ts';
 
@@ -129,7 +130,20 @@ export abstract class RunQueries {
     return getHistory(db, runId);
   }
 
-  /** Waits until the run has finished and returns it (with its output or error). */
+  /**
+   * The final row of a run this process is executing, once its final write is durable (null if it
+   * leaves this process unfinished); null when this process does not execute it. See engine.ts.
+   */
+  protected awaitLocalFinish(_runId: string): Promise<RunRow | null> | null {
+    return null;
+  }
+
+  /**
+   * Waits until the run has finished and returns it (with its output or error). A run this process
+   * executes is awaited from its own final commit, without reading the database; any other run (or one
+   * that leaves this process, to wait or to another worker) is read every `pollMs` (default 200) and at
+   * once when this process finishes it.
+   */
   async waitFor<TWorkflow = unknown>(
     runId: RunId<TWorkflow>,
     options: { timeoutMs?: number; pollMs?: number } = {},
@@ -141,6 +155,13 @@ export abstract class RunQueries {
     });
     try {
       for (;;) {
+        const local = this.awaitLocalFinish(runId);
+        if (local) {
+          const row = await beforeDeadline(local, deadline);
+          if (row === TIMED_OUT) throw new WaitTimeoutError(runId, options.timeoutMs ?? 0, 'running');
+          if (row) return toRunInfo(row, this.registry) as RunInfo<WorkflowOutput<TWorkflow>>;
+          continue;
+        }
         const run = await this.get(runId);
         if (isFinalStatus(run.status)) return run as RunInfo<WorkflowOutput<TWorkflow>>;
         const left = deadline - Date.now();
@@ -179,5 +200,21 @@ export abstract class RunQueries {
       this.dbPromise = null;
       await db?.close();
     }
+  }
+}
+
+const TIMED_OUT = Symbol('timed out');
+
+/** `promise`'s value, or {@link TIMED_OUT} once `deadline` (epoch ms) passes. */
+async function beforeDeadline<T>(promise: Promise<T>, deadline: number): Promise<T | typeof TIMED_OUT> {
+  if (deadline === Number.POSITIVE_INFINITY) return promise;
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<typeof TIMED_OUT>((resolve) => {
+    timer = setTimeout(() => resolve(TIMED_OUT), Math.max(0, deadline - Date.now()));
+  });
+  try {
+    return await Promise.race([promise, expired]);
+  } finally {
+    clearTimeout(timer);
   }
 }

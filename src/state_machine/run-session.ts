@@ -12,7 +12,8 @@
 import type { Context, Span } from '@opentelemetry/api';
 import type { AnyActor, AnyActorRef } from 'xstate';
 import type { ClaimedRun } from '../persistence/claims.ts';
-import type { CommitResult } from '../persistence/commits.ts';
+import type { CommitResult, RunWrite } from '../persistence/commits.ts';
+import type { RunRow } from '../persistence/row-types.ts';
 import type { HistoryEntry } from '../persistence/runs.ts';
 import { actorPath } from './actor-paths.ts';
 import type { CommitParticipant, PreparedWrite } from './committer.ts';
@@ -66,12 +67,24 @@ export class RunSession implements CommitParticipant, StepHost {
    * or of the last renewal that held it, plus the lease. The worker ends the session before it.
    */
   leaseValidUntil = 0;
+  /**
+   * The run as its final write left it, once that write is durable: what `engine.waitFor` returns for a
+   * run this process executed, without reading it back (worker.ts `awaitFinish`).
+   */
+  finalRow: RunRow | null = null;
+  /**
+   * A run started in this process whose row does not exist yet: its first write is the insert, taken by
+   * the worker ({@link takeFirstWrite}); until then the committer gets nothing from this session.
+   */
+  private unborn: boolean;
 
   constructor(
     private readonly host: SessionHost,
     private readonly row: ClaimedRun,
     readonly definition: WorkflowDefinition,
+    options: { unborn?: boolean } = {},
   ) {
+    this.unborn = options.unborn ?? false;
     this.runId = row.id;
     this.epoch = row.leaseEpoch;
     this.concurrencyKey = row.concurrencyKey;
@@ -286,7 +299,17 @@ export class RunSession implements CommitParticipant, StepHost {
     this.commits.markDirty();
   }
 
+  /**
+   * The write of the run's first macrostep, which the worker sends as the run's insert (worker.ts
+   * `startLocal`); null if the session ended before it (then nothing of it may be written).
+   */
+  takeFirstWrite(): PreparedWrite | null {
+    this.unborn = false;
+    return this.buildWrite();
+  }
+
   buildWrite(): PreparedWrite | null {
+    if (this.unborn) return null;
     if (!this.can('write') || this.commits.inFlight || this.commits.heldAtBound()) return null;
     const ending = this.ending;
     if (ending) {
@@ -334,6 +357,7 @@ export class RunSession implements CommitParticipant, StepHost {
     }
     if (write.status !== 'running') {
       const e = this.ending as Ending;
+      this.finalRow = finalRowOf(this.row, write, result);
       this.host.events.emit('run.finished', {
         runId: this.runId,
         workflow: this.definition.name,
@@ -427,4 +451,33 @@ export class RunSession implements CommitParticipant, StepHost {
     }
     this.host.sessionEnded(this, wakeNow);
   }
+}
+
+/** JSON as the database gives it back (a Date becomes its ISO string), as `engine.get` would read it. */
+function asStored(value: unknown): unknown {
+  return value == null ? null : (JSON.parse(JSON.stringify(value)) as unknown);
+}
+
+/** The run's row after its final write, built from that write and its result instead of read back. */
+function finalRowOf(claimed: ClaimedRun, write: RunWrite, result: CommitResult): RunRow {
+  const { hasSignals: _signals, dueAt: _due, ...row } = claimed;
+  const at = result.updatedAt ?? new Date();
+  return {
+    ...row,
+    status: write.status,
+    statusMessage: write.statusMessage,
+    snapshot: write.snapshot,
+    stateValue: asStored(write.stateValue),
+    output: asStored(write.output),
+    error: asStored(write.error),
+    timers: write.timers,
+    steps: write.steps,
+    version: result.version,
+    historyRows: result.historyRows,
+    leaseOwner: null,
+    leaseExpiresAt: null,
+    wakeAt: null,
+    updatedAt: at,
+    finishedAt: at,
+  };
 }

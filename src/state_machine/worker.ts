@@ -22,7 +22,9 @@ import {
   type ClaimedRun,
 } from '../persistence/claims.ts';
 import type { Database } from '../persistence/database.ts';
-import { WAKE_CHANNEL, markUnregisteredVersions } from '../persistence/runs.ts';
+import { WAKE_CHANNEL, insertRun, markUnregisteredVersions, type NewRun } from '../persistence/runs.ts';
+import type { RunRow } from '../persistence/row-types.ts';
+import { faultsArmed, reachFaultPoint, stateTargets } from './fault-points.ts';
 import { Committer } from './committer.ts';
 import type { WorkflowDefinition } from './definition.ts';
 import { toErrorData, type ErrorData } from './errors.ts';
@@ -33,6 +35,9 @@ import { dbFaultsArmed, withDbFault } from './db-faults.ts';
 import type { Limits } from './limits.ts';
 import type { Clock, SessionHost } from './session-host.ts';
 import type { Logger } from '../persistence/logger.ts';
+
+/** What inserting a run reports (persistence/runs.ts `insertRun`). */
+export type InsertResult = Awaited<ReturnType<typeof insertRun>>;
 
 /** Tuning of a worker; every field has a default in `createEngine`. */
 export interface WorkerOptions {
@@ -105,6 +110,8 @@ export class Worker implements SessionHost {
   private readonly keyed: boolean;
   /** Slots promised to runs being inserted by local starts. */
   private reserved = 0;
+  /** `engine.waitFor` calls on runs held here, by run id (see {@link awaitFinish}). */
+  private readonly finishWaiters = new Map<string, ((row: RunRow | null) => void)[]>();
   private readonly semaphores = new Map<string, Semaphore>();
 
   constructor(
@@ -167,8 +174,13 @@ export class Worker implements SessionHost {
     return releaseRun(this.db, { owner: this.owner, runId, version });
   }
 
-  sessionEnded(session: { runId: string; concurrencyKey?: string | null }, wakeNow: boolean): void {
+  sessionEnded(session: { runId: string; concurrencyKey?: string | null; finalRow?: RunRow | null }, wakeNow: boolean): void {
     const wasFull = this.sessions.size >= this.options.concurrency;
+    const waiters = this.finishWaiters.get(session.runId);
+    if (waiters && this.sessions.get(session.runId) === session) {
+      this.finishWaiters.delete(session.runId);
+      for (const resolve of waiters) resolve(session.finalRow ?? null);
+    }
     // A keyed run that ends frees a slot: admit the next queued run of its key now.
     if (session.concurrencyKey) wakeNow = true;
     if (this.sessions.get(session.runId) === session) this.sessions.delete(session.runId);
@@ -262,8 +274,8 @@ export class Worker implements SessionHost {
 
   /**
    * Reserves a slot for a run of `def` started in this process, to claim it at insert time. The slot
-   * is taken synchronously, so concurrent starts cannot overshoot the worker's concurrency; give it
-   * back with {@link adopt} (the run was claimed) or {@link unreserve} (it was not).
+   * is taken synchronously, so concurrent starts cannot overshoot the worker's concurrency; it passes
+   * to the run's session in {@link startLocal}.
    */
   reserveFor(def: WorkflowDefinition): boolean {
     if (this.stopping || this.sessions.size + this.reserved >= this.options.concurrency) return false;
@@ -272,18 +284,127 @@ export class Worker implements SessionHost {
     return true;
   }
 
-  unreserve(): void {
+  /**
+   * Starts a run of `definition` in this worker before it exists in the database (with a slot from
+   * {@link reserveFor}): its session runs the first macrostep in memory — no step's work starts, each
+   * waits for the snapshot that entered it to be durable — and that macrostep's write is the run's
+   * insert. One statement instead of an insert and a first commit (bench/README.md). When the id or
+   * idempotency key was taken, the session is dropped unheard (its events were held) and the existing
+   * run is returned, as an insert of a pending run would.
+   */
+  async startLocal(definition: WorkflowDefinition, run: Omit<NewRun, 'claimFor'>): Promise<InsertResult> {
+    const claimedAt = performance.now();
     this.reserved -= 1;
+    const inputJson = JSON.stringify(run.input ?? null);
+    const deadlineAt = run.timeoutMs ? new Date(Date.now() + run.timeoutMs) : null;
+    const now = new Date();
+    // The row as the claimed insert will write it; the actor gets the input as the database gives it back.
+    const row: ClaimedRun = {
+      id: run.id,
+      workflow: definition.name,
+      workflowVersion: definition.version,
+      status: 'running',
+      statusMessage: null,
+      snapshot: null,
+      stateValue: null,
+      input: JSON.parse(inputJson) as unknown,
+      output: null,
+      error: null,
+      timers: [],
+      steps: {},
+      signalSeq: 0,
+      historyRows: 0,
+      version: 0,
+      leaseOwner: this.owner,
+      leaseExpiresAt: null,
+      leaseEpoch: 1,
+      wakeAt: null,
+      deadlineAt,
+      parentRunId: run.parentRunId ?? null,
+      traceContext: run.traceContext ?? null,
+      idempotencyKey: run.idempotencyKey ?? null,
+      concurrencyKey: null,
+      concurrencyLimit: null,
+      admitted: false,
+      createdAt: now,
+      updatedAt: now,
+      finishedAt: null,
+      hasSignals: false,
+    };
+    this.events.hold(run.id);
+    const session = this.stopping || this.sessions.has(run.id) ? null : this.startSession(row, claimedAt, true);
+    // The first macrostep settles as it does before a commit (committer.ts: a step's start is recorded
+    // a few microtasks after the state that invoked it is entered).
+    if (session) await new Promise((resolve) => setImmediate(resolve));
+    const prepared = session?.takeFirstWrite() ?? null;
+    if (!session || !prepared) {
+      // Nothing of a first macrostep to write (the worker is stopping, or the session could not start):
+      // the run is inserted pending for any worker, as a start without a worker would.
+      this.events.unhold(run.id, false);
+      session?.end(false);
+      this.poke();
+      return insertRun(this.db, run);
+    }
+    const { write } = prepared;
+    let inserted: InsertResult;
+    try {
+      if (faultsArmed) reachFaultPoint('before-persist', stateTargets(write.stateValue));
+      inserted = await insertRun(this.db, {
+        ...run,
+        input: row.input,
+        claimFor: {
+          owner: this.owner,
+          leaseMs: this.leaseMs,
+          deadlineAt,
+          status: write.status,
+          snapshotJson: write.snapshotJson ?? JSON.stringify(write.snapshot ?? null),
+          stateValue: write.stateValue,
+          output: write.output,
+          error: write.error,
+          timers: write.timers,
+          steps: write.steps,
+          release: write.release,
+          wakeAt: write.wakeAt,
+          history: write.history,
+        },
+      });
+    } catch (err) {
+      this.events.unhold(run.id, false);
+      session.end(false);
+      throw err;
+    }
+    const claimed = inserted.claimed;
+    this.events.unhold(run.id, claimed !== undefined);
+    if (!claimed) {
+      session.end(false);
+      return inserted;
+    }
+    if (faultsArmed) reachFaultPoint('after-persist', stateTargets(write.stateValue));
+    row.createdAt = claimed.createdAt;
+    row.updatedAt = claimed.updatedAt;
+    session.onCommitted(prepared, {
+      index: 0,
+      id: run.id,
+      version: claimed.version,
+      historyRows: claimed.historyRows,
+      wakeNow: false,
+      updatedAt: claimed.updatedAt,
+    });
+    return inserted;
   }
 
   /**
-   * Runs a run this worker claimed when it was inserted (with a slot from {@link reserveFor});
-   * `claimedAt` is `performance.now()` from before the insert was sent.
+   * For `engine.waitFor`: a promise of the run's final row if a session of it runs here (null when the
+   * session leaves without finishing it: evicted to wait, lost, handed over), else null. A run this
+   * process executes is awaited from its own commits, not by reading it again and again.
    */
-  adopt(row: ClaimedRun, claimedAt: number): void {
-    this.reserved -= 1;
-    if (this.stopping || this.sessions.has(row.id)) return;
-    this.startSession(row, claimedAt);
+  awaitFinish(runId: string): Promise<RunRow | null> | null {
+    if (!this.sessions.has(runId)) return null;
+    return new Promise((resolve) => {
+      const list = this.finishWaiters.get(runId);
+      if (list) list.push(resolve);
+      else this.finishWaiters.set(runId, [resolve]);
+    });
   }
 
   /** The margin by which a session stops before its lease could expire by this process's clock. */
@@ -291,14 +412,14 @@ export class Worker implements SessionHost {
     return Math.floor(this.leaseMs / 5);
   }
 
-  private startSession(row: ClaimedRun, claimedAt: number): void {
+  private startSession(row: ClaimedRun, claimedAt: number, unborn = false): RunSession | null {
     const definition = this.registry.get(`${row.workflow}@${row.workflowVersion}`);
-    if (!definition) return; // cannot happen: claims filter on registered definitions
+    if (!definition) return null; // cannot happen: claims filter on registered definitions
     // Claimed again while an older session of it is still here (its lease expired during an outage):
     // the old one stops first — its steps are aborted, its unpersisted changes dropped.
     const previous = this.sessions.get(row.id);
     if (previous) previous.lose('reclaimed');
-    const session = new RunSession(this, row, definition);
+    const session = new RunSession(this, row, definition, { unborn });
     session.leaseValidUntil = claimedAt + this.leaseMs;
     this.sessions.set(row.id, session);
     try {
@@ -307,6 +428,7 @@ export class Worker implements SessionHost {
       this.logger.error({ err, runId: row.id }, `rmapp: starting run ${row.id} failed`);
       session.end(false);
     }
+    return session;
   }
 
   /**
