@@ -12,6 +12,7 @@ import { createEngine, type Engine } from '../src/index.ts';
 import type { GitHubEventInput } from '../src/machines/github-delivery.ts';
 import type { Sandbox, SandboxJob } from '../src/rmapp/sandbox/index.ts';
 import { githubWorkflows } from '../src/rmapp/workflows/github-workflows.ts';
+import { ensurePullRequest } from '../src/rmapp/github/writes.ts';
 import type { WorkflowExecutor } from '../src/rmapp/workflows/executor.ts';
 import { createGitHubWorld, type GitHubWorld } from './helpers/github-world.ts';
 import { testSandbox } from './helpers/sandbox.ts';
@@ -243,6 +244,56 @@ describe('a repository with .github/rmapp.yml', () => {
     );
     expect(await h.world.git(h.world.remote, 'show', 'rmapp/issue-4:impl.txt')).toBe('right');
     expect((h.world.emulator.pulls.get('acme/widgets') ?? []).filter((p) => p.head === 'rmapp/issue-4')).toHaveLength(1);
+  });
+});
+
+describe('a review fix in a repository with .github/rmapp.yml', () => {
+  let h: Harness;
+  let pullNumber: number;
+  beforeAll(async () => {
+    h = await harness({
+      'README.md': '# widgets\n',
+      '.github/rmapp.yml': GOOD_CONFIG,
+      'secrets/README.md': 'Keys live here.\n',
+    });
+    harnessAgent = h.world.deps.agent.command.join(' ');
+    await h.world.git(h.world.remote, 'branch', 'feature', 'main');
+    const pr = await ensurePullRequest(
+      h.world.github,
+      { owner: 'acme', repo: 'widgets' },
+      { head: 'feature', base: 'main', title: 'Feature', body: '', key: 'seed' },
+    );
+    pullNumber = pr.number;
+  });
+  afterAll(async () => h?.stop());
+
+  const review = async (body: string) => {
+    const commentId = h.world.emulator.addReviewComment('acme', 'widgets', pullNumber, body, 'octocat', { path: 'README.md', line: 1 });
+    const run = await h.engine.waitFor(await h.engine.start('PRReview', { owner: 'acme', repo: 'widgets', pullNumber, commentId }), {
+      timeoutMs: 90_000,
+    });
+    const replies = (h.world.emulator.reviewComments.get(`acme/widgets#${pullNumber}`) ?? []).filter((c) => c.in_reply_to_id === commentId);
+    return { run, replies };
+  };
+
+  it('sets up, gives the agent the instructions, and refuses a fix that touches a protected path', async () => {
+    const before = await h.world.git(h.world.remote, 'rev-parse', 'feature');
+    const refused = await review('@rmapp rotate the key\nWRITE secrets/key.txt new-key');
+    expect(refused.run.status).toBe('failed');
+    expect(refused.run.error).toMatchObject({ code: 'PROTECTED_PATHS' });
+    expect(refused.replies).toHaveLength(1);
+    expect(refused.replies[0]?.body).toContain('The agent changed a protected path: secrets/key.txt (secrets/**).');
+    expect(await h.world.git(h.world.remote, 'rev-parse', 'feature'), 'the refused fix was pushed').toBe(before);
+
+    const done = await review('@rmapp tidy up\nCOPY setup-marker.txt seen-setup.txt');
+    expect(done.run.status, JSON.stringify(done.run.error)).toBe('succeeded');
+    const lines = h.linesOf(done.run.id);
+    expect(lines.map((l) => (isSetup(l) ? 'setup' : isAgent(l) ? 'agent' : l.argv.join(' ')))).toEqual(['setup', 'agent']);
+    expect(lines.find(isAgent)?.input).toContain('## Repository instructions\n\nFrom .github/rmapp.yml:\n\nKeep changes small.');
+    expect(await h.world.git(h.world.remote, 'show', 'feature:seen-setup.txt')).toBe('ready');
+    expect(await h.world.git(h.world.remote, 'show', 'feature:instructed.txt')).toBe('yes');
+    // The refused key reached no branch.
+    expect(await h.world.git(h.world.remote, 'ls-tree', '-r', '--name-only', 'feature')).not.toMatch(/secrets\/key\.txt/);
   });
 });
 

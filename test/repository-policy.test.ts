@@ -11,6 +11,8 @@ import { toErrorData } from '../src/index.ts';
 import { runCommand } from '../src/rmapp/process.ts';
 import { Workspaces } from '../src/rmapp/workspace.ts';
 import { parseRepositoryConfig, protectedChanges } from '../src/rmapp/repository-config.ts';
+import { runChecks } from '../src/rmapp/repository-commands.ts';
+import { createSandbox } from '../src/rmapp/sandbox/index.ts';
 import { createBareRemote } from './helpers/git-remote.ts';
 
 it('reads the hosts from the default branch, ignores the working branch, and names a wrong file', async () => {
@@ -116,4 +118,22 @@ it('matches protected paths: ** at any depth, * and ? within a name, bare names 
     { path: '.github/workflows/ci.yml', glob: '.github/workflows' },
     { path: 'docs/a.md', glob: 'docs/?.md' },
   ]);
+});
+
+it('runs the lint command after passing tests, and a failing lint is a failed check that says so', async () => {
+  const sandbox = createSandbox({ driver: 'none' });
+  const cwd = mkdtempSync(join(tmpdir(), 'rmapp-checks-'));
+  const tests = { command: ['node', '-e', 'process.exit(1)'], timeoutMs: 20_000, sandbox };
+  const settings = (lint: string[] | undefined) => ({
+    config: { ...parseRepositoryConfig('test: [node, -e, "console.log(\'tests ok\')"]\n'), lint },
+    instructionFiles: [],
+  });
+  // The repository's test command replaced the service's failing one.
+  expect(await runChecks(tests, settings(undefined), { cwd })).toEqual({ passed: true, output: 'tests ok\n' });
+  const failed = await runChecks(tests, settings(['node', '-e', "console.log('src/a.ts: no-console'); process.exit(1)"]), { cwd });
+  expect(failed.passed).toBe(false);
+  expect(failed.output).toBe(
+    "The tests passed, but the lint command `node -e console.log('src/a.ts: no-console'); process.exit(1)` of .github/rmapp.yml failed:\n\nsrc/a.ts: no-console\n",
+  );
+  expect((await runChecks(tests, settings(['node', '-e', '0']), { cwd })).passed).toBe(true);
 });

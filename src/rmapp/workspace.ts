@@ -207,7 +207,10 @@ export class Workspaces {
       else await this.git(['clone', '--mirror', '--', remoteUrl, dir], undefined, signal, undefined, remoteUrl);
     };
     const turn = (this.mirrorTurns.get(dir) ?? Promise.resolve()).then(refresh, refresh);
-    this.mirrorTurns.set(dir, turn.catch(() => {}));
+    this.mirrorTurns.set(
+      dir,
+      turn.catch(() => {}),
+    );
     await turn;
     return dir;
   }
@@ -269,7 +272,7 @@ export class Workspaces {
    * which an issue's agent or a pull request's author controls. A wrong file throws the
    * ValidationError of `parseRepositoryConfig`.
    */
-  async repositorySettings(ws: Pick<Workspace, "dir">, base: string, signal?: AbortSignal): Promise<RepositorySettings> {
+  async repositorySettings(ws: Pick<Workspace, 'dir'>, base: string, signal?: AbortSignal): Promise<RepositorySettings> {
     for (const ref of ['origin/HEAD', `origin/${base}`]) {
       const has = await this.show(ws.dir, `${ref}^{commit}`, signal, ['rev-parse', '--verify', '--quiet']);
       if (has !== null) return this.settingsAt(ws.dir, ref, signal);
