@@ -3,7 +3,7 @@
  * never from the branch being worked on, which the agent or a pull request's author controls — and a
  * wrong file is refused with each key and its fix named.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
@@ -14,6 +14,7 @@ import { parseRepositoryConfig, protectedChanges } from '../src/rmapp/repository
 import { runChecks } from '../src/rmapp/repository-commands.ts';
 import { createSandbox } from '../src/rmapp/sandbox/index.ts';
 import { createBareRemote } from './helpers/git-remote.ts';
+import { ROOT } from './helpers/processes.ts';
 
 it('reads the hosts from the default branch, ignores the working branch, and names a wrong file', async () => {
   const tmp = mkdtempSync(join(tmpdir(), 'rmapp-policy-'));
@@ -136,4 +137,14 @@ it('runs the lint command after passing tests, and a failing lint is a failed ch
     "The tests passed, but the lint command `node -e console.log('src/a.ts: no-console'); process.exit(1)` of .github/rmapp.yml failed:\n\nsrc/a.ts: no-console\n",
   );
   expect((await runChecks(tests, settings(['node', '-e', '0']), { cwd })).passed).toBe(true);
+});
+
+it("the README's .github/rmapp.yml example is a valid file", () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const example = /```yaml\n(# \.github\/rmapp\.yml\n[\s\S]*?)```/.exec(readme)?.[1];
+  expect(example, 'the README has no .github/rmapp.yml example').toBeDefined();
+  const config = parseRepositoryConfig(example as string);
+  expect(config.setup).toHaveLength(2);
+  expect(config.protectedPaths).toEqual(['.github/**', 'migrations/*.sql', '*.lock']);
+  expect(config.limits).toEqual({ setupTimeoutMs: 600_000, testTimeoutMs: 900_000, maxTestAttempts: 2 });
 });
