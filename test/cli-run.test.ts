@@ -42,7 +42,10 @@ it('--json prints one JSON object per line; a local clone is the git remote; a f
   const clone = join(mkdtempSync(join(tmpdir(), 'rmapp-clone-')), 'widgets');
   await runCommand(['git', 'clone', '-q', world.remote, clone]);
   await runCommand(['git', 'remote', 'set-url', 'origin', 'https://github.com/acme/widgets.git'], { cwd: clone });
-  world.emulator.issues.set('acme/widgets#32', { title: 'Never passes', body: 'PLAN try\nWRITE impl.txt wrong' });
+  world.emulator.issues.set('acme/widgets#32', {
+    title: 'Never passes',
+    body: 'PLAN try\nWRITE impl.txt wrong\nIF_FAILED WRITE impl.txt still-wrong',
+  });
   const r = await runRmapp(['run', 'simple', '--repo', clone, '--issue', '32', '--max-attempts', '2', '--json'], env);
   expect(r.code).toBe(1);
   const lines = r.stdout

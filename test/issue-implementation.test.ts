@@ -27,7 +27,11 @@ beforeAll(async () => {
     title: 'Make impl.txt say right',
     body: 'PLAN write impl.txt\nWRITE impl.txt wrong\nIF_FAILED WRITE impl.txt right',
   });
-  emulator.issues.set('acme/widgets#2', { title: 'Never passes', body: 'PLAN try\nWRITE impl.txt wrong' });
+  // Each attempt changes something (an attempt that changes nothing ends the run as NO_CHANGE instead).
+  emulator.issues.set('acme/widgets#2', {
+    title: 'Never passes',
+    body: 'PLAN try\nWRITE impl.txt wrong\nIF_FAILED WRITE impl.txt still-wrong',
+  });
   emulator.issues.set('acme/widgets#3', { title: 'Sloppy planner', body: 'PLAN write impl.txt\nBADJSON_ONCE\nWRITE impl.txt right' });
   emulator.issues.set('acme/widgets#4', { title: 'Hopeless planner', body: 'PLAN x\nBADJSON plan\nWRITE impl.txt right' });
   emulator.issues.set('acme/widgets#5', { title: 'Hopeless analyst', body: 'BADJSON analysis' });
@@ -108,7 +112,7 @@ it('fails with category test_failure when the tests never pass, and opens no PR'
   expect(comments[0]?.body).toContain('`test_failure` testing: the tests still fail after 2 attempts');
   // The failure shows the end of the test output, a link to the branch and to the run's page.
   expect(comments[0]?.body).toContain('<details><summary>Last test output</summary>');
-  expect(comments[0]?.body).toContain('expected impl.txt to say right, got wrong');
+  expect(comments[0]?.body).toContain('expected impl.txt to say right, got still-wrong');
   expect(comments[0]?.body).toContain('branch: https://github.example/acme/widgets/tree/rmapp/issue-2');
   expect(comments[0]?.body).toContain(`run: http://rmapp.example/runs/${encodeURIComponent(run.id)}`);
   expect(progress.heldRuns(), `run ${id} failed but its progress view is still held`).not.toContain(id);

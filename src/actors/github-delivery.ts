@@ -10,6 +10,9 @@ import { helpText, mentions, parseCommand, type Command } from '../rmapp/command
 import type { TemplateName } from '../machines/issue-templates.ts';
 import type { Subject, WorkflowExecutor } from '../rmapp/workflows/executor.ts';
 import { step } from '../state_machine/step.ts';
+import { ValidationError } from '../state_machine/errors.ts';
+import { REPOSITORY_CONFIG, type RepositorySettings } from '../rmapp/repository-config.ts';
+import type { RunInfo } from '../state_machine/run-info.ts';
 import type { DeliveryOutcome, GitHubDeliverySteps } from '../machines/github-delivery.ts';
 
 export interface GitHubDeliveryDeps {
@@ -21,6 +24,12 @@ export interface GitHubDeliveryDeps {
   labels: Record<string, TemplateName>;
   /** Base URL of the dashboard, for links in replies. */
   publicUrl?: string | undefined;
+  /**
+   * The repository's `.github/rmapp.yml` (and instruction files) on its default branch, read before a
+   * run starts: a wrong file is answered once and nothing runs. Absent: not checked here (the run's
+   * steps still read it).
+   */
+  repositorySettings?: ((owner: string, repo: string) => Promise<RepositorySettings>) | undefined;
 }
 
 /** What an event asks for. */
@@ -70,6 +79,25 @@ export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySte
     return comments.filter((c) => mentions(c.body, deps.botName)).map((c) => c.id);
   };
 
+  /** The repository's settings, or the one reply a wrong `.github/rmapp.yml` gets (nothing runs). */
+  const settingsOr = async (
+    e: GitHubEventInput,
+    key: string,
+  ): Promise<{ settings: RepositorySettings | null; refused?: undefined } | { refused: DeliveryOutcome }> => {
+    if (!deps.repositorySettings) return { settings: null };
+    try {
+      return { settings: await deps.repositorySettings(e.owner, e.repo) };
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      const problems = err.issues.filter((i) => i.path !== REPOSITORY_CONFIG);
+      const list = problems.length
+        ? problems.map((i) => `- \`${i.path}\`: ${i.message}`).join('\n')
+        : err.message.replace(`${REPOSITORY_CONFIG} `, '');
+      const text = `I did not start: \`${REPOSITORY_CONFIG}\` on the default branch is invalid, so nothing ran.\n\n${list}\n\nFix it on the default branch, then ask again.`;
+      return { refused: await reply(e, key, text, { action: 'replied', runId: null }) };
+    }
+  };
+
   const act = async (e: GitHubEventInput, key: string): Promise<DeliveryOutcome> => {
     const intent = intentOf(e, deps);
     const executor = deps.executor();
@@ -94,6 +122,8 @@ export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySte
             key,
             `run ${link(active.id)} is already working on this issue (${active.status}, at \`${JSON.stringify(active.state)}\`). Use \`@${deps.botName} cancel\` first.`,
           );
+        const checked = await settingsOr(e, key);
+        if (checked.refused) return checked.refused;
         const runId = await executor.startIssueWorkflow({
           owner: e.owner,
           repo: e.repo,
@@ -102,6 +132,7 @@ export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySte
           requestedBy: e.author,
           options: intent.options,
           key: e.deliveryId,
+          repositoryMaxTestAttempts: checked.settings?.config.limits.maxTestAttempts,
         });
         return { action: 'started', runId, message: `started ${intent.template} as ${runId}` };
       }
@@ -121,13 +152,8 @@ export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySte
           message: result.message,
         }));
       }
-      case 'retry': {
-        if (await executor.activeRun(subject)) return reply(e, key, 'a run is still going here; nothing to retry.');
-        const failed = await executor.latestRun(subject, 'failed');
-        if (!failed) return reply(e, key, 'there is no failed run to retry here.');
-        await executor.resume(failed.id);
-        return reply(e, key, `retrying run ${link(failed.id)} from the step that failed.`, { action: 'retried', runId: failed.id });
-      }
+      case 'retry':
+        return retry(e, key, subject);
       case 'status': {
         const run = await executor.latestRun(subject);
         if (!run) return reply(e, key, 'no run has worked on this yet.');
@@ -146,6 +172,8 @@ export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySte
             return { action: 'ignored', runId: null, message: `comment ${e.commentId} is one of ${ids.length} in review ${reviewId}` };
           const into = await executor.addReviewComment(subject, e.commentId as number);
           if (into) return { action: 'signalled', runId: into, message: `comment ${e.commentId} sent to ${into}` };
+          const checked = await settingsOr(e, key);
+          if (checked.refused) return checked.refused;
           const runId = await executor.startReviewComment({
             owner: e.owner,
             repo: e.repo,
@@ -159,6 +187,8 @@ export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySte
         if (ids.length === 1) {
           const into = await executor.addReviewComment(subject, ids[0] as number);
           if (into) return { action: 'signalled', runId: into, message: `comment ${ids[0]} sent to ${into}` };
+          const checked = await settingsOr(e, key);
+          if (checked.refused) return checked.refused;
           const runId = await executor.startReviewComment({
             owner: e.owner,
             repo: e.repo,
@@ -168,6 +198,8 @@ export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySte
           });
           return { action: 'started', runId, message: `PRReview for comment ${ids[0]}` };
         }
+        const checked = await settingsOr(e, key);
+        if (checked.refused) return checked.refused;
         const runId = await executor.startReview({
           owner: e.owner,
           repo: e.repo,
@@ -178,6 +210,85 @@ export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySte
         return { action: 'started', runId, message: `ReviewResponse for ${ids.length} comments of review ${reviewId}` };
       }
     }
+  };
+
+  /** `@bot retry`: continues the last run if it failed, in a new run, and says truthfully what it does (src/rmapp/workflows/retry.ts). */
+  const retry = async (e: GitHubEventInput, key: string, subject: Subject): Promise<DeliveryOutcome> => {
+    const executor = deps.executor();
+    const active = await executor.activeRun(subject);
+    // A re-execution of this step finds the run it started itself: answered as the first time.
+    const mine = executor.runIdFor(subject, e.deliveryId);
+    if (active && active.id !== mine) return reply(e, key, `run ${link(active.id)} is still going here; there is nothing to retry yet.`);
+    // The run this request retries: the newest other than the one a re-execution of this step started.
+    const latest = await latestBefore(subject, mine);
+    if (!latest) return reply(e, key, 'no run has worked on this yet, so there is nothing to retry.');
+    if (latest.status !== 'failed')
+      return reply(
+        e,
+        key,
+        `the last run here (${link(latest.id)}) ${latest.status === 'succeeded' ? 'succeeded' : `was ${latest.status}`}; there is nothing to retry.`,
+      );
+    const decision = await executor.decideRetry(latest, deps.botName);
+    if (decision.kind !== 'refuse') {
+      const checked = await settingsOr(e, key);
+      if (checked.refused) return checked.refused;
+    }
+    const failure = latest.error ? ` It failed with: ${latest.error.message.replace(/^\w+: /, '')}` : '';
+    const started = (runId: string, text: string): Promise<DeliveryOutcome> => reply(e, key, text, { action: 'retried', runId });
+    switch (decision.kind) {
+      case 'refuse':
+        return reply(e, key, `I cannot retry run ${link(latest.id)}: ${decision.why}`);
+      case 'continue':
+      case 'restart-issue': {
+        const input = latest.input as { requestedBy?: string; maxTestAttempts?: number; approvalTimeoutMs?: number };
+        const runId = await executor.startIssueWorkflow({
+          owner: e.owner,
+          repo: e.repo,
+          issueNumber: e.number,
+          template: decision.template,
+          requestedBy: e.author,
+          options: { maxTestAttempts: input.maxTestAttempts, approvalTimeoutMs: input.approvalTimeoutMs },
+          key: e.deliveryId,
+          continueFrom:
+            decision.kind === 'continue' ? { runId: latest.id, plan: decision.plan, lastTestOutput: decision.lastTestOutput } : undefined,
+        });
+        const rounds = input.maxTestAttempts ?? 3;
+        return started(
+          runId,
+          decision.kind === 'continue'
+            ? `retrying: run ${link(runId)} continues run ${link(latest.id)} on its branch with the same plan — implementing again, then up to ${rounds} test round${rounds === 1 ? '' : 's'}.${failure}`
+            : `retrying from the start: run ${link(latest.id)} failed before it had a plan, so run ${link(runId)} analyses and plans again.${failure}`,
+        );
+      }
+      case 'review-comment': {
+        const runId = await executor.startReviewComment({
+          owner: e.owner,
+          repo: e.repo,
+          pullNumber: e.number,
+          commentId: decision.commentId,
+          key: e.deliveryId,
+          retry: true,
+        });
+        return started(runId, `retrying: run ${link(runId)} answers review comment ${decision.commentId} again.${failure}`);
+      }
+      case 'review': {
+        const runId = await executor.startReview({
+          owner: e.owner,
+          repo: e.repo,
+          pullNumber: e.number,
+          reviewId: decision.reviewId,
+          key: e.deliveryId,
+          retry: true,
+        });
+        return started(runId, `retrying: run ${link(runId)} answers the review's comments again.${failure}`);
+      }
+    }
+  };
+
+  /** The newest run of a subject other than `except` (the retry this step already started). */
+  const latestBefore = async (subject: Subject, except: string): Promise<RunInfo | null> => {
+    const runs = await deps.executor().recentRuns(subject, 2);
+    return runs.find((r) => r.id !== except) ?? null;
   };
 
   return {

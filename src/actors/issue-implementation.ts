@@ -8,15 +8,17 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AgentConfig, TestsConfig } from '../rmapp/agent-runner.ts';
-import { runAgent, runTests } from '../rmapp/agent-runner.ts';
+import { runAgent } from '../rmapp/agent-runner.ts';
 import { issueAnalysisSchema, type IssueAnalysis } from '../rmapp/analysis.ts';
 import { parsePlanYaml, planPath, planSchema, renderPlanYaml, yamlBlock } from '../rmapp/plan.ts';
 import { askJson, formatIssues, type OutputIssue } from '../rmapp/structured-output.ts';
 import type { GitHubOctokit } from '../rmapp/github/client.ts';
 import { ensurePullRequest, upsertComment } from '../rmapp/github/writes.ts';
-import type { Workspaces } from '../rmapp/workspace.ts';
+import type { Workspace, Workspaces } from '../rmapp/workspace.ts';
+import { instructionsSection, type RepositorySettings } from '../rmapp/repository-config.ts';
+import { agentMessage, checkProtectedPaths, ensureSetup, runChecks } from '../rmapp/repository-commands.ts';
 import { step } from '../state_machine/step.ts';
-import type { IssueImplementationSteps } from '../machines/issue-implementation.ts';
+import type { ImplementOutcome, IssueImplementationSteps } from '../machines/issue-implementation.ts';
 import { issueBranch } from '../machines/issue-branch.ts';
 
 export interface IssueImplementationDeps {
@@ -76,12 +78,12 @@ async function placePlanFile(workspaces: Workspaces, dir: string, issueNumber: n
  * Where the planner runs: the run's workspace, which analyzing prepared. A run resumed on a machine
  * without it plans in an empty directory rather than anywhere near the service's own files.
  */
-async function inPlanningDir<T>(workspaces: Workspaces, runId: string, fn: (dir: string) => Promise<T>): Promise<T> {
+async function inPlanningDir<T>(workspaces: Workspaces, runId: string, fn: (dir: string, prepared: boolean) => Promise<T>): Promise<T> {
   const dir = workspaces.dirOf(runId);
-  if (existsSync(join(dir, '.git'))) return fn(dir);
+  if (existsSync(join(dir, '.git'))) return fn(dir, true);
   const empty = await mkdtemp(join(tmpdir(), 'rmapp-plan-'));
   try {
-    return await fn(empty);
+    return await fn(empty, false);
   } finally {
     await rm(empty, { recursive: true, force: true });
   }
@@ -90,6 +92,9 @@ async function inPlanningDir<T>(workspaces: Workspaces, runId: string, fn: (dir:
 export function issueImplementationSteps(deps: IssueImplementationDeps): IssueImplementationSteps {
   const workspace = (runId: string, input: { owner: string; repo: string; branch: string; base: string }, signal: AbortSignal) =>
     deps.workspaces.prepare({ runId, remoteUrl: deps.remoteUrl(input.owner, input.repo), branch: input.branch, base: input.base, signal });
+  /** `.github/rmapp.yml` and the instruction files of the default branch (never the run's branch). */
+  const settingsOf = (ws: Pick<Workspace, 'dir'>, base: string, signal: AbortSignal): Promise<RepositorySettings> =>
+    deps.workspaces.repositorySettings(ws, base, signal);
 
   const reask = (progress: (message: string, data?: Record<string, unknown>) => void, what: string) => (issues: OutputIssue[]) =>
     progress(`the agent's ${what} was invalid (${formatIssues(issues, 3)}); asking once more`, { issues });
@@ -104,6 +109,8 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
           deps.github.repos.get({ owner: input.owner, repo: input.repo }),
         ]);
         const facts = { title: issue.title, body: issue.body ?? '', defaultBranch: repository.default_branch };
+        // A run that continues a failed one's plan (`@bot retry`) needs only the facts.
+        if (input.skipAnalysis) return facts;
         progress('analyzing the issue');
         const prompt = `${ANALYSIS_REQUEST} #${input.issueNumber} of ${input.owner}/${input.repo}: summarise what it asks, what kind of change it needs, and the risks. Do not change files.\n\n${issueText(facts)}`;
         // The agent reads the repository in the run's own workspace (the branch is created here from
@@ -113,9 +120,10 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
           { owner: input.owner, repo: input.repo, branch: issueBranch(input.issueNumber), base: facts.defaultBranch },
           signal,
         );
+        const settings = await settingsOf(ws, facts.defaultBranch, signal);
         const analysis = await askJson(deps.agent, {
           cwd: ws.dir,
-          prompt,
+          prompt: `${prompt}${instructionsSection(settings)}`,
           schema: issueAnalysisSchema,
           signal,
           name: 'analysis',
@@ -137,9 +145,19 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
         const prompt =
           `${PLAN_REQUEST} for issue #${input.issueNumber} as an rmplan plan: the goal, details, and tasks, each with the files it touches and small steps (one prompt each, done: false). Do not change files.\n\n` +
           `${issueText(input.issue)}${analysisText(analysis)}`;
-        const plan = await inPlanningDir(deps.workspaces, runId, (cwd) =>
-          askJson(deps.agent, { cwd, prompt, schema: planSchema, signal, name: 'plan', onReask: reask(progress, 'plan'), session: ctx }),
-        );
+        const plan = await inPlanningDir(deps.workspaces, runId, async (cwd, prepared) => {
+          // The instructions come from the workspace analyzing prepared (a planner in an empty directory has none to read).
+          const instructions = prepared ? instructionsSection(await settingsOf({ dir: cwd }, input.issue.defaultBranch, signal)) : '';
+          return askJson(deps.agent, {
+            cwd,
+            prompt: `${prompt}${instructions}`,
+            schema: planSchema,
+            signal,
+            name: 'plan',
+            onReask: reask(progress, 'plan'),
+            session: ctx,
+          });
+        });
         const yaml = renderPlanYaml(plan);
         await saveArtifact('plan', yaml);
         return { plan: yaml };
@@ -148,13 +166,16 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
     ),
 
     implement: step(
-      async (ctx) => {
+      async (ctx): Promise<ImplementOutcome> => {
         const { input, runId, signal, progress } = ctx;
         const ws = await workspace(runId, input, signal);
         // The plan goes on the branch in its own commit, before the agent's work; the same plan
         // again (a later attempt, a re-executed step) changes nothing, so it makes no second commit.
         const planFile = await placePlanFile(deps.workspaces, ws.dir, input.issueNumber, input.plan);
         if (planFile) await deps.workspaces.commitAll(ws, `rmapp: plan for #${input.issueNumber} (${planFile})`, signal);
+        const settings = await settingsOf(ws, input.base, signal);
+        // The repository's setup (dependencies, services' fixtures) before the agent, in the sandbox.
+        await ensureSetup(deps.workspaces, ws, settings, deps.tests, { signal, progress });
         progress(`implementing, attempt ${input.attempt}`);
         // A failed run with no output still counts as a failure the agent must fix.
         const failure =
@@ -166,8 +187,10 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
             ? `Reproduce the bug of issue #${input.issueNumber}: add a test that fails because of it. Do not fix the bug yet.`
             : `Implement issue #${input.issueNumber} in this repository.`;
         const planNote = planFile ? `\n\nThe plan is also in \`${planFile}\`.` : '';
-        const prompt = `${task}\n\n${issueText(input.issue)}\n## Plan\n\n${yamlBlock(input.plan)}${planNote}\n${failure}`;
-        await runAgent(deps.agent, { cwd: ws.dir, prompt, signal, session: ctx });
+        const prompt = `${task}\n\n${issueText(input.issue)}\n## Plan\n\n${yamlBlock(input.plan)}${planNote}\n${instructionsSection(settings)}${failure}`;
+        const result = await runAgent(deps.agent, { cwd: ws.dir, prompt, signal, session: ctx });
+        // Before anything is committed: an attempt that touched a protected path leaves the branch as it was.
+        await checkProtectedPaths(deps.workspaces, ws, settings, signal);
         const { committed, sha, earlier } = await deps.workspaces.commitAll(
           ws,
           `rmapp: ${input.issue.title} (#${input.issueNumber}), attempt ${input.attempt}`,
@@ -175,7 +198,8 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
         );
         // Pushed now, so a worker on another machine that resumes the run continues from this commit.
         await deps.workspaces.push(ws, signal);
-        return { commit: committed ? sha : earlier };
+        // `earlier`: this step made its commit before a crash and is re-executed; it did change something.
+        return { commit: committed ? sha : earlier, changed: committed || earlier !== null, agentMessage: agentMessage(result.text) };
       },
       { kind: 'agent' },
     ),
@@ -193,12 +217,11 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
     test: step(
       async ({ input, runId, signal, saveArtifact, progress }) => {
         const ws = await workspace(runId, input, signal);
+        const settings = await settingsOf(ws, input.base, signal);
+        // A workspace made afresh (the run resumed on another machine) is set up again first.
+        await ensureSetup(deps.workspaces, ws, settings, deps.tests, { signal, progress });
         progress('running the tests');
-        const result = await runTests(deps.tests, {
-          cwd: ws.dir,
-          signal,
-          repository: await deps.workspaces.repositoryPolicy(ws, input.base, signal),
-        });
+        const result = await runChecks(deps.tests, settings, { cwd: ws.dir, signal });
         await saveArtifact('test-output', result.output);
         return { passed: result.passed, output: result.output };
       },

@@ -2,7 +2,9 @@
 import { constants } from 'node:fs';
 import { open, realpath } from 'node:fs/promises';
 import { isAbsolute, join, relative } from 'node:path';
-import type { AgentConfig } from '../rmapp/agent-runner.ts';
+import type { AgentConfig, TestsConfig } from '../rmapp/agent-runner.ts';
+import { instructionsSection } from '../rmapp/repository-config.ts';
+import { checkProtectedPaths, ensureSetup } from '../rmapp/repository-commands.ts';
 import { runAgent } from '../rmapp/agent-runner.ts';
 import type { GitHubOctokit } from '../rmapp/github/client.ts';
 import { replyToReviewComment, upsertComment } from '../rmapp/github/writes.ts';
@@ -18,6 +20,8 @@ export interface PrReviewDeps {
   agent: AgentConfig;
   /** The bot's login, stripped from the request (`@rmapp rename x` → `rename x`). */
   botName: string;
+  /** Where a repository's setup commands run and the cap on their time; default: the agent's sandbox and timeout. */
+  tests?: Pick<TestsConfig, 'sandbox' | 'timeoutMs'> | undefined;
 }
 
 export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
@@ -79,10 +83,15 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
 
     generateFix: step(
       async (ctx) => {
-        const { input, runId, signal } = ctx;
+        const { input, runId, signal, progress } = ctx;
         const ws = await workspace(runId, input, signal);
-        const prompt = `Address this review comment by @${input.review.author} on ${input.review.path ?? 'the pull request'}${input.review.line ? ` line ${input.review.line}` : ''}:\n\n${input.review.request}\n\n## Code\n\n${input.snippet}\n`;
+        // The repository's settings of its default branch (`origin/HEAD`), never of the pull request's branch.
+        const settings = await deps.workspaces.repositorySettings(ws, input.review.branch, signal);
+        await ensureSetup(deps.workspaces, ws, settings, deps.tests ?? deps.agent, { signal, progress });
+        const prompt = `Address this review comment by @${input.review.author} on ${input.review.path ?? 'the pull request'}${input.review.line ? ` line ${input.review.line}` : ''}:\n\n${input.review.request}\n\n## Code\n\n${input.snippet}\n${instructionsSection(settings)}`;
         const result = await runAgent(deps.agent, { cwd: ws.dir, prompt, signal, session: ctx });
+        // Nothing of a fix that touches a protected path is committed (applyChanges commits what is left).
+        await checkProtectedPaths(deps.workspaces, ws, settings, signal);
         return { summary: result.text.trim().slice(0, 2000) };
       },
       { kind: 'agent' },

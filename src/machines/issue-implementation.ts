@@ -28,6 +28,13 @@ export const issueImplementationInput = z.object({
     .int()
     .positive()
     .default(7 * 24 * 3600_000),
+  /**
+   * A run that continues a failed one on the same branch (`@bot retry`): the plan it had, and the test
+   * output it failed with. Analysis and planning are skipped; the test budget is fresh.
+   */
+  continueFrom: z
+    .object({ runId: z.string().min(1), plan: z.string().min(1), lastTestOutput: z.string().nullable().default(null) })
+    .optional(),
 });
 export type IssueImplementationInput = z.infer<typeof issueImplementationInput>;
 
@@ -44,14 +51,35 @@ export interface TestOutcome {
 
 /** The steps, each a promise actor (use `step()`), by name. */
 export interface IssueImplementationSteps {
-  analyze: PromiseActorLogic<IssueFacts, { owner: string; repo: string; issueNumber: number }>;
+  /** `skipAnalysis`: the run continues a plan (`continueFrom`), so only the issue's facts are needed. */
+  analyze: PromiseActorLogic<IssueFacts, { owner: string; repo: string; issueNumber: number; skipAnalysis?: boolean }>;
   /** `plan` is rmplan YAML (validated by the step; kept a string so the machine stays format-agnostic). */
   plan: PromiseActorLogic<{ plan: string }, { issue: IssueFacts; issueNumber: number }>;
-  implement: PromiseActorLogic<{ commit: string | null }, ImplementInput>;
+  implement: PromiseActorLogic<ImplementOutcome, ImplementInput>;
   /** Posts the plan on the issue and asks for `@bot approve` (complex feature). */
   postPlan: PromiseActorLogic<{ commentId: number }, { owner: string; repo: string; issueNumber: number; plan: string }>;
   test: PromiseActorLogic<TestOutcome, { owner: string; repo: string; issueNumber: number; branch: string; base: string }>;
   createPR: PromiseActorLogic<{ number: number; url: string }, CreatePrInput>;
+}
+
+/** What an implementing attempt did. */
+export interface ImplementOutcome {
+  commit: string | null;
+  /** False when the attempt changed no file (older steps leave it out: taken as changed). */
+  changed?: boolean | undefined;
+  /** The end of what the agent said, shown when an attempt that changed nothing ends the run. */
+  agentMessage?: string | null | undefined;
+}
+
+/**
+ * Structure options: what later versions added, off for the released versions that runs in flight may
+ * still be on (src/rmapp/workflows/github-workflows.ts keeps them registered).
+ */
+export interface IssueMachineOptions {
+  /** `continueFrom` in the input skips analysis, planning and approval (default true). */
+  continueFromPlan?: boolean;
+  /** An attempt after a failed test run that changes nothing ends the run with the agent's message (default true). */
+  stopWhenUnchanged?: boolean;
 }
 
 export interface ImplementInput {
@@ -103,8 +131,15 @@ interface Context extends IssueImplementationInput {
 }
 
 /** Builds the machine of a template around the given steps. */
-export function issueImplementationMachine(steps: IssueImplementationSteps, template: IssueTemplate = { name: TEMPLATE_WORKFLOWS.simple }) {
+export function issueImplementationMachine(
+  steps: IssueImplementationSteps,
+  template: IssueTemplate = { name: TEMPLATE_WORKFLOWS.simple },
+  options: IssueMachineOptions = {},
+) {
   const runTests = template.runTests ?? true;
+  const continueFromPlan = options.continueFromPlan ?? true;
+  const stopWhenUnchanged = options.stopWhenUnchanged ?? true;
+  const afterApproval = template.reproduceFirst ? 'reproducing' : 'implementing';
   const afterPlan = template.approval ? 'awaitingApproval' : template.reproduceFirst ? 'reproducing' : 'implementing';
   const afterImplement = runTests || template.reproduceFirst ? 'testing' : 'creatingPR';
   return setup({
@@ -117,6 +152,10 @@ export function issueImplementationMachine(steps: IssueImplementationSteps, temp
     guards: {
       testsPassed: ({ event }: { event: unknown }) => (event as { output: TestOutcome }).output.passed,
       canRetryTests: ({ context }: { context: Context }) => context.testAttempts < context.maxTestAttempts,
+      hasPlan: ({ context }: { context: Context }) => context.plan !== null,
+      // Only after a failed test run: the same tree would fail the same tests again.
+      changedNothing: ({ context, event }: { context: Context; event: unknown }) =>
+        context.lastTestOutput !== null && (event as { output: ImplementOutcome }).output.changed === false,
     },
   }).createMachine({
     id: 'issueImplementation',
@@ -125,9 +164,9 @@ export function issueImplementationMachine(steps: IssueImplementationSteps, temp
       maxTestAttempts: input.maxTestAttempts ?? 3,
       branch: issueBranch(input.issueNumber),
       issue: null,
-      plan: null,
+      plan: input.continueFrom?.plan ?? null,
       testAttempts: 0,
-      lastTestOutput: null,
+      lastTestOutput: input.continueFrom?.lastTestOutput ?? null,
       pr: null,
       error: null,
       mode: template.reproduceFirst ? ('reproduce' as const) : ('implement' as const),
@@ -137,8 +176,18 @@ export function issueImplementationMachine(steps: IssueImplementationSteps, temp
       analyzing: {
         invoke: {
           src: 'analyze',
-          input: ({ context }) => ({ owner: context.owner, repo: context.repo, issueNumber: context.issueNumber }),
-          onDone: { target: 'planning', actions: assign({ issue: ({ event }) => event.output }) },
+          input: ({ context }) => ({
+            owner: context.owner,
+            repo: context.repo,
+            issueNumber: context.issueNumber,
+            ...(context.plan !== null ? { skipAnalysis: true } : {}),
+          }),
+          onDone: continueFromPlan
+            ? [
+                { guard: 'hasPlan', target: afterApproval, actions: assign({ issue: ({ event }) => event.output }) },
+                { target: 'planning', actions: assign({ issue: ({ event }) => event.output }) },
+              ]
+            : { target: 'planning', actions: assign({ issue: ({ event }) => event.output }) },
           onError: { target: 'failed', actions: assign({ error: stageFailure('analyzing') }) },
         },
       },
@@ -167,7 +216,7 @@ export function issueImplementationMachine(steps: IssueImplementationSteps, temp
             },
             awaitingApproval: {
               on: {
-                approve: template.reproduceFirst ? 'reproducing' : 'implementing',
+                approve: afterApproval,
                 reject: {
                   target: 'failed',
                   actions: assign({
@@ -237,7 +286,26 @@ export function issueImplementationMachine(steps: IssueImplementationSteps, temp
         invoke: {
           src: 'implement',
           input: ({ context }) => implementInput(context, 'implement'),
-          onDone: afterImplement,
+          onDone: stopWhenUnchanged
+            ? [
+                {
+                  guard: 'changedNothing',
+                  target: 'failed',
+                  actions: assign({
+                    error: ({ event }) => {
+                      const said = event.output.agentMessage?.trim();
+                      return {
+                        name: 'NoChangeError',
+                        message: `implementing: the agent changed nothing after the failed test run, so the tests were not run again.${said ? ` The agent said: ${said}` : ' The agent said nothing.'}`,
+                        code: 'NO_CHANGE',
+                        category: 'agent' as const,
+                      };
+                    },
+                  }),
+                },
+                { target: afterImplement },
+              ]
+            : afterImplement,
           onError: { target: 'failed', actions: assign({ error: stageFailure('implementing') }) },
         },
       },
@@ -327,10 +395,14 @@ export const ISSUE_TEMPLATES = {
 } as const satisfies Record<IssueWorkflowName, IssueTemplate>;
 
 /** A template's workflow around the given steps. */
-export function issueWorkflow(steps: IssueImplementationSteps, template: IssueTemplate = ISSUE_TEMPLATES.IssueImplementation) {
+export function issueWorkflow(
+  steps: IssueImplementationSteps,
+  template: IssueTemplate = ISSUE_TEMPLATES.IssueImplementation,
+  options: IssueMachineOptions = {},
+) {
   return defineWorkflow({
     name: template.name,
-    machine: issueImplementationMachine(steps, template),
+    machine: issueImplementationMachine(steps, template, options),
     input: issueImplementationInput,
     failureStates: ['failed'],
   });

@@ -92,7 +92,7 @@ export function helpText(botName: string): string {
     `- \`${b} implement [simple|feature|bugfix|docs] [--max-attempts N] [--approval-timeout 2d]\` — implement this issue and open a pull request. \`feature\` posts a plan and waits for \`approve\`; \`bugfix\` writes a failing test first; \`docs\` skips the tests.`,
     `- \`${b} approve\` / \`${b} reject\` — answer a posted plan.`,
     `- \`${b} cancel\` — stop the run on this issue or pull request.`,
-    `- \`${b} retry\` — retry the failed run from the step that failed.`,
+    `- \`${b} retry\` — continue the last failed run: implement and test again on its branch with its plan and a fresh budget (or start it over if it had no plan).`,
     `- \`${b} status\` — where the run is.`,
     `- On a pull request, a review comment mentioning ${b} asks for a change on the PR's branch.`,
   ].join('\n');

@@ -9,50 +9,9 @@ import { existsSync } from 'node:fs';
 import { constants } from 'node:fs';
 import { lstat, mkdir, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
 import { ValidationError, WorkflowError } from '../state_machine/errors.ts';
-import type { RepositoryPolicy } from './agent-runner.ts';
 import { runCommand } from './process.ts';
-
-/** The repository's settings file, read from its default branch. */
-export const REPOSITORY_CONFIG = '.github/rmapp.yml';
-
-const hostName = z
-  .string()
-  .regex(
-    /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/i,
-    'must be a host name, e.g. registry.npmjs.org, *.example.com or git.example.com:8443',
-  );
-const repositoryConfig = z
-  .object({
-    sandbox: z
-      .object({ network: z.array(hostName).max(50).default([]) })
-      .strict()
-      .default({ network: [] }),
-  })
-  .strict();
-
-/** Parses `.github/rmapp.yml`; a wrong file fails the run with the problems named (category `validation`). */
-export function parseRepositoryPolicy(text: string): RepositoryPolicy {
-  let raw: unknown;
-  try {
-    raw = parseYaml(text) ?? {};
-  } catch (err) {
-    throw new ValidationError(`${REPOSITORY_CONFIG} is not valid YAML: ${(err as Error).message.split('\n')[0]}`, [
-      { path: REPOSITORY_CONFIG, message: 'invalid YAML' },
-    ]);
-  }
-  const parsed = repositoryConfig.safeParse(raw);
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => ({
-      path: `${REPOSITORY_CONFIG}:${i.path.join('.')}`,
-      message: i.code === 'unrecognized_keys' ? `unknown setting(s) ${i.keys.join(', ')}` : i.message,
-    }));
-    throw new ValidationError(`${REPOSITORY_CONFIG} is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
-  }
-  return { network: parsed.data.sandbox.network };
-}
+import { INSTRUCTION_FILES, parseRepositoryConfig, REPOSITORY_CONFIG, type RepositorySettings } from './repository-config.ts';
 
 /** In a workspace's `.git`: the id of the run it belongs to. */
 const RUN_ID_FILE = 'rmapp-run-id';
@@ -199,6 +158,7 @@ export async function checkBranchName(name: string): Promise<void> {
 
 export class Workspaces {
   private readonly mirrors: string;
+  private readonly mirrorTurns = new Map<string, Promise<void>>();
 
   constructor(private readonly config: WorkspaceConfig) {
     this.mirrors = config.mirrors ?? join(config.root, '.mirrors');
@@ -234,12 +194,24 @@ export class Workspaces {
     return r.stdout.trim();
   }
 
-  /** The cached mirror of `remoteUrl`, created or refreshed. */
+  /**
+   * The cached mirror of `remoteUrl`, created or refreshed. Refreshes of one mirror in this process
+   * take turns (a run preparing its workspace and a command reading the repository's settings would
+   * otherwise race for the mirror's ref locks).
+   */
   private async mirror(remoteUrl: string, signal?: AbortSignal): Promise<string> {
     await mkdir(this.mirrors, { recursive: true });
     const dir = join(this.mirrors, `${createHash('sha256').update(remoteUrl).digest('hex').slice(0, 16)}.git`);
-    if (existsSync(dir)) await this.git(['remote', 'update', '--prune'], dir, signal, undefined, remoteUrl);
-    else await this.git(['clone', '--mirror', '--', remoteUrl, dir], undefined, signal, undefined, remoteUrl);
+    const refresh = async () => {
+      if (existsSync(dir)) await this.git(['remote', 'update', '--prune'], dir, signal, undefined, remoteUrl);
+      else await this.git(['clone', '--mirror', '--', remoteUrl, dir], undefined, signal, undefined, remoteUrl);
+    };
+    const turn = (this.mirrorTurns.get(dir) ?? Promise.resolve()).then(refresh, refresh);
+    this.mirrorTurns.set(
+      dir,
+      turn.catch(() => {}),
+    );
+    await turn;
     return dir;
   }
 
@@ -295,26 +267,81 @@ export class Workspaces {
   }
 
   /**
-   * The repository's own settings: `.github/rmapp.yml` on its default branch (`origin/HEAD`, else
-   * `base`) — never from the branch being worked on, which an issue's agent or a pull request's
-   * author controls. Today it can ask for network hosts for the sandbox:
-   *
-   * ```yaml
-   * sandbox:
-   *   network: [registry.npmjs.org, "*.pythonhosted.org"]
-   * ```
+   * The repository's own settings ({@link RepositorySettings}): `.github/rmapp.yml` and the instruction
+   * files on its default branch (`origin/HEAD`, else `base`) — never from the branch being worked on,
+   * which an issue's agent or a pull request's author controls. A wrong file throws the
+   * ValidationError of `parseRepositoryConfig`.
    */
-  async repositoryPolicy(ws: Workspace, base: string, signal?: AbortSignal): Promise<RepositoryPolicy> {
+  async repositorySettings(ws: Pick<Workspace, 'dir'>, base: string, signal?: AbortSignal): Promise<RepositorySettings> {
     for (const ref of ['origin/HEAD', `origin/${base}`]) {
-      const r = await runCommand(['git', 'show', `${ref}:${REPOSITORY_CONFIG}`], {
-        cwd: ws.dir,
-        signal,
-        env: gitEnv(this.config.author),
-        inheritEnv: false,
-      });
-      if (r.exitCode === 0) return parseRepositoryPolicy(r.stdout);
+      const has = await this.show(ws.dir, `${ref}^{commit}`, signal, ['rev-parse', '--verify', '--quiet']);
+      if (has !== null) return this.settingsAt(ws.dir, ref, signal);
     }
-    return {};
+    return { config: parseRepositoryConfig(''), instructionFiles: [] };
+  }
+
+  /**
+   * The same settings read from the cached mirror of `remoteUrl` (its `HEAD`, the default branch),
+   * before any workspace exists: the service checks the file when a command arrives, so a wrong one
+   * is answered at once and nothing runs.
+   */
+  async repositorySettingsOf(remoteUrl: string, signal?: AbortSignal): Promise<RepositorySettings> {
+    return this.settingsAt(await this.mirror(remoteUrl, signal), 'HEAD', signal);
+  }
+
+  private async settingsAt(dir: string, ref: string, signal?: AbortSignal): Promise<RepositorySettings> {
+    const config = parseRepositoryConfig((await this.show(dir, `${ref}:${REPOSITORY_CONFIG}`, signal)) ?? '');
+    const instructionFiles: { path: string; text: string }[] = [];
+    for (const path of INSTRUCTION_FILES) {
+      const text = await this.show(dir, `${ref}:${path}`, signal);
+      if (text?.trim()) instructionFiles.push({ path, text });
+    }
+    return { config, instructionFiles };
+  }
+
+  /** `git show <object>` (or another read command) in `dir`; null when git says there is no such thing. */
+  private async show(dir: string, object: string, signal?: AbortSignal, command: string[] = ['show']): Promise<string | null> {
+    const r = await runCommand(['git', ...command, object], { cwd: dir, signal, env: gitEnv(this.config.author), inheritEnv: false });
+    return r.exitCode === 0 ? r.stdout : null;
+  }
+
+  /**
+   * The paths the working tree changes against `HEAD` (staged or not, new files included, renames as
+   * both names): what an agent's run changed, before it is committed.
+   */
+  async changedPaths(ws: Workspace, signal?: AbortSignal): Promise<string[]> {
+    await refuseNestedRepositories(ws.dir, signal);
+    await this.git(['add', '-A'], ws.dir, signal);
+    const out = await this.git(['diff', '--cached', '--name-only', '--no-renames', '-z', 'HEAD'], ws.dir, signal);
+    return out.split('\0').filter(Boolean);
+  }
+
+  /**
+   * Throws away what the working tree changes against `HEAD` (an attempt that broke a rule): tracked
+   * files are reset, new files removed; what git ignores (the setup's output) stays.
+   */
+  async discardChanges(ws: Workspace, signal?: AbortSignal): Promise<void> {
+    await this.git(['reset', '-q', '--hard', 'HEAD'], ws.dir, signal);
+    await this.git(['clean', '-q', '-f', '-d'], ws.dir, signal);
+  }
+
+  /**
+   * Makes git ignore, in this workspace only (`.git/info/exclude`), the untracked files and
+   * directories there are now: what the repository's setup commands made (dependencies, caches) is
+   * then never committed with the agent's work.
+   */
+  async excludeUntracked(ws: Workspace, signal?: AbortSignal): Promise<string[]> {
+    const out = await this.git(['ls-files', '--others', '--exclude-standard', '--directory', '-z'], ws.dir, signal);
+    const paths = out.split('\0').filter(Boolean);
+    if (paths.length) {
+      const file = join(ws.dir, '.git', 'info', 'exclude');
+      await mkdir(join(ws.dir, '.git', 'info'), { recursive: true });
+      const before = await readFile(file, 'utf8').catch(() => '');
+      // Anchored, with glob characters escaped: each line names exactly this path.
+      const lines = paths.map((p) => `/${p.replace(/[\\*?[\]!#]/g, '\\$&')}`);
+      await writeFile(file, `${before}${before && !before.endsWith('\n') ? '\n' : ''}${lines.join('\n')}\n`);
+    }
+    return paths;
   }
 
   /**

@@ -203,7 +203,14 @@ export class Engine extends RunQueries {
 
   /**
    * Retries a failed run from the step that failed, keeping everything it had done: the run goes back
-   * to the snapshot persisted before the failing step started, with fresh attempts.
+   * to its last snapshot — the one persisted before the failing step's error reached the machine —
+   * with fresh attempts, and the failed execution runs again.
+   *
+   * Refused (a {@link ValidationError}) when the machine itself ended the run in
+   * one of its `failureStates` — a test failure it decided on, or a step's error it handled by going
+   * there: its persisted snapshot is that final state, no step is left to run again, and a retry
+   * would fail again at once. Such a run is continued by a new run (the GitHub service's `@bot retry`
+   * does that for the issue templates and the review workflows).
    */
   async retry(runId: string): Promise<{ status: RunStatus; message: string }> {
     const db = await this.db();
@@ -211,6 +218,14 @@ export class Engine extends RunQueries {
     if (!run) throw new RunNotFoundError(runId);
     if (run.status !== 'failed') {
       throw new ValidationError(`Run ${runId} is ${run.status}; only failed runs can be retried.`);
+    }
+    if ((run.snapshot as { status?: unknown } | null)?.status === 'done') {
+      const error = run.error as { code?: string; message?: string } | null;
+      const why = error?.message ? ` (${error.code ?? 'error'}: ${error.message})` : '';
+      throw new ValidationError(
+        `Run ${runId} cannot be retried: its workflow ended it in its failure state ${JSON.stringify(run.stateValue)}${why}, so no step is left to run again and a retry would fail at once. Start a new run instead.`,
+        [{ path: 'runId', message: 'ended in a failure state of its workflow' }],
+      );
     }
     const steps = Object.fromEntries(
       Object.entries(decodeStepRecords(run.steps)).map(([path, rec]) => [

@@ -295,7 +295,9 @@ runs
 
 runs
   .command('retry <id>')
-  .description('retry a failed run from the step that failed')
+  .description(
+    'retry a failed run from the step whose error it did not handle (a run its workflow ended in a failure state is refused: start a new one)',
+  )
   .action(async (id: string) => {
     await withEngine(async (engine) => print((await engine.retry(id)).message));
   });

@@ -10,6 +10,7 @@ import type { ImplementOptions } from '../commands.ts';
 import { TEMPLATE_WORKFLOWS, type TemplateName } from '../../machines/issue-templates.ts';
 import { isFinalStatus, RUN_STATUSES } from '../../persistence/run-status.ts';
 import type { GitHubEventInput } from '../../machines/github-delivery.ts';
+import { decideRetry, type RetryDecision } from './retry.ts';
 
 /** An issue or a pull request. */
 export interface Subject {
@@ -87,6 +88,10 @@ export class WorkflowExecutor {
     requestedBy: string;
     options?: ImplementOptions | undefined;
     key: string;
+    /** Continue a failed run's plan on the issue's branch (`@bot retry`): see src/rmapp/workflows/retry.ts. */
+    continueFrom?: { runId: string; plan: string; lastTestOutput: string | null } | undefined;
+    /** `limits.maxTestAttempts` of the repository's `.github/rmapp.yml`: lowers the service's setting, never raises it. */
+    repositoryMaxTestAttempts?: number | undefined;
   }): Promise<string> {
     const subject: Subject = { owner: args.owner, repo: args.repo, kind: 'issues', number: args.issueNumber };
     const input = {
@@ -94,8 +99,10 @@ export class WorkflowExecutor {
       repo: args.repo,
       issueNumber: args.issueNumber,
       requestedBy: args.requestedBy,
-      maxTestAttempts: args.options?.maxTestAttempts ?? this.defaults.maxTestAttempts,
+      // The command's option, else the repository's limit within the service's setting, else the setting.
+      maxTestAttempts: args.options?.maxTestAttempts ?? Math.min(this.defaults.maxTestAttempts, args.repositoryMaxTestAttempts ?? Infinity),
       ...(args.options?.approvalTimeoutMs ? { approvalTimeoutMs: args.options.approvalTimeoutMs } : {}),
+      ...(args.continueFrom ? { continueFrom: args.continueFrom } : {}),
     };
     return this.engine.start(TEMPLATE_WORKFLOWS[args.template], input, {
       runId: this.runIdFor(subject, args.key),
@@ -103,24 +110,52 @@ export class WorkflowExecutor {
     });
   }
 
-  /** Starts PRReview for one review comment (idempotent per comment, whichever event asked). */
-  startReviewComment(args: { owner: string; repo: string; pullNumber: number; commentId: number; key: string }): Promise<string> {
+  /**
+   * Starts PRReview for one review comment (idempotent per comment, whichever event asked). `retry`:
+   * the comment is answered again (`@bot retry` after a failed run), idempotent per retry request.
+   */
+  startReviewComment(args: {
+    owner: string;
+    repo: string;
+    pullNumber: number;
+    commentId: number;
+    key: string;
+    retry?: boolean | undefined;
+  }): Promise<string> {
     const subject: Subject = { owner: args.owner, repo: args.repo, kind: 'pulls', number: args.pullNumber };
     return this.engine.start(
       'PRReview',
       { owner: args.owner, repo: args.repo, pullNumber: args.pullNumber, commentId: args.commentId },
-      { runId: `${subjectPrefix(subject)}${safe(args.key)}`, idempotencyKey: `review-comment:${args.commentId}` },
+      {
+        runId: `${subjectPrefix(subject)}${safe(args.key)}`,
+        idempotencyKey: `review-comment:${args.commentId}${args.retry ? `:retry:${args.key}` : ''}`,
+      },
     );
   }
 
-  /** Starts ReviewResponse for a review with several comments for the bot. */
-  startReview(args: { owner: string; repo: string; pullNumber: number; reviewId: number; key: string }): Promise<string> {
+  /** Starts ReviewResponse for a review with several comments for the bot (`retry`: as {@link startReviewComment}). */
+  startReview(args: {
+    owner: string;
+    repo: string;
+    pullNumber: number;
+    reviewId: number;
+    key: string;
+    retry?: boolean | undefined;
+  }): Promise<string> {
     const subject: Subject = { owner: args.owner, repo: args.repo, kind: 'pulls', number: args.pullNumber };
     return this.engine.start(
       'ReviewResponse',
       { owner: args.owner, repo: args.repo, pullNumber: args.pullNumber, reviewId: args.reviewId },
-      { runId: `${subjectPrefix(subject)}${safe(args.key)}`, idempotencyKey: `review:${args.reviewId}` },
+      {
+        runId: `${subjectPrefix(subject)}${safe(args.key)}`,
+        idempotencyKey: `review:${args.reviewId}${args.retry ? `:retry:${args.key}` : ''}`,
+      },
     );
+  }
+
+  /** How `@bot retry` continues the failed run `run` ({@link decideRetry}). */
+  decideRetry(run: RunInfo, bot: string): Promise<RetryDecision> {
+    return decideRetry(run, (name) => this.engine.getArtifact(run.id, name), bot);
   }
 
   /**
@@ -151,12 +186,20 @@ export class WorkflowExecutor {
     return (await this.engine.list({ idPrefix: subjectPrefix(subject), status, limit: 1 }))[0] ?? null;
   }
 
+  /** The newest `limit` runs of an issue or PR, newest first. */
+  recentRuns(subject: Subject, limit: number): Promise<RunInfo[]> {
+    return this.engine.list({ idPrefix: subjectPrefix(subject), limit });
+  }
+
   /** Delivers an event (e.g. `approve`) to a run's durable inbox, once per dedupe key. */
   signal(runId: string, event: { type: string; [k: string]: unknown }, dedupeKey: string): Promise<{ delivered: boolean }> {
     return this.engine.send(runId, event, { dedupeKey });
   }
 
-  /** Resumes a failed run from the step that failed. */
+  /**
+   * Resumes a failed run from the step that failed (the engine's retry: for a step whose error the
+   * machine did not handle; it refuses a run its machine ended in a failure state).
+   */
   resume(runId: string) {
     return this.engine.retry(runId);
   }

@@ -51,8 +51,12 @@ export function githubWorkflows(deps: GitHubWorkflowDeps): {
     scope: 'global' as const,
     key: (i: { owner: string; repo: string; pullNumber: number }) => `pull:${i.owner}/${i.repo}#${i.pullNumber}`,
   };
-  const templates = Object.values(ISSUE_TEMPLATES).map((t) => ({
-    ...issueWorkflow(issueSteps, t === ISSUE_TEMPLATES.DocsUpdate && deps.docsRunTests ? { ...t, runTests: true } : t),
+  const templateOf = (t: (typeof ISSUE_TEMPLATES)[keyof typeof ISSUE_TEMPLATES]) =>
+    t === ISSUE_TEMPLATES.DocsUpdate && deps.docsRunTests ? { ...t, runTests: true } : t;
+  const templates = Object.values(ISSUE_TEMPLATES).map((t) => ({ ...issueWorkflow(issueSteps, templateOf(t)), concurrency: perIssue }));
+  // The issue templates as released before `@bot retry` continued a plan and an unchanged attempt stopped the loop.
+  const releasedTemplates = Object.values(ISSUE_TEMPLATES).map((t) => ({
+    ...issueWorkflow(issueSteps, templateOf(t), { continueFromPlan: false, stopWhenUnchanged: false }),
     concurrency: perIssue,
   }));
   const workflows: AnyWorkflowDefinition[] = [
@@ -65,6 +69,7 @@ export function githubWorkflows(deps: GitHubWorkflowDeps): {
         botName: deps.botName,
         labels: deps.labels,
         publicUrl: deps.publicUrl,
+        repositorySettings: (owner, repo) => deps.workspaces.repositorySettingsOf(deps.remoteUrl(owner, repo)),
         executor: () => {
           if (!executor) throw new Error('githubWorkflows: bind(engine) was not called');
           return executor;
@@ -79,6 +84,8 @@ export function githubWorkflows(deps: GitHubWorkflowDeps): {
       { ...reviewResponseWorkflow(reviewResponseSteps(deps), { acceptNewComments: false }), concurrency: perPull },
       // PRReview 67110996376d did not answer the reviewer when a stage failed.
       { ...prReviewWorkflow(prReviewSteps(deps), { replyOnFailure: false }), concurrency: perPull },
+      // IssueImplementation fcfa824121b9, ComplexFeature 2e9c4ef54a27, BugFix 53cd68c23517, DocsUpdate 8d5e75172d62.
+      ...releasedTemplates,
     ],
     bind(engine: Engine) {
       executor = new WorkflowExecutor(engine, { maxTestAttempts: deps.maxTestAttempts });

@@ -1,0 +1,70 @@
+/**
+ * What `@bot retry` does with a failed run — decided here, told truthfully to the person who asked.
+ *
+ * The engine's `retry` re-runs a step that failed without the machine handling it; the GitHub
+ * workflows handle every failure themselves by going to their `failed` state (a test failure is the
+ * machine's own decision, not a step's), so the engine refuses to "retry" them (it would only fail
+ * again). The service instead continues the work in a new run:
+ *
+ * - an issue run that had a plan (it failed implementing, testing, opening the PR, or its tests never
+ *   passed): a new run of the same template on the same branch with that plan, no new analysis or
+ *   approval, and a fresh test budget; the agent sees the test output the last run failed with;
+ * - an issue run that failed before it had a plan: the same template again from the start;
+ * - a review run: the same comment or review answered again;
+ * - a rejected plan, an approval that timed out, a fork's pull request: not retried — the reply says
+ *   why and what to do instead.
+ */
+import type { RunInfo } from '../../state_machine/run-info.ts';
+import { TEMPLATE_WORKFLOWS, type TemplateName } from '../../machines/issue-templates.ts';
+
+/** What a retry of a failed run will do. */
+export type RetryDecision =
+  | { kind: 'continue'; template: TemplateName; plan: string; lastTestOutput: string | null }
+  | { kind: 'restart-issue'; template: TemplateName }
+  | { kind: 'review-comment'; commentId: number }
+  | { kind: 'review'; reviewId: number }
+  | { kind: 'refuse'; why: string };
+
+/** Errors whose test output the next run's agent should see (what it has to fix). */
+const TEST_FAILURES = new Set(['TESTS_FAILED', 'NO_CHANGE']);
+
+/** The template whose workflow a run ran, or null for another workflow. */
+export function templateOfWorkflow(workflow: string): TemplateName | null {
+  const found = Object.entries(TEMPLATE_WORKFLOWS).find(([, w]) => w === workflow);
+  return found ? (found[0] as TemplateName) : null;
+}
+
+/**
+ * Decides the retry of the failed `run`. `artifact` reads the run's artifacts (`plan`, `test-output`);
+ * `bot` is the bot's name for the advice in a refusal.
+ */
+export async function decideRetry(
+  run: Pick<RunInfo, 'workflow' | 'input' | 'error'>,
+  artifact: (name: string) => Promise<unknown>,
+  bot: string,
+): Promise<RetryDecision> {
+  const code = run.error?.code ?? '';
+  const template = templateOfWorkflow(run.workflow);
+  if (template) {
+    const again = `\`@${bot} implement${template === 'simple' ? '' : ` ${template}`}\``;
+    if (code === 'PLAN_REJECTED')
+      return { kind: 'refuse', why: `the plan was rejected, so there is nothing to retry. Ask ${again} for a new plan.` };
+    if (code === 'APPROVAL_TIMEOUT')
+      return {
+        kind: 'refuse',
+        why: `nobody approved the plan in time, so there is nothing to retry. Ask ${again} for a new plan, and approve it with \`@${bot} approve\`.`,
+      };
+    const input = run.input as { continueFrom?: { plan?: string } } | null;
+    const saved = await artifact('plan');
+    const plan = typeof saved === 'string' && saved ? saved : input?.continueFrom?.plan;
+    if (!plan) return { kind: 'restart-issue', template };
+    const output = TEST_FAILURES.has(code) ? await artifact('test-output') : null;
+    return { kind: 'continue', template, plan, lastTestOutput: typeof output === 'string' ? output : null };
+  }
+  if (code === 'FORK_PULL_REQUEST')
+    return { kind: 'refuse', why: `${run.error?.message ?? 'the pull request comes from a fork.'} A retry would stop the same way.` };
+  const i = run.input as { commentId?: unknown; reviewId?: unknown } | null;
+  if (run.workflow === 'PRReview' && typeof i?.commentId === 'number') return { kind: 'review-comment', commentId: i.commentId };
+  if (run.workflow === 'ReviewResponse' && typeof i?.reviewId === 'number') return { kind: 'review', reviewId: i.reviewId };
+  return { kind: 'refuse', why: `runs of ${run.workflow} are not retried from GitHub; ask again as you did the first time.` };
+}
