@@ -116,3 +116,19 @@ it("runs the repository's tests: failures are a result with their output", async
   expect(bad).toMatchObject({ passed: false, exitCode: 1 });
   expect(bad.output).toContain('1 failed');
 });
+
+it('test output that holds NUL bytes, or a character cut in half by the size limit, is kept as storable text', async () => {
+  // 64 KiB of emoji after a NUL: the kept tail starts inside a surrogate pair unless the cut is repaired.
+  const script = 'process.stdout.write("a\\u0000b\\n" + "😀".repeat(40000) + "x"); process.exit(1)';
+  const result = await runTests({ command: ['node', '-e', script], timeoutMs: 10_000, sandbox: testSandbox }, { cwd: tmp });
+  expect(result.passed).toBe(false);
+  expect(result.output).not.toContain('\0');
+  expect(result.output, 'a lone surrogate is left in the output').not.toMatch(
+    /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/,
+  );
+  const nul = await runTests(
+    { command: ['node', '-e', 'process.stdout.write("before\\u0000after")'], timeoutMs: 10_000, sandbox: testSandbox },
+    { cwd: tmp },
+  );
+  expect(nul.output).toBe('before\uFFFDafter');
+});

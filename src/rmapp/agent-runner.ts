@@ -9,6 +9,7 @@
  * {@link AgentConfig.saveIntervalMs} (so the dashboard shows the session live), checked against the
  * run's budget after each event (the agent is stopped at once when it passes a limit), and returned.
  */
+import { storableText } from './webhooks/event.ts';
 import { StringDecoder } from 'node:string_decoder';
 import { AgentError, WorkflowError, toErrorData } from '../state_machine/errors.ts';
 import type { StepContext } from '../state_machine/step.ts';
@@ -275,7 +276,9 @@ export async function runTests(
   return {
     passed: result.exitCode === 0,
     exitCode: result.exitCode,
-    output: `${result.stdout}${result.stderr}`.slice(-64 * 1024),
+    // The run keeps it (its context, an artifact): a NUL the tests printed, or a pair the cut split,
+    // would make the run's next write fail, so they become U+FFFD.
+    output: storableText(`${result.stdout}${result.stderr}`.slice(-64 * 1024)),
     durationMs: result.durationMs,
   };
 }

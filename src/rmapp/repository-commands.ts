@@ -5,6 +5,7 @@
  * run's workspace, as an argv (never through a shell of the service), with the repository's network
  * hosts — which the agent never gets (src/rmapp/agent-runner.ts).
  */
+import { storableText } from './webhooks/event.ts';
 import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -22,7 +23,7 @@ const TAIL_CHARS = 2_000;
 /** The end of a command's output, for a message. */
 export function outputTail(text: string, max = TAIL_CHARS): string {
   const t = text.trimEnd();
-  return t.length > max ? `…${t.slice(-max)}` : t;
+  return storableText(t.length > max ? `…${t.slice(-max)}` : t);
 }
 
 /** The service's test settings with the repository's command and (lower) timeout. */
