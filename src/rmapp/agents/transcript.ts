@@ -10,7 +10,7 @@
  * tail), and the whole transcript is bounded (the oldest entries after the first few are dropped and
  * counted). Secrets are masked when the transcript is written ({@link TranscriptBuilder.snapshot}).
  */
-import type { Masker } from '../masking.ts';
+import { leftOutMark, type Masker } from '../masking.ts';
 
 /** Which coding agent produced the output, so which format it is parsed as (config `agent.kind`). */
 export const AGENT_KINDS = ['command', 'claude-code', 'codex', 'aider'] as const;
@@ -104,7 +104,7 @@ export function clip(text: string, max: number): string {
   // Never cut between the halves of a surrogate pair.
   const head = wellFormed(text.slice(0, half));
   const tail = wellFormed(text.slice(text.length - half));
-  return `${head}\n… ${text.length - 2 * half} characters left out …\n${tail}`;
+  return `${head}${leftOutMark(text.length - 2 * half)}${tail}`;
 }
 
 const sizeOf = (e: TranscriptEntry): number =>
@@ -181,17 +181,25 @@ export class TranscriptBuilder {
     this.usage.inputTokens += finite(u.inputTokens);
     this.usage.cachedInputTokens += finite(u.cachedInputTokens);
     this.usage.outputTokens += finite(u.outputTokens);
-    if (u.costUsd !== undefined && u.costUsd !== null && Number.isFinite(u.costUsd))
-      this.usage.costUsd = (this.usage.costUsd ?? 0) + u.costUsd;
+    const cost = finite(u.costUsd ?? undefined);
+    if (cost > 0) this.usage.costUsd = (this.usage.costUsd ?? 0) + cost;
+    else if (u.costUsd === 0) this.usage.costUsd ??= 0;
     this.changes += 1;
   }
 
-  /** Replaces the running counts with the tool's own totals (its final report). */
+  /**
+   * Takes the tool's own totals (its final report) in place of the running counts. What the budget
+   * counts (turns, tokens, cost) only goes up: the totals arrive on the agent's stdout, which whatever
+   * runs inside the sandbox can write to, and a forged report of 0 tokens or a negative cost must not
+   * hand the run back the budget it has spent (the run's total is the sum of its sessions). Tool calls
+   * may go down (aider recounts them from its history).
+   */
   setTotals(u: Partial<Omit<AgentUsage, 'durationMs'>>): void {
     for (const [k, v] of Object.entries(u) as [keyof AgentUsage, number | null | undefined][]) {
-      if (v === undefined) continue;
-      if (k === 'costUsd') this.usage.costUsd = v !== null && Number.isFinite(v) ? v : this.usage.costUsd;
-      else if (typeof v === 'number' && Number.isFinite(v) && v >= 0) this.usage[k] = v;
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) continue;
+      if (k === 'costUsd') this.usage.costUsd = Math.max(this.usage.costUsd ?? 0, v);
+      else if (k === 'toolCalls') this.usage.toolCalls = v;
+      else this.usage[k] = Math.max(this.usage[k], v);
     }
     this.changes += 1;
   }
@@ -274,7 +282,8 @@ export function usageOf(value: unknown): AgentUsage {
     inputTokens: n(u.inputTokens),
     cachedInputTokens: n(u.cachedInputTokens),
     outputTokens: n(u.outputTokens),
-    costUsd: typeof u.costUsd === 'number' && Number.isFinite(u.costUsd) ? u.costUsd : null,
+    // A negative cost stored by an earlier version would lower the run's total: read as none.
+    costUsd: typeof u.costUsd === 'number' && Number.isFinite(u.costUsd) && u.costUsd >= 0 ? u.costUsd : null,
     durationMs: n(u.durationMs),
   };
 }
