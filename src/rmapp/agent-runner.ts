@@ -30,7 +30,7 @@ import {
 import { LineSplitter } from './agents/lines.ts';
 import { createSessionFiles, readChatHistory, removeSessionFiles } from './agents/session-files.ts';
 import type { Masker } from './masking.ts';
-import type { CommandResult } from './process.ts';
+import { MAX_TIMER_MS, type CommandResult } from './process.ts';
 import type { Sandbox } from './sandbox/index.ts';
 
 export interface AgentConfig {
@@ -178,7 +178,8 @@ export async function runAgent(
     }, ms);
     timeBudget.unref();
   };
-  if (Number.isFinite(left)) watchTime(Math.max(0, left) + 1);
+  // Past setTimeout's longest delay the session's own timeout (agent.timeout) ends it first.
+  if (Number.isFinite(left)) watchTime(Math.min(Math.max(0, left) + 1, MAX_TIMER_MS));
   // A chunk may end inside a character: the decoder keeps the partial bytes for the next one.
   const stderrText = new StringDecoder('utf8');
   const lines = new LineSplitter((line, truncated) => {

@@ -14,6 +14,9 @@ import { basename } from 'node:path';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import { WorkflowError } from '../state_machine/errors.ts';
 
+/** The longest delay setTimeout keeps (2^31-1 ms); a longer one fires at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export interface RunCommandOptions {
   cwd?: string | undefined;
   /** Written to stdin, then stdin is closed. */
@@ -84,6 +87,9 @@ function spawnCommand(argv: readonly string[], options: RunCommandOptions): Prom
   if (!file) throw new Error('runCommand: empty command');
   const shown = options.program ?? file;
   const max = options.maxOutputBytes ?? 1024 * 1024;
+  const grace = options.killGraceMs ?? 2_000;
+  // setTimeout fires at once for more than 2^31-1 ms (about 24.8 days): a longer timeout is that long.
+  const timeoutMs = options.timeoutMs ? Math.min(options.timeoutMs, MAX_TIMER_MS) : undefined;
   const started = Date.now();
   return new Promise((resolve, reject) => {
     if (options.signal?.aborted) return reject(options.signal.reason);
@@ -92,15 +98,26 @@ function spawnCommand(argv: readonly string[], options: RunCommandOptions): Prom
       env: options.inheritEnv === false ? { ...options.env } : { ...process.env, ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
       shell: false,
+      // Its own process group, so stopping it stops what it started too (an agent's children; the
+      // sandbox's namespace does that for sandboxed commands, not for `sandbox.driver: none` or git).
+      detached: true,
     });
+    const signal = (sig: NodeJS.Signals) => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, sig);
+        else child.kill(sig);
+      } catch {
+        child.kill(sig); // the group is gone (or was never made): the process itself, if it is still there
+      }
+    };
     const stdout = new OutputTail(max);
     const stderr = new OutputTail(max);
     let failure: Error | null = null;
     const kill = (reason: Error) => {
       if (failure) return;
       failure = reason;
-      child.kill('SIGTERM');
-      setTimeout(() => child.kill('SIGKILL'), options.killGraceMs ?? 2_000).unref();
+      signal('SIGTERM');
+      setTimeout(() => signal('SIGKILL'), grace).unref();
     };
     const observe = (observer: ((chunk: Buffer) => void) | undefined, chunk: Buffer) => {
       if (!observer || failure) return;
@@ -118,7 +135,7 @@ function spawnCommand(argv: readonly string[], options: RunCommandOptions): Prom
       stderr.push(d);
       observe(options.onStderr, d);
     });
-    const timer = options.timeoutMs
+    const timer = timeoutMs
       ? setTimeout(
           () =>
             kill(
@@ -128,7 +145,7 @@ function spawnCommand(argv: readonly string[], options: RunCommandOptions): Prom
                 details: { command: shown },
               }),
             ),
-          options.timeoutMs,
+          timeoutMs,
         )
       : undefined;
     const onAbort = () =>
@@ -144,6 +161,17 @@ function spawnCommand(argv: readonly string[], options: RunCommandOptions): Prom
       reject(
         new WorkflowError(`Could not run ${file}: ${err.message}`, { code: 'COMMAND_NOT_RUNNABLE', category: 'permanent', cause: err }),
       );
+    });
+    // The process ended, but something it started may still hold its stdout or stderr open (a server a
+    // test script left running): 'close' would wait for that forever. After the grace period the rest
+    // of its process group is killed and the pipes are closed from this end.
+    child.on('exit', () => {
+      setTimeout(() => {
+        if (child.stdout.readableEnded && child.stderr.readableEnded) return;
+        signal('SIGKILL');
+        child.stdout.destroy();
+        child.stderr.destroy();
+      }, grace).unref();
     });
     child.on('close', (exitCode, sig) => {
       clearTimeout(timer);
