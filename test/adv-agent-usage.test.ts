@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runAgent, type AgentSession } from '../src/rmapp/agent-runner.ts';
+import { budgetExceeded } from '../src/rmapp/agents/budget.ts';
 import { TranscriptBuilder, usageOf } from '../src/rmapp/agents/transcript.ts';
 import { createSandbox } from '../src/rmapp/sandbox/index.ts';
 
@@ -67,4 +68,14 @@ it('setTotals and addUsage never lower what the budget counts, and a stored nega
   t.setTotals({ inputTokens: 40, costUsd: 2 });
   expect(t.usage).toMatchObject({ inputTokens: 40, costUsd: 2 });
   expect(usageOf({ usage: { costUsd: -5, inputTokens: 3 } })).toMatchObject({ costUsd: null, inputTokens: 3 });
+});
+
+it('absurd token counts (1e308) stay finite counts, so the run total survives JSON and the message names a number', () => {
+  const t = new TranscriptBuilder('claude-code', 'claude');
+  t.addUsage({ inputTokens: 1e308, outputTokens: 1e308 });
+  t.setTotals({ turns: 1e308 });
+  const total = t.usage.inputTokens + t.usage.outputTokens;
+  expect(Number.isFinite(total), `${total} tokens`).toBe(true);
+  expect(usageOf(JSON.parse(JSON.stringify({ usage: t.usage }))).inputTokens).toBe(Number.MAX_SAFE_INTEGER);
+  expect(budgetExceeded({ maxTokens: 1000 }, { ...t.usage, durationMs: 0 })?.message).not.toContain('∞');
 });

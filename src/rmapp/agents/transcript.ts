@@ -195,8 +195,9 @@ export class TranscriptBuilder {
    * may go down (aider recounts them from its history).
    */
   setTotals(u: Partial<Omit<AgentUsage, 'durationMs'>>): void {
-    for (const [k, v] of Object.entries(u) as [keyof AgentUsage, number | null | undefined][]) {
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) continue;
+    for (const [k, reported] of Object.entries(u) as [keyof AgentUsage, number | null | undefined][]) {
+      if (typeof reported !== 'number' || !Number.isFinite(reported) || reported < 0) continue;
+      const v = finite(reported);
       if (k === 'costUsd') this.usage.costUsd = Math.max(this.usage.costUsd ?? 0, v);
       else if (k === 'toolCalls') this.usage.toolCalls = v;
       else this.usage[k] = Math.max(this.usage[k], v);
@@ -269,13 +270,15 @@ export class TranscriptBuilder {
 }
 
 const now = () => new Date().toISOString();
-const finite = (n: number | undefined): number => (typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : 0);
+/** A count the agent reported, as a count: not negative, not NaN, and at most 2^53-1 (1e308 + 1e308 is Infinity, which JSON stores as null). */
+const finite = (n: number | undefined): number =>
+  typeof n === 'number' && Number.isFinite(n) && n > 0 ? Math.min(n, Number.MAX_SAFE_INTEGER) : 0;
 
 /** The usage of a transcript-like value read back from an artifact (anything else: zero). */
 export function usageOf(value: unknown): AgentUsage {
   const u = (value as { usage?: Partial<AgentUsage> } | null)?.usage;
   if (!u || typeof u !== 'object') return { ...ZERO_USAGE };
-  const n = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) && x >= 0 ? x : 0);
+  const n = (x: unknown) => (typeof x === 'number' ? finite(x) : 0);
   return {
     turns: n(u.turns),
     toolCalls: n(u.toolCalls),
@@ -283,7 +286,7 @@ export function usageOf(value: unknown): AgentUsage {
     cachedInputTokens: n(u.cachedInputTokens),
     outputTokens: n(u.outputTokens),
     // A negative cost stored by an earlier version would lower the run's total: read as none.
-    costUsd: typeof u.costUsd === 'number' && Number.isFinite(u.costUsd) && u.costUsd >= 0 ? u.costUsd : null,
+    costUsd: typeof u.costUsd === 'number' && Number.isFinite(u.costUsd) && u.costUsd >= 0 ? finite(u.costUsd) : null,
     durationMs: n(u.durationMs),
   };
 }
