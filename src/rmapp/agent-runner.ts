@@ -183,7 +183,14 @@ export async function runAgent(
   // A chunk may end inside a character: the decoder keeps the partial bytes for the next one.
   const stderrText = new StringDecoder('utf8');
   const lines = new LineSplitter((line, truncated) => {
-    parser.line(line, truncated);
+    try {
+      parser.line(line, truncated);
+    } catch (err) {
+      // A line the adapter cannot take (JSON nested deeper than the stack: parse succeeds, stringify
+      // overflows) is the agent's output, not a reason to kill it: kept as text, with why.
+      transcript.error(`rmapp could not read a line of the agent's output (${(err as Error).message}); it is kept as text.`);
+      transcript.output('stdout', `${line}\n`);
+    }
     checkBudget();
   });
 
