@@ -79,3 +79,35 @@ it('absurd token counts (1e308) stay finite counts, so the run total survives JS
   expect(usageOf(JSON.parse(JSON.stringify({ usage: t.usage }))).inputTokens).toBe(Number.MAX_SAFE_INTEGER);
   expect(budgetExceeded({ maxTokens: 1000 }, { ...t.usage, durationMs: 0 })?.message).not.toContain('∞');
 });
+
+it('a step that runs again after its worker stopped mid-session still counts what the first run of the agent spent', async () => {
+  const store = new Map<string, unknown>();
+  const spender = join(dir, 'spends-600.mjs');
+  await writeFile(
+    spender,
+    `const out = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
+     out({ type: 'assistant', message: { id: 'm1', content: [{ type: 'text', text: 'working' }], usage: { input_tokens: 500, output_tokens: 100 } } });
+     out({ type: 'result', subtype: 'success', result: 'done', num_turns: 1, usage: { input_tokens: 500, output_tokens: 100 } });`,
+  );
+  const config = {
+    kind: 'claude-code' as const,
+    command: [process.execPath, spender],
+    timeoutMs: 20_000,
+    sandbox: createSandbox({ driver: 'none' }),
+    budget: { maxTokens: 1000 },
+  };
+  // The same step attempt executed twice (a new StepContext each time, as after a crash): the same transcript name.
+  await runAgent(config, { cwd: dir, prompt: 'task', session: fakeSession(1, store) });
+  await expect(
+    runAgent(config, { cwd: dir, prompt: 'task', session: fakeSession(1, store) }),
+    'the re-execution started with a fresh budget',
+  ).rejects.toMatchObject({
+    code: 'AGENT_BUDGET_EXCEEDED',
+  });
+  const record = store.get('agent-usage') as { total: { inputTokens: number; outputTokens: number }; sessions: Record<string, unknown> };
+  expect(record.total.inputTokens + record.total.outputTokens).toBe(1200);
+  expect(Object.keys(record.sessions).sort()).toEqual([
+    'transcript/implementing/attempt-1',
+    'transcript/implementing/attempt-1~interrupted-1',
+  ]);
+});

@@ -117,7 +117,15 @@ export async function runAgent(
   const session = job.session;
   const name = session ? transcriptName(session) : null;
   const record = session ? await loadUsage(session) : null;
-  // What the run spent before this session (a re-executed attempt replaces its own earlier entry).
+  if (record && name && record.sessions[name]) {
+    // This session ran before and its step runs again (the worker stopped mid-step): what that run of
+    // the agent spent was spent, so it stays counted under its own entry (the transcript is replaced).
+    let k = 1;
+    while (record.sessions[`${name}~interrupted-${k}`]) k += 1;
+    record.sessions[`${name}~interrupted-${k}`] = record.sessions[name];
+    delete record.sessions[name];
+  }
+  // What the run spent before this session.
   const before = record
     ? Object.entries(record.sessions)
         .filter(([n]) => n !== name)
