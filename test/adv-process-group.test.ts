@@ -49,3 +49,25 @@ it('a timeout longer than setTimeout can hold does not fire at once', async () =
   expect(r.exitCode).toBe(0);
   expect(r.stdout).toBe('ok\n');
 });
+
+it('a command still running when the service exits is killed with it (its own process group is not left behind)', async () => {
+  const pidFile = join(dir, 'orphan.pid');
+  const service = `
+    import { runCommand } from ${JSON.stringify(new URL('../src/rmapp/process.ts', import.meta.url).href)};
+    void runCommand(['/bin/sh', '-c', 'echo $$ > ${pidFile}; exec sleep 60']);
+    setTimeout(() => process.exit(0), 500);`;
+  const r = await runCommand([process.execPath, '--import', 'tsx', '--input-type=module', '-e', service], { timeoutMs: 30_000 });
+  expect(r.exitCode, r.stderr).toBe(0);
+  const pid = Number((await readFile(pidFile, 'utf8')).trim());
+  // Running (not a zombie waiting for its reaper) two seconds after the service exited.
+  const running = async () => {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
+    return stat !== null && !/^\d+ \(.*\) Z/.test(stat);
+  };
+  let alive = await running();
+  for (let i = 0; i < 20 && alive; i += 1) {
+    await sleep(100);
+    alive = await running();
+  }
+  expect(alive, `the command (pid ${pid}) outlived the service`).toBe(false);
+}, 20_000);

@@ -82,6 +82,21 @@ export function runCommand(argv: readonly string[], options: RunCommandOptions =
   );
 }
 
+/**
+ * Process groups of the commands running now. Each command has its own group (so a terminal's Ctrl-C
+ * no longer reaches it): when the service exits, what it still runs is killed with it.
+ */
+const live = new Set<number>();
+process.once('exit', () => {
+  for (const pid of live) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+});
+
 function spawnCommand(argv: readonly string[], options: RunCommandOptions): Promise<CommandResult> {
   const [file, ...args] = argv;
   if (!file) throw new Error('runCommand: empty command');
@@ -102,6 +117,7 @@ function spawnCommand(argv: readonly string[], options: RunCommandOptions): Prom
       // sandbox's namespace does that for sandboxed commands, not for `sandbox.driver: none` or git).
       detached: true,
     });
+    if (child.pid !== undefined) live.add(child.pid);
     const signal = (sig: NodeJS.Signals) => {
       try {
         if (child.pid !== undefined) process.kill(-child.pid, sig);
@@ -174,6 +190,7 @@ function spawnCommand(argv: readonly string[], options: RunCommandOptions): Prom
       }, grace).unref();
     });
     child.on('close', (exitCode, sig) => {
+      if (child.pid !== undefined) live.delete(child.pid);
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
       if (failure) return reject(failure);
