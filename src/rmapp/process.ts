@@ -182,11 +182,17 @@ function spawnCommand(argv: readonly string[], options: RunCommandOptions): Prom
     // test script left running): 'close' would wait for that forever. After the grace period the rest
     // of its process group is killed and the pipes are closed from this end.
     child.on('exit', () => {
+      const ended = () => child.stdout.readableEnded && child.stderr.readableEnded;
+      // Checked twice, a loop turn apart: output already in the pipe is read first even when the
+      // event loop was held up past the grace period (the first timer may run before that read).
       setTimeout(() => {
-        if (child.stdout.readableEnded && child.stderr.readableEnded) return;
-        signal('SIGKILL');
-        child.stdout.destroy();
-        child.stderr.destroy();
+        if (ended()) return;
+        setTimeout(() => {
+          if (ended()) return;
+          signal('SIGKILL');
+          child.stdout.destroy();
+          child.stderr.destroy();
+        }, 50).unref();
       }, grace).unref();
     });
     child.on('close', (exitCode, sig) => {
