@@ -167,7 +167,10 @@ export class TranscriptBuilder {
     const last = this.entries.at(-1);
     if (last?.kind === 'output' && last.stream === stream) {
       const before = last.text.length;
-      last.text = this.cut(last.text + storable(text));
+      last.text += storable(text);
+      // Cut again only once the entry is twice its bound (snapshot cuts it to the bound): cutting on every
+      // append made a command printing 100,000 short lines cost seconds of the service's CPU (quadratic).
+      if (last.text.length > 2 * this.limits.entryChars) last.text = clip(last.text, this.limits.entryChars);
       this.chars += last.text.length - before;
       this.changes += 1;
       this.bound();
@@ -237,7 +240,9 @@ export class TranscriptBuilder {
       finishedAt: this.finishedAt?.toISOString() ?? null,
       usage: { ...this.usage, durationMs: end.getTime() - this.startedAt.getTime() },
       result: this.result === null ? null : clip(storable(this.result), this.limits.entryChars * 16),
-      entries: this.entries.map((e) => ({ ...e })),
+      entries: this.entries.map((e) =>
+        e.kind === 'output' && e.text.length > this.limits.entryChars ? { ...e, text: clip(e.text, this.limits.entryChars) } : { ...e },
+      ),
       omittedEntries: this.omitted,
     };
     return masker ? masker.value(t) : t;
