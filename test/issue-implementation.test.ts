@@ -109,7 +109,8 @@ it('fails with category test_failure when the tests never pass, and opens no PR'
   const comments = emulator.comments.get('acme/widgets#2') ?? [];
   expect(comments).toHaveLength(1);
   expect(comments[0]?.body).toContain('❌ failed');
-  expect(comments[0]?.body).toContain('`test_failure` testing: the tests still fail after 2 attempts');
+  // The error is a code span (it may quote what the agent printed: no mentions or links from it).
+  expect(comments[0]?.body).toContain('`test_failure` ` testing: the tests still fail after 2 attempts');
   // The failure shows the end of the test output, a link to the branch and to the run's page.
   expect(comments[0]?.body).toContain('<details><summary>Last test output</summary>');
   expect(comments[0]?.body).toContain('expected impl.txt to say right, got still-wrong');

@@ -31,7 +31,7 @@ import {
 import { LineSplitter } from './agents/lines.ts';
 import { createSessionFiles, readChatHistory, removeSessionFiles } from './agents/session-files.ts';
 import type { Masker } from './masking.ts';
-import type { CommandResult } from './process.ts';
+import { MAX_TIMER_MS, type CommandResult } from './process.ts';
 import type { Sandbox } from './sandbox/index.ts';
 
 export interface AgentConfig {
@@ -118,7 +118,15 @@ export async function runAgent(
   const session = job.session;
   const name = session ? transcriptName(session) : null;
   const record = session ? await loadUsage(session) : null;
-  // What the run spent before this session (a re-executed attempt replaces its own earlier entry).
+  if (record && name && record.sessions[name]) {
+    // This session ran before and its step runs again (the worker stopped mid-step): what that run of
+    // the agent spent was spent, so it stays counted under its own entry (the transcript is replaced).
+    let k = 1;
+    while (record.sessions[`${name}~interrupted-${k}`]) k += 1;
+    record.sessions[`${name}~interrupted-${k}`] = record.sessions[name];
+    delete record.sessions[name];
+  }
+  // What the run spent before this session.
   const before = record
     ? Object.entries(record.sessions)
         .filter(([n]) => n !== name)
@@ -179,11 +187,19 @@ export async function runAgent(
     }, ms);
     timeBudget.unref();
   };
-  if (Number.isFinite(left)) watchTime(Math.max(0, left) + 1);
+  // Past setTimeout's longest delay the session's own timeout (agent.timeout) ends it first.
+  if (Number.isFinite(left)) watchTime(Math.min(Math.max(0, left) + 1, MAX_TIMER_MS));
   // A chunk may end inside a character: the decoder keeps the partial bytes for the next one.
   const stderrText = new StringDecoder('utf8');
   const lines = new LineSplitter((line, truncated) => {
-    parser.line(line, truncated);
+    try {
+      parser.line(line, truncated);
+    } catch (err) {
+      // A line the adapter cannot take (JSON nested deeper than the stack: parse succeeds, stringify
+      // overflows) is the agent's output, not a reason to kill it: kept as text, with why.
+      transcript.error(`rmapp could not read a line of the agent's output (${(err as Error).message}); it is kept as text.`);
+      transcript.output('stdout', `${line}\n`);
+    }
     checkBudget();
   });
 

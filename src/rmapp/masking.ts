@@ -13,6 +13,12 @@
 
 export const MASK = '[REDACTED]';
 
+/** The mark text cut in its middle carries (`clip` in agents/transcript.ts): its two sides are edges. */
+export const leftOutMark = (chars: number): string => `\n… ${chars} characters left out …\n`;
+const LEFT_OUT_TEXT = ' characters left out …\n';
+/** Splits around each mark, keeping it (the odd pieces). */
+const LEFT_OUT = /(\n… \d{1,15} characters left out …\n)/;
+
 const PATTERNS: RegExp[] = [
   // GitHub tokens: classic and fine-grained personal, OAuth, user-to-server, server-to-server, refresh.
   /\b(?:gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{30,255})\b/g,
@@ -159,20 +165,32 @@ export function createMasker(secrets: readonly (string | null | undefined)[] = [
     let out = input;
     for (const v of sorted) if (out.includes(v)) out = out.split(v).join(MASK);
     // Output kept by its end (or start) may cut a secret: a piece of 8+ characters at the edge goes too.
-    for (const s of edges) {
-      for (let n = s.length - 1; n >= 8; n -= 1) {
-        if (out.startsWith(s.slice(-n))) {
-          out = MASK + out.slice(n);
-          break;
+    // So may text kept by its head and tail (a transcript entry, `clip` in agents/transcript.ts): the
+    // edges around each "characters left out" mark count as edges too.
+    const edgesMasked = (piece: string): string => {
+      for (const s of edges) {
+        for (let n = s.length - 1; n >= 8; n -= 1) {
+          if (piece.startsWith(s.slice(-n))) {
+            piece = MASK + piece.slice(n);
+            break;
+          }
+        }
+        for (let n = s.length - 1; n >= 8; n -= 1) {
+          if (piece.endsWith(s.slice(0, n))) {
+            piece = piece.slice(0, piece.length - n) + MASK;
+            break;
+          }
         }
       }
-      for (let n = s.length - 1; n >= 8; n -= 1) {
-        if (out.endsWith(s.slice(0, n))) {
-          out = out.slice(0, out.length - n) + MASK;
-          break;
-        }
-      }
-    }
+      return piece;
+    };
+    if (edges.length)
+      out = out.includes(LEFT_OUT_TEXT)
+        ? out
+            .split(LEFT_OUT)
+            .map((piece, i) => (i % 2 ? piece : edgesMasked(piece)))
+            .join('')
+        : edgesMasked(out);
     if (skeletons.size) out = maskSkeletons(out, [...skeletons]);
     out = maskPem(out);
     for (const p of PATTERNS)

@@ -14,6 +14,9 @@ import { basename } from 'node:path';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import { WorkflowError } from '../state_machine/errors.ts';
 
+/** The longest delay setTimeout keeps (2^31-1 ms); a longer one fires at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export interface RunCommandOptions {
   cwd?: string | undefined;
   /** Written to stdin, then stdin is closed. */
@@ -79,11 +82,29 @@ export function runCommand(argv: readonly string[], options: RunCommandOptions =
   );
 }
 
+/**
+ * Process groups of the commands running now. Each command has its own group (so a terminal's Ctrl-C
+ * no longer reaches it): when the service exits, what it still runs is killed with it.
+ */
+const live = new Set<number>();
+process.once('exit', () => {
+  for (const pid of live) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+});
+
 function spawnCommand(argv: readonly string[], options: RunCommandOptions): Promise<CommandResult> {
   const [file, ...args] = argv;
   if (!file) throw new Error('runCommand: empty command');
   const shown = options.program ?? file;
   const max = options.maxOutputBytes ?? 1024 * 1024;
+  const grace = options.killGraceMs ?? 2_000;
+  // setTimeout fires at once for more than 2^31-1 ms (about 24.8 days): a longer timeout is that long.
+  const timeoutMs = options.timeoutMs ? Math.min(options.timeoutMs, MAX_TIMER_MS) : undefined;
   const started = Date.now();
   return new Promise((resolve, reject) => {
     if (options.signal?.aborted) return reject(options.signal.reason);
@@ -92,15 +113,27 @@ function spawnCommand(argv: readonly string[], options: RunCommandOptions): Prom
       env: options.inheritEnv === false ? { ...options.env } : { ...process.env, ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
       shell: false,
+      // Its own process group, so stopping it stops what it started too (an agent's children; the
+      // sandbox's namespace does that for sandboxed commands, not for `sandbox.driver: none` or git).
+      detached: true,
     });
+    if (child.pid !== undefined) live.add(child.pid);
+    const signal = (sig: NodeJS.Signals) => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, sig);
+        else child.kill(sig);
+      } catch {
+        child.kill(sig); // the group is gone (or was never made): the process itself, if it is still there
+      }
+    };
     const stdout = new OutputTail(max);
     const stderr = new OutputTail(max);
     let failure: Error | null = null;
     const kill = (reason: Error) => {
       if (failure) return;
       failure = reason;
-      child.kill('SIGTERM');
-      setTimeout(() => child.kill('SIGKILL'), options.killGraceMs ?? 2_000).unref();
+      signal('SIGTERM');
+      setTimeout(() => signal('SIGKILL'), grace).unref();
     };
     const observe = (observer: ((chunk: Buffer) => void) | undefined, chunk: Buffer) => {
       if (!observer || failure) return;
@@ -118,7 +151,7 @@ function spawnCommand(argv: readonly string[], options: RunCommandOptions): Prom
       stderr.push(d);
       observe(options.onStderr, d);
     });
-    const timer = options.timeoutMs
+    const timer = timeoutMs
       ? setTimeout(
           () =>
             kill(
@@ -128,7 +161,7 @@ function spawnCommand(argv: readonly string[], options: RunCommandOptions): Prom
                 details: { command: shown },
               }),
             ),
-          options.timeoutMs,
+          timeoutMs,
         )
       : undefined;
     const onAbort = () =>
@@ -145,7 +178,25 @@ function spawnCommand(argv: readonly string[], options: RunCommandOptions): Prom
         new WorkflowError(`Could not run ${file}: ${err.message}`, { code: 'COMMAND_NOT_RUNNABLE', category: 'permanent', cause: err }),
       );
     });
+    // The process ended, but something it started may still hold its stdout or stderr open (a server a
+    // test script left running): 'close' would wait for that forever. After the grace period the rest
+    // of its process group is killed and the pipes are closed from this end.
+    child.on('exit', () => {
+      const ended = () => child.stdout.readableEnded && child.stderr.readableEnded;
+      // Checked twice, a loop turn apart: output already in the pipe is read first even when the
+      // event loop was held up past the grace period (the first timer may run before that read).
+      setTimeout(() => {
+        if (ended()) return;
+        setTimeout(() => {
+          if (ended()) return;
+          signal('SIGKILL');
+          child.stdout.destroy();
+          child.stderr.destroy();
+        }, 50).unref();
+      }, grace).unref();
+    });
     child.on('close', (exitCode, sig) => {
+      if (child.pid !== undefined) live.delete(child.pid);
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
       if (failure) return reject(failure);

@@ -57,6 +57,18 @@ export interface ProgressCommentOptions {
 /** Test output shown in a failed run's comment: its last lines, within a size GitHub renders well. */
 const TEST_OUTPUT_CHARS = 6_000;
 
+/**
+ * Untrusted text as a Markdown code span: a run's errors quote what the agent and the tests printed
+ * (an agent's error carries the end of its stderr), which must not become mentions, links or images in
+ * a comment the app posts. The fence is longer than any run of backticks in the text, on one line.
+ */
+export function codeSpan(text: string): string {
+  const flat = text.replace(/\s*\n\s*/g, ' ');
+  const longest = Math.max(0, ...(flat.match(/`+/g) ?? []).map((m) => m.length));
+  const fence = '`'.repeat(longest + 1);
+  return `${fence} ${flat} ${fence}`;
+}
+
 /** Renders the comment body. */
 export function renderProgress(view: RunView): string {
   const lines = [`**rmapp** · ${view.workflow}`, ''];
@@ -70,7 +82,7 @@ export function renderProgress(view: RunView): string {
   if (view.finished) {
     const pr = (view.finished.output as { pr?: { url?: string } } | undefined)?.pr?.url;
     lines.push('', view.finished.status === 'succeeded' ? `✅ Done${pr ? `: ${pr}` : ''}` : `❌ ${view.finished.status}`);
-    if (view.finished.error) lines.push(`\`${view.finished.error.category}\` ${view.finished.error.message}`);
+    if (view.finished.error) lines.push(`\`${view.finished.error.category}\` ${codeSpan(view.finished.error.message)}`);
     if (view.finished.status === 'failed' && view.testOutput) {
       const tail = view.testOutput.length > TEST_OUTPUT_CHARS ? `…${view.testOutput.slice(-TEST_OUTPUT_CHARS)}` : view.testOutput;
       lines.push('', '<details><summary>Last test output</summary>', '', '```', tail.replaceAll('```', '` ` `'), '```', '</details>');
@@ -254,7 +266,7 @@ export function attachProgressComments(engine: Engine, github: GitHubOctokit, op
         void update(
           e.runId,
           (v) =>
-            void (v.retrying = `${e.step} failed (${e.error.category}: ${e.error.message}); attempt ${e.attempt + 1} at ${e.nextAttemptAt}`),
+            void (v.retrying = `${e.step} failed (${e.error.category}: ${codeSpan(e.error.message)}); attempt ${e.attempt + 1} at ${e.nextAttemptAt}`),
         ),
     ),
     engine.on('progress', (e) => void update(e.runId, (v) => void v.messages.push(e.message))),

@@ -10,7 +10,7 @@
  * tail), and the whole transcript is bounded (the oldest entries after the first few are dropped and
  * counted). Secrets are masked when the transcript is written ({@link TranscriptBuilder.snapshot}).
  */
-import type { Masker } from '../masking.ts';
+import { leftOutMark, type Masker } from '../masking.ts';
 
 /** Which coding agent produced the output, so which format it is parsed as (config `agent.kind`). */
 export const AGENT_KINDS = ['command', 'claude-code', 'codex', 'aider'] as const;
@@ -104,7 +104,7 @@ export function clip(text: string, max: number): string {
   // Never cut between the halves of a surrogate pair.
   const head = wellFormed(text.slice(0, half));
   const tail = wellFormed(text.slice(text.length - half));
-  return `${head}\n… ${text.length - 2 * half} characters left out …\n${tail}`;
+  return `${head}${leftOutMark(text.length - 2 * half)}${tail}`;
 }
 
 const sizeOf = (e: TranscriptEntry): number =>
@@ -167,7 +167,10 @@ export class TranscriptBuilder {
     const last = this.entries.at(-1);
     if (last?.kind === 'output' && last.stream === stream) {
       const before = last.text.length;
-      last.text = this.cut(last.text + storable(text));
+      last.text += storable(text);
+      // Cut again only once the entry is twice its bound (snapshot cuts it to the bound): cutting on every
+      // append made a command printing 100,000 short lines cost seconds of the service's CPU (quadratic).
+      if (last.text.length > 2 * this.limits.entryChars) last.text = clip(last.text, this.limits.entryChars);
       this.chars += last.text.length - before;
       this.changes += 1;
       this.bound();
@@ -181,17 +184,26 @@ export class TranscriptBuilder {
     this.usage.inputTokens += finite(u.inputTokens);
     this.usage.cachedInputTokens += finite(u.cachedInputTokens);
     this.usage.outputTokens += finite(u.outputTokens);
-    if (u.costUsd !== undefined && u.costUsd !== null && Number.isFinite(u.costUsd))
-      this.usage.costUsd = (this.usage.costUsd ?? 0) + u.costUsd;
+    const cost = finite(u.costUsd ?? undefined);
+    if (cost > 0) this.usage.costUsd = (this.usage.costUsd ?? 0) + cost;
+    else if (u.costUsd === 0) this.usage.costUsd ??= 0;
     this.changes += 1;
   }
 
-  /** Replaces the running counts with the tool's own totals (its final report). */
+  /**
+   * Takes the tool's own totals (its final report) in place of the running counts. What the budget
+   * counts (turns, tokens, cost) only goes up: the totals arrive on the agent's stdout, which whatever
+   * runs inside the sandbox can write to, and a forged report of 0 tokens or a negative cost must not
+   * hand the run back the budget it has spent (the run's total is the sum of its sessions). Tool calls
+   * may go down (aider recounts them from its history).
+   */
   setTotals(u: Partial<Omit<AgentUsage, 'durationMs'>>): void {
-    for (const [k, v] of Object.entries(u) as [keyof AgentUsage, number | null | undefined][]) {
-      if (v === undefined) continue;
-      if (k === 'costUsd') this.usage.costUsd = v !== null && Number.isFinite(v) ? v : this.usage.costUsd;
-      else if (typeof v === 'number' && Number.isFinite(v) && v >= 0) this.usage[k] = v;
+    for (const [k, reported] of Object.entries(u) as [keyof AgentUsage, number | null | undefined][]) {
+      if (typeof reported !== 'number' || !Number.isFinite(reported) || reported < 0) continue;
+      const v = finite(reported);
+      if (k === 'costUsd') this.usage.costUsd = Math.max(this.usage.costUsd ?? 0, v);
+      else if (k === 'toolCalls') this.usage.toolCalls = v;
+      else this.usage[k] = Math.max(this.usage[k], v);
     }
     this.changes += 1;
   }
@@ -228,7 +240,9 @@ export class TranscriptBuilder {
       finishedAt: this.finishedAt?.toISOString() ?? null,
       usage: { ...this.usage, durationMs: end.getTime() - this.startedAt.getTime() },
       result: this.result === null ? null : clip(storable(this.result), this.limits.entryChars * 16),
-      entries: this.entries.map((e) => ({ ...e })),
+      entries: this.entries.map((e) =>
+        e.kind === 'output' && e.text.length > this.limits.entryChars ? { ...e, text: clip(e.text, this.limits.entryChars) } : { ...e },
+      ),
       omittedEntries: this.omitted,
     };
     return masker ? masker.value(t) : t;
@@ -261,20 +275,23 @@ export class TranscriptBuilder {
 }
 
 const now = () => new Date().toISOString();
-const finite = (n: number | undefined): number => (typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : 0);
+/** A count the agent reported, as a count: not negative, not NaN, and at most 2^53-1 (1e308 + 1e308 is Infinity, which JSON stores as null). */
+const finite = (n: number | undefined): number =>
+  typeof n === 'number' && Number.isFinite(n) && n > 0 ? Math.min(n, Number.MAX_SAFE_INTEGER) : 0;
 
 /** The usage of a transcript-like value read back from an artifact (anything else: zero). */
 export function usageOf(value: unknown): AgentUsage {
   const u = (value as { usage?: Partial<AgentUsage> } | null)?.usage;
   if (!u || typeof u !== 'object') return { ...ZERO_USAGE };
-  const n = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) && x >= 0 ? x : 0);
+  const n = (x: unknown) => (typeof x === 'number' ? finite(x) : 0);
   return {
     turns: n(u.turns),
     toolCalls: n(u.toolCalls),
     inputTokens: n(u.inputTokens),
     cachedInputTokens: n(u.cachedInputTokens),
     outputTokens: n(u.outputTokens),
-    costUsd: typeof u.costUsd === 'number' && Number.isFinite(u.costUsd) ? u.costUsd : null,
+    // A negative cost stored by an earlier version would lower the run's total: read as none.
+    costUsd: typeof u.costUsd === 'number' && Number.isFinite(u.costUsd) && u.costUsd >= 0 ? finite(u.costUsd) : null,
     durationMs: n(u.durationMs),
   };
 }

@@ -2,6 +2,19 @@
 import type { HistoryEvent } from '../../persistence/run-status.ts';
 import type { RunInfo } from '../../state_machine/run-info.ts';
 
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
+
+/**
+ * Text safe to print on a terminal: control characters other than newline and tab are shown as `\xNN`.
+ * A run's messages quote what the agent and the tests printed (an agent error carries the end of its
+ * stderr): an escape sequence there would otherwise reach the operator's terminal, which obeys it (clear
+ * the screen, rewrite earlier lines, set the clipboard with OSC 52).
+ */
+export function terminalSafe(text: string): string {
+  return text.replace(CONTROL, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 /** The JSON form of a run: stable field names, dates as ISO strings. */
 export function runToJson(run: RunInfo): Record<string, unknown> {
   return {
@@ -41,10 +54,12 @@ function table(rows: string[][]): string {
 /** One line per run. */
 export function formatRunList(runs: RunInfo[]): string {
   if (runs.length === 0) return 'No runs.';
-  return table([
-    ['ID', 'WORKFLOW', 'STATUS', 'STATE', 'UPDATED'],
-    ...runs.map((r) => [r.id, r.workflow, r.status, stateText(r.state), r.updatedAt.toISOString()]),
-  ]);
+  return terminalSafe(
+    table([
+      ['ID', 'WORKFLOW', 'STATUS', 'STATE', 'UPDATED'],
+      ...runs.map((r) => [r.id, r.workflow, r.status, stateText(r.state), r.updatedAt.toISOString()]),
+    ]),
+  );
 }
 
 /** A run with its children, error and history. */
@@ -74,5 +89,5 @@ export function formatRunDetails(run: RunInfo, history: HistoryEvent[]): string 
       lines.push(`  ${h.at.toISOString()}  ${what}${err ? `  [${err.category}] ${err.message}` : ''}`);
     }
   }
-  return lines.join('\n');
+  return terminalSafe(lines.join('\n'));
 }

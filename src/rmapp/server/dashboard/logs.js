@@ -27,7 +27,7 @@ function title(name, t) {
 }
 
 function entry(e) {
-  const turn = `<span class="turn" title="turn">${e.turn}</span>`;
+  const turn = `<span class="turn" title="turn">${esc(e.turn)}</span>`;
   switch (e.kind) {
     case 'text':
       return `<li class="e-text r-${esc(e.role)}">${turn}<span class="who">${esc(e.role)}</span><div class="say">${esc(e.text)}</div></li>`;
@@ -45,7 +45,7 @@ function entry(e) {
 function transcriptHtml(t) {
   const u = t.usage ?? {};
   const facts = [
-    `<span class="badge s-${esc(STATUS[t.status] ?? 'failed')}" data-status="${esc(t.status)}">${esc(t.status.replace('_', ' '))}</span>`,
+    `<span class="badge s-${esc(STATUS[t.status] ?? 'failed')}" data-status="${esc(t.status)}">${esc(String(t.status ?? '').replace('_', ' '))}</span>`,
     `<span data-fact="turns">${num(u.turns)} turns</span>`,
     `<span data-fact="tool-calls">${num(u.toolCalls)} tool calls</span>`,
     `<span data-fact="tokens">${num((u.inputTokens ?? 0) + (u.outputTokens ?? 0))} tokens${u.cachedInputTokens ? ` (${num(u.cachedInputTokens)} cached)` : ''}</span>`,
@@ -95,8 +95,14 @@ export function stepLogs(box, runId, fetchArtifact) {
     box.querySelector('#logs-empty').hidden = true;
   };
 
+  // Saves come every second and fetches may answer out of order: only the latest fetch of a log is drawn,
+  // or a slow answer to an earlier save could put a finished session back to "live".
+  const latest = new Map(); // name → number of the last fetch started
   const load = async (name) => {
+    const n = (latest.get(name) ?? 0) + 1;
+    latest.set(name, n);
     const value = await fetchArtifact(name);
+    if (latest.get(name) !== n) return;
     const item = shown.get(name) ?? {};
     item.value = value;
     shown.set(name, item);

@@ -1,0 +1,37 @@
+/**
+ * Adversarial: a line of the agent's output that the adapter cannot take — a tool call whose input is
+ * JSON nested 200,000 deep (JSON.parse reads it, JSON.stringify overflows the stack) — used to kill the
+ * session with "Maximum call stack size exceeded". It is kept as text and the session goes on.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { runAgent } from '../src/rmapp/agent-runner.ts';
+import { createSandbox } from '../src/rmapp/sandbox/index.ts';
+
+let dir: string;
+let agent: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'adv-output-'));
+  agent = join(dir, 'deep-claude.mjs');
+  await writeFile(
+    agent,
+    `const deep = '['.repeat(200000) + ']'.repeat(200000);
+     process.stdout.write('{"type":"assistant","message":{"id":"m","content":[{"type":"tool_use","name":"x","input":' + deep + '}]}}\\n');
+     process.stdout.write(JSON.stringify({ type: 'result', subtype: 'success', result: 'all done' }) + '\\n');`,
+  );
+});
+afterAll(async () => rm(dir, { recursive: true, force: true }));
+
+it('a line nested too deep to handle is kept as text; the session still ends with its answer', async () => {
+  const result = await runAgent(
+    { kind: 'claude-code', command: [process.execPath, agent], timeoutMs: 30_000, sandbox: createSandbox({ driver: 'none' }) },
+    { cwd: dir, prompt: 'task' },
+  );
+  expect(result.text).toBe('all done');
+  expect(result.transcript.status).toBe('succeeded');
+  const error = result.transcript.entries.find((e) => e.kind === 'error');
+  expect(error && 'text' in error ? error.text : '').toContain('could not read a line');
+  expect(result.transcript.entries.some((e) => e.kind === 'output' && e.text.startsWith('{"type":"assistant"'))).toBe(true);
+});
