@@ -17,6 +17,7 @@ import { githubDeliveryWorkflow } from '../../machines/github-delivery.ts';
 import type { TemplateName } from '../../machines/issue-templates.ts';
 import type { Workspaces } from '../workspace.ts';
 import { WorkflowExecutor } from './executor.ts';
+import { HIDDEN_STAGES } from '../run-texts.ts';
 
 export interface GitHubWorkflowDeps {
   github: GitHubOctokit;
@@ -75,6 +76,14 @@ export function githubWorkflows(deps: GitHubWorkflowDeps): {
   return {
     workflows,
     previousVersions: [
+      // The issue templates before the draft pull request and the failure report (IssueImplementation fcfa824121b9,
+      // ComplexFeature 2e9c4ef54a27, BugFix 53cd68c23517, DocsUpdate 8d5e75172d62).
+      ...Object.values(ISSUE_TEMPLATES).map((t) => ({
+        ...issueWorkflow(issueSteps, t === ISSUE_TEMPLATES.DocsUpdate && deps.docsRunTests ? { ...t, runTests: true } : t, {
+          draftPR: false,
+        }),
+        concurrency: perIssue,
+      })),
       // ReviewResponse v1 (7fa1feaa3626) took no `review.comment` signal.
       { ...reviewResponseWorkflow(reviewResponseSteps(deps), { acceptNewComments: false }), concurrency: perPull },
       // PRReview 67110996376d did not answer the reviewer when a stage failed.
@@ -87,9 +96,9 @@ export function githubWorkflows(deps: GitHubWorkflowDeps): {
   };
 }
 
-/** Progress-comment stages of each workflow: its top-level states in order, without `failed` and the failure report on the way to it. */
+/** Progress-comment stages of each workflow: its top-level states in order, without the outcomes (`complete`, `failed`, the failure report). */
 export function stagesOf(workflows: readonly AnyWorkflowDefinition[]): Record<string, string[]> {
   const out: Record<string, string[]> = {};
-  for (const w of workflows) out[w.name] = Object.keys(w.machine.root.states).filter((s) => s !== 'failed' && s !== 'reportingFailure');
+  for (const w of workflows) out[w.name] = Object.keys(w.machine.root.states).filter((s) => !HIDDEN_STAGES.has(s));
   return out;
 }
