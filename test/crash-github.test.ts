@@ -7,6 +7,7 @@
  */
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { marker } from '../src/rmapp/github/writes.ts';
+import { stageLabel } from '../src/rmapp/run-texts.ts';
 import { createCrashWorld, STAGES, stopWorker, type CrashWorld, type WorkerProcess } from './helpers/github-crash.ts';
 import { until } from './helpers/processes.ts';
 
@@ -51,7 +52,7 @@ async function expectEffectsOnce(id: string, issue: number, result: Awaited<Retu
   expect((result.run.output as { pr?: { number: number } }).pr?.number).toBe(pulls[0]?.number);
   expect(result.progress).toHaveLength(1);
   // Every stage is ticked, also those finished by the worker that died (the view is rebuilt from history).
-  for (const stage of STAGES.IssueImplementation) expect(result.progress[0]?.body).toContain(`- [x] ${stage}`);
+  for (const stage of STAGES.IssueImplementation) expect(result.progress[0]?.body).toContain(`- [x] ${stageLabel(stage)}`);
   const commits = await branchCommits(issue);
   expect(new Set(commits).size).toBe(commits.length);
   expect(commits).toHaveLength(baseline.commits);

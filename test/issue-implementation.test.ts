@@ -109,7 +109,7 @@ it('implements an issue: the failed tests send it back to implementing, then one
   ])
     expect(body).toMatch(new RegExp(`- \\[x\\] ${stage}`));
   expect(body).not.toContain('in progress');
-  expect(body).toContain(`✅ **Done.** The pull request is ready for review: https://github.example/acme/widgets/pull/${pulls[0]?.number}`);
+  expect(body).toContain(`✅ Done. The pull request is ready for review: https://github.example/acme/widgets/pull/${pulls[0]?.number}`);
   // Its final edit written, the finished run's view is no longer held.
   expect(progress.heldRuns(), `run ${id} finished but its progress view is still held`).not.toContain(id);
 });

@@ -131,7 +131,7 @@ export function renderProgress(view: RunView, options: { botName?: string | unde
   const now = options.now ?? Date.now();
   const bot = options.botName ?? 'rmapp';
   const elapsed = formatElapsed((view.finished?.at ?? now) - view.startedAt);
-  const who = view.requestedBy ? ` for @​${view.requestedBy}` : '';
+  const who = view.requestedBy ? ` for @\u200b${view.requestedBy}` : '';
   const lines = [`**rmapp** is ${workflowLabel(view.workflow)}${who} · ${view.finished ? 'took' : 'running for'} ${elapsed}`, ''];
   lines.push(...checklist(view, now));
   if (view.retrying && !view.finished) lines.push('', `⏳ ${view.retrying}`);
@@ -158,7 +158,7 @@ function outcome(view: RunView, bot: string): string[] {
   const f = view.finished as NonNullable<RunView['finished']>;
   if (f.status === 'succeeded') {
     const pr = (f.output as { pr?: { url?: string } } | undefined)?.pr?.url ?? view.pr?.url;
-    return [`✅ **Done.**${pr ? ` The pull request is ready for review: ${pr}` : ''}`];
+    return [`✅ Done.${pr ? ` The pull request is ready for review: ${pr}` : ''}`];
   }
   const out = [
     `❌ **Stopped${view.current && !HIDDEN_STAGES.has(view.current) ? ` at “${stageLabel(view.current)}”` : ''}:** ${failureReason(f.error)}.`,

@@ -6,6 +6,7 @@
  *
  * The raw output stays the run's `test-output` artifact; this is only what is shown on GitHub.
  */
+import { SANDBOX_WORKSPACE } from './sandbox/bubblewrap.ts';
 
 /** One failing test: its name (suites joined with ` › `) and the first line of its failure. */
 export interface FailingTest {
@@ -41,9 +42,12 @@ const REASON_CHARS = 300;
  */
 export function cleanTestOutput(output: string, hide: { workspace?: string | undefined; runId?: string | undefined } = {}): string {
   let text = output.replace(/\r\n?/g, '\n');
-  for (const dir of [hide.workspace, hide.workspace?.replace(/^\/private/, '')].filter((d): d is string => !!d && d.length > 1)) {
+  // The sandbox mounts the workspace at SANDBOX_WORKSPACE (src/rmapp/sandbox/bubblewrap.ts): the tests see that path.
+  const dirs = [hide.workspace, hide.workspace?.replace(/^\/private/, ''), SANDBOX_WORKSPACE];
+  for (const dir of dirs.filter((d): d is string => !!d && d.length > 1)) {
     const trimmed = dir.replace(/\/+$/, '');
-    text = text.replaceAll(`file://${trimmed}/`, '').replaceAll(`${trimmed}/`, '').replaceAll(trimmed, '.');
+    text = text.replaceAll(`file://${trimmed}/`, '').replaceAll(`${trimmed}/`, '');
+    if (dir !== SANDBOX_WORKSPACE) text = text.replaceAll(trimmed, '.');
   }
   if (hide.runId) text = text.replaceAll(hide.runId, '<run>');
   return text
@@ -194,6 +198,19 @@ function firstReason(lines: string[], from: number): string {
 /** Up to `count` non-blank lines from `from`, joined: `Expected values to be strictly equal: 'a' !== 'b'`. */
 function continued(lines: string[], from: number, count: number): string {
   const parts: string[] = [];
+  // Node's diff form: `+ actual - expected`, then `+ 'got'` and `- 'wanted'` lines.
+  const diffAt = lines.findIndex((l, i) => i >= from && i < from + 4 && l.trim() === '+ actual - expected');
+  if (diffAt >= 0) {
+    const near = lines.slice(diffAt + 1, diffAt + 8).map((l) => l.trim());
+    const got = near.find((l) => l.startsWith('+ '));
+    const wanted = near.find((l) => l.startsWith('- '));
+    const head =
+      lines
+        .slice(from - 1, diffAt)
+        .map((l) => l.trim())
+        .find((l) => l.endsWith(':')) ?? '';
+    if (got && wanted) return `${head.replace(/^(error|message): ?\|?-?\s*/, '')} ${got.slice(2)} !== ${wanted.slice(2)}`.trim();
+  }
   for (let k = from; k < lines.length && parts.length < count; k++) {
     const l = (lines[k] as string).trim();
     if (/^(code|name|expected|actual|operator|stack):/.test(l) || /^at\s/.test(l) || l === '...') break;
