@@ -115,7 +115,10 @@ it('any failed stage answers the reviewer, with the reason and its category', as
   expect(run.status).toBe('failed');
   expect(run.error).toMatchObject({ category: 'agent' });
   expect(replies).toHaveLength(1);
-  expect(replies[0]?.body).toMatch(/I could not do this: The coding agent .* exited with 3: the agent gave up \(`agent`\)/);
+  expect(replies[0]?.body).toMatch(
+    /I could not do this: the coding agent did not finish: The coding agent .* exited with 3: the agent gave up\. Comment `@rmapp retry` to try again\./,
+  );
+  expect(replies[0]?.body).not.toContain('`agent`'); // categories stay out of the reply
 });
 
 it('a PR branch deleted or moved on while the run works is neither re-created nor overwritten', async () => {

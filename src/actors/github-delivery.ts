@@ -6,7 +6,7 @@
 import type { GitHubEventInput } from '../machines/github-delivery.ts';
 import type { GitHubOctokit } from '../rmapp/github/client.ts';
 import { canSteer, permissionOf, upsertComment } from '../rmapp/github/writes.ts';
-import { helpText, mentions, parseCommand, type Command } from '../rmapp/commands.ts';
+import { conversationRequest, helpText, mentions, parseCommand, type Command } from '../rmapp/commands.ts';
 import type { TemplateName } from '../machines/issue-templates.ts';
 import type { Subject, WorkflowExecutor } from '../rmapp/workflows/executor.ts';
 import { step } from '../state_machine/step.ts';
@@ -35,6 +35,8 @@ export function intentOf(event: GitHubEventInput, deps: Pick<GitHubDeliveryDeps,
       : { kind: 'ignore', reason: `label ${event.label} is not mapped to a template` };
   }
   if (event.event === 'pull_request_review' || event.event === 'pull_request_review_comment') return { kind: 'review' };
+  // `@rmapp <request>` in a pull request's conversation continues on its branch like a review comment.
+  if (event.isPullRequest && conversationRequest(event.body, deps.botName)) return { kind: 'review' };
   return parseCommand(event.body, deps.botName) ?? { kind: 'ignore', reason: 'no command' };
 }
 
@@ -84,7 +86,7 @@ export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySte
           return reply(
             e,
             key,
-            `\`implement\` works on issues; on a pull request, mention me in a review comment to ask for a change.\n\n${helpText(deps.botName)}`,
+            `\`implement\` works on issues; on a pull request, mention me with what to change (\`@${deps.botName} rename the flag to --sep\`).\n\n${helpText(deps.botName)}`,
           );
         const active = await executor.activeRun(subject);
         // A re-execution of this step (after a crash) finds the run it started itself: not a conflict.
@@ -138,6 +140,18 @@ export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySte
         });
       }
       case 'review': {
+        if (e.event === 'issue_comment') {
+          // One run per pull request at a time: the PRReview queues behind a running one (its concurrency key).
+          const runId = await executor.startReviewComment({
+            owner: e.owner,
+            repo: e.repo,
+            pullNumber: e.number,
+            commentId: e.commentId as number,
+            key: e.deliveryId,
+            source: 'conversation',
+          });
+          return { action: 'started', runId, message: `PRReview for conversation comment ${e.commentId}` };
+        }
         const reviewId = e.reviewId;
         const ids = reviewId ? await botComments(e, reviewId) : [];
         if (e.event === 'pull_request_review_comment') {

@@ -155,6 +155,14 @@ export function githubRoutes(gh: EmulatorData, own: EmulatorInternals): readonly
       gh.comments.set(key, [...(gh.comments.get(key) ?? []), c]);
       return [201, c];
     }),
+    route('GET', '/repos/{owner}/{repo}/issues/comments/{comment_id}', ({ owner, repo, comment_id }) => {
+      for (const [key, list] of gh.comments) {
+        if (!key.startsWith(`${owner}/${repo}#`)) continue;
+        const c = list.find((x) => x.id === Number(comment_id));
+        if (c) return [200, c];
+      }
+      return undefined;
+    }),
     route('PATCH', '/repos/{owner}/{repo}/issues/comments/{comment_id}', ({ comment_id }, _query, body) => {
       for (const list of gh.comments.values()) {
         const c = list.find((x) => x.id === Number(comment_id));

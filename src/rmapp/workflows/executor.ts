@@ -103,13 +103,34 @@ export class WorkflowExecutor {
     });
   }
 
-  /** Starts PRReview for one review comment (idempotent per comment, whichever event asked). */
-  startReviewComment(args: { owner: string; repo: string; pullNumber: number; commentId: number; key: string }): Promise<string> {
+  /**
+   * Starts PRReview for one comment (idempotent per comment, whichever event asked): a review comment,
+   * or (`source: 'conversation'`) a comment in the pull request's conversation — numbered apart, so
+   * keyed apart.
+   */
+  startReviewComment(args: {
+    owner: string;
+    repo: string;
+    pullNumber: number;
+    commentId: number;
+    key: string;
+    source?: 'review' | 'conversation';
+  }): Promise<string> {
     const subject: Subject = { owner: args.owner, repo: args.repo, kind: 'pulls', number: args.pullNumber };
+    const conversation = args.source === 'conversation';
     return this.engine.start(
       'PRReview',
-      { owner: args.owner, repo: args.repo, pullNumber: args.pullNumber, commentId: args.commentId },
-      { runId: `${subjectPrefix(subject)}${safe(args.key)}`, idempotencyKey: `review-comment:${args.commentId}` },
+      {
+        owner: args.owner,
+        repo: args.repo,
+        pullNumber: args.pullNumber,
+        commentId: args.commentId,
+        ...(conversation ? { source: 'conversation' as const } : {}),
+      },
+      {
+        runId: `${subjectPrefix(subject)}${safe(args.key)}`,
+        idempotencyKey: `${conversation ? 'conversation-comment' : 'review-comment'}:${args.commentId}`,
+      },
     );
   }
 

@@ -87,7 +87,9 @@ export function githubWorkflows(deps: GitHubWorkflowDeps): {
       // ReviewResponse v1 (7fa1feaa3626) took no `review.comment` signal.
       { ...reviewResponseWorkflow(reviewResponseSteps(deps), { acceptNewComments: false }), concurrency: perPull },
       // PRReview 67110996376d did not answer the reviewer when a stage failed.
-      { ...prReviewWorkflow(prReviewSteps(deps), { replyOnFailure: false }), concurrency: perPull },
+      { ...prReviewWorkflow(prReviewSteps(deps), { replyOnFailure: false, testBeforePush: false }), concurrency: perPull },
+      // PRReview 392c4c2b409c pushed the change without running the tests.
+      { ...prReviewWorkflow(prReviewSteps(deps), { testBeforePush: false }), concurrency: perPull },
     ],
     bind(engine: Engine) {
       executor = new WorkflowExecutor(engine, { maxTestAttempts: deps.maxTestAttempts });
