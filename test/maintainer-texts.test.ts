@@ -80,6 +80,9 @@ it('a run that passes in round 2: draft PR before the tests, ready with a review
   expect(world.emulator.requests.filter((r) => r.route === 'graphql')).toHaveLength(1);
   const pr = pullOf(1);
   expect(pr).toMatchObject({ draft: false, requestedReviewers: ['alice'], title: 'feat: Add a custom separator (#1)' });
+  // While the run worked, the draft's description followed the stages (edited in place).
+  const edits = world.emulator.writes(new RegExp(`/pulls/${pr?.number}$`)).map((r) => (r.body as { body?: string }).body ?? '');
+  expect(edits.some((b) => b.includes('## Progress') && b.includes('- [x] Implement the change'))).toBe(true);
   const body = pr?.body ?? '';
   expect(body).toContain('Closes #1. Requested by @alice.');
   expect(body).toContain('## Summary\n\nAdded the separator option; impl.txt now says right.');

@@ -202,7 +202,9 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
     test: step(
       async ({ input, runId, signal, saveArtifact, progress }) => {
         const ws = await workspace(runId, input, signal);
-        progress(`running the tests${input.round ? `, round ${input.round}${input.maxRounds ? ` of ${input.maxRounds}` : ''}` : ''}`);
+        progress(`running the tests${input.round ? `, round ${input.round}${input.maxRounds ? ` of ${input.maxRounds}` : ''}` : ''}`, {
+          testing: { round: input.round ?? 1, of: input.maxRounds ?? null },
+        });
         const result = await runTests(deps.tests, {
           cwd: ws.dir,
           signal,

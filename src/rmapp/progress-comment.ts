@@ -62,6 +62,10 @@ interface RunView {
   runUrl?: string | null | undefined;
   /** The plan (rmplan YAML), for the draft pull request's description. */
   plan?: string | null | undefined;
+  /** The round of the tests running now (from the test step's progress). */
+  testing?: { round: number; of: number | null } | undefined;
+  /** The run entered an outcome state (reporting a failure, complete, failed): its steps write the PR's final description. */
+  ending?: boolean;
 }
 
 export interface ProgressCommentOptions {
@@ -96,34 +100,29 @@ export interface ProgressCommentOptions {
 const TEST_OUTPUT_CHARS = 4_000;
 
 /** The line of a stage: its label and, for the tests, each round. */
-function stageLine(view: RunView, stage: string, now: number): string[] {
+function stageLine(view: RunView, stage: string): string[] {
   const active = stage === view.current && !view.finished;
   const mark = view.done.has(stage) && !active ? 'x' : ' ';
   let label = stageLabel(stage);
-  if (stage === 'implementing' || stage === 'testing') {
-    const round = stage === 'testing' ? view.rounds.at(-1)?.round : view.attempts.at(-1)?.attempt;
-    const of = view.rounds.at(-1)?.of;
-    if (active && stage === 'implementing' && view.attempt > 1) label += ` — attempt ${view.attempt}${of ? ` of ${of}` : ''}`;
-    if (stage === 'testing' && view.rounds.length) {
-      const last = view.rounds.at(-1) as TestRound;
-      label += active
-        ? ` — round ${(round ?? 0) + 1}${of ? ` of ${of}` : ''}`
-        : ` — round ${last.round}${of ? ` of ${of}` : ''}, ${testResultLine(last)}`;
-    }
-  }
+  const last = view.rounds.at(-1);
+  const of = view.testing?.of ?? last?.of ?? null;
+  // The round running now: announced by the test step, and not reported back yet.
+  const running = active && view.testing && !view.rounds.some((r) => r.round === view.testing?.round) ? view.testing : null;
+  if (stage === 'implementing' && active && view.attempt > 1) label += ` — attempt ${view.attempt}${of ? ` of ${of}` : ''}`;
+  if (stage === 'testing' && running) label += ` — round ${running.round}${of ? ` of ${of}` : ''}`;
+  else if (stage === 'testing' && last) label += ` — round ${last.round}${of ? ` of ${of}` : ''}, ${testResultLine(last)}`;
   if (stage === 'openingDraftPR' && view.pr) label += `: #${view.pr.number}`;
-  const lines = [`- [${mark}] ${label}${active ? ` ← in progress${view.retrying ? '' : ''}` : ''}`];
+  const lines = [`- [${mark}] ${label}${active ? ' ← in progress' : ''}`];
   if (stage === 'testing') {
-    const earlier = active || !view.rounds.length ? view.rounds : view.rounds.slice(0, -1);
+    const earlier = running ? view.rounds : view.rounds.slice(0, -1);
     for (const r of earlier) lines.push(`  - round ${r.round}: ${testResultLine(r)}`);
   }
-  void now;
   return lines;
 }
 
 /** The stages as a checklist (also the draft pull request's "Progress"). */
-function checklist(view: RunView, now: number): string[] {
-  return view.stages.filter((s) => !HIDDEN_STAGES.has(s)).flatMap((s) => stageLine(view, s, now));
+function checklist(view: RunView): string[] {
+  return view.stages.filter((s) => !HIDDEN_STAGES.has(s)).flatMap((s) => stageLine(view, s));
 }
 
 /** Renders the comment body. */
@@ -133,7 +132,7 @@ export function renderProgress(view: RunView, options: { botName?: string | unde
   const elapsed = formatElapsed((view.finished?.at ?? now) - view.startedAt);
   const who = view.requestedBy ? ` for @\u200b${view.requestedBy}` : '';
   const lines = [`**rmapp** is ${workflowLabel(view.workflow)}${who} · ${view.finished ? 'took' : 'running for'} ${elapsed}`, ''];
-  lines.push(...checklist(view, now));
+  lines.push(...checklist(view));
   if (view.retrying && !view.finished) lines.push('', `⏳ ${view.retrying}`);
   else if (view.status && !view.finished) lines.push('', `> ${view.status}`);
   if (view.current === 'awaitingApproval' && !view.finished)
@@ -198,7 +197,10 @@ function pushes(step: string | null | undefined): boolean {
  */
 function enter(v: RunView, state: string): void {
   // `failed`, `complete` and the failure report are outcomes, not stages: the stage that stopped stays current.
-  if (HIDDEN_STAGES.has(state)) return;
+  if (HIDDEN_STAGES.has(state)) {
+    v.ending = true;
+    return;
+  }
   if (!v.stages.includes(state)) v.stages.push(state);
   if (v.current && v.current !== state) {
     if (v.stages.indexOf(state) > v.stages.indexOf(v.current)) v.done.add(v.current);
@@ -212,6 +214,9 @@ function enter(v: RunView, state: string): void {
 /** What a step reported through `progress`: a status line, and the structured facts the comment shows. */
 function report(v: RunView, message: string, data: Record<string, unknown> | null | undefined): void {
   v.status = message;
+  const testing = data?.testing as { round?: unknown; of?: unknown } | undefined;
+  if (testing && typeof testing.round === 'number')
+    v.testing = { round: testing.round, of: typeof testing.of === 'number' ? testing.of : null };
   const tests = data?.tests as Partial<TestRound> | undefined;
   if (tests && typeof tests.round === 'number') {
     v.rounds = [
@@ -372,7 +377,7 @@ export function attachProgressComments(engine: Engine, github: GitHubOctokit, op
    * marking it ready or reporting a failure, that step writes the final description, so this stops.
    */
   const updateDraft = async (v: RunView): Promise<void> => {
-    if (!v.pr || v.finished || v.current === 'creatingPR' || v.current === 'reportingFailure') return;
+    if (!v.pr || v.finished || v.ending || v.current === 'creatingPR') return;
     v.plan ??= (await engine.getArtifact<string>(v.runId, 'plan').catch(() => undefined)) ?? null;
     const body = pullRequestBody({
       issueNumber: v.target.issueNumber,
@@ -380,11 +385,12 @@ export function attachProgressComments(engine: Engine, github: GitHubOctokit, op
       plan: v.plan ?? '',
       summary: null,
       tests: null,
-      status: { phase: 'working', stages: checklist(v, now()).join('\n') },
+      status: { phase: 'working', stages: checklist(v).join('\n') },
     });
     const repo = { owner: v.target.owner, repo: v.target.repo };
     const { data } = await github.pulls.get({ ...repo, pull_number: v.pr.number });
-    if (data.state !== 'open' || !data.draft || data.body?.startsWith(body)) return;
+    // Ready, or already marked with the reason it stopped (the failure report is written by a step): not ours to edit.
+    if (data.state !== 'open' || !data.draft || data.body?.startsWith(body) || data.body?.includes('> rmapp stopped:')) return;
     await github.pulls.update({ ...repo, pull_number: v.pr.number, body: `${body}\n\n${marker(`${v.runId}/pull-request`)}` });
   };
 
