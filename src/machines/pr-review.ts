@@ -169,7 +169,7 @@ export function prReviewMachine(steps: PrReviewSteps, options: PrReviewOptions =
                 }),
                 onDone: {
                   target: 'applyingChanges',
-                  actions: assign({ tests: ({ event }) => (event.output as { result: string }).result }),
+                  actions: assign({ tests: ({ event }) => (event.output as { result?: string } | undefined)?.result ?? null }),
                 },
                 onError: { target: onFailure, actions: assign({ error: stageFailure('testingChange') }) },
               },
@@ -189,7 +189,10 @@ export function prReviewMachine(steps: PrReviewSteps, options: PrReviewOptions =
           }),
           onDone: {
             target: 'responding',
-            actions: assign({ commit: ({ event }) => event.output.commit, files: ({ event }) => event.output.files ?? [] }),
+            // The released versions keep their context exactly (restored snapshots compare equal): no `files` there.
+            actions: testFirst
+              ? assign({ commit: ({ event }) => event.output.commit, files: ({ event }) => event.output.files ?? [] })
+              : assign({ commit: ({ event }) => event.output.commit }),
           },
           onError: { target: onFailure, actions: assign({ error: stageFailure('applyingChanges') }) },
         },
