@@ -110,7 +110,7 @@ it('a committed symlink or a `..` path never brings a host file into the prompt'
   }
 });
 
-it('any failed stage answers the reviewer, with the reason and its category', async () => {
+it('any failed stage answers the reviewer with the reason and what to do (the category stays out of the reply)', async () => {
   const { run, replies } = await review(pull('feature', undefined), '@rmapp try\nFAIL 3', { path: 'app.txt', line: 1 });
   expect(run.status).toBe('failed');
   expect(run.error).toMatchObject({ category: 'agent' });
