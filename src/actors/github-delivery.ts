@@ -10,6 +10,7 @@ import { conversationRequest, helpText, mentions, parseCommand, type Command } f
 import type { TemplateName } from '../machines/issue-templates.ts';
 import type { Subject, WorkflowExecutor } from '../rmapp/workflows/executor.ts';
 import { step } from '../state_machine/step.ts';
+import { detailsSection, failureReason, stageLabel } from '../rmapp/run-texts.ts';
 import type { DeliveryOutcome, GitHubDeliverySteps } from '../machines/github-delivery.ts';
 
 export interface GitHubDeliveryDeps {
@@ -52,6 +53,11 @@ export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySte
   });
   const link = (runId: string) =>
     deps.publicUrl ? `[${runId}](${deps.publicUrl.replace(/\/$/, '')}/runs/${encodeURIComponent(runId)})` : `\`${runId}\``;
+  /** The run id and its dashboard link (most people cannot open it) stay folded, after the answer. */
+  const details = (runId: string, extra: string[] = []) =>
+    `\n\n${detailsSection('Details', [`- run: ${link(runId)}`, ...extra]).join('\n')}`;
+  /** Where a run is, in words: its stage's label (a nested state's engine name is only in Details). */
+  const whereIs = (state: unknown) => (typeof state === 'string' ? stageLabel(state).toLowerCase() : 'working');
   const reply = async (
     e: GitHubEventInput,
     key: string,
@@ -94,7 +100,7 @@ export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySte
           return reply(
             e,
             key,
-            `run ${link(active.id)} is already working on this issue (${active.status}, at \`${JSON.stringify(active.state)}\`). Use \`@${deps.botName} cancel\` first.`,
+            `a run is already working on this issue (${whereIs(active.state)}). Comment \`@${deps.botName} cancel\` first to start over.${details(active.id, [`- status: ${active.status}, state \`${JSON.stringify(active.state)}\``])}`,
           );
         const runId = await executor.startIssueWorkflow({
           owner: e.owner,
@@ -118,7 +124,7 @@ export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySte
         const active = await executor.activeRun(subject);
         if (!active) return reply(e, key, 'there is no run to cancel here.');
         const result = await executor.cancel(active.id, `cancelled by @${e.author} on GitHub`);
-        return reply(e, key, `cancelled run ${link(active.id)}.`, { action: 'cancelled', runId: active.id }).then((o) => ({
+        return reply(e, key, `cancelled the run.${details(active.id)}`, { action: 'cancelled', runId: active.id }).then((o) => ({
           ...o,
           message: result.message,
         }));
@@ -128,13 +134,17 @@ export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySte
         const failed = await executor.latestRun(subject, 'failed');
         if (!failed) return reply(e, key, 'there is no failed run to retry here.');
         await executor.resume(failed.id);
-        return reply(e, key, `retrying run ${link(failed.id)} from the step that failed.`, { action: 'retried', runId: failed.id });
+        return reply(e, key, `retrying the run from the step that failed.${details(failed.id)}`, { action: 'retried', runId: failed.id });
       }
       case 'status': {
         const run = await executor.latestRun(subject);
         if (!run) return reply(e, key, 'no run has worked on this yet.');
-        const error = run.error ? ` — \`${run.error.category}\` ${run.error.message}` : '';
-        return reply(e, key, `run ${link(run.id)} is **${run.status}** at \`${JSON.stringify(run.state)}\`${error}.`, {
+        const error = run.error ? `: ${failureReason(run.error)}` : '';
+        const extra = [
+          `- state: \`${JSON.stringify(run.state)}\``,
+          ...(run.error ? [`- error: \`${run.error.category}\` ${run.error.message}`] : []),
+        ];
+        return reply(e, key, `the run is **${run.status}** (${whereIs(run.state)})${error}.${details(run.id, extra)}`, {
           action: 'replied',
           runId: run.id,
         });
