@@ -286,7 +286,7 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
           body,
           key: idempotencyKey,
         });
-        await markReadyForReview(deps.github, pr);
+        await markReadyForReview(deps.github, repo, pr);
         const reviewer = input.requestedBy ? await requestReview(deps.github, repo, pr.number, input.requestedBy) : false;
         progress(`pull request #${pr.number} is ready for review`, { pullRequest: { number: pr.number, url: pr.url } });
         // A new comment that mentions the requester: edits of the progress comment notify no one.

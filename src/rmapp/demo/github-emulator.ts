@@ -172,7 +172,7 @@ export class GitHubEmulator {
     }
     if (!match && method === 'POST' && /\/graphql$/.test(url.pathname)) {
       recorded.route = 'graphql';
-      return send(200, this.graphql(body));
+      return send(200, this.graphql(body, recorded));
     }
     if (!match) return send(404, { message: 'Not Found' });
     const problems = checkRequest(match.route.operation, { params: match.params, query: url.searchParams, body });
@@ -205,7 +205,7 @@ export class GitHubEmulator {
    * review only with `markPullRequestReadyForReview(input: { pullRequestId })` (`PATCH /pulls/{n}` has
    * no `draft` field). Anything else is answered as GitHub answers a query it cannot run: 200 with `errors`.
    */
-  private graphql(body: Record<string, unknown> | undefined): unknown {
+  private graphql(body: Record<string, unknown> | undefined, recorded: RecordedRequest): unknown {
     const query = typeof body?.query === 'string' ? body.query : '';
     const variables = (body?.variables ?? {}) as Record<string, unknown>;
     if (!/mutation[\s\S]*markPullRequestReadyForReview/.test(query))
@@ -218,6 +218,7 @@ export class GitHubEmulator {
       const pull = list.find((p) => pullNodeId(repo, p.number) === id);
       if (!pull) continue;
       pull.draft = false;
+      recorded.repository = repo;
       return { data: { markPullRequestReadyForReview: { pullRequest: { id, number: pull.number, isDraft: false } } } };
     }
     return {

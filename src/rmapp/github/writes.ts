@@ -85,10 +85,12 @@ export async function ensurePullRequest(
  * GitHub does it with the GraphQL mutation `markPullRequestReadyForReview`. A pull request that is
  * ready already is left alone, so a re-executed step does nothing twice.
  */
-export async function markReadyForReview(gh: GitHubOctokit, pr: { draft: boolean; nodeId: string }): Promise<void> {
+export async function markReadyForReview(gh: GitHubOctokit, repo: RepoRef, pr: { draft: boolean; nodeId: string }): Promise<void> {
   if (!pr.draft) return;
   await gh.graphql(`mutation($id: ID!) { markPullRequestReadyForReview(input: { pullRequestId: $id }) { pullRequest { isDraft } } }`, {
     id: pr.nodeId,
+    // Never sent: it tells a GitHub App client which installation's token to use (the URL names no repository).
+    request: { repository: repo },
   });
 }
 
