@@ -95,7 +95,7 @@ it.each([
 });
 
 it.each([
-  { name: 'while GitHub receives the create-PR request (no PR yet)', issue: 5, when: 'before' as const },
+  { name: 'while GitHub receives the draft PR request (no PR yet)', issue: 5, when: 'before' as const },
   { name: 'after GitHub opened the PR, before the worker hears back', issue: 6, when: 'after' as const },
 ])('SIGKILL $name: resumed, one PR, one comment, no duplicate commit', async ({ issue, when }) => {
   openIssue(issue);
@@ -113,7 +113,8 @@ it.each([
   expect((await first.exited).signal).toBe('SIGKILL');
   const opened = (world.emulator.pulls.get('acme/widgets') ?? []).filter((p) => p.head === `rmapp/issue-${issue}`);
   expect(opened).toHaveLength(when === 'after' ? 1 : 0);
-  expect(await branchCommits(issue)).toHaveLength(baseline.commits); // the push happened before the request
+  // The pull request is opened as a draft once the plan is committed: only the plan was pushed before the request.
+  expect(await branchCommits(issue)).toHaveLength(1);
 
   const second = world.worker();
   await expectEffectsOnce(id, issue, await finish(id, second, issue));
