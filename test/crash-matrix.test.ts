@@ -167,7 +167,7 @@ const prReview: Subject = {
       'acme',
       'widgets',
       pullNumber,
-      '@rmapp rename foo to bar\nWRITE app.txt let bar = 1;',
+      '@rmapp rename foo to bar\nWRITE app.txt let bar = 1;\nWRITE impl.txt right',
       'reviewer',
       { path: 'app.txt', line: 1 },
     );
