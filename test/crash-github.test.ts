@@ -7,6 +7,7 @@
  */
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { marker } from '../src/rmapp/github/writes.ts';
+import { stageLabel } from '../src/rmapp/run-texts.ts';
 import { createCrashWorld, STAGES, stopWorker, type CrashWorld, type WorkerProcess } from './helpers/github-crash.ts';
 import { until } from './helpers/processes.ts';
 
@@ -51,7 +52,7 @@ async function expectEffectsOnce(id: string, issue: number, result: Awaited<Retu
   expect((result.run.output as { pr?: { number: number } }).pr?.number).toBe(pulls[0]?.number);
   expect(result.progress).toHaveLength(1);
   // Every stage is ticked, also those finished by the worker that died (the view is rebuilt from history).
-  for (const stage of STAGES.IssueImplementation) expect(result.progress[0]?.body).toContain(`- [x] ${stage}`);
+  for (const stage of STAGES.IssueImplementation) expect(result.progress[0]?.body).toContain(`- [x] ${stageLabel(stage)}`);
   const commits = await branchCommits(issue);
   expect(new Set(commits).size).toBe(commits.length);
   expect(commits).toHaveLength(baseline.commits);
@@ -94,7 +95,7 @@ it.each([
 });
 
 it.each([
-  { name: 'while GitHub receives the create-PR request (no PR yet)', issue: 5, when: 'before' as const },
+  { name: 'while GitHub receives the draft PR request (no PR yet)', issue: 5, when: 'before' as const },
   { name: 'after GitHub opened the PR, before the worker hears back', issue: 6, when: 'after' as const },
 ])('SIGKILL $name: resumed, one PR, one comment, no duplicate commit', async ({ issue, when }) => {
   openIssue(issue);
@@ -112,7 +113,8 @@ it.each([
   expect((await first.exited).signal).toBe('SIGKILL');
   const opened = (world.emulator.pulls.get('acme/widgets') ?? []).filter((p) => p.head === `rmapp/issue-${issue}`);
   expect(opened).toHaveLength(when === 'after' ? 1 : 0);
-  expect(await branchCommits(issue)).toHaveLength(baseline.commits); // the push happened before the request
+  // The pull request is opened as a draft once the plan is committed: only the plan was pushed before the request.
+  expect(await branchCommits(issue)).toHaveLength(1);
 
   const second = world.worker();
   await expectEffectsOnce(id, issue, await finish(id, second, issue));

@@ -131,7 +131,8 @@ const issueImplementation: Subject = {
       (world.emulator.comments.get(`acme/widgets#${k}`) ?? []).filter((c) => c.body.includes(marker(`${id}/progress`)));
     await until(() => progress().some((c) => c.body.includes('✅ Done')), 15_000, 'the progress comment to say Done');
     expect(progress()).toHaveLength(1);
-    expect(world.emulator.comments.get(`acme/widgets#${k}`) ?? []).toHaveLength(1);
+    // The progress comment and the one that tells the requester the run ended: each once.
+    expect(world.emulator.comments.get(`acme/widgets#${k}`) ?? []).toHaveLength(2);
     const pulls = (world.emulator.pulls.get('acme/widgets') ?? []).filter((p) => p.head === `rmapp/issue-${k}`);
     expect(pulls).toHaveLength(1);
     expect((run.output as { pr?: { number: number } }).pr?.number).toBe(pulls[0]?.number);
@@ -166,7 +167,7 @@ const prReview: Subject = {
       'acme',
       'widgets',
       pullNumber,
-      '@rmapp rename foo to bar\nWRITE app.txt let bar = 1;',
+      '@rmapp rename foo to bar\nWRITE app.txt let bar = 1;\nWRITE impl.txt right',
       'reviewer',
       { path: 'app.txt', line: 1 },
     );
@@ -185,12 +186,12 @@ const prReview: Subject = {
       (c) => c.in_reply_to_id === review.commentId,
     );
     expect(replies).toHaveLength(1);
-    expect(replies[0]?.body, 'the reply names the commit on the branch').toContain(`Done in ${commits[0]?.slice(0, 12)}`);
-    // The run's progress comment on the PR: one, ending "Done" (written by whichever worker saw or caught up on the end).
-    const progress = () =>
-      (world.emulator.comments.get(`acme/widgets#${review.pullNumber}`) ?? []).filter((c) => c.body.includes(marker(`${id}/progress`)));
-    await until(() => progress().some((c) => c.body.includes('✅ Done')), 15_000, 'the progress comment to say Done');
-    expect(progress()).toHaveLength(1);
+    expect(replies[0]?.body, 'the reply names the commit on the branch').toContain(`pushed ${commits[0]?.slice(0, 12)}`);
+    // The reply in the thread is the progress: no top-level checklist comment for a review comment.
+    const progress = (world.emulator.comments.get(`acme/widgets#${review.pullNumber}`) ?? []).filter((c) =>
+      c.body.includes(marker(`${id}/progress`)),
+    );
+    expect(progress).toEqual([]);
     expect(world.emulator.violations()).toEqual([]);
   },
 };

@@ -57,7 +57,7 @@ it('runs IssueImplementation and PRReview against the local GitHub, live on the 
   const issue = await browser.newPage({ viewport: { width: 1100, height: 800 } });
   await issue.goto(`${github}demo/greeter/issues/1`);
   // The progress comment, edited in place as the run went (the page reloads itself every 2 s).
-  await issue.locator('.comment.bot pre', { hasText: '- [x] creatingPR' }).waitFor({ timeout: 30_000 });
+  await issue.locator('.comment.bot pre', { hasText: '- [x] Open the pull request' }).waitFor({ timeout: 30_000 });
   await issue.screenshot({ path: screenshotPath('demo-local-github.png'), fullPage: true });
 
   const code = await exited;

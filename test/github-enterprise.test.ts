@@ -144,7 +144,7 @@ describe('a whole `@rmapp implement` run as a GitHub App on /api/v3', () => {
     const comments = () => emulator.comments.get('acme/widgets#31') ?? [];
     await until(() => comments().some((c) => c.body.includes('✅ Done')), 10_000, 'the progress comment');
     expect(
-      comments().filter((c) => c.user.login === emulator.botLogin),
+      comments().filter((c) => c.user.login === emulator.botLogin && c.body.includes('/progress -->')),
       'one progress comment, found again on page 2',
     ).toHaveLength(1);
 

@@ -41,7 +41,7 @@ beforeAll(async () => {
     pollMs: 50,
   });
   progress = attachProgressComments(engine, world.github, {
-    stages: { IssueImplementation: ['analyzing', 'planning', 'implementing', 'testing', 'creatingPR', 'complete'] },
+    stages: { IssueImplementation: ['analyzing', 'planning', 'openingDraftPR', 'implementing', 'testing', 'creatingPR', 'complete'] },
     minIntervalMs: 50,
     webUrl: 'https://github.example',
     dashboardUrl: 'http://rmapp.example/',
@@ -64,9 +64,11 @@ it('implements an issue: the failed tests send it back to implementing, then one
   expect(run.output).toMatchObject({ testAttempts: 2, error: null });
   const pulls = emulator.pulls.get('acme/widgets') ?? [];
   expect(pulls).toHaveLength(1);
-  expect(pulls[0]).toMatchObject({ head: 'rmapp/issue-1', base: 'main', title: 'Fix #1: Make impl.txt say right' });
-  expect(pulls[0]?.body).toContain('Requested by @octocat');
-  expect(pulls[0]?.body).toContain('write impl.txt');
+  // The analysis says `feature`: the title says so; the draft opened before the tests is ready now, and the requester asked to review.
+  expect(pulls[0]).toMatchObject({ head: 'rmapp/issue-1', base: 'main', title: 'feat: Make impl.txt say right (#1)', draft: false });
+  expect(pulls[0]?.requestedReviewers).toEqual(['octocat']);
+  expect(pulls[0]?.body).toContain('Closes #1. Requested by @octocat.');
+  expect(pulls[0]?.body).toContain('- [x] write impl.txt (`impl.txt`)');
   // Three commits on the branch: the plan (once, though both attempts wrote it), the wrong attempt, the fix.
   expect(await git(remote, 'rev-list', '--count', 'main..rmapp/issue-1')).toBe('3');
   expect(await git(remote, 'log', '--reverse', '--format=%s', 'main..rmapp/issue-1')).toMatch(
@@ -77,10 +79,21 @@ it('implements an issue: the failed tests send it back to implementing, then one
     goal: 'write impl.txt',
     tasks: [{ title: 'write impl.txt', files: ['impl.txt'], steps: [{ prompt: 'write impl.txt', done: false }] }],
   });
-  expect(pulls[0]?.body).toContain('```yaml\ngoal: write impl.txt');
+  expect(pulls[0]?.body).toContain('**Goal:** write impl.txt');
+  expect(pulls[0]?.body).not.toContain('```yaml');
   expect(await git(remote, 'show', 'rmapp/issue-1:impl.txt')).toBe('right');
   const entered = (await engine.history(id)).filter((h) => h.type === 'state.entered').map((h) => h.state);
-  expect(entered).toEqual(['analyzing', 'planning', 'implementing', 'testing', 'implementing', 'testing', 'creatingPR', 'complete']);
+  expect(entered).toEqual([
+    'analyzing',
+    'planning',
+    'openingDraftPR',
+    'implementing',
+    'testing',
+    'implementing',
+    'testing',
+    'creatingPR',
+    'complete',
+  ]);
   const plan = await engine.getArtifact<string>(id, 'plan');
   expect(parsePlanYaml(plan ?? '')).toEqual(committedPlan);
   expect(await engine.getArtifact(id, 'analysis')).toEqual({ summary: 'write impl.txt', kind: 'feature', risks: [] });
@@ -90,32 +103,43 @@ it('implements an issue: the failed tests send it back to implementing, then one
   const comments = (emulator.comments.get('acme/widgets#1') ?? []).filter((c) => c.body.includes(marker(`${id}/progress`)));
   expect(comments).toHaveLength(1);
   const body = comments[0]?.body ?? '';
-  for (const stage of ['analyzing', 'planning', 'implementing', 'testing', 'creatingPR']) expect(body).toContain(`- [x] ${stage}`);
-  expect(body).toContain(
-    `✅ Done: ${pulls[0] ? `https://github.example/acme/widgets/pull/${(emulator.pulls.get('acme/widgets') ?? [])[0]?.number}` : ''}`,
-  );
+  for (const stage of [
+    'Read the issue',
+    'Plan the change',
+    'Open a draft pull request',
+    'Implement the change',
+    'Run the tests',
+    'Open the pull request',
+  ])
+    expect(body).toMatch(new RegExp(`- \\[x\\] ${stage}`));
+  expect(body).not.toContain('in progress');
+  expect(body).toContain(`✅ Done. The pull request is ready for review: https://github.example/acme/widgets/pull/${pulls[0]?.number}`);
   // Its final edit written, the finished run's view is no longer held.
   expect(progress.heldRuns(), `run ${id} finished but its progress view is still held`).not.toContain(id);
 });
 
-it('fails with category test_failure when the tests never pass, and opens no PR', async () => {
+it('fails with category test_failure when the tests never pass; the draft PR stays a draft', async () => {
   const id = await engine.start('IssueImplementation', { owner: 'acme', repo: 'widgets', issueNumber: 2, maxTestAttempts: 2 });
   const run = await engine.waitFor(id, { timeoutMs: 60_000 });
   expect(run.status).toBe('failed');
   expect(run.state).toBe('failed');
   expect(run.error).toMatchObject({ category: 'test_failure', code: 'TESTS_FAILED' });
-  expect((emulator.pulls.get('acme/widgets') ?? []).filter((p) => p.head === 'rmapp/issue-2')).toHaveLength(0);
+  const drafts = (emulator.pulls.get('acme/widgets') ?? []).filter((p) => p.head === 'rmapp/issue-2');
+  expect(drafts).toMatchObject([{ draft: true }]);
+  expect(drafts[0]?.body).toContain('rmapp stopped: the tests still fail after 2 attempts');
   await progress.flush();
   const comments = emulator.comments.get('acme/widgets#2') ?? [];
-  expect(comments).toHaveLength(1);
-  expect(comments[0]?.body).toContain('❌ failed');
-  // The error is a code span (it may quote what the agent printed: no mentions or links from it).
-  expect(comments[0]?.body).toContain('`test_failure` ` testing: the tests still fail after 2 attempts');
-  // The failure shows the end of the test output, a link to the branch and to the run's page.
-  expect(comments[0]?.body).toContain('<details><summary>Last test output</summary>');
-  expect(comments[0]?.body).toContain('expected impl.txt to say right, got still-wrong');
-  expect(comments[0]?.body).toContain('branch: https://github.example/acme/widgets/tree/rmapp/issue-2');
-  expect(comments[0]?.body).toContain(`run: http://rmapp.example/runs/${encodeURIComponent(run.id)}`);
+  const progressComment = comments.find((c) => c.body.includes(marker(`${id}/progress`)))?.body ?? '';
+  expect(progressComment).toContain('❌ **Stopped at “Run the tests”:** the tests still fail after 2 attempts.');
+  // The category and the run's page are behind Details; the end of the output (not a TAP run: no test names) too.
+  const [main, details] = progressComment.split('<details><summary>Details</summary>');
+  expect(main).not.toMatch(/test_failure|TESTS_FAILED|http:\/\/rmapp\.example/);
+  expect(details).toContain('`test_failure` `TESTS_FAILED`');
+  expect(details).toContain('expected impl.txt to say right, got still-wrong');
+  expect(details).toContain(`[${run.id}](http://rmapp.example/runs/${encodeURIComponent(run.id)})`);
+  expect(main).toContain('**What next:**');
+  // No requester: the outcome comment still comes, as a new comment.
+  expect(comments.filter((c) => c.body.includes(marker(`${id}/outcome`)))).toHaveLength(1);
   expect(progress.heldRuns(), `run ${id} failed but its progress view is still held`).not.toContain(id);
 });
 

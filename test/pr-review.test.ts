@@ -12,6 +12,7 @@ import { runCommand } from '../src/rmapp/process.ts';
 import { GitHubEmulator } from './helpers/github-emulator.ts';
 import { createBareRemote } from './helpers/git-remote.ts';
 import { reviewDeps } from './helpers/github-world.ts';
+import { testSandbox } from './helpers/sandbox.ts';
 
 let emulator: GitHubEmulator;
 let engine: Engine;
@@ -25,7 +26,19 @@ beforeAll(async () => {
 
   emulator = new GitHubEmulator('t0ken');
   const baseUrl = await emulator.start();
-  const deps = reviewDeps(baseUrl, tmp, remote);
+  // The repository's tests (run on the change before the push): they fail when app.txt says `broken`.
+  const deps = {
+    ...reviewDeps(baseUrl, tmp, remote),
+    tests: {
+      command: [
+        'node',
+        '-e',
+        "const t = require('fs').readFileSync('app.txt', 'utf8'); if (t.includes('broken')) { console.log('not ok 1 - app.txt is valid'); console.log('  ---'); console.log(\"  error: 'app.txt is broken'\"); console.log('  ...'); process.exit(1); }",
+      ],
+      timeoutMs: 20_000,
+      sandbox: testSandbox,
+    },
+  };
   pullNumber = (
     await ensurePullRequest(
       deps.github,
@@ -51,7 +64,7 @@ it('turns a review comment into a commit on the PR branch and one reply', async 
     'acme',
     'widgets',
     pullNumber,
-    '@rmapp rename foo to bar\nWRITE app.txt let bar = 1;',
+    '@rmapp rename foo to bar\nWRITE app.txt let bar = 1;\nSAY Renamed foo to bar.',
     'reviewer',
     { path: 'app.txt', line: 1 },
   );
@@ -64,9 +77,66 @@ it('turns a review comment into a commit on the PR branch and one reply', async 
   expect(await git(remote, 'show', 'feature:app.txt')).toBe('let bar = 1;');
   const replies = (emulator.reviewComments.get(`acme/widgets#${pullNumber}`) ?? []).filter((c) => c.in_reply_to_id === commentId);
   expect(replies).toHaveLength(1);
-  expect(replies[0]?.body).toContain(`Done in ${commit.slice(0, 12)}`);
+  // The reply says what changed, after the tests ran; no top-level comment is added for a review comment.
+  expect(replies[0]?.body).toMatch(
+    new RegExp(
+      `^@reviewer pushed ${commit.slice(0, 12)}\\. The tests pass with it\\.\n\nRenamed foo to bar\\.\n\nChanged: \`app\\.txt\`\\.`,
+    ),
+  );
   const entered = (await engine.history(id)).filter((h) => h.type === 'state.entered').map((h) => h.state);
-  expect(entered).toEqual(['parsingComment', 'locatingCode', 'generatingFix', 'applyingChanges', 'responding', 'complete']);
+  expect(entered).toEqual([
+    'parsingComment',
+    'locatingCode',
+    'generatingFix',
+    'testingChange',
+    'applyingChanges',
+    'responding',
+    'complete',
+  ]);
+  // A descriptive commit with the reviewer as co-author.
+  expect(await git(remote, 'log', '-1', '--format=%B', 'feature')).toBe(
+    'review: rename foo to bar\n\nRequested by @reviewer on app.txt line 1:\n\n> rename foo to bar\n> WRITE app.txt let bar = 1;\n> SAY Renamed foo to bar.\n\nCo-authored-by: reviewer <reviewer@users.noreply.github.com>',
+  );
+});
+
+it('a change whose tests fail is not pushed, and the reply names the failing test', async () => {
+  const before = await git(remote, 'rev-parse', 'refs/heads/feature');
+  const commentId = emulator.addReviewComment('acme', 'widgets', pullNumber, '@rmapp break it\nWRITE app.txt broken', 'reviewer', {
+    path: 'app.txt',
+    line: 1,
+  });
+  const run = await engine.waitFor(await engine.start('PRReview', { owner: 'acme', repo: 'widgets', pullNumber, commentId }), {
+    timeoutMs: 60_000,
+  });
+  expect(run).toMatchObject({ status: 'failed', error: { category: 'test_failure' } });
+  expect(await git(remote, 'rev-parse', 'refs/heads/feature'), 'nothing may be pushed when the tests fail').toBe(before);
+  const reply = (emulator.reviewComments.get(`acme/widgets#${pullNumber}`) ?? []).find((c) => c.in_reply_to_id === commentId);
+  expect(reply?.body).toMatch(
+    /^@reviewer I could not do this: the tests fail with this change \(1 failing: \*app\.txt is valid\*\), so I pushed nothing\./,
+  );
+  expect(reply?.body).not.toMatch(/test_failure|testingChange|at "failed"/);
+});
+
+it('a comment in the pull request conversation continues on its branch and is answered there', async () => {
+  const commentId = emulator.addIssueComment(
+    'acme',
+    'widgets',
+    pullNumber,
+    '@rmapp add a changelog\nWRITE CHANGES.md added\nSAY Added CHANGES.md.',
+    'maintainer',
+  );
+  const run = await engine.waitFor(
+    await engine.start('PRReview', { owner: 'acme', repo: 'widgets', pullNumber, commentId, source: 'conversation' }),
+    { timeoutMs: 60_000 },
+  );
+  expect(run.status).toBe('succeeded');
+  expect(await git(remote, 'show', 'feature:CHANGES.md')).toBe('added');
+  const commit = (run.output as { commit: string }).commit;
+  const answer = (emulator.comments.get(`acme/widgets#${pullNumber}`) ?? []).filter((c) => c.body.startsWith('@maintainer'));
+  expect(answer).toHaveLength(1);
+  expect(answer[0]?.body).toContain(
+    `@maintainer pushed ${commit.slice(0, 12)}. The tests pass with it.\n\nAdded CHANGES.md.\n\nChanged: \`CHANGES.md\`.`,
+  );
 });
 
 it('fails at parsingComment with a validation error when the comment asks for nothing', async () => {

@@ -110,12 +110,15 @@ it('a committed symlink or a `..` path never brings a host file into the prompt'
   }
 });
 
-it('any failed stage answers the reviewer, with the reason and its category', async () => {
+it('any failed stage answers the reviewer with the reason and what to do (the category stays out of the reply)', async () => {
   const { run, replies } = await review(pull('feature', undefined), '@rmapp try\nFAIL 3', { path: 'app.txt', line: 1 });
   expect(run.status).toBe('failed');
   expect(run.error).toMatchObject({ category: 'agent' });
   expect(replies).toHaveLength(1);
-  expect(replies[0]?.body).toMatch(/I could not do this: The coding agent .* exited with 3: the agent gave up \(`agent`\)/);
+  expect(replies[0]?.body).toMatch(
+    /I could not do this: the coding agent did not finish: The coding agent .* exited with 3: the agent gave up\. Comment `@rmapp retry` to try again\./,
+  );
+  expect(replies[0]?.body).not.toContain('`agent`'); // categories stay out of the reply
 });
 
 it('a PR branch deleted or moved on while the run works is neither re-created nor overwritten', async () => {

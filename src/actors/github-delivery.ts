@@ -6,13 +6,14 @@
 import type { GitHubEventInput } from '../machines/github-delivery.ts';
 import type { GitHubOctokit } from '../rmapp/github/client.ts';
 import { canSteer, permissionOf, upsertComment } from '../rmapp/github/writes.ts';
-import { helpText, mentions, parseCommand, type Command } from '../rmapp/commands.ts';
+import { conversationRequest, helpText, mentions, parseCommand, type Command } from '../rmapp/commands.ts';
 import type { TemplateName } from '../machines/issue-templates.ts';
 import type { Subject, WorkflowExecutor } from '../rmapp/workflows/executor.ts';
 import { step } from '../state_machine/step.ts';
 import { ValidationError } from '../state_machine/errors.ts';
 import { REPOSITORY_CONFIG, type RepositorySettings } from '../rmapp/repository-config.ts';
 import type { RunInfo } from '../state_machine/run-info.ts';
+import { detailsSection, failureReason, stageLabel } from '../rmapp/run-texts.ts';
 import type { DeliveryOutcome, GitHubDeliverySteps } from '../machines/github-delivery.ts';
 
 export interface GitHubDeliveryDeps {
@@ -44,6 +45,8 @@ export function intentOf(event: GitHubEventInput, deps: Pick<GitHubDeliveryDeps,
       : { kind: 'ignore', reason: `label ${event.label} is not mapped to a template` };
   }
   if (event.event === 'pull_request_review' || event.event === 'pull_request_review_comment') return { kind: 'review' };
+  // `@rmapp <request>` in a pull request's conversation continues on its branch like a review comment.
+  if (event.isPullRequest && conversationRequest(event.body, deps.botName)) return { kind: 'review' };
   return parseCommand(event.body, deps.botName) ?? { kind: 'ignore', reason: 'no command' };
 }
 
@@ -59,6 +62,11 @@ export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySte
   });
   const link = (runId: string) =>
     deps.publicUrl ? `[${runId}](${deps.publicUrl.replace(/\/$/, '')}/runs/${encodeURIComponent(runId)})` : `\`${runId}\``;
+  /** The run id and its dashboard link (most people cannot open it) stay folded, after the answer. */
+  const details = (runId: string, extra: string[] = []) =>
+    `\n\n${detailsSection('Details', [`- run: ${link(runId)}`, ...extra]).join('\n')}`;
+  /** Where a run is, in words: its stage's label (a nested state's engine name is only in Details). */
+  const whereIs = (state: unknown) => (typeof state === 'string' ? stageLabel(state).toLowerCase() : 'working');
   const reply = async (
     e: GitHubEventInput,
     key: string,
@@ -112,7 +120,7 @@ export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySte
           return reply(
             e,
             key,
-            `\`implement\` works on issues; on a pull request, mention me in a review comment to ask for a change.\n\n${helpText(deps.botName)}`,
+            `\`implement\` works on issues; on a pull request, mention me with what to change (\`@${deps.botName} rename the flag to --sep\`).\n\n${helpText(deps.botName)}`,
           );
         const active = await executor.activeRun(subject);
         // A re-execution of this step (after a crash) finds the run it started itself: not a conflict.
@@ -120,7 +128,7 @@ export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySte
           return reply(
             e,
             key,
-            `run ${link(active.id)} is already working on this issue (${active.status}, at \`${JSON.stringify(active.state)}\`). Use \`@${deps.botName} cancel\` first.`,
+            `a run is already working on this issue (${whereIs(active.state)}). Comment \`@${deps.botName} cancel\` first to start over.${details(active.id, [`- status: ${active.status}, state \`${JSON.stringify(active.state)}\``])}`,
           );
         const checked = await settingsOr(e, key);
         if (checked.refused) return checked.refused;
@@ -147,7 +155,7 @@ export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySte
         const active = await executor.activeRun(subject);
         if (!active) return reply(e, key, 'there is no run to cancel here.');
         const result = await executor.cancel(active.id, `cancelled by @${e.author} on GitHub`);
-        return reply(e, key, `cancelled run ${link(active.id)}.`, { action: 'cancelled', runId: active.id }).then((o) => ({
+        return reply(e, key, `cancelled the run.${details(active.id)}`, { action: 'cancelled', runId: active.id }).then((o) => ({
           ...o,
           message: result.message,
         }));
@@ -157,13 +165,29 @@ export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySte
       case 'status': {
         const run = await executor.latestRun(subject);
         if (!run) return reply(e, key, 'no run has worked on this yet.');
-        const error = run.error ? ` — \`${run.error.category}\` ${run.error.message}` : '';
-        return reply(e, key, `run ${link(run.id)} is **${run.status}** at \`${JSON.stringify(run.state)}\`${error}.`, {
+        const error = run.error ? `: ${failureReason(run.error)}` : '';
+        const extra = [
+          `- state: \`${JSON.stringify(run.state)}\``,
+          ...(run.error ? [`- error: \`${run.error.category}\` ${run.error.message}`] : []),
+        ];
+        return reply(e, key, `the run is **${run.status}** (${whereIs(run.state)})${error}.${details(run.id, extra)}`, {
           action: 'replied',
           runId: run.id,
         });
       }
       case 'review': {
+        if (e.event === 'issue_comment') {
+          // One run per pull request at a time: the PRReview queues behind a running one (its concurrency key).
+          const runId = await executor.startReviewComment({
+            owner: e.owner,
+            repo: e.repo,
+            pullNumber: e.number,
+            commentId: e.commentId as number,
+            key: e.deliveryId,
+            source: 'conversation',
+          });
+          return { action: 'started', runId, message: `PRReview for conversation comment ${e.commentId}` };
+        }
         const reviewId = e.reviewId;
         const ids = reviewId ? await botComments(e, reviewId) : [];
         if (e.event === 'pull_request_review_comment') {

@@ -13,12 +13,16 @@ import { issueAnalysisSchema, type IssueAnalysis } from '../rmapp/analysis.ts';
 import { parsePlanYaml, planPath, planSchema, renderPlanYaml, yamlBlock } from '../rmapp/plan.ts';
 import { askJson, formatIssues, type OutputIssue } from '../rmapp/structured-output.ts';
 import type { GitHubOctokit } from '../rmapp/github/client.ts';
-import { ensurePullRequest, upsertComment } from '../rmapp/github/writes.ts';
+import { ensurePullRequest, marker, markReadyForReview, requestReview, upsertComment } from '../rmapp/github/writes.ts';
+import { agentSummary, commitMessage, pullRequestBody, pullRequestTitle } from '../rmapp/pull-request-text.ts';
+import { failureReason, nextSteps } from '../rmapp/run-texts.ts';
+import { summarizeTests, testResultLine, type TestReport } from '../rmapp/test-report.ts';
+import { runCommand } from '../rmapp/process.ts';
 import type { Workspace, Workspaces } from '../rmapp/workspace.ts';
 import { instructionsSection, type RepositorySettings } from '../rmapp/repository-config.ts';
 import { agentMessage, checkProtectedPaths, ensureSetup, runChecks } from '../rmapp/repository-commands.ts';
 import { step } from '../state_machine/step.ts';
-import type { ImplementOutcome, IssueImplementationSteps } from '../machines/issue-implementation.ts';
+import type { ImplementInput, ImplementOutcome, IssueImplementationSteps } from '../machines/issue-implementation.ts';
 import { issueBranch } from '../machines/issue-branch.ts';
 
 export interface IssueImplementationDeps {
@@ -167,7 +171,7 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
 
     implement: step(
       async (ctx): Promise<ImplementOutcome> => {
-        const { input, runId, signal, progress } = ctx;
+        const { input, runId, signal, progress, getArtifact, saveArtifact } = ctx;
         const ws = await workspace(runId, input, signal);
         // The plan goes on the branch in its own commit, before the agent's work; the same plan
         // again (a later attempt, a re-executed step) changes nothing, so it makes no second commit.
@@ -176,7 +180,7 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
         const settings = await settingsOf(ws, input.base, signal);
         // The repository's setup (dependencies, services' fixtures) before the agent, in the sandbox.
         await ensureSetup(deps.workspaces, ws, settings, deps.tests, { signal, progress });
-        progress(`implementing, attempt ${input.attempt}`);
+        progress(`implementing, attempt ${input.attempt}${input.maxAttempts ? ` of ${input.maxAttempts}` : ''}`);
         // A failed run with no output still counts as a failure the agent must fix.
         const failure =
           input.previousFailure !== null
@@ -188,16 +192,23 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
             : `Implement issue #${input.issueNumber} in this repository.`;
         const planNote = planFile ? `\n\nThe plan is also in \`${planFile}\`.` : '';
         const prompt = `${task}\n\n${issueText(input.issue)}\n## Plan\n\n${yamlBlock(input.plan)}${planNote}\n${instructionsSection(settings)}${failure}`;
+        const before = await headOf(ws.dir, signal);
         const result = await runAgent(deps.agent, { cwd: ws.dir, prompt, signal, session: ctx });
         // Before anything is committed: an attempt that touched a protected path leaves the branch as it was.
         await checkProtectedPaths(deps.workspaces, ws, settings, signal);
-        const { committed, sha, earlier } = await deps.workspaces.commitAll(
-          ws,
-          `rmapp: ${input.issue.title} (#${input.issueNumber}), attempt ${input.attempt}`,
-          signal,
-        );
+        const summary = agentSummary(result.text);
+        const kind = (await getArtifact<IssueAnalysis>('analysis'))?.kind;
+        const { committed, sha, earlier } = await deps.workspaces.commitAll(ws, implementCommitMessage(input, kind, summary), signal);
         // Pushed now, so a worker on another machine that resumes the run continues from this commit.
         await deps.workspaces.push(ws, signal);
+        const files = committed ? await changedFiles(ws.dir, before, sha, signal) : [];
+        if (summary) await saveArtifact('change-summary', summary);
+        progress(
+          `attempt ${input.attempt}: ${files.length ? `changed ${files.length} file${files.length === 1 ? '' : 's'}` : 'changed nothing'}`,
+          {
+            implemented: { attempt: input.attempt, files, summary },
+          },
+        );
         // `earlier`: this step made its commit before a crash and is re-executed; it did change something.
         return { commit: committed ? sha : earlier, changed: committed || earlier !== null, agentMessage: agentMessage(result.text) };
       },
@@ -207,7 +218,9 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
     postPlan: step(
       async ({ input, idempotencyKey }) => {
         const bot = deps.botName ?? 'rmapp';
-        const body = `## Plan for #${input.issueNumber}\n\n${yamlBlock(input.plan)}\n\nReply \`@${bot} approve\` to implement it, or \`@${bot} cancel\`.`;
+        // A new comment that mentions the requester: the progress comment's edits notify no one.
+        const who = input.requestedBy ? `@${input.requestedBy} ` : '';
+        const body = `${who}the plan for #${input.issueNumber} is ready and waits for approval.\n\n## Plan\n\n${yamlBlock(input.plan)}\n\nReply \`@${bot} approve\` to implement it, \`@${bot} reject\` to drop it, or \`@${bot} cancel\`.`;
         const { id } = await upsertComment(deps.github, { owner: input.owner, repo: input.repo }, input.issueNumber, idempotencyKey, body);
         return { commentId: id };
       },
@@ -220,33 +233,163 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
         const settings = await settingsOf(ws, input.base, signal);
         // A workspace made afresh (the run resumed on another machine) is set up again first.
         await ensureSetup(deps.workspaces, ws, settings, deps.tests, { signal, progress });
-        progress('running the tests');
+        progress(`running the tests${input.round ? `, round ${input.round}${input.maxRounds ? ` of ${input.maxRounds}` : ''}` : ''}`, {
+          testing: { round: input.round ?? 1, of: input.maxRounds ?? null },
+        });
         const result = await runChecks(deps.tests, settings, { cwd: ws.dir, signal });
         await saveArtifact('test-output', result.output);
+        // What GitHub shows: the failing tests by name, without the workspace's path, the run id or runtime frames.
+        const report = summarizeTests(result.output, { passed: result.passed, workspace: ws.dir, runId });
+        await saveArtifact('test-report', report);
+        progress(`tests ${testResultLine(report)}`, {
+          tests: {
+            round: input.round ?? 1,
+            of: input.maxRounds ?? null,
+            passed: report.passed,
+            failing: report.failing,
+            failCount: report.failCount,
+          },
+        });
         return { passed: result.passed, output: result.output };
       },
       { kind: 'tests' },
     ),
 
-    createPR: step(
-      async ({ input, runId, signal, idempotencyKey }) => {
+    openDraftPR: step(
+      async ({ input, runId, signal, idempotencyKey, progress }) => {
         const ws = await workspace(runId, input, signal);
+        // The plan is the branch's first commit, so the draft has something to show from the start.
+        const planFile = await placePlanFile(deps.workspaces, ws.dir, input.issueNumber, input.plan);
+        if (planFile) await deps.workspaces.commitAll(ws, `rmapp: plan for #${input.issueNumber} (${planFile})`, signal);
         await deps.workspaces.push(ws, signal);
-        const body = `Closes #${input.issueNumber}.${input.requestedBy ? ` Requested by @${input.requestedBy}.` : ''}\n\n## Plan\n\n${yamlBlock(input.plan)}${isPlanYaml(input.plan) ? `\n\nCommitted as \`${planPath(input.issueNumber)}\`.` : ''}`;
         const pr = await ensurePullRequest(
           deps.github,
           { owner: input.owner, repo: input.repo },
           {
             head: input.branch,
             base: input.base,
-            title: `Fix #${input.issueNumber}: ${input.title}`,
-            body,
+            title: `[WIP] ${input.title}`.slice(0, 200),
+            body: pullRequestBody({
+              issueNumber: input.issueNumber,
+              requestedBy: input.requestedBy,
+              plan: input.plan,
+              summary: null,
+              tests: null,
+              status: { phase: 'working', stages: '' },
+            }),
             key: idempotencyKey,
+            draft: true,
           },
+        );
+        progress(`opened draft pull request #${pr.number}`, { pullRequest: { number: pr.number, url: pr.url } });
+        return { number: pr.number, url: pr.url };
+      },
+      { kind: 'github' },
+    ),
+
+    createPR: step(
+      async ({ input, runId, signal, idempotencyKey, getArtifact, progress }) => {
+        const ws = await workspace(runId, input, signal);
+        await deps.workspaces.push(ws, signal);
+        const [analysis, summary, tests] = await Promise.all([
+          getArtifact<IssueAnalysis>('analysis'),
+          getArtifact<string>('change-summary'),
+          getArtifact<TestReport>('test-report'),
+        ]);
+        const body = pullRequestBody({
+          issueNumber: input.issueNumber,
+          requestedBy: input.requestedBy,
+          plan: input.plan,
+          summary: summary ?? null,
+          tests: tests ?? null,
+          testsSkipped: !tests,
+          status: { phase: 'ready' },
+        });
+        const repo = { owner: input.owner, repo: input.repo };
+        const pr = await ensurePullRequest(deps.github, repo, {
+          head: input.branch,
+          base: input.base,
+          title: pullRequestTitle(analysis?.kind, input.title, input.issueNumber),
+          body,
+          key: idempotencyKey,
+        });
+        await markReadyForReview(deps.github, repo, pr);
+        const reviewer = input.requestedBy ? await requestReview(deps.github, repo, pr.number, input.requestedBy) : false;
+        progress(`pull request #${pr.number} is ready for review`, { pullRequest: { number: pr.number, url: pr.url } });
+        // A new comment that mentions the requester: edits of the progress comment notify no one.
+        const who = input.requestedBy ? `@${input.requestedBy} ` : '';
+        const result = tests ? ` The tests ${tests.passed ? 'pass' : testResultLine(tests)}.` : '';
+        await upsertComment(
+          deps.github,
+          repo,
+          input.issueNumber,
+          `${runId}/outcome`,
+          `${who}done: ${pr.url} is ready for ${reviewer ? 'your ' : ''}review.${result}`,
         );
         return { number: pr.number, url: pr.url };
       },
       { kind: 'github' },
     ),
+
+    reportFailure: step(
+      async ({ input, runId, getArtifact }) => {
+        const repo = { owner: input.owner, repo: input.repo };
+        const reason = failureReason(input.error);
+        const next = nextSteps(input.error, deps.botName ?? 'rmapp', templateWord(input.template));
+        const tests = await getArtifact<TestReport>('test-report');
+        const failing = tests && !tests.passed ? ` (${testResultLine(tests)})` : '';
+        if (input.pr) {
+          // The draft stays a draft, and says why.
+          const body = pullRequestBody({
+            issueNumber: input.issueNumber,
+            requestedBy: input.requestedBy,
+            plan: input.plan,
+            summary: (await getArtifact<string>('change-summary')) ?? null,
+            tests: tests ?? null,
+            status: { phase: 'failed', reason: `${reason}${failing}.`, next },
+          });
+          await deps.github.pulls.update({ ...repo, pull_number: input.pr.number, body: `${body}\n\n${marker(`${runId}/pull-request`)}` });
+        }
+        const who = input.requestedBy ? `@${input.requestedBy} ` : '';
+        const { id } = await upsertComment(
+          deps.github,
+          repo,
+          input.issueNumber,
+          `${runId}/outcome`,
+          `${who}I stopped: ${reason}${failing}. ${input.pr ? `The draft ${input.pr.url} keeps what was done. ` : ''}The progress comment above has the details.\n\n**What next:** ${next}`,
+        );
+        return { commentId: id };
+      },
+      { kind: 'github' },
+    ),
   };
+}
+
+/** The command word of a template (`implement feature`), from its workflow name. */
+function templateWord(workflow: string): string {
+  return ({ ComplexFeature: 'feature', BugFix: 'bugfix', DocsUpdate: 'docs' } as Record<string, string>)[workflow] ?? '';
+}
+
+/** The commit of one attempt: what kind of change, what the agent said it did, and who asked. */
+function implementCommitMessage(input: ImplementInput, kind: IssueAnalysis['kind'] | undefined, summary: string | null): string {
+  const subject =
+    input.mode === 'reproduce'
+      ? `test: reproduce #${input.issueNumber} (${input.issue.title})`
+      : pullRequestTitle(kind, input.issue.title, input.issueNumber);
+  const why =
+    input.previousFailure !== null
+      ? `Attempt ${input.attempt}${input.maxAttempts ? ` of ${input.maxAttempts}` : ''}: fixes what the previous test run reported.`
+      : `Attempt ${input.attempt}${input.maxAttempts ? ` of ${input.maxAttempts}` : ''}, following the plan in ${planPath(input.issueNumber)}.`;
+  return commitMessage({ subject, body: [summary ?? `Implements #${input.issueNumber}.`, why], coAuthor: input.requestedBy ?? null });
+}
+
+async function headOf(dir: string, signal: AbortSignal): Promise<string | null> {
+  const r = await runCommand(['git', 'rev-parse', 'HEAD'], { cwd: dir, signal });
+  return r.exitCode === 0 ? r.stdout.trim() : null;
+}
+
+/** The files a commit range changed (names only, for "what each attempt did"). */
+async function changedFiles(dir: string, before: string | null, after: string, signal: AbortSignal): Promise<string[]> {
+  const r = await runCommand(['git', 'diff', '--name-only', before ?? `${after}~1`, after, '--'], { cwd: dir, signal });
+  return r.exitCode === 0 ? r.stdout.split('\n').filter(Boolean).slice(0, 50) : [];
 }

@@ -4,8 +4,12 @@ import { open, realpath } from 'node:fs/promises';
 import { isAbsolute, join, relative } from 'node:path';
 import type { AgentConfig, TestsConfig } from '../rmapp/agent-runner.ts';
 import { instructionsSection } from '../rmapp/repository-config.ts';
-import { checkProtectedPaths, ensureSetup } from '../rmapp/repository-commands.ts';
+import { checkProtectedPaths, ensureSetup, runChecks } from '../rmapp/repository-commands.ts';
 import { runAgent } from '../rmapp/agent-runner.ts';
+import { agentSummary, commitMessage } from '../rmapp/pull-request-text.ts';
+import { runCommand } from '../rmapp/process.ts';
+import { failureReason } from '../rmapp/run-texts.ts';
+import { summarizeTests, testResultLine } from '../rmapp/test-report.ts';
 import type { GitHubOctokit } from '../rmapp/github/client.ts';
 import { replyToReviewComment, upsertComment } from '../rmapp/github/writes.ts';
 import type { Workspaces } from '../rmapp/workspace.ts';
@@ -20,8 +24,12 @@ export interface PrReviewDeps {
   agent: AgentConfig;
   /** The bot's login, stripped from the request (`@rmapp rename x` → `rename x`). */
   botName: string;
-  /** Where a repository's setup commands run and the cap on their time; default: the agent's sandbox and timeout. */
-  tests?: Pick<TestsConfig, 'sandbox' | 'timeoutMs'> | undefined;
+  /**
+   * The repository's tests, run on the change before it is pushed (without them the reply says the
+   * tests did not run); also where a repository's setup commands run and the cap on their time
+   * (default: the agent's sandbox and timeout).
+   */
+  tests?: TestsConfig | undefined;
 }
 
 export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
@@ -39,8 +47,15 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
   return {
     parseComment: step(
       async ({ input }): Promise<ReviewRequest> => {
-        const [{ data: comment }, { data: pr }] = await Promise.all([
-          deps.github.pulls.getReviewComment({ owner: input.owner, repo: input.repo, comment_id: input.commentId }),
+        const conversation = input.source === 'conversation';
+        const [comment, { data: pr }] = await Promise.all([
+          conversation
+            ? deps.github.issues
+                .getComment({ owner: input.owner, repo: input.repo, comment_id: input.commentId })
+                .then(({ data }) => ({ body: data.body ?? '', path: null, line: null, user: data.user }))
+            : deps.github.pulls
+                .getReviewComment({ owner: input.owner, repo: input.repo, comment_id: input.commentId })
+                .then(({ data }) => data),
           deps.github.pulls.get({ owner: input.owner, repo: input.repo, pull_number: input.pullNumber }),
         ]);
         const own = `${input.owner}/${input.repo}`.toLowerCase();
@@ -56,7 +71,7 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
         }
         const mention = new RegExp(`@${deps.botName.replace(/[^\w-]/g, '')}\\b`, 'gi');
         const request = comment.body.replace(mention, '').trim();
-        if (!request) throw new ValidationError('The review comment mentions the bot but asks for nothing.');
+        if (!request) throw new ValidationError(`The ${conversation ? '' : 'review '}comment mentions the bot but asks for nothing.`);
         return {
           request,
           path: comment.path ?? null,
@@ -88,26 +103,52 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
         // The repository's settings of its default branch (`origin/HEAD`), never of the pull request's branch.
         const settings = await deps.workspaces.repositorySettings(ws, input.review.branch, signal);
         await ensureSetup(deps.workspaces, ws, settings, deps.tests ?? deps.agent, { signal, progress });
-        const prompt = `Address this review comment by @${input.review.author} on ${input.review.path ?? 'the pull request'}${input.review.line ? ` line ${input.review.line}` : ''}:\n\n${input.review.request}\n\n## Code\n\n${input.snippet}\n${instructionsSection(settings)}`;
+        const where = input.review.path
+          ? `on ${input.review.path}${input.review.line ? ` line ${input.review.line}` : ''}`
+          : 'on the pull request';
+        const code = input.snippet ? `\n\n## Code\n\n${input.snippet}\n` : '\n';
+        const prompt = `Address this review comment by @${input.review.author} ${where}:\n\n${input.review.request}${code}${instructionsSection(settings)}`;
         const result = await runAgent(deps.agent, { cwd: ws.dir, prompt, signal, session: ctx });
         // Nothing of a fix that touches a protected path is committed (applyChanges commits what is left).
         await checkProtectedPaths(deps.workspaces, ws, settings, signal);
-        return { summary: result.text.trim().slice(0, 2000) };
+        return { summary: agentSummary(result.text) ?? '' };
       },
       { kind: 'agent' },
     ),
 
-    applyChanges: step(
-      async ({ input, runId, signal }) => {
+    testChange: step(
+      async ({ input, runId, signal, saveArtifact }): Promise<{ passed: boolean; result: string }> => {
+        if (!deps.tests) return { passed: true, result: 'not run (no test command is configured)' };
         const ws = await workspace(runId, input, signal);
-        const { committed, sha, earlier } = await deps.workspaces.commitAll(
-          ws,
-          `rmapp: address review comment ${input.commentId} by @${input.review.author}`,
-          signal,
-        );
+        // The repository's own test (and lint) commands from its default branch, as IssueImplementation runs them.
+        const settings = await deps.workspaces.repositorySettings(ws, input.review.branch, signal);
+        const result = await runChecks(deps.tests, settings, { cwd: ws.dir, signal });
+        await saveArtifact('test-output', result.output);
+        const report = summarizeTests(result.output, { passed: result.passed, workspace: ws.dir, runId });
+        await saveArtifact('test-report', report);
+        if (!result.passed)
+          throw new WorkflowError(`the tests fail with this change (${testResultLine(report)}), so I pushed nothing`, {
+            code: 'TESTS_FAILED',
+            category: 'test_failure',
+          });
+        return { passed: true, result: 'pass' };
+      },
+      { kind: 'tests' },
+    ),
+
+    applyChanges: step(
+      async ({ input, runId, signal }): Promise<{ commit: string | null; files?: string[] }> => {
+        const ws = await workspace(runId, input, signal);
+        const before = (await runCommand(['git', 'rev-parse', 'HEAD'], { cwd: ws.dir, signal })).stdout.trim();
+        const { committed, sha, earlier } = await deps.workspaces.commitAll(ws, reviewCommitMessage(input.review), signal);
         await deps.workspaces.push(ws, signal);
+        const files = committed
+          ? (await runCommand(['git', 'diff', '--name-only', before, sha, '--'], { cwd: ws.dir, signal })).stdout
+              .split('\n')
+              .filter(Boolean)
+          : [];
         // A re-run after a crash that followed the push finds its own commit rather than "no change".
-        return { commit: committed ? sha : earlier };
+        return { commit: committed ? sha : earlier, files: files.slice(0, 50) };
       },
       { kind: 'git' },
     ),
@@ -122,7 +163,7 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
             () => null,
           ));
         const who = author ? `@${author} ` : '';
-        const body = `${who}I could not do this: ${input.error.message.replace(/^\w+: /, '')}${input.error.category === 'validation' ? '' : ` (\`${input.error.category}\`)`}`;
+        const body = `${who}I could not do this: ${failureReason(input.error)}.${input.error.category === 'validation' ? '' : ` Comment \`@${deps.botName} retry\` to try again.`}`;
         return replyInThread(deps.github, input, idempotencyKey, body);
       },
       { kind: 'github' },
@@ -130,21 +171,65 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
 
     respond: step(
       async ({ input, idempotencyKey }) => {
-        const body = input.commit ? `Done in ${input.commit.slice(0, 12)}.` : 'I looked at this and found nothing to change.';
-        return replyInThread(deps.github, input, idempotencyKey, body);
+        return replyInThread(deps.github, input, idempotencyKey, reviewReply(input));
       },
       { kind: 'github' },
     ),
   };
 }
 
-/** Replies once, in the review comment's thread (the reply of `respond` or `reportFailure`). */
+/** The commit of a review's change: the request as the subject, who asked in the body and as co-author. */
+function reviewCommitMessage(review: ReviewRequest): string {
+  // The subject is the request's first line; the whole request is quoted in the body.
+  const request = (review.request.trim().split('\n')[0] ?? '').replace(/\s+/g, ' ').trim();
+  const subject = request.length > 72 ? `${request.slice(0, 71)}…` : request;
+  const where = review.path ? ` on ${review.path}${review.line ? ` line ${review.line}` : ''}` : '';
+  return commitMessage({
+    subject: `review: ${subject}`,
+    body: [`Requested by @${review.author}${where}:\n\n> ${review.request.trim().slice(0, 1000).replace(/\n/g, '\n> ')}`],
+    coAuthor: review.author === 'someone' ? null : review.author,
+  });
+}
+
+/** The answer to a review request: what changed (the agent's summary, the files), and whether the tests ran. */
+function reviewReply(input: {
+  review: ReviewRequest;
+  commit: string | null;
+  summary: string;
+  files?: string[] | undefined;
+  tests?: string | null | undefined;
+}): string {
+  const who = `@${input.review.author} `;
+  if (!input.commit) return `${who}I looked at this and found nothing to change.${input.summary ? `\n\n${input.summary}` : ''}`;
+  const files = input.files?.length
+    ? `\n\nChanged: ${input.files
+        .slice(0, 10)
+        .map((f) => `\`${f.replaceAll('`', '')}\``)
+        .join(', ')}${input.files.length > 10 ? ` and ${input.files.length - 10} more` : ''}.`
+    : '';
+  const tests =
+    input.tests === 'pass'
+      ? 'The tests pass with it.'
+      : input.tests
+        ? `The tests were ${input.tests}.`
+        : 'The tests were not run before this push.';
+  return `${who}pushed ${input.commit.slice(0, 12)}. ${tests}${input.summary ? `\n\n${input.summary}` : ''}${files}`;
+}
+
+/**
+ * Replies once: in the review comment's thread, or — for a comment in the pull request's conversation,
+ * which has no thread — as a new comment on the pull request (the reply of `respond` or `reportFailure`).
+ */
 async function replyInThread(
   github: GitHubOctokit,
-  at: { owner: string; repo: string; pullNumber: number; commentId: number },
+  at: { owner: string; repo: string; pullNumber: number; commentId: number; source?: 'review' | 'conversation' },
   idempotencyKey: string,
   body: string,
 ): Promise<{ replyId: number }> {
+  if (at.source === 'conversation') {
+    const { id } = await upsertComment(github, { owner: at.owner, repo: at.repo }, at.pullNumber, idempotencyKey, body);
+    return { replyId: id };
+  }
   const reply = await replyToReviewComment(github, { owner: at.owner, repo: at.repo }, at.pullNumber, at.commentId, idempotencyKey, body);
   return { replyId: reply.id };
 }

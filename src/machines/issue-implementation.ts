@@ -1,6 +1,9 @@
 /**
- * IssueImplementation: analyzing → planning → implementing → testing → creatingPR → complete, each
- * with a path to `failed` carrying the reason and category. When the tests fail, the run goes back to
+ * IssueImplementation: analyzing → planning → openingDraftPR → implementing → testing → creatingPR →
+ * complete. As soon as the plan is committed a draft pull request is open (its description follows the
+ * run); `creatingPR` marks it ready for review and asks the requester for a review. A stage that fails
+ * goes to `reportingFailure` (a comment that mentions the requester, the draft keeps the reason) and
+ * then `failed`, carrying the reason and category. When the tests fail, the run goes back to
  * implementing with the failure output, at most `maxTestAttempts` times, then fails.
  *
  * The machine is pure: its steps are passed in (`src/actors/issue-implementation.ts` builds them from
@@ -57,9 +60,28 @@ export interface IssueImplementationSteps {
   plan: PromiseActorLogic<{ plan: string }, { issue: IssueFacts; issueNumber: number }>;
   implement: PromiseActorLogic<ImplementOutcome, ImplementInput>;
   /** Posts the plan on the issue and asks for `@bot approve` (complex feature). */
-  postPlan: PromiseActorLogic<{ commentId: number }, { owner: string; repo: string; issueNumber: number; plan: string }>;
-  test: PromiseActorLogic<TestOutcome, { owner: string; repo: string; issueNumber: number; branch: string; base: string }>;
+  postPlan: PromiseActorLogic<
+    { commentId: number },
+    { owner: string; repo: string; issueNumber: number; plan: string; requestedBy?: string | null }
+  >;
+  test: PromiseActorLogic<TestOutcome, TestInput>;
   createPR: PromiseActorLogic<{ number: number; url: string }, CreatePrInput>;
+  /** Commits the plan and opens the draft pull request ("Closes #n") whose description follows the run. */
+  openDraftPR: PromiseActorLogic<{ number: number; url: string }, CreatePrInput>;
+  /** Tells the requester why the run stopped (a new comment that mentions them) and marks the draft with the reason. */
+  reportFailure: PromiseActorLogic<{ commentId: number }, FailureReportInput>;
+}
+
+/** What the failure report needs: where, who asked, and the run's error. */
+export interface FailureReportInput {
+  owner: string;
+  repo: string;
+  issueNumber: number;
+  requestedBy: string | null;
+  error: ErrorData;
+  pr: { number: number; url: string } | null;
+  template: string;
+  plan: string;
 }
 
 /** What an implementing attempt did. */
@@ -72,10 +94,16 @@ export interface ImplementOutcome {
 }
 
 /**
- * Structure options: what later versions added, off for the released versions that runs in flight may
- * still be on (src/rmapp/workflows/github-workflows.ts keeps them registered).
+ * Structure options of {@link issueImplementationMachine}: what later versions added, all off for the
+ * released versions that runs in flight may still be on (src/rmapp/workflows/github-workflows.ts keeps
+ * them registered), so runs started on one finish on it.
  */
 export interface IssueMachineOptions {
+  /**
+   * The plan is committed and a draft pull request opened before implementing, and a failure goes
+   * through `reportingFailure` (a comment that mentions the requester) before `failed` (default true).
+   */
+  draftPR?: boolean;
   /** `continueFrom` in the input skips analysis, planning and approval (default true). */
   continueFromPlan?: boolean;
   /** An attempt after a failed test run that changes nothing ends the run with the agent's message (default true). */
@@ -93,8 +121,23 @@ export interface ImplementInput {
   /** Output of the failed test run this attempt must fix (absent the first time). */
   previousFailure: string | null;
   attempt: number;
+  /** The most attempts the run makes (for "attempt 2 of 3"); absent in runs started before it was passed. */
+  maxAttempts?: number;
+  /** Who asked: the commits' `Co-authored-by`. */
+  requestedBy?: string | null;
   /** `reproduce`: write a test that fails because of the bug, no fix (bug-fix template). */
   mode: 'implement' | 'reproduce';
+}
+
+/** Where the tests run, and which round this is (absent in runs started before rounds were passed). */
+export interface TestInput {
+  owner: string;
+  repo: string;
+  issueNumber: number;
+  branch: string;
+  base: string;
+  round?: number;
+  maxRounds?: number;
 }
 
 /** Which stages a template has (the IssueImplementation default: plan, implement, test, PR). */
@@ -136,15 +179,21 @@ export function issueImplementationMachine(
   template: IssueTemplate = { name: TEMPLATE_WORKFLOWS.simple },
   options: IssueMachineOptions = {},
 ) {
+  const draft = options.draftPR ?? true;
+  const onFailure = draft ? 'reportingFailure' : 'failed';
   const runTests = template.runTests ?? true;
   const continueFromPlan = options.continueFromPlan ?? true;
   const stopWhenUnchanged = options.stopWhenUnchanged ?? true;
-  const afterApproval = template.reproduceFirst ? 'reproducing' : 'implementing';
-  const afterPlan = template.approval ? 'awaitingApproval' : template.reproduceFirst ? 'reproducing' : 'implementing';
+  const work = template.reproduceFirst ? 'reproducing' : 'implementing';
+  const afterApproval = draft ? 'openingDraftPR' : work;
+  const afterPlan = template.approval ? 'awaitingApproval' : afterApproval;
+  const { openDraftPR, reportFailure, ...released } = steps;
+  void openDraftPR;
+  void reportFailure;
   const afterImplement = runTests || template.reproduceFirst ? 'testing' : 'creatingPR';
   return setup({
     types: {} as { input: IssueImplementationInput; context: Context },
-    actors: steps as unknown as { [K in keyof IssueImplementationSteps]: IssueImplementationSteps[K] } & Record<
+    actors: (draft ? steps : released) as unknown as { [K in keyof IssueImplementationSteps]: IssueImplementationSteps[K] } & Record<
       string,
       import('xstate').UnknownActorLogic
     >,
@@ -188,7 +237,7 @@ export function issueImplementationMachine(
                 { target: 'planning', actions: assign({ issue: ({ event }) => event.output }) },
               ]
             : { target: 'planning', actions: assign({ issue: ({ event }) => event.output }) },
-          onError: { target: 'failed', actions: assign({ error: stageFailure('analyzing') }) },
+          onError: { target: onFailure, actions: assign({ error: stageFailure('analyzing') }) },
         },
       },
       planning: {
@@ -196,7 +245,7 @@ export function issueImplementationMachine(
           src: 'plan',
           input: ({ context }) => ({ issue: context.issue as IssueFacts, issueNumber: context.issueNumber }),
           onDone: { target: template.approval ? 'postingPlan' : afterPlan, actions: assign({ plan: ({ event }) => event.output.plan }) },
-          onError: { target: 'failed', actions: assign({ error: stageFailure('planning') }) },
+          onError: { target: onFailure, actions: assign({ error: stageFailure('planning') }) },
         },
       },
       ...(template.approval
@@ -209,16 +258,17 @@ export function issueImplementationMachine(
                   repo: context.repo,
                   issueNumber: context.issueNumber,
                   plan: context.plan ?? '',
+                  requestedBy: context.requestedBy ?? null,
                 }),
                 onDone: 'awaitingApproval',
-                onError: { target: 'failed', actions: assign({ error: stageFailure('postingPlan') }) },
+                onError: { target: onFailure, actions: assign({ error: stageFailure('postingPlan') }) },
               },
             },
             awaitingApproval: {
               on: {
                 approve: afterApproval,
                 reject: {
-                  target: 'failed',
+                  target: onFailure,
                   actions: assign({
                     error: () => ({
                       name: 'Rejected',
@@ -231,7 +281,7 @@ export function issueImplementationMachine(
               },
               after: {
                 approvalTimeout: {
-                  target: 'failed',
+                  target: onFailure,
                   actions: assign({
                     error: () => ({
                       name: 'ApprovalTimeout',
@@ -245,6 +295,36 @@ export function issueImplementationMachine(
             },
           }
         : {}),
+      ...(draft
+        ? {
+            openingDraftPR: {
+              invoke: {
+                src: 'openDraftPR',
+                input: ({ context }: { context: Context }) => createPrInput(context),
+                onDone: { target: work, actions: assign({ pr: ({ event }) => event.output as { number: number; url: string } }) },
+                onError: { target: onFailure, actions: assign({ error: stageFailure('openingDraftPR') }) },
+              },
+            },
+            reportingFailure: {
+              invoke: {
+                src: 'reportFailure',
+                input: ({ context }: { context: Context }) => ({
+                  owner: context.owner,
+                  repo: context.repo,
+                  issueNumber: context.issueNumber,
+                  requestedBy: context.requestedBy ?? null,
+                  error: context.error as ErrorData,
+                  pr: context.pr,
+                  template: template.name,
+                  plan: context.plan ?? '',
+                }),
+                // The reason stays the stage's: a report that cannot be written changes nothing about why.
+                onDone: 'failed',
+                onError: 'failed',
+              },
+            },
+          }
+        : {}),
       ...(template.reproduceFirst
         ? {
             reproducing: {
@@ -252,7 +332,7 @@ export function issueImplementationMachine(
                 src: 'implement',
                 input: ({ context }: { context: Context }) => implementInput(context, 'reproduce'),
                 onDone: 'verifyingReproduction',
-                onError: { target: 'failed', actions: assign({ error: stageFailure('reproducing') }) },
+                onError: { target: onFailure, actions: assign({ error: stageFailure('reproducing') }) },
               },
             },
             verifyingReproduction: {
@@ -262,7 +342,7 @@ export function issueImplementationMachine(
                 onDone: [
                   {
                     guard: 'testsPassed',
-                    target: 'failed',
+                    target: onFailure,
                     actions: assign({
                       error: () => ({
                         name: 'NotReproduced',
@@ -277,7 +357,7 @@ export function issueImplementationMachine(
                     actions: assign({ mode: 'implement' as const, lastTestOutput: ({ event }) => event.output.output }),
                   },
                 ],
-                onError: { target: 'failed', actions: assign({ error: stageFailure('verifyingReproduction') }) },
+                onError: { target: onFailure, actions: assign({ error: stageFailure('verifyingReproduction') }) },
               },
             },
           }
@@ -290,7 +370,7 @@ export function issueImplementationMachine(
             ? [
                 {
                   guard: 'changedNothing',
-                  target: 'failed',
+                  target: onFailure,
                   actions: assign({
                     error: ({ event }) => {
                       const said = event.output.agentMessage?.trim();
@@ -306,7 +386,7 @@ export function issueImplementationMachine(
                 { target: afterImplement },
               ]
             : afterImplement,
-          onError: { target: 'failed', actions: assign({ error: stageFailure('implementing') }) },
+          onError: { target: onFailure, actions: assign({ error: stageFailure('implementing') }) },
         },
       },
       testing: {
@@ -318,7 +398,7 @@ export function issueImplementationMachine(
             { guard: 'testsPassed', target: 'creatingPR', actions: assign({ lastTestOutput: null }) },
             { guard: 'canRetryTests', target: 'implementing', actions: assign({ lastTestOutput: ({ event }) => event.output.output }) },
             {
-              target: 'failed',
+              target: onFailure,
               actions: assign({
                 lastTestOutput: ({ event }) => event.output.output,
                 error: ({ context }) => ({
@@ -330,24 +410,15 @@ export function issueImplementationMachine(
               }),
             },
           ],
-          onError: { target: 'failed', actions: assign({ error: stageFailure('testing') }) },
+          onError: { target: onFailure, actions: assign({ error: stageFailure('testing') }) },
         },
       },
       creatingPR: {
         invoke: {
           src: 'createPR',
-          input: ({ context }) => ({
-            owner: context.owner,
-            repo: context.repo,
-            issueNumber: context.issueNumber,
-            branch: context.branch,
-            base: (context.issue as IssueFacts).defaultBranch,
-            title: (context.issue as IssueFacts).title,
-            plan: context.plan ?? '',
-            requestedBy: context.requestedBy ?? null,
-          }),
+          input: ({ context }) => createPrInput(context),
           onDone: { target: 'complete', actions: assign({ pr: ({ event }) => event.output }) },
-          onError: { target: 'failed', actions: assign({ error: stageFailure('creatingPR') }) },
+          onError: { target: onFailure, actions: assign({ error: stageFailure('creatingPR') }) },
         },
       },
       complete: { type: 'final' },
@@ -357,8 +428,23 @@ export function issueImplementationMachine(
   });
 }
 
+function createPrInput(context: Context): CreatePrInput {
+  return {
+    owner: context.owner,
+    repo: context.repo,
+    issueNumber: context.issueNumber,
+    branch: context.branch,
+    base: (context.issue as IssueFacts).defaultBranch,
+    title: (context.issue as IssueFacts).title,
+    plan: context.plan ?? '',
+    requestedBy: context.requestedBy ?? null,
+  };
+}
+
 function implementInput(context: Context, mode: 'implement' | 'reproduce'): ImplementInput {
   return {
+    maxAttempts: context.maxTestAttempts,
+    requestedBy: context.requestedBy ?? null,
     owner: context.owner,
     repo: context.repo,
     issueNumber: context.issueNumber,
@@ -374,6 +460,8 @@ function implementInput(context: Context, mode: 'implement' | 'reproduce'): Impl
 
 function testInput(context: Context) {
   return {
+    round: context.testAttempts,
+    maxRounds: context.maxTestAttempts,
     owner: context.owner,
     repo: context.repo,
     issueNumber: context.issueNumber,

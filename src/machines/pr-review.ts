@@ -1,6 +1,7 @@
 /**
  * PRReview: a review comment that mentions the bot becomes a change on the PR's branch and a reply.
- * parsingComment → locatingCode → generatingFix → applyingChanges → responding → complete; a stage
+ * parsingComment → locatingCode → generatingFix → testingChange → applyingChanges → responding →
+ * complete: the change is pushed only after the repository's tests pass with it. A stage
  * that fails goes to reportingFailure (the reviewer gets the reason as a reply) and then `failed`,
  * carrying the reason and category. Pure: the steps are passed in.
  */
@@ -15,6 +16,12 @@ export const prReviewInput = z.object({
   repo: z.string().min(1),
   pullNumber: z.number().int().positive(),
   commentId: z.number().int().positive(),
+  /**
+   * Where the comment is: a review comment (in a thread on the diff), or a comment in the pull
+   * request's conversation (`@rmapp <request>` on the PR itself), which has no path or line and is
+   * answered with a new comment on the PR.
+   */
+  source: z.enum(['review', 'conversation']).default('review'),
 });
 export type PrReviewInput = z.infer<typeof prReviewInput>;
 
@@ -30,8 +37,13 @@ export interface PrReviewSteps {
   parseComment: PromiseActorLogic<ReviewRequest, PrReviewInput>;
   locateCode: PromiseActorLogic<{ snippet: string }, PrReviewInput & { review: ReviewRequest }>;
   generateFix: PromiseActorLogic<{ summary: string }, PrReviewInput & { review: ReviewRequest; snippet: string }>;
-  applyChanges: PromiseActorLogic<{ commit: string | null }, PrReviewInput & { review: ReviewRequest }>;
-  respond: PromiseActorLogic<{ replyId: number }, PrReviewInput & { review: ReviewRequest; commit: string | null; summary: string }>;
+  /** Runs the repository's tests on the change before anything is pushed (fails with `test_failure` when they fail). */
+  testChange: PromiseActorLogic<{ passed: boolean; result: string }, PrReviewInput & { review: ReviewRequest }>;
+  applyChanges: PromiseActorLogic<{ commit: string | null; files?: string[] }, PrReviewInput & { review: ReviewRequest }>;
+  respond: PromiseActorLogic<
+    { replyId: number },
+    PrReviewInput & { review: ReviewRequest; commit: string | null; summary: string; files?: string[]; tests?: string | null }
+  >;
   /** Tells the reviewer why nothing was done (a reply in the comment's thread). */
   reportFailure: PromiseActorLogic<{ replyId: number }, PrReviewInput & { error: ErrorData; author: string | null }>;
 }
@@ -43,6 +55,12 @@ export interface PrReviewSteps {
  */
 export interface PrReviewOptions {
   replyOnFailure?: boolean;
+  /**
+   * (default true) `testingChange` runs the tests on the change before `applyingChanges` pushes it.
+   * The released versions without it (`{ testBeforePush: false }`) are kept for runs in flight, and
+   * ReviewResponse's children keep that shape (its version would change otherwise).
+   */
+  testBeforePush?: boolean;
 }
 
 /** The state a failed stage goes to: `reportingFailure`, or straight to `failed` in the old version. */
@@ -53,21 +71,39 @@ interface Context extends PrReviewInput {
   snippet: string;
   summary: string;
   commit: string | null;
+  files: string[];
+  tests: string | null;
   replyId: number | null;
   error: ErrorData | null;
 }
 
 export function prReviewMachine(steps: PrReviewSteps, options: PrReviewOptions = {}) {
   const reply = options.replyOnFailure ?? true;
+  const testFirst = options.testBeforePush ?? true;
   const onFailure = reply ? FAILURE_REPORT : 'failed';
-  const { reportFailure, ...stageSteps } = steps;
-  const actors = (reply ? steps : stageSteps) as unknown as PrReviewSteps & Record<string, UnknownActorLogic>;
+  const { reportFailure, testChange, ...stageSteps } = steps;
+  const actors = {
+    ...stageSteps,
+    ...(reply ? { reportFailure } : {}),
+    ...(testFirst ? { testChange } : {}),
+  } as unknown as PrReviewSteps & Record<string, UnknownActorLogic>;
   return setup({
     types: {} as { input: PrReviewInput; context: Context },
     actors,
   }).createMachine({
     id: 'prReview',
-    context: ({ input }) => ({ ...input, review: null, snippet: '', summary: '', commit: null, replyId: null, error: null }),
+    context: ({ input }) => ({
+      ...input,
+      source: input.source ?? 'review',
+      review: null,
+      snippet: '',
+      summary: '',
+      commit: null,
+      files: [],
+      tests: null,
+      replyId: null,
+      error: null,
+    }),
     initial: 'parsingComment',
     states: {
       parsingComment: {
@@ -78,6 +114,7 @@ export function prReviewMachine(steps: PrReviewSteps, options: PrReviewOptions =
             repo: context.repo,
             pullNumber: context.pullNumber,
             commentId: context.commentId,
+            source: context.source,
           }),
           onDone: { target: 'locatingCode', actions: assign({ review: ({ event }) => event.output }) },
           onError: { target: onFailure, actions: assign({ error: stageFailure('parsingComment') }) },
@@ -91,6 +128,7 @@ export function prReviewMachine(steps: PrReviewSteps, options: PrReviewOptions =
             repo: context.repo,
             pullNumber: context.pullNumber,
             commentId: context.commentId,
+            source: context.source,
             review: context.review as ReviewRequest,
           }),
           onDone: { target: 'generatingFix', actions: assign({ snippet: ({ event }) => event.output.snippet }) },
@@ -105,13 +143,39 @@ export function prReviewMachine(steps: PrReviewSteps, options: PrReviewOptions =
             repo: context.repo,
             pullNumber: context.pullNumber,
             commentId: context.commentId,
+            source: context.source,
             review: context.review as ReviewRequest,
             snippet: context.snippet,
           }),
-          onDone: { target: 'applyingChanges', actions: assign({ summary: ({ event }) => event.output.summary }) },
+          onDone: {
+            target: testFirst ? 'testingChange' : 'applyingChanges',
+            actions: assign({ summary: ({ event }) => event.output.summary }),
+          },
           onError: { target: onFailure, actions: assign({ error: stageFailure('generatingFix') }) },
         },
       },
+      ...(testFirst
+        ? {
+            testingChange: {
+              invoke: {
+                src: 'testChange',
+                input: ({ context }: { context: Context }) => ({
+                  owner: context.owner,
+                  repo: context.repo,
+                  pullNumber: context.pullNumber,
+                  commentId: context.commentId,
+                  source: context.source,
+                  review: context.review as ReviewRequest,
+                }),
+                onDone: {
+                  target: 'applyingChanges',
+                  actions: assign({ tests: ({ event }) => (event.output as { result?: string } | undefined)?.result ?? null }),
+                },
+                onError: { target: onFailure, actions: assign({ error: stageFailure('testingChange') }) },
+              },
+            },
+          }
+        : {}),
       applyingChanges: {
         invoke: {
           src: 'applyChanges',
@@ -120,9 +184,16 @@ export function prReviewMachine(steps: PrReviewSteps, options: PrReviewOptions =
             repo: context.repo,
             pullNumber: context.pullNumber,
             commentId: context.commentId,
+            source: context.source,
             review: context.review as ReviewRequest,
           }),
-          onDone: { target: 'responding', actions: assign({ commit: ({ event }) => event.output.commit }) },
+          onDone: {
+            target: 'responding',
+            // The released versions keep their context exactly (restored snapshots compare equal): no `files` there.
+            actions: testFirst
+              ? assign({ commit: ({ event }) => event.output.commit, files: ({ event }) => event.output.files ?? [] })
+              : assign({ commit: ({ event }) => event.output.commit }),
+          },
           onError: { target: onFailure, actions: assign({ error: stageFailure('applyingChanges') }) },
         },
       },
@@ -135,8 +206,11 @@ export function prReviewMachine(steps: PrReviewSteps, options: PrReviewOptions =
             pullNumber: context.pullNumber,
             commentId: context.commentId,
             review: context.review as ReviewRequest,
+            source: context.source,
             commit: context.commit,
             summary: context.summary,
+            files: context.files,
+            tests: context.tests,
           }),
           onDone: { target: 'complete', actions: assign({ replyId: ({ event }) => event.output.replyId }) },
           onError: { target: 'failed', actions: assign({ error: stageFailure('responding') }) },
@@ -152,6 +226,7 @@ export function prReviewMachine(steps: PrReviewSteps, options: PrReviewOptions =
                   repo: context.repo,
                   pullNumber: context.pullNumber,
                   commentId: context.commentId,
+                  source: context.source,
                   error: context.error as ErrorData,
                   author: context.review?.author ?? null,
                 }),

@@ -60,10 +60,11 @@ export function reviewResponseMachine(steps: ReviewResponseSteps, options: Revie
   const accept = options.acceptNewComments ?? true;
   return setup({
     types: {} as { input: ReviewResponseInput; context: Context },
-    actors: { listComments, summarize, comment: prReviewMachine(perComment, { replyOnFailure: false }) } as unknown as Record<
-      string,
-      UnknownActorLogic
-    >,
+    actors: {
+      listComments,
+      summarize,
+      comment: prReviewMachine(perComment, { replyOnFailure: false, testBeforePush: false }),
+    } as unknown as Record<string, UnknownActorLogic>,
     guards: { moreComments: ({ context }: { context: Context }) => context.index < context.commentIds.length },
     actions: {
       addComment: assign({

@@ -83,6 +83,17 @@ function commandOf(words: string[]): Command {
   return { kind: 'implement', template, options };
 }
 
+/**
+ * The request in a pull request's conversation comment that is not a command: `@rmapp rename the flag
+ * to --sep` asks for a change on the PR's branch, as a review comment would. Null when the comment is a
+ * command (`@rmapp status`, `@rmapp retry`, …), does not mention the bot, or asks for nothing.
+ */
+export function conversationRequest(text: string, botName: string): string | null {
+  const command = parseCommand(text, botName);
+  if (!command || command.kind !== 'help' || !command.reason?.startsWith("I don't know the command")) return null;
+  return text.replace(mentionPattern(botName, 'gi'), '$1').trim() || null;
+}
+
 /** The help text, in Markdown. */
 export function helpText(botName: string): string {
   const b = `@${botName.replace(/\[bot\]$/, '')}`;
@@ -94,6 +105,6 @@ export function helpText(botName: string): string {
     `- \`${b} cancel\` — stop the run on this issue or pull request.`,
     `- \`${b} retry\` — continue the last failed run: implement and test again on its branch with its plan and a fresh budget (or start it over if it had no plan).`,
     `- \`${b} status\` — where the run is.`,
-    `- On a pull request, a review comment mentioning ${b} asks for a change on the PR's branch.`,
+    `- On a pull request, a review comment or a comment in the conversation (\`${b} <what to change>\`) asks for a change on the PR's branch; the tests run before it is pushed.`,
   ].join('\n');
 }

@@ -211,6 +211,7 @@ export function progressOptions(
     minIntervalMs,
     webUrl: webUrl(config.github.apiUrl),
     dashboardUrl: config.server.publicUrl,
+    botName: config.botName,
     branchOf: (run) => {
       const n = (run.input as { issueNumber?: number } | null)?.issueNumber;
       return n ? issueBranch(n) : null;

@@ -44,6 +44,8 @@ const PATH_OPTIONS: Record<string, Omit<ModelPathOptions, 'errorCategories'>> = 
           implement: { commit: 'c0ffee1' },
           postPlan: { commentId: 41 },
           createPR: { number: 12, url: 'https://github.test/acme/widgets/pull/12' },
+          openDraftPR: { number: 12, url: 'https://github.test/acme/widgets/pull/12' },
+          reportFailure: { commentId: 43 },
         },
         outputChoices: {
           test: [
@@ -111,6 +113,7 @@ function prReviewOutputs() {
     parseComment: { request: 'rename x to count', path: 'src/a.ts', line: 3, author: 'octocat', branch: 'feature' },
     locateCode: { snippet: 'const x = 1;' },
     generateFix: { summary: 'Renamed x to count.' },
+    testChange: { passed: true, result: 'pass' },
     applyChanges: { commit: 'beef001' },
     respond: { replyId: 77 },
     reportFailure: { replyId: 78 },

@@ -30,8 +30,8 @@ export const TOKEN = 't0ken';
 
 /** The top-level stages listed in progress comments. */
 export const STAGES = {
-  IssueImplementation: ['analyzing', 'planning', 'implementing', 'testing', 'creatingPR', 'complete'],
-  PRReview: ['parsingComment', 'locatingCode', 'generatingFix', 'applyingChanges', 'responding', 'complete'],
+  IssueImplementation: ['analyzing', 'planning', 'openingDraftPR', 'implementing', 'testing', 'creatingPR'],
+  PRReview: ['parsingComment', 'locatingCode', 'generatingFix', 'testingChange', 'applyingChanges', 'responding'],
 };
 
 /** The adapters both the workers and the test process build (the same code, so the same definition versions). */

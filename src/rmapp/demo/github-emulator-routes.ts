@@ -105,6 +105,8 @@ export function githubRoutes(gh: EmulatorData, own: EmulatorInternals): readonly
         title: String(body.title),
         body: String(body.body ?? ''),
         state: 'open',
+        draft: body.draft === true,
+        requestedReviewers: [],
       };
       gh.pulls.set(key, [...list, pull]);
       return [201, pullJson(gh.webUrl, key, pull)];
@@ -119,6 +121,16 @@ export function githubRoutes(gh: EmulatorData, own: EmulatorInternals): readonly
       if (body.title !== undefined) pull.title = String(body.title);
       if (body.body !== undefined) pull.body = String(body.body);
       return [200, pullJson(gh.webUrl, `${owner}/${repo}`, pull)];
+    }),
+    route('POST', '/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers', ({ owner, repo, pull_number }, _query, body) => {
+      const pull = (gh.pulls.get(`${owner}/${repo}`) ?? []).find((p) => p.number === Number(pull_number));
+      if (!pull) return undefined;
+      const reviewers = Array.isArray(body.reviewers) ? body.reviewers.map(String) : [];
+      // GitHub refuses a review request from the pull request's own author (the bot opened it).
+      if (reviewers.some((r) => r.toLowerCase() === gh.botLogin.toLowerCase()))
+        return [422, { message: 'Review cannot be requested from pull request author.' }];
+      pull.requestedReviewers = [...new Set([...(pull.requestedReviewers ?? []), ...reviewers])];
+      return [201, pullJson(gh.webUrl, `${owner}/${repo}`, pull)];
     }),
     route('GET', '/repos/{owner}/{repo}/pulls/comments/{comment_id}', ({ comment_id }) => {
       for (const list of gh.reviewComments.values()) {
@@ -142,6 +154,14 @@ export function githubRoutes(gh: EmulatorData, own: EmulatorInternals): readonly
       };
       gh.comments.set(key, [...(gh.comments.get(key) ?? []), c]);
       return [201, c];
+    }),
+    route('GET', '/repos/{owner}/{repo}/issues/comments/{comment_id}', ({ owner, repo, comment_id }) => {
+      for (const [key, list] of gh.comments) {
+        if (!key.startsWith(`${owner}/${repo}#`)) continue;
+        const c = list.find((x) => x.id === Number(comment_id));
+        if (c) return [200, c];
+      }
+      return undefined;
     }),
     route('PATCH', '/repos/{owner}/{repo}/issues/comments/{comment_id}', ({ comment_id }, _query, body) => {
       for (const list of gh.comments.values()) {
@@ -270,13 +290,22 @@ function pullJson(webUrl: string, repo: string, p: Pull) {
   const headRepo = p.headRepo === undefined ? repo : p.headRepo;
   return {
     number: p.number,
+    // GitHub's GraphQL global id of the pull request (what `markPullRequestReadyForReview` takes).
+    node_id: pullNodeId(repo, p.number),
     title: p.title,
     body: p.body,
     state: p.state,
+    draft: p.draft ?? false,
+    requested_reviewers: (p.requestedReviewers ?? []).map((login) => ({ login, type: 'User' })),
     head: { ref: p.head, label: `${(headRepo ?? repo).split('/')[0]}:${p.head}`, repo: headRepo === null ? null : repoJson(headRepo) },
     base: { ref: p.base, label: `${repo.split('/')[0]}:${p.base}`, repo: repoJson(repo) },
     html_url: `${webUrl}/${repo}/pull/${p.number}`,
   };
+}
+
+/** The emulator's GraphQL node id of a pull request: opaque to clients, as GitHub's `PR_kw…` ids are. */
+export function pullNodeId(repo: string, number: number): string {
+  return `PR_${Buffer.from(`${repo}#${number}`).toString('base64url')}`;
 }
 
 /** One page of `list`, as `per_page` and `page` ask (GitHub's defaults: 30, 1). */

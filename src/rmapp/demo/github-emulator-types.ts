@@ -24,6 +24,10 @@ export interface Pull {
   title: string;
   body: string;
   state: 'open' | 'closed';
+  /** Opened as a draft (`POST /pulls` with `draft: true`); GraphQL's `markPullRequestReadyForReview` clears it. */
+  draft?: boolean;
+  /** Logins asked for a review (`POST /pulls/{n}/requested_reviewers`). */
+  requestedReviewers?: string[];
   /** The repository the head branch is in (`owner/name`): another one for a fork's PR; null when the fork was deleted. Default: the PR's own. */
   headRepo?: string | null;
 }

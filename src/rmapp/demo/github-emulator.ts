@@ -19,7 +19,7 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { checkRequest } from './github-openapi.ts';
-import { githubRoutes, Page, timestamp } from './github-emulator-routes.ts';
+import { githubRoutes, Page, pullNodeId, timestamp } from './github-emulator-routes.ts';
 import {
   verifyAppJwt,
   type Comment,
@@ -170,6 +170,10 @@ export class GitHubEmulator {
       fault.times -= 1;
       return send(fault.status, { message: fault.message }, fault.headers);
     }
+    if (!match && method === 'POST' && /\/graphql$/.test(url.pathname)) {
+      recorded.route = 'graphql';
+      return send(200, this.graphql(body, recorded));
+    }
     if (!match) return send(404, { message: 'Not Found' });
     const problems = checkRequest(match.route.operation, { params: match.params, query: url.searchParams, body });
     if (problems.length > 0) {
@@ -194,6 +198,33 @@ export class GitHubEmulator {
     } catch (err) {
       send(500, { message: (err as Error).message });
     }
+  }
+
+  /**
+   * GitHub's GraphQL endpoint, for the one mutation REST lacks: a draft pull request is marked ready for
+   * review only with `markPullRequestReadyForReview(input: { pullRequestId })` (`PATCH /pulls/{n}` has
+   * no `draft` field). Anything else is answered as GitHub answers a query it cannot run: 200 with `errors`.
+   */
+  private graphql(body: Record<string, unknown> | undefined, recorded: RecordedRequest): unknown {
+    const query = typeof body?.query === 'string' ? body.query : '';
+    const variables = (body?.variables ?? {}) as Record<string, unknown>;
+    if (!/mutation[\s\S]*markPullRequestReadyForReview/.test(query))
+      return { errors: [{ message: 'The emulator answers only the markPullRequestReadyForReview mutation.' }] };
+    const inline = /pullRequestId:\s*"([^"]+)"/.exec(query)?.[1];
+    const id =
+      inline ??
+      (typeof variables.id === 'string' ? variables.id : typeof variables.pullRequestId === 'string' ? variables.pullRequestId : '');
+    for (const [repo, list] of this.pulls) {
+      const pull = list.find((p) => pullNodeId(repo, p.number) === id);
+      if (!pull) continue;
+      pull.draft = false;
+      recorded.repository = repo;
+      return { data: { markPullRequestReadyForReview: { pullRequest: { id, number: pull.number, isDraft: false } } } };
+    }
+    return {
+      data: { markPullRequestReadyForReview: null },
+      errors: [{ type: 'NOT_FOUND', message: `Could not resolve to a node with the global id of '${id}'.` }],
+    };
   }
 
   /** The absolute URL of the next page of a list (`rawPath`, percent-encoded, below the prefix). */

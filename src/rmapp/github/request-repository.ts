@@ -31,6 +31,11 @@ export interface EndpointLike {
   url: string;
   owner?: unknown;
   repo?: unknown;
+  /**
+   * Octokit's request options, never sent: a GraphQL call (whose URL names no repository) says which
+   * repository it acts on in `request.repository`.
+   */
+  request?: { repository?: unknown } | undefined;
 }
 
 /** Why a request names no repository (the message says which request and why). */
@@ -59,6 +64,9 @@ export class RequestRepositories {
   of(endpoint: EndpointLike): RepositoryName {
     const { owner, repo } = endpoint;
     if (typeof owner === 'string' && owner && typeof repo === 'string' && repo) return { owner, repo };
+    const named = endpoint.request?.repository as Partial<RepositoryName> | undefined;
+    if (typeof named?.owner === 'string' && named.owner && typeof named.repo === 'string' && named.repo)
+      return { owner: named.owner, repo: named.repo };
     const path = this.apiPath(endpoint.url);
     const what = `${endpoint.method} ${endpoint.url}`;
     if (path === null)

@@ -59,15 +59,15 @@ export async function ensureBranch(
 export async function ensurePullRequest(
   gh: GitHubOctokit,
   repo: RepoRef,
-  pr: { head: string; base: string; title: string; body: string; key: string },
-): Promise<{ number: number; url: string; created: boolean }> {
+  pr: { head: string; base: string; title: string; body: string; key: string; draft?: boolean },
+): Promise<{ number: number; url: string; created: boolean; draft: boolean; nodeId: string }> {
   const body = withMarker(pr.body, pr.key);
   const find = async () => (await gh.pulls.list({ ...repo, state: 'open', head: `${repo.owner}:${pr.head}`, per_page: 10 })).data[0];
   let existing = await find();
   if (!existing) {
     try {
-      const { data } = await gh.pulls.create({ ...repo, head: pr.head, base: pr.base, title: pr.title, body });
-      return { number: data.number, url: data.html_url, created: true };
+      const { data } = await gh.pulls.create({ ...repo, head: pr.head, base: pr.base, title: pr.title, body, draft: pr.draft ?? false });
+      return { number: data.number, url: data.html_url, created: true, draft: data.draft ?? false, nodeId: data.node_id };
     } catch (err) {
       if (!isStatus(err, 422)) throw err;
       existing = await find(); // "A pull request already exists": a concurrent attempt won
@@ -77,7 +77,38 @@ export async function ensurePullRequest(
   if (existing.title !== pr.title || existing.body !== body) {
     await gh.pulls.update({ ...repo, pull_number: existing.number, title: pr.title, body });
   }
-  return { number: existing.number, url: existing.html_url, created: false };
+  return { number: existing.number, url: existing.html_url, created: false, draft: existing.draft ?? false, nodeId: existing.node_id };
+}
+
+/**
+ * Marks a draft pull request ready for review. REST cannot (`PATCH /pulls/{n}` has no `draft` field):
+ * GitHub does it with the GraphQL mutation `markPullRequestReadyForReview`. A pull request that is
+ * ready already is left alone, so a re-executed step does nothing twice.
+ */
+export async function markReadyForReview(gh: GitHubOctokit, repo: RepoRef, pr: { draft: boolean; nodeId: string }): Promise<void> {
+  if (!pr.draft) return;
+  await gh.graphql(`mutation($id: ID!) { markPullRequestReadyForReview(input: { pullRequestId: $id }) { pullRequest { isDraft } } }`, {
+    id: pr.nodeId,
+    // Never sent: it tells a GitHub App client which installation's token to use (the URL names no repository).
+    request: { repository: repo },
+  });
+}
+
+/**
+ * Asks `login` to review the pull request, unless they are asked already. GitHub refuses a request
+ * from the pull request's author or a user without access (422): that is not worth failing a run that
+ * is done, so it is reported back as `false`.
+ */
+export async function requestReview(gh: GitHubOctokit, repo: RepoRef, pullNumber: number, login: string): Promise<boolean> {
+  const { data } = await gh.pulls.get({ ...repo, pull_number: pullNumber });
+  if (data.requested_reviewers?.some((u) => u.login.toLowerCase() === login.toLowerCase())) return true;
+  try {
+    await gh.pulls.requestReviewers({ ...repo, pull_number: pullNumber, reviewers: [login] });
+    return true;
+  } catch (err) {
+    if (isStatus(err, 422)) return false;
+    throw err;
+  }
 }
 
 /** Creates the comment marked with `key` on an issue or PR, or edits it in place (the progress comment). */

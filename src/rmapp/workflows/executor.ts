@@ -111,8 +111,10 @@ export class WorkflowExecutor {
   }
 
   /**
-   * Starts PRReview for one review comment (idempotent per comment, whichever event asked). `retry`:
-   * the comment is answered again (`@bot retry` after a failed run), idempotent per retry request.
+   * Starts PRReview for one comment (idempotent per comment, whichever event asked): a review comment,
+   * or (`source: 'conversation'`) a comment in the pull request's conversation — numbered apart, so
+   * keyed apart. `retry`: the comment is answered again (`@bot retry` after a failed run), idempotent
+   * per retry request.
    */
   startReviewComment(args: {
     owner: string;
@@ -121,14 +123,22 @@ export class WorkflowExecutor {
     commentId: number;
     key: string;
     retry?: boolean | undefined;
+    source?: 'review' | 'conversation';
   }): Promise<string> {
     const subject: Subject = { owner: args.owner, repo: args.repo, kind: 'pulls', number: args.pullNumber };
+    const conversation = args.source === 'conversation';
     return this.engine.start(
       'PRReview',
-      { owner: args.owner, repo: args.repo, pullNumber: args.pullNumber, commentId: args.commentId },
+      {
+        owner: args.owner,
+        repo: args.repo,
+        pullNumber: args.pullNumber,
+        commentId: args.commentId,
+        ...(conversation ? { source: 'conversation' as const } : {}),
+      },
       {
         runId: `${subjectPrefix(subject)}${safe(args.key)}`,
-        idempotencyKey: `review-comment:${args.commentId}${args.retry ? `:retry:${args.key}` : ''}`,
+        idempotencyKey: `${conversation ? 'conversation-comment' : 'review-comment'}:${args.commentId}${args.retry ? `:retry:${args.key}` : ''}`,
       },
     );
   }

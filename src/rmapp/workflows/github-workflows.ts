@@ -17,6 +17,7 @@ import { githubDeliveryWorkflow } from '../../machines/github-delivery.ts';
 import type { TemplateName } from '../../machines/issue-templates.ts';
 import type { Workspaces } from '../workspace.ts';
 import { WorkflowExecutor } from './executor.ts';
+import { HIDDEN_STAGES } from '../run-texts.ts';
 
 export interface GitHubWorkflowDeps {
   github: GitHubOctokit;
@@ -54,9 +55,10 @@ export function githubWorkflows(deps: GitHubWorkflowDeps): {
   const templateOf = (t: (typeof ISSUE_TEMPLATES)[keyof typeof ISSUE_TEMPLATES]) =>
     t === ISSUE_TEMPLATES.DocsUpdate && deps.docsRunTests ? { ...t, runTests: true } : t;
   const templates = Object.values(ISSUE_TEMPLATES).map((t) => ({ ...issueWorkflow(issueSteps, templateOf(t)), concurrency: perIssue }));
-  // The issue templates as released before `@bot retry` continued a plan and an unchanged attempt stopped the loop.
+  // The issue templates as released before the draft pull request and the failure report, `@bot retry`
+  // continuing a plan, and an unchanged attempt stopping the loop.
   const releasedTemplates = Object.values(ISSUE_TEMPLATES).map((t) => ({
-    ...issueWorkflow(issueSteps, templateOf(t), { continueFromPlan: false, stopWhenUnchanged: false }),
+    ...issueWorkflow(issueSteps, templateOf(t), { draftPR: false, continueFromPlan: false, stopWhenUnchanged: false }),
     concurrency: perIssue,
   }));
   const workflows: AnyWorkflowDefinition[] = [
@@ -83,7 +85,9 @@ export function githubWorkflows(deps: GitHubWorkflowDeps): {
       // ReviewResponse v1 (7fa1feaa3626) took no `review.comment` signal.
       { ...reviewResponseWorkflow(reviewResponseSteps(deps), { acceptNewComments: false }), concurrency: perPull },
       // PRReview 67110996376d did not answer the reviewer when a stage failed.
-      { ...prReviewWorkflow(prReviewSteps(deps), { replyOnFailure: false }), concurrency: perPull },
+      { ...prReviewWorkflow(prReviewSteps(deps), { replyOnFailure: false, testBeforePush: false }), concurrency: perPull },
+      // PRReview 392c4c2b409c pushed the change without running the tests.
+      { ...prReviewWorkflow(prReviewSteps(deps), { testBeforePush: false }), concurrency: perPull },
       // IssueImplementation fcfa824121b9, ComplexFeature 2e9c4ef54a27, BugFix 53cd68c23517, DocsUpdate 8d5e75172d62.
       ...releasedTemplates,
     ],
@@ -94,9 +98,9 @@ export function githubWorkflows(deps: GitHubWorkflowDeps): {
   };
 }
 
-/** Progress-comment stages of each workflow: its top-level states in order, without `failed` and the failure report on the way to it. */
+/** Progress-comment stages of each workflow: its top-level states in order, without the outcomes (`complete`, `failed`, the failure report). */
 export function stagesOf(workflows: readonly AnyWorkflowDefinition[]): Record<string, string[]> {
   const out: Record<string, string[]> = {};
-  for (const w of workflows) out[w.name] = Object.keys(w.machine.root.states).filter((s) => s !== 'failed' && s !== 'reportingFailure');
+  for (const w of workflows) out[w.name] = Object.keys(w.machine.root.states).filter((s) => !HIDDEN_STAGES.has(s));
   return out;
 }

@@ -1,0 +1,139 @@
+/**
+ * The texts of a run's pull request and commits: a title by the kind of change, a description with
+ * the agent's summary, the test result and the plan as a Markdown checklist, and commit messages with
+ * a body and a `Co-authored-by` trailer for the person who asked (GitHub then shows them as an author).
+ */
+import type { IssueAnalysis } from './analysis.ts';
+import { parsePlanYaml, planPath } from './plan.ts';
+import { escapeMarkdown, failingTestLine, testResultLine, type TestReport } from './test-report.ts';
+
+/** The conventional-commit type of a kind of change (the analysis artifact's `kind`). */
+export function changeType(kind: IssueAnalysis['kind'] | null | undefined): 'feat' | 'fix' | 'docs' | 'chore' {
+  switch (kind) {
+    case 'bug':
+      return 'fix';
+    case 'docs':
+      return 'docs';
+    case 'chore':
+      return 'chore';
+    default:
+      return 'feat';
+  }
+}
+
+/**
+ * The pull request's title: `feat: Add a maxLength option (#2)`.
+ *
+ * @example
+ * pullRequestTitle('bug', 'Crash on empty input', 7); // 'fix: Crash on empty input (#7)'
+ */
+export function pullRequestTitle(kind: IssueAnalysis['kind'] | null | undefined, issueTitle: string, issueNumber: number): string {
+  const title = issueTitle.trim().replace(/\s+/g, ' ').slice(0, 200);
+  return `${changeType(kind)}: ${title} (#${issueNumber})`;
+}
+
+/** The plan's tasks as a Markdown checklist, ticked when `done`; a plan that is not rmplan YAML gives null. */
+export function planChecklist(planYaml: string, done: boolean): string | null {
+  try {
+    const plan = parsePlanYaml(planYaml);
+    const lines = [`**Goal:** ${escapeMarkdown(plan.goal)}`, ''];
+    for (const task of plan.tasks) {
+      const files = task.files.length ? ` (${task.files.map((f) => `\`${f.replaceAll('`', '')}\``).join(', ')})` : '';
+      lines.push(`- [${done ? 'x' : ' '}] ${escapeMarkdown(task.title)}${files}`);
+    }
+    return lines.join('\n');
+  } catch {
+    return null;
+  }
+}
+
+/** What the description says about where the run is. */
+export type PullRequestPhase =
+  { phase: 'working'; stages: string } | { phase: 'ready' } | { phase: 'failed'; reason: string; next: string };
+
+/** The facts a description is built from. */
+export interface PullRequestFacts {
+  issueNumber: number;
+  requestedBy: string | null;
+  plan: string;
+  /** The agent's own summary of the change (its last answer), if it gave one. */
+  summary: string | null;
+  tests: Pick<TestReport, 'passed' | 'failing' | 'failCount'> | null;
+  /** The template skips the tests (docs). */
+  testsSkipped?: boolean;
+  status: PullRequestPhase;
+}
+
+/**
+ * The pull request's description. While the run works it is a draft with the plan unticked and the
+ * stages; when it is ready the plan is ticked and the summary and test result are in; when the run
+ * failed it stays a draft and says why and what to do.
+ */
+export function pullRequestBody(f: PullRequestFacts): string {
+  const out = [`Closes #${f.issueNumber}.${f.requestedBy ? ` Requested by @${f.requestedBy}.` : ''}`, ''];
+  if (f.status.phase === 'working')
+    out.push('> [!NOTE]', '> rmapp is working on this pull request; it stays a draft until the tests pass.', '');
+  if (f.status.phase === 'failed') out.push('> [!WARNING]', `> rmapp stopped: ${f.status.reason}`, '>', `> ${f.status.next}`, '');
+  if (f.summary?.trim()) out.push('## Summary', '', quoteSafe(f.summary.trim()), '');
+  if (f.testsSkipped) out.push('## Tests', '', 'Not run: this template changes documentation only.', '');
+  else if (f.tests) {
+    out.push('## Tests', '', f.tests.passed ? '✅ The tests pass.' : `❌ ${testResultLine(f.tests)}`);
+    if (!f.tests.passed) for (const t of f.tests.failing) out.push(`- ${failingTestLine(t)}`);
+    out.push('');
+  }
+  const checklist = planChecklist(f.plan, f.status.phase === 'ready');
+  if (checklist) out.push('## Plan', '', checklist, '', `The full plan is committed as \`${planPath(f.issueNumber)}\`.`, '');
+  if (f.status.phase === 'working') out.push('## Progress', '', f.status.stages, '');
+  return out.join('\n').trimEnd();
+}
+
+/** The agent's text, kept from starting headings or closing the description's own sections. */
+function quoteSafe(text: string): string {
+  return text.slice(0, 3000).replace(/^#/gm, '\\#');
+}
+
+/**
+ * The `Co-authored-by` trailer of the person who asked, with GitHub's noreply address so the commit
+ * is attributed to their account: `<id>+<login>@users.noreply.github.com` when the id is known.
+ */
+export function coAuthorTrailer(login: string, id?: number | null): string {
+  const safe = login.replace(/[^\w-]/g, '');
+  return `Co-authored-by: ${safe} <${id ? `${id}+` : ''}${safe}@users.noreply.github.com>`;
+}
+
+/**
+ * A commit message: a subject, a body, and the trailer. Masked and passed on stdin by the workspace.
+ *
+ * @example
+ * commitMessage({ subject: 'feat: Add --json (#4)', body: ['Adds the flag.'], coAuthor: 'alice' });
+ */
+export function commitMessage(m: {
+  subject: string;
+  body: string[];
+  coAuthor?: string | null | undefined;
+  coAuthorId?: number | null;
+}): string {
+  const body = m.body.map((p) => p.trim()).filter(Boolean);
+  const trailer = m.coAuthor ? coAuthorTrailer(m.coAuthor, m.coAuthorId) : null;
+  return [
+    m.subject.replace(/\s+/g, ' ').trim().slice(0, 120),
+    ...(body.length ? ['', body.join('\n\n')] : []),
+    ...(trailer ? ['', trailer] : []),
+  ].join('\n');
+}
+
+/** The agent's summary of what it did: its answer's text, short, without an empty or JSON-only answer. */
+export function agentSummary(stdout: string): string | null {
+  const text = stdout.trim();
+  if (!text) return null;
+  try {
+    const json = JSON.parse(text) as unknown;
+    if (json && typeof json === 'object') {
+      const s = (json as { summary?: unknown; result?: unknown }).summary ?? (json as { result?: unknown }).result;
+      return typeof s === 'string' && s.trim() && s.trim() !== 'done' ? s.trim().slice(0, 2000) : null;
+    }
+  } catch {
+    // plain text: the usual case
+  }
+  return text.slice(-2000);
+}

@@ -1,0 +1,144 @@
+/**
+ * The words a maintainer reads about a run on GitHub: stage names, why a run stopped, and what to do
+ * next. The machines' state names (`creatingPR`, `parsingComment`) and error categories are engine
+ * vocabulary; they stay in the dashboard and behind a "Details" section, never in the main text.
+ */
+import type { ErrorData } from '../state_machine/errors.ts';
+
+/** Plain-language names of the workflows' top-level states. */
+const STAGE_LABELS: Record<string, string> = {
+  analyzing: 'Read the issue',
+  planning: 'Plan the change',
+  postingPlan: 'Post the plan',
+  awaitingApproval: 'Wait for approval of the plan',
+  openingDraftPR: 'Open a draft pull request',
+  reproducing: 'Write a test that shows the bug',
+  verifyingReproduction: 'Check that the new test fails',
+  implementing: 'Implement the change',
+  testing: 'Run the tests',
+  creatingPR: 'Open the pull request',
+  markingReady: 'Mark the pull request ready for review',
+  parsingComment: 'Read the comment',
+  locatingCode: 'Find the code',
+  generatingFix: 'Make the change',
+  testingChange: 'Run the tests',
+  applyingChanges: 'Push the change',
+  responding: 'Reply',
+  collecting: 'Read the review',
+  addressing: 'Address the comments',
+  summarizing: 'Answer the review',
+};
+
+/** States that are bookkeeping, not stages a person would tick. */
+export const HIDDEN_STAGES = new Set(['complete', 'failed', 'reportingFailure', 'next']);
+
+/** The label of a stage: `testing` → `Run the tests`; an unknown state is split into words (`fooBar` → `Foo bar`). */
+export function stageLabel(state: string): string {
+  const known = STAGE_LABELS[state];
+  if (known) return known;
+  const words = state.replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase();
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+const WORKFLOW_LABELS: Record<string, string> = {
+  IssueImplementation: 'implementing this issue',
+  ComplexFeature: 'implementing this feature (plan approval first)',
+  BugFix: 'fixing this bug (a failing test first)',
+  DocsUpdate: 'updating the documentation',
+  PRReview: 'addressing a review comment',
+  ReviewResponse: 'addressing the review',
+};
+
+/** What a workflow does, as the heading of its comment says it. */
+export function workflowLabel(workflow: string): string {
+  return WORKFLOW_LABELS[workflow] ?? `running ${workflow}`;
+}
+
+/** `3m 12s`, `45s`, `1h 02m`. */
+export function formatElapsed(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m ${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, '0')}m`;
+}
+
+/** The run's error message without the machine's `stage: ` prefix (`testing: …` → `…`). */
+function withoutStage(message: string): string {
+  return message.replace(/^[a-z][A-Za-z]*: /, '');
+}
+
+/**
+ * Why a run stopped, in one sentence a maintainer understands.
+ *
+ * @example
+ * failureReason({ name: 'TestFailureError', message: 'testing: the tests still fail after 3 attempts', code: 'TESTS_FAILED', category: 'test_failure' });
+ * // → 'the tests still fail after 3 attempts'
+ */
+export function failureReason(error: Pick<ErrorData, 'message' | 'code' | 'category'> | null | undefined): string {
+  if (!error) return 'the run stopped';
+  if (error.category === 'cancelled') return 'the run was cancelled';
+  // The machine's own messages are plain words; any other quotes what an agent, the tests, git or GitHub
+  // printed, so it is a code span: no mention, link or image in a comment the app posts.
+  const message = OWN_MESSAGES.has(error.code ?? '') ? withoutStage(error.message) : codeSpan(withoutStage(error.message));
+  if (error.category === 'timeout' && error.code !== 'APPROVAL_TIMEOUT') return `a step took too long (${message})`;
+  if (error.category === 'agent') return `the coding agent did not finish: ${message}`;
+  if (error.category === 'transient' || error.category === 'rate_limited') return `GitHub or the network kept failing (${message})`;
+  return message;
+}
+
+/** Error codes whose message the machine writes itself (src/machines/issue-implementation.ts), with no quoted output. */
+const OWN_MESSAGES = new Set(['TESTS_FAILED', 'NOT_REPRODUCED', 'PLAN_REJECTED', 'APPROVAL_TIMEOUT']);
+
+/**
+ * Untrusted text as a Markdown code span: a run's errors quote what the agent and the tests printed
+ * (an agent's error carries the end of its stderr), which must not become mentions, links or images in
+ * a comment the app posts. The fence is longer than any run of backticks in the text, on one line.
+ */
+export function codeSpan(text: string): string {
+  const flat = text.replace(/\s*\n\s*/g, ' ');
+  const longest = Math.max(0, ...(flat.match(/`+/g) ?? []).map((m) => m.length));
+  const fence = '`'.repeat(longest + 1);
+  return `${fence} ${flat} ${fence}`;
+}
+
+/**
+ * What to do after a run stopped, by why it stopped. `bot` is the bot's login as people mention it.
+ */
+export function nextSteps(error: Pick<ErrorData, 'code' | 'category'> | null | undefined, bot: string, template = ''): string {
+  const b = `@${bot.replace(/\[bot\]$/, '')}`;
+  const again = `\`${b} implement${template && template !== 'simple' ? ` ${template}` : ''}\``;
+  switch (error?.code) {
+    case 'TESTS_FAILED':
+    case 'NOT_REPRODUCED':
+      return `Say more in the issue about what is expected (or push a fix to the branch yourself), then comment \`${b} retry\` to run the agent and the tests again.`;
+    case 'PLAN_REJECTED':
+      return `Edit the issue to say what the plan should do differently, then comment ${again} to plan again.`;
+    case 'APPROVAL_TIMEOUT':
+      return `Comment ${again} to plan again.`;
+    default:
+  }
+  switch (error?.category) {
+    case 'cancelled':
+      return `Comment ${again} to start again.`;
+    case 'agent':
+      return `Comment \`${b} retry\` to try again, or make the issue clearer first.`;
+    case 'permanent':
+    case 'validation':
+      return `Fix what is named above, then comment \`${b} retry\`.`;
+    default:
+      return `Comment \`${b} retry\` to continue from the step that stopped.`;
+  }
+}
+
+/** A `<details>` section: what most readers do not need stays folded. */
+export function detailsSection(summary: string, lines: string[]): string[] {
+  return ['<details><summary>' + summary + '</summary>', '', ...lines, '', '</details>'];
+}
+
+/** Text inside a fenced block, whatever it holds. */
+export function fenced(text: string): string {
+  let fence = '```';
+  while (text.includes(fence)) fence += '`';
+  return `${fence}\n${text.trimEnd()}\n${fence}`;
+}
