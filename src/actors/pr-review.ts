@@ -86,7 +86,8 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
         const { input, runId, signal, progress } = ctx;
         const ws = await workspace(runId, input, signal);
         // The repository's settings of its default branch (`origin/HEAD`), never of the pull request's branch.
-        const settings = await deps.workspaces.repositorySettings(ws, input.review.branch, signal);
+        // `null`: the fallback is never the head branch itself, whose author would then write the settings.
+        const settings = await deps.workspaces.repositorySettings(ws, null, signal);
         await ensureSetup(deps.workspaces, ws, settings, deps.tests ?? deps.agent, { signal, progress });
         const prompt = `Address this review comment by @${input.review.author} on ${input.review.path ?? 'the pull request'}${input.review.line ? ` line ${input.review.line}` : ''}:\n\n${input.review.request}\n\n## Code\n\n${input.snippet}\n${instructionsSection(settings)}`;
         const result = await runAgent(deps.agent, { cwd: ws.dir, prompt, signal, session: ctx });
