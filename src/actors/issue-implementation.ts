@@ -193,7 +193,8 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
         await checkProtectedPaths(deps.workspaces, ws, settings, signal);
         const { committed, sha, earlier } = await deps.workspaces.commitAll(
           ws,
-          `rmapp: ${input.issue.title} (#${input.issueNumber}), attempt ${input.attempt}`,
+          // The run's id in the body: a retried run's attempt 1 is not the failed run's attempt 1 (see commitAll).
+          `rmapp: ${input.issue.title} (#${input.issueNumber}), attempt ${input.attempt}\n\nRmapp-Run: ${runId}`,
           signal,
         );
         // Pushed now, so a worker on another machine that resumes the run continues from this commit.

@@ -103,7 +103,8 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
         const ws = await workspace(runId, input, signal);
         const { committed, sha, earlier } = await deps.workspaces.commitAll(
           ws,
-          `rmapp: address review comment ${input.commentId} by @${input.review.author}`,
+          // The run's id in the body: a retry's answer to the same comment is not the failed run's (see commitAll).
+          `rmapp: address review comment ${input.commentId} by @${input.review.author}\n\nRmapp-Run: ${runId}`,
           signal,
         );
         await deps.workspaces.push(ws, signal);

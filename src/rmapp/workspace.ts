@@ -383,8 +383,10 @@ export class Workspaces {
   /**
    * Commits every change, or nothing when there is none (a re-executed step makes no second commit).
    * With nothing to commit, `earlier` is the commit an earlier execution of the same step made — the
-   * newest of the last 200 on the branch whose subject is this message's — so a step re-run after its
-   * push (a crash before its result was recorded) still reports the commit it made.
+   * newest of the last 200 on the branch whose whole message is this message — so a step re-run after
+   * its push (a crash before its result was recorded) still reports the commit it made. Callers put
+   * their run's id in the message: another run's commit with the same subject (a retried run's attempt
+   * 1, a second answer to the same review comment) is not taken for this step's own.
    */
   async commitAll(
     ws: Workspace,
@@ -400,13 +402,13 @@ export class Workspaces {
       inheritEnv: false,
     });
     if (staged.exitCode === 0) {
-      const subject = this.mask(message).split('\n')[0]?.trim() ?? '';
-      const log = await this.git(['log', '-n', '200', '--format=%H%x1f%s', 'HEAD', '--'], ws.dir, signal);
+      const wanted = this.mask(message).trim();
+      const log = await this.git(['log', '-n', '200', '--format=%H%x1f%B%x1e', 'HEAD', '--'], ws.dir, signal);
       const earlier =
         log
-          .split('\n')
-          .map((l) => l.split('\x1f'))
-          .find(([, s]) => s === subject)?.[0] ?? null;
+          .split('\x1e')
+          .map((entry) => entry.replace(/^\n/, '').split('\x1f'))
+          .find(([, body]) => body?.trim() === wanted)?.[0] ?? null;
       return { committed: false, sha: await this.git(['rev-parse', 'HEAD'], ws.dir, signal), earlier };
     }
     // `-F -`: the message (which may quote an issue title) comes on stdin, never as an argument.
