@@ -50,3 +50,20 @@ describe('commitAll with nothing to commit', () => {
     expect(reexecuted).toMatchObject({ committed: false, earlier: first.sha });
   });
 });
+
+describe("the plan's commit holds the plan only", () => {
+  it('what an analysing agent changed is not committed with the plan, so the protected-paths check still sees it', async () => {
+    const remote = join(root, 'up');
+    const workspaces = new Workspaces({ root: join(root, 'ws-plan'), author });
+    const ws = await workspaces.prepare({ runId: 'plan-run', remoteUrl: remote, branch: 'rmapp/issue-2', base: 'main' });
+    // The analysis agent (told not to change files) edited a file; the service then places the plan.
+    writeFileSync(join(ws.dir, 'a.txt'), 'edited during analysis\n');
+    mkdirSync(join(ws.dir, '.rmfilter'), { recursive: true });
+    writeFileSync(join(ws.dir, '.rmfilter/plan.yml'), 'goal: x\n');
+    const plan = await workspaces.commitAll(ws, 'rmapp: plan for #2', undefined, ['.rmfilter/plan.yml']);
+    expect(plan.committed).toBe(true);
+    const files = execFileSync('git', ['show', '--name-only', '--format=', 'HEAD'], { cwd: ws.dir, encoding: 'utf8' }).trim().split('\n');
+    expect(files, "the analysing agent's edit went into the plan's commit").toEqual(['.rmfilter/plan.yml']);
+    expect(await workspaces.changedPaths(ws)).toEqual(['a.txt']);
+  });
+});

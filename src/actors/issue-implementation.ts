@@ -172,7 +172,9 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
         // The plan goes on the branch in its own commit, before the agent's work; the same plan
         // again (a later attempt, a re-executed step) changes nothing, so it makes no second commit.
         const planFile = await placePlanFile(deps.workspaces, ws.dir, input.issueNumber, input.plan);
-        if (planFile) await deps.workspaces.commitAll(ws, `rmapp: plan for #${input.issueNumber} (${planFile})`, signal);
+        // The plan file only: what the analysing or planning agent (told not to) changed in the workspace,
+        // or an earlier execution of this step left, stays for this attempt's protected-paths check.
+        if (planFile) await deps.workspaces.commitAll(ws, `rmapp: plan for #${input.issueNumber} (${planFile})`, signal, [planFile]);
         const settings = await settingsOf(ws, input.base, signal);
         // The repository's setup (dependencies, services' fixtures) before the agent, in the sandbox.
         await ensureSetup(deps.workspaces, ws, settings, deps.tests, { signal, progress });

@@ -392,10 +392,16 @@ export class Workspaces {
     ws: Workspace,
     message: string,
     signal?: AbortSignal,
+    /**
+     * Commit only these paths (the service's own files, such as the plan): whatever else the working
+     * tree holds — an analysing agent's edits — stays uncommitted for the checks of the agent's attempt.
+     */
+    only?: readonly string[],
   ): Promise<{ committed: boolean; sha: string; earlier: string | null }> {
     await refuseNestedRepositories(ws.dir, signal);
-    await this.git(['add', '-A'], ws.dir, signal);
-    const staged = await runCommand(['git', 'diff', '--cached', '--quiet'], {
+    const pathspec = only ? ['--', ...only] : [];
+    await this.git(['add', '-A', ...pathspec], ws.dir, signal);
+    const staged = await runCommand(['git', 'diff', '--cached', '--quiet', ...pathspec], {
       cwd: ws.dir,
       signal,
       env: gitEnv(this.config.author),
@@ -412,7 +418,8 @@ export class Workspaces {
       return { committed: false, sha: await this.git(['rev-parse', 'HEAD'], ws.dir, signal), earlier };
     }
     // `-F -`: the message (which may quote an issue title) comes on stdin, never as an argument.
-    await this.git(['commit', '-q', '--no-verify', '-F', '-'], ws.dir, signal, this.mask(message));
+    // With paths, `git commit -- <paths>` commits those paths only, whatever else is staged.
+    await this.git(['commit', '-q', '--no-verify', '-F', '-', ...pathspec], ws.dir, signal, this.mask(message));
     return { committed: true, sha: await this.git(['rev-parse', 'HEAD'], ws.dir, signal), earlier: null };
   }
 
