@@ -110,3 +110,16 @@ describe('protectedPaths globs that would protect nothing are refused', () => {
     ]);
   });
 });
+
+describe('sandbox.network', () => {
+  it.each(['*.com', '*.io:443'])('refuses the wildcard %s of a whole top-level domain', (host) => {
+    expect(() => parseRepositoryConfig(`sandbox: {network: [${JSON.stringify(host)}]}\n`)).toThrow(/sandbox\.network\.0.*top-level domain/);
+  });
+
+  it('keeps a wildcard of a domain', () => {
+    expect(parseRepositoryConfig('sandbox: {network: ["*.example.com", "*.example.com:8443"]}\n').network).toEqual([
+      '*.example.com',
+      '*.example.com:8443',
+    ]);
+  });
+});

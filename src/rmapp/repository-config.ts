@@ -31,7 +31,11 @@ const hostName = z
   .regex(
     /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/i,
     'must be a host name, e.g. registry.npmjs.org, *.example.com or git.example.com:8443',
-  );
+  )
+  // `*.com` would open every host of a top-level domain: a wildcard needs a domain of two names or more.
+  .refine((h) => !h.startsWith('*.') || h.replace(/:\d+$/, '').slice(2).includes('.'), {
+    message: 'a wildcard must name a domain, e.g. *.example.com, not a whole top-level domain such as *.com',
+  });
 
 /** A command: an argv array, or a string split into words at white space (no shell, no quoting). */
 const command = z.union([
