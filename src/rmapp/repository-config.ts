@@ -138,6 +138,7 @@ const FIXES: Record<string, string> = {
 };
 
 /** A NUL or an unpaired surrogate (the text Postgres refuses and `spawn` throws on). */
+// eslint-disable-next-line no-control-regex -- NUL is what spawn and Postgres refuse: matching it is the point
 const UNUSABLE_TEXT = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const UNUSABLE_TEXT_ALL = new RegExp(UNUSABLE_TEXT.source, 'g');
 
