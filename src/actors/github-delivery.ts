@@ -259,6 +259,12 @@ export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySte
     }
     const failure = latest.error ? ` It failed with: ${latest.error.message.replace(/^\w+: /, '')}` : '';
     const started = (runId: string, text: string): Promise<DeliveryOutcome> => reply(e, key, text, { action: 'retried', runId });
+    // Another `retry` of the same failed run got there first: its run is the one retry (engine idempotency).
+    const already = (runId: string): Promise<DeliveryOutcome> =>
+      reply(e, key, `run ${link(runId)} is already retrying run ${link(latest.id)}; I did not start another.`, {
+        action: 'replied',
+        runId,
+      });
     switch (decision.kind) {
       case 'refuse':
         return reply(e, key, `I cannot retry run ${link(latest.id)}: ${decision.why}`);
@@ -275,7 +281,9 @@ export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySte
           key: e.deliveryId,
           continueFrom:
             decision.kind === 'continue' ? { runId: latest.id, plan: decision.plan, lastTestOutput: decision.lastTestOutput } : undefined,
+          retryOf: latest.id,
         });
+        if (runId !== mine) return already(runId);
         const rounds = input.maxTestAttempts ?? 3;
         return started(
           runId,
@@ -291,8 +299,10 @@ export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySte
           pullNumber: e.number,
           commentId: decision.commentId,
           key: e.deliveryId,
-          retry: true,
+          retryOf: latest.id,
+          ...(decision.source ? { source: decision.source } : {}),
         });
+        if (runId !== mine) return already(runId);
         return started(runId, `retrying: run ${link(runId)} answers review comment ${decision.commentId} again.${failure}`);
       }
       case 'review': {
@@ -302,8 +312,9 @@ export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySte
           pullNumber: e.number,
           reviewId: decision.reviewId,
           key: e.deliveryId,
-          retry: true,
+          retryOf: latest.id,
         });
+        if (runId !== mine) return already(runId);
         return started(runId, `retrying: run ${link(runId)} answers the review's comments again.${failure}`);
       }
     }

@@ -176,7 +176,9 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
         // The plan goes on the branch in its own commit, before the agent's work; the same plan
         // again (a later attempt, a re-executed step) changes nothing, so it makes no second commit.
         const planFile = await placePlanFile(deps.workspaces, ws.dir, input.issueNumber, input.plan);
-        if (planFile) await deps.workspaces.commitAll(ws, `rmapp: plan for #${input.issueNumber} (${planFile})`, signal);
+        // The plan file only: what the analysing or planning agent (told not to) changed in the workspace,
+        // or an earlier execution of this step left, stays for this attempt's protected-paths check.
+        if (planFile) await deps.workspaces.commitAll(ws, `rmapp: plan for #${input.issueNumber} (${planFile})`, signal, [planFile]);
         const settings = await settingsOf(ws, input.base, signal);
         // The repository's setup (dependencies, services' fixtures) before the agent, in the sandbox.
         await ensureSetup(deps.workspaces, ws, settings, deps.tests, { signal, progress });
@@ -198,7 +200,11 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
         await checkProtectedPaths(deps.workspaces, ws, settings, signal);
         const summary = agentSummary(result.text);
         const kind = (await getArtifact<IssueAnalysis>('analysis'))?.kind;
-        const { committed, sha, earlier } = await deps.workspaces.commitAll(ws, implementCommitMessage(input, kind, summary), signal);
+        const { committed, sha, earlier } = await deps.workspaces.commitAll(
+          ws,
+          implementCommitMessage(input, kind, summary, runId),
+          signal,
+        );
         // Pushed now, so a worker on another machine that resumes the run continues from this commit.
         await deps.workspaces.push(ws, signal);
         const files = committed ? await changedFiles(ws.dir, before, sha, signal) : [];
@@ -371,7 +377,12 @@ function templateWord(workflow: string): string {
 }
 
 /** The commit of one attempt: what kind of change, what the agent said it did, and who asked. */
-function implementCommitMessage(input: ImplementInput, kind: IssueAnalysis['kind'] | undefined, summary: string | null): string {
+function implementCommitMessage(
+  input: ImplementInput,
+  kind: IssueAnalysis['kind'] | undefined,
+  summary: string | null,
+  runId: string,
+): string {
   const subject =
     input.mode === 'reproduce'
       ? `test: reproduce #${input.issueNumber} (${input.issue.title})`
@@ -380,7 +391,12 @@ function implementCommitMessage(input: ImplementInput, kind: IssueAnalysis['kind
     input.previousFailure !== null
       ? `Attempt ${input.attempt}${input.maxAttempts ? ` of ${input.maxAttempts}` : ''}: fixes what the previous test run reported.`
       : `Attempt ${input.attempt}${input.maxAttempts ? ` of ${input.maxAttempts}` : ''}, following the plan in ${planPath(input.issueNumber)}.`;
-  return commitMessage({ subject, body: [summary ?? `Implements #${input.issueNumber}.`, why], coAuthor: input.requestedBy ?? null });
+  return commitMessage({
+    subject,
+    body: [summary ?? `Implements #${input.issueNumber}.`, why],
+    coAuthor: input.requestedBy ?? null,
+    runId,
+  });
 }
 
 async function headOf(dir: string, signal: AbortSignal): Promise<string | null> {

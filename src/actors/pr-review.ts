@@ -101,7 +101,8 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
         const { input, runId, signal, progress } = ctx;
         const ws = await workspace(runId, input, signal);
         // The repository's settings of its default branch (`origin/HEAD`), never of the pull request's branch.
-        const settings = await deps.workspaces.repositorySettings(ws, input.review.branch, signal);
+        // `null`: the fallback is never the head branch itself, whose author would then write the settings.
+        const settings = await deps.workspaces.repositorySettings(ws, null, signal);
         await ensureSetup(deps.workspaces, ws, settings, deps.tests ?? deps.agent, { signal, progress });
         const where = input.review.path
           ? `on ${input.review.path}${input.review.line ? ` line ${input.review.line}` : ''}`
@@ -140,7 +141,7 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
       async ({ input, runId, signal }): Promise<{ commit: string | null; files?: string[] }> => {
         const ws = await workspace(runId, input, signal);
         const before = (await runCommand(['git', 'rev-parse', 'HEAD'], { cwd: ws.dir, signal })).stdout.trim();
-        const { committed, sha, earlier } = await deps.workspaces.commitAll(ws, reviewCommitMessage(input.review), signal);
+        const { committed, sha, earlier } = await deps.workspaces.commitAll(ws, reviewCommitMessage(input.review, runId), signal);
         await deps.workspaces.push(ws, signal);
         const files = committed
           ? (await runCommand(['git', 'diff', '--name-only', before, sha, '--'], { cwd: ws.dir, signal })).stdout
@@ -179,7 +180,7 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
 }
 
 /** The commit of a review's change: the request as the subject, who asked in the body and as co-author. */
-function reviewCommitMessage(review: ReviewRequest): string {
+function reviewCommitMessage(review: ReviewRequest, runId: string): string {
   // The subject is the request's first line; the whole request is quoted in the body.
   const request = (review.request.trim().split('\n')[0] ?? '').replace(/\s+/g, ' ').trim();
   const subject = request.length > 72 ? `${request.slice(0, 71)}…` : request;
@@ -188,6 +189,7 @@ function reviewCommitMessage(review: ReviewRequest): string {
     subject: `review: ${subject}`,
     body: [`Requested by @${review.author}${where}:\n\n> ${review.request.trim().slice(0, 1000).replace(/\n/g, '\n> ')}`],
     coAuthor: review.author === 'someone' ? null : review.author,
+    runId,
   });
 }
 

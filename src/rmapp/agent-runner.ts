@@ -273,6 +273,8 @@ async function loadUsage(session: AgentSession): Promise<UsageRecord> {
 /** The repository's test command and where it runs. */
 export interface TestsConfig {
   command: readonly string[];
+  /** `command` is the repository's (`.github/rmapp.yml`), not the operator's: see `SandboxJob.fromRepository`. */
+  fromRepository?: boolean | undefined;
   timeoutMs: number;
   sandbox: Sandbox;
 }
@@ -288,6 +290,7 @@ export async function runTests(
     timeoutMs: config.timeoutMs,
     signal: job.signal,
     network: job.repository?.network,
+    fromRepository: config.fromRepository,
   });
   return {
     passed: result.exitCode === 0,

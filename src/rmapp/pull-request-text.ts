@@ -112,13 +112,20 @@ export function commitMessage(m: {
   body: string[];
   coAuthor?: string | null | undefined;
   coAuthorId?: number | null;
+  /**
+   * The run that made it, as an `Rmapp-Run` trailer: a retried run's attempt 1 is not the failed run's
+   * attempt 1 when a re-executed step looks for the commit it made before (Workspaces.commitAll).
+   */
+  runId?: string | null | undefined;
 }): string {
   const body = m.body.map((p) => p.trim()).filter(Boolean);
-  const trailer = m.coAuthor ? coAuthorTrailer(m.coAuthor, m.coAuthorId) : null;
+  const trailers = [m.coAuthor ? coAuthorTrailer(m.coAuthor, m.coAuthorId) : null, m.runId ? `Rmapp-Run: ${m.runId}` : null].filter(
+    (t): t is string => t !== null,
+  );
   return [
     m.subject.replace(/\s+/g, ' ').trim().slice(0, 120),
     ...(body.length ? ['', body.join('\n\n')] : []),
-    ...(trailer ? ['', trailer] : []),
+    ...(trailers.length ? ['', trailers.join('\n')] : []),
   ].join('\n');
 }
 

@@ -32,6 +32,7 @@ export function repositoryTests(tests: TestsConfig, settings: RepositorySettings
   return {
     ...tests,
     command: config.test ?? tests.command,
+    fromRepository: config.test ? true : tests.fromRepository,
     // The operator's timeout is the cap: a repository may ask for less, never more.
     timeoutMs: Math.min(tests.timeoutMs, config.limits.testTimeoutMs ?? tests.timeoutMs),
   };
@@ -59,7 +60,7 @@ export async function ensureSetup(
   const timeoutMs = Math.min(tests.timeoutMs, limits.setupTimeoutMs ?? tests.timeoutMs);
   for (const [i, argv] of setup.entries()) {
     options.progress?.(`setting up the workspace: ${argv.join(' ').slice(0, 120)}`);
-    const result = await tests.sandbox.run({ argv, workspace: ws.dir, timeoutMs, signal: options.signal, network });
+    const result = await tests.sandbox.run({ argv, workspace: ws.dir, timeoutMs, signal: options.signal, network, fromRepository: true });
     if (result.exitCode !== 0) {
       const output = outputTail(`${result.stdout}${result.stderr}`);
       throw new WorkflowError(
@@ -86,7 +87,7 @@ export async function runChecks(
   const repository = { network: settings.config.network };
   const result = await runTests(effective, { ...job, repository });
   if (!result.passed || !settings.config.lint) return { passed: result.passed, output: result.output };
-  const lint = await runTests({ ...effective, command: settings.config.lint }, { ...job, repository });
+  const lint = await runTests({ ...effective, command: settings.config.lint, fromRepository: true }, { ...job, repository });
   if (lint.passed) return { passed: true, output: `${result.output}${lint.output}` };
   return {
     passed: false,

@@ -31,7 +31,11 @@ const hostName = z
   .regex(
     /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/i,
     'must be a host name, e.g. registry.npmjs.org, *.example.com or git.example.com:8443',
-  );
+  )
+  // `*.com` would open every host of a top-level domain: a wildcard needs a domain of two names or more.
+  .refine((h) => !h.startsWith('*.') || h.replace(/:\d+$/, '').slice(2).includes('.'), {
+    message: 'a wildcard must name a domain, e.g. *.example.com, not a whole top-level domain such as *.com',
+  });
 
 /** A command: an argv array, or a string split into words at white space (no shell, no quoting). */
 const command = z.union([
@@ -56,7 +60,16 @@ const glob = z
   .string()
   .min(1)
   .max(300)
-  .refine((g) => !g.startsWith('/') && !g.split('/').includes('..'), 'must be a path inside the repository, e.g. migrations/** or *.lock');
+  .refine(
+    (g) => !g.startsWith('/') && !g.split('/').some((part) => part === '..' || part === '.'),
+    'must be a path inside the repository, without "/", "./" or ".." at its start, e.g. migrations/** or *.lock',
+  )
+  // Only `*`, `**` and `?` are patterns here: a brace list, a character class, a leading `!` or a
+  // backslash would be taken literally and silently protect nothing.
+  .refine(
+    (g) => !/[{}[\]\\]/.test(g) && !g.startsWith('!'),
+    'may use only *, ** and ? as patterns (no {a,b}, [ab], \\ or a leading !): write one glob per pattern, e.g. ["*.sql", "*.lock"]',
+  );
 
 const schema = z
   .object({
@@ -124,6 +137,40 @@ const FIXES: Record<string, string> = {
   'limits.maxTestAttempts': 'a whole number from 1 to 10',
 };
 
+/** A NUL or an unpaired surrogate (the text Postgres refuses and `spawn` throws on). */
+// eslint-disable-next-line no-control-regex -- NUL is what spawn and Postgres refuse: matching it is the point
+const UNUSABLE_TEXT = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const UNUSABLE_TEXT_ALL = new RegExp(UNUSABLE_TEXT.source, 'g');
+
+/**
+ * The path (keys joined by dots, shown escaped) of the first key or string in `value` that holds a NUL
+ * or an unpaired surrogate, or null. Such text cannot be an argument of a command (spawning it throws),
+ * a path, or text stored in Postgres, and a message that quoted it raw could not be saved either.
+ */
+function unusableText(value: unknown, path: string[] = []): string | null {
+  const bad = (text: string) => UNUSABLE_TEXT.test(text);
+  const shown = () => path.map((p) => JSON.stringify(p).slice(1, -1)).join('.') || '(file)';
+  if (typeof value === 'string') return bad(value) ? shown() : null;
+  if (Array.isArray(value)) {
+    for (const [i, item] of value.entries()) {
+      const found = unusableText(item, [...path, String(i)]);
+      if (found) return found;
+    }
+    return null;
+  }
+  if (value && typeof value === 'object') {
+    for (const [key, item] of Object.entries(value)) {
+      if (bad(key)) {
+        path.push(key);
+        return shown();
+      }
+      const found = unusableText(item, [...path, key]);
+      if (found) return found;
+    }
+  }
+  return null;
+}
+
 /**
  * Parses `.github/rmapp.yml`. A wrong file throws a {@link ValidationError} whose message names each
  * wrong key and what to write instead (its `issues` carry them one by one).
@@ -141,6 +188,12 @@ export function parseRepositoryConfig(text: string): RepositoryConfig {
       [{ path: REPOSITORY_CONFIG, message: 'invalid YAML' }],
     );
   }
+  const unusable = unusableText(raw);
+  if (unusable)
+    throw new ValidationError(
+      `${REPOSITORY_CONFIG} is invalid: \`${unusable}\` holds a NUL character or an unpaired surrogate (\\0, \\uD800 …), which no command, path or prompt can carry — remove it.`,
+      [{ path: unusable, message: 'NUL character or unpaired surrogate' }],
+    );
   if (typeof raw !== 'object' || Array.isArray(raw))
     throw new ValidationError(`${REPOSITORY_CONFIG} must be a mapping of settings (setup, test, lint, instructions, …).`, [
       { path: REPOSITORY_CONFIG, message: 'not a mapping' },
@@ -225,8 +278,11 @@ export interface RepositorySettings {
  * `instructions`, then each instruction file, each cut at {@link INSTRUCTIONS_MAX_CHARS}.
  */
 export function instructionsSection(settings: RepositorySettings): string {
-  const cut = (text: string) =>
-    text.length > INSTRUCTIONS_MAX_CHARS ? `${text.slice(0, INSTRUCTIONS_MAX_CHARS)}\n\n(cut: the rest is not shown)` : text;
+  const cut = (raw: string) => {
+    // A NUL or an unpaired surrogate in a file is dropped: the prompt is text for the agent and its transcript.
+    const text = raw.replace(UNUSABLE_TEXT_ALL, '');
+    return text.length > INSTRUCTIONS_MAX_CHARS ? `${text.slice(0, INSTRUCTIONS_MAX_CHARS)}\n\n(cut: the rest is not shown)` : text;
+  };
   const parts = [
     ...(settings.config.instructions ? [`From ${REPOSITORY_CONFIG}:\n\n${settings.config.instructions}`] : []),
     ...settings.instructionFiles.map((f) => `From ${f.path}:\n\n${cut(f.text.trim())}`),

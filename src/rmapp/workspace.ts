@@ -13,6 +13,12 @@ import { ValidationError, WorkflowError } from '../state_machine/errors.ts';
 import { runCommand } from './process.ts';
 import { INSTRUCTION_FILES, parseRepositoryConfig, REPOSITORY_CONFIG, type RepositorySettings } from './repository-config.ts';
 
+/** Most bytes `.github/rmapp.yml` may have (it holds settings; long instructions belong in AGENTS.md). */
+const REPOSITORY_CONFIG_MAX_BYTES = 256 * 1024;
+
+/** Most bytes of an instruction file read (under the 1 MiB a command's output keeps; a prompt keeps less). */
+const INSTRUCTION_FILE_MAX_BYTES = 512 * 1024;
+
 /** In a workspace's `.git`: the id of the run it belongs to. */
 const RUN_ID_FILE = 'rmapp-run-id';
 
@@ -268,16 +274,25 @@ export class Workspaces {
 
   /**
    * The repository's own settings ({@link RepositorySettings}): `.github/rmapp.yml` and the instruction
-   * files on its default branch (`origin/HEAD`, else `base`) — never from the branch being worked on,
-   * which an issue's agent or a pull request's author controls. A wrong file throws the
-   * ValidationError of `parseRepositoryConfig`.
+   * files on its default branch (`refs/remotes/origin/HEAD`, else `refs/remotes/origin/<base>` when
+   * `base` names the default branch) — never from the branch being worked on, which an issue's agent or
+   * a pull request's author controls. A wrong file throws the ValidationError of `parseRepositoryConfig`.
    */
-  async repositorySettings(ws: Pick<Workspace, 'dir'>, base: string, signal?: AbortSignal): Promise<RepositorySettings> {
-    for (const ref of ['origin/HEAD', `origin/${base}`]) {
+  async repositorySettings(ws: Pick<Workspace, 'dir'>, base: string | null, signal?: AbortSignal): Promise<RepositorySettings> {
+    // Full ref names: a short `origin/HEAD` would resolve a tag `origin/HEAD` or a local branch of that
+    // name (a pull request's head branch) before the remote-tracking ref — a ref anyone who can push
+    // a tag or name a branch controls.
+    const refs = ['refs/remotes/origin/HEAD', ...(base ? [`refs/remotes/origin/${base}`] : [])];
+    for (const ref of refs) {
       const has = await this.show(ws.dir, `${ref}^{commit}`, signal, ['rev-parse', '--verify', '--quiet']);
       if (has !== null) return this.settingsAt(ws.dir, ref, signal);
     }
-    return { config: parseRepositoryConfig(''), instructionFiles: [] };
+    // No default branch to read: never fall back to the branch being worked on, nor to no settings
+    // (the protected paths would then protect nothing).
+    throw new WorkflowError(
+      `Could not find the repository's default branch in the workspace (origin/HEAD${base ? ` or origin/${base}` : ''}), so its ${REPOSITORY_CONFIG} could not be read and nothing ran. Check that the repository's default branch exists.`,
+      { code: 'DEFAULT_BRANCH_UNKNOWN', category: 'permanent', details: { base } },
+    );
   }
 
   /**
@@ -290,13 +305,34 @@ export class Workspaces {
   }
 
   private async settingsAt(dir: string, ref: string, signal?: AbortSignal): Promise<RepositorySettings> {
-    const config = parseRepositoryConfig((await this.show(dir, `${ref}:${REPOSITORY_CONFIG}`, signal)) ?? '');
+    // Sizes first: a command's output keeps only its last MiB, so a larger file read whole would be
+    // parsed or quoted from somewhere in its middle (settings silently lost).
+    const configSize = await this.blobSize(dir, `${ref}:${REPOSITORY_CONFIG}`, signal);
+    if (configSize !== null && configSize > REPOSITORY_CONFIG_MAX_BYTES)
+      throw new ValidationError(
+        `${REPOSITORY_CONFIG} is ${configSize} bytes, more than the ${REPOSITORY_CONFIG_MAX_BYTES} a settings file may have — keep long instructions in AGENTS.md.`,
+        [{ path: REPOSITORY_CONFIG, message: 'too large' }],
+      );
+    const config = parseRepositoryConfig(configSize === null ? '' : ((await this.show(dir, `${ref}:${REPOSITORY_CONFIG}`, signal)) ?? ''));
     const instructionFiles: { path: string; text: string }[] = [];
     for (const path of INSTRUCTION_FILES) {
-      const text = await this.show(dir, `${ref}:${path}`, signal);
+      const size = await this.blobSize(dir, `${ref}:${path}`, signal);
+      if (size === null) continue;
+      const text =
+        size > INSTRUCTION_FILE_MAX_BYTES
+          ? `(${path} is ${size} bytes, more than the ${INSTRUCTION_FILE_MAX_BYTES} rmapp reads: it is not included.)`
+          : await this.show(dir, `${ref}:${path}`, signal);
       if (text?.trim()) instructionFiles.push({ path, text });
     }
     return { config, instructionFiles };
+  }
+
+  /** The size of a blob (`<ref>:<path>`), or null when there is no such blob (absent, a directory, a submodule). */
+  private async blobSize(dir: string, object: string, signal?: AbortSignal): Promise<number | null> {
+    const type = await this.show(dir, object, signal, ['cat-file', '-t']);
+    if (type?.trim() !== 'blob') return null;
+    const size = await this.show(dir, object, signal, ['cat-file', '-s']);
+    return size === null ? null : Number(size.trim());
   }
 
   /** `git show <object>` (or another read command) in `dir`; null when git says there is no such thing. */
@@ -347,34 +383,43 @@ export class Workspaces {
   /**
    * Commits every change, or nothing when there is none (a re-executed step makes no second commit).
    * With nothing to commit, `earlier` is the commit an earlier execution of the same step made — the
-   * newest of the last 200 on the branch whose subject is this message's — so a step re-run after its
-   * push (a crash before its result was recorded) still reports the commit it made.
+   * newest of the last 200 on the branch whose whole message is this message — so a step re-run after
+   * its push (a crash before its result was recorded) still reports the commit it made. Callers put
+   * their run's id in the message: another run's commit with the same subject (a retried run's attempt
+   * 1, a second answer to the same review comment) is not taken for this step's own.
    */
   async commitAll(
     ws: Workspace,
     message: string,
     signal?: AbortSignal,
+    /**
+     * Commit only these paths (the service's own files, such as the plan): whatever else the working
+     * tree holds — an analysing agent's edits — stays uncommitted for the checks of the agent's attempt.
+     */
+    only?: readonly string[],
   ): Promise<{ committed: boolean; sha: string; earlier: string | null }> {
     await refuseNestedRepositories(ws.dir, signal);
-    await this.git(['add', '-A'], ws.dir, signal);
-    const staged = await runCommand(['git', 'diff', '--cached', '--quiet'], {
+    const pathspec = only ? ['--', ...only] : [];
+    await this.git(['add', '-A', ...pathspec], ws.dir, signal);
+    const staged = await runCommand(['git', 'diff', '--cached', '--quiet', ...pathspec], {
       cwd: ws.dir,
       signal,
       env: gitEnv(this.config.author),
       inheritEnv: false,
     });
     if (staged.exitCode === 0) {
-      const subject = this.mask(message).split('\n')[0]?.trim() ?? '';
-      const log = await this.git(['log', '-n', '200', '--format=%H%x1f%s', 'HEAD', '--'], ws.dir, signal);
+      const wanted = this.mask(message).trim();
+      const log = await this.git(['log', '-n', '200', '--format=%H%x1f%B%x1e', 'HEAD', '--'], ws.dir, signal);
       const earlier =
         log
-          .split('\n')
-          .map((l) => l.split('\x1f'))
-          .find(([, s]) => s === subject)?.[0] ?? null;
+          .split('\x1e')
+          .map((entry) => entry.replace(/^\n/, '').split('\x1f'))
+          .find(([, body]) => body?.trim() === wanted)?.[0] ?? null;
       return { committed: false, sha: await this.git(['rev-parse', 'HEAD'], ws.dir, signal), earlier };
     }
     // `-F -`: the message (which may quote an issue title) comes on stdin, never as an argument.
-    await this.git(['commit', '-q', '--no-verify', '-F', '-'], ws.dir, signal, this.mask(message));
+    // With paths, `git commit -- <paths>` commits those paths only, whatever else is staged.
+    await this.git(['commit', '-q', '--no-verify', '-F', '-', ...pathspec], ws.dir, signal, this.mask(message));
     return { committed: true, sha: await this.git(['rev-parse', 'HEAD'], ws.dir, signal), earlier: null };
   }
 

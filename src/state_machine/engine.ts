@@ -227,6 +227,13 @@ export class Engine extends RunQueries {
         [{ path: 'runId', message: 'ended in a failure state of its workflow' }],
       );
     }
+    // The deadline stays the run's: one already passed would end the resumed run at once (RUN_TIMEOUT again).
+    if (run.deadlineAt && run.deadlineAt.getTime() <= this.settings.clock.now()) {
+      throw new ValidationError(
+        `Run ${runId} cannot be retried: its deadline (${run.deadlineAt.toISOString()}, from timeoutMs at start) has passed, so it would time out again at once. Start a new run instead, with a longer timeoutMs if it needs one.`,
+        [{ path: 'runId', message: 'deadline passed' }],
+      );
+    }
     const steps = Object.fromEntries(
       Object.entries(decodeStepRecords(run.steps)).map(([path, rec]) => [
         path,

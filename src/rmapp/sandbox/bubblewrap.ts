@@ -58,11 +58,11 @@ function nodeArgs(): string[] {
 }
 
 /** Read-only host paths the operator or the command names (after /tmp is made, so they can live there). */
-function namedArgs(extra: readonly string[], argv: readonly string[]): string[] {
+function namedArgs(extra: readonly string[], argv: readonly string[] | null): string[] {
   const args: string[] = [];
   for (const path of extra) args.push('--ro-bind-try', path, path);
   // The operator's command may name its own script (`node /opt/agent/run.mjs`): that file, nothing around it.
-  for (const arg of argv)
+  for (const arg of argv ?? [])
     if (isAbsolute(arg) && existsSync(arg) && statSync(arg).isFile() && !arg.startsWith('/usr/')) args.push('--ro-bind', arg, arg);
   return args;
 }
@@ -76,6 +76,8 @@ export function bubblewrapArgs(options: {
   tmpBytes: number;
   /** The egress proxy's socket directory on the host, when the network is an allowlist. */
   runDir?: string | undefined;
+  /** Host files `command` names are visible read-only (the operator's commands); default true. */
+  bindArgvFiles?: boolean | undefined;
 }): string[] {
   const args = [
     '--unshare-all',
@@ -102,7 +104,7 @@ export function bubblewrapArgs(options: {
     '/tmp',
     '--dir',
     '/tmp/home',
-    ...namedArgs(options.readOnlyPaths, options.command),
+    ...namedArgs(options.readOnlyPaths, options.bindArgvFiles === false ? null : options.command),
     '--bind',
     options.workspace,
     SANDBOX_WORKSPACE,

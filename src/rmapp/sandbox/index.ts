@@ -127,6 +127,8 @@ export function createSandbox(partial: Partial<SandboxSettings> = {}): Sandbox {
             tmpBytes: Math.min(limits.memoryBytes, limits.fileBytes * 4),
             readOnlyPaths: [...settings.readOnlyPaths, ...(proxy ? [FORWARDER] : [])],
             runDir,
+            // A repository's command names no host file into the sandbox (see SandboxJob.fromRepository).
+            bindArgvFiles: !job.fromRepository,
           }),
         ];
         // bwrap hands its own (clean) environment to the command (prlimit and bwrap are found on its PATH).

@@ -52,6 +52,12 @@ export interface SandboxJob {
   env?: readonly string[] | undefined;
   /** Extra host names this command may reach (the agent's API; a repository's `.github/rmapp.yml`). */
   network?: readonly string[] | undefined;
+  /**
+   * The command comes from a repository (`.github/rmapp.yml`), not from the operator: a host file its
+   * argv names is not made visible in the sandbox (the operator's `node /opt/agent/run.mjs` is), or
+   * `test: [cat, /etc/rmapp/app.pem]` would read the service's files.
+   */
+  fromRepository?: boolean | undefined;
   /** Each chunk of stdout as it arrives (the agent's live transcript); see `RunCommandOptions.onStdout`. */
   onStdout?: ((chunk: Buffer) => void) | undefined;
   /** Each chunk of stderr as it arrives. */

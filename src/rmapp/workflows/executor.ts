@@ -90,6 +90,8 @@ export class WorkflowExecutor {
     key: string;
     /** Continue a failed run's plan on the issue's branch (`@bot retry`): see src/rmapp/workflows/retry.ts. */
     continueFrom?: { runId: string; plan: string; lastTestOutput: string | null } | undefined;
+    /** The failed run this start retries (`@bot retry`): one run per failed run, however many ask at once. */
+    retryOf?: string | undefined;
     /** `limits.maxTestAttempts` of the repository's `.github/rmapp.yml`: lowers the service's setting, never raises it. */
     repositoryMaxTestAttempts?: number | undefined;
   }): Promise<string> {
@@ -106,15 +108,15 @@ export class WorkflowExecutor {
     };
     return this.engine.start(TEMPLATE_WORKFLOWS[args.template], input, {
       runId: this.runIdFor(subject, args.key),
-      idempotencyKey: `run:${args.key}`,
+      idempotencyKey: args.retryOf ? `retry-of:${args.retryOf}` : `run:${args.key}`,
     });
   }
 
   /**
    * Starts PRReview for one comment (idempotent per comment, whichever event asked): a review comment,
    * or (`source: 'conversation'`) a comment in the pull request's conversation — numbered apart, so
-   * keyed apart. `retry`: the comment is answered again (`@bot retry` after a failed run), idempotent
-   * per retry request.
+   * keyed apart. `retryOf`: the comment is answered again (`@bot retry` after the failed run
+   * `retryOf`), once per failed run — two `retry` comments at once start one run.
    */
   startReviewComment(args: {
     owner: string;
@@ -122,7 +124,7 @@ export class WorkflowExecutor {
     pullNumber: number;
     commentId: number;
     key: string;
-    retry?: boolean | undefined;
+    retryOf?: string | undefined;
     source?: 'review' | 'conversation';
   }): Promise<string> {
     const subject: Subject = { owner: args.owner, repo: args.repo, kind: 'pulls', number: args.pullNumber };
@@ -138,7 +140,7 @@ export class WorkflowExecutor {
       },
       {
         runId: `${subjectPrefix(subject)}${safe(args.key)}`,
-        idempotencyKey: `${conversation ? 'conversation-comment' : 'review-comment'}:${args.commentId}${args.retry ? `:retry:${args.key}` : ''}`,
+        idempotencyKey: `${conversation ? 'conversation-comment' : 'review-comment'}:${args.commentId}${args.retryOf ? `:retry-of:${args.retryOf}` : ''}`,
       },
     );
   }
@@ -150,7 +152,7 @@ export class WorkflowExecutor {
     pullNumber: number;
     reviewId: number;
     key: string;
-    retry?: boolean | undefined;
+    retryOf?: string | undefined;
   }): Promise<string> {
     const subject: Subject = { owner: args.owner, repo: args.repo, kind: 'pulls', number: args.pullNumber };
     return this.engine.start(
@@ -158,7 +160,7 @@ export class WorkflowExecutor {
       { owner: args.owner, repo: args.repo, pullNumber: args.pullNumber, reviewId: args.reviewId },
       {
         runId: `${subjectPrefix(subject)}${safe(args.key)}`,
-        idempotencyKey: `review:${args.reviewId}${args.retry ? `:retry:${args.key}` : ''}`,
+        idempotencyKey: `review:${args.reviewId}${args.retryOf ? `:retry-of:${args.retryOf}` : ''}`,
       },
     );
   }

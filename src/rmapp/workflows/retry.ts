@@ -21,7 +21,7 @@ import { TEMPLATE_WORKFLOWS, type TemplateName } from '../../machines/issue-temp
 export type RetryDecision =
   | { kind: 'continue'; template: TemplateName; plan: string; lastTestOutput: string | null }
   | { kind: 'restart-issue'; template: TemplateName }
-  | { kind: 'review-comment'; commentId: number }
+  | { kind: 'review-comment'; commentId: number; source?: 'conversation' }
   | { kind: 'review'; reviewId: number }
   | { kind: 'refuse'; why: string };
 
@@ -63,8 +63,10 @@ export async function decideRetry(
   }
   if (code === 'FORK_PULL_REQUEST')
     return { kind: 'refuse', why: `${run.error?.message ?? 'the pull request comes from a fork.'} A retry would stop the same way.` };
-  const i = run.input as { commentId?: unknown; reviewId?: unknown } | null;
-  if (run.workflow === 'PRReview' && typeof i?.commentId === 'number') return { kind: 'review-comment', commentId: i.commentId };
+  const i = run.input as { commentId?: unknown; reviewId?: unknown; source?: unknown } | null;
+  if (run.workflow === 'PRReview' && typeof i?.commentId === 'number')
+    // A request in the PR's conversation is an issue comment, numbered apart from review comments.
+    return { kind: 'review-comment', commentId: i.commentId, ...(i.source === 'conversation' ? { source: 'conversation' as const } : {}) };
   if (run.workflow === 'ReviewResponse' && typeof i?.reviewId === 'number') return { kind: 'review', reviewId: i.reviewId };
   return { kind: 'refuse', why: `runs of ${run.workflow} are not retried from GitHub; ask again as you did the first time.` };
 }
