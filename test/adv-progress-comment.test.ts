@@ -10,22 +10,29 @@ const hostile = 'exited with 1: ``` @acme/everyone ![x](https://evil.example/t.p
 
 it('an agent error in a failed run comment is one code span: no mention, link or image outside it', () => {
   const body = renderProgress({
+    runId: 'o/r/issues/1/d',
     target: { owner: 'o', repo: 'r', issueNumber: 1 },
     workflow: 'IssueImplementation',
+    requestedBy: null,
+    startedAt: 0,
     stages: ['implementing'],
     done: new Set(),
     current: 'implementing',
     attempt: 1,
     retrying: null,
-    messages: [],
+    status: null,
+    rounds: [],
+    attempts: [],
+    pr: null,
     finished: {
       status: 'failed',
+      at: 1000,
       error: { name: 'AgentError', category: 'agent', code: 'AGENT_FAILED', message: `The coding agent (claude) ${hostile}` },
     },
   } as never);
   const span = codeSpan(`The coding agent (claude) ${hostile}`);
   expect(body).toContain(span);
-  const outside = body.replace(span, '');
+  const outside = body.split(span).join(''); // it is quoted twice: the outcome and the details
   for (const bad of ['@acme', '![', '](', '<img']) expect(outside, `"${bad}" is outside the code span`).not.toContain(bad);
   // The fence is longer than the longest run of backticks inside, and the span is one line.
   expect(span.startsWith('```` ')).toBe(true);

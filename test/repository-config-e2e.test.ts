@@ -172,7 +172,7 @@ describe('a repository with .github/rmapp.yml', () => {
     expect((run.input as { maxTestAttempts: number }).maxTestAttempts).toBe(2);
   });
 
-  it('fails clearly when the agent touches a protected path, and pushes nothing', async () => {
+  it('fails clearly when the agent touches a protected path, and pushes nothing of it', async () => {
     h.world.emulator.issues.set('acme/widgets#2', {
       title: 'Rotate the key',
       body: 'PLAN rotate\nWRITE secrets/key.txt new-key\nWRITE impl.txt right',
@@ -183,7 +183,11 @@ describe('a repository with .github/rmapp.yml', () => {
     expect(run.error).toMatchObject({ code: 'PROTECTED_PATHS', category: 'validation' });
     expect(run.error?.message).toMatch(/^implementing: The agent changed a protected path: secrets\/key\.txt \(secrets\/\*\*\)\./);
     expect(run.error?.message).toContain('`protectedPaths` in .github/rmapp.yml forbids it');
-    expect(await h.world.git(h.world.remote, 'branch', '--list', 'rmapp/issue-2'), 'the branch was pushed').toBe('');
+    // The draft PR's branch holds the plan's commit only: nothing of the refused attempt.
+    expect(await h.world.git(h.world.remote, 'ls-tree', '-r', '--name-only', 'rmapp/issue-2'), 'the refused change was pushed').not.toMatch(
+      /secrets\/key\.txt|impl\.txt/,
+    );
+    expect((await h.world.git(h.world.remote, 'rev-list', '--count', 'main..rmapp/issue-2')).trim(), 'commits beyond the plan').toBe('1');
     expect(h.linesOf(run.id).filter(isTest), 'the tests ran after a protected path was touched').toHaveLength(0);
   });
 
@@ -234,7 +238,7 @@ describe('a repository with .github/rmapp.yml', () => {
     const second = await h.engine.waitFor(retried.runId as string, { timeoutMs: 90_000 });
     expect(second.status, JSON.stringify(second.error)).toBe('succeeded');
     const entered = (await h.engine.history(second.id)).filter((e) => e.type === 'state.entered').map((e) => e.state);
-    expect(entered).toEqual(['analyzing', 'implementing', 'testing', 'creatingPR', 'complete']);
+    expect(entered).toEqual(['analyzing', 'openingDraftPR', 'implementing', 'testing', 'creatingPR', 'complete']);
     // Counted outside the engine: the tests really ran again, and the agent was not asked to analyse or plan.
     const lines = h.linesOf(second.id);
     expect(lines.filter(isTest)).toHaveLength(1);
@@ -255,6 +259,7 @@ describe('a review fix in a repository with .github/rmapp.yml', () => {
       'README.md': '# widgets\n',
       '.github/rmapp.yml': GOOD_CONFIG,
       'secrets/README.md': 'Keys live here.\n',
+      'check.js': 'process.exit(0);\n',
     });
     harnessAgent = h.world.deps.agent.command.join(' ');
     await h.world.git(h.world.remote, 'branch', 'feature', 'main');
@@ -288,7 +293,8 @@ describe('a review fix in a repository with .github/rmapp.yml', () => {
     const done = await review('@rmapp tidy up\nCOPY setup-marker.txt seen-setup.txt');
     expect(done.run.status, JSON.stringify(done.run.error)).toBe('succeeded');
     const lines = h.linesOf(done.run.id);
-    expect(lines.map((l) => (isSetup(l) ? 'setup' : isAgent(l) ? 'agent' : l.argv.join(' ')))).toEqual(['setup', 'agent']);
+    // The repository's test command runs on the change before it is pushed.
+    expect(lines.map((l) => (isSetup(l) ? 'setup' : isAgent(l) ? 'agent' : l.argv.join(' ')))).toEqual(['setup', 'agent', 'node check.js']);
     expect(lines.find(isAgent)?.input).toContain('## Repository instructions\n\nFrom .github/rmapp.yml:\n\nKeep changes small.');
     expect(await h.world.git(h.world.remote, 'show', 'feature:seen-setup.txt')).toBe('ready');
     expect(await h.world.git(h.world.remote, 'show', 'feature:instructed.txt')).toBe('yes');
@@ -348,8 +354,8 @@ describe('a repository whose setup fails', () => {
     );
     expect(run.error?.message).toContain('(setup 1 of 1 in .github/rmapp.yml) exited with 3, so the agent did not run.');
     expect(run.error?.message).toContain('installing\ncannot reach the registry');
-    // Analysis and plan only: no implementing agent, no tests, no branch.
+    // Analysis and plan only: no implementing agent, no tests; the draft's branch holds the plan's commit only.
     expect(h.linesOf(run.id).map((l) => (l.argv[0] === 'sh' ? 'setup' : 'other'))).toEqual(['other', 'other', 'setup']);
-    expect(await h.world.git(h.world.remote, 'branch', '--list', 'rmapp/issue-1')).toBe('');
+    expect((await h.world.git(h.world.remote, 'rev-list', '--count', 'main..rmapp/issue-1')).trim()).toBe('1');
   });
 });
