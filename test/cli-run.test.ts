@@ -55,10 +55,12 @@ it('--json prints one JSON object per line; a local clone is the git remote; a f
   expect(lines.filter((l) => l.event === 'state').map((l) => l.state)).toEqual([
     'analyzing',
     'planning',
+    'openingDraftPR',
     'implementing',
     'testing',
     'implementing',
     'testing',
+    'reportingFailure',
     'failed',
   ]);
   const last = lines.at(-1);

@@ -38,7 +38,10 @@ beforeAll(async () => {
     title: 'Add a custom separator',
     body: 'PLAN support a custom separator\nWRITE impl.txt wrong\nIF_FAILED WRITE impl.txt right\nSAY Added the separator option; impl.txt now says right.',
   });
-  world.emulator.issues.set('acme/widgets#2', { title: 'Never passes', body: 'PLAN try hard\nWRITE impl.txt still wrong' });
+  world.emulator.issues.set('acme/widgets#2', {
+    title: 'Never passes',
+    body: 'PLAN try hard\nWRITE impl.txt wrong\nIF_FAILED WRITE impl.txt still wrong',
+  });
   world.emulator.issues.set('acme/widgets#3', { title: 'A big feature', body: 'PLAN design it\nWRITE impl.txt right' });
   const deps = { ...world.deps, tests: { command: ['node', '--test'], timeoutMs: 30_000, sandbox: testSandbox } };
   const steps = issueImplementationSteps(deps);
@@ -113,7 +116,7 @@ it('a run that passes in round 2: draft PR before the tests, ready with a review
     .filter(Boolean);
   expect(messages[0]).toBe('rmapp: plan for #1 (tasks/issue-1.yml)');
   expect(messages[1]).toBe(
-    'feat: Add a custom separator (#1)\n\nAdded the separator option; impl.txt now says right.\n\nAttempt 1 of 3, following the plan in tasks/issue-1.yml.\n\nCo-authored-by: alice <alice@users.noreply.github.com>',
+    `feat: Add a custom separator (#1)\n\nAdded the separator option; impl.txt now says right.\n\nAttempt 1 of 3, following the plan in tasks/issue-1.yml.\n\nCo-authored-by: alice <alice@users.noreply.github.com>\nRmapp-Run: ${id}`,
   );
   expect(messages[2]).toContain('Attempt 2 of 3: fixes what the previous test run reported.');
 });
@@ -140,7 +143,7 @@ it('a run whose tests never pass: failing tests by name, what each attempt did, 
   );
   expect(main).not.toContain('joins with a comma'); // passing tests are not listed
   expect(main).toMatch(/- Attempt 1: changed `impl\.txt`; tests: 1 failing: \*supports a custom separator\*/);
-  expect(main).toMatch(/- Attempt 2: changed nothing; tests: 1 failing/);
+  expect(main).toMatch(/- Attempt 2: changed `impl\.txt`; tests: 1 failing/);
   expect(main).toContain('**What next:**');
   expect(main).toContain('`@rmapp retry`');
   // Nowhere in the comment: the server's workspace path, the run id outside Details, runtime frames.

@@ -116,7 +116,7 @@ it('any failed stage answers the reviewer with the reason and what to do (the ca
   expect(run.error).toMatchObject({ category: 'agent' });
   expect(replies).toHaveLength(1);
   expect(replies[0]?.body).toMatch(
-    /I could not do this: the coding agent did not finish: The coding agent .* exited with 3: the agent gave up\. Comment `@rmapp retry` to try again\./,
+    /I could not do this: the coding agent did not finish: ` The coding agent .* exited with 3: the agent gave up `\. Comment `@rmapp retry` to try again\./,
   );
   expect(replies[0]?.body).not.toContain('`agent`'); // categories stay out of the reply
 });

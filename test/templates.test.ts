@@ -39,7 +39,7 @@ it('complex feature: posts the plan, waits for approve, then implements', async 
     30_000,
     'the approval wait',
   );
-  const planComment = (world.emulator.comments.get('acme/widgets#10') ?? []).find((c) => c.body.includes('## Plan for #10'));
+  const planComment = (world.emulator.comments.get('acme/widgets#10') ?? []).find((c) => c.body.includes('the plan for #10 is ready'));
   expect(planComment?.body).toContain('```yaml\ngoal: step one, step two\n');
   expect(planComment?.body).toContain('`@rmapp approve`');
   expect((await engine.get(id)).status).toBe('waiting');
@@ -51,6 +51,7 @@ it('complex feature: posts the plan, waits for approve, then implements', async 
     'planning',
     'postingPlan',
     'awaitingApproval',
+    'openingDraftPR',
     'implementing',
     'testing',
     'creatingPR',
@@ -91,6 +92,7 @@ it('bug fix: a failing test reproduces the bug first, then the fix makes the tes
   expect(await states(id)).toEqual([
     'analyzing',
     'planning',
+    'openingDraftPR',
     'reproducing',
     'verifyingReproduction',
     'implementing',
@@ -116,6 +118,6 @@ it('docs update: no test step', async () => {
   const id = await engine.start('DocsUpdate', { owner: 'acme', repo: 'widgets', issueNumber: 14 });
   const run = await engine.waitFor(id, { timeoutMs: 60_000 });
   expect(run.status).toBe('succeeded');
-  expect(await states(id)).toEqual(['analyzing', 'planning', 'implementing', 'creatingPR', 'complete']);
+  expect(await states(id)).toEqual(['analyzing', 'planning', 'openingDraftPR', 'implementing', 'creatingPR', 'complete']);
   expect(await world.git(world.remote, 'show', 'rmapp/issue-14:README.md')).toBe('docs');
 });
