@@ -47,7 +47,7 @@ it('makes one branch and one pull request however often it runs', async () => {
   const first = await ensurePullRequest(gh, repo, pr);
   const second = await ensurePullRequest(gh, repo, pr);
   expect(first.created).toBe(true);
-  expect(second).toEqual({ number: first.number, url: first.url, created: false });
+  expect(second).toEqual({ number: first.number, url: first.url, created: false, draft: false, nodeId: first.nodeId });
   const third = await ensurePullRequest(gh, repo, { ...pr, title: 'Fix #7: widgets' });
   expect(third.number).toBe(first.number);
   expect(emulator.pulls.get('acme/widgets')).toHaveLength(1);
