@@ -8,7 +8,7 @@ import { checkProtectedPaths, ensureSetup, runChecks } from '../rmapp/repository
 import { runAgent } from '../rmapp/agent-runner.ts';
 import { agentSummary, commitMessage } from '../rmapp/pull-request-text.ts';
 import { runCommand } from '../rmapp/process.ts';
-import { failureReason } from '../rmapp/run-texts.ts';
+import { codeSpan, failureReason, untrustedMarkdown } from '../rmapp/run-texts.ts';
 import { summarizeTests, testResultLine } from '../rmapp/test-report.ts';
 import type { GitHubOctokit } from '../rmapp/github/client.ts';
 import { replyToReviewComment, upsertComment } from '../rmapp/github/writes.ts';
@@ -194,7 +194,7 @@ function reviewCommitMessage(review: ReviewRequest, runId: string): string {
 }
 
 /** The answer to a review request: what changed (the agent's summary, the files), and whether the tests ran. */
-function reviewReply(input: {
+export function reviewReply(input: {
   review: ReviewRequest;
   commit: string | null;
   summary: string;
@@ -202,7 +202,8 @@ function reviewReply(input: {
   tests?: string | null | undefined;
 }): string {
   const who = `@${input.review.author} `;
-  if (!input.commit) return `${who}I looked at this and found nothing to change.${input.summary ? `\n\n${input.summary}` : ''}`;
+  const said = input.summary ? `\n\n${untrustedMarkdown(input.summary)}` : '';
+  if (!input.commit) return `${who}I looked at this and found nothing to change.${said}`;
   const files = input.files?.length
     ? `\n\nChanged: ${input.files
         .slice(0, 10)
@@ -215,7 +216,7 @@ function reviewReply(input: {
       : input.tests
         ? `The tests were ${input.tests}.`
         : 'The tests were not run before this push.';
-  return `${who}pushed ${input.commit.slice(0, 12)}. ${tests}${input.summary ? `\n\n${input.summary}` : ''}${files}`;
+  return `${who}pushed ${input.commit.slice(0, 12)}. ${tests}${said}${files}`;
 }
 
 /**
@@ -295,7 +296,7 @@ export function reviewResponseSteps(deps: PrReviewDeps): import('../machines/rev
       async ({ input, idempotencyKey }) => {
         const lines = input.results.map((r) =>
           r.error
-            ? `- comment ${r.commentId}: not done (\`${r.error.category}\` ${r.error.message})`
+            ? `- comment ${r.commentId}: not done (\`${r.error.category}\` ${codeSpan(r.error.message)})`
             : `- comment ${r.commentId}: ${r.commit ? `done in ${r.commit.slice(0, 12)}` : 'nothing to change'}`,
         );
         const body = `Addressed ${input.results.filter((r) => !r.error).length} of ${input.results.length} review comments:\n\n${lines.join('\n')}`;

@@ -5,6 +5,7 @@
  */
 import type { IssueAnalysis } from './analysis.ts';
 import { parsePlanYaml, planPath } from './plan.ts';
+import { untrustedMarkdown } from './run-texts.ts';
 import { escapeMarkdown, failingTestLine, testResultLine, type TestReport } from './test-report.ts';
 
 /** The conventional-commit type of a kind of change (the analysis artifact's `kind`). */
@@ -89,7 +90,7 @@ export function pullRequestBody(f: PullRequestFacts): string {
 
 /** The agent's text, kept from starting headings or closing the description's own sections. */
 function quoteSafe(text: string): string {
-  return text.slice(0, 3000).replace(/^#/gm, '\\#');
+  return untrustedMarkdown(text.slice(0, 3000).replace(/^#/gm, '\\#'));
 }
 
 /**

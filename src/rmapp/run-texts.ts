@@ -103,6 +103,19 @@ export function codeSpan(text: string): string {
 }
 
 /**
+ * An agent's own words (its summary) shown as Markdown on GitHub: formatting stays, but it mentions no
+ * one (`@user`, `@org/team` notify from a new comment the bot posts), shows no image (`![](…)` loads a
+ * URL the agent chose) and opens or closes no HTML (`</details>` would break the comment's sections).
+ * The agent reads the issue, the repository and the review request, any of which may tell it what to write.
+ */
+export function untrustedMarkdown(text: string): string {
+  return text
+    .replace(/@(?=[\w-])/g, '@\u200b')
+    .replace(/!\[/g, '!\\[')
+    .replace(/</g, '\\<');
+}
+
+/**
  * What to do after a run stopped, by why it stopped. `bot` is the bot's login as people mention it.
  */
 export function nextSteps(error: Pick<ErrorData, 'code' | 'category'> | null | undefined, bot: string, template = ''): string {
