@@ -103,3 +103,11 @@ it('`@rmapp retry` quotes the failed run error as code', async () => {
   const text = await answer('@rmapp retry');
   expect(unsafe(text), text).toEqual([]);
 });
+
+it("the machine's own messages stay plain words; quoted output is a code span", async () => {
+  const { errorText } = await import('../src/rmapp/run-texts.ts');
+  expect(errorText({ message: 'testing: the tests still fail after 2 attempts', code: 'TESTS_FAILED' })).toBe(
+    'the tests still fail after 2 attempts',
+  );
+  expect(errorText({ message: 'implementing: exited 1: @x', code: 'AGENT_FAILED' })).toBe('` exited 1: @x `');
+});
