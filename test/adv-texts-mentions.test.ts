@@ -111,3 +111,27 @@ it("the machine's own messages stay plain words; quoted output is a code span", 
   );
   expect(errorText({ message: 'implementing: exited 1: @x', code: 'AGENT_FAILED' })).toBe('` exited 1: @x `');
 });
+
+it("the progress comment's attempts quote the agent summary without mentions, images or HTML", async () => {
+  const { renderProgress } = await import('../src/rmapp/progress-comment.ts');
+  const body = renderProgress({
+    runId: 'o/r/issues/1/d',
+    target: { owner: 'o', repo: 'r', issueNumber: 1 },
+    workflow: 'IssueImplementation',
+    requestedBy: null,
+    startedAt: 0,
+    stages: ['implementing'],
+    done: new Set(),
+    current: 'implementing',
+    attempt: 1,
+    retrying: null,
+    status: null,
+    rounds: [],
+    attempts: [{ attempt: 1, files: [], summary: HOSTILE.slice(0, 150) }],
+    pr: null,
+    finished: { status: 'failed', at: 1000, error: { name: 'E', category: 'test_failure', code: 'TESTS_FAILED', message: 'testing: no' } },
+  } as never);
+  const attempt = body.split('\n').find((l) => l.startsWith('- Attempt 1')) ?? '';
+  expect(attempt).toContain('everyone');
+  expect(unsafe(attempt), attempt).toEqual([]);
+});
