@@ -13,7 +13,7 @@ import { step } from '../state_machine/step.ts';
 import { ValidationError } from '../state_machine/errors.ts';
 import { REPOSITORY_CONFIG, type RepositorySettings } from '../rmapp/repository-config.ts';
 import type { RunInfo } from '../state_machine/run-info.ts';
-import { detailsSection, failureReason, stageLabel } from '../rmapp/run-texts.ts';
+import { codeSpan, detailsSection, errorText, failureReason, stageLabel } from '../rmapp/run-texts.ts';
 import type { DeliveryOutcome, GitHubDeliverySteps } from '../machines/github-delivery.ts';
 
 export interface GitHubDeliveryDeps {
@@ -168,7 +168,7 @@ export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySte
         const error = run.error ? `: ${failureReason(run.error)}` : '';
         const extra = [
           `- state: \`${JSON.stringify(run.state)}\``,
-          ...(run.error ? [`- error: \`${run.error.category}\` ${run.error.message}`] : []),
+          ...(run.error ? [`- error: \`${run.error.category}\` ${codeSpan(run.error.message)}`] : []),
         ];
         return reply(e, key, `the run is **${run.status}** (${whereIs(run.state)})${error}.${details(run.id, extra)}`, {
           action: 'replied',
@@ -257,7 +257,8 @@ export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySte
       const checked = await settingsOr(e, key);
       if (checked.refused) return checked.refused;
     }
-    const failure = latest.error ? ` It failed with: ${latest.error.message.replace(/^\w+: /, '')}` : '';
+    // The message may quote what the agent or the tests printed: a code span, never mentions or links.
+    const failure = latest.error ? ` It failed with: ${errorText(latest.error)}` : '';
     const started = (runId: string, text: string): Promise<DeliveryOutcome> => reply(e, key, text, { action: 'retried', runId });
     // Another `retry` of the same failed run got there first: its run is the one retry (engine idempotency).
     const already = (runId: string): Promise<DeliveryOutcome> =>

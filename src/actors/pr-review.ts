@@ -6,9 +6,10 @@ import type { AgentConfig, TestsConfig } from '../rmapp/agent-runner.ts';
 import { instructionsSection } from '../rmapp/repository-config.ts';
 import { checkProtectedPaths, ensureSetup, runChecks } from '../rmapp/repository-commands.ts';
 import { runAgent } from '../rmapp/agent-runner.ts';
+import { mentionPattern, mentions } from '../rmapp/commands.ts';
 import { agentSummary, commitMessage } from '../rmapp/pull-request-text.ts';
 import { runCommand } from '../rmapp/process.ts';
-import { failureReason } from '../rmapp/run-texts.ts';
+import { codeSpan, failureReason, untrustedMarkdown } from '../rmapp/run-texts.ts';
 import { summarizeTests, testResultLine } from '../rmapp/test-report.ts';
 import type { GitHubOctokit } from '../rmapp/github/client.ts';
 import { replyToReviewComment, upsertComment } from '../rmapp/github/writes.ts';
@@ -69,8 +70,13 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
             { code: 'FORK_PULL_REQUEST', category: 'validation', details: { headRepo: head } },
           );
         }
-        const mention = new RegExp(`@${deps.botName.replace(/[^\w-]/g, '')}\\b`, 'gi');
-        const request = comment.body.replace(mention, '').trim();
+        if (pr.state !== 'open')
+          // A closed or merged pull request's branch is history: pushing to it would change what was merged or reopen nothing.
+          throw new ValidationError(
+            `This pull request is ${pr.merged_at ? 'merged' : 'closed'}, so rmapp changed nothing: reopen it, or ask on an open pull request.`,
+          );
+        // The mention as commands.ts matches it: `@my-app` also for a bot named `my-app[bot]`.
+        const request = comment.body.replace(mentionPattern(deps.botName, 'gi'), '$1').trim();
         if (!request) throw new ValidationError(`The ${conversation ? '' : 'review '}comment mentions the bot but asks for nothing.`);
         return {
           request,
@@ -159,7 +165,11 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
         // Parsing may have failed before it knew the reviewer: ask GitHub (a reply without the mention is still a reply).
         const author =
           input.author ??
-          (await deps.github.pulls.getReviewComment({ owner: input.owner, repo: input.repo, comment_id: input.commentId }).then(
+          (await (
+            input.source === 'conversation'
+              ? deps.github.issues.getComment({ owner: input.owner, repo: input.repo, comment_id: input.commentId })
+              : deps.github.pulls.getReviewComment({ owner: input.owner, repo: input.repo, comment_id: input.commentId })
+          ).then(
             (r) => r.data.user?.login ?? null,
             () => null,
           ));
@@ -194,7 +204,7 @@ function reviewCommitMessage(review: ReviewRequest, runId: string): string {
 }
 
 /** The answer to a review request: what changed (the agent's summary, the files), and whether the tests ran. */
-function reviewReply(input: {
+export function reviewReply(input: {
   review: ReviewRequest;
   commit: string | null;
   summary: string;
@@ -202,7 +212,8 @@ function reviewReply(input: {
   tests?: string | null | undefined;
 }): string {
   const who = `@${input.review.author} `;
-  if (!input.commit) return `${who}I looked at this and found nothing to change.${input.summary ? `\n\n${input.summary}` : ''}`;
+  const said = input.summary ? `\n\n${untrustedMarkdown(input.summary)}` : '';
+  if (!input.commit) return `${who}I looked at this and found nothing to change.${said}`;
   const files = input.files?.length
     ? `\n\nChanged: ${input.files
         .slice(0, 10)
@@ -215,7 +226,7 @@ function reviewReply(input: {
       : input.tests
         ? `The tests were ${input.tests}.`
         : 'The tests were not run before this push.';
-  return `${who}pushed ${input.commit.slice(0, 12)}. ${tests}${input.summary ? `\n\n${input.summary}` : ''}${files}`;
+  return `${who}pushed ${input.commit.slice(0, 12)}. ${tests}${said}${files}`;
 }
 
 /**
@@ -275,7 +286,6 @@ export async function readSnippetSource(file: string): Promise<string> {
 
 /** The steps of ReviewResponse: PRReview's per comment, plus listing the review's comments and the summary. */
 export function reviewResponseSteps(deps: PrReviewDeps): import('../machines/review-response.ts').ReviewResponseSteps {
-  const mention = new RegExp(`@${deps.botName.replace(/[^\w-]/g, '')}\\b`, 'i');
   return {
     ...prReviewSteps(deps),
     listComments: step(
@@ -287,7 +297,8 @@ export function reviewResponseSteps(deps: PrReviewDeps): import('../machines/rev
           review_id: input.reviewId,
           per_page: 100,
         });
-        return { commentIds: comments.filter((c) => mention.test(c.body)).map((c) => c.id) };
+        // As github-delivery counted them: `@my-app` also for a bot named `my-app[bot]`.
+        return { commentIds: comments.filter((c) => mentions(c.body, deps.botName)).map((c) => c.id) };
       },
       { kind: 'github' },
     ),
@@ -295,7 +306,7 @@ export function reviewResponseSteps(deps: PrReviewDeps): import('../machines/rev
       async ({ input, idempotencyKey }) => {
         const lines = input.results.map((r) =>
           r.error
-            ? `- comment ${r.commentId}: not done (\`${r.error.category}\` ${r.error.message})`
+            ? `- comment ${r.commentId}: not done (\`${r.error.category}\` ${codeSpan(r.error.message)})`
             : `- comment ${r.commentId}: ${r.commit ? `done in ${r.commit.slice(0, 12)}` : 'nothing to change'}`,
         );
         const body = `Addressed ${input.results.filter((r) => !r.error).length} of ${input.results.length} review comments:\n\n${lines.join('\n')}`;

@@ -22,7 +22,7 @@ import {
   stageLabel,
   workflowLabel,
 } from './run-texts.ts';
-import { failingTestLine, summarizeTests, testResultLine, type FailingTest, type TestReport } from './test-report.ts';
+import { escapeMarkdown, failingTestLine, summarizeTests, testResultLine, type FailingTest, type TestReport } from './test-report.ts';
 
 interface Target {
   owner: string;
@@ -189,7 +189,7 @@ function outcome(view: RunView, bot: string): string[] {
             .map((x) => `\`${x.replaceAll('`', '')}\``)
             .join(', ')}${a.files.length > 5 ? ` and ${a.files.length - 5} more` : ''}`
         : 'changed nothing';
-      const said = a.summary ? ` (“${a.summary.replace(/\s+/g, ' ').slice(0, 160)}”)` : '';
+      const said = a.summary ? ` (“${escapeMarkdown(a.summary.replace(/\s+/g, ' ').slice(0, 160))}”)` : '';
       out.push(`- Attempt ${a.attempt}: ${changed}${said}${round ? `; tests: ${testResultLine(round)}` : ''}`);
     }
   }

@@ -5,6 +5,7 @@
  */
 import type { IssueAnalysis } from './analysis.ts';
 import { parsePlanYaml, planPath } from './plan.ts';
+import { untrustedMarkdown } from './run-texts.ts';
 import { escapeMarkdown, failingTestLine, testResultLine, type TestReport } from './test-report.ts';
 
 /** The conventional-commit type of a kind of change (the analysis artifact's `kind`). */
@@ -89,7 +90,7 @@ export function pullRequestBody(f: PullRequestFacts): string {
 
 /** The agent's text, kept from starting headings or closing the description's own sections. */
 function quoteSafe(text: string): string {
-  return text.slice(0, 3000).replace(/^#/gm, '\\#');
+  return untrustedMarkdown(text.slice(0, 3000).replace(/^#/gm, '\\#'));
 }
 
 /**
@@ -118,15 +119,33 @@ export function commitMessage(m: {
    */
   runId?: string | null | undefined;
 }): string {
-  const body = m.body.map((p) => p.trim()).filter(Boolean);
+  const body = m.body.map((p) => gitClean(p).trim()).filter(Boolean);
   const trailers = [m.coAuthor ? coAuthorTrailer(m.coAuthor, m.coAuthorId) : null, m.runId ? `Rmapp-Run: ${m.runId}` : null].filter(
     (t): t is string => t !== null,
   );
   return [
-    m.subject.replace(/\s+/g, ' ').trim().slice(0, 120),
+    gitClean(m.subject).replace(/\s+/g, ' ').trim().slice(0, 120),
     ...(body.length ? ['', body.join('\n\n')] : []),
     ...(trailers.length ? ['', trailers.join('\n')] : []),
   ].join('\n');
+}
+
+/**
+ * Text as git stores it in a commit message (`--cleanup=whitespace`): no trailing spaces on a line, no
+ * run of blank lines, no carriage returns, and no control characters (git refuses a NUL; an agent's
+ * ANSI colours mean nothing in a log). Workspaces.commitAll finds the commit a re-executed step made
+ * by comparing messages: a message git would have rewritten never matches its own commit.
+ */
+function gitClean(text: string): string {
+  return (
+    text
+      // eslint-disable-next-line no-control-regex -- removing control characters is the point
+      .replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '')
+      // eslint-disable-next-line no-control-regex -- removing control characters is the point
+      .replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '')
+      .replace(/[ \t]+$/gm, '')
+      .replace(/\n{3,}/g, '\n\n')
+  );
 }
 
 /** The agent's summary of what it did: its answer's text, short, without an empty or JSON-only answer. */

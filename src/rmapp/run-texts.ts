@@ -80,11 +80,16 @@ export function failureReason(error: Pick<ErrorData, 'message' | 'code' | 'categ
   if (error.category === 'cancelled') return 'the run was cancelled';
   // The machine's own messages are plain words; any other quotes what an agent, the tests, git or GitHub
   // printed, so it is a code span: no mention, link or image in a comment the app posts.
-  const message = OWN_MESSAGES.has(error.code ?? '') ? withoutStage(error.message) : codeSpan(withoutStage(error.message));
+  const message = errorText(error);
   if (error.category === 'timeout' && error.code !== 'APPROVAL_TIMEOUT') return `a step took too long (${message})`;
   if (error.category === 'agent') return `the coding agent did not finish: ${message}`;
   if (error.category === 'transient' || error.category === 'rate_limited') return `GitHub or the network kept failing (${message})`;
   return message;
+}
+
+/** A run's error message as shown: the machine's own words as they are, anything else (quoted output) as a code span. */
+export function errorText(error: Pick<ErrorData, 'message' | 'code'>): string {
+  return OWN_MESSAGES.has(error.code ?? '') ? withoutStage(error.message) : codeSpan(withoutStage(error.message));
 }
 
 /** Error codes whose message the machine writes itself (src/machines/issue-implementation.ts), with no quoted output. */
@@ -100,6 +105,19 @@ export function codeSpan(text: string): string {
   const longest = Math.max(0, ...(flat.match(/`+/g) ?? []).map((m) => m.length));
   const fence = '`'.repeat(longest + 1);
   return `${fence} ${flat} ${fence}`;
+}
+
+/**
+ * An agent's own words (its summary) shown as Markdown on GitHub: formatting stays, but it mentions no
+ * one (`@user`, `@org/team` notify from a new comment the bot posts), shows no image (`![](…)` loads a
+ * URL the agent chose) and opens or closes no HTML (`</details>` would break the comment's sections).
+ * The agent reads the issue, the repository and the review request, any of which may tell it what to write.
+ */
+export function untrustedMarkdown(text: string): string {
+  return text
+    .replace(/@(?=[\w-])/g, '@\u200b')
+    .replace(/!\[/g, '!\\[')
+    .replace(/</g, '\\<');
 }
 
 /**

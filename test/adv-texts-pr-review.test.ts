@@ -1,0 +1,73 @@
+/**
+ * PRReview's reading of a request (src/actors/pr-review.ts), run as plain actors with a fake GitHub:
+ * a request on a closed or merged pull request changes nothing, and the bot's mention is recognised as
+ * commands.ts recognises it — `@my-app` for a bot configured as `my-app[bot]` (the form config.ts
+ * documents), both when stripping it from the request and when ReviewResponse lists a review's comments.
+ */
+import { createActor, toPromise } from 'xstate';
+import { expect, it } from 'vitest';
+import { prReviewSteps, reviewResponseSteps, type PrReviewDeps } from '../src/actors/pr-review.ts';
+import type { GitHubOctokit } from '../src/rmapp/github/client.ts';
+
+const pr = (state: 'open' | 'closed', merged = false) => ({
+  state,
+  merged_at: merged ? '2026-01-01T00:00:00Z' : null,
+  head: { ref: 'feature', repo: { full_name: 'acme/widgets' } },
+});
+
+function deps(pull: ReturnType<typeof pr>, body: string, reviewComments: string[] = []): PrReviewDeps {
+  const github = {
+    issues: { getComment: async () => ({ data: { body, user: { login: 'alice' } } }) },
+    pulls: { get: async () => ({ data: pull }), listCommentsForReview: async () => ({ data: [] }) },
+    paginate: async () => reviewComments.map((b, i) => ({ id: i + 1, body: b })),
+  } as unknown as GitHubOctokit;
+  return { github, botName: 'my-app[bot]' } as unknown as PrReviewDeps;
+}
+
+const input = { owner: 'acme', repo: 'widgets', pullNumber: 5, commentId: 7, source: 'conversation' as const };
+
+async function parse(d: PrReviewDeps) {
+  return toPromise(createActor(prReviewSteps(d).parseComment, { input: input as never }).start());
+}
+
+it('refuses a request on a closed or merged pull request', async () => {
+  await expect(parse(deps(pr('closed'), '@my-app rename x'))).rejects.toThrow(/closed/);
+  await expect(parse(deps(pr('closed', true), '@my-app rename x'))).rejects.toThrow(/merged/);
+  await expect(parse(deps(pr('open'), '@my-app rename x'))).resolves.toMatchObject({ request: 'rename x' });
+});
+
+it('strips the mention of a bot configured as `my-app[bot]` from the request', async () => {
+  const review = await parse(deps(pr('open'), 'please @my-app rename the flag'));
+  expect(review.request, 'the mention stays in what the agent is asked and in the commit subject').toMatch(/^please +rename the flag$/);
+});
+
+it('ReviewResponse lists the comments that mention `@my-app` for a bot configured as `my-app[bot]`', async () => {
+  const d = deps(pr('open'), '', ['@my-app fix this', 'unrelated', '@my-app[bot] and this', '@my-application not me']);
+  const listed = await toPromise(
+    createActor(reviewResponseSteps(d).listComments, {
+      input: { owner: 'acme', repo: 'widgets', pullNumber: 5, reviewId: 1 } as never,
+    }).start(),
+  );
+  expect(listed.commentIds).toEqual([1, 3]);
+});
+
+it('a failed conversation request mentions the comment author, not the author of a review comment with the same id', async () => {
+  const posted: string[] = [];
+  const github = {
+    users: { getAuthenticated: async () => ({ data: { login: 'rmapp' } }) },
+    issues: {
+      getComment: async () => ({ data: { body: '@my-app x', user: { login: 'alice' } } }),
+      listComments: async () => ({ data: [] }),
+      createComment: async ({ body }: { body: string }) => (posted.push(body), { data: { id: 1 } }),
+    },
+    pulls: { getReviewComment: async () => ({ data: { user: { login: 'mallory' } } }) },
+    paginate: async () => [],
+  } as unknown as GitHubOctokit;
+  const error = { name: 'ValidationError', message: 'no', code: 'X', category: 'validation' };
+  await toPromise(
+    createActor(prReviewSteps({ github, botName: 'my-app[bot]' } as unknown as PrReviewDeps).reportFailure, {
+      input: { ...input, error, author: null } as never,
+    }).start(),
+  );
+  expect(posted[0]).toMatch(/^@alice /);
+});
