@@ -77,9 +77,8 @@ it('traces a run with the GitHub, git, agent and test calls as children of their
   };
   const under = (name: string) => all.filter((s) => s.name === name).map(stepOf);
   expect(under('github GET /repos/{owner}/{repo}/issues/{issue_number}')).toEqual(['analyze']);
-  // The draft PR is opened once the plan is committed; at the end it is marked ready (GraphQL) for review.
+  // The draft PR is opened once the plan is committed (createPR then makes it ready).
   expect(under('github POST /repos/{owner}/{repo}/pulls')).toEqual(['openDraftPR']);
-  expect(under('github POST /graphql')).toEqual(['createPR']);
   expect(under('exec node').sort()).toEqual(['analyze', 'implement', 'plan', 'test']);
   expect(under('exec git push')).toContain('implement');
   // Every call the run made is inside one of its steps.
