@@ -4,7 +4,9 @@
  * status, state, status message, parent, wake-up time and timestamps (masked like every API answer).
  *
  * The changes come from the database: migration 0010 announces every change of a run's row on the
- * channel `rmapp_run_changed`, and the server LISTENs there. On Postgres that covers the writes of
+ * channel `rmapp_run_changed` — since 0011 only while a stream watches, which the server renews every
+ * {@link RUN_CHANGE_WATCH_MS}/3 while it has clients (src/persistence/run-changes.ts) — and the server
+ * LISTENs there. On Postgres that covers the writes of
  * every worker process; on PGlite (one process) the notification is delivered in-process by PGlite
  * itself. Notifications of one run within {@link COALESCE_MS} become one event. A comment line every
  * {@link HEARTBEAT_MS} keeps the connection alive through proxies and the server's idle timeout.
@@ -16,6 +18,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ARTIFACT_CHANGED_CHANNEL } from '../../persistence/artifacts.ts';
+import { RUN_CHANGE_WATCH_MS, watchRunChanges } from '../../persistence/run-changes.ts';
 import type { Engine } from '../../state_machine/engine.ts';
 import { RunNotFoundError } from '../../state_machine/errors.ts';
 import type { Logger } from '../logger.ts';
@@ -52,6 +55,19 @@ export function runStream(engine: Engine, masker: Masker, log: Logger) {
   let flushTimer: NodeJS.Timeout | null = null;
   let listening: Promise<() => Promise<void>> | null = null;
   let closed = false;
+  // While there are clients, run changes stay announced (renewed before the watch runs out).
+  let watchTimer: NodeJS.Timeout | null = null;
+  const renewWatch = () => {
+    if (closed || clients.size === 0) {
+      if (watchTimer) clearInterval(watchTimer);
+      watchTimer = null;
+      return;
+    }
+    void engine
+      .db()
+      .then((db) => watchRunChanges(db))
+      .catch((err: unknown) => log.warn({ err }, 'live stream: renewing the run-change watch failed; retried shortly'));
+  };
 
   const flush = async () => {
     flushTimer = null;
@@ -128,6 +144,19 @@ export function runStream(engine: Engine, masker: Masker, log: Logger) {
       const runParam = url.searchParams.get('run');
       const run = runParam === null ? null : checkText(runParam, 'query parameter "run"');
       await listen();
+      // The first client since the stream went idle: changes from now on are announced (the watch may
+      // have run out while nobody watched), and stay announced while it is connected.
+      if (!watchTimer) {
+        watchTimer = setInterval(renewWatch, RUN_CHANGE_WATCH_MS / 3);
+        watchTimer.unref();
+        try {
+          await watchRunChanges(await engine.db());
+        } catch (err) {
+          clearInterval(watchTimer);
+          watchTimer = null;
+          throw err;
+        }
+      }
       res.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-store',
@@ -151,6 +180,7 @@ export function runStream(engine: Engine, masker: Masker, log: Logger) {
       closed = true;
       if (flushTimer) clearTimeout(flushTimer);
       if (artifactTimer) clearTimeout(artifactTimer);
+      if (watchTimer) clearInterval(watchTimer);
       for (const c of clients) c.res.end();
       clients.clear();
       const stop = await listening?.catch(() => null);
