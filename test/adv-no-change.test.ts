@@ -9,6 +9,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { attemptTrailers, commitMessage } from '../src/rmapp/pull-request-text.ts';
 import { Workspaces } from '../src/rmapp/workspace.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'adv-nochange-'));
@@ -48,6 +49,46 @@ describe('commitAll with nothing to commit', () => {
     // The same step of the same run, re-executed after its push, still finds its own commit.
     const reexecuted = await workspaces.commitAll(failed, message('failed-run'));
     expect(reexecuted).toMatchObject({ committed: false, earlier: first.sha });
+  });
+});
+
+describe("commitAll finds a re-executed step's commit by its trailers", () => {
+  it("when the agent summarises differently the second time, and never the same run's other attempt", async () => {
+    const remote = join(root, 'up');
+    const workspaces = new Workspaces({ root: join(root, 'ws-trailers'), author });
+    const ws = await workspaces.prepare({ runId: 'run-t', remoteUrl: remote, branch: 'rmapp/issue-3', base: 'main' });
+    const message = (summary: string, attempt: number) =>
+      commitMessage({ subject: 'feat: Fix it (#3)', body: [summary], runId: 'run-t', attempt: `implement ${attempt}` });
+    writeFileSync(join(ws.dir, 'a.txt'), 'attempt 1\n');
+    const first = await workspaces.commitAll(
+      ws,
+      message('Changed a.txt.', 1),
+      undefined,
+      undefined,
+      attemptTrailers('run-t', 'implement 1'),
+    );
+    expect(first.committed).toBe(true);
+    // Re-executed after its commit and push: the agent finds nothing left to do and says so in other words.
+    const again = await workspaces.commitAll(
+      ws,
+      message('Nothing to change.', 1),
+      undefined,
+      undefined,
+      attemptTrailers('run-t', 'implement 1'),
+    );
+    expect(again, 'the step reported no change although its earlier execution committed').toMatchObject({
+      committed: false,
+      earlier: first.sha,
+    });
+    // Attempt 2 of the same run changes nothing: attempt 1's commit is not its own.
+    const second = await workspaces.commitAll(
+      ws,
+      message('Changed a.txt.', 2),
+      undefined,
+      undefined,
+      attemptTrailers('run-t', 'implement 2'),
+    );
+    expect(second.earlier, "attempt 1's commit was taken for attempt 2's").toBeNull();
   });
 });
 

@@ -116,7 +116,7 @@ it('a run that passes in round 2: draft PR before the tests, ready with a review
     .filter(Boolean);
   expect(messages[0]).toBe('rmapp: plan for #1 (tasks/issue-1.yml)');
   expect(messages[1]).toBe(
-    `feat: Add a custom separator (#1)\n\nAdded the separator option; impl.txt now says right.\n\nAttempt 1 of 3, following the plan in tasks/issue-1.yml.\n\nCo-authored-by: alice <alice@users.noreply.github.com>\nRmapp-Run: ${id}`,
+    `feat: Add a custom separator (#1)\n\nAdded the separator option; impl.txt now says right.\n\nAttempt 1 of 3, following the plan in tasks/issue-1.yml.\n\nCo-authored-by: alice <alice@users.noreply.github.com>\nRmapp-Run: ${id}\nRmapp-Attempt: implement 1`,
   );
   expect(messages[2]).toContain('Attempt 2 of 3: fixes what the previous test run reported.');
 });

@@ -14,7 +14,7 @@ import { parsePlanYaml, planPath, planSchema, renderPlanYaml, yamlBlock } from '
 import { askJson, formatIssues, type OutputIssue } from '../rmapp/structured-output.ts';
 import type { GitHubOctokit } from '../rmapp/github/client.ts';
 import { ensurePullRequest, marker, markReadyForReview, requestReview, upsertComment } from '../rmapp/github/writes.ts';
-import { agentSummary, commitMessage, pullRequestBody, pullRequestTitle } from '../rmapp/pull-request-text.ts';
+import { agentSummary, attemptTrailers, commitMessage, pullRequestBody, pullRequestTitle } from '../rmapp/pull-request-text.ts';
 import { failureReason, nextSteps } from '../rmapp/run-texts.ts';
 import { summarizeTests, testResultLine, type TestReport } from '../rmapp/test-report.ts';
 import { runCommand } from '../rmapp/process.ts';
@@ -200,10 +200,13 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
         await checkProtectedPaths(deps.workspaces, ws, settings, signal);
         const summary = agentSummary(result.text);
         const kind = (await getArtifact<IssueAnalysis>('analysis'))?.kind;
+        // Found again by its run and attempt trailers: a re-executed agent's summary may differ.
         const { committed, sha, earlier } = await deps.workspaces.commitAll(
           ws,
           implementCommitMessage(input, kind, summary, runId),
           signal,
+          undefined,
+          attemptTrailers(runId, implementAttempt(input)),
         );
         // Pushed now, so a worker on another machine that resumes the run continues from this commit.
         await deps.workspaces.push(ws, signal);
@@ -396,7 +399,13 @@ function implementCommitMessage(
     body: [summary ?? `Implements #${input.issueNumber}.`, why],
     coAuthor: input.requestedBy ?? null,
     runId,
+    attempt: implementAttempt(input),
   });
+}
+
+/** The `Rmapp-Attempt` trailer's value of an implement step: its mode and attempt number. */
+function implementAttempt(input: ImplementInput): string {
+  return `${input.mode === 'reproduce' ? 'reproduce' : 'implement'} ${input.attempt}`;
 }
 
 async function headOf(dir: string, signal: AbortSignal): Promise<string | null> {

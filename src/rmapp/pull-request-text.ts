@@ -118,16 +118,34 @@ export function commitMessage(m: {
    * attempt 1 when a re-executed step looks for the commit it made before (Workspaces.commitAll).
    */
   runId?: string | null | undefined;
+  /**
+   * Which attempt of the run made it, as an `Rmapp-Attempt` trailer (e.g. `implement 2`): with the
+   * run's trailer it names the step execution, so a re-executed step finds its commit even when the
+   * agent's summary in the body came out different the second time ({@link attemptTrailers}).
+   */
+  attempt?: string | null | undefined;
 }): string {
   const body = m.body.map((p) => gitClean(p).trim()).filter(Boolean);
-  const trailers = [m.coAuthor ? coAuthorTrailer(m.coAuthor, m.coAuthorId) : null, m.runId ? `Rmapp-Run: ${m.runId}` : null].filter(
-    (t): t is string => t !== null,
-  );
+  const trailers = [
+    m.coAuthor ? coAuthorTrailer(m.coAuthor, m.coAuthorId) : null,
+    ...(m.runId ? attemptTrailers(m.runId, m.attempt) : []),
+  ].filter((t): t is string => t !== null);
   return [
     gitClean(m.subject).replace(/\s+/g, ' ').trim().slice(0, 120),
     ...(body.length ? ['', body.join('\n\n')] : []),
     ...(trailers.length ? ['', trailers.join('\n')] : []),
   ].join('\n');
+}
+
+/**
+ * The trailers that name the step execution that made a commit: the run, and the attempt when there
+ * is one. Workspaces.commitAll takes them as the commit's identity (a re-executed step's own commit).
+ */
+export function attemptTrailers(runId: string, attempt?: string | null): string[] {
+  return [
+    `Rmapp-Run: ${gitClean(runId).replace(/\s+/g, ' ').trim()}`,
+    ...(attempt ? [`Rmapp-Attempt: ${gitClean(attempt).replace(/\s+/g, ' ').trim()}`] : []),
+  ];
 }
 
 /**

@@ -386,7 +386,10 @@ export class Workspaces {
    * newest of the last 200 on the branch whose whole message is this message — so a step re-run after
    * its push (a crash before its result was recorded) still reports the commit it made. Callers put
    * their run's id in the message: another run's commit with the same subject (a retried run's attempt
-   * 1, a second answer to the same review comment) is not taken for this step's own.
+   * 1, a second answer to the same review comment) is not taken for this step's own. `identity`: lines
+   * that name the step execution (its trailers, pull-request-text.ts `attemptTrailers`) when the rest
+   * of the message may differ when the step runs again (an agent's summary): the commit whose message
+   * has every one of these lines is the earlier one.
    */
   async commitAll(
     ws: Workspace,
@@ -397,6 +400,7 @@ export class Workspaces {
      * tree holds — an analysing agent's edits — stays uncommitted for the checks of the agent's attempt.
      */
     only?: readonly string[],
+    identity?: readonly string[],
   ): Promise<{ committed: boolean; sha: string; earlier: string | null }> {
     await refuseNestedRepositories(ws.dir, signal);
     const pathspec = only ? ['--', ...only] : [];
@@ -409,12 +413,20 @@ export class Workspaces {
     });
     if (staged.exitCode === 0) {
       const wanted = this.mask(message).trim();
+      const lines = identity?.map((l) => this.mask(l).trim());
       const log = await this.git(['log', '-n', '200', '--format=%H%x1f%B%x1e', 'HEAD', '--'], ws.dir, signal);
+      // The whole message also matches: a commit made before the identity trailers existed.
+      const isEarlier = (body: string): boolean => {
+        if (body.trim() === wanted) return true;
+        if (!lines) return false;
+        const have = new Set(body.split('\n').map((l) => l.trim()));
+        return lines.every((l) => have.has(l));
+      };
       const earlier =
         log
           .split('\x1e')
           .map((entry) => entry.replace(/^\n/, '').split('\x1f'))
-          .find(([, body]) => body?.trim() === wanted)?.[0] ?? null;
+          .find(([, body]) => body !== undefined && isEarlier(body))?.[0] ?? null;
       return { committed: false, sha: await this.git(['rev-parse', 'HEAD'], ws.dir, signal), earlier };
     }
     // `-F -`: the message (which may quote an issue title) comes on stdin, never as an argument.
