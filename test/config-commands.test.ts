@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { ConfigError, gitUrlFor, loadConfig, webUrl } from '../src/rmapp/config.ts';
-import { helpText, parseCommand } from '../src/rmapp/commands.ts';
+import { helpText, mentions, parseCommand } from '../src/rmapp/commands.ts';
 import { runRmapp } from './helpers/processes.ts';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'rmapp-config-'));
@@ -112,6 +112,20 @@ it('parses commands and answers anything else with help', () => {
   expect(parseCommand('> @rmapp cancel\nthanks', 'rmapp')).toBeNull();
   expect(parseCommand('mail me at x@rmapp.dev', 'rmapp')).toBeNull();
   expect(parseCommand('@rmappish implement', 'rmapp')).toBeNull();
+  // A mention inside code is not a command (GitHub does not notify for it either).
+  for (const quoted of [
+    'Use `@rmapp implement` on an issue to start',
+    '``x `@rmapp cancel` y``',
+    '```\n@rmapp implement\n```\nthanks',
+    '~~~md\n@rmapp cancel\n~~~',
+    '```sh\n@rmapp retry (an unclosed fence runs to the end)',
+  ]) {
+    expect(parseCommand(quoted, 'rmapp'), quoted).toBeNull();
+    expect(mentions(quoted, 'rmapp'), quoted).toBe(false);
+  }
+  expect(parseCommand('`a` then @rmapp status `b`', 'rmapp')).toEqual({ kind: 'status' });
+  expect(parseCommand('```\ncode\n```\n@rmapp approve', 'rmapp')).toEqual({ kind: 'approve' });
+  expect(parseCommand('``` not a fence ``` @rmapp approve', 'rmapp')).toEqual({ kind: 'approve' });
   expect(parseCommand('@rmapp implement --max-attempts 99', 'rmapp')).toMatchObject({
     kind: 'help',
     reason: expect.stringMatching(/1 to 10/),

@@ -29,15 +29,43 @@ export function mentionPattern(botName: string, flags = 'i'): RegExp {
   return new RegExp(`(^|[^\\w@])@${escape(base)}(\\[bot\\])?(?![\\w-])`, flags);
 }
 
-/** True when the text mentions the bot. */
-export function mentions(text: string, botName: string): boolean {
-  return mentionPattern(botName).test(text);
+/**
+ * The comment without its code: fenced blocks (``` or ~~~) and inline code spans become blanks, line
+ * breaks kept. GitHub does not notify for a mention inside code, and a comment that quotes
+ * "`@rmapp implement`" while explaining the bot is not asking it to run.
+ */
+export function withoutCode(text: string): string {
+  const lines = text.split('\n');
+  let fence: string | null = null;
+  const out = lines.map((line) => {
+    const opening = /^ {0,3}(`{3,}|~{3,})/.exec(line);
+    if (fence) {
+      // A closing fence: the same character, at least as long, nothing after it but spaces.
+      if (opening && opening[1]?.[0] === fence[0] && (opening[1]?.length ?? 0) >= fence.length && line.trim() === opening[1]) fence = null;
+      return '';
+    }
+    if (opening && !(opening[1]?.startsWith('`') && line.slice(line.indexOf(opening[1]) + opening[1].length).includes('`'))) {
+      fence = opening[1] ?? null;
+      return '';
+    }
+    // Inline code: a run of backticks up to the next run of the same length (CommonMark code spans).
+    return line.replace(/(`+)(?!`)[\s\S]*?(?<!`)\1(?!`)/g, (m) => ' '.repeat(m.length));
+  });
+  return out.join('\n');
 }
 
-/** The command in a comment, or null when the comment does not mention the bot. Quoted lines (`> `) are ignored. */
+/** True when the text mentions the bot outside code. */
+export function mentions(text: string, botName: string): boolean {
+  return mentionPattern(botName).test(withoutCode(text));
+}
+
+/**
+ * The command in a comment, or null when the comment does not mention the bot. Quoted lines (`> `)
+ * and code (fenced blocks, inline spans) are ignored.
+ */
 export function parseCommand(text: string, botName: string): Command | null {
   const pattern = mentionPattern(botName);
-  for (const line of text.split('\n')) {
+  for (const line of withoutCode(text).split('\n')) {
     if (line.trimStart().startsWith('>')) continue;
     const match = pattern.exec(line);
     if (!match) continue;
@@ -91,6 +119,7 @@ function commandOf(words: string[]): Command {
 export function conversationRequest(text: string, botName: string): string | null {
   const command = parseCommand(text, botName);
   if (!command || command.kind !== 'help' || !command.reason?.startsWith("I don't know the command")) return null;
+  // The request keeps its code (a snippet to use); only the mentions outside code are taken out.
   return text.replace(mentionPattern(botName, 'gi'), '$1').trim() || null;
 }
 
