@@ -77,6 +77,17 @@ interface Context extends PrReviewInput {
   error: ErrorData | null;
 }
 
+/** Which comment the run answers: the part of every stage's input that names it. */
+function commentOf(context: Context) {
+  return {
+    owner: context.owner,
+    repo: context.repo,
+    pullNumber: context.pullNumber,
+    commentId: context.commentId,
+    source: context.source,
+  };
+}
+
 export function prReviewMachine(steps: PrReviewSteps, options: PrReviewOptions = {}) {
   const reply = options.replyOnFailure ?? true;
   const testFirst = options.testBeforePush ?? true;
@@ -110,11 +121,7 @@ export function prReviewMachine(steps: PrReviewSteps, options: PrReviewOptions =
         invoke: {
           src: 'parseComment',
           input: ({ context }) => ({
-            owner: context.owner,
-            repo: context.repo,
-            pullNumber: context.pullNumber,
-            commentId: context.commentId,
-            source: context.source,
+            ...commentOf(context),
           }),
           onDone: { target: 'locatingCode', actions: assign({ review: ({ event }) => event.output }) },
           onError: { target: onFailure, actions: assign({ error: stageFailure('parsingComment') }) },
@@ -124,11 +131,7 @@ export function prReviewMachine(steps: PrReviewSteps, options: PrReviewOptions =
         invoke: {
           src: 'locateCode',
           input: ({ context }) => ({
-            owner: context.owner,
-            repo: context.repo,
-            pullNumber: context.pullNumber,
-            commentId: context.commentId,
-            source: context.source,
+            ...commentOf(context),
             review: context.review as ReviewRequest,
           }),
           onDone: { target: 'generatingFix', actions: assign({ snippet: ({ event }) => event.output.snippet }) },
@@ -139,11 +142,7 @@ export function prReviewMachine(steps: PrReviewSteps, options: PrReviewOptions =
         invoke: {
           src: 'generateFix',
           input: ({ context }) => ({
-            owner: context.owner,
-            repo: context.repo,
-            pullNumber: context.pullNumber,
-            commentId: context.commentId,
-            source: context.source,
+            ...commentOf(context),
             review: context.review as ReviewRequest,
             snippet: context.snippet,
           }),
@@ -160,11 +159,7 @@ export function prReviewMachine(steps: PrReviewSteps, options: PrReviewOptions =
               invoke: {
                 src: 'testChange',
                 input: ({ context }: { context: Context }) => ({
-                  owner: context.owner,
-                  repo: context.repo,
-                  pullNumber: context.pullNumber,
-                  commentId: context.commentId,
-                  source: context.source,
+                  ...commentOf(context),
                   review: context.review as ReviewRequest,
                 }),
                 onDone: {
@@ -180,11 +175,7 @@ export function prReviewMachine(steps: PrReviewSteps, options: PrReviewOptions =
         invoke: {
           src: 'applyChanges',
           input: ({ context }) => ({
-            owner: context.owner,
-            repo: context.repo,
-            pullNumber: context.pullNumber,
-            commentId: context.commentId,
-            source: context.source,
+            ...commentOf(context),
             review: context.review as ReviewRequest,
           }),
           onDone: {
@@ -201,12 +192,8 @@ export function prReviewMachine(steps: PrReviewSteps, options: PrReviewOptions =
         invoke: {
           src: 'respond',
           input: ({ context }) => ({
-            owner: context.owner,
-            repo: context.repo,
-            pullNumber: context.pullNumber,
-            commentId: context.commentId,
+            ...commentOf(context),
             review: context.review as ReviewRequest,
-            source: context.source,
             commit: context.commit,
             summary: context.summary,
             files: context.files,
@@ -222,11 +209,7 @@ export function prReviewMachine(steps: PrReviewSteps, options: PrReviewOptions =
               invoke: {
                 src: 'reportFailure',
                 input: ({ context }: { context: Context }) => ({
-                  owner: context.owner,
-                  repo: context.repo,
-                  pullNumber: context.pullNumber,
-                  commentId: context.commentId,
-                  source: context.source,
+                  ...commentOf(context),
                   error: context.error as ErrorData,
                   author: context.review?.author ?? null,
                 }),
