@@ -74,6 +74,16 @@ export function peakRssMb(pid: number): number {
   return kb / 1024;
 }
 
+/**
+ * CPU time (user + system) a live process has used so far, in ms (Linux /proc, clock ticks of 10 ms):
+ * the machine is shared, so a wall time alone cannot tell a change from a neighbour's load.
+ */
+export function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 export async function createDatabase(adminUrl: string, name: string): Promise<string> {
   const sql = postgres(adminUrl, { max: 1, onnotice: () => {} });
   await sql.unsafe(`drop database if exists ${name} with (force)`);

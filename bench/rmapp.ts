@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { createEngine } from '../src/state_machine/engine.ts';
 import { openDatabase, type Database } from '../src/persistence/database.ts';
-import { peakRssMb, runConcurrently, rssMb, type ThroughputResult } from './measure.ts';
+import { cpuMs, peakRssMb, runConcurrently, rssMb, type ThroughputResult } from './measure.ts';
 import { workflows } from './workflows.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -83,7 +83,10 @@ async function startMany(databaseUrl: string, name: string, count: number): Prom
  * 1,000 runs interrupted by SIGKILL in step 4; returns the time from starting a new worker process
  * (same worker id, so it takes its previous incarnation's runs back at once) until all have finished.
  */
-export async function rmappRecovery(opts: { databaseUrl: string; workflows: number }): Promise<{ recoveryMs: number }> {
+export async function rmappRecovery(opts: {
+  databaseUrl: string;
+  workflows: number;
+}): Promise<{ recoveryMs: number; workerCpuMs: number }> {
   await startMany(opts.databaseUrl, 'bench.six', opts.workflows);
   const sql = postgres(opts.databaseUrl, { max: 1, onnotice: () => {} });
   const count = async (where: string) => Number((await sql.unsafe(`select count(*)::int as n from rmapp_runs where ${where}`))[0]?.n);
@@ -96,10 +99,11 @@ export async function rmappRecovery(opts: { databaseUrl: string; workflows: numb
   const second = worker(opts.databaseUrl, args);
   await poll(async () => (await count(`status = 'succeeded'`)) === opts.workflows, 'all runs to finish after recovery');
   const recoveryMs = performance.now() - t0;
+  const workerCpuMs = cpuMs(second.pid as number);
   second.kill('SIGTERM');
   await new Promise((r) => second.once('exit', r));
   await sql.end();
-  return { recoveryMs };
+  return { recoveryMs, workerCpuMs };
 }
 
 /**

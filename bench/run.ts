@@ -106,6 +106,7 @@ async function main(): Promise<void> {
       const rm = await rmappRecovery({ databaseUrl: a, workflows: 1000 });
       const db = await dbosRecovery({ databaseUrl: b, workflows: 1000 });
       out(`rmapp ${fmt(rm.recoveryMs, 0)} ms   dbos ${fmt(db.recoveryMs, 0)} ms   rmapp/dbos ${fmt(rm.recoveryMs / db.recoveryMs, 2)}×`);
+      out(`rmapp's new worker process used ${fmt(rm.workerCpuMs, 0)} ms of CPU (start-up included)`);
     } finally {
       await dropDatabase(ADMIN, 'rmapp_bench_recovery_rmapp');
       await dropDatabase(ADMIN, 'rmapp_bench_recovery_dbos');

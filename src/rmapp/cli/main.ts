@@ -127,32 +127,31 @@ program
       retainCancelled: number;
     }) => {
       const opts = program.opts<{ workflows?: string; databaseUrl?: string }>();
-      const [
-        { createEngine },
-        { startTelemetry },
-        { loadConfig },
-        { createLogger },
-        { attachGitHubFollowers, checkSandbox, githubRuntime },
-        { serviceWorkflowSet },
-      ] = await Promise.all([
+      // The OpenTelemetry SDK and the GitHub service stack (Octokit, the HTTP server, the sandbox, the
+      // inspector) are imported only when this worker uses them: together they cost a worker without them
+      // ~0.9 s of CPU at start-up (which a restarted worker's recovery waits for) and ~50 MB of RSS
+      // (bench/README.md, "What was changed").
+      const [{ createEngine }, { loadConfig }, { createLogger }, { serviceWorkflowSet }] = await Promise.all([
         import('../../state_machine/engine.ts'),
-        import('../otel.ts'),
         import('../config.ts'),
         import('../logger.ts'),
-        import('../service.ts'),
         import('./versions-command.ts'),
       ]);
       const retention = o.retention
         ? { policy: { succeededMs: o.retainSucceeded, failedMs: o.retainFailed, cancelledMs: o.retainCancelled } }
         : undefined;
       // The SDK is set up before the engine so that the engine's first spans and instruments use it.
-      const telemetry = o.otel || o.metricsPort ? await startTelemetry({ otlp: !!o.otel, prometheusPort: o.metricsPort }) : null;
+      const telemetry =
+        o.otel || o.metricsPort
+          ? await (await import('../otel.ts')).startTelemetry({ otlp: !!o.otel, prometheusPort: o.metricsPort })
+          : null;
       // With GitHub settings in the environment (as `rmapp serve` has them), this worker runs the GitHub
       // workflows too: extra workers of a service share its configuration.
       const config = await loadConfig({ requireWebhookSecret: false, serves: false });
       const log = createLogger({ secrets: config.githubEnabled ? [config.github.token, config.github.privateKey] : [] });
-      const github = config.githubEnabled ? githubRuntime(config, { log }) : null;
-      if (github) await checkSandbox(github.sandbox, log);
+      const service = config.githubEnabled ? await import('../service.ts') : null;
+      const github = service && config.githubEnabled ? service.githubRuntime(config, { log }) : null;
+      if (service && github) await service.checkSandbox(github.sandbox, log);
       const { workflows, previousVersions } = await serviceWorkflowSet(github, opts.workflows);
       const engine = createEngine({
         workflows,
@@ -167,7 +166,7 @@ program
         logger: log,
       });
       github?.registry.bind(engine);
-      const detach = github ? attachGitHubFollowers(engine, config, github, log) : null;
+      const detach = service && github ? service.attachGitHubFollowers(engine, config, github, log) : null;
       // A database that is down or restarting at start-up is waited for (SIGTERM/SIGINT give up).
       const giveUp = new AbortController();
       const onSignal = () => giveUp.abort();
