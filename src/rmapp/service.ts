@@ -15,7 +15,6 @@ import { createGitHubAccess, createRoutedGitHubClient, type GitHubOctokit } from
 import { gitUrlFor, webUrl, type RmappConfig } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMasker, type Masker } from './masking.ts';
-import { startTelemetry } from './otel.ts';
 import { attachProgressComments, type ProgressCommentOptions } from './progress-comment.ts';
 import { startServiceServer } from './server/http-server.ts';
 import { webhookHandler } from './server/webhook-handler.ts';
@@ -286,7 +285,10 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const log = options.log ?? createLogger({ secrets });
   const masker = createMasker(secrets);
   const telemetry =
-    options.otel || options.metrics ? await startTelemetry({ otlp: !!options.otel, prometheusEmbedded: !!options.metrics }) : null;
+    // The OpenTelemetry SDK is imported only when asked for: ~580 ms of CPU and 31 MB otherwise paid by every `serve`.
+    options.otel || options.metrics
+      ? await (await import('./otel.ts')).startTelemetry({ otlp: !!options.otel, prometheusEmbedded: !!options.metrics })
+      : null;
 
   const runtime = config.githubEnabled ? githubRuntime(config, { github: options.github, log }) : null;
   const gh = runtime?.registry ?? null;
