@@ -30,28 +30,103 @@ export function mentionPattern(botName: string, flags = 'i'): RegExp {
 }
 
 /**
- * The comment without its code: fenced blocks (``` or ~~~) and inline code spans become blanks, line
- * breaks kept. GitHub does not notify for a mention inside code, and a comment that quotes
- * "`@rmapp implement`" while explaining the bot is not asking it to run.
+ * The comment without its code: fenced blocks (``` or ~~~, also inside list items), indented code
+ * blocks and inline code spans become blanks, line breaks kept. GitHub does not notify for a mention
+ * inside code, and a comment that quotes "`@rmapp implement`" while explaining the bot is not asking it
+ * to run. Linear in the text's length: a comment is attacker-controlled and parsed on the webhook's
+ * request path (a backtracking regular expression took 4.7 s on a 65,536-character comment).
+ *
+ * Close to CommonMark, not exact: a fence opens after any list markers and indentation and closes at
+ * the same character, at least as long, alone on its line at any indentation; an indented line (4
+ * spaces or a tab) is code after a blank line unless a list item is open (there it continues the item);
+ * a code span may continue onto the next line of its paragraph.
  */
 export function withoutCode(text: string): string {
   const lines = text.split('\n');
+  const out: string[] = [];
   let fence: string | null = null;
-  const out = lines.map((line) => {
-    const opening = /^ {0,3}(`{3,}|~{3,})/.exec(line);
+  let inList = false;
+  let indentedCode = false;
+  let paragraph: string[] = [];
+  const endParagraph = () => {
+    if (paragraph.length) for (const l of withoutCodeSpans(paragraph.join('\n')).split('\n')) out.push(l);
+    paragraph = [];
+  };
+  for (const line of lines) {
     if (fence) {
-      // A closing fence: the same character, at least as long, nothing after it but spaces.
-      if (opening && opening[1]?.[0] === fence[0] && (opening[1]?.length ?? 0) >= fence.length && line.trim() === opening[1]) fence = null;
-      return '';
+      const closing = /^[ \t]*(`{3,}|~{3,})[ \t\r]*$/.exec(line)?.[1];
+      if (closing && closing[0] === fence[0] && closing.length >= fence.length) fence = null;
+      out.push('');
+      continue;
     }
-    if (opening && !(opening[1]?.startsWith('`') && line.slice(line.indexOf(opening[1]) + opening[1].length).includes('`'))) {
-      fence = opening[1] ?? null;
-      return '';
+    const blank = line.trim() === '';
+    const indented = /^(?: {4}|\t| {1,3}\t)/.test(line);
+    if (blank) {
+      endParagraph();
+      out.push(line);
+      continue;
     }
-    // Inline code: a run of backticks up to the next run of the same length (CommonMark code spans).
-    return line.replace(/(`+)(?!`)[\s\S]*?(?<!`)\1(?!`)/g, (m) => ' '.repeat(m.length));
-  });
+    if (indented && !inList && (indentedCode || paragraph.length === 0)) {
+      indentedCode = true;
+      out.push('');
+      continue;
+    }
+    indentedCode = false;
+    const listItem = /^ {0,3}(?:[-+*]|\d{1,9}[.)])(?:[ \t]|$)/.test(line);
+    if (listItem) inList = true;
+    else if (!/^[ \t]/.test(line) && paragraph.length === 0) inList = false;
+    const opening = /^[ \t]*(?:(?:[-+*]|\d{1,9}[.)])[ \t]+)*(`{3,}|~{3,})([^]*)$/.exec(line);
+    // A backtick fence's info string has no backtick (CommonMark); otherwise the line is inline code.
+    if (opening?.[1] && !(opening[1][0] === '`' && opening[2]?.includes('`'))) {
+      endParagraph();
+      fence = opening[1];
+      out.push('');
+      continue;
+    }
+    if (listItem || line.trimStart().startsWith('>')) endParagraph();
+    paragraph.push(line);
+  }
+  endParagraph();
   return out.join('\n');
+}
+
+/**
+ * Inline code spans blanked (line breaks kept): a run of backticks up to the next run of exactly the
+ * same length (CommonMark code spans); a run with no such partner is literal text. One pass over the
+ * runs: for each length, the runs of that length are visited in order, so no run is looked at twice.
+ */
+function withoutCodeSpans(text: string): string {
+  const at: number[] = [];
+  const length: number[] = [];
+  for (const m of text.matchAll(/`+/g)) {
+    at.push(m.index ?? 0);
+    length.push(m[0].length);
+  }
+  if (at.length < 2) return text;
+  // partner[i]: the next run of run i's length, -1 when there is none (filled from the end).
+  const partner = new Int32Array(at.length);
+  const seen = new Map<number, number>();
+  for (let i = at.length - 1; i >= 0; i--) {
+    const n = length[i] as number;
+    partner[i] = seen.get(n) ?? -1;
+    seen.set(n, i);
+  }
+  const parts: string[] = [];
+  let copied = 0;
+  for (let i = 0; i < at.length; i++) {
+    const close = partner[i] as number;
+    if (close < 0) continue;
+    const start = at[i] as number;
+    const end = (at[close] as number) + (length[close] as number);
+    parts.push(
+      text.slice(copied, start),
+      text.slice(start, end).replace(/[^\n]+/g, (m) => ' '.repeat(m.length)),
+    );
+    copied = end;
+    i = close;
+  }
+  parts.push(text.slice(copied));
+  return parts.join('');
 }
 
 /** True when the text mentions the bot outside code. */

@@ -1,0 +1,76 @@
+/**
+ * Hostile Markdown against "a mention inside code is not a command" (src/rmapp/commands.ts
+ * `withoutCode`): comments are attacker-controlled and parsed on the webhook's request path, so the
+ * parse must finish on the largest input and must agree with CommonMark about what is code where that
+ * decides whether the bot runs.
+ */
+import { describe, expect, it } from 'vitest';
+import { mentions, parseCommand, withoutCode } from '../src/rmapp/commands.ts';
+
+const cmd = (text: string) => parseCommand(text, 'rmapp');
+
+describe('withoutCode on large hostile comments', () => {
+  // The code-span regular expression `(`+)(?!`)[\s\S]*?(?<!`)\1(?!`)` backtracked over every start
+  // position of a long run of backticks: 4.7 s for a 65,536-character comment (GitHub's limit),
+  // quadratic in the length, so this 1 MB comment did not finish within the test's timeout.
+  it('parses a 1 MB run of backticks without a partner and still finds the command after it', () => {
+    const text = `x${'`'.repeat(1_000_000)}\n@rmapp status`;
+    expect(cmd(text), 'a command after an unpaired backtick run').toEqual({ kind: 'status' });
+    expect(mentions(text, 'rmapp')).toBe(true);
+  });
+
+  it('parses 1 MB of backtick runs of growing lengths (no run has a partner)', () => {
+    const runs: string[] = [];
+    for (let n = 1, size = 0; size < 1_000_000; n++, size += n + 1) runs.push('`'.repeat(n));
+    expect(cmd(`${runs.join('a')}\n@rmapp retry`)).toEqual({ kind: 'retry' });
+  });
+
+  it('keeps line breaks and the length of every line', () => {
+    const text = 'a `b` c\r\n```\r\n@rmapp x\r\n```\r\n\t`@rmapp`';
+    const out = withoutCode(text);
+    expect(out.split('\n').length).toBe(text.split('\n').length);
+    expect(out.split('\n')[0]).toBe('a     c\r');
+  });
+
+  it('survives NUL and lone surrogates', () => {
+    expect(cmd('\u0000`\ud800`@rmapp status\udc00')).toEqual({ kind: 'help', reason: 'I don\'t know the command "status\udc00".' });
+    expect(cmd('`\ud800@rmapp status\u0000`')).toBeNull();
+  });
+});
+
+describe('what is code, as CommonMark says', () => {
+  it('a fenced block inside a list item is code', () => {
+    expect(cmd('1. Run this:\n   ```\n   @rmapp implement\n   ```'), 'fence after an ordered list marker').toBeNull();
+    expect(cmd('- ```sh\n  @rmapp implement\n  ```'), 'fence on the list marker line').toBeNull();
+    expect(cmd('- Steps:\n\n    ```\n    @rmapp implement\n    ```\n\n@rmapp status')).toEqual({ kind: 'status' });
+  });
+
+  it('a code span may continue onto the next line of its paragraph', () => {
+    expect(cmd('Type `the words\n@rmapp implement` to start.')).toBeNull();
+    // A blank line ends the paragraph, and with it any span.
+    expect(cmd('Type `the words\n\n@rmapp implement` to start.')).toEqual({
+      kind: 'help',
+      reason: 'I don\'t know the command "implement`".',
+    });
+  });
+
+  it('an indented code block is code; an indented continuation of a list item is not', () => {
+    expect(cmd('Example:\n\n    @rmapp implement\n')).toBeNull();
+    expect(cmd('Example:\n\n\t@rmapp implement\n')).toBeNull();
+    expect(cmd('- first do this\n\n    @rmapp implement')).toEqual({ kind: 'implement', template: 'simple', options: {} });
+    // An indented line right after a paragraph line continues the paragraph.
+    expect(cmd('Please\n    @rmapp implement')).toEqual({ kind: 'implement', template: 'simple', options: {} });
+  });
+
+  it('fences close only on their own character, and CRLF comments fence like LF ones', () => {
+    expect(cmd('~~~\n```\n@rmapp implement\n~~~\n@rmapp status')).toEqual({ kind: 'status' });
+    expect(cmd('```\r\n@rmapp implement\r\n```\r\n@rmapp status\r\n')).toEqual({ kind: 'status' });
+    expect(cmd('````\n```\n@rmapp implement\n````\n@rmapp approve')).toEqual({ kind: 'approve' });
+    expect(cmd('``` not a fence ` here\n@rmapp status')).toEqual({ kind: 'status' });
+  });
+
+  it('a backtick run without a partner of its length is literal text', () => {
+    expect(cmd('```x`` @rmapp status')).toEqual({ kind: 'status' });
+    expect(cmd('@rmapp status `oops')).toEqual({ kind: 'status' });
+  });
+});
