@@ -389,7 +389,7 @@ export class Workspaces {
    * 1, a second answer to the same review comment) is not taken for this step's own. `identity`: lines
    * that name the step execution (its trailers, pull-request-text.ts `attemptTrailers`) when the rest
    * of the message may differ when the step runs again (an agent's summary): the commit whose message
-   * has every one of these lines is the earlier one.
+   * ends with a paragraph holding every one of these lines is the earlier one.
    */
   async commitAll(
     ws: Workspace,
@@ -419,7 +419,14 @@ export class Workspaces {
       const isEarlier = (body: string): boolean => {
         if (body.trim() === wanted) return true;
         if (!lines) return false;
-        const have = new Set(body.split('\n').map((l) => l.trim()));
+        // Only the message's last paragraph, its trailers, and only whole lines there: the body above
+        // is an agent's summary, which may hold a line that reads like another attempt's trailer.
+        const trailers =
+          body
+            .trim()
+            .split(/\n[ \t]*\n/)
+            .at(-1) ?? '';
+        const have = new Set(trailers.split('\n').map((l) => l.trimEnd()));
         return lines.every((l) => have.has(l));
       };
       const earlier =
