@@ -5,7 +5,9 @@
  *
  * The changes come from the database: migration 0010 announces every change of a run's row on the
  * channel `rmapp_run_changed` — since 0011 only while a stream watches, which the server renews every
- * {@link RUN_CHANGE_WATCH_MS}/3 while it has clients (src/persistence/run-changes.ts) — and the server
+ * {@link RUN_CHANGE_WATCH_MS}/3 while it has clients, every 2 s after a failed renewal, and ends the
+ * clients' streams (they reconnect and redraw) when the watch ran out meanwhile
+ * (src/persistence/run-changes.ts) — and the server
  * LISTENs there. On Postgres that covers the writes of
  * every worker process; on PGlite (one process) the notification is delivered in-process by PGlite
  * itself. Notifications of one run within {@link COALESCE_MS} become one event. A comment line every
@@ -57,16 +59,50 @@ export function runStream(engine: Engine, masker: Masker, log: Logger) {
   let closed = false;
   // While there are clients, run changes stay announced (renewed before the watch runs out).
   let watchTimer: NodeJS.Timeout | null = null;
+  let retryTimer: NodeJS.Timeout | null = null;
+  // The first watch of an idle stream, shared by every client that arrives while it is being set: none
+  // of them is served before changes are announced.
+  let watching: Promise<void> | null = null;
+  // When the last watch that succeeded was asked for (performance.now()): the watch lasts at least
+  // RUN_CHANGE_WATCH_MS from then.
+  let watchedAt = 0;
+  const watch = async () => {
+    const asked = performance.now();
+    await watchRunChanges(await engine.db());
+    const lapsed = watchTimer !== null && asked - watchedAt >= RUN_CHANGE_WATCH_MS;
+    watchedAt = asked;
+    // Renewals failed for so long that the watch ran out while clients were connected: changes were
+    // committed unannounced. Ending their streams makes each browser reconnect and redraw from the API
+    // (app.js refreshes on `open`), instead of showing a stale run until its next change.
+    if (lapsed) {
+      log.warn('live stream: the run-change watch ran out while renewals failed; clients reconnect to catch up');
+      for (const c of clients) c.res.end();
+    }
+  };
   const renewWatch = () => {
     if (closed || clients.size === 0) {
       if (watchTimer) clearInterval(watchTimer);
       watchTimer = null;
       return;
     }
-    void engine
-      .db()
-      .then((db) => watchRunChanges(db))
-      .catch((err: unknown) => log.warn({ err }, 'live stream: renewing the run-change watch failed; retried shortly'));
+    watch().catch((err: unknown) => {
+      log.warn({ err }, 'live stream: renewing the run-change watch failed; retried in 2 s');
+      // Not only at the next interval: the watch may run out meanwhile.
+      retryTimer ??= setTimeout(() => {
+        retryTimer = null;
+        renewWatch();
+      }, 2_000);
+      retryTimer.unref();
+    });
+  };
+  const startWatch = () => {
+    watching ??= watch()
+      .then(() => {
+        watchTimer ??= setInterval(renewWatch, RUN_CHANGE_WATCH_MS / 3);
+        watchTimer.unref();
+      })
+      .finally(() => (watching = null));
+    return watching;
   };
 
   const flush = async () => {
@@ -146,17 +182,7 @@ export function runStream(engine: Engine, masker: Masker, log: Logger) {
       await listen();
       // The first client since the stream went idle: changes from now on are announced (the watch may
       // have run out while nobody watched), and stay announced while it is connected.
-      if (!watchTimer) {
-        watchTimer = setInterval(renewWatch, RUN_CHANGE_WATCH_MS / 3);
-        watchTimer.unref();
-        try {
-          await watchRunChanges(await engine.db());
-        } catch (err) {
-          clearInterval(watchTimer);
-          watchTimer = null;
-          throw err;
-        }
-      }
+      if (!watchTimer) await startWatch();
       res.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-store',
@@ -181,6 +207,7 @@ export function runStream(engine: Engine, masker: Masker, log: Logger) {
       if (flushTimer) clearTimeout(flushTimer);
       if (artifactTimer) clearTimeout(artifactTimer);
       if (watchTimer) clearInterval(watchTimer);
+      if (retryTimer) clearTimeout(retryTimer);
       for (const c of clients) c.res.end();
       clients.clear();
       const stop = await listening?.catch(() => null);

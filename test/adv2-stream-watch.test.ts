@@ -1,0 +1,100 @@
+/**
+ * The live stream keeps run changes announced while it has clients (src/rmapp/server/stream.ts,
+ * src/persistence/run-changes.ts): a client must never be served while nothing is announced, and a
+ * watch that ran out while renewals failed must not leave connected dashboards stale.
+ */
+import type { ServerResponse } from 'node:http';
+import { afterEach, expect, it, vi } from 'vitest';
+import { RUN_CHANGE_WATCH_MS } from '../src/persistence/run-changes.ts';
+import type { Engine } from '../src/state_machine/engine.ts';
+import { createMasker } from '../src/rmapp/masking.ts';
+import { createLogger } from '../src/rmapp/logger.ts';
+import { runStream } from '../src/rmapp/server/stream.ts';
+
+afterEach(() => vi.useRealTimers());
+
+/** A database whose watch statements answer as the test says; LISTEN always works. */
+function fakeEngine() {
+  const watches: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  let mode: 'ok' | 'fail' | 'manual' = 'ok';
+  const db = {
+    listen: async () => async () => {},
+    query: (sql: string) => {
+      if (!sql.includes('rmapp_run_change_watch')) throw new Error(`unexpected statement ${sql}`);
+      if (mode === 'ok') return Promise.resolve({ rows: [] });
+      if (mode === 'fail') return Promise.reject(new Error('connection refused'));
+      return new Promise((resolve, reject) => watches.push({ resolve: () => resolve({ rows: [] }), reject }));
+    },
+  };
+  const engine = { db: async () => db } as unknown as Engine;
+  return { engine, watches, setMode: (m: typeof mode) => (mode = m), calls: () => watches.length };
+}
+
+function fakeResponse() {
+  const r = { headers: 0, ended: 0, listeners: [] as (() => void)[] };
+  const res = {
+    writeHead: () => (r.headers++, res),
+    write: () => true,
+    end: () => {
+      r.ended++;
+      for (const l of r.listeners) l();
+    },
+    once: (_: string, l: () => void) => r.listeners.push(l),
+  } as unknown as ServerResponse;
+  return { res, r };
+}
+
+const url = new URL('http://localhost/api/stream');
+const log = createLogger({ level: 'silent' });
+
+it('a client arriving while the first watch is being set waits for it, and fails with it', async () => {
+  const db = fakeEngine();
+  db.setMode('manual');
+  const stream = runStream(db.engine, createMasker(), log);
+  const a = fakeResponse();
+  const b = fakeResponse();
+  const first = stream.handle({} as never, a.res, url);
+  await vi.waitFor(() => expect(db.watches.length).toBe(1));
+  const second = stream.handle({} as never, b.res, url);
+  await new Promise((r) => setImmediate(r));
+  expect(b.r.headers, 'second client served before run changes were announced').toBe(0);
+  db.watches[0]?.reject(new Error('connection refused'));
+  await expect(first).rejects.toThrow('connection refused');
+  await expect(second, 'second client connected with no watch and no renewal').rejects.toThrow('connection refused');
+  expect(b.r.headers).toBe(0);
+  await stream.close();
+});
+
+it('renewals that failed are retried within seconds, and clients reconnect when the watch ran out meanwhile', async () => {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'performance', 'Date'] });
+  const db = fakeEngine();
+  const stream = runStream(db.engine, createMasker(), log);
+  const a = fakeResponse();
+  await stream.handle({} as never, a.res, url);
+  expect(a.r.headers).toBe(1);
+  // The database goes away just before the first renewal and stays away past the watch's end.
+  db.setMode('fail');
+  await vi.advanceTimersByTimeAsync(RUN_CHANGE_WATCH_MS + 5_000);
+  expect(a.r.ended, 'the stream ended while it could not know what it missed').toBe(0);
+  db.setMode('manual');
+  await vi.advanceTimersByTimeAsync(2_000);
+  expect(db.calls(), 'a failed renewal is retried within 2 s, not at the next 20-second interval').toBe(1);
+  db.watches[0]?.resolve();
+  await vi.advanceTimersByTimeAsync(0);
+  expect(a.r.ended, 'a client connected while the watch had run out is not told to reconnect and refresh').toBe(1);
+  await stream.close();
+});
+
+it('renewals that keep the watch alive leave clients connected', async () => {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'performance', 'Date'] });
+  const db = fakeEngine();
+  const stream = runStream(db.engine, createMasker(), log);
+  const a = fakeResponse();
+  await stream.handle({} as never, a.res, url);
+  db.setMode('fail');
+  await vi.advanceTimersByTimeAsync(RUN_CHANGE_WATCH_MS / 3 + 1_000); // one renewal fails
+  db.setMode('ok');
+  await vi.advanceTimersByTimeAsync(5 * RUN_CHANGE_WATCH_MS);
+  expect(a.r.ended).toBe(0);
+  await stream.close();
+});
