@@ -23,7 +23,7 @@ type Stored = [type: string, path?: string | null, state?: unknown, step?: strin
 export function encodeHistory(entries: HistoryEntry[]): string {
   return JSON.stringify(
     entries.map((e) => {
-      const out: Stored = [e.type, e.path || null, e.state ?? null, e.step ?? null, e.attempt ?? null, e.data ?? null];
+      const out: Stored = [e.type, e.path ?? null, e.state ?? null, e.step ?? null, e.attempt ?? null, e.data ?? null];
       while (out.length > 1 && out[out.length - 1] === null) out.pop();
       return out;
     }),
