@@ -20,8 +20,9 @@ try {
   await rmappThroughput({ databaseUrl: url, workflows: 50, concurrency: C });
   await sql.unsafe('checkpoint');
   // Keeps the batch's WAL segments until they are read: with other databases writing, a c=50 batch's
-  // segments were recycled before pg_walinspect got to them. Dropped below, whatever happens.
-  await sql.unsafe(`select pg_create_physical_replication_slot('${NAME}', true)`);
+  // segments were recycled before pg_walinspect got to them. Temporary: it goes with this session even
+  // if the process is killed (an interrupted run once left a permanent one holding WAL).
+  await sql.unsafe(`select pg_create_physical_replication_slot('${NAME}', true, true)`);
   const oid = (await sql.unsafe(`select oid from pg_database where datname = '${NAME}'`))[0]?.oid;
   const from = (await sql.unsafe('select pg_current_wal_lsn() as lsn'))[0]?.lsn;
   await rmappThroughput({ databaseUrl: url, workflows: N, concurrency: C });
