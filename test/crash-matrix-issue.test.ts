@@ -49,4 +49,4 @@ const issueImplementation: Subject = {
 
 it('IssueImplementation: killed at every transition and fault point, resumed, effects exactly once', async () => {
   await runMatrix(issueImplementation, 100);
-}, 600_000);
+}, 1_500_000); // 26 cases with real processes: minutes on a loaded machine, a guarantee and not a timing test
