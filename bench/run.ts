@@ -39,7 +39,8 @@ interface Row {
 }
 
 async function measure(system: string, run: Runner, workflows: number, concurrency: number): Promise<Row> {
-  const name = `rmapp_bench_${system}_${concurrency}`;
+  // RMAPP_BENCH_DB_PREFIX: another name for the scratch databases, when two benchmarks share a server.
+  const name = `${process.env.RMAPP_BENCH_DB_PREFIX ?? 'rmapp_bench'}_${system}_${concurrency}`;
   const url = await createDatabase(ADMIN, name);
   try {
     // Warm-up (schema creation, JIT, connection pool), then the measured batch.

@@ -10,6 +10,7 @@ import postgres from 'postgres';
 import { claimRuns } from '../src/persistence/claims.ts';
 import { openDatabase } from '../src/persistence/database.ts';
 import { migrate } from '../src/persistence/migrate.ts';
+import { RUN_STATUSES } from '../src/persistence/run-status.ts';
 import { createDatabase, dropDatabase, readWriteCounters, walBytesBetween } from './measure.ts';
 import { rmappThroughput } from './rmapp.ts';
 
@@ -102,7 +103,12 @@ export async function scaleSection(admin: string, out: (line: string) => void, s
         'commit (fenced update of one run)',
         `update rmapp_runs set version = version + 1 where id = '${String(sample?.id)}' and version >= 0`,
       ],
-      ['list, unfiltered', 'select id from rmapp_runs order by created_at desc, id desc limit 50'],
+      // As runs.ts listRuns sends it: each status's range of rmapp_runs_status_idx, merged (no created_at index).
+      [
+        'list, unfiltered',
+        `select id from (${RUN_STATUSES.map((st) => `(select id, created_at from rmapp_runs where status = '${st}' order by created_at desc, id desc limit 50)`).join(' union all ')}) r
+         order by created_at desc, id desc limit 50`,
+      ],
       ['list, status = succeeded', `select id from rmapp_runs where status = 'succeeded' order by created_at desc, id desc limit 50`],
       ['history of one run', `select * from rmapp_run_history where run_id = '${String(finished?.id)}' order by id`],
     ];

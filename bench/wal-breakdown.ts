@@ -1,7 +1,8 @@
 /**
- * Where a workflow's WAL goes: runs the rmapp c=1 workload on a fresh database and breaks the WAL it
+ * Where a workflow's WAL goes: runs the rmapp workload on a fresh database and breaks the WAL it
  * wrote down by relation and record type with pg_walinspect (records of other databases left out).
- * `node --import tsx bench/wal-breakdown.ts [workflows]`.
+ * `node --import tsx bench/wal-breakdown.ts [workflows] [concurrency]` (concurrency 1 by default; the
+ * benchmark's c=50 section is `… 3000 50`). `RMAPP_BENCH_WAL_DB` names the scratch database.
  */
 import postgres from 'postgres';
 import { createDatabase, dropDatabase } from './measure.ts';
@@ -9,17 +10,22 @@ import { rmappThroughput } from './rmapp.ts';
 
 const ADMIN = process.env.RMAPP_BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const N = Number(process.argv[2] ?? 200);
-const NAME = 'rmapp_bench_wal';
+const C = Number(process.argv[3] ?? 1);
+const NAME = process.env.RMAPP_BENCH_WAL_DB ?? 'rmapp_bench_wal';
 
 const url = await createDatabase(ADMIN, NAME);
 const sql = postgres(url, { max: 1, onnotice: () => {} });
 try {
   await sql.unsafe('create extension if not exists pg_walinspect');
-  await rmappThroughput({ databaseUrl: url, workflows: 50, concurrency: 1 });
+  await rmappThroughput({ databaseUrl: url, workflows: 50, concurrency: C });
   await sql.unsafe('checkpoint');
+  // Keeps the batch's WAL segments until they are read: with other databases writing, a c=50 batch's
+  // segments were recycled before pg_walinspect got to them. Temporary: it goes with this session even
+  // if the process is killed (an interrupted run once left a permanent one holding WAL).
+  await sql.unsafe(`select pg_create_physical_replication_slot('${NAME}', true, true)`);
   const oid = (await sql.unsafe(`select oid from pg_database where datname = '${NAME}'`))[0]?.oid;
   const from = (await sql.unsafe('select pg_current_wal_lsn() as lsn'))[0]?.lsn;
-  await rmappThroughput({ databaseUrl: url, workflows: N, concurrency: 1 });
+  await rmappThroughput({ databaseUrl: url, workflows: N, concurrency: C });
   const to = (await sql.unsafe('select pg_current_wal_lsn() as lsn'))[0]?.lsn;
   const rows = await sql.unsafe(`
     with r as (
@@ -33,12 +39,13 @@ try {
     group by 1, 2 order by 4 desc limit 25`);
   let total = 0;
   for (const r of rows) total += Number(r.bytes);
-  console.log(`WAL per workflow by relation and record (c=1, ${N} workflows; total ${(total / N).toFixed(0)} B/wf of records shown)`);
+  console.log(`WAL per workflow by relation and record (c=${C}, ${N} workflows; total ${(total / N).toFixed(0)} B/wf of records shown)`);
   for (const r of rows)
     console.log(
       `${String(r.rel).padEnd(36)}${String(r.kind).padEnd(28)}${(Number(r.n) / N).toFixed(2).padStart(8)} rec/wf${(Number(r.bytes) / N).toFixed(0).padStart(8)} B/wf  fpi ${(Number(r.fpi) / N).toFixed(0)} B/wf`,
     );
 } finally {
+  await sql.unsafe(`select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = '${NAME}'`);
   await sql.end();
   await dropDatabase(ADMIN, NAME);
 }

@@ -18,7 +18,7 @@ beforeAll(() => {
 
 const stepRows = (runId: string) =>
   db.query<{ type: string; attempt: number }>(
-    `select e->>'type' as type, (e->>'attempt')::int as attempt from rmapp_run_history h, jsonb_array_elements(h.events) e
+    `select e->>'type' as type, (e->>'attempt')::int as attempt from rmapp_run_history h, jsonb_array_elements(rmapp_history_events(h.events, h.log)) e
      where h.run_id = $1 and e->>'type' like 'step.%' order by h.id`,
     [runId],
   );
@@ -115,7 +115,7 @@ it('a loop evicted between its iterations stays within its history bound', async
     const [kept] = await db.query<{ history_rows: number }>('select history_rows from rmapp_runs where id = $1', [id]);
     expect(kept?.history_rows, 'the run row counts its history rows').toBe(await count());
     const [summary] = await db.query<{ rows: number }>(
-      `select (e->'data'->>'rows')::int as rows from rmapp_run_history h, jsonb_array_elements(h.events) e
+      `select (e->'data'->>'rows')::int as rows from rmapp_run_history h, jsonb_array_elements(rmapp_history_events(h.events, h.log)) e
        where h.run_id = $1 and e->>'type' = 'history.compacted'`,
       [id],
     );

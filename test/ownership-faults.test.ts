@@ -90,7 +90,7 @@ async function checkOwnership(
   expect(await succeeded(store, ids), 'runs that succeeded').toBe(ids.length);
   const history = await store.query<HistoryStep>(
     `select h.run_id, e->>'type' as type, e->>'path' as path, (e->>'attempt')::int as attempt, h.worker, e->'data'->>'from' as from_owner, h.id::int as row
-     from rmapp_run_history h, jsonb_array_elements(h.events) e
+     from rmapp_run_history h, jsonb_array_elements(rmapp_history_events(h.events, h.log)) e
      where h.run_id in (select jsonb_array_elements_text($1::jsonb)) and e->>'type' in ('step.started', 'step.resumed', 'step.succeeded', 'lease.taken_over')`,
     [JSON.stringify(ids)],
   );

@@ -67,7 +67,7 @@ it('3 worker processes, 300 runs, one worker SIGKILLed half-way: every run succe
   await until(async () => (await countStatus('succeeded', ids)) === 300, 120_000, 'all 300 runs to succeed');
 
   const succeeded = await db.query<{ run_id: string; path: string; n: number }>(
-    `select run_id, e->>'path' as path, count(*)::int as n from rmapp_run_history, jsonb_array_elements(events) e
+    `select run_id, e->>'path' as path, count(*)::int as n from rmapp_run_history h, jsonb_array_elements(rmapp_history_events(h.events, h.log)) e
      where e->>'type' = 'step.succeeded' group by run_id, e->>'path'`,
   );
   expect(succeeded).toHaveLength(300 * 6);

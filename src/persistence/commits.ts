@@ -7,6 +7,8 @@
  */
 import type { Queryable } from './database.ts';
 import type { HistoryEntry } from './runs.ts';
+import { encodeHistory, historyEventsSql } from './history-codec.ts';
+import { encodeSnapshot, storedSnapshotJson } from './snapshot-codec.ts';
 import type { SignalOutcome } from './inbox.ts';
 import { isFinalStatus, type RunStatus } from './run-status.ts';
 
@@ -18,7 +20,7 @@ export interface RunWrite {
   epoch: number;
   status: RunStatus;
   snapshot: unknown;
-  /** `snapshot` already serialized (the session measured its size), to avoid doing it twice. */
+  /** `snapshot` already serialized in its stored form (`storedSnapshotJson`; the session measured its size), to avoid doing it twice. */
   snapshotJson?: string | undefined;
   stateValue: unknown;
   output: unknown;
@@ -59,12 +61,12 @@ export interface CommitResult {
 const LEAN_COMMIT = `with u as (
     update rmapp_runs r set snapshot = $2::jsonb, state_value = $3::jsonb, timers = $4::jsonb,
       steps = $5::jsonb, version = r.version + 1, status_message = null, updated_at = now(),
-      history_rows = r.history_rows + (jsonb_array_length($9::jsonb) > 0)::int
+      history_rows = r.history_rows + (json_array_length($9::json) > 0)::int
     where r.id = $1 and r.version = $6 and r.lease_owner = $7 and r.lease_epoch = $8
     returning r.id, r.version, r.history_rows),
   h as (
-    insert into rmapp_run_history (run_id, worker, lease_epoch, events)
-    select u.id, $7, $8, $9::jsonb from u where jsonb_array_length($9::jsonb) > 0)
+    insert into rmapp_run_history (run_id, worker, lease_epoch, log)
+    select u.id, $7, $8, $9::json from u where json_array_length($9::json) > 0)
   select id, version, history_rows, false as wake_now from u`;
 
 function isLean(w: RunWrite): boolean {
@@ -78,14 +80,14 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
   if (writes.length === 1 && isLean(single)) {
     const rows = await db.query<{ id: string; version: number; history_rows: number }>(LEAN_COMMIT, [
       single.id,
-      single.snapshotJson ?? JSON.stringify(single.snapshot ?? null),
+      single.snapshotJson ?? storedSnapshotJson(single.snapshot),
       JSON.stringify(single.stateValue ?? null),
       JSON.stringify(single.timers),
       JSON.stringify(single.steps),
       single.expectedVersion,
       single.owner,
       single.epoch,
-      JSON.stringify(single.history),
+      encodeHistory(single.history),
     ]);
     return rows.map((r) => ({ index: 0, id: r.id, version: Number(r.version), historyRows: Number(r.history_rows), wakeNow: false }));
   }
@@ -96,7 +98,7 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
     owner: w.owner,
     epoch: w.epoch,
     status: w.status,
-    snapshot: w.snapshot ?? null,
+    snapshot: encodeSnapshot(w.snapshot ?? null),
     state_value: w.stateValue ?? null,
     output: w.output ?? null,
     error: w.error ?? null,
@@ -108,22 +110,27 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
     status_message: w.statusMessage,
     seen_signal_seq: w.seenSignalSeq,
     consumed: w.consumedSignals,
-    history: w.history,
+    // JSON text inside the payload: read as `text`, it is inserted as written (a jsonb value cast to
+    // json would be re-printed with spaces).
+    history: encodeHistory(w.history),
   }));
   const rows = await db.query<{ idx: number; id: string; version: number; history_rows: number; wake_now: boolean; updated_at: unknown }>(
     `with w as (
        select * from jsonb_to_recordset($1::jsonb) as w(
          idx int, id text, expected int, owner text, epoch int, status text, snapshot jsonb, state_value jsonb,
          output jsonb, error jsonb, timers jsonb, steps jsonb, wake_at timestamptz, release boolean,
-         final boolean, status_message text, seen_signal_seq int, consumed jsonb, history jsonb)),
+         final boolean, status_message text, seen_signal_seq int, consumed jsonb, history text)),
      -- The batch's rows locked in id order, as the lease renewal locks them (claims.ts): the two run
      -- on separate connections and, locking in opposite orders, deadlocked (test/lock-order.test.ts).
-     l as materialized (select r.id from rmapp_runs r where r.id in (select id from w) order by r.id for no key update),
+     -- A batch of one run has no order to keep: its update takes the one lock, without the lock's
+     -- own WAL record (Heap/LOCK, 54 B per workflow at c=1, bench/wal-breakdown.ts).
+     l as materialized (select r.id from rmapp_runs r where r.id in (select id from w) order by r.id
+       ${writes.length > 1 ? 'for no key update' : ''}),
      u as (
        update rmapp_runs r set
          status = w.status, snapshot = w.snapshot, state_value = w.state_value, output = w.output, error = w.error,
          timers = w.timers, steps = w.steps, version = r.version + 1, status_message = w.status_message,
-         history_rows = r.history_rows + (jsonb_array_length(w.history) > 0)::int,
+         history_rows = r.history_rows + (json_array_length(w.history::json) > 0)::int,
          lease_owner = case when w.release then null else r.lease_owner end,
          lease_expires_at = case when w.release then null else r.lease_expires_at end,
          -- Left alone while the lease is kept (the renewer extends it): an update that changes no
@@ -141,9 +148,9 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
        where r.id = w.id and r.version = w.expected and r.lease_owner = w.owner and r.lease_epoch = w.epoch
        returning w.idx, r.id, r.version, r.history_rows, r.updated_at, (w.release and w.status = 'waiting' and r.signal_seq > w.seen_signal_seq) as wake_now),
      h as (
-       insert into rmapp_run_history (run_id, worker, lease_epoch, events)
-       select w.id, w.owner, w.epoch, w.history from w join u on u.idx = w.idx
-       where jsonb_array_length(w.history) > 0),
+       insert into rmapp_run_history (run_id, worker, lease_epoch, log)
+       select w.id, w.owner, w.epoch, w.history::json from w join u on u.idx = w.idx
+       where json_array_length(w.history::json) > 0),
      c as (
        -- An ignored signal frees its dedupe key: sending it again is not a duplicate of nothing.
        update rmapp_run_inbox i set consumed_at = now(), outcome = t.v->>1,
@@ -184,7 +191,7 @@ export async function landedWrite(db: Queryable, write: RunWrite): Promise<Commi
   }>(
     `select version, lease_owner, lease_epoch, history_rows, status, signal_seq,
        $4::boolean and lease_epoch > $3 and exists (
-         select 1 from rmapp_run_history h, jsonb_array_elements(h.events) e
+         select 1 from rmapp_run_history h, jsonb_array_elements(${historyEventsSql('h')}) e
          where h.run_id = $1 and e->>'type' = 'lease.taken_over' and e->'data'->>'from' = $2 and (e->'data'->>'epoch')::int = $3) as taken
      from rmapp_runs where id = $1`,
     [write.id, write.owner, write.epoch, write.release],

@@ -1,6 +1,7 @@
 /** The durable per-run inbox of signals. */
 import type { Queryable } from './database.ts';
 import { WAKE_CHANNEL } from './runs.ts';
+import { historyEventsSql } from './history-codec.ts';
 
 /** An unconsumed signal. */
 export interface InboxEvent {
@@ -59,7 +60,7 @@ export async function pendingSignals(db: Queryable, runId: string, afterId = 0):
   }>(
     `select r.signal_seq as seq, i.id::float8 as id, i.event, i.keep_until,
        i.keep_until is not null and exists (
-         select 1 from rmapp_run_history h, jsonb_array_elements(h.events) e
+         select 1 from rmapp_run_history h, jsonb_array_elements(${historyEventsSql('h')}) e
          where h.run_id = r.id and e->>'type' = 'signal.buffered' and (e->'data'->>'id')::float8 = i.id::float8) as reported
      from rmapp_runs r
      left join rmapp_run_inbox i on i.run_id = r.id and i.consumed_at is null and i.id > $2

@@ -6,6 +6,7 @@
  */
 import type { Queryable } from './database.ts';
 import { countsByFinalStatus, FINAL_STATUSES } from './run-status.ts';
+import { historyEventsSql } from './history-codec.ts';
 
 /**
  * How long finished runs are kept after `finished_at`, per final status, in milliseconds.
@@ -253,7 +254,7 @@ export const HISTORY_COMPACTED = 'history.compacted';
 const COMPACT = `with target as (
     select id from rmapp_run_history where run_id = $1 order by id desc offset $2 limit 1),
   old as (
-    select h.id, h.at, h.events from rmapp_run_history h
+    select h.id, h.at, ${historyEventsSql('h')} as events from rmapp_run_history h
     where h.run_id = $1 and h.id <= (select id from target)
     order by h.id
     for update),
@@ -279,7 +280,7 @@ const COMPACT = `with target as (
       ) x group by t) y),
   compactable as (select * from stats where physical >= 2 and new_rows >= 1),
   upd as (
-    update rmapp_run_history h set worker = null, lease_epoch = null, at = compactable.to_at,
+    update rmapp_run_history h set worker = null, lease_epoch = null, at = compactable.to_at, log = null,
       events = jsonb_build_array(jsonb_build_object('type', '${HISTORY_COMPACTED}', 'data', jsonb_build_object(
         'events', compactable.total_events, 'rows', compactable.total_rows, 'byType', (select j from by_type),
         'from', to_char(compactable.from_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),

@@ -47,4 +47,5 @@ export interface HistoryRow {
   leaseEpoch: number | null;
   at: Date;
   events: unknown;
+  log: unknown;
 }

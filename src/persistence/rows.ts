@@ -1,6 +1,7 @@
 /** Maps raw rows (snake_case, from hand-written SQL) to the schema's typed shapes (`$inferSelect`). */
 import type { HistoryRow, RunRow } from './row-types.ts';
 import type { RunStatus } from './run-status.ts';
+import { decodeSnapshot } from './snapshot-codec.ts';
 
 /** Columns in the order {@link toRunRow} expects; use as `select ${RUN_COLUMNS} from rmapp_runs`. */
 export const RUN_COLUMNS = `id, workflow, workflow_version, status, status_message, snapshot, state_value, input, output, error,
@@ -17,7 +18,7 @@ export function toRunRow(r: Record<string, unknown>): RunRow {
     workflowVersion: r.workflow_version as string,
     status: r.status as RunStatus,
     statusMessage: (r.status_message as string | null) ?? null,
-    snapshot: r.snapshot ?? null,
+    snapshot: decodeSnapshot(r.snapshot ?? null),
     stateValue: r.state_value ?? null,
     input: r.input ?? null,
     output: r.output ?? null,
@@ -45,7 +46,7 @@ export function toRunRow(r: Record<string, unknown>): RunRow {
 }
 
 /** Columns in the order {@link toHistoryRow} expects; use as `select ${HISTORY_COLUMNS} from rmapp_run_history`. */
-export const HISTORY_COLUMNS = 'run_id, id, worker, lease_epoch, at, events';
+export const HISTORY_COLUMNS = 'run_id, id, worker, lease_epoch, at, events, log';
 
 /** Converts one raw `rmapp_run_history` row. */
 export function toHistoryRow(r: Record<string, unknown>): HistoryRow {
@@ -55,6 +56,7 @@ export function toHistoryRow(r: Record<string, unknown>): HistoryRow {
     worker: (r.worker as string | null) ?? null,
     leaseEpoch: r.lease_epoch == null ? null : Number(r.lease_epoch),
     at: date(r.at) as Date,
-    events: r.events,
+    events: r.events ?? null,
+    log: r.log ?? null,
   };
 }

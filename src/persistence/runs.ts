@@ -2,7 +2,9 @@
 import type { Queryable } from './database.ts';
 import { HISTORY_COLUMNS, RUN_COLUMNS, toHistoryRow, toRunRow } from './rows.ts';
 import type { RunRow } from './row-types.ts';
-import { isFinalStatus, type HistoryEvent, type RunStatus } from './run-status.ts';
+import { decodeHistory, encodeHistory, type HistoryEntry } from './history-codec.ts';
+import { decodeSnapshot } from './snapshot-codec.ts';
+import { isFinalStatus, RUN_STATUSES, type HistoryEvent, type RunStatus } from './run-status.ts';
 
 const date = (v: unknown): Date => (v instanceof Date ? v : new Date(String(v)));
 
@@ -76,8 +78,9 @@ export async function insertRun(
   if (run.claimFor) {
     const c = run.claimFor;
     const final = isFinalStatus(c.status);
-    const rows = await db.query<Record<string, unknown>>(
-      `with ins as (
+    const rows = await unlessExists(
+      db.query<Record<string, unknown>>(
+        `with ins as (
          insert into rmapp_runs (id, workflow, workflow_version, status, input, idempotency_key, parent_run_id, deadline_at,
            lease_owner, lease_expires_at, wake_at, lease_epoch, version, trace_context,
            snapshot, state_value, output, error, timers, steps, history_rows, finished_at)
@@ -86,36 +89,36 @@ export async function insertRun(
            case when $19::boolean then null else now() + make_interval(secs => $9::float8 / 1000) end,
            case when $19::boolean then $20::timestamptz else now() + make_interval(secs => $9::float8 / 1000) end,
            1, 1, $10, $12::jsonb, $13::jsonb, $14::jsonb, $15::jsonb, $16::jsonb, $17::jsonb,
-           (jsonb_array_length($18::jsonb) > 0)::int, case when $21::boolean then now() end)
-         on conflict do nothing
+           (json_array_length($18::json) > 0)::int, case when $21::boolean then now() end)
          returning id, version, history_rows, created_at, updated_at),
        h as (
-         insert into rmapp_run_history (run_id, worker, lease_epoch, events)
-         select ins.id, $8, 1, $18::jsonb from ins where jsonb_array_length($18::jsonb) > 0)
+         insert into rmapp_run_history (run_id, worker, lease_epoch, log)
+         select ins.id, $8, 1, $18::json from ins where json_array_length($18::json) > 0)
        select * from ins`,
-      [
-        run.id,
-        run.workflow,
-        run.workflowVersion,
-        JSON.stringify(run.input ?? null),
-        run.idempotencyKey ?? null,
-        run.parentRunId ?? null,
-        c.deadlineAt?.toISOString() ?? null,
-        c.owner,
-        c.leaseMs,
-        run.traceContext ?? null,
-        c.status,
-        c.snapshotJson,
-        JSON.stringify(c.stateValue ?? null),
-        JSON.stringify(c.output ?? null),
-        JSON.stringify(c.error ?? null),
-        JSON.stringify(c.timers),
-        JSON.stringify(c.steps),
-        JSON.stringify(c.history),
-        c.release,
-        final ? null : (c.wakeAt?.toISOString() ?? null),
-        final,
-      ],
+        [
+          run.id,
+          run.workflow,
+          run.workflowVersion,
+          JSON.stringify(run.input ?? null),
+          run.idempotencyKey ?? null,
+          run.parentRunId ?? null,
+          c.deadlineAt?.toISOString() ?? null,
+          c.owner,
+          c.leaseMs,
+          run.traceContext ?? null,
+          c.status,
+          c.snapshotJson,
+          JSON.stringify(c.stateValue ?? null),
+          JSON.stringify(c.output ?? null),
+          JSON.stringify(c.error ?? null),
+          JSON.stringify(c.timers),
+          JSON.stringify(c.steps),
+          encodeHistory(c.history),
+          c.release,
+          final ? null : (c.wakeAt?.toISOString() ?? null),
+          final,
+        ],
+      ),
     );
     const row = rows[0];
     if (row)
@@ -131,30 +134,46 @@ export async function insertRun(
       };
     return findExisting(db, run);
   }
-  const inserted = await db.query<{ id: string }>(
-    `with ins as (
+  const inserted = await unlessExists(
+    db.query<{ id: string }>(
+      `with ins as (
        insert into rmapp_runs (id, workflow, workflow_version, status, input, idempotency_key, parent_run_id, wake_at, deadline_at, trace_context,
          concurrency_key, concurrency_limit)
        values ($1, $2, $3, 'pending', $4::jsonb, $5, $6, now(),
          case when $7::float8 is null then null else now() + make_interval(secs => $7::float8 / 1000) end, $8, $9, $10)
-       on conflict do nothing
        returning id)
      select id, pg_notify('${WAKE_CHANNEL}', id) from ins`,
-    [
-      run.id,
-      run.workflow,
-      run.workflowVersion,
-      JSON.stringify(run.input ?? null),
-      run.idempotencyKey ?? null,
-      run.parentRunId ?? null,
-      run.timeoutMs ?? null,
-      run.traceContext ?? null,
-      run.concurrency?.key ?? null,
-      run.concurrency?.limit ?? null,
-    ],
+      [
+        run.id,
+        run.workflow,
+        run.workflowVersion,
+        JSON.stringify(run.input ?? null),
+        run.idempotencyKey ?? null,
+        run.parentRunId ?? null,
+        run.timeoutMs ?? null,
+        run.traceContext ?? null,
+        run.concurrency?.key ?? null,
+        run.concurrency?.limit ?? null,
+      ],
+    ),
   );
   if (inserted[0]) return { id: inserted[0].id, created: true };
   return findExisting(db, run);
+}
+
+/**
+ * The insert's rows, or none when the run (its id or idempotency key) exists. A plain insert whose
+ * unique violation is caught, not `on conflict do nothing`: a speculative insert writes one more WAL
+ * record per run (`Heap/HEAP_CONFIRM`, 48 B per workflow, bench/wal-breakdown.ts) to spare the rare
+ * duplicate start an aborted statement.
+ */
+async function unlessExists<T>(insert: Promise<T[]>): Promise<T[]> {
+  try {
+    return await insert;
+  } catch (err) {
+    if ((err as { code?: unknown } | null)?.code === '23505') return [];
+    throw err;
+  }
 }
 
 async function findExisting(db: Queryable, run: NewRun): Promise<{ id: string; created: boolean; existing: { workflow: string } }> {
@@ -186,7 +205,8 @@ export interface ListRunsFilter {
 /**
  * Newest first (@internal). Each status is read by its own ordered index range, merged under one limit: with a
  * list of statuses in one condition Postgres walked the newest rows of every status instead (1.8 s for
- * "succeeded or failed" behind 260k newer runs; 0.2 ms per status range).
+ * "succeeded or failed" behind 260k newer runs; 0.2 ms per status range). Without a status filter, all
+ * six ranges.
  */
 export async function listRuns(db: Queryable, filter: ListRunsFilter = {}): Promise<RunRow[]> {
   const params: unknown[] = [];
@@ -201,18 +221,12 @@ export async function listRuns(db: Queryable, filter: ListRunsFilter = {}): Prom
     const conditions = status === undefined ? where : [...where, `status = ${param(status)}`];
     return `select ${RUN_COLUMNS} from rmapp_runs ${conditions.length ? `where ${conditions.join(' and ')}` : ''} ${order}`;
   };
-  const statuses =
-    filter.status === undefined
-      ? []
-      : Array.isArray(filter.status)
-        ? [...new Set(filter.status as RunStatus[])]
-        : [filter.status as RunStatus];
+  // Unfiltered: every status's range, merged — there is no `(created_at)` index (migration 0013).
+  const chosen =
+    filter.status === undefined ? [] : Array.isArray(filter.status) ? (filter.status as RunStatus[]) : [filter.status as RunStatus];
+  const statuses = chosen.length === 0 ? [...RUN_STATUSES] : [...new Set(chosen)];
   const text =
-    statuses.length === 0
-      ? select()
-      : statuses.length === 1
-        ? select(statuses[0])
-        : `select * from (${statuses.map((s) => `(${select(s)})`).join(' union all ')}) r ${order}`;
+    statuses.length === 1 ? select(statuses[0]) : `select * from (${statuses.map((s) => `(${select(s)})`).join(' union all ')}) r ${order}`;
   return (await db.query<Record<string, unknown>>(text, params)).map(toRunRow);
 }
 
@@ -223,7 +237,7 @@ export async function getHistory(db: Queryable, runId: string): Promise<HistoryE
   ).map(toHistoryRow);
   const out: HistoryEvent[] = [];
   for (const row of rows) {
-    for (const e of row.events as HistoryEntry[]) {
+    for (const e of decodeHistory(row.events, row.log)) {
       out.push({
         seq: out.length + 1,
         type: e.type,
@@ -241,23 +255,15 @@ export async function getHistory(db: Queryable, runId: string): Promise<HistoryE
   return out;
 }
 
-/** An entry to append to a run's history. */
-export interface HistoryEntry {
-  type: string;
-  path?: string | undefined;
-  state?: unknown;
-  step?: string | undefined;
-  attempt?: number | undefined;
-  data?: unknown;
-}
+export type { HistoryEntry } from './history-codec.ts';
 
 /** Appends history outside a run's own commits (e.g. a restore failure noticed by a worker). */
 export async function appendHistory(db: Queryable, runId: string, entries: HistoryEntry[], worker: string | null): Promise<void> {
   if (entries.length === 0) return;
   await db.query(
-    `with h as (insert into rmapp_run_history (run_id, worker, events) values ($1, $3, $2::jsonb))
+    `with h as (insert into rmapp_run_history (run_id, worker, log) values ($1, $3, $2::json))
      update rmapp_runs set history_rows = history_rows + 1 where id = $1`,
-    [runId, JSON.stringify(entries), worker],
+    [runId, encodeHistory(entries), worker],
   );
 }
 
@@ -310,6 +316,6 @@ export async function unfinishedRunsPage(
     workflowVersion: r.workflow_version as string,
     status: r.status as RunStatus,
     stateValue: r.state_value ?? null,
-    snapshot: r.snapshot ?? null,
+    snapshot: decodeSnapshot(r.snapshot ?? null),
   }));
 }

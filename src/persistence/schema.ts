@@ -4,7 +4,20 @@
  * `src/persistence/*.ts` against these same tables.
  */
 import { sql } from 'drizzle-orm';
-import { bigserial, boolean, check, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import {
+  bigserial,
+  boolean,
+  check,
+  index,
+  integer,
+  json,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
 
 import { type RunStatus } from './run-status.ts';
 import type { HistoryRow, RunRow } from './row-types.ts';
@@ -78,10 +91,12 @@ export const runs = pgTable(
     uniqueIndex('rmapp_runs_idempotency_key_uq')
       .on(t.idempotencyKey)
       .where(sql`idempotency_key is not null`),
-    // The lists (newest first, filtered by status or not): an index scan that stops at the limit.
-    // Measured on 760k rows: the unfiltered list was a parallel sequential scan of every row before.
+    // The lists (newest first, filtered by status or not): an index scan per status that stops at the
+    // limit, merged (runs.ts listRuns). Measured on 760k rows: the unfiltered list was a parallel
+    // sequential scan of every row before. A `(created_at, id)` index for the unfiltered list cost two
+    // entries per run (its insert and its final, non-HOT update: 238 B of WAL per workflow,
+    // bench/wal-breakdown.ts) and was dropped (migration 0013).
     index('rmapp_runs_status_idx').on(t.status, t.createdAt, t.id),
-    index('rmapp_runs_created_idx').on(t.createdAt, t.id),
     // Claims read due runs in `wake_at` order, new runs apart from runs under way (claims.ts): each
     // its own partial index, so a backlog of one kind is never walked to reach the other. A run is
     // in at most one of them, so they cost no more WAL than the single index they replace.
@@ -117,11 +132,19 @@ export const runHistory = pgTable(
     worker: text('worker'),
     leaseEpoch: integer('lease_epoch'),
     at: tz('at').notNull().defaultNow(),
-    /** `[{ type, path?, state?, step?, attempt?, data? }, …]` */
-    events: jsonb('events').notNull(),
+    /**
+     * `[{ type, path?, state?, step?, attempt?, data? }, …]`: rows appended in SQL (claims, retention's
+     * summary) and rows written before migration 0012. Null when `log` holds the events.
+     */
+    events: jsonb('events'),
+    /** A commit's events in the compact form of history-codec.ts (JSON text: smaller than jsonb here). */
+    log: json('log'),
   },
   // One index, serving "a run's history in order".
-  (t) => [primaryKey({ name: 'rmapp_run_history_pk', columns: [t.runId, t.id] })],
+  (t) => [
+    primaryKey({ name: 'rmapp_run_history_pk', columns: [t.runId, t.id] }),
+    check('rmapp_run_history_events_ck', sql`${t.events} is not null or ${t.log} is not null`),
+  ],
 );
 
 /** Durable per-run inbox of signals; `consumedAt` is set in the transaction that persists their effect. */

@@ -6,6 +6,7 @@
 import type { Queryable } from './database.ts';
 import { WAKE_CHANNEL } from './runs.ts';
 import type { RunStatus } from './run-status.ts';
+import { decodeSnapshot } from './snapshot-codec.ts';
 
 /**
  * What lease expiry does `leaseMs` after a worker died, now: the runs `owner` held become claimable.
@@ -80,8 +81,9 @@ export async function capturedCommits(
   db: Queryable,
   runId: string,
 ): Promise<{ status: RunStatus; snapshot: { value?: unknown } | null }[]> {
-  return db.query<{ status: RunStatus; snapshot: { value?: unknown } | null }>(
+  const rows = await db.query<{ status: RunStatus; snapshot: { value?: unknown } | null }>(
     `select status, snapshot from rmapp_pathkit_commits where run_id = $1 order by seq`,
     [runId],
   );
+  return rows.map((r) => ({ status: r.status, snapshot: decodeSnapshot(r.snapshot) as { value?: unknown } | null }));
 }

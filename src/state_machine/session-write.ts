@@ -6,6 +6,7 @@
  */
 import type { AnyActor, AnyActorRef } from 'xstate';
 import type { HistoryEntry } from '../persistence/runs.ts';
+import { storedSnapshotJson } from '../persistence/snapshot-codec.ts';
 import { findUndurable, findUndurableValue, type UndurableValue } from './durable-check.ts';
 import type { ErrorData } from './errors.ts';
 import type { WriteBody } from './session-commits.ts';
@@ -73,7 +74,7 @@ export function captureState(actor: AnyActor, host: Pick<SessionHost, 'limits' |
     bad = inlineChild(actor) ?? { path: 'snapshot', problem: `cannot be persisted: ${(err as Error).message}` };
   }
   if (bad) return { problem: undurableError(bad) };
-  const snapshotJson = JSON.stringify(snapshot);
+  const snapshotJson = storedSnapshotJson(snapshot);
   const bytes = jsonBytes(snapshotJson);
   if (bytes > host.limits.snapshotBytes) {
     // Fail the run with a clear error instead of writing (or being refused) a huge row.

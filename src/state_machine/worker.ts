@@ -24,6 +24,7 @@ import {
 import type { Database } from '../persistence/database.ts';
 import { WAKE_CHANNEL, insertRun, markUnregisteredVersions, type NewRun } from '../persistence/runs.ts';
 import type { RunRow } from '../persistence/row-types.ts';
+import { storedSnapshotJson } from '../persistence/snapshot-codec.ts';
 import { faultsArmed, reachFaultPoint, stateTargets } from './fault-points.ts';
 import { Committer } from './committer.ts';
 import type { WorkflowDefinition } from './definition.ts';
@@ -368,7 +369,7 @@ export class Worker implements SessionHost {
           leaseMs: this.leaseMs,
           deadlineAt,
           status: write.status,
-          snapshotJson: write.snapshotJson ?? JSON.stringify(write.snapshot ?? null),
+          snapshotJson: write.snapshotJson ?? storedSnapshotJson(write.snapshot),
           stateValue: write.stateValue,
           output: write.output,
           error: write.error,

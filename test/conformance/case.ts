@@ -8,6 +8,7 @@
 import { createActor, type AnyStateMachine } from 'xstate';
 import { z } from 'zod';
 import { defineWorkflow, type Database, type WorkflowDefinition } from '../../src/index.ts';
+import { decodeSnapshot } from '../../src/persistence/snapshot-codec.ts';
 
 /** An event to send, or a pause that lets delays fire and actors finish. */
 export type Step = { type: string; [k: string]: unknown } | { wait: number };
@@ -133,7 +134,8 @@ export async function readRow(db: Database, id: string) {
     [id],
   );
   if (!row) throw new Error(`run ${id} not found`);
-  return row;
+  // The row's snapshot in its stored form (src/persistence/snapshot-codec.ts), read as XState wrote it.
+  return { ...row, snapshot: decodeSnapshot(row.snapshot) as PersistedRow['snapshot'] };
 }
 
 /**
