@@ -164,18 +164,30 @@ function isCategory(value: unknown): value is ErrorCategory {
 }
 
 /**
+ * Text Postgres can store: a NUL or a lone UTF-16 surrogate becomes U+FFFD. An error's message is text
+ * from outside (a tool's stderr, a decoded buffer); with either in it, the write that records the
+ * failure was refused, the worker gave the run up, and the step was reported as never finished
+ * (test/adv2-history-text.test.ts) instead of failing with its message.
+ */
+export function storableText(text: string): string {
+  return text.replace(UNSTORABLE, '\uFFFD');
+}
+// eslint-disable-next-line no-control-regex -- NUL is what Postgres refuses: matching it is the point
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
  * Turns anything thrown into {@link ErrorData}, classifying what it can: errors that carry a category
  * keep it; Postgres errors go by SQLSTATE; network errors are transient; aborts are cancellations;
  * programmer errors are permanent; any other error is transient (retried, as Temporal does).
  */
 export function toErrorData(err: unknown): ErrorData {
   if (err === null || typeof err !== 'object') {
-    return { name: 'Error', message: String(err), code: 'THROWN_VALUE', category: 'permanent' };
+    return { name: 'Error', message: storableText(String(err)), code: 'THROWN_VALUE', category: 'permanent' };
   }
   const e = err as Record<string, unknown> & { cause?: Record<string, unknown> };
-  const name = typeof e.name === 'string' ? e.name : 'Error';
-  const message = typeof e.message === 'string' ? e.message : JSON.stringify(err);
-  const stack = typeof e.stack === 'string' ? e.stack : undefined;
+  const name = storableText(typeof e.name === 'string' ? e.name : 'Error');
+  const message = storableText(typeof e.message === 'string' ? e.message : (JSON.stringify(err) ?? String(err)));
+  const stack = typeof e.stack === 'string' ? storableText(e.stack) : undefined;
   const base = { name, message, stack };
   if (isCategory(e.category)) {
     return {
