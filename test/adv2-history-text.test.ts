@@ -66,3 +66,51 @@ for (const kind of ['postgres', 'pglite'] as const) {
     });
   });
 }
+
+// A step's progress message is text from outside too (an agent's line of output).
+const reports = step(async ({ progress }) => {
+  progress('agent said: a\u0000b \udc00', { line: 'x\u0000y' });
+  return { ok: true };
+});
+const reporting = setup({ actors: { reports } }).createMachine({
+  id: 'advHostileProgress',
+  initial: 'working',
+  states: {
+    working: { invoke: { src: 'reports', onDone: 'waiting' } },
+    waiting: { on: { go: 'done' } },
+    done: { type: 'final' },
+  },
+});
+const reportingWorkflow = defineWorkflow({ name: 'adv.hostileProgress', machine: reporting, input: z.object({}) });
+
+for (const kind of ['postgres', 'pglite'] as const) {
+  describe(`a progress message with NUL and a lone surrogate (${kind})`, () => {
+    let store: { db: Database; close(): Promise<void> };
+    let engine: Engine;
+    beforeAll(async () => {
+      store = await openTestStore(kind);
+      engine = createEngine({ database: store.db, workflows: [reportingWorkflow], pollMs: 50, leaseMs: 2_000 });
+      await engine.startWorker();
+    });
+    afterAll(async () => {
+      await engine?.stop();
+      await store?.close();
+    });
+
+    it('is stored readable by the SQL that searches history, and the run still takes its signal', async () => {
+      const id = await engine.start('adv.hostileProgress', {});
+      await expect.poll(async () => (await engine.get(id)).state, { timeout: 20_000 }).toBe('waiting');
+      const db = await engine.db();
+      const rows = await db.query<{ n: number }>(
+        `select count(*)::int as n from rmapp_run_history h, jsonb_array_elements(rmapp_history_events(h.events, h.log)) e where h.run_id = $1`,
+        [id],
+      );
+      expect(rows[0]?.n).toBeGreaterThan(0);
+      const progress = (await engine.history(id)).find((e) => e.type === 'progress');
+      expect(progress?.data).toEqual({ message: 'agent said: a\ufffdb \ufffd', line: 'x\ufffdy' });
+      await engine.send(id, { type: 'go' });
+      const done = await engine.waitFor(id, { timeoutMs: 20_000 });
+      expect(done.status, `run ended ${done.status}: ${JSON.stringify(done.error)}`).toBe('succeeded');
+    });
+  });
+}

@@ -19,15 +19,38 @@ export interface HistoryEntry {
 
 type Stored = [type: string, path?: string | null, state?: unknown, step?: string | null, attempt?: number | null, data?: unknown];
 
-/** The JSON text a commit's entries are stored as. */
+/**
+ * The JSON text a commit's entries are stored as. The column is `json`, which takes the escapes of a
+ * NUL and of a lone surrogate, but every statement that searches history converts rows to jsonb
+ * ({@link historyEventsSql}), which refuses both: one such row made the run's signals unreadable
+ * (`unsupported Unicode escape sequence`). History carries text from outside (a step's progress
+ * message, an agent's output), so such characters are stored as U+FFFD.
+ */
 export function encodeHistory(entries: HistoryEntry[]): string {
-  return JSON.stringify(
-    entries.map((e) => {
-      const out: Stored = [e.type, e.path ?? null, e.state ?? null, e.step ?? null, e.attempt ?? null, e.data ?? null];
-      while (out.length > 1 && out[out.length - 1] === null) out.pop();
-      return out;
-    }),
-  );
+  const stored = entries.map((e) => {
+    const out: Stored = [e.type, e.path ?? null, e.state ?? null, e.step ?? null, e.attempt ?? null, e.data ?? null];
+    while (out.length > 1 && out[out.length - 1] === null) out.pop();
+    return out;
+  });
+  const text = JSON.stringify(stored);
+  // JSON.stringify writes a NUL and a lone surrogate as escapes (a valid pair stays raw): only then,
+  // or for a string that spells such an escape, is anything rewritten.
+  return /\\u(?:0000|d[89a-f])/i.test(text) ? JSON.stringify(storable(stored)) : text;
+}
+
+// eslint-disable-next-line no-control-regex -- NUL is what jsonb refuses: matching it is the point
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/** A copy of JSON data with every NUL and lone surrogate, in strings and keys, replaced by U+FFFD. */
+function storable(value: unknown): unknown {
+  if (typeof value === 'string') return value.replace(UNSTORABLE, '\uFFFD');
+  if (Array.isArray(value)) return value.map(storable);
+  if (typeof value !== 'object' || value === null) return value;
+  const json = (value as { toJSON?: unknown }).toJSON;
+  if (typeof json === 'function') return storable((json as () => unknown).call(value));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k.replace(UNSTORABLE, '\uFFFD')] = storable(v);
+  return out;
 }
 
 /** A stored row's entries, whichever form it has: `log` (this codec) or `events` (objects). */
