@@ -4,13 +4,13 @@
  * status, state, status message, parent, wake-up time and timestamps (masked like every API answer).
  *
  * The changes come from the database: migration 0010 announces every change of a run's row on the
- * channel `rmapp_run_changed` — since 0011 only while a stream watches, which the server renews every
+ * channel `rmapp_run_changed`, and the server LISTENs there. Since migration 0011 only while a stream
+ * watches (src/persistence/run-changes.ts): the server renews the watch every
  * {@link RUN_CHANGE_WATCH_MS}/3 while it has clients, every 2 s after a failed renewal, and ends the
- * clients' streams (they reconnect and redraw) when the watch ran out meanwhile
- * (src/persistence/run-changes.ts) — and the server
- * LISTENs there. On Postgres that covers the writes of
- * every worker process; on PGlite (one process) the notification is delivered in-process by PGlite
- * itself. Notifications of one run within {@link COALESCE_MS} become one event. A comment line every
+ * clients' streams (they reconnect and redraw) when the watch ran out meanwhile. On Postgres that
+ * covers the writes of every worker process; on PGlite (one process) the notification is delivered
+ * in-process by PGlite itself. Notifications of one run within {@link COALESCE_MS} become one event. A
+ * comment line every
  * {@link HEARTBEAT_MS} keeps the connection alive through proxies and the server's idle timeout.
  * `?run=<id>` limits the stream to that run and its children.
  *
