@@ -406,6 +406,9 @@ export function attachProgressComments(engine: Engine, github: GitHubOctokit, op
     const { data } = await github.pulls.get({ ...repo, pull_number: v.pr.number });
     // Ready, or already marked with the reason it stopped (the failure report is written by a step): not ours to edit.
     if (data.state !== 'open' || !data.draft || data.body?.startsWith(body) || data.body?.includes('> rmapp stopped:')) return;
+    // The run may have moved on while the description was read: the step writing the final one is then
+    // running, and this stale edit would land after it (a failed run's draft read "in progress" for ever).
+    if (v.finished || v.ending || v.current === 'creatingPR') return;
     await github.pulls.update({ ...repo, pull_number: v.pr.number, body: `${body}\n\n${marker(`${v.runId}/pull-request`)}` });
   };
 
