@@ -75,6 +75,15 @@ export async function insertRun(
   db: Queryable,
   run: NewRun,
 ): Promise<{ id: string; created: boolean; claimed?: InsertedClaimed; existing?: { workflow: string } }> {
+  // $1–$6 of both inserts: what the run is and the keys that make a second start the same run.
+  const identity = [
+    run.id,
+    run.workflow,
+    run.workflowVersion,
+    JSON.stringify(run.input ?? null),
+    run.idempotencyKey ?? null,
+    run.parentRunId ?? null,
+  ];
   if (run.claimFor) {
     const c = run.claimFor;
     const final = isFinalStatus(c.status);
@@ -96,12 +105,7 @@ export async function insertRun(
          select ins.id, $8, 1, $18::json from ins where json_array_length($18::json) > 0)
        select * from ins`,
         [
-          run.id,
-          run.workflow,
-          run.workflowVersion,
-          JSON.stringify(run.input ?? null),
-          run.idempotencyKey ?? null,
-          run.parentRunId ?? null,
+          ...identity,
           c.deadlineAt?.toISOString() ?? null,
           c.owner,
           c.leaseMs,
@@ -143,18 +147,7 @@ export async function insertRun(
          case when $7::float8 is null then null else now() + make_interval(secs => $7::float8 / 1000) end, $8, $9, $10)
        returning id)
      select id, pg_notify('${WAKE_CHANNEL}', id) from ins`,
-      [
-        run.id,
-        run.workflow,
-        run.workflowVersion,
-        JSON.stringify(run.input ?? null),
-        run.idempotencyKey ?? null,
-        run.parentRunId ?? null,
-        run.timeoutMs ?? null,
-        run.traceContext ?? null,
-        run.concurrency?.key ?? null,
-        run.concurrency?.limit ?? null,
-      ],
+      [...identity, run.timeoutMs ?? null, run.traceContext ?? null, run.concurrency?.key ?? null, run.concurrency?.limit ?? null],
     ),
   );
   if (inserted[0]) return { id: inserted[0].id, created: true };
