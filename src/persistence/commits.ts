@@ -73,6 +73,31 @@ function isLean(w: RunWrite): boolean {
   return w.status === 'running' && !w.release && w.consumedSignals.length === 0 && w.statusMessage === null;
 }
 
+/**
+ * One run given up — it finished, or it only waits — with no signal consumed: the general statement's
+ * effect for that write, with plain parameters instead of `jsonb_to_recordset` and without its lock and
+ * inbox parts. Every run's last write is one. Measured in the engine at concurrency 1 (same run, same
+ * machine): 1.35 ms per final write through the general statement.
+ */
+const RELEASE_COMMIT = `with u as (
+    update rmapp_runs r set status = $9, snapshot = $2::jsonb, state_value = $3::jsonb, output = $10::jsonb,
+      error = $11::jsonb, timers = $4::jsonb, steps = $5::jsonb, version = r.version + 1, status_message = $12,
+      history_rows = r.history_rows + (json_array_length($13::json) > 0)::int,
+      lease_owner = null, lease_expires_at = null,
+      wake_at = case when $14::boolean then null when $9 = 'waiting' and r.signal_seq > $15 then now() else $16::timestamptz end,
+      updated_at = now(),
+      finished_at = case when $14::boolean then now() else null end
+    where r.id = $1 and r.version = $6 and r.lease_owner = $7 and r.lease_epoch = $8
+    returning r.id, r.version, r.history_rows, r.updated_at, ($9 = 'waiting' and r.signal_seq > $15) as wake_now),
+  h as (
+    insert into rmapp_run_history (run_id, worker, lease_epoch, log)
+    select u.id, $7, $8, $13::json from u where json_array_length($13::json) > 0)
+  select id, version, history_rows, wake_now, updated_at from u`;
+
+function isRelease(w: RunWrite): boolean {
+  return w.release && w.consumedSignals.length === 0;
+}
+
 /** Commits a batch of run writes in one statement. */
 export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promise<CommitResult[]> {
   if (writes.length === 0) return [];
@@ -90,6 +115,30 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
       encodeHistory(single.history),
     ]);
     return rows.map((r) => ({ index: 0, id: r.id, version: Number(r.version), historyRows: Number(r.history_rows), wakeNow: false }));
+  }
+  if (writes.length === 1 && isRelease(single)) {
+    const rows = await db.query<{ id: string; version: number; history_rows: number; wake_now: boolean; updated_at: unknown }>(
+      RELEASE_COMMIT,
+      [
+        single.id,
+        JSON.stringify(encodeSnapshot(single.snapshot ?? null)),
+        JSON.stringify(single.stateValue ?? null),
+        JSON.stringify(single.timers),
+        JSON.stringify(single.steps),
+        single.expectedVersion,
+        single.owner,
+        single.epoch,
+        single.status,
+        JSON.stringify(single.output ?? null),
+        JSON.stringify(single.error ?? null),
+        single.statusMessage,
+        encodeHistory(single.history),
+        isFinalStatus(single.status),
+        single.seenSignalSeq,
+        single.wakeAt ? single.wakeAt.toISOString() : null,
+      ],
+    );
+    return rows.map(resultOf(0));
   }
   const payload = writes.map((w, idx) => ({
     idx,
@@ -160,14 +209,21 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
      select idx, id, version, history_rows, wake_now, updated_at from u`,
     [JSON.stringify(payload)],
   );
-  return rows.map((r) => ({
-    index: Number(r.idx),
+  return rows.map((r) => resultOf(Number(r.idx))(r));
+}
+
+type ResultRow = { id: string; version: number; history_rows: number; wake_now: boolean; updated_at: unknown };
+
+/** A returned row as the result of the write at `index` of the batch. */
+function resultOf(index: number): (r: ResultRow) => CommitResult {
+  return (r) => ({
+    index,
     id: r.id,
     version: Number(r.version),
     historyRows: Number(r.history_rows),
     wakeNow: Boolean(r.wake_now),
     updatedAt: r.updated_at instanceof Date ? r.updated_at : new Date(String(r.updated_at)),
-  }));
+  });
 }
 
 /**
