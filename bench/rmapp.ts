@@ -2,8 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
-import { createEngine } from '../src/state_machine/engine.ts';
-import { openDatabase, type Database } from '../src/persistence/database.ts';
+import { createEngine, openDatabase, type Database } from '../dist/index.js';
 import { cpuMs, peakRssMb, runConcurrently, rssMb, type ThroughputResult } from './measure.ts';
 import { workflows } from './workflows.ts';
 

@@ -6,7 +6,7 @@
  */
 import { setFlagsFromString, writeHeapSnapshot } from 'node:v8';
 import postgres from 'postgres';
-import { createEngine } from '../src/state_machine/engine.ts';
+import { createEngine } from '../dist/index.js';
 import { createDatabase, dropDatabase } from './measure.ts';
 import { wait, workflows } from './workflows.ts';
 

@@ -6,8 +6,7 @@
  */
 import { setup } from 'xstate';
 import { z } from 'zod';
-import { defineWorkflow } from '../src/state_machine/definition.ts';
-import { step } from '../src/state_machine/step.ts';
+import { defineWorkflow, step } from '../dist/index.js';
 
 const hangAt = Number(process.env.RMAPP_BENCH_HANG_STEP ?? 0);
 

@@ -4,14 +4,16 @@
  * Random (v4) ids dirtied a random index page per insert: after each checkpoint each of those is a
  * full-page image in the WAL (the README's "Benchmark" section has the figures).
  */
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 
-/** A new UUIDv7, e.g. `019ad6b2-6c1e-7a3c-9f0e-3b1d2c4e5f60`. */
+/**
+ * A new UUIDv7, e.g. `019ad6b2-6c1e-7a3c-9f0e-3b1d2c4e5f60`: the time in the first 48 bits, the rest
+ * from `randomUUID` (v4: 74 random bits, variant already `10`), whose random bytes Node draws from a
+ * cached pool. `randomBytes(16)` per id, hex-encoded and sliced, was 1.5 % of a worker's CPU at
+ * concurrency 50 (a `--cpu-prof` of the benchmark, bench/README.md).
+ */
 export function newRunId(now: number = Date.now()): string {
-  const b = randomBytes(16);
-  b.writeUIntBE(now, 0, 6);
-  b[6] = 0x70 | ((b[6] as number) & 0x0f);
-  b[8] = 0x80 | ((b[8] as number) & 0x3f);
-  const h = b.toString('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  const t = Math.trunc(now).toString(16).padStart(12, '0').slice(-12);
+  // randomUUID(): xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx; keep everything after the version digit.
+  return `${t.slice(0, 8)}-${t.slice(8)}-7${randomUUID().slice(15)}`;
 }
