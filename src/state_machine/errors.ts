@@ -176,6 +176,34 @@ export function storableText(text: string): string {
 const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /**
+ * An error's `details` as data JSON can always write. Error data is recorded in the run's history, its
+ * step record and its final row: details JSON cannot write (a BigInt, a cycle) made every one of those
+ * writes fail, so the run could not even record its failure and stayed `running` (test/error-details.test.ts).
+ * Such values become strings (`12n`, `[Circular]`); details JSON can write are kept as they are.
+ */
+function writableDetails(details: unknown): Record<string, unknown> | undefined {
+  if (details === undefined || details === null) return undefined;
+  try {
+    JSON.stringify(details);
+    return details as Record<string, unknown>;
+  } catch {
+    const ancestors: object[] = [];
+    const copy = JSON.parse(
+      JSON.stringify(details, function (this: unknown, _key, value: unknown) {
+        if (typeof value === 'bigint') return `${value}n`;
+        if (typeof value !== 'object' || value === null) return value;
+        // `this` is the object holding the value: drop the ancestors the walk has left.
+        while (ancestors.length > 0 && ancestors.at(-1) !== this) ancestors.pop();
+        if (ancestors.includes(value)) return '[Circular]';
+        ancestors.push(value);
+        return value;
+      }),
+    ) as unknown;
+    return typeof copy === 'object' && copy !== null && !Array.isArray(copy) ? (copy as Record<string, unknown>) : { value: copy };
+  }
+}
+
+/**
  * Turns anything thrown into {@link ErrorData}, classifying what it can: errors that carry a category
  * keep it; Postgres errors go by SQLSTATE; network errors are transient; aborts are cancellations;
  * programmer errors are permanent; any other error is transient (retried, as Temporal does).
@@ -195,7 +223,7 @@ export function toErrorData(err: unknown): ErrorData {
       code: typeof e.code === 'string' ? e.code : 'ERROR',
       category: e.category,
       retryAfterMs: typeof e.retryAfterMs === 'number' ? e.retryAfterMs : undefined,
-      details: (e.details as Record<string, unknown> | undefined) ?? undefined,
+      details: writableDetails(e.details),
     };
   }
   if (typeof e.status === 'number' && e.status >= 400) return classifyHttp(e, e.status, base);

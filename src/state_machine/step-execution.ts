@@ -250,6 +250,12 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
       idempotencyKey,
       attempt,
       progress: (message, data) => {
+        // Recorded in the run's history: data JSON cannot write would fail the run's next write instead.
+        const bad = data === undefined ? null : unwritableData(data);
+        if (bad)
+          throw new ValidationError(`ctx.progress(${JSON.stringify(String(message).slice(0, 80))}): ${bad}.`, [
+            { path: 'data', message: bad },
+          ]);
         session.record({ type: 'progress', path, step, attempt, data: { message, ...data } });
         host.events.emit('progress', { runId: session.runId, path, message, data });
       },
@@ -384,5 +390,15 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
       }
       release();
     }
+  }
+}
+
+/** Why JSON cannot write `data` (a BigInt, a cycle); null when it can. */
+function unwritableData(data: unknown): string | null {
+  try {
+    JSON.stringify(data);
+    return null;
+  } catch (err) {
+    return `data cannot be written as JSON (${(err as Error).message}); pass strings and numbers`;
   }
 }
