@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getTableConfig } from 'drizzle-orm/pg-core';
 import type { Database } from '../src/persistence/database.ts';
-import { MIGRATIONS_DIR, migrate } from '../src/persistence/migrate.ts';
+import { MIGRATIONS_DIR, loadMigrations, migrate } from '../src/persistence/migrate.ts';
 import { runs } from '../src/persistence/schema.ts';
 import { openTestStore } from './helpers/postgres.ts';
 
@@ -56,13 +56,21 @@ describe.each(['postgres', 'pglite'] as const)('migration 0014 (rmapp_runs colum
     await db.query(`insert into rmapp_runs (id, workflow, workflow_version) values ('run-c', 'w', 'v1')`);
     const before = await db.query<{ row: Record<string, unknown>; output: unknown; error: unknown }>(RUNS);
 
-    expect((await migrate(db)).applied).toEqual(['0014_runs_column_order']);
+    const tags = loadMigrations().map((m) => m.tag);
+    expect((await migrate(db)).applied, 'from 0014 on').toEqual(tags.slice(tags.indexOf('0014_runs_column_order')));
 
     const after = await db.query<{ row: Record<string, unknown>; output: unknown; error: unknown }>(RUNS);
     expect(after.map((r) => r.row)).toEqual(before.map((r) => r.row));
-    expect(after.map((r) => [r.output, r.error])).toEqual([[{ o: 2 }, { message: 'e' }], [null, null], [null, null]]);
+    expect(after.map((r) => [r.output, r.error])).toEqual([
+      [{ o: 2 }, { message: 'e' }],
+      [null, null],
+      [null, null],
+    ]);
     const nulls = await db.query<{ id: string }>(`select id from rmapp_runs where output is null and error is null order by id`);
-    expect(nulls.map((r) => r.id), 'jsonb null output/error stored as SQL null').toEqual(['run-b', 'run-c']);
+    expect(
+      nulls.map((r) => r.id),
+      'jsonb null output/error stored as SQL null',
+    ).toEqual(['run-b', 'run-c']);
 
     const columns = await db.query<{ attname: string }>(
       `select attname from pg_attribute where attrelid = 'rmapp_runs'::regclass and attnum > 0 and not attisdropped order by attnum`,
@@ -98,8 +106,9 @@ describe.each(['postgres', 'pglite'] as const)('migration 0014 (rmapp_runs colum
       db.query(`insert into rmapp_runs (id, workflow, workflow_version, idempotency_key) values ('run-e', 'w', 'v1', 'key-a')`),
       'the idempotency key stays unique',
     ).rejects.toThrow(/rmapp_runs_idempotency_key_uq/);
-    await expect(db.query(`insert into rmapp_runs (id, workflow, workflow_version) values ('run-a', 'w', 'v1')`), 'the primary key').rejects.toThrow(
-      /rmapp_runs_pkey/,
-    );
+    await expect(
+      db.query(`insert into rmapp_runs (id, workflow, workflow_version) values ('run-a', 'w', 'v1')`),
+      'the primary key',
+    ).rejects.toThrow(/rmapp_runs_pkey/);
   });
 });
