@@ -169,33 +169,16 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
          idx int, id text, expected int, owner text, epoch int, status text, snapshot jsonb, state_value jsonb,
          output jsonb, error jsonb, timers jsonb, steps jsonb, wake_at timestamptz, release boolean,
          final boolean, status_message text, seen_signal_seq int, consumed jsonb, history text)),
-     -- The batch's rows locked in id order, as the lease renewal locks them (claims.ts): the two run
-     -- on separate connections and, locking in opposite orders, deadlocked (test/lock-order.test.ts).
-     -- A batch of one run has no order to keep: its update takes the one lock, without the lock's
-     -- own WAL record (Heap/LOCK, 54 B per workflow at c=1, bench/wal-breakdown.ts).
-     l as materialized (select r.id from rmapp_runs r where r.id in (select id from w) order by r.id
-       ${writes.length > 1 ? 'for no key update' : ''}),
-     u as (
-       update rmapp_runs r set
-         status = w.status, snapshot = w.snapshot, state_value = w.state_value, output = w.output, error = w.error,
-         timers = w.timers, steps = w.steps, version = r.version + 1, status_message = w.status_message,
-         history_rows = r.history_rows + (json_array_length(w.history::json) > 0)::int,
-         lease_owner = case when w.release then null else r.lease_owner end,
-         lease_expires_at = case when w.release then null else r.lease_expires_at end,
-         -- Left alone while the lease is kept (the renewer extends it): an update that changes no
-         -- indexed column is HOT and writes no index entries. Measured: WAL per 6-step run 17 KB before.
-         -- A run released to wait wakes at once if a signal arrived that its session has not read:
-         -- r.signal_seq is the row's latest value even when this update waited on appendSignal's lock.
-         wake_at = case
-           when w.final then null
-           when w.release and w.status = 'waiting' and r.signal_seq > w.seen_signal_seq then now()
-           when w.release then w.wake_at
-           else r.wake_at end,
-         updated_at = now(),
-         finished_at = case when w.final then now() else null end
-       from w join l on l.id = w.id
-       where r.id = w.id and r.version = w.expected and r.lease_owner = w.owner and r.lease_epoch = w.epoch
-       returning w.idx, r.id, r.version, r.history_rows, r.updated_at, (w.release and w.status = 'waiting' and r.signal_seq > w.seen_signal_seq) as wake_now),
+     -- The runs updated one at a time in run-id order (rmapp_commit_runs, migration 0015): the lease
+     -- renewal locks its runs in the same order (claims.ts), and the two, on separate connections,
+     -- deadlocked when they locked in opposite orders (test/lock-order.test.ts). Each update takes its
+     -- own row's lock; locking the batch first in a 'for no key update' CTE cost a WAL record per run
+     -- (Heap/LOCK, 327 B per workflow at c=50, bench/README.md "WAL at c=50"). The update itself (its
+     -- fence, the wake-on-signal rule) is in that migration: changing it takes a migration.
+     u as materialized (
+       select o_idx as idx, o_id as id, o_version as version, o_history_rows as history_rows,
+         o_updated_at as updated_at, o_wake_now as wake_now
+       from rmapp_commit_runs($1::jsonb)),
      h as (
        insert into rmapp_run_history (run_id, worker, lease_epoch, log)
        select w.id, w.owner, w.epoch, w.history::json from w join u on u.idx = w.idx

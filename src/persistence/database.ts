@@ -8,7 +8,7 @@
  * operation or table group (`claims.ts`, `commits.ts`, `runs.ts`, `inbox.ts`, …), raw rows mapped to
  * the schema's types in one place (`rows.ts`). Drizzle keeps the schema (`schema.ts`) and generates the
  * migrations; it runs no query. Why not Drizzle's query builder: the hot path needs what it cannot
- * say — the group commit's one statement over `json_array_elements`, `for no key update` in id order,
+ * say — the group commit's one statement over `jsonb_to_recordset`, its runs updated in id order,
  * named prepared statements (the commit statement costs ~0.5 ms to plan) — so it was hand-written
  * SQL already, and the two reads that used the builder made two idioms for one table. Loading
  * drizzle-orm's runtime also cost every process 150–300 ms at start-up (measured importing

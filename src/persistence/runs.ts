@@ -113,8 +113,9 @@ export async function insertRun(
           c.status,
           c.snapshotJson,
           JSON.stringify(c.stateValue ?? null),
-          JSON.stringify(c.output ?? null),
-          JSON.stringify(c.error ?? null),
+          // SQL null, not jsonb `null` (read the same, 9 bytes less each in the row and in every update's WAL).
+          c.output == null ? null : JSON.stringify(c.output),
+          c.error == null ? null : JSON.stringify(c.error),
           JSON.stringify(c.timers),
           JSON.stringify(c.steps),
           encodeHistory(c.history),

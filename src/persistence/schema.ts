@@ -30,49 +30,17 @@ const tz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' 
 export const runs = pgTable(
   'rmapp_runs',
   {
+    // Column order (migration 0014): what stays put while a run executes first, what a commit changes
+    // after every macrostep (snapshot … steps) last. Postgres logs a same-page update without the bytes
+    // the old and new tuples share at either end, so this order keeps a commit's WAL to what changed
+    // (bench/README.md, "WAL at c=50"). A new column goes with the group it changes with.
     id: text('id').primaryKey(),
     workflow: text('workflow').notNull(),
     workflowVersion: text('workflow_version').notNull(),
-    status: text('status').$type<RunStatus>().notNull().default('pending'),
-    /** Human-readable reason a run is stuck or failed to restore (e.g. its version is not registered). */
-    statusMessage: text('status_message'),
-    /** `actor.getPersistedSnapshot()` of the root, children nested inside. Null until first persisted. */
-    snapshot: jsonb('snapshot'),
-    /** The root's state value, kept beside the snapshot so lists need not parse it. */
-    stateValue: jsonb('state_value'),
-    input: jsonb('input'),
-    output: jsonb('output'),
-    error: jsonb('error'),
-    /** Durable timers (`after` delays, step backoffs and sleeps) with their absolute due times. */
-    timers: jsonb('timers')
-      .notNull()
-      .default(sql`'[]'::jsonb`),
-    /** Step attempt bookkeeping by step path (attempt number, last error), so retries survive restarts. */
-    steps: jsonb('steps')
-      .notNull()
-      .default(sql`'{}'::jsonb`),
-    /**
-     * Signals ever appended to the run. An eviction compares it with the count its session has read,
-     * so a signal that races with the eviction still wakes the run (see commits.ts).
-     */
-    signalSeq: integer('signal_seq').notNull().default(0),
-    /**
-     * History rows the run has, kept by every statement that appends or compacts them: the history bound
-     * is checked against it by whichever worker holds the run, however often it is picked up.
-     */
-    historyRows: integer('history_rows').notNull().default(0),
-    /** Optimistic concurrency counter: every write says which version it expects. */
-    version: integer('version').notNull().default(0),
-    leaseOwner: text('lease_owner'),
-    leaseExpiresAt: tz('lease_expires_at'),
-    /** Incremented by every claim; history rows carry it so overlapping owners would be visible. */
-    leaseEpoch: integer('lease_epoch').notNull().default(0),
-    wakeAt: tz('wake_at'),
+    createdAt: tz('created_at').notNull().defaultNow(),
     /** Per-run timeout: past this instant the run fails with category `timeout`. */
     deadlineAt: tz('deadline_at'),
     parentRunId: text('parent_run_id'),
-    /** W3C `traceparent` of the run's trace: a run resumed in another process continues the same trace. */
-    traceContext: text('trace_context'),
     idempotencyKey: text('idempotency_key'),
     /**
      * Concurrency limit: at most `concurrencyLimit` admitted, unfinished runs share a key. A keyed run
@@ -81,9 +49,45 @@ export const runs = pgTable(
     concurrencyKey: text('concurrency_key'),
     concurrencyLimit: integer('concurrency_limit'),
     admitted: boolean('admitted').notNull().default(false),
-    createdAt: tz('created_at').notNull().defaultNow(),
-    updatedAt: tz('updated_at').notNull().defaultNow(),
+    /** W3C `traceparent` of the run's trace: a run resumed in another process continues the same trace. */
+    traceContext: text('trace_context'),
+    input: jsonb('input'),
+    /** Incremented by every claim; history rows carry it so overlapping owners would be visible. */
+    leaseEpoch: integer('lease_epoch').notNull().default(0),
+    leaseOwner: text('lease_owner'),
+    leaseExpiresAt: tz('lease_expires_at'),
+    wakeAt: tz('wake_at'),
+    /**
+     * Signals ever appended to the run. An eviction compares it with the count its session has read,
+     * so a signal that races with the eviction still wakes the run (see commits.ts).
+     */
+    signalSeq: integer('signal_seq').notNull().default(0),
+    status: text('status').$type<RunStatus>().notNull().default('pending'),
+    /** Human-readable reason a run is stuck or failed to restore (e.g. its version is not registered). */
+    statusMessage: text('status_message'),
+    output: jsonb('output'),
+    error: jsonb('error'),
     finishedAt: tz('finished_at'),
+    /** Durable timers (`after` delays, step backoffs and sleeps) with their absolute due times. */
+    timers: jsonb('timers')
+      .notNull()
+      .default(sql`'[]'::jsonb`),
+    /** `actor.getPersistedSnapshot()` of the root, children nested inside. Null until first persisted. */
+    snapshot: jsonb('snapshot'),
+    /** The root's state value, kept beside the snapshot so lists need not parse it. */
+    stateValue: jsonb('state_value'),
+    /** Optimistic concurrency counter: every write says which version it expects. */
+    version: integer('version').notNull().default(0),
+    /**
+     * History rows the run has, kept by every statement that appends or compacts them: the history bound
+     * is checked against it by whichever worker holds the run, however often it is picked up.
+     */
+    historyRows: integer('history_rows').notNull().default(0),
+    updatedAt: tz('updated_at').notNull().defaultNow(),
+    /** Step attempt bookkeeping by step path (attempt number, last error), so retries survive restarts. */
+    steps: jsonb('steps')
+      .notNull()
+      .default(sql`'{}'::jsonb`),
   },
   (t) => [
     // Partial: runs without a key (or without a parent) add no entry, and their final update no index
