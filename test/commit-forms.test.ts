@@ -45,6 +45,7 @@ const CASES: Case[] = [
 async function rowOf(db: Database, id: string): Promise<Record<string, unknown>> {
   const [row] = await db.query<Record<string, unknown>>(
     `select status, snapshot, state_value, output, error, timers, steps, version, status_message, history_rows,
+       output is null as output_sql_null, error is null as error_sql_null,
        lease_owner, lease_expires_at is not null as leased, wake_at, wake_at is not null and wake_at <= now() as wakes_now,
        finished_at is not null as finished, (select count(*)::int from rmapp_run_history h where h.run_id = r.id) as history
      from rmapp_runs r where id = $1`,

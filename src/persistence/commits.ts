@@ -129,8 +129,9 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
         single.owner,
         single.epoch,
         single.status,
-        JSON.stringify(single.output ?? null),
-        JSON.stringify(single.error ?? null),
+        // SQL null, as the batch statement stores it (and the insert: src/persistence/runs.ts).
+        single.output == null ? null : JSON.stringify(single.output),
+        single.error == null ? null : JSON.stringify(single.error),
         single.statusMessage,
         encodeHistory(single.history),
         isFinalStatus(single.status),
