@@ -7,8 +7,7 @@
  * `RMAPP_BENCH_CPU_DB` names the scratch database.
  */
 import { readFileSync } from 'node:fs';
-import { openDatabase } from '../src/persistence/database.ts';
-import { createEngine } from '../src/state_machine/engine.ts';
+import { createEngine, openDatabase } from '../dist/index.js';
 import { createDatabase, dropDatabase, runConcurrently } from './measure.ts';
 import { workflows } from './workflows.ts';
 

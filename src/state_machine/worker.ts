@@ -27,6 +27,7 @@ import type { RunRow } from '../persistence/row-types.ts';
 import { storedSnapshotJson } from '../persistence/snapshot-codec.ts';
 import { faultsArmed, reachFaultPoint, stateTargets } from './fault-points.ts';
 import { Committer } from './committer.ts';
+import { InsertBatcher } from './insert-batcher.ts';
 import type { WorkflowDefinition } from './definition.ts';
 import { toErrorData, type ErrorData } from './errors.ts';
 import type { EngineEvents } from './events.ts';
@@ -105,6 +106,8 @@ class Semaphore {
 export class Worker implements SessionHost {
   readonly sessions = new Map<string, RunSession>();
   readonly committer: Committer;
+  /** Local starts' inserts, grouped while one is in flight (insert-batcher.ts). */
+  private readonly inserts: InsertBatcher;
   stopping = false;
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
@@ -133,6 +136,7 @@ export class Worker implements SessionHost {
     // Commits retried within a quarter of the lease: a backoff longer than the lease let leases expire
     // after the database was back (a Postgres restart) while writes waited to be sent again.
     this.committer = new Committer(db, 1, options.logger, Math.max(50, Math.floor(options.leaseMs / 4)));
+    this.inserts = new InsertBatcher(db);
     this.definitions = [...registry.values()].map((d) => [d.name, d.version]);
     this.keyed = [...registry.values()].some((d) => d.concurrency);
     for (const [kind, n] of Object.entries(options.stepConcurrency)) this.semaphores.set(kind, new Semaphore(n));
@@ -361,7 +365,7 @@ export class Worker implements SessionHost {
     let inserted: InsertResult;
     try {
       if (faultsArmed) reachFaultPoint('before-persist', stateTargets(write.stateValue));
-      inserted = await insertRun(this.db, {
+      inserted = await this.inserts.insert({
         ...run,
         input: row.input,
         claimFor: {
