@@ -6,11 +6,12 @@
  * 2× between full GCs (`--heap-growing-percent=100`): a worker with 10,000 waiting runs 145/182 →
  * 120/132 MB (RSS/peak), with 100,000 163/187 → 121/135 MB; at concurrency 50, 10–14 full GCs
  * instead of 4–7 per 3,050 workflows, ~35 ms more of full-GC time in all (0.01 ms per workflow), CPU
- * per workflow unchanged within this machine's noise (bench/README.md, "Worker heap growth"). The
- * flag is read at each full GC, so setting it at run time works. A growth
- * the operator passed (`node --heap-growing-percent=… bin/rmapp.mjs worker`; Node refuses it in
- * NODE_OPTIONS) is left as it is. Only the worker command sets it: an application embedding the
- * engine keeps its own process's settings.
+ * per workflow unchanged within this machine's noise; a worker restoring 1,000 runs at once (a live
+ * set several times larger) pays ~5 % more CPU in GC (bench/README.md, "Worker heap growth"). The
+ * flag is read at each full GC, so setting it at run time works. A growth the operator passed
+ * (`node --heap-growing-percent=… bin/rmapp.mjs worker`; Node refuses it in NODE_OPTIONS) is left as
+ * it is. Only the worker command sets it: an application embedding the engine keeps its own
+ * process's settings.
  */
 import { setFlagsFromString } from 'node:v8';
 
