@@ -6,7 +6,9 @@
  * RMAPP_BENCH_N1 (workflows at concurrency 1, default 300), RMAPP_BENCH_N50 (at 50, default 3000),
  * RMAPP_BENCH_ONLY (comma list of sections: cli,c1,c50,recovery,memory,scale), RMAPP_BENCH_SCALE_RUNS (finished
  * runs seeded for the scale section, default 1,000,000), RMAPP_BENCH_WAITING (waiting runs of the memory
- * section, default 10000,100000).
+ * section, default 10000,100000), RMAPP_BENCH_DB_PREFIX (scratch database names, default rmapp_bench),
+ * RMAPP_BENCH_WORKER_NODE_FLAGS (Node flags of rmapp's worker processes), RMAPP_BENCH_TS_CHILDREN=1 (child
+ * processes load the TypeScript modules through tsx instead of bench/compile.ts's JavaScript).
  */
 import { baselineThroughput } from './baseline.ts';
 import { cliStartup } from './cli-startup.ts';
