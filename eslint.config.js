@@ -28,7 +28,7 @@ const UNUSED = { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsI
 export default defineConfig(
   {
     // The build, generated SQL and drizzle-kit's snapshots, and the snapshot fixtures the tests write.
-    ignores: ['dist/**', 'migrations/**', '.rmapp/**', 'scratch/**', 'test/fixtures/snapshots/**'],
+    ignores: ['dist/**', 'bench/dist/**', 'migrations/**', '.rmapp/**', 'scratch/**', 'test/fixtures/snapshots/**'],
   },
   js.configs.recommended,
   {

@@ -4,9 +4,11 @@
  * `[workflows]` runs at `[concurrency]` after 300 to warm up. CPU, not wall time: on the shared
  * machine wall time swings with the neighbours' load. A/B by running it in two checkouts, alternately.
  * `node --import tsx bench/cpu-per-workflow.ts [workflows] [concurrency]` (3000 50 by default);
- * `RMAPP_BENCH_CPU_DB` names the scratch database.
+ * `RMAPP_BENCH_CPU_DB` names the scratch database. RMAPP_BENCH_HEAP_GROWING_PERCENT=N sets
+ * `--heap-growing-percent=N` first, as `rmapp worker` does for itself (src/rmapp/cli/heap-growth.ts).
  */
 import { readFileSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
 import { createEngine, openDatabase } from '../dist/index.js';
 import { createDatabase, dropDatabase, runConcurrently } from './measure.ts';
 import { workflows } from './workflows.ts';
@@ -16,6 +18,8 @@ const NAME = process.env.RMAPP_BENCH_CPU_DB ?? 'rmapp_bench_cpu';
 const N = Number(process.argv[2] ?? 3000);
 const C = Number(process.argv[3] ?? 50);
 
+const growth = process.env.RMAPP_BENCH_HEAP_GROWING_PERCENT || undefined;
+if (growth) setFlagsFromString(`--heap-growing-percent=${growth}`);
 const url = await createDatabase(ADMIN, NAME);
 const db = await openDatabase({ url });
 const engine = createEngine({ database: db, workflows, concurrency: Math.max(C, 50) });

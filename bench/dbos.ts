@@ -20,6 +20,8 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { DBOS } from '@dbos-inc/dbos-sdk';
 import postgres from 'postgres';
+import { COMPILED_DBOS_CHILD, compileBenchModules, TYPESCRIPT_CHILDREN } from './compile.ts';
+import { cpuMs } from './measure.ts';
 
 /** The schema DBOS uses for its system tables (its default). */
 export const DBOS_SCHEMA = 'dbos';
@@ -174,8 +176,10 @@ export async function dbosThroughput(opts: {
 /** Messages from bench/dbos-child.ts over the IPC channel. */
 export type ChildMessage = { type: 'blocked' } | { type: 'launched' } | { type: 'error'; message: string };
 
+/** The child as JavaScript compiled by bench/compile.ts, like rmapp's worker's workflows module (or both through tsx). */
 function startChild(mode: 'crash' | 'recover', databaseUrl: string, workflows: number): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', CHILD_SCRIPT, mode, databaseUrl, String(workflows)], {
+  const script = TYPESCRIPT_CHILDREN ? ['--import', 'tsx', CHILD_SCRIPT] : [COMPILED_DBOS_CHILD];
+  return spawn(process.execPath, [...script, mode, databaseUrl, String(workflows)], {
     cwd: ROOT,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -227,12 +231,14 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  *    the child is SIGKILLed;
  * 2. a second child launches DBOS, whose launch re-enqueues the PENDING workflows of executor
  *    `local` and runs them from step 4 (which does not block there).
- * `recoveryMs` runs from just before the second child is spawned (so it includes Node + tsx start,
+ * `recoveryMs` runs from just before the second child is spawned (so it includes Node start, tsx with
+ * RMAPP_BENCH_TS_CHILDREN=1,
  * loading DBOS and its launch) until `dbos.workflow_status` shows every workflow SUCCESS (polled
  * every 20 ms).
  */
-export async function dbosRecovery(opts: { databaseUrl: string; workflows: number }): Promise<{ recoveryMs: number }> {
+export async function dbosRecovery(opts: { databaseUrl: string; workflows: number }): Promise<{ recoveryMs: number; childCpuMs: number }> {
   const { databaseUrl, workflows } = opts;
+  if (!TYPESCRIPT_CHILDREN) await compileBenchModules();
   await resetDbosDatabase(databaseUrl);
   const sql = sqlClient(databaseUrl);
   const children: ChildProcess[] = [];
@@ -276,6 +282,7 @@ export async function dbosRecovery(opts: { databaseUrl: string; workflows: numbe
       await sleep(20);
     }
     const recoveryMs = performance.now() - t0;
+    const childCpuMs = cpuMs(recovering.pid as number);
 
     const [steps] = await sql.unsafe<{ n: string }[]>(
       `SELECT count(*) AS n FROM "${DBOS_SCHEMA}".operation_outputs WHERE function_name LIKE 'step_'`,
@@ -285,7 +292,7 @@ export async function dbosRecovery(opts: { databaseUrl: string; workflows: numbe
     }
     if (recovering.connected) recovering.send({ type: 'shutdown' });
     await waitForExit(recovering, 15_000);
-    return { recoveryMs };
+    return { recoveryMs, childCpuMs };
   } finally {
     for (const child of children) {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

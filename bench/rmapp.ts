@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { createEngine, openDatabase, type Database } from '../dist/index.js';
+import { COMPILED_WORKFLOWS, compileBenchModules, TYPESCRIPT_CHILDREN } from './compile.ts';
 import { cpuMs, peakRssMb, runConcurrently, rssMb, type ThroughputResult } from './measure.ts';
 import { workflows } from './workflows.ts';
 
@@ -45,10 +46,15 @@ export async function rmappThroughput(opts: { databaseUrl: string; workflows: nu
   return { ...result, statements: sent };
 }
 
-function worker(databaseUrl: string, args: string[], env: Record<string, string> = {}): ChildProcess {
+async function worker(databaseUrl: string, args: string[], env: Record<string, string> = {}): Promise<ChildProcess> {
   // RMAPP_BENCH_WORKER_NODE_FLAGS: Node/V8 flags for the worker processes (e.g. --optimize-for-size).
   const nodeFlags = (process.env.RMAPP_BENCH_WORKER_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeFlags, BIN, '--workflows', WORKFLOWS, 'worker', ...args], {
+  // The workflows module compiled to JavaScript, as a deployment runs it (bench/compile.ts), unless
+  // RMAPP_BENCH_TS_CHILDREN=1 asks for the TypeScript module through tsx (the figures before 2026-12-02's
+  // "Recovery, compiled" section in bench/README.md).
+  if (!TYPESCRIPT_CHILDREN) await compileBenchModules();
+  const workflowsModule = TYPESCRIPT_CHILDREN ? WORKFLOWS : COMPILED_WORKFLOWS;
+  const child = spawn(process.execPath, [...nodeFlags, BIN, '--workflows', workflowsModule, 'worker', ...args], {
     cwd: ROOT,
     env: { ...process.env, DATABASE_URL: databaseUrl, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -85,24 +91,33 @@ async function startMany(databaseUrl: string, name: string, count: number): Prom
 export async function rmappRecovery(opts: {
   databaseUrl: string;
   workflows: number;
-}): Promise<{ recoveryMs: number; workerCpuMs: number }> {
+}): Promise<{ recoveryMs: number; workerCpuMs: number; phases: { claimMs: number; firstDoneMs: number; lastDoneMs: number } }> {
   await startMany(opts.databaseUrl, 'bench.six', opts.workflows);
   const sql = postgres(opts.databaseUrl, { max: 1, onnotice: () => {} });
   const count = async (where: string) => Number((await sql.unsafe(`select count(*)::int as n from rmapp_runs where ${where}`))[0]?.n);
   const args = ['--worker-id', 'bench-recovery', '-c', String(opts.workflows), '--lease-ms', '30000'];
-  const first = worker(opts.databaseUrl, args, { RMAPP_BENCH_HANG_STEP: '4' });
+  const first = await worker(opts.databaseUrl, args, { RMAPP_BENCH_HANG_STEP: '4' });
   await poll(async () => (await count(`state_value = '"step4"'`)) === opts.workflows, 'all runs to reach step 4');
   first.kill('SIGKILL');
   await new Promise((r) => first.once('exit', r));
+  const [{ at: startedAt }] = (await sql`select clock_timestamp() as at`) as unknown as [{ at: Date }];
   const t0 = performance.now();
-  const second = worker(opts.databaseUrl, args);
+  const second = await worker(opts.databaseUrl, args);
   await poll(async () => (await count(`status = 'succeeded'`)) === opts.workflows, 'all runs to finish after recovery');
   const recoveryMs = performance.now() - t0;
   const workerCpuMs = cpuMs(second.pid as number);
+  // Where the time went, by the database's clock: the new worker's first history row (its first claim
+  // records the take-over), the first and the last run finished.
+  const [p] = await sql`
+    select extract(epoch from (select min(at) from rmapp_run_history where at > ${startedAt}) - ${startedAt}::timestamptz) * 1000 as claim,
+           extract(epoch from min(finished_at) - ${startedAt}::timestamptz) * 1000 as first,
+           extract(epoch from max(finished_at) - ${startedAt}::timestamptz) * 1000 as last
+    from rmapp_runs`;
+  const phases = { claimMs: Number(p?.claim), firstDoneMs: Number(p?.first), lastDoneMs: Number(p?.last) };
   second.kill('SIGTERM');
   await new Promise((r) => second.once('exit', r));
   await sql.end();
-  return { recoveryMs, workerCpuMs };
+  return { recoveryMs, workerCpuMs, phases };
 }
 
 /**
@@ -115,7 +130,7 @@ export async function rmappWaitingMemory(opts: {
 }): Promise<{ rssMb: number; peakMb: number; heldInMemory: number }> {
   await startMany(opts.databaseUrl, 'bench.wait', opts.runs);
   const sql = postgres(opts.databaseUrl, { max: 1, onnotice: () => {} });
-  const child = worker(opts.databaseUrl, ['-c', '500']);
+  const child = await worker(opts.databaseUrl, ['-c', '500']);
   await poll(
     async () => Number((await sql`select count(*)::int as n from rmapp_runs where status = 'waiting'`)[0]?.n) === opts.runs,
     'all runs to wait',

@@ -6,7 +6,9 @@
  * RMAPP_BENCH_N1 (workflows at concurrency 1, default 300), RMAPP_BENCH_N50 (at 50, default 3000),
  * RMAPP_BENCH_ONLY (comma list of sections: cli,c1,c50,recovery,memory,scale), RMAPP_BENCH_SCALE_RUNS (finished
  * runs seeded for the scale section, default 1,000,000), RMAPP_BENCH_WAITING (waiting runs of the memory
- * section, default 10000,100000).
+ * section, default 10000,100000), RMAPP_BENCH_DB_PREFIX (scratch database names, default rmapp_bench),
+ * RMAPP_BENCH_WORKER_NODE_FLAGS (Node flags of rmapp's worker processes), RMAPP_BENCH_TS_CHILDREN=1 (child
+ * processes load the TypeScript modules through tsx instead of bench/compile.ts's JavaScript).
  */
 import { baselineThroughput } from './baseline.ts';
 import { cliStartup } from './cli-startup.ts';
@@ -19,6 +21,8 @@ const ADMIN = process.env.RMAPP_BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.
 const N1 = Number(process.env.RMAPP_BENCH_N1 ?? 300);
 const N50 = Number(process.env.RMAPP_BENCH_N50 ?? 3000);
 const WAITING = (process.env.RMAPP_BENCH_WAITING ?? '10000,100000').split(',').map(Number);
+/** RMAPP_BENCH_DB_PREFIX: another name for the scratch databases, when two benchmarks share a server. */
+const PREFIX = process.env.RMAPP_BENCH_DB_PREFIX ?? 'rmapp_bench';
 const ONLY = new Set((process.env.RMAPP_BENCH_ONLY ?? 'cli,c1,c50,recovery,memory,scale').split(','));
 
 type Runner = (o: { databaseUrl: string; workflows: number; concurrency: number }) => Promise<ThroughputResult>;
@@ -39,8 +43,7 @@ interface Row {
 }
 
 async function measure(system: string, run: Runner, workflows: number, concurrency: number): Promise<Row> {
-  // RMAPP_BENCH_DB_PREFIX: another name for the scratch databases, when two benchmarks share a server.
-  const name = `${process.env.RMAPP_BENCH_DB_PREFIX ?? 'rmapp_bench'}_${system}_${concurrency}`;
+  const name = `${PREFIX}_${system}_${concurrency}`;
   const url = await createDatabase(ADMIN, name);
   try {
     // Warm-up (schema creation, JIT, connection pool), then the measured batch.
@@ -101,27 +104,31 @@ async function main(): Promise<void> {
   }
   if (ONLY.has('recovery')) {
     out('\nrecovery: 1,000 runs SIGKILLed in step 4, time for a new process to finish them all');
-    const a = await createDatabase(ADMIN, 'rmapp_bench_recovery_rmapp');
-    const b = await createDatabase(ADMIN, 'rmapp_bench_recovery_dbos');
+    const a = await createDatabase(ADMIN, `${PREFIX}_recovery_rmapp`);
+    const b = await createDatabase(ADMIN, `${PREFIX}_recovery_dbos`);
     try {
       const rm = await rmappRecovery({ databaseUrl: a, workflows: 1000 });
       const db = await dbosRecovery({ databaseUrl: b, workflows: 1000 });
       out(`rmapp ${fmt(rm.recoveryMs, 0)} ms   dbos ${fmt(db.recoveryMs, 0)} ms   rmapp/dbos ${fmt(rm.recoveryMs / db.recoveryMs, 2)}×`);
-      out(`rmapp's new worker process used ${fmt(rm.workerCpuMs, 0)} ms of CPU (start-up included)`);
+      out(`CPU of the new process (start-up included): rmapp worker ${fmt(rm.workerCpuMs, 0)} ms, dbos child ${fmt(db.childCpuMs, 0)} ms`);
+      const ph = rm.phases;
+      out(
+        `rmapp's new worker: first claim at ${fmt(ph.claimMs, 0)} ms, first run done at ${fmt(ph.firstDoneMs, 0)} ms, last at ${fmt(ph.lastDoneMs, 0)} ms`,
+      );
     } finally {
-      await dropDatabase(ADMIN, 'rmapp_bench_recovery_rmapp');
-      await dropDatabase(ADMIN, 'rmapp_bench_recovery_dbos');
+      await dropDatabase(ADMIN, `${PREFIX}_recovery_rmapp`);
+      await dropDatabase(ADMIN, `${PREFIX}_recovery_dbos`);
     }
   }
   if (ONLY.has('memory')) {
     for (const runs of WAITING) {
       out(`\nmemory: a worker with ${runs.toLocaleString('en-US')} runs waiting on a signal`);
-      const url = await createDatabase(ADMIN, 'rmapp_bench_memory');
+      const url = await createDatabase(ADMIN, `${PREFIX}_memory`);
       try {
         const m = await rmappWaitingMemory({ databaseUrl: url, runs });
         out(`worker RSS ${fmt(m.rssMb, 0)} MB (peak ${fmt(m.peakMb, 0)} MB); runs still leased (in memory): ${m.heldInMemory}`);
       } finally {
-        await dropDatabase(ADMIN, 'rmapp_bench_memory');
+        await dropDatabase(ADMIN, `${PREFIX}_memory`);
       }
     }
   }

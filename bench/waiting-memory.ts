@@ -12,7 +12,7 @@ import { wait, workflows } from './workflows.ts';
 
 const ADMIN = process.env.RMAPP_BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const N = Number(process.argv[2] ?? 10_000);
-const NAME = 'rmapp_bench_waiting_memory';
+const NAME = `${process.env.RMAPP_BENCH_DB_PREFIX ?? 'rmapp_bench'}_waiting_memory`;
 const mb = (n: number) => `${(n / 1024 / 1024).toFixed(0)} MB`;
 const gc = (globalThis as { gc?: () => void }).gc;
 

@@ -18,6 +18,7 @@ import { followRun } from './progress-lines.ts';
 import { createMasker } from '../masking.ts';
 import { SERVICE_SECRET_VARIABLES } from '../sandbox/env.ts';
 import { addDemoCommand } from './demo-command.ts';
+import { limitWorkerHeapGrowth } from './heap-growth.ts';
 import { describeRetention, retentionAgeOption } from './retention-age.ts';
 
 // The engine, the database drivers, the service and OpenTelemetry are imported inside the commands that
@@ -127,6 +128,8 @@ program
       retainCancelled: number;
     }) => {
       const opts = program.opts<{ workflows?: string; databaseUrl?: string }>();
+      // Before the claims' garbage grows the heap (heap-growth.ts: the peak RSS of a worker).
+      limitWorkerHeapGrowth();
       // The OpenTelemetry SDK and the GitHub service stack (Octokit, the HTTP server, the sandbox, the
       // inspector) are imported only when this worker uses them: together they cost a worker without them
       // ~0.9 s of CPU at start-up (which a restarted worker's recovery waits for) and ~50 MB of RSS
