@@ -16,7 +16,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createEngine, defineWorkflow, openDatabase, step, type Database, type Engine } from '../src/index.ts';
 import { loadMigrations, migrate, MIGRATIONS_DIR } from '../src/persistence/migrate.ts';
 import { createTestDatabase } from './helpers/postgres.ts';
-import { approvalWorkflow, durabilityWorkflows } from './helpers/durability-workflows.ts';
+import { durabilityWorkflows } from './helpers/durability-workflows.ts';
 
 /** A copy of migrations/ whose journal ends at `lastTag`. */
 function migrationsUpTo(lastTag: string): string {

@@ -182,7 +182,7 @@ const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF
  * `running` (test/error-details.test.ts). Details JSON writes but jsonb refuses (a NUL, a lone surrogate)
  * had the same effect, and details whose reading throws (a getter, a `toJSON`, a proxy) or that nest
  * deeper than JSON.stringify's stack made this function throw in place of the step's own error
- * (test/adv3-error-details.test.ts). Details JSON can write and Postgres can store are kept as they are;
+ * (test/adv3-error-details.test.ts). Details JSON can write and Postgres can store are kept as JSON reads them back;
  * others are copied with such values as strings (`12n`, `[Circular]`, `[Unreadable: …]`, `[Too deep]`).
  */
 function writableDetails(details: unknown): Record<string, unknown> | undefined {
@@ -193,8 +193,10 @@ function writableDetails(details: unknown): Record<string, unknown> | undefined 
   } catch {
     text = undefined;
   }
-  // JSON.stringify writes a NUL and a lone surrogate as escapes; only then is the text refused.
-  if (text !== undefined && !/\\u(?:0000|d[89a-f])/i.test(text)) return details as Record<string, unknown>;
+  // JSON.stringify writes a NUL and a lone surrogate as escapes; only then is the text refused. A copy,
+  // not the details themselves: they are written later, and a step's details object that changed or
+  // closed meanwhile (a toJSON that then throws) failed that write (test/adv3-progress-later.test.ts).
+  if (text !== undefined && !/\\u(?:0000|d[89a-f])/i.test(text)) return JSON.parse(text) as Record<string, unknown>;
   const copy = storableCopy(details, [], 0);
   return typeof copy === 'object' && copy !== null && !Array.isArray(copy) ? (copy as Record<string, unknown>) : { value: copy };
 }
