@@ -174,6 +174,42 @@ for (const kind of ['postgres', 'pglite'] as const) {
         expect(await rowOf(db, id), `refused write of ${id}`).toMatchObject({ version: 0, history: 0, status: 'running' });
     });
 
+    it('a write JSON cannot write (a toJSON that throws a plain Error) is rejected alone; the batch is not sent again forever', async () => {
+      const good = [await leasedRun(db), await leasedRun(db)];
+      const bad = [await leasedRun(db), await leasedRun(db)];
+      const closed = {
+        toJSON() {
+          throw new Error('handle is closed');
+        },
+      };
+      const outcome = new Map<string, string>();
+      const participant = (w: RunWrite): CommitParticipant => ({
+        runId: w.id,
+        ended: false,
+        buildWrite: () => ({ write: w, seq: 1 }),
+        onCommitted: (_p: PreparedWrite, r: CommitResult) => outcome.set(w.id, `committed v${r.version}`),
+        onFailed: () => outcome.set(w.id, 'failed'),
+        onLost: () => outcome.set(w.id, 'lost'),
+        onRejected: () => outcome.set(w.id, 'rejected'),
+      });
+      const committer = new Committer(db, 1);
+      for (const w of [
+        write(good[0]!),
+        // In the history (lean form alone, batch form together) and in a final write's output (release form alone).
+        write(bad[0]!, { history: [{ type: 'progress', data: { closed } }] }),
+        write(bad[1]!, { release: true, status: 'succeeded', output: { closed } }),
+        write(good[1]!, { release: true, status: 'succeeded', output: { fine: true } }),
+      ])
+        committer.schedule(participant(w));
+      await committer.idle();
+      expect(Object.fromEntries(outcome)).toEqual({
+        [good[0]!]: 'committed v1',
+        [good[1]!]: 'committed v1',
+        [bad[0]!]: 'rejected',
+        [bad[1]!]: 'rejected',
+      });
+    });
+
     it('the single-run release and the batch leave the same row (final and waiting, SQL nulls, wake-on-signal)', async () => {
       const cases: Partial<RunWrite>[] = [
         { release: true, status: 'succeeded', output: { done: 1 } },
