@@ -103,7 +103,7 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
   if (writes.length === 0) return [];
   const single = writes[0] as RunWrite;
   if (writes.length === 1 && isLean(single)) {
-    const rows = await db.query<{ id: string; version: number; history_rows: number }>(LEAN_COMMIT, [
+    const params = serialized(() => [
       single.id,
       single.snapshotJson ?? storedSnapshotJson(single.snapshot),
       JSON.stringify(single.stateValue ?? null),
@@ -114,56 +114,62 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
       single.epoch,
       encodeHistory(single.history),
     ]);
+    const rows = await db.query<{ id: string; version: number; history_rows: number }>(LEAN_COMMIT, params);
     return rows.map((r) => ({ index: 0, id: r.id, version: Number(r.version), historyRows: Number(r.history_rows), wakeNow: false }));
   }
   if (writes.length === 1 && isRelease(single)) {
+    const params = serialized(() => [
+      single.id,
+      JSON.stringify(encodeSnapshot(single.snapshot ?? null)),
+      JSON.stringify(single.stateValue ?? null),
+      JSON.stringify(single.timers),
+      JSON.stringify(single.steps),
+      single.expectedVersion,
+      single.owner,
+      single.epoch,
+      single.status,
+      // SQL null, as the batch statement stores it (and the insert: src/persistence/runs.ts).
+      single.output == null ? null : JSON.stringify(single.output),
+      single.error == null ? null : JSON.stringify(single.error),
+      single.statusMessage,
+      encodeHistory(single.history),
+      isFinalStatus(single.status),
+      single.seenSignalSeq,
+      single.wakeAt ? single.wakeAt.toISOString() : null,
+    ]);
     const rows = await db.query<{ id: string; version: number; history_rows: number; wake_now: boolean; updated_at: unknown }>(
       RELEASE_COMMIT,
-      [
-        single.id,
-        JSON.stringify(encodeSnapshot(single.snapshot ?? null)),
-        JSON.stringify(single.stateValue ?? null),
-        JSON.stringify(single.timers),
-        JSON.stringify(single.steps),
-        single.expectedVersion,
-        single.owner,
-        single.epoch,
-        single.status,
-        // SQL null, as the batch statement stores it (and the insert: src/persistence/runs.ts).
-        single.output == null ? null : JSON.stringify(single.output),
-        single.error == null ? null : JSON.stringify(single.error),
-        single.statusMessage,
-        encodeHistory(single.history),
-        isFinalStatus(single.status),
-        single.seenSignalSeq,
-        single.wakeAt ? single.wakeAt.toISOString() : null,
-      ],
+      params,
     );
     return rows.map(resultOf(0));
   }
-  const payload = writes.map((w, idx) => ({
-    idx,
-    id: w.id,
-    expected: w.expectedVersion,
-    owner: w.owner,
-    epoch: w.epoch,
-    status: w.status,
-    snapshot: encodeSnapshot(w.snapshot ?? null),
-    state_value: w.stateValue ?? null,
-    output: w.output ?? null,
-    error: w.error ?? null,
-    timers: w.timers,
-    steps: w.steps,
-    wake_at: w.wakeAt ? w.wakeAt.toISOString() : null,
-    release: w.release,
-    final: isFinalStatus(w.status),
-    status_message: w.statusMessage,
-    seen_signal_seq: w.seenSignalSeq,
-    consumed: w.consumedSignals,
-    // JSON text inside the payload: read as `text`, it is inserted as written (a jsonb value cast to
-    // json would be re-printed with spaces).
-    history: encodeHistory(w.history),
-  }));
+  const payload = serialized(() =>
+    JSON.stringify(
+      writes.map((w, idx) => ({
+        idx,
+        id: w.id,
+        expected: w.expectedVersion,
+        owner: w.owner,
+        epoch: w.epoch,
+        status: w.status,
+        snapshot: encodeSnapshot(w.snapshot ?? null),
+        state_value: w.stateValue ?? null,
+        output: w.output ?? null,
+        error: w.error ?? null,
+        timers: w.timers,
+        steps: w.steps,
+        wake_at: w.wakeAt ? w.wakeAt.toISOString() : null,
+        release: w.release,
+        final: isFinalStatus(w.status),
+        status_message: w.statusMessage,
+        seen_signal_seq: w.seenSignalSeq,
+        consumed: w.consumedSignals,
+        // JSON text inside the payload: read as `text`, it is inserted as written (a jsonb value cast to
+        // json would be re-printed with spaces).
+        history: encodeHistory(w.history),
+      })),
+    ),
+  );
   const rows = await db.query<{ idx: number; id: string; version: number; history_rows: number; wake_now: boolean; updated_at: unknown }>(
     `with w as (
        select * from jsonb_to_recordset($1::jsonb) as w(
@@ -191,9 +197,27 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
        from w join u on u.idx = w.idx cross join lateral jsonb_array_elements(w.consumed) t(v)
        where i.run_id = w.id and i.id = (t.v->>0)::bigint)
      select idx, id, version, history_rows, wake_now, updated_at from u`,
-    [JSON.stringify(payload)],
+    [payload],
   );
   return rows.map((r) => resultOf(Number(r.idx))(r));
+}
+
+/**
+ * Builds a statement's parameters; a failure here (JSON cannot write a value: a BigInt, a cycle, a
+ * `toJSON` that throws) is the write's data, never the database's state, so it is raised as a
+ * permanent error: the committer then sends the batch's writes one at a time and rejects this one
+ * (src/state_machine/committer.ts, `refusesData`). A plain Error from a user's `toJSON` read as
+ * transient there, and the whole batch was sent again forever (test/adv3-progress-later.test.ts).
+ */
+function serialized<T>(build: () => T): T {
+  try {
+    return build();
+  } catch (err) {
+    throw Object.assign(new Error(`A run write cannot be written as JSON: ${(err as Error)?.message ?? String(err)}`, { cause: err }), {
+      code: 'UNWRITABLE_WRITE',
+      category: 'permanent',
+    });
+  }
 }
 
 type ResultRow = { id: string; version: number; history_rows: number; wake_now: boolean; updated_at: unknown };

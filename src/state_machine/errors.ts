@@ -176,30 +176,74 @@ export function storableText(text: string): string {
 const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /**
- * An error's `details` as data JSON can always write. Error data is recorded in the run's history, its
- * step record and its final row: details JSON cannot write (a BigInt, a cycle) made every one of those
- * writes fail, so the run could not even record its failure and stayed `running` (test/error-details.test.ts).
- * Such values become strings (`12n`, `[Circular]`); details JSON can write are kept as they are.
+ * An error's `details` as data JSON can always write and Postgres can always store. Error data is
+ * recorded in the run's history, its step record and its final row: details JSON cannot write (a BigInt,
+ * a cycle) made every one of those writes fail, so the run could not even record its failure and stayed
+ * `running` (test/error-details.test.ts). Details JSON writes but jsonb refuses (a NUL, a lone surrogate)
+ * had the same effect, and details whose reading throws (a getter, a `toJSON`, a proxy) or that nest
+ * deeper than JSON.stringify's stack made this function throw in place of the step's own error
+ * (test/adv3-error-details.test.ts). Details JSON can write and Postgres can store are kept as JSON reads them back;
+ * others are copied with such values as strings (`12n`, `[Circular]`, `[Unreadable: …]`, `[Too deep]`).
  */
 function writableDetails(details: unknown): Record<string, unknown> | undefined {
   if (details === undefined || details === null) return undefined;
+  let text: string | undefined;
   try {
-    JSON.stringify(details);
-    return details as Record<string, unknown>;
+    text = JSON.stringify(details);
   } catch {
-    const ancestors: object[] = [];
-    const copy = JSON.parse(
-      JSON.stringify(details, function (this: unknown, _key, value: unknown) {
-        if (typeof value === 'bigint') return `${value}n`;
-        if (typeof value !== 'object' || value === null) return value;
-        // `this` is the object holding the value: drop the ancestors the walk has left.
-        while (ancestors.length > 0 && ancestors.at(-1) !== this) ancestors.pop();
-        if (ancestors.includes(value)) return '[Circular]';
-        ancestors.push(value);
-        return value;
-      }),
-    ) as unknown;
-    return typeof copy === 'object' && copy !== null && !Array.isArray(copy) ? (copy as Record<string, unknown>) : { value: copy };
+    text = undefined;
+  }
+  // JSON.stringify writes a NUL and a lone surrogate as escapes; only then is the text refused. A copy,
+  // not the details themselves: they are written later, and a step's details object that changed or
+  // closed meanwhile (a toJSON that then throws) failed that write (test/adv3-progress-later.test.ts).
+  if (text !== undefined && !/\\u(?:0000|d[89a-f])/i.test(text)) return JSON.parse(text) as Record<string, unknown>;
+  const copy = storableCopy(details, [], 0);
+  return typeof copy === 'object' && copy !== null && !Array.isArray(copy) ? (copy as Record<string, unknown>) : { value: copy };
+}
+
+/** Nesting kept by {@link storableCopy}: far below JSON.stringify's stack (~5,000 levels in Node) and jsonb's (~5,000–20,000 at max_stack_depth 2 MB). */
+const MAX_DETAILS_DEPTH = 100;
+
+/** A JSON-writable, Postgres-storable copy of `value`; reading it may throw at any property. */
+function storableCopy(value: unknown, ancestors: object[], depth: number): unknown {
+  if (typeof value === 'string') return storableText(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value !== 'object' || value === null) return value;
+  if (ancestors.includes(value)) return '[Circular]';
+  if (depth >= MAX_DETAILS_DEPTH) return '[Too deep]';
+  try {
+    const toJSON = (value as { toJSON?: unknown }).toJSON;
+    if (typeof toJSON === 'function') {
+      const json: unknown = toJSON.call(value);
+      if (json !== value) return storableCopy(json, ancestors, depth + 1);
+    }
+    ancestors.push(value);
+    try {
+      if (Array.isArray(value)) return value.map((v) => storableCopy(v, ancestors, depth + 1));
+      const out: Record<string, unknown> = {};
+      for (const key of Object.keys(value)) {
+        let v: unknown;
+        try {
+          v = (value as Record<string, unknown>)[key];
+        } catch (err) {
+          v = unreadable(err);
+        }
+        out[storableText(key)] = storableCopy(v, ancestors, depth + 1);
+      }
+      return out;
+    } finally {
+      ancestors.pop();
+    }
+  } catch (err) {
+    return unreadable(err);
+  }
+}
+
+function unreadable(err: unknown): string {
+  try {
+    return `[Unreadable: ${storableText(String((err as { message?: unknown } | null)?.message ?? err))}]`;
+  } catch {
+    return '[Unreadable]';
   }
 }
 

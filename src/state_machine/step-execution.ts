@@ -251,12 +251,21 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
       attempt,
       progress: (message, data) => {
         // Recorded in the run's history: data JSON cannot write would fail the run's next write instead.
-        const bad = data === undefined ? null : unwritableData(data);
-        if (bad)
-          throw new ValidationError(`ctx.progress(${JSON.stringify(String(message).slice(0, 80))}): ${bad}.`, [
-            { path: 'data', message: bad },
+        // What is recorded is a copy made now: the write comes later, and data the step changed or
+        // closed meanwhile (a BigInt put in, a toJSON that then throws) failed the run, or wedged its
+        // whole commit batch (test/adv3-progress-later.test.ts).
+        const copy = data === undefined ? { value: undefined } : jsonCopy(data);
+        if ('error' in copy)
+          throw new ValidationError(`ctx.progress(${JSON.stringify(String(message).slice(0, 80))}): ${copy.error}.`, [
+            { path: 'data', message: copy.error },
           ]);
-        session.record({ type: 'progress', path, step, attempt, data: { message, ...data } });
+        session.record({
+          type: 'progress',
+          path,
+          step,
+          attempt,
+          data: { message, ...(copy.value as Record<string, unknown> | undefined) },
+        });
         host.events.emit('progress', { runId: session.runId, path, message, data });
       },
       saveArtifact: async (name, value) => {
@@ -393,12 +402,12 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
   }
 }
 
-/** Why JSON cannot write `data` (a BigInt, a cycle); null when it can. */
-function unwritableData(data: unknown): string | null {
+/** `data` as JSON reads it back (a copy as of now), or why JSON cannot write it (a BigInt, a cycle). */
+function jsonCopy(data: unknown): { value: unknown } | { error: string } {
   try {
-    JSON.stringify(data);
-    return null;
+    const text = JSON.stringify(data);
+    return { value: text === undefined ? undefined : (JSON.parse(text) as unknown) };
   } catch (err) {
-    return `data cannot be written as JSON (${(err as Error).message}); pass strings and numbers`;
+    return { error: `data cannot be written as JSON (${(err as Error).message}); pass strings and numbers` };
   }
 }

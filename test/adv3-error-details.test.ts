@@ -1,0 +1,181 @@
+/**
+ * Adversarial: a step that throws an error carrying hostile `details` (src/state_machine/errors.ts,
+ * `writableDetails`) or calls `ctx.progress` with hostile data (step-execution.ts) must leave its run
+ * finished — failed with its error recorded — never `running` with a write the database keeps refusing.
+ */
+import { setup } from 'xstate';
+import { z } from 'zod';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEngine, defineWorkflow, openDatabase, step, type Database, type Engine } from '../src/index.ts';
+import { createTestDatabase } from './helpers/postgres.ts';
+import { toErrorData } from '../src/state_machine/errors.ts';
+
+function deep(n: number): unknown {
+  let v: unknown = { leaf: true };
+  for (let i = 0; i < n; i++) v = { d: v };
+  return v;
+}
+
+/** Each scenario builds the `details` (or progress data) a step uses. */
+const hostile: Record<string, () => unknown> = {
+  getterThrows: () => ({
+    ok: 1,
+    get bad(): never {
+      throw new Error('getter says no');
+    },
+  }),
+  toJSONThrows: () => ({
+    toJSON() {
+      throw new Error('toJSON says no');
+    },
+  }),
+  nestedToJSONThrowsWithCycle: () => {
+    const o: Record<string, unknown> = { x: 1n };
+    o.self = o;
+    o.bad = {
+      toJSON() {
+        throw new Error('nested toJSON says no');
+      },
+    };
+    return o;
+  },
+  proxyOwnKeysThrows: () =>
+    new Proxy(
+      {},
+      {
+        ownKeys() {
+          throw new Error('ownKeys says no');
+        },
+      },
+    ),
+  tooDeepForStringify: () => deep(200_000),
+  tooDeepForPostgres: () => deep(20_000),
+  nulAndLoneSurrogate: () => ({ text: 'a\u0000b', ['k\ud800']: '\udc00x' }),
+  bigintAndNul: () => ({ n: 10n, text: 'a\u0000b' }),
+  symbolKeysAndFunctions: () => ({ [Symbol('s')]: 1, f: () => 1, u: undefined, ok: 'yes' }),
+  hugeArray: () => ({ items: Array.from({ length: 300_000 }, (_, i) => i) }),
+  topLevelBigint: () => 5n,
+  topLevelString: () => 'just a string',
+  toJSONReturnsThis: () => ({
+    a: 'a\u0000',
+    toJSON() {
+      return this;
+    },
+  }),
+};
+
+const names = Object.keys(hostile);
+
+const throwsWithDetails = step(
+  async ({ input }: { input: { scenario: string } }) => {
+    const details = hostile[input.scenario]!();
+    throw Object.assign(new Error(`hostile details: ${input.scenario}`), { category: 'permanent', code: 'HOSTILE', details });
+  },
+  { retry: { maxAttempts: 1 } },
+);
+
+const progressWithData = step(
+  async ({ input, progress }: { input: { scenario: string }; progress: (m: string, d?: Record<string, unknown>) => void }) => {
+    progress('hostile progress', hostile[input.scenario]!() as Record<string, unknown>);
+    return 'done';
+  },
+  { retry: { maxAttempts: 1 } },
+);
+
+function machineFor(actor: typeof throwsWithDetails | typeof progressWithData, id: string) {
+  return setup({
+    actors: { act: actor },
+    types: { context: {} as { scenario: string }, input: {} as { scenario: string } },
+  }).createMachine({
+    id,
+    initial: 'working',
+    context: ({ input }) => ({ scenario: input.scenario }),
+    states: {
+      working: { invoke: { src: 'act', input: ({ context }) => ({ scenario: context.scenario }), onDone: 'done' } },
+      done: { type: 'final' },
+    },
+  });
+}
+
+const detailsWorkflow = defineWorkflow({
+  name: 'adv3.details',
+  machine: machineFor(throwsWithDetails, 'adv3Details'),
+  input: z.object({ scenario: z.string() }),
+});
+const progressWorkflow = defineWorkflow({
+  name: 'adv3.progress',
+  machine: machineFor(progressWithData as never, 'adv3Progress'),
+  input: z.object({ scenario: z.string() }),
+});
+
+for (const kind of ['postgres', 'pglite'] as const) {
+  describe(`hostile error details and progress data (${kind})`, () => {
+    let db: Database;
+    let drop: (() => Promise<void>) | undefined;
+    let engine: Engine;
+    beforeAll(async () => {
+      if (kind === 'pglite') db = await openDatabase({ url: '', dataDir: 'memory://' });
+      else {
+        const t = await createTestDatabase('advtest');
+        drop = () => t.drop();
+        db = await openDatabase({ url: t.url });
+      }
+      engine = createEngine({ database: db, workflows: [detailsWorkflow, progressWorkflow], pollMs: 50, leaseMs: 2_000 });
+      await engine.startWorker();
+    }, 60_000);
+    afterAll(async () => {
+      await engine?.stop();
+      await db?.close();
+      await drop?.();
+    });
+
+    for (const scenario of names) {
+      it(`a step error whose details are '${scenario}' fails the run with its error (toErrorData/writableDetails)`, async () => {
+        const id = await engine.start('adv3.details', { scenario });
+        await expect
+          .poll(async () => (await engine.get(id)).status, { timeout: 20_000, message: `run ${id} (${scenario}) never finished` })
+          .toBe('failed');
+        const run = await engine.get(id);
+        const history = await engine.history(id);
+        expect(
+          history.map((e) => e.type),
+          `history of ${scenario}`,
+        ).not.toContain('lease.taken_over');
+        expect(
+          JSON.stringify(run.error),
+          `the run's error for ${scenario} (the step's own error, not one raised reading its details)`,
+        ).toContain('HOSTILE');
+      }, 30_000);
+
+      it(`ctx.progress with '${scenario}' data finishes the run (succeeded, or failed at the call)`, async () => {
+        const id = await engine.start('adv3.progress', { scenario });
+        await expect
+          .poll(async () => (await engine.get(id)).status, { timeout: 20_000, message: `run ${id} (${scenario}) never finished` })
+          .toMatch(/^(succeeded|failed)$/);
+        const history = await engine.history(id);
+        expect(
+          history.map((e) => e.type),
+          `history of ${scenario}`,
+        ).not.toContain('lease.taken_over');
+      }, 30_000);
+    }
+  });
+}
+
+describe('toErrorData: hostile details (writableDetails)', () => {
+  for (const scenario of names) {
+    it(`keeps the error's own name and code and gives details JSON writes without NUL or lone surrogates: '${scenario}'`, () => {
+      const err = Object.assign(new Error('mine'), { category: 'permanent', code: 'HOSTILE', details: hostile[scenario]!() });
+      const data = toErrorData(err);
+      expect(data.code).toBe('HOSTILE');
+      expect(data.message).toBe('mine');
+      const text = JSON.stringify(data.details);
+      expect(text, `details of ${scenario}`).not.toMatch(/\\u(?:0000|d[89a-f])/i);
+    });
+  }
+
+  it('keeps what it can read next to what it cannot', () => {
+    const data = toErrorData(Object.assign(new Error('x'), { category: 'permanent', details: hostile.getterThrows!() }));
+    expect(data.details).toEqual({ ok: 1, bad: '[Unreadable: getter says no]' });
+  });
+});
