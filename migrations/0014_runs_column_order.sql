@@ -8,6 +8,19 @@
 -- between. Measured figures: bench/README.md, "WAL at c=50". jsonb `null` in output/error becomes SQL
 -- null (read the same; 9 bytes less each). The copy rewrites every row once, under an exclusive lock.
 LOCK TABLE "rmapp_runs" IN ACCESS EXCLUSIVE MODE;--> statement-breakpoint
+-- A view of the operator's over rmapp_runs would make the DROP below fail with Postgres's own words;
+-- say which views and what to do instead. The migration is one transaction: nothing changes.
+DO $$
+DECLARE views text;
+BEGIN
+  SELECT string_agg(DISTINCT v.oid::regclass::text, ', ') INTO views
+  FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid JOIN pg_class v ON v.oid = r.ev_class
+  WHERE d.classid = 'pg_rewrite'::regclass AND d.refobjid = 'rmapp_runs'::regclass AND v.oid <> 'rmapp_runs'::regclass;
+  IF views IS NOT NULL THEN
+    RAISE EXCEPTION 'rmapp migration 0014 rebuilds the table rmapp_runs, and these views depend on it: %', views
+      USING HINT = 'Drop them, start rmapp again (it migrates), then create them again.';
+  END IF;
+END $$;--> statement-breakpoint
 CREATE TABLE "rmapp_runs_reordered" (
 	"id" text NOT NULL,
 	"workflow" text NOT NULL,
@@ -50,6 +63,18 @@ SELECT "id", "workflow", "workflow_version", "created_at", "deadline_at", "paren
   "lease_expires_at", "wake_at", "signal_seq", "status", "status_message", nullif("output", 'null'::jsonb), nullif("error", 'null'::jsonb),
   "finished_at", "timers", "snapshot", "state_value", "version", "history_rows", "updated_at", "steps"
 FROM "rmapp_runs";--> statement-breakpoint
+-- The privileges other roles hold on the table (a read-only role for reports, say) go to the new one.
+DO $$
+DECLARE a record; table_owner oid;
+BEGIN
+  SELECT relowner INTO table_owner FROM pg_class WHERE oid = 'rmapp_runs'::regclass;
+  FOR a IN SELECT * FROM aclexplode((SELECT relacl FROM pg_class WHERE oid = 'rmapp_runs'::regclass)) LOOP
+    CONTINUE WHEN a.grantee = table_owner;
+    EXECUTE format('GRANT %s ON "rmapp_runs_reordered" TO %s%s', a.privilege_type,
+      CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
+      CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+  END LOOP;
+END $$;--> statement-breakpoint
 DROP TABLE "rmapp_runs";--> statement-breakpoint
 ALTER TABLE "rmapp_runs_reordered" RENAME TO "rmapp_runs";--> statement-breakpoint
 ALTER TABLE "rmapp_runs" RENAME CONSTRAINT "rmapp_runs_reordered_pkey" TO "rmapp_runs_pkey";--> statement-breakpoint
@@ -64,4 +89,6 @@ CREATE INDEX "rmapp_runs_slots_idx" ON "rmapp_runs" USING btree ("concurrency_ke
 CREATE TRIGGER "rmapp_run_inserted" AFTER INSERT ON "rmapp_runs" FOR EACH ROW EXECUTE FUNCTION "rmapp_notify_run_changed"();--> statement-breakpoint
 CREATE TRIGGER "rmapp_run_updated" AFTER UPDATE ON "rmapp_runs" FOR EACH ROW
   WHEN (OLD.version IS DISTINCT FROM NEW.version OR OLD.status IS DISTINCT FROM NEW.status OR OLD.wake_at IS DISTINCT FROM NEW.wake_at AND NEW.status = 'waiting')
-  EXECUTE FUNCTION "rmapp_notify_run_changed"();
+  EXECUTE FUNCTION "rmapp_notify_run_changed"();--> statement-breakpoint
+-- A new table has no planner statistics until autovacuum analyzes it: the claim and list plans need them.
+ANALYZE "rmapp_runs";

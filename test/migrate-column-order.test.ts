@@ -112,3 +112,44 @@ describe.each(['postgres', 'pglite'] as const)('migration 0014 (rmapp_runs colum
     ).rejects.toThrow(/rmapp_runs_pkey/);
   });
 });
+
+describe('migration 0014 and what an operator added to rmapp_runs (Postgres)', () => {
+  let db: Database;
+  let close: () => Promise<void>;
+  let dir: string;
+  const role = `rmapp_reader_${Math.random().toString(36).slice(2, 10)}`;
+  beforeAll(async () => {
+    ({ db, close } = await openTestStore('postgres'));
+    dir = migrationsBefore('0014_runs_column_order');
+    await migrate(db, dir);
+    await db.query(`create role ${role}`);
+  });
+  afterAll(async () => {
+    await db.query(`drop owned by ${role}`).catch(() => {});
+    await close();
+    await db.query(`drop role if exists ${role}`).catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a view over the table stops the migration with its name and the fix; nothing changes', async () => {
+    await db.query(`create view rmapp_report as select id, status from rmapp_runs`);
+    await expect(migrate(db), 'the migration names the view').rejects.toThrow(/views depend on it: rmapp_report/);
+    const leftover = await db.query<{ name: string | null }>(`select to_regclass('rmapp_runs_reordered')::text as name`);
+    expect(leftover[0]?.name, 'no half-made copy is left').toBeNull();
+    const columns = await db.query<{ attname: string }>(
+      `select attname from pg_attribute where attrelid = 'rmapp_runs'::regclass and attnum = 1`,
+    );
+    expect(columns[0]?.attname, "the table is still 0013's").toBe('id');
+    await db.query(`drop view rmapp_report`);
+  });
+
+  it("another role's privileges on the table are kept", async () => {
+    await db.query(`grant select, update on rmapp_runs to ${role}`);
+    await migrate(db);
+    const privileges = await db.query<{ privilege_type: string }>(
+      `select privilege_type from information_schema.role_table_grants where table_name = 'rmapp_runs' and grantee = $1 order by 1`,
+      [role],
+    );
+    expect(privileges.map((p) => p.privilege_type)).toEqual(['SELECT', 'UPDATE']);
+  });
+});
