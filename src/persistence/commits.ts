@@ -98,35 +98,32 @@ function isRelease(w: RunWrite): boolean {
   return w.release && w.consumedSignals.length === 0;
 }
 
+/** $1–$8 of the single-run statements: the run's new state and the fence it is written under. */
+function fencedState(w: RunWrite): unknown[] {
+  return [
+    w.id,
+    w.snapshotJson ?? storedSnapshotJson(w.snapshot ?? null),
+    JSON.stringify(w.stateValue ?? null),
+    JSON.stringify(w.timers),
+    JSON.stringify(w.steps),
+    w.expectedVersion,
+    w.owner,
+    w.epoch,
+  ];
+}
+
 /** Commits a batch of run writes in one statement. */
 export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promise<CommitResult[]> {
   if (writes.length === 0) return [];
   const single = writes[0] as RunWrite;
   if (writes.length === 1 && isLean(single)) {
-    const params = serialized(() => [
-      single.id,
-      single.snapshotJson ?? storedSnapshotJson(single.snapshot),
-      JSON.stringify(single.stateValue ?? null),
-      JSON.stringify(single.timers),
-      JSON.stringify(single.steps),
-      single.expectedVersion,
-      single.owner,
-      single.epoch,
-      encodeHistory(single.history),
-    ]);
+    const params = serialized(() => [...fencedState(single), encodeHistory(single.history)]);
     const rows = await db.query<{ id: string; version: number; history_rows: number }>(LEAN_COMMIT, params);
     return rows.map((r) => ({ index: 0, id: r.id, version: Number(r.version), historyRows: Number(r.history_rows), wakeNow: false }));
   }
   if (writes.length === 1 && isRelease(single)) {
     const params = serialized(() => [
-      single.id,
-      JSON.stringify(encodeSnapshot(single.snapshot ?? null)),
-      JSON.stringify(single.stateValue ?? null),
-      JSON.stringify(single.timers),
-      JSON.stringify(single.steps),
-      single.expectedVersion,
-      single.owner,
-      single.epoch,
+      ...fencedState(single),
       single.status,
       // SQL null, as the batch statement stores it (and the insert: src/persistence/runs.ts).
       single.output == null ? null : JSON.stringify(single.output),
