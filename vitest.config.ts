@@ -7,12 +7,18 @@ import { defineConfig } from 'vitest/config';
  * other idles. With a cache, vitest's own order (longest first) already does this. The crash matrix is
  * split per workflow (test/helpers/crash-matrix.ts) so that its two halves run side by side.
  *
- * model-based.test.ts is the longest file (396 s of the 1,092 s clean-clone run on the shared 2-core
- * machine, where it is small on disk and so started only at 563 s); the crash matrix took 143 s and
- * 108 s. Started first, it runs on one worker while the two matrix halves and then the rest of the
- * files run on the other.
+ * The model-based tests were the longest file (396 s of the 1,092 s clean-clone run on the shared
+ * 2-core machine, where it is small on disk and so started only at 563 s); they are now three files
+ * (test/helpers/model-based.ts), each one PGlite process on one core. The crash matrix halves took
+ * 143 s and 108 s, mostly waiting; they go between the model-based files.
  */
-const LONG_POLES = ['test/model-based.test.ts', 'test/crash-matrix-issue.test.ts', 'test/crash-matrix-pr-review.test.ts'];
+const LONG_POLES = [
+  'test/model-based-bugfix-docs.test.ts',
+  'test/model-based-complex-review.test.ts',
+  'test/crash-matrix-issue.test.ts',
+  'test/model-based.test.ts',
+  'test/crash-matrix-pr-review.test.ts',
+];
 
 class LongPolesFirst extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
