@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
-import { killAll, ROOT, runRmapp, spawnRmapp, TEST_WORKFLOWS } from './helpers/processes.ts';
+import { killAll, ROOT, runRmapp, spawnRmapp, TEST_WORKFLOWS, TEST_WORKFLOWS_SOURCE } from './helpers/processes.ts';
 
 let testDb: TestDatabase;
 let env: Record<string, string>;
@@ -72,7 +72,9 @@ it('reports user mistakes on stderr with exit 1 and no stack trace', async () =>
 it('prints its version and the registered workflows with their input schemas', async () => {
   const version = await runRmapp(['--version']);
   expect(version.stdout.trim()).toBe((JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { version: string }).version);
-  const list = await rmapp('workflows', 'list', '--json');
+  // The workflows module as a user writes it, TypeScript: the CLI loads it through tsx (the other
+  // commands here load the run's bundle of it, test/helpers/fixture-bundles.ts, to start faster).
+  const list = await runRmapp(['--workflows', TEST_WORKFLOWS_SOURCE, 'workflows', 'list', '--json'], env);
   expect(list.code, list.stderr).toBe(0);
   const workflows = JSON.parse(list.stdout) as {
     name: string;

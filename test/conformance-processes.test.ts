@@ -23,9 +23,11 @@ import { conformanceWorkflow, readRow, runPlain, type Case, type View } from './
 import { allCases, killBetweenCases, killInsideCases } from './conformance/cases.ts';
 import { runRounds, type CaseRun } from './conformance/rounds.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
+import { fixtureModule } from './helpers/fixture-bundles.ts';
 import { killAll, ROOT, spawnRmapp, until, type Spawned } from './helpers/processes.ts';
 
-const WORKFLOWS = `${ROOT}test/fixtures/conformance-workflows.ts`;
+// Bundled for the run (test/helpers/fixture-bundles.ts): a worker starts without compiling TypeScript.
+const WORKFLOWS = fixtureModule(`${ROOT}test/fixtures/conformance-workflows.ts`);
 
 let testDb: TestDatabase;
 let db: Database;

@@ -5,7 +5,8 @@
  * workspace, hooks planted in `.git`, a process that outlives its timeout, a memory hog, a fork bomb
  * and a flood of output. Each must find nothing, reach nothing, or be stopped.
  */
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -17,7 +18,7 @@ import { createSandbox, type SandboxJob } from '../src/rmapp/sandbox/index.ts';
 import { isSpecialAddress } from '../src/rmapp/sandbox/egress-proxy.ts';
 import { writeWorkspaceFile, Workspaces } from '../src/rmapp/workspace.ts';
 import { createBareRemote } from './helpers/git-remote.ts';
-import { ROOT } from './helpers/processes.ts';
+import { ROOT, until } from './helpers/processes.ts';
 
 const SECRETS = {
   GITHUB_TOKEN: `ghp_${'S3cr3t'.repeat(6)}`,
@@ -127,11 +128,33 @@ it('an allowlist reaches only its names through the egress proxy, and never a pr
     expect(isSpecialAddress(a), a).toBe(true);
 });
 
+/** Host processes whose command line contains `token` (the sandbox's processes are visible in /proc here). */
+function processesWith(token: string): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let cmdline = '';
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    if (cmdline.includes(token)) found.push(`${pid}: ${cmdline.replaceAll('\0', ' ')}`);
+  }
+  return found;
+}
+
 it('a timeout kills the whole tree: nothing the command started outlives it', async () => {
-  const marker = join(workspace, 'late.txt');
-  const err = await sh(`(sleep 2; echo late > late.txt) & sleep 60`, { timeoutMs: 500 }).catch((e: unknown) => e);
+  const token = `late-${randomUUID()}`;
+  const marker = join(workspace, `${token}.txt`);
+  const err = await sh(`(sleep 2; echo late > ${token}.txt) & sleep 60`, { timeoutMs: 500 }).catch((e: unknown) => e);
   expect(toErrorData(err)).toMatchObject({ code: 'COMMAND_TIMEOUT', category: 'timeout' });
-  await new Promise((r) => setTimeout(r, 3_000));
+  // The shell and the subshell that would write the marker carry the token in their command line
+  // (as does bwrap's). Rather than wait out the subshell's 2 s: wait until none of them is left, then
+  // check that nothing was written. A survivor either stays (the wait fails, naming it) or writes the
+  // marker before it exits (the check fails).
+  await until(() => processesWith(token).length === 0, 10_000, "the killed command's processes to be gone").catch((e: Error) => {
+    throw new Error(`${e.message}: a process survived the timeout:\n${processesWith(token).join('\n')}`);
+  });
   expect(existsSync(marker), 'a background process survived the timeout').toBe(false);
 });
 

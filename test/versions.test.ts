@@ -7,10 +7,12 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createEngine, type Engine } from '../src/index.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
+import { fixtureModule } from './helpers/fixture-bundles.ts';
 import { killAll, ROOT, runRmapp, until } from './helpers/processes.ts';
 import { releasePublishGate, versioned } from './fixtures/versioned-workflows.ts';
 
-const MODULE = `${ROOT}test/fixtures/versioned-workflows.ts`;
+// Bundled for the run (test/helpers/fixture-bundles.ts): each command starts without compiling TypeScript.
+const MODULE = fixtureModule(`${ROOT}test/fixtures/versioned-workflows.ts`);
 let testDb: TestDatabase;
 const engines: Engine[] = [];
 const check = (deploy: string, ...args: string[]) =>

@@ -2,10 +2,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { fixtureModule } from './fixture-bundles.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const BIN = `${ROOT}bin/rmapp.mjs`;
-export const TEST_WORKFLOWS = `${ROOT}test/fixtures/test-workflows.ts`;
+/** The test workflows as TypeScript: what a user's `--workflows x.ts` is (the CLI loads it through tsx). */
+export const TEST_WORKFLOWS_SOURCE = `${ROOT}test/fixtures/test-workflows.ts`;
+/** The same module bundled for the run (test/helpers/fixture-bundles.ts): processes start without compiling it. */
+export const TEST_WORKFLOWS = fixtureModule(TEST_WORKFLOWS_SOURCE);
 
 const children = new Set<ChildProcess>();
 

@@ -1,0 +1,22 @@
+/**
+ * Once per `vitest run` (vitest.config.ts `globalSetup`): bundles the fixtures that tests start as child
+ * processes (test/helpers/fixture-bundles.ts), so that no test process compiles them again and no
+ * worker or CLI process compiles TypeScript at start-up. The folder is named in the environment, which
+ * the test processes inherit, and removed at the end of the run.
+ */
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { bundle } from './helpers/bundle.ts';
+import { BUNDLE_DIR_ENV, FIXTURES } from './helpers/fixture-bundles.ts';
+import { ROOT } from './helpers/processes.ts';
+
+const dir = join(ROOT, 'node_modules', '.cache', 'rmapp-test', `run-${process.pid}`);
+
+export async function setup(): Promise<void> {
+  await Promise.all(FIXTURES.map((f) => bundle(f, dir)));
+  process.env[BUNDLE_DIR_ENV] = dir;
+}
+
+export function teardown(): void {
+  rmSync(dir, { recursive: true, force: true });
+}

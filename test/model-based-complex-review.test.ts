@@ -1,0 +1,7 @@
+/**
+ * The model-based tests (test/model-based.test.ts) of ComplexFeature and ReviewResponse: a file of their own so that they run
+ * beside the other machines' (test/helpers/model-based.ts).
+ */
+import { machinesOf, modelBasedTests } from './helpers/model-based.ts';
+
+modelBasedTests(machinesOf('complexReview'));
