@@ -120,7 +120,9 @@ for (const kind of ['postgres', 'pglite'] as const) {
         drop = () => t.drop();
         db = await openDatabase({ url: t.url });
       }
-      engine = createEngine({ database: db, workflows: [detailsWorkflow, progressWorkflow], pollMs: 50, leaseMs: 2_000 });
+      // A lease no neighbour's load can make lapse within a case: a take-over in the history then means a
+      // write of the run was refused again and again (what these cases guard against), not a slow machine.
+      engine = createEngine({ database: db, workflows: [detailsWorkflow, progressWorkflow], pollMs: 50, leaseMs: 20_000 });
       await engine.startWorker();
     }, 60_000);
     afterAll(async () => {

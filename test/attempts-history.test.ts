@@ -27,7 +27,9 @@ it('a step evicted in four durable sleeps keeps attempt 1 and its whole retry bu
   const attempts: number[] = [];
   const napper = step(
     async (ctx) => {
-      for (let i = 0; i < 4; i++) await ctx.sleep(60);
+      // Sleeps long enough that a slow commit on a loaded machine cannot leave less than evictAfterMs of
+      // one by the time the run could leave memory (it then stays, and the count below falls short).
+      for (let i = 0; i < 4; i++) await ctx.sleep(300);
       attempts.push(ctx.attempt);
       if (ctx.attempt === 1) throw Object.assign(new Error('the service blinked'), { category: 'transient' });
       return 'rested';
