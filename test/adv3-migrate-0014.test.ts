@@ -241,7 +241,12 @@ for (const kind of ['postgres', 'pglite'] as const) {
       expect(applied).toEqual(['0014_runs_column_order', '0015_commit_in_id_order']);
 
       const after = await catalogOf(db);
-      expect(after, 'rmapp_runs catalog after 0014 (indexes, constraints, triggers, fill factor)').toEqual(before);
+      // The one intended change: the fill factor, 70 → 50 (migration 0014's comment says why).
+      expect(before.reloptions, 'the fill factor migration 0001 set').toEqual(['fillfactor=70']);
+      expect(after, 'rmapp_runs catalog after 0014 (indexes, constraints, triggers, fill factor 50)').toEqual({
+        ...before,
+        reloptions: ['fillfactor=50'],
+      });
       expect(await rowsOf(db)).toEqual(rowsBefore);
       const [nulls] = await db.query<{ n: number }>(
         `select count(*)::int as n from rmapp_runs where output = 'null'::jsonb or error = 'null'::jsonb`,

@@ -1,7 +1,7 @@
 /**
  * Migration 0014 rewrites rmapp_runs with its columns in a new order (the ones a commit changes last,
  * for Postgres's prefix/suffix compression of updates). A database migrated up to 0013 with runs in it
- * keeps every run, every value, its indexes, constraints, fill factor and triggers.
+ * keeps every run, every value, its indexes, constraints and triggers; its fill factor becomes 50.
  */
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -96,7 +96,7 @@ describe.each(['postgres', 'pglite'] as const)('migration 0014 (rmapp_runs colum
     );
     expect(triggers.map((t) => t.name)).toEqual(['rmapp_run_inserted', 'rmapp_run_updated']);
     const options = await db.query<{ reloptions: string[] | null }>(`select reloptions from pg_class where relname = 'rmapp_runs'`);
-    expect(options[0]?.reloptions).toEqual(['fillfactor=70']);
+    expect(options[0]?.reloptions, 'the fill factor 0014 sets (was 70)').toEqual(['fillfactor=50']);
 
     await expect(
       db.query(`insert into rmapp_runs (id, workflow, workflow_version, status) values ('run-d', 'w', 'v1', 'bogus')`),
