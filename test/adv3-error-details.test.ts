@@ -6,8 +6,8 @@
 import { setup } from 'xstate';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEngine, defineWorkflow, openDatabase, step, type Database, type Engine } from '../src/index.ts';
-import { createTestDatabase } from './helpers/postgres.ts';
+import { createEngine, defineWorkflow, step, type Database, type Engine } from '../src/index.ts';
+import { openTestStore } from './helpers/postgres.ts';
 import { toErrorData } from '../src/state_machine/errors.ts';
 
 function deep(n: number): unknown {
@@ -111,15 +111,10 @@ const progressWorkflow = defineWorkflow({
 for (const kind of ['postgres', 'pglite'] as const) {
   describe(`hostile error details and progress data (${kind})`, () => {
     let db: Database;
-    let drop: (() => Promise<void>) | undefined;
+    let close: (() => Promise<void>) | undefined;
     let engine: Engine;
     beforeAll(async () => {
-      if (kind === 'pglite') db = await openDatabase({ url: '', dataDir: 'memory://' });
-      else {
-        const t = await createTestDatabase('advtest');
-        drop = () => t.drop();
-        db = await openDatabase({ url: t.url });
-      }
+      ({ db, close } = await openTestStore(kind));
       // A lease no neighbour's load can make lapse within a case: a take-over in the history then means a
       // write of the run was refused again and again (what these cases guard against), not a slow machine.
       engine = createEngine({ database: db, workflows: [detailsWorkflow, progressWorkflow], pollMs: 50, leaseMs: 20_000 });
@@ -127,8 +122,7 @@ for (const kind of ['postgres', 'pglite'] as const) {
     }, 60_000);
     afterAll(async () => {
       await engine?.stop();
-      await db?.close();
-      await drop?.();
+      await close?.();
     });
 
     for (const scenario of names) {

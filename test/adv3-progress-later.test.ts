@@ -8,8 +8,8 @@
 import { setup } from 'xstate';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEngine, defineWorkflow, openDatabase, step, type Database, type Engine } from '../src/index.ts';
-import { createTestDatabase } from './helpers/postgres.ts';
+import { createEngine, defineWorkflow, step, type Database, type Engine } from '../src/index.ts';
+import { openTestStore } from './helpers/postgres.ts';
 
 type Progress = (m: string, d?: Record<string, unknown>) => void;
 
@@ -59,22 +59,16 @@ const later = defineWorkflow({ name: 'adv3.later', machine, input: z.object({ ho
 for (const kind of ['postgres', 'pglite'] as const) {
   describe(`progress data that stops being writable after the call (${kind})`, () => {
     let db: Database;
-    let drop: (() => Promise<void>) | undefined;
+    let close: (() => Promise<void>) | undefined;
     let engine: Engine;
     beforeAll(async () => {
-      if (kind === 'pglite') db = await openDatabase({ url: '', dataDir: 'memory://' });
-      else {
-        const t = await createTestDatabase('advtest');
-        drop = () => t.drop();
-        db = await openDatabase({ url: t.url });
-      }
+      ({ db, close } = await openTestStore(kind));
       engine = createEngine({ database: db, workflows: [later], pollMs: 50, leaseMs: 2_000, concurrency: 20 });
       await engine.startWorker();
     }, 60_000);
     afterAll(async () => {
       await engine?.stop({ graceMs: 100 });
-      await db?.close();
-      await drop?.();
+      await close?.();
     });
 
     for (const how of ['mutated', 'closed', 'detailsClosed']) {

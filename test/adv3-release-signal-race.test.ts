@@ -3,51 +3,24 @@
  * for a batch of one, rmapp_commit_runs for a batch of several) must never be lost and must be taken
  * exactly once: every run counts its pings in every state and finishes at the count sent.
  */
-import { assign, setup } from 'xstate';
-import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEngine, defineWorkflow, openDatabase, step, type Database, type Engine } from '../src/index.ts';
-import { createTestDatabase } from './helpers/postgres.ts';
+import { createEngine, type Database, type Engine } from '../src/index.ts';
+import { pingedWorkflow } from './helpers/pinged-workflow.ts';
+import { openTestStore } from './helpers/postgres.ts';
 
 const PINGS = 6;
 const RUNS = 30;
 
-const work = step(async () => {
-  await new Promise((r) => setTimeout(r, Math.random() * 5));
-  return 1;
-});
-const machine = setup({
-  actors: { work },
-  types: { context: {} as { pings: number }, events: {} as { type: 'ping' } },
-  guards: { all: ({ context }) => context.pings >= PINGS },
-  actions: { count: assign({ pings: ({ context }) => context.pings + 1 }) },
-}).createMachine({
-  id: 'pinged',
-  context: { pings: 0 },
-  initial: 'idle',
-  on: { ping: { actions: 'count' } },
-  states: {
-    idle: { always: { guard: 'all', target: 'done' }, on: { ping: { target: 'working', actions: 'count' } } },
-    working: { invoke: { src: 'work', onDone: 'idle' } },
-    done: { type: 'final' },
-  },
-  output: ({ context }) => ({ pings: context.pings }),
-});
-const pinged = defineWorkflow({ name: 'adv3.pinged', machine, input: z.object({}) });
+const pinged = pingedWorkflow('adv3.pinged', PINGS, () => Math.random() * 5);
 
 for (const kind of ['postgres', 'pglite'] as const) {
   describe(`signals sent while runs are released into waiting (${kind})`, () => {
     let db: Database;
-    let drop: (() => Promise<void>) | undefined;
+    let close: (() => Promise<void>) | undefined;
     let engine: Engine;
     const used = { release: 0, batch: 0 };
     beforeAll(async () => {
-      if (kind === 'pglite') db = await openDatabase({ url: '', dataDir: 'memory://' });
-      else {
-        const t = await createTestDatabase('advtest');
-        drop = () => t.drop();
-        db = await openDatabase({ url: t.url });
-      }
+      ({ db, close } = await openTestStore(kind));
       const raw = db;
       const counted: Database = {
         ...raw,
@@ -62,8 +35,7 @@ for (const kind of ['postgres', 'pglite'] as const) {
     }, 60_000);
     afterAll(async () => {
       await engine?.stop();
-      await db?.close();
-      await drop?.();
+      await close?.();
     });
 
     it('every ping is taken exactly once and every run finishes', async () => {

@@ -5,37 +5,15 @@
  * statement may fail with a deadlock (40P01, docs/engine-internals.md "Lock order"), no ping is lost or
  * taken twice, every run finishes.
  */
-import { assign, setup } from 'xstate';
-import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEngine, defineWorkflow, step, type Engine } from '../src/index.ts';
+import { createEngine, type Engine } from '../src/index.ts';
+import { pingedWorkflow } from './helpers/pinged-workflow.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
 
 const PINGS = 5;
 const RUNS = 60;
 
-const work = step(async () => {
-  await new Promise((r) => setTimeout(r, Math.random() < 0.3 ? 300 + Math.random() * 400 : Math.random() * 20));
-  return 1;
-});
-const machine = setup({
-  actors: { work },
-  types: { context: {} as { pings: number }, events: {} as { type: 'ping' } },
-  guards: { all: ({ context }) => context.pings >= PINGS },
-  actions: { count: assign({ pings: ({ context }) => context.pings + 1 }) },
-}).createMachine({
-  id: 'pinged2',
-  context: { pings: 0 },
-  initial: 'idle',
-  on: { ping: { actions: 'count' } },
-  states: {
-    idle: { always: { guard: 'all', target: 'done' }, on: { ping: { target: 'working', actions: 'count' } } },
-    working: { invoke: { src: 'work', onDone: 'idle' } },
-    done: { type: 'final' },
-  },
-  output: ({ context }) => ({ pings: context.pings }),
-});
-const pinged = defineWorkflow({ name: 'adv3.pinged2', machine, input: z.object({}) });
+const pinged = pingedWorkflow('adv3.pinged2', PINGS, () => (Math.random() < 0.3 ? 300 + Math.random() * 400 : Math.random() * 20));
 
 describe('two workers, short leases, signals and releases under load (postgres)', () => {
   let testDb: TestDatabase;
