@@ -12,6 +12,7 @@ import { migrate } from '../src/persistence/migrate.ts';
 import { commitRunWrites, type CommitResult, type RunWrite } from '../src/persistence/commits.ts';
 import { appendSignal } from '../src/persistence/inbox.ts';
 import { Committer, type CommitParticipant, type PreparedWrite } from '../src/state_machine/committer.ts';
+import { runWrite } from './helpers/run-write.ts';
 import { createTestDatabase } from './helpers/postgres.ts';
 
 let n = 0;
@@ -27,26 +28,8 @@ async function leasedRun(db: Database, prefix = 'r'): Promise<string> {
 }
 
 function write(id: string, over: Partial<RunWrite> = {}): RunWrite {
-  return {
-    id,
-    expectedVersion: 0,
-    owner: 'owner',
-    epoch: 1,
-    status: 'running',
-    snapshot: { value: 'b', context: { k: 1 } },
-    stateValue: 'b',
-    output: null,
-    error: null,
-    timers: [],
-    steps: {},
-    wakeAt: null,
-    release: false,
-    statusMessage: null,
-    seenSignalSeq: 0,
-    consumedSignals: [],
-    history: [{ type: 'adv3', data: { id } }],
-    ...over,
-  };
+  const base = { snapshot: { value: 'b', context: { k: 1 } }, stateValue: 'b', history: [{ type: 'adv3', data: { id } }] };
+  return runWrite({ id, expectedVersion: 0, owner: 'owner', epoch: 1 }, { ...base, ...over });
 }
 
 const rowOf = async (db: Database, id: string) =>

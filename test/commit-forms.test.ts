@@ -12,6 +12,7 @@ import type { Database } from '../src/persistence/database.ts';
 import { appendSignal } from '../src/persistence/inbox.ts';
 import { migrate } from '../src/persistence/migrate.ts';
 import { insertRun } from '../src/persistence/runs.ts';
+import { runWrite } from './helpers/run-write.ts';
 import { openTestStore } from './helpers/postgres.ts';
 
 const OWNER = 'commit-forms:0000abcd';
@@ -78,27 +79,17 @@ describe.each(['postgres', 'pglite'] as const)('%s', (kind) => {
     const write = (id: string, extra: Partial<RunWrite> = {}): RunWrite => {
       const run = fence.get(id);
       if (!run) throw new Error(`run ${id} was not claimed`);
-      return {
-        id,
-        expectedVersion: run.version,
-        owner: OWNER,
-        epoch: run.leaseEpoch + (c.wrongEpoch ? 1 : 0),
-        status: 'running',
-        snapshot: { value: 'done', context: { note: 'x' }, status: 'active' },
-        stateValue: 'done',
-        output: null,
-        error: null,
-        timers: [],
-        steps: { s: { attempt: 1, done: 1 } },
-        wakeAt: null,
-        release: false,
-        statusMessage: null,
-        seenSignalSeq: 0,
-        consumedSignals: [],
-        history: [{ type: 'step.succeeded', path: 's' }],
-        ...c.write,
-        ...extra,
-      };
+      return runWrite(
+        { id, expectedVersion: run.version, owner: OWNER, epoch: run.leaseEpoch + (c.wrongEpoch ? 1 : 0) },
+        {
+          snapshot: { value: 'done', context: { note: 'x' }, status: 'active' },
+          stateValue: 'done',
+          steps: { s: { attempt: 1, done: 1 } },
+          history: [{ type: 'step.succeeded', path: 's' }],
+          ...c.write,
+          ...extra,
+        },
+      );
     };
     const [alone] = await commitRunWrites(db, [write(ids[0] as string)]);
     // The other run keeps its lease: a batch of two always takes the general statement.

@@ -12,6 +12,7 @@ import { commitRunWrites, type RunWrite } from '../src/persistence/commits.ts';
 import { openDatabase, type Database } from '../src/persistence/database.ts';
 import { migrate } from '../src/persistence/migrate.ts';
 import { insertRun, markUnregisteredVersions } from '../src/persistence/runs.ts';
+import { runWrite } from './helpers/run-write.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
 
 let testDb: TestDatabase;
@@ -46,26 +47,9 @@ it('a renewal and a batch commit of the same runs in opposite orders never deadl
   const versions = new Map(claimed.map((r) => [r.id, { version: r.version, epoch: r.leaseEpoch }]));
   const write = (id: string): RunWrite => {
     const v = versions.get(id) as { version: number; epoch: number };
-    return {
-      id,
-      expectedVersion: v.version,
-      owner,
-      epoch: v.epoch,
-      status: 'running',
-      snapshot: { value: 'x' },
-      stateValue: 'x',
-      output: null,
-      error: null,
-      timers: [],
-      steps: {},
-      wakeAt: null,
-      release: false,
-      statusMessage: null,
-      seenSignalSeq: 0,
-      consumedSignals: [],
-      history: [{ type: 'test' }],
-    };
+    return runWrite({ id, expectedVersion: v.version, owner, epoch: v.epoch });
   };
+
   const errors: string[] = [];
   for (let round = 0; round < 60; round++) {
     const forward = round % 2 === 0 ? ids : [...ids].reverse();
@@ -118,26 +102,9 @@ async function lockLoad(options: { rounds: number; reversedRenewal: boolean; sto
       .map(([, v]) => v);
   const write = (id: string, consumed: [number, 'received'][]): RunWrite => {
     const v = state.get(id) as { version: number; epoch: number };
-    return {
-      id,
-      expectedVersion: v.version,
-      owner,
-      epoch: v.epoch,
-      status: 'running',
-      snapshot: { value: 'x' },
-      stateValue: 'x',
-      output: null,
-      error: null,
-      timers: [],
-      steps: {},
-      wakeAt: null,
-      release: false,
-      statusMessage: null,
-      seenSignalSeq: 0,
-      consumedSignals: consumed,
-      history: [{ type: 'test' }],
-    };
+    return runWrite({ id, expectedVersion: v.version, owner, epoch: v.epoch }, { consumedSignals: consumed });
   };
+
   const reversedRenewal = (runs: string[]) =>
     committer.query(
       `with l as materialized (select r.id from rmapp_runs r where r.id = any($1::text[]) order by r.id desc for no key update)

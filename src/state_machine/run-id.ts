@@ -14,6 +14,6 @@ import { randomUUID } from 'node:crypto';
  */
 export function newRunId(now: number = Date.now()): string {
   const t = Math.trunc(now).toString(16).padStart(12, '0').slice(-12);
-  // randomUUID(): xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx; keep everything after the version digit.
+  // randomUUID() is a v4 UUID whose 15th character is its version digit `4`: keep everything after it.
   return `${t.slice(0, 8)}-${t.slice(8)}-7${randomUUID().slice(15)}`;
 }
