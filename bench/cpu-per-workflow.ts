@@ -49,7 +49,7 @@ try {
   let postgres = 0;
   for (const pid of await backends()) postgres += ticks(pid) - (before.get(pid) ?? 0);
   console.log(
-    `c=${C}, ${N} workflows: worker ${((node.user + node.system) / 1000 / N).toFixed(2)} ms CPU per workflow, ` +
+    `c=${C}, ${N} workflows: worker ${((node.user + node.system) / 1000 / N).toFixed(2)} ms CPU per workflow (user ${(node.user / 1000 / N).toFixed(2)}, system ${(node.system / 1000 / N).toFixed(2)}), ` +
       `Postgres backends ${((postgres * 10) / N).toFixed(2)} ms (USER_HZ 100); ${(N / (wall / 1000)).toFixed(0)} wf/s wall`,
   );
 } finally {

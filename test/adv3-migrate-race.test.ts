@@ -5,24 +5,18 @@
  * transaction) and a later migrate must finish it; workers of an engine that were running on the 0013
  * table (their statements prepared against it) must go on working after the table was swapped under them.
  */
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createEngine, openDatabase, type Database } from '../src/index.ts';
-import { loadMigrations, migrate, MIGRATIONS_DIR } from '../src/persistence/migrate.ts';
+import { loadMigrations, migrate } from '../src/persistence/migrate.ts';
 import { createTestDatabase } from './helpers/postgres.ts';
 import { approvalWorkflow, timerWorkflow } from './helpers/durability-workflows.ts';
+import { migrationsUpTo } from './helpers/migrations.ts';
 
-function migrationsUpTo(lastTag: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'adv3-mig-'));
-  cpSync(MIGRATIONS_DIR, dir, { recursive: true });
-  const journalPath = join(dir, 'meta', '_journal.json');
-  const journal = JSON.parse(readFileSync(journalPath, 'utf8')) as { entries: { idx: number; tag: string }[] };
-  journal.entries = journal.entries.slice(0, journal.entries.findIndex((e) => e.tag === lastTag) + 1);
-  writeFileSync(journalPath, JSON.stringify(journal));
-  return dir;
-}
+/** The migrations a 0013 database gets: 0014 and every later one. */
+const FROM_0014 = loadMigrations()
+  .map((m) => m.tag)
+  .filter((tag) => tag >= '0014');
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterAll(async () => {
@@ -67,10 +61,7 @@ describe('migration 0014 under concurrency and interruption (postgres)', () => {
       () => b.close(),
     );
     const [ra, rb] = await Promise.all([migrate(a), migrate(b)]);
-    expect([ra.applied, rb.applied].sort((x, y) => x.length - y.length)).toEqual([
-      [],
-      ['0014_runs_column_order', '0015_commit_in_id_order'],
-    ]);
+    expect([ra.applied, rb.applied].sort((x, y) => x.length - y.length)).toEqual([[], FROM_0014]);
     const [n] = await a.query<{ n: number; nulls: number }>(
       `select count(*)::int as n, count(*) filter (where output is null)::int as nulls from rmapp_runs`,
     );
@@ -107,7 +98,7 @@ describe('migration 0014 under concurrency and interruption (postgres)', () => {
          (select count(*)::int from rmapp_migrations where tag >= '0014') as applied`,
     );
     expect(left).toEqual({ runs: 400_000, reordered: 0, applied: 0 });
-    expect((await migrate(db)).applied).toEqual(['0014_runs_column_order', '0015_commit_in_id_order']);
+    expect((await migrate(db)).applied).toEqual(FROM_0014);
     const [after] = await db.query<{ runs: number; first: string }>(
       `select count(*)::int as runs, (select attname from pg_attribute where attrelid = 'rmapp_runs'::regclass and attnum = 29) as first from rmapp_runs`,
     );
@@ -139,7 +130,7 @@ describe('migration 0014 under concurrency and interruption (postgres)', () => {
     );
     const migrator = await openDatabase({ url });
     cleanups.push(() => migrator.close());
-    expect((await migrate(migrator)).applied).toEqual(['0014_runs_column_order', '0015_commit_in_id_order']);
+    expect((await migrate(migrator)).applied).toEqual(FROM_0014);
     await sending;
     const second = await Promise.all(Array.from({ length: 10 }, () => engine.start('test.approval', { timeoutMs: 3_600_000 })));
     for (const id of second) {

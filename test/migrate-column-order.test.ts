@@ -3,28 +3,14 @@
  * for Postgres's prefix/suffix compression of updates). A database migrated up to 0013 with runs in it
  * keeps every run, every value, its indexes, constraints and triggers; its fill factor becomes 50.
  */
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getTableConfig } from 'drizzle-orm/pg-core';
 import type { Database } from '../src/persistence/database.ts';
-import { MIGRATIONS_DIR, loadMigrations, migrate } from '../src/persistence/migrate.ts';
+import { loadMigrations, migrate } from '../src/persistence/migrate.ts';
 import { runs } from '../src/persistence/schema.ts';
 import { openTestStore } from './helpers/postgres.ts';
-
-/** A copy of migrations/ whose journal stops before `tag`. */
-function migrationsBefore(tag: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'rmapp-migrations-'));
-  cpSync(MIGRATIONS_DIR, dir, { recursive: true });
-  const journalPath = join(dir, 'meta', '_journal.json');
-  const journal = JSON.parse(readFileSync(journalPath, 'utf8')) as { entries: { idx: number; tag: string }[] };
-  const stop = journal.entries.findIndex((e) => e.tag === tag);
-  expect(stop, `migration ${tag} in the journal`).toBeGreaterThan(0);
-  journal.entries = journal.entries.slice(0, stop);
-  writeFileSync(journalPath, JSON.stringify(journal));
-  return dir;
-}
+import { migrationsBefore } from './helpers/migrations.ts';
 
 const RUNS = `select to_jsonb(r) - 'output' - 'error' as row, output, error from rmapp_runs r order by id`;
 

@@ -1,5 +1,5 @@
 /**
- * Run changes are announced on `rmapp_run_changed` only while someone watches (migration 0011): a run
+ * Run changes are announced on `rmapp_run_changed` only while someone watches (migrations 0011, 0016): a run
  * executed while nobody watches sends no NOTIFY (each one costs every listening connection a
  * transaction), one executed while a watch is live announces its changes, and a watch that ran out
  * announces nothing again. Absence is proven with a marker: a NOTIFY sent after the run finished
@@ -54,13 +54,15 @@ describe.each(['postgres', 'pglite'] as const)('%s', (kind) => {
     expect(new Set(watched)).toEqual(new Set([`watched-${kind}`]));
 
     // The watch runs out (as 60 s after the last renewal): quiet again.
-    await db.query(`update rmapp_run_change_watch set until = now() - interval '1 second'`);
+    await db.query(`select setval('rmapp_run_change_watch_until', floor(extract(epoch from now()))::bigint - 1)`);
     expect(await announcedWhileRunning(db, `lapsed-${kind}`), 'a lapsed watch: no NOTIFY').toEqual([]);
 
     // A renewal never shortens another watcher's time.
-    await db.query(`update rmapp_run_change_watch set until = now() + interval '1 hour'`);
+    await db.query(`select setval('rmapp_run_change_watch_until', floor(extract(epoch from now()))::bigint + 3600)`);
     await watchRunChanges(db);
-    const [row] = await db.query<{ later: boolean }>(`select until > now() + interval '50 minutes' as later from rmapp_run_change_watch`);
+    const [row] = await db.query<{ later: boolean }>(
+      `select to_timestamp(pg_sequence_last_value('rmapp_run_change_watch_until')) > now() + interval '50 minutes' as later`,
+    );
     expect(row?.later).toBe(true);
   });
 });
