@@ -46,6 +46,29 @@ describe.each(['postgres', 'pglite'] as const)('migration 0016 (run-change watch
     for (const t of triggers) expect(t.def, `${t.tgname} reads the watch in its WHEN`).toMatch(/WHEN \(.*rmapp_run_change_watch_until/);
   });
 
+  it('while watched, announces inserts and the updates the stream shows, not lease renewals', async () => {
+    const db = await storeAt0015(kind);
+    await migrate(db);
+    await db.query(`select setval('rmapp_run_change_watch_until', floor(extract(epoch from now()))::bigint + 3600)`);
+    const heard: string[] = [];
+    let markerHeard: () => void = () => {};
+    const marker = new Promise<void>((resolve) => (markerHeard = resolve));
+    const stop = await db.listen('rmapp_run_changed', (p) => (p === 'marker' ? markerHeard() : heard.push(p)));
+    cleanups.push(stop);
+    await db.query(`insert into rmapp_runs (id, workflow, workflow_version) values ('inserted', 'w', 'v1'), ('renewed', 'w', 'v1')`);
+    await db.query(`update rmapp_runs set lease_expires_at = now() + interval '1 minute' where id = 'renewed'`);
+    await db.query(`update rmapp_runs set version = version + 1 where id = 'inserted'`);
+    await db.query(`update rmapp_runs set status = 'waiting', wake_at = now() where id = 'renewed'`);
+    await db.query(`update rmapp_runs set wake_at = now() + interval '1 hour' where id = 'renewed'`);
+    await db.query(`update rmapp_runs set wake_at = now() + interval '1 hour' where id = 'inserted'`);
+    await db.query(`select pg_notify('rmapp_run_changed', 'marker')`);
+    await marker;
+    expect(
+      heard,
+      "two inserts, a new version, a new status, a waiting run's new wake-up; no lease renewal, no pending run's wake-up",
+    ).toEqual(['inserted', 'renewed', 'inserted', 'renewed', 'renewed']);
+  });
+
   it('leaves a lapsed watch unset: nothing is announced', async () => {
     const db = await storeAt0015(kind);
     await migrate(db);
