@@ -126,7 +126,16 @@ function openPostgres(url: string, max: number): Database {
       `DATABASE_URL (or --database-url) is not a Postgres connection string: got "${redactUrl(url)}". Use postgres://USER:PASSWORD@HOST:5432/DATABASE, or unset it to use the embedded PGlite store.`,
     );
   }
-  const pool = new pg.Pool({ connectionString: url, max, idleTimeoutMillis: 60_000, application_name: 'rmapp' });
+  const pool = new pg.Pool({
+    connectionString: url,
+    max,
+    idleTimeoutMillis: 60_000,
+    application_name: 'rmapp',
+    // Before a new connection's first statement; if it fails, that statement fails with its error.
+    onConnect: async (client) => {
+      await client.query(PLANNER_SETTINGS);
+    },
+  });
   // A pooled connection whose backend dies while idle (a restart, pg_terminate_backend) is dropped by
   // the pool, which then emits 'error'; with no listener Node would throw it. The next statement gets
   // a new connection; a statement that was running on it fails with the error, to its caller.
@@ -160,6 +169,19 @@ function openPostgres(url: string, max: number): Database {
     },
   };
 }
+
+/**
+ * Planner settings of every connection: no sequential scan where an index can serve. The hot
+ * statements are prepared (named, and PL/pgSQL's inside `rmapp_commit_runs`), and Postgres keeps a
+ * prepared statement's generic plan once it has planned it: a plan made while `rmapp_runs` was a page
+ * or two (a new database: a worker's first minute, every benchmark) scans the table sequentially for
+ * the connection's life, until autovacuum's ANALYZE invalidates it. Measured at concurrency 1 on a
+ * fresh database (bench/cpu-per-workflow.ts, 1,000 workflows): 3,901 sequential scans of rmapp_runs
+ * reading 1.75 M rows, Postgres CPU 4.83 ms per workflow; with this setting 8 scans (the migrations'),
+ * 3.63 ms. Every query rmapp makes has an index path (bench/README.md, "scale": the EXPLAINs); a query
+ * with none still runs, its sequential scan only costed higher.
+ */
+const PLANNER_SETTINGS = 'set enable_seqscan = off';
 
 /** A stable name per statement text, so each connection prepares a statement once. */
 const statementNames = new Map<string, string>();
@@ -286,6 +308,7 @@ async function openPglite(dataDir: string): Promise<Database> {
   }
   try {
     await pg.waitReady;
+    await pg.exec(PLANNER_SETTINGS);
   } catch (err) {
     unlock();
     throw err;

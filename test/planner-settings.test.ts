@@ -1,0 +1,47 @@
+/**
+ * rmapp's connections never plan a sequential scan where an index serves (src/persistence/database.ts,
+ * `PLANNER_SETTINGS`): Postgres keeps a prepared statement's generic plan, and one planned while
+ * `rmapp_runs` was empty — every new database — scanned the whole table on each commit until
+ * autovacuum analyzed it.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { migrate } from '../src/persistence/migrate.ts';
+import { openTestStore } from './helpers/postgres.ts';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+describe.each(['postgres', 'pglite'] as const)('%s', (kind) => {
+  it('plans a commit by run id with the primary key on a new table, generic plan included', async () => {
+    const store = await openTestStore(kind);
+    cleanups.push(() => store.close());
+    const { db } = store;
+    await migrate(db);
+    // A commit's run exists: the table holds a row (with none, two indexes tie at the same cost).
+    await db.query(`insert into rmapp_runs (id, workflow, workflow_version) values ('a-run', 'w', 'v1')`);
+    // The generic plan a prepared statement keeps after its fifth execution, forced here at once.
+    const plan = await db.script<{ 'QUERY PLAN': string }>([
+      'set local plan_cache_mode = force_generic_plan',
+      'prepare rmapp_planner_check(text, int) as update rmapp_runs set version = version + 1 where id = $1 and version = $2',
+      `explain execute rmapp_planner_check('a-run', 1)`,
+      'deallocate rmapp_planner_check',
+    ]);
+    const text = plan.map((r) => r['QUERY PLAN']).join('\n');
+    expect(text, `the generic plan of a fenced update on a one-row rmapp_runs:\n${text}`).toMatch(/Index Scan using rmapp_runs_pkey/);
+    expect(text).not.toMatch(/Seq Scan/);
+  });
+
+  it('sets it on every connection of the pool', async () => {
+    const store = await openTestStore(kind);
+    cleanups.push(() => store.close());
+    // Ten statements at once take ten connections of the Postgres pool (PGlite has one).
+    const settings = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        store.db.query<{ v: string }>(`select current_setting('enable_seqscan') as v from (select pg_sleep(0.05)) s`),
+      ),
+    );
+    expect(settings.map((rows) => rows[0]?.v)).toEqual(Array.from({ length: 10 }, () => 'off'));
+  });
+});
