@@ -18,7 +18,8 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, openSync, readFileSync, rmSync, writeSync, closeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { PGlite } from '@electric-sql/pglite';
-import pg from 'pg';
+import type * as Pg from 'pg';
+import { pg } from './pg-driver.ts';
 
 /** A transaction-scoped query function: every statement runs on the transaction's connection. */
 export interface Queryable {
@@ -158,7 +159,7 @@ function openPostgres(url: string, max: number): Database {
       // No parameters: one simple-protocol Query message. Several statements give one result each.
       const result = (await pool.query(joinScript(statements)).catch((err: unknown) => {
         throw connectionError(err, url);
-      })) as unknown as pg.QueryResult | pg.QueryResult[];
+      })) as unknown as Pg.QueryResult | Pg.QueryResult[];
       const results = Array.isArray(result) ? result : [result];
       return (results.filter((r) => r.fields.length > 0).at(-1)?.rows ?? []) as T[];
     },
@@ -200,7 +201,7 @@ function statementName(text: string): string {
  * lost; workers also poll, so a lost wake-up only delays a run.
  */
 class Listener {
-  private client: pg.Client | null = null;
+  private client: Pg.Client | null = null;
   private connecting: Promise<void> | null = null;
   private readonly channels = new Map<string, Set<(payload: string) => void>>();
   private retryTimer: NodeJS.Timeout | null = null;
@@ -257,7 +258,7 @@ class Listener {
     return this.connecting;
   }
 
-  private lost(client: pg.Client): void {
+  private lost(client: Pg.Client): void {
     if (this.client !== client) return;
     this.client = null;
     client.removeAllListeners();
