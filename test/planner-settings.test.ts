@@ -6,7 +6,8 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { migrate } from '../src/persistence/migrate.ts';
-import { openTestStore } from './helpers/postgres.ts';
+import { openDatabase } from '../src/persistence/database.ts';
+import { createTestDatabase, openTestStore } from './helpers/postgres.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterAll(async () => {
@@ -43,5 +44,18 @@ describe.each(['postgres', 'pglite'] as const)('%s', (kind) => {
       ),
     );
     expect(settings.map((rows) => rows[0]?.v)).toEqual(Array.from({ length: 10 }, () => 'off'));
+  });
+});
+
+describe('postgres', () => {
+  it("keeps the connection string's own startup options", async () => {
+    const testDb = await createTestDatabase();
+    cleanups.push(() => testDb.drop());
+    const db = await openDatabase({ url: `${testDb.url}?options=${encodeURIComponent('-c statement_timeout=12345')}` });
+    cleanups.push(() => db.close());
+    const [row] = await db.query<{ timeout: string; seqscan: string }>(
+      `select current_setting('statement_timeout') as timeout, current_setting('enable_seqscan') as seqscan`,
+    );
+    expect(row).toEqual({ timeout: '12345ms', seqscan: 'off' });
   });
 });

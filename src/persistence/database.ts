@@ -127,16 +127,7 @@ function openPostgres(url: string, max: number): Database {
       `DATABASE_URL (or --database-url) is not a Postgres connection string: got "${redactUrl(url)}". Use postgres://USER:PASSWORD@HOST:5432/DATABASE, or unset it to use the embedded PGlite store.`,
     );
   }
-  const pool = new pg.Pool({
-    connectionString: url,
-    max,
-    idleTimeoutMillis: 60_000,
-    application_name: 'rmapp',
-    // Before a new connection's first statement; if it fails, that statement fails with its error.
-    onConnect: async (client) => {
-      await client.query(PLANNER_SETTINGS);
-    },
-  });
+  const pool = new pg.Pool({ connectionString: withPlannerOptions(url), max, idleTimeoutMillis: 60_000, application_name: 'rmapp' });
   // A pooled connection whose backend dies while idle (a restart, pg_terminate_backend) is dropped by
   // the pool, which then emits 'error'; with no listener Node would throw it. The next statement gets
   // a new connection; a statement that was running on it fails with the error, to its caller.
@@ -172,7 +163,8 @@ function openPostgres(url: string, max: number): Database {
 }
 
 /**
- * Planner settings of every connection: no sequential scan where an index can serve. The hot
+ * Planner settings of every connection (Postgres: startup options, {@link withPlannerOptions}; PGlite:
+ * this statement once): no sequential scan where an index can serve. The hot
  * statements are prepared (named, and PL/pgSQL's inside `rmapp_commit_runs`), and Postgres keeps a
  * prepared statement's generic plan once it has planned it: a plan made while `rmapp_runs` was a page
  * or two (a new database: a worker's first minute, every benchmark) scans the table sequentially for
@@ -183,6 +175,25 @@ function openPostgres(url: string, max: number): Database {
  * with none still runs, its sequential scan only costed higher.
  */
 const PLANNER_SETTINGS = 'set enable_seqscan = off';
+
+/**
+ * `url` with {@link PLANNER_SETTINGS} added to the connection's startup options (after the URL's own
+ * `options`, or `PGOPTIONS`, which it would otherwise replace): set as the backend starts, so no
+ * statement of its own runs on a new connection. A `SET` sent from pg-pool's `onConnect` did, and a
+ * backend terminated during it failed the statement waiting for the connection with an error carrying
+ * no SQLSTATE (test/driver-faults.test.ts, the storm of terminations).
+ */
+function withPlannerOptions(url: string): string {
+  const option = '-c enable_seqscan=off';
+  try {
+    const u = new URL(url);
+    const own = u.searchParams.get('options') ?? process.env.PGOPTIONS ?? '';
+    u.searchParams.set('options', own ? `${own} ${option}` : option);
+    return u.toString();
+  } catch {
+    return url; // node-postgres cannot parse it either: the connection's own error says what is wrong.
+  }
+}
 
 /** A stable name per statement text, so each connection prepares a statement once. */
 const statementNames = new Map<string, string>();
