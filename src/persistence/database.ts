@@ -215,6 +215,8 @@ class Listener {
   private client: Pg.Client | null = null;
   private connecting: Promise<void> | null = null;
   private readonly channels = new Map<string, Set<(payload: string) => void>>();
+  /** Channels the current connection has LISTENed on: the first `listen` connects and listens in one go. */
+  private listening = new Set<string>();
   private retryTimer: NodeJS.Timeout | null = null;
   private failures = 0;
   private closed = false;
@@ -223,12 +225,15 @@ class Listener {
 
   async listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>> {
     let set = this.channels.get(channel);
-    const fresh = !set;
     if (!set) this.channels.set(channel, (set = new Set()));
     set.add(onPayload);
     try {
       await this.connect();
-      if (fresh) await this.client?.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+      // The connection made above listened on every channel already (a LISTEN sent twice cost a start-up a round trip).
+      if (this.client && !this.listening.has(channel)) {
+        await this.client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+        this.listening.add(channel);
+      }
     } catch (err) {
       set.delete(onPayload);
       if (set.size === 0) this.channels.delete(channel);
@@ -238,6 +243,7 @@ class Listener {
       set.delete(onPayload);
       if (set.size > 0 || this.channels.get(channel) !== set) return;
       this.channels.delete(channel);
+      this.listening.delete(channel);
       await this.client?.query(`UNLISTEN ${pg.escapeIdentifier(channel)}`).catch(() => {});
     };
   }
@@ -252,9 +258,13 @@ class Listener {
       client.on('notification', (m) => {
         for (const fn of this.channels.get(m.channel) ?? []) fn(m.payload ?? '');
       });
+      const listening = new Set<string>();
       try {
         await client.connect();
-        for (const channel of this.channels.keys()) await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+        for (const channel of this.channels.keys()) {
+          await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+          listening.add(channel);
+        }
       } catch (err) {
         client.removeAllListeners();
         client.on('error', () => {});
@@ -262,6 +272,7 @@ class Listener {
         throw err;
       }
       this.client = client;
+      this.listening = listening;
       this.failures = 0;
     })().finally(() => {
       this.connecting = null;

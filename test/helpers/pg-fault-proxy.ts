@@ -45,6 +45,8 @@ export interface FaultProxy {
   cutMatching(pattern: RegExp | null, times?: number): void;
   /** Statements cut so far, with the text of each. */
   readonly cuts: string[];
+  /** Every statement's text that reached the proxy (simple queries and Parse messages), in order. */
+  readonly seen: string[];
   /** Connections accepted so far. */
   readonly connections: () => number;
   close(): Promise<void>;
@@ -54,6 +56,7 @@ export interface FaultProxy {
 export async function startFaultProxy(target = { host: '127.0.0.1', port: 5432 }): Promise<FaultProxy> {
   const open = new Set<{ client: net.Socket; terminate: () => void }>();
   const cuts: string[] = [];
+  const seen: string[] = [];
   let accepted = 0;
   let firstStatementCuts = 0;
   let matching: RegExp | null = null;
@@ -107,6 +110,7 @@ export async function startFaultProxy(target = { host: '127.0.0.1', port: 5432 }
         const type = String.fromCharCode(pending[0] ?? 0);
         const text = statementText(type, pending.subarray(5, len + 1));
         if (text !== null) {
+          seen.push(text);
           statements += 1;
           const matched = matching?.test(text) === true && matchesLeft > 0;
           if ((cutFirst && statements === 1) || matched) {
@@ -137,6 +141,7 @@ export async function startFaultProxy(target = { host: '127.0.0.1', port: 5432 }
       matchesLeft = times;
     },
     cuts,
+    seen,
     connections: () => accepted,
     async close() {
       for (const c of open) c.client.destroy();

@@ -1,0 +1,46 @@
+/**
+ * The store's LISTEN connection (src/persistence/database.ts, `Listener`) sends one LISTEN per channel
+ * per connection: the first `listen` connects and listens in one go (it used to send its channel's
+ * LISTEN twice, a round trip more at every worker's start), and after a terminated backend the new
+ * connection listens again on every channel, once.
+ */
+import { afterAll, expect, it } from 'vitest';
+import { openDatabase } from '../src/persistence/database.ts';
+import { startFaultProxy } from './helpers/pg-fault-proxy.ts';
+import { createTestDatabase } from './helpers/postgres.ts';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+const listens = (seen: string[]) => seen.filter((t) => /^LISTEN /.test(t));
+
+it('listens once per channel, and once again on each after the connection is lost', async () => {
+  const testDb = await createTestDatabase();
+  cleanups.push(() => testDb.drop());
+  const proxy = await startFaultProxy();
+  cleanups.push(() => proxy.close());
+  const db = await openDatabase({ url: proxy.url(testDb.name) });
+  cleanups.push(() => db.close());
+
+  const heard: string[] = [];
+  await db.listen('rmapp_test_a', (p) => heard.push(`a:${p}`));
+  await db.listen('rmapp_test_b', (p) => heard.push(`b:${p}`));
+  await db.listen('rmapp_test_a', (p) => heard.push(`a2:${p}`));
+  expect(listens(proxy.seen), 'LISTENs sent').toEqual(['LISTEN "rmapp_test_a"', 'LISTEN "rmapp_test_b"']);
+
+  proxy.terminateAll();
+  const before = proxy.seen.length;
+  // The listener reconnects with backoff; a notification sent after it is back arrives.
+  await expect
+    .poll(
+      async () => {
+        await db.query(`select pg_notify('rmapp_test_b', 'after')`);
+        return heard.includes('b:after');
+      },
+      { timeout: 20_000, interval: 200 },
+    )
+    .toBe(true);
+  expect(listens(proxy.seen.slice(before)), 'LISTENs after the reconnect').toEqual(['LISTEN "rmapp_test_a"', 'LISTEN "rmapp_test_b"']);
+});
