@@ -205,11 +205,18 @@ export class Worker implements SessionHost {
 
   /** Starts claiming. Resolves once the worker listens for wake-ups. */
   async start(): Promise<void> {
-    this.unlisten = await this.db.listen(WAKE_CHANNEL, (runId) => this.onWake(runId));
-    await markUnregisteredVersions(this.db, this.definitions, this.owner);
-    // Only with an id the operator chose (and promised unique): the default host:pid is shared by every
-    // engine in one process, which would then take each other's live runs.
-    if (this.options.explicitWorkerId) await expirePreviousIncarnation(this.db, { workerId: this.options.workerId, owner: this.owner });
+    // The three are independent, each on its own connection, and all done before the first claim: sent
+    // together they cost a restarted worker one round trip instead of three before it recovers runs.
+    const [listened, ...rest] = await Promise.allSettled([
+      this.db.listen(WAKE_CHANNEL, (runId) => this.onWake(runId)),
+      markUnregisteredVersions(this.db, this.definitions, this.owner),
+      // Only with an id the operator chose (and promised unique): the default host:pid is shared by every
+      // engine in one process, which would then take each other's live runs.
+      this.options.explicitWorkerId ? expirePreviousIncarnation(this.db, { workerId: this.options.workerId, owner: this.owner }) : null,
+    ]);
+    // Kept even when another part failed, so that stopping the worker stops listening.
+    if (listened.status === 'fulfilled') this.unlisten = listened.value;
+    for (const r of [listened, ...rest]) if (r.status === 'rejected') throw r.reason;
     this.renewTimer = setInterval(() => void this.renew(), Math.max(50, Math.floor(this.leaseMs / 3)));
     this.fenceTimer = setInterval(() => this.selfFence(), Math.max(10, Math.floor(this.leaseMs / 20)));
     this.loop = this.claimLoop();
