@@ -132,8 +132,21 @@ function openPostgres(url: string, max: number): Database {
     idleTimeoutMillis: 60_000,
     application_name: 'rmapp',
     // Before a new connection's first statement; if it fails, that statement fails with its error.
+    // A backend terminated as the SET completes (its FATAL in the packet that answers the SET) errors
+    // the client after the SET resolved but before pg-pool hands the client out, and pg-pool then
+    // handed out the dead client: the statement failed with "Client has encountered a connection error
+    // and is not queryable", no SQLSTATE (test/adv4-planner-connect.test.ts). That error is emitted in
+    // the same turn as the SET's answer, so it is seen here, and the statement gets it (57P01).
     onConnect: async (client) => {
-      await client.query(PLANNER_SETTINGS);
+      let lost: unknown = null;
+      const onError = (err: unknown) => (lost ??= err);
+      client.on('error', onError);
+      try {
+        await client.query(PLANNER_SETTINGS);
+      } finally {
+        client.off('error', onError);
+      }
+      if (lost) throw lost;
     },
   });
   // A pooled connection whose backend dies while idle (a restart, pg_terminate_backend) is dropped by
