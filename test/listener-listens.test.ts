@@ -44,3 +44,32 @@ it('listens once per channel, and once again on each after the connection is los
     .toBe(true);
   expect(listens(proxy.seen.slice(before)), 'LISTENs after the reconnect').toEqual(['LISTEN "rmapp_test_a"', 'LISTEN "rmapp_test_b"']);
 });
+
+it('two listens of a new channel at once send one LISTEN, and both are listening when they resolve', async () => {
+  const testDb = await createTestDatabase();
+  cleanups.push(() => testDb.drop());
+  const proxy = await startFaultProxy();
+  cleanups.push(() => proxy.close());
+  const db = await openDatabase({ url: proxy.url(testDb.name) });
+  cleanups.push(() => db.close());
+
+  await db.listen('rmapp_test_first', () => {});
+  const heard: string[] = [];
+  await Promise.all([db.listen('rmapp_test_c', (p) => heard.push(`1:${p}`)), db.listen('rmapp_test_c', (p) => heard.push(`2:${p}`))]);
+  expect(listens(proxy.seen).filter((t) => t.includes('rmapp_test_c'))).toEqual(['LISTEN "rmapp_test_c"']);
+  await db.query(`select pg_notify('rmapp_test_c', 'x')`);
+  await expect.poll(() => heard.sort(), { timeout: 10_000 }).toEqual(['1:x', '2:x']);
+});
+
+it('refuses to listen once the database is closed, opening nothing', async () => {
+  const testDb = await createTestDatabase();
+  cleanups.push(() => testDb.drop());
+  const proxy = await startFaultProxy();
+  cleanups.push(() => proxy.close());
+  const db = await openDatabase({ url: proxy.url(testDb.name) });
+  await db.listen('rmapp_test_a', () => {});
+  await db.close();
+  const opened = proxy.connections();
+  await expect(db.listen('rmapp_test_b', () => {})).rejects.toThrow(/closed/);
+  expect(proxy.connections(), 'connections opened after close').toBe(opened);
+});

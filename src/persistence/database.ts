@@ -215,8 +215,11 @@ class Listener {
   private client: Pg.Client | null = null;
   private connecting: Promise<void> | null = null;
   private readonly channels = new Map<string, Set<(payload: string) => void>>();
-  /** Channels the current connection has LISTENed on: the first `listen` connects and listens in one go. */
-  private listening = new Set<string>();
+  /**
+   * The current connection's LISTEN per channel, sent or done: the first `listen` connects and listens
+   * in one go, and a second `listen` of a channel whose LISTEN is in flight waits for that one.
+   */
+  private listening = new Map<string, Promise<unknown>>();
   private retryTimer: NodeJS.Timeout | null = null;
   private failures = 0;
   private closed = false;
@@ -230,9 +233,15 @@ class Listener {
     try {
       await this.connect();
       // The connection made above listened on every channel already (a LISTEN sent twice cost a start-up a round trip).
-      if (this.client && !this.listening.has(channel)) {
-        await this.client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
-        this.listening.add(channel);
+      const { client, listening } = this;
+      if (client) {
+        let sent = listening.get(channel);
+        if (!sent) {
+          const query = client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+          listening.set(channel, (sent = query));
+          query.catch(() => listening.get(channel) === query && listening.delete(channel));
+        }
+        await sent;
       }
     } catch (err) {
       set.delete(onPayload);
@@ -250,6 +259,8 @@ class Listener {
 
   private connect(): Promise<void> {
     if (this.client) return Promise.resolve();
+    // A listen after close() would open a connection nothing closes.
+    if (this.closed) return Promise.reject(new Error('The database is closed: reopen it to listen.'));
     this.connecting ??= (async () => {
       const client = new pg.Client({ connectionString: this.url, application_name: 'rmapp' });
       const lost = () => this.lost(client);
@@ -258,12 +269,12 @@ class Listener {
       client.on('notification', (m) => {
         for (const fn of this.channels.get(m.channel) ?? []) fn(m.payload ?? '');
       });
-      const listening = new Set<string>();
+      const listening = new Map<string, Promise<unknown>>();
       try {
         await client.connect();
         for (const channel of this.channels.keys()) {
           await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
-          listening.add(channel);
+          listening.set(channel, Promise.resolve());
         }
       } catch (err) {
         client.removeAllListeners();
