@@ -40,14 +40,29 @@ describe.each(['postgres', 'pglite'] as const)('%s', (kind) => {
     // Ten statements at once take ten connections of the Postgres pool (PGlite has one).
     const settings = await Promise.all(
       Array.from({ length: 10 }, () =>
-        store.db.query<{ v: string }>(`select current_setting('enable_seqscan') as v from (select pg_sleep(0.05)) s`),
+        store.db.query<{ v: string }>(
+          `select current_setting('enable_seqscan') || ' ' || current_setting('jit') as v from (select pg_sleep(0.05)) s`,
+        ),
       ),
     );
-    expect(settings.map((rows) => rows[0]?.v)).toEqual(Array.from({ length: 10 }, () => 'off'));
+    expect(settings.map((rows) => rows[0]?.v)).toEqual(Array.from({ length: 10 }, () => 'off off'));
   });
 });
 
 describe('postgres', () => {
+  it('does not JIT-compile a query that can only scan sequentially (its cost is raised by the setting)', async () => {
+    const store = await openTestStore('postgres');
+    cleanups.push(() => store.close());
+    await migrate(store.db);
+    // No index on `hash`: a sequential scan, costed 10^10 with enable_seqscan off, over every JIT threshold.
+    const [plan] = await store.db.query<{ 'QUERY PLAN': unknown[] }>(
+      `explain (analyze, format json) select exists (select 1 from rmapp_migrations where hash = $1) as found`,
+      ['none'],
+    );
+    const top = (plan?.['QUERY PLAN'] as Record<string, unknown>[])[0] ?? {};
+    expect(top['JIT'], `JIT in the plan of a sequential-scan-only query: ${JSON.stringify(top['JIT'])}`).toBeUndefined();
+  });
+
   it("keeps the connection string's own startup options", async () => {
     const testDb = await createTestDatabase();
     cleanups.push(() => testDb.drop());
@@ -57,5 +72,7 @@ describe('postgres', () => {
       `select current_setting('statement_timeout') as timeout, current_setting('enable_seqscan') as seqscan`,
     );
     expect(row).toEqual({ timeout: '12345ms', seqscan: 'off' });
+    const [jit] = await db.query<{ jit: string }>(`select current_setting('jit') as jit`);
+    expect(jit?.jit).toBe('off');
   });
 });
