@@ -13,22 +13,8 @@ import net from 'node:net';
 import { afterAll, expect, it } from 'vitest';
 import { openDatabase } from '../src/index.ts';
 import { toErrorData } from '../src/state_machine/errors.ts';
+import { terminationMessage } from './helpers/pg-fault-proxy.ts';
 import { createTestDatabase } from './helpers/postgres.ts';
-
-/** What `pg_terminate_backend` sends a client before closing its socket (SQLSTATE 57P01). */
-function termination(): Buffer {
-  const fields = [
-    ['S', 'FATAL'],
-    ['V', 'FATAL'],
-    ['C', '57P01'],
-    ['M', 'terminating connection due to administrator command'],
-  ];
-  const body = Buffer.concat([...fields.map(([k, v]) => Buffer.from(`${k}${v}\0`)), Buffer.from([0])]);
-  const head = Buffer.alloc(5);
-  head.write('E', 0);
-  head.writeInt32BE(body.length + 4, 1);
-  return Buffer.concat([head, body]);
-}
 
 /**
  * A proxy to the machine's Postgres that, on the next `connections` new connections, waits for the
@@ -53,7 +39,7 @@ async function proxyKillingAfterSet(connections: number) {
       const z = held.length - 6;
       if (z >= 0 && held[z] === 0x5a && held.readInt32BE(z + 1) === 5) {
         upstream.destroy();
-        client.end(Buffer.concat([held, termination()]));
+        client.end(Buffer.concat([held, terminationMessage()]));
       }
     });
     upstream.on('error', () => client.destroy());

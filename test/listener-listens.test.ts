@@ -14,14 +14,19 @@ afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-const listens = (seen: string[]) => seen.filter((t) => /^LISTEN /.test(t));
-
-it('listens once per channel, and once again on each after the connection is lost', async () => {
+/** A store on a fresh database, reached through a fault proxy that records every statement. */
+async function openThroughProxy() {
   const testDb = await createTestDatabase();
   cleanups.push(() => testDb.drop());
   const proxy = await startFaultProxy();
   cleanups.push(() => proxy.close());
-  const db = await openDatabase({ url: proxy.url(testDb.name) });
+  return { proxy, db: await openDatabase({ url: proxy.url(testDb.name) }) };
+}
+
+const listens = (seen: string[]) => seen.filter((t) => /^LISTEN /.test(t));
+
+it('listens once per channel, and once again on each after the connection is lost', async () => {
+  const { proxy, db } = await openThroughProxy();
   cleanups.push(() => db.close());
 
   const heard: string[] = [];
@@ -46,11 +51,7 @@ it('listens once per channel, and once again on each after the connection is los
 });
 
 it('two listens of a new channel at once send one LISTEN, and both are listening when they resolve', async () => {
-  const testDb = await createTestDatabase();
-  cleanups.push(() => testDb.drop());
-  const proxy = await startFaultProxy();
-  cleanups.push(() => proxy.close());
-  const db = await openDatabase({ url: proxy.url(testDb.name) });
+  const { proxy, db } = await openThroughProxy();
   cleanups.push(() => db.close());
 
   await db.listen('rmapp_test_first', () => {});
@@ -62,11 +63,7 @@ it('two listens of a new channel at once send one LISTEN, and both are listening
 });
 
 it('refuses to listen once the database is closed, opening nothing', async () => {
-  const testDb = await createTestDatabase();
-  cleanups.push(() => testDb.drop());
-  const proxy = await startFaultProxy();
-  cleanups.push(() => proxy.close());
-  const db = await openDatabase({ url: proxy.url(testDb.name) });
+  const { proxy, db } = await openThroughProxy();
   await db.listen('rmapp_test_a', () => {});
   await db.close();
   const opened = proxy.connections();

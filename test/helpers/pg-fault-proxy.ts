@@ -11,7 +11,7 @@
 import net from 'node:net';
 
 /** What `pg_terminate_backend` sends a client before closing its socket. */
-function terminationMessage(): Buffer {
+export function terminationMessage(): Buffer {
   const fields: [string, string][] = [
     ['S', 'FATAL'],
     ['V', 'FATAL'],
