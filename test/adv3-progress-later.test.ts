@@ -63,7 +63,10 @@ for (const kind of ['postgres', 'pglite'] as const) {
     let engine: Engine;
     beforeAll(async () => {
       ({ db, close } = await openTestStore(kind));
-      engine = createEngine({ database: db, workflows: [later], pollMs: 50, leaseMs: 2_000, concurrency: 20 });
+      // The default lease: the steps allow one attempt, so a run whose lease lapsed while its step ran
+      // fails by design (STEP_NEVER_FINISHED) — and a 2 s lease lapsed in a CI run under load, failing
+      // all nine runs, which is not what this file tests.
+      engine = createEngine({ database: db, workflows: [later], pollMs: 50, concurrency: 20 });
       await engine.startWorker();
     }, 60_000);
     afterAll(async () => {
@@ -83,7 +86,7 @@ for (const kind of ['postgres', 'pglite'] as const) {
           if (runs.every((r) => r.status === (r.id === bad && how === 'detailsClosed' ? 'failed' : 'succeeded'))) break;
           if (Date.now() > until)
             throw new Error(
-              `stuck after progress data became unwritable (ctx.progress / writableDetails kept a reference): ${JSON.stringify(runs.map((r) => [r.id === bad ? 'BAD' : 'innocent', r.status]))}`,
+              `stuck after progress data became unwritable (ctx.progress / writableDetails kept a reference): ${JSON.stringify(runs.map((r) => [r.id === bad ? 'BAD' : 'innocent', r.status, r.error?.code]))}`,
             );
           await new Promise((r) => setTimeout(r, 100));
         }

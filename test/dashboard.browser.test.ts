@@ -58,6 +58,9 @@ it('lists a running and a failed run, draws the statechart with the current stat
 
   await page.locator('button[data-filter="failed"]').click();
   await page.locator('tr[data-id="demo-running"]').waitFor({ state: 'detached' });
+  // The list is drawn again from the filtered answer: wait for that answer's row, not just for the old
+  // row to go (a CI run counted the rows in between and found none).
+  await page.locator('tr[data-id="demo-failed"]').waitFor();
   expect(await page.locator('#runs tbody tr').count()).toBe(1);
 
   await page.goto(`${service.url}/runs/demo-running`);
