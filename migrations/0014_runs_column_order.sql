@@ -68,11 +68,15 @@ SELECT "id", "workflow", "workflow_version", "created_at", "deadline_at", "paren
   "lease_expires_at", "wake_at", "signal_seq", "status", "status_message", nullif("output", 'null'::jsonb), nullif("error", 'null'::jsonb),
   "finished_at", "timers", "snapshot", "state_value", "version", "history_rows", "updated_at", "steps"
 FROM "rmapp_runs";--> statement-breakpoint
--- The privileges other roles hold on the table (a read-only role for reports, say) go to the new one.
+-- The new table is the old one's owner's, whoever runs this (a superuser upgrading a database whose
+-- tables the workers' role owns: the workers kept no privilege on their runs table otherwise,
+-- test/migrate-owner.test.ts); the privileges other roles hold on the table (a read-only role for
+-- reports, say) go to the new one.
 DO $$
 DECLARE a record; table_owner oid;
 BEGIN
   SELECT relowner INTO table_owner FROM pg_class WHERE oid = 'rmapp_runs'::regclass;
+  EXECUTE format('ALTER TABLE "rmapp_runs_reordered" OWNER TO %I', pg_get_userbyid(table_owner));
   FOR a IN SELECT * FROM aclexplode((SELECT relacl FROM pg_class WHERE oid = 'rmapp_runs'::regclass)) LOOP
     CONTINUE WHEN a.grantee = table_owner;
     EXECUTE format('GRANT %s ON "rmapp_runs_reordered" TO %s%s', a.privilege_type,

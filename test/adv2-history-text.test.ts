@@ -36,7 +36,9 @@ for (const kind of ['postgres', 'pglite'] as const) {
     let engine: Engine;
     beforeAll(async () => {
       store = await openTestStore(kind);
-      engine = createEngine({ database: store.db, workflows: [workflow], pollMs: 50, leaseMs: 2_000 });
+      // The default lease: the step allows one attempt, so a lease that lapsed under load would fail it
+      // by design (STEP_NEVER_FINISHED), which is not what this file tests.
+      engine = createEngine({ database: store.db, workflows: [workflow], pollMs: 50 });
       await engine.startWorker();
     });
     afterAll(async () => {
@@ -89,7 +91,7 @@ for (const kind of ['postgres', 'pglite'] as const) {
     let engine: Engine;
     beforeAll(async () => {
       store = await openTestStore(kind);
-      engine = createEngine({ database: store.db, workflows: [reportingWorkflow], pollMs: 50, leaseMs: 2_000 });
+      engine = createEngine({ database: store.db, workflows: [reportingWorkflow], pollMs: 50 });
       await engine.startWorker();
     });
     afterAll(async () => {
