@@ -62,7 +62,9 @@ it("keeps rmapp_runs the owning role's when a superuser runs migration 0014: tha
     .map((m) => m.tag)
     .filter((tag) => tag >= '0014');
   expect((await migrate(superuser)).applied).toEqual(later);
-  const [table] = await superuser.query<{ owner: string }>(`select pg_get_userbyid(relowner) as owner from pg_class where oid = 'rmapp_runs'::regclass`);
+  const [table] = await superuser.query<{ owner: string }>(
+    `select pg_get_userbyid(relowner) as owner from pg_class where oid = 'rmapp_runs'::regclass`,
+  );
   expect(table?.owner, 'the owner of rmapp_runs after 0014').toBe(role);
 
   // The role's worker starts, runs and finishes a workflow.
