@@ -72,8 +72,10 @@ FROM "rmapp_runs";--> statement-breakpoint
 -- tables the workers' role owns: the workers kept no privilege on their runs table otherwise,
 -- test/migrate-owner.test.ts); the privileges other roles hold on the table (a read-only role for
 -- reports, say) go to the new one.
+-- Column grants, the operator's storage options (autovacuum settings; the fill factor is this
+-- migration's) and comments go with them.
 DO $$
-DECLARE a record; table_owner oid;
+DECLARE a record; table_owner oid; opts text[];
 BEGIN
   SELECT relowner INTO table_owner FROM pg_class WHERE oid = 'rmapp_runs'::regclass;
   EXECUTE format('ALTER TABLE "rmapp_runs_reordered" OWNER TO %I', pg_get_userbyid(table_owner));
@@ -82,6 +84,25 @@ BEGIN
     EXECUTE format('GRANT %s ON "rmapp_runs_reordered" TO %s%s', a.privilege_type,
       CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
       CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+  END LOOP;
+  FOR a IN SELECT att.attname, x.* FROM pg_attribute att CROSS JOIN LATERAL aclexplode(att.attacl) x
+      WHERE att.attrelid = 'rmapp_runs'::regclass AND att.attnum > 0 AND NOT att.attisdropped AND att.attacl IS NOT NULL LOOP
+    CONTINUE WHEN a.grantee = table_owner;
+    EXECUTE format('GRANT %s (%I) ON "rmapp_runs_reordered" TO %s%s', a.privilege_type, a.attname,
+      CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
+      CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+  END LOOP;
+  SELECT array_agg(o) INTO opts FROM unnest((SELECT reloptions FROM pg_class WHERE oid = 'rmapp_runs'::regclass)) o
+    WHERE o NOT LIKE 'fillfactor=%';
+  IF opts IS NOT NULL THEN
+    EXECUTE format('ALTER TABLE "rmapp_runs_reordered" SET (%s)', array_to_string(opts, ', '));
+  END IF;
+  IF obj_description('rmapp_runs'::regclass, 'pg_class') IS NOT NULL THEN
+    EXECUTE format('COMMENT ON TABLE "rmapp_runs_reordered" IS %L', obj_description('rmapp_runs'::regclass, 'pg_class'));
+  END IF;
+  FOR a IN SELECT att.attname, d.description FROM pg_description d JOIN pg_attribute att ON att.attrelid = d.objoid AND att.attnum = d.objsubid
+      WHERE d.classoid = 'pg_class'::regclass AND d.objoid = 'rmapp_runs'::regclass AND d.objsubid > 0 LOOP
+    EXECUTE format('COMMENT ON COLUMN "rmapp_runs_reordered".%I IS %L', a.attname, a.description);
   END LOOP;
 END $$;--> statement-breakpoint
 DROP TABLE "rmapp_runs";--> statement-breakpoint

@@ -1,8 +1,10 @@
 /**
  * An operator upgrades rmapp's schema with another role's URL (a superuser's, say) while the workers
- * connect as the role that created and owns rmapp's tables. Migration 0014 rebuilds rmapp_runs (a new
- * table, a copy, a drop and a rename): the new table must keep the old one's owner, or the workers lose
- * every privilege on their own runs table (0014 copies the other roles' grants, not the owner's).
+ * connect as the role that created and owns rmapp's tables. Whatever the upgrade creates or rebuilds,
+ * the workers' role must still run workflows: migration 0014 rebuilds rmapp_runs (the new table keeps
+ * the old one's owner, its column grants, storage options and comments), 0016's sequence and 0015's
+ * function are created by the migrating role (0017 grants the owner what it lacks) — also when the
+ * upgrade starts before 0011, and when the database revokes EXECUTE on new functions from PUBLIC.
  */
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
@@ -10,7 +12,8 @@ import postgres from 'postgres';
 import { setup } from 'xstate';
 import { z } from 'zod';
 import { afterAll, expect, it } from 'vitest';
-import { createEngine, defineWorkflow, migrate, openDatabase, step } from '../src/index.ts';
+import { createEngine, defineWorkflow, migrate, openDatabase, step, type Database } from '../src/index.ts';
+import { watchRunChanges } from '../src/persistence/run-changes.ts';
 import { loadMigrations } from '../src/persistence/migrate.ts';
 import { migrationsUpTo } from './helpers/migrations.ts';
 import { ADMIN_URL, createTestDatabase } from './helpers/postgres.ts';
@@ -31,46 +34,89 @@ const machine = setup({ actors: { noop } }).createMachine({
 });
 const owned = defineWorkflow({ name: 'test.owned', machine, input: z.object({}) });
 
-it("keeps rmapp_runs the owning role's when a superuser runs migration 0014: that role's workers still run workflows", async () => {
-  const role = `rmapp_owner_${randomUUID().replace(/-/g, '').slice(0, 8)}`;
+/** A database whose schema `role` created up to `upTo` (it owns every table), with `before` run as the superuser first. */
+async function ownedDatabase(upTo: string, before: string[] = []) {
+  const tag = randomUUID().replace(/-/g, '').slice(0, 8);
+  const role = `rmapp_owner_${tag}`;
   const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {}, fetch_types: false });
   const t = await createTestDatabase('rmapp_owner');
-  // Dropped before the role (the database's objects are the role's), then the role.
+  // Dropped before the roles (the database's objects are theirs), then the roles.
   cleanups.push(async () => {
     await admin.unsafe(`drop role if exists ${role}`);
+    await admin.unsafe(`drop role if exists rmapp_reader_${tag}`);
     await admin.end();
   });
   cleanups.push(() => t.drop());
   await admin.unsafe(`create role ${role} login`);
+  await admin.unsafe(`create role rmapp_reader_${tag} login`);
   const inDb = postgres(t.url, { max: 1, onnotice: () => {}, fetch_types: false });
   await inDb.unsafe(`grant all on schema public to ${role}`);
+  for (const statement of before) await inDb.unsafe(statement);
   await inDb.end();
-
-  // The role creates rmapp's schema as it was at 0013 (it owns every table).
   const asRole = new URL(t.url);
   asRole.username = role;
-  const dir = migrationsUpTo('0013_drop_created_index');
+  const dir = migrationsUpTo(upTo);
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   const ownerDb = await openDatabase({ url: asRole.toString() });
   cleanups.push(() => ownerDb.close());
   await migrate(ownerDb, dir);
-
-  // The operator upgrades with the superuser's URL.
   const superuser = await openDatabase({ url: t.url });
   cleanups.push(() => superuser.close());
+  const reader = new URL(t.url);
+  reader.username = `rmapp_reader_${tag}`;
+  return { role, reader: `rmapp_reader_${tag}`, readerUrl: reader.toString(), ownerDb, superuser, upTo };
+}
+
+/** The superuser applies every later migration; then the role's worker runs a workflow to its end. */
+async function upgradeAndRun(d: Awaited<ReturnType<typeof ownedDatabase>>): Promise<void> {
   const later = loadMigrations()
     .map((m) => m.tag)
-    .filter((tag) => tag >= '0014');
-  expect((await migrate(superuser)).applied).toEqual(later);
-  const [table] = await superuser.query<{ owner: string }>(
-    `select pg_get_userbyid(relowner) as owner from pg_class where oid = 'rmapp_runs'::regclass`,
-  );
-  expect(table?.owner, 'the owner of rmapp_runs after 0014').toBe(role);
-
-  // The role's worker starts, runs and finishes a workflow.
-  const engine = createEngine({ database: ownerDb, workflows: [owned] });
+    .filter((tag) => tag > d.upTo);
+  expect((await migrate(d.superuser)).applied).toEqual(later);
+  const engine = createEngine({ database: d.ownerDb, workflows: [owned] });
   cleanups.push(() => engine.stop());
   await engine.startWorker();
-  const done = await engine.waitFor(await engine.start('test.owned', {}), { timeoutMs: 20_000 });
-  expect(done.status, JSON.stringify(done.error)).toBe('succeeded');
+  // Twenty at once: their commits go together through rmapp_commit_runs (a lone run's do not).
+  const ids = await Promise.all(Array.from({ length: 20 }, () => engine.start('test.owned', {})));
+  for (const id of ids) {
+    const done = await engine.waitFor(id, { timeoutMs: 20_000 });
+    expect(done.status, JSON.stringify(done.error)).toBe('succeeded');
+  }
+  // The dashboard's watch (a sequence since 0016) renews as the role too.
+  await watchRunChanges(d.ownerDb);
+  await engine.stop();
+}
+
+const ownerOf = async (db: Database, name: string) =>
+  (await db.query<{ owner: string }>(`select pg_get_userbyid(relowner) as owner from pg_class where oid = $1::regclass`, [name]))[0]?.owner;
+
+it("keeps rmapp_runs the owning role's, with its column grants, options and comments, when a superuser runs migration 0014", async () => {
+  const d = await ownedDatabase('0013_drop_created_index');
+  await d.ownerDb.script([
+    `grant select (id, status) on rmapp_runs to ${d.reader}`,
+    `alter table rmapp_runs set (autovacuum_vacuum_scale_factor = 0.01)`,
+    `comment on table rmapp_runs is 'the runs'`,
+    `comment on column rmapp_runs.status is 'where it is'`,
+  ]);
+  await upgradeAndRun(d);
+  expect(await ownerOf(d.superuser, 'rmapp_runs'), 'the owner of rmapp_runs after 0014').toBe(d.role);
+  const [table] = await d.superuser.query<{ options: string[]; comment: string; column: string }>(
+    `select reloptions as options, obj_description('rmapp_runs'::regclass, 'pg_class') as comment,
+       col_description('rmapp_runs'::regclass, (select attnum from pg_attribute where attrelid = 'rmapp_runs'::regclass and attname = 'status')) as column
+     from pg_class where oid = 'rmapp_runs'::regclass`,
+  );
+  expect(table).toEqual({ options: ['fillfactor=50', 'autovacuum_vacuum_scale_factor=0.01'], comment: 'the runs', column: 'where it is' });
+  const reader = await openDatabase({ url: d.readerUrl });
+  cleanups.push(() => reader.close());
+  expect(await reader.query(`select id, status from rmapp_runs`), "the reader's column grant after 0014").toHaveLength(20);
+});
+
+it("lets the owning role write runs after a superuser upgrade that also ran 0011 (the watch table was the superuser's)", async () => {
+  await upgradeAndRun(await ownedDatabase('0010_run_changes'));
+});
+
+it('lets the owning role commit runs when the database revokes EXECUTE on new functions from PUBLIC', async () => {
+  await upgradeAndRun(
+    await ownedDatabase('0013_drop_created_index', ['alter default privileges for role postgres revoke execute on functions from public']),
+  );
 });
