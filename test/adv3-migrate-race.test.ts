@@ -6,25 +6,20 @@
  * table (their statements prepared against it) must go on working after the table was swapped under them.
  */
 import { rmSync } from 'node:fs';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createEngine, openDatabase, type Database } from '../src/index.ts';
 import { loadMigrations, migrate } from '../src/persistence/migrate.ts';
 import { createTestDatabase } from './helpers/postgres.ts';
 import { approvalWorkflow, timerWorkflow } from './helpers/durability-workflows.ts';
 import { migrationsUpTo } from './helpers/migrations.ts';
+import { cleanupsAfterAll } from './helpers/cleanups.ts';
 
 /** The migrations a 0013 database gets: 0014 and every later one. */
 const FROM_0014 = loadMigrations()
   .map((m) => m.tag)
   .filter((tag) => tag >= '0014');
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterAll(async () => {
-  for (const c of cleanups.reverse())
-    await Promise.resolve()
-      .then(c)
-      .catch(() => {});
-});
+const cleanups = cleanupsAfterAll();
 
 async function database0013(rows: number): Promise<{ url: string; db: Database }> {
   const dir = migrationsUpTo('0013_drop_created_index');

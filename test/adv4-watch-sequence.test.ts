@@ -8,22 +8,17 @@
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import postgres from 'postgres';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { migrate, openDatabase, type Database } from '../src/index.ts';
 import { watchRunChanges } from '../src/persistence/run-changes.ts';
 import { markUnregisteredVersions } from '../src/persistence/runs.ts';
 import { migrationsUpTo } from './helpers/migrations.ts';
 import { ADMIN_URL, createTestDatabase, openTestStore } from './helpers/postgres.ts';
+import { cleanupsAfterAll } from './helpers/cleanups.ts';
 
 const CHANNEL = 'rmapp_run_changed';
 
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
-afterAll(async () => {
-  for (const c of cleanups.reverse())
-    await Promise.resolve()
-      .then(c)
-      .catch(() => {});
-});
+const cleanups = cleanupsAfterAll();
 
 const insertRun = (db: Database, id: string, workflow = 'w') =>
   db.query(`insert into rmapp_runs (id, workflow, workflow_version, status) values ($1, $2, 'v1', 'pending')`, [id, workflow]);

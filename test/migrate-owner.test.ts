@@ -11,20 +11,15 @@ import { rmSync } from 'node:fs';
 import postgres from 'postgres';
 import { setup } from 'xstate';
 import { z } from 'zod';
-import { afterAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { createEngine, defineWorkflow, migrate, openDatabase, step, type Database } from '../src/index.ts';
 import { watchRunChanges } from '../src/persistence/run-changes.ts';
 import { loadMigrations } from '../src/persistence/migrate.ts';
 import { migrationsUpTo } from './helpers/migrations.ts';
 import { ADMIN_URL, createTestDatabase } from './helpers/postgres.ts';
+import { cleanupsAfterAll } from './helpers/cleanups.ts';
 
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
-afterAll(async () => {
-  for (const c of cleanups.reverse())
-    await Promise.resolve()
-      .then(c)
-      .catch(() => {});
-});
+const cleanups = cleanupsAfterAll();
 
 const noop = step(async () => 'done');
 const machine = setup({ actors: { noop } }).createMachine({
