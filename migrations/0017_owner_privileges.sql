@@ -5,29 +5,54 @@
 -- rmapp_commit_runs, unusable when the database revokes EXECUTE from PUBLIC by default). The workers
 -- then failed every run write ("permission denied"). Whatever the owner lacks is granted here; nothing
 -- is granted on a database where it lacks nothing (one role migrated everything, or a superuser owns
--- all). test/migrate-owner.test.ts.
+-- all). Only rmapp's own objects, named here: an operator's rmapp_* object is not touched. A GRANT the
+-- migrating role may not give is only a warning when it holds some privilege on the object: what the
+-- owner still lacks afterwards fails the migration, naming it. test/migrate-owner.test.ts.
 DO $$
 DECLARE
   runs_owner text := (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'rmapp_runs'::regclass);
-  schema_oid oid := (SELECT relnamespace FROM pg_class WHERE oid = 'rmapp_runs'::regclass);
-  obj record;
+  nsp text := (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = 'rmapp_runs'::regclass);
+  name text;
+  rel regclass;
+  fn regprocedure;
   priv text;
+  missing text[] := '{}';
 BEGIN
-  FOR obj IN SELECT c.oid, c.relkind FROM pg_class c
-      WHERE c.relnamespace = schema_oid AND c.relname LIKE 'rmapp\_%' AND c.relname <> 'rmapp_migrations' AND c.relkind IN ('r', 'S') LOOP
-    FOREACH priv IN ARRAY CASE WHEN obj.relkind = 'r' THEN ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE'] ELSE ARRAY['USAGE', 'SELECT', 'UPDATE'] END LOOP
-      IF (obj.relkind = 'r' AND NOT has_table_privilege(runs_owner, obj.oid, priv))
-          OR (obj.relkind = 'S' AND NOT has_sequence_privilege(runs_owner, obj.oid, priv)) THEN
-        EXECUTE format('GRANT %s ON %s %s TO %I', priv, CASE WHEN obj.relkind = 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, obj.oid::regclass, runs_owner);
-      END IF;
+  FOREACH name IN ARRAY ARRAY['rmapp_runs', 'rmapp_run_history', 'rmapp_run_inbox', 'rmapp_run_artifacts'] LOOP
+    rel := to_regclass(format('%I.%I', nsp, name));
+    CONTINUE WHEN rel IS NULL;
+    FOREACH priv IN ARRAY ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE'] LOOP
+      CONTINUE WHEN has_table_privilege(runs_owner, rel, priv);
+      BEGIN
+        EXECUTE format('GRANT %s ON TABLE %s TO %I', priv, rel, runs_owner);
+      EXCEPTION WHEN insufficient_privilege THEN NULL;
+      END;
+      IF NOT has_table_privilege(runs_owner, rel, priv) THEN missing := missing || format('%s on table %s', priv, rel); END IF;
     END LOOP;
   END LOOP;
-  FOR obj IN SELECT p.oid FROM pg_proc p WHERE p.pronamespace = schema_oid AND p.proname LIKE 'rmapp\_%' LOOP
-    IF NOT has_function_privilege(runs_owner, obj.oid, 'EXECUTE') THEN
-      EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', obj.oid::regprocedure, runs_owner);
-    END IF;
+  FOREACH name IN ARRAY ARRAY['rmapp_run_history_id_seq', 'rmapp_run_inbox_id_seq', 'rmapp_run_change_watch_until'] LOOP
+    rel := to_regclass(format('%I.%I', nsp, name));
+    CONTINUE WHEN rel IS NULL;
+    FOREACH priv IN ARRAY ARRAY['SELECT', 'UPDATE'] LOOP
+      CONTINUE WHEN has_sequence_privilege(runs_owner, rel, priv);
+      BEGIN
+        EXECUTE format('GRANT %s ON SEQUENCE %s TO %I', priv, rel, runs_owner);
+      EXCEPTION WHEN insufficient_privilege THEN NULL;
+      END;
+      IF NOT has_sequence_privilege(runs_owner, rel, priv) THEN missing := missing || format('%s on sequence %s', priv, rel); END IF;
+    END LOOP;
   END LOOP;
-EXCEPTION WHEN insufficient_privilege THEN
-  RAISE EXCEPTION 'rmapp migration 0017: the owner of rmapp_runs (%) lacks privileges on rmapp objects another role created, and % cannot grant them: %', runs_owner, current_user, SQLERRM
-    USING HINT = 'Run rmapp migrate as a superuser, or as the role that ran the earlier migrations.';
+  FOREACH name IN ARRAY ARRAY['rmapp_commit_runs(jsonb)', 'rmapp_history_events(jsonb, json)', 'rmapp_notify_run_changed()'] LOOP
+    fn := to_regprocedure(format('%I.%s', nsp, name));
+    CONTINUE WHEN fn IS NULL OR has_function_privilege(runs_owner, fn, 'EXECUTE');
+    BEGIN
+      EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', fn, runs_owner);
+    EXCEPTION WHEN insufficient_privilege THEN NULL;
+    END;
+    IF NOT has_function_privilege(runs_owner, fn, 'EXECUTE') THEN missing := missing || format('EXECUTE on function %s', fn); END IF;
+  END LOOP;
+  IF cardinality(missing) > 0 THEN
+    RAISE EXCEPTION 'rmapp migration 0017: the owner of rmapp_runs (%) lacks %, which % cannot grant', runs_owner, array_to_string(missing, ', '), current_user
+      USING HINT = 'Run rmapp migrate as a superuser or as the role that ran the earlier migrations, or grant these privileges and start rmapp again.';
+  END IF;
 END $$;

@@ -115,3 +115,31 @@ it('lets the owning role commit runs when the database revokes EXECUTE on new fu
     await ownedDatabase('0013_drop_created_index', ['alter default privileges for role postgres revoke execute on functions from public']),
   );
 });
+
+it('fails 0017, naming what the owner lacks, when the migrating role holds privileges it cannot grant (Postgres only warns then)', async () => {
+  const d = await ownedDatabase('0002_trace_context');
+  // A superuser takes the schema to 0016: the artifacts table (0003) and the watch sequence are its own.
+  const to0016 = migrationsUpTo('0016_run_change_watch_sequence');
+  cleanups.push(() => rmSync(to0016, { recursive: true, force: true }));
+  await migrate(d.superuser, to0016);
+  // A deploy role with every privilege on the tables and sequences, none of them with grant option.
+  const deployer = `${d.reader}_deploy`;
+  cleanups.push(() => d.superuser.query(`drop owned by ${deployer}`).then(() => d.superuser.query(`drop role ${deployer}`)));
+  await d.superuser.script([
+    `create role ${deployer} login`,
+    `grant create on schema public to ${deployer}`,
+    `grant select, insert, update, delete on all tables in schema public to ${deployer}`,
+    `grant usage, select, update on all sequences in schema public to ${deployer}`,
+  ]);
+  const url = new URL(d.readerUrl);
+  url.username = deployer;
+  const deploy = await openDatabase({ url: url.toString() });
+  cleanups.push(() => deploy.close());
+  await expect(migrate(deploy)).rejects.toThrow(
+    new RegExp(
+      `rmapp migration 0017: the owner of rmapp_runs \\(${d.role}\\) lacks SELECT on table rmapp_run_artifacts, INSERT on table rmapp_run_artifacts, .*, which ${deployer} cannot grant`,
+    ),
+  );
+  // Nothing of it was recorded: the superuser's next migrate applies it.
+  expect((await migrate(d.superuser)).applied).toEqual(['0017_owner_privileges']);
+});
