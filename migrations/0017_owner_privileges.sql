@@ -12,34 +12,28 @@ DO $$
 DECLARE
   runs_owner text := (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'rmapp_runs'::regclass);
   nsp text := (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = 'rmapp_runs'::regclass);
+  obj record;
   name text;
-  rel regclass;
   fn regprocedure;
   priv text;
   missing text[] := '{}';
 BEGIN
-  FOREACH name IN ARRAY ARRAY['rmapp_runs', 'rmapp_run_history', 'rmapp_run_inbox', 'rmapp_run_artifacts'] LOOP
-    rel := to_regclass(format('%I.%I', nsp, name));
-    CONTINUE WHEN rel IS NULL;
-    FOREACH priv IN ARRAY ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE'] LOOP
-      CONTINUE WHEN has_table_privilege(runs_owner, rel, priv);
+  -- Tables and sequences: the privileges the workers use on each (a sequence's through nextval/setval).
+  FOR obj IN SELECT c.oid::regclass AS rel, CASE WHEN c.relkind = 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS kind, v.privs
+      FROM (VALUES ('rmapp_runs', ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']), ('rmapp_run_history', ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']),
+        ('rmapp_run_inbox', ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']), ('rmapp_run_artifacts', ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']),
+        ('rmapp_run_history_id_seq', ARRAY['SELECT', 'UPDATE']), ('rmapp_run_inbox_id_seq', ARRAY['SELECT', 'UPDATE']),
+        ('rmapp_run_change_watch_until', ARRAY['SELECT', 'UPDATE'])) v(name, privs)
+      JOIN pg_class c ON c.oid = to_regclass(format('%I.%I', nsp, v.name))
+      ORDER BY c.relkind DESC, v.name LOOP
+    FOREACH priv IN ARRAY obj.privs LOOP
+      -- has_table_privilege reads a sequence's SELECT and UPDATE as well (one ACL of the relation).
+      CONTINUE WHEN has_table_privilege(runs_owner, obj.rel, priv);
       BEGIN
-        EXECUTE format('GRANT %s ON TABLE %s TO %I', priv, rel, runs_owner);
+        EXECUTE format('GRANT %s ON %s %s TO %I', priv, obj.kind, obj.rel, runs_owner);
       EXCEPTION WHEN insufficient_privilege THEN NULL;
       END;
-      IF NOT has_table_privilege(runs_owner, rel, priv) THEN missing := missing || format('%s on table %s', priv, rel); END IF;
-    END LOOP;
-  END LOOP;
-  FOREACH name IN ARRAY ARRAY['rmapp_run_history_id_seq', 'rmapp_run_inbox_id_seq', 'rmapp_run_change_watch_until'] LOOP
-    rel := to_regclass(format('%I.%I', nsp, name));
-    CONTINUE WHEN rel IS NULL;
-    FOREACH priv IN ARRAY ARRAY['SELECT', 'UPDATE'] LOOP
-      CONTINUE WHEN has_sequence_privilege(runs_owner, rel, priv);
-      BEGIN
-        EXECUTE format('GRANT %s ON SEQUENCE %s TO %I', priv, rel, runs_owner);
-      EXCEPTION WHEN insufficient_privilege THEN NULL;
-      END;
-      IF NOT has_sequence_privilege(runs_owner, rel, priv) THEN missing := missing || format('%s on sequence %s', priv, rel); END IF;
+      IF NOT has_table_privilege(runs_owner, obj.rel, priv) THEN missing := missing || format('%s on %s %s', priv, lower(obj.kind), obj.rel); END IF;
     END LOOP;
   END LOOP;
   FOREACH name IN ARRAY ARRAY['rmapp_commit_runs(jsonb)', 'rmapp_history_events(jsonb, json)', 'rmapp_notify_run_changed()'] LOOP

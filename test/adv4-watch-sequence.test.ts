@@ -7,14 +7,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import postgres from 'postgres';
 import { describe, expect, it } from 'vitest';
 import { migrate, openDatabase, type Database } from '../src/index.ts';
 import { watchRunChanges } from '../src/persistence/run-changes.ts';
 import { markUnregisteredVersions } from '../src/persistence/runs.ts';
 import { migrationsUpTo } from './helpers/migrations.ts';
-import { ADMIN_URL, createTestDatabase, openTestStore } from './helpers/postgres.ts';
+import { createTestDatabase, openTestStore } from './helpers/postgres.ts';
 import { cleanupsAfterAll } from './helpers/cleanups.ts';
+import { ownedDatabase } from './helpers/owned-database.ts';
 
 const CHANNEL = 'rmapp_run_changed';
 
@@ -110,31 +110,10 @@ describe('migration 0016 from a 0015 database (postgres)', () => {
   );
 
   it('the role owning the run tables still writes runs and renews the watch after another role (a superuser) ran 0016', async () => {
-    const role = `adv4_owner_${randomUUID().replace(/-/g, '').slice(0, 8)}`;
-    const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {}, fetch_types: false });
-    cleanups.push(async () => {
-      await admin.unsafe(`drop role if exists ${role}`);
-      await admin.end();
-    });
-    await admin.unsafe(`create role ${role} login`);
-    // The database is created before the role can own anything in it: create it, hand its schema over,
-    // then migrate to 0015 as that role (its tables, functions and the watch table are the role's).
-    const t = await createTestDatabase('adv4');
-    cleanups.push(() => t.drop());
-    const inDb = postgres(t.url, { max: 1, onnotice: () => {}, fetch_types: false });
-    await inDb.unsafe(`grant all on schema public to ${role}`);
-    await inDb.end();
-    const asRole = new URL(t.url);
-    asRole.username = role;
-    const dir = migrationsUpTo('0015_commit_in_id_order');
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const owner = await openDatabase({ url: asRole.toString() });
-    cleanups.push(() => owner.close());
-    await migrate(owner, dir);
+    // The role migrates to 0015: its tables, functions and the watch table are its own.
+    const { ownerDb: owner, superuser } = await ownedDatabase(cleanups, '0015_commit_in_id_order');
 
     // An operator upgrades with the superuser's URL.
-    const superuser = await openDatabase({ url: t.url });
-    cleanups.push(() => superuser.close());
     expect((await migrate(superuser)).applied).toEqual(['0016_run_change_watch_sequence', '0017_owner_privileges']);
 
     // Workers connect as the owner: their run writes and the dashboard's renewals still work.

@@ -6,9 +6,7 @@
  * function are created by the migrating role (0017 grants the owner what it lacks) — also when the
  * upgrade starts before 0011, and when the database revokes EXECUTE on new functions from PUBLIC.
  */
-import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import postgres from 'postgres';
 import { setup } from 'xstate';
 import { z } from 'zod';
 import { expect, it } from 'vitest';
@@ -16,8 +14,8 @@ import { createEngine, defineWorkflow, migrate, openDatabase, step, type Databas
 import { watchRunChanges } from '../src/persistence/run-changes.ts';
 import { loadMigrations } from '../src/persistence/migrate.ts';
 import { migrationsUpTo } from './helpers/migrations.ts';
-import { ADMIN_URL, createTestDatabase } from './helpers/postgres.ts';
 import { cleanupsAfterAll } from './helpers/cleanups.ts';
+import { ownedDatabase, type OwnedDatabase } from './helpers/owned-database.ts';
 
 const cleanups = cleanupsAfterAll();
 
@@ -29,41 +27,8 @@ const machine = setup({ actors: { noop } }).createMachine({
 });
 const owned = defineWorkflow({ name: 'test.owned', machine, input: z.object({}) });
 
-/** A database whose schema `role` created up to `upTo` (it owns every table), with `before` run as the superuser first. */
-async function ownedDatabase(upTo: string, before: string[] = []) {
-  const tag = randomUUID().replace(/-/g, '').slice(0, 8);
-  const role = `rmapp_owner_${tag}`;
-  const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {}, fetch_types: false });
-  const t = await createTestDatabase('rmapp_owner');
-  // Dropped before the roles (the database's objects are theirs), then the roles.
-  cleanups.push(async () => {
-    await admin.unsafe(`drop role if exists ${role}`);
-    await admin.unsafe(`drop role if exists rmapp_reader_${tag}`);
-    await admin.end();
-  });
-  cleanups.push(() => t.drop());
-  await admin.unsafe(`create role ${role} login`);
-  await admin.unsafe(`create role rmapp_reader_${tag} login`);
-  const inDb = postgres(t.url, { max: 1, onnotice: () => {}, fetch_types: false });
-  await inDb.unsafe(`grant all on schema public to ${role}`);
-  for (const statement of before) await inDb.unsafe(statement);
-  await inDb.end();
-  const asRole = new URL(t.url);
-  asRole.username = role;
-  const dir = migrationsUpTo(upTo);
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const ownerDb = await openDatabase({ url: asRole.toString() });
-  cleanups.push(() => ownerDb.close());
-  await migrate(ownerDb, dir);
-  const superuser = await openDatabase({ url: t.url });
-  cleanups.push(() => superuser.close());
-  const reader = new URL(t.url);
-  reader.username = `rmapp_reader_${tag}`;
-  return { role, reader: `rmapp_reader_${tag}`, readerUrl: reader.toString(), ownerDb, superuser, upTo };
-}
-
 /** The superuser applies every later migration; then the role's worker runs a workflow to its end. */
-async function upgradeAndRun(d: Awaited<ReturnType<typeof ownedDatabase>>): Promise<void> {
+async function upgradeAndRun(d: OwnedDatabase): Promise<void> {
   const later = loadMigrations()
     .map((m) => m.tag)
     .filter((tag) => tag > d.upTo);
@@ -86,7 +51,7 @@ const ownerOf = async (db: Database, name: string) =>
   (await db.query<{ owner: string }>(`select pg_get_userbyid(relowner) as owner from pg_class where oid = $1::regclass`, [name]))[0]?.owner;
 
 it("keeps rmapp_runs the owning role's, with its column grants, options and comments, when a superuser runs migration 0014", async () => {
-  const d = await ownedDatabase('0013_drop_created_index');
+  const d = await ownedDatabase(cleanups, '0013_drop_created_index');
   await d.ownerDb.script([
     `grant select (id, status) on rmapp_runs to ${d.reader}`,
     `alter table rmapp_runs set (autovacuum_vacuum_scale_factor = 0.01)`,
@@ -107,17 +72,19 @@ it("keeps rmapp_runs the owning role's, with its column grants, options and comm
 });
 
 it("lets the owning role write runs after a superuser upgrade that also ran 0011 (the watch table was the superuser's)", async () => {
-  await upgradeAndRun(await ownedDatabase('0010_run_changes'));
+  await upgradeAndRun(await ownedDatabase(cleanups, '0010_run_changes'));
 });
 
 it('lets the owning role commit runs when the database revokes EXECUTE on new functions from PUBLIC', async () => {
   await upgradeAndRun(
-    await ownedDatabase('0013_drop_created_index', ['alter default privileges for role postgres revoke execute on functions from public']),
+    await ownedDatabase(cleanups, '0013_drop_created_index', [
+      'alter default privileges for role postgres revoke execute on functions from public',
+    ]),
   );
 });
 
 it('fails 0017, naming what the owner lacks, when the migrating role holds privileges it cannot grant (Postgres only warns then)', async () => {
-  const d = await ownedDatabase('0002_trace_context');
+  const d = await ownedDatabase(cleanups, '0002_trace_context');
   // A superuser takes the schema to 0016: the artifacts table (0003) and the watch sequence are its own.
   const to0016 = migrationsUpTo('0016_run_change_watch_sequence');
   cleanups.push(() => rmSync(to0016, { recursive: true, force: true }));
