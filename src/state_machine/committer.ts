@@ -9,6 +9,7 @@ import { commitRunWrites, landedWrite, type CommitResult, type RunWrite } from '
 import { faultsArmed, reachFaultPoint, stateTargets } from './fault-points.ts';
 import { dbFaultsArmed, withDbFault } from './db-faults.ts';
 import { toErrorData } from './errors.ts';
+import { describeFailure } from './db-refusals.ts';
 import { silentLogger, type Logger } from '../persistence/logger.ts';
 
 /** What the committer needs from a run session. */
@@ -57,6 +58,8 @@ export class Committer {
   private failures = 0;
   private pausedUntil = 0;
   private idleWaiters: (() => void)[] = [];
+  /** Given up by a stop whose writes could not be made in time: nothing is sent any more. */
+  private abandoned = false;
   /**
    * Writes whose statement broke off (a lost connection, a restart): Postgres may have committed them
    * before the reply was lost. Each is sent again exactly as it was, never rebuilt with newer changes,
@@ -93,11 +96,24 @@ export class Committer {
   }
 
   private isIdle(): boolean {
-    return this.inFlight === 0 && !this.scheduled && this.dirty.size === 0;
+    return this.abandoned || (this.inFlight === 0 && !this.scheduled && this.dirty.size === 0);
+  }
+
+  /**
+   * Sends nothing more: a stopping worker whose writes kept failing past its deadline gives them up, as
+   * a killed process would (their runs resume from their last durable state once the leases expire).
+   * Writes in doubt are reported failed to their sessions; `idle()` resolves.
+   */
+  abandon(): void {
+    this.abandoned = true;
+    for (const [participant, prepared] of this.inDoubt) participant.onFailed(prepared);
+    this.inDoubt.clear();
+    this.dirty.clear();
+    this.settle();
   }
 
   private kick(): void {
-    if (this.scheduled || this.inFlight >= this.maxInFlight || this.dirty.size === 0) return;
+    if (this.abandoned || this.scheduled || this.inFlight >= this.maxInFlight || this.dirty.size === 0) return;
     this.scheduled = true;
     const delay = Math.max(0, this.pausedUntil - Date.now());
     // setImmediate, not a microtask: a step's completion is recorded a few microtasks before XState
@@ -112,6 +128,7 @@ export class Committer {
   }
 
   private launch(): void {
+    if (this.abandoned) return;
     const batch: Entry[] = [];
     for (const participant of this.dirty) {
       const unknown = this.inDoubt.get(participant);
@@ -138,6 +155,7 @@ export class Committer {
   }
 
   private async commit(batch: Entry[]): Promise<void> {
+    if (this.abandoned) return;
     let results: CommitResult[];
     if (faultsArmed) for (const b of batch) reachFaultPoint('before-persist', stateTargets(b.prepared.write.stateValue));
     try {
@@ -193,8 +211,10 @@ export class Committer {
   }
 
   private retryLater(entries: Entry[], err: unknown): void {
+    if (this.abandoned) return;
     this.failures += 1;
-    this.logger.warn({ err, runs: entries.length }, 'rmapp: commit failed, retrying');
+    const { level, message } = describeFailure(`could not commit ${entries.length} run(s)`, err);
+    this.logger[level]({ err, runs: entries.length, attempt: this.failures }, message);
     this.pausedUntil = Date.now() + Math.min(this.maxBackoffMs, 50 * 2 ** Math.min(this.failures, 6));
     for (const { participant, prepared } of entries) {
       this.inDoubt.set(participant, prepared);

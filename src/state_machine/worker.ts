@@ -27,6 +27,7 @@ import type { RunRow } from '../persistence/row-types.ts';
 import { storedSnapshotJson } from '../persistence/snapshot-codec.ts';
 import { faultsArmed, reachFaultPoint, stateTargets } from './fault-points.ts';
 import { Committer } from './committer.ts';
+import { describeFailure } from './db-refusals.ts';
 import { InsertBatcher } from './insert-batcher.ts';
 import type { WorkflowDefinition } from './definition.ts';
 import { toErrorData, type ErrorData } from './errors.ts';
@@ -273,10 +274,8 @@ export class Worker implements SessionHost {
         failures = 0;
       } catch (err) {
         failures += 1;
-        this.logger.warn(
-          { err, owner: this.owner, attempt: failures },
-          `rmapp: worker ${this.owner} could not claim runs (attempt ${failures}): ${(err as Error).message}`,
-        );
+        const { level, message } = describeFailure(`worker ${this.owner} could not claim runs (attempt ${failures})`, err);
+        this.logger[level]({ err, owner: this.owner, attempt: failures }, message);
       }
       if (this.stopping) break;
       if (claimed.length > 0 && claimed.length === limit) continue;
@@ -480,7 +479,8 @@ export class Worker implements SessionHost {
         }
       }
     } catch (err) {
-      this.logger.warn({ err, owner: this.owner }, `rmapp: worker ${this.owner} could not renew leases: ${(err as Error).message}`);
+      const { level, message } = describeFailure(`worker ${this.owner} could not renew leases`, err);
+      this.logger[level]({ err, owner: this.owner }, message);
     } finally {
       this.renewalsInFlight -= 1;
     }
@@ -554,6 +554,24 @@ export class Worker implements SessionHost {
   }
 
   /**
+   * The stop's writes did not land within `flushMs`: the runs still held are given up as a killed
+   * process would give them up (nothing more is sent; the leases expire and the next worker resumes
+   * each run from its last durable state), and the operator is told which runs and why.
+   */
+  private abandonUnwritten(flushMs: number): void {
+    const runs = [...this.sessions.keys()];
+    this.logger.error(
+      { owner: this.owner, runs },
+      `rmapp: worker ${this.owner} stopped without writing the latest changes of ${runs.length} run(s) within ${flushMs} ms ` +
+        '(the database kept refusing or was unreachable; see the errors above). They stay leased until their leases ' +
+        'expire, then any worker resumes them from their last durable state.',
+    );
+    this.committer.abandon();
+    for (const session of [...this.sessions.values()]) session.end(false);
+    this.sessions.clear();
+  }
+
+  /**
    * Graceful stop: claim nothing more, let steps that are running finish within `graceMs` (no new
    * step starts), persist, and give every lease back so another worker can continue at once.
    */
@@ -566,8 +584,16 @@ export class Worker implements SessionHost {
     while (Date.now() < deadline && [...this.sessions.values()].some((s) => s.executing.size > 0)) {
       await new Promise((r) => setTimeout(r, 20));
     }
-    await Promise.all([...this.sessions.values()].map((s) => s.release()));
-    await this.committer.idle();
+    const released = Promise.all([...this.sessions.values()].map((s) => s.release())).then(() => this.committer.idle());
+    // The database may keep refusing or be down for good: the stop does not wait for it for ever.
+    const flushMs = Math.max(graceMs, this.leaseMs / 2, 1_000);
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = await Promise.race([
+      released.then(() => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), flushMs))),
+    ]);
+    clearTimeout(timer);
+    if (gaveUp) this.abandonUnwritten(flushMs);
     if (this.renewTimer) clearInterval(this.renewTimer);
     if (this.fenceTimer) clearInterval(this.fenceTimer);
     await this.unlisten?.().catch(() => {});
