@@ -72,7 +72,7 @@ it('a commit refused for a privilege is logged as an error with the grant to mak
   );
   const refusal = lines.find((l) => l.message.includes('42501'))!;
   expect(refusal.message, 'the refused commit names the privilege problem and the fix').toMatch(
-    /could not commit 1 run\(s\): permission denied for table rmapp_run_history .*grant it SELECT, INSERT, UPDATE, DELETE on rmapp's tables/,
+    /could not commit 1 run\(s\): permission denied for table rmapp_run_history .*SELECT, INSERT, UPDATE, DELETE on rmapp's tables.*; grant what is missing/,
   );
 
   // Before the fix the stop waited for the commit for ever.
@@ -84,7 +84,7 @@ it('a commit refused for a privilege is logged as an error with the grant to mak
   clearTimeout(timer);
   expect(stopped, 'engine.stop() returned while the database refused its last commit').toBe(true);
   expect(
-    lines.some((l) => l.level === 'error' && l.message.includes('stopped without writing the latest changes of 1 run(s)')),
+    lines.some((l) => l.level === 'error' && l.message.includes('1 run(s) still held')),
     `the stop tells what it gave up; logged: ${JSON.stringify(lines.map((l) => l.message))}`,
   ).toBe(true);
   const [row] = await d.superuser.query<{ status: string; state: unknown }>(

@@ -3,6 +3,15 @@ import { createServer } from 'node:net';
 import { expect, it } from 'vitest';
 import { openDatabase, toErrorData } from '../src/index.ts';
 
+/** A port that was free a moment ago: nothing listens there. */
+const closedPort = () =>
+  new Promise<number>((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+
 it('a DATABASE_URL that is not a Postgres URL says what it should look like', async () => {
   await expect(openDatabase({ url: 'notaurl' })).rejects.toThrow(
     'DATABASE_URL (or --database-url) is not a Postgres connection string: got "notaurl". Use postgres://USER:PASSWORD@HOST:5432/DATABASE, or unset it to use the embedded PGlite store.',
@@ -24,13 +33,7 @@ it.each([
 });
 
 it('a closed port names the URL with the password masked and the fix, and stays retryable', async () => {
-  // A port that was free a moment ago: nothing listens there.
-  const port = await new Promise<number>((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
+  const port = await closedPort();
   const db = await openDatabase({ url: `postgres://rmapp:hunter2@127.0.0.1:${port}/app` });
   try {
     const err = (await db.query('select 1').catch((e: unknown) => e)) as Error & { code?: string };
@@ -41,6 +44,19 @@ it('a closed port names the URL with the password masked and the fix, and stays 
     expect(err.message).not.toMatch(/hunter2/);
     expect(err.code).toBe('ECONNREFUSED');
     expect(toErrorData(err).category).toBe('transient');
+  } finally {
+    await db.close();
+  }
+});
+
+it('a password given as a query parameter of the URL is masked too', async () => {
+  const port = await closedPort();
+  const db = await openDatabase({ url: `postgres://rmapp@127.0.0.1:${port}/app?password=hunter2&sslpassword=hunter3` });
+  try {
+    const err = (await db.query('select 1').catch((e: unknown) => e)) as Error;
+    expect(err.message).toContain(`postgres://rmapp@127.0.0.1:${port}/app?password=***&sslpassword=***`);
+    expect(err.message, 'the query-string password in the error').not.toMatch(/hunter/);
+    expect(db.description, 'the database description').not.toMatch(/hunter/);
   } finally {
     await db.close();
   }

@@ -42,7 +42,13 @@ export interface Database extends Queryable {
   script<T = Record<string, unknown>>(statements: readonly string[]): Promise<T[]>;
   /** LISTEN on a channel; resolves to a function that stops listening. */
   listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
-  close(): Promise<void>;
+  /**
+   * Closes every connection once its statement in flight has answered. With `force`, at once: each
+   * connection's socket is destroyed and a statement in flight fails — for a stop that gave up waiting
+   * (a statement held on a lock, a server that stopped answering), which would otherwise keep the
+   * process alive. A wrapper may ignore `force`.
+   */
+  close(options?: { force?: boolean }): Promise<void>;
 }
 
 /** Options for {@link openDatabase}. */
@@ -79,6 +85,8 @@ export function redactUrl(url: string): string {
     // Only a URL with a host has its password where URL finds it (`postgres:secret@host/db` does not).
     if (u.host !== '') {
       if (u.password) u.password = '***';
+      // libpq also takes the password (and the client key's) as query parameters.
+      for (const key of [...u.searchParams.keys()]) if (/password/i.test(key)) u.searchParams.set(key, '***');
       return u.toString();
     }
   } catch {
@@ -127,7 +135,23 @@ function openPostgres(url: string, max: number): Database {
       `DATABASE_URL (or --database-url) is not a Postgres connection string: got "${redactUrl(url)}". Use postgres://USER:PASSWORD@HOST:5432/DATABASE, or unset it to use the embedded PGlite store.`,
     );
   }
-  const pool = new pg.Pool({ connectionString: withPlannerOptions(url), max, idleTimeoutMillis: 60_000, application_name: 'rmapp' });
+  // The pool's connections, for a forced close, from the moment each starts connecting (pg-pool lists
+  // none publicly, and its 'connect' event comes only once a connection is made).
+  const clients = new Set<Pg.Client>();
+  class TrackedClient extends pg.Client {
+    constructor(config?: string | Pg.ClientConfig) {
+      super(config);
+      clients.add(this);
+      this.once('end', () => clients.delete(this));
+    }
+  }
+  const pool = new pg.Pool({
+    connectionString: withPlannerOptions(url),
+    max,
+    idleTimeoutMillis: 60_000,
+    application_name: 'rmapp',
+    Client: TrackedClient,
+  });
   // A pooled connection whose backend dies while idle (a restart, pg_terminate_backend) is dropped by
   // the pool, which then emits 'error'; with no listener Node would throw it. The next statement gets
   // a new connection; a statement that was running on it fails with the error, to its caller.
@@ -155,8 +179,9 @@ function openPostgres(url: string, max: number): Database {
       return (results.filter((r) => r.fields.length > 0).at(-1)?.rows ?? []) as T[];
     },
     listen: (channel, onPayload) => listener.listen(channel, onPayload),
-    async close() {
-      await listener.close();
+    async close(options) {
+      if (options?.force) for (const client of clients) destroyConnection(client);
+      await listener.close(options);
       await pool.end();
     },
   };
@@ -217,6 +242,8 @@ function statementName(text: string): string {
 class Listener {
   private client: Pg.Client | null = null;
   private connecting: Promise<void> | null = null;
+  /** The client of the connection being made, for a forced close. */
+  private connectingClient: Pg.Client | null = null;
   private readonly channels = new Map<string, Set<(payload: string) => void>>();
   /**
    * The current connection's LISTEN per channel, sent or done: the first `listen` connects and listens
@@ -266,6 +293,7 @@ class Listener {
     if (this.closed) return Promise.reject(new Error('The database is closed: reopen it to listen.'));
     this.connecting ??= (async () => {
       const client = new pg.Client({ connectionString: this.url, application_name: 'rmapp' });
+      this.connectingClient = client;
       const lost = () => this.lost(client);
       client.on('error', lost);
       client.on('end', lost);
@@ -290,6 +318,7 @@ class Listener {
       this.failures = 0;
     })().finally(() => {
       this.connecting = null;
+      this.connectingClient = null;
     });
     return this.connecting;
   }
@@ -316,11 +345,12 @@ class Listener {
     this.retryTimer.unref();
   }
 
-  async close(): Promise<void> {
+  async close(options?: { force?: boolean }): Promise<void> {
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    const client = this.client ?? this.connectingClient;
+    if (options?.force && client) destroyConnection(client);
     await this.connecting?.catch(() => {});
-    const client = this.client;
     this.client = null;
     if (client) {
       client.removeAllListeners();
@@ -328,6 +358,15 @@ class Listener {
       await client.end().catch(() => {});
     }
   }
+}
+
+/**
+ * Destroys a pg connection's socket now. `Client.end()` does this itself only when a statement is in
+ * flight; an idle connection to a server that stopped answering would wait for its goodbye for ever.
+ * Statements in flight fail ("Connection terminated"), and the pool drops the client.
+ */
+function destroyConnection(client: Pg.Client): void {
+  (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
 }
 
 async function openPglite(dataDir: string): Promise<Database> {

@@ -3,7 +3,8 @@
  * tables or functions are missing (a database not migrated, a wrong `search_path`), the login or the
  * database itself is refused. Sending the same statement again cannot succeed until an operator changes
  * something, so the worker says so at error level, with what to do, instead of warning "retrying" as
- * it does for a lost connection. It still retries (with backoff): once the grant is made or the
+ * it does for a lost connection. Other errors of those classes (a syntax error, say) are rmapp's own
+ * and stay warnings. It still retries (with backoff): once the grant is made or the
  * database migrated, the runs continue from their last durable state and nothing is lost.
  */
 
@@ -26,19 +27,25 @@ export function deploymentProblem(err: unknown): string | null {
   if (code === null) return null;
   if (code === '42501') {
     return (
-      "the role rmapp connects as lacks a privilege: grant it SELECT, INSERT, UPDATE, DELETE on rmapp's tables, " +
-      'USAGE/UPDATE on its sequences and EXECUTE on its functions, or run `rmapp migrate` as a role that may grant them ' +
-      '(README "Postgres and several workers")'
+      'the role rmapp connects as lacks the privilege the message names: it needs CONNECT on the database, USAGE on ' +
+      "the schema, SELECT, INSERT, UPDATE, DELETE on rmapp's tables, USAGE, SELECT, UPDATE on its sequences and " +
+      'EXECUTE on its functions; grant what is missing, or run `rmapp migrate` as a role that may grant it (README ' +
+      '"Postgres and several workers")'
     );
   }
-  if (code.startsWith('42')) {
-    return "rmapp's tables or functions are not where this connection looks: run `rmapp migrate` on this database and check the URL's database and search_path";
+  if (UNDEFINED_OBJECT.has(code)) {
+    return "rmapp's tables or functions are not where this connection looks: run `rmapp migrate` on this database, and check the URL's database and search_path";
+  }
+  if (code === '42P05' || code === '26000') {
+    return 'rmapp prepares named statements, which a PgBouncer in transaction pooling mode breaks: use session pooling (docs/database-driver.md)';
   }
   if (code.startsWith('28')) return "the database refuses rmapp's login: check the user and password in DATABASE_URL";
-  if (code.startsWith('3D') || code.startsWith('3F'))
-    return 'the database or schema in DATABASE_URL does not exist: create it or fix the URL';
+  if (code === '3D000') return 'the database in DATABASE_URL does not exist: create it or fix the URL';
   return null;
 }
+
+/** Undefined table, column, function or schema: a database not migrated, or another database or search_path. */
+const UNDEFINED_OBJECT = new Set(['42P01', '42703', '42883', '3F000']);
 
 /**
  * The message for a background failure (`what`: "could not commit 3 runs"), at the level it deserves:

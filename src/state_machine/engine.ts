@@ -18,7 +18,7 @@ import { decodeStepRecords } from './step-record.ts';
 import type { AnyWorkflowDefinition, RunId, WorkflowEvent, WorkflowStartInput } from './typed-runs.ts';
 import { cancelledError, RunNotFoundError, toErrorData, UnknownWorkflowError, ValidationError } from './errors.ts';
 import { CANCEL_SIGNAL } from './session-signals.ts';
-import { Worker } from './worker.ts';
+import { stopBoundMs, Worker } from './worker.ts';
 import { instrumentMetrics } from './metrics.ts';
 import { ATTR, traceparentOf, tracer } from './telemetry.ts';
 import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from './engine-options.ts';
@@ -59,6 +59,7 @@ export class Engine extends RunQueries {
   private worker: Worker | null = null;
   private stopMetrics: (() => void) | null = null;
   private retentionJob: RetentionJob | null = null;
+  private stopping: Promise<void> | null = null;
 
   /**
    * Stores a new run; a worker executes it. Input is validated first: invalid input throws a
@@ -364,15 +365,39 @@ export class Engine extends RunQueries {
    * Graceful stop: the worker claims nothing more, running steps get `graceMs` to finish, leases are
    * given back, and the database is closed if the engine opened it.
    */
-  async stop(options: { graceMs?: number } = {}): Promise<void> {
+  stop(options: { graceMs?: number } = {}): Promise<void> {
+    // A second call while the first runs waits for it: closing the database under the first one's last
+    // writes would throw them away.
+    this.stopping ??= this.stopOnce(options.graceMs ?? DEFAULT_ENGINE_OPTIONS.stopGraceMs).finally(() => {
+      this.stopping = null;
+    });
+    return this.stopping;
+  }
+
+  /**
+   * Bounded as the worker's stop is ({@link stopBoundMs}): when it gave runs up, or the retention pass
+   * did not end in that time (a statement held on a lock, a database that stopped answering), the
+   * database is closed by force, failing what is still in flight, so that the process can exit.
+   */
+  private async stopOnce(graceMs: number): Promise<void> {
     const worker = this.worker;
     this.worker = null;
-    await worker?.stop(options.graceMs ?? DEFAULT_ENGINE_OPTIONS.stopGraceMs);
+    const leaseMs = worker?.leaseMs ?? DEFAULT_ENGINE_OPTIONS.leaseMs;
+    let force = (await worker?.stop(graceMs)) ?? false;
     this.stopMetrics?.();
     this.stopMetrics = null;
-    await this.retentionJob?.stop();
+    const retention = this.retentionJob;
     this.retentionJob = null;
-    await this.closeDatabase();
+    if (retention) {
+      let timer: NodeJS.Timeout | undefined;
+      const ended = await Promise.race([
+        retention.stop().then(() => true),
+        new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), stopBoundMs(0, leaseMs)))),
+      ]);
+      clearTimeout(timer);
+      force ||= !ended;
+    }
+    await this.closeDatabase({ force });
   }
 }
 

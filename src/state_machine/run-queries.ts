@@ -194,11 +194,11 @@ export abstract class RunQueries {
   }
 
   /** Closes the database if this engine opened it; the next call that needs it opens it again. */
-  protected async closeDatabase(): Promise<void> {
+  protected async closeDatabase(options: { force?: boolean } = {}): Promise<void> {
     if (this.ownsDb && this.dbPromise) {
       const db = await this.dbPromise.catch(() => null);
       this.dbPromise = null;
-      await db?.close();
+      await db?.close(options);
     }
   }
 }

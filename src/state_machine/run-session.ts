@@ -425,7 +425,14 @@ export class RunSession implements CommitParticipant, StepHost {
     await this.persisted().catch(() => {});
     await this.host.committer.idle();
     if (this.ended) return;
-    await this.host.releaseRun(this.runId, this.commits.currentVersion).catch(() => false);
+    await this.host.releaseRun(this.runId, this.commits.currentVersion).catch((err: unknown) => {
+      // Nothing is lost (its changes are durable), but the run waits for its lease to expire.
+      this.host.logger.warn(
+        { err, runId: this.runId },
+        `rmapp: run ${this.runId}: its lease could not be given back (${(err as Error).message}); another worker resumes it when the lease expires`,
+      );
+      return false;
+    });
     this.end(false);
   }
 

@@ -110,6 +110,10 @@ export class Worker implements SessionHost {
   /** Local starts' inserts, grouped while one is in flight (insert-batcher.ts). */
   private readonly inserts: InsertBatcher;
   stopping = false;
+  /** The stop in progress or done (see {@link Worker.stop}). */
+  private stopped: Promise<boolean> | null = null;
+  /** A stop gave the runs up: a claim answered after that starts nothing. */
+  private gaveUp = false;
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
   private poked = false;
@@ -257,6 +261,8 @@ export class Worker implements SessionHost {
           limit = Math.min(free, CLAIM_BATCH);
           const claim = () => claimRuns(this.db, { owner: this.owner, leaseMs: this.leaseMs, limit, definitions: this.definitions });
           claimed = dbFaultsArmed ? await withDbFault('claim', claim) : await claim();
+          // Answered after a stop gave up (a claim held on a lock): the runs stay leased until they expire.
+          if (this.gaveUp) return;
         }
         // Sessions start before anything else is awaited: a run this worker just claimed back (its own
         // lease had expired) must replace its old session at once.
@@ -554,17 +560,26 @@ export class Worker implements SessionHost {
   }
 
   /**
-   * The stop's writes did not land within `flushMs`: the runs still held are given up as a killed
-   * process would give them up (nothing more is sent; the leases expire and the next worker resumes
-   * each run from its last durable state), and the operator is told which runs and why.
+   * The stop did not finish within its bound: the runs still held are given up as a killed process
+   * would give them up (nothing more is sent; the leases expire and the next worker resumes each run
+   * from its last durable state), and the operator is told which runs and why.
    */
-  private abandonUnwritten(flushMs: number): void {
+  private abandonUnwritten(elapsedMs: number): void {
+    this.gaveUp = true;
     const runs = [...this.sessions.keys()];
+    if (runs.length === 0) {
+      this.logger.warn(
+        { owner: this.owner },
+        `rmapp: worker ${this.owner} gave up its stop after ${Math.round(elapsedMs)} ms waiting for the database; it held no run.`,
+      );
+      return;
+    }
     this.logger.error(
       { owner: this.owner, runs },
-      `rmapp: worker ${this.owner} stopped without writing the latest changes of ${runs.length} run(s) within ${flushMs} ms ` +
-        '(the database kept refusing or was unreachable; see the errors above). They stay leased until their leases ' +
-        'expire, then any worker resumes them from their last durable state.',
+      `rmapp: worker ${this.owner} gave up its stop after ${Math.round(elapsedMs)} ms: the database did not answer its ` +
+        `last statements in time (see the warnings or errors above). ${runs.length} run(s) still held — their latest ` +
+        'changes or the release of their lease not written — stay leased until their leases expire; then any worker ' +
+        'resumes them from their last durable state.',
     );
     this.committer.abandon();
     for (const session of [...this.sessions.values()]) session.end(false);
@@ -573,29 +588,52 @@ export class Worker implements SessionHost {
 
   /**
    * Graceful stop: claim nothing more, let steps that are running finish within `graceMs` (no new
-   * step starts), persist, and give every lease back so another worker can continue at once.
+   * step starts), persist, and give every lease back so another worker can continue at once. The
+   * database may be down, refuse rmapp's writes, or hold a statement on a lock for ever: all of it is
+   * bounded by {@link stopBoundMs}, after which the runs still held are given up as a crash would
+   * leave them. Resolves true when it gave runs up (the caller then closes the database by force: a
+   * statement may still be waiting). A second call returns the first one's promise.
    */
-  async stop(graceMs: number): Promise<void> {
-    if (this.stopping) return this.loop ?? undefined;
+  stop(graceMs: number): Promise<boolean> {
+    if (this.stopped) return this.stopped;
+    // Killed (a simulated crash): nothing is left to write or release.
+    if (this.stopping) return Promise.resolve(false);
+    this.stopped = this.stopWithin(graceMs);
+    return this.stopped;
+  }
+
+  private async stopWithin(graceMs: number): Promise<boolean> {
+    const startedAt = performance.now();
     this.stopping = true;
     this.wake?.();
-    await this.loop;
-    const deadline = Date.now() + graceMs;
-    while (Date.now() < deadline && [...this.sessions.values()].some((s) => s.executing.size > 0)) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    const released = Promise.all([...this.sessions.values()].map((s) => s.release())).then(() => this.committer.idle());
-    // The database may keep refusing or be down for good: the stop does not wait for it for ever.
-    const flushMs = Math.max(graceMs, this.leaseMs / 2, 1_000);
+    const graceful = (async () => {
+      await this.loop;
+      const graceEnd = Date.now() + graceMs;
+      while (Date.now() < graceEnd && [...this.sessions.values()].some((s) => s.executing.size > 0)) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await Promise.all([...this.sessions.values()].map((s) => s.release()));
+      await this.committer.idle();
+      await this.unlisten?.().catch(() => {});
+    })();
     let timer: NodeJS.Timeout | undefined;
-    const gaveUp = await Promise.race([
-      released.then(() => false),
-      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), flushMs))),
+    const finished = await Promise.race([
+      graceful.then(() => true),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), stopBoundMs(graceMs, this.leaseMs)))),
     ]);
     clearTimeout(timer);
-    if (gaveUp) this.abandonUnwritten(flushMs);
+    if (!finished) this.abandonUnwritten(performance.now() - startedAt);
     if (this.renewTimer) clearInterval(this.renewTimer);
     if (this.fenceTimer) clearInterval(this.fenceTimer);
-    await this.unlisten?.().catch(() => {});
+    return !finished;
   }
+}
+
+/**
+ * The longest a graceful stop takes: the grace for running steps, then at least as long again — and at
+ * least half a lease, at least a second — for the last writes and releases (a commit sent again after a
+ * brief outage backs off up to a quarter of the lease, committer.ts).
+ */
+export function stopBoundMs(graceMs: number, leaseMs: number): number {
+  return graceMs + Math.max(graceMs, leaseMs / 2, 1_000);
 }

@@ -5,7 +5,9 @@
  * - `terminateAll()`: every open connection, busy or idle, at once;
  * - `cutFirstStatement(n)`: the first statement of each of the next `n` new connections, right after
  *   the startup handshake (where postgres.js used to fetch its array types);
- * - `cutMatching(re, times?)`: every statement whose text matches (or only the next `times` of them).
+ * - `cutMatching(re, times?)`: every statement whose text matches (or only the next `times` of them);
+ * - `freeze()`: the server stops answering without closing anything (a silent network loss): nothing
+ *   is forwarded either way on open or new connections.
  * A cut statement never reaches Postgres.
  */
 import net from 'node:net';
@@ -43,6 +45,7 @@ export interface FaultProxy {
   terminateAll(): number;
   cutFirstStatement(connections: number): void;
   cutMatching(pattern: RegExp | null, times?: number): void;
+  freeze(): void;
   /** Statements cut so far, with the text of each. */
   readonly cuts: string[];
   /** Every statement's text that reached the proxy (simple queries and Parse messages), in order. */
@@ -61,6 +64,7 @@ export async function startFaultProxy(target = { host: '127.0.0.1', port: 5432 }
   let firstStatementCuts = 0;
   let matching: RegExp | null = null;
   let matchesLeft = Infinity;
+  let frozen = false;
 
   const server = net.createServer((client) => {
     accepted += 1;
@@ -79,7 +83,7 @@ export async function startFaultProxy(target = { host: '127.0.0.1', port: 5432 }
     };
     const entry = { client, terminate };
     open.add(entry);
-    upstream.on('data', (d) => client.write(d));
+    upstream.on('data', (d) => frozen || client.write(d));
     upstream.on('error', () => client.destroy());
     upstream.on('close', () => client.end());
     client.on('error', () => upstream.destroy());
@@ -88,7 +92,7 @@ export async function startFaultProxy(target = { host: '127.0.0.1', port: 5432 }
       upstream.destroy();
     });
     client.on('data', (chunk) => {
-      if (closed) return;
+      if (closed || frozen) return;
       pending = Buffer.concat([pending, chunk]);
       for (;;) {
         if (!started) {
@@ -139,6 +143,9 @@ export async function startFaultProxy(target = { host: '127.0.0.1', port: 5432 }
     cutMatching(pattern, times = Infinity) {
       matching = pattern;
       matchesLeft = times;
+    },
+    freeze() {
+      frozen = true;
     },
     cuts,
     seen,

@@ -1,0 +1,238 @@
+/**
+ * `engine.stop()` returns whatever the database does: a commit held on a row lock, a claim held by an
+ * ACCESS EXCLUSIVE lock, a server that stops answering without closing anything. Past its bound the
+ * stop gives the runs it still holds up, as a crash would, says so, and closes its connections by
+ * force; the next worker resumes them from their last durable state, no step running on two workers at
+ * once. A healthy stop called twice at once is one stop: nothing given up, every lease released.
+ */
+import { setup } from 'xstate';
+import { z } from 'zod';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createEngine, defineWorkflow, openDatabase, step, type Database, type Engine } from '../src/index.ts';
+import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
+import { startFaultProxy, type FaultProxy } from './helpers/pg-fault-proxy.ts';
+import { until } from './helpers/processes.ts';
+
+interface Execution {
+  runId: string;
+  step: string;
+  worker: string;
+  start: number;
+  end: number | null;
+}
+const ledger: Execution[] = [];
+let gate: { open: () => void; opened: Promise<void> } = newGate();
+function newGate() {
+  let open = () => {};
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { open, opened };
+}
+
+/** The same workflow per engine, its steps recording which engine ran them; `first` waits for the gate. */
+function workflowFor(worker: string) {
+  const record = (name: string, work: () => Promise<void>) =>
+    step(async ({ runId }) => {
+      const e: Execution = { runId, step: name, worker, start: performance.now(), end: null };
+      ledger.push(e);
+      try {
+        await work();
+      } finally {
+        e.end = performance.now();
+      }
+      return name;
+    });
+  const machine = setup({
+    actors: { first: record('first', () => gate.opened), second: record('second', () => new Promise((r) => setTimeout(r, 50))) },
+  }).createMachine({
+    id: 'stopping',
+    initial: 'one',
+    states: {
+      one: { invoke: { src: 'first', onDone: 'two' } },
+      two: { invoke: { src: 'second', onDone: 'done' } },
+      done: { type: 'final' },
+    },
+  });
+  return defineWorkflow({ name: 'test.stopping', machine, input: z.object({}) });
+}
+
+function recordingLogger() {
+  const lines: { level: 'error' | 'warn'; message: string }[] = [];
+  const at =
+    (level: 'error' | 'warn') =>
+    (fields: object | string, message?: string): void => {
+      lines.push({ level, message: typeof fields === 'string' ? fields : (message ?? '') });
+    };
+  return { lines, logger: { error: at('error'), warn: at('warn') } };
+}
+
+let testDb: TestDatabase;
+let admin: Database;
+let proxy: FaultProxy;
+const engines: Engine[] = [];
+
+beforeAll(async () => {
+  testDb = await createTestDatabase();
+  admin = await openDatabase({ url: testDb.url });
+  proxy = await startFaultProxy();
+});
+afterAll(async () => {
+  for (const e of engines) await e.stop({ graceMs: 0 }).catch(() => {});
+  await admin.close();
+  await proxy.close();
+  await testDb.drop();
+});
+
+function engine(name: string, url: string, logger = recordingLogger().logger): Engine {
+  const e = createEngine({ database: url, workflows: [workflowFor(name)], leaseMs: 1_000, pollMs: 100, workerId: name, logger });
+  engines.push(e);
+  return e;
+}
+
+/** engine.stop() within 30 s, or false (before the fix it waited for the database for ever). */
+async function stopsWithin30s(e: Engine, graceMs = 0): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const stopped = await Promise.race([
+    e.stop({ graceMs }).then(() => true),
+    new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), 30_000))),
+  ]);
+  clearTimeout(timer);
+  return stopped;
+}
+
+/** Runs of `ids` whose `second` step did not run exactly once, and executions of a step that overlapped on two workers. */
+function ledgerProblems(ids: string[]): string[] {
+  const problems: string[] = [];
+  for (const id of ids) {
+    const seconds = ledger.filter((e) => e.runId === id && e.step === 'second').length;
+    if (seconds !== 1) problems.push(`${id}: second ran ${seconds} times`);
+    for (const name of ['first', 'second']) {
+      const runs = ledger.filter((e) => e.runId === id && e.step === name).sort((a, b) => a.start - b.start);
+      for (let i = 1; i < runs.length; i++) {
+        const [prev, next] = [runs[i - 1]!, runs[i]!];
+        if (prev.worker !== next.worker && (prev.end === null || prev.end > next.start)) {
+          problems.push(`${id}: ${name} ran on ${prev.worker} and ${next.worker} at once`);
+        }
+      }
+    }
+  }
+  return problems;
+}
+
+/** Starts `n` runs on `e` and waits until each is in its gated first step. */
+async function startGated(e: Engine, n: number): Promise<string[]> {
+  gate = newGate();
+  await e.startWorker();
+  const ids = await Promise.all(Array.from({ length: n }, () => e.start('test.stopping', {})));
+  await until(() => ids.every((id) => ledger.some((x) => x.runId === id && x.step === 'first')), 20_000, 'every run in its first step');
+  return ids;
+}
+
+/** A new worker on the direct URL finishes `ids`; the ledger holds no double or overlapping execution. */
+async function resumedElsewhere(ids: string[], name: string): Promise<void> {
+  const next = engine(name, testDb.url);
+  await next.startWorker();
+  for (const id of ids) {
+    const done = await next.waitFor(id, { timeoutMs: 30_000 });
+    expect(done.status, `${id}: ${JSON.stringify(done.error)}`).toBe('succeeded');
+  }
+  expect(ledgerProblems(ids)).toEqual([]);
+  await next.stop();
+}
+
+it('returns while a commit waits on a row lock, naming the runs it gave up; another worker finishes them', async () => {
+  const { lines, logger } = recordingLogger();
+  const a = engine('lock-a', testDb.url, logger);
+  const ids = await startGated(a, 3);
+  const locker = await openDatabase({ url: testDb.url, maxConnections: 1 });
+  try {
+    // One message holds the lock for 60 s: the steps' ends cannot be committed meanwhile.
+    const held = locker.script([`select id from rmapp_runs for update`, `select pg_sleep(60)`]).catch(() => null);
+    await until(
+      async () =>
+        (
+          await admin.query(
+            `select 1 from pg_stat_activity where query like '%pg_sleep(60)%' and state = 'active' and pid <> pg_backend_pid()`,
+          )
+        ).length > 0,
+      10_000,
+      'the lock to be held',
+    );
+    gate.open();
+    await until(
+      async () =>
+        (await admin.query(`select 1 from pg_stat_activity where wait_event_type = 'Lock' and application_name = 'rmapp'`)).length > 0,
+      10_000,
+      'a commit waiting on the lock',
+    );
+    expect(await stopsWithin30s(a), 'engine.stop() returned while its commit waited on a lock').toBe(true);
+    const gaveUp = lines.find((l) => l.message.includes('gave up its stop'));
+    expect(gaveUp?.level, `the stop's report; logged: ${JSON.stringify(lines)}`).toBe('error');
+    expect(gaveUp?.message).toMatch(/3 run\(s\) still held/);
+    await admin.query(
+      `select pg_terminate_backend(pid) from pg_stat_activity where query like '%pg_sleep(60)%' and pid <> pg_backend_pid()`,
+    );
+    await held;
+  } finally {
+    await locker.close();
+  }
+  await resumedElsewhere(ids, 'lock-b');
+});
+
+it('returns while its claim waits on an ACCESS EXCLUSIVE lock of rmapp_runs', async () => {
+  const { lines, logger } = recordingLogger();
+  const a = engine('table-lock-a', testDb.url, logger);
+  await a.startWorker();
+  const locker = await openDatabase({ url: testDb.url, maxConnections: 1 });
+  try {
+    const held = locker.script([`lock table rmapp_runs in access exclusive mode`, `select pg_sleep(60)`]).catch(() => null);
+    await until(
+      async () =>
+        (
+          await admin.query(
+            `select 1 from pg_stat_activity where wait_event_type = 'Lock' and application_name = 'rmapp' and query like '%rmapp_runs%'`,
+          )
+        ).length > 0,
+      10_000,
+      "the worker's claim waiting on the lock",
+    );
+    expect(await stopsWithin30s(a), 'engine.stop() returned while its claim waited on a lock').toBe(true);
+    expect(lines.map((l) => l.message).join('\n')).toMatch(/gave up its stop after \d+ ms waiting for the database; it held no run/);
+    await admin.query(
+      `select pg_terminate_backend(pid) from pg_stat_activity where query like '%pg_sleep(60)%' and pid <> pg_backend_pid()`,
+    );
+    await held;
+  } finally {
+    await locker.close();
+  }
+});
+
+it('returns when the server stops answering without closing its connections', async () => {
+  const { lines, logger } = recordingLogger();
+  const a = engine('frozen-a', proxy.url(new URL(testDb.url).pathname.slice(1)), logger);
+  const ids = await startGated(a, 3);
+  proxy.freeze();
+  gate.open();
+  expect(await stopsWithin30s(a), 'engine.stop() returned while the server did not answer').toBe(true);
+  expect(lines.find((l) => l.message.includes('gave up its stop'))?.message).toMatch(/3 run\(s\) still held/);
+  await resumedElsewhere(ids, 'frozen-b');
+});
+
+it('a second stop while the first persists waits for it: nothing is given up and every lease is released', async () => {
+  const { lines, logger } = recordingLogger();
+  const a = engine('twice-a', testDb.url, logger);
+  const ids = await startGated(a, 10);
+  gate.open();
+  const first = a.stop({ graceMs: 5_000 });
+  await new Promise((r) => setTimeout(r, 20));
+  await a.stop({ graceMs: 5_000 });
+  await first;
+  expect(
+    lines.filter((l) => l.level === 'error'),
+    'errors logged by a healthy stop',
+  ).toEqual([]);
+  const held = await admin.query<{ id: string }>(`select id from rmapp_runs where id = any($1) and lease_owner is not null`, [ids]);
+  expect(held, 'runs still leased after a graceful stop').toEqual([]);
+  await resumedElsewhere(ids, 'twice-b');
+  const firsts = ids.map((id) => ledger.filter((e) => e.runId === id && e.step === 'first').length);
+  expect(firsts, 'executions of the first step (its end was persisted by the stop)').toEqual(ids.map(() => 1));
+});
