@@ -188,9 +188,12 @@ export class Engine extends RunQueries {
     const db = await this.db();
     const run = await getRun(db, runId);
     if (!run) throw new RunNotFoundError(runId);
-    if (isFinalStatus(run.status)) {
-      return { cancelled: false, status: run.status, message: `Run ${runId} had already finished (${run.status}); nothing to cancel.` };
-    }
+    const finished = (status: RunStatus): CancelResult => ({
+      cancelled: false,
+      status,
+      message: `Run ${runId} had already finished (${status}); nothing to cancel.`,
+    });
+    if (isFinalStatus(run.status)) return finished(run.status);
     if (run.status === 'pending') {
       // Never started: nothing to stop or clean up, so cancel it in place if no worker took it meanwhile.
       if (await cancelPendingRun(db, runId, cancelledError(reason))) {
@@ -198,7 +201,14 @@ export class Engine extends RunQueries {
         return { cancelled: true, status: 'cancelled', message: `Run ${runId} cancelled before it started.` };
       }
     }
-    await this.enqueue(runId, { type: CANCEL_SIGNAL, reason }, CANCEL_SIGNAL, null);
+    try {
+      await this.enqueue(runId, { type: CANCEL_SIGNAL, reason }, CANCEL_SIGNAL, null);
+    } catch (err) {
+      // The run finished while this call looked at it (a worker took the pending run and ended it).
+      const now = await getRun(db, runId);
+      if (now && isFinalStatus(now.status)) return finished(now.status);
+      throw err;
+    }
     return { cancelled: true, status: run.status, message: `Cancellation of run ${runId} requested; its worker applies it.` };
   }
 
