@@ -3,7 +3,8 @@
  * ACCESS EXCLUSIVE lock, a server that stops answering without closing anything. Past its bound the
  * stop gives the runs it still holds up, as a crash would, says so, and closes its connections by
  * force; the next worker resumes them from their last durable state, no step running on two workers at
- * once. A healthy stop called twice at once is one stop: nothing given up, every lease released.
+ * once. A healthy stop called twice at once is one stop: nothing given up, every lease released. A
+ * stop during a start leaves no worker running (the library's and `rmapp worker`'s on SIGTERM).
  */
 import { setup } from 'xstate';
 import { z } from 'zod';
@@ -11,7 +12,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createEngine, defineWorkflow, openDatabase, step, type Database, type Engine } from '../src/index.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
 import { startFaultProxy, type FaultProxy } from './helpers/pg-fault-proxy.ts';
-import { until } from './helpers/processes.ts';
+import { spawnRmapp, until } from './helpers/processes.ts';
+import { createServer, type Server } from 'node:net';
 
 interface Execution {
   runId: string;
@@ -235,4 +237,84 @@ it('a second stop while the first persists waits for it: nothing is given up and
   await resumedElsewhere(ids, 'twice-b');
   const firsts = ids.map((id) => ledger.filter((e) => e.runId === id && e.step === 'first').length);
   expect(firsts, 'executions of the first step (its end was persisted by the stop)').toEqual(ids.map(() => 1));
+});
+
+/** A server that accepts connections and never answers (a black hole behind a live port). */
+async function blackHole(): Promise<{ port: number; server: Server }> {
+  const server = createServer(() => {});
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: (server.address() as { port: number }).port, server };
+}
+
+it('returns while its LISTEN connection reconnects to a server that never answers', async () => {
+  const own = await startFaultProxy();
+  try {
+    const a = engine('listen-a', own.url(new URL(testDb.url).pathname.slice(1)));
+    await a.startWorker();
+    own.holdNewConnections();
+    // The listening backend dies: the reconnect hangs (the open connections still work).
+    await admin.query(
+      `select pg_terminate_backend(pid) from pg_stat_activity where query ilike 'LISTEN%' and datname = current_database()`,
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await stopsWithin30s(a), 'engine.stop() returned while its LISTEN connection hung').toBe(true);
+  } finally {
+    await own.close();
+  }
+});
+
+it('a stop while the database is being opened returns, and the start gives up: no worker runs', async () => {
+  const hole = await blackHole();
+  try {
+    const a = engine('opening-a', `postgres://postgres@127.0.0.1:${hole.port}/x`);
+    const started = a.startWorker().then(
+      () => 'started',
+      (err: unknown) => (err as Error).message,
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await stopsWithin30s(a), 'engine.stop() returned while the database was opening').toBe(true);
+    expect(await started).toMatch(/stopped while its worker was starting|Connection terminated/);
+    expect(a.workerOwner, 'a worker left running after the stop').toBeNull();
+  } finally {
+    hole.server.close();
+  }
+});
+
+it('a stop racing a start leaves no worker; the engine starts again and runs', async () => {
+  const a = engine('race-a', testDb.url);
+  for (const wait of [0, 1, 5, 20]) {
+    const started = a.startWorker().then(
+      () => 'started',
+      (err: unknown) => (err as { code?: string }).code ?? String(err),
+    );
+    await new Promise((r) => setTimeout(r, wait));
+    await a.stop({ graceMs: 0 });
+    expect(['started', 'ENGINE_STOPPED']).toContain(await started);
+    expect(a.workerOwner, `a worker left running after a stop ${wait} ms into its start`).toBeNull();
+  }
+  gate = newGate();
+  gate.open();
+  await a.startWorker();
+  const id = await a.start('test.stopping', {});
+  expect((await a.waitFor(id, { timeoutMs: 20_000 })).status).toBe('succeeded');
+});
+
+it('rmapp worker exits on SIGTERM while its start waits for a server that never answers', async () => {
+  const hole = await blackHole();
+  try {
+    const worker = spawnRmapp(['worker', '--database-url', `postgres://postgres@127.0.0.1:${hole.port}/x`]);
+    await new Promise((r) => setTimeout(r, 1_500));
+    worker.child.kill('SIGTERM');
+    let timer: NodeJS.Timeout | undefined;
+    const code = await Promise.race([
+      worker.exited,
+      new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), 20_000))),
+    ]);
+    clearTimeout(timer);
+    if (code === 'still running') worker.child.kill('SIGKILL');
+    expect(code, worker.output()).toBe(0);
+    expect(worker.output()).toMatch(/stopped before it started/);
+  } finally {
+    hole.server.close();
+  }
 });

@@ -92,7 +92,14 @@ export function redactUrl(url: string): string {
   } catch {
     // Not a URL: a libpq key/value string, or a typo; masked below.
   }
-  return url.replace(/(password\s*=\s*)('[^']*'|\S+)/gi, '$1***').replace(/:[^:@/\s]*@/g, ':***@');
+  // Decoded first: pg reads `pass%77ord=` as `password=`.
+  let text = url;
+  try {
+    text = decodeURIComponent(url);
+  } catch {
+    // A lone `%`: masked as it is.
+  }
+  return text.replace(/(password\s*=\s*)('[^']*'|[^\s&]+)/gi, '$1***').replace(/:[^:@/\s]*@/g, ':***@');
 }
 
 /** Failures to reach or log in to the server, not of a statement: these get the hint of {@link connectionError}. */
@@ -129,6 +136,14 @@ function connectionError(err: unknown, url: string): unknown {
   return Object.assign(new Error(`Cannot use Postgres at ${where}: ${(err as Error).message} — ${fix}.`, { cause: err }), { code });
 }
 
+/**
+ * The longest a statement waits for a connection (pg-pool counts a wait for a free one in the pool too,
+ * and the LISTEN client its connect): a server that accepts TCP and never answers otherwise holds it,
+ * and whatever waits for it, for ever (pg sets no limit by default). It fails as a transient error and
+ * is tried again, as a refused connection is. 30 s: far beyond a healthy connect or pool wait here.
+ */
+const CONNECT_TIMEOUT_MS = 30_000;
+
 function openPostgres(url: string, max: number): Database {
   if (!/^postgres(ql)?:\/\//.test(url)) {
     throw configError(
@@ -149,6 +164,7 @@ function openPostgres(url: string, max: number): Database {
     connectionString: withPlannerOptions(url),
     max,
     idleTimeoutMillis: 60_000,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     application_name: 'rmapp',
     Client: TrackedClient,
   });
@@ -166,6 +182,7 @@ function openPostgres(url: string, max: number): Database {
     return result.rows as T[];
   };
   const listener = new Listener(url);
+  let ending: Promise<void> | null = null;
   return {
     kind: 'postgres',
     description: redactUrl(url),
@@ -179,10 +196,18 @@ function openPostgres(url: string, max: number): Database {
       return (results.filter((r) => r.fields.length > 0).at(-1)?.rows ?? []) as T[];
     },
     listen: (channel, onPayload) => listener.listen(channel, onPayload),
-    async close(options) {
-      if (options?.force) for (const client of clients) destroyConnection(client);
-      await listener.close(options);
-      await pool.end();
+    close(options) {
+      // A forced close may follow a close that waits (pool.end() may be called once): it destroys the
+      // connections that one waits for, and both resolve when the pool has ended.
+      if (options?.force) {
+        for (const client of clients) destroyConnection(client);
+        listener.destroy();
+      }
+      ending ??= (async () => {
+        await listener.close();
+        await pool.end();
+      })();
+      return ending;
     },
   };
 }
@@ -292,7 +317,7 @@ class Listener {
     // A listen after close() would open a connection nothing closes.
     if (this.closed) return Promise.reject(new Error('The database is closed: reopen it to listen.'));
     this.connecting ??= (async () => {
-      const client = new pg.Client({ connectionString: this.url, application_name: 'rmapp' });
+      const client = new pg.Client({ connectionString: this.url, application_name: 'rmapp', connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
       this.connectingClient = client;
       const lost = () => this.lost(client);
       client.on('error', lost);
@@ -345,11 +370,16 @@ class Listener {
     this.retryTimer.unref();
   }
 
-  async close(options?: { force?: boolean }): Promise<void> {
+  /** Destroys the connection's socket, made or being made: a close waiting for it goes on. */
+  destroy(): void {
+    const client = this.client ?? this.connectingClient;
+    if (client) destroyConnection(client);
+  }
+
+  async close(): Promise<void> {
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     const client = this.client ?? this.connectingClient;
-    if (options?.force && client) destroyConnection(client);
     await this.connecting?.catch(() => {});
     this.client = null;
     if (client) {

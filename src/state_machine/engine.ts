@@ -16,7 +16,7 @@ import { startRetentionJob, type RetentionJob } from '../persistence/retention-j
 import { newRunId } from './run-id.ts';
 import { decodeStepRecords } from './step-record.ts';
 import type { AnyWorkflowDefinition, RunId, WorkflowEvent, WorkflowStartInput } from './typed-runs.ts';
-import { cancelledError, RunNotFoundError, toErrorData, UnknownWorkflowError, ValidationError } from './errors.ts';
+import { cancelledError, RunNotFoundError, stoppedWhileStarting, toErrorData, UnknownWorkflowError, ValidationError } from './errors.ts';
 import { CANCEL_SIGNAL } from './session-signals.ts';
 import { stopBoundMs, Worker } from './worker.ts';
 import { instrumentMetrics } from './metrics.ts';
@@ -60,6 +60,8 @@ export class Engine extends RunQueries {
   private stopMetrics: (() => void) | null = null;
   private retentionJob: RetentionJob | null = null;
   private stopping: Promise<void> | null = null;
+  /** Stops begun so far: a start that sees it change while it opens the database gives up. */
+  private stops = 0;
 
   /**
    * Stores a new run; a worker executes it. Input is validated first: invalid input throws a
@@ -293,8 +295,12 @@ export class Engine extends RunQueries {
   }
 
   private async startWorkerOnce(): Promise<void> {
+    // A start during a stop begins once the stop has closed what it closes.
+    await this.stopping?.catch(() => {});
     if (this.worker) return;
+    const stops = this.stops;
     const db = await this.db();
+    if (this.stops !== stops) throw stoppedWhileStarting();
     const suffix = randomUUID().slice(0, 8);
     const s = this.settings;
     this.worker = new Worker(db, this.registry, this.events, {
@@ -390,9 +396,10 @@ export class Engine extends RunQueries {
    * database is closed by force, failing what is still in flight, so that the process can exit.
    */
   private async stopOnce(graceMs: number): Promise<void> {
+    this.stops += 1;
     const worker = this.worker;
     this.worker = null;
-    const leaseMs = worker?.leaseMs ?? DEFAULT_ENGINE_OPTIONS.leaseMs;
+    const leaseMs = this.settings.leaseMs;
     let force = (await worker?.stop(graceMs)) ?? false;
     this.stopMetrics?.();
     this.stopMetrics = null;
@@ -407,7 +414,7 @@ export class Engine extends RunQueries {
       clearTimeout(timer);
       force ||= !ended;
     }
-    await this.closeDatabase({ force });
+    await this.closeDatabase({ force, forceAfterMs: stopBoundMs(0, leaseMs) });
   }
 }
 

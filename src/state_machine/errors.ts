@@ -329,6 +329,17 @@ export function fromErrorData(data: ErrorData): WorkflowError {
 }
 
 /**
+ * `engine.stop()` was called while the worker was starting: the start gives up (category `cancelled`,
+ * so `startWorker({ retry })` does not try again) and no worker is left running.
+ */
+export function stoppedWhileStarting(): WorkflowError {
+  return new WorkflowError('The engine was stopped while its worker was starting; no worker runs.', {
+    code: 'ENGINE_STOPPED',
+    category: 'cancelled',
+  });
+}
+
+/**
  * The failure a cancelled run ends with (`engine.cancel`, or the `rmapp.cancel` signal): one shape
  * whether the run was cancelled before it started or stopped by its worker.
  */

@@ -38,6 +38,8 @@ export abstract class RunQueries {
   protected readonly latest = new Map<string, WorkflowDefinition>();
   private dbPromise: Promise<Database> | null = null;
   private ownsDb = false;
+  /** The database this engine opened (it closes it), from the moment it is open, migrated or not. */
+  private opened: Database | null = null;
 
   constructor(protected readonly options: EngineOptions) {
     for (const def of options.workflows) {
@@ -82,6 +84,7 @@ export abstract class RunQueries {
       else {
         db = await openDatabase(typeof d === 'string' ? { url: d } : d);
         this.ownsDb = true;
+        this.opened = db;
       }
       try {
         if (this.settings.migrate) await migrate(db);
@@ -193,17 +196,42 @@ export abstract class RunQueries {
     return listArtifacts(db, runId);
   }
 
-  /** Closes the database if this engine opened it; the next call that needs it opens it again. */
-  protected async closeDatabase(options: { force?: boolean } = {}): Promise<void> {
-    if (this.ownsDb && this.dbPromise) {
-      const db = await this.dbPromise.catch(() => null);
-      this.dbPromise = null;
-      await db?.close(options);
+  /**
+   * Closes the database if this engine opened it; the next call that needs it opens it again. With
+   * `force`, or once `forceAfterMs` has passed, its connections are destroyed (statements in flight fail).
+   */
+  protected async closeDatabase(options: { force?: boolean; forceAfterMs?: number } = {}): Promise<void> {
+    const opening = this.dbPromise;
+    this.dbPromise = null;
+    const d = this.options.database;
+    // The caller's own database: theirs to close (and not waited for).
+    if (d && typeof d === 'object' && 'query' in d) return;
+    if (opening) {
+      // Opening may still be under way (a migration waiting on a server that does not answer): its
+      // statements fail once the connections are destroyed.
+      const settled = opening.then(
+        () => true,
+        () => true,
+      );
+      const forceAfterMs = options.force ? 0 : (options.forceAfterMs ?? Infinity);
+      const opened = this.opened;
+      if (!(await settlesWithin(settled, forceAfterMs))) await opened?.close({ force: true });
+      await settled;
+      const db = this.opened;
+      this.opened = null;
+      if (!db) return;
+      if (options.force) return db.close({ force: true });
+      if (!(await settlesWithin(db.close(), forceAfterMs))) await db.close({ force: true });
     }
   }
 }
 
 const TIMED_OUT = Symbol('timed out');
+
+/** Whether `promise` settles within `ms` (`Infinity`: waits for it). */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  return (await beforeDeadline(promise, Date.now() + ms)) !== TIMED_OUT;
+}
 
 /** `promise`'s value, or {@link TIMED_OUT} once `deadline` (epoch ms) passes. */
 async function beforeDeadline<T>(promise: Promise<T>, deadline: number): Promise<T | typeof TIMED_OUT> {

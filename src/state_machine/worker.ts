@@ -28,6 +28,7 @@ import { storedSnapshotJson } from '../persistence/snapshot-codec.ts';
 import { faultsArmed, reachFaultPoint, stateTargets } from './fault-points.ts';
 import { Committer } from './committer.ts';
 import { describeFailure } from './db-refusals.ts';
+import { stoppedWhileStarting } from './errors.ts';
 import { InsertBatcher } from './insert-batcher.ts';
 import type { WorkflowDefinition } from './definition.ts';
 import { toErrorData, type ErrorData } from './errors.ts';
@@ -222,6 +223,11 @@ export class Worker implements SessionHost {
     // Kept even when another part failed, so that stopping the worker stops listening.
     if (listened.status === 'fulfilled') this.unlisten = listened.value;
     for (const r of [listened, ...rest]) if (r.status === 'rejected') throw r.reason;
+    // Stopped meanwhile: arm nothing (the stop has run; timers armed now would outlive it).
+    if (this.stopping) {
+      await this.unlisten?.().catch(() => {});
+      throw stoppedWhileStarting();
+    }
     this.renewTimer = setInterval(() => void this.renew(), Math.max(50, Math.floor(this.leaseMs / 3)));
     this.fenceTimer = setInterval(() => this.selfFence(), Math.max(10, Math.floor(this.leaseMs / 20)));
     this.loop = this.claimLoop();
@@ -576,8 +582,9 @@ export class Worker implements SessionHost {
     }
     this.logger.error(
       { owner: this.owner, runs },
-      `rmapp: worker ${this.owner} gave up its stop after ${Math.round(elapsedMs)} ms: the database did not answer its ` +
-        `last statements in time (see the warnings or errors above). ${runs.length} run(s) still held — their latest ` +
+      `rmapp: worker ${this.owner} gave up its stop after ${Math.round(elapsedMs)} ms: its last statements did not ` +
+        `finish in time (the database refusing, unreachable, slow or holding them on a lock; see the warnings or errors ` +
+        `above). ${runs.length} run(s) still held — their latest ` +
         'changes or the release of their lease not written — stay leased until their leases expire; then any worker ' +
         'resumes them from their last durable state.',
     );

@@ -7,7 +7,9 @@
  *   the startup handshake (where postgres.js used to fetch its array types);
  * - `cutMatching(re, times?)`: every statement whose text matches (or only the next `times` of them);
  * - `freeze()`: the server stops answering without closing anything (a silent network loss): nothing
- *   is forwarded either way on open or new connections.
+ *   is forwarded either way on open or new connections;
+ * - `holdNewConnections()`: connections made from now on are accepted and never answered; open ones
+ *   go on working.
  * A cut statement never reaches Postgres.
  */
 import net from 'node:net';
@@ -46,6 +48,7 @@ export interface FaultProxy {
   cutFirstStatement(connections: number): void;
   cutMatching(pattern: RegExp | null, times?: number): void;
   freeze(): void;
+  holdNewConnections(): void;
   /** Statements cut so far, with the text of each. */
   readonly cuts: string[];
   /** Every statement's text that reached the proxy (simple queries and Parse messages), in order. */
@@ -65,9 +68,17 @@ export async function startFaultProxy(target = { host: '127.0.0.1', port: 5432 }
   let matching: RegExp | null = null;
   let matchesLeft = Infinity;
   let frozen = false;
+  let holdingNew = false;
 
   const server = net.createServer((client) => {
     accepted += 1;
+    if (holdingNew) {
+      const entry = { client, terminate: () => client.destroy() };
+      open.add(entry);
+      client.on('error', () => {});
+      client.on('close', () => open.delete(entry));
+      return;
+    }
     const upstream = net.connect(target.port, target.host);
     let pending = Buffer.alloc(0);
     let started = false;
@@ -146,6 +157,9 @@ export async function startFaultProxy(target = { host: '127.0.0.1', port: 5432 }
     },
     freeze() {
       frozen = true;
+    },
+    holdNewConnections() {
+      holdingNew = true;
     },
     cuts,
     seen,

@@ -170,9 +170,13 @@ program
       });
       github?.registry.bind(engine);
       const detach = service && github ? service.attachGitHubFollowers(engine, config, github, log) : null;
-      // A database that is down or restarting at start-up is waited for (SIGTERM/SIGINT give up).
+      // A database that is down or restarting at start-up is waited for (SIGTERM/SIGINT give up, also
+      // during an attempt: a migration waiting for another's lock, a server that does not answer).
       const giveUp = new AbortController();
-      const onSignal = () => giveUp.abort();
+      const onSignal = () => {
+        giveUp.abort();
+        void engine.stop({ graceMs: 0 }).catch(() => {});
+      };
       process.once('SIGTERM', onSignal);
       process.once('SIGINT', onSignal);
       try {
@@ -185,9 +189,18 @@ program
               ),
           },
         });
+      } catch (err) {
+        if (!giveUp.signal.aborted) throw err;
       } finally {
         process.off('SIGTERM', onSignal);
         process.off('SIGINT', onSignal);
+      }
+      if (giveUp.signal.aborted) {
+        await engine.stop({ graceMs: 0 });
+        await detach?.();
+        await telemetry?.shutdown().catch(() => {});
+        process.stderr.write('rmapp worker: stopped before it started.\n');
+        return;
       }
       const db = await engine.db();
       process.stderr.write(
