@@ -2,6 +2,7 @@
 import { createServer } from 'node:net';
 import { expect, it } from 'vitest';
 import { openDatabase, toErrorData } from '../src/index.ts';
+import { redactUrl } from '../src/persistence/database.ts';
 
 /** A port that was free a moment ago: nothing listens there. */
 const closedPort = () =>
@@ -60,4 +61,18 @@ it('a password given as a query parameter of the URL is masked too', async () =>
   } finally {
     await db.close();
   }
+});
+
+it('a URL without a host keeps its passwords masked, whatever their escapes', () => {
+  const cases: [string, string][] = [
+    ['postgres:secret@host/db', 'postgres:***@host/db'],
+    ['postgres:///db?password=a%26secret&x=1', 'postgres:///db?password=***&x=1'],
+    ['postgres:///db?password=a secret\nsecret&x=1', 'postgres:///db?password=***&x=1'],
+    ['postgres:///db?pass%77ord=secret%zz&x=1', 'postgres:///db?pass%77ord=***&x=1'],
+    ['postgres:///db?password=100%secret', 'postgres:///db?password=***'],
+    ['postgres://u:se/cret@/db', 'postgres://u:***@/db'],
+    ['//u:secret@/db', '//u:***@/db'],
+    ["host=h password='a secret' user=u", 'host=h password=*** user=u'],
+  ];
+  for (const [url, masked] of cases) expect(redactUrl(url), `redactUrl(${JSON.stringify(url)})`).toBe(masked);
 });

@@ -4,7 +4,8 @@
  * stop gives the runs it still holds up, as a crash would, says so, and closes its connections by
  * force; the next worker resumes them from their last durable state, no step running on two workers at
  * once. A healthy stop called twice at once is one stop: nothing given up, every lease released. A
- * stop during a start leaves no worker running (the library's and `rmapp worker`'s on SIGTERM).
+ * stop during a start (or its retry's backoff) leaves no worker running (the library's and `rmapp
+ * worker`'s on SIGTERM); concurrent starts make one worker.
  */
 import { setup } from 'xstate';
 import { z } from 'zod';
@@ -273,7 +274,7 @@ it('a stop while the database is being opened returns, and the start gives up: n
     );
     await new Promise((r) => setTimeout(r, 300));
     expect(await stopsWithin30s(a), 'engine.stop() returned while the database was opening').toBe(true);
-    expect(await started).toMatch(/stopped while its worker was starting|Connection terminated/);
+    expect(await started, 'what the start threw').toMatch(/stopped while its worker was starting/);
     expect(a.workerOwner, 'a worker left running after the stop').toBeNull();
   } finally {
     hole.server.close();
@@ -297,6 +298,56 @@ it('a stop racing a start leaves no worker; the engine starts again and runs', a
   await a.startWorker();
   const id = await a.start('test.stopping', {});
   expect((await a.waitFor(id, { timeoutMs: 20_000 })).status).toBe('succeeded');
+});
+
+it('two starts at once make one worker: after a stop no worker claims anything', async () => {
+  // No other worker of this file may claim the run below.
+  for (const e of engines) await e.stop({ graceMs: 0 });
+  gate = newGate();
+  gate.open();
+  // The caller's own database: the stop does not close it, so a worker it left would go on claiming.
+  const own = await openDatabase({ url: testDb.url });
+  const a = createEngine({ database: own, workflows: [workflowFor('twice-a')], leaseMs: 1_000, pollMs: 100, workerId: 'twice-a' });
+  engines.push(a);
+  await Promise.all([a.startWorker(), a.startWorker(), a.startWorker()]);
+  await a.stop({ graceMs: 0 });
+  const id = await a.start('test.stopping', {});
+  // pollMs is 100: a worker left running would have claimed it ten times over.
+  await new Promise((r) => setTimeout(r, 1_000));
+  const [row] = await admin.query<{ status: string; lease_owner: string | null }>(
+    'select status, lease_owner from rmapp_runs where id = $1',
+    [id],
+  );
+  expect(row, `run ${id} taken by a worker the stop left running`).toEqual({ status: 'pending', lease_owner: null });
+  await own.close();
+});
+
+/** A port nothing listens on: connecting is refused at once (a transient error). */
+const closedPort = () =>
+  new Promise<number>((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+
+it('a start retrying a database that is down gives up with ENGINE_STOPPED when the engine stops', async () => {
+  const a = engine('retry-a', `postgres://postgres@127.0.0.1:${await closedPort()}/x`);
+  const retries: number[] = [];
+  const started = a.startWorker({ retry: { onRetry: (_err, attempt) => retries.push(attempt) } }).then(
+    () => 'started',
+    (err: unknown) => (err as { code?: string }).code ?? String(err),
+  );
+  await until(() => retries.length >= 3, 20_000, 'three failed attempts');
+  expect(await stopsWithin30s(a), 'engine.stop() returned').toBe(true);
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    started,
+    new Promise<string>((resolve) => (timer = setTimeout(() => resolve('still retrying 20 s after the stop'), 20_000))),
+  ]);
+  clearTimeout(timer);
+  expect(outcome, 'the start after a stop during its backoff').toBe('ENGINE_STOPPED');
+  expect(a.workerOwner).toBeNull();
 });
 
 it('rmapp worker exits on SIGTERM while its start waits for a server that never answers', async () => {

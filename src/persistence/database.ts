@@ -86,20 +86,45 @@ export function redactUrl(url: string): string {
     if (u.host !== '') {
       if (u.password) u.password = '***';
       // libpq also takes the password (and the client key's) as query parameters.
-      for (const key of [...u.searchParams.keys()]) if (/password/i.test(key)) u.searchParams.set(key, '***');
+      for (const key of [...u.searchParams.keys()]) if (SECRET_KEY.test(key)) u.searchParams.set(key, '***');
       return u.toString();
     }
   } catch {
     // Not a URL: a libpq key/value string, or a typo; masked below.
   }
-  // Decoded first: pg reads `pass%77ord=` as `password=`.
-  let text = url;
-  try {
-    text = decodeURIComponent(url);
-  } catch {
-    // A lone `%`: masked as it is.
+  // `host=h password='a b'` (libpq's key/value form): a value is quoted or runs to the next space.
+  const text = /^[a-z][a-z0-9+.-]*:/i.test(url) ? url : url.replace(/([^\s=]*pass[^\s=]*\s*=\s*)('(?:\\.|[^'\\])*'?|\S*)/gi, '$1***');
+  // A URL without a host (or without a scheme: pg reads `//u:secret@/db` against a base URL): masked in
+  // its raw form, so that no escape (`%26`, a lone `%`) ends a mask early.
+  const scheme = /^(?:[a-z][a-z0-9+.-]*:)?(?:\/\/)?/i.exec(text)?.[0] ?? '';
+  const query = text.indexOf('?');
+  const head = query < 0 ? text : text.slice(0, query);
+  const at = head.lastIndexOf('@');
+  let masked = head;
+  if (at > scheme.length) {
+    const userinfo = head.slice(scheme.length, at);
+    const colon = userinfo.indexOf(':');
+    masked = scheme + (colon < 0 ? '***' : `${userinfo.slice(0, colon)}:***`) + head.slice(at);
   }
-  return text.replace(/(password\s*=\s*)('[^']*'|[^\s&]+)/gi, '$1***').replace(/:[^:@/\s]*@/g, ':***@');
+  if (query < 0) return masked;
+  // Parameters end only at `&`; a key is read decoded (pg reads `pass%77ord=` as `password=`).
+  const params = text
+    .slice(query + 1)
+    .split('&')
+    .map((param) => {
+      const eq = param.indexOf('=');
+      const key = eq < 0 ? param : param.slice(0, eq);
+      return eq >= 0 && SECRET_KEY.test(decodeLeniently(key)) ? `${key}=***` : param;
+    });
+  return `${masked}?${params.join('&')}`;
+}
+
+/** A connection parameter that holds a secret: `password`, `sslpassword`, and the like. */
+const SECRET_KEY = /pass/i;
+
+/** `%XX` escapes and `+` decoded one by one: a malformed escape elsewhere does not stop the others. */
+function decodeLeniently(text: string): string {
+  return text.replace(/\+/g, ' ').replace(/%([0-9a-f]{2})/gi, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
 }
 
 /** Failures to reach or log in to the server, not of a statement: these get the hint of {@link connectionError}. */
@@ -172,38 +197,62 @@ function openPostgres(url: string, max: number): Database {
   // the pool, which then emits 'error'; with no listener Node would throw it. The next statement gets
   // a new connection; a statement that was running on it fails with the error, to its caller.
   pool.on('error', () => {});
-  const query = async <T>(text: string, params: readonly unknown[] = []): Promise<T[]> => {
-    // Parameterized statements are prepared once per connection: the commit CTE costs ~0.5 ms to plan.
-    const result = await pool
-      .query(params.length > 0 ? { text, values: params as unknown[], name: statementName(text) } : text)
-      .catch((err: unknown) => {
-        throw connectionError(err, url);
-      });
-    return result.rows as T[];
-  };
-  const listener = new Listener(url);
+  // Statements in flight: a close waits for them before it ends the pool. pg-pool's end() leaves a
+  // statement still waiting for a connection unanswered until its connect timeout (30 s), so the pool
+  // is ended only once they are done; a forced close fails them at once.
+  const inFlight = new Set<Promise<unknown>>();
+  let failForced: (err: Error) => void = () => {};
+  const forced = new Promise<never>((_, reject) => (failForced = reject));
+  forced.catch(() => {});
   let ending: Promise<void> | null = null;
+  const closedError = (how: string) =>
+    Object.assign(new Error(`The database ${redactUrl(url)} was closed${how}; open it again to use it.`), {
+      code: 'DATABASE_CLOSED',
+    });
+  const tracked = <T>(work: () => Promise<T>): Promise<T> => {
+    if (ending) return Promise.reject(closedError(''));
+    const running = work();
+    inFlight.add(running);
+    const forget = () => inFlight.delete(running);
+    running.then(forget, forget);
+    return Promise.race([running, forced]);
+  };
+  const query = <T>(text: string, params: readonly unknown[] = []): Promise<T[]> =>
+    tracked(async () => {
+      // Parameterized statements are prepared once per connection: the commit CTE costs ~0.5 ms to plan.
+      const result = await pool
+        .query(params.length > 0 ? { text, values: params as unknown[], name: statementName(text) } : text)
+        .catch((err: unknown) => {
+          throw connectionError(err, url);
+        });
+      return result.rows as T[];
+    });
+  const listener = new Listener(url);
   return {
     kind: 'postgres',
     description: redactUrl(url),
     query,
-    async script<T>(statements: readonly string[]) {
-      // No parameters: one simple-protocol Query message. Several statements give one result each.
-      const result = (await pool.query(joinScript(statements)).catch((err: unknown) => {
-        throw connectionError(err, url);
-      })) as unknown as Pg.QueryResult | Pg.QueryResult[];
-      const results = Array.isArray(result) ? result : [result];
-      return (results.filter((r) => r.fields.length > 0).at(-1)?.rows ?? []) as T[];
+    script<T>(statements: readonly string[]) {
+      return tracked(async () => {
+        // No parameters: one simple-protocol Query message. Several statements give one result each.
+        const result = (await pool.query(joinScript(statements)).catch((err: unknown) => {
+          throw connectionError(err, url);
+        })) as unknown as Pg.QueryResult | Pg.QueryResult[];
+        const results = Array.isArray(result) ? result : [result];
+        return (results.filter((r) => r.fields.length > 0).at(-1)?.rows ?? []) as T[];
+      });
     },
     listen: (channel, onPayload) => listener.listen(channel, onPayload),
     close(options) {
-      // A forced close may follow a close that waits (pool.end() may be called once): it destroys the
-      // connections that one waits for, and both resolve when the pool has ended.
+      // A forced close may follow a close that waits (pool.end() may be called once): it fails what that
+      // one waits for, and both resolve when the pool has ended.
       if (options?.force) {
+        failForced(closedError(' by force while this statement ran'));
         for (const client of clients) destroyConnection(client);
         listener.destroy();
       }
       ending ??= (async () => {
+        await Promise.race([Promise.allSettled([...inFlight]), forced.catch(() => {})]);
         await listener.close();
         await pool.end();
       })();
@@ -421,6 +470,7 @@ async function openPglite(dataDir: string): Promise<Database> {
   }
   const query = async <T>(text: string, params: readonly unknown[] = []): Promise<T[]> =>
     (await pg.query<T>(text, params as unknown[])).rows;
+  let closing: Promise<void> | undefined;
   return {
     kind: 'pglite',
     description: `pglite:${dataDir}`,
@@ -433,9 +483,15 @@ async function openPglite(dataDir: string): Promise<Database> {
       const unsub = await pg.listen(channel, onPayload);
       return () => unsub();
     },
-    close: async () => {
-      await pg.close();
-      unlock();
+    close: () => {
+      closing ??= (async () => {
+        try {
+          await pg.close();
+        } finally {
+          unlock();
+        }
+      })();
+      return closing;
     },
   };
 }
@@ -459,12 +515,21 @@ export function sqlLiteral(value: string): string {
   return `E'${value.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
 }
 
+/** Data directories this process holds open: a second PGlite instance on one would corrupt it too. */
+const lockedHere = new Set<string>();
+
 /**
  * PGlite is one process's database: two processes opening one directory corrupt it. A lock file
  * holding the owner's pid turns that into a clear error; a lock left by a dead process is taken over.
  */
 function lockDataDir(dir: string): () => void {
   const lockFile = `${dir}.lock`;
+  if (lockedHere.has(dir)) {
+    throw configError(
+      `The embedded store ${dir} is already open in this process. PGlite serves one instance per directory: ` +
+        'close the Database (or stop the engine) that holds it first, or share that one.',
+    );
+  }
   for (let tries = 0; tries < 2; tries++) {
     try {
       const fd = openSync(lockFile, 'wx');
@@ -472,8 +537,14 @@ function lockDataDir(dir: string): () => void {
       closeSync(fd);
       const release = () => rmSync(lockFile, { force: true });
       process.once('exit', release);
+      lockedHere.add(dir);
+      let held = true;
+      // Once only: a second call must not free a lock another opening holds by then.
       return () => {
+        if (!held) return;
+        held = false;
         process.off('exit', release);
+        lockedHere.delete(dir);
         release();
       };
     } catch (err) {

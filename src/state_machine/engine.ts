@@ -5,6 +5,7 @@
  * the checks of a start's and a send's arguments request-checks.ts.
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { context as otelContext, SpanStatusCode } from '@opentelemetry/api';
 import { appendSignal, signalByDedupeKey, signalOutcome, type SignalOutcome } from '../persistence/inbox.ts';
 import { appendHistory, getRun, insertRun } from '../persistence/runs.ts';
@@ -60,8 +61,10 @@ export class Engine extends RunQueries {
   private stopMetrics: (() => void) | null = null;
   private retentionJob: RetentionJob | null = null;
   private stopping: Promise<void> | null = null;
-  /** Stops begun so far: a start that sees it change while it opens the database gives up. */
-  private stops = 0;
+  /** Aborted (and replaced) when a stop begins: a start under way then gives up with ENGINE_STOPPED. */
+  private stopSignal = new AbortController();
+  /** A start under way: a concurrent call shares it (two calls must not make two workers). */
+  private starting: Promise<void> | null = null;
 
   /**
    * Stores a new run; a worker executes it. Input is validated first: invalid input throws a
@@ -266,41 +269,48 @@ export class Engine extends RunQueries {
    * is down or restarting) is tried again with backoff (200 ms doubling to 5 s) until it works or
    * `retry.signal` aborts; any other error (a bad URL, a database newer than this code, a refused
    * login) is thrown at once. The CLI's `worker` and `serve` start this way.
+   *
+   * A call while a start is under way shares it. A call during a stop starts once the stop is done; a
+   * stop that begins while it starts (or waits to retry) makes it throw ENGINE_STOPPED, and no worker
+   * is left running.
    */
-  async startWorker(
+  startWorker(
     options: { retry?: { signal?: AbortSignal; onRetry?: (err: unknown, attempt: number, delayMs: number) => void } } = {},
   ): Promise<void> {
-    const { retry } = options;
+    this.starting ??= this.startWorkerRetrying(options.retry).finally(() => {
+      this.starting = null;
+    });
+    return this.starting;
+  }
+
+  private async startWorkerRetrying(retry?: {
+    signal?: AbortSignal;
+    onRetry?: (err: unknown, attempt: number, delayMs: number) => void;
+  }): Promise<void> {
+    // A start during a stop begins once the stop has closed what it closes.
+    await this.stopping?.catch(() => {});
+    if (this.worker) return;
+    const stopped = this.stopSignal.signal;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.startWorkerOnce();
+        return await this.startWorkerOnce(stopped);
       } catch (err) {
+        // What a stop's close made fail (a migration cut off, say) is the stop, not a database fault.
+        if (stopped.aborted) throw stoppedWhileStarting();
         if (!retry || retry.signal?.aborted || toErrorData(err).category !== 'transient') throw err;
         const delayMs = Math.min(5_000, 200 * 2 ** Math.min(attempt - 1, 5));
         retry.onRetry?.(err, attempt, delayMs);
-        const waited = await new Promise<boolean>((resolve) => {
-          const timer = setTimeout(() => resolve(true), delayMs);
-          retry.signal?.addEventListener(
-            'abort',
-            () => {
-              clearTimeout(timer);
-              resolve(false);
-            },
-            { once: true },
-          );
-        });
-        if (!waited) throw err;
+        const wake = retry.signal ? AbortSignal.any([retry.signal, stopped]) : stopped;
+        await sleep(delayMs, undefined, { signal: wake }).catch(() => {});
+        if (stopped.aborted) throw stoppedWhileStarting();
+        if (retry.signal?.aborted) throw err;
       }
     }
   }
 
-  private async startWorkerOnce(): Promise<void> {
-    // A start during a stop begins once the stop has closed what it closes.
-    await this.stopping?.catch(() => {});
-    if (this.worker) return;
-    const stops = this.stops;
+  private async startWorkerOnce(stopped: AbortSignal): Promise<void> {
     const db = await this.db();
-    if (this.stops !== stops) throw stoppedWhileStarting();
+    if (stopped.aborted) throw stoppedWhileStarting();
     const suffix = randomUUID().slice(0, 8);
     const s = this.settings;
     this.worker = new Worker(db, this.registry, this.events, {
@@ -329,7 +339,8 @@ export class Engine extends RunQueries {
     } catch (err) {
       // A worker that could not start holds nothing: close what it opened (its LISTEN connection would
       // keep the process alive, looking healthy while it does no work), then report.
-      await this.stop({ graceMs: 0 }).catch(() => {});
+      // (Not `stop()`: that would abort this start, which may be retried.)
+      await this.teardown(0).catch(() => {});
       throw err;
     }
     const retention = s.retention;
@@ -382,9 +393,16 @@ export class Engine extends RunQueries {
    * given back, and the database is closed if the engine opened it.
    */
   stop(options: { graceMs?: number } = {}): Promise<void> {
+    // A start under way gives up: its retries stop, and a worker it made is stopped below.
+    this.stopSignal.abort();
+    this.stopSignal = new AbortController();
+    return this.teardown(options.graceMs ?? DEFAULT_ENGINE_OPTIONS.stopGraceMs);
+  }
+
+  private teardown(graceMs: number): Promise<void> {
     // A second call while the first runs waits for it: closing the database under the first one's last
     // writes would throw them away.
-    this.stopping ??= this.stopOnce(options.graceMs ?? DEFAULT_ENGINE_OPTIONS.stopGraceMs).finally(() => {
+    this.stopping ??= this.stopOnce(graceMs).finally(() => {
       this.stopping = null;
     });
     return this.stopping;
@@ -396,7 +414,6 @@ export class Engine extends RunQueries {
    * database is closed by force, failing what is still in flight, so that the process can exit.
    */
   private async stopOnce(graceMs: number): Promise<void> {
-    this.stops += 1;
     const worker = this.worker;
     this.worker = null;
     const leaseMs = this.settings.leaseMs;

@@ -36,10 +36,10 @@ export abstract class RunQueries {
   protected readonly registry = new Map<string, WorkflowDefinition>();
   /** The version of each name that new runs start on. */
   protected readonly latest = new Map<string, WorkflowDefinition>();
-  private dbPromise: Promise<Database> | null = null;
-  private ownsDb = false;
-  /** The database this engine opened (it closes it), from the moment it is open, migrated or not. */
-  private opened: Database | null = null;
+  /** The current opening of the database; null before the first use and after a close. */
+  private opening: Opening | null = null;
+  /** A close under way: an opening after it waits for it (two PGlite instances on one directory corrupt it). */
+  private closing: Promise<void> | null = null;
 
   constructor(protected readonly options: EngineOptions) {
     for (const def of options.workflows) {
@@ -76,30 +76,33 @@ export abstract class RunQueries {
 
   /** The database, opened and migrated on first use; a failed opening is tried again on the next call. */
   db(): Promise<Database> {
-    if (this.dbPromise) return this.dbPromise;
-    const opening = (async () => {
+    if (this.opening) return this.opening.promise;
+    const closing = this.closing;
+    const opening: Opening = { promise: Promise.resolve(null as never), db: null };
+    opening.promise = (async () => {
+      await closing;
       const d = this.options.database;
-      let db: Database;
-      if (d && typeof d === 'object' && 'query' in d) db = d;
-      else {
-        db = await openDatabase(typeof d === 'string' ? { url: d } : d);
-        this.ownsDb = true;
-        this.opened = db;
+      if (d && typeof d === 'object' && 'query' in d) {
+        if (this.settings.migrate) await migrate(d);
+        return d;
       }
+      const db = await openDatabase(typeof d === 'string' ? { url: d } : d);
+      // Known from the moment it is open, migrated or not: a close under way closes this one.
+      opening.db = db;
       try {
         if (this.settings.migrate) await migrate(db);
       } catch (err) {
-        if (this.ownsDb) await db.close().catch(() => {});
+        await db.close().catch(() => {});
         throw err;
       }
       return db;
     })();
-    this.dbPromise = opening;
+    this.opening = opening;
     // Not cached when it failed (the database was down, say): the next call opens it again.
-    opening.catch(() => {
-      if (this.dbPromise === opening) this.dbPromise = null;
+    opening.promise.catch(() => {
+      if (this.opening === opening) this.opening = null;
     });
-    return this.dbPromise;
+    return opening.promise;
   }
 
   /** Subscribes to progress events of runs executed by this process. Returns an unsubscribe function. */
@@ -201,29 +204,42 @@ export abstract class RunQueries {
    * `force`, or once `forceAfterMs` has passed, its connections are destroyed (statements in flight fail).
    */
   protected async closeDatabase(options: { force?: boolean; forceAfterMs?: number } = {}): Promise<void> {
-    const opening = this.dbPromise;
-    this.dbPromise = null;
+    const opening = this.opening;
+    this.opening = null;
     const d = this.options.database;
     // The caller's own database: theirs to close (and not waited for).
-    if (d && typeof d === 'object' && 'query' in d) return;
-    if (opening) {
-      // Opening may still be under way (a migration waiting on a server that does not answer): its
-      // statements fail once the connections are destroyed.
-      const settled = opening.then(
-        () => true,
-        () => true,
-      );
-      const forceAfterMs = options.force ? 0 : (options.forceAfterMs ?? Infinity);
-      const opened = this.opened;
-      if (!(await settlesWithin(settled, forceAfterMs))) await opened?.close({ force: true });
-      await settled;
-      const db = this.opened;
-      this.opened = null;
-      if (!db) return;
-      if (options.force) return db.close({ force: true });
-      if (!(await settlesWithin(db.close(), forceAfterMs))) await db.close({ force: true });
+    if ((d && typeof d === 'object' && 'query' in d) || !opening) return;
+    const closing = closeOpening(opening, options.force ? 0 : (options.forceAfterMs ?? Infinity));
+    this.closing = closing;
+    try {
+      await closing;
+    } finally {
+      if (this.closing === closing) this.closing = null;
     }
   }
+}
+
+/** One opening of the engine's database: `db` is set once it is open, before it is migrated. */
+interface Opening {
+  promise: Promise<Database>;
+  db: Database | null;
+}
+
+/**
+ * Closes what `opening` opened. It may still be under way (a migration waiting on a server that does
+ * not answer): past `forceAfterMs` (0: at once) its connections are destroyed, failing what is in flight.
+ */
+async function closeOpening(opening: Opening, forceAfterMs: number): Promise<void> {
+  const settled = opening.promise.then(
+    () => true,
+    () => true,
+  );
+  if (!(await settlesWithin(settled, forceAfterMs))) await opening.db?.close({ force: true });
+  await settled;
+  const db = opening.db;
+  if (!db) return;
+  if (forceAfterMs === 0) return db.close({ force: true });
+  if (!(await settlesWithin(db.close(), forceAfterMs))) await db.close({ force: true });
 }
 
 const TIMED_OUT = Symbol('timed out');
