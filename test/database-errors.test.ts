@@ -73,6 +73,12 @@ it('a URL without a host keeps its passwords masked, whatever their escapes', ()
     ['postgres://u:se/cret@/db', 'postgres://u:***@/db'],
     ['//u:secret@/db', '//u:***@/db'],
     ["host=h password='a secret' user=u", 'host=h password=*** user=u'],
+    // Passwords `URL` cannot parse, or reads as a host and port: masked as their author meant them.
+    ['postgres://app:Zq9?secret@db.example.com:5432/prod', 'postgres://app:***@db.example.com:5432/prod'],
+    ['postgres://app:2024?secret@db.example.com/prod', 'postgres://app:***@db.example.com/prod'],
+    ['postgres://app:2024#secret@db.example.com/prod', 'postgres://app:***@db.example.com/prod'],
+    ['postgres://app:2024/secret@db.example.com/prod', 'postgres://app:***@db.example.com/prod'],
+    ['postgres://app:se@cret@db.example.com/prod?password=secret', 'postgres://app:***@db.example.com/prod?password=***'],
   ];
   for (const [url, masked] of cases) expect(redactUrl(url), `redactUrl(${JSON.stringify(url)})`).toBe(masked);
 });

@@ -4,14 +4,14 @@
  * one, so that nothing leaks (a leaked pool keeps the process alive) and two PGlite instances never
  * share one directory (which corrupts it).
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setup } from 'xstate';
 import { z } from 'zod';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createEngine, defineWorkflow, openDatabase, type Database } from '../src/index.ts';
-import { ADMIN_URL, createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
+import { ADMIN_URL, createTestDatabase, rawTransaction, type TestDatabase } from './helpers/postgres.ts';
 
 const workflow = defineWorkflow({
   name: 'test.close-race',
@@ -97,4 +97,75 @@ it('PGlite: a second open of a directory this process holds is refused with a cl
   await one.close();
   const two = await openDatabase({ url: '', dataDir });
   await two.close();
+});
+
+/** rmapp's connections to the test database. */
+async function openConnections(): Promise<number> {
+  const [row] = await admin.query<{ open: number }>(
+    `select count(*)::int as open from pg_stat_activity where datname = $1 and application_name = 'rmapp'`,
+    [testDb.name],
+  );
+  return row?.open ?? -1;
+}
+
+it('Postgres: a second stop also closes what a read opened while the first stop waited for a statement', async () => {
+  const engine = createEngine({ database: testDb.url, workflows: [workflow], workerId: 'close-race' });
+  await engine.list();
+  let release = () => {};
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let locked = () => {};
+  const isLocked = new Promise<void>((resolve) => (locked = resolve));
+  // A read held on a lock: the first stop's close waits for it.
+  const holder = rawTransaction(testDb.url, async (tx) => {
+    await tx.query('lock table rmapp_runs in access exclusive mode');
+    locked();
+    await released;
+  });
+  await isLocked;
+  const held = engine.list().catch((err: unknown) => (err as Error).message);
+  await new Promise((r) => setTimeout(r, 100));
+  const first = engine.stop({ graceMs: 0 });
+  await new Promise((r) => setTimeout(r, 100));
+  // Opens the database again once the first close is done.
+  const queued = engine.list().catch((err: unknown) => (err as Error).message);
+  const second = engine.stop({ graceMs: 0 });
+  setTimeout(release, 300);
+  await second;
+  expect(await openConnections(), 'connections open once the second stop returned').toBe(0);
+  await Promise.all([first, held, queued, holder]);
+  expect(await openConnections(), 'connections open at the end').toBe(0);
+});
+
+it('statements and listens on a closed database are refused with DATABASE_CLOSED (Postgres and PGlite)', async () => {
+  const stores = [await openDatabase({ url: testDb.url }), await openDatabase({ url: '', dataDir: join(dir, 'closed') })];
+  for (const db of stores) {
+    const closing = db.close();
+    for (const [what, attempt] of [
+      ['query', () => db.query('select 1')],
+      ['script', () => db.script(['select 1'])],
+      ['listen', () => db.listen('rmapp_test', () => {})],
+    ] as const) {
+      const err = (await attempt().then(
+        () => null,
+        (e: unknown) => e,
+      )) as { code?: string } | null;
+      expect(err?.code, `${db.kind}: ${what} during close()`).toBe('DATABASE_CLOSED');
+    }
+    await closing;
+    const after = (await db.query('select 1').catch((e: unknown) => e)) as { code?: string };
+    expect(after.code, `${db.kind}: a query after close()`).toBe('DATABASE_CLOSED');
+  }
+});
+
+it('PGlite: a directory reached through a symlink is the same store (one lock)', async () => {
+  const real = join(dir, 'real');
+  const parent = join(dir, 'parent');
+  mkdirSync(parent);
+  symlinkSync(dir, join(parent, 'link'));
+  const one = await openDatabase({ url: '', dataDir: real });
+  try {
+    await expect(openDatabase({ url: '', dataDir: join(parent, 'link', 'real') })).rejects.toThrow(/already open in this process/);
+  } finally {
+    await one.close();
+  }
 });

@@ -322,6 +322,68 @@ it('two starts at once make one worker: after a stop no worker claims anything',
   await own.close();
 });
 
+/** An engine on the caller's own database (a stop does not close it: a worker left over keeps claiming). */
+async function ownEngine(name: string): Promise<{ e: Engine; own: Database }> {
+  const own = await openDatabase({ url: testDb.url });
+  const e = createEngine({ database: own, workflows: [workflowFor(name)], leaseMs: 1_000, pollMs: 100, workerId: name });
+  engines.push(e);
+  return { e, own };
+}
+
+/** Whether a run started now stays pending for a second (pollMs 100): no worker of `own` is left. */
+async function nothingClaims(e: Engine): Promise<{ status: string; lease_owner: string | null } | undefined> {
+  const id = await e.start('test.stopping', {});
+  await new Promise((r) => setTimeout(r, 1_000));
+  const [row] = await admin.query<{ status: string; lease_owner: string | null }>(
+    'select status, lease_owner from rmapp_runs where id = $1',
+    [id],
+  );
+  await admin.query('delete from rmapp_runs where id = $1', [id]);
+  return row;
+}
+
+it('a stop in the same tick as a start, or while a restart waits for a first stop, leaves no worker', async () => {
+  for (const e of engines) await e.stop({ graceMs: 0 });
+  gate = newGate();
+  gate.open();
+  const { e, own } = await ownEngine('tick-a');
+  try {
+    const started = e.startWorker().then(
+      () => 'started',
+      (err: unknown) => (err as { code?: string }).code,
+    );
+    await e.stop({ graceMs: 0 });
+    expect(await started, 'a start the same-tick stop did not abort').toBe('ENGINE_STOPPED');
+    expect(await nothingClaims(e), 'a run taken after the same-tick stop').toEqual({ status: 'pending', lease_owner: null });
+
+    // A restart (stop, then start) and a shutdown while the restart waits for the first stop.
+    await e.startWorker();
+    await e.start('test.stopping', {});
+    const first = e.stop({ graceMs: 500 });
+    const restart = e.startWorker().then(
+      () => 'started',
+      (err: unknown) => (err as { code?: string }).code,
+    );
+    await e.stop({ graceMs: 0 });
+    await first;
+    expect(await restart, 'a restart the second stop did not abort').toBe('ENGINE_STOPPED');
+    expect(e.workerOwner).toBeNull();
+    expect(await nothingClaims(e), 'a run taken after the second stop').toEqual({ status: 'pending', lease_owner: null });
+
+    // A start called right after a stop is a new start: it begins once the stop is done.
+    const doomed = e.startWorker().catch((err: unknown) => (err as { code?: string }).code);
+    const stopped = e.stop({ graceMs: 0 });
+    const next = e.startWorker();
+    await stopped;
+    await next;
+    expect(await doomed).toBe('ENGINE_STOPPED');
+    expect(e.workerOwner, 'the start called after the stop').not.toBeNull();
+    await e.stop({ graceMs: 0 });
+  } finally {
+    await own.close();
+  }
+});
+
 /** A port nothing listens on: connecting is refused at once (a transient error). */
 const closedPort = () =>
   new Promise<number>((resolve) => {

@@ -15,7 +15,7 @@
  * `drizzle-orm/pg-core` and both drivers on this machine), which the CLI no longer pays.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, openSync, readFileSync, rmSync, writeSync, closeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, realpathSync, rmSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { PGlite } from '@electric-sql/pglite';
 import type * as Pg from 'pg';
@@ -73,42 +73,45 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
   return openPglite(options.dataDir ?? process.env.RMAPP_DATA_DIR ?? '.rmapp/pgdata');
 }
 
+/** What a statement (or a listen) gets once its database's close() has begun. */
+function databaseClosed(description: string, how = ''): Error {
+  return Object.assign(new Error(`The database ${description} was closed${how}; open it again to use it.`), {
+    code: 'DATABASE_CLOSED',
+  });
+}
+
 /** A mistake in the set-up, not an outage: retrying cannot fix it (category `validation`). */
 function configError(message: string): Error {
   return Object.assign(new Error(message), { code: 'DATABASE_CONFIG', category: 'validation' });
 }
 
-/** Removes the password from a connection string so it can be printed (also from one `URL` cannot parse). */
+/**
+ * Removes the password from a connection string so it can be printed, whatever its form: a URL, one
+ * `URL` cannot parse or reads otherwise than its author meant (`postgres://app:2024/x@host`: host `app`,
+ * port 2024 to `URL`, a password to the person who typed it), or libpq's key/value form. Read raw, so
+ * that no escape (`%26`, a lone `%`) ends a mask early; it masks more than needed rather than less.
+ */
 export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    // Only a URL with a host has its password where URL finds it (`postgres:secret@host/db` does not).
-    if (u.host !== '') {
-      if (u.password) u.password = '***';
-      // libpq also takes the password (and the client key's) as query parameters.
-      for (const key of [...u.searchParams.keys()]) if (SECRET_KEY.test(key)) u.searchParams.set(key, '***');
-      return u.toString();
-    }
-  } catch {
-    // Not a URL: a libpq key/value string, or a typo; masked below.
-  }
+  const hasScheme = /^[a-z][a-z0-9+.-]*:/i.test(url);
   // `host=h password='a b'` (libpq's key/value form): a value is quoted or runs to the next space.
-  const text = /^[a-z][a-z0-9+.-]*:/i.test(url) ? url : url.replace(/([^\s=]*pass[^\s=]*\s*=\s*)('(?:\\.|[^'\\])*'?|\S*)/gi, '$1***');
-  // A URL without a host (or without a scheme: pg reads `//u:secret@/db` against a base URL): masked in
-  // its raw form, so that no escape (`%26`, a lone `%`) ends a mask early.
-  const scheme = /^(?:[a-z][a-z0-9+.-]*:)?(?:\/\/)?/i.exec(text)?.[0] ?? '';
-  const query = text.indexOf('?');
-  const head = query < 0 ? text : text.slice(0, query);
-  const at = head.lastIndexOf('@');
-  let masked = head;
-  if (at > scheme.length) {
-    const userinfo = head.slice(scheme.length, at);
+  const text = hasScheme ? url : url.replace(/([^\s=]*pass[^\s=]*\s*=\s*)('(?:\\.|[^'\\])*'?|\S*)/gi, '$1***');
+  const prefix = /^(?:[a-z][a-z0-9+.-]*:)?(?:\/\/)?/i.exec(text)?.[0] ?? '';
+  const authority = prefix.endsWith('//');
+  // The user information ends at the last `@` (a password may hold `?`, `#`, `/` and `@`).
+  const at = text.lastIndexOf('@');
+  let head = prefix;
+  let rest = text.slice(prefix.length);
+  if (at >= prefix.length) {
+    const userinfo = text.slice(prefix.length, at);
     const colon = userinfo.indexOf(':');
-    masked = scheme + (colon < 0 ? '***' : `${userinfo.slice(0, colon)}:***`) + head.slice(at);
+    // `postgres:secret@host`, with no `//`: all of it may be the secret.
+    head += colon >= 0 ? `${userinfo.slice(0, colon)}:***` : authority ? userinfo : '***';
+    rest = text.slice(at);
   }
-  if (query < 0) return masked;
+  const query = rest.indexOf('?');
+  if (query < 0) return head + rest;
   // Parameters end only at `&`; a key is read decoded (pg reads `pass%77ord=` as `password=`).
-  const params = text
+  const params = rest
     .slice(query + 1)
     .split('&')
     .map((param) => {
@@ -116,7 +119,7 @@ export function redactUrl(url: string): string {
       const key = eq < 0 ? param : param.slice(0, eq);
       return eq >= 0 && SECRET_KEY.test(decodeLeniently(key)) ? `${key}=***` : param;
     });
-  return `${masked}?${params.join('&')}`;
+  return `${head}${rest.slice(0, query)}?${params.join('&')}`;
 }
 
 /** A connection parameter that holds a secret: `password`, `sslpassword`, and the like. */
@@ -189,6 +192,9 @@ function openPostgres(url: string, max: number): Database {
     connectionString: withPlannerOptions(url),
     max,
     idleTimeoutMillis: 60_000,
+    // Idle connections do not keep the process alive (a script that used the engine as a client, a
+    // waitFor that reopened the database after a stop): what runs keeps it alive, not the pool.
+    allowExitOnIdle: true,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     application_name: 'rmapp',
     Client: TrackedClient,
@@ -205,10 +211,7 @@ function openPostgres(url: string, max: number): Database {
   const forced = new Promise<never>((_, reject) => (failForced = reject));
   forced.catch(() => {});
   let ending: Promise<void> | null = null;
-  const closedError = (how: string) =>
-    Object.assign(new Error(`The database ${redactUrl(url)} was closed${how}; open it again to use it.`), {
-      code: 'DATABASE_CLOSED',
-    });
+  const closedError = (how: string) => databaseClosed(redactUrl(url), how);
   const tracked = <T>(work: () => Promise<T>): Promise<T> => {
     if (ending) return Promise.reject(closedError(''));
     const running = work();
@@ -242,7 +245,8 @@ function openPostgres(url: string, max: number): Database {
         return (results.filter((r) => r.fields.length > 0).at(-1)?.rows ?? []) as T[];
       });
     },
-    listen: (channel, onPayload) => listener.listen(channel, onPayload),
+    // A listen once close() has begun would be dead: the listener is closing.
+    listen: (channel, onPayload) => (ending ? Promise.reject(closedError('')) : listener.listen(channel, onPayload)),
     close(options) {
       // A forced close may follow a close that waits (pool.end() may be called once): it fails what that
       // one waits for, and both resolve when the pool has ended.
@@ -364,7 +368,7 @@ class Listener {
   private connect(): Promise<void> {
     if (this.client) return Promise.resolve();
     // A listen after close() would open a connection nothing closes.
-    if (this.closed) return Promise.reject(new Error('The database is closed: reopen it to listen.'));
+    if (this.closed) return Promise.reject(databaseClosed(redactUrl(this.url)));
     this.connecting ??= (async () => {
       const client = new pg.Client({ connectionString: this.url, application_name: 'rmapp', connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
       this.connectingClient = client;
@@ -456,8 +460,9 @@ async function openPglite(dataDir: string): Promise<Database> {
   if (dataDir.startsWith('memory://')) {
     pg = new PGlite(dataDir);
   } else {
-    const dir = resolve(dataDir);
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(resolve(dataDir), { recursive: true });
+    // The real path: one directory reached through a symlink is still one store (one lock).
+    const dir = realpathSync(resolve(dataDir));
     unlock = lockDataDir(dir);
     pg = new PGlite(dir);
   }
@@ -468,18 +473,26 @@ async function openPglite(dataDir: string): Promise<Database> {
     unlock();
     throw err;
   }
-  const query = async <T>(text: string, params: readonly unknown[] = []): Promise<T[]> =>
-    (await pg.query<T>(text, params as unknown[])).rows;
   let closing: Promise<void> | undefined;
+  const description = `pglite:${dataDir}`;
+  // PGlite answers a statement sent during or after its close with a TypeError from its internals.
+  const open = () => {
+    if (closing) throw databaseClosed(description);
+  };
   return {
     kind: 'pglite',
-    description: `pglite:${dataDir}`,
-    query,
+    description,
+    async query<T>(text: string, params: readonly unknown[] = []): Promise<T[]> {
+      open();
+      return (await pg.query<T>(text, params as unknown[])).rows;
+    },
     async script<T>(statements: readonly string[]) {
+      open();
       const results = await pg.exec(joinScript(statements));
       return (results.filter((r) => r.fields.length > 0).at(-1)?.rows ?? []) as T[];
     },
     async listen(channel, onPayload) {
+      open();
       const unsub = await pg.listen(channel, onPayload);
       return () => unsub();
     },

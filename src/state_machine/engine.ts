@@ -277,20 +277,24 @@ export class Engine extends RunQueries {
   startWorker(
     options: { retry?: { signal?: AbortSignal; onRetry?: (err: unknown, attempt: number, delayMs: number) => void } } = {},
   ): Promise<void> {
-    this.starting ??= this.startWorkerRetrying(options.retry).finally(() => {
-      this.starting = null;
+    if (this.starting) return this.starting;
+    const starting = this.startWorkerRetrying(options.retry).finally(() => {
+      if (this.starting === starting) this.starting = null;
     });
-    return this.starting;
+    this.starting = starting;
+    return starting;
   }
 
   private async startWorkerRetrying(retry?: {
     signal?: AbortSignal;
     onRetry?: (err: unknown, attempt: number, delayMs: number) => void;
   }): Promise<void> {
+    // Taken before anything is awaited: a stop called in the same tick aborts this start.
+    const stopped = this.stopSignal.signal;
     // A start during a stop begins once the stop has closed what it closes.
     await this.stopping?.catch(() => {});
+    if (stopped.aborted) throw stoppedWhileStarting();
     if (this.worker) return;
-    const stopped = this.stopSignal.signal;
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.startWorkerOnce(stopped);
@@ -339,8 +343,8 @@ export class Engine extends RunQueries {
     } catch (err) {
       // A worker that could not start holds nothing: close what it opened (its LISTEN connection would
       // keep the process alive, looking healthy while it does no work), then report.
-      // (Not `stop()`: that would abort this start, which may be retried.)
-      await this.teardown(0).catch(() => {});
+      // (Not `stop()`: that would abort this start, which may be retried. A stop under way does it.)
+      if (!stopped.aborted) await this.teardown(0).catch(() => {});
       throw err;
     }
     const retention = s.retention;
@@ -393,19 +397,27 @@ export class Engine extends RunQueries {
    * given back, and the database is closed if the engine opened it.
    */
   stop(options: { graceMs?: number } = {}): Promise<void> {
-    // A start under way gives up: its retries stop, and a worker it made is stopped below.
+    // A start under way gives up: its retries stop, and a worker it made is stopped below. A start
+    // called after this one is a new start (it waits for the stop).
     this.stopSignal.abort();
     this.stopSignal = new AbortController();
+    this.starting = null;
     return this.teardown(options.graceMs ?? DEFAULT_ENGINE_OPTIONS.stopGraceMs);
   }
 
   private teardown(graceMs: number): Promise<void> {
-    // A second call while the first runs waits for it: closing the database under the first one's last
-    // writes would throw them away.
-    this.stopping ??= this.stopOnce(graceMs).finally(() => {
-      this.stopping = null;
+    // A second call while the first runs waits for it (closing the database under the first one's last
+    // writes would throw them away), then stops what was opened meanwhile: a read's opening of the
+    // database queued behind the first close.
+    const previous = this.stopping;
+    const stopping = (async () => {
+      await previous?.catch(() => {});
+      await this.stopOnce(graceMs);
+    })().finally(() => {
+      if (this.stopping === stopping) this.stopping = null;
     });
-    return this.stopping;
+    this.stopping = stopping;
+    return stopping;
   }
 
   /**
