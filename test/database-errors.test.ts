@@ -1,17 +1,8 @@
 /** Connection problems name the server (never its password) and the likely fix; no Postgres needed. */
-import { createServer } from 'node:net';
+import { closedPort } from './helpers/ports.ts';
 import { expect, it } from 'vitest';
 import { openDatabase, toErrorData } from '../src/index.ts';
 import { redactUrl } from '../src/persistence/database.ts';
-
-/** A port that was free a moment ago: nothing listens there. */
-const closedPort = () =>
-  new Promise<number>((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 
 it('a DATABASE_URL that is not a Postgres URL says what it should look like', async () => {
   await expect(openDatabase({ url: 'notaurl' })).rejects.toThrow(

@@ -14,6 +14,7 @@ import { createEngine, defineWorkflow, openDatabase, step, type Database, type E
 import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
 import { startFaultProxy, type FaultProxy } from './helpers/pg-fault-proxy.ts';
 import { spawnRmapp, until } from './helpers/processes.ts';
+import { closedPort } from './helpers/ports.ts';
 import { createServer, type Server } from 'node:net';
 
 interface Execution {
@@ -383,15 +384,6 @@ it('a stop in the same tick as a start, or while a restart waits for a first sto
     await own.close();
   }
 });
-
-/** A port nothing listens on: connecting is refused at once (a transient error). */
-const closedPort = () =>
-  new Promise<number>((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 
 it('a start retrying a database that is down gives up with ENGINE_STOPPED when the engine stops', async () => {
   const a = engine('retry-a', `postgres://postgres@127.0.0.1:${await closedPort()}/x`);
