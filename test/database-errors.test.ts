@@ -70,6 +70,10 @@ it('a URL without a host keeps its passwords masked, whatever their escapes', ()
     ['postgres://app:2024#secret@db.example.com/prod', 'postgres://app:***@db.example.com/prod'],
     ['postgres://app:2024/secret@db.example.com/prod', 'postgres://app:***@db.example.com/prod'],
     ['postgres://app:se@cret@db.example.com/prod?password=secret', 'postgres://app:***@db.example.com/prod?password=***'],
+    // A query-string password followed by an `@` in a later value (or in its own).
+    ['postgres://u@h/db?password=secret&application_name=w@h1', 'postgres://u@h/db?password=***&application_name=w@h1'],
+    ['postgres://h/db?password=se#c@ret', 'postgres://h/db?password=***'],
+    ['host=h password=a\\ secret user=u', 'host=h password=*** user=u'],
   ];
   for (const [url, masked] of cases) expect(redactUrl(url), `redactUrl(${JSON.stringify(url)})`).toBe(masked);
 });

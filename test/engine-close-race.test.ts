@@ -19,6 +19,16 @@ const workflow = defineWorkflow({
   input: z.object({}),
 });
 
+const waiter = defineWorkflow({
+  name: 'test.close-race-waiter',
+  machine: setup({ types: { events: {} as { type: 'go' } } }).createMachine({
+    id: 'waiter',
+    initial: 'waiting',
+    states: { waiting: { on: { go: 'done' } }, done: { type: 'final' } },
+  }),
+  input: z.object({}),
+});
+
 let testDb: TestDatabase;
 let admin: Database;
 let dir: string;
@@ -168,4 +178,17 @@ it('PGlite: a directory reached through a symlink is the same store (one lock)',
   } finally {
     await one.close();
   }
+});
+
+it('a send waiting for its outcome when the engine stops answers queued: the event is stored once', async () => {
+  const engine = createEngine({ database: testDb.url, workflows: [waiter], workerId: 'close-race' });
+  const id = await engine.start(waiter, {});
+  const sent = engine.send(id, { type: 'go' }, { waitMs: 5_000 }).catch((err: unknown) => err);
+  await new Promise((r) => setTimeout(r, 200));
+  await engine.stop();
+  expect(await sent, 'what the send answered').toMatchObject({ delivered: true, outcome: 'queued' });
+  const [row] = await rawTransaction(testDb.url, (tx) =>
+    tx.query<{ events: number }>('select count(*)::int as events from rmapp_run_inbox where run_id = $1', [id]),
+  );
+  expect(row?.events).toBe(1);
 });

@@ -221,6 +221,48 @@ it('returns when the server stops answering without closing its connections', as
   await resumedElsewhere(ids, 'frozen-b');
 });
 
+it('a step that finishes while its run is being given back does not leave the run leased by the stopped worker', async () => {
+  for (const e of engines) await e.stop({ graceMs: 0 });
+  gate = newGate();
+  const real = await openDatabase({ url: testDb.url });
+  let delayed = false;
+  // The first release waits until the step it raced has committed (the run moved past its version).
+  const db: Database = {
+    ...real,
+    query: async <T>(text: string, params: readonly unknown[] = []) => {
+      if (!delayed && /^\s*update rmapp_runs set lease_owner = null/.test(text)) {
+        delayed = true;
+        gate.open();
+        await until(
+          async () => {
+            const [row] = await admin.query<{ version: number }>('select version from rmapp_runs where id = $1', [params[0]]);
+            return (row?.version ?? 0) > Number(params[2]);
+          },
+          10_000,
+          'the step to commit while the release is on its way',
+        );
+      }
+      return real.query<T>(text, params);
+    },
+  };
+  const e = createEngine({ database: db, workflows: [workflowFor('release-a')], leaseMs: 30_000, pollMs: 100, workerId: 'release-a' });
+  engines.push(e);
+  try {
+    await e.startWorker();
+    const id = await e.start('test.stopping', {});
+    await until(() => ledger.some((x) => x.runId === id && x.step === 'first'), 20_000, 'the run in its first step');
+    await e.stop({ graceMs: 0 });
+    expect(delayed, 'the release was sent').toBe(true);
+    const [row] = await admin.query<{ lease_owner: string | null; state_value: unknown }>(
+      'select lease_owner, state_value from rmapp_runs where id = $1',
+      [id],
+    );
+    expect(row, `run ${id} after the stop (a 30 s lease)`).toEqual({ lease_owner: null, state_value: 'two' });
+  } finally {
+    await real.close();
+  }
+});
+
 it('a second stop while the first persists waits for it: nothing is given up and every lease is released', async () => {
   const { lines, logger } = recordingLogger();
   const a = engine('twice-a', testDb.url, logger);
@@ -422,4 +464,30 @@ it('rmapp worker exits on SIGTERM while its start waits for a server that never 
   } finally {
     hole.server.close();
   }
+});
+
+it('rmapp worker on PGlite exits on a SIGTERM sent while the store opens (the event loop blocked)', async () => {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const failures: string[] = [];
+  for (const delayMs of [1_500, 2_500]) {
+    const dir = mkdtempSync(join(tmpdir(), 'rmapp-sigterm-'));
+    try {
+      const worker = spawnRmapp(['worker'], { DATABASE_URL: '', RMAPP_DATA_DIR: join(dir, 'data') });
+      await new Promise((r) => setTimeout(r, delayMs));
+      worker.child.kill('SIGTERM');
+      let timer: NodeJS.Timeout | undefined;
+      const code = await Promise.race([
+        worker.exited,
+        new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), 30_000))),
+      ]);
+      clearTimeout(timer);
+      if (code === 'still running') worker.child.kill('SIGKILL');
+      if (code !== 0) failures.push(`SIGTERM ${delayMs} ms after spawn: ${code}; ${worker.output()}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  expect(failures).toEqual([]);
 });

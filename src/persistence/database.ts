@@ -94,32 +94,21 @@ function configError(message: string): Error {
 export function redactUrl(url: string): string {
   const hasScheme = /^[a-z][a-z0-9+.-]*:/i.test(url);
   // `host=h password='a b'` (libpq's key/value form): a value is quoted or runs to the next space.
-  const text = hasScheme ? url : url.replace(/([^\s=]*pass[^\s=]*\s*=\s*)('(?:\\.|[^'\\])*'?|\S*)/gi, '$1***');
-  const prefix = /^(?:[a-z][a-z0-9+.-]*:)?(?:\/\/)?/i.exec(text)?.[0] ?? '';
-  const authority = prefix.endsWith('//');
+  const text = hasScheme ? url : url.replace(/([^\s=]*pass[^\s=]*\s*=\s*)('(?:\\.|[^'\\])*'?|(?:\\.|\S)*)/gi, '$1***');
+  // Query parameters first, anywhere (`?password=s@x`: an `@` in a later value must not hide it). A value
+  // ends only at `&`; a key is read decoded (pg reads `pass%77ord=` as `password=`).
+  const params = text.replace(/([?&])([^=&?]*)=([^&]*)/g, (param: string, sep: string, key: string) =>
+    SECRET_KEY.test(decodeLeniently(key)) ? `${sep}${key}=***` : param,
+  );
+  const prefix = /^(?:[a-z][a-z0-9+.-]*:)?(?:\/\/)?/i.exec(params)?.[0] ?? '';
   // The user information ends at the last `@` (a password may hold `?`, `#`, `/` and `@`).
-  const at = text.lastIndexOf('@');
-  let head = prefix;
-  let rest = text.slice(prefix.length);
-  if (at >= prefix.length) {
-    const userinfo = text.slice(prefix.length, at);
-    const colon = userinfo.indexOf(':');
-    // `postgres:secret@host`, with no `//`: all of it may be the secret.
-    head += colon >= 0 ? `${userinfo.slice(0, colon)}:***` : authority ? userinfo : '***';
-    rest = text.slice(at);
-  }
-  const query = rest.indexOf('?');
-  if (query < 0) return head + rest;
-  // Parameters end only at `&`; a key is read decoded (pg reads `pass%77ord=` as `password=`).
-  const params = rest
-    .slice(query + 1)
-    .split('&')
-    .map((param) => {
-      const eq = param.indexOf('=');
-      const key = eq < 0 ? param : param.slice(0, eq);
-      return eq >= 0 && SECRET_KEY.test(decodeLeniently(key)) ? `${key}=***` : param;
-    });
-  return `${head}${rest.slice(0, query)}?${params.join('&')}`;
+  const at = params.lastIndexOf('@');
+  if (at < prefix.length) return params;
+  const userinfo = params.slice(prefix.length, at);
+  const colon = userinfo.indexOf(':');
+  // `postgres:secret@host`, with no `//`: all of it may be the secret.
+  const user = colon >= 0 ? `${userinfo.slice(0, colon)}:***` : prefix.endsWith('//') ? userinfo : '***';
+  return prefix + user + params.slice(at);
 }
 
 /** A connection parameter that holds a secret: `password`, `sslpassword`, and the like. */

@@ -150,13 +150,19 @@ export class Engine extends RunQueries {
     checkSend(event, options, this.limits);
     const sent = await this.enqueue(runId, event, options.dedupeKey ?? null, options.buffer);
     if (sent.id === null || !options.waitMs) return sent;
-    const db = await this.db();
     const deadline = Date.now() + options.waitMs;
-    for (;;) {
-      const outcome = await signalOutcome(db, runId, sent.id);
-      if (outcome) return { ...sent, outcome };
-      if (Date.now() >= deadline) return sent;
-      await new Promise((r) => setTimeout(r, 25));
+    // The event is stored: a wait cut short (the engine stopped, the database went away) answers what is
+    // known, 'queued', as a wait that timed out does; a send that threw would be retried, storing it twice.
+    try {
+      const db = await this.db();
+      for (;;) {
+        const outcome = await signalOutcome(db, runId, sent.id);
+        if (outcome) return { ...sent, outcome };
+        if (Date.now() >= deadline) return sent;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    } catch {
+      return sent;
     }
   }
 

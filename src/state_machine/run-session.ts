@@ -419,20 +419,38 @@ export class RunSession implements CommitParticipant, StepHost {
     this.end(false);
   }
 
-  /** Graceful hand-over: persist what is pending, then give the lease back. */
+  /**
+   * Graceful hand-over: persist what is pending, then give the lease back. A step that finishes, or a
+   * signal pulled, while the release is on its way commits first (the release then matches no row):
+   * the release is sent again at the new version, so that the run is not left leased by a worker that
+   * is gone until its lease expires.
+   */
   async release(): Promise<void> {
-    if (this.ended) return;
-    await this.persisted().catch(() => {});
-    await this.host.committer.idle();
-    if (this.ended) return;
-    await this.host.releaseRun(this.runId, this.commits.currentVersion).catch((err: unknown) => {
-      // Nothing is lost (its changes are durable), but the run waits for its lease to expire.
-      this.host.logger.warn(
-        { err, runId: this.runId },
-        `rmapp: run ${this.runId}: its lease could not be given back (${(err as Error).message}); another worker resumes it when the lease expires`,
-      );
-      return false;
-    });
+    let tried: number | null = null;
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      await this.persisted().catch(() => {});
+      await this.host.committer.idle();
+      if (this.ended) return;
+      const version = this.commits.currentVersion;
+      if (version === tried) {
+        // Nothing committed here since: another worker holds it now; its lease is not ours to give.
+        this.host.logger.warn(
+          { runId: this.runId, version },
+          `rmapp: run ${this.runId}: its lease was not given back (it is no longer at version ${version}); another worker resumes it when the lease expires`,
+        );
+        break;
+      }
+      tried = version;
+      const released = await this.host.releaseRun(this.runId, version).catch((err: unknown) => {
+        // Nothing is lost (its changes are durable), but the run waits for its lease to expire.
+        this.host.logger.warn(
+          { err, runId: this.runId },
+          `rmapp: run ${this.runId}: its lease could not be given back (${(err as Error).message}); another worker resumes it when the lease expires`,
+        );
+        return null;
+      });
+      if (released !== false) break;
+    }
     this.end(false);
   }
 

@@ -172,13 +172,25 @@ program
       const detach = service && github ? service.attachGitHubFollowers(engine, config, github, log) : null;
       // A database that is down or restarting at start-up is waited for (SIGTERM/SIGINT give up, also
       // during an attempt: a migration waiting for another's lock, a server that does not answer).
+      // One listener for the whole life of the worker: a signal that arrives while the event loop is
+      // blocked (PGlite's open) is delivered to the listener present when the loop runs again, and one
+      // removed and re-added meanwhile lost it.
       const giveUp = new AbortController();
-      const onSignal = () => {
+      let signalled: NodeJS.Signals | null = null;
+      let onStop: (sig: NodeJS.Signals) => void = () => {
         giveUp.abort();
         void engine.stop({ graceMs: 0 }).catch(() => {});
       };
-      process.once('SIGTERM', onSignal);
-      process.once('SIGINT', onSignal);
+      const onSignal = (sig: NodeJS.Signals) => {
+        if (signalled) {
+          process.stderr.write(`rmapp worker: ${sig} again; already stopping (bounded by the grace and the lease).\n`);
+          return;
+        }
+        signalled = sig;
+        onStop(sig);
+      };
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
       try {
         await engine.startWorker({
           retry: {
@@ -190,12 +202,15 @@ program
           },
         });
       } catch (err) {
-        if (!giveUp.signal.aborted) throw err;
-      } finally {
-        process.off('SIGTERM', onSignal);
-        process.off('SIGINT', onSignal);
+        if (!giveUp.signal.aborted) {
+          process.off('SIGTERM', onSignal);
+          process.off('SIGINT', onSignal);
+          throw err;
+        }
       }
       if (giveUp.signal.aborted) {
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
         await engine.stop({ graceMs: 0 });
         await detach?.();
         await telemetry?.shutdown().catch(() => {});
@@ -208,18 +223,19 @@ program
           `${retention ? `keeps finished runs: ${describeRetention(retention.policy)}` : 'keeps finished runs forever (--no-retention)'}\n`,
       );
       await new Promise<void>((resolve) => {
-        const stop = (sig: string) => {
+        onStop = (sig) => {
           process.stderr.write(`rmapp worker: ${sig}, finishing running steps${o.graceMs ? ` (up to ${o.graceMs} ms)` : ''}…\n`);
           resolve();
         };
-        process.once('SIGTERM', () => stop('SIGTERM'));
-        process.once('SIGINT', () => stop('SIGINT'));
+        if (signalled) onStop(signalled);
       });
       await engine.stop({ graceMs: o.graceMs });
       await detach?.();
       await telemetry
         ?.shutdown()
         .catch((err: unknown) => process.stderr.write(`rmapp worker: telemetry shutdown failed: ${(err as Error).message}\n`));
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
       process.stderr.write('rmapp worker: stopped.\n');
     },
   );
