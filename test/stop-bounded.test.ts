@@ -446,20 +446,29 @@ it('a start retrying a database that is down gives up with ENGINE_STOPPED when t
   expect(a.workerOwner).toBeNull();
 });
 
+/** SIGTERM to `worker` after `delayMs`; its exit code, or 'still running' (then killed) after `withinMs`. */
+async function exitOnSigterm(
+  worker: ReturnType<typeof spawnRmapp>,
+  delayMs: number,
+  withinMs: number,
+): Promise<number | null | 'still running'> {
+  await new Promise((r) => setTimeout(r, delayMs));
+  worker.child.kill('SIGTERM');
+  let timer: NodeJS.Timeout | undefined;
+  const code = await Promise.race([
+    worker.exited,
+    new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), withinMs))),
+  ]);
+  clearTimeout(timer);
+  if (code === 'still running') worker.child.kill('SIGKILL');
+  return code;
+}
+
 it('rmapp worker exits on SIGTERM while its start waits for a server that never answers', async () => {
   const hole = await blackHole();
   try {
     const worker = spawnRmapp(['worker', '--database-url', `postgres://postgres@127.0.0.1:${hole.port}/x`]);
-    await new Promise((r) => setTimeout(r, 1_500));
-    worker.child.kill('SIGTERM');
-    let timer: NodeJS.Timeout | undefined;
-    const code = await Promise.race([
-      worker.exited,
-      new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), 20_000))),
-    ]);
-    clearTimeout(timer);
-    if (code === 'still running') worker.child.kill('SIGKILL');
-    expect(code, worker.output()).toBe(0);
+    expect(await exitOnSigterm(worker, 1_500, 20_000), worker.output()).toBe(0);
     expect(worker.output()).toMatch(/stopped before it started/);
   } finally {
     hole.server.close();
@@ -475,15 +484,7 @@ it('rmapp worker on PGlite exits on a SIGTERM sent while the store opens (the ev
     const dir = mkdtempSync(join(tmpdir(), 'rmapp-sigterm-'));
     try {
       const worker = spawnRmapp(['worker'], { DATABASE_URL: '', RMAPP_DATA_DIR: join(dir, 'data') });
-      await new Promise((r) => setTimeout(r, delayMs));
-      worker.child.kill('SIGTERM');
-      let timer: NodeJS.Timeout | undefined;
-      const code = await Promise.race([
-        worker.exited,
-        new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), 30_000))),
-      ]);
-      clearTimeout(timer);
-      if (code === 'still running') worker.child.kill('SIGKILL');
+      const code = await exitOnSigterm(worker, delayMs, 30_000);
       if (code !== 0) failures.push(`SIGTERM ${delayMs} ms after spawn: ${code}; ${worker.output()}`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
