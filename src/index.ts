@@ -4,7 +4,15 @@
  * @example
  * import { createEngine, defineWorkflow, step } from 'rmapp';
  */
-export { createEngine, Engine, type StartOptions, type CancelResult, type SendOptions, type SendResult } from './state_machine/engine.ts';
+export {
+  createEngine,
+  Engine,
+  type StartOptions,
+  type CancelResult,
+  type SendOptions,
+  type SendResult,
+  type StartRetry,
+} from './state_machine/engine.ts';
 export { DEFAULT_ENGINE_OPTIONS, DEFAULT_BUFFER_MS, MIN_LEASE_MS, type EngineOptions } from './state_machine/engine-options.ts';
 export { silentLogger, type Logger, type LogFn } from './persistence/logger.ts';
 export type { HistoryBound } from './persistence/retention.ts';

@@ -200,7 +200,8 @@ function openPostgres(url: string, max: number): Database {
   const forced = new Promise<never>((_, reject) => (failForced = reject));
   forced.catch(() => {});
   let ending: Promise<void> | null = null;
-  const closedError = (how: string) => databaseClosed(redactUrl(url), how);
+  const description = redactUrl(url);
+  const closedError = (how: string) => databaseClosed(description, how);
   const tracked = <T>(work: () => Promise<T>): Promise<T> => {
     if (ending) return Promise.reject(closedError(''));
     const running = work();
@@ -222,7 +223,7 @@ function openPostgres(url: string, max: number): Database {
   const listener = new Listener(url);
   return {
     kind: 'postgres',
-    description: redactUrl(url),
+    description,
     query,
     script<T>(statements: readonly string[]) {
       return tracked(async () => {

@@ -280,9 +280,7 @@ export class Engine extends RunQueries {
    * stop that begins while it starts (or waits to retry) makes it throw ENGINE_STOPPED, and no worker
    * is left running.
    */
-  startWorker(
-    options: { retry?: { signal?: AbortSignal; onRetry?: (err: unknown, attempt: number, delayMs: number) => void } } = {},
-  ): Promise<void> {
+  startWorker(options: { retry?: StartRetry } = {}): Promise<void> {
     if (this.starting) return this.starting;
     const starting = this.startWorkerRetrying(options.retry).finally(() => {
       if (this.starting === starting) this.starting = null;
@@ -291,10 +289,7 @@ export class Engine extends RunQueries {
     return starting;
   }
 
-  private async startWorkerRetrying(retry?: {
-    signal?: AbortSignal;
-    onRetry?: (err: unknown, attempt: number, delayMs: number) => void;
-  }): Promise<void> {
+  private async startWorkerRetrying(retry?: StartRetry): Promise<void> {
     // Taken before anything is awaited: a stop called in the same tick aborts this start.
     const stopped = this.stopSignal.signal;
     // A start during a stop begins once the stop has closed what it closes.
@@ -451,6 +446,14 @@ export class Engine extends RunQueries {
     }
     await this.closeDatabase({ force, forceAfterMs: stopBoundMs(0, leaseMs) });
   }
+}
+
+/** How {@link Engine.startWorker} retries a start that failed on a transient error. */
+export interface StartRetry {
+  /** Gives up (the last error is thrown) when aborted. */
+  signal?: AbortSignal;
+  /** Called before each wait, e.g. to say the database is not reachable yet. */
+  onRetry?: (err: unknown, attempt: number, delayMs: number) => void;
 }
 
 /** Creates an engine; nothing touches the database until the first call that needs it. */

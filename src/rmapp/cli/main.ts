@@ -192,51 +192,48 @@ program
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
       try {
-        await engine.startWorker({
-          retry: {
-            signal: giveUp.signal,
-            onRetry: (err, attempt, delayMs) =>
-              process.stderr.write(
-                `rmapp worker: the database is not reachable (${(err as Error).message}); try ${attempt + 1} in ${delayMs} ms\n`,
-              ),
-          },
-        });
-      } catch (err) {
-        if (!giveUp.signal.aborted) {
-          process.off('SIGTERM', onSignal);
-          process.off('SIGINT', onSignal);
-          throw err;
+        try {
+          await engine.startWorker({
+            retry: {
+              signal: giveUp.signal,
+              onRetry: (err, attempt, delayMs) =>
+                process.stderr.write(
+                  `rmapp worker: the database is not reachable (${(err as Error).message}); try ${attempt + 1} in ${delayMs} ms\n`,
+                ),
+            },
+          });
+        } catch (err) {
+          if (!giveUp.signal.aborted) throw err;
         }
-      }
-      if (giveUp.signal.aborted) {
+        if (giveUp.signal.aborted) {
+          await engine.stop({ graceMs: 0 });
+          await detach?.();
+          await telemetry?.shutdown().catch(() => {});
+          process.stderr.write('rmapp worker: stopped before it started.\n');
+          return;
+        }
+        const db = await engine.db();
+        process.stderr.write(
+          `rmapp worker ${engine.workerId} on ${db.description}: ${workflows.map((w) => `${w.name}@${w.version}`).join(', ')}; ` +
+            `${retention ? `keeps finished runs: ${describeRetention(retention.policy)}` : 'keeps finished runs forever (--no-retention)'}\n`,
+        );
+        await new Promise<void>((resolve) => {
+          onStop = (sig) => {
+            process.stderr.write(`rmapp worker: ${sig}, finishing running steps${o.graceMs ? ` (up to ${o.graceMs} ms)` : ''}…\n`);
+            resolve();
+          };
+          if (signalled) onStop(signalled);
+        });
+        await engine.stop({ graceMs: o.graceMs });
+        await detach?.();
+        await telemetry
+          ?.shutdown()
+          .catch((err: unknown) => process.stderr.write(`rmapp worker: telemetry shutdown failed: ${(err as Error).message}\n`));
+        process.stderr.write('rmapp worker: stopped.\n');
+      } finally {
         process.off('SIGTERM', onSignal);
         process.off('SIGINT', onSignal);
-        await engine.stop({ graceMs: 0 });
-        await detach?.();
-        await telemetry?.shutdown().catch(() => {});
-        process.stderr.write('rmapp worker: stopped before it started.\n');
-        return;
       }
-      const db = await engine.db();
-      process.stderr.write(
-        `rmapp worker ${engine.workerId} on ${db.description}: ${workflows.map((w) => `${w.name}@${w.version}`).join(', ')}; ` +
-          `${retention ? `keeps finished runs: ${describeRetention(retention.policy)}` : 'keeps finished runs forever (--no-retention)'}\n`,
-      );
-      await new Promise<void>((resolve) => {
-        onStop = (sig) => {
-          process.stderr.write(`rmapp worker: ${sig}, finishing running steps${o.graceMs ? ` (up to ${o.graceMs} ms)` : ''}…\n`);
-          resolve();
-        };
-        if (signalled) onStop(signalled);
-      });
-      await engine.stop({ graceMs: o.graceMs });
-      await detach?.();
-      await telemetry
-        ?.shutdown()
-        .catch((err: unknown) => process.stderr.write(`rmapp worker: telemetry shutdown failed: ${(err as Error).message}\n`));
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-      process.stderr.write('rmapp worker: stopped.\n');
     },
   );
 
