@@ -1,7 +1,8 @@
 /** Connection problems name the server (never its password) and the likely fix; no Postgres needed. */
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { closedPort } from './helpers/ports.ts';
 import { expect, it } from 'vitest';
-import { openDatabase, toErrorData } from '../src/index.ts';
+import { createEngine, openDatabase, toErrorData } from '../src/index.ts';
 import { redactUrl } from '../src/persistence/database.ts';
 
 it('a DATABASE_URL that is not a Postgres URL says what it should look like', async () => {
@@ -76,4 +77,66 @@ it('a URL without a host keeps its passwords masked, whatever their escapes', ()
     ['host=h password=a\\ secret user=u', 'host=h password=*** user=u'],
   ];
   for (const [url, masked] of cases) expect(redactUrl(url), `redactUrl(${JSON.stringify(url)})`).toBe(masked);
+});
+
+/** A server that answers an SSL request as a Postgres without SSL does ('N'), then drops the connection. */
+async function serverWithoutSsl(): Promise<{ port: number; close: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.once('data', () => socket.end('N'));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+it.each([
+  ['a port out of range', 'postgres://rmapp:hunter2@127.0.0.1:99999/app', /check the port \(1–65535\)/],
+  ['an unclosed IPv6 bracket', 'postgres://rmapp:hunter2@[::1/app', /the brackets around an IPv6 host/],
+  ['an SSL root certificate that does not exist', 'postgres://rmapp:hunter2@127.0.0.1/app?sslrootcert=/nonexistent/root.crt', /sslrootcert names a file rmapp cannot read \(ENOENT\)/],
+  ['an SSL client key that does not exist', 'postgres://rmapp:hunter2@127.0.0.1/app?sslkey=/nonexistent/client.key&sslcert=/dev/null', /sslkey names a file rmapp cannot read \(ENOENT\)/],
+])('a connection string with %s is refused when the database is opened, as a set-up mistake with its fix', async (_what, url, fix) => {
+  const err = (await openDatabase({ url }).then(
+    () => new Error('opened'),
+    (e: unknown) => e,
+  )) as Error & { code?: string };
+  expect(err.code, err.message).toBe('DATABASE_CONFIG');
+  expect(err.message).toMatch(/^Cannot use Postgres at postgres:\/\/rmapp:\*\*\*@/);
+  expect(err.message).toMatch(fix);
+  expect(err.message, 'the password in the error').not.toMatch(/hunter2/);
+  expect(toErrorData(err).category, 'retrying cannot fix it').toBe('validation');
+});
+
+it('sslmode=require against a server without SSL fails as a set-up mistake, and a worker start does not retry it', async () => {
+  const server = await serverWithoutSsl();
+  const url = `postgres://rmapp:hunter2@127.0.0.1:${server.port}/app?sslmode=verify-full`;
+  const db = await openDatabase({ url });
+  try {
+    const err = (await db.query('select 1').catch((e: unknown) => e)) as Error & { code?: string };
+    expect(err.code, err.message).toBe('DATABASE_CONFIG');
+    expect(err.message).toMatch(/The server does not support SSL connections — .*remove sslmode=require/);
+    expect(err.message).not.toMatch(/hunter2/);
+  } finally {
+    await db.close();
+  }
+  // Before, this was a transient error: startWorker({ retry }) tried it again every 5 s for ever.
+  const engine = createEngine({ database: url, workflows: [] });
+  const retries: unknown[] = [];
+  try {
+    const err = (await engine.startWorker({ retry: { onRetry: (e) => retries.push(e) } }).catch((e: unknown) => e)) as Error & { code?: string };
+    expect(err.code, err.message).toBe('DATABASE_CONFIG');
+    expect(retries, 'retries of a set-up mistake').toEqual([]);
+  } finally {
+    await engine.stop();
+    await server.close();
+  }
 });

@@ -139,6 +139,8 @@ const CONNECTION_CODES = new Set([
  * for it, README "Postgres and several workers").
  */
 function connectionError(err: unknown, url: string): unknown {
+  const setUp = setUpProblem(err, url);
+  if (setUp) return setUp;
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code !== 'string' || !CONNECTION_CODES.has(code)) return err;
   const where = redactUrl(url);
@@ -151,6 +153,44 @@ function connectionError(err: unknown, url: string): unknown {
           ? 'the server is starting up; try again in a moment'
           : 'is Postgres running there? Start it (e.g. pg_ctlcluster <version> main start, or your service manager), fix the host and port in DATABASE_URL (or --database-url), or unset DATABASE_URL to use the embedded PGlite store';
   return Object.assign(new Error(`Cannot use Postgres at ${where}: ${(err as Error).message} — ${fix}.`, { cause: err }), { code });
+}
+
+/** The connection string's parameters that name a file the driver reads at each connect. */
+const SSL_FILE_PARAMS = ['sslcert', 'sslkey', 'sslrootcert'] as const;
+
+/**
+ * A connection that fails because of the connection string itself, not an outage: the URL cannot be
+ * parsed, it asks for SSL the server does not offer, or it names an SSL file that cannot be read. These
+ * carry no SQLSTATE, and were classified transient, so `startWorker({ retry })` and `rmapp worker`
+ * retried them for ever with a bare "Invalid URL" or "ENOENT". They fail as `DATABASE_CONFIG` (category
+ * `validation`) naming what to fix; the driver's error stays the `cause`.
+ */
+function setUpProblem(err: unknown, url: string): Error | null {
+  const e = err as { code?: unknown; message?: unknown; path?: unknown } | null;
+  const message = typeof e?.message === 'string' ? e.message : '';
+  const where = redactUrl(url);
+  let fix: string | null = null;
+  if (e?.code === 'ERR_INVALID_URL') {
+    fix =
+      'it is not a valid URL: check the port (1–65535), the brackets around an IPv6 host, and percent-encode reserved characters in the user and password (@ as %40, : as %3A, / as %2F, # as %23, ? as %3F)';
+  } else if (/does not support SSL/i.test(message)) {
+    fix = 'the server does not accept SSL connections: remove sslmode=require (or verify-*) from DATABASE_URL, or enable ssl on the server';
+  } else if (typeof e?.path === 'string' && typeof e.code === 'string' && e.code.startsWith('E')) {
+    const params = sslFileParams(url);
+    const param = SSL_FILE_PARAMS.find((p) => params.get(p) === e.path);
+    if (param) fix = `${param} names a file rmapp cannot read (${e.code}): fix the path in DATABASE_URL, or make the file readable by this process`;
+  }
+  if (!fix) return null;
+  return Object.assign(new Error(`Cannot use Postgres at ${where}: ${message} — ${fix}.`, { cause: err }), {
+    code: 'DATABASE_CONFIG',
+    category: 'validation',
+  });
+}
+
+/** The query parameters of a connection string, read as pg-connection-string reads them (none if it cannot be parsed). */
+function sslFileParams(url: string): URLSearchParams {
+  const q = url.indexOf('?');
+  return new URLSearchParams(q < 0 ? '' : url.slice(q + 1).split('#')[0]);
 }
 
 /**
@@ -166,6 +206,13 @@ function openPostgres(url: string, max: number): Database {
     throw configError(
       `DATABASE_URL (or --database-url) is not a Postgres connection string: got "${redactUrl(url)}". Use postgres://USER:PASSWORD@HOST:5432/DATABASE, or unset it to use the embedded PGlite store.`,
     );
+  }
+  // The driver parses the string (and reads its SSL files) at each connect; a mistake in it is found
+  // here, once, with what to fix, instead of at the first statement.
+  try {
+    new pg.Client({ connectionString: withPlannerOptions(url) });
+  } catch (err) {
+    throw setUpProblem(err, url) ?? err;
   }
   // The pool's connections, for a forced close, from the moment each starts connecting (pg-pool lists
   // none publicly, and its 'connect' event comes only once a connection is made).
@@ -213,12 +260,13 @@ function openPostgres(url: string, max: number): Database {
   const query = <T>(text: string, params: readonly unknown[] = []): Promise<T[]> =>
     tracked(async () => {
       // Parameterized statements are prepared once per connection: the commit CTE costs ~0.5 ms to plan.
-      const result = await pool
-        .query(params.length > 0 ? { text, values: params as unknown[], name: statementName(text) } : text)
-        .catch((err: unknown) => {
-          throw connectionError(err, url);
-        });
-      return result.rows as T[];
+      try {
+        // pg-pool throws synchronously when the connection string cannot be used (an SSL file gone since).
+        const result = await pool.query(params.length > 0 ? { text, values: params as unknown[], name: statementName(text) } : text);
+        return result.rows as T[];
+      } catch (err) {
+        throw connectionError(err, url);
+      }
     });
   const listener = new Listener(url);
   return {
@@ -228,9 +276,12 @@ function openPostgres(url: string, max: number): Database {
     script<T>(statements: readonly string[]) {
       return tracked(async () => {
         // No parameters: one simple-protocol Query message. Several statements give one result each.
-        const result = (await pool.query(joinScript(statements)).catch((err: unknown) => {
+        let result: Pg.QueryResult | Pg.QueryResult[];
+        try {
+          result = (await pool.query(joinScript(statements))) as unknown as Pg.QueryResult | Pg.QueryResult[];
+        } catch (err) {
           throw connectionError(err, url);
-        })) as unknown as Pg.QueryResult | Pg.QueryResult[];
+        }
         const results = Array.isArray(result) ? result : [result];
         return (results.filter((r) => r.fields.length > 0).at(-1)?.rows ?? []) as T[];
       });
