@@ -40,6 +40,7 @@ export {
   ValidationError,
   UnknownWorkflowError,
   RunNotFoundError,
+  WaitStoppedError,
   WaitTimeoutError,
   AgentError,
   TestFailureError,

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { setup } from 'xstate';
 import { z } from 'zod';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createEngine, defineWorkflow, openDatabase, type Database } from '../src/index.ts';
+import { createEngine, defineWorkflow, openDatabase, step, type Database } from '../src/index.ts';
 import { ADMIN_URL, createTestDatabase, rawTransaction, type TestDatabase } from './helpers/postgres.ts';
 
 const workflow = defineWorkflow({
@@ -191,4 +191,74 @@ it('a send waiting for its outcome when the engine stops answers queued: the eve
     tx.query<{ events: number }>('select count(*)::int as events from rmapp_run_inbox where run_id = $1', [id]),
   );
   expect(row?.events).toBe(1);
+});
+
+/** What `promise` settled with, or 'still waiting' if it had not settled `ms` later. */
+async function within(promise: Promise<unknown>, ms: number): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise((resolve) => (timer = setTimeout(() => resolve('still waiting'), ms)));
+  try {
+    return await Promise.race([promise.catch((err: unknown) => err), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+it('a waitFor under way when the engine stops ends with ENGINE_STOPPED, and opens nothing again', async () => {
+  // A client engine (no worker): the run waits for a signal nobody sends.
+  const engine = createEngine({ database: testDb.url, workflows: [waiter], workerId: 'close-race' });
+  const id = await engine.start(waiter, {});
+  const waiting = engine.waitFor(id, { pollMs: 20 });
+  await new Promise((r) => setTimeout(r, 100));
+  await engine.stop();
+  // Before, the wait went on reading the run every pollMs, reopening the database the stop closed.
+  expect(await within(waiting, 10_000), 'what the wait ended with').toMatchObject({
+    code: 'ENGINE_STOPPED',
+    category: 'cancelled',
+    details: { runId: id, status: 'pending' },
+  });
+  await new Promise((r) => setTimeout(r, 200));
+  expect(await openConnections(), 'connections the engine opened after its stop').toBe(0);
+  // A wait called after the stop is a new wait: it reads the run (and the next stop ends it too).
+  const again = engine.waitFor(id, { timeoutMs: 300 });
+  expect(await within(again, 10_000)).toMatchObject({ code: 'WAIT_TIMEOUT' });
+  await engine.stop();
+});
+
+it('a waitFor on a run this worker executes: a stop hands the run over and ends the wait; a run finished in the grace is returned', async () => {
+  const released: (() => void)[] = [];
+  const slow = defineWorkflow({
+    name: 'test.close-race-slow',
+    machine: setup({
+      types: { context: {} as { ms: number }, input: {} as { ms: number } },
+      actors: {
+        work: step(async ({ input, signal }: { input: { ms: number }; signal: AbortSignal }) => {
+          await new Promise<void>((resolve, reject) => {
+            const timer = setTimeout(resolve, input.ms);
+            released.push(resolve);
+            signal.addEventListener('abort', () => (clearTimeout(timer), reject(signal.reason)));
+          });
+          return 'worked';
+        }),
+      },
+    }).createMachine({
+      id: 'slow',
+      context: ({ input }) => input,
+      initial: 'working',
+      states: { working: { invoke: { src: 'work', input: ({ context }) => context, onDone: 'done' } }, done: { type: 'final' } },
+    }),
+    input: z.object({ ms: z.number() }),
+  });
+  const engine = createEngine({ database: testDb.url, workflows: [slow], workerId: 'close-race-slow' });
+  await engine.startWorker();
+  const quick = await engine.start(slow, { ms: 300 });
+  const stuck = await engine.start(slow, { ms: 600_000 });
+  // Settled with what they threw at once: the second ends while the test awaits the first.
+  const waitQuick = engine.waitFor(quick).catch((err: unknown) => err);
+  const waitStuck = engine.waitFor(stuck, { pollMs: 20 }).catch((err: unknown) => err);
+  await new Promise((r) => setTimeout(r, 100));
+  await engine.stop({ graceMs: 2_000 });
+  expect(await within(waitQuick, 10_000), 'the run that finished in the grace').toMatchObject({ id: quick, status: 'succeeded' });
+  expect(await within(waitStuck, 10_000), 'the run handed over').toMatchObject({ code: 'ENGINE_STOPPED', details: { runId: stuck } });
+  for (const r of released) r();
 });

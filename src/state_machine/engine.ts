@@ -61,8 +61,6 @@ export class Engine extends RunQueries {
   private stopMetrics: (() => void) | null = null;
   private retentionJob: RetentionJob | null = null;
   private stopping: Promise<void> | null = null;
-  /** Aborted (and replaced) when a stop begins: a start under way then gives up with ENGINE_STOPPED. */
-  private stopSignal = new AbortController();
   /** A start under way: a concurrent call shares it (two calls must not make two workers). */
   private starting: Promise<void> | null = null;
 

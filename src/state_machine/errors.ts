@@ -124,6 +124,19 @@ export class WaitTimeoutError extends WorkflowError {
 }
 
 /**
+ * `engine.stop()` was called while `waitFor` waited: the wait ends (it would otherwise read the run again
+ * and again, reopening the database the stop closed, for as long as the run lasts); the run goes on.
+ */
+export class WaitStoppedError extends WorkflowError {
+  constructor(runId: string, status: string) {
+    super(
+      `The engine was stopped while waiting for run ${runId} (status: ${status}); the run goes on. Wait for it again from an engine that runs.`,
+      { code: 'ENGINE_STOPPED', category: 'cancelled', details: { runId, status } },
+    );
+  }
+}
+
+/**
  * Postgres SQLSTATE classes that are worth retrying (serialization failure, deadlock, connection
  * loss, shutdown); constraint violations and syntax errors are not. Under Drizzle the code is on
  * `err.cause.code`.

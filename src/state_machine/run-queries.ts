@@ -11,7 +11,7 @@ import { isFinalStatus, type HistoryEvent } from '../persistence/run-status.ts';
 import { listArtifacts, loadArtifact } from '../persistence/artifacts.ts';
 import type { WorkflowDefinition } from './definition.ts';
 import type { RunId, WorkflowOutput } from './typed-runs.ts';
-import { RunNotFoundError, ValidationError, WaitTimeoutError } from './errors.ts';
+import { RunNotFoundError, ValidationError, WaitStoppedError, WaitTimeoutError } from './errors.ts';
 import { EngineEvents, type EngineEventName, type EngineListener } from './events.ts';
 import { toRunInfo, type RunInfo } from './run-info.ts';
 import type { RunRow } from '../persistence/row-types.ts';
@@ -40,6 +40,11 @@ export abstract class RunQueries {
   private opening: Opening | null = null;
   /** A close under way: an opening after it waits for it (two PGlite instances on one directory corrupt it). */
   private closing: Promise<void> | null = null;
+  /**
+   * Aborted (and replaced) when a stop begins (engine.ts `stop`): a start under way then gives up, and a
+   * `waitFor` under way ends, with ENGINE_STOPPED.
+   */
+  protected stopSignal = new AbortController();
 
   constructor(protected readonly options: EngineOptions) {
     for (const def of options.workflows) {
@@ -148,30 +153,48 @@ export abstract class RunQueries {
    * Waits until the run has finished and returns it (with its output or error). A run this process
    * executes is awaited from its own final commit, without reading the database; any other run (or one
    * that leaves this process, to wait or to another worker) is read every `pollMs` (default 200) and at
-   * once when this process finishes it.
+   * once when this process finishes it. An `engine.stop()` while it waits ends the wait with
+   * {@link WaitStoppedError} (ENGINE_STOPPED), unless the run finished during the stop; the run goes on.
    */
   async waitFor<TWorkflow = unknown>(
     runId: RunId<TWorkflow>,
     options: { timeoutMs?: number; pollMs?: number } = {},
   ): Promise<RunInfo<WorkflowOutput<TWorkflow>>> {
     const deadline = Date.now() + (options.timeoutMs ?? Number.POSITIVE_INFINITY);
+    // Taken now: a stop that begins after this call ends it (a waitFor called after a stop is a new wait).
+    const stopped = this.stopSignal.signal;
     let wake: (() => void) | null = null;
     const off = this.events.on('run.finished', (e) => {
       if (e.runId === runId) wake?.();
     });
+    const onStop = () => wake?.();
+    stopped.addEventListener('abort', onStop);
+    let status = 'unknown';
     try {
       for (;;) {
         const local = this.awaitLocalFinish(runId);
         if (local) {
+          // A stop ends the session (finished within the grace, or handed over): this settles then.
           const row = await beforeDeadline(local, deadline);
           if (row === TIMED_OUT) throw new WaitTimeoutError(runId, options.timeoutMs ?? 0, 'running');
           if (row) return toRunInfo(row, this.registry) as RunInfo<WorkflowOutput<TWorkflow>>;
+          status = 'running';
           continue;
         }
-        const run = await this.get(runId);
+        if (stopped.aborted) throw new WaitStoppedError(runId, status);
+        let run: RunInfo;
+        try {
+          run = await this.get(runId);
+        } catch (err) {
+          // The stop closed the database under the read.
+          if (stopped.aborted && (err as { code?: unknown }).code === 'DATABASE_CLOSED') throw new WaitStoppedError(runId, status);
+          throw err;
+        }
         if (isFinalStatus(run.status)) return run as RunInfo<WorkflowOutput<TWorkflow>>;
+        status = run.status;
         const left = deadline - Date.now();
         if (left <= 0) throw new WaitTimeoutError(runId, options.timeoutMs ?? 0, run.status);
+        if (stopped.aborted) throw new WaitStoppedError(runId, status);
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, Math.min(left, options.pollMs ?? 200));
           wake = () => {
@@ -182,6 +205,7 @@ export abstract class RunQueries {
       }
     } finally {
       off();
+      stopped.removeEventListener('abort', onStop);
     }
   }
 
