@@ -102,8 +102,16 @@ async function serverWithoutSsl(): Promise<{ port: number; close: () => Promise<
 it.each([
   ['a port out of range', 'postgres://rmapp:hunter2@127.0.0.1:99999/app', /check the port \(1–65535\)/],
   ['an unclosed IPv6 bracket', 'postgres://rmapp:hunter2@[::1/app', /the brackets around an IPv6 host/],
-  ['an SSL root certificate that does not exist', 'postgres://rmapp:hunter2@127.0.0.1/app?sslrootcert=/nonexistent/root.crt', /sslrootcert names a file rmapp cannot read \(ENOENT\)/],
-  ['an SSL client key that does not exist', 'postgres://rmapp:hunter2@127.0.0.1/app?sslkey=/nonexistent/client.key&sslcert=/dev/null', /sslkey names a file rmapp cannot read \(ENOENT\)/],
+  [
+    'an SSL root certificate that does not exist',
+    'postgres://rmapp:hunter2@127.0.0.1/app?sslrootcert=/nonexistent/root.crt',
+    /sslrootcert names a file rmapp cannot read \(ENOENT\)/,
+  ],
+  [
+    'an SSL client key that does not exist',
+    'postgres://rmapp:hunter2@127.0.0.1/app?sslkey=/nonexistent/client.key&sslcert=/dev/null',
+    /sslkey names a file rmapp cannot read \(ENOENT\)/,
+  ],
 ])('a connection string with %s is refused when the database is opened, as a set-up mistake with its fix', async (_what, url, fix) => {
   const err = (await openDatabase({ url }).then(
     () => new Error('opened'),
@@ -132,7 +140,9 @@ it('sslmode=require against a server without SSL fails as a set-up mistake, and 
   const engine = createEngine({ database: url, workflows: [] });
   const retries: unknown[] = [];
   try {
-    const err = (await engine.startWorker({ retry: { onRetry: (e) => retries.push(e) } }).catch((e: unknown) => e)) as Error & { code?: string };
+    const err = (await engine.startWorker({ retry: { onRetry: (e) => retries.push(e) } }).catch((e: unknown) => e)) as Error & {
+      code?: string;
+    };
     expect(err.code, err.message).toBe('DATABASE_CONFIG');
     expect(retries, 'retries of a set-up mistake').toEqual([]);
   } finally {

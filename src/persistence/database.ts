@@ -178,7 +178,8 @@ function setUpProblem(err: unknown, url: string): Error | null {
   } else if (typeof e?.path === 'string' && typeof e.code === 'string' && e.code.startsWith('E')) {
     const params = sslFileParams(url);
     const param = SSL_FILE_PARAMS.find((p) => params.get(p) === e.path);
-    if (param) fix = `${param} names a file rmapp cannot read (${e.code}): fix the path in DATABASE_URL, or make the file readable by this process`;
+    if (param)
+      fix = `${param} names a file rmapp cannot read (${e.code}): fix the path in DATABASE_URL, or make the file readable by this process`;
   }
   if (!fix) return null;
   return Object.assign(new Error(`Cannot use Postgres at ${where}: ${message} — ${fix}.`, { cause: err }), {

@@ -7,7 +7,7 @@
 import type { InspectionEvent } from 'xstate';
 import { createWebSocketInspector } from '@statelyai/inspect';
 import { createEngine, type Engine, type EngineOptions } from '../state_machine/engine.ts';
-import { RunNotFoundError, ValidationError } from '../state_machine/errors.ts';
+import { RunNotFoundError, stoppedWhileStarting, ValidationError } from '../state_machine/errors.ts';
 import type { AnyWorkflowDefinition } from '../state_machine/definition.ts';
 import { isFinalStatus } from '../persistence/run-status.ts';
 import { issueBranch } from '../machines/issue-branch.ts';
@@ -41,6 +41,11 @@ export interface ServiceOptions {
   /** Engine tuning (tests use short polls). */
   engine?: { pollMs?: number; leaseMs?: number; workerId?: string } | undefined;
   progressIntervalMs?: number | undefined;
+  /**
+   * Gives the start up (`rmapp serve` aborts it on SIGTERM/SIGINT): the wait for a database that is not
+   * reachable ends, what started is stopped, and startService rejects.
+   */
+  signal?: AbortSignal | undefined;
 }
 
 export interface Service {
@@ -322,13 +327,29 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const executor = gh ? gh.bind(engine) : null;
   const detach = runtime ? attachGitHubFollowers(engine, config, runtime, log, options.progressIntervalMs) : async () => {};
 
-  // A database that is down or restarting at start-up is waited for, with a log line per try.
-  await engine.startWorker({
-    retry: {
-      onRetry: (err, attempt, delayMs) =>
-        log.warn({ err: (err as Error).message, attempt, delayMs }, 'the database is not reachable; trying again'),
-    },
-  });
+  // A database that is down or restarting at start-up is waited for, with a log line per try, until
+  // options.signal gives up (also during an attempt: a migration waiting for another's lock).
+  const giveUp = () => void engine.stop({ graceMs: 0 }).catch(() => {});
+  options.signal?.addEventListener('abort', giveUp, { once: true });
+  try {
+    if (options.signal?.aborted) throw stoppedWhileStarting();
+    await engine.startWorker({
+      retry: {
+        signal: options.signal,
+        onRetry: (err, attempt, delayMs) =>
+          log.warn({ err: (err as Error).message, attempt, delayMs }, 'the database is not reachable; trying again'),
+      },
+    });
+  } catch (err) {
+    // Nothing may outlive a start that failed: the followers' timers, the inspector's socket, telemetry.
+    await engine.stop({ graceMs: 0 });
+    await detach();
+    stopInspector?.();
+    await telemetry?.shutdown().catch(() => {});
+    throw err;
+  } finally {
+    options.signal?.removeEventListener('abort', giveUp);
+  }
   // The port is taken or not ours to bind: stop what started, so the process exits instead of running a
   // worker without the server it was asked for, and name the fix.
   const server = await startServiceServer({

@@ -18,8 +18,8 @@ import { followRun } from './progress-lines.ts';
 import { createMasker } from '../masking.ts';
 import { SERVICE_SECRET_VARIABLES } from '../sandbox/env.ts';
 import { addDemoCommand } from './demo-command.ts';
-import { limitWorkerHeapGrowth } from './heap-growth.ts';
-import { describeRetention, retentionAgeOption } from './retention-age.ts';
+import { releaseEarlySignals } from './early-signals.ts';
+import { addWorkerCommand } from './worker-command.ts';
 
 // The engine, the database drivers, the service and OpenTelemetry are imported inside the commands that
 // use them: `rmapp --version` and `rmapp --help` start without them (README "CLI", bench/run.ts).
@@ -32,12 +32,19 @@ function packageVersion(): string {
   return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
 }
 
+/** The commands that stop cleanly on SIGTERM/SIGINT, also one that came while the CLI loaded (early-signals.ts). */
+const LONG_RUNNING = new Set(['worker', 'serve']);
+
 const program = new Command();
 program
   .name('rmapp')
   .description('Durable XState workflows on Postgres (or embedded PGlite when DATABASE_URL is unset).')
   .version(packageVersion(), '-V, --version', 'print the version of rmapp')
   .showHelpAfterError('(run with --help for usage)')
+  // `worker` and `serve` take over a signal that came while the CLI loaded; every other command ends by it.
+  .hook('preAction', (_program, command) => {
+    if (!LONG_RUNNING.has(command.name())) releaseEarlySignals();
+  })
   .addOption(new Option('--workflows <module>', 'module exporting `workflows` (default: the built-in registry)').env('RMAPP_WORKFLOWS'))
   .addOption(new Option('--database-url <url>', 'Postgres connection string (default: embedded PGlite under .rmapp/)').env('DATABASE_URL'));
 
@@ -97,145 +104,7 @@ program
     }
   });
 
-program
-  .command('worker')
-  .description('run workflows until SIGTERM/SIGINT (graceful: running steps finish, leases are released)')
-  .option('-c, --concurrency <n>', "runs executed at once (default: the engine's, DEFAULT_ENGINE_OPTIONS)", positiveInt)
-  .option('--lease-ms <ms>', "lease length; a dead worker's runs move on after it", positiveInt)
-  .option('--grace-ms <ms>', "how long running steps may take to finish on shutdown (default: the engine's, 10 s)", positiveInt)
-  .option('--evict-after-ms <ms>', 'runs that only wait longer than this leave memory', positiveInt)
-  .option('--poll-ms <ms>', 'fallback polling interval when no notification arrives', positiveInt)
-  .option('--worker-id <id>', 'stable id, unique among live workers: a restarted worker takes its old runs back at once')
-  .option('--otel', 'export traces and metrics over OTLP/HTTP, configured by the OTEL_* environment variables')
-  .option('--metrics-port <port>', 'serve Prometheus metrics at http://<host>:<port>/metrics', positiveInt)
-  .addOption(retentionAgeOption('retain-succeeded', 'succeeded', 'prune succeeded runs this long after they finish'))
-  .addOption(retentionAgeOption('retain-failed', 'failed', 'prune failed runs this long after they finish'))
-  .addOption(retentionAgeOption('retain-cancelled', 'cancelled', 'prune cancelled runs this long after they finish'))
-  .option('--no-retention', 'do not prune finished runs from this worker')
-  .action(
-    async (o: {
-      concurrency?: number;
-      leaseMs?: number;
-      graceMs?: number;
-      evictAfterMs?: number;
-      pollMs?: number;
-      workerId?: string;
-      otel?: boolean;
-      metricsPort?: number;
-      retention: boolean;
-      retainSucceeded: number;
-      retainFailed: number;
-      retainCancelled: number;
-    }) => {
-      const opts = program.opts<{ workflows?: string; databaseUrl?: string }>();
-      // Before the claims' garbage grows the heap (heap-growth.ts: the peak RSS of a worker).
-      limitWorkerHeapGrowth();
-      // The OpenTelemetry SDK and the GitHub service stack (Octokit, the HTTP server, the sandbox, the
-      // inspector) are imported only when this worker uses them: together they cost a worker without them
-      // ~0.9 s of CPU at start-up (which a restarted worker's recovery waits for) and ~50 MB of RSS
-      // (bench/README.md, "What was changed").
-      const [{ createEngine }, { loadConfig }, { createLogger }, { serviceWorkflowSet }] = await Promise.all([
-        import('../../state_machine/engine.ts'),
-        import('../config.ts'),
-        import('../logger.ts'),
-        import('./versions-command.ts'),
-      ]);
-      const retention = o.retention
-        ? { policy: { succeededMs: o.retainSucceeded, failedMs: o.retainFailed, cancelledMs: o.retainCancelled } }
-        : undefined;
-      // The SDK is set up before the engine so that the engine's first spans and instruments use it.
-      const telemetry =
-        o.otel || o.metricsPort
-          ? await (await import('../otel.ts')).startTelemetry({ otlp: !!o.otel, prometheusPort: o.metricsPort })
-          : null;
-      // With GitHub settings in the environment (as `rmapp serve` has them), this worker runs the GitHub
-      // workflows too: extra workers of a service share its configuration.
-      const config = await loadConfig({ requireWebhookSecret: false, serves: false });
-      const log = createLogger({ secrets: config.githubEnabled ? [config.github.token, config.github.privateKey] : [] });
-      const service = config.githubEnabled ? await import('../service.ts') : null;
-      const github = service && config.githubEnabled ? service.githubRuntime(config, { log }) : null;
-      if (service && github) await service.checkSandbox(github.sandbox, log);
-      const { workflows, previousVersions } = await serviceWorkflowSet(github, opts.workflows);
-      const engine = createEngine({
-        workflows,
-        previousVersions,
-        database: opts.databaseUrl ? { url: opts.databaseUrl } : undefined,
-        concurrency: o.concurrency,
-        leaseMs: o.leaseMs,
-        evictAfterMs: o.evictAfterMs,
-        pollMs: o.pollMs,
-        workerId: o.workerId,
-        retention,
-        logger: log,
-      });
-      github?.registry.bind(engine);
-      const detach = service && github ? service.attachGitHubFollowers(engine, config, github, log) : null;
-      // A database that is down or restarting at start-up is waited for (SIGTERM/SIGINT give up, also
-      // during an attempt: a migration waiting for another's lock, a server that does not answer).
-      // One listener for the whole life of the worker: a signal that arrives while the event loop is
-      // blocked (PGlite's open) is delivered to the listener present when the loop runs again, and one
-      // removed and re-added meanwhile lost it.
-      const giveUp = new AbortController();
-      let signalled: NodeJS.Signals | null = null;
-      let onStop: (sig: NodeJS.Signals) => void = () => {
-        giveUp.abort();
-        void engine.stop({ graceMs: 0 }).catch(() => {});
-      };
-      const onSignal = (sig: NodeJS.Signals) => {
-        if (signalled) {
-          process.stderr.write(`rmapp worker: ${sig} again; already stopping (bounded by the grace and the lease).\n`);
-          return;
-        }
-        signalled = sig;
-        onStop(sig);
-      };
-      process.on('SIGTERM', onSignal);
-      process.on('SIGINT', onSignal);
-      try {
-        try {
-          await engine.startWorker({
-            retry: {
-              signal: giveUp.signal,
-              onRetry: (err, attempt, delayMs) =>
-                process.stderr.write(
-                  `rmapp worker: the database is not reachable (${(err as Error).message}); try ${attempt + 1} in ${delayMs} ms\n`,
-                ),
-            },
-          });
-        } catch (err) {
-          if (!giveUp.signal.aborted) throw err;
-        }
-        if (giveUp.signal.aborted) {
-          await engine.stop({ graceMs: 0 });
-          await detach?.();
-          await telemetry?.shutdown().catch(() => {});
-          process.stderr.write('rmapp worker: stopped before it started.\n');
-          return;
-        }
-        const db = await engine.db();
-        process.stderr.write(
-          `rmapp worker ${engine.workerId} on ${db.description}: ${workflows.map((w) => `${w.name}@${w.version}`).join(', ')}; ` +
-            `${retention ? `keeps finished runs: ${describeRetention(retention.policy)}` : 'keeps finished runs forever (--no-retention)'}\n`,
-        );
-        await new Promise<void>((resolve) => {
-          onStop = (sig) => {
-            process.stderr.write(`rmapp worker: ${sig}, finishing running steps${o.graceMs ? ` (up to ${o.graceMs} ms)` : ''}…\n`);
-            resolve();
-          };
-          if (signalled) onStop(signalled);
-        });
-        await engine.stop({ graceMs: o.graceMs });
-        await detach?.();
-        await telemetry
-          ?.shutdown()
-          .catch((err: unknown) => process.stderr.write(`rmapp worker: telemetry shutdown failed: ${(err as Error).message}\n`));
-        process.stderr.write('rmapp worker: stopped.\n');
-      } finally {
-        process.off('SIGTERM', onSignal);
-        process.off('SIGINT', onSignal);
-      }
-    },
-  );
+addWorkerCommand(program);
 
 program
   .command('start <workflow> [input-json]')
@@ -351,6 +220,8 @@ addDemoCommand(program);
 
 try {
   await program.parseAsync(process.argv);
+  // --help, --version and a usage error run no action: a signal that came meanwhile ends the process now.
+  releaseEarlySignals();
 } catch (err) {
   // By name: the migrations module (where DatabaseTooNewError lives) is loaded only by the commands that use it.
   const known = err instanceof WorkflowError || (err as Error | null)?.name === 'DatabaseTooNewError';

@@ -1,6 +1,18 @@
 /** `rmapp serve`: the service (HTTP server + worker) until SIGTERM/SIGINT. */
 import type { Command } from 'commander';
 import { positiveInt } from './positive-int.ts';
+import { takeEarlySignal } from './early-signals.ts';
+
+/** The serve command's options, as commander parses them. */
+interface ServeCommandOptions {
+  config?: string;
+  port?: string;
+  host?: string;
+  inspect: string | boolean;
+  otel?: boolean;
+  metrics?: boolean;
+  graceMs?: number;
+}
 
 export function addServeCommand(program: Command): void {
   program
@@ -13,45 +25,63 @@ export function addServeCommand(program: Command): void {
     .option('--otel', 'export traces and metrics over OTLP/HTTP, configured by the OTEL_* environment variables')
     .option('--metrics', 'serve Prometheus metrics at /metrics')
     .option('--grace-ms <ms>', "how long running steps may take to finish on shutdown (default: the engine's, 10 s)", positiveInt)
-    .action(
-      async (o: {
-        config?: string;
-        port?: string;
-        host?: string;
-        inspect: string | boolean;
-        otel?: boolean;
-        metrics?: boolean;
-        graceMs?: number;
-      }) => {
-        // Loaded here, not at the top: the CLI starts without them (README "CLI").
-        const [{ loadConfig }, { startService }, { loadWorkflowSet }] = await Promise.all([
-          import('../config.ts'),
-          import('../service.ts'),
-          import('./versions-command.ts'),
-        ]);
-        const env = { ...process.env, ...(o.port ? { PORT: o.port } : {}), ...(o.host ? { RMAPP_HOST: o.host } : {}) };
-        const config = await loadConfig({ env, file: o.config });
-        const globals = program.opts<{ workflows?: string; databaseUrl?: string }>();
-        if (globals.databaseUrl) config.databaseUrl = globals.databaseUrl;
-        // The built-in example workflows only when GitHub is off (a dashboard to try); a module always.
-        const extra =
-          globals.workflows || !config.githubEnabled ? await loadWorkflowSet(globals.workflows) : { workflows: [], previousVersions: [] };
-        const service = await startService({
-          config,
-          extraWorkflows: extra.workflows,
-          previousVersions: extra.previousVersions,
-          inspectUrl: o.inspect === true ? 'ws://localhost:8080' : o.inspect || undefined,
-          otel: o.otel,
-          metrics: o.metrics,
-        });
-        process.stderr.write(`rmapp serve: dashboard at ${service.url}/\n`);
-        await new Promise<void>((resolve) => {
-          process.once('SIGTERM', () => resolve());
-          process.once('SIGINT', () => resolve());
-        });
-        service.log.info('rmapp serve: shutting down, finishing running steps');
-        await service.stop({ graceMs: o.graceMs });
-        process.stderr.write('rmapp serve: stopped.\n');
-      },
-    );
+    .action(async (o: ServeCommandOptions) => {
+      // One listener from the start, also for a signal that came while the CLI loaded (early-signals.ts):
+      // before the service runs it gives the start up (a database being waited for, say); after, it stops it.
+      const giveUp = new AbortController();
+      const onSignal = (sig: NodeJS.Signals) => {
+        if (giveUp.signal.aborted)
+          process.stderr.write(`rmapp serve: ${sig} again; already stopping (bounded by the grace and the lease).\n`);
+        giveUp.abort();
+      };
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+      if (takeEarlySignal()) giveUp.abort();
+      try {
+        await serve(program, o, giveUp.signal);
+      } finally {
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
+      }
+    });
+}
+
+async function serve(program: Command, o: ServeCommandOptions, stopped: AbortSignal): Promise<void> {
+  // Loaded here, not at the top: the CLI starts without them (README "CLI").
+  const [{ loadConfig }, { startService }, { loadWorkflowSet }] = await Promise.all([
+    import('../config.ts'),
+    import('../service.ts'),
+    import('./versions-command.ts'),
+  ]);
+  const env = { ...process.env, ...(o.port ? { PORT: o.port } : {}), ...(o.host ? { RMAPP_HOST: o.host } : {}) };
+  const config = await loadConfig({ env, file: o.config });
+  const globals = program.opts<{ workflows?: string; databaseUrl?: string }>();
+  if (globals.databaseUrl) config.databaseUrl = globals.databaseUrl;
+  // The built-in example workflows only when GitHub is off (a dashboard to try); a module always.
+  const extra =
+    globals.workflows || !config.githubEnabled ? await loadWorkflowSet(globals.workflows) : { workflows: [], previousVersions: [] };
+  if (stopped.aborted) return stoppedBeforeStart();
+  const service = await startService({
+    signal: stopped,
+    config,
+    extraWorkflows: extra.workflows,
+    previousVersions: extra.previousVersions,
+    inspectUrl: o.inspect === true ? 'ws://localhost:8080' : o.inspect || undefined,
+    otel: o.otel,
+    metrics: o.metrics,
+  }).catch((err: unknown) => {
+    // Given up by a signal: not a failure.
+    if (stopped.aborted) return null;
+    throw err;
+  });
+  if (!service) return stoppedBeforeStart();
+  process.stderr.write(`rmapp serve: dashboard at ${service.url}/\n`);
+  if (!stopped.aborted) await new Promise((resolve) => stopped.addEventListener('abort', resolve, { once: true }));
+  service.log.info('rmapp serve: shutting down, finishing running steps');
+  await service.stop({ graceMs: o.graceMs });
+  process.stderr.write('rmapp serve: stopped.\n');
+}
+
+function stoppedBeforeStart(): void {
+  process.stderr.write('rmapp serve: stopped before it started.\n');
 }
