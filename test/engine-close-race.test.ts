@@ -262,3 +262,24 @@ it('a waitFor on a run this worker executes: a stop hands the run over and ends 
   expect(await within(waitStuck, 10_000), 'the run handed over').toMatchObject({ code: 'ENGINE_STOPPED', details: { runId: stuck } });
   for (const r of released) r();
 });
+
+it('many waitFor calls at once: no listener-leak warning, and a stop ends every one', async () => {
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+  process.on('warning', onWarning);
+  const engine = createEngine({ database: testDb.url, workflows: [waiter], workerId: 'close-race-many' });
+  try {
+    const ids = await Promise.all(Array.from({ length: 30 }, () => engine.start(waiter, {})));
+    const waits = ids.map((id) => engine.waitFor(id, { pollMs: 50 }).catch((err: unknown) => err));
+    await new Promise((r) => setTimeout(r, 150));
+    await engine.stop();
+    const ended = (await Promise.all(waits.map((w) => within(w, 10_000)))) as { code?: string }[];
+    expect(ended.map((e) => e.code)).toEqual(ids.map(() => 'ENGINE_STOPPED'));
+    // Node emits warnings on the next tick.
+    await new Promise((r) => setImmediate(r));
+    // Before, each wait's listener on the engine's stop signal counted toward Node's limit of 10.
+    expect(warnings.filter((w) => /MaxListeners/.test(w))).toEqual([]);
+  } finally {
+    process.off('warning', onWarning);
+  }
+});

@@ -23,7 +23,7 @@ import { stopBoundMs, Worker } from './worker.ts';
 import { instrumentMetrics } from './metrics.ts';
 import { ATTR, traceparentOf, tracer } from './telemetry.ts';
 import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from './engine-options.ts';
-import { RunQueries } from './run-queries.ts';
+import { RunQueries, stopController } from './run-queries.ts';
 import { checkSend, checkStart, type SendOptions, type StartOptions } from './request-checks.ts';
 
 export { DEFAULT_BUFFER_MS, DEFAULT_ENGINE_OPTIONS, MIN_LEASE_MS, type EngineOptions } from './engine-options.ts';
@@ -399,7 +399,7 @@ export class Engine extends RunQueries {
     // A start under way gives up: its retries stop, and a worker it made is stopped below. A start
     // called after this one is a new start (it waits for the stop).
     this.stopSignal.abort();
-    this.stopSignal = new AbortController();
+    this.stopSignal = stopController();
     this.starting = null;
     return this.teardown(options.graceMs ?? DEFAULT_ENGINE_OPTIONS.stopGraceMs);
   }

@@ -3,6 +3,7 @@
  * and the queries an operator or a caller makes of runs — one run, a list, its history, its artifacts,
  * waiting for its end. {@link Engine} (engine.ts) adds starting, signalling and executing runs.
  */
+import { setMaxListeners } from 'node:events';
 import type { Database } from '../persistence/database.ts';
 import { openDatabase } from '../persistence/database.ts';
 import { migrate } from '../persistence/migrate.ts';
@@ -44,7 +45,7 @@ export abstract class RunQueries {
    * Aborted (and replaced) when a stop begins (engine.ts `stop`): a start under way then gives up, and a
    * `waitFor` under way ends, with ENGINE_STOPPED.
    */
-  protected stopSignal = new AbortController();
+  protected stopSignal = stopController();
 
   constructor(protected readonly options: EngineOptions) {
     for (const def of options.workflows) {
@@ -264,6 +265,16 @@ async function closeOpening(opening: Opening, forceAfterMs: number): Promise<voi
   if (!db) return;
   if (forceAfterMs === 0) return db.close({ force: true });
   if (!(await settlesWithin(db.close(), forceAfterMs))) await db.close({ force: true });
+}
+
+/**
+ * The controller of {@link RunQueries.stopSignal}: every `waitFor` under way listens to its signal, so it
+ * has no listener limit (Node warns of a leak past 10, and 50 concurrent waits are normal).
+ */
+export function stopController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
 }
 
 const TIMED_OUT = Symbol('timed out');
