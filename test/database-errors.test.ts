@@ -107,6 +107,18 @@ it.each([
     'postgres://rmapp:hunter2@127.0.0.1/app?sslrootcert=/nonexistent/root.crt',
     /sslrootcert names a file rmapp cannot read \(ENOENT\)/,
   ],
+  ['a port that is not a number (?port=)', 'postgres://rmapp:hunter2@127.0.0.1/app?port=abc', /the port is not a number from 1 to 65535/],
+  ['a port out of range (?port=)', 'postgres://rmapp:hunter2@127.0.0.1/app?port=99999', /the port is not a number from 1 to 65535/],
+  [
+    'an SSL root certificate that is a directory',
+    'postgres://rmapp:hunter2@127.0.0.1/app?sslrootcert=/tmp',
+    /sslrootcert names a file rmapp cannot read \(EISDIR\)/,
+  ],
+  [
+    'an SSL root certificate given twice, the last missing',
+    'postgres://rmapp:hunter2@127.0.0.1/app?sslrootcert=/dev/null&sslrootcert=/nonexistent/root.crt',
+    /sslrootcert names a file rmapp cannot read \(ENOENT\)/,
+  ],
   [
     'an SSL client key that does not exist',
     'postgres://rmapp:hunter2@127.0.0.1/app?sslkey=/nonexistent/client.key&sslcert=/dev/null',
@@ -131,7 +143,7 @@ it('sslmode=require against a server without SSL fails as a set-up mistake, and 
   try {
     const err = (await db.query('select 1').catch((e: unknown) => e)) as Error & { code?: string };
     expect(err.code, err.message).toBe('DATABASE_CONFIG');
-    expect(err.message).toMatch(/The server does not support SSL connections — .*remove sslmode=require/);
+    expect(err.message).toMatch(/The server does not support SSL connections — .*stop asking for SSL/);
     expect(err.message).not.toMatch(/hunter2/);
   } finally {
     await db.close();
@@ -148,5 +160,28 @@ it('sslmode=require against a server without SSL fails as a set-up mistake, and 
   } finally {
     await engine.stop();
     await server.close();
+  }
+});
+
+it.each([
+  ['a "/"', 'postgres://rmapp:2024/hunter2@127.0.0.1:5432/app'],
+  ['a "?"', 'postgres://rmapp:12?hunter2@127.0.0.1/app'],
+  ['a "#"', 'postgres://rmapp:12#hunter2@127.0.0.1/app'],
+])('a password holding %s that is not percent-encoded is refused at open, before the server can quote it back', async (_what, url) => {
+  // Before, URL read the password as the host and port and the rest as the database name: the server
+  // answered `database "hunter2@127.0.0.1:5432/app" does not exist`, printed on every retry, for ever.
+  const err = (await openDatabase({ url }).then(
+    () => new Error('opened'),
+    (e: unknown) => e,
+  )) as Error & { code?: string };
+  expect(err.code, err.message).toBe('DATABASE_CONFIG');
+  expect(err.message).toMatch(/percent-encode them \(\/ as %2F, \? as %3F, # as %23\)/);
+  expect(err.message, 'the password in the error').not.toMatch(/hunter2/);
+});
+
+it('an "@" in a query value or after a user@host part is not taken for a password cut short', async () => {
+  for (const url of ['postgres://u@127.0.0.1/app?application_name=w@h1', 'postgres://u:p@127.0.0.1/my@db']) {
+    const db = await openDatabase({ url });
+    await db.close();
   }
 });

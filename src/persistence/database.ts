@@ -174,10 +174,16 @@ function setUpProblem(err: unknown, url: string): Error | null {
     fix =
       'it is not a valid URL: check the port (1–65535), the brackets around an IPv6 host, and percent-encode reserved characters in the user and password (@ as %40, : as %3A, / as %2F, # as %23, ? as %3F)';
   } else if (/does not support SSL/i.test(message)) {
-    fix = 'the server does not accept SSL connections: remove sslmode=require (or verify-*) from DATABASE_URL, or enable ssl on the server';
-  } else if (typeof e?.path === 'string' && typeof e.code === 'string' && e.code.startsWith('E')) {
+    fix =
+      'the server does not accept SSL connections: stop asking for SSL (sslmode=… or ssl=… in DATABASE_URL — node-postgres reads ssl=false as a request for SSL — or PGSSLMODE in the environment), or enable ssl on the server';
+  } else if (typeof e?.code === 'string' && /^E[A-Z]+$/.test(e.code)) {
+    // pg reads the last value of a parameter given twice; EISDIR carries no path.
     const params = sslFileParams(url);
-    const param = SSL_FILE_PARAMS.find((p) => params.get(p) === e.path);
+    const code = e.code;
+    const param = SSL_FILE_PARAMS.find((p) => {
+      const value = params.getAll(p).at(-1);
+      return value !== undefined && (e.path === value || (code === 'EISDIR' && e.path === undefined));
+    });
     if (param)
       fix = `${param} names a file rmapp cannot read (${e.code}): fix the path in DATABASE_URL, or make the file readable by this process`;
   }
@@ -186,6 +192,24 @@ function setUpProblem(err: unknown, url: string): Error | null {
     code: 'DATABASE_CONFIG',
     category: 'validation',
   });
+}
+
+/**
+ * A password holding an unencoded "/", "?" or "#" (`postgres://app:2024/s3cret@db/prod`): `URL` ends the
+ * host at that character, so the password becomes the host and port, and the rest the database name —
+ * which the server then quotes back in its error (`database "s3cret@db/prod" does not exist`), beyond
+ * what {@link redactUrl} masks, retried for ever. Recognised as: no "@" before the host part ends, and an
+ * "@" after it before any "=" (an "@" in a query value such as `application_name=w@h` is fine).
+ */
+function userinfoCutShort(url: string): boolean {
+  const start = url.indexOf('//');
+  if (start < 0) return false;
+  const rest = url.slice(start + 2);
+  const end = rest.search(/[/?#]/);
+  if (end < 0 || rest.slice(0, end).includes('@')) return false;
+  const after = rest.slice(end);
+  const at = after.indexOf('@');
+  return at >= 0 && !after.slice(0, at).includes('=');
 }
 
 /** The query parameters of a connection string, read as pg-connection-string reads them (none if it cannot be parsed). */
@@ -210,10 +234,28 @@ function openPostgres(url: string, max: number): Database {
   }
   // The driver parses the string (and reads its SSL files) at each connect; a mistake in it is found
   // here, once, with what to fix, instead of at the first statement.
+  if (userinfoCutShort(url)) {
+    throw configError(
+      `Cannot use Postgres at ${redactUrl(url)}: an "@" comes after the host, so the URL's user or password holds a "/", "?" or "#" — percent-encode them (/ as %2F, ? as %3F, # as %23) in DATABASE_URL (or --database-url).`,
+    );
+  }
+  let probe: Pg.Client;
   try {
-    new pg.Client({ connectionString: withPlannerOptions(url) });
+    probe = new pg.Client({ connectionString: withPlannerOptions(url) });
   } catch (err) {
-    throw setUpProblem(err, url) ?? err;
+    // Parsing only: whatever fails here is the string's (or its SSL files'), never an outage.
+    throw (
+      setUpProblem(err, url) ??
+      Object.assign(configError(`Cannot use Postgres at ${redactUrl(url)}: ${(err as Error).message}.`), { cause: err })
+    );
+  }
+  // The port (`:port`, `?port=`, PGPORT) is read at connect time: pg-pool then throws inside its connect,
+  // keeps the broken client, and its end() never resolves — a worker that could not be stopped.
+  const port = (probe as unknown as { port: unknown }).port;
+  if (!(Number.isInteger(port) && (port as number) >= 1 && (port as number) <= 65535)) {
+    throw configError(
+      `Cannot use Postgres at ${redactUrl(url)}: the port is not a number from 1 to 65535 (from the URL's :port or ?port=, or PGPORT) — fix it in DATABASE_URL (or --database-url).`,
+    );
   }
   // The pool's connections, for a forced close, from the moment each starts connecting (pg-pool lists
   // none publicly, and its 'connect' event comes only once a connection is made).
@@ -302,6 +344,9 @@ function openPostgres(url: string, max: number): Database {
         await listener.close();
         await pool.end();
       })();
+      // Forced: its connections are destroyed; a pool.end() that never resolves (a client pg-pool kept
+      // after its connect threw) must not hold the stop.
+      if (options?.force) return Promise.race([ending, new Promise<void>((resolve) => setTimeout(resolve, 1_000).unref())]);
       return ending;
     },
   };

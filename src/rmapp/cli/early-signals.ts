@@ -49,3 +49,16 @@ export function releaseEarlySignals(): void {
   const sig = e.signals[0];
   if (sig) e.listener(sig);
 }
+
+/**
+ * For `worker` and `serve` once their stop is done: their own listener goes, and a signal that comes
+ * while the process exits (a second Ctrl-C just after "stopped.") ends it with the exit code already
+ * set, instead of by the signal (143/130) — or, if something still kept the process alive, ends it.
+ */
+export function exitOnLaterSignals(onSignal: (sig: NodeJS.Signals) => void): void {
+  process.off('SIGTERM', onSignal);
+  process.off('SIGINT', onSignal);
+  const exit = () => process.exit();
+  process.once('SIGTERM', exit);
+  process.once('SIGINT', exit);
+}

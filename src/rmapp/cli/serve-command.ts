@@ -1,7 +1,7 @@
 /** `rmapp serve`: the service (HTTP server + worker) until SIGTERM/SIGINT. */
 import type { Command } from 'commander';
 import { positiveInt } from './positive-int.ts';
-import { takeEarlySignal } from './early-signals.ts';
+import { exitOnLaterSignals, takeEarlySignal } from './early-signals.ts';
 
 /** The serve command's options, as commander parses them. */
 interface ServeCommandOptions {
@@ -40,8 +40,7 @@ export function addServeCommand(program: Command): void {
       try {
         await serve(program, o, giveUp.signal);
       } finally {
-        process.off('SIGTERM', onSignal);
-        process.off('SIGINT', onSignal);
+        exitOnLaterSignals(onSignal);
       }
     });
 }

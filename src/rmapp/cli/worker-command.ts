@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { positiveInt } from './positive-int.ts';
 import { limitWorkerHeapGrowth } from './heap-growth.ts';
-import { takeEarlySignal } from './early-signals.ts';
+import { exitOnLaterSignals, takeEarlySignal } from './early-signals.ts';
 import { describeRetention, retentionAgeOption } from './retention-age.ts';
 
 /** The worker command's options, as commander parses them. */
@@ -62,8 +62,7 @@ export function addWorkerCommand(program: Command): void {
       try {
         await runWorker(o, opts, { giveUp, signalled: () => signalled, setOnStop: (fn) => (onStop = fn) });
       } finally {
-        process.off('SIGTERM', onSignal);
-        process.off('SIGINT', onSignal);
+        exitOnLaterSignals(onSignal);
       }
     });
 }
