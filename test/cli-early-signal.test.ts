@@ -76,9 +76,15 @@ it('a second SIGTERM right after "stopped." does not turn a clean stop into exit
   let sent = 0;
   child.stderr.on('data', (d) => {
     output += d;
-    if (sent === 0 && / on postgres:/.test(output)) ((sent = 1), child.kill('SIGTERM'));
+    if (sent === 0 && / on postgres:/.test(output)) {
+      sent = 1;
+      child.kill('SIGTERM');
+    }
     // Before, the worker's listener was gone by then: the second signal killed the exiting process.
-    if (sent === 1 && /stopped\./.test(output)) ((sent = 2), child.kill('SIGTERM'));
+    if (sent === 1 && /stopped\./.test(output)) {
+      sent = 2;
+      child.kill('SIGTERM');
+    }
   });
   const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
   const [code, killedBy] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
