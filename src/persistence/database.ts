@@ -168,7 +168,6 @@ const SSL_FILE_PARAMS = ['sslcert', 'sslkey', 'sslrootcert'] as const;
 function setUpProblem(err: unknown, url: string): Error | null {
   const e = err as { code?: unknown; message?: unknown; path?: unknown } | null;
   const message = typeof e?.message === 'string' ? e.message : '';
-  const where = redactUrl(url);
   let fix: string | null = null;
   if (e?.code === 'ERR_INVALID_URL') {
     fix =
@@ -177,18 +176,18 @@ function setUpProblem(err: unknown, url: string): Error | null {
     fix =
       'the server does not accept SSL connections: stop asking for SSL (sslmode=… or ssl=… in DATABASE_URL — node-postgres reads ssl=false as a request for SSL — or PGSSLMODE in the environment), or enable ssl on the server';
   } else if (typeof e?.code === 'string' && /^E[A-Z]+$/.test(e.code)) {
-    // pg reads the last value of a parameter given twice; EISDIR carries no path.
+    // pg reads the last value of a parameter given twice. EISDIR carries no path: every SSL file
+    // parameter set is a suspect.
     const params = sslFileParams(url);
-    const code = e.code;
-    const param = SSL_FILE_PARAMS.find((p) => {
+    const named = SSL_FILE_PARAMS.filter((p) => {
       const value = params.getAll(p).at(-1);
-      return value !== undefined && (e.path === value || (code === 'EISDIR' && e.path === undefined));
+      return value !== undefined && (e.path === undefined ? e.code === 'EISDIR' : e.path === value);
     });
-    if (param)
-      fix = `${param} names a file rmapp cannot read (${e.code}): fix the path in DATABASE_URL, or make the file readable by this process`;
+    if (named.length > 0)
+      fix = `${named.join(' or ')} names a file rmapp cannot read (${e.code}): fix the path in DATABASE_URL, or make the file readable by this process`;
   }
   if (!fix) return null;
-  return Object.assign(new Error(`Cannot use Postgres at ${where}: ${message} — ${fix}.`, { cause: err }), {
+  return Object.assign(new Error(`Cannot use Postgres at ${redactUrl(url)}: ${message} — ${fix}.`, { cause: err }), {
     code: 'DATABASE_CONFIG',
     category: 'validation',
   });
