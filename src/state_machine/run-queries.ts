@@ -12,7 +12,8 @@ import { isFinalStatus, type HistoryEvent } from '../persistence/run-status.ts';
 import { listArtifacts, loadArtifact } from '../persistence/artifacts.ts';
 import type { WorkflowDefinition } from './definition.ts';
 import type { RunId, WorkflowOutput } from './typed-runs.ts';
-import { RunNotFoundError, ValidationError, WaitStoppedError, WaitTimeoutError } from './errors.ts';
+import { RunNotFoundError, toErrorData, ValidationError, WaitStoppedError, WaitTimeoutError } from './errors.ts';
+import { deploymentProblem, describeFailure } from './db-refusals.ts';
 import { EngineEvents, type EngineEventName, type EngineListener } from './events.ts';
 import { toRunInfo, type RunInfo } from './run-info.ts';
 import type { RunRow } from '../persistence/row-types.ts';
@@ -156,21 +157,33 @@ export abstract class RunQueries {
    * that leaves this process, to wait or to another worker) is read every `pollMs` (default 200) and at
    * once when this process finishes it. An `engine.stop()` while it waits ends the wait with
    * {@link WaitStoppedError} (ENGINE_STOPPED), unless the run finished during the stop; the run goes on.
+   * A read that fails on an outage (a lost connection, a restarting or unreachable server) is logged as
+   * a warning and made again, backing off up to 5 s, until the deadline; a read that hangs ends at the
+   * deadline too. Other errors (a closed database, a refused login) end the wait with that error.
    */
   async waitFor<TWorkflow = unknown>(
     runId: RunId<TWorkflow>,
     options: { timeoutMs?: number; pollMs?: number } = {},
   ): Promise<RunInfo<WorkflowOutput<TWorkflow>>> {
+    checkWaitOptions(options);
     const deadline = Date.now() + (options.timeoutMs ?? Number.POSITIVE_INFINITY);
     // Taken now: a stop that begins after this call ends it (a waitFor called after a stop is a new wait).
     const stopped = this.stopSignal.signal;
+    // Settles at the deadline or when a stop begins: a read of the run is raced against it.
+    let giveUp: (why: 'timeout' | 'stopped') => void = () => {};
+    const givenUp = new Promise<'timeout' | 'stopped'>((resolve) => (giveUp = resolve));
+    const cancelDeadline = atDeadline(deadline, () => giveUp('timeout'));
     let wake: (() => void) | null = null;
     const off = this.events.on('run.finished', (e) => {
       if (e.runId === runId) wake?.();
     });
-    const onStop = () => wake?.();
+    const onStop = () => {
+      wake?.();
+      giveUp('stopped');
+    };
     stopped.addEventListener('abort', onStop);
     let status = 'unknown';
+    let failures = 0;
     try {
       for (;;) {
         const local = this.awaitLocalFinish(runId);
@@ -183,21 +196,37 @@ export abstract class RunQueries {
           continue;
         }
         if (stopped.aborted) throw new WaitStoppedError(runId, status);
-        let run: RunInfo;
-        try {
-          run = await this.get(runId);
-        } catch (err) {
+        let run: RunInfo | null = null;
+        // A read that hangs (a server that stopped answering) ends at the deadline or the stop all the same.
+        const read = this.get(runId).then(
+          (info) => ({ info }),
+          (err: unknown) => ({ err }),
+        );
+        const got = await Promise.race([read, givenUp]);
+        if (got === 'timeout') throw new WaitTimeoutError(runId, options.timeoutMs ?? 0, status);
+        if (got === 'stopped') throw new WaitStoppedError(runId, status);
+        if ('info' in got) {
+          run = got.info;
+          failures = 0;
+        } else {
+          const err = got.err;
           // The stop closed the database under the read.
           if (stopped.aborted && (err as { code?: unknown }).code === 'DATABASE_CLOSED') throw new WaitStoppedError(runId, status);
-          throw err;
+          if (!readAgainAfter(err)) throw err;
+          // An outage (a restart, a lost connection): the run goes on without us; read it again later.
+          failures += 1;
+          const { message } = describeFailure(`waiting for run ${runId} could not read it (attempt ${failures})`, err);
+          this.settings.logger.warn({ err, runId, attempt: failures }, message);
         }
-        if (isFinalStatus(run.status)) return run as RunInfo<WorkflowOutput<TWorkflow>>;
-        status = run.status;
+        if (run && isFinalStatus(run.status)) return run as RunInfo<WorkflowOutput<TWorkflow>>;
+        if (run) status = run.status;
         const left = deadline - Date.now();
-        if (left <= 0) throw new WaitTimeoutError(runId, options.timeoutMs ?? 0, run.status);
+        if (left <= 0) throw new WaitTimeoutError(runId, options.timeoutMs ?? 0, status);
         if (stopped.aborted) throw new WaitStoppedError(runId, status);
+        const pollMs = options.pollMs ?? 200;
+        const waitMs = failures > 0 ? Math.min(READ_RETRY_MAX_MS, Math.max(pollMs, 100) * 2 ** (failures - 1)) : pollMs;
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, Math.min(left, options.pollMs ?? 200));
+          const timer = setTimeout(resolve, Math.min(left, waitMs, MAX_TIMER_MS));
           wake = () => {
             clearTimeout(timer);
             resolve();
@@ -206,6 +235,7 @@ export abstract class RunQueries {
       }
     } finally {
       off();
+      cancelDeadline();
       stopped.removeEventListener('abort', onStop);
     }
   }
@@ -279,21 +309,65 @@ export function stopController(): AbortController {
 
 const TIMED_OUT = Symbol('timed out');
 
+/** Refuses a `timeoutMs` or `pollMs` that would make `waitFor` expire at once or poll without pause. */
+function checkWaitOptions(options: { timeoutMs?: number; pollMs?: number }): void {
+  const { timeoutMs, pollMs } = options;
+  if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs >= 0 && !Number.isNaN(timeoutMs))) {
+    throw new ValidationError(
+      `waitFor: timeoutMs must be a number of milliseconds ≥ 0 (got ${String(timeoutMs)}); leave it out to wait without limit.`,
+    );
+  }
+  if (pollMs !== undefined && !(typeof pollMs === 'number' && pollMs > 0 && Number.isFinite(pollMs))) {
+    throw new ValidationError(`waitFor: pollMs must be a positive number of milliseconds (got ${String(pollMs)}); the default is 200.`);
+  }
+}
+
+/** The longest pause between two reads of a run while the database fails (`waitFor`). */
+const READ_RETRY_MAX_MS = 5_000;
+
+/**
+ * Whether `waitFor` reads the run again after `err`: an outage's errors (a lost connection, a restart,
+ * a server that refuses connections for now) pass, as they do for the worker; a closed database, a
+ * set-up mistake, a run that does not exist or a refusal by the database do not.
+ */
+function readAgainAfter(err: unknown): boolean {
+  if ((err as { code?: unknown } | null)?.code === 'DATABASE_CLOSED') return false;
+  return toErrorData(err).category === 'transient' && deploymentProblem(err) === null;
+}
+
 /** Whether `promise` settles within `ms` (`Infinity`: waits for it). */
 async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
   return (await beforeDeadline(promise, Date.now() + ms)) !== TIMED_OUT;
 }
 
+/** The longest delay `setTimeout` takes; a longer one fires after 1 ms (with a TimeoutOverflowWarning). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Calls `fn` once `deadline` (epoch ms; `Infinity`: never) passes, in steps a timer can hold: a
+ * `timeoutMs` of a month must not expire at once. Returns the cancel function.
+ */
+function atDeadline(deadline: number, fn: () => void): () => void {
+  if (deadline === Number.POSITIVE_INFINITY) return () => {};
+  let timer: NodeJS.Timeout;
+  const arm = () => {
+    const left = deadline - Date.now();
+    timer = left > MAX_TIMER_MS ? setTimeout(arm, MAX_TIMER_MS) : setTimeout(fn, Math.max(0, left));
+  };
+  arm();
+  return () => clearTimeout(timer);
+}
+
 /** `promise`'s value, or {@link TIMED_OUT} once `deadline` (epoch ms) passes. */
 async function beforeDeadline<T>(promise: Promise<T>, deadline: number): Promise<T | typeof TIMED_OUT> {
   if (deadline === Number.POSITIVE_INFINITY) return promise;
-  let timer: NodeJS.Timeout | undefined;
+  let cancel = () => {};
   const expired = new Promise<typeof TIMED_OUT>((resolve) => {
-    timer = setTimeout(() => resolve(TIMED_OUT), Math.max(0, deadline - Date.now()));
+    cancel = atDeadline(deadline, () => resolve(TIMED_OUT));
   });
   try {
     return await Promise.race([promise, expired]);
   } finally {
-    clearTimeout(timer);
+    cancel();
   }
 }
