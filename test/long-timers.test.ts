@@ -1,0 +1,122 @@
+/**
+ * Timers longer than a Node timer holds (2^31-1 ms, about 24.8 days): Node fires a longer `setTimeout`
+ * after 1 ms, so a durable workflow's month-long `after`, a step's month-long `sleep` or a step
+ * `timeoutMs` of a month ended at once. The engine's wall clock keeps them (src/state_machine/clock.ts).
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createActor, setup } from 'xstate';
+import { z } from 'zod';
+import { createEngine, defineWorkflow, step, systemClock, type Engine } from '../src/index.ts';
+import { useTestDatabase } from './helpers/postgres.ts';
+
+const DAY = 86_400_000;
+const MONTH = 30 * DAY;
+
+const remindLater = defineWorkflow({
+  name: 'test.remindLater',
+  machine: setup({ delays: { month: MONTH } }).createMachine({
+    id: 'remindLater',
+    initial: 'waiting',
+    states: { waiting: { after: { month: 'reminded' } }, reminded: { type: 'final' } },
+  }),
+  input: z.object({}),
+});
+
+const sleepsAMonth = step(async ({ sleep }: { sleep: (ms: number) => Promise<void> }) => {
+  await sleep(MONTH);
+  return 'woke';
+});
+const sleeper = defineWorkflow({
+  name: 'test.sleepsAMonth',
+  machine: setup({ actors: { sleepsAMonth } }).createMachine({
+    id: 'sleeper',
+    initial: 'sleeping',
+    states: { sleeping: { invoke: { src: 'sleepsAMonth', onDone: 'done' } }, done: { type: 'final' } },
+  }),
+  input: z.object({}),
+});
+
+const quick = step(
+  async () => {
+    await new Promise((r) => setTimeout(r, 50));
+    return 'done in time';
+  },
+  { timeoutMs: MONTH },
+);
+const patient = defineWorkflow({
+  name: 'test.monthTimeout',
+  machine: setup({ actors: { quick } }).createMachine({
+    id: 'patient',
+    initial: 'working',
+    states: {
+      working: { invoke: { src: 'quick', onDone: 'done', onError: 'failed' } },
+      done: { type: 'final' },
+      failed: { type: 'final' },
+    },
+  }),
+  input: z.object({}),
+});
+
+const store = useTestDatabase();
+let engine: Engine;
+const warnings: string[] = [];
+const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+
+beforeAll(async () => {
+  process.on('warning', onWarning);
+  engine = createEngine({ database: store.db, workflows: [remindLater, sleeper, patient], pollMs: 50 });
+  await engine.startWorker();
+});
+afterAll(async () => {
+  process.off('warning', onWarning);
+  await engine.stop();
+});
+
+it("the wall clock's setTimeout and sleep keep a month: nothing fires early, and clearing still works", async () => {
+  let fired = 0;
+  const handle = systemClock.setTimeout(() => (fired += 1), MONTH);
+  const aborted = new AbortController();
+  const slept = systemClock.sleep(MONTH, aborted.signal).then(
+    () => 'woke',
+    (reason: unknown) => `aborted: ${String(reason)}`,
+  );
+  await new Promise((r) => setTimeout(r, 100));
+  expect(fired, 'a month-long timer fired after 100 ms').toBe(0);
+  systemClock.clearTimeout(handle);
+  aborted.abort('stop');
+  expect(await slept).toBe('aborted: stop');
+  // Short ones are plain timers still.
+  await new Promise<void>((resolve) => systemClock.setTimeout(resolve, 5));
+  await systemClock.sleep(5);
+});
+
+it("a workflow's month-long `after` waits (plain XState's fires at once), and its run leaves memory", async () => {
+  const plain = createActor(remindLater.machine).start();
+  await new Promise((r) => setTimeout(r, 50));
+  const plainValue = plain.getSnapshot().value;
+  plain.stop();
+  const id = await engine.start(remindLater, {});
+  await expect.poll(async () => (await engine.get(id)).status, { timeout: 10_000 }).toBe('waiting');
+  await new Promise((r) => setTimeout(r, 300));
+  const run = await engine.get(id);
+  expect(run.status, `the run ended early (plain XState's value after 50 ms: ${JSON.stringify(plainValue)})`).toBe('waiting');
+  expect(run.wakeAt!.getTime() - Date.now(), 'the run wakes in about a month').toBeGreaterThan(MONTH - DAY);
+});
+
+it("a step's month-long sleep waits, durably", async () => {
+  const id = await engine.start(sleeper, {});
+  await expect.poll(async () => (await engine.get(id)).status, { timeout: 10_000 }).toBe('waiting');
+  await new Promise((r) => setTimeout(r, 300));
+  const run = await engine.get(id);
+  expect(run.status).toBe('waiting');
+  expect(run.wakeAt!.getTime() - Date.now()).toBeGreaterThan(MONTH - DAY);
+});
+
+it('a step with a timeoutMs of a month finishes instead of timing out at once', async () => {
+  warnings.length = 0; // the plain XState actor above warned
+  const id = await engine.start(patient, {});
+  const run = await engine.waitFor(id, { timeoutMs: 10_000 });
+  const failure = (await engine.history(id)).find((e) => e.type === 'step.failed');
+  expect(run.state, `the step failed: ${JSON.stringify(failure)}`).toBe('done');
+  expect(warnings.filter((w) => w.startsWith('TimeoutOverflowWarning'))).toEqual([]);
+});
