@@ -76,3 +76,34 @@ describe('postgres', () => {
     expect(jit?.jit).toBe('off');
   });
 });
+
+describe('postgres, a lone "%" in the connection string', () => {
+  it.each([
+    ['a password', (url: URL) => `postgres://${url.username}:100%zz@${url.host}${url.pathname}`],
+    ['a password ending in "%"', (url: URL) => `postgres://${url.username}:pw%@${url.host}${url.pathname}`],
+    [
+      'a password, with its own startup options',
+      (url: URL) => `postgres://${url.username}:100%zz@${url.host}${url.pathname}?options=-c statement_timeout=4321`,
+    ],
+  ])('in %s connects, with the settings (pg takes such a password as it is)', async (_what, make) => {
+    // Trust authentication here: the password is not checked, only carried.
+    const testDb = await createTestDatabase();
+    cleanups.push(() => testDb.drop());
+    const url = make(new URL(testDb.url));
+    const db = await openDatabase({ url });
+    cleanups.push(() => db.close());
+    const [row] = await db.query<{ v: string; timeout: string }>(
+      `select current_setting('enable_seqscan') || ' ' || current_setting('jit') as v, current_setting('statement_timeout') as timeout`,
+    );
+    expect(row?.v, `settings on a connection opened with ${url}`).toBe('off off');
+    if (url.includes('options=')) expect(row?.timeout).toBe('4321ms');
+  });
+});
+
+it('a lone "%" next to an encoded query value is refused with the fix (the driver would send the value still encoded)', async () => {
+  const url = 'postgres://app:100%zz@127.0.0.1:5432/db?options=-c%20statement_timeout%3D4321';
+  const err = (await openDatabase({ url }).catch((e: unknown) => e)) as Error & { code?: string };
+  expect(err.code).toBe('DATABASE_CONFIG');
+  expect(err.message).toMatch(/holds a "%" that does not start an escape .* write that "%" as %25/);
+  expect(err.message).not.toMatch(/100%zz/);
+});

@@ -211,6 +211,17 @@ function userinfoCutShort(url: string): boolean {
   return at >= 0 && !after.slice(0, at).includes('=');
 }
 
+/**
+ * A "%" that starts no escape (`postgres://u:100%zz@h/db`) and an escaped query value: pg-connection-string
+ * then gives up decoding and hands every query value over as written, so `options=-c%20x%3D1` reached
+ * the server encoded and was refused. A lone "%" alone is taken as it is (pg accepts such a password).
+ */
+function queryLeftEncoded(url: string): boolean {
+  if (!/%(?![0-9a-fA-F]{2})/.test(url)) return false;
+  const q = url.indexOf('?');
+  return q >= 0 && /%[0-9a-fA-F]{2}|\+/.test(url.slice(q + 1).split('#')[0] ?? '');
+}
+
 /** The query parameters of a connection string, read as pg-connection-string reads them (none if it cannot be parsed). */
 function sslFileParams(url: string): URLSearchParams {
   const q = url.indexOf('?');
@@ -231,6 +242,11 @@ function openPostgres(url: string, max: number): Database {
       `DATABASE_URL (or --database-url) is not a Postgres connection string: got "${redactUrl(url)}". Use postgres://USER:PASSWORD@HOST:5432/DATABASE, or unset it to use the embedded PGlite store.`,
     );
   }
+  if (queryLeftEncoded(url)) {
+    throw configError(
+      `Cannot use Postgres at ${redactUrl(url)}: the URL holds a "%" that does not start an escape (%XX), so the driver would read its query values (after "?") still percent-encoded — write that "%" as %25 in DATABASE_URL (or --database-url).`,
+    );
+  }
   // The driver parses the string (and reads its SSL files) at each connect; a mistake in it is found
   // here, once, with what to fix, instead of at the first statement.
   if (userinfoCutShort(url)) {
@@ -240,7 +256,7 @@ function openPostgres(url: string, max: number): Database {
   }
   let probe: Pg.Client;
   try {
-    probe = new pg.Client({ connectionString: withPlannerOptions(url) });
+    probe = new pg.Client({ connectionString: url });
   } catch (err) {
     // Parsing only: whatever fails here is the string's (or its SSL files'), never an outage.
     throw (
@@ -262,12 +278,13 @@ function openPostgres(url: string, max: number): Database {
   class TrackedClient extends pg.Client {
     constructor(config?: string | Pg.ClientConfig) {
       super(config);
+      addPlannerOptions(this);
       clients.add(this);
       this.once('end', () => clients.delete(this));
     }
   }
   const pool = new pg.Pool({
-    connectionString: withPlannerOptions(url),
+    connectionString: url,
     max,
     idleTimeoutMillis: 60_000,
     // Idle connections do not keep the process alive (a script that used the engine as a client, a
@@ -352,7 +369,7 @@ function openPostgres(url: string, max: number): Database {
 }
 
 /**
- * Planner settings of every connection (Postgres: startup options, {@link withPlannerOptions}; PGlite:
+ * Planner settings of every connection (Postgres: startup options, {@link addPlannerOptions}; PGlite:
  * a `SET` once). No sequential scan where an index can serve: the hot statements are prepared (named,
  * and PL/pgSQL's inside `rmapp_commit_runs`), and Postgres keeps a prepared statement's generic plan
  * once it has planned it: a plan made while `rmapp_runs` was a page or two (a new database: a worker's
@@ -369,22 +386,21 @@ function openPostgres(url: string, max: number): Database {
 const PLANNER_SETTINGS = ['enable_seqscan=off', 'jit=off'];
 
 /**
- * `url` with {@link PLANNER_SETTINGS} added to the connection's startup options (after the URL's own
- * `options`, or `PGOPTIONS`, which it would otherwise replace): set as the backend starts, so no
+ * Adds {@link PLANNER_SETTINGS} to a client's startup options, after the connection string's own
+ * `options` (or `PGOPTIONS`), which they would otherwise replace: set as the backend starts, so no
  * statement of its own runs on a new connection. A `SET` sent from pg-pool's `onConnect` did, and a
  * backend terminated during it failed the statement waiting for the connection with an error carrying
- * no SQLSTATE (test/driver-faults.test.ts, the storm of terminations).
+ * no SQLSTATE (test/driver-faults.test.ts, the storm of terminations). Not by rewriting the URL: a
+ * password with a lone "%" (`100%zz`, which pg takes as it is) makes pg-connection-string leave every
+ * query value encoded, and the backend refused the options (`-c enable_seqscan%3Doff requires a value`).
+ * pg reads the options from `connectionParameters` when it connects (pg 8, `Client.getStartupConf`);
+ * test/database-errors.test.ts checks the settings reach the backend.
  */
-function withPlannerOptions(url: string): string {
+function addPlannerOptions(client: Pg.Client): void {
+  const params = (client as unknown as { connectionParameters?: { options?: string } }).connectionParameters;
+  if (!params) return;
   const option = PLANNER_SETTINGS.map((setting) => `-c ${setting}`).join(' ');
-  try {
-    const u = new URL(url);
-    const own = u.searchParams.get('options') ?? process.env.PGOPTIONS ?? '';
-    u.searchParams.set('options', own ? `${own} ${option}` : option);
-    return u.toString();
-  } catch {
-    return url; // node-postgres cannot parse it either: the connection's own error says what is wrong.
-  }
+  params.options = params.options ? `${params.options} ${option}` : option;
 }
 
 /** A stable name per statement text, so each connection prepares a statement once. */
