@@ -65,15 +65,68 @@ export interface MigrateResult {
 /**
  * Brings the schema up to date; safe to call from any number of processes at once.
  *
- * Two scripts (see {@link Database.script}), each one transaction behind the advisory lock: the first
+ * First one read, without lock or DDL: on an up-to-date database that is all (and the role needs no
+ * CREATE privilege). Otherwise two scripts (see {@link Database.script}), each one transaction behind the advisory lock: the first
  * creates the bookkeeping table and reads what is applied; the second records the pending migrations
  * first and then runs them. If another process applied them in between, the second script fails on
  * the bookkeeping table's primary key, changes nothing, and the loop reads again.
  *
  * @throws {DatabaseTooNewError} when the database has migrations this code lacks.
+ * @throws {MigrationPrivilegeError} when migrations are pending and the role may not apply them.
  */
 export async function migrate(db: Database, dir = MIGRATIONS_DIR): Promise<MigrateResult> {
   const migrations = loadMigrations(dir);
+  const known = new Set(migrations.map((m) => m.tag));
+  // Up to date already (every start after the first): read without the lock or any DDL, so a worker
+  // whose role may not CREATE in the schema starts on a database an administrator migrated.
+  const applied = await appliedTags(db);
+  if (applied) {
+    const unknown = applied.filter((t) => !known.has(t));
+    if (unknown.length > 0) throw new DatabaseTooNewError(unknown);
+    if (migrations.every((m) => applied.includes(m.tag))) return { applied: [] };
+  }
+  try {
+    return await migrateLocked(db, migrations);
+  } catch (err) {
+    const pending = migrations.filter((m) => !applied?.includes(m.tag)).map((m) => m.tag);
+    throw (err as { code?: unknown }).code === '42501' ? new MigrationPrivilegeError(pending, err) : err;
+  }
+}
+
+/** Tags recorded in `rmapp_migrations`, or null when the table does not exist yet (a new database). */
+async function appliedTags(db: Database): Promise<string[] | null> {
+  try {
+    return (await db.query<{ tag: string }>('select tag from rmapp_migrations')).map((r) => r.tag);
+  } catch (err) {
+    // undefined_table: nothing migrated yet (a statement naming the table fails when it is parsed).
+    if ((err as { code?: unknown }).code === '42P01') return null;
+    throw err;
+  }
+}
+
+/**
+ * Migrations are pending and the role rmapp connects as may not apply them (no CREATE on the schema,
+ * not the owner of a table a migration alters): say which, and who can.
+ */
+export class MigrationPrivilegeError extends Error {
+  readonly code = 'MIGRATION_PRIVILEGE';
+  /** Retrying as the same role cannot apply them; a worker retrying its start gives up at once. */
+  readonly category = 'permanent';
+  constructor(
+    readonly pending: string[],
+    cause: unknown,
+  ) {
+    super(
+      `The database needs ${pending.length} migration${pending.length === 1 ? '' : 's'} (${pending.join(', ')}) that the role rmapp connects as may not apply: ${(cause as Error).message}. ` +
+        'Run `rmapp migrate` once as a role that may (the schema owner, say), then start this one again; it needs no CREATE privilege on an up-to-date database.',
+      { cause },
+    );
+    this.name = 'MigrationPrivilegeError';
+  }
+}
+
+/** The migrating path: behind the advisory lock, creating the bookkeeping table if needed. */
+async function migrateLocked(db: Database, migrations: Migration[]): Promise<MigrateResult> {
   const lock = `select pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`;
   for (;;) {
     const done = await db.script<{ tag: string }>([
