@@ -61,6 +61,11 @@ it.each([
 it.each([
   ['runs list', ['runs', 'list']],
   ['workflows list', ['workflows', 'list']],
+  // Commander ends these itself (it used to call process.exit, which swallowed the signal: exit 0 or 1).
+  ['--version', ['--version']],
+  ['--help', ['--help']],
+  ['help worker', ['help', 'worker']],
+  ['with a usage error', ['runs', 'bogus']],
 ])('rmapp %s still ends by a SIGTERM that came while the CLI loaded', async (_what, args) => {
   const r = await signalledWhileLoading(args, 'SIGTERM', { DATABASE_URL: testDb.url });
   expect({ code: r.code, killedBy: r.killedBy }, r.output).toEqual({ code: null, killedBy: 'SIGTERM' });

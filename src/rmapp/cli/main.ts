@@ -3,7 +3,7 @@
  * trace; `RMAPP_DEBUG=1` adds stacks for unexpected failures.
  */
 import { readFileSync } from 'node:fs';
-import { Command, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import type { Engine } from '../../state_machine/engine.ts';
 import { WorkflowError } from '../../state_machine/errors.ts';
 import { isFinalStatus, RUN_STATUSES, type RunStatus } from '../../persistence/run-status.ts';
@@ -41,6 +41,9 @@ program
   .description('Durable XState workflows on Postgres (or embedded PGlite when DATABASE_URL is unset).')
   .version(packageVersion(), '-V, --version', 'print the version of rmapp')
   .showHelpAfterError('(run with --help for usage)')
+  // --help, --version and usage errors throw instead of calling process.exit(), which would swallow a
+  // signal that came while the CLI loaded (early-signals.ts): handled below. Subcommands inherit it.
+  .exitOverride()
   // `worker` and `serve` take over a signal that came while the CLI loaded; every other command ends by it.
   .hook('preAction', (_program, command) => {
     if (!LONG_RUNNING.has(command.name())) releaseEarlySignals();
@@ -223,12 +226,19 @@ try {
   // --help, --version and a usage error run no action: a signal that came meanwhile ends the process now.
   releaseEarlySignals();
 } catch (err) {
-  // By name: the migrations module (where DatabaseTooNewError lives) is loaded only by the commands that use it.
-  const known = err instanceof WorkflowError || (err as Error | null)?.name === 'DatabaseTooNewError';
-  const message = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`rmapp: ${message}\n`);
-  if (!known && process.env.RMAPP_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
-  process.exitCode = 1;
-  // Whatever a failed command left open (a connection, a timer) must not keep a dead process looking alive.
-  setTimeout(() => process.exit(1), 2_000).unref();
+  if (err instanceof CommanderError) {
+    // Commander has printed the help, the version or the usage error already.
+    process.exitCode = err.exitCode;
+    releaseEarlySignals();
+  } else {
+    // By name: the migrations module (where these errors live) is loaded only by the commands that use it.
+    const name = (err as Error | null)?.name;
+    const known = err instanceof WorkflowError || name === 'DatabaseTooNewError' || name === 'MigrationPrivilegeError';
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`rmapp: ${message}\n`);
+    if (!known && process.env.RMAPP_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
+    process.exitCode = 1;
+    // Whatever a failed command left open (a connection, a timer) must not keep a dead process looking alive.
+    setTimeout(() => process.exit(1), 2_000).unref();
+  }
 }
