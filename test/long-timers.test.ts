@@ -120,3 +120,88 @@ it('a step with a timeoutMs of a month finishes instead of timing out at once', 
   expect(run.state, `the step failed: ${JSON.stringify(failure)}`).toBe('done');
   expect(warnings.filter((w) => w.startsWith('TimeoutOverflowWarning'))).toEqual([]);
 });
+
+const never = defineWorkflow({
+  name: 'test.neverFires',
+  machine: setup({ delays: { forever: () => Infinity, eons: () => 1e15, month: MONTH } }).createMachine({
+    id: 'neverFires',
+    type: 'parallel',
+    states: {
+      a: { initial: 'w', states: { w: { after: { forever: 'fired' } }, fired: {} } },
+      b: { initial: 'w', states: { w: { after: { eons: 'fired' } }, fired: {} } },
+      m: { initial: 'w', states: { w: { after: { month: 'fired' } }, fired: {} } },
+      done: { initial: 'open', states: { open: { on: { go: 'closed' } }, closed: { type: 'final' } } },
+    },
+  }),
+  input: z.object({}),
+});
+
+it('a delay of Infinity, or one that ends after 9999, never fires — in memory or restored by another worker — and wakes nothing', async () => {
+  const first = createEngine({ database: store.db, workflows: [never], pollMs: 50 });
+  await first.startWorker();
+  const id = await first.start(never, {});
+  await expect.poll(async () => (await first.get(id)).status, { timeout: 20_000 }).toBe('waiting');
+  let run = await first.get(id);
+  expect(run.state).toEqual({ a: 'w', b: 'w', m: 'w', done: 'open' });
+  expect(run.wakeAt!.getTime() - Date.now(), 'wakes for the month, not for the timers that never fire').toBeGreaterThan(MONTH - DAY);
+  await first.stop();
+  // Another worker restores it for a signal: the persisted timers are re-armed, and still never fire.
+  const second = createEngine({ database: store.db, workflows: [never], pollMs: 50 });
+  await second.startWorker();
+  await second.send(id, { type: 'go' });
+  await expect.poll(async () => ((await second.get(id)).state as { done: string }).done, { timeout: 20_000 }).toBe('closed');
+  await new Promise((r) => setTimeout(r, 300));
+  run = await second.get(id);
+  expect(run.state, 'after a restore').toEqual({ a: 'w', b: 'w', m: 'w', done: 'closed' });
+  expect(run.wakeAt!.getTime() - Date.now()).toBeGreaterThan(MONTH - DAY);
+  await second.cancel(id);
+  await second.stop();
+});
+
+it('a sleep that cannot be stored (Infinity, NaN, past 9999) fails its step with what to do instead', async () => {
+  const cases = [Infinity, Number.NaN, 1e15];
+  const sleepsBadly = step(async ({ input, sleep }: { input: { i: number }; sleep: (ms: number) => Promise<void> }) => {
+    await sleep(cases[input.i]!);
+  });
+  const bad = defineWorkflow({
+    name: 'test.badSleep',
+    machine: setup({ actors: { sleepsBadly } }).createMachine({
+      id: 'badSleep',
+      initial: 'sleeping',
+      context: ({ input }: { input: { i: number } }) => ({ i: input.i }),
+      states: {
+        sleeping: { invoke: { src: 'sleepsBadly', input: ({ context }) => ({ i: context.i }), onDone: 'done' } },
+        done: { type: 'final' },
+      },
+    }),
+    input: z.object({ i: z.number() }),
+  });
+  const e = createEngine({ database: store.db, workflows: [bad], pollMs: 50 });
+  await e.startWorker();
+  try {
+    for (const [i, ms] of cases.entries()) {
+      const run = await e.waitFor(await e.start(bad, { i }), { timeoutMs: 20_000 });
+      expect(run.status, `sleep(${ms})`).toBe('failed');
+      expect(run.error?.message, `sleep(${ms})`).toMatch(
+        new RegExp(`ctx\\.sleep\\(ms\\): ms must be a number of milliseconds that ends by 9999-12-31 \\(got ${String(ms)}\\)`),
+      );
+    }
+  } finally {
+    await e.stop();
+  }
+});
+
+it("the wall clock's timers have unref(), which also holds for a timer re-armed on the way", async () => {
+  const { spawnSync } = await import('node:child_process');
+  const script = `
+    const { systemClock } = await import('./src/state_machine/clock.ts');
+    const h = systemClock.setTimeout(() => console.log('fired'), 30 * 86400000);
+    if (h.unref() !== h) throw new Error('unref() does not return the timer');
+    systemClock.setTimeout(() => console.log('fired'), 60000).unref();`;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: new URL('..', import.meta.url).pathname,
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  expect({ status: r.status, signal: r.signal, out: r.stdout, err: r.stderr }).toEqual({ status: 0, signal: null, out: '', err: '' });
+});

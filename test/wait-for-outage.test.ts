@@ -4,6 +4,7 @@
  * with a driver error while the run goes on, and must not keep it past its deadline. Real Postgres; the
  * faults come from a proxy in front of it (test/helpers/pg-fault-proxy.ts).
  */
+import postgres from 'postgres';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { setup } from 'xstate';
 import { z } from 'zod';
@@ -145,4 +146,47 @@ it('bad wait options are refused with what to pass', async () => {
   await expect(worker.waitFor(id, { timeoutMs: -1 })).rejects.toMatchObject({ message: expect.stringMatching(/timeoutMs must be/) });
   await expect(worker.waitFor(id, { pollMs: 0 })).rejects.toMatchObject({ message: expect.stringMatching(/pollMs must be a positive/) });
   await worker.send(id, { type: 'go' });
+});
+
+it('timeoutMs 0 reads a finished run once and returns it (the read is not cut short by the deadline)', async () => {
+  const { client } = await clientThroughProxy([]);
+  const id = await worker.start(waitsForGo, {});
+  await worker.send(id, { type: 'go' });
+  expect((await worker.waitFor(id, { timeoutMs: 20_000 })).status).toBe('succeeded');
+  const outcomes: string[] = [];
+  for (let i = 0; i < 20; i++) {
+    outcomes.push(
+      await client.waitFor(id, { timeoutMs: 0 }).then(
+        (run) => run.status,
+        (err: Error & { code?: string }) => err.code ?? err.message,
+      ),
+    );
+  }
+  expect(outcomes).toEqual(Array.from({ length: 20 }, () => 'succeeded'));
+});
+
+it("a read cancelled by the role's statement_timeout (57014) is made again until the run ends", async () => {
+  const logged: Logged[] = [];
+  const db = await openDatabase({ url: `${testDb.url}?options=${encodeURIComponent('-c statement_timeout=100')}` });
+  const client = createEngine({ database: db, workflows: [waitsForGo], logger: recordingLogger(logged) as never });
+  closers.push(
+    () => db.close(),
+    () => client.stop(),
+  );
+  const id = await worker.start(waitsForGo, {});
+  await expect.poll(async () => (await worker.get(id)).status, { timeout: 20_000 }).toBe('waiting');
+  const locker = postgres(testDb.url, { max: 1, onnotice: () => {}, fetch_types: false });
+  closers.push(() => locker.end());
+  let waiting: Promise<{ status: string }> | undefined;
+  // While the table is locked every read of the run waits past 100 ms and is cancelled.
+  await locker.begin(async (sql) => {
+    await sql`lock table rmapp_runs in access exclusive mode`;
+    waiting = client.waitFor(id, { pollMs: 20, timeoutMs: 60_000 });
+    waiting.catch(() => {});
+    await expect
+      .poll(() => logged.filter((l) => /canceling statement due to statement timeout/.test(l.message)).length, { timeout: 20_000 })
+      .toBeGreaterThanOrEqual(2);
+  });
+  await worker.send(id, { type: 'go' });
+  expect((await waiting!).status).toBe('succeeded');
 });

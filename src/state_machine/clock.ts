@@ -22,27 +22,51 @@ export interface Clock {
  */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/**
+ * The last instant rmapp stores as a wake-up time: 9999-12-31T23:59:59.999Z (Postgres does not read the
+ * extended years JavaScript writes past it). A timer due later — a delay of `Infinity` included — never
+ * fires, in memory as after a restore (docs/xstate-semantics.md).
+ */
+export const NEVER_DUE_MS = 253_402_300_799_999;
+
+/** Whether a timer set `ms` from `now` is due after {@link NEVER_DUE_MS}: it never fires. */
+export const dueNever = (now: number, ms: number): boolean => now + ms > NEVER_DUE_MS;
+
 /** A timer of any length: armed in steps a Node timer can hold, re-armed until it is due. */
 interface LongTimer {
   timer: NodeJS.Timeout | undefined;
+  unrefed: boolean;
+  /** Like a Node timer's: the timer (and every re-arming of it) does not keep the process alive. */
+  unref(): LongTimer;
 }
 
 function setLongTimeout(fn: () => void, ms: number): LongTimer {
-  const handle: LongTimer = { timer: undefined };
-  if (!(ms > MAX_TIMER_MS)) {
-    handle.timer = setTimeout(fn, ms);
-    return handle;
-  }
-  const due = Date.now() + ms;
+  const handle: LongTimer = {
+    timer: undefined,
+    unrefed: false,
+    unref() {
+      this.unrefed = true;
+      this.timer?.unref();
+      return this;
+    },
+  };
+  const now = Date.now();
+  if (dueNever(now, ms)) return handle;
+  const due = now + ms;
   const arm = () => {
     const left = due - Date.now();
     handle.timer = left > MAX_TIMER_MS ? setTimeout(arm, MAX_TIMER_MS) : setTimeout(fn, Math.max(0, left));
+    if (handle.unrefed) handle.timer.unref();
   };
-  arm();
+  if (!(ms > MAX_TIMER_MS)) handle.timer = setTimeout(fn, ms);
+  else arm();
   return handle;
 }
 
-/** The wall clock. Delays longer than a Node timer holds are kept (see {@link MAX_TIMER_MS}). */
+/**
+ * The wall clock. Delays longer than a Node timer holds are kept (see {@link MAX_TIMER_MS}); one due
+ * past {@link NEVER_DUE_MS} never fires. Its timers have `unref()`, as Node's do.
+ */
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimeout: (fn, ms) => setLongTimeout(fn, ms),

@@ -19,6 +19,7 @@ import { toRunInfo, type RunInfo } from './run-info.ts';
 import type { RunRow } from '../persistence/row-types.ts';
 import { resolveEngineOptions, type EngineOptions, type ResolvedEngineOptions } from './engine-options.ts';
 import type { Limits } from './limits.ts';
+import { systemClock } from './clock.ts';
 
 /**
  * Definitions, database and run queries of an engine: the half of {@link Engine} (the class to use)
@@ -169,17 +170,16 @@ export abstract class RunQueries {
     const deadline = Date.now() + (options.timeoutMs ?? Number.POSITIVE_INFINITY);
     // Taken now: a stop that begins after this call ends it (a waitFor called after a stop is a new wait).
     const stopped = this.stopSignal.signal;
-    // Settles at the deadline or when a stop begins: a read of the run is raced against it.
-    let giveUp: (why: 'timeout' | 'stopped') => void = () => {};
-    const givenUp = new Promise<'timeout' | 'stopped'>((resolve) => (giveUp = resolve));
-    const cancelDeadline = atDeadline(deadline, () => giveUp('timeout'));
+    // Settles when a stop begins: a read of the run is raced against it (and against its own deadline).
+    let giveUp: () => void = () => {};
+    const stoppedWhileReading = new Promise<'stopped'>((resolve) => (giveUp = () => resolve('stopped')));
     let wake: (() => void) | null = null;
     const off = this.events.on('run.finished', (e) => {
       if (e.runId === runId) wake?.();
     });
     const onStop = () => {
       wake?.();
-      giveUp('stopped');
+      giveUp();
     };
     stopped.addEventListener('abort', onStop);
     let status = 'unknown';
@@ -197,12 +197,17 @@ export abstract class RunQueries {
         }
         if (stopped.aborted) throw new WaitStoppedError(runId, status);
         let run: RunInfo | null = null;
-        // A read that hangs (a server that stopped answering) ends at the deadline or the stop all the same.
+        // A read that hangs (a server that stopped answering) ends at the deadline or the stop all the same;
+        // one under way at the deadline gets a second to answer (`timeoutMs: 0` reads the run once).
         const read = this.get(runId).then(
           (info) => ({ info }),
           (err: unknown) => ({ err }),
         );
-        const got = await Promise.race([read, givenUp]);
+        let cancelExpiry = () => {};
+        const expired = new Promise<'timeout'>((resolve) => {
+          cancelExpiry = atDeadline(Math.max(deadline, Date.now() + READ_GRACE_MS), () => resolve('timeout'));
+        });
+        const got = await Promise.race([read, stoppedWhileReading, expired]).finally(() => cancelExpiry());
         if (got === 'timeout') throw new WaitTimeoutError(runId, options.timeoutMs ?? 0, status);
         if (got === 'stopped') throw new WaitStoppedError(runId, status);
         if ('info' in got) {
@@ -226,16 +231,15 @@ export abstract class RunQueries {
         const pollMs = options.pollMs ?? 200;
         const waitMs = failures > 0 ? Math.min(READ_RETRY_MAX_MS, Math.max(pollMs, 100) * 2 ** (failures - 1)) : pollMs;
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, Math.min(left, waitMs, MAX_TIMER_MS));
+          const timer = systemClock.setTimeout(resolve, Math.min(left, waitMs));
           wake = () => {
-            clearTimeout(timer);
+            systemClock.clearTimeout(timer);
             resolve();
           };
         });
       }
     } finally {
       off();
-      cancelDeadline();
       stopped.removeEventListener('abort', onStop);
     }
   }
@@ -325,13 +329,19 @@ function checkWaitOptions(options: { timeoutMs?: number; pollMs?: number }): voi
 /** The longest pause between two reads of a run while the database fails (`waitFor`). */
 const READ_RETRY_MAX_MS = 5_000;
 
+/** How long past its deadline a read under way may still answer (`waitFor`). */
+const READ_GRACE_MS = 1_000;
+
 /**
  * Whether `waitFor` reads the run again after `err`: an outage's errors (a lost connection, a restart,
  * a server that refuses connections for now) pass, as they do for the worker; a closed database, a
  * set-up mistake, a run that does not exist or a refusal by the database do not.
  */
 function readAgainAfter(err: unknown): boolean {
-  if ((err as { code?: unknown } | null)?.code === 'DATABASE_CLOSED') return false;
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === 'DATABASE_CLOSED') return false;
+  // A read cancelled (pg_cancel_backend, a statement_timeout of the role): the run goes on; read it again.
+  if (code === '57014') return true;
   return toErrorData(err).category === 'transient' && deploymentProblem(err) === null;
 }
 
@@ -340,22 +350,15 @@ async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boo
   return (await beforeDeadline(promise, Date.now() + ms)) !== TIMED_OUT;
 }
 
-/** The longest delay `setTimeout` takes; a longer one fires after 1 ms (with a TimeoutOverflowWarning). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 /**
- * Calls `fn` once `deadline` (epoch ms; `Infinity`: never) passes, in steps a timer can hold: a
- * `timeoutMs` of a month must not expire at once. Returns the cancel function.
+ * Calls `fn` once `deadline` (epoch ms; `Infinity`: never) passes, on the wall clock, which keeps a
+ * delay longer than a Node timer holds (a `timeoutMs` of a month must not expire at once). Returns the
+ * cancel function.
  */
 function atDeadline(deadline: number, fn: () => void): () => void {
   if (deadline === Number.POSITIVE_INFINITY) return () => {};
-  let timer: NodeJS.Timeout;
-  const arm = () => {
-    const left = deadline - Date.now();
-    timer = left > MAX_TIMER_MS ? setTimeout(arm, MAX_TIMER_MS) : setTimeout(fn, Math.max(0, left));
-  };
-  arm();
-  return () => clearTimeout(timer);
+  const timer = systemClock.setTimeout(fn, Math.max(0, deadline - Date.now()));
+  return () => systemClock.clearTimeout(timer);
 }
 
 /** `promise`'s value, or {@link TIMED_OUT} once `deadline` (epoch ms) passes. */

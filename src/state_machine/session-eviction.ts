@@ -10,6 +10,7 @@ import type { AnyActor } from 'xstate';
 import type { InboxEvent } from '../persistence/inbox.ts';
 import { descendants, isMachineActor } from './actor-paths.ts';
 import type { TimerRecord } from './timers.ts';
+import { NEVER_DUE_MS } from './clock.ts';
 
 /**
  * True when the actor is active and nothing in it runs: no step's work is executing, and every live
@@ -51,5 +52,7 @@ export function nextWake(w: WakeSources): number | null {
     ...w.kept.map((k) => w.now + Math.max(0, (k.keepUntil ?? Infinity) - Date.now())),
   ];
   if (w.deadlineAt) dues.push(w.deadlineAt.getTime());
-  return dues.length ? Math.min(...dues) : null;
+  // A timer or sleep that never ends (due past the last storable instant) wakes nothing.
+  const wakes = dues.filter((d) => d < NEVER_DUE_MS);
+  return wakes.length ? Math.min(...wakes) : null;
 }

@@ -7,6 +7,7 @@ import { context as otelContext, SpanStatusCode, trace, type Context, type Span 
 import type { AnyActorRef } from 'xstate';
 import type { HistoryEntry } from '../persistence/runs.ts';
 import { ValidationError, WorkflowError, type ErrorData } from './errors.ts';
+import { dueNever } from './clock.ts';
 import { findUnstorableText } from './durable-check.ts';
 import { backoffDelay, shouldRetry } from './retry-policy.ts';
 import type { SessionHost } from './session-host.ts';
@@ -70,6 +71,14 @@ function never(signal: AbortSignal): Promise<never> {
     if (signal.aborted) reject(signal.reason);
     signal.addEventListener('abort', () => reject(signal.reason), { once: true });
   });
+}
+
+/** Refuses a sleep that cannot be stored: not a number of milliseconds, or ending past 9999-12-31. */
+function checkSleep(ms: unknown, now: number): void {
+  if (typeof ms === 'number' && !Number.isNaN(ms) && !dueNever(now, ms)) return;
+  throw new ValidationError(
+    `ctx.sleep(ms): ms must be a number of milliseconds that ends by 9999-12-31 (got ${String(ms)}); to wait for an event, leave the step and let the machine wait for it.`,
+  );
 }
 
 /** Waits until `due`, marked as sleeping so the run can be evicted meanwhile. */
@@ -290,6 +299,7 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
       },
       getArtifact: async <T>(name: string) => (await loadArtifact(host.db, session.runId, name)) as T | undefined,
       sleep: async (ms) => {
+        checkSleep(ms, host.clock.now());
         const index = sleepIndex++;
         record.sleeps ??= [];
         let due = record.sleeps[index];

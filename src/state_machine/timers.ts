@@ -6,6 +6,7 @@
  */
 import type { AnyActorRef, AnyActor, EventObject } from 'xstate';
 import { actorPath, findActor } from './actor-paths.ts';
+import { NEVER_DUE_MS } from './clock.ts';
 
 /** A delayed event as persisted in `rmapp_runs.timers`. */
 export interface TimerRecord {
@@ -14,7 +15,10 @@ export interface TimerRecord {
   source: string;
   target: string;
   event: EventObject;
-  /** Epoch milliseconds. */
+  /**
+   * Epoch milliseconds. {@link NEVER_DUE_MS} for a delay that ends later (`Infinity` included): such a
+   * timer never fires and wakes nothing. `null` in rows written before: a `NaN` delay, due at once.
+   */
   dueAt: number;
 }
 
@@ -48,8 +52,14 @@ export function readTimers(root: AnyActor, clockNow: number): TimerRecord[] {
     source: actorPath(s.source, root),
     target: actorPath(s.target, root),
     event: s.event,
-    dueAt: clockNow + Math.max(0, s.startedAt + s.delay - wallNow),
+    dueAt: dueAt(clockNow, s.startedAt + s.delay - wallNow),
   }));
+}
+
+/** When a delayed event with `left` ms to go is due: at once for NaN (XState fires it), never past the last storable instant. */
+function dueAt(clockNow: number, left: number): number {
+  if (Number.isNaN(left)) return clockNow;
+  return Math.min(NEVER_DUE_MS, clockNow + Math.max(0, left));
 }
 
 /**
@@ -67,7 +77,9 @@ export function rearmTimers(root: AnyActor, timers: readonly TimerRecord[], now:
       dropped.push(t);
       continue;
     }
-    system.scheduler.schedule(source, target, t.event, Math.max(0, t.dueAt - now), t.id);
+    // A timer that never fires stays scheduled (a `cancel` finds it, a later write keeps it).
+    const delay = t.dueAt >= NEVER_DUE_MS ? Infinity : Math.max(0, t.dueAt - now);
+    system.scheduler.schedule(source, target, t.event, delay, t.id);
   }
   return dropped;
 }

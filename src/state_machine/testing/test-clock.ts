@@ -2,7 +2,7 @@
  * A clock that moves only when told: `advance(1h)` fires every `after` delay, backoff, sleep and
  * timeout due in that hour, in order, in milliseconds of real time.
  */
-import type { Clock } from '../clock.ts';
+import { dueNever, type Clock } from '../clock.ts';
 
 interface Timer {
   id: number;
@@ -26,7 +26,8 @@ export class TestClock implements Clock {
 
   setTimeout(fn: () => void, ms: number): number {
     const id = this.nextId++;
-    this.timers.push({ id, due: this.current + Math.max(0, ms), fn });
+    // Due past the last storable instant (a delay of Infinity): never fires, as on the wall clock.
+    if (!dueNever(this.current, ms)) this.timers.push({ id, due: this.current + Math.max(0, ms), fn });
     return id;
   }
 
