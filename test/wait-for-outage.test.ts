@@ -190,3 +190,34 @@ it("a read cancelled by the role's statement_timeout (57014) is made again until
   await worker.send(id, { type: 'go' });
   expect((await waiting!).status).toBe('succeeded');
 });
+
+it('reads left hanging on connections that went silent do not hold the pool: the wait reads on new ones', async () => {
+  const { client } = await clientThroughProxy([]);
+  const id = await worker.start(waitsForGo, {});
+  await worker.send(id, { type: 'go' });
+  expect((await worker.waitFor(id, { timeoutMs: 20_000 })).status).toBe('succeeded');
+  // Both pooled connections are open; then a partition silences them while new connections work.
+  await Promise.all([client.get(id), client.get(id)]);
+  proxy.silenceOpen();
+  // The first wait's read hangs on a silent connection: it gives up at its deadline (plus the read's second).
+  await expect(client.waitFor(id, { timeoutMs: 200 })).rejects.toMatchObject({ code: 'WAIT_TIMEOUT' });
+  // Another may meet the other silent connection; before, each such read kept its connection busy for
+  // ever, the pool filled with them, and no later read got a connection at all.
+  await client.waitFor(id, { timeoutMs: 200 }).catch(() => {});
+  const run = await client.waitFor(id, { timeoutMs: 20_000 });
+  expect(run.status).toBe('succeeded');
+});
+
+it('a statement given timeoutMs fails with QUERY_TIMEOUT (transient) and its connection leaves the pool', async () => {
+  proxy = await startFaultProxy();
+  const db = await openDatabase({ url: proxy.url(testDb.name).replace('postgres@', 'postgres:hunter2@'), maxConnections: 1 });
+  closers.push(() => db.close({ force: true }));
+  expect(await db.query<{ one: number }>('select 1 as one')).toEqual([{ one: 1 }]);
+  proxy.silenceOpen();
+  const err = (await db.query('select 2', [], { timeoutMs: 300 }).catch((e: unknown) => e)) as Error & { code?: string; category?: string };
+  expect({ code: err.code, category: err.category }).toEqual({ code: 'QUERY_TIMEOUT', category: 'transient' });
+  expect(err.message).toMatch(/did not answer a statement within 300 ms; its connection was closed/);
+  expect(err.message).not.toMatch(/hunter2/);
+  // The pool's only slot was freed: the next statement gets a new connection.
+  expect(await db.query<{ three: number }>('select 3 as three', [], { timeoutMs: 10_000 })).toEqual([{ three: 3 }]);
+});

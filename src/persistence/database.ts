@@ -23,7 +23,19 @@ import { pg } from './pg-driver.ts';
 
 /** A transaction-scoped query function: every statement runs on the transaction's connection. */
 export interface Queryable {
-  query<T = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<T[]>;
+  query<T = Record<string, unknown>>(text: string, params?: readonly unknown[], options?: QueryOptions): Promise<T[]>;
+}
+
+/** Per-statement options of {@link Queryable.query}; a wrapper or PGlite may ignore them. */
+export interface QueryOptions {
+  /**
+   * The longest the statement may take to answer. Past it, it fails with `QUERY_TIMEOUT` (transient)
+   * and its connection is closed, not given back to the pool: a connection whose server stopped
+   * answering (a network partition) would otherwise hold a pool slot for as long as TCP takes to
+   * notice, and every later statement could queue behind it. For reads a caller gives up on
+   * (`engine.waitFor`); the hot path sets none.
+   */
+  timeoutMs?: number | undefined;
 }
 
 /** The store's connection, whatever the driver. */
@@ -78,6 +90,17 @@ function databaseClosed(description: string, how = ''): Error {
   return Object.assign(new Error(`The database ${description} was closed${how}; open it again to use it.`), {
     code: 'DATABASE_CLOSED',
   });
+}
+
+/** A statement given {@link QueryOptions.timeoutMs} that did not answer in time; its connection was closed. */
+function queryTimeout(description: string, ms: number, cause: unknown): Error {
+  return Object.assign(
+    new Error(`Postgres at ${description} did not answer a statement within ${ms} ms; its connection was closed.`, { cause }),
+    {
+      code: 'QUERY_TIMEOUT',
+      category: 'transient',
+    },
+  );
 }
 
 /** A mistake in the set-up, not an outage: retrying cannot fix it (category `validation`). */
@@ -316,14 +339,20 @@ function openPostgres(url: string, max: number): Database {
     running.then(forget, forget);
     return Promise.race([running, forced]);
   };
-  const query = <T>(text: string, params: readonly unknown[] = []): Promise<T[]> =>
+  const query = <T>(text: string, params: readonly unknown[] = [], options: QueryOptions = {}): Promise<T[]> =>
     tracked(async () => {
       // Parameterized statements are prepared once per connection: the commit CTE costs ~0.5 ms to plan.
+      const named = params.length > 0 ? { text, values: params as unknown[], name: statementName(text) } : { text };
+      // pg's read timeout fails the statement, and pg-pool then removes the connection (released with the error).
+      const timeout = options.timeoutMs === undefined ? null : Math.max(1, Math.ceil(options.timeoutMs));
       try {
         // pg-pool throws synchronously when the connection string cannot be used (an SSL file gone since).
-        const result = await pool.query(params.length > 0 ? { text, values: params as unknown[], name: statementName(text) } : text);
+        const config: Pg.QueryConfig | string =
+          timeout === null ? (params.length > 0 ? named : text) : ({ ...named, query_timeout: timeout } as unknown as Pg.QueryConfig);
+        const result = await pool.query(config);
         return result.rows as T[];
       } catch (err) {
+        if (timeout !== null && (err as Error | null)?.message === 'Query read timeout') throw queryTimeout(description, timeout, err);
         throw connectionError(err, url);
       }
     });

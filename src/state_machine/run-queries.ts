@@ -4,7 +4,7 @@
  * waiting for its end. {@link Engine} (engine.ts) adds starting, signalling and executing runs.
  */
 import { setMaxListeners } from 'node:events';
-import type { Database } from '../persistence/database.ts';
+import type { Database, Queryable } from '../persistence/database.ts';
 import { openDatabase } from '../persistence/database.ts';
 import { migrate } from '../persistence/migrate.ts';
 import { getHistory, getRun, listRuns, queuePosition, type ListRunsFilter } from '../persistence/runs.ts';
@@ -120,7 +120,11 @@ export abstract class RunQueries {
 
   /** One run with its children. Throws {@link RunNotFoundError} for an unknown id. */
   async get(runId: string): Promise<RunInfo> {
-    const db = await this.db();
+    return this.readRun(await this.db(), runId);
+  }
+
+  /** {@link get} through `db`: `waitFor` reads with a statement timeout. */
+  private async readRun(db: Queryable, runId: string): Promise<RunInfo> {
     const row = await getRun(db, runId);
     if (!row) throw new RunNotFoundError(runId);
     const info = toRunInfo(row, this.registry);
@@ -199,13 +203,15 @@ export abstract class RunQueries {
         let run: RunInfo | null = null;
         // A read that hangs (a server that stopped answering) ends at the deadline or the stop all the same;
         // one under way at the deadline gets a second to answer (`timeoutMs: 0` reads the run once).
-        const read = this.get(runId).then(
+        const readUntil = Math.max(deadline, Date.now() + READ_GRACE_MS);
+        // Its statements time out too: the connection of one left hanging is closed, not kept in the pool.
+        const read = this.timedRead(runId, readUntil).then(
           (info) => ({ info }),
           (err: unknown) => ({ err }),
         );
         let cancelExpiry = () => {};
         const expired = new Promise<'timeout'>((resolve) => {
-          cancelExpiry = atDeadline(Math.max(deadline, Date.now() + READ_GRACE_MS), () => resolve('timeout'));
+          cancelExpiry = atDeadline(readUntil, () => resolve('timeout'));
         });
         const got = await Promise.race([read, stoppedWhileReading, expired]).finally(() => cancelExpiry());
         if (got === 'timeout') throw new WaitTimeoutError(runId, options.timeoutMs ?? 0, status);
@@ -242,6 +248,16 @@ export abstract class RunQueries {
       off();
       stopped.removeEventListener('abort', onStop);
     }
+  }
+
+  /** {@link get}, each statement answering by `until` (epoch ms), and within 30 s whatever `until`. */
+  private async timedRead(runId: string, until: number): Promise<RunInfo> {
+    const db = await this.db();
+    const timed: Queryable = {
+      query: (text, params) =>
+        db.query(text, params, { timeoutMs: Math.min(READ_STATEMENT_MAX_MS, Math.max(1, until - Date.now())) + READ_TIMEOUT_SLACK_MS }),
+    };
+    return this.readRun(timed, runId);
   }
 
   /** An artifact of a run (a step's `saveArtifact`, or an offloaded step output's `$artifact`). */
@@ -331,6 +347,16 @@ const READ_RETRY_MAX_MS = 5_000;
 
 /** How long past its deadline a read under way may still answer (`waitFor`). */
 const READ_GRACE_MS = 1_000;
+
+/** A read's statement timeout is this much past the time `waitFor` gives it: the wait ends first. */
+const READ_TIMEOUT_SLACK_MS = 100;
+
+/**
+ * The longest one read of `waitFor` waits for an answer, however long the wait: a read whose server
+ * stopped answering then fails (and is made again on a new connection) instead of hanging for as long
+ * as TCP takes to notice. 30 s: a read of one run takes milliseconds; the pool's connect timeout is 30 s too.
+ */
+const READ_STATEMENT_MAX_MS = 30_000;
 
 /**
  * Whether `waitFor` reads the run again after `err`: an outage's errors (a lost connection, a restart,

@@ -8,6 +8,7 @@
  * - `cutMatching(re, times?)`: every statement whose text matches (or only the next `times` of them);
  * - `freeze()`: the server stops answering without closing anything (a silent network loss): nothing
  *   is forwarded either way on open or new connections;
+ * - `silenceOpen()`: the connections open now go silent both ways, as `freeze()`; new ones work;
  * - `holdNewConnections()`: connections made from now on are accepted and never answered; open ones
  *   go on working.
  * A cut statement never reaches Postgres.
@@ -48,6 +49,8 @@ export interface FaultProxy {
   cutFirstStatement(connections: number): void;
   cutMatching(pattern: RegExp | null, times?: number): void;
   freeze(): void;
+  /** The connections open now stop answering (a partition that kept their sockets); new ones work. */
+  silenceOpen(): void;
   holdNewConnections(): void;
   /** Statements cut so far, with the text of each. */
   readonly cuts: string[];
@@ -60,7 +63,7 @@ export interface FaultProxy {
 
 /** Starts a proxy on 127.0.0.1 in front of `target` (default: the machine's Postgres). */
 export async function startFaultProxy(target = { host: '127.0.0.1', port: 5432 }): Promise<FaultProxy> {
-  const open = new Set<{ client: net.Socket; terminate: () => void }>();
+  const open = new Set<{ client: net.Socket; terminate: () => void; silence?: () => void }>();
   const cuts: string[] = [];
   const seen: string[] = [];
   let accepted = 0;
@@ -85,6 +88,7 @@ export async function startFaultProxy(target = { host: '127.0.0.1', port: 5432 }
     let statements = 0;
     let cutFirst = false;
     let closed = false;
+    let silent = false;
     const terminate = () => {
       if (closed) return;
       closed = true;
@@ -92,9 +96,9 @@ export async function startFaultProxy(target = { host: '127.0.0.1', port: 5432 }
       upstream.destroy();
       client.end(terminationMessage());
     };
-    const entry = { client, terminate };
+    const entry = { client, terminate, silence: () => void (silent = true) };
     open.add(entry);
-    upstream.on('data', (d) => frozen || client.write(d));
+    upstream.on('data', (d) => frozen || silent || client.write(d));
     upstream.on('error', () => client.destroy());
     upstream.on('close', () => client.end());
     client.on('error', () => upstream.destroy());
@@ -103,7 +107,7 @@ export async function startFaultProxy(target = { host: '127.0.0.1', port: 5432 }
       upstream.destroy();
     });
     client.on('data', (chunk) => {
-      if (closed || frozen) return;
+      if (closed || frozen || silent) return;
       pending = Buffer.concat([pending, chunk]);
       for (;;) {
         if (!started) {
@@ -157,6 +161,9 @@ export async function startFaultProxy(target = { host: '127.0.0.1', port: 5432 }
     },
     freeze() {
       frozen = true;
+    },
+    silenceOpen() {
+      for (const c of open) c.silence?.();
     },
     holdNewConnections() {
       holdingNew = true;
