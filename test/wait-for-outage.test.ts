@@ -221,3 +221,37 @@ it('a statement given timeoutMs fails with QUERY_TIMEOUT (transient) and its con
   // The pool's only slot was freed: the next statement gets a new connection.
   expect(await db.query<{ three: number }>('select 3 as three', [], { timeoutMs: 10_000 })).toEqual([{ three: 3 }]);
 });
+
+it('reads a wait gave up on do not leave backends running on the server (blocked on a lock, they outlived their connection)', async () => {
+  const db = await openDatabase({ url: `${testDb.url}?application_name=rmapp_wait_orphans`, maxConnections: 2 });
+  const client = createEngine({ database: db, workflows: [waitsForGo] });
+  closers.push(
+    () => db.close({ force: true }),
+    () => client.stop(),
+  );
+  const id = await worker.start(waitsForGo, {});
+  await expect.poll(async () => (await worker.get(id)).status, { timeout: 20_000 }).toBe('waiting');
+  const admin = postgres(testDb.url, { max: 1, onnotice: () => {}, fetch_types: false });
+  closers.push(() => admin.end());
+  const active = async () =>
+    Number(
+      (await admin`select count(*)::int as n from pg_stat_activity where application_name = 'rmapp_wait_orphans' and state = 'active'`)[0]
+        ?.n,
+    );
+  const locker = postgres(testDb.url, { max: 1, onnotice: () => {}, fetch_types: false });
+  closers.push(() => locker.end());
+  await locker.begin(async (sql) => {
+    await sql`lock table rmapp_runs in access exclusive mode`;
+    const outcomes = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        client.waitFor(id, { timeoutMs: 300 }).then(
+          () => 'returned',
+          (e: { code?: string }) => e.code,
+        ),
+      ),
+    );
+    expect(outcomes).toEqual(Array.from({ length: 6 }, () => 'WAIT_TIMEOUT'));
+    // Still locked: a read left running would still be waiting on it.
+    await expect.poll(active, { timeout: 20_000 }).toBe(0);
+  });
+});

@@ -29,11 +29,11 @@ export interface Queryable {
 /** Per-statement options of {@link Queryable.query}; a wrapper or PGlite may ignore them. */
 export interface QueryOptions {
   /**
-   * The longest the statement may take to answer. Past it, it fails with `QUERY_TIMEOUT` (transient)
-   * and its connection is closed, not given back to the pool: a connection whose server stopped
-   * answering (a network partition) would otherwise hold a pool slot for as long as TCP takes to
-   * notice, and every later statement could queue behind it. For reads a caller gives up on
-   * (`engine.waitFor`); the hot path sets none.
+   * The longest the statement may take to answer. Past it, it fails with `QUERY_TIMEOUT` (transient),
+   * its connection is closed, not given back to the pool, and its backend is terminated: a connection
+   * whose server stopped answering (a network partition) would otherwise hold a pool slot for as long
+   * as TCP takes to notice, and a backend blocked on a lock would outlive its client. For reads a
+   * caller gives up on (`engine.waitFor`); the hot path sets none. `Infinity` or `NaN`: none.
    */
   timeoutMs?: number | undefined;
 }
@@ -302,6 +302,10 @@ function openPostgres(url: string, max: number): Database {
     constructor(config?: string | Pg.ClientConfig) {
       super(config);
       addPlannerOptions(this);
+      // A connection lost while no statement of the pool's listens (one removed after a timed-out read and
+      // ending, or connecting through a network that went silent) must not throw an uncaught 'error'
+      // event; a statement running on it gets the error itself.
+      this.on('error', () => {});
       clients.add(this);
       this.once('end', () => clients.delete(this));
     }
@@ -339,20 +343,40 @@ function openPostgres(url: string, max: number): Database {
     running.then(forget, forget);
     return Promise.race([running, forced]);
   };
+  /**
+   * A statement with a read timeout, on a connection of its own from the pool. Past the timeout pg fails
+   * it; the connection is then removed from the pool (released with the error) and its backend is
+   * terminated: one blocked on a lock, or busy, does not notice its client left and would outlive it,
+   * so every timed-out read would leave a backend behind while the pool opened new ones.
+   */
+  const timedQuery = async <T>(config: { text: string; values?: unknown[]; name?: string }, timeout: number): Promise<T[]> => {
+    const client = await pool.connect();
+    try {
+      const result = await client.query({ ...config, query_timeout: timeout } as unknown as Pg.QueryConfig);
+      client.release();
+      return result.rows as T[];
+    } catch (err) {
+      client.release(err as Error);
+      if ((err as Error | null)?.message !== 'Query read timeout') throw err;
+      const pid = (client as unknown as { processID?: unknown }).processID;
+      if (typeof pid === 'number') pool.query('select pg_terminate_backend($1)', [pid]).catch(() => {});
+      throw queryTimeout(description, timeout, err);
+    }
+  };
   const query = <T>(text: string, params: readonly unknown[] = [], options: QueryOptions = {}): Promise<T[]> =>
     tracked(async () => {
       // Parameterized statements are prepared once per connection: the commit CTE costs ~0.5 ms to plan.
       const named = params.length > 0 ? { text, values: params as unknown[], name: statementName(text) } : { text };
-      // pg's read timeout fails the statement, and pg-pool then removes the connection (released with the error).
-      const timeout = options.timeoutMs === undefined ? null : Math.max(1, Math.ceil(options.timeoutMs));
+      // No timeout for Infinity or NaN; a Node timer holds at most 2^31-1 ms (a longer one fires at once).
+      const ms = options.timeoutMs;
+      const timeout = ms !== undefined && Number.isFinite(ms) ? Math.min(2 ** 31 - 1, Math.max(1, Math.ceil(ms))) : null;
       try {
+        if (timeout !== null) return await timedQuery<T>(named, timeout);
         // pg-pool throws synchronously when the connection string cannot be used (an SSL file gone since).
-        const config: Pg.QueryConfig | string =
-          timeout === null ? (params.length > 0 ? named : text) : ({ ...named, query_timeout: timeout } as unknown as Pg.QueryConfig);
-        const result = await pool.query(config);
+        const result = await pool.query(params.length > 0 ? named : text);
         return result.rows as T[];
       } catch (err) {
-        if (timeout !== null && (err as Error | null)?.message === 'Query read timeout') throw queryTimeout(description, timeout, err);
+        if ((err as { code?: unknown }).code === 'QUERY_TIMEOUT') throw err;
         throw connectionError(err, url);
       }
     });
