@@ -93,3 +93,22 @@ it('pending migrations the role may not apply fail the start at once, naming the
   expect(err.message).toMatch(/Run `rmapp migrate` once as a role that may/);
   expect(retries, 'a start retried on a privilege it will never have').toBe(0);
 });
+
+it('a role with a schema of its own first on its search_path never gets a second rmapp there when a migration is pending', async () => {
+  const { url, workerUrl, role } = await migratedWithWorkerRole();
+  const superuser = await openDatabase({ url });
+  cleanups.push(() => superuser.close());
+  // "$user", public: the role's own schema comes first, and it may create in it.
+  await superuser.script([`create schema ${role} authorization ${role}`]);
+  await superuser.query(`delete from rmapp_migrations where tag = $1`, [loadMigrations().at(-1)!.tag]);
+  const engine = createEngine({ database: workerUrl, workflows: [restricted] });
+  cleanups.push(() => engine.stop());
+  const err = (await engine
+    .startWorker()
+    .then(() => new Error('started'))
+    .catch((e: unknown) => e)) as Error & { code?: string };
+  // The pending migration is for the tables in public, which this role may not change: said so.
+  expect(err.code, err.message).toBe('MIGRATION_PRIVILEGE');
+  const [forked] = await superuser.query<{ n: number }>(`select count(*)::int as n from pg_tables where schemaname = $1`, [role]);
+  expect(forked?.n, `rmapp tables created in the role's own schema ${role}`).toBe(0);
+});

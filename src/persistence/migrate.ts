@@ -79,24 +79,34 @@ export async function migrate(db: Database, dir = MIGRATIONS_DIR): Promise<Migra
   const known = new Set(migrations.map((m) => m.tag));
   // Up to date already (every start after the first): read without the lock or any DDL, so a worker
   // whose role may not CREATE in the schema starts on a database an administrator migrated.
-  const applied = await appliedTags(db);
+  const found = await appliedTags(db);
+  const applied = found?.tags ?? null;
   if (applied) {
     const unknown = applied.filter((t) => !known.has(t));
     if (unknown.length > 0) throw new DatabaseTooNewError(unknown);
     if (migrations.every((m) => applied.includes(m.tag))) return { applied: [] };
   }
   try {
-    return await migrateLocked(db, migrations);
+    return await migrateLocked(db, migrations, found?.schema ?? null);
   } catch (err) {
     const pending = migrations.filter((m) => !applied?.includes(m.tag)).map((m) => m.tag);
     throw (err as { code?: unknown }).code === '42501' ? new MigrationPrivilegeError(pending, err) : err;
   }
 }
 
-/** Tags recorded in `rmapp_migrations`, or null when the table does not exist yet (a new database). */
-async function appliedTags(db: Database): Promise<string[] | null> {
+/**
+ * Tags recorded in `rmapp_migrations` and the schema it is in (as this connection's search_path finds
+ * it), or null when the table does not exist yet (a new database).
+ */
+async function appliedTags(db: Database): Promise<{ tags: string[]; schema: string } | null> {
   try {
-    return (await db.query<{ tag: string }>('select tag from rmapp_migrations')).map((r) => r.tag);
+    const [row] = await db.query<{ tags: string[]; schema: string }>(
+      `select coalesce(array_agg(tag), '{}') as tags,
+              (select n.nspname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+                where c.oid = 'rmapp_migrations'::regclass) as schema
+         from rmapp_migrations`,
+    );
+    return row ?? null;
   } catch (err) {
     // undefined_table: nothing migrated yet (a statement naming the table fails when it is parsed).
     if ((err as { code?: unknown }).code === '42P01') return null;
@@ -125,12 +135,18 @@ export class MigrationPrivilegeError extends Error {
   }
 }
 
-/** The migrating path: behind the advisory lock, creating the bookkeeping table if needed. */
-async function migrateLocked(db: Database, migrations: Migration[]): Promise<MigrateResult> {
-  const lock = `select pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`;
+/**
+ * The migrating path: behind the advisory lock, creating the bookkeeping table if needed. In `schema`
+ * when rmapp's tables were found there: a role whose search_path starts with a schema of its own
+ * (`"$user", public`) would otherwise create a second, empty rmapp there at its first upgrade, and run
+ * on it from then on.
+ */
+async function migrateLocked(db: Database, migrations: Migration[], schema: string | null): Promise<MigrateResult> {
+  const inSchema = schema === null ? [] : [`select set_config('search_path', ${sqlLiteral(`"${schema.replace(/"/g, '""')}"`)}, true)`];
+  const lock = [`select pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`, ...inSchema];
   for (;;) {
     const done = await db.script<{ tag: string }>([
-      lock,
+      ...lock,
       `create table if not exists rmapp_migrations (tag text primary key, hash text not null, applied_at timestamptz not null default now())`,
       'select tag from rmapp_migrations',
     ]);
@@ -142,7 +158,7 @@ async function migrateLocked(db: Database, migrations: Migration[]): Promise<Mig
     if (pending.length === 0) return { applied: [] };
     try {
       await db.script([
-        lock,
+        ...lock,
         `insert into rmapp_migrations (tag, hash) values ${pending.map((m) => `(${sqlLiteral(m.tag)}, ${sqlLiteral(m.hash)})`).join(', ')}`,
         ...pending.flatMap((m) => m.statements),
       ]);
