@@ -158,8 +158,8 @@ it('a delay of Infinity, or one that ends after 9999, never fires — in memory 
   await second.stop();
 });
 
-it('a sleep that cannot be stored (Infinity, NaN, past 9999) fails its step with what to do instead', async () => {
-  const cases = [Infinity, Number.NaN, 1e15];
+it('a sleep that cannot be stored (Infinity, NaN, past 9999) fails its step with what to do instead; a negative one is none', async () => {
+  const cases = [Infinity, Number.NaN, 1e15, -Infinity];
   const sleepsBadly = step(async ({ input, sleep }: { input: { i: number }; sleep: (ms: number) => Promise<void> }) => {
     await sleep(cases[input.i]!);
   });
@@ -181,6 +181,11 @@ it('a sleep that cannot be stored (Infinity, NaN, past 9999) fails its step with
   try {
     for (const [i, ms] of cases.entries()) {
       const run = await e.waitFor(await e.start(bad, { i }), { timeoutMs: 20_000 });
+      if (ms === -Infinity) {
+        // A negative sleep is no sleep.
+        expect(run.status, JSON.stringify(run.error)).toBe('succeeded');
+        continue;
+      }
       expect(run.status, `sleep(${ms})`).toBe('failed');
       expect(run.error?.message, `sleep(${ms})`).toMatch(
         new RegExp(`ctx\\.sleep\\(ms\\): ms must be a number of milliseconds that ends by 9999-12-31 \\(got ${String(ms)}\\)`),
@@ -204,4 +209,31 @@ it("the wall clock's timers have unref(), which also holds for a timer re-armed 
     timeout: 30_000,
   });
   expect({ status: r.status, signal: r.signal, out: r.stdout, err: r.stderr }).toEqual({ status: 0, signal: null, out: '', err: '' });
+});
+
+it('durations that cannot be stored as dates are refused where they are given: a run timeout, a buffered signal', async () => {
+  await expect(engine.start(patient, {}, { timeoutMs: 2.6e14 })).rejects.toMatchObject({
+    code: 'VALIDATION',
+    message: expect.stringMatching(/timeoutMs must be a positive number of milliseconds ending by 9999-12-31 \(got 260000000000000\)/),
+  });
+  await expect(engine.start(patient, {}, { timeoutMs: 1e300 })).rejects.toMatchObject({ code: 'VALIDATION' });
+  const id = await engine.start(remindLater, {});
+  await expect(engine.send(id, { type: 'nothing' }, { buffer: { forMs: 1e16 } })).rejects.toMatchObject({
+    code: 'VALIDATION',
+    message: expect.stringMatching(/buffer\.forMs must be a positive number of milliseconds ending by 9999-12-31/),
+  });
+  await engine.cancel(id);
+});
+
+it('the TestClock fires a NaN delay at once, as Node does, and refuses to move by a time that is not one', async () => {
+  const { TestClock } = await import('../src/state_machine/testing/test-clock.ts');
+  const clock = new TestClock(0);
+  let fired = 0;
+  clock.setTimeout(() => (fired += 1), Number.NaN);
+  clock.setTimeout(() => (fired += 100), Infinity);
+  expect(await clock.next(async () => {})).toBe(true);
+  expect({ fired, now: clock.now(), pending: clock.pending }).toEqual({ fired: 1, now: 0, pending: 0 });
+  for (const ms of [Infinity, Number.NaN, -500])
+    await expect(clock.advance(ms, async () => {})).rejects.toThrow(/TestClock\.advance: ms must be a finite number ≥ 0/);
+  expect(clock.now()).toBe(0);
 });

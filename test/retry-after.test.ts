@@ -28,3 +28,10 @@ it.each([
   expect(delay).toBe(expected);
   expect(new Date(Date.now() + delay).toISOString(), 'the next attempt time can be written').toMatch(/^\d{4}-/);
 });
+
+it('a policy without a cap (maxDelayMs: Infinity) or with a huge first delay waits a year at most', () => {
+  const uncapped = resolveRetryPolicy({ initialDelayMs: 1, multiplier: 1e6, maxDelayMs: Infinity, jitter: 0 });
+  expect(backoffDelay(uncapped, 4, { ...limited(0), category: 'transient' })).toBe(YEAR);
+  const huge = resolveRetryPolicy({ initialDelayMs: 1e16, maxDelayMs: 1e16, jitter: 0 });
+  expect(backoffDelay(huge, 1, { ...limited(0), category: 'transient' })).toBe(YEAR);
+});

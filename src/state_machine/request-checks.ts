@@ -11,6 +11,7 @@ import { z } from 'zod';
 import type { AnyWorkflowDefinition } from './definition.ts';
 import { findUndurableValue } from './durable-check.ts';
 import { ValidationError } from './errors.ts';
+import { dueNever } from './clock.ts';
 import { jsonBytes, SizeLimitError, type Limits } from './limits.ts';
 
 /** Options of `engine.send`. */
@@ -89,8 +90,9 @@ export function checkStart(def: AnyWorkflowDefinition, input: unknown, options: 
     if (!ok.success) throw new ValidationError(`Invalid runId "${options.runId}": ${ok.error.issues[0]?.message}.`);
   }
   const timeoutMs = options.timeoutMs ?? def.timeoutMs;
-  if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
-    throw new ValidationError(`timeoutMs must be a positive number of milliseconds (got ${String(timeoutMs)}).`);
+  // Stored as the run's deadline: it must be a date Postgres reads back (by 9999-12-31).
+  if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs > 0 && !dueNever(Date.now(), timeoutMs))) {
+    throw new ValidationError(`timeoutMs must be a positive number of milliseconds ending by 9999-12-31 (got ${String(timeoutMs)}).`);
   }
   let concurrency: { key: string; limit: number } | null = null;
   if (def.concurrency) {
@@ -134,10 +136,10 @@ export function checkSend(event: { type: string }, options: SendOptions, limits:
   if (
     buffer !== undefined &&
     typeof buffer !== 'boolean' &&
-    !(buffer && typeof buffer === 'object' && Number.isFinite(buffer.forMs) && buffer.forMs > 0)
+    !(buffer && typeof buffer === 'object' && Number.isFinite(buffer.forMs) && buffer.forMs > 0 && !dueNever(Date.now(), buffer.forMs))
   ) {
     throw new ValidationError(
-      `send: buffer.forMs must be a positive number of milliseconds (got ${String((buffer as { forMs?: unknown } | null)?.forMs)}).`,
+      `send: buffer.forMs must be a positive number of milliseconds ending by 9999-12-31 (got ${String((buffer as { forMs?: unknown } | null)?.forMs)}).`,
     );
   }
   if (options.waitMs !== undefined && !(Number.isFinite(options.waitMs) && options.waitMs >= 0)) {

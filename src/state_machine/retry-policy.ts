@@ -51,18 +51,19 @@ export function shouldRetry(policy: RetryPolicy, error: ErrorData, attempt: numb
   return policy.retryOn.includes(error.category);
 }
 
-/** The longest `retryAfterMs` honoured: a year (a retry's due time must stay a storable date). */
-const MAX_RETRY_AFTER_MS = 365 * 24 * 3_600_000;
+/** The longest wait before a retry, whatever the policy or a `retryAfterMs` says: a year (its due time is stored). */
+const MAX_BACKOFF_MS = 365 * 24 * 3_600_000;
 
 /**
  * The wait before the attempt after `attempt`: exponential, capped, jittered; a `retry-after` from a
- * rate limit wins when it is longer (up to a year).
+ * rate limit wins when it is longer; a year at most.
  */
 export function backoffDelay(policy: RetryPolicy, attempt: number, error: ErrorData, random: () => number = Math.random): number {
   const exp = Math.min(policy.maxDelayMs, policy.initialDelayMs * policy.multiplier ** (attempt - 1));
   const jittered = exp * (1 - policy.jitter * random());
-  const delay = Math.round(jittered);
+  // `maxDelayMs: Infinity` reads as "no cap", and a policy's product can pass any date: a year at most.
+  const delay = Math.min(MAX_BACKOFF_MS, Math.round(jittered));
   if (error.category !== 'rate_limited' || error.retryAfterMs === undefined) return delay;
   // A server's (or a step's) Retry-After is honoured up to a year; NaN or Infinity is no advice.
-  return Number.isFinite(error.retryAfterMs) ? Math.max(delay, Math.min(error.retryAfterMs, MAX_RETRY_AFTER_MS)) : delay;
+  return Number.isFinite(error.retryAfterMs) ? Math.max(delay, Math.min(error.retryAfterMs, MAX_BACKOFF_MS)) : delay;
 }

@@ -300,6 +300,8 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
       getArtifact: async <T>(name: string) => (await loadArtifact(host.db, session.runId, name)) as T | undefined,
       sleep: async (ms) => {
         checkSleep(ms, host.clock.now());
+        // A negative sleep (-Infinity too) is no sleep.
+        ms = Math.max(0, ms);
         const index = sleepIndex++;
         record.sleeps ??= [];
         let due = record.sleeps[index];

@@ -27,7 +27,9 @@ export class TestClock implements Clock {
   setTimeout(fn: () => void, ms: number): number {
     const id = this.nextId++;
     // Due past the last storable instant (a delay of Infinity): never fires, as on the wall clock.
-    if (!dueNever(this.current, ms)) this.timers.push({ id, due: this.current + Math.max(0, ms), fn });
+    // NaN fires at once, as Node's setTimeout does.
+    const delay = Number.isNaN(ms) ? 0 : Math.max(0, ms);
+    if (!dueNever(this.current, delay)) this.timers.push({ id, due: this.current + delay, fn });
     return id;
   }
 
@@ -69,6 +71,7 @@ export class TestClock implements Clock {
    * (persist, schedule the next timer) before time moves on.
    */
   async advance(ms: number, settle: () => Promise<void> = defaultSettle): Promise<void> {
+    if (!(Number.isFinite(ms) && ms >= 0)) throw new RangeError(`TestClock.advance: ms must be a finite number ≥ 0 (got ${String(ms)}).`);
     const target = this.current + ms;
     await settle();
     for (;;) {
