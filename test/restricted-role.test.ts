@@ -112,3 +112,20 @@ it('a role with a schema of its own first on its search_path never gets a second
   const [forked] = await superuser.query<{ n: number }>(`select count(*)::int as n from pg_tables where schemaname = $1`, [role]);
   expect(forked?.n, `rmapp tables created in the role's own schema ${role}`).toBe(0);
 });
+
+it('a role that may not even read rmapp_migrations is told what to grant, at once', async () => {
+  const { url, workerUrl } = await migratedWithWorkerRole();
+  const superuser = await openDatabase({ url });
+  cleanups.push(() => superuser.close());
+  await superuser.script([`revoke select on rmapp_migrations from ${new URL(workerUrl).username}`]);
+  const engine = createEngine({ database: workerUrl, workflows: [restricted] });
+  cleanups.push(() => engine.stop());
+  let retries = 0;
+  const err = (await engine
+    .startWorker({ retry: { onRetry: () => (retries += 1) } })
+    .then(() => new Error('started'))
+    .catch((e: unknown) => e)) as Error & { code?: string };
+  expect(err.code, err.message).toBe('MIGRATION_PRIVILEGE');
+  expect(err.message).toMatch(/may not read rmapp_migrations \(permission denied for table rmapp_migrations\): grant it SELECT/);
+  expect(retries).toBe(0);
+});

@@ -110,6 +110,15 @@ async function appliedTags(db: Database): Promise<{ tags: string[]; schema: stri
   } catch (err) {
     // undefined_table: nothing migrated yet (a statement naming the table fails when it is parsed).
     if ((err as { code?: unknown }).code === '42P01') return null;
+    if ((err as { code?: unknown }).code === '42501') {
+      throw Object.assign(
+        new Error(
+          `The role rmapp connects as may not read rmapp_migrations (${(err as Error).message}): grant it SELECT on rmapp's tables (with INSERT, UPDATE, DELETE), USAGE, SELECT, UPDATE on its sequences and EXECUTE on its functions — README "Postgres and several workers".`,
+          { cause: err },
+        ),
+        { name: 'MigrationPrivilegeError', code: 'MIGRATION_PRIVILEGE', category: 'permanent' },
+      );
+    }
     throw err;
   }
 }
