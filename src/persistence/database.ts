@@ -359,7 +359,12 @@ function openPostgres(url: string, max: number): Database {
       client.release(err as Error);
       if ((err as Error | null)?.message !== 'Query read timeout') throw err;
       const pid = (client as unknown as { processID?: unknown }).processID;
-      if (typeof pid === 'number') pool.query('select pg_terminate_backend($1)', [pid]).catch(() => {});
+      // Only if that backend still runs this statement: behind a pooler the id may name another's backend.
+      if (typeof pid === 'number') {
+        pool
+          .query('select pg_terminate_backend(pid) from pg_stat_activity where pid = $1 and query = $2', [pid, config.text])
+          .catch(() => {});
+      }
       throw queryTimeout(description, timeout, err);
     }
   };
