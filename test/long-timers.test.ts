@@ -237,3 +237,10 @@ it('the TestClock fires a NaN delay at once, as Node does, and refuses to move b
     await expect(clock.advance(ms, async () => {})).rejects.toThrow(/TestClock\.advance: ms must be a finite number ≥ 0/);
   expect(clock.now()).toBe(0);
 });
+
+it('a step run outside an engine (plain createActor, a unit test) sleeps its month too', async () => {
+  const plain = createActor(sleeper.machine).start();
+  await new Promise((r) => setTimeout(r, 100));
+  expect(plain.getSnapshot().value, 'the month-long sleep ended after 100 ms').toBe('sleeping');
+  plain.stop();
+});

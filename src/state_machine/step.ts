@@ -6,6 +6,7 @@
  */
 import { fromPromise, type AnyActorRef, type PromiseActorLogic } from 'xstate';
 import { resolveRetryPolicy, type RetryPolicy } from './retry-policy.ts';
+import { systemClock } from './clock.ts';
 
 /** What a step's work receives. */
 export interface StepContext<TInput> {
@@ -109,7 +110,8 @@ export function step<TOutput, TInput = unknown>(
       idempotencyKey: `local/${self.id}`,
       attempt: 1,
       progress: () => {},
-      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+      // The wall clock: a month-long sleep must not end after 1 ms (a Node timer holds ~24.8 days).
+      sleep: (ms) => systemClock.sleep(ms, signal),
       saveArtifact: async (name, value) => {
         localArtifacts.set(name, value);
       },
