@@ -51,6 +51,18 @@ async function migratedWithWorkerRole(): Promise<{ url: string; workerUrl: strin
   return { url: t.url, workerUrl: workerUrl.toString(), role };
 }
 
+/** A worker start as that role, with retries allowed: the error it ends with (an Error "started" if it did) and the retries made. */
+async function refusedStart(workerUrl: string): Promise<{ err: Error & { code?: string; pending?: string[] }; retries: number }> {
+  const engine = createEngine({ database: workerUrl, workflows: [restricted] });
+  cleanups.push(() => engine.stop());
+  let retries = 0;
+  const err = (await engine
+    .startWorker({ retry: { onRetry: () => (retries += 1) } })
+    .then(() => new Error('started'))
+    .catch((e: unknown) => e)) as Error & { code?: string; pending?: string[] };
+  return { err, retries };
+}
+
 it('a worker whose role may not CREATE in the schema starts on an up-to-date database and runs workflows', async () => {
   const { workerUrl, role } = await migratedWithWorkerRole();
   const asRole = await openDatabase({ url: workerUrl });
@@ -80,13 +92,7 @@ it('pending migrations the role may not apply fail the start at once, naming the
   const superuser = await openDatabase({ url });
   await superuser.query(`delete from rmapp_migrations where tag = $1`, [last]);
   await superuser.close();
-  const engine = createEngine({ database: workerUrl, workflows: [restricted] });
-  cleanups.push(() => engine.stop());
-  let retries = 0;
-  const err = (await engine
-    .startWorker({ retry: { onRetry: () => (retries += 1) } })
-    .then(() => new Error('started'))
-    .catch((e: unknown) => e)) as Error & { code?: string; pending?: string[] };
+  const { err, retries } = await refusedStart(workerUrl);
   expect(err.code, err.message).toBe('MIGRATION_PRIVILEGE');
   expect(err.pending).toEqual([last]);
   expect(err.message).toContain(`needs 1 migration (${last}) that the role rmapp connects as may not apply: permission denied`);
@@ -101,12 +107,7 @@ it('a role with a schema of its own first on its search_path never gets a second
   // "$user", public: the role's own schema comes first, and it may create in it.
   await superuser.script([`create schema ${role} authorization ${role}`]);
   await superuser.query(`delete from rmapp_migrations where tag = $1`, [loadMigrations().at(-1)!.tag]);
-  const engine = createEngine({ database: workerUrl, workflows: [restricted] });
-  cleanups.push(() => engine.stop());
-  const err = (await engine
-    .startWorker()
-    .then(() => new Error('started'))
-    .catch((e: unknown) => e)) as Error & { code?: string };
+  const { err } = await refusedStart(workerUrl);
   // The pending migration is for the tables in public, which this role may not change: said so.
   expect(err.code, err.message).toBe('MIGRATION_PRIVILEGE');
   const [forked] = await superuser.query<{ n: number }>(`select count(*)::int as n from pg_tables where schemaname = $1`, [role]);
@@ -118,13 +119,7 @@ it('a role that may not even read rmapp_migrations is told what to grant, at onc
   const superuser = await openDatabase({ url });
   cleanups.push(() => superuser.close());
   await superuser.script([`revoke select on rmapp_migrations from ${new URL(workerUrl).username}`]);
-  const engine = createEngine({ database: workerUrl, workflows: [restricted] });
-  cleanups.push(() => engine.stop());
-  let retries = 0;
-  const err = (await engine
-    .startWorker({ retry: { onRetry: () => (retries += 1) } })
-    .then(() => new Error('started'))
-    .catch((e: unknown) => e)) as Error & { code?: string };
+  const { err, retries } = await refusedStart(workerUrl);
   expect(err.code, err.message).toBe('MIGRATION_PRIVILEGE');
   expect(err.message).toMatch(/may not read rmapp_migrations \(permission denied for table rmapp_migrations\): grant it SELECT/);
   expect(retries).toBe(0);
