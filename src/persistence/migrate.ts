@@ -90,7 +90,13 @@ export async function migrate(db: Database, dir = MIGRATIONS_DIR): Promise<Migra
     return await migrateLocked(db, migrations, found?.schema ?? null);
   } catch (err) {
     const pending = migrations.filter((m) => !applied?.includes(m.tag)).map((m) => m.tag);
-    throw (err as { code?: unknown }).code === '42501' ? new MigrationPrivilegeError(pending, err) : err;
+    if ((err as { code?: unknown }).code !== '42501') throw err;
+    throw new MigrationPrivilegeError(
+      `The database needs ${pending.length} migration${pending.length === 1 ? '' : 's'} (${pending.join(', ')}) that the role rmapp connects as may not apply: ${(err as Error).message}. ` +
+        'Run `rmapp migrate` once as a role that may (the schema owner, say), then start this one again; it needs no CREATE privilege on an up-to-date database.',
+      pending,
+      err,
+    );
   }
 }
 
@@ -111,12 +117,10 @@ async function appliedTags(db: Database): Promise<{ tags: string[]; schema: stri
     // undefined_table: nothing migrated yet (a statement naming the table fails when it is parsed).
     if ((err as { code?: unknown }).code === '42P01') return null;
     if ((err as { code?: unknown }).code === '42501') {
-      throw Object.assign(
-        new Error(
-          `The role rmapp connects as may not read rmapp_migrations (${(err as Error).message}): grant it SELECT on rmapp's tables (with INSERT, UPDATE, DELETE), USAGE, SELECT, UPDATE on its sequences and EXECUTE on its functions — README "Postgres and several workers".`,
-          { cause: err },
-        ),
-        { name: 'MigrationPrivilegeError', code: 'MIGRATION_PRIVILEGE', category: 'permanent' },
+      throw new MigrationPrivilegeError(
+        `The role rmapp connects as may not read rmapp_migrations (${(err as Error).message}): grant it SELECT on rmapp's tables (with INSERT, UPDATE, DELETE), USAGE, SELECT, UPDATE on its sequences and EXECUTE on its functions — README "Postgres and several workers".`,
+        [],
+        err,
       );
     }
     throw err;
@@ -124,22 +128,20 @@ async function appliedTags(db: Database): Promise<{ tags: string[]; schema: stri
 }
 
 /**
- * Migrations are pending and the role rmapp connects as may not apply them (no CREATE on the schema,
- * not the owner of a table a migration alters): say which, and who can.
+ * The role rmapp connects as may not check or apply the migrations: it cannot read `rmapp_migrations`,
+ * or migrations are pending (`pending`) that it may not apply (no CREATE on the schema, not the owner of
+ * a table a migration alters). The message says which, and who can.
  */
 export class MigrationPrivilegeError extends Error {
   readonly code = 'MIGRATION_PRIVILEGE';
-  /** Retrying as the same role cannot apply them; a worker retrying its start gives up at once. */
+  /** Retrying as the same role cannot fix it; a worker retrying its start gives up at once. */
   readonly category = 'permanent';
   constructor(
+    message: string,
     readonly pending: string[],
     cause: unknown,
   ) {
-    super(
-      `The database needs ${pending.length} migration${pending.length === 1 ? '' : 's'} (${pending.join(', ')}) that the role rmapp connects as may not apply: ${(cause as Error).message}. ` +
-        'Run `rmapp migrate` once as a role that may (the schema owner, say), then start this one again; it needs no CREATE privilege on an up-to-date database.',
-      { cause },
-    );
+    super(message, { cause });
     this.name = 'MigrationPrivilegeError';
   }
 }

@@ -58,8 +58,7 @@ function setLongTimeout(fn: () => void, ms: number): LongTimer {
     handle.timer = left > MAX_TIMER_MS ? setTimeout(arm, MAX_TIMER_MS) : setTimeout(fn, Math.max(0, left));
     if (handle.unrefed) handle.timer.unref();
   };
-  if (!(ms > MAX_TIMER_MS)) handle.timer = setTimeout(fn, ms);
-  else arm();
+  arm();
   return handle;
 }
 

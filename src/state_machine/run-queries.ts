@@ -13,7 +13,7 @@ import { listArtifacts, loadArtifact } from '../persistence/artifacts.ts';
 import type { WorkflowDefinition } from './definition.ts';
 import type { RunId, WorkflowOutput } from './typed-runs.ts';
 import { RunNotFoundError, toErrorData, ValidationError, WaitStoppedError, WaitTimeoutError } from './errors.ts';
-import { deploymentProblem, describeFailure } from './db-refusals.ts';
+import { describeFailure } from './db-refusals.ts';
 import { EngineEvents, type EngineEventName, type EngineListener } from './events.ts';
 import { toRunInfo, type RunInfo } from './run-info.ts';
 import type { RunRow } from '../persistence/row-types.ts';
@@ -209,12 +209,8 @@ export abstract class RunQueries {
           (info) => ({ info }),
           (err: unknown) => ({ err }),
         );
-        let cancelExpiry = () => {};
-        const expired = new Promise<'timeout'>((resolve) => {
-          cancelExpiry = atDeadline(readUntil, () => resolve('timeout'));
-        });
-        const got = await Promise.race([read, stoppedWhileReading, expired]).finally(() => cancelExpiry());
-        if (got === 'timeout') throw new WaitTimeoutError(runId, options.timeoutMs ?? 0, status);
+        const got = await Promise.race([beforeDeadline(read, readUntil), stoppedWhileReading]);
+        if (got === TIMED_OUT) throw new WaitTimeoutError(runId, options.timeoutMs ?? 0, status);
         if (got === 'stopped') throw new WaitStoppedError(runId, status);
         if ('info' in got) {
           run = got.info;
@@ -361,14 +357,15 @@ const READ_STATEMENT_MAX_MS = 30_000;
 /**
  * Whether `waitFor` reads the run again after `err`: an outage's errors (a lost connection, a restart,
  * a server that refuses connections for now) pass, as they do for the worker; a closed database, a
- * set-up mistake, a run that does not exist or a refusal by the database do not.
+ * set-up mistake, a run that does not exist or a refusal by the database (a missing privilege, a
+ * refused login: permanent SQLSTATEs) do not.
  */
 function readAgainAfter(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   if (code === 'DATABASE_CLOSED') return false;
   // A read cancelled (pg_cancel_backend, a statement_timeout of the role): the run goes on; read it again.
   if (code === '57014') return true;
-  return toErrorData(err).category === 'transient' && deploymentProblem(err) === null;
+  return toErrorData(err).category === 'transient';
 }
 
 /** Whether `promise` settles within `ms` (`Infinity`: waits for it). */

@@ -1,16 +1,13 @@
 /**
  * The run's deadline (`timeoutMs` at start, stored as `deadline_at`) as a timer of its session.
  *
- * Separate from run-session.ts because it is one self-contained concern with its own clock handling:
- * setTimeout holds at most ~24.8 days, so a later deadline is re-armed on the way, and a run evicted
- * before it is re-armed when it is next claimed. What the session does when it fires (terminate the run
+ * Separate from run-session.ts because it is one self-contained concern: the clock keeps a deadline of
+ * any length (clock.ts), the timer checks the clock when it fires and re-arms if it came early, and a
+ * run evicted before it is re-armed when it is next claimed. What the session does when it fires (terminate the run
  * as failed with category `timeout`) stays with the session, behind its phase guard.
  */
 import type { ErrorData } from './errors.ts';
 import type { Clock } from './clock.ts';
-
-/** The longest delay `setTimeout` holds (2^31 - 1 ms, ~24.8 days). */
-const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 /**
  * Fires `onExpired` once the clock reaches `deadlineAt`, while `stillApplies()` holds.
@@ -36,7 +33,7 @@ export class RunDeadline {
   arm(): void {
     const deadline = this.deadlineAt?.getTime();
     if (deadline === undefined || !this.stillApplies()) return;
-    const ms = Math.min(MAX_TIMEOUT_MS, Math.max(0, deadline - this.clock.now()));
+    const ms = Math.max(0, deadline - this.clock.now());
     this.timer = this.clock.setTimeout(() => {
       if (this.clock.now() >= deadline) this.onExpired();
       else this.arm();
