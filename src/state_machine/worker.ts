@@ -118,6 +118,13 @@ export class Worker implements SessionHost {
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
   private poked = false;
+  /**
+   * The claim loop had no free slot on a pass since its last claim: a run may be runnable that no claim
+   * saw (a start or signal it was woken for, a due timer, a poll). A session that ends then frees a slot
+   * to claim it with at once; otherwise the last claim saw every runnable run, and later ones wake the
+   * loop themselves (a notification, the next wake-up it read, the poll).
+   */
+  private missedWhileFull = false;
   private renewTimer: NodeJS.Timeout | null = null;
   private fenceTimer: NodeJS.Timeout | null = null;
   /** Runs woken while no session held them, since the current claim was sent. */
@@ -195,7 +202,6 @@ export class Worker implements SessionHost {
   }
 
   sessionEnded(session: { runId: string; concurrencyKey?: string | null; finalRow?: RunRow | null }, wakeNow: boolean): void {
-    const wasFull = this.sessions.size >= this.options.concurrency;
     const waiters = this.finishWaiters.get(session.runId);
     if (waiters && this.sessions.get(session.runId) === session) {
       this.finishWaiters.delete(session.runId);
@@ -204,9 +210,11 @@ export class Worker implements SessionHost {
     // A keyed run that ends frees a slot: admit the next queued run of its key now.
     if (session.concurrencyKey) wakeNow = true;
     if (this.sessions.get(session.runId) === session) this.sessions.delete(session.runId);
-    // Only a full worker may have left runnable runs unclaimed; otherwise starts and signals poke it.
-    // Saves two statements per run at low load (a claim and a next-wake read).
-    if (wakeNow || (wasFull && !this.stopping)) this.poke();
+    // Only a pass of the claim loop that found no free slot may have left runnable runs unclaimed;
+    // otherwise starts, signals and due timers wake the loop. Poking on every run that ended while the
+    // worker was full cost a claim and a next-wake read per ~10 runs at concurrency 50, when the
+    // workload keeps the worker full with its own starts (bench/README.md, seventh session).
+    if (wakeNow || (this.missedWhileFull && !this.stopping)) this.poke();
   }
 
   /** Starts claiming. Resolves once the worker listens for wake-ups. */
@@ -261,6 +269,7 @@ export class Worker implements SessionHost {
       let next: Date | null = null;
       try {
         if (this.keyed) await admitQueuedRuns(this.db, this.definitions);
+        this.missedWhileFull = free <= 0;
         if (free > 0) {
           this.wokenWhileClaiming.clear();
           claimedAt = performance.now();
