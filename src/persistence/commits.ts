@@ -8,7 +8,7 @@
 import type { Queryable } from './database.ts';
 import type { HistoryEntry } from './runs.ts';
 import { encodeHistory, historyEventsSql } from './history-codec.ts';
-import { encodeSnapshot, storedSnapshotJson } from './snapshot-codec.ts';
+import { storedSnapshotJson } from './snapshot-codec.ts';
 import type { SignalOutcome } from './inbox.ts';
 import { isFinalStatus, type RunStatus } from './run-status.ts';
 
@@ -140,32 +140,37 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
     );
     return rows.map(resultOf(0));
   }
-  const payload = serialized(() =>
-    JSON.stringify(
-      writes.map((w, idx) => ({
-        idx,
-        id: w.id,
-        expected: w.expectedVersion,
-        owner: w.owner,
-        epoch: w.epoch,
-        status: w.status,
-        snapshot: encodeSnapshot(w.snapshot ?? null),
-        state_value: w.stateValue ?? null,
-        output: w.output ?? null,
-        error: w.error ?? null,
-        timers: w.timers,
-        steps: w.steps,
-        wake_at: w.wakeAt ? w.wakeAt.toISOString() : null,
-        release: w.release,
-        final: isFinalStatus(w.status),
-        status_message: w.statusMessage,
-        seen_signal_seq: w.seenSignalSeq,
-        consumed: w.consumedSignals,
-        // JSON text inside the payload: read as `text`, it is inserted as written (a jsonb value cast to
-        // json would be re-printed with spaces).
-        history: encodeHistory(w.history),
-      })),
-    ),
+  // Each write's object without its snapshot, which goes in as the session already serialized it (to
+  // measure its size): serializing the batch whole wrote every snapshot a second time.
+  const payload = serialized(
+    () =>
+      `[${writes
+        .map((w, idx) => {
+          const rest = JSON.stringify({
+            idx,
+            id: w.id,
+            expected: w.expectedVersion,
+            owner: w.owner,
+            epoch: w.epoch,
+            status: w.status,
+            state_value: w.stateValue ?? null,
+            output: w.output ?? null,
+            error: w.error ?? null,
+            timers: w.timers,
+            steps: w.steps,
+            wake_at: w.wakeAt ? w.wakeAt.toISOString() : null,
+            release: w.release,
+            final: isFinalStatus(w.status),
+            status_message: w.statusMessage,
+            seen_signal_seq: w.seenSignalSeq,
+            consumed: w.consumedSignals,
+            // JSON text inside the payload: read as `text`, it is inserted as written (a jsonb value cast to
+            // json would be re-printed with spaces).
+            history: encodeHistory(w.history),
+          });
+          return `{"snapshot":${w.snapshotJson ?? storedSnapshotJson(w.snapshot ?? null)},${rest.slice(1)}`;
+        })
+        .join(',')}]`,
   );
   const rows = await db.query<{ idx: number; id: string; version: number; history_rows: number; wake_now: boolean; updated_at: unknown }>(
     `with w as (
