@@ -33,7 +33,8 @@ export interface QueryOptions {
    * its connection is closed, not given back to the pool, and its backend is terminated: a connection
    * whose server stopped answering (a network partition) would otherwise hold a pool slot for as long
    * as TCP takes to notice, and a backend blocked on a lock would outlive its client. For reads a
-   * caller gives up on (`engine.waitFor`); the hot path sets none. `Infinity` or `NaN`: none.
+   * caller gives up on (`engine.waitFor`), and every statement of a worker ({@link withStatementTimeout}).
+   * `Infinity` or `NaN`: none.
    */
   timeoutMs?: number | undefined;
 }
@@ -61,6 +62,23 @@ export interface Database extends Queryable {
    * process alive. A wrapper may ignore `force`.
    */
   close(options?: { force?: boolean }): Promise<void>;
+}
+
+/**
+ * `db` with a default {@link QueryOptions.timeoutMs} on every statement that does not set one. A worker's
+ * statements go through it: on a connection whose server went silent (a partition that kept the socket
+ * open, a NAT or load balancer that dropped its state), a commit, claim or renewal otherwise waited for
+ * TCP to give up — about 15 minutes on Linux — and the worker with it, while new connections worked.
+ */
+export function withStatementTimeout(db: Database, timeoutMs: number): Database {
+  return {
+    kind: db.kind,
+    description: db.description,
+    query: (text, params, options) => db.query(text, params, options?.timeoutMs === undefined ? { ...options, timeoutMs } : options),
+    script: (statements) => db.script(statements),
+    listen: (channel, onPayload) => db.listen(channel, onPayload),
+    close: (options) => db.close(options),
+  };
 }
 
 /** Options for {@link openDatabase}. */
@@ -259,6 +277,9 @@ function sslFileParams(url: string): URLSearchParams {
  */
 const CONNECT_TIMEOUT_MS = 30_000;
 
+/** The longest the termination of a timed-out statement's backend may take (it is itself given up then). */
+const TERMINATE_TIMEOUT_MS = 5_000;
+
 function openPostgres(url: string, max: number): Database {
   if (!/^postgres(ql)?:\/\//.test(url)) {
     throw configError(
@@ -321,6 +342,16 @@ function openPostgres(url: string, max: number): Database {
     application_name: 'rmapp',
     Client: TrackedClient,
   });
+  // When each connection last answered (given back to the pool), and which are in use: after a statement
+  // that got no answer, the idle ones that have not answered since it was sent are dropped too (below).
+  const lastAnswered = new WeakMap<Pg.Client, number>();
+  const inUse = new Set<Pg.Client>();
+  pool.on('acquire', (client) => inUse.add(client));
+  pool.on('release', (_err, client) => {
+    inUse.delete(client);
+    lastAnswered.set(client, performance.now());
+  });
+  pool.on('remove', (client) => inUse.delete(client));
   // A pooled connection whose backend dies while idle (a restart, pg_terminate_backend) is dropped by
   // the pool, which then emits 'error'; with no listener Node would throw it. The next statement gets
   // a new connection; a statement that was running on it fails with the error, to its caller.
@@ -349,8 +380,13 @@ function openPostgres(url: string, max: number): Database {
    * terminated: one blocked on a lock, or busy, does not notice its client left and would outlive it,
    * so every timed-out read would leave a backend behind while the pool opened new ones.
    */
-  const timedQuery = async <T>(config: { text: string; values?: unknown[]; name?: string }, timeout: number): Promise<T[]> => {
+  const timedQuery = async <T>(
+    config: { text: string; values?: unknown[]; name?: string },
+    timeout: number,
+    terminate = true,
+  ): Promise<T[]> => {
     const client = await pool.connect();
+    const sentAt = performance.now();
     try {
       const result = await client.query({ ...config, query_timeout: timeout } as unknown as Pg.QueryConfig);
       client.release();
@@ -358,12 +394,24 @@ function openPostgres(url: string, max: number): Database {
     } catch (err) {
       client.release(err as Error);
       if ((err as Error | null)?.message !== 'Query read timeout') throw err;
+      // The pool's other idle connections that have not answered since this one was sent may have gone
+      // silent with it (a partition silences every open connection): each would hold the next statement
+      // that gets it for a whole timeout, one after the other. Dropped now, they are made anew — a few
+      // milliseconds each — while new connections work.
+      for (const other of clients) {
+        const answered = lastAnswered.get(other);
+        if (other !== client && answered !== undefined && answered < sentAt && !inUse.has(other)) destroyConnection(other);
+      }
       const pid = (client as unknown as { processID?: unknown }).processID;
       // Only if that backend still runs this statement: behind a pooler the id may name another's backend.
-      if (typeof pid === 'number') {
-        pool
-          .query('select pg_terminate_backend(pid) from pg_stat_activity where pid = $1 and query = $2', [pid, config.text])
-          .catch(() => {});
+      // Timed too, and not terminated in turn: the pool may hand it another silent connection (a
+      // partition silences every open one), which it would otherwise hold for as long as TCP takes.
+      if (terminate && typeof pid === 'number') {
+        timedQuery(
+          { text: 'select pg_terminate_backend(pid) from pg_stat_activity where pid = $1 and query = $2', values: [pid, config.text] },
+          Math.min(timeout, TERMINATE_TIMEOUT_MS),
+          false,
+        ).catch(() => {});
       }
       throw queryTimeout(description, timeout, err);
     }
@@ -473,9 +521,18 @@ function statementName(text: string): string {
 }
 
 /**
+ * How often the LISTEN connection is asked `select 1`, and how long it has to answer: a connection that
+ * went silent (a partition that kept its socket open) delivers no notification and would answer no
+ * UNLISTEN or goodbye until TCP gives up (~15 minutes), holding a stop that long. Unanswered, it is
+ * dropped and made again. One statement every 10 s per listening process.
+ */
+const LISTEN_PING_MS = 10_000;
+const LISTEN_ANSWER_MS = 5_000;
+
+/**
  * LISTEN on one dedicated connection, reconnected with backoff when it is lost (a restart, a
- * terminated backend) and listening again on every channel. Notifications sent while it is down are
- * lost; workers also poll, so a lost wake-up only delays a run.
+ * terminated backend, a connection that stopped answering) and listening again on every channel.
+ * Notifications sent while it is down are lost; workers also poll, so a lost wake-up only delays a run.
  */
 class Listener {
   private client: Pg.Client | null = null;
@@ -491,8 +548,22 @@ class Listener {
   private retryTimer: NodeJS.Timeout | null = null;
   private failures = 0;
   private closed = false;
+  private pingTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly url: string) {}
+
+  /**
+   * A statement on the LISTEN connection, which must answer within {@link LISTEN_ANSWER_MS}; unanswered,
+   * the connection is destroyed (and made again while someone listens).
+   */
+  private async ask(client: Pg.Client, text: string): Promise<void> {
+    try {
+      await client.query({ text, query_timeout: LISTEN_ANSWER_MS } as unknown as Pg.QueryConfig);
+    } catch (err) {
+      if ((err as Error | null)?.message === 'Query read timeout') destroyConnection(client);
+      throw err;
+    }
+  }
 
   async listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>> {
     let set = this.channels.get(channel);
@@ -505,7 +576,7 @@ class Listener {
       if (client) {
         let sent = listening.get(channel);
         if (!sent) {
-          const query = client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+          const query = this.ask(client, `LISTEN ${pg.escapeIdentifier(channel)}`);
           listening.set(channel, (sent = query));
           query.catch(() => listening.get(channel) === query && listening.delete(channel));
         }
@@ -521,7 +592,7 @@ class Listener {
       if (set.size > 0 || this.channels.get(channel) !== set) return;
       this.channels.delete(channel);
       this.listening.delete(channel);
-      await this.client?.query(`UNLISTEN ${pg.escapeIdentifier(channel)}`).catch(() => {});
+      if (this.client) await this.ask(this.client, `UNLISTEN ${pg.escapeIdentifier(channel)}`).catch(() => {});
     };
   }
 
@@ -542,7 +613,7 @@ class Listener {
       try {
         await client.connect();
         for (const channel of this.channels.keys()) {
-          await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+          await this.ask(client, `LISTEN ${pg.escapeIdentifier(channel)}`);
           listening.set(channel, Promise.resolve());
         }
       } catch (err) {
@@ -554,6 +625,15 @@ class Listener {
       this.client = client;
       this.listening = listening;
       this.failures = 0;
+      let asking = false;
+      this.pingTimer = setInterval(() => {
+        if (asking || this.client !== client) return;
+        asking = true;
+        this.ask(client, 'select 1')
+          .catch(() => {})
+          .finally(() => (asking = false));
+      }, LISTEN_PING_MS);
+      this.pingTimer.unref();
     })().finally(() => {
       this.connecting = null;
       this.connectingClient = null;
@@ -564,6 +644,8 @@ class Listener {
   private lost(client: Pg.Client): void {
     if (this.client !== client) return;
     this.client = null;
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    this.pingTimer = null;
     client.removeAllListeners();
     client.on('error', () => {});
     void client.end().catch(() => {});
@@ -592,13 +674,19 @@ class Listener {
   async close(): Promise<void> {
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.pingTimer) clearInterval(this.pingTimer);
     const client = this.client ?? this.connectingClient;
     await this.connecting?.catch(() => {});
     this.client = null;
     if (client) {
       client.removeAllListeners();
       client.on('error', () => {});
-      await client.end().catch(() => {});
+      // A server that stopped answering never says goodbye: the socket is destroyed after a while.
+      let timer: NodeJS.Timeout | undefined;
+      const gaveUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, LISTEN_ANSWER_MS)));
+      await Promise.race([client.end().catch(() => {}), gaveUp]);
+      clearTimeout(timer);
+      destroyConnection(client);
     }
   }
 }

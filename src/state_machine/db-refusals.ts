@@ -55,5 +55,5 @@ export function describeFailure(what: string, err: unknown): { level: 'error' | 
   const reason = err instanceof Error ? err.message : String(err);
   const fix = deploymentProblem(err);
   if (fix) return { level: 'error', message: `rmapp: ${what}: ${reason} (SQLSTATE ${sqlState(err)}); ${fix}. Retrying until it is fixed.` };
-  return { level: 'warn', message: `rmapp: ${what}: ${reason}; retrying` };
+  return { level: 'warn', message: `rmapp: ${what}: ${reason.replace(/\.$/, '')}; retrying` };
 }
