@@ -674,9 +674,11 @@ class Listener {
   async close(): Promise<void> {
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    if (this.pingTimer) clearInterval(this.pingTimer);
     const client = this.client ?? this.connectingClient;
     await this.connecting?.catch(() => {});
+    // After the connection being made is done: it arms its own.
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    this.pingTimer = null;
     this.client = null;
     if (client) {
       client.removeAllListeners();
