@@ -65,20 +65,30 @@ export interface Database extends Queryable {
 }
 
 /**
- * `db` with a default {@link QueryOptions.timeoutMs} on every statement that does not set one. A worker's
- * statements go through it: on a connection whose server went silent (a partition that kept the socket
- * open, a NAT or load balancer that dropped its state), a commit, claim or renewal otherwise waited for
- * TCP to give up — about 15 minutes on Linux — and the worker with it, while new connections worked.
+ * `db` with a default {@link QueryOptions.timeoutMs} on every statement that does not set one: `timeoutMs`,
+ * plus a millisecond per kilobyte the statement sends (a link of 1 MB/s still gets a large commit batch
+ * through, instead of cutting and sending it again for ever). An engine's statements go through it: on
+ * a connection whose server went silent (a partition that kept the socket open, a NAT or load balancer
+ * that dropped its state), a commit, claim or renewal otherwise waited for TCP to give up — about 15
+ * minutes on Linux — and the worker with it, while new connections worked.
  */
 export function withStatementTimeout(db: Database, timeoutMs: number): Database {
   return {
     kind: db.kind,
     description: db.description,
-    query: (text, params, options) => db.query(text, params, options?.timeoutMs === undefined ? { ...options, timeoutMs } : options),
+    query: (text, params, options) =>
+      db.query(text, params, options?.timeoutMs === undefined ? { ...options, timeoutMs: timeoutMs + sentKb(text, params) } : options),
     script: (statements) => db.script(statements),
     listen: (channel, onPayload) => db.listen(channel, onPayload),
     close: (options) => db.close(options),
   };
+}
+
+/** Roughly the kilobytes a statement sends (its text and its text parameters, a character a byte). */
+function sentKb(text: string, params: readonly unknown[] | undefined): number {
+  let chars = text.length;
+  for (const p of params ?? []) if (typeof p === 'string') chars += p.length;
+  return Math.floor(chars / 1024);
 }
 
 /** Options for {@link openDatabase}. */
@@ -375,16 +385,35 @@ function openPostgres(url: string, max: number): Database {
     return Promise.race([running, forced]);
   };
   /**
+   * Terminates backend `pid` if it still runs `text`, over a connection of its own: a pooled one may have
+   * gone silent (a partition silences every open one) or have just been dropped (below). Bounded; its
+   * failure is only lost cleanup. Behind a pooler the id may name another's backend: only one running
+   * this statement is terminated — a prefix of it, as pg_stat_activity keeps the first
+   * track_activity_query_size bytes (1 kB by default), and a batch commit or a claim is longer.
+   */
+  const terminateBackend = async (pid: number, text: string): Promise<void> => {
+    const client = new TrackedClient({ connectionString: url, application_name: 'rmapp', connectionTimeoutMillis: TERMINATE_TIMEOUT_MS });
+    try {
+      await client.connect();
+      await client.query({
+        text: `select pg_terminate_backend(pid) from pg_stat_activity where pid = $1 and query <> '' and starts_with($2::text, query)`,
+        values: [pid, text],
+        query_timeout: TERMINATE_TIMEOUT_MS,
+      } as unknown as Pg.QueryConfig);
+    } finally {
+      // A goodbye to a server that stopped answering would never end.
+      const timer = setTimeout(() => destroyConnection(client), TERMINATE_TIMEOUT_MS);
+      await client.end().catch(() => {});
+      clearTimeout(timer);
+    }
+  };
+  /**
    * A statement with a read timeout, on a connection of its own from the pool. Past the timeout pg fails
    * it; the connection is then removed from the pool (released with the error) and its backend is
    * terminated: one blocked on a lock, or busy, does not notice its client left and would outlive it,
    * so every timed-out read would leave a backend behind while the pool opened new ones.
    */
-  const timedQuery = async <T>(
-    config: { text: string; values?: unknown[]; name?: string },
-    timeout: number,
-    terminate = true,
-  ): Promise<T[]> => {
+  const timedQuery = async <T>(config: { text: string; values?: unknown[]; name?: string }, timeout: number): Promise<T[]> => {
     const client = await pool.connect();
     const sentAt = performance.now();
     try {
@@ -394,6 +423,8 @@ function openPostgres(url: string, max: number): Database {
     } catch (err) {
       client.release(err as Error);
       if ((err as Error | null)?.message !== 'Query read timeout') throw err;
+      const pid = (client as unknown as { processID?: unknown }).processID;
+      if (typeof pid === 'number') terminateBackend(pid, config.text).catch(() => {});
       // The pool's other idle connections that have not answered since this one was sent may have gone
       // silent with it (a partition silences every open connection): each would hold the next statement
       // that gets it for a whole timeout, one after the other. Dropped now, they are made anew — a few
@@ -401,17 +432,6 @@ function openPostgres(url: string, max: number): Database {
       for (const other of clients) {
         const answered = lastAnswered.get(other);
         if (other !== client && answered !== undefined && answered < sentAt && !inUse.has(other)) destroyConnection(other);
-      }
-      const pid = (client as unknown as { processID?: unknown }).processID;
-      // Only if that backend still runs this statement: behind a pooler the id may name another's backend.
-      // Timed too, and not terminated in turn: the pool may hand it another silent connection (a
-      // partition silences every open one), which it would otherwise hold for as long as TCP takes.
-      if (terminate && typeof pid === 'number') {
-        timedQuery(
-          { text: 'select pg_terminate_backend(pid) from pg_stat_activity where pid = $1 and query = $2', values: [pid, config.text] },
-          Math.min(timeout, TERMINATE_TIMEOUT_MS),
-          false,
-        ).catch(() => {});
       }
       throw queryTimeout(description, timeout, err);
     }
@@ -675,6 +695,9 @@ class Listener {
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     const client = this.client ?? this.connectingClient;
+    // A connection being made is given up, not waited for: to a server that stopped answering it takes
+    // its whole connect timeout (30 s).
+    if (this.connectingClient) destroyConnection(this.connectingClient);
     await this.connecting?.catch(() => {});
     // After the connection being made is done: it arms its own.
     if (this.pingTimer) clearInterval(this.pingTimer);

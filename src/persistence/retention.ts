@@ -21,6 +21,14 @@ export interface RetentionPolicy {
 const DAY_MS = 86_400_000;
 
 /**
+ * The statement timeout of the sweeps (a batch of deletions, the dry run's counts, the search for long
+ * histories): deliberately heavy statements over a whole table, which an engine's default timeout (a
+ * quarter of the lease) could cut every time on a large database, so that they never finished. Still
+ * bounded: on a connection gone silent a sweep would otherwise hold its pool slot for as long as TCP takes.
+ */
+const SWEEP_TIMEOUT = { timeoutMs: 10 * 60_000 };
+
+/**
  * Failures are kept longer than successes: they are what someone investigates (or retries with
  * `rmapp runs retry`) days later, while a succeeded or cancelled run is rarely looked at after a week.
  */
@@ -203,7 +211,7 @@ export async function pruneRuns(db: Queryable, policy: RetentionPolicy, options:
     return Number(row.runs);
   };
   if (options.dryRun) {
-    add((await db.query<CountsRow>(DRY_RUN, all))[0]);
+    add((await db.query<CountsRow>(DRY_RUN, all, SWEEP_TIMEOUT))[0]);
     return total;
   }
   // Rounds over the statuses: a child of another status than its parent becomes deletable only
@@ -215,7 +223,7 @@ export async function pruneRuns(db: Queryable, policy: RetentionPolicy, options:
       const cutoff = all[i];
       if (cutoff === null || cutoff === undefined) continue;
       while (!options.signal?.aborted) {
-        const deleted = add((await db.query<CountsRow>(DELETE_BATCH, [status, cutoff, ...all, batchSize]))[0]);
+        const deleted = add((await db.query<CountsRow>(DELETE_BATCH, [status, cutoff, ...all, batchSize], SWEEP_TIMEOUT))[0]);
         if (deleted > 0) progress = true;
         if (deleted < batchSize) break;
       }
@@ -346,10 +354,11 @@ export async function compactLongHistories(db: Queryable, options: CompactLongHi
     throw new Error(`maxRows must be an integer greater than keepLast (got maxRows ${maxRows}, keepLast ${keepLast}).`);
   }
   if (!Number.isInteger(limit) || limit <= 0) throw new Error(`limit must be a positive integer (got ${limit}).`);
-  const long = await db.query<{ run_id: string }>(`select run_id from rmapp_run_history group by run_id having count(*) > $1 limit $2`, [
-    maxRows,
-    limit,
-  ]);
+  const long = await db.query<{ run_id: string }>(
+    `select run_id from rmapp_run_history group by run_id having count(*) > $1 limit $2`,
+    [maxRows, limit],
+    SWEEP_TIMEOUT,
+  );
   let compacted = 0;
   for (const { run_id } of long) {
     if (options.signal?.aborted) break;

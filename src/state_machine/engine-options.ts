@@ -98,6 +98,19 @@ export const DEFAULT_ENGINE_OPTIONS = Object.freeze({
   logger: silentLogger as Logger,
 });
 
+/**
+ * How long an engine's statement may go unanswered before it fails (QUERY_TIMEOUT, transient) and its
+ * connection is dropped (`withStatementTimeout`, persistence/database.ts): a quarter of the lease, so that
+ * on connections gone silent a worker's renewal fails and is made again on a new connection while the
+ * lease still holds; at least 5 s, which no healthy statement of an engine comes near (a commit of a
+ * batch of hundreds of runs, a claim of 100 from a 100,000-run backlog, a list of 1,000,000 runs:
+ * milliseconds, bench/README.md), so a short lease does not cut slow ones under load. The engine's API
+ * calls get it too: they share the pool with its worker, and calls held on silent connections filled it.
+ */
+export function statementTimeoutMs(leaseMs: number): number {
+  return Math.max(5_000, Math.floor(leaseMs / 4));
+}
+
 /** Options with every default applied: what the engine and its worker read. */
 export interface ResolvedEngineOptions {
   workerId: string;
@@ -105,6 +118,8 @@ export interface ResolvedEngineOptions {
   explicitWorkerId: boolean;
   concurrency: number;
   leaseMs: number;
+  /** {@link statementTimeoutMs} of the lease. */
+  statementTimeoutMs: number;
   pollMs: number;
   evictAfterMs: number;
   migrate: boolean;
@@ -159,6 +174,7 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
     explicitWorkerId: options.workerId !== undefined,
     concurrency: options.concurrency ?? d.concurrency,
     leaseMs: options.leaseMs ?? d.leaseMs,
+    statementTimeoutMs: statementTimeoutMs(options.leaseMs ?? d.leaseMs),
     pollMs: options.pollMs ?? d.pollMs,
     evictAfterMs: options.evictAfterMs ?? d.evictAfterMs,
     migrate: options.migrate ?? d.migrate,

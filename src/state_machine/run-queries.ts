@@ -5,7 +5,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import type { Database, Queryable } from '../persistence/database.ts';
-import { openDatabase } from '../persistence/database.ts';
+import { openDatabase, withStatementTimeout } from '../persistence/database.ts';
 import { migrate } from '../persistence/migrate.ts';
 import { getHistory, getRun, listRuns, queuePosition, type ListRunsFilter } from '../persistence/runs.ts';
 import { isFinalStatus, type HistoryEvent } from '../persistence/run-status.ts';
@@ -90,9 +90,11 @@ export abstract class RunQueries {
     opening.promise = (async () => {
       await closing;
       const d = this.options.database;
+      // Every statement of the engine and its worker is bounded (engine-options.ts `statementTimeoutMs`).
+      const bounded = (db: Database) => withStatementTimeout(db, this.settings.statementTimeoutMs);
       if (d && typeof d === 'object' && 'query' in d) {
         if (this.settings.migrate) await migrate(d);
-        return d;
+        return bounded(d);
       }
       const db = await openDatabase(typeof d === 'string' ? { url: d } : d);
       // Known from the moment it is open, migrated or not: a close under way closes this one.
@@ -103,7 +105,7 @@ export abstract class RunQueries {
         await db.close().catch(() => {});
         throw err;
       }
-      return db;
+      return bounded(db);
     })();
     this.opening = opening;
     // Not cached when it failed (the database was down, say): the next call opens it again.

@@ -21,7 +21,7 @@ import {
   renewLeases,
   type ClaimedRun,
 } from '../persistence/claims.ts';
-import { withStatementTimeout, type Database } from '../persistence/database.ts';
+import type { Database } from '../persistence/database.ts';
 import { WAKE_CHANNEL, insertRun, markUnregisteredVersions, type NewRun } from '../persistence/runs.ts';
 import type { RunRow } from '../persistence/row-types.ts';
 import { storedSnapshotJson } from '../persistence/snapshot-codec.ts';
@@ -140,17 +140,12 @@ export class Worker implements SessionHost {
   private readonly finishWaiters = new Map<string, ((row: RunRow | null) => void)[]>();
   private readonly semaphores = new Map<string, Semaphore>();
 
-  /** The engine's database, each statement bounded by {@link workerStatementTimeoutMs}. */
-  readonly db: Database;
-
   constructor(
-    db: Database,
+    readonly db: Database,
     private readonly registry: Map<string, WorkflowDefinition>,
     readonly events: EngineEvents,
     private readonly options: WorkerOptions,
   ) {
-    db = withStatementTimeout(db, workerStatementTimeoutMs(options.leaseMs));
-    this.db = db;
     // Commits retried within a quarter of the lease: a backoff longer than the lease let leases expire
     // after the database was back (a Postgres restart) while writes waited to be sent again.
     this.committer = new Committer(db, 1, options.logger, Math.max(50, Math.floor(options.leaseMs / 4)));
@@ -655,18 +650,6 @@ export class Worker implements SessionHost {
  * least half a lease, at least a second — for the last writes and releases (a commit sent again after a
  * brief outage backs off up to a quarter of the lease, committer.ts).
  */
-/**
- * How long a worker's statement may go unanswered before it fails (QUERY_TIMEOUT, transient: a commit is
- * then sent again, in doubt; a claim or a renewal is made again) and its connection is dropped: a quarter
- * of the lease, so that on connections gone silent a renewal fails and is made again on a new connection
- * while the lease still holds; at least 5 s, which no healthy statement of a worker comes near (a commit
- * of a batch of hundreds of runs, a claim of 100 from a 100,000-run backlog: milliseconds,
- * bench/README.md), so a short lease does not cut slow ones under load.
- */
-export function workerStatementTimeoutMs(leaseMs: number): number {
-  return Math.max(5_000, Math.floor(leaseMs / 4));
-}
-
 export function stopBoundMs(graceMs: number, leaseMs: number): number {
   return graceMs + Math.max(graceMs, leaseMs / 2, 1_000);
 }
