@@ -18,8 +18,6 @@ const LONG_POLES = [
   'test/crash-matrix-issue.test.ts',
   'test/model-based.test.ts',
   'test/crash-matrix-pr-review.test.ts',
-  // 80 s of sequential commits (a 50,000-transition loop): started at 640 s of a 727 s run, it ran alone last.
-  'test/history-bound.test.ts',
 ];
 
 class LongPolesFirst extends BaseSequencer {

@@ -1,7 +1,8 @@
 /**
  * The live stream keeps run changes announced while it has clients (src/rmapp/server/stream.ts,
  * src/persistence/run-changes.ts): a client must never be served while nothing is announced, and a
- * watch that ran out while renewals failed must not leave connected dashboards stale.
+ * watch that ran out while renewals failed, or a LISTEN connection lost and made again, must not leave
+ * connected dashboards stale.
  */
 import type { ServerResponse } from 'node:http';
 import { afterEach, expect, it, vi } from 'vitest';
@@ -16,9 +17,13 @@ afterEach(() => vi.useRealTimers());
 /** A database whose watch statements answer as the test says; LISTEN always works. */
 function fakeEngine() {
   const watches: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  const reconnectHooks: (() => void)[] = [];
   let mode: 'ok' | 'fail' | 'manual' = 'ok';
   const db = {
-    listen: async () => async () => {},
+    listen: async (_channel: string, _onPayload: unknown, options?: { onReconnect?: () => void }) => {
+      if (options?.onReconnect) reconnectHooks.push(options.onReconnect);
+      return async () => {};
+    },
     query: (sql: string) => {
       if (!sql.includes('rmapp_run_change_watch')) throw new Error(`unexpected statement ${sql}`);
       if (mode === 'ok') return Promise.resolve({ rows: [] });
@@ -27,7 +32,9 @@ function fakeEngine() {
     },
   };
   const engine = { db: async () => db } as unknown as Engine;
-  return { engine, watches, setMode: (m: typeof mode) => (mode = m), calls: () => watches.length };
+  /** The LISTEN connection was lost and made again. */
+  const reconnect = () => reconnectHooks.forEach((hook) => hook());
+  return { engine, watches, reconnect, setMode: (m: typeof mode) => (mode = m), calls: () => watches.length };
 }
 
 function fakeResponse() {
@@ -96,5 +103,18 @@ it('renewals that keep the watch alive leave clients connected', async () => {
   db.setMode('ok');
   await vi.advanceTimersByTimeAsync(5 * RUN_CHANGE_WATCH_MS);
   expect(a.r.ended).toBe(0);
+  await stream.close();
+});
+
+it('clients reconnect when the LISTEN connection was lost and made again (changes announced meanwhile were missed)', async () => {
+  const db = fakeEngine();
+  const stream = runStream(db.engine, createMasker(), log);
+  const a = fakeResponse();
+  const b = fakeResponse();
+  await stream.handle({} as never, a.res, url);
+  await stream.handle({} as never, b.res, url);
+  expect([a.r.ended, b.r.ended]).toEqual([0, 0]);
+  db.reconnect();
+  expect([a.r.ended, b.r.ended], 'streams ended so that each browser reconnects and redraws').toEqual([1, 1]);
   await stream.close();
 });

@@ -2,7 +2,8 @@
  * The store's LISTEN connection (src/persistence/database.ts, `Listener`) sends one LISTEN per channel
  * per connection: the first `listen` connects and listens in one go (it used to send its channel's
  * LISTEN twice, a round trip more at every worker's start), and after a terminated backend the new
- * connection listens again on every channel, once.
+ * connection listens again on every channel, once — and tells each listener that it may have missed
+ * notifications meanwhile (`onReconnect`), not at its first connection.
  */
 import { afterAll, expect, it } from 'vitest';
 import { openDatabase } from '../src/persistence/database.ts';
@@ -69,4 +70,35 @@ it('refuses to listen once the database is closed, opening nothing', async () =>
   const opened = proxy.connections();
   await expect(db.listen('rmapp_test_b', () => {})).rejects.toThrow(/closed/);
   expect(proxy.connections(), 'connections opened after close').toBe(opened);
+});
+
+it('tells each listener when its connection was made again after a loss, and only then', async () => {
+  const { proxy, db } = await openThroughProxy();
+  cleanups.push(() => db.close());
+  const told: string[] = [];
+  const stopA = await db.listen('rmapp_test_a', () => {}, { onReconnect: () => told.push('a') });
+  await db.listen('rmapp_test_b', () => {}, { onReconnect: () => told.push('b') });
+  await db.listen('rmapp_test_b', () => {}, {
+    onReconnect: () => {
+      told.push('throws');
+      throw new Error('a listener that throws');
+    },
+  });
+  expect(told, 'told at the first connection').toEqual([]);
+
+  proxy.terminateAll();
+  await expect.poll(() => told.length, { timeout: 20_000, interval: 50 }).toBe(3);
+  expect(told.sort()).toEqual(['a', 'b', 'throws']);
+  // The connection made again still delivers, whatever a listener's hook threw.
+  const heard: string[] = [];
+  await db.listen('rmapp_test_c', (p) => heard.push(p));
+  await db.query(`select pg_notify('rmapp_test_c', 'after')`);
+  await expect.poll(() => heard, { timeout: 10_000 }).toEqual(['after']);
+
+  // A listener that stopped listening is not told.
+  await stopA();
+  told.length = 0;
+  proxy.terminateAll();
+  await expect.poll(() => told.length, { timeout: 20_000, interval: 50 }).toBe(2);
+  expect(told.sort()).toEqual(['b', 'throws']);
 });

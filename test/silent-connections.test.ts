@@ -4,7 +4,8 @@
  * to wait for TCP to give up (about 15 minutes on Linux), and every run it held stalled with it, without
  * a word in the log. Every statement of a worker now has a timeout (a quarter of the lease, at least
  * 5 s): the statement fails as a transient error, its connection leaves the pool, and it is made again
- * on a new one. Real Postgres behind a TCP proxy that silences the open connections (no timing
+ * on a new one; a run started while the LISTEN connection was silent is claimed once it is made again.
+ * Real Postgres behind a TCP proxy that silences the open connections (no timing
  * assertion: the waits are bounds far above what the fix needs and far below what TCP takes). Each
  * step's executions are counted in a ledger outside the engine.
  */
@@ -130,38 +131,36 @@ const quick = defineWorkflow({
   input: z.object({}).passthrough(),
 });
 
-it('a LISTEN connection that went silent is noticed and made again, and a stop does not wait for its goodbye', async () => {
+it('a LISTEN connection that went silent is noticed and made again, a run started meanwhile is claimed then, and a stop does not wait for its goodbye', async () => {
   testDb = await createTestDatabase();
   proxy = await startFaultProxy();
   const db = await openDatabase({ url: proxy.url(testDb.name) });
-  // Notifications are the only wake-up (a poll every 10 minutes); statements time out after 15 s, and a
-  // stop without grace gives up after 30 s.
-  const worker = createEngine({ database: db, workflows: [quick], pollMs: 600_000, leaseMs: 60_000 });
+  // Notifications are the only wake-up: a poll every 10 minutes, and no run whose lease expiry would wake
+  // the claim loop (it wakes at the earliest one it read). Statements time out after 5 s (a quarter of
+  // the lease); the LISTEN connection is pinged every 10 s and has 5 s to answer.
+  const worker = createEngine({ database: db, workflows: [quick], pollMs: 600_000, leaseMs: 20_000 });
   const client = createEngine({ database: testDb.url, workflows: [quick] });
   closers.push(
     () => db.close({ force: true }),
     () => client.stop(),
   );
   await worker.startWorker();
-  const first = await client.start(quick, {});
-  expect((await worker.waitFor(first, { timeoutMs: 20_000 })).status, 'a run started elsewhere, woken by its notification').toBe(
-    'succeeded',
-  );
+  // The claim loop's first pass found nothing and read when to wake next (never): it waits now.
+  await expect
+    .poll(() => proxy?.seen.some((t) => t.startsWith('select least((select wake_at')), { timeout: 20_000, interval: 20 })
+    .toBe(true);
+  await new Promise((r) => setTimeout(r, 500));
 
   proxy.silenceOpen();
-  // A start while the LISTEN connection is silent is not heard; once the connection is found dead and made
-  // again (a `select 1` every 10 s, 5 s to answer), the next start's notification wakes the worker, which
-  // claims every run waiting (its claim first times out on a silent pooled connection). Starts are made
-  // until one is claimed.
-  const started: string[] = [];
-  let claimed = false;
-  for (let i = 0; i < 120 && !claimed; i++) {
-    started.push(await client.start(quick, {}));
-    await new Promise((r) => setTimeout(r, 500));
-    claimed = (await client.get(started[0] as string)).status !== 'pending';
-  }
-  expect(claimed, `a run started after the LISTEN connection went silent was claimed (runs started: ${started.length})`).toBe(true);
-  for (const id of started) expect((await client.waitFor(id, { timeoutMs: 20_000 })).status, `run ${id}`).toBe('succeeded');
+  // The notification of this start reaches nobody. Once the LISTEN connection is found dead and made again
+  // on a new connection, the worker claims at once (its first claim may go to a silent pooled connection,
+  // time out and be made again); it used to wait for its next poll, or for another notification.
+  const missed = await client.start(quick, {});
+  expect((await client.waitFor(missed, { timeoutMs: 90_000 })).status, `run ${missed}, started while its worker could not hear`).toBe(
+    'succeeded',
+  );
+  const next = await client.start(quick, {});
+  expect((await client.waitFor(next, { timeoutMs: 20_000 })).status, 'a run started after, woken by its notification').toBe('succeeded');
 
   // Its stop's UNLISTEN and goodbye go to a connection that answers; one that went silent meanwhile is
   // given 5 s. Before, the stop waited for its own bound (30 s) on the silent connection.
@@ -171,4 +170,4 @@ it('a LISTEN connection that went silent is noticed and made again, and a stop d
     new Promise((r) => setTimeout(() => r('still stopping after 20 s'), 20_000)),
   ]);
   expect(stopped).toBe('stopped');
-});
+}, 150_000);

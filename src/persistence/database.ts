@@ -39,6 +39,12 @@ export interface QueryOptions {
   timeoutMs?: number | undefined;
 }
 
+/** Options of {@link Database.listen}. */
+export interface ListenOptions {
+  /** Called when the LISTEN connection has been made again after it was lost (notifications may have been missed). */
+  onReconnect?: () => void;
+}
+
 /** The store's connection, whatever the driver. */
 export interface Database extends Queryable {
   readonly kind: 'postgres' | 'pglite';
@@ -53,8 +59,13 @@ export interface Database extends Queryable {
    * (docs/database-driver.md). Values must be inlined with {@link sqlLiteral}.
    */
   script<T = Record<string, unknown>>(statements: readonly string[]): Promise<T[]>;
-  /** LISTEN on a channel; resolves to a function that stops listening. */
-  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
+  /**
+   * LISTEN on a channel; resolves to a function that stops listening. Notifications sent while the
+   * LISTEN connection is down are lost: `onReconnect` runs once it is made again, so that the listener
+   * can look for what it missed (a worker reads its runs' inboxes and claims) instead of waiting for
+   * its next poll. Never called on PGlite, whose notifications cannot be lost.
+   */
+  listen(channel: string, onPayload: (payload: string) => void, options?: ListenOptions): Promise<() => Promise<void>>;
   /**
    * Closes every connection once its statement in flight has answered. With `force`, at once: each
    * connection's socket is destroyed and a statement in flight fails — for a stop that gave up waiting
@@ -79,7 +90,7 @@ export function withStatementTimeout(db: Database, timeoutMs: number): Database 
     query: (text, params, options) =>
       db.query(text, params, options?.timeoutMs === undefined ? { ...options, timeoutMs: timeoutMs + sentKb(text, params) } : options),
     script: (statements) => db.script(statements),
-    listen: (channel, onPayload) => db.listen(channel, onPayload),
+    listen: (channel, onPayload, options) => db.listen(channel, onPayload, options),
     close: (options) => db.close(options),
   };
 }
@@ -472,7 +483,7 @@ function openPostgres(url: string, max: number): Database {
       });
     },
     // A listen once close() has begun would be dead: the listener is closing.
-    listen: (channel, onPayload) => (ending ? Promise.reject(closedError('')) : listener.listen(channel, onPayload)),
+    listen: (channel, onPayload, options) => (ending ? Promise.reject(closedError('')) : listener.listen(channel, onPayload, options)),
     close(options) {
       // A forced close may follow a close that waits (pool.end() may be called once): it fails what that
       // one waits for, and both resolve when the pool has ended.
@@ -552,7 +563,8 @@ const LISTEN_ANSWER_MS = 5_000;
 /**
  * LISTEN on one dedicated connection, reconnected with backoff when it is lost (a restart, a
  * terminated backend, a connection that stopped answering) and listening again on every channel.
- * Notifications sent while it is down are lost; workers also poll, so a lost wake-up only delays a run.
+ * Notifications sent while it is down are lost: once it is made again, every listener's `onReconnect`
+ * runs so that it looks for what it missed (a worker used to wait for its next poll, 10 s by default).
  */
 class Listener {
   private client: Pg.Client | null = null;
@@ -569,6 +581,10 @@ class Listener {
   private failures = 0;
   private closed = false;
   private pingTimer: NodeJS.Timeout | null = null;
+  /** Each listen's `onReconnect`. */
+  private readonly reconnectHooks = new Set<() => void>();
+  /** A connection was made before: the next one is a reconnection, after which notifications may be missing. */
+  private connectedBefore = false;
 
   constructor(private readonly url: string) {}
 
@@ -585,10 +601,14 @@ class Listener {
     }
   }
 
-  async listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>> {
+  async listen(channel: string, onPayload: (payload: string) => void, options: ListenOptions = {}): Promise<() => Promise<void>> {
     let set = this.channels.get(channel);
     if (!set) this.channels.set(channel, (set = new Set()));
     set.add(onPayload);
+    // A fresh function per listen: the same callback given twice is removed once per unlisten.
+    const { onReconnect } = options;
+    const hook = onReconnect && (() => onReconnect());
+    if (hook) this.reconnectHooks.add(hook);
     try {
       await this.connect();
       // The connection made above listened on every channel already (a LISTEN sent twice cost a start-up a round trip).
@@ -604,11 +624,13 @@ class Listener {
       }
     } catch (err) {
       set.delete(onPayload);
+      if (hook) this.reconnectHooks.delete(hook);
       if (set.size === 0) this.channels.delete(channel);
       throw err;
     }
     return async () => {
       set.delete(onPayload);
+      if (hook) this.reconnectHooks.delete(hook);
       if (set.size > 0 || this.channels.get(channel) !== set) return;
       this.channels.delete(channel);
       this.listening.delete(channel);
@@ -645,6 +667,17 @@ class Listener {
       this.client = client;
       this.listening = listening;
       this.failures = 0;
+      const reconnected = this.connectedBefore;
+      this.connectedBefore = true;
+      if (reconnected) {
+        for (const hook of [...this.reconnectHooks]) {
+          try {
+            hook();
+          } catch {
+            // A listener's failure must not undo the connection the others listen on.
+          }
+        }
+      }
       let asking = false;
       this.pingTimer = setInterval(() => {
         if (asking || this.client !== client) return;

@@ -77,7 +77,13 @@ export class SignalDelivery {
         if (all) this.seenSignalSeq = Math.max(this.seenSignalSeq, seq);
       } while (this.pullAgain && !s.isEnded());
     })()
-      .catch((err: unknown) => s.host.logger.error({ err, runId: s.runId }, `rmapp: reading signals of run ${s.runId} failed`))
+      // The signals stay in the inbox; the next lease renewal reports them and they are read again.
+      .catch((err: unknown) =>
+        s.host.logger.error(
+          { err, runId: s.runId },
+          `rmapp: reading signals of run ${s.runId} failed; read again at the next lease renewal`,
+        ),
+      )
       .finally(() => {
         this.pull = null;
         s.maybeEvict();

@@ -222,7 +222,7 @@ export class Worker implements SessionHost {
     // The three are independent, each on its own connection, and all done before the first claim: sent
     // together they cost a restarted worker one round trip instead of three before it recovers runs.
     const [listened, ...rest] = await Promise.allSettled([
-      this.db.listen(WAKE_CHANNEL, (runId) => this.onWake(runId)),
+      this.db.listen(WAKE_CHANNEL, (runId) => this.onWake(runId), { onReconnect: () => this.onMissedWakes() }),
       markUnregisteredVersions(this.db, this.definitions, this.owner),
       // Only with an id the operator chose (and promised unique): the default host:pid is shared by every
       // engine in one process, which would then take each other's live runs.
@@ -251,6 +251,16 @@ export class Worker implements SessionHost {
       this.wokenWhileClaiming.add(runId);
       this.poke();
     }
+  }
+
+  /**
+   * The LISTEN connection was made again after it was lost: starts, signals and releases announced
+   * meanwhile were not heard. The claim loop runs now rather than at its next poll (`pollMs`: a run
+   * started then waited up to that long). A held run's missed signal comes with its next renewal,
+   * which reports every held run with signals unread.
+   */
+  private onMissedWakes(): void {
+    if (!this.stopping) this.poke();
   }
 
   poke(): void {

@@ -9,7 +9,8 @@
  * {@link RUN_CHANGE_WATCH_MS}/3 while it has clients, every 2 s after a failed renewal, and ends the
  * clients' streams (they reconnect and redraw) when the watch ran out meanwhile. On Postgres that
  * covers the writes of every worker process; on PGlite (one process) the notification is delivered
- * in-process by PGlite itself. Notifications of one run within {@link COALESCE_MS} become one event. A
+ * in-process by PGlite itself. When the LISTEN connection is lost and made again, the clients' streams
+ * are ended too (changes announced meanwhile were missed). Notifications of one run within {@link COALESCE_MS} become one event. A
  * comment line every
  * {@link HEARTBEAT_MS} keeps the connection alive through proxies and the server's idle timeout.
  * `?run=<id>` limits the stream to that run and its children.
@@ -158,9 +159,16 @@ export function runStream(engine: Engine, masker: Masker, log: Logger) {
       COALESCE_MS,
     );
   };
+  // The LISTEN connection was lost and made again: changes (and artifact saves) announced meanwhile were
+  // not heard. As when the watch ran out: the clients reconnect and redraw from the API.
+  const catchUp = () => {
+    if (clients.size === 0) return;
+    log.warn('live stream: the LISTEN connection was made again; clients reconnect to catch up on changes missed meanwhile');
+    for (const c of clients) c.res.end();
+  };
   const listen = () => {
     listening ??= engine.db().then(async (db) => {
-      const stopRuns = await db.listen(RUN_CHANGED_CHANNEL, onChange);
+      const stopRuns = await db.listen(RUN_CHANGED_CHANNEL, onChange, { onReconnect: catchUp });
       const stopArtifacts = await db.listen(ARTIFACT_CHANGED_CHANNEL, onArtifact).catch(async (err: unknown) => {
         await stopRuns();
         throw err;
