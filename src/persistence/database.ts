@@ -381,6 +381,11 @@ function openPostgres(url: string, max: number): Database {
   // statement still waiting for a connection unanswered until its connect timeout (30 s), so the pool
   // is ended only once they are done; a forced close fails them at once.
   const inFlight = new Set<Promise<unknown>>();
+  // How each statement in flight is failed by a forced close. Not a race against one promise that a
+  // forced close rejects: a promise that never settles keeps a reaction per race, so every statement
+  // an engine ever sent stayed in memory (~560 B each: a worker grew without bound, and at concurrency 1
+  // every scavenge copied what a few hundred statements had left, test/database-memory.test.ts).
+  const failers = new Set<(err: Error) => void>();
   let failForced: (err: Error) => void = () => {};
   const forced = new Promise<never>((_, reject) => (failForced = reject));
   forced.catch(() => {});
@@ -391,9 +396,23 @@ function openPostgres(url: string, max: number): Database {
     if (ending) return Promise.reject(closedError(''));
     const running = work();
     inFlight.add(running);
-    const forget = () => inFlight.delete(running);
-    running.then(forget, forget);
-    return Promise.race([running, forced]);
+    return new Promise<T>((resolve, reject) => {
+      failers.add(reject);
+      const settled = () => {
+        inFlight.delete(running);
+        failers.delete(reject);
+      };
+      running.then(
+        (value) => {
+          settled();
+          resolve(value);
+        },
+        (err: unknown) => {
+          settled();
+          reject(err);
+        },
+      );
+    });
   };
   /**
    * Terminates backend `pid` if it still runs `text`, over a connection of its own: a pooled one may have
@@ -488,7 +507,10 @@ function openPostgres(url: string, max: number): Database {
       // A forced close may follow a close that waits (pool.end() may be called once): it fails what that
       // one waits for, and both resolve when the pool has ended.
       if (options?.force) {
-        failForced(closedError(' by force while this statement ran'));
+        const err = closedError(' by force while this statement ran');
+        failForced(err);
+        for (const fail of failers) fail(err);
+        failers.clear();
         for (const client of clients) destroyConnection(client);
         listener.destroy();
       }
