@@ -84,11 +84,18 @@ it('tells each listener when its connection was made again after a loss, and onl
       throw new Error('a listener that throws');
     },
   });
+  // Rejected, it would end the process (vitest fails the run on an unhandled rejection).
+  await db.listen('rmapp_test_b', () => {}, {
+    onReconnect: async () => {
+      told.push('rejects');
+      throw new Error('a listener that rejects');
+    },
+  });
   expect(told, 'told at the first connection').toEqual([]);
 
   proxy.terminateAll();
-  await expect.poll(() => told.length, { timeout: 20_000, interval: 50 }).toBe(3);
-  expect(told.sort()).toEqual(['a', 'b', 'throws']);
+  await expect.poll(() => told.length, { timeout: 20_000, interval: 50 }).toBe(4);
+  expect(told.sort()).toEqual(['a', 'b', 'rejects', 'throws']);
   // The connection made again still delivers, whatever a listener's hook threw.
   const heard: string[] = [];
   await db.listen('rmapp_test_c', (p) => heard.push(p));
@@ -99,6 +106,33 @@ it('tells each listener when its connection was made again after a loss, and onl
   await stopA();
   told.length = 0;
   proxy.terminateAll();
-  await expect.poll(() => told.length, { timeout: 20_000, interval: 50 }).toBe(2);
-  expect(told.sort()).toEqual(['b', 'throws']);
+  await expect.poll(() => told.length, { timeout: 20_000, interval: 50 }).toBe(3);
+  expect(told.sort()).toEqual(['b', 'rejects', 'throws']);
+});
+
+it('does not tell a listener that was not listening when the connection was lost, nor one stopped by another', async () => {
+  const { proxy, db } = await openThroughProxy();
+  cleanups.push(() => db.close());
+  const told: string[] = [];
+  // Every channel given up, then the connection lost: the next listen makes a first connection, not a
+  // reconnection (nothing it listened on was missed).
+  const stop = await db.listen('rmapp_test_a', () => {}, { onReconnect: () => told.push('a') });
+  await stop();
+  proxy.terminateAll();
+  await new Promise((r) => setTimeout(r, 300));
+  let stopD: () => Promise<void> = async () => {};
+  await db.listen('rmapp_test_c', () => {}, {
+    onReconnect: () => {
+      told.push('c');
+      void stopD();
+    },
+  });
+  stopD = await db.listen('rmapp_test_d', () => {}, { onReconnect: () => told.push('d') });
+  await new Promise((r) => setTimeout(r, 300));
+  expect(told, 'told at a first connection').toEqual([]);
+  // A loss while c and d listen: c is told and stops d before d's turn.
+  proxy.terminateAll();
+  await expect.poll(() => told, { timeout: 20_000, interval: 50 }).toEqual(['c']);
+  await new Promise((r) => setTimeout(r, 300));
+  expect(told, 'd was stopped by c before its turn').toEqual(['c']);
 });

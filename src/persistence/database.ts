@@ -603,10 +603,12 @@ class Listener {
   private failures = 0;
   private closed = false;
   private pingTimer: NodeJS.Timeout | null = null;
-  /** Each listen's `onReconnect`. */
-  private readonly reconnectHooks = new Set<() => void>();
-  /** A connection was made before: the next one is a reconnection, after which notifications may be missing. */
-  private connectedBefore = false;
+  /**
+   * Each listen's `onReconnect`, and whether its listen has succeeded: only a hook that was listening
+   * when a connection was lost can have missed anything (one added while the connection was down, or
+   * after every channel was given up, is not told when the next connection is made).
+   */
+  private readonly reconnectHooks = new Map<() => void, { listening: boolean }>();
 
   constructor(private readonly url: string) {}
 
@@ -630,7 +632,8 @@ class Listener {
     // A fresh function per listen: the same callback given twice is removed once per unlisten.
     const { onReconnect } = options;
     const hook = onReconnect && (() => onReconnect());
-    if (hook) this.reconnectHooks.add(hook);
+    const state = { listening: false };
+    if (hook) this.reconnectHooks.set(hook, state);
     try {
       await this.connect();
       // The connection made above listened on every channel already (a LISTEN sent twice cost a start-up a round trip).
@@ -644,6 +647,7 @@ class Listener {
         }
         await sent;
       }
+      state.listening = true;
     } catch (err) {
       set.delete(onPayload);
       if (hook) this.reconnectHooks.delete(hook);
@@ -689,16 +693,13 @@ class Listener {
       this.client = client;
       this.listening = listening;
       this.failures = 0;
-      const reconnected = this.connectedBefore;
-      this.connectedBefore = true;
-      if (reconnected) {
-        for (const hook of [...this.reconnectHooks]) {
-          try {
-            hook();
-          } catch {
-            // A listener's failure must not undo the connection the others listen on.
-          }
-        }
+      for (const [hook, state] of this.reconnectHooks) {
+        if (!state.listening) continue;
+        // Once the connection is in place, each hook still registered when its turn comes (a hook may
+        // stop another listen); a hook's failure, thrown or rejected, must not reach the others or the process.
+        void Promise.resolve()
+          .then(() => (this.reconnectHooks.has(hook) && !this.closed ? hook() : undefined))
+          .catch(() => {});
       }
       let asking = false;
       this.pingTimer = setInterval(() => {
@@ -788,15 +789,34 @@ function destroyConnection(client: Pg.Client): void {
  */
 let memoryTemplate: Blob | null = null;
 
+/** A new in-memory PGlite instance, ready: from {@link memoryTemplate}, or by initdb (and the copy taken). */
+async function openMemoryPglite(PGlite: typeof import('@electric-sql/pglite').PGlite, dataDir: string): Promise<PGlite> {
+  const template = memoryTemplate;
+  if (template) {
+    const pg = new PGlite({ dataDir, loadDataDir: template });
+    try {
+      await pg.waitReady;
+      return pg;
+    } catch {
+      // A copy that does not start is dropped: this store and the next run initdb.
+      if (memoryTemplate === template) memoryTemplate = null;
+      void pg.close().catch(() => {});
+    }
+  }
+  const pg = new PGlite(dataDir);
+  await pg.waitReady;
+  // A copy failing costs only the speed-up: the next in-memory store runs initdb and tries again.
+  memoryTemplate ??= await pg.dumpDataDir('none').catch(() => null);
+  return pg;
+}
+
 async function openPglite(dataDir: string): Promise<Database> {
   // Loaded only for the embedded store: a worker on Postgres saves ~74 ms of CPU and 5 MB at start-up.
   const { PGlite } = await import('@electric-sql/pglite');
   let pg: PGlite;
   let unlock = () => {};
-  let template: Blob | null = null;
   if (dataDir.startsWith('memory://')) {
-    template = memoryTemplate;
-    pg = template ? new PGlite({ dataDir, loadDataDir: template }) : new PGlite(dataDir);
+    pg = await openMemoryPglite(PGlite, dataDir);
   } else {
     mkdirSync(resolve(dataDir), { recursive: true });
     // The real path: one directory reached through a symlink is still one store (one lock).
@@ -806,8 +826,6 @@ async function openPglite(dataDir: string): Promise<Database> {
   }
   try {
     await pg.waitReady;
-    // A copy failing costs only the speed-up: the next in-memory store runs initdb and tries again.
-    if (dataDir.startsWith('memory://') && !template) memoryTemplate = await pg.dumpDataDir('none').catch(() => null);
     await pg.exec(PLANNER_SETTINGS.map((setting) => `set ${setting.replace('=', ' = ')};`).join(' '));
   } catch (err) {
     unlock();
