@@ -30,13 +30,20 @@ function decodeChild(child: Obj): Obj {
   return isObj(out.snapshot) && 'children' in out.snapshot ? { ...out, snapshot: decodeSnapshot(out.snapshot) } : out;
 }
 
-/** The stored form of a persisted snapshot; the snapshot given is not changed. */
+/**
+ * The stored form of a persisted snapshot; the snapshot given is not changed. Built key by key rather
+ * than copied and `delete`d: a deletion turns the copy into a slow dictionary-mode object (encoding and
+ * serializing a step's snapshot took 4.1 µs that way, 2.6 µs this way; bench/README.md, eighth session).
+ */
 export function encodeSnapshot(snapshot: unknown): unknown {
   if (!isObj(snapshot)) return snapshot;
-  const out: Obj = { ...snapshot };
-  if (out.status === 'active') delete out.status;
-  if (isObj(out.historyValue) && Object.keys(out.historyValue).length === 0) delete out.historyValue;
-  if ('children' in out) out.children = mapChildren(out.children, encodeChild);
+  const out: Obj = {};
+  for (const key of Object.keys(snapshot)) {
+    const value = snapshot[key];
+    if (key === 'status' && value === 'active') continue;
+    if (key === 'historyValue' && isObj(value) && Object.keys(value).length === 0) continue;
+    out[key] = key === 'children' ? mapChildren(value, encodeChild) : value;
+  }
   return out;
 }
 
