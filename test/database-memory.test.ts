@@ -3,11 +3,13 @@
  * used to be raced against one promise that only a forced close settles: a promise that never settles
  * keeps a reaction per race, and with it the statement's result, so a worker's memory grew by ~560 bytes
  * per statement for as long as it ran (100,000 statements: 6 → 62 MB of heap after a full GC). The
- * results are watched with weak references after a full GC; a forced close still fails what is in flight.
+ * results are watched with weak references after a full GC; a forced close still fails what is in flight,
+ * and terminates the backends still running it (a write blocked on a lock used to commit afterwards).
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import pg from 'pg';
 import { openDatabase, type Database } from '../src/persistence/database.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
 
@@ -53,4 +55,50 @@ it('a forced close still fails the statements in flight at once', async () => {
   await db.close({ force: true });
   await failed;
   await expect(db.query('select 1')).rejects.toThrow(/closed/);
+});
+
+it('a forced close terminates what its connections still run: a write blocked on a lock never commits', async () => {
+  const setup = await openDatabase({ url: testDb.url });
+  await setup.query('create table blocked_writes (n int)');
+  await setup.close();
+  const locker = new pg.Client({ connectionString: testDb.url });
+  // Outside any transaction: one reads pg_stat_activity once per transaction.
+  const observer = new pg.Client({ connectionString: testDb.url });
+  await locker.connect();
+  await observer.connect();
+  try {
+    await locker.query('begin');
+    await locker.query('lock table blocked_writes in access exclusive mode');
+    const db = await openDatabase({ url: testDb.url });
+    // With a timeout, as every statement of an engine has (withStatementTimeout).
+    const writes = [1, 2].map((n) => db.query('insert into blocked_writes values ($1)', [n], { timeoutMs: 60_000 }));
+    const failed = Promise.all(writes.map((w) => expect(w).rejects.toThrow(/closed by force/)));
+    await expect
+      .poll(
+        async () =>
+          (
+            await observer.query(
+              `select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and query like 'insert into blocked_writes%'`,
+            )
+          ).rows[0].n,
+        { timeout: 10_000 },
+      )
+      .toBe(2);
+    await db.close({ force: true });
+    await failed;
+    await expect
+      .poll(
+        async () =>
+          (await observer.query(`select count(*)::int as n from pg_stat_activity where query like 'insert into blocked_writes%'`)).rows[0]
+            .n,
+        { timeout: 10_000 },
+      )
+      .toBe(0);
+    await locker.query('commit');
+    const rows = (await locker.query('select n from blocked_writes')).rows;
+    expect(rows, 'writes whose callers were told the store was closed').toEqual([]);
+  } finally {
+    await locker.end();
+    await observer.end();
+  }
 });

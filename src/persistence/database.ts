@@ -421,6 +421,8 @@ function openPostgres(url: string, max: number): Database {
    * this statement is terminated — a prefix of it, as pg_stat_activity keeps the first
    * track_activity_query_size bytes (1 kB by default), and a batch commit or a claim is longer.
    */
+  /** The statement each connection runs now, for the statements with a timeout (every statement of an engine). */
+  const running = new Map<Pg.Client, string>();
   const terminateBackend = async (pid: number, text: string): Promise<void> => {
     const client = new TrackedClient({ connectionString: url, application_name: 'rmapp', connectionTimeoutMillis: TERMINATE_TIMEOUT_MS });
     try {
@@ -446,11 +448,14 @@ function openPostgres(url: string, max: number): Database {
   const timedQuery = async <T>(config: { text: string; values?: unknown[]; name?: string }, timeout: number): Promise<T[]> => {
     const client = await pool.connect();
     const sentAt = performance.now();
+    running.set(client, config.text);
     try {
       const result = await client.query({ ...config, query_timeout: timeout } as unknown as Pg.QueryConfig);
+      running.delete(client);
       client.release();
       return result.rows as T[];
     } catch (err) {
+      running.delete(client);
       client.release(err as Error);
       if ((err as Error | null)?.message !== 'Query read timeout') throw err;
       const pid = (client as unknown as { processID?: unknown }).processID;
@@ -506,13 +511,23 @@ function openPostgres(url: string, max: number): Database {
     close(options) {
       // A forced close may follow a close that waits (pool.end() may be called once): it fails what that
       // one waits for, and both resolve when the pool has ended.
+      // A backend does not notice its client left: a statement blocked on a lock, or busy, would run to
+      // its end and commit after its caller was told the store was closed (a worker's claim would lease
+      // runs to a worker that is gone). Each one still running is terminated over a connection of its own.
+      let terminations: Promise<unknown> = Promise.resolve();
       if (options?.force) {
         const err = closedError(' by force while this statement ran');
+        const runningNow = [...running].flatMap(([client, text]) => {
+          const pid = (client as unknown as { processID?: unknown }).processID;
+          return typeof pid === 'number' ? [{ pid, text }] : [];
+        });
+        running.clear();
         failForced(err);
         for (const fail of failers) fail(err);
         failers.clear();
         for (const client of clients) destroyConnection(client);
         listener.destroy();
+        terminations = Promise.allSettled(runningNow.map(({ pid, text }) => terminateBackend(pid, text)));
       }
       ending ??= (async () => {
         await Promise.race([Promise.allSettled([...inFlight]), forced.catch(() => {})]);
@@ -521,7 +536,10 @@ function openPostgres(url: string, max: number): Database {
       })();
       // Forced: its connections are destroyed; a pool.end() that never resolves (a client pg-pool kept
       // after its connect threw) must not hold the stop.
-      if (options?.force) return Promise.race([ending, new Promise<void>((resolve) => setTimeout(resolve, 1_000).unref())]);
+      if (options?.force) {
+        const done = Promise.all([ending, terminations]).then(() => {});
+        return Promise.race([done, new Promise<void>((resolve) => setTimeout(resolve, 1_000).unref())]);
+      }
       return ending;
     },
   };
