@@ -61,9 +61,9 @@ export interface Database extends Queryable {
   script<T = Record<string, unknown>>(statements: readonly string[]): Promise<T[]>;
   /**
    * LISTEN on a channel; resolves to a function that stops listening. Notifications sent while the
-   * LISTEN connection is down are lost: `onReconnect` runs once it is made again, so that the listener
-   * can look for what it missed (a worker reads its runs' inboxes and claims) instead of waiting for
-   * its next poll. Never called on PGlite, whose notifications cannot be lost.
+   * LISTEN connection is down are lost: `onReconnect` runs once it is made again (for a listen that
+   * was listening when it was lost), so that the listener can look for what it missed (a worker claims)
+   * instead of waiting for its next poll. Never called on PGlite, whose notifications cannot be lost.
    */
   listen(channel: string, onPayload: (payload: string) => void, options?: ListenOptions): Promise<() => Promise<void>>;
   /**
@@ -414,6 +414,8 @@ function openPostgres(url: string, max: number): Database {
       );
     });
   };
+  /** The statement each connection runs now, for the statements with a timeout (every statement of an engine). */
+  const running = new Map<Pg.Client, string>();
   /**
    * Terminates backend `pid` if it still runs `text`, over a connection of its own: a pooled one may have
    * gone silent (a partition silences every open one) or have just been dropped (below). Bounded; its
@@ -421,8 +423,6 @@ function openPostgres(url: string, max: number): Database {
    * this statement is terminated — a prefix of it, as pg_stat_activity keeps the first
    * track_activity_query_size bytes (1 kB by default), and a batch commit or a claim is longer.
    */
-  /** The statement each connection runs now, for the statements with a timeout (every statement of an engine). */
-  const running = new Map<Pg.Client, string>();
   const terminateBackend = async (pid: number, text: string): Promise<void> => {
     const client = new TrackedClient({ connectionString: url, application_name: 'rmapp', connectionTimeoutMillis: TERMINATE_TIMEOUT_MS });
     try {
@@ -603,8 +603,9 @@ const LISTEN_ANSWER_MS = 5_000;
 /**
  * LISTEN on one dedicated connection, reconnected with backoff when it is lost (a restart, a
  * terminated backend, a connection that stopped answering) and listening again on every channel.
- * Notifications sent while it is down are lost: once it is made again, every listener's `onReconnect`
- * runs so that it looks for what it missed (a worker used to wait for its next poll, 10 s by default).
+ * Notifications sent while it is down are lost: once it is made again, the `onReconnect` of every
+ * listener that was listening when it was lost runs, so that it looks for what it missed (a worker used
+ * to wait for its next poll, `pollMs`).
  */
 class Listener {
   private client: Pg.Client | null = null;

@@ -10,9 +10,9 @@
  * clients' streams (they reconnect and redraw) when the watch ran out meanwhile. On Postgres that
  * covers the writes of every worker process; on PGlite (one process) the notification is delivered
  * in-process by PGlite itself. When the LISTEN connection is lost and made again, the clients' streams
- * are ended too (changes announced meanwhile were missed). Notifications of one run within {@link COALESCE_MS} become one event. A
- * comment line every
- * {@link HEARTBEAT_MS} keeps the connection alive through proxies and the server's idle timeout.
+ * are ended too (changes announced meanwhile were missed). Notifications of one run within
+ * {@link COALESCE_MS} become one event. A comment line every {@link HEARTBEAT_MS} keeps the connection
+ * alive through proxies and the server's idle timeout.
  * `?run=<id>` limits the stream to that run and its children.
  *
  * Artifacts a step saves while it runs (an agent's transcript, every second or so) change no run row:
