@@ -41,12 +41,20 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Test files share their worker processes: each file in a fresh process re-evaluated rmapp's sources
+    // (~150 modules through vitest's module runner) and its dependencies, ~0.7 s per file, 143 files —
+    // 971 s for the suite on this machine, 868 s sharing (vitest's own "import" figure 97.5 s → 24.4 s).
+    // A file that changes process-wide state must undo it: environment variables, fake timers, the
+    // OpenTelemetry globals (test/helpers/otel-globals.ts).
+    isolate: false,
     // Bundles the fixtures that tests start as processes, once per run.
     globalSetup: ['test/global-setup.ts'],
     // Two test files at a time on the two cores. Three gave a 699 s clean-clone run (1,092 s with two
     // before the fixtures were bundled and the model-based file split) but three failures under the
     // load: a 1 s lease's run not finished in 60 s (crash-github), a take-over under a 2 s lease, a
-    // 60 ms durable sleep that ended before the run could leave memory.
+    // 60 ms durable sleep that ended before the run could leave memory. Since then the suite is bound
+    // by CPU: three took 1,049 s against 971 s with two (2026-12-03, the tests' own time 2,885 s
+    // against 1,783 s).
     maxWorkers: 2,
     reporters: ['default'],
     sequence: { sequencer: LongPolesFirst },

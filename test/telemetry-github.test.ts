@@ -3,18 +3,16 @@
  * the calls it made — GitHub requests (`github GET /repos/{owner}/{repo}/issues/{issue_number}`), git
  * commands, the agent and the test command. The tree is printed (the README shows it).
  */
-import { context, trace } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { afterAll, expect, it } from 'vitest';
 import { createEngine } from '../src/index.ts';
 import { issueImplementationSteps } from '../src/actors/issue-implementation.ts';
 import { issueImplementationWorkflow } from '../src/machines/issue-implementation.ts';
+import { useTestTelemetry } from './helpers/otel-globals.ts';
 import { createGitHubWorld, type GitHubWorld } from './helpers/github-world.ts';
 
 const spans = new InMemorySpanExporter();
-context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] }));
+useTestTelemetry(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] }));
 
 let world: GitHubWorld | undefined;
 afterAll(async () => world?.stop());

@@ -5,10 +5,9 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { context, trace } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { expect, it } from 'vitest';
+import { useTestTelemetry } from './helpers/otel-globals.ts';
 import { durabilityWorkflows } from './helpers/durability-workflows.ts';
 import { freePort, startCollector } from './helpers/otlp-collector.ts';
 import { processClient } from './helpers/process-client.ts';
@@ -16,8 +15,7 @@ import { readCounts, spawnRmapp, TEST_WORKFLOWS, until } from './helpers/process
 import { failingWorkflow, sequenceWorkflow } from './helpers/workflows.ts';
 
 const clientSpans = new InMemorySpanExporter();
-context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(clientSpans)] }));
+useTestTelemetry(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(clientSpans)] }));
 
 const pg = processClient(() => [sequenceWorkflow(6), failingWorkflow(), ...durabilityWorkflows()]);
 

@@ -2,14 +2,14 @@
  * Observability: the span tree of a run with a retried step, metrics by outcome, and calls inside a
  * step as children of its span — with the OpenTelemetry SDK's in-memory exporters.
  */
-import { context, metrics, trace } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { trace } from '@opentelemetry/api';
 import { AggregationTemporality, MeterProvider, MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { setup } from 'xstate';
 import { z } from 'zod';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createEngine, defineWorkflow, openDatabase, step, type Database, type Engine } from '../src/index.ts';
+import { useTestTelemetry } from './helpers/otel-globals.ts';
 import { durabilityWorkflows } from './helpers/durability-workflows.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
 import { until } from './helpers/processes.ts';
@@ -24,9 +24,7 @@ class TestReader extends MetricReader {
 
 const spans = new InMemorySpanExporter();
 const reader = new TestReader();
-context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] }));
-metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
+useTestTelemetry(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] }), new MeterProvider({ readers: [reader] }));
 
 /** A workflow whose step makes an "outside call" with its own span, as Octokit or git would. */
 const calling = defineWorkflow({
