@@ -15,6 +15,11 @@
  * case counts — PRs, comments, replies, commits — lives in its lane's emulator and remote. Within a
  * lane, cases are sequential exactly as before. A case spends most of its time waiting (worker
  * start-up, lease expiry, the agent and test command in the sandbox), so two lanes overlap well.
+ *
+ * Every other case is a restart: the killed worker and the one that resumes share a stable worker id
+ * (`rmapp worker --worker-id`, as a supervisor restarts a deployment), so the new one expires its
+ * predecessor's leases at start-up and takes the run back at once. The other cases resume through a
+ * worker of another id, which must wait for the killed worker's lease to expire (~2 s per case).
  */
 import { expect } from 'vitest';
 import { FAULT_POINTS, type FaultPointName } from '../../src/state_machine/fault-points.ts';
@@ -48,11 +53,16 @@ async function matrixOf(world: CrashWorld, id: string): Promise<{ states: string
   return { states, steps, cases };
 }
 
-/** Runs one case: kill at the point, resume with a fresh worker, check. Returns what went wrong, or null. */
-async function runCase(world: CrashWorld, subject: Subject, k: number, c: Case): Promise<string | null> {
+/**
+ * Runs one case: kill at the point, resume with a fresh worker (restarted under the killed one's id
+ * when `restart`), check. Returns what went wrong, or null.
+ */
+async function runCase(world: CrashWorld, subject: Subject, k: number, c: Case, restart: boolean): Promise<string | null> {
   const fault = `${c.point}:${c.target}`;
+  const how = restart ? 'restarted under its id' : 'taken over after the lease';
+  const workerId = restart ? `crash-${k}` : undefined;
   const id = await subject.start(world, k);
-  const first = world.worker({ fault });
+  const first = world.worker({ fault, workerId });
   const outcome = await Promise.race([
     first.exited.then(() => 'exited' as const),
     world.client.waitFor(id, { timeoutMs: 60_000 }).then(() => 'finished' as const),
@@ -74,11 +84,11 @@ async function runCase(world: CrashWorld, subject: Subject, k: number, c: Case):
   try {
     // A fresh worker: it resumes the run, or — when the run's end was already durable — catches up on
     // its progress comment at start-up. Either way the comment ends "Done".
-    second = world.worker();
+    second = world.worker({ workerId });
     await subject.check(world, k, id);
     return null;
   } catch (err) {
-    return `${fault} (killed in ${JSON.stringify(killed.state)}, ${killed.status}): ${(err as Error).message}${second ? `\n--- resumed worker ---\n${second.output()}` : ''}`;
+    return `${fault} (killed in ${JSON.stringify(killed.state)}, ${killed.status}; ${how}): ${(err as Error).message}${second ? `\n--- resumed worker ---\n${second.output()}` : ''}`;
   } finally {
     if (second) await stopWorker(second);
   }
@@ -122,7 +132,7 @@ export async function runMatrix(subject: Subject, firstCase: number, lanes = LAN
     const lane = async (world: CrashWorld) => {
       while (next < cases.length) {
         const index = next++;
-        const problem = await runCase(world, subject, firstCase + 1 + index, cases[index]!);
+        const problem = await runCase(world, subject, firstCase + 1 + index, cases[index]!, index % 2 === 1);
         if (problem) failures.push(problem);
       }
     };

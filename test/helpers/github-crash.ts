@@ -76,7 +76,8 @@ export interface CrashWorld {
   client: Engine;
   git(cwd: string, ...args: string[]): Promise<string>;
   /** Spawns a worker; `fault` arms RMAPP_FAULT in it. */
-  worker(options?: { fault?: string | undefined }): WorkerProcess;
+  /** A worker process; with `workerId`, under that stable id (a restart under it takes its runs back at once). */
+  worker(options?: { fault?: string | undefined; workerId?: string | undefined }): WorkerProcess;
   /** SIGKILLs every worker still alive. */
   killWorkers(): void;
   close(): Promise<void>;
@@ -100,7 +101,7 @@ export async function createCrashWorld(options: { leaseMs?: number } = {}): Prom
   const script = await bundledScript(GITHUB_WORKER);
 
   const children = new Set<ChildProcess>();
-  const worker = ({ fault }: { fault?: string | undefined } = {}): WorkerProcess => {
+  const worker = ({ fault, workerId }: { fault?: string | undefined; workerId?: string | undefined } = {}): WorkerProcess => {
     const env: Record<string, string | undefined> = {
       ...process.env,
       DATABASE_URL: testDb.url,
@@ -110,8 +111,10 @@ export async function createCrashWorld(options: { leaseMs?: number } = {}): Prom
       RMAPP_TEST_WORKSPACES: workspaces,
       RMAPP_TEST_LEASE_MS: String(options.leaseMs ?? 1_000),
       RMAPP_FAULT: fault,
+      RMAPP_TEST_WORKER_ID: workerId,
     };
     if (!fault) delete env.RMAPP_FAULT;
+    if (!workerId) delete env.RMAPP_TEST_WORKER_ID;
     const child = spawn(process.execPath, [script], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     children.add(child);
     let out = '';
