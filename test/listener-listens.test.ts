@@ -6,6 +6,7 @@
  * notifications meanwhile (`onReconnect`), not at its first connection.
  */
 import { afterAll, expect, it } from 'vitest';
+import pg from 'pg';
 import { openDatabase } from '../src/persistence/database.ts';
 import { startFaultProxy } from './helpers/pg-fault-proxy.ts';
 import { createTestDatabase } from './helpers/postgres.ts';
@@ -135,4 +136,49 @@ it('does not tell a listener that was not listening when the connection was lost
   await expect.poll(() => told, { timeout: 20_000, interval: 50 }).toEqual(['c']);
   await new Promise((r) => setTimeout(r, 300));
   expect(told, 'd was stopped by c before its turn').toEqual(['c']);
+});
+
+it('sends the statements of its connection one at a time: listens of new channels at once, an unlisten among them', async () => {
+  // Queued inside pg's client instead, they printed pg 8's deprecation warning ("Calling client.query()
+  // when the client is already executing a query"), which pg 9 turns into an error. pg.Client is
+  // watched for statements sent while another of the same connection has not answered.
+  const overlaps: string[] = [];
+  const active = new Map<object, string>();
+  const original = pg.Client.prototype.query;
+  pg.Client.prototype.query = function (this: object, ...args: unknown[]) {
+    const config = args[0] as { text?: string } | string;
+    const text = typeof config === 'string' ? config : (config.text ?? '');
+    const running = active.get(this);
+    if (running !== undefined) overlaps.push(`${text} while ${running}`);
+    active.set(this, text);
+    const done = () => active.get(this) === text && active.delete(this);
+    // pg-pool passes a callback; other callers take the promise.
+    const last = args.at(-1);
+    if (typeof last === 'function')
+      args[args.length - 1] = (...cb: unknown[]) => {
+        done();
+        return (last as (...a: unknown[]) => unknown)(...cb);
+      };
+    const result = (original as (...a: unknown[]) => unknown).apply(this, args);
+    if (result instanceof Promise) result.then(done, done);
+    return result;
+  } as typeof original;
+  try {
+    const { proxy, db } = await openThroughProxy();
+    cleanups.push(() => db.close());
+    const heard: string[] = [];
+    const stopFirst = await db.listen('rmapp_test_first', () => {});
+    const channels = Array.from({ length: 8 }, (_, i) => `rmapp_test_many_${i}`);
+    await Promise.all([...channels.map((c) => db.listen(c, (p) => heard.push(`${c}:${p}`))), stopFirst()]);
+    expect(overlaps, 'statements sent while another was unanswered').toEqual([]);
+    expect(listens(proxy.seen).filter((t) => t.includes('rmapp_test_many_')).length, 'one LISTEN per channel').toBe(8);
+    expect(
+      proxy.seen.filter((t) => /^UNLISTEN /.test(t)),
+      'the unlisten',
+    ).toEqual(['UNLISTEN "rmapp_test_first"']);
+    for (const c of channels) await db.query(`select pg_notify('${c}', 'x')`);
+    await expect.poll(() => heard.length, { timeout: 10_000 }).toBe(8);
+  } finally {
+    pg.Client.prototype.query = original;
+  }
 });

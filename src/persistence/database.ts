@@ -631,11 +631,27 @@ class Listener {
 
   constructor(private readonly url: string) {}
 
+  /** The last statement sent on each LISTEN connection: the next one waits for it. */
+  private readonly asked = new WeakMap<Pg.Client, Promise<unknown>>();
+
   /**
    * A statement on the LISTEN connection, which must answer within {@link LISTEN_ANSWER_MS}; unanswered,
-   * the connection is destroyed (and made again while someone listens).
+   * the connection is destroyed (and made again while someone listens). One at a time per connection:
+   * listens of new channels at once, a hook that listens, the ping and an UNLISTEN would otherwise be
+   * queued inside pg's client, which pg 8 deprecates (a warning on the operator's stderr) and pg 9
+   * removes. A statement behind one that timed out finds its connection destroyed and fails at once.
    */
-  private async ask(client: Pg.Client, text: string): Promise<void> {
+  private ask(client: Pg.Client, text: string): Promise<void> {
+    // The chain itself never rejects: each caller sees the failure of its own statement.
+    const next = (this.asked.get(client) ?? Promise.resolve()).then(() => this.askNow(client, text));
+    this.asked.set(
+      client,
+      next.catch(() => {}),
+    );
+    return next;
+  }
+
+  private async askNow(client: Pg.Client, text: string): Promise<void> {
     try {
       await client.query({ text, query_timeout: LISTEN_ANSWER_MS } as unknown as Pg.QueryConfig);
     } catch (err) {
