@@ -73,6 +73,26 @@ it('refuses to listen once the database is closed, opening nothing', async () =>
   expect(proxy.connections(), 'connections opened after close').toBe(opened);
 });
 
+it('listens still being sent when the database closes fail as closed, not with the driver errors', async () => {
+  const { db } = await openThroughProxy();
+  await db.listen('rmapp_test_a', () => {});
+  const pending = Array.from({ length: 20 }, (_, i) =>
+    db
+      .listen(`rmapp_test_closing_${i}`, () => {})
+      .then(
+        () => null,
+        (err: unknown) => err,
+      ),
+  );
+  await db.close();
+  const failures = (await Promise.all(pending)).filter((e) => e !== null) as { code?: unknown; message?: unknown }[];
+  expect(failures.length, 'listens cut off by the close').toBeGreaterThan(0);
+  expect(
+    failures.filter((e) => e.code !== 'DATABASE_CLOSED').map((e) => String(e.message)),
+    'other errors',
+  ).toEqual([]);
+});
+
 it('tells each listener when its connection was made again after a loss, and only then', async () => {
   const { proxy, db } = await openThroughProxy();
   cleanups.push(() => db.close());

@@ -687,7 +687,8 @@ class Listener {
       set.delete(onPayload);
       if (hook) this.reconnectHooks.delete(hook);
       if (set.size === 0) this.channels.delete(channel);
-      throw err;
+      // A close ended the connection under it: pg's "Connection terminated" or "not queryable" says less.
+      throw this.closed ? databaseClosed(redactUrl(this.url), ' while this listen was sent') : err;
     }
     return async () => {
       set.delete(onPayload);
