@@ -202,3 +202,28 @@ it('sends the statements of its connection one at a time: listens of new channel
     pg.Client.prototype.query = original;
   }
 });
+
+it('refuses a channel name Postgres would truncate (over 63 bytes), empty or with NUL, naming it, on Postgres and PGlite', async () => {
+  const { proxy, db } = await openThroughProxy();
+  cleanups.push(() => db.close());
+  const memory = await openDatabase({ dataDir: 'memory://' });
+  cleanups.push(() => memory.close());
+  const long = `rmapp_test_${'é'.repeat(27)}`; // 11 + 54 = 65 bytes, 38 characters
+  for (const store of [db, memory]) {
+    for (const bad of [long, '', 'rmapp\u0000test']) {
+      const err = (await store.listen(bad, () => {}).catch((e: unknown) => e)) as { code?: unknown; message?: unknown };
+      expect(err?.code, `${store.kind}: ${JSON.stringify(bad)}`).toBe('INVALID_CHANNEL');
+      expect(String(err.message)).toMatch(/1 to 63 bytes/);
+    }
+    // 63 bytes exactly is a channel as given.
+    const heard: string[] = [];
+    const exact = `rmapp_test_${'é'.repeat(26)}`;
+    await store.listen(exact, (p) => heard.push(p));
+    await store.query(`select pg_notify($1, 'x')`, [exact]);
+    await expect.poll(() => heard, { timeout: 10_000 }).toEqual(['x']);
+  }
+  expect(
+    listens(proxy.seen).filter((t) => t.includes('é')),
+    'LISTENs sent on Postgres',
+  ).toHaveLength(1);
+});

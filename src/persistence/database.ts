@@ -60,7 +60,8 @@ export interface Database extends Queryable {
    */
   script<T = Record<string, unknown>>(statements: readonly string[]): Promise<T[]>;
   /**
-   * LISTEN on a channel; resolves to a function that stops listening. Notifications sent while the
+   * LISTEN on a channel (1 to 63 bytes: Postgres truncates longer names; refused with
+   * `INVALID_CHANNEL`); resolves to a function that stops listening. Notifications sent while the
    * LISTEN connection is down are lost: `onReconnect` runs once it is made again (for a listen that
    * was listening when it was lost), so that the listener can look for what it missed (a worker claims)
    * instead of waiting for its next poll. Never called on PGlite, whose notifications cannot be lost.
@@ -129,6 +130,22 @@ function databaseClosed(description: string, how = ''): Error {
   return Object.assign(new Error(`The database ${description} was closed${how}; open it again to use it.`), {
     code: 'DATABASE_CLOSED',
   });
+}
+
+/**
+ * Refuses a channel name Postgres would not keep as given: it truncates identifiers to 63 bytes, so a
+ * longer channel was listened on under its first 63 bytes and its notifications (sent under the whole
+ * name) never came, and two names alike in those bytes shared one channel. Empty and NUL are invalid.
+ */
+function checkChannel(channel: string): void {
+  const bytes = typeof channel === 'string' ? Buffer.byteLength(channel, 'utf8') : 0;
+  if (typeof channel !== 'string' || bytes === 0 || bytes > 63 || channel.includes('\0'))
+    throw Object.assign(
+      new RangeError(
+        `listen: the channel ${JSON.stringify(channel)} is not a usable Postgres channel name: it must be 1 to 63 bytes of UTF-8 (this one is ${bytes}) without NUL; use a shorter name.`,
+      ),
+      { code: 'INVALID_CHANNEL' },
+    );
 }
 
 /** A statement given {@link QueryOptions.timeoutMs} that did not answer in time; its connection was closed. */
@@ -507,7 +524,14 @@ function openPostgres(url: string, max: number): Database {
       });
     },
     // A listen once close() has begun would be dead: the listener is closing.
-    listen: (channel, onPayload, options) => (ending ? Promise.reject(closedError('')) : listener.listen(channel, onPayload, options)),
+    listen: (channel, onPayload, options) => {
+      try {
+        checkChannel(channel);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return ending ? Promise.reject(closedError('')) : listener.listen(channel, onPayload, options);
+    },
     close(options) {
       // A forced close may follow a close that waits (pool.end() may be called once): it fails what that
       // one waits for, and both resolve when the pool has ended.
@@ -886,6 +910,7 @@ async function openPglite(dataDir: string): Promise<Database> {
       return (results.filter((r) => r.fields.length > 0).at(-1)?.rows ?? []) as T[];
     },
     async listen(channel, onPayload) {
+      checkChannel(channel);
       open();
       const unsub = await pg.listen(channel, onPayload);
       return () => unsub();
