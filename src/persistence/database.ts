@@ -139,7 +139,7 @@ function databaseClosed(description: string, how = ''): Error {
  */
 function checkChannel(channel: string): void {
   const bytes = typeof channel === 'string' ? Buffer.byteLength(channel, 'utf8') : 0;
-  if (typeof channel !== 'string' || bytes === 0 || bytes > 63 || channel.includes('\0'))
+  if (bytes === 0 || bytes > 63 || channel.includes('\0'))
     throw Object.assign(
       new RangeError(
         `listen: the channel ${JSON.stringify(channel)} is not a usable Postgres channel name: it must be 1 to 63 bytes of UTF-8 (this one is ${bytes}) without NUL; use a shorter name.`,
@@ -524,14 +524,7 @@ function openPostgres(url: string, max: number): Database {
       });
     },
     // A listen once close() has begun would be dead: the listener is closing.
-    listen: (channel, onPayload, options) => {
-      try {
-        checkChannel(channel);
-      } catch (err) {
-        return Promise.reject(err);
-      }
-      return ending ? Promise.reject(closedError('')) : listener.listen(channel, onPayload, options);
-    },
+    listen: (channel, onPayload, options) => (ending ? Promise.reject(closedError('')) : listener.listen(channel, onPayload, options)),
     close(options) {
       // A forced close may follow a close that waits (pool.end() may be called once): it fails what that
       // one waits for, and both resolve when the pool has ended.
@@ -653,10 +646,10 @@ class Listener {
    */
   private readonly reconnectHooks = new Map<() => void, { listening: boolean }>();
 
-  constructor(private readonly url: string) {}
-
   /** The last statement sent on each LISTEN connection: the next one waits for it. */
   private readonly asked = new WeakMap<Pg.Client, Promise<unknown>>();
+
+  constructor(private readonly url: string) {}
 
   /**
    * A statement on the LISTEN connection, which must answer within {@link LISTEN_ANSWER_MS}; unanswered,
@@ -685,6 +678,7 @@ class Listener {
   }
 
   async listen(channel: string, onPayload: (payload: string) => void, options: ListenOptions = {}): Promise<() => Promise<void>> {
+    checkChannel(channel);
     let set = this.channels.get(channel);
     if (!set) this.channels.set(channel, (set = new Set()));
     set.add(onPayload);
