@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { DBOS } from '@dbos-inc/dbos-sdk';
 import postgres from 'postgres';
 import { COMPILED_DBOS_CHILD, compileBenchModules, TYPESCRIPT_CHILDREN } from './compile.ts';
-import { cpuMs } from './measure.ts';
+import { cpuMs, postgresCpu, postgresCpuSince } from './measure.ts';
 
 /** The schema DBOS uses for its system tables (its default). */
 export const DBOS_SCHEMA = 'dbos';
@@ -236,7 +236,10 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  * loading DBOS and its launch) until `dbos.workflow_status` shows every workflow SUCCESS (polled
  * every 20 ms).
  */
-export async function dbosRecovery(opts: { databaseUrl: string; workflows: number }): Promise<{ recoveryMs: number; childCpuMs: number }> {
+export async function dbosRecovery(opts: {
+  databaseUrl: string;
+  workflows: number;
+}): Promise<{ recoveryMs: number; childCpuMs: number; postgresCpuMs: number }> {
   const { databaseUrl, workflows } = opts;
   if (!TYPESCRIPT_CHILDREN) await compileBenchModules();
   await resetDbosDatabase(databaseUrl);
@@ -261,6 +264,7 @@ export async function dbosRecovery(opts: { databaseUrl: string; workflows: numbe
     await waitForExit(crashing, 10_000);
 
     // Phase 2: a new process recovers them.
+    const pgCpu0 = postgresCpu();
     const t0 = performance.now();
     const recovering = startChild('recover', databaseUrl, workflows);
     children.push(recovering);
@@ -283,6 +287,7 @@ export async function dbosRecovery(opts: { databaseUrl: string; workflows: numbe
     }
     const recoveryMs = performance.now() - t0;
     const childCpuMs = cpuMs(recovering.pid as number);
+    const postgresCpuMs = postgresCpuSince(pgCpu0);
 
     const [steps] = await sql.unsafe<{ n: string }[]>(
       `SELECT count(*) AS n FROM "${DBOS_SCHEMA}".operation_outputs WHERE function_name LIKE 'step_'`,
@@ -292,7 +297,7 @@ export async function dbosRecovery(opts: { databaseUrl: string; workflows: numbe
     }
     if (recovering.connected) recovering.send({ type: 'shutdown' });
     await waitForExit(recovering, 15_000);
-    return { recoveryMs, childCpuMs };
+    return { recoveryMs, childCpuMs, postgresCpuMs };
   } finally {
     for (const child of children) {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

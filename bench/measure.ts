@@ -1,6 +1,6 @@
 /** Measurement helpers shared by the benchmark's workloads. */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import postgres from 'postgres';
 
 export interface ThroughputResult {
@@ -82,6 +82,35 @@ export function cpuMs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/**
+ * CPU time (user + system) of this machine's Postgres processes so far, in ms by process id: the server's
+ * share of a phase the benchmark times (it runs on the same two cores as the worker). Give the reading
+ * at the start of the phase to {@link postgresCpuSince}.
+ */
+export function postgresCpu(): Map<number, number> {
+  const byPid = new Map<number, number>();
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres') byPid.set(Number(pid), cpuMs(Number(pid)));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return byPid;
+}
+
+/**
+ * Postgres's CPU since `start`, counted over the processes alive now: a backend that exited meanwhile
+ * (a killed worker's connection) is left out rather than subtracted, so read it while the phase's own
+ * connections are still open.
+ */
+export function postgresCpuSince(start: Map<number, number>): number {
+  let total = 0;
+  for (const [pid, ms] of postgresCpu()) total += ms - (start.get(pid) ?? 0);
+  return total;
 }
 
 export async function createDatabase(adminUrl: string, name: string): Promise<string> {

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { createEngine, openDatabase, type Database } from '../dist/index.js';
 import { COMPILED_WORKFLOWS, compileBenchModules, TYPESCRIPT_CHILDREN } from './compile.ts';
-import { cpuMs, peakRssMb, runConcurrently, rssMb, type ThroughputResult } from './measure.ts';
+import { cpuMs, peakRssMb, postgresCpu, postgresCpuSince, runConcurrently, rssMb, type ThroughputResult } from './measure.ts';
 import { workflows } from './workflows.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -91,7 +91,12 @@ async function startMany(databaseUrl: string, name: string, count: number): Prom
 export async function rmappRecovery(opts: {
   databaseUrl: string;
   workflows: number;
-}): Promise<{ recoveryMs: number; workerCpuMs: number; phases: { claimMs: number; firstDoneMs: number; lastDoneMs: number } }> {
+}): Promise<{
+  recoveryMs: number;
+  workerCpuMs: number;
+  postgresCpuMs: number;
+  phases: { claimMs: number; firstDoneMs: number; lastDoneMs: number };
+}> {
   await startMany(opts.databaseUrl, 'bench.six', opts.workflows);
   const sql = postgres(opts.databaseUrl, { max: 1, onnotice: () => {} });
   const count = async (where: string) => Number((await sql.unsafe(`select count(*)::int as n from rmapp_runs where ${where}`))[0]?.n);
@@ -101,11 +106,13 @@ export async function rmappRecovery(opts: {
   first.kill('SIGKILL');
   await new Promise((r) => first.once('exit', r));
   const [{ at: startedAt }] = (await sql`select clock_timestamp() as at`) as unknown as [{ at: Date }];
+  const pgCpu0 = postgresCpu();
   const t0 = performance.now();
   const second = await worker(opts.databaseUrl, args);
   await poll(async () => (await count(`status = 'succeeded'`)) === opts.workflows, 'all runs to finish after recovery');
   const recoveryMs = performance.now() - t0;
   const workerCpuMs = cpuMs(second.pid as number);
+  const pgCpuMs = postgresCpuSince(pgCpu0);
   // Where the time went, by the database's clock: the new worker's first history row (its first claim
   // records the take-over), the first and the last run finished.
   const [p] = await sql`
@@ -117,7 +124,7 @@ export async function rmappRecovery(opts: {
   second.kill('SIGTERM');
   await new Promise((r) => second.once('exit', r));
   await sql.end();
-  return { recoveryMs, workerCpuMs, phases };
+  return { recoveryMs, workerCpuMs, postgresCpuMs: pgCpuMs, phases };
 }
 
 /**

@@ -115,6 +115,7 @@ async function main(): Promise<void> {
       const db = await dbosRecovery({ databaseUrl: b, workflows: 1000 });
       out(`rmapp ${fmt(rm.recoveryMs, 0)} ms   dbos ${fmt(db.recoveryMs, 0)} ms   rmapp/dbos ${fmt(rm.recoveryMs / db.recoveryMs, 2)}×`);
       out(`CPU of the new process (start-up included): rmapp worker ${fmt(rm.workerCpuMs, 0)} ms, dbos child ${fmt(db.childCpuMs, 0)} ms`);
+      out(`CPU of Postgres meanwhile (all its processes): rmapp ${fmt(rm.postgresCpuMs, 0)} ms, dbos ${fmt(db.postgresCpuMs, 0)} ms`);
       const ph = rm.phases;
       out(
         `rmapp's new worker: first claim at ${fmt(ph.claimMs, 0)} ms, first run done at ${fmt(ph.firstDoneMs, 0)} ms, last at ${fmt(ph.lastDoneMs, 0)} ms`,
