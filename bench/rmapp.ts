@@ -88,10 +88,7 @@ async function startMany(databaseUrl: string, name: string, count: number): Prom
  * 1,000 runs interrupted by SIGKILL in step 4; returns the time from starting a new worker process
  * (same worker id, so it takes its previous incarnation's runs back at once) until all have finished.
  */
-export async function rmappRecovery(opts: {
-  databaseUrl: string;
-  workflows: number;
-}): Promise<{
+export async function rmappRecovery(opts: { databaseUrl: string; workflows: number }): Promise<{
   recoveryMs: number;
   workerCpuMs: number;
   postgresCpuMs: number;
