@@ -4,7 +4,9 @@
  * Cancel cancels. Plus the token rule of the API when the dashboard has a token. A run started from
  * the form (fields from the workflow's zod schema) waits with its wake-up time shown and an `after`
  * edge in its chart, takes an event from the events form and finishes; the API's writes refuse a
- * client's mistakes with a 4xx naming them. The run page's screenshot goes to docs/ (the list's and
+ * client's mistakes with a 4xx naming them. Runs the retention deletes leave the list, and an open
+ * page of one says it is gone (told by the stream, or by the API's 404 when it polls); a page keeps the
+ * one stream it opened across its navigations. The run page's screenshot goes to docs/ (the list's and
  * the demo's: test/demo.test.ts, which watches `rmapp demo` live).
  */
 import { mkdtempSync } from 'node:fs';
@@ -12,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { pruneRuns } from '../src/persistence/retention.ts';
 import { loadConfig } from '../src/rmapp/config.ts';
 import { createLogger } from '../src/rmapp/logger.ts';
 import { startService, type Service } from '../src/rmapp/service.ts';
@@ -186,4 +189,49 @@ it('starts a run from the form; the waiting run shows its wake-up, an `after` ed
   expect((await service.engine.get(id)).output).toEqual({ approvals: 1, approvedBy: 'ada' });
   expect(await page.locator('#signals').textContent()).toContain('"by": "ada"');
   await page.close();
+});
+
+it('a run the retention deletes leaves the list and its open page says so, over the one live stream the page keeps', async () => {
+  for (const runId of ['dash-pruned', 'dash-polled']) {
+    const id = await service.engine.start('test.fails', {}, { runId });
+    expect((await service.engine.waitFor(id, { timeoutMs: 20_000 })).status, runId).toBe('failed');
+  }
+  const list = await browser.newPage();
+  const streams: string[] = [];
+  list.on('request', (r) => {
+    if (new URL(r.url()).pathname === '/api/stream') streams.push(r.url());
+  });
+  await list.goto(`${service.url}/`);
+  await list.locator('tr[data-id="dash-pruned"]').waitFor();
+  // Navigations inside the page (filters, a run's link, back) keep the stream it opened.
+  await list.locator('button[data-filter="failed"]').click();
+  await list.locator('a[data-run="dash-pruned"]').click();
+  await list.locator('#run-title').waitFor();
+  await list.goBack();
+  await list.locator('button[data-filter=""]').click();
+  await list.locator('tr[data-id="dash-pruned"]').waitFor();
+  await list.locator('#live[data-mode="stream"]').waitFor();
+  expect(streams, 'requests of /api/stream by one page').toHaveLength(1);
+
+  const runPage = await browser.newPage();
+  await runPage.goto(`${service.url}/runs/dash-pruned`);
+  await runPage.locator('#run-title [data-status="failed"]').waitFor();
+  await runPage.locator('#live[data-mode="stream"]').waitFor();
+
+  // A page without the stream (refused here) polls: it finds its run gone by the API's 404.
+  const polling = await browser.newPage();
+  await polling.route('**/api/stream', (route) => route.abort());
+  await polling.goto(`${service.url}/runs/dash-polled`);
+  await polling.locator('#run-title [data-status="failed"]').waitFor();
+  await polling.locator('#live[data-mode="polling"]').waitFor();
+
+  const pruned = await pruneRuns(await service.engine.db(), { succeededMs: Infinity, failedMs: 0, cancelledMs: Infinity });
+  expect(pruned.runs, 'failed runs the retention deleted').toBeGreaterThanOrEqual(1);
+  await list.locator('tr[data-id="dash-pruned"]').waitFor({ state: 'detached' });
+  await runPage.locator('#run-removed').waitFor();
+  expect(await runPage.locator('#run-removed').textContent()).toMatch(/no longer exists/);
+  await polling.locator('#run-removed').waitFor();
+  await list.close();
+  await runPage.close();
+  await polling.close();
 });

@@ -80,7 +80,7 @@ describe.each(['postgres', 'pglite'] as const)('migration 0014 (rmapp_runs colum
     const triggers = await db.query<{ name: string }>(
       `select tgname as name from pg_trigger where tgrelid = 'rmapp_runs'::regclass and not tgisinternal order by 1`,
     );
-    expect(triggers.map((t) => t.name)).toEqual(['rmapp_run_inserted', 'rmapp_run_updated']);
+    expect(triggers.map((t) => t.name)).toEqual(['rmapp_run_deleted', 'rmapp_run_inserted', 'rmapp_run_updated']);
     const options = await db.query<{ reloptions: string[] | null }>(`select reloptions from pg_class where relname = 'rmapp_runs'`);
     expect(options[0]?.reloptions, 'the fill factor 0014 sets (was 70)').toEqual(['fillfactor=50']);
 

@@ -27,7 +27,7 @@ async function storeAt0015(kind: 'postgres' | 'pglite'): Promise<Database> {
 }
 
 describe.each(['postgres', 'pglite'] as const)('migration 0016 (run-change watch as a sequence) on %s', (kind) => {
-  it('keeps a live watch, and both triggers test the sequence', async () => {
+  it('keeps a live watch, and every trigger on the runs tests the sequence', async () => {
     const db = await storeAt0015(kind);
     await db.query(`update rmapp_run_change_watch set until = now() + interval '1 hour'`);
     await migrate(db);
@@ -42,7 +42,7 @@ describe.each(['postgres', 'pglite'] as const)('migration 0016 (run-change watch
     const triggers = await db.query<{ tgname: string; def: string }>(
       `select tgname, pg_get_triggerdef(oid) as def from pg_trigger where tgrelid = 'rmapp_runs'::regclass and not tgisinternal order by tgname`,
     );
-    expect(triggers.map((t) => t.tgname)).toEqual(['rmapp_run_inserted', 'rmapp_run_updated']);
+    expect(triggers.map((t) => t.tgname)).toEqual(['rmapp_run_deleted', 'rmapp_run_inserted', 'rmapp_run_updated']);
     for (const t of triggers) expect(t.def, `${t.tgname} reads the watch in its WHEN`).toMatch(/WHEN \(.*rmapp_run_change_watch_until/);
   });
 

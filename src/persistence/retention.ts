@@ -194,6 +194,9 @@ interface CountsRow {
  *
  * Pass the {@link Database} itself, not a transaction: inside one transaction every batch would hold
  * its locks until the end.
+ *
+ * While a dashboard's live stream watches run changes, each batch's deleted runs are announced to it by
+ * migration 0018's trigger (src/rmapp/server/stream.ts), so it stops showing them.
  */
 export async function pruneRuns(db: Queryable, policy: RetentionPolicy, options: PruneOptions = {}): Promise<PruneResult> {
   const batchSize = options.batchSize ?? 500;

@@ -15,6 +15,12 @@
  * alive through proxies and the server's idle timeout.
  * `?run=<id>` limits the stream to that run and its children.
  *
+ * Runs deleted (retention, src/persistence/retention.ts) are announced on `rmapp_run_removed` by
+ * migration 0018's trigger, under the same watch, and sent as an event `removed` whose data is
+ * `{ ids }` (the runs removed within {@link COALESCE_MS}; with `more: true` when some run's notification
+ * could not carry its id — redraw everything): the dashboard drops them instead of showing runs that are
+ * gone. A `?run=` client is told of its run and of that run's children.
+ *
  * Artifacts a step saves while it runs (an agent's transcript, every second or so) change no run row:
  * each save is announced on `rmapp_artifact_changed` (src/persistence/artifacts.ts) and sent as an
  * event `artifact` whose data is `{ runId, name }`, so the run page fetches the artifact again.
@@ -30,6 +36,8 @@ import { checkText } from './http-util.ts';
 
 /** The channel migration 0010's trigger notifies, with the run id as payload. */
 export const RUN_CHANGED_CHANNEL = 'rmapp_run_changed';
+/** The channel migration 0018's trigger notifies for each deleted run: `{"id": …, "parent": …}`, or `{}`. */
+export const RUN_REMOVED_CHANNEL = 'rmapp_run_removed';
 const COALESCE_MS = 100;
 const HEARTBEAT_MS = 15_000;
 
@@ -151,6 +159,34 @@ export function runStream(engine: Engine, masker: Masker, log: Logger) {
     pendingArtifacts.add(payload);
     artifactTimer ??= setTimeout(flushArtifacts, COALESCE_MS);
   };
+  // Deleted runs: coalesced like changes; nothing to read (the run is gone), so no reads for a batch of 500.
+  const removed = new Map<string, string | null>(); // id → parent
+  let removedUnnamed = false;
+  let removedTimer: NodeJS.Timeout | null = null;
+  const flushRemoved = () => {
+    removedTimer = null;
+    const gone = [...removed];
+    const more = removedUnnamed;
+    removed.clear();
+    removedUnnamed = false;
+    for (const c of clients) {
+      const ids = gone.filter(([id, parent]) => !c.run || c.run === id || c.run === parent).map(([id]) => id);
+      if (ids.length === 0 && !more) continue;
+      c.res.write(`event: removed\ndata: ${JSON.stringify(masker.value(more ? { ids, more } : { ids }))}\n\n`);
+    }
+  };
+  const onRemoved = (payload: string) => {
+    if (clients.size === 0) return;
+    let run: { id?: unknown; parent?: unknown } | null = null;
+    try {
+      run = JSON.parse(payload) as { id?: unknown; parent?: unknown } | null;
+    } catch {
+      // not the trigger's payload: treated as a run that could not be named
+    }
+    if (typeof run?.id === 'string') removed.set(run.id, typeof run.parent === 'string' ? run.parent : null);
+    else removedUnnamed = true;
+    removedTimer ??= setTimeout(flushRemoved, COALESCE_MS);
+  };
   const onChange = (id: string) => {
     if (clients.size === 0) return;
     pending.add(id);
@@ -169,14 +205,18 @@ export function runStream(engine: Engine, masker: Masker, log: Logger) {
   const listen = () => {
     listening ??= engine.db().then(async (db) => {
       const stopRuns = await db.listen(RUN_CHANGED_CHANNEL, onChange, { onReconnect: catchUp });
-      const stopArtifacts = await db.listen(ARTIFACT_CHANGED_CHANNEL, onArtifact).catch(async (err: unknown) => {
-        await stopRuns();
-        throw err;
-      });
-      return async () => {
-        await stopRuns();
-        await stopArtifacts();
+      const stops = [stopRuns];
+      const stopAll = async () => {
+        for (const stop of stops.splice(0)) await stop();
       };
+      try {
+        stops.push(await db.listen(RUN_REMOVED_CHANNEL, onRemoved));
+        stops.push(await db.listen(ARTIFACT_CHANGED_CHANNEL, onArtifact));
+      } catch (err) {
+        await stopAll();
+        throw err;
+      }
+      return stopAll;
     });
     listening.catch(() => (listening = null)); // tried again with the next client
     return listening;
@@ -214,6 +254,7 @@ export function runStream(engine: Engine, masker: Masker, log: Logger) {
       closed = true;
       if (flushTimer) clearTimeout(flushTimer);
       if (artifactTimer) clearTimeout(artifactTimer);
+      if (removedTimer) clearTimeout(removedTimer);
       if (watchTimer) clearInterval(watchTimer);
       if (retryTimer) clearTimeout(retryTimer);
       for (const c of clients) c.res.end();

@@ -22,7 +22,7 @@ const runLink = (id) => `<a href="/runs/${encodeURIComponent(id)}" data-run="${e
 async function api(path, init) {
   const res = await fetch(`/api${path}`, init);
   const body = await res.json().catch(() => ({}));
-  if (!res.ok) throw new Error(body.error || `${res.status} ${res.statusText}`);
+  if (!res.ok) throw Object.assign(new Error(body.error || `${res.status} ${res.statusText}`), { status: res.status });
   return body;
 }
 
@@ -40,6 +40,8 @@ async function refresh() {
     await render();
     live.classList.remove('stale');
   } catch (err) {
+    // The run shown is gone (deleted while the page was open, unannounced or while polling).
+    if (err.status === 404 && current?.onRemoved) return current.onRemoved();
     live.classList.add('stale');
     console.error(err);
   }
@@ -54,9 +56,14 @@ function poll() {
   }, 2000);
 }
 
+let source = null;
+
 function connectStream() {
   if (typeof EventSource !== 'function') return;
-  const source = new EventSource('/api/stream');
+  // One stream for the page's whole life (the browser reconnects it by itself): a second one per
+  // navigation would hold one of the browser's six connections to the server each.
+  if (source && source.readyState !== EventSource.CLOSED) return;
+  source = new EventSource('/api/stream');
   source.onopen = () => {
     streamOpen = true;
     clearTimeout(timer);
@@ -73,6 +80,16 @@ function connectStream() {
   source.addEventListener('run', (ev) => {
     const change = JSON.parse(ev.data);
     if (!current || (current.runId && change.id !== current.runId && change.parentRunId !== current.runId)) return;
+    clearTimeout(rerenderTimer);
+    rerenderTimer = setTimeout(refresh, 100);
+  });
+  // Runs were deleted (the workers' retention prunes finished runs): the list redraws without them; the
+  // page of a deleted run says so instead of showing what is gone. A page redrawn for a removal it could
+  // not name (`more`) finds its run gone by the API's 404 (refresh).
+  source.addEventListener('removed', (ev) => {
+    const { ids } = JSON.parse(ev.data);
+    if (!current) return;
+    if (current.runId && ids.includes(current.runId)) return current.onRemoved?.();
     clearTimeout(rerenderTimer);
     rerenderTimer = setTimeout(refresh, 100);
   });
@@ -223,6 +240,13 @@ async function runPage(id) {
   };
   schedule(render, id); // before the first render: a change during it re-renders
   current.onArtifact = (change) => logs.changed(change);
+  current.onRemoved = () => {
+    clearTimeout(timer);
+    clearTimeout(rerenderTimer);
+    current = null;
+    app.innerHTML = `<p><a href="/">← runs</a></p><h1 id="run-title">${esc(id)}</h1>
+      <p class="error" id="run-removed">This run no longer exists: it was deleted (the workers' retention prunes finished runs).</p>`;
+  };
   await render();
   if (location.hash === '#logs') document.getElementById('logs')?.scrollIntoView();
 }
