@@ -235,3 +235,35 @@ it('a run the retention deletes leaves the list and its open page says so, over 
   await runPage.close();
   await polling.close();
 });
+
+it('a run deleted while its page is still loading stays shown as gone; a run that never existed is named as not found', async () => {
+  const id = await service.engine.start('test.fails', {}, { runId: 'dash-held' });
+  expect((await service.engine.waitFor(id, { timeoutMs: 20_000 })).status).toBe('failed');
+  const page = await browser.newPage();
+  // The page's first read of the run is held until the run is gone and the page has been told.
+  let release: () => void = () => {};
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let held = false;
+  await page.route('**/api/runs/dash-held', async (route) => {
+    if (!held) {
+      held = true;
+      await released;
+    }
+    await route.continue();
+  });
+  await page.goto(`${service.url}/runs/dash-held`);
+  await page.locator('#live[data-mode="stream"]').waitFor();
+  await service.engine.db().then((db) => db.query(`delete from rmapp_runs where id = 'dash-held'`));
+  await page.locator('#run-removed').waitFor();
+  release();
+  // The held answer (the run as it was) arrives after the notice: it must not draw over it.
+  await page.waitForLoadState('networkidle');
+  expect(await page.locator('#run-removed').textContent(), 'the notice after the late answer').toMatch(/no longer exists/);
+  expect(await page.locator('#chart').count(), 'charts drawn after the notice').toBe(0);
+
+  await page.goto(`${service.url}/runs/never-was-a-run`);
+  await page.locator('.error').first().waitFor();
+  expect(await page.locator('#app').textContent()).toContain('No run with id "never-was-a-run"');
+  expect(await page.locator('#app').textContent()).not.toMatch(/retention/);
+  await page.close();
+});

@@ -35,13 +35,14 @@ let rerenderTimer = null;
 
 async function refresh() {
   if (!current) return;
-  const { render } = current;
+  const page = current;
   try {
-    await render();
+    await page.render();
     live.classList.remove('stale');
   } catch (err) {
-    // The run shown is gone (deleted while the page was open, unannounced or while polling).
-    if (err.status === 404 && current?.onRemoved) return current.onRemoved();
+    // The run shown is gone (deleted while the page was open, unannounced or while polling) — if the
+    // page is still the one shown: a late answer of a page left meanwhile says nothing of this one.
+    if (err.status === 404 && current === page && page.onRemoved) return page.onRemoved(err.message);
     live.classList.add('stale');
     console.error(err);
   }
@@ -87,9 +88,11 @@ function connectStream() {
   // page of a deleted run says so instead of showing what is gone. A page redrawn for a removal it could
   // not name (`more`) finds its run gone by the API's 404 (refresh).
   source.addEventListener('removed', (ev) => {
-    const { ids } = JSON.parse(ev.data);
+    const { ids, more } = JSON.parse(ev.data);
     if (!current) return;
     if (current.runId && ids.includes(current.runId)) return current.onRemoved?.();
+    // A run page redraws only for its child runs (or a removal that could not be named).
+    if (current.runId && !more && !ids.some((i) => current.childIds?.has(i))) return;
     clearTimeout(rerenderTimer);
     rerenderTimer = setTimeout(refresh, 100);
   });
@@ -186,8 +189,16 @@ async function runPage(id) {
   const head = document.getElementById('run-head');
   const eventBox = document.getElementById('event-box');
   const bodyBox = document.getElementById('run-body');
+  let page = null; // this page's entry in `current`: a render that finds another page shown draws nothing
   const render = async () => {
-    const { run, history, artifacts, childRuns, chart, layout } = await api(`/runs/${encodeURIComponent(id)}`);
+    // An answer (or a 404) that comes after the page was left or its run removed is dropped.
+    const answer = await api(`/runs/${encodeURIComponent(id)}`).catch((err) => {
+      if (current === page) throw err;
+      return null;
+    });
+    if (current !== page || !answer) return;
+    const { run, history, artifacts, childRuns, chart, layout } = answer;
+    page.childIds = new Set(childRuns.map((c) => c.id));
     const steps = history.filter((h) => h.type.startsWith('step.'));
     const progress = history.filter((h) => h.type === 'progress');
     const finished = FINAL_STATUSES.includes(run.status);
@@ -225,6 +236,7 @@ async function runPage(id) {
       }
     };
     await logs.sync(artifacts);
+    if (current !== page) return;
     zoomable(document.getElementById('chart').parentElement, view);
     document.getElementById('cancel').onclick = () => act('cancel');
     document.getElementById('retry').onclick = () => act('retry');
@@ -239,13 +251,16 @@ async function runPage(id) {
     }
   };
   schedule(render, id); // before the first render: a change during it re-renders
+  page = current;
   current.onArtifact = (change) => logs.changed(change);
-  current.onRemoved = () => {
+  // The stream said the run was deleted, or a read found no such run (the API's message then: it may
+  // never have existed — a link typed by hand).
+  current.onRemoved = (notFound) => {
     clearTimeout(timer);
     clearTimeout(rerenderTimer);
     current = null;
-    app.innerHTML = `<p><a href="/">← runs</a></p><h1 id="run-title">${esc(id)}</h1>
-      <p class="error" id="run-removed">This run no longer exists: it was deleted (the workers' retention prunes finished runs).</p>`;
+    const text = notFound ?? "This run no longer exists: it was deleted (the workers' retention prunes finished runs).";
+    app.innerHTML = `<p><a href="/">← runs</a></p><h1 id="run-title">${esc(id)}</h1><p class="error" id="run-removed">${esc(text)}</p>`;
   };
   await render();
   if (location.hash === '#logs') document.getElementById('logs')?.scrollIntoView();
