@@ -12,7 +12,7 @@ import { pruneRuns } from '../src/persistence/retention.ts';
 import { createLogger } from '../src/rmapp/logger.ts';
 import { createMasker } from '../src/rmapp/masking.ts';
 import { startServiceServer } from '../src/rmapp/server/http-server.ts';
-import { createTestDatabase } from './helpers/postgres.ts';
+import { engineDatabaseFor } from './helpers/postgres.ts';
 import { sequenceWorkflow } from './helpers/workflows.ts';
 
 const log = createLogger({ level: 'silent' });
@@ -55,13 +55,7 @@ const idsOf = (events: Removed[]) => events.flatMap((e) => e.ids).sort();
 
 describe.each(['postgres', 'pglite'] as const)('%s', (kind) => {
   async function setUp() {
-    let url: string | undefined;
-    if (kind === 'postgres') {
-      const testDb = await createTestDatabase();
-      cleanups.push(() => testDb.drop());
-      url = testDb.url;
-    }
-    const database = kind === 'postgres' ? { url } : { url: '', dataDir: 'memory://' };
+    const database = await engineDatabaseFor(kind, cleanups);
     const engine: Engine = createEngine({ workflows: [sequenceWorkflow(2)], database, pollMs: 50 });
     cleanups.push(() => engine.stop());
     const server = await startServiceServer({ engine, log, host: '127.0.0.1', port: 0, webhook: null, masker: createMasker([]) });

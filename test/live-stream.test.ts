@@ -9,7 +9,7 @@ import { createEngine, type Engine } from '../src/index.ts';
 import { createLogger } from '../src/rmapp/logger.ts';
 import { createMasker, MASK } from '../src/rmapp/masking.ts';
 import { startServiceServer } from '../src/rmapp/server/http-server.ts';
-import { createTestDatabase } from './helpers/postgres.ts';
+import { engineDatabaseFor } from './helpers/postgres.ts';
 import { sequenceWorkflow } from './helpers/workflows.ts';
 
 const log = createLogger({ level: 'silent' });
@@ -51,13 +51,7 @@ async function readUntil(
 
 describe.each(['postgres', 'pglite'] as const)('%s', (kind) => {
   it('sends each state of a run executed elsewhere, ending with its final status; needs the token; masks secrets', async () => {
-    let url: string | undefined;
-    if (kind === 'postgres') {
-      const testDb = await createTestDatabase();
-      cleanups.push(() => testDb.drop());
-      url = testDb.url;
-    }
-    const database = kind === 'postgres' ? { url } : { url: '', dataDir: 'memory://' };
+    const database = await engineDatabaseFor(kind, cleanups);
     // The serving engine executes nothing on Postgres: another engine, as another worker process would, runs it.
     const serving: Engine = createEngine({ workflows: [sequenceWorkflow(3)], database, pollMs: 50 });
     const worker: Engine = kind === 'postgres' ? createEngine({ workflows: [sequenceWorkflow(3)], database, pollMs: 50 }) : serving;

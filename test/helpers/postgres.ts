@@ -44,6 +44,20 @@ export async function createTestDatabase(prefix = 'rmapp_test'): Promise<TestDat
   };
 }
 
+/**
+ * The engine's `database` option for a test of `kind`: a fresh Postgres database (dropped by the
+ * cleanup pushed onto `cleanups`) or an in-memory PGlite.
+ */
+export async function engineDatabaseFor(
+  kind: 'postgres' | 'pglite',
+  cleanups: (() => Promise<void>)[],
+): Promise<{ url: string; dataDir?: string }> {
+  if (kind === 'pglite') return { url: '', dataDir: 'memory://' };
+  const testDb = await createTestDatabase();
+  cleanups.push(() => testDb.drop());
+  return { url: testDb.url };
+}
+
 /** A store for a `describe.each(['postgres', 'pglite'])` suite: a fresh Postgres database, or in-memory PGlite. */
 export async function openTestStore(kind: 'postgres' | 'pglite'): Promise<{ db: Database; close(): Promise<void> }> {
   if (kind === 'pglite') {
