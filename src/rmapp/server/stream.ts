@@ -172,11 +172,11 @@ export function runStream(engine: Engine, masker: Masker, log: Logger) {
     // Each id masked once per flush, not once per client: a large batch of removals (50,000 runs in
     // one statement: ~0.3 s of masking) held the event loop that long per open stream.
     const named = gone.map(([id, parent]) => ({ id, parent, shown: masker.value(id) }));
-    let all: string | null = null;
+    const frame = (ids: string[]) => `event: removed\ndata: ${JSON.stringify(more ? { ids, more } : { ids })}\n\n`;
+    let all: string | null = null; // the frame of the clients that follow every run, built once
     for (const c of clients) {
       const ids = c.run ? named.filter((r) => c.run === r.id || c.run === r.parent).map((r) => r.shown) : null;
       if (ids?.length === 0 && !more) continue;
-      const frame = (list: unknown[]) => `event: removed\ndata: ${JSON.stringify(more ? { ids: list, more } : { ids: list })}\n\n`;
       c.res.write(ids ? frame(ids) : (all ??= frame(named.map((r) => r.shown))));
     }
   };
