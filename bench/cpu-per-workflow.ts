@@ -7,10 +7,9 @@
  * `RMAPP_BENCH_CPU_DB` names the scratch database. RMAPP_BENCH_HEAP_GROWING_PERCENT=N sets
  * `--heap-growing-percent=N` first, as `rmapp worker` does for itself (src/rmapp/cli/heap-growth.ts).
  */
-import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { createEngine, openDatabase } from '../dist/index.js';
-import { createDatabase, dropDatabase, runConcurrently } from './measure.ts';
+import { cpuMs, createDatabase, dropDatabase, runConcurrently } from './measure.ts';
 import { workflows } from './workflows.ts';
 
 const ADMIN = process.env.RMAPP_BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -30,27 +29,26 @@ try {
       await engine.waitFor(await engine.start('bench.six', {}));
     });
   await batch(300);
-  const ticks = (pid: number) => {
+  const cpu = (pid: number) => {
     try {
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-      return Number(fields[11]) + Number(fields[12]);
+      return cpuMs(pid);
     } catch {
       return 0; // the backend has gone
     }
   };
   const backends = async () =>
     (await db.query<{ pid: number }>('select pid from pg_stat_activity where datname = current_database()')).map((r) => r.pid);
-  const before = new Map((await backends()).map((pid) => [pid, ticks(pid)]));
+  const before = new Map((await backends()).map((pid) => [pid, cpu(pid)]));
   const node0 = process.cpuUsage();
   const t0 = performance.now();
   await batch(N);
   const wall = performance.now() - t0;
   const node = process.cpuUsage(node0);
   let postgres = 0;
-  for (const pid of await backends()) postgres += ticks(pid) - (before.get(pid) ?? 0);
+  for (const pid of await backends()) postgres += cpu(pid) - (before.get(pid) ?? 0);
   console.log(
     `c=${C}, ${N} workflows: worker ${((node.user + node.system) / 1000 / N).toFixed(2)} ms CPU per workflow (user ${(node.user / 1000 / N).toFixed(2)}, system ${(node.system / 1000 / N).toFixed(2)}), ` +
-      `Postgres backends ${((postgres * 10) / N).toFixed(2)} ms (USER_HZ 100); ${(N / (wall / 1000)).toFixed(0)} wf/s wall`,
+      `Postgres backends ${(postgres / N).toFixed(2)} ms (USER_HZ 100); ${(N / (wall / 1000)).toFixed(0)} wf/s wall`,
   );
 } finally {
   await engine.stop();

@@ -109,7 +109,7 @@ export async function rmappRecovery(opts: { databaseUrl: string; workflows: numb
   await poll(async () => (await count(`status = 'succeeded'`)) === opts.workflows, 'all runs to finish after recovery');
   const recoveryMs = performance.now() - t0;
   const workerCpuMs = cpuMs(second.pid as number);
-  const pgCpuMs = postgresCpuSince(pgCpu0);
+  const postgresCpuMs = postgresCpuSince(pgCpu0);
   // Where the time went, by the database's clock: the new worker's first history row (its first claim
   // records the take-over), the first and the last run finished.
   const [p] = await sql`
@@ -121,7 +121,7 @@ export async function rmappRecovery(opts: { databaseUrl: string; workflows: numb
   second.kill('SIGTERM');
   await new Promise((r) => second.once('exit', r));
   await sql.end();
-  return { recoveryMs, workerCpuMs, postgresCpuMs: pgCpuMs, phases };
+  return { recoveryMs, workerCpuMs, postgresCpuMs, phases };
 }
 
 /**
