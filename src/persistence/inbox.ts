@@ -11,6 +11,12 @@ export interface InboxEvent {
   keepUntil: number | null;
   /** A buffered signal whose `signal.buffered` is already in the run's history (an earlier owner kept it). */
   reported?: boolean | undefined;
+  /**
+   * When it was sent (epoch ms, `created_at`), on the sending engine's clock: a restored run takes it
+   * in order with its overdue timers, whose due times are on the engines' clocks too
+   * (state_machine/timer-catch-up.ts).
+   */
+  sentAt: number;
 }
 
 /** What became of a signal once its run took it: see the inbox's `outcome` column. */
@@ -20,6 +26,8 @@ export type SignalOutcome = 'received' | 'ignored' | 'expired';
  * Appends a signal and, in the same statement, wakes the run if it waits and notifies workers.
  * With a `dedupeKey` already used for this run, nothing is appended (`appended: false`); a key whose
  * signal was ignored is free again. `bufferMs` keeps the signal until a state accepts it, that long.
+ * `sentAt` (epoch ms, the sender's clock) dates it, so a run restored later orders it with its
+ * overdue timers as XState would have.
  */
 export async function appendSignal(
   db: Queryable,
@@ -27,11 +35,13 @@ export async function appendSignal(
   event: object,
   dedupeKey: string | null,
   bufferMs: number | null = null,
+  sentAt: number = Date.now(),
 ): Promise<{ appended: boolean; id: number | null }> {
   const rows = await db.query<{ id: number | null }>(
     `with ins as (
-       insert into rmapp_run_inbox (run_id, event, dedupe_key, keep_until)
-       values ($1, $2::jsonb, $3, case when $4::float8 is null then null else now() + make_interval(secs => $4::float8 / 1000) end)
+       insert into rmapp_run_inbox (run_id, event, dedupe_key, keep_until, created_at)
+       values ($1, $2::jsonb, $3, case when $4::float8 is null then null else now() + make_interval(secs => $4::float8 / 1000) end,
+         to_timestamp($5::float8 / 1000))
        on conflict (run_id, dedupe_key) do nothing
        returning id::float8 as id),
      wake as (
@@ -40,7 +50,7 @@ export async function appendSignal(
        where id = $1 and exists (select 1 from ins)
        returning id)
      select (select id from ins) as id, pg_notify('${WAKE_CHANNEL}', $1) from (select 1) one where exists (select 1 from ins)`,
-    [runId, JSON.stringify(event), dedupeKey, bufferMs],
+    [runId, JSON.stringify(event), dedupeKey, bufferMs, sentAt],
   );
   const id = rows[0]?.id ?? null;
   return { appended: id !== null, id };
@@ -57,8 +67,10 @@ export async function pendingSignals(db: Queryable, runId: string, afterId = 0):
     event: InboxEvent['event'] | null;
     keep_until: Date | string | null;
     reported: boolean | null;
+    sent_at: number | null;
   }>(
     `select r.signal_seq as seq, i.id::float8 as id, i.event, i.keep_until,
+       extract(epoch from i.created_at)::float8 * 1000 as sent_at,
        i.keep_until is not null and exists (
          select 1 from rmapp_run_history h, jsonb_array_elements(${historyEventsSql('h')}) e
          where h.run_id = r.id and e->>'type' = 'signal.buffered' and (e->'data'->>'id')::float8 = i.id::float8) as reported
@@ -76,6 +88,7 @@ export async function pendingSignals(db: Queryable, runId: string, afterId = 0):
         event: r.event as InboxEvent['event'],
         keepUntil: r.keep_until == null ? null : new Date(r.keep_until).getTime(),
         reported: r.reported === true,
+        sentAt: Number(r.sent_at),
       })),
   };
 }

@@ -166,6 +166,7 @@ export const runInbox = pgTable(
     keepUntil: tz('keep_until'),
     /** What became of it: `received` (it changed the run), `ignored` (it changed nothing), `expired`. */
     outcome: text('outcome'),
+    /** When it was sent, on the sending engine's clock (engine.ts `send`; a test clock's time in tests). */
     createdAt: tz('created_at').notNull().defaultNow(),
     consumedAt: tz('consumed_at'),
   },

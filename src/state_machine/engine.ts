@@ -187,7 +187,7 @@ export class Engine extends RunQueries {
         ? (this.definition(run.workflow, run.workflowVersion) ?? this.definition(run.workflow))?.signals?.buffer
         : buffer;
     const bufferMs = chosen === true ? DEFAULT_ENGINE_OPTIONS.signalBufferMs : chosen ? chosen.forMs : null;
-    const { appended, id } = await appendSignal(db, runId, event, dedupeKey, bufferMs);
+    const { appended, id } = await appendSignal(db, runId, event, dedupeKey, bufferMs, this.settings.clock.now());
     if (appended) this.worker?.onWake(runId);
     return { delivered: appended, id, outcome: appended ? 'queued' : 'duplicate' };
   }

@@ -23,6 +23,7 @@ import { attachStepHost, type StepFunction, type StepHost, type StepOptions } fr
 import { executeStep } from './step-execution.ts';
 import { decodeStepRecords, encodeStepRecords, forgetStoppedExecution, type StepRecord } from './step-record.ts';
 import { rearmTimers, type TimerRecord } from './timers.ts';
+import { TimerCatchUp } from './timer-catch-up.ts';
 import type { SessionHost } from './session-host.ts';
 import { endSegmentSpan, startSegmentSpan } from './telemetry.ts';
 import { allows, type Ending, type SessionAction, type SessionPhase } from './session-phase.ts';
@@ -153,7 +154,8 @@ export class RunSession implements CommitParticipant, StepHost {
   /** Restores (or creates) the actor, re-arms timers and delivers pending signals. */
   start(): void {
     const { row, definition } = this;
-    const restored = restoreActor(this.host, row, definition, (ev) => this.inspection.onInspect(ev));
+    const catchUp = new TimerCatchUp(this.host.clock);
+    const restored = restoreActor(this.host, row, definition, (ev) => this.inspection.onInspect(ev), catchUp.actorClock);
     if ('problem' in restored) return this.finish({ status: 'failed', snapshot: row.snapshot, error: restored.problem });
     const { actor, isNew } = restored;
     this.actor = actor;
@@ -182,7 +184,13 @@ export class RunSession implements CommitParticipant, StepHost {
       this.inspection.replaying = false;
     }
     if (!isNew && !this.ending) {
-      const dropped = rearmTimers(actor, this.timers, this.host.clock.now());
+      const now = this.host.clock.now();
+      // Signals sent while the run was away go before the overdue timers due after them, as in XState.
+      if (row.hasSignals && this.timers.some((t) => (t.dueAt ?? now) <= now)) {
+        catchUp.begin(actor);
+        this.signals.catchUpWith(catchUp);
+      }
+      const dropped = rearmTimers(actor, this.timers, now, catchUp);
       for (const t of dropped) this.record({ type: 'timer.dropped', path: t.target, data: { event: t.event.type } });
     }
     this.markDirty();

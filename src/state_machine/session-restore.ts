@@ -8,6 +8,7 @@ import type { ClaimedRun } from '../persistence/claims.ts';
 import type { WorkflowDefinition } from './definition.ts';
 import type { ErrorData } from './errors.ts';
 import type { SessionHost } from './session-host.ts';
+import type { ActorClock } from './timer-catch-up.ts';
 import type { Ending } from './session-phase.ts';
 import { findRestoreProblem } from './snapshot-check.ts';
 
@@ -23,13 +24,15 @@ function restoreError(reason: string): ErrorData {
  * Creates the run's actor (not started) from its persisted snapshot, or fresh when it has none. The
  * snapshot is checked against the definition first: XState would silently drop a child whose `src` is
  * gone (docs/xstate-semantics.md). Inspection events go to `onInspect`, then to the host's inspector,
- * which may never break a run.
+ * which may never break a run. XState's delayed events run on `clock` (the engine's, through the
+ * session's catch-up of overdue timers: timer-catch-up.ts).
  */
 export function restoreActor(
   host: SessionHost,
   row: ClaimedRun,
   definition: WorkflowDefinition,
   onInspect: (ev: InspectionEvent) => void,
+  clock: ActorClock,
 ): RestoredActor {
   const isNew = row.snapshot == null;
   if (!isNew) {
@@ -37,11 +40,9 @@ export function restoreActor(
     if (problem) return { problem: restoreError(problem) };
   }
   try {
-    const clock = host.clock;
     const actor = createActor(definition.machine, {
       input: row.input,
-      // XState's delayed events (`after`) run on the engine's clock too.
-      clock: { setTimeout: (fn, ms) => clock.setTimeout(fn, ms), clearTimeout: (h) => clock.clearTimeout(h) },
+      clock,
       ...(isNew ? {} : { snapshot: row.snapshot as Snapshot<unknown> }),
       inspect: (ev) => {
         onInspect(ev);

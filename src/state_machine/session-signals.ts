@@ -9,6 +9,7 @@ import type { Span } from '@opentelemetry/api';
 import { pendingSignals, type InboxEvent, type SignalOutcome } from '../persistence/inbox.ts';
 import type { HistoryEntry } from '../persistence/runs.ts';
 import type { SessionHost } from './session-host.ts';
+import type { TimerCatchUp } from './timer-catch-up.ts';
 
 /** Signals with this type are handled by the engine itself. */
 export const CANCEL_SIGNAL = 'rmapp.cancel';
@@ -48,6 +49,8 @@ export class SignalDelivery {
   private pullAgain = false;
   private retryScheduled = false;
   private keptTimer: NodeJS.Timeout | undefined;
+  /** A restored run's overdue timers, held until the first read of the inbox has ordered them with its signals. */
+  private catchUp: TimerCatchUp | null = null;
 
   constructor(
     private readonly session: SignalSession,
@@ -59,6 +62,14 @@ export class SignalDelivery {
   /** A read of the inbox is in flight. */
   get reading(): boolean {
     return this.pull !== null;
+  }
+
+  /**
+   * The next read of the inbox delivers each signal at the time it was sent, after the overdue timers
+   * due before it, then ends the catch-up (timer-catch-up.ts); a read that fails ends it too.
+   */
+  catchUpWith(catchUp: TimerCatchUp): void {
+    this.catchUp = catchUp;
   }
 
   /** Reads and applies signals that arrived since the last read, in order. */
@@ -73,7 +84,11 @@ export class SignalDelivery {
         this.pullAgain = false;
         const { seq, events } = await pendingSignals(s.host.db, s.runId, this.lastSignalId);
         let all = true;
-        for (const e of events) all = this.deliver(e) && all;
+        for (const e of events) {
+          const delivered = this.catchUp ? this.catchUp.deliverAt(e.sentAt, () => this.deliver(e)) : this.deliver(e);
+          all = delivered && all;
+        }
+        this.endCatchUp();
         if (all) this.seenSignalSeq = Math.max(this.seenSignalSeq, seq);
       } while (this.pullAgain && !s.isEnded());
     })()
@@ -86,9 +101,17 @@ export class SignalDelivery {
       )
       .finally(() => {
         this.pull = null;
+        this.endCatchUp();
         s.maybeEvict();
       });
     return this.pull;
+  }
+
+  /** Fires the overdue timers still held (those due after every signal read), once. */
+  private endCatchUp(): void {
+    const catchUp = this.catchUp;
+    this.catchUp = null;
+    catchUp?.finish();
   }
 
   /** The root took `taken` transitions: buffered signals may be accepted now. */

@@ -7,6 +7,7 @@
 import type { AnyActorRef, AnyActor, EventObject } from 'xstate';
 import { actorPath, findActor } from './actor-paths.ts';
 import { NEVER_DUE_MS } from './clock.ts';
+import type { TimerCatchUp } from './timer-catch-up.ts';
 
 /** A delayed event as persisted in `rmapp_runs.timers`. */
 export interface TimerRecord {
@@ -64,9 +65,10 @@ function dueAt(clockNow: number, left: number): number {
 
 /**
  * Schedules persisted timers again in a restored actor, each for the time left until its original due
- * time (zero if it is past). Returns the timers whose actors no longer exist.
+ * time (zero if it is past), through the session's catch-up, which holds the overdue ones while it is
+ * active (timer-catch-up.ts). Returns the timers whose actors no longer exist.
  */
-export function rearmTimers(root: AnyActor, timers: readonly TimerRecord[], now: number): TimerRecord[] {
+export function rearmTimers(root: AnyActor, timers: readonly TimerRecord[], now: number, catchUp: TimerCatchUp): TimerRecord[] {
   const system = root.system as unknown as SchedulerSystem;
   const dropped: TimerRecord[] = [];
   // By due time: timers that are already overdue all get delay 0 and then fire in scheduling order.
@@ -79,7 +81,8 @@ export function rearmTimers(root: AnyActor, timers: readonly TimerRecord[], now:
     }
     // A timer that never fires stays scheduled (a `cancel` finds it, a later write keeps it).
     const delay = t.dueAt >= NEVER_DUE_MS ? Infinity : Math.max(0, t.dueAt - now);
-    system.scheduler.schedule(source, target, t.event, delay, t.id);
+    // A row written before due times were stored (`null`: a NaN delay) was due at once.
+    catchUp.rearm(t.dueAt ?? now, () => system.scheduler.schedule(source, target, t.event, delay, t.id));
   }
   return dropped;
 }

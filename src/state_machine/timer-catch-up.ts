@@ -1,0 +1,174 @@
+/**
+ * Catching up on a restored run's overdue timers in XState's order. A run whose worker was away (a
+ * deploy, a crash, a lease wait) past a delayed event's due time comes back with the timer overdue
+ * and, often, signals that were sent meanwhile. Plain XState, running the whole time, would have
+ * taken every signal sent before the due time first, then the delayed event, then the later signals.
+ * So while a restored run catches up, its overdue timers are held instead of firing at once; the
+ * session's first read of the inbox releases them in due-time order between the signals, each signal
+ * at the time it was sent (docs/xstate-semantics.md, "Overdue timers and signals").
+ *
+ * During the catch-up the run lives on a virtual clock: a timer fired (or a signal delivered) at its
+ * own time that schedules another delay schedules it from that time, so chains of delays keep their
+ * spacing; one that is overdue as well is held and ordered with the rest, one still to come is armed
+ * for the time that is left, and XState's record of it is dated back so that it is persisted with
+ * the same due time (timers.ts `readTimers`).
+ */
+import type { AnyActor } from 'xstate';
+import type { Clock } from './clock.ts';
+
+/** XState's clock option: what the actor's scheduler calls. */
+export interface ActorClock {
+  setTimeout(fn: (...args: unknown[]) => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** A timer handed to XState: armed on the engine's clock, or held until the catch-up reaches it. */
+interface Handle {
+  real?: unknown;
+  held?: Held;
+}
+
+interface Held {
+  fn: () => void;
+  dueAt: number;
+  /** Scheduling order among timers due at the same instant (XState fires those in that order). */
+  seq: number;
+}
+
+interface ScheduledRecord {
+  startedAt: number;
+}
+
+/** The engine clock behind one run's actor, holding its overdue timers while the run catches up. */
+export class TimerCatchUp {
+  private held: Held[] = [];
+  private holding = false;
+  private seq = 0;
+  /** The virtual time of the timer or signal being handled during the catch-up, else null. */
+  private virtualNow: number | null = null;
+  /** Set by `rearm` for the timer it schedules next: its persisted due time. */
+  private nextDue: number | null = null;
+  private actor: AnyActor | undefined;
+  /** XState's records of timers already dated back (each schedule makes a new record). */
+  private readonly dated = new WeakSet<object>();
+
+  constructor(private readonly clock: Clock) {}
+
+  /** The clock to give the run's actor (XState's `clock` option). */
+  readonly actorClock: ActorClock = {
+    setTimeout: (fn, ms) => this.set(fn as () => void, ms),
+    clearTimeout: (handle) => this.clear(handle as Handle | undefined),
+  };
+
+  /** Holds overdue timers from now on, until {@link finish}; `actor` is the run's root. */
+  begin(actor: AnyActor): void {
+    this.actor = actor;
+    this.holding = true;
+  }
+
+  /** Whether overdue timers are being held. */
+  get active(): boolean {
+    return this.holding;
+  }
+
+  /** Schedules a persisted timer again through `schedule`, which calls XState's scheduler at once. */
+  rearm(dueAt: number, schedule: () => void): void {
+    this.nextDue = dueAt;
+    try {
+      schedule();
+    } finally {
+      this.nextDue = null;
+    }
+  }
+
+  /**
+   * Fires the held timers due at or before `at`, earliest first, then runs `deliver` (a signal sent at
+   * `at`) on the virtual clock. Outside a catch-up, it only runs `deliver`.
+   */
+  deliverAt<T>(at: number, deliver: () => T): T {
+    if (!this.holding) return deliver();
+    // A signal cannot have been sent later than now: clocks of different hosts may disagree.
+    const when = Math.min(at, this.clock.now());
+    this.releaseUntil(when);
+    return this.onVirtualClock(when, deliver);
+  }
+
+  /** Ends the catch-up: fires every held timer in due-time order, then lets timers fire as they come. */
+  finish(): void {
+    if (!this.holding) return;
+    try {
+      this.releaseUntil(Infinity);
+    } finally {
+      this.holding = false;
+      this.held = [];
+    }
+  }
+
+  private releaseUntil(until: number): void {
+    for (;;) {
+      const next = this.earliest();
+      if (!next || next.dueAt > until || !this.holding) return;
+      this.held.splice(this.held.indexOf(next), 1);
+      this.onVirtualClock(next.dueAt, next.fn);
+    }
+  }
+
+  private earliest(): Held | undefined {
+    let best: Held | undefined;
+    for (const h of this.held) if (!best || h.dueAt < best.dueAt || (h.dueAt === best.dueAt && h.seq < best.seq)) best = h;
+    return best;
+  }
+
+  private onVirtualClock<T>(at: number, fn: () => T): T {
+    const outer = this.virtualNow;
+    this.virtualNow = at;
+    const realStart = Date.now();
+    try {
+      return fn();
+    } finally {
+      this.virtualNow = outer;
+      this.dateBack(realStart, this.clock.now() - at);
+    }
+  }
+
+  private set(fn: () => void, ms: number): Handle {
+    if (this.holding) {
+      const now = this.clock.now();
+      const dueAt = this.nextDue ?? (this.virtualNow !== null ? this.virtualNow + ms : null);
+      if (dueAt !== null && dueAt <= now) {
+        const held: Held = { fn, dueAt, seq: this.seq++ };
+        this.held.push(held);
+        return { held };
+      }
+      // Still to come on the virtual clock: armed for what is left of it.
+      if (dueAt !== null && this.virtualNow !== null && this.nextDue === null) return { real: this.clock.setTimeout(fn, dueAt - now) };
+    }
+    return { real: this.clock.setTimeout(fn, ms) };
+  }
+
+  private clear(handle: Handle | undefined): void {
+    if (!handle) return;
+    if (handle.held) {
+      const i = this.held.indexOf(handle.held);
+      if (i >= 0) this.held.splice(i, 1);
+      return;
+    }
+    this.clock.clearTimeout(handle.real);
+  }
+
+  /**
+   * XState dates each scheduled event with the wall clock (`startedAt`), from which the run's timers
+   * are persisted; one scheduled on the virtual clock, `behind` ms in the past, is dated back by that.
+   */
+  private dateBack(since: number, behind: number): void {
+    if (behind <= 0 || !this.actor) return;
+    const scheduled = (
+      this.actor.system as unknown as { getSnapshot(): { _scheduledEvents: Record<string, ScheduledRecord> } }
+    ).getSnapshot()._scheduledEvents;
+    for (const record of Object.values(scheduled)) {
+      if (record.startedAt < since || this.dated.has(record)) continue;
+      this.dated.add(record);
+      record.startedAt -= behind;
+    }
+  }
+}
