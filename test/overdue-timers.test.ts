@@ -11,6 +11,9 @@ import { createActor, setup, type AnyStateMachine } from 'xstate';
 import { z } from 'zod';
 import { createEngine, defineWorkflow, openDatabase, type Database, type Engine } from '../src/index.ts';
 import { TestClock } from '../src/state_machine/testing/test-clock.ts';
+import { TimerCatchUp } from '../src/state_machine/timer-catch-up.ts';
+import { readTimers, rearmTimers, type TimerRecord } from '../src/state_machine/timers.ts';
+import { systemClock } from '../src/state_machine/clock.ts';
 import { engineDatabaseFor } from './helpers/postgres.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -147,4 +150,54 @@ describe.each(['postgres', 'pglite'] as const)('overdue timers and signals sent 
       await client.stop();
     }
   });
+});
+
+it('while a restored run catches up, its timers are persisted with the due times of its timeline', () => {
+  // A write made during the catch-up (the restore's own) must not move an overdue timer to the restore's
+  // time, or a crash before it fires would order it after signals sent before that time.
+  const now = Date.now();
+  const catchUp = new TimerCatchUp(systemClock);
+  const actor = createActor(chain, { clock: catchUp.actorClock, snapshot: chain.resolveState({ value: 'a' }) });
+  actor.start();
+  catchUp.begin(actor);
+  const overdue: TimerRecord = {
+    id: 'xstate.after.2000.chain.a',
+    source: '',
+    target: '',
+    event: { type: 'xstate.after.2000.chain.a' },
+    dueAt: now - 5_000,
+  };
+  rearmTimers(actor, [overdue], now, catchUp);
+  const held = readTimers(actor, Date.now());
+  expect(held.map((t) => t.event.type)).toEqual(['xstate.after.2000.chain.a']);
+  expect(Math.abs(held[0]!.dueAt - overdue.dueAt), `persisted due time ${held[0]!.dueAt} against ${overdue.dueAt}`).toBeLessThan(50);
+
+  // Released at its due time (5 s ago), it enters b, whose 1 s delay is due 4 s ago on the run's
+  // timeline: held as well; a signal sent 3.5 s ago comes after both and is taken in c.
+  catchUp.deliverAt(now - 3_500, () => actor.send({ type: 'GO' }));
+  expect(actor.getSnapshot().value).toBe('gotC');
+  catchUp.finish();
+  actor.stop();
+});
+
+it("a delay a caught-up timer starts runs from that timer's due time, and is persisted so", () => {
+  const now = Date.now();
+  const catchUp = new TimerCatchUp(systemClock);
+  const actor = createActor(chain, { clock: catchUp.actorClock, snapshot: chain.resolveState({ value: 'a' }) });
+  actor.start();
+  catchUp.begin(actor);
+  // a's delay was due 600 ms ago: b is entered then, and b's 1 s delay is due 400 ms from now.
+  rearmTimers(
+    actor,
+    [{ id: 'xstate.after.2000.chain.a', source: '', target: '', event: { type: 'xstate.after.2000.chain.a' }, dueAt: now - 600 }],
+    now,
+    catchUp,
+  );
+  catchUp.finish();
+  expect(actor.getSnapshot().value).toBe('b');
+  const [next] = readTimers(actor, Date.now());
+  expect(Math.abs(next!.dueAt - (now + 400)), `b's delay persisted due at ${next!.dueAt - now} ms from the restore, not 400`).toBeLessThan(
+    50,
+  );
+  actor.stop();
 });

@@ -30,6 +30,8 @@ interface Handle {
 
 interface Held {
   fn: () => void;
+  /** The handle XState keeps: armed for real if the catch-up ends without firing this timer. */
+  handle: Handle;
   dueAt: number;
   /** Scheduling order among timers due at the same instant (XState fires those in that order). */
   seq: number;
@@ -71,14 +73,20 @@ export class TimerCatchUp {
     return this.holding;
   }
 
-  /** Schedules a persisted timer again through `schedule`, which calls XState's scheduler at once. */
+  /**
+   * Schedules a persisted timer again through `schedule`, which calls XState's scheduler at once. While
+   * the catch-up is active, XState's record of an overdue one keeps its due time: a write made before it
+   * fires persists that, not the restore's time, so a crash meanwhile does not reorder it.
+   */
   rearm(dueAt: number, schedule: () => void): void {
     this.nextDue = dueAt;
+    const realStart = Date.now();
     try {
       schedule();
     } finally {
       this.nextDue = null;
     }
+    if (this.holding) this.dateBack(realStart, this.clock.now() - dueAt);
   }
 
   /**
@@ -93,14 +101,22 @@ export class TimerCatchUp {
     return this.onVirtualClock(when, deliver);
   }
 
-  /** Ends the catch-up: fires every held timer in due-time order, then lets timers fire as they come. */
+  /**
+   * Ends the catch-up: fires every held timer in due-time order, then lets timers fire as they come. If
+   * firing one throws, the rest are armed to fire at once rather than lost.
+   */
   finish(): void {
     if (!this.holding) return;
     try {
       this.releaseUntil(Infinity);
     } finally {
       this.holding = false;
+      const rest = this.held;
       this.held = [];
+      for (const h of rest) {
+        h.handle.held = undefined;
+        h.handle.real = this.clock.setTimeout(h.fn, 0);
+      }
     }
   }
 
@@ -136,9 +152,10 @@ export class TimerCatchUp {
       const now = this.clock.now();
       const dueAt = this.nextDue ?? (this.virtualNow !== null ? this.virtualNow + ms : null);
       if (dueAt !== null && dueAt <= now) {
-        const held: Held = { fn, dueAt, seq: this.seq++ };
-        this.held.push(held);
-        return { held };
+        const handle: Handle = {};
+        handle.held = { fn, handle, dueAt, seq: this.seq++ };
+        this.held.push(handle.held);
+        return handle;
       }
       // Still to come on the virtual clock: armed for what is left of it.
       if (dueAt !== null && this.virtualNow !== null && this.nextDue === null) return { real: this.clock.setTimeout(fn, dueAt - now) };

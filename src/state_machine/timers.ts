@@ -57,10 +57,14 @@ export function readTimers(root: AnyActor, clockNow: number): TimerRecord[] {
   }));
 }
 
-/** When a delayed event with `left` ms to go is due: at once for NaN (XState fires it), never past the last storable instant. */
+/**
+ * When a delayed event with `left` ms to go is due: at once for NaN (XState fires it), never past the
+ * last storable instant. An overdue one keeps its time in the past (a restored run holding it while it
+ * catches up, timer-catch-up.ts), so a later restore still orders it before the signals sent after it.
+ */
 function dueAt(clockNow: number, left: number): number {
   if (Number.isNaN(left)) return clockNow;
-  return Math.min(NEVER_DUE_MS, clockNow + Math.max(0, left));
+  return Math.min(NEVER_DUE_MS, clockNow + left);
 }
 
 /**
