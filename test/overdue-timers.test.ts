@@ -18,29 +18,20 @@ import { engineDatabaseFor } from './helpers/postgres.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Times out after 4 s unless GO comes first. */
-const timeout = setup({ types: {} as { events: { type: 'GO' } } }).createMachine({
-  id: 'timeout',
-  initial: 'waiting',
-  states: {
-    waiting: { after: { 4000: 'timedOut' }, on: { GO: 'went' } },
-    went: { type: 'final' },
-    timedOut: { on: { GO: 'wentLate' } },
-    wentLate: { type: 'final' },
-  },
-});
-
-/** Times out after 2.5 s; GO after that is taken in `timedOut`. */
-const shortTimeout = setup({ types: {} as { events: { type: 'GO' } } }).createMachine({
-  id: 'shortTimeout',
-  initial: 'waiting',
-  states: {
-    waiting: { after: { 2500: 'timedOut' }, on: { GO: 'went' } },
-    went: { type: 'final' },
-    timedOut: { on: { GO: 'wentLate' } },
-    wentLate: { type: 'final' },
-  },
-});
+/** Times out after `ms` unless GO comes first; GO after that is taken in `timedOut`. */
+const timesOutAfter = (id: string, ms: number) =>
+  setup({ types: {} as { events: { type: 'GO' } } }).createMachine({
+    id,
+    initial: 'waiting',
+    states: {
+      waiting: { after: { [ms]: 'timedOut' }, on: { GO: 'went' } },
+      went: { type: 'final' },
+      timedOut: { on: { GO: 'wentLate' } },
+      wentLate: { type: 'final' },
+    },
+  });
+const timeout = timesOutAfter('timeout', 4000);
+const shortTimeout = timesOutAfter('shortTimeout', 2500);
 
 /** a → b after 2 s, b → c 1 s later; GO ends the run in the state it is taken in. */
 const chain = setup({ types: {} as { events: { type: 'GO' } } }).createMachine({
@@ -152,10 +143,8 @@ describe.each(['postgres', 'pglite'] as const)('overdue timers and signals sent 
   });
 });
 
-it('while a restored run catches up, its timers are persisted with the due times of its timeline', () => {
-  // A write made during the catch-up (the restore's own) must not move an overdue timer to the restore's
-  // time, or a crash before it fires would order it after signals sent before that time.
-  const now = Date.now();
+/** A `chain` run restored in state a, catching up, with a's delay due `dueAt` rearmed. */
+function restoredChain(now: number, dueAt: number) {
   const catchUp = new TimerCatchUp(systemClock);
   const actor = createActor(chain, { clock: catchUp.actorClock, snapshot: chain.resolveState({ value: 'a' }) });
   actor.start();
@@ -165,9 +154,17 @@ it('while a restored run catches up, its timers are persisted with the due times
     source: '',
     target: '',
     event: { type: 'xstate.after.2000.chain.a' },
-    dueAt: now - 5_000,
+    dueAt,
   };
   rearmTimers(actor, [overdue], now, catchUp);
+  return { catchUp, actor, overdue };
+}
+
+it('while a restored run catches up, its timers are persisted with the due times of its timeline', () => {
+  // A write made during the catch-up (the restore's own) must not move an overdue timer to the restore's
+  // time, or a crash before it fires would order it after signals sent before that time.
+  const now = Date.now();
+  const { catchUp, actor, overdue } = restoredChain(now, now - 5_000);
   const held = readTimers(actor, Date.now());
   expect(held.map((t) => t.event.type)).toEqual(['xstate.after.2000.chain.a']);
   expect(Math.abs(held[0]!.dueAt - overdue.dueAt), `persisted due time ${held[0]!.dueAt} against ${overdue.dueAt}`).toBeLessThan(50);
@@ -182,17 +179,8 @@ it('while a restored run catches up, its timers are persisted with the due times
 
 it("a delay a caught-up timer starts runs from that timer's due time, and is persisted so", () => {
   const now = Date.now();
-  const catchUp = new TimerCatchUp(systemClock);
-  const actor = createActor(chain, { clock: catchUp.actorClock, snapshot: chain.resolveState({ value: 'a' }) });
-  actor.start();
-  catchUp.begin(actor);
   // a's delay was due 600 ms ago: b is entered then, and b's 1 s delay is due 400 ms from now.
-  rearmTimers(
-    actor,
-    [{ id: 'xstate.after.2000.chain.a', source: '', target: '', event: { type: 'xstate.after.2000.chain.a' }, dueAt: now - 600 }],
-    now,
-    catchUp,
-  );
+  const { catchUp, actor } = restoredChain(now, now - 600);
   catchUp.finish();
   expect(actor.getSnapshot().value).toBe('b');
   const [next] = readTimers(actor, Date.now());
