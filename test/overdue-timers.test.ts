@@ -148,7 +148,8 @@ function restoredChain(now: number, dueAt: number) {
   const catchUp = new TimerCatchUp(systemClock);
   const actor = createActor(chain, { clock: catchUp.actorClock, snapshot: chain.resolveState({ value: 'a' }) });
   actor.start();
-  catchUp.begin(actor);
+  catchUp.attach(actor);
+  catchUp.begin();
   const overdue: TimerRecord = {
     id: 'xstate.after.2000.chain.a',
     source: '',

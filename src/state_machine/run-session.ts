@@ -185,9 +185,10 @@ export class RunSession implements CommitParticipant, StepHost {
     }
     if (!isNew && !this.ending) {
       const now = this.host.clock.now();
-      // Signals sent while the run was away go before the overdue timers due after them, as in XState.
-      if (row.hasSignals && this.timers.some((t) => (t.dueAt ?? now) <= now)) {
-        catchUp.begin(actor);
+      catchUp.attach(actor);
+      // Signals sent while the run was away go before the timers due after them, as in XState.
+      if (row.hasSignals) {
+        catchUp.begin();
         this.signals.catchUpWith(catchUp);
       }
       const dropped = rearmTimers(actor, this.timers, now, catchUp);

@@ -49,7 +49,7 @@ export class SignalDelivery {
   private pullAgain = false;
   private retryScheduled = false;
   private keptTimer: NodeJS.Timeout | undefined;
-  /** A restored run's overdue timers, held until the first read of the inbox has ordered them with its signals. */
+  /** A restored run's timers, held until a read of the inbox has ordered them with its signals. */
   private catchUp: TimerCatchUp | null = null;
 
   constructor(
@@ -65,11 +65,13 @@ export class SignalDelivery {
   }
 
   /**
-   * The next read of the inbox delivers each signal at the time it was sent, after the overdue timers
-   * due before it, then ends the catch-up (timer-catch-up.ts); a read that fails ends it too.
+   * Until a read of the inbox succeeds, the run's timers are held; that read delivers each signal at
+   * the time it was sent, after the timers due before it, offering buffered signals again after each,
+   * then ends the catch-up (timer-catch-up.ts). A read that fails keeps it for the next read.
    */
   catchUpWith(catchUp: TimerCatchUp): void {
     this.catchUp = catchUp;
+    catchUp.onEach(() => this.flushKept());
   }
 
   /** Reads and applies signals that arrived since the last read, in order. */
@@ -88,7 +90,9 @@ export class SignalDelivery {
           const delivered = this.catchUp ? this.catchUp.deliverAt(e.sentAt, () => this.deliver(e)) : this.deliver(e);
           all = delivered && all;
         }
-        this.endCatchUp();
+        const catchUp = this.catchUp;
+        this.catchUp = null;
+        catchUp?.finish();
         if (all) this.seenSignalSeq = Math.max(this.seenSignalSeq, seq);
       } while (this.pullAgain && !s.isEnded());
     })()
@@ -101,17 +105,9 @@ export class SignalDelivery {
       )
       .finally(() => {
         this.pull = null;
-        this.endCatchUp();
         s.maybeEvict();
       });
     return this.pull;
-  }
-
-  /** Fires the overdue timers still held (those due after every signal read), once. */
-  private endCatchUp(): void {
-    const catchUp = this.catchUp;
-    this.catchUp = null;
-    catchUp?.finish();
   }
 
   /** The root took `taken` transitions: buffered signals may be accepted now. */
@@ -120,10 +116,14 @@ export class SignalDelivery {
     if (this.kept.length === 0 || this.retryScheduled) return;
     this.retryScheduled = true;
     // After the macrostep that changed the run has finished: XState processes one event at a time.
-    queueMicrotask(() => {
-      this.retryScheduled = false;
-      this.retryKept();
-    });
+    queueMicrotask(() => this.flushKept());
+  }
+
+  /** Offers the buffered signals again if a transition asked for it and nothing has done it since. */
+  private flushKept(): void {
+    if (!this.retryScheduled) return;
+    this.retryScheduled = false;
+    this.retryKept();
   }
 
   /** The run's write carrying `n` consumed signals is durable. */

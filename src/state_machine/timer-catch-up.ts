@@ -3,9 +3,11 @@
  * deploy, a crash, a lease wait) past a delayed event's due time comes back with the timer overdue
  * and, often, signals that were sent meanwhile. Plain XState, running the whole time, would have
  * taken every signal sent before the due time first, then the delayed event, then the later signals.
- * So while a restored run catches up, its overdue timers are held instead of firing at once; the
- * session's first read of the inbox releases them in due-time order between the signals, each signal
- * at the time it was sent (docs/xstate-semantics.md, "Overdue timers and signals").
+ * So while a restored run with signals waiting catches up, its timers are held instead of firing: the
+ * overdue ones at once, and any that comes due before the session's first successful read of the
+ * inbox; that read releases them in due-time order between the signals, each signal at the time it
+ * was sent, buffered signals offered again after each (docs/xstate-semantics.md, "Overdue timers and
+ * signals").
  *
  * During the catch-up the run lives on a virtual clock: a timer fired (or a signal delivered) at its
  * own time that schedules another delay schedules it from that time, so chains of delays keep their
@@ -41,7 +43,7 @@ interface ScheduledRecord {
   startedAt: number;
 }
 
-/** The engine clock behind one run's actor, holding its overdue timers while the run catches up. */
+/** The engine clock behind one run's actor, holding its timers while the run catches up. */
 export class TimerCatchUp {
   private held: Held[] = [];
   private holding = false;
@@ -53,6 +55,8 @@ export class TimerCatchUp {
   private actor: AnyActor | undefined;
   /** XState's records of timers already dated back (each schedule makes a new record). */
   private readonly dated = new WeakSet<object>();
+  /** Run after each timer or signal the catch-up handles (signal delivery offers buffered signals again). */
+  private afterEach: (() => void) | null = null;
 
   constructor(private readonly clock: Clock) {}
 
@@ -62,21 +66,33 @@ export class TimerCatchUp {
     clearTimeout: (handle) => this.clear(handle as Handle | undefined),
   };
 
-  /** Holds overdue timers from now on, until {@link finish}; `actor` is the run's root. */
-  begin(actor: AnyActor): void {
+  /** The run's root actor, once created: XState's records of its timers are read and dated through it. */
+  attach(actor: AnyActor): void {
     this.actor = actor;
+  }
+
+  /**
+   * Holds, from now until {@link finish}, every timer that comes due: the overdue ones the restore
+   * re-arms, and any that falls due while the first read of the inbox is on its way.
+   */
+  begin(): void {
     this.holding = true;
   }
 
-  /** Whether overdue timers are being held. */
+  /** Whether timers are being held. */
   get active(): boolean {
     return this.holding;
   }
 
+  /** `fn` runs after each timer or signal the catch-up handles, on its virtual clock. */
+  onEach(fn: () => void): void {
+    this.afterEach = fn;
+  }
+
   /**
-   * Schedules a persisted timer again through `schedule`, which calls XState's scheduler at once. While
-   * the catch-up is active, XState's record of an overdue one keeps its due time: a write made before it
-   * fires persists that, not the restore's time, so a crash meanwhile does not reorder it.
+   * Schedules a persisted timer again through `schedule`, which calls XState's scheduler at once.
+   * XState's record of an overdue one keeps its due time: a write made before it fires persists that,
+   * not the restore's time, so a crash meanwhile leaves the next restore the same order to follow.
    */
   rearm(dueAt: number, schedule: () => void): void {
     this.nextDue = dueAt;
@@ -86,7 +102,7 @@ export class TimerCatchUp {
     } finally {
       this.nextDue = null;
     }
-    if (this.holding) this.dateBack(realStart, this.clock.now() - dueAt);
+    this.dateBack(realStart, this.clock.now() - dueAt);
   }
 
   /**
@@ -111,6 +127,7 @@ export class TimerCatchUp {
       this.releaseUntil(Infinity);
     } finally {
       this.holding = false;
+      this.afterEach = null;
       const rest = this.held;
       this.held = [];
       for (const h of rest) {
@@ -125,6 +142,7 @@ export class TimerCatchUp {
       const next = this.earliest();
       if (!next || next.dueAt > until || !this.holding) return;
       this.held.splice(this.held.indexOf(next), 1);
+      next.handle.held = undefined;
       this.onVirtualClock(next.dueAt, next.fn);
     }
   }
@@ -140,27 +158,41 @@ export class TimerCatchUp {
     this.virtualNow = at;
     const realStart = Date.now();
     try {
-      return fn();
+      const result = fn();
+      this.afterEach?.();
+      return result;
     } finally {
       this.virtualNow = outer;
       this.dateBack(realStart, this.clock.now() - at);
     }
   }
 
-  private set(fn: () => void, ms: number): Handle {
-    if (this.holding) {
-      const now = this.clock.now();
-      const dueAt = this.nextDue ?? (this.virtualNow !== null ? this.virtualNow + ms : null);
-      if (dueAt !== null && dueAt <= now) {
-        const handle: Handle = {};
-        handle.held = { fn, handle, dueAt, seq: this.seq++ };
-        this.held.push(handle.held);
-        return handle;
-      }
-      // Still to come on the virtual clock: armed for what is left of it.
-      if (dueAt !== null && this.virtualNow !== null && this.nextDue === null) return { real: this.clock.setTimeout(fn, dueAt - now) };
+  private hold(handle: Handle, fn: () => void, dueAt: number): void {
+    handle.real = undefined;
+    handle.held = { fn, handle, dueAt, seq: this.seq++ };
+    this.held.push(handle.held);
+  }
+
+  private set(fn: () => void, delay: number): Handle {
+    const handle: Handle = {};
+    // NaN fires at once, as Node's setTimeout does.
+    const ms = Number.isNaN(delay) ? 0 : delay;
+    if (!this.holding) {
+      handle.real = this.clock.setTimeout(fn, ms);
+      return handle;
     }
-    return { real: this.clock.setTimeout(fn, ms) };
+    const now = this.clock.now();
+    // Its due time on the run's timeline: persisted (a re-armed timer), virtual (set while a timer or a
+    // signal of the catch-up is handled), or from now.
+    const dueAt = this.nextDue ?? (this.virtualNow ?? now) + ms;
+    if (dueAt <= now) {
+      this.hold(handle, fn, dueAt);
+      return handle;
+    }
+    // Still to come: armed for what is left of it; if it comes due before the catch-up ends, held then.
+    const left = this.nextDue !== null ? ms : dueAt - now;
+    handle.real = this.clock.setTimeout(() => (this.holding ? this.hold(handle, fn, dueAt) : fn()), left);
+    return handle;
   }
 
   private clear(handle: Handle | undefined): void {
@@ -168,6 +200,7 @@ export class TimerCatchUp {
     if (handle.held) {
       const i = this.held.indexOf(handle.held);
       if (i >= 0) this.held.splice(i, 1);
+      handle.held = undefined;
       return;
     }
     this.clock.clearTimeout(handle.real);
