@@ -143,6 +143,116 @@ describe.each(['postgres', 'pglite'] as const)('overdue timers and signals sent 
   });
 });
 
+/** The store with `hook` run before each statement (to delay or fail the first read of a run's inbox). */
+function hooked(db: Database, hook: (sql: string) => Promise<void>): Database {
+  return new Proxy(db, {
+    get(target, prop) {
+      if (prop === 'query')
+        return async (sql: string, ...rest: unknown[]) => (await hook(sql), (target.query as (...a: unknown[]) => unknown)(sql, ...rest));
+      const value = Reflect.get(target, prop, target) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+const isInboxRead = (sql: string) => sql.includes('as sent_at');
+
+/** a → b after 1 s; S1 is taken in b (→ c), S2 in c (→ e) or in b (→ d). */
+const buffered = setup({ types: {} as { events: { type: 'S1' } | { type: 'S2' } } }).createMachine({
+  id: 'buffered',
+  initial: 'a',
+  states: {
+    a: { after: { 1000: 'b' } },
+    b: { on: { S1: 'c', S2: 'd' } },
+    c: { on: { S2: 'e' } },
+    d: { type: 'final' },
+    e: { type: 'final' },
+  },
+});
+
+describe('the catch-up at its edges (postgres)', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterAll(async () => {
+    for (const c of cleanups.reverse()) await c();
+  });
+  const edgeWorkflows = [...workflows, defineWorkflow({ name: 'test.overdue.buffered', machine: buffered, input: z.object({}) })];
+
+  /** Starts `name`, lets its first worker go, sends `sends` at their times, and restores it at `restoreAt` on `db`. */
+  async function awayAndBack(
+    name: string,
+    sends: { at: number; event: { type: string }; buffer?: boolean }[],
+    restoreAt: number,
+    hook: (sql: string) => Promise<void>,
+  ) {
+    const database = await engineDatabaseFor('postgres', cleanups);
+    const first = createEngine({ database, workflows: edgeWorkflows, pollMs: 50 });
+    await first.startWorker();
+    const id = await first.start(name, {});
+    const started = Date.now();
+    // Its first state is durable (the run's insert): the worker may go.
+    await expect.poll(async () => (await first.get(id)).state, { timeout: 10_000 }).toBeTruthy();
+    await first.stop();
+    const client = createEngine({ database, workflows: edgeWorkflows });
+    for (const x of sends) {
+      await sleep(Math.max(0, started + x.at - Date.now()));
+      await client.send(id, x.event, x.buffer ? { buffer: { forMs: 600_000 } } : undefined);
+    }
+    await sleep(Math.max(0, started + restoreAt - Date.now()));
+    const db = await openDatabase(database);
+    const second = createEngine({ database: hooked(db, hook), workflows: edgeWorkflows, pollMs: 50, leaseMs: 3_000 });
+    await second.startWorker();
+    try {
+      await expect.poll(async () => (await second.get(id)).status, { timeout: 20_000 }).not.toBe('running');
+      const history = (await second.history(id)).map((h) => h.type);
+      // The first worker went before any delay was due: otherwise there was nothing to catch up on.
+      expect(history.indexOf('run.resumed'), `restored before its first state change: ${history.join(', ')}`).toBe(
+        history.indexOf('state.entered') + 1,
+      );
+      return { state: (await second.get(id)).state, history };
+    } finally {
+      await second.stop();
+      await client.stop();
+      await db.close();
+    }
+  }
+
+  it(
+    'a timer that comes due while the first read of the inbox is on its way waits for the signals sent before it',
+    { timeout: 60_000 },
+    async () => {
+      // `timeout`'s 4 s delay is not due at the restore (3.7 s) but is before the read (delayed 1.5 s) returns.
+      let first = true;
+      const { state, history } = await awayAndBack('test.overdue.timeout', [{ at: 100, event: { type: 'GO' } }], 3_700, async (sql) => {
+        if (isInboxRead(sql) && first) {
+          first = false;
+          await sleep(1_500);
+        }
+      });
+      expect(state, `history: ${history.join(', ')}`).toBe(await plainXState(timeout, 100));
+    },
+  );
+
+  it('a failed first read of the inbox keeps the timers held until a read succeeds', { timeout: 60_000 }, async () => {
+    let first = true;
+    const { state, history } = await awayAndBack('test.overdue.shortTimeout', [{ at: 100, event: { type: 'GO' } }], 3_000, async (sql) => {
+      if (isInboxRead(sql) && first) {
+        first = false;
+        throw Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' });
+      }
+    });
+    expect(state, `history: ${history.join(', ')}`).toBe(await plainXState(shortTimeout, 100));
+  });
+
+  it('a buffered signal is offered again after each timer of the catch-up, before the later signals', { timeout: 60_000 }, async () => {
+    // S1 (buffered) comes in a, b is entered at 1 s, S2 at 1.6 s: XState (with S1 kept) takes S1 in b, S2 in c.
+    const sends = [
+      { at: 100, event: { type: 'S1' }, buffer: true },
+      { at: 1_600, event: { type: 'S2' } },
+    ];
+    const { state, history } = await awayAndBack('test.overdue.buffered', sends, 2_400, async () => {});
+    expect(state, `history: ${history.join(', ')}`).toBe('e');
+  });
+});
+
 /** A `chain` run restored in state a, catching up, with a's delay due `dueAt` rearmed. */
 function restoredChain(now: number, dueAt: number) {
   const catchUp = new TimerCatchUp(systemClock);
