@@ -69,8 +69,8 @@ function dueAt(clockNow: number, left: number): number {
 
 /**
  * Schedules persisted timers again in a restored actor, each for the time left until its original due
- * time (zero if it is past), through the session's catch-up, which holds the overdue ones while it is
- * active (timer-catch-up.ts). Returns the timers whose actors no longer exist.
+ * time (zero if it is past), through the session's catch-up, which holds those that come due while it
+ * is active (timer-catch-up.ts). Returns the timers whose actors no longer exist.
  */
 export function rearmTimers(root: AnyActor, timers: readonly TimerRecord[], now: number, catchUp: TimerCatchUp): TimerRecord[] {
   const system = root.system as unknown as SchedulerSystem;
