@@ -7,7 +7,7 @@
  * test clock driven through the timeline the runs actually had (read back from the database).
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { createActor, setup, type AnyStateMachine } from 'xstate';
+import { assign, createActor, setup, type AnyStateMachine } from 'xstate';
 import { z } from 'zod';
 import { createEngine, defineWorkflow, openDatabase, type Database, type Engine } from '../src/index.ts';
 import { TestClock } from '../src/state_machine/testing/test-clock.ts';
@@ -169,12 +169,55 @@ const buffered = setup({ types: {} as { events: { type: 'S1' } | { type: 'S2' } 
   },
 });
 
+/** a → b after 1 s; Y is taken in a without leaving it; X ends the run in the state it is taken in. */
+const pinged = setup({ types: {} as { context: { pings: number }; events: { type: 'X' } | { type: 'Y' } } }).createMachine({
+  id: 'pinged',
+  context: { pings: 0 },
+  initial: 'a',
+  states: {
+    a: { after: { 1000: 'b' }, on: { X: 'xInA', Y: { actions: assign({ pings: ({ context }) => context.pings + 1 }) } } },
+    b: { on: { X: 'xInB' } },
+    xInA: { type: 'final' },
+    xInB: { type: 'final' },
+  },
+});
+
 describe('the catch-up at its edges (postgres)', () => {
   const cleanups: (() => Promise<void>)[] = [];
   afterAll(async () => {
     for (const c of cleanups.reverse()) await c();
   });
-  const edgeWorkflows = [...workflows, defineWorkflow({ name: 'test.overdue.buffered', machine: buffered, input: z.object({}) })];
+  const edgeWorkflows = [
+    ...workflows,
+    defineWorkflow({ name: 'test.overdue.buffered', machine: buffered, input: z.object({}) }),
+    defineWorkflow({ name: 'test.overdue.pinged', machine: pinged, input: z.object({}) }),
+  ];
+
+  it("on a test clock, a timer's due time is the clock's, however much real time passes", { timeout: 60_000 }, async () => {
+    // The clock does not move while 1.2 s of real time pass; Y makes the run write its timer then.
+    const database = await engineDatabaseFor('postgres', cleanups);
+    const clock = new TestClock();
+    const first = createEngine({ database, workflows: edgeWorkflows, clock, pollMs: 50 });
+    await first.startWorker();
+    const id = await first.start('test.overdue.pinged', {});
+    await sleep(1_200);
+    await first.send(id, { type: 'Y' });
+    await expect.poll(async () => (await first.history(id)).some((h) => h.type === 'signal.received'), { timeout: 10_000 }).toBe(true);
+    await first.stop();
+    // Half a second later on the clock, X comes while the worker is away: a's 1 s delay is not due yet.
+    await clock.advance(500);
+    const client = createEngine({ database, workflows: edgeWorkflows, clock });
+    await client.send(id, { type: 'X' });
+    const second = createEngine({ database, workflows: edgeWorkflows, clock, pollMs: 50 });
+    await second.startWorker();
+    try {
+      await expect.poll(async () => (await second.get(id)).status, { timeout: 20_000 }).toBe('succeeded');
+      expect((await second.get(id)).state, (await second.history(id)).map((h) => h.type).join(', ')).toBe('xInA');
+    } finally {
+      await second.stop();
+      await client.stop();
+    }
+  });
 
   /** Starts `name`, lets its first worker go, sends `sends` at their times, and restores it at `restoreAt` on `db`. */
   async function awayAndBack(
@@ -257,8 +300,8 @@ describe('the catch-up at its edges (postgres)', () => {
 function restoredChain(now: number, dueAt: number) {
   const catchUp = new TimerCatchUp(systemClock);
   const actor = createActor(chain, { clock: catchUp.actorClock, snapshot: chain.resolveState({ value: 'a' }) });
-  actor.start();
   catchUp.attach(actor);
+  actor.start();
   catchUp.begin();
   const overdue: TimerRecord = {
     id: 'xstate.after.2000.chain.a',
@@ -276,7 +319,7 @@ it('while a restored run catches up, its timers are persisted with the due times
   // time, or a crash before it fires would order it after signals sent before that time.
   const now = Date.now();
   const { catchUp, actor, overdue } = restoredChain(now, now - 5_000);
-  const held = readTimers(actor, Date.now());
+  const held = readTimers(actor, Date.now(), (r) => catchUp.dueOf(r));
   expect(held.map((t) => t.event.type)).toEqual(['xstate.after.2000.chain.a']);
   expect(Math.abs(held[0]!.dueAt - overdue.dueAt), `persisted due time ${held[0]!.dueAt} against ${overdue.dueAt}`).toBeLessThan(50);
 
@@ -294,7 +337,7 @@ it("a delay a caught-up timer starts runs from that timer's due time, and is per
   const { catchUp, actor } = restoredChain(now, now - 600);
   catchUp.finish();
   expect(actor.getSnapshot().value).toBe('b');
-  const [next] = readTimers(actor, Date.now());
+  const [next] = readTimers(actor, Date.now(), (r) => catchUp.dueOf(r));
   expect(Math.abs(next!.dueAt - (now + 400)), `b's delay persisted due at ${next!.dueAt - now} ms from the restore, not 400`).toBeLessThan(
     50,
   );

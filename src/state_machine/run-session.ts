@@ -59,6 +59,8 @@ export class RunSession implements CommitParticipant, StepHost {
   private lastGoodSnapshot: unknown;
   /** Inspection events: state entries for the history, transitions taken, the event being processed. */
   private readonly inspection: RunInspection;
+  /** The clock of the run's actor: records its timers' due times, holds them while a restored run catches up. */
+  private readonly timerClock: TimerCatchUp;
   private readonly deadline: RunDeadline;
   /** This segment of the run (claim → release or end), child of the run's persisted trace context. */
   readonly segmentSpan: Span;
@@ -117,6 +119,7 @@ export class RunSession implements CommitParticipant, StepHost {
       // A run claimed because of signals has not read them yet: nothing counts as seen until it has.
       row.hasSignals ? 0 : row.signalSeq,
     );
+    this.timerClock = new TimerCatchUp(host.clock);
     this.inspection = new RunInspection({ ...port, rootTransitioned: (taken) => this.signals.rootTransitioned(taken) });
     this.deadline = new RunDeadline(
       host.clock,
@@ -154,11 +157,12 @@ export class RunSession implements CommitParticipant, StepHost {
   /** Restores (or creates) the actor, re-arms timers and delivers pending signals. */
   start(): void {
     const { row, definition } = this;
-    const catchUp = new TimerCatchUp(this.host.clock);
+    const catchUp = this.timerClock;
     const restored = restoreActor(this.host, row, definition, (ev) => this.inspection.onInspect(ev), catchUp.actorClock);
     if ('problem' in restored) return this.finish({ status: 'failed', snapshot: row.snapshot, error: restored.problem });
     const { actor, isNew } = restored;
     this.actor = actor;
+    catchUp.attach(actor);
     attachStepHost(actor.system, this);
     actor.subscribe({
       next: (snap) => {
@@ -185,7 +189,6 @@ export class RunSession implements CommitParticipant, StepHost {
     }
     if (!isNew && !this.ending) {
       const now = this.host.clock.now();
-      catchUp.attach(actor);
       // Signals sent while the run was away go before the timers due after them, as in XState.
       if (row.hasSignals) {
         catchUp.begin();
@@ -328,7 +331,7 @@ export class RunSession implements CommitParticipant, StepHost {
       return this.send(endingWrite(ending));
     }
     if (!this.actor) return null;
-    const captured = captureState(this.actor, this.host);
+    const captured = captureState(this.actor, this.host, (scheduled) => this.timerClock.dueOf(scheduled));
     if ('problem' in captured) return this.failAndWrite(captured.problem);
     this.timers = captured.timers;
     if (this.phase.name !== 'evicting') return this.send(runningWrite(captured));

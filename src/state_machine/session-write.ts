@@ -61,9 +61,14 @@ export type CapturedState = { snapshot: unknown; snapshotJson: string; timers: T
 
 /**
  * Reads the actor's persisted snapshot and its delayed events, checked: refused at the first write that
- * would carry them, before a step's work can start on them.
+ * would carry them, before a step's work can start on them. `dueOf` gives the due time the run's timer
+ * clock recorded for a scheduled event (timers.ts `readTimers`).
  */
-export function captureState(actor: AnyActor, host: Pick<SessionHost, 'limits' | 'clock' | 'toError'>): CapturedState {
+export function captureState(
+  actor: AnyActor,
+  host: Pick<SessionHost, 'limits' | 'clock' | 'toError'>,
+  dueOf?: (scheduled: object) => number | undefined,
+): CapturedState {
   let snapshot: unknown;
   let bad: UndurableValue | null;
   try {
@@ -90,7 +95,7 @@ export function captureState(actor: AnyActor, host: Pick<SessionHost, 'limits' |
       ),
     };
   }
-  const timers = readTimers(actor, host.clock.now());
+  const timers = readTimers(actor, host.clock.now(), dueOf);
   // A delayed event's payload is stored with its timer: one JSON cannot carry would arrive changed
   // after a restore, or (a BigInt) could not be written at all.
   const badTimer = timers

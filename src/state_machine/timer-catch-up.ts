@@ -12,8 +12,12 @@
  * During the catch-up the run lives on a virtual clock: a timer fired (or a signal delivered) at its
  * own time that schedules another delay schedules it from that time, so chains of delays keep their
  * spacing; one that is overdue as well is held and ordered with the rest, one still to come is armed
- * for the time that is left, and XState's record of it is dated back so that it is persisted with
- * the same due time (timers.ts `readTimers`).
+ * for the time that is left.
+ *
+ * Every run's actor gets this clock, catching up or not: it records each scheduled event's due time on
+ * the engine's clock (virtual, persisted, or now + delay), which is what the run persists
+ * (timers.ts `readTimers`). XState dates its records with the wall clock, which a test clock that
+ * moves only when told does not follow, and which would move a held overdue timer to the restore's time.
  */
 import type { AnyActor } from 'xstate';
 import type { Clock } from './clock.ts';
@@ -39,10 +43,6 @@ interface Held {
   seq: number;
 }
 
-interface ScheduledRecord {
-  startedAt: number;
-}
-
 /** The engine clock behind one run's actor, holding its timers while the run catches up. */
 export class TimerCatchUp {
   private held: Held[] = [];
@@ -53,8 +53,8 @@ export class TimerCatchUp {
   /** Set by `rearm` for the timer it schedules next: its persisted due time. */
   private nextDue: number | null = null;
   private actor: AnyActor | undefined;
-  /** XState's records of timers already dated back (each schedule makes a new record). */
-  private readonly dated = new WeakSet<object>();
+  /** XState's record of each scheduled event (a new object per schedule) → its due time on the engine's clock. */
+  private readonly dues = new WeakMap<object, number>();
   /** Run after each timer or signal the catch-up handles (signal delivery offers buffered signals again). */
   private afterEach: (() => void) | null = null;
 
@@ -66,9 +66,14 @@ export class TimerCatchUp {
     clearTimeout: (handle) => this.clear(handle as Handle | undefined),
   };
 
-  /** The run's root actor, once created: XState's records of its timers are read and dated through it. */
+  /** The run's root actor, once created (before it starts): XState's records of its timers are read through it. */
   attach(actor: AnyActor): void {
     this.actor = actor;
+  }
+
+  /** The due time recorded for XState's record of a scheduled event, on the engine's clock. */
+  dueOf(scheduled: object): number | undefined {
+    return this.dues.get(scheduled);
   }
 
   /**
@@ -90,19 +95,17 @@ export class TimerCatchUp {
   }
 
   /**
-   * Schedules a persisted timer again through `schedule`, which calls XState's scheduler at once.
-   * XState's record of an overdue one keeps its due time: a write made before it fires persists that,
-   * not the restore's time, so a crash meanwhile leaves the next restore the same order to follow.
+   * Schedules a persisted timer again through `schedule`, which calls XState's scheduler at once. An
+   * overdue one keeps its due time: a write made before it fires persists that, not the restore's
+   * time, so a crash meanwhile leaves the next restore the same order to follow.
    */
   rearm(dueAt: number, schedule: () => void): void {
     this.nextDue = dueAt;
-    const realStart = Date.now();
     try {
       schedule();
     } finally {
       this.nextDue = null;
     }
-    this.dateBack(realStart, this.clock.now() - dueAt);
   }
 
   /**
@@ -156,14 +159,12 @@ export class TimerCatchUp {
   private onVirtualClock<T>(at: number, fn: () => T): T {
     const outer = this.virtualNow;
     this.virtualNow = at;
-    const realStart = Date.now();
     try {
       const result = fn();
       this.afterEach?.();
       return result;
     } finally {
       this.virtualNow = outer;
-      this.dateBack(realStart, this.clock.now() - at);
     }
   }
 
@@ -177,14 +178,15 @@ export class TimerCatchUp {
     const handle: Handle = {};
     // NaN fires at once, as Node's setTimeout does.
     const ms = Number.isNaN(delay) ? 0 : delay;
-    if (!this.holding) {
-      handle.real = this.clock.setTimeout(fn, ms);
-      return handle;
-    }
     const now = this.clock.now();
     // Its due time on the run's timeline: persisted (a re-armed timer), virtual (set while a timer or a
     // signal of the catch-up is handled), or from now.
     const dueAt = this.nextDue ?? (this.virtualNow ?? now) + ms;
+    this.record(dueAt);
+    if (!this.holding) {
+      handle.real = this.clock.setTimeout(fn, ms);
+      return handle;
+    }
     if (dueAt <= now) {
       this.hold(handle, fn, dueAt);
       return handle;
@@ -207,18 +209,13 @@ export class TimerCatchUp {
   }
 
   /**
-   * XState dates each scheduled event with the wall clock (`startedAt`), from which the run's timers
-   * are persisted; one scheduled on the virtual clock, `behind` ms in the past, is dated back by that.
+   * Notes `dueAt` against the record XState has just made for the event it is scheduling (it stores the
+   * record, then asks the clock for a timer): the one record of the run's system not noted yet.
    */
-  private dateBack(since: number, behind: number): void {
-    if (behind <= 0 || !this.actor) return;
-    const scheduled = (
-      this.actor.system as unknown as { getSnapshot(): { _scheduledEvents: Record<string, ScheduledRecord> } }
-    ).getSnapshot()._scheduledEvents;
-    for (const record of Object.values(scheduled)) {
-      if (record.startedAt < since || this.dated.has(record)) continue;
-      this.dated.add(record);
-      record.startedAt -= behind;
-    }
+  private record(dueAt: number): void {
+    if (!this.actor) return;
+    const scheduled = (this.actor.system as unknown as { getSnapshot(): { _scheduledEvents: Record<string, object> } }).getSnapshot()
+      ._scheduledEvents;
+    for (const record of Object.values(scheduled)) if (!this.dues.has(record)) this.dues.set(record, dueAt);
   }
 }

@@ -40,27 +40,31 @@ interface SchedulerSystem {
 }
 
 /**
- * The run's pending delayed events, with absolute due times on the engine's clock. XState stamps
- * `startedAt` with the wall clock; the time left is mapped onto `clockNow` (identical with the system
- * clock, and right for a test clock that moves on its own).
+ * The run's pending delayed events, with absolute due times on the engine's clock: as the run's timer
+ * clock recorded them when each was scheduled (`dueOf`, timer-catch-up.ts), which is right for a test
+ * clock that moves only when told and for a timer held while the run catches up. Without it, XState's
+ * `startedAt` (the wall clock) is mapped onto `clockNow`.
  */
-export function readTimers(root: AnyActor, clockNow: number): TimerRecord[] {
+export function readTimers(root: AnyActor, clockNow: number, dueOf?: (scheduled: object) => number | undefined): TimerRecord[] {
   const system = root.system as unknown as SchedulerSystem;
   const scheduled = system.getSnapshot()._scheduledEvents;
   const wallNow = Date.now();
-  return Object.values(scheduled).map((s) => ({
-    id: s.id,
-    source: actorPath(s.source, root),
-    target: actorPath(s.target, root),
-    event: s.event,
-    dueAt: dueAt(clockNow, s.startedAt + s.delay - wallNow),
-  }));
+  return Object.values(scheduled).map((s) => {
+    const known = dueOf?.(s);
+    return {
+      id: s.id,
+      source: actorPath(s.source, root),
+      target: actorPath(s.target, root),
+      event: s.event,
+      dueAt: known !== undefined ? Math.min(NEVER_DUE_MS, known) : dueAt(clockNow, s.startedAt + s.delay - wallNow),
+    };
+  });
 }
 
 /**
  * When a delayed event with `left` ms to go is due: at once for NaN (XState fires it), never past the
- * last storable instant. An overdue one keeps its time in the past (a restored run holding it while it
- * catches up, timer-catch-up.ts), so a later restore still orders it before the signals sent after it.
+ * last storable instant. An overdue one keeps its time in the past, so a later restore still orders it
+ * before the signals sent after it (timer-catch-up.ts).
  */
 function dueAt(clockNow: number, left: number): number {
   if (Number.isNaN(left)) return clockNow;
