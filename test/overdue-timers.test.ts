@@ -15,6 +15,7 @@ import { TimerCatchUp } from '../src/state_machine/timer-catch-up.ts';
 import { readTimers, rearmTimers, type TimerRecord } from '../src/state_machine/timers.ts';
 import { systemClock } from '../src/state_machine/clock.ts';
 import { engineDatabaseFor } from './helpers/postgres.ts';
+import { appendSignal } from '../src/persistence/inbox.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -192,6 +193,28 @@ describe('the catch-up at its edges (postgres)', () => {
     defineWorkflow({ name: 'test.overdue.buffered', machine: buffered, input: z.object({}) }),
     defineWorkflow({ name: 'test.overdue.pinged', machine: pinged, input: z.object({}) }),
   ];
+
+  it('a signal from a clock that gives no storable instant is dated by the wall clock, not refused', async () => {
+    const database = await engineDatabaseFor('postgres', cleanups);
+    const db = await openDatabase(database);
+    try {
+      const engine = createEngine({ database: db, workflows: edgeWorkflows });
+      const id = await engine.start('test.overdue.pinged', {});
+      for (const sentAt of [NaN, Infinity, -1, 1e20]) {
+        const before = Date.now();
+        const { appended } = await appendSignal(db, id, { type: 'Y' }, null, null, sentAt);
+        expect(appended, `a signal dated ${sentAt}`).toBe(true);
+        const [row] = await db.query<{ sent: number }>(
+          'select extract(epoch from created_at)::float8 * 1000 as sent from rmapp_run_inbox where run_id = $1 order by id desc limit 1',
+          [id],
+        );
+        expect(Number(row!.sent), `the signal dated ${sentAt}`).toBeGreaterThanOrEqual(before - 1);
+      }
+      await engine.stop();
+    } finally {
+      await db.close();
+    }
+  });
 
   it("on a test clock, a timer's due time is the clock's, however much real time passes", { timeout: 60_000 }, async () => {
     // The clock does not move while 1.2 s of real time pass; Y makes the run write its timer then.

@@ -19,6 +19,9 @@ export interface InboxEvent {
   sentAt: number;
 }
 
+/** 9999-12-31T23:59:59.999Z: Postgres does not read the extended years JavaScript writes past it. */
+const LAST_STORABLE_MS = 253_402_300_799_999;
+
 /** What became of a signal once its run took it: see the inbox's `outcome` column. */
 export type SignalOutcome = 'received' | 'ignored' | 'expired';
 
@@ -50,7 +53,14 @@ export async function appendSignal(
        where id = $1 and exists (select 1 from ins)
        returning id)
      select (select id from ins) as id, pg_notify('${WAKE_CHANNEL}', $1) from (select 1) one where exists (select 1 from ins)`,
-    [runId, JSON.stringify(event), dedupeKey, bufferMs, sentAt],
+    // A clock that gives no storable instant (a custom one gone wrong) dates the signal by the wall clock.
+    [
+      runId,
+      JSON.stringify(event),
+      dedupeKey,
+      bufferMs,
+      Number.isFinite(sentAt) && sentAt >= 0 && sentAt <= LAST_STORABLE_MS ? sentAt : Date.now(),
+    ],
   );
   const id = rows[0]?.id ?? null;
   return { appended: id !== null, id };

@@ -24,8 +24,9 @@ function restoreError(reason: string): ErrorData {
  * Creates the run's actor (not started) from its persisted snapshot, or fresh when it has none. The
  * snapshot is checked against the definition first: XState would silently drop a child whose `src` is
  * gone (docs/xstate-semantics.md). Inspection events go to `onInspect`, then to the host's inspector,
- * which may never break a run. XState's delayed events run on `clock` (the engine's, through the
- * session's catch-up of overdue timers: timer-catch-up.ts).
+ * which may never break a run. XState's delayed events run on `clock`: the engine's, through the run's
+ * timer clock, which notes their due times and holds them while a restored run catches up
+ * (timer-catch-up.ts).
  */
 export function restoreActor(
   host: SessionHost,

@@ -84,11 +84,6 @@ export class TimerCatchUp {
     this.holding = true;
   }
 
-  /** Whether timers are being held. */
-  get active(): boolean {
-    return this.holding;
-  }
-
   /** `fn` runs after each timer or signal the catch-up handles, on its virtual clock. */
   onEach(fn: () => void): void {
     this.afterEach = fn;
