@@ -15,6 +15,7 @@ import { TimerCatchUp } from '../src/state_machine/timer-catch-up.ts';
 import { readTimers, rearmTimers, type TimerRecord } from '../src/state_machine/timers.ts';
 import { systemClock } from '../src/state_machine/clock.ts';
 import { engineDatabaseFor } from './helpers/postgres.ts';
+import { hookedStore } from './helpers/hooked-store.ts';
 import { appendSignal } from '../src/persistence/inbox.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -144,17 +145,6 @@ describe.each(['postgres', 'pglite'] as const)('overdue timers and signals sent 
   });
 });
 
-/** The store with `hook` run before each statement (to delay or fail the first read of a run's inbox). */
-function hooked(db: Database, hook: (sql: string) => Promise<void>): Database {
-  return new Proxy(db, {
-    get(target, prop) {
-      if (prop === 'query')
-        return async (sql: string, ...rest: unknown[]) => (await hook(sql), (target.query as (...a: unknown[]) => unknown)(sql, ...rest));
-      const value = Reflect.get(target, prop, target) as unknown;
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-}
 const isInboxRead = (sql: string) => sql.includes('as sent_at');
 
 /** a → b after 1 s; S1 is taken in b (→ c), S2 in c (→ e) or in b (→ d). */
@@ -264,7 +254,7 @@ describe('the catch-up at its edges (postgres)', () => {
     }
     await sleep(Math.max(0, started + restoreAt - Date.now()));
     const db = await openDatabase(database);
-    const second = createEngine({ database: hooked(db, hook), workflows: edgeWorkflows, pollMs: 50, leaseMs: 3_000 });
+    const second = createEngine({ database: hookedStore(db, hook), workflows: edgeWorkflows, pollMs: 50, leaseMs: 3_000 });
     await second.startWorker();
     try {
       await expect.poll(async () => (await second.get(id)).status, { timeout: 20_000 }).not.toBe('running');

@@ -12,6 +12,7 @@ import { claimRuns, renewLeases } from '../src/persistence/claims.ts';
 import { insertRun } from '../src/persistence/runs.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
 import { until } from './helpers/processes.ts';
+import { hookedStore } from './helpers/hooked-store.ts';
 
 let testDb: TestDatabase;
 let db: Database;
@@ -27,17 +28,8 @@ afterAll(async () => {
 
 /** A store whose statements all fail like a lost network while `cut()` says so. */
 function partitioned(store: Database, cut: () => boolean): Database {
-  return new Proxy(store, {
-    get(target, prop, receiver) {
-      const value = Reflect.get(target, prop, receiver) as unknown;
-      if ((prop === 'query' || prop === 'script') && typeof value === 'function') {
-        return (...args: unknown[]) =>
-          cut()
-            ? Promise.reject(Object.assign(new Error('network partition (test)'), { code: 'ECONNRESET' }))
-            : (value as (...a: unknown[]) => unknown).apply(target, args);
-      }
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
+  return hookedStore(store, () => {
+    if (cut()) throw Object.assign(new Error('network partition (test)'), { code: 'ECONNRESET' });
   });
 }
 

@@ -2,6 +2,7 @@
 import type { Queryable } from './database.ts';
 import { WAKE_CHANNEL } from './runs.ts';
 import { historyEventsSql } from './history-codec.ts';
+import { LAST_STORABLE_MS } from './last-instant.ts';
 
 /** An unconsumed signal. */
 export interface InboxEvent {
@@ -18,9 +19,6 @@ export interface InboxEvent {
    */
   sentAt: number;
 }
-
-/** 9999-12-31T23:59:59.999Z: Postgres does not read the extended years JavaScript writes past it. */
-const LAST_STORABLE_MS = 253_402_300_799_999;
 
 /** What became of a signal once its run took it: see the inbox's `outcome` column. */
 export type SignalOutcome = 'received' | 'ignored' | 'expired';

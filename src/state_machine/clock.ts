@@ -2,6 +2,8 @@
  * The engine's clock, apart from the session host: the public declarations (engine options, the test
  * clock) reach it, and must not reach the host's imports, which lead to the Drizzle schema.
  */
+import { LAST_STORABLE_MS } from '../persistence/last-instant.ts';
+
 /**
  * Time, injectable so tests can drive timers and backoffs without waiting (see `rmapp/testing`). It
  * drives XState's delayed events (`after`), step backoffs and sleeps, attempt and run timeouts.
@@ -23,11 +25,10 @@ export interface Clock {
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
- * The last instant rmapp stores as a wake-up time: 9999-12-31T23:59:59.999Z (Postgres does not read the
- * extended years JavaScript writes past it). A timer due later — a delay of `Infinity` included — never
- * fires, in memory as after a restore (docs/xstate-semantics.md).
+ * The last instant rmapp stores as a wake-up time (persistence/last-instant.ts). A timer due later — a
+ * delay of `Infinity` included — never fires, in memory as after a restore (docs/xstate-semantics.md).
  */
-export const NEVER_DUE_MS = 253_402_300_799_999;
+export const NEVER_DUE_MS = LAST_STORABLE_MS;
 
 /** Whether a timer set `ms` from `now` is due after {@link NEVER_DUE_MS}: it never fires. */
 export const dueNever = (now: number, ms: number): boolean => now + ms > NEVER_DUE_MS;
