@@ -7,7 +7,7 @@
  * test clock driven through the timeline the runs actually had (read back from the database).
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { assign, createActor, setup, type AnyStateMachine } from 'xstate';
+import { assign, createActor, enqueueActions, setup, type AnyStateMachine } from 'xstate';
 import { z } from 'zod';
 import { createEngine, defineWorkflow, openDatabase, type Database, type Engine } from '../src/index.ts';
 import { TestClock } from '../src/state_machine/testing/test-clock.ts';
@@ -355,4 +355,78 @@ it("a delay a caught-up timer starts runs from that timer's due time, and is per
     50,
   );
   actor.stop();
+});
+
+/** Delays with ties, out of order: the labels plain XState fires them in, and what rmapp holds and releases. */
+const manyDelays = Array.from({ length: 60 }, (_, i) => ({ label: `t${i}`, delay: 1_000 + ((i * 37) % 11) * 100 }));
+/** Every third timer without an id (XState makes one up); with `twice`, t5 and t7 share one (the later replaces the record). */
+const manyTimersMachine = (twice: boolean) =>
+  setup({ types: {} as { context: { log: string[] }; events: { type: 'T'; label: string } } }).createMachine({
+    id: 'many',
+    context: { log: [] },
+    initial: 'on',
+    states: {
+      on: {
+        entry: enqueueActions(({ enqueue }) => {
+          manyDelays.forEach(({ label, delay }, i) =>
+            enqueue.raise(
+              { type: 'T', label },
+              { delay, ...(i % 3 === 0 ? {} : { id: twice && (i === 5 || i === 7) ? 'twice' : `id${i}` }) },
+            ),
+          );
+        }),
+        on: { T: { actions: assign({ log: ({ context, event }) => [...context.log, event.label] }) } },
+      },
+    },
+  });
+
+it("every timer of a run is persisted with its own due time on the run's clock, however many (ids made up, used twice)", () => {
+  // A test clock far from the wall clock: a due time derived from XState's wall-clock record would be off by decades.
+  const manyTimers = manyTimersMachine(true);
+  const clock = new TestClock(1_000_000);
+  const catchUp = new TimerCatchUp(clock);
+  const actor = createActor(manyTimers, { clock: catchUp.actorClock });
+  catchUp.attach(actor);
+  actor.start();
+  const persisted = readTimers(actor, clock.now(), (r) => catchUp.dueOf(r));
+  const plain = createActor(manyTimers, { clock: new TestClock(1_000_000) }).start();
+  expect(persisted.length, 'timers persisted against plain XState').toBe(Object.keys(plain.system.getSnapshot()._scheduledEvents).length);
+  for (const t of persisted) {
+    const label = (t.event as { label: string }).label;
+    const delay = manyDelays.find((d) => d.label === label)!.delay;
+    expect(t.dueAt, `timer ${t.id} (${label})`).toBe(1_000_000 + delay);
+  }
+  actor.stop();
+  plain.stop();
+});
+
+it('held timers are released in due-time order, ties in scheduling order, as plain XState fires them', async () => {
+  const manyTimers = manyTimersMachine(false);
+  const clock = new TestClock(0);
+  const plain = createActor(manyTimers, { clock }).start();
+  await clock.advance(5_000, async () => {});
+  const expected = plain.getSnapshot().context.log;
+
+  // The same timers, persisted by a run restored 10 s after it started, with a signal waiting.
+  const source = new TestClock(0);
+  const first = new TimerCatchUp(source);
+  const running = createActor(manyTimers, { clock: first.actorClock });
+  first.attach(running);
+  running.start();
+  const timers = readTimers(running, source.now(), (r) => first.dueOf(r));
+  running.stop();
+
+  const later = new TestClock(10_000);
+  const catchUp = new TimerCatchUp(later);
+  const restored = createActor(manyTimers, {
+    clock: catchUp.actorClock,
+    snapshot: manyTimers.resolveState({ value: 'on', context: { log: [] } }),
+  });
+  catchUp.attach(restored);
+  restored.start();
+  catchUp.begin();
+  rearmTimers(restored, timers, later.now(), catchUp);
+  catchUp.finish();
+  expect(restored.getSnapshot().context.log).toEqual(expected);
+  restored.stop();
 });
