@@ -3,24 +3,27 @@
  * time goes, and what one of its statements costs when sent back to back against after a pause.
  *
  * 1. The engine: `[workflows]` runs of `bench.six` one at a time, each `Database.query` timed from call
- *    to reply — the time inside statements, the time between them, per statement text.
+ *    to reply — the time inside statements, the time between them, per statement text — and, on the
+ *    sockets, the JavaScript from a reply's arrival to the next statement's write (Postgres's backend
+ *    sits idle meanwhile).
  * 2. A bare `pg.Client` on the same database: the engine's lean commit (captured with its real
  *    parameters), the baseline's UPSERT and `select $1`, 1,000 each per round, sent back to back, after
- *    `RMAPP_BENCH_GAP_MS` of busy JavaScript (0.3 by default, outside the timed part, as a macrostep
- *    is), and after a 1 ms timer.
+ *    each `RMAPP_BENCH_GAP_MS` of busy JavaScript (a comma-separated list, 0.05,0.1,0.15,0.2,0.3 by
+ *    default; outside the timed part, as a macrostep is), and after a 1 ms timer.
  *
  * `node --import tsx bench/statement-gap.ts [workflows]` (500 by default); `RMAPP_BENCH_GAP_DB` names
  * the scratch database.
  */
+import net from 'node:net';
 import pg from 'pg';
 import { createEngine, openDatabase, type Database } from '../dist/index.js';
-import { createDatabase, dropDatabase } from './measure.ts';
+import { createDatabase, dropDatabase, percentile } from './measure.ts';
 import { workflows } from './workflows.ts';
 
 const ADMIN = process.env.RMAPP_BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const NAME = process.env.RMAPP_BENCH_GAP_DB ?? 'rmapp_bench_gap';
 const N = Number(process.argv[2] ?? 500);
-const GAP_MS = Number(process.env.RMAPP_BENCH_GAP_MS ?? 0.3);
+const GAPS_MS = (process.env.RMAPP_BENCH_GAP_MS ?? '0.05,0.1,0.15,0.2,0.3').split(',').map(Number);
 const LEAN = /^with u as \(\s*update rmapp_runs r set snapshot/;
 
 const url = await createDatabase(ADMIN, NAME);
@@ -73,14 +76,17 @@ async function engineSplit(databaseUrl: string): Promise<{ text: string; params:
       inQuery = 0;
       statements = 0;
       perText.clear();
+      const gaps = socketGaps();
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       for (let i = 0; i < N; i++) await one();
       const wall = performance.now() - t0;
       const cpu = process.cpuUsage(cpu0);
+      const idle = gaps.stop();
       console.log(
         `engine round ${round}: ${(wall / N).toFixed(2)} ms per workflow, ${(inQuery / N).toFixed(2)} inside ${(statements / N).toFixed(2)} statements, ` +
-          `${((wall - inQuery) / N).toFixed(2)} between them; worker CPU ${((cpu.user + cpu.system) / 1000 / N).toFixed(2)} ms`,
+          `${((wall - inQuery) / N).toFixed(2)} between them; worker CPU ${((cpu.user + cpu.system) / 1000 / N).toFixed(2)} ms; ` +
+          `reply to next write p10 ${percentile(idle, 10).toFixed(3)} p50 ${percentile(idle, 50).toFixed(3)} p90 ${percentile(idle, 90).toFixed(3)} ms`,
       );
     }
     for (const [text, e] of perText) console.log(`  ${(e.n / N).toFixed(2)} per workflow, ${(e.ms / e.n).toFixed(3)} ms each: ${text}…`);
@@ -90,6 +96,34 @@ async function engineSplit(databaseUrl: string): Promise<{ text: string; params:
   }
   if (!lean) throw new Error('statement-gap: the engine sent no lean commit');
   return lean;
+}
+
+/**
+ * The time from a reply's arrival on a socket to the next write on any socket, while collecting: the
+ * JavaScript between one statement and the next, during which the backend that answered sits idle.
+ */
+function socketGaps(): { stop(): number[] } {
+  const gaps: number[] = [];
+  let lastData = 0;
+  let lastWrite = 0;
+  const { write, emit } = net.Socket.prototype;
+  net.Socket.prototype.write = function (this: net.Socket, ...args: unknown[]) {
+    const t = performance.now();
+    if (lastData > lastWrite) gaps.push(t - lastData);
+    lastWrite = t;
+    return (write as (...a: unknown[]) => boolean).apply(this, args);
+  } as typeof write;
+  net.Socket.prototype.emit = function (this: net.Socket, event: string | symbol, ...args: unknown[]) {
+    if (event === 'data') lastData = performance.now();
+    return (emit as (...a: unknown[]) => boolean).apply(this, [event, ...args]);
+  } as typeof emit;
+  return {
+    stop() {
+      net.Socket.prototype.write = write;
+      net.Socket.prototype.emit = emit;
+      return gaps;
+    },
+  };
 }
 
 /** Part 2: the lean commit (on a run leased to this loop), an UPSERT and `select $1`, three ways. */
@@ -122,10 +156,15 @@ async function bareLoops(databaseUrl: string, lean: { text: string; params: unkn
     };
     const pauses: Record<string, () => Promise<void> | void> = {
       'back to back': () => {},
-      [`after ${GAP_MS} ms of JavaScript`]: () => {
-        const until = performance.now() + GAP_MS;
-        while (performance.now() < until);
-      },
+      ...Object.fromEntries(
+        GAPS_MS.map((gap) => [
+          `after ${gap} ms of JavaScript`,
+          () => {
+            const until = performance.now() + gap;
+            while (performance.now() < until);
+          },
+        ]),
+      ),
       'after a 1 ms timer': () => new Promise((resolve) => setTimeout(resolve, 1)),
     };
     for (let round = 1; round <= 2; round++) {

@@ -392,7 +392,7 @@ it("every timer of a run is persisted with its own due time on the run's clock, 
   const plain = createActor(manyTimers, { clock: new TestClock(1_000_000) }).start();
   expect(persisted.length, 'timers persisted against plain XState').toBe(Object.keys(plain.system.getSnapshot()._scheduledEvents).length);
   for (const t of persisted) {
-    const label = (t.event as { label: string }).label;
+    const label = (t.event as unknown as { label: string }).label;
     const delay = manyDelays.find((d) => d.label === label)!.delay;
     expect(t.dueAt, `timer ${t.id} (${label})`).toBe(1_000_000 + delay);
   }
