@@ -49,16 +49,23 @@ export function readTimers(root: AnyActor, clockNow: number, dueOf?: (scheduled:
   const system = root.system as unknown as SchedulerSystem;
   const scheduled = system.getSnapshot()._scheduledEvents;
   const wallNow = Date.now();
-  return Object.values(scheduled).map((s) => {
+  const timers: TimerRecord[] = [];
+  for (const s of Object.values(scheduled)) {
+    const target = actorPath(s.target, root);
+    // Its target has stopped (a child stopped, perhaps replaced by a new one under the same id): XState
+    // delivers the event to the stopped actor, which ignores it. Persisted by path, it would reach
+    // the new child after a restore.
+    if (findActor(root, target) !== s.target) continue;
     const known = dueOf?.(s);
-    return {
+    timers.push({
       id: s.id,
       source: actorPath(s.source, root),
-      target: actorPath(s.target, root),
+      target,
       event: s.event,
       dueAt: known !== undefined ? Math.min(NEVER_DUE_MS, known) : dueAt(clockNow, s.startedAt + s.delay - wallNow),
-    };
-  });
+    });
+  }
+  return timers;
 }
 
 /**

@@ -1,0 +1,102 @@
+/**
+ * A delayed event whose target stops before it is due: plain XState delivers it to the stopped actor,
+ * which ignores it — even when a new child has been spawned under the same id meanwhile. rmapp persists
+ * a run's timers by the path of their target, so a restore between the respawn and the due time must
+ * not hand the event to the new child (src/state_machine/timers.ts `readTimers`).
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { assign, createActor, sendParent, sendTo, setup, spawnChild, stopChild } from 'xstate';
+import { z } from 'zod';
+import { createEngine, defineWorkflow, openDatabase } from '../src/index.ts';
+import { TestClock } from '../src/state_machine/testing/test-clock.ts';
+import { TimerCatchUp } from '../src/state_machine/timer-catch-up.ts';
+import { readTimers } from '../src/state_machine/timers.ts';
+import { engineDatabaseFor } from './helpers/postgres.ts';
+
+const PING_MS = 1_500;
+
+/** Answers PING with GOT, naming which incarnation it is. */
+const child = setup({ types: {} as { input: { name: string }; context: { name: string } } }).createMachine({
+  id: 'child',
+  context: ({ input }) => ({ name: input.name }),
+  on: { PING: { actions: sendParent(({ context }) => ({ type: 'GOT', name: context.name })) } },
+});
+
+/** Pings child `c` in 1.5 s; RESPAWN replaces `c` by a new child under the same id; ends `quiet` at 3 s unless GOT comes. */
+const parent = setup({
+  types: {} as { context: { got: string | null }; events: { type: 'RESPAWN' } | { type: 'GOT'; name: string } },
+  actors: { child },
+}).createMachine({
+  id: 'parent',
+  context: { got: null },
+  initial: 'running',
+  states: {
+    running: {
+      entry: [spawnChild('child', { id: 'c', input: { name: 'first' } }), sendTo('c', { type: 'PING' }, { delay: PING_MS })],
+      after: { 3_000: 'quiet' },
+      on: {
+        RESPAWN: { actions: [stopChild('c'), spawnChild('child', { id: 'c', input: { name: 'second' } })] },
+        GOT: { target: 'pinged', actions: assign({ got: ({ event }) => event.name }) },
+      },
+    },
+    pinged: { type: 'final' },
+    quiet: { type: 'final' },
+  },
+});
+
+/** Where plain XState ends: RESPAWN at once, then past every delay. */
+async function plainXState() {
+  const clock = new TestClock(0);
+  const actor = createActor(parent, { clock }).start();
+  actor.send({ type: 'RESPAWN' });
+  await clock.advance(5_000, async () => {});
+  return { value: actor.getSnapshot().value, got: actor.getSnapshot().context.got };
+}
+
+it("a delayed event to a child that has stopped is not persisted, even when a new child has the stopped one's id", () => {
+  const catchUp = new TimerCatchUp(new TestClock(0));
+  const actor = createActor(parent, { clock: catchUp.actorClock });
+  catchUp.attach(actor);
+  actor.start();
+  const targets = () => readTimers(actor, 0, (r) => catchUp.dueOf(r)).map((t) => `${t.event.type}→${t.target || 'root'}`);
+  expect(targets().sort()).toEqual(['PING→c', 'xstate.after.3000.parent.running→root']);
+  actor.send({ type: 'RESPAWN' });
+  expect(targets(), 'timers persisted after the child c was replaced').toEqual(['xstate.after.3000.parent.running→root']);
+  actor.stop();
+});
+
+describe.each(['postgres', 'pglite'] as const)('a run restored between the respawn and the due time (%s)', (kind) => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterAll(async () => {
+    for (const c of cleanups.reverse()) await c();
+  });
+
+  it('ends where plain XState ends: the new child never gets the old one’s event', { timeout: 60_000 }, async () => {
+    const db = await openDatabase(await engineDatabaseFor(kind, cleanups));
+    cleanups.push(() => db.close());
+    const workflows = [defineWorkflow({ name: 'test.timer-targets', machine: parent, input: z.object({}) })];
+    const first = createEngine({ database: db, workflows, pollMs: 20 });
+    await first.startWorker();
+    const id = await first.start('test.timer-targets', {});
+    const started = Date.now();
+    await first.send(id, { type: 'RESPAWN' });
+    await expect.poll(async () => (await first.history(id)).some((h) => h.type === 'signal.received'), { timeout: 10_000 }).toBe(true);
+    await first.stop();
+    // Otherwise the ping was due while the first worker still ran it, and there was no restore to test.
+    expect(Date.now() - started, 'ms from the start until the first worker went (the ping is due at 1,500)').toBeLessThan(PING_MS);
+
+    // The run waits for its earliest timer: a new worker restores it then.
+    const second = createEngine({ database: db, workflows, pollMs: 20 });
+    await second.startWorker();
+    try {
+      await expect.poll(async () => (await second.get(id)).status, { timeout: 20_000 }).toBe('succeeded');
+      const expected = await plainXState();
+      expect(expected.value, 'plain XState').toBe('quiet');
+      const history = await second.history(id);
+      expect(history.filter((h) => h.type === 'run.resumed').length, 'restores').toBeGreaterThanOrEqual(2);
+      expect((await second.get(id)).state, history.map((h) => h.type).join(', ')).toBe(expected.value);
+    } finally {
+      await second.stop();
+    }
+  });
+});
