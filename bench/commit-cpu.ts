@@ -52,6 +52,7 @@ try {
       statusMessage: null,
       seenSignalSeq: 0,
       consumedSignals: [],
+      reportedSignals: [],
       history: [{ type: 'step.done', path: '0.six.step2' }],
     };
   };

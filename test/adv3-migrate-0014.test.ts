@@ -125,9 +125,11 @@ for (const kind of ['postgres', 'pglite'] as const) {
       }
       cleanups.push(() => db.close());
       await migrate(db, dir);
-      // The engine of today commits batches through 0015's function; give the 0013 database just that.
-      const m15 = loadMigrations().find((m) => m.tag === '0015_commit_in_id_order')!;
-      await db.script(m15.statements);
+      // The engine of today commits batches through 0015's function and marks kept signals in 0019's
+      // column; give the 0013 database just those (both may be applied again).
+      for (const tag of ['0015_commit_in_id_order', '0019_inbox_reported']) {
+        await db.script(loadMigrations().find((m) => m.tag === tag)!.statements);
+      }
 
       let engine: Engine = createEngine({ database: db, workflows, pollMs: 50, leaseMs: 1_500, migrate: false, concurrency: 10 });
       await engine.startWorker();

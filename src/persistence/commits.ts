@@ -36,6 +36,8 @@ export interface RunWrite {
   seenSignalSeq: number;
   /** Signals the run took in this write, with what became of each. */
   consumedSignals: [id: number, outcome: SignalOutcome][];
+  /** Buffered signals this write's history reports kept (`signal.buffered`): marked so on their inbox rows. */
+  reportedSignals: number[];
   history: HistoryEntry[];
 }
 
@@ -70,7 +72,7 @@ const LEAN_COMMIT = `with u as (
   select id, version, history_rows, false as wake_now from u`;
 
 function isLean(w: RunWrite): boolean {
-  return w.status === 'running' && !w.release && w.consumedSignals.length === 0 && w.statusMessage === null;
+  return w.status === 'running' && !w.release && w.consumedSignals.length === 0 && w.reportedSignals.length === 0 && w.statusMessage === null;
 }
 
 /**
@@ -95,7 +97,7 @@ const RELEASE_COMMIT = `with u as (
   select id, version, history_rows, wake_now, updated_at from u`;
 
 function isRelease(w: RunWrite): boolean {
-  return w.release && w.consumedSignals.length === 0;
+  return w.release && w.consumedSignals.length === 0 && w.reportedSignals.length === 0;
 }
 
 /** $1–$8 of the single-run statements: the run's new state and the fence it is written under. */
@@ -164,6 +166,7 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
             status_message: w.statusMessage,
             seen_signal_seq: w.seenSignalSeq,
             consumed: w.consumedSignals,
+            reported: w.reportedSignals,
             // JSON text inside the payload: read as `text`, it is inserted as written (a jsonb value cast to
             // json would be re-printed with spaces).
             history: encodeHistory(w.history),
@@ -177,7 +180,7 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
        select * from jsonb_to_recordset($1::jsonb) as w(
          idx int, id text, expected int, owner text, epoch int, status text, snapshot jsonb, state_value jsonb,
          output jsonb, error jsonb, timers jsonb, steps jsonb, wake_at timestamptz, release boolean,
-         final boolean, status_message text, seen_signal_seq int, consumed jsonb, history text)),
+         final boolean, status_message text, seen_signal_seq int, consumed jsonb, reported jsonb, history text)),
      -- The runs updated one at a time in run-id order (rmapp_commit_runs, migration 0015): the lease
      -- renewal locks its runs in the same order (claims.ts), and the two, on separate connections,
      -- deadlocked when they locked in opposite orders (test/lock-order.test.ts). Each update takes its
@@ -192,12 +195,27 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
        insert into rmapp_run_history (run_id, worker, lease_epoch, log)
        select w.id, w.owner, w.epoch, w.history::json from w join u on u.idx = w.idx
        where json_array_length(w.history::json) > 0),
+     -- The inbox rows this batch changes, as narrow rows: those its runs took (with the outcome) and the
+     -- buffered ones they report kept (outcome null). Materialized apart from w: an update joined to w
+     -- itself carried w's whole row (snapshot, history, lists) on each of its k rows for its recheck, so k
+     -- consumed signals cost O(k × (k + snapshot)) — 3,000 took 2.2 s, 5,000 passed the statement
+     -- timeout on every retry (bench/README.md, "twelfth session"). A signal reported kept and taken in
+     -- the same write is one row, the taking: an update joined to two rows for one target applies one.
+     cs as materialized (
+       select distinct on (run_id, signal_id) run_id, signal_id, outcome from (
+         select w.id as run_id, (t.v->>0)::bigint as signal_id, t.v->>1 as outcome
+         from w join u on u.idx = w.idx cross join lateral jsonb_array_elements(w.consumed) t(v)
+         union all
+         select w.id, (t.v #>> '{}')::bigint, null
+         from w join u on u.idx = w.idx cross join lateral jsonb_array_elements(w.reported) t(v)) x
+       order by run_id, signal_id, outcome is null),
      c as (
        -- An ignored signal frees its dedupe key: sending it again is not a duplicate of nothing.
-       update rmapp_run_inbox i set consumed_at = now(), outcome = t.v->>1,
-         dedupe_key = case when t.v->>1 = 'received' then i.dedupe_key else null end
-       from w join u on u.idx = w.idx cross join lateral jsonb_array_elements(w.consumed) t(v)
-       where i.run_id = w.id and i.id = (t.v->>0)::bigint)
+       update rmapp_run_inbox i set reported = true,
+         consumed_at = case when cs.outcome is null then i.consumed_at else now() end,
+         outcome = coalesce(cs.outcome, i.outcome),
+         dedupe_key = case when cs.outcome is null or cs.outcome = 'received' then i.dedupe_key else null end
+       from cs where i.run_id = cs.run_id and i.id = cs.signal_id)
      select idx, id, version, history_rows, wake_now, updated_at from u`,
     [payload],
   );

@@ -1,7 +1,6 @@
 /** The durable per-run inbox of signals. */
 import type { Queryable } from './database.ts';
 import { WAKE_CHANNEL } from './runs.ts';
-import { historyEventsSql } from './history-codec.ts';
 import { LAST_STORABLE_MS } from './last-instant.ts';
 
 /** An unconsumed signal. */
@@ -10,7 +9,7 @@ export interface InboxEvent {
   event: { type: string; [key: string]: unknown };
   /** Buffered until then (epoch ms): offered again while no state accepts it. Null: delivered once. */
   keepUntil: number | null;
-  /** A buffered signal whose `signal.buffered` is already in the run's history (an earlier owner kept it). */
+  /** A buffered signal whose `signal.buffered` is already in the run's history (an earlier owner kept it; its inbox row's `reported`). */
   reported?: boolean | undefined;
   /**
    * When it was sent (epoch ms, `created_at`), on the sending engine's clock: a restored run takes it
@@ -79,9 +78,7 @@ export async function pendingSignals(db: Queryable, runId: string, afterId = 0):
   }>(
     `select r.signal_seq as seq, i.id::float8 as id, i.event, i.keep_until,
        extract(epoch from i.created_at)::float8 * 1000 as sent_at,
-       i.keep_until is not null and exists (
-         select 1 from rmapp_run_history h, jsonb_array_elements(${historyEventsSql('h')}) e
-         where h.run_id = r.id and e->>'type' = 'signal.buffered' and (e->'data'->>'id')::float8 = i.id::float8) as reported
+       i.reported
      from rmapp_runs r
      left join rmapp_run_inbox i on i.run_id = r.id and i.consumed_at is null and i.id > $2
      where r.id = $1 order by i.id`,

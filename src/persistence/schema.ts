@@ -166,6 +166,12 @@ export const runInbox = pgTable(
     keepUntil: tz('keep_until'),
     /** What became of it: `received` (it changed the run), `ignored` (it changed nothing), `expired`. */
     outcome: text('outcome'),
+    /**
+     * A buffered signal whose `signal.buffered` is in the run's history (written by the same commit): a
+     * later owner keeps it without reporting it again. Searching the history for that entry instead cost
+     * each read of the inbox O(buffered signals × history rows) (bench/README.md, "twelfth session").
+     */
+    reported: boolean('reported').notNull().default(false),
     /** When it was sent, on the sending engine's clock (engine.ts `send`; a test clock's time in tests). */
     createdAt: tz('created_at').notNull().defaultNow(),
     consumedAt: tz('consumed_at'),

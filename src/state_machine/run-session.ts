@@ -347,6 +347,7 @@ export class RunSession implements CommitParticipant, StepHost {
       statusMessage: null,
       seenSignalSeq: this.signals.seenSignalSeq,
       consumedSignals: [...this.signals.consumed],
+      reportedSignals: [...this.signals.reported],
     });
   }
 
@@ -361,7 +362,7 @@ export class RunSession implements CommitParticipant, StepHost {
     if (this.ended) return;
     const { write } = prepared;
     this.commits.committed(prepared, result);
-    this.signals.committed(write.consumedSignals.length);
+    this.signals.committed(write.consumedSignals.length, write.reportedSignals.length);
     if (write.status === 'running') this.lastGoodSnapshot = write.snapshot;
     if (write.status === 'waiting') {
       this.host.events.emit('run.waiting', { runId: this.runId, wakeAt: write.wakeAt?.toISOString() ?? null });

@@ -46,13 +46,15 @@ export interface WakeSources {
  * if (wake !== null && wake - clock.now() <= evictAfterMs) return; // wakes too soon to leave memory
  */
 export function nextWake(w: WakeSources): number | null {
-  const dues = [
-    ...w.timers.map((t) => t.dueAt),
-    ...w.sleeping.values(),
-    ...w.kept.map((k) => w.now + Math.max(0, (k.keepUntil ?? Infinity) - Date.now())),
-  ];
-  if (w.deadlineAt) dues.push(w.deadlineAt.getTime());
-  // A timer or sleep that never ends (due past the last storable instant) wakes nothing.
-  const wakes = dues.filter((d) => d < NEVER_DUE_MS);
-  return wakes.length ? Math.min(...wakes) : null;
+  let earliest = Infinity;
+  // A timer or sleep that never ends (due past the last storable instant) wakes nothing. A loop, not
+  // Math.min(...): a spread of more than ~100,000 arguments (a run's timers) throws.
+  const consider = (due: number) => {
+    if (due < NEVER_DUE_MS && due < earliest) earliest = due;
+  };
+  for (const t of w.timers) consider(t.dueAt);
+  for (const due of w.sleeping.values()) consider(due);
+  for (const k of w.kept) consider(w.now + Math.max(0, (k.keepUntil ?? Infinity) - Date.now()));
+  if (w.deadlineAt) consider(w.deadlineAt.getTime());
+  return earliest === Infinity ? null : earliest;
 }

@@ -36,10 +36,12 @@ export interface SignalSession {
 export class SignalDelivery {
   /** Consumed signals not yet written, with what became of each. */
   consumed: [number, SignalOutcome][] = [];
+  /** Buffered signals reported kept (`signal.buffered` recorded) since the last durable write. */
+  reported: number[] = [];
   /** `signal_seq` as of the last read whose signals were all applied (see commits.ts). */
   seenSignalSeq: number;
   /** Buffered signals that no state has accepted yet, oldest first. */
-  readonly kept: InboxEvent[] = [];
+  kept: InboxEvent[] = [];
   /** The external event being delivered, to name it if the machine throws. */
   delivering: { type: string; state: unknown } | null = null;
   private lastSignalId = 0;
@@ -126,9 +128,10 @@ export class SignalDelivery {
     this.retryKept();
   }
 
-  /** The run's write carrying `n` consumed signals is durable. */
-  committed(n: number): void {
-    this.consumed.splice(0, n);
+  /** The run's write carrying `consumed` consumed signals and `reported` reports of kept ones is durable. */
+  committed(consumed: number, reported: number): void {
+    this.consumed.splice(0, consumed);
+    this.reported.splice(0, reported);
   }
 
   /** Stops the expiry timer of buffered signals (the session ended). */
@@ -188,8 +191,10 @@ export class SignalDelivery {
         ? `no transition for it in state ${JSON.stringify(before.value)}`
         : `the run's machine is ${before.status}`;
     if (e.keepUntil !== null && e.keepUntil > Date.now() && before.status === 'active') {
-      if (first)
+      if (first) {
         s.record({ type: 'signal.buffered', state: before.value, data: { ...data, reason, until: new Date(e.keepUntil).toISOString() } });
+        this.reported.push(e.id);
+      }
       return 'kept';
     }
     const outcome: SignalOutcome = e.keepUntil !== null && before.status === 'active' ? 'expired' : 'ignored';
@@ -201,9 +206,15 @@ export class SignalDelivery {
 
   /** Offers the kept signals again, oldest first (after a change of the run, or at an expiry). */
   private retryKept(): void {
-    for (const e of [...this.kept]) {
-      if (!this.session.acceptsSignals()) return;
-      if (this.offer(e, false) !== 'kept') this.kept.splice(this.kept.indexOf(e), 1);
+    const taken = new Set<InboxEvent>();
+    try {
+      for (const e of [...this.kept]) {
+        if (!this.session.acceptsSignals()) return;
+        if (this.offer(e, false) !== 'kept') taken.add(e);
+      }
+    } finally {
+      // One pass, not a search per signal taken: many taken at once stay linear.
+      if (taken.size > 0) this.kept = this.kept.filter((e) => !taken.has(e));
     }
     this.armKeptExpiry();
   }
@@ -212,7 +223,9 @@ export class SignalDelivery {
   private armKeptExpiry(): void {
     this.stop();
     if (this.kept.length === 0 || this.session.isEnded()) return;
-    const due = Math.min(...this.kept.map((k) => k.keepUntil ?? Infinity));
+    // A loop, not Math.min(...): a spread of more than ~100,000 arguments throws.
+    let due = Infinity;
+    for (const k of this.kept) due = Math.min(due, k.keepUntil ?? Infinity);
     if (!Number.isFinite(due)) return;
     this.keptTimer = setTimeout(() => this.retryKept(), Math.min(2 ** 31 - 1, Math.max(0, due - Date.now()) + 1));
     this.keptTimer.unref?.();

@@ -19,6 +19,7 @@ export function runWrite(fence: Pick<RunWrite, 'id' | 'expectedVersion' | 'owner
     statusMessage: null,
     seenSignalSeq: 0,
     consumedSignals: [],
+    reportedSignals: [],
     history: [{ type: 'test' }],
     ...over,
   };
