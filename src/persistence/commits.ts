@@ -72,7 +72,9 @@ const LEAN_COMMIT = `with u as (
   select id, version, history_rows, false as wake_now from u`;
 
 function isLean(w: RunWrite): boolean {
-  return w.status === 'running' && !w.release && w.consumedSignals.length === 0 && w.reportedSignals.length === 0 && w.statusMessage === null;
+  return (
+    w.status === 'running' && !w.release && w.consumedSignals.length === 0 && w.reportedSignals.length === 0 && w.statusMessage === null
+  );
 }
 
 /**
