@@ -12,7 +12,7 @@ import { claimRuns } from '../src/persistence/claims.ts';
 import { commitRunWrites, type RunWrite } from '../src/persistence/commits.ts';
 import { withStatementTimeout, type Database } from '../src/persistence/database.ts';
 import { appendSignal, pendingSignals } from '../src/persistence/inbox.ts';
-import { migrate } from '../src/persistence/migrate.ts';
+import { loadMigrations, migrate } from '../src/persistence/migrate.ts';
 import { insertRun } from '../src/persistence/runs.ts';
 import { statementTimeoutMs } from '../src/state_machine/engine-options.ts';
 import { runWrite } from './helpers/run-write.ts';
@@ -117,5 +117,28 @@ describe.each(['postgres', 'pglite'] as const)('a run inbox at scale (%s)', (kin
     );
     expect(row).toEqual({ consumed: true, outcome: 'received', reported: true });
     expect((await pendingSignals(db, fence.id)).events).toEqual([]);
+  });
+
+  it('migration 0019 marks the kept signals reported before it: by their entry, or by a compaction that folded reports', async () => {
+    const fence = await claimedRun();
+    const [a, b, c] = await signals(fence.id, 3, true);
+    await db.query(`update rmapp_run_inbox set created_at = now() - interval '1 minute' where id = any($1::bigint[])`, [[a, b]]);
+    await db.query(`update rmapp_run_inbox set created_at = now() + interval '1 minute' where id = $1`, [c]);
+    // a's report is in the history; b's was folded into a summary that ends now; c was sent after it.
+    await db.query(
+      `insert into rmapp_run_history (run_id, worker, lease_epoch, events, at) values
+         ($1, null, null, jsonb_build_array(jsonb_build_object('type', 'history.compacted', 'data',
+           jsonb_build_object('events', 9, 'rows', 3, 'byType', jsonb_build_object('signal.buffered', 1, 'state.entered', 8)))), now()),
+         ($1, $2, $3, jsonb_build_array(jsonb_build_object('type', 'signal.buffered', 'data', jsonb_build_object('id', $4::bigint))), now())`,
+      [fence.id, fence.owner, fence.epoch, a],
+    );
+    await db.query('update rmapp_run_inbox set reported = false where run_id = $1', [fence.id]);
+    await db.script(loadMigrations().find((m) => m.tag === '0019_inbox_reported')!.statements);
+    const { events } = await pendingSignals(db, fence.id);
+    expect(Object.fromEntries(events.map((e) => [e.id === a ? 'a' : e.id === b ? 'b' : e.id === c ? 'c' : e.id, e.reported]))).toEqual({
+      a: true,
+      b: true,
+      c: false,
+    });
   });
 });

@@ -10,7 +10,8 @@ import { z } from 'zod';
 import { createEngine, defineWorkflow, openDatabase } from '../src/index.ts';
 import { TestClock } from '../src/state_machine/testing/test-clock.ts';
 import { TimerCatchUp } from '../src/state_machine/timer-catch-up.ts';
-import { readTimers } from '../src/state_machine/timers.ts';
+import { readTimers, rearmTimers } from '../src/state_machine/timers.ts';
+import { nextWake } from '../src/state_machine/session-eviction.ts';
 import { engineDatabaseFor } from './helpers/postgres.ts';
 
 const PING_MS = 1_500;
@@ -99,4 +100,47 @@ describe.each(['postgres', 'pglite'] as const)('a run restored between the respa
       await second.stop();
     }
   });
+});
+
+/** Pings its invoked child, whose id holds a "/", in 1 s; done when the child answers. */
+const slashed = setup({
+  types: {} as { events: { type: 'GOT'; name: string } },
+  actors: { child },
+}).createMachine({
+  id: 'slashed',
+  initial: 'asking',
+  states: {
+    asking: {
+      invoke: { src: 'child', id: 'a/b', input: { name: 'slashed' } },
+      entry: sendTo('a/b', { type: 'PING' }, { delay: 1_000 }),
+      on: { GOT: 'answered' },
+    },
+    answered: { type: 'final' },
+  },
+});
+
+it('a delayed event to a child whose id holds a "/" is persisted, found again on restore, and delivered', async () => {
+  const clock = new TestClock(0);
+  const catchUp = new TimerCatchUp(clock);
+  const first = createActor(slashed, { clock: catchUp.actorClock });
+  catchUp.attach(first);
+  first.start();
+  const timers = readTimers(first, clock.now(), (r) => catchUp.dueOf(r));
+  expect(timers.map((t) => `${t.event.type}→${t.target}@${t.dueAt}`)).toEqual(['PING→a/b@1000']);
+  const snapshot = first.getPersistedSnapshot();
+  first.stop();
+
+  const again = new TimerCatchUp(clock);
+  const restored = createActor(slashed, { clock: again.actorClock, snapshot });
+  again.attach(restored);
+  restored.start();
+  expect(rearmTimers(restored, timers, clock.now(), again), 'timers dropped on restore').toEqual([]);
+  await clock.advance(2_000, async () => {});
+  expect(restored.getSnapshot().value).toBe('answered');
+  restored.stop();
+});
+
+it("a run's wake-up counts a timer written before due times were stored (null) as due at once", () => {
+  const timers = [{ id: 'x', source: '', target: '', event: { type: 'x' }, dueAt: null as unknown as number }];
+  expect(nextWake({ now: 5_000, timers, sleeping: new Map(), kept: [], deadlineAt: null })).toBe(5_000);
 });

@@ -20,18 +20,36 @@ export function actorPath(ref: AnyActorRef, root: AnyActorRef): string {
   return ids.join('/');
 }
 
-/** Finds the live actor at `path`, or undefined when it no longer exists. */
+function childrenOf(ref: AnyActorRef): Record<string, AnyActorRef | undefined> {
+  return (ref.getSnapshot() as { children?: Record<string, AnyActorRef | undefined> } | undefined)?.children ?? {};
+}
+
+/**
+ * Finds the live actor at `path`, or undefined when it no longer exists. An id may itself hold a "/"
+ * (an invoke or spawn id is any string): each child whose id starts what is left of the path is tried.
+ */
 export function findActor(root: AnyActorRef, path: string): AnyActorRef | undefined {
   if (path === '') return root;
-  let current: AnyActorRef | undefined = root;
-  for (const id of path.split('/')) {
-    const children: Record<string, AnyActorRef> | undefined = (
-      current?.getSnapshot() as { children?: Record<string, AnyActorRef> } | undefined
-    )?.children;
-    current = children?.[id];
-    if (!current) return undefined;
+  const children = childrenOf(root);
+  const whole = children[path];
+  if (whole) return whole;
+  for (const [id, child] of Object.entries(children)) {
+    if (!child || !path.startsWith(`${id}/`)) continue;
+    const found = findActor(child, path.slice(id.length + 1));
+    if (found) return found;
   }
-  return current;
+  return undefined;
+}
+
+/** True while `ref` is `root` or one of its live descendants: each link of its chain of parents holds it as a child. */
+export function isLiveBelow(ref: AnyActorRef, root: AnyActorRef): boolean {
+  let current: AnyActorRef | undefined = ref;
+  while (current !== root) {
+    const parent: AnyActorRef | undefined = (current as unknown as ParentLink)._parent;
+    if (!current || !parent || childrenOf(parent)[current.id] !== current) return false;
+    current = parent;
+  }
+  return true;
 }
 
 /** True when the actor runs a state machine (as opposed to a promise, callback or observable). */

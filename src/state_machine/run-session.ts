@@ -409,6 +409,8 @@ export class RunSession implements CommitParticipant, StepHost {
     this.phase = { name: 'ending', ending: { status: 'failed', snapshot: this.lastGoodSnapshot, error, recorded: true } };
     this.commits.history = [{ type: 'run.failed', data: { error } }];
     this.signals.consumed = [];
+    // Their `signal.buffered` entries went with the history above.
+    this.signals.reported = [];
     this.markDirty();
   }
 

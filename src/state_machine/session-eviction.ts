@@ -52,7 +52,8 @@ export function nextWake(w: WakeSources): number | null {
   const consider = (due: number) => {
     if (due < NEVER_DUE_MS && due < earliest) earliest = due;
   };
-  for (const t of w.timers) consider(t.dueAt);
+  // A row written before due times were stored (`null`: a NaN delay) was due at once.
+  for (const t of w.timers) consider(t.dueAt ?? w.now);
   for (const due of w.sleeping.values()) consider(due);
   for (const k of w.kept) consider(w.now + Math.max(0, (k.keepUntil ?? Infinity) - Date.now()));
   if (w.deadlineAt) consider(w.deadlineAt.getTime());

@@ -99,12 +99,15 @@ export class SignalDelivery {
       } while (this.pullAgain && !s.isEnded());
     })()
       // The signals stay in the inbox; the next lease renewal reports them and they are read again.
-      .catch((err: unknown) =>
+      // A read cut by the engine's stop (its connection closed) or after the session ended is no
+      // failure: the run's next owner reads them.
+      .catch((err: unknown) => {
+        if (s.host.stopping || s.isEnded()) return;
         s.host.logger.error(
           { err, runId: s.runId },
           `rmapp: reading signals of run ${s.runId} failed; read again at the next lease renewal`,
-        ),
-      )
+        );
+      })
       .finally(() => {
         this.pull = null;
         s.maybeEvict();

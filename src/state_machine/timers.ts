@@ -5,7 +5,7 @@
  * due time, and re-arms them on restore with the time that remains.
  */
 import type { AnyActorRef, AnyActor, EventObject } from 'xstate';
-import { actorPath, findActor } from './actor-paths.ts';
+import { actorPath, findActor, isLiveBelow } from './actor-paths.ts';
 import { NEVER_DUE_MS } from './clock.ts';
 import type { TimerCatchUp } from './timer-catch-up.ts';
 
@@ -51,11 +51,11 @@ export function readTimers(root: AnyActor, clockNow: number, dueOf?: (scheduled:
   const wallNow = Date.now();
   const timers: TimerRecord[] = [];
   for (const s of Object.values(scheduled)) {
-    const target = actorPath(s.target, root);
     // Its target has stopped (a child stopped, perhaps replaced by a new one under the same id): XState
     // delivers the event to the stopped actor, which ignores it. Persisted by path, it would reach
     // the new child after a restore.
-    if (findActor(root, target) !== s.target) continue;
+    if (!isLiveBelow(s.target, root)) continue;
+    const target = actorPath(s.target, root);
     const known = dueOf?.(s);
     timers.push({
       id: s.id,
