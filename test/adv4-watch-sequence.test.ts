@@ -104,7 +104,12 @@ describe('migration 0016 from a 0015 database (postgres)', () => {
       const db = await openDatabase({ url: t.url });
       cleanups.push(() => db.close());
       await db.query(`update rmapp_run_change_watch set until = $1::timestamptz`, [until]);
-      expect((await migrate(db)).applied).toEqual(['0016_run_change_watch_sequence', '0017_owner_privileges', '0018_run_removed']);
+      expect((await migrate(db)).applied).toEqual([
+        '0016_run_change_watch_sequence',
+        '0017_owner_privileges',
+        '0018_run_removed',
+        '0019_inbox_reported',
+      ]);
       expect(await announcedDuring(db, () => insertRun(db, 'after-0016'))).toEqual(['after-0016']);
     },
   );
@@ -114,7 +119,12 @@ describe('migration 0016 from a 0015 database (postgres)', () => {
     const { ownerDb: owner, superuser } = await ownedDatabase(cleanups, '0015_commit_in_id_order');
 
     // An operator upgrades with the superuser's URL.
-    expect((await migrate(superuser)).applied).toEqual(['0016_run_change_watch_sequence', '0017_owner_privileges', '0018_run_removed']);
+    expect((await migrate(superuser)).applied).toEqual([
+      '0016_run_change_watch_sequence',
+      '0017_owner_privileges',
+      '0018_run_removed',
+      '0019_inbox_reported',
+    ]);
 
     // Workers connect as the owner: their run writes and the dashboard's renewals still work.
     await insertRun(owner, 'by-owner');
