@@ -16,6 +16,7 @@ import type { CommitResult, RunWrite } from '../persistence/commits.ts';
 import type { RunRow } from '../persistence/row-types.ts';
 import type { HistoryEntry } from '../persistence/runs.ts';
 import { actorPath } from './actor-paths.ts';
+import { stopActorTree } from './actor-stop.ts';
 import type { CommitParticipant, PreparedWrite } from './committer.ts';
 import type { WorkflowDefinition } from './definition.ts';
 import { cancelledError, type ErrorData } from './errors.ts';
@@ -287,7 +288,7 @@ export class RunSession implements CommitParticipant, StepHost {
     this.phase = { name: 'terminating' };
     const snapshot = this.actor.getPersistedSnapshot();
     const context = (this.actor.getSnapshot() as { context?: unknown }).context;
-    this.actor.stop();
+    stopActorTree(this.actor);
     try {
       await this.definition.cleanup?.({ runId: this.runId, reason: error.message, context });
     } catch (err) {
@@ -485,7 +486,7 @@ export class RunSession implements CommitParticipant, StepHost {
     this.signals.stop();
     this.commits.abandon(new Error(`run ${this.runId} left this worker`));
     try {
-      if (this.actor && this.actor.getSnapshot().status === 'active') this.actor.stop();
+      if (this.actor && this.actor.getSnapshot().status === 'active') stopActorTree(this.actor);
     } catch (err) {
       this.host.logger.error({ err, runId: this.runId }, `rmapp: stopping run ${this.runId} failed`);
     }
