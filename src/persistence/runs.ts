@@ -186,6 +186,39 @@ export async function getRun(db: Queryable, id: string): Promise<RunRow | undefi
   return rows[0] ? toRunRow(rows[0]) : undefined;
 }
 
+/**
+ * What a signal's sender needs of a run — its definition and status — without its snapshot, which may
+ * be megabytes (engine.ts `send`).
+ */
+export async function getRunHead(
+  db: Queryable,
+  id: string,
+): Promise<{ workflow: string; workflowVersion: string; status: RunStatus } | undefined> {
+  const rows = await db.query<{ workflow: string; workflow_version: string; status: RunStatus }>(
+    'select workflow, workflow_version, status from rmapp_runs where id = $1',
+    [id],
+  );
+  const row = rows[0];
+  return row && { workflow: row.workflow, workflowVersion: row.workflow_version, status: row.status };
+}
+
+/**
+ * The status of each run of `ids` that exists, by id: one statement for many runs (`waitFor`'s reads
+ * while many callers wait, src/state_machine/status-reads.ts). A run that does not exist is absent.
+ */
+export async function getRunStatuses(
+  db: Queryable,
+  ids: readonly string[],
+  options?: { timeoutMs?: number },
+): Promise<Map<string, RunStatus>> {
+  const rows = await db.query<{ id: string; status: RunStatus }>(
+    'select id, status from rmapp_runs where id = any($1::text[])',
+    [ids as string[]],
+    options,
+  );
+  return new Map(rows.map((r) => [r.id, r.status]));
+}
+
 /** Filters of {@link listRuns}. */
 export interface ListRunsFilter {
   status?: RunStatus | readonly RunStatus[] | undefined;

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { context as otelContext, SpanStatusCode } from '@opentelemetry/api';
 import { appendSignal, signalByDedupeKey, signalOutcome, type SignalOutcome } from '../persistence/inbox.ts';
-import { appendHistory, getRun, insertRun } from '../persistence/runs.ts';
+import { appendHistory, getRun, getRunHead, insertRun } from '../persistence/runs.ts';
 import { cancelPendingRun, countRuns, rewindFailedRun } from '../persistence/run-admin.ts';
 import { isFinalStatus, type RunStatus } from '../persistence/run-status.ts';
 import type { RunRow } from '../persistence/row-types.ts';
@@ -172,7 +172,7 @@ export class Engine extends RunQueries {
     buffer?: SendOptions['buffer'] | null,
   ): Promise<SendResult> {
     const db = await this.db();
-    const run = await getRun(db, runId);
+    const run = await getRunHead(db, runId);
     if (!run) throw new RunNotFoundError(runId);
     if (isFinalStatus(run.status)) {
       // Sending again what the run already took (a caller retrying, a program run twice) is answered

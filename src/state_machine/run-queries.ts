@@ -8,7 +8,7 @@ import type { Database, Queryable } from '../persistence/database.ts';
 import { openDatabase, withStatementTimeout } from '../persistence/database.ts';
 import { migrate } from '../persistence/migrate.ts';
 import { getHistory, getRun, listRuns, queuePosition, type ListRunsFilter } from '../persistence/runs.ts';
-import { isFinalStatus, type HistoryEvent } from '../persistence/run-status.ts';
+import { isFinalStatus, type HistoryEvent, type RunStatus } from '../persistence/run-status.ts';
 import { listArtifacts, loadArtifact } from '../persistence/artifacts.ts';
 import type { WorkflowDefinition } from './definition.ts';
 import type { RunId, WorkflowOutput } from './typed-runs.ts';
@@ -20,6 +20,7 @@ import type { RunRow } from '../persistence/row-types.ts';
 import { resolveEngineOptions, type EngineOptions, type ResolvedEngineOptions } from './engine-options.ts';
 import type { Limits } from './limits.ts';
 import { systemClock } from './clock.ts';
+import { StatusReads, untilNextBeat } from './status-reads.ts';
 
 /**
  * Definitions, database and run queries of an engine: the half of {@link Engine} (the class to use)
@@ -48,6 +49,8 @@ export abstract class RunQueries {
    * `waitFor` under way ends, with ENGINE_STOPPED.
    */
   protected stopSignal = stopController();
+  /** `waitFor`'s reads of runs that are not executing here, one statement per turn of the event loop. */
+  private readonly statusReads = new StatusReads(() => this.db(), readTimeout);
 
   constructor(protected readonly options: EngineOptions) {
     for (const def of options.workflows) {
@@ -161,8 +164,10 @@ export abstract class RunQueries {
   /**
    * Waits until the run has finished and returns it (with its output or error). A run this process
    * executes is awaited from its own final commit, without reading the database; any other run (or one
-   * that leaves this process, to wait or to another worker) is read every `pollMs` (default 200) and at
-   * once when this process finishes it. An `engine.stop()` while it waits ends the wait with
+   * that leaves this process, to wait or to another worker) is read every `pollMs` (default 200), on
+   * the clock's multiples of `pollMs`, and at once when this process finishes it. Those reads take only
+   * the run's status, and every wait's read in one turn of the event loop shares one statement
+   * (status-reads.ts): many callers waiting at once cost a statement per poll, not one each. An `engine.stop()` while it waits ends the wait with
    * {@link WaitStoppedError} (ENGINE_STOPPED), unless the run finished during the stop; the run goes on.
    * A read that fails on an outage (a lost connection, a restarting or unreachable server) is logged as
    * a warning and made again, backing off up to 5 s, until the deadline; a read that hangs ends at the
@@ -180,8 +185,13 @@ export abstract class RunQueries {
     let giveUp: () => void = () => {};
     const stoppedWhileReading = new Promise<'stopped'>((resolve) => (giveUp = () => resolve('stopped')));
     let wake: (() => void) | null = null;
+    // Finished here while this waited between reads: its session (still held while the event is
+    // emitted) hands over the final row, so neither a status read nor a read of the run is made.
+    let finishedHere: Promise<RunRow | null> | null = null;
     const off = this.events.on('run.finished', (e) => {
-      if (e.runId === runId) wake?.();
+      if (e.runId !== runId) return;
+      finishedHere ??= this.awaitLocalFinish(runId);
+      wake?.();
     });
     const onStop = () => {
       wake?.();
@@ -192,7 +202,8 @@ export abstract class RunQueries {
     let failures = 0;
     try {
       for (;;) {
-        const local = this.awaitLocalFinish(runId);
+        const local = finishedHere ?? this.awaitLocalFinish(runId);
+        finishedHere = null;
         if (local) {
           // A stop ends the session (finished within the grace, or handed over): this settles then.
           const row = await beforeDeadline(local, deadline);
@@ -202,12 +213,12 @@ export abstract class RunQueries {
           continue;
         }
         if (stopped.aborted) throw new WaitStoppedError(runId, status);
-        let run: RunInfo | null = null;
+        let run: RunInfo | { status: RunStatus } | null = null;
         // A read that hangs (a server that stopped answering) ends at the deadline or the stop all the same;
         // one under way at the deadline gets a second to answer (`timeoutMs: 0` reads the run once).
         const readUntil = Math.max(deadline, Date.now() + READ_GRACE_MS);
         // Its statements time out too: the connection of one left hanging is closed, not kept in the pool.
-        const read = this.timedRead(runId, readUntil).then(
+        const read = this.readForWait(runId, readUntil).then(
           (info) => ({ info }),
           (err: unknown) => ({ err }),
         );
@@ -233,7 +244,7 @@ export abstract class RunQueries {
         if (left <= 0) throw new WaitTimeoutError(runId, options.timeoutMs ?? 0, status);
         if (stopped.aborted) throw new WaitStoppedError(runId, status);
         const pollMs = options.pollMs ?? 200;
-        const waitMs = failures > 0 ? Math.min(READ_RETRY_MAX_MS, Math.max(pollMs, 100) * 2 ** (failures - 1)) : pollMs;
+        const waitMs = failures > 0 ? Math.min(READ_RETRY_MAX_MS, Math.max(pollMs, 100) * 2 ** (failures - 1)) : untilNextBeat(pollMs);
         await new Promise<void>((resolve) => {
           const timer = systemClock.setTimeout(resolve, Math.min(left, waitMs));
           wake = () => {
@@ -248,13 +259,21 @@ export abstract class RunQueries {
     }
   }
 
+  /**
+   * One read of `waitFor`: the run's status, read with every other wait's in one statement
+   * (status-reads.ts); the whole run once it has finished.
+   */
+  private async readForWait(runId: string, until: number): Promise<RunInfo | { status: RunStatus }> {
+    const status = await this.statusReads.read(runId, until);
+    if (status === null) throw new RunNotFoundError(runId);
+    if (!isFinalStatus(status)) return { status };
+    return this.timedRead(runId, until);
+  }
+
   /** {@link get}, each statement answering by `until` (epoch ms), and within 30 s whatever `until`. */
   private async timedRead(runId: string, until: number): Promise<RunInfo> {
     const db = await this.db();
-    const timed: Queryable = {
-      query: (text, params) =>
-        db.query(text, params, { timeoutMs: Math.min(READ_STATEMENT_MAX_MS, Math.max(1, until - Date.now())) + READ_TIMEOUT_SLACK_MS }),
-    };
+    const timed: Queryable = { query: (text, params) => db.query(text, params, { timeoutMs: readTimeout(until) }) };
     return this.readRun(timed, runId);
   }
 
@@ -348,6 +367,11 @@ const READ_GRACE_MS = 1_000;
 
 /** A read's statement timeout is this much past the time `waitFor` gives it: the wait ends first. */
 const READ_TIMEOUT_SLACK_MS = 100;
+
+/** The statement timeout of a read of `waitFor` that must answer by `until` (epoch ms). */
+function readTimeout(until: number): number {
+  return Math.min(READ_STATEMENT_MAX_MS, Math.max(1, until - Date.now())) + READ_TIMEOUT_SLACK_MS;
+}
 
 /**
  * The longest one read of `waitFor` waits for an answer, however long the wait: a read whose server

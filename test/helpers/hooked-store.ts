@@ -5,7 +5,7 @@
  */
 import type { Database } from '../../src/index.ts';
 
-export function hookedStore(store: Database, before: (sql: string) => Promise<void> | void): Database {
+export function hookedStore(store: Database, before: (sql: string, params?: readonly unknown[]) => Promise<void> | void): Database {
   return new Proxy(store, {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver) as unknown;
@@ -13,7 +13,7 @@ export function hookedStore(store: Database, before: (sql: string) => Promise<vo
         return (...args: unknown[]) => {
           let waited: Promise<void> | void;
           try {
-            waited = before(String(args[0]));
+            waited = before(String(args[0]), args[1] as readonly unknown[] | undefined);
           } catch (err) {
             return Promise.reject(err);
           }

@@ -1,0 +1,126 @@
+/**
+ * Many callers waiting at once: `waitFor` on runs that are not executing in the caller's process reads
+ * the database while it waits. One statement per caller per poll took the pool from the worker and
+ * delayed the runs themselves by minutes (bench/many-waits.ts); the reads of one turn share a statement
+ * (src/state_machine/status-reads.ts), and a run that finishes in the caller's own process is answered
+ * from its final commit.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { setup } from 'xstate';
+import { z } from 'zod';
+import { createEngine, defineWorkflow, openDatabase, RunNotFoundError, type Database } from '../src/index.ts';
+import { hookedStore } from './helpers/hooked-store.ts';
+import { createTestDatabase, engineDatabaseFor } from './helpers/postgres.ts';
+
+const machine = setup({ types: {} as { input: { n: number } } }).createMachine({
+  id: 'waitsForGo',
+  context: ({ input }) => ({ n: input.n }),
+  initial: 'waiting',
+  states: { waiting: { on: { go: 'done' } }, done: { type: 'final' } },
+  output: ({ context }) => ({ n: context.n }),
+});
+const workflow = defineWorkflow({ name: 'test.wait-for-many', machine, input: z.object({ n: z.number() }) });
+
+/** Statements through `db`, sorted: a batched status read (with its ids), a read of one whole run, the rest. */
+function counted(db: Database) {
+  const seen = { statusReads: [] as number[], runReads: 0 };
+  const store = hookedStore(db, (sql, params) => {
+    if (/from rmapp_runs where id = any\(\$1/.test(sql)) seen.statusReads.push((params?.[0] as unknown[]).length);
+    else if (/finished_at from rmapp_runs where id = \$1/.test(sql)) seen.runReads++;
+  });
+  return { store, seen };
+}
+
+const RUNS = 100;
+
+describe('waits on runs another process executes', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterAll(async () => {
+    for (const c of cleanups.reverse()) await c();
+  });
+
+  it(
+    'share their reads: a statement per poll for every caller, the run itself read once it has finished',
+    { timeout: 120_000 },
+    async () => {
+      const testDb = await createTestDatabase();
+      cleanups.push(() => testDb.drop());
+      const worker = createEngine({ database: testDb.url, workflows: [workflow], evictAfterMs: 0, pollMs: 20 });
+      cleanups.push(() => worker.stop());
+      await worker.startWorker();
+      const ids = [];
+      for (let n = 0; n < RUNS; n++) ids.push(await worker.start(workflow, { n }));
+      await expect.poll(async () => (await worker.list({ status: 'waiting' })).length, { timeout: 30_000 }).toBe(RUNS);
+
+      const db = await openDatabase({ url: testDb.url });
+      cleanups.push(() => db.close());
+      const { store, seen } = counted(db);
+      const client = createEngine({ database: store, workflows: [workflow] });
+      cleanups.push(() => client.stop());
+      await client.db();
+      const waits = ids.map((id) => client.waitFor(id, { pollMs: 30 }));
+      // Each caller has read its run five times.
+      await expect.poll(() => seen.statusReads.reduce((a, b) => a + b, 0), { timeout: 30_000 }).toBeGreaterThanOrEqual(5 * RUNS);
+      const statements = seen.statusReads.length;
+      const perStatement = seen.statusReads.reduce((a, b) => a + b, 0) / statements;
+      expect(perStatement, `runs read per statement (${statements} statements: ${seen.statusReads.join(' ')})`).toBeGreaterThanOrEqual(
+        RUNS / 2,
+      );
+      expect(seen.runReads, 'runs read whole while they waited').toBe(0);
+
+      for (const id of ids) await worker.send(id, { type: 'go' });
+      const answers = await Promise.all(waits);
+      expect(answers.map((a) => [a.status, (a.output as { n: number }).n])).toEqual(ids.map((_, n) => ['succeeded', n]));
+      expect(seen.runReads, 'runs read whole: once each, when it had finished').toBe(RUNS);
+    },
+  );
+
+  it('a wait on a run that does not exist fails alone, whatever it shares its read with', { timeout: 60_000 }, async () => {
+    const testDb = await createTestDatabase();
+    cleanups.push(() => testDb.drop());
+    const engine = createEngine({ database: testDb.url, workflows: [workflow], evictAfterMs: 0 });
+    cleanups.push(() => engine.stop());
+    await engine.startWorker();
+    const id = await engine.start(workflow, { n: 7 });
+    await expect.poll(async () => (await engine.get(id)).status, { timeout: 30_000 }).toBe('waiting');
+    const waits = [id, 'no-such-run', id].map((runId) =>
+      engine.waitFor(runId, { pollMs: 20 }).then(
+        (run) => run.status,
+        (err: Error) => (err instanceof RunNotFoundError ? 'not found' : err.message),
+      ),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await engine.send(id, { type: 'go' });
+    expect(await Promise.all(waits)).toEqual(['succeeded', 'not found', 'succeeded']);
+  });
+});
+
+describe.each(['postgres', 'pglite'] as const)('a wait on a run this process finishes after it left memory (%s)', (kind) => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterAll(async () => {
+    for (const c of cleanups.reverse()) await c();
+  });
+
+  it('is answered from the run’s final commit, with no read of the run', { timeout: 60_000 }, async () => {
+    const db = await openDatabase(await engineDatabaseFor(kind, cleanups));
+    cleanups.push(() => db.close());
+    const { store, seen } = counted(db);
+    // A poll far longer than the test: only the run's end can answer the wait in time.
+    const engine = createEngine({ database: store, workflows: [workflow], evictAfterMs: 0 });
+    cleanups.push(() => engine.stop());
+    await engine.startWorker();
+    const id = await engine.start(workflow, { n: 3 });
+    await expect.poll(async () => (await engine.get(id)).status, { timeout: 30_000 }).toBe('waiting');
+    const wait = engine.waitFor(id, { pollMs: 600_000 });
+    await expect.poll(() => seen.statusReads.length, { timeout: 10_000 }).toBe(1);
+    const runReads = seen.runReads;
+    // (The send reads the run's status and definition, not the whole run.)
+    await engine.send(id, { type: 'go' });
+    const run = await wait;
+    expect([run.status, run.output]).toEqual(['succeeded', { n: 3 }]);
+    expect({ statusReads: seen.statusReads.length, runReads: seen.runReads - runReads }, 'reads from the send on').toEqual({
+      statusReads: 1,
+      runReads: 0,
+    });
+  });
+});
