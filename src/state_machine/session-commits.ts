@@ -65,8 +65,18 @@ export class SessionCommits {
     const seq = this.changeSeq;
     if (seq <= this.persistedSeq) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      this.waiters.push({ seq, resolve, reject });
-      signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+      if (!signal) return void this.waiters.push({ seq, resolve, reject });
+      // Taken off once the wait settles: a step waits here at every attempt and sleep, on one signal
+      // (a listener each piled up: Node's MaxListenersExceededWarning past ten).
+      const onAbort = () => reject(signal.reason);
+      const settle =
+        <A extends unknown[]>(fn: (...args: A) => void) =>
+        (...args: A) => {
+          signal.removeEventListener('abort', onAbort);
+          fn(...args);
+        };
+      this.waiters.push({ seq, resolve: settle(resolve), reject: settle(reject) });
+      signal.addEventListener('abort', onAbort, { once: true });
     });
   }
 
