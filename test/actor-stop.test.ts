@@ -37,12 +37,30 @@ function treeMachine(log: string[]) {
     }),
     after: { 1_000: { actions: () => log.push('kid fired') } },
   });
-  return setup({ actors: { callback, promise, kid } }).createMachine({
+  // Cleanups that act: one sends to the parent, one looks a sibling up, one throws.
+  const sendsBack = fromCallback(({ sendBack }) => () => {
+    log.push('cleanup sendsBack');
+    sendBack({ type: 'GONE' });
+  });
+  const looksUp = fromCallback(
+    ({ system }) =>
+      () =>
+        log.push(`cleanup looksUp: kid ${system.get('kid') ? 'found' : 'gone'}`),
+  );
+  const throws = fromCallback(() => () => {
+    log.push('cleanup throws');
+    throw new Error('boom');
+  });
+  return setup({ actors: { callback, promise, kid, sendsBack, looksUp, throws } }).createMachine({
     id: 'root',
     invoke: [
       { src: 'callback', id: 'a', input: { name: 'a' } },
+      { src: 'sendsBack', id: 'sb' },
+      { src: 'looksUp', id: 'lu' },
+      { src: 'throws', id: 't' },
       { src: 'promise', id: 'p', input: { name: 'p' } },
     ],
+    on: { GONE: { actions: () => log.push('root took GONE') } },
     entry: enqueueActions(({ enqueue }) => {
       enqueue.spawnChild('kid', { id: 'kid', systemId: 'kid' });
       for (let n = 0; n < 40; n++) enqueue.spawnChild('callback', { id: `n${n}`, input: { name: `n${n}` } });
@@ -57,11 +75,15 @@ async function stopWith(stop: (actor: AnyActorRef) => void) {
   const clock = new TestClock(0);
   const actor = createActor(treeMachine(log), { clock });
   let completed = 0;
-  actor.subscribe({ complete: () => completed++ });
+  actor.subscribe({ complete: () => log.push(`root complete ${++completed}`) });
   actor.start();
   const kid = actor.system.get('kid') as AnyActorRef;
   const grand = actor.system.get('grand') as AnyActorRef;
-  const before = Object.values(actor.getSnapshot().children as Record<string, AnyActorRef>);
+  const snapshotBefore = actor.getSnapshot();
+  const before = Object.values(snapshotBefore.children as Record<string, AnyActorRef>);
+  for (const child of before) {
+    child.subscribe({ complete: () => log.push(`${child.id} complete`), error: (err) => log.push(`${child.id} error ${String(err)}`) });
+  }
   expect(log, 'nothing ran before the stop').toEqual([]);
   stop(actor);
   await clock.advance(5_000, async () => {});
@@ -74,6 +96,7 @@ async function stopWith(stop: (actor: AnyActorRef) => void) {
     grand: { status: grand.getSnapshot().status, children: Object.keys(grand.getSnapshot().children) },
     childStatus: before.map(statusOf),
     registered: [actor.system.get('kid'), actor.system.get('grand')].map((ref) => ref?.id ?? null),
+    childrenOfSnapshotTakenBefore: Object.keys(snapshotBefore.children),
   };
 }
 
@@ -82,7 +105,20 @@ describe('stopActorTree does what actor.stop() does', () => {
     const xstate = await stopWith((actor) => actor.stop());
     const rmapp = await stopWith(stopActorTree);
     // The fixture must exercise every kind of child, or the comparison proves little.
-    expect(xstate.log).toEqual(expect.arrayContaining(['cleanup a', 'abort p', 'cleanup kid.cb', 'cleanup grand.cb', 'cleanup n39']));
+    expect(xstate.log).toEqual(
+      expect.arrayContaining([
+        'cleanup a',
+        'abort p',
+        'cleanup kid.cb',
+        'cleanup grand.cb',
+        'cleanup n39',
+        'cleanup sendsBack',
+        'cleanup looksUp: kid gone',
+        't error Error: boom',
+        'root complete 1',
+      ]),
+    );
+    expect(xstate.log, 'plain XState: a stopping child’s event reaches a stopped parent').not.toContain('root took GONE');
     expect(
       xstate.log.some((line) => line.endsWith('fired')),
       'plain XState fired a delayed event after its stop',
@@ -106,7 +142,7 @@ describe('stopActorTree does what actor.stop() does', () => {
     expect(
       stopActions((actor) => actor.stop()),
       'plain XState: one per child of the root and of each child machine',
-    ).toBe(47);
+    ).toBe(50);
     expect(stopActions(stopActorTree)).toBe(0);
   });
 

@@ -83,7 +83,7 @@ describe('waits on runs another process executes', () => {
     await engine.startWorker();
     const id = await engine.start(workflow, { n: 7 });
     await expect.poll(async () => (await engine.get(id)).status, { timeout: 30_000 }).toBe('waiting');
-    const waits = [id, 'no-such-run', id].map((runId) =>
+    const waits = [id, 'no-such-run', 'nul\0in-id', id].map((runId) =>
       engine.waitFor(runId, { pollMs: 20 }).then(
         (run) => run.status,
         (err: Error) => (err instanceof RunNotFoundError ? 'not found' : err.message),
@@ -91,11 +91,62 @@ describe('waits on runs another process executes', () => {
     );
     await new Promise((resolve) => setTimeout(resolve, 100));
     await engine.send(id, { type: 'go' });
-    expect(await Promise.all(waits)).toEqual(['succeeded', 'not found', 'succeeded']);
+    expect(await Promise.all(waits)).toEqual(['succeeded', 'not found', 'not found', 'succeeded']);
+    // The database cannot hold a NUL: no run has such an id, whatever is asked of it.
+    await expect(engine.get('nul\0in-id')).rejects.toBeInstanceOf(RunNotFoundError);
+    await expect(engine.send('nul\0in-id', { type: 'go' })).rejects.toBeInstanceOf(RunNotFoundError);
   });
 });
 
 describe.each(['postgres', 'pglite'] as const)('a wait on a run this process finishes after it left memory (%s)', (kind) => {
+  it('is answered when a read under way at the finish comes back, not at the next poll', { timeout: 60_000 }, async () => {
+    const cleanups: (() => Promise<void>)[] = [];
+    try {
+      const db = await openDatabase(await engineDatabaseFor(kind, cleanups));
+      cleanups.push(() => db.close());
+      let slowed: (() => void) | null = null;
+      let statusReads = 0;
+      let release: () => void = () => {};
+      const held = new Promise<void>((resolve) => (release = resolve));
+      // The statement runs at once; its answer is held.
+      const store = new Proxy(db, {
+        get(target, prop, receiver) {
+          const value = Reflect.get(target, prop, receiver) as unknown;
+          if (typeof value !== 'function') return value;
+          if (prop !== 'query') return (value as (...a: unknown[]) => unknown).bind(target);
+          return async (sql: string, ...rest: unknown[]) => {
+            const rows = await (value as (...a: unknown[]) => Promise<unknown>).call(target, sql, ...rest);
+            if (/from rmapp_runs where id = any\(\$1/.test(sql)) statusReads++;
+            if (slowed && /from rmapp_runs where id = any\(\$1/.test(sql)) {
+              slowed();
+              slowed = null;
+              await held;
+            }
+            return rows;
+          };
+        },
+      });
+      const engine = createEngine({ database: store, workflows: [workflow], evictAfterMs: 0 });
+      cleanups.push(() => engine.stop());
+      await engine.startWorker();
+      const id = await engine.start(workflow, { n: 5 });
+      await expect.poll(async () => (await engine.get(id)).status, { timeout: 30_000 }).toBe('waiting');
+      // The wait's first read answers "waiting" once the run has finished.
+      const reading = new Promise<void>((resolve) => (slowed = resolve));
+      const wait = engine.waitFor(id, { pollMs: 600_000 });
+      await reading;
+      const finished = new Promise<void>((resolve) => engine.on('run.finished', () => resolve()));
+      await engine.send(id, { type: 'go' });
+      await finished;
+      release();
+      const run = await wait;
+      expect([run.status, run.output]).toEqual(['succeeded', { n: 5 }]);
+      expect(statusReads, 'status reads: the held one only, not another at the next poll').toBe(1);
+    } finally {
+      for (const c of cleanups.reverse()) await c();
+    }
+  });
+
   const cleanups: (() => Promise<void>)[] = [];
   afterAll(async () => {
     for (const c of cleanups.reverse()) await c();

@@ -182,8 +182,17 @@ async function findExisting(db: Queryable, run: NewRun): Promise<{ id: string; c
 
 /** One run, or undefined. @internal */
 export async function getRun(db: Queryable, id: string): Promise<RunRow | undefined> {
+  if (!couldBeRunId(id)) return undefined;
   const rows = await db.query<Record<string, unknown>>(`select ${RUN_COLUMNS} from rmapp_runs where id = $1`, [id]);
   return rows[0] ? toRunRow(rows[0]) : undefined;
+}
+
+/**
+ * False for a value no run's id can be: not a string, or holding NUL (Postgres's text cannot), which
+ * the database would refuse with an encoding error instead of finding nothing.
+ */
+export function couldBeRunId(id: unknown): id is string {
+  return typeof id === 'string' && !id.includes('\0');
 }
 
 /**
@@ -194,6 +203,7 @@ export async function getRunHead(
   db: Queryable,
   id: string,
 ): Promise<{ workflow: string; workflowVersion: string; status: RunStatus } | undefined> {
+  if (!couldBeRunId(id)) return undefined;
   const rows = await db.query<{ workflow: string; workflow_version: string; status: RunStatus }>(
     'select workflow, workflow_version, status from rmapp_runs where id = $1',
     [id],

@@ -243,6 +243,8 @@ export abstract class RunQueries {
         const left = deadline - Date.now();
         if (left <= 0) throw new WaitTimeoutError(runId, options.timeoutMs ?? 0, status);
         if (stopped.aborted) throw new WaitStoppedError(runId, status);
+        // Finished here while the read was under way (the read saw it before its end): no pause.
+        if (finishedHere) continue;
         const pollMs = options.pollMs ?? 200;
         const waitMs = failures > 0 ? Math.min(READ_RETRY_MAX_MS, Math.max(pollMs, 100) * 2 ** (failures - 1)) : untilNextBeat(pollMs);
         await new Promise<void>((resolve) => {
@@ -252,6 +254,7 @@ export abstract class RunQueries {
             resolve();
           };
         });
+        wake = null;
       }
     } finally {
       off();

@@ -8,7 +8,7 @@
  */
 import type { Queryable } from '../persistence/database.ts';
 import type { RunStatus } from '../persistence/run-status.ts';
-import { getRunStatuses } from '../persistence/runs.ts';
+import { couldBeRunId, getRunStatuses } from '../persistence/runs.ts';
 
 /** The most run ids one statement reads. */
 const BATCH_IDS = 5_000;
@@ -42,6 +42,8 @@ export class StatusReads {
 
   /** The run's status, or null when it does not exist; read with the other reads asked for in this turn. */
   read(runId: string, until: number): Promise<RunStatus | null> {
+    // No run has such an id, and the database would refuse the whole batch for it.
+    if (!couldBeRunId(runId)) return Promise.resolve(null);
     return new Promise((resolve, reject) => {
       if (this.asked.length === 0) setImmediate(() => this.flush());
       this.asked.push({ runId, until, resolve, reject });
@@ -62,6 +64,13 @@ export class StatusReads {
       const statuses = await getRunStatuses(db, [...new Set(asked.map((a) => a.runId))], { timeoutMs: this.timeoutFor(until) });
       for (const a of asked) a.resolve(statuses.get(a.runId) ?? null);
     } catch (err) {
+      // A value the database refused (SQLSTATE class 22: one caller's id, say): each read alone, so
+      // that only its caller gets it.
+      const ids = new Set(asked.map((a) => a.runId));
+      if (ids.size > 1 && /^22[0-9A-Z]{3}$/.test(String((err as { code?: unknown } | null)?.code))) {
+        for (const a of asked) void this.readBatch([a]);
+        return;
+      }
       for (const a of asked) a.reject(err);
     }
   }
