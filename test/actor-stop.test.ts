@@ -146,6 +146,45 @@ describe('stopActorTree does what actor.stop() does', () => {
     expect(stopActions(stopActorTree)).toBe(0);
   });
 
+  it('observers that come or go while the children stop, and the ids below a child machine that failed, are as in XState', () => {
+    const run = (stop: (actor: AnyActorRef) => void) => {
+      const log: string[] = [];
+      let early: { unsubscribe(): void } | null = null;
+      // Reaches the root by its system id while it stops: one observer goes, one comes.
+      const meddles = fromCallback(({ system }) => () => {
+        early?.unsubscribe();
+        (system.get('root') as AnyActorRef).subscribe({ complete: () => log.push('late observer complete') });
+      });
+      const fails = setup({ actors: { callback: fromCallback(() => () => log.push('orphan cleanup')) } }).createMachine({
+        invoke: { src: 'callback', systemId: 'orphan' },
+        on: {
+          FAIL: {
+            actions: () => {
+              throw new Error('child failed');
+            },
+          },
+        },
+      });
+      const machine = setup({ actors: { meddles, fails } }).createMachine({
+        invoke: [{ src: 'meddles' }, { src: 'fails', id: 'fails' }],
+        on: { '*': {} },
+      });
+      const actor = createActor(machine, { systemId: 'root' });
+      early = actor.subscribe({ complete: () => log.push('early observer complete') });
+      actor.subscribe({ complete: () => log.push('kept observer complete') });
+      actor.start();
+      (actor.getSnapshot().children as Record<string, AnyActorRef>).fails!.send({ type: 'FAIL' });
+      stop(actor);
+      return { log, orphanRegistered: actor.system.get('orphan') !== undefined };
+    };
+    const xstate = run((actor) => actor.stop());
+    expect(xstate.log, 'the fixture: an observer gone and one come during the stop').toEqual([
+      'kept observer complete',
+      'late observer complete',
+    ]);
+    expect(run(stopActorTree)).toEqual(xstate);
+  });
+
   it('an actor already stopped is left as it is', async () => {
     const log: string[] = [];
     const actor = createActor(treeMachine(log)).start();

@@ -95,6 +95,42 @@ describe('waits on runs another process executes', () => {
     // The database cannot hold a NUL: no run has such an id, whatever is asked of it.
     await expect(engine.get('nul\0in-id')).rejects.toBeInstanceOf(RunNotFoundError);
     await expect(engine.send('nul\0in-id', { type: 'go' })).rejects.toBeInstanceOf(RunNotFoundError);
+    // An id that is no string at all (from untyped code) is not found either, and named.
+    await expect(engine.get(Symbol('id') as never)).rejects.toThrow('No run with id "Symbol(id)"');
+  });
+});
+
+describe.each(['postgres', 'pglite'] as const)('a wait ended by engine.stop() (%s)', (kind) => {
+  it('makes no read after the stop, not even one asked for before it', { timeout: 60_000 }, async () => {
+    const cleanups: (() => Promise<void>)[] = [];
+    try {
+      const db = await openDatabase(await engineDatabaseFor(kind, cleanups));
+      cleanups.push(() => db.close());
+      const worker = createEngine({ database: db, workflows: [workflow], evictAfterMs: 0 });
+      cleanups.push(() => worker.stop());
+      await worker.startWorker();
+      const id = await worker.start(workflow, { n: 1 });
+      await expect.poll(async () => (await worker.get(id)).status, { timeout: 30_000 }).toBe('waiting');
+      let stoppedAt: number | null = null;
+      const after: string[] = [];
+      const store = hookedStore(db, (sql) => {
+        if (stoppedAt !== null) after.push(sql.slice(0, 60));
+      });
+      const client = createEngine({ database: store, workflows: [workflow] });
+      await client.db();
+      // Asked for in this turn; the stop begins before the turn's reads go out.
+      const wait = client.waitFor(id).then(
+        () => 'answered',
+        (err: { code?: string }) => err.code,
+      );
+      await client.stop();
+      stoppedAt = Date.now();
+      expect(await wait).toBe('ENGINE_STOPPED');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(after, 'statements after the stop').toEqual([]);
+    } finally {
+      for (const c of cleanups.reverse()) await c();
+    }
   });
 });
 

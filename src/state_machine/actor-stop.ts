@@ -7,25 +7,28 @@
  * memory, which for a run that only waits is after every event it takes — 2 s per event with 3,000
  * spawned child machines (bench/many-children.ts), so enough children would block the event loop past
  * the lease. Here each machine's stop macrostep runs on a copy of its snapshot without children, and
- * the children are stopped one by one afterwards.
+ * its children are stopped where XState stops them: in that macrostep's deferred effects.
  *
- * What XState's stop does, kept: every system id of the tree is freed first (a cleanup that looks up a
- * sibling finds nothing); the machine is stopped before its children, so what a child sends while it
- * stops (a cleanup's `sendBack`, an error thrown in it) reaches a stopped parent and is dropped; the
- * children stop in order, each one's own children before it; snapshots taken before the stop keep
- * their children, and its observers are completed once its children have stopped. What differs is
- * only what XState's inspection reports: no `xstate.stopChild` action per child.
+ * So what XState's stop does is kept: every system id of the tree is freed first (a cleanup that looks
+ * a sibling up finds nothing); the children stop in order, each one's own children before it, while
+ * the machine is still processing its stop, so what a child sends meanwhile (a cleanup's `sendBack`,
+ * an error thrown in it) is queued on the machine and dropped with its mailbox; the machine's
+ * observers — those subscribed by then, less those gone — are completed last; snapshots taken before
+ * the stop keep their children. What differs is only what XState's inspection reports: no
+ * `xstate.stopChild` action per child.
  */
 import type { AnyActorRef } from 'xstate';
 import { isMachineActor } from './actor-paths.ts';
 
-/** The parts of XState's actor this reaches: what its own stop action and its system use (xstate's `Actor`). */
+/** The parts of XState's actor this reaches: what its stop macrostep and its system use (xstate's `Actor`). */
 interface ActorInternals {
   _parent?: unknown;
   _snapshot: MachineSnapshotLike;
+  /** Effects run once the macrostep's snapshot is set, before a stop's `_stopProcedure` and `_complete`. */
+  _deferred: (() => void)[];
+  /** 0 not started, 1 running, 2 stopped (xstate's `ProcessingStatus`). */
+  _processingStatus: number;
   _stop(): unknown;
-  _complete(): void;
-  observers: Set<unknown>;
   system: { _unregister(ref: AnyActorRef): void };
 }
 
@@ -33,6 +36,8 @@ interface MachineSnapshotLike {
   status?: string;
   children?: Record<string, AnyActorRef | undefined>;
 }
+
+const STOPPED = 2;
 
 /**
  * Stops `actor` and everything below it, with the effects of XState's `actor.stop()`: each callback's
@@ -55,26 +60,39 @@ function stopOne(ref: AnyActorRef): void {
   if (children.length === 0) return void stop();
   // A copy, not the snapshot emptied: a snapshot the application holds keeps its children.
   internals._snapshot = { ...internals._snapshot, children: {} };
-  // Its observers are completed after its children have stopped, as XState's stop does.
-  const observers = internals.observers;
-  internals.observers = new Set();
+  let stopped = false;
+  const stopChildren = () => {
+    if (stopped) return;
+    stopped = true;
+    for (const child of children) stopOne(child);
+  };
+  internals._deferred.push(stopChildren);
   stop();
-  for (const child of children) stopOne(child);
-  internals.observers = observers;
-  internals._complete();
+  // Not run by a macrostep (the actor was stopped already): stopped here, in the same order.
+  if (!stopped && internals._processingStatus === STOPPED) {
+    internals._deferred = internals._deferred.filter((fn) => fn !== stopChildren);
+    stopChildren();
+  }
 }
 
+/** The children of a machine that is active; none for any other actor. */
 function liveChildrenOf(ref: AnyActorRef): AnyActorRef[] {
   if (!isMachineActor(ref)) return [];
   const snapshot = ref.getSnapshot() as MachineSnapshotLike;
-  if (snapshot.status !== 'active' || !snapshot.children) return [];
-  return Object.values(snapshot.children).filter((c): c is AnyActorRef => !!c);
+  if (snapshot.status !== 'active') return [];
+  return childrenOf(snapshot);
 }
 
+function childrenOf(snapshot: MachineSnapshotLike): AnyActorRef[] {
+  return Object.values(snapshot.children ?? {}).filter((c): c is AnyActorRef => !!c);
+}
+
+/** Frees the system ids below `ref`, depth first, whatever each machine's status (xstate's `unregisterRecursively`). */
 function unregisterBelow(ref: AnyActorRef): void {
   const system = (ref as unknown as ActorInternals).system;
   const walk = (parent: AnyActorRef) => {
-    for (const child of liveChildrenOf(parent)) {
+    if (!isMachineActor(parent)) return;
+    for (const child of childrenOf(parent.getSnapshot() as MachineSnapshotLike)) {
       walk(child);
       system._unregister(child);
     }

@@ -104,10 +104,12 @@ export class UnknownWorkflowError extends WorkflowError {
 /** A run id that is not in the database. */
 export class RunNotFoundError extends WorkflowError {
   constructor(runId: string) {
-    super(`No run with id "${runId}". List runs with \`rmapp runs list\`.`, {
+    // String(): a caller's id of another type (a Symbol, which a template cannot print) is named too.
+    const id = String(runId as unknown);
+    super(`No run with id "${id}". List runs with \`rmapp runs list\`.`, {
       code: 'RUN_NOT_FOUND',
       category: 'validation',
-      details: { runId },
+      details: { runId: typeof runId === 'string' ? runId : id },
     });
   }
 }

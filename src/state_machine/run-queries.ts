@@ -218,7 +218,7 @@ export abstract class RunQueries {
         // one under way at the deadline gets a second to answer (`timeoutMs: 0` reads the run once).
         const readUntil = Math.max(deadline, Date.now() + READ_GRACE_MS);
         // Its statements time out too: the connection of one left hanging is closed, not kept in the pool.
-        const read = this.readForWait(runId, readUntil).then(
+        const read = this.readForWait(runId, readUntil, stopped).then(
           (info) => ({ info }),
           (err: unknown) => ({ err }),
         );
@@ -266,10 +266,12 @@ export abstract class RunQueries {
    * One read of `waitFor`: the run's status, read with every other wait's in one statement
    * (status-reads.ts); the whole run once it has finished.
    */
-  private async readForWait(runId: string, until: number): Promise<RunInfo | { status: RunStatus }> {
-    const status = await this.statusReads.read(runId, until);
+  private async readForWait(runId: string, until: number, stopped: AbortSignal): Promise<RunInfo | { status: RunStatus }> {
+    const status = await this.statusReads.read(runId, until, stopped);
     if (status === null) throw new RunNotFoundError(runId);
     if (!isFinalStatus(status)) return { status };
+    // The wait has ended with the stop: reading the run now would open the database again.
+    if (stopped.aborted) throw new WaitStoppedError(runId, status);
     return this.timedRead(runId, until);
   }
 

@@ -17,6 +17,8 @@ interface Asked {
   runId: string;
   /** Epoch ms by which the statement must answer. */
   until: number;
+  /** The engine's stop for the wait that asked: a read asked before a stop is not made after it. */
+  stopped: AbortSignal;
   resolve(status: RunStatus | null): void;
   reject(err: unknown): void;
 }
@@ -26,7 +28,7 @@ interface Asked {
  *
  * @example
  * const reads = new StatusReads(() => engine.db(), (until) => until - Date.now());
- * const status = await reads.read(runId, Date.now() + 5_000); // null: no such run
+ * const status = await reads.read(runId, Date.now() + 5_000, stopSignal); // null: no such run
  */
 export class StatusReads {
   private asked: Asked[] = [];
@@ -41,12 +43,12 @@ export class StatusReads {
   ) {}
 
   /** The run's status, or null when it does not exist; read with the other reads asked for in this turn. */
-  read(runId: string, until: number): Promise<RunStatus | null> {
+  read(runId: string, until: number, stopped: AbortSignal): Promise<RunStatus | null> {
     // No run has such an id, and the database would refuse the whole batch for it.
     if (!couldBeRunId(runId)) return Promise.resolve(null);
     return new Promise((resolve, reject) => {
       if (this.asked.length === 0) setImmediate(() => this.flush());
-      this.asked.push({ runId, until, resolve, reject });
+      this.asked.push({ runId, until, stopped, resolve, reject });
     });
   }
 
@@ -56,7 +58,12 @@ export class StatusReads {
     for (let i = 0; i < asked.length; i += BATCH_IDS) void this.readBatch(asked.slice(i, i + BATCH_IDS));
   }
 
-  private async readBatch(asked: Asked[]): Promise<void> {
+  private async readBatch(all: Asked[]): Promise<void> {
+    // Asked before a stop that has begun since: the wait has ended, and a read now would open the
+    // database the stop closed.
+    const asked = all.filter((a) => !a.stopped.aborted);
+    for (const a of all) if (a.stopped.aborted) a.reject(a.stopped.reason);
+    if (asked.length === 0) return;
     try {
       let until = 0;
       for (const a of asked) until = Math.max(until, a.until);
