@@ -4,7 +4,7 @@
  * into a queue that delays the answers. For each count: n runs started and evicted, `waitFor` called on
  * every one, then after a pause each is sent `go`. Printed: the time from the first send until every
  * run has finished (read from the database) and until every `waitFor` has answered, and the statements
- * the database ran during the pause, per second.
+ * the engine sent during the pause (its waits' reads and its worker's own), per second.
  *
  * `node --import tsx bench/many-waits.ts [counts…]` (300 1000 3000 by default); `RMAPP_BENCH_WAITS_DB`
  * names the scratch database.
@@ -12,7 +12,7 @@
 import postgres from 'postgres';
 import { setup } from 'xstate';
 import { z } from 'zod';
-import { createEngine, defineWorkflow, openDatabase } from '../dist/index.js';
+import { createEngine, defineWorkflow, openDatabase, type Database } from '../dist/index.js';
 import { createDatabase, dropDatabase } from './measure.ts';
 
 const ADMIN = process.env.RMAPP_BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -29,14 +29,26 @@ const workflow = defineWorkflow({ name: 'bench.waits', machine, input: z.object(
 
 const url = await createDatabase(ADMIN, NAME);
 const sql = postgres(url, { max: 1, onnotice: () => {} });
-/** Statements committed or rolled back in this database so far. */
-const transactions = async () =>
-  Number((await sql`select xact_commit + xact_rollback as n from pg_stat_database where datname = ${NAME}`)[0]!.n);
+/** Statements the engine has sent so far (its worker's included). */
+let statements = 0;
+const counted = (db: Database): Database =>
+  new Proxy(db, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof value !== 'function') return value;
+      const fn = value as (...a: unknown[]) => unknown;
+      if (prop !== 'query' && prop !== 'script') return fn.bind(target);
+      return (...args: unknown[]) => {
+        statements++;
+        return fn.apply(target, args);
+      };
+    },
+  });
 try {
-  console.log('runs   all finished ms   all waits answered ms   transactions/s while waiting');
+  console.log('runs   all finished ms   all waits answered ms   engine statements/s while waiting');
   for (const count of COUNTS) {
     const db = await openDatabase({ url });
-    const engine = createEngine({ database: db, workflows: [workflow], evictAfterMs: 0 });
+    const engine = createEngine({ database: counted(db), workflows: [workflow], evictAfterMs: 0 });
     await engine.startWorker();
     const ids = [];
     for (let n = 0; n < count; n++) ids.push(await engine.start(workflow, {}));
@@ -54,9 +66,9 @@ try {
       }),
     );
     await new Promise((resolve) => setTimeout(resolve, 500));
-    const before = await transactions();
+    const before = statements;
     await new Promise((resolve) => setTimeout(resolve, PAUSE_MS));
-    const perSecond = ((await transactions()) - before) / (PAUSE_MS / 1000);
+    const perSecond = (statements - before) / (PAUSE_MS / 1000);
     const t = performance.now();
     for (const id of ids) await engine.send(id, { type: 'go' });
     let finished = 0;
@@ -72,7 +84,7 @@ try {
     await db.close();
     await sql`delete from rmapp_runs`;
     console.log(
-      `${String(count).padStart(5)}   ${finished.toFixed(0).padStart(15)}   ${allAnswered.toFixed(0).padStart(21)}   ${perSecond.toFixed(0).padStart(28)}   (${answered} answered)`,
+      `${String(count).padStart(5)}   ${finished.toFixed(0).padStart(15)}   ${allAnswered.toFixed(0).padStart(21)}   ${perSecond.toFixed(0).padStart(33)}   (${answered} answered)`,
     );
   }
 } finally {
