@@ -257,7 +257,13 @@ describe('the catch-up at its edges (postgres)', () => {
     const second = createEngine({ database: hookedStore(db, hook), workflows: edgeWorkflows, pollMs: 50, leaseMs: 3_000 });
     await second.startWorker();
     try {
-      await expect.poll(async () => (await second.get(id)).status, { timeout: 20_000 }).not.toBe('running');
+      // Resumed, then at rest: the run is `waiting` before the new worker's first claim as well (its
+      // start does not wait for that claim), which under load came after a first look at its status.
+      await expect
+        .poll(async () => (await second.history(id)).some((h) => h.type === 'run.resumed') && (await second.get(id)).status !== 'running', {
+          timeout: 20_000,
+        })
+        .toBe(true);
       const history = (await second.history(id)).map((h) => h.type);
       // The first worker went before any delay was due: otherwise there was nothing to catch up on.
       expect(history.indexOf('run.resumed'), `restored before its first state change: ${history.join(', ')}`).toBe(
