@@ -236,6 +236,30 @@ it('a run the retention deletes leaves the list and its open page says so, over 
   await polling.close();
 });
 
+it('a list whose first answer comes after a run was opened from it does not draw itself over the run', async () => {
+  const id = await service.engine.start('test.fails', {}, { runId: 'dash-slow-list' });
+  expect((await service.engine.waitFor(id, { timeoutMs: 20_000 })).status).toBe('failed');
+  const page = await browser.newPage();
+  await page.goto(`${service.url}/`);
+  await page.locator('a[data-run="dash-slow-list"]').waitFor();
+  // From now on the list's first request is answered late.
+  let answered: () => void = () => {};
+  const late = new Promise<void>((resolve) => (answered = resolve));
+  await page.route('**/api/workflows', async (route) => {
+    await late;
+    await route.continue();
+  });
+  await page.locator('button[data-filter="failed"]').click();
+  // The run's link of the list still shown, while the filtered list waits for its answer.
+  await page.locator('a[data-run="dash-slow-list"]').click();
+  await page.locator('#run-title [data-status="failed"]').waitFor();
+  answered();
+  await page.waitForResponse('**/api/workflows');
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  expect(await page.locator('#run-title').count(), 'the run page after the list’s late answer').toBe(1);
+  await page.close();
+});
+
 it('a run deleted while its page is still loading stays shown as gone; a run that never existed is named as not found', async () => {
   const id = await service.engine.start('test.fails', {}, { runId: 'dash-held' });
   expect((await service.engine.waitFor(id, { timeoutMs: 20_000 })).status).toBe('failed');

@@ -30,6 +30,9 @@ async function api(path, init) {
 // re-renders when it concerns it. Only while the stream is not connected (not yet, or lost: the browser
 // reconnects by itself) does the page poll, every 2 s.
 let current = null; // { render, runId, onArtifact? }: the page shown, and its run (null: every run matters)
+// Counts the pages routed to: a page whose first answer comes after the next page was routed to draws
+// nothing (a slow list, left for a run, drew itself over the run's page).
+let routed = 0;
 let streamOpen = false;
 let rerenderTimer = null;
 
@@ -123,7 +126,9 @@ async function listPage() {
   const status = params.get('status') || '';
   const workflow = params.get('workflow') || '';
   const q = params.get('q') || '';
+  const mine = routed;
   const { workflows } = await api('/workflows');
+  if (mine !== routed) return;
   const names = [...new Set(workflows.map((w) => w.name))];
   const link = (patch) => {
     const next = new URLSearchParams({ status, workflow, q, ...patch });
@@ -284,6 +289,7 @@ window.addEventListener('popstate', route);
 function route() {
   clearTimeout(timer);
   current = null;
+  routed += 1;
   const m = /^\/runs\/(.+)$/.exec(location.pathname);
   (m ? runPage(decodeURIComponent(m[1])) : listPage()).catch((err) => {
     app.innerHTML = `<p class="error">${esc(err.message)}</p>`;
