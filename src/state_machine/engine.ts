@@ -187,7 +187,7 @@ export class Engine extends RunQueries {
         ? (this.definition(run.workflow, run.workflowVersion) ?? this.definition(run.workflow))?.signals?.buffer
         : buffer;
     const bufferMs = chosen === true ? DEFAULT_ENGINE_OPTIONS.signalBufferMs : chosen ? chosen.forMs : null;
-    const { appended, id } = await appendSignal(db, runId, event, dedupeKey, bufferMs, this.settings.clock.now());
+    const { appended, id } = await againIfVictim(() => appendSignal(db, runId, event, dedupeKey, bufferMs, this.settings.clock.now()));
     if (appended) this.worker?.onWake(runId);
     return { delivered: appended, id, outcome: appended ? 'queued' : 'duplicate' };
   }
@@ -457,4 +457,23 @@ export interface StartRetry {
 /** Creates an engine; nothing touches the database until the first call that needs it. */
 export function createEngine(options: EngineOptions): Engine {
   return new Engine(options);
+}
+
+/**
+ * SQLSTATEs of a statement Postgres aborted to break a deadlock or a serialization conflict: it wrote
+ * nothing, so it can be made again. A send that met a migration swapping the runs table was chosen as
+ * the deadlock's victim (CI, test/adv3-migrate-race.test.ts), and the caller got `deadlock detected`.
+ */
+const VICTIM_CODES = new Set(['40P01', '40001']);
+
+/** `statement()`, made again (up to 5 times, 10–160 ms apart) while Postgres aborts it as a deadlock's victim. */
+async function againIfVictim<T>(statement: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await statement();
+    } catch (err) {
+      if (attempt >= 5 || !VICTIM_CODES.has(String((err as { code?: unknown } | null)?.code))) throw err;
+      await sleep(10 * 2 ** (attempt - 1));
+    }
+  }
 }
