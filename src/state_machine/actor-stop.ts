@@ -22,7 +22,6 @@ import { isMachineActor } from './actor-paths.ts';
 
 /** The parts of XState's actor this reaches: what its stop macrostep and its system use (xstate's `Actor`). */
 interface ActorInternals {
-  _parent?: unknown;
   _snapshot: MachineSnapshotLike;
   /** Effects run once the macrostep's snapshot is set, before a stop's `_stopProcedure` and `_complete`. */
   _deferred: (() => void)[];
@@ -55,7 +54,8 @@ export function stopActorTree(actor: AnyActorRef): void {
 
 function stopOne(ref: AnyActorRef): void {
   const internals = ref as unknown as ActorInternals;
-  const stop = () => (internals._parent ? internals._stop() : ref.stop());
+  // `_stop`: what `stop()` does, less its refusal of a child (what a parent's stop action calls).
+  const stop = () => internals._stop();
   const children = liveChildrenOf(ref);
   if (children.length === 0) return void stop();
   // A copy, not the snapshot emptied: a snapshot the application holds keeps its children.

@@ -17,7 +17,15 @@ import { startRetentionJob, type RetentionJob } from '../persistence/retention-j
 import { newRunId } from './run-id.ts';
 import { decodeStepRecords } from './step-record.ts';
 import type { AnyWorkflowDefinition, RunId, WorkflowEvent, WorkflowStartInput } from './typed-runs.ts';
-import { cancelledError, RunNotFoundError, stoppedWhileStarting, toErrorData, UnknownWorkflowError, ValidationError } from './errors.ts';
+import {
+  cancelledError,
+  RunNotFoundError,
+  stoppedWhileStarting,
+  toErrorData,
+  UnknownWorkflowError,
+  ValidationError,
+  VICTIM_SQLSTATES,
+} from './errors.ts';
 import { CANCEL_SIGNAL } from './session-signals.ts';
 import { stopBoundMs, Worker } from './worker.ts';
 import { instrumentMetrics } from './metrics.ts';
@@ -460,19 +468,16 @@ export function createEngine(options: EngineOptions): Engine {
 }
 
 /**
- * SQLSTATEs of a statement Postgres aborted to break a deadlock or a serialization conflict: it wrote
- * nothing, so it can be made again. A send that met a migration swapping the runs table was chosen as
- * the deadlock's victim (CI, test/adv3-migrate-race.test.ts), and the caller got `deadlock detected`.
+ * `statement()`, made again (up to 5 times, 10–160 ms apart) while Postgres aborts it as a deadlock's
+ * or a serialization conflict's victim, which wrote nothing: a send that met a migration swapping the
+ * runs table got `deadlock detected` (CI, test/adv3-migrate-race.test.ts).
  */
-const VICTIM_CODES = new Set(['40P01', '40001']);
-
-/** `statement()`, made again (up to 5 times, 10–160 ms apart) while Postgres aborts it as a deadlock's victim. */
 async function againIfVictim<T>(statement: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await statement();
     } catch (err) {
-      if (attempt >= 5 || !VICTIM_CODES.has(String((err as { code?: unknown } | null)?.code))) throw err;
+      if (attempt >= 5 || !VICTIM_SQLSTATES.has(String((err as { code?: unknown } | null)?.code))) throw err;
       await sleep(10 * 2 ** (attempt - 1));
     }
   }

@@ -139,13 +139,18 @@ export class WaitStoppedError extends WorkflowError {
 }
 
 /**
+ * SQLSTATEs of a statement Postgres aborted to break a serialization conflict or a deadlock: it wrote
+ * nothing, so even a statement that is not idempotent can be made again (engine.ts `send`).
+ */
+export const VICTIM_SQLSTATES: ReadonlySet<string> = new Set(['40001', '40P01']);
+
+/**
  * Postgres SQLSTATE classes that are worth retrying (serialization failure, deadlock, connection
  * loss, shutdown); constraint violations and syntax errors are not. Under Drizzle the code is on
  * `err.cause.code`.
  */
 const RETRYABLE_SQLSTATES = new Set([
-  '40001',
-  '40P01',
+  ...VICTIM_SQLSTATES,
   '55P03',
   '57P01',
   '57P02',

@@ -167,8 +167,8 @@ export abstract class RunQueries {
    * that leaves this process, to wait or to another worker) is read every `pollMs` (default 200), on
    * the clock's multiples of `pollMs`, and at once when this process finishes it. Those reads take only
    * the run's status, and every wait's read in one turn of the event loop shares one statement
-   * (status-reads.ts): many callers waiting at once cost a statement per poll, not one each. An `engine.stop()` while it waits ends the wait with
-   * {@link WaitStoppedError} (ENGINE_STOPPED), unless the run finished during the stop; the run goes on.
+   * (status-reads.ts): many callers waiting at once cost a statement per poll, not one each. An
+   * `engine.stop()` while it waits ends the wait with {@link WaitStoppedError} (ENGINE_STOPPED), unless the run finished during the stop; the run goes on.
    * A read that fails on an outage (a lost connection, a restarting or unreachable server) is logged as
    * a warning and made again, backing off up to 5 s, until the deadline; a read that hangs ends at the
    * deadline too. Other errors (a closed database, a refused login) end the wait with that error.

@@ -69,13 +69,18 @@ export class SessionCommits {
       // Taken off once the wait settles: a step waits here at every attempt and sleep, on one signal
       // (a listener each piled up: Node's MaxListenersExceededWarning past ten).
       const onAbort = () => reject(signal.reason);
-      const settle =
-        <A extends unknown[]>(fn: (...args: A) => void) =>
-        (...args: A) => {
-          signal.removeEventListener('abort', onAbort);
-          fn(...args);
-        };
-      this.waiters.push({ seq, resolve: settle(resolve), reject: settle(reject) });
+      const off = () => signal.removeEventListener('abort', onAbort);
+      this.waiters.push({
+        seq,
+        resolve: () => {
+          off();
+          resolve();
+        },
+        reject: (err: unknown) => {
+          off();
+          reject(err);
+        },
+      });
       signal.addEventListener('abort', onAbort, { once: true });
     });
   }

@@ -88,6 +88,5 @@ export class StatusReads {
  * that callers polling at the same rate read in the same turn (and share a statement).
  */
 export function untilNextBeat(pollMs: number, now = Date.now()): number {
-  const left = pollMs - (now % pollMs);
-  return left > 0 ? left : pollMs;
+  return pollMs - (now % pollMs);
 }
