@@ -47,6 +47,7 @@ try {
       error: null,
       timers: [],
       steps: { '0.six.step1': 1, '0.six.step2': 1, '0.six.step3': { done: 0, attempt: 1 } },
+      stepsDone: null,
       wakeAt: null,
       release: false,
       statusMessage: null,

@@ -102,8 +102,8 @@ describe('migration 0014 under concurrency and interruption (postgres)', () => {
 
   it('an engine running on the 0013 table keeps working after another process swapped the table', async () => {
     const { url, db } = await database0013(0);
-    // Today's engine needs 0015's function and 0019's column (both may be applied again).
-    for (const tag of ['0015_commit_in_id_order', '0019_inbox_reported']) {
+    // Today's engine needs 0015's function and 0019's and 0020's columns (each may be applied again).
+    for (const tag of ['0015_commit_in_id_order', '0019_inbox_reported', '0020_steps_done']) {
       await db.script(loadMigrations().find((m) => m.tag === tag)!.statements);
     }
     const engine = createEngine({

@@ -109,6 +109,7 @@ describe('migration 0016 from a 0015 database (postgres)', () => {
         '0017_owner_privileges',
         '0018_run_removed',
         '0019_inbox_reported',
+        '0020_steps_done',
       ]);
       expect(await announcedDuring(db, () => insertRun(db, 'after-0016'))).toEqual(['after-0016']);
     },
@@ -124,6 +125,7 @@ describe('migration 0016 from a 0015 database (postgres)', () => {
       '0017_owner_privileges',
       '0018_run_removed',
       '0019_inbox_reported',
+      '0020_steps_done',
     ]);
 
     // Workers connect as the owner: their run writes and the dashboard's renewals still work.

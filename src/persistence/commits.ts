@@ -27,6 +27,11 @@ export interface RunWrite {
   error: unknown;
   timers: unknown[];
   steps: Record<string, unknown>;
+  /**
+   * Counts of finished executions to merge into `steps_done` (src/state_machine/step-book.ts), or null.
+   * Only the batch statement merges them: a write carrying some never takes the single-run statements.
+   */
+  stepsDone: Record<string, number> | null;
   /** Next wake-up when the run is released into `waiting`; ignored while the lease is kept. */
   wakeAt: Date | null;
   /** Give the lease up (the run waits or has finished). */
@@ -73,7 +78,12 @@ const LEAN_COMMIT = `with u as (
 
 function isLean(w: RunWrite): boolean {
   return (
-    w.status === 'running' && !w.release && w.consumedSignals.length === 0 && w.reportedSignals.length === 0 && w.statusMessage === null
+    w.status === 'running' &&
+    !w.release &&
+    w.consumedSignals.length === 0 &&
+    w.reportedSignals.length === 0 &&
+    w.statusMessage === null &&
+    w.stepsDone === null
   );
 }
 
@@ -99,7 +109,7 @@ const RELEASE_COMMIT = `with u as (
   select id, version, history_rows, wake_now, updated_at from u`;
 
 function isRelease(w: RunWrite): boolean {
-  return w.release && w.consumedSignals.length === 0 && w.reportedSignals.length === 0;
+  return w.release && w.consumedSignals.length === 0 && w.reportedSignals.length === 0 && w.stepsDone === null;
 }
 
 /** $1–$8 of the single-run statements: the run's new state and the fence it is written under. */
@@ -162,6 +172,7 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
             error: w.error ?? null,
             timers: w.timers,
             steps: w.steps,
+            steps_done: w.stepsDone,
             wake_at: w.wakeAt ? w.wakeAt.toISOString() : null,
             release: w.release,
             final: isFinalStatus(w.status),
@@ -183,12 +194,12 @@ export async function commitRunWrites(db: Queryable, writes: RunWrite[]): Promis
          idx int, id text, expected int, owner text, epoch int, status text, snapshot jsonb, state_value jsonb,
          output jsonb, error jsonb, timers jsonb, steps jsonb, wake_at timestamptz, release boolean,
          final boolean, status_message text, seen_signal_seq int, consumed jsonb, reported jsonb, history text)),
-     -- The runs updated one at a time in run-id order (rmapp_commit_runs, migration 0015): the lease
+     -- The runs updated one at a time in run-id order (rmapp_commit_runs, migrations 0015 and 0020): the lease
      -- renewal locks its runs in the same order (claims.ts), and the two, on separate connections,
      -- deadlocked when they locked in opposite orders (test/lock-order.test.ts). Each update takes its
      -- own row's lock; locking the batch first in a 'for no key update' CTE cost a WAL record per run
      -- (Heap/LOCK, 327 B per workflow at c=50, bench/README.md "WAL at c=50"). The update itself (its
-     -- fence, the wake-on-signal rule) is in that migration: changing it takes a migration.
+     -- fence, the wake-on-signal rule, the merge of steps_done) is in those migrations: changing it takes a migration.
      u as materialized (
        select o_idx as idx, o_id as id, o_version as version, o_history_rows as history_rows,
          o_updated_at as updated_at, o_wake_now as wake_now

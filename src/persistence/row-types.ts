@@ -37,6 +37,8 @@ export interface RunRow {
   createdAt: Date;
   updatedAt: Date;
   finishedAt: Date | null;
+  /** Counts of finished executions moved out of `steps` (schema.ts); null until the first batch. */
+  stepsDone: unknown;
 }
 
 /** A row of `rmapp_history`: one commit's events. */

@@ -6,7 +6,7 @@ import { decodeSnapshot } from './snapshot-codec.ts';
 /** Columns in the order {@link toRunRow} expects; use as `select ${RUN_COLUMNS} from rmapp_runs`. */
 export const RUN_COLUMNS = `id, workflow, workflow_version, status, status_message, snapshot, state_value, input, output, error,
   timers, steps, signal_seq, history_rows, version, lease_owner, lease_expires_at, lease_epoch, wake_at, deadline_at, parent_run_id, trace_context, idempotency_key, concurrency_key, concurrency_limit, admitted,
-  created_at, updated_at, finished_at`;
+  created_at, updated_at, finished_at, steps_done`;
 
 const date = (v: unknown): Date | null => (v == null ? null : v instanceof Date ? v : new Date(String(v)));
 
@@ -42,6 +42,7 @@ export function toRunRow(r: Record<string, unknown>): RunRow {
     createdAt: date(r.created_at) as Date,
     updatedAt: date(r.updated_at) as Date,
     finishedAt: date(r.finished_at),
+    stepsDone: r.steps_done ?? null,
   };
 }
 

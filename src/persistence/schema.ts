@@ -88,6 +88,15 @@ export const runs = pgTable(
     steps: jsonb('steps')
       .notNull()
       .default(sql`'{}'::jsonb`),
+    /**
+     * Counts of finished executions of step paths that nothing uses any more, moved out of `steps` a
+     * batch at a time (src/state_machine/step-book.ts) and merged in with `||` only then: a loop over
+     * items, a step per item, made every commit rewrite one entry per item it had done (bench/README.md,
+     * "fourteenth session"). Null until the first batch. An entry of `steps` wins over one here. Last
+     * (migration 0020 added it): it rarely changes, and a same-page update leaves a shared suffix out of
+     * the WAL.
+     */
+    stepsDone: jsonb('steps_done'),
   },
   (t) => [
     // Partial: runs without a key (or without a parent) add no entry, and their final update no index

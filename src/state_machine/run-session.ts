@@ -22,7 +22,8 @@ import type { WorkflowDefinition } from './definition.ts';
 import { cancelledError, type ErrorData } from './errors.ts';
 import { attachStepHost, type StepFunction, type StepHost, type StepOptions } from './step.ts';
 import { executeStep } from './step-execution.ts';
-import { decodeStepRecords, encodeStepRecords, forgetStoppedExecution, type StepRecord } from './step-record.ts';
+import { forgetStoppedExecution } from './step-record.ts';
+import { StepBook } from './step-book.ts';
 import { rearmTimers, type TimerRecord } from './timers.ts';
 import { TimerCatchUp } from './timer-catch-up.ts';
 import type { SessionHost } from './session-host.ts';
@@ -46,7 +47,7 @@ export class RunSession implements CommitParticipant, StepHost {
   /** Where the session is in its life (session-phase.ts). */
   private phase: SessionPhase = { name: 'running' };
   private actor: AnyActor | undefined;
-  private steps: Record<string, StepRecord>;
+  private readonly steps: StepBook;
   private timers: TimerRecord[];
   /** Changes, queued history, the write in flight (not a phase: its commit is judged in every phase). */
   private readonly commits: SessionCommits;
@@ -81,6 +82,8 @@ export class RunSession implements CommitParticipant, StepHost {
    * the worker ({@link takeFirstWrite}); until then the committer gets nothing from this session.
    */
   private unborn: boolean;
+  /** {@link takeFirstWrite} is building the insert. */
+  private takingFirstWrite = false;
 
   constructor(
     private readonly host: SessionHost,
@@ -92,7 +95,7 @@ export class RunSession implements CommitParticipant, StepHost {
     this.runId = row.id;
     this.epoch = row.leaseEpoch;
     this.concurrencyKey = row.concurrencyKey;
-    this.steps = decodeStepRecords(row.steps);
+    this.steps = new StepBook(row);
     this.timers = (row.timers ?? []) as TimerRecord[];
     this.lastGoodSnapshot = row.snapshot;
     const segment = startSegmentSpan(row, definition);
@@ -211,7 +214,7 @@ export class RunSession implements CommitParticipant, StepHost {
     signal: AbortSignal,
   ): Promise<TOutput> {
     const path = this.actor ? actorPath(self, this.actor) : self.id;
-    const record = (this.steps[path] ??= { attempt: 0, done: 0 });
+    const record = this.steps.record(path);
     // Stopped by its machine rather than by the run leaving the worker: a new execution comes next.
     signal.addEventListener(
       'abort',
@@ -220,7 +223,10 @@ export class RunSession implements CommitParticipant, StepHost {
       },
       { once: true },
     );
-    return executeStep(this, { self, path, record, fn, options, input, signal });
+    const over = this.steps.use(path);
+    const execution = executeStep(this, { self, path, record, fn, options, input, signal });
+    execution.then(over, over);
+    return execution;
   }
 
   /** Appends a history entry; it is persisted with the next write. */
@@ -318,7 +324,12 @@ export class RunSession implements CommitParticipant, StepHost {
    */
   takeFirstWrite(): PreparedWrite | null {
     this.unborn = false;
-    return this.buildWrite();
+    this.takingFirstWrite = true;
+    try {
+      return this.buildWrite();
+    } finally {
+      this.takingFirstWrite = false;
+    }
   }
 
   buildWrite(): PreparedWrite | null {
@@ -344,7 +355,8 @@ export class RunSession implements CommitParticipant, StepHost {
       ...w,
       stateValue: (w.snapshot as { value?: unknown } | null)?.value ?? null,
       timers: this.timers,
-      steps: encodeStepRecords(this.steps),
+      // The insert (the first write) has no `steps_done` to merge into; nothing has finished by then.
+      ...this.steps.forWrite(!this.takingFirstWrite),
       statusMessage: null,
       seenSignalSeq: this.signals.seenSignalSeq,
       consumedSignals: [...this.signals.consumed],
@@ -363,6 +375,7 @@ export class RunSession implements CommitParticipant, StepHost {
     if (this.ended) return;
     const { write } = prepared;
     this.commits.committed(prepared, result);
+    this.steps.committed(write.stepsDone);
     this.signals.committed(write.consumedSignals.length, write.reportedSignals.length);
     if (write.status === 'running') this.lastGoodSnapshot = write.snapshot;
     if (write.status === 'waiting') {
@@ -371,7 +384,7 @@ export class RunSession implements CommitParticipant, StepHost {
     }
     if (write.status !== 'running') {
       const e = this.ending as Ending;
-      this.finalRow = finalRowOf(this.row, write, result);
+      this.finalRow = finalRowOf(this.row, write, result, this.steps.movedCounts());
       this.host.events.emit('run.finished', {
         runId: this.runId,
         workflow: this.definition.name,
@@ -500,7 +513,7 @@ function asStored(value: unknown): unknown {
 }
 
 /** The run's row after its final write, built from that write and its result instead of read back. */
-function finalRowOf(claimed: ClaimedRun, write: RunWrite, result: CommitResult): RunRow {
+function finalRowOf(claimed: ClaimedRun, write: RunWrite, result: CommitResult, stepsDone: Record<string, number> | null): RunRow {
   const { hasSignals: _signals, dueAt: _due, ...row } = claimed;
   const at = result.updatedAt ?? new Date();
   return {
@@ -513,6 +526,7 @@ function finalRowOf(claimed: ClaimedRun, write: RunWrite, result: CommitResult):
     error: asStored(write.error),
     timers: write.timers,
     steps: write.steps,
+    stepsDone,
     version: result.version,
     historyRows: result.historyRows,
     leaseOwner: null,

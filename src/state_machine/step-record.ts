@@ -41,12 +41,13 @@ export interface StepRecord {
  */
 export function encodeStepRecords(records: Record<string, StepRecord>): Record<string, StepRecord | number> {
   const out: Record<string, StepRecord | number> = {};
-  for (const [path, r] of Object.entries(records)) {
-    const idle =
-      r.attempt === 0 && r.nextAttemptAt === undefined && r.sleeps === undefined && !r.parked && r.lastError === undefined && !r.failed;
-    out[path] = idle ? r.done : r;
-  }
+  for (const [path, r] of Object.entries(records)) out[path] = isIdleRecord(r) ? r.done : r;
   return out;
+}
+
+/** Nothing in progress at the path and nothing kept but its count of completed executions. */
+export function isIdleRecord(r: StepRecord): boolean {
+  return r.attempt === 0 && r.nextAttemptAt === undefined && r.sleeps === undefined && !r.parked && r.lastError === undefined && !r.failed;
 }
 
 /** Reads {@link encodeStepRecords}' form (and the full records older versions wrote) into records. */

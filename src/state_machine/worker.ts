@@ -365,6 +365,7 @@ export class Worker implements SessionHost {
       error: null,
       timers: [],
       steps: {},
+      stepsDone: null,
       signalSeq: 0,
       historyRows: 0,
       version: 0,

@@ -14,6 +14,7 @@ export function runWrite(fence: Pick<RunWrite, 'id' | 'expectedVersion' | 'owner
     error: null,
     timers: [],
     steps: {},
+    stepsDone: null,
     wakeAt: null,
     release: false,
     statusMessage: null,

@@ -156,7 +156,8 @@ export async function createPathKit(
         stateValue: run.stateValue,
         snapshot: run.snapshot as RunRow['snapshot'],
         timers: run.timers as TimerRecord[],
-        steps: run.steps,
+        // Both step columns as one (step-book.ts): a point is inserted again with them all in `steps`.
+        steps: { ...(run.stepsDone as Record<string, number> | null), ...(run.steps as Record<string, unknown>) },
       }
     );
   }
