@@ -57,6 +57,39 @@ function loopWorkflow(keys: string[]) {
   return defineWorkflow({ name: 'test.step-counts', machine, input: z.object({ n: z.number() }) });
 }
 
+/** Two passes over `n` items whose steps never finish: each is stopped by its machine after 20 ms. */
+function stoppedLoopWorkflow(keys: string[]) {
+  const work = step(async ({ idempotencyKey, signal }: { idempotencyKey: string; signal: AbortSignal }) => {
+    keys.push(idempotencyKey);
+    return new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error)));
+  });
+  const item = ({ context }: { context: { i: number; n: number; pass: number } }) => `item-${context.i}`;
+  const machine = setup({
+    types: {} as { context: { i: number; n: number; pass: number }; input: { n: number } },
+    actors: { work },
+  }).createMachine({
+    id: 'stopped',
+    context: ({ input }) => ({ i: 0, n: input.n, pass: 1 }),
+    initial: 'next',
+    states: {
+      next: {
+        always: [
+          { guard: ({ context }) => context.i < context.n, target: 'working' },
+          { guard: ({ context }) => context.pass === 1, target: 'between' },
+          { target: 'done' },
+        ],
+      },
+      working: {
+        entry: spawnChild('work', { id: item }),
+        after: { 20: { target: 'next', actions: [stopChild(item), assign({ i: ({ context }) => context.i + 1 })] } },
+      },
+      between: { on: { again: { target: 'next', actions: assign({ i: 0, pass: 2 }) } } },
+      done: { type: 'final' },
+    },
+  });
+  return defineWorkflow({ name: 'test.step-counts-stopped', machine, input: z.object({ n: z.number() }) });
+}
+
 /** The run row's step columns: records in `steps`, counts moved to `steps_done`. */
 async function stepColumns(db: Database, runId: string) {
   const [row] = await db.query<{ steps: Record<string, unknown>; steps_done: Record<string, number> | null }>(
@@ -166,6 +199,33 @@ describe.each(['postgres', 'pglite'] as const)('step counts of a long loop (%s)'
         'idempotency keys given to two executions',
       ).toEqual([]);
       expect(new Set(Object.values(countsOf(await stepColumns(store.db, runId)))), 'each path finished twice').toEqual(new Set([2]));
+    },
+  );
+
+  it(
+    'steps stopped by their machine before they finish move too, and their next executions get new keys',
+    { timeout: 120_000 },
+    async () => {
+      const store = await openTestStore(kind);
+      cleanups.push(() => store.close());
+      const keys: string[] = [];
+      const workflow = stoppedLoopWorkflow(keys);
+      const engine = createEngine({ database: store.db, workflows: [workflow], logger: silentLogger });
+      cleanups.push(() => engine.stop());
+      await engine.startWorker();
+      const items = 150;
+      const runId = await engine.start(workflow, { n: items });
+      await waitUntil('the first pass is done', async () => (await engine.get(runId)).state === 'between');
+      const afterFirst = await stepColumns(store.db, runId);
+      expect(Object.keys(afterFirst.steps_done ?? {}).length, 'stopped paths moved to steps_done').toBeGreaterThanOrEqual(items - 64);
+      expect(Object.keys(afterFirst.steps).length).toBeLessThanOrEqual(64);
+      await engine.send(runId, { type: 'again' });
+      expect((await engine.waitFor(runId, { timeoutMs: 100_000 })).status).toBe('succeeded');
+      expect(keys.length, 'executions that started').toBeGreaterThan(items);
+      expect(
+        keys.filter((k, i) => keys.indexOf(k) !== i),
+        'idempotency keys given to two executions',
+      ).toEqual([]);
     },
   );
 });

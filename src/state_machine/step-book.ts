@@ -6,12 +6,13 @@
  * id therefore gains one path per item, and when every commit rewrote all of them (`rmapp_runs.steps`)
  * an iteration cost more the longer the loop ran: 1.6 ms at first, 16.7 ms after 10,000 items
  * (bench/README.md, "fourteenth session"). So a write carries in `steps` only the records that can
- * change — paths in use, paths with an attempt, backoff, sleep, error or failure kept, and the finished
- * ones not moved yet — and, once enough finished paths that nothing uses have gathered, moves their
- * counts to `steps_done` (schema.ts), where the commit merges them in (migration 0020). A stored record
- * in `steps` wins over a count in `steps_done`.
+ * change — paths in use, paths with an attempt, backoff, sleep or error kept, and the finished ones not
+ * moved yet — and, once enough finished paths that nothing uses have gathered, moves their counts to
+ * `steps_done` (schema.ts), where the commit merges them in (migration 0020). An execution its machine
+ * stopped moves as one more finished (step-record.ts `finishedCount`); one that failed keeps its record,
+ * which `engine.retry` reads. A stored record in `steps` wins over a count in `steps_done`.
  */
-import { decodeStepRecords, encodeStepRecords, isIdleRecord, type StepRecord } from './step-record.ts';
+import { decodeStepRecords, encodeStepRecords, finishedCount, type StepRecord } from './step-record.ts';
 
 /**
  * How many movable paths gather before they are moved: at least 64, so that a run of a few steps never
@@ -86,11 +87,13 @@ export class StepBook {
   }
 
   private moveFinished(): void {
-    const movable: string[] = [];
-    for (const [path, record] of Object.entries(this.live)) if (isIdleRecord(record) && !this.inUse.has(path)) movable.push(path);
+    const movable: [string, number][] = [];
+    for (const [path, record] of Object.entries(this.live)) {
+      const done = this.inUse.has(path) ? null : finishedCount(record);
+      if (done !== null) movable.push([path, done]);
+    }
     if (movable.length < moveThreshold(this.counts.size)) return;
-    for (const path of movable) {
-      const { done } = this.live[path] as StepRecord;
+    for (const [path, done] of movable) {
       delete this.live[path];
       if (done === (this.counts.get(path) ?? 0)) continue;
       this.counts.set(path, done);

@@ -41,13 +41,18 @@ export interface StepRecord {
  */
 export function encodeStepRecords(records: Record<string, StepRecord>): Record<string, StepRecord | number> {
   const out: Record<string, StepRecord | number> = {};
-  for (const [path, r] of Object.entries(records)) out[path] = isIdleRecord(r) ? r.done : r;
+  for (const [path, r] of Object.entries(records)) out[path] = finishedCount(r) !== null && !r.failed ? r.done : r;
   return out;
 }
 
-/** Nothing in progress at the path and nothing kept but its count of completed executions. */
-export function isIdleRecord(r: StepRecord): boolean {
-  return r.attempt === 0 && r.nextAttemptAt === undefined && r.sleeps === undefined && !r.parked && r.lastError === undefined && !r.failed;
+/**
+ * The record as a count alone, when that is all it still says: nothing in progress, no error kept. An
+ * execution its machine stopped (`failed` with no error: {@link forgetStoppedExecution}) counts as one
+ * finished, as the next execution's start would count it. Null when the record says more.
+ */
+export function finishedCount(r: StepRecord): number | null {
+  if (r.attempt !== 0 || r.nextAttemptAt !== undefined || r.sleeps !== undefined || r.parked || r.lastError !== undefined) return null;
+  return r.failed ? r.done + 1 : r.done;
 }
 
 /** Reads {@link encodeStepRecords}' form (and the full records older versions wrote) into records. */
