@@ -57,12 +57,19 @@ function loopWorkflow(keys: string[]) {
   return defineWorkflow({ name: 'test.step-counts', machine, input: z.object({ n: z.number() }) });
 }
 
-/** Two passes over `n` items whose steps never finish: each is stopped by its machine after 20 ms. */
-function stoppedLoopWorkflow(keys: string[]) {
-  const work = step(async ({ idempotencyKey, signal }: { idempotencyKey: string; signal: AbortSignal }) => {
-    keys.push(idempotencyKey);
-    return new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error)));
-  });
+/**
+ * Two passes over `n` items whose steps never succeed: each never finishes and is stopped by its machine
+ * after 20 ms (`stopped`), or fails at once and the machine handles the failure (`failed`).
+ */
+function endedLoopWorkflow(keys: string[], how: 'stopped' | 'failed') {
+  const work = step(
+    async ({ idempotencyKey, signal }: { idempotencyKey: string; signal: AbortSignal }) => {
+      keys.push(idempotencyKey);
+      if (how === 'failed') throw new Error('this item fails');
+      return new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error)));
+    },
+    { retry: { maxAttempts: 1 } },
+  );
   const item = ({ context }: { context: { i: number; n: number; pass: number } }) => `item-${context.i}`;
   const machine = setup({
     types: {} as { context: { i: number; n: number; pass: number }; input: { n: number } },
@@ -81,13 +88,17 @@ function stoppedLoopWorkflow(keys: string[]) {
       },
       working: {
         entry: spawnChild('work', { id: item }),
-        after: { 20: { target: 'next', actions: [stopChild(item), assign({ i: ({ context }) => context.i + 1 })] } },
+        ...(how === 'stopped'
+          ? { after: { 20: { target: 'next', actions: [stopChild(item), assign({ i: ({ context }) => context.i + 1 })] } } }
+          : {
+              on: { 'xstate.error.actor.*': { target: 'next', actions: [stopChild(item), assign({ i: ({ context }) => context.i + 1 })] } },
+            }),
       },
       between: { on: { again: { target: 'next', actions: assign({ i: 0, pass: 2 }) } } },
       done: { type: 'final' },
     },
   });
-  return defineWorkflow({ name: 'test.step-counts-stopped', machine, input: z.object({ n: z.number() }) });
+  return defineWorkflow({ name: `test.step-counts-${how}`, machine, input: z.object({ n: z.number() }) });
 }
 
 /** The run row's step columns: records in `steps`, counts moved to `steps_done`. */
@@ -202,14 +213,14 @@ describe.each(['postgres', 'pglite'] as const)('step counts of a long loop (%s)'
     },
   );
 
-  it(
-    'steps stopped by their machine before they finish move too, and their next executions get new keys',
+  it.each(['stopped', 'failed'] as const)(
+    'steps that never succeed (%s) move too, and their next executions get new keys',
     { timeout: 120_000 },
-    async () => {
+    async (how) => {
       const store = await openTestStore(kind);
       cleanups.push(() => store.close());
       const keys: string[] = [];
-      const workflow = stoppedLoopWorkflow(keys);
+      const workflow = endedLoopWorkflow(keys, how);
       const engine = createEngine({ database: store.db, workflows: [workflow], logger: silentLogger });
       cleanups.push(() => engine.stop());
       await engine.startWorker();
@@ -217,7 +228,7 @@ describe.each(['postgres', 'pglite'] as const)('step counts of a long loop (%s)'
       const runId = await engine.start(workflow, { n: items });
       await waitUntil('the first pass is done', async () => (await engine.get(runId)).state === 'between');
       const afterFirst = await stepColumns(store.db, runId);
-      expect(Object.keys(afterFirst.steps_done ?? {}).length, 'stopped paths moved to steps_done').toBeGreaterThanOrEqual(items - 64);
+      expect(Object.keys(afterFirst.steps_done ?? {}).length, `${how} paths moved to steps_done`).toBeGreaterThanOrEqual(items - 64);
       expect(Object.keys(afterFirst.steps).length).toBeLessThanOrEqual(64);
       await engine.send(runId, { type: 'again' });
       expect((await engine.waitFor(runId, { timeoutMs: 100_000 })).status).toBe('succeeded');

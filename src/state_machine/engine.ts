@@ -15,7 +15,7 @@ import type { RunRow } from '../persistence/row-types.ts';
 import { DEFAULT_RETENTION } from '../persistence/retention.ts';
 import { startRetentionJob, type RetentionJob } from '../persistence/retention-job.ts';
 import { newRunId } from './run-id.ts';
-import { decodeStepRecords } from './step-record.ts';
+import { decodeStepRecords, retriedRecords } from './step-record.ts';
 import type { AnyWorkflowDefinition, RunId, WorkflowEvent, WorkflowStartInput } from './typed-runs.ts';
 import {
   cancelledError,
@@ -262,13 +262,8 @@ export class Engine extends RunQueries {
         [{ path: 'runId', message: 'deadline passed' }],
       );
     }
-    const steps = Object.fromEntries(
-      Object.entries(decodeStepRecords(run.steps)).map(([path, rec]) => [
-        path,
-        // `failed` cleared: the failed execution runs again under its own idempotency key.
-        { ...rec, attempt: 0, nextAttemptAt: undefined, sleeps: undefined, failed: undefined },
-      ]),
-    );
+    // The failed execution runs again under its own idempotency key; earlier failed ones count as finished.
+    const steps = retriedRecords(decodeStepRecords(run.steps), run.snapshot);
     if (!(await rewindFailedRun(db, { id: runId, version: run.version, steps })))
       throw new ValidationError(`Run ${runId} changed while retrying it; look at it again and retry.`);
     await appendHistory(db, runId, [{ type: 'run.retried', data: { previousError: run.error } }], this.workerId);

@@ -219,7 +219,7 @@ export class RunSession implements CommitParticipant, StepHost {
     signal.addEventListener(
       'abort',
       () => {
-        if (this.can('reset-stopped-step') && !this.host.stopping) forgetStoppedExecution(record);
+        if (this.can('reset-stopped-step')) forgetStoppedExecution(record);
       },
       { once: true },
     );
@@ -355,8 +355,9 @@ export class RunSession implements CommitParticipant, StepHost {
       ...w,
       stateValue: (w.snapshot as { value?: unknown } | null)?.value ?? null,
       timers: this.timers,
-      // The insert (the first write) has no `steps_done` to merge into; nothing has finished by then.
-      ...this.steps.forWrite(!this.takingFirstWrite),
+      // The insert (the first write) has no `steps_done` to merge into; nothing has finished by then. A
+      // run's last write moves nothing: a failed run's failed step keeps its record for engine.retry.
+      ...this.steps.forWrite(!this.takingFirstWrite && this.ending === null),
       statusMessage: null,
       seenSignalSeq: this.signals.seenSignalSeq,
       consumedSignals: [...this.signals.consumed],

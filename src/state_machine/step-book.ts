@@ -8,9 +8,11 @@
  * (bench/README.md, "fourteenth session"). So a write carries in `steps` only the records that can
  * change — paths in use, paths with an attempt, backoff, sleep or error kept, and the finished ones not
  * moved yet — and, once enough finished paths that nothing uses have gathered, moves their counts to
- * `steps_done` (schema.ts), where the commit merges them in (migration 0020). An execution its machine
- * stopped moves as one more finished (step-record.ts `finishedCount`); one that failed keeps its record,
- * which `engine.retry` reads. A stored record in `steps` wins over a count in `steps_done`.
+ * `steps_done` (schema.ts), where the commit merges them in (migration 0020). An execution that failed
+ * or that its machine stopped moves as one more finished (step-record.ts `finishedCount`). The step
+ * whose failure fails the run is never moved: the machine's error follows the step's in the same turn,
+ * before any write is built, and the run's last write moves nothing; `engine.retry` runs that step again
+ * under its own key. A stored record in `steps` wins over a count in `steps_done`.
  */
 import { decodeStepRecords, encodeStepRecords, finishedCount, type StepRecord } from './step-record.ts';
 
@@ -67,8 +69,8 @@ export class StepBook {
   }
 
   /**
-   * The columns of the next write. With `mayMove` (the run's row exists: the insert has no `steps_done`
-   * to merge into), enough finished paths that nothing uses are moved out of the records first.
+   * The columns of the next write. With `mayMove` (the run's row exists, and the write is not its last),
+   * enough finished paths that nothing uses are moved out of the records first.
    */
   forWrite(mayMove: boolean): StepColumns {
     if (mayMove) this.moveFinished();

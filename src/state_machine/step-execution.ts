@@ -159,6 +159,16 @@ function failExecution(
   return new StepFailedError(f.step, f.error);
 }
 
+/**
+ * The idempotency key of a path's `execution`th execution: `<run>/<path>`, then `<run>/<path>#2`, … A
+ * path holding `#` (an invoke or spawn id is any string) always ends in its execution's number —
+ * `<run>/x#2#1` — so its keys never meet another path's: `x#2`'s first execution and `x`'s second both
+ * got `<run>/x#2` before.
+ */
+export function stepKey(runId: string, path: string, execution: number): string {
+  return execution === 1 && !path.includes('#') ? `${runId}/${path}` : `${runId}/${path}#${execution}`;
+}
+
 /** Runs a step to success, to its last failed attempt, or until its signal aborts. */
 export async function executeStep<TOutput, TInput>(session: StepSession, call: StepCall<TOutput, TInput>): Promise<TOutput> {
   const { self, path, record, fn, options, input, signal } = call;
@@ -195,9 +205,9 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
       throw failExecution(session, record, { step, path, attempt: policy.maxAttempts, durationMs: 0, error });
     }
     const attempt = resumed ? record.attempt : ++record.attempt;
-    const idempotencyKey = record.done === 0 ? `${session.runId}/${path}` : `${session.runId}/${path}#${record.done + 1}`;
-    // The key is `<run>/<path>` unless this path already completed before (a loop): record it then only.
-    const keyData = record.done > 0 ? { data: { idempotencyKey } } : {};
+    const idempotencyKey = stepKey(session.runId, path, record.done + 1);
+    // The key is `<run>/<path>` unless this path already completed before (a loop) or holds `#`: record it then only.
+    const keyData = idempotencyKey !== `${session.runId}/${path}` ? { data: { idempotencyKey } } : {};
     session.record({ type: resumed ? 'step.resumed' : 'step.started', path, step, attempt, ...keyData });
     // From here the step counts as running: a draining worker waits for it (within its grace period).
     session.executing.add(path);

@@ -41,17 +41,20 @@ export interface StepRecord {
  */
 export function encodeStepRecords(records: Record<string, StepRecord>): Record<string, StepRecord | number> {
   const out: Record<string, StepRecord | number> = {};
-  for (const [path, r] of Object.entries(records)) out[path] = finishedCount(r) !== null && !r.failed ? r.done : r;
+  for (const [path, r] of Object.entries(records))
+    out[path] = finishedCount(r) !== null && !r.failed && r.lastError === undefined ? r.done : r;
   return out;
 }
 
 /**
- * The record as a count alone, when that is all it still says: nothing in progress, no error kept. An
- * execution its machine stopped (`failed` with no error: {@link forgetStoppedExecution}) counts as one
- * finished, as the next execution's start would count it. Null when the record says more.
+ * The count of finished executions the record amounts to once its path is no longer in use, or null
+ * while an execution is in progress at it (an attempt, a backoff, a sleep). An execution that failed or
+ * that its machine stopped (`failed`) counts as one more, as the next execution's start would count it;
+ * only `engine.retry` of the run's own failed step reads such a record further, and that step is still
+ * in use when the run fails (step-book.ts).
  */
 export function finishedCount(r: StepRecord): number | null {
-  if (r.attempt !== 0 || r.nextAttemptAt !== undefined || r.sleeps !== undefined || r.parked || r.lastError !== undefined) return null;
+  if (r.attempt !== 0 || r.nextAttemptAt !== undefined || r.sleeps !== undefined || r.parked) return null;
   return r.failed ? r.done + 1 : r.done;
 }
 
@@ -77,4 +80,37 @@ export function forgetStoppedExecution(record: StepRecord): void {
   record.sleeps = undefined;
   record.parked = undefined;
   record.failed = true;
+}
+
+/**
+ * The step records `engine.retry` resumes a failed run with. The executions the run's persisted snapshot
+ * still holds — its active actors: the step whose failure failed the run, and any in flight with it —
+ * run again under their own keys (attempt and failure cleared). Every other execution that failed or
+ * that its machine stopped is over: it counts as finished, so a later execution at its path gets a new
+ * key. Clearing `failed` on every record gave such a later execution the earlier one's key.
+ */
+export function retriedRecords(records: Record<string, StepRecord>, snapshot: unknown): Record<string, StepRecord> {
+  const active = activeActorPaths(snapshot);
+  const out: Record<string, StepRecord> = {};
+  for (const [path, rec] of Object.entries(records)) {
+    const over =
+      !active.has(path) && rec.attempt === 0
+        ? finishedCount({ ...rec, nextAttemptAt: undefined, sleeps: undefined, parked: undefined })
+        : null;
+    out[path] =
+      over !== null ? { attempt: 0, done: over } : { ...rec, attempt: 0, nextAttemptAt: undefined, sleeps: undefined, failed: undefined };
+  }
+  return out;
+}
+
+/** Paths (actor-paths.ts) of the active actors of a persisted snapshot, child machines' included. */
+function activeActorPaths(snapshot: unknown, prefix = '', into = new Set<string>()): Set<string> {
+  const children = (snapshot as { children?: Record<string, { snapshot?: { status?: unknown } } | undefined> } | null)?.children ?? {};
+  for (const [id, child] of Object.entries(children)) {
+    if (child?.snapshot?.status !== 'active') continue;
+    const path = prefix ? `${prefix}/${id}` : id;
+    into.add(path);
+    activeActorPaths(child.snapshot, path, into);
+  }
+  return into;
 }

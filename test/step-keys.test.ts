@@ -1,0 +1,165 @@
+/**
+ * Every execution of a step gets an idempotency key no other execution of the run gets
+ * (`<run>/<path>`, then `<run>/<path>#2`, …), in the cases an adversarial pass found broken: a retried
+ * run whose earlier executions failed or were stopped, a step its machine stopped while the engine was
+ * draining, and a step id that holds `#`. Each execution's key is counted in a ledger outside the engine.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { assign, setup, spawnChild, stopChild } from 'xstate';
+import { z } from 'zod';
+import { createEngine, defineWorkflow, silentLogger, step } from '../src/index.ts';
+import { openTestStore } from './helpers/postgres.ts';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+/** Executions by the name the machine gave each (its input), with the key each got. */
+function ledger() {
+  const entries: { exec: string; key: string }[] = [];
+  return {
+    entries,
+    add: (exec: string, key: string) => void entries.push({ exec, key }),
+    /** Keys given to two different executions, with the executions. */
+    shared(): string[] {
+      const by = new Map<string, Set<string>>();
+      for (const e of entries) by.set(e.key, (by.get(e.key) ?? new Set()).add(e.exec));
+      return [...by].filter(([, execs]) => execs.size > 1).map(([key, execs]) => `${key}: ${[...execs].join(', ')}`);
+    },
+  };
+}
+
+const untilAborted = (signal: AbortSignal) =>
+  new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }));
+
+describe.each(['postgres', 'pglite'] as const)('step idempotency keys (%s)', (kind) => {
+  it('engine.retry runs the failed step again under its own key; earlier failed and stopped executions count as finished', async () => {
+    const store = await openTestStore(kind);
+    cleanups.push(() => store.close());
+    const keys = ledger();
+    let boomFails = true;
+    const work = step(
+      async ({ input, idempotencyKey, signal }: { input: { exec: string }; idempotencyKey: string; signal: AbortSignal }) => {
+        keys.add(input.exec, idempotencyKey);
+        if (input.exec === 'handled-1') throw new Error('handled failure');
+        if (input.exec === 'boom' && boomFails) {
+          boomFails = false;
+          throw new Error('unhandled failure');
+        }
+        if (input.exec.startsWith('stopped')) return untilAborted(signal);
+        return 1;
+      },
+      { retry: { maxAttempts: 1 } },
+    );
+    const machine = setup({ types: {} as { context: { round: number } }, actors: { work } }).createMachine({
+      context: { round: 0 },
+      initial: 'slow',
+      states: {
+        // `s`: stopped by its machine; `h`: fails, handled; `b`: fails, unhandled (the run fails).
+        slow: {
+          invoke: { id: 's', src: 'work', input: ({ context }) => ({ exec: `stopped-${context.round}` }) },
+          after: { 100: 'handled' },
+        },
+        handled: {
+          invoke: {
+            id: 'h',
+            src: 'work',
+            input: ({ context }) => ({ exec: `handled-${context.round + 1}` }),
+            onError: 'check',
+            onDone: 'check',
+          },
+        },
+        check: { always: [{ guard: ({ context }) => context.round > 0, target: 'done' }, { target: 'boom' }] },
+        boom: { invoke: { id: 'b', src: 'work', input: { exec: 'boom' }, onDone: { target: 'slow', actions: assign({ round: 1 }) } } },
+        done: { type: 'final' },
+      },
+    });
+    const workflow = defineWorkflow({ name: 'test.keys-retry', machine, input: z.object({}) });
+    const engine = createEngine({ database: store.db, workflows: [workflow], logger: silentLogger });
+    cleanups.push(() => engine.stop());
+    await engine.startWorker();
+    const runId = await engine.start(workflow, {});
+    expect((await engine.waitFor(runId, { timeoutMs: 30_000 })).status).toBe('failed');
+    await engine.retry(runId);
+    expect((await engine.waitFor(runId, { timeoutMs: 30_000 })).status).toBe('succeeded');
+
+    expect(keys.shared(), 'keys given to two executions').toEqual([]);
+    const keyOf = (exec: string) => keys.entries.filter((e) => e.exec === exec).map((e) => e.key.slice(runId.length + 1));
+    expect(keyOf('boom'), 'the failed step, then its retry').toEqual(['b', 'b']);
+    expect([...keyOf('stopped-0'), ...keyOf('stopped-1'), ...keyOf('handled-1'), ...keyOf('handled-2')]).toEqual(['s', 's#2', 'h', 'h#2']);
+  });
+
+  it('a step its machine stops while the engine drains is over: the next execution at its path gets a new key', async () => {
+    const store = await openTestStore(kind);
+    cleanups.push(() => store.close());
+    const keys = ledger();
+    const work = step(
+      async ({ input, idempotencyKey, signal }: { input: { exec: string; ms: number }; idempotencyKey: string; signal: AbortSignal }) => {
+        keys.add(input.exec, idempotencyKey);
+        await new Promise<void>((resolve, reject) => {
+          const t = setTimeout(resolve, input.ms);
+          signal.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason as Error)), { once: true });
+        });
+        return 1;
+      },
+    );
+    const machine = setup({ actors: { work } }).createMachine({
+      initial: 'a',
+      states: {
+        a: {
+          entry: spawnChild('work', { id: 'x', input: { exec: 'first', ms: 5_000 } }),
+          after: { 300: { target: 'b', actions: stopChild('x') } },
+        },
+        b: { on: { go: 'c' } },
+        c: { entry: spawnChild('work', { id: 'x', input: { exec: 'second', ms: 10 } }), on: { 'xstate.done.actor.x': 'done' } },
+        done: { type: 'final' },
+      },
+    });
+    const workflow = defineWorkflow({ name: 'test.keys-drain', machine, input: z.object({}) });
+    const first = createEngine({ database: store.db, workflows: [workflow], logger: silentLogger });
+    await first.startWorker();
+    const runId = await first.start(workflow, {});
+    while (keys.entries.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    // Drains: the step runs on, and the machine's 300 ms timer stops it meanwhile.
+    await first.stop();
+    expect((await first.get(runId)).state, 'the state the stop was made in').toBe('b');
+    const second = createEngine({ database: store.db, workflows: [workflow], logger: silentLogger });
+    cleanups.push(() => second.stop());
+    await second.startWorker();
+    await second.send(runId, { type: 'go' });
+    expect((await second.waitFor(runId, { timeoutMs: 30_000 })).status).toBe('succeeded');
+    expect(keys.entries.map((e) => [e.exec, e.key.slice(runId.length + 1)])).toEqual([
+      ['first', 'x'],
+      ['second', 'x#2'],
+    ]);
+  });
+
+  it('a step id holding # never shares a key with another path’s execution', async () => {
+    const store = await openTestStore(kind);
+    cleanups.push(() => store.close());
+    const keys = ledger();
+    const work = step(async ({ input, idempotencyKey }: { input: { exec: string }; idempotencyKey: string }) => {
+      keys.add(input.exec, idempotencyKey);
+      return 1;
+    });
+    const machine = setup({ actors: { work } }).createMachine({
+      initial: 'a',
+      states: {
+        a: { invoke: { id: 'x', src: 'work', input: { exec: 'x first' }, onDone: 'b' } },
+        b: { invoke: { id: 'x', src: 'work', input: { exec: 'x second' }, onDone: 'c' } },
+        c: { invoke: { id: 'x#2', src: 'work', input: { exec: 'x#2 first' }, onDone: 'd' } },
+        d: { invoke: { id: 'x#2', src: 'work', input: { exec: 'x#2 second' }, onDone: 'done' } },
+        done: { type: 'final' },
+      },
+    });
+    const workflow = defineWorkflow({ name: 'test.keys-hash', machine, input: z.object({}) });
+    const engine = createEngine({ database: store.db, workflows: [workflow], logger: silentLogger });
+    cleanups.push(() => engine.stop());
+    await engine.startWorker();
+    const runId = await engine.start(workflow, {});
+    expect((await engine.waitFor(runId, { timeoutMs: 30_000 })).status).toBe('succeeded');
+    expect(keys.shared(), 'keys given to two executions').toEqual([]);
+    expect(keys.entries.map((e) => e.key.slice(runId.length + 1))).toEqual(['x', 'x#2', 'x#2#1', 'x#2#2']);
+  });
+});
