@@ -6,8 +6,9 @@
  * them in `rmapp_runs.steps`.
  *
  * Prints, for each window of iterations, the milliseconds per iteration and the bytes of the run row's
- * `steps` and `steps_done` columns at its end. `node --import tsx bench/loop-steps.ts [items] [window]`
- * (10000 1000 by default); `RMAPP_BENCH_LOOP_DB` names the scratch database.
+ * `steps` and `steps_done` columns at its end. `node --import tsx bench/loop-steps.ts [items] [window]
+ * [failed]` (10000 1000 by default; `failed`: every item's step fails, and the machine handles it and
+ * goes on); `RMAPP_BENCH_LOOP_DB` names the scratch database.
  */
 import { setup, spawnChild, stopChild, assign } from 'xstate';
 import { z } from 'zod';
@@ -18,11 +19,22 @@ const ADMIN = process.env.RMAPP_BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.
 const NAME = process.env.RMAPP_BENCH_LOOP_DB ?? 'rmapp_bench_loop';
 const ITEMS = Number(process.argv[2] ?? 10_000);
 const WINDOW = Number(process.argv[3] ?? 1_000);
+/** `failed`: each item's step fails (one attempt) and the machine goes on to the next item. */
+const FAILED = process.argv[4] === 'failed';
 
 const DONE = 'xstate.done.actor.';
+const ERROR = 'xstate.error.actor.';
 const machine = setup({
   types: {} as { context: { i: number; n: number }; input: { n: number } },
-  actors: { work: step(async ({ input }: { input: { i: number } }) => input.i) },
+  actors: {
+    work: step(
+      async ({ input }: { input: { i: number } }) => {
+        if (FAILED) throw new Error(`item ${input.i} fails`);
+        return input.i;
+      },
+      { retry: { maxAttempts: 1 } },
+    ),
+  },
 }).createMachine({
   id: 'loop',
   context: ({ input }) => ({ i: 0, n: input.n }),
@@ -35,6 +47,10 @@ const machine = setup({
         [`${DONE}*`]: {
           target: 'next',
           actions: [stopChild(({ event }) => event.type.slice(DONE.length)), assign({ i: ({ context }) => context.i + 1 })],
+        },
+        [`${ERROR}*`]: {
+          target: 'next',
+          actions: [stopChild(({ event }) => event.type.slice(ERROR.length)), assign({ i: ({ context }) => context.i + 1 })],
         },
       },
     },
