@@ -162,4 +162,106 @@ describe.each(['postgres', 'pglite'] as const)('step idempotency keys (%s)', (ki
     expect(keys.shared(), 'keys given to two executions').toEqual([]);
     expect(keys.entries.map((e) => e.key.slice(runId.length + 1))).toEqual(['x', 'x#2', 'x#2#1', 'x#2#2']);
   });
+
+  it.each(['its onDone action throws', 'a parallel step fails as it finishes'] as const)(
+    'a step that finished before the run failed (%s) runs again after engine.retry under its own key',
+    async (how) => {
+      const store = await openTestStore(kind);
+      cleanups.push(() => store.close());
+      const keys = ledger();
+      let failOnce = true;
+      let open!: () => void;
+      const gate = new Promise<void>((resolve) => (open = resolve));
+      const work = step(
+        async ({ input, idempotencyKey }: { input: { exec: string }; idempotencyKey: string }) => {
+          keys.add(input.exec, idempotencyKey);
+          if (how !== 'its onDone action throws') await gate;
+          if (input.exec === 'Y' && failOnce) {
+            failOnce = false;
+            throw new Error('Y fails');
+          }
+          return 1;
+        },
+        { retry: { maxAttempts: 1 } },
+      );
+      const throwOnce = () => {
+        if (!failOnce) return;
+        failOnce = false;
+        throw new Error('the action throws');
+      };
+      const machine =
+        how === 'its onDone action throws'
+          ? setup({ actors: { work } }).createMachine({
+              initial: 'a',
+              states: {
+                a: { invoke: { id: 'X', src: 'work', input: { exec: 'X' }, onDone: { target: 'done', actions: throwOnce } } },
+                done: { type: 'final' },
+              },
+            })
+          : setup({ actors: { work } }).createMachine({
+              type: 'parallel',
+              states: {
+                r1: {
+                  initial: 'a',
+                  states: { a: { invoke: { id: 'X', src: 'work', input: { exec: 'X' }, onDone: 'done' } }, done: { type: 'final' } },
+                },
+                r2: {
+                  initial: 'a',
+                  states: { a: { invoke: { id: 'Y', src: 'work', input: { exec: 'Y' }, onDone: 'done' } }, done: { type: 'final' } },
+                },
+              },
+            });
+      const workflow = defineWorkflow({ name: 'test.keys-finished', machine, input: z.object({}) });
+      const engine = createEngine({ database: store.db, workflows: [workflow], logger: silentLogger });
+      cleanups.push(() => engine.stop());
+      await engine.startWorker();
+      const runId = await engine.start(workflow, {});
+      // Both parallel steps have started (their starts are durable) before either settles.
+      while (keys.entries.length < (how === 'its onDone action throws' ? 1 : 2)) await new Promise((resolve) => setTimeout(resolve, 10));
+      open();
+      expect((await engine.waitFor(runId, { timeoutMs: 30_000 })).status).toBe('failed');
+      await engine.retry(runId);
+      expect((await engine.waitFor(runId, { timeoutMs: 30_000 })).status).toBe('succeeded');
+      const keysOf = (exec: string) => new Set(keys.entries.filter((e) => e.exec === exec).map((e) => e.key.slice(runId.length + 1)));
+      expect(keysOf('X'), 'keys of the step that had finished').toEqual(new Set(['X']));
+      expect(keys.shared(), 'keys given to two executions').toEqual([]);
+    },
+  );
+
+  it('a stopped step that finishes anyway leaves the next execution at its path its key', async () => {
+    const store = await openTestStore(kind);
+    cleanups.push(() => store.close());
+    const keys = ledger();
+    const work = step(
+      async ({ input, idempotencyKey, attempt }: { input: { exec: string }; idempotencyKey: string; attempt: number }) => {
+        keys.add(`${input.exec} attempt ${attempt}`, idempotencyKey);
+        // E1 ignores its abort signal and finishes after its machine stopped it; E2's first attempt fails
+        // after that, and its second runs.
+        if (input.exec === 'E1') return new Promise<number>((resolve) => setTimeout(() => resolve(1), 800));
+        if (attempt === 1)
+          await new Promise((resolve) => setTimeout(resolve, 1_500)).then(() => Promise.reject(new Error('E2 fails once')));
+        return 2;
+      },
+      { retry: { maxAttempts: 3, initialDelayMs: 50, maxDelayMs: 50, jitter: 0, retryOn: ['transient', 'permanent'] } },
+    );
+    const machine = setup({ actors: { work } }).createMachine({
+      initial: 'a',
+      states: {
+        a: { invoke: { id: 'x', src: 'work', input: { exec: 'E1' } }, after: { 200: 'b' } },
+        b: { invoke: { id: 'x', src: 'work', input: { exec: 'E2' }, onDone: 'done' } },
+        done: { type: 'final' },
+      },
+    });
+    const workflow = defineWorkflow({ name: 'test.keys-late', machine, input: z.object({}) });
+    const engine = createEngine({ database: store.db, workflows: [workflow], logger: silentLogger });
+    cleanups.push(() => engine.stop());
+    await engine.startWorker();
+    const runId = await engine.start(workflow, {});
+    expect((await engine.waitFor(runId, { timeoutMs: 30_000 })).status).toBe('succeeded');
+    expect(keys.entries.map((e) => [e.exec, e.key.slice(runId.length + 1)])).toEqual([
+      ['E1 attempt 1', 'x'],
+      ['E2 attempt 1', 'x#2'],
+      ['E2 attempt 2', 'x#2'],
+    ]);
+  });
 });

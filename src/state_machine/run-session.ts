@@ -59,6 +59,13 @@ export class RunSession implements CommitParticipant, StepHost {
   /** Paths of steps waiting durably, with the time they wake. */
   readonly sleeping = new Map<string, number>();
   private lastGoodSnapshot: unknown;
+  /**
+   * The step records and timers written with {@link lastGoodSnapshot}: a run that fails from that
+   * snapshot is written with them, so that they agree with it. With the records of the moment instead,
+   * a step that had finished after that snapshot was still active in it, and `engine.retry` ran it
+   * again under a new key.
+   */
+  private lastGood: { steps: Record<string, unknown>; timers: TimerRecord[] };
   /** Inspection events: state entries for the history, transitions taken, the event being processed. */
   private readonly inspection: RunInspection;
   /** The clock of the run's actor: records its timers' due times, holds them while a restored run catches up. */
@@ -98,6 +105,7 @@ export class RunSession implements CommitParticipant, StepHost {
     this.steps = new StepBook(row);
     this.timers = (row.timers ?? []) as TimerRecord[];
     this.lastGoodSnapshot = row.snapshot;
+    this.lastGood = { steps: (row.steps ?? {}) as Record<string, unknown>, timers: this.timers };
     const segment = startSegmentSpan(row, definition);
     this.segmentSpan = segment.span;
     this.traceContext = segment.context;
@@ -351,13 +359,16 @@ export class RunSession implements CommitParticipant, StepHost {
   }
 
   private send(w: WriteDecision): PreparedWrite {
+    // The insert (the first write) has no `steps_done` to merge into; nothing has finished by then. A
+    // run's last write moves nothing: a failed run's failed step keeps its record for engine.retry.
+    const steps = this.steps.forWrite(!this.takingFirstWrite && this.ending === null);
+    const fromLastGood = this.ending !== null && w.snapshot === this.lastGoodSnapshot;
     return this.commits.send({
       ...w,
       stateValue: (w.snapshot as { value?: unknown } | null)?.value ?? null,
-      timers: this.timers,
-      // The insert (the first write) has no `steps_done` to merge into; nothing has finished by then. A
-      // run's last write moves nothing: a failed run's failed step keeps its record for engine.retry.
-      ...this.steps.forWrite(!this.takingFirstWrite && this.ending === null),
+      timers: fromLastGood ? this.lastGood.timers : this.timers,
+      steps: fromLastGood ? this.lastGood.steps : steps.steps,
+      stepsDone: steps.stepsDone,
       statusMessage: null,
       seenSignalSeq: this.signals.seenSignalSeq,
       consumedSignals: [...this.signals.consumed],
@@ -378,7 +389,10 @@ export class RunSession implements CommitParticipant, StepHost {
     this.commits.committed(prepared, result);
     this.steps.committed(write.stepsDone);
     this.signals.committed(write.consumedSignals.length, write.reportedSignals.length);
-    if (write.status === 'running') this.lastGoodSnapshot = write.snapshot;
+    if (write.status === 'running') {
+      this.lastGoodSnapshot = write.snapshot;
+      this.lastGood = { steps: write.steps, timers: write.timers as TimerRecord[] };
+    }
     if (write.status === 'waiting') {
       this.host.events.emit('run.waiting', { runId: this.runId, wakeAt: write.wakeAt?.toISOString() ?? null });
       return this.end(result.wakeNow);

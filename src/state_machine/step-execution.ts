@@ -364,6 +364,12 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
       );
       // The effect happened, nothing says so yet: the crash that makes a step run twice.
       if (faultsArmed) reachFaultPoint('after-side-effect', [step, path]);
+      // Stopped meanwhile (its machine left the state, or the run left the worker) and finished anyway:
+      // the output is no one's, and the path's record may already be a new execution's, whose key a
+      // late `done += 1` changed between its attempts.
+      if (signal.aborted) {
+        throw signal.reason ?? new WorkflowError('The step was stopped before it finished.', { code: 'RUN_LEFT', category: 'cancelled' });
+      }
       const delivered = await offloadLargeOutput(session, path, record.done, output);
       span.end();
       record.done += 1;

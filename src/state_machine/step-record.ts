@@ -41,8 +41,12 @@ export interface StepRecord {
  */
 export function encodeStepRecords(records: Record<string, StepRecord>): Record<string, StepRecord | number> {
   const out: Record<string, StepRecord | number> = {};
-  for (const [path, r] of Object.entries(records))
-    out[path] = finishedCount(r) !== null && !r.failed && r.lastError === undefined ? r.done : r;
+  for (const [path, r] of Object.entries(records)) {
+    // A copy: the write keeps what the record was when it was built (a write in doubt is sent again as
+    // it was, and a failing run is written with its last good write's records), not what it became.
+    const idle = finishedCount(r) !== null && !r.failed && r.lastError === undefined;
+    out[path] = idle ? r.done : { ...r, sleeps: r.sleeps && [...r.sleeps] };
+  }
   return out;
 }
 
