@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { setup } from 'xstate';
 import { z } from 'zod';
 import { createEngine, defineWorkflow, openDatabase, RunNotFoundError, type Database } from '../src/index.ts';
+import { RUN_COLUMNS } from '../src/persistence/rows.ts';
 import { hookedStore } from './helpers/hooked-store.ts';
 import { createTestDatabase, engineDatabaseFor } from './helpers/postgres.ts';
 
@@ -26,7 +27,7 @@ function counted(db: Database) {
   const seen = { statusReads: [] as number[], runReads: 0 };
   const store = hookedStore(db, (sql, params) => {
     if (/from rmapp_runs where id = any\(\$1/.test(sql)) seen.statusReads.push((params?.[0] as unknown[]).length);
-    else if (/finished_at from rmapp_runs where id = \$1/.test(sql)) seen.runReads++;
+    else if (sql.includes(`${RUN_COLUMNS} from rmapp_runs where id = $1`)) seen.runReads++;
   });
   return { store, seen };
 }
