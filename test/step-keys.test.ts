@@ -5,7 +5,7 @@
  * draining, and a step id that holds `#`. Each execution's key is counted in a ledger outside the engine.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { assign, setup, spawnChild, stopChild } from 'xstate';
+import { assign, setup, spawnChild, stopChild, type AnyStateMachine } from 'xstate';
 import { z } from 'zod';
 import { createEngine, defineWorkflow, silentLogger, step } from '../src/index.ts';
 import { openTestStore } from './helpers/postgres.ts';
@@ -30,13 +30,22 @@ function ledger() {
   };
 }
 
+/** A store of `kind`, an engine running `machine` as the workflow `name`, and a run of it started. */
+async function startRun(kind: 'postgres' | 'pglite', name: string, machine: AnyStateMachine) {
+  const store = await openTestStore(kind);
+  cleanups.push(() => store.close());
+  const workflow = defineWorkflow({ name, machine, input: z.object({}) });
+  const engine = createEngine({ database: store.db, workflows: [workflow], logger: silentLogger });
+  cleanups.push(() => engine.stop());
+  await engine.startWorker();
+  return { engine, runId: await engine.start(workflow, {}) };
+}
+
 const untilAborted = (signal: AbortSignal) =>
   new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }));
 
 describe.each(['postgres', 'pglite'] as const)('step idempotency keys (%s)', (kind) => {
   it('engine.retry runs the failed step again under its own key; earlier failed and stopped executions count as finished', async () => {
-    const store = await openTestStore(kind);
-    cleanups.push(() => store.close());
     const keys = ledger();
     let boomFails = true;
     const work = step(
@@ -75,11 +84,7 @@ describe.each(['postgres', 'pglite'] as const)('step idempotency keys (%s)', (ki
         done: { type: 'final' },
       },
     });
-    const workflow = defineWorkflow({ name: 'test.keys-retry', machine, input: z.object({}) });
-    const engine = createEngine({ database: store.db, workflows: [workflow], logger: silentLogger });
-    cleanups.push(() => engine.stop());
-    await engine.startWorker();
-    const runId = await engine.start(workflow, {});
+    const { engine, runId } = await startRun(kind, 'test.keys-retry', machine);
     expect((await engine.waitFor(runId, { timeoutMs: 30_000 })).status).toBe('failed');
     await engine.retry(runId);
     expect((await engine.waitFor(runId, { timeoutMs: 30_000 })).status).toBe('succeeded');
@@ -136,8 +141,6 @@ describe.each(['postgres', 'pglite'] as const)('step idempotency keys (%s)', (ki
   });
 
   it('a step id holding # never shares a key with another path’s execution', async () => {
-    const store = await openTestStore(kind);
-    cleanups.push(() => store.close());
     const keys = ledger();
     const work = step(async ({ input, idempotencyKey }: { input: { exec: string }; idempotencyKey: string }) => {
       keys.add(input.exec, idempotencyKey);
@@ -153,11 +156,7 @@ describe.each(['postgres', 'pglite'] as const)('step idempotency keys (%s)', (ki
         done: { type: 'final' },
       },
     });
-    const workflow = defineWorkflow({ name: 'test.keys-hash', machine, input: z.object({}) });
-    const engine = createEngine({ database: store.db, workflows: [workflow], logger: silentLogger });
-    cleanups.push(() => engine.stop());
-    await engine.startWorker();
-    const runId = await engine.start(workflow, {});
+    const { engine, runId } = await startRun(kind, 'test.keys-hash', machine);
     expect((await engine.waitFor(runId, { timeoutMs: 30_000 })).status).toBe('succeeded');
     expect(keys.shared(), 'keys given to two executions').toEqual([]);
     expect(keys.entries.map((e) => e.key.slice(runId.length + 1))).toEqual(['x', 'x#2', 'x#2#1', 'x#2#2']);
@@ -166,8 +165,6 @@ describe.each(['postgres', 'pglite'] as const)('step idempotency keys (%s)', (ki
   it.each(['its onDone action throws', 'a parallel step fails as it finishes'] as const)(
     'a step that finished before the run failed (%s) runs again after engine.retry under its own key',
     async (how) => {
-      const store = await openTestStore(kind);
-      cleanups.push(() => store.close());
       const keys = ledger();
       let failOnce = true;
       let open!: () => void;
@@ -211,11 +208,7 @@ describe.each(['postgres', 'pglite'] as const)('step idempotency keys (%s)', (ki
                 },
               },
             });
-      const workflow = defineWorkflow({ name: 'test.keys-finished', machine, input: z.object({}) });
-      const engine = createEngine({ database: store.db, workflows: [workflow], logger: silentLogger });
-      cleanups.push(() => engine.stop());
-      await engine.startWorker();
-      const runId = await engine.start(workflow, {});
+      const { engine, runId } = await startRun(kind, 'test.keys-finished', machine);
       // Both parallel steps have started (their starts are durable) before either settles.
       while (keys.entries.length < (how === 'its onDone action throws' ? 1 : 2)) await new Promise((resolve) => setTimeout(resolve, 10));
       open();
@@ -229,8 +222,6 @@ describe.each(['postgres', 'pglite'] as const)('step idempotency keys (%s)', (ki
   );
 
   it('a stopped step that finishes anyway leaves the next execution at its path its key', async () => {
-    const store = await openTestStore(kind);
-    cleanups.push(() => store.close());
     const keys = ledger();
     const work = step(
       async ({ input, idempotencyKey, attempt }: { input: { exec: string }; idempotencyKey: string; attempt: number }) => {
@@ -252,11 +243,7 @@ describe.each(['postgres', 'pglite'] as const)('step idempotency keys (%s)', (ki
         done: { type: 'final' },
       },
     });
-    const workflow = defineWorkflow({ name: 'test.keys-late', machine, input: z.object({}) });
-    const engine = createEngine({ database: store.db, workflows: [workflow], logger: silentLogger });
-    cleanups.push(() => engine.stop());
-    await engine.startWorker();
-    const runId = await engine.start(workflow, {});
+    const { engine, runId } = await startRun(kind, 'test.keys-late', machine);
     expect((await engine.waitFor(runId, { timeoutMs: 30_000 })).status).toBe('succeeded');
     expect(keys.entries.map((e) => [e.exec, e.key.slice(runId.length + 1)])).toEqual([
       ['E1 attempt 1', 'x'],

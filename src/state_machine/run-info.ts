@@ -46,16 +46,20 @@ interface PersistedChild {
   snapshot?: { status?: string; value?: unknown; children?: Record<string, PersistedChild> };
 }
 
-/** Children of a persisted snapshot, depth first. */
-export function childrenOf(snapshot: unknown, prefix = ''): ChildInfo[] {
+/**
+ * Children of a persisted snapshot, depth first. With `activeOnly`, only the active ones whose parents
+ * are all active: those a restore runs (engine.retry reads them, step-record.ts `retriedRecords`).
+ */
+export function childrenOf(snapshot: unknown, prefix = '', activeOnly = false): ChildInfo[] {
   const children = ((snapshot as { children?: Record<string, PersistedChild> } | null)?.children ?? {}) as Record<string, PersistedChild>;
   const out: ChildInfo[] = [];
   for (const [id, child] of Object.entries(children)) {
     const path = prefix ? `${prefix}/${id}` : id;
     const snap = child.snapshot ?? {};
+    if (activeOnly && snap.status !== 'active') continue;
     const info: ChildInfo = { path, src: typeof child.src === 'string' ? child.src : '(inline)', status: snap.status ?? 'unknown' };
     if (snap.value !== undefined) info.state = snap.value;
-    out.push(info, ...childrenOf(snap, path));
+    out.push(info, ...childrenOf(snap, path, activeOnly));
   }
   return out;
 }

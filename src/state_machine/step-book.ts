@@ -55,13 +55,10 @@ export class StepBook {
     return (this.live[path] ??= { attempt: 0, done: this.counts.get(path) ?? 0 });
   }
 
-  /** An execution of `path` has begun; the function returned says it is over (its promise settled). */
+  /** An execution of `path` has begun; call the function returned once, when it is over (its promise settled). */
   use(path: string): () => void {
     this.inUse.set(path, (this.inUse.get(path) ?? 0) + 1);
-    let over = false;
     return () => {
-      if (over) return;
-      over = true;
       const n = (this.inUse.get(path) ?? 1) - 1;
       if (n > 0) this.inUse.set(path, n);
       else this.inUse.delete(path);

@@ -7,6 +7,7 @@
  * and the engine's admin calls (`retry`, `getRun`) read and write records without running anything.
  */
 import type { ErrorData } from './errors.ts';
+import { childrenOf } from './run-info.ts';
 
 /** Persisted per step path. */
 export interface StepRecord {
@@ -94,7 +95,7 @@ export function forgetStoppedExecution(record: StepRecord): void {
  * key. Clearing `failed` on every record gave such a later execution the earlier one's key.
  */
 export function retriedRecords(records: Record<string, StepRecord>, snapshot: unknown): Record<string, StepRecord> {
-  const active = activeActorPaths(snapshot);
+  const active = new Set(childrenOf(snapshot, '', true).map((c) => c.path));
   const out: Record<string, StepRecord> = {};
   for (const [path, rec] of Object.entries(records)) {
     const over =
@@ -105,16 +106,4 @@ export function retriedRecords(records: Record<string, StepRecord>, snapshot: un
       over !== null ? { attempt: 0, done: over } : { ...rec, attempt: 0, nextAttemptAt: undefined, sleeps: undefined, failed: undefined };
   }
   return out;
-}
-
-/** Paths (actor-paths.ts) of the active actors of a persisted snapshot, child machines' included. */
-function activeActorPaths(snapshot: unknown, prefix = '', into = new Set<string>()): Set<string> {
-  const children = (snapshot as { children?: Record<string, { snapshot?: { status?: unknown } } | undefined> } | null)?.children ?? {};
-  for (const [id, child] of Object.entries(children)) {
-    if (child?.snapshot?.status !== 'active') continue;
-    const path = prefix ? `${prefix}/${id}` : id;
-    into.add(path);
-    activeActorPaths(child.snapshot, path, into);
-  }
-  return into;
 }
