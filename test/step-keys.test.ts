@@ -162,6 +162,66 @@ describe.each(['postgres', 'pglite'] as const)('step idempotency keys (%s)', (ki
     expect(keys.entries.map((e) => e.key.slice(runId.length + 1))).toEqual(['x', 'x#2', 'x#2#1', 'x#2#2']);
   });
 
+  it('a step id holding / never shares a path or key with a step of a child machine', async () => {
+    const keys = ledger();
+    const work = step(async ({ input, idempotencyKey }: { input: { exec: string }; idempotencyKey: string }) => {
+      keys.add(input.exec, idempotencyKey);
+      return 1;
+    });
+    const child = setup({ actors: { work } }).createMachine({
+      initial: 'run',
+      states: { run: { invoke: { id: 'b', src: 'work', input: { exec: 'b in child a' }, onDone: 'done' } }, done: { type: 'final' } },
+    });
+    const machine = setup({ actors: { work, child } }).createMachine({
+      initial: 'root',
+      states: {
+        root: { invoke: { id: 'a/b', src: 'work', input: { exec: 'a/b at the root' }, onDone: 'nested' } },
+        nested: { invoke: { id: 'a', src: 'child', onDone: 'percent' } },
+        // An id spelling the escape of "/" is a third path.
+        percent: { invoke: { id: 'a%2Fb', src: 'work', input: { exec: 'a%2Fb at the root' }, onDone: 'done' } },
+        done: { type: 'final' },
+      },
+    });
+    const { engine, runId } = await startRun(kind, 'test.keys-slash', machine);
+    expect((await engine.waitFor(runId, { timeoutMs: 30_000 })).status).toBe('succeeded');
+    expect(keys.shared(), 'keys given to two executions').toEqual([]);
+    expect(keys.entries.map((e) => e.key.slice(runId.length + 1))).toEqual(['a%2Fb', 'a/b', 'a%252Fb']);
+    const started = (await engine.history(runId)).filter((h) => h.type === 'step.started').map((h) => h.path);
+    expect(started, 'paths of the started steps').toEqual(['a%2Fb', 'a/b', 'a%252Fb']);
+  });
+
+  it('a delayed event inside a child whose id holds / fires after the run moves to a new engine', async () => {
+    const keys = ledger();
+    const store = await openTestStore(kind);
+    cleanups.push(() => store.close());
+    const work = step(async ({ input, idempotencyKey }: { input: { exec: string }; idempotencyKey: string }) => {
+      keys.add(input.exec, idempotencyKey);
+      return 1;
+    });
+    const child = setup({ actors: { work } }).createMachine({
+      initial: 'waiting',
+      states: {
+        waiting: { after: { 300: 'run' } },
+        run: { invoke: { id: 's', src: 'work', input: { exec: 'after the delay' }, onDone: 'done' } },
+        done: { type: 'final' },
+      },
+    });
+    const machine = setup({ actors: { child } }).createMachine({
+      initial: 'nested',
+      states: { nested: { invoke: { id: 'c/d', src: 'child', onDone: 'done' } }, done: { type: 'final' } },
+    });
+    const workflow = defineWorkflow({ name: 'test.keys-slash-timer', machine, input: z.object({}) });
+    const first = createEngine({ database: store.db, workflows: [workflow], logger: silentLogger });
+    await first.startWorker();
+    const runId = await first.start(workflow, {});
+    await first.stop();
+    const second = createEngine({ database: store.db, workflows: [workflow], logger: silentLogger });
+    cleanups.push(() => second.stop());
+    await second.startWorker();
+    expect((await second.waitFor(runId, { timeoutMs: 30_000 })).status, 'the run, its timer re-armed by path').toBe('succeeded');
+    expect(keys.entries.map((e) => e.key.slice(runId.length + 1))).toEqual(['c%2Fd/s']);
+  });
+
   it.each(['its onDone action throws', 'a parallel step fails as it finishes'] as const)(
     'a step that finished before the run failed (%s) runs again after engine.retry under its own key',
     async (how) => {

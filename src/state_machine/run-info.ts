@@ -1,5 +1,6 @@
 /** The public view of a run: what `engine.get`, `engine.list` and the CLI show. */
 import type { RunRow } from '../persistence/row-types.ts';
+import { childPath } from './actor-paths.ts';
 import type { RunStatus } from '../persistence/run-status.ts';
 import type { WorkflowDefinition } from './definition.ts';
 import type { ErrorData } from './errors.ts';
@@ -54,7 +55,7 @@ export function childrenOf(snapshot: unknown, prefix = '', activeOnly = false): 
   const children = ((snapshot as { children?: Record<string, PersistedChild> } | null)?.children ?? {}) as Record<string, PersistedChild>;
   const out: ChildInfo[] = [];
   for (const [id, child] of Object.entries(children)) {
-    const path = prefix ? `${prefix}/${id}` : id;
+    const path = childPath(prefix, id);
     const snap = child.snapshot ?? {};
     if (activeOnly && snap.status !== 'active') continue;
     const info: ChildInfo = { path, src: typeof child.src === 'string' ? child.src : '(inline)', status: snap.status ?? 'unknown' };

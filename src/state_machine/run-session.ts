@@ -15,7 +15,7 @@ import type { ClaimedRun } from '../persistence/claims.ts';
 import type { CommitResult, RunWrite } from '../persistence/commits.ts';
 import type { RunRow } from '../persistence/row-types.ts';
 import type { HistoryEntry } from '../persistence/runs.ts';
-import { actorPath } from './actor-paths.ts';
+import { actorPath, pathSegment } from './actor-paths.ts';
 import { stopActorTree } from './actor-stop.ts';
 import type { CommitParticipant, PreparedWrite } from './committer.ts';
 import type { WorkflowDefinition } from './definition.ts';
@@ -221,7 +221,7 @@ export class RunSession implements CommitParticipant, StepHost {
     input: TInput,
     signal: AbortSignal,
   ): Promise<TOutput> {
-    const path = this.actor ? actorPath(self, this.actor) : self.id;
+    const path = this.actor ? actorPath(self, this.actor) : pathSegment(self.id);
     const record = this.steps.record(path);
     // Stopped by its machine rather than by the run leaving the worker: a new execution comes next.
     signal.addEventListener(

@@ -5,6 +5,7 @@
  * hooks must agree).
  */
 import type { HistoryEvent } from '../../persistence/run-status.ts';
+import { childPath } from '../actor-paths.ts';
 import type { ErrorData } from '../errors.ts';
 import { shouldRetry, type RetryPolicy } from '../retry-policy.ts';
 import type { ChildInstance, WorkflowPath } from './paths.ts';
@@ -69,7 +70,7 @@ export function historyProblems({ history, emitted, path, start, from, outcomes:
   const add = (instances: readonly ChildInstance[], prefix: string, resumedAt: number | null) => {
     for (const inst of instances) {
       if (resumedAt !== null && inst.until !== null && inst.until < resumedAt) continue;
-      const key = prefix ? `${prefix}/${inst.id}` : inst.id;
+      const key = childPath(prefix, inst.id);
       const states = resumedAt !== null && inst.from <= resumedAt ? inst.states.slice(1) : inst.states;
       expectedValues.set(key, [...(expectedValues.get(key) ?? []), ...states]);
       invocations.set(key, (invocations.get(key) ?? 0) + 1);

@@ -8,6 +8,7 @@
  * module decides what each step does, and records the idempotency keys its executions were given.
  */
 import type { AnyActorLogic, AnyStateMachine } from 'xstate';
+import { childPath } from '../actor-paths.ts';
 import type { AnyWorkflowDefinition } from '../definition.ts';
 import { fromErrorData, type ErrorData } from '../errors.ts';
 import { shouldRetry, type RetryPolicy } from '../retry-policy.ts';
@@ -111,7 +112,7 @@ export class StepScripts {
     const add = (e: PathEvent, prefix: string, turn: number) => {
       const m = OUTCOME.exec(e.type);
       if (!m) return;
-      const key = prefix ? `${prefix}/${m[2]}` : (m[2] as string);
+      const key = childPath(prefix, m[2] as string);
       if (e.child) {
         for (const c of e.child.events) add(c, key, turn);
         return;

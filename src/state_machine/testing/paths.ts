@@ -17,6 +17,7 @@
  */
 import { getShortestPaths, getSimplePaths } from 'xstate/graph';
 import type { AnyStateMachine, EventObject } from 'xstate';
+import { childPath } from '../actor-paths.ts';
 import type { AnyWorkflowDefinition } from '../definition.ts';
 import type { ErrorCategory, ErrorData } from '../errors.ts';
 
@@ -366,7 +367,7 @@ function succeededSteps(events: readonly PathEvent[], prefix = ''): string[] {
   for (const e of events) {
     const m = /^xstate\.done\.actor\.(.+)$/.exec(e.type);
     if (!m) continue;
-    const key = prefix ? `${prefix}/${m[1]}` : (m[1] as string);
+    const key = childPath(prefix, m[1] as string);
     if (e.child) out.push(...succeededSteps(e.child.events, key));
     else out.push(key);
   }
