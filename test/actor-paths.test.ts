@@ -17,6 +17,7 @@ function started() {
   });
   const machine = setup({ actors: { idle, inner } }).createMachine({
     invoke: [
+      { id: '', src: 'idle' },
       { id: 'a/b', src: 'idle' },
       { id: 'a', src: 'inner' },
       { id: 'c/d', src: 'inner' },
@@ -34,6 +35,9 @@ describe('actor paths', () => {
     expect(pathSegment('a%2Fb')).toBe('a%252Fb');
     expect(childPath('', 'a/b')).toBe('a%2Fb');
     expect(childPath('c%2Fd', 'b')).toBe('c%2Fd/b');
+    // The empty id is a child, not the root ('').
+    expect(pathSegment('')).toBe('%');
+    expect(childPath('a', '')).toBe('a/%');
 
     const { root, children } = started();
     const inner = (id: string) => children[id]!.getSnapshot().children as Record<string, ReturnType<typeof createActor>>;
@@ -42,8 +46,15 @@ describe('actor paths', () => {
       'b in a': actorPath(inner('a')['b']!, root),
       'b in c/d': actorPath(inner('c/d')['b']!, root),
       'x%y in a': actorPath(inner('a')['x%y']!, root),
+      'the empty id at the root': actorPath(children['']!, root),
     };
-    expect(paths).toEqual({ 'a/b at the root': 'a%2Fb', 'b in a': 'a/b', 'b in c/d': 'c%2Fd/b', 'x%y in a': 'a/x%25y' });
+    expect(paths).toEqual({
+      'a/b at the root': 'a%2Fb',
+      'b in a': 'a/b',
+      'b in c/d': 'c%2Fd/b',
+      'x%y in a': 'a/x%25y',
+      'the empty id at the root': '%',
+    });
     for (const [name, path] of Object.entries(paths)) {
       expect(actorPath(findActor(root, path)!, root), `the actor found at the path of ${name}`).toBe(path);
     }

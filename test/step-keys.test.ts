@@ -5,7 +5,7 @@
  * draining, and a step id that holds `#`. Each execution's key is counted in a ledger outside the engine.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { assign, setup, spawnChild, stopChild, type AnyStateMachine } from 'xstate';
+import { assign, sendTo, setup, spawnChild, stopChild, type AnyStateMachine } from 'xstate';
 import { z } from 'zod';
 import { createEngine, defineWorkflow, silentLogger, step } from '../src/index.ts';
 import { openTestStore } from './helpers/postgres.ts';
@@ -220,6 +220,190 @@ describe.each(['postgres', 'pglite'] as const)('step idempotency keys (%s)', (ki
     await second.startWorker();
     expect((await second.waitFor(runId, { timeoutMs: 30_000 })).status, 'the run, its timer re-armed by path').toBe('succeeded');
     expect(keys.entries.map((e) => e.key.slice(runId.length + 1))).toEqual(['c%2Fd/s']);
+  });
+
+  it('a child with the empty id is not the root: its delayed event reaches it after the run moves to a new engine', async () => {
+    const keys = ledger();
+    const store = await openTestStore(kind);
+    cleanups.push(() => store.close());
+    const work = step(async ({ input, idempotencyKey }: { input: { exec: string }; idempotencyKey: string }) => {
+      keys.add(input.exec, idempotencyKey);
+      return 1;
+    });
+    const child = setup({ actors: { work } }).createMachine({
+      initial: 'idle',
+      states: {
+        idle: { on: { PING: 'run' } },
+        run: { invoke: { id: 's', src: 'work', input: { exec: 's in the child' }, onDone: 'done' } },
+        done: { type: 'final' },
+      },
+    });
+    const machine = setup({ actors: { child } }).createMachine({
+      initial: 'nested',
+      states: {
+        nested: {
+          invoke: { id: '', src: 'child', onDone: 'done' },
+          initial: 'armed',
+          // A child state's entry runs once the invoked child exists (as in plain XState).
+          states: { armed: { entry: sendTo('', { type: 'PING' }, { delay: 300 }) } },
+          // Sent to the root instead, the event ends the run at once rather than leaving it waiting.
+          on: { PING: 'misdelivered' },
+        },
+        done: { type: 'final' },
+        misdelivered: { type: 'final' },
+      },
+    });
+    const workflow = defineWorkflow({ name: 'test.keys-empty-id', machine, input: z.object({}) });
+    const first = createEngine({ database: store.db, workflows: [workflow], logger: silentLogger });
+    await first.startWorker();
+    const runId = await first.start(workflow, {});
+    await first.stop();
+    const second = createEngine({ database: store.db, workflows: [workflow], logger: silentLogger });
+    cleanups.push(() => second.stop());
+    await second.startWorker();
+    const run = await second.waitFor(runId, { timeoutMs: 15_000 });
+    expect([run.status, run.state], 'the run, its timer re-armed to the child').toEqual(['succeeded', 'done']);
+    expect(keys.entries.map((e) => `${e.exec}: ${e.key.slice(runId.length + 1)}`)).toEqual(['s in the child: %/s']);
+  });
+
+  it('step ids named like what every object inherits (constructor, toString) get keys of their own', async () => {
+    const keys = ledger();
+    const work = step(async ({ input, idempotencyKey }: { input: { exec: string }; idempotencyKey: string }) => {
+      keys.add(input.exec, idempotencyKey);
+      return 1;
+    });
+    const machine = setup({ types: {} as { context: { n: number } }, actors: { work } }).createMachine({
+      context: { n: 0 },
+      initial: 'a',
+      states: {
+        a: {
+          invoke: { id: 'constructor', src: 'work', input: ({ context }) => ({ exec: `constructor ${context.n}` }), onDone: 'b' },
+        },
+        b: {
+          invoke: {
+            id: 'toString',
+            src: 'work',
+            input: ({ context }) => ({ exec: `toString ${context.n}` }),
+            onDone: { target: 'check', actions: assign({ n: ({ context }) => context.n + 1 }) },
+          },
+        },
+        check: { always: [{ guard: ({ context }) => context.n < 3, target: 'a' }, { target: 'done' }] },
+        done: { type: 'final' },
+      },
+    });
+    const { engine, runId } = await startRun(kind, 'test.keys-inherited-names', machine);
+    expect((await engine.waitFor(runId, { timeoutMs: 30_000 })).status).toBe('succeeded');
+    expect(keys.shared(), 'keys given to two executions').toEqual([]);
+    expect(keys.entries.map((e) => e.key.slice(runId.length + 1))).toEqual([
+      'constructor',
+      'toString',
+      'constructor#2',
+      'toString#2',
+      'constructor#3',
+      'toString#3',
+    ]);
+    expect(Object.prototype.hasOwnProperty.call(Object, 'attempt'), 'a step record written onto the global Object').toBe(false);
+  });
+
+  it('offloaded outputs are named like their executions: x#2’s first and x’s second are two artifacts', async () => {
+    const store = await openTestStore(kind);
+    cleanups.push(() => store.close());
+    const work = step(async ({ input }: { input: { exec: string } }) => ({ exec: input.exec, pad: 'x'.repeat(500) }));
+    const machine = setup({ types: {} as { context: Record<string, unknown> }, actors: { work } }).createMachine({
+      context: {},
+      initial: 'a',
+      states: {
+        a: {
+          invoke: {
+            id: 'x#2',
+            src: 'work',
+            input: { exec: 'x#2 first' },
+            onDone: { target: 'b', actions: assign({ a: ({ event }) => event.output }) },
+          },
+        },
+        b: {
+          invoke: {
+            id: 'x',
+            src: 'work',
+            input: { exec: 'x first' },
+            onDone: { target: 'c', actions: assign({ b: ({ event }) => event.output }) },
+          },
+        },
+        c: {
+          invoke: {
+            id: 'x',
+            src: 'work',
+            input: { exec: 'x second' },
+            onDone: { target: 'done', actions: assign({ c: ({ event }) => event.output }) },
+          },
+        },
+        done: { type: 'final' },
+      },
+      output: ({ context }) => context,
+    });
+    const workflow = defineWorkflow({ name: 'test.keys-offloaded', machine, input: z.object({}) });
+    const engine = createEngine({
+      database: store.db,
+      workflows: [workflow],
+      logger: silentLogger,
+      limits: { stepOutputInlineBytes: 100 },
+    });
+    cleanups.push(() => engine.stop());
+    await engine.startWorker();
+    const runId = await engine.start(workflow, {});
+    const run = await engine.waitFor(runId, { timeoutMs: 30_000 });
+    expect(run.status).toBe('succeeded');
+    const refs = run.output as Record<string, { $artifact: string }>;
+    const read: Record<string, string> = {};
+    for (const k of ['a', 'b', 'c']) {
+      const ref = refs[k] as { $artifact: string };
+      read[`${k} ${ref.$artifact}`] = ((await engine.getArtifact(runId, ref.$artifact)) as { exec: string }).exec;
+    }
+    expect(read).toEqual({
+      'a step-output/x#2#1': 'x#2 first',
+      'b step-output/x': 'x first',
+      'c step-output/x#2': 'x second',
+    });
+  });
+
+  it('a step spawned under the id of one that still runs is refused before its work starts', async () => {
+    const keys = ledger();
+    const work = step(async ({ input, idempotencyKey }: { input: { exec: string }; idempotencyKey: string }) => {
+      keys.add(input.exec, idempotencyKey);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      return input.exec;
+    });
+    const machine = setup({
+      types: {} as { context: { refused: string[]; got: string[] } },
+      actors: { work },
+    }).createMachine({
+      context: { refused: [], got: [] },
+      initial: 'go',
+      states: {
+        go: {
+          entry: [spawnChild('work', { id: 'x', input: { exec: 'first' } }), spawnChild('work', { id: 'x', input: { exec: 'second' } })],
+          on: {
+            'xstate.error.actor.x': {
+              actions: assign({ refused: ({ context, event }) => [...context.refused, (event.error as { code?: string }).code ?? '?'] }),
+            },
+            'xstate.done.actor.x': {
+              target: 'done',
+              actions: assign({ got: ({ context, event }) => [...context.got, String(event.output)] }),
+            },
+          },
+        },
+        done: { type: 'final' },
+      },
+      output: ({ context }) => context,
+    });
+    const { engine, runId } = await startRun(kind, 'test.keys-duplicate-id', machine);
+    const run = await engine.waitFor(runId, { timeoutMs: 30_000 });
+    expect(run.status).toBe('succeeded');
+    // XState starts the two in its own order: whichever starts second is refused.
+    const ran = keys.entries.map((e) => `${e.exec}: ${e.key.slice(runId.length + 1)}`);
+    expect(ran.length, `executions that ran: ${ran.join(', ')}`).toBe(1);
+    expect(ran[0]).toMatch(/^(first|second): x$/);
+    expect(run.output, 'one spawn refused, the other finished').toEqual({ refused: ['DUPLICATE_ACTOR_ID'], got: [keys.entries[0]?.exec] });
   });
 
   it.each(['its onDone action throws', 'a parallel step fails as it finishes'] as const)(

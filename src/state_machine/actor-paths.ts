@@ -10,14 +10,18 @@ import type { AnyActorRef } from 'xstate';
 
 /**
  * One id as a segment of a path: `%` becomes `%25` and `/` becomes `%2F`, nothing else changes, so an
- * id holding neither (nearly all) is its own segment, as it was before ids were escaped.
+ * id holding neither (nearly all) is its own segment, as it was before ids were escaped. The empty id
+ * (XState takes it) is `%`, which no other id gives: the root's path is `''`, and a child `''` must not
+ * be the root.
  */
 export function pathSegment(id: string): string {
+  if (id === '') return '%';
   return id.includes('/') || id.includes('%') ? id.replace(/%/g, '%25').replace(/\//g, '%2F') : id;
 }
 
 /** The id a path segment was made from (`pathSegment`'s inverse). */
 function segmentId(segment: string): string {
+  if (segment === '%') return '';
   return segment.includes('%') ? segment.replace(/%2F/g, '/').replace(/%25/g, '%') : segment;
 }
 

@@ -19,7 +19,7 @@ import { actorPath, pathSegment } from './actor-paths.ts';
 import { stopActorTree } from './actor-stop.ts';
 import type { CommitParticipant, PreparedWrite } from './committer.ts';
 import type { WorkflowDefinition } from './definition.ts';
-import { cancelledError, type ErrorData } from './errors.ts';
+import { cancelledError, WorkflowError, type ErrorData } from './errors.ts';
 import { attachStepHost, type StepFunction, type StepHost, type StepOptions } from './step.ts';
 import { executeStep } from './step-execution.ts';
 import { forgetStoppedExecution } from './step-record.ts';
@@ -222,6 +222,7 @@ export class RunSession implements CommitParticipant, StepHost {
     signal: AbortSignal,
   ): Promise<TOutput> {
     const path = this.actor ? actorPath(self, this.actor) : pathSegment(self.id);
+    if (this.steps.running(path)) return Promise.reject(duplicateIdError(self, path));
     const record = this.steps.record(path);
     // Stopped by its machine rather than by the run leaving the worker: a new execution comes next.
     signal.addEventListener(
@@ -231,7 +232,7 @@ export class RunSession implements CommitParticipant, StepHost {
       },
       { once: true },
     );
-    const over = this.steps.use(path);
+    const over = this.steps.use(path, signal);
     const execution = executeStep(this, { self, path, record, fn, options, input, signal });
     execution.then(over, over);
     return execution;
@@ -550,4 +551,16 @@ function finalRowOf(claimed: ClaimedRun, write: RunWrite, result: CommitResult, 
     updatedAt: at,
     finishedAt: at,
   };
+}
+
+/**
+ * A step started under the id of another that still runs in the same machine (two `spawnChild` with one
+ * id, or a spawn under an invoke's id): it is refused before its work starts, as the two would share one
+ * step record and one idempotency key, and a snapshot keeps only one child per id.
+ */
+function duplicateIdError(self: AnyActorRef, path: string): WorkflowError {
+  return new WorkflowError(
+    `Step "${self.id}" (path ${path}) was started while another actor with the same id still runs in its machine: the two would share one idempotency key, and a persisted snapshot keeps one child per id. Give each invoked or spawned step its own id (e.g. \`item-\${i}\`), or stop the first one before starting the next.`,
+    { code: 'DUPLICATE_ACTOR_ID', category: 'permanent', details: { path } },
+  );
 }

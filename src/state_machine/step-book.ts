@@ -40,8 +40,11 @@ export class StepBook {
   private readonly counts = new Map<string, number>();
   /** Counts moved and not durable yet: every write carries them until one of them is committed. */
   private readonly unsent = new Map<string, number>();
-  /** Executions under way per path (a record in use is never moved: its execution writes to it). */
-  private readonly inUse = new Map<string, number>();
+  /**
+   * Executions under way per path, by their abort signals (a record in use is never moved: its execution
+   * writes to it). One whose signal has aborted was stopped and may still be finishing.
+   */
+  private readonly inUse = new Map<string, Set<AbortSignal>>();
 
   constructor(stored: { steps: unknown; stepsDone: unknown }) {
     this.live = decodeStepRecords(stored.steps);
@@ -55,13 +58,23 @@ export class StepBook {
     return (this.live[path] ??= { attempt: 0, done: this.counts.get(path) ?? 0 });
   }
 
+  /**
+   * True while an execution of `path` runs that nothing stopped: a second actor under the same id, which
+   * XState lets a machine spawn or invoke, would share its record, its idempotency key and its place in
+   * the snapshot (which keeps one child per id).
+   */
+  running(path: string): boolean {
+    for (const signal of this.inUse.get(path) ?? []) if (!signal.aborted) return true;
+    return false;
+  }
+
   /** An execution of `path` has begun; call the function returned once, when it is over (its promise settled). */
-  use(path: string): () => void {
-    this.inUse.set(path, (this.inUse.get(path) ?? 0) + 1);
+  use(path: string, signal: AbortSignal): () => void {
+    const signals = this.inUse.get(path) ?? new Set<AbortSignal>();
+    this.inUse.set(path, signals.add(signal));
     return () => {
-      const n = (this.inUse.get(path) ?? 1) - 1;
-      if (n > 0) this.inUse.set(path, n);
-      else this.inUse.delete(path);
+      signals.delete(signal);
+      if (signals.size === 0 && this.inUse.get(path) === signals) this.inUse.delete(path);
     };
   }
 

@@ -137,7 +137,8 @@ async function offloadLargeOutput(session: StepSession, path: string, done: numb
       'Return less, or save it with ctx.saveArtifact.',
     );
   }
-  const name = `step-output/${path}${done > 0 ? `#${done + 1}` : ''}`;
+  // Named like the execution's key: `x#2`'s first output and `x`'s second are two artifacts.
+  const name = `step-output/${executionName(path, done + 1)}`;
   await saveArtifact(db, session.runId, name, json, bytes);
   const ref: ArtifactRef = { $artifact: name, bytes };
   return ref;
@@ -166,7 +167,12 @@ function failExecution(
  * got `<run>/x#2` before.
  */
 export function stepKey(runId: string, path: string, execution: number): string {
-  return execution === 1 && !path.includes('#') ? `${runId}/${path}` : `${runId}/${path}#${execution}`;
+  return `${runId}/${executionName(path, execution)}`;
+}
+
+/** A path's `execution`th execution, as its key and its offloaded output's artifact name spell it (`stepKey`). */
+function executionName(path: string, execution: number): string {
+  return execution === 1 && !path.includes('#') ? path : `${path}#${execution}`;
 }
 
 /** Runs a step to success, to its last failed attempt, or until its signal aborts. */

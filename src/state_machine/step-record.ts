@@ -35,13 +35,22 @@ export interface StepRecord {
 }
 
 /**
+ * An object keyed by step path, without a prototype: a path is an invoke or spawn id, and one named
+ * `constructor` or `toString` read the function every object inherits as its record (its key became
+ * `<run>/constructor#NaN` at every execution), and `__proto__` was dropped on assignment.
+ */
+export function pathRecord<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
+}
+
+/**
  * How step records are stored in `rmapp_runs.steps`: a path with nothing in progress — no attempt
  * running, no backoff, no sleep, no error kept — is only its count of completed executions (`3`), the
  * others are the record. Every commit rewrites the whole row, so this is WAL: a 6-step run's column
  * went from 410 to 140 bytes at its end (bench/wal-breakdown.ts).
  */
 export function encodeStepRecords(records: Record<string, StepRecord>): Record<string, StepRecord | number> {
-  const out: Record<string, StepRecord | number> = {};
+  const out = pathRecord<StepRecord | number>();
   for (const [path, r] of Object.entries(records)) {
     // A copy: the write keeps what the record was when it was built (a write in doubt is sent again as
     // it was, and a failing run is written with its last good write's records), not what it became.
@@ -65,7 +74,7 @@ export function finishedCount(r: StepRecord): number | null {
 
 /** Reads {@link encodeStepRecords}' form (and the full records older versions wrote) into records. */
 export function decodeStepRecords(stored: unknown): Record<string, StepRecord> {
-  const out: Record<string, StepRecord> = {};
+  const out = pathRecord<StepRecord>();
   for (const [path, r] of Object.entries((stored ?? {}) as Record<string, StepRecord | number>)) {
     out[path] = typeof r === 'number' ? { attempt: 0, done: r } : structuredClone(r);
   }
@@ -96,7 +105,7 @@ export function forgetStoppedExecution(record: StepRecord): void {
  */
 export function retriedRecords(records: Record<string, StepRecord>, snapshot: unknown): Record<string, StepRecord> {
   const active = new Set(childrenOf(snapshot, '', true).map((c) => c.path));
-  const out: Record<string, StepRecord> = {};
+  const out = pathRecord<StepRecord>();
   for (const [path, rec] of Object.entries(records)) {
     const over =
       !active.has(path) && rec.attempt === 0
