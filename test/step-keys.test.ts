@@ -5,7 +5,7 @@
  * draining, and a step id that holds `#`. Each execution's key is counted in a ledger outside the engine.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { assign, sendTo, setup, spawnChild, stopChild, type AnyStateMachine } from 'xstate';
+import { assign, sendParent, sendTo, setup, spawnChild, stopChild, type AnyStateMachine } from 'xstate';
 import { z } from 'zod';
 import { createEngine, defineWorkflow, silentLogger, step } from '../src/index.ts';
 import { openTestStore } from './helpers/postgres.ts';
@@ -303,6 +303,128 @@ describe.each(['postgres', 'pglite'] as const)('step idempotency keys (%s)', (ki
       'toString#3',
     ]);
     expect(Object.prototype.hasOwnProperty.call(Object, 'attempt'), 'a step record written onto the global Object').toBe(false);
+  });
+
+  it('a child machine replaced by its parent while its own step finishes: the new step runs under a new key, not refused', async () => {
+    const keys = ledger();
+    const long = step(
+      async ({ input, idempotencyKey, signal }: { input: { exec: string }; idempotencyKey: string; signal: AbortSignal }) => {
+        keys.add(input.exec, idempotencyKey);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 300);
+          signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+        });
+        return 1;
+      },
+    );
+    const quick = step(async ({ input, idempotencyKey }: { input: { exec: string }; idempotencyKey: string }) => {
+      keys.add(input.exec, idempotencyKey);
+      return 1;
+    });
+    const child = setup({ types: {} as { input: { round: number } }, actors: { long, quick } }).createMachine({
+      context: ({ input }) => ({ round: input.round }),
+      initial: 'run',
+      states: {
+        run: {
+          invoke: [
+            { id: 'x', src: 'long', input: ({ context }) => ({ exec: `x of child ${context.round}` }), onDone: 'fin' },
+            // Its parent replaces this machine while the machine itself handles y's completion.
+            {
+              id: 'y',
+              src: 'quick',
+              input: ({ context }) => ({ exec: `y of child ${context.round}` }),
+              onDone: { actions: sendParent({ type: 'RESTART' }) },
+            },
+          ],
+        },
+        fin: { type: 'final' },
+      },
+    });
+    const machine = setup({ types: {} as { context: { n: number } }, actors: { child } }).createMachine({
+      context: { n: 0 },
+      initial: 'work',
+      states: {
+        work: {
+          invoke: { id: 'c', src: 'child', input: ({ context }) => ({ round: context.n }), onDone: 'done' },
+          on: {
+            RESTART: {
+              guard: ({ context }) => context.n < 1,
+              target: 'work',
+              reenter: true,
+              actions: assign({ n: ({ context }) => context.n + 1 }),
+            },
+          },
+        },
+        done: { type: 'final' },
+      },
+    });
+    const { engine, runId } = await startRun(kind, 'test.keys-replaced-child', machine);
+    const run = await engine.waitFor(runId, { timeoutMs: 30_000 });
+    expect([run.status, run.error?.message ?? ''], 'the run (plain XState finishes it)').toEqual(['succeeded', '']);
+    expect(keys.shared(), 'keys given to two executions').toEqual([]);
+    expect(new Set(keys.entries.map((e) => `${e.exec}: ${e.key.slice(runId.length + 1)}`))).toEqual(
+      new Set(['x of child 0: c/x', 'y of child 0: c/y', 'x of child 1: c/x#2', 'y of child 1: c/y#2']),
+    );
+  });
+
+  it('a stopped step that sleeps anyway is refused the sleep, and the next execution at its path keeps its own', async () => {
+    const keys = ledger();
+    const outcomes: string[] = [];
+    const gate = () => {
+      let open!: () => void;
+      const opened = new Promise<void>((resolve) => (open = resolve));
+      return { open, opened };
+    };
+    const zombie = gate();
+    const second = gate();
+    const work = step(
+      async ({ input, idempotencyKey, sleep }: { input: { n: number }; idempotencyKey: string; sleep(ms: number): Promise<void> }) => {
+        keys.add(`execution ${input.n}`, idempotencyKey);
+        if (input.n === 0) {
+          await zombie.opened; // ignores its abort signal
+          await sleep(50).then(
+            () => outcomes.push('the stopped execution slept'),
+            (err: Error) => outcomes.push(`the stopped execution's sleep threw: ${err.name}`),
+          );
+          return 'first';
+        }
+        await second.opened;
+        await sleep(600_000);
+        return 'second';
+      },
+    );
+    const machine = setup({ types: {} as { context: { n: number } }, actors: { work } }).createMachine({
+      context: { n: 0 },
+      initial: 'a',
+      states: {
+        a: {
+          invoke: { id: 'x', src: 'work', input: ({ context }) => ({ n: context.n }), onDone: 'done' },
+          on: { NEXT: { target: 'a', reenter: true, actions: assign({ n: ({ context }) => context.n + 1 }) } },
+        },
+        done: { type: 'final' },
+      },
+    });
+    const { engine, runId } = await startRun(kind, 'test.keys-stopped-sleep', machine);
+    const until = async (what: string, check: () => boolean | Promise<boolean>) => {
+      for (let i = 0; i < 500 && !(await check()); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(await check(), what).toBe(true);
+    };
+    await until('the first execution started', () => keys.entries.length === 1);
+    await engine.send(runId, { type: 'NEXT' });
+    await until('the second execution started', () => keys.entries.length === 2);
+    // The stopped execution sleeps while the second runs, before the second's own sleep.
+    zombie.open();
+    await until('the stopped execution tried to sleep', () => outcomes.length === 1);
+    expect(outcomes).toEqual(["the stopped execution's sleep threw: AbortError"]);
+    second.open();
+    const sleeps = async () => (await engine.history(runId)).filter((h) => h.type === 'step.sleeping');
+    await until('the second execution sleeps', async () => (await sleeps()).length > 0);
+    const recorded = (await sleeps()).map((h) => Date.parse((h.data as { until: string }).until) - Date.now());
+    expect(recorded.length, 'sleeps recorded').toBe(1);
+    expect(recorded[0], 'ms left of the one sleep recorded: the second execution’s ten minutes').toBeGreaterThan(300_000);
+    expect((await engine.get(runId)).status, 'the run while the second execution sleeps').not.toBe('succeeded');
+    expect(keys.entries.map((e) => `${e.exec}: ${e.key.slice(runId.length + 1)}`)).toEqual(['execution 0: x', 'execution 1: x#2']);
+    await engine.cancel(runId);
   });
 
   it('offloaded outputs are named like their executions: x#2’s first and x’s second are two artifacts', async () => {

@@ -32,7 +32,7 @@ import { instrumentMetrics } from './metrics.ts';
 import { ATTR, traceparentOf, tracer } from './telemetry.ts';
 import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from './engine-options.ts';
 import { RunQueries, stopController } from './run-queries.ts';
-import { checkSend, checkStart, type SendOptions, type StartOptions } from './request-checks.ts';
+import { checkSend, checkStart, checkText, MAX_REASON_BYTES, type SendOptions, type StartOptions } from './request-checks.ts';
 
 export { DEFAULT_BUFFER_MS, DEFAULT_ENGINE_OPTIONS, MIN_LEASE_MS, type EngineOptions } from './engine-options.ts';
 export type { SendOptions, StartOptions } from './request-checks.ts';
@@ -86,7 +86,7 @@ export class Engine extends RunQueries {
     const name = typeof workflow === 'string' ? workflow : workflow.name;
     const def = this.latest.get(name);
     if (!def) throw new UnknownWorkflowError(name, [...this.latest.keys()]);
-    const { input: data, timeoutMs, concurrency } = checkStart(def, input, options);
+    const { input: data, timeoutMs, concurrency } = checkStart(def, input, options, this.limits);
     const db = await this.db();
     const worker = this.worker;
     // A keyed run waits for admission; any other run is started by this worker, inserted already past
@@ -202,6 +202,8 @@ export class Engine extends RunQueries {
 
   /** Cancels a run: aborts its steps, stops its children, runs the definition's cleanup. */
   async cancel(runId: string, reason = 'cancelled'): Promise<CancelResult> {
+    // Stored as the run's error message: text Postgres takes, of a bounded size.
+    checkText('The cancellation reason', reason, MAX_REASON_BYTES, true);
     const db = await this.db();
     const run = await getRun(db, runId);
     if (!run) throw new RunNotFoundError(runId);

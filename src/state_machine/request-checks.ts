@@ -9,7 +9,7 @@
  */
 import { z } from 'zod';
 import type { AnyWorkflowDefinition } from './definition.ts';
-import { findUndurableValue } from './durable-check.ts';
+import { findUndurableValue, findUnstorableText } from './durable-check.ts';
 import { ValidationError } from './errors.ts';
 import { dueNever } from './clock.ts';
 import { jsonBytes, SizeLimitError, type Limits } from './limits.ts';
@@ -39,6 +39,40 @@ export interface StartOptions {
   concurrencyKey?: string | undefined;
 }
 
+/**
+ * The most UTF-8 bytes of a key rmapp stores in an index (idempotency, concurrency and dedupe keys,
+ * artifact names). Postgres refuses a btree entry over ~2.7 kB ("index row requires … bytes"), which
+ * reached a library caller as a raw database error and an HTTP client as a 500.
+ */
+export const MAX_KEY_BYTES = 1000;
+
+/** The most UTF-8 bytes of a cancellation reason (stored as the run's error message). */
+export const MAX_REASON_BYTES = 4000;
+
+function describeValue(value: unknown): string {
+  return typeof value === 'string' ? `a string of ${value.length} characters` : value === null ? 'null' : typeof value;
+}
+
+/**
+ * Checks text rmapp stores: a string (non-empty unless `allowEmpty`), with no NUL or lone surrogate
+ * (Postgres refuses the one and stores the other as U+FFFD, so two names became one), at most
+ * `maxBytes` of UTF-8. Throws a {@link ValidationError} naming `what` and the fix.
+ */
+export function checkText(what: string, value: unknown, maxBytes: number, allowEmpty = false): string {
+  if (typeof value !== 'string' || (value === '' && !allowEmpty)) {
+    const rule = allowEmpty ? 'a string' : 'a non-empty string';
+    throw new ValidationError(`${what} must be ${rule} (got ${describeValue(value)}).`, [{ path: what, message: `must be ${rule}` }]);
+  }
+  const bad = findUnstorableText(value, what);
+  if (bad) throw new ValidationError(`${what} ${bad.problem}.`, [{ path: what, message: bad.problem }]);
+  const bytes = Buffer.byteLength(value, 'utf8');
+  if (bytes > maxBytes) {
+    const message = `is ${bytes} bytes of UTF-8; at most ${maxBytes}`;
+    throw new ValidationError(`${what} ${message}: use a shorter one (a hash of a long key, for instance).`, [{ path: what, message }]);
+  }
+  return value;
+}
+
 const runIdSchema = z
   .string()
   .min(1)
@@ -61,7 +95,7 @@ export interface CheckedStart {
  * @example
  * const { input, timeoutMs, concurrency } = checkStart(def, { id: 'A-1' }, { idempotencyKey: 'A-1' });
  */
-export function checkStart(def: AnyWorkflowDefinition, input: unknown, options: StartOptions): CheckedStart {
+export function checkStart(def: AnyWorkflowDefinition, input: unknown, options: StartOptions, limits?: Limits): CheckedStart {
   const name = def.name;
   const parsed = def.input.safeParse(input);
   if (!parsed.success) {
@@ -75,19 +109,31 @@ export function checkStart(def: AnyWorkflowDefinition, input: unknown, options: 
     throw new ValidationError(`Invalid input for workflow "${name}": ${bad.path} ${bad.problem}.`, [
       { path: bad.path, message: bad.problem },
     ]);
-  for (const [key, value] of [
-    ['idempotencyKey', options.idempotencyKey],
-    ['concurrencyKey', options.concurrencyKey],
-  ] as const) {
-    if (value === undefined) continue;
-    const problem =
-      typeof value !== 'string' || value === '' ? { path: key, problem: 'must be a non-empty string' } : findUndurableValue(value, key);
-    if (problem)
-      throw new ValidationError(`Invalid ${key}: ${problem.path} ${problem.problem}.`, [{ path: problem.path, message: problem.problem }]);
+  // Stored twice in the run's snapshot (its input and, usually, the context made from it): one over the
+  // snapshot's limit fails the run at its first write, after the start said it was stored.
+  const inputBytes = jsonBytes(JSON.stringify(parsed.data ?? null));
+  if (limits && inputBytes > limits.snapshotBytes) {
+    throw new SizeLimitError(
+      `The input of workflow "${name}"`,
+      'snapshotBytes',
+      inputBytes,
+      limits.snapshotBytes,
+      'Pass a reference (e.g. an artifact name or a URL) instead of the data.',
+    );
   }
-  if (options.runId !== undefined) {
-    const ok = runIdSchema.safeParse(options.runId);
-    if (!ok.success) throw new ValidationError(`Invalid runId "${options.runId}": ${ok.error.issues[0]?.message}.`);
+  if (options.idempotencyKey !== undefined) checkText('idempotencyKey', options.idempotencyKey, MAX_KEY_BYTES);
+  if (options.concurrencyKey !== undefined) checkText('concurrencyKey', options.concurrencyKey, MAX_KEY_BYTES);
+  for (const [field, id] of [
+    ['runId', options.runId],
+    ['parentRunId', options.parentRunId],
+  ] as const) {
+    if (id === undefined) continue;
+    const ok = runIdSchema.safeParse(id);
+    if (!ok.success)
+      throw new ValidationError(`Invalid ${field} ${JSON.stringify(String(id).slice(0, 80))}: ${ok.error.issues[0]?.message}.`);
+  }
+  if (options.parentRunId !== undefined && options.parentRunId === options.runId) {
+    throw new ValidationError(`Invalid parentRunId: a run cannot be its own parent (${options.runId}).`);
   }
   const timeoutMs = options.timeoutMs ?? def.timeoutMs;
   // Stored as the run's deadline: it must be a date Postgres reads back (by 9999-12-31).
@@ -96,9 +142,19 @@ export function checkStart(def: AnyWorkflowDefinition, input: unknown, options: 
   }
   let concurrency: { key: string; limit: number } | null = null;
   if (def.concurrency) {
-    const key = options.concurrencyKey ?? (def.concurrency.key ? def.concurrency.key(parsed.data) : def.name);
-    const scoped = def.concurrency.scope === 'global' && key ? key : `${def.name}:${key}`;
-    if (key) concurrency = { key: options.concurrencyKey || def.concurrency.key ? scoped : def.name, limit: def.concurrency.limit };
+    let key: unknown = options.concurrencyKey ?? (def.concurrency.key ? def.concurrency.key(parsed.data) : def.name);
+    if (typeof key === 'number' && Number.isFinite(key)) key = String(key);
+    if (key && typeof key !== 'string') {
+      // An object's key would be "[object Object]" for every run: all of them queued behind one another.
+      throw new ValidationError(
+        `concurrency.key of workflow "${name}" returned ${describeValue(key)}: it must return a string (or a number).`,
+      );
+    }
+    const scoped: unknown = def.concurrency.scope === 'global' && key ? key : `${def.name}:${String(key)}`;
+    if (key) {
+      const admitted = options.concurrencyKey || def.concurrency.key ? scoped : def.name;
+      concurrency = { key: checkText('The concurrency key', admitted, MAX_KEY_BYTES), limit: def.concurrency.limit };
+    }
   } else if (options.concurrencyKey) {
     throw new ValidationError(`Workflow "${name}" has no concurrency limit: define one with defineWorkflow({ concurrency: { limit } }).`);
   }
@@ -122,7 +178,23 @@ export function checkSend(event: { type: string }, options: SendOptions, limits:
   // Events reach the machine through the inbox, as JSON: refuse what would not come back the same.
   const bad = findUndurableValue(event, 'event');
   if (bad) throw new ValidationError(`${bad.path} ${bad.problem}.`);
-  const bytes = jsonBytes(JSON.stringify(event));
+  const json = JSON.stringify(event);
+  // A type JSON does not write (not an own enumerable property, or a toJSON that drops it) reached the
+  // machine as an event without one, and failed the run.
+  if ((JSON.parse(json) as { type?: unknown } | null)?.type !== event.type) {
+    throw new ValidationError(
+      `The event's "type" must be an own, enumerable property that JSON writes (got an event written as ${json.slice(0, 80)}).`,
+    );
+  }
+  if (options.dedupeKey !== undefined) {
+    checkText('dedupeKey', options.dedupeKey, MAX_KEY_BYTES);
+    // The engine's own signals (a cancellation is "rmapp.cancel") are deduplicated under these keys: a
+    // user's event held under one made every later cancellation a duplicate, reported as requested.
+    if (options.dedupeKey.startsWith('rmapp.')) {
+      throw new ValidationError(`dedupeKey "${options.dedupeKey.slice(0, 80)}" is reserved: keys starting with "rmapp." are the engine's.`);
+    }
+  }
+  const bytes = jsonBytes(json);
   if (bytes > limits.signalBytes) {
     throw new SizeLimitError(
       `The event "${event.type}"`,

@@ -21,6 +21,7 @@ import { resolveEngineOptions, type EngineOptions, type ResolvedEngineOptions } 
 import type { Limits } from './limits.ts';
 import { systemClock } from './clock.ts';
 import { StatusReads, untilNextBeat } from './status-reads.ts';
+import { checkText, MAX_KEY_BYTES } from './request-checks.ts';
 
 /**
  * Definitions, database and run queries of an engine: the half of {@link Engine} (the class to use)
@@ -142,6 +143,7 @@ export abstract class RunQueries {
 
   /** Runs, newest first. */
   async list(filter: ListRunsFilter = {}): Promise<RunInfo[]> {
+    checkListFilter(filter);
     const rows = await listRuns(await this.db(), filter);
     return rows.map((r) => toRunInfo(r, this.registry));
   }
@@ -284,6 +286,7 @@ export abstract class RunQueries {
 
   /** An artifact of a run (a step's `saveArtifact`, or an offloaded step output's `$artifact`). */
   async getArtifact<T = unknown>(runId: string, name: string): Promise<T | undefined> {
+    checkText('The artifact name', name, MAX_KEY_BYTES);
     const db = await this.db();
     if (!(await getRun(db, runId))) throw new RunNotFoundError(runId);
     return (await loadArtifact(db, runId, name)) as T | undefined;
@@ -426,5 +429,23 @@ async function beforeDeadline<T>(promise: Promise<T>, deadline: number): Promise
     return await Promise.race([promise, expired]);
   } finally {
     cancel();
+  }
+}
+
+/** The largest page `engine.list` returns. */
+const MAX_LIST_LIMIT = 10_000;
+
+/** Refuses a list filter the database would refuse with a message that names neither (a NUL, a limit of -1 or 1e20). */
+function checkListFilter(filter: ListRunsFilter): void {
+  const limit = filter.limit;
+  if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1 && limit <= MAX_LIST_LIMIT)) {
+    throw new ValidationError(`list: limit must be an integer from 1 to ${MAX_LIST_LIMIT} (got ${String(limit)}).`);
+  }
+  for (const [field, value] of [
+    ['workflow', filter.workflow],
+    ['idPrefix', filter.idPrefix],
+    ['parentRunId', filter.parentRunId],
+  ] as const) {
+    if (value !== undefined) checkText(`list: ${field}`, value, MAX_KEY_BYTES, true);
   }
 }

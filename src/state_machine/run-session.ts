@@ -15,7 +15,7 @@ import type { ClaimedRun } from '../persistence/claims.ts';
 import type { CommitResult, RunWrite } from '../persistence/commits.ts';
 import type { RunRow } from '../persistence/row-types.ts';
 import type { HistoryEntry } from '../persistence/runs.ts';
-import { actorPath, pathSegment } from './actor-paths.ts';
+import { actorPath, isLiveBelow, pathSegment } from './actor-paths.ts';
 import { stopActorTree } from './actor-stop.ts';
 import type { CommitParticipant, PreparedWrite } from './committer.ts';
 import type { WorkflowDefinition } from './definition.ts';
@@ -222,18 +222,24 @@ export class RunSession implements CommitParticipant, StepHost {
     signal: AbortSignal,
   ): Promise<TOutput> {
     const path = this.actor ? actorPath(self, this.actor) : pathSegment(self.id);
-    if (this.steps.running(path)) return Promise.reject(duplicateIdError(self, path));
+    const root = this.actor;
+    const live = (ref: unknown) => !root || isLiveBelow(ref as AnyActorRef, root);
+    if (this.steps.running(path, live)) return Promise.reject(duplicateIdError(self, path));
     const record = this.steps.record(path);
-    // Stopped by its machine rather than by the run leaving the worker: a new execution comes next.
+    // The execution this one replaces is over, though its stop has not reached it yet: as if stopped.
+    if (this.steps.replaced(path, live) && this.can('reset-stopped-step')) forgetStoppedExecution(record);
+    // Stopped by its machine rather than by the run leaving the worker: a new execution comes next. Not
+    // when a newer execution has the record already (its machine was replaced before this one stopped).
     signal.addEventListener(
       'abort',
       () => {
-        if (this.can('reset-stopped-step')) forgetStoppedExecution(record);
+        if (this.can('reset-stopped-step') && this.steps.newest(path) === signal) forgetStoppedExecution(record);
       },
       { once: true },
     );
-    const over = this.steps.use(path, signal);
-    const execution = executeStep(this, { self, path, record, fn, options, input, signal });
+    const over = this.steps.use(path, signal, self);
+    const current = () => !signal.aborted && this.steps.newest(path) === signal;
+    const execution = executeStep(this, { self, path, record, fn, options, input, signal, current });
     execution.then(over, over);
     return execution;
   }

@@ -41,10 +41,12 @@ export class StepBook {
   /** Counts moved and not durable yet: every write carries them until one of them is committed. */
   private readonly unsent = new Map<string, number>();
   /**
-   * Executions under way per path, by their abort signals (a record in use is never moved: its execution
-   * writes to it). One whose signal has aborted was stopped and may still be finishing.
+   * Executions under way per path, by their abort signals, with their actors (a record in use is never
+   * moved: its execution writes to it). One whose signal has aborted was stopped and may still be finishing.
    */
-  private readonly inUse = new Map<string, Set<AbortSignal>>();
+  private readonly inUse = new Map<string, Map<AbortSignal, unknown>>();
+  /** The newest execution of each path under way: the only one that may change the path's record. */
+  private readonly newestOf = new Map<string, AbortSignal>();
 
   constructor(stored: { steps: unknown; stepsDone: unknown }) {
     this.live = decodeStepRecords(stored.steps);
@@ -59,22 +61,39 @@ export class StepBook {
   }
 
   /**
-   * True while an execution of `path` runs that nothing stopped: a second actor under the same id, which
-   * XState lets a machine spawn or invoke, would share its record, its idempotency key and its place in
-   * the snapshot (which keeps one child per id).
+   * True while an execution of `path` runs that nothing stopped and whose actor is still in its machine
+   * (`live`): a second actor under the same id, which XState lets a machine spawn or invoke, would share
+   * its record, its idempotency key and its place in the snapshot (which keeps one child per id). One
+   * whose machine was replaced, and is about to be stopped, does not count.
    */
-  running(path: string): boolean {
-    for (const signal of this.inUse.get(path) ?? []) if (!signal.aborted) return true;
+  running(path: string, live: (actor: unknown) => boolean): boolean {
+    for (const [signal, actor] of this.inUse.get(path) ?? []) if (!signal.aborted && live(actor)) return true;
     return false;
   }
 
+  /**
+   * True while an execution of `path` that nothing stopped yet is no longer in its machine (`live` says
+   * no): its machine was replaced while this step was finishing, and the new machine's step comes first.
+   */
+  replaced(path: string, live: (actor: unknown) => boolean): boolean {
+    for (const [signal, actor] of this.inUse.get(path) ?? []) if (!signal.aborted && !live(actor)) return true;
+    return false;
+  }
+
+  /** The newest execution of `path` under way (its signal), if any. */
+  newest(path: string): AbortSignal | undefined {
+    return this.newestOf.get(path);
+  }
+
   /** An execution of `path` has begun; call the function returned once, when it is over (its promise settled). */
-  use(path: string, signal: AbortSignal): () => void {
-    const signals = this.inUse.get(path) ?? new Set<AbortSignal>();
-    this.inUse.set(path, signals.add(signal));
+  use(path: string, signal: AbortSignal, actor: unknown): () => void {
+    const executions = this.inUse.get(path) ?? new Map<AbortSignal, unknown>();
+    this.inUse.set(path, executions.set(signal, actor));
+    this.newestOf.set(path, signal);
     return () => {
-      signals.delete(signal);
-      if (signals.size === 0 && this.inUse.get(path) === signals) this.inUse.delete(path);
+      executions.delete(signal);
+      if (executions.size === 0 && this.inUse.get(path) === executions) this.inUse.delete(path);
+      if (this.newestOf.get(path) === signal) this.newestOf.delete(path);
     };
   }
 

@@ -16,6 +16,7 @@ import { ATTR, tracer } from './telemetry.ts';
 import { jsonBytes, SizeLimitError, type ArtifactRef } from './limits.ts';
 import { loadArtifact, saveArtifact } from '../persistence/artifacts.ts';
 import { faultsArmed, reachFaultPoint } from './fault-points.ts';
+import { checkText, MAX_KEY_BYTES } from './request-checks.ts';
 import type { StepRecord } from './step-record.ts';
 
 /** The session surface a step uses. */
@@ -47,6 +48,12 @@ interface StepCall<TOutput, TInput> {
   options: StepOptions;
   input: TInput;
   signal: AbortSignal;
+  /**
+   * False once this execution is over for its path: its machine stopped it, or a newer execution at the
+   * path began (a machine replaced while its own step was finishing starts the new one first). A stale
+   * execution changes no record: the record is the newer one's.
+   */
+  current(): boolean;
 }
 
 /** The error a step's actor rejects with once it has no attempts left; plain data once persisted. */
@@ -117,6 +124,9 @@ function withTimeout<T>(
   });
 }
 
+/** Names of the artifacts that hold offloaded step outputs; refused to `ctx.saveArtifact`. */
+const STEP_OUTPUT_PREFIX = 'step-output/';
+
 /**
  * Keeps the snapshot small: an output over `limits.stepOutputInlineBytes` is stored as an artifact and
  * the machine receives an {@link ArtifactRef}; one over `limits.stepOutputBytes` fails the attempt.
@@ -137,11 +147,23 @@ async function offloadLargeOutput(session: StepSession, path: string, done: numb
       'Return less, or save it with ctx.saveArtifact.',
     );
   }
+  // Postgres refuses a NUL or a lone surrogate: name the value (an inline output holding one fails the
+  // run's write with the same kind of message, durable-check.ts).
+  const bad = findUnstorableText(output, 'output');
+  if (bad) throw new ValidationError(`The output of step ${path}: ${bad.path} ${bad.problem}.`, [{ path: bad.path, message: bad.problem }]);
   // Named like the execution's key: `x#2`'s first output and `x`'s second are two artifacts.
-  const name = `step-output/${executionName(path, done + 1)}`;
+  const name = `${STEP_OUTPUT_PREFIX}${executionName(path, done + 1)}`;
   await saveArtifact(db, session.runId, name, json, bytes);
   const ref: ArtifactRef = { $artifact: name, bytes };
   return ref;
+}
+
+/** What a step that was stopped (or replaced by a newer execution at its path) gets when it goes on anyway. */
+function stoppedError(signal: AbortSignal): Error {
+  return (
+    (signal.reason as Error | undefined) ??
+    new WorkflowError('The step was stopped before it finished.', { code: 'RUN_LEFT', category: 'cancelled' })
+  );
 }
 
 /**
@@ -275,25 +297,45 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
       idempotencyKey,
       attempt,
       progress: (message, data) => {
+        if (!call.current()) throw stoppedError(signal);
         // Recorded in the run's history: data JSON cannot write would fail the run's next write instead.
         // What is recorded is a copy made now: the write comes later, and data the step changed or
         // closed meanwhile (a BigInt put in, a toJSON that then throws) failed the run, or wedged its
         // whole commit batch (test/adv3-progress-later.test.ts).
+        if (typeof message !== 'string') {
+          // A BigInt message failed the run's next write; a number was stored as one.
+          throw new ValidationError(`ctx.progress: the message must be a string (got ${typeof message}).`, [
+            { path: 'message', message: 'must be a string' },
+          ]);
+        }
         const copy = data === undefined ? { value: undefined } : jsonCopy(data);
         if ('error' in copy)
-          throw new ValidationError(`ctx.progress(${JSON.stringify(String(message).slice(0, 80))}): ${copy.error}.`, [
+          throw new ValidationError(`ctx.progress(${JSON.stringify(message.slice(0, 80))}): ${copy.error}.`, [
             { path: 'data', message: copy.error },
           ]);
+        if (copy.value !== undefined && (copy.value === null || typeof copy.value !== 'object' || Array.isArray(copy.value))) {
+          // Spread into the entry, a string or an array became {"0": …, "1": …}.
+          throw new ValidationError(`ctx.progress(${JSON.stringify(message.slice(0, 80))}): data must be an object of named values.`, [
+            { path: 'data', message: 'must be an object' },
+          ]);
+        }
         session.record({
           type: 'progress',
           path,
           step,
           attempt,
-          data: { message, ...(copy.value as Record<string, unknown> | undefined) },
+          // The message last: data holding a "message" of its own does not replace it.
+          data: { ...(copy.value as Record<string, unknown> | undefined), message },
         });
         host.events.emit('progress', { runId: session.runId, path, message, data });
       },
       saveArtifact: async (name, value) => {
+        checkText('The artifact name', name, MAX_KEY_BYTES);
+        if (name.startsWith(STEP_OUTPUT_PREFIX)) {
+          throw new ValidationError(
+            `Artifact "${name.slice(0, 80)}": names starting with "${STEP_OUTPUT_PREFIX}" hold the engine's offloaded step outputs; choose another name.`,
+          );
+        }
         // Postgres refuses a NUL or a lone surrogate in jsonb with a message that names neither the
         // artifact nor the fix: say which value it is (a test's output may hold either; clean it first).
         const bad = findUnstorableText(value, 'value');
@@ -313,8 +355,12 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
         }
         await saveArtifact(host.db, session.runId, name, json, bytes);
       },
-      getArtifact: async <T>(name: string) => (await loadArtifact(host.db, session.runId, name)) as T | undefined,
+      getArtifact: async <T>(name: string) =>
+        (await loadArtifact(host.db, session.runId, checkText('The artifact name', name, MAX_KEY_BYTES))) as T | undefined,
       sleep: async (ms) => {
+        // A stopped execution that sleeps anyway would write its due time into the record the path's
+        // next execution uses (whose own sleep then ended at once).
+        if (!call.current()) throw stoppedError(signal);
         checkSleep(ms, host.clock.now());
         // A negative sleep (-Infinity too) is no sleep.
         ms = Math.max(0, ms);
@@ -373,10 +419,10 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
       // Stopped meanwhile (its machine left the state, or the run left the worker) and finished anyway:
       // the output is no one's, and the path's record may already be a new execution's, whose key a
       // late `done += 1` changed between its attempts.
-      if (signal.aborted) {
-        throw signal.reason ?? new WorkflowError('The step was stopped before it finished.', { code: 'RUN_LEFT', category: 'cancelled' });
-      }
+      if (!call.current()) throw stoppedError(signal);
       const delivered = await offloadLargeOutput(session, path, record.done, output);
+      // Saving a large output is a round trip: the step may have been stopped meanwhile.
+      if (!call.current()) throw stoppedError(signal);
       span.end();
       record.done += 1;
       record.attempt = 0;
@@ -394,7 +440,7 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
       span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
       span.end();
       // Aborted by cancellation or by the worker giving the run up: the machine no longer listens.
-      if (signal.aborted) throw err;
+      if (!call.current()) throw signal.aborted ? err : stoppedError(signal);
       const durationMs = host.clock.now() - startedAt;
       record.lastError = error;
       record.sleeps = undefined;
