@@ -7,7 +7,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { assign, sendParent, sendTo, setup, spawnChild, stopChild, type AnyStateMachine } from 'xstate';
 import { z } from 'zod';
-import { createEngine, defineWorkflow, silentLogger, step } from '../src/index.ts';
+import { createEngine, defineWorkflow, silentLogger, step, type Database } from '../src/index.ts';
 import { openTestStore } from './helpers/postgres.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -610,6 +610,63 @@ describe.each(['postgres', 'pglite'] as const)('step idempotency keys (%s)', (ki
       },
     });
     const { engine, runId } = await startRun(kind, 'test.keys-late', machine);
+    expect((await engine.waitFor(runId, { timeoutMs: 30_000 })).status).toBe('succeeded');
+    expect(keys.entries.map((e) => [e.exec, e.key.slice(runId.length + 1)])).toEqual([
+      ['E1 attempt 1', 'x'],
+      ['E2 attempt 1', 'x#2'],
+      ['E2 attempt 2', 'x#2'],
+    ]);
+  });
+  it('a stopped step whose large output is being saved leaves the next execution at its path its key', async () => {
+    const store = await openTestStore(kind);
+    cleanups.push(() => store.close());
+    let openSave!: () => void;
+    const saveHeld = new Promise<void>((resolve) => (openSave = resolve));
+    let saving = false;
+    // The first execution's output is offloaded to an artifact; that insert waits until the test says.
+    const db: Database = {
+      kind: store.db.kind,
+      description: store.db.description,
+      query: async (text, params, options) => {
+        if (/insert into rmapp_run_artifacts/.test(text) && !saving) {
+          saving = true;
+          await saveHeld;
+        }
+        return store.db.query(text, params, options);
+      },
+      script: (list) => store.db.script(list),
+      listen: (channel, fn, options) => store.db.listen(channel, fn, options),
+      close: () => store.db.close(),
+    };
+    const keys = ledger();
+    const work = step(
+      async ({ input, idempotencyKey, attempt }: { input: { exec: string }; idempotencyKey: string; attempt: number }) => {
+        keys.add(`${input.exec} attempt ${attempt}`, idempotencyKey);
+        if (input.exec === 'E1') return { pad: 'x'.repeat(2_000) };
+        if (attempt === 1) {
+          openSave();
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          throw new Error('E2 fails once');
+        }
+        return 2;
+      },
+      { retry: { maxAttempts: 3, initialDelayMs: 50, maxDelayMs: 50, jitter: 0, retryOn: ['transient', 'permanent'] } },
+    );
+    const machine = setup({ actors: { work } }).createMachine({
+      initial: 'a',
+      states: {
+        a: { invoke: { id: 'x', src: 'work', input: { exec: 'E1' }, onDone: 'done' }, on: { NEXT: 'b' } },
+        b: { invoke: { id: 'x', src: 'work', input: { exec: 'E2' }, onDone: 'done' } },
+        done: { type: 'final' },
+      },
+    });
+    const workflow = defineWorkflow({ name: 'test.keys-offload-race', machine, input: z.object({}) });
+    const engine = createEngine({ database: db, workflows: [workflow], logger: silentLogger, limits: { stepOutputInlineBytes: 100 } });
+    cleanups.push(() => engine.stop());
+    await engine.startWorker();
+    const runId = await engine.start(workflow, {});
+    while (!saving) await new Promise((resolve) => setTimeout(resolve, 10));
+    await engine.send(runId, { type: 'NEXT' });
     expect((await engine.waitFor(runId, { timeoutMs: 30_000 })).status).toBe('succeeded');
     expect(keys.entries.map((e) => [e.exec, e.key.slice(runId.length + 1)])).toEqual([
       ['E1 attempt 1', 'x'],
