@@ -126,7 +126,7 @@ describe.each(['postgres', 'pglite'] as const)('hostile input through the engine
     const before = await count();
     const long = 'k'.repeat(3000);
     await expect(engine.start(waiting, {}, { idempotencyKey: long })).rejects.toThrow(
-      /idempotencyKey is 3000 bytes of UTF-8; at most 1000/,
+      /Invalid idempotencyKey: idempotencyKey is 3000 bytes of UTF-8; at most 1000/,
     );
     await expect(engine.start(waiting, { k: long })).rejects.toThrow(/The concurrency key is \d+ bytes of UTF-8/);
     await expect(engine.start(waiting, {}, { concurrencyKey: 'a\u0000b' })).rejects.toThrow(ValidationError);

@@ -58,17 +58,21 @@ function describeValue(value: unknown): string {
  * (Postgres refuses the one and stores the other as U+FFFD, so two names became one), at most
  * `maxBytes` of UTF-8. Throws a {@link ValidationError} naming `what` and the fix.
  */
-export function checkText(what: string, value: unknown, maxBytes: number, allowEmpty = false): string {
+export function checkText(what: string, value: unknown, maxBytes: number, allowEmpty = false, prefix = ''): string {
   if (typeof value !== 'string' || (value === '' && !allowEmpty)) {
     const rule = allowEmpty ? 'a string' : 'a non-empty string';
-    throw new ValidationError(`${what} must be ${rule} (got ${describeValue(value)}).`, [{ path: what, message: `must be ${rule}` }]);
+    throw new ValidationError(`${prefix}${what} must be ${rule} (got ${describeValue(value)}).`, [
+      { path: what, message: `must be ${rule}` },
+    ]);
   }
   const bad = findUnstorableText(value, what);
-  if (bad) throw new ValidationError(`${what} ${bad.problem}.`, [{ path: what, message: bad.problem }]);
+  if (bad) throw new ValidationError(`${prefix}${what} ${bad.problem}.`, [{ path: what, message: bad.problem }]);
   const bytes = Buffer.byteLength(value, 'utf8');
   if (bytes > maxBytes) {
     const message = `is ${bytes} bytes of UTF-8; at most ${maxBytes}`;
-    throw new ValidationError(`${what} ${message}: use a shorter one (a hash of a long key, for instance).`, [{ path: what, message }]);
+    throw new ValidationError(`${prefix}${what} ${message}: use a shorter one (a hash of a long key, for instance).`, [
+      { path: what, message },
+    ]);
   }
   return value;
 }
@@ -121,8 +125,10 @@ export function checkStart(def: AnyWorkflowDefinition, input: unknown, options: 
       'Pass a reference (e.g. an artifact name or a URL) instead of the data.',
     );
   }
-  if (options.idempotencyKey !== undefined) checkText('idempotencyKey', options.idempotencyKey, MAX_KEY_BYTES);
-  if (options.concurrencyKey !== undefined) checkText('concurrencyKey', options.concurrencyKey, MAX_KEY_BYTES);
+  if (options.idempotencyKey !== undefined)
+    checkText('idempotencyKey', options.idempotencyKey, MAX_KEY_BYTES, false, 'Invalid idempotencyKey: ');
+  if (options.concurrencyKey !== undefined)
+    checkText('concurrencyKey', options.concurrencyKey, MAX_KEY_BYTES, false, 'Invalid concurrencyKey: ');
   for (const [field, id] of [
     ['runId', options.runId],
     ['parentRunId', options.parentRunId],
