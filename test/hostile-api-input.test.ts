@@ -62,6 +62,7 @@ const tryIt = step(
           await attempt(() => ctx.progress(10n as unknown as string)),
           await attempt(() => ctx.progress('m', 'text' as unknown as Record<string, unknown>)),
           await attempt(() => ctx.progress('the message', { message: 'from data', n: 1 })),
+          await attempt(() => ctx.progress('no data', null as unknown as Record<string, unknown>)),
         ];
       default:
         // An output large enough to be offloaded, holding a NUL.
@@ -159,6 +160,10 @@ describe.each(['postgres', 'pglite'] as const)('hostile input through the engine
     for (const limit of [-1, 0, 1.5, Number.NaN, 1e20])
       await expect(engine.list({ limit }), `limit ${limit}`).rejects.toThrow(/limit must be an integer/);
     await expect(engine.list({ workflow: 'w\u0000' })).rejects.toThrow(ValidationError);
+    await expect(engine.list({ status: 'running\u0000' as never })).rejects.toThrow(/list: status must be one of/);
+    // The limit counts the caller's key, not the workflow name put before it: 1,000 bytes are admitted.
+    const full = await engine.start(waiting, {}, { concurrencyKey: '€'.repeat(333) });
+    expect((await engine.get(full)).status).not.toBe('failed');
     await expect(engine.getArtifact(id, 'a\u0000')).rejects.toThrow(ValidationError);
   });
 
@@ -177,6 +182,7 @@ describe.each(['postgres', 'pglite'] as const)('hostile input through the engine
     expect(told, told.join('\n')).toEqual([
       'ValidationError: ctx.progress: the message must be a string (got bigint).',
       'ValidationError: ctx.progress("m"): data must be an object of named values.',
+      'ok',
       'ok',
     ]);
     const entry = (await engine.history(progress)).find((h) => h.type === 'progress');

@@ -674,4 +674,84 @@ describe.each(['postgres', 'pglite'] as const)('step idempotency keys (%s)', (ki
       ['E2 attempt 2', 'x#2'],
     ]);
   });
+  it('a step spawned in a later turn under the id of one still running is refused, and the first keeps its signal', async () => {
+    const keys = ledger();
+    const ended: string[] = [];
+    const work = step(
+      async ({ input, idempotencyKey, signal }: { input: { exec: string }; idempotencyKey: string; signal: AbortSignal }) => {
+        keys.add(input.exec, idempotencyKey);
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        ended.push(`${input.exec} ended, aborted: ${signal.aborted}`);
+        return input.exec;
+      },
+    );
+    const machine = setup({ types: {} as { context: { refused: string[]; got: string[] } }, actors: { work } }).createMachine({
+      context: { refused: [], got: [] },
+      initial: 'go',
+      states: {
+        go: {
+          entry: spawnChild('work', { id: 'x', input: { exec: 'first' } }),
+          on: {
+            AGAIN: { actions: spawnChild('work', { id: 'x', input: { exec: 'second' } }) },
+            'xstate.error.actor.x': {
+              actions: assign({ refused: ({ context, event }) => [...context.refused, (event.error as { code?: string }).code ?? '?'] }),
+            },
+            'xstate.done.actor.x': {
+              target: 'done',
+              actions: assign({ got: ({ context, event }) => [...context.got, String(event.output)] }),
+            },
+          },
+        },
+        done: { type: 'final' },
+      },
+      output: ({ context }) => context,
+    });
+    const { engine, runId } = await startRun(kind, 'test.keys-duplicate-later', machine);
+    while (keys.entries.length < 1) await new Promise((resolve) => setTimeout(resolve, 10));
+    await engine.send(runId, { type: 'AGAIN' });
+    const run = await engine.waitFor(runId, { timeoutMs: 30_000 });
+    expect(run.output, 'the later spawn refused, the first finished').toEqual({ refused: ['DUPLICATE_ACTOR_ID'], got: ['first'] });
+    expect(keys.entries.map((e) => `${e.exec}: ${e.key.slice(runId.length + 1)}`)).toEqual(['first: x']);
+    expect(ended).toEqual(['first ended, aborted: false']);
+  });
+
+  it('a draining engine waits for the newest execution at a path even when a stopped older one ends first', async () => {
+    const store = await openTestStore(kind);
+    cleanups.push(() => store.close());
+    const runs: string[] = [];
+    const work = step(async ({ input, idempotencyKey, signal }: { input: { n: number }; idempotencyKey: string; signal: AbortSignal }) => {
+      runs.push(`execution ${input.n}: ${idempotencyKey.slice(idempotencyKey.indexOf('/') + 1)}`);
+      // The first ignores its abort signal; the second works for a while (and stops if aborted).
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, input.n === 0 ? 300 : 1_500);
+        if (input.n > 0) signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+      });
+      if (signal.aborted && input.n > 0) throw new Error('aborted');
+      return input.n;
+    });
+    const machine = setup({ types: {} as { context: { n: number } }, actors: { work } }).createMachine({
+      context: { n: 0 },
+      initial: 'a',
+      states: {
+        a: {
+          invoke: { id: 'x', src: 'work', input: ({ context }) => ({ n: context.n }), onDone: 'done' },
+          on: { GO: { target: 'a', reenter: true, actions: assign({ n: ({ context }) => context.n + 1 }) } },
+        },
+        done: { type: 'final' },
+      },
+    });
+    const workflow = defineWorkflow({ name: 'test.keys-drain-newest', machine, input: z.object({}) });
+    const first = createEngine({ database: store.db, workflows: [workflow], logger: silentLogger });
+    await first.startWorker();
+    const runId = await first.start(workflow, {});
+    while (runs.length < 1) await new Promise((resolve) => setTimeout(resolve, 10));
+    await first.send(runId, { type: 'GO' });
+    while (runs.length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+    await first.stop({ graceMs: 10_000 });
+    const second = createEngine({ database: store.db, workflows: [workflow], logger: silentLogger });
+    cleanups.push(() => second.stop());
+    await second.startWorker();
+    expect((await second.waitFor(runId, { timeoutMs: 30_000 })).status).toBe('succeeded');
+    expect(runs, 'executions (the second must not run again after the drain)').toEqual(['execution 0: x', 'execution 1: x#2']);
+  });
 });

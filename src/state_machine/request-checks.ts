@@ -158,8 +158,9 @@ export function checkStart(def: AnyWorkflowDefinition, input: unknown, options: 
     }
     const scoped: unknown = def.concurrency.scope === 'global' && key ? key : `${def.name}:${String(key)}`;
     if (key) {
-      const admitted = options.concurrencyKey || def.concurrency.key ? scoped : def.name;
-      concurrency = { key: checkText('The concurrency key', admitted, MAX_KEY_BYTES), limit: def.concurrency.limit };
+      // The caller's key is what the limit counts (the workflow's name is put before it).
+      checkText('The concurrency key', key, MAX_KEY_BYTES);
+      concurrency = { key: (options.concurrencyKey || def.concurrency.key ? scoped : def.name) as string, limit: def.concurrency.limit };
     }
   } else if (options.concurrencyKey) {
     throw new ValidationError(`Workflow "${name}" has no concurrency limit: define one with defineWorkflow({ concurrency: { limit } }).`);

@@ -8,7 +8,7 @@ import type { Database, Queryable } from '../persistence/database.ts';
 import { openDatabase, withStatementTimeout } from '../persistence/database.ts';
 import { migrate } from '../persistence/migrate.ts';
 import { getHistory, getRun, listRuns, queuePosition, type ListRunsFilter } from '../persistence/runs.ts';
-import { isFinalStatus, type HistoryEvent, type RunStatus } from '../persistence/run-status.ts';
+import { isFinalStatus, RUN_STATUSES, type HistoryEvent, type RunStatus } from '../persistence/run-status.ts';
 import { listArtifacts, loadArtifact } from '../persistence/artifacts.ts';
 import type { WorkflowDefinition } from './definition.ts';
 import type { RunId, WorkflowOutput } from './typed-runs.ts';
@@ -437,6 +437,15 @@ const MAX_LIST_LIMIT = 10_000;
 
 /** Refuses a list filter the database would refuse with a message that names neither (a NUL, a limit of -1 or 1e20). */
 function checkListFilter(filter: ListRunsFilter): void {
+  const statuses: unknown[] =
+    filter.status === undefined ? [] : Array.isArray(filter.status) ? [...(filter.status as unknown[])] : [filter.status];
+  for (const status of statuses) {
+    if (!(RUN_STATUSES as readonly unknown[]).includes(status)) {
+      throw new ValidationError(
+        `list: status must be one of ${RUN_STATUSES.join(', ')} (got ${JSON.stringify(String(status).slice(0, 40))}).`,
+      );
+    }
+  }
   const limit = filter.limit;
   if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1 && limit <= MAX_LIST_LIMIT)) {
     throw new ValidationError(`list: limit must be an integer from 1 to ${MAX_LIST_LIMIT} (got ${String(limit)}).`);

@@ -52,8 +52,12 @@ export class RunSession implements CommitParticipant, StepHost {
   /** Changes, queued history, the write in flight (not a phase: its commit is judged in every phase). */
   private readonly commits: SessionCommits;
   private readonly signals: SignalDelivery;
-  /** Paths of steps whose work is running now (not waiting on a barrier or a backoff). */
-  readonly executing = new Set<string>();
+  /**
+   * Steps whose work is running now (not waiting on a barrier or a backoff), by their executions' signals:
+   * by path, a stopped execution at a path that ended deleted the newer one's entry, and a draining
+   * worker stopped waiting for it.
+   */
+  readonly executing = new Set<AbortSignal>();
   /** Steps whose work has begun (past the ownership check) and not ended or parked. */
   working = 0;
   /** Paths of steps waiting durably, with the time they wake. */
@@ -223,7 +227,12 @@ export class RunSession implements CommitParticipant, StepHost {
   ): Promise<TOutput> {
     const path = this.actor ? actorPath(self, this.actor) : pathSegment(self.id);
     const root = this.actor;
-    const live = (ref: unknown) => !root || isLiveBelow(ref as AnyActorRef, root);
+    // The machine of an execution is still in the run: its step is not replaced by a new machine's (a
+    // second spawn under the step's own id is a duplicate, whatever the parent's children say now).
+    const live = (ref: unknown) => {
+      const machine = (ref as { _parent?: AnyActorRef })._parent;
+      return !root || !machine || isLiveBelow(machine, root);
+    };
     if (this.steps.running(path, live)) return Promise.reject(duplicateIdError(self, path));
     const record = this.steps.record(path);
     // The execution this one replaces is over, though its stop has not reached it yet: as if stopped.

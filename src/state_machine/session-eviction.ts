@@ -16,7 +16,7 @@ import { NEVER_DUE_MS } from './clock.ts';
  * True when the actor is active and nothing in it runs: no step's work is executing, and every live
  * non-machine child (a step, a callback, a promise) is a step parked in a durable wait (`sleeping`).
  */
-export function onlyWaits(actor: AnyActor, executing: ReadonlySet<string>, sleeping: ReadonlyMap<string, number>): boolean {
+export function onlyWaits(actor: AnyActor, executing: ReadonlySet<unknown>, sleeping: ReadonlyMap<string, number>): boolean {
   if (actor.getSnapshot().status !== 'active' || executing.size > 0) return false;
   for (const { path, ref } of descendants(actor)) {
     if (!isMachineActor(ref) && ref.getSnapshot().status === 'active' && !sleeping.has(path)) return false;

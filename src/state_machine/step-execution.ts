@@ -26,7 +26,8 @@ export interface StepSession {
   /** Context of the run segment's span: step spans are its children. */
   readonly traceContext: Context;
   readonly segmentSpan: Span;
-  readonly executing: Set<string>;
+  /** The executions whose work runs now, by their signals (two may share a path for a moment). */
+  readonly executing: Set<AbortSignal>;
   readonly sleeping: Map<string, number>;
   readonly hostRef: SessionHost;
   record(entry: HistoryEntry): void;
@@ -238,7 +239,7 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
     const keyData = idempotencyKey !== `${session.runId}/${path}` ? { data: { idempotencyKey } } : {};
     session.record({ type: resumed ? 'step.resumed' : 'step.started', path, step, attempt, ...keyData });
     // From here the step counts as running: a draining worker waits for it (within its grace period).
-    session.executing.add(path);
+    session.executing.add(signal);
     let release: () => void;
     try {
       // The checkpoint barrier: the snapshot that entered this step and the attempt number are durable
@@ -247,7 +248,7 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
       // A per-worker limit on this kind of step (e.g. agent runs): wait for a slot, not counted as work.
       release = await host.acquireStepSlot(options.kind ?? step, signal);
     } catch (err) {
-      session.executing.delete(path);
+      session.executing.delete(signal);
       throw err;
     }
     const workflow = session.definition.name;
@@ -259,7 +260,7 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
     // Synchronous while the lease is trusted: the work starts in the same turn as the event above.
     const owned = session.ownsRun();
     if (signal.aborted || !(owned === true || (owned !== false && (await owned))) || signal.aborted) {
-      session.executing.delete(path);
+      session.executing.delete(signal);
       release();
       throw (
         signal.reason ?? new WorkflowError('The run left this worker before the step started.', { code: 'RUN_LEFT', category: 'cancelled' })
@@ -308,7 +309,7 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
             { path: 'message', message: 'must be a string' },
           ]);
         }
-        const copy = data === undefined ? { value: undefined } : jsonCopy(data);
+        const copy = data === undefined || data === null ? { value: undefined } : jsonCopy(data);
         if ('error' in copy)
           throw new ValidationError(`ctx.progress(${JSON.stringify(message.slice(0, 80))}): ${copy.error}.`, [
             { path: 'data', message: copy.error },
@@ -377,7 +378,7 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
         if (due <= host.clock.now()) return;
         if (over) throw attemptSignal.reason ?? new WorkflowError('This attempt is over.', { code: 'RUN_LEFT', category: 'cancelled' });
         record.parked = true;
-        session.executing.delete(path);
+        session.executing.delete(signal);
         session.working -= 1;
         counted = false;
         try {
@@ -397,7 +398,7 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
             new WorkflowError('The run left this worker while the step slept.', { code: 'RUN_LEFT', category: 'cancelled' })
           );
         }
-        session.executing.add(path);
+        session.executing.add(signal);
         session.working += 1;
         counted = true;
       },
@@ -474,7 +475,7 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
       over = true;
       if (counted) {
         session.working -= 1;
-        session.executing.delete(path);
+        session.executing.delete(signal);
         counted = false;
       }
       release();

@@ -72,7 +72,15 @@ export async function handleApi(
       return true;
     }
     if (method === 'GET' && parts.length === 4 && parts[2] === 'artifacts') {
-      const value = await engine.getArtifact(id, parts[3] as string);
+      let value: unknown;
+      try {
+        value = await engine.getArtifact(id, parts[3] as string);
+      } catch (err) {
+        // A name no artifact can have (too long, a lone surrogate): the request's mistake, not a conflict.
+        if (!(err instanceof ValidationError)) throw err;
+        sendJson(res, 400, { error: err.message });
+        return true;
+      }
       if (value === undefined) sendJson(res, 404, { error: `Run ${id} has no artifact "${parts[3]}".` });
       else ok({ name: parts[3], value });
       return true;
