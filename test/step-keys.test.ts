@@ -30,6 +30,14 @@ function ledger() {
   };
 }
 
+/** A step that records its execution's key in `keys` under its input's name, and returns 1. */
+function recording(keys: ReturnType<typeof ledger>) {
+  return step(async ({ input, idempotencyKey }: { input: { exec: string }; idempotencyKey: string }) => {
+    keys.add(input.exec, idempotencyKey);
+    return 1;
+  });
+}
+
 /** A store of `kind`, an engine running `machine` as the workflow `name`, and a run of it started. */
 async function startRun(kind: 'postgres' | 'pglite', name: string, machine: AnyStateMachine) {
   const store = await openTestStore(kind);
@@ -142,10 +150,7 @@ describe.each(['postgres', 'pglite'] as const)('step idempotency keys (%s)', (ki
 
   it('a step id holding # never shares a key with another path’s execution', async () => {
     const keys = ledger();
-    const work = step(async ({ input, idempotencyKey }: { input: { exec: string }; idempotencyKey: string }) => {
-      keys.add(input.exec, idempotencyKey);
-      return 1;
-    });
+    const work = recording(keys);
     const machine = setup({ actors: { work } }).createMachine({
       initial: 'a',
       states: {
@@ -164,10 +169,7 @@ describe.each(['postgres', 'pglite'] as const)('step idempotency keys (%s)', (ki
 
   it('a step id holding / never shares a path or key with a step of a child machine', async () => {
     const keys = ledger();
-    const work = step(async ({ input, idempotencyKey }: { input: { exec: string }; idempotencyKey: string }) => {
-      keys.add(input.exec, idempotencyKey);
-      return 1;
-    });
+    const work = recording(keys);
     const child = setup({ actors: { work } }).createMachine({
       initial: 'run',
       states: { run: { invoke: { id: 'b', src: 'work', input: { exec: 'b in child a' }, onDone: 'done' } }, done: { type: 'final' } },
@@ -194,10 +196,7 @@ describe.each(['postgres', 'pglite'] as const)('step idempotency keys (%s)', (ki
     const keys = ledger();
     const store = await openTestStore(kind);
     cleanups.push(() => store.close());
-    const work = step(async ({ input, idempotencyKey }: { input: { exec: string }; idempotencyKey: string }) => {
-      keys.add(input.exec, idempotencyKey);
-      return 1;
-    });
+    const work = recording(keys);
     const child = setup({ actors: { work } }).createMachine({
       initial: 'waiting',
       states: {
@@ -226,10 +225,7 @@ describe.each(['postgres', 'pglite'] as const)('step idempotency keys (%s)', (ki
     const keys = ledger();
     const store = await openTestStore(kind);
     cleanups.push(() => store.close());
-    const work = step(async ({ input, idempotencyKey }: { input: { exec: string }; idempotencyKey: string }) => {
-      keys.add(input.exec, idempotencyKey);
-      return 1;
-    });
+    const work = recording(keys);
     const child = setup({ actors: { work } }).createMachine({
       initial: 'idle',
       states: {
@@ -268,10 +264,7 @@ describe.each(['postgres', 'pglite'] as const)('step idempotency keys (%s)', (ki
 
   it('step ids named like what every object inherits (constructor, toString) get keys of their own', async () => {
     const keys = ledger();
-    const work = step(async ({ input, idempotencyKey }: { input: { exec: string }; idempotencyKey: string }) => {
-      keys.add(input.exec, idempotencyKey);
-      return 1;
-    });
+    const work = recording(keys);
     const machine = setup({ types: {} as { context: { n: number } }, actors: { work } }).createMachine({
       context: { n: 0 },
       initial: 'a',
