@@ -52,6 +52,12 @@ async function startRun(kind: 'postgres' | 'pglite', name: string, machine: AnyS
 const untilAborted = (signal: AbortSignal) =>
   new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }));
 
+/** Waits (polling, up to 10 s) until `check` holds, and fails naming `what` if it never does. */
+async function until(what: string, check: () => boolean | Promise<boolean>) {
+  for (let i = 0; i < 500 && !(await check()); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  expect(await check(), what).toBe(true);
+}
+
 describe.each(['postgres', 'pglite'] as const)('step idempotency keys (%s)', (kind) => {
   it('engine.retry runs the failed step again under its own key; earlier failed and stopped executions count as finished', async () => {
     const keys = ledger();
@@ -76,7 +82,8 @@ describe.each(['postgres', 'pglite'] as const)('step idempotency keys (%s)', (ki
         // `s`: stopped by its machine; `h`: fails, handled; `b`: fails, unhandled (the run fails).
         slow: {
           invoke: { id: 's', src: 'work', input: ({ context }) => ({ exec: `stopped-${context.round}` }) },
-          after: { 100: 'handled' },
+          // Sent by the test once the step runs: a timer could stop it before it starts on a loaded machine.
+          on: { next: 'handled' },
         },
         handled: {
           invoke: {
@@ -93,8 +100,14 @@ describe.each(['postgres', 'pglite'] as const)('step idempotency keys (%s)', (ki
       },
     });
     const { engine, runId } = await startRun(kind, 'test.keys-retry', machine);
+    const stopWhenRunning = async (exec: string) => {
+      await until(`${exec} started`, () => keys.entries.some((e) => e.exec === exec));
+      await engine.send(runId, { type: 'next' });
+    };
+    await stopWhenRunning('stopped-0');
     expect((await engine.waitFor(runId, { timeoutMs: 30_000 })).status).toBe('failed');
     await engine.retry(runId);
+    await stopWhenRunning('stopped-1');
     expect((await engine.waitFor(runId, { timeoutMs: 30_000 })).status).toBe('succeeded');
 
     expect(keys.shared(), 'keys given to two executions').toEqual([]);
@@ -398,10 +411,6 @@ describe.each(['postgres', 'pglite'] as const)('step idempotency keys (%s)', (ki
       },
     });
     const { engine, runId } = await startRun(kind, 'test.keys-stopped-sleep', machine);
-    const until = async (what: string, check: () => boolean | Promise<boolean>) => {
-      for (let i = 0; i < 500 && !(await check()); i++) await new Promise((resolve) => setTimeout(resolve, 20));
-      expect(await check(), what).toBe(true);
-    };
     await until('the first execution started', () => keys.entries.length === 1);
     await engine.send(runId, { type: 'NEXT' });
     await until('the second execution started', () => keys.entries.length === 2);
@@ -597,12 +606,14 @@ describe.each(['postgres', 'pglite'] as const)('step idempotency keys (%s)', (ki
     const machine = setup({ actors: { work } }).createMachine({
       initial: 'a',
       states: {
-        a: { invoke: { id: 'x', src: 'work', input: { exec: 'E1' } }, after: { 200: 'b' } },
+        a: { invoke: { id: 'x', src: 'work', input: { exec: 'E1' } }, on: { go: 'b' } },
         b: { invoke: { id: 'x', src: 'work', input: { exec: 'E2' }, onDone: 'done' } },
         done: { type: 'final' },
       },
     });
     const { engine, runId } = await startRun(kind, 'test.keys-late', machine);
+    await until('E1 started', () => keys.entries.length === 1);
+    await engine.send(runId, { type: 'go' });
     expect((await engine.waitFor(runId, { timeoutMs: 30_000 })).status).toBe('succeeded');
     expect(keys.entries.map((e) => [e.exec, e.key.slice(runId.length + 1)])).toEqual([
       ['E1 attempt 1', 'x'],
