@@ -38,6 +38,7 @@ export { StepFailedError } from './state_machine/step-execution.ts';
 export {
   WorkflowError,
   ValidationError,
+  RunStateError,
   UnknownWorkflowError,
   RunNotFoundError,
   WaitStoppedError,

@@ -23,6 +23,7 @@ import {
   stoppedWhileStarting,
   toErrorData,
   UnknownWorkflowError,
+  RunStateError,
   ValidationError,
   VICTIM_SQLSTATES,
 } from './errors.ts';
@@ -143,6 +144,8 @@ export class Engine extends RunQueries {
    * signals). A workflow defined with `signals: { buffer }` buffers by default; the call's `buffer` wins.
    * With a `dedupeKey` used before for this run and not ignored, nothing is sent again.
    * `waitMs` waits (at most that long) for the run to take the event and says what became of it.
+   * A run that has finished takes no event: a {@link RunStateError} (HTTP 409), unless the event's
+   * `dedupeKey` was taken before (then `duplicate`).
    *
    * @example
    * const { outcome } = await engine.send(id, { type: 'approve' }, { dedupeKey: 'approval-1', buffer: true, waitMs: 5_000 });
@@ -187,7 +190,7 @@ export class Engine extends RunQueries {
       // as the duplicate it is, even once the run has finished.
       const taken = dedupeKey === null ? null : await signalByDedupeKey(db, runId, dedupeKey);
       if (taken !== null) return { delivered: false, id: taken, outcome: 'duplicate' };
-      throw new ValidationError(`Run ${runId} has already finished (${run.status}); it accepts no more events.`);
+      throw new RunStateError(`Run ${runId} has already finished (${run.status}); it accepts no more events.`);
     }
     // The run's own version's default, else the current one's (a run of a version this deploy lacks).
     const chosen =
@@ -247,19 +250,19 @@ export class Engine extends RunQueries {
     const run = await getRun(db, runId);
     if (!run) throw new RunNotFoundError(runId);
     if (run.status !== 'failed') {
-      throw new ValidationError(`Run ${runId} is ${run.status}; only failed runs can be retried.`);
+      throw new RunStateError(`Run ${runId} is ${run.status}; only failed runs can be retried.`);
     }
     if ((run.snapshot as { status?: unknown } | null)?.status === 'done') {
       const error = run.error as { code?: string; message?: string } | null;
       const why = error?.message ? ` (${error.code ?? 'error'}: ${error.message})` : '';
-      throw new ValidationError(
+      throw new RunStateError(
         `Run ${runId} cannot be retried: its workflow ended it in its failure state ${JSON.stringify(run.stateValue)}${why}, so no step is left to run again and a retry would fail at once. Start a new run instead.`,
         [{ path: 'runId', message: 'ended in a failure state of its workflow' }],
       );
     }
     // The deadline stays the run's: one already passed would end the resumed run at once (RUN_TIMEOUT again).
     if (run.deadlineAt && run.deadlineAt.getTime() <= this.settings.clock.now()) {
-      throw new ValidationError(
+      throw new RunStateError(
         `Run ${runId} cannot be retried: its deadline (${run.deadlineAt.toISOString()}, from timeoutMs at start) has passed, so it would time out again at once. Start a new run instead, with a longer timeoutMs if it needs one.`,
         [{ path: 'runId', message: 'deadline passed' }],
       );
@@ -267,7 +270,7 @@ export class Engine extends RunQueries {
     // The failed execution runs again under its own idempotency key; earlier failed ones count as finished.
     const steps = retriedRecords(decodeStepRecords(run.steps), run.snapshot);
     if (!(await rewindFailedRun(db, { id: runId, version: run.version, steps })))
-      throw new ValidationError(`Run ${runId} changed while retrying it; look at it again and retry.`);
+      throw new RunStateError(`Run ${runId} changed while retrying it; look at it again and retry.`);
     await appendHistory(db, runId, [{ type: 'run.retried', data: { previousError: run.error } }], this.workerId);
     this.worker?.poke();
     return { status: 'waiting', message: `Run ${runId} will resume from ${JSON.stringify(run.stateValue)}.` };

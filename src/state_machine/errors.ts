@@ -76,6 +76,14 @@ export class ValidationError extends WorkflowError {
   }
 }
 
+/**
+ * A request that is well-formed but does not fit the run's state now: an event for a run that has
+ * finished, a retry of a run that did not fail (or cannot run again). A `ValidationError` (never
+ * retried, code `VALIDATION`), told apart so that the HTTP API answers 409 Conflict, as it does for any
+ * request the resource's state refuses, and 400 only for a malformed request.
+ */
+export class RunStateError extends ValidationError {}
+
 /** The coding agent failed or produced nothing usable. */
 export class AgentError extends WorkflowError {
   constructor(message: string, details?: Record<string, unknown>) {

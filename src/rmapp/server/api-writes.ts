@@ -10,7 +10,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { Engine } from '../../state_machine/engine.ts';
-import { RunNotFoundError, UnknownWorkflowError, WorkflowError } from '../../state_machine/errors.ts';
+import { RunNotFoundError, RunStateError, UnknownWorkflowError, WorkflowError } from '../../state_machine/errors.ts';
 import { SizeLimitError } from '../../state_machine/limits.ts';
 import { BodyAbortedError, BodyTimeoutError, BodyTooLargeError, ClientError, readBody, sendJson } from './http-util.ts';
 
@@ -63,6 +63,8 @@ function eventWaitMs(req: IncomingMessage): number {
 /** The engine's refusals of a client's request, as 4xx; anything else is the server's problem. */
 function clientStatus(err: unknown): number | null {
   if (err instanceof RunNotFoundError) return 404;
+  // Before the 400 of a validation error: the request is well-formed, the run's state refuses it.
+  if (err instanceof RunStateError) return 409;
   if (err instanceof SizeLimitError) return 413;
   if (err instanceof UnknownWorkflowError) return 400;
   if (err instanceof WorkflowError && err.category === 'validation') return 400;

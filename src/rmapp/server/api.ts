@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RUN_STATUSES, type RunStatus } from '../../persistence/run-status.ts';
 import { chartOf } from '../../state_machine/chart.ts';
 import type { Engine } from '../../state_machine/engine.ts';
-import { RunNotFoundError, ValidationError } from '../../state_machine/errors.ts';
+import { RunNotFoundError, RunStateError, ValidationError } from '../../state_machine/errors.ts';
 import { createMasker, type Masker } from '../masking.ts';
 import { handleApiWrites } from './api-writes.ts';
 import { chartLayout } from './chart-layout.ts';
@@ -72,15 +72,7 @@ export async function handleApi(
       return true;
     }
     if (method === 'GET' && parts.length === 4 && parts[2] === 'artifacts') {
-      let value: unknown;
-      try {
-        value = await engine.getArtifact(id, parts[3] as string);
-      } catch (err) {
-        // A name no artifact can have (too long, a lone surrogate): the request's mistake, not a conflict.
-        if (!(err instanceof ValidationError)) throw err;
-        sendJson(res, 400, { error: err.message });
-        return true;
-      }
+      const value = await engine.getArtifact(id, parts[3] as string);
       if (value === undefined) sendJson(res, 404, { error: `Run ${id} has no artifact "${parts[3]}".` });
       else ok({ name: parts[3], value });
       return true;
@@ -97,8 +89,9 @@ export async function handleApi(
       return true;
     }
     if (err instanceof ValidationError) {
-      // The request does not fit the run's state (retrying a run that did not fail, say).
-      sendJson(res, 409, { error: err.message });
+      // 409: the request does not fit the run's state (retrying a run that did not fail, say);
+      // 400: the request itself is wrong (an artifact name no artifact can have).
+      sendJson(res, err instanceof RunStateError ? 409 : 400, { error: err.message });
       return true;
     }
     throw err;
