@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runCommand } from '../src/rmapp/process.ts';
+import { until } from './helpers/processes.ts';
 
 let dir: string;
 beforeAll(async () => {
@@ -28,7 +29,8 @@ it('cancelling stops the command and the child it forked, which ignores SIGTERM 
     setInterval(() => {}, 1000);`;
   const ac = new AbortController();
   const run = runCommand([process.execPath, '-e', script], { signal: ac.signal, killGraceMs: 200, timeoutMs: 60_000 });
-  await sleep(500);
+  // The forked shell has written its first line (a fixed wait could end before it ran, on a loaded machine).
+  await until(async () => (await readFile(log, 'utf8').catch(() => '')).length > 0, 20_000, 'the forked child to write');
   ac.abort(new Error('cancelled by the test'));
   // Without the fix this never settles (the test's own timeout fails it).
   await expect(run).rejects.toThrow('cancelled by the test');
@@ -36,7 +38,7 @@ it('cancelling stops the command and the child it forked, which ignores SIGTERM 
   const size = (await readFile(log, 'utf8')).length;
   await sleep(400);
   expect((await readFile(log, 'utf8')).length, 'the forked child is still running after the cancel').toBe(size);
-}, 10_000);
+}, 30_000);
 
 it('a command that exits while a background child holds its stdout returns (the child is killed)', async () => {
   const r = await runCommand(['/bin/sh', '-c', 'sleep 60 & echo done'], { killGraceMs: 200, timeoutMs: 60_000 });

@@ -30,8 +30,10 @@ describe('two workers, short leases, signals and releases under load (postgres)'
   };
   beforeAll(async () => {
     testDb = await createTestDatabase('advtest');
+    // 1.5 s leases, renewed every 500 ms: renewals all the time, yet a stall of a second on a loaded
+    // machine does not hand a step to the other worker again and again (800 ms allowed ~530 ms).
     for (let i = 0; i < 2; i++) {
-      const e = createEngine({ database: testDb.url, workflows: [pinged], pollMs: 20, leaseMs: 800, concurrency: 40, logger });
+      const e = createEngine({ database: testDb.url, workflows: [pinged], pollMs: 20, leaseMs: 1_500, concurrency: 40, logger });
       engines.push(e);
     }
     for (const e of engines) await e.startWorker();

@@ -18,7 +18,7 @@ it('resumes a run killed with SIGKILL in the middle of step 4: steps 1-3 once, s
   const env = { DATABASE_URL: pg.url, RMAPP_TEST_COUNTER_FILE: counter };
   const id = await pg.client.start('test.sequence', {});
 
-  const first = spawnRmapp(['--workflows', TEST_WORKFLOWS, 'worker', '--lease-ms', '1500'], {
+  const first = spawnRmapp(['--workflows', TEST_WORKFLOWS, 'worker', '--lease-ms', '2000'], {
     ...env,
     RMAPP_TEST_SLOW_STEP: 'step4',
     RMAPP_TEST_SLOW_MS: '60000',
@@ -31,7 +31,7 @@ it('resumes a run killed with SIGKILL in the middle of step 4: steps 1-3 once, s
   expect(killed.status).toBe('running');
   expect(killed.state).toBe('step4');
 
-  const second = spawnRmapp(['--workflows', TEST_WORKFLOWS, 'worker', '--lease-ms', '1500'], env);
+  const second = spawnRmapp(['--workflows', TEST_WORKFLOWS, 'worker', '--lease-ms', '2000'], env);
   const run = await pg.client.waitFor(id, { timeoutMs: 30_000 });
   expect(run.status).toBe('succeeded');
   expect(run.output).toEqual({ sum: 21 });

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import pg from 'pg';
 import { openDatabase, type Database } from '../src/persistence/database.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
+import { until } from './helpers/processes.ts';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -51,7 +52,22 @@ it('a forced close still fails the statements in flight at once', async () => {
   const running = db.query('select pg_sleep(30)');
   // Handled before the close fails it (a rejection with no handler yet is reported as unhandled).
   const failed = expect(running).rejects.toThrow(/closed by force while this statement ran/);
-  await new Promise((r) => setTimeout(r, 200));
+  // The statement runs in its backend before the close (a fixed wait could end while it still connects).
+  const watcher = await openDatabase({ url: testDb.url });
+  try {
+    await until(
+      async () =>
+        (
+          await watcher.query<{ n: number }>(
+            `select count(*)::int as n from pg_stat_activity where query = 'select pg_sleep(30)' and state = 'active'`,
+          )
+        )[0]?.n === 1,
+      20_000,
+      'the statement to run',
+    );
+  } finally {
+    await watcher.close();
+  }
   await db.close({ force: true });
   await failed;
   await expect(db.query('select 1')).rejects.toThrow(/closed/);

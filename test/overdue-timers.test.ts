@@ -76,9 +76,11 @@ describe.each(['postgres', 'pglite'] as const)('overdue timers and signals sent 
     // PGlite in memory lives in one store: both engines share it, as two engines share a Postgres.
     const db: Database | undefined = kind === 'pglite' ? await openDatabase(database) : undefined;
     if (db) cleanups.push(() => db.close());
-    const engineOn = (): Engine => createEngine({ database: db ?? database, workflows, pollMs: 50 });
+    const engineOn = (evictAfterMs?: number): Engine => createEngine({ database: db ?? database, workflows, pollMs: 50, evictAfterMs });
 
-    const first = engineOn();
+    // Its runs leave memory 50 ms after they start waiting (not the default 1 s): the stop below must come
+    // well before the first delay is due, on a loaded machine too.
+    const first = engineOn(50);
     await first.startWorker();
     const ids = {
       timeout: await first.start('test.overdue.timeout', {}),

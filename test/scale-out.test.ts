@@ -122,7 +122,8 @@ it('a worker whose lease was taken stops touching the run at once (fencing)', as
   const engine = createEngine({ database: db, workflows: workflows(), leaseMs: 60_000, pollMs: 50 });
   await engine.startWorker();
   executions.clear();
-  const id = await engine.start('test.sequence', { slowStep: 'step2', slowMs: 400 });
+  // Step 2 runs 2 s: the intruder's update below lands while it runs, on a loaded machine too.
+  const id = await engine.start('test.sequence', { slowStep: 'step2', slowMs: 2_000 });
   await until(() => executions.get('step2') === 1, 20_000, 'step 2 to start');
   // Another worker "claims" the run while step 2 runs: owner and version change under the first worker.
   await db.query(`update rmapp_runs set lease_owner = 'intruder', version = version + 1, lease_epoch = lease_epoch + 1 where id = $1`, [

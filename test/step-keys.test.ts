@@ -133,10 +133,10 @@ describe.each(['postgres', 'pglite'] as const)('step idempotency keys (%s)', (ki
     const machine = setup({ actors: { work } }).createMachine({
       initial: 'a',
       states: {
-        a: {
-          entry: spawnChild('work', { id: 'x', input: { exec: 'first', ms: 5_000 } }),
-          after: { 300: { target: 'b', actions: stopChild('x') } },
-        },
+        // The timer starts once the test saw the step run: started earlier, on a loaded machine, it could
+        // stop the step before it ran.
+        a: { entry: spawnChild('work', { id: 'x', input: { exec: 'first', ms: 5_000 } }), on: { started: 'a2' } },
+        a2: { after: { 300: { target: 'b', actions: stopChild('x') } } },
         b: { on: { go: 'c' } },
         c: { entry: spawnChild('work', { id: 'x', input: { exec: 'second', ms: 10 } }), on: { 'xstate.done.actor.x': 'done' } },
         done: { type: 'final' },
@@ -146,7 +146,9 @@ describe.each(['postgres', 'pglite'] as const)('step idempotency keys (%s)', (ki
     const first = createEngine({ database: store.db, workflows: [workflow], logger: silentLogger });
     await first.startWorker();
     const runId = await first.start(workflow, {});
-    while (keys.entries.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    await until('the first execution started', () => keys.entries.length === 1);
+    const started = await first.send(runId, { type: 'started' }, { waitMs: 20_000 });
+    expect(started.outcome, 'the run took "started"').toBe('received');
     // Drains: the step runs on, and the machine's 300 ms timer stops it meanwhile.
     await first.stop();
     expect((await first.get(runId)).state, 'the state the stop was made in').toBe('b');
@@ -681,10 +683,13 @@ describe.each(['postgres', 'pglite'] as const)('step idempotency keys (%s)', (ki
   it('a step spawned in a later turn under the id of one still running is refused, and the first keeps its signal', async () => {
     const keys = ledger();
     const ended: string[] = [];
+    // The first execution runs until the test has seen the run take AGAIN.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
     const work = step(
       async ({ input, idempotencyKey, signal }: { input: { exec: string }; idempotencyKey: string; signal: AbortSignal }) => {
         keys.add(input.exec, idempotencyKey);
-        await new Promise((resolve) => setTimeout(resolve, 400));
+        await released;
         ended.push(`${input.exec} ended, aborted: ${signal.aborted}`);
         return input.exec;
       },
@@ -711,8 +716,9 @@ describe.each(['postgres', 'pglite'] as const)('step idempotency keys (%s)', (ki
       output: ({ context }) => context,
     });
     const { engine, runId } = await startRun(kind, 'test.keys-duplicate-later', machine);
-    while (keys.entries.length < 1) await new Promise((resolve) => setTimeout(resolve, 10));
-    await engine.send(runId, { type: 'AGAIN' });
+    await until('the first execution started', () => keys.entries.length === 1);
+    expect((await engine.send(runId, { type: 'AGAIN' }, { waitMs: 20_000 })).outcome, 'the run took AGAIN').toBe('received');
+    release();
     const run = await engine.waitFor(runId, { timeoutMs: 30_000 });
     expect(run.output, 'the later spawn refused, the first finished').toEqual({ refused: ['DUPLICATE_ACTOR_ID'], got: ['first'] });
     expect(keys.entries.map((e) => `${e.exec}: ${e.key.slice(runId.length + 1)}`)).toEqual(['first: x']);

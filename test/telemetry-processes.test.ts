@@ -34,7 +34,7 @@ it('a run killed with SIGKILL and resumed in another process yields one trace', 
   expect(start?.name).toBe('workflow.start test.sequence');
   const traceId = start?.spanContext().traceId as string;
 
-  const args = ['--workflows', TEST_WORKFLOWS, 'worker', '--otel', '--lease-ms', '1000'];
+  const args = ['--workflows', TEST_WORKFLOWS, 'worker', '--otel', '--lease-ms', '2000'];
   const first = spawnRmapp(args, { ...env, RMAPP_TEST_SLOW_STEP: 'step4', RMAPP_TEST_SLOW_MS: '60000' });
   await until(() => readCounts(counter).get('step4') === 1, 30_000, 'step 4 to start');
   // The first worker's finished step spans are exported in the background before it dies.

@@ -14,7 +14,8 @@ import { readTimers, rearmTimers } from '../src/state_machine/timers.ts';
 import { nextWake } from '../src/state_machine/session-eviction.ts';
 import { engineDatabaseFor } from './helpers/postgres.ts';
 
-const PING_MS = 1_500;
+// Long enough for the first worker to take RESPAWN and stop before the ping is due, on a loaded machine.
+const PING_MS = 3_000;
 
 /** Answers PING with GOT, naming which incarnation it is. */
 const child = setup({ types: {} as { input: { name: string }; context: { name: string } } }).createMachine({
@@ -23,7 +24,7 @@ const child = setup({ types: {} as { input: { name: string }; context: { name: s
   on: { PING: { actions: sendParent(({ context }) => ({ type: 'GOT', name: context.name })) } },
 });
 
-/** Pings child `c` in 1.5 s; RESPAWN replaces `c` by a new child under the same id; ends `quiet` at 3 s unless GOT comes. */
+/** Pings child `c` in 3 s; RESPAWN replaces `c` by a new child under the same id; ends `quiet` at 6 s unless GOT comes. */
 const parent = setup({
   types: {} as { context: { got: string | null }; events: { type: 'RESPAWN' } | { type: 'GOT'; name: string } },
   actors: { child },
@@ -34,7 +35,7 @@ const parent = setup({
   states: {
     running: {
       entry: [spawnChild('child', { id: 'c', input: { name: 'first' } }), sendTo('c', { type: 'PING' }, { delay: PING_MS })],
-      after: { 3_000: 'quiet' },
+      after: { 6_000: 'quiet' },
       on: {
         RESPAWN: { actions: [stopChild('c'), spawnChild('child', { id: 'c', input: { name: 'second' } })] },
         GOT: { target: 'pinged', actions: assign({ got: ({ event }) => event.name }) },
@@ -50,7 +51,7 @@ async function plainXState() {
   const clock = new TestClock(0);
   const actor = createActor(parent, { clock }).start();
   actor.send({ type: 'RESPAWN' });
-  await clock.advance(5_000, async () => {});
+  await clock.advance(10_000, async () => {});
   return { value: actor.getSnapshot().value, got: actor.getSnapshot().context.got };
 }
 
@@ -60,9 +61,9 @@ it("a delayed event to a child that has stopped is not persisted, even when a ne
   catchUp.attach(actor);
   actor.start();
   const targets = () => readTimers(actor, 0, (r) => catchUp.dueOf(r)).map((t) => `${t.event.type}→${t.target || 'root'}`);
-  expect(targets().sort()).toEqual(['PING→c', 'xstate.after.3000.parent.running→root']);
+  expect(targets().sort()).toEqual(['PING→c', 'xstate.after.6000.parent.running→root']);
   actor.send({ type: 'RESPAWN' });
-  expect(targets(), 'timers persisted after the child c was replaced').toEqual(['xstate.after.3000.parent.running→root']);
+  expect(targets(), 'timers persisted after the child c was replaced').toEqual(['xstate.after.6000.parent.running→root']);
   actor.stop();
 });
 
@@ -78,13 +79,14 @@ describe.each(['postgres', 'pglite'] as const)('a run restored between the respa
     const workflows = [defineWorkflow({ name: 'test.timer-targets', machine: parent, input: z.object({}) })];
     const first = createEngine({ database: db, workflows, pollMs: 20 });
     await first.startWorker();
-    const id = await first.start('test.timer-targets', {});
+    // Before the call: the ping is armed during it.
     const started = Date.now();
+    const id = await first.start('test.timer-targets', {});
     await first.send(id, { type: 'RESPAWN' });
     await expect.poll(async () => (await first.history(id)).some((h) => h.type === 'signal.received'), { timeout: 10_000 }).toBe(true);
     await first.stop();
     // Otherwise the ping was due while the first worker still ran it, and there was no restore to test.
-    expect(Date.now() - started, 'ms from the start until the first worker went (the ping is due at 1,500)').toBeLessThan(PING_MS);
+    expect(Date.now() - started, 'ms from the start until the first worker went (the ping is due at 3,000)').toBeLessThan(PING_MS);
 
     // The run waits for its earliest timer: a new worker restores it then.
     const second = createEngine({ database: db, workflows, pollMs: 20 });

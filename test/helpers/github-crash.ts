@@ -109,7 +109,9 @@ export async function createCrashWorld(options: { leaseMs?: number } = {}): Prom
       RMAPP_TEST_GITHUB_TOKEN: TOKEN,
       RMAPP_TEST_REMOTE: remote,
       RMAPP_TEST_WORKSPACES: workspaces,
-      RMAPP_TEST_LEASE_MS: String(options.leaseMs ?? 1_000),
+      // 2 s, as the crash matrix's (test/helpers/crash-matrix.ts): a worker starved of CPU for a second
+      // lost its own 1 s lease and took its run back, one `run.resumed` more than a crash makes.
+      RMAPP_TEST_LEASE_MS: String(options.leaseMs ?? 2_000),
       RMAPP_FAULT: fault,
       RMAPP_TEST_WORKER_ID: workerId,
     };
