@@ -13,7 +13,7 @@ import { openDatabase, type Database } from '../src/persistence/database.ts';
 import { migrate } from '../src/persistence/migrate.ts';
 import { insertRun, markUnregisteredVersions } from '../src/persistence/runs.ts';
 import { runWrite } from './helpers/run-write.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
+import { createTestDatabase, rawTransaction, type TestDatabase } from './helpers/postgres.ts';
 
 let testDb: TestDatabase;
 let renewer: Database;
@@ -176,4 +176,51 @@ it('commits, claims, renewals, signals, admission and retention under load in on
 it('control: the same load with a renewal locking in the opposite order deadlocks (the load can find a wrong order)', async () => {
   const deadlocks = await lockLoad({ rounds: 200, reversedRenewal: true, stopAtFirstDeadlock: true });
   expect(deadlocks.length, 'deadlocks seen with a renewal locking runs in descending id order').toBeGreaterThan(0);
+});
+
+it('a compaction and a prune of the same finished run, on two connections, never deadlock: the compaction locks the run row first', async () => {
+  // Two workers' retention passes: one compacts a long history (a lowered history.maxRows) of a run the
+  // other prunes. A third transaction holds one of the history rows, so the compaction stops halfway
+  // through its locks while the prune starts: the order in which each takes the run row and the
+  // history rows decides whether they can close a cycle.
+  await retention.query(`insert into rmapp_runs (id, workflow, workflow_version, status, created_at, finished_at, history_rows)
+    values ('retention-race', 'w', 'v', 'succeeded', now() - interval '30 days', now() - interval '29 days', 50)`);
+  await retention.query(
+    `insert into rmapp_run_history (run_id, events) select 'retention-race', '[{"type":"e"}]'::jsonb from generate_series(1, 50)`,
+  );
+  const [held] = await retention.query<{ id: string }>(
+    `select id::text from rmapp_run_history where run_id = 'retention-race' order by id offset 20 limit 1`,
+  );
+  const waiting = async () => (await renewer.query<{ n: number }>(`select count(*)::int as n from pg_locks where not granted`))[0]?.n ?? 0;
+  const until = async (what: string, check: () => Promise<boolean>) => {
+    for (let i = 0; i < 500 && !(await check()); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await check(), what).toBe(true);
+  };
+  const outcome = (p: Promise<unknown>) =>
+    p.then(
+      () => 'ok',
+      (err: Error & { code?: string }) => `${err.code ?? ''} ${err.message}`,
+    );
+  let compaction!: Promise<string>;
+  let prune!: Promise<string>;
+  let pruneSettled = false;
+  await rawTransaction(testDb.url, async (tx) => {
+    await tx.query(`select 1 from rmapp_run_history where run_id = 'retention-race' and id = $1 for update`, [held?.id]);
+    compaction = outcome(compactHistory(retention, 'retention-race', { keepLast: 5 }));
+    await until('the compaction to wait for the held history row', async () => (await waiting()) >= 1);
+    prune = outcome(pruneRuns(claimer, { succeededMs: 86_400_000, failedMs: 86_400_000, cancelledMs: 86_400_000 }, { batchSize: 1 }));
+    void prune.then(() => (pruneSettled = true));
+    await until('the prune to finish or wait', async () => pruneSettled || (await waiting()) >= 2);
+  });
+  expect({ compaction: await compaction, prune: await prune }, 'neither fails (40P01 is a deadlock)').toEqual({
+    compaction: 'ok',
+    prune: 'ok',
+  });
+  // The run the prune skipped (the compaction held it) goes on the next pass, with all its history.
+  await pruneRuns(claimer, { succeededMs: 86_400_000, failedMs: 86_400_000, cancelledMs: 86_400_000 });
+  const [left] = await retention.query<{ runs: number; history: number }>(
+    `select (select count(*) from rmapp_runs where id = 'retention-race')::int as runs,
+            (select count(*) from rmapp_run_history where run_id = 'retention-race')::int as history`,
+  );
+  expect(left, 'rows of the run after the next prune').toEqual({ runs: 0, history: 0 });
 });

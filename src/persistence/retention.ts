@@ -255,15 +255,20 @@ export interface CompactHistoryResult {
 export const HISTORY_COMPACTED = 'history.compacted';
 
 /**
- * One statement, so one transaction on any {@link Queryable}. The cutoff is the id of the newest row
- * to fold (the `keepLast + 1`-th newest in this statement's snapshot): rows a worker appends
- * meanwhile have larger ids and are not touched. The folded rows are locked in id order first, so a
- * concurrent compaction of the same run waits and then sees the updated summary instead of the
- * rows that are gone. The oldest folded row is rewritten in place as the summary (its id keeps it
- * first); the others are deleted. An earlier summary among them adds its counts.
+ * One statement, so one transaction on any {@link Queryable}. The run's row is locked first (the lock
+ * order of docs/engine-internals.md: run rows, then the run's own tables): pruning locks the run row
+ * and then deletes its history, so a compaction that locked history rows first and the run row last
+ * closed a cycle with it (40P01). A run deleted meanwhile is not found, and nothing is done. The
+ * cutoff is the id of the newest row to fold (the `keepLast + 1`-th newest in this statement's
+ * snapshot): rows a worker appends meanwhile have larger ids and are not touched. The folded rows are
+ * locked in id order, so a concurrent compaction of the same run waits and then sees the updated
+ * summary instead of the rows that are gone. The oldest folded row is rewritten in place as the
+ * summary (its id keeps it first); the others are deleted. An earlier summary among them adds its counts.
  */
-const COMPACT = `with target as (
-    select id from rmapp_run_history where run_id = $1 order by id desc offset $2 limit 1),
+const COMPACT = `with run as materialized (
+    select id from rmapp_runs where id = $1 for no key update),
+  target as (
+    select id from rmapp_run_history where run_id = (select id from run) order by id desc offset $2 limit 1),
   old as (
     select h.id, h.at, ${historyEventsSql('h')} as events from rmapp_run_history h
     where h.run_id = $1 and h.id <= (select id from target)
