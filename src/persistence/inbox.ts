@@ -2,6 +2,7 @@
 import type { Queryable } from './database.ts';
 import { WAKE_CHANNEL } from './runs.ts';
 import { LAST_STORABLE_MS } from './last-instant.ts';
+import { FINAL_STATUSES } from './run-status.ts';
 
 /** An unconsumed signal. */
 export interface InboxEvent {
@@ -28,6 +29,12 @@ export type SignalOutcome = 'received' | 'ignored' | 'expired';
  * signal was ignored is free again. `bufferMs` keeps the signal until a state accepts it, that long.
  * `sentAt` (epoch ms, the sender's clock) dates it, so a run restored later orders it with its
  * overdue timers as XState would have.
+ *
+ * A run that has finished takes no signal (`finished: true`, nothing appended). The run's row is locked
+ * first (docs/engine-internals.md "Lock order": run rows, then the run's own tables) and its status
+ * read under that lock, so a signal is either in the inbox before the run's final write commits or
+ * refused: checked apart from the insert, a signal sent as the run finished was stored after its
+ * last read and stayed `queued` for good.
  */
 export async function appendSignal(
   db: Queryable,
@@ -36,20 +43,25 @@ export async function appendSignal(
   dedupeKey: string | null,
   bufferMs: number | null = null,
   sentAt: number = Date.now(),
-): Promise<{ appended: boolean; id: number | null }> {
-  const rows = await db.query<{ id: number | null }>(
-    `with ins as (
+): Promise<{ appended: boolean; id: number | null; finished: boolean }> {
+  const rows = await db.query<{ id: number | null; open: boolean }>(
+    `with run as materialized (
+       select id from rmapp_runs where id = $1 and status not in (${FINAL_STATUSES.map((f) => `'${f}'`).join(', ')})
+       for no key update),
+     ins as (
        insert into rmapp_run_inbox (run_id, event, dedupe_key, keep_until, created_at)
-       values ($1, $2::jsonb, $3, case when $4::float8 is null then null else now() + make_interval(secs => $4::float8 / 1000) end,
-         to_timestamp($5::float8 / 1000))
+       select run.id, $2::jsonb, $3, case when $4::float8 is null then null else now() + make_interval(secs => $4::float8 / 1000) end,
+         to_timestamp($5::float8 / 1000)
+       from run
        on conflict (run_id, dedupe_key) do nothing
        returning id::float8 as id),
      wake as (
-       update rmapp_runs set signal_seq = signal_seq + 1,
-         wake_at = case when status = 'waiting' then now() else wake_at end
-       where id = $1 and exists (select 1 from ins)
-       returning id)
-     select (select id from ins) as id, pg_notify('${WAKE_CHANNEL}', $1) from (select 1) one where exists (select 1 from ins)`,
+       update rmapp_runs r set signal_seq = r.signal_seq + 1,
+         wake_at = case when r.status = 'waiting' then now() else r.wake_at end
+       where r.id = $1 and exists (select 1 from ins)
+       returning r.id),
+     notified as (select pg_notify('${WAKE_CHANNEL}', $1) from ins)
+     select (select id from ins) as id, exists (select 1 from run) as open, (select count(*) from notified) as notified`,
     // A clock that gives no storable instant (a custom one gone wrong) dates the signal by the wall clock.
     [
       runId,
@@ -60,7 +72,7 @@ export async function appendSignal(
     ],
   );
   const id = rows[0]?.id ?? null;
-  return { appended: id !== null, id };
+  return { appended: id !== null, id, finished: rows[0]?.open === false };
 }
 
 /**
@@ -98,15 +110,22 @@ export async function pendingSignals(db: Queryable, runId: string, afterId = 0):
   };
 }
 
-/** A signal's outcome, or null while the run has not taken it. */
+/**
+ * A signal's outcome, or null while the run has not taken it. One still in the inbox of a run that
+ * succeeded or was cancelled was `ignored`: it came after the run's last read of its inbox (a finished
+ * run takes none, `appendSignal`), so no state got it, and no later owner will. A failed run's may still
+ * be taken: `engine.retry` resumes the run, which reads its inbox again.
+ */
 export async function signalOutcome(db: Queryable, runId: string, id: number): Promise<SignalOutcome | null> {
-  const rows = await db.query<{ outcome: SignalOutcome | null; consumed: boolean }>(
-    `select outcome, consumed_at is not null as consumed from rmapp_run_inbox where run_id = $1 and id = $2`,
+  const rows = await db.query<{ outcome: SignalOutcome | null; consumed: boolean; finished: boolean | null }>(
+    `select i.outcome, i.consumed_at is not null as consumed,
+       (select r.status in ('succeeded', 'cancelled') from rmapp_runs r where r.id = i.run_id) as finished
+     from rmapp_run_inbox i where i.run_id = $1 and i.id = $2`,
     [runId, id],
   );
   const row = rows[0];
   if (!row) return null;
-  return row.outcome ?? (row.consumed ? 'received' : null);
+  return row.outcome ?? (row.consumed ? 'received' : row.finished === false ? null : 'ignored');
 }
 
 /** The signal a run already took under `dedupeKey`, if any (an ignored one freed its key). */

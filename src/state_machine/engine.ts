@@ -11,6 +11,7 @@ import { appendSignal, signalByDedupeKey, signalOutcome, type SignalOutcome } fr
 import { appendHistory, getRun, getRunHead, insertRun } from '../persistence/runs.ts';
 import { cancelPendingRun, countRuns, rewindFailedRun } from '../persistence/run-admin.ts';
 import { isFinalStatus, type RunStatus } from '../persistence/run-status.ts';
+import type { Queryable } from '../persistence/database.ts';
 import type { RunRow } from '../persistence/row-types.ts';
 import { DEFAULT_RETENTION } from '../persistence/retention.ts';
 import { startRetentionJob, type RetentionJob } from '../persistence/retention-job.ts';
@@ -185,22 +186,32 @@ export class Engine extends RunQueries {
     const db = await this.db();
     const run = await getRunHead(db, runId);
     if (!run) throw new RunNotFoundError(runId);
-    if (isFinalStatus(run.status)) {
-      // Sending again what the run already took (a caller retrying, a program run twice) is answered
-      // as the duplicate it is, even once the run has finished.
-      const taken = dedupeKey === null ? null : await signalByDedupeKey(db, runId, dedupeKey);
-      if (taken !== null) return { delivered: false, id: taken, outcome: 'duplicate' };
-      throw new RunStateError(`Run ${runId} has already finished (${run.status}); it accepts no more events.`);
-    }
+    if (isFinalStatus(run.status)) return this.refuseFinished(db, runId, dedupeKey);
     // The run's own version's default, else the current one's (a run of a version this deploy lacks).
     const chosen =
       buffer === undefined
         ? (this.definition(run.workflow, run.workflowVersion) ?? this.definition(run.workflow))?.signals?.buffer
         : buffer;
     const bufferMs = chosen === true ? DEFAULT_ENGINE_OPTIONS.signalBufferMs : chosen ? chosen.forMs : null;
-    const { appended, id } = await againIfVictim(() => appendSignal(db, runId, event, dedupeKey, bufferMs, this.settings.clock.now()));
+    const { appended, id, finished } = await againIfVictim(() =>
+      appendSignal(db, runId, event, dedupeKey, bufferMs, this.settings.clock.now()),
+    );
+    // The run finished (or was deleted) after the read above: refused as if it had been seen finished.
+    if (finished) return this.refuseFinished(db, runId, dedupeKey);
     if (appended) this.worker?.onWake(runId);
     return { delivered: appended, id, outcome: appended ? 'queued' : 'duplicate' };
+  }
+
+  /**
+   * An event for a finished run: sending again what the run already took (a caller retrying, a program
+   * run twice) is answered as the duplicate it is; anything else is a {@link RunStateError}.
+   */
+  private async refuseFinished(db: Queryable, runId: string, dedupeKey: string | null): Promise<SendResult> {
+    const taken = dedupeKey === null ? null : await signalByDedupeKey(db, runId, dedupeKey);
+    if (taken !== null) return { delivered: false, id: taken, outcome: 'duplicate' };
+    const run = await getRunHead(db, runId);
+    if (!run) throw new RunNotFoundError(runId);
+    throw new RunStateError(`Run ${runId} has already finished (${run.status}); it accepts no more events.`);
   }
 
   /** Cancels a run: aborts its steps, stops its children, runs the definition's cleanup. */
