@@ -5,7 +5,7 @@
  * resumed run finds its workspace as it left it. Removed when the run ends, kept on failure.
  */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { constants } from 'node:fs';
 import { lstat, mkdir, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -21,6 +21,15 @@ const INSTRUCTION_FILE_MAX_BYTES = 512 * 1024;
 
 /** In a workspace's `.git`: the id of the run it belongs to. */
 const RUN_ID_FILE = 'rmapp-run-id';
+
+/** The run id a workspace records (in its `.git`), or null. */
+function recordedRunId(dir: string): string | null {
+  try {
+    return readFileSync(join(dir, '.git', RUN_ID_FILE), 'utf8');
+  } catch {
+    return null;
+  }
+}
 
 export interface WorkspaceConfig {
   /** Where run workspaces live. */
@@ -485,9 +494,24 @@ export class Workspaces {
     await rm(ws.dir, { recursive: true, force: true });
   }
 
-  /** The directory of a run's workspace (it may not exist). */
+  /**
+   * The directory of a run's workspace (it may not exist): one per run id, always inside the root. An
+   * id made only of letters, digits, `.`, `_` and `-` (not starting with `.`) is the directory's name;
+   * any other id is named by its letters and a hash of the whole id. Replacing characters alone gave
+   * `a/b`, `a_b`, `a:b` and `a@b` one directory (a run resumed in another's work, a run's removal
+   * deleting another's), and `..` the root's parent, which a finished run's removal deleted.
+   * A workspace made under the old naming (a run in flight at an upgrade) is found by the run id it records.
+   */
   dirOf(runId: string): string {
-    return resolve(this.config.root, runId.replace(/[^\w.-]/g, '_'));
+    const plain = runId.replace(/[^\w.-]/g, '_');
+    if (plain === runId && !runId.startsWith('.')) return resolve(this.config.root, runId);
+    const hash = createHash('sha256').update(runId).digest('hex').slice(0, 16);
+    const dir = resolve(this.config.root, `${plain.replace(/^\.+/, '_').slice(0, 100)}=${hash}`);
+    if (!existsSync(dir) && !/^\.*$/.test(plain)) {
+      const legacy = resolve(this.config.root, plain);
+      if (recordedRunId(legacy) === runId) return legacy;
+    }
+    return dir;
   }
 
   /**

@@ -81,7 +81,9 @@ const runIdSchema = z
   .string()
   .min(1)
   .max(200)
-  .regex(/^[\w.:@/-]+$/, 'use letters, digits and . _ : @ / -');
+  .regex(/^[\w.:@/-]+$/, 'use letters, digits and . _ : @ / -')
+  // Ids name files and URLs (a run's workspace, the dashboard's links): no `.` or `..` between slashes.
+  .refine((id) => !id.split('/').some((part) => /^\.+$/.test(part)), 'no part between slashes may be only dots ("." or "..")');
 
 /** A start that passed {@link checkStart}: what the run is stored with. */
 export interface CheckedStart {
