@@ -253,6 +253,17 @@ describe.each(['postgres', 'pglite'] as const)('retention on %s', (kind) => {
     expect((await tableCounts(db)).runs).toBe(FIXTURES.length);
   });
 
+  it('keeps every run under an age reaching before year 1 (800000d), dry or not, instead of failing on the date', async () => {
+    for (const f of FIXTURES) await insertFixture(db, f);
+    for (const age of ['800000d', '100000000d', `${Number.MAX_SAFE_INTEGER}ms`]) {
+      const ms = parseDuration(age);
+      const policy = { succeededMs: ms, failedMs: ms, cancelledMs: ms };
+      expect((await pruneRuns(db, policy, { now: NOW, dryRun: true })).runs, `${age}, dry run`).toBe(0);
+      expect((await pruneRuns(db, policy, { now: NOW })).runs, age).toBe(0);
+    }
+    expect((await tableCounts(db)).runs).toBe(FIXTURES.length);
+  });
+
   it('rejects a policy that is not a number of milliseconds', async () => {
     await expect(pruneRuns(db, { ...POLICY, failedMs: Number.NaN })).rejects.toThrow(/failedMs/);
     await expect(pruneRuns(db, { ...POLICY, succeededMs: -1 })).rejects.toThrow(/succeededMs/);

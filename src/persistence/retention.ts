@@ -96,6 +96,9 @@ export interface PruneResult {
 }
 
 /** Milliseconds → the cutoff instant as ISO text, or null for "keep forever", per final status. */
+/** 0001-01-01T00:00:00Z: the earliest cutoff written (see {@link cutoffs}). */
+const EARLIEST_CUTOFF_MS = Date.parse('0001-01-01T00:00:00Z');
+
 function cutoffs(policy: RetentionPolicy, now: Date): [string | null, string | null, string | null] {
   const one = (name: keyof RetentionPolicy): string | null => {
     const ms = policy[name];
@@ -103,7 +106,9 @@ function cutoffs(policy: RetentionPolicy, now: Date): [string | null, string | n
     if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
       throw new Error(`Invalid retention policy: ${name} must be a number of milliseconds >= 0 or Infinity (got ${String(ms)}).`);
     }
-    return new Date(now.getTime() - ms).toISOString();
+    // An age reaching before year 1 (800000d) keeps every run, as nothing was created that early: the
+    // cutoff stops there, where Postgres still reads the ISO date (not "-000164-08-07T…", an error).
+    return new Date(Math.max(now.getTime() - ms, EARLIEST_CUTOFF_MS)).toISOString();
   };
   return [one('succeededMs'), one('failedMs'), one('cancelledMs')];
 }
