@@ -10,17 +10,25 @@ export const ARTIFACT_CHANGED_CHANNEL = 'rmapp_artifact_changed';
 /**
  * Stores (or replaces) an artifact; `json` is the value already serialized, `bytes` its size. The
  * notification is sent by the same statement, so it is delivered when (and only if) the write commits.
+ * False when the run does not exist (it was pruned): nothing is stored.
  */
-export async function saveArtifact(db: Queryable, runId: string, name: string, json: string, bytes: number): Promise<void> {
-  await db.query(
-    `with saved as (
-       insert into rmapp_run_artifacts (run_id, name, value, bytes) values ($1, $2, $3::jsonb, $4)
+export async function saveArtifact(db: Queryable, runId: string, name: string, json: string, bytes: number): Promise<boolean> {
+  // The run's row is held (`for key share`: commits, which change no key, do not wait for it) while the
+  // artifact is written, so pruning, which deletes the row, cannot delete the run's artifacts before
+  // this one lands: a step that went on after its run was cancelled left an artifact no prune removed,
+  // which a later run under the same id then listed as its own.
+  const rows = await db.query<{ saved: number }>(
+    `with run as materialized (select id from rmapp_runs where id = $1 for key share),
+     saved as (
+       insert into rmapp_run_artifacts (run_id, name, value, bytes) select run.id, $2, $3::jsonb, $4 from run
        on conflict (run_id, name) do update set value = excluded.value, bytes = excluded.bytes, created_at = now()
        returning run_id
-     )
-     select pg_notify('${ARTIFACT_CHANGED_CHANNEL}', left($1 || ' ' || $2, 7000)) from saved`,
+     ),
+     notified as (select pg_notify('${ARTIFACT_CHANGED_CHANNEL}', left($1 || ' ' || $2, 7000)) from saved)
+     select (select count(*) from notified)::int as saved`,
     [runId, name, json, bytes],
   );
+  return Number(rows[0]?.saved ?? 0) > 0;
 }
 
 /** An artifact's value, or undefined. */

@@ -6,7 +6,7 @@
 import { context as otelContext, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import type { AnyActorRef } from 'xstate';
 import type { HistoryEntry } from '../persistence/runs.ts';
-import { ValidationError, WorkflowError, type ErrorData } from './errors.ts';
+import { RunNotFoundError, ValidationError, WorkflowError, type ErrorData } from './errors.ts';
 import { dueNever } from './clock.ts';
 import { findUnstorableText } from './durable-check.ts';
 import { backoffDelay, shouldRetry } from './retry-policy.ts';
@@ -154,7 +154,7 @@ async function offloadLargeOutput(session: StepSession, path: string, done: numb
   if (bad) throw new ValidationError(`The output of step ${path}: ${bad.path} ${bad.problem}.`, [{ path: bad.path, message: bad.problem }]);
   // Named like the execution's key: `x#2`'s first output and `x`'s second are two artifacts.
   const name = `${STEP_OUTPUT_PREFIX}${executionName(path, done + 1)}`;
-  await saveArtifact(db, session.runId, name, json, bytes);
+  if (!(await saveArtifact(db, session.runId, name, json, bytes))) throw new RunNotFoundError(session.runId);
   const ref: ArtifactRef = { $artifact: name, bytes };
   return ref;
 }
@@ -331,6 +331,8 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
         host.events.emit('progress', { runId: session.runId, path, message, data });
       },
       saveArtifact: async (name, value) => {
+        // Not refused once the execution is stopped: a cancelled agent's last transcript is saved after
+        // its abort. Refused once the run is gone (pruned): persistence/artifacts.ts.
         checkText('The artifact name', name, MAX_KEY_BYTES);
         if (name.startsWith(STEP_OUTPUT_PREFIX)) {
           throw new ValidationError(
@@ -354,7 +356,7 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
             'Store less, or raise the limit.',
           );
         }
-        await saveArtifact(host.db, session.runId, name, json, bytes);
+        if (!(await saveArtifact(host.db, session.runId, name, json, bytes))) throw new RunNotFoundError(session.runId);
       },
       getArtifact: async <T>(name: string) =>
         (await loadArtifact(host.db, session.runId, checkText('The artifact name', name, MAX_KEY_BYTES))) as T | undefined,
