@@ -114,7 +114,10 @@ export class RunNotFoundError extends WorkflowError {
   constructor(runId: string) {
     // String(): a caller's id of another type (a Symbol, which a template cannot print) is named too.
     const id = String(runId as unknown);
-    super(`No run with id "${id}". List runs with \`rmapp runs list\`.`, {
+    // Quoted as JSON (control characters escaped: an id typed at a terminal cannot rewrite it) and cut
+    // at 200 characters (a 10 kB id is not echoed whole).
+    const shown = JSON.stringify(id.length > 200 ? `${id.slice(0, 200)}…` : id);
+    super(`No run with id ${shown}. List runs with \`rmapp runs list\`.`, {
       code: 'RUN_NOT_FOUND',
       category: 'validation',
       details: { runId: typeof runId === 'string' ? runId : id },
