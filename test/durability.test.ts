@@ -187,6 +187,10 @@ describe.each(['postgres', 'pglite'] as const)('durability on %s', (kind) => {
       expect(abortedAt as number).toBeGreaterThanOrEqual(cancelledAt);
       expect(cleanups).toContain(id);
       expect((await engine.history(id)).map((h) => h.type)).toContain('run.cancelled');
+      // The step it stopped is not reported as still running.
+      const children = (await engine.get(id)).children;
+      expect(children.length, 'children the cancelled run lists').toBeGreaterThan(0);
+      expect(children.filter((c) => c.status === 'active'), 'children of the cancelled run reported active').toEqual([]);
     });
 
     it('cancel during a retry backoff', async () => {

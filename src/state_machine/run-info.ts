@@ -1,7 +1,7 @@
 /** The public view of a run: what `engine.get`, `engine.list` and the CLI show. */
 import type { RunRow } from '../persistence/row-types.ts';
 import { childPath } from './actor-paths.ts';
-import type { RunStatus } from '../persistence/run-status.ts';
+import { isFinalStatus, type RunStatus } from '../persistence/run-status.ts';
 import type { WorkflowDefinition } from './definition.ts';
 import type { ErrorData } from './errors.ts';
 
@@ -92,6 +92,10 @@ export function toRunInfo(row: RunRow, registry: Map<string, WorkflowDefinition>
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
     finishedAt: row.finishedAt,
-    children: childrenOf(row.snapshot),
+    // A finished run runs nothing: a child its last snapshot holds as active (a cancelled run keeps the
+    // snapshot from before its actors were stopped; a failed one the snapshot a retry resumes) is stopped.
+    children: isFinalStatus(row.status)
+      ? childrenOf(row.snapshot).map((c) => (c.status === 'active' ? { ...c, status: 'stopped' } : c))
+      : childrenOf(row.snapshot),
   };
 }
