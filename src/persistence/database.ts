@@ -872,7 +872,18 @@ async function openPglite(dataDir: string): Promise<Database> {
   if (dataDir.startsWith('memory://')) {
     pg = await openMemoryPglite(PGlite, dataDir);
   } else {
-    mkdirSync(resolve(dataDir), { recursive: true });
+    try {
+      mkdirSync(resolve(dataDir), { recursive: true });
+    } catch (err) {
+      // A raw "EEXIST: file already exists, mkdir" named neither the setting nor the fix.
+      const code = (err as NodeJS.ErrnoException).code;
+      const why =
+        code === 'EEXIST' || code === 'ENOTDIR' ? 'a file is in the way' : code === 'EACCES' ? 'no permission' : (err as Error).message;
+      throw new Error(
+        `The embedded database's directory ${resolve(dataDir)} cannot be created (${why}): set dataDir (RMAPP_DATA_DIR for the CLI) to a directory this process may write.`,
+        { cause: err },
+      );
+    }
     // The real path: one directory reached through a symlink is still one store (one lock).
     const dir = realpathSync(resolve(dataDir));
     unlock = lockDataDir(dir);
@@ -883,7 +894,12 @@ async function openPglite(dataDir: string): Promise<Database> {
     await pg.exec(PLANNER_SETTINGS.map((setting) => `set ${setting.replace('=', ' = ')};`).join(' '));
   } catch (err) {
     unlock();
-    throw err;
+    if (dataDir.startsWith('memory://')) throw err;
+    // PGlite's own "PGlite failed to initialize properly" names neither the directory nor what to do.
+    throw new Error(
+      `The embedded database in ${resolve(dataDir)} could not be opened (${(err as Error).message}): it may be damaged, or not a PGlite data directory. Restore it from a backup, or set dataDir (RMAPP_DATA_DIR for the CLI) to a new directory.`,
+      { cause: err },
+    );
   }
   let closing: Promise<void> | undefined;
   const description = `pglite:${dataDir}`;

@@ -1,0 +1,36 @@
+/**
+ * The embedded store's directory, wrong: a file in its place, or a directory PGlite cannot start from.
+ * Each is an error naming the directory and the setting that fixes it (a raw `EEXIST: file already
+ * exists, mkdir` and PGlite's "failed to initialize properly" named neither).
+ */
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import { openDatabase } from '../src/persistence/database.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'rmapp-pglite-dirs-'));
+
+it('a file where the data directory should be names the directory and dataDir / RMAPP_DATA_DIR', async () => {
+  const file = join(root, 'a-file');
+  writeFileSync(file, 'not a directory');
+  for (const dir of [file, join(file, 'below')]) {
+    await expect(openDatabase({ url: '', dataDir: dir }), dir).rejects.toThrow(
+      `The embedded database's directory ${dir} cannot be created (a file is in the way): set dataDir (RMAPP_DATA_DIR for the CLI) to a directory`,
+    );
+  }
+});
+
+it('a directory PGlite cannot start from names the directory and how to recover, and frees its lock', async () => {
+  const dir = join(root, 'damaged');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'PG_VERSION'), 'junk\n');
+  for (let i = 0; i < 2; i++) {
+    // Twice: the first failure must not leave the directory locked for the next try.
+    await expect(openDatabase({ url: '', dataDir: dir })).rejects.toThrow(
+      new RegExp(
+        `^The embedded database in ${dir} could not be opened \\(.+\\): it may be damaged, or not a PGlite data directory\\. Restore it`,
+      ),
+    );
+  }
+});
