@@ -136,6 +136,10 @@ describe.each(['postgres', 'pglite'] as const)('hostile input through the engine
     );
     await expect(engine.start(waiting, {}, { parentRunId: "x'; drop table rmapp_runs; --" })).rejects.toThrow(/Invalid parentRunId/);
     await expect(engine.start(waiting, {}, { runId: 'self-1', parentRunId: 'self-1' })).rejects.toThrow(/its own parent/);
+    // A parent that does not exist: a dangling link, and two runs naming each other were never pruned.
+    await expect(engine.start(waiting, {}, { runId: 'orphan-1', parentRunId: 'no-such-parent' })).rejects.toThrow(
+      /Invalid parentRunId: there is no run with id "no-such-parent"; start the parent first/,
+    );
     const err = await engine.start(waiting, { blob: 'b'.repeat(70 * 1024) }).catch((e: unknown) => e);
     expect(err, 'an input over the snapshot limit').toBeInstanceOf(SizeLimitError);
     expect(await count(), 'rows written by refused starts').toBe(before);

@@ -90,6 +90,14 @@ export class Engine extends RunQueries {
     if (!def) throw new UnknownWorkflowError(name, [...this.latest.keys()]);
     const { input: data, timeoutMs, concurrency } = checkStart(def, input, options, this.limits);
     const db = await this.db();
+    // A parent that does not exist would be a dangling link (the dashboard's parent link a 404), and two
+    // runs naming each other as parent would never be pruned (each keeps the other).
+    if (options.parentRunId !== undefined && !(await getRunHead(db, options.parentRunId))) {
+      throw new ValidationError(
+        `Invalid parentRunId: there is no run with id ${JSON.stringify(options.parentRunId)}; start the parent first.`,
+        [{ path: 'parentRunId', message: 'no such run' }],
+      );
+    }
     const worker = this.worker;
     // A keyed run waits for admission; any other run is started by this worker, inserted already past
     // its first macrostep, if it has room (worker.ts `startLocal`).
