@@ -255,14 +255,22 @@ describe('signals that arrive early', () => {
 describe('found by an adversarial review', () => {
   it('a buffered event waiting through two steps and an unrelated change is taken when its state comes (no busy loop)', async () => {
     const quick = step(async () => 'ok');
-    const machine = setup({ actors: { quick }, types: {} as { context: { notes: number } } }).createMachine({
+    // The second step waits until both events are sent: otherwise the run could finish before the
+    // unrelated one, which a finished run refuses.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const gated = step(async () => {
+      await released;
+      return 'ok';
+    });
+    const machine = setup({ actors: { quick, gated }, types: {} as { context: { notes: number } } }).createMachine({
       id: 'two',
       context: { notes: 0 },
       initial: 'one',
       on: { note: { actions: assign({ notes: ({ context }) => context.notes + 1 }) } },
       states: {
         one: { invoke: { src: 'quick', onDone: 'two' } },
-        two: { invoke: { src: 'quick', onDone: 'awaiting' } },
+        two: { invoke: { src: 'gated', onDone: 'awaiting' } },
         awaiting: { on: { approve: 'done' } },
         done: { type: 'final' },
       },
@@ -278,6 +286,7 @@ describe('found by an adversarial review', () => {
       const id = await engine.start('xs.two', {});
       await engine.send(id, { type: 'approve' }, { buffer: true });
       await engine.send(id, { type: 'note' });
+      release();
       const run = await engine.waitFor(id, { timeoutMs: 10_000 });
       expect(run.status).toBe('succeeded');
       expect(run.state).toBe('done');
