@@ -13,12 +13,13 @@ export const ARTIFACT_CHANGED_CHANNEL = 'rmapp_artifact_changed';
  * False when the run does not exist (it was pruned): nothing is stored.
  */
 export async function saveArtifact(db: Queryable, runId: string, name: string, json: string, bytes: number): Promise<boolean> {
-  // The run's row is held (`for key share`: commits, which change no key, do not wait for it) while the
-  // artifact is written, so pruning, which deletes the row, cannot delete the run's artifacts before
-  // this one lands: a step that went on after its run was cancelled left an artifact no prune removed,
-  // which a later run under the same id then listed as its own.
+  // Only for a run that exists: a step that went on after its run was cancelled and pruned left an
+  // artifact no prune removed, which a later run under the same id listed as its own. Read without a
+  // lock: a row lock here (`for key share`) joined the lease renewals' and compactions' locks of the
+  // run's row into one shared lock, and those then deadlocked (40P01). A save that reads the run just
+  // before a prune of it commits may still land after it; a later save or prune does not see it.
   const rows = await db.query<{ saved: number }>(
-    `with run as materialized (select id from rmapp_runs where id = $1 for key share),
+    `with run as materialized (select id from rmapp_runs where id = $1),
      saved as (
        insert into rmapp_run_artifacts (run_id, name, value, bytes) select run.id, $2, $3::jsonb, $4 from run
        on conflict (run_id, name) do update set value = excluded.value, bytes = excluded.bytes, created_at = now()

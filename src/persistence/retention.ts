@@ -136,18 +136,31 @@ const noKeptChild = (a: string, s: string, f: string, c: string) =>
   `not exists (select 1 from rmapp_runs k where k.parent_run_id = ${a}.id and not ${expired('k', s, f, c)})`;
 
 /**
+ * The advisory lock a compaction of run `$1` holds (`pg_advisory_xact_lock`, taken before any row) and
+ * a prune tries (`pg_try_advisory_xact_lock`) on each run it would delete, skipping a run it cannot
+ * have: pruning locks a run's row and then deletes its history, a compaction locks history rows and
+ * then updates the run's row, and on two workers the two deadlocked (40P01). A compaction waits for
+ * the prune (before it locks anything, then finds nothing to fold); a prune never waits for a
+ * compaction. Taking the run's row first in the compaction instead held it for the whole compaction
+ * (commits and lease renewals waited 40–100 ms) and deadlocked with an artifact's `for key share`.
+ */
+const compactLockKey = (runId: string) => `hashtextextended('rmapp.history:' || ${runId}, 0)`;
+
+/**
  * One batch of one status ($1; $2 its cutoff; $3, $4, $5 the cutoffs of all three statuses; $6 the
  * batch size): lock the oldest deletable runs in `(status, created_at)` index order, skipping rows
  * another transaction holds (a worker finishing, an operator retrying), then delete exactly those
- * runs with their history and inbox rows. Active runs are never selected, so never locked.
+ * runs with their history and inbox rows. Active runs are never selected, so never locked. A run
+ * being compacted is skipped too ({@link compactLockKey}), for a later batch.
  */
-const DELETE_BATCH = `with c as (
+const DELETE_BATCH = `with candidates as (
     select r.id from rmapp_runs r
     where r.status = $1 and r.created_at < $2::timestamptz and r.finished_at < $2::timestamptz
       and ${parentGone('r')} and ${noKeptChild('r', '$3', '$4', '$5')}
     order by r.created_at
     limit $6
     for update of r skip locked),
+  c as materialized (select id from candidates where pg_try_advisory_xact_lock(${compactLockKey('id')})),
   h as (delete from rmapp_run_history h where h.run_id in (select id from c) returning 1),
   s as (delete from rmapp_run_inbox i where i.run_id in (select id from c) returning 1),
   a as (delete from rmapp_run_artifacts x where x.run_id in (select id from c) returning 1),
@@ -260,20 +273,17 @@ export interface CompactHistoryResult {
 export const HISTORY_COMPACTED = 'history.compacted';
 
 /**
- * One statement, so one transaction on any {@link Queryable}. The run's row is locked first (the lock
- * order of docs/engine-internals.md: run rows, then the run's own tables): pruning locks the run row
- * and then deletes its history, so a compaction that locked history rows first and the run row last
- * closed a cycle with it (40P01). A run deleted meanwhile is not found, and nothing is done. The
- * cutoff is the id of the newest row to fold (the `keepLast + 1`-th newest in this statement's
- * snapshot): rows a worker appends meanwhile have larger ids and are not touched. The folded rows are
- * locked in id order, so a concurrent compaction of the same run waits and then sees the updated
- * summary instead of the rows that are gone. The oldest folded row is rewritten in place as the
- * summary (its id keeps it first); the others are deleted. An earlier summary among them adds its counts.
+ * One statement, so one transaction on any {@link Queryable}. It first takes the run's compaction
+ * lock ({@link compactLockKey}). The cutoff is the id of the newest row to fold (the `keepLast + 1`-th
+ * newest in this statement's snapshot): rows a worker appends meanwhile have larger ids and are not
+ * touched. The folded rows are locked in id order first, so a concurrent compaction of the same run
+ * waits and then sees the updated summary instead of the rows that are gone. The oldest folded row is
+ * rewritten in place as the summary (its id keeps it first); the others are deleted. An earlier summary
+ * among them adds its counts.
  */
-const COMPACT = `with run as materialized (
-    select id from rmapp_runs where id = $1 for no key update),
+const COMPACT = `with held as materialized (select pg_advisory_xact_lock(${compactLockKey('$1')})),
   target as (
-    select id from rmapp_run_history where run_id = (select id from run) order by id desc offset $2 limit 1),
+    select id from rmapp_run_history where run_id = $1 and exists (select 1 from held) order by id desc offset $2 limit 1),
   old as (
     select h.id, h.at, ${historyEventsSql('h')} as events from rmapp_run_history h
     where h.run_id = $1 and h.id <= (select id from target)
