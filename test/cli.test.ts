@@ -60,13 +60,17 @@ it('reports user mistakes on stderr with exit 1 and no stack trace', async () =>
     // An id that would rewrite the terminal is echoed escaped; a 10 kB one is cut.
     [['runs', 'show', 'a\x1b[31mRED\x07b'], /No run with id "a\\u001b\[31mRED\\u0007b"/],
     [['runs', 'show', 'x'.repeat(10_000)], new RegExp(`No run with id "${'x'.repeat(200)}…"`)],
+    [['runs', 'show', 'a\u009b31mX\u202eY\u007fZ'], /No run with id "a\\u009b31mX\\u202eY\\u007fZ"/],
   ];
   for (const [args, pattern] of cases) {
     const r = await rmapp(...args);
     expect(r.code, args.join(' ')).toBe(1);
     expect(r.stderr).toMatch(pattern);
     expect(r.stderr).not.toMatch(/\n\s+at /);
-    const controls = [...r.stderr].filter((c) => c !== '\n' && c !== '\t' && c.charCodeAt(0) < 0x20);
+    const controls = [...r.stderr].filter((c) => {
+      const code = c.charCodeAt(0);
+      return (code < 0x20 && c !== '\n' && c !== '\t') || (code >= 0x7f && code <= 0x9f) || (code >= 0x202a && code <= 0x202e);
+    });
     expect(controls, 'control characters on stderr').toEqual([]);
   }
   const missing = await runRmapp(['--workflows', 'does/not/exist.ts', 'runs', 'list'], env);

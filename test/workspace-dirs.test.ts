@@ -4,7 +4,7 @@
  * finished run's removal deleted another's — and the id `..` named the root's parent, which a finished
  * run's removal (`rm -rf`) deleted. Ids of only dots between slashes are refused at start.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { expect, it } from 'vitest';
@@ -45,13 +45,22 @@ it('every run id gets its own directory, a direct child of the root', () => {
   expect(workspaces.dirOf('run-1.x')).toBe(join(root, 'run-1.x'));
 });
 
-it('a workspace made under the old naming is found by the run id it records, and only by it', () => {
+it('a workspace made under the old naming is found by the run id it records, and only by it; never through a symlink', () => {
   const legacy = join(root, 'acme_widgets_issue_7_k');
   mkdirSync(join(legacy, '.git'), { recursive: true });
   writeFileSync(join(legacy, '.git', 'rmapp-run-id'), 'acme/widgets/issue/7/k');
   expect(workspaces.dirOf('acme/widgets/issue/7/k'), 'the run that made it').toBe(legacy);
   expect(workspaces.dirOf('acme/widgets:issue/7/k'), 'another id of the same old name').not.toBe(legacy);
-  expect(workspaces.dirOf('acme_widgets_issue_7_k'), 'the id equal to its name').toBe(legacy);
+  // The plain id equal to that name is another run: not in `acme/widgets/issue/7/k`'s checkout.
+  expect(workspaces.dirOf('acme_widgets_issue_7_k'), 'the plain id equal to its name').not.toBe(legacy);
+  expect(dirname(workspaces.dirOf('acme_widgets_issue_7_k'))).toBe(root);
+  // A symlink under the old name is not followed out of the root.
+  const outside = mkdtempSync(join(tmpdir(), 'rmapp-outside-'));
+  mkdirSync(join(outside, '.git'), { recursive: true });
+  writeFileSync(join(outside, '.git', 'rmapp-run-id'), 'x:y');
+  symlinkSync(outside, join(root, 'x_y'));
+  expect(workspaces.dirOf('x:y'), 'an old-named symlink').not.toBe(join(root, 'x_y'));
+  expect(dirname(workspaces.dirOf('x:y'))).toBe(root);
 });
 
 it('a run id with a part of only dots is refused at start, naming the rule', async () => {

@@ -5,7 +5,7 @@
  * resumed run finds its workspace as it left it. Removed when the run ends, kept on failure.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync } from 'node:fs';
 import { constants } from 'node:fs';
 import { lstat, mkdir, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -21,6 +21,15 @@ const INSTRUCTION_FILE_MAX_BYTES = 512 * 1024;
 
 /** In a workspace's `.git`: the id of the run it belongs to. */
 const RUN_ID_FILE = 'rmapp-run-id';
+
+/** True for a directory itself, not a symlink to one. */
+function isRealDirectory(path: string): boolean {
+  try {
+    return lstatSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
 
 /** The run id a workspace records (in its `.git`), or null. */
 function recordedRunId(dir: string): string | null {
@@ -504,12 +513,17 @@ export class Workspaces {
    */
   dirOf(runId: string): string {
     const plain = runId.replace(/[^\w.-]/g, '_');
-    if (plain === runId && !runId.startsWith('.')) return resolve(this.config.root, runId);
+    const named = resolve(this.config.root, plain);
+    // A plain id's directory, unless a run of another id made it under the old naming (`a/b` made `a_b`).
+    if (plain === runId && !runId.startsWith('.')) {
+      const recorded = recordedRunId(named);
+      if (recorded === null || recorded === runId) return named;
+    }
     const hash = createHash('sha256').update(runId).digest('hex').slice(0, 16);
     const dir = resolve(this.config.root, `${plain.replace(/^\.+/, '_').slice(0, 100)}=${hash}`);
-    if (!existsSync(dir) && !/^\.*$/.test(plain)) {
-      const legacy = resolve(this.config.root, plain);
-      if (recordedRunId(legacy) === runId) return legacy;
+    // A directory (not a symlink) the old naming made for this very run.
+    if (plain !== runId && !existsSync(dir) && !/^\.*$/.test(plain) && isRealDirectory(named) && recordedRunId(named) === runId) {
+      return named;
     }
     return dir;
   }

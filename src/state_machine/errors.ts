@@ -116,7 +116,11 @@ export class RunNotFoundError extends WorkflowError {
     const id = String(runId as unknown);
     // Quoted as JSON (control characters escaped: an id typed at a terminal cannot rewrite it) and cut
     // at 200 characters (a 10 kB id is not echoed whole).
-    const shown = JSON.stringify(id.length > 200 ? `${id.slice(0, 200)}…` : id);
+    const shown = JSON.stringify(id.length > 200 ? `${id.slice(0, 200)}…` : id).replace(
+      // JSON leaves DEL, the C1 controls (U+009B starts a terminal sequence) and bidi overrides as they are.
+      /[\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
+      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+    );
     super(`No run with id ${shown}. List runs with \`rmapp runs list\`.`, {
       code: 'RUN_NOT_FOUND',
       category: 'validation',
