@@ -190,7 +190,10 @@ describe.each(['postgres', 'pglite'] as const)('durability on %s', (kind) => {
       // The step it stopped is not reported as still running.
       const children = (await engine.get(id)).children;
       expect(children.length, 'children the cancelled run lists').toBeGreaterThan(0);
-      expect(children.filter((c) => c.status === 'active'), 'children of the cancelled run reported active').toEqual([]);
+      expect(
+        children.filter((c) => c.status === 'active'),
+        'children of the cancelled run reported active',
+      ).toEqual([]);
     });
 
     it('cancel during a retry backoff', async () => {
