@@ -232,3 +232,51 @@ it('a compaction and a prune of the same finished run, on two connections, never
   );
   expect(left, 'rows of the run after the next prune').toEqual({ runs: 0, history: 0 });
 });
+
+it('a prune leaves out the runs being compacted and deletes the rest in the same call; a late artifact of a run it deleted goes too', async () => {
+  const policy = { succeededMs: 86_400_000, failedMs: 86_400_000, cancelledMs: 86_400_000 };
+  const ids = ['skip-0', 'skip-1', 'skip-2', 'skip-3'];
+  for (const [i, id] of ids.entries()) {
+    await retention.query(
+      `insert into rmapp_runs (id, workflow, workflow_version, status, created_at, finished_at)
+       values ($1, 'w', 'v', 'succeeded', now() - interval '30 days' + $2 * interval '1 second', now() - interval '29 days')`,
+      [id, i],
+    );
+  }
+  // The oldest is being compacted (its advisory lock held): batches of one used to stop at it.
+  let late = 0;
+  const lateSaves: Database = new Proxy(claimer, {
+    get(target, prop, receiver) {
+      if (prop !== 'query') return Reflect.get(target, prop, receiver) as unknown;
+      return async (text: string, params?: unknown[]) => {
+        const rows = await target.query(text, params);
+        // A step's save that read its run before this batch committed lands after the batch's delete.
+        const deleted = /with candidates as/.test(text) ? (rows[0] as { ids: string[] }).ids : [];
+        for (const id of deleted) late += (await saveArtifactUnchecked(retention, id)) ? 1 : 0;
+        return rows;
+      };
+    },
+  });
+  const result = await rawTransaction(testDb.url, async (tx) => {
+    await tx.query(`select pg_advisory_xact_lock(hashtextextended('rmapp.history:' || 'skip-0', 0))`);
+    return pruneRuns(lateSaves, policy, { batchSize: 1 });
+  });
+  expect(result.runs, 'runs deleted while the oldest was held').toBe(3);
+  expect(late, 'late artifacts written for deleted runs').toBe(3);
+  const left = async () =>
+    retention.query<{ id: string; artifacts: number }>(
+      `select r.id, (select count(*)::int from rmapp_run_artifacts a where a.run_id = r.id) as artifacts from rmapp_runs r where r.id like 'skip-%'`,
+    );
+  expect(await left(), 'runs left').toEqual([{ id: 'skip-0', artifacts: 0 }]);
+  const [orphans] = await retention.query<{ n: number }>(
+    `select count(*)::int as n from rmapp_run_artifacts a where a.run_id like 'skip-%' and not exists (select 1 from rmapp_runs r where r.id = a.run_id)`,
+  );
+  expect(orphans?.n, 'artifacts of pruned runs').toBe(0);
+  expect((await pruneRuns(claimer, policy)).runs, 'the held run, on the next call').toBe(1);
+});
+
+/** An artifact row written as a save that read its run before a prune committed writes it. */
+async function saveArtifactUnchecked(db: Database, runId: string): Promise<boolean> {
+  await db.query(`insert into rmapp_run_artifacts (run_id, name, value, bytes) values ($1, 'late', '1'::jsonb, 1)`, [runId]);
+  return true;
+}

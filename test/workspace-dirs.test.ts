@@ -4,7 +4,7 @@
  * finished run's removal deleted another's — and the id `..` named the root's parent, which a finished
  * run's removal (`rm -rf`) deleted. Ids of only dots between slashes are refused at start.
  */
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { expect, it } from 'vitest';
@@ -84,4 +84,23 @@ it('a run id with a part of only dots is refused at start, naming the rule', asy
   } finally {
     await engine.stop();
   }
+});
+
+it('a plain run id keeps its directory when an old-named run that held its name finishes', async () => {
+  // Before the upgrade, run `p/q` got the directory `p_q`; after it, run `p_q` got a hashed one.
+  const legacy = join(root, 'p_q');
+  mkdirSync(join(legacy, '.git'), { recursive: true });
+  writeFileSync(join(legacy, '.git', 'rmapp-run-id'), 'p/q');
+  const first = workspaces.dirOf('p_q');
+  expect(first, 'the plain id beside an old-named run').not.toBe(legacy);
+  mkdirSync(join(first, '.git'), { recursive: true });
+  writeFileSync(join(first, '.git', 'rmapp-run-id'), 'p_q');
+  // `p/q` succeeds and its workspace is removed: `p_q` stays where its work is.
+  await workspaces.removeRun('p/q');
+  expect(workspaces.dirOf('p_q'), 'the same run, after the other one left').toBe(first);
+  await workspaces.removeRun('p_q');
+  expect(
+    readdirSync(root).filter((n) => n.startsWith('p_q')),
+    'directories of p_q left',
+  ).toEqual([]);
 });

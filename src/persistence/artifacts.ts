@@ -17,7 +17,8 @@ export async function saveArtifact(db: Queryable, runId: string, name: string, j
   // artifact no prune removed, which a later run under the same id listed as its own. Read without a
   // lock: a row lock here (`for key share`) joined the lease renewals' and compactions' locks of the
   // run's row into one shared lock, and those then deadlocked (40P01). A save that reads the run just
-  // before a prune of it commits may still land after it; a later save or prune does not see it.
+  // before a prune of it commits may land after the prune's delete: the prune deletes the artifacts of
+  // the runs it deleted once more after its batch (retention.ts `pruneRuns`).
   const rows = await db.query<{ saved: number }>(
     `with run as materialized (select id from rmapp_runs where id = $1),
      saved as (

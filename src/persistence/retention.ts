@@ -148,7 +148,7 @@ const compactLockKey = (runId: string) => `hashtextextended('rmapp.history:' || 
 
 /**
  * One batch of one status ($1; $2 its cutoff; $3, $4, $5 the cutoffs of all three statuses; $6 the
- * batch size): lock the oldest deletable runs in `(status, created_at)` index order, skipping rows
+ * batch size; $7 ids to leave out): lock the oldest deletable runs in `(status, created_at)` index order, skipping rows
  * another transaction holds (a worker finishing, an operator retrying), then delete exactly those
  * runs with their history and inbox rows. Active runs are never selected, so never locked. A run
  * being compacted is skipped too ({@link compactLockKey}), for a later batch.
@@ -157,6 +157,7 @@ const DELETE_BATCH = `with candidates as (
     select r.id from rmapp_runs r
     where r.status = $1 and r.created_at < $2::timestamptz and r.finished_at < $2::timestamptz
       and ${parentGone('r')} and ${noKeptChild('r', '$3', '$4', '$5')}
+      and not (r.id = any($7::text[]))
     order by r.created_at
     limit $6
     for update of r skip locked),
@@ -164,8 +165,10 @@ const DELETE_BATCH = `with candidates as (
   h as (delete from rmapp_run_history h where h.run_id in (select id from c) returning 1),
   s as (delete from rmapp_run_inbox i where i.run_id in (select id from c) returning 1),
   a as (delete from rmapp_run_artifacts x where x.run_id in (select id from c) returning 1),
-  d as (delete from rmapp_runs r where r.id in (select id from c) returning r.status)
+  d as (delete from rmapp_runs r where r.id in (select id from c) returning r.id, r.status)
   select
+    (select coalesce(jsonb_agg(id), '[]'::jsonb) from candidates where id not in (select id from c)) as skipped,
+    (select coalesce(jsonb_agg(id), '[]'::jsonb) from d) as ids,
     (select count(*) from d)::float8 as runs,
     (select count(*) from h)::float8 as history_rows,
     (select count(*) from s)::float8 as signals,
@@ -188,6 +191,13 @@ const DRY_RUN = `with recursive ok(id, status) as (
     (select count(*) from rmapp_run_inbox i where i.run_id in (select id from ok))::float8 as signals,
     (select count(*) from rmapp_run_artifacts x where x.run_id in (select id from ok))::float8 as artifacts,
     (select coalesce(jsonb_object_agg(status, n), '{}'::jsonb) from (select status, count(*)::float8 as n from ok group by status) g) as by_status`;
+
+interface BatchRow extends CountsRow {
+  /** Ids of the candidates skipped because a compaction held them (jsonb, or its text). */
+  skipped: string[] | string;
+  /** Ids of the runs the batch deleted (jsonb; a string from drivers that do not parse it). */
+  ids: string[] | string;
+}
 
 interface CountsRow {
   runs: number;
@@ -243,10 +253,28 @@ export async function pruneRuns(db: Queryable, policy: RetentionPolicy, options:
     for (const [i, status] of FINAL_STATUSES.entries()) {
       const cutoff = all[i];
       if (cutoff === null || cutoff === undefined) continue;
+      // Runs a compaction holds, left out of the next batches of this call (a later call takes them).
+      const skipped: string[] = [];
       while (!options.signal?.aborted) {
-        const deleted = add((await db.query<CountsRow>(DELETE_BATCH, [status, cutoff, ...all, batchSize], SWEEP_TIMEOUT))[0]);
-        if (deleted > 0) progress = true;
-        if (deleted < batchSize) break;
+        const row = (await db.query<BatchRow>(DELETE_BATCH, [status, cutoff, ...all, batchSize, skipped], SWEEP_TIMEOUT))[0];
+        const deleted = add(row);
+        const held = typeof row?.skipped === 'string' ? (JSON.parse(row.skipped) as string[]) : (row?.skipped ?? []);
+        skipped.push(...held);
+        if (deleted > 0) {
+          progress = true;
+          // An artifact a step saved while this batch deleted its run (the save read the run before the
+          // batch committed) landed after the batch's delete: removed now (persistence/artifacts.ts).
+          const ids = typeof row?.ids === 'string' ? (JSON.parse(row.ids) as string[]) : (row?.ids ?? []);
+          const late = await db.query<{ n: number }>(
+            `with x as (delete from rmapp_run_artifacts a where a.run_id = any($1::text[])
+               and not exists (select 1 from rmapp_runs r where r.id = a.run_id) returning 1)
+             select count(*)::float8 as n from x`,
+            [ids],
+          );
+          total.artifacts += Number(late[0]?.n ?? 0);
+        }
+        // A full batch, counting the runs skipped (each is left out from now on): more may be left.
+        if (deleted + held.length < batchSize) break;
       }
     }
   }

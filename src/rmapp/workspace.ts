@@ -514,13 +514,15 @@ export class Workspaces {
   dirOf(runId: string): string {
     const plain = runId.replace(/[^\w.-]/g, '_');
     const named = resolve(this.config.root, plain);
-    // A plain id's directory, unless a run of another id made it under the old naming (`a/b` made `a_b`).
-    if (plain === runId && !runId.startsWith('.')) {
-      const recorded = recordedRunId(named);
-      if (recorded === null || recorded === runId) return named;
-    }
     const hash = createHash('sha256').update(runId).digest('hex').slice(0, 16);
     const dir = resolve(this.config.root, `${plain.replace(/^\.+/, '_').slice(0, 100)}=${hash}`);
+    // A plain id's directory, unless a run of another id made it under the old naming (`a/b` made
+    // `a_b`): then the hashed one, also once that other run's directory is gone.
+    if (plain === runId && !runId.startsWith('.')) {
+      const recorded = recordedRunId(named);
+      if (recorded === runId || (recorded === null && recordedRunId(dir) !== runId)) return named;
+      return dir;
+    }
     // A directory (not a symlink) the old naming made for this very run.
     if (plain !== runId && !existsSync(dir) && !/^\.*$/.test(plain) && isRealDirectory(named) && recordedRunId(named) === runId) {
       return named;
