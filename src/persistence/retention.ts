@@ -95,10 +95,10 @@ export interface PruneResult {
   byStatus: Record<string, number>;
 }
 
-/** Milliseconds → the cutoff instant as ISO text, or null for "keep forever", per final status. */
 /** 0001-01-01T00:00:00Z: the earliest cutoff written (see {@link cutoffs}). */
 const EARLIEST_CUTOFF_MS = Date.parse('0001-01-01T00:00:00Z');
 
+/** Milliseconds → the cutoff instant as ISO text, or null for "keep forever", per final status. */
 function cutoffs(policy: RetentionPolicy, now: Date): [string | null, string | null, string | null] {
   const one = (name: keyof RetentionPolicy): string | null => {
     const ms = policy[name];
@@ -148,9 +148,9 @@ const compactLockKey = (runId: string) => `hashtextextended('rmapp.history:' || 
 
 /**
  * One batch of one status ($1; $2 its cutoff; $3, $4, $5 the cutoffs of all three statuses; $6 the
- * batch size; $7 ids to leave out): lock the oldest deletable runs in `(status, created_at)` index order, skipping rows
- * another transaction holds (a worker finishing, an operator retrying), then delete exactly those
- * runs with their history and inbox rows. Active runs are never selected, so never locked. A run
+ * batch size; $7 ids to leave out): lock the oldest deletable runs in `(status, created_at)` index
+ * order, skipping rows another transaction holds (a worker finishing, an operator retrying), then
+ * delete exactly those runs with their history and inbox rows. Active runs are never selected, so never locked. A run
  * being compacted is skipped too ({@link compactLockKey}), for a later batch.
  */
 const DELETE_BATCH = `with candidates as (
