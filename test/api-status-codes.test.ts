@@ -6,7 +6,17 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { setup } from 'xstate';
 import { z } from 'zod';
-import { createEngine, defineWorkflow, RunStateError, silentLogger, ValidationError, type Engine } from '../src/index.ts';
+import {
+  createEngine,
+  defineWorkflow,
+  RunNotFoundError,
+  RunStateError,
+  silentLogger,
+  step,
+  ValidationError,
+  type Engine,
+} from '../src/index.ts';
+import { openDatabase, type Database } from '../src/persistence/database.ts';
 import { createLogger } from '../src/rmapp/logger.ts';
 import { startServiceServer } from '../src/rmapp/server/http-server.ts';
 
@@ -81,4 +91,39 @@ it('a malformed request is a 400 naming the field, and starts nothing', async ()
   expect(artifact, 'an artifact name over 1,000 bytes').toEqual({ status: 400, error: expect.stringMatching(/artifact name/i) });
   expect((await engine.list({ workflow: 'test.api-codes', limit: 1000 })).length, 'runs after the refused start').toBe(before + 1);
   await engine.send(id, { type: 'go' });
+});
+
+it('a retry of a run deleted while it was being retried is a RunNotFoundError (404), not a conflict', async () => {
+  const store = await openDatabase({ url: '', dataDir: 'memory://' });
+  // The prune lands between the retry's read of the run and its rewind.
+  const pruning: Database = new Proxy(store, {
+    get(target, prop, receiver) {
+      if (prop !== 'query') return Reflect.get(target, prop, receiver) as unknown;
+      return async (text: string, params?: unknown[]) => {
+        if (/update rmapp_runs set status = 'waiting'/.test(text)) {
+          await target.query('delete from rmapp_run_history where run_id = $1', [params?.[0]]);
+          await target.query('delete from rmapp_runs where id = $1', [params?.[0]]);
+        }
+        return target.query(text, params);
+      };
+    },
+  });
+  const failing = defineWorkflow({
+    name: 'test.api-codes-fails',
+    input: z.object({}),
+    machine: setup({ actors: { boom: step(() => Promise.reject(new Error('boom')), { retry: { maxAttempts: 1 } }) } }).createMachine({
+      initial: 'a',
+      states: { a: { invoke: { src: 'boom', onDone: 'b' } }, b: { type: 'final' } },
+    }),
+  });
+  const engine = createEngine({ database: pruning, workflows: [failing], logger: silentLogger });
+  try {
+    await engine.startWorker();
+    const id = await engine.start(failing, {});
+    expect((await engine.waitFor(id, { timeoutMs: 20_000 })).status).toBe('failed');
+    await expect(engine.retry(id)).rejects.toBeInstanceOf(RunNotFoundError);
+  } finally {
+    await engine.stop();
+    await store.close();
+  }
 });
