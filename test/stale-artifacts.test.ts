@@ -2,7 +2,7 @@
  * A step that goes on after its run was cancelled and pruned (it ignores its AbortSignal, as a hung
  * agent that still flushes its transcript) stores no artifact: an adversarial pass saw such a write land
  * after the prune, an artifact no later prune removed, listed by a new run under the same id. An
- * artifact is never stored for a run that does not exist.
+ * artifact (or history row) is never stored for a run that does not exist.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { setup } from 'xstate';
@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { createEngine, defineWorkflow, silentLogger, step } from '../src/index.ts';
 import { saveArtifact } from '../src/persistence/artifacts.ts';
 import { pruneRuns } from '../src/persistence/retention.ts';
+import { appendHistory } from '../src/persistence/runs.ts';
 import { openTestStore } from './helpers/postgres.ts';
 
 describe.each(['postgres', 'pglite'] as const)('artifacts of a run that has ended (%s)', (kind) => {
@@ -56,5 +57,9 @@ describe.each(['postgres', 'pglite'] as const)('artifacts of a run that has ende
     expect(await saveArtifact(store.db, id, 'transcript', '{"lines":3}', 11), 'a save for the pruned run').toBe(false);
     const [after] = await store.db.query<{ n: number }>('select count(*)::int as n from rmapp_run_artifacts where run_id = $1', [id]);
     expect(after?.n, 'artifact rows stored for a run that does not exist').toBe(0);
+    // Nor history (a cancel's `run.cancelled`, appended just after a prune deleted the run).
+    await appendHistory(store.db, id, [{ type: 'run.cancelled', data: { reason: 'late' } }], null);
+    const [history] = await store.db.query<{ n: number }>('select count(*)::int as n from rmapp_run_history where run_id = $1', [id]);
+    expect(history?.n, 'history rows stored for a run that does not exist').toBe(0);
   });
 });

@@ -297,9 +297,12 @@ export type { HistoryEntry } from './history-codec.ts';
 /** Appends history outside a run's own commits (e.g. a restore failure noticed by a worker). */
 export async function appendHistory(db: Queryable, runId: string, entries: HistoryEntry[], worker: string | null): Promise<void> {
   if (entries.length === 0) return;
+  // The run's row first (its update is the lock), the history row only for a run still there: inserted
+  // unconditionally, a row appended as a prune deleted the run (`rmapp prune --cancelled 0ms` right
+  // after a cancel) was left without its run, for a later run under the same id to show.
   await db.query(
-    `with h as (insert into rmapp_run_history (run_id, worker, log) values ($1, $3, $2::json))
-     update rmapp_runs set history_rows = history_rows + 1 where id = $1`,
+    `with u as (update rmapp_runs set history_rows = history_rows + 1 where id = $1 returning id)
+     insert into rmapp_run_history (run_id, worker, log) select u.id, $3, $2::json from u`,
     [runId, encodeHistory(entries), worker],
   );
 }
