@@ -194,7 +194,7 @@ export class Engine extends RunQueries {
     const db = await this.db();
     const run = await getRunHead(db, runId);
     if (!run) throw new RunNotFoundError(runId);
-    if (isFinalStatus(run.status)) return this.refuseFinished(db, runId, dedupeKey);
+    if (isFinalStatus(run.status)) return this.refuseFinished(db, runId, dedupeKey, run.status);
     // The run's own version's default, else the current one's (a run of a version this deploy lacks).
     const chosen =
       buffer === undefined
@@ -214,12 +214,13 @@ export class Engine extends RunQueries {
    * An event for a finished run: sending again what the run already took (a caller retrying, a program
    * run twice) is answered as the duplicate it is; anything else is a {@link RunStateError}.
    */
-  private async refuseFinished(db: Queryable, runId: string, dedupeKey: string | null): Promise<SendResult> {
+  private async refuseFinished(db: Queryable, runId: string, dedupeKey: string | null, status?: string): Promise<SendResult> {
     const taken = dedupeKey === null ? null : await signalByDedupeKey(db, runId, dedupeKey);
     if (taken !== null) return { delivered: false, id: taken, outcome: 'duplicate' };
-    const run = await getRunHead(db, runId);
-    if (!run) throw new RunNotFoundError(runId);
-    throw new RunStateError(`Run ${runId} has already finished (${run.status}); it accepts no more events.`);
+    // The status as read before, or (the run finished after that read) read now.
+    const finished = status ?? (await getRunHead(db, runId))?.status;
+    if (finished === undefined) throw new RunNotFoundError(runId);
+    throw new RunStateError(`Run ${runId} has already finished (${finished}); it accepts no more events.`);
   }
 
   /** Cancels a run: aborts its steps, stops its children, runs the definition's cleanup. */
