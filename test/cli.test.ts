@@ -78,6 +78,36 @@ it('reports user mistakes on stderr with exit 1 and no stack trace', async () =>
   expect(missing.stderr).toMatch(/Workflows module not found/);
 });
 
+it('shows the database URL it used, masking only its password, also in errors and from --database-url', async () => {
+  // A URL without a password is no secret: `rmapp migrate` printed "[REDACTED]" for the whole of it.
+  expect((await runRmapp(['migrate'], env)).code).toBe(0);
+  const plain = await runRmapp(['migrate'], env);
+  expect(plain.code, plain.stderr).toBe(0);
+  expect(plain.stdout).toContain(`Up to date: ${testDb.url}.`);
+  // Trust authentication takes any password: the URL works, and the password is what is secret.
+  const password = 'Swordfish-7731-zz';
+  const withPassword = new URL(testDb.url);
+  withPassword.password = password;
+  const byFlag = (...args: string[]) =>
+    runRmapp(['--workflows', TEST_WORKFLOWS, '--database-url', withPassword.toString(), ...args], { DATABASE_URL: undefined });
+  const byVariable = (...args: string[]) => runRmapp(['--workflows', TEST_WORKFLOWS, ...args], { DATABASE_URL: withPassword.toString() });
+  for (const [how, run] of [
+    ['--database-url', byFlag],
+    ['DATABASE_URL', byVariable],
+  ] as const) {
+    const migrated = await run('migrate');
+    expect(migrated.code, `${how}: ${migrated.stderr}`).toBe(0);
+    expect(migrated.stdout, how).toContain(
+      `Up to date: ${withPassword.protocol}//${withPassword.username}:[REDACTED]@${withPassword.host}`,
+    );
+    // An error quoting the password (here an id given on the command line) is masked too.
+    const shown = await run('runs', 'show', password);
+    expect(shown.code, how).toBe(1);
+    expect(shown.stderr, how).toMatch(/No run with id "\[REDACTED\]"/);
+    expect(`${migrated.stdout}${migrated.stderr}${shown.stdout}${shown.stderr}`, how).not.toContain(password);
+  }
+});
+
 it('prints its version and the registered workflows with their input schemas', async () => {
   const version = await runRmapp(['--version']);
   expect(version.stdout.trim()).toBe((JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { version: string }).version);

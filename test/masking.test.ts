@@ -1,7 +1,7 @@
 /** The one masking function (src/rmapp/masking.ts): configured values, token- and key-shaped text, URL credentials, secret keys. */
 import { generateKeyPairSync } from 'node:crypto';
 import { expect, it } from 'vitest';
-import { createMasker, MASK } from '../src/rmapp/masking.ts';
+import { connectionStringSecrets, createMasker, MASK } from '../src/rmapp/masking.ts';
 
 const SECRET = 'my-webhook-secret-value';
 const TOKEN = `ghp_${'Zz09'.repeat(9)}`;
@@ -117,4 +117,21 @@ it('masks a configured secret disguised: spaced, wrapped, re-cased, with ANSI co
     ['curl -u admin:hunter2secret https://x', `curl -u admin:${MASK} https://x`],
   ];
   for (const [input, expected] of shapes) expect(m.text(input), `masking ${JSON.stringify(input.slice(0, 30))}`).toBe(expected);
+});
+
+it("takes a database URL's password as its secret, not the whole URL", () => {
+  const cases: [string | undefined, string[]][] = [
+    [undefined, []],
+    ['postgres://postgres@127.0.0.1:5432/test', []],
+    ['postgres://app:Swordfish%2Fx9@db.internal:5432/prod', ['Swordfish%2Fx9', 'Swordfish/x9']],
+    ['postgres://app@db/prod?password=Hunter2-long&sslpassword=Kp-99-zz', ['Hunter2-long', 'Kp-99-zz']],
+    // Malformed (no URL parser takes it): what stands between the user's ':' and the last '@'.
+    ['postgres://app:pa#ss@word@127.0.0.1:99999/x', ['pa#ss@word', 'pa#ss@word']],
+    ['postgres://app@127.0.0.1:99999/x', []],
+    // Not a URL at all: nothing in it can be told apart, so all of it.
+    ['host=db password=abcdef123', ['host=db password=abcdef123']],
+  ];
+  for (const [value, secrets] of cases) expect(connectionStringSecrets(value), String(value)).toEqual(secrets);
+  const m = createMasker(connectionStringSecrets('postgres://app:Swordfish%2Fx9@db.internal:5432/prod'));
+  expect(m.text('on postgres://app@db.internal:5432/prod, pw Swordfish/x9')).toBe(`on postgres://app@db.internal:5432/prod, pw ${MASK}`);
 });

@@ -128,6 +128,41 @@ function maskSkeletons(text: string, skeletons: readonly string[]): string {
   return out + text.slice(at);
 }
 
+/**
+ * The secret parts of a database connection string: its password, as written and decoded, and a
+ * `password` or `sslpassword` parameter. The user, host and database are not secret and are what an
+ * operator reads in the CLI's output (`rmapp migrate` printed `[REDACTED]` for a whole URL without a
+ * password). A URL too malformed to parse (a port of 99999, an unencoded `#` in the password) gives
+ * what stands between the user's `:` and the last `@`; a value without `://` is kept whole, since what
+ * in it is secret cannot be told.
+ */
+export function connectionStringSecrets(value: string | null | undefined): string[] {
+  if (!value) return [];
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    const start = value.indexOf('://');
+    if (start < 0) return [value];
+    const authority = value.slice(start + 3, Math.max(start + 3, value.lastIndexOf('@')));
+    const colon = authority.indexOf(':');
+    const password = colon < 0 ? '' : authority.slice(colon + 1);
+    return password ? [password, decodeOrKeep(password)] : [];
+  }
+  const out: string[] = [];
+  if (url.password) out.push(url.password, decodeOrKeep(url.password));
+  for (const key of ['password', 'sslpassword']) for (const v of url.searchParams.getAll(key)) if (v) out.push(v);
+  return out;
+}
+
+function decodeOrKeep(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
 export interface Masker {
   /** The text with every secret masked. */
   text(text: string): string;

@@ -14,7 +14,7 @@ import { issueBranch } from '../machines/issue-branch.ts';
 import { createGitHubAccess, createRoutedGitHubClient, type GitHubOctokit } from './github/client.ts';
 import { gitUrlFor, webUrl, type RmappConfig } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
-import { createMasker, type Masker } from './masking.ts';
+import { connectionStringSecrets, createMasker, type Masker } from './masking.ts';
 import { attachProgressComments, type ProgressCommentOptions } from './progress-comment.ts';
 import { startServiceServer } from './server/http-server.ts';
 import { webhookHandler } from './server/webhook-handler.ts';
@@ -64,32 +64,15 @@ export interface Service {
  * agent or the tests (`agent.env`, `sandbox.env`: the agent's API key must not come back in a comment).
  */
 export function secretsOf(config: RmappConfig, env: NodeJS.ProcessEnv = process.env): string[] {
-  const password = config.databaseUrl ? safeUrl(config.databaseUrl)?.password : undefined;
   return [
     config.github.token,
     config.github.webhookSecret,
     config.github.privateKey,
     config.server.dashboardToken,
-    password,
-    password ? safeDecode(password) : undefined,
+    ...connectionStringSecrets(config.databaseUrl),
     ...[...config.agent.env, ...config.sandbox.env].map((name) => env[name]),
   ].filter((s): s is string => !!s);
 }
-
-const safeUrl = (url: string) => {
-  try {
-    return new URL(url);
-  } catch {
-    return null;
-  }
-};
-const safeDecode = (text: string) => {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
-};
 
 /**
  * Masks what the service writes to GitHub (comment and reply bodies, PR titles and bodies): a test's

@@ -15,7 +15,7 @@ import { addRunCommand } from './run-command.ts';
 import { addVersionsCommand } from './versions-command.ts';
 import { addWorkflowsCommand } from './workflows-command.ts';
 import { followRun } from './progress-lines.ts';
-import { createMasker } from '../masking.ts';
+import { connectionStringSecrets, createMasker, type Masker } from '../masking.ts';
 import { SERVICE_SECRET_VARIABLES } from '../sandbox/env.ts';
 import { addDemoCommand } from './demo-command.ts';
 import { releaseEarlySignals } from './early-signals.ts';
@@ -89,10 +89,20 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   throw err;
 });
 
-/** What the CLI prints goes through the service's masker (a run's error or test output may quote a secret). */
-const masker = createMasker(SERVICE_SECRET_VARIABLES.map((name) => process.env[name]));
+/**
+ * What the CLI prints goes through the service's masker (a run's error or test output may quote a
+ * secret): the service's secret variables, of a database URL (the variable's or `--database-url`'s)
+ * its password only. Made at the first print, once the options are parsed.
+ */
+let cliMasker: Masker | null = null;
+const masker = (): Masker =>
+  (cliMasker ??= createMasker([
+    ...SERVICE_SECRET_VARIABLES.filter((name) => name !== 'DATABASE_URL').map((name) => process.env[name]),
+    ...connectionStringSecrets(process.env.DATABASE_URL),
+    ...connectionStringSecrets(program.opts<{ databaseUrl?: string }>().databaseUrl),
+  ]));
 const print = (value: unknown) =>
-  process.stdout.write(`${masker.text(typeof value === 'string' ? value : JSON.stringify(value, null, 2))}\n`);
+  process.stdout.write(`${masker().text(typeof value === 'string' ? value : JSON.stringify(value, null, 2))}\n`);
 
 program
   .command('migrate')
@@ -127,7 +137,7 @@ program
         const id = await engine.start(workflow, input, { runId: o.id, idempotencyKey: o.idempotencyKey });
         if (!o.wait) return print(o.json ? { id } : id);
         // With --json, stdout stays one JSON document (scripts parse it) and the progress goes to stderr.
-        const progress = o.json ? (line: string) => process.stderr.write(`${masker.text(line)}\n`) : print;
+        const progress = o.json ? (line: string) => process.stderr.write(`${masker().text(line)}\n`) : print;
         progress(`run ${id}: ${workflow}`);
         await engine.startWorker();
         const run = await followRun(engine, id, progress);
@@ -235,8 +245,8 @@ try {
     const name = (err as Error | null)?.name;
     const known = err instanceof WorkflowError || name === 'DatabaseTooNewError' || name === 'MigrationPrivilegeError';
     const message = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`rmapp: ${message}\n`);
-    if (!known && process.env.RMAPP_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
+    process.stderr.write(`rmapp: ${masker().text(message)}\n`);
+    if (!known && process.env.RMAPP_DEBUG) process.stderr.write(`${masker().text(String((err as Error).stack))}\n`);
     process.exitCode = 1;
     // Whatever a failed command left open (a connection, a timer) must not keep a dead process looking alive.
     setTimeout(() => process.exit(1), 2_000).unref();
