@@ -127,8 +127,9 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
       async ({ input, runId, signal, saveArtifact }): Promise<{ passed: boolean; result: string }> => {
         if (!deps.tests) return { passed: true, result: 'not run (no test command is configured)' };
         const ws = await workspace(runId, input, signal);
-        // The repository's own test (and lint) commands from its default branch, as IssueImplementation runs them.
-        const settings = await deps.workspaces.repositorySettings(ws, input.review.branch, signal);
+        // The repository's own test (and lint) commands from its default branch, as IssueImplementation runs them;
+        // `null` as in generateFix: the fallback is never the head branch, whose author would choose the command.
+        const settings = await deps.workspaces.repositorySettings(ws, null, signal);
         const result = await runChecks(deps.tests, settings, { cwd: ws.dir, signal });
         await saveArtifact('test-output', result.output);
         const report = summarizeTests(result.output, { passed: result.passed, workspace: ws.dir, runId });
