@@ -89,6 +89,22 @@ it('refuses bad signatures, missing signatures, malformed JSON and oversized bod
   expect(await runCount()).toBe(before);
 });
 
+it('checks the signature over the bytes sent: a signed body that is not valid UTF-8 is taken, its bad bytes read as U+FFFD', async () => {
+  const before = await runCount();
+  const text = JSON.stringify(issueComment(24, '@rmapp implement MARK'));
+  // 0xFF 0xFE are no UTF-8: GitHub signs the bytes it sends, and a check over the decoded text refused them as forged.
+  const [head, tail] = text.split('MARK') as [string, string];
+  const raw = Buffer.concat([Buffer.from(head), Buffer.from([0xff, 0xfe]), Buffer.from(tail)]);
+  const accepted = await w.deliver('issue_comment', null, { rawBody: raw });
+  expect(accepted.status, JSON.stringify(accepted.body)).toBe(202);
+  expect(accepted.body.runId).toEqual(expect.any(String));
+  const stored = await w.service.engine.get(accepted.body.runId as string);
+  expect(JSON.stringify(stored.input)).toContain('implement \uFFFD\uFFFD');
+  // The same bytes signed with another secret, or one byte changed after signing, are still refused.
+  expect((await w.deliver('issue_comment', null, { rawBody: raw, sign: 'not-the-secret' })).status).toBe(401);
+  expect(await runCount()).toBe(before + 1);
+});
+
 it('ignores unknown events, installation events and comments without a mention, storing nothing', async () => {
   const before = await runCount();
   const star = await w.deliver('star', example('star', 'created'));

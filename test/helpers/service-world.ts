@@ -21,7 +21,7 @@ export interface ServiceWorld {
   deliver(
     event: string,
     payload: unknown,
-    options?: { delivery?: string; sign?: boolean | string; rawBody?: string },
+    options?: { delivery?: string; sign?: boolean | string; rawBody?: string | Buffer },
   ): Promise<{ status: number; body: any; delivery: string }>;
   stop(): Promise<void>;
 }

@@ -2,13 +2,13 @@
  * `POST /webhooks/github`: verify, filter, store, answer — in milliseconds. A request without a
  * signature or GitHub's headers is refused before its body is read; the body is bounded by size (413)
  * and by time (408), so slow or huge bodies cannot hold the route. The signature (X-Hub-Signature-256)
- * is checked with `@octokit/webhooks` before anything is parsed; a relevant delivery becomes one
+ * is checked over the bytes received, before anything is decoded or parsed; a relevant delivery becomes one
  * `GitHubDelivery` run keyed by X-GitHub-Delivery (a redelivery is the same run), and workers do the
  * rest. Text the database cannot hold (NUL, lone surrogates) is stored as U+FFFD. Nothing is stored for
  * a bad signature, bad JSON or an ignored event; no payload, however malformed, gets a 5xx.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Webhooks } from '@octokit/webhooks';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { ZodError } from 'zod';
 import type { Logger } from '../logger.ts';
 import { normalizeWebhook } from '../webhooks/event.ts';
@@ -33,7 +33,6 @@ export interface WebhookHandlerOptions {
 
 /** Builds the handler. */
 export function webhookHandler(options: WebhookHandlerOptions): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
-  const webhooks = new Webhooks({ secret: options.secret });
   const limit = options.maxBodyBytes ?? 1024 * 1024;
   const deadlineMs = options.bodyTimeoutMs ?? 10_000;
   /** Answers before (or instead of) reading the rest of the body, which is thrown away within the deadline. */
@@ -49,9 +48,9 @@ export function webhookHandler(options: WebhookHandlerOptions): (req: IncomingMe
     // What needs no body is refused before reading one.
     if (!signature) return refuse(req, res, 401, 'Missing X-Hub-Signature-256: configure the webhook secret on GitHub.');
     if (!delivery || !name) return refuse(req, res, 400, 'Missing X-GitHub-Delivery or X-GitHub-Event header.');
-    let body: string;
+    let raw: Buffer;
     try {
-      body = (await readBody(req, { limit, deadlineMs })).toString('utf8');
+      raw = await readBody(req, { limit, deadlineMs });
     } catch (err) {
       if (err instanceof BodyTooLargeError) {
         log.warn({ limit }, 'webhook body too large');
@@ -65,14 +64,15 @@ export function webhookHandler(options: WebhookHandlerOptions): (req: IncomingMe
       if (err instanceof BodyAbortedError) return void log.debug('webhook client went away mid-body');
       throw err;
     }
-    if (body.length === 0) return sendJson(res, 400, { error: 'Body is empty: GitHub sends the event as a JSON body.' });
-    if (!(await webhooks.verify(body, signature).catch(() => false))) {
+    if (raw.length === 0) return sendJson(res, 400, { error: 'Body is empty: GitHub sends the event as a JSON body.' });
+    if (!signatureMatches(options.secret, raw, signature)) {
       log.warn('webhook signature does not match');
       return sendJson(res, 401, { error: 'Signature does not match: the webhook secret on GitHub and GITHUB_WEBHOOK_SECRET differ.' });
     }
     let payload: unknown;
     try {
-      payload = JSON.parse(body);
+      // Bytes that are not UTF-8 become U+FFFD here, after the signature was checked on what was sent.
+      payload = JSON.parse(raw.toString('utf8'));
     } catch {
       return sendJson(res, 400, { error: 'Body is not JSON: set the webhook content type to application/json.' });
     }
@@ -116,4 +116,16 @@ export function webhookHandler(options: WebhookHandlerOptions): (req: IncomingMe
 function header(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v[0] : v;
+}
+
+/**
+ * Whether `header` (`sha256=<hex>`) is the HMAC-SHA256 of the body's bytes as received, compared in
+ * constant time. Over the bytes, not a decoded string: a body that is not valid UTF-8 decodes to
+ * U+FFFD, and its genuine signature did not match the re-encoded text (a signed delivery was refused
+ * as forged).
+ */
+export function signatureMatches(secret: string, body: Buffer, header: string): boolean {
+  const expected = Buffer.from(`sha256=${createHmac('sha256', secret).update(body).digest('hex')}`);
+  const given = Buffer.from(header);
+  return given.length === expected.length && timingSafeEqual(given, expected);
 }
