@@ -83,6 +83,9 @@ it('stays linear on text shaped to make regular expressions backtrack', () => {
     '-----BEGIN PRIVATE KEY-----\n'.repeat(38_000),
     'https://'.repeat(50_000),
     'Bearer '.repeat(50_000),
+    `${'A'.repeat(2_000_000)}\n`,
+    `${'A'.repeat(257)}\n`.repeat(8_000),
+    `${'A'.repeat(76)}\n`.repeat(26_000),
   ]) {
     const started = process.hrtime.bigint();
     m.text(hostile);
@@ -134,4 +137,29 @@ it("takes a database URL's password as its secret, not the whole URL", () => {
   for (const [value, secrets] of cases) expect(connectionStringSecrets(value), String(value)).toEqual(secrets);
   const m = createMasker(connectionStringSecrets('postgres://app:Swordfish%2Fx9@db.internal:5432/prod'));
   expect(m.text('on postgres://app@db.internal:5432/prod, pw Swordfish/x9')).toBe(`on postgres://app@db.internal:5432/prod, pw ${MASK}`);
+});
+
+it('masks a secret base64-encoded inside longer text, wrapped in lines or URL-safe, as `base64` and `env | base64` print it', () => {
+  const key = `sk-ant-api03-${'AbCdEfGhIjKlMnOpQrStUvWxYz0123456789'.repeat(3)}`;
+  const m = createMasker([key]);
+  const wrap = (b64: string, width: number) => `${b64.match(new RegExp(`.{1,${width}}`, 'g'))?.join('\n')}\n`;
+  const b64 = (text: string) => Buffer.from(text).toString('base64');
+  const encodings: [string, string][] = [
+    ['echo "$K" | base64', wrap(b64(`${key}\n`), 76)],
+    ['echo "K=$K" | base64 -w0', b64(`K=${key}\n`)],
+    ['env | base64 -w0 (key at offset 1)', b64(`A=1\nK=${key}\nB=2\n`)],
+    ['key at offset 2, wrapped at 60', wrap(b64(`xx${key} yy\n`), 60)],
+    ['base64url', Buffer.from(`k: ${key}`).toString('base64url')],
+    ['CRLF-wrapped', wrap(b64(`xyz${key}`), 64).replaceAll('\n', '\r\n')],
+  ];
+  for (const [how, encoded] of encodings) {
+    const out = m.text(`output:\n${encoded}done`);
+    expect(out, how).toContain(MASK);
+    // What is left decodes to at most a few characters next to the key, never a piece of it 6 long.
+    const left = Buffer.from(out.replaceAll(MASK, '').replace(/\s|output:|done/g, ''), 'base64').toString('latin1');
+    for (let i = 0; i + 6 <= key.length; i += 1) expect(left, `${how}: left ${JSON.stringify(left)}`).not.toContain(key.slice(i, i + 6));
+  }
+  // Base64 that holds no secret, wrapped or not, is left as it is.
+  const other = wrap(b64('x'.repeat(300)), 76);
+  expect(m.text(other)).toBe(other);
 });

@@ -163,6 +163,25 @@ function decodeOrKeep(text: string): string {
   }
 }
 
+/** Two or more whole lines of base64 (wrapped output), the last maybe shorter and padded. Tried only at line starts, bounded: linear. */
+const BASE64_BLOCK = /^(?:[A-Za-z0-9+/]{16,256}\r?\n){1,100000}[A-Za-z0-9+/]{1,256}={0,2}\r?$\n?/gm;
+
+/**
+ * The base64 characters that depend only on `bytes`, wherever in a longer text they stand: for each of
+ * the three alignments, the encoded groups made of the secret's bytes alone (the group it shares with
+ * what comes before or after differs with that text, and is left). Also in the URL-safe alphabet.
+ * Cores under 12 characters (9 bytes) are left out: short strings would mask unrelated text.
+ */
+export function base64Cores(bytes: Buffer): string[] {
+  const out: string[] = [];
+  for (let k = 0; k < 3; k += 1) {
+    const full = Buffer.concat([Buffer.alloc(k), bytes]).toString('base64');
+    const core = full.slice(k === 0 ? 0 : 4, Math.floor((k + bytes.length) / 3) * 4);
+    if (core.length >= 12) out.push(core, core.replaceAll('+', '-').replaceAll('/', '_'));
+  }
+  return out;
+}
+
 export interface Masker {
   /** The text with every secret masked. */
   text(text: string): string;
@@ -186,6 +205,8 @@ export function createMasker(secrets: readonly (string | null | undefined)[] = [
       values.add(b64);
       values.add(b64.replace(/=+$/, ''));
     }
+    // Base64 of text that holds the secret anywhere (`echo "K=$K" | base64`, `env | base64`).
+    for (const core of base64Cores(Buffer.from(s))) values.add(core);
     values.add(encodeURIComponent(s));
     values.add(Buffer.from(s).toString('hex'));
     values.add(Buffer.from(s).toString('hex').toUpperCase());
@@ -196,9 +217,23 @@ export function createMasker(secrets: readonly (string | null | undefined)[] = [
     if (s.length >= 12) edges.push(s);
   }
   const sorted = [...values].sort((a, b) => b.length - a.length);
-  const text = (input: string): string => {
+  const maskValues = (input: string): string => {
     let out = input;
     for (const v of sorted) if (out.includes(v)) out = out.split(v).join(MASK);
+    return out;
+  };
+  const text = (input: string): string => {
+    // Base64 wrapped in lines (`base64` wraps at 76 columns) is read joined: a block holding a secret
+    // is written joined, masked.
+    let out =
+      sorted.length && input.includes('\n')
+        ? input.replace(BASE64_BLOCK, (block) => {
+            const joined = block.replace(/\r?\n/g, '');
+            const masked = maskValues(joined);
+            return masked === joined ? block : `${masked}${block.endsWith('\n') ? '\n' : ''}`;
+          })
+        : input;
+    out = maskValues(out);
     // Output kept by its end (or start) may cut a secret: a piece of 8+ characters at the edge goes too.
     // So may text kept by its head and tail (a transcript entry, `clip` in agents/transcript.ts): the
     // edges around each "characters left out" mark count as edges too.
