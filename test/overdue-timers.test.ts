@@ -438,3 +438,54 @@ it('held timers are released in due-time order, ties in scheduling order, as pla
   expect(restored.getSnapshot().context.log).toEqual(expected);
   restored.stop();
 });
+
+it('without signals sent meanwhile too, a delay an overdue timer starts runs from its due time, not from the restore', async () => {
+  // A restore with no signal waiting holds nothing, but the chain must keep XState's spacing all the
+  // same: whether an unrelated event was sent while the run was away must not move its later timers.
+  const clock = new TestClock(1_000_000);
+  const now = clock.now();
+  const catchUp = new TimerCatchUp(clock);
+  const actor = createActor(chain, { clock: catchUp.actorClock, snapshot: chain.resolveState({ value: 'a' }) });
+  catchUp.attach(actor);
+  actor.start();
+  // a's 2 s delay was due 600 ms before the restore: fired at once, b is entered at its due time.
+  const overdue: TimerRecord = {
+    id: 'xstate.after.2000.chain.a',
+    source: '',
+    target: '',
+    event: { type: 'xstate.after.2000.chain.a' },
+    dueAt: now - 600,
+  };
+  rearmTimers(actor, [overdue], now, catchUp);
+  await clock.advance(0);
+  expect(actor.getSnapshot().value).toBe('b');
+  const [next] = readTimers(actor, clock.now(), (r) => catchUp.dueOf(r));
+  expect(next?.dueAt, "b's delay persisted due (ms after the restore)").toBeDefined();
+  expect((next?.dueAt ?? 0) - now, "b's 1 s delay, from a's due time, is due 400 ms after the restore").toBe(400);
+  // And it fires then: c 400 ms after the restore, as plain XState started 2.6 s earlier would be.
+  await clock.advance(399);
+  expect(actor.getSnapshot().value).toBe('b');
+  await clock.advance(1);
+  expect(actor.getSnapshot().value).toBe('c');
+  actor.stop();
+});
+
+it('a restored run whose chain of delays is several steps overdue fires each at its due time, in order', async () => {
+  const clock = new TestClock(1_000_000);
+  const now = clock.now();
+  const catchUp = new TimerCatchUp(clock);
+  const actor = createActor(chain, { clock: catchUp.actorClock, snapshot: chain.resolveState({ value: 'a' }) });
+  catchUp.attach(actor);
+  actor.start();
+  // a's delay due 5 s ago: b's 1 s delay, due 4 s ago, is overdue as well — both fire now, c is reached.
+  rearmTimers(
+    actor,
+    [{ id: 'xstate.after.2000.chain.a', source: '', target: '', event: { type: 'xstate.after.2000.chain.a' }, dueAt: now - 5_000 }],
+    now,
+    catchUp,
+  );
+  await clock.advance(0);
+  await clock.advance(0);
+  expect(actor.getSnapshot().value).toBe('c');
+  actor.stop();
+});
