@@ -6,6 +6,7 @@
 import type { GitHubEventInput } from '../machines/github-delivery.ts';
 import type { GitHubOctokit } from '../rmapp/github/client.ts';
 import { canSteer, permissionOf, upsertComment } from '../rmapp/github/writes.ts';
+import { withSignal } from '../rmapp/github/abortable.ts';
 import { conversationRequest, helpText, mentions, parseCommand, type Command } from '../rmapp/commands.ts';
 import type { TemplateName } from '../machines/issue-templates.ts';
 import type { Subject, WorkflowExecutor } from '../rmapp/workflows/executor.ts';
@@ -53,6 +54,17 @@ export function intentOf(event: GitHubEventInput, deps: Pick<GitHubDeliveryDeps,
 const READ_ONLY = new Set(['help', 'status', 'ignore']);
 
 export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySteps {
+  // Each execution acts through a client bound to its step's signal: an aborted step reaches GitHub no more.
+  const actions = (signal: AbortSignal) => deliveryActions({ ...deps, github: withSignal(deps.github, signal) });
+  return {
+    authorize: step(async ({ input, signal }) => actions(signal).authorize(input), { kind: 'github' }),
+    act: step(async ({ input, idempotencyKey, signal }) => actions(signal).act(input, idempotencyKey), { kind: 'github' }),
+    refuse: step(async ({ input, idempotencyKey, signal }) => actions(signal).refuse(input, idempotencyKey), { kind: 'github' }),
+  };
+}
+
+/** What the steps of GitHubDelivery do, with `deps.github` the client of one step execution. */
+function deliveryActions(deps: GitHubDeliveryDeps) {
   const repoOf = (e: GitHubEventInput) => ({ owner: e.owner, repo: e.repo });
   const subjectOf = (e: GitHubEventInput): Subject => ({
     owner: e.owner,
@@ -328,23 +340,17 @@ export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySte
   };
 
   return {
-    authorize: step(
-      async ({ input }): Promise<{ allowed: boolean; permission: string | null }> => {
-        if (READ_ONLY.has(intentOf(input, deps).kind)) return { allowed: true, permission: null };
-        const permission = await permissionOf(deps.github, repoOf(input), input.author);
-        return { allowed: canSteer(permission), permission };
-      },
-      { kind: 'github' },
-    ),
-    act: step(async ({ input, idempotencyKey }) => act(input, idempotencyKey), { kind: 'github' }),
-    refuse: step(
-      async ({ input, idempotencyKey }) =>
-        reply(
-          input,
-          idempotencyKey,
-          `thanks for asking! Only people with write access to ${input.owner}/${input.repo} can start or steer rmapp runs, so I did nothing. A maintainer can ask for you.`,
-        ),
-      { kind: 'github' },
-    ),
+    authorize: async (input: GitHubEventInput): Promise<{ allowed: boolean; permission: string | null }> => {
+      if (READ_ONLY.has(intentOf(input, deps).kind)) return { allowed: true, permission: null };
+      const permission = await permissionOf(deps.github, repoOf(input), input.author);
+      return { allowed: canSteer(permission), permission };
+    },
+    act,
+    refuse: (input: GitHubEventInput, idempotencyKey: string) =>
+      reply(
+        input,
+        idempotencyKey,
+        `thanks for asking! Only people with write access to ${input.owner}/${input.repo} can start or steer rmapp runs, so I did nothing. A maintainer can ask for you.`,
+      ),
   };
 }

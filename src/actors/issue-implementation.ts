@@ -13,6 +13,7 @@ import { issueAnalysisSchema, type IssueAnalysis } from '../rmapp/analysis.ts';
 import { parsePlanYaml, planPath, planSchema, renderPlanYaml, yamlBlock } from '../rmapp/plan.ts';
 import { askJson, formatIssues, type OutputIssue } from '../rmapp/structured-output.ts';
 import type { GitHubOctokit } from '../rmapp/github/client.ts';
+import { withSignal } from '../rmapp/github/abortable.ts';
 import { ensurePullRequest, marker, markReadyForReview, requestReview, upsertComment } from '../rmapp/github/writes.ts';
 import { agentSummary, attemptTrailers, commitMessage, pullRequestBody, pullRequestTitle } from '../rmapp/pull-request-text.ts';
 import { failureReason, nextSteps } from '../rmapp/run-texts.ts';
@@ -99,6 +100,8 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
   /** `.github/rmapp.yml` and the instruction files of the default branch (never the run's branch). */
   const settingsOf = (ws: Pick<Workspace, 'dir'>, base: string, signal: AbortSignal): Promise<RepositorySettings> =>
     deps.workspaces.repositorySettings(ws, base, signal);
+  /** The GitHub client of one step execution: an aborted step reaches GitHub no more (github/abortable.ts). */
+  const gh = (signal: AbortSignal) => withSignal(deps.github, signal);
 
   const reask = (progress: (message: string, data?: Record<string, unknown>) => void, what: string) => (issues: OutputIssue[]) =>
     progress(`the agent's ${what} was invalid (${formatIssues(issues, 3)}); asking once more`, { issues });
@@ -109,8 +112,8 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
       async (ctx) => {
         const { input, runId, signal, saveArtifact, progress } = ctx;
         const [{ data: issue }, { data: repository }] = await Promise.all([
-          deps.github.issues.get({ owner: input.owner, repo: input.repo, issue_number: input.issueNumber }),
-          deps.github.repos.get({ owner: input.owner, repo: input.repo }),
+          gh(signal).issues.get({ owner: input.owner, repo: input.repo, issue_number: input.issueNumber }),
+          gh(signal).repos.get({ owner: input.owner, repo: input.repo }),
         ]);
         const facts = { title: issue.title, body: issue.body ?? '', defaultBranch: repository.default_branch };
         // A run that continues a failed one's plan (`@bot retry`) needs only the facts.
@@ -225,12 +228,12 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
     ),
 
     postPlan: step(
-      async ({ input, idempotencyKey }) => {
+      async ({ input, idempotencyKey, signal }) => {
         const bot = deps.botName ?? 'rmapp';
         // A new comment that mentions the requester: the progress comment's edits notify no one.
         const who = input.requestedBy ? `@${input.requestedBy} ` : '';
         const body = `${who}the plan for #${input.issueNumber} is ready and waits for approval.\n\n## Plan\n\n${yamlBlock(input.plan)}\n\nReply \`@${bot} approve\` to implement it, \`@${bot} reject\` to drop it, or \`@${bot} cancel\`.`;
-        const { id } = await upsertComment(deps.github, { owner: input.owner, repo: input.repo }, input.issueNumber, idempotencyKey, body);
+        const { id } = await upsertComment(gh(signal), { owner: input.owner, repo: input.repo }, input.issueNumber, idempotencyKey, body);
         return { commentId: id };
       },
       { kind: 'github' },
@@ -272,7 +275,7 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
         if (planFile) await deps.workspaces.commitAll(ws, `rmapp: plan for #${input.issueNumber} (${planFile})`, signal);
         await deps.workspaces.push(ws, signal);
         const pr = await ensurePullRequest(
-          deps.github,
+          gh(signal),
           { owner: input.owner, repo: input.repo },
           {
             head: input.branch,
@@ -315,21 +318,21 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
           status: { phase: 'ready' },
         });
         const repo = { owner: input.owner, repo: input.repo };
-        const pr = await ensurePullRequest(deps.github, repo, {
+        const pr = await ensurePullRequest(gh(signal), repo, {
           head: input.branch,
           base: input.base,
           title: pullRequestTitle(analysis?.kind, input.title, input.issueNumber),
           body,
           key: idempotencyKey,
         });
-        await markReadyForReview(deps.github, repo, pr);
-        const reviewer = input.requestedBy ? await requestReview(deps.github, repo, pr.number, input.requestedBy) : false;
+        await markReadyForReview(gh(signal), repo, pr);
+        const reviewer = input.requestedBy ? await requestReview(gh(signal), repo, pr.number, input.requestedBy) : false;
         progress(`pull request #${pr.number} is ready for review`, { pullRequest: { number: pr.number, url: pr.url } });
         // A new comment that mentions the requester: edits of the progress comment notify no one.
         const who = input.requestedBy ? `@${input.requestedBy} ` : '';
         const result = tests ? ` The tests ${tests.passed ? 'pass' : testResultLine(tests)}.` : '';
         await upsertComment(
-          deps.github,
+          gh(signal),
           repo,
           input.issueNumber,
           `${runId}/outcome`,
@@ -341,7 +344,7 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
     ),
 
     reportFailure: step(
-      async ({ input, runId, getArtifact }) => {
+      async ({ input, runId, signal, getArtifact }) => {
         const repo = { owner: input.owner, repo: input.repo };
         const reason = failureReason(input.error);
         const next = nextSteps(input.error, deps.botName ?? 'rmapp', templateWord(input.template));
@@ -357,11 +360,11 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
             tests: tests ?? null,
             status: { phase: 'failed', reason: `${reason}${failing}.`, next },
           });
-          await deps.github.pulls.update({ ...repo, pull_number: input.pr.number, body: `${body}\n\n${marker(`${runId}/pull-request`)}` });
+          await gh(signal).pulls.update({ ...repo, pull_number: input.pr.number, body: `${body}\n\n${marker(`${runId}/pull-request`)}` });
         }
         const who = input.requestedBy ? `@${input.requestedBy} ` : '';
         const { id } = await upsertComment(
-          deps.github,
+          gh(signal),
           repo,
           input.issueNumber,
           `${runId}/outcome`,

@@ -12,6 +12,7 @@ import { runCommand } from '../rmapp/process.ts';
 import { codeSpan, failureReason, untrustedMarkdown } from '../rmapp/run-texts.ts';
 import { summarizeTests, testResultLine } from '../rmapp/test-report.ts';
 import type { GitHubOctokit } from '../rmapp/github/client.ts';
+import { withSignal } from '../rmapp/github/abortable.ts';
 import { replyToReviewComment, upsertComment } from '../rmapp/github/writes.ts';
 import type { Workspaces } from '../rmapp/workspace.ts';
 import { ValidationError, WorkflowError } from '../state_machine/errors.ts';
@@ -34,6 +35,8 @@ export interface PrReviewDeps {
 }
 
 export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
+  /** The GitHub client of one step execution: an aborted step reaches GitHub no more (github/abortable.ts). */
+  const gh = (signal: AbortSignal) => withSignal(deps.github, signal);
   const workspace = (runId: string, input: { owner: string; repo: string; review: { branch: string } }, signal: AbortSignal) =>
     // The PR's head branch, which must exist in this repository (parsing refused forks): never created, never another branch.
     deps.workspaces.prepare({
@@ -47,17 +50,17 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
 
   return {
     parseComment: step(
-      async ({ input }): Promise<ReviewRequest> => {
+      async ({ input, signal }): Promise<ReviewRequest> => {
         const conversation = input.source === 'conversation';
         const [comment, { data: pr }] = await Promise.all([
           conversation
-            ? deps.github.issues
-                .getComment({ owner: input.owner, repo: input.repo, comment_id: input.commentId })
+            ? gh(signal)
+                .issues.getComment({ owner: input.owner, repo: input.repo, comment_id: input.commentId })
                 .then(({ data }) => ({ body: data.body ?? '', path: null, line: null, user: data.user }))
-            : deps.github.pulls
-                .getReviewComment({ owner: input.owner, repo: input.repo, comment_id: input.commentId })
+            : gh(signal)
+                .pulls.getReviewComment({ owner: input.owner, repo: input.repo, comment_id: input.commentId })
                 .then(({ data }) => data),
-          deps.github.pulls.get({ owner: input.owner, repo: input.repo, pull_number: input.pullNumber }),
+          gh(signal).pulls.get({ owner: input.owner, repo: input.repo, pull_number: input.pullNumber }),
         ]);
         const own = `${input.owner}/${input.repo}`.toLowerCase();
         const head = pr.head.repo?.full_name ?? null;
@@ -162,28 +165,28 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
     ),
 
     reportFailure: step(
-      async ({ input, idempotencyKey }) => {
+      async ({ input, idempotencyKey, signal }) => {
         // Parsing may have failed before it knew the reviewer: ask GitHub (a reply without the mention is still a reply).
         const author =
           input.author ??
           (await (
             input.source === 'conversation'
-              ? deps.github.issues.getComment({ owner: input.owner, repo: input.repo, comment_id: input.commentId })
-              : deps.github.pulls.getReviewComment({ owner: input.owner, repo: input.repo, comment_id: input.commentId })
+              ? gh(signal).issues.getComment({ owner: input.owner, repo: input.repo, comment_id: input.commentId })
+              : gh(signal).pulls.getReviewComment({ owner: input.owner, repo: input.repo, comment_id: input.commentId })
           ).then(
             (r) => r.data.user?.login ?? null,
             () => null,
           ));
         const who = author ? `@${author} ` : '';
         const body = `${who}I could not do this: ${failureReason(input.error)}.${input.error.category === 'validation' ? '' : ` Comment \`@${deps.botName} retry\` to try again.`}`;
-        return replyInThread(deps.github, input, idempotencyKey, body);
+        return replyInThread(gh(signal), input, idempotencyKey, body);
       },
       { kind: 'github' },
     ),
 
     respond: step(
-      async ({ input, idempotencyKey }) => {
-        return replyInThread(deps.github, input, idempotencyKey, reviewReply(input));
+      async ({ input, idempotencyKey, signal }) => {
+        return replyInThread(gh(signal), input, idempotencyKey, reviewReply(input));
       },
       { kind: 'github' },
     ),
@@ -287,11 +290,12 @@ export async function readSnippetSource(file: string): Promise<string> {
 
 /** The steps of ReviewResponse: PRReview's per comment, plus listing the review's comments and the summary. */
 export function reviewResponseSteps(deps: PrReviewDeps): import('../machines/review-response.ts').ReviewResponseSteps {
+  const gh = (signal: AbortSignal) => withSignal(deps.github, signal);
   return {
     ...prReviewSteps(deps),
     listComments: step(
-      async ({ input }) => {
-        const comments = await deps.github.paginate(deps.github.pulls.listCommentsForReview, {
+      async ({ input, signal }) => {
+        const comments = await gh(signal).paginate(gh(signal).pulls.listCommentsForReview, {
           owner: input.owner,
           repo: input.repo,
           pull_number: input.pullNumber,
@@ -304,7 +308,7 @@ export function reviewResponseSteps(deps: PrReviewDeps): import('../machines/rev
       { kind: 'github' },
     ),
     summarize: step(
-      async ({ input, idempotencyKey }) => {
+      async ({ input, idempotencyKey, signal }) => {
         const lines = input.results.map((r) =>
           r.error
             ? `- comment ${r.commentId}: not done (\`${r.error.category}\` ${codeSpan(r.error.message)})`
@@ -314,7 +318,7 @@ export function reviewResponseSteps(deps: PrReviewDeps): import('../machines/rev
         // One summary per run, rewritten when a late comment sends the run back to work (a new step
         // execution, so a new idempotency key: the marker is the key's first form).
         const { id } = await upsertComment(
-          deps.github,
+          gh(signal),
           { owner: input.owner, repo: input.repo },
           input.pullNumber,
           idempotencyKey.replace(/#\d+$/, ''),

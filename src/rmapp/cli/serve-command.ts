@@ -1,4 +1,5 @@
 /** `rmapp serve`: the service (HTTP server + worker) until SIGTERM/SIGINT. */
+import { exitSoonAfterStop } from './stopped-exit.ts';
 import type { Command } from 'commander';
 import { positiveInt } from './positive-int.ts';
 import { exitOnLaterSignals, takeEarlySignal } from './early-signals.ts';
@@ -79,6 +80,7 @@ async function serve(program: Command, o: ServeCommandOptions, stopped: AbortSig
   service.log.info('rmapp serve: shutting down, finishing running steps');
   await service.stop({ graceMs: o.graceMs });
   process.stderr.write('rmapp serve: stopped.\n');
+  exitSoonAfterStop();
 }
 
 function stoppedBeforeStart(): void {

@@ -1,6 +1,7 @@
 /** `rmapp worker`: runs workflows until SIGTERM/SIGINT, then stops gracefully (README "CLI"). */
 import type { Command } from 'commander';
 import { positiveInt } from './positive-int.ts';
+import { exitSoonAfterStop } from './stopped-exit.ts';
 import { limitWorkerHeapGrowth } from './heap-growth.ts';
 import { exitOnLaterSignals, takeEarlySignal } from './early-signals.ts';
 import { describeRetention, retentionAgeOption } from './retention-age.ts';
@@ -168,4 +169,5 @@ async function runWorker(
     ?.shutdown()
     .catch((err: unknown) => process.stderr.write(`rmapp worker: telemetry shutdown failed: ${(err as Error).message}\n`));
   process.stderr.write('rmapp worker: stopped.\n');
+  exitSoonAfterStop();
 }

@@ -13,6 +13,7 @@ import { Octokit } from '@octokit/rest';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import Bottleneck from 'bottleneck';
 import { RequestRepositories } from './request-repository.ts';
+import { unwrapClient } from './abortable.ts';
 import { stderrLogger, type Logger } from '../../persistence/logger.ts';
 
 /**
@@ -93,10 +94,13 @@ const identities = new WeakMap<object, () => Promise<string>>();
 const knownLogins = new WeakMap<object, Promise<string>>();
 
 /** The login that authors the writes of `gh` (cached per client; a failed look-up is tried again). */
-export function ownLogin(gh: GitHubOctokit): Promise<string> {
+export function ownLogin(client: GitHubOctokit): Promise<string> {
+  // A step's signal-bound view of a client (abortable.ts) shares the client's identity and cache.
+  const gh = unwrapClient(client);
   let login = knownLogins.get(gh);
   if (!login) {
-    const resolve = identities.get(gh) ?? (async () => (await gh.users.getAuthenticated()).data.login);
+    // Asked through the caller's view: a step's aborted signal stops the look-up too (a failure is not cached).
+    const resolve = identities.get(gh) ?? (async () => (await client.users.getAuthenticated()).data.login);
     login = resolve();
     knownLogins.set(gh, login);
     login.catch(() => knownLogins.delete(gh));
