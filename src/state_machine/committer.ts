@@ -1,8 +1,8 @@
 /**
- * Group commit. Sessions mark themselves dirty; whenever no commit is in flight, every dirty session
- * builds its write and all of them go to Postgres in one statement. While that commit is in flight new
- * changes accumulate for the next one, so under load each round trip carries many runs' macrosteps,
- * and each run has at most one write in flight (its writes stay ordered).
+ * Group commit. Sessions mark themselves dirty; whenever fewer than `maxInFlight` commits are in
+ * flight, every dirty session builds its write and all of them go to Postgres in one statement. While
+ * commits are in flight new changes accumulate for the next one, so under load each round trip carries
+ * many runs' macrosteps, and each run has at most one write in flight (its writes stay ordered).
  */
 import type { Database } from '../persistence/database.ts';
 import { commitRunWrites, landedWrite, type CommitResult, type RunWrite } from '../persistence/commits.ts';
@@ -51,6 +51,16 @@ export interface PreparedWrite {
   seq: number;
 }
 
+/**
+ * Batches a worker keeps in flight. With one, a worker restoring 1,000 runs sat idle while each large
+ * batch was in Postgres (86 of its 730 ms after the first claim, mostly at the end); with two, the
+ * runs whose writes landed meanwhile go in the next batch at once: recovery of 1,000 runs 1,102 →
+ * 1,003 ms (medians of 6 interleaved rounds; 5 of 6 pairs faster), concurrency 50 unchanged (1,145–
+ * 1,254 against 1,139–1,237 wf/s, WAL per workflow the same; 0.3 → 0.5 statements per workflow),
+ * concurrency 1 unchanged (one run has one write in flight). bench/README.md, seventeenth session.
+ */
+export const COMMITS_IN_FLIGHT = 2;
+
 export class Committer {
   private readonly dirty = new Set<CommitParticipant>();
   private inFlight = 0;
@@ -71,11 +81,7 @@ export class Committer {
 
   constructor(
     private readonly db: Database,
-    /**
-     * Batches in flight at once, each on its own connection; a run never has two writes in flight.
-     * 1 by default: 1, 2 and 3 gave the same throughput at concurrency 50 (700–800 wf/s, within noise),
-     * because Node and Postgres already share this machine's two cores.
-     */
+    /** Batches in flight at once, each on its own connection; a run never has two writes in flight. */
     private readonly maxInFlight = 1,
     /** Told of every commit that failed and will be sent again (a warning: it is retried). */
     private readonly logger: Logger = silentLogger,

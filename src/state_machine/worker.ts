@@ -26,7 +26,7 @@ import { WAKE_CHANNEL, insertRun, markUnregisteredVersions, type NewRun } from '
 import type { RunRow } from '../persistence/row-types.ts';
 import { storedSnapshotJson } from '../persistence/snapshot-codec.ts';
 import { faultsArmed, reachFaultPoint, stateTargets } from './fault-points.ts';
-import { Committer } from './committer.ts';
+import { COMMITS_IN_FLIGHT, Committer } from './committer.ts';
 import { describeFailure } from './db-refusals.ts';
 import { stoppedWhileStarting } from './errors.ts';
 import { InsertBatcher } from './insert-batcher.ts';
@@ -146,9 +146,10 @@ export class Worker implements SessionHost {
     readonly events: EngineEvents,
     private readonly options: WorkerOptions,
   ) {
-    // Commits retried within a quarter of the lease: a backoff longer than the lease let leases expire
-    // after the database was back (a Postgres restart) while writes waited to be sent again.
-    this.committer = new Committer(db, 1, options.logger, Math.max(50, Math.floor(options.leaseMs / 4)));
+    // Two batches in flight (committer.ts); commits retried within a quarter of the lease: a backoff
+    // longer than the lease let leases expire after the database was back (a Postgres restart) while
+    // writes waited to be sent again.
+    this.committer = new Committer(db, COMMITS_IN_FLIGHT, options.logger, Math.max(50, Math.floor(options.leaseMs / 4)));
     this.inserts = new InsertBatcher(db);
     this.definitions = [...registry.values()].map((d) => [d.name, d.version]);
     this.keyed = [...registry.values()].some((d) => d.concurrency);
