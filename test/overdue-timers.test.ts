@@ -13,7 +13,7 @@ import { createEngine, defineWorkflow, openDatabase, type Database, type Engine 
 import { TestClock } from '../src/state_machine/testing/test-clock.ts';
 import { TimerCatchUp } from '../src/state_machine/timer-catch-up.ts';
 import { readTimers, rearmTimers, type TimerRecord } from '../src/state_machine/timers.ts';
-import { systemClock } from '../src/state_machine/clock.ts';
+import { systemClock, type Clock } from '../src/state_machine/clock.ts';
 import { engineDatabaseFor } from './helpers/postgres.ts';
 import { hookedStore } from './helpers/hooked-store.ts';
 import { appendSignal } from '../src/persistence/inbox.ts';
@@ -317,13 +317,13 @@ describe('the catch-up at its edges (postgres)', () => {
   });
 });
 
-/** A `chain` run restored in state a, catching up, with a's delay due `dueAt` rearmed. */
-function restoredChain(now: number, dueAt: number) {
-  const catchUp = new TimerCatchUp(systemClock);
+/** A `chain` run restored in state a with a's delay due `dueAt` rearmed: catching up (signals waiting), or not. */
+function restoredChain(now: number, dueAt: number, clock: Clock = systemClock, catchingUp = true) {
+  const catchUp = new TimerCatchUp(clock);
   const actor = createActor(chain, { clock: catchUp.actorClock, snapshot: chain.resolveState({ value: 'a' }) });
   catchUp.attach(actor);
   actor.start();
-  catchUp.begin();
+  if (catchingUp) catchUp.begin();
   const overdue: TimerRecord = {
     id: 'xstate.after.2000.chain.a',
     source: '',
@@ -439,24 +439,18 @@ it('held timers are released in due-time order, ties in scheduling order, as pla
   restored.stop();
 });
 
+/** A `chain` run restored in state a on a test clock, no signal waiting (no catch-up begun), a's delay due `overdueBy` ms ago. */
+function restoredWithoutSignals(overdueBy: number) {
+  const clock = new TestClock(1_000_000);
+  const now = clock.now();
+  return { clock, now, ...restoredChain(now, now - overdueBy, clock, false) };
+}
+
 it('without signals sent meanwhile too, a delay an overdue timer starts runs from its due time, not from the restore', async () => {
   // A restore with no signal waiting holds nothing, but the chain must keep XState's spacing all the
   // same: whether an unrelated event was sent while the run was away must not move its later timers.
-  const clock = new TestClock(1_000_000);
-  const now = clock.now();
-  const catchUp = new TimerCatchUp(clock);
-  const actor = createActor(chain, { clock: catchUp.actorClock, snapshot: chain.resolveState({ value: 'a' }) });
-  catchUp.attach(actor);
-  actor.start();
   // a's 2 s delay was due 600 ms before the restore: fired at once, b is entered at its due time.
-  const overdue: TimerRecord = {
-    id: 'xstate.after.2000.chain.a',
-    source: '',
-    target: '',
-    event: { type: 'xstate.after.2000.chain.a' },
-    dueAt: now - 600,
-  };
-  rearmTimers(actor, [overdue], now, catchUp);
+  const { clock, now, catchUp, actor } = restoredWithoutSignals(600);
   await clock.advance(0);
   expect(actor.getSnapshot().value).toBe('b');
   const [next] = readTimers(actor, clock.now(), (r) => catchUp.dueOf(r));
@@ -471,19 +465,8 @@ it('without signals sent meanwhile too, a delay an overdue timer starts runs fro
 });
 
 it('a restored run whose chain of delays is several steps overdue fires each at its due time, in order', async () => {
-  const clock = new TestClock(1_000_000);
-  const now = clock.now();
-  const catchUp = new TimerCatchUp(clock);
-  const actor = createActor(chain, { clock: catchUp.actorClock, snapshot: chain.resolveState({ value: 'a' }) });
-  catchUp.attach(actor);
-  actor.start();
   // a's delay due 5 s ago: b's 1 s delay, due 4 s ago, is overdue as well — both fire now, c is reached.
-  rearmTimers(
-    actor,
-    [{ id: 'xstate.after.2000.chain.a', source: '', target: '', event: { type: 'xstate.after.2000.chain.a' }, dueAt: now - 5_000 }],
-    now,
-    catchUp,
-  );
+  const { clock, actor } = restoredWithoutSignals(5_000);
   await clock.advance(0);
   await clock.advance(0);
   expect(actor.getSnapshot().value).toBe('c');
