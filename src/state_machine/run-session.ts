@@ -205,13 +205,15 @@ export class RunSession implements CommitParticipant, StepHost {
     }
     if (!isNew && !this.ending) {
       const now = this.host.clock.now();
-      // Signals sent while the run was away go before the timers due after them, as in XState.
-      if (row.hasSignals) {
-        catchUp.begin();
-        this.signals.catchUpWith(catchUp);
-      }
+      // Timers that came due while the run was away fire in due-time order on the run's timeline, with
+      // the overdue delays they start, as XState's clock would have fired them (timer-catch-up.ts).
+      // Signals sent meanwhile go between them by the time they were sent: the inbox's first read
+      // releases the timers; without signals they are released at once.
+      catchUp.begin();
+      if (row.hasSignals) this.signals.catchUpWith(catchUp);
       const dropped = rearmTimers(actor, this.timers, now, catchUp);
       for (const t of dropped) this.record({ type: 'timer.dropped', path: t.target, data: { event: t.event.type } });
+      if (!row.hasSignals) catchUp.finish();
     }
     this.markDirty();
     if (row.hasSignals) void this.pullSignals();

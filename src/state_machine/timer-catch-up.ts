@@ -12,8 +12,8 @@
  * During the catch-up the run lives on a virtual clock: a timer fired (or a signal delivered) at its
  * own time that schedules another delay schedules it from that time, so chains of delays keep their
  * spacing; one that is overdue as well is held and ordered with the rest, one still to come is armed
- * for the time that is left. A restored run without signals does not hold its timers, but an overdue
- * one fires on the same virtual clock (its due time), so its chain keeps its spacing too.
+ * for the time that is left. A restored run without signals catches up the same way, at once: its
+ * overdue timers, and the overdue delays they start, fire in due-time order on the virtual clock.
  *
  * Every run's actor gets this clock, catching up or not: it records each scheduled event's due time on
  * the engine's clock (virtual, persisted, or now + delay), which is what the run persists
@@ -210,16 +210,7 @@ export class TimerCatchUp {
     // XState stores its record of the event, then asks for the timer: the scheduler's wrapper (attach) notes it.
     this.noted = dueAt;
     if (!this.holding) {
-      // A re-armed timer that is overdue, or one a timer firing late scheduled, fires at once or when
-      // its time comes, on the run's timeline: a delay it starts runs from its due time, whether or not
-      // signals were sent meanwhile (a restore without signals timed the rest of a chain from the restore).
-      const late = this.nextDue !== null ? this.nextDue < now : this.virtualNow !== null;
-      if (!late) {
-        handle.real = this.clock.setTimeout(fn, ms);
-        return handle;
-      }
-      const left = this.nextDue !== null ? ms : Math.max(0, dueAt - now);
-      handle.real = this.clock.setTimeout(() => (dueAt < this.clock.now() ? this.onVirtualClock(dueAt, fn) : fn()), left);
+      handle.real = this.clock.setTimeout(fn, ms);
       return handle;
     }
     if (dueAt <= now) {
