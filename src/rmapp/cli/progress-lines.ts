@@ -83,9 +83,17 @@ export async function followRun(
       }
     }
     if (isFinalStatus(run.status) || options.signal?.aborted) return run;
+    // The abort listener is taken off after each wait: one added per poll piled up (Node warned past ten).
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, options.pollMs ?? 250);
-      options.signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+      const onAbort = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        options.signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, options.pollMs ?? 250);
+      options.signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 }
