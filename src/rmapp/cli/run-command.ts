@@ -12,6 +12,7 @@ import { ValidationError } from '../../state_machine/errors.ts';
 import { TEMPLATE_NAMES, type TemplateName } from '../../machines/issue-templates.ts';
 import { runCommand } from '../process.ts';
 import { formatRunDetails, runToJson } from './format.ts';
+import { connectionStringSecrets, createMasker } from '../masking.ts';
 
 /** `owner/name`, or a local clone whose `origin` is on GitHub (its git remote is then the local path). */
 export async function resolveRepo(repo: string): Promise<{ owner: string; name: string; localPath: string | null }> {
@@ -50,7 +51,7 @@ export function addRunCommand(program: Command): void {
         { createEngine },
         { loadConfig },
         { attachProgressComments },
-        { checkSandbox, githubRuntime, progressOptions },
+        { checkSandbox, githubRuntime, progressOptions, secretsOf },
         { createLogger },
       ] = await Promise.all([
         import('../../state_machine/engine.ts'),
@@ -66,7 +67,11 @@ export function addRunCommand(program: Command): void {
         );
       const globals = program.opts<{ databaseUrl?: string }>();
       const repo = await resolveRepo(o.repo);
-      const log = createLogger({ secrets: [config.github.token, config.github.privateKey] });
+      // What this command prints or logs is masked like the service's output: the configuration's
+      // secrets, the agent's and tests' variables, and the database password (`--database-url`'s too).
+      const secrets = [...secretsOf(config), ...connectionStringSecrets(globals.databaseUrl)];
+      const masker = createMasker(secrets);
+      const log = createLogger({ secrets });
       const runtime = githubRuntime(config, { remoteUrl: repo.localPath ? () => repo.localPath as string : undefined, log });
       // A foreground command: only the sandbox's warnings, if any, reach stderr.
       await checkSandbox(runtime.sandbox, log, { announce: false });
@@ -79,7 +84,7 @@ export function addRunCommand(program: Command): void {
       });
       const executor = runtime.registry.bind(engine);
       const progress = attachProgressComments(engine, runtime.github, progressOptions(config, runtime.registry.workflows, log));
-      const out = (line: unknown) => process.stdout.write(`${o.json ? JSON.stringify(line) : String(line)}\n`);
+      const out = (line: unknown) => process.stdout.write(`${masker.text(o.json ? JSON.stringify(line) : String(line))}\n`);
       let runId = '';
       const mine = (e: { runId: string }) => e.runId === runId;
       engine.on(
