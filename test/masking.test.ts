@@ -151,6 +151,12 @@ it('masks a secret base64-encoded inside longer text, wrapped in lines or URL-sa
     ['key at offset 2, wrapped at 60', wrap(b64(`xx${key} yy\n`), 60)],
     ['base64url', Buffer.from(`k: ${key}`).toString('base64url')],
     ['CRLF-wrapped', wrap(b64(`xyz${key}`), 64).replaceAll('\n', '\r\n')],
+    ['wrapped at 12', wrap(b64(`K=${key}`), 12)],
+    ['wrapped at 400', wrap(b64(`${'~'.repeat(300)}K=${key}`), 400)],
+    ['indented as a YAML block', wrap(b64(`x${key}`), 60).replace(/^/gm, '    ')],
+    ['inside a JSON string', JSON.stringify({ data: wrap(b64(`xy${key}`), 76) })],
+    ['wrapped URL-safe', wrap(Buffer.from(`k=${key}`).toString('base64url'), 50)],
+    ['lines ending in a space, CR only', wrap(b64(`abc${key}`), 40).replaceAll('\n', ' \r')],
   ];
   for (const [how, encoded] of encodings) {
     const out = m.text(`output:\n${encoded}done`);
@@ -162,4 +168,16 @@ it('masks a secret base64-encoded inside longer text, wrapped in lines or URL-sa
   // Base64 that holds no secret, wrapped or not, is left as it is.
   const other = wrap(b64('x'.repeat(300)), 76);
   expect(m.text(other)).toBe(other);
+  const prose = 'The quick brown fox jumps over the lazy dog.\n  indented: yes\n\tTabbed.';
+  expect(m.text(prose)).toBe(prose);
+});
+
+it('masks a short secret (8 bytes and more) base64-encoded at any alignment', () => {
+  for (const secret of ['hunter2x', 'Pa55w0rd9', 'pässwörd', '🔑🔑🔑']) {
+    const m = createMasker([secret]);
+    for (const before of ['', 'K', 'K=', 'xyK=']) {
+      const encoded = Buffer.from(`${before}${secret}\n`).toString('base64');
+      expect(m.text(`v: ${encoded}`), `${secret} after ${JSON.stringify(before)}`).toContain(MASK);
+    }
+  }
 });

@@ -163,21 +163,83 @@ function decodeOrKeep(text: string): string {
   }
 }
 
-/** Two or more whole lines of base64 (wrapped output), the last maybe shorter and padded. Tried only at line starts, bounded: linear. */
-const BASE64_BLOCK = /^(?:[A-Za-z0-9+/]{16,256}\r?\n){1,100000}[A-Za-z0-9+/]{1,256}={0,2}\r?$\n?/gm;
+/**
+ * Masks each `cores` string found in `text` once whitespace and escaped line breaks (`\n`, `\r`, `\t`
+ * as two characters, as in JSON) are left out: base64 wrapped in lines of any width, indented (YAML),
+ * with CR, CRLF or trailing spaces, or inside a JSON string. What is masked is the stretch of the
+ * original text the core spans, breaks included. One pass to build the joined text, one search per
+ * core: linear.
+ */
+function maskAcrossBreaks(text: string, cores: readonly string[]): string {
+  // The joined text in pieces, and where each piece starts in it and in `text`.
+  const pieces: string[] = [];
+  const joinedAt: number[] = [];
+  const textAt: number[] = [];
+  let length = 0;
+  let from = 0;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text.charCodeAt(i);
+    // Space, tab, LF and CR; a backslash before n, r or t.
+    const skip = c === 32 || c === 9 || c === 10 || c === 13 ? 1 : c === 92 && /[nrt]/.test(text[i + 1] ?? '') ? 2 : 0;
+    if (!skip) continue;
+    if (i > from) {
+      pieces.push(text.slice(from, i));
+      joinedAt.push(length);
+      textAt.push(from);
+      length += i - from;
+    }
+    from = i + skip;
+    i += skip - 1;
+  }
+  if (pieces.length === 0) return text;
+  if (from < text.length) {
+    pieces.push(text.slice(from));
+    joinedAt.push(length);
+    textAt.push(from);
+  }
+  const joined = pieces.join('');
+  /** Where the joined text's character `k` stands in `text`. */
+  const original = (k: number): number => {
+    let lo = 0;
+    let hi = joinedAt.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if ((joinedAt[mid] as number) <= k) lo = mid;
+      else hi = mid - 1;
+    }
+    return (textAt[lo] as number) + k - (joinedAt[lo] as number);
+  };
+  const spans: [number, number][] = [];
+  for (const core of cores) {
+    for (let k = joined.indexOf(core); k >= 0; k = joined.indexOf(core, k + core.length)) {
+      spans.push([original(k), original(k + core.length - 1) + 1]);
+    }
+  }
+  if (spans.length === 0) return text;
+  spans.sort((a, b) => a[0] - b[0]);
+  let out = '';
+  let at = 0;
+  for (const [start, end] of spans) {
+    if (end <= at) continue;
+    out += text.slice(at, Math.max(at, start)) + (start >= at ? MASK : '');
+    at = end;
+  }
+  return out + text.slice(at);
+}
 
 /**
  * The base64 characters that depend only on `bytes`, wherever in a longer text they stand: for each of
  * the three alignments, the encoded groups made of the secret's bytes alone (the group it shares with
  * what comes before or after differs with that text, and is left). Also in the URL-safe alphabet.
- * Cores under 12 characters (9 bytes) are left out: short strings would mask unrelated text.
+ * Cores under 8 characters (6 bytes) are left out: short strings would mask unrelated text, so a
+ * secret under 8 bytes is masked in base64 only where it starts a 3-byte group of the encoded text.
  */
 export function base64Cores(bytes: Buffer): string[] {
   const out: string[] = [];
   for (let k = 0; k < 3; k += 1) {
     const full = Buffer.concat([Buffer.alloc(k), bytes]).toString('base64');
     const core = full.slice(k === 0 ? 0 : 4, Math.floor((k + bytes.length) / 3) * 4);
-    if (core.length >= 12) out.push(core, core.replaceAll('+', '-').replaceAll('/', '_'));
+    if (core.length >= 8) out.push(core, core.replaceAll('+', '-').replaceAll('/', '_'));
   }
   return out;
 }
@@ -197,6 +259,7 @@ export function createMasker(secrets: readonly (string | null | undefined)[] = [
   const values = new Set<string>();
   const edges: string[] = [];
   const skeletons = new Set<string>();
+  const cores = new Set<string>();
   for (const s of secrets) {
     if (!s || s.length < 6) continue;
     values.add(s);
@@ -206,7 +269,10 @@ export function createMasker(secrets: readonly (string | null | undefined)[] = [
       values.add(b64.replace(/=+$/, ''));
     }
     // Base64 of text that holds the secret anywhere (`echo "K=$K" | base64`, `env | base64`).
-    for (const core of base64Cores(Buffer.from(s))) values.add(core);
+    for (const core of base64Cores(Buffer.from(s))) {
+      values.add(core);
+      cores.add(core);
+    }
     values.add(encodeURIComponent(s));
     values.add(Buffer.from(s).toString('hex'));
     values.add(Buffer.from(s).toString('hex').toUpperCase());
@@ -217,23 +283,16 @@ export function createMasker(secrets: readonly (string | null | undefined)[] = [
     if (s.length >= 12) edges.push(s);
   }
   const sorted = [...values].sort((a, b) => b.length - a.length);
+  const coreList = [...cores].sort((a, b) => b.length - a.length);
   const maskValues = (input: string): string => {
     let out = input;
     for (const v of sorted) if (out.includes(v)) out = out.split(v).join(MASK);
     return out;
   };
   const text = (input: string): string => {
-    // Base64 wrapped in lines (`base64` wraps at 76 columns) is read joined: a block holding a secret
-    // is written joined, masked.
-    let out =
-      sorted.length && input.includes('\n')
-        ? input.replace(BASE64_BLOCK, (block) => {
-            const joined = block.replace(/\r?\n/g, '');
-            const masked = maskValues(joined);
-            return masked === joined ? block : `${masked}${block.endsWith('\n') ? '\n' : ''}`;
-          })
-        : input;
-    out = maskValues(out);
+    // Base64 wrapped in lines, indented or escaped in JSON is also read joined (maskAcrossBreaks).
+    let out = maskValues(input);
+    if (cores.size) out = maskAcrossBreaks(out, coreList);
     // Output kept by its end (or start) may cut a secret: a piece of 8+ characters at the edge goes too.
     // So may text kept by its head and tail (a transcript entry, `clip` in agents/transcript.ts): the
     // edges around each "characters left out" mark count as edges too.
