@@ -82,8 +82,13 @@ it('a step aborted before it calls GitHub sends nothing, through endpoint method
     gh.request('GET /user'),
     gh.paginate(gh.issues.listComments, { owner: 'acme', repo: 'widgets', issue_number: 1, per_page: 100 }),
     upsertComment(gh, { owner: 'acme', repo: 'widgets' }, 1, 'key-1', 'hello'),
+    // The other forms Octokit takes: a string route to paginate, one options object to request and graphql.
+    gh.paginate('GET /repos/{owner}/{repo}/issues/{issue_number}/comments', { owner: 'acme', repo: 'widgets', issue_number: 1 }),
+    gh.request({ method: 'GET', url: '/user' }),
+    gh.graphql({ query: '{ viewer { login } }' }),
+    gh.graphql('{ viewer { login } }', {}),
   ]);
-  expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected', 'rejected', 'rejected']);
+  expect(outcomes.map((o) => o.status)).toEqual(Array(8).fill('rejected'));
   await settle(500);
   expect(seen, 'requests sent by an aborted step').toEqual([]);
 });
@@ -99,7 +104,15 @@ it('the signal-bound view shares the client: its login is looked up once, and ca
   expect(seen.filter((r) => r === 'GET /user')).toHaveLength(1);
   const comments = await a.paginate(a.issues.listComments, { owner: 'acme', repo: 'widgets', issue_number: 1, per_page: 100 });
   expect(comments).toEqual([]);
-  expect(seen.at(-1)).toBe('GET /repos/acme/widgets/issues/1/comments?per_page=100');
+  expect(
+    await a.paginate('GET /repos/{owner}/{repo}/issues/{issue_number}/comments', { owner: 'acme', repo: 'widgets', issue_number: 1 }),
+  ).toEqual([]);
+  expect((await a.request({ method: 'GET', url: '/user' })).data).toMatchObject({ login: 'rmapp-bot' });
+  expect(seen.slice(-3)).toEqual([
+    'GET /repos/acme/widgets/issues/1/comments?per_page=100',
+    'GET /repos/acme/widgets/issues/1/comments',
+    'GET /user',
+  ]);
 });
 
 it("GitHubDelivery's step, stopped while GitHub fails and its client retries, asks GitHub nothing more", async () => {

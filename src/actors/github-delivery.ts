@@ -31,7 +31,7 @@ export interface GitHubDeliveryDeps {
    * run starts: a wrong file is answered once and nothing runs. Absent: not checked here (the run's
    * steps still read it).
    */
-  repositorySettings?: ((owner: string, repo: string) => Promise<RepositorySettings>) | undefined;
+  repositorySettings?: ((owner: string, repo: string, signal?: AbortSignal) => Promise<RepositorySettings>) | undefined;
 }
 
 /** What an event asks for. */
@@ -55,7 +55,7 @@ const READ_ONLY = new Set(['help', 'status', 'ignore']);
 
 export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySteps {
   // Each execution acts through a client bound to its step's signal: an aborted step reaches GitHub no more.
-  const actions = (signal: AbortSignal) => deliveryActions({ ...deps, github: withSignal(deps.github, signal) });
+  const actions = (signal: AbortSignal) => deliveryActions({ ...deps, github: withSignal(deps.github, signal) }, signal);
   return {
     authorize: step(async ({ input, signal }) => actions(signal).authorize(input), { kind: 'github' }),
     act: step(async ({ input, idempotencyKey, signal }) => actions(signal).act(input, idempotencyKey), { kind: 'github' }),
@@ -63,8 +63,8 @@ export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySte
   };
 }
 
-/** What the steps of GitHubDelivery do, with `deps.github` the client of one step execution. */
-function deliveryActions(deps: GitHubDeliveryDeps) {
+/** What the steps of GitHubDelivery do, with `deps.github` the client of one step execution and its signal. */
+function deliveryActions(deps: GitHubDeliveryDeps, signal: AbortSignal) {
   const repoOf = (e: GitHubEventInput) => ({ owner: e.owner, repo: e.repo });
   const subjectOf = (e: GitHubEventInput): Subject => ({
     owner: e.owner,
@@ -106,7 +106,7 @@ function deliveryActions(deps: GitHubDeliveryDeps) {
   ): Promise<{ settings: RepositorySettings | null; refused?: undefined } | { refused: DeliveryOutcome }> => {
     if (!deps.repositorySettings) return { settings: null };
     try {
-      return { settings: await deps.repositorySettings(e.owner, e.repo) };
+      return { settings: await deps.repositorySettings(e.owner, e.repo, signal) };
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       const problems = err.issues.filter((i) => i.path !== REPOSITORY_CONFIG);

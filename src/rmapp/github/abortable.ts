@@ -17,8 +17,9 @@ export function unwrapClient<T extends object>(gh: T): T {
 /**
  * `gh` with `signal` added to the options of every request made through it: its endpoint methods
  * (`gh.issues.get(params)`), `gh.request(route, params)`, `gh.graphql(query, params)` and
- * `gh.paginate(method, params)` (whose later pages go through the same method). Nothing is copied:
- * the client's auth, throttling and hooks are the same.
+ * `gh.paginate(method or route, params)` (whose later pages go through the same method). Nothing is
+ * copied: the client's auth, throttling and hooks are the same. Not covered: a function made from the
+ * client (`gh.request.defaults(…)`), which is the client's own.
  */
 export function withSignal<T extends object>(gh: T, signal: AbortSignal): T {
   const proxies = new WeakMap<object, object>();
@@ -32,14 +33,18 @@ export function withSignal<T extends object>(gh: T, signal: AbortSignal): T {
     if (known) return known as T;
     let proxy: object;
     if (typeof value === 'function') {
-      // A request function: `request`/`graphql`/`paginate` take a route, query or method first, an
-      // endpoint method its parameters.
-      const paramsAt = key === 'request' || key === 'graphql' || key === 'paginate' ? 1 : 0;
+      // A request function: `request`/`graphql`/`paginate` take a route, query or method first (or, for
+      // `request` and `graphql`, one object of options), an endpoint method its parameters.
+      const named = key === 'request' || key === 'graphql' || key === 'paginate';
       proxy = new Proxy(value, {
         apply(target, thisArg, args: unknown[]) {
           const list = [...args];
+          const paramsAt = named && !(key !== 'paginate' && list[0] !== null && typeof list[0] === 'object') ? 1 : 0;
           while (list.length < paramsAt) list.push(undefined);
           list[paramsAt] = withOptions(list[paramsAt]);
+          // `paginate('GET /route', params)` sends every page through the client's own `request`: given
+          // the route as a request function bound to the signal instead, its pages carry the signal.
+          if (key === 'paginate' && typeof list[0] === 'string') list[0] = routeRequest(gh, list[0], signal);
           return Reflect.apply(target as (...a: unknown[]) => unknown, thisArg === proxy ? value : thisArg, list);
         },
       });
@@ -65,6 +70,17 @@ export function withSignal<T extends object>(gh: T, signal: AbortSignal): T {
   });
   targets.set(client, gh);
   return client;
+}
+
+/** `route` as `paginate` takes an endpoint method: its requests carry `signal`. */
+function routeRequest(gh: object, route: string, signal: AbortSignal): unknown {
+  const request = (
+    gh as { request: ((options: Record<string, unknown>) => unknown) & { endpoint: (route: string, params?: unknown) => unknown } }
+  ).request;
+  return Object.assign(
+    (options: Record<string, unknown>) => request({ ...options, request: { ...(options.request as object | undefined), signal } }),
+    { endpoint: (params?: unknown) => request.endpoint(route, params) },
+  );
 }
 
 /** Octokit's request functions: endpoint methods and `request`/`graphql` carry `.endpoint`; `paginate` its `.iterator`. */

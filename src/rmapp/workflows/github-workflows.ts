@@ -71,7 +71,7 @@ export function githubWorkflows(deps: GitHubWorkflowDeps): {
         botName: deps.botName,
         labels: deps.labels,
         publicUrl: deps.publicUrl,
-        repositorySettings: (owner, repo) => deps.workspaces.repositorySettingsOf(deps.remoteUrl(owner, repo)),
+        repositorySettings: (owner, repo, signal) => deps.workspaces.repositorySettingsOf(deps.remoteUrl(owner, repo), signal),
         executor: () => {
           if (!executor) throw new Error('githubWorkflows: bind(engine) was not called');
           return executor;
