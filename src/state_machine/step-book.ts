@@ -119,8 +119,8 @@ export class StepBook {
 
   private moveFinished(): void {
     const movable: [string, number][] = [];
-    for (const [path, record] of Object.entries(this.live)) {
-      const done = this.inUse.has(path) ? null : finishedCount(record);
+    for (const path in this.live) {
+      const done = this.inUse.has(path) ? null : finishedCount(this.live[path] as StepRecord);
       if (done !== null) movable.push([path, done]);
     }
     if (movable.length < moveThreshold(this.counts.size)) return;
