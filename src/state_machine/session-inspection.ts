@@ -39,7 +39,10 @@ export class RunInspection {
    * throws and no external event is being delivered.
    */
   processing: HandledEvent = null;
+  /** Each machine actor's last state value: a state name as it is, a nested value as its JSON. */
   private readonly stateValues = new Map<string, string>();
+  /** Each machine actor's path (an actor's id and parent never change): computed once, not per snapshot. */
+  private readonly paths = new WeakMap<AnyActorRef, string>();
   /** History index where the macrostep being processed began: its state entries go there. */
   private macrostepMark = 0;
 
@@ -67,9 +70,12 @@ export class RunInspection {
       if (ev.type !== '@xstate.snapshot' || s.isEnded() || !actor) return;
       const ref = ev.actorRef as AnyActorRef;
       if (isMachineActor(ref)) {
-        const path = actorPath(ref, actor);
+        let path = this.paths.get(ref);
+        if (path === undefined) this.paths.set(ref, (path = actorPath(ref, actor)));
         const value = (ev.snapshot as { value?: unknown }).value;
-        const key = JSON.stringify(value);
+        // A state name is compared as it is, with a `"` before it (no JSON per snapshot); the JSON of
+        // a nested value starts with `{`, so the two kinds of key cannot meet.
+        const key = typeof value === 'string' ? `"${value}` : JSON.stringify(value);
         if (this.stateValues.get(path) !== key) {
           this.stateValues.set(path, key);
           if (!this.replaying) {
@@ -78,7 +84,7 @@ export class RunInspection {
             history.splice(Math.min(this.macrostepMark, history.length), 0, { type: 'state.entered', path, state: value });
             this.macrostepMark += 1;
             s.host.events.emit('state.entered', { runId: s.runId, path, state: value });
-            s.segmentSpan.addEvent('state.entered', { [ATTR.state]: key, 'workflow.path': path });
+            s.segmentSpan.addEvent('state.entered', { [ATTR.state]: JSON.stringify(value), 'workflow.path': path });
           }
         }
       }
