@@ -4,12 +4,16 @@ import { closedPort } from './helpers/ports.ts';
 import { expect, it } from 'vitest';
 import { createEngine, openDatabase, toErrorData } from '../src/index.ts';
 import { redactUrl } from '../src/persistence/database.ts';
+import { createMasker } from '../src/rmapp/masking.ts';
 
 it('a DATABASE_URL that is not a Postgres URL says what it should look like', async () => {
   await expect(openDatabase({ url: 'notaurl' })).rejects.toThrow(
-    'DATABASE_URL (or --database-url) is not a Postgres connection string: got "notaurl". Use postgres://USER:PASSWORD@HOST:5432/DATABASE, or unset it to use the embedded PGlite store.',
+    'DATABASE_URL (or --database-url) is not a Postgres connection string: got "notaurl". Use postgres://USER@HOST:5432/DATABASE (USER:PASSWORD@ when the server asks for a password), or unset it to use the embedded PGlite store.',
   );
   await expect(openDatabase({ url: 'mysql://me:hunter2@db/x' })).rejects.toThrow(/got "mysql:\/\/me:\*\*\*@db\/x"/);
+  // The CLI prints it through its masker: the advice must not look like a URL holding a password.
+  const advice = await openDatabase({ url: 'notaurl' }).catch((e: unknown) => (e as Error).message);
+  expect(createMasker([]).text(String(advice))).toBe(advice);
 });
 
 it.each([

@@ -321,7 +321,7 @@ const TERMINATE_TIMEOUT_MS = 5_000;
 function openPostgres(url: string, max: number): Database {
   if (!/^postgres(ql)?:\/\//.test(url)) {
     throw configError(
-      `DATABASE_URL (or --database-url) is not a Postgres connection string: got "${redactUrl(url)}". Use postgres://USER:PASSWORD@HOST:5432/DATABASE, or unset it to use the embedded PGlite store.`,
+      `DATABASE_URL (or --database-url) is not a Postgres connection string: got "${redactUrl(url)}". Use postgres://USER@HOST:5432/DATABASE (USER:PASSWORD@ when the server asks for a password), or unset it to use the embedded PGlite store.`,
     );
   }
   if (queryLeftEncoded(url)) {
