@@ -78,6 +78,14 @@ export class Committer {
    * already durable (a CI run saw 12 such attempts across a Postgres restart).
    */
   private readonly inDoubt = new Map<CommitParticipant, PreparedWrite>();
+  /**
+   * Sessions with a write in a batch in flight. A session's own check (`buildWrite` returns null while
+   * its write is out) does not cover a write in doubt, which the committer sends itself: with two
+   * batches in flight, one sent again after a lost reply went out twice at once, both fence checks
+   * failed, and the session took the second as its own (an adversarial pass: the run lost, its steps
+   * run again, queued history dropped). Such a session waits, dirty, for its batch's answer.
+   */
+  private readonly sending = new Set<CommitParticipant>();
 
   constructor(
     private readonly db: Database,
@@ -136,7 +144,12 @@ export class Committer {
   private launch(): void {
     if (this.abandoned) return;
     const batch: Entry[] = [];
+    const waiting: CommitParticipant[] = [];
     for (const participant of this.dirty) {
+      if (this.sending.has(participant)) {
+        waiting.push(participant);
+        continue;
+      }
       const unknown = this.inDoubt.get(participant);
       if (unknown && participant.ended) {
         this.inDoubt.delete(participant);
@@ -147,9 +160,12 @@ export class Committer {
       if (prepared) batch.push({ participant, prepared, inDoubt: unknown !== undefined });
     }
     this.dirty.clear();
+    for (const participant of waiting) this.dirty.add(participant);
     if (batch.length === 0) return this.settle();
+    for (const b of batch) this.sending.add(b.participant);
     this.inFlight += 1;
     void this.commit(batch).finally(() => {
+      for (const b of batch) this.sending.delete(b.participant);
       this.inFlight -= 1;
       this.kick();
       this.settle();
