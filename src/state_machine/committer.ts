@@ -83,9 +83,12 @@ export class Committer {
    * its write is out) does not cover a write in doubt, which the committer sends itself: with two
    * batches in flight, one sent again after a lost reply went out twice at once, both fence checks
    * failed, and the session took the second as its own (an adversarial pass: the run lost, its steps
-   * run again, queued history dropped). Such a session waits, dirty, for its batch's answer.
+   * run again, queued history dropped). Such a session waits in `deferred` for its batch's answer, then
+   * is dirty again (kept out of `dirty` meanwhile: each launch would scan it again, and a recovering
+   * worker's 1,000 sessions made that quadratic).
    */
   private readonly sending = new Set<CommitParticipant>();
+  private readonly deferred = new Set<CommitParticipant>();
 
   constructor(
     private readonly db: Database,
@@ -110,7 +113,7 @@ export class Committer {
   }
 
   private isIdle(): boolean {
-    return this.abandoned || (this.inFlight === 0 && !this.scheduled && this.dirty.size === 0);
+    return this.abandoned || (this.inFlight === 0 && !this.scheduled && this.dirty.size === 0 && this.deferred.size === 0);
   }
 
   /**
@@ -123,6 +126,7 @@ export class Committer {
     for (const [participant, prepared] of this.inDoubt) participant.onFailed(prepared);
     this.inDoubt.clear();
     this.dirty.clear();
+    this.deferred.clear();
     this.settle();
   }
 
@@ -144,10 +148,9 @@ export class Committer {
   private launch(): void {
     if (this.abandoned) return;
     const batch: Entry[] = [];
-    const waiting: CommitParticipant[] = [];
     for (const participant of this.dirty) {
       if (this.sending.has(participant)) {
-        waiting.push(participant);
+        this.deferred.add(participant);
         continue;
       }
       const unknown = this.inDoubt.get(participant);
@@ -160,12 +163,14 @@ export class Committer {
       if (prepared) batch.push({ participant, prepared, inDoubt: unknown !== undefined });
     }
     this.dirty.clear();
-    for (const participant of waiting) this.dirty.add(participant);
     if (batch.length === 0) return this.settle();
     for (const b of batch) this.sending.add(b.participant);
     this.inFlight += 1;
     void this.commit(batch).finally(() => {
-      for (const b of batch) this.sending.delete(b.participant);
+      for (const b of batch) {
+        this.sending.delete(b.participant);
+        if (this.deferred.delete(b.participant) && !this.abandoned) this.dirty.add(b.participant);
+      }
       this.inFlight -= 1;
       this.kick();
       this.settle();
