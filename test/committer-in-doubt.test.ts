@@ -22,21 +22,21 @@ const settle = async () => {
   for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 2));
 };
 
-it('a write sent again after a lost reply is never in flight twice, whatever the session marks meanwhile', async () => {
+/** A database stand-in: each statement waits in `pending` until the test answers it. */
+function standIn() {
   const pending: Pending[] = [];
-  let inFlight = 0;
-  let most = 0;
+  const state = { inFlight: 0, most: 0 };
   const db = {
     kind: 'postgres',
     description: 'stand-in',
     query: (_text: string, params?: unknown[]) =>
       new Promise<unknown[]>((resolve, reject) => {
-        inFlight += 1;
-        most = Math.max(most, inFlight);
+        state.inFlight += 1;
+        state.most = Math.max(state.most, state.inFlight);
         const done =
           <T>(f: (x: T) => void) =>
           (x: T) => {
-            inFlight -= 1;
+            state.inFlight -= 1;
             f(x);
           };
         pending.push({ version: Number(params?.[5]), resolve: done(resolve), reject: done(reject) });
@@ -45,25 +45,33 @@ it('a write sent again after a lost reply is never in flight twice, whatever the
     listen: async () => async () => {},
     close: async () => {},
   } as unknown as Database;
+  return { db, pending, state };
+}
 
-  let version = 1;
-  const committed: number[] = [];
-  const built: number[] = [];
-  const run: CommitParticipant = {
+/** One run's session as the committer sees it: writes fenced by the version last committed; outcomes recorded. */
+function session() {
+  const s = { version: 1, committed: [] as number[], built: [] as number[], outcomes: [] as string[] };
+  const participant: CommitParticipant = {
     runId: 'r1',
     ended: false,
     buildWrite: (): PreparedWrite => {
-      built.push(version);
-      return { write: runWrite({ id: 'r1', expectedVersion: version, owner: 'w1', epoch: 1 }), seq: version };
+      s.built.push(s.version);
+      return { write: runWrite({ id: 'r1', expectedVersion: s.version, owner: 'w1', epoch: 1 }), seq: s.version };
     },
     onCommitted: (p) => {
-      committed.push(p.write.expectedVersion);
-      version = p.write.expectedVersion + 1;
+      s.committed.push(p.write.expectedVersion);
+      s.version = p.write.expectedVersion + 1;
     },
-    onFailed: () => committed.push(-1),
-    onLost: () => committed.push(-2),
-    onRejected: () => committed.push(-3),
+    onFailed: () => s.outcomes.push('failed'),
+    onLost: () => s.outcomes.push('lost'),
+    onRejected: () => s.outcomes.push('rejected'),
   };
+  return { s, participant };
+}
+
+it('a write sent again after a lost reply is never in flight twice, whatever the session marks meanwhile', async () => {
+  const { db, pending, state } = standIn();
+  const { s, participant: run } = session();
   const committer = new Committer(db, COMMITS_IN_FLIGHT, silentLogger, 1);
   expect(COMMITS_IN_FLIGHT, 'the case needs room for a second batch').toBeGreaterThan(1);
 
@@ -80,7 +88,7 @@ it('a write sent again after a lost reply is never in flight twice, whatever the
   committer.schedule(run);
   await settle();
   expect(pending.length, 'statements sent while the resent write is unanswered').toBe(2);
-  expect(most, 'statements of the run in flight at once').toBe(1);
+  expect(state.most, 'statements of the run in flight at once').toBe(1);
 
   // Answered: the run's next write goes, built from the committed version.
   pending[1]!.resolve([{ id: 'r1', version: 2, history_rows: 1 }]);
@@ -89,7 +97,29 @@ it('a write sent again after a lost reply is never in flight twice, whatever the
   expect(pending[2]!.version).toBe(2);
   pending[2]!.resolve([{ id: 'r1', version: 3, history_rows: 2 }]);
   await committer.idle();
-  expect(committed, 'writes taken as committed, by the version they were fenced with').toEqual([1, 2]);
-  expect(built).toEqual([1, 2]);
-  expect(most).toBe(1);
+  expect(s.committed, 'writes taken as committed, by the version they were fenced with').toEqual([1, 2]);
+  expect(s.built).toEqual([1, 2]);
+  expect(s.outcomes).toEqual([]);
+  expect(state.most).toBe(1);
+});
+
+it('a commit that fails because a connection could not be set up is sent again, not taken as a refused write', async () => {
+  // An SSL file the URL names, unreadable for a moment (a certificate being rotated): no SQLSTATE, the
+  // driver's setup problem. Taken as the write's fault, the session was dropped with its run still
+  // leased, and its steps ran again once the lease expired.
+  const { db, pending } = standIn();
+  const { s, participant } = session();
+  const committer = new Committer(db, COMMITS_IN_FLIGHT, silentLogger, 1);
+  committer.schedule(participant);
+  await settle();
+  pending[0]!.reject(
+    Object.assign(new Error('sslrootcert names a file rmapp cannot read'), { code: 'DATABASE_CONFIG', category: 'validation' }),
+  );
+  await settle();
+  expect(s.outcomes, 'what the session was told').toEqual([]);
+  expect(pending, 'the write sent again').toHaveLength(2);
+  pending[1]!.resolve([{ id: 'r1', version: 2, history_rows: 1 }]);
+  await committer.idle();
+  expect(s.committed).toEqual([1]);
+  expect(s.built, 'the write sent again is the same write').toEqual([1]);
 });

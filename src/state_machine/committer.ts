@@ -8,7 +8,6 @@ import type { Database } from '../persistence/database.ts';
 import { commitRunWrites, landedWrite, type CommitResult, type RunWrite } from '../persistence/commits.ts';
 import { faultsArmed, reachFaultPoint, stateTargets } from './fault-points.ts';
 import { dbFaultsArmed, withDbFault } from './db-faults.ts';
-import { toErrorData } from './errors.ts';
 import { describeFailure } from './db-refusals.ts';
 import { silentLogger, type Logger } from '../persistence/logger.ts';
 
@@ -33,15 +32,18 @@ type Entry = { participant: CommitParticipant; prepared: PreparedWrite; inDoubt:
 /**
  * Whether a failed commit failed for its data, so sending it again can never succeed: Postgres's data
  * exceptions (SQLSTATE class 22: bad JSON, a NUL byte, a value out of range), integrity violations (23)
- * and limits (54: a row or value too large), or an error raised before sending (a value JSON cannot
- * write). Anything else — a lost connection, a cancelled statement or `statement_timeout` (57014), a
- * read-only server after a fail-over (25006), lack of resources (53) — is the database's state, not
- * the write's: the write is sent again, in doubt. Treating those as refusals failed runs for good.
+ * and limits (54: a row or value too large), or a write whose values JSON cannot write, found before
+ * sending (`UNWRITABLE_WRITE`, commits.ts). Anything else — a lost connection, a cancelled statement or
+ * `statement_timeout` (57014), a read-only server after a fail-over (25006), lack of resources (53), a
+ * connection that could not be set up (an SSL file unreadable for a moment, `DATABASE_CONFIG`) — is the
+ * database's state, not the write's: the write is sent again, in doubt. Treating those as refusals
+ * failed runs for good, or (a setup problem) dropped their sessions with the runs still leased, so
+ * their steps ran again after the lease (an adversarial pass).
  */
 function refusesData(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return ['22', '23', '54'].includes(code.slice(0, 2));
-  return toErrorData(err).category !== 'transient';
+  return code === 'UNWRITABLE_WRITE';
 }
 
 /** A write plus what the session needs to know once it is durable. */
