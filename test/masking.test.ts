@@ -1,5 +1,5 @@
 /** The one masking function (src/rmapp/masking.ts): configured values, token- and key-shaped text, URL credentials, secret keys. */
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { expect, it } from 'vitest';
 import { connectionStringSecrets, createMasker, MASK } from '../src/rmapp/masking.ts';
 
@@ -180,4 +180,43 @@ it('masks a short secret (8 bytes and more) base64-encoded at any alignment', ()
       expect(m.text(`v: ${encoded}`), `${secret} after ${JSON.stringify(before)}`).toContain(MASK);
     }
   }
+});
+
+it('masks a long secret cut at either edge of a text exactly as trying every cut length would', () => {
+  // 1,024 hex characters, as long as a private key: only the edge search can mask a piece of it.
+  let secret = '';
+  for (let h = 'seed'; secret.length < 1024;) secret += h = createHash('sha512').update(h).digest('hex');
+  const m = createMasker([secret]);
+  // The reference: every length from the longest down, as the masker did before it searched by the
+  // edge's first and last 8 characters.
+  const reference = (piece: string): string => {
+    for (let n = secret.length - 1; n >= 8; n -= 1)
+      if (piece.startsWith(secret.slice(-n))) {
+        piece = MASK + piece.slice(n);
+        break;
+      }
+    for (let n = secret.length - 1; n >= 8; n -= 1)
+      if (piece.endsWith(secret.slice(0, n))) {
+        piece = piece.slice(0, piece.length - n) + MASK;
+        break;
+      }
+    return piece;
+  };
+  let seed = 7;
+  const next = (n: number) => (seed = (seed * 48271) % 2147483647) % n;
+  let masked = 0;
+  for (let i = 0; i < 300; i += 1) {
+    const cut = 1 + next(secret.length - 1);
+    for (const piece of [
+      `${secret.slice(cut)} and text after`,
+      `text before ${secret.slice(0, cut)}`,
+      `${secret.slice(cut)}\n${secret.slice(0, 1 + next(secret.length - 1))}`,
+      secret.slice(cut, cut + 7),
+    ]) {
+      const out = m.text(piece);
+      expect(out, `cut at ${cut}: ${piece.slice(0, 40)}…`).toBe(reference(piece));
+      if (out.includes(MASK)) masked += 1;
+    }
+  }
+  expect(masked, 'pieces masked by their edges').toBeGreaterThan(500);
 });

@@ -296,17 +296,25 @@ export function createMasker(secrets: readonly (string | null | undefined)[] = [
     // Output kept by its end (or start) may cut a secret: a piece of 8+ characters at the edge goes too.
     // So may text kept by its head and tail (a transcript entry, `clip` in agents/transcript.ts): the
     // edges around each "characters left out" mark count as edges too.
+    // The longest cut piece (8 characters or more, short of the whole secret) found by where the
+    // piece's first or last 8 characters stand in the secret, not by trying every length: with a
+    // private key configured, trying every length cost ~70 µs per string masked (pass 3 of the
+    // seventeenth session: 200,000 strings 14.9 s).
     const edgesMasked = (piece: string): string => {
+      if (piece.length < 8) return piece;
       for (const s of edges) {
-        for (let n = s.length - 1; n >= 8; n -= 1) {
-          if (piece.startsWith(s.slice(-n))) {
-            piece = MASK + piece.slice(n);
+        const head = piece.slice(0, 8);
+        for (let p = s.indexOf(head, 1); p >= 1; p = s.indexOf(head, p + 1)) {
+          if (piece.startsWith(s.slice(p))) {
+            piece = MASK + piece.slice(s.length - p);
             break;
           }
         }
-        for (let n = s.length - 1; n >= 8; n -= 1) {
-          if (piece.endsWith(s.slice(0, n))) {
-            piece = piece.slice(0, piece.length - n) + MASK;
+        if (piece.length < 8) continue;
+        const tail = piece.slice(-8);
+        for (let q = s.lastIndexOf(tail, s.length - 9); q >= 0; q = q === 0 ? -1 : s.lastIndexOf(tail, q - 1)) {
+          if (piece.endsWith(s.slice(0, q + 8))) {
+            piece = piece.slice(0, piece.length - (q + 8)) + MASK;
             break;
           }
         }
