@@ -167,8 +167,8 @@ function decodeOrKeep(text: string): string {
  * Masks each `cores` string found in `text` once whitespace and escaped line breaks (`\n`, `\r`, `\t`
  * as two characters, as in JSON) are left out: base64 wrapped in lines of any width, indented (YAML),
  * with CR, CRLF or trailing spaces, or inside a JSON string. What is masked is the stretch of the
- * original text the core spans, breaks included. One pass to build the joined text, one search per
- * core: linear.
+ * original text the core spans, breaks included (a text without breaks is searched as it is). One
+ * pass to build the joined text, one search per core: linear.
  */
 function maskAcrossBreaks(text: string, cores: readonly string[]): string {
   // The joined text in pieces, and where each piece starts in it and in `text`.
@@ -191,7 +191,6 @@ function maskAcrossBreaks(text: string, cores: readonly string[]): string {
     from = i + skip;
     i += skip - 1;
   }
-  if (pieces.length === 0) return text;
   if (from < text.length) {
     pieces.push(text.slice(from));
     joinedAt.push(length);
@@ -268,11 +267,9 @@ export function createMasker(secrets: readonly (string | null | undefined)[] = [
       values.add(b64);
       values.add(b64.replace(/=+$/, ''));
     }
-    // Base64 of text that holds the secret anywhere (`echo "K=$K" | base64`, `env | base64`).
-    for (const core of base64Cores(Buffer.from(s))) {
-      values.add(core);
-      cores.add(core);
-    }
+    // Base64 of text that holds the secret anywhere (`echo "K=$K" | base64`, `env | base64`): found by
+    // maskAcrossBreaks, whole or broken across lines.
+    for (const core of base64Cores(Buffer.from(s))) cores.add(core);
     values.add(encodeURIComponent(s));
     values.add(Buffer.from(s).toString('hex'));
     values.add(Buffer.from(s).toString('hex').toUpperCase());
@@ -290,9 +287,8 @@ export function createMasker(secrets: readonly (string | null | undefined)[] = [
     return out;
   };
   const text = (input: string): string => {
-    // Base64 wrapped in lines, indented or escaped in JSON is also read joined (maskAcrossBreaks).
     let out = maskValues(input);
-    if (cores.size) out = maskAcrossBreaks(out, coreList);
+    if (coreList.length) out = maskAcrossBreaks(out, coreList);
     // Output kept by its end (or start) may cut a secret: a piece of 8+ characters at the edge goes too.
     // So may text kept by its head and tail (a transcript entry, `clip` in agents/transcript.ts): the
     // edges around each "characters left out" mark count as edges too.

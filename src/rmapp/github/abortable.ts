@@ -8,6 +8,8 @@
  */
 
 const targets = new WeakMap<object, object>();
+/** The view already made of a client for a signal: a step asking again gets the same one. */
+const views = new WeakMap<AbortSignal, WeakMap<object, object>>();
 
 /** The client `gh` was made from by {@link withSignal} (itself for any other), for per-client caches. */
 export function unwrapClient<T extends object>(gh: T): T {
@@ -22,6 +24,10 @@ export function unwrapClient<T extends object>(gh: T): T {
  * client (`gh.request.defaults(…)`), which is the client's own.
  */
 export function withSignal<T extends object>(gh: T, signal: AbortSignal): T {
+  let made = views.get(signal);
+  if (!made) views.set(signal, (made = new WeakMap()));
+  const known = made.get(gh);
+  if (known) return known as T;
   const proxies = new WeakMap<object, object>();
   const withOptions = (params: unknown): Record<string, unknown> => {
     const p = params && typeof params === 'object' ? (params as Record<string, unknown>) : {};
@@ -69,6 +75,7 @@ export function withSignal<T extends object>(gh: T, signal: AbortSignal): T {
     },
   });
   targets.set(client, gh);
+  made.set(gh, client);
   return client;
 }
 
