@@ -138,7 +138,7 @@ for (const kind of ['postgres', 'pglite'] as const) {
         onLost: () => outcome.set(w.id, 'lost'),
         onRejected: () => outcome.set(w.id, 'rejected'),
       });
-      const committer = new Committer(db, 1);
+      const committer = new Committer(db, { batches: 1, anotherFrom: 0 });
       for (const w of [
         write(good[0]!),
         ...badWrites,
@@ -175,7 +175,7 @@ for (const kind of ['postgres', 'pglite'] as const) {
         onLost: () => outcome.set(w.id, 'lost'),
         onRejected: () => outcome.set(w.id, 'rejected'),
       });
-      const committer = new Committer(db, 1);
+      const committer = new Committer(db, { batches: 1, anotherFrom: 0 });
       for (const w of [
         write(good[0]!),
         // In the history (lean form alone, batch form together) and in a final write's output (release form alone).

@@ -72,8 +72,9 @@ function session() {
 it('a write sent again after a lost reply is never in flight twice, whatever the session marks meanwhile', async () => {
   const { db, pending, state } = standIn();
   const { s, participant: run } = session();
-  const committer = new Committer(db, COMMITS_IN_FLIGHT, silentLogger, 1);
-  expect(COMMITS_IN_FLIGHT, 'the case needs room for a second batch').toBeGreaterThan(1);
+  // A second batch whatever the size of the first (the worker's policy sends one only behind 64 writes).
+  const committer = new Committer(db, { batches: COMMITS_IN_FLIGHT.batches, anotherFrom: 0 }, silentLogger, 1);
+  expect(COMMITS_IN_FLIGHT.batches, 'the case needs room for a second batch').toBeGreaterThan(1);
 
   committer.schedule(run);
   await settle();
@@ -122,4 +123,51 @@ it('a commit that fails because a connection could not be set up is sent again, 
   await committer.idle();
   expect(s.committed).toEqual([1]);
   expect(s.built, 'the write sent again is the same write').toEqual([1]);
+});
+
+it('a second batch goes out only behind as many writes in flight as the policy asks, and never more batches than it allows', async () => {
+  const { db, pending, state } = standIn();
+  const runs = Array.from({ length: 7 }, (_, i) => {
+    const id = `r${i + 1}`;
+    const participant: CommitParticipant = {
+      runId: id,
+      ended: false,
+      buildWrite: () => ({ write: runWrite({ id, expectedVersion: 1, owner: 'w1', epoch: 1 }), seq: 1 }),
+      onCommitted: () => {},
+      onFailed: () => {},
+      onLost: () => {},
+      onRejected: () => {},
+    };
+    return participant;
+  });
+  const committer = new Committer(db, { batches: 2, anotherFrom: 3 }, silentLogger, 1);
+  // Two writes in flight: the next run's write waits for them, it does not go in a second batch.
+  committer.schedule(runs[0]!);
+  committer.schedule(runs[1]!);
+  await settle();
+  expect(pending, 'statements after the first batch of 2').toHaveLength(1);
+  committer.schedule(runs[2]!);
+  await settle();
+  expect(pending.length, 'statements sent while 2 writes (fewer than 3) were in flight').toBe(1);
+  pending[0]!.resolve([]);
+  await settle();
+  expect(pending, 'the waiting write, sent once the batch was answered').toHaveLength(2);
+  pending[1]!.resolve([]);
+  await settle();
+  // Three writes in flight: a second batch may go, but not a third.
+  for (const r of runs.slice(0, 3)) committer.schedule(r);
+  await settle();
+  expect(pending).toHaveLength(3);
+  committer.schedule(runs[3]!);
+  await settle();
+  expect(pending.length, 'a second batch behind 3 writes in flight').toBe(4);
+  committer.schedule(runs[4]!);
+  await settle();
+  expect(pending.length, 'a third batch while two are in flight').toBe(4);
+  expect(state.most).toBe(2);
+  for (const p of pending.slice(2)) p.resolve([]);
+  await settle();
+  pending.at(-1)!.resolve([]);
+  await committer.idle();
+  expect(pending).toHaveLength(5);
 });

@@ -1,6 +1,6 @@
 /**
- * Group commit. Sessions mark themselves dirty; whenever fewer than `maxInFlight` commits are in
- * flight, every dirty session builds its write and all of them go to Postgres in one statement. While
+ * Group commit. Sessions mark themselves dirty; whenever the {@link InFlightPolicy} leaves room for a
+ * batch, every dirty session builds its write and all of them go to Postgres in one statement. While
  * commits are in flight new changes accumulate for the next one, so under load each round trip carries
  * many runs' macrosteps, and each run has at most one write in flight (its writes stay ordered).
  */
@@ -53,19 +53,31 @@ export interface PreparedWrite {
   seq: number;
 }
 
+/** How many commit batches a committer keeps in flight. */
+export interface InFlightPolicy {
+  /** Batches in flight at once, each on its own connection; a run never has two writes in flight. */
+  batches: number;
+  /** Another batch goes out while one is in flight only when the writes in flight number at least this. */
+  anotherFrom: number;
+}
+
 /**
- * Batches a worker keeps in flight. With one, a worker restoring 1,000 runs sat idle while each large
- * batch was in Postgres (86 of its 730 ms after the first claim, mostly at the end); with two, the
- * runs whose writes landed meanwhile go in the next batch at once: recovery of 1,000 runs 1,102 →
- * 1,003 ms (medians of 6 interleaved rounds; 5 of 6 pairs faster), concurrency 50 unchanged (1,145–
- * 1,254 against 1,139–1,237 wf/s, WAL per workflow the same; 0.3 → 0.5 statements per workflow),
- * concurrency 1 unchanged (one run has one write in flight). bench/README.md, seventeenth session.
+ * What a worker keeps in flight. One batch at a time left a worker restoring 1,000 runs idle while
+ * each large batch (hundreds of writes) was in Postgres (86 of its 730 ms after the first claim); a
+ * second batch sent meanwhile takes the runs whose writes landed: recovery 1,020 → 983 ms (medians of
+ * 8 interleaved rounds, 6 of 8 pairs faster). Small batches are answered sooner than a second could
+ * help: at concurrency 50 (batches of at most 50 writes) a second batch only split them, costing
+ * 0.71 → 0.80 ms of worker CPU and 0.37 → 0.43 ms of Postgres CPU per workflow and ~6 % of the
+ * throughput (1,148–1,214 against 1,057–1,095 wf/s). Hence two, the second only behind 64 writes or
+ * more. Concurrency 1 is unchanged (one run has one write in flight). bench/README.md, eighteenth session.
  */
-export const COMMITS_IN_FLIGHT = 2;
+export const COMMITS_IN_FLIGHT: InFlightPolicy = { batches: 2, anotherFrom: 64 };
 
 export class Committer {
   private readonly dirty = new Set<CommitParticipant>();
   private inFlight = 0;
+  /** Writes in the batches in flight. */
+  private writesInFlight = 0;
   private scheduled = false;
   private failures = 0;
   private pausedUntil = 0;
@@ -94,8 +106,7 @@ export class Committer {
 
   constructor(
     private readonly db: Database,
-    /** Batches in flight at once, each on its own connection; a run never has two writes in flight. */
-    private readonly maxInFlight = 1,
+    private readonly inFlightPolicy: InFlightPolicy = COMMITS_IN_FLIGHT,
     /** Told of every commit that failed and will be sent again (a warning: it is retried). */
     private readonly logger: Logger = silentLogger,
     /** The longest wait before a failed commit is sent again. */
@@ -133,7 +144,7 @@ export class Committer {
   }
 
   private kick(): void {
-    if (this.abandoned || this.scheduled || this.inFlight >= this.maxInFlight || this.dirty.size === 0) return;
+    if (this.abandoned || this.scheduled || this.dirty.size === 0 || !this.roomInFlight()) return;
     this.scheduled = true;
     const delay = Math.max(0, this.pausedUntil - Date.now());
     // setImmediate, not a microtask: a step's completion is recorded a few microtasks before XState
@@ -145,6 +156,11 @@ export class Committer {
     };
     if (delay > 0) setTimeout(go, delay);
     else setImmediate(go);
+  }
+
+  private roomInFlight(): boolean {
+    const { batches, anotherFrom } = this.inFlightPolicy;
+    return this.inFlight === 0 || (this.inFlight < batches && this.writesInFlight >= anotherFrom);
   }
 
   private launch(): void {
@@ -168,12 +184,14 @@ export class Committer {
     if (batch.length === 0) return this.settle();
     for (const b of batch) this.sending.add(b.participant);
     this.inFlight += 1;
+    this.writesInFlight += batch.length;
     void this.commit(batch).finally(() => {
       for (const b of batch) {
         this.sending.delete(b.participant);
         if (this.deferred.delete(b.participant) && !this.abandoned) this.dirty.add(b.participant);
       }
       this.inFlight -= 1;
+      this.writesInFlight -= batch.length;
       this.kick();
       this.settle();
     });
