@@ -104,7 +104,11 @@ it('shows the database URL it used, masking only its password, also in errors an
     const shown = await run('runs', 'show', password);
     expect(shown.code, how).toBe(1);
     expect(shown.stderr, how).toMatch(/No run with id "\[REDACTED\]"/);
-    expect(`${migrated.stdout}${migrated.stderr}${shown.stdout}${shown.stderr}`, how).not.toContain(password);
+    // So is a usage error quoting it (commander's own message, printed before any command runs).
+    const usage = await run('runs', 'list', '--status', password);
+    expect(usage.code, how).toBe(1);
+    expect(usage.stderr, how).toMatch(/argument '\[REDACTED\]' is invalid/);
+    expect(`${migrated.stdout}${migrated.stderr}${shown.stdout}${shown.stderr}${usage.stderr}`, how).not.toContain(password);
   }
 });
 

@@ -44,6 +44,9 @@ program
   // --help, --version and usage errors throw instead of calling process.exit(), which would swallow a
   // signal that came while the CLI loaded (early-signals.ts): handled below. Subcommands inherit it.
   .exitOverride()
+  // A usage error quotes what was typed (`argument '…' is invalid`), which may be a secret pasted in the
+  // wrong place: masked like everything else the CLI prints. Subcommands inherit it.
+  .configureOutput({ outputError: (text, write) => write(masker().text(text)) })
   // `worker` and `serve` take over a signal that came while the CLI loaded; every other command ends by it.
   .hook('preAction', (_program, command) => {
     if (!LONG_RUNNING.has(command.name())) releaseEarlySignals();
