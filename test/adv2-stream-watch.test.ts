@@ -118,3 +118,23 @@ it('clients reconnect when the LISTEN connection was lost and made again (change
   expect([a.r.ended, b.r.ended], 'streams ended so that each browser reconnects and redraws').toEqual([1, 1]);
   await stream.close();
 });
+
+it('a client gone while the stream was being set up is never served and does not keep run changes announced', async () => {
+  // An adversarial pass: 100 clients that disconnected 1–40 ms after asking left some of them in the
+  // stream for good — the watch was renewed every 20 s with no connection open.
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'performance', 'Date'] });
+  const db = fakeEngine();
+  db.setMode('manual');
+  const stream = runStream(db.engine, createMasker(), log);
+  const a = fakeResponse();
+  const handled = stream.handle({} as never, a.res, url);
+  await vi.waitFor(() => expect(db.watches.length).toBe(1));
+  // The client goes away while the first watch is being set.
+  for (const l of a.r.listeners) l();
+  db.watches[0]?.resolve();
+  await handled;
+  expect(a.r.headers, 'a client that had gone was served').toBe(0);
+  await vi.advanceTimersByTimeAsync(3 * RUN_CHANGE_WATCH_MS);
+  expect(db.calls(), 'watch renewals with no client connected').toBe(1);
+  await stream.close();
+});

@@ -232,10 +232,18 @@ export function runStream(engine: Engine, masker: Masker, log: Logger) {
     async handle(_req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
       const runParam = url.searchParams.get('run');
       const run = runParam === null ? null : checkText(runParam, 'query parameter "run"');
+      // Listened for before anything is awaited: a client that goes away while the stream is set up (its
+      // LISTEN, the first watch) is never served — kept, it held the watch renewed, and every commit
+      // announced, for as long as the server ran (an adversarial pass).
+      let gone = false;
+      let leave = () => void (gone = true);
+      res.once('close', () => leave());
       await listen();
       // The first client since the stream went idle: changes from now on are announced (the watch may
       // have run out while nobody watched), and stay announced while it is connected.
-      if (!watchTimer) await startWatch();
+      if (!watchTimer && !gone) await startWatch();
+      if (gone) return;
+      if (closed) return void res.end();
       res.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-store',
@@ -247,11 +255,10 @@ export function runStream(engine: Engine, masker: Masker, log: Logger) {
       const client: Client = { res, run };
       clients.add(client);
       const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), HEARTBEAT_MS);
-      const done = () => {
+      leave = () => {
         clearInterval(heartbeat);
         clients.delete(client);
       };
-      res.once('close', done);
     },
     /** Ends every stream and stops listening. */
     async close(): Promise<void> {
