@@ -3,6 +3,7 @@
  * guessing the dashboard token — each must stay bounded and carry the security headers.
  */
 import { connect, type Socket } from 'node:net';
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createEngine, type Engine } from '../src/index.ts';
 import { createLogger } from '../src/rmapp/logger.ts';
@@ -126,6 +127,42 @@ it('the right token signs in by POST with a Secure, HttpOnly, SameSite=Strict co
     expect(res.status).toBe(303);
     const cookie = res.headers.get('set-cookie') ?? '';
     for (const flag of ['HttpOnly', 'SameSite=Strict', 'Secure']) expect(cookie, flag).toContain(flag);
+  } finally {
+    await other.close();
+  }
+});
+
+it("a sign-in form too large or cut off is the client's mistake: 413 or nothing, never a 500 or an error in the log", async () => {
+  // An adversarial pass: a POST /login body over 4 KB was answered 500 and logged as a failed request.
+  const lines: string[] = [];
+  const destination = new Writable({ write: (chunk: Buffer, _enc, done) => (lines.push(chunk.toString()), done()) });
+  const other = await startServiceServer({
+    engine,
+    log: createLogger({ level: 'info', destination }),
+    host: '127.0.0.1',
+    port: 0,
+    dashboardToken: TOKEN,
+    webhook: null,
+  });
+  try {
+    const res = await fetch(`${other.url}/login`, { method: 'POST', body: new URLSearchParams({ token: 'a'.repeat(5_000) }) });
+    expect(res.status).toBe(413);
+    expect(await res.text()).toMatch(/larger than 4096 bytes/);
+    // A body announced longer than what comes before the client goes away.
+    const otherPort = Number(new URL(other.url).port);
+    await new Promise<void>((resolve) => {
+      const socket = connect(otherPort, '127.0.0.1', () => {
+        socket.write(
+          `POST /login HTTP/1.1\r\nHost: 127.0.0.1:${otherPort}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ntoken=ab`,
+        );
+        setTimeout(() => socket.destroy(), 100);
+      });
+      socket.on('close', () => resolve());
+      socket.on('error', () => {});
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    const errors = lines.map((l) => JSON.parse(l) as { level: number; msg: string }).filter((l) => l.level >= 50);
+    expect(errors, 'error-level log lines').toEqual([]);
   } finally {
     await other.close();
   }

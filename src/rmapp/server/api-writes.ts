@@ -12,26 +12,20 @@ import { z } from 'zod';
 import type { Engine } from '../../state_machine/engine.ts';
 import { RunNotFoundError, RunStateError, UnknownWorkflowError, WorkflowError } from '../../state_machine/errors.ts';
 import { SizeLimitError } from '../../state_machine/limits.ts';
-import { BodyAbortedError, BodyTimeoutError, BodyTooLargeError, ClientError, readBody, sendJson } from './http-util.ts';
+import { ClientError, readClientBody, sendJson } from './http-util.ts';
 
 /** Largest body of a write (a run's input or an event); the engine has its own, tighter limits. */
 const MAX_BODY_BYTES = 1024 * 1024;
 
 /** The JSON object a write sends; a {@link ClientError} for anything else. */
 async function jsonObject(req: IncomingMessage, example: string): Promise<Record<string, unknown>> {
-  let raw: string;
-  try {
-    raw = (await readBody(req, { limit: MAX_BODY_BYTES, deadlineMs: 10_000 })).toString('utf8');
-  } catch (err) {
-    if (err instanceof BodyTooLargeError)
-      throw new ClientError(
-        413,
-        `The body is larger than ${MAX_BODY_BYTES} bytes: send a reference (an artifact name, a URL) instead of the data.`,
-      );
-    if (err instanceof BodyTimeoutError) throw new ClientError(408, 'The body did not arrive within 10 s.');
-    if (err instanceof BodyAbortedError) throw new ClientError(400, 'The body was cut off.');
-    throw err;
-  }
+  const raw = (
+    await readClientBody(req, {
+      limit: MAX_BODY_BYTES,
+      deadlineMs: 10_000,
+      tooLarge: 'send a reference (an artifact name, a URL) instead of the data',
+    })
+  ).toString('utf8');
   let body: unknown;
   try {
     body = JSON.parse(raw);

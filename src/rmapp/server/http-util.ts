@@ -63,6 +63,25 @@ export function readBody(req: IncomingMessage, options: { limit: number; deadlin
 }
 
 /**
+ * {@link readBody} for a route whose refusals are the client's: a body too large is a 413 (`tooLarge`
+ * says what to send instead), one still incomplete at the deadline a 408, one cut off a 400 — each a
+ * {@link ClientError}, never the 500 and error log of an unexpected failure.
+ */
+export async function readClientBody(
+  req: IncomingMessage,
+  options: { limit: number; deadlineMs: number; tooLarge: string },
+): Promise<Buffer> {
+  try {
+    return await readBody(req, options);
+  } catch (err) {
+    if (err instanceof BodyTooLargeError) throw new ClientError(413, `The body is larger than ${options.limit} bytes: ${options.tooLarge}.`);
+    if (err instanceof BodyTimeoutError) throw new ClientError(408, `The body did not arrive within ${options.deadlineMs / 1000} s.`);
+    if (err instanceof BodyAbortedError) throw new ClientError(400, 'The body was cut off.');
+    throw err;
+  }
+}
+
+/**
  * Throws away whatever of the body is still to come without buffering it, and closes the connection
  * if it has not all arrived within `deadlineMs` — so an early answer (401, 413) neither buffers an
  * unbounded body nor lets a slow client keep the socket.

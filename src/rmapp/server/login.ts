@@ -8,7 +8,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../logger.ts';
-import { readBody, sendText } from './http-util.ts';
+import { readClientBody, sendText } from './http-util.ts';
 
 /** Constant time, whatever the lengths. */
 export function tokenMatches(given: string | undefined, expected: string): boolean {
@@ -40,8 +40,10 @@ export function loginRoute(options: { dashboardToken: string | undefined; public
       return sendText(res, 429, loginPage(`Too many wrong tokens from this address: try again in ${wait} s.`), 'text/html; charset=utf-8');
     }
     let token = url.searchParams.get('token') ?? '';
-    if (req.method === 'POST')
-      token = new URLSearchParams((await readBody(req, { limit: 4096, deadlineMs: 10_000 })).toString('utf8')).get('token') ?? '';
+    if (req.method === 'POST') {
+      const form = await readClientBody(req, { limit: 4096, deadlineMs: 10_000, tooLarge: 'send the form with the token field only' });
+      token = new URLSearchParams(form.toString('utf8')).get('token') ?? '';
+    }
     else if (!url.searchParams.has('token')) return sendText(res, 200, loginPage(), 'text/html; charset=utf-8');
     if (!options.dashboardToken || !tokenMatches(token, options.dashboardToken)) {
       const entry = seen ?? { count: 0, since: now };
