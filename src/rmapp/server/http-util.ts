@@ -74,7 +74,8 @@ export async function readClientBody(
   try {
     return await readBody(req, options);
   } catch (err) {
-    if (err instanceof BodyTooLargeError) throw new ClientError(413, `The body is larger than ${options.limit} bytes: ${options.tooLarge}.`);
+    if (err instanceof BodyTooLargeError)
+      throw new ClientError(413, `The body is larger than ${options.limit} bytes: ${options.tooLarge}.`);
     if (err instanceof BodyTimeoutError) throw new ClientError(408, `The body did not arrive within ${options.deadlineMs / 1000} s.`);
     if (err instanceof BodyAbortedError) throw new ClientError(400, 'The body was cut off.');
     throw err;

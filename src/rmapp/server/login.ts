@@ -43,8 +43,7 @@ export function loginRoute(options: { dashboardToken: string | undefined; public
     if (req.method === 'POST') {
       const form = await readClientBody(req, { limit: 4096, deadlineMs: 10_000, tooLarge: 'send the form with the token field only' });
       token = new URLSearchParams(form.toString('utf8')).get('token') ?? '';
-    }
-    else if (!url.searchParams.has('token')) return sendText(res, 200, loginPage(), 'text/html; charset=utf-8');
+    } else if (!url.searchParams.has('token')) return sendText(res, 200, loginPage(), 'text/html; charset=utf-8');
     if (!options.dashboardToken || !tokenMatches(token, options.dashboardToken)) {
       const entry = seen ?? { count: 0, since: now };
       entry.count += 1;
