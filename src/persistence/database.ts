@@ -15,11 +15,12 @@
  * `drizzle-orm/pg-core` and both drivers on this machine), which the CLI no longer pays.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, realpathSync, rmSync, writeSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { PGlite } from '@electric-sql/pglite';
 import type * as Pg from 'pg';
 import { pg } from './pg-driver.ts';
+import { lockDataDir } from './data-dir-lock.ts';
 
 /** A transaction-scoped query function: every statement runs on the transaction's connection. */
 export interface Queryable {
@@ -886,6 +887,18 @@ async function openPglite(dataDir: string): Promise<Database> {
     }
     // The real path: one directory reached through a symlink is still one store (one lock).
     const dir = realpathSync(resolve(dataDir));
+    try {
+      accessSync(dir, constants.W_OK);
+    } catch (err) {
+      // PGlite's failure then read as a damaged store, and advised restoring a backup.
+      throw Object.assign(
+        new Error(
+          `The embedded database's directory ${dir} is not writable by this process (${(err as NodeJS.ErrnoException).code}): give it write access (chown or chmod), or set dataDir (RMAPP_DATA_DIR for the CLI) to a directory it may write.`,
+          { cause: err },
+        ),
+        { code: 'DATABASE_CONFIG', category: 'validation' },
+      );
+    }
     unlock = lockDataDir(dir);
     pg = new PGlite(dir);
   }
@@ -897,7 +910,7 @@ async function openPglite(dataDir: string): Promise<Database> {
     if (dataDir.startsWith('memory://')) throw err;
     // PGlite's own "PGlite failed to initialize properly" names neither the directory nor what to do.
     throw new Error(
-      `The embedded database in ${resolve(dataDir)} could not be opened (${(err as Error).message}): it may be damaged, or not a PGlite data directory. Restore it from a backup, or set dataDir (RMAPP_DATA_DIR for the CLI) to a new directory.`,
+      `The embedded database in ${resolve(dataDir)} could not be opened (${err instanceof Error ? err.message : String(err)}): it may be damaged, or not a PGlite data directory. Restore it from a backup, or set dataDir (RMAPP_DATA_DIR for the CLI) to a new directory.`,
       { cause: err },
     );
   }
@@ -955,60 +968,4 @@ function joinScript(statements: readonly string[]): string {
 export function sqlLiteral(value: string): string {
   if (value.includes('\0')) throw new Error('A SQL text value cannot hold a NUL byte (\\u0000).');
   return `E'${value.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
-}
-
-/** Data directories this process holds open: a second PGlite instance on one would corrupt it too. */
-const lockedHere = new Set<string>();
-
-/**
- * PGlite is one process's database: two processes opening one directory corrupt it. A lock file
- * holding the owner's pid turns that into a clear error; a lock left by a dead process is taken over.
- */
-function lockDataDir(dir: string): () => void {
-  const lockFile = `${dir}.lock`;
-  if (lockedHere.has(dir)) {
-    throw configError(
-      `The embedded store ${dir} is already open in this process. PGlite serves one instance per directory: ` +
-        'close the Database (or stop the engine) that holds it first, or share that one.',
-    );
-  }
-  for (let tries = 0; tries < 2; tries++) {
-    try {
-      const fd = openSync(lockFile, 'wx');
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      const release = () => rmSync(lockFile, { force: true });
-      process.once('exit', release);
-      lockedHere.add(dir);
-      let held = true;
-      // Once only: a second call must not free a lock another opening holds by then.
-      return () => {
-        if (!held) return;
-        held = false;
-        process.off('exit', release);
-        lockedHere.delete(dir);
-        release();
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number(readFileSync(lockFile, 'utf8'));
-      if (pid && pid !== process.pid && isAlive(pid)) {
-        throw configError(
-          `The embedded store ${dir} is in use by process ${pid}. PGlite serves one process at a time: stop that ` +
-            'process, or set DATABASE_URL=postgres://… so several processes can share one Postgres.',
-        );
-      }
-      rmSync(lockFile, { force: true });
-    }
-  }
-  throw configError(`Could not lock the embedded store ${dir}; remove ${lockFile} if no rmapp process is running.`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
