@@ -62,3 +62,44 @@ for (const { heading, code } of completePrograms()) {
     }
   });
 }
+
+it("README's testing kit example runs against the README's own workflow", async () => {
+  // An adversarial pass pasted it after the engine example: it started `order` with `{ amount: 12 }`,
+  // which the example's `order` refuses (it takes `amountCents`).
+  const text = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const block = (heading: string) => {
+    const at = text.indexOf(`\n## ${heading}`);
+    const start = text.indexOf('```ts\n', at) + '```ts\n'.length;
+    return text.slice(start, text.indexOf('\n```', start));
+  };
+  const fragment = block('Testing your workflows: `rmapp/testing`');
+  const imports = fragment.split('\n').filter((l) => l.startsWith('import '));
+  const body = fragment.split('\n').filter((l) => !l.startsWith('import '));
+  const program = [
+    "import assert from 'node:assert/strict';",
+    ...imports,
+    block('Using the engine'),
+    'const expect = (actual: unknown) => ({ toBe: (x: unknown) => assert.equal(actual, x), toEqual: (x: unknown) => assert.deepEqual(actual, x) });',
+    '{',
+    ...body,
+    '}',
+    "console.log('testing example done');",
+  ].join('\n');
+  const file = join(ROOT, `.readme-testing-${process.pid}.ts`);
+  writeFileSync(file, program);
+  try {
+    const child = spawn(process.execPath, ['--import', 'tsx', file], {
+      cwd: ROOT,
+      env: { ...process.env, DATABASE_URL: testDb.url },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code, out).toBe(0);
+    expect(out).toContain('testing example done');
+  } finally {
+    rmSync(file, { force: true });
+  }
+});
