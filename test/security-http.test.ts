@@ -478,14 +478,25 @@ it('malformed percent-escapes, NUL bytes, request targets and cookies are a 400 
     ['GET', '/api/runs?workflow=%00', /query parameter "workflow" contains a NUL byte/],
     ['GET', '/api/runs?workflow=a%00&status=running', /query parameter "workflow" contains a NUL byte/],
     ['GET', '/api/%ZZ', /path segment/],
+    // Query values are decoded strictly too: a bad escape or invalid UTF-8 quietly matched nothing
+    // (an adversarial pass), and a limit that is no count of runs became 100 or 500.
+    ['GET', '/api/runs?workflow=%ZZ', /query parameter "workflow" "%ZZ" is not valid percent-encoding/],
+    ['GET', '/api/runs?workflow=%C0%AF', /query parameter "workflow" .* is not valid percent-encoding/],
+    ['GET', '/api/stream?run=%E0%A4%A', /query parameter "run" .* is not valid percent-encoding/],
+    ['GET', '/api/runs?limit=2.5', /limit "2.5" is not a whole number of runs/],
+    ['GET', '/api/runs?limit=abc', /limit "abc" is not a whole number/],
+    ['GET', '/api/runs?limit=-5', /limit "-5"/],
+    ['GET', '/api/runs?limit=1e309', /limit "1e309"/],
+    ['GET', '/api/runs?limit=0', /limit "0"/],
+    ['GET', '/api/runs?limit=', /limit ""/],
   ];
   for (const [method, path, error] of cases) {
     const res = await send(path, { method, headers: { 'x-rmapp-request': '1' } });
     expect(res.status, `${method} ${path}: ${res.body}`).toBe(400);
     expect(JSON.parse(res.body).error, path).toMatch(error);
   }
-  // Lenient query decoding: a bad escape in a query value is text, not an error.
-  expect((await send('/api/runs?workflow=%ZZ&limit=2.5')).status).toBe(200);
+  expect((await send('/api/runs?workflow=a+b%20c&limit=500')).status, 'a well-formed query').toBe(200);
+  expect((await send('/api/runs?limit=100000')).status, 'a limit past 500 lists 500').toBe(200);
   expect((await send('/api/runs?status=%E0%A4%A')).status).toBe(400); // unknown status, said so
 
   for (const target of ['*', 'http://[bad/', 'http://evil.example/api/runs']) {

@@ -11,7 +11,7 @@ import { RunNotFoundError, RunStateError, ValidationError } from '../../state_ma
 import { createMasker, type Masker } from '../masking.ts';
 import { handleApiWrites } from './api-writes.ts';
 import { chartLayout } from './chart-layout.ts';
-import { checkText, decodeParam, sendJson } from './http-util.ts';
+import { decodeParam, queryParam, sendJson } from './http-util.ts';
 import { z } from 'zod';
 
 /**
@@ -29,10 +29,7 @@ export async function handleApi(
   const ok = (body: unknown): void => sendJson(res, 200, masker.value(body));
   const segments = url.pathname.split('/').filter(Boolean).slice(1); // after "api"
   const parts = segments.map((s, i) => decodeParam(s, i === 1 ? 'run id' : i === 3 ? 'artifact name' : 'path segment'));
-  const query = (name: string) => {
-    const value = url.searchParams.get(name); // URLSearchParams decodes leniently (bad escapes stay as text), but keeps NUL
-    return value === null ? null : checkText(value, `query parameter "${name}"`);
-  };
+  const query = (name: string) => queryParam(url, name);
   const method = req.method ?? 'GET';
   try {
     if (method === 'GET' && parts.length === 1 && parts[0] === 'runs') {
@@ -41,7 +38,15 @@ export async function handleApi(
         sendJson(res, 400, { error: `Unknown status "${status}"; use one of ${RUN_STATUSES.join(', ')}.` });
         return true;
       }
-      const limit = Math.min(500, Math.max(1, Math.floor(Number(query('limit'))) || 100));
+      const limitText = query('limit');
+      // `abc`, `-5`, `1.9` or `1e309` quietly became 100 or 500: a mistake the client is told about.
+      if (limitText !== null && !/^[1-9][0-9]{0,8}$/.test(limitText)) {
+        sendJson(res, 400, {
+          error: `The limit "${limitText}" is not a whole number of runs from 1 (at most 500 are listed): send e.g. ?limit=50.`,
+        });
+        return true;
+      }
+      const limit = limitText === null ? 100 : Math.min(500, Number(limitText));
       const runs = await engine.list({ status: (status as RunStatus) || undefined, workflow: query('workflow') || undefined, limit });
       ok({ runs: runs.map(summary) });
       return true;

@@ -144,6 +144,22 @@ export function decodeParam(raw: string, what: string): string {
   return checkText(value, what);
 }
 
+/**
+ * The value of query parameter `name` (its first), decoded strictly: `URLSearchParams` reads a bad
+ * escape (`%ZZ`) as text and invalid UTF-8 (`%C0%AF`) as U+FFFD, so a filter quietly matched nothing
+ * where the client had made a mistake — a {@link ClientError} naming the parameter instead.
+ */
+export function queryParam(url: URL, name: string): string | null {
+  for (const pair of url.search.slice(1).split('&')) {
+    const eq = pair.indexOf('=');
+    const rawKey = eq < 0 ? pair : pair.slice(0, eq);
+    const key = decodeParam(rawKey.replace(/\+/g, ' '), 'query parameter name');
+    if (key !== name) continue;
+    return decodeParam(eq < 0 ? '' : pair.slice(eq + 1).replace(/\+/g, ' '), `query parameter "${name}"`);
+  }
+  return null;
+}
+
 /** Returns `value` when it has no NUL byte and no lone surrogate (text Postgres refuses); else a 400 naming `what`. */
 export function checkText(value: string, what: string): string {
   if (value.includes('\0')) throw new ClientError(400, `The ${what} contains a NUL byte (%00), which no run id, name or filter can hold.`);

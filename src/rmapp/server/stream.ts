@@ -32,7 +32,7 @@ import type { Engine } from '../../state_machine/engine.ts';
 import { RunNotFoundError } from '../../state_machine/errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Masker } from '../masking.ts';
-import { checkText } from './http-util.ts';
+import { queryParam } from './http-util.ts';
 
 /** The channel migration 0010's trigger notifies, with the run id as payload. */
 export const RUN_CHANGED_CHANNEL = 'rmapp_run_changed';
@@ -230,8 +230,7 @@ export function runStream(engine: Engine, masker: Masker, log: Logger) {
   return {
     /** Serves one client until it goes away or the server closes. */
     async handle(_req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-      const runParam = url.searchParams.get('run');
-      const run = runParam === null ? null : checkText(runParam, 'query parameter "run"');
+      const run = queryParam(url, 'run');
       // Listened for before anything is awaited: a client that goes away while the stream is set up (its
       // LISTEN, the first watch) is never served — kept, it held the watch renewed, and every commit
       // announced, for as long as the server ran (an adversarial pass).
