@@ -89,6 +89,11 @@ it('a malformed request is a 400 naming the field, and starts nothing', async ()
   const id = await engine.start(gate, { name: 'c' });
   const artifact = await call('GET', `/api/runs/${id}/artifacts/${'n'.repeat(1_001)}`);
   expect(artifact, 'an artifact name over 1,000 bytes').toEqual({ status: 400, error: expect.stringMatching(/artifact name/i) });
+  // The body to send names a workflow this server runs (the built-in example is not registered here).
+  const noWorkflow = await call('POST', '/api/runs', { input: {} });
+  expect(noWorkflow.status).toBe(400);
+  expect(noWorkflow.error).toContain('send {"workflow":"test.api-codes"');
+  expect(noWorkflow.error).not.toContain('example.order');
   expect((await engine.list({ workflow: 'test.api-codes', limit: 1000 })).length, 'runs after the refused start').toBe(before + 1);
   await engine.send(id, { type: 'go' });
 });

@@ -37,7 +37,13 @@ async function jsonObject(req: IncomingMessage, example: string): Promise<Record
   return body as Record<string, unknown>;
 }
 
-const START_EXAMPLE = '{"workflow":"example.order","input":{"orderId":"A-1","amountCents":1200}}';
+/** A start body to show: the built-in example's, or one naming a workflow this server runs (the example may not be registered). */
+function startExample(engine: Engine): string {
+  const names = engine.definitions().map((d) => d.name);
+  if (names.includes('example.order') || names.length === 0)
+    return '{"workflow":"example.order","input":{"orderId":"A-1","amountCents":1200}}';
+  return `{"workflow":${JSON.stringify(names[0])},"input":{…}}`;
+}
 const startBody = z
   .object({ workflow: z.string().min(1), input: z.unknown().optional(), idempotencyKey: z.string().min(1).max(200).optional() })
   .strict();
@@ -76,10 +82,11 @@ export async function handleApiWrites(engine: Engine, req: IncomingMessage, res:
   if (!start && !event) return false;
   try {
     if (start) {
-      const parsed = startBody.safeParse(await jsonObject(req, START_EXAMPLE));
+      const example = startExample(engine);
+      const parsed = startBody.safeParse(await jsonObject(req, example));
       if (!parsed.success) {
         const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ');
-        throw new ClientError(400, `Bad request to start a run (${problems}): send ${START_EXAMPLE}, with an optional "idempotencyKey".`);
+        throw new ClientError(400, `Bad request to start a run (${problems}): send ${example}, with an optional "idempotencyKey".`);
       }
       const { workflow, input, idempotencyKey } = parsed.data;
       const id = await engine.start(workflow, input ?? {}, { idempotencyKey });
