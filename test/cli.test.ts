@@ -1,5 +1,7 @@
 /** The `rmapp` command against real Postgres: JSON output, human output, and clear errors. */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer, type Server } from 'node:net';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
@@ -76,6 +78,18 @@ it('reports user mistakes on stderr with exit 1 and no stack trace', async () =>
   const missing = await runRmapp(['--workflows', 'does/not/exist.ts', 'runs', 'list'], env);
   expect(missing.code).toBe(1);
   expect(missing.stderr).toMatch(/Workflows module not found/);
+  // A module that throws while it loads: its error, said to come from loading the workflows module.
+  const dir = mkdtempSync(join(tmpdir(), 'rmapp-cli-'));
+  try {
+    writeFileSync(join(dir, 'throws.mjs'), "throw new Error('boom in module');\n");
+    const throws = await runRmapp(['--workflows', join(dir, 'throws.mjs'), 'runs', 'list'], env);
+    expect(throws.code).toBe(1);
+    expect(throws.stderr).toContain(
+      `rmapp: Loading the workflows module ${join(dir, 'throws.mjs')} (--workflows or RMAPP_WORKFLOWS) failed: boom in module`,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 it('shows the database URL it used, masking only its password, also in errors and from --database-url', async () => {

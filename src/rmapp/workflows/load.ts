@@ -32,7 +32,17 @@ export async function importWorkflowsModule(modulePath?: string): Promise<Workfl
       `Workflows module not found: ${file}. Pass --workflows <path to a .ts or .js module> or set RMAPP_WORKFLOWS.`,
     );
   }
-  return (await importUserModule(file, 'module')) as WorkflowsModule;
+  try {
+    return (await importUserModule(file, 'module')) as WorkflowsModule;
+  } catch (err) {
+    if (err instanceof ValidationError) throw err;
+    // The module's own error (it threw while loading, or is not a module Node can import) said nothing
+    // of where it came from: `rmapp: boom` after any command.
+    throw new Error(
+      `Loading the workflows module ${file} (--workflows or RMAPP_WORKFLOWS) failed: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
+  }
 }
 
 /** Loads definitions from `modulePath`, or the built-in registry when it is undefined. */
