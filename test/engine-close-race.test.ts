@@ -83,7 +83,7 @@ it('PGlite: reads racing a stop end, and the directory is free afterwards', asyn
   const outcomes = await readsRacingStop({ url: '', dataDir });
   expect(unexpected(outcomes), 'reads that failed otherwise').toEqual([]);
   expect(outcomes.at(-1), 'the read after the stop').toEqual([]);
-  expect(existsSync(`${dataDir}.lock`), 'the lock file left by an instance the stop did not close').toBe(false);
+  expect(existsSync(join(dataDir, 'rmapp.lock')), 'the lock file left by an instance the stop did not close').toBe(false);
   const again = await openDatabase({ url: '', dataDir });
   try {
     expect(await again.query('select count(*)::int as runs from rmapp_runs')).toEqual([{ runs: 0 }]);

@@ -1,38 +1,88 @@
 /**
  * One process at a time on an embedded store: PGlite holds a data directory alone, and two processes
- * writing one directory corrupt it. The lock is a file next to the directory (`<dir>.lock`) holding the
- * owner's pid; a lock whose process is gone is taken over.
+ * (or two PGlite instances in one process) writing one directory corrupt it. The lock is a file inside
+ * the directory (`<dir>/rmapp.lock`), so that it travels with the directory wherever it is mounted (a
+ * bind mount of the store alone kept a lock beside it out of sight), naming its holder: pid, the
+ * process's start time and the boot (`/proc`), and its PID namespace. A lock whose holder is gone — its
+ * pid not running, or running a process started at another time (a pid reused after a crash and a
+ * reboot, or in a new container whose first process has the same pid), or from an earlier boot — is
+ * taken over. A holder in another PID namespace (another container on a shared volume) cannot be
+ * checked, so its lock is kept: the error names the file to remove once that container is gone. A lock
+ * naming this very process is another instance of rmapp in it (a worker thread, a second copy of the
+ * package) and is refused like any holder.
  *
- * Both ways in are atomic, so two processes starting together cannot both hold the store:
- * - the lock appears with its pid already in it — written to a file of this process's own, then linked
- *   to the lock's name (`link` fails if the name exists). Created empty and written after, a second
- *   process reading it in between saw no pid, took it for stale and removed it;
- * - a stale lock is removed only by the process that holds the take-over guard (`<dir>.lock.takeover`,
- *   made with `mkdir`, which one process alone can make), after reading again under the guard that it
- *   is still stale. Without the guard, two processes that had both read the same dead pid could each
- *   remove it, the second removing the lock the first had just taken.
+ * Taking and taking over are atomic, so processes starting together cannot both hold the store:
+ * - the lock appears with its holder already in it — written to a file of this process's own, then
+ *   linked to the lock's name (`link` fails if the name exists). Created empty and written after, a
+ *   process reading it in between saw no holder and took it for stale;
+ * - a stale lock is removed only under the take-over guard (`rmapp.lock.takeover`, made with `mkdir`,
+ *   which one process alone can make), and only if the file there is still the one judged stale (same
+ *   inode, same holder). Removing whatever stood under the name removed a lock another process had just
+ *   taken, and both held the store (an adversarial pass).
+ * A process stalled for longer than {@link GUARD_STALE_MS} inside the guard (between its check and its
+ * removal) can still remove a newer lock: the guard is then taken as left by a dead process.
  */
 import { randomUUID } from 'node:crypto';
-import { linkSync, mkdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { linkSync, mkdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
-/** A set-up mistake, not an outage (category `validation`), named with its fix. */
+/** A set-up mistake or a store in use (category `validation`), named with its fix. */
 function configError(message: string, cause?: unknown): Error {
   return Object.assign(new Error(message, { cause }), { code: 'DATABASE_CONFIG', category: 'validation' });
 }
 
-/** Stores this process holds: a second opening in one process is refused before the lock file is read. */
+/** The lock file of the store at `dir`. */
+export function lockFileOf(dir: string): string {
+  return join(dir, 'rmapp.lock');
+}
+
+/** Stores this module instance holds: a second opening is refused before the lock file is read. */
 const lockedHere = new Set<string>();
 
 /** A take-over guard older than this was left by a process that died within its few statements. */
 const GUARD_STALE_MS = 10_000;
+
+/** Who holds a lock. Fields a platform cannot tell (no `/proc`) are absent and not compared. */
+interface Holder {
+  pid: number;
+  /** Start time of the process, in clock ticks since boot (`/proc/<pid>/stat`, field 22). */
+  start?: string;
+  boot?: string;
+  /** PID namespace (`/proc/self/ns/pid`): pids of another are not this one's. */
+  ns?: string;
+}
+
+function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+function startTimeOf(pid: number): string | undefined {
+  const stat = readText(`/proc/${pid}/stat`);
+  // The command name (field 2) may hold spaces and parentheses: fields are counted after its last ")".
+  return stat?.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+}
+
+function self(): Holder {
+  let ns: string | undefined;
+  try {
+    ns = readlinkSync('/proc/self/ns/pid');
+  } catch {
+    ns = undefined;
+  }
+  return { pid: process.pid, start: startTimeOf(process.pid), boot: readText('/proc/sys/kernel/random/boot_id'), ns };
+}
 
 /** Waits `ms` without returning to the event loop (the opening is synchronous up to here). */
 function pause(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-function isAlive(pid: number): boolean {
+function running(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false; // kill(-1, 0) asks about every process
   try {
     process.kill(pid, 0);
     return true;
@@ -41,23 +91,71 @@ function isAlive(pid: number): boolean {
   }
 }
 
+type Found = { kind: 'none' } | { kind: 'lock'; holder: Holder | null; ino: number; text: string };
+
 /**
- * The pid in the lock file, 0 for none (no file, or one that never got a pid), null while it may still
- * be being written (empty: an older rmapp created it empty and wrote the pid after).
+ * The lock file as it stands: none, or its holder (null when it names none: garbage, or still empty
+ * after a short wait — an older rmapp created it empty and wrote the pid after).
  */
-function holderOf(lockFile: string): number | null {
-  for (let tries = 0; tries < 10; tries++) {
+function readLock(lockFile: string): Found {
+  for (let tries = 0; ; tries++) {
     let text: string;
+    let ino: number;
     try {
+      ino = statSync(lockFile).ino;
       text = readFileSync(lockFile, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'none' };
       throw err;
     }
-    if (text !== '') return Number(text) || 0;
-    pause(10);
+    if (text === '' && tries < 10) {
+      pause(10);
+      continue;
+    }
+    return { kind: 'lock', holder: parseHolder(text), ino, text };
   }
-  return 0;
+}
+
+function parseHolder(text: string): Holder | null {
+  if (/^\s*\d+\s*$/.test(text)) return { pid: Number(text) }; // an older rmapp's lock: its pid alone
+  try {
+    const h = JSON.parse(text) as Partial<Holder>;
+    return typeof h.pid === 'number' ? (h as Holder) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether `h` may still hold the store, as far as this process can tell. */
+function holderState(h: Holder | null, me: Holder): 'gone' | 'alive' | 'this process' | 'elsewhere' {
+  if (!h) return 'gone';
+  if (h.boot && me.boot && h.boot !== me.boot) return 'gone';
+  if (h.ns && me.ns && h.ns !== me.ns) return 'elsewhere';
+  if (!running(h.pid)) return 'gone';
+  // Compared only when this process can read it (`/proc` mounted with hidepid shows others' pids to no one).
+  const start = h.start ? startTimeOf(h.pid) : undefined;
+  if (start !== undefined && start !== h.start) return 'gone';
+  return h.pid === me.pid ? 'this process' : 'alive';
+}
+
+function heldError(dir: string, lockFile: string, h: Holder, state: 'alive' | 'this process' | 'elsewhere'): Error {
+  if (state === 'this process') {
+    return configError(
+      `The embedded store ${dir} is already open in this process (another thread, or another copy of rmapp). PGlite serves ` +
+        'one instance per directory: close the Database (or stop the engine) that holds it first, or share that one.',
+    );
+  }
+  if (state === 'elsewhere') {
+    return configError(
+      `The embedded store ${dir} is in use by process ${h.pid} of another PID namespace (another container on the same volume?), ` +
+        `which this process cannot check. PGlite serves one process at a time: stop that one — or, if it is gone, remove ${lockFile} — ` +
+        'or set DATABASE_URL=postgres://… so several processes can share one Postgres.',
+    );
+  }
+  return configError(
+    `The embedded store ${dir} is in use by process ${h.pid}. PGlite serves one process at a time: stop that ` +
+      'process, or set DATABASE_URL=postgres://… so several processes can share one Postgres.',
+  );
 }
 
 /** What the file system said, as the setting to change and how. */
@@ -65,30 +163,35 @@ function lockFileProblem(err: unknown, dir: string, lockFile: string): Error {
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
     return configError(
-      `Cannot lock the embedded store ${dir}: its lock file ${lockFile} goes in the folder that holds the store, ` +
-        `${dirname(dir)}, which this process cannot write (${code}). Set dataDir (RMAPP_DATA_DIR for the CLI) to a ` +
-        'directory inside a folder this process may write (for a volume mounted at /data: /data/pgdata).',
+      `Cannot lock the embedded store ${dir}: this process cannot write its lock file ${lockFile} (${code}). Give it write ` +
+        'access to the directory (chown or chmod), or set dataDir (RMAPP_DATA_DIR for the CLI) to a directory it may write.',
       err,
     );
   }
-  return configError(`Cannot lock the embedded store ${dir} (${(err as Error).message}).`, err);
+  return configError(
+    `Cannot lock the embedded store ${dir}: ${lockFile} ${code === 'EISDIR' ? 'is a directory' : `could not be used (${(err as Error).message})`}; ` +
+      'remove it if no rmapp process is running, or set dataDir (RMAPP_DATA_DIR for the CLI) to another directory.',
+    err,
+  );
 }
 
 /**
- * Takes the lock of the store at `dir` (a real path) for this process; returns its release (which also
- * runs at exit). Throws a `DATABASE_CONFIG` error naming the holder when another live process has it.
+ * Takes the lock of the store at `dir` (a real path, which exists) for this process; returns its release
+ * (which also runs at exit). Throws a `DATABASE_CONFIG` error naming the holder when another may have it.
  */
 export function lockDataDir(dir: string): () => void {
-  const lockFile = `${dir}.lock`;
-  if (lockedHere.has(dir)) {
-    throw configError(
-      `The embedded store ${dir} is already open in this process. PGlite serves one instance per directory: ` +
-        'close the Database (or stop the engine) that holds it first, or share that one.',
-    );
+  const lockFile = lockFileOf(dir);
+  if (lockedHere.has(dir)) throw heldError(dir, lockFile, { pid: process.pid }, 'this process');
+  const me = self();
+  // An older rmapp kept its lock beside the store: one running now is respected (it does not see this one).
+  const legacy = readLegacy(`${dir}.lock`);
+  if (legacy) {
+    const state = holderState(legacy, me);
+    if (state !== 'gone') throw heldError(dir, `${dir}.lock`, legacy, state);
   }
   const mine = `${lockFile}.${process.pid}-${randomUUID().slice(0, 8)}`;
   try {
-    writeFileSync(mine, String(process.pid), { flag: 'wx' });
+    writeFileSync(mine, JSON.stringify(me), { flag: 'wx' });
   } catch (err) {
     throw lockFileProblem(err, dir, lockFile);
   }
@@ -98,26 +201,36 @@ export function lockDataDir(dir: string): () => void {
         linkSync(mine, lockFile);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw lockFileProblem(err, dir, lockFile);
-        const pid = holderOf(lockFile);
-        if (pid && pid !== process.pid && isAlive(pid)) {
-          throw configError(
-            `The embedded store ${dir} is in use by process ${pid}. PGlite serves one process at a time: stop that ` +
-              'process, or set DATABASE_URL=postgres://… so several processes can share one Postgres.',
-          );
+        let found: Found;
+        try {
+          found = readLock(lockFile);
+        } catch (readErr) {
+          throw lockFileProblem(readErr, dir, lockFile);
         }
-        removeStale(lockFile);
+        if (found.kind === 'none') continue; // released meanwhile
+        const state = holderState(found.holder, me);
+        if (state !== 'gone') throw heldError(dir, lockFile, found.holder as Holder, state);
+        removeStale(lockFile, found);
         continue;
       }
-      return held(dir, lockFile);
+      return held(dir, lockFile, statSync(mine).ino);
     }
   } finally {
     rmSync(mine, { force: true });
   }
-  throw configError(`Could not lock the embedded store ${dir}; remove ${lockFile} if no rmapp process is running.`);
+  throw configError(
+    `Could not lock the embedded store ${dir}: another process kept taking its lock over (or a take-over guard, ` +
+      `${lockFile}.takeover, is less than 10 s old). Try again; remove ${lockFile} if no rmapp process is running.`,
+  );
 }
 
-/** Removes the lock at `lockFile` if it is still stale, under the take-over guard; else waits a little. */
-function removeStale(lockFile: string): void {
+function readLegacy(path: string): Holder | null {
+  const text = readText(path);
+  return text ? parseHolder(text) : null;
+}
+
+/** Removes the lock judged stale (`judged`) if it still stands, under the take-over guard; else waits a little. */
+function removeStale(lockFile: string, judged: Extract<Found, { kind: 'lock' }>): void {
   const guard = `${lockFile}.takeover`;
   try {
     mkdirSync(guard);
@@ -133,16 +246,22 @@ function removeStale(lockFile: string): void {
     return;
   }
   try {
-    const pid = holderOf(lockFile);
-    if (!(pid && pid !== process.pid && isAlive(pid))) rmSync(lockFile, { force: true });
+    const now = readLock(lockFile);
+    if (now.kind === 'lock' && now.ino === judged.ino && now.text === judged.text) rmSync(lockFile, { force: true });
   } finally {
-    rmdirSync(guard);
+    rmSync(guard, { recursive: true, force: true });
   }
 }
 
-/** The release of a lock just taken. */
-function held(dir: string, lockFile: string): () => void {
-  const release = () => rmSync(lockFile, { force: true });
+/** The release of a lock just taken: removes the lock only while it is still this one (`ino`). */
+function held(dir: string, lockFile: string, ino: number): () => void {
+  const release = () => {
+    try {
+      if (statSync(lockFile).ino === ino) rmSync(lockFile, { force: true });
+    } catch {
+      // already gone
+    }
+  };
   process.once('exit', release);
   lockedHere.add(dir);
   let holding = true;

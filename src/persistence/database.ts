@@ -15,8 +15,8 @@
  * `drizzle-orm/pg-core` and both drivers on this machine), which the CLI no longer pays.
  */
 import { createHash } from 'node:crypto';
-import { accessSync, constants, mkdirSync, realpathSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { accessSync, constants, mkdirSync, readdirSync, realpathSync, type Dirent } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { PGlite } from '@electric-sql/pglite';
 import type * as Pg from 'pg';
 import { pg } from './pg-driver.ts';
@@ -123,7 +123,9 @@ export interface OpenDatabaseOptions {
 export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<Database> {
   const url = options.url ?? process.env.DATABASE_URL;
   if (url) return openPostgres(url, options.maxConnections ?? 10);
-  return openPglite(options.dataDir ?? process.env.RMAPP_DATA_DIR ?? '.rmapp/pgdata');
+  // An empty RMAPP_DATA_DIR (`RMAPP_DATA_DIR=` in a compose file) is unset, as an empty DATABASE_URL is:
+  // taken as a path, it put a store into the current directory.
+  return openPglite(options.dataDir || process.env.RMAPP_DATA_DIR || '.rmapp/pgdata');
 }
 
 /** What a statement (or a listen) gets once its database's close() has begun. */
@@ -865,6 +867,46 @@ async function openMemoryPglite(PGlite: typeof import('@electric-sql/pglite').PG
   return pg;
 }
 
+/** The first file or directory under `dir` this process cannot write (a bounded walk), or null. */
+function firstUnwritable(dir: string, budget = { entries: 20_000 }): string | null {
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch {
+    return dir;
+  }
+  let entries: Dirent[];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return null;
+  }
+  for (const e of entries) {
+    if (--budget.entries < 0) return null;
+    const path = join(dir, e.name);
+    if (e.isDirectory()) {
+      const found = firstUnwritable(path, budget);
+      if (found) return found;
+    } else if (e.isFile()) {
+      try {
+        accessSync(path, constants.W_OK);
+      } catch {
+        return path;
+      }
+    }
+  }
+  return null;
+}
+
+/** What PGlite threw, readable: it may throw an object that is not an Error. */
+function describeFailure(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  try {
+    return typeof err === 'object' && err !== null ? JSON.stringify(err) : String(err);
+  } catch {
+    return String(err);
+  }
+}
+
 async function openPglite(dataDir: string): Promise<Database> {
   // Loaded only for the embedded store: a worker on Postgres saves ~74 ms of CPU and 5 MB at start-up.
   const { PGlite } = await import('@electric-sql/pglite');
@@ -908,9 +950,21 @@ async function openPglite(dataDir: string): Promise<Database> {
   } catch (err) {
     unlock();
     if (dataDir.startsWith('memory://')) throw err;
+    // A file inside the store this process cannot write (another user opened it once, as root say):
+    // PGlite aborts, and "may be damaged, restore it from a backup" was advice that loses data.
+    const unwritable = firstUnwritable(resolve(dataDir));
+    if (unwritable) {
+      throw Object.assign(
+        new Error(
+          `The embedded database in ${resolve(dataDir)} could not be opened: ${unwritable} is not writable by this process (another user may have opened the store). Give this user the whole directory (chown -R), or run rmapp as its owner.`,
+          { cause: err },
+        ),
+        { code: 'DATABASE_CONFIG', category: 'validation' },
+      );
+    }
     // PGlite's own "PGlite failed to initialize properly" names neither the directory nor what to do.
     throw new Error(
-      `The embedded database in ${resolve(dataDir)} could not be opened (${err instanceof Error ? err.message : String(err)}): it may be damaged, or not a PGlite data directory. Restore it from a backup, or set dataDir (RMAPP_DATA_DIR for the CLI) to a new directory.`,
+      `The embedded database in ${resolve(dataDir)} could not be opened (${describeFailure(err)}): it may be damaged, or not a PGlite data directory. Restore it from a backup, or set dataDir (RMAPP_DATA_DIR for the CLI) to a new directory.`,
       { cause: err },
     );
   }
