@@ -3,11 +3,13 @@
  * Each is an error naming the directory and the setting that fixes it (a raw `EEXIST: file already
  * exists, mkdir` and PGlite's "failed to initialize properly" named neither).
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { openDatabase } from '../src/persistence/database.ts';
+import { ROOT } from './helpers/processes.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'rmapp-pglite-dirs-'));
 
@@ -33,4 +35,20 @@ it('a directory PGlite cannot start from names the directory and how to recover,
       ),
     );
   }
+});
+
+it('an empty RMAPP_DATA_DIR is unset: the store goes to .rmapp/pgdata, not into the current directory', () => {
+  // An adversarial pass: `RMAPP_DATA_DIR=` (a compose file) put ~20 Postgres folders next to the user's files.
+  const cwd = join(root, 'project');
+  mkdirSync(cwd);
+  writeFileSync(join(cwd, 'myfile.txt'), 'mine');
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin/rmapp.mjs'), 'runs', 'list'], {
+    cwd,
+    env: { ...process.env, DATABASE_URL: '', RMAPP_DATA_DIR: '' },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  expect(r.status, r.stderr).toBe(0);
+  expect(readdirSync(cwd).sort()).toEqual(['.rmapp', 'myfile.txt']);
+  expect(existsSync(join(cwd, '.rmapp', 'pgdata', 'PG_VERSION'))).toBe(true);
 });
