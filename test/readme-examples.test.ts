@@ -37,29 +37,35 @@ function completePrograms(): { heading: string; code: string }[] {
   return blocks;
 }
 
+/** Runs `code` as a TypeScript program inside the package (so `rmapp` resolves to it) against the test database. */
+async function runProgram(code: string, name: string): Promise<{ status: number | null; out: string }> {
+  const file = join(ROOT, `.readme-${name}-${process.pid}.ts`);
+  writeFileSync(file, code);
+  try {
+    const child = spawn(process.execPath, ['--import', 'tsx', file], {
+      cwd: ROOT,
+      env: { ...process.env, DATABASE_URL: testDb.url },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const status = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    return { status, out };
+  } finally {
+    rmSync(file, { force: true });
+  }
+}
+
 it('finds the engine example among the complete programs', () => {
   expect(completePrograms().map((b) => b.heading)).toContain('Using the engine');
 });
 
 for (const { heading, code } of completePrograms()) {
   it(`README "${heading}" runs as written`, async () => {
-    const file = join(ROOT, `.readme-example-${process.pid}.ts`);
-    writeFileSync(file, code);
-    try {
-      const child = spawn(process.execPath, ['--import', 'tsx', file], {
-        cwd: ROOT,
-        env: { ...process.env, DATABASE_URL: testDb.url },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let out = '';
-      child.stdout.on('data', (d) => (out += d));
-      child.stderr.on('data', (d) => (out += d));
-      const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-      expect(code, out).toBe(0);
-      if (heading === 'Using the engine') expect(out).toMatch(/succeeded \{ receipt: 'ch_1 for 1200' \}/);
-    } finally {
-      rmSync(file, { force: true });
-    }
+    const { status, out } = await runProgram(code, 'example');
+    expect(status, out).toBe(0);
+    if (heading === 'Using the engine') expect(out).toMatch(/succeeded \{ receipt: 'ch_1 for 1200' \}/);
   });
 }
 
@@ -85,21 +91,7 @@ it("README's testing kit example runs against the README's own workflow", async 
     '}',
     "console.log('testing example done');",
   ].join('\n');
-  const file = join(ROOT, `.readme-testing-${process.pid}.ts`);
-  writeFileSync(file, program);
-  try {
-    const child = spawn(process.execPath, ['--import', 'tsx', file], {
-      cwd: ROOT,
-      env: { ...process.env, DATABASE_URL: testDb.url },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-    expect(code, out).toBe(0);
-    expect(out).toContain('testing example done');
-  } finally {
-    rmSync(file, { force: true });
-  }
+  const { status, out } = await runProgram(program, 'testing');
+  expect(status, out).toBe(0);
+  expect(out).toContain('testing example done');
 });
