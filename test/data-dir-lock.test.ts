@@ -9,6 +9,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { lockDataDir, lockFileOf } from '../src/persistence/data-dir-lock.ts';
@@ -35,20 +36,20 @@ function deadPid(): number {
 
 const holderPid = (dir: string) => (JSON.parse(readFileSync(lockFileOf(dir), 'utf8')) as { pid: number }).pid;
 
-it('a live holder is named; a dead one is taken over; the release removes the lock and leaves nothing', () => {
+it('a live holder is named; a dead one is taken over; the release removes the lock and leaves nothing', async () => {
   const dir = storeDir();
   writeFileSync(lockFileOf(dir), String(process.ppid)); // an older rmapp's lock: a pid alone
-  expect(() => lockDataDir(dir)).toThrow(`is in use by process ${process.ppid}`);
+  await expect(lockDataDir(dir)).rejects.toThrow(`is in use by process ${process.ppid}`);
   writeFileSync(lockFileOf(dir), String(deadPid()));
-  const release = lockDataDir(dir);
+  const release = await lockDataDir(dir);
   expect(holderPid(dir)).toBe(process.pid);
-  expect(() => lockDataDir(dir), 'a second opening in this process').toThrow('already open in this process');
+  await expect(lockDataDir(dir), 'a second opening in this process').rejects.toThrow('already open in this process');
   release();
   expect(readdirSync(dir), 'files of the locking left in the store').toEqual([]);
   expect(readdirSync(join(dir, '..')), 'files of the locking left beside the store').toEqual(['store']);
 });
 
-it('a lock naming a process started at another time, or in an earlier boot, is stale; -1 and garbage name no one', () => {
+it('a lock naming a process started at another time, or in an earlier boot, is stale; -1 and garbage name no one', async () => {
   const dir = storeDir();
   // pid 1 runs, but it is not the process that wrote this lock (a pid reused after a reboot or in a new container).
   for (const stale of [
@@ -56,15 +57,15 @@ it('a lock naming a process started at another time, or in an earlier boot, is s
     { pid: process.ppid, boot: 'an earlier boot' },
   ]) {
     writeFileSync(lockFileOf(dir), JSON.stringify(stale));
-    lockDataDir(dir)();
+    (await lockDataDir(dir))();
   }
   for (const text of ['-1', 'garbage', '{"pid":"1"}']) {
     writeFileSync(lockFileOf(dir), text);
-    lockDataDir(dir)();
+    (await lockDataDir(dir))();
   }
   // A holder in another PID namespace cannot be checked: kept, with the file to remove once it is gone.
   writeFileSync(lockFileOf(dir), JSON.stringify({ pid: 1, ns: 'pid:[1]' }));
-  expect(() => lockDataDir(dir)).toThrow(/another PID namespace .* if it is gone, remove .*rmapp\.lock/);
+  await expect(lockDataDir(dir)).rejects.toThrow(/another PID namespace .* if it is gone, remove .*rmapp\.lock/);
 });
 
 it('a lock file still empty (its pid being written by another process) is not taken for stale', async () => {
@@ -82,34 +83,34 @@ it('a lock file still empty (its pid being written by another process) is not ta
   );
   try {
     await new Promise((resolve) => writer.stdout.once('data', resolve));
-    expect(() => lockDataDir(dir), 'the store taken from a process writing its lock').toThrow(`is in use by process ${writer.pid}`);
+    await expect(lockDataDir(dir), 'the store taken from a process writing its lock').rejects.toThrow(`is in use by process ${writer.pid}`);
   } finally {
     writer.kill('SIGKILL');
   }
 });
 
-it('a stale lock is not removed while another process takes it over; a guard left by a dead process is cleared', () => {
+it('a stale lock is not removed while another process takes it over; a guard left by a dead process is cleared', async () => {
   const dir = storeDir();
   const lockFile = lockFileOf(dir);
   writeFileSync(lockFile, String(deadPid()));
   mkdirSync(`${lockFile}.takeover`);
-  expect(() => lockDataDir(dir)).toThrow(`remove ${lockFile} if no rmapp process is running`);
+  await expect(lockDataDir(dir)).rejects.toThrow(`remove ${lockFile} if no rmapp process is running`);
   expect(existsSync(lockFile), 'the stale lock removed under another take-over').toBe(true);
   // The guard of a process that died taking over (older than 10 s) does not block for ever.
   const old = new Date(Date.now() - 60_000);
   utimesSync(`${lockFile}.takeover`, old, old);
-  const release = lockDataDir(dir);
+  const release = await lockDataDir(dir);
   expect(holderPid(dir)).toBe(process.pid);
   expect(existsSync(`${lockFile}.takeover`)).toBe(false);
   release();
 });
 
-it('an older rmapp holding the lock beside the store is respected', () => {
+it('an older rmapp holding the lock beside the store is respected', async () => {
   const dir = storeDir();
   writeFileSync(`${dir}.lock`, String(process.ppid));
-  expect(() => lockDataDir(dir)).toThrow(`is in use by process ${process.ppid}`);
+  await expect(lockDataDir(dir)).rejects.toThrow(`is in use by process ${process.ppid}`);
   writeFileSync(`${dir}.lock`, String(deadPid()));
-  lockDataDir(dir)();
+  (await lockDataDir(dir))();
 });
 
 /** Runs `script` in `count` processes released together; returns each one's output. */
@@ -138,11 +139,11 @@ it('of several processes starting together on a store with a stale or empty lock
   // Each holder notes when it held the store; two holders at once show as overlapping intervals.
   const script = `
     const { appendFileSync, existsSync } = require('node:fs');
-    import(${module}).then(({ lockDataDir }) => {
+    import(${module}).then(async ({ lockDataDir }) => {
       while (!existsSync(${JSON.stringify(go)})) {}
       let release;
-      try { release = lockDataDir(${JSON.stringify(dir)}); }
-      catch (err) { process.stdout.write(/in use by process|kept taking/.test(err.message) ? 'refused' : 'error: ' + err.message); return; }
+      try { release = await lockDataDir(${JSON.stringify(dir)}); }
+      catch (err) { process.stdout.write(/in use by|kept taking/.test(err.message) ? 'refused' : 'error: ' + err.message); return; }
       const from = performance.timeOrigin + performance.now();
       const until = Date.now() + 40; while (Date.now() < until) {}
       appendFileSync(${JSON.stringify(log)}, from + ' ' + (performance.timeOrigin + performance.now()) + '\\n');
@@ -174,9 +175,9 @@ it('a second copy of the package in one process does not take its own process’
   dirs.push(copy);
   writeFileSync(join(copy, 'lock.mjs'), readFileSync(join(ROOT, 'dist/persistence/data-dir-lock.js')));
   const { lockDataDir: otherCopy } = (await import(join(copy, 'lock.mjs'))) as typeof import('../src/persistence/data-dir-lock.ts');
-  const release = lockDataDir(dir);
+  const release = await lockDataDir(dir);
   try {
-    expect(() => otherCopy(dir)).toThrow('already open in this process (another thread, or another copy of rmapp)');
+    await expect(otherCopy(dir)).rejects.toThrow('already open in this process (another thread, or another copy of rmapp)');
   } finally {
     release();
   }
@@ -223,3 +224,38 @@ it.runIf(asNobody)('a store in a folder the process cannot write opens; one it c
   expect(foreign.stdout).toMatch(/pg_control is not writable by this process .*\(chown -R\)/);
   expect(foreign.stdout).not.toMatch(/damaged|backup/);
 });
+
+it.runIf(process.platform === 'linux')(
+  'the kernel holds the store for its process: a lock file removed by hand frees nothing, a terminated thread frees it',
+  async () => {
+    const dir = storeDir();
+    const module = JSON.stringify(join(ROOT, 'dist/persistence/data-dir-lock.js'));
+    const holder = spawn(
+      process.execPath,
+      [
+        '-e',
+        `import(${module}).then(async (m) => { await m.lockDataDir(${JSON.stringify(dir)}); process.stdout.write('held'); setTimeout(() => {}, 10000); });`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    try {
+      await new Promise((resolve) => holder.stdout.once('data', resolve));
+      rmSync(lockFileOf(dir));
+      await expect(lockDataDir(dir), 'a store taken while its holder runs').rejects.toThrow('is in use by another process');
+    } finally {
+      holder.kill('SIGKILL');
+      await new Promise((resolve) => holder.once('exit', resolve));
+    }
+    // A worker thread that held the store and was terminated (no exit handler ran, its lock file stays).
+    const worker = new Worker(
+      `import(${module}).then(async (m) => { await m.lockDataDir(${JSON.stringify(dir)}); require('node:worker_threads').parentPort.postMessage('held'); setInterval(() => {}, 1000); });`,
+      { eval: true },
+    );
+    await new Promise((resolve) => worker.once('message', resolve));
+    await expect(lockDataDir(dir), 'while the thread holds it').rejects.toThrow('already open in this process');
+    await worker.terminate();
+    expect(existsSync(lockFileOf(dir)), 'the terminated thread’s lock file').toBe(true);
+    const release = await lockDataDir(dir);
+    release();
+  },
+);

@@ -19,11 +19,14 @@
  *   which one process alone can make), and only if the file there is still the one judged stale (same
  *   inode, same holder). Removing whatever stood under the name removed a lock another process had just
  *   taken, and both held the store (an adversarial pass).
- * A process stalled for longer than {@link GUARD_STALE_MS} inside the guard (between its check and its
- * removal) can still remove a newer lock: the guard is then taken as left by a dead process.
+ * Processes of one network namespace never race for the file: the store's abstract socket (Linux) lets one
+ * through at a time (see {@link lockDataDir}). Between namespaces — or where there are no abstract sockets
+ * — the guard decides; a process stalled inside it for long enough that its guard looks left by a dead
+ * process ({@link GUARD_STALE_MS}) can still remove a newer lock.
  */
 import { randomUUID } from 'node:crypto';
 import { linkSync, mkdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 
 /** A set-up mistake or a store in use (category `validation`), named with its fix. */
@@ -159,8 +162,15 @@ function heldError(dir: string, lockFile: string, h: Holder, state: 'alive' | 't
 }
 
 /** What the file system said, as the setting to change and how. */
-function lockFileProblem(err: unknown, dir: string, lockFile: string): Error {
+function lockFileProblem(err: unknown, dir: string, lockFile: string, doing: 'read' | 'write' = 'write'): Error {
   const code = (err as NodeJS.ErrnoException).code;
+  if (doing === 'read' && (code === 'EACCES' || code === 'EPERM')) {
+    return configError(
+      `The embedded store ${dir} may be in use: its lock file ${lockFile} was written by another user and this process cannot ` +
+        `read it (${code}). Run rmapp as the store's owner; remove the file if no rmapp process is running.`,
+      err,
+    );
+  }
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
     return configError(
       `Cannot lock the embedded store ${dir}: this process cannot write its lock file ${lockFile} (${code}). Give it write ` +
@@ -176,13 +186,76 @@ function lockFileProblem(err: unknown, dir: string, lockFile: string): Error {
 }
 
 /**
+ * The store's name among abstract Unix sockets (Linux): one per directory whatever path reaches it (its
+ * device and inode), released by the kernel when its holder ends — a process killed, a worker thread
+ * terminated — so no file has to be judged stale among processes that share a network namespace.
+ */
+function socketName(dir: string): string {
+  const { dev, ino } = statSync(dir);
+  return `\0rmapp-store-${dev}-${ino}`;
+}
+
+/** Binds the store's abstract socket; null where there are none (not Linux). Throws `EADDRINUSE` when held. */
+async function bindStoreSocket(dir: string): Promise<Server | null> {
+  if (process.platform !== 'linux') return null;
+  const server = createServer((socket) => socket.destroy());
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ path: socketName(dir) }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  // Held, not served: it must not keep the process alive.
+  server.unref();
+  return server;
+}
+
+/**
  * Takes the lock of the store at `dir` (a real path, which exists) for this process; returns its release
  * (which also runs at exit). Throws a `DATABASE_CONFIG` error naming the holder when another may have it.
+ *
+ * Two locks: the store's abstract socket (Linux), which the kernel gives to one holder at a time within a
+ * network namespace and takes back when it ends, and the lock file, which containers sharing the volume
+ * from other namespaces, and older rmapp versions, see. Under the socket no process of this namespace
+ * races for the file; a file naming this very process is then a leftover of one of its instances that
+ * ended without releasing (a terminated worker thread).
  */
-export function lockDataDir(dir: string): () => void {
+export async function lockDataDir(dir: string): Promise<() => void> {
   const lockFile = lockFileOf(dir);
   if (lockedHere.has(dir)) throw heldError(dir, lockFile, { pid: process.pid }, 'this process');
   const me = self();
+  let socket: Server | null;
+  try {
+    socket = await bindStoreSocket(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw lockFileProblem(err, dir, lockFile);
+    const found = readLock(lockFile);
+    const holder = found.kind === 'lock' ? found.holder : null;
+    if (holder?.pid === me.pid) throw heldError(dir, lockFile, holder, 'this process');
+    throw configError(
+      `The embedded store ${dir} is in use by ${holder ? `process ${holder.pid}` : 'another process'}. PGlite serves one process at a time: ` +
+        'stop that process, or set DATABASE_URL=postgres://… so several processes can share one Postgres.',
+    );
+  }
+  try {
+    return withSocket(lockFileTaken(dir, lockFile, me, socket !== null), socket);
+  } catch (err) {
+    socket?.close();
+    throw err;
+  }
+}
+
+/** A release that also gives the socket back. */
+function withSocket(release: () => void, socket: Server | null): () => void {
+  if (!socket) return release;
+  return () => {
+    release();
+    socket.close();
+  };
+}
+
+function lockFileTaken(dir: string, lockFile: string, me: Holder, underSocket: boolean): () => void {
   // An older rmapp kept its lock beside the store: one running now is respected (it does not see this one).
   const legacy = readLegacy(`${dir}.lock`);
   if (legacy) {
@@ -205,12 +278,17 @@ export function lockDataDir(dir: string): () => void {
         try {
           found = readLock(lockFile);
         } catch (readErr) {
-          throw lockFileProblem(readErr, dir, lockFile);
+          throw lockFileProblem(readErr, dir, lockFile, 'read');
         }
         if (found.kind === 'none') continue; // released meanwhile
-        const state = holderState(found.holder, me);
+        let state = holderState(found.holder, me);
+        if (state === 'this process' && underSocket) state = 'gone';
         if (state !== 'gone') throw heldError(dir, lockFile, found.holder as Holder, state);
-        removeStale(lockFile, found);
+        try {
+          removeStale(lockFile, found, statSync(mine).mtimeMs);
+        } catch (removeErr) {
+          throw lockFileProblem(removeErr, dir, lockFile);
+        }
         continue;
       }
       return held(dir, lockFile, statSync(mine).ino);
@@ -230,15 +308,17 @@ function readLegacy(path: string): Holder | null {
 }
 
 /** Removes the lock judged stale (`judged`) if it still stands, under the take-over guard; else waits a little. */
-function removeStale(lockFile: string, judged: Extract<Found, { kind: 'lock' }>): void {
+function removeStale(lockFile: string, judged: Extract<Found, { kind: 'lock' }>, fsNow: number): void {
   const guard = `${lockFile}.takeover`;
   try {
     mkdirSync(guard);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    // Another process is taking the lock over; one that died doing so left the guard behind.
+    // Another process is taking the lock over; one that died doing so left the guard behind. Its age is
+    // read against the file system's own clock (`fsNow`: when this process's own file was written): a
+    // network file system whose clock lags this machine's made every guard look old at once.
     try {
-      if (Date.now() - statSync(guard).mtimeMs > GUARD_STALE_MS) rmdirSync(guard);
+      if (fsNow - statSync(guard).mtimeMs > GUARD_STALE_MS) rmdirSync(guard);
     } catch {
       // gone meanwhile
     }

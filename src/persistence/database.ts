@@ -941,7 +941,7 @@ async function openPglite(dataDir: string): Promise<Database> {
         { code: 'DATABASE_CONFIG', category: 'validation' },
       );
     }
-    unlock = lockDataDir(dir);
+    unlock = await lockDataDir(dir);
     pg = new PGlite(dir);
   }
   try {
