@@ -229,14 +229,9 @@ export async function lockDataDir(dir: string): Promise<() => void> {
   try {
     socket = await bindStoreSocket(dir);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw lockFileProblem(err, dir, lockFile);
-    const found = readLock(lockFile);
-    const holder = found.kind === 'lock' ? found.holder : null;
-    if (holder?.pid === me.pid) throw heldError(dir, lockFile, holder, 'this process');
-    throw configError(
-      `The embedded store ${dir} is in use by ${holder ? `process ${holder.pid}` : 'another process'}. PGlite serves one process at a time: ` +
-        'stop that process, or set DATABASE_URL=postgres://… so several processes can share one Postgres.',
-    );
+    // Sockets refused here (a sandbox's policy, say): the lock file alone decides, as off Linux.
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') socket = null;
+    else throw inUse(dir, lockFile, me);
   }
   try {
     return withSocket(lockFileTaken(dir, lockFile, me, socket !== null), socket);
@@ -244,6 +239,22 @@ export async function lockDataDir(dir: string): Promise<() => void> {
     socket?.close();
     throw err;
   }
+}
+
+/** The store's socket is held: by whom, as far as its lock file tells. */
+function inUse(dir: string, lockFile: string, me: Holder): Error {
+  let holder: Holder | null = null;
+  try {
+    const found = readLock(lockFile);
+    holder = found.kind === 'lock' ? found.holder : null;
+  } catch {
+    // unreadable: the holder is not named
+  }
+  if (holder?.pid === me.pid) return heldError(dir, lockFile, holder, 'this process');
+  return configError(
+    `The embedded store ${dir} is in use by ${holder ? `process ${holder.pid}` : 'another process'}. PGlite serves one process at a time: ` +
+      'stop that process, or set DATABASE_URL=postgres://… so several processes can share one Postgres.',
+  );
 }
 
 /** A release that also gives the socket back. */
