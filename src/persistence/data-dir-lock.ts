@@ -25,7 +25,7 @@
  * process ({@link GUARD_STALE_MS}) can still remove a newer lock.
  */
 import { randomUUID } from 'node:crypto';
-import { linkSync, mkdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 
@@ -53,6 +53,8 @@ interface Holder {
   boot?: string;
   /** PID namespace (`/proc/self/ns/pid`): pids of another are not this one's. */
   ns?: string;
+  /** Network namespace (`/proc/self/ns/net`): the store's socket shuts out only holders of the same one. */
+  net?: string;
 }
 
 function readText(path: string): string | undefined {
@@ -69,14 +71,17 @@ function startTimeOf(pid: number): string | undefined {
   return stat?.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
 }
 
-function self(): Holder {
-  let ns: string | undefined;
+function namespace(kind: 'pid' | 'net'): string | undefined {
   try {
-    ns = readlinkSync('/proc/self/ns/pid');
+    return readlinkSync(`/proc/self/ns/${kind}`);
   } catch {
-    ns = undefined;
+    return undefined;
   }
-  return { pid: process.pid, start: startTimeOf(process.pid), boot: readText('/proc/sys/kernel/random/boot_id'), ns };
+}
+
+function self(): Holder {
+  const boot = readText('/proc/sys/kernel/random/boot_id');
+  return { pid: process.pid, start: startTimeOf(process.pid), boot, ns: namespace('pid'), net: namespace('net') };
 }
 
 /** Waits `ms` without returning to the event loop (the opening is synchronous up to here). */
@@ -129,10 +134,15 @@ function parseHolder(text: string): Holder | null {
   }
 }
 
-/** Whether `h` may still hold the store, as far as this process can tell. */
-function holderState(h: Holder | null, me: Holder): 'gone' | 'alive' | 'this process' | 'elsewhere' {
+/**
+ * Whether `h` may still hold the store, as far as this process can tell. `underSocket`: this process holds
+ * the store's socket, so no live holder shares its network namespace (a crashed container of the same pod,
+ * whose pids are its own, is gone).
+ */
+function holderState(h: Holder | null, me: Holder, underSocket = false): 'gone' | 'alive' | 'this process' | 'elsewhere' {
   if (!h) return 'gone';
   if (h.boot && me.boot && h.boot !== me.boot) return 'gone';
+  if (underSocket && h.net && h.net === me.net) return 'gone';
   if (h.ns && me.ns && h.ns !== me.ns) return 'elsewhere';
   if (!running(h.pid)) return 'gone';
   // Compared only when this process can read it (`/proc` mounted with hidepid shows others' pids to no one).
@@ -250,7 +260,10 @@ function inUse(dir: string, lockFile: string, me: Holder): Error {
   } catch {
     // unreadable: the holder is not named
   }
-  if (holder?.pid === me.pid) return heldError(dir, lockFile, holder, 'this process');
+  // The file names the socket's holder only if it still may hold the store (it may be a stale file the
+  // holder is about to take over), and in this process only if it is this very process.
+  const state = holderState(holder, me);
+  if (holder && state !== 'gone') return heldError(dir, lockFile, holder, state);
   return configError(
     `The embedded store ${dir} is in use by ${holder ? `process ${holder.pid}` : 'another process'}. PGlite serves one process at a time: ` +
       'stop that process, or set DATABASE_URL=postgres://… so several processes can share one Postgres.',
@@ -270,7 +283,7 @@ function lockFileTaken(dir: string, lockFile: string, me: Holder, underSocket: b
   // An older rmapp kept its lock beside the store: one running now is respected (it does not see this one).
   const legacy = readLegacy(`${dir}.lock`);
   if (legacy) {
-    const state = holderState(legacy, me);
+    const state = holderState(legacy, me, underSocket);
     if (state !== 'gone') throw heldError(dir, `${dir}.lock`, legacy, state);
   }
   const mine = `${lockFile}.${process.pid}-${randomUUID().slice(0, 8)}`;
@@ -292,7 +305,7 @@ function lockFileTaken(dir: string, lockFile: string, me: Holder, underSocket: b
           throw lockFileProblem(readErr, dir, lockFile, 'read');
         }
         if (found.kind === 'none') continue; // released meanwhile
-        let state = holderState(found.holder, me);
+        let state = holderState(found.holder, me, underSocket);
         if (state === 'this process' && underSocket) state = 'gone';
         if (state !== 'gone') throw heldError(dir, lockFile, found.holder as Holder, state);
         try {
@@ -309,7 +322,8 @@ function lockFileTaken(dir: string, lockFile: string, me: Holder, underSocket: b
   }
   throw configError(
     `Could not lock the embedded store ${dir}: another process kept taking its lock over (or a take-over guard, ` +
-      `${lockFile}.takeover, is less than 10 s old). Try again; remove ${lockFile} if no rmapp process is running.`,
+      `${lockFile}.takeover, left by a process killed while taking it over, is less than 10 s old: it is cleared then). ` +
+      `Try again; remove ${lockFile} and ${lockFile}.takeover if no rmapp process is running.`,
   );
 }
 
@@ -329,7 +343,7 @@ function removeStale(lockFile: string, judged: Extract<Found, { kind: 'lock' }>,
     // read against the file system's own clock (`fsNow`: when this process's own file was written): a
     // network file system whose clock lags this machine's made every guard look old at once.
     try {
-      if (fsNow - statSync(guard).mtimeMs > GUARD_STALE_MS) rmdirSync(guard);
+      if (fsNow - statSync(guard).mtimeMs > GUARD_STALE_MS) rmSync(guard, { recursive: true, force: true });
     } catch {
       // gone meanwhile
     }
