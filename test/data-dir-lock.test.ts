@@ -181,8 +181,16 @@ it('a second copy of the package in one process does not take its own process’
   const dir = storeDir();
   const copy = mkdtempSync(join(tmpdir(), 'rmapp-copy-'));
   dirs.push(copy);
-  writeFileSync(join(copy, 'lock.mjs'), readFileSync(join(ROOT, 'dist/persistence/data-dir-lock.js')));
-  const { lockDataDir: otherCopy } = (await import(join(copy, 'lock.mjs'))) as typeof import('../src/persistence/data-dir-lock.ts');
+  // The module and what it imports, as a second installed copy of the package would have them.
+  for (const file of ['data-dir-lock.js', 'config-error.js']) {
+    writeFileSync(
+      join(copy, file.replace(/\.js$/, '.mjs')),
+      readFileSync(join(ROOT, 'dist/persistence', file), 'utf8').replace(/\.js(["'];)/g, '.mjs$1'),
+    );
+  }
+  const { lockDataDir: otherCopy } = (await import(
+    join(copy, 'data-dir-lock.mjs')
+  )) as typeof import('../src/persistence/data-dir-lock.ts');
   const release = await lockDataDir(dir);
   try {
     await expect(otherCopy(dir)).rejects.toThrow('already open in this process (another thread, or another copy of rmapp)');

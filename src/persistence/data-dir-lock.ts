@@ -28,11 +28,7 @@ import { randomUUID } from 'node:crypto';
 import { linkSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-
-/** A set-up mistake or a store in use (category `validation`), named with its fix. */
-function configError(message: string, cause?: unknown): Error {
-  return Object.assign(new Error(message, { cause }), { code: 'DATABASE_CONFIG', category: 'validation' });
-}
+import { configError } from './config-error.ts';
 
 /** The lock file of the store at `dir`. */
 export function lockFileOf(dir: string): string {
@@ -148,10 +144,13 @@ function holderState(h: Holder | null, me: Holder, underSocket = false): 'gone' 
   // Compared only when this process can read it (`/proc` mounted with hidepid shows others' pids to no one).
   const start = h.start ? startTimeOf(h.pid) : undefined;
   if (start !== undefined && start !== h.start) return 'gone';
-  return h.pid === me.pid ? 'this process' : 'alive';
+  // Under the socket, a lock of this very process is a leftover of an instance that ended without releasing.
+  if (h.pid === me.pid) return underSocket ? 'gone' : 'this process';
+  return 'alive';
 }
 
-function heldError(dir: string, lockFile: string, h: Holder, state: 'alive' | 'this process' | 'elsewhere'): Error {
+/** The store is held (`h`: by whom, null when no one can be named). */
+function heldError(dir: string, lockFile: string, h: Holder | null, state: 'alive' | 'this process' | 'elsewhere'): Error {
   if (state === 'this process') {
     return configError(
       `The embedded store ${dir} is already open in this process (another thread, or another copy of rmapp). PGlite serves ` +
@@ -160,13 +159,13 @@ function heldError(dir: string, lockFile: string, h: Holder, state: 'alive' | 't
   }
   if (state === 'elsewhere') {
     return configError(
-      `The embedded store ${dir} is in use by process ${h.pid} of another PID namespace (another container on the same volume?), ` +
+      `The embedded store ${dir} is in use by process ${h?.pid} of another PID namespace (another container on the same volume?), ` +
         `which this process cannot check. PGlite serves one process at a time: stop that one — or, if it is gone, remove ${lockFile} — ` +
         'or set DATABASE_URL=postgres://… so several processes can share one Postgres.',
     );
   }
   return configError(
-    `The embedded store ${dir} is in use by process ${h.pid}. PGlite serves one process at a time: stop that ` +
+    `The embedded store ${dir} is in use by ${h ? `process ${h.pid}` : 'another process'}. PGlite serves one process at a time: stop that ` +
       'process, or set DATABASE_URL=postgres://… so several processes can share one Postgres.',
   );
 }
@@ -233,7 +232,7 @@ async function bindStoreSocket(dir: string): Promise<Server | null> {
  */
 export async function lockDataDir(dir: string): Promise<() => void> {
   const lockFile = lockFileOf(dir);
-  if (lockedHere.has(dir)) throw heldError(dir, lockFile, { pid: process.pid }, 'this process');
+  if (lockedHere.has(dir)) throw heldError(dir, lockFile, null, 'this process');
   const me = self();
   let socket: Server | null;
   try {
@@ -263,11 +262,7 @@ function inUse(dir: string, lockFile: string, me: Holder): Error {
   // The file names the socket's holder only if it still may hold the store (it may be a stale file the
   // holder is about to take over), and in this process only if it is this very process.
   const state = holderState(holder, me);
-  if (holder && state !== 'gone') return heldError(dir, lockFile, holder, state);
-  return configError(
-    `The embedded store ${dir} is in use by ${holder ? `process ${holder.pid}` : 'another process'}. PGlite serves one process at a time: ` +
-      'stop that process, or set DATABASE_URL=postgres://… so several processes can share one Postgres.',
-  );
+  return state === 'gone' ? heldError(dir, lockFile, null, 'alive') : heldError(dir, lockFile, holder, state);
 }
 
 /** A release that also gives the socket back. */
@@ -305,9 +300,8 @@ function lockFileTaken(dir: string, lockFile: string, me: Holder, underSocket: b
           throw lockFileProblem(readErr, dir, lockFile, 'read');
         }
         if (found.kind === 'none') continue; // released meanwhile
-        let state = holderState(found.holder, me, underSocket);
-        if (state === 'this process' && underSocket) state = 'gone';
-        if (state !== 'gone') throw heldError(dir, lockFile, found.holder as Holder, state);
+        const state = holderState(found.holder, me, underSocket);
+        if (state !== 'gone') throw heldError(dir, lockFile, found.holder, state);
         try {
           removeStale(lockFile, found, statSync(mine).mtimeMs);
         } catch (removeErr) {

@@ -20,6 +20,7 @@ import { join, resolve } from 'node:path';
 import type { PGlite } from '@electric-sql/pglite';
 import type * as Pg from 'pg';
 import { pg } from './pg-driver.ts';
+import { configError } from './config-error.ts';
 import { lockDataDir } from './data-dir-lock.ts';
 
 /** A transaction-scoped query function: every statement runs on the transaction's connection. */
@@ -160,11 +161,6 @@ function queryTimeout(description: string, ms: number, cause: unknown): Error {
       category: 'transient',
     },
   );
-}
-
-/** A mistake in the set-up, not an outage: retrying cannot fix it (category `validation`). */
-function configError(message: string): Error {
-  return Object.assign(new Error(message), { code: 'DATABASE_CONFIG', category: 'validation' });
 }
 
 /**
@@ -933,12 +929,9 @@ async function openPglite(dataDir: string): Promise<Database> {
       accessSync(dir, constants.W_OK);
     } catch (err) {
       // PGlite's failure then read as a damaged store, and advised restoring a backup.
-      throw Object.assign(
-        new Error(
-          `The embedded database's directory ${dir} is not writable by this process (${(err as NodeJS.ErrnoException).code}): give it write access (chown or chmod), or set dataDir (RMAPP_DATA_DIR for the CLI) to a directory it may write.`,
-          { cause: err },
-        ),
-        { code: 'DATABASE_CONFIG', category: 'validation' },
+      throw configError(
+        `The embedded database's directory ${dir} is not writable by this process (${(err as NodeJS.ErrnoException).code}): give it write access (chown or chmod), or set dataDir (RMAPP_DATA_DIR for the CLI) to a directory it may write.`,
+        err,
       );
     }
     unlock = await lockDataDir(dir);
@@ -954,12 +947,9 @@ async function openPglite(dataDir: string): Promise<Database> {
     // PGlite aborts, and "may be damaged, restore it from a backup" was advice that loses data.
     const unwritable = firstUnwritable(resolve(dataDir));
     if (unwritable) {
-      throw Object.assign(
-        new Error(
-          `The embedded database in ${resolve(dataDir)} could not be opened: ${unwritable} is not writable by this process (another user may have opened the store). Give this user the whole directory (chown -R), or run rmapp as its owner.`,
-          { cause: err },
-        ),
-        { code: 'DATABASE_CONFIG', category: 'validation' },
+      throw configError(
+        `The embedded database in ${resolve(dataDir)} could not be opened: ${unwritable} is not writable by this process (another user may have opened the store). Give this user the whole directory (chown -R), or run rmapp as its owner.`,
+        err,
       );
     }
     // PGlite's own "PGlite failed to initialize properly" names neither the directory nor what to do.
