@@ -1,7 +1,8 @@
 /**
  * One comment, one answer: GitHub may deliver the same comment or review several times under new
  * `X-GitHub-Delivery` ids, and `rmapp serve` must act and reply once (issue #16). Real signed
- * payloads against the emulator, as in server-webhooks.test.ts.
+ * payloads against the emulator, as in server-webhooks.test.ts. A labelling, which has no id of its own,
+ * is one run per signed body, whatever delivery id or event header a copy comes under.
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -23,7 +24,8 @@ const issueComment = (n: number, body: string) =>
 /** Delivers `payload` `times` times at once, each under a new delivery id; the run ids answered. */
 async function deliverCopies(event: string, payload: unknown, times: number): Promise<string[]> {
   const answers = await Promise.all(Array.from({ length: times }, () => w.deliver(event, payload, { delivery: randomUUID() })));
-  for (const a of answers) expect(a.status, `delivery ${a.delivery}: ${JSON.stringify(a.body)}`).toBe(202);
+  for (const a of answers)
+    expect([a.status, a.body?.runId === undefined ? a.body : 'a run'], `delivery ${a.delivery}`).toEqual([202, 'a run']);
   return answers.map((a) => a.body.runId as string);
 }
 
@@ -32,7 +34,7 @@ const newRuns = async (before: Set<string>) =>
   (await deliveryRuns()).filter((r) => !before.has(r.id)).map((r) => `${r.id} (${(r.input as { deliveryId: string }).deliveryId})`);
 
 beforeAll(async () => {
-  w = await createServiceWorld();
+  w = await createServiceWorld({ RMAPP_LABELS: JSON.stringify({ 'rmapp:bug': 'bugfix' }) });
   w.world.emulator.permissions.set('acme/widgets:alice', 'write');
 });
 afterAll(async () => w?.stop());
@@ -86,4 +88,42 @@ it('a review delivered 5 times under new delivery ids is one run', async () => {
   expect(new Set(reviewRuns)).toEqual(new Set([reviewRuns[0]]));
   expect(await newRuns(before)).toHaveLength(1);
   await w.service.engine.waitFor(reviewRuns[0] as string, { timeoutMs: 30_000 });
+});
+
+it('a labelling replayed under new delivery ids after its run ended is that run; labelling again later is a new one', async () => {
+  w.world.emulator.issues.set('acme/widgets#44', { title: 'Label me', body: 'PLAN x\nWRITE impl.txt right' });
+  const before = new Set((await deliveryRuns()).map((r) => r.id));
+  const labelled = (updatedAt: string) =>
+    example('issues', 'labeled', (p) => {
+      p.issue.number = 44;
+      p.issue.updated_at = updatedAt;
+      p.label.name = 'rmapp:bug';
+      p.sender.login = 'alice';
+      p.sender.type = 'User';
+    });
+  const first = labelled('2026-12-05T10:00:00Z');
+  const [runId] = await deliverCopies('issues', first, 1);
+  const delivery = await w.service.engine.waitFor(runId as string, { timeoutMs: 30_000 });
+  const started = (delivery.output as { outcome: { action: string; runId: string } }).outcome;
+  expect(started.action).toBe('started');
+  await w.service.engine.cancel(started.runId, 'test over');
+  await w.service.engine.waitFor(started.runId, { timeoutMs: 90_000 });
+
+  // The same signed bytes under new delivery ids — GitHub's signature does not cover the headers.
+  const replayed = await deliverCopies('issues', first, 3);
+  expect(new Set(replayed), 'each replay is answered with the first delivery’s run').toEqual(new Set([runId]));
+  expect(await newRuns(before), 'delivery runs').toHaveLength(1);
+  const issueRuns = async () => (await w.service.engine.list({ idPrefix: 'acme/widgets/issues/44/' })).map((r) => r.id);
+  expect(await issueRuns(), 'runs on the issue').toEqual([started.runId]);
+
+  // The label added again later: another body (the issue changed), another request.
+  const [again] = await deliverCopies('issues', labelled('2026-12-05T11:00:00Z'), 1);
+  expect(again).not.toBe(runId);
+  const second = await w.service.engine.waitFor(again as string, { timeoutMs: 30_000 });
+  const secondStarted = (second.output as { outcome: { action: string; runId: string } }).outcome;
+  expect(await newRuns(before)).toHaveLength(2);
+  if (secondStarted.action === 'started') {
+    await w.service.engine.cancel(secondStarted.runId, 'test over');
+    await w.service.engine.waitFor(secondStarted.runId, { timeoutMs: 90_000 });
+  }
 });

@@ -3,12 +3,12 @@
  * signature or GitHub's headers is refused before its body is read; the body is bounded by size (413)
  * and by time (408), so slow or huge bodies cannot hold the route. The signature (X-Hub-Signature-256)
  * is checked over the bytes received, before anything is decoded or parsed; a relevant delivery becomes one
- * `GitHubDelivery` run keyed by X-GitHub-Delivery (a redelivery is the same run), and workers do the
- * rest. Text the database cannot hold (NUL, lone surrogates) is stored as U+FFFD. Nothing is stored for
+ * `GitHubDelivery` run keyed by what it is about — a comment's or review's id, or the body's digest (a
+ * redelivery or a replayed copy is the same run: executor.ts `deliveryKey`) — and workers do the rest. Text the database cannot hold (NUL, lone surrogates) is stored as U+FFFD. Nothing is stored for
  * a bad signature, bad JSON or an ignored event; no payload, however malformed, gets a 5xx.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { ZodError } from 'zod';
 import type { Logger } from '../logger.ts';
 import { normalizeWebhook } from '../webhooks/event.ts';
@@ -93,7 +93,7 @@ export function webhookHandler(options: WebhookHandlerOptions): (req: IncomingMe
     }
     let runId: string;
     try {
-      runId = await options.executor.startForEvent(normalized.input);
+      runId = await options.executor.startForEvent(normalized.input, createHash('sha256').update(raw).digest('hex'));
     } catch (err) {
       // The engine's own input check (text normalizeWebhook should already have made storable): the payload's fault.
       if (!(err instanceof ValidationError)) throw err;

@@ -41,19 +41,22 @@ const safe = (s: string) => s.replace(/[^\w.:@/-]/g, '_');
  *   so one id is one request. The event name is in the key: issue and review comments are numbered
  *   apart, and the prefix `event:` keeps these keys apart from the keys of the runs they start
  *   (`run:`, `review-comment:`, `review:`).
- * - a label (`issues.labeled`) keeps its delivery id (`delivery:<id>`, the key every delivery had
- *   before): a labelling has no id of its own, and adding the same label again later is a new
- *   request that must not be swallowed. A copy under a new delivery id meets the "already working"
- *   check of the run the first one started.
+ * - a label (`issues.labeled`) has no id of its own, and adding the same label again later is a new
+ *   request that must not be swallowed: it is keyed by the SHA-256 of the signed body (`body:<hex>`).
+ *   A copy of one delivery is the same bytes, whatever its delivery id or event header (neither is
+ *   covered by GitHub's signature, so one captured delivery could otherwise be replayed under new ids
+ *   to start the work again, long after the first run ended); a later labelling is another body (the
+ *   issue's `updated_at`, its labels). Without the body (a caller that has only the event) the
+ *   delivery id keys it (`delivery:<id>`, the key every delivery had before).
  *
  * Only the key changed, not the run id: runs stored with the older `delivery:` keys still answer a
  * redelivery with the same delivery id through their run id, and nothing parses run ids.
  */
-export function deliveryKey(event: GitHubEventInput): string {
+export function deliveryKey(event: GitHubEventInput, bodySha256?: string): string {
   if ((event.event === 'issue_comment' || event.event === 'pull_request_review_comment') && event.commentId !== null)
     return `event:${event.event}:${event.commentId}`;
   if (event.event === 'pull_request_review' && event.reviewId !== null) return `event:${event.event}:${event.reviewId}`;
-  return `delivery:${event.deliveryId}`;
+  return bodySha256 ? `body:${bodySha256}` : `delivery:${event.deliveryId}`;
 }
 
 export class WorkflowExecutor {
@@ -63,14 +66,15 @@ export class WorkflowExecutor {
   ) {}
 
   /**
-   * Stores the run that handles a webhook delivery. A redelivery, or the same comment or review
-   * delivered again under a new delivery id, returns the first delivery's run (see {@link deliveryKey}),
-   * so it is answered once. The run id stays `deliveries/<first delivery id>`.
+   * Stores the run that handles a webhook delivery. A redelivery, the same comment or review delivered
+   * again under a new delivery id, or the same signed body sent again, returns the first delivery's run
+   * (see {@link deliveryKey}), so it is answered once. The run id stays `deliveries/<first delivery id>`.
+   * `bodySha256`: the hex SHA-256 of the delivery's body as received.
    */
-  startForEvent(event: GitHubEventInput): Promise<string> {
+  startForEvent(event: GitHubEventInput, bodySha256?: string): Promise<string> {
     return this.engine.start('GitHubDelivery', event, {
       runId: `deliveries/${safe(event.deliveryId)}`,
-      idempotencyKey: deliveryKey(event),
+      idempotencyKey: deliveryKey(event, bodySha256),
     });
   }
 
