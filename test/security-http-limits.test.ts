@@ -167,3 +167,80 @@ it("a sign-in form too large or cut off is the client's mistake: 413 or nothing,
     await other.close();
   }
 });
+
+it('an API write whose body is refused unread (too large) is answered and its connection closed, not kept for the rest of the body', async () => {
+  // An adversarial pass: the 413/408 of an API write kept the connection alive, so what followed on it
+  // was the rest of the refused body (read as a next request) or a wait for it; the webhook route closes.
+  // A server of its own: the guessing test above left this address blocked on the shared one.
+  const other = await startServiceServer({
+    engine,
+    log: createLogger({ level: 'silent' }),
+    host: '127.0.0.1',
+    port: 0,
+    dashboardToken: TOKEN,
+    webhook: null,
+  });
+  const port = Number(new URL(other.url).port);
+  const answer = await new Promise<{ text: string; closedByServer: boolean }>((resolve) => {
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.write(
+        `POST /api/runs HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${TOKEN}\r\nX-Rmapp-Request: 1\r\n` +
+          `Content-Type: application/json\r\nContent-Length: ${2 * 1024 * 1024}\r\n\r\n{"pad":"`,
+      );
+    });
+    let text = '';
+    socket.on('data', (d) => (text += d.toString('latin1')));
+    socket.on('error', () => {});
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve({ text, closedByServer: false });
+    }, 5_000);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve({ text, closedByServer: true });
+    });
+  });
+  await other.close();
+  expect(answer.text.split('\r\n')[0]).toBe('HTTP/1.1 413 Payload Too Large');
+  expect(answer.text.toLowerCase()).toContain('connection: close');
+  expect(answer.closedByServer, 'the server closed the connection').toBe(true);
+});
+
+it('guessing the token in the API’s Authorization header or cookie is limited as at /login, and logged; a stale cookie sent again does not lock anyone out', async () => {
+  // An adversarial pass: wrong bearer and cookie tokens were answered 401 without limit or log line.
+  const lines: string[] = [];
+  const destination = new Writable({ write: (chunk: Buffer, _enc, done) => (lines.push(chunk.toString()), done()) });
+  const other = await startServiceServer({
+    engine,
+    log: createLogger({ level: 'info', destination }),
+    host: '127.0.0.1',
+    port: 0,
+    dashboardToken: TOKEN,
+    webhook: null,
+  });
+  try {
+    const get = (headers: Record<string, string>) => fetch(`${other.url}/api/runs`, { headers });
+    // A browser whose cookie outlived a token change, polling: one wrong token, however often.
+    for (let i = 0; i < 30; i++)
+      expect((await get({ cookie: 'rmapp_token=the-old-token-0123456789' })).status, `stale cookie, request ${i + 1}`).toBe(401);
+    expect((await get({ authorization: `Bearer ${TOKEN}` })).status, 'the right token after a stale cookie').toBe(200);
+    // Guessing: with the stale cookie, 10 distinct wrong tokens (a right one in between resets nothing: a
+    // client polling from the same address must not reset a guesser's count); then every token from
+    // the address waits, the right one too.
+    const guesses = [];
+    for (let i = 0; i < 10; i++) guesses.push((await get({ authorization: `Bearer guess-${i}-0123456789abcdef` })).status);
+    expect(guesses).toEqual([...Array(9).fill(401), 429]);
+    const blocked = await get({ authorization: `Bearer ${TOKEN}` });
+    expect(blocked.status, 'the right token while the address is blocked').toBe(429);
+    expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(((await blocked.json()) as { error: string }).error).toMatch(/Too many wrong tokens from this address/);
+    expect((await fetch(`${other.url}/login?token=${TOKEN}`, { redirect: 'manual' })).status, '/login shares the count').toBe(429);
+    const warnings = lines
+      .map((l) => JSON.parse(l) as { level: number; msg: string })
+      .filter((l) => l.msg === 'request with a wrong dashboard token');
+    expect(warnings.length, 'wrong tokens logged').toBe(39);
+    expect(lines.join('').includes('guess-'), 'a wrong token is never logged itself').toBe(false);
+  } finally {
+    await other.close();
+  }
+});

@@ -30,7 +30,9 @@ export async function handleApi(
   const segments = url.pathname.split('/').filter(Boolean).slice(1); // after "api"
   const parts = segments.map((s, i) => decodeParam(s, i === 1 ? 'run id' : i === 3 ? 'artifact name' : 'path segment'));
   const query = (name: string) => queryParam(url, name);
-  const method = req.method ?? 'GET';
+  // HEAD is answered as GET is, headers only (Node's server writes no body for it): what a monitor or a
+  // link checker sends.
+  const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
   try {
     if (method === 'GET' && parts.length === 1 && parts[0] === 'runs') {
       const status = query('status');

@@ -34,7 +34,7 @@ import { createMasker, type Masker } from '../masking.ts';
 import { handleApi } from './api.ts';
 import { hostPolicy, type HostPolicy } from './host-guard.ts';
 import { ClientError, SECURITY_HEADERS, sendJson, sendText } from './http-util.ts';
-import { loginPage, loginRoute, tokenMatches } from './login.ts';
+import { clientAddress, loginPage, loginRoute, SignInLimiter, tokenMatches } from './login.ts';
 import { runStream } from './stream.ts';
 
 /** Bounds on what one connection may hold; node's defaults are looser (60 s for headers, 300 s per request). */
@@ -134,14 +134,31 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
   ]);
   const { log, engine } = options;
   const limits = { ...DEFAULT_HTTP_LIMITS, ...options.limits };
-  const login = loginRoute({ dashboardToken: options.dashboardToken, publicUrl: options.publicUrl, log });
+  const limiter = new SignInLimiter();
+  const login = loginRoute({ dashboardToken: options.dashboardToken, publicUrl: options.publicUrl, log, limiter });
   let policy: HostPolicy | undefined; // known once listening
   const stream = runStream(engine, options.masker ?? createMasker(), log);
 
-  const authorized = (req: IncomingMessage, url: URL): boolean => {
-    if (!options.dashboardToken || url.pathname === '/login') return true;
+  /**
+   * Whether the request may go on: `ok`; `none` when it carries no token; `wrong`; `blocked` with the
+   * seconds to wait when its address sent too many wrong tokens (login.ts {@link SignInLimiter}). A
+   * wrong bearer or cookie token counts as a wrong sign-in: otherwise the API let anyone guess the
+   * token without limit or trace.
+   */
+  const authorized = (req: IncomingMessage, url: URL): { is: 'ok' | 'none' | 'wrong' } | { is: 'blocked'; wait: number } => {
+    if (!options.dashboardToken || url.pathname === '/login') return { is: 'ok' };
     const bearer = req.headers.authorization?.replace(/^Bearer\s+/i, '');
-    return tokenMatches(bearer, options.dashboardToken) || tokenMatches(cookie(req, 'rmapp_token'), options.dashboardToken);
+    const fromCookie = cookie(req, 'rmapp_token');
+    if (!bearer && !fromCookie) return { is: 'none' };
+    const client = clientAddress(req);
+    const wait = limiter.blockedFor(client);
+    if (wait > 0) return { is: 'blocked', wait };
+    if (tokenMatches(bearer, options.dashboardToken) || tokenMatches(fromCookie, options.dashboardToken)) return { is: 'ok' };
+    // Both may be sent (a script's header and a browser's old cookie): each wrong one counts.
+    let failures = 0;
+    for (const token of [bearer, fromCookie]) if (token) failures = limiter.failed(client, token);
+    log.warn({ client, failures, path: url.pathname }, 'request with a wrong dashboard token');
+    return { is: 'wrong' };
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
@@ -175,10 +192,22 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
     }
     const fixed = statics.get(path);
     if (fixed && (method === 'GET' || method === 'HEAD')) return sendText(res, 200, fixed[0], fixed[1]);
-    if (!authorized(req, url)) {
-      if (path.startsWith('/api/') || path === '/metrics')
-        return sendJson(res, 401, { error: 'Dashboard token required: send Authorization: Bearer <RMAPP_DASHBOARD_TOKEN>.' });
-      return sendText(res, 401, loginPage(), 'text/html; charset=utf-8');
+    const access = authorized(req, url);
+    if (access.is !== 'ok') {
+      const api = path.startsWith('/api/') || path === '/metrics';
+      if (access.is === 'blocked') {
+        res.setHeader('retry-after', String(access.wait));
+        const message = `Too many wrong tokens from this address: try again in ${access.wait} s.`;
+        return api ? sendJson(res, 429, { error: message }) : sendText(res, 429, loginPage(message), 'text/html; charset=utf-8');
+      }
+      if (api) {
+        const error =
+          access.is === 'wrong'
+            ? 'The dashboard token sent (Authorization: Bearer, or the rmapp_token cookie) is not right: send RMAPP_DASHBOARD_TOKEN.'
+            : 'Dashboard token required: send Authorization: Bearer <RMAPP_DASHBOARD_TOKEN>.';
+        return sendJson(res, 401, { error });
+      }
+      return sendText(res, 401, loginPage(access.is === 'wrong' ? 'That token is not right.' : undefined), 'text/html; charset=utf-8');
     }
     if (path === '/login') return login(req, res, url);
     if (path === '/metrics') {
@@ -192,7 +221,8 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
       if (await handleApi(engine, req, res, url, options.masker)) return;
       return sendJson(res, 404, { error: `No API route ${method} ${path}.` });
     }
-    if (method === 'GET' && (path === '/' || path.startsWith('/runs/'))) return sendText(res, 200, page, 'text/html; charset=utf-8');
+    if ((method === 'GET' || method === 'HEAD') && (path === '/' || path.startsWith('/runs/')))
+      return sendText(res, 200, page, 'text/html; charset=utf-8');
     return sendJson(res, 404, { error: `Not found: ${path}` });
   };
 
@@ -208,7 +238,11 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
     (req, res) => {
       handle(req, res).catch((err: unknown) => {
         if (err instanceof ClientError) {
-          if (!res.headersSent) return sendJson(res, err.status, { error: err.message });
+          if (!res.headersSent) {
+            if (!err.closesConnection) return sendJson(res, err.status, { error: err.message });
+            res.once('finish', () => req.socket.destroy());
+            return sendJson(res, err.status, { error: err.message }, { connection: 'close' });
+          }
         } else log.error({ err, url: req.url }, 'request failed');
         if (!res.headersSent) sendJson(res, 500, { error: 'Internal error; see the server log.' });
         else res.destroy();

@@ -27,6 +27,12 @@ export class ClientError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /**
+     * The request's body was not read to its end (too large, too slow): the connection is closed after
+     * the answer, as the webhook route does, instead of kept for a next request that would begin with
+     * the rest of this body, or wait for it.
+     */
+    readonly closesConnection = false,
   ) {
     super(message);
   }
@@ -75,8 +81,8 @@ export async function readClientBody(
     return await readBody(req, options);
   } catch (err) {
     if (err instanceof BodyTooLargeError)
-      throw new ClientError(413, `The body is larger than ${options.limit} bytes: ${options.tooLarge}.`);
-    if (err instanceof BodyTimeoutError) throw new ClientError(408, `The body did not arrive within ${options.deadlineMs / 1000} s.`);
+      throw new ClientError(413, `The body is larger than ${options.limit} bytes: ${options.tooLarge}.`, true);
+    if (err instanceof BodyTimeoutError) throw new ClientError(408, `The body did not arrive within ${options.deadlineMs / 1000} s.`, true);
     if (err instanceof BodyAbortedError) throw new ClientError(400, 'The body was cut off.');
     throw err;
   }

@@ -1,9 +1,10 @@
 /**
  * The dashboard's sign-in: the token compared in constant time (as digests, so its length does not
- * show either), failed attempts limited per client address (10 a minute, then 429 with Retry-After,
- * and a log line), the token taken from a POSTed form (never left in the URL or the browser's history;
- * `GET /login?token=` still works for scripts), and the cookie `HttpOnly; SameSite=Strict`, plus
- * `Secure` when the public URL is https.
+ * show either), wrong tokens limited per client address (10 a minute, then 429 with Retry-After, and a
+ * log line) — at `/login` and in every request's `Authorization: Bearer` header or cookie alike — the
+ * token taken from a POSTed form (never left in the URL or the browser's history; `GET /login?token=`
+ * still works for scripts), and the cookie `HttpOnly; SameSite=Strict`, plus `Secure` when the public
+ * URL is https.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -20,22 +21,58 @@ export function tokenMatches(given: string | undefined, expected: string): boole
 const WINDOW_MS = 60_000;
 const MAX_FAILURES = 10;
 
+/**
+ * Wrong tokens per client address, over a minute from the first. A guess is a token not tried before
+ * from that address in the window: the same wrong token sent again — a browser whose cookie outlived a
+ * token change, reloading and polling the API — is one failure, not one per request, so it cannot lock
+ * the address (and whoever shares it) out. Past {@link MAX_FAILURES} every token from the address is
+ * refused until the window ends, the right one too: answering it would tell a guesser it is right.
+ */
+export class SignInLimiter {
+  private readonly failures = new Map<string, { tried: Set<string>; since: number }>();
+
+  /** Seconds until `client` may try a token again; 0 when it may now. */
+  blockedFor(client: string, now = Date.now()): number {
+    for (const [k, v] of this.failures) if (now - v.since > WINDOW_MS) this.failures.delete(k);
+    const seen = this.failures.get(client);
+    return seen && seen.tried.size >= MAX_FAILURES ? Math.max(1, Math.ceil((seen.since + WINDOW_MS - now) / 1000)) : 0;
+  }
+
+  /** Counts a wrong `token` from `client` (once per distinct token); returns the failures so far. */
+  failed(client: string, token: string, now = Date.now()): number {
+    const entry = this.failures.get(client) ?? { tried: new Set<string>(), since: now };
+    entry.tried.add(createHash('sha256').update(token).digest('base64'));
+    this.failures.set(client, entry);
+    return entry.tried.size;
+  }
+
+  /** The right token from `client`: its count starts again. */
+  succeeded(client: string): void {
+    this.failures.delete(client);
+  }
+}
+
+/** The address a request came from, as the limiter counts it. */
+export const clientAddress = (req: IncomingMessage): string => req.socket.remoteAddress ?? 'unknown';
+
 export function loginPage(message = 'This dashboard needs its token (RMAPP_DASHBOARD_TOKEN).'): string {
   return `<!doctype html><meta charset="utf-8"><title>rmapp — sign in</title><link rel="stylesheet" href="/style.css">
 <main class="login"><h1>rmapp</h1><p>${message}</p><form action="/login" method="post"><input type="password" name="token" placeholder="dashboard token" autofocus><button>Open</button></form></main>`;
 }
 
 /** The `/login` route: returns the handler. */
-export function loginRoute(options: { dashboardToken: string | undefined; publicUrl?: string | undefined; log: Logger }) {
-  const failures = new Map<string, { count: number; since: number }>();
+export function loginRoute(options: {
+  dashboardToken: string | undefined;
+  publicUrl?: string | undefined;
+  log: Logger;
+  limiter: SignInLimiter;
+}) {
+  const { limiter } = options;
   const secure = options.publicUrl?.startsWith('https:') ? '; Secure' : '';
   return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
-    const client = req.socket.remoteAddress ?? 'unknown';
-    const now = Date.now();
-    for (const [k, v] of failures) if (now - v.since > WINDOW_MS) failures.delete(k);
-    const seen = failures.get(client);
-    if (seen && seen.count >= MAX_FAILURES) {
-      const wait = Math.ceil((seen.since + WINDOW_MS - now) / 1000);
+    const client = clientAddress(req);
+    const wait = limiter.blockedFor(client);
+    if (wait > 0) {
       res.setHeader('retry-after', String(wait));
       return sendText(res, 429, loginPage(`Too many wrong tokens from this address: try again in ${wait} s.`), 'text/html; charset=utf-8');
     }
@@ -45,13 +82,11 @@ export function loginRoute(options: { dashboardToken: string | undefined; public
       token = new URLSearchParams(form.toString('utf8')).get('token') ?? '';
     } else if (!url.searchParams.has('token')) return sendText(res, 200, loginPage(), 'text/html; charset=utf-8');
     if (!options.dashboardToken || !tokenMatches(token, options.dashboardToken)) {
-      const entry = seen ?? { count: 0, since: now };
-      entry.count += 1;
-      failures.set(client, entry);
-      options.log.warn({ client, failures: entry.count }, 'dashboard sign-in with a wrong token');
+      const failures = limiter.failed(client, token);
+      options.log.warn({ client, failures }, 'dashboard sign-in with a wrong token');
       return sendText(res, 401, loginPage('That token is not right.'), 'text/html; charset=utf-8');
     }
-    failures.delete(client);
+    limiter.succeeded(client);
     res.writeHead(303, {
       location: '/',
       'set-cookie': `rmapp_token=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/${secure}`,
