@@ -73,6 +73,24 @@ const growing = defineWorkflow({
   }),
 });
 
+/** Keeps its input's text in context and hands it to a step: a snapshot holds it twice. */
+const echo = defineWorkflow({
+  name: 'test.echo',
+  input: z.object({ text: z.string() }),
+  machine: setup({
+    types: {} as { input: { text: string }; context: { text: string } },
+    actors: { echo: step(async ({ input }: { input: { text: string } }) => input.text.length) },
+  }).createMachine({
+    id: 'echo',
+    context: ({ input }) => ({ text: input.text }),
+    initial: 'echoing',
+    states: {
+      echoing: { invoke: { src: 'echo', input: ({ context }) => ({ text: context.text }), onDone: 'done' } },
+      done: { type: 'final' },
+    },
+  }),
+});
+
 describe.each(['postgres', 'pglite'] as const)('size limits on %s', (kind) => {
   let store: { db: Database; close(): Promise<void> };
   let db: Database;
@@ -81,7 +99,7 @@ describe.each(['postgres', 'pglite'] as const)('size limits on %s', (kind) => {
   beforeAll(async () => {
     store = await openTestStore(kind);
     db = store.db;
-    engine = createEngine({ database: db, workflows: [produce, saver, growing], limits, pollMs: 50 });
+    engine = createEngine({ database: db, workflows: [produce, saver, growing, echo], limits, pollMs: 50 });
     await engine.startWorker();
   });
   afterAll(async () => {
@@ -162,6 +180,19 @@ describe.each(['postgres', 'pglite'] as const)('size limits on %s', (kind) => {
     expect(run.error?.message).toMatch(/The run's snapshot is \d+ bytes, over the limit of 4096 bytes/);
     const row = await db.query<{ n: number }>(`select length(snapshot::text)::int as n from rmapp_runs where id = $1`, [id]);
     expect(row[0]?.n).toBeLessThanOrEqual(4096);
+  });
+
+  it('refuses a start whose input fits but whose first state does not, storing nothing', async () => {
+    // An adversarial pass: such a start was accepted (the API's 201) and its run stored already failed.
+    const err = await engine.start('test.echo', { text: 't'.repeat(2500) }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SizeLimitError);
+    expect((err as Error).message).toMatch(
+      /^The run's first state \(its snapshot, with the input copied into its context and steps\) is \d+ bytes, over the limit of 4096 bytes \(limits\.snapshotBytes\)\. Send less input/,
+    );
+    const stored = await db.query<{ id: string }>(`select id from rmapp_runs where workflow = 'test.echo'`);
+    expect(stored, 'runs stored').toEqual([]);
+    const run = await engine.waitFor(await engine.start('test.echo', { text: 'short' }), { timeoutMs: 20_000 });
+    expect(run.status, 'a start that fits, after').toBe('succeeded');
   });
 
   it('rejects invalid limits at creation with the name of the limit', () => {

@@ -36,7 +36,7 @@ import type { EngineEvents } from './events.ts';
 import { resolveRetryPolicy, type RetryPolicy } from './retry-policy.ts';
 import { RunSession } from './run-session.ts';
 import { dbFaultsArmed, withDbFault } from './db-faults.ts';
-import type { Limits } from './limits.ts';
+import { SizeLimitError, type Limits } from './limits.ts';
 import type { Clock, SessionHost } from './session-host.ts';
 import type { Logger } from '../persistence/logger.ts';
 
@@ -401,6 +401,13 @@ export class Worker implements SessionHost {
       return insertRun(this.db, run);
     }
     const { write } = prepared;
+    const refused = refusedFirstState(write.error);
+    if (refused) {
+      // Nothing is stored: the caller's start fails, as one with a too-large input does (request-checks.ts).
+      this.events.unhold(run.id, false);
+      session.end(false);
+      throw refused;
+    }
     let inserted: InsertResult;
     try {
       if (faultsArmed) reachFaultPoint('before-persist', stateTargets(write.stateValue));
@@ -664,4 +671,25 @@ export class Worker implements SessionHost {
  */
 export function stopBoundMs(graceMs: number, leaseMs: number): number {
   return graceMs + Math.max(graceMs, leaseMs / 2, 1_000);
+}
+
+/**
+ * The error a start fails with when the run's first state cannot be stored for its size: the input,
+ * copied into the context and a step's input, makes a snapshot over `limits.snapshotBytes`. Refused to
+ * the caller (the API's 413) instead of a run stored already failed that no one asked for — as a start
+ * whose input alone is over the limit is. Null for any other first write, a failed one included (a
+ * machine that fails at once is the run's business).
+ */
+function refusedFirstState(written: unknown): SizeLimitError | null {
+  const error = written as Partial<ErrorData> | null;
+  if (error?.code !== 'SIZE_LIMIT_EXCEEDED') return null;
+  const details = error.details as { limit?: unknown; bytes?: unknown; max?: unknown } | undefined;
+  if (details?.limit !== 'snapshotBytes' || typeof details.bytes !== 'number' || typeof details.max !== 'number') return null;
+  return new SizeLimitError(
+    "The run's first state (its snapshot, with the input copied into its context and steps)",
+    'snapshotBytes',
+    details.bytes,
+    details.max,
+    'Send less input: pass large data by reference (a URL, or an artifact a step saves) rather than in the input.',
+  );
 }
