@@ -147,3 +147,20 @@ it('HEAD is answered as GET is, without a body: the run list, a run, the dashboa
     404,
   );
 });
+
+it('a body holding a number JSON cannot keep exactly is a 400 naming it, and nothing is started', async () => {
+  // An adversarial pass: {"id": 12345678901234567890123} was accepted and stored as 12345678901234567000000.
+  const before = (await engine.list({ workflow: 'test.api-codes', limit: 500 })).length;
+  const res = await call('POST', '/api/runs', JSON.parse('{"workflow":"test.api-codes","input":{"name":"n"}}'));
+  expect(res.status, 'a body without one').toBe(201);
+  const raw = await fetch(new URL('/api/runs', server.url), {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKEN}`, 'x-rmapp-request': '1', 'content-type': 'application/json' },
+    body: '{"workflow":"test.api-codes","input":{"name":"n","orderId":12345678901234567890123}}',
+  });
+  expect(raw.status).toBe(400);
+  expect(((await raw.json()) as { error: string }).error).toMatch(
+    /holds the number 12345678901234567890123, which JSON numbers cannot keep exactly/,
+  );
+  expect((await engine.list({ workflow: 'test.api-codes', limit: 500 })).length, 'runs').toBe(before + 1);
+});

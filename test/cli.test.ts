@@ -57,6 +57,10 @@ it('reports user mistakes on stderr with exit 1 and no stack trace', async () =>
     [['start', 'test.sequence', '{"slowMs":"x"}'], /slowMs/],
     [['start', 'test.unknown'], /Unknown workflow "test.unknown"\. Registered workflows: test\.sequence, test\.fails, test\.flaky/],
     [['start', 'test.sequence', '{oops'], /input is not valid JSON/],
+    [
+      ['start', 'test.sequence', '{"slowMs":12345678901234567890123}'],
+      /The input holds the number 12345678901234567890123, which JSON numbers cannot keep exactly/,
+    ],
     [['runs', 'list', '--status', 'bogus'], /Allowed choices are pending, running/],
     [['runs', 'retry', 'nope'], /No run with id/],
     // An id that would rewrite the terminal is echoed escaped; a 10 kB one is cut.

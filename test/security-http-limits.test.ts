@@ -49,6 +49,25 @@ function raw(bytes: string): Promise<string> {
   });
 }
 
+/**
+ * A server of its own (the shared one's sign-in count for this address is spent by the guessing test),
+ * with the log lines it writes at info level and up.
+ */
+async function ownServer(options: { publicUrl?: string } = {}) {
+  const lines: string[] = [];
+  const destination = new Writable({ write: (chunk: Buffer, _enc, done) => (lines.push(chunk.toString()), done()) });
+  const own = await startServiceServer({
+    engine,
+    log: createLogger({ level: 'info', destination }),
+    host: '127.0.0.1',
+    port: 0,
+    dashboardToken: TOKEN,
+    webhook: null,
+    ...options,
+  });
+  return { url: own.url, port: Number(new URL(own.url).port), lines, close: () => own.close() };
+}
+
 it("node's own error answers carry the security headers", async () => {
   const cases: [string, RegExp][] = [
     ['GET /api/runs HTTP/1.1\r\nContent-Length: abc\r\n\r\n', /^HTTP\/1\.1 400/],
@@ -111,15 +130,7 @@ it('guessing the token is limited: after 10 wrong tokens a minute, 429; the righ
 });
 
 it('the right token signs in by POST with a Secure, HttpOnly, SameSite=Strict cookie; the form never puts it in the URL', async () => {
-  const other = await startServiceServer({
-    engine,
-    log: createLogger({ level: 'silent' }),
-    host: '127.0.0.1',
-    port: 0,
-    dashboardToken: TOKEN,
-    publicUrl: 'https://rmapp.example.com',
-    webhook: null,
-  });
+  const other = await ownServer({ publicUrl: 'https://rmapp.example.com' });
   try {
     const page = await (await fetch(`${other.url}/login`)).text();
     expect(page).toContain('method="post"');
@@ -134,16 +145,8 @@ it('the right token signs in by POST with a Secure, HttpOnly, SameSite=Strict co
 
 it("a sign-in form too large or cut off is the client's mistake: 413 or nothing, never a 500 or an error in the log", async () => {
   // An adversarial pass: a POST /login body over 4 KB was answered 500 and logged as a failed request.
-  const lines: string[] = [];
-  const destination = new Writable({ write: (chunk: Buffer, _enc, done) => (lines.push(chunk.toString()), done()) });
-  const other = await startServiceServer({
-    engine,
-    log: createLogger({ level: 'info', destination }),
-    host: '127.0.0.1',
-    port: 0,
-    dashboardToken: TOKEN,
-    webhook: null,
-  });
+  const other = await ownServer();
+  const { lines } = other;
   try {
     const res = await fetch(`${other.url}/login`, { method: 'POST', body: new URLSearchParams({ token: 'a'.repeat(5_000) }) });
     expect(res.status).toBe(413);
@@ -171,16 +174,8 @@ it("a sign-in form too large or cut off is the client's mistake: 413 or nothing,
 it('an API write whose body is refused unread (too large) is answered and its connection closed, not kept for the rest of the body', async () => {
   // An adversarial pass: the 413/408 of an API write kept the connection alive, so what followed on it
   // was the rest of the refused body (read as a next request) or a wait for it; the webhook route closes.
-  // A server of its own: the guessing test above left this address blocked on the shared one.
-  const other = await startServiceServer({
-    engine,
-    log: createLogger({ level: 'silent' }),
-    host: '127.0.0.1',
-    port: 0,
-    dashboardToken: TOKEN,
-    webhook: null,
-  });
-  const port = Number(new URL(other.url).port);
+  const other = await ownServer();
+  const { port } = other;
   const answer = await new Promise<{ text: string; closedByServer: boolean }>((resolve) => {
     const socket = connect(port, '127.0.0.1', () => {
       socket.write(
@@ -208,16 +203,8 @@ it('an API write whose body is refused unread (too large) is answered and its co
 
 it('guessing the token in the API’s Authorization header or cookie is limited as at /login, and logged; a stale cookie sent again does not lock anyone out', async () => {
   // An adversarial pass: wrong bearer and cookie tokens were answered 401 without limit or log line.
-  const lines: string[] = [];
-  const destination = new Writable({ write: (chunk: Buffer, _enc, done) => (lines.push(chunk.toString()), done()) });
-  const other = await startServiceServer({
-    engine,
-    log: createLogger({ level: 'info', destination }),
-    host: '127.0.0.1',
-    port: 0,
-    dashboardToken: TOKEN,
-    webhook: null,
-  });
+  const other = await ownServer();
+  const { lines } = other;
   try {
     const get = (headers: Record<string, string>) => fetch(`${other.url}/api/runs`, { headers });
     // A browser whose cookie outlived a token change, polling: one wrong token, however often.

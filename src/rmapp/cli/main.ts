@@ -16,6 +16,7 @@ import { addVersionsCommand } from './versions-command.ts';
 import { addWorkflowsCommand } from './workflows-command.ts';
 import { followRun } from './progress-lines.ts';
 import { connectionStringSecrets, createMasker, type Masker } from '../masking.ts';
+import { inexactNumber, inexactNumberMessage } from '../json-numbers.ts';
 import { SERVICE_SECRET_VARIABLES } from '../sandbox/env.ts';
 import { addDemoCommand } from './demo-command.ts';
 import { releaseEarlySignals } from './early-signals.ts';
@@ -55,14 +56,18 @@ program
   .addOption(new Option('--database-url <url>', 'Postgres connection string (default: embedded PGlite under .rmapp/)').env('DATABASE_URL'));
 
 function parseJson(what: string, text: string): unknown {
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch {
     throw new WorkflowError(`${what} is not valid JSON: ${text}. Quote it for the shell, e.g. '{"type":"approve"}'.`, {
       code: 'BAD_JSON',
       category: 'validation',
     });
   }
+  const inexact = inexactNumber(text);
+  if (inexact) throw new WorkflowError(inexactNumberMessage(`The ${what}`, inexact), { code: 'BAD_JSON', category: 'validation' });
+  return value;
 }
 
 async function withEngine<T>(fn: (engine: Engine) => Promise<T>, extra: { concurrency?: number; leaseMs?: number } = {}): Promise<T> {

@@ -12,6 +12,7 @@ import { z } from 'zod';
 import type { Engine } from '../../state_machine/engine.ts';
 import { RunNotFoundError, RunStateError, UnknownWorkflowError, WorkflowError } from '../../state_machine/errors.ts';
 import { SizeLimitError } from '../../state_machine/limits.ts';
+import { inexactNumber, inexactNumberMessage } from '../json-numbers.ts';
 import { ClientError, readClientBody, sendJson } from './http-util.ts';
 
 /** Largest body of a write (a run's input or an event); the engine has its own, tighter limits. */
@@ -34,6 +35,8 @@ async function jsonObject(req: IncomingMessage, example: string): Promise<Record
   }
   if (!body || typeof body !== 'object' || Array.isArray(body))
     throw new ClientError(400, `The body must be a JSON object such as ${example}.`);
+  const inexact = inexactNumber(raw);
+  if (inexact) throw new ClientError(400, inexactNumberMessage('The body', inexact));
   return body as Record<string, unknown>;
 }
 
