@@ -133,14 +133,15 @@ it('a retry of a run deleted while it was being retried is a RunNotFoundError (4
   }
 });
 
-it('HEAD is answered as GET is, without a body: the run list, a run, the dashboard page', async () => {
+it('HEAD is answered as GET is, without a body: the run list, a run, the dashboard page, the live stream', async () => {
   // An adversarial pass: HEAD /api/runs was a 404 (what a monitor or a link checker sends).
   const id = await engine.start(gate, { name: 'head' });
-  for (const path of ['/api/runs', `/api/runs/${id}`, '/']) {
+  for (const path of ['/api/runs', `/api/runs/${id}`, '/', '/api/stream', `/api/stream?run=${id}`]) {
     const get = await fetch(new URL(path, server.url), { headers: { authorization: `Bearer ${TOKEN}` } });
     const head = await fetch(new URL(path, server.url), { method: 'HEAD', headers: { authorization: `Bearer ${TOKEN}` } });
     expect([head.status, head.headers.get('content-type')], `HEAD ${path}`).toEqual([get.status, get.headers.get('content-type')]);
     expect(get.status, `GET ${path}`).toBe(200);
+    await get.body?.cancel(); // the stream's never ends
     expect(await head.text(), `HEAD ${path}'s body`).toBe('');
   }
   expect((await fetch(new URL('/api/nothing', server.url), { method: 'HEAD', headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(

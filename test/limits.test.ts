@@ -195,6 +195,18 @@ describe.each(['postgres', 'pglite'] as const)('size limits on %s', (kind) => {
     expect(run.status, 'a start that fits, after').toBe('succeeded');
   });
 
+  it('a start naming a stored run (its idempotency key, its id) gets that run back, even with an input whose first state would not fit', async () => {
+    // An adversarial pass: the refusal came before the key was looked up, so a retried start got a 413.
+    const key = `echo-key-${kind}`;
+    const first = await engine.start('test.echo', { text: 'small' }, { idempotencyKey: key, runId: `echo-run-${kind}` });
+    await engine.waitFor(first, { timeoutMs: 20_000 });
+    const big = { text: 't'.repeat(2500) };
+    expect(await engine.start('test.echo', big, { idempotencyKey: key }), 'by key').toBe(first);
+    expect(await engine.start('test.echo', big, { runId: `echo-run-${kind}` }), 'by id').toBe(first);
+    const stored = await db.query<{ id: string }>(`select id from rmapp_runs where workflow = 'test.echo' and id <> $1`, [first]);
+    expect(stored.length, 'other runs stored').toBe(1); // the earlier test's small start
+  });
+
   it('rejects invalid limits at creation with the name of the limit', () => {
     expect(() => createEngine({ workflows: [], limits: { signalBytes: -1 } })).toThrow(/limits\.signalBytes must be a positive integer/);
   });

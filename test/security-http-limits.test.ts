@@ -8,6 +8,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createEngine, type Engine } from '../src/index.ts';
 import { createLogger } from '../src/rmapp/logger.ts';
 import { startServiceServer } from '../src/rmapp/server/http-server.ts';
+import { clientAddress } from '../src/rmapp/server/login.ts';
+import type { IncomingMessage } from 'node:http';
 
 const TOKEN = 'limits-dashboard-token-0123456789';
 let engine: Engine;
@@ -230,4 +232,61 @@ it('guessing the token in the API’s Authorization header or cookie is limited 
   } finally {
     await other.close();
   }
+});
+
+it('sign-in forms sent together cannot pass the limit: their bodies are counted as they come, the 11th on is refused', async () => {
+  // An adversarial pass: 40 POST /login whose bodies came late had all passed the check made before the
+  // body was read — 39 guesses in one window, and the right token after them signed in.
+  const other = await ownServer();
+  try {
+    const body = (i: number) => `token=guess-${i}-${'x'.repeat(20)}`;
+    const sockets = await Promise.all(
+      Array.from(
+        { length: 15 },
+        (_, i) =>
+          new Promise<Socket>((resolve) => {
+            const socket = connect(other.port, '127.0.0.1', () => {
+              socket.write(
+                `POST /login HTTP/1.1\r\nHost: 127.0.0.1:${other.port}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body(i).length}\r\n\r\n`,
+              );
+              resolve(socket);
+            });
+          }),
+      ),
+    );
+    // Every request is in (its headers read) before any body comes.
+    await new Promise((r) => setTimeout(r, 300));
+    const statuses = await Promise.all(
+      sockets.map(
+        (socket, i) =>
+          new Promise<string>((resolve) => {
+            let got = '';
+            socket.on('data', (d) => {
+              got += d.toString('latin1');
+              if (got.includes('\r\n\r\n')) {
+                resolve(got.split(' ')[1] ?? '');
+                socket.destroy();
+              }
+            });
+            socket.write(body(i));
+          }),
+      ),
+    );
+    expect(statuses.filter((s) => s === '401').length, `statuses ${statuses.join(' ')}`).toBe(10);
+    expect(statuses.filter((s) => s === '429').length, `statuses ${statuses.join(' ')}`).toBe(5);
+  } finally {
+    await other.close();
+  }
+});
+
+it('the sign-in count is per IPv4 address and per IPv6 /64 (one host holds a whole /64)', () => {
+  const of = (remoteAddress: string | undefined) => clientAddress({ socket: { remoteAddress } } as unknown as IncomingMessage);
+  expect(of('203.0.113.7')).toBe('203.0.113.7');
+  expect(of('::ffff:203.0.113.7')).toBe('203.0.113.7');
+  expect(of('2001:db8:1:2:3:4:5:6')).toBe('2001:db8:1:2::/64');
+  expect(of('2001:0db8:0001:0002:ffff::1')).toBe('2001:db8:1:2::/64');
+  expect(of('2001:db8:1:2::9')).toBe(of('2001:db8:1:2:aaaa:bbbb:cccc:dddd'));
+  expect(of('2001:db8:1:3::9')).not.toBe(of('2001:db8:1:2::9'));
+  expect(of('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
+  expect(of(undefined)).toBe('unknown');
 });

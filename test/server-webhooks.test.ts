@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createServiceWorld, example, type ServiceWorld } from './helpers/service-world.ts';
+import { createServiceWorld, example, labelled, type ServiceWorld } from './helpers/service-world.ts';
 import { until } from './helpers/processes.ts';
 
 let w: ServiceWorld;
@@ -203,13 +203,7 @@ it('a review comment mentioning the bot starts PRReview; a review with several s
 
 it('a mapped label starts its template; an unmapped one is ignored', async () => {
   w.world.emulator.issues.set('acme/widgets#28', { title: 'Bug', body: 'PLAN fix\nREPRO WRITE impl.txt wrong\nFIX WRITE impl.txt right' });
-  const labeled = (name: string) =>
-    example('issues', 'labeled', (p) => {
-      p.issue.number = 28;
-      p.label.name = name;
-      p.sender.login = 'alice';
-      p.sender.type = 'User';
-    });
+  const labeled = (name: string) => labelled(28, name);
   expect((await w.deliver('issues', labeled('documentation'))).body.ignored).toMatch(/no mapped label/);
   const res = await w.deliver('issues', labeled('rmapp:bug'));
   const outcome = await outcomeOf(res.body.runId);

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createServiceWorld, example, type ServiceWorld } from './helpers/service-world.ts';
+import { createServiceWorld, example, labelled, type ServiceWorld } from './helpers/service-world.ts';
 
 let w: ServiceWorld;
 const comments = (n: number) => w.world.emulator.comments.get(`acme/widgets#${n}`) ?? [];
@@ -93,15 +93,7 @@ it('a review delivered 5 times under new delivery ids is one run', async () => {
 it('a labelling replayed under new delivery ids after its run ended is that run; labelling again later is a new one', async () => {
   w.world.emulator.issues.set('acme/widgets#44', { title: 'Label me', body: 'PLAN x\nWRITE impl.txt right' });
   const before = new Set((await deliveryRuns()).map((r) => r.id));
-  const labelled = (updatedAt: string) =>
-    example('issues', 'labeled', (p) => {
-      p.issue.number = 44;
-      p.issue.updated_at = updatedAt;
-      p.label.name = 'rmapp:bug';
-      p.sender.login = 'alice';
-      p.sender.type = 'User';
-    });
-  const first = labelled('2026-12-05T10:00:00Z');
+  const first = labelled(44, 'rmapp:bug', '2026-12-05T10:00:00Z');
   const [runId] = await deliverCopies('issues', first, 1);
   const delivery = await w.service.engine.waitFor(runId as string, { timeoutMs: 30_000 });
   const started = (delivery.output as { outcome: { action: string; runId: string } }).outcome;
@@ -117,7 +109,7 @@ it('a labelling replayed under new delivery ids after its run ended is that run;
   expect(await issueRuns(), 'runs on the issue').toEqual([started.runId]);
 
   // The label added again later: another body (the issue changed), another request.
-  const [again] = await deliverCopies('issues', labelled('2026-12-05T11:00:00Z'), 1);
+  const [again] = await deliverCopies('issues', labelled(44, 'rmapp:bug', '2026-12-05T11:00:00Z'), 1);
   expect(again).not.toBe(runId);
   const second = await w.service.engine.waitFor(again as string, { timeoutMs: 30_000 });
   const secondStarted = (second.output as { outcome: { action: string; runId: string } }).outcome;

@@ -171,13 +171,22 @@ async function unlessExists<T>(insert: Promise<T[]>): Promise<T[]> {
 }
 
 async function findExisting(db: Queryable, run: NewRun): Promise<{ id: string; created: boolean; existing: { workflow: string } }> {
+  const found = await existingRun(db, run);
+  if (!found) throw new Error(`Run ${run.id} conflicted on insert but could not be read back; try again.`);
+  return found;
+}
+
+/** The run a start names already — by its idempotency key, or its id — as an insert that met it answers; null if none. */
+export async function existingRun(
+  db: Queryable,
+  run: Pick<NewRun, 'id' | 'idempotencyKey'>,
+): Promise<{ id: string; created: false; existing: { workflow: string } } | null> {
   const existing = await db.query<{ id: string; workflow: string }>(
     `select id, workflow from rmapp_runs where ($1::text is not null and idempotency_key = $1) or id = $2 limit 1`,
     [run.idempotencyKey ?? null, run.id],
   );
   const row = existing[0];
-  if (!row) throw new Error(`Run ${run.id} conflicted on insert but could not be read back; try again.`);
-  return { id: row.id, created: false, existing: { workflow: row.workflow } };
+  return row ? { id: row.id, created: false, existing: { workflow: row.workflow } } : null;
 }
 
 /** One run, or undefined. @internal */

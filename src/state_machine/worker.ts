@@ -22,7 +22,7 @@ import {
   type ClaimedRun,
 } from '../persistence/claims.ts';
 import type { Database } from '../persistence/database.ts';
-import { WAKE_CHANNEL, insertRun, markUnregisteredVersions, type NewRun } from '../persistence/runs.ts';
+import { WAKE_CHANNEL, existingRun, insertRun, markUnregisteredVersions, type NewRun } from '../persistence/runs.ts';
 import type { RunRow } from '../persistence/row-types.ts';
 import { storedSnapshotJson } from '../persistence/snapshot-codec.ts';
 import { faultsArmed, reachFaultPoint, stateTargets } from './fault-points.ts';
@@ -403,9 +403,13 @@ export class Worker implements SessionHost {
     const { write } = prepared;
     const refused = refusedFirstState(write.error);
     if (refused) {
-      // Nothing is stored: the caller's start fails, as one with a too-large input does (request-checks.ts).
+      // Nothing is stored: the caller's start fails, as one with a too-large input does (request-checks.ts)
+      // — unless it names a run stored already (its id, its idempotency key), which it gets back whatever
+      // its input, as from an insert that met it.
       this.events.unhold(run.id, false);
       session.end(false);
+      const existing = await existingRun(this.db, run);
+      if (existing) return existing;
       throw refused;
     }
     let inserted: InsertResult;

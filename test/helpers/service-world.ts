@@ -50,6 +50,17 @@ export function example(event: string, action: string, patch: (p: any) => void =
   return p;
 }
 
+/** An `issues.labeled` delivery: `label` added to issue `number` by alice (a user); `updatedAt` sets the issue's `updated_at`. */
+export function labelled(number: number, label: string, updatedAt?: string): any {
+  return example('issues', 'labeled', (p) => {
+    p.issue.number = number;
+    if (updatedAt) p.issue.updated_at = updatedAt;
+    p.label.name = label;
+    p.sender.login = 'alice';
+    p.sender.type = 'User';
+  });
+}
+
 /** A GitHub App the service acts as (instead of the token): the emulator knows it, the service has its key. */
 export interface ServiceWorldApp {
   appId: number;

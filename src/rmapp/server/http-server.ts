@@ -214,7 +214,7 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
       if (!options.prometheus) return sendText(res, 404, 'Metrics are off: start with --metrics.\n');
       return options.prometheus.getMetricsRequestHandler(req, res);
     }
-    if (path === '/api/stream' && method === 'GET') return stream.handle(req, res, url);
+    if (path === '/api/stream' && (method === 'GET' || method === 'HEAD')) return stream.handle(req, res, url);
     if (path.startsWith('/api/')) {
       if (method === 'POST' && req.headers['x-rmapp-request'] !== '1')
         return sendJson(res, 403, { error: 'Missing X-Rmapp-Request: 1 header.' });

@@ -26,7 +26,9 @@ const MAX_FAILURES = 10;
  * from that address in the window: the same wrong token sent again — a browser whose cookie outlived a
  * token change, reloading and polling the API — is one failure, not one per request, so it cannot lock
  * the address (and whoever shares it) out. Past {@link MAX_FAILURES} every token from the address is
- * refused until the window ends, the right one too: answering it would tell a guesser it is right.
+ * refused until the window ends, the right one too: answering it would tell a guesser it is right. A
+ * right token resets nothing: a user signing in from the same address (a proxy, a NAT) would otherwise
+ * give a guesser a new allowance each time.
  */
 export class SignInLimiter {
   private readonly failures = new Map<string, { tried: Set<string>; since: number }>();
@@ -45,15 +47,30 @@ export class SignInLimiter {
     this.failures.set(client, entry);
     return entry.tried.size;
   }
-
-  /** The right token from `client`: its count starts again. */
-  succeeded(client: string): void {
-    this.failures.delete(client);
-  }
 }
 
-/** The address a request came from, as the limiter counts it. */
-export const clientAddress = (req: IncomingMessage): string => req.socket.remoteAddress ?? 'unknown';
+/**
+ * The address a request came from, as the limiter counts it: an IPv4 address, or an IPv6 one's /64
+ * prefix — one host commonly holds a whole /64, and counting its addresses one by one gave it 10
+ * guesses each. An IPv4 address mapped into IPv6 (`::ffff:1.2.3.4`) is the IPv4 one.
+ */
+export function clientAddress(req: IncomingMessage): string {
+  const address = req.socket.remoteAddress ?? 'unknown';
+  if (!address.includes(':')) return address;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped?.[1]) return mapped[1];
+  const [head = '', tail] = address.split('%')[0]!.split('::') as [string, string | undefined];
+  const groups = head ? head.split(':') : [];
+  if (tail !== undefined) {
+    const rest = tail ? tail.split(':') : [];
+    while (groups.length + rest.length < 8) groups.push('0');
+    groups.push(...rest);
+  }
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.toLowerCase().replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
+}
 
 export function loginPage(message = 'This dashboard needs its token (RMAPP_DASHBOARD_TOKEN).'): string {
   return `<!doctype html><meta charset="utf-8"><title>rmapp — sign in</title><link rel="stylesheet" href="/style.css">
@@ -81,12 +98,23 @@ export function loginRoute(options: {
       const form = await readClientBody(req, { limit: 4096, deadlineMs: 10_000, tooLarge: 'send the form with the token field only' });
       token = new URLSearchParams(form.toString('utf8')).get('token') ?? '';
     } else if (!url.searchParams.has('token')) return sendText(res, 200, loginPage(), 'text/html; charset=utf-8');
+    // Asked again once the form is in: forms sent together all passed the check above before any was
+    // counted (an adversarial pass made 39 guesses in one window, 40 connections whose bodies came late).
+    const waitNow = limiter.blockedFor(client);
+    if (waitNow > 0) {
+      res.setHeader('retry-after', String(waitNow));
+      return sendText(
+        res,
+        429,
+        loginPage(`Too many wrong tokens from this address: try again in ${waitNow} s.`),
+        'text/html; charset=utf-8',
+      );
+    }
     if (!options.dashboardToken || !tokenMatches(token, options.dashboardToken)) {
       const failures = limiter.failed(client, token);
       options.log.warn({ client, failures }, 'dashboard sign-in with a wrong token');
       return sendText(res, 401, loginPage('That token is not right.'), 'text/html; charset=utf-8');
     }
-    limiter.succeeded(client);
     res.writeHead(303, {
       location: '/',
       'set-cookie': `rmapp_token=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/${secure}`,

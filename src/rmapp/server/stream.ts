@@ -34,6 +34,8 @@ import type { Logger } from '../logger.ts';
 import type { Masker } from '../masking.ts';
 import { queryParam } from './http-util.ts';
 
+/** What a stream's answer says of it; proxies are asked not to buffer it. */
+const STREAM_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' };
 /** The channel migration 0010's trigger notifies, with the run id as payload. */
 export const RUN_CHANGED_CHANNEL = 'rmapp_run_changed';
 /** The channel migration 0018's trigger notifies for each deleted run: `{"id": …, "parent": …}`, or `{}`. */
@@ -229,8 +231,10 @@ export function runStream(engine: Engine, masker: Masker, log: Logger) {
 
   return {
     /** Serves one client until it goes away or the server closes. */
-    async handle(_req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
       const run = queryParam(url, 'run');
+      // HEAD: the answer's headers, no stream (nothing is listened for or watched).
+      if (req.method === 'HEAD') return void res.writeHead(200, STREAM_HEADERS).end();
       // Listened for before anything is awaited: a client that goes away while the stream is set up (its
       // LISTEN, the first watch) is never served — kept, it held the watch renewed, and every commit
       // announced, for as long as the server ran (an adversarial pass).
@@ -243,12 +247,7 @@ export function runStream(engine: Engine, masker: Masker, log: Logger) {
       if (!watchTimer && !gone) await startWatch();
       if (gone) return;
       if (closed) return void res.end();
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-store',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
+      res.writeHead(200, { ...STREAM_HEADERS, connection: 'keep-alive' });
       // The browser reconnects after 2 s when the connection drops (EventSource's `retry`).
       res.write('retry: 2000\n: connected\n\n');
       const client: Client = { res, run };
