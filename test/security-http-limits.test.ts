@@ -290,3 +290,21 @@ it('the sign-in count is per IPv4 address and per IPv6 /64 (one host holds a who
   expect(of('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
   expect(of(undefined)).toBe('unknown');
 });
+
+it('a request with a wrong bearer token and a wrong cookie is two tries, the second judged only while the address may still try', async () => {
+  // An adversarial pass: both were judged together, so at 9 failures one request made the count 11.
+  const other = await ownServer();
+  try {
+    const get = (headers: Record<string, string>) => fetch(`${other.url}/api/runs`, { headers });
+    for (let i = 0; i < 9; i++) expect((await get({ authorization: `Bearer guess-${i}-0123456789abcdef` })).status).toBe(401);
+    const both = await get({ authorization: 'Bearer guess-9-0123456789abcdef', cookie: 'rmapp_token=guess-10-0123456789abcdef' });
+    expect(both.status, 'the header is the 10th try; the cookie would be the 11th').toBe(429);
+    const counts = other.lines
+      .map((l) => JSON.parse(l) as { msg: string; failures?: number })
+      .filter((l) => l.msg === 'request with a wrong dashboard token')
+      .map((l) => l.failures);
+    expect(Math.max(...(counts as number[])), 'wrong tokens judged').toBe(10);
+  } finally {
+    await other.close();
+  }
+});

@@ -4,17 +4,17 @@
  * rounded and would be stored, shown and used rounded, and one beyond the double's range (`1e400`)
  * becomes `Infinity`, which JSON then writes as `null`. Input that arrives as text (the API's bodies,
  * the CLI's arguments) is checked with {@link inexactNumber}, so the client is told instead of its data
- * changing silently. Below 2^53 fractions (`0.1`) are read as the nearest double, as every JSON reader
- * does; that is not refused.
+ * changing silently. A fraction or an exponent (`0.1`, `9.9999999999999992e22`) is read as the nearest
+ * double, as every JSON reader does; that is not refused.
  */
 
 /** A number token: JSON's grammar (RFC 8259 §6), with the sign. */
 const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
 
 /**
- * The first number of `text` (valid JSON or not; strings are skipped) that a double does not keep:
- * one beyond ±(2^53 − 1) whose digits JSON would not write back (`…993`, `…993.0`, `9.007199254740993e15`),
- * or one out of the double's range. Null when none.
+ * The first number of `text` (valid JSON or not; strings are skipped) that a double does not keep: an
+ * integer in plain digits beyond ±(2^53 − 1) that is not exactly a double (`…993`, `…993.0`), or any
+ * number out of the double's range. Null when none.
  */
 export function inexactNumber(text: string): { literal: string; readAs: string } | null {
   for (let i = 0; i < text.length; i++) {
@@ -32,29 +32,35 @@ export function inexactNumber(text: string): { literal: string; readAs: string }
     i += literal.length - 1;
     const value = Number(literal);
     if (!Number.isFinite(value)) return { literal, readAs: JSON.stringify(value) };
-    // Beyond 2^53 − 1 a double holds no fraction and not every integer: a literal whose digits are not
-    // the digits JSON writes for the double it reads as (`…993`, `…993.0`, `9.007199254740993e15`,
-    // 2^64 written out) comes back changed. `1e300` and `5.000e20` are their doubles' digits, and pass.
-    if (Math.abs(value) > Number.MAX_SAFE_INTEGER && significantDigits(literal) !== significantDigits(JSON.stringify(value)))
-      return { literal, readAs: JSON.stringify(value) };
+    // An integer in plain digits (`…993`, `…993.0`) beyond 2^53 − 1 that is not exactly its double: an id
+    // from another system, rounded. A number written with an exponent, or with a fraction, is a
+    // floating-point number by its own notation (`9.9999999999999992e22` is how C and numpy write 1e23),
+    // read as the nearest double as every JSON reader does.
+    if (Math.abs(value) > Number.MAX_SAFE_INTEGER) {
+      const exact = plainInteger(literal);
+      if (exact !== null && exact !== BigInt(value)) return { literal, readAs: JSON.stringify(value) };
+    }
   }
   return null;
 }
 
-/** A numeral's significant digits: no sign, point, exponent, or leading and trailing zeros (`-0.0120e5` → `12`). */
-function significantDigits(numeral: string): string {
-  return numeral
-    .replace(/[eE].*$/, '')
-    .replace(/[-.]/g, '')
-    .replace(/^0+/, '')
-    .replace(/0+$/, '');
+/**
+ * A literal's value when it is written as an integer — digits, and perhaps a fraction of zeros only — or
+ * null. Called for finite values only, so its integer part has at most 309 digits; the fraction is read
+ * once, however long.
+ */
+function plainInteger(literal: string): bigint | null {
+  if (/[eE]/.test(literal)) return null;
+  const point = literal.indexOf('.');
+  if (point >= 0) for (let i = point + 1; i < literal.length; i++) if (literal.charCodeAt(i) !== 0x30) return null;
+  return BigInt(point >= 0 ? literal.slice(0, point) : literal);
 }
 
 /** The message for {@link inexactNumber}'s finding in `what` (e.g. "the input"). */
 export function inexactNumberMessage(what: string, found: { literal: string; readAs: string }): string {
   const literal = found.literal.length > 40 ? `${found.literal.slice(0, 40)}…` : found.literal;
   return (
-    `${what} holds the number ${literal}, which JSON numbers cannot keep exactly (they are doubles: beyond ` +
-    `9007199254740991 they keep about 16 digits, and past 1.8e308 become null); it would be stored as ${found.readAs}. Send it as a string.`
+    `${what} holds the number ${literal}, which JSON numbers cannot keep exactly (they are doubles: integers beyond ` +
+    `9007199254740991 are rounded, and numbers past 1.8e308 become null); it would be stored as ${found.readAs}. Send it as a string.`
   );
 }

@@ -151,13 +151,16 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
     const fromCookie = cookie(req, 'rmapp_token');
     if (!bearer && !fromCookie) return { is: 'none' };
     const client = clientAddress(req);
-    const wait = limiter.blockedFor(client);
-    if (wait > 0) return { is: 'blocked', wait };
-    if (tokenMatches(bearer, options.dashboardToken) || tokenMatches(fromCookie, options.dashboardToken)) return { is: 'ok' };
-    // Both may be sent (a script's header and a browser's old cookie): each wrong one counts.
-    let failures = 0;
-    for (const token of [bearer, fromCookie]) if (token) failures = limiter.failed(client, token);
-    log.warn({ client, failures, path: url.pathname }, 'request with a wrong dashboard token');
+    // Both may be sent (a script's header and a browser's old cookie): each is a try, judged only while
+    // the address may still try (the two of one request made the count 11).
+    for (const token of [bearer, fromCookie]) {
+      if (!token) continue;
+      const wait = limiter.blockedFor(client);
+      if (wait > 0) return { is: 'blocked', wait };
+      if (tokenMatches(token, options.dashboardToken)) return { is: 'ok' };
+      const failures = limiter.failed(client, token);
+      log.warn({ client, failures, path: url.pathname }, 'request with a wrong dashboard token');
+    }
     return { is: 'wrong' };
   };
 
