@@ -34,7 +34,7 @@ import { createMasker, type Masker } from '../masking.ts';
 import { handleApi } from './api.ts';
 import { hostPolicy, type HostPolicy } from './host-guard.ts';
 import { ClientError, SECURITY_HEADERS, sendJson, sendText } from './http-util.ts';
-import { clientAddress, loginPage, loginRoute, SignInLimiter, tokenMatches } from './login.ts';
+import { clientAddress, loginPage, loginRoute, sendTooMany, SignInLimiter } from './login.ts';
 import { runStream } from './stream.ts';
 
 /** Bounds on what one connection may hold; node's defaults are looser (60 s for headers, 300 s per request). */
@@ -155,11 +155,8 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
     // the address may still try (the two of one request made the count 11).
     for (const token of [bearer, fromCookie]) {
       if (!token) continue;
-      const wait = limiter.blockedFor(client);
-      if (wait > 0) return { is: 'blocked', wait };
-      if (tokenMatches(token, options.dashboardToken)) return { is: 'ok' };
-      const failures = limiter.failed(client, token);
-      log.warn({ client, failures, path: url.pathname }, 'request with a wrong dashboard token');
+      const verdict = limiter.judge(client, token, options.dashboardToken, log, { path: url.pathname });
+      if (verdict.is !== 'wrong') return verdict;
     }
     return { is: 'wrong' };
   };
@@ -198,11 +195,7 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
     const access = authorized(req, url);
     if (access.is !== 'ok') {
       const api = path.startsWith('/api/') || path === '/metrics';
-      if (access.is === 'blocked') {
-        res.setHeader('retry-after', String(access.wait));
-        const message = `Too many wrong tokens from this address: try again in ${access.wait} s.`;
-        return api ? sendJson(res, 429, { error: message }) : sendText(res, 429, loginPage(message), 'text/html; charset=utf-8');
-      }
+      if (access.is === 'blocked') return sendTooMany(res, access.wait, api);
       if (api) {
         const error =
           access.is === 'wrong'

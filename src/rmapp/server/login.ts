@@ -9,7 +9,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../logger.ts';
-import { readClientBody, sendText } from './http-util.ts';
+import { readClientBody, sendJson, sendText } from './http-util.ts';
 
 /** Constant time, whatever the lengths. */
 export function tokenMatches(given: string | undefined, expected: string): boolean {
@@ -32,21 +32,52 @@ const MAX_FAILURES = 10;
  */
 export class SignInLimiter {
   private readonly failures = new Map<string, { tried: Set<string>; since: number }>();
+  /** When every address's window was last looked at: the map is swept once a window, not per request. */
+  private sweptAt = 0;
 
   /** Seconds until `client` may try a token again; 0 when it may now. */
   blockedFor(client: string, now = Date.now()): number {
-    for (const [k, v] of this.failures) if (now - v.since > WINDOW_MS) this.failures.delete(k);
+    if (now - this.sweptAt > WINDOW_MS) {
+      this.sweptAt = now;
+      for (const [k, v] of this.failures) if (now - v.since > WINDOW_MS) this.failures.delete(k);
+    }
     const seen = this.failures.get(client);
-    return seen && seen.tried.size >= MAX_FAILURES ? Math.max(1, Math.ceil((seen.since + WINDOW_MS - now) / 1000)) : 0;
+    if (!seen) return 0;
+    if (now - seen.since > WINDOW_MS) {
+      this.failures.delete(client);
+      return 0;
+    }
+    return seen.tried.size >= MAX_FAILURES ? Math.max(1, Math.ceil((seen.since + WINDOW_MS - now) / 1000)) : 0;
   }
 
-  /** Counts a wrong `token` from `client` (once per distinct token); returns the failures so far. */
-  failed(client: string, token: string, now = Date.now()): number {
-    const entry = this.failures.get(client) ?? { tried: new Set<string>(), since: now };
+  /**
+   * Judges one `token` from `client` against `expected` (none: every token is wrong), while the address
+   * may still try: a wrong one is counted (once per distinct token) and logged, never its value.
+   */
+  judge(
+    client: string,
+    token: string,
+    expected: string | undefined,
+    log: Logger,
+    where: Record<string, unknown>,
+  ): { is: 'ok' } | { is: 'wrong' } | { is: 'blocked'; wait: number } {
+    const wait = this.blockedFor(client);
+    if (wait > 0) return { is: 'blocked', wait };
+    if (expected && tokenMatches(token, expected)) return { is: 'ok' };
+    const entry = this.failures.get(client) ?? { tried: new Set<string>(), since: Date.now() };
     entry.tried.add(createHash('sha256').update(token).digest('base64'));
     this.failures.set(client, entry);
-    return entry.tried.size;
+    log.warn({ client, failures: entry.tried.size, ...where }, 'request with a wrong dashboard token');
+    return { is: 'wrong' };
   }
+}
+
+/** The 429 of an address that sent too many wrong tokens: JSON for the API, the sign-in page otherwise. */
+export function sendTooMany(res: ServerResponse, wait: number, json: boolean): void {
+  res.setHeader('retry-after', String(wait));
+  const message = `Too many wrong tokens from this address: try again in ${wait} s.`;
+  if (json) sendJson(res, 429, { error: message });
+  else sendText(res, 429, loginPage(message), 'text/html; charset=utf-8');
 }
 
 /**
@@ -89,32 +120,18 @@ export function loginRoute(options: {
   return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
     const client = clientAddress(req);
     const wait = limiter.blockedFor(client);
-    if (wait > 0) {
-      res.setHeader('retry-after', String(wait));
-      return sendText(res, 429, loginPage(`Too many wrong tokens from this address: try again in ${wait} s.`), 'text/html; charset=utf-8');
-    }
+    if (wait > 0) return sendTooMany(res, wait, false);
     let token = url.searchParams.get('token') ?? '';
     if (req.method === 'POST') {
       const form = await readClientBody(req, { limit: 4096, deadlineMs: 10_000, tooLarge: 'send the form with the token field only' });
       token = new URLSearchParams(form.toString('utf8')).get('token') ?? '';
     } else if (!url.searchParams.has('token')) return sendText(res, 200, loginPage(), 'text/html; charset=utf-8');
-    // Asked again once the form is in: forms sent together all passed the check above before any was
-    // counted (an adversarial pass made 39 guesses in one window, 40 connections whose bodies came late).
-    const waitNow = limiter.blockedFor(client);
-    if (waitNow > 0) {
-      res.setHeader('retry-after', String(waitNow));
-      return sendText(
-        res,
-        429,
-        loginPage(`Too many wrong tokens from this address: try again in ${waitNow} s.`),
-        'text/html; charset=utf-8',
-      );
-    }
-    if (!options.dashboardToken || !tokenMatches(token, options.dashboardToken)) {
-      const failures = limiter.failed(client, token);
-      options.log.warn({ client, failures }, 'dashboard sign-in with a wrong token');
-      return sendText(res, 401, loginPage('That token is not right.'), 'text/html; charset=utf-8');
-    }
+    // Judged once the form is in, the limit asked again: forms sent together all passed the check above
+    // before any was counted (an adversarial pass made 39 guesses in one window, 40 connections whose
+    // bodies came late).
+    const verdict = limiter.judge(client, token, options.dashboardToken, options.log, { path: '/login' });
+    if (verdict.is === 'blocked') return sendTooMany(res, verdict.wait, false);
+    if (verdict.is === 'wrong') return sendText(res, 401, loginPage('That token is not right.'), 'text/html; charset=utf-8');
     res.writeHead(303, {
       location: '/',
       'set-cookie': `rmapp_token=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/${secure}`,
