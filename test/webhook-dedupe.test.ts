@@ -93,7 +93,7 @@ it('a review delivered 5 times under new delivery ids is one run', async () => {
 it('a labelling replayed under new delivery ids after its run ended is that run; labelling again later is a new one', async () => {
   w.world.emulator.issues.set('acme/widgets#44', { title: 'Label me', body: 'PLAN x\nWRITE impl.txt right' });
   const before = new Set((await deliveryRuns()).map((r) => r.id));
-  const first = labelled(44, 'rmapp:bug', '2026-12-05T10:00:00Z');
+  const first = labelled(44, 'rmapp:bug', new Date(Date.now() - 60_000).toISOString());
   const [runId] = await deliverCopies('issues', first, 1);
   const delivery = await w.service.engine.waitFor(runId as string, { timeoutMs: 30_000 });
   const started = (delivery.output as { outcome: { action: string; runId: string } }).outcome;
@@ -109,7 +109,7 @@ it('a labelling replayed under new delivery ids after its run ended is that run;
   expect(await issueRuns(), 'runs on the issue').toEqual([started.runId]);
 
   // The label added again later: another body (the issue changed), another request.
-  const [again] = await deliverCopies('issues', labelled(44, 'rmapp:bug', '2026-12-05T11:00:00Z'), 1);
+  const [again] = await deliverCopies('issues', labelled(44, 'rmapp:bug', new Date().toISOString()), 1);
   expect(again).not.toBe(runId);
   const second = await w.service.engine.waitFor(again as string, { timeoutMs: 30_000 });
   const secondStarted = (second.output as { outcome: { action: string; runId: string } }).outcome;
@@ -118,4 +118,58 @@ it('a labelling replayed under new delivery ids after its run ended is that run;
     await w.service.engine.cancel(secondStarted.runId, 'test over');
     await w.service.engine.waitFor(secondStarted.runId, { timeoutMs: 90_000 });
   }
+});
+
+it('a signed copy of an event older than GitHub redelivers starts nothing, whatever the event; one of two days ago is answered', async () => {
+  // GitHub redelivers only the last 3 days; the run that would recognise an older copy may have been
+  // deleted by retention (succeeded runs: 7 days), so such a copy must not start the work again.
+  const daysAgo = (d: number) => new Date(Date.now() - d * 86_400_000).toISOString();
+  w.world.emulator.issues.set('acme/widgets#47', { title: 'Label me', body: 'PLAN x\nWRITE impl.txt right' });
+  const before = new Set((await deliveryRuns()).map((r) => r.id));
+  const stale: [string, unknown][] = [
+    [
+      'issue_comment',
+      { ...issueComment(45, '@rmapp status'), comment: { ...issueComment(45, '@rmapp status').comment, created_at: daysAgo(4) } },
+    ],
+    ['issues', labelled(47, 'rmapp:bug', daysAgo(3.1))],
+    [
+      'pull_request_review',
+      example('pull_request_review', 'submitted', (p) => {
+        p.pull_request.number = 46;
+        p.review.user.login = 'alice';
+        p.review.submitted_at = daysAgo(8);
+      }),
+    ],
+    [
+      'pull_request_review_comment',
+      example('pull_request_review_comment', 'created', (p) => {
+        p.pull_request.number = 46;
+        p.comment.body = '@rmapp please rename this';
+        p.comment.user.login = 'alice';
+        p.comment.user.type = 'User';
+        p.comment.created_at = daysAgo(30);
+      }),
+    ],
+  ];
+  for (const [event, payload] of stale) {
+    const answer = await w.deliver(event, payload, { delivery: randomUUID() });
+    expect([answer.status, answer.body], `${event}`).toEqual([
+      202,
+      { ignored: expect.stringMatching(/ h ago: GitHub redelivers nothing older than 73 h/) },
+    ]);
+  }
+  expect(await newRuns(before), 'runs started by copies of old events').toEqual([]);
+  expect(comments(45), 'replies to an old comment').toEqual([]);
+
+  const notANumber = issueComment(45, '@rmapp status');
+  notANumber.comment.created_at = 'yesterday';
+  const refused = await w.deliver('issue_comment', notANumber);
+  expect([refused.status, refused.body.error]).toEqual([400, expect.stringContaining('comment.created_at: not a date-time')]);
+
+  const recent = issueComment(45, '@rmapp status');
+  recent.comment.created_at = daysAgo(2);
+  const [runId] = await deliverCopies('issue_comment', recent, 1);
+  await w.service.engine.waitFor(runId as string, { timeoutMs: 30_000 });
+  expect(await newRuns(before)).toHaveLength(1);
+  expect(comments(45)).toHaveLength(1);
 });

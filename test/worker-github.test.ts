@@ -40,7 +40,8 @@ beforeAll(async () => {
   const runtime = githubRuntime(await loadConfig({ env, cwd: tmp, requireWebhookSecret: false, serves: false }));
   engine = createEngine({ database: testDb.url, workflows: runtime.registry.workflows });
   runtime.registry.bind(engine);
-  worker = spawnRmapp(['worker', '--poll-ms', '100'], env);
+  // Succeeded runs kept 2 days: shorter than the 3 days in which webhook deliveries are accepted.
+  worker = spawnRmapp(['worker', '--poll-ms', '100', '--retain-succeeded', '2d'], env);
 });
 afterAll(async () => {
   killAll();
@@ -68,4 +69,8 @@ it('a worker process with the GitHub settings runs an issue workflow to its PR a
     'the worker to write the progress comment',
   );
   expect(worker.output()).toMatch(/IssueImplementation@/);
+  // A copy of a delivery sent again once its run is pruned would start the work again: the operator is told.
+  expect(worker.output()).toMatch(
+    /"retention":"2d","webhookWindow":"73h","msg":"finished runs are pruned sooner than webhook deliveries are accepted/,
+  );
 });

@@ -31,16 +31,19 @@ let nextEventId = 900_000;
 /**
  * A copy of the first example of `event` (with `action`), re-addressed to acme/widgets. Each copy is a
  * new event, as on GitHub: its comment and review get fresh ids (the service answers a comment once
- * whatever the number of deliveries, so copies sharing the example's ids would be one comment). Deliver
- * the same payload again to send the same comment again.
+ * whatever the number of deliveries, so copies sharing the example's ids would be one comment), and it
+ * happens now (the examples' 2019 times are older than the service accepts). Deliver the same payload
+ * again to send the same comment again.
  */
 export function example(event: string, action: string, patch: (p: any) => void = () => {}): any {
   const list = (examples as unknown as { name: string; examples: any[] }[]).find((e) => e.name === event)?.examples ?? [];
   const found = list.find((x) => x.action === action);
   if (!found) throw new Error(`no ${event}.${action} example`);
   const p = structuredClone(found);
-  if (p.comment) p.comment.id = nextEventId++;
-  if (p.review) p.review.id = nextEventId++;
+  const now = new Date().toISOString();
+  if (p.comment) Object.assign(p.comment, { id: nextEventId++, created_at: now, updated_at: now });
+  if (p.review) Object.assign(p.review, { id: nextEventId++, submitted_at: now });
+  if (p.issue) p.issue.updated_at = now;
   if (p.repository) {
     p.repository.name = 'widgets';
     p.repository.full_name = 'acme/widgets';

@@ -177,6 +177,7 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
         comment: {
           id: commentId,
           body: SAMPLE_COMMAND,
+          created_at: new Date().toISOString(),
           user: person,
           html_url: `${githubUrl}/${fullName}/issues/${SAMPLE_ISSUE.number}#issuecomment-${commentId}`,
         },
@@ -212,6 +213,7 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
         comment: {
           id: reviewCommentId,
           body: SAMPLE_REVIEW.body,
+          created_at: new Date().toISOString(),
           path: SAMPLE_REVIEW.path,
           line: SAMPLE_REVIEW.line,
           user: person,

@@ -4,8 +4,12 @@
  * and by time (408), so slow or huge bodies cannot hold the route. The signature (X-Hub-Signature-256)
  * is checked over the bytes received, before anything is decoded or parsed; a relevant delivery becomes one
  * `GitHubDelivery` run keyed by what it is about — a comment's or review's id, or the body's digest (a
- * redelivery or a replayed copy is the same run: executor.ts `deliveryKey`) — and workers do the rest. Text the database cannot hold (NUL, lone surrogates) is stored as U+FFFD. Nothing is stored for
- * a bad signature, bad JSON or an ignored event; no payload, however malformed, gets a 5xx.
+ * redelivery or a replayed copy is the same run: executor.ts `deliveryKey`) — and workers do the rest.
+ * A delivery about an event older than GitHub redelivers is ignored: the run that knew it may have been
+ * deleted by retention, so a kept copy sent again would start the work again (webhooks/event.ts
+ * `WEBHOOK_EVENT_MAX_AGE_MS`). Text the database cannot hold (NUL, lone surrogates) is stored as U+FFFD.
+ * Nothing is stored for a bad signature, bad JSON or an ignored event; no payload, however malformed,
+ * gets a 5xx.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
@@ -29,6 +33,10 @@ export interface WebhookHandlerOptions {
    * 408 and its connection is closed, so slow bodies cannot pile up. Default 10 s (GitHub sends at once).
    */
   bodyTimeoutMs?: number | undefined;
+  /** The oldest event accepted: webhooks/event-age.ts `WEBHOOK_EVENT_MAX_AGE_MS` (3 days and an hour) by default. */
+  maxEventAgeMs?: number | undefined;
+  /** The clock event ages are measured on (tests). Default `Date.now`. */
+  now?: (() => number) | undefined;
 }
 
 /** Builds the handler. */
@@ -88,7 +96,8 @@ export function webhookHandler(options: WebhookHandlerOptions): (req: IncomingMe
       return sendJson(res, 400, { error: `Payload of ${name} is missing what rmapp needs: ${problems}.` });
     }
     if (normalized.kind === 'ignored') {
-      log.debug({ reason: normalized.reason }, 'webhook ignored');
+      if (normalized.stale) log.warn({ reason: normalized.reason }, 'webhook about an event older than GitHub redelivers: ignored');
+      else log.debug({ reason: normalized.reason }, 'webhook ignored');
       return sendJson(res, 202, { ignored: normalized.reason });
     }
     let runId: string;

@@ -4,20 +4,30 @@
  * database), and the filter is pure and fast so the HTTP handler answers in milliseconds: comments
  * that do not mention the bot, bot-authored comments and unmapped labels never become runs.
  */
+import { ZodError } from 'zod';
 import { mentions } from '../commands.ts';
 import { githubEventInput, type GitHubEventInput } from '../../machines/github-delivery.ts';
+import { WEBHOOK_EVENT_MAX_AGE_MS } from './event-age.ts';
 
-export type Normalized = { kind: 'run'; input: GitHubEventInput } | { kind: 'ignored'; reason: string };
+/** `stale`: the event is older than GitHub ever redelivers — a kept copy sent again (see event-age.ts `WEBHOOK_EVENT_MAX_AGE_MS`). */
+export type Normalized = { kind: 'run'; input: GitHubEventInput } | { kind: 'ignored'; reason: string; stale?: true };
 
 interface Payload {
   action?: string;
+  // GitHub's times of the events rmapp acts on, covered by the signature like the rest of the body.
   repository?: { name?: string; owner?: { login?: string } };
   installation?: { id?: number };
   sender?: { login?: string; type?: string };
-  issue?: { number?: number; pull_request?: unknown; user?: { login?: string } };
+  issue?: { number?: number; pull_request?: unknown; user?: { login?: string }; updated_at?: unknown };
   pull_request?: { number?: number };
-  comment?: { id?: number; body?: string | null; user?: { login?: string; type?: string }; pull_request_review_id?: number | null };
-  review?: { id?: number; body?: string | null; user?: { login?: string; type?: string } };
+  comment?: {
+    id?: number;
+    body?: string | null;
+    user?: { login?: string; type?: string };
+    pull_request_review_id?: number | null;
+    created_at?: unknown;
+  };
+  review?: { id?: number; body?: string | null; user?: { login?: string; type?: string }; submitted_at?: unknown };
   label?: { name?: string };
 }
 
@@ -41,16 +51,67 @@ export function storableText(value: string): string {
   return value.replaceAll('\0', '\uFFFD').replace(LONE_SURROGATES, '\uFFFD');
 }
 
+/** Options of {@link normalizeWebhook}. */
+export interface NormalizeOptions {
+  botName: string;
+  /** Label name → template: only mapped labels start runs. */
+  labels: Record<string, string>;
+  /** The oldest event accepted, as an age. Default event-age.ts `WEBHOOK_EVENT_MAX_AGE_MS`. */
+  maxEventAgeMs?: number | undefined;
+  /** The clock ages are measured on (tests). Default `Date.now`. */
+  now?: (() => number) | undefined;
+}
+
 /**
- * Decides whether a delivery matters. `labels` maps label names to templates (only mapped labels start runs).
- * Throws zod's `ZodError` when a relevant payload lacks a field it must have (answered with 400).
+ * Decides whether a delivery matters: a relevant event becomes a run's input, unless it happened longer
+ * ago than GitHub redelivers (ignored as `stale`: event-age.ts `WEBHOOK_EVENT_MAX_AGE_MS`).
+ * Throws zod's `ZodError` when a relevant payload lacks a field it must have, or has a time that is not
+ * one (answered with 400).
  */
-export function normalizeWebhook(
-  name: string,
-  deliveryId: string,
-  payload: Payload,
-  options: { botName: string; labels: Record<string, string> },
-): Normalized {
+export function normalizeWebhook(name: string, deliveryId: string, payload: Payload, options: NormalizeOptions): Normalized {
+  const decided = decide(name, deliveryId, payload, options);
+  if (decided.kind === 'ignored') return decided;
+  const at = eventTime(name, payload);
+  if (!at || at.value === undefined || at.value === null) return decided; // not GitHub's shape, but signed with the secret
+  const time = typeof at.value === 'string' ? Date.parse(at.value) : Number.NaN;
+  if (Number.isNaN(time))
+    throw new ZodError([
+      {
+        code: 'custom',
+        path: at.field.split('.'),
+        message: `not a date-time (GitHub sends ISO 8601): ${JSON.stringify(at.value)}`,
+        input: at.value,
+      },
+    ]);
+  const maxAgeMs = options.maxEventAgeMs ?? WEBHOOK_EVENT_MAX_AGE_MS;
+  const ageMs = (options.now ?? Date.now)() - time;
+  if (ageMs <= maxAgeMs) return decided;
+  return {
+    kind: 'ignored',
+    stale: true,
+    reason:
+      `${at.field} is ${at.value}, ${Math.floor(ageMs / 3_600_000)} h ago: GitHub redelivers nothing older than ` +
+      `${Math.round(maxAgeMs / 3_600_000)} h, so this is a copy sent again`,
+  };
+}
+
+/** Where a payload says when its event happened (the events {@link decide} turns into runs). */
+function eventTime(name: string, payload: Payload): { field: string; value: unknown } | null {
+  switch (name) {
+    case 'issue_comment':
+    case 'pull_request_review_comment':
+      return { field: 'comment.created_at', value: payload.comment?.created_at };
+    case 'pull_request_review':
+      return { field: 'review.submitted_at', value: payload.review?.submitted_at };
+    case 'issues':
+      // Adding a label updates the issue: its `updated_at` is the labelling's time.
+      return { field: 'issue.updated_at', value: payload.issue?.updated_at };
+    default:
+      return null;
+  }
+}
+
+function decide(name: string, deliveryId: string, payload: Payload, options: NormalizeOptions): Normalized {
   const { botName } = options;
   const action = text(payload.action);
   const base = () => ({
