@@ -431,18 +431,23 @@ export class Engine extends RunQueries {
     // called after this one is a new start (it waits for the stop).
     this.stopSignal.abort();
     this.stopSignal = stopController();
+    // A start still opening the database (connecting to a server that does not answer, a migration
+    // waiting for another's lock) holds nothing to finish: its opening is cut at once (a migration is
+    // one transaction, rolled back) instead of being waited for up to the stop's bound (15 s at the
+    // default lease: a SIGTERMed `rmapp worker` took that long to exit).
+    const abandonOpening = this.starting !== null && this.worker === null;
     this.starting = null;
-    return this.teardown(options.graceMs ?? DEFAULT_ENGINE_OPTIONS.stopGraceMs);
+    return this.teardown(options.graceMs ?? DEFAULT_ENGINE_OPTIONS.stopGraceMs, abandonOpening);
   }
 
-  private teardown(graceMs: number): Promise<void> {
+  private teardown(graceMs: number, abandonOpening = false): Promise<void> {
     // A second call while the first runs waits for it (closing the database under the first one's last
     // writes would throw them away), then stops what was opened meanwhile: a read's opening of the
     // database queued behind the first close.
     const previous = this.stopping;
     const stopping = (async () => {
       await previous?.catch(() => {});
-      await this.stopOnce(graceMs);
+      await this.stopOnce(graceMs, abandonOpening);
     })().finally(() => {
       if (this.stopping === stopping) this.stopping = null;
     });
@@ -455,7 +460,7 @@ export class Engine extends RunQueries {
    * did not end in that time (a statement held on a lock, a database that stopped answering), the
    * database is closed by force, failing what is still in flight, so that the process can exit.
    */
-  private async stopOnce(graceMs: number): Promise<void> {
+  private async stopOnce(graceMs: number, abandonOpening: boolean): Promise<void> {
     const worker = this.worker;
     this.worker = null;
     const leaseMs = this.settings.leaseMs;
@@ -473,7 +478,7 @@ export class Engine extends RunQueries {
       clearTimeout(timer);
       force ||= !ended;
     }
-    await this.closeDatabase({ force, forceAfterMs: stopBoundMs(0, leaseMs) });
+    await this.closeDatabase({ force, forceAfterMs: stopBoundMs(0, leaseMs), abandonOpening });
   }
 }
 

@@ -302,14 +302,16 @@ export abstract class RunQueries {
   /**
    * Closes the database if this engine opened it; the next call that needs it opens it again. With
    * `force`, or once `forceAfterMs` has passed, its connections are destroyed (statements in flight fail).
+   * With `abandonOpening`, an opening still under way is cut at once, whatever `forceAfterMs`.
    */
-  protected async closeDatabase(options: { force?: boolean; forceAfterMs?: number } = {}): Promise<void> {
+  protected async closeDatabase(options: { force?: boolean; forceAfterMs?: number; abandonOpening?: boolean } = {}): Promise<void> {
     const opening = this.opening;
     this.opening = null;
     const d = this.options.database;
     // The caller's own database: theirs to close (and not waited for).
     if ((d && typeof d === 'object' && 'query' in d) || !opening) return;
-    const closing = closeOpening(opening, options.force ? 0 : (options.forceAfterMs ?? Infinity));
+    const forceAfterMs = options.force ? 0 : (options.forceAfterMs ?? Infinity);
+    const closing = closeOpening(opening, forceAfterMs, options.abandonOpening ? 0 : forceAfterMs);
     this.closing = closing;
     try {
       await closing;
@@ -327,14 +329,15 @@ interface Opening {
 
 /**
  * Closes what `opening` opened. It may still be under way (a migration waiting on a server that does
- * not answer): past `forceAfterMs` (0: at once) its connections are destroyed, failing what is in flight.
+ * not answer): past `openingForceAfterMs` its connections are destroyed, and past `forceAfterMs` (0: at
+ * once) those of the open database, failing what is in flight.
  */
-async function closeOpening(opening: Opening, forceAfterMs: number): Promise<void> {
+async function closeOpening(opening: Opening, forceAfterMs: number, openingForceAfterMs: number): Promise<void> {
   const settled = opening.promise.then(
     () => true,
     () => true,
   );
-  if (!(await settlesWithin(settled, forceAfterMs))) await opening.db?.close({ force: true });
+  if (!(await settlesWithin(settled, openingForceAfterMs))) await opening.db?.close({ force: true });
   await settled;
   const db = opening.db;
   if (!db) return;
