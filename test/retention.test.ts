@@ -555,6 +555,11 @@ describe('on Postgres with concurrent writers', () => {
       out.push(String(chunk));
       return true;
     });
+    const errors: string[] = [];
+    const errSpy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      errors.push(String(chunk));
+      return true;
+    });
     const cli = () => {
       const program = new Command().exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
       addPruneCommand(program, () => openDatabase({ url: testDb.url, maxConnections: 1 }));
@@ -579,6 +584,10 @@ describe('on Postgres with concurrent writers', () => {
       expect(out.join('')).toMatch(
         /^Deleted \d+ finished runs \(succeeded \d+, failed 0, cancelled \d+\), \d+ history rows, \d+ signals and \d+ artifacts; kept: succeeded 1h, failed forever, cancelled 1h after finishing\.\n$/,
       );
+      // Runs kept less than webhook deliveries are accepted: a copy of a pruned delivery's body would be new again.
+      expect(errors.join('')).toMatch(
+        /^rmapp prune: finished runs kept 1h, less than the 73h in which GitHub webhook deliveries are accepted.*\.\n$/,
+      );
       const failedLeft = await db.query<{ n: number }>(`select count(*)::int as n from rmapp_runs where status = 'failed'`);
       expect(failedLeft[0]?.n).toBe(FIXTURES.filter((f) => f.status === 'failed').length);
 
@@ -590,6 +599,7 @@ describe('on Postgres with concurrent writers', () => {
       expect((bad as Error).message).not.toContain('\n');
     } finally {
       spy.mockRestore();
+      errSpy.mockRestore();
     }
   });
 });

@@ -16,6 +16,7 @@ import { startFaultProxy, type FaultProxy } from './helpers/pg-fault-proxy.ts';
 import { spawnRmapp, until } from './helpers/processes.ts';
 import { closedPort } from './helpers/ports.ts';
 import { createServer, type Server } from 'node:net';
+import postgres from 'postgres';
 
 interface Execution {
   runId: string;
@@ -321,6 +322,52 @@ it('a stop while the database is being opened returns, and the start gives up: n
     expect(a.workerOwner, 'a worker left running after the stop').toBeNull();
   } finally {
     hole.server.close();
+  }
+});
+
+it('a stop during a start whose migration waits for another migrator leaves nothing waiting on the server', async () => {
+  const fresh = await createTestDatabase();
+  const other = await openDatabase({ url: fresh.url });
+  // Another process migrating: the migrations' advisory lock held in an open transaction.
+  const holder = await postgres(fresh.url, { max: 1, onnotice: () => {} }).reserve();
+  try {
+    await holder`begin`;
+    await holder`select pg_advisory_xact_lock(${0x726d617070})`;
+    const a = engine('migrating-a', fresh.url);
+    const started = a.startWorker().then(
+      () => 'started',
+      (err: unknown) => (err as Error).message,
+    );
+    const ours = () =>
+      other.query<{ n: number }>(
+        `select count(*)::int as n from pg_stat_activity where datname = current_database() and application_name = 'rmapp' and pid <> pg_backend_pid()`,
+      );
+    await until(
+      async () =>
+        ((
+          await other.query<{ n: number }>(
+            `select count(*)::int as n from pg_stat_activity where datname = current_database() and application_name = 'rmapp' and wait_event_type = 'Lock'`,
+          )
+        )[0]?.n ?? 0) > 0,
+      20_000,
+      'the start’s migration to wait for the lock',
+    );
+    expect(await stopsWithin30s(a), 'engine.stop() returned').toBe(true);
+    expect(await started).toMatch(/stopped while its worker was starting/);
+    // The backend that waited is terminated: it does not keep waiting, holding its connection slot and its
+    // place in the lock's queue, to apply the migration once the lock is free, after its process is gone.
+    await until(async () => (await ours())[0]?.n === 0, 20_000, 'the stopped start’s backend to be gone');
+    await holder`commit`;
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await other.query<{ t: string | null }>(`select to_regclass('public.rmapp_migrations')::text as t`))[0]?.t).toBeNull();
+    // The next start migrates and works.
+    const b = engine('migrating-b', fresh.url);
+    await b.startWorker();
+    await b.stop({ graceMs: 0 });
+  } finally {
+    holder.release();
+    await other.close();
+    await fresh.drop();
   }
 });
 

@@ -147,7 +147,7 @@ it('a signed copy of an event older than GitHub redelivers starts nothing, whate
         p.comment.body = '@rmapp please rename this';
         p.comment.user.login = 'alice';
         p.comment.user.type = 'User';
-        p.comment.created_at = daysAgo(30);
+        p.comment.created_at = p.comment.updated_at = p.pull_request.updated_at = daysAgo(30);
       }),
     ],
   ];
@@ -161,15 +161,40 @@ it('a signed copy of an event older than GitHub redelivers starts nothing, whate
   expect(await newRuns(before), 'runs started by copies of old events').toEqual([]);
   expect(comments(45), 'replies to an old comment').toEqual([]);
 
-  const notANumber = issueComment(45, '@rmapp status');
-  notANumber.comment.created_at = 'yesterday';
-  const refused = await w.deliver('issue_comment', notANumber);
-  expect([refused.status, refused.body.error]).toEqual([400, expect.stringContaining('comment.created_at: not a date-time')]);
+  // Times GitHub never sends, signed anyway: a 400 naming the field, whatever the value's size or depth
+  // (written into the body as JSON text: a value 5,000 arrays deep overflows JSON.stringify's stack).
+  for (const [what, json] of [
+    ['a word', '"yesterday"'],
+    ['a loose date', JSON.stringify(`Jan 1 2020 (${'y'.repeat(800_000)})`)],
+    ['a number', '1796446308'],
+    ['arrays 5,000 deep', '['.repeat(5_000) + ']'.repeat(5_000)],
+  ] as const) {
+    const odd = issueComment(45, '@rmapp status');
+    odd.comment.created_at = 'TIME';
+    const rawBody = JSON.stringify(odd).replace('"TIME"', json);
+    const refused = await w.deliver('issue_comment', null, { rawBody });
+    expect([refused.status, refused.body.error], what).toEqual([400, expect.stringContaining('comment.created_at: not a date-time')]);
+    expect(JSON.stringify(refused.body).length, `${what}: the answer echoes the value`).toBeLessThan(400);
+  }
+
+  // A review comment drafted days before its review was submitted is dated by the submission (its pull
+  // request's updated_at), not refused as a copy.
+  const drafted = example('pull_request_review_comment', 'created', (p) => {
+    p.pull_request.number = 46;
+    p.comment.body = '@rmapp status';
+    p.comment.user.login = 'alice';
+    p.comment.user.type = 'User';
+    p.comment.created_at = p.comment.updated_at = daysAgo(5);
+    p.pull_request.updated_at = daysAgo(0);
+  });
+  const draftedAnswer = await w.deliver('pull_request_review_comment', drafted, { delivery: randomUUID() });
+  expect([draftedAnswer.status, typeof draftedAnswer.body.runId], JSON.stringify(draftedAnswer.body)).toEqual([202, 'string']);
+  await w.service.engine.waitFor(draftedAnswer.body.runId as string, { timeoutMs: 30_000 });
 
   const recent = issueComment(45, '@rmapp status');
   recent.comment.created_at = daysAgo(2);
   const [runId] = await deliverCopies('issue_comment', recent, 1);
   await w.service.engine.waitFor(runId as string, { timeoutMs: 30_000 });
-  expect(await newRuns(before)).toHaveLength(1);
+  expect(await newRuns(before)).toHaveLength(2);
   expect(comments(45)).toHaveLength(1);
 });

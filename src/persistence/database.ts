@@ -129,6 +129,9 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
   return openPglite(options.dataDir || process.env.RMAPP_DATA_DIR || '.rmapp/pgdata');
 }
 
+/** pg's error for a statement given to a connection already known dead: thrown before anything is sent. */
+const NOT_QUERYABLE = /^Client has encountered a connection error and is not queryable$/;
+
 /** What a statement (or a listen) gets once its database's close() has begun. */
 function databaseClosed(description: string, how = ''): Error {
   return Object.assign(new Error(`The database ${description} was closed${how}; open it again to use it.`), {
@@ -430,7 +433,7 @@ function openPostgres(url: string, max: number): Database {
       );
     });
   };
-  /** The statement each connection runs now, for the statements with a timeout (every statement of an engine). */
+  /** The statement each connection runs now (timed or not): what a forced close terminates on the server. */
   const running = new Map<Pg.Client, string>();
   /**
    * Terminates backend `pid` if it still runs `text`, over a connection of its own: a pooled one may have
@@ -487,6 +490,32 @@ function openPostgres(url: string, max: number): Database {
       throw queryTimeout(description, timeout, err);
     }
   };
+  /**
+   * A statement without a timeout (a migration's, a caller's own), on a connection of its own from the
+   * pool and known while it runs, so that a forced close terminates its backend as it does a timed one's:
+   * a migration waiting for another's lock, cut off by a stop, went on waiting on the server and applied
+   * itself once the lock was released, long after its process had exited.
+   */
+  const untimedQuery = async (config: string | { text: string; values?: unknown[]; name?: string }): Promise<Pg.QueryResult> => {
+    for (let attempt = 1; ; attempt++) {
+      const client = await pool.connect();
+      running.set(client, typeof config === 'string' ? config : config.text);
+      try {
+        const result = await client.query(config);
+        running.delete(client);
+        client.release();
+        return result;
+      } catch (err) {
+        running.delete(client);
+        client.release(err as Error);
+        // An idle connection whose backend died just before the pool handed it out: nothing was sent, so
+        // the statement goes to another one (pg-pool's own `query` never met this; a storm of terminated
+        // backends did, test/driver-faults.test.ts).
+        if (attempt < 3 && NOT_QUERYABLE.test((err as Error | null)?.message ?? '')) continue;
+        throw err;
+      }
+    }
+  };
   const query = <T>(text: string, params: readonly unknown[] = [], options: QueryOptions = {}): Promise<T[]> =>
     tracked(async () => {
       // Parameterized statements are prepared once per connection: the commit CTE costs ~0.5 ms to plan.
@@ -497,7 +526,7 @@ function openPostgres(url: string, max: number): Database {
       try {
         if (timeout !== null) return await timedQuery<T>(named, timeout);
         // pg-pool throws synchronously when the connection string cannot be used (an SSL file gone since).
-        const result = await pool.query(params.length > 0 ? named : text);
+        const result = await untimedQuery(params.length > 0 ? named : text);
         return result.rows as T[];
       } catch (err) {
         if ((err as { code?: unknown }).code === 'QUERY_TIMEOUT') throw err;
@@ -514,7 +543,7 @@ function openPostgres(url: string, max: number): Database {
         // No parameters: one simple-protocol Query message. Several statements give one result each.
         let result: Pg.QueryResult | Pg.QueryResult[];
         try {
-          result = (await pool.query(joinScript(statements))) as unknown as Pg.QueryResult | Pg.QueryResult[];
+          result = (await untimedQuery(joinScript(statements))) as unknown as Pg.QueryResult | Pg.QueryResult[];
         } catch (err) {
           throw connectionError(err, url);
         }

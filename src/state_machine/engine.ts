@@ -432,9 +432,10 @@ export class Engine extends RunQueries {
     this.stopSignal.abort();
     this.stopSignal = stopController();
     // A start still opening the database (connecting to a server that does not answer, a migration
-    // waiting for another's lock) holds nothing to finish: its opening is cut at once (a migration is
-    // one transaction, rolled back) instead of being waited for up to the stop's bound (15 s at the
-    // default lease: a SIGTERMed `rmapp worker` took that long to exit).
+    // waiting for another's lock) holds nothing to finish: its opening is cut at once — the migration's
+    // backend terminated, its one transaction rolled back — instead of being waited for up to the stop's
+    // bound (15 s at the default lease: a SIGTERMed `rmapp worker` took that long to exit). PGlite's
+    // opening (initdb, recovery) runs on this thread and cannot be cut: the stop waits for it (2–4 s).
     const abandonOpening = this.starting !== null && this.worker === null;
     this.starting = null;
     return this.teardown(options.graceMs ?? DEFAULT_ENGINE_OPTIONS.stopGraceMs, abandonOpening);

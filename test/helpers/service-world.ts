@@ -44,6 +44,7 @@ export function example(event: string, action: string, patch: (p: any) => void =
   if (p.comment) Object.assign(p.comment, { id: nextEventId++, created_at: now, updated_at: now });
   if (p.review) Object.assign(p.review, { id: nextEventId++, submitted_at: now });
   if (p.issue) p.issue.updated_at = now;
+  if (p.pull_request) p.pull_request.updated_at = now;
   if (p.repository) {
     p.repository.name = 'widgets';
     p.repository.full_name = 'acme/widgets';

@@ -6,6 +6,7 @@ import type { Database } from '../../persistence/database.ts';
 import { FINAL_STATUSES } from '../../persistence/run-status.ts';
 import { pruneRuns, type PruneResult, type RetentionPolicy } from '../../persistence/retention.ts';
 import { describeRetention, retentionAgeOption } from './retention-age.ts';
+import { retentionForgetsDeliveries } from '../webhooks/event-age.ts';
 
 interface PruneCommandOptions {
   dryRun?: boolean;
@@ -61,6 +62,8 @@ export function addPruneCommand(program: Command, open: () => Promise<Database>)
             )
           : describe(result, policy, dryRun);
         process.stdout.write(`${text}\n`);
+        const forgets = retentionForgetsDeliveries(policy);
+        if (forgets && !dryRun) process.stderr.write(`rmapp prune: ${forgets}.\n`);
       } finally {
         await db.close();
       }

@@ -5,9 +5,7 @@ import { exitSoonAfterStop } from './stopped-exit.ts';
 import { limitWorkerHeapGrowth } from './heap-growth.ts';
 import { exitOnLaterSignals, takeEarlySignal } from './early-signals.ts';
 import { describeRetention, retentionAgeOption } from './retention-age.ts';
-import { formatDuration, type RetentionPolicy } from '../../persistence/retention.ts';
-import { WEBHOOK_EVENT_MAX_AGE_MS } from '../webhooks/event-age.ts';
-import type { Logger } from '../logger.ts';
+import { retentionForgetsDeliveries } from '../webhooks/event-age.ts';
 
 /** The worker command's options, as commander parses them. */
 interface WorkerCommandOptions {
@@ -109,7 +107,8 @@ async function runWorker(
   const log = createLogger({ secrets: config.githubEnabled ? [config.github.token, config.github.privateKey] : [] });
   const service = config.githubEnabled ? await import('../service.ts') : null;
   const github = service && config.githubEnabled ? service.githubRuntime(config, { log }) : null;
-  if (service && retention) warnIfRetentionForgetsDeliveries(retention.policy, log);
+  const forgets = service && retention ? retentionForgetsDeliveries(retention.policy) : null;
+  if (forgets) log.warn(forgets);
   if (service && github) await service.checkSandbox(github.sandbox, log);
   const { workflows, previousVersions } = await serviceWorkflowSet(github, opts.workflows);
   const engine = createEngine({
@@ -174,18 +173,4 @@ async function runWorker(
     .catch((err: unknown) => process.stderr.write(`rmapp worker: telemetry shutdown failed: ${(err as Error).message}\n`));
   process.stderr.write('rmapp worker: stopped.\n');
   exitSoonAfterStop();
-}
-
-/**
- * A webhook delivery is recognised as a copy by the run it started, and the service accepts deliveries
- * of events up to 3 days old (webhooks/event-age.ts `WEBHOOK_EVENT_MAX_AGE_MS`): pruning finished runs
- * sooner lets a copy of a delivery kept by someone be sent again, and start the work again, until then.
- */
-function warnIfRetentionForgetsDeliveries(policy: RetentionPolicy, log: Logger): void {
-  const shortest = Math.min(policy.succeededMs, policy.failedMs, policy.cancelledMs);
-  if (shortest >= WEBHOOK_EVENT_MAX_AGE_MS) return;
-  log.warn(
-    { retention: formatDuration(shortest), webhookWindow: formatDuration(WEBHOOK_EVENT_MAX_AGE_MS) },
-    'finished runs are pruned sooner than webhook deliveries are accepted: a copy of a delivery sent again after its run is pruned starts its work again; keep --retain-succeeded, --retain-failed and --retain-cancelled at 73h or more',
-  );
 }

@@ -19,13 +19,14 @@ interface Payload {
   installation?: { id?: number };
   sender?: { login?: string; type?: string };
   issue?: { number?: number; pull_request?: unknown; user?: { login?: string }; updated_at?: unknown };
-  pull_request?: { number?: number };
+  pull_request?: { number?: number; updated_at?: unknown };
   comment?: {
     id?: number;
     body?: string | null;
     user?: { login?: string; type?: string };
     pull_request_review_id?: number | null;
     created_at?: unknown;
+    updated_at?: unknown;
   };
   review?: { id?: number; body?: string | null; user?: { login?: string; type?: string }; submitted_at?: unknown };
   label?: { name?: string };
@@ -72,43 +73,61 @@ export function normalizeWebhook(name: string, deliveryId: string, payload: Payl
   const decided = decide(name, deliveryId, payload, options);
   if (decided.kind === 'ignored') return decided;
   const at = eventTime(name, payload);
-  if (!at || at.value === undefined || at.value === null) return decided; // not GitHub's shape, but signed with the secret
-  const time = typeof at.value === 'string' ? Date.parse(at.value) : Number.NaN;
-  if (Number.isNaN(time))
-    throw new ZodError([
-      {
-        code: 'custom',
-        path: at.field.split('.'),
-        message: `not a date-time (GitHub sends ISO 8601): ${JSON.stringify(at.value)}`,
-        input: at.value,
-      },
-    ]);
+  if (!at) return decided; // not GitHub's shape, but signed with the secret
   const maxAgeMs = options.maxEventAgeMs ?? WEBHOOK_EVENT_MAX_AGE_MS;
-  const ageMs = (options.now ?? Date.now)() - time;
+  const ageMs = (options.now ?? Date.now)() - at.time;
   if (ageMs <= maxAgeMs) return decided;
   return {
     kind: 'ignored',
     stale: true,
     reason:
-      `${at.field} is ${at.value}, ${Math.floor(ageMs / 3_600_000)} h ago: GitHub redelivers nothing older than ` +
+      `${at.field} is ${at.text}, ${Math.floor(ageMs / 3_600_000)} h ago: GitHub redelivers nothing older than ` +
       `${Math.round(maxAgeMs / 3_600_000)} h, so this is a copy sent again`,
   };
 }
 
-/** Where a payload says when its event happened (the events {@link decide} turns into runs). */
-function eventTime(name: string, payload: Payload): { field: string; value: unknown } | null {
-  switch (name) {
-    case 'issue_comment':
-    case 'pull_request_review_comment':
-      return { field: 'comment.created_at', value: payload.comment?.created_at };
-    case 'pull_request_review':
-      return { field: 'review.submitted_at', value: payload.review?.submitted_at };
-    case 'issues':
-      // Adding a label updates the issue: its `updated_at` is the labelling's time.
-      return { field: 'issue.updated_at', value: payload.issue?.updated_at };
-    default:
-      return null;
+/**
+ * Where a payload says when its event happened, for the events {@link decide} turns into runs. A review
+ * comment may have been drafted days before its review was submitted (and delivered): the latest of its
+ * times and its pull request's `updated_at` (moved by the submission) is the event's.
+ */
+const EVENT_TIMES: Record<string, string[]> = {
+  issue_comment: ['comment.created_at'],
+  pull_request_review_comment: ['comment.created_at', 'comment.updated_at', 'pull_request.updated_at'],
+  pull_request_review: ['review.submitted_at'],
+  // Adding a label updates the issue: its `updated_at` is the labelling's time.
+  issues: ['issue.updated_at'],
+};
+
+/** ISO 8601 as GitHub writes it (`2026-12-05T10:00:00Z`, or with an offset or fractions): nothing looser. */
+const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/;
+
+/**
+ * The latest time the payload gives for its event, or null when it gives none. Throws zod's `ZodError`
+ * (a 400) for a time that is not one; the value is named by its kind, or its head for a string — a
+ * signed payload may put anything there, of any size or depth.
+ */
+function eventTime(name: string, payload: Payload): { field: string; text: string; time: number } | null {
+  let latest: { field: string; text: string; time: number } | null = null;
+  for (const field of EVENT_TIMES[name] ?? []) {
+    let value: unknown = payload;
+    for (const key of field.split('.')) value = value && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;
+    if (value === undefined || value === null) continue;
+    const time = typeof value === 'string' && ISO_DATE_TIME.test(value) ? Date.parse(value) : Number.NaN;
+    if (Number.isNaN(time)) {
+      const shown =
+        typeof value === 'string'
+          ? JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)
+          : Array.isArray(value)
+            ? 'an array'
+            : `a ${typeof value}`;
+      throw new ZodError([
+        { code: 'custom', path: field.split('.'), message: `not a date-time in ISO 8601 as GitHub sends it: ${shown}`, input: undefined },
+      ]);
+    }
+    if (!latest || time > latest.time) latest = { field, text: value as string, time };
   }
+  return latest;
 }
 
 function decide(name: string, deliveryId: string, payload: Payload, options: NormalizeOptions): Normalized {
