@@ -104,7 +104,11 @@ it('a storm of terminated backends under 20 concurrent statement loops leaves no
   const loop = async (i: number) => {
     while (!stop) {
       const r = await (
-        i % 2 ? store.query('select pg_sleep(0.005), $1::int as i', [i]) : store.script(['select pg_sleep(0.005)', `select ${i} as i`])
+        i % 4 === 1
+          ? store.query('select pg_sleep(0.005), $1::int as i', [i])
+          : i % 4 === 3
+            ? store.query('select pg_sleep(0.005), $1::int as i', [i], { timeoutMs: 10_000 })
+            : store.script(['select pg_sleep(0.005)', `select ${i} as i`])
       ).then(
         () => 'ok',
         (e: { code?: string }) => e.code ?? 'no code',

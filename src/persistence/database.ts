@@ -464,7 +464,7 @@ function openPostgres(url: string, max: number): Database {
    * terminated: one blocked on a lock, or busy, does not notice its client left and would outlive it,
    * so every timed-out read would leave a backend behind while the pool opened new ones.
    */
-  const timedQuery = async <T>(config: { text: string; values?: unknown[]; name?: string }, timeout: number): Promise<T[]> => {
+  const timedQuery = async <T>(config: { text: string; values?: unknown[]; name?: string }, timeout: number, attempt = 1): Promise<T[]> => {
     const client = await pool.connect();
     const sentAt = performance.now();
     running.set(client, config.text);
@@ -476,6 +476,8 @@ function openPostgres(url: string, max: number): Database {
     } catch (err) {
       running.delete(client);
       client.release(err as Error);
+      // Never sent (see untimedQuery): another connection.
+      if (attempt < 3 && NOT_QUERYABLE.test((err as Error | null)?.message ?? '')) return timedQuery<T>(config, timeout, attempt + 1);
       if ((err as Error | null)?.message !== 'Query read timeout') throw err;
       const pid = (client as unknown as { processID?: unknown }).processID;
       if (typeof pid === 'number') terminateBackend(pid, config.text).catch(() => {});
