@@ -191,6 +191,21 @@ describe('a repository with .github/rmapp.yml', () => {
     expect(h.linesOf(run.id).filter(isTest), 'the tests ran after a protected path was touched').toHaveLength(0);
   });
 
+  it('checks what the analysing agent changed with the implementing attempt: the draft’s plan commit holds the plan only', async () => {
+    h.world.emulator.issues.set('acme/widgets#6', {
+      title: 'Make impl.txt say right',
+      body: 'ANALYZE WRITE secrets/README.md changed by the analysis\nPLAN write impl.txt\nWRITE impl.txt right',
+    });
+    const started = await h.comment(6, '@rmapp implement');
+    const run = await h.engine.waitFor(started.runId as string, { timeoutMs: 90_000 });
+    expect(run.error, 'a change of the analysing agent to a protected path').toMatchObject({ code: 'PROTECTED_PATHS' });
+    expect(run.error?.message).toContain('secrets/README.md (secrets/**)');
+    // The draft's branch: the plan's commit, without the analysis's change.
+    expect(await h.world.git(h.world.remote, 'show', 'rmapp/issue-6:secrets/README.md'), 'pushed with the plan').toBe(
+      'Keys live here; only people change them.',
+    );
+  });
+
   it("stops the loop with the agent's own message when an attempt after a failed test run changes nothing", async () => {
     h.world.emulator.issues.set('acme/widgets#3', {
       title: 'Hard one',
@@ -300,6 +315,16 @@ describe('a review fix in a repository with .github/rmapp.yml', () => {
     expect(await h.world.git(h.world.remote, 'show', 'feature:instructed.txt')).toBe('yes');
     // The refused key reached no branch.
     expect(await h.world.git(h.world.remote, 'ls-tree', '-r', '--name-only', 'feature')).not.toMatch(/secrets\/key\.txt/);
+  });
+
+  it('refuses a fix whose tests wrote a protected path (the tests run the changed code), and pushes nothing', async () => {
+    const before = await h.world.git(h.world.remote, 'rev-parse', 'feature');
+    const r = await review("@rmapp speed up the check\nWRITE check.js require('fs').writeFileSync('secrets/key.txt', 'from the tests');");
+    expect(r.run.status).toBe('failed');
+    expect(r.run.error).toMatchObject({ code: 'PROTECTED_PATHS' });
+    expect(r.run.error?.message).toContain('secrets/key.txt (secrets/**)');
+    expect(h.linesOf(r.run.id).filter(isTest), 'the tests ran').toHaveLength(1);
+    expect(await h.world.git(h.world.remote, 'rev-parse', 'feature'), 'the fix was pushed').toBe(before);
   });
 });
 

@@ -149,8 +149,11 @@ it('`implement feature` then `approve` is routed to the waiting run as a signal;
   expect((await w.service.engine.waitFor(runId, { timeoutMs: 90_000 })).status).toBe('succeeded');
 
   w.world.emulator.issues.set('acme/widgets#27', { title: 'Slow', body: 'PLAN step' });
-  const slow = await w.deliver('issue_comment', issueComment(27, '@rmapp implement feature'));
+  const slow = await w.deliver('issue_comment', issueComment(27, '@rmapp implement feature --max-attempts 9'));
   const slowRun = (await outcomeOf(slow.body.runId)).runId;
+  // The service's maxTestAttempts (3 by default) is a ceiling the command cannot raise.
+  expect((await w.service.engine.get(runId)).input, '--max-attempts 2').toMatchObject({ maxTestAttempts: 2 });
+  expect((await w.service.engine.get(slowRun)).input, '--max-attempts 9').toMatchObject({ maxTestAttempts: 3 });
   await until(async () => (await w.service.engine.get(slowRun)).state === 'awaitingApproval', 60_000, 'the approval wait');
   const second = await w.deliver('issue_comment', issueComment(27, '@rmapp implement'));
   await w.service.engine.waitFor(second.body.runId, { timeoutMs: 30_000 });

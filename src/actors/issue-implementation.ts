@@ -270,9 +270,12 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
     openDraftPR: step(
       async ({ input, runId, signal, idempotencyKey, progress }) => {
         const ws = await workspace(runId, input, signal);
-        // The plan is the branch's first commit, so the draft has something to show from the start.
+        // The plan is the branch's first commit, so the draft has something to show from the start. The
+        // plan file only: what the analysing and planning agents changed in the workspace is checked (its
+        // protected paths) and committed with the implementing attempt — committed here, it was pushed
+        // unchecked, and the attempt's check compared against a HEAD that already held it.
         const planFile = await placePlanFile(deps.workspaces, ws.dir, input.issueNumber, input.plan);
-        if (planFile) await deps.workspaces.commitAll(ws, `rmapp: plan for #${input.issueNumber} (${planFile})`, signal);
+        if (planFile) await deps.workspaces.commitAll(ws, `rmapp: plan for #${input.issueNumber} (${planFile})`, signal, [planFile]);
         await deps.workspaces.push(ws, signal);
         const pr = await ensurePullRequest(
           gh(signal),

@@ -150,6 +150,9 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
     applyChanges: step(
       async ({ input, runId, signal }): Promise<{ commit: string | null; files?: string[] }> => {
         const ws = await workspace(runId, input, signal);
+        // Checked again: the tests ran the changed code with the workspace writable, and what they wrote
+        // (a test that rewrites `.github/rmapp.yml`) is committed below with the fix.
+        await checkProtectedPaths(deps.workspaces, ws, await deps.workspaces.repositorySettings(ws, null, signal), signal);
         const before = (await runCommand(['git', 'rev-parse', 'HEAD'], { cwd: ws.dir, signal })).stdout.trim();
         const { committed, sha, earlier } = await deps.workspaces.commitAll(ws, reviewCommitMessage(input.review, runId), signal);
         await deps.workspaces.push(ws, signal);

@@ -72,7 +72,9 @@ export function addRunCommand(program: Command): void {
       const secrets = [...secretsOf(config), ...connectionStringSecrets(globals.databaseUrl)];
       const masker = createMasker(secrets);
       const log = createLogger({ secrets });
-      const runtime = githubRuntime(config, { remoteUrl: repo.localPath ? () => repo.localPath as string : undefined, log });
+      // Whoever runs this command is the operator: their --max-attempts is the ceiling too (a comment's is capped by it).
+      const ceiling = { ...config, maxTestAttempts: Math.max(config.maxTestAttempts, o.maxAttempts ?? 0) };
+      const runtime = githubRuntime(ceiling, { remoteUrl: repo.localPath ? () => repo.localPath as string : undefined, log });
       // A foreground command: only the sandbox's warnings, if any, reach stderr.
       await checkSandbox(runtime.sandbox, log, { announce: false });
       const engine = createEngine({

@@ -105,8 +105,9 @@ export class WorkflowExecutor {
       repo: args.repo,
       issueNumber: args.issueNumber,
       requestedBy: args.requestedBy,
-      // The command's option, else the repository's limit within the service's setting, else the setting.
-      maxTestAttempts: args.options?.maxTestAttempts ?? Math.min(this.defaults.maxTestAttempts, args.repositoryMaxTestAttempts ?? Infinity),
+      // The command's option, else the repository's limit, else the service's setting — which is a ceiling
+      // for both: whoever may comment must not buy more agent and test rounds than the operator allows.
+      maxTestAttempts: Math.min(this.defaults.maxTestAttempts, args.options?.maxTestAttempts ?? args.repositoryMaxTestAttempts ?? Infinity),
       ...(args.options?.approvalTimeoutMs ? { approvalTimeoutMs: args.options.approvalTimeoutMs } : {}),
       ...(args.continueFrom ? { continueFrom: args.continueFrom } : {}),
     };
