@@ -185,3 +185,28 @@ it('review response: one child workflow per comment of the review, then one summ
   const childStates = (await engine.history(id)).filter((h) => h.type === 'state.entered' && h.path === 'comment').map((h) => h.state);
   expect(childStates.filter((s) => s === 'complete')).toHaveLength(2);
 });
+
+it('review response: each comment’s change passes the tests before it is pushed; a failing one is left out of the next', async () => {
+  const review = 778;
+  const broken = emulator.addReviewComment('acme', 'widgets', pullNumber, '@rmapp break it\nWRITE app.txt broken', 'reviewer', {
+    path: 'app.txt',
+    line: 1,
+    pull_request_review_id: review,
+  });
+  const fine = emulator.addReviewComment('acme', 'widgets', pullNumber, '@rmapp add a file\nWRITE d.txt delta', 'reviewer', {
+    path: 'app.txt',
+    line: 1,
+    pull_request_review_id: review,
+  });
+  const run = await engine.waitFor(await engine.start('ReviewResponse', { owner: 'acme', repo: 'widgets', pullNumber, reviewId: review }), {
+    timeoutMs: 60_000,
+  });
+  expect(run.status, JSON.stringify(run.error)).toBe('succeeded');
+  const results = (run.output as { results: { commentId: number; commit: string | null; error: { category: string } | null }[] }).results;
+  expect(results.map((r) => [r.commentId, r.commit ? 'pushed' : r.error?.category])).toEqual([
+    [broken, 'test_failure'],
+    [fine, 'pushed'],
+  ]);
+  expect(await git(remote, 'show', 'feature:app.txt'), 'a change whose tests fail was pushed').not.toContain('broken');
+  expect(await git(remote, 'show', 'feature:d.txt')).toBe('delta');
+});

@@ -137,11 +137,15 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
         await saveArtifact('test-output', result.output);
         const report = summarizeTests(result.output, { passed: result.passed, workspace: ws.dir, runId });
         await saveArtifact('test-report', report);
-        if (!result.passed)
+        if (!result.passed) {
+          // Thrown away: the next comment of a review (ReviewResponse) shares this workspace, and would
+          // otherwise be tested, and committed, with this change.
+          await deps.workspaces.discardChanges(ws, signal);
           throw new WorkflowError(`the tests fail with this change (${testResultLine(report)}), so I pushed nothing`, {
             code: 'TESTS_FAILED',
             category: 'test_failure',
           });
+        }
         return { passed: true, result: 'pass' };
       },
       { kind: 'tests' },

@@ -47,6 +47,12 @@ interface Context extends ReviewResponseInput {
  */
 export interface ReviewResponseOptions {
   acceptNewComments?: boolean;
+  /**
+   * Each comment's change passes the repository's tests before it is pushed, as a lone PRReview's does
+   * (default true). The versions before it (`{ testBeforePush: false }`) pushed untested and are kept
+   * for runs in flight.
+   */
+  testBeforePush?: boolean;
 }
 
 /** The signal that adds a review comment to a running ReviewResponse. */
@@ -63,7 +69,7 @@ export function reviewResponseMachine(steps: ReviewResponseSteps, options: Revie
     actors: {
       listComments,
       summarize,
-      comment: prReviewMachine(perComment, { replyOnFailure: false, testBeforePush: false }),
+      comment: prReviewMachine(perComment, { replyOnFailure: false, testBeforePush: options.testBeforePush ?? true }),
     } as unknown as Record<string, UnknownActorLogic>,
     guards: { moreComments: ({ context }: { context: Context }) => context.index < context.commentIds.length },
     actions: {

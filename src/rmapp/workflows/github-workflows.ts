@@ -82,7 +82,9 @@ export function githubWorkflows(deps: GitHubWorkflowDeps): {
   return {
     workflows,
     previousVersions: [
-      // ReviewResponse v1 (7fa1feaa3626) took no `review.comment` signal.
+      // ReviewResponse v1 (7fa1feaa3626) took no `review.comment` signal. (Its comments' changes, like the
+      // current version's before, were pushed without their tests: the child machine is not part of a
+      // version, and the one that tests first only adds a state, so runs of either version test from now.)
       { ...reviewResponseWorkflow(reviewResponseSteps(deps), { acceptNewComments: false }), concurrency: perPull },
       // PRReview 67110996376d did not answer the reviewer when a stage failed.
       { ...prReviewWorkflow(prReviewSteps(deps), { replyOnFailure: false, testBeforePush: false }), concurrency: perPull },
