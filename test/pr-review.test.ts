@@ -149,18 +149,14 @@ it('fails at parsingComment with a validation error when the comment asks for no
   expect(run.error?.message).toMatch(/^parsingComment: .*asks for nothing/);
 });
 
+/** A comment of review `review` on app.txt line 1. */
+const reviewComment = (review: number, body: string) =>
+  emulator.addReviewComment('acme', 'widgets', pullNumber, body, 'reviewer', { path: 'app.txt', line: 1, pull_request_review_id: review });
+
 it('review response: one child workflow per comment of the review, then one summary reply', async () => {
   const review = 777;
-  const a = emulator.addReviewComment('acme', 'widgets', pullNumber, '@rmapp add a file\nWRITE a.txt alpha', 'reviewer', {
-    path: 'app.txt',
-    line: 1,
-    pull_request_review_id: review,
-  });
-  const b = emulator.addReviewComment('acme', 'widgets', pullNumber, '@rmapp add another\nWRITE b.txt beta', 'reviewer', {
-    path: 'app.txt',
-    line: 1,
-    pull_request_review_id: review,
-  });
+  const a = reviewComment(review, '@rmapp add a file\nWRITE a.txt alpha');
+  const b = reviewComment(review, '@rmapp add another\nWRITE b.txt beta');
   emulator.addReviewComment('acme', 'widgets', pullNumber, 'looks good otherwise', 'reviewer', { pull_request_review_id: review });
   const id = await engine.start('ReviewResponse', { owner: 'acme', repo: 'widgets', pullNumber, reviewId: review });
   const run = await engine.waitFor(id, { timeoutMs: 60_000 });
@@ -188,16 +184,8 @@ it('review response: one child workflow per comment of the review, then one summ
 
 it('review response: each comment’s change passes the tests before it is pushed; a failing one is left out of the next', async () => {
   const review = 778;
-  const broken = emulator.addReviewComment('acme', 'widgets', pullNumber, '@rmapp break it\nWRITE app.txt broken', 'reviewer', {
-    path: 'app.txt',
-    line: 1,
-    pull_request_review_id: review,
-  });
-  const fine = emulator.addReviewComment('acme', 'widgets', pullNumber, '@rmapp add a file\nWRITE d.txt delta', 'reviewer', {
-    path: 'app.txt',
-    line: 1,
-    pull_request_review_id: review,
-  });
+  const broken = reviewComment(review, '@rmapp break it\nWRITE app.txt broken');
+  const fine = reviewComment(review, '@rmapp add a file\nWRITE d.txt delta');
   const run = await engine.waitFor(await engine.start('ReviewResponse', { owner: 'acme', repo: 'widgets', pullNumber, reviewId: review }), {
     timeoutMs: 60_000,
   });

@@ -172,13 +172,15 @@ describe('a repository with .github/rmapp.yml', () => {
     expect((run.input as { maxTestAttempts: number }).maxTestAttempts).toBe(2);
   });
 
+  /** `@rmapp implement` on issue `n` (titled `title`, its body directives for the scripted agent): the finished run. */
+  const implement = async (n: number, title: string, body: string) => {
+    h.world.emulator.issues.set(`acme/widgets#${n}`, { title, body });
+    const started = await h.comment(n, '@rmapp implement');
+    return h.engine.waitFor(started.runId as string, { timeoutMs: 90_000 });
+  };
+
   it('fails clearly when the agent touches a protected path, and pushes nothing of it', async () => {
-    h.world.emulator.issues.set('acme/widgets#2', {
-      title: 'Rotate the key',
-      body: 'PLAN rotate\nWRITE secrets/key.txt new-key\nWRITE impl.txt right',
-    });
-    const started = await h.comment(2, '@rmapp implement');
-    const run = await h.engine.waitFor(started.runId as string, { timeoutMs: 90_000 });
+    const run = await implement(2, 'Rotate the key', 'PLAN rotate\nWRITE secrets/key.txt new-key\nWRITE impl.txt right');
     expect(run.status).toBe('failed');
     expect(run.error).toMatchObject({ code: 'PROTECTED_PATHS', category: 'validation' });
     expect(run.error?.message).toMatch(/^implementing: The agent changed a protected path: secrets\/key\.txt \(secrets\/\*\*\)\./);
@@ -192,12 +194,11 @@ describe('a repository with .github/rmapp.yml', () => {
   });
 
   it('checks what the analysing agent changed with the implementing attempt: the draft’s plan commit holds the plan only', async () => {
-    h.world.emulator.issues.set('acme/widgets#6', {
-      title: 'Make impl.txt say right',
-      body: 'ANALYZE WRITE secrets/README.md changed by the analysis\nPLAN write impl.txt\nWRITE impl.txt right',
-    });
-    const started = await h.comment(6, '@rmapp implement');
-    const run = await h.engine.waitFor(started.runId as string, { timeoutMs: 90_000 });
+    const run = await implement(
+      6,
+      'Make impl.txt say right',
+      'ANALYZE WRITE secrets/README.md changed by the analysis\nPLAN write impl.txt\nWRITE impl.txt right',
+    );
     expect(run.error, 'a change of the analysing agent to a protected path').toMatchObject({ code: 'PROTECTED_PATHS' });
     expect(run.error?.message).toContain('secrets/README.md (secrets/**)');
     // The draft's branch: the plan's commit, without the analysis's change.
