@@ -57,8 +57,9 @@ export interface PrReviewOptions {
   replyOnFailure?: boolean;
   /**
    * (default true) `testingChange` runs the tests on the change before `applyingChanges` pushes it.
-   * The released versions without it (`{ testBeforePush: false }`) are kept for runs in flight, and
-   * ReviewResponse's children keep that shape (its version would change otherwise).
+   * The released versions without it (`{ testBeforePush: false }`) are kept for runs in flight.
+   * ReviewResponse's children test too: a child machine is not part of its parent's version, so runs
+   * of ReviewResponse started before test from then on (a state added, none removed).
    */
   testBeforePush?: boolean;
 }
