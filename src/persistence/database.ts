@@ -459,27 +459,46 @@ function openPostgres(url: string, max: number): Database {
     }
   };
   /**
-   * A statement with a read timeout, on a connection of its own from the pool. Past the timeout pg fails
-   * it; the connection is then removed from the pool (released with the error) and its backend is
-   * terminated: one blocked on a lock, or busy, does not notice its client left and would outlive it,
-   * so every timed-out read would leave a backend behind while the pool opened new ones.
+   * Every statement, on a connection of its own from the pool, known in `running` while it runs so that
+   * a forced close terminates its backend: one blocked on a lock, or busy, does not notice its client left
+   * (a migration cut off by a stop went on waiting on the server and applied itself once the lock was
+   * released, long after its process had exited). A connection pg already knows is dead — its backend
+   * died just before the pool handed it out — fails the statement before anything is sent: it goes to
+   * another one (pg-pool's own `query` never met this; a storm of terminated backends did,
+   * test/driver-faults.test.ts). `failedOn` is told the connection a statement failed on.
    */
-  const timedQuery = async <T>(config: { text: string; values?: unknown[]; name?: string }, timeout: number, attempt = 1): Promise<T[]> => {
-    const client = await pool.connect();
+  const onConnection = async (config: Pg.QueryConfig, failedOn: (client: Pg.PoolClient) => void = () => {}): Promise<Pg.QueryResult> => {
+    for (let attempt = 1; ; attempt++) {
+      const client = await pool.connect();
+      running.set(client, config.text);
+      try {
+        const result = await client.query(config);
+        running.delete(client);
+        client.release();
+        return result;
+      } catch (err) {
+        running.delete(client);
+        client.release(err as Error);
+        if (attempt < 3 && NOT_QUERYABLE.test((err as Error | null)?.message ?? '')) continue;
+        failedOn(client);
+        throw err;
+      }
+    }
+  };
+  /**
+   * A statement with a read timeout. Past the timeout pg fails it; the connection is then removed from
+   * the pool (released with the error) and its backend is terminated, so that every timed-out read does
+   * not leave a backend behind while the pool opens new ones.
+   */
+  const timedQuery = async <T>(config: { text: string; values?: unknown[]; name?: string }, timeout: number): Promise<T[]> => {
     const sentAt = performance.now();
-    running.set(client, config.text);
+    let client: Pg.PoolClient | undefined;
     try {
-      const result = await client.query({ ...config, query_timeout: timeout } as unknown as Pg.QueryConfig);
-      running.delete(client);
-      client.release();
+      const result = await onConnection({ ...config, query_timeout: timeout } as unknown as Pg.QueryConfig, (c) => (client = c));
       return result.rows as T[];
     } catch (err) {
-      running.delete(client);
-      client.release(err as Error);
-      // Never sent (see untimedQuery): another connection.
-      if (attempt < 3 && NOT_QUERYABLE.test((err as Error | null)?.message ?? '')) return timedQuery<T>(config, timeout, attempt + 1);
       if ((err as Error | null)?.message !== 'Query read timeout') throw err;
-      const pid = (client as unknown as { processID?: unknown }).processID;
+      const pid = (client as unknown as { processID?: unknown } | undefined)?.processID;
       if (typeof pid === 'number') terminateBackend(pid, config.text).catch(() => {});
       // The pool's other idle connections that have not answered since this one was sent may have gone
       // silent with it (a partition silences every open connection): each would hold the next statement
@@ -492,32 +511,6 @@ function openPostgres(url: string, max: number): Database {
       throw queryTimeout(description, timeout, err);
     }
   };
-  /**
-   * A statement without a timeout (a migration's, a caller's own), on a connection of its own from the
-   * pool and known while it runs, so that a forced close terminates its backend as it does a timed one's:
-   * a migration waiting for another's lock, cut off by a stop, went on waiting on the server and applied
-   * itself once the lock was released, long after its process had exited.
-   */
-  const untimedQuery = async (config: string | { text: string; values?: unknown[]; name?: string }): Promise<Pg.QueryResult> => {
-    for (let attempt = 1; ; attempt++) {
-      const client = await pool.connect();
-      running.set(client, typeof config === 'string' ? config : config.text);
-      try {
-        const result = await client.query(config);
-        running.delete(client);
-        client.release();
-        return result;
-      } catch (err) {
-        running.delete(client);
-        client.release(err as Error);
-        // An idle connection whose backend died just before the pool handed it out: nothing was sent, so
-        // the statement goes to another one (pg-pool's own `query` never met this; a storm of terminated
-        // backends did, test/driver-faults.test.ts).
-        if (attempt < 3 && NOT_QUERYABLE.test((err as Error | null)?.message ?? '')) continue;
-        throw err;
-      }
-    }
-  };
   const query = <T>(text: string, params: readonly unknown[] = [], options: QueryOptions = {}): Promise<T[]> =>
     tracked(async () => {
       // Parameterized statements are prepared once per connection: the commit CTE costs ~0.5 ms to plan.
@@ -528,7 +521,7 @@ function openPostgres(url: string, max: number): Database {
       try {
         if (timeout !== null) return await timedQuery<T>(named, timeout);
         // pg-pool throws synchronously when the connection string cannot be used (an SSL file gone since).
-        const result = await untimedQuery(params.length > 0 ? named : text);
+        const result = await onConnection(named);
         return result.rows as T[];
       } catch (err) {
         if ((err as { code?: unknown }).code === 'QUERY_TIMEOUT') throw err;
@@ -545,7 +538,7 @@ function openPostgres(url: string, max: number): Database {
         // No parameters: one simple-protocol Query message. Several statements give one result each.
         let result: Pg.QueryResult | Pg.QueryResult[];
         try {
-          result = (await untimedQuery(joinScript(statements))) as unknown as Pg.QueryResult | Pg.QueryResult[];
+          result = (await onConnection({ text: joinScript(statements) })) as unknown as Pg.QueryResult | Pg.QueryResult[];
         } catch (err) {
           throw connectionError(err, url);
         }

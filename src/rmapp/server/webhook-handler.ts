@@ -33,10 +33,6 @@ export interface WebhookHandlerOptions {
    * 408 and its connection is closed, so slow bodies cannot pile up. Default 10 s (GitHub sends at once).
    */
   bodyTimeoutMs?: number | undefined;
-  /** The oldest event accepted: webhooks/event-age.ts `WEBHOOK_EVENT_MAX_AGE_MS` (3 days and an hour) by default. */
-  maxEventAgeMs?: number | undefined;
-  /** The clock event ages are measured on (tests). Default `Date.now`. */
-  now?: (() => number) | undefined;
 }
 
 /** Builds the handler. */

@@ -14,21 +14,13 @@ export type Normalized = { kind: 'run'; input: GitHubEventInput } | { kind: 'ign
 
 interface Payload {
   action?: string;
-  // GitHub's times of the events rmapp acts on, covered by the signature like the rest of the body.
   repository?: { name?: string; owner?: { login?: string } };
   installation?: { id?: number };
   sender?: { login?: string; type?: string };
-  issue?: { number?: number; pull_request?: unknown; user?: { login?: string }; updated_at?: unknown };
-  pull_request?: { number?: number; updated_at?: unknown };
-  comment?: {
-    id?: number;
-    body?: string | null;
-    user?: { login?: string; type?: string };
-    pull_request_review_id?: number | null;
-    created_at?: unknown;
-    updated_at?: unknown;
-  };
-  review?: { id?: number; body?: string | null; user?: { login?: string; type?: string }; submitted_at?: unknown };
+  issue?: { number?: number; pull_request?: unknown; user?: { login?: string } };
+  pull_request?: { number?: number };
+  comment?: { id?: number; body?: string | null; user?: { login?: string; type?: string }; pull_request_review_id?: number | null };
+  review?: { id?: number; body?: string | null; user?: { login?: string; type?: string } };
   label?: { name?: string };
 }
 
@@ -52,15 +44,10 @@ export function storableText(value: string): string {
   return value.replaceAll('\0', '\uFFFD').replace(LONE_SURROGATES, '\uFFFD');
 }
 
-/** Options of {@link normalizeWebhook}. */
+/** Options of {@link normalizeWebhook}: the bot's name, and label name → template (only mapped labels start runs). */
 export interface NormalizeOptions {
   botName: string;
-  /** Label name → template: only mapped labels start runs. */
   labels: Record<string, string>;
-  /** The oldest event accepted, as an age. Default event-age.ts `WEBHOOK_EVENT_MAX_AGE_MS`. */
-  maxEventAgeMs?: number | undefined;
-  /** The clock ages are measured on (tests). Default `Date.now`. */
-  now?: (() => number) | undefined;
 }
 
 /**
@@ -74,15 +61,14 @@ export function normalizeWebhook(name: string, deliveryId: string, payload: Payl
   if (decided.kind === 'ignored') return decided;
   const at = eventTime(name, payload);
   if (!at) return decided; // not GitHub's shape, but signed with the secret
-  const maxAgeMs = options.maxEventAgeMs ?? WEBHOOK_EVENT_MAX_AGE_MS;
-  const ageMs = (options.now ?? Date.now)() - at.time;
-  if (ageMs <= maxAgeMs) return decided;
+  const ageMs = Date.now() - at.time;
+  if (ageMs <= WEBHOOK_EVENT_MAX_AGE_MS) return decided;
   return {
     kind: 'ignored',
     stale: true,
     reason:
       `${at.field} is ${at.text}, ${Math.floor(ageMs / 3_600_000)} h ago: GitHub redelivers nothing older than ` +
-      `${Math.round(maxAgeMs / 3_600_000)} h, so this is a copy sent again`,
+      `${Math.round(WEBHOOK_EVENT_MAX_AGE_MS / 3_600_000)} h, so this is a copy sent again`,
   };
 }
 
