@@ -131,6 +131,14 @@ it('a signed copy of an event older than GitHub redelivers starts nothing, whate
       'issue_comment',
       { ...issueComment(45, '@rmapp status'), comment: { ...issueComment(45, '@rmapp status').comment, created_at: daysAgo(4) } },
     ],
+    // A leap day is a day: stale, not refused as a malformed time.
+    [
+      'issue_comment',
+      {
+        ...issueComment(45, '@rmapp status'),
+        comment: { ...issueComment(45, '@rmapp status').comment, created_at: '2024-02-29T10:00:00Z' },
+      },
+    ],
     ['issues', labelled(47, 'rmapp:bug', daysAgo(3.1))],
     [
       'pull_request_review',
@@ -168,6 +176,11 @@ it('a signed copy of an event older than GitHub redelivers starts nothing, whate
     ['a loose date', JSON.stringify(`Jan 1 2020 (${'y'.repeat(800_000)})`)],
     ['a number', '1796446308'],
     ['arrays 5,000 deep', '['.repeat(5_000) + ']'.repeat(5_000)],
+    // Days and hours the calendar has not (Date.parse reads the first as 2 March, the last as the next day).
+    ['30 February', JSON.stringify(`${new Date().getUTCFullYear()}-02-30T10:00:00Z`)],
+    ['31 April', JSON.stringify(`${new Date().getUTCFullYear()}-04-31T10:00:00+02:00`)],
+    ['29 February of a common year', '"2027-02-29T10:00:00Z"'],
+    ['hour 24', JSON.stringify(`${new Date().toISOString().slice(0, 10)}T24:00:00Z`)],
   ] as const) {
     const odd = issueComment(45, '@rmapp status');
     odd.comment.created_at = 'TIME';

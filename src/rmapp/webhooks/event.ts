@@ -89,6 +89,21 @@ const EVENT_TIMES: Record<string, string[]> = {
 const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/;
 
 /**
+ * A day the month has and an hour before 24: `Date.parse` reads `2026-02-30` as 2 March and `24:00` as the
+ * next day's midnight, neither of which GitHub writes.
+ */
+function onTheCalendar(value: string): boolean {
+  const [year, month, day, hour] = [value.slice(0, 4), value.slice(5, 7), value.slice(8, 10), value.slice(11, 13)].map(Number) as [
+    number,
+    number,
+    number,
+    number,
+  ];
+  const daysInMonth = new Date(Date.UTC(2000 + (year % 400), month, 0)).getUTCDate(); // the same leap years, any year
+  return month >= 1 && month <= 12 && day <= daysInMonth && hour < 24;
+}
+
+/**
  * The latest time the payload gives for its event, or null when it gives none. Throws zod's `ZodError`
  * (a 400) for a time that is not one; the value is named by its kind, or its head for a string — a
  * signed payload may put anything there, of any size or depth.
@@ -99,7 +114,7 @@ function eventTime(name: string, payload: Payload): { field: string; text: strin
     let value: unknown = payload;
     for (const key of field.split('.')) value = value && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;
     if (value === undefined || value === null) continue;
-    const time = typeof value === 'string' && ISO_DATE_TIME.test(value) ? Date.parse(value) : Number.NaN;
+    const time = typeof value === 'string' && ISO_DATE_TIME.test(value) && onTheCalendar(value) ? Date.parse(value) : Number.NaN;
     if (Number.isNaN(time)) {
       const shown =
         typeof value === 'string'
