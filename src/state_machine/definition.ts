@@ -1,7 +1,7 @@
 /**
  * A workflow definition: name + version + XState machine + zod input schema. The version is what a
  * run is pinned to for its whole life; by default it is a hash of the machine's structure, so any
- * change to states, transitions or invoked `src` names yields a new version.
+ * change to states, transitions, invoked `src` names or a child machine's structure yields a new version.
  */
 import { createHash } from 'node:crypto';
 import type { AnyStateMachine } from 'xstate';
@@ -139,12 +139,55 @@ export function defineWorkflow<TInput, TMachine extends AnyStateMachine = AnySta
 }
 
 /**
- * A short hash of the machine's structure: state ids, transitions, invoke `src` names, delays. Functions
+ * A short hash of the machine's structure: state ids, transitions, invoke `src` names, delays, and the
+ * structure of every child machine it can invoke or spawn (its `setup({ actors })` and inline `invoke`
+ * sources), so that a child changed alone also yields a new version — its snapshot lives inside the
+ * parent's, and a run in flight must not take a child whose states it does not know. Functions
  * (actions, guards given inline) contribute only their names, so reformatting code does not change it.
+ * A machine without child machines hashes exactly as before children were covered.
  */
 export function machineVersion(machine: AnyStateMachine): string {
+  return createHash('sha256').update(structureText(machine, new Set())).digest('hex').slice(0, 12);
+}
+
+function structureText(machine: AnyStateMachine, visiting: Set<AnyStateMachine>): string {
   const text = JSON.stringify(machine.root.definition, (_key, value: unknown) =>
     typeof value === 'function' ? `fn:${(value as { name?: string }).name ?? ''}` : value,
   );
-  return createHash('sha256').update(text).digest('hex').slice(0, 12);
+  const children = childMachines(machine);
+  if (children.length === 0) return text;
+  visiting.add(machine);
+  // A machine that can start itself (directly or through a child) is named, not expanded again.
+  const parts = children.map(([src, child]) => [src, visiting.has(child) ? 'cycle' : structureText(child, visiting)]);
+  visiting.delete(machine);
+  return `${text}\n${JSON.stringify(parts)}`;
+}
+
+/** The child machines a machine can start, by `src` name, in a stable order. */
+function childMachines(machine: AnyStateMachine): [string, AnyStateMachine][] {
+  const found = new Map<string, AnyStateMachine>();
+  for (const [src, logic] of Object.entries(machine.implementations.actors ?? {})) if (isMachine(logic)) found.set(src, logic);
+  const walk = (node: AnyStateMachine['root']) => {
+    node.invoke.forEach((invoke, i) => {
+      const src = invoke.src; // always a name here: XState names inline sources
+      if (typeof src !== 'string' || found.has(src)) return;
+      // An inline source: XState names it `xstate.invoke.<i>.<node id>` and keeps the logic in the config.
+      const config = node.config.invoke;
+      const logic: unknown = (Array.isArray(config) ? config[i] : config)?.src;
+      if (isMachine(logic)) found.set(src, logic);
+    });
+    for (const child of Object.values(node.states)) walk(child);
+  };
+  walk(machine.root);
+  return [...found].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+function isMachine(logic: unknown): logic is AnyStateMachine {
+  return (
+    typeof logic === 'object' &&
+    logic !== null &&
+    'root' in logic &&
+    'implementations' in logic &&
+    typeof (logic as { getInitialSnapshot?: unknown }).getInitialSnapshot === 'function'
+  );
 }

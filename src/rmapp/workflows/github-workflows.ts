@@ -82,10 +82,16 @@ export function githubWorkflows(deps: GitHubWorkflowDeps): {
   return {
     workflows,
     previousVersions: [
-      // ReviewResponse v1 (7fa1feaa3626) took no `review.comment` signal. (Its comments' changes, like the
-      // current version's before, were pushed without their tests: the child machine is not part of a
-      // version, and the one that tests first only adds a state, so runs of either version test from now.)
-      { ...reviewResponseWorkflow(reviewResponseSteps(deps), { acceptNewComments: false }), concurrency: perPull },
+      // ReviewResponse's versions from before a child machine's structure was part of a version, pinned to
+      // the hashes their runs carry: c15fcc7d850f is today's machine; v1 (7fa1feaa3626) took no
+      // `review.comment` signal. Both pushed each comment's change untested; their children then gained
+      // the test state (only a state added), so runs of either test from that release on.
+      { ...reviewResponseWorkflow(reviewResponseSteps(deps)), version: 'c15fcc7d850f', concurrency: perPull },
+      {
+        ...reviewResponseWorkflow(reviewResponseSteps(deps), { acceptNewComments: false }),
+        version: '7fa1feaa3626',
+        concurrency: perPull,
+      },
       // PRReview 67110996376d did not answer the reviewer when a stage failed.
       { ...prReviewWorkflow(prReviewSteps(deps), { replyOnFailure: false, testBeforePush: false }), concurrency: perPull },
       // PRReview 392c4c2b409c pushed the change without running the tests.
