@@ -58,6 +58,31 @@ describe('the settings are read from the default branch only', () => {
     expect(settings.config.protectedPaths).toEqual(['migrations/**']);
   });
 
+  it('settings paths that hold no file are skipped, the files beside them read; a ref no branch can have names nothing', async () => {
+    const up = upstream('shapes');
+    // AGENTS.md a directory, CLAUDE.md a submodule (a commit in the tree), the copilot file a real file.
+    git(up, 'rm', '-q', 'AGENTS.md');
+    mkdirSync(join(up, 'AGENTS.md'));
+    writeFileSync(join(up, 'AGENTS.md/README'), 'not instructions\n');
+    git(up, 'update-index', '--add', '--cacheinfo', `160000,${git(up, 'rev-parse', 'HEAD').trim()},CLAUDE.md`);
+    writeFileSync(join(up, '.github/copilot-instructions.md'), 'Copilot rules.\n');
+    git(up, 'add', '.');
+    git(up, 'commit', '-qm', 'shapes');
+    const workspaces = new Workspaces({ root: join(root, 'ws-shapes'), author });
+    const ws = await workspaces.prepare({ runId: 'run-shapes', remoteUrl: up, branch: 'rmapp/issue-3', base: 'main' });
+    const settings = await workspaces.repositorySettings(ws, 'main');
+    expect(settings.config.protectedPaths).toEqual(['migrations/**']);
+    expect(settings.instructionFiles).toEqual([{ path: '.github/copilot-instructions.md', text: 'Copilot rules.\n' }]);
+    expect(await workspaces.repositorySettingsOf(up)).toEqual(settings);
+
+    // Without origin/HEAD, only the base names the default branch: one with a line break (which would
+    // split git's batch of names into two) or a NUL names nothing, and nothing is read.
+    git(ws.dir, 'remote', 'set-head', 'origin', '-d');
+    for (const base of ['main\nrefs/remotes/origin/evil', 'main\0', 'nothing-here'])
+      await expect(workspaces.repositorySettings(ws, base), JSON.stringify(base)).rejects.toMatchObject({ code: 'DEFAULT_BRANCH_UNKNOWN' });
+    expect((await workspaces.repositorySettings(ws, 'main')).config.protectedPaths).toEqual(['migrations/**']);
+  });
+
   it('a settings file over 256 KiB is refused, never parsed from its last MiB', async () => {
     const up = upstream('large');
     const padding = `# ${'x'.repeat(200)}\n`.repeat(6_000);

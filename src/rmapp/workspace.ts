@@ -18,6 +18,14 @@ const REPOSITORY_CONFIG_MAX_BYTES = 256 * 1024;
 
 /** Most bytes of an instruction file read (under the 1 MiB a command's output keeps; a prompt keeps less). */
 const INSTRUCTION_FILE_MAX_BYTES = 512 * 1024;
+/** The files a repository's settings are read from, in the order {@link Workspaces} asks git about them. */
+const SETTINGS_FILES = [REPOSITORY_CONFIG, ...INSTRUCTION_FILES] as const;
+
+/** What `git cat-file --batch-check` says of an object that exists. */
+interface ObjectInfo {
+  type: 'blob' | 'tree' | 'commit' | 'tag';
+  size: number;
+}
 
 /** In a workspace's `.git`: the id of the run it belongs to. */
 const RUN_ID_FILE = 'rmapp-run-id';
@@ -171,13 +179,29 @@ export async function writeWorkspaceFile(dir: string, rel: string, text: string)
   }
 }
 
+/**
+ * git's verdict on branch names already asked about in this process: every step of a run prepares its
+ * workspace with the same two names, and each question was a process of its own (14 of the 97 git
+ * processes of one issue's run). Bounded: emptied when full.
+ */
+const branchVerdicts = new Map<string, boolean>();
+const BRANCH_VERDICTS_MAX = 1_000;
+
 /** Rejects names git would take as options or refuse as refs (`git check-ref-format --branch`). */
 export async function checkBranchName(name: string): Promise<void> {
   const invalid = () =>
     new ValidationError(`"${name}" is not a usable branch name.`, [{ path: 'branch', message: 'invalid git branch name' }]);
   if (!name || name.startsWith('-') || name.length > 250) throw invalid();
-  const r = await runCommand(['git', 'check-ref-format', '--branch', name]);
-  if (r.exitCode !== 0) throw invalid();
+  let valid = branchVerdicts.get(name);
+  if (valid === undefined) {
+    const r = await runCommand(['git', 'check-ref-format', '--branch', name]);
+    // Only a verdict is kept: a git that could not run (exit code null) is asked again next time.
+    if (r.exitCode === null) throw invalid();
+    valid = r.exitCode === 0;
+    if (branchVerdicts.size >= BRANCH_VERDICTS_MAX) branchVerdicts.clear();
+    branchVerdicts.set(name, valid);
+  }
+  if (!valid) throw invalid();
 }
 
 export class Workspaces {
@@ -302,8 +326,8 @@ export class Workspaces {
     // a tag or name a branch controls.
     const refs = ['refs/remotes/origin/HEAD', ...(base ? [`refs/remotes/origin/${base}`] : [])];
     for (const ref of refs) {
-      const has = await this.show(ws.dir, `${ref}^{commit}`, signal, ['rev-parse', '--verify', '--quiet']);
-      if (has !== null) return this.settingsAt(ws.dir, ref, signal);
+      const settings = await this.settingsAt(ws.dir, ref, signal);
+      if (settings) return settings;
     }
     // No default branch to read: never fall back to the branch being worked on, nor to no settings
     // (the protected paths would then protect nothing).
@@ -319,13 +343,21 @@ export class Workspaces {
    * is answered at once and nothing runs.
    */
   async repositorySettingsOf(remoteUrl: string, signal?: AbortSignal): Promise<RepositorySettings> {
-    return this.settingsAt(await this.mirror(remoteUrl, signal), 'HEAD', signal);
+    const dir = await this.mirror(remoteUrl, signal);
+    // A repository with no commit yet has no settings: the defaults (its work fails later, named).
+    return (await this.settingsAt(dir, 'HEAD', signal)) ?? { config: parseRepositoryConfig(''), instructionFiles: [] };
   }
 
-  private async settingsAt(dir: string, ref: string, signal?: AbortSignal): Promise<RepositorySettings> {
+  /** The settings at commit `ref` of the repository in `dir`, or null when `ref` names no commit. */
+  private async settingsAt(dir: string, ref: string, signal?: AbortSignal): Promise<RepositorySettings | null> {
     // Sizes first: a command's output keeps only its last MiB, so a larger file read whole would be
-    // parsed or quoted from somewhere in its middle (settings silently lost).
-    const configSize = await this.blobSize(dir, `${ref}:${REPOSITORY_CONFIG}`, signal);
+    // parsed or quoted from somewhere in its middle (settings silently lost). The commit and the type
+    // and size of every file come from one git process (it was two per file: 24 of the 97 git
+    // processes of one issue's run).
+    const [commit, ...sizes] = await this.objectInfo(dir, [`${ref}^{commit}`, ...SETTINGS_FILES.map((f) => `${ref}:${f}`)], signal);
+    if (commit?.type !== 'commit') return null;
+    const blobSizes = sizes.map((info) => (info?.type === 'blob' ? info.size : null));
+    const configSize = blobSizes[0] ?? null;
     if (configSize !== null && configSize > REPOSITORY_CONFIG_MAX_BYTES)
       throw new ValidationError(
         `${REPOSITORY_CONFIG} is ${configSize} bytes, more than the ${REPOSITORY_CONFIG_MAX_BYTES} a settings file may have — keep long instructions in AGENTS.md.`,
@@ -333,8 +365,8 @@ export class Workspaces {
       );
     const config = parseRepositoryConfig(configSize === null ? '' : ((await this.show(dir, `${ref}:${REPOSITORY_CONFIG}`, signal)) ?? ''));
     const instructionFiles: { path: string; text: string }[] = [];
-    for (const path of INSTRUCTION_FILES) {
-      const size = await this.blobSize(dir, `${ref}:${path}`, signal);
+    for (const [i, path] of INSTRUCTION_FILES.entries()) {
+      const size = blobSizes[i + 1] ?? null;
       if (size === null) continue;
       const text =
         size > INSTRUCTION_FILE_MAX_BYTES
@@ -345,12 +377,28 @@ export class Workspaces {
     return { config, instructionFiles };
   }
 
-  /** The size of a blob (`<ref>:<path>`), or null when there is no such blob (absent, a directory, a submodule). */
-  private async blobSize(dir: string, object: string, signal?: AbortSignal): Promise<number | null> {
-    const type = await this.show(dir, object, signal, ['cat-file', '-t']);
-    if (type?.trim() !== 'blob') return null;
-    const size = await this.show(dir, object, signal, ['cat-file', '-s']);
-    return size === null ? null : Number(size.trim());
+  /**
+   * The type and size of each of `objects` (`<ref>:<path>`, `<ref>^{commit}`), null for one that does
+   * not exist, from one `git cat-file --batch-check`. A name holding a line break cannot name anything
+   * (and would split the batch's lines): null. Throws GIT_FAILED when git cannot read the repository —
+   * read as "no settings", the protected paths would protect nothing.
+   */
+  private async objectInfo(dir: string, objects: readonly string[], signal?: AbortSignal): Promise<(ObjectInfo | null)[]> {
+    const asked = objects.filter((o) => !/[\n\r\0]/.test(o));
+    const out = asked.length
+      ? await this.git(['cat-file', `--batch-check=%(objecttype) %(objectsize)`], dir, signal, asked.map((o) => `${o}\n`).join(''))
+      : '';
+    const lines = out ? out.split('\n') : [];
+    if (lines.length !== asked.length)
+      throw new WorkflowError(`git cat-file answered ${lines.length} lines for ${asked.length} objects`, {
+        code: 'GIT_FAILED',
+        category: 'permanent',
+      });
+    const byName = new Map(asked.map((o, i) => [o, lines[i] as string]));
+    return objects.map((o) => {
+      const m = /^(blob|tree|commit|tag) (\d+)$/.exec(byName.get(o) ?? '');
+      return m ? { type: m[1] as ObjectInfo['type'], size: Number(m[2]) } : null;
+    });
   }
 
   /** `git show <object>` (or another read command) in `dir`; null when git says there is no such thing. */
