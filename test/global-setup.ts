@@ -3,8 +3,13 @@
  * processes (test/helpers/fixture-bundles.ts), so that no test process compiles them again and no
  * worker or CLI process compiles TypeScript at start-up. The folder is named in the environment, which
  * the test processes inherit, and removed at the end of the run.
+ *
+ * Also gives the run a temporary directory of its own (`TMPDIR`, which `os.tmpdir()` and every process
+ * the tests start read): the tests' worlds, workspaces and ledgers go there, and it is removed at the
+ * end, so a run leaves nothing in the machine's /tmp (one run left ~100 folders there).
  */
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundle } from './helpers/bundle.ts';
 import { BUNDLE_DIR_ENV, FIXTURES } from './helpers/fixture-bundles.ts';
@@ -12,11 +17,16 @@ import { ROOT } from './helpers/processes.ts';
 
 const dir = join(ROOT, 'node_modules', '.cache', 'rmapp-test', `run-${process.pid}`);
 
+let runTmp: string | undefined;
+
 export async function setup(): Promise<void> {
   await Promise.all(FIXTURES.map((f) => bundle(f, dir)));
   process.env[BUNDLE_DIR_ENV] = dir;
+  runTmp = mkdtempSync(join(tmpdir(), 'rmapp-tests-'));
+  process.env.TMPDIR = runTmp;
 }
 
 export function teardown(): void {
   rmSync(dir, { recursive: true, force: true });
+  if (runTmp) rmSync(runTmp, { recursive: true, force: true });
 }
