@@ -85,3 +85,24 @@ it('a machine that can start itself is hashed without looping', () => {
   (recursive.implementations.actors as Record<string, unknown>).again = recursive;
   expect(machineVersion(recursive)).toMatch(/^[0-9a-f]{12}$/);
 });
+
+it('deep nesting hashes each machine once: a chain and a diamond 40 levels deep, the leaf still counted', () => {
+  const nest = (leaf: AnyStateMachine, twoNames: boolean) => {
+    let m = leaf;
+    for (let i = 0; i < 40; i++) {
+      const inner = m;
+      m = setup({ actors: twoNames ? { a: inner, b: inner } : { a: inner } }).createMachine({
+        id: `level${i}`,
+        initial: 'on',
+        states: { on: { invoke: { src: 'a' } } },
+      });
+    }
+    return m;
+  };
+  // Each level's text once held its child's whole, escaped again: 2^levels (11 s at 20, a RangeError at 21).
+  for (const twoNames of [false, true]) {
+    expect(machineVersion(nest(child(true), twoNames)), twoNames ? 'diamond' : 'chain').not.toBe(
+      machineVersion(nest(child(false), twoNames)),
+    );
+  }
+});

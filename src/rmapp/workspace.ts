@@ -23,6 +23,7 @@ const SETTINGS_FILES = [REPOSITORY_CONFIG, ...INSTRUCTION_FILES] as const;
 
 /** What `git cat-file --batch-check` says of an object that exists. */
 interface ObjectInfo {
+  id: string;
   type: 'blob' | 'tree' | 'commit' | 'tag';
   size: number;
 }
@@ -120,6 +121,10 @@ function gitEnv(author: { name: string; email: string }, token?: string): Record
     ...env,
     GIT_CONFIG_COUNT: String(config.length),
     GIT_TERMINAL_PROMPT: '0',
+    // A mirror holds every ref of the remote, `refs/replace/*` too, which git honours by default: anyone
+    // who may push a ref could swap any object — the settings file of the default branch among them —
+    // without touching a branch. rmapp reads and builds on the objects the branches name, nothing else.
+    GIT_NO_REPLACE_OBJECTS: '1',
     GIT_AUTHOR_NAME: author.name,
     GIT_AUTHOR_EMAIL: author.email,
     GIT_COMMITTER_NAME: author.name,
@@ -191,12 +196,21 @@ const BRANCH_VERDICTS_MAX = 1_000;
 export async function checkBranchName(name: string): Promise<void> {
   const invalid = () =>
     new ValidationError(`"${name}" is not a usable branch name.`, [{ path: 'branch', message: 'invalid git branch name' }]);
-  if (!name || name.startsWith('-') || name.length > 250) throw invalid();
+  if (!name || name.startsWith('-') || name.length > 250 || name.includes('\0')) throw invalid();
   let valid = branchVerdicts.get(name);
   if (valid === undefined) {
-    const r = await runCommand(['git', 'check-ref-format', '--branch', name]);
-    // Only a verdict is kept: a git that could not run (exit code null) is asked again next time.
-    if (r.exitCode === null) throw invalid();
+    // git's own configuration is not read (it could not change the verdict, only break the command).
+    const r = await runCommand(['git', 'check-ref-format', '--branch', name], {
+      env: { PATH: process.env.PATH, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' },
+      inheritEnv: false,
+    });
+    // An exit code is git's verdict (with `--branch` it dies with 128 on a name it refuses); a git that
+    // died of a signal gave none: refused this time, asked again the next.
+    if (r.exitCode === null)
+      throw new WorkflowError(`git check-ref-format could not check "${name}": ${r.stderr.trim().slice(-400)}`, {
+        code: 'GIT_FAILED',
+        category: 'transient',
+      });
     valid = r.exitCode === 0;
     if (branchVerdicts.size >= BRANCH_VERDICTS_MAX) branchVerdicts.clear();
     branchVerdicts.set(name, valid);
@@ -324,7 +338,10 @@ export class Workspaces {
     // Full ref names: a short `origin/HEAD` would resolve a tag `origin/HEAD` or a local branch of that
     // name (a pull request's head branch) before the remote-tracking ref — a ref anyone who can push
     // a tag or name a branch controls.
-    const refs = ['refs/remotes/origin/HEAD', ...(base ? [`refs/remotes/origin/${base}`] : [])];
+    // `origin/HEAD` only as the symbolic ref a clone makes of the remote's HEAD: where the remote's HEAD
+    // names no branch, a branch the remote has named `HEAD` is fetched as a plain `origin/HEAD`.
+    const head = await this.symbolicTarget(ws.dir, 'refs/remotes/origin/HEAD', 'refs/remotes/origin/', signal);
+    const refs = [...(head ? [head] : []), ...(base ? [`refs/remotes/origin/${base}`] : [])];
     for (const ref of refs) {
       const settings = await this.settingsAt(ws.dir, ref, signal);
       if (settings) return settings;
@@ -344,8 +361,23 @@ export class Workspaces {
    */
   async repositorySettingsOf(remoteUrl: string, signal?: AbortSignal): Promise<RepositorySettings> {
     const dir = await this.mirror(remoteUrl, signal);
+    // The branch HEAD names, by its full name: a bare `HEAD` that names no branch resolves to a branch
+    // named `HEAD`, which anyone who may push can make.
+    const head = await this.symbolicTarget(dir, 'HEAD', 'refs/heads/', signal);
     // A repository with no commit yet has no settings: the defaults (its work fails later, named).
-    return (await this.settingsAt(dir, 'HEAD', signal)) ?? { config: parseRepositoryConfig(''), instructionFiles: [] };
+    return (head && (await this.settingsAt(dir, head, signal))) || { config: parseRepositoryConfig(''), instructionFiles: [] };
+  }
+
+  /** The full name of the ref the symbolic ref `name` points to, when it points under `prefix`; else null. */
+  private async symbolicTarget(dir: string, name: string, prefix: string, signal?: AbortSignal): Promise<string | null> {
+    const r = await runCommand(['git', 'symbolic-ref', '--quiet', name], {
+      cwd: dir,
+      signal,
+      env: gitEnv(this.config.author),
+      inheritEnv: false,
+    });
+    const target = r.exitCode === 0 ? r.stdout.trim() : '';
+    return target.startsWith(prefix) && !/[\s\0]/.test(target) ? target : null;
   }
 
   /** The settings at commit `ref` of the repository in `dir`, or null when `ref` names no commit. */
@@ -363,7 +395,8 @@ export class Workspaces {
         `${REPOSITORY_CONFIG} is ${configSize} bytes, more than the ${REPOSITORY_CONFIG_MAX_BYTES} a settings file may have — keep long instructions in AGENTS.md.`,
         [{ path: REPOSITORY_CONFIG, message: 'too large' }],
       );
-    const config = parseRepositoryConfig(configSize === null ? '' : ((await this.show(dir, `${ref}:${REPOSITORY_CONFIG}`, signal)) ?? ''));
+    // Read by the ids git sized (not by name again: the branch may move in between).
+    const config = parseRepositoryConfig(configSize === null ? '' : await this.readBlob(dir, sizes[0]!.id, signal));
     const instructionFiles: { path: string; text: string }[] = [];
     for (const [i, path] of INSTRUCTION_FILES.entries()) {
       const size = blobSizes[i + 1] ?? null;
@@ -371,10 +404,21 @@ export class Workspaces {
       const text =
         size > INSTRUCTION_FILE_MAX_BYTES
           ? `(${path} is ${size} bytes, more than the ${INSTRUCTION_FILE_MAX_BYTES} rmapp reads: it is not included.)`
-          : await this.show(dir, `${ref}:${path}`, signal);
-      if (text?.trim()) instructionFiles.push({ path, text });
+          : await this.readBlob(dir, sizes[i + 1]!.id, signal);
+      if (text.trim()) instructionFiles.push({ path, text });
     }
     return { config, instructionFiles };
+  }
+
+  /** A blob's text. Throws GIT_FAILED when git cannot give it: read as empty, a settings file would protect nothing. */
+  private async readBlob(dir: string, id: string, signal?: AbortSignal): Promise<string> {
+    const r = await runCommand(['git', 'cat-file', 'blob', id], { cwd: dir, signal, env: gitEnv(this.config.author), inheritEnv: false });
+    if (r.exitCode !== 0)
+      throw new WorkflowError(`git cat-file could not read ${id}: ${r.stderr.trim().slice(-400) || `exit ${r.exitCode ?? r.signal}`}`, {
+        code: 'GIT_FAILED',
+        category: 'permanent',
+      });
+    return r.stdout;
   }
 
   /**
@@ -386,7 +430,12 @@ export class Workspaces {
   private async objectInfo(dir: string, objects: readonly string[], signal?: AbortSignal): Promise<(ObjectInfo | null)[]> {
     const asked = objects.filter((o) => !/[\n\r\0]/.test(o));
     const out = asked.length
-      ? await this.git(['cat-file', `--batch-check=%(objecttype) %(objectsize)`], dir, signal, asked.map((o) => `${o}\n`).join(''))
+      ? await this.git(
+          ['cat-file', `--batch-check=%(objectname) %(objecttype) %(objectsize)`],
+          dir,
+          signal,
+          asked.map((o) => `${o}\n`).join(''),
+        )
       : '';
     const lines = out ? out.split('\n') : [];
     if (lines.length !== asked.length)
@@ -396,15 +445,9 @@ export class Workspaces {
       });
     const byName = new Map(asked.map((o, i) => [o, lines[i] as string]));
     return objects.map((o) => {
-      const m = /^(blob|tree|commit|tag) (\d+)$/.exec(byName.get(o) ?? '');
-      return m ? { type: m[1] as ObjectInfo['type'], size: Number(m[2]) } : null;
+      const m = /^([0-9a-f]{40,64}) (blob|tree|commit|tag) (\d+)$/.exec(byName.get(o) ?? '');
+      return m ? { id: m[1] as string, type: m[2] as ObjectInfo['type'], size: Number(m[3]) } : null;
     });
-  }
-
-  /** `git show <object>` (or another read command) in `dir`; null when git says there is no such thing. */
-  private async show(dir: string, object: string, signal?: AbortSignal, command: string[] = ['show']): Promise<string | null> {
-    const r = await runCommand(['git', ...command, object], { cwd: dir, signal, env: gitEnv(this.config.author), inheritEnv: false });
-    return r.exitCode === 0 ? r.stdout : null;
   }
 
   /**

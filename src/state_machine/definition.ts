@@ -140,27 +140,41 @@ export function defineWorkflow<TInput, TMachine extends AnyStateMachine = AnySta
 
 /**
  * A short hash of the machine's structure: state ids, transitions, invoke `src` names, delays, and the
- * structure of every child machine it can invoke or spawn (its `setup({ actors })` and inline `invoke`
- * sources), so that a child changed alone also yields a new version — its snapshot lives inside the
- * parent's, and a run in flight must not take a child whose states it does not know. Functions
- * (actions, guards given inline) contribute only their names, so reformatting code does not change it.
- * A machine without child machines hashes exactly as before children were covered.
+ * structure of every child machine it can invoke or spawn by name (its `setup({ actors })`) or invoke
+ * inline, recursively — a child changed alone also yields a new version: its snapshot lives inside the
+ * parent's, and a run in flight must not take a child whose states it does not know. (Logic spawned
+ * inline cannot be persisted; durable-check.ts refuses it.) Functions (actions, guards given inline)
+ * contribute only their names, so reformatting code does not change it. A machine without child
+ * machines hashes exactly as before children were covered.
  */
 export function machineVersion(machine: AnyStateMachine): string {
-  return createHash('sha256').update(structureText(machine, new Set())).digest('hex').slice(0, 12);
+  return structureHash(machine, new Map(), new Set());
 }
 
-function structureText(machine: AnyStateMachine, visiting: Set<AnyStateMachine>): string {
-  const text = JSON.stringify(machine.root.definition, (_key, value: unknown) =>
+/**
+ * The hash of `machine`'s definition and of its children's hashes, each machine hashed once per walk
+ * however often it is named (a text that held each child's text whole doubled in size at every level
+ * of nesting: 11 s at 20 levels). A child that is being hashed already — a machine that can start
+ * itself, directly or through another — is named as a cycle.
+ */
+function structureHash(machine: AnyStateMachine, done: Map<AnyStateMachine, string>, visiting: Set<AnyStateMachine>): string {
+  const known = done.get(machine);
+  if (known !== undefined) return known;
+  let text = JSON.stringify(machine.root.definition, (_key, value: unknown) =>
     typeof value === 'function' ? `fn:${(value as { name?: string }).name ?? ''}` : value,
   );
   const children = childMachines(machine);
-  if (children.length === 0) return text;
-  visiting.add(machine);
-  // A machine that can start itself (directly or through a child) is named, not expanded again.
-  const parts = children.map(([src, child]) => [src, visiting.has(child) ? 'cycle' : structureText(child, visiting)]);
-  visiting.delete(machine);
-  return `${text}\n${JSON.stringify(parts)}`;
+  if (children.length > 0) {
+    visiting.add(machine);
+    const parts = children.map(([src, child]) => [src, visiting.has(child) ? 'cycle' : structureHash(child, done, visiting)]);
+    visiting.delete(machine);
+    text += `\n${JSON.stringify(parts)}`;
+  }
+  const hash = createHash('sha256').update(text).digest('hex').slice(0, 12);
+  // Within a cycle a hash depends on where the walk entered it; the walk's order is fixed (children
+  // sorted by name), so the version is the same every time, and every machine's definition is in it.
+  done.set(machine, hash);
+  return hash;
 }
 
 /** The child machines a machine can start, by `src` name, in a stable order. */
