@@ -8,7 +8,7 @@
  * the tests start read): the tests' worlds, workspaces and ledgers go there, and it is removed at the
  * end, so a run leaves nothing in the machine's /tmp (one run left ~100 folders there).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundle } from './helpers/bundle.ts';
@@ -23,6 +23,8 @@ export async function setup(): Promise<void> {
   await Promise.all(FIXTURES.map((f) => bundle(f, dir)));
   process.env[BUNDLE_DIR_ENV] = dir;
   runTmp = mkdtempSync(join(tmpdir(), 'rmapp-tests-'));
+  // Open as /tmp is: tests run commands as other users (a private cluster as postgres, a store as nobody).
+  chmodSync(runTmp, 0o1777);
   process.env.TMPDIR = runTmp;
 }
 
