@@ -116,7 +116,33 @@ describe('the settings are read from the default branch only', () => {
     const ws = await workspaces.prepare({ runId: 'run-head-branch', remoteUrl: up, branch: 'rmapp/issue-5', base: 'main' });
     expect((await workspaces.repositorySettings(ws, 'main')).config.setup, 'settings came from the branch HEAD').toEqual([]);
     await expect(workspaces.repositorySettings(ws, null)).rejects.toMatchObject({ code: 'DEFAULT_BRANCH_UNKNOWN' });
-    expect((await workspaces.repositorySettingsOf(up)).config.setup, "the mirror's settings came from the branch HEAD").toEqual([]);
+    // The mirror: no default branch to read (and defaults would protect nothing), said so.
+    await expect(workspaces.repositorySettingsOf(up), "the mirror's settings came from the branch HEAD").rejects.toMatchObject({
+      code: 'DEFAULT_BRANCH_UNKNOWN',
+    });
+  });
+
+  it('after the default branch is renamed, refs named after its old name stand in for nothing', async () => {
+    const up = upstream('renamed');
+    const workspaces = new Workspaces({ root: join(root, 'ws-renamed'), author });
+    // A mirror and a workspace made while the default branch was main.
+    expect((await workspaces.repositorySettingsOf(up)).config.protectedPaths).toEqual(['migrations/**']);
+    const ws = await workspaces.prepare({ runId: 'run-renamed', remoteUrl: up, branch: 'rmapp/issue-7', base: 'main' });
+    git(up, 'branch', '-m', 'main', 'trunk');
+    // Whoever may push names refs after the old full names (git tries refs/tags/<name>, refs/heads/<name>, …
+    // for a full name that no longer exists).
+    for (const ref of ['refs/tags/refs/heads/main', 'refs/heads/refs/heads/main', 'refs/tags/refs/remotes/origin/main'])
+      git(up, 'update-ref', ref, 'evil');
+    const mirror = await workspaces.repositorySettingsOf(up);
+    expect(mirror.config.setup, "the mirror read the attacker's settings").toEqual([]);
+    expect(mirror.config.protectedPaths, 'the mirror did not follow the renamed default branch').toEqual(['migrations/**']);
+    // The workspace resumed: its origin/HEAD names the pruned main.
+    await workspaces.prepare({ runId: 'run-renamed', remoteUrl: up, branch: 'rmapp/issue-7', base: 'trunk' });
+    git(ws.dir, 'checkout', '-q', '-B', 'refs/remotes/origin/main', 'refs/remotes/origin/refs/heads/main');
+    const resumed = await workspaces.repositorySettings(ws, 'trunk');
+    expect(resumed.config.setup, "the workspace read the attacker's settings").toEqual([]);
+    expect(resumed.config.protectedPaths).toEqual(['migrations/**']);
+    await expect(workspaces.repositorySettings(ws, null)).rejects.toMatchObject({ code: 'DEFAULT_BRANCH_UNKNOWN' });
   });
 
   it('a settings file git cannot read fails the read, never reads as no settings', async () => {

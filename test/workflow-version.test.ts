@@ -7,7 +7,8 @@
  */
 import { createHash } from 'node:crypto';
 import { expect, it } from 'vitest';
-import { assign, fromPromise, setup, spawnChild, type AnyStateMachine } from 'xstate';
+import { assign, createMachine, fromPromise, setup, spawnChild, type AnyStateMachine } from 'xstate';
+import { z } from 'zod';
 import { defineWorkflow, machineVersion } from '../src/index.ts';
 
 const work = fromPromise(async () => 'done');
@@ -33,7 +34,7 @@ const byName = (c: AnyStateMachine) =>
   });
 
 const inline = (c: AnyStateMachine) =>
-  setup({}).createMachine({
+  createMachine({
     id: 'parent',
     initial: 'running',
     states: { running: { invoke: { src: c, onDone: 'done' } }, done: { type: 'final' } },
@@ -58,7 +59,7 @@ it('a child machine changed alone gives its parent a new version, however the pa
   // A grandchild counts too.
   expect(machineVersion(byName(byName(child(true))))).not.toBe(machineVersion(byName(byName(child(false)))));
   // The workflow's default version is that hash.
-  expect(defineWorkflow({ name: 'p', machine: byName(child(true)) }).version).toBe(machineVersion(byName(child(true))));
+  expect(defineWorkflow({ name: 'p', machine: byName(child(true)), input: z.object({}) }).version).toBe(machineVersion(byName(child(true))));
 });
 
 it('a machine without child machines hashes as before: its definition alone', () => {
@@ -91,7 +92,8 @@ it('deep nesting hashes each machine once: a chain and a diamond 40 levels deep,
     let m = leaf;
     for (let i = 0; i < 40; i++) {
       const inner = m;
-      m = setup({ actors: twoNames ? { a: inner, b: inner } : { a: inner } }).createMachine({
+      const actors: Record<string, AnyStateMachine> = twoNames ? { a: inner, b: inner } : { a: inner };
+      m = setup({ actors }).createMachine({
         id: `level${i}`,
         initial: 'on',
         states: { on: { invoke: { src: 'a' } } },

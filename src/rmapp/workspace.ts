@@ -110,6 +110,9 @@ function gitEnv(author: { name: string; email: string }, token?: string): Record
   const config: [string, string][] = [
     ['core.hooksPath', '/dev/null'],
     ['core.fsmonitor', 'false'],
+    // With GIT_NO_REPLACE_OBJECTS below: a `core.useReplaceRefs` in the service's own git configuration
+    // would turn replace refs back on.
+    ['core.useReplaceRefs', 'false'],
     ['core.sshCommand', process.env.GIT_SSH_COMMAND ?? 'ssh'],
   ];
   if (token) config.push(['http.extraHeader', `Authorization: Basic ${Buffer.from(`x-access-token:${token}`).toString('base64')}`]);
@@ -265,8 +268,16 @@ export class Workspaces {
     await mkdir(this.mirrors, { recursive: true });
     const dir = join(this.mirrors, `${createHash('sha256').update(remoteUrl).digest('hex').slice(0, 16)}.git`);
     const refresh = async () => {
-      if (existsSync(dir)) await this.git(['remote', 'update', '--prune'], dir, signal, undefined, remoteUrl);
-      else await this.git(['clone', '--mirror', '--', remoteUrl, dir], undefined, signal, undefined, remoteUrl);
+      if (!existsSync(dir))
+        return void (await this.git(['clone', '--mirror', '--', remoteUrl, dir], undefined, signal, undefined, remoteUrl));
+      await this.git(['remote', 'update', '--prune'], dir, signal, undefined, remoteUrl);
+      // The mirror's HEAD is the remote's as it was at the clone: after a rename of the default branch it
+      // names a branch the prune removed. Then it follows the remote's HEAD again.
+      const head = await this.symbolicTarget(dir, 'HEAD', 'refs/heads/', signal);
+      if (head && (await this.exactRefs(dir, [head], signal)).has(head)) return;
+      const said = await this.git(['ls-remote', '--symref', 'origin', 'HEAD'], dir, signal, undefined, remoteUrl);
+      const target = /^ref: (refs\/heads\/[^\s\0]+)\tHEAD$/m.exec(said)?.[1];
+      if (target) await this.git(['symbolic-ref', 'HEAD', target], dir, signal);
     };
     const turn = (this.mirrorTurns.get(dir) ?? Promise.resolve()).then(refresh, refresh);
     this.mirrorTurns.set(
@@ -338,12 +349,21 @@ export class Workspaces {
     // Full ref names: a short `origin/HEAD` would resolve a tag `origin/HEAD` or a local branch of that
     // name (a pull request's head branch) before the remote-tracking ref — a ref anyone who can push
     // a tag or name a branch controls.
-    // `origin/HEAD` only as the symbolic ref a clone makes of the remote's HEAD: where the remote's HEAD
-    // names no branch, a branch the remote has named `HEAD` is fetched as a plain `origin/HEAD`.
-    const head = await this.symbolicTarget(ws.dir, 'refs/remotes/origin/HEAD', 'refs/remotes/origin/', signal);
-    const refs = [...(head ? [head] : []), ...(base ? [`refs/remotes/origin/${base}`] : [])];
-    for (const ref of refs) {
-      const settings = await this.settingsAt(ws.dir, ref, signal);
+    // `origin/HEAD` only as the symbolic ref a clone makes of the remote's HEAD (where the remote's HEAD
+    // names no branch, a branch the remote has named `HEAD` is fetched as a plain `origin/HEAD`), and
+    // both refs by their exact names: a missing one is missing (given a full name that does not exist,
+    // git tries `refs/tags/<name>`, `refs/heads/<name>`, … — a pull request's branch called
+    // `refs/remotes/origin/main` checked out here, once `main` was renamed and pruned).
+    const headName = 'refs/remotes/origin/HEAD';
+    const baseName = base ? `refs/remotes/origin/${base}` : null;
+    const found = await this.exactRefs(ws.dir, [headName, ...(baseName ? [baseName] : [])], signal);
+    const head = found.get(headName);
+    const commits = [
+      ...(head?.symref.startsWith('refs/remotes/origin/') ? [head.id] : []),
+      ...(baseName && found.has(baseName) ? [found.get(baseName)!.id] : []),
+    ];
+    for (const commit of commits) {
+      const settings = await this.settingsAt(ws.dir, commit, signal);
       if (settings) return settings;
     }
     // No default branch to read: never fall back to the branch being worked on, nor to no settings
@@ -361,11 +381,41 @@ export class Workspaces {
    */
   async repositorySettingsOf(remoteUrl: string, signal?: AbortSignal): Promise<RepositorySettings> {
     const dir = await this.mirror(remoteUrl, signal);
-    // The branch HEAD names, by its full name: a bare `HEAD` that names no branch resolves to a branch
-    // named `HEAD`, which anyone who may push can make.
+    // The branch HEAD names, by its exact name (a bare `HEAD` that names no branch resolves to a branch
+    // named `HEAD`, and a full name that does not exist to `refs/tags/<name>`…: refs anyone who may push
+    // can make).
     const head = await this.symbolicTarget(dir, 'HEAD', 'refs/heads/', signal);
-    // A repository with no commit yet has no settings: the defaults (its work fails later, named).
-    return (head && (await this.settingsAt(dir, head, signal))) || { config: parseRepositoryConfig(''), instructionFiles: [] };
+    const commit = head ? (await this.exactRefs(dir, [head], signal)).get(head)?.id : undefined;
+    const settings = commit ? await this.settingsAt(dir, commit, signal) : null;
+    if (settings) return settings;
+    // A repository with no branch yet has nothing to protect: the defaults (its work fails later, named).
+    if (!(await this.git(['for-each-ref', '--count=1', '--format=%(refname)', 'refs/heads/'], dir, signal)))
+      return { config: parseRepositoryConfig(''), instructionFiles: [] };
+    throw new WorkflowError(
+      `The repository's HEAD names no branch it has${head ? ` (${head})` : ''}, so its ${REPOSITORY_CONFIG} could not be read and nothing ran. Set its default branch.`,
+      { code: 'DEFAULT_BRANCH_UNKNOWN', category: 'permanent', details: { head } },
+    );
+  }
+
+  /**
+   * Each of `names` (full ref names) that exists under exactly that name, with the object it names and,
+   * for a symbolic ref, its target. (Given a full name that does not exist, `rev-parse` and `cat-file`
+   * try `refs/tags/<name>`, `refs/heads/<name>`, …: names anyone who may push can take.)
+   */
+  private async exactRefs(
+    dir: string,
+    names: readonly string[],
+    signal?: AbortSignal,
+  ): Promise<Map<string, { id: string; symref: string }>> {
+    const asked = names.filter((n) => /^refs\/[^\s\0]+$/.test(n));
+    const out = asked.length ? await this.git(['for-each-ref', '--format=%(refname) %(symref) %(objectname)', ...asked], dir, signal) : '';
+    const found = new Map<string, { id: string; symref: string }>();
+    for (const line of out.split('\n')) {
+      const [name, symref, id] = line.split(' ');
+      // A pattern also matches the refs below it (`refs/x` matches `refs/x/y`): only exact names count.
+      if (name && id && asked.includes(name)) found.set(name, { id, symref: symref ?? '' });
+    }
+    return found;
   }
 
   /** The full name of the ref the symbolic ref `name` points to, when it points under `prefix`; else null. */
@@ -380,7 +430,7 @@ export class Workspaces {
     return target.startsWith(prefix) && !/[\s\0]/.test(target) ? target : null;
   }
 
-  /** The settings at commit `ref` of the repository in `dir`, or null when `ref` names no commit. */
+  /** The settings at `ref` (a commit's id) of the repository in `dir`, or null when it names no commit. */
   private async settingsAt(dir: string, ref: string, signal?: AbortSignal): Promise<RepositorySettings | null> {
     // Sizes first: a command's output keeps only its last MiB, so a larger file read whole would be
     // parsed or quoted from somewhere in its middle (settings silently lost). The commit and the type
