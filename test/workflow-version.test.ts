@@ -59,7 +59,9 @@ it('a child machine changed alone gives its parent a new version, however the pa
   // A grandchild counts too.
   expect(machineVersion(byName(byName(child(true))))).not.toBe(machineVersion(byName(byName(child(false)))));
   // The workflow's default version is that hash.
-  expect(defineWorkflow({ name: 'p', machine: byName(child(true)), input: z.object({}) }).version).toBe(machineVersion(byName(child(true))));
+  expect(defineWorkflow({ name: 'p', machine: byName(child(true)), input: z.object({}) }).version).toBe(
+    machineVersion(byName(child(true))),
+  );
 });
 
 it('a machine without child machines hashes as before: its definition alone', () => {
