@@ -423,6 +423,7 @@ export class Workspaces {
     const r = await runCommand(['git', 'symbolic-ref', '--quiet', name], {
       cwd: dir,
       signal,
+      timeoutMs: this.config.timeoutMs ?? 600_000,
       env: gitEnv(this.config.author),
       inheritEnv: false,
     });
@@ -462,7 +463,13 @@ export class Workspaces {
 
   /** A blob's text. Throws GIT_FAILED when git cannot give it: read as empty, a settings file would protect nothing. */
   private async readBlob(dir: string, id: string, signal?: AbortSignal): Promise<string> {
-    const r = await runCommand(['git', 'cat-file', 'blob', id], { cwd: dir, signal, env: gitEnv(this.config.author), inheritEnv: false });
+    const r = await runCommand(['git', 'cat-file', 'blob', id], {
+      cwd: dir,
+      signal,
+      timeoutMs: this.config.timeoutMs ?? 600_000,
+      env: gitEnv(this.config.author),
+      inheritEnv: false,
+    });
     if (r.exitCode !== 0)
       throw new WorkflowError(`git cat-file could not read ${id}: ${r.stderr.trim().slice(-400) || `exit ${r.exitCode ?? r.signal}`}`, {
         code: 'GIT_FAILED',
