@@ -238,9 +238,10 @@ export class Workspaces {
     await writeWorkspaceFile(dir, rel, this.mask(text));
   }
 
-  private async git(args: string[], cwd: string | undefined, signal?: AbortSignal, input?: string, remoteUrl?: string): Promise<string> {
+  /** Runs git as the workspaces run it (their environment, never the service's; their timeout); its exit code is the caller's. */
+  private async runGit(args: string[], cwd: string | undefined, signal?: AbortSignal, input?: string, remoteUrl?: string) {
     const token = remoteUrl && /^https?:/.test(remoteUrl) ? await this.config.token?.(remoteUrl) : undefined;
-    const r = await runCommand(['git', ...args], {
+    return runCommand(['git', ...args], {
       cwd,
       signal,
       input,
@@ -248,15 +249,24 @@ export class Workspaces {
       env: gitEnv(this.config.author, token),
       inheritEnv: false,
     });
+  }
+
+  /** Runs git and returns its output, trimmed; throws GIT_FAILED (transient for a network failure) unless it exits 0. */
+  private async git(args: string[], cwd: string | undefined, signal?: AbortSignal, input?: string, remoteUrl?: string): Promise<string> {
+    return this.checked(args, await this.runGit(args, cwd, signal, input, remoteUrl)).stdout.trim();
+  }
+
+  /** `r`, when git exited 0; else GIT_FAILED naming the command and the end of its stderr. */
+  private checked(args: string[], r: Awaited<ReturnType<typeof runCommand>>) {
     if (r.exitCode !== 0) {
       const transient = /Could not resolve host|Connection (refused|reset|timed out)|early EOF|unable to access/i.test(r.stderr);
-      throw new WorkflowError(`git ${args[0]} failed: ${r.stderr.trim().slice(-400)}`, {
+      throw new WorkflowError(`git ${args[0]} failed: ${r.stderr.trim().slice(-400) || `exit ${r.exitCode ?? r.signal}`}`, {
         code: 'GIT_FAILED',
         category: transient ? 'transient' : 'permanent',
         details: { args: args.slice(0, 2) },
       });
     }
-    return r.stdout.trim();
+    return r;
   }
 
   /**
@@ -420,13 +430,7 @@ export class Workspaces {
 
   /** The full name of the ref the symbolic ref `name` points to, when it points under `prefix`; else null. */
   private async symbolicTarget(dir: string, name: string, prefix: string, signal?: AbortSignal): Promise<string | null> {
-    const r = await runCommand(['git', 'symbolic-ref', '--quiet', name], {
-      cwd: dir,
-      signal,
-      timeoutMs: this.config.timeoutMs ?? 600_000,
-      env: gitEnv(this.config.author),
-      inheritEnv: false,
-    });
+    const r = await this.runGit(['symbolic-ref', '--quiet', name], dir, signal);
     const target = r.exitCode === 0 ? r.stdout.trim() : '';
     return target.startsWith(prefix) && !/[\s\0]/.test(target) ? target : null;
   }
@@ -463,19 +467,8 @@ export class Workspaces {
 
   /** A blob's text. Throws GIT_FAILED when git cannot give it: read as empty, a settings file would protect nothing. */
   private async readBlob(dir: string, id: string, signal?: AbortSignal): Promise<string> {
-    const r = await runCommand(['git', 'cat-file', 'blob', id], {
-      cwd: dir,
-      signal,
-      timeoutMs: this.config.timeoutMs ?? 600_000,
-      env: gitEnv(this.config.author),
-      inheritEnv: false,
-    });
-    if (r.exitCode !== 0)
-      throw new WorkflowError(`git cat-file could not read ${id}: ${r.stderr.trim().slice(-400) || `exit ${r.exitCode ?? r.signal}`}`, {
-        code: 'GIT_FAILED',
-        category: 'permanent',
-      });
-    return r.stdout;
+    const args = ['cat-file', 'blob', id];
+    return this.checked(args, await this.runGit(args, dir, signal)).stdout;
   }
 
   /**
@@ -571,12 +564,7 @@ export class Workspaces {
     await refuseNestedRepositories(ws.dir, signal);
     const pathspec = only ? ['--', ...only] : [];
     await this.git(['add', '-A', ...pathspec], ws.dir, signal);
-    const staged = await runCommand(['git', 'diff', '--cached', '--quiet', ...pathspec], {
-      cwd: ws.dir,
-      signal,
-      env: gitEnv(this.config.author),
-      inheritEnv: false,
-    });
+    const staged = await this.runGit(['diff', '--cached', '--quiet', ...pathspec], ws.dir, signal);
     if (staged.exitCode === 0) {
       const wanted = this.mask(message).trim();
       const lines = identity?.map((l) => this.mask(l).trim());
@@ -626,8 +614,7 @@ export class Workspaces {
           details: { branch: ws.branch },
         },
       );
-    const local = (args: string[]) =>
-      runCommand(['git', ...args], { cwd: ws.dir, signal, env: gitEnv(this.config.author), inheritEnv: false });
+    const local = (args: string[]) => this.runGit(args, ws.dir, signal);
     const seen = await local(['rev-parse', '--verify', '--quiet', `refs/remotes/origin/${ws.branch}`]);
     if (seen.exitCode !== 0) throw changed();
     const base = seen.stdout.trim();
