@@ -3,7 +3,7 @@
  * a ref a pusher or a pull request's author names), and what text they may hold.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
@@ -177,6 +177,53 @@ describe('the settings are read from the default branch only', () => {
     } finally {
       process.env.HOME = saved;
     }
+  });
+
+  it('symbolic links are followed inside the commit, never out of it; the text of one file is given once', async () => {
+    const up = upstream('links');
+    // CLAUDE.md -> AGENTS.md (common), the copilot file through a linked folder to a file of its own.
+    symlinkSync('AGENTS.md', join(up, 'CLAUDE.md'));
+    mkdirSync(join(up, 'docs'));
+    writeFileSync(join(up, 'docs/copilot.md'), 'Copilot rules.\n');
+    symlinkSync('../docs/copilot.md', join(up, '.github/copilot-instructions.md'));
+    git(up, 'add', '.');
+    git(up, 'commit', '-qm', 'links');
+    const workspaces = new Workspaces({ root: join(root, 'ws-links'), author });
+    const ws = await workspaces.prepare({ runId: 'run-links', remoteUrl: up, branch: 'rmapp/issue-9', base: 'main' });
+    const settings = await workspaces.repositorySettings(ws, 'main');
+    expect(settings.instructionFiles, 'a link was read as the name of its target, or one file twice').toEqual([
+      { path: 'AGENTS.md', text: 'Use the default branch rules.\n' },
+      { path: '.github/copilot-instructions.md', text: 'Copilot rules.\n' },
+    ]);
+    expect(await workspaces.repositorySettingsOf(up)).toEqual(settings);
+
+    // Links out of the repository (a target with a line break, which would split git's answers), into
+    // a loop or to nothing: named, never read — not the host's file, not the link's text.
+    git(up, 'rm', '-q', 'AGENTS.md', 'CLAUDE.md', '.github/copilot-instructions.md');
+    symlinkSync('/etc/passwd\n0123456789abcdef0123456789abcdef01234567 blob 5', join(up, 'AGENTS.md'));
+    symlinkSync('CLAUDE.md', join(up, 'CLAUDE.md'));
+    symlinkSync('../no-such-file', join(up, '.github/copilot-instructions.md'));
+    git(up, 'add', '-A');
+    git(up, 'commit', '-qm', 'broken links');
+    const broken = await workspaces.repositorySettingsOf(up);
+    expect(broken.config.protectedPaths).toEqual(['migrations/**']);
+    expect(broken.instructionFiles.map((f) => f.path)).toEqual(['AGENTS.md', 'CLAUDE.md', '.github/copilot-instructions.md']);
+    const texts = broken.instructionFiles.map((f) => f.text);
+    expect(texts[0]).toMatch(/^\(AGENTS\.md is a symbolic link to "\/etc\/passwd\\n0123.* outside the repository: it is not included\.\)$/);
+    expect(texts[1]).toBe('(CLAUDE.md is a symbolic link in a loop of links: it is not included.)');
+    expect(texts[2]).toBe(
+      '(.github/copilot-instructions.md is a symbolic link to a path the repository does not have: it is not included.)',
+    );
+    expect(texts.join('\n'), 'a file outside the repository was read').not.toMatch(/root:/);
+
+    // The settings file itself a link out of the repository: refused, never read as no settings.
+    git(up, 'rm', '-q', '.github/rmapp.yml');
+    symlinkSync('../../../../../etc/hostname', join(up, '.github/rmapp.yml'));
+    git(up, 'add', '-A');
+    git(up, 'commit', '-qm', 'settings link');
+    const refused = await workspaces.repositorySettingsOf(up).catch((e: unknown) => e);
+    expect(refused, 'a linked-away settings file read as no settings').toBeInstanceOf(ValidationError);
+    expect((refused as Error).message).toMatch(/^\.github\/rmapp\.yml is a symbolic link to ".*etc\/hostname", outside the repository/);
   });
 
   it('a settings file over 256 KiB is refused, never parsed from its last MiB', async () => {

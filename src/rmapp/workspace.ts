@@ -28,6 +28,50 @@ interface ObjectInfo {
   size: number;
 }
 
+/**
+ * What `git cat-file --batch-check --follow-symlinks` says of a path whose symbolic links lead nowhere
+ * in the commit: `symlink` (out of the repository, `target` the part outside), `dangling` (to a path
+ * the commit does not have), `loop`, `notdir` (through a file as if it were a folder).
+ */
+interface BrokenLink {
+  link: 'symlink' | 'dangling' | 'loop' | 'notdir';
+  target: string;
+}
+
+/**
+ * The answers of `git cat-file --batch-check=%(objectname) %(objecttype) %(objectsize) --follow-symlinks`,
+ * one per object asked, or null when the output is not one answer per object. Parsed as bytes: a link's
+ * target is given as `<kind> <bytes>\n<target>\n`, and a target may hold line breaks.
+ */
+function parseBatchCheck(out: Buffer, count: number): (ObjectInfo | BrokenLink | null)[] | null {
+  const answers: (ObjectInfo | BrokenLink | null)[] = [];
+  let at = 0;
+  while (at < out.length) {
+    const end = out.indexOf(0x0a, at);
+    if (end === -1) return null;
+    const line = out.toString('latin1', at, end);
+    at = end + 1;
+    const info = /^([0-9a-f]{40,64}) (blob|tree|commit|tag) (\d+)$/.exec(line);
+    const link = /^(symlink|dangling|loop|notdir) (\d+)$/.exec(line);
+    if (info) answers.push({ id: info[1] as string, type: info[2] as ObjectInfo['type'], size: Number(info[3]) });
+    else if (link) {
+      const bytes = Number(link[2]);
+      if (out[at + bytes] !== 0x0a) return null;
+      answers.push({ link: link[1] as BrokenLink['link'], target: out.toString('utf8', at, at + bytes) });
+      at += bytes + 1;
+    } else answers.push(null); // `<name> missing`, `<name> ambiguous`
+  }
+  return answers.length === count ? answers : null;
+}
+
+/** Where a {@link BrokenLink} leads, for a message (the target quoted, at most 200 characters). */
+function brokenLinkText(l: BrokenLink): string {
+  const target = JSON.stringify(l.target.length > 200 ? `${l.target.slice(0, 200)}…` : l.target);
+  if (l.link === 'symlink') return `to ${target}, outside the repository`;
+  if (l.link === 'loop') return 'in a loop of links';
+  return l.link === 'dangling' ? 'to a path the repository does not have' : 'through a file as if it were a folder';
+}
+
 /** In a workspace's `.git`: the id of the run it belongs to. */
 const RUN_ID_FILE = 'rmapp-run-id';
 
@@ -239,12 +283,18 @@ export class Workspaces {
   }
 
   /** Runs git as the workspaces run it (their environment, never the service's; their timeout); its exit code is the caller's. */
-  private async runGit(args: string[], cwd: string | undefined, signal?: AbortSignal, input?: string, remoteUrl?: string) {
+  private async runGit(
+    args: string[],
+    cwd: string | undefined,
+    signal?: AbortSignal,
+    { input, remoteUrl, onStdout }: { input?: string | undefined; remoteUrl?: string | undefined; onStdout?: (chunk: Buffer) => void } = {},
+  ) {
     const token = remoteUrl && /^https?:/.test(remoteUrl) ? await this.config.token?.(remoteUrl) : undefined;
     return runCommand(['git', ...args], {
       cwd,
       signal,
       input,
+      onStdout,
       timeoutMs: this.config.timeoutMs ?? 600_000,
       env: gitEnv(this.config.author, token),
       inheritEnv: false,
@@ -253,7 +303,7 @@ export class Workspaces {
 
   /** Runs git and returns its output, trimmed; throws GIT_FAILED (transient for a network failure) unless it exits 0. */
   private async git(args: string[], cwd: string | undefined, signal?: AbortSignal, input?: string, remoteUrl?: string): Promise<string> {
-    return this.checked(args, await this.runGit(args, cwd, signal, input, remoteUrl)).stdout.trim();
+    return this.checked(args, await this.runGit(args, cwd, signal, { input, remoteUrl })).stdout.trim();
   }
 
   /** `r`, when git exited 0; else GIT_FAILED naming the command and the end of its stderr. */
@@ -441,28 +491,45 @@ export class Workspaces {
     // parsed or quoted from somewhere in its middle (settings silently lost). The commit and the type
     // and size of every file come from one git process (it was two per file: 24 of the 97 git
     // processes of one issue's run).
-    const [commit, ...sizes] = await this.objectInfo(dir, [`${ref}^{commit}`, ...SETTINGS_FILES.map((f) => `${ref}:${f}`)], signal);
-    if (commit?.type !== 'commit') return null;
-    const blobSizes = sizes.map((info) => (info?.type === 'blob' ? info.size : null));
-    const configSize = blobSizes[0] ?? null;
-    if (configSize !== null && configSize > REPOSITORY_CONFIG_MAX_BYTES)
+    const [commit, configInfo, ...instructionInfos] = await this.objectInfo(
+      dir,
+      [`${ref}^{commit}`, ...SETTINGS_FILES.map((f) => `${ref}:${f}`)],
+      signal,
+    );
+    if (!commit || !('type' in commit) || commit.type !== 'commit') return null;
+    if (configInfo && 'link' in configInfo)
+      // Read as no settings, a link that leads nowhere would leave the protected paths protecting nothing.
       throw new ValidationError(
-        `${REPOSITORY_CONFIG} is ${configSize} bytes, more than the ${REPOSITORY_CONFIG_MAX_BYTES} a settings file may have — keep long instructions in AGENTS.md.`,
+        `${REPOSITORY_CONFIG} is a symbolic link ${brokenLinkText(configInfo)}, so rmapp cannot read its settings — make it a file, or a link to a file in the repository.`,
+        [{ path: REPOSITORY_CONFIG, message: `symbolic link: ${configInfo.link}` }],
+      );
+    const config = configInfo?.type === 'blob' ? configInfo : null;
+    if (config && config.size > REPOSITORY_CONFIG_MAX_BYTES)
+      throw new ValidationError(
+        `${REPOSITORY_CONFIG} is ${config.size} bytes, more than the ${REPOSITORY_CONFIG_MAX_BYTES} a settings file may have — keep long instructions in AGENTS.md.`,
         [{ path: REPOSITORY_CONFIG, message: 'too large' }],
       );
     // Read by the ids git sized (not by name again: the branch may move in between).
-    const config = parseRepositoryConfig(configSize === null ? '' : await this.readBlob(dir, sizes[0]!.id, signal));
+    const settings = parseRepositoryConfig(config ? await this.readBlob(dir, config.id, signal) : '');
     const instructionFiles: { path: string; text: string }[] = [];
+    const included = new Set<string>();
     for (const [i, path] of INSTRUCTION_FILES.entries()) {
-      const size = blobSizes[i + 1] ?? null;
-      if (size === null) continue;
+      const info = instructionInfos[i];
+      if (!info) continue;
+      if ('link' in info) {
+        instructionFiles.push({ path, text: `(${path} is a symbolic link ${brokenLinkText(info)}: it is not included.)` });
+        continue;
+      }
+      // `CLAUDE.md -> AGENTS.md` (or two copies of one file): the text once, under the first name.
+      if (info.type !== 'blob' || included.has(info.id)) continue;
+      included.add(info.id);
       const text =
-        size > INSTRUCTION_FILE_MAX_BYTES
-          ? `(${path} is ${size} bytes, more than the ${INSTRUCTION_FILE_MAX_BYTES} rmapp reads: it is not included.)`
-          : await this.readBlob(dir, sizes[i + 1]!.id, signal);
+        info.size > INSTRUCTION_FILE_MAX_BYTES
+          ? `(${path} is ${info.size} bytes, more than the ${INSTRUCTION_FILE_MAX_BYTES} rmapp reads: it is not included.)`
+          : await this.readBlob(dir, info.id, signal);
       if (text.trim()) instructionFiles.push({ path, text });
     }
-    return { config, instructionFiles };
+    return { config: settings, instructionFiles };
   }
 
   /** A blob's text. Throws GIT_FAILED when git cannot give it: read as empty, a settings file would protect nothing. */
@@ -473,31 +540,29 @@ export class Workspaces {
 
   /**
    * The type and size of each of `objects` (`<ref>:<path>`, `<ref>^{commit}`), null for one that does
-   * not exist, from one `git cat-file --batch-check`. A name holding a line break cannot name anything
-   * (and would split the batch's lines): null. Throws GIT_FAILED when git cannot read the repository —
-   * read as "no settings", the protected paths would protect nothing.
+   * not exist, from one `git cat-file --batch-check`. Symbolic links in a path are followed inside the
+   * commit (`CLAUDE.md -> AGENTS.md` is common; read as a blob, a link is its target's name), and one
+   * that leads out of it or nowhere is a {@link BrokenLink}. A name holding a line break cannot name
+   * anything (and would split the batch's lines): null. Throws GIT_FAILED when git cannot read the
+   * repository — read as "no settings", the protected paths would protect nothing.
    */
-  private async objectInfo(dir: string, objects: readonly string[], signal?: AbortSignal): Promise<(ObjectInfo | null)[]> {
+  private async objectInfo(dir: string, objects: readonly string[], signal?: AbortSignal): Promise<(ObjectInfo | BrokenLink | null)[]> {
     const asked = objects.filter((o) => !/[\n\r\0]/.test(o));
-    const out = asked.length
-      ? await this.git(
-          ['cat-file', `--batch-check=%(objectname) %(objecttype) %(objectsize)`],
-          dir,
-          signal,
-          asked.map((o) => `${o}\n`).join(''),
-        )
-      : '';
-    const lines = out ? out.split('\n') : [];
-    if (lines.length !== asked.length)
-      throw new WorkflowError(`git cat-file answered ${lines.length} lines for ${asked.length} objects`, {
+    const args = ['cat-file', `--batch-check=%(objectname) %(objecttype) %(objectsize)`, '--follow-symlinks'];
+    const chunks: Buffer[] = [];
+    if (asked.length)
+      this.checked(
+        args,
+        await this.runGit(args, dir, signal, { input: asked.map((o) => `${o}\n`).join(''), onStdout: (c) => void chunks.push(c) }),
+      );
+    const answers = parseBatchCheck(Buffer.concat(chunks), asked.length);
+    if (!answers)
+      throw new WorkflowError(`git cat-file did not answer once for each of ${asked.length} objects`, {
         code: 'GIT_FAILED',
         category: 'permanent',
       });
-    const byName = new Map(asked.map((o, i) => [o, lines[i] as string]));
-    return objects.map((o) => {
-      const m = /^([0-9a-f]{40,64}) (blob|tree|commit|tag) (\d+)$/.exec(byName.get(o) ?? '');
-      return m ? { id: m[1] as string, type: m[2] as ObjectInfo['type'], size: Number(m[3]) } : null;
-    });
+    const byName = new Map(asked.map((o, i) => [o, answers[i] ?? null]));
+    return objects.map((o) => byName.get(o) ?? null);
   }
 
   /**
