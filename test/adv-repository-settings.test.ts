@@ -142,7 +142,11 @@ describe('the settings are read from the default branch only', () => {
     const resumed = await workspaces.repositorySettings(ws, 'trunk');
     expect(resumed.config.setup, "the workspace read the attacker's settings").toEqual([]);
     expect(resumed.config.protectedPaths).toEqual(['migrations/**']);
-    await expect(workspaces.repositorySettings(ws, null)).rejects.toMatchObject({ code: 'DEFAULT_BRANCH_UNKNOWN' });
+    // Resumed with no base named (a pull request's review): origin/HEAD followed the remote's HEAD to trunk.
+    const noBase = await workspaces.repositorySettings(ws, null);
+    expect(noBase.config.setup, "the workspace read the attacker's settings").toEqual([]);
+    expect(noBase.config.protectedPaths).toEqual(['migrations/**']);
+    expect(git(ws.dir, 'symbolic-ref', 'refs/remotes/origin/HEAD').trim()).toBe('refs/remotes/origin/trunk');
   });
 
   it('a settings file git cannot read fails the read, never reads as no settings', async () => {

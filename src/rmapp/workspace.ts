@@ -365,6 +365,11 @@ export class Workspaces {
     if (existsSync(join(dir, '.git'))) {
       // A resumed run: keep local work, bring the remote up to date.
       await this.git(['fetch', '--prune', 'origin'], dir, job.signal, undefined, job.remoteUrl);
+      // `origin/HEAD` is the remote's HEAD as it was at the clone: after a rename of the default branch
+      // it names a branch the prune removed, and the settings would have no default branch to be read
+      // from. Then it follows the remote's HEAD again (a remote whose HEAD names no branch: left as is).
+      if (!(await this.exactRefs(dir, ['refs/remotes/origin/HEAD'], job.signal)).size)
+        await this.runGit(['remote', 'set-head', 'origin', '--auto'], dir, job.signal, { remoteUrl: job.remoteUrl });
       await this.git(['checkout', job.branch], dir, job.signal);
       return ws;
     }
