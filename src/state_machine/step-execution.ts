@@ -89,6 +89,22 @@ function checkSleep(ms: unknown, now: number): void {
   );
 }
 
+/**
+ * Leaves an attempt recorded as started (or parked in `ctx.sleep`) to the run's next owner because this
+ * worker is draining: marked parked — written with the drain's last commit — so that it resumes as the
+ * same attempt (`step.resumed`), and `step.postponed` says why its work did not run here. Never returns.
+ */
+async function postpone(
+  session: StepSession,
+  record: StepRecord,
+  at: { path: string; step: string; attempt: number },
+  signal: AbortSignal,
+): Promise<never> {
+  record.parked = true;
+  session.record({ type: 'step.postponed', ...at, data: { reason: 'the worker is stopping' } });
+  return never(signal);
+}
+
 /** Waits until `due`, marked as sleeping so the run can be evicted meanwhile. */
 async function sleepUntil(session: StepSession, path: string, due: number, signal: AbortSignal): Promise<void> {
   const host = session.hostRef;
@@ -251,6 +267,15 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
       session.executing.delete(signal);
       throw err;
     }
+    // The worker began to drain while the start's commit or the slot was awaited: the work does not
+    // start here (a drain starts no attempt), and the drain does not wait for it. The attempt is durable
+    // as started, so it is parked: the run's next owner resumes it as the same attempt, not spending
+    // one of the step's attempts on work that never ran.
+    if (host.stopping) {
+      session.executing.delete(signal);
+      release();
+      await postpone(session, record, { path, step, attempt }, signal);
+    }
     const workflow = session.definition.name;
     host.events.emit('step.started', { runId: session.runId, workflow, step, path, attempt, idempotencyKey });
     // A listener may have stopped the run (cancellation, a simulated crash), or the lease may have gone
@@ -392,6 +417,8 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
         // or in doubt) resumes nothing: the run's next owner resumes the attempt. Otherwise the run must
         // still be this session's, checked as for a new attempt.
         if (session.releasing && !over) await never(signal);
+        // A draining worker resumes no sleeping attempt either: it stays parked for the run's next owner.
+        if (host.stopping && !over) await postpone(session, record, { path, step, attempt }, signal);
         const owned = over ? false : session.ownsRun();
         if (!(owned === true || (owned !== false && (await owned))) || over || attemptSignal.aborted) {
           throw (

@@ -31,6 +31,8 @@ export function progressLine(h: HistoryEvent): string | null {
       return `  ${h.step} failed (${err?.category}: ${err?.message}); retrying in ${(h.data as { delayMs?: number }).delayMs} ms`;
     case 'step.failed':
       return `  ${h.step} failed: ${err?.category}: ${err?.message}`;
+    case 'step.postponed':
+      return `  ${h.step} (attempt ${h.attempt}) left to the next worker: this one is stopping`;
     case 'step.sleeping':
       return `  ${h.step} sleeping until ${(h.data as { until?: string }).until}`;
     case 'progress':

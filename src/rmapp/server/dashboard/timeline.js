@@ -31,6 +31,13 @@ function bars(history, now) {
           status: 'wait',
         });
       }
+    } else if (h.type === 'step.postponed' && open.has(key)) {
+      // Its worker was stopping: the attempt's work did not run there; the next owner resumes it.
+      const bar = open.get(key);
+      open.delete(key);
+      bar.to = t(h.at);
+      bar.status = 'wait';
+      bar.label += ' (postponed)';
     } else if (h.type === 'step.sleeping' && h.data?.until) {
       out.push({ kind: 'sleep', label: `${h.step} sleeps`, from: t(h.at), to: t(h.data.until), status: 'wait' });
     }
