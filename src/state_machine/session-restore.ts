@@ -3,7 +3,7 @@
  * reading how the machine ended — a final state (succeeded, or a failure state the definition names),
  * or an error of the machine itself, named with the event and state it met.
  */
-import { createActor, type AnyActor, type InspectionEvent, type Snapshot } from 'xstate';
+import { createActor, type AnyActor, type AnyActorRef, type InspectionEvent, type Snapshot } from 'xstate';
 import type { ClaimedRun } from '../persistence/claims.ts';
 import type { WorkflowDefinition } from './definition.ts';
 import type { ErrorData } from './errors.ts';
@@ -54,10 +54,38 @@ export function restoreActor(
         }
       },
     });
+    if (!isNew) bookIdsPastRestored(actor);
     return { actor, isNew };
   } catch (err) {
     return { problem: restoreError((err as Error).message) };
   }
+}
+
+/**
+ * XState names a child spawned without an id after its session id, `x:<n>` from a counter global to
+ * the process (xstate's `createSystem`). Restored in a fresh process, where that counter starts again
+ * near 0, a run's next unnamed child took the id of a restored one and replaced it: the child's state
+ * lost, two refs in the context naming one actor. The restored run's system books its ids past every
+ * `x:<n>` its actors hold, and past the process's counter (so no restored actor's session id either).
+ */
+function bookIdsPastRestored(actor: AnyActor): void {
+  const system = actor.system as unknown as { _bookId?: () => string };
+  const book = system._bookId;
+  if (typeof book !== 'function') return;
+  let next = 0;
+  const visit = (ref: AnyActorRef, depth: number) => {
+    const n = /^x:(\d{1,15})$/.exec(ref.id)?.[1];
+    if (n !== undefined) next = Math.max(next, Number(n) + 1);
+    const children = depth < 100 ? (ref.getSnapshot() as { children?: Record<string, AnyActorRef> } | undefined)?.children : undefined;
+    for (const child of Object.values(children ?? {})) visit(child, depth + 1);
+  };
+  visit(actor, 0);
+  if (next === 0) return;
+  system._bookId = () => {
+    const counted = Number(/^x:(\d+)$/.exec(book())?.[1] ?? 0);
+    next = Math.max(next, counted);
+    return `x:${next++}`;
+  };
 }
 
 /** How a run whose machine reached a final state ends: succeeded, or failed in a failure state. */

@@ -133,3 +133,26 @@ export function failingWorkflow() {
   });
   return defineWorkflow({ name: 'test.fails', machine, input: z.object({}).passthrough() });
 }
+
+/**
+ * `test.spawns`: children spawned without an id (`spawn('counter')` in `assign`, refs kept in the
+ * context), each counting the `inc` events it gets; `spawn` makes one, `incAll` sends `inc` to each
+ * ref. XState names such a child after a counter global to the process.
+ */
+export function spawnsWorkflow() {
+  const counter = setup({ types: {} as { context: { n: number } } }).createMachine({
+    id: 'counter',
+    context: { n: 0 },
+    on: { inc: { actions: assign({ n: ({ context }) => context.n + 1 }) } },
+  });
+  type Ref = { id: string; send(e: { type: string }): void };
+  const machine = setup({ actors: { counter }, types: {} as { context: { refs: Ref[] } } }).createMachine({
+    id: 'spawns',
+    context: { refs: [] },
+    on: {
+      spawn: { actions: assign({ refs: ({ context, spawn }) => [...context.refs, spawn('counter') as unknown as Ref] }) },
+      incAll: { actions: ({ context }) => context.refs.forEach((r) => r.send({ type: 'inc' })) },
+    },
+  });
+  return defineWorkflow({ name: 'test.spawns', machine, input: z.object({}) });
+}
