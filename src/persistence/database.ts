@@ -70,6 +70,14 @@ export interface Database extends Queryable {
    */
   listen(channel: string, onPayload: (payload: string) => void, options?: ListenOptions): Promise<() => Promise<void>>;
   /**
+   * Takes the session-level lock named `name` on Postgres's LISTEN connection: `held` false when another
+   * connection holds it (a live process, or the lingering backend of one gone). Held until `release` or
+   * the store closes; taken again whenever that connection is made again, and `onLost` runs if another
+   * connection took it meanwhile. A worker holds its chosen `workerId` so that a second live process
+   * under the same id is told apart from a restart (worker.ts). Absent on PGlite (one process).
+   */
+  holdLock?(name: string, onLost: () => void): Promise<{ held: boolean; release(): Promise<void> }>;
+  /**
    * Closes every connection once its statement in flight has answered. With `force`, at once: each
    * connection's socket is destroyed and a statement in flight fails — for a stop that gave up waiting
    * (a statement held on a lock, a server that stopped answering), which would otherwise keep the
@@ -94,6 +102,7 @@ export function withStatementTimeout(db: Database, timeoutMs: number): Database 
       db.query(text, params, options?.timeoutMs === undefined ? { ...options, timeoutMs: timeoutMs + sentKb(text, params) } : options),
     script: (statements) => db.script(statements),
     listen: (channel, onPayload, options) => db.listen(channel, onPayload, options),
+    ...(db.holdLock ? { holdLock: db.holdLock.bind(db) } : {}),
     close: (options) => db.close(options),
   };
 }
@@ -548,6 +557,7 @@ function openPostgres(url: string, max: number): Database {
     },
     // A listen once close() has begun would be dead: the listener is closing.
     listen: (channel, onPayload, options) => (ending ? Promise.reject(closedError('')) : listener.listen(channel, onPayload, options)),
+    holdLock: (name, onLost) => (ending ? Promise.reject(closedError('')) : listener.holdLock(name, onLost)),
     close(options) {
       // A forced close may follow a close that waits (pool.end() may be called once): it fails what that
       // one waits for, and both resolve when the pool has ended.
@@ -640,6 +650,17 @@ function statementName(text: string): string {
 const LISTEN_PING_MS = 10_000;
 const LISTEN_ANSWER_MS = 5_000;
 
+/** The class (first int4 key) of the session locks {@link Database.holdLock} takes: "rmwk". */
+const LOCK_CLASS = 0x726d776b;
+
+/** A lock of {@link Database.holdLock}: whether it is held, and its taking on each connection. */
+interface HeldLock {
+  name: string;
+  onLost: () => void;
+  held: boolean;
+  taken: WeakMap<Pg.Client, Promise<boolean>>;
+}
+
 /**
  * LISTEN on one dedicated connection, reconnected with backoff when it is lost (a restart, a
  * terminated backend, a connection that stopped answering) and listening again on every channel.
@@ -669,6 +690,9 @@ class Listener {
    */
   private readonly reconnectHooks = new Map<() => void, { listening: boolean }>();
 
+  /** The session locks taken on this connection ({@link Database.holdLock}), by name. */
+  private readonly locks = new Set<HeldLock>();
+
   /** The last statement sent on each LISTEN connection: the next one waits for it. */
   private readonly asked = new WeakMap<Pg.Client, Promise<unknown>>();
 
@@ -681,7 +705,7 @@ class Listener {
    * queued inside pg's client, which pg 8 deprecates (a warning on the operator's stderr) and pg 9
    * removes. A statement behind one that timed out finds its connection destroyed and fails at once.
    */
-  private ask(client: Pg.Client, text: string): Promise<void> {
+  private ask(client: Pg.Client, text: string): Promise<Pg.QueryResult> {
     // The chain itself never rejects: each caller sees the failure of its own statement.
     const next = (this.asked.get(client) ?? Promise.resolve()).then(() => this.askNow(client, text));
     this.asked.set(
@@ -691,9 +715,9 @@ class Listener {
     return next;
   }
 
-  private async askNow(client: Pg.Client, text: string): Promise<void> {
+  private async askNow(client: Pg.Client, text: string): Promise<Pg.QueryResult> {
     try {
-      await client.query({ text, query_timeout: LISTEN_ANSWER_MS } as unknown as Pg.QueryConfig);
+      return await client.query({ text, query_timeout: LISTEN_ANSWER_MS } as unknown as Pg.QueryConfig);
     } catch (err) {
       if ((err as Error | null)?.message === 'Query read timeout') destroyConnection(client);
       throw err;
@@ -741,6 +765,43 @@ class Listener {
     };
   }
 
+  /** See {@link Database.holdLock}: on this connection, as the LISTENs are. */
+  async holdLock(name: string, onLost: () => void): Promise<{ held: boolean; release(): Promise<void> }> {
+    // Each hold is its own (two engines of one process on one store may hold one name): Postgres counts
+    // a session's holds of a lock, and each release gives back one.
+    const lock: HeldLock = { name, onLost, held: false, taken: new WeakMap() };
+    this.locks.add(lock);
+    const release = async () => {
+      if (!this.locks.delete(lock)) return;
+      const client = this.client;
+      if (client && lock.held)
+        await this.ask(client, `select pg_advisory_unlock(${LOCK_CLASS}, hashtext(${pg.escapeLiteral(name)}))`).catch(() => {});
+    };
+    try {
+      await this.connect();
+      const client = this.client;
+      if (!client) throw databaseClosed(redactUrl(this.url), ' while this lock was taken');
+      lock.held = await this.take(client, name, lock);
+      return { held: lock.held, release };
+    } catch (err) {
+      this.locks.delete(lock);
+      throw err;
+    }
+  }
+
+  /** Takes `lock` on `client`, once per connection. */
+  private take(client: Pg.Client, name: string, lock: HeldLock): Promise<boolean> {
+    let taken = lock.taken.get(client);
+    if (!taken) {
+      // Two int4 keys: a key space apart from the bigint keys of the migrations and admissions.
+      taken = this.ask(client, `select pg_try_advisory_lock(${LOCK_CLASS}, hashtext(${pg.escapeLiteral(name)})) as held`).then(
+        (r) => (r.rows[0] as { held?: unknown } | undefined)?.held === true,
+      );
+      lock.taken.set(client, taken);
+    }
+    return taken;
+  }
+
   private connect(): Promise<void> {
     if (this.client) return Promise.resolve();
     // A listen after close() would open a connection nothing closes.
@@ -770,6 +831,16 @@ class Listener {
       this.client = client;
       this.listening = listening;
       this.failures = 0;
+      // The locks held on the connection that was lost, taken again: one another process took meanwhile is lost.
+      for (const lock of this.locks) {
+        const wasHeld = lock.held;
+        void this.take(client, lock.name, lock)
+          .then((held) => {
+            lock.held = held;
+            if (wasHeld && !held && this.locks.has(lock) && !this.closed) lock.onLost();
+          })
+          .catch(() => {});
+      }
       for (const [hook, state] of this.reconnectHooks) {
         if (!state.listening) continue;
         // Once the connection is in place, each hook still registered when its turn comes (a hook may

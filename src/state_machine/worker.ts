@@ -132,6 +132,8 @@ export class Worker implements SessionHost {
   /** Renewals in flight; a slow database gets a few at once, never a pile. */
   private renewalsInFlight = 0;
   private unlisten: (() => Promise<void>) | null = null;
+  /** The lock of the worker id the operator chose, while this worker runs (see takeOverPreviousIncarnation). */
+  private workerLock: { release(): Promise<void> } | null = null;
   private readonly definitions: [string, string][];
   private readonly keyed: boolean;
   /** Slots promised to runs being inserted by local starts. */
@@ -227,7 +229,7 @@ export class Worker implements SessionHost {
       markUnregisteredVersions(this.db, this.definitions, this.owner),
       // Only with an id the operator chose (and promised unique): the default host:pid is shared by every
       // engine in one process, which would then take each other's live runs.
-      this.options.explicitWorkerId ? expirePreviousIncarnation(this.db, { workerId: this.options.workerId, owner: this.owner }) : null,
+      this.options.explicitWorkerId ? this.takeOverPreviousIncarnation() : null,
     ]);
     // Kept even when another part failed, so that stopping the worker stops listening.
     if (listened.status === 'fulfilled') this.unlisten = listened.value;
@@ -240,6 +242,31 @@ export class Worker implements SessionHost {
     this.renewTimer = setInterval(() => void this.renew(), Math.max(50, Math.floor(this.leaseMs / 3)));
     this.fenceTimer = setInterval(() => this.selfFence(), Math.max(10, Math.floor(this.leaseMs / 20)));
     this.loop = this.claimLoop();
+  }
+
+  /**
+   * Under an id the operator chose, takes back at once the runs its previous incarnation held (a
+   * restart), unless another live process holds the id's lock (Postgres): two processes then share
+   * the id, and expiring the other's leases would run its steps in flight a second time. Its runs are
+   * left to their leases, and the operator is told.
+   */
+  private async takeOverPreviousIncarnation(): Promise<void> {
+    const { workerId } = this.options;
+    const lock = await this.db.holdLock?.(`rmapp.worker:${workerId}`, () =>
+      this.logger.error(
+        { workerId, owner: this.owner },
+        `rmapp: another process took worker id "${workerId}" while this worker (${this.owner}) was cut off from the database: two live processes share the id; give each worker its own --worker-id.`,
+      ),
+    );
+    this.workerLock = lock ?? null;
+    if (lock && !lock.held) {
+      this.logger.error(
+        { workerId, owner: this.owner },
+        `rmapp: worker id "${workerId}" is in use by another live process (it holds the id's lock in the database), so this worker (${this.owner}) does not take over the runs that id holds: they stay with their worker, or move once their leases expire. Worker ids must be unique among running workers; give this one its own --worker-id.`,
+      );
+      return;
+    }
+    await expirePreviousIncarnation(this.db, { workerId, owner: this.owner });
   }
 
   /** A run has something to do now (a start, a signal, a release): claim it or deliver to it. */
@@ -593,6 +620,8 @@ export class Worker implements SessionHost {
     if (this.renewTimer) clearInterval(this.renewTimer);
     if (this.fenceTimer) clearInterval(this.fenceTimer);
     void this.unlisten?.().catch(() => {});
+    // As a killed process's connection would.
+    void this.workerLock?.release().catch(() => {});
     for (const session of [...this.sessions.values()]) session.end(false);
     this.sessions.clear();
   }
@@ -654,6 +683,7 @@ export class Worker implements SessionHost {
       await Promise.all([...this.sessions.values()].map((s) => s.release()));
       await this.committer.idle();
       await this.unlisten?.().catch(() => {});
+      await this.workerLock?.release().catch(() => {});
     })();
     let timer: NodeJS.Timeout | undefined;
     const finished = await Promise.race([
