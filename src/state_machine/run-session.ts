@@ -188,6 +188,7 @@ export class RunSession implements CommitParticipant, StepHost {
         this.finish({
           status: 'failed',
           snapshot: this.lastGoodSnapshot,
+          fromLastGood: true,
           error: machineError((e) => this.host.toError(e), err, this.signals.delivering, this.inspection.processing),
         }),
     });
@@ -361,7 +362,11 @@ export class RunSession implements CommitParticipant, StepHost {
   buildWrite(): PreparedWrite | null {
     if (this.unborn) return null;
     if (!this.can('write') || this.commits.inFlight || this.commits.heldAtBound()) return null;
-    const ending = this.ending;
+    let ending = this.ending;
+    if (ending?.fromLastGood && ending.snapshot !== this.lastGoodSnapshot) {
+      ending = { ...ending, snapshot: this.lastGoodSnapshot };
+      this.phase = { name: 'ending', ending };
+    }
     if (ending) {
       const problem = endingProblem(ending, this.lastGoodSnapshot);
       if (problem) return this.failAndWrite(problem);
@@ -380,7 +385,8 @@ export class RunSession implements CommitParticipant, StepHost {
     // The insert (the first write) has no `steps_done` to merge into; nothing has finished by then. A
     // run's last write moves nothing: a failed run's failed step keeps its record for engine.retry.
     const steps = this.steps.forWrite(!this.takingFirstWrite && this.ending === null);
-    const fromLastGood = this.ending !== null && w.snapshot === this.lastGoodSnapshot;
+    const fromLastGood = this.ending !== null && (this.ending.fromLastGood === true || w.snapshot === this.lastGoodSnapshot);
+    if (fromLastGood) this.signals.rollBack(this.commits);
     // Named one by one, not `...w`: the spread allocated ~4 KB a write here (16 of the 240 MB a worker
     // allocated restoring 1,000 runs, 0.8 MB after; bench/README.md, seventeenth session).
     return this.commits.send({
@@ -404,7 +410,7 @@ export class RunSession implements CommitParticipant, StepHost {
 
   /** The state cannot be written as it is: the run fails from its last good snapshot instead. */
   private failAndWrite(error: ErrorData): PreparedWrite | null {
-    this.phase = { name: 'ending', ending: { status: 'failed', snapshot: this.lastGoodSnapshot, error } };
+    this.phase = { name: 'ending', ending: { status: 'failed', snapshot: this.lastGoodSnapshot, error, fromLastGood: true } };
     return this.buildWrite();
   }
 
@@ -461,7 +467,7 @@ export class RunSession implements CommitParticipant, StepHost {
       );
       return this.end(false);
     }
-    this.phase = { name: 'ending', ending: { status: 'failed', snapshot: this.lastGoodSnapshot, error, recorded: true } };
+    this.phase = { name: 'ending', ending: { status: 'failed', snapshot: this.lastGoodSnapshot, error, recorded: true, fromLastGood: true } };
     this.commits.history = [{ type: 'run.failed', data: { error } }];
     this.signals.consumed = [];
     // Their `signal.buffered` entries went with the history above.

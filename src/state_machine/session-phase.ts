@@ -29,6 +29,12 @@ export interface Ending {
   error?: ErrorData | undefined;
   /** Its closing history entry has been queued. */
   recorded?: boolean;
+  /**
+   * The run fails from its last good state — the last one written — rather than from one of its own:
+   * `snapshot` is taken again when the write is built (a write in flight when the run failed makes a
+   * newer one), and the signals taken since go back to the inbox (session-signals.ts `rollBack`).
+   */
+  fromLastGood?: boolean;
 }
 
 /** Where a session is in its life; see the module comment for the transitions. */

@@ -137,6 +137,21 @@ export class SignalDelivery {
     this.reported.splice(0, reported);
   }
 
+  /**
+   * The run fails from its last good snapshot (an action that threw, a state too large to store): what
+   * the signals taken since did is in no stored state. They stay in the inbox, not consumed, and their
+   * `signal.*` entries leave the pending history, so `engine.retry` of the fixed definition offers them
+   * again (a failing approval was consumed, `received`, and its dedupe key then answered `duplicate`).
+   */
+  rollBack(commits: { history: HistoryEntry[] }): void {
+    if (this.consumed.length === 0) return;
+    const taken = new Set(this.consumed.map(([id]) => id));
+    commits.history = commits.history.filter(
+      (h) => !(h.type.startsWith('signal.') && taken.has((h.data as { id?: unknown } | null | undefined)?.id as number)),
+    );
+    this.consumed = [];
+  }
+
   /** Stops the expiry timer of buffered signals (the session ended). */
   stop(): void {
     if (this.keptTimer !== undefined) clearTimeout(this.keptTimer);
