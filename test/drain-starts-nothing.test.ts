@@ -160,6 +160,30 @@ for (const kind of ['postgres', 'pglite'] as const) {
       expect(ledger.filter((l) => l.includes(queued))).toEqual([`start slotted ${queued} #1`, `effect slotted ${queued} #1`]);
     });
 
+    it('stopped with a grace shorter than the step holding the slot: the waiting step is left as it was, not counted', async () => {
+      const db = await store();
+      const engine = engineOn(db, { stepConcurrency: { k: 1 } });
+      await engine.startWorker();
+      const holder = await engine.start('drain.slotted', {});
+      await until('the first step to hold the slot', () => ledger.length > 0);
+      const queued = await engine.start('drain.slotted', {});
+      await until('the second step to queue', async () => (await stepHistory(engine, queued)).includes('step.started slotted #1'));
+      // The grace ends while `holder` still works (400 ms): its run is given up, its step stopped.
+      await engine.stop({ graceMs: 50 });
+      expect(
+        ledger.filter((l) => l.includes(queued)),
+        'the queued step started during the drain',
+      ).toEqual([]);
+      expect(await stepHistory(engine, queued)).toEqual(['step.started slotted #1', 'step.postponed slotted #1']);
+      expect(await resumed(db, queued), 'the next worker counted an attempt that never ran').toEqual([
+        'step.started slotted #1',
+        'step.postponed slotted #1',
+        'step.resumed slotted #1',
+        'step.succeeded slotted #1',
+      ]);
+      expect(ledger.filter((l) => l.includes(holder)).at(0)).toBe(`start slotted ${holder} #1`);
+    });
+
     it('a step that wakes from ctx.sleep during the grace does not resume its work', async () => {
       const db = await store();
       const engine = engineOn(db);

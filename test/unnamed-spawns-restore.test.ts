@@ -6,6 +6,7 @@
  * own id and state.
  */
 import { expect, it } from 'vitest';
+import { createEngine } from '../src/index.ts';
 import { processClient } from './helpers/process-client.ts';
 import { spawnRmapp, TEST_WORKFLOWS, until } from './helpers/processes.ts';
 import { spawnsWorkflow } from './helpers/workflows.ts';
@@ -54,4 +55,23 @@ it('a child spawned without an id in a new worker process never replaces a resto
     worker.child.kill('SIGKILL');
     await worker.exited;
   }
+});
+
+it("a chosen id of any length in XState's form is passed too: restores in one process never give a child an id twice", async () => {
+  const id = await pg.client.start('test.spawns', {});
+  const db = await pg.client.db();
+  // Each event by a fresh engine (a restore each time), all in this process.
+  const events = [{ type: 'spawnAs', id: 'x:999999999999999' }, { type: 'spawn' }, { type: 'spawn' }, { type: 'spawn' }];
+  for (const [i, event] of events.entries()) {
+    const engine = createEngine({ database: db, workflows: [spawnsWorkflow()], pollMs: 20 });
+    await engine.startWorker();
+    await engine.send(id, event as { type: 'spawn' });
+    await until(async () => (await persisted(id)).context.refs.length === i + 1, 30_000, `child ${i + 1} persisted`);
+    await engine.stop({ graceMs: 100 });
+  }
+  const snapshot = await persisted(id);
+  const refs = snapshot.context.refs.map((r) => r.id);
+  expect(new Set(refs).size, `two refs name one child: ${JSON.stringify(refs)}`).toBe(4);
+  expect(Object.keys(snapshot.children).sort()).toEqual([...refs].sort());
+  expect(refs[0]).toBe('x:999999999999999');
 });

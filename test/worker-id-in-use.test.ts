@@ -13,6 +13,7 @@ import { expect, it } from 'vitest';
 import { processClient } from './helpers/process-client.ts';
 import { readCounts, spawnRmapp, TEST_WORKFLOWS, until } from './helpers/processes.ts';
 import { sequenceWorkflow } from './helpers/workflows.ts';
+import { createEngine, type Database } from '../src/index.ts';
 
 const pg = processClient(() => [sequenceWorkflow(6)]);
 const LEASE = ['--lease-ms', '30000'];
@@ -55,4 +56,54 @@ it('a second live process under one worker id takes none of the first one’s ru
   expect(restarted.output()).not.toMatch(/in use by another live process/);
   restarted.child.kill('SIGTERM');
   await restarted.exited;
+});
+
+/** The worker-id locks granted in this test's database now. */
+async function workerIdLocks(db: Database): Promise<number> {
+  const [row] = await db.query<{ n: number }>(
+    `select count(*)::int as n from pg_locks where locktype = 'advisory' and classid = ${0x726d776b}
+       and database = (select oid from pg_database where datname = current_database()) and granted`,
+  );
+  return row!.n;
+}
+
+it('two engines of one process on one store under one worker id: the second takes none of the first one’s runs', async () => {
+  const db = await pg.client.db();
+  const lines: string[] = [];
+  const log = (fields: object | string, message?: string) => void lines.push(typeof fields === 'string' ? fields : (message ?? ''));
+  const logger = { error: log, warn: log };
+  const slow = sequenceWorkflow(6);
+  const a = createEngine({ database: db, workflows: [slow], workerId: 'in-process', leaseMs: 30_000, pollMs: 50 });
+  const b = createEngine({ database: db, workflows: [slow], workerId: 'in-process', leaseMs: 30_000, pollMs: 50, logger });
+  try {
+    await a.startWorker();
+    const id = await a.start('test.sequence', { slowStep: 'step2', slowMs: 1_500 });
+    await until(async () => (await a.get(id)).state === 'step2', 20_000, 'step 2 to start');
+    await b.startWorker();
+    expect(lines.join('\n')).toMatch(/is in use by another live process/);
+    const run = await a.waitFor(id, { timeoutMs: 20_000 });
+    expect(run.status).toBe('succeeded');
+    const history = await a.history(id);
+    expect(
+      history.filter((h) => h.type === 'lease.taken_over'),
+      'the second engine took the run over',
+    ).toEqual([]);
+    expect(history.filter((h) => h.type === 'step.started' && h.attempt !== 1)).toEqual([]);
+  } finally {
+    await b.stop({ graceMs: 100 });
+    await a.stop({ graceMs: 100 });
+  }
+  expect(await workerIdLocks(db), 'a stopped worker kept its id’s lock').toBe(0);
+});
+
+it('a worker stopped while it starts keeps no lock of its id', async () => {
+  const db = await pg.client.db();
+  for (const waitMs of [0, 1, 2, 4, 8, 16, 32]) {
+    const engine = createEngine({ database: db, workflows: [sequenceWorkflow(6)], workerId: 'stopped-early' });
+    const started = engine.startWorker().catch(() => null);
+    await new Promise((r) => setTimeout(r, waitMs));
+    await engine.stop({ graceMs: 0 });
+    await started;
+    expect(await workerIdLocks(db), `the lock stayed after a stop ${waitMs} ms into the start`).toBe(0);
+  }
 });

@@ -767,8 +767,9 @@ class Listener {
 
   /** See {@link Database.holdLock}: on this connection, as the LISTENs are. */
   async holdLock(name: string, onLost: () => void): Promise<{ held: boolean; release(): Promise<void> }> {
-    // Each hold is its own (two engines of one process on one store may hold one name): Postgres counts
-    // a session's holds of a lock, and each release gives back one.
+    // Held already through this store (another engine of this process): Postgres would grant it again
+    // to the same connection, so it is refused here — a second holder is what the lock is there to see.
+    if ([...this.locks].some((l) => l.name === name)) return { held: false, release: async () => {} };
     const lock: HeldLock = { name, onLost, held: false, taken: new WeakMap() };
     this.locks.add(lock);
     const release = async () => {

@@ -72,18 +72,19 @@ function bookIdsPastRestored(actor: AnyActor): void {
   const system = actor.system as unknown as { _bookId?: () => string };
   const book = system._bookId;
   if (typeof book !== 'function') return;
-  let next = 0;
+  // BigInt: an id the user chose may hold any number of digits.
+  let next = 0n;
   const visit = (ref: AnyActorRef, depth: number) => {
-    const n = /^x:(\d{1,15})$/.exec(ref.id)?.[1];
-    if (n !== undefined) next = Math.max(next, Number(n) + 1);
+    const n = /^x:(\d{1,1000})$/.exec(ref.id)?.[1];
+    if (n !== undefined && BigInt(n) >= next) next = BigInt(n) + 1n;
     const children = depth < 100 ? (ref.getSnapshot() as { children?: Record<string, AnyActorRef> } | undefined)?.children : undefined;
     for (const child of Object.values(children ?? {})) visit(child, depth + 1);
   };
   visit(actor, 0);
-  if (next === 0) return;
+  if (next === 0n) return;
   system._bookId = () => {
-    const counted = Number(/^x:(\d+)$/.exec(book())?.[1] ?? 0);
-    next = Math.max(next, counted);
+    const counted = BigInt(/^x:(\d{1,1000})$/.exec(book())?.[1] ?? 0);
+    if (counted > next) next = counted;
     return `x:${next++}`;
   };
 }

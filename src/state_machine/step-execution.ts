@@ -265,6 +265,8 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
       release = await host.acquireStepSlot(options.kind ?? step, signal);
     } catch (err) {
       session.executing.delete(signal);
+      // The drain ended the wait for a slot: the attempt never began (see below).
+      if (host.stopping && !signal.aborted) await postpone(session, record, { path, step, attempt }, signal);
       throw err;
     }
     // The worker began to drain while the start's commit or the slot was awaited: the work does not

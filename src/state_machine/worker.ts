@@ -28,7 +28,7 @@ import { storedSnapshotJson } from '../persistence/snapshot-codec.ts';
 import { faultsArmed, reachFaultPoint, stateTargets } from './fault-points.ts';
 import { COMMITS_IN_FLIGHT, Committer } from './committer.ts';
 import { describeFailure } from './db-refusals.ts';
-import { stoppedWhileStarting } from './errors.ts';
+import { stoppedWhileStarting, WorkflowError } from './errors.ts';
 import { InsertBatcher } from './insert-batcher.ts';
 import type { WorkflowDefinition } from './definition.ts';
 import { toErrorData, type ErrorData } from './errors.ts';
@@ -111,6 +111,8 @@ export class Worker implements SessionHost {
   /** Local starts' inserts, grouped while one is in flight (insert-batcher.ts). */
   private readonly inserts: InsertBatcher;
   stopping = false;
+  /** Aborted when the worker begins to stop: ends the waits for a step slot. */
+  private readonly draining = new AbortController();
   /** The stop in progress or done (see {@link Worker.stop}). */
   private stopped: Promise<boolean> | null = null;
   /** A stop gave the runs up: a claim answered after that starts nothing. */
@@ -161,7 +163,9 @@ export class Worker implements SessionHost {
   /** Waits for a slot of the step kind's per-worker limit, if it has one; resolves to its release. */
   async acquireStepSlot(kind: string, signal: AbortSignal): Promise<() => void> {
     const semaphore = this.semaphores.get(kind);
-    return semaphore ? semaphore.acquire(signal) : () => {};
+    // A drain ends the wait at once: the step never began, and is left to the next owner
+    // (step-execution.ts), instead of the drain waiting for it and then releasing it as started.
+    return semaphore ? semaphore.acquire(AbortSignal.any([signal, this.draining.signal])) : () => {};
   }
 
   get owner(): string {
@@ -233,7 +237,10 @@ export class Worker implements SessionHost {
     ]);
     // Kept even when another part failed, so that stopping the worker stops listening.
     if (listened.status === 'fulfilled') this.unlisten = listened.value;
-    for (const r of [listened, ...rest]) if (r.status === 'rejected') throw r.reason;
+    const failed = [listened, ...rest].find((r) => r.status === 'rejected');
+    // Failed, or stopped meanwhile (the stop ran before the lock was taken): the worker id's lock goes.
+    if (failed || this.stopping) await this.releaseWorkerLock();
+    if (failed) throw failed.reason;
     // Stopped meanwhile: arm nothing (the stop has run; timers armed now would outlive it).
     if (this.stopping) {
       await this.unlisten?.().catch(() => {});
@@ -267,6 +274,12 @@ export class Worker implements SessionHost {
       return;
     }
     await expirePreviousIncarnation(this.db, { workerId, owner: this.owner });
+  }
+
+  private async releaseWorkerLock(): Promise<void> {
+    const lock = this.workerLock;
+    this.workerLock = null;
+    await lock?.release().catch(() => {});
   }
 
   /** A run has something to do now (a start, a signal, a release): claim it or deliver to it. */
@@ -621,7 +634,7 @@ export class Worker implements SessionHost {
     if (this.fenceTimer) clearInterval(this.fenceTimer);
     void this.unlisten?.().catch(() => {});
     // As a killed process's connection would.
-    void this.workerLock?.release().catch(() => {});
+    void this.releaseWorkerLock();
     for (const session of [...this.sessions.values()]) session.end(false);
     this.sessions.clear();
   }
@@ -673,6 +686,7 @@ export class Worker implements SessionHost {
   private async stopWithin(graceMs: number): Promise<boolean> {
     const startedAt = performance.now();
     this.stopping = true;
+    this.draining.abort(new WorkflowError('The worker is stopping.', { code: 'WORKER_STOPPING', category: 'cancelled' }));
     this.wake?.();
     const graceful = (async () => {
       await this.loop;
@@ -683,7 +697,7 @@ export class Worker implements SessionHost {
       await Promise.all([...this.sessions.values()].map((s) => s.release()));
       await this.committer.idle();
       await this.unlisten?.().catch(() => {});
-      await this.workerLock?.release().catch(() => {});
+      await this.releaseWorkerLock();
     })();
     let timer: NodeJS.Timeout | undefined;
     const finished = await Promise.race([

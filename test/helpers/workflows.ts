@@ -151,6 +151,15 @@ export function spawnsWorkflow() {
     context: { refs: [] },
     on: {
       spawn: { actions: assign({ refs: ({ context, spawn }) => [...context.refs, spawn('counter') as unknown as Ref] }) },
+      // A child under an id the sender chose, which may look like one XState makes (`x:5`).
+      spawnAs: {
+        actions: assign({
+          refs: ({ context, spawn, event }) => [
+            ...context.refs,
+            spawn('counter', { id: (event as unknown as { id: string }).id }) as unknown as Ref,
+          ],
+        }),
+      },
       incAll: { actions: ({ context }) => context.refs.forEach((r) => r.send({ type: 'inc' })) },
     },
   });
