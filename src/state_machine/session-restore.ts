@@ -42,7 +42,7 @@ export function restoreActor(
   }
   try {
     const actor = createActor(definition.machine, {
-      input: row.input,
+      input: machineInput(definition, row.input),
       clock,
       ...(isNew ? {} : { snapshot: row.snapshot as Snapshot<unknown> }),
       inspect: (ev) => {
@@ -59,6 +59,30 @@ export function restoreActor(
   } catch (err) {
     return { problem: restoreError((err as Error).message) };
   }
+}
+
+/** Per definition: whether its input schema takes `undefined` but not `null` (see {@link machineInput}). */
+const nullMeansAbsent = new WeakMap<WorkflowDefinition, boolean>();
+
+/**
+ * The input the machine gets. A start without input stores JSON's `null` (jsonb holds no `undefined`);
+ * when the workflow's schema refuses `null` and takes `undefined` (`z.object(…).optional()`), that null
+ * can only have been an absent input, and the machine gets `undefined` as plain XState would — a
+ * `({ input = {} })` default then applies instead of failing on null. A schema taking both keeps `null`.
+ */
+function machineInput(definition: WorkflowDefinition, stored: unknown): unknown {
+  if (stored !== null) return stored;
+  let absent = nullMeansAbsent.get(definition);
+  if (absent === undefined) {
+    try {
+      absent = !definition.input.safeParse(null).success && definition.input.safeParse(undefined).success;
+    } catch {
+      // An async refinement cannot be checked here: the input stays as stored.
+      absent = false;
+    }
+    nullMeansAbsent.set(definition, absent);
+  }
+  return absent ? undefined : null;
 }
 
 /**
