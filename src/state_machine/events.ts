@@ -24,6 +24,14 @@ export interface EngineEventMap {
   };
   progress: { runId: string; path: string; message: string; data?: Record<string, unknown> | undefined };
   'state.entered': { runId: string; path: string; state: unknown };
+  /**
+   * An event the run's root machine emitted (`emit(…)`), which plain XState gives to `actor.on`
+   * listeners: here the actor lives in whichever worker executes the run. Sent as the action runs,
+   * before its macrostep is durable — a macrostep repeated after a crash emits again (at least once),
+   * and only the process executing the run hears it. Not stored: use a step or `ctx.progress` for a
+   * record.
+   */
+  'run.emitted': { runId: string; workflow: string; event: { type: string; [key: string]: unknown } };
   'run.waiting': { runId: string; wakeAt: string | null };
   /**
    * This worker stopped executing a run it no longer owns: a write's fence failed (`fence`), a renewal

@@ -178,6 +178,10 @@ export class RunSession implements CommitParticipant, StepHost {
     if ('problem' in restored) return this.finish({ status: 'failed', snapshot: row.snapshot, error: restored.problem });
     const { actor, isNew } = restored;
     this.actor = actor;
+    // The root's emitted events, which no `actor.on` can reach in the worker (events.ts, `run.emitted`).
+    actor.on('*', (event: { type: string }) =>
+      this.host.events.emit('run.emitted', { runId: this.runId, workflow: this.definition.name, event }),
+    );
     catchUp.attach(actor);
     attachStepHost(actor.system, this);
     actor.subscribe({
