@@ -13,6 +13,14 @@ import type { SessionHost } from './session-host.ts';
 import type { HandledEvent } from './session-restore.ts';
 import { ATTR } from './telemetry.ts';
 
+/**
+ * Most microsteps between two events an actor of the run begins to process. An `always` loop that never
+ * settles spins for ever in plain XState (xstate 5.33): here it blocked the worker's event loop, and
+ * after its lease every worker that claimed the run in turn — one `engine.send` could stop them all.
+ * A legitimate macrostep takes a few dozen.
+ */
+export const MAX_MICROSTEPS = 10_000;
+
 /** What {@link RunInspection} needs of its session. */
 export interface InspectedSession {
   readonly runId: string;
@@ -45,12 +53,26 @@ export class RunInspection {
   private readonly paths = new WeakMap<AnyActorRef, string>();
   /** History index where the macrostep being processed began: its state entries go there. */
   private macrostepMark = 0;
+  /** Microsteps since an actor of the run last began to process an event. */
+  private microsteps = 0;
 
   constructor(private readonly session: InspectedSession) {}
 
-  /** Handles one inspection event; never throws into the actor (an exception here would propagate into it). */
+  /**
+   * Handles one inspection event; never throws into the actor (an exception here would propagate into
+   * it) — except to end a macrostep that never settles ({@link MAX_MICROSTEPS}).
+   */
   onInspect(ev: InspectionEvent): void {
     const s = this.session;
+    if (ev.type === '@xstate.microstep') {
+      if (++this.microsteps > MAX_MICROSTEPS) {
+        this.microsteps = 0;
+        // Thrown into XState's transition: the actor errors, and the run fails naming the event and state.
+        throw new Error(
+          `The machine took more than ${MAX_MICROSTEPS} microsteps without settling — an eventless (\`always\`) transition or a \`raise\` that loops. Plain XState would spin for ever, blocking every run of the worker; the run fails instead.`,
+        );
+      }
+    } else if (ev.type === '@xstate.event') this.microsteps = 0;
     try {
       const actor = s.actor();
       if (ev.type === '@xstate.event') {
