@@ -6,7 +6,7 @@
  * and a flood of output. Each must find nothing, reach nothing, or be stopped.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -216,4 +216,28 @@ it('a file the service writes into the workspace never follows a symlink the san
   expect(existsSync(join(tmp, 'issue-1.yml')), 'a file was created outside the workspace').toBe(false);
   expect(readFileSync(join(ws, 'plan.yml'), 'utf8')).toBe('written\n');
   expect(readFileSync(join(ws, 'tasks/issue-1.yml'), 'utf8')).toBe('written\n');
+});
+
+it('a setuid or setgid file the sandbox makes is not one on the host; workspaces are private to the service', async () => {
+  const remote = await createBareRemote(tmp, 'setid', { 'a.txt': 'a\n' });
+  const workspaces = new Workspaces({ root: join(tmp, 'setid-runs'), author: { name: 'rmapp', email: 'rmapp@example.com' } });
+  const ws = await workspaces.prepare({ runId: 'setid-1', remoteUrl: remote, branch: 'rmapp/issue-1', base: 'main' });
+  expect(statSync(ws.dir).mode & 0o777, 'another local user can reach the workspace').toBe(0o700);
+  // Inside, the sandbox's user is the service's user: the bits are set (the mount is nosuid there only).
+  const plant = `cp /bin/sh .suid-sh && chmod 6755 .suid-sh && mkdir -p deep/er && cp /bin/sh "deep/er/$(printf 'x\\377y')" && chmod 2755 deep/er/* && ls -l .suid-sh`;
+  const r = await sandbox.run({ argv: ['sh', '-c', plant], workspace: ws.dir, timeoutMs: 30_000 });
+  expect(r.exitCode, r.stderr).toBe(0);
+  expect(r.stdout, 'the sandbox could not set the bit: the test proves nothing').toMatch(/^-rwsr-sr-x/);
+  // Names as bytes: one is not UTF-8.
+  const setIds: string[] = [];
+  const walk = (dir: Buffer) => {
+    for (const e of readdirSync(dir, { withFileTypes: true, encoding: 'buffer' })) {
+      const path = Buffer.concat([dir, Buffer.from('/'), e.name]);
+      if (e.isDirectory()) walk(path);
+      else if (e.isFile() && statSync(path).mode & 0o6000) setIds.push(path.toString());
+    }
+  };
+  walk(Buffer.from(ws.dir));
+  expect(setIds, 'setuid/setgid files left in the workspace on the host').toEqual([]);
+  expect(statSync(join(ws.dir, '.suid-sh')).mode & 0o777).toBe(0o755);
 });

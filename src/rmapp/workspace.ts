@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, readFileSync } from 'node:fs';
 import { constants } from 'node:fs';
-import { lstat, mkdir, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ValidationError, WorkflowError } from '../state_machine/errors.ts';
 import { runCommand } from './process.ts';
@@ -363,6 +363,8 @@ export class Workspaces {
     const dir = this.dirOf(job.runId);
     const ws = { dir, branch: job.branch, remoteUrl: job.remoteUrl, existing: job.existing };
     if (existsSync(join(dir, '.git'))) {
+      // Private to the service's user (see below); one made before this was not.
+      await chmod(dir, 0o700);
       // A resumed run: keep local work, bring the remote up to date.
       await this.git(['fetch', '--prune', 'origin'], dir, job.signal, undefined, job.remoteUrl);
       // `origin/HEAD` is the remote's HEAD as it was at the clone: after a rename of the default branch
@@ -382,6 +384,9 @@ export class Workspaces {
       undefined,
       job.remoteUrl,
     );
+    // Private to the service's user: what the sandboxed agent and tests write is the service user's own
+    // on the host (a setuid file among it, say — sandbox/index.ts `dropSetIdBits`); no other user reaches it.
+    await chmod(dir, 0o700);
     // Which run owns it, inside .git (never committed): the sweep maps directories back to runs.
     await writeFile(join(dir, '.git', RUN_ID_FILE), job.runId);
     const remoteHas = await this.git(

@@ -5,7 +5,7 @@
  * egress proxy. See the README's "Threat model" for what this does and does not stop.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +33,32 @@ const PROXY_ENV = (url: string) => ({
 });
 /** Enters the cgroups named by the leading arguments, then becomes the command (no untrusted text in the script). */
 const ENTER_CGROUPS = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; exec "$@"';
+
+/**
+ * Takes the setuid and setgid bits off every file in `workspace` (or removes the file when it cannot).
+ * The sandbox's user is the service's own user outside it (a container's root is the host's root), so
+ * a file the command made setuid there is a setuid file of the service's user on the host — root's, for
+ * a service running as root: a local user who reached it became root. The workspace is mounted nosuid
+ * inside the sandbox only. Run after every sandboxed command; workspaces are also private (0700).
+ */
+async function dropSetIdBits(workspace: string): Promise<void> {
+  // As bytes: a name that is not UTF-8 would not survive a string.
+  const chunks: Buffer[] = [];
+  await runCommand(['find', workspace, '-xdev', '-type', 'f', '(', '-perm', '-4000', '-o', '-perm', '-2000', ')', '-print0'], {
+    timeoutMs: 120_000,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    inheritEnv: false,
+    onStdout: (c) => void chunks.push(c),
+  }).catch(() => null);
+  const out = Buffer.concat(chunks);
+  const paths: Buffer[] = [];
+  for (let at = 0, end = out.indexOf(0); end !== -1; at = end + 1, end = out.indexOf(0, at)) paths.push(out.subarray(at, end));
+  for (const path of paths) {
+    const stat = await lstat(path).catch(() => null);
+    if (!stat?.isFile()) continue;
+    await chmod(path, stat.mode & 0o1777).catch(() => unlink(path).catch(() => {}));
+  }
+}
 
 /** The settings with defaults for what is not given. */
 export function sandboxSettings(partial: Partial<SandboxSettings> = {}): SandboxSettings {
@@ -165,6 +191,7 @@ export function createSandbox(partial: Partial<SandboxSettings> = {}): Sandbox {
       } finally {
         if (settings.driver === 'container')
           await runCommand([runtime, 'rm', '-f', `rmapp-${id}`], { timeoutMs: 30_000, env: outerEnv, inheritEnv: false }).catch(() => {});
+        await dropSetIdBits(job.workspace);
       }
     } finally {
       await cgroup?.destroy();
