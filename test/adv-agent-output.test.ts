@@ -35,3 +35,16 @@ it('a line nested too deep to handle is kept as text; the session still ends wit
   expect(error && 'text' in error ? error.text : '').toContain('could not read a line');
   expect(result.transcript.entries.some((e) => e.kind === 'output' && e.text.startsWith('{"type":"assistant"'))).toBe(true);
 });
+
+it("an agent that fails quoting its workspace's host path does not put the service's layout in the message", async () => {
+  const leaky = join(dir, 'leaky.mjs');
+  await writeFile(leaky, `process.stderr.write('host workspace: ' + process.cwd() + '/src\\n'); process.exit(3);`);
+  const err = await runAgent(
+    { kind: 'command', command: [process.execPath, leaky], timeoutMs: 30_000, sandbox: createSandbox({ driver: 'none' }) },
+    { cwd: dir, prompt: 'task' },
+  ).catch((e: unknown) => e as Error);
+  expect(err).toBeInstanceOf(Error);
+  expect((err as Error).message).toContain('host workspace: ./src');
+  expect(JSON.stringify(err), 'the host path reached the error').not.toContain(dir);
+  expect((err as Error).message).not.toContain(dir);
+});

@@ -18,7 +18,6 @@ import { ensurePullRequest, marker, markReadyForReview, requestReview, upsertCom
 import { agentSummary, attemptTrailers, commitMessage, pullRequestBody, pullRequestTitle } from '../rmapp/pull-request-text.ts';
 import { failureReason, nextSteps } from '../rmapp/run-texts.ts';
 import { summarizeTests, testResultLine, type TestReport } from '../rmapp/test-report.ts';
-import { runCommand } from '../rmapp/process.ts';
 import type { Workspace, Workspaces } from '../rmapp/workspace.ts';
 import { instructionsSection, type RepositorySettings } from '../rmapp/repository-config.ts';
 import { agentMessage, checkProtectedPaths, ensureSetup, runChecks } from '../rmapp/repository-commands.ts';
@@ -197,7 +196,7 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
             : `Implement issue #${input.issueNumber} in this repository.`;
         const planNote = planFile ? `\n\nThe plan is also in \`${planFile}\`.` : '';
         const prompt = `${task}\n\n${issueText(input.issue)}\n## Plan\n\n${yamlBlock(input.plan)}${planNote}\n${instructionsSection(settings)}${failure}`;
-        const before = await headOf(ws.dir, signal);
+        const before = await deps.workspaces.head(ws, signal);
         const result = await runAgent(deps.agent, { cwd: ws.dir, prompt, signal, session: ctx });
         // Before anything is committed: an attempt that touched a protected path leaves the branch as it was.
         await checkProtectedPaths(deps.workspaces, ws, settings, signal);
@@ -213,7 +212,7 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
         );
         // Pushed now, so a worker on another machine that resumes the run continues from this commit.
         await deps.workspaces.push(ws, signal);
-        const files = committed ? await changedFiles(ws.dir, before, sha, signal) : [];
+        const files = committed ? await deps.workspaces.changedFiles(ws, before, sha, signal) : [];
         if (summary) await saveArtifact('change-summary', summary);
         progress(
           `attempt ${input.attempt}: ${files.length ? `changed ${files.length} file${files.length === 1 ? '' : 's'}` : 'changed nothing'}`,
@@ -412,15 +411,4 @@ function implementCommitMessage(
 /** The `Rmapp-Attempt` trailer's value of an implement step: its mode and attempt number. */
 function implementAttempt(input: ImplementInput): string {
   return `${input.mode === 'reproduce' ? 'reproduce' : 'implement'} ${input.attempt}`;
-}
-
-async function headOf(dir: string, signal: AbortSignal): Promise<string | null> {
-  const r = await runCommand(['git', 'rev-parse', 'HEAD'], { cwd: dir, signal });
-  return r.exitCode === 0 ? r.stdout.trim() : null;
-}
-
-/** The files a commit range changed (names only, for "what each attempt did"). */
-async function changedFiles(dir: string, before: string | null, after: string, signal: AbortSignal): Promise<string[]> {
-  const r = await runCommand(['git', 'diff', '--name-only', before ?? `${after}~1`, after, '--'], { cwd: dir, signal });
-  return r.exitCode === 0 ? r.stdout.split('\n').filter(Boolean).slice(0, 50) : [];
 }

@@ -8,7 +8,6 @@ import { checkProtectedPaths, ensureSetup, runChecks } from '../rmapp/repository
 import { runAgent } from '../rmapp/agent-runner.ts';
 import { mentionPattern, mentions } from '../rmapp/commands.ts';
 import { agentSummary, commitMessage } from '../rmapp/pull-request-text.ts';
-import { runCommand } from '../rmapp/process.ts';
 import { codeSpan, failureReason, untrustedMarkdown } from '../rmapp/run-texts.ts';
 import { summarizeTests, testResultLine } from '../rmapp/test-report.ts';
 import type { GitHubOctokit } from '../rmapp/github/client.ts';
@@ -157,16 +156,12 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
         // Checked again: the tests ran the changed code with the workspace writable, and what they wrote
         // (a test that rewrites `.github/rmapp.yml`) is committed below with the fix.
         await checkProtectedPaths(deps.workspaces, ws, await deps.workspaces.repositorySettings(ws, null, signal), signal);
-        const before = (await runCommand(['git', 'rev-parse', 'HEAD'], { cwd: ws.dir, signal })).stdout.trim();
+        const before = await deps.workspaces.head(ws, signal);
         const { committed, sha, earlier } = await deps.workspaces.commitAll(ws, reviewCommitMessage(input.review, runId), signal);
         await deps.workspaces.push(ws, signal);
-        const files = committed
-          ? (await runCommand(['git', 'diff', '--name-only', before, sha, '--'], { cwd: ws.dir, signal })).stdout
-              .split('\n')
-              .filter(Boolean)
-          : [];
+        const files = committed ? await deps.workspaces.changedFiles(ws, before, sha, signal) : [];
         // A re-run after a crash that followed the push finds its own commit rather than "no change".
-        return { commit: committed ? sha : earlier, files: files.slice(0, 50) };
+        return { commit: committed ? sha : earlier, files };
       },
       { kind: 'git' },
     ),

@@ -251,10 +251,15 @@ export async function runAgent(
 
   const failure = parser.failure();
   if (result.exitCode !== 0 || failure) {
-    const said = failure ?? (result.stderr.trim().slice(-500) || result.stdout.trim().slice(-500) || 'no output');
+    // The workspace's path on the host (visible inside in /proc/1/cmdline and /proc/self/mountinfo) is
+    // the service's layout, not the agent's to tell: the message is quoted in comments.
+    const hidePath = (text: string) => (job.cwd.length > 1 ? text.replaceAll(job.cwd, '.') : text);
+    const said = hidePath(failure ?? (result.stderr.trim().slice(-500) || result.stdout.trim().slice(-500) || 'no output'));
     const message = `The coding agent (${program}) ${result.exitCode === 0 ? 'reported an error' : `exited with ${result.exitCode ?? result.signal}`}: ${said}`;
     transcript.finish('failed', message);
-    throw await finished(new AgentError(message, { exitCode: result.exitCode, stderr: result.stderr.slice(-4000), transcript: name }));
+    throw await finished(
+      new AgentError(message, { exitCode: result.exitCode, stderr: hidePath(result.stderr.slice(-4000)), transcript: name }),
+    );
   }
   transcript.finish('succeeded');
   await save(true);

@@ -575,6 +575,22 @@ export class Workspaces {
     return objects.map((o) => byName.get(o) ?? null);
   }
 
+  /** The commit `HEAD` names in the workspace, or null (no commit yet). */
+  async head(ws: Pick<Workspace, 'dir'>, signal?: AbortSignal): Promise<string | null> {
+    const r = await this.runGit(['rev-parse', '--verify', '-q', 'HEAD'], ws.dir, signal);
+    return r.exitCode === 0 ? r.stdout.trim() : null;
+  }
+
+  /**
+   * The files the commits after `before` up to `after` changed (at most 50 names, for "what each attempt
+   * did"); from `after`'s parent when `before` is null. Through the service's git settings, as every git
+   * command here: never with the service's environment (its secrets), hooks or replace refs.
+   */
+  async changedFiles(ws: Pick<Workspace, 'dir'>, before: string | null, after: string, signal?: AbortSignal): Promise<string[]> {
+    const r = await this.runGit(['diff', '--name-only', before ?? `${after}~1`, after, '--'], ws.dir, signal);
+    return r.exitCode === 0 ? r.stdout.split('\n').filter(Boolean).slice(0, 50) : [];
+  }
+
   /**
    * The paths the working tree changes against `HEAD` (staged or not, new files included, renames as
    * both names): what an agent's run changed, before it is committed.
