@@ -112,6 +112,21 @@ it("a marker typed by someone else is not the bot's comment: the bot neither edi
   expect(await replyToReviewComment(gh, repo, number, reviewId, 'run-6/reply', 'Renamed.')).toEqual({ id: reply.id, created: false });
 });
 
+it("a marker quoted inside the bot's own comment (an agent's error) does not make it another step's comment", async () => {
+  // The progress comment quotes a failing agent's output, which names the outcome comment's marker.
+  const progress = await upsertComment(gh, repo, 22, 'run-7/progress', `Failed: \`${marker('run-7/outcome')}\``);
+  const outcome = await upsertComment(gh, repo, 22, 'run-7/outcome', 'I stopped: the agent failed.');
+  expect(outcome.created, 'the outcome was written over the progress comment').toBe(true);
+  expect(outcome.id).not.toBe(progress.id);
+  const comments = emulator.comments.get('acme/widgets#22') ?? [];
+  expect(comments.find((c) => c.id === progress.id)?.body).toContain('Failed:');
+  expect(await upsertComment(gh, repo, 22, 'run-7/outcome', 'I stopped: the agent failed.')).toEqual({
+    id: outcome.id,
+    created: false,
+    updated: false,
+  });
+});
+
 it('retries a 5xx inside the client and still writes once', async () => {
   emulator.failNext('POST', /\/issues\/9\/comments$/, 502, { times: 2 });
   const result = await upsertComment(gh, repo, 9, 'run-5/progress', 'hello');

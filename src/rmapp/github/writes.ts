@@ -22,6 +22,15 @@ function withMarker(body: string, key: string): string {
   return `${body}\n\n${marker(key)}`;
 }
 
+/**
+ * The comment body ends with the marker of `key`, as {@link withMarker} writes it. Not anywhere in it:
+ * a body quotes text others wrote (an agent's error, a test's output), which may carry a marker of its
+ * own — the bot would then have taken that comment for another step's and edited it over.
+ */
+function markedWith(body: string | null | undefined, key: string): boolean {
+  return body?.trimEnd().endsWith(marker(key)) ?? false;
+}
+
 /** True when `login` (a comment's author) is the bot's own `self`: GitHub logins are case-insensitive. */
 function isOwn(author: { login?: string } | null | undefined, self: string): boolean {
   return author?.login?.toLowerCase() === self.toLowerCase();
@@ -122,7 +131,7 @@ export async function upsertComment(
   const full = withMarker(body, key);
   const self = await ownLogin(gh);
   const comments = await gh.paginate(gh.issues.listComments, { ...repo, issue_number: issueNumber, per_page: 100 });
-  const mine = comments.find((c) => isOwn(c.user, self) && c.body?.includes(marker(key)));
+  const mine = comments.find((c) => isOwn(c.user, self) && markedWith(c.body, key));
   if (!mine) {
     const { data } = await gh.issues.createComment({ ...repo, issue_number: issueNumber, body: full });
     return { id: data.id, created: true, updated: false };
@@ -143,7 +152,7 @@ export async function replyToReviewComment(
 ): Promise<{ id: number; created: boolean }> {
   const self = await ownLogin(gh);
   const comments = await gh.paginate(gh.pulls.listReviewComments, { ...repo, pull_number: pullNumber, per_page: 100 });
-  const mine = comments.find((c) => c.in_reply_to_id === commentId && isOwn(c.user, self) && c.body.includes(marker(key)));
+  const mine = comments.find((c) => c.in_reply_to_id === commentId && isOwn(c.user, self) && markedWith(c.body, key));
   if (mine) return { id: mine.id, created: false };
   const { data } = await gh.pulls.createReplyForReviewComment({
     ...repo,
