@@ -120,7 +120,9 @@ describe('external events are delivered as XState delivers them', () => {
     expect(run.error).toMatchObject({ code: 'MACHINE_ERROR', category: 'permanent' });
     expect(run.error?.message).toMatch(/isReady/);
     expect(run.error?.message).toMatch(/event "go" in state "waiting"/);
-    expect(history.map((h) => h.type)).toContain('signal.received');
+    // Stored as it was before the event, which stays queued for a retry (test/failed-event-retry.test.ts).
+    expect(history.map((h) => h.type)).not.toContain('signal.received');
+    expect(run.state).toBe('waiting');
   });
 });
 
