@@ -218,11 +218,12 @@ it('a file the service writes into the workspace never follows a symlink the san
   expect(readFileSync(join(ws, 'tasks/issue-1.yml'), 'utf8')).toBe('written\n');
 });
 
-it('a setuid or setgid file the sandbox makes is not one on the host; workspaces are private to the service', async () => {
+it('a setuid or setgid file or a file capability the sandbox makes is not one on the host; workspaces are private to the service', async () => {
   const remote = await createBareRemote(tmp, 'setid', { 'a.txt': 'a\n' });
   const workspaces = new Workspaces({ root: join(tmp, 'setid-runs'), author: { name: 'rmapp', email: 'rmapp@example.com' } });
   const ws = await workspaces.prepare({ runId: 'setid-1', remoteUrl: remote, branch: 'rmapp/issue-1', base: 'main' });
   expect(statSync(ws.dir).mode & 0o777, 'another local user can reach the workspace').toBe(0o700);
+  expect(statSync(join(tmp, 'setid-runs')).mode & 0o777, 'another local user can reach the workspaces').toBe(0o700);
   // Inside, the sandbox's user is the service's user: the bits are set (the mount is nosuid there only).
   const plant = `cp /bin/sh .suid-sh && chmod 6755 .suid-sh && mkdir -p deep/er && cp /bin/sh "deep/er/$(printf 'x\\377y')" && chmod 2755 deep/er/* && ls -l .suid-sh`;
   const r = await sandbox.run({ argv: ['sh', '-c', plant], workspace: ws.dir, timeoutMs: 30_000 });
@@ -240,4 +241,20 @@ it('a setuid or setgid file the sandbox makes is not one on the host; workspaces
   walk(Buffer.from(ws.dir));
   expect(setIds, 'setuid/setgid files left in the workspace on the host').toEqual([]);
   expect(statSync(join(ws.dir, '.suid-sh')).mode & 0o777).toBe(0o755);
+
+  // A second pass: a setuid file deeper than PATH_MAX (changed by its full name, it was skipped), a file
+  // capability set from a user namespace of the command's own, and the workspace opened to everyone.
+  const deep = `node -e "const fs = require('fs'); const d = 'd'.repeat(200); for (let i = 0; i < 25; i++) { fs.mkdirSync(d); process.chdir(d); } fs.copyFileSync('/bin/sh', 'deep'); fs.chmodSync('deep', 0o4755); console.log('deep-made')"`;
+  const caps = `cp /bin/cat capcat; unshare -Ur /usr/sbin/setcap cap_dac_override+ep capcat && echo cap-set; chmod 755 /workspace`;
+  const second = await sandbox.run({ argv: ['sh', '-c', `${deep}; ${caps}`], workspace: ws.dir, timeoutMs: 30_000 });
+  expect(second.stdout, second.stderr).toContain('deep-made');
+  expect(second.stdout, 'a user namespace inside the sandbox gave the command the capability to set file capabilities').not.toContain(
+    'cap-set',
+  );
+  const left = await runCommand(['find', ws.dir, '-perm', '/6000', '-type', 'f'], {});
+  expect(left.stdout, 'setuid/setgid files left deep in the workspace').toBe('');
+  expect(statSync(join(tmp, 'setid-runs')).mode & 0o777, 'the workspaces root is open to other users').toBe(0o700);
+  // A tree deeper than PATH_MAX is removed with its workspace (Node's rm alone failed on it).
+  await workspaces.remove(ws);
+  expect(existsSync(ws.dir), 'the deep workspace was left behind').toBe(false);
 });

@@ -75,6 +75,32 @@ function brokenLinkText(l: BrokenLink): string {
 /** In a workspace's `.git`: the id of the run it belongs to. */
 const RUN_ID_FILE = 'rmapp-run-id';
 
+/**
+ * Makes `dir` (the workspaces' root) and keeps it reachable by the service's user only: the sandbox
+ * can change the mode of the workspace it is given (it owns it), not of the folder around it, and what
+ * it leaves there is the service user's own on the host. A root shared with others (sticky, as /tmp is,
+ * or another user's) is left as it is: give the workspaces a folder of their own.
+ */
+async function privateDirectory(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const st = await lstat(dir);
+  if (st.isDirectory() && st.uid === process.getuid?.() && !(st.mode & 0o1000) && (st.mode & 0o777) !== 0o700) await chmod(dir, 0o700);
+}
+
+/**
+ * Removes a workspace and everything in it. What the sandbox wrote may be deeper than PATH_MAX, which
+ * Node's `rm` reaches by full paths (ENAMETOOLONG, the workspace left behind): then `rm -rf`, which
+ * walks from each folder.
+ */
+async function removeTree(dir: string): Promise<void> {
+  try {
+    await rm(dir, { recursive: true, force: true });
+  } catch (err) {
+    const r = await runCommand(['rm', '-rf', '--', dir], { timeoutMs: 600_000, env: { PATH: '/usr/bin:/bin' }, inheritEnv: false });
+    if (r.exitCode !== 0) throw err;
+  }
+}
+
 /** True for a directory itself, not a symlink to one. */
 function isRealDirectory(path: string): boolean {
   try {
@@ -376,7 +402,7 @@ export class Workspaces {
       return ws;
     }
     const mirror = await this.mirror(job.remoteUrl, job.signal);
-    await mkdir(this.config.root, { recursive: true });
+    await privateDirectory(this.config.root);
     await this.git(
       ['clone', '--reference', mirror, '--dissociate', '--', job.remoteUrl, dir],
       undefined,
@@ -726,7 +752,7 @@ export class Workspaces {
 
   /** Removes the workspace (when the run ended well; a failed run's is kept for inspection). */
   async remove(ws: Workspace): Promise<void> {
-    await rm(ws.dir, { recursive: true, force: true });
+    await removeTree(ws.dir);
   }
 
   /**
@@ -772,7 +798,7 @@ export class Workspaces {
       if (runId === null) continue;
       if (await keep(runId)) kept += 1;
       else {
-        await rm(dir, { recursive: true, force: true });
+        await removeTree(dir);
         removed.push(runId);
       }
     }
@@ -781,6 +807,6 @@ export class Workspaces {
 
   /** Removes a run's workspace by run id (the service does this when a run succeeds or is cancelled). */
   async removeRun(runId: string): Promise<void> {
-    await rm(this.dirOf(runId), { recursive: true, force: true });
+    await removeTree(this.dirOf(runId));
   }
 }

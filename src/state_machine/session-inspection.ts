@@ -14,12 +14,21 @@ import type { HandledEvent } from './session-restore.ts';
 import { ATTR } from './telemetry.ts';
 
 /**
- * Most microsteps between two events an actor of the run begins to process. An `always` loop that never
- * settles spins for ever in plain XState (xstate 5.33): here it blocked the worker's event loop, and
- * after its lease every worker that claimed the run in turn — one `engine.send` could stop them all.
- * A legitimate macrostep takes a few dozen.
+ * Microsteps between two checks of the time the run's actors have held the event loop. An
+ * `always` loop, a `raise` answered by a `raise`, or actors that send each other events for ever spin
+ * without end in plain XState (xstate 5.33): here one `engine.send` blocked the worker's event loop,
+ * and after its lease every worker that claimed the run in turn.
  */
-export const MAX_MICROSTEPS = 10_000;
+const SPIN_CHECK_EVERY = 256;
+
+/**
+ * How long the run's actors may hold the event loop at one stretch: a fifth of the lease (its safety
+ * margin: past it the worker's own fencing gives the run up anyway), at least a second. A legitimate
+ * burst — 15,000 events raised by one action, a batch of signals — takes a fraction of that.
+ */
+export function maxSpinMs(leaseMs: number): number {
+  return Math.max(1_000, leaseMs / 5);
+}
 
 /** What {@link RunInspection} needs of its session. */
 export interface InspectedSession {
@@ -53,26 +62,37 @@ export class RunInspection {
   private readonly paths = new WeakMap<AnyActorRef, string>();
   /** History index where the macrostep being processed began: its state entries go there. */
   private macrostepMark = 0;
-  /** Microsteps since an actor of the run last began to process an event. */
-  private microsteps = 0;
+  /** When the run's actors took the event loop in this turn of it (0: not yet); see {@link maxSpinMs}. */
+  private spinSince = 0;
+  private spinEvents = 0;
 
   constructor(private readonly session: InspectedSession) {}
 
   /**
    * Handles one inspection event; never throws into the actor (an exception here would propagate into
-   * it) — except to end a macrostep that never settles ({@link MAX_MICROSTEPS}).
+   * it) — except to end actors that never settle ({@link maxSpinMs}).
    */
   onInspect(ev: InspectionEvent): void {
     const s = this.session;
-    if (ev.type === '@xstate.microstep') {
-      if (++this.microsteps > MAX_MICROSTEPS) {
-        this.microsteps = 0;
-        // Thrown into XState's transition: the actor errors, and the run fails naming the event and state.
-        throw new Error(
-          `The machine took more than ${MAX_MICROSTEPS} microsteps without settling — an eventless (\`always\`) transition or a \`raise\` that loops. Plain XState would spin for ever, blocking every run of the worker; the run fails instead.`,
-        );
-      }
-    } else if (ev.type === '@xstate.event') this.microsteps = 0;
+    if (this.spinSince === 0) {
+      this.spinSince = performance.now();
+      // Back in the event loop: the next stretch starts afresh.
+      setImmediate(() => {
+        this.spinSince = 0;
+        this.spinEvents = 0;
+      });
+    } else if (
+      // Only in a microstep, which runs inside XState's transition: the actor errors, and the run fails
+      // naming the event and state (thrown with an event relayed, it would reach the sender instead).
+      ev.type === '@xstate.microstep' &&
+      ++this.spinEvents % SPIN_CHECK_EVERY === 0 &&
+      performance.now() - this.spinSince > maxSpinMs(s.host.leaseMs)
+    ) {
+      this.spinEvents = 0;
+      throw new Error(
+        `The machine ran for more than ${maxSpinMs(s.host.leaseMs)} ms without letting the worker do anything else — an eventless (\`always\`) transition, a \`raise\`, or events between actors that loop. Plain XState would spin for ever, blocking every run of the worker; the run fails instead.`,
+      );
+    }
     try {
       const actor = s.actor();
       if (ev.type === '@xstate.event') {

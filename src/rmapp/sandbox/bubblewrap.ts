@@ -81,6 +81,11 @@ export function bubblewrapArgs(options: {
 }): string[] {
   const args = [
     '--unshare-all',
+    // No user namespace inside: in one of its own the command held every capability over its files —
+    // it set file capabilities (`unshare -Ur setcap cap_dac_override+ep`) that the host honoured for
+    // anyone, since the sandbox's user is the service's own user outside.
+    '--unshare-user',
+    '--disable-userns',
     '--die-with-parent',
     '--new-session',
     '--cap-drop',

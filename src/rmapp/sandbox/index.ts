@@ -5,7 +5,7 @@
  * egress proxy. See the README's "Threat model" for what this does and does not stop.
  */
 import { randomUUID } from 'node:crypto';
-import { chmod, lstat, mkdir, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,22 +42,18 @@ const ENTER_CGROUPS = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || e
  * inside the sandbox only. Run after every sandboxed command; workspaces are also private (0700).
  */
 async function dropSetIdBits(workspace: string): Promise<void> {
-  // As bytes: a name that is not UTF-8 would not survive a string.
-  const chunks: Buffer[] = [];
-  await runCommand(['find', workspace, '-xdev', '-type', 'f', '(', '-perm', '-4000', '-o', '-perm', '-2000', ')', '-print0'], {
-    timeoutMs: 120_000,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-    inheritEnv: false,
-    onStdout: (c) => void chunks.push(c),
-  }).catch(() => null);
-  const out = Buffer.concat(chunks);
-  const paths: Buffer[] = [];
-  for (let at = 0, end = out.indexOf(0); end !== -1; at = end + 1, end = out.indexOf(0, at)) paths.push(out.subarray(at, end));
-  for (const path of paths) {
-    const stat = await lstat(path).catch(() => null);
-    if (!stat?.isFile()) continue;
-    await chmod(path, stat.mode & 0o1777).catch(() => unlink(path).catch(() => {}));
-  }
+  // find changes them itself, from each file's folder (`-execdir`): a path longer than PATH_MAX (a deep
+  // tree) could not be changed by its full name. What it cannot change (a file of another owner, made by
+  // a container's root) it removes. Its PATH is absolute, as -execdir requires.
+  const env = { PATH: '/usr/bin:/bin' };
+  const setId = ['-xdev', '-type', 'f', '(', '-perm', '-4000', '-o', '-perm', '-2000', ')'];
+  for (const action of [
+    ['chmod', 'ug-s'],
+    ['rm', '-f'],
+  ])
+    await runCommand(['find', workspace, ...setId, '-execdir', ...action, '{}', '+'], { timeoutMs: 600_000, env, inheritEnv: false }).catch(
+      () => null,
+    );
 }
 
 /** The settings with defaults for what is not given. */
