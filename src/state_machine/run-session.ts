@@ -471,7 +471,10 @@ export class RunSession implements CommitParticipant, StepHost {
       );
       return this.end(false);
     }
-    this.phase = { name: 'ending', ending: { status: 'failed', snapshot: this.lastGoodSnapshot, error, recorded: true, fromLastGood: true } };
+    this.phase = {
+      name: 'ending',
+      ending: { status: 'failed', snapshot: this.lastGoodSnapshot, error, recorded: true, fromLastGood: true },
+    };
     this.commits.history = [{ type: 'run.failed', data: { error } }];
     this.signals.consumed = [];
     // Their `signal.buffered` entries went with the history above.
