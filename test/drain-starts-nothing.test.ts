@@ -140,7 +140,8 @@ for (const kind of ['postgres', 'pglite'] as const) {
       expect(ledger.filter((l) => l.startsWith('effect second'))).toEqual([`effect second ${id} #1`]);
     });
 
-    it('stopped while a step waits for a stepConcurrency slot: the slot freed during the grace starts nothing', async () => {
+    /** Two runs of a step kind limited to one at a time: the first holds the slot, the second waits for it. */
+    async function oneHoldsTheSlot(): Promise<{ db: Database; engine: Engine; holder: string; queued: string }> {
       const db = await store();
       const engine = engineOn(db, { stepConcurrency: { k: 1 } });
       await engine.startWorker();
@@ -148,6 +149,11 @@ for (const kind of ['postgres', 'pglite'] as const) {
       await until('the first step to hold the slot', () => ledger.length > 0);
       const queued = await engine.start('drain.slotted', {});
       await until('the second step to queue', async () => (await stepHistory(engine, queued)).includes('step.started slotted #1'));
+      return { db, engine, holder, queued };
+    }
+
+    it('stopped while a step waits for a stepConcurrency slot: the slot freed during the grace starts nothing', async () => {
+      const { db, engine, holder, queued } = await oneHoldsTheSlot();
       await engine.stop({ graceMs: 5_000 });
       expect(ledger, 'the queued step started during the drain').toEqual([`start slotted ${holder} #1`, `effect slotted ${holder} #1`]);
       expect(await stepHistory(engine, queued)).toEqual(['step.started slotted #1', 'step.postponed slotted #1']);
@@ -161,13 +167,7 @@ for (const kind of ['postgres', 'pglite'] as const) {
     });
 
     it('stopped with a grace shorter than the step holding the slot: the waiting step is left as it was, not counted', async () => {
-      const db = await store();
-      const engine = engineOn(db, { stepConcurrency: { k: 1 } });
-      await engine.startWorker();
-      const holder = await engine.start('drain.slotted', {});
-      await until('the first step to hold the slot', () => ledger.length > 0);
-      const queued = await engine.start('drain.slotted', {});
-      await until('the second step to queue', async () => (await stepHistory(engine, queued)).includes('step.started slotted #1'));
+      const { db, engine, holder, queued } = await oneHoldsTheSlot();
       // The grace ends while `holder` still works (400 ms): its run is given up, its step stopped.
       await engine.stop({ graceMs: 50 });
       expect(
