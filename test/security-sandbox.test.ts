@@ -6,7 +6,7 @@
  * and a flood of output. Each must find nothing, reach nothing, or be stopped.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -254,7 +254,26 @@ it('a setuid or setgid file or a file capability the sandbox makes is not one on
   const left = await runCommand(['find', ws.dir, '-perm', '/6000', '-type', 'f'], {});
   expect(left.stdout, 'setuid/setgid files left deep in the workspace').toBe('');
   expect(statSync(join(tmp, 'setid-runs')).mode & 0o777, 'the workspaces root is open to other users').toBe(0o700);
-  // A tree deeper than PATH_MAX is removed with its workspace (Node's rm alone failed on it).
+  // A third: a folder closed to its owner (mode 0001 lets everyone else through), holding a setuid file.
+  const closed = await sandbox.run({
+    argv: ['sh', '-c', 'mkdir shut && cp /bin/sh shut/x && chmod 4755 shut/x && chmod 0001 shut && chmod 0711 /workspace && echo shut'],
+    workspace: ws.dir,
+    timeoutMs: 30_000,
+  });
+  expect(closed.stdout, closed.stderr).toContain('shut');
+  expect(statSync(join(ws.dir, 'shut', 'x')).mode & 0o6000, 'a setuid file in a folder closed to its owner').toBe(0);
+  expect(statSync(ws.dir).mode & 0o777, 'the sandbox opened its workspace to other users').toBe(0o700);
+  // A tree deeper than PATH_MAX, and that folder, are removed with the workspace (Node's rm alone failed on both).
   await workspaces.remove(ws);
-  expect(existsSync(ws.dir), 'the deep workspace was left behind').toBe(false);
+  expect(existsSync(ws.dir), 'the workspace was left behind').toBe(false);
+});
+
+it('a workspaces root given as a symlink is made private too', async () => {
+  const real = join(tmp, 'real-root');
+  mkdirSync(real, { mode: 0o755 });
+  symlinkSync(real, join(tmp, 'linked-root'));
+  const remote = await createBareRemote(tmp, 'linked', { 'a.txt': 'a\n' });
+  const workspaces = new Workspaces({ root: join(tmp, 'linked-root'), author: { name: 'rmapp', email: 'rmapp@example.com' } });
+  await workspaces.prepare({ runId: 'linked-1', remoteUrl: remote, branch: 'rmapp/issue-1', base: 'main' });
+  expect(statSync(real).mode & 0o777, 'the folder behind the symlink is open to other users').toBe(0o700);
 });

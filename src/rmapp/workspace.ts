@@ -7,10 +7,11 @@
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, readFileSync } from 'node:fs';
 import { constants } from 'node:fs';
-import { chmod, lstat, mkdir, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ValidationError, WorkflowError } from '../state_machine/errors.ts';
 import { runCommand } from './process.ts';
+import { removeForce } from './workspace-access.ts';
 import { INSTRUCTION_FILES, parseRepositoryConfig, REPOSITORY_CONFIG, type RepositorySettings } from './repository-config.ts';
 
 /** Most bytes `.github/rmapp.yml` may have (it holds settings; long instructions belong in AGENTS.md). */
@@ -83,21 +84,22 @@ const RUN_ID_FILE = 'rmapp-run-id';
  */
 async function privateDirectory(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const st = await lstat(dir);
+  // The folder itself, also when `dir` is a symlink to it.
+  const st = await stat(dir);
   if (st.isDirectory() && st.uid === process.getuid?.() && !(st.mode & 0o1000) && (st.mode & 0o777) !== 0o700) await chmod(dir, 0o700);
 }
 
 /**
  * Removes a workspace and everything in it. What the sandbox wrote may be deeper than PATH_MAX, which
- * Node's `rm` reaches by full paths (ENAMETOOLONG, the workspace left behind): then `rm -rf`, which
- * walks from each folder.
+ * Node's `rm` reaches by full paths (ENAMETOOLONG), or in folders closed to their owner (EACCES): then
+ * `rm -rf`, after the folders are opened again (workspace-access.ts). Otherwise the workspace stayed,
+ * its `.git` already gone, so that the sweep no longer knew whose it was.
  */
 async function removeTree(dir: string): Promise<void> {
   try {
     await rm(dir, { recursive: true, force: true });
   } catch (err) {
-    const r = await runCommand(['rm', '-rf', '--', dir], { timeoutMs: 600_000, env: { PATH: '/usr/bin:/bin' }, inheritEnv: false });
-    if (r.exitCode !== 0) throw err;
+    if (!(await removeForce(dir))) throw err;
   }
 }
 

@@ -19,7 +19,7 @@ import { ATTR } from './telemetry.ts';
  * without end in plain XState (xstate 5.33): here one `engine.send` blocked the worker's event loop,
  * and after its lease every worker that claimed the run in turn.
  */
-const SPIN_CHECK_EVERY = 256;
+const SPIN_CHECK_EVERY = 16;
 
 /**
  * How long the run's actors may hold the event loop at one stretch: a fifth of the lease (its safety
@@ -88,7 +88,9 @@ export class RunInspection {
       ++this.spinEvents % SPIN_CHECK_EVERY === 0 &&
       performance.now() - this.spinSince > maxSpinMs(s.host.leaseMs)
     ) {
+      // The actor errors now: what runs after it in this turn is a stretch of its own.
       this.spinEvents = 0;
+      this.spinSince = performance.now();
       throw new Error(
         `The machine ran for more than ${maxSpinMs(s.host.leaseMs)} ms without letting the worker do anything else — an eventless (\`always\`) transition, a \`raise\`, or events between actors that loop. Plain XState would spin for ever, blocking every run of the worker; the run fails instead.`,
       );

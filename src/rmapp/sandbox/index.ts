@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WorkflowError } from '../../state_machine/errors.ts';
 import { runCommand, type CommandResult } from '../process.ts';
+import { findIn, reopenForOwner } from '../workspace-access.ts';
 import { bubblewrapArgs, SANDBOX_RUN_DIR } from './bubblewrap.ts';
 import { cgroupsAvailable, createCgroup } from './cgroup.ts';
 import { containerArgs } from './container.ts';
@@ -42,18 +43,17 @@ const ENTER_CGROUPS = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || e
  * inside the sandbox only. Run after every sandboxed command; workspaces are also private (0700).
  */
 async function dropSetIdBits(workspace: string): Promise<void> {
+  // Folders the command closed to their owner first (workspace-access.ts), the workspace back to 0700.
+  await reopenForOwner(workspace);
   // find changes them itself, from each file's folder (`-execdir`): a path longer than PATH_MAX (a deep
   // tree) could not be changed by its full name. What it cannot change (a file of another owner, made by
-  // a container's root) it removes. Its PATH is absolute, as -execdir requires.
-  const env = { PATH: '/usr/bin:/bin' };
+  // a container's root) it removes.
   const setId = ['-xdev', '-type', 'f', '(', '-perm', '-4000', '-o', '-perm', '-2000', ')'];
   for (const action of [
     ['chmod', 'ug-s'],
     ['rm', '-f'],
   ])
-    await runCommand(['find', workspace, ...setId, '-execdir', ...action, '{}', '+'], { timeoutMs: 600_000, env, inheritEnv: false }).catch(
-      () => null,
-    );
+    await findIn(workspace, [...setId, '-execdir', ...action, '{}', '+']);
 }
 
 /** The settings with defaults for what is not given. */
