@@ -690,7 +690,7 @@ class Listener {
    */
   private readonly reconnectHooks = new Map<() => void, { listening: boolean }>();
 
-  /** The session locks taken on this connection ({@link Database.holdLock}), by name. */
+  /** The session locks taken on this connection ({@link Database.holdLock}), one per hold. */
   private readonly locks = new Set<HeldLock>();
 
   /** The last statement sent on each LISTEN connection: the next one waits for it. */
@@ -782,7 +782,7 @@ class Listener {
       await this.connect();
       const client = this.client;
       if (!client) throw databaseClosed(redactUrl(this.url), ' while this lock was taken');
-      lock.held = await this.take(client, name, lock);
+      lock.held = await this.take(client, lock);
       return { held: lock.held, release };
     } catch (err) {
       this.locks.delete(lock);
@@ -791,11 +791,11 @@ class Listener {
   }
 
   /** Takes `lock` on `client`, once per connection. */
-  private take(client: Pg.Client, name: string, lock: HeldLock): Promise<boolean> {
+  private take(client: Pg.Client, lock: HeldLock): Promise<boolean> {
     let taken = lock.taken.get(client);
     if (!taken) {
       // Two int4 keys: a key space apart from the bigint keys of the migrations and admissions.
-      taken = this.ask(client, `select pg_try_advisory_lock(${LOCK_CLASS}, hashtext(${pg.escapeLiteral(name)})) as held`).then(
+      taken = this.ask(client, `select pg_try_advisory_lock(${LOCK_CLASS}, hashtext(${pg.escapeLiteral(lock.name)})) as held`).then(
         (r) => (r.rows[0] as { held?: unknown } | undefined)?.held === true,
       );
       lock.taken.set(client, taken);
@@ -835,7 +835,7 @@ class Listener {
       // The locks held on the connection that was lost, taken again: one another process took meanwhile is lost.
       for (const lock of this.locks) {
         const wasHeld = lock.held;
-        void this.take(client, lock.name, lock)
+        void this.take(client, lock)
           .then((held) => {
             lock.held = held;
             if (wasHeld && !held && this.locks.has(lock) && !this.closed) lock.onLost();

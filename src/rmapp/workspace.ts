@@ -11,7 +11,7 @@ import { chmod, lstat, mkdir, open, readdir, readFile, rm, stat, writeFile } fro
 import { join, resolve } from 'node:path';
 import { ValidationError, WorkflowError } from '../state_machine/errors.ts';
 import { runCommand } from './process.ts';
-import { removeForce } from './workspace-access.ts';
+import { removeTree } from './workspace-access.ts';
 import { INSTRUCTION_FILES, parseRepositoryConfig, REPOSITORY_CONFIG, type RepositorySettings } from './repository-config.ts';
 
 /** Most bytes `.github/rmapp.yml` may have (it holds settings; long instructions belong in AGENTS.md). */
@@ -87,20 +87,6 @@ async function privateDirectory(dir: string): Promise<void> {
   // The folder itself, also when `dir` is a symlink to it.
   const st = await stat(dir);
   if (st.isDirectory() && st.uid === process.getuid?.() && !(st.mode & 0o1000) && (st.mode & 0o777) !== 0o700) await chmod(dir, 0o700);
-}
-
-/**
- * Removes a workspace and everything in it. What the sandbox wrote may be deeper than PATH_MAX, which
- * Node's `rm` reaches by full paths (ENAMETOOLONG), or in folders closed to their owner (EACCES): then
- * `rm -rf`, after the folders are opened again (workspace-access.ts). Otherwise the workspace stayed,
- * its `.git` already gone, so that the sweep no longer knew whose it was.
- */
-async function removeTree(dir: string): Promise<void> {
-  try {
-    await rm(dir, { recursive: true, force: true });
-  } catch (err) {
-    if (!(await removeForce(dir))) throw err;
-  }
 }
 
 /** True for a directory itself, not a symlink to one. */

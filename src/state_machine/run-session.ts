@@ -389,7 +389,8 @@ export class RunSession implements CommitParticipant, StepHost {
     // The insert (the first write) has no `steps_done` to merge into; nothing has finished by then. A
     // run's last write moves nothing: a failed run's failed step keeps its record for engine.retry.
     const steps = this.steps.forWrite(!this.takingFirstWrite && this.ending === null);
-    const fromLastGood = this.ending !== null && (this.ending.fromLastGood === true || w.snapshot === this.lastGoodSnapshot);
+    // An ending from the last good state carries it (buildWrite took it again): the same object.
+    const fromLastGood = this.ending !== null && w.snapshot === this.lastGoodSnapshot;
     if (fromLastGood) this.signals.rollBack(this.commits);
     // Named one by one, not `...w`: the spread allocated ~4 KB a write here (16 of the 240 MB a worker
     // allocated restoring 1,000 runs, 0.8 MB after; bench/README.md, seventeenth session).

@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WorkflowError } from '../../state_machine/errors.ts';
 import { runCommand, type CommandResult } from '../process.ts';
-import { findIn, reopenForOwner } from '../workspace-access.ts';
+import { dropSetIdBits } from '../workspace-access.ts';
 import { bubblewrapArgs, SANDBOX_RUN_DIR } from './bubblewrap.ts';
 import { cgroupsAvailable, createCgroup } from './cgroup.ts';
 import { containerArgs } from './container.ts';
@@ -34,27 +34,6 @@ const PROXY_ENV = (url: string) => ({
 });
 /** Enters the cgroups named by the leading arguments, then becomes the command (no untrusted text in the script). */
 const ENTER_CGROUPS = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; exec "$@"';
-
-/**
- * Takes the setuid and setgid bits off every file in `workspace` (or removes the file when it cannot).
- * The sandbox's user is the service's own user outside it (a container's root is the host's root), so
- * a file the command made setuid there is a setuid file of the service's user on the host — root's, for
- * a service running as root: a local user who reached it became root. The workspace is mounted nosuid
- * inside the sandbox only. Run after every sandboxed command; workspaces are also private (0700).
- */
-async function dropSetIdBits(workspace: string): Promise<void> {
-  // Folders the command closed to their owner first (workspace-access.ts), the workspace back to 0700.
-  await reopenForOwner(workspace);
-  // find changes them itself, from each file's folder (`-execdir`): a path longer than PATH_MAX (a deep
-  // tree) could not be changed by its full name. What it cannot change (a file of another owner, made by
-  // a container's root) it removes.
-  const setId = ['-xdev', '-type', 'f', '(', '-perm', '-4000', '-o', '-perm', '-2000', ')'];
-  for (const action of [
-    ['chmod', 'ug-s'],
-    ['rm', '-f'],
-  ])
-    await findIn(workspace, [...setId, '-execdir', ...action, '{}', '+']);
-}
 
 /** The settings with defaults for what is not given. */
 export function sandboxSettings(partial: Partial<SandboxSettings> = {}): SandboxSettings {
