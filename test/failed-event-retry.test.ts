@@ -87,6 +87,19 @@ for (const kind of ['postgres', 'pglite'] as const) {
       expect((await engine.history(id)).filter((h) => h.type === 'signal.received')).toHaveLength(1);
     });
 
+    it('a send that waits for the event answers `queued` as soon as the event has failed the run, not at its deadline', async () => {
+      broken = true;
+      const id = await engine.start('failed-event.approval', {});
+      // The wait is longer than the test's own timeout: a send that waits it out fails the test.
+      const answer = await engine.send(id, { type: 'approve', by: 'cy' }, { dedupeKey: 'approve-waited', waitMs: 600_000 });
+      expect(answer.outcome, 'the event failed the run: it stays queued for engine.retry').toBe('queued');
+      expect((await engine.get(id)).status).toBe('failed');
+      broken = false;
+      await engine.retry(id);
+      const run = await engine.waitFor(id, { timeoutMs: 20_000 });
+      expect(run.output, 'the retried run did not get the event the waiting send left queued').toEqual({ approvedBy: 'cy', blob: '' });
+    }, 30_000);
+
     it('a state too large to store: the retried run gets the event', async () => {
       const id = await engine.start('failed-event.approval', {});
       await failedBy(id, { type: 'grow' }, 'SIZE_LIMIT_EXCEEDED');

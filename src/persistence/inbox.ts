@@ -114,18 +114,23 @@ export async function pendingSignals(db: Queryable, runId: string, afterId = 0):
  * A signal's outcome, or null while the run has not taken it. One still in the inbox of a run that
  * succeeded or was cancelled was `ignored`: it came after the run's last read of its inbox (a finished
  * run takes none, `appendSignal`), so no state got it, and no later owner will. A failed run's may still
- * be taken: `engine.retry` resumes the run, which reads its inbox again.
+ * be taken — `engine.retry` resumes the run, which reads its inbox again — but not before: `held`.
  */
-export async function signalOutcome(db: Queryable, runId: string, id: number): Promise<SignalOutcome | null> {
-  const rows = await db.query<{ outcome: SignalOutcome | null; consumed: boolean; finished: boolean | null }>(
+export async function signalOutcome(db: Queryable, runId: string, id: number): Promise<SignalOutcome | 'held' | null> {
+  const rows = await db.query<{ outcome: SignalOutcome | null; consumed: boolean; status: string | null }>(
     `select i.outcome, i.consumed_at is not null as consumed,
-       (select r.status in ('succeeded', 'cancelled') from rmapp_runs r where r.id = i.run_id) as finished
+       (select r.status from rmapp_runs r where r.id = i.run_id) as status
      from rmapp_run_inbox i where i.run_id = $1 and i.id = $2`,
     [runId, id],
   );
   const row = rows[0];
   if (!row) return null;
-  return row.outcome ?? (row.consumed ? 'received' : row.finished === false ? null : 'ignored');
+  if (row.outcome) return row.outcome;
+  if (row.consumed) return 'received';
+  if (row.status === 'succeeded' || row.status === 'cancelled') return 'ignored';
+  // Failed before it took the event: the event stays in the inbox for `engine.retry`, and nothing will
+  // take it before then — a wait for it would only run out.
+  return row.status === 'failed' ? 'held' : null;
 }
 
 /** The signal a run already took under `dedupeKey`, if any (an ignored one freed its key). */

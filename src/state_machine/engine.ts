@@ -152,7 +152,8 @@ export class Engine extends RunQueries {
    * again after every change of the run, until a state accepts it or it expires (as Temporal buffers
    * signals). A workflow defined with `signals: { buffer }` buffers by default; the call's `buffer` wins.
    * With a `dedupeKey` used before for this run and not ignored, nothing is sent again.
-   * `waitMs` waits (at most that long) for the run to take the event and says what became of it.
+   * `waitMs` waits (at most that long) for the run to take the event and says what became of it; a run
+   * that fails meanwhile answers `queued` at once (the event stays in its inbox for `engine.retry`).
    * A run that has finished takes no event: a {@link RunStateError} (HTTP 409), unless the event's
    * `dedupeKey` was taken before (then `duplicate`).
    *
@@ -175,6 +176,8 @@ export class Engine extends RunQueries {
       const db = await this.db();
       for (;;) {
         const outcome = await signalOutcome(db, runId, sent.id);
+        // 'held': the run failed with the event still queued (kept for `engine.retry`): 'queued' now.
+        if (outcome === 'held') return sent;
         if (outcome) return { ...sent, outcome };
         if (Date.now() >= deadline) return sent;
         await new Promise((r) => setTimeout(r, 25));
