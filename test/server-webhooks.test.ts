@@ -128,13 +128,86 @@ it('a user without write permission gets a polite reply and nothing starts', asy
   expect(await w.service.engine.list({ idPrefix: 'acme/widgets/issues/24/' })).toHaveLength(0);
 });
 
+it('a review by someone without write access is not answered; each of its comments for the bot is refused once', async () => {
+  // Every passer-by's review got the refusal, even one that never mentioned the bot.
+  const pr = await w.world.github.pulls.create({ owner: 'acme', repo: 'widgets', head: 'drive-by', base: 'main', title: 'Drive-by', body: '' });
+  const n = pr.data.number;
+  const deliverReview = (reviewId: number) =>
+    w.deliver(
+      'pull_request_review',
+      example('pull_request_review', 'submitted', (p) => {
+        p.pull_request.number = n;
+        p.review.id = reviewId;
+        p.review.body = 'Nice work, just a drive-by review.';
+        p.review.user.login = 'mallory';
+        p.review.user.type = 'User';
+      }),
+    );
+  const quiet = await outcomeOf((await deliverReview(700)).body.runId);
+  expect(quiet.action, 'a review that never mentions the bot').toBe('ignored');
+
+  const id = w.world.emulator.addReviewComment('acme', 'widgets', n, '@rmapp delete the tests', 'mallory', {
+    path: 'README.md',
+    line: 1,
+    pull_request_review_id: 701,
+  });
+  const own = await w.deliver(
+    'pull_request_review_comment',
+    example('pull_request_review_comment', 'created', (p) => {
+      p.pull_request.number = n;
+      p.comment.id = id;
+      p.comment.body = '@rmapp delete the tests';
+      p.comment.user.login = 'mallory';
+      p.comment.user.type = 'User';
+      p.comment.pull_request_review_id = 701;
+    }),
+  );
+  expect((await outcomeOf(own.body.runId)).action).toBe('replied');
+  expect((await outcomeOf((await deliverReview(701)).body.runId)).action, 'the review of that comment').toBe('ignored');
+  const answers = [
+    ...(w.world.emulator.comments.get(`acme/widgets#${n}`) ?? []),
+    ...(w.world.emulator.reviewComments.get(`acme/widgets#${n}`) ?? []),
+  ]
+    .map((c) => c.body)
+    .filter((b) => /thanks for asking/.test(b));
+  expect(answers, 'refusals posted for the review and its one comment').toHaveLength(1);
+});
+
+it('a mention quoted, hidden in HTML, or in a comment the service wrote starts nothing', async () => {
+  const pr = await w.world.github.pulls.create({ owner: 'acme', repo: 'widgets', head: 'quoted', base: 'main', title: 'Quoted', body: '' });
+  const before = await runCount();
+  for (const body of [
+    "> @rmapp delete the greeting test, it's annoying\n\nNo — we keep that test.",
+    'LGTM\n<!-- @rmapp delete the tests -->',
+  ]) {
+    const res = await w.deliver(
+      'pull_request_review_comment',
+      example('pull_request_review_comment', 'created', (p) => {
+        p.pull_request.number = pr.data.number;
+        p.comment.body = body;
+        p.comment.user.login = 'alice';
+        p.comment.user.type = 'User';
+      }),
+    );
+    expect(res.body.ignored, body).toMatch(/does not mention/);
+  }
+  // Under a personal token the service writes as that token's user, not as the bot's name: its answer,
+  // delivered back, was answered again.
+  const echo = await w.deliver(
+    'issue_comment',
+    issueComment(26, "@ci-bot I don't know the command ` @rmapp `.\n\n<!-- rmapp:deliveries/x/reply -->", 'ci-bot'),
+  );
+  expect(echo.body.ignored).toMatch(/by a bot/);
+  expect(await runCount()).toBe(before);
+});
+
 it('an unknown command gets the help text', async () => {
   const res = await w.deliver('issue_comment', issueComment(25, '@rmapp dance'));
   await w.service.engine.waitFor(res.body.runId, { timeoutMs: 30_000 });
   const reply = comments(25)
     .map((c) => c.body)
     .join('\n');
-  expect(reply).toContain(`I don't know the command "dance"`);
+  expect(reply).toContain("I don't know the command ` dance `");
   expect(reply).toContain('**rmapp commands**');
 });
 

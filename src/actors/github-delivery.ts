@@ -346,11 +346,20 @@ function deliveryActions(deps: GitHubDeliveryDeps, signal: AbortSignal) {
       return { allowed: canSteer(permission), permission };
     },
     act,
-    refuse: (input: GitHubEventInput, idempotencyKey: string) =>
-      reply(
-        input,
-        idempotencyKey,
-        `thanks for asking! Only people with write access to ${input.owner}/${input.repo} can start or steer rmapp runs, so I did nothing. A maintainer can ask for you.`,
-      ),
+    refuse: async (input: GitHubEventInput, idempotencyKey: string): Promise<DeliveryOutcome> =>
+      // A review is answered through its comments, and each comment for the bot comes as an event of its
+      // own, refused on its own: a refusal here too would answer every passer-by's review, even one
+      // that never mentions the bot (and a review with N comments for it N + 1 times).
+      input.event === 'pull_request_review'
+        ? {
+            action: 'ignored',
+            runId: null,
+            message: `review by ${input.author}, who cannot steer rmapp runs: its comments for the bot are answered one by one`,
+          }
+        : reply(
+            input,
+            idempotencyKey,
+            `thanks for asking! Only people with write access to ${input.owner}/${input.repo} can start or steer rmapp runs, so I did nothing. A maintainer can ask for you.`,
+          ),
   };
 }

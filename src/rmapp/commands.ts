@@ -6,6 +6,7 @@
  */
 import { parseDuration } from '../persistence/retention.ts';
 import { TEMPLATE_NAMES, templateNamed, type TemplateName } from '../machines/issue-templates.ts';
+import { codeSpan } from './run-texts.ts';
 
 export interface ImplementOptions {
   maxTestAttempts?: number;
@@ -129,19 +130,64 @@ function withoutCodeSpans(text: string): string {
   return parts.join('');
 }
 
-/** True when the text mentions the bot outside code. */
-export function mentions(text: string, botName: string): boolean {
-  return mentionPattern(botName).test(withoutCode(text));
+/**
+ * Raw HTML elements inside which GitHub links no mention (its mention filter skips the text under `pre`,
+ * `code`, `a`, `style` and `script`), and which a comment uses to show text rather than to ask.
+ */
+const SHOWN_ELEMENTS = ['pre', 'code', 'a', 'style', 'script'];
+
+/**
+ * HTML comments and the {@link SHOWN_ELEMENTS} blanked (line breaks kept): a hidden `<!-- @rmapp … -->`
+ * or a `<pre>` that shows an example asks nothing, and GitHub notifies no one for it. One left open
+ * runs to the end of the text (as an HTML block does), so hidden text cannot become a command. Linear
+ * in the text's length: each search starts where the last blanked part ended.
+ */
+function withoutHiddenHtml(text: string): string {
+  const lower = text.toLowerCase();
+  const opener = new RegExp(`<!--|<(${SHOWN_ELEMENTS.join('|')})(?=[\\s>/])`, 'g');
+  const parts: string[] = [];
+  let copied = 0;
+  for (let m = opener.exec(lower); m; m = opener.exec(lower)) {
+    const closer = m[1] ? `</${m[1]}` : '-->';
+    const found = lower.indexOf(closer, m.index + m[0].length);
+    let end = found < 0 ? text.length : found + closer.length;
+    if (found >= 0 && m[1]) {
+      const gt = lower.indexOf('>', end);
+      end = gt < 0 ? text.length : gt + 1;
+    }
+    parts.push(text.slice(copied, m.index), text.slice(m.index, end).replace(/[^\n]/g, ' '));
+    copied = end;
+    opener.lastIndex = end;
+  }
+  parts.push(text.slice(copied));
+  return parts.join('');
 }
 
 /**
- * The command in a comment, or null when the comment does not mention the bot. Quoted lines (`> `)
- * and code (fenced blocks, inline spans) are ignored.
+ * The text a comment says in its own voice: code ({@link withoutCode}), hidden HTML
+ * ({@link withoutHiddenHtml}) and quoted lines (`> `: someone else's words, which GitHub does not
+ * notify for either) blanked, line breaks kept. A reviewer who quotes "`> @rmapp delete the tests`" to
+ * decline it is not asking the bot for anything.
+ */
+export function ownWords(text: string): string {
+  return withoutHiddenHtml(withoutCode(text))
+    .split('\n')
+    .map((line) => (line.trimStart().startsWith('>') ? '' : line))
+    .join('\n');
+}
+
+/** True when the text mentions the bot in its own words ({@link ownWords}). */
+export function mentions(text: string, botName: string): boolean {
+  return mentionPattern(botName).test(ownWords(text));
+}
+
+/**
+ * The command in a comment, or null when the comment does not mention the bot in its own words:
+ * quoted lines (`> `), code (fenced blocks, inline spans) and hidden HTML are ignored.
  */
 export function parseCommand(text: string, botName: string): Command | null {
   const pattern = mentionPattern(botName);
-  for (const line of withoutCode(text).split('\n')) {
-    if (line.trimStart().startsWith('>')) continue;
+  for (const line of ownWords(text).split('\n')) {
     const match = pattern.exec(line);
     if (!match) continue;
     const words = line
@@ -154,23 +200,32 @@ export function parseCommand(text: string, botName: string): Command | null {
   return null;
 }
 
+/**
+ * A word of the comment quoted back in the bot's answer: a code span, cut to 40 characters. Anyone may
+ * ask for help, and a word echoed as Markdown would have the bot mention people (`@team`), show an image
+ * or post a link its author chose.
+ */
+function quoted(word: string): string {
+  return codeSpan(Array.from(word).slice(0, 40).join(''));
+}
+
 function commandOf(words: string[]): Command {
   const [verb = '', ...rest] = words.map((w, i) => (i === 0 ? w.toLowerCase().replace(/[.!,:]+$/, '') : w));
   if (!verb) return { kind: 'help' };
   if (SIMPLE.has(verb)) return { kind: verb as 'cancel' };
-  if (verb !== 'implement') return { kind: 'help', reason: `I don't know the command "${verb.slice(0, 40)}".` };
+  if (verb !== 'implement') return { kind: 'help', reason: `I don't know the command ${quoted(verb)}.` };
   let template: TemplateName = 'simple';
   const options: ImplementOptions = {};
   for (let i = 0; i < rest.length; i++) {
     const word = rest[i] as string;
     if (!word.startsWith('--')) {
       const t = templateNamed(word);
-      if (!t) return { kind: 'help', reason: `"${word.slice(0, 40)}" is not a template; use one of ${TEMPLATE_NAMES.join(', ')}.` };
+      if (!t) return { kind: 'help', reason: `${quoted(word)} is not a template; use one of ${TEMPLATE_NAMES.join(', ')}.` };
       template = t;
       continue;
     }
     const value = rest[++i];
-    if (value === undefined) return { kind: 'help', reason: `${word} needs a value.` };
+    if (value === undefined) return { kind: 'help', reason: `${quoted(word)} needs a value.` };
     if (word === '--max-attempts') {
       const n = Number(value);
       if (!Number.isInteger(n) || n < 1 || n > 10) return { kind: 'help', reason: '--max-attempts takes a whole number from 1 to 10.' };
@@ -181,7 +236,7 @@ function commandOf(words: string[]): Command {
       } catch {
         return { kind: 'help', reason: '--approval-timeout takes a duration such as 2d, 12h or 30m.' };
       }
-    } else return { kind: 'help', reason: `I don't know the option ${word.slice(0, 40)}.` };
+    } else return { kind: 'help', reason: `I don't know the option ${quoted(word)}.` };
   }
   return { kind: 'implement', template, options };
 }

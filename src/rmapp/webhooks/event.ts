@@ -33,6 +33,14 @@ const isBot = (user: { login?: unknown; type?: unknown } | undefined, botName: s
     ?.replace(/\[bot\]$/, '')
     .toLowerCase() === botName.replace(/\[bot\]$/, '').toLowerCase();
 
+/**
+ * A comment the service wrote: every one ends with its step's marker (src/rmapp/github/writes.ts). Its
+ * author may not look like the bot — under a personal token the service writes as that token's user,
+ * whose login need not be the configured bot name — and an answer that quoted a mention would be
+ * answered again, and again. Anyone may end a comment with a marker: it only has that comment ignored.
+ */
+const byTheService = (body: unknown) => /<!-- rmapp:[^\n]*? -->\s*$/.test(text(body) ?? '');
+
 const LONE_SURROGATES = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /**
@@ -144,7 +152,8 @@ function decide(name: string, deliveryId: string, payload: Payload, options: Nor
   switch (name) {
     case 'issue_comment': {
       if (action !== 'created') return { kind: 'ignored', reason: `issue_comment.${action}` };
-      if (isBot(payload.comment?.user, botName)) return { kind: 'ignored', reason: 'comment by a bot' };
+      if (isBot(payload.comment?.user, botName) || byTheService(payload.comment?.body))
+        return { kind: 'ignored', reason: 'comment by a bot' };
       if (!mentions(text(payload.comment?.body) ?? '', botName)) return { kind: 'ignored', reason: 'comment does not mention the bot' };
       return run({
         ...base(),
@@ -177,7 +186,8 @@ function decide(name: string, deliveryId: string, payload: Payload, options: Nor
     }
     case 'pull_request_review_comment': {
       if (action !== 'created') return { kind: 'ignored', reason: `pull_request_review_comment.${action}` };
-      if (isBot(payload.comment?.user, botName)) return { kind: 'ignored', reason: 'comment by a bot' };
+      if (isBot(payload.comment?.user, botName) || byTheService(payload.comment?.body))
+        return { kind: 'ignored', reason: 'comment by a bot' };
       if (!mentions(text(payload.comment?.body) ?? '', botName)) return { kind: 'ignored', reason: 'comment does not mention the bot' };
       return run({
         ...base(),
