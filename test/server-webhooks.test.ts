@@ -130,7 +130,14 @@ it('a user without write permission gets a polite reply and nothing starts', asy
 
 it('a review by someone without write access is not answered; each of its comments for the bot is refused once', async () => {
   // Every passer-by's review got the refusal, even one that never mentioned the bot.
-  const pr = await w.world.github.pulls.create({ owner: 'acme', repo: 'widgets', head: 'drive-by', base: 'main', title: 'Drive-by', body: '' });
+  const pr = await w.world.github.pulls.create({
+    owner: 'acme',
+    repo: 'widgets',
+    head: 'drive-by',
+    base: 'main',
+    title: 'Drive-by',
+    body: '',
+  });
   const n = pr.data.number;
   const deliverReview = (reviewId: number) =>
     w.deliver(
