@@ -208,6 +208,27 @@ it('a mention quoted, hidden in HTML, or in a comment the service wrote starts n
   expect(await runCount()).toBe(before);
 });
 
+it('two `implement` comments delivered at once start one run; the other is told a run is already working', async () => {
+  w.world.emulator.issues.set('acme/widgets#27', { title: 'Twice', body: 'PLAN write impl\nWRITE impl.txt right' });
+  const [a, b] = await Promise.all([
+    w.deliver('issue_comment', issueComment(27, '@rmapp implement')),
+    w.deliver('issue_comment', issueComment(27, '@rmapp implement docs')),
+  ]);
+  const outcomes = await Promise.all([outcomeOf(a.body.runId), outcomeOf(b.body.runId)]);
+  expect(outcomes.map((o) => o.action).sort(), JSON.stringify(outcomes)).toEqual(['replied', 'started']);
+  const runs = await w.service.engine.list({ idPrefix: 'acme/widgets/issues/27/' });
+  expect(
+    runs.map((r) => r.workflow),
+    'both deliveries decided no run was active and each started one',
+  ).toHaveLength(1);
+  expect(
+    comments(27)
+      .map((c) => c.body)
+      .join('\n'),
+  ).toMatch(/a run is already working on this issue/);
+  await w.service.engine.waitFor(runs[0]!.id, { timeoutMs: 90_000 });
+});
+
 it('an unknown command gets the help text', async () => {
   const res = await w.deliver('issue_comment', issueComment(25, '@rmapp dance'));
   await w.service.engine.waitFor(res.body.runId, { timeoutMs: 30_000 });
