@@ -134,26 +134,50 @@ function deliveryActions(deps: GitHubDeliveryDeps, signal: AbortSignal) {
             key,
             `\`implement\` works on issues; on a pull request, mention me with what to change (\`@${deps.botName} rename the flag to --sep\`).\n\n${helpText(deps.botName)}`,
           );
-        const active = await executor.activeRun(subject);
-        // A re-execution of this step (after a crash) finds the run it started itself: not a conflict.
-        if (active && active.id !== executor.runIdFor(subject, e.deliveryId))
-          return reply(
+        // The newest run first, then the unfinished one: a run another delivery starts in between is
+        // seen as unfinished, and one started after both reads has the successor key of the same newest
+        // run as this start (executor.ts `successorKey`), so only one of the two starts.
+        const newest = await executor.latestRun(subject);
+        const own = executor.runIdFor(subject, e.deliveryId);
+        const busy = (active: RunInfo) =>
+          reply(
             e,
             key,
             `a run is already working on this issue (${whereIs(active.state)}). Comment \`@${deps.botName} cancel\` first to start over.${details(active.id, [`- status: ${active.status}, state \`${JSON.stringify(active.state)}\``])}`,
           );
+        /** The run another delivery started meanwhile (finished already, if it was that quick). */
+        const otherRun = async () => {
+          const now = (await executor.activeRun(subject)) ?? (await executor.latestRun(subject));
+          return now && now.id !== own ? now : null;
+        };
+        const active = await executor.activeRun(subject);
+        // A re-execution of this step (after a crash) finds the run it started itself: not a conflict.
+        if (active && active.id !== own) return busy(active);
         const checked = await settingsOr(e, key);
         if (checked.refused) return checked.refused;
-        const runId = await executor.startIssueWorkflow({
-          owner: e.owner,
-          repo: e.repo,
-          issueNumber: e.number,
-          template: intent.template,
-          requestedBy: e.author,
-          options: intent.options,
-          key: e.deliveryId,
-          repositoryMaxTestAttempts: checked.settings?.config.limits.maxTestAttempts,
-        });
+        let runId: string;
+        try {
+          runId = await executor.startIssueWorkflow({
+            owner: e.owner,
+            repo: e.repo,
+            issueNumber: e.number,
+            template: intent.template,
+            requestedBy: e.author,
+            options: intent.options,
+            key: e.deliveryId,
+            repositoryMaxTestAttempts: checked.settings?.config.limits.maxTestAttempts,
+            after: newest?.id ?? null,
+          });
+        } catch (err) {
+          // Another delivery's start took the successor key for another template: that run is the issue's.
+          const now = err instanceof ValidationError ? await otherRun() : null;
+          if (now) return busy(now);
+          throw err;
+        }
+        if (runId !== own) {
+          const now = await otherRun();
+          if (now) return busy(now);
+        }
         return { action: 'started', runId, message: `started ${intent.template} as ${runId}` };
       }
       case 'approve':

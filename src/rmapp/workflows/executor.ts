@@ -59,6 +59,17 @@ export function deliveryKey(event: GitHubEventInput, bodySha256?: string): strin
   return bodySha256 ? `body:${bodySha256}` : `delivery:${event.deliveryId}`;
 }
 
+/**
+ * The idempotency key of the run that follows `newest` on a subject (`null`: its first run). Two
+ * deliveries that each read "no run is unfinished, the newest is X" and then start one race between
+ * their read and their start (`@bot implement` and `@bot implement docs` delivered together both
+ * started a run); with this key the second insert finds the first's run instead. A run id the
+ * request's delivery chose still makes a re-executed step find its own run.
+ */
+export function successorKey(subject: Subject, newest: string | null): string {
+  return newest === null ? `first-of:${subjectPrefix(subject)}` : `next-of:${newest}`;
+}
+
 export class WorkflowExecutor {
   constructor(
     private readonly engine: Engine,
@@ -98,6 +109,12 @@ export class WorkflowExecutor {
     retryOf?: string | undefined;
     /** `limits.maxTestAttempts` of the repository's `.github/rmapp.yml`: lowers the service's setting, never raises it. */
     repositoryMaxTestAttempts?: number | undefined;
+    /**
+     * The issue's newest run when the caller found none of its runs unfinished (null: it has none): the
+     * start is then one per successor of that run (see {@link successorKey}), so that two requests
+     * deciding at once that the issue is free start one run between them.
+     */
+    after?: string | null | undefined;
   }): Promise<string> {
     const subject: Subject = { owner: args.owner, repo: args.repo, kind: 'issues', number: args.issueNumber };
     const input = {
@@ -113,7 +130,11 @@ export class WorkflowExecutor {
     };
     return this.engine.start(TEMPLATE_WORKFLOWS[args.template], input, {
       runId: this.runIdFor(subject, args.key),
-      idempotencyKey: args.retryOf ? `retry-of:${args.retryOf}` : `run:${args.key}`,
+      idempotencyKey: args.retryOf
+        ? `retry-of:${args.retryOf}`
+        : args.after !== undefined
+          ? successorKey(subject, args.after)
+          : `run:${args.key}`,
     });
   }
 

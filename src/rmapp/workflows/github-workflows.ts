@@ -52,11 +52,6 @@ export function githubWorkflows(deps: GitHubWorkflowDeps): {
     scope: 'global' as const,
     key: (i: { owner: string; repo: string; pullNumber: number }) => `pull:${i.owner}/${i.repo}#${i.pullNumber}`,
   };
-  const perSubject = {
-    limit: 1,
-    scope: 'global' as const,
-    key: (i: { owner: string; repo: string; number: number }) => `delivery:${i.owner}/${i.repo}#${i.number}`,
-  };
   const templateOf = (t: (typeof ISSUE_TEMPLATES)[keyof typeof ISSUE_TEMPLATES]) =>
     t === ISSUE_TEMPLATES.DocsUpdate && deps.docsRunTests ? { ...t, runTests: true } : t;
   const templates = Object.values(ISSUE_TEMPLATES).map((t) => ({ ...issueWorkflow(issueSteps, templateOf(t)), concurrency: perIssue }));
@@ -70,25 +65,19 @@ export function githubWorkflows(deps: GitHubWorkflowDeps): {
     ...templates,
     { ...prReviewWorkflow(prReviewSteps(deps)), concurrency: perPull },
     { ...reviewResponseWorkflow(reviewResponseSteps(deps)), concurrency: perPull },
-    {
-      ...githubDeliveryWorkflow(
-        githubDeliverySteps({
-          github: deps.github,
-          botName: deps.botName,
-          labels: deps.labels,
-          publicUrl: deps.publicUrl,
-          repositorySettings: (owner, repo, signal) => deps.workspaces.repositorySettingsOf(deps.remoteUrl(owner, repo), signal),
-          executor: () => {
-            if (!executor) throw new Error('githubWorkflows: bind(engine) was not called');
-            return executor;
-          },
-        }),
-      ),
-      // One delivery at a time per issue or pull request: each decides from the subject's runs (is one
-      // active? is a plan waiting?) before it starts or signals one, and two deliveries deciding at once
-      // — `@bot implement` and `@bot implement docs` a second apart — both started a run.
-      concurrency: perSubject,
-    },
+    githubDeliveryWorkflow(
+      githubDeliverySteps({
+        github: deps.github,
+        botName: deps.botName,
+        labels: deps.labels,
+        publicUrl: deps.publicUrl,
+        repositorySettings: (owner, repo, signal) => deps.workspaces.repositorySettingsOf(deps.remoteUrl(owner, repo), signal),
+        executor: () => {
+          if (!executor) throw new Error('githubWorkflows: bind(engine) was not called');
+          return executor;
+        },
+      }),
+    ),
   ];
   return {
     workflows,
