@@ -284,6 +284,27 @@ it('a second stop while the first persists waits for it: nothing is given up and
   expect(firsts, 'executions of the first step (its end was persisted by the stop)').toEqual(ids.map(() => 1));
 });
 
+it('the longest grace (2147483647 ms, what --grace-ms takes) waits for the running steps instead of giving the runs up at once', async () => {
+  // The stop's bound, grace + max(grace, lease / 2, 1 s), overflowed Node's timers, which fire such a
+  // delay after 1 ms: the stop gave up every run in its first milliseconds.
+  const { lines, logger } = recordingLogger();
+  const a = engine('longest-grace', testDb.url, logger);
+  const ids = await startGated(a, 3);
+  const stopped = a.stop({ graceMs: 2_147_483_647 });
+  await new Promise((r) => setTimeout(r, 300));
+  gate.open();
+  await stopped;
+  expect(
+    lines.filter((l) => l.level === 'error').map((l) => l.message),
+    'errors logged by a stop with time to spare',
+  ).toEqual([]);
+  const first = ids.map((id) => ledger.find((e) => e.runId === id && e.step === 'first')?.end !== null);
+  expect(first, 'the first step of each run finished during the grace').toEqual(ids.map(() => true));
+  const held = await admin.query<{ id: string }>(`select id from rmapp_runs where id = any($1) and lease_owner is not null`, [ids]);
+  expect(held, 'runs still leased after a graceful stop').toEqual([]);
+  await resumedElsewhere(ids, 'longest-grace-b');
+});
+
 /** A server that accepts connections and never answers (a black hole behind a live port). */
 async function blackHole(): Promise<{ port: number; server: Server }> {
   const server = createServer(() => {});

@@ -718,8 +718,12 @@ export class Worker implements SessionHost {
  * brief outage backs off up to a quarter of the lease, committer.ts).
  */
 export function stopBoundMs(graceMs: number, leaseMs: number): number {
-  return graceMs + Math.max(graceMs, leaseMs / 2, 1_000);
+  // Node fires a delay past 2^31 - 1 ms after 1 ms: the longest grace (what `--grace-ms` takes) overflowed it.
+  return Math.min(graceMs + Math.max(graceMs, leaseMs / 2, 1_000), MAX_TIMER_MS);
 }
+
+/** The longest delay Node's timers hold. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * The error a start fails with when the run's first state cannot be stored for its size: the input,
