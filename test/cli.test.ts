@@ -166,6 +166,42 @@ it('start --wait prints the steps as they happen; runs watch follows a run anoth
   expect(watch.output()).toMatch(/Status\s+succeeded/);
 });
 
+it('worker --metrics-port on a port in use or out of range exits 1 naming it (the worker ran without an endpoint)', async () => {
+  const holder: Server = await new Promise((resolve) => {
+    const server = createServer().listen(0, '0.0.0.0', () => resolve(server));
+  });
+  try {
+    const port = (holder.address() as { port: number }).port;
+    const taken = await runRmapp(['--workflows', TEST_WORKFLOWS, 'worker', '--metrics-port', String(port)], env);
+    expect(taken.code, taken.stderr).toBe(1);
+    expect(taken.stderr).toMatch(
+      new RegExp(`Cannot serve metrics on 0\\.0\\.0\\.0:${port} \\(the port is in use\\): choose another --metrics-port`),
+    );
+  } finally {
+    holder.close();
+  }
+  for (const bad of ['70000', '0x50', '0']) {
+    const r = await runRmapp(['--workflows', TEST_WORKFLOWS, 'worker', '--metrics-port', bad], env);
+    expect(r.code, `--metrics-port ${bad}: ${r.stderr}`).toBe(1);
+    expect(r.stderr, bad).toMatch(/option '--metrics-port <port>' argument .* is invalid\. must be a port number from 1 to 65535/);
+  }
+});
+
+it('number options take decimal digits only, and prune --batch-size refuses what the database cannot hold', async () => {
+  for (const args of [
+    ['prune', '--batch-size', '1e20', '--succeeded', '0d'],
+    ['runs', 'list', '--limit', '0x10'],
+    ['serve', '--port', '0x50'],
+    ['worker', '--lease-ms', '1e4'],
+  ]) {
+    const r = await rmapp(...args);
+    expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(1);
+    expect(r.stderr, args.join(' ')).toMatch(
+      /argument '.*' is invalid\. must be a (positive integer up to 2147483647|port number from 1 to 65535)/,
+    );
+  }
+});
+
 it('serve on a port in use exits 1 and names --port and PORT', async () => {
   const holder: Server = await new Promise((resolve) => {
     const server = createServer().listen(0, '127.0.0.1', () => resolve(server));

@@ -52,7 +52,9 @@ it('names each wrong or missing setting with its variable and fix', async () => 
     ],
     [{ GITHUB_WEBHOOK_SECRET: 'a-long-secret' }, /github\.token \(env GITHUB_TOKEN\): GitHub credentials are missing/],
     [{ ...github, RMAPP_TEST_COMMAND: '' }, /tests\.command \(env RMAPP_TEST_COMMAND\): required to run workflows/],
-    [{ PORT: 'eighty' }, /server\.port \(env PORT\): .*— set PORT to a port number/],
+    [{ PORT: 'eighty' }, /server\.port \(env PORT\): .*— set PORT \(or `rmapp serve --port`\) to a port number/],
+    [{ PORT: '0x50' }, /server\.port \(env PORT\): must be a port number written in decimal digits/],
+    [{ PORT: '70000' }, /server\.port \(env PORT\): .*65535/],
     [{ RMAPP_HOST: '0.0.0.0' }, /server\.dashboardToken \(env RMAPP_DASHBOARD_TOKEN\): required when binding to 0\.0\.0\.0/],
     [{ RMAPP_LABELS: '{"x":"nope"}' }, /labels\.x \(env RMAPP_LABELS\)|labels\.x:/],
     [{ RMAPP_AGENT_TIMEOUT: '5 minutes' }, /agent\.timeout \(env RMAPP_AGENT_TIMEOUT\): Invalid duration/],
@@ -80,7 +82,7 @@ it('refuses unknown settings at any depth with "did you mean", and reports every
     /^server: unknown setting\(s\) prot \(did you mean server\.port\?\); known: host, port/,
     /^sandbox: unknown setting\(s\) drivr \(did you mean sandbox\.driver\?\)/,
     /^\(config\): unknown setting\(s\) bot \(did you mean botName\?\)/,
-    /^server\.port \(env PORT\): .*set PORT to a port number/,
+    /^server\.port \(env PORT\): .*set PORT \(or `rmapp serve --port`\) to a port number/,
     // A check across settings, reported in the same round as the schema's problems.
     /^github\.token \(env GITHUB_TOKEN\): GitHub credentials are missing/,
   ];

@@ -86,7 +86,7 @@ const FIX: Partial<Record<Key, string>> = {
     'set RMAPP_AGENT_COMMAND to the coding agent, e.g. ["my-agent","--fast"] (a JSON array, or words separated by spaces), or set RMAPP_AGENT_KIND to claude-code, codex or aider',
   'agent.kind': 'set RMAPP_AGENT_KIND to claude-code, codex, aider, or command (any program that reads the prompt on stdin)',
   'tests.command': 'set RMAPP_TEST_COMMAND to the repository test command, e.g. ["npm","test"]',
-  'server.port': 'set PORT to a port number between 1 and 65535',
+  'server.port': 'set PORT (or `rmapp serve --port`) to a port number between 1 and 65535 (0: any free port)',
   'server.dashboardToken':
     'set RMAPP_DASHBOARD_TOKEN to a random string of at least 16 characters (e.g. `openssl rand -hex 24`), or bind to 127.0.0.1',
   labels: 'set RMAPP_LABELS to a JSON object mapping label to template, e.g. {"rmapp:bug":"bugfix"}',
@@ -206,7 +206,12 @@ const schema = z
     server: z
       .object({
         host: z.string().min(1).default('127.0.0.1'),
-        port: z.coerce.number().int().min(0).max(65535).default(3000),
+        // Decimal only: a coerced "0x50" was port 80.
+        port: z
+          .union([z.number(), z.string().trim().regex(/^\d+$/, 'must be a port number written in decimal digits')])
+          .transform(Number)
+          .pipe(z.number().int().min(0).max(65535))
+          .default(3000),
         publicUrl: z.string().url().optional(),
         dashboardToken: z.string().min(16, 'must be at least 16 characters').optional(),
         /** More Host values (`name[:port]`) the dashboard answers to (a proxy's name), against DNS rebinding. */

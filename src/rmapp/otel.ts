@@ -39,10 +39,12 @@ export async function startTelemetry(options: TelemetryOptions): Promise<{ shutd
   const metricReaders: IMetricReader[] = [];
   let prometheus: PrometheusExporter | undefined;
   if (options.prometheusPort !== undefined || options.prometheusEmbedded) {
+    // Started below, not by the exporter: it logs a port in use or out of range to OpenTelemetry's
+    // diagnostics and goes on without an endpoint, and the operator's scraper finds nothing.
     prometheus = new PrometheusExporter({
       port: options.prometheusPort,
       host: options.prometheusHost ?? '0.0.0.0',
-      preventServerStart: !!options.prometheusEmbedded,
+      preventServerStart: true,
     });
     metricReaders.push(prometheus);
   }
@@ -59,6 +61,16 @@ export async function startTelemetry(options: TelemetryOptions): Promise<{ shutd
     resourceDetectors: [resources.envDetector, resources.hostDetector, resources.osDetector, processWithoutCommandLine],
   });
   sdk.start();
+  if (prometheus && !options.prometheusEmbedded) {
+    const where = `${options.prometheusHost ?? '0.0.0.0'}:${options.prometheusPort}`;
+    try {
+      await prometheus.startServer();
+    } catch (err) {
+      await sdk.shutdown().catch(() => {});
+      const cause = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'the port is in use' : (err as Error).message;
+      throw new Error(`Cannot serve metrics on ${where} (${cause}): choose another --metrics-port.`);
+    }
+  }
   return {
     prometheus,
     shutdown: () => sdk.shutdown(),

@@ -1,7 +1,8 @@
 /**
  * `rmapp prune`: applies the retention policy once, from the command line or a cron job.
  */
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
+import { positiveInt } from './positive-int.ts';
 import type { Database } from '../../persistence/database.ts';
 import { FINAL_STATUSES } from '../../persistence/run-status.ts';
 import { pruneRuns, type PruneResult, type RetentionPolicy } from '../../persistence/retention.ts';
@@ -15,12 +16,6 @@ interface PruneCommandOptions {
   cancelled: number;
   batchSize: number;
   json?: boolean;
-}
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer');
-  return n;
 }
 
 function describe(result: PruneResult, policy: RetentionPolicy, dryRun: boolean): string {

@@ -1,6 +1,6 @@
 /** `rmapp worker`: runs workflows until SIGTERM/SIGINT, then stops gracefully (README "CLI"). */
 import type { Command } from 'commander';
-import { positiveInt } from './positive-int.ts';
+import { portNumber, positiveInt } from './positive-int.ts';
 import { exitSoonAfterStop } from './stopped-exit.ts';
 import { limitWorkerHeapGrowth } from './heap-growth.ts';
 import { exitOnLaterSignals, takeEarlySignal } from './early-signals.ts';
@@ -35,7 +35,7 @@ export function addWorkerCommand(program: Command): void {
     .option('--poll-ms <ms>', 'fallback polling interval when no notification arrives', positiveInt)
     .option('--worker-id <id>', 'stable id, unique among live workers: a restarted worker takes its old runs back at once')
     .option('--otel', 'export traces and metrics over OTLP/HTTP, configured by the OTEL_* environment variables')
-    .option('--metrics-port <port>', 'serve Prometheus metrics at http://<host>:<port>/metrics', positiveInt)
+    .option('--metrics-port <port>', 'serve Prometheus metrics at http://<host>:<port>/metrics', portNumber)
     .addOption(retentionAgeOption('retain-succeeded', 'succeeded', 'prune succeeded runs this long after they finish'))
     .addOption(retentionAgeOption('retain-failed', 'failed', 'prune failed runs this long after they finish'))
     .addOption(retentionAgeOption('retain-cancelled', 'cancelled', 'prune cancelled runs this long after they finish'))
