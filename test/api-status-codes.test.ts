@@ -165,3 +165,20 @@ it('a body holding a number JSON cannot keep exactly is a 400 naming it, and not
   );
   expect((await engine.list({ workflow: 'test.api-codes', limit: 500 })).length, 'runs').toBe(before + 1);
 });
+
+it('a body that is not valid UTF-8 is a 400 naming where, and nothing is started (its bytes were stored as U+FFFD)', async () => {
+  const before = (await engine.list({ workflow: 'test.api-codes', limit: 500 })).length;
+  const body = Buffer.concat([
+    Buffer.from('{"workflow":"test.api-codes","input":{"name":"o'),
+    Buffer.from([0xff, 0xfe]),
+    Buffer.from('"}}'),
+  ]);
+  const res = await fetch(new URL('/api/runs', server.url), {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKEN}`, 'x-rmapp-request': '1', 'content-type': 'application/json' },
+    body,
+  });
+  expect(res.status).toBe(400);
+  expect(((await res.json()) as { error: string }).error).toBe('The body is not valid UTF-8 (byte 47): JSON must be sent as UTF-8 text.');
+  expect((await engine.list({ workflow: 'test.api-codes', limit: 500 })).length, 'runs started').toBe(before);
+});

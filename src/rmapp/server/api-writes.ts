@@ -18,15 +18,41 @@ import { ClientError, readClientBody, sendJson } from './http-util.ts';
 /** Largest body of a write (a run's input or an event); the engine has its own, tighter limits. */
 const MAX_BODY_BYTES = 1024 * 1024;
 
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Offset of the first byte that does not start valid UTF-8, to name it (the body is known to hold one). */
+function firstInvalidByte(bytes: Buffer): number {
+  let lo = 0;
+  let hi = bytes.length;
+  // The longest valid prefix, found by halving: decoding a prefix cut inside a character fails too,
+  // so the answer is within three bytes of the first bad one; this names where to look.
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    try {
+      STRICT_UTF8.decode(bytes.subarray(0, mid));
+      lo = mid;
+    } catch {
+      hi = mid - 1;
+    }
+  }
+  return lo;
+}
+
 /** The JSON object a write sends; a {@link ClientError} for anything else. */
 async function jsonObject(req: IncomingMessage, example: string): Promise<Record<string, unknown>> {
-  const raw = (
-    await readClientBody(req, {
-      limit: MAX_BODY_BYTES,
-      deadlineMs: 10_000,
-      tooLarge: 'send a reference (an artifact name, a URL) instead of the data',
-    })
-  ).toString('utf8');
+  const bytes = await readClientBody(req, {
+    limit: MAX_BODY_BYTES,
+    deadlineMs: 10_000,
+    tooLarge: 'send a reference (an artifact name, a URL) instead of the data',
+  });
+  let raw: string;
+  try {
+    raw = STRICT_UTF8.decode(bytes);
+  } catch {
+    // Decoded leniently, the bad bytes became U+FFFD in a stored input the client never sent.
+    const at = firstInvalidByte(bytes);
+    throw new ClientError(400, `The body is not valid UTF-8 (byte ${at}): JSON must be sent as UTF-8 text.`);
+  }
   let body: unknown;
   try {
     body = JSON.parse(raw);
