@@ -286,6 +286,21 @@ it('a comment whose text holds NUL bytes and lone surrogates is stored, with U+F
   });
 });
 
+it('a webhook not signed with the secret is a 401 whatever its body; a GET of the webhook route is a 405 with Allow', async () => {
+  // The empty body was judged before the signature: an unsigned request got a 400 about its body.
+  const forged = { ...signed('issue_comment', 'something else'), 'content-length': '0' };
+  const empty = await send('/webhooks/github', { method: 'POST', headers: forged, body: '' });
+  expect(empty.status, empty.body).toBe(401);
+  const signedEmpty = await send('/webhooks/github', { method: 'POST', headers: signed('issue_comment', ''), body: '' });
+  expect(signedEmpty.status, signedEmpty.body).toBe(400);
+  expect(JSON.parse(signedEmpty.body).error).toMatch(/Body is empty/);
+  for (const method of ['GET', 'HEAD', 'PUT']) {
+    const res = await send('/webhooks/github', { method });
+    expect(res.status, method).toBe(405);
+    expect(res.headers.allow, `${method}: RFC 9110 asks a 405 to list the allowed methods`).toBe('POST');
+  }
+});
+
 // 45 s on an idle 2-core machine; the budget allows for the other test file running beside it.
 it('10,000 fuzzed signed webhooks: no 5xx', { timeout: 300_000 }, async () => {
   const seed = Number(process.env.FUZZ_SEED ?? 16);

@@ -172,7 +172,7 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
       return sendJson(res, 400, { error: 'The request has more than one Host header; send exactly one.' });
     }
     if (path === '/webhooks/github') {
-      if (method !== 'POST') return sendJson(res, 405, { error: 'Use POST.' });
+      if (method !== 'POST') return sendJson(res, 405, { error: 'Use POST.' }, { allow: 'POST' });
       if (!options.webhook)
         return sendJson(res, 503, {
           error: 'GitHub is not configured: set GITHUB_WEBHOOK_SECRET and the GitHub credentials (see the README).',

@@ -68,11 +68,12 @@ export function webhookHandler(options: WebhookHandlerOptions): (req: IncomingMe
       if (err instanceof BodyAbortedError) return void log.debug('webhook client went away mid-body');
       throw err;
     }
-    if (raw.length === 0) return sendJson(res, 400, { error: 'Body is empty: GitHub sends the event as a JSON body.' });
+    // The signature first: a request not signed with the secret is told nothing about its body.
     if (!signatureMatches(options.secret, raw, signature)) {
       log.warn('webhook signature does not match');
       return sendJson(res, 401, { error: 'Signature does not match: the webhook secret on GitHub and GITHUB_WEBHOOK_SECRET differ.' });
     }
+    if (raw.length === 0) return sendJson(res, 400, { error: 'Body is empty: GitHub sends the event as a JSON body.' });
     let payload: unknown;
     try {
       // Bytes that are not UTF-8 become U+FFFD here, after the signature was checked on what was sent.
