@@ -109,6 +109,12 @@ it('an idempotency key with a NUL or a lone surrogate is refused at start, and a
     expect((err as Error).message).toBe(
       `Idempotency key "shared" was already used to start run ${first} of workflow "dv.key.a"; use a new key to start a "dv.key.b" run.`,
     );
+    // A fresh key with a run id that is taken: the id clashed, not the key (the key was blamed).
+    const byId = await engine.start('dv.key.b', {}, { runId: first, idempotencyKey: 'never-used' }).catch((e: unknown) => e);
+    expect((byId as Error).message).toBe(
+      `Run id "${first}" was already used to start run ${first} of workflow "dv.key.a"; use a new run id to start a "dv.key.b" run.`,
+    );
+    expect(await engine.start('dv.key.b', {}, { idempotencyKey: 'never-used' }), 'the key is still free').not.toBe(first);
   } finally {
     await engine.stop();
   }

@@ -74,7 +74,7 @@ export interface InsertedClaimed {
 export async function insertRun(
   db: Queryable,
   run: NewRun,
-): Promise<{ id: string; created: boolean; claimed?: InsertedClaimed; existing?: { workflow: string } }> {
+): Promise<{ id: string; created: boolean; claimed?: InsertedClaimed; existing?: { workflow: string; byKey: boolean } }> {
   // $1–$6 of both inserts: what the run is and the keys that make a second start the same run.
   const identity = [
     run.id,
@@ -170,7 +170,10 @@ async function unlessExists<T>(insert: Promise<T[]>): Promise<T[]> {
   }
 }
 
-async function findExisting(db: Queryable, run: NewRun): Promise<{ id: string; created: boolean; existing: { workflow: string } }> {
+async function findExisting(
+  db: Queryable,
+  run: NewRun,
+): Promise<{ id: string; created: boolean; existing: { workflow: string; byKey: boolean } }> {
   const found = await existingRun(db, run);
   if (!found) throw new Error(`Run ${run.id} conflicted on insert but could not be read back; try again.`);
   return found;
@@ -180,13 +183,15 @@ async function findExisting(db: Queryable, run: NewRun): Promise<{ id: string; c
 export async function existingRun(
   db: Queryable,
   run: Pick<NewRun, 'id' | 'idempotencyKey'>,
-): Promise<{ id: string; created: false; existing: { workflow: string } } | null> {
-  const existing = await db.query<{ id: string; workflow: string }>(
-    `select id, workflow from rmapp_runs where ($1::text is not null and idempotency_key = $1) or id = $2 limit 1`,
+): Promise<{ id: string; created: false; existing: { workflow: string; byKey: boolean } } | null> {
+  // `by_key`: which of the two the start met, so that a clash is blamed on the one that clashed.
+  const existing = await db.query<{ id: string; workflow: string; by_key: boolean }>(
+    `select id, workflow, coalesce(idempotency_key = $1, false) as by_key from rmapp_runs
+     where ($1::text is not null and idempotency_key = $1) or id = $2 order by by_key desc limit 1`,
     [run.idempotencyKey ?? null, run.id],
   );
   const row = existing[0];
-  return row ? { id: row.id, created: false, existing: { workflow: row.workflow } } : null;
+  return row ? { id: row.id, created: false, existing: { workflow: row.workflow, byKey: row.by_key === true } } : null;
 }
 
 /** One run, or undefined. @internal */

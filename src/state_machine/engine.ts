@@ -137,9 +137,9 @@ export class Engine extends RunQueries {
     // (a webhook delivered again carries a new delivery id). A key first used for another workflow is
     // a mistake the caller must hear about, not a run of something they did not ask for.
     if (existing && existing.workflow !== def.name) {
-      const what = options.idempotencyKey !== undefined ? `Idempotency key "${options.idempotencyKey}"` : `Run id "${id}"`;
+      const what = existing.byKey ? `Idempotency key "${options.idempotencyKey}"` : `Run id "${id}"`;
       throw new ValidationError(
-        `${what} was already used to start run ${id} of workflow "${existing.workflow}"; use a new key to start a "${def.name}" run.`,
+        `${what} was already used to start run ${id} of workflow "${existing.workflow}"; use a new ${existing.byKey ? 'key' : 'run id'} to start a "${def.name}" run.`,
       );
     }
     return id;
