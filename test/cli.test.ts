@@ -91,6 +91,26 @@ it('reports user mistakes on stderr with exit 1 and no stack trace', async () =>
     expect(throws.stderr).toContain(
       `rmapp: Loading the workflows module ${join(dir, 'throws.mjs')} (--workflows or RMAPP_WORKFLOWS) failed: boom in module`,
     );
+    // Look-alikes of definitions reached the engine, which failed with its own TypeErrors; one
+    // definition listed twice was listed twice.
+    writeFileSync(join(dir, 'fake.mjs'), 'export const workflows = [{ name: "x", version: "1", machine: {}, input: {} }];\n');
+    writeFileSync(
+      join(dir, 'twice.mjs'),
+      `import { workflows as all } from ${JSON.stringify(TEST_WORKFLOWS)};\nexport const workflows = [all[0], all[0]];\n`,
+    );
+    for (const [file, message] of [
+      ['fake.mjs', /must export `workflows` \(or a default export\): an array of defineWorkflow\(\.\.\.\) results \(item 0 is not one\)\./],
+      ['twice.mjs', /Workflow \S+ is registered twice in /],
+    ] as const) {
+      for (const args of [
+        ['workflows', 'list'],
+        ['start', 'x', '{}'],
+      ]) {
+        const r = await runRmapp(['--workflows', join(dir, file), ...args], env);
+        expect(r.code, `${file} ${args.join(' ')}: ${r.stderr}`).toBe(1);
+        expect(r.stderr, `${file} ${args.join(' ')}`).toMatch(message);
+      }
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

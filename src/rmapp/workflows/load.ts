@@ -18,9 +18,26 @@ export interface WorkflowsModule {
   previousVersions?: unknown;
 }
 
+/**
+ * A `defineWorkflow(...)` result, as far as the engine will use it: an XState machine (its `root` and
+ * `transition`) and a schema that parses. Fields merely present let `{ machine: {}, input: {} }` through
+ * to a TypeError from inside the engine.
+ */
 function isDefinition(value: unknown): value is WorkflowDefinition {
-  const v = value as WorkflowDefinition | null;
-  return !!v && typeof v.name === 'string' && typeof v.version === 'string' && !!v.machine && !!v.input;
+  const v = value as {
+    name?: unknown;
+    version?: unknown;
+    machine?: { root?: unknown; transition?: unknown };
+    input?: { safeParse?: unknown };
+  } | null;
+  return (
+    !!v &&
+    typeof v.name === 'string' &&
+    typeof v.version === 'string' &&
+    typeof v.machine?.transition === 'function' &&
+    typeof v.machine.root === 'object' &&
+    typeof v.input?.safeParse === 'function'
+  );
 }
 
 /** Imports the workflows module at `modulePath`, or the built-in registry when it is undefined. */
@@ -51,8 +68,16 @@ export async function loadWorkflows(modulePath?: string): Promise<WorkflowDefini
   const list = mod.workflows ?? mod.default;
   if (!Array.isArray(list) || !list.every(isDefinition)) {
     throw new ValidationError(
-      `${modulePath ? resolve(modulePath) : 'the built-in registry'} must export \`workflows\` (or a default export): an array of defineWorkflow(...) results.`,
+      `${modulePath ? resolve(modulePath) : 'the built-in registry'} must export \`workflows\` (or a default export): an array of defineWorkflow(...) results${Array.isArray(list) ? ` (item ${list.findIndex((d) => !isDefinition(d))} is not one)` : ''}.`,
     );
+  }
+  const seen = new Set<string>();
+  for (const d of list) {
+    const key = `${d.name}@${d.version}`;
+    // As the engine says when it is given them (run-queries.ts): `workflows list` listed both.
+    if (seen.has(key))
+      throw new ValidationError(`Workflow ${key} is registered twice in ${modulePath ? resolve(modulePath) : 'the built-in registry'}.`);
+    seen.add(key);
   }
   return list;
 }
