@@ -3,7 +3,7 @@
  * JSON nested 200,000 deep (JSON.parse reads it, JSON.stringify overflows the stack) — used to kill the
  * session with "Maximum call stack size exceeded". It is kept as text and the session goes on.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -44,7 +44,24 @@ it("an agent that fails quoting its workspace's host path does not put the servi
     { cwd: dir, prompt: 'task' },
   ).catch((e: unknown) => e as Error);
   expect(err).toBeInstanceOf(Error);
-  expect((err as Error).message).toContain('host workspace: ./src');
+  expect((err as Error).message).toContain('host workspace: /workspace/src');
   expect(JSON.stringify(err), 'the host path reached the error').not.toContain(dir);
   expect((err as Error).message).not.toContain(dir);
+});
+
+it("an agent that succeeds quoting its workspace's host path and their folder does not put them in its summary", async () => {
+  // A summary repeating /proc/1/cmdline (bwrap's --bind <host path> /workspace) reached the PR description.
+  const leaky = join(dir, 'leaky-summary.mjs');
+  await writeFile(
+    leaky,
+    `import { dirname } from 'node:path'; process.stdout.write('done in ' + process.cwd() + ' next to ' + dirname(process.cwd()) + '/other\\n');`,
+  );
+  const workspace = join(dir, 'workspaces', 'acme_widgets_issues_1');
+  await mkdir(workspace, { recursive: true });
+  const result = await runAgent(
+    { kind: 'command', command: [process.execPath, leaky], timeoutMs: 30_000, sandbox: createSandbox({ driver: 'none' }) },
+    { cwd: workspace, prompt: 'task' },
+  );
+  expect(result.text.trim()).toBe('done in /workspace next to /workspace/../other');
+  expect(result.text, 'the host path reached the summary').not.toContain(dir);
 });

@@ -11,6 +11,7 @@
  */
 import { storableText } from './webhooks/event.ts';
 import { StringDecoder } from 'node:string_decoder';
+import { dirname } from 'node:path';
 import { AgentError, WorkflowError, toErrorData } from '../state_machine/errors.ts';
 import type { StepContext } from '../state_machine/step.ts';
 import {
@@ -249,11 +250,12 @@ export async function runAgent(
     return err;
   }
 
+  // The workspace's path on the host (visible inside in /proc/1/cmdline and /proc/self/mountinfo) is
+  // the service's layout, not the agent's to tell: its message and its summary are quoted on GitHub
+  // (a summary repeating /proc/1/cmdline put the path in the pull request's description).
+  const hidePath = (text: string) => hostPathsHidden(text, job.cwd);
   const failure = parser.failure();
   if (result.exitCode !== 0 || failure) {
-    // The workspace's path on the host (visible inside in /proc/1/cmdline and /proc/self/mountinfo) is
-    // the service's layout, not the agent's to tell: the message is quoted in comments.
-    const hidePath = (text: string) => (job.cwd.length > 1 ? text.replaceAll(job.cwd, '.') : text);
     const said = hidePath(failure ?? (result.stderr.trim().slice(-500) || result.stdout.trim().slice(-500) || 'no output'));
     const message = `The coding agent (${program}) ${result.exitCode === 0 ? 'reported an error' : `exited with ${result.exitCode ?? result.signal}`}: ${said}`;
     transcript.finish('failed', message);
@@ -264,7 +266,19 @@ export async function runAgent(
   transcript.finish('succeeded');
   await save(true);
   const stored = transcript.snapshot(config.masker);
-  return { ...result, text: transcript.result ?? result.stdout, transcript: stored, usage: stored.usage, artifact: name };
+  return { ...result, text: hidePath(transcript.result ?? result.stdout), transcript: stored, usage: stored.usage, artifact: name };
+}
+
+/**
+ * `text` with the workspace's host path, and the folder of workspaces holding it, written as the
+ * sandbox names them (`/workspace`; `..` for the folder). Paths shorter than two segments are left
+ * alone: replacing `/tmp` would rewrite any text.
+ */
+export function hostPathsHidden(text: string, workspace: string): string {
+  const parent = dirname(workspace);
+  let out = workspace.split('/').length > 2 ? text.replaceAll(workspace, '/workspace') : text;
+  if (parent.split('/').length > 2) out = out.replaceAll(parent, '/workspace/..');
+  return out;
 }
 
 async function loadUsage(session: AgentSession): Promise<UsageRecord> {
