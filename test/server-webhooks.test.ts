@@ -229,6 +229,18 @@ it('two `implement` comments delivered at once start one run; the other is told 
   await w.service.engine.waitFor(runs[0]!.id, { timeoutMs: 90_000 });
 });
 
+it('two deliveries whose ids differ only in characters a run id cannot hold are two runs', async () => {
+  // `a b` and `a_b` were both stored as deliveries/a_b: the second, about another comment, was answered
+  // with the first one's run and never acted on.
+  const first = await w.deliver('issue_comment', issueComment(30, '@rmapp status'), { delivery: 'odd delivery' });
+  const second = await w.deliver('issue_comment', issueComment(30, '@rmapp help'), { delivery: 'odd_delivery' });
+  expect(first.status).toBe(202);
+  expect(second.status).toBe(202);
+  expect(second.body.runId, 'one run for two comments').not.toBe(first.body.runId);
+  const inputs = await Promise.all([first, second].map(async (d) => (await w.service.engine.get(d.body.runId)).input as { body: string }));
+  expect(inputs.map((i) => i.body)).toEqual(['@rmapp status', '@rmapp help']);
+});
+
 it('an unknown command gets the help text', async () => {
   const res = await w.deliver('issue_comment', issueComment(25, '@rmapp dance'));
   await w.service.engine.waitFor(res.body.runId, { timeoutMs: 30_000 });

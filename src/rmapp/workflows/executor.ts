@@ -4,6 +4,7 @@
  * `owner/repo/issues/12/<delivery>` — so "the run of this issue" is a prefix query, visible in the
  * dashboard, and the same delivery (or the same comment delivered again) always maps to the same run.
  */
+import { createHash } from 'node:crypto';
 import type { Engine } from '../../state_machine/engine.ts';
 import type { RunInfo } from '../../state_machine/run-info.ts';
 import type { ImplementOptions } from '../commands.ts';
@@ -30,6 +31,16 @@ export function subjectPrefix(s: Subject): string {
 
 /** Run ids allow letters, digits and `. _ : @ / -`; delivery ids are UUIDs, but keep it safe. */
 const safe = (s: string) => s.replace(/[^\w.:@/-]/g, '_');
+
+/**
+ * A delivery id as a run id's last part. GitHub's are UUIDs, kept as they are; any other is made safe
+ * and told apart by a hash of what it was: `a b` and `a_b` became one run id, and the second delivery,
+ * about another comment, was answered with the first one's run.
+ */
+function safeDeliveryId(id: string): string {
+  const made = safe(id);
+  return made === id ? id : `${made}-${createHash('sha256').update(id).digest('hex').slice(0, 16)}`;
+}
 
 /**
  * The idempotency key of the GitHubDelivery run of an event: what the event is about, not how it
@@ -84,7 +95,7 @@ export class WorkflowExecutor {
    */
   startForEvent(event: GitHubEventInput, bodySha256?: string): Promise<string> {
     return this.engine.start('GitHubDelivery', event, {
-      runId: `deliveries/${safe(event.deliveryId)}`,
+      runId: `deliveries/${safeDeliveryId(event.deliveryId)}`,
       idempotencyKey: deliveryKey(event, bodySha256),
     });
   }
