@@ -116,6 +116,50 @@ it('a flood of idle connections is capped; the service still answers once they g
   expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
 });
 
+it('one address holding half-sent requests up to its own cap leaves connections for every other address', async () => {
+  // 512 half-sent requests from one client, each held to the header timeout and opened again, kept
+  // every other client out (GitHub's deliveries too): the global cap was the denial of service.
+  const own = await startServiceServer({
+    engine,
+    log: createLogger({ level: 'silent' }),
+    host: '127.0.0.1',
+    port: 0,
+    dashboardToken: TOKEN,
+    webhook: null,
+    limits: { maxConnections: 40, maxConnectionsPerAddress: 10 },
+  });
+  const ownPort = Number(new URL(own.url).port);
+  const from = (localAddress: string) =>
+    new Promise<Socket>((resolve) => {
+      const s = connect({ port: ownPort, host: '127.0.0.1', localAddress }, () => {
+        s.write('POST /webhooks/github HTTP/1.1\r\nHost: x\r\n');
+        resolve(s);
+      });
+      s.on('error', () => resolve(s));
+    });
+  const held: Socket[] = [];
+  try {
+    for (let i = 0; i < 60; i += 1) held.push(await from('127.0.0.2'));
+    await new Promise((r) => setTimeout(r, 300));
+    const stillOpen = held.filter((s) => !s.destroyed && s.readyState === 'open').length;
+    expect(stillOpen, 'connections one address keeps open').toBeLessThanOrEqual(10);
+    // Another address is answered while the first one holds all it may.
+    const answer = await new Promise<string>((resolve) => {
+      const s = connect({ port: ownPort, host: '127.0.0.1', localAddress: '127.0.0.3' }, () =>
+        s.write(`GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${ownPort}\r\nConnection: close\r\n\r\n`),
+      );
+      let got = '';
+      s.on('data', (d) => (got += d.toString('latin1')));
+      s.on('close', () => resolve(got));
+      s.on('error', () => resolve(got));
+    });
+    expect(answer, 'another address was refused').toMatch(/^HTTP\/1\.1 200/);
+  } finally {
+    for (const s of held) s.destroy();
+    await own.close();
+  }
+});
+
 it('guessing the token is limited: after 10 wrong tokens a minute, 429; the right one signs in with a Secure cookie, by POST', async () => {
   const statuses: number[] = [];
   for (let i = 0; i < 12; i += 1)

@@ -23,7 +23,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
@@ -34,7 +34,7 @@ import { createMasker, type Masker } from '../masking.ts';
 import { handleApi } from './api.ts';
 import { hostPolicy, type HostPolicy } from './host-guard.ts';
 import { ClientError, SECURITY_HEADERS, sendJson, sendText } from './http-util.ts';
-import { clientAddress, loginPage, loginRoute, sendTooMany, SignInLimiter } from './login.ts';
+import { addressKey, clientAddress, loginPage, loginRoute, sendTooMany, SignInLimiter } from './login.ts';
 import { runStream } from './stream.ts';
 
 /** Bounds on what one connection may hold; node's defaults are looser (60 s for headers, 300 s per request). */
@@ -51,6 +51,12 @@ export interface HttpLimits {
   idleTimeoutMs: number;
   /** Open connections at most; more are refused at once. Default 512 (well under the usual 1,024 file descriptors). */
   maxConnections: number;
+  /**
+   * Open connections from one address (an IPv6 /64) at most; more are closed at once. Default 128: one
+   * client opening 512 half-sent requests, each held to the header timeout and opened again, kept
+   * every other client out — GitHub's deliveries too. Behind a reverse proxy every client shares its address.
+   */
+  maxConnectionsPerAddress: number;
 }
 
 export const DEFAULT_HTTP_LIMITS: HttpLimits = {
@@ -60,6 +66,7 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = {
   keepAliveTimeoutMs: 5_000,
   idleTimeoutMs: 60_000,
   maxConnections: 512,
+  maxConnectionsPerAddress: 128,
 };
 
 export interface ServiceServerOptions {
@@ -249,6 +256,18 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
   // Beyond this many open connections new ones are refused: slow or idle clients cannot take every
   // file descriptor (EMFILE would also stop the service reaching GitHub and Postgres).
   server.maxConnections = limits.maxConnections;
+  const openFrom = new Map<string, number>();
+  server.on('connection', (socket: Socket) => {
+    const from = addressKey(socket.remoteAddress);
+    const open = (openFrom.get(from) ?? 0) + 1;
+    if (open > limits.maxConnectionsPerAddress) return void socket.destroy();
+    openFrom.set(from, open);
+    socket.once('close', () => {
+      const left = (openFrom.get(from) ?? 1) - 1;
+      if (left > 0) openFrom.set(from, left);
+      else openFrom.delete(from);
+    });
+  });
   // Answers node writes itself (a malformed request, headers too large, too slow) carry the security
   // headers too, and `Expect:` values node does not know get a 417 with them.
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {

@@ -86,7 +86,12 @@ export function sendTooMany(res: ServerResponse, wait: number, json: boolean): v
  * guesses each. An IPv4 address mapped into IPv6 (`::ffff:1.2.3.4`) is the IPv4 one.
  */
 export function clientAddress(req: IncomingMessage): string {
-  const address = req.socket.remoteAddress ?? 'unknown';
+  return addressKey(req.socket.remoteAddress);
+}
+
+/** A peer's address as limits count it: an IPv4 address as it is, an IPv6 one as its /64. */
+export function addressKey(remoteAddress: string | undefined): string {
+  const address = remoteAddress ?? 'unknown';
   if (!address.includes(':')) return address;
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
   if (mapped?.[1]) return mapped[1];
