@@ -22,6 +22,18 @@ it('a lease shorter than half a second is refused, naming the minimum', () => {
   );
 });
 
+it('a worker id that is empty, too long, or holds spaces or control characters is refused; host names and unicode are not', () => {
+  // An empty id named no one; one of 5,000 characters was copied into every lease and history row.
+  for (const workerId of ['', 'a b', 'x'.repeat(129), 'tab\there', 'nul\u0000', 'lone\ud800']) {
+    expect(() => createEngine({ database: db, workflows: [], workerId }), JSON.stringify(workerId.slice(0, 20))).toThrow(
+      /^createEngine: workerId must be 1 to 128 visible characters without spaces \(got /,
+    );
+  }
+  for (const workerId of ['w1', 'node-7.prod.example:9000', 'x'.repeat(128), 'wörker-😀']) {
+    expect(() => createEngine({ database: db, workflows: [], workerId }), workerId).not.toThrow();
+  }
+});
+
 it('an event sent again under its dedupe key after the run finished is a duplicate; a new one is refused', async () => {
   const machine = setup({ types: {} as { events: { type: 'approve' } } }).createMachine({
     id: 'once',

@@ -168,6 +168,13 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
       throw new ValidationError(`createEngine: ${name} must be a positive number (got ${String(value)}).`);
     }
   }
+  // It names the worker in every lease and history row: an empty one names no one, and one of 5,000
+  // characters was copied into each row the worker wrote; control characters reach operators' terminals.
+  if (options.workerId !== undefined && !/^[\x21-\x7e\u00a0-\ud7ff\ue000-\uffff\u{10000}-\u{10ffff}]{1,128}$/u.test(options.workerId)) {
+    throw new ValidationError(
+      `createEngine: workerId must be 1 to 128 visible characters without spaces (got ${JSON.stringify(options.workerId.slice(0, 40))}${options.workerId.length > 40 ? '…' : ''}, ${options.workerId.length} characters).`,
+    );
+  }
   const keepLast = given.keepLast ?? Math.min(d.history.keepLast, Math.floor((maxRows - 1) / 2));
   return {
     workerId: options.workerId ?? `${hostname()}:${process.pid}`,
