@@ -618,6 +618,11 @@ describe('parseDuration', () => {
     expect(() => parseDuration(bad)).toThrow(`Invalid duration ${JSON.stringify(bad)}`);
     expect(() => parseDuration(bad)).toThrow(/7d, 12h, 30m, 45s, 500ms/);
   });
+
+  it('a whole number with a unit that is only too large is told so, not that it is no whole number', () => {
+    expect(() => parseDuration('99999999999999d')).toThrow('Invalid duration "99999999999999d": too long; at most 104249991d.');
+    expect(parseDuration('104249991d')).toBe(104249991 * DAY);
+  });
 });
 
 describe('retention job scheduling', () => {

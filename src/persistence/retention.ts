@@ -49,6 +49,10 @@ const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_0
 export function parseDuration(value: string): number {
   const match = /^(\d+)(ms|s|m|h|d)$/.exec(String(value).trim());
   const ms = match ? Number(match[1]) * (UNIT_MS[match[2] as string] as number) : Number.NaN;
+  if (match && !Number.isSafeInteger(ms)) {
+    // A whole number with a unit, only too large: said so, not that it is no whole number.
+    throw new Error(`Invalid duration ${JSON.stringify(value)}: too long; at most ${Math.floor(Number.MAX_SAFE_INTEGER / DAY_MS)}d.`);
+  }
   if (!Number.isSafeInteger(ms)) {
     throw new Error(
       `Invalid duration ${JSON.stringify(value)}: use a whole number followed by a unit, one of ms, s, m, h, d ` +
