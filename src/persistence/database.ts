@@ -232,10 +232,13 @@ function connectionError(err: unknown, url: string): unknown {
   const setUp = setUpProblem(err, url);
   if (setUp) return setUp;
   const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code !== 'string' || !CONNECTION_CODES.has(code)) return err;
+  // A Unix socket that is not there (`?host=/some/dir`): the driver said only "connect ENOENT <path>".
+  const noSocket = code === 'ENOENT' && (err as { syscall?: unknown }).syscall === 'connect';
+  if (typeof code !== 'string' || !(CONNECTION_CODES.has(code) || noSocket)) return err;
   const where = redactUrl(url);
-  const fix =
-    code === '28P01' || code === '28000'
+  const fix = noSocket
+    ? 'no server listens on that socket: is Postgres running, and is the host in DATABASE_URL (or --database-url) its socket directory (e.g. host=/var/run/postgresql)? Or unset DATABASE_URL to use the embedded PGlite store'
+    : code === '28P01' || code === '28000'
       ? 'check the user and password in DATABASE_URL (or --database-url)'
       : code === '3D000'
         ? 'create the database (createdb) or name an existing one in DATABASE_URL'
