@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { mentions, parseCommand, withoutCode } from '../src/rmapp/commands.ts';
+import { normalizeWebhook } from '../src/rmapp/webhooks/event.ts';
 
 const cmd = (text: string) => parseCommand(text, 'rmapp');
 
@@ -139,5 +140,37 @@ describe('the words the bot quotes back', () => {
       kind: 'help',
       reason: "I don't know the command ``` x``@y ```.",
     });
+  });
+});
+
+describe("the service's own comments, told by their ending marker", () => {
+  const comment = (body: string) =>
+    normalizeWebhook(
+      'issue_comment',
+      'd-1',
+      {
+        action: 'created',
+        repository: { name: 'r', owner: { login: 'o' } },
+        issue: { number: 1 },
+        comment: { id: 1, body, user: { login: 'ci-bot', type: 'User' } },
+      },
+      { botName: 'rmapp', labels: {} },
+    );
+
+  it('a comment ending with a marker is ignored; one that only quotes a marker is not', () => {
+    expect(comment("@ci-bot I don't know the command ` @rmapp `.\n\n<!-- rmapp:deliveries/x/reply -->\n")).toMatchObject({
+      kind: 'ignored',
+    });
+    expect(comment('@rmapp status\n<!-- rmapp:a\n-->')).toMatchObject({ kind: 'run' });
+    expect(comment('<!-- rmapp:deliveries/x/reply --> @rmapp status')).toMatchObject({ kind: 'run' });
+  });
+
+  // The check was a pattern tried from every `<!-- rmapp:` to the end of its line: 25 s for a 1 MiB
+  // comment of them, on the webhook's request path (this test's timeout is 5 s).
+  it('is linear on 1 MiB of marker openings on one line (refused for its size only after the check)', () => {
+    // Over GitHub's 65,536 characters, so refused by the run input's schema — after the marker check ran.
+    expect(() => comment(`@rmapp status\n${'<!-- rmapp:'.repeat(95_000)}`)).toThrow(/65536|too big|Too big/i);
+    expect(() => comment(`@rmapp status ${'<!-- rmapp:'.repeat(95_000)}`)).toThrow(/65536|too big|Too big/i);
+    expect(comment(`@rmapp status ${'<!-- rmapp:'.repeat(5_900)}`)).toMatchObject({ kind: 'run' });
   });
 });

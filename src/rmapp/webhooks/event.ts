@@ -8,6 +8,7 @@ import { ZodError } from 'zod';
 import { mentions } from '../commands.ts';
 import { githubEventInput, type GitHubEventInput } from '../../machines/github-delivery.ts';
 import { WEBHOOK_EVENT_MAX_AGE_MS } from './event-age.ts';
+import { endsWithServiceMarker } from '../github/writes.ts';
 
 /** `stale`: the event is older than GitHub ever redelivers — a kept copy sent again (see event-age.ts `WEBHOOK_EVENT_MAX_AGE_MS`). */
 export type Normalized = { kind: 'run'; input: GitHubEventInput } | { kind: 'ignored'; reason: string; stale?: true };
@@ -39,7 +40,7 @@ const isBot = (user: { login?: unknown; type?: unknown } | undefined, botName: s
  * whose login need not be the configured bot name — and an answer that quoted a mention would be
  * answered again, and again. Anyone may end a comment with a marker: it only has that comment ignored.
  */
-const byTheService = (body: unknown) => /<!-- rmapp:[^\n]*? -->\s*$/.test(text(body) ?? '');
+const byTheService = (body: unknown) => endsWithServiceMarker(text(body));
 
 const LONE_SURROGATES = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
