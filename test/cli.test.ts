@@ -98,14 +98,45 @@ it('reports user mistakes on stderr with exit 1 and no stack trace', async () =>
       join(dir, 'twice.mjs'),
       `import { workflows as all } from ${JSON.stringify(TEST_WORKFLOWS)};\nexport const workflows = [all[0], all[0]];\n`,
     );
+    writeFileSync(
+      join(dir, 'prev-fake.mjs'),
+      `export { workflows } from ${JSON.stringify(TEST_WORKFLOWS)};\nexport const previousVersions = [{ name: "w", version: "old", machine: {} }];\n`,
+    );
+    writeFileSync(
+      join(dir, 'prev-current.mjs'),
+      `import { workflows as all } from ${JSON.stringify(TEST_WORKFLOWS)};\nexport const workflows = all;\nexport const previousVersions = [all[0]];\n`,
+    );
+    writeFileSync(join(dir, 'getter.mjs'), 'export const workflows = [{ get name() { throw new Error("getter exploded"); } }];\n');
+    writeFileSync(
+      join(dir, 'proxy.mjs'),
+      'export const workflows = new Proxy([{ name: "fake", version: "1" }], { get: (t, k) => (k === "every" ? () => true : t[k]) });\n',
+    );
     for (const [file, message] of [
-      ['fake.mjs', /must export `workflows` \(or a default export\): an array of defineWorkflow\(\.\.\.\) results \(item 0 is not one\)\./],
+      [
+        'fake.mjs',
+        /must export `workflows`: an array of defineWorkflow\(\.\.\.\) results \(item 0: its machine is not an XState machine\)\./,
+      ],
       ['twice.mjs', /Workflow \S+ is registered twice in /],
+      ['getter.mjs', /must export `workflows`: .*\(item 0: reading it threw \(getter exploded\)\)\./],
+      ['proxy.mjs', /must export `workflows`: .*\(item 0: its machine is not an XState machine\)\./],
     ] as const) {
       for (const args of [
         ['workflows', 'list'],
         ['start', 'x', '{}'],
+        ['versions', 'check'],
       ]) {
+        const r = await runRmapp(['--workflows', join(dir, file), ...args], env);
+        expect(r.code, `${file} ${args.join(' ')}: ${r.stderr}`).toBe(1);
+        expect(r.stderr, `${file} ${args.join(' ')}`).toMatch(message);
+      }
+    }
+    // A look-alike among the previous versions got past both, and a worker took its runs back from
+    // itself after every lease; a current version listed again as a previous one was listed twice.
+    for (const [file, message] of [
+      ['prev-fake.mjs', /must export `previousVersions`: .*\(item 0: its machine is not an XState machine\)\./],
+      ['prev-current.mjs', /is registered twice \(previousVersions holds only versions that are not current\)/],
+    ] as const) {
+      for (const args of [['versions', 'check'], ['worker']]) {
         const r = await runRmapp(['--workflows', join(dir, file), ...args], env);
         expect(r.code, `${file} ${args.join(' ')}: ${r.stderr}`).toBe(1);
         expect(r.stderr, `${file} ${args.join(' ')}`).toMatch(message);

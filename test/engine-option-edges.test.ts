@@ -34,6 +34,22 @@ it('a worker id that is empty, too long, or holds spaces or control characters i
   }
 });
 
+it('a definition that only looks like one is refused at createEngine, in workflows and previousVersions', () => {
+  // Registered among the previous versions, its runs failed to start after every lease, taken back by
+  // the same worker for ever.
+  const fake = { name: 'w', version: 'old', machine: {}, input: {} } as never;
+  expect(() => createEngine({ database: db, workflows: [], previousVersions: [fake] })).toThrow(
+    'createEngine: previousVersions[0] is not a defineWorkflow(...) result: its machine is not an XState machine.',
+  );
+  expect(() => createEngine({ database: db, workflows: [fake] })).toThrow(/^createEngine: workflows\[0\] is not a defineWorkflow/);
+  const throwing = {
+    get name(): string {
+      throw new Error('getter exploded');
+    },
+  } as never;
+  expect(() => createEngine({ database: db, workflows: [throwing] })).toThrow(/workflows\[0\] .*reading it threw \(getter exploded\)/);
+});
+
 it('an event sent again under its dedupe key after the run finished is a duplicate; a new one is refused', async () => {
   const machine = setup({ types: {} as { events: { type: 'approve' } } }).createMachine({
     id: 'once',

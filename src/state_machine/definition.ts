@@ -95,6 +95,31 @@ export interface DefineWorkflowOptions<TInput, TMachine extends AnyStateMachine 
 const NAME_PATTERN = /^[A-Za-z][\w.-]{0,99}$/;
 
 /**
+ * What is wrong with `value` as a `defineWorkflow(...)` result, or null: a name and version, an XState
+ * machine (its `root` and `transition`) and an input schema that parses. An object that only has such
+ * fields (`{ machine: {}, input: {} }`) failed later inside the engine — registered among the previous
+ * versions, its runs failed to start after every lease, taken back by the same worker for ever. A getter
+ * that throws is a problem too, not an exception out of the check.
+ */
+export function definitionProblem(value: unknown): string | null {
+  try {
+    const v = value as {
+      name?: unknown;
+      version?: unknown;
+      machine?: { root?: unknown; transition?: unknown };
+      input?: { safeParse?: unknown };
+    };
+    if (!v || typeof v !== 'object') return 'not an object';
+    if (typeof v.name !== 'string' || typeof v.version !== 'string') return 'no name and version';
+    if (typeof v.machine?.transition !== 'function' || typeof v.machine.root !== 'object') return 'its machine is not an XState machine';
+    if (typeof v.input?.safeParse !== 'function') return 'its input is not a zod schema';
+    return null;
+  } catch (err) {
+    return `reading it threw (${err instanceof Error ? err.message : String(err)})`;
+  }
+}
+
+/**
  * Declares a workflow.
  *
  * @example

@@ -10,7 +10,7 @@ import { migrate } from '../persistence/migrate.ts';
 import { getHistory, getRun, listRuns, queuePosition, type ListRunsFilter } from '../persistence/runs.ts';
 import { isFinalStatus, RUN_STATUSES, type HistoryEvent, type RunStatus } from '../persistence/run-status.ts';
 import { listArtifacts, loadArtifact } from '../persistence/artifacts.ts';
-import type { WorkflowDefinition } from './definition.ts';
+import { definitionProblem, type WorkflowDefinition } from './definition.ts';
 import type { RunId, WorkflowOutput } from './typed-runs.ts';
 import { RunNotFoundError, toErrorData, ValidationError, WaitStoppedError, WaitTimeoutError } from './errors.ts';
 import { describeFailure } from './db-refusals.ts';
@@ -54,6 +54,15 @@ export abstract class RunQueries {
   private readonly statusReads = new StatusReads(() => this.db(), readTimeout);
 
   constructor(protected readonly options: EngineOptions) {
+    for (const [list, defs] of [
+      ['workflows', options.workflows],
+      ['previousVersions', options.previousVersions ?? []],
+    ] as const) {
+      defs.forEach((def: unknown, i: number) => {
+        const problem = definitionProblem(def);
+        if (problem) throw new ValidationError(`createEngine: ${list}[${i}] is not a defineWorkflow(...) result: ${problem}.`);
+      });
+    }
     for (const def of options.workflows) {
       const key = `${def.name}@${def.version}`;
       if (this.registry.has(key)) throw new ValidationError(`Workflow ${key} is registered twice.`);

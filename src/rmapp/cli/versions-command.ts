@@ -6,10 +6,11 @@
  * deployed; it may export `previousVersions` beside `workflows`.
  */
 import type { Command } from 'commander';
-import type { AnyWorkflowDefinition, WorkflowDefinition } from '../../state_machine/definition.ts';
+import type { AnyWorkflowDefinition } from '../../state_machine/definition.ts';
 import { ValidationError } from '../../state_machine/errors.ts';
 import type { RegisteredDefinitions, VersionCheck } from '../../state_machine/version-check.ts';
-import { importWorkflowsModule, loadWorkflows } from '../workflows/load.ts';
+import { definitionList, importWorkflowsModule, loadWorkflows } from '../workflows/load.ts';
+import { resolve } from 'node:path';
 
 /**
  * The definitions a workflows module registers: its `workflows` (or default export) and its optional
@@ -23,16 +24,15 @@ import { importWorkflowsModule, loadWorkflows } from '../workflows/load.ts';
  */
 export async function loadWorkflowSet(modulePath?: string): Promise<Required<RegisteredDefinitions>> {
   const workflows = await loadWorkflows(modulePath);
-  const previous = (await importWorkflowsModule(modulePath)).previousVersions ?? [];
-  const valid = (d: unknown): d is WorkflowDefinition => {
-    const v = d as WorkflowDefinition | null;
-    return !!v && typeof v.name === 'string' && typeof v.version === 'string' && !!v.machine;
-  };
-  if (!Array.isArray(previous) || !previous.every(valid)) {
+  const exported = (await importWorkflowsModule(modulePath)).previousVersions ?? [];
+  const previous = definitionList(exported, modulePath ? resolve(modulePath) : 'the built-in registry', '`previousVersions`');
+  // As the engine refuses them (run-queries.ts): a current version listed again as a previous one.
+  const current = new Set(workflows.map((d) => `${d.name}@${d.version}`));
+  const again = previous.find((d) => current.has(`${d.name}@${d.version}`));
+  if (again)
     throw new ValidationError(
-      `${modulePath ?? 'the built-in registry'}: \`previousVersions\` must be an array of defineWorkflow(...) results.`,
+      `Workflow ${again.name}@${again.version} is registered twice (previousVersions holds only versions that are not current).`,
     );
-  }
   return { workflows, previousVersions: previous };
 }
 

@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ValidationError } from '../../state_machine/errors.ts';
-import type { WorkflowDefinition } from '../../state_machine/definition.ts';
+import { definitionProblem, type WorkflowDefinition } from '../../state_machine/definition.ts';
 import { importUserModule } from '../typescript-modules.ts';
 
 /** What a workflows module may export. */
@@ -16,28 +16,6 @@ export interface WorkflowsModule {
   workflows?: unknown;
   default?: unknown;
   previousVersions?: unknown;
-}
-
-/**
- * A `defineWorkflow(...)` result, as far as the engine will use it: an XState machine (its `root` and
- * `transition`) and a schema that parses. Fields merely present let `{ machine: {}, input: {} }` through
- * to a TypeError from inside the engine.
- */
-function isDefinition(value: unknown): value is WorkflowDefinition {
-  const v = value as {
-    name?: unknown;
-    version?: unknown;
-    machine?: { root?: unknown; transition?: unknown };
-    input?: { safeParse?: unknown };
-  } | null;
-  return (
-    !!v &&
-    typeof v.name === 'string' &&
-    typeof v.version === 'string' &&
-    typeof v.machine?.transition === 'function' &&
-    typeof v.machine.root === 'object' &&
-    typeof v.input?.safeParse === 'function'
-  );
 }
 
 /** Imports the workflows module at `modulePath`, or the built-in registry when it is undefined. */
@@ -62,22 +40,32 @@ export async function importWorkflowsModule(modulePath?: string): Promise<Workfl
   }
 }
 
+/**
+ * The list a workflows module exports as `name` (its words in the message), checked item by item: a ValidationError naming the
+ * module, the export, the item and what is wrong with it.
+ */
+export function definitionList(list: unknown, where: string, name: string): WorkflowDefinition[] {
+  if (!Array.isArray(list)) throw new ValidationError(`${where} must export ${name}: an array of defineWorkflow(...) results.`);
+  // Copied first: a Proxy's own `every` or `map` is not asked (one that lied let look-alikes through).
+  const items: unknown[] = Array.prototype.slice.call(list);
+  const seen = new Set<string>();
+  items.forEach((d, i) => {
+    const problem = definitionProblem(d);
+    if (problem)
+      throw new ValidationError(`${where} must export ${name}: an array of defineWorkflow(...) results (item ${i}: ${problem}).`);
+    const key = `${(d as WorkflowDefinition).name}@${(d as WorkflowDefinition).version}`;
+    // As the engine says when it is given them (run-queries.ts): `workflows list` listed both.
+    if (seen.has(key)) throw new ValidationError(`Workflow ${key} is registered twice in ${where}.`);
+    seen.add(key);
+  });
+  return items as WorkflowDefinition[];
+}
+
 /** Loads definitions from `modulePath`, or the built-in registry when it is undefined. */
 export async function loadWorkflows(modulePath?: string): Promise<WorkflowDefinition[]> {
   const mod = await importWorkflowsModule(modulePath);
-  const list = mod.workflows ?? mod.default;
-  if (!Array.isArray(list) || !list.every(isDefinition)) {
-    throw new ValidationError(
-      `${modulePath ? resolve(modulePath) : 'the built-in registry'} must export \`workflows\` (or a default export): an array of defineWorkflow(...) results${Array.isArray(list) ? ` (item ${list.findIndex((d) => !isDefinition(d))} is not one)` : ''}.`,
-    );
-  }
-  const seen = new Set<string>();
-  for (const d of list) {
-    const key = `${d.name}@${d.version}`;
-    // As the engine says when it is given them (run-queries.ts): `workflows list` listed both.
-    if (seen.has(key))
-      throw new ValidationError(`Workflow ${key} is registered twice in ${modulePath ? resolve(modulePath) : 'the built-in registry'}.`);
-    seen.add(key);
-  }
-  return list;
+  const where = modulePath ? resolve(modulePath) : 'the built-in registry';
+  // `workflows` when it is exported at all (an empty list is a choice), else the default export.
+  if (mod.workflows !== undefined) return definitionList(mod.workflows, where, '`workflows`');
+  return definitionList(mod.default, where, '`workflows` (or a default export)');
 }
