@@ -239,6 +239,19 @@ it('two deliveries whose ids differ only in characters a run id cannot hold are 
   expect(second.body.runId, 'one run for two comments').not.toBe(first.body.runId);
   const inputs = await Promise.all([first, second].map(async (d) => (await w.service.engine.get(d.body.runId)).input as { body: string }));
   expect(inputs.map((i) => i.body)).toEqual(['@rmapp status', '@rmapp help']);
+
+  // The issue's runs are named after the delivery too: the second `implement` answered "started" with
+  // the first one's finished run, and started nothing.
+  w.world.emulator.issues.set('acme/widgets#31', { title: 'Odd ids', body: 'PLAN write impl\nWRITE impl.txt right' });
+  const runs: string[] = [];
+  for (const delivery of ['odd impl', 'odd_impl']) {
+    const d = await w.deliver('issue_comment', issueComment(31, '@rmapp implement'), { delivery });
+    const outcome = await outcomeOf(d.body.runId);
+    expect(outcome.action, delivery).toBe('started');
+    runs.push(outcome.runId);
+    await w.service.engine.waitFor(outcome.runId, { timeoutMs: 90_000 });
+  }
+  expect(new Set(runs).size, `one issue run for two deliveries: ${runs.join(', ')}`).toBe(2);
 });
 
 it('an unknown command gets the help text', async () => {

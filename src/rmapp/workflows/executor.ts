@@ -29,17 +29,18 @@ export function subjectPrefix(s: Subject): string {
   return `${s.owner}/${s.repo}/${s.kind}/${s.number}/`;
 }
 
-/** Run ids allow letters, digits and `. _ : @ / -`; delivery ids are UUIDs, but keep it safe. */
-const safe = (s: string) => s.replace(/[^\w.:@/-]/g, '_');
-
 /**
- * A delivery id as a run id's last part. GitHub's are UUIDs, kept as they are; any other is made safe
- * and told apart by a hash of what it was: `a b` and `a_b` became one run id, and the second delivery,
- * about another comment, was answered with the first one's run.
+ * A delivery id (the key of the runs it starts) as the last part of a run id, one to one. GitHub's are
+ * UUIDs, kept as they are; any other character, `_` and `/` included, becomes `_<hex code point>_`, and
+ * an id that would make the run id too long (200 characters), or is empty or only dots, becomes `_h<SHA-256>_`. Replacing
+ * characters with `_` made `a b` and `a_b` one run id — the second delivery, about another comment, was
+ * answered with the first one's run, and its issue run was the first one's too.
  */
-function safeDeliveryId(id: string): string {
-  const made = safe(id);
-  return made === id ? id : `${made}-${createHash('sha256').update(id).digest('hex').slice(0, 16)}`;
+export function idPart(id: string): string {
+  const escaped = id.replace(/[^A-Za-z0-9.:@-]/gu, (c) => `_${(c.codePointAt(0) as number).toString(16)}_`);
+  // Empty or only dots (`.`, `..`): not a part of a run id (request-checks.ts), hashed as a long one is.
+  const usable = escaped.length > 0 && escaped.length <= 100 && !/^\.+$/.test(escaped);
+  return usable ? escaped : `_h${createHash('sha256').update(id).digest('hex').slice(0, 32)}_`;
 }
 
 /**
@@ -95,14 +96,14 @@ export class WorkflowExecutor {
    */
   startForEvent(event: GitHubEventInput, bodySha256?: string): Promise<string> {
     return this.engine.start('GitHubDelivery', event, {
-      runId: `deliveries/${safeDeliveryId(event.deliveryId)}`,
+      runId: `deliveries/${idPart(event.deliveryId)}`,
       idempotencyKey: deliveryKey(event, bodySha256),
     });
   }
 
   /** The id of the run `key` starts on a subject (ids are deterministic, so a re-executed step finds its own run). */
   runIdFor(subject: Subject, key: string): string {
-    return `${subjectPrefix(subject)}${safe(key)}`;
+    return `${subjectPrefix(subject)}${idPart(key)}`;
   }
 
   /** Starts a template on an issue. `key` makes it idempotent (the delivery that asked). */
@@ -176,7 +177,7 @@ export class WorkflowExecutor {
         ...(conversation ? { source: 'conversation' as const } : {}),
       },
       {
-        runId: `${subjectPrefix(subject)}${safe(args.key)}`,
+        runId: `${subjectPrefix(subject)}${idPart(args.key)}`,
         idempotencyKey: `${conversation ? 'conversation-comment' : 'review-comment'}:${args.commentId}${args.retryOf ? `:retry-of:${args.retryOf}` : ''}`,
       },
     );
@@ -196,7 +197,7 @@ export class WorkflowExecutor {
       'ReviewResponse',
       { owner: args.owner, repo: args.repo, pullNumber: args.pullNumber, reviewId: args.reviewId },
       {
-        runId: `${subjectPrefix(subject)}${safe(args.key)}`,
+        runId: `${subjectPrefix(subject)}${idPart(args.key)}`,
         idempotencyKey: `review:${args.reviewId}${args.retryOf ? `:retry-of:${args.retryOf}` : ''}`,
       },
     );
