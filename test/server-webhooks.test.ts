@@ -254,6 +254,25 @@ it('two deliveries whose ids differ only in characters a run id cannot hold are 
   expect(new Set(runs).size, `one issue run for two deliveries: ${runs.join(', ')}`).toBe(2);
 });
 
+it('`retry` and `implement docs` delivered at once after a failed run start one run between them', async () => {
+  // The retry's start was keyed by the failed run, the implement's by the issue's newest run (the same
+  // failed run): the keys differed and both started.
+  w.world.emulator.issues.set('acme/widgets#32', { title: 'Fails', body: 'PLAN write impl\nWRITE impl.txt wrong' });
+  const first = await outcomeOf((await w.deliver('issue_comment', issueComment(32, '@rmapp implement --max-attempts 1'))).body.runId);
+  expect((await w.service.engine.waitFor(first.runId, { timeoutMs: 90_000 })).status).toBe('failed');
+  const [a, b] = await Promise.all([
+    w.deliver('issue_comment', issueComment(32, '@rmapp retry')),
+    w.deliver('issue_comment', issueComment(32, '@rmapp implement docs')),
+  ]);
+  const outcomes = await Promise.all([outcomeOf(a.body.runId), outcomeOf(b.body.runId)]);
+  const runs = (await w.service.engine.list({ idPrefix: 'acme/widgets/issues/32/' })).filter((r) => r.id !== first.runId);
+  expect(
+    runs.map((r) => `${r.workflow} ${r.status}`),
+    `two runs after one failed one: ${JSON.stringify(outcomes)}`,
+  ).toHaveLength(1);
+  for (const r of runs) await w.service.engine.waitFor(r.id, { timeoutMs: 90_000 }).catch(() => {});
+});
+
 it('an unknown command gets the help text', async () => {
   const res = await w.deliver('issue_comment', issueComment(25, '@rmapp dance'));
   await w.service.engine.waitFor(res.body.runId, { timeoutMs: 30_000 });

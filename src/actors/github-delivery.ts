@@ -308,18 +308,29 @@ function deliveryActions(deps: GitHubDeliveryDeps, signal: AbortSignal) {
       case 'continue':
       case 'restart-issue': {
         const input = latest.input as { requestedBy?: string; maxTestAttempts?: number; approvalTimeoutMs?: number };
-        const runId = await executor.startIssueWorkflow({
-          owner: e.owner,
-          repo: e.repo,
-          issueNumber: e.number,
-          template: decision.template,
-          requestedBy: e.author,
-          options: { maxTestAttempts: input.maxTestAttempts, approvalTimeoutMs: input.approvalTimeoutMs },
-          key: e.deliveryId,
-          continueFrom:
-            decision.kind === 'continue' ? { runId: latest.id, plan: decision.plan, lastTestOutput: decision.lastTestOutput } : undefined,
-          retryOf: latest.id,
-        });
+        let runId: string;
+        try {
+          runId = await executor.startIssueWorkflow({
+            owner: e.owner,
+            repo: e.repo,
+            issueNumber: e.number,
+            template: decision.template,
+            requestedBy: e.author,
+            options: { maxTestAttempts: input.maxTestAttempts, approvalTimeoutMs: input.approvalTimeoutMs },
+            key: e.deliveryId,
+            continueFrom:
+              decision.kind === 'continue' ? { runId: latest.id, plan: decision.plan, lastTestOutput: decision.lastTestOutput } : undefined,
+            retryOf: latest.id,
+            // The successor of the failed run, as an `implement` deciding at the same moment starts it:
+            // one of the two starts (executor.ts `successorKey`), not both.
+            after: latest.id,
+          });
+        } catch (err) {
+          // That `implement` took the successor key for another template.
+          const now = err instanceof ValidationError ? await executor.activeRun(subject) : null;
+          if (now && now.id !== mine) return reply(e, key, `run ${link(now.id)} is already working here; I did not start another.`);
+          throw err;
+        }
         if (runId !== mine) return already(runId);
         const rounds = input.maxTestAttempts ?? 3;
         return started(

@@ -142,11 +142,8 @@ export class WorkflowExecutor {
     };
     return this.engine.start(TEMPLATE_WORKFLOWS[args.template], input, {
       runId: this.runIdFor(subject, args.key),
-      idempotencyKey: args.retryOf
-        ? `retry-of:${args.retryOf}`
-        : args.after !== undefined
-          ? successorKey(subject, args.after)
-          : `run:${args.key}`,
+      idempotencyKey:
+        args.after !== undefined ? successorKey(subject, args.after) : args.retryOf ? `retry-of:${args.retryOf}` : `run:${args.key}`,
     });
   }
 
