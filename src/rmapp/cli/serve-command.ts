@@ -1,7 +1,7 @@
 /** `rmapp serve`: the service (HTTP server + worker) until SIGTERM/SIGINT. */
 import { exitSoonAfterStop } from './stopped-exit.ts';
 import type { Command } from 'commander';
-import { portNumber, positiveInt } from './positive-int.ts';
+import { listenPort, positiveInt } from './positive-int.ts';
 import { exitOnLaterSignals, takeEarlySignal } from './early-signals.ts';
 
 /** The serve command's options, as commander parses them. */
@@ -20,7 +20,7 @@ export function addServeCommand(program: Command): void {
     .command('serve')
     .description('run the service: GitHub webhooks, dashboard, JSON API and a worker (PGlite under .rmapp/ unless DATABASE_URL is set)')
     .option('--config <file>', 'configuration file (default: rmapp.config.json or rmapp.config.ts here, if present)')
-    .option('--port <port>', 'HTTP port (overrides PORT)', portNumber)
+    .option('--port <port>', 'HTTP port (overrides PORT; 0: any free port)', listenPort)
     .option('--host <host>', 'bind address (overrides RMAPP_HOST; beyond localhost needs RMAPP_DASHBOARD_TOKEN)')
     .option('--inspect [ws-url]', "stream every run's actors to a Stately Inspector WebSocket endpoint", false)
     .option('--otel', 'export traces and metrics over OTLP/HTTP, configured by the OTEL_* environment variables')
@@ -53,7 +53,7 @@ async function serve(program: Command, o: ServeCommandOptions, stopped: AbortSig
     import('../service.ts'),
     import('./versions-command.ts'),
   ]);
-  const env = { ...process.env, ...(o.port ? { PORT: String(o.port) } : {}), ...(o.host ? { RMAPP_HOST: o.host } : {}) };
+  const env = { ...process.env, ...(o.port !== undefined ? { PORT: String(o.port) } : {}), ...(o.host ? { RMAPP_HOST: o.host } : {}) };
   const config = await loadConfig({ env, file: o.config });
   const globals = program.opts<{ workflows?: string; databaseUrl?: string }>();
   if (globals.databaseUrl) config.databaseUrl = globals.databaseUrl;
