@@ -180,5 +180,18 @@ it('a body that is not valid UTF-8 is a 400 naming where, and nothing is started
   });
   expect(res.status).toBe(400);
   expect(((await res.json()) as { error: string }).error).toBe('The body is not valid UTF-8 (byte 47): JSON must be sent as UTF-8 text.');
+  // Two-byte characters before the bad byte: a search by decodable prefixes drifted to byte 35.
+  const accented = await fetch(new URL('/api/runs', server.url), {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKEN}`, 'x-rmapp-request': '1', 'content-type': 'application/json' },
+    body: Buffer.concat([
+      Buffer.from('{"workflow":"test.api-codes","input":{"name":"'),
+      Buffer.from('é'.repeat(10)),
+      Buffer.from([0xed, 0xa0, 0x80]),
+      Buffer.from('"}}'),
+    ]),
+  });
+  expect(accented.status).toBe(400);
+  expect(((await accented.json()) as { error: string }).error, 'a surrogate encoded in UTF-8 after ten é').toMatch(/\(byte 66\)/);
   expect((await engine.list({ workflow: 'test.api-codes', limit: 500 })).length, 'runs started').toBe(before);
 });

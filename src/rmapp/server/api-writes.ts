@@ -20,22 +20,43 @@ const MAX_BODY_BYTES = 1024 * 1024;
 
 const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Offset of the first byte that does not start valid UTF-8, to name it (the body is known to hold one). */
-function firstInvalidByte(bytes: Buffer): number {
-  let lo = 0;
-  let hi = bytes.length;
-  // The longest valid prefix, found by halving: decoding a prefix cut inside a character fails too,
-  // so the answer is within three bytes of the first bad one; this names where to look.
-  while (lo < hi) {
-    const mid = Math.ceil((lo + hi) / 2);
-    try {
-      STRICT_UTF8.decode(bytes.subarray(0, mid));
-      lo = mid;
-    } catch {
-      hi = mid - 1;
+/**
+ * Offset of the first byte that is not part of well-formed UTF-8 (RFC 3629: no overlong forms, no
+ * surrogates, nothing past U+10FFFF), or -1. One pass; the decoder says only that the body is bad.
+ */
+export function firstInvalidByte(bytes: Uint8Array): number {
+  let i = 0;
+  while (i < bytes.length) {
+    const b = bytes[i] as number;
+    if (b < 0x80) {
+      i += 1;
+      continue;
     }
+    // The sequence's length and the range its second byte must fall in (the first's constraints).
+    const [n, lo, hi] =
+      b >= 0xc2 && b <= 0xdf
+        ? [2, 0x80, 0xbf]
+        : b === 0xe0
+          ? [3, 0xa0, 0xbf]
+          : b === 0xed
+            ? [3, 0x80, 0x9f]
+            : b >= 0xe1 && b <= 0xef
+              ? [3, 0x80, 0xbf]
+              : b === 0xf0
+                ? [4, 0x90, 0xbf]
+                : b === 0xf4
+                  ? [4, 0x80, 0x8f]
+                  : b >= 0xf1 && b <= 0xf3
+                    ? [4, 0x80, 0xbf]
+                    : [0, 0, 0];
+    if (n === 0) return i;
+    for (let k = 1; k < n; k++) {
+      const c = bytes[i + k];
+      if (c === undefined || c < (k === 1 ? lo : 0x80) || c > (k === 1 ? hi : 0xbf)) return i;
+    }
+    i += n;
   }
-  return lo;
+  return -1;
 }
 
 /** The JSON object a write sends; a {@link ClientError} for anything else. */
@@ -51,7 +72,7 @@ async function jsonObject(req: IncomingMessage, example: string): Promise<Record
   } catch {
     // Decoded leniently, the bad bytes became U+FFFD in a stored input the client never sent.
     const at = firstInvalidByte(bytes);
-    throw new ClientError(400, `The body is not valid UTF-8 (byte ${at}): JSON must be sent as UTF-8 text.`);
+    throw new ClientError(400, `The body is not valid UTF-8${at >= 0 ? ` (byte ${at})` : ''}: JSON must be sent as UTF-8 text.`);
   }
   let body: unknown;
   try {
