@@ -3,7 +3,7 @@
  * JSON nested 200,000 deep (JSON.parse reads it, JSON.stringify overflows the stack) — used to kill the
  * session with "Maximum call stack size exceeded". It is kept as text and the session goes on.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -64,4 +64,23 @@ it("an agent that succeeds quoting its workspace's host path and their folder do
   );
   expect(result.text.trim()).toBe('done in /workspace next to /workspace/../other');
   expect(result.text, 'the host path reached the summary').not.toContain(dir);
+});
+
+it('the host path is hidden under the name the kernel shows too (a symlinked workspaces root), and JSON-escaped', async () => {
+  // The workspace's path as the service gave it went; its real path (the kernel resolves the link:
+  // process.cwd() and /proc/self/mountinfo show it) stayed in the summary.
+  const real = join(dir, 'real-root');
+  await mkdir(join(real, 'acme_widgets_issues_2'), { recursive: true });
+  await symlink(real, join(dir, 'linked-root'));
+  const leaky = join(dir, 'leaky-real.mjs');
+  await writeFile(
+    leaky,
+    `process.stdout.write('at ' + process.cwd() + ' ' + JSON.stringify(process.cwd()).replaceAll('/', '\\\\/') + '\\n');`,
+  );
+  const result = await runAgent(
+    { kind: 'command', command: [process.execPath, leaky], timeoutMs: 30_000, sandbox: createSandbox({ driver: 'none' }) },
+    { cwd: join(dir, 'linked-root', 'acme_widgets_issues_2'), prompt: 'task' },
+  );
+  expect(result.text.trim()).toBe('at /workspace "\\/workspace"');
+  expect(result.text, 'the real host path reached the summary').not.toContain(dir);
 });

@@ -12,6 +12,7 @@
 import { storableText } from './webhooks/event.ts';
 import { StringDecoder } from 'node:string_decoder';
 import { dirname } from 'node:path';
+import { realpathSync } from 'node:fs';
 import { AgentError, WorkflowError, toErrorData } from '../state_machine/errors.ts';
 import type { StepContext } from '../state_machine/step.ts';
 import {
@@ -271,14 +272,42 @@ export async function runAgent(
 
 /**
  * `text` with the workspace's host path, and the folder of workspaces holding it, written as the
- * sandbox names them (`/workspace`; `..` for the folder). Paths shorter than two segments are left
- * alone: replacing `/tmp` would rewrite any text.
+ * sandbox names them (`/workspace`; `/workspace/..` for the folder) — under the path the service gave and
+ * the path the kernel shows (`/proc/self/mountinfo` has the real one when the root is a symlink), and
+ * JSON-escaped (`\/`). A path is replaced only where it ends (a `/`, a quote, a space…): a sibling
+ * `<workspace>0` is not rewritten. Paths shorter than two segments are left alone: replacing `/tmp`
+ * would rewrite any text.
  */
 export function hostPathsHidden(text: string, workspace: string): string {
-  const parent = dirname(workspace);
-  let out = workspace.split('/').length > 2 ? text.replaceAll(workspace, '/workspace') : text;
-  if (parent.split('/').length > 2) out = out.replaceAll(parent, '/workspace/..');
+  const paths = new Map<string, string>();
+  const add = (path: string, as: string) => {
+    const clean = path.replace(/\/+$/, '');
+    if (clean.split('/').filter(Boolean).length < 2 || paths.has(clean)) return;
+    paths.set(clean, as);
+    paths.set(clean.replaceAll('/', '\\/'), as.replaceAll('/', '\\/'));
+  };
+  for (const ws of new Set([workspace, realPath(workspace)])) {
+    add(ws, '/workspace');
+    add(dirname(ws), '/workspace/..');
+  }
+  let out = text;
+  // Longest first: the workspace before the folder that holds it.
+  for (const [path, as] of [...paths].sort((a, b) => b[0].length - a[0].length)) {
+    out = out.replace(new RegExp(`${escapeRegExp(path)}(?![\\w.-])`, 'g'), as);
+  }
   return out;
+}
+
+function realPath(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 async function loadUsage(session: AgentSession): Promise<UsageRecord> {
