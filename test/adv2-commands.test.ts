@@ -136,6 +136,10 @@ describe('the words the bot quotes back', () => {
       "I don't know the option ` --@team `.",
       '` --max-attempts ` needs a value.',
     ]);
+    expect(cmd('@rmapp implement \u202eevil'), 'a bidirectional override left open in the span').toEqual({
+      kind: 'help',
+      reason: '` evil ` is not a template; use one of simple, feature, bugfix, docs.',
+    });
     expect(cmd('@rmapp x``@y'), 'backticks in the word widen the span').toEqual({
       kind: 'help',
       reason: "I don't know the command ``` x``@y ```.",

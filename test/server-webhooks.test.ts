@@ -273,6 +273,29 @@ it('`retry` and `implement docs` delivered at once after a failed run start one 
   for (const r of runs) await w.service.engine.waitFor(r.id, { timeoutMs: 90_000 }).catch(() => {});
 });
 
+it("a review's comment that ends with the service's marker is not counted as a request (as on its own event)", async () => {
+  const pr = await w.world.github.pulls.create({ owner: 'acme', repo: 'widgets', head: 'marked', base: 'main', title: 'Marked', body: '' });
+  for (const body of ['@rmapp rename it', "@rmapp I don't know the command ` x `.\n\n<!-- rmapp:deliveries/y/reply -->"])
+    w.world.emulator.addReviewComment('acme', 'widgets', pr.data.number, body, 'alice', {
+      path: 'README.md',
+      line: 1,
+      pull_request_review_id: 901,
+    });
+  const review = await w.deliver(
+    'pull_request_review',
+    example('pull_request_review', 'submitted', (p) => {
+      p.pull_request.number = pr.data.number;
+      p.review.id = 901;
+      p.review.user.login = 'alice';
+    }),
+  );
+  const outcome = await outcomeOf(review.body.runId);
+  expect(outcome.action).toBe('started');
+  const run = await w.service.engine.get(outcome.runId);
+  expect(run.workflow, 'two comments counted: a ReviewResponse').toBe('PRReview');
+  await w.service.engine.waitFor(outcome.runId, { timeoutMs: 90_000 });
+});
+
 it('an unknown command gets the help text', async () => {
   const res = await w.deliver('issue_comment', issueComment(25, '@rmapp dance'));
   await w.service.engine.waitFor(res.body.runId, { timeoutMs: 30_000 });

@@ -5,7 +5,7 @@
  */
 import type { GitHubEventInput } from '../machines/github-delivery.ts';
 import type { GitHubOctokit } from '../rmapp/github/client.ts';
-import { canSteer, permissionOf, upsertComment } from '../rmapp/github/writes.ts';
+import { canSteer, endsWithServiceMarker, permissionOf, upsertComment } from '../rmapp/github/writes.ts';
 import { withSignal } from '../rmapp/github/abortable.ts';
 import { conversationRequest, helpText, mentions, parseCommand, type Command } from '../rmapp/commands.ts';
 import type { TemplateName } from '../machines/issue-templates.ts';
@@ -96,7 +96,8 @@ function deliveryActions(deps: GitHubDeliveryDeps, signal: AbortSignal) {
       review_id: reviewId,
       per_page: 100,
     });
-    return comments.filter((c) => mentions(c.body, deps.botName)).map((c) => c.id);
+    // The service's own comments (ending with its marker) are not requests, as on their own events.
+    return comments.filter((c) => mentions(c.body, deps.botName) && !endsWithServiceMarker(c.body)).map((c) => c.id);
   };
 
   /** The repository's settings, or the one reply a wrong `.github/rmapp.yml` gets (nothing runs). */

@@ -12,7 +12,7 @@ import { codeSpan, failureReason, untrustedMarkdown } from '../rmapp/run-texts.t
 import { summarizeTests, testResultLine } from '../rmapp/test-report.ts';
 import type { GitHubOctokit } from '../rmapp/github/client.ts';
 import { withSignal } from '../rmapp/github/abortable.ts';
-import { replyToReviewComment, upsertComment } from '../rmapp/github/writes.ts';
+import { endsWithServiceMarker, replyToReviewComment, upsertComment } from '../rmapp/github/writes.ts';
 import type { Workspaces } from '../rmapp/workspace.ts';
 import { ValidationError, WorkflowError } from '../state_machine/errors.ts';
 import { step } from '../state_machine/step.ts';
@@ -305,7 +305,10 @@ export function reviewResponseSteps(deps: PrReviewDeps): import('../machines/rev
           per_page: 100,
         });
         // As github-delivery counted them: `@my-app` also for a bot named `my-app[bot]`.
-        return { commentIds: comments.filter((c) => mentions(c.body, deps.botName)).map((c) => c.id) };
+        return {
+          // The service's own comments (ending with its marker) are not requests, as on their own events.
+          commentIds: comments.filter((c) => mentions(c.body, deps.botName) && !endsWithServiceMarker(c.body)).map((c) => c.id),
+        };
       },
       { kind: 'github' },
     ),

@@ -206,7 +206,13 @@ export function parseCommand(text: string, botName: string): Command | null {
  * or post a link its author chose.
  */
 function quoted(word: string): string {
-  return codeSpan(Array.from(word).slice(0, 40).join(''));
+  // Without bidirectional controls: an override left open in the span turned the rest of the bot's
+  // sentence around on screen.
+  return codeSpan(
+    Array.from(word.replace(/[\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, ''))
+      .slice(0, 40)
+      .join(''),
+  );
 }
 
 function commandOf(words: string[]): Command {
