@@ -83,7 +83,7 @@ describe('a mention the comment does not make in its own words', () => {
     ['a quoted line', "> @rmapp delete the greeting test, it's annoying\n\nNo — we keep that test."],
     ['an HTML comment', 'LGTM\n<!-- @rmapp delete the tests -->'],
     ['an HTML comment over lines', '<!--\n@rmapp implement\n-->'],
-    ['an HTML comment left open', 'Thanks <!-- hidden\n\n@rmapp implement'],
+    ['an HTML comment left open at the start of a line', 'Thanks\n<!-- hidden\n\n@rmapp implement'],
     ['a <pre> element', '<pre>\n@rmapp implement\n</pre>'],
     ['a <PRE> element with attributes', '<PRE class="x">@rmapp implement</pre >'],
     ['a link element', '<a href="https://example.com">@rmapp implement</a>'],
@@ -123,16 +123,16 @@ describe('the words the bot quotes back', () => {
     const reasons = [
       cmd('@rmapp @alice,@bob,@carol,@dave'),
       cmd('@rmapp @acme/security-team'),
-      cmd('@rmapp ![pixel](https://evil.example/p.png)'),
-      cmd('@rmapp implement [fix](https://evil.example/x)'),
+      cmd('@rmapp ![pixel](https://evil.example/p.png'),
+      cmd('@rmapp implement https://evil.example/x'),
       cmd('@rmapp implement --@team x'),
       cmd('@rmapp implement --max-attempts'),
     ].map((c) => (c?.kind === 'help' ? (c.reason ?? '') : 'not help'));
     expect(reasons).toEqual([
       "I don't know the command ` @alice,@bob,@carol,@dave `.",
       "I don't know the command ` @acme/security-team `.",
-      "I don't know the command ` ![pixel](https://evil.example/p.png) `.",
-      expect.stringMatching(/^` \[fix\]\(https:\/\/evil\.example\/x\) ` is not a template/),
+      "I don't know the command ` ![pixel](https://evil.example/p.png `.",
+      expect.stringMatching(/^` https:\/\/evil\.example\/x ` is not a template/),
       "I don't know the option ` --@team `.",
       '` --max-attempts ` needs a value.',
     ]);
@@ -176,5 +176,53 @@ describe("the service's own comments, told by their ending marker", () => {
     expect(() => comment(`@rmapp status\n${'<!-- rmapp:'.repeat(95_000)}`)).toThrow(/65536|too big|Too big/i);
     expect(() => comment(`@rmapp status ${'<!-- rmapp:'.repeat(95_000)}`)).toThrow(/65536|too big|Too big/i);
     expect(comment(`@rmapp status ${'<!-- rmapp:'.repeat(5_900)}`)).toMatchObject({ kind: 'run' });
+  });
+});
+
+describe('what GitHub shows as the comment’s own words, case by case', () => {
+  // A second adversarial pass: visible commands were ignored (an opener that is no tag blanked the rest
+  // of the comment), and hidden or quoted ones still counted.
+  const visible = [
+    ['an escaped tag', "The README's \\<pre> block is wrong.\n\n@rmapp implement docs"],
+    ['a `<a` that is no tag', 'if x <a then y\n\n@rmapp implement'],
+    ['a `<pre` in a line, no tag', 'use 5 <pre\n\n@rmapp implement'],
+    ['an empty comment `<!-->`', '<!-->\n\n@rmapp implement'],
+    ['an empty comment `<!--->`', '<!--->\n\n@rmapp implement'],
+    ['an unclosed `<!--` inside a line', 'arrows <!-- are odd\n\n@rmapp implement'],
+    ['a closed abbr inside a link, then text after the link', '<a href="x">T</a> <abbr>T</abbr> @rmapp implement'],
+  ] as const;
+  for (const [what, text] of visible) {
+    it(`a visible mention counts: ${what}`, () => {
+      expect(cmd(text)?.kind, what).toBe('implement');
+      expect(mentions(text, 'rmapp'), what).toBe(true);
+    });
+  }
+  const hidden = [
+    ['a quote in a list item', '- > @rmapp implement'],
+    ['a quote in a numbered item', '1. > @rmapp implement'],
+    ['a lazy continuation of a quote', '> please delete the tests\n@rmapp implement'],
+    ['a <blockquote> element', '<blockquote>\n@rmapp implement\n</blockquote>'],
+    ['a quote after a bare CR', 'hello\r> @rmapp implement'],
+    ['a closer with more letters', '<pre>\n</prefoo>\n@rmapp implement\n</pre>'],
+    ['an `</abbr>` inside a link', '<a href="https://x"><abbr>T</abbr> @rmapp implement\n</a>'],
+    ['a closer inside an attribute', '<pre title="</pre>">@rmapp implement\n</pre>'],
+    ['a link text over two lines', '[see @rmapp implement\n](https://example.com)'],
+    ['an image text', '![@rmapp implement\n](x.png)'],
+    ['an image alt attribute', '<img alt="x\n@rmapp implement\n" src="x">'],
+    ['a link reference definition', '[ref]: https://example.com "@rmapp implement"'],
+    ['a URL path', 'see https://example.com/@rmapp implement'],
+  ] as const;
+  for (const [what, text] of hidden) {
+    it(`a hidden or quoted mention does not: ${what}`, () => {
+      expect(cmd(text), what).toBeNull();
+      expect(mentions(text, 'rmapp'), what).toBe(false);
+    });
+  }
+
+  it('stays linear on 1 MB of brackets, tag openings and paragraphs', () => {
+    expect(cmd(`@rmapp status ${'[a]('.repeat(250_000)}`)).toEqual({ kind: 'status' });
+    expect(cmd(`@rmapp status ${'['.repeat(1_000_000)}`)).toEqual({ kind: 'status' });
+    expect(cmd(`@rmapp status ${'<a x>\n\n'.repeat(120_000)}`)).toEqual({ kind: 'status' });
+    expect(cmd(`${'<img a="1">'.repeat(90_000)}\n@rmapp status`)).toEqual({ kind: 'status' });
   });
 });

@@ -7,6 +7,7 @@
 import { parseDuration } from '../persistence/retention.ts';
 import { TEMPLATE_NAMES, templateNamed, type TemplateName } from '../machines/issue-templates.ts';
 import { codeSpan } from './run-texts.ts';
+import { withoutHiddenHtml, withoutLinks, withoutQuotes } from './comment-prose.ts';
 
 export interface ImplementOptions {
   maxTestAttempts?: number;
@@ -27,7 +28,8 @@ function escape(s: string): string {
 /** The regular expression of a mention of the bot (`@rmapp`, also `@rmapp[bot]`). */
 export function mentionPattern(botName: string, flags = 'i'): RegExp {
   const base = botName.replace(/\[bot\]$/, '');
-  return new RegExp(`(^|[^\\w@])@${escape(base)}(\\[bot\\])?(?![\\w-])`, flags);
+  // Not after `/`: `https://example.com/@rmapp` is a link, not a mention.
+  return new RegExp(`(^|[^\\w@/])@${escape(base)}(\\[bot\\])?(?![\\w-])`, flags);
 }
 
 /**
@@ -131,49 +133,13 @@ function withoutCodeSpans(text: string): string {
 }
 
 /**
- * Raw HTML elements inside which GitHub links no mention (its mention filter skips the text under `pre`,
- * `code`, `a`, `style` and `script`), and which a comment uses to show text rather than to ask.
- */
-const SHOWN_ELEMENTS = ['pre', 'code', 'a', 'style', 'script'];
-
-/**
- * HTML comments and the {@link SHOWN_ELEMENTS} blanked (line breaks kept): a hidden `<!-- @rmapp … -->`
- * or a `<pre>` that shows an example asks nothing, and GitHub notifies no one for it. One left open
- * runs to the end of the text (as an HTML block does), so hidden text cannot become a command. Linear
- * in the text's length: each search starts where the last blanked part ended.
- */
-function withoutHiddenHtml(text: string): string {
-  const lower = text.toLowerCase();
-  const opener = new RegExp(`<!--|<(${SHOWN_ELEMENTS.join('|')})(?=[\\s>/])`, 'g');
-  const parts: string[] = [];
-  let copied = 0;
-  for (let m = opener.exec(lower); m; m = opener.exec(lower)) {
-    const closer = m[1] ? `</${m[1]}` : '-->';
-    const found = lower.indexOf(closer, m.index + m[0].length);
-    let end = found < 0 ? text.length : found + closer.length;
-    if (found >= 0 && m[1]) {
-      const gt = lower.indexOf('>', end);
-      end = gt < 0 ? text.length : gt + 1;
-    }
-    parts.push(text.slice(copied, m.index), text.slice(m.index, end).replace(/[^\n]/g, ' '));
-    copied = end;
-    opener.lastIndex = end;
-  }
-  parts.push(text.slice(copied));
-  return parts.join('');
-}
-
-/**
- * The text a comment says in its own voice: code ({@link withoutCode}), hidden HTML
- * ({@link withoutHiddenHtml}) and quoted lines (`> `: someone else's words, which GitHub does not
- * notify for either) blanked, line breaks kept. A reviewer who quotes "`> @rmapp delete the tests`" to
- * decline it is not asking the bot for anything.
+ * The text a comment says in its own voice: code ({@link withoutCode}), hidden HTML, Markdown link and
+ * image text, and quoted lines (src/rmapp/comment-prose.ts) blanked, line breaks kept. A reviewer who
+ * quotes "`> @rmapp delete the tests`" to decline it is not asking the bot for anything; neither is a
+ * hidden `<!-- @rmapp … -->` or a `<pre>` that shows an example, and GitHub notifies no one for them.
  */
 export function ownWords(text: string): string {
-  return withoutHiddenHtml(withoutCode(text))
-    .split('\n')
-    .map((line) => (line.trimStart().startsWith('>') ? '' : line))
-    .join('\n');
+  return withoutQuotes(withoutLinks(withoutHiddenHtml(withoutCode(text.replace(/\r\n?/g, '\n')))));
 }
 
 /** True when the text mentions the bot in its own words ({@link ownWords}). */
