@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createServer, type Server } from 'node:net';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
-import { killAll, ROOT, runRmapp, spawnRmapp, TEST_WORKFLOWS, TEST_WORKFLOWS_SOURCE } from './helpers/processes.ts';
+import { killAll, ROOT, runRmapp, spawnRmapp, TEST_WORKFLOWS, TEST_WORKFLOWS_SOURCE, until } from './helpers/processes.ts';
 
 let testDb: TestDatabase;
 let env: Record<string, string>;
@@ -250,6 +250,34 @@ it('number options take decimal digits only, and prune --batch-size refuses what
     expect(r.stderr, args.join(' ')).toMatch(
       /argument '.*' is invalid\. must be a (positive integer up to 2147483647|port number from 1 to 65535)/,
     );
+  }
+});
+
+it('a second SIGTERM or SIGINT stops the worker at once, as a crash would; the run resumes elsewhere', async () => {
+  // The first signal's stop is bounded by the grace and half the lease: with a long lease a stop waiting
+  // for the database took days, and a second signal only said "already stopping".
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    const id = (await rmapp('start', 'test.sequence', '{}')).stdout.trim();
+    const worker = spawnRmapp(['--workflows', TEST_WORKFLOWS, 'worker', '--grace-ms', '600000', '--lease-ms', '2000', '--poll-ms', '100'], {
+      ...env,
+      RMAPP_TEST_SLOW_STEP: 'step2',
+      RMAPP_TEST_SLOW_MS: '600000',
+    });
+    await until(
+      async () => JSON.parse((await rmapp('runs', 'show', id, '--json')).stdout).state === 'step2',
+      30_000,
+      'the run inside step 2',
+    );
+    worker.child.kill(signal);
+    await until(() => /finishing running steps/.test(worker.output()), 10_000, 'the worker to begin its stop');
+    worker.child.kill(signal);
+    expect(await worker.exited, worker.output()).toBe(signal === 'SIGINT' ? 130 : 143);
+    expect(worker.output()).toMatch(new RegExp(`rmapp worker: ${signal} again: stopping now without waiting`));
+    const next = spawnRmapp(['--workflows', TEST_WORKFLOWS, 'worker', '--lease-ms', '2000', '--poll-ms', '100'], env);
+    const done = await runRmapp(['--workflows', TEST_WORKFLOWS, 'runs', 'watch', id, '--poll-ms', '100'], env);
+    expect(done.stdout + done.stderr, 'the run after the forced stop').toMatch(/succeeded/);
+    next.child.kill('SIGTERM');
+    await next.exited;
   }
 });
 

@@ -62,3 +62,16 @@ export function exitOnLaterSignals(onSignal: (sig: NodeJS.Signals) => void): voi
   process.once('SIGTERM', exit);
   process.once('SIGINT', exit);
 }
+
+/**
+ * The second SIGTERM or SIGINT of a stop: stop now, without waiting for the steps or the database (a
+ * stop is bounded by the grace and half the lease, which an operator's long lease makes days). As a
+ * crash would: what is durable stays, the runs still held resume on another worker when their leases
+ * expire. Pressing Ctrl-C twice is how one says so.
+ */
+export function exitNow(command: string, sig: NodeJS.Signals): never {
+  process.stderr.write(
+    `rmapp ${command}: ${sig} again: stopping now without waiting (runs still held resume on another worker when their leases expire).\n`,
+  );
+  process.exit(sig === 'SIGINT' ? 130 : 143);
+}

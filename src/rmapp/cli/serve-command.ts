@@ -2,7 +2,7 @@
 import { exitSoonAfterStop } from './stopped-exit.ts';
 import type { Command } from 'commander';
 import { listenPort, positiveInt } from './positive-int.ts';
-import { exitOnLaterSignals, takeEarlySignal } from './early-signals.ts';
+import { exitNow, exitOnLaterSignals, takeEarlySignal } from './early-signals.ts';
 
 /** The serve command's options, as commander parses them. */
 interface ServeCommandOptions {
@@ -31,8 +31,7 @@ export function addServeCommand(program: Command): void {
       // before the service runs it gives the start up (a database being waited for, say); after, it stops it.
       const giveUp = new AbortController();
       const onSignal = (sig: NodeJS.Signals) => {
-        if (giveUp.signal.aborted)
-          process.stderr.write(`rmapp serve: ${sig} again; already stopping (bounded by the grace and the lease).\n`);
+        if (giveUp.signal.aborted) exitNow('serve', sig);
         giveUp.abort();
       };
       process.on('SIGTERM', onSignal);

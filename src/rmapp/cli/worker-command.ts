@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { portNumber, positiveInt } from './positive-int.ts';
 import { exitSoonAfterStop } from './stopped-exit.ts';
 import { limitWorkerHeapGrowth } from './heap-growth.ts';
-import { exitOnLaterSignals, takeEarlySignal } from './early-signals.ts';
+import { exitNow, exitOnLaterSignals, takeEarlySignal } from './early-signals.ts';
 import { describeRetention, retentionAgeOption } from './retention-age.ts';
 import { retentionForgetsDeliveries } from '../webhooks/event-age.ts';
 
@@ -51,8 +51,7 @@ export function addWorkerCommand(program: Command): void {
       let onStop: (sig: NodeJS.Signals) => void = () => giveUp.abort();
       const onSignal = (sig: NodeJS.Signals) => {
         if (signalled) {
-          process.stderr.write(`rmapp worker: ${sig} again; already stopping (bounded by the grace and the lease).\n`);
-          return;
+          exitNow('worker', sig);
         }
         signalled = sig;
         onStop(sig);
