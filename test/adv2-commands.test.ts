@@ -14,15 +14,15 @@ describe('withoutCode on large hostile comments', () => {
   // The code-span regular expression `(`+)(?!`)[\s\S]*?(?<!`)\1(?!`)` backtracked over every start
   // position of a long run of backticks: 4.7 s for a 65,536-character comment (GitHub's limit),
   // quadratic in the length, so this 1 MB comment did not finish within the test's timeout.
-  it('parses a 1 MB run of backticks without a partner and still finds the command after it', () => {
-    const text = `x${'`'.repeat(1_000_000)}\n@rmapp status`;
+  it('parses a run of backticks without a partner as long as a comment may be, and still finds the command after it', () => {
+    const text = `x${'`'.repeat(65_000)}\n@rmapp status`;
     expect(cmd(text), 'a command after an unpaired backtick run').toEqual({ kind: 'status' });
     expect(mentions(text, 'rmapp')).toBe(true);
   });
 
-  it('parses 1 MB of backtick runs of growing lengths (no run has a partner)', () => {
+  it('parses backtick runs of growing lengths filling a comment (no run has a partner)', () => {
     const runs: string[] = [];
-    for (let n = 1, size = 0; size < 1_000_000; n++, size += n + 1) runs.push('`'.repeat(n));
+    for (let n = 1, size = 0; size < 65_000; n++, size += n + 1) runs.push('`'.repeat(n));
     expect(cmd(`${runs.join('a')}\n@rmapp retry`)).toEqual({ kind: 'retry' });
   });
 
@@ -108,11 +108,11 @@ describe('a mention the comment does not make in its own words', () => {
     expect(mentions('<a>x</a> @rmapp please fix', 'rmapp')).toBe(true);
   });
 
-  it('stays linear on 1 MB of unclosed or many closed elements', () => {
-    expect(cmd(`${'<!--'.repeat(250_000)}\n@rmapp status`), 'an open comment hides the rest').toBeNull();
-    expect(cmd(`${'<pre '.repeat(200_000)}\n@rmapp status`)).toBeNull();
-    expect(cmd(`${'<a>x</a><!--y-->'.repeat(60_000)}\n@rmapp status`)).toEqual({ kind: 'status' });
-    expect(cmd(`${'</pre>-->'.repeat(100_000)}\n@rmapp status`), 'closers alone hide nothing').toEqual({ kind: 'status' });
+  it('stays linear on a comment full of unclosed or many closed elements', () => {
+    expect(cmd(`${'<!--'.repeat(16_000)}\n@rmapp status`), 'an open comment hides the rest').toBeNull();
+    expect(cmd(`${'<pre '.repeat(13_000)}\n@rmapp status`)).toBeNull();
+    expect(cmd(`${'<a>x</a><!--y-->'.repeat(4_000)}\n@rmapp status`)).toEqual({ kind: 'status' });
+    expect(cmd(`${'</pre>-->'.repeat(7_000)}\n@rmapp status`), 'closers alone hide nothing').toEqual({ kind: 'status' });
   });
 });
 
@@ -124,15 +124,15 @@ describe('the words the bot quotes back', () => {
       cmd('@rmapp @alice,@bob,@carol,@dave'),
       cmd('@rmapp @acme/security-team'),
       cmd('@rmapp ![pixel](https://evil.example/p.png'),
-      cmd('@rmapp implement https://evil.example/x'),
+      cmd('@rmapp implement evil.example/x'),
       cmd('@rmapp implement --@team x'),
       cmd('@rmapp implement --max-attempts'),
     ].map((c) => (c?.kind === 'help' ? (c.reason ?? '') : 'not help'));
     expect(reasons).toEqual([
       "I don't know the command ` @alice,@bob,@carol,@dave `.",
       "I don't know the command ` @acme/security-team `.",
-      "I don't know the command ` ![pixel](https://evil.example/p.png `.",
-      expect.stringMatching(/^` https:\/\/evil\.example\/x ` is not a template/),
+      "I don't know the command ` ![pixel]( `.",
+      expect.stringMatching(/^` evil\.example\/x ` is not a template/),
       "I don't know the option ` --@team `.",
       '` --max-attempts ` needs a value.',
     ]);
@@ -219,10 +219,58 @@ describe('what GitHub shows as the comment’s own words, case by case', () => {
     });
   }
 
-  it('stays linear on 1 MB of brackets, tag openings and paragraphs', () => {
-    expect(cmd(`@rmapp status ${'[a]('.repeat(250_000)}`)).toEqual({ kind: 'status' });
-    expect(cmd(`@rmapp status ${'['.repeat(1_000_000)}`)).toEqual({ kind: 'status' });
-    expect(cmd(`@rmapp status ${'<a x>\n\n'.repeat(120_000)}`)).toEqual({ kind: 'status' });
-    expect(cmd(`${'<img a="1">'.repeat(90_000)}\n@rmapp status`)).toEqual({ kind: 'status' });
+  it('stays linear on a comment full of brackets, tag openings and paragraphs', () => {
+    expect(cmd(`@rmapp status ${'[a]('.repeat(16_000)}`)).toEqual({ kind: 'status' });
+    expect(cmd(`@rmapp status ${'['.repeat(65_000)}`)).toEqual({ kind: 'status' });
+    expect(cmd(`@rmapp status ${'<a x>\n\n'.repeat(9_000)}`)).toEqual({ kind: 'status' });
+    expect(cmd(`${'<img a="1">'.repeat(5_900)}\n@rmapp status`)).toEqual({ kind: 'status' });
   });
+});
+
+describe('a body longer than GitHub allows', () => {
+  // 65,536 characters: a longer one cannot come from GitHub and is refused by the run input's schema;
+  // its parse stops there (1 MB bodies of `\r` or `<pre` took 1–1.6 s on the request path).
+  it('is read up to 65,536 characters', () => {
+    expect(cmd(`${'x'.repeat(70_000)}\n@rmapp status`)).toBeNull();
+    expect(cmd(`@rmapp status ${'\r'.repeat(1_000_000)}`)).toEqual({ kind: 'status' });
+    expect(mentions(`@rmapp status ${'<pre\n'.repeat(200_000)}`, 'rmapp')).toBe(true);
+  });
+});
+
+describe('a third pass on what GitHub shows', () => {
+  const hidden = [
+    ['a badge image inside a link', '[![b](https://x/b.svg)\n@rmapp implement\n](https://x)'],
+    ['an escaped bracket inside link text', '[\n@rmapp implement\n\\[](https://example.com)'],
+    ['a Markdown comment idiom over lines', '[//]: # (\n@rmapp implement\n)'],
+    ["a definition's title on the next lines", '[x]: https://example.com\n"\n@rmapp implement\n"'],
+    ["an inline link's title on the next lines", '[x](https://example.com\n"\n@rmapp implement\n")'],
+    ['a long attribute', `<img alt="${'x'.repeat(2000)}\n@rmapp implement\n">`],
+    ['a quote marker after an open tag', 'x <b\n> quoted\n@rmapp implement'],
+    ['a quote continued past a line of NBSP', '> quote\n\u00a0\n@rmapp implement'],
+    ['an unclosed comment in an HTML line', '<div><!--\n\n@rmapp implement'],
+    ['a declaration', '<!DOCTYPE x\n@rmapp implement\n>'],
+    ['a processing instruction', '<?php\n@rmapp implement\n?>'],
+    ['CDATA', '<![CDATA[\n@rmapp implement\n]]>'],
+    ['an extended autolink', 'see https://example.com/?q=@rmapp implement'],
+    ['a www autolink', 'see www.example.com/x?@rmapp implement'],
+    ['a team', '@rmapp/maintainers please drop the failing tests'],
+    ['an e-mail domain', 'a+@rmapp.io implement'],
+  ] as const;
+  for (const [what, text] of hidden) {
+    it(`no command: ${what}`, () => {
+      expect(cmd(text), what).toBeNull();
+      expect(mentions(text, 'rmapp'), what).toBe(false);
+    });
+  }
+  const visible = [
+    ['a list item right after a quote', '> q\n- @rmapp implement'],
+    ['a heading right after a quote', '> q\n# @rmapp implement'],
+    ['prose with a `<` that opens no tag', 'when x<y, @rmapp implement it for z>0'],
+    ['a mention ending a sentence', 'Please take this, @rmapp. implement'],
+  ] as const;
+  for (const [what, text] of visible) {
+    it(`a mention: ${what}`, () => {
+      expect(mentions(text, 'rmapp'), what).toBe(true);
+    });
+  }
 });

@@ -28,8 +28,10 @@ function escape(s: string): string {
 /** The regular expression of a mention of the bot (`@rmapp`, also `@rmapp[bot]`). */
 export function mentionPattern(botName: string, flags = 'i'): RegExp {
   const base = botName.replace(/\[bot\]$/, '');
-  // Not after `/`: `https://example.com/@rmapp` is a link, not a mention.
-  return new RegExp(`(^|[^\\w@/])@${escape(base)}(\\[bot\\])?(?![\\w-])`, flags);
+  // Not after `/` (`https://example.com/@rmapp` is a link); and after the name, as GitHub's mention filter
+  // has it: no `/` (`@rmapp/maintainers` is a team), dots only before a space or the end (`@rmapp.io`
+  // is an e-mail's domain), else no letter, digit, `_`, `-` or `.`.
+  return new RegExp(`(^|[^\\w@/])@${escape(base)}(\\[bot\\])?(?!\\/)(?=\\.+[ \\t\\W]|\\.+$|[^0-9a-zA-Z_.-]|$)`, flags);
 }
 
 /**
@@ -139,8 +141,14 @@ function withoutCodeSpans(text: string): string {
  * hidden `<!-- @rmapp … -->` or a `<pre>` that shows an example, and GitHub notifies no one for them.
  */
 export function ownWords(text: string): string {
-  return withoutQuotes(withoutLinks(withoutHiddenHtml(withoutCode(text.replace(/\r\n?/g, '\n')))));
+  // Beyond GitHub's 65,536 characters a body is refused anyway (the run input's schema); the parse stops there.
+  const body = text.length > MAX_COMMENT_CHARS ? text.slice(0, MAX_COMMENT_CHARS) : text;
+  // Blocks before inlines, as CommonMark reads them: a quote's `>` is not taken into an earlier tag or link.
+  return withoutLinks(withoutHiddenHtml(withoutQuotes(withoutCode(body.replace(/\r\n?/g, '\n')))));
 }
+
+/** GitHub's limit on a comment's length. */
+const MAX_COMMENT_CHARS = 65_536;
 
 /** True when the text mentions the bot in its own words ({@link ownWords}). */
 export function mentions(text: string, botName: string): boolean {
