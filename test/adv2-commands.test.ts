@@ -268,6 +268,10 @@ describe('a third pass on what GitHub shows', () => {
     ['prose with a `<` that opens no tag', 'when x<y, @rmapp implement it for z>0'],
     ['a mention ending a sentence', 'Please take this, @rmapp. implement'],
   ] as const;
+  it('emphasis around the command is not part of it', () => {
+    for (const text of ['*@rmapp implement*', '**@rmapp** implement', '~~@rmapp~~ implement', '@rmapp _status_'])
+      expect(cmd(text)?.kind, text).toBe(text.includes('status') ? 'status' : 'implement');
+  });
   for (const [what, text] of visible) {
     it(`a mention: ${what}`, () => {
       expect(mentions(text, 'rmapp'), what).toBe(true);

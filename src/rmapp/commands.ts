@@ -168,6 +168,8 @@ export function parseCommand(text: string, botName: string): Command | null {
       .slice(match.index + match[0].length)
       .trim()
       .split(/\s+/)
+      // Emphasis around the command (`*@rmapp implement*`, `**@rmapp** implement`) is not part of it.
+      .map((w) => w.replace(/^[*_~]+|[*_~]+$/g, ''))
       .filter(Boolean);
     return commandOf(words);
   }
