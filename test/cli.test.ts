@@ -57,6 +57,11 @@ it('reports user mistakes on stderr with exit 1 and no stack trace', async () =>
     [['start', 'test.sequence', '{"slowMs":"x"}'], /slowMs/],
     [['start', 'test.unknown'], /Unknown workflow "test.unknown"\. Registered workflows: test\.sequence, test\.fails, test\.flaky/],
     [['start', 'test.sequence', '{oops'], /input is not valid JSON/],
+    // A large argument made the error as large.
+    [
+      ['start', 'test.sequence', `{${'x'.repeat(100_000)}`],
+      new RegExp(`not valid JSON: \\{${'x'.repeat(199)}… \\(100001 characters\\)\\.`),
+    ],
     [
       ['start', 'test.sequence', '{"slowMs":12345678901234567890123}'],
       /The input holds the number 12345678901234567890123, which JSON numbers cannot keep exactly/,

@@ -60,7 +60,9 @@ function parseJson(what: string, text: string): unknown {
   try {
     value = JSON.parse(text);
   } catch {
-    throw new WorkflowError(`${what} is not valid JSON: ${text}. Quote it for the shell, e.g. '{"type":"approve"}'.`, {
+    // The text as typed, cut: a large argument made the error as large.
+    const shown = text.length > 200 ? `${text.slice(0, 200)}… (${text.length} characters)` : text;
+    throw new WorkflowError(`${what} is not valid JSON: ${shown}. Quote it for the shell, e.g. '{"type":"approve"}'.`, {
       code: 'BAD_JSON',
       category: 'validation',
     });
