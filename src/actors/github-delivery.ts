@@ -156,25 +156,18 @@ function deliveryActions(deps: GitHubDeliveryDeps, signal: AbortSignal) {
         if (active && active.id !== own) return busy(active);
         const checked = await settingsOr(e, key);
         if (checked.refused) return checked.refused;
-        let runId: string;
-        try {
-          runId = await executor.startIssueWorkflow({
-            owner: e.owner,
-            repo: e.repo,
-            issueNumber: e.number,
-            template: intent.template,
-            requestedBy: e.author,
-            options: intent.options,
-            key: e.deliveryId,
-            repositoryMaxTestAttempts: checked.settings?.config.limits.maxTestAttempts,
-            after: newest?.id ?? null,
-          });
-        } catch (err) {
-          // Another delivery's start took the successor key for another template: that run is the issue's.
-          const now = err instanceof ValidationError ? await otherRun() : null;
-          if (now) return busy(now);
-          throw err;
-        }
+        // Another delivery's start of the issue's next run, whatever its template, comes back as its id.
+        const runId = await executor.startIssueWorkflow({
+          owner: e.owner,
+          repo: e.repo,
+          issueNumber: e.number,
+          template: intent.template,
+          requestedBy: e.author,
+          options: intent.options,
+          key: e.deliveryId,
+          repositoryMaxTestAttempts: checked.settings?.config.limits.maxTestAttempts,
+          after: newest?.id ?? null,
+        });
         if (runId !== own) {
           const now = await otherRun();
           if (now) return busy(now);
@@ -309,29 +302,21 @@ function deliveryActions(deps: GitHubDeliveryDeps, signal: AbortSignal) {
       case 'continue':
       case 'restart-issue': {
         const input = latest.input as { requestedBy?: string; maxTestAttempts?: number; approvalTimeoutMs?: number };
-        let runId: string;
-        try {
-          runId = await executor.startIssueWorkflow({
-            owner: e.owner,
-            repo: e.repo,
-            issueNumber: e.number,
-            template: decision.template,
-            requestedBy: e.author,
-            options: { maxTestAttempts: input.maxTestAttempts, approvalTimeoutMs: input.approvalTimeoutMs },
-            key: e.deliveryId,
-            continueFrom:
-              decision.kind === 'continue' ? { runId: latest.id, plan: decision.plan, lastTestOutput: decision.lastTestOutput } : undefined,
-            retryOf: latest.id,
-            // The successor of the failed run, as an `implement` deciding at the same moment starts it:
-            // one of the two starts (executor.ts `successorKey`), not both.
-            after: latest.id,
-          });
-        } catch (err) {
-          // That `implement` took the successor key for another template.
-          const now = err instanceof ValidationError ? await executor.activeRun(subject) : null;
-          if (now && now.id !== mine) return reply(e, key, `run ${link(now.id)} is already working here; I did not start another.`);
-          throw err;
-        }
+        // The successor of the failed run, as an `implement` deciding at the same moment starts it: one of
+        // the two starts (executor.ts `successorKey`), and the other's comes back as its id.
+        const runId = await executor.startIssueWorkflow({
+          owner: e.owner,
+          repo: e.repo,
+          issueNumber: e.number,
+          template: decision.template,
+          requestedBy: e.author,
+          options: { maxTestAttempts: input.maxTestAttempts, approvalTimeoutMs: input.approvalTimeoutMs },
+          key: e.deliveryId,
+          continueFrom:
+            decision.kind === 'continue' ? { runId: latest.id, plan: decision.plan, lastTestOutput: decision.lastTestOutput } : undefined,
+          retryOf: latest.id,
+          after: latest.id,
+        });
         if (runId !== mine) return already(runId);
         const rounds = input.maxTestAttempts ?? 3;
         return started(

@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Engine } from '../../state_machine/engine.ts';
+import { ValidationError } from '../../state_machine/errors.ts';
 import type { RunInfo } from '../../state_machine/run-info.ts';
 import type { ImplementOptions } from '../commands.ts';
 import { TEMPLATE_WORKFLOWS, type TemplateName } from '../../machines/issue-templates.ts';
@@ -140,10 +141,18 @@ export class WorkflowExecutor {
       ...(args.options?.approvalTimeoutMs ? { approvalTimeoutMs: args.options.approvalTimeoutMs } : {}),
       ...(args.continueFrom ? { continueFrom: args.continueFrom } : {}),
     };
-    return this.engine.start(TEMPLATE_WORKFLOWS[args.template], input, {
+    const start = this.engine.start(TEMPLATE_WORKFLOWS[args.template], input, {
       runId: this.runIdFor(subject, args.key),
       idempotencyKey:
         args.after !== undefined ? successorKey(subject, args.after) : args.retryOf ? `retry-of:${args.retryOf}` : `run:${args.key}`,
+    });
+    if (args.after === undefined) return start;
+    return start.catch(async (err: unknown) => {
+      // The successor key taken by a start of another template (the engine refuses a key across
+      // workflows): that run is the issue's successor, returned as a start of the same template would be.
+      const newest = err instanceof ValidationError ? await this.latestRun(subject) : null;
+      if (newest && newest.id !== args.after && newest.id !== this.runIdFor(subject, args.key)) return newest.id;
+      throw err;
     });
   }
 
