@@ -4,6 +4,7 @@
  * and a commit the server cancels. Each builds the exact interleaving with two engines in this process.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { setup } from 'xstate';
 import { z } from 'zod';
@@ -82,6 +83,46 @@ it('a renewal at an epoch the worker no longer holds (it claimed the run again a
   expect([...old.held], 'runs held by the session of the first claim').toEqual([]);
   const current = await renewLeases(db, { owner, leaseMs: 60_000, runs: [{ id, epoch: 2 }] });
   expect([...current.held], 'runs held by the session of the second claim').toEqual([id]);
+});
+
+it('a renewal that queued behind a lock and commits after a later one does not move the lease back (another worker could claim the run)', async () => {
+  const owner = 'edge:0000cafe';
+  const { id } = await insertRun(db, { id: 'edge-backwards', workflow: 'edge.later', workflowVersion: 'v', input: {} });
+  const [claimed] = await claimRuns(db, { owner, leaseMs: 60_000, limit: 1, definitions: [['edge.later', 'v']] });
+  const runs = [{ id, epoch: claimed?.leaseEpoch ?? 0 }];
+  const leaseOf = async () =>
+    (
+      await db.query<{ expires: Date; wake: Date }>(`select lease_expires_at as expires, wake_at as wake from rmapp_runs where id = $1`, [
+        id,
+      ])
+    )[0];
+  // The stale renewal's transaction began first: its now() is from before the later renewal was sent,
+  // as for a renewal that waited on a lock while the worker sent the next one.
+  const stale = new pg.Client({ connectionString: testDb.url });
+  await stale.connect();
+  try {
+    await stale.query('begin');
+    await stale.query('select now()');
+    await new Promise((r) => setTimeout(r, 500));
+    const later = await renewLeases(db, { owner, leaseMs: 2_000, runs });
+    expect([...later.held], 'runs held after the later renewal').toEqual([id]);
+    const trusted = await leaseOf();
+    const staleDb = {
+      query: async <T>(text: string, params?: readonly unknown[]) => (await stale.query(text, params as unknown[])).rows as T[],
+    };
+    const late = await renewLeases(staleDb, { owner, leaseMs: 2_000, runs });
+    await stale.query('commit');
+    expect([...late.held], 'runs held after the stale renewal').toEqual([id]);
+    const after = await leaseOf();
+    expect(after?.expires.getTime(), 'lease expiry after the stale renewal committed (it was moved back)').toBeGreaterThanOrEqual(
+      trusted?.expires.getTime() ?? Infinity,
+    );
+    expect(after?.wake.getTime(), 'wake_at (when other workers may claim the run) after the stale renewal').toBeGreaterThanOrEqual(
+      trusted?.wake.getTime() ?? Infinity,
+    );
+  } finally {
+    await stale.end();
+  }
 });
 
 it('a commit the server cancels (57014, as statement_timeout gives) is sent again: the run does not fail', async () => {

@@ -10,6 +10,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, openDatabase, type Database, type Engine } from '../src/index.ts';
 import { durabilityWorkflows } from './helpers/durability-workflows.ts';
@@ -191,6 +192,57 @@ describe('worker processes on the shared Postgres', () => {
       'step keys executed other than once',
     ).toEqual([]);
     expect(worker.output(), 'a session took its own applied write for a lost run').not.toMatch(/no longer owned/);
+  });
+
+  it('the runs table locked for longer than the lease, four times, under two workers: no lease moves back, no step runs twice at once', async () => {
+    const ledgerFile = newLedger();
+    // A renewal queued behind the lock computes its expiry from its statement's start, before the lock
+    // went; committed after a renewal sent later, it moved the expiry back, and the other worker claimed
+    // a run whose owner was starting a step (claims.ts renewLeases). A trigger counts such writes.
+    await db.query(`create table lowered_leases (id text, owner text, epoch int, was timestamptz, now timestamptz)`);
+    await db.query(`create function record_lowered_lease() returns trigger language plpgsql as $$ begin
+      if new.lease_owner = old.lease_owner and new.lease_epoch = old.lease_epoch and new.lease_expires_at < old.lease_expires_at then
+        insert into lowered_leases values (new.id, new.lease_owner, new.lease_epoch, old.lease_expires_at, new.lease_expires_at);
+      end if; return new; end $$`);
+    await db.query(`create trigger record_lowered_lease before update on rmapp_runs for each row execute function record_lowered_lease()`);
+    try {
+      const env = { DATABASE_URL: testDb.url, RMAPP_TEST_LEDGER: ledgerFile };
+      const workers = [0, 1].map(() => spawnRmapp(workerArgs(1_000, 40, 300), env));
+      await until(() => workers.every((w) => /rmapp worker .* on /.test(w.output())), 60_000, 'both workers to start');
+      const locker = new pg.Client({ connectionString: testDb.url });
+      await locker.connect();
+      const ids: string[] = [];
+      try {
+        for (let round = 0; round < 4; round++) {
+          // Fresh runs of short steps: while the table is locked many sessions wait for a step's start
+          // to be durable (not self-fenced: no work runs) and their renewals queue behind the lock.
+          ids.push(...(await startRuns(client, 20, { everyMs: 300 })));
+          await new Promise((r) => setTimeout(r, 700));
+          await locker.query('begin');
+          await locker.query('lock table rmapp_runs in access exclusive mode');
+          await new Promise((r) => setTimeout(r, 2_500));
+          await locker.query('commit');
+        }
+      } finally {
+        await locker.end();
+      }
+      await until(
+        async () => (await succeeded(db, ids)) === ids.length || workers.some((w) => w.child.exitCode !== null),
+        120_000,
+        'all runs to succeed',
+      );
+      for (const w of workers) expect(w.child.exitCode, w.output()).toBeNull();
+      const lowered = await db.query(`select id, owner, epoch, was, now from lowered_leases`);
+      expect(lowered, 'lease expiries moved back by a renewal of the same owner and epoch').toEqual([]);
+      const executions = await checkOwnership(db, ids, ledgerFile);
+      figures('table locked longer than the lease', executions, ids.length * STEPS);
+    } finally {
+      await db.script([
+        'drop trigger record_lowered_lease on rmapp_runs',
+        'drop function record_lowered_lease()',
+        'drop table lowered_leases',
+      ]);
+    }
   });
 
   it('3 workers, every worker connection terminated three times and one worker SIGKILLed under load', async () => {

@@ -84,6 +84,12 @@ export async function claimRuns(
  * this worker claimed again after its lease expired is a new session: the old one must not pass for
  * it). Returns the ids still held and, of those, the ones with unconsumed signals (the fallback when a
  * NOTIFY was lost). A held run missing from the result was lost: its worker must stop touching it.
+ *
+ * The expiry only moves forward. `now()` is when the statement's transaction began, so a renewal that
+ * queued behind a lock (a long commit, an operator's `lock table`) computes an expiry from before the
+ * lock went, and it may commit after a renewal sent later — whose expiry the worker already trusts
+ * (worker.ts `renew`). Written as is, it moved the expiry back into the past: another worker claimed
+ * the run while its owner, trusting the later renewal, started a step (two executions at once).
  */
 export async function renewLeases(
   db: Queryable,
@@ -97,8 +103,8 @@ export async function renewLeases(
        select r.id from rmapp_runs r join jsonb_to_recordset($2::jsonb) as s(id text, epoch int) on s.id = r.id
        where r.lease_owner = $1 and r.lease_epoch = s.epoch and r.status = 'running'
        order by r.id for no key update of r)
-     update rmapp_runs r set lease_expires_at = now() + make_interval(secs => $3::float8 / 1000),
-       wake_at = now() + make_interval(secs => $3::float8 / 1000)
+     update rmapp_runs r set lease_expires_at = greatest(r.lease_expires_at, now() + make_interval(secs => $3::float8 / 1000)),
+       wake_at = greatest(r.wake_at, now() + make_interval(secs => $3::float8 / 1000))
      from l where r.id = l.id
      returning r.id, exists (select 1 from rmapp_run_inbox i where i.run_id = r.id and i.consumed_at is null) as has_signals`,
     [options.owner, JSON.stringify(options.runs), options.leaseMs],

@@ -554,7 +554,8 @@ export class Worker implements SessionHost {
       for (const session of sent) {
         if (session.ended) continue;
         if (held.has(session.runId)) {
-          // The database set the expiry at its now() + lease, later than `sentAt`: this bound is safe.
+          // The database set the expiry to at least its now() + lease, later than `sentAt`, and never
+          // lowers it (a renewal that queued behind a lock commits after this one: claims.ts `renewLeases`).
           session.leaseValidUntil = Math.max(session.leaseValidUntil, sentAt + this.leaseMs);
           if (withSignals.has(session.runId)) void session.pullSignals();
         } else if (!session.writing) {
