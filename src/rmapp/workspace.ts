@@ -107,6 +107,22 @@ function recordedRunId(dir: string): string | null {
   }
 }
 
+/**
+ * Whether git's error output tells of a network failure, worth the step's retry: DNS, a refused,
+ * reset or timed-out connection, TLS, a remote that hung up mid-transfer (`RPC failed`, `early EOF`,
+ * `the remote end hung up unexpectedly` — a push GitHub may even have received: the retry's push of
+ * the same commit is then a no-op), or an HTTP 5xx, 408 or 429. An HTTP 401/403/404 (`unable to access
+ * …: The requested URL returned error: 403`), a rejected or declined push, a bad ref are permanent:
+ * trying again changes nothing.
+ */
+export function gitFailureIsTransient(stderr: string): boolean {
+  const status = /returned error: (\d{3})/.exec(stderr)?.[1];
+  if (status) return /^(5\d\d|408|429)$/.test(status);
+  return /Could not resolve (host|proxy)|Connection (refused|reset|timed out)|early EOF|remote end hung up|RPC failed|unexpected disconnect|Empty reply from server|Failed to connect|(Recv|Send) failure|Operation timed out|transfer closed|gnutls_handshake|SSL_(read|write|connect)|TLS connect|unable to access/i.test(
+    stderr,
+  );
+}
+
 export interface WorkspaceConfig {
   /** Where run workspaces live. */
   root: string;
@@ -323,10 +339,9 @@ export class Workspaces {
   /** `r`, when git exited 0; else GIT_FAILED naming the command and the end of its stderr. */
   private checked(args: string[], r: Awaited<ReturnType<typeof runCommand>>) {
     if (r.exitCode !== 0) {
-      const transient = /Could not resolve host|Connection (refused|reset|timed out)|early EOF|unable to access/i.test(r.stderr);
       throw new WorkflowError(`git ${args[0]} failed: ${r.stderr.trim().slice(-400) || `exit ${r.exitCode ?? r.signal}`}`, {
         code: 'GIT_FAILED',
-        category: transient ? 'transient' : 'permanent',
+        category: gitFailureIsTransient(r.stderr) ? 'transient' : 'permanent',
         details: { args: args.slice(0, 2) },
       });
     }
