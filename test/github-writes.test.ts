@@ -127,12 +127,78 @@ it("a marker quoted inside the bot's own comment (an agent's error) does not mak
   });
 });
 
-it('retries a 5xx inside the client and still writes once', async () => {
-  emulator.failNext('POST', /\/issues\/9\/comments$/, 502, { times: 2 });
+it('retries a 5xx inside the client for reads and repeatable writes, and still writes once', async () => {
+  emulator.failNext('GET', /\/issues\/9\/comments$/, 502, { times: 2 });
+  emulator.failNext('POST', /\/git\/refs$/, 502, { times: 1 });
   const result = await upsertComment(gh, repo, 9, 'run-5/progress', 'hello');
   expect(result.created).toBe(true);
   expect(emulator.comments.get('acme/widgets#9')).toHaveLength(1);
-  expect(emulator.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/issues/9/comments'))).toHaveLength(3);
+  expect(
+    emulator.requests.filter((r) => r.method === 'GET' && r.path.endsWith('/issues/9/comments')),
+    'listings sent',
+  ).toHaveLength(3);
+  expect(await ensureBranch(gh, repo, 'rmapp/issue-9', 'abc999')).toEqual({ created: true, sha: 'abc999' });
+  expect(emulator.writes(/\/git\/refs$/), 'branch creations sent').toHaveLength(2);
+});
+
+it('a comment GitHub made but answered with a 5xx is not sent again by the client: the next attempt finds it', async () => {
+  // GitHub's 502 after it carried the write out: the client cannot tell it from one it did not.
+  for (const [n, status] of [
+    [41, 502],
+    [42, 500],
+  ] as const) {
+    emulator.hook({
+      method: 'POST',
+      route: '/repos/{owner}/{repo}/issues/{issue_number}/comments',
+      when: 'after',
+      run: () => ({ status }),
+    });
+    const failed = await upsertComment(gh, repo, n, `run-${n}/progress`, 'hello').catch((err: unknown) => err);
+    expect(toErrorData(failed).category, `the ${status} answer's category`).toBe('transient');
+    expect(emulator.writes(new RegExp(`/issues/${n}/comments$`)), `comments sent after the ${status}`).toHaveLength(1);
+    const again = await upsertComment(gh, repo, n, `run-${n}/progress`, 'hello');
+    expect(again.created, 'the step retried: the comment is found, not made again').toBe(false);
+    expect(emulator.comments.get(`acme/widgets#${n}`), `comments on #${n}`).toHaveLength(1);
+  }
+  // The same for a reply in a review thread.
+  const { number } = await ensurePullRequest(gh, repo, { head: 'rmapp/issue-43', base: 'main', title: 'T', body: '', key: 'k43' });
+  const reviewId = emulator.addReviewComment('acme', 'widgets', number, '@rmapp rename this');
+  emulator.hook({
+    method: 'POST',
+    route: '/repos/{owner}/{repo}/pulls/{pull_number}/comments/{comment_id}/replies',
+    when: 'after',
+    run: () => ({ status: 502 }),
+  });
+  const failed = await replyToReviewComment(gh, repo, number, reviewId, 'run-43/reply', 'done').catch((err: unknown) => err);
+  expect(toErrorData(failed).category).toBe('transient');
+  expect((await replyToReviewComment(gh, repo, number, reviewId, 'run-43/reply', 'done')).created).toBe(false);
+  expect(emulator.writes(/\/replies$/), 'replies sent').toHaveLength(1);
+});
+
+it('a progress comment edited while GitHub lists the comments without it yet is edited, not made again', async () => {
+  const first = await upsertComment(gh, repo, 44, 'run-44/progress', 'running for 0s');
+  // GitHub's lists may lag behind a write: the next listings do not show the new comment yet.
+  emulator.hook({
+    method: 'GET',
+    route: '/repos/{owner}/{repo}/issues/{issue_number}/comments',
+    when: 'before',
+    times: 3,
+    run: () => ({ status: 200, data: [] }),
+  });
+  for (const seconds of [1, 2, 3]) {
+    const next = await upsertComment(gh, repo, 44, 'run-44/progress', `running for ${seconds}s`);
+    expect(next, `the edit after ${seconds}s`).toEqual({ id: first.id, created: false, updated: true });
+  }
+  const comments = emulator.comments.get('acme/widgets#44') ?? [];
+  expect(
+    comments.map((c) => c.body.split('\n')[0]),
+    'comments on #44',
+  ).toEqual(['running for 3s']);
+  // Deleted by someone meanwhile: made again, once.
+  emulator.comments.set('acme/widgets#44', []);
+  const again = await upsertComment(gh, repo, 44, 'run-44/progress', 'running for 4s');
+  expect(again.created, 'a deleted progress comment is made again').toBe(true);
+  expect((emulator.comments.get('acme/widgets#44') ?? []).map((c) => c.id)).toEqual([again.id]);
 });
 
 it('waits out a short secondary rate limit; a long one fails as rate_limited with its retry-after', async () => {

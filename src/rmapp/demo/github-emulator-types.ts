@@ -81,8 +81,13 @@ export interface RouteHook {
   /** OpenAPI template of the route. */
   route: string;
   when: 'before' | 'after';
-  /** Return true to leave the request unanswered (the caller is gone, e.g. killed). */
-  run: (request: RecordedRequest) => boolean | void;
+  /**
+   * Return true to leave the request unanswered (the caller is gone, e.g. killed), or the answer to
+   * give instead: after the write was carried out (`when: 'after'`), as GitHub's 502 of a request it
+   * applied, whose caller cannot tell it from one it did not; or `data` as the body (a list that lags
+   * behind a write, as GitHub's may).
+   */
+  run: (request: RecordedRequest) => boolean | void | { status: number; message?: string; data?: unknown };
   /** Matching requests it still fires for (default 1). */
   times?: number;
 }

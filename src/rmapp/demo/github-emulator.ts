@@ -184,10 +184,14 @@ export class GitHubEmulator {
         documentation_url: `https://docs.github.com/rest (${match.route.operation.operationId})`,
       });
     }
-    if (this.runHooks('before', method, match.route.path, recorded)) return;
+    const before = this.runHooks('before', method, match.route.path, recorded);
+    if (before === true) return;
+    if (before) return send(before.status, before.data ?? { message: before.message ?? `emulated ${before.status}` });
     try {
       const result = match.route.handle(match.params, url.searchParams, body ?? {});
-      if (this.runHooks('after', method, match.route.path, recorded)) return;
+      const after = this.runHooks('after', method, match.route.path, recorded);
+      if (after === true) return;
+      if (after) return send(after.status, after.data ?? { message: after.message ?? `emulated ${after.status}` });
       if (!result) return send(404, { message: 'Not Found' });
       const [status, data] = result;
       if (!(data instanceof Page)) return send(status, data);
@@ -260,11 +264,11 @@ export class GitHubEmulator {
     return installation === undefined ? null : `installation:${installation}`;
   }
 
-  private runHooks(when: RouteHook['when'], method: string, route: string, request: RecordedRequest): boolean {
+  private runHooks(when: RouteHook['when'], method: string, route: string, request: RecordedRequest): ReturnType<RouteHook['run']> {
     const hook = this.hooks.find((h) => h.when === when && h.method === method && h.route === route && (h.times ?? 1) > 0);
     if (!hook) return false;
     hook.times = (hook.times ?? 1) - 1;
-    return hook.run(request) === true;
+    return hook.run(request);
   }
 
   /**

@@ -46,9 +46,34 @@ function tracing(octokit: Pick<Octokit, 'hook'>): void {
   );
 }
 
+/**
+ * POST routes the retry plugin may send again after a failure. A write GitHub carried out can still
+ * fail on its way back (a 502, a reset connection: the plugin retries both), and a comment sent again
+ * is a second comment. These are safe to send twice: GitHub refuses a second branch of one name and a
+ * second pull request of one head (422, which the callers look up), a reviewer requested again or a
+ * draft marked ready again changes nothing (the service's only GraphQL is that mutation), and a new
+ * installation token is only a token. Every other POST fails on the first error and is left to the
+ * step's retry, which looks for what the first attempt wrote (the comment's marker) before writing.
+ */
+const REPEATABLE_POSTS = new Set([
+  '/repos/{owner}/{repo}/git/refs',
+  '/repos/{owner}/{repo}/pulls',
+  '/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers',
+  '/graphql',
+  '/app/installations/{installation_id}/access_tokens',
+]);
+
+/** Lets the retry plugin send again only what is safe to send twice ({@link REPEATABLE_POSTS}). */
+function onceForCreates(octokit: Pick<Octokit, 'hook'>): void {
+  octokit.hook.before('request', (options) => {
+    if (options.method === 'POST' && !REPEATABLE_POSTS.has(options.url)) options.request = { ...options.request, retries: 0 };
+  });
+}
+
 // Annotated with the public `Octokit` type: the plugins add no methods rmapp calls, and the inferred
 // type names @octokit internals that a declaration file cannot reach.
-const RmappOctokit: typeof Octokit = Octokit.plugin(retry, throttling, tracing);
+// `onceForCreates` last: its hook runs first, before the retry plugin's, on the options that plugin reads.
+const RmappOctokit: typeof Octokit = Octokit.plugin(retry, throttling, tracing, onceForCreates);
 export type GitHubOctokit = Octokit;
 
 /** How to reach and authenticate to GitHub. */

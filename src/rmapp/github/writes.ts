@@ -6,6 +6,7 @@
  * progress comment), and a copied marker must neither silence the bot's answer nor make it edit
  * someone else's comment.
  */
+import { unwrapClient } from './abortable.ts';
 import { ownLogin, type GitHubOctokit } from './client.ts';
 
 export interface RepoRef {
@@ -132,6 +133,22 @@ export async function requestReview(gh: GitHubOctokit, repo: RepoRef, pullNumber
   }
 }
 
+/**
+ * The comments this process made or found, per client, by issue and key, with the body it last wrote:
+ * edited by id from then on. GitHub's lists may lag behind a write, and the progress comment is edited
+ * seconds after it is made: looked for in a list that did not show it yet, it was made again (one
+ * comment kept up to date, others frozen at "running for 1s"). The oldest are forgotten past
+ * {@link KNOWN_COMMENTS_MAX}; a forgotten one is looked for in the list again.
+ */
+const knownComments = new WeakMap<object, Map<string, { id: number; body: string }>>();
+const KNOWN_COMMENTS_MAX = 2_000;
+
+function rememberComment(known: Map<string, { id: number; body: string }>, at: string, id: number, body: string): void {
+  known.delete(at);
+  known.set(at, { id, body });
+  if (known.size > KNOWN_COMMENTS_MAX) known.delete(known.keys().next().value as string);
+}
+
 /** Creates the comment marked with `key` on an issue or PR, or edits it in place (the progress comment). */
 export async function upsertComment(
   gh: GitHubOctokit,
@@ -141,16 +158,34 @@ export async function upsertComment(
   body: string,
 ): Promise<{ id: number; created: boolean; updated: boolean }> {
   const full = withMarker(body, key);
+  const client = unwrapClient(gh);
+  let known = knownComments.get(client);
+  if (!known) knownComments.set(client, (known = new Map()));
+  const at = `${repo.owner}/${repo.repo}#${issueNumber}\n${key}`;
+  const seen = known.get(at);
+  if (seen) {
+    if (seen.body === full) return { id: seen.id, created: false, updated: false };
+    try {
+      await gh.issues.updateComment({ ...repo, comment_id: seen.id, body: full });
+      rememberComment(known, at, seen.id, full);
+      return { id: seen.id, created: false, updated: true };
+    } catch (err) {
+      // Deleted meanwhile (by a person, or with its issue transferred): look for it as if never seen.
+      if (!isStatus(err, 404)) throw err;
+      known.delete(at);
+    }
+  }
   const self = await ownLogin(gh);
   const comments = await gh.paginate(gh.issues.listComments, { ...repo, issue_number: issueNumber, per_page: 100 });
   const mine = comments.find((c) => isOwn(c.user, self) && markedWith(c.body, key));
   if (!mine) {
     const { data } = await gh.issues.createComment({ ...repo, issue_number: issueNumber, body: full });
+    rememberComment(known, at, data.id, full);
     return { id: data.id, created: true, updated: false };
   }
-  if (mine.body === full) return { id: mine.id, created: false, updated: false };
-  await gh.issues.updateComment({ ...repo, comment_id: mine.id, body: full });
-  return { id: mine.id, created: false, updated: true };
+  if (mine.body !== full) await gh.issues.updateComment({ ...repo, comment_id: mine.id, body: full });
+  rememberComment(known, at, mine.id, full);
+  return { id: mine.id, created: false, updated: mine.body !== full };
 }
 
 /** Replies once to a review comment (the PRReview answer). */
