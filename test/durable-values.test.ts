@@ -119,3 +119,28 @@ it('an idempotency key with a NUL or a lone surrogate is refused at start, and a
     await engine.stop();
   }
 });
+
+it.each([
+  ['a function', () => () => 1],
+  ['a symbol', () => Symbol('s')],
+  ['an object whose toJSON gives undefined', () => ({ toJSON: () => undefined })],
+])('a root output that JSON writes as nothing (%s) is stored as null: the run succeeds and the worker lives on', async (kind, output) => {
+  const machine = setup({}).createMachine({
+    id: 'nothing',
+    initial: 'a',
+    states: { a: { on: { go: 'f' } }, f: { type: 'final' } },
+    output: () => output() as never,
+  });
+  // Unhandled, such an error ends a worker process (every run on it interrupted).
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    const result = await run(`dv.output.${kind.replace(/\W/g, '')}`, machine, [{ type: 'go' }]);
+    await new Promise((r) => setTimeout(r, 100));
+    expect({ status: result.status, output: result.output }).toEqual({ status: 'succeeded', output: null });
+    expect(unhandled.map(String), 'errors no one handled (they end a worker process)').toEqual([]);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
+});

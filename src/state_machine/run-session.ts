@@ -562,9 +562,14 @@ export class RunSession implements CommitParticipant, StepHost {
   }
 }
 
-/** JSON as the database gives it back (a Date becomes its ISO string), as `engine.get` would read it. */
+/**
+ * JSON as the database gives it back (a Date becomes its ISO string), as `engine.get` would read it.
+ * What JSON writes as nothing (a function, a symbol, a `toJSON` giving `undefined`) is stored as null:
+ * parsed as is it threw after the final commit, outside any handler, and ended the worker's process.
+ */
 function asStored(value: unknown): unknown {
-  return value == null ? null : (JSON.parse(JSON.stringify(value)) as unknown);
+  const json = value == null ? undefined : JSON.stringify(value);
+  return json === undefined ? null : (JSON.parse(json) as unknown);
 }
 
 /** The run's row after its final write, built from that write and its result instead of read back. */

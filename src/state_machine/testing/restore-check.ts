@@ -9,7 +9,7 @@ import { findRestoreProblem } from '../snapshot-check.ts';
 
 /** JSON with keys sorted and `undefined` dropped: jsonb reorders keys, so compare this. */
 export function canonicalJson(value: unknown): string {
-  return JSON.stringify(sortKeys(JSON.parse(JSON.stringify(value ?? null))));
+  return JSON.stringify(sortKeys(JSON.parse(JSON.stringify(value ?? null) ?? 'null')));
 }
 
 function sortKeys(value: unknown): unknown {
