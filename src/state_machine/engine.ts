@@ -73,6 +73,8 @@ export class Engine extends RunQueries {
   private stopping: Promise<void> | null = null;
   /** A start under way: a concurrent call shares it (two calls must not make two workers). */
   private starting: Promise<void> | null = null;
+  /** Per run, the last of this engine's appends to its inbox, settled or not ({@link inCallOrder}). */
+  private readonly appending = new Map<string, Promise<unknown>>();
 
   /**
    * Stores a new run; a worker executes it. Input is validated first: invalid input throws a
@@ -167,7 +169,7 @@ export class Engine extends RunQueries {
     options: SendOptions = {},
   ): Promise<SendResult> {
     checkSend(event, options, this.limits);
-    const sent = await this.enqueue(runId, event, options.dedupeKey ?? null, options.buffer);
+    const sent = await this.inCallOrder(runId, () => this.enqueue(runId, event, options.dedupeKey ?? null, options.buffer));
     if (sent.id === null || !options.waitMs) return sent;
     const deadline = Date.now() + options.waitMs;
     // The event is stored: a wait cut short (the engine stopped, the database went away) answers what is
@@ -185,6 +187,26 @@ export class Engine extends RunQueries {
     } catch {
       return sent;
     }
+  }
+
+  /**
+   * Runs `append` once this engine's earlier appends to the run's inbox have settled, so that events sent
+   * to one run without awaiting each send apply in the order of the calls, as `actor.send` in a loop
+   * would. Each append otherwise took its own pooled connection, and the inbox's order was the order
+   * they were granted the run's row lock in: 30 sends in a loop came out shuffled on Postgres. Sends
+   * from other processes are ordered as they reach the database.
+   */
+  private inCallOrder<T>(runId: string, append: () => Promise<T>): Promise<T> {
+    const result = (this.appending.get(runId) ?? Promise.resolve()).then(append, append);
+    const settled = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.appending.set(runId, settled);
+    void settled.then(() => {
+      if (this.appending.get(runId) === settled) this.appending.delete(runId);
+    });
+    return result;
   }
 
   /** Appends to the inbox; `buffer` undefined takes the run's workflow default (`signals.buffer`). */
@@ -247,7 +269,7 @@ export class Engine extends RunQueries {
       }
     }
     try {
-      await this.enqueue(runId, { type: CANCEL_SIGNAL, reason }, CANCEL_SIGNAL, null);
+      await this.inCallOrder(runId, () => this.enqueue(runId, { type: CANCEL_SIGNAL, reason }, CANCEL_SIGNAL, null));
     } catch (err) {
       // The run finished while this call looked at it (a worker took the pending run and ended it).
       const now = await getRun(db, runId);

@@ -1,0 +1,42 @@
+/**
+ * Events sent to one run from one engine without awaiting each send apply in the order of the calls, as
+ * `actor.send` in a loop does in plain XState. Each send took its own pooled connection, and on Postgres
+ * the inbox's order was whichever got the run's row lock first: 30 sends came out shuffled.
+ */
+import { afterAll, expect, it } from 'vitest';
+import { assign, setup } from 'xstate';
+import { z } from 'zod';
+import { createEngine, defineWorkflow, openDatabase, RunStateError } from '../src/index.ts';
+import { engineDatabaseFor } from './helpers/postgres.ts';
+
+const machine = setup({ types: {} as { context: { got: number[] }; events: { type: 'e'; n: number } | { type: 'end' } } }).createMachine({
+  id: 'sendOrder',
+  context: { got: [] },
+  initial: 'open',
+  states: { open: { on: { end: 'closed' } }, closed: { type: 'final' } },
+  on: { e: { actions: assign({ got: ({ context, event }) => [...context.got, event.n] }) } },
+  output: ({ context }) => context.got,
+});
+const workflow = defineWorkflow({ name: 'test.send-order', machine, input: z.object({}) });
+
+const cleanups: (() => Promise<void>)[] = [];
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+it.each(['postgres', 'pglite'] as const)('30 sends in a loop, not awaited one by one, apply in call order (%s)', async (kind) => {
+  const db = await openDatabase(await engineDatabaseFor(kind, cleanups));
+  cleanups.push(() => db.close());
+  const engine = createEngine({ database: db, workflows: [workflow] });
+  cleanups.push(() => engine.stop());
+  await engine.startWorker();
+  const id = await engine.start(workflow, {});
+  const sends = Array.from({ length: 30 }, (_, n) => engine.send(id, { type: 'e', n }));
+  sends.push(engine.send(id, { type: 'end' }));
+  await Promise.all(sends);
+  const run = await engine.waitFor(id, { timeoutMs: 30_000 });
+  expect(run.output, 'the events in the order they were applied').toEqual(Array.from({ length: 30 }, (_, n) => n));
+  // A send the engine refuses (the run has finished) does not hold up the ones after it.
+  const late = [engine.send(id, { type: 'e', n: 30 }), engine.send(id, { type: 'e', n: 31 })];
+  for (const s of late) await expect(s).rejects.toBeInstanceOf(RunStateError);
+});
