@@ -77,6 +77,32 @@ describe('postgres', () => {
   });
 });
 
+describe('postgres, durability', () => {
+  it('commits are flushed before they are answered even where the server, database or role has synchronous_commit off; the URL may still choose', async () => {
+    const testDb = await createTestDatabase();
+    cleanups.push(() => testDb.drop());
+    // An operator's throughput setting: a crash of Postgres then loses commits it had acknowledged.
+    const admin = await openDatabase({ url: testDb.url });
+    await admin.query(`alter database ${testDb.name} set synchronous_commit = off`);
+    await admin.close();
+    const db = await openDatabase({ url: testDb.url });
+    cleanups.push(() => db.close());
+    const settings = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        db.query<{ v: string }>(`select current_setting('synchronous_commit') as v from (select pg_sleep(0.05)) s`),
+      ),
+    );
+    expect(
+      settings.map((rows) => rows[0]?.v),
+      "synchronous_commit on rmapp's connections",
+    ).toEqual(Array(5).fill('on'));
+    const chosen = await openDatabase({ url: `${testDb.url}?options=${encodeURIComponent('-c synchronous_commit=local')}` });
+    cleanups.push(() => chosen.close());
+    const [row] = await chosen.query<{ v: string }>(`select current_setting('synchronous_commit') as v`);
+    expect(row?.v, 'the connection string chose it').toBe('local');
+  });
+});
+
 describe('postgres, a lone "%" in the connection string', () => {
   it.each([
     ['a password', (url: URL) => `postgres://${url.username}:100%zz@${url.host}${url.pathname}`],

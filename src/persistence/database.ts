@@ -630,8 +630,19 @@ function addPlannerOptions(client: Pg.Client): void {
   const params = (client as unknown as { connectionParameters?: { options?: string } }).connectionParameters;
   if (!params) return;
   const option = PLANNER_SETTINGS.map((setting) => `-c ${setting}`).join(' ');
-  params.options = params.options ? `${params.options} ${option}` : option;
+  // Durability first, so that the connection string's own choice (an operator's, knowingly) comes after it and wins.
+  params.options = [DURABILITY_SETTING, params.options, option].filter(Boolean).join(' ');
 }
+
+/**
+ * Every commit is flushed to disk before Postgres answers it, whatever the server's default: with
+ * `synchronous_commit = off` (a server, database or role setting made for throughput) a crash of
+ * Postgres loses commits it had acknowledged — a signal answered `queued` was never applied, a run
+ * whose `go` was lost waited for ever, a step's recorded start or result could vanish after its work.
+ * `on` is the most durable value (with a synchronous standby it waits for the standby's flush too);
+ * `options=-c synchronous_commit=…` in the connection string still chooses otherwise.
+ */
+const DURABILITY_SETTING = '-c synchronous_commit=on';
 
 /** A stable name per statement text, so each connection prepares a statement once. */
 const statementNames = new Map<string, string>();
