@@ -8,6 +8,7 @@ import type { AnyActor } from 'xstate';
 import type { Span } from '@opentelemetry/api';
 import { pendingSignals, type InboxEvent, type SignalOutcome } from '../persistence/inbox.ts';
 import type { HistoryEntry } from '../persistence/runs.ts';
+import { toErrorData } from './errors.ts';
 import type { SessionHost } from './session-host.ts';
 import type { TimerCatchUp } from './timer-catch-up.ts';
 
@@ -103,7 +104,9 @@ export class SignalDelivery {
       // failure: the run's next owner reads them.
       .catch((err: unknown) => {
         if (s.host.stopping || s.isEnded()) return;
-        s.host.logger.error(
+        // A database outage (a terminated connection, a restart) is a warning, as everywhere else.
+        const level = toErrorData(err).category === 'transient' ? 'warn' : 'error';
+        s.host.logger[level](
           { err, runId: s.runId },
           `rmapp: reading signals of run ${s.runId} failed; read again at the next lease renewal`,
         );
