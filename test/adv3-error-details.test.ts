@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, defineWorkflow, step, type Database, type Engine } from '../src/index.ts';
 import { openTestStore } from './helpers/postgres.ts';
-import { toErrorData } from '../src/state_machine/errors.ts';
+import { storableText, toErrorData } from '../src/state_machine/errors.ts';
 
 function deep(n: number): unknown {
   let v: unknown = { leaf: true };
@@ -174,4 +174,89 @@ describe('toErrorData: hostile details (writableDetails)', () => {
     const data = toErrorData(Object.assign(new Error('x'), { category: 'permanent', details: hostile.getterThrows!() }));
     expect(data.details).toEqual({ ok: 1, bad: '[Unreadable: getter says no]' });
   });
+});
+
+describe('a thrown value that is no Error, and that JSON cannot write (a cycle, a BigInt, a throwing toJSON or getter)', () => {
+  for (const scenario of names) {
+    it(`toErrorData turns '${scenario}' thrown as it is into text, without throwing`, () => {
+      let thrown: unknown;
+      try {
+        thrown = hostile[scenario]!();
+      } catch (err) {
+        thrown = err;
+      }
+      const data = toErrorData(thrown);
+      expect(typeof data.message, `message of ${scenario}`).toBe('string');
+      expect(storableText(data.message), `the message of ${scenario} holds no NUL or lone surrogate`).toBe(data.message);
+    });
+  }
+
+  it('an action or a step throwing one fails the run with it (the step retried as configured), and nothing escapes to the process', async () => {
+    const cyclic = () => {
+      const o: Record<string, unknown> = { a: 1, n: 2n };
+      o.self = o;
+      return o;
+    };
+    let attempts = 0;
+    const work = step(
+      async () => {
+        attempts++;
+        throw cyclic();
+      },
+      { retry: { maxAttempts: 3, initialDelayMs: 10 } },
+    );
+    const machine = setup({ actors: { work }, types: { events: {} as { type: 'go' } } }).createMachine({
+      id: 'thrownValues',
+      initial: 'idle',
+      states: {
+        idle: {
+          on: {
+            go: {
+              target: 'done',
+              actions: () => {
+                throw cyclic();
+              },
+            },
+          },
+        },
+        working: { invoke: { src: 'work', onDone: 'done' } },
+        done: { type: 'final' },
+      },
+    });
+    const inStep = setup({ actors: { work } }).createMachine({
+      id: 'thrownInStep',
+      initial: 'working',
+      states: { working: { invoke: { src: 'work', onDone: 'done' } }, done: { type: 'final' } },
+    });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    process.on('uncaughtException', onUnhandled);
+    const { db, close } = await openTestStore('postgres');
+    const engine = createEngine({
+      database: db,
+      workflows: [
+        defineWorkflow({ name: 'adv3.thrown-action', machine, input: z.object({}) }),
+        defineWorkflow({ name: 'adv3.thrown-step', machine: inStep, input: z.object({}) }),
+      ],
+      pollMs: 50,
+    });
+    try {
+      await engine.startWorker();
+      const byAction = await engine.start('adv3.thrown-action', {});
+      await engine.send(byAction, { type: 'go' });
+      const a = await engine.waitFor(byAction, { timeoutMs: 20_000 });
+      expect({ status: a.status, code: a.error?.code }, 'the run whose action threw').toEqual({ status: 'failed', code: 'MACHINE_ERROR' });
+      expect(a.error?.message).toMatch(/\[Circular\]/);
+      const byStep = await engine.waitFor(await engine.start('adv3.thrown-step', {}), { timeoutMs: 20_000 });
+      expect(byStep.status, 'the run whose step threw').toBe('failed');
+      expect(attempts, 'attempts of the step (maxAttempts 3)').toBe(3);
+      expect(unhandled.map(String), 'errors that escaped to the process (they end a worker)').toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      process.off('uncaughtException', onUnhandled);
+      await engine.stop();
+      await close?.();
+    }
+  }, 60_000);
 });

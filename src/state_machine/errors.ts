@@ -274,6 +274,22 @@ function storableCopy(value: unknown, ancestors: object[], depth: number): unkno
   }
 }
 
+/**
+ * The text of a thrown object without a string `message`: its JSON, or — for one JSON cannot write (a
+ * cycle, a BigInt, a `toJSON` that throws: JSON.stringify threw here, in the actor's error handler,
+ * and ended the worker's process with the run still held) — the JSON of a copy with those values as
+ * strings (`[Circular]`, `12n`, `[Unreadable: …]`).
+ */
+function thrownText(err: object): string {
+  try {
+    const json = JSON.stringify(err);
+    if (json !== undefined) return json;
+  } catch {
+    return JSON.stringify(storableCopy(err, [], 0)) ?? String(err);
+  }
+  return String(err);
+}
+
 function unreadable(err: unknown): string {
   try {
     return `[Unreadable: ${storableText(String((err as { message?: unknown } | null)?.message ?? err))}]`;
@@ -288,12 +304,22 @@ function unreadable(err: unknown): string {
  * programmer errors are permanent; any other error is transient (retried, as Temporal does).
  */
 export function toErrorData(err: unknown): ErrorData {
+  try {
+    return errorDataOf(err);
+  } catch (failure) {
+    // A thrown value whose reading throws (a getter, a proxy, a Symbol's String()): this function is
+    // called where a step, an action or a commit failed, and must not throw in place of that failure.
+    return { name: 'Error', message: unreadable(failure), code: 'THROWN_VALUE', category: 'permanent' };
+  }
+}
+
+function errorDataOf(err: unknown): ErrorData {
   if (err === null || typeof err !== 'object') {
     return { name: 'Error', message: storableText(String(err)), code: 'THROWN_VALUE', category: 'permanent' };
   }
   const e = err as Record<string, unknown> & { cause?: Record<string, unknown> };
   const name = storableText(typeof e.name === 'string' ? e.name : 'Error');
-  const message = storableText(typeof e.message === 'string' ? e.message : (JSON.stringify(err) ?? String(err)));
+  const message = storableText(typeof e.message === 'string' ? e.message : thrownText(err));
   const stack = typeof e.stack === 'string' ? storableText(e.stack) : undefined;
   const base = { name, message, stack };
   if (isCategory(e.category)) {
