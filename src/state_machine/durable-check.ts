@@ -97,33 +97,14 @@ function walk(value: unknown, path: string, depth: number, w: Walk): void {
         w.out.push({ path: `${path}[${i}]`, problem: 'is undefined in an array: JSON writes it as null; use null' });
       else walk(value[i], `${path}[${i}]`, depth + 1, w);
     }
-    // Own keys besides the indices (and `length`): JSON writes only the elements.
-    if (w.out.length === 0 && Object.getOwnPropertyNames(value).length !== value.length + 1) {
-      const extra = Object.getOwnPropertyNames(value).find((k) => k !== 'length' && !/^(0|[1-9]\d*)$/.test(k));
-      if (extra !== undefined)
-        w.out.push({
-          path: `${path}[${JSON.stringify(extra)}]`,
-          problem: 'is a named property of an array, which JSON drops (it writes only the elements); use an object with the array in it',
-        });
-    }
   } else {
     if (Object.getOwnPropertySymbols(value).length > 0) {
       w.out.push({ path, problem: 'has symbol keys, which JSON drops; use string keys' });
     }
-    const keys = Object.keys(value);
-    const names = Object.getOwnPropertyNames(value);
-    if (names.length !== keys.length) {
-      const hidden = names.find((k) => !Object.prototype.propertyIsEnumerable.call(value, k)) ?? '';
-      w.out.push({
-        path: `${path}[${JSON.stringify(hidden)}]`,
-        problem: 'is a non-enumerable property, which JSON drops; define it as a plain (enumerable) property',
-      });
-    }
-    for (const key of keys) {
-      if (w.out.length > 0) break;
+    for (const [key, item] of Object.entries(value)) {
       const bad = textProblem(key);
       if (bad) w.out.push({ path: `${path}[${JSON.stringify(key)}]`, problem: `has a key that ${bad.replace(/^holds/, 'holds')}` });
-      else walk((value as Record<string, unknown>)[key], `${path}.${key}`, depth + 1, w);
+      else walk(item, `${path}.${key}`, depth + 1, w);
     }
   }
   w.ancestors.delete(value);
