@@ -40,3 +40,26 @@ it.each(['postgres', 'pglite'] as const)('30 sends in a loop, not awaited one by
   const late = [engine.send(id, { type: 'e', n: 30 }), engine.send(id, { type: 'e', n: 31 })];
   for (const s of late) await expect(s).rejects.toBeInstanceOf(RunStateError);
 });
+
+it('a cancel keeps its place among the sends around it, for a waiting run and for one not started yet', async () => {
+  const db = await openDatabase(await engineDatabaseFor('postgres', cleanups));
+  cleanups.push(() => db.close());
+  const engine = createEngine({ database: db, workflows: [workflow] });
+  cleanups.push(() => engine.stop());
+  const inbox = async (id: string) =>
+    (await db.query<{ type: string }>(`select event->>'type' as type from rmapp_run_inbox where run_id = $1 order by id`, [id])).map(
+      (r) => r.type,
+    );
+  // Not started yet (no worker): the send made before the cancel is stored, not refused as cancelled.
+  const pending = await engine.start(workflow, {});
+  const [sent, cancelled] = await Promise.all([engine.send(pending, { type: 'e', n: 1 }), engine.cancel(pending)]);
+  expect(sent.outcome, 'the send made before the cancel of a pending run').toBe('queued');
+  expect(cancelled.cancelled).toBe(true);
+  // Waiting: the inbox holds the three in call order.
+  await engine.startWorker();
+  const waiting = await engine.start(workflow, {});
+  await expect.poll(async () => (await engine.get(waiting)).status, { timeout: 20_000 }).toBe('waiting');
+  await Promise.all([engine.send(waiting, { type: 'e', n: 1 }), engine.cancel(waiting), engine.send(waiting, { type: 'e', n: 2 })]);
+  expect(await inbox(waiting)).toEqual(['e', 'rmapp.cancel', 'e']);
+  expect((await engine.waitFor(waiting, { timeoutMs: 20_000 })).status).toBe('cancelled');
+});

@@ -252,6 +252,12 @@ export class Engine extends RunQueries {
   async cancel(runId: string, reason = 'cancelled'): Promise<CancelResult> {
     // Stored as the run's error message: text Postgres takes, of a bounded size.
     checkText('The cancellation reason', reason, MAX_REASON_BYTES, true);
+    // In call order with this engine's sends to the run: an event sent before the cancel is stored
+    // before it (and a pending run is not cancelled in place ahead of it), one sent after comes after.
+    return this.inCallOrder(runId, () => this.cancelNow(runId, reason));
+  }
+
+  private async cancelNow(runId: string, reason: string): Promise<CancelResult> {
     const db = await this.db();
     const run = await getRun(db, runId);
     if (!run) throw new RunNotFoundError(runId);
@@ -269,7 +275,7 @@ export class Engine extends RunQueries {
       }
     }
     try {
-      await this.inCallOrder(runId, () => this.enqueue(runId, { type: CANCEL_SIGNAL, reason }, CANCEL_SIGNAL, null));
+      await this.enqueue(runId, { type: CANCEL_SIGNAL, reason }, CANCEL_SIGNAL, null);
     } catch (err) {
       // The run finished while this call looked at it (a worker took the pending run and ended it).
       const now = await getRun(db, runId);
