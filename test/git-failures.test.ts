@@ -92,3 +92,23 @@ it('a rejected push and a missing ref are permanent', async () => {
   const missing = await failure(['push', bare, 'no-such-branch:main']);
   expect(gitFailureIsTransient(missing), missing).toBe(false);
 });
+
+it("git's and curl's texts for failures not made here: certificates, declined or too-large pushes, an unreadable HOME are permanent; GitHub's ref races and 5xx in a push report are transient", () => {
+  const url = "fatal: unable to access 'https://ghe.example/acme/w.git/': ";
+  const cases: [string, boolean][] = [
+    [`${url}SSL certificate problem: self-signed certificate in certificate chain`, false],
+    [`${url}URL using bad/illegal format or missing URL`, false],
+    [`${url}Failed to connect to ghe.example port 443 after 2 ms: Network is unreachable`, true],
+    [
+      "warning: unable to access '/root/.config/git/attributes': Permission denied\nerror: pathspec 'x' did not match any file(s) known to git",
+      false,
+    ],
+    ['remote: error: GH001: Large files detected.\n ! [remote rejected] main -> main (pre-receive hook declined)', false],
+    ['fatal: the remote end hung up unexpectedly\nremote: fatal: pack exceeds maximum allowed size (2.00 GiB)', false],
+    [" ! [remote rejected] b -> b (cannot lock ref 'refs/heads/b': is at 1a2b but expected 3c4d)\nerror: failed to push some refs", true],
+    [' ! [remote rejected] b -> b (Internal Server Error)\nerror: failed to push some refs', true],
+    ['kex_exchange_identification: Connection closed by remote host\nfatal: Could not read from remote repository.', true],
+    [`remote: You have exceeded a secondary rate limit.\n${url}The requested URL returned error: 403`, true],
+  ];
+  expect(cases.filter(([stderr, transient]) => gitFailureIsTransient(stderr) !== transient).map(([stderr]) => stderr)).toEqual([]);
+});
