@@ -173,6 +173,17 @@ it('a comment GitHub made but answered with a 5xx is not sent again by the clien
   expect(toErrorData(failed).category).toBe('transient');
   expect((await replyToReviewComment(gh, repo, number, reviewId, 'run-43/reply', 'done')).created).toBe(false);
   expect(emulator.writes(/\/replies$/), 'replies sent').toHaveLength(1);
+  // A route written in lower case is a POST too.
+  emulator.hook({
+    method: 'POST',
+    route: '/repos/{owner}/{repo}/issues/{issue_number}/comments',
+    when: 'after',
+    run: () => ({ status: 502 }),
+  });
+  await gh
+    .request('post /repos/{owner}/{repo}/issues/{issue_number}/comments', { ...repo, issue_number: 45, body: 'x' })
+    .catch(() => undefined);
+  expect(emulator.writes(/\/issues\/45\/comments$/), "comments sent through gh.request('post …')").toHaveLength(1);
 });
 
 it('a progress comment edited while GitHub lists the comments without it yet is edited, not made again', async () => {

@@ -66,7 +66,9 @@ const REPEATABLE_POSTS = new Set([
 /** Lets the retry plugin send again only what is safe to send twice ({@link REPEATABLE_POSTS}). */
 function onceForCreates(octokit: Pick<Octokit, 'hook'>): void {
   octokit.hook.before('request', (options) => {
-    if (options.method === 'POST' && !REPEATABLE_POSTS.has(options.url)) options.request = { ...options.request, retries: 0 };
+    // Before Octokit upper-cases the method (`gh.request('post /…')` is a POST too).
+    if (String(options.method).toUpperCase() === 'POST' && !REPEATABLE_POSTS.has(options.url))
+      options.request = { ...options.request, retries: 0 };
   });
 }
 

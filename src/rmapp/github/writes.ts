@@ -6,6 +6,7 @@
  * progress comment), and a copied marker must neither silence the bot's answer nor make it edit
  * someone else's comment.
  */
+import { createHash } from 'node:crypto';
 import { unwrapClient } from './abortable.ts';
 import { ownLogin, type GitHubOctokit } from './client.ts';
 
@@ -134,8 +135,9 @@ export async function requestReview(gh: GitHubOctokit, repo: RepoRef, pullNumber
 }
 
 /**
- * The comments this process made or found, per client, by issue and key, with the body it last wrote:
- * edited by id from then on. GitHub's lists may lag behind a write, and the progress comment is edited
+ * The comments this process made or found, per client, by issue and key, with the hash of the body it
+ * last wrote: edited by id from then on (an edit to the same body is skipped, even if someone changed
+ * the comment meanwhile: the bot's own comment, which only an admin or another process could edit). GitHub's lists may lag behind a write, and the progress comment is edited
  * seconds after it is made: looked for in a list that did not show it yet, it was made again (one
  * comment kept up to date, others frozen at "running for 1s"). The oldest are forgotten past
  * {@link KNOWN_COMMENTS_MAX}; a forgotten one is looked for in the list again.
@@ -143,9 +145,14 @@ export async function requestReview(gh: GitHubOctokit, repo: RepoRef, pullNumber
 const knownComments = new WeakMap<object, Map<string, { id: number; body: string }>>();
 const KNOWN_COMMENTS_MAX = 2_000;
 
+/** What is kept of a body: its hash (2,000 bodies of GitHub's 65,536 characters would be ~260 MB). */
+function bodyHash(body: string): string {
+  return createHash('sha256').update(body).digest('base64');
+}
+
 function rememberComment(known: Map<string, { id: number; body: string }>, at: string, id: number, body: string): void {
   known.delete(at);
-  known.set(at, { id, body });
+  known.set(at, { id, body: bodyHash(body) });
   if (known.size > KNOWN_COMMENTS_MAX) known.delete(known.keys().next().value as string);
 }
 
@@ -164,7 +171,7 @@ export async function upsertComment(
   const at = `${repo.owner}/${repo.repo}#${issueNumber}\n${key}`;
   const seen = known.get(at);
   if (seen) {
-    if (seen.body === full) return { id: seen.id, created: false, updated: false };
+    if (seen.body === bodyHash(full)) return { id: seen.id, created: false, updated: false };
     try {
       await gh.issues.updateComment({ ...repo, comment_id: seen.id, body: full });
       rememberComment(known, at, seen.id, full);
