@@ -56,6 +56,9 @@ const tryIt = step(
           await attempt(() => ctx.saveArtifact('n'.repeat(2000), 1)),
           await attempt(() => ctx.saveArtifact('step-output/x', 1)),
           await attempt(() => ctx.saveArtifact('fine', 1)),
+          await attempt(() => ctx.saveArtifact('fn', () => 1)),
+          await attempt(() => ctx.saveArtifact('sym', Symbol('s'))),
+          await attempt(() => ctx.saveArtifact('nothing', { toJSON: () => undefined })),
         ];
       case 'progress':
         return [
@@ -180,6 +183,12 @@ describe.each(['postgres', 'pglite'] as const)('hostile input through the engine
     ).toEqual(['ValidationError', 'ValidationError', 'ValidationError', 'ValidationError']);
     expect(named[3]).toMatch(/"step-output\/" hold the engine's offloaded step outputs/);
     expect(named[4]).toBe('ok');
+    // Values JSON writes as nothing: a clear refusal, not Buffer's ERR_INVALID_ARG_TYPE.
+    expect(named.slice(5), named.join('\n')).toEqual([
+      'ValidationError: Artifact "fn": the value is a function, which JSON writes as nothing; save data (null for none).',
+      'ValidationError: Artifact "sym": the value is a symbol, which JSON writes as nothing; save data (null for none).',
+      'ValidationError: Artifact "nothing": the value is an object whose toJSON gives undefined, which JSON writes as nothing; save data (null for none).',
+    ]);
 
     const progress = await engine.start(trying, { what: 'progress' });
     const told = (await engine.waitFor(progress, { timeoutMs: 30_000 })).output as string[];

@@ -372,7 +372,13 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
         if (bad) {
           throw new ValidationError(`Artifact "${name}": ${bad.path} ${bad.problem}.`, [{ path: bad.path, message: bad.problem }]);
         }
-        const json = JSON.stringify(value ?? null);
+        const json = JSON.stringify(value ?? null) as string | undefined;
+        if (json === undefined) {
+          throw new ValidationError(
+            `Artifact "${name}": the value is ${typeof value === 'object' ? 'an object whose toJSON gives undefined' : `a ${typeof value}`}, which JSON writes as nothing; save data (null for none).`,
+            [{ path: 'value', message: 'JSON writes it as nothing' }],
+          );
+        }
         const bytes = jsonBytes(json);
         if (bytes > host.limits.artifactBytes) {
           throw new SizeLimitError(
