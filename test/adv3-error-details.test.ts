@@ -3,7 +3,7 @@
  * `writableDetails`) or calls `ctx.progress` with hostile data (step-execution.ts) must leave its run
  * finished — failed with its error recorded — never `running` with a write the database keeps refusing.
  */
-import { setup } from 'xstate';
+import { assign, setup } from 'xstate';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, defineWorkflow, step, type Database, type Engine } from '../src/index.ts';
@@ -259,4 +259,89 @@ describe('a thrown value that is no Error, and that JSON cannot write (a cycle, 
       await close?.();
     }
   }, 60_000);
+});
+
+describe('a context whose reading throws, and an error code holding a NUL', () => {
+  let flip = false;
+  const unreadable = (thrown: unknown) =>
+    Object.defineProperty({}, 'x', {
+      enumerable: true,
+      get() {
+        if (flip) throw thrown;
+        return 1;
+      },
+    });
+  const slow = step(async () => {
+    await new Promise((r) => setTimeout(r, 1_500));
+    return 1;
+  });
+  type Events = { type: 'set'; thrown: 'undefined' | 'error' } | { type: 'fin' } | { type: 'work' } | { type: 'code' };
+  const machine = setup({ actors: { slow }, types: {} as { context: { bad?: unknown }; events: Events } }).createMachine({
+    id: 'unreadableContext',
+    initial: 'idle',
+    context: {},
+    states: {
+      idle: {
+        on: {
+          set: {
+            actions: assign({ bad: ({ event }) => unreadable(event.thrown === 'undefined' ? undefined : new Error('getter says no')) }),
+          },
+          fin: { target: 'done', actions: assign({ bad: () => unreadable(undefined) }) },
+          work: { target: 'working', actions: assign({ bad: () => unreadable(null) }) },
+          code: {
+            actions: () => {
+              throw Object.assign(new Error('coded'), { code: 'a\u0000b', category: 'permanent' });
+            },
+          },
+        },
+      },
+      working: { invoke: { src: 'slow', onDone: 'done' } },
+      done: { type: 'final' },
+    },
+  });
+  const workflow = defineWorkflow({ name: 'adv3.unreadable-context', machine, input: z.object({}) });
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  let engine: Engine;
+  let close: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    process.on('unhandledRejection', onUnhandled);
+    process.on('uncaughtException', onUnhandled);
+    const store = await openTestStore('postgres');
+    close = store.close;
+    engine = createEngine({ database: store.db, workflows: [workflow], pollMs: 50 });
+    await engine.startWorker();
+  });
+  afterAll(async () => {
+    process.off('unhandledRejection', onUnhandled);
+    process.off('uncaughtException', onUnhandled);
+    await engine?.stop();
+    await close?.();
+  });
+  const started = async (event: Events | null, unreadableBeforeEvent: boolean) => {
+    flip = false;
+    const id = await engine.start(workflow, {});
+    flip = unreadableBeforeEvent;
+    if (event) await engine.send(id, event);
+    return id;
+  };
+
+  for (const thrown of ['undefined', 'error'] as const) {
+    it(`a macrostep whose snapshot cannot be read (a getter throwing ${thrown}) fails the run naming it`, async () => {
+      const run = await engine.waitFor(await started({ type: 'set', thrown }, true), { timeoutMs: 20_000 });
+      expect({ status: run.status, code: run.error?.code }).toEqual({ status: 'failed', code: 'UNDURABLE_SNAPSHOT' });
+      expect(unhandled.map(String), 'errors that escaped to the process (they end a worker)').toEqual([]);
+    }, 30_000);
+  }
+
+  it('a final state reached in the macrostep that made the context unreadable fails the run naming it', async () => {
+    const run = await engine.waitFor(await started({ type: 'fin' }, true), { timeoutMs: 20_000 });
+    expect({ status: run.status, code: run.error?.code }).toEqual({ status: 'failed', code: 'UNDURABLE_SNAPSHOT' });
+    expect(unhandled.map(String), 'errors that escaped to the process (they end a worker)').toEqual([]);
+  }, 30_000);
+
+  it('an error whose code holds a NUL fails its run with it (the write carrying it was refused)', async () => {
+    const run = await engine.waitFor(await started({ type: 'code' }, false), { timeoutMs: 20_000 });
+    expect({ status: run.status, message: run.error?.message }).toEqual({ status: 'failed', message: 'coded' });
+  }, 30_000);
 });

@@ -305,7 +305,9 @@ function unreadable(err: unknown): string {
  */
 export function toErrorData(err: unknown): ErrorData {
   try {
-    return errorDataOf(err);
+    const data = errorDataOf(err);
+    // A code is the thrower's text too: one holding a NUL made every write carrying the error fail.
+    return { ...data, code: storableText(data.code) };
   } catch (failure) {
     // A thrown value whose reading throws (a getter, a proxy, a Symbol's String()): this function is
     // called where a step, an action or a commit failed, and must not throw in place of that failure.

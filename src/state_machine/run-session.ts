@@ -30,7 +30,14 @@ import type { SessionHost } from './session-host.ts';
 import { endSegmentSpan, startSegmentSpan } from './telemetry.ts';
 import { allows, type Ending, type SessionAction, type SessionPhase } from './session-phase.ts';
 import { SignalDelivery } from './session-signals.ts';
-import { captureState, closingEntries, endingProblem, endingWrite, rejectedWriteError } from './session-write.ts';
+import {
+  captureState,
+  closingEntries,
+  endingProblem,
+  endingWrite,
+  rejectedWriteError,
+  unpersistableSnapshotError,
+} from './session-write.ts';
 import { runningWrite, waitingWrite, type WriteDecision } from './session-write.ts';
 import { endingOfDone, machineError, restoreActor } from './session-restore.ts';
 import { SessionCommits } from './session-commits.ts';
@@ -186,7 +193,16 @@ export class RunSession implements CommitParticipant, StepHost {
     attachStepHost(actor.system, this);
     actor.subscribe({
       next: (snap) => {
-        if (snap.status === 'done') this.finish(endingOfDone(actor, this.definition, snap));
+        if (snap.status !== 'done') return;
+        let ending: Ending;
+        try {
+          ending = endingOfDone(actor, this.definition, snap);
+        } catch (err) {
+          // The final snapshot could not be made (its context's reading threw): thrown from here, XState
+          // rethrew it outside any handler. The run fails from its last durable state, naming it.
+          ending = { status: 'failed', snapshot: this.lastGoodSnapshot, fromLastGood: true, error: unpersistableSnapshotError(err) };
+        }
+        this.finish(ending);
       },
       error: (err) =>
         this.finish({
@@ -323,7 +339,13 @@ export class RunSession implements CommitParticipant, StepHost {
   private async terminate(status: 'cancelled' | 'failed', error: ErrorData, entry: string): Promise<void> {
     if (!this.can('terminate') || !this.actor) return;
     this.phase = { name: 'terminating' };
-    const snapshot = this.actor.getPersistedSnapshot();
+    // A snapshot that cannot be made (its context's reading throws) ends the run from its last durable one.
+    let snapshot: unknown;
+    try {
+      snapshot = this.actor.getPersistedSnapshot();
+    } catch {
+      snapshot = this.lastGoodSnapshot;
+    }
     const context = (this.actor.getSnapshot() as { context?: unknown }).context;
     stopActorTree(this.actor);
     try {

@@ -4,6 +4,7 @@
  * output JSON cannot write, a snapshot over `limits.snapshotBytes` (docs/engine-internals.md) — and
  * the failure written when the database refuses a write anyway.
  */
+import { toErrorData } from './errors.ts';
 import type { AnyActor, AnyActorRef } from 'xstate';
 import type { HistoryEntry } from '../persistence/runs.ts';
 import { storedSnapshotJson } from '../persistence/snapshot-codec.ts';
@@ -35,6 +36,19 @@ function unwritable(output: unknown): UndurableValue | null {
 }
 
 /** The run's failure when its snapshot holds what JSON cannot carry (see durable-check.ts). */
+/**
+ * A snapshot XState could not make: reading the context threw (a getter, a proxy). Whatever was thrown
+ * (`undefined` too: its `.message` was read here, outside any handler, and ended the worker's process).
+ */
+function unpersistable(err: unknown): UndurableValue {
+  return { path: 'snapshot', problem: `cannot be persisted: ${toErrorData(err).message}` };
+}
+
+/** {@link unpersistable} as the error a run fails with. */
+export function unpersistableSnapshotError(err: unknown): ErrorData {
+  return undurableError(unpersistable(err));
+}
+
 function undurableError(bad: UndurableValue): ErrorData {
   return {
     name: 'UndurableSnapshotError',
@@ -76,7 +90,7 @@ export function captureState(
     bad = findUndurable(snapshot);
   } catch (err) {
     // XState's development build refuses to persist an inline child; name it like the check does.
-    bad = inlineChild(actor) ?? { path: 'snapshot', problem: `cannot be persisted: ${(err as Error).message}` };
+    bad = inlineChild(actor) ?? unpersistable(err);
   }
   if (bad) return { problem: undurableError(bad) };
   const snapshotJson = storedSnapshotJson(snapshot);
