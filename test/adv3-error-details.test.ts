@@ -340,6 +340,15 @@ describe('a context whose reading throws, and an error code holding a NUL', () =
     expect(unhandled.map(String), 'errors that escaped to the process (they end a worker)').toEqual([]);
   }, 30_000);
 
+  it('a run cancelled while a step works, after its context became unreadable, is cancelled at once (not when its lease runs out)', async () => {
+    const id = await started({ type: 'work' }, false);
+    await expect.poll(async () => (await engine.get(id)).state, { timeout: 20_000 }).toBe('working');
+    flip = true;
+    await engine.cancel(id);
+    expect((await engine.waitFor(id, { timeoutMs: 20_000 })).status).toBe('cancelled');
+    expect(unhandled.map(String), 'errors that escaped to the process (they end a worker)').toEqual([]);
+  }, 30_000);
+
   it('an error whose code holds a NUL fails its run with it (the write carrying it was refused)', async () => {
     const run = await engine.waitFor(await started({ type: 'code' }, false), { timeoutMs: 20_000 });
     expect({ status: run.status, message: run.error?.message }).toEqual({ status: 'failed', message: 'coded' });

@@ -70,6 +70,8 @@ export class RunSession implements CommitParticipant, StepHost {
   /** Paths of steps waiting durably, with the time they wake. */
   readonly sleeping = new Map<string, number>();
   private lastGoodSnapshot: unknown;
+  /** {@link lastGoodSnapshot}'s JSON as written (undefined for the one read from the row: plain data). */
+  private lastGoodJson: string | undefined;
   /**
    * The step records and timers written with {@link lastGoodSnapshot}: a run that fails from that
    * snapshot is written with them, so that they agree with it. With the records of the moment instead,
@@ -419,7 +421,9 @@ export class RunSession implements CommitParticipant, StepHost {
     return this.commits.send({
       status: w.status,
       snapshot: w.snapshot,
-      snapshotJson: w.snapshotJson,
+      // The last good snapshot as it was written: the object may hold the context's live values, whose
+      // reading can throw by now (a getter) — written again from them, the run's ending could not be.
+      snapshotJson: w.snapshotJson ?? (fromLastGood ? this.lastGoodJson : undefined),
       output: w.output,
       error: w.error,
       release: w.release,
@@ -450,6 +454,7 @@ export class RunSession implements CommitParticipant, StepHost {
     this.signals.committed(write.consumedSignals.length, write.reportedSignals.length);
     if (write.status === 'running') {
       this.lastGoodSnapshot = write.snapshot;
+      this.lastGoodJson = write.snapshotJson;
       this.lastGood = { steps: write.steps, timers: write.timers as TimerRecord[] };
     }
     if (write.status === 'waiting') {
