@@ -194,10 +194,20 @@ export class Engine extends RunQueries {
    * to one run without awaiting each send apply in the order of the calls, as `actor.send` in a loop
    * would. Each append otherwise took its own pooled connection, and the inbox's order was the order
    * they were granted the run's row lock in: 30 sends in a loop came out shuffled on Postgres. Sends
-   * from other processes are ordered as they reach the database.
+   * from other processes are ordered as they reach the database. A call waits for the one before it at
+   * most one statement timeout: behind a run's row held locked, the k-th queued send waited k timeouts
+   * (with a one-hour lease, 15 minutes each), `cancel` behind them all.
    */
   private inCallOrder<T>(runId: string, append: () => Promise<T>): Promise<T> {
-    const result = (this.appending.get(runId) ?? Promise.resolve()).then(append, append);
+    const previous = this.appending.get(runId);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const waited = previous
+      ? Promise.race([previous, new Promise<void>((resolve) => (timer = setTimeout(resolve, this.settings.statementTimeoutMs)))])
+      : Promise.resolve();
+    const result = waited.then(() => {
+      clearTimeout(timer);
+      return append();
+    });
     const settled = result.then(
       () => undefined,
       () => undefined,
