@@ -109,6 +109,16 @@ it("git's and curl's texts for failures not made here: certificates, declined or
     [' ! [remote rejected] b -> b (Internal Server Error)\nerror: failed to push some refs', true],
     ['kex_exchange_identification: Connection closed by remote host\nfatal: Could not read from remote repository.', true],
     [`remote: You have exceeded a secondary rate limit.\n${url}The requested URL returned error: 403`, true],
+    // A URL or branch naming a certificate is no certificate problem.
+    ["fatal: unable to access 'https://github.com/acme/certificate-service.git/': The requested URL returned error: 502", true],
+    [' ! [remote rejected] rmapp/fix-certificate-renewal -> rmapp/fix-certificate-renewal (Internal Server Error)', true],
+    [`${url}Received HTTP code 503 from proxy after CONNECT`, true],
+    [`${url}Received HTTP code 407 from proxy after CONNECT`, false],
+    [`${url}Error in the HTTP2 framing layer`, true],
+    [
+      " ! [remote rejected] rmapp/x -> rmapp/x (cannot lock ref 'refs/heads/rmapp/x': 'refs/heads/rmapp' exists; cannot create 'refs/heads/rmapp/x')",
+      false,
+    ],
   ];
   expect(cases.filter(([stderr, transient]) => gitFailureIsTransient(stderr) !== transient).map(([stderr]) => stderr)).toEqual([]);
 });

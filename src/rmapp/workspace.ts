@@ -121,18 +121,21 @@ function recordedRunId(dir: string): string | null {
 export function gitFailureIsTransient(stderr: string): boolean {
   if (GIT_REFUSED.test(stderr)) return false;
   if (/secondary rate limit|rate limit exceeded/i.test(stderr)) return true;
-  const status = /returned error: (\d{3})/.exec(stderr)?.[1] ?? /RPC failed; HTTP (\d{3})/.exec(stderr)?.[1];
+  const status =
+    /returned error: (\d{3})/.exec(stderr)?.[1] ??
+    /RPC failed; HTTP (\d{3})/.exec(stderr)?.[1] ??
+    /Received HTTP code (\d{3}) from proxy/.exec(stderr)?.[1];
   if (status) return /^(5\d\d|408|429)$/.test(status);
   return GIT_NETWORK.test(stderr);
 }
 
 /** Output of a git failure that no retry fixes ({@link gitFailureIsTransient}). */
 const GIT_REFUSED =
-  /pack exceeds maximum allowed size|hook declined|Authentication failed|Permission to \S+ denied|could not read (Username|Password)|certificate|URL using bad|not supported or disabled in libcurl|Unsupported proxy|\.lock': File exists/i;
+  /pack exceeds maximum allowed size|hook declined|Authentication failed|Permission to \S+ denied|could not read (Username|Password)|SSL certificate problem|certificate verif|verify locations|issuer certificate|URL using bad|not supported or disabled in libcurl|Unsupported proxy|\.lock': File exists|exists; cannot create/i;
 
 /** Output of a git failure on the way to the remote or on its side ({@link gitFailureIsTransient}). */
 const GIT_NETWORK =
-  /Could not resolve (host|proxy)|Connection (refused|reset|timed out|closed by)|Network is unreachable|kex_exchange_identification|early EOF|remote end hung up|RPC failed|unexpected disconnect|Empty reply from server|Failed to connect|(Recv|Send) failure|Operation timed out|transfer closed|bytes of body are still expected|was not closed cleanly|gnutls_handshake|SSL_(read|write|connect)|TLS connect|Internal Server Error|cannot lock ref|temporarily unavailable|try again later/i;
+  /Could not resolve (host|proxy)|Connection (refused|reset|timed out|closed by)|Network is unreachable|kex_exchange_identification|early EOF|remote end hung up|RPC failed|unexpected disconnect|Empty reply from server|Failed to connect|(Recv|Send) failure|Operation timed out|transfer closed|bytes of body are still expected|was not closed cleanly|gnutls_handshake|SSL_(read|write|connect)|TLS connect|Internal Server Error|cannot lock ref|temporarily unavailable|try again later|Proxy CONNECT aborted|HTTP2 framing layer|HTTP\/2 stream \d+ was reset|Resolving timed out|\(failure\)|fatal error in commit_refs/i;
 
 export interface WorkspaceConfig {
   /** Where run workspaces live. */
