@@ -4,12 +4,11 @@
  * output JSON cannot write, a snapshot over `limits.snapshotBytes` (docs/engine-internals.md) — and
  * the failure written when the database refuses a write anyway.
  */
-import { toErrorData } from './errors.ts';
 import type { AnyActor, AnyActorRef } from 'xstate';
 import type { HistoryEntry } from '../persistence/runs.ts';
 import { storedSnapshotJson } from '../persistence/snapshot-codec.ts';
 import { findUndurable, findUndurableValue, type UndurableValue } from './durable-check.ts';
-import type { ErrorData } from './errors.ts';
+import { toErrorData, type ErrorData } from './errors.ts';
 import type { WriteBody } from './session-commits.ts';
 import { jsonBytes, SizeLimitError } from './limits.ts';
 import type { SessionHost } from './session-host.ts';
@@ -36,6 +35,16 @@ function unwritable(output: unknown): UndurableValue | null {
 }
 
 /** The run's failure when its snapshot holds what JSON cannot carry (see durable-check.ts). */
+function undurableError(bad: UndurableValue): ErrorData {
+  return {
+    name: 'UndurableSnapshotError',
+    message: `${bad.path} ${bad.problem}.`,
+    code: 'UNDURABLE_SNAPSHOT',
+    category: 'permanent',
+    details: { path: bad.path },
+  };
+}
+
 /**
  * A snapshot XState could not make: reading the context threw (a getter, a proxy). Whatever was thrown
  * (`undefined` too: its `.message` was read here, outside any handler, and ended the worker's process).
@@ -47,16 +56,6 @@ function unpersistable(err: unknown): UndurableValue {
 /** {@link unpersistable} as the error a run fails with. */
 export function unpersistableSnapshotError(err: unknown): ErrorData {
   return undurableError(unpersistable(err));
-}
-
-function undurableError(bad: UndurableValue): ErrorData {
-  return {
-    name: 'UndurableSnapshotError',
-    message: `${bad.path} ${bad.problem}.`,
-    code: 'UNDURABLE_SNAPSHOT',
-    category: 'permanent',
-    details: { path: bad.path },
-  };
 }
 
 /**

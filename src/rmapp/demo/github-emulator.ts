@@ -184,14 +184,15 @@ export class GitHubEmulator {
         documentation_url: `https://docs.github.com/rest (${match.route.operation.operationId})`,
       });
     }
-    const before = this.runHooks('before', method, match.route.path, recorded);
-    if (before === true) return;
-    if (before) return send(before.status, before.data ?? { message: before.message ?? `emulated ${before.status}` });
+    // A hook's answer in place of the route's: none (`true`: the caller is gone), or the one it gives.
+    const answered = (hooked: ReturnType<RouteHook['run']>): boolean => {
+      if (hooked && hooked !== true) send(hooked.status, hooked.data ?? { message: hooked.message ?? `emulated ${hooked.status}` });
+      return !!hooked;
+    };
+    if (answered(this.runHooks('before', method, match.route.path, recorded))) return;
     try {
       const result = match.route.handle(match.params, url.searchParams, body ?? {});
-      const after = this.runHooks('after', method, match.route.path, recorded);
-      if (after === true) return;
-      if (after) return send(after.status, after.data ?? { message: after.message ?? `emulated ${after.status}` });
+      if (answered(this.runHooks('after', method, match.route.path, recorded))) return;
       if (!result) return send(404, { message: 'Not Found' });
       const [status, data] = result;
       if (!(data instanceof Page)) return send(status, data);

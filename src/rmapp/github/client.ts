@@ -89,7 +89,10 @@ export interface GitHubClientConfig {
    * as the app's installation there. `installationId` pins one installation and skips the look-up.
    */
   app?: { appId: number | string; privateKey: string; installationId?: number | undefined } | undefined;
-  /** Retries of 5xx/network failures done by the plugin before a step's own retry policy takes over (reads and writes safe to repeat: a comment is never sent twice by the client). */
+  /**
+   * Retries of 5xx/network failures done by the plugin before a step's own retry policy takes over: of
+   * reads and of writes safe to repeat (a comment is never sent twice by the client).
+   */
   retries?: number | undefined;
   /** The plugin waits base × attempt² between those retries. Default 1,000 ms. */
   retryBaseMs?: number | undefined;

@@ -136,11 +136,12 @@ export async function requestReview(gh: GitHubOctokit, repo: RepoRef, pullNumber
 
 /**
  * The comments this process made or found, per client, by issue and key, with the hash of the body it
- * last wrote: edited by id from then on (an edit to the same body is skipped, even if someone changed
- * the comment meanwhile: the bot's own comment, which only an admin or another process could edit). GitHub's lists may lag behind a write, and the progress comment is edited
- * seconds after it is made: looked for in a list that did not show it yet, it was made again (one
- * comment kept up to date, others frozen at "running for 1s"). The oldest are forgotten past
- * {@link KNOWN_COMMENTS_MAX}; a forgotten one is looked for in the list again.
+ * last wrote: edited by id from then on. GitHub's lists may lag behind a write, and the progress
+ * comment is edited seconds after it is made: looked for in a list that did not show it yet, it was
+ * made again (one comment kept up to date, others frozen at "running for 1s"). An edit to the same
+ * body is skipped, even if someone changed the comment meanwhile (the bot's own comment: only an admin
+ * or another process could). The oldest are forgotten past {@link KNOWN_COMMENTS_MAX}; a forgotten one
+ * is looked for in the list again.
  */
 const knownComments = new WeakMap<object, Map<string, { id: number; body: string }>>();
 const KNOWN_COMMENTS_MAX = 2_000;
@@ -150,9 +151,9 @@ function bodyHash(body: string): string {
   return createHash('sha256').update(body).digest('base64');
 }
 
-function rememberComment(known: Map<string, { id: number; body: string }>, at: string, id: number, body: string): void {
+function rememberComment(known: Map<string, { id: number; body: string }>, at: string, id: number, hash: string): void {
   known.delete(at);
-  known.set(at, { id, body: bodyHash(body) });
+  known.set(at, { id, body: hash });
   if (known.size > KNOWN_COMMENTS_MAX) known.delete(known.keys().next().value as string);
 }
 
@@ -165,16 +166,17 @@ export async function upsertComment(
   body: string,
 ): Promise<{ id: number; created: boolean; updated: boolean }> {
   const full = withMarker(body, key);
+  const hash = bodyHash(full);
   const client = unwrapClient(gh);
   let known = knownComments.get(client);
   if (!known) knownComments.set(client, (known = new Map()));
   const at = `${repo.owner}/${repo.repo}#${issueNumber}\n${key}`;
   const seen = known.get(at);
   if (seen) {
-    if (seen.body === bodyHash(full)) return { id: seen.id, created: false, updated: false };
+    if (seen.body === hash) return { id: seen.id, created: false, updated: false };
     try {
       await gh.issues.updateComment({ ...repo, comment_id: seen.id, body: full });
-      rememberComment(known, at, seen.id, full);
+      rememberComment(known, at, seen.id, hash);
       return { id: seen.id, created: false, updated: true };
     } catch (err) {
       // Deleted meanwhile (by a person, or with its issue transferred): look for it as if never seen.
@@ -187,11 +189,11 @@ export async function upsertComment(
   const mine = comments.find((c) => isOwn(c.user, self) && markedWith(c.body, key));
   if (!mine) {
     const { data } = await gh.issues.createComment({ ...repo, issue_number: issueNumber, body: full });
-    rememberComment(known, at, data.id, full);
+    rememberComment(known, at, data.id, hash);
     return { id: data.id, created: true, updated: false };
   }
   if (mine.body !== full) await gh.issues.updateComment({ ...repo, comment_id: mine.id, body: full });
-  rememberComment(known, at, mine.id, full);
+  rememberComment(known, at, mine.id, hash);
   return { id: mine.id, created: false, updated: mine.body !== full };
 }
 
