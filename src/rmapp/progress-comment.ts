@@ -7,7 +7,7 @@
 import { stderrLogger, type Logger } from '../persistence/logger.ts';
 import { FINAL_STATUSES } from '../persistence/run-status.ts';
 import type { Engine } from '../state_machine/engine.ts';
-import type { ErrorData } from '../state_machine/errors.ts';
+import { toErrorData, type ErrorData } from '../state_machine/errors.ts';
 import type { GitHubOctokit } from './github/client.ts';
 import { marker, upsertComment } from './github/writes.ts';
 import { pullRequestBody } from './pull-request-text.ts';
@@ -107,6 +107,21 @@ export interface ProgressCommentOptions {
    * line on stderr, not the engine's silent logger: a progress comment that fails must be visible.
    */
   log?: Logger | undefined;
+}
+
+/**
+ * A write GitHub failed for a reason that passes (a 5xx, a reset, a rate limit, a timeout) is tried
+ * again this many times, waiting {@link retryDelay} between tries. The writer is an event listener,
+ * not a step: without this, a run whose last event's write failed kept a stale comment ("running for
+ * 0s") until a process's start-up catch-up. The Octokit client re-sends edits itself but not a
+ * comment's creation (a POST GitHub may have carried out), so the retry lists the comments again and
+ * finds it by its marker before making it.
+ */
+const WRITE_RETRIES = 5;
+
+/** The wait before retry `n` (1-based): the throttle's interval doubled per try, or what GitHub asked for, at most 5 minutes. */
+function retryDelay(n: number, minInterval: number, retryAfterMs: number | undefined): number {
+  return Math.min(5 * 60_000, Math.max(retryAfterMs ?? 0, Math.max(minInterval, 50) * 2 ** (n - 1)));
 }
 
 /** Test output shown in a failed run's details: its last lines, within a size GitHub renders well. */
@@ -293,6 +308,9 @@ export function attachProgressComments(engine: Engine, github: GitHubOctokit, op
   const timers = new Map<string, NodeJS.Timeout>();
   const inFlight = new Map<string, Promise<void>>();
   const lastWrite = new Map<string, number>();
+  /** Failed writes in a row, per run (reset by a write that succeeds). */
+  const failures = new Map<string, number>();
+  let stopped = false;
   const branches = new Map<string, string | null>();
   const fetching = new Set<Promise<void>>();
   /** Runs that stopped working here: their view goes once no edit is pending. */
@@ -364,6 +382,32 @@ export function attachProgressComments(engine: Engine, github: GitHubOctokit, op
     views.delete(runId);
     branches.delete(runId);
     lastWrite.delete(runId);
+    failures.delete(runId);
+  };
+
+  /**
+   * A write failed: try again later if the failure passes and tries are left. A write already
+   * scheduled (a newer event) serves as the retry; the pending timer keeps the run's view held.
+   */
+  const failed = (runId: string, err: unknown) => {
+    const error = toErrorData(err);
+    const n = (failures.get(runId) ?? 0) + 1;
+    const passing = error.category === 'transient' || error.category === 'rate_limited' || error.category === 'timeout';
+    const again = passing && n <= WRITE_RETRIES && !stopped;
+    failures.set(runId, again ? n : 0);
+    const wait = again ? retryDelay(n, minInterval, error.retryAfterMs) : 0;
+    log.error(
+      { err, runId },
+      `progress comment of run ${runId}: ${error.message}${again ? `; trying again in ${Math.round(wait / 1000)} s (${n} of ${WRITE_RETRIES})` : ''}`,
+    );
+    if (!again || timers.has(runId)) return;
+    timers.set(
+      runId,
+      setTimeout(() => {
+        timers.delete(runId);
+        void write(runId);
+      }, wait),
+    );
   };
 
   const write = async (runId: string): Promise<void> => {
@@ -375,8 +419,8 @@ export function attachProgressComments(engine: Engine, github: GitHubOctokit, op
         upsertComment(github, { owner: v.target.owner, repo: v.target.repo }, v.target.issueNumber, `${runId}/progress`, render(v)),
       )
       .then(() => updateDraft(v))
-      .then(() => undefined)
-      .catch((err: unknown) => log.error({ err, runId }, `progress comment of run ${runId}: ${(err as Error).message}`))
+      .then(() => void failures.delete(runId))
+      .catch((err: unknown) => failed(runId, err))
       .then(() => {
         if (inFlight.get(runId) !== next) return;
         inFlight.delete(runId);
@@ -513,6 +557,7 @@ export function attachProgressComments(engine: Engine, github: GitHubOctokit, op
       return [...views.keys()];
     },
     stop() {
+      stopped = true;
       for (const off of offs) off();
       for (const t of timers.values()) clearTimeout(t);
     },
@@ -521,7 +566,8 @@ export function attachProgressComments(engine: Engine, github: GitHubOctokit, op
       await Promise.all(fetching);
       // Let the view promises of those updates settle before the timers are read.
       await Promise.all(views.values());
-      for (const [runId, t] of timers) {
+      // The timers pending now: a write that fails here schedules its retry, which is not run at once.
+      for (const [runId, t] of [...timers]) {
         clearTimeout(t);
         timers.delete(runId);
         await write(runId);
