@@ -66,7 +66,12 @@ async function harness(files: Record<string, string>): Promise<Harness> {
   const counting: Sandbox = {
     ...testSandbox,
     run: (job: SandboxJob) => {
-      ledger.push({ argv: job.argv, workspace: job.workspace, network: job.network ?? [], input: job.input ?? '' });
+      ledger.push({
+        argv: job.argv,
+        workspace: job.workspace,
+        network: [...(job.network ?? []), ...(job.repositoryNetwork ?? [])],
+        input: job.input ?? '',
+      });
       return testSandbox.run(job);
     },
   };

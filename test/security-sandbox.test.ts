@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { toErrorData } from '../src/index.ts';
+import { runTests } from '../src/rmapp/agent-runner.ts';
 import { runCommand } from '../src/rmapp/process.ts';
 import { createSandbox, type SandboxJob } from '../src/rmapp/sandbox/index.ts';
 import { isSpecialAddress } from '../src/rmapp/sandbox/egress-proxy.ts';
@@ -111,6 +112,28 @@ it('an allowlist reaches only its names through the egress proxy, and never a pr
   expect(r.stdout, 'a name not on the list').toMatch(/127\.0\.0\.1:\d+ is not on the sandbox's network allowlist/);
   expect(r.stdout, 'a port the list does not open').toMatch(/localhost:5432 is not on the sandbox's network allowlist/);
   expect(r.stdout).toMatch(/direct exit [1-9]/);
+  // allowPrivateNetwork is for the operator's names only: a repository's `.github/rmapp.yml` adding
+  // `localhost:<port>` (its tests' hosts) reached the local service — and Postgres — once it was on.
+  const fromRepo = await runTests(
+    {
+      command: ['sh', '-c', get('localhost')],
+      fromRepository: true,
+      timeoutMs: 30_000,
+      sandbox: createSandbox({ driver: 'bubblewrap', network: ['npm.internal.example'], allowPrivateNetwork: true }),
+    },
+    { cwd: workspace, repository: { network: [`localhost:${webPort}`] } },
+  );
+  expect(fromRepo.output, "a repository's name reached a loopback service").not.toContain('reached the local service');
+  expect(fromRepo.output).toMatch(/localhost:\d+ refused: localhost resolves to a loopback.*not a repository's/);
+  const fromAgent = await sh(
+    get('localhost'),
+    { network: [`localhost:${webPort}`] },
+    createSandbox({
+      driver: 'bubblewrap',
+      allowPrivateNetwork: true,
+    }),
+  );
+  expect(fromAgent.stdout, "the operator's agent.network name (a job's network) may be private").toContain('reached the local service');
   // Public addresses are not "special": an allowlisted public name is reachable (IPv4 was refused whole once).
   for (const a of ['1.1.1.1', '8.8.8.8', '2606:4700::1111']) expect(isSpecialAddress(a), a).toBe(false);
   for (const a of [

@@ -337,7 +337,7 @@ export async function runTests(
     workspace: job.cwd,
     timeoutMs: config.timeoutMs,
     signal: job.signal,
-    network: job.repository?.network,
+    repositoryNetwork: job.repository?.network,
     fromRepository: config.fromRepository,
   });
   return {

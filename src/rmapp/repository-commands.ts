@@ -60,7 +60,14 @@ export async function ensureSetup(
   const timeoutMs = Math.min(tests.timeoutMs, limits.setupTimeoutMs ?? tests.timeoutMs);
   for (const [i, argv] of setup.entries()) {
     options.progress?.(`setting up the workspace: ${argv.join(' ').slice(0, 120)}`);
-    const result = await tests.sandbox.run({ argv, workspace: ws.dir, timeoutMs, signal: options.signal, network, fromRepository: true });
+    const result = await tests.sandbox.run({
+      argv,
+      workspace: ws.dir,
+      timeoutMs,
+      signal: options.signal,
+      repositoryNetwork: network,
+      fromRepository: true,
+    });
     if (result.exitCode !== 0) {
       const output = outputTail(`${result.stdout}${result.stderr}`);
       throw new WorkflowError(

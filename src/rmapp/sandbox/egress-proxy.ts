@@ -4,7 +4,8 @@
  * 127.0.0.1:3128 to this proxy over a Unix socket bound into the sandbox. The proxy is the only way
  * out: it serves HTTP `CONNECT host:port` (HTTPS, git) and absolute-form `GET http://…` requests,
  * only to names on the allowlist, resolves them itself and refuses loopback, private, link-local
- * (cloud metadata) and other special addresses unless the operator allowed private networks — so
+ * (cloud metadata) and other special addresses unless the operator allowed private networks for
+ * their own names (never for a repository's) — so
  * an allowlisted name that resolves to 127.0.0.1 still cannot reach Postgres or the service — and
  * opens only ports 80 and 443.
  */
@@ -86,7 +87,11 @@ export interface EgressProxy {
 /** Starts the proxy on the Unix socket `socketPath`. */
 export async function startEgressProxy(
   socketPath: string,
-  options: { allow: readonly string[]; allowPrivate: boolean },
+  /**
+   * `allow`: every rule of the sandbox; `allowPrivate`: the rules whose names may resolve to loopback,
+   * private or link-local addresses (the operator's, when `sandbox.allowPrivateNetwork` is on).
+   */
+  options: { allow: readonly string[]; allowPrivate: readonly string[] },
 ): Promise<EgressProxy> {
   const refused: string[] = [];
   const sockets = new Set<Socket | Duplex>();
@@ -100,10 +105,15 @@ export async function startEgressProxy(
     }
     const addresses = isIP(name) ? [{ address: name }] : await lookup(name, { all: true }).catch(() => []);
     if (!addresses.length) throw new Refusal(`${name} does not resolve`);
-    const usable = addresses.map((a) => a.address).filter((a) => options.allowPrivate || !isSpecialAddress(a));
+    const mayBePrivate = hostAllowed(name, options.allowPrivate, port);
+    const usable = addresses.map((a) => a.address).filter((a) => mayBePrivate || !isSpecialAddress(a));
     if (!usable.length)
       throw new Refusal(
-        `${name} resolves to a loopback, private or link-local address (${addresses[0]?.address}); set sandbox.allowPrivateNetwork to allow it`,
+        `${name} resolves to a loopback, private or link-local address (${addresses[0]?.address}); ${
+          options.allowPrivate.length
+            ? "only the operator's own names (sandbox.network, agent.network) may, not a repository's"
+            : 'set sandbox.allowPrivateNetwork to allow it for the names in sandbox.network'
+        }`,
       );
     return usable[0] as string;
   };

@@ -64,7 +64,8 @@ export function createSandbox(partial: Partial<SandboxSettings> = {}): Sandbox {
 
   async function run(job: SandboxJob): Promise<CommandResult> {
     const id = randomUUID();
-    const network = [...settings.network, ...(job.network ?? [])];
+    const operators = [...settings.network, ...(job.network ?? [])];
+    const network = [...operators, ...(job.repositoryNetwork ?? [])];
     const env = sandboxEnv([...settings.env, ...(job.env ?? [])]);
     if (settings.driver === 'none') {
       return runCommand(job.argv, {
@@ -82,7 +83,10 @@ export function createSandbox(partial: Partial<SandboxSettings> = {}): Sandbox {
     }
     const runDir = network.length ? await mkdtemp(join(tmpdir(), 'rmapp-net-')) : undefined;
     const proxy = runDir
-      ? await startEgressProxy(join(runDir, 'egress.sock'), { allow: network, allowPrivate: settings.allowPrivateNetwork })
+      ? await startEgressProxy(join(runDir, 'egress.sock'), {
+          allow: network,
+          allowPrivate: settings.allowPrivateNetwork ? operators : [],
+        })
       : null;
     const cgroup = settings.driver === 'bubblewrap' ? await createCgroup(`rmapp-${id}`, limits) : null;
     try {

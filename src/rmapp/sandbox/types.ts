@@ -28,7 +28,11 @@ export interface SandboxSettings {
   limits: SandboxLimits;
   /** Host names (or `*.domain`) reachable through the egress proxy; empty: no network at all. */
   network: readonly string[];
-  /** Let allowlisted names resolve to loopback or private addresses (off: the metadata service, Postgres and the service itself stay out of reach). */
+  /**
+   * Let the operator's allowlisted names (`network`, and a job's `network`: `agent.network`) resolve to
+   * loopback or private addresses (off: the metadata service, Postgres and the service itself stay out
+   * of reach). Never the names a repository adds (`SandboxJob.repositoryNetwork`).
+   */
   allowPrivateNetwork: boolean;
   /** Names of environment variables passed through from the service to every sandboxed command. */
   env: readonly string[];
@@ -50,8 +54,15 @@ export interface SandboxJob {
   signal?: AbortSignal | undefined;
   /** Names of extra environment variables passed through for this command only (the agent's API key). */
   env?: readonly string[] | undefined;
-  /** Extra host names this command may reach (the agent's API; a repository's `.github/rmapp.yml`). */
+  /** Extra host names this command may reach, from the operator (the agent's API, `agent.network`). */
   network?: readonly string[] | undefined;
+  /**
+   * Extra host names from the repository's `.github/rmapp.yml` (its setup, tests and lint). Whoever can
+   * push to the repository writes them, so `allowPrivateNetwork` never applies to them: a repository
+   * naming `localhost:5432` must not reach Postgres because the operator let their own names resolve
+   * to private addresses.
+   */
+  repositoryNetwork?: readonly string[] | undefined;
   /**
    * The command comes from a repository (`.github/rmapp.yml`), not from the operator: a host file its
    * argv names is not made visible in the sandbox (the operator's `node /opt/agent/run.mjs` is), or
