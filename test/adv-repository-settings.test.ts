@@ -282,6 +282,18 @@ describe('protectedPaths globs that would protect nothing are refused', () => {
       'migrations/a/b',
     ]);
   });
+
+  it('a name holding a line break is protected like any other (`**` crossed no line terminator)', () => {
+    const globs = ['.github/**', 'migrations/**', '**/secrets/*', '*.pem'];
+    for (const sep of ['\n', '\r', '\u2028', '\u2029']) {
+      const paths = [`.github/workflows/pwn${sep}.yml`, `migrations/9999_evil${sep}.sql`, `a${sep}/secrets/k`, `x/key${sep}.pem`];
+      expect(
+        protectedChanges(paths, globs).map((h) => h.path),
+        `protected paths with ${JSON.stringify(sep)}`,
+      ).toEqual(paths);
+    }
+    expect(protectedChanges(['src/a\n.github/x'], ['.github/**']), 'a line break is not a folder boundary').toEqual([]);
+  });
 });
 
 describe('sandbox.network', () => {

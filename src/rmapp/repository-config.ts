@@ -247,7 +247,8 @@ function globPattern(glob: string): RegExp {
     else re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
   }
   // A name without a slash matches at any depth (as in .gitignore); a match also covers what is below it.
-  return new RegExp(`^${g.includes('/') ? '' : '(?:.*/)?'}${re}(?:/.*)?$`);
+  // `s`: `.*` crosses line breaks too — a file named `.github/workflows/x\n.yml` slipped past `.github/**`.
+  return new RegExp(`^${g.includes('/') ? '' : '(?:.*/)?'}${re}(?:/.*)?$`, 'su');
 }
 
 /**
