@@ -18,9 +18,12 @@ import {
 } from '../src/index.ts';
 import { openDatabase, type Database } from '../src/persistence/database.ts';
 import { createLogger } from '../src/rmapp/logger.ts';
+import { createMasker } from '../src/rmapp/masking.ts';
 import { startServiceServer } from '../src/rmapp/server/http-server.ts';
 
 const TOKEN = 'status-codes-dashboard-token-0123456789';
+/** A secret of the service's that a run's error quotes (a test's output, say). */
+const SECRET = 'status-codes-db-password-9f8e7d6c';
 const gate = defineWorkflow({
   name: 'test.api-codes',
   input: z.object({ name: z.string() }),
@@ -29,13 +32,26 @@ const gate = defineWorkflow({
     states: { waiting: { on: { go: 'done' } }, done: { type: 'final' } },
   }),
 });
+/** Ends in its failure state with an error that quotes what it was given (as a test's output would). */
+const quoting = defineWorkflow({
+  name: 'test.api-codes-quoting',
+  input: z.object({ said: z.string() }),
+  failureStates: ['testsFailed'],
+  machine: setup({ types: {} as { input: { said: string }; context: { said: string } } }).createMachine({
+    context: ({ input }) => ({ said: input.said }),
+    initial: 'testsFailed',
+    states: { testsFailed: { type: 'final' } },
+    output: ({ context }) => ({ error: { code: 'TESTS_FAILED', message: `1 failing: expected ${context.said}` } }),
+  }),
+});
 let engine: Engine;
 let server: Awaited<ReturnType<typeof startServiceServer>>;
 
 beforeAll(async () => {
-  engine = createEngine({ database: { url: '', dataDir: 'memory://' }, workflows: [gate], logger: silentLogger });
+  engine = createEngine({ database: { url: '', dataDir: 'memory://' }, workflows: [gate, quoting], logger: silentLogger });
   await engine.startWorker();
   server = await startServiceServer({
+    masker: createMasker([SECRET]),
     engine,
     log: createLogger({ level: 'silent' }),
     host: '127.0.0.1',
@@ -80,6 +96,16 @@ it('a request the run’s state refuses is a 409 naming the state; the engine th
   expect(thrown).toBeInstanceOf(RunStateError);
   expect(thrown).toBeInstanceOf(ValidationError);
   expect(thrown).toMatchObject({ code: 'VALIDATION', category: 'validation' });
+});
+
+it("a refusal quoting a run's error is masked like the run itself", async () => {
+  // An adversarial pass: GET showed the error masked, the 409 of a retry quoted it whole.
+  const id = await engine.start(quoting, { said: `PGPASSWORD=${SECRET}` });
+  expect((await engine.waitFor(id, { timeoutMs: 20_000 })).status).toBe('failed');
+  const retry = await call('POST', `/api/runs/${id}/retry`);
+  expect(retry.status).toBe(409);
+  expect(retry.error, 'the refusal quotes the error (otherwise this proves nothing)').toContain('1 failing: expected PGPASSWORD=');
+  expect(retry.error, 'the secret in the refusal').not.toContain(SECRET);
 });
 
 it('a malformed request is a 400 naming the field, and starts nothing', async () => {

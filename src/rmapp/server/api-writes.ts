@@ -13,7 +13,7 @@ import type { Engine } from '../../state_machine/engine.ts';
 import { RunNotFoundError, RunStateError, UnknownWorkflowError, WorkflowError } from '../../state_machine/errors.ts';
 import { SizeLimitError } from '../../state_machine/limits.ts';
 import { inexactNumber, inexactNumberMessage } from '../json-numbers.ts';
-import { ClientError, readClientBody, sendJson } from './http-util.ts';
+import { ClientError, readClientBody } from './http-util.ts';
 
 /** Largest body of a write (a run's input or an event); the engine has its own, tighter limits. */
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -125,7 +125,14 @@ function clientStatus(err: unknown): number | null {
  * Handles the write routes (`parts`: the decoded path after `/api`); false when none matched.
  * The caller has checked the token, Host, Origin and `X-Rmapp-Request`.
  */
-export async function handleApiWrites(engine: Engine, req: IncomingMessage, res: ServerResponse, parts: string[]): Promise<boolean> {
+export async function handleApiWrites(
+  engine: Engine,
+  req: IncomingMessage,
+  res: ServerResponse,
+  parts: string[],
+  /** Sends an answer, masked (the API's `send`): a refusal may quote a run's error. */
+  send: (status: number, body: unknown) => void,
+): Promise<boolean> {
   const method = req.method ?? 'GET';
   const start = method === 'POST' && parts.length === 1 && parts[0] === 'runs';
   const event = method === 'POST' && parts.length === 3 && parts[0] === 'runs' && parts[2] === 'events';
@@ -140,7 +147,7 @@ export async function handleApiWrites(engine: Engine, req: IncomingMessage, res:
       }
       const { workflow, input, idempotencyKey } = parsed.data;
       const id = await engine.start(workflow, input ?? {}, { idempotencyKey });
-      sendJson(res, 201, { id });
+      send(201, { id });
       return true;
     }
     const id = parts[1] as string;
@@ -149,12 +156,12 @@ export async function handleApiWrites(engine: Engine, req: IncomingMessage, res:
     if (typeof body.type !== 'string' || body.type === '')
       throw new ClientError(400, 'The event needs a non-empty string "type", e.g. {"type":"approve"}; other fields are its payload.');
     const result = await engine.send(id, body as { type: string }, { waitMs });
-    sendJson(res, 202, { delivered: result.delivered, outcome: result.outcome });
+    send(202, { delivered: result.delivered, outcome: result.outcome });
     return true;
   } catch (err) {
     const status = clientStatus(err);
     if (status === null) throw err;
-    sendJson(res, status, { error: (err as Error).message });
+    send(status, { error: (err as Error).message });
     return true;
   }
 }

@@ -25,8 +25,10 @@ export async function handleApi(
   url: URL,
   masker: Masker = createMasker(),
 ): Promise<boolean> {
-  // Runs carry errors, outputs and artifacts that may quote a secret (a test's output): masked on the way out.
-  const ok = (body: unknown): void => sendJson(res, 200, masker.value(body));
+  // Runs carry errors, outputs and artifacts that may quote a secret (a test's output): every answer is
+  // masked on the way out, refusals too (a retry refused quotes the run's error).
+  const send = (status: number, body: unknown): void => sendJson(res, status, masker.value(body));
+  const ok = (body: unknown): void => send(200, body);
   const segments = url.pathname.split('/').filter(Boolean).slice(1); // after "api"
   const parts = segments.map((s, i) => decodeParam(s, i === 1 ? 'run id' : i === 3 ? 'artifact name' : 'path segment'));
   const query = (name: string) => queryParam(url, name);
@@ -37,13 +39,13 @@ export async function handleApi(
     if (method === 'GET' && parts.length === 1 && parts[0] === 'runs') {
       const status = query('status');
       if (status && !RUN_STATUSES.includes(status as RunStatus)) {
-        sendJson(res, 400, { error: `Unknown status "${status}"; use one of ${RUN_STATUSES.join(', ')}.` });
+        send(400, { error: `Unknown status "${status}"; use one of ${RUN_STATUSES.join(', ')}.` });
         return true;
       }
       const limitText = query('limit');
       // `abc`, `-5`, `1.9` or `1e309` quietly became 100 or 500: a mistake the client is told about.
       if (limitText !== null && !/^[1-9][0-9]{0,8}$/.test(limitText)) {
-        sendJson(res, 400, {
+        send(400, {
           error: `The limit "${limitText}" is not a whole number of runs from 1 (at most 500 are listed): send e.g. ?limit=50.`,
         });
         return true;
@@ -57,7 +59,7 @@ export async function handleApi(
       ok({ workflows: engine.definitions().map((d) => ({ name: d.name, version: d.version, inputSchema: inputSchemaOf(d.input) })) });
       return true;
     }
-    if (await handleApiWrites(engine, req, res, parts)) return true;
+    if (await handleApiWrites(engine, req, res, parts, send)) return true;
     if (parts[0] !== 'runs' || parts.length < 2) return false;
     const id = parts[1] as string;
     if (method === 'GET' && parts.length === 2) {
@@ -80,7 +82,7 @@ export async function handleApi(
     }
     if (method === 'GET' && parts.length === 4 && parts[2] === 'artifacts') {
       const value = await engine.getArtifact(id, parts[3] as string);
-      if (value === undefined) sendJson(res, 404, { error: `Run ${id} has no artifact "${parts[3]}".` });
+      if (value === undefined) send(404, { error: `Run ${id} has no artifact "${parts[3]}".` });
       else ok({ name: parts[3], value });
       return true;
     }
@@ -92,13 +94,13 @@ export async function handleApi(
     return false;
   } catch (err) {
     if (err instanceof RunNotFoundError) {
-      sendJson(res, 404, { error: err.message });
+      send(404, { error: err.message });
       return true;
     }
     if (err instanceof ValidationError) {
       // 409: the request does not fit the run's state (retrying a run that did not fail, say);
       // 400: the request itself is wrong (an artifact name no artifact can have).
-      sendJson(res, err instanceof RunStateError ? 409 : 400, { error: err.message });
+      send(err instanceof RunStateError ? 409 : 400, { error: err.message });
       return true;
     }
     throw err;
