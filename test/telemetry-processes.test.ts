@@ -62,6 +62,31 @@ it('a run killed with SIGKILL and resumed in another process yields one trace', 
   expect(byPath(4)[0]?.parentSpanId).toBe(segments[0]?.spanId);
 });
 
+it("a step's error quoting a secret leaves the worker masked in its spans", async () => {
+  // An adversarial pass: the API and the logs masked it, the exported spans (the exception event's
+  // message and stack, the span's status) did not.
+  const collector = await startCollector();
+  const env = {
+    DATABASE_URL: pg.url,
+    OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+    OTEL_BSP_SCHEDULE_DELAY: '50',
+    OTEL_METRIC_EXPORT_INTERVAL: '600000',
+    // A value the sandbox passes to the tests (so the service masks it), which the step's error quotes.
+    RMAPP_SANDBOX_ENV: 'WIDGET_SECRET',
+    WIDGET_SECRET: 'widget is broken',
+  };
+  const worker = spawnRmapp(['--workflows', TEST_WORKFLOWS, 'worker', '--otel'], env);
+  const id = await pg.client.start('test.fails', {});
+  expect((await pg.client.waitFor(id, { timeoutMs: 30_000 })).status).toBe('failed');
+  await until(() => collector.spans.some((s) => s.name === 'workflow.run test.fails'), 10_000, 'the failed run exported');
+  worker.child.kill('SIGTERM');
+  expect(await worker.exited).toBe(0);
+  await collector.close();
+  const exported = collector.bodies.join('\n');
+  expect(exported, 'the error reached the spans (otherwise this proves nothing)').toContain('the [REDACTED]');
+  expect(exported, 'the secret in the exported spans').not.toContain('widget is broken');
+});
+
 it('--metrics-port serves Prometheus metrics', async () => {
   const port = await freePort();
   const worker = spawnRmapp(['--workflows', TEST_WORKFLOWS, 'worker', '--metrics-port', String(port)], { DATABASE_URL: pg.url });

@@ -13,6 +13,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { parseDuration } from '../persistence/retention.ts';
 import { WorkflowError } from '../state_machine/errors.ts';
+import { connectionStringSecrets } from './masking.ts';
 import { isServiceSecret } from './sandbox/env.ts';
 import { didYouMean } from './did-you-mean.ts';
 import { importUserModule } from './typescript-modules.ts';
@@ -471,4 +472,20 @@ export function webUrl(apiUrl: string): string {
   if (/^api\.[^.]+\.ghe\.com$/i.test(url.hostname)) return `${url.protocol}//${url.host.slice(4)}`;
   const prefix = url.pathname.replace(/\/+$/, '').replace(/\/api\/v3$/, '');
   return `${url.protocol}//${url.host}${prefix}`;
+}
+
+/**
+ * The secret values the masker masks by value: the configuration's credentials, the database password
+ * (as written in the URL and decoded), and the values of the variables the sandbox passes to the
+ * agent or the tests (`agent.env`, `sandbox.env`: the agent's API key must not come back in a comment).
+ */
+export function secretsOf(config: RmappConfig, env: NodeJS.ProcessEnv = process.env): string[] {
+  return [
+    config.github.token,
+    config.github.webhookSecret,
+    config.github.privateKey,
+    config.server.dashboardToken,
+    ...connectionStringSecrets(config.databaseUrl),
+    ...[...config.agent.env, ...config.sandbox.env].map((name) => env[name]),
+  ].filter((s): s is string => !!s);
 }

@@ -9,6 +9,42 @@ import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
 import { NodeSDK, resources } from '@opentelemetry/sdk-node';
+import type { Masker } from './masking.ts';
+
+type ExportedSpan = Parameters<OTLPTraceExporter['export']>[0][number];
+type SpanExporter = Pick<OTLPTraceExporter, 'export' | 'shutdown' | 'forceFlush'>;
+
+/**
+ * The span as exported, its texts masked: a span's name, attributes, status message, events (an
+ * exception's message and stack: a step's error may quote a secret, a test's output) and links'
+ * attributes. The rest (ids, times, the resource) is the span's own, read through the prototype.
+ */
+function maskedSpan(span: ExportedSpan, masker: Masker): ExportedSpan {
+  const copy = Object.create(span) as ExportedSpan;
+  const status = span.status.message === undefined ? span.status : { ...span.status, message: masker.text(span.status.message) };
+  return Object.defineProperties(copy, {
+    name: { value: masker.text(span.name) },
+    attributes: { value: masker.value(span.attributes) },
+    status: { value: status },
+    events: {
+      value: span.events.map((e) => ({ ...e, name: masker.text(e.name), attributes: e.attributes && masker.value(e.attributes) })),
+    },
+    links: { value: span.links.map((l) => ({ ...l, attributes: l.attributes && masker.value(l.attributes) })) },
+  });
+}
+
+/** An exporter that masks every span before `inner` sends it (see {@link maskedSpan}). */
+export function maskingSpanExporter(inner: SpanExporter, masker: Masker): SpanExporter {
+  return {
+    export: (spans, done) =>
+      inner.export(
+        spans.map((s) => maskedSpan(s, masker)),
+        done,
+      ),
+    shutdown: () => inner.shutdown(),
+    forceFlush: () => inner.forceFlush(),
+  };
+}
 
 /** The process attributes of the stock detector, without `process.command*` and `process.executable.path`. */
 const processWithoutCommandLine: resources.ResourceDetector = {
@@ -32,6 +68,11 @@ export interface TelemetryOptions {
   prometheusHost?: string | undefined;
   /** Create the Prometheus reader without its own server: the caller serves `/metrics` (`rmapp serve`). */
   prometheusEmbedded?: boolean | undefined;
+  /**
+   * Masks the spans before they are exported: an engine's span records a step's error (message and
+   * stack), which may quote a secret. Metrics carry no text of a run.
+   */
+  masker?: Masker | undefined;
 }
 
 /** Starts the SDK; `shutdown` flushes what is buffered (call it on SIGTERM). */
@@ -53,7 +94,9 @@ export async function startTelemetry(options: TelemetryOptions): Promise<{ shutd
   }
   const sdk = new NodeSDK({
     serviceName: process.env.OTEL_SERVICE_NAME ?? 'rmapp',
-    ...(options.otlp ? { traceExporter: new OTLPTraceExporter() } : { traceExporter: undefined, spanProcessors: [] }),
+    ...(options.otlp
+      ? { traceExporter: options.masker ? maskingSpanExporter(new OTLPTraceExporter(), options.masker) : new OTLPTraceExporter() }
+      : { traceExporter: undefined, spanProcessors: [] }),
     metricReaders,
     instrumentations: [],
     // Not the stock process detector: it exports the command line (`--database-url

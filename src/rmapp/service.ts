@@ -12,9 +12,9 @@ import type { AnyWorkflowDefinition } from '../state_machine/definition.ts';
 import { isFinalStatus } from '../persistence/run-status.ts';
 import { issueBranch } from '../machines/issue-branch.ts';
 import { createGitHubAccess, createRoutedGitHubClient, type GitHubOctokit } from './github/client.ts';
-import { gitUrlFor, webUrl, type RmappConfig } from './config.ts';
+import { gitUrlFor, secretsOf, webUrl, type RmappConfig } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
-import { connectionStringSecrets, createMasker, type Masker } from './masking.ts';
+import { createMasker, type Masker } from './masking.ts';
 import { attachProgressComments, type ProgressCommentOptions } from './progress-comment.ts';
 import { startServiceServer } from './server/http-server.ts';
 import { webhookHandler } from './server/webhook-handler.ts';
@@ -58,21 +58,8 @@ export interface Service {
   stop(options?: { graceMs?: number }): Promise<void>;
 }
 
-/**
- * The secret values the masker masks by value: the configuration's credentials, the database password
- * (as written in the URL and decoded), and the values of the variables the sandbox passes to the
- * agent or the tests (`agent.env`, `sandbox.env`: the agent's API key must not come back in a comment).
- */
-export function secretsOf(config: RmappConfig, env: NodeJS.ProcessEnv = process.env): string[] {
-  return [
-    config.github.token,
-    config.github.webhookSecret,
-    config.github.privateKey,
-    config.server.dashboardToken,
-    ...connectionStringSecrets(config.databaseUrl),
-    ...[...config.agent.env, ...config.sandbox.env].map((name) => env[name]),
-  ].filter((s): s is string => !!s);
-}
+/** Kept here for the callers that import it with the service (defined with the configuration). */
+export { secretsOf };
 
 /**
  * Masks what the service writes to GitHub (comment and reply bodies, PR titles and bodies): a test's
@@ -275,7 +262,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const telemetry =
     // The OpenTelemetry SDK is imported only when asked for: ~580 ms of CPU and 31 MB otherwise paid by every `serve`.
     options.otel || options.metrics
-      ? await (await import('./otel.ts')).startTelemetry({ otlp: !!options.otel, prometheusEmbedded: !!options.metrics })
+      ? await (await import('./otel.ts')).startTelemetry({ otlp: !!options.otel, prometheusEmbedded: !!options.metrics, masker })
       : null;
 
   const runtime = config.githubEnabled ? githubRuntime(config, { github: options.github, log }) : null;

@@ -23,13 +23,21 @@ const attrs = (list: OtlpAttribute[] = []) =>
     ]),
   );
 
-export async function startCollector(): Promise<{ url: string; spans: CollectedSpan[]; close(): Promise<void> }> {
+export async function startCollector(): Promise<{
+  url: string;
+  spans: CollectedSpan[];
+  /** Every export's body as received (JSON): what left the process, whatever field it sits in. */
+  bodies: string[];
+  close(): Promise<void>;
+}> {
   const spans: CollectedSpan[] = [];
+  const bodies: string[] = [];
   const server: Server = createServer((req, res) => {
     let body = '';
     req.on('data', (d) => (body += d));
     req.on('end', () => {
       if (req.url === '/v1/traces') {
+        bodies.push(body);
         const doc = JSON.parse(body) as {
           resourceSpans: {
             resource?: { attributes?: OtlpAttribute[] };
@@ -56,7 +64,7 @@ export async function startCollector(): Promise<{ url: string; spans: CollectedS
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}`, spans, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  return { url: `http://127.0.0.1:${port}`, spans, bodies, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }
 
 /** A TCP port that was free a moment ago. */

@@ -88,22 +88,29 @@ async function runWorker(
   // inspector) are imported only when this worker uses them: together they cost a worker without them
   // ~0.9 s of CPU at start-up (which a restarted worker's recovery waits for) and ~50 MB of RSS
   // (bench/README.md, "What was changed").
-  const [{ createEngine }, { loadConfig }, { createLogger }, { serviceWorkflowSet }] = await Promise.all([
-    import('../../state_machine/engine.ts'),
-    import('../config.ts'),
-    import('../logger.ts'),
-    import('./versions-command.ts'),
-  ]);
+  const [{ createEngine }, { loadConfig, secretsOf }, { createLogger }, { serviceWorkflowSet }, { connectionStringSecrets, createMasker }] =
+    await Promise.all([
+      import('../../state_machine/engine.ts'),
+      import('../config.ts'),
+      import('../logger.ts'),
+      import('./versions-command.ts'),
+      import('../masking.ts'),
+    ]);
   const retention = o.retention
     ? { policy: { succeededMs: o.retainSucceeded, failedMs: o.retainFailed, cancelledMs: o.retainCancelled } }
     : undefined;
-  // The SDK is set up before the engine so that the engine's first spans and instruments use it.
-  const telemetry =
-    o.otel || o.metricsPort ? await (await import('../otel.ts')).startTelemetry({ otlp: !!o.otel, prometheusPort: o.metricsPort }) : null;
   // With GitHub settings in the environment (as `rmapp serve` has them), this worker runs the GitHub
   // workflows too: extra workers of a service share its configuration.
   const config = await loadConfig({ requireWebhookSecret: false, serves: false });
-  const log = createLogger({ secrets: config.githubEnabled ? [config.github.token, config.github.privateKey] : [] });
+  // What `serve` masks (its credentials, the database's password, the agent's and tests' variables),
+  // in the log and the exported spans alike.
+  const secrets = [...secretsOf(config), ...connectionStringSecrets(opts.databaseUrl)];
+  // The SDK is set up before the engine so that the engine's first spans and instruments use it.
+  const telemetry =
+    o.otel || o.metricsPort
+      ? await (await import('../otel.ts')).startTelemetry({ otlp: !!o.otel, prometheusPort: o.metricsPort, masker: createMasker(secrets) })
+      : null;
+  const log = createLogger({ secrets });
   const service = config.githubEnabled ? await import('../service.ts') : null;
   const github = service && config.githubEnabled ? service.githubRuntime(config, { log }) : null;
   const forgets = service && retention ? retentionForgetsDeliveries(retention.policy) : null;
