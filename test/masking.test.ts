@@ -172,6 +172,31 @@ it('masks a secret base64-encoded inside longer text, wrapped in lines or URL-sa
   expect(m.text(prose)).toBe(prose);
 });
 
+it('masks a secret hex-encoded inside longer text, wrapped or spaced as hex dumps print it', () => {
+  // An adversarial pass: `env | xxd -p` (60-column lines) and `xxd -g1`-style pairs came out whole.
+  const secret = 'Xq7PwdSecretZeta91';
+  const m = createMasker([secret]);
+  const hex = (text: string) => Buffer.from(text).toString('hex');
+  const wrap = (h: string, width: number) => `${h.match(new RegExp(`.{1,${width}}`, 'g'))?.join('\n')}\n`;
+  const encodings: [string, string][] = [
+    ['env | xxd -p', wrap(hex(`HOME=/root\nDATABASE_PASSWORD=${secret}\n`), 60)],
+    ['xxd -p -c 8', wrap(hex(`K=${secret}`), 16)],
+    ['pairs spaced', hex(`K=${secret}\n`).replace(/(..)(?!$)/g, '$1 ')],
+    ['upper case, wrapped', wrap(hex(`${secret} tail`).toUpperCase(), 32)],
+    ['inside a JSON string', JSON.stringify({ out: wrap(hex(`x${secret}`), 60) })],
+  ];
+  for (const [how, encoded] of encodings) {
+    const out = m.text(`dump:\n${encoded}end`);
+    expect(out, how).toContain(MASK);
+    const left = Buffer.from(out.replaceAll(MASK, '').replace(/\s|\\n|dump:|end|[{}":]|out/g, ''), 'hex').toString('latin1');
+    for (let i = 0; i + 6 <= secret.length; i += 1)
+      expect(left, `${how}: left ${JSON.stringify(left)}`).not.toContain(secret.slice(i, i + 6));
+  }
+  // Hex that holds no secret is left as it is.
+  const other = wrap(hex('y'.repeat(100)), 60);
+  expect(m.text(other)).toBe(other);
+});
+
 it('masks a short secret (8 bytes and more) base64-encoded at any alignment', () => {
   for (const secret of ['hunter2x', 'Pa55w0rd9', 'pässwörd', '🔑🔑🔑']) {
     const m = createMasker([secret]);

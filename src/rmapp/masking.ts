@@ -248,6 +248,12 @@ export interface Masker {
   text(text: string): string;
   /** A deep copy of a JSON-like value with every string (and key) masked and secret-named keys' values replaced. */
   value<T>(value: T): T;
+  /**
+   * True when the text holds one of the configured secret values, whole, in a form this masker knows
+   * (base64 or hex, wrapped or spaced; URL-encoded; re-cased or spaced out). Not the patterns
+   * (anything shaped like a token or a URL password): a repository's test fixture may hold those.
+   */
+  holdsSecret(text: string): boolean;
 }
 
 /**
@@ -271,8 +277,13 @@ export function createMasker(secrets: readonly (string | null | undefined)[] = [
     // maskAcrossBreaks, whole or broken across lines.
     for (const core of base64Cores(Buffer.from(s))) cores.add(core);
     values.add(encodeURIComponent(s));
-    values.add(Buffer.from(s).toString('hex'));
-    values.add(Buffer.from(s).toString('hex').toUpperCase());
+    // Hex, whole or wrapped and spaced as dumps print it (`xxd -p`'s 60-column lines, `xxd -g1 -p`,
+    // `od`-style pairs): found across breaks like base64 (hex of text holding the secret holds the
+    // secret's hex at a byte boundary, so no alignment variants are needed).
+    for (const hex of [Buffer.from(s).toString('hex'), Buffer.from(s).toString('hex').toUpperCase()]) {
+      values.add(hex);
+      cores.add(hex);
+    }
     const skeleton = s.replace(/[^A-Za-z0-9]/g, '').toLowerCase();
     if (skeleton.length >= 12) skeletons.add(skeleton);
     // A PEM key also travels with escaped newlines (JSON, env files).
@@ -353,5 +364,10 @@ export function createMasker(secrets: readonly (string | null | undefined)[] = [
       path.delete(v);
     }
   };
-  return { text, value: <T>(value: T) => walk(value, new Set()) as T };
+  const skeletonList = [...skeletons];
+  const holdsSecret = (input: string): boolean =>
+    maskValues(input) !== input ||
+    (coreList.length > 0 && maskAcrossBreaks(input, coreList) !== input) ||
+    (skeletonList.length > 0 && maskSkeletons(input, skeletonList) !== input);
+  return { text, value: <T>(value: T) => walk(value, new Set()) as T, holdsSecret };
 }

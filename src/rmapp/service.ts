@@ -105,6 +105,7 @@ export function githubRuntime(
   const github = maskGitHubWrites(overrides.github ?? createRoutedGitHubClient(access, clientConfig), masker);
   const workspaces = new Workspaces({
     mask: masker.text,
+    holdsSecret: masker.holdsSecret,
     root: config.workspaceRoot,
     author: { name: config.botName, email: `${config.botName.replace(/\[bot\]$/, '')}@users.noreply.github.com` },
     token: async (url) => {

@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path';
 import { ValidationError, WorkflowError } from '../state_machine/errors.ts';
 import { runCommand } from './process.ts';
 import { removeTree } from './workspace-access.ts';
+import { AddedSecretScanner } from './secret-scan.ts';
 import { INSTRUCTION_FILES, parseRepositoryConfig, REPOSITORY_CONFIG, type RepositorySettings } from './repository-config.ts';
 
 /** Most bytes `.github/rmapp.yml` may have (it holds settings; long instructions belong in AGENTS.md). */
@@ -157,6 +158,11 @@ export interface WorkspaceConfig {
    * or the tests changed are the work under review and are committed as they are.
    */
   mask?: ((text: string) => string) | undefined;
+  /**
+   * True when a text holds one of the service's secrets (the masker's `holdsSecret`): a commit whose
+   * added lines hold one is refused ({@link Workspaces.commitAll}), as the agent holds its own key.
+   */
+  holdsSecret?: ((text: string) => boolean) | undefined;
 }
 
 export interface Workspace {
@@ -724,10 +730,31 @@ export class Workspaces {
           .find(([, body]) => body !== undefined && isEarlier(body))?.[0] ?? null;
       return { committed: false, sha: await this.git(['rev-parse', 'HEAD'], ws.dir, signal), earlier };
     }
+    await this.refuseSecrets(ws, pathspec, signal);
     // `-F -`: the message (which may quote an issue title) comes on stdin, never as an argument.
     // With paths, `git commit -- <paths>` commits those paths only, whatever else is staged.
     await this.git(['commit', '-q', '--no-verify', '-F', '-', ...pathspec], ws.dir, signal, this.mask(message));
     return { committed: true, sha: await this.git(['rev-parse', 'HEAD'], ws.dir, signal), earlier: null };
+  }
+
+  /**
+   * Fails when what is staged adds one of the service's secrets ({@link AddedSecretScanner}): code
+   * `SECRET_IN_CHANGES`, category `validation`. The attempt's changes are discarded, so nothing of it
+   * is committed or pushed (as with a protected path).
+   */
+  private async refuseSecrets(ws: Workspace, pathspec: readonly string[], signal?: AbortSignal): Promise<void> {
+    if (!this.config.holdsSecret) return;
+    const scanner = new AddedSecretScanner(this.config.holdsSecret);
+    const args = ['diff', '--cached', '--text', '--no-color', '--no-ext-diff', '--no-renames', '-U0', ...pathspec];
+    this.checked(args, await this.runGit(args, ws.dir, signal, { onStdout: (chunk) => scanner.write(chunk) }));
+    const found = scanner.end();
+    if (found === null) return;
+    await this.discardChanges(ws, signal);
+    const file = /^diff --git a\/.* b\/(.*)$/.exec(found)?.[1] ?? found.slice('diff --git '.length);
+    throw new WorkflowError(
+      `The changes hold a secret of the service's (a credential it is configured with, or the value of a variable in agent.env or sandbox.env — the agent's own API key, say) in ${this.mask(file).slice(0, 200)}, whole or encoded. Nothing of this attempt was committed or pushed. An issue or comment may have told the agent to write it there; look at what it asked, and rotate the key if the workspace or its logs were shared.`,
+      { code: 'SECRET_IN_CHANGES', category: 'validation' },
+    );
   }
 
   /** Pushes the branch (a push that has nothing new to send is a no-op). */
