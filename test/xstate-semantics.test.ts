@@ -466,3 +466,47 @@ describe('an action that runs when a delayed event fires', () => {
     });
   }
 });
+
+describe('a delayed event scheduled twice under one send id', () => {
+  // X k:1 in 300 ms and X k:2 in 500 ms, both under the id `t`, neither cancelled; done at 900 ms.
+  const machine = setup({ types: {} as { context: { got: number[] }; events: { type: 'X'; k: number } } }).createMachine({
+    id: 'twice',
+    context: { got: [] },
+    initial: 'waiting',
+    states: {
+      waiting: {
+        entry: [raise({ type: 'X', k: 1 }, { delay: 300, id: 't' }), raise({ type: 'X', k: 2 }, { delay: 500, id: 't' })],
+        on: { X: { actions: assign({ got: ({ context, event }) => [...context.got, event.k] }) } },
+        after: { 900: 'done' },
+      },
+      done: { type: 'final' },
+    },
+    output: ({ context }) => context.got,
+  });
+
+  it('fires only the later, whether or not the run was restored between the two (documented)', async () => {
+    // Plain XState fires both; a restore has only its record of the later. An adversarial pass: a run
+    // evicted to wait after the first fired lost the second (its record gone) and ended with [1].
+    const plain = createActor(machine).start();
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(plain.getSnapshot().output, 'plain XState').toEqual([1, 2]);
+    const { run } = await underRmapp('xs.twice', machine as never);
+    expect(run.status).toBe('succeeded');
+    expect(run.output, 'rmapp, in memory').toEqual([2]);
+    // Restored between the two: the run's worker stops 100 ms in, another takes the run over.
+    const workflows = [defineWorkflow({ name: 'xs.twice-restored', machine, input: z.object({}) })];
+    const first = createEngine({ database: db, workflows, pollMs: 20 });
+    await first.startWorker();
+    const id = await first.start('xs.twice-restored', {});
+    await new Promise((r) => setTimeout(r, 100));
+    await first.stop();
+    const second = createEngine({ database: db, workflows, pollMs: 20 });
+    await second.startWorker();
+    try {
+      const restored = await second.waitFor(id, { timeoutMs: 20_000 });
+      expect(restored.output, 'rmapp, restored before the first was due').toEqual([2]);
+    } finally {
+      await second.stop();
+    }
+  });
+});

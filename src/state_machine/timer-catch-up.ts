@@ -28,7 +28,10 @@ import type { Clock } from './clock.ts';
  * `${source.sessionId}.${id}` (XState's `createScheduledEventId`).
  */
 interface SchedulingSystem {
-  scheduler: { schedule(source: AnyActorRef, target: AnyActorRef, event: EventObject, delay: number, id?: string): void };
+  scheduler: {
+    schedule(source: AnyActorRef, target: AnyActorRef, event: EventObject, delay: number, id?: string): void;
+    cancel(source: AnyActorRef, id: string): void;
+  };
   _snapshot: { _scheduledEvents: Record<string, object> };
 }
 
@@ -88,6 +91,12 @@ export class TimerCatchUp {
     // XState's own default id, made here so that the record's key is known.
     scheduler.schedule = (source, target, event, delay, id = Math.random().toString(36).slice(2)) => {
       this.noted = null;
+      // Scheduled again under the id of one still pending (neither cancelled): XState replaces its
+      // record but leaves the earlier timer armed, and the first of the two to fire deletes the record.
+      // The earlier is cancelled here, so only the later fires — in memory as after a restore, which
+      // has only the record — instead of the earlier alone when the run was evicted between the two
+      // (docs/xstate-semantics.md, "A delayed event scheduled twice under one send id").
+      if (system._snapshot._scheduledEvents[`${source.sessionId}.${id}`]) scheduler.cancel(source, id);
       try {
         schedule.call(scheduler, source, target, event, delay, id);
         const record = system._snapshot._scheduledEvents[`${source.sessionId}.${id}`];
