@@ -10,7 +10,8 @@ import { RUN_CHANGE_WATCH_MS } from '../src/persistence/run-changes.ts';
 import type { Engine } from '../src/state_machine/engine.ts';
 import { createMasker } from '../src/rmapp/masking.ts';
 import { createLogger } from '../src/rmapp/logger.ts';
-import { runStream } from '../src/rmapp/server/stream.ts';
+import { ARTIFACT_CHANGED_CHANNEL } from '../src/persistence/artifacts.ts';
+import { MAX_UNREAD_BYTES, runStream } from '../src/rmapp/server/stream.ts';
 
 afterEach(() => vi.useRealTimers());
 
@@ -19,8 +20,10 @@ function fakeEngine() {
   const watches: { resolve: () => void; reject: (e: Error) => void }[] = [];
   const reconnectHooks: (() => void)[] = [];
   let mode: 'ok' | 'fail' | 'manual' = 'ok';
+  const listeners = new Map<string, (payload: string) => void>();
   const db = {
-    listen: async (_channel: string, _onPayload: unknown, options?: { onReconnect?: () => void }) => {
+    listen: async (channel: string, onPayload: (payload: string) => void, options?: { onReconnect?: () => void }) => {
+      listeners.set(channel, onPayload);
       if (options?.onReconnect) reconnectHooks.push(options.onReconnect);
       return async () => {};
     },
@@ -34,7 +37,9 @@ function fakeEngine() {
   const engine = { db: async () => db } as unknown as Engine;
   /** The LISTEN connection was lost and made again. */
   const reconnect = () => reconnectHooks.forEach((hook) => hook());
-  return { engine, watches, reconnect, setMode: (m: typeof mode) => (mode = m), calls: () => watches.length };
+  /** A notification on `channel`, as Postgres would deliver it. */
+  const notify = (channel: string, payload: string) => listeners.get(channel)?.(payload);
+  return { engine, watches, reconnect, notify, setMode: (m: typeof mode) => (mode = m), calls: () => watches.length };
 }
 
 function fakeResponse() {
@@ -138,3 +143,33 @@ it('a client gone while the stream was being set up is never served and does not
   expect(db.calls(), 'watch renewals with no client connected').toBe(1);
   await stream.close();
 });
+
+it('a client that leaves a megabyte unread is cut off; the others keep their frames', async () => {
+  // An adversarial pass: frames were written to a client that never read, kept in the server's memory.
+  const db = fakeEngine();
+  const stream = runStream(db.engine, createMasker(), log);
+  const stalled = fakeResponse();
+  let unread = 0;
+  let destroyed = 0;
+  Object.assign(stalled.res, {
+    write: (frame: string) => ((unread += frame.length), false),
+    destroy: () => (destroyed++, stalled.res.end()),
+  });
+  Object.defineProperty(stalled.res, 'writableLength', { get: () => unread });
+  const reading = fakeResponse();
+  let read = 0;
+  Object.assign(reading.res, { write: () => (read++, true), writableLength: 0 });
+  await stream.handle({} as never, stalled.res, url);
+  await stream.handle({} as never, reading.res, url);
+  // Artifact saves of 1,000 runs per flush, each frame ~100 bytes, until a megabyte is left unread.
+  for (let round = 0; round < 40 && destroyed === 0; round++) {
+    for (let i = 0; i < 1_000; i++) db.notify(ARTIFACT_CHANGED_CHANNEL, `run-${round}-${i} ${'n'.repeat(40)}`);
+    await new Promise((r) => setTimeout(r, 110));
+  }
+  expect(destroyed, 'the stalled client was cut off').toBe(1);
+  expect(unread, 'bytes left unread when it was cut').toBeLessThan(MAX_UNREAD_BYTES + 10_000);
+  const before = read;
+  db.notify(ARTIFACT_CHANGED_CHANNEL, 'run-after plan');
+  await vi.waitFor(() => expect(read, 'the reading client still gets frames').toBe(before + 1));
+  await stream.close();
+}, 120_000);

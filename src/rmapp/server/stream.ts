@@ -42,6 +42,13 @@ export const RUN_CHANGED_CHANNEL = 'rmapp_run_changed';
 export const RUN_REMOVED_CHANNEL = 'rmapp_run_removed';
 const COALESCE_MS = 100;
 const HEARTBEAT_MS = 15_000;
+/**
+ * What a client may leave unread, in bytes, before its stream is cut (it reconnects and redraws from
+ * the API, as after any drop). A frame is a few hundred bytes; a client that does not read — a stalled
+ * tab, a script holding the connection open — would otherwise grow the server's memory by every frame
+ * of every run for as long as it stays connected.
+ */
+export const MAX_UNREAD_BYTES = 1024 * 1024;
 
 /** What a `run` event carries. */
 export interface RunChange {
@@ -59,6 +66,12 @@ export interface RunChange {
 interface Client {
   res: ServerResponse;
   run: string | null;
+}
+
+/** Writes a frame to a client, or cuts its stream when it has left {@link MAX_UNREAD_BYTES} unread. */
+function send(c: Client, frame: string): void {
+  if (c.res.writableLength > MAX_UNREAD_BYTES) return void c.res.destroy();
+  c.res.write(frame);
 }
 
 /** The stream's route and its LISTEN, started with the first client and ended by {@link close}. */
@@ -138,7 +151,7 @@ export function runStream(engine: Engine, masker: Masker, log: Logger) {
         finishedAt: run.finishedAt,
       };
       const frame = `event: run\ndata: ${JSON.stringify(masker.value(change))}\n\n`;
-      for (const c of clients) if (!c.run || c.run === run.id || c.run === run.parentRunId) c.res.write(frame);
+      for (const c of clients) if (!c.run || c.run === run.id || c.run === run.parentRunId) send(c, frame);
     }
   };
   // Artifact saves: coalesced like run changes (a run id and a name per event).
@@ -153,7 +166,7 @@ export function runStream(engine: Engine, masker: Masker, log: Logger) {
       if (at <= 0) continue;
       const change = { runId: key.slice(0, at), name: key.slice(at + 1) };
       const frame = `event: artifact\ndata: ${JSON.stringify(masker.value(change))}\n\n`;
-      for (const c of clients) if (!c.run || c.run === change.runId) c.res.write(frame);
+      for (const c of clients) if (!c.run || c.run === change.runId) send(c, frame);
     }
   };
   const onArtifact = (payload: string) => {
@@ -179,7 +192,7 @@ export function runStream(engine: Engine, masker: Masker, log: Logger) {
     for (const c of clients) {
       const ids = c.run ? named.filter((r) => c.run === r.id || c.run === r.parent).map((r) => r.shown) : null;
       if (ids?.length === 0 && !more) continue;
-      c.res.write(ids ? frame(ids) : (all ??= frame(named.map((r) => r.shown))));
+      send(c, ids ? frame(ids) : (all ??= frame(named.map((r) => r.shown))));
     }
   };
   const onRemoved = (payload: string) => {
@@ -252,7 +265,7 @@ export function runStream(engine: Engine, masker: Masker, log: Logger) {
       res.write('retry: 2000\n: connected\n\n');
       const client: Client = { res, run };
       clients.add(client);
-      const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), HEARTBEAT_MS);
+      const heartbeat = setInterval(() => send(client, ': heartbeat\n\n'), HEARTBEAT_MS);
       leave = () => {
         clearInterval(heartbeat);
         clients.delete(client);
