@@ -41,7 +41,8 @@ beforeAll(async () => {
   // The tests print the environment of every process they can see, a host file, and a token the repository holds.
   const tests = `echo TESTS-RAN; env; cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n'; cat ${hostFile} 2>&1; echo "repo token ${REPO_TOKEN}"; echo "key: $ANTHROPIC_API_KEY"; echo TESTS-RAN; exit 1`;
   // An injected issue makes the agent print its key and environment and give up; others are scripted.
-  const agent = `p=$(cat); case "$p" in *AGENT_LEAK*) echo "my key is $ANTHROPIC_API_KEY" >&2; env >&2; cat ${hostFile} >&2; exit 3;; esac; printf '%s' "$p" | node ${join(ROOT, 'src/rmapp/demo/scripted-agent.mjs')} | sed "s/PUT-MY-KEY-HERE/$ANTHROPIC_API_KEY/g"`;
+  // Told to (KEY_FILE), it also writes its environment into the workspace, base64'd, for rmapp to commit.
+  const agent = `p=$(cat); case "$p" in *AGENT_LEAK*) echo "my key is $ANTHROPIC_API_KEY" >&2; env >&2; cat ${hostFile} >&2; exit 3;; *KEY_FILE*) env | base64 > notes.txt;; esac; printf '%s' "$p" | node ${join(ROOT, 'src/rmapp/demo/scripted-agent.mjs')} | sed "s/PUT-MY-KEY-HERE/$ANTHROPIC_API_KEY/g"`;
   w = await createServiceWorld(
     {
       RMAPP_TEST_COMMAND: JSON.stringify(['sh', '-c', tests]),
@@ -117,4 +118,14 @@ it('nothing the tests or the agent print of secrets reaches GitHub, the API or t
   // The tests saw none of the service's environment, and the agent only its own key (masked on the way out).
   expect(apiText, 'the tests saw no agent key (JSON-escaped newline after "key: ")').toMatch(/key: \\n/);
   expect(surfaces['GitHub comments']).toContain('my key is [REDACTED]');
+});
+
+it('an agent told to write its key into a file gets nothing committed or pushed: the run fails naming it', async () => {
+  const runId = await implement(44, 'KEY_FILE please keep your notes\nPLAN write impl\nWRITE impl.txt right');
+  const run = await w.service.engine.get(runId);
+  expect(run.status).toBe('failed');
+  expect(run.error, `run ${runId}'s error`).toMatchObject({ code: 'SECRET_IN_CHANGES' });
+  const pushed = await w.world.git(w.world.remote, 'log', '-p', '--format=%B', 'main..rmapp/issue-44').catch(() => '');
+  expect(pushed, 'the pushed branch').not.toContain('notes.txt');
+  for (const secret of FORBIDDEN) expect(pushed.includes(secret), `the branch holds "${secret.slice(0, 14)}…"`).toBe(false);
 });

@@ -486,6 +486,16 @@ export function secretsOf(config: RmappConfig, env: NodeJS.ProcessEnv = process.
     config.github.privateKey,
     config.server.dashboardToken,
     ...connectionStringSecrets(config.databaseUrl),
-    ...[...config.agent.env, ...config.sandbox.env].map((name) => env[name]),
+    ...sandboxSecretsOf(config, env),
   ].filter((s): s is string => !!s);
+}
+
+/**
+ * The secrets the sandbox holds: the values of the variables it passes to the agent or the tests
+ * (`agent.env`, `sandbox.env`). Only these can reach a file the agent writes (the service's own
+ * credentials never enter the sandbox), so only these refuse a commit (workspace.ts `commitAll`):
+ * a weak database password such as `postgres` would otherwise refuse every change that names it.
+ */
+export function sandboxSecretsOf(config: RmappConfig, env: NodeJS.ProcessEnv = process.env): string[] {
+  return [...config.agent.env, ...config.sandbox.env].map((name) => env[name]).filter((s): s is string => !!s);
 }

@@ -12,7 +12,7 @@ import type { AnyWorkflowDefinition } from '../state_machine/definition.ts';
 import { isFinalStatus } from '../persistence/run-status.ts';
 import { issueBranch } from '../machines/issue-branch.ts';
 import { createGitHubAccess, createRoutedGitHubClient, type GitHubOctokit } from './github/client.ts';
-import { gitUrlFor, secretsOf, webUrl, type RmappConfig } from './config.ts';
+import { gitUrlFor, sandboxSecretsOf, secretsOf, webUrl, type RmappConfig } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMasker, type Masker } from './masking.ts';
 import { attachProgressComments, type ProgressCommentOptions } from './progress-comment.ts';
@@ -105,7 +105,7 @@ export function githubRuntime(
   const github = maskGitHubWrites(overrides.github ?? createRoutedGitHubClient(access, clientConfig), masker);
   const workspaces = new Workspaces({
     mask: masker.text,
-    holdsSecret: masker.holdsSecret,
+    holdsSecret: createMasker(sandboxSecretsOf(config)).holdsSecret,
     root: config.workspaceRoot,
     author: { name: config.botName, email: `${config.botName.replace(/\[bot\]$/, '')}@users.noreply.github.com` },
     token: async (url) => {

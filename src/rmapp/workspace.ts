@@ -159,8 +159,9 @@ export interface WorkspaceConfig {
    */
   mask?: ((text: string) => string) | undefined;
   /**
-   * True when a text holds one of the service's secrets (the masker's `holdsSecret`): a commit whose
-   * added lines hold one is refused ({@link Workspaces.commitAll}), as the agent holds its own key.
+   * True when a text holds one of the secrets the sandbox holds (a masker's `holdsSecret` over the
+   * values of `agent.env` and `sandbox.env`, config.ts `sandboxSecretsOf`): a commit whose added lines
+   * hold one is refused ({@link Workspaces.commitAll}), as the agent holds its own key.
    */
   holdsSecret?: ((text: string) => boolean) | undefined;
 }
@@ -738,7 +739,7 @@ export class Workspaces {
   }
 
   /**
-   * Fails when what is staged adds one of the service's secrets ({@link AddedSecretScanner}): code
+   * Fails when what is staged adds one of the sandbox's secrets ({@link AddedSecretScanner}): code
    * `SECRET_IN_CHANGES`, category `validation`. The attempt's changes are discarded, so nothing of it
    * is committed or pushed (as with a protected path).
    */
@@ -752,7 +753,7 @@ export class Workspaces {
     await this.discardChanges(ws, signal);
     const file = /^diff --git a\/.* b\/(.*)$/.exec(found)?.[1] ?? found.slice('diff --git '.length);
     throw new WorkflowError(
-      `The changes hold a secret of the service's (a credential it is configured with, or the value of a variable in agent.env or sandbox.env — the agent's own API key, say) in ${this.mask(file).slice(0, 200)}, whole or encoded. Nothing of this attempt was committed or pushed. An issue or comment may have told the agent to write it there; look at what it asked, and rotate the key if the workspace or its logs were shared.`,
+      `The changes hold a secret the sandbox was given (the value of a variable in agent.env or sandbox.env — the agent's own API key, say) in ${this.mask(file).slice(0, 200)}, whole or encoded. Nothing of this attempt was committed or pushed. An issue or comment may have told the agent to write it there; look at what it asked, and rotate the key if the workspace or its logs were shared.`,
       { code: 'SECRET_IN_CHANGES', category: 'validation' },
     );
   }
