@@ -294,6 +294,13 @@ describe('protectedPaths globs that would protect nothing are refused', () => {
     }
     expect(protectedChanges(['src/a\n.github/x'], ['.github/**']), 'a line break is not a folder boundary').toEqual([]);
   });
+
+  it('`dir/**` protects the folder itself (a file or symlink made in its place), at the root only', () => {
+    expect(
+      protectedChanges(['.github', 'migrations', 'src/.github', 'src/migrations'], ['.github/**', 'migrations/**']).map((h) => h.path),
+    ).toEqual(['.github', 'migrations']);
+    expect(protectedChanges(['a/b', 'a/b/c', 'x/a/b'], ['a/b/**']).map((h) => h.path)).toEqual(['a/b', 'a/b/c']);
+  });
 });
 
 describe('sandbox.network', () => {

@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { toErrorData } from '../src/index.ts';
+import { generateKeyPairSync } from 'node:crypto';
+import { loadConfig, sandboxSecretsOf } from '../src/rmapp/config.ts';
 import { createMasker } from '../src/rmapp/masking.ts';
 import { AddedSecretScanner } from '../src/rmapp/secret-scan.ts';
 import { Workspaces } from '../src/rmapp/workspace.ts';
@@ -55,10 +57,15 @@ describe('commitAll refuses changes that hold a secret', () => {
     expect(readdirSync(ws.dir).sort(), 'the attempt was discarded').toEqual(['.git', 'README.md']);
   });
 
-  it('a file named after the key', async () => {
+  it.each([
+    ['named after the key', KEY],
+    // git's diff header quotes a tab or a non-ASCII byte: the name is read as git stores it.
+    ['spelling the key out with tabs', [...KEY].join('\t')],
+    ['spelling the key out with no-break spaces', [...KEY].join('\u00a0')],
+  ])('a file %s', async (_how, name) => {
     const { workspaces, ws } = await workspace();
     mkdirSync(join(ws.dir, 'keys'));
-    writeFileSync(join(ws.dir, 'keys', KEY), 'x\n');
+    writeFileSync(join(ws.dir, 'keys', name), 'x\n');
     const err = await workspaces.commitAll(ws, 'rmapp: attempt 1').catch((e: unknown) => e);
     expect(toErrorData(err).code).toBe('SECRET_IN_CHANGES');
     expect((err as Error).message).not.toContain(KEY);
@@ -89,7 +96,39 @@ it("the scanner finds a secret whose wrapped form straddles a window's edge, fed
   const diff = Buffer.from(header + padding + wrapped);
   for (let at = 0; at < diff.length; at += 4099) scanner.write(diff.subarray(at, at + 4099));
   expect(scanner.end()).toBe('diff --git a/big.txt b/big.txt');
+  // Spelled out in hex, a digit per line after 600 blanks (~62 KB): the window's end is kept by the
+  // letters and digits it holds, not its raw length, or the form straddling the edge is never whole.
+  const spaced = new AddedSecretScanner(masker.holdsSecret);
+  const spelled = [...Buffer.from(KEY).toString('hex')].map((d) => `+${' '.repeat(600)}${d}\n`).join('');
+  spaced.write(Buffer.from(`${header}+${'x'.repeat(1024 * 1024 - 40_000)}\n${spelled}`));
+  expect(spaced.end(), 'the spaced hex across the window edge').toBe('diff --git a/big.txt b/big.txt');
   const clean = new AddedSecretScanner(masker.holdsSecret);
   clean.write(Buffer.from(`${header}+${'y'.repeat(3 * 1024 * 1024)}\n`));
   expect(clean.end()).toBeNull();
+});
+
+it("only the sandbox's secret-named variables count, and a key's PEM lines alone are no secret", async () => {
+  const env = {
+    GITHUB_TOKEN: 'ghp_x',
+    GITHUB_WEBHOOK_SECRET: 'a-long-secret',
+    RMAPP_TEST_COMMAND: 'npm test',
+    DATABASE_URL: 'postgres://app:postgres@db/app',
+    RMAPP_AGENT_COMMAND: 'my-agent',
+    RMAPP_AGENT_ENV: 'ANTHROPIC_API_KEY,ANTHROPIC_BASE_URL',
+    RMAPP_SANDBOX_ENV: 'NPM_TOKEN,JAVA_HOME,AWS_SECRET_ACCESS_KEY',
+    ANTHROPIC_API_KEY: KEY,
+    ANTHROPIC_BASE_URL: 'https://llm-proxy.internal.example',
+    NPM_TOKEN: 'npm_0123456789abcdefghij',
+    JAVA_HOME: '/usr/lib/jvm/java-17-openjdk-amd64',
+    AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+  };
+  const config = await loadConfig({ env, cwd: mkdtempSync(join(tmpdir(), 'rmapp-scan-config-')), requireWebhookSecret: false });
+  // The database password (`postgres`) and plain settings would refuse every change naming them.
+  expect(sandboxSecretsOf(config, env).sort()).toEqual([env.AWS_SECRET_ACCESS_KEY, KEY, env.NPM_TOKEN].sort());
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const pem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
+  const withKey = createMasker([pem]);
+  for (const text of ['-----BEGIN RSA PRIVATE KEY-----\n...\n-----END RSA PRIVATE KEY-----', 'The file holds an RSA private key.'])
+    expect(withKey.holdsSecret(text), JSON.stringify(text)).toBe(false);
+  expect(withKey.holdsSecret(`key: |\n${pem.replace(/^/gm, '  ')}`), 'the key itself, indented').toBe(true);
 });

@@ -490,12 +490,19 @@ export function secretsOf(config: RmappConfig, env: NodeJS.ProcessEnv = process.
   ].filter((s): s is string => !!s);
 }
 
+/** A variable whose name says it holds a secret (`ANTHROPIC_API_KEY`, `NPM_TOKEN`, `AWS_SECRET_ACCESS_KEY`). */
+const SECRET_NAME = /token|secret|passw|key|auth|credential|cookie|session/i;
+
 /**
  * The secrets the sandbox holds: the values of the variables it passes to the agent or the tests
- * (`agent.env`, `sandbox.env`). Only these can reach a file the agent writes (the service's own
- * credentials never enter the sandbox), so only these refuse a commit (workspace.ts `commitAll`):
- * a weak database password such as `postgres` would otherwise refuse every change that names it.
+ * (`agent.env`, `sandbox.env`) whose names say they are secrets. Only these can reach a file the agent
+ * writes (the service's own credentials never enter the sandbox), so only these refuse a commit
+ * (workspace.ts `commitAll`): a weak database password such as `postgres`, or a `JAVA_HOME` passed
+ * to the tests, would otherwise refuse every change that names it.
  */
 export function sandboxSecretsOf(config: RmappConfig, env: NodeJS.ProcessEnv = process.env): string[] {
-  return [...config.agent.env, ...config.sandbox.env].map((name) => env[name]).filter((s): s is string => !!s);
+  return [...config.agent.env, ...config.sandbox.env]
+    .filter((name) => SECRET_NAME.test(name))
+    .map((name) => env[name])
+    .filter((s): s is string => !!s);
 }

@@ -79,12 +79,8 @@ function maskPem(text: string): string {
 const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/y;
 const ALNUM = /[A-Za-z0-9]/;
 
-/**
- * A secret disguised: spaced, wrapped, case-changed, interleaved with ANSI codes or zero-width
- * characters, or cut after 12 of its letters and digits. Compared on the text's letters and digits
- * only (lower-cased), the matching span of the original is masked.
- */
-function maskSkeletons(text: string, skeletons: readonly string[]): string {
+/** The text's letters and digits, lower-cased, ANSI codes left out, and where each stands in `text`. */
+function skeletonOf(text: string): { sk: string; pos: number[] } {
   let sk = '';
   const pos: number[] = [];
   for (let i = 0; i < text.length; i += 1) {
@@ -101,6 +97,16 @@ function maskSkeletons(text: string, skeletons: readonly string[]): string {
       pos.push(i);
     }
   }
+  return { sk, pos };
+}
+
+/**
+ * A secret disguised: spaced, wrapped, case-changed, interleaved with ANSI codes or zero-width
+ * characters, or cut after 12 of its letters and digits. Compared on the text's letters and digits
+ * only (lower-cased), the matching span of the original is masked.
+ */
+function maskSkeletons(text: string, skeletons: readonly string[]): string {
+  const { sk, pos } = skeletonOf(text);
   const ranges: [number, number][] = [];
   for (const secret of skeletons) {
     const head = secret.slice(0, 12);
@@ -365,9 +371,14 @@ export function createMasker(secrets: readonly (string | null | undefined)[] = [
     }
   };
   const skeletonList = [...skeletons];
-  const holdsSecret = (input: string): boolean =>
-    maskValues(input) !== input ||
-    (coreList.length > 0 && maskAcrossBreaks(input, coreList) !== input) ||
-    (skeletonList.length > 0 && maskSkeletons(input, skeletonList) !== input);
+  // A secret's skeleton whole, not its first or last 12 letters and digits as masking takes them
+  // (a cut-off edge): those of a PEM key are its BEGIN and END lines, which any text may hold.
+  const holdsSecret = (input: string): boolean => {
+    if (maskValues(input) !== input) return true;
+    if (coreList.length > 0 && maskAcrossBreaks(input, coreList) !== input) return true;
+    if (!skeletonList.length) return false;
+    const { sk } = skeletonOf(input);
+    return skeletonList.some((s) => sk.includes(s));
+  };
   return { text, value: <T>(value: T) => walk(value, new Set()) as T, holdsSecret };
 }

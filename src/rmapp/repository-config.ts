@@ -233,7 +233,9 @@ export function parseRepositoryConfig(text: string): RepositoryConfig {
 /** A glob of `protectedPaths` as a regular expression over repository paths (`**` any depth, `*` and `?` within a name). */
 function globPattern(glob: string): RegExp {
   let re = '';
-  const g = glob.replace(/\/+$/, '');
+  // `dir/**` protects the folder itself too (a file or symlink made in its place), not only what is in it.
+  const trimmed = glob.replace(/\/+$/, '');
+  const g = trimmed.replace(/(.)\/\*\*$/, '$1');
   for (let i = 0; i < g.length; i++) {
     const c = g[i] as string;
     if (c === '*' && g[i + 1] === '*') {
@@ -248,7 +250,7 @@ function globPattern(glob: string): RegExp {
   }
   // A name without a slash matches at any depth (as in .gitignore); a match also covers what is below it.
   // `s`: `.*` crosses line breaks too — a file named `.github/workflows/x\n.yml` slipped past `.github/**`.
-  return new RegExp(`^${g.includes('/') ? '' : '(?:.*/)?'}${re}(?:/.*)?$`, 'su');
+  return new RegExp(`^${trimmed.includes('/') ? '' : '(?:.*/)?'}${re}(?:/.*)?$`, 'su');
 }
 
 /**

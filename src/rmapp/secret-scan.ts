@@ -12,10 +12,25 @@ import { StringDecoder } from 'node:string_decoder';
 const WINDOW_CHARS = 1024 * 1024;
 /**
  * What a window keeps of the one before, so a secret's form cut by the window's edge is seen whole:
- * more than the longest form of a secret the service holds (a 4,096-bit private key's base64 wrapped
- * in lines is ~4.5 KB).
+ * the end holding this many letters and digits — more than the longest form of a secret (a 4,096-bit
+ * private key's base64 is ~3.2 K of them) — whatever stands between them (the masker's forms skip
+ * whitespace and, spelled out, anything but letters and digits: a secret spaced by 600 blanks per
+ * character once straddled a window kept by its raw length).
  */
-const OVERLAP_CHARS = 16 * 1024;
+const OVERLAP_ALNUM = 16 * 1024;
+/** But never more than this much raw text, however little of it is letters and digits. */
+const OVERLAP_MAX_CHARS = 4 * WINDOW_CHARS;
+
+/** The end of `text` holding {@link OVERLAP_ALNUM} letters and digits (at most {@link OVERLAP_MAX_CHARS}). */
+function overlapOf(text: string): string {
+  let count = 0;
+  const stop = Math.max(0, text.length - OVERLAP_MAX_CHARS);
+  for (let i = text.length - 1; i >= stop; i -= 1) {
+    const c = text.charCodeAt(i) | 0x20; // lower-cases ASCII letters
+    if (((c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39)) && ++count >= OVERLAP_ALNUM) return text.slice(i);
+  }
+  return text.slice(stop);
+}
 
 /**
  * Reads `git diff --text -U0` output chunk by chunk (memory bounded whatever the diff's size) and
@@ -29,6 +44,8 @@ export class AddedSecretScanner {
   private header = '';
   private inHunk = false;
   private added = '';
+  /** The length of `added` kept from the last window: the next is checked once a window more has come. */
+  private carried = 0;
 
   constructor(private readonly holdsSecret: (text: string) => boolean) {}
 
@@ -66,11 +83,12 @@ export class AddedSecretScanner {
     // (even one whose text starts with `++ `).
     if (!this.inHunk || !line.startsWith('+')) return;
     this.added += `${line.slice(1)}\n`;
-    if (this.added.length > WINDOW_CHARS) this.check(false);
+    if (this.added.length > this.carried + WINDOW_CHARS) this.check(false);
   }
 
   private check(fileEnded: boolean): void {
     if (this.found === null && this.added && this.holdsSecret(this.added)) this.found = this.header;
-    this.added = fileEnded ? '' : this.added.slice(-OVERLAP_CHARS);
+    this.added = fileEnded ? '' : overlapOf(this.added);
+    this.carried = this.added.length;
   }
 }

@@ -748,10 +748,15 @@ export class Workspaces {
     const scanner = new AddedSecretScanner(this.config.holdsSecret);
     const args = ['diff', '--cached', '--text', '--no-color', '--no-ext-diff', '--no-renames', '-U0', ...pathspec];
     this.checked(args, await this.runGit(args, ws.dir, signal, { onStdout: (chunk) => scanner.write(chunk) }));
-    const found = scanner.end();
-    if (found === null) return;
+    // The names as git stores them (the diff's header quotes a tab or a non-ASCII byte, which hid a
+    // name spelling the secret out with tabs or no-break spaces between its characters).
+    const listing = ['diff', '--cached', '--name-only', '--no-renames', '-z', ...pathspec];
+    const names = this.checked(listing, await this.runGit(listing, ws.dir, signal)).stdout.split('\0');
+    const named = names.find((name) => name && this.config.holdsSecret?.(name));
+    const found = named ?? scanner.end();
+    if (found === undefined || found === null) return;
     await this.discardChanges(ws, signal);
-    const file = /^diff --git a\/.* b\/(.*)$/.exec(found)?.[1] ?? found.slice('diff --git '.length);
+    const file = named ?? /^diff --git a\/.* b\/(.*)$/.exec(found)?.[1] ?? found.slice('diff --git '.length);
     throw new WorkflowError(
       `The changes hold a secret the sandbox was given (the value of a variable in agent.env or sandbox.env — the agent's own API key, say) in ${this.mask(file).slice(0, 200)}, whole or encoded. Nothing of this attempt was committed or pushed. An issue or comment may have told the agent to write it there; look at what it asked, and rotate the key if the workspace or its logs were shared.`,
       { code: 'SECRET_IN_CHANGES', category: 'validation' },
