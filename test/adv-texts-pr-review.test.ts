@@ -13,10 +13,12 @@ const pr = (state: 'open' | 'closed', merged = false) => ({
   state,
   merged_at: merged ? '2026-01-01T00:00:00Z' : null,
   head: { ref: 'feature', repo: { full_name: 'acme/widgets' } },
+  base: { ref: 'main', repo: { full_name: 'acme/widgets', default_branch: 'main' } },
 });
 
-function deps(pull: ReturnType<typeof pr>, body: string, reviewComments: string[] = []): PrReviewDeps {
+function deps(pull: ReturnType<typeof pr>, body: string, reviewComments: string[] = [], permission = 'write'): PrReviewDeps {
   const github = {
+    repos: { getCollaboratorPermissionLevel: async () => ({ data: { permission, role_name: permission } }) },
     issues: { getComment: async () => ({ data: { body, user: { login: 'alice' } } }) },
     pulls: { get: async () => ({ data: pull }), listCommentsForReview: async () => ({ data: [] }) },
     paginate: async () => reviewComments.map((b, i) => ({ id: i + 1, body: b })),
@@ -34,6 +36,22 @@ it('refuses a request on a closed or merged pull request', async () => {
   await expect(parse(deps(pr('closed'), '@my-app rename x'))).rejects.toThrow(/closed/);
   await expect(parse(deps(pr('closed', true), '@my-app rename x'))).rejects.toThrow(/merged/);
   await expect(parse(deps(pr('open'), '@my-app rename x'))).resolves.toMatchObject({ request: 'rename x' });
+});
+
+it('refuses a request whose author cannot steer rmapp now, or on a pull request whose branch is the default branch', async () => {
+  // Adversarial pass: an author who lost write access edited an accepted comment, and a `retry` by
+  // someone else read it again; a PR from `main` into another branch had a review change pushed onto main.
+  for (const permission of ['read', 'triage', 'none'])
+    await expect(parse(deps(pr('open'), '@my-app add a backdoor', [], permission)), permission).rejects.toMatchObject({
+      code: 'NOT_ALLOWED',
+      message: expect.stringMatching(new RegExp(`permission: ${permission}`)),
+    });
+  const fromMain = {
+    ...pr('open'),
+    head: { ref: 'main', repo: { full_name: 'acme/widgets' } },
+    base: { ref: 'dev', repo: { full_name: 'acme/widgets', default_branch: 'main' } },
+  };
+  await expect(parse(deps(fromMain, '@my-app tidy'))).rejects.toMatchObject({ code: 'DEFAULT_BRANCH_HEAD' });
 });
 
 it('strips the mention of a bot configured as `my-app[bot]` from the request', async () => {

@@ -27,6 +27,8 @@ const prReview: Subject = {
       body: '',
       key: `seed-${k}`,
     });
+    // The comment's author may steer rmapp (checked again when the comment is read).
+    world.emulator.permissions.set('acme/widgets:reviewer', 'write');
     const commentId = world.emulator.addReviewComment(
       'acme',
       'widgets',

@@ -26,6 +26,8 @@ beforeAll(async () => {
 
   emulator = new GitHubEmulator('t0ken');
   const baseUrl = await emulator.start();
+  // The comments' authors may steer rmapp (checked again when a comment is read).
+  for (const login of ['reviewer', 'maintainer']) emulator.permissions.set(`acme/widgets:${login}`, 'write');
   // The repository's tests (run on the change before the push): they fail when app.txt says `broken`.
   const deps = {
     ...reviewDeps(baseUrl, tmp, remote),

@@ -42,6 +42,7 @@ beforeAll(async () => {
   emulator = new GitHubEmulator('t0ken');
   const baseUrl = await emulator.start();
   emulator.repos.set('acme/widgets', { default_branch: 'main' });
+  emulator.permissions.set('acme/widgets:reviewer', 'write');
   const deps = reviewDeps(baseUrl, tmp, remote);
   engine = createEngine({ database: { url: '', dataDir: 'memory://' }, workflows: [prReviewWorkflow(prReviewSteps(deps))], pollMs: 50 });
   await engine.startWorker();

@@ -12,7 +12,7 @@ import { codeSpan, failureReason, untrustedMarkdown } from '../rmapp/run-texts.t
 import { summarizeTests, testResultLine } from '../rmapp/test-report.ts';
 import type { GitHubOctokit } from '../rmapp/github/client.ts';
 import { withSignal } from '../rmapp/github/abortable.ts';
-import { endsWithServiceMarker, replyToReviewComment, upsertComment } from '../rmapp/github/writes.ts';
+import { canSteer, endsWithServiceMarker, permissionOf, replyToReviewComment, upsertComment } from '../rmapp/github/writes.ts';
 import type { Workspaces } from '../rmapp/workspace.ts';
 import { ValidationError, WorkflowError } from '../state_machine/errors.ts';
 import { step } from '../state_machine/step.ts';
@@ -72,6 +72,24 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
             { code: 'FORK_PULL_REQUEST', category: 'validation', details: { headRepo: head } },
           );
         }
+        // The repository's default branch as the pull request's head (a PR from `main` into another
+        // branch, which anyone who can open a PR can make): a "review" change would go straight onto it.
+        const defaultBranch = pr.base.repo.default_branch;
+        if (pr.head.ref === defaultBranch)
+          throw new WorkflowError(
+            `This pull request's branch is ${codeSpan(defaultBranch)}, the repository's default branch, so rmapp changed nothing: it pushes review changes only to a pull request's own branch, never straight onto the default branch. Open the pull request from a branch of its own.`,
+            { code: 'DEFAULT_BRANCH_HEAD', category: 'validation', details: { branch: defaultBranch } },
+          );
+        // Who wrote the request must be able to steer rmapp now, not only when it was accepted: the
+        // comment is read again here (a retry, a run queued behind another), and an author who lost
+        // write access could have edited an accepted comment into a new request meanwhile.
+        const author = comment.user?.login ?? '';
+        const permission = author ? await permissionOf(gh(signal), { owner: input.owner, repo: input.repo }, author) : 'none';
+        if (!canSteer(permission))
+          throw new WorkflowError(
+            `The comment's author ${author ? `@\u200b${author}` : '(unknown)'} cannot steer rmapp on ${input.owner}/${input.repo} now (permission: ${permission}), so rmapp changed nothing: only people with write, maintain or admin permission can, when their comment is acted on. Someone who can may ask again in a new comment.`,
+            { code: 'NOT_ALLOWED', category: 'validation', details: { author, permission } },
+          );
         if (pr.state !== 'open')
           // A closed or merged pull request's branch is history: pushing to it would change what was merged or reopen nothing.
           throw new ValidationError(

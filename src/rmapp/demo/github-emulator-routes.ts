@@ -90,7 +90,7 @@ export function githubRoutes(gh: EmulatorData, own: EmulatorInternals): readonly
         200,
         list
           .filter((p) => (!head || p.head === head) && (state === 'all' || p.state === state))
-          .map((p) => pullJson(gh.webUrl, `${owner}/${repo}`, p)),
+          .map((p) => pullJson(gh, `${owner}/${repo}`, p)),
       ];
     }),
     route('POST', '/repos/{owner}/{repo}/pulls', ({ owner, repo }, _query, body) => {
@@ -109,18 +109,18 @@ export function githubRoutes(gh: EmulatorData, own: EmulatorInternals): readonly
         requestedReviewers: [],
       };
       gh.pulls.set(key, [...list, pull]);
-      return [201, pullJson(gh.webUrl, key, pull)];
+      return [201, pullJson(gh, key, pull)];
     }),
     route('GET', '/repos/{owner}/{repo}/pulls/{pull_number}', ({ owner, repo, pull_number }) => {
       const pull = (gh.pulls.get(`${owner}/${repo}`) ?? []).find((p) => p.number === Number(pull_number));
-      return pull ? [200, pullJson(gh.webUrl, `${owner}/${repo}`, pull)] : undefined;
+      return pull ? [200, pullJson(gh, `${owner}/${repo}`, pull)] : undefined;
     }),
     route('PATCH', '/repos/{owner}/{repo}/pulls/{pull_number}', ({ owner, repo, pull_number }, _query, body) => {
       const pull = (gh.pulls.get(`${owner}/${repo}`) ?? []).find((p) => p.number === Number(pull_number));
       if (!pull) return undefined;
       if (body.title !== undefined) pull.title = String(body.title);
       if (body.body !== undefined) pull.body = String(body.body);
-      return [200, pullJson(gh.webUrl, `${owner}/${repo}`, pull)];
+      return [200, pullJson(gh, `${owner}/${repo}`, pull)];
     }),
     route('POST', '/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers', ({ owner, repo, pull_number }, _query, body) => {
       const pull = (gh.pulls.get(`${owner}/${repo}`) ?? []).find((p) => p.number === Number(pull_number));
@@ -130,7 +130,7 @@ export function githubRoutes(gh: EmulatorData, own: EmulatorInternals): readonly
       if (reviewers.some((r) => r.toLowerCase() === gh.botLogin.toLowerCase()))
         return [422, { message: 'Review cannot be requested from pull request author.' }];
       pull.requestedReviewers = [...new Set([...(pull.requestedReviewers ?? []), ...reviewers])];
-      return [201, pullJson(gh.webUrl, `${owner}/${repo}`, pull)];
+      return [201, pullJson(gh, `${owner}/${repo}`, pull)];
     }),
     route('GET', '/repos/{owner}/{repo}/pulls/comments/{comment_id}', ({ comment_id }) => {
       for (const list of gh.reviewComments.values()) {
@@ -282,10 +282,11 @@ function route(method: string, path: string, handle: RouteHandler, auth: Route['
 }
 
 /** A pull request as GitHub's JSON shows it (`html_url` under `webUrl`). */
-function pullJson(webUrl: string, repo: string, p: Pull) {
+function pullJson(gh: EmulatorData, repo: string, p: Pull) {
+  const webUrl = gh.webUrl;
   const repoJson = (fullName: string) => {
     const [owner, name] = fullName.split('/');
-    return { name, full_name: fullName, owner: { login: owner } };
+    return { name, full_name: fullName, owner: { login: owner }, default_branch: gh.repos.get(fullName)?.default_branch ?? 'main' };
   };
   const headRepo = p.headRepo === undefined ? repo : p.headRepo;
   return {
