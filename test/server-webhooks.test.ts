@@ -312,6 +312,14 @@ it('`implement feature` then `approve` is routed to the waiting run as a signal;
   const runId = (await outcomeOf(started.body.runId)).runId;
   expect((await w.service.engine.get(runId)).workflow).toBe('ComplexFeature');
   await until(async () => (await w.service.engine.get(runId)).state === 'awaitingApproval', 60_000, 'the approval wait');
+  // An adversarial pass: an `approve` written before this plan was posted (delivered late, or again)
+  // approved a plan its author never saw. It is answered, not applied.
+  const early = issueComment(26, '@rmapp approve');
+  early.comment.created_at = new Date(Date.now() - 60_000).toISOString();
+  const late = await w.deliver('issue_comment', early);
+  expect((await outcomeOf(late.body.runId)).action, 'an approve written before the plan').toBe('replied');
+  expect((await w.service.engine.get(runId)).state, 'the run after the early approve').toBe('awaitingApproval');
+  expect(comments(26).at(-1)?.body).toMatch(/was written before the plan waiting now was posted/);
   const approved = await w.deliver('issue_comment', issueComment(26, '@rmapp approve'));
   expect((await outcomeOf(approved.body.runId)).action).toBe('signalled');
   expect((await w.service.engine.waitFor(runId, { timeoutMs: 90_000 })).status).toBe('succeeded');
@@ -330,6 +338,11 @@ it('`implement feature` then `approve` is routed to the waiting run as a signal;
       .map((c) => c.body)
       .join('\n'),
   ).toMatch(/is already working on this issue/);
+  const earlyCancel = issueComment(27, '@rmapp cancel');
+  earlyCancel.comment.created_at = new Date((await w.service.engine.get(slowRun)).createdAt.getTime() - 60_000).toISOString();
+  const lateCancel = await w.deliver('issue_comment', earlyCancel);
+  expect((await outcomeOf(lateCancel.body.runId)).action, 'a cancel written before the run started').toBe('replied');
+  expect((await w.service.engine.get(slowRun)).status, 'the run after the early cancel').not.toBe('cancelled');
   const cancel = await w.deliver('issue_comment', issueComment(27, '@rmapp cancel'));
   await w.service.engine.waitFor(cancel.body.runId, { timeoutMs: 30_000 });
   expect((await w.service.engine.get(slowRun)).status).toBe('cancelled');

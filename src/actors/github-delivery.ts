@@ -53,6 +53,19 @@ export function intentOf(event: GitHubEventInput, deps: Pick<GitHubDeliveryDeps,
 
 const READ_ONLY = new Set(['help', 'status', 'ignore']);
 
+/**
+ * GitHub's times are whole seconds (a comment written 0.9 s after a plan is posted can read as before
+ * it), and two machines' clocks differ a little: a command counts as written before an instant only
+ * this much before it. A person reads a plan for longer than that before approving it.
+ */
+const WRITTEN_BEFORE_SLACK_MS = 2_000;
+
+/** True when the delivery's comment was written before `instant` (by more than the slack); false when either is unknown. */
+function writtenBefore(e: GitHubEventInput, instant: Date | null): boolean {
+  if (!e.writtenAt || !instant) return false;
+  return Date.parse(e.writtenAt) + WRITTEN_BEFORE_SLACK_MS < instant.getTime();
+}
+
 export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySteps {
   // Each execution acts through a client bound to its step's signal: an aborted step reaches GitHub no more.
   const actions = (signal: AbortSignal) => deliveryActions({ ...deps, github: withSignal(deps.github, signal) }, signal);
@@ -178,12 +191,27 @@ function deliveryActions(deps: GitHubDeliveryDeps, signal: AbortSignal) {
       case 'reject': {
         const active = await executor.activeRun(subject);
         if (!active || active.state !== 'awaitingApproval') return reply(e, key, `there is no plan waiting for approval here.`);
+        // A late or redelivered comment written before this plan was posted (another run's, or before
+        // this one's analysis ended) is not about it.
+        const posted = await executor.enteredAt(active.id, 'awaitingApproval');
+        if (writtenBefore(e, posted))
+          return reply(
+            e,
+            key,
+            `your \`${intent.kind}\` was written before the plan waiting now was posted (run ${link(active.id)}), so I did not apply it to that plan. If you ${intent.kind} it, comment \`@${deps.botName} ${intent.kind}\` again.`,
+          );
         await executor.signal(active.id, { type: intent.kind, by: e.author }, `delivery:${e.deliveryId}`);
         return { action: 'signalled', runId: active.id, message: `${intent.kind} sent to ${active.id}` };
       }
       case 'cancel': {
         const active = await executor.activeRun(subject);
         if (!active) return reply(e, key, 'there is no run to cancel here.');
+        if (writtenBefore(e, active.createdAt))
+          return reply(
+            e,
+            key,
+            `your \`cancel\` was written before run ${link(active.id)} started, so I did not cancel it. If you want it cancelled, comment \`@${deps.botName} cancel\` again.`,
+          );
         const result = await executor.cancel(active.id, `cancelled by @${e.author} on GitHub`);
         return reply(e, key, `cancelled the run.${details(active.id)}`, { action: 'cancelled', runId: active.id }).then((o) => ({
           ...o,

@@ -32,6 +32,13 @@ export const githubEventInput = z.object({
   commentId: z.number().int().positive().nullable(),
   reviewId: z.number().int().positive().nullable(),
   label: z.string().nullable(),
+  /**
+   * When the comment or review was written (its payload's time, event.ts `eventTime`), if the payload
+   * said: an `approve`, `reject` or `cancel` written before the run it would steer existed, or before
+   * its plan was posted (a late or redelivered delivery), is not applied to it. Absent in deliveries
+   * stored before it existed.
+   */
+  writtenAt: z.string().datetime().nullable().optional(),
 });
 export type GitHubEventInput = z.infer<typeof githubEventInput>;
 

@@ -71,7 +71,7 @@ export function normalizeWebhook(name: string, deliveryId: string, payload: Payl
   const at = eventTime(name, payload);
   if (!at) return decided; // not GitHub's shape, but signed with the secret
   const ageMs = Date.now() - at.time;
-  if (ageMs <= WEBHOOK_EVENT_MAX_AGE_MS) return decided;
+  if (ageMs <= WEBHOOK_EVENT_MAX_AGE_MS) return { kind: 'run', input: { ...decided.input, writtenAt: new Date(at.time).toISOString() } };
   return {
     kind: 'ignored',
     stale: true,

@@ -232,6 +232,16 @@ export class WorkflowExecutor {
     }
   }
 
+  /**
+   * When the run last entered `state` (a top-level state), or null if it never did: what a command
+   * written before then cannot have been about (an approval written before the plan it would approve
+   * was posted).
+   */
+  async enteredAt(runId: string, state: string): Promise<Date | null> {
+    const entered = (await this.engine.history(runId)).filter((h) => h.type === 'state.entered' && h.path === '' && h.state === state);
+    return entered.at(-1)?.at ?? null;
+  }
+
   /** The unfinished run of an issue or PR, newest first (there is normally at most one). */
   async activeRun(subject: Subject): Promise<RunInfo | null> {
     return (await this.engine.list({ idPrefix: subjectPrefix(subject), status: ACTIVE, limit: 1 }))[0] ?? null;
