@@ -438,3 +438,31 @@ it('a delivery whose act step re-runs after a crash finds the run it started, no
   ).not.toMatch(/already working/);
   expect((await w.service.engine.waitFor(started, { timeoutMs: 90_000 })).status).toBe('succeeded');
 });
+
+it("a review of an issue run's draft pull request waits for that run: the two never push to its branch at once", async () => {
+  // An adversarial pass: runs were serialized per issue and per pull request apart, so a review comment
+  // on the draft pull request ran beside the issue run still implementing, and the issue run's push was
+  // then rejected (GIT_FAILED).
+  w.world.emulator.issues.set('acme/widgets#41', { title: 'Slow work', body: 'PLAN write impl\nSLEEP 3000\nWRITE impl.txt right' });
+  const started = await w.deliver('issue_comment', issueComment(41, '@rmapp implement'));
+  const issueRun = (await outcomeOf(started.body.runId)).runId;
+  let draft: { number: number } | undefined;
+  await until(
+    async () => {
+      draft = (w.world.emulator.pulls.get('acme/widgets') ?? []).find((p) => p.head === 'rmapp/issue-41');
+      return !!draft && (await w.service.engine.get(issueRun)).state === 'implementing';
+    },
+    60_000,
+    'the draft pull request, and the issue run implementing',
+  );
+  const pullNumber = (draft as { number: number }).number;
+  const { res } = await deliverReviewComment(pullNumber, '@rmapp add notes\nWRITE notes.txt hello', 900);
+  const review = (await outcomeOf(res.body.runId)).runId;
+  expect((await w.service.engine.get(review)).status, 'the review while the issue run works').toBe('pending');
+  const done = await w.service.engine.waitFor(issueRun, { timeoutMs: 90_000 });
+  expect(done.status, JSON.stringify(done.error)).toBe('succeeded');
+  const reviewed = await w.service.engine.waitFor(review, { timeoutMs: 90_000 });
+  expect(reviewed.status, JSON.stringify(reviewed.error)).toBe('succeeded');
+  const firstOfReview = (await w.service.engine.history(review))[0]?.at.getTime() ?? 0;
+  expect(firstOfReview, 'the review began after the issue run finished').toBeGreaterThanOrEqual(done.finishedAt?.getTime() ?? Infinity);
+});

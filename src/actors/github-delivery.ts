@@ -9,6 +9,7 @@ import { canSteer, endsWithServiceMarker, permissionOf, upsertComment } from '..
 import { withSignal } from '../rmapp/github/abortable.ts';
 import { conversationRequest, helpText, mentions, parseCommand, type Command } from '../rmapp/commands.ts';
 import type { TemplateName } from '../machines/issue-templates.ts';
+import { issueOfBranch } from '../machines/issue-branch.ts';
 import type { Subject, WorkflowExecutor } from '../rmapp/workflows/executor.ts';
 import { step } from '../state_machine/step.ts';
 import { ValidationError } from '../state_machine/errors.ts';
@@ -100,6 +101,16 @@ function deliveryActions(deps: GitHubDeliveryDeps, signal: AbortSignal) {
   ): Promise<DeliveryOutcome> => {
     await upsertComment(deps.github, repoOf(e), e.number, key, `@${e.author} ${text}`);
     return { ...outcome, message: text };
+  };
+  /**
+   * The issue whose run owns the pull request's branch (`rmapp/issue-<n>` of this repository: the draft
+   * an issue run opened), so that a review of it queues behind that issue's runs (github-workflows.ts
+   * `perPull`): the two pushed to one branch at once, and the issue run's push was rejected.
+   */
+  const branchIssueOf = async (e: GitHubEventInput): Promise<number | null> => {
+    const { data: pr } = await deps.github.pulls.get({ ...repoOf(e), pull_number: e.number });
+    if (pr.head.repo?.full_name?.toLowerCase() !== `${e.owner}/${e.repo}`.toLowerCase()) return null;
+    return issueOfBranch(pr.head.ref);
   };
   /** Review comments of a review that mention the bot. */
   const botComments = async (e: GitHubEventInput, reviewId: number) => {
@@ -242,6 +253,7 @@ function deliveryActions(deps: GitHubDeliveryDeps, signal: AbortSignal) {
             pullNumber: e.number,
             commentId: e.commentId as number,
             key: e.deliveryId,
+            branchIssue: await branchIssueOf(e),
             source: 'conversation',
           });
           return { action: 'started', runId, message: `PRReview for conversation comment ${e.commentId}` };
@@ -262,6 +274,7 @@ function deliveryActions(deps: GitHubDeliveryDeps, signal: AbortSignal) {
             pullNumber: e.number,
             commentId: e.commentId as number,
             key: e.deliveryId,
+            branchIssue: await branchIssueOf(e),
           });
           return { action: 'started', runId, message: `PRReview for comment ${e.commentId}` };
         }
@@ -277,6 +290,7 @@ function deliveryActions(deps: GitHubDeliveryDeps, signal: AbortSignal) {
             pullNumber: e.number,
             commentId: ids[0] as number,
             key: e.deliveryId,
+            branchIssue: await branchIssueOf(e),
           });
           return { action: 'started', runId, message: `PRReview for comment ${ids[0]}` };
         }
@@ -288,6 +302,7 @@ function deliveryActions(deps: GitHubDeliveryDeps, signal: AbortSignal) {
           pullNumber: e.number,
           reviewId: reviewId as number,
           key: e.deliveryId,
+          branchIssue: await branchIssueOf(e),
         });
         return { action: 'started', runId, message: `ReviewResponse for ${ids.length} comments of review ${reviewId}` };
       }
@@ -361,6 +376,7 @@ function deliveryActions(deps: GitHubDeliveryDeps, signal: AbortSignal) {
           pullNumber: e.number,
           commentId: decision.commentId,
           key: e.deliveryId,
+          branchIssue: await branchIssueOf(e),
           retryOf: latest.id,
           ...(decision.source ? { source: decision.source } : {}),
         });
@@ -374,6 +390,7 @@ function deliveryActions(deps: GitHubDeliveryDeps, signal: AbortSignal) {
           pullNumber: e.number,
           reviewId: decision.reviewId,
           key: e.deliveryId,
+          branchIssue: await branchIssueOf(e),
           retryOf: latest.id,
         });
         if (runId !== mine) return already(runId);

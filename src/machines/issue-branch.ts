@@ -14,3 +14,16 @@
 export function issueBranch(issueNumber: number): string {
   return `rmapp/issue-${issueNumber}`;
 }
+
+/**
+ * The issue an issue run's branch belongs to, or null for any other branch: the inverse of
+ * {@link issueBranch}, for a review of the draft pull request an issue run opened.
+ *
+ * @example
+ * issueOfBranch('rmapp/issue-12'); // 12
+ */
+export function issueOfBranch(branch: string): number | null {
+  const m = /^rmapp\/issue-([1-9][0-9]{0,9})$/.exec(branch);
+  const n = m ? Number(m[1]) : 0;
+  return n > 0 && Number.isSafeInteger(n) && issueBranch(n) === branch ? n : null;
+}

@@ -22,6 +22,12 @@ export const prReviewInput = z.object({
    * answered with a new comment on the PR.
    */
   source: z.enum(['review', 'conversation']).default('review'),
+  /**
+   * The issue whose run owns the pull request's branch (`rmapp/issue-<n>`: the draft pull request an
+   * issue run opened), when it does: the run then queues behind that issue's runs, not only behind the
+   * pull request's (github-workflows.ts `perPull`), as both push to that branch.
+   */
+  branchIssue: z.number().int().positive().optional(),
 });
 export type PrReviewInput = z.infer<typeof prReviewInput>;
 

@@ -16,6 +16,12 @@ export const reviewResponseInput = z.object({
   repo: z.string().min(1),
   pullNumber: z.number().int().positive(),
   reviewId: z.number().int().positive(),
+  /**
+   * The issue whose run owns the pull request's branch (`rmapp/issue-<n>`: the draft pull request an
+   * issue run opened), when it does: the run then queues behind that issue's runs, not only behind the
+   * pull request's (github-workflows.ts `perPull`), as both push to that branch.
+   */
+  branchIssue: z.number().int().positive().optional(),
 });
 export type ReviewResponseInput = z.infer<typeof reviewResponseInput>;
 

@@ -170,6 +170,8 @@ export class WorkflowExecutor {
     key: string;
     retryOf?: string | undefined;
     source?: 'review' | 'conversation';
+    /** The issue whose run owns the pull request's branch ({@link branchIssueOf}). */
+    branchIssue?: number | null | undefined;
   }): Promise<string> {
     const subject: Subject = { owner: args.owner, repo: args.repo, kind: 'pulls', number: args.pullNumber };
     const conversation = args.source === 'conversation';
@@ -181,6 +183,7 @@ export class WorkflowExecutor {
         pullNumber: args.pullNumber,
         commentId: args.commentId,
         ...(conversation ? { source: 'conversation' as const } : {}),
+        ...(args.branchIssue ? { branchIssue: args.branchIssue } : {}),
       },
       {
         runId: `${subjectPrefix(subject)}${idPart(args.key)}`,
@@ -197,11 +200,19 @@ export class WorkflowExecutor {
     reviewId: number;
     key: string;
     retryOf?: string | undefined;
+    /** The issue whose run owns the pull request's branch ({@link branchIssueOf}). */
+    branchIssue?: number | null | undefined;
   }): Promise<string> {
     const subject: Subject = { owner: args.owner, repo: args.repo, kind: 'pulls', number: args.pullNumber };
     return this.engine.start(
       'ReviewResponse',
-      { owner: args.owner, repo: args.repo, pullNumber: args.pullNumber, reviewId: args.reviewId },
+      {
+        owner: args.owner,
+        repo: args.repo,
+        pullNumber: args.pullNumber,
+        reviewId: args.reviewId,
+        ...(args.branchIssue ? { branchIssue: args.branchIssue } : {}),
+      },
       {
         runId: `${subjectPrefix(subject)}${idPart(args.key)}`,
         idempotencyKey: `review:${args.reviewId}${args.retryOf ? `:retry-of:${args.retryOf}` : ''}`,

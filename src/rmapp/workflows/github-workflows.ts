@@ -47,10 +47,14 @@ export function githubWorkflows(deps: GitHubWorkflowDeps): {
     scope: 'global' as const,
     key: (i: { owner: string; repo: string; issueNumber: number }) => `issue:${i.owner}/${i.repo}#${i.issueNumber}`,
   };
+  // A review of the draft pull request an issue run opened shares the issue's key: both push to its branch.
   const perPull = {
     limit: 1,
     scope: 'global' as const,
-    key: (i: { owner: string; repo: string; pullNumber: number }) => `pull:${i.owner}/${i.repo}#${i.pullNumber}`,
+    key: (i: { owner: string; repo: string; pullNumber: number; branchIssue?: number | undefined }) =>
+      i.branchIssue
+        ? perIssue.key({ owner: i.owner, repo: i.repo, issueNumber: i.branchIssue })
+        : `pull:${i.owner}/${i.repo}#${i.pullNumber}`,
   };
   const templateOf = (t: (typeof ISSUE_TEMPLATES)[keyof typeof ISSUE_TEMPLATES]) =>
     t === ISSUE_TEMPLATES.DocsUpdate && deps.docsRunTests ? { ...t, runTests: true } : t;
