@@ -63,6 +63,20 @@ describe('what is code, as CommonMark says', () => {
     expect(cmd('Please\n    @rmapp implement')).toEqual({ kind: 'implement', template: 'simple', options: {} });
   });
 
+  it("a line indented 4 columns past a list item's content is code (as GitHub renders it)", () => {
+    // An adversarial pass: an example shown as code inside a list item started a run.
+    expect(cmd('How to use the bot:\n\n- comment this:\n\n      @rmapp implement'), 'bullet, 6 spaces').toBeNull();
+    expect(cmd('1. comment this:\n\n       @rmapp implement'), 'ordered item, 7 spaces').toBeNull();
+    expect(cmd('-   wide item:\n\n        @rmapp implement'), 'content after 3 spaces, 8 in').toBeNull();
+    expect(cmd('- outer\n  - inner:\n\n        @rmapp implement'), 'nested item, 8 spaces').toBeNull();
+    expect(cmd('- item\n\n\t\t@rmapp implement'), 'two tabs').toBeNull();
+    // Less than that continues the item; a line at the margin ends the list.
+    expect(cmd('1. first do this\n\n    @rmapp implement')).toEqual({ kind: 'implement', template: 'simple', options: {} });
+    expect(cmd('- outer\n  - inner\n\n    @rmapp implement')).toEqual({ kind: 'implement', template: 'simple', options: {} });
+    expect(cmd('- item\n\nthen:\n\n    @rmapp implement'), 'after the list, 4 spaces are code').toBeNull();
+    expect(cmd('- item\n\n@rmapp status')).toEqual({ kind: 'status' });
+  });
+
   it('fences close only on their own character, and CRLF comments fence like LF ones', () => {
     expect(cmd('~~~\n```\n@rmapp implement\n~~~\n@rmapp status')).toEqual({ kind: 'status' });
     expect(cmd('```\r\n@rmapp implement\r\n```\r\n@rmapp status\r\n')).toEqual({ kind: 'status' });

@@ -34,6 +34,13 @@ export function mentionPattern(botName: string, flags = 'i'): RegExp {
   return new RegExp(`(^|[^\\w@/])@${escape(base)}(\\[bot\\])?(?!\\/)(?=\\.+[ \\t\\W]|\\.+$|[^0-9a-zA-Z_.-]|$)`, flags);
 }
 
+/** The columns `whitespace` spans from column `from`, tabs to the next multiple of 4 (CommonMark). */
+function columns(whitespace: string, from = 0): number {
+  let col = from;
+  for (const c of whitespace) col = c === '\t' ? col + 4 - (col % 4) : col + 1;
+  return col - from;
+}
+
 /**
  * The comment without its code: fenced blocks (``` or ~~~, also inside list items), indented code
  * blocks and inline code spans become blanks, line breaks kept. GitHub does not notify for a mention
@@ -42,15 +49,16 @@ export function mentionPattern(botName: string, flags = 'i'): RegExp {
  * request path (a backtracking regular expression took 4.7 s on a 65,536-character comment).
  *
  * Close to CommonMark, not exact: a fence opens after any list markers and indentation and closes at
- * the same character, at least as long, alone on its line at any indentation; an indented line (4
- * spaces or a tab) is code after a blank line unless a list item is open (there it continues the item);
- * a code span may continue onto the next line of its paragraph.
+ * the same character, at least as long, alone on its line at any indentation; a line indented 4
+ * columns past the content of the list item it is in (past the margin outside lists) is code after a
+ * blank line or another such line; a code span may continue onto the next line of its paragraph.
  */
 export function withoutCode(text: string): string {
   const lines = text.split('\n');
   const out: string[] = [];
   let fence: string | null = null;
-  let inList = false;
+  /** The content column of each open list item, innermost last (CommonMark's list item width). */
+  const items: number[] = [];
   let indentedCode = false;
   let paragraph: string[] = [];
   const endParagraph = () => {
@@ -65,21 +73,33 @@ export function withoutCode(text: string): string {
       continue;
     }
     const blank = line.trim() === '';
-    const indented = /^(?: {4}|\t| {1,3}\t)/.test(line);
     if (blank) {
       endParagraph();
       out.push(line);
       continue;
     }
-    if (indented && !inList && (indentedCode || paragraph.length === 0)) {
+    const col = columns(/^[ \t]*/.exec(line)?.[0] ?? '');
+    // A line that starts a block leaves the list items it is not indented into (a paragraph's lazy
+    // continuation line does not).
+    if (paragraph.length === 0) while (items.length && col < (items.at(-1) as number)) items.pop();
+    const container = items.at(-1) ?? 0;
+    // Indented code: four columns past the content of the list item it is in (past the margin outside
+    // lists), and not a paragraph's continuation. `- say:` then a line 6 spaces in is code.
+    if (col >= container + 4 && (indentedCode || paragraph.length === 0)) {
       indentedCode = true;
       out.push('');
       continue;
     }
     indentedCode = false;
-    const listItem = /^ {0,3}(?:[-+*]|\d{1,9}[.)])(?:[ \t]|$)/.test(line);
-    if (listItem) inList = true;
-    else if (!/^[ \t]/.test(line) && paragraph.length === 0) inList = false;
+    const marker = col - container <= 3 ? /^[ \t]*([-+*]|\d{1,9}[.)])([ \t]*)(.?)/.exec(line) : null;
+    const listItem = !!marker && (marker[2] !== '' || marker[3] === '');
+    if (listItem && marker) {
+      while (items.length && col < (items.at(-1) as number)) items.pop();
+      const markerEnd = col + (marker[1] as string).length;
+      const gap = columns(marker[2] as string, markerEnd);
+      // The content starts after 1–4 spaces; with none (an empty item) or 5 or more, one column after the marker.
+      items.push(marker[3] === '' || gap > 4 ? markerEnd + 1 : markerEnd + gap);
+    }
     const opening = /^[ \t]*(?:(?:[-+*]|\d{1,9}[.)])[ \t]+)*(`{3,}|~{3,})([^]*)$/.exec(line);
     // A backtick fence's info string has no backtick (CommonMark); otherwise the line is inline code.
     if (opening?.[1] && !(opening[1][0] === '`' && opening[2]?.includes('`'))) {
