@@ -325,8 +325,29 @@ it('worker takes every retention age its help offers, never included, and says w
   ]);
   expect(started, worker.output()).toBe('started');
   expect(worker.output()).toContain('keeps finished runs: succeeded 12h, failed forever, cancelled 7d');
+  expect(worker.output(), 'the engine default concurrency').toContain('50 runs at once');
   worker.child.kill('SIGTERM');
   expect(await worker.exited, worker.output()).toBe(0);
+
+  // RMAPP_CONCURRENCY (serve's setting, documented for extra workers) was checked, then ignored: a
+  // worker given serve's environment ran 50 runs at once. `-c` still wins.
+  for (const [args, expected] of [
+    [[], '3 runs at once'],
+    [['-c', '5'], '5 runs at once'],
+  ] as const) {
+    const configured = spawnRmapp(['--workflows', TEST_WORKFLOWS, 'worker', ...args], { ...env, RMAPP_CONCURRENCY: '3' });
+    const up = await Promise.race([
+      configured.exited.then((code) => `exited ${code}`),
+      (async () => {
+        while (!/runs at once/.test(configured.output())) await new Promise((r) => setTimeout(r, 50));
+        return 'started';
+      })(),
+    ]);
+    expect(up, configured.output()).toBe('started');
+    expect(configured.output(), `RMAPP_CONCURRENCY=3 ${args.join(' ')}`).toContain(expected);
+    configured.child.kill('SIGTERM');
+    expect(await configured.exited, configured.output()).toBe(0);
+  }
 
   const bad = await rmapp('worker', '--retain-failed', 'soon');
   expect(bad.code).toBe(1);

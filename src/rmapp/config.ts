@@ -242,6 +242,8 @@ export type RmappConfig = z.output<typeof schema> & {
   githubEnabled: boolean;
   /** Where the configuration came from, for the start-up line. */
   sources: string[];
+  /** `concurrency` was set (file or `RMAPP_CONCURRENCY`), not defaulted: `rmapp worker` takes it then. */
+  concurrencySet: boolean;
 };
 
 /** Thrown for a bad configuration; the message lists every problem with its fix. */
@@ -452,7 +454,7 @@ export async function loadConfig(
   }
   const githubEnabled = crossChecks(config, options, problems);
   if (problems.length) throw new ConfigError(problems);
-  return { ...config, githubEnabled, sources };
+  return { ...config, githubEnabled, sources, concurrencySet: (raw as { concurrency?: unknown }).concurrency !== undefined };
 }
 
 /** Clone URL of a repository (no credentials: they travel in git's environment, never in URLs or logs). */

@@ -28,7 +28,11 @@ export function addWorkerCommand(program: Command): void {
   program
     .command('worker')
     .description('run workflows until SIGTERM/SIGINT (graceful: running steps finish, leases are released)')
-    .option('-c, --concurrency <n>', "runs executed at once (default: the engine's, DEFAULT_ENGINE_OPTIONS)", positiveInt)
+    .option(
+      '-c, --concurrency <n>',
+      "runs executed at once (default: the configuration's concurrency / RMAPP_CONCURRENCY when set or when running the GitHub workflows, else the engine's 50)",
+      positiveInt,
+    )
     .option('--lease-ms <ms>', "lease length; a dead worker's runs move on after it", positiveInt)
     .option('--grace-ms <ms>', "how long running steps may take to finish on shutdown (default: the engine's, 10 s)", positiveInt)
     .option('--evict-after-ms <ms>', 'runs that only wait longer than this leave memory', positiveInt)
@@ -88,14 +92,21 @@ async function runWorker(
   // inspector) are imported only when this worker uses them: together they cost a worker without them
   // ~0.9 s of CPU at start-up (which a restarted worker's recovery waits for) and ~50 MB of RSS
   // (bench/README.md, "What was changed").
-  const [{ createEngine }, { loadConfig, secretsOf }, { createLogger }, { serviceWorkflowSet }, { connectionStringSecrets, createMasker }] =
-    await Promise.all([
-      import('../../state_machine/engine.ts'),
-      import('../config.ts'),
-      import('../logger.ts'),
-      import('./versions-command.ts'),
-      import('../masking.ts'),
-    ]);
+  const [
+    { createEngine },
+    { DEFAULT_ENGINE_OPTIONS },
+    { loadConfig, secretsOf },
+    { createLogger },
+    { serviceWorkflowSet },
+    { connectionStringSecrets, createMasker },
+  ] = await Promise.all([
+    import('../../state_machine/engine.ts'),
+    import('../../state_machine/engine-options.ts'),
+    import('../config.ts'),
+    import('../logger.ts'),
+    import('./versions-command.ts'),
+    import('../masking.ts'),
+  ]);
   const retention = o.retention
     ? { policy: { succeededMs: o.retainSucceeded, failedMs: o.retainFailed, cancelledMs: o.retainCancelled } }
     : undefined;
@@ -117,11 +128,17 @@ async function runWorker(
   if (forgets) log.warn(forgets);
   if (service && github) await service.checkSandbox(github.sandbox, log);
   const { workflows, previousVersions } = await serviceWorkflowSet(github, opts.workflows);
+  // `-c`, else the configuration's `concurrency` when it was set or this worker runs the GitHub
+  // workflows (as `serve` does: an extra worker given serve's environment runs as serve would), else
+  // the engine's default. RMAPP_CONCURRENCY was checked and then ignored.
+  const concurrency = o.concurrency ?? (config.concurrencySet || github ? config.concurrency : DEFAULT_ENGINE_OPTIONS.concurrency);
   const engine = createEngine({
     workflows,
     previousVersions,
     database: opts.databaseUrl ? { url: opts.databaseUrl } : undefined,
-    concurrency: o.concurrency,
+    concurrency,
+    // The agent's steps as `serve` bounds them (service.ts): at most 4 at once, whatever the concurrency.
+    ...(github ? { stepConcurrency: { agent: Math.max(1, Math.min(concurrency, 4)) } } : {}),
     leaseMs: o.leaseMs,
     evictAfterMs: o.evictAfterMs,
     pollMs: o.pollMs,
@@ -161,6 +178,7 @@ async function runWorker(
   const db = await engine.db();
   process.stderr.write(
     `rmapp worker ${engine.workerId} on ${db.description}: ${workflows.map((w) => `${w.name}@${w.version}`).join(', ')}; ` +
+      `${concurrency} runs at once; ` +
       `${retention ? `keeps finished runs: ${describeRetention(retention.policy)}` : 'keeps finished runs forever (--no-retention)'}\n`,
   );
   await new Promise<void>((resolve) => {
