@@ -84,6 +84,10 @@ it('reports user mistakes on stderr with exit 1 and no stack trace', async () =>
     });
     expect(controls, 'control characters on stderr').toEqual([]);
   }
+  // A log level pino does not know: pino's own error named neither the variable nor the levels.
+  const level = await runRmapp(['--workflows', TEST_WORKFLOWS, 'worker'], { ...env, RMAPP_LOG_LEVEL: 'bogus' });
+  expect(level.code).toBe(1);
+  expect(level.stderr).toMatch(/RMAPP_LOG_LEVEL "bogus" is not a log level: use one of fatal, error, warn, info, debug, trace, silent/);
   const missing = await runRmapp(['--workflows', 'does/not/exist.ts', 'runs', 'list'], env);
   expect(missing.code).toBe(1);
   expect(missing.stderr).toMatch(/Workflows module not found/);

@@ -21,15 +21,29 @@ const REDACT_PATHS = [
   'config.server.dashboardToken',
 ];
 
-/** A logger that masks `secrets` (their values), token- and key-shaped text, and the usual secret fields. */
+/** pino's levels: what `RMAPP_LOG_LEVEL` may say. */
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/**
+ * A logger that masks `secrets` (their values), token- and key-shaped text, and the usual secret
+ * fields. A level pino does not know is refused naming the variable and the levels (pino's own error,
+ * "default level:bogus must be included in custom levels", named neither).
+ */
 export function createLogger(
   options: { level?: string | undefined; secrets?: (string | undefined)[]; destination?: NodeJS.WritableStream } = {},
 ): Logger {
+  const level = options.level ?? process.env.RMAPP_LOG_LEVEL ?? 'info';
+  if (!LEVELS.includes(level)) {
+    const shown = JSON.stringify(level.length > 40 ? `${level.slice(0, 40)}…` : level);
+    throw new Error(
+      `${options.level === undefined ? 'RMAPP_LOG_LEVEL' : 'The log level'} ${shown} is not a log level: use one of ${LEVELS.join(', ')}.`,
+    );
+  }
   const masker = createMasker(options.secrets ?? []);
   const mask = masker.text;
   return pino(
     {
-      level: options.level ?? process.env.RMAPP_LOG_LEVEL ?? 'info',
+      level,
       base: { service: 'rmapp' },
       redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
       hooks: {
