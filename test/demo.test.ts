@@ -88,3 +88,22 @@ it('runs IssueImplementation and PRReview against the local GitHub, live on the 
     "export const greet = (name = 'world') => 'Hello, ' + name + '!';\n",
   );
 });
+
+it("a real agent's command the demo refuses is named as --agent, not as a variable the user never set", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rmapp-demo-agent-'));
+  const r = await runCommand(
+    [process.execPath, BIN, 'demo', '--once', '--port', '0', '--agent', '["claude","-p","--output-format","json"]'],
+    {
+      cwd: dir,
+      env: { PATH: process.env.PATH, HOME: dir, RMAPP_AGENT_KIND: 'claude-code' },
+      inheritEnv: false,
+      timeoutMs: 60_000,
+    },
+  );
+  expect(r.exitCode, r.stderr).toBe(1);
+  expect(r.stderr).toContain('--agent: agent.command has --output-format json, but agent.kind claude-code reads stream-json');
+  expect(r.stderr).not.toContain('RMAPP_AGENT_COMMAND');
+  // The demo's own help shows a command it accepts.
+  const help = await runCommand([process.execPath, BIN, 'demo', '--help'], { cwd: dir, timeoutMs: 30_000 });
+  expect(help.stdout.replace(/\s+/g, ' ')).toContain(`'["claude","-p"]' with RMAPP_AGENT_KIND=claude-code`);
+});

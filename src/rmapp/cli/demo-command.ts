@@ -11,7 +11,7 @@ function port(value: string): number {
 /** The agent's argv: a JSON array of strings, or words separated by spaces (as RMAPP_AGENT_COMMAND takes it). */
 function agentArgv(value: string): string {
   const text = value.trim();
-  if (!text) throw new InvalidArgumentError('is empty: give the agent command, e.g. \'["claude","-p","--output-format","json"]\'');
+  if (!text) throw new InvalidArgumentError('is empty: give the agent command, e.g. \'["claude","-p"]\' with RMAPP_AGENT_KIND=claude-code');
   if (!text.startsWith('[')) return text;
   let argv: unknown;
   try {
@@ -34,7 +34,11 @@ export function addDemoCommand(program: Command): void {
     .option('--port <port>', 'dashboard port (0: any free port)', port, 3000)
     .option('--once', 'exit when both runs have ended (exit code 1 unless both succeeded)')
     .option('--json', 'print one JSON document at the end: { runs: [{ id, workflow, status }], pullRequest: { number, url } }')
-    .option('--agent <argv>', 'a real coding agent instead of the sample one, e.g. \'["claude","-p","--output-format","json"]\'', agentArgv)
+    .option(
+      '--agent <argv>',
+      'a real coding agent instead of the sample one, e.g. \'["claude","-p"]\' with RMAPP_AGENT_KIND=claude-code',
+      agentArgv,
+    )
     .action(async (o: { port: number; once?: boolean; json?: boolean; agent?: string }) => {
       // Loaded here: the demo brings the emulator and GitHub's 13 MB OpenAPI description.
       const { startDemo } = await import('../demo/demo.ts');

@@ -11,7 +11,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { issueBranch } from '../../machines/issue-branch.ts';
-import { loadConfig } from '../config.ts';
+import { ConfigError, loadConfig } from '../config.ts';
 import { createGitHubClient } from '../github/client.ts';
 import { createLogger, type Logger } from '../logger.ts';
 import { startService, type Service } from '../service.ts';
@@ -112,6 +112,17 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
         PORT: String(port),
         ...(port ? { RMAPP_PUBLIC_URL: `http://127.0.0.1:${port}` } : {}),
       },
+    }).catch((err: unknown) => {
+      // The agent's command came from --agent, not from a variable the user set.
+      if (options.agent && err instanceof ConfigError)
+        throw new ConfigError(
+          err.problems.map((p) =>
+            p
+              .replaceAll('agent.command (env RMAPP_AGENT_COMMAND)', '--agent')
+              .replace(/ — set RMAPP_AGENT_COMMAND to the coding agent, .*$/, ''),
+          ),
+        );
+      throw err;
     });
     service = await startService({
       config,
