@@ -81,6 +81,8 @@ it('ships compiled code, declarations, the CLI and the migrations; no sources, t
     'dist/rmapp/sandbox/net-forwarder.mjs',
     'dist/rmapp/server/dashboard/index.html',
     'migrations/meta/_journal.json',
+    // package.json says MIT: the license text travels with it.
+    'LICENSE',
   ]) {
     expect(files, `${f} missing from the tarball`).toContain(f);
   }
