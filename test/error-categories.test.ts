@@ -84,6 +84,15 @@ describe('Postgres errors by SQLSTATE, raw and through Drizzle', () => {
     }
   });
 
+  it('a SQLSTATE whose class holds a letter is one too; an errno code of five capitals is not', async () => {
+    // 3D000 (no such database) was taken for a network code and retried: `rmapp worker` waited for ever.
+    for (const code of ['3D000', 'P0001', '0A000', '2D000']) {
+      const err = await raw.unsafe(raise(code)).catch((e: unknown) => e);
+      expect(toErrorData(err), code).toMatchObject({ category: 'permanent', code: `PG_${code}` });
+    }
+    expect(toErrorData(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }))).toMatchObject({ category: 'transient', code: 'EPIPE' });
+  });
+
   it('a unique violation (23505) is permanent, also when Drizzle wraps it', async () => {
     const direct = await raw`insert into t values (1)`.catch((e: unknown) => e);
     expect(toErrorData(direct)).toMatchObject({ category: 'permanent', code: 'PG_23505' });

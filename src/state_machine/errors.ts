@@ -337,7 +337,7 @@ function errorDataOf(err: unknown): ErrorData {
   const code = typeof e.code === 'string' ? e.code : typeof e.cause?.code === 'string' ? (e.cause.code as string) : undefined;
   if (name === 'AbortError') return { ...base, code: 'ABORTED', category: 'cancelled' };
   if (name === 'TimeoutError') return { ...base, code: 'TIMEOUT', category: 'timeout' };
-  if (code && /^[0-9A-Z]{5}$/.test(code) && /^[0-9]{2}/.test(code)) {
+  if (code && isSqlState(code)) {
     return { ...base, code: `PG_${code}`, category: RETRYABLE_SQLSTATES.has(code) || code.startsWith('08') ? 'transient' : 'permanent' };
   }
   if (code && NETWORK_CODES.has(code)) return { ...base, code, category: 'transient' };
@@ -381,6 +381,16 @@ function classifyHttp(
   if (status === 422 || status === 400) return { ...base, code, category: 'validation', details: { status } };
   const reason = status === 401 || status === 403 ? 'auth' : status === 404 ? 'not_found' : 'client_error';
   return { ...base, code, category: 'permanent', details: { status, reason } };
+}
+
+/**
+ * A Postgres SQLSTATE: five digits or capitals whose class (the first two) holds a digit — `3D000`
+ * (no such database), `P0001` (a RAISE), `0A000` — or is one of the lettered classes. Node's errno codes
+ * (`EPIPE`, `EBADF`: five capitals, no digit) are not. Only two-digit classes counted once: `3D000`
+ * was taken for a transient error, and `rmapp worker` waited for ever on a database that does not exist.
+ */
+function isSqlState(code: string): boolean {
+  return /^[0-9A-Z]{5}$/.test(code) && (/^(?:[0-9][0-9A-Z]|[A-Z][0-9])/.test(code) || /^(?:HV|XX)/.test(code));
 }
 
 /** Rebuilds a throwable from persisted data, for callers that want an `Error` (e.g. `waitFor`). */
