@@ -161,7 +161,10 @@ export async function expirePreviousIncarnation(db: Queryable, options: { worker
 }
 
 /**
- * Admits queued runs into free concurrency slots, key by key, oldest first. Each key is one script
+ * Admits queued runs into free concurrency slots, key by key, oldest first. The keys looked at are
+ * those with a free slot, the one queued longest first (at most `maxKeys` per pass): the first 50
+ * keys with queued runs were taken whatever their slots, and with more than 50 keys full, a run on a
+ * free key waited as long as they stayed full. Each key is one script
  * (one transaction, one round trip) that first takes `pg_advisory_xact_lock` on the key and only then
  * counts the key's slots in its next statement: under READ COMMITTED that count sees every admission
  * committed before the lock was granted, so two workers can never both take the last slot. Returns how
@@ -169,9 +172,14 @@ export async function expirePreviousIncarnation(db: Queryable, options: { worker
  */
 export async function admitQueuedRuns(db: Database, definitions: [string, string][], maxKeys = 50): Promise<number> {
   const keys = await db.query<{ key: string }>(
-    `select distinct concurrency_key as key from rmapp_runs
-     where concurrency_key is not null and status = 'pending' and not admitted
-       and ${DEFINITION_MATCH}
+    `select q.key from (
+       select concurrency_key as key, min(created_at) as oldest, coalesce(max(concurrency_limit), 1) as lim
+       from rmapp_runs
+       where concurrency_key is not null and status = 'pending' and not admitted and ${DEFINITION_MATCH}
+       group by concurrency_key) q
+     where (select count(*) from rmapp_runs u
+            where u.concurrency_key = q.key and u.admitted and u.status in ('pending', 'running', 'waiting')) < q.lim
+     order by q.oldest
      limit $2`,
     [definitionKeys(definitions), maxKeys],
   );

@@ -23,18 +23,26 @@ export async function cancelPendingRun(db: Queryable, runId: string, error: unkn
 
 /**
  * Puts a failed run back to `waiting`, due now, with its step records replaced by `steps`, and wakes
- * the workers. Fenced by the version the caller read: false when the run changed since.
+ * the workers. A run with a concurrency key goes back to its key's queue instead (`pending`, not
+ * admitted; first in line, as it was created first): it kept `admitted` from its first admission, was
+ * claimed at once and ran beside the key's runs over its limit. Fenced by the version the caller read:
+ * null when the run changed since, else the status it has now.
  * @internal
  */
-export async function rewindFailedRun(db: Queryable, run: { id: string; version: number; steps: unknown }): Promise<boolean> {
-  const rows = await db.query<{ id: string }>(
-    `update rmapp_runs set status = 'waiting', wake_at = now(), error = null, finished_at = null, steps = $3::jsonb,
+export async function rewindFailedRun(
+  db: Queryable,
+  run: { id: string; version: number; steps: unknown },
+): Promise<'waiting' | 'pending' | null> {
+  const rows = await db.query<{ status: 'waiting' | 'pending' }>(
+    `update rmapp_runs set status = case when concurrency_key is null then 'waiting' else 'pending' end,
+       admitted = admitted and concurrency_key is null,
+       wake_at = now(), error = null, finished_at = null, steps = $3::jsonb,
        status_message = null, version = version + 1, updated_at = now()
      where id = $1 and version = $2 and status = 'failed'
-     returning id, pg_notify('${WAKE_CHANNEL}', id)`,
+     returning status, pg_notify('${WAKE_CHANNEL}', id)`,
     [run.id, run.version, JSON.stringify(run.steps)],
   );
-  return rows.length > 0;
+  return rows[0]?.status ?? null;
 }
 
 /** How many runs are in `status` now (the queue-depth metric reads `waiting`). @internal */

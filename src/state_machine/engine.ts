@@ -330,14 +330,21 @@ export class Engine extends RunQueries {
     }
     // The failed execution runs again under its own idempotency key; earlier failed ones count as finished.
     const steps = retriedRecords(decodeStepRecords(run.steps), run.snapshot);
-    if (!(await rewindFailedRun(db, { id: runId, version: run.version, steps }))) {
+    const status = await rewindFailedRun(db, { id: runId, version: run.version, steps });
+    if (!status) {
       // Deleted meanwhile (a prune): not found, as it would be a moment later.
       if (!(await getRunHead(db, runId))) throw new RunNotFoundError(runId);
       throw new RunStateError(`Run ${runId} changed while retrying it; look at it again and retry.`);
     }
     await appendHistory(db, runId, [{ type: 'run.retried', data: { previousError: run.error } }], this.workerId);
     this.worker?.poke();
-    return { status: 'waiting', message: `Run ${runId} will resume from ${JSON.stringify(run.stateValue)}.` };
+    return {
+      status,
+      message:
+        status === 'pending'
+          ? `Run ${runId} will resume from ${JSON.stringify(run.stateValue)} once its concurrency key has a free slot.`
+          : `Run ${runId} will resume from ${JSON.stringify(run.stateValue)}.`,
+    };
   }
 
   /**

@@ -1,0 +1,93 @@
+/**
+ * Concurrency keys at their edges, on Postgres (an adversarial pass found both): a failed keyed run
+ * that is retried goes back through its key's queue instead of running beside the key's runs over
+ * the limit; and a run on a free key is admitted while more than a pass's worth of other keys (50)
+ * are full with runs queued behind them.
+ */
+import { setup } from 'xstate';
+import { z } from 'zod';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createEngine, defineWorkflow, step, type Engine } from '../src/index.ts';
+import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
+import { until } from './helpers/processes.ts';
+
+/** Steps in flight per key, and the most seen at once. */
+const live = new Map<string, number>();
+const most = new Map<string, number>();
+/** Keys whose step fails (the definition's bug, fixed before the retry). */
+const failing = new Set<string>();
+
+const work = step(
+  async ({ input }: { input: { key: string } }) => {
+    live.set(input.key, (live.get(input.key) ?? 0) + 1);
+    most.set(input.key, Math.max(most.get(input.key) ?? 0, live.get(input.key) as number));
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      if (failing.has(input.key)) throw Object.assign(new Error('the step is broken'), { category: 'permanent' });
+    } finally {
+      live.set(input.key, (live.get(input.key) as number) - 1);
+    }
+  },
+  { retry: { maxAttempts: 1 } },
+);
+
+/** One step, then (with `hold`) a wait for `go` that keeps the key's slot. */
+const keyed = defineWorkflow({
+  name: 'test.keyed-edges',
+  input: z.object({ key: z.string(), hold: z.boolean().default(false) }),
+  concurrency: { limit: 1, key: (i) => i.key },
+  machine: setup({
+    types: {} as { input: { key: string; hold: boolean }; context: { key: string; hold: boolean } },
+    actors: { work },
+  }).createMachine({
+    id: 'keyedEdges',
+    context: ({ input }) => input,
+    initial: 'working',
+    states: {
+      working: { invoke: { src: 'work', input: ({ context }) => ({ key: context.key }), onDone: 'held' } },
+      held: { always: { guard: ({ context }) => !context.hold, target: 'done' }, on: { go: 'done' } },
+      done: { type: 'final' },
+    },
+  }),
+});
+
+let testDb: TestDatabase;
+let engine: Engine;
+beforeAll(async () => {
+  testDb = await createTestDatabase();
+  engine = createEngine({ database: testDb.url, workflows: [keyed], pollMs: 50, concurrency: 200 });
+  await engine.startWorker();
+}, 60_000);
+afterAll(async () => {
+  await engine?.stop();
+  await testDb?.drop();
+});
+
+it('a retried keyed run goes back to its key’s queue: it never runs beside the key’s runs over the limit', async () => {
+  failing.add('k1');
+  const first = await engine.start(keyed, { key: 'k1' });
+  expect((await engine.waitFor(first, { timeoutMs: 30_000 })).status).toBe('failed');
+  failing.delete('k1');
+  // The key's slot is taken now by a run that holds it until it gets `go`.
+  const holder = await engine.start(keyed, { key: 'k1', hold: true });
+  await until(async () => (await engine.get(holder)).state === 'held', 30_000, 'the holder to take the slot');
+  const retried = await engine.retry(first);
+  expect(retried.status, 'the retried run waits for a slot').toBe('pending');
+  await new Promise((r) => setTimeout(r, 1_000));
+  expect((await engine.get(first)).status, 'the retried run while the slot is taken').toBe('pending');
+  await engine.send(holder, { type: 'go' });
+  expect((await engine.waitFor(first, { timeoutMs: 30_000 })).status).toBe('succeeded');
+  expect(most.get('k1'), 'steps of key k1 at once').toBe(1);
+});
+
+it('a run on a free key is admitted while more than 50 other keys are full with runs queued behind them', async () => {
+  const full = Array.from({ length: 55 }, (_, i) => `full-${String(i).padStart(2, '0')}`);
+  const holders = await Promise.all(full.map((key) => engine.start(keyed, { key, hold: true })));
+  await until(async () => (await Promise.all(holders.map((id) => engine.get(id)))).every((r) => r.state === 'held'), 60_000, 'the holders');
+  await Promise.all(full.map((key) => engine.start(keyed, { key })));
+  // Named to sort after the full keys: the first 50 keys a pass took were the same full ones.
+  const free = await engine.start(keyed, { key: 'zz-free' });
+  // It was left `pending` ("Queued: position 1") as long as the 55 keys stayed full.
+  expect((await engine.waitFor(free, { timeoutMs: 30_000 })).status).toBe('succeeded');
+  await Promise.all(holders.map((id) => engine.send(id, { type: 'go' })));
+}, 120_000);
