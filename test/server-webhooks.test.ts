@@ -466,3 +466,25 @@ it("a review of an issue run's draft pull request waits for that run: the two ne
   const firstOfReview = (await w.service.engine.history(review))[0]?.at.getTime() ?? 0;
   expect(firstOfReview, 'the review began after the issue run finished').toBeGreaterThanOrEqual(done.finishedAt?.getTime() ?? Infinity);
 });
+
+it('a cancel stops the run that was there when it was written, not a run queued since', async () => {
+  // An adversarial pass: the cancel was checked against the newest run (a review queued behind the one
+  // working), refused as written before it, and "comment again" then cancelled the queued one.
+  await w.world.git(w.world.remote, 'branch', 'feat-cancel', 'main');
+  const pr = await w.world.github.pulls.create({ owner: 'acme', repo: 'widgets', head: 'feat-cancel', base: 'main', title: 'C', body: '' });
+  const first = await deliverReviewComment(pr.data.number, '@rmapp slow change\nSLEEP 5000\nWRITE a.txt a', 910);
+  const a = (await outcomeOf(first.res.body.runId)).runId;
+  await until(async () => (await w.service.engine.get(a)).status === 'running', 30_000, 'review A to run');
+  const writtenAt = new Date().toISOString();
+  await new Promise((r) => setTimeout(r, 3_000)); // more than the 2 s slack
+  const second = await deliverReviewComment(pr.data.number, '@rmapp another change\nWRITE b.txt b', 911);
+  const b = (await outcomeOf(second.res.body.runId)).runId;
+  expect((await w.service.engine.get(b)).status, 'review B, queued behind A').toBe('pending');
+  const cancel = issueComment(pr.data.number, '@rmapp cancel');
+  cancel.issue.pull_request = { url: `https://api.github.com/repos/acme/widgets/pulls/${pr.data.number}` };
+  cancel.comment.created_at = writtenAt;
+  const cancelled = await outcomeOf((await w.deliver('issue_comment', cancel)).body.runId);
+  expect(cancelled, 'the late cancel').toMatchObject({ action: 'cancelled', runId: a });
+  expect((await w.service.engine.waitFor(a, { timeoutMs: 30_000 })).status).toBe('cancelled');
+  expect((await w.service.engine.waitFor(b, { timeoutMs: 60_000 })).status, 'review B').not.toBe('cancelled');
+});

@@ -215,13 +215,16 @@ function deliveryActions(deps: GitHubDeliveryDeps, signal: AbortSignal) {
         return { action: 'signalled', runId: active.id, message: `${intent.kind} sent to ${active.id}` };
       }
       case 'cancel': {
-        const active = await executor.activeRun(subject);
-        if (!active) return reply(e, key, 'there is no run to cancel here.');
-        if (writtenBefore(e, active.createdAt))
+        // The newest run that existed when the comment was written: a run queued since (a review
+        // behind the one working) is not what it asked to stop.
+        const runs = await executor.activeRuns(subject, 20);
+        if (!runs.length) return reply(e, key, 'there is no run to cancel here.');
+        const active = runs.find((r) => !writtenBefore(e, r.createdAt));
+        if (!active)
           return reply(
             e,
             key,
-            `your \`cancel\` was written before run ${link(active.id)} started, so I did not cancel it. If you want it cancelled, comment \`@${deps.botName} cancel\` again.`,
+            `your \`cancel\` was written before run ${link((runs.at(-1) as RunInfo).id)} started, so I did not cancel it. If you want it cancelled, comment \`@${deps.botName} cancel\` again.`,
           );
         const result = await executor.cancel(active.id, `cancelled by @${e.author} on GitHub`);
         return reply(e, key, `cancelled the run.${details(active.id)}`, { action: 'cancelled', runId: active.id }).then((o) => ({

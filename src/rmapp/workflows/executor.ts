@@ -255,7 +255,12 @@ export class WorkflowExecutor {
 
   /** The unfinished run of an issue or PR, newest first (there is normally at most one). */
   async activeRun(subject: Subject): Promise<RunInfo | null> {
-    return (await this.engine.list({ idPrefix: subjectPrefix(subject), status: ACTIVE, limit: 1 }))[0] ?? null;
+    return (await this.activeRuns(subject, 1))[0] ?? null;
+  }
+
+  /** The unfinished runs of an issue or PR, newest first: one working and those queued behind it. */
+  activeRuns(subject: Subject, limit: number): Promise<RunInfo[]> {
+    return this.engine.list({ idPrefix: subjectPrefix(subject), status: ACTIVE, limit });
   }
 
   /** The newest run of an issue or PR, whatever its status. */
