@@ -7,7 +7,7 @@
 import { parseDuration } from '../persistence/retention.ts';
 import { TEMPLATE_NAMES, templateNamed, type TemplateName } from '../machines/issue-templates.ts';
 import { codeSpan } from './run-texts.ts';
-import { withoutHiddenHtml, withoutLinks, withoutQuotes } from './comment-prose.ts';
+import { quoteOpensParagraph, withoutHiddenHtml, withoutLinks, withoutQuotes } from './comment-prose.ts';
 
 export interface ImplementOptions {
   maxTestAttempts?: number;
@@ -56,64 +56,128 @@ function columns(whitespace: string, from = 0): number {
 export function withoutCode(text: string): string {
   const lines = text.split('\n');
   const out: string[] = [];
-  let fence: string | null = null;
+  /** The open fence: its marker, and the content column of the list item it is in (it ends with it). */
+  let fence: { mark: string; container: number } | null = null;
   /** The content column of each open list item, innermost last (CommonMark's list item width). */
   const items: number[] = [];
-  let indentedCode = false;
+  /** The innermost list item is still empty (its marker line had nothing after it). */
+  let emptyItem = false;
   let paragraph: string[] = [];
   const endParagraph = () => {
     if (paragraph.length) for (const l of withoutCodeSpans(paragraph.join('\n')).split('\n')) out.push(l);
     paragraph = [];
   };
   for (const line of lines) {
+    const lead = /^[ \t]*/.exec(line)?.[0] ?? '';
+    const col = columns(lead);
+    const blank = lead.length === line.length;
     if (fence) {
-      const closing = /^[ \t]*(`{3,}|~{3,})[ \t\r]*$/.exec(line)?.[1];
-      if (closing && closing[0] === fence[0] && closing.length >= fence.length) fence = null;
-      out.push('');
-      continue;
+      // A fence in a list item ends with the item: a line indented less than the item's content.
+      if (!blank && col < fence.container) fence = null;
+      else {
+        const closing = /^[ \t]*(`{3,}|~{3,})[ \t\r]*$/.exec(line)?.[1];
+        if (closing && closing[0] === fence.mark[0] && closing.length >= fence.mark.length) fence = null;
+        out.push('');
+        continue;
+      }
     }
-    const blank = line.trim() === '';
     if (blank) {
       endParagraph();
+      // A list item that is still empty at a blank line ends there (an item starts with at most one blank line).
+      if (emptyItem) items.pop();
+      emptyItem = false;
       out.push(line);
       continue;
     }
-    const col = columns(/^[ \t]*/.exec(line)?.[0] ?? '');
-    // A line that starts a block leaves the list items it is not indented into (a paragraph's lazy
-    // continuation line does not).
-    if (paragraph.length === 0) while (items.length && col < (items.at(-1) as number)) items.pop();
-    const container = items.at(-1) ?? 0;
-    // Indented code: four columns past the content of the list item it is in (past the margin outside
-    // lists), and not a paragraph's continuation. `- say:` then a line 6 spaces in is code.
-    if (col >= container + 4 && (indentedCode || paragraph.length === 0)) {
-      indentedCode = true;
+    // The list items this line is indented into (their content columns grow inward).
+    let fit = items.length;
+    while (fit > 0 && col < (items[fit - 1] as number)) fit -= 1;
+    const inside = fit > 0 ? (items[fit - 1] as number) : 0;
+    const rest0 = line.slice(lead.length);
+    // Four columns or more past where it stands, a line is indented code (after a blank line or more
+    // code: `- say:` then a line 6 spaces in) or continues a paragraph; so is any line of text while a
+    // paragraph is open (a lazy continuation, even outside the item). Anything else starts a block
+    // and leaves the items it is not indented into.
+    // While a paragraph is open, a list item interrupts it only if it holds text and, ordered, starts at 1.
+    const item = paragraph.length ? /^(?:[-+*]|(\d{1,9})[.)])(?:[ \t]+(.?)|$)/.exec(rest0) : null;
+    const startsBlock =
+      col - inside <= 3 && BLOCK_START.test(rest0) && !(item && (!item[2] || (item[1] !== undefined && Number(item[1]) !== 1)));
+    if (paragraph.length && !startsBlock) {
+      paragraph.push(line);
+      // A setext heading's underline ends its paragraph.
+      if (col - inside <= 3 && /^=+[ \t]*$/.test(rest0)) endParagraph();
+      continue;
+    }
+    endParagraph();
+    items.length = fit;
+    emptyItem = false;
+    if (col - inside > 3) {
       out.push('');
       continue;
     }
-    indentedCode = false;
-    const marker = col - container <= 3 ? /^[ \t]*([-+*]|\d{1,9}[.)])([ \t]*)(.?)/.exec(line) : null;
-    const listItem = !!marker && (marker[2] !== '' || marker[3] === '');
-    if (listItem && marker) {
-      while (items.length && col < (items.at(-1) as number)) items.pop();
-      const markerEnd = col + (marker[1] as string).length;
-      const gap = columns(marker[2] as string, markerEnd);
-      // The content starts after 1–4 spaces; with none (an empty item) or 5 or more, one column after the marker.
-      items.push(marker[3] === '' || gap > 4 ? markerEnd + 1 : markerEnd + gap);
+    // List markers at the line's start, each opening an item (`1. - x` opens two). Read with a sticky
+    // pattern from `pos`, not by slicing: `- - - …` over a whole comment was quadratic (3.8 s).
+    let pos = 0;
+    let at = col;
+    let codeAfterMarker = false;
+    // The rest of the line can be a thematic break only if nothing but `-*_` and blanks is left.
+    const lastOther = rest0.search(/[^-*_ \t][-*_ \t]*$/);
+    const breakFrom = (p: number) => lastOther < p && THEMATIC_BREAK.test(rest0.slice(p));
+    for (LIST_MARKER.lastIndex = 0; !breakFrom(pos); LIST_MARKER.lastIndex = pos) {
+      const m = LIST_MARKER.exec(rest0);
+      if (!m) break;
+      const markerEnd = at + (m[1] as string).length;
+      const gap = columns(m[2] as string, markerEnd);
+      pos = LIST_MARKER.lastIndex;
+      // The content starts after 1–4 spaces; an empty item's, or one whose content is 5 or more
+      // columns away (indented code), one column after the marker.
+      if (pos === rest0.length || gap > 4) {
+        items.push(markerEnd + 1);
+        emptyItem = pos === rest0.length;
+        codeAfterMarker = !emptyItem;
+        break;
+      }
+      at = markerEnd + gap;
+      items.push(at);
     }
-    const opening = /^[ \t]*(?:(?:[-+*]|\d{1,9}[.)])[ \t]+)*(`{3,}|~{3,})([^]*)$/.exec(line);
+    const rest = rest0.slice(pos);
+    const container = items.at(-1) ?? 0;
+    if (emptyItem) {
+      out.push(line);
+      continue;
+    }
+    // Content 5 or more columns after a marker: indented code.
+    if (codeAfterMarker) {
+      out.push('');
+      continue;
+    }
+    if (THEMATIC_BREAK.test(rest)) {
+      out.push(line);
+      continue;
+    }
+    const opening = /^(`{3,}|~{3,})([^]*)$/.exec(rest);
     // A backtick fence's info string has no backtick (CommonMark); otherwise the line is inline code.
     if (opening?.[1] && !(opening[1][0] === '`' && opening[2]?.includes('`'))) {
-      endParagraph();
-      fence = opening[1];
+      fence = { mark: opening[1], container };
       out.push('');
       continue;
     }
-    if (listItem || line.trimStart().startsWith('>')) endParagraph();
+    // A heading is one line: what follows is no continuation of it (a line indented 4 after it is code).
     paragraph.push(line);
+    // A heading is one line, and a quote whose first line is no paragraph text (`>` alone, a fence)
+    // has none to continue: what follows continues neither (a line indented 4 after them is code).
+    if (/^#{1,6}(?:[ \t]|$)/.test(rest) || (rest.startsWith('>') && !quoteOpensParagraph(rest))) endParagraph();
   }
   endParagraph();
   return out.join('\n');
 }
+
+/** A thematic break (`---`, `* * *`, `___`), which also ends a paragraph as a setext underline. */
+const THEMATIC_BREAK = /^(?:-[ \t]*){3,}$|^(?:\*[ \t]*){3,}$|^(?:_[ \t]*){3,}$/;
+/** What a line that starts a block (not a paragraph's text) starts with. */
+const BLOCK_START = /^(?:[-+*](?:[ \t]|$)|\d{1,9}[.)](?:[ \t]|$)|#{1,6}(?:[ \t]|$)|>|```|~~~|(?:-[ \t]*){3,}$|(?:\*[ \t]*){3,}$|(?:_[ \t]*){3,}$)/;
+/** A list item's marker and the whitespace after it (none only at the end of the line). */
+const LIST_MARKER = /([-+*]|\d{1,9}[.)])([ \t]+|$)/y;
 
 /**
  * Inline code spans blanked (line breaks kept): a run of backticks up to the next run of exactly the

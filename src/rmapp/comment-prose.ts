@@ -187,25 +187,92 @@ export function withoutLinks(text: string): string {
   return out.join('');
 }
 
+/** Text that starts another block (a list item, a heading, a fence, a rule, HTML), not paragraph text. */
+const OTHER_BLOCK = /^(?:[-+*](?:[ \t]|$)|\d{1,9}[.)](?:[ \t]|$)|#{1,6}(?:[ \t]|$)|```|~~~|<[a-zA-Z/!?]|(?:-[ \t]*){3,}$|(?:\*[ \t]*){3,}$|(?:_[ \t]*){3,}$)/;
+
+/** The columns `text` spans (tabs to the next multiple of 4). */
+function columnsOf(text: string): number {
+  let col = 0;
+  for (const c of text) col = c === '\t' ? col + 4 - (col % 4) : col + 1;
+  return col;
+}
+
+/** The columns of leading spaces and tabs. */
+function leadColumns(text: string): number {
+  return columnsOf(/^[ \t]*/.exec(text)?.[0] ?? '');
+}
+
+/**
+ * A quote line's parts: the column its first `>` stands at, the column of the list item it is in (0
+ * outside lists), and what follows its markers (`>`, and list markers inside the quote) — or null for
+ * a line that is no quote.
+ */
+function quoteLine(line: string): { marker: number; container: number; content: string } | null {
+  const open = /^[ \t]*(?:((?:[-+*]|\d{1,9}[.)])[ \t]+)*)(?=>)/.exec(line);
+  if (!open) return null;
+  const marker = columnsOf(open[0]);
+  const container = open[1] ? marker : 0;
+  let content = line.slice(open[0].length);
+  // `>` then one optional space, as many times as the quote is nested (`>  >`: up to 3 spaces between).
+  for (let m = /^> ?(?: {0,3}(?=>))?/.exec(content); m && m[0]; m = /^> ?(?: {0,3}(?=>))?/.exec(content)) content = content.slice(m[0].length);
+  content = content.replace(/^(?:[ \t]{0,3}(?:[-+*]|\d{1,9}[.)])(?:[ \t]|$)[ \t]{0,3})+/, '');
+  return { marker, container, content };
+}
+
+/** A quote line's content is paragraph text (not empty, not another block, not indented code): the next line may continue it lazily. */
+function quoteHoldsText(quote: { content: string }): boolean {
+  return quote.content.trim() !== '' && leadColumns(quote.content) < 4 && !OTHER_BLOCK.test(quote.content.trimStart());
+}
+
+/** True when `line` is a block quote line whose content opens a paragraph (for commands.ts `withoutCode`). */
+export function quoteOpensParagraph(line: string): boolean {
+  const quote = quoteLine(line);
+  return !!quote && quoteHoldsText(quote);
+}
+
 /**
  * Quoted lines blanked: a line that is a block quote (`>`, also inside list items) and the lines that
  * continue its paragraph without a `>` (CommonMark's lazy continuation: GitHub shows them in the quote).
+ * Only a paragraph continues lazily: after a quote line holding nothing (`>`), a fence, a heading, a
+ * rule or HTML, the next line without `>` is outside the quote (it was hidden as quoted).
  */
 export function withoutQuotes(text: string): string {
+  /** Inside a quote (this line is blanked)… */
   let quoting = false;
+  /** …and its paragraph is open, so a line without `>` continues it. */
+  let lazy = false;
+  /** The column of the list item the quote is in: another block starts within 3 columns of it. */
+  let container = 0;
+  /** The line before was paragraph text (quoted or not): a line indented 4 past its container continues it. */
+  let openText = false;
   return text
     .split('\n')
     .map((line) => {
       // Blank is spaces and tabs only (CommonMark): a line of NBSP or form feed continues the quote.
       if (/^[ \t]*$/.test(line)) {
-        quoting = false;
+        quoting = lazy = openText = false;
         return line;
       }
-      if (/^[ \t]*(?:(?:[-+*]|\d{1,9}[.)])[ \t]+)*>/.test(line)) quoting = true;
-      // A line that starts another block (a list item, a heading, a fence, a rule, HTML) is no lazy
-      // continuation: the quote's paragraph ends before it.
-      else if (/^ {0,3}(?:[-+*][ \t]|\d{1,9}[.)][ \t]|#{1,6}(?:[ \t]|$)|```|~~~|<[a-zA-Z/!?]|(?:[-*_][ \t]*){3,}$)/.test(line))
-        quoting = false;
+      const quote = quoteLine(line);
+      const lead = leadColumns(line);
+      // Paragraph text goes on (as text, not a quote) on a line 4 columns past its list item, and on a
+      // quote in an ordered item not starting at 1 (which cannot interrupt a paragraph).
+      const continues = openText && (lead - container >= 4 || /^[ \t]*(?:\d{1,9})[.)]/.exec(line)?.[0].trim().slice(0, -1) !== undefined && !/^[ \t]*0*1[.)]/.test(line));
+      if (quote && !continues) {
+        quoting = true;
+        lazy = openText = quoteHoldsText(quote);
+        container = quote.container;
+      } else {
+        const block = lead - container <= 3 && OTHER_BLOCK.test(line.trimStart());
+        if (!lazy || block) quoting = lazy = false;
+        // A list item's line is text when it holds some after its markers; its content column is the
+        // container of the lines after it. A line left of the container, not continuing a paragraph,
+        // has left the list.
+        const item = /^[ \t]*(?:(?:[-+*]|\d{1,9}[.)])(?:[ \t]+|$))+/.exec(line);
+        if (item) container = columnsOf(item[0]);
+        else if (lead < container && !openText) container = 0;
+        openText = item ? line.length > item[0].length && !OTHER_BLOCK.test(line.slice(item[0].length)) : !block;
+      }
       return quoting ? '' : line;
     })
     .join('\n');
