@@ -175,7 +175,8 @@ export function withoutCode(text: string): string {
 /** A thematic break (`---`, `* * *`, `___`), which also ends a paragraph as a setext underline. */
 const THEMATIC_BREAK = /^(?:-[ \t]*){3,}$|^(?:\*[ \t]*){3,}$|^(?:_[ \t]*){3,}$/;
 /** What a line that starts a block (not a paragraph's text) starts with. */
-const BLOCK_START = /^(?:[-+*](?:[ \t]|$)|\d{1,9}[.)](?:[ \t]|$)|#{1,6}(?:[ \t]|$)|>|```|~~~|(?:-[ \t]*){3,}$|(?:\*[ \t]*){3,}$|(?:_[ \t]*){3,}$)/;
+const BLOCK_START =
+  /^(?:[-+*](?:[ \t]|$)|\d{1,9}[.)](?:[ \t]|$)|#{1,6}(?:[ \t]|$)|>|```|~~~|(?:-[ \t]*){3,}$|(?:\*[ \t]*){3,}$|(?:_[ \t]*){3,}$)/;
 /** A list item's marker and the whitespace after it (none only at the end of the line). */
 const LIST_MARKER = /([-+*]|\d{1,9}[.)])([ \t]+|$)/y;
 

@@ -188,7 +188,8 @@ export function withoutLinks(text: string): string {
 }
 
 /** Text that starts another block (a list item, a heading, a fence, a rule, HTML), not paragraph text. */
-const OTHER_BLOCK = /^(?:[-+*](?:[ \t]|$)|\d{1,9}[.)](?:[ \t]|$)|#{1,6}(?:[ \t]|$)|```|~~~|<[a-zA-Z/!?]|(?:-[ \t]*){3,}$|(?:\*[ \t]*){3,}$|(?:_[ \t]*){3,}$)/;
+const OTHER_BLOCK =
+  /^(?:[-+*](?:[ \t]|$)|\d{1,9}[.)](?:[ \t]|$)|#{1,6}(?:[ \t]|$)|```|~~~|<[a-zA-Z/!?]|(?:-[ \t]*){3,}$|(?:\*[ \t]*){3,}$|(?:_[ \t]*){3,}$)/;
 
 /** The columns `text` spans (tabs to the next multiple of 4). */
 function columnsOf(text: string): number {
@@ -214,7 +215,8 @@ function quoteLine(line: string): { marker: number; container: number; content: 
   const container = open[1] ? marker : 0;
   let content = line.slice(open[0].length);
   // `>` then one optional space, as many times as the quote is nested (`>  >`: up to 3 spaces between).
-  for (let m = /^> ?(?: {0,3}(?=>))?/.exec(content); m && m[0]; m = /^> ?(?: {0,3}(?=>))?/.exec(content)) content = content.slice(m[0].length);
+  for (let m = /^> ?(?: {0,3}(?=>))?/.exec(content); m && m[0]; m = /^> ?(?: {0,3}(?=>))?/.exec(content))
+    content = content.slice(m[0].length);
   content = content.replace(/^(?:[ \t]{0,3}(?:[-+*]|\d{1,9}[.)])(?:[ \t]|$)[ \t]{0,3})+/, '');
   return { marker, container, content };
 }
@@ -257,7 +259,10 @@ export function withoutQuotes(text: string): string {
       const lead = leadColumns(line);
       // Paragraph text goes on (as text, not a quote) on a line 4 columns past its list item, and on a
       // quote in an ordered item not starting at 1 (which cannot interrupt a paragraph).
-      const continues = openText && (lead - container >= 4 || /^[ \t]*(?:\d{1,9})[.)]/.exec(line)?.[0].trim().slice(0, -1) !== undefined && !/^[ \t]*0*1[.)]/.test(line));
+      const continues =
+        openText &&
+        (lead - container >= 4 ||
+          (/^[ \t]*(?:\d{1,9})[.)]/.exec(line)?.[0].trim().slice(0, -1) !== undefined && !/^[ \t]*0*1[.)]/.test(line)));
       if (quote && !continues) {
         quoting = true;
         lazy = openText = quoteHoldsText(quote);
