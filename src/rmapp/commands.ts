@@ -48,10 +48,13 @@ function columns(whitespace: string, from = 0): number {
  * to run. Linear in the text's length: a comment is attacker-controlled and parsed on the webhook's
  * request path (a backtracking regular expression took 4.7 s on a 65,536-character comment).
  *
- * Close to CommonMark, not exact: a fence opens after any list markers and indentation and closes at
- * the same character, at least as long, alone on its line at any indentation; a line indented 4
- * columns past the content of the list item it is in (past the margin outside lists) is code after a
- * blank line or another such line; a code span may continue onto the next line of its paragraph.
+ * Close to CommonMark, not exact: list items are tracked by their content columns; a fence opens up to
+ * 3 columns past its container (after any list markers) and closes at the same character, at least as
+ * long, alone on its line at any indentation, or when its list item ends; a line 4 columns past its
+ * container is code unless it continues an open paragraph (a heading, a rule, an empty item or a quote
+ * with no paragraph text leaves none open); a code span may continue onto the next line of its
+ * paragraph. Compared with commonmark.js on random comments, what is left differs on some tab widths
+ * and on HTML blocks (which GitHub shows as text, so a mention in one counts).
  */
 export function withoutCode(text: string): string {
   const lines = text.split('\n');
