@@ -100,6 +100,17 @@ it('with a dashboard token, the API and pages need it; state changes need the CS
     });
     expect(ok.status).toBe(200);
     expect((await guarded.engine.get(id)).status).toBe('cancelled');
+    // Signed in through the page's own form, in the browser: it answered 403 (the browser sent
+    // `Origin: null` under the old `no-referrer` policy), so only the token in the URL worked.
+    const page = await browser.newPage();
+    await page.goto(`${guarded.url}/`);
+    await page.fill('input[name=token]', TOKEN);
+    const [answer] = await Promise.all([page.waitForResponse((r) => r.url().endsWith('/login')), page.click('form button')]);
+    expect(answer.status(), 'the sign-in form').toBe(303);
+    await page.waitForURL(`${guarded.url}/`);
+    expect((await page.context().cookies()).map((c) => c.name)).toContain('rmapp_token');
+    expect(await page.evaluate(() => fetch('/api/runs').then((r) => r.status)), 'the API with the session cookie').toBe(200);
+    await page.close();
     const login = await fetch(`${guarded.url}/login?token=${TOKEN}`, { redirect: 'manual' });
     expect(login.status).toBe(303);
     const cookie = login.headers.get('set-cookie')?.split(';')[0] as string;

@@ -451,7 +451,7 @@ it('with a public URL its host is a name of the service; bound beyond loopback w
 
 // ---------- security headers ----------
 
-it('every response carries CSP, frame denial, nosniff and no-referrer', async () => {
+it('every response carries CSP, frame denial, nosniff and no referrer to another origin', async () => {
   const replies: [string, Reply][] = [];
   for (const path of [
     '/',
@@ -472,7 +472,7 @@ it('every response carries CSP, frame denial, nosniff and no-referrer', async ()
     expect(res.headers['content-security-policy'], what).toMatch(/default-src 'none'.*script-src 'self'.*frame-ancestors 'none'/);
     expect(res.headers['x-frame-options'], what).toBe('DENY');
     expect(res.headers['x-content-type-options'], what).toBe('nosniff');
-    expect(res.headers['referrer-policy'], what).toBe('no-referrer');
+    expect(res.headers['referrer-policy'], what).toBe('same-origin');
   }
 });
 

@@ -12,7 +12,7 @@
  *   `/healthz`, which tells nothing and is probed by IP (Kubernetes sends the pod's address as Host).
  * - `GET /api/stream` (Server-Sent Events, `stream.ts`) is an API route like the others: same token,
  *   same Host check, masked.
- * - Every response carries {@link SECURITY_HEADERS} (CSP, frame denial, nosniff, no referrer).
+ * - Every response carries {@link SECURITY_HEADERS} (CSP, frame denial, nosniff, no referrer to another origin).
  * - Malformed request targets, percent-escapes, cookies and NUL bytes are a 400 naming the problem,
  *   never a 500; header size, header time, request time and idle time are bounded ({@link HttpLimits}).
  *

@@ -105,14 +105,17 @@ export function discardBody(req: IncomingMessage, deadlineMs: number): void {
 /**
  * Sent with every response the server writes: the dashboard loads its script, style and data from its
  * own origin only (no inline code), may not be framed (clickjacking), and no response is sniffed into
- * another type or leaks its URL as a referrer.
+ * another type or leaks its URL as a referrer to another origin. `same-origin`, not `no-referrer`: under
+ * `no-referrer` a browser sends `Origin: null` with a form's POST, which the Origin check refuses, and
+ * the sign-in form answered 403 in every browser (only `GET /login?token=` worked, leaving the token in
+ * the browser's history).
  */
 export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'content-security-policy':
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
   'x-frame-options': 'DENY',
   'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
+  'referrer-policy': 'same-origin',
   'cross-origin-opener-policy': 'same-origin',
   'cross-origin-resource-policy': 'same-origin',
 };
