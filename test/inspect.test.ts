@@ -3,12 +3,14 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocketServer } from 'ws';
-import { assign, setup } from 'xstate';
+import { assign, createActor, setup } from 'xstate';
 import { z } from 'zod';
 import { expect, it } from 'vitest';
 import { defineWorkflow, step, WorkflowError } from '../src/index.ts';
 import { loadConfig } from '../src/rmapp/config.ts';
 import { createLogger } from '../src/rmapp/logger.ts';
+import { startInspector } from '../src/rmapp/inspector.ts';
+import { createMasker } from '../src/rmapp/masking.ts';
 import { startService } from '../src/rmapp/service.ts';
 import { until } from './helpers/processes.ts';
 
@@ -81,3 +83,77 @@ it('streams actors, events and snapshots to the inspector with secret fields mas
     wss.close();
   }
 });
+
+/** A log that keeps its lines (the inspector says when it loses, drops and finds the endpoint). */
+function keptLog() {
+  const lines: string[] = [];
+  const log = {
+    info: (_o: unknown, m?: string) => void lines.push(`info ${m}`),
+    warn: (_o: unknown, m?: string) => void lines.push(`warn ${m}`),
+  };
+  return { lines, log };
+}
+
+it("masks secret-named fields of a machine's definition, which travels as JSON text", async () => {
+  // An adversarial pass: the snapshot's `apiKey` was masked, the definition's default went out whole.
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  const received: string[] = [];
+  wss.on('connection', (socket) => socket.on('message', (data) => received.push(String(data))));
+  await new Promise((r) => wss.once('listening', r));
+  const { log } = keptLog();
+  const connection = startInspector(`ws://127.0.0.1:${(wss.address() as { port: number }).port}`, createMasker([]), log);
+  try {
+    const machine = setup({}).createMachine({
+      id: 'defaults',
+      context: { apiKey: 'static-apikey-literal-777', password: 'static-ctx-password', note: 'visible' },
+      initial: 'a',
+      states: { a: {} },
+    });
+    const actor = createActor(machine, { inspect: connection.inspect }).start();
+    await until(() => received.some((m) => m.includes('"definition"')), 10_000, 'the actor event');
+    const all = received.join('\n');
+    expect(all, 'the definition arrived').toContain('visible');
+    for (const secret of ['static-apikey-literal-777', 'static-ctx-password']) expect(all, secret).not.toContain(secret);
+    actor.stop();
+  } finally {
+    connection.stop();
+    wss.close();
+  }
+});
+
+it('connects again when the endpoint closes the connection, and drops what an endpoint that does not read would pile up', async () => {
+  // An adversarial pass: after the endpoint restarted nothing reached it again (the library connected
+  // again only after an error), and an endpoint that stopped reading grew the service by 92 MB.
+  const first = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  await new Promise((r) => first.once('listening', r));
+  const port = (first.address() as { port: number }).port;
+  const { lines, log } = keptLog();
+  const connection = startInspector(`ws://127.0.0.1:${port}`, createMasker([]), log);
+  const machine = setup({}).createMachine({ id: 'pinged', initial: 'a', states: { a: { on: { ping: 'a' } } } });
+  try {
+    await until(() => first.clients.size === 1, 10_000, 'the first connection');
+    for (const c of first.clients) c.terminate();
+    await new Promise((r) => first.close(r));
+    await until(() => lines.some((l) => /closed the connection; connecting again/.test(l)), 10_000, 'the loss said');
+    // The endpoint comes back on the same port: the next events reach it.
+    const second = new WebSocketServer({ port, host: '127.0.0.1' });
+    const received: string[] = [];
+    let socket: import('ws').WebSocket | undefined;
+    second.on('connection', (s) => {
+      socket = s;
+      s.on('message', (data) => received.push(String(data)));
+    });
+    await until(() => lines.includes('info inspector: connected'), 20_000, 'connected again');
+    const actor = createActor(machine, { inspect: connection.inspect }).start();
+    await until(() => received.some((m) => m.includes('"@xstate.actor"')), 10_000, 'events after the reconnection');
+    // The endpoint stops reading: what is unsent stays bounded, the rest is dropped and said so.
+    (socket as unknown as { _socket: import('node:net').Socket })._socket.pause();
+    const big = 'x'.repeat(64 * 1024);
+    for (let i = 0; i < 400; i++) actor.send({ type: 'ping', big } as never);
+    await until(() => lines.some((l) => /not reading .* dropping events/.test(l)), 20_000, 'the drop said');
+    actor.stop();
+    second.close();
+  } finally {
+    connection.stop();
+  }
+}, 60_000);

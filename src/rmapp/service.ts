@@ -5,7 +5,6 @@
  * GitHub settings it still serves the dashboard and runs the other registered workflows.
  */
 import type { InspectionEvent } from 'xstate';
-import { createWebSocketInspector } from '@statelyai/inspect';
 import { createEngine, type Engine, type EngineOptions } from '../state_machine/engine.ts';
 import { RunNotFoundError, stoppedWhileStarting, ValidationError } from '../state_machine/errors.ts';
 import type { AnyWorkflowDefinition } from '../state_machine/definition.ts';
@@ -15,6 +14,7 @@ import { createGitHubAccess, createRoutedGitHubClient, type GitHubOctokit } from
 import { gitUrlFor, sandboxSecretsOf, secretsOf, webUrl, type RmappConfig } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMasker, type Masker } from './masking.ts';
+import { startInspector } from './inspector.ts';
 import { attachProgressComments, type ProgressCommentOptions } from './progress-comment.ts';
 import { startServiceServer } from './server/http-server.ts';
 import { webhookHandler } from './server/webhook-handler.ts';
@@ -276,8 +276,8 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   let stopInspector: (() => void) | undefined;
   if (options.inspectUrl) {
     // Every inspection event is masked whole (snapshot context, output and error, events, definitions).
-    const inspector = createWebSocketInspector({ url: options.inspectUrl, serialize: (ev) => masker.value(ev) });
-    inspect = (ev) => inspector.inspect.next?.(ev);
+    const inspector = startInspector(options.inspectUrl, masker, log);
+    inspect = inspector.inspect;
     stopInspector = () => inspector.stop();
   }
 
