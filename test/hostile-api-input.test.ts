@@ -60,6 +60,8 @@ const tryIt = step(
           await attempt(() => ctx.saveArtifact('sym', Symbol('s'))),
           await attempt(() => ctx.saveArtifact('nothing', { toJSON: () => undefined })),
         ];
+      case 'dot names':
+        return [await attempt(() => ctx.saveArtifact('..', 1)), await attempt(() => ctx.saveArtifact('.', 1))];
       case 'progress':
         return [
           await attempt(() => ctx.progress(10n as unknown as string)),
@@ -188,6 +190,13 @@ describe.each(['postgres', 'pglite'] as const)('hostile input through the engine
       'ValidationError: Artifact "fn": the value is a function, which JSON writes as nothing; save data (null for none).',
       'ValidationError: Artifact "sym": the value is a symbol, which JSON writes as nothing; save data (null for none).',
       'ValidationError: Artifact "nothing": the value is an object whose toJSON gives undefined, which JSON writes as nothing; save data (null for none).',
+    ]);
+
+    // A URL path reads a name of dots as "." or "..": GET …/artifacts/.. answered the run itself.
+    const dots = await engine.start(trying, { what: 'dot names' });
+    expect((await engine.waitFor(dots, { timeoutMs: 30_000 })).output).toEqual([
+      'ValidationError: Artifact "..": dots alone are no name a URL can hold; choose another.',
+      'ValidationError: Artifact ".": dots alone are no name a URL can hold; choose another.',
     ]);
 
     const progress = await engine.start(trying, { what: 'progress' });
