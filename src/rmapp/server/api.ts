@@ -14,6 +14,9 @@ import { chartLayout } from './chart-layout.ts';
 import { decodeParam, queryParam, sendJson } from './http-util.ts';
 import { z } from 'zod';
 
+/** History entries a run's answer holds (its newest); `GET /api/runs/:id/history` has them all. */
+export const HISTORY_SHOWN = 2_000;
+
 /**
  * Handles `/api/...`; returns false when no route matched. Malformed percent-escapes and NUL bytes in
  * path segments or query values are a 400 ({@link decodeParam}) before anything reaches the database.
@@ -62,9 +65,16 @@ export async function handleApi(
     if (await handleApiWrites(engine, req, res, parts, send)) return true;
     if (parts[0] !== 'runs' || parts.length < 2) return false;
     const id = parts[1] as string;
+    if (method === 'GET' && parts.length === 3 && parts[2] === 'history') {
+      ok({ history: await engine.history(id) });
+      return true;
+    }
     if (method === 'GET' && parts.length === 2) {
       const run = await engine.get(id);
-      const [history, artifacts] = await Promise.all([engine.history(id), engine.artifacts(id)]);
+      const [all, artifacts] = await Promise.all([engine.history(id), engine.artifacts(id)]);
+      // The newest entries only: a run with 30,000 entries answered 5.4 MB, which the run page drew
+      // again on every change (33 s, then 4–7 s per change). The whole history is at …/history.
+      const history = all.length > HISTORY_SHOWN ? all.slice(-HISTORY_SHOWN) : all;
       const def = engine.definition(run.workflow, run.workflowVersion);
       const children = await engine.list({ parentRunId: id, limit: 100 });
       const chart = def ? chartOf(def.machine) : null;
@@ -73,6 +83,7 @@ export async function handleApi(
       ok({
         run: { ...run, children: run.children },
         history,
+        historyTotal: all.length,
         artifacts,
         childRuns: children.map(summary),
         chart,

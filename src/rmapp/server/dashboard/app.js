@@ -202,7 +202,8 @@ async function runPage(id) {
       return null;
     });
     if (current !== page || !answer) return;
-    const { run, history, artifacts, childRuns, chart, layout } = answer;
+    const { run, history, historyTotal, artifacts, childRuns, chart, layout } = answer;
+    const earlier = (historyTotal ?? history.length) - history.length;
     page.childIds = new Set(childRuns.map((c) => c.id));
     const steps = history.filter((h) => h.type.startsWith('step.'));
     const progress = history.filter((h) => h.type === 'progress');
@@ -228,7 +229,7 @@ async function runPage(id) {
         <section><h2>Progress</h2>${progress.length ? `<ul>${progress.map((h) => `<li>${esc(h.data?.message ?? JSON.stringify(h.data))}</li>`).join('')}</ul>` : '<p class="muted">No progress messages.</p>'}</section>
         <section><h2>Artifacts</h2>${artifacts.length ? `<ul>${artifacts.map((a) => `<li><a href="#" data-artifact="${esc(a.name)}">${esc(a.name)}</a> <span class="muted">${a.bytes} bytes</span></li>`).join('')}</ul><pre id="artifact" hidden></pre>` : '<p class="muted">None.</p>'}</section>
         <section><h2>Children</h2>${run.children.length || childRuns.length ? `<ul>${run.children.map((c) => `<li><code>${esc(c.path)}</code> ${esc(c.src)} — ${esc(c.status)}${c.state !== undefined ? ` at <code>${esc(stateText(c.state))}</code>` : ''}</li>`).join('')}${childRuns.map((c) => `<li>${runLink(c.id)} ${badge(c.status)}</li>`).join('')}</ul>` : '<p class="muted">None.</p>'}</section>
-        <section><h2>History</h2><table id="history"><tbody>${history.map((h) => `<tr><td>${h.seq}</td><td>${esc(h.type)}</td><td>${h.path ? `<code>${esc(h.path)}</code> ` : ''}${h.state !== null && h.state !== undefined ? `<code>${esc(stateText(h.state))}</code>` : ''}${h.step ? ` ${esc(h.step)}#${h.attempt}` : ''}</td><td class="muted">${when(h.at)}</td></tr>`).join('')}</tbody></table></section>
+        <section><h2>History</h2>${earlier > 0 ? `<p class="muted" id="history-earlier">The newest ${history.length} entries; ${earlier} earlier ones are at <a href="/api/runs/${encodeURIComponent(run.id)}/history">/api/runs/…/history</a>.</p>` : ''}<table id="history"><tbody>${history.map((h) => `<tr><td>${h.seq}</td><td>${esc(h.type)}</td><td>${h.path ? `<code>${esc(h.path)}</code> ` : ''}${h.state !== null && h.state !== undefined ? `<code>${esc(stateText(h.state))}</code>` : ''}${h.step ? ` ${esc(h.step)}#${h.attempt}` : ''}</td><td class="muted">${when(h.at)}</td></tr>`).join('')}</tbody></table></section>
       </div></div>`;
     const act = async (what) => {
       try {
