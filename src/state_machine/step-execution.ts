@@ -363,9 +363,7 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
         checkText('The artifact name', name, MAX_KEY_BYTES);
         // A URL path reads such a name as "." or ".." (the dashboard and the API could not serve it).
         if (/^\.+$/.test(name))
-          throw new ValidationError(
-            `Artifact "${name.slice(0, 80)}": dots alone are no name a URL can hold; choose another.`,
-          );
+          throw new ValidationError(`Artifact "${name.slice(0, 80)}": dots alone are no name a URL can hold; choose another.`);
         if (name.startsWith(STEP_OUTPUT_PREFIX)) {
           throw new ValidationError(
             `Artifact "${name.slice(0, 80)}": names starting with "${STEP_OUTPUT_PREFIX}" hold the engine's offloaded step outputs; choose another name.`,
