@@ -154,7 +154,7 @@ it('a retry of a run deleted while it was being retried is a RunNotFoundError (4
     get(target, prop, receiver) {
       if (prop !== 'query') return Reflect.get(target, prop, receiver) as unknown;
       return async (text: string, params?: unknown[]) => {
-        if (/update rmapp_runs set status = case when concurrency_key is null then 'waiting'/.test(text)) {
+        if (/update rmapp_runs set status = case when concurrency_key is not null and/.test(text)) {
           await target.query('delete from rmapp_run_history where run_id = $1', [params?.[0]]);
           await target.query('delete from rmapp_runs where id = $1', [params?.[0]]);
         }

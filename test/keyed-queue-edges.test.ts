@@ -31,11 +31,15 @@ const work = step(
   { retry: { maxAttempts: 1 } },
 );
 
+/** Runs whose definition's cleanup ran, with the context it was given. */
+const cleaned: { runId: string; context: unknown }[] = [];
+
 /** One step, then (with `hold`) a wait for `go` that keeps the key's slot. */
 const keyed = defineWorkflow({
   name: 'test.keyed-edges',
   input: z.object({ key: z.string(), hold: z.boolean().default(false) }),
   concurrency: { limit: 1, key: (i) => i.key },
+  cleanup: ({ runId, context }) => void cleaned.push({ runId, context }),
   machine: setup({
     types: {} as { input: { key: string; hold: boolean }; context: { key: string; hold: boolean } },
     actors: { work },
@@ -78,6 +82,43 @@ it('a retried keyed run goes back to its key’s queue: it never runs beside the
   await engine.send(holder, { type: 'go' });
   expect((await engine.waitFor(first, { timeoutMs: 30_000 })).status).toBe('succeeded');
   expect(most.get('k1'), 'steps of key k1 at once').toBe(1);
+});
+
+it('a retried keyed run cancelled while it waits in the queue has its cleanup run: it had run before', async () => {
+  // An adversarial pass: it was cancelled in place as "never started", and its cleanup never ran.
+  failing.add('k2');
+  const failed = await engine.start(keyed, { key: 'k2' });
+  expect((await engine.waitFor(failed, { timeoutMs: 30_000 })).status).toBe('failed');
+  failing.delete('k2');
+  const holder = await engine.start(keyed, { key: 'k2', hold: true });
+  await until(async () => (await engine.get(holder)).state === 'held', 30_000, 'the holder to take the slot');
+  expect((await engine.retry(failed)).status).toBe('pending');
+  const cancelled = await engine.cancel(failed, 'not needed any more');
+  expect(cancelled.message).toMatch(/while it waited for a slot of its concurrency key/);
+  expect((await engine.get(failed)).status).toBe('cancelled');
+  expect(cleaned.find((c) => c.runId === failed)?.context, 'the cleanup of the queued run').toEqual({ key: 'k2', hold: false });
+  await engine.send(holder, { type: 'go' });
+  await engine.waitFor(holder, { timeoutMs: 30_000 });
+});
+
+it('a failed run of a key whose definition has no limit any more is retried at once, not queued for ever', async () => {
+  failing.add('k3');
+  const failed = await engine.start(keyed, { key: 'k3' });
+  expect((await engine.waitFor(failed, { timeoutMs: 30_000 })).status).toBe('failed');
+  failing.delete('k3');
+  // The same machine deployed without `concurrency` (the version is the machine's: unchanged).
+  const unkeyed = defineWorkflow({ ...keyed, concurrency: undefined });
+  const other = createEngine({ database: testDb.url, workflows: [unkeyed], pollMs: 50 });
+  await engine.stop();
+  await other.startWorker();
+  try {
+    expect((await other.retry(failed)).status, 'retried with no limit registered').toBe('waiting');
+    expect((await other.waitFor(failed, { timeoutMs: 30_000 })).status).toBe('succeeded');
+  } finally {
+    await other.stop();
+    engine = createEngine({ database: testDb.url, workflows: [keyed], pollMs: 50, concurrency: 200 });
+    await engine.startWorker();
+  }
 });
 
 it('a run on a free key is admitted while more than 50 other keys are full with runs queued behind them', async () => {

@@ -217,7 +217,8 @@ function deliveryActions(deps: GitHubDeliveryDeps, signal: AbortSignal) {
       case 'cancel': {
         // The newest run that existed when the comment was written: a run queued since (a review
         // behind the one working) is not what it asked to stop.
-        const runs = await executor.activeRuns(subject, 20);
+        // All of them (a PR can have many reviews queued): the one asked for is the oldest when they queue.
+        const runs = await executor.activeRuns(subject, 1_000);
         if (!runs.length) return reply(e, key, 'there is no run to cancel here.');
         const active = runs.find((r) => !writtenBefore(e, r.createdAt));
         if (!active)

@@ -31,16 +31,18 @@ export async function cancelPendingRun(db: Queryable, runId: string, error: unkn
  */
 export async function rewindFailedRun(
   db: Queryable,
-  run: { id: string; version: number; steps: unknown },
+  run: { id: string; version: number; steps: unknown; keyed: boolean },
 ): Promise<'waiting' | 'pending' | null> {
+  // `keyed`: the run's definition (as registered now) has a concurrency limit. Without one no worker
+  // admits queued runs, and a run sent back to a queue waited there for ever.
   const rows = await db.query<{ status: 'waiting' | 'pending' }>(
-    `update rmapp_runs set status = case when concurrency_key is null then 'waiting' else 'pending' end,
-       admitted = admitted and concurrency_key is null,
+    `update rmapp_runs set status = case when concurrency_key is not null and $4::boolean then 'pending' else 'waiting' end,
+       admitted = admitted and not (concurrency_key is not null and $4::boolean),
        wake_at = now(), error = null, finished_at = null, steps = $3::jsonb,
        status_message = null, version = version + 1, updated_at = now()
      where id = $1 and version = $2 and status = 'failed'
      returning status, pg_notify('${WAKE_CHANNEL}', id)`,
-    [run.id, run.version, JSON.stringify(run.steps)],
+    [run.id, run.version, JSON.stringify(run.steps), run.keyed],
   );
   return rows[0]?.status ?? null;
 }

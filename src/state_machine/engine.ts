@@ -13,6 +13,7 @@ import { cancelPendingRun, countRuns, rewindFailedRun } from '../persistence/run
 import { isFinalStatus, type RunStatus } from '../persistence/run-status.ts';
 import type { Queryable } from '../persistence/database.ts';
 import type { RunRow } from '../persistence/row-types.ts';
+import type { HistoryEntry } from '../persistence/history-codec.ts';
 import { DEFAULT_RETENTION } from '../persistence/retention.ts';
 import { startRetentionJob, type RetentionJob } from '../persistence/retention-job.ts';
 import { newRunId } from './run-id.ts';
@@ -278,10 +279,25 @@ export class Engine extends RunQueries {
     });
     if (isFinalStatus(run.status)) return finished(run.status);
     if (run.status === 'pending') {
-      // Never started: nothing to stop or clean up, so cancel it in place if no worker took it meanwhile.
+      // Not running: cancelled in place if no worker took it meanwhile. One that never started has
+      // nothing to clean up; a retried run waiting in its key's queue ran before (its snapshot), so its
+      // definition's cleanup runs here, with that snapshot's context — a worker would have.
       if (await cancelPendingRun(db, runId, cancelledError(reason))) {
-        await appendHistory(db, runId, [{ type: 'run.cancelled', data: { reason } }], this.workerId);
-        return { cancelled: true, status: 'cancelled', message: `Run ${runId} cancelled before it started.` };
+        const entries: HistoryEntry[] = [];
+        if (run.snapshot != null) {
+          const def = this.definition(run.workflow, run.workflowVersion);
+          try {
+            await def?.cleanup?.({ runId, reason, context: (run.snapshot as { context?: unknown }).context });
+          } catch (err) {
+            entries.push({ type: 'cleanup.failed', data: { error: toErrorData(err) } });
+          }
+        }
+        await appendHistory(db, runId, [...entries, { type: 'run.cancelled', data: { reason } }], this.workerId);
+        const message =
+          run.snapshot != null
+            ? `Run ${runId} cancelled while it waited for a slot of its concurrency key.`
+            : `Run ${runId} cancelled before it started.`;
+        return { cancelled: true, status: 'cancelled', message };
       }
     }
     try {
@@ -330,7 +346,8 @@ export class Engine extends RunQueries {
     }
     // The failed execution runs again under its own idempotency key; earlier failed ones count as finished.
     const steps = retriedRecords(decodeStepRecords(run.steps), run.snapshot);
-    const status = await rewindFailedRun(db, { id: runId, version: run.version, steps });
+    const keyed = !!this.definition(run.workflow, run.workflowVersion)?.concurrency;
+    const status = await rewindFailedRun(db, { id: runId, version: run.version, steps, keyed });
     if (!status) {
       // Deleted meanwhile (a prune): not found, as it would be a moment later.
       if (!(await getRunHead(db, runId))) throw new RunNotFoundError(runId);
