@@ -157,3 +157,44 @@ it('connects again when the endpoint closes the connection, and drops what an en
     connection.stop();
   }
 }, 60_000);
+
+it('an event it cannot write is left out and said; an endpoint that closes at once or never answers is tried again with a growing wait', async () => {
+  // An adversarial pass: a context holding a BigInt ended `rmapp serve` (the library wrote it in a
+  // timer of its own); an endpoint closing every connection at once was reconnected every second for
+  // ever; one that never finished the handshake held the inspector silent for ever.
+  const closing = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  let connections = 0;
+  closing.on('connection', (s) => {
+    connections++;
+    s.close();
+  });
+  await new Promise((r) => closing.once('listening', r));
+  const { lines, log } = keptLog();
+  const connection = startInspector(`ws://127.0.0.1:${(closing.address() as { port: number }).port}`, createMasker([]), log);
+  const machine = setup({}).createMachine({ id: 'big', context: { n: 10n as unknown as number }, initial: 'a', states: { a: {} } });
+  const actor = createActor(machine, { inspect: connection.inspect }).start();
+  await until(() => lines.some((l) => /could not be written .*BigInt/.test(l)), 10_000, 'the unwritable event said');
+  await new Promise((r) => setTimeout(r, 6_500));
+  // Waits of 1, 2 and 4 s: at most 4 connections in 6.5 s (every second, 7).
+  expect(connections, 'connections to an endpoint that closes each at once').toBeLessThanOrEqual(4);
+  expect(
+    lines.filter((l) => /closed the connection/.test(l)),
+    'the loss said once',
+  ).toHaveLength(1);
+  actor.stop();
+  connection.stop();
+  closing.close();
+
+  // A TCP server that never answers the handshake.
+  const { createServer } = await import('node:net');
+  const silent = createServer(() => {});
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  const quiet = keptLog();
+  const stuck = startInspector(`ws://127.0.0.1:${(silent.address() as { port: number }).port}`, createMasker([]), quiet.log);
+  try {
+    await until(() => quiet.lines.some((l) => /Opening handshake has timed out/.test(l)), 20_000, 'the handshake timeout said');
+  } finally {
+    stuck.stop();
+    silent.close();
+  }
+}, 60_000);

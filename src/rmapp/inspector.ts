@@ -43,6 +43,11 @@ export interface InspectorConnection {
   stop(): void;
 }
 
+/** A connection that stayed open this long was a real one: the next loss starts the backoff again. */
+const STEADY_MS = 10_000;
+/** A handshake the endpoint does not finish by then fails, and the connection is made again. */
+const HANDSHAKE_MS = 10_000;
+
 /** Connects to the Inspector at `url` and keeps connecting; see the module's comment. */
 export function startInspector(url: string, masker: Masker, log: Pick<Logger, 'info' | 'warn'>): InspectorConnection {
   let ws: WebSocket | null = null;
@@ -50,10 +55,13 @@ export function startInspector(url: string, masker: Masker, log: Pick<Logger, 'i
   let retry: NodeJS.Timeout | undefined;
   let waitMs: number = RECONNECT_MS[0];
   let waiting: string[] = [];
+  let waitingBytes = 0;
   /** Events dropped since the last that went out (logged once per episode). */
   let dropped = 0;
-  let connectedOnce = false;
-  let lostSaid = false;
+  /** The endpoint was lost (said once until a connection holds for {@link STEADY_MS}). */
+  let lost = false;
+  let openedAt = 0;
+  let unwritableSaidAt = 0;
 
   const drop = (why: string) => {
     if (dropped++ === 0) log.warn({ url }, `inspector: ${why}; dropping events until it catches up`);
@@ -61,39 +69,50 @@ export function startInspector(url: string, masker: Masker, log: Pick<Logger, 'i
   const write = (text: string) => {
     const socket = ws;
     if (!socket || socket.readyState !== WebSocket.OPEN) {
+      // Kept while there is no connection: the newest, at most 200 events and MAX_UNSENT_BYTES.
       waiting.push(text);
-      if (waiting.length > MAX_WHILE_DISCONNECTED) waiting.shift();
+      waitingBytes += text.length;
+      while (waiting.length > MAX_WHILE_DISCONNECTED || (waitingBytes > MAX_UNSENT_BYTES && waiting.length > 1))
+        waitingBytes -= (waiting.shift() as string).length;
       return;
     }
-    if (socket.bufferedAmount > MAX_UNSENT_BYTES) return drop(`the endpoint is not reading (${socket.bufferedAmount} bytes unsent)`);
+    if (socket.bufferedAmount + text.length > MAX_UNSENT_BYTES)
+      return drop(`the endpoint is not reading (${socket.bufferedAmount} bytes unsent)`);
     if (dropped > 0) log.info({ url, dropped }, `inspector: ${dropped} events dropped while the endpoint did not read`);
     dropped = 0;
     socket.send(text);
   };
+  const lose = (why: string) => {
+    // A connection that held for a while was a real one; one closed at once keeps the backoff growing.
+    if (openedAt && Date.now() - openedAt >= STEADY_MS) {
+      waitMs = RECONNECT_MS[0];
+      lost = false;
+    }
+    openedAt = 0;
+    if (!lost) log.warn({ url }, `inspector: ${why}; connecting again (every ${RECONNECT_MS[0] / 1000}–${RECONNECT_MS[1] / 1000} s)`);
+    lost = true;
+  };
   const connect = () => {
     if (stopped) return;
-    const socket = new WebSocket(url);
+    const socket = new WebSocket(url, { handshakeTimeout: HANDSHAKE_MS });
     ws = socket;
     socket.on('open', () => {
-      if (connectedOnce || lostSaid) log.info({ url }, 'inspector: connected');
-      connectedOnce = true;
-      lostSaid = false;
-      waitMs = RECONNECT_MS[0];
+      if (lost) log.info({ url }, 'inspector: connected');
+      openedAt = Date.now();
       const queued = waiting;
       waiting = [];
+      waitingBytes = 0;
       for (const text of queued) write(text);
     });
     socket.on('message', () => {});
-    // An error is followed by `close`, which connects again.
+    // An error (a refused connection, a handshake not finished in time) is followed by `close`.
     socket.on('error', (err) => {
-      if (!lostSaid) log.warn({ url, err: err.message }, `inspector: ${err.message}; connecting again`);
-      lostSaid = true;
+      if (!stopped) lose(err.message);
     });
     socket.on('close', () => {
       if (ws === socket) ws = null;
       if (stopped) return;
-      if (!lostSaid) log.warn({ url }, 'inspector: the endpoint closed the connection; connecting again');
-      lostSaid = true;
+      lose('the endpoint closed the connection');
       retry = setTimeout(connect, waitMs);
       retry.unref();
       waitMs = Math.min(waitMs * 2, RECONNECT_MS[1]);
@@ -106,7 +125,10 @@ export function startInspector(url: string, masker: Masker, log: Pick<Logger, 'i
   );
   inspector.start();
   return {
-    inspect: (event) => inspector.inspect.next?.(event),
+    // Converted, masked and written after the macrostep (an actor's snapshot exists only once it is
+    // made), in a try: the library did that in a timer of its own, where a context it could not write
+    // (a BigInt, a getter that throws) ended the process.
+    inspect: (event) => void setImmediate(() => convert(event)),
     stop() {
       stopped = true;
       clearTimeout(retry);
@@ -114,4 +136,20 @@ export function startInspector(url: string, masker: Masker, log: Pick<Logger, 'i
       ws = null;
     },
   };
+
+  function convert(event: InspectionEvent): void {
+    if (stopped) return;
+    try {
+      if (event.type === '@xstate.actor') inspector.actor(event.actorRef, event.actorRef.getSnapshot(), { rootId: event.rootId });
+      else if (event.type === '@xstate.event')
+        inspector.event(event.actorRef, event.event, { source: event.sourceRef?.sessionId ?? undefined });
+      else if (event.type === '@xstate.snapshot') inspector.snapshot(event.actorRef, event.snapshot, { event: event.event });
+    } catch (err) {
+      // Left out, said at most once a minute: the run goes on (an inspector never breaks a run).
+      if (Date.now() - unwritableSaidAt >= 60_000) {
+        unwritableSaidAt = Date.now();
+        log.warn({ url, type: event.type }, `inspector: an event could not be written (${(err as Error).message}); left out`);
+      }
+    }
+  }
 }
