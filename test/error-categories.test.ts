@@ -91,6 +91,7 @@ describe('Postgres errors by SQLSTATE, raw and through Drizzle', () => {
       expect(toErrorData(err), code).toMatchObject({ category: 'permanent', code: `PG_${code}` });
     }
     expect(toErrorData(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }))).toMatchObject({ category: 'transient', code: 'EPIPE' });
+    expect(toErrorData(Object.assign(new Error('spawn E2BIG'), { code: 'E2BIG' })).code, 'an errno with a digit').toBe('E2BIG');
   });
 
   it('a unique violation (23505) is permanent, also when Drizzle wraps it', async () => {

@@ -32,7 +32,8 @@ const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 export function createLogger(
   options: { level?: string | undefined; secrets?: (string | undefined)[]; destination?: NodeJS.WritableStream } = {},
 ): Logger {
-  const level = options.level ?? process.env.RMAPP_LOG_LEVEL ?? 'info';
+  // As the other settings take it: blanks around it and its case do not matter (`INFO`).
+  const level = (options.level ?? process.env.RMAPP_LOG_LEVEL ?? 'info').trim().toLowerCase();
   if (!LEVELS.includes(level)) {
     const shown = JSON.stringify(level.length > 40 ? `${level.slice(0, 40)}…` : level);
     throw new Error(

@@ -384,13 +384,13 @@ function classifyHttp(
 }
 
 /**
- * A Postgres SQLSTATE: five digits or capitals whose class (the first two) holds a digit — `3D000`
- * (no such database), `P0001` (a RAISE), `0A000` — or is one of the lettered classes. Node's errno codes
- * (`EPIPE`, `EBADF`: five capitals, no digit) are not. Only two-digit classes counted once: `3D000`
+ * A Postgres SQLSTATE: five digits or capitals whose class (the first two) starts with a digit —
+ * `3D000` (no such database), `0A000` — or is one of the classes that start with a letter (`F0`,
+ * `HV`, `P0` a RAISE, `XX`). Node's errno codes (`EPIPE`, `E2BIG`) are not. Only two-digit classes counted once: `3D000`
  * was taken for a transient error, and `rmapp worker` waited for ever on a database that does not exist.
  */
 function isSqlState(code: string): boolean {
-  return /^[0-9A-Z]{5}$/.test(code) && (/^(?:[0-9][0-9A-Z]|[A-Z][0-9])/.test(code) || /^(?:HV|XX)/.test(code));
+  return /^(?:[0-9][0-9A-Z]|F0|HV|P0|XX)[0-9A-Z]{3}$/.test(code);
 }
 
 /** Rebuilds a throwable from persisted data, for callers that want an `Error` (e.g. `waitFor`). */

@@ -1,7 +1,7 @@
 // The dashboard's forms: starting a run (fields generated from the workflow's input JSON Schema, which
 // GET /api/workflows gives from its zod schema) and sending an event to a run (the events its current
 // state accepts, with an optional JSON payload). Both POST under the API's CSRF header rule.
-import { esc } from '/html.js';
+import { esc, plain } from '/html.js';
 
 /** Form fields for an object schema's properties; one JSON box for any other schema. */
 export function schemaFields(schema) {
@@ -92,7 +92,7 @@ export function startForm(container, workflows, onStarted) {
       const { id } = await post('/runs', { workflow: select.value, input: readFields(fields), ...(key ? { idempotencyKey: key } : {}) });
       onStarted(id);
     } catch (err) {
-      result.textContent = err.message;
+      result.textContent = plain(err.message);
       result.className = 'error';
     }
   };
@@ -162,7 +162,7 @@ export function eventForm(container, runId, events, onSent) {
       onSent();
     } catch (err) {
       result.className = 'error';
-      result.textContent = err.message;
+      result.textContent = plain(err.message);
     }
   };
 }
