@@ -10,6 +10,7 @@ import { context as otelContext, SpanStatusCode } from '@opentelemetry/api';
 import { appendSignal, signalByDedupeKey, signalOutcome, type SignalOutcome } from '../persistence/inbox.ts';
 import { appendHistory, getRun, getRunHead, insertRun } from '../persistence/runs.ts';
 import { cancelPendingRun, countRuns, rewindFailedRun } from '../persistence/run-admin.ts';
+import { admitKey } from '../persistence/claims.ts';
 import { isFinalStatus, type RunStatus } from '../persistence/run-status.ts';
 import type { Queryable } from '../persistence/database.ts';
 import type { RunRow } from '../persistence/row-types.ts';
@@ -135,6 +136,9 @@ export class Engine extends RunQueries {
       span.end();
     }
     const { id, existing } = inserted;
+    // A keyed run goes into its key's queue: admitted at once if the key has a free slot (a worker's
+    // passes over the queued keys go round them, and could come to this one late).
+    if (concurrency && inserted.created) await admitKey(db, concurrency.key);
     if (!local) this.worker?.poke();
     // A key (or run id) names one start: a later call with it gets that run back, whatever its input
     // (a webhook delivered again carries a new delivery id). A key first used for another workflow is

@@ -14,6 +14,7 @@
 import type { HistoryBound } from '../persistence/retention.ts';
 import {
   admitQueuedRuns,
+  type AdmissionCursor,
   claimRuns,
   expirePreviousIncarnation,
   nextWakeAt,
@@ -138,6 +139,10 @@ export class Worker implements SessionHost {
   private workerLock: { release(): Promise<void> } | null = null;
   private readonly definitions: [string, string][];
   private readonly keyed: boolean;
+  /** Where this worker's admission passes have got to in the queued keys (claims.ts `admitQueuedRuns`). */
+  private readonly admission: AdmissionCursor = { after: '' };
+  /** Keys whose runs ended here since the last pass: their queues are admitted first. */
+  private readonly freedKeys = new Set<string>();
   /** Slots promised to runs being inserted by local starts. */
   private reserved = 0;
   /** `engine.waitFor` calls on runs held here, by run id (see {@link awaitFinish}). */
@@ -215,7 +220,10 @@ export class Worker implements SessionHost {
       for (const resolve of waiters) resolve(session.finalRow ?? null);
     }
     // A keyed run that ends frees a slot: admit the next queued run of its key now.
-    if (session.concurrencyKey) wakeNow = true;
+    if (session.concurrencyKey) {
+      this.freedKeys.add(session.concurrencyKey);
+      wakeNow = true;
+    }
     if (this.sessions.get(session.runId) === session) this.sessions.delete(session.runId);
     // Only a pass of the claim loop that found no free slot may have left runnable runs unclaimed;
     // otherwise starts, signals and due timers wake the loop. Poking on every run that ended while the
@@ -319,7 +327,11 @@ export class Worker implements SessionHost {
       let limit = 0;
       let next: Date | null = null;
       try {
-        if (this.keyed) await admitQueuedRuns(this.db, this.definitions);
+        if (this.keyed) {
+          const freed = [...this.freedKeys];
+          this.freedKeys.clear();
+          await admitQueuedRuns(this.db, this.definitions, this.admission, freed);
+        }
         this.missedWhileFull = free <= 0;
         if (free > 0) {
           this.wokenWhileClaiming.clear();
