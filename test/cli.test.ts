@@ -88,6 +88,10 @@ it('reports user mistakes on stderr with exit 1 and no stack trace', async () =>
   const level = await runRmapp(['--workflows', TEST_WORKFLOWS, 'worker'], { ...env, RMAPP_LOG_LEVEL: 'bogus' });
   expect(level.code).toBe(1);
   expect(level.stderr).toMatch(/RMAPP_LOG_LEVEL "bogus" is not a log level: use one of fatal, error, warn, info, debug, trace, silent/);
+  // An inspector address that is none is the option's mistake (it was "Invalid URL: notaurl").
+  const inspect = await runRmapp(['--workflows', TEST_WORKFLOWS, 'serve', '--inspect', 'notaurl'], env);
+  expect(inspect.code).toBe(1);
+  expect(inspect.stderr).toMatch(/--inspect \[ws-url\]' argument 'notaurl' is invalid\. is not a URL/);
   const missing = await runRmapp(['--workflows', 'does/not/exist.ts', 'runs', 'list'], env);
   expect(missing.code).toBe(1);
   expect(missing.stderr).toMatch(/Workflows module not found/);

@@ -26,3 +26,16 @@ export function listenPort(value: string): number {
 function decimal(value: string): number {
   return /^\s*\d{1,10}\s*$/.test(value) ? Number(value) : NaN;
 }
+
+/** A WebSocket URL (`ws://` or `wss://`), for `--inspect`: anything else is named as the option's mistake. */
+export function webSocketUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidArgumentError(`is not a URL: give the inspector's WebSocket address, e.g. ws://localhost:8080`);
+  }
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:')
+    throw new InvalidArgumentError(`must be a ws:// or wss:// URL (got ${url.protocol}), e.g. ws://localhost:8080`);
+  return value;
+}
