@@ -22,7 +22,11 @@ export function addServeCommand(program: Command): void {
     .option('--config <file>', 'configuration file (default: rmapp.config.json or rmapp.config.ts here, if present)')
     .option('--port <port>', 'HTTP port (overrides PORT; 0: any free port)', listenPort)
     .option('--host <host>', 'bind address (overrides RMAPP_HOST; beyond localhost needs RMAPP_DASHBOARD_TOKEN)')
-    .option('--inspect [ws-url]', "stream every run's actors to a Stately Inspector WebSocket endpoint (default ws://localhost:8080)", webSocketUrl)
+    .option(
+      '--inspect [ws-url]',
+      "stream every run's actors to a Stately Inspector WebSocket endpoint (default ws://localhost:8080)",
+      webSocketUrl,
+    )
     .option('--otel', 'export traces and metrics over OTLP/HTTP, configured by the OTEL_* environment variables')
     .option('--metrics', 'serve Prometheus metrics at /metrics')
     .option('--grace-ms <ms>', "how long running steps may take to finish on shutdown (default: the engine's, 10 s)", positiveInt)
