@@ -156,6 +156,8 @@ describe('a mention the comment does not make in its own words', () => {
     expect(cmd(`${'</pre>-->'.repeat(7_000)}\n@rmapp status`), 'closers alone hide nothing').toEqual({ kind: 'status' });
     // 32,000 list markers on one line open as many items (the line was read again after each: 3.8 s).
     expect(cmd(`${'- '.repeat(32_000)}@rmapp status`)).toEqual({ kind: 'status' });
+    // …and a line of markers ending in another break character (each marker tested the rest: 4 s).
+    expect(cmd(`${'* '.repeat(32_000)}-\n@rmapp status`)).toEqual({ kind: 'status' });
   });
 });
 

@@ -123,9 +123,11 @@ export function withoutCode(text: string): string {
     let pos = 0;
     let at = col;
     let codeAfterMarker = false;
-    // The rest of the line can be a thematic break only if nothing but `-*_` and blanks is left.
-    const lastOther = rest0.search(/[^-*_ \t][-*_ \t]*$/);
-    const breakFrom = (p: number) => lastOther < p && THEMATIC_BREAK.test(rest0.slice(p));
+    // The rest of the line from `p` can be a thematic break only if it holds one kind of `-*_` and
+    // blanks: found once per line (where that tail starts), so no marker re-reads the line (`* * … -`
+    // over a whole comment was quadratic: 4 s).
+    const tailFrom = breakTailStart(rest0);
+    const breakFrom = (p: number) => p >= tailFrom && THEMATIC_BREAK.test(rest0.slice(p));
     for (LIST_MARKER.lastIndex = 0; !breakFrom(pos); LIST_MARKER.lastIndex = pos) {
       const m = LIST_MARKER.exec(rest0);
       if (!m) break;
@@ -173,6 +175,24 @@ export function withoutCode(text: string): string {
   }
   endParagraph();
   return out.join('\n');
+}
+
+/**
+ * Where the longest tail of `text` made of one of `-*_` and blanks starts (`text.length` when its last
+ * character is none of them): only from there can the rest of a line be a thematic break. One pass
+ * from the end.
+ */
+function breakTailStart(text: string): number {
+  let kind = '';
+  let at = text.length;
+  for (let i = text.length - 1; i >= 0; i -= 1) {
+    const c = text[i] as string;
+    if (c === ' ' || c === '\t') continue;
+    if (kind === '' && (c === '-' || c === '*' || c === '_')) kind = c;
+    if (c !== kind) break;
+    at = i;
+  }
+  return at;
 }
 
 /** A thematic break (`---`, `* * *`, `___`), which also ends a paragraph as a setext underline. */
