@@ -102,6 +102,16 @@ it("the scanner finds a secret whose wrapped form straddles a window's edge, fed
   const spelled = [...Buffer.from(KEY).toString('hex')].map((d) => `+${' '.repeat(600)}${d}\n`).join('');
   spaced.write(Buffer.from(`${header}+${'x'.repeat(1024 * 1024 - 40_000)}\n${spelled}`));
   expect(spaced.end(), 'the spaced hex across the window edge').toBe('diff --git a/big.txt b/big.txt');
+  // One added line of 8 MB with no break, the key at its end: read as it comes, window by window (the
+  // partial line was joined to each chunk: quadratic, 5 s for 32 MB).
+  const long = new AddedSecretScanner(masker.holdsSecret);
+  const line = Buffer.from(`${header}+${'z'.repeat(8 * 1024 * 1024)}${KEY}`);
+  for (let at = 0; at < line.length; at += 65_536) long.write(line.subarray(at, at + 65_536));
+  expect(long.end(), 'the key at the end of one long line').toBe('diff --git a/big.txt b/big.txt');
+  // A removed line holding the key is not what a commit adds.
+  const removed = new AddedSecretScanner(masker.holdsSecret);
+  removed.write(Buffer.from(`${header.replace('+1 @@', '+0 @@')}-${KEY}\n`));
+  expect(removed.end(), 'a removed line').toBeNull();
   const clean = new AddedSecretScanner(masker.holdsSecret);
   clean.write(Buffer.from(`${header}+${'y'.repeat(3 * 1024 * 1024)}\n`));
   expect(clean.end()).toBeNull();

@@ -32,15 +32,23 @@ function overlapOf(text: string): string {
   return text.slice(stop);
 }
 
+/** A header line longer than this (a file name) is cut: what follows is never a secret's only copy. */
+const MAX_HEADER_CHARS = 64 * 1024;
+
 /**
- * Reads `git diff --text -U0` output chunk by chunk (memory bounded whatever the diff's size) and
- * remembers the first file whose added lines, or whose name, hold a secret.
+ * Reads `git diff --text -U0` output chunk by chunk and remembers the first file whose added lines, or
+ * whose name, hold a secret. Memory is bounded whatever the diff: an added line goes into the window
+ * as it arrives, even one with no line break for megabytes (joining each chunk to a growing partial
+ * line was quadratic: a 32 MB line took 5 s), removed lines are skipped, header lines are cut at
+ * {@link MAX_HEADER_CHARS}.
  */
 export class AddedSecretScanner {
   /** The `diff --git` line of the first file found holding a secret, or null. */
   found: string | null = null;
   private readonly decoder = new StringDecoder('utf8');
-  private partial = '';
+  /** What the current line is: not known yet (its first character not read), added, skipped, or a header. */
+  private mode: 'start' | 'added' | 'skip' | 'header' = 'start';
+  private head = '';
   private header = '';
   private inHunk = false;
   private added = '';
@@ -52,38 +60,53 @@ export class AddedSecretScanner {
   /** Feed the next chunk of the diff. */
   write(chunk: Buffer): void {
     if (this.found !== null) return;
-    const lines = (this.partial + this.decoder.write(chunk)).split('\n');
-    this.partial = lines.pop() ?? '';
-    for (const line of lines) this.line(line);
+    const text = this.decoder.write(chunk);
+    for (let from = 0; from < text.length && this.found === null; ) {
+      const nl = text.indexOf('\n', from);
+      this.piece(text.slice(from, nl === -1 ? text.length : nl), nl !== -1);
+      if (nl === -1) break;
+      from = nl + 1;
+    }
   }
 
   /** The diff ended: check what is left. */
   end(): string | null {
-    const rest = this.partial + this.decoder.end();
-    if (rest) this.line(rest);
+    const rest = this.decoder.end();
+    if (rest) this.piece(rest, false);
+    if (this.mode !== 'start') this.piece('', true);
     this.check(true);
     return this.found;
   }
 
-  private line(line: string): void {
-    if (this.found !== null) return;
+  /** A piece of the current line; `complete` when the line ends with it. */
+  private piece(text: string, complete: boolean): void {
+    if (this.mode === 'start' && text !== '') {
+      const first = text[0];
+      // In a hunk, `+` starts an added line (even one whose text starts with `++ `), `-` a removed one;
+      // anything else (`diff --git`, `@@`, `index`, `+++ b/…` before the first hunk) is a header.
+      if (this.inHunk && first === '+') {
+        this.mode = 'added';
+        text = text.slice(1);
+      } else this.mode = this.inHunk && (first === '-' || first === ' ' || first === '\\') ? 'skip' : 'header';
+    }
+    if (this.mode === 'added') {
+      this.added += complete ? `${text}\n` : text;
+      if (this.added.length > this.carried + WINDOW_CHARS) this.check(false);
+    } else if (this.mode === 'header' && this.head.length < MAX_HEADER_CHARS) this.head += text.slice(0, MAX_HEADER_CHARS - this.head.length);
+    if (!complete) return;
+    if (this.mode === 'header' || this.mode === 'start') this.headerLine(this.head);
+    this.mode = 'start';
+    this.head = '';
+  }
+
+  private headerLine(line: string): void {
     if (line.startsWith('diff --git ')) {
       this.check(true);
       this.header = line;
       this.inHunk = false;
       // A file's name may be the secret (or hold it).
       if (this.holdsSecret(line)) this.found = line;
-      return;
-    }
-    if (line.startsWith('@@')) {
-      this.inHunk = true;
-      return;
-    }
-    // Before the first hunk, `+++ b/…` names the file; inside a hunk a `+` line is an added one
-    // (even one whose text starts with `++ `).
-    if (!this.inHunk || !line.startsWith('+')) return;
-    this.added += `${line.slice(1)}\n`;
-    if (this.added.length > this.carried + WINDOW_CHARS) this.check(false);
+    } else if (line.startsWith('@@')) this.inHunk = true;
   }
 
   private check(fileEnded: boolean): void {

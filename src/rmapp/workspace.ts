@@ -746,7 +746,8 @@ export class Workspaces {
   private async refuseSecrets(ws: Workspace, pathspec: readonly string[], signal?: AbortSignal): Promise<void> {
     if (!this.config.holdsSecret) return;
     const scanner = new AddedSecretScanner(this.config.holdsSecret);
-    const args = ['diff', '--cached', '--text', '--no-color', '--no-ext-diff', '--no-renames', '-U0', ...pathspec];
+    // `--no-textconv`: a `.gitattributes` the agent wrote could name a textconv driver of the operator's git configuration.
+    const args = ['diff', '--cached', '--text', '--no-color', '--no-ext-diff', '--no-textconv', '--no-renames', '-U0', ...pathspec];
     this.checked(args, await this.runGit(args, ws.dir, signal, { onStdout: (chunk) => scanner.write(chunk) }));
     // The names as git stores them (the diff's header quotes a tab or a non-ASCII byte, which hid a
     // name spelling the secret out with tabs or no-break spaces between its characters).
