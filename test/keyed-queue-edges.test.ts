@@ -101,6 +101,31 @@ it('a retried keyed run cancelled while it waits in the queue has its cleanup ru
   await engine.waitFor(holder, { timeoutMs: 30_000 });
 });
 
+it('a retried keyed run, and the next run of a key whose admitted run was cancelled, take a free slot at once', async () => {
+  // Found by a review: a start admitted its key at once, a retry and a cancel left it to a worker's
+  // pass over the queued keys (which may come to that key late). A client engine, with no worker.
+  const client = createEngine({ database: testDb.url, workflows: [keyed] });
+  const admitted = async (id: string) =>
+    (await client.db().then((db) => db.query<{ admitted: boolean }>('select admitted from rmapp_runs where id = $1', [id])))[0]?.admitted;
+  try {
+    failing.add('k4');
+    const failed = await engine.start(keyed, { key: 'k4' });
+    expect((await engine.waitFor(failed, { timeoutMs: 30_000 })).status).toBe('failed');
+    failing.delete('k4');
+    await engine.stop();
+    expect((await client.retry(failed)).status).toBe('pending');
+    expect(await admitted(failed), 'the retried run, its key free').toBe(true);
+    const queued = await client.start(keyed, { key: 'k4' });
+    expect(await admitted(queued), 'behind it').toBe(false);
+    await client.cancel(failed);
+    expect(await admitted(queued), 'the next, once the admitted run was cancelled').toBe(true);
+  } finally {
+    await client.stop();
+    engine = createEngine({ database: testDb.url, workflows: [keyed], pollMs: 50, concurrency: 200 });
+    await engine.startWorker();
+  }
+});
+
 it('a failed run of a key whose definition has no limit any more is retried at once, not queued for ever', async () => {
   failing.add('k3');
   const failed = await engine.start(keyed, { key: 'k3' });

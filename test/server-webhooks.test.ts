@@ -487,4 +487,19 @@ it('a cancel stops the run that was there when it was written, not a run queued 
   expect(cancelled, 'the late cancel').toMatchObject({ action: 'cancelled', runId: a });
   expect((await w.service.engine.waitFor(a, { timeoutMs: 30_000 })).status).toBe('cancelled');
   expect((await w.service.engine.waitFor(b, { timeoutMs: 60_000 })).status, 'review B').not.toBe('cancelled');
+
+  // Written while both existed: both stop (checking the newest alone cancelled the queued one while the
+  // working one went on pushing).
+  const third = await deliverReviewComment(pr.data.number, '@rmapp slow again\nSLEEP 5000\nWRITE c.txt c', 912);
+  const c = (await outcomeOf(third.res.body.runId)).runId;
+  await until(async () => (await w.service.engine.get(c)).status === 'running', 30_000, 'review C to run');
+  const fourth = await deliverReviewComment(pr.data.number, '@rmapp queued change\nWRITE d.txt d', 913);
+  const d = (await outcomeOf(fourth.res.body.runId)).runId;
+  const both = issueComment(pr.data.number, '@rmapp cancel');
+  both.issue.pull_request = { url: `https://api.github.com/repos/acme/widgets/pulls/${pr.data.number}` };
+  expect(await outcomeOf((await w.deliver('issue_comment', both)).body.runId), 'the cancel of both').toMatchObject({
+    action: 'cancelled',
+    runId: c,
+  });
+  for (const id of [c, d]) expect((await w.service.engine.waitFor(id, { timeoutMs: 30_000 })).status, id).toBe('cancelled');
 });

@@ -215,22 +215,31 @@ function deliveryActions(deps: GitHubDeliveryDeps, signal: AbortSignal) {
         return { action: 'signalled', runId: active.id, message: `${intent.kind} sent to ${active.id}` };
       }
       case 'cancel': {
-        // The newest run that existed when the comment was written: a run queued since (a review
-        // behind the one working) is not what it asked to stop.
-        // All of them (a PR can have many reviews queued): the one asked for is the oldest when they queue.
+        // Every unfinished run that existed when the comment was written (the one working and those
+        // queued behind it; a PR can have many), oldest first: a run queued since is not what it asked
+        // to stop. Checking only the newest cancelled a queued review while the working one pushed.
         const runs = await executor.activeRuns(subject, 1_000);
         if (!runs.length) return reply(e, key, 'there is no run to cancel here.');
-        const active = runs.find((r) => !writtenBefore(e, r.createdAt));
-        if (!active)
+        const targets = runs.filter((r) => !writtenBefore(e, r.createdAt)).reverse();
+        if (!targets.length)
           return reply(
             e,
             key,
             `your \`cancel\` was written before run ${link((runs.at(-1) as RunInfo).id)} started, so I did not cancel it. If you want it cancelled, comment \`@${deps.botName} cancel\` again.`,
           );
-        const result = await executor.cancel(active.id, `cancelled by @${e.author} on GitHub`);
-        return reply(e, key, `cancelled the run.${details(active.id)}`, { action: 'cancelled', runId: active.id }).then((o) => ({
+        const results: { message: string }[] = [];
+        for (const run of targets) results.push(await executor.cancel(run.id, `cancelled by @${e.author} on GitHub`));
+        const first = targets[0] as RunInfo;
+        const text =
+          targets.length === 1
+            ? `cancelled the run.${details(first.id)}`
+            : `cancelled ${targets.length} runs: the one working and those queued behind it.${details(
+                first.id,
+                targets.slice(1).map((r) => `- also: ${link(r.id)}`),
+              )}`;
+        return reply(e, key, text, { action: 'cancelled', runId: first.id }).then((o) => ({
           ...o,
-          message: result.message,
+          message: results.map((r) => r.message).join(' '),
         }));
       }
       case 'retry':

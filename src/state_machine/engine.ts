@@ -12,7 +12,7 @@ import { appendHistory, getRun, getRunHead, insertRun } from '../persistence/run
 import { cancelPendingRun, countRuns, rewindFailedRun } from '../persistence/run-admin.ts';
 import { admitKey } from '../persistence/claims.ts';
 import { isFinalStatus, type RunStatus } from '../persistence/run-status.ts';
-import type { Queryable } from '../persistence/database.ts';
+import type { Database, Queryable } from '../persistence/database.ts';
 import type { RunRow } from '../persistence/row-types.ts';
 import type { HistoryEntry } from '../persistence/history-codec.ts';
 import { DEFAULT_RETENTION } from '../persistence/retention.ts';
@@ -138,7 +138,7 @@ export class Engine extends RunQueries {
     const { id, existing } = inserted;
     // A keyed run goes into its key's queue: admitted at once if the key has a free slot (a worker's
     // passes over the queued keys go round them, and could come to this one late).
-    if (concurrency && inserted.created) await admitKey(db, concurrency.key);
+    if (concurrency && inserted.created) await this.admitNow(db, concurrency.key);
     if (!local) this.worker?.poke();
     // A key (or run id) names one start: a later call with it gets that run back, whatever its input
     // (a webhook delivered again carries a new delivery id). A key first used for another workflow is
@@ -297,6 +297,8 @@ export class Engine extends RunQueries {
           }
         }
         await appendHistory(db, runId, [...entries, { type: 'run.cancelled', data: { reason } }], this.workerId);
+        // An admitted run no worker had claimed yet held a slot of its key: the next queued run takes it.
+        if (run.concurrencyKey && run.admitted) await this.admitNow(db, run.concurrencyKey);
         const message =
           run.snapshot != null
             ? `Run ${runId} cancelled while it waited for a slot of its concurrency key.`
@@ -313,6 +315,19 @@ export class Engine extends RunQueries {
       throw err;
     }
     return { cancelled: true, status: run.status, message: `Cancellation of run ${runId} requested; its worker applies it.` };
+  }
+
+  /**
+   * Admits the next queued runs of `key` into its free slots now (claims.ts `admitKey`) rather than at a
+   * worker's pass over the queued keys. The call's own work is done (the run stored, retried or
+   * cancelled): a failure here is logged, not thrown, and a worker's pass admits them later.
+   */
+  private async admitNow(db: Database, key: string): Promise<void> {
+    try {
+      await admitKey(db, key);
+    } catch (err) {
+      this.settings.logger.warn({ err, key }, `rmapp: admitting runs of concurrency key ${key} failed; a worker's next pass does it`);
+    }
   }
 
   /**
@@ -358,6 +373,7 @@ export class Engine extends RunQueries {
       throw new RunStateError(`Run ${runId} changed while retrying it; look at it again and retry.`);
     }
     await appendHistory(db, runId, [{ type: 'run.retried', data: { previousError: run.error } }], this.workerId);
+    if (status === 'pending' && run.concurrencyKey) await this.admitNow(db, run.concurrencyKey);
     this.worker?.poke();
     return {
       status,
