@@ -126,6 +126,28 @@ it('a retried keyed run, and the next run of a key whose admitted run was cancel
   }
 });
 
+it('a retry from a process that does not know the run’s version queues it: the limit still holds', async () => {
+  // An adversarial pass: such a retry let the run skip the queue and run beside the key's holder.
+  failing.add('k5');
+  const failed = await engine.start(keyed, { key: 'k5' });
+  expect((await engine.waitFor(failed, { timeoutMs: 30_000 })).status).toBe('failed');
+  failing.delete('k5');
+  const holder = await engine.start(keyed, { key: 'k5', hold: true });
+  await until(async () => (await engine.get(holder)).state === 'held', 30_000, 'the holder to take the slot');
+  const other = defineWorkflow({ name: 'test.keyed-edges-other', input: z.object({}), machine: setup({}).createMachine({}) });
+  const stranger = createEngine({ database: testDb.url, workflows: [other] });
+  try {
+    expect((await stranger.retry(failed)).status).toBe('pending');
+  } finally {
+    await stranger.stop();
+  }
+  await new Promise((r) => setTimeout(r, 500));
+  expect((await engine.get(failed)).status, 'while the holder has the slot').toBe('pending');
+  await engine.send(holder, { type: 'go' });
+  expect((await engine.waitFor(failed, { timeoutMs: 30_000 })).status).toBe('succeeded');
+  expect(most.get('k5'), 'steps of key k5 at once').toBe(1);
+});
+
 it('a failed run of a key whose definition has no limit any more is retried at once, not queued for ever', async () => {
   failing.add('k3');
   const failed = await engine.start(keyed, { key: 'k3' });

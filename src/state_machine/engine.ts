@@ -290,6 +290,8 @@ export class Engine extends RunQueries {
         const entries: HistoryEntry[] = [];
         if (run.snapshot != null) {
           const def = this.definition(run.workflow, run.workflowVersion);
+          // Said in the history when it cannot run here (at most once: the run is cancelled already).
+          if (!def) entries.push({ type: 'cleanup.skipped', data: { reason: `version ${run.workflowVersion} is not registered here` } });
           try {
             await def?.cleanup?.({ runId, reason, context: (run.snapshot as { context?: unknown }).context });
           } catch (err) {
@@ -365,7 +367,11 @@ export class Engine extends RunQueries {
     }
     // The failed execution runs again under its own idempotency key; earlier failed ones count as finished.
     const steps = retriedRecords(decodeStepRecords(run.steps), run.snapshot);
-    const keyed = !!this.definition(run.workflow, run.workflowVersion)?.concurrency;
+    // Queued again unless the run's definition, registered here, has no limit any more: a process that
+    // does not know the run's version cannot tell, and letting the run skip the queue ran it beside the
+    // key's runs over the limit (a newer deploy retrying an older run).
+    const def = this.definition(run.workflow, run.workflowVersion);
+    const keyed = def ? !!def.concurrency : true;
     const status = await rewindFailedRun(db, { id: runId, version: run.version, steps, keyed });
     if (!status) {
       // Deleted meanwhile (a prune): not found, as it would be a moment later.
