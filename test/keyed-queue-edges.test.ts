@@ -10,6 +10,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createEngine, defineWorkflow, step, type Engine } from '../src/index.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
 import { until } from './helpers/processes.ts';
+import { nextWakeAt } from '../src/persistence/claims.ts';
 
 /** Steps in flight per key, and the most seen at once. */
 const live = new Map<string, number>();
@@ -146,6 +147,21 @@ it('a retry from a process that does not know the run’s version queues it: the
   await engine.send(holder, { type: 'go' });
   expect((await engine.waitFor(failed, { timeoutMs: 30_000 })).status).toBe('succeeded');
   expect(most.get('k5'), 'steps of key k5 at once').toBe(1);
+});
+
+it('a run queued behind a busy key is not due: an idle worker does not poll for it', async () => {
+  // An adversarial pass: queued runs were due at once (wake_at = now()), so the claim loop's next
+  // wake-up was always past: an idle worker polled every 5 ms (384 commits/s for 5 queued runs).
+  const holder = await engine.start(keyed, { key: 'k6', hold: true });
+  await until(async () => (await engine.get(holder)).state === 'held', 30_000, 'the holder to take the slot');
+  const queued = await engine.start(keyed, { key: 'k6' });
+  const db = await engine.db();
+  const [row] = await db.query<{ wake_at: Date | null }>('select wake_at from rmapp_runs where id = $1', [queued]);
+  expect(row?.wake_at, 'the queued run has no wake-up time').toBeNull();
+  const next = await nextWakeAt(db, [[keyed.name, keyed.version]]);
+  expect(next === null || next.getTime() > Date.now(), `the next wake-up ${next?.toISOString()}`).toBe(true);
+  await engine.send(holder, { type: 'go' });
+  expect((await engine.waitFor(queued, { timeoutMs: 30_000 })).status).toBe('succeeded');
 });
 
 it('a failed run of a key whose definition has no limit any more is retried at once, not queued for ever', async () => {

@@ -194,18 +194,21 @@ export async function admitQueuedRuns(
     done.add(key);
     admitted += await admitKey(db, key);
   }
+  // The range walked key by key down the queue's index (each step the next key after the last): a
+  // `select distinct … limit` was planned as a scan of every queued row after the cursor, then a sort.
+  const next = `(select min(concurrency_key) from rmapp_runs
+      where concurrency_key > %s and status = 'pending' and not admitted and ${DEFINITION_MATCH})`;
   const rows = await db.query<{ key: string; free: boolean }>(
-    `select q.key,
+    `with recursive keys(key, n) as (
+       select ${next.replace('%s', '$3')}, 1
+       union all
+       select ${next.replace('%s', 'keys.key')}, keys.n + 1 from keys where keys.key is not null and keys.n < $2)
+     select q.key,
        (select count(*) from rmapp_runs u
         where u.concurrency_key = q.key and u.admitted and u.status in ('pending', 'running', 'waiting'))
        < (select coalesce(max(concurrency_limit), 1) from rmapp_runs p
           where p.concurrency_key = q.key and p.status = 'pending' and not p.admitted) as free
-     from (
-       select distinct concurrency_key as key from rmapp_runs
-       where concurrency_key is not null and status = 'pending' and not admitted and ${DEFINITION_MATCH}
-         and concurrency_key > $3
-       order by concurrency_key
-       limit $2) q`,
+     from keys q where q.key is not null order by q.n`,
     [definitionKeys(definitions), KEYS_PER_PASS, cursor.after],
   );
   cursor.after = rows.length < KEYS_PER_PASS ? '' : (rows.at(-1)?.key ?? '');

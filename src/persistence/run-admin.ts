@@ -38,7 +38,8 @@ export async function rewindFailedRun(
   const rows = await db.query<{ status: 'waiting' | 'pending' }>(
     `update rmapp_runs set status = case when concurrency_key is not null and $4::boolean then 'pending' else 'waiting' end,
        admitted = admitted and not (concurrency_key is not null and $4::boolean),
-       wake_at = now(), error = null, finished_at = null, steps = $3::jsonb,
+       wake_at = case when concurrency_key is not null and $4::boolean then null else now() end,
+       error = null, finished_at = null, steps = $3::jsonb,
        status_message = null, version = version + 1, updated_at = now()
      where id = $1 and version = $2 and status = 'failed'
      returning status, pg_notify('${WAKE_CHANNEL}', id)`,
