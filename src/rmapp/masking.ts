@@ -78,6 +78,8 @@ function maskPem(text: string): string {
 // eslint-disable-next-line no-control-regex -- an ANSI escape starts with ESC: matching it is the point
 const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/y;
 const ALNUM = /[A-Za-z0-9]/;
+// eslint-disable-next-line no-control-regex -- an ANSI escape starts with ESC: matching it is the point
+const ANSI_ALL = /\x1b\[[0-9;?]*[A-Za-z]/g;
 
 /** The text's letters and digits, lower-cased, ANSI codes left out, and where each stands in `text`. */
 function skeletonOf(text: string): { sk: string; pos: number[] } {
@@ -382,8 +384,10 @@ export function createMasker(secrets: readonly (string | null | undefined)[] = [
       if (coreList.some((c) => joined.includes(c))) return true;
     }
     if (!skeletonList.length) return false;
-    // eslint-disable-next-line no-control-regex -- ANSI escapes start with ESC, as in skeletonOf
-    const sk = input.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/[^A-Za-z0-9]+/g, '').toLowerCase();
+    const sk = input
+      .replace(ANSI_ALL, '')
+      .replace(/[^A-Za-z0-9]+/g, '')
+      .toLowerCase();
     return skeletonList.some((s) => sk.includes(s));
   };
   return { text, value: <T>(value: T) => walk(value, new Set()) as T, holdsSecret };

@@ -61,7 +61,7 @@ export class AddedSecretScanner {
   write(chunk: Buffer): void {
     if (this.found !== null) return;
     const text = this.decoder.write(chunk);
-    for (let from = 0; from < text.length && this.found === null; ) {
+    for (let from = 0; from < text.length && this.found === null;) {
       const nl = text.indexOf('\n', from);
       this.piece(text.slice(from, nl === -1 ? text.length : nl), nl !== -1);
       if (nl === -1) break;
@@ -92,7 +92,8 @@ export class AddedSecretScanner {
     if (this.mode === 'added') {
       this.added += complete ? `${text}\n` : text;
       if (this.added.length > this.carried + WINDOW_CHARS) this.check(false);
-    } else if (this.mode === 'header' && this.head.length < MAX_HEADER_CHARS) this.head += text.slice(0, MAX_HEADER_CHARS - this.head.length);
+    } else if (this.mode === 'header' && this.head.length < MAX_HEADER_CHARS)
+      this.head += text.slice(0, MAX_HEADER_CHARS - this.head.length);
     if (!complete) return;
     if (this.mode === 'header' || this.mode === 'start') this.headerLine(this.head);
     this.mode = 'start';
