@@ -67,8 +67,11 @@ it('answers a review comment or a review again; refuses a fork and other workflo
     kind: 'review',
     reviewId: 9,
   });
-  expect(await decideRetry(failed('PRReview', 'FORK_PULL_REQUEST', { commentId: 7 }), artifacts({}), 'rmapp')).toMatchObject({
-    kind: 'refuse',
-  });
+  // What the PR or the comment is refuses a retry: it would read the same and stop the same way.
+  for (const code of ['FORK_PULL_REQUEST', 'DEFAULT_BRANCH_HEAD', 'NOT_ALLOWED'])
+    expect(await decideRetry(failed('PRReview', code, { commentId: 7 }), artifacts({}), 'rmapp'), code).toMatchObject({
+      kind: 'refuse',
+      why: expect.stringMatching(/A retry would stop the same way\.$/),
+    });
   expect(await decideRetry(failed('GitHubDelivery', 'HTTP_500'), artifacts({}), 'rmapp')).toMatchObject({ kind: 'refuse' });
 });

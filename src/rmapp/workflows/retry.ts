@@ -61,7 +61,9 @@ export async function decideRetry(
     const output = TEST_FAILURES.has(code) ? await artifact('test-output') : null;
     return { kind: 'continue', template, plan, lastTestOutput: typeof output === 'string' ? output : null };
   }
-  if (code === 'FORK_PULL_REQUEST')
+  // Refused by what the pull request or the comment is, not by what happened: a retry reads the same
+  // and stops the same way (a fork's branch, the default branch, an author who cannot steer).
+  if (code === 'FORK_PULL_REQUEST' || code === 'DEFAULT_BRANCH_HEAD' || code === 'NOT_ALLOWED')
     return { kind: 'refuse', why: `${run.error?.message ?? 'the pull request comes from a fork.'} A retry would stop the same way.` };
   const i = run.input as { commentId?: unknown; reviewId?: unknown; source?: unknown } | null;
   if (run.workflow === 'PRReview' && typeof i?.commentId === 'number')
