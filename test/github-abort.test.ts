@@ -10,7 +10,7 @@ import { createActor } from 'xstate';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { githubDeliverySteps } from '../src/actors/github-delivery.ts';
 import { withSignal } from '../src/rmapp/github/abortable.ts';
-import { createGitHubClient, ownLogin } from '../src/rmapp/github/client.ts';
+import { createGitHubClient, ownLogin, type GitHubOctokit } from '../src/rmapp/github/client.ts';
 import { permissionOf, upsertComment } from '../src/rmapp/github/writes.ts';
 
 let server: Server;
@@ -144,4 +144,14 @@ it("GitHubDelivery's step, stopped while GitHub fails and its client retries, as
   const atStop = seen.length;
   await settle(2_000);
   expect(seen.slice(atStop), 'requests that reached GitHub after the step was stopped').toEqual([]);
+});
+
+it("a custom repository role counts as the base role it builds on (a role named 'deployer' on write steers)", async () => {
+  const answer = (data: Record<string, unknown>) =>
+    ({ repos: { getCollaboratorPermissionLevel: async () => ({ data }) } }) as unknown as GitHubOctokit;
+  const repo = { owner: 'acme', repo: 'widgets' };
+  expect(await permissionOf(answer({ permission: 'write', role_name: 'deployer' }), repo, 'ada')).toBe('write');
+  expect(await permissionOf(answer({ permission: 'read', role_name: 'auditor' }), repo, 'ada')).toBe('read');
+  expect(await permissionOf(answer({ permission: 'write', role_name: 'maintain' }), repo, 'ada')).toBe('maintain');
+  expect(await permissionOf(answer({ permission: 'read', role_name: 'triage' }), repo, 'ada')).toBe('triage');
 });

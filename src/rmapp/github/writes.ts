@@ -219,11 +219,18 @@ export async function replyToReviewComment(
   return { id: data.id, created: true };
 }
 
+/** GitHub's base repository roles; any other `role_name` is a custom role. */
+const BASE_ROLES = new Set(['admin', 'maintain', 'write', 'triage', 'read', 'none']);
+
 /** A user's permission on the repository: only `admin`, `maintain` and `write` may start or steer runs. */
 export async function permissionOf(gh: GitHubOctokit, repo: RepoRef, username: string): Promise<string> {
   try {
     const { data } = await gh.repos.getCollaboratorPermissionLevel({ ...repo, username });
-    return (data as { role_name?: string }).role_name ?? data.permission;
+    // `role_name` tells maintain and triage apart (`permission` says write and read for them); a custom
+    // role has a name of its own, and then `permission` is the base role it builds on (a "deployer"
+    // built on write was refused).
+    const role = (data as { role_name?: string }).role_name;
+    return role && BASE_ROLES.has(role) ? role : data.permission;
   } catch (err) {
     if (isStatus(err, 404)) return 'none';
     throw err;
