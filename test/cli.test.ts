@@ -312,6 +312,23 @@ it('serve on a port in use exits 1 and names --port and PORT', async () => {
   }
 });
 
+/**
+ * `rmapp worker` with `args`, once its start line (the runs at once, what it keeps) is out — or the
+ * test fails with what it printed if it exits first.
+ */
+async function startedWorker(args: readonly string[], environment: NodeJS.ProcessEnv) {
+  const worker = spawnRmapp(['--workflows', TEST_WORKFLOWS, 'worker', ...args], environment);
+  const started = await Promise.race([
+    worker.exited.then((code) => `exited ${code}`),
+    (async () => {
+      while (!/keeps finished runs/.test(worker.output())) await new Promise((r) => setTimeout(r, 50));
+      return 'started';
+    })(),
+  ]);
+  expect(started, worker.output()).toBe('started');
+  return worker;
+}
+
 it('worker takes every retention age its help offers, never included, and says what it keeps', async () => {
   const help = await rmapp('worker', '--help');
   // Help wraps at the terminal's width: one line per option once the whitespace is collapsed.
@@ -322,16 +339,7 @@ it('worker takes every retention age its help offers, never included, and says w
       `${flag}'s help`,
     ).toContain('or never');
   }
-  const worker = spawnRmapp(['--workflows', TEST_WORKFLOWS, 'worker', '--retain-failed', 'never', '--retain-succeeded', '12h'], env);
-  // The start line names the policy; wait for it (or for the worker to exit, which fails below).
-  const started = await Promise.race([
-    worker.exited.then((code) => `exited ${code}`),
-    (async () => {
-      while (!/keeps finished runs/.test(worker.output())) await new Promise((r) => setTimeout(r, 50));
-      return 'started';
-    })(),
-  ]);
-  expect(started, worker.output()).toBe('started');
+  const worker = await startedWorker(['--retain-failed', 'never', '--retain-succeeded', '12h'], env);
   expect(worker.output()).toContain('keeps finished runs: succeeded 12h, failed forever, cancelled 7d');
   expect(worker.output(), 'the engine default concurrency').toContain('50 runs at once');
   worker.child.kill('SIGTERM');
@@ -343,15 +351,7 @@ it('worker takes every retention age its help offers, never included, and says w
     [[], '3 runs at once'],
     [['-c', '5'], '5 runs at once'],
   ] as const) {
-    const configured = spawnRmapp(['--workflows', TEST_WORKFLOWS, 'worker', ...args], { ...env, RMAPP_CONCURRENCY: '3' });
-    const up = await Promise.race([
-      configured.exited.then((code) => `exited ${code}`),
-      (async () => {
-        while (!/runs at once/.test(configured.output())) await new Promise((r) => setTimeout(r, 50));
-        return 'started';
-      })(),
-    ]);
-    expect(up, configured.output()).toBe('started');
+    const configured = await startedWorker(args, { ...env, RMAPP_CONCURRENCY: '3' });
     expect(configured.output(), `RMAPP_CONCURRENCY=3 ${args.join(' ')}`).toContain(expected);
     configured.child.kill('SIGTERM');
     expect(await configured.exited, configured.output()).toBe(0);

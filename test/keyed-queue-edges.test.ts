@@ -68,14 +68,26 @@ afterAll(async () => {
   await testDb?.drop();
 });
 
-it('a retried keyed run goes back to its key’s queue: it never runs beside the key’s runs over the limit', async () => {
-  failing.add('k1');
-  const first = await engine.start(keyed, { key: 'k1' });
-  expect((await engine.waitFor(first, { timeoutMs: 30_000 })).status).toBe('failed');
-  failing.delete('k1');
-  // The key's slot is taken now by a run that holds it until it gets `go`.
-  const holder = await engine.start(keyed, { key: 'k1', hold: true });
+/** A run of `key` whose step failed (the bug fixed again before it returns). */
+async function failedRun(key: string): Promise<string> {
+  failing.add(key);
+  const id = await engine.start(keyed, { key });
+  expect((await engine.waitFor(id, { timeoutMs: 30_000 })).status).toBe('failed');
+  failing.delete(key);
+  return id;
+}
+
+/** A run that holds `key`'s only slot until it is sent `go`. */
+async function holdSlot(key: string): Promise<string> {
+  const holder = await engine.start(keyed, { key, hold: true });
   await until(async () => (await engine.get(holder)).state === 'held', 30_000, 'the holder to take the slot');
+  return holder;
+}
+
+it('a retried keyed run goes back to its key’s queue: it never runs beside the key’s runs over the limit', async () => {
+  const first = await failedRun('k1');
+  // The key's slot is taken now by a run that holds it until it gets `go`.
+  const holder = await holdSlot('k1');
   const retried = await engine.retry(first);
   expect(retried.status, 'the retried run waits for a slot').toBe('pending');
   await new Promise((r) => setTimeout(r, 1_000));
@@ -87,12 +99,8 @@ it('a retried keyed run goes back to its key’s queue: it never runs beside the
 
 it('a retried keyed run cancelled while it waits in the queue has its cleanup run: it had run before', async () => {
   // An adversarial pass: it was cancelled in place as "never started", and its cleanup never ran.
-  failing.add('k2');
-  const failed = await engine.start(keyed, { key: 'k2' });
-  expect((await engine.waitFor(failed, { timeoutMs: 30_000 })).status).toBe('failed');
-  failing.delete('k2');
-  const holder = await engine.start(keyed, { key: 'k2', hold: true });
-  await until(async () => (await engine.get(holder)).state === 'held', 30_000, 'the holder to take the slot');
+  const failed = await failedRun('k2');
+  const holder = await holdSlot('k2');
   expect((await engine.retry(failed)).status).toBe('pending');
   const cancelled = await engine.cancel(failed, 'not needed any more');
   expect(cancelled.message).toMatch(/while it waited for a slot of its concurrency key/);
@@ -109,10 +117,7 @@ it('a retried keyed run, and the next run of a key whose admitted run was cancel
   const admitted = async (id: string) =>
     (await client.db().then((db) => db.query<{ admitted: boolean }>('select admitted from rmapp_runs where id = $1', [id])))[0]?.admitted;
   try {
-    failing.add('k4');
-    const failed = await engine.start(keyed, { key: 'k4' });
-    expect((await engine.waitFor(failed, { timeoutMs: 30_000 })).status).toBe('failed');
-    failing.delete('k4');
+    const failed = await failedRun('k4');
     await engine.stop();
     expect((await client.retry(failed)).status).toBe('pending');
     expect(await admitted(failed), 'the retried run, its key free').toBe(true);
@@ -129,12 +134,8 @@ it('a retried keyed run, and the next run of a key whose admitted run was cancel
 
 it('a retry from a process that does not know the run’s version queues it: the limit still holds', async () => {
   // An adversarial pass: such a retry let the run skip the queue and run beside the key's holder.
-  failing.add('k5');
-  const failed = await engine.start(keyed, { key: 'k5' });
-  expect((await engine.waitFor(failed, { timeoutMs: 30_000 })).status).toBe('failed');
-  failing.delete('k5');
-  const holder = await engine.start(keyed, { key: 'k5', hold: true });
-  await until(async () => (await engine.get(holder)).state === 'held', 30_000, 'the holder to take the slot');
+  const failed = await failedRun('k5');
+  const holder = await holdSlot('k5');
   const other = defineWorkflow({ name: 'test.keyed-edges-other', input: z.object({}), machine: setup({}).createMachine({}) });
   const stranger = createEngine({ database: testDb.url, workflows: [other] });
   try {
@@ -152,8 +153,7 @@ it('a retry from a process that does not know the run’s version queues it: the
 it('a run queued behind a busy key is not due: an idle worker does not poll for it', async () => {
   // An adversarial pass: queued runs were due at once (wake_at = now()), so the claim loop's next
   // wake-up was always past: an idle worker polled every 5 ms (384 commits/s for 5 queued runs).
-  const holder = await engine.start(keyed, { key: 'k6', hold: true });
-  await until(async () => (await engine.get(holder)).state === 'held', 30_000, 'the holder to take the slot');
+  const holder = await holdSlot('k6');
   const queued = await engine.start(keyed, { key: 'k6' });
   const db = await engine.db();
   const [row] = await db.query<{ wake_at: Date | null }>('select wake_at from rmapp_runs where id = $1', [queued]);
@@ -165,10 +165,7 @@ it('a run queued behind a busy key is not due: an idle worker does not poll for 
 });
 
 it('a failed run of a key whose definition has no limit any more is retried at once, not queued for ever', async () => {
-  failing.add('k3');
-  const failed = await engine.start(keyed, { key: 'k3' });
-  expect((await engine.waitFor(failed, { timeoutMs: 30_000 })).status).toBe('failed');
-  failing.delete('k3');
+  const failed = await failedRun('k3');
   // The same machine deployed without `concurrency` (the version is the machine's: unchanged).
   const unkeyed = defineWorkflow({ ...keyed, concurrency: undefined });
   const other = createEngine({ database: testDb.url, workflows: [unkeyed], pollMs: 50 });

@@ -400,7 +400,11 @@ export function attachProgressComments(engine: Engine, github: GitHubOctokit, op
       { err, runId },
       `progress comment of run ${runId}: ${error.message}${again ? `; trying again in ${Math.round(wait / 1000)} s (${n} of ${WRITE_RETRIES})` : ''}`,
     );
-    if (!again || timers.has(runId)) return;
+    if (again && !timers.has(runId)) writeIn(runId, wait);
+  };
+
+  /** The run's comment is written in `wait` ms (its pending timer keeps its view held). */
+  const writeIn = (runId: string, wait: number) => {
     timers.set(
       runId,
       setTimeout(() => {
@@ -459,14 +463,7 @@ export function attachProgressComments(engine: Engine, github: GitHubOctokit, op
   const schedule = (runId: string, now = false) => {
     if (timers.has(runId) && !now) return;
     clearTimeout(timers.get(runId));
-    const wait = now ? 0 : Math.max(0, (lastWrite.get(runId) ?? 0) + minInterval - Date.now());
-    timers.set(
-      runId,
-      setTimeout(() => {
-        timers.delete(runId);
-        void write(runId);
-      }, wait),
-    );
+    writeIn(runId, now ? 0 : Math.max(0, (lastWrite.get(runId) ?? 0) + minInterval - Date.now()));
   };
 
   const update = (runId: string, change: (v: RunView) => void, now = false): Promise<void> => {
