@@ -4,7 +4,7 @@
  * settings — not the service's environment, where a `GIT_DIR` or a `GIT_CONFIG_*` setting (an fsmonitor
  * command, say) would point git elsewhere or run a program, and where the service's secrets are.
  */
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
@@ -34,4 +34,30 @@ it("head and changedFiles run git with the workspaces' settings, never the servi
   // The same environment reaches a plain git: the test would prove nothing otherwise.
   const plain = await runCommand(['git', 'rev-parse', 'HEAD'], { cwd: ws.dir });
   expect(plain.exitCode).not.toBe(0);
+});
+
+it("the service's git reads neither the operator's global nor the system git configuration, which a repository's .gitattributes could call into", async () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'rmapp-git-global-'));
+  const remote = await createBareRemote(tmp, 'global', { 'a.txt': 'a\n', '.gitattributes': '*.txt filter=evil\n' });
+  const workspaces = new Workspaces({ root: join(tmp, 'runs'), author: { name: 'rmapp', email: 'rmapp@example.com' } });
+  const ws = await workspaces.prepare({ runId: 'global-1', remoteUrl: remote, branch: 'rmapp/issue-1', base: 'main' });
+  // The operator's own ~/.gitconfig defines a filter driver (as git-lfs's install does): a repository
+  // names drivers in its .gitattributes, so any command one defines would run on the repository's say.
+  const home = join(tmp, 'home');
+  const marker = join(tmp, 'filter-ran');
+  mkdirSync(home);
+  writeFileSync(join(home, '.gitconfig'), `[filter "evil"]\n\tclean = "sh -c 'touch ${marker}; cat'"\n\tsmudge = "sh -c 'touch ${marker}; cat'"\n`);
+  const savedHome = process.env.HOME;
+  process.env.HOME = home;
+  try {
+    writeFileSync(join(ws.dir, 'b.txt'), 'b\n');
+    await workspaces.commitAll(ws, 'add b');
+    await workspaces.head(ws);
+    // The same configuration reaches a plain git: the test would prove nothing otherwise.
+    const plain = await runCommand(['git', 'config', '--global', 'filter.evil.clean'], { cwd: ws.dir });
+    expect(plain.stdout).toContain('touch');
+  } finally {
+    process.env.HOME = savedHome;
+  }
+  expect(existsSync(marker), "git ran a filter from the operator's global configuration").toBe(false);
 });

@@ -195,7 +195,7 @@ const GIT_PASSED = [
 
 /**
  * The environment of the service's own git commands. They run outside the sandbox, on a working tree
- * the agent wrote, so they never run what the tree could name: no hooks (`core.hooksPath=/dev/null`),
+ * the agent wrote, so they never run what the tree could name: no configuration but this one, no hooks (`core.hooksPath=/dev/null`),
  * no fsmonitor command, and the repository's `.git` is read-only inside the sandbox so its
  * configuration stays the service's. The token travels as an `http.extraHeader`, here only.
  */
@@ -218,6 +218,12 @@ function gitEnv(author: { name: string; email: string }, token?: string): Record
   return {
     ...env,
     GIT_CONFIG_COUNT: String(config.length),
+    // Nothing of the operator's own git configuration (~/.gitconfig, /etc/gitconfig): a repository's
+    // .gitattributes names filter, diff and merge drivers by name, so a driver one defines there (git-lfs's
+    // install writes one) would run on the repository's say, outside the sandbox. What git needs from
+    // the host comes through the variables above (proxies, certificates, ssh).
+    GIT_CONFIG_GLOBAL: '/dev/null',
+    GIT_CONFIG_NOSYSTEM: '1',
     GIT_TERMINAL_PROMPT: '0',
     // A mirror holds every ref of the remote, `refs/replace/*` too, which git honours by default: anyone
     // who may push a ref could swap any object — the settings file of the default branch among them —
