@@ -110,6 +110,15 @@ it('with a dashboard token, the API and pages need it; state changes need the CS
     await page.waitForURL(`${guarded.url}/`);
     expect((await page.context().cookies()).map((c) => c.name)).toContain('rmapp_token');
     expect(await page.evaluate(() => fetch('/api/runs').then((r) => r.status)), 'the API with the session cookie').toBe(200);
+    // Signed out through the page's own button: the browser forgets the token and is back at the sign-in page.
+    const [out] = await Promise.all([page.waitForResponse((r) => r.url().endsWith('/logout')), page.click('form.signout button')]);
+    expect(out.status(), 'the sign-out button').toBe(303);
+    await page.waitForURL(`${guarded.url}/login`);
+    expect(await page.locator('input[name=token]').count(), 'the sign-in page after signing out').toBe(1);
+    expect((await page.context().cookies()).map((c) => c.name)).not.toContain('rmapp_token');
+    expect(await page.evaluate(() => fetch('/api/runs').then((r) => r.status)), 'the API after signing out').toBe(401);
+    // Not by a link or a prefetch: GET signs nobody out.
+    expect((await fetch(`${guarded.url}/logout`, { redirect: 'manual' })).status).toBe(405);
     await page.close();
     const login = await fetch(`${guarded.url}/login?token=${TOKEN}`, { redirect: 'manual' });
     expect(login.status).toBe(303);

@@ -46,7 +46,10 @@ it("the service's git reads neither the operator's global nor the system git con
   const home = join(tmp, 'home');
   const marker = join(tmp, 'filter-ran');
   mkdirSync(home);
-  writeFileSync(join(home, '.gitconfig'), `[filter "evil"]\n\tclean = "sh -c 'touch ${marker}; cat'"\n\tsmudge = "sh -c 'touch ${marker}; cat'"\n`);
+  writeFileSync(
+    join(home, '.gitconfig'),
+    `[filter "evil"]\n\tclean = "sh -c 'touch ${marker}; cat'"\n\tsmudge = "sh -c 'touch ${marker}; cat'"\n`,
+  );
   const savedHome = process.env.HOME;
   process.env.HOME = home;
   try {

@@ -34,7 +34,7 @@ import { createMasker, type Masker } from '../masking.ts';
 import { handleApi } from './api.ts';
 import { hostPolicy, type HostPolicy } from './host-guard.ts';
 import { ClientError, SECURITY_HEADERS, sendJson, sendText } from './http-util.ts';
-import { addressKey, clientAddress, loginPage, loginRoute, sendTooMany, SignInLimiter } from './login.ts';
+import { addressKey, clientAddress, loginPage, loginRoute, logoutRoute, sendTooMany, SIGN_OUT_FORM, SignInLimiter } from './login.ts';
 import { runStream } from './stream.ts';
 
 /** Bounds on what one connection may hold; node's defaults are looser (60 s for headers, 300 s per request). */
@@ -117,7 +117,10 @@ function requestUrl(req: IncomingMessage): URL {
 
 /** Starts listening; resolves with the server and its URL. */
 export async function startServiceServer(options: ServiceServerOptions): Promise<{ server: Server; url: string; close(): Promise<void> }> {
-  const page = asset('index.html');
+  // A page guarded by the token carries a way to forget it in this browser.
+  const page = options.dashboardToken
+    ? asset('index.html').replace('</header>', `${SIGN_OUT_FORM}</header>`)
+    : asset('index.html');
   // Static code, style and icon hold no data: served without the token (the login page needs the style).
   const statics = new Map<string, [string, string]>([
     ['/app.js', [asset('app.js'), 'text/javascript; charset=utf-8']],
@@ -143,6 +146,7 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
   const limits = { ...DEFAULT_HTTP_LIMITS, ...options.limits };
   const limiter = new SignInLimiter();
   const login = loginRoute({ dashboardToken: options.dashboardToken, publicUrl: options.publicUrl, log, limiter });
+  const logout = logoutRoute({ publicUrl: options.publicUrl });
   let policy: HostPolicy | undefined; // known once listening
   const stream = runStream(engine, options.masker ?? createMasker(), log);
 
@@ -153,7 +157,7 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
    * token without limit or trace.
    */
   const authorized = (req: IncomingMessage, url: URL): { is: 'ok' | 'none' | 'wrong' } | { is: 'blocked'; wait: number } => {
-    if (!options.dashboardToken || url.pathname === '/login') return { is: 'ok' };
+    if (!options.dashboardToken || url.pathname === '/login' || url.pathname === '/logout') return { is: 'ok' };
     const bearer = req.headers.authorization?.replace(/^Bearer\s+/i, '');
     const fromCookie = cookie(req, 'rmapp_token');
     if (!bearer && !fromCookie) return { is: 'none' };
@@ -213,6 +217,7 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
       return sendText(res, 401, loginPage(access.is === 'wrong' ? 'That token is not right.' : undefined), 'text/html; charset=utf-8');
     }
     if (path === '/login') return login(req, res, url);
+    if (path === '/logout') return logout(req, res);
     if (path === '/metrics') {
       if (!options.prometheus) return sendText(res, 404, 'Metrics are off: start with --metrics.\n');
       return options.prometheus.getMetricsRequestHandler(req, res);

@@ -113,6 +113,28 @@ export function loginPage(message = 'This dashboard needs its token (RMAPP_DASHB
 <main class="login"><h1>rmapp</h1><p>${message}</p><form action="/login" method="post"><input type="password" name="token" placeholder="dashboard token" autofocus><button>Open</button></form></main>`;
 }
 
+/** The sign-out button the dashboard's pages carry when a token guards them (a form: no script needed). */
+export const SIGN_OUT_FORM = '<form class="signout" action="/logout" method="post"><button>Sign out</button></form>';
+
+/**
+ * `POST /logout`: forgets this browser's sign-in (the cookie expires at once) and goes back to the
+ * sign-in page. A POST only (the service's origin check applies), so a link or a prefetch cannot sign
+ * anyone out. The cookie holds the token itself: to revoke it everywhere, change RMAPP_DASHBOARD_TOKEN.
+ */
+export function logoutRoute(options: { publicUrl?: string | undefined }) {
+  const secure = options.publicUrl?.startsWith('https:') ? '; Secure' : '';
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    if (req.method !== 'POST')
+      return sendJson(res, 405, { error: "Sign out with POST /logout (the dashboard's Sign out button)." }, { allow: 'POST' });
+    res.writeHead(303, {
+      location: '/login',
+      'set-cookie': `rmapp_token=; Max-Age=0; HttpOnly; SameSite=Strict; Path=/${secure}`,
+      'cache-control': 'no-store',
+    });
+    res.end();
+  };
+}
+
 /** The `/login` route: returns the handler. */
 export function loginRoute(options: {
   dashboardToken: string | undefined;
