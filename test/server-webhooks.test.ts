@@ -459,6 +459,15 @@ it("a review of an issue run's draft pull request waits for that run: the two ne
   const { res } = await deliverReviewComment(pullNumber, '@rmapp add notes\nWRITE notes.txt hello', 900);
   const review = (await outcomeOf(res.body.runId)).runId;
   expect((await w.service.engine.get(review)).status, 'the review while the issue run works').toBe('pending');
+  // Asked, the pull request's status says what it waits for: it answered "pending (working)".
+  const asked = issueComment(pullNumber, '@rmapp status');
+  asked.issue.pull_request = { url: `https://api.github.com/repos/acme/widgets/pulls/${pullNumber}` };
+  const status = await outcomeOf((await w.deliver('issue_comment', asked)).body.runId);
+  expect(status).toMatchObject({ action: 'replied', runId: review });
+  const answer = comments(pullNumber).at(-1)?.body ?? '';
+  expect(answer, 'the status of the queued review').toMatch(
+    /\*\*pending\*\*: it waits for its turn \(first in line\) behind the run on issue #41 \(now: implement the change\); it starts once that run finishes/,
+  );
   const done = await w.service.engine.waitFor(issueRun, { timeoutMs: 90_000 });
   expect(done.status, JSON.stringify(done.error)).toBe('succeeded');
   const reviewed = await w.service.engine.waitFor(review, { timeoutMs: 90_000 });

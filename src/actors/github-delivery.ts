@@ -93,6 +93,26 @@ function deliveryActions(deps: GitHubDeliveryDeps, signal: AbortSignal) {
     `\n\n${detailsSection('Details', [`- run: ${link(runId)}`, ...extra]).join('\n')}`;
   /** Where a run is, in words: its stage's label (a nested state's engine name is only in Details). */
   const whereIs = (state: unknown) => (typeof state === 'string' ? stageLabel(state).toLowerCase() : 'working');
+  /**
+   * What a run waiting for its concurrency key's slot waits for, in words — the run working on the issue
+   * or pull request the key names (a review of an issue run's draft waits for the issue's run) — or null
+   * for a run that is not queued. "pending (working)" said nothing of why nothing happened.
+   */
+  const queuedText = async (runId: string): Promise<string | null> => {
+    const executor = deps.executor();
+    const { queue } = await executor.status(runId);
+    if (!queue) return null;
+    const place = queue.position === 1 ? 'first in line' : `number ${queue.position} in line`;
+    const named = /^(issue|pull):([^/]+)\/(.+)#(\d+)$/.exec(queue.key);
+    if (!named) return `the run is **pending**: it waits for its turn (${place}).`;
+    const [, kind, owner, repo, number] = named as unknown as [string, string, string, string, string];
+    const where = `${kind === 'issue' ? 'issue' : 'pull request'} #${number}`;
+    const runs = await executor.activeRuns({ owner, repo, kind: kind === 'issue' ? 'issues' : 'pulls', number: Number(number) }, 20);
+    const working = runs.filter((r) => r.status !== 'pending').at(-1);
+    return working
+      ? `the run is **pending**: it waits for its turn (${place}) behind the run on ${where} (now: ${whereIs(working.state)}); it starts once that run finishes.`
+      : `the run is **pending**: it waits for its turn (${place}) behind the runs on ${where}.`;
+  };
   const reply = async (
     e: GitHubEventInput,
     key: string,
@@ -247,6 +267,8 @@ function deliveryActions(deps: GitHubDeliveryDeps, signal: AbortSignal) {
       case 'status': {
         const run = await executor.latestRun(subject);
         if (!run) return reply(e, key, 'no run has worked on this yet.');
+        const queued = run.status === 'pending' ? await queuedText(run.id) : null;
+        if (queued) return reply(e, key, `${queued}${details(run.id)}`, { action: 'replied', runId: run.id });
         const error = run.error ? `: ${failureReason(run.error)}` : '';
         const extra = [
           `- state: \`${JSON.stringify(run.state)}\``,
