@@ -5,7 +5,7 @@
  * the fix, before any step's work. Each machine is also run under plain XState for comparison.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assign, createActor, fromPromise, raise, setup, spawnChild, type AnyStateMachine } from 'xstate';
+import { assign, createActor, fromPromise, raise, sendTo, setup, spawnChild, type AnyStateMachine } from 'xstate';
 import { z } from 'zod';
 import { createEngine, defineWorkflow, step, type Database, type Engine } from '../src/index.ts';
 import { useTestDatabase } from './helpers/postgres.ts';
@@ -508,5 +508,128 @@ describe('a delayed event scheduled twice under one send id', () => {
     } finally {
       await second.stop();
     }
+  });
+});
+
+describe('a child that failed and is still held', () => {
+  // A spawned machine whose action threw and a promise that rejected, both handled by the parent (their
+  // error events taken), so they stay in its children with their errors. JSON writes an Error as `{}`:
+  // an adversarial pass found `children.k.getSnapshot().error.message` gone after every restore.
+  class QuotaError extends Error {
+    code = 'QUOTA';
+  }
+  const thrower = setup({}).createMachine({
+    id: 'thrower',
+    on: {
+      BOOM: {
+        actions: () => {
+          throw new TypeError('child boom');
+        },
+      },
+    },
+  });
+  const rejecting = fromPromise(async () => {
+    throw Object.assign(new QuotaError('over quota'), { name: 'QuotaError' });
+  });
+  const machine = setup({
+    types: {} as { context: { seen: unknown[] } },
+    actors: { thrower, rejecting },
+  }).createMachine({
+    id: 'holder',
+    context: { seen: [] },
+    entry: [spawnChild('thrower', { id: 'k' }), spawnChild('rejecting', { id: 'p' })],
+    on: {
+      KICK: { actions: sendTo('k', { type: 'BOOM' }) },
+      'xstate.error.actor.k': {},
+      'xstate.error.actor.p': {},
+      PROBE: {
+        actions: assign({
+          seen: ({ context, self }) => {
+            const children = self.getSnapshot().children as Record<string, { getSnapshot(): { status: string; error?: unknown } }>;
+            const read = (id: string) => {
+              const s = children[id]?.getSnapshot();
+              const e = s?.error as { message?: unknown; name?: unknown; code?: unknown } | undefined;
+              return {
+                id,
+                status: s?.status,
+                isError: e instanceof Error,
+                isType: e instanceof TypeError,
+                name: e?.name,
+                message: e?.message,
+                code: e?.code ?? null,
+              };
+            };
+            return [...context.seen, read('k'), read('p')];
+          },
+        }),
+      },
+    },
+  });
+
+  it('keeps the error it failed with across a restore, as plain XState holds it', async () => {
+    const events = [{ type: 'KICK' }, { type: 'PROBE' }];
+    const plain = createActor(machine).start();
+    await new Promise((r) => setTimeout(r, 50));
+    for (const e of events) plain.send(e);
+    const expected = plain.getSnapshot().context.seen;
+    expect(expected, 'plain XState').toEqual([
+      { id: 'k', status: 'error', isError: true, isType: true, name: 'TypeError', message: 'child boom', code: null },
+      { id: 'p', status: 'error', isError: true, isType: false, name: 'QuotaError', message: 'over quota', code: 'QUOTA' },
+    ]);
+    // A run that waits for a signal is evicted and restored before each event.
+    const { run, history } = await underRmapp('xs.held-errors', machine, events);
+    expect(history.filter((h) => h.type === 'run.resumed').length, 'restored between the events').toBeGreaterThan(0);
+    expect((run.error as { message?: string } | null)?.message ?? null).toBeNull();
+    const { rows } = {
+      rows: await db.query<{ snapshot: { context: { seen: unknown[] } } }>('select snapshot from rmapp_runs where id = $1', [run.id]),
+    };
+    expect(rows[0]?.snapshot.context.seen, 'rmapp').toEqual(expected);
+  });
+
+  it('whose error JSON cannot write (a thrown BigInt, a cycle) is kept as text, and the run goes on', async () => {
+    // The run's write threw inside the committer and ended the worker's process (an adversarial pass).
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic.self = cyclic;
+    const throwing = (value: unknown) =>
+      setup({}).createMachine({
+        on: {
+          BOOM: {
+            actions: () => {
+              throw value;
+            },
+          },
+        },
+      });
+    const held = setup({
+      types: {} as { context: { seen: unknown[] } },
+      actors: { big: throwing(12n), cycle: throwing(cyclic), coded: throwing(Object.assign(new Error('quota'), { limit: 5n })) },
+    }).createMachine({
+      id: 'unwritable-errors',
+      context: { seen: [] },
+      entry: [spawnChild('big', { id: 'b' }), spawnChild('cycle', { id: 'c' }), spawnChild('coded', { id: 'e' })],
+      initial: 'open',
+      states: { open: { on: { END: 'closed' } }, closed: { type: 'final' } },
+      on: {
+        KICK: { actions: [sendTo('b', { type: 'BOOM' }), sendTo('c', { type: 'BOOM' }), sendTo('e', { type: 'BOOM' })] },
+        'xstate.error.actor.*': {},
+        PROBE: {
+          actions: assign({
+            seen: ({ context, self }) => {
+              const children = self.getSnapshot().children as Record<string, { getSnapshot(): { status: string; error?: unknown } }>;
+              const [b, c, e] = ['b', 'c', 'e'].map((id) => children[id]?.getSnapshot().error);
+              const error = e as Error & { limit?: unknown };
+              return [...context.seen, b, c, { isError: error instanceof Error, message: error.message, limit: error.limit }];
+            },
+          }),
+        },
+      },
+      output: ({ context }) => context.seen,
+    });
+    const { run } = await underRmapp('xs.unwritable-errors', held, [{ type: 'KICK' }, { type: 'PROBE' }, { type: 'END' }]);
+    expect(run.status, JSON.stringify(run.error)).toBe('succeeded');
+    const [big, cycle, coded] = run.output as [unknown, unknown, Record<string, unknown>];
+    expect(big).toBe('12n');
+    expect(cycle).toEqual({ a: 1, self: '[Circular]' });
+    expect(coded, 'an Error read after a restore').toEqual({ isError: true, message: 'quota', limit: '5n' });
   });
 });

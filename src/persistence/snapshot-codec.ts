@@ -18,16 +18,55 @@ function mapChildren(children: unknown, fn: (child: Obj) => Obj): unknown {
   return out;
 }
 
+/**
+ * The tag of an `Error` stored as a snapshot's `error` (a child that failed and is still held: a spawned
+ * machine whose action threw, a rejected promise whose error event the parent handled). JSON writes an
+ * `Error` as `{}`, so after a restore `snapshot.error.message` was gone where plain XState still had it;
+ * its name, message and own enumerable properties (a `code`) are kept — not its stack (a host's paths).
+ */
+const ERROR_TAG = '$rmappError';
+const ERROR_CLASSES: Record<string, ErrorConstructor> = {
+  Error,
+  TypeError,
+  RangeError,
+  SyntaxError,
+  ReferenceError,
+  EvalError,
+  URIError,
+};
+
+function encodeError(error: unknown): unknown {
+  if (!(error instanceof Error)) return error;
+  const fields: Obj = {};
+  for (const key of Object.keys(error)) fields[key] = (error as unknown as Obj)[key];
+  return { [ERROR_TAG]: { ...fields, name: error.name, message: error.message } };
+}
+
+function decodeError(stored: unknown): unknown {
+  if (!isObj(stored) || !isObj(stored[ERROR_TAG]) || Object.keys(stored).length !== 1) return stored;
+  const { name, message, ...fields } = stored[ERROR_TAG] as Obj;
+  const Class = (typeof name === 'string' && Object.hasOwn(ERROR_CLASSES, name) ? ERROR_CLASSES[name] : Error) as ErrorConstructor;
+  const error = new Class(typeof message === 'string' ? message : '');
+  // A class of the application's (a `StepError`) comes back as an Error under its name.
+  if (typeof name === 'string' && error.name !== name)
+    Object.defineProperty(error, 'name', { value: name, writable: true, configurable: true });
+  return Object.assign(error, fields);
+}
+
 function encodeChild(child: Obj): Obj {
   const { syncSnapshot, ...rest } = child;
   const out: Obj = syncSnapshot === false ? rest : child;
+  if (!isObj(out.snapshot)) return out;
   // A child machine's snapshot has the root's shape (src names it; its snapshot has `children`).
-  return isObj(out.snapshot) && 'children' in out.snapshot ? { ...out, snapshot: encodeSnapshot(out.snapshot) } : out;
+  if ('children' in out.snapshot) return { ...out, snapshot: encodeSnapshot(out.snapshot) };
+  return out.snapshot.error instanceof Error ? { ...out, snapshot: { ...out.snapshot, error: encodeError(out.snapshot.error) } } : out;
 }
 
 function decodeChild(child: Obj): Obj {
   const out: Obj = 'syncSnapshot' in child ? child : { ...child, syncSnapshot: false };
-  return isObj(out.snapshot) && 'children' in out.snapshot ? { ...out, snapshot: decodeSnapshot(out.snapshot) } : out;
+  if (!isObj(out.snapshot)) return out;
+  if ('children' in out.snapshot) return { ...out, snapshot: decodeSnapshot(out.snapshot) };
+  return isObj(out.snapshot.error) ? { ...out, snapshot: { ...out.snapshot, error: decodeError(out.snapshot.error) } } : out;
 }
 
 /**
@@ -42,7 +81,7 @@ export function encodeSnapshot(snapshot: unknown): unknown {
     const value = snapshot[key];
     if (key === 'status' && value === 'active') continue;
     if (key === 'historyValue' && isObj(value) && Object.keys(value).length === 0) continue;
-    out[key] = key === 'children' ? mapChildren(value, encodeChild) : value;
+    out[key] = key === 'children' ? mapChildren(value, encodeChild) : key === 'error' ? encodeError(value) : value;
   }
   return out;
 }
@@ -54,6 +93,7 @@ export function decodeSnapshot(stored: unknown): unknown {
   if (!('status' in out)) out.status = 'active';
   if (!('historyValue' in out)) out.historyValue = {};
   if ('children' in out) out.children = mapChildren(out.children, decodeChild);
+  if (isObj(out.error)) out.error = decodeError(out.error);
   return out;
 }
 

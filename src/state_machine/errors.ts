@@ -290,6 +290,11 @@ function thrownText(err: object): string {
   return String(err);
 }
 
+/** A JSON-writable, Postgres-storable copy of any value: what JSON cannot write becomes text (`12n`, `[Circular]`, `[Unreadable: …]`). */
+export function storableValue(value: unknown): unknown {
+  return storableCopy(value, [], 0);
+}
+
 function unreadable(err: unknown): string {
   try {
     return `[Unreadable: ${storableText(String((err as { message?: unknown } | null)?.message ?? err))}]`;

@@ -33,7 +33,7 @@ import { SignalDelivery } from './session-signals.ts';
 import {
   captureState,
   closingEntries,
-  endingProblem,
+  checkedEnding,
   endingWrite,
   rejectedWriteError,
   unpersistableSnapshotError,
@@ -396,10 +396,10 @@ export class RunSession implements CommitParticipant, StepHost {
       this.phase = { name: 'ending', ending };
     }
     if (ending) {
-      const problem = endingProblem(ending, this.lastGoodSnapshot);
-      if (problem) return this.failAndWrite(problem);
+      const checked = checkedEnding(ending, this.lastGoodSnapshot);
+      if (checked && 'problem' in checked) return this.failAndWrite(checked.problem);
       this.commits.history.push(...closingEntries(ending));
-      return this.send(endingWrite(ending));
+      return this.send(endingWrite(ending, checked));
     }
     if (!this.actor) return null;
     const captured = captureState(this.actor, this.host, (scheduled) => this.timerClock.dueOf(scheduled));

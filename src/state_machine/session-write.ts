@@ -8,7 +8,7 @@ import type { AnyActor, AnyActorRef } from 'xstate';
 import type { HistoryEntry } from '../persistence/runs.ts';
 import { storedSnapshotJson } from '../persistence/snapshot-codec.ts';
 import { findUndurable, findUndurableValue, type UndurableValue } from './durable-check.ts';
-import { toErrorData, type ErrorData } from './errors.ts';
+import { storableValue, toErrorData, type ErrorData } from './errors.ts';
 import type { WriteBody } from './session-commits.ts';
 import { jsonBytes, SizeLimitError } from './limits.ts';
 import type { SessionHost } from './session-host.ts';
@@ -58,15 +58,76 @@ export function unpersistableSnapshotError(err: unknown): ErrorData {
   return undurableError(unpersistable(err));
 }
 
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function jsonWritable(value: unknown): boolean {
+  try {
+    JSON.stringify(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** An error JSON cannot write, as one it can: an Error keeps its class's name and message, the rest is {@link storableValue}. */
+function storableError(error: unknown): unknown {
+  if (!(error instanceof Error)) return storableValue(error);
+  const copy = Object.assign(new Error(error.message), storableValue({ ...error }) as Obj);
+  if (copy.name !== error.name) Object.defineProperty(copy, 'name', { value: error.name, writable: true, configurable: true });
+  return copy;
+}
+
 /**
- * Why the run's ending cannot be written as it is, or null. The output is data for the caller, written
- * as JSON (a Date becomes its ISO string); only what JSON cannot write at all (a BigInt, a cycle) fails
- * the run. An ending on the last good snapshot was written once already.
+ * A copy of a persisted snapshot in which the errors of failed children it still holds — a spawned
+ * machine that threw a BigInt, a promise rejected with an object holding a cycle, whose error events
+ * the parent handled — are written as text where JSON cannot write them, as a step's error is
+ * (errors.ts `toErrorData`). Plain XState keeps such a child; the run's write threw in the committer and
+ * ended the worker's process (an adversarial pass).
  */
-export function endingProblem(ending: Ending, lastGoodSnapshot: unknown): ErrorData | null {
+function withStorableErrors(snapshot: unknown): unknown {
+  if (!isObj(snapshot)) return snapshot;
+  const out: Obj = { ...snapshot };
+  if (out.error !== undefined && !jsonWritable(out.error)) out.error = storableError(out.error);
+  if (isObj(out.children)) {
+    const children: Obj = {};
+    for (const [id, child] of Object.entries(out.children))
+      children[id] = isObj(child) && isObj(child.snapshot) ? { ...child, snapshot: withStorableErrors(child.snapshot) } : child;
+    out.children = children;
+  }
+  return out;
+}
+
+/** The snapshot as it is written and its JSON, or why it cannot be written (what JSON cannot write where no check looked). */
+function writableSnapshot(snapshot: unknown): { snapshot: unknown; snapshotJson: string } | { problem: UndurableValue } {
+  try {
+    return { snapshot, snapshotJson: storedSnapshotJson(snapshot) };
+  } catch {
+    // Mended only when needed: the common write pays one JSON.stringify, as before.
+  }
+  const mended = withStorableErrors(snapshot);
+  try {
+    return { snapshot: mended, snapshotJson: storedSnapshotJson(mended) };
+  } catch (err) {
+    return { problem: unpersistable(err) };
+  }
+}
+
+/**
+ * The run's ending as it is written, or why it cannot be. The output is data for the caller, written
+ * as JSON (a Date becomes its ISO string); only what JSON cannot write at all (a BigInt, a cycle) fails
+ * the run. An ending on the last good snapshot was written once already (nothing to add: the session
+ * writes its JSON as it was written).
+ */
+export function checkedEnding(
+  ending: Ending,
+  lastGoodSnapshot: unknown,
+): { problem: ErrorData } | { snapshot: unknown; snapshotJson: string } | null {
   if (ending.snapshot === lastGoodSnapshot) return null;
   const bad = findUndurable(ending.snapshot) ?? unwritable(ending.output);
-  return bad && undurableError(bad);
+  if (bad) return { problem: undurableError(bad) };
+  const written = writableSnapshot(ending.snapshot);
+  return 'problem' in written ? { problem: undurableError(written.problem) } : written;
 }
 
 /** The running actor's state as the next write carries it, or why it cannot be written. */
@@ -92,7 +153,10 @@ export function captureState(
     bad = inlineChild(actor) ?? unpersistable(err);
   }
   if (bad) return { problem: undurableError(bad) };
-  const snapshotJson = storedSnapshotJson(snapshot);
+  const written = writableSnapshot(snapshot);
+  if ('problem' in written) return { problem: undurableError(written.problem) };
+  const { snapshotJson } = written;
+  snapshot = written.snapshot;
   const bytes = jsonBytes(snapshotJson);
   if (bytes > host.limits.snapshotBytes) {
     // Fail the run with a clear error instead of writing (or being refused) a huge row.
@@ -148,9 +212,18 @@ export function closingEntries(ending: Ending): HistoryEntry[] {
 }
 
 /** The final write of a run that ends: its status, snapshot, output or error; the run is given up. */
-export function endingWrite(ending: Ending): WriteDecision {
-  const { status, snapshot } = ending;
-  return { status, snapshot, output: ending.output ?? null, error: ending.error ?? null, release: true, wakeAt: null };
+export function endingWrite(ending: Ending, written: { snapshot: unknown; snapshotJson: string } | null): WriteDecision {
+  const { status } = ending;
+  const snapshot = written ? written.snapshot : ending.snapshot;
+  return {
+    status,
+    snapshot,
+    snapshotJson: written?.snapshotJson,
+    output: ending.output ?? null,
+    error: ending.error ?? null,
+    release: true,
+    wakeAt: null,
+  };
 }
 
 /**
