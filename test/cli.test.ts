@@ -1,11 +1,12 @@
 /** The `rmapp` command against real Postgres: JSON output, human output, and clear errors. */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:net';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
-import { killAll, ROOT, runRmapp, spawnRmapp, TEST_WORKFLOWS, TEST_WORKFLOWS_SOURCE, until } from './helpers/processes.ts';
+import { BIN, killAll, ROOT, runRmapp, spawnRmapp, TEST_WORKFLOWS, TEST_WORKFLOWS_SOURCE, until } from './helpers/processes.ts';
 
 let testDb: TestDatabase;
 let env: Record<string, string>;
@@ -361,4 +362,40 @@ it('worker takes every retention age its help offers, never included, and says w
   expect(bad.code).toBe(1);
   expect(bad.stderr).toMatch(/--retain-failed <age>.*Invalid duration "soon".*or never/);
   expect(bad.stderr).not.toMatch(/\n\s+at /);
+});
+
+it('a worker whose logs cannot be written (stderr on a full disk) goes on working; output that cannot be written is a one-line error', async () => {
+  // An adversarial pass: `rmapp worker 2>/dev/full` ended with an uncaught ENOSPC from its first log
+  // line, and `rmapp runs list >/dev/full` printed Node's stack trace.
+  const full = openSync('/dev/full', 'w');
+  const worker = spawn(process.execPath, [BIN, '--workflows', TEST_WORKFLOWS, 'worker'], {
+    cwd: ROOT,
+    env: { ...process.env, ...env, RMAPP_LOG_LEVEL: 'debug' },
+    stdio: ['ignore', full, full],
+  });
+  const exited = new Promise<number | null>((resolve) => worker.on('exit', resolve));
+  try {
+    const started = await rmapp('start', 'test.sequence', '{}', '--wait', '--json');
+    expect(started.code, started.stderr).toBe(0);
+    expect((JSON.parse(started.stdout) as { status: string }).status).toBe('succeeded');
+    expect(worker.exitCode, 'the worker, after logging to a full disk').toBeNull();
+    const listed = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [BIN, '--workflows', TEST_WORKFLOWS, 'runs', 'list'], {
+        cwd: ROOT,
+        env: { ...process.env, ...env },
+        stdio: ['ignore', full, 'pipe'],
+      });
+      let stderr = '';
+      child.stderr?.on('data', (d) => (stderr += d));
+      child.on('exit', (code) => resolve({ code, stderr }));
+    });
+    expect(listed.code).toBe(1);
+    expect(listed.stderr.trim()).toBe(
+      'rmapp: the output could not be written (ENOSPC): free space on the disk it goes to, or send it elsewhere.',
+    );
+  } finally {
+    worker.kill('SIGTERM');
+    await exited;
+    closeSync(full);
+  }
 });

@@ -35,6 +35,8 @@ function packageVersion(): string {
 
 /** The commands that stop cleanly on SIGTERM/SIGINT, also one that came while the CLI loaded (early-signals.ts). */
 const LONG_RUNNING = new Set(['worker', 'serve']);
+/** The command being run, once commander has chosen it. */
+let running: string | null = null;
 
 const program = new Command();
 program
@@ -50,6 +52,7 @@ program
   .configureOutput({ outputError: (text, write) => write(masker().text(text)) })
   // `worker` and `serve` take over a signal that came while the CLI loaded; every other command ends by it.
   .hook('preAction', (_program, command) => {
+    running = command.name();
     if (!LONG_RUNNING.has(command.name())) releaseEarlySignals();
   })
   .addOption(new Option('--workflows <module>', 'module exporting `workflows` (default: the built-in registry)').env('RMAPP_WORKFLOWS'))
@@ -94,10 +97,20 @@ async function withEngine<T>(fn: (engine: Engine) => Promise<T>, extra: { concur
 }
 
 // Output piped into a reader that stops early (`rmapp runs watch <id> | head`) ends the command quietly.
+// Output that cannot be written for another reason (a full disk: `> /dev/full`) ends it with 1 and a
+// line on stderr, not Node's stack trace; `worker` and `serve` write nothing to stdout they need, and go on.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-  throw err;
+  if (running !== null && LONG_RUNNING.has(running)) return;
+  process.stderr.write(
+    `rmapp: the output could not be written (${err.code ?? err.message}): free space on the disk it goes to, or send it elsewhere.\n`,
+  );
+  process.exit(1);
 });
+// Logs that cannot be written (stderr on a full disk, a log collector gone) are lost, and only they: a
+// worker whose log destination failed ended with an uncaught error while it held runs (an adversarial
+// pass filled the disk its logs went to; the warning about the full disk ended the worker).
+process.stderr.on('error', () => {});
 
 /**
  * What the CLI prints goes through the service's masker (a run's error or test output may quote a
