@@ -42,8 +42,35 @@ describe('migrations on Postgres', () => {
     expect(cli.code).toBe(1);
     expect(cli.stderr).toMatch(/9999_from_the_future.*newer rmapp/);
     expect(cli.stderr).not.toMatch(/\n\s+at /);
+    // The deploy check too: it said "0 stranded" and exited 0 for a database every worker would refuse.
+    const check = await runRmapp(['versions', 'check'], { DATABASE_URL: testDb.url });
+    expect(check.code, check.stdout).toBe(1);
+    expect(check.stderr).toMatch(/^rmapp: The database has migrations this version of rmapp does not know \(9999_from_the_future\)/);
     await db.query(`delete from rmapp_migrations where tag = '9999_from_the_future'`);
     await db.close();
+  });
+
+  it('refuses a record of migrations that misses an older one, naming the table and the fix', async () => {
+    // Applying the missing one again failed on what it had created: "trigger … already exists".
+    const db = await openDatabase({ url: testDb.url });
+    await migrate(db);
+    const [, second] = ALL;
+    const [row] = await db.query<{ hash: string }>('select hash from rmapp_migrations where tag = $1', [second]);
+    await db.query('delete from rmapp_migrations where tag = $1', [second]);
+    try {
+      for (const args of [['migrate'], ['runs', 'list'], ['versions', 'check']]) {
+        const cli = await runRmapp(args, { DATABASE_URL: testDb.url });
+        expect(cli.code, args.join(' ')).toBe(1);
+        expect(cli.stderr, args.join(' ')).toMatch(
+          new RegExp(
+            `^rmapp: rmapp_migrations records ${ALL.at(-1)} but not the earlier ${second}: .* Restore the database from a backup, or put the missing rows back`,
+          ),
+        );
+      }
+    } finally {
+      await db.query('insert into rmapp_migrations (tag, hash) values ($1, $2)', [second, row?.hash]);
+      await db.close();
+    }
   });
 });
 

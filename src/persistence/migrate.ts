@@ -25,7 +25,7 @@ export class DatabaseTooNewError extends Error {
   constructor(readonly unknownMigrations: string[]) {
     super(
       `The database has migrations this version of rmapp does not know (${unknownMigrations.join(', ')}): ` +
-        'it was upgraded by a newer rmapp. Run that newer version, or point DATABASE_URL at another database.',
+        'it was upgraded by a newer rmapp. Run that newer version, or use another database (DATABASE_URL; for the embedded store, RMAPP_DATA_DIR).',
     );
     this.name = 'DatabaseTooNewError';
   }
@@ -76,14 +76,12 @@ export interface MigrateResult {
  */
 export async function migrate(db: Database, dir = MIGRATIONS_DIR): Promise<MigrateResult> {
   const migrations = loadMigrations(dir);
-  const known = new Set(migrations.map((m) => m.tag));
   // Up to date already (every start after the first): read without the lock or any DDL, so a worker
   // whose role may not CREATE in the schema starts on a database an administrator migrated.
   const found = await appliedTags(db);
   const applied = found?.tags ?? null;
   if (applied) {
-    const unknown = applied.filter((t) => !known.has(t));
-    if (unknown.length > 0) throw new DatabaseTooNewError(unknown);
+    checkApplied(migrations, applied);
     if (migrations.every((m) => applied.includes(m.tag))) return { applied: [] };
   }
   try {
@@ -97,6 +95,51 @@ export async function migrate(db: Database, dir = MIGRATIONS_DIR): Promise<Migra
       pending,
       err,
     );
+  }
+}
+
+/**
+ * Refuses a database this code cannot run on: one with migrations it does not know (a newer rmapp's),
+ * or one whose record misses a migration older than one it has — the table edited by hand, or a row
+ * lost in a partial restore — where applying the missing one again failed on whatever it had created
+ * ("trigger … already exists"), naming neither the table nor the fix.
+ */
+function checkApplied(migrations: Migration[], applied: string[]): void {
+  const known = new Set(migrations.map((m) => m.tag));
+  const unknown = applied.filter((t) => !known.has(t));
+  if (unknown.length > 0) throw new DatabaseTooNewError(unknown);
+  const has = new Set(applied);
+  const last = migrations.reduce((at, m, i) => (has.has(m.tag) ? i : at), -1);
+  const missing = last < 0 ? [] : migrations.slice(0, last).filter((m) => !has.has(m.tag));
+  if (missing.length > 0) {
+    throw new MigrationRecordError(
+      `rmapp_migrations records ${migrations[last]?.tag} but not the earlier ${missing.map((m) => m.tag).join(', ')}: the table was changed by hand or restored in part, ` +
+        'and applying those again would fail on what they already created. Restore the database from a backup, or put the missing rows back (tag and hash, as migrations/meta/_journal.json and the SQL files give them) if the schema has them.',
+      missing.map((m) => m.tag),
+    );
+  }
+}
+
+/**
+ * Checks, reading only, that this code can run on the database: {@link DatabaseTooNewError} or
+ * {@link MigrationRecordError} as {@link migrate} throws them, nothing for a new database or one with
+ * migrations pending. For commands that must not migrate (`rmapp versions check`).
+ */
+export async function checkSchema(db: Database, dir = MIGRATIONS_DIR): Promise<void> {
+  const found = await appliedTags(db);
+  if (found) checkApplied(loadMigrations(dir), found.tags);
+}
+
+/** The record of applied migrations misses one older than one it has (see `checkApplied`). */
+export class MigrationRecordError extends Error {
+  readonly code = 'MIGRATION_RECORD';
+  readonly category = 'permanent';
+  constructor(
+    message: string,
+    readonly missing: string[],
+  ) {
+    super(message);
+    this.name = 'MigrationRecordError';
   }
 }
 
@@ -161,9 +204,10 @@ async function migrateLocked(db: Database, migrations: Migration[], schema: stri
       `create table if not exists rmapp_migrations (tag text primary key, hash text not null, applied_at timestamptz not null default now())`,
       'select tag from rmapp_migrations',
     ]);
-    const known = new Set(migrations.map((m) => m.tag));
-    const unknown = done.map((r) => r.tag).filter((t) => !known.has(t));
-    if (unknown.length > 0) throw new DatabaseTooNewError(unknown);
+    checkApplied(
+      migrations,
+      done.map((r) => r.tag),
+    );
     const doneTags = new Set(done.map((r) => r.tag));
     const pending = migrations.filter((m) => !doneTags.has(m.tag));
     if (pending.length === 0) return { applied: [] };

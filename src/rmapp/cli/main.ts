@@ -266,7 +266,8 @@ try {
   } else {
     // By name: the migrations module (where these errors live) is loaded only by the commands that use it.
     const name = (err as Error | null)?.name;
-    const known = err instanceof WorkflowError || name === 'DatabaseTooNewError' || name === 'MigrationPrivilegeError';
+    const known =
+      err instanceof WorkflowError || ['DatabaseTooNewError', 'MigrationPrivilegeError', 'MigrationRecordError'].includes(name ?? '');
     const message = err instanceof Error ? err.message : String(err);
     process.stderr.write(`rmapp: ${masker().text(message)}\n`);
     if (!known && process.env.RMAPP_DEBUG) process.stderr.write(`${masker().text(String((err as Error).stack))}\n`);

@@ -86,16 +86,20 @@ export function addVersionsCommand(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
       const opts = program.opts<{ workflows?: string; databaseUrl?: string }>();
-      const [{ loadConfig }, { githubRuntime }, { openDatabase }, { checkRunVersions }] = await Promise.all([
+      const [{ loadConfig }, { githubRuntime }, { openDatabase }, { checkRunVersions }, { checkSchema }] = await Promise.all([
         import('../config.ts'),
         import('../service.ts'),
         import('../../persistence/database.ts'),
         import('../../state_machine/version-check.ts'),
+        import('../../persistence/migrate.ts'),
       ]);
       const config = await loadConfig({ requireWebhookSecret: false, serves: false });
       const registered = await serviceWorkflowSet(config.githubEnabled ? githubRuntime(config) : null, opts.workflows);
       const db = await openDatabase({ url: opts.databaseUrl });
       try {
+        // A database a newer rmapp migrated is refused by every worker of this version: "0 stranded" and
+        // exit 0 told a deploy pipeline it was safe (an adversarial pass).
+        await checkSchema(db);
         const check = await checkRunVersions(db, registered).catch((err: { code?: string; cause?: { code?: string } }) => {
           // No rmapp tables yet (a database never migrated): no run can be stranded.
           if (err.code === '42P01' || err.cause?.code === '42P01') return { runs: [], stranded: [] };
