@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/persistence/database.ts';
 import { ROOT } from './helpers/processes.ts';
 
@@ -51,4 +51,34 @@ it('an empty RMAPP_DATA_DIR is unset: the store goes to .rmapp/pgdata, not into 
   expect(r.status, r.stderr).toBe(0);
   expect(readdirSync(cwd).sort()).toEqual(['.rmapp', 'myfile.txt']);
   expect(existsSync(join(cwd, '.rmapp', 'pgdata', 'PG_VERSION'))).toBe(true);
+});
+
+describe('a store on a full disk', () => {
+  // An adversarial pass filled the volume of a store with a worker's runs: the store then failed to
+  // open with "Aborted()" and the advice to restore a backup or start a new directory — for data that
+  // was intact once the volume grew. A small tmpfs stands for the full volume (mounting needs root).
+  const volume = join(root, 'volume');
+  mkdirSync(volume);
+  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', volume]).status === 0;
+  afterAll(() => {
+    if (mounted) spawnSync('umount', ['-l', volume]);
+  });
+
+  it.skipIf(!mounted)('a store that fails to open on a nearly full disk is reported as the disk, not as damage', async () => {
+    const dir = join(volume, 'store');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'PG_VERSION'), 'junk\n');
+    await expect(openDatabase({ url: '', dataDir: dir })).rejects.toThrow(
+      new RegExp(
+        `^The embedded database in ${dir} could not be opened \\(.+\\) and the disk it is on has [0-9.]+ [KM]B free: free space there .* The store is most likely intact: do not replace or delete it\\.$`,
+      ),
+    );
+    // Full to the last block: the lock file cannot be written either ("remove it if no rmapp process is running", it said).
+    spawnSync('dd', ['if=/dev/zero', `of=${join(volume, 'fill')}`, 'bs=1M']);
+    await expect(openDatabase({ url: '', dataDir: dir })).rejects.toThrow(
+      new RegExp(
+        `^Cannot lock the embedded store ${dir}: the disk it is on is full \\(ENOSPC, writing .*rmapp\\.lock\\)\\. Free space there`,
+      ),
+    );
+  });
 });

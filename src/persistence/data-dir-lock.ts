@@ -187,6 +187,13 @@ function lockFileProblem(err: unknown, dir: string, lockFile: string, doing: 're
       err,
     );
   }
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    // "remove it if no rmapp process is running" was the advice; the lock file was never the problem.
+    return configError(
+      `Cannot lock the embedded store ${dir}: the disk it is on is full (${code}, writing ${lockFile}). Free space there (or give the volume more), then start again; the store is most likely intact.`,
+      err,
+    );
+  }
   return configError(
     `Cannot lock the embedded store ${dir}: ${lockFile} ${code === 'EISDIR' ? 'is a directory' : `could not be used (${(err as Error).message})`}; ` +
       'remove it if no rmapp process is running, or set dataDir (RMAPP_DATA_DIR for the CLI) to another directory.',

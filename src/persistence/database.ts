@@ -22,6 +22,7 @@ import type * as Pg from 'pg';
 import { pg } from './pg-driver.ts';
 import { configError } from './config-error.ts';
 import { lockDataDir } from './data-dir-lock.ts';
+import { lowDiskSpace } from './disk-space.ts';
 
 /** A transaction-scoped query function: every statement runs on the transaction's connection. */
 export interface Queryable {
@@ -1059,6 +1060,13 @@ async function openPglite(dataDir: string): Promise<Database> {
     if (unwritable) {
       throw configError(
         `The embedded database in ${resolve(dataDir)} could not be opened: ${unwritable} is not writable by this process (another user may have opened the store). Give this user the whole directory (chown -R), or run rmapp as its owner.`,
+        err,
+      );
+    }
+    const free = lowDiskSpace(resolve(dataDir));
+    if (free !== null) {
+      throw configError(
+        `The embedded database in ${resolve(dataDir)} could not be opened (${describeFailure(err)}) and the disk it is on has ${free} free: free space there (or give the volume more), then start again. The store is most likely intact: do not replace or delete it.`,
         err,
       );
     }
