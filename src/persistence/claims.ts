@@ -160,6 +160,21 @@ export async function expirePreviousIncarnation(db: Queryable, options: { worker
   return rows.length;
 }
 
+/**
+ * Takes over every lease of an embedded store whose holders are all dead (`Database.soleHolder`): a
+ * process killed while running runs left them leased, and its restart — the only process the store
+ * lets in — waited out the lease (30 s by default) before resuming them (an adversarial pass).
+ */
+export async function expireDeadProcessLeases(db: Queryable): Promise<number> {
+  const rows = await db.query<{ id: string }>(
+    `with l as materialized (
+       select id from rmapp_runs where status = 'running' and lease_owner is not null and lease_expires_at > now()
+       order by id for no key update)
+     update rmapp_runs r set lease_expires_at = now(), wake_at = now() from l where r.id = l.id returning r.id`,
+  );
+  return rows.length;
+}
+
 /** Where a worker's admission passes have got to in the keys with queued runs (they go round). */
 export interface AdmissionCursor {
   /** Keys after this one (in key order) are looked at next; '' starts again from the first. */

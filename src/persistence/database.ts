@@ -79,6 +79,14 @@ export interface Database extends Queryable {
    */
   holdLock?(name: string, onLost: () => void): Promise<{ held: boolean; release(): Promise<void> }>;
   /**
+   * Set for an embedded store on disk, one object per opening (wrappers such as
+   * {@link withStatementTimeout} pass it on): this process holds the store alone (data-dir-lock.ts)
+   * and held it before any of its workers claimed a run, so a lease the store holds from before that
+   * was a dead process's. The first worker on the opening takes them over at once (worker.ts) rather
+   * than after the lease; the engines of one process share the opening, so only the first does.
+   */
+  readonly soleHolder?: object;
+  /**
    * Closes every connection once its statement in flight has answered. With `force`, at once: each
    * connection's socket is destroyed and a statement in flight fails — for a stop that gave up waiting
    * (a statement held on a lock, a server that stopped answering), which would otherwise keep the
@@ -104,6 +112,7 @@ export function withStatementTimeout(db: Database, timeoutMs: number): Database 
     script: (statements) => db.script(statements),
     listen: (channel, onPayload, options) => db.listen(channel, onPayload, options),
     ...(db.holdLock ? { holdLock: db.holdLock.bind(db) } : {}),
+    ...(db.soleHolder ? { soleHolder: db.soleHolder } : {}),
     close: (options) => db.close(options),
   };
 }
@@ -1085,6 +1094,7 @@ async function openPglite(dataDir: string): Promise<Database> {
   return {
     kind: 'pglite',
     description,
+    ...(dataDir.startsWith('memory://') ? {} : { soleHolder: {} }),
     async query<T>(text: string, params: readonly unknown[] = []): Promise<T[]> {
       open();
       return (await pg.query<T>(text, params as unknown[])).rows;

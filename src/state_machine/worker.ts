@@ -16,6 +16,7 @@ import {
   admitQueuedRuns,
   type AdmissionCursor,
   claimRuns,
+  expireDeadProcessLeases,
   expirePreviousIncarnation,
   nextWakeAt,
   releaseRun,
@@ -40,6 +41,9 @@ import { dbFaultsArmed, withDbFault } from './db-faults.ts';
 import { SizeLimitError, type Limits } from './limits.ts';
 import type { Clock, SessionHost } from './session-host.ts';
 import type { Logger } from '../persistence/logger.ts';
+
+/** Embedded stores whose dead holders' leases a worker of this process took over already (`takeOverDeadProcess`). */
+const storesTakenOver = new WeakSet<object>();
 
 /**
  * At most this many runs per claim statement: a worker with many free slots (a restart taking 1,000 runs
@@ -242,6 +246,7 @@ export class Worker implements SessionHost {
       // Only with an id the operator chose (and promised unique): the default host:pid is shared by every
       // engine in one process, which would then take each other's live runs.
       this.options.explicitWorkerId ? this.takeOverPreviousIncarnation() : null,
+      this.takeOverDeadProcess(),
     ]);
     // Kept even when another part failed, so that stopping the worker stops listening.
     if (listened.status === 'fulfilled') this.unlisten = listened.value;
@@ -257,6 +262,18 @@ export class Worker implements SessionHost {
     this.renewTimer = setInterval(() => void this.renew(), Math.max(50, Math.floor(this.leaseMs / 3)));
     this.fenceTimer = setInterval(() => this.selfFence(), Math.max(10, Math.floor(this.leaseMs / 20)));
     this.loop = this.claimLoop();
+  }
+
+  /**
+   * On an embedded store this process holds alone, the first worker takes over at once the leases a
+   * dead process left (`Database.soleHolder`); later workers of the process skip it (the first one's
+   * leases are live).
+   */
+  private async takeOverDeadProcess(): Promise<void> {
+    const store = this.db.soleHolder;
+    if (!store || storesTakenOver.has(store)) return;
+    storesTakenOver.add(store);
+    await expireDeadProcessLeases(this.db);
   }
 
   /**
