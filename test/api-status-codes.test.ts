@@ -244,3 +244,28 @@ it('a body that is not valid UTF-8 is a 400 naming where, and nothing is started
   expect(((await accented.json()) as { error: string }).error, 'a surrogate encoded in UTF-8 after ten é').toMatch(/\(byte 66\)/);
   expect((await engine.list({ workflow: 'test.api-codes', limit: 500 })).length, 'runs started').toBe(before);
 });
+
+it('a route asked with a method it does not take is a 405 naming the methods it takes (Allow), not a 404', async () => {
+  // An adversarial pass: DELETE /api/runs answered 404 "No API route", as if the path were wrong.
+  const id = await engine.start(gate, { name: 'methods' });
+  const cases: [string, string, string][] = [
+    ['DELETE', '/api/runs', 'GET, HEAD, POST'],
+    ['PUT', `/api/runs/${id}`, 'GET, HEAD'],
+    ['PATCH', `/api/runs/${id}/history`, 'GET, HEAD'],
+    ['GET', `/api/runs/${id}/cancel`, 'POST'],
+    ['GET', `/api/runs/${id}/events`, 'POST'],
+    ['POST', '/api/workflows', 'GET, HEAD'],
+    ['DELETE', `/api/runs/${id}/artifacts/a`, 'GET, HEAD'],
+  ];
+  for (const [method, path, allow] of cases) {
+    const res = await fetch(new URL(path, server.url), { method, headers: { authorization: `Bearer ${TOKEN}`, 'x-rmapp-request': '1' } });
+    expect([res.status, res.headers.get('allow')], `${method} ${path}`).toEqual([405, allow]);
+    expect(((await res.json()) as { error: string }).error).toBe(`${path} does not take ${method}: use ${allow.replaceAll(', ', ' or ')}.`);
+  }
+  const unknown = await fetch(new URL(`/api/runs/${id}/nothing`, server.url), {
+    method: 'DELETE',
+    headers: { authorization: `Bearer ${TOKEN}` },
+  });
+  expect(unknown.status, 'a path that is no route').toBe(404);
+  await unknown.body?.cancel();
+});

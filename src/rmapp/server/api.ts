@@ -118,6 +118,21 @@ export async function handleApi(
   }
 }
 
+/**
+ * The methods a path of the API takes, by its shape (`/api/runs/<id>/history`, …); null for a path that
+ * is no route. A route asked with another method is a 405 naming them (`DELETE /api/runs` was a 404,
+ * "No API route", as if the path were wrong).
+ */
+export function apiRouteMethods(pathname: string): string[] | null {
+  const p = pathname.split('/').filter(Boolean).slice(1);
+  const read = ['GET', 'HEAD'];
+  if (p.length === 1) return p[0] === 'runs' ? [...read, 'POST'] : p[0] === 'workflows' || p[0] === 'stream' ? read : null;
+  if (p[0] !== 'runs') return null;
+  if (p.length === 2) return read;
+  if (p.length === 3) return p[2] === 'history' ? read : p[2] === 'cancel' || p[2] === 'retry' || p[2] === 'events' ? ['POST'] : null;
+  return p.length === 4 && p[2] === 'artifacts' ? read : null;
+}
+
 function summary(run: Awaited<ReturnType<Engine['get']>>) {
   return {
     id: run.id,

@@ -31,7 +31,7 @@ import type { Engine } from '../../state_machine/engine.ts';
 import { FINAL_STATUSES, RUN_STATUSES } from '../../persistence/run-status.ts';
 import type { Logger } from '../logger.ts';
 import { createMasker, type Masker } from '../masking.ts';
-import { handleApi } from './api.ts';
+import { apiRouteMethods, handleApi } from './api.ts';
 import { hostPolicy, type HostPolicy } from './host-guard.ts';
 import { ClientError, SECURITY_HEADERS, sendJson, sendText } from './http-util.ts';
 import { addressKey, clientAddress, loginPage, loginRoute, logoutRoute, sendTooMany, SIGN_OUT_FORM, SignInLimiter } from './login.ts';
@@ -118,9 +118,7 @@ function requestUrl(req: IncomingMessage): URL {
 /** Starts listening; resolves with the server and its URL. */
 export async function startServiceServer(options: ServiceServerOptions): Promise<{ server: Server; url: string; close(): Promise<void> }> {
   // A page guarded by the token carries a way to forget it in this browser.
-  const page = options.dashboardToken
-    ? asset('index.html').replace('</header>', `${SIGN_OUT_FORM}</header>`)
-    : asset('index.html');
+  const page = options.dashboardToken ? asset('index.html').replace('</header>', `${SIGN_OUT_FORM}</header>`) : asset('index.html');
   // Static code, style and icon hold no data: served without the token (the login page needs the style).
   const statics = new Map<string, [string, string]>([
     ['/app.js', [asset('app.js'), 'text/javascript; charset=utf-8']],
@@ -227,6 +225,9 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
       if (method === 'POST' && req.headers['x-rmapp-request'] !== '1')
         return sendJson(res, 403, { error: 'Missing X-Rmapp-Request: 1 header.' });
       if (await handleApi(engine, req, res, url, options.masker)) return;
+      const allow = apiRouteMethods(path);
+      if (allow && !allow.includes(method))
+        return sendJson(res, 405, { error: `${path} does not take ${method}: use ${allow.join(' or ')}.` }, { allow: allow.join(', ') });
       return sendJson(res, 404, { error: `No API route ${method} ${path}.` });
     }
     if ((method === 'GET' || method === 'HEAD') && (path === '/' || path.startsWith('/runs/')))
