@@ -136,6 +136,10 @@ describe.each(['postgres', 'pglite'] as const)('engine core on %s', (kind) => {
       `insert into rmapp_runs (id, workflow, workflow_version, status, input, wake_at) values ($1, 'test.sequence', 'v-retired', 'pending', '{}', now())`,
       [`old-${kind}`],
     );
+    // Read before any worker marked it, it says that it waits (it read as if the run were stuck).
+    expect((await engine.get(`old-${kind}`)).statusMessage).toBe(
+      'Definition test.sequence@v-retired is not registered in this process: the run waits untouched until a worker that registers this version claims it.',
+    );
     // The worker marks such runs when it starts; a second engine shows how.
     const other = createEngine({ database: db, workflows: [sequence], pollMs: 50 });
     await other.startWorker();

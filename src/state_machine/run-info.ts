@@ -73,7 +73,7 @@ export function toRunInfo(row: RunRow, registry: Map<string, WorkflowDefinition>
   let statusMessage = row.statusMessage;
   const active = row.status === 'pending' || row.status === 'running' || row.status === 'waiting';
   if (active && !statusMessage && !registry.has(`${row.workflow}@${row.workflowVersion}`)) {
-    statusMessage = `Definition ${row.workflow}@${row.workflowVersion} is not registered in this process.`;
+    statusMessage = `Definition ${row.workflow}@${row.workflowVersion} is not registered in this process: the run waits untouched until a worker that registers this version claims it.`;
   }
   return {
     id: row.id,
