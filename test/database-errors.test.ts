@@ -113,6 +113,12 @@ it.each([
   ],
   ['a port that is not a number (?port=)', 'postgres://rmapp:hunter2@127.0.0.1/app?port=abc', /the port is not a number from 1 to 65535/],
   ['a port out of range (?port=)', 'postgres://rmapp:hunter2@127.0.0.1/app?port=99999', /the port is not a number from 1 to 65535/],
+  // It was taken for SSL with full verification and answered "the server does not accept SSL connections".
+  [
+    'an sslmode that is no SSL mode',
+    'postgres://rmapp:hunter2@127.0.0.1/app?sslmode=bogus',
+    /sslmode="bogus" is not an SSL mode — use one of disable, prefer, require, verify-ca, verify-full, no-verify/,
+  ],
   [
     'an SSL root certificate that is a directory',
     'postgres://rmapp:hunter2@127.0.0.1/app?sslrootcert=/tmp',

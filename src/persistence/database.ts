@@ -325,6 +325,9 @@ function queryLeftEncoded(url: string): boolean {
   return q >= 0 && /%[0-9a-fA-F]{2}|\+/.test(url.slice(q + 1).split('#')[0] ?? '');
 }
 
+/** The `sslmode` values node-postgres's connection strings take (pg-connection-string). */
+const SSL_MODES = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify'];
+
 /** The query parameters of a connection string, read as pg-connection-string reads them (none if it cannot be parsed). */
 function sslFileParams(url: string): URLSearchParams {
   const q = url.indexOf('?');
@@ -358,6 +361,14 @@ function openPostgres(url: string, max: number): Database {
   if (userinfoCutShort(url)) {
     throw configError(
       `Cannot use Postgres at ${redactUrl(url)}: an "@" comes after the host, so the URL's user or password holds a "/", "?" or "#" — percent-encode them (/ as %2F, ? as %3F, # as %23) in DATABASE_URL (or --database-url).`,
+    );
+  }
+  // The driver takes any other value as SSL with full verification: `sslmode=bogus` was then answered
+  // "the server does not accept SSL connections", never that the value itself is wrong.
+  const sslmode = sslFileParams(url).get('sslmode');
+  if (sslmode !== null && !SSL_MODES.includes(sslmode)) {
+    throw configError(
+      `Cannot use Postgres at ${redactUrl(url)}: sslmode=${JSON.stringify(sslmode.slice(0, 40))} is not an SSL mode — use one of ${SSL_MODES.join(', ')} in DATABASE_URL (or --database-url).`,
     );
   }
   let probe: Pg.Client;
