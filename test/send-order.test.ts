@@ -3,6 +3,9 @@
  * `actor.send` in a loop does in plain XState. Each send took its own pooled connection, and on Postgres
  * the inbox's order was whichever got the run's row lock first: 30 sends came out shuffled.
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { assign, setup } from 'xstate';
 import { z } from 'zod';
@@ -62,4 +65,30 @@ it('a cancel keeps its place among the sends around it, for a waiting run and fo
   await Promise.all([engine.send(waiting, { type: 'e', n: 1 }), engine.cancel(waiting), engine.send(waiting, { type: 'e', n: 2 })]);
   expect(await inbox(waiting)).toEqual(['e', 'rmapp.cancel', 'e']);
   expect((await engine.waitFor(waiting, { timeoutMs: 20_000 })).status).toBe('cancelled');
+});
+
+it('sends called before a stop finish before it closes the database, and leave it closed', async () => {
+  // An adversarial pass: 30 unawaited sends then `stop()` had some fail with DATABASE_CLOSED and the
+  // rest open the database again after the stop, which nothing closed — the embedded store stayed
+  // locked by the process.
+  const dataDir = join(mkdtempSync(join(tmpdir(), 'rmapp-send-stop-')), 'store');
+  const engine = createEngine({ database: { url: '', dataDir }, workflows: [workflow] });
+  const id = await engine.start(workflow, {});
+  const sends = Array.from({ length: 30 }, (_, n) =>
+    engine.send(id, { type: 'e', n }).then(
+      (r) => r.outcome,
+      (err: { code?: string; message: string }) => `failed: ${err.code ?? err.message}`,
+    ),
+  );
+  sends.push(engine.send(id, { type: 'e', n: 30 }, { waitMs: 5_000 }).then((r) => r.outcome));
+  await engine.stop();
+  expect(new Set(await Promise.all(sends)), 'what the sends answered').toEqual(new Set(['queued']));
+  // Closed by the stop, and not opened again: the store can be opened once more in this process.
+  const db = await openDatabase({ url: '', dataDir });
+  try {
+    const rows = await db.query<{ n: number }>('select count(*)::int as n from rmapp_run_inbox where run_id = $1', [id]);
+    expect(rows[0]?.n, 'events stored').toBe(31);
+  } finally {
+    await db.close();
+  }
 });

@@ -175,7 +175,8 @@ export class Engine extends RunQueries {
   ): Promise<SendResult> {
     checkSend(event, options, this.limits);
     const sent = await this.inCallOrder(runId, () => this.enqueue(runId, event, options.dedupeKey ?? null, options.buffer));
-    if (sent.id === null || !options.waitMs) return sent;
+    // A stop under way ends the wait at once rather than opening the database again after it.
+    if (sent.id === null || !options.waitMs || this.stopping) return sent;
     const deadline = Date.now() + options.waitMs;
     // The event is stored: a wait cut short (the engine stopped, the database went away) answers what is
     // known, 'queued', as a wait that timed out does; a send that threw would be retried, storing it twice.
@@ -565,6 +566,20 @@ export class Engine extends RunQueries {
       let timer: NodeJS.Timeout | undefined;
       const ended = await Promise.race([
         retention.stop().then(() => true),
+        new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), stopBoundMs(0, leaseMs)))),
+      ]);
+      clearTimeout(timer);
+      force ||= !ended;
+    }
+    // Sends and cancels called before the stop are finished before the database closes, within the same
+    // bound: 30 unawaited sends then `stop()` had some fail with DATABASE_CLOSED and the rest open the
+    // database again after the stop (reopen-on-call), which nothing closed — an embedded store stayed
+    // locked by the process (an adversarial pass).
+    const appends = [...this.appending.values()];
+    if (appends.length > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const ended = await Promise.race([
+        Promise.all(appends).then(() => true),
         new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), stopBoundMs(0, leaseMs)))),
       ]);
       clearTimeout(timer);
