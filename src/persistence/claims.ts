@@ -161,16 +161,19 @@ export async function expirePreviousIncarnation(db: Queryable, options: { worker
 }
 
 /**
- * Takes over every lease of an embedded store whose holders are all dead (`Database.soleHolder`): a
- * process killed while running runs left them leased, and its restart — the only process the store
- * lets in — waited out the lease (30 s by default) before resuming them (an adversarial pass).
+ * Takes over every lease of an embedded store but those of `liveOwners` (this process's own workers):
+ * the store lets one process in (`Database.soleHolder`), so the other holders are dead — a process
+ * killed while running runs left them leased, and its restart waited out the lease (30 s by default)
+ * before resuming them (an adversarial pass).
  */
-export async function expireDeadProcessLeases(db: Queryable): Promise<number> {
+export async function expireDeadProcessLeases(db: Queryable, liveOwners: string[]): Promise<number> {
   const rows = await db.query<{ id: string }>(
     `with l as materialized (
        select id from rmapp_runs where status = 'running' and lease_owner is not null and lease_expires_at > now()
+         and lease_owner <> all($1::text[])
        order by id for no key update)
      update rmapp_runs r set lease_expires_at = now(), wake_at = now() from l where r.id = l.id returning r.id`,
+    [liveOwners],
   );
   return rows.length;
 }

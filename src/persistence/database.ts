@@ -79,13 +79,12 @@ export interface Database extends Queryable {
    */
   holdLock?(name: string, onLost: () => void): Promise<{ held: boolean; release(): Promise<void> }>;
   /**
-   * Set for an embedded store on disk, one object per opening (wrappers such as
-   * {@link withStatementTimeout} pass it on): this process holds the store alone (data-dir-lock.ts)
-   * and held it before any of its workers claimed a run, so a lease the store holds from before that
-   * was a dead process's. The first worker on the opening takes them over at once (worker.ts) rather
-   * than after the lease; the engines of one process share the opening, so only the first does.
+   * True for an embedded store on disk (wrappers such as {@link withStatementTimeout} pass it on): this
+   * process holds the store alone (data-dir-lock.ts), so a lease held by an owner that none of its
+   * workers has been was a dead process's, and a worker takes it over at once (worker.ts) rather than
+   * after the lease.
    */
-  readonly soleHolder?: object;
+  readonly soleHolder?: boolean;
   /**
    * Closes every connection once its statement in flight has answered. With `force`, at once: each
    * connection's socket is destroyed and a statement in flight fails — for a stop that gave up waiting
@@ -1105,7 +1104,7 @@ async function openPglite(dataDir: string): Promise<Database> {
   return {
     kind: 'pglite',
     description,
-    ...(dataDir.startsWith('memory://') ? {} : { soleHolder: {} }),
+    ...(dataDir.startsWith('memory://') ? {} : { soleHolder: true }),
     async query<T>(text: string, params: readonly unknown[] = []): Promise<T[]> {
       open();
       return (await pg.query<T>(text, params as unknown[])).rows;

@@ -42,8 +42,15 @@ import { SizeLimitError, type Limits } from './limits.ts';
 import type { Clock, SessionHost } from './session-host.ts';
 import type { Logger } from '../persistence/logger.ts';
 
-/** Embedded stores whose dead holders' leases a worker of this process took over already (`takeOverDeadProcess`). */
-const storesTakenOver = new WeakSet<object>();
+/**
+ * Every lease owner a worker of this process has been (`takeOverDeadProcess`), in the process's global
+ * symbol registry so that every copy of the package loaded in it shares one set: a module-level set
+ * let a second copy's worker take over a first copy's live runs (an adversarial pass). Never emptied: a
+ * worker stopped or cut off by a closed store may still be running a step.
+ */
+const processOwners: Set<string> = ((globalThis as Record<symbol, unknown>)[Symbol.for('rmapp.leaseOwners')] ??= new Set<string>()) as Set<
+  string
+>;
 
 /**
  * At most this many runs per claim statement: a worker with many free slots (a restart taking 1,000 runs
@@ -162,6 +169,7 @@ export class Worker implements SessionHost {
     // Two batches in flight (committer.ts); commits retried within a quarter of the lease: a backoff
     // longer than the lease let leases expire after the database was back (a Postgres restart) while
     // writes waited to be sent again.
+    processOwners.add(options.owner);
     this.committer = new Committer(db, COMMITS_IN_FLIGHT, options.logger, Math.max(50, Math.floor(options.leaseMs / 4)));
     this.inserts = new InsertBatcher(db);
     this.definitions = [...registry.values()].map((d) => [d.name, d.version]);
@@ -265,15 +273,13 @@ export class Worker implements SessionHost {
   }
 
   /**
-   * On an embedded store this process holds alone, the first worker takes over at once the leases a
-   * dead process left (`Database.soleHolder`); later workers of the process skip it (the first one's
-   * leases are live).
+   * On an embedded store this process holds alone, takes over at once the leases a dead process left
+   * (`Database.soleHolder`): those of every owner but this process's own workers — whose steps may be
+   * running still, after a stop that gave up or with the store closed and opened again under them.
    */
   private async takeOverDeadProcess(): Promise<void> {
-    const store = this.db.soleHolder;
-    if (!store || storesTakenOver.has(store)) return;
-    storesTakenOver.add(store);
-    await expireDeadProcessLeases(this.db);
+    if (!this.db.soleHolder) return;
+    await expireDeadProcessLeases(this.db, [...processOwners]);
   }
 
   /**
