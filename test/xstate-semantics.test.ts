@@ -602,23 +602,58 @@ describe('a child that failed and is still held', () => {
       });
     const held = setup({
       types: {} as { context: { seen: unknown[] } },
-      actors: { big: throwing(12n), cycle: throwing(cyclic), coded: throwing(Object.assign(new Error('quota'), { limit: 5n })) },
+      actors: {
+        big: throwing(12n),
+        cycle: throwing(cyclic),
+        coded: throwing(Object.assign(new Error('quota'), { limit: 5n })),
+        // A second pass: these ended the worker's process (a getter, a toJSON that throws), were refused
+        // by Postgres (a NUL), or came back as an Error (a plain object shaped like the stored tag).
+        getter: throwing(
+          Object.defineProperty(new Error('got'), 'boom', {
+            enumerable: true,
+            get() {
+              throw new Error('getter threw');
+            },
+          }),
+        ),
+        tojson: throwing(
+          Object.assign(new Error('json'), {
+            toJSON() {
+              throw new Error('toJSON threw');
+            },
+          }),
+        ),
+        nul: throwing(new Error('bad\u0000x')),
+        fake: throwing({ $rmappError: { name: 'TypeError', message: 'not an error' } }),
+      },
     }).createMachine({
       id: 'unwritable-errors',
       context: { seen: [] },
-      entry: [spawnChild('big', { id: 'b' }), spawnChild('cycle', { id: 'c' }), spawnChild('coded', { id: 'e' })],
+      entry: ['big', 'cycle', 'coded', 'getter', 'tojson', 'nul', 'fake'].map((id) => spawnChild(id as 'big', { id })),
       initial: 'open',
       states: { open: { on: { END: 'closed' } }, closed: { type: 'final' } },
       on: {
-        KICK: { actions: [sendTo('b', { type: 'BOOM' }), sendTo('c', { type: 'BOOM' }), sendTo('e', { type: 'BOOM' })] },
+        KICK: { actions: ['big', 'cycle', 'coded', 'getter', 'tojson', 'nul', 'fake'].map((id) => sendTo(id, { type: 'BOOM' })) },
         'xstate.error.actor.*': {},
         PROBE: {
           actions: assign({
             seen: ({ context, self }) => {
               const children = self.getSnapshot().children as Record<string, { getSnapshot(): { status: string; error?: unknown } }>;
-              const [b, c, e] = ['b', 'c', 'e'].map((id) => children[id]?.getSnapshot().error);
-              const error = e as Error & { limit?: unknown };
-              return [...context.seen, b, c, { isError: error instanceof Error, message: error.message, limit: error.limit }];
+              const error = (id: string) => children[id]?.getSnapshot().error as (Error & Record<string, unknown>) | undefined;
+              const read = (id: string, field: string) => {
+                const e = error(id);
+                return { isError: e instanceof Error, message: e?.message, [field]: e?.[field] };
+              };
+              return [
+                ...context.seen,
+                error('big'),
+                error('cycle'),
+                read('coded', 'limit'),
+                read('getter', 'boom'),
+                read('tojson', 'x'),
+                read('nul', 'x'),
+                error('fake') instanceof Error ? 'an Error' : error('fake'),
+              ];
             },
           }),
         },
@@ -627,9 +662,14 @@ describe('a child that failed and is still held', () => {
     });
     const { run } = await underRmapp('xs.unwritable-errors', held, [{ type: 'KICK' }, { type: 'PROBE' }, { type: 'END' }]);
     expect(run.status, JSON.stringify(run.error)).toBe('succeeded');
-    const [big, cycle, coded] = run.output as [unknown, unknown, Record<string, unknown>];
-    expect(big).toBe('12n');
-    expect(cycle).toEqual({ a: 1, self: '[Circular]' });
-    expect(coded, 'an Error read after a restore').toEqual({ isError: true, message: 'quota', limit: '5n' });
+    expect(run.output).toEqual([
+      '12n',
+      { a: 1, self: '[Circular]' },
+      { isError: true, message: 'quota', limit: '5n' },
+      { isError: true, message: 'got', boom: '[Unreadable]' },
+      { isError: true, message: 'json' },
+      { isError: true, message: 'bad\uFFFDx' },
+      { $rmappError: { name: 'TypeError', message: 'not an error' } },
+    ]);
   });
 });

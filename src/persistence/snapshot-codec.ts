@@ -35,21 +35,34 @@ const ERROR_CLASSES: Record<string, ErrorConstructor> = {
   URIError,
 };
 
+/**
+ * A value that is not an Error but has the shape of a tag (an object whose only key is `$rmappError` or
+ * `$rmappValue`, a promise rejected with one) is stored inside `$rmappValue`, so that only an Error
+ * comes back as one.
+ */
+const VALUE_TAG = '$rmappValue';
+const looksTagged = (v: unknown): v is Obj => isObj(v) && Object.keys(v).length === 1 && (ERROR_TAG in v || VALUE_TAG in v);
+
 function encodeError(error: unknown): unknown {
-  if (!(error instanceof Error)) return error;
+  if (!(error instanceof Error)) return looksTagged(error) ? { [VALUE_TAG]: error } : error;
   const fields: Obj = {};
-  for (const key of Object.keys(error)) fields[key] = (error as unknown as Obj)[key];
+  for (const key of Object.keys(error)) {
+    const value = (error as unknown as Obj)[key];
+    // JSON drops a function, but calls one named toJSON — on the fields' object, where it was not meant to run.
+    if (typeof value !== 'function') fields[key] = value;
+  }
   return { [ERROR_TAG]: { ...fields, name: error.name, message: error.message } };
 }
 
 function decodeError(stored: unknown): unknown {
-  if (!isObj(stored) || !isObj(stored[ERROR_TAG]) || Object.keys(stored).length !== 1) return stored;
+  if (!looksTagged(stored)) return stored;
+  if (VALUE_TAG in stored) return stored[VALUE_TAG];
+  if (!isObj(stored[ERROR_TAG])) return stored;
   const { name, message, ...fields } = stored[ERROR_TAG] as Obj;
   const Class = (typeof name === 'string' && Object.hasOwn(ERROR_CLASSES, name) ? ERROR_CLASSES[name] : Error) as ErrorConstructor;
   const error = new Class(typeof message === 'string' ? message : '');
   // A class of the application's (a `StepError`) comes back as an Error under its name.
-  if (typeof name === 'string' && error.name !== name)
-    Object.defineProperty(error, 'name', { value: name, writable: true, configurable: true });
+  if (name !== undefined && error.name !== name) Object.defineProperty(error, 'name', { value: name, writable: true, configurable: true });
   return Object.assign(error, fields);
 }
 
@@ -59,7 +72,8 @@ function encodeChild(child: Obj): Obj {
   if (!isObj(out.snapshot)) return out;
   // A child machine's snapshot has the root's shape (src names it; its snapshot has `children`).
   if ('children' in out.snapshot) return { ...out, snapshot: encodeSnapshot(out.snapshot) };
-  return out.snapshot.error instanceof Error ? { ...out, snapshot: { ...out.snapshot, error: encodeError(out.snapshot.error) } } : out;
+  const { error } = out.snapshot;
+  return error instanceof Error || looksTagged(error) ? { ...out, snapshot: { ...out.snapshot, error: encodeError(error) } } : out;
 }
 
 function decodeChild(child: Obj): Obj {

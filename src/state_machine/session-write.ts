@@ -8,7 +8,7 @@ import type { AnyActor, AnyActorRef } from 'xstate';
 import type { HistoryEntry } from '../persistence/runs.ts';
 import { storedSnapshotJson } from '../persistence/snapshot-codec.ts';
 import { findUndurable, findUndurableValue, type UndurableValue } from './durable-check.ts';
-import { storableValue, toErrorData, type ErrorData } from './errors.ts';
+import { storableText, storableValue, toErrorData, type ErrorData } from './errors.ts';
 import type { WriteBody } from './session-commits.ts';
 import { jsonBytes, SizeLimitError } from './limits.ts';
 import type { SessionHost } from './session-host.ts';
@@ -61,34 +61,78 @@ export function unpersistableSnapshotError(err: unknown): ErrorData {
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-function jsonWritable(value: unknown): boolean {
+/** Text that JSON writes as an escape Postgres's jsonb refuses: a NUL or a lone surrogate. */
+const REFUSED_ESCAPE = /\\u(?:0000|d[89a-f])/i;
+
+/** Whether `error` can be stored as the snapshot codec writes it (an Error by its name, message and own fields). */
+function storableAsIs(error: unknown): boolean {
   try {
-    JSON.stringify(value);
-    return true;
+    const value = error instanceof Error ? { ...error, name: error.name, message: error.message } : error;
+    const json = JSON.stringify(value);
+    return json === undefined || !REFUSED_ESCAPE.test(json);
   } catch {
     return false;
   }
 }
 
-/** An error JSON cannot write, as one it can: an Error keeps its class's name and message, the rest is {@link storableValue}. */
+/** Reads `read()`, or `fallback` when it throws. */
+function readOr<T>(read: () => T, fallback: T): T {
+  try {
+    return read();
+  } catch {
+    return fallback;
+  }
+}
+
+/**
+ * An error as one that can be stored: an Error keeps its name and message (as text Postgres can store)
+ * and its own fields, each read on its own and copied as {@link storableValue} copies (`12n`,
+ * `[Circular]`, `[Unreadable: …]`); anything else is {@link storableValue}'s copy of it.
+ */
 function storableError(error: unknown): unknown {
-  if (!(error instanceof Error)) return storableValue(error);
-  const copy = Object.assign(new Error(error.message), storableValue({ ...error }) as Obj);
-  if (copy.name !== error.name) Object.defineProperty(copy, 'name', { value: error.name, writable: true, configurable: true });
+  if (!readOr(() => error instanceof Error, false)) return storableValue(error);
+  const e = error as Error;
+  const text = (v: unknown, fallback: string) => (typeof v === 'string' ? storableText(v) : v === undefined ? fallback : storableValue(v));
+  const copy = new Error(
+    String(
+      text(
+        readOr(() => e.message, '[Unreadable]'),
+        '',
+      ),
+    ),
+  );
+  const name = text(
+    readOr<unknown>(() => e.name, 'Error'),
+    'Error',
+  );
+  if (copy.name !== name) Object.defineProperty(copy, 'name', { value: name, writable: true, configurable: true });
+  for (const key of readOr(() => Object.keys(e), [] as string[])) {
+    if (key === '__proto__') continue;
+    (copy as unknown as Obj)[storableText(key)] = storableValue(readOr<unknown>(() => (e as unknown as Obj)[key], '[Unreadable]'));
+  }
   return copy;
+}
+
+/** Whether the snapshot holds an actor's `error` (its own, or a child's at any depth). */
+function holdsErrors(snapshot: unknown): boolean {
+  if (!isObj(snapshot)) return false;
+  if (snapshot.error !== undefined) return true;
+  if (!isObj(snapshot.children)) return false;
+  for (const child of Object.values(snapshot.children)) if (isObj(child) && holdsErrors(child.snapshot)) return true;
+  return false;
 }
 
 /**
  * A copy of a persisted snapshot in which the errors of failed children it still holds — a spawned
- * machine that threw a BigInt, a promise rejected with an object holding a cycle, whose error events
- * the parent handled — are written as text where JSON cannot write them, as a step's error is
- * (errors.ts `toErrorData`). Plain XState keeps such a child; the run's write threw in the committer and
- * ended the worker's process (an adversarial pass).
+ * machine that threw a BigInt, a promise rejected with an object holding a cycle or an Error whose
+ * getter throws, a message with a NUL — are stored as data JSON can write and Postgres can store, as a
+ * step's error is (errors.ts `toErrorData`). Plain XState keeps such a child; the run's write threw in
+ * the committer and ended the worker's process, or was refused by Postgres (adversarial passes).
  */
 function withStorableErrors(snapshot: unknown): unknown {
   if (!isObj(snapshot)) return snapshot;
   const out: Obj = { ...snapshot };
-  if (out.error !== undefined && !jsonWritable(out.error)) out.error = storableError(out.error);
+  if (out.error !== undefined && !storableAsIs(out.error)) out.error = storableError(out.error);
   if (isObj(out.children)) {
     const children: Obj = {};
     for (const [id, child] of Object.entries(out.children))
@@ -101,13 +145,9 @@ function withStorableErrors(snapshot: unknown): unknown {
 /** The snapshot as it is written and its JSON, or why it cannot be written (what JSON cannot write where no check looked). */
 function writableSnapshot(snapshot: unknown): { snapshot: unknown; snapshotJson: string } | { problem: UndurableValue } {
   try {
-    return { snapshot, snapshotJson: storedSnapshotJson(snapshot) };
-  } catch {
-    // Mended only when needed: the common write pays one JSON.stringify, as before.
-  }
-  const mended = withStorableErrors(snapshot);
-  try {
-    return { snapshot: mended, snapshotJson: storedSnapshotJson(mended) };
+    // Only a snapshot holding an actor's error is looked at again: the common write pays nothing more.
+    const written = holdsErrors(snapshot) ? withStorableErrors(snapshot) : snapshot;
+    return { snapshot: written, snapshotJson: storedSnapshotJson(written) };
   } catch (err) {
     return { problem: unpersistable(err) };
   }
