@@ -72,6 +72,36 @@ describe('migrations on Postgres', () => {
       await db.close();
     }
   });
+
+  it('refuses rmapp tables whose record of migrations is emptied or dropped', async () => {
+    // A second pass: both read as a new database — `versions check` exited 0, `migrate` failed on
+    // "relation … already exists".
+    const db = await openDatabase({ url: testDb.url });
+    await migrate(db);
+    const kept = await db.query<{ tag: string; hash: string }>('select tag, hash from rmapp_migrations');
+    try {
+      for (const [how, change] of [
+        ['is empty', 'delete from rmapp_migrations'],
+        ['is missing', 'drop table rmapp_migrations'],
+      ] as const) {
+        await db.query(change);
+        for (const args of [['migrate'], ['versions', 'check']]) {
+          const cli = await runRmapp(args, { DATABASE_URL: testDb.url });
+          expect(cli.code, `${args.join(' ')} when the record ${how}`).toBe(1);
+          expect(cli.stderr).toMatch(
+            new RegExp(`^rmapp: rmapp's tables are in the database but rmapp_migrations ${how}: .* Restore the database from a backup`),
+          );
+        }
+      }
+    } finally {
+      await db.query(
+        'create table if not exists rmapp_migrations (tag text primary key, hash text not null, applied_at timestamptz not null default now())',
+      );
+      for (const r of kept)
+        await db.query('insert into rmapp_migrations (tag, hash) values ($1, $2) on conflict do nothing', [r.tag, r.hash]);
+      await db.close();
+    }
+  });
 });
 
 describe('migrations on PGlite', () => {

@@ -84,6 +84,7 @@ export async function migrate(db: Database, dir = MIGRATIONS_DIR): Promise<Migra
     checkApplied(migrations, applied);
     if (migrations.every((m) => applied.includes(m.tag))) return { applied: [] };
   }
+  await checkRecordKept(db, found);
   try {
     return await migrateLocked(db, migrations, found?.schema ?? null);
   } catch (err) {
@@ -128,6 +129,23 @@ function checkApplied(migrations: Migration[], applied: string[]): void {
 export async function checkSchema(db: Database, dir = MIGRATIONS_DIR): Promise<void> {
   const found = await appliedTags(db);
   if (found) checkApplied(loadMigrations(dir), found.tags);
+  await checkRecordKept(db, found);
+}
+
+/**
+ * Refuses a database whose rmapp tables exist while `rmapp_migrations` is gone or empty (dropped or
+ * emptied by hand, or restored without it): applying every migration again failed on the first table
+ * ("relation … already exists"), and `rmapp versions check` read it as a new database.
+ */
+async function checkRecordKept(db: Database, found: { tags: string[] } | null): Promise<void> {
+  if (found && found.tags.length > 0) return;
+  const [row] = await db.query<{ runs: string | null }>(`select to_regclass('rmapp_runs')::text as runs`);
+  if (!row?.runs) return;
+  throw new MigrationRecordError(
+    `rmapp's tables are in the database but rmapp_migrations ${found ? 'is empty' : 'is missing'}: it was changed by hand or restored in part, and applying every migration again would fail on what they already created. ` +
+      'Restore the database from a backup, or put the rows back (tag and hash, as migrations/meta/_journal.json and the SQL files give them) for the migrations its schema has.',
+    [],
+  );
 }
 
 /** The record of applied migrations misses one older than one it has (see `checkApplied`). */
