@@ -70,7 +70,7 @@ describe('a store on a full disk', () => {
     writeFileSync(join(dir, 'PG_VERSION'), 'junk\n');
     await expect(openDatabase({ url: '', dataDir: dir })).rejects.toThrow(
       new RegExp(
-        `^The embedded database in ${dir} could not be opened \\(.+\\) and the disk it is on has [0-9.]+ [KM]B free: free space there .* The store is most likely intact: do not replace or delete it\\.$`,
+        `^The embedded database in ${dir} could not be opened \\(.+\\), and the disk it is on has only [0-9.]+ [KM]B free: free space there .* before anything else — a store that ran out of space is left intact\\. If it still fails with space free, it may be damaged: restore it from a backup`,
       ),
     );
     // Full to the last block: the lock file cannot be written either ("remove it if no rmapp process is running", it said).

@@ -50,11 +50,17 @@ it("the service's git reads neither the operator's global nor the system git con
     join(home, '.gitconfig'),
     `[filter "evil"]\n\tclean = "sh -c 'touch ${marker}; cat'"\n\tsmudge = "sh -c 'touch ${marker}; cat'"\n`,
   );
+  // And git's default ignore and attributes files under HOME, read without any configuration: the
+  // operator's ignore rules left the agent's file out of its commit (a second pass).
+  mkdirSync(join(home, '.config', 'git'), { recursive: true });
+  writeFileSync(join(home, '.config', 'git', 'ignore'), 'b.txt\n');
+  writeFileSync(join(home, '.config', 'git', 'attributes'), '*.txt filter=evil\n');
   const savedHome = process.env.HOME;
   process.env.HOME = home;
   try {
     writeFileSync(join(ws.dir, 'b.txt'), 'b\n');
-    await workspaces.commitAll(ws, 'add b');
+    const { sha } = await workspaces.commitAll(ws, 'add b');
+    expect(await workspaces.changedFiles(ws, null, sha), 'what the commit holds').toEqual(['b.txt']);
     await workspaces.head(ws);
     // The same configuration reaches a plain git: the test would prove nothing otherwise.
     const plain = await runCommand(['git', 'config', '--global', 'filter.evil.clean'], { cwd: ws.dir });

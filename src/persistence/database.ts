@@ -1085,7 +1085,7 @@ async function openPglite(dataDir: string): Promise<Database> {
     const free = lowDiskSpace(resolve(dataDir));
     if (free !== null) {
       throw configError(
-        `The embedded database in ${resolve(dataDir)} could not be opened (${describeFailure(err)}) and the disk it is on has ${free} free: free space there (or give the volume more), then start again. The store is most likely intact: do not replace or delete it.`,
+        `The embedded database in ${resolve(dataDir)} could not be opened (${describeFailure(err)}), and the disk it is on has only ${free} free: free space there (or give the volume more) and start again before anything else — a store that ran out of space is left intact. If it still fails with space free, it may be damaged: restore it from a backup, or set dataDir (RMAPP_DATA_DIR for the CLI) to a new directory.`,
         err,
       );
     }

@@ -209,6 +209,10 @@ function gitEnv(author: { name: string; email: string }, token?: string): Record
     // would turn replace refs back on.
     ['core.useReplaceRefs', 'false'],
     ['core.sshCommand', process.env.GIT_SSH_COMMAND ?? 'ssh'],
+    // Without a global configuration git still reads ~/.config/git/ignore and …/attributes by default:
+    // the operator's ignore rules left files out of the agent's commit, their eol rules changed others.
+    ['core.excludesFile', '/dev/null'],
+    ['core.attributesFile', '/dev/null'],
   ];
   if (token) config.push(['http.extraHeader', `Authorization: Basic ${Buffer.from(`x-access-token:${token}`).toString('base64')}`]);
   config.forEach(([key, value], i) => {
@@ -224,6 +228,7 @@ function gitEnv(author: { name: string; email: string }, token?: string): Record
     // the host comes through the variables above (proxies, certificates, ssh).
     GIT_CONFIG_GLOBAL: '/dev/null',
     GIT_CONFIG_NOSYSTEM: '1',
+    GIT_ATTR_NOSYSTEM: '1',
     GIT_TERMINAL_PROMPT: '0',
     // A mirror holds every ref of the remote, `refs/replace/*` too, which git honours by default: anyone
     // who may push a ref could swap any object — the settings file of the default branch among them —

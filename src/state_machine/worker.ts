@@ -48,9 +48,8 @@ import type { Logger } from '../persistence/logger.ts';
  * let a second copy's worker take over a first copy's live runs (an adversarial pass). Never emptied: a
  * worker stopped or cut off by a closed store may still be running a step.
  */
-const processOwners: Set<string> = ((globalThis as Record<symbol, unknown>)[Symbol.for('rmapp.leaseOwners')] ??= new Set<string>()) as Set<
-  string
->;
+const processOwners: Set<string> = ((globalThis as Record<symbol, unknown>)[Symbol.for('rmapp.leaseOwners')] ??=
+  new Set<string>()) as Set<string>;
 
 /**
  * At most this many runs per claim statement: a worker with many free slots (a restart taking 1,000 runs
