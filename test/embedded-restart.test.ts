@@ -47,46 +47,58 @@ it('a worker restarted on an embedded store after a SIGKILL takes the dead proce
   expect(shown.stdout.match(/step\.started 0\.hanging\.working hang/g), shown.stdout).toHaveLength(2);
 }, 150_000);
 
-it("a worker started again in the process whose earlier worker's step still runs does not take its run over", async () => {
-  // An adversarial pass: after a crash simulated in-process and the store closed and opened again, the
-  // new worker took the lease the process's own running step held, and ran that step a second time at once.
-  let executions = 0;
-  let release = () => {};
-  const gate = new Promise<void>((resolve) => (release = resolve));
-  const slow = step(async () => {
-    executions++;
-    await gate;
-    return 1;
-  });
-  const quick = step(async () => 1);
-  const workflow = defineWorkflow({
-    name: 'test.embedded-slow',
-    input: z.object({ slow: z.boolean() }),
-    machine: setup({ types: {} as { input: { slow: boolean } }, actors: { slow, quick } }).createMachine({
-      initial: 'pick',
-      context: ({ input }) => input,
-      states: {
-        pick: { always: [{ guard: ({ context }) => context.slow, target: 'slow' }, { target: 'quick' }] },
-        slow: { invoke: { src: 'slow', onDone: 'done' } },
-        quick: { invoke: { src: 'quick', onDone: 'done' } },
-        done: { type: 'final' },
-      },
-    }),
-  });
-  const dataDir = join(mkdtempSync(join(tmpdir(), 'rmapp-embedded-again-')), 'store');
-  const engine = createEngine({ database: { url: '', dataDir }, workflows: [workflow], logger: silentLogger, leaseMs: 600_000 });
-  try {
-    await engine.startWorker();
-    await engine.start(workflow, { slow: true });
-    await until(() => executions === 1, 30_000, 'the slow step to start');
-    engine.simulateCrash();
-    await engine.stop({ graceMs: 200 });
-    await engine.startWorker();
-    // The restarted worker claims and finishes a run of its own: by then it has claimed what it could.
-    await engine.waitFor(await engine.start(workflow, { slow: false }), { timeoutMs: 30_000 });
-    expect(executions, "the slow step's executions").toBe(1);
-  } finally {
-    release();
-    await engine.stop({ graceMs: 200 });
-  }
-}, 60_000);
+it.each([undefined, 'fixed-worker'])(
+  "a worker started again in the process whose earlier worker's step still runs does not take its run over (workerId %s)",
+  async (workerId) => {
+    // An adversarial pass: after a crash simulated in-process and the store closed and opened again, the
+    // new worker took the lease the process's own running step held, and ran that step a second time at once.
+    let executions = 0;
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const slow = step(async () => {
+      executions++;
+      await gate;
+      return 1;
+    });
+    const quick = step(async () => 1);
+    const workflow = defineWorkflow({
+      name: 'test.embedded-slow',
+      input: z.object({ slow: z.boolean() }),
+      machine: setup({ types: {} as { input: { slow: boolean } }, actors: { slow, quick } }).createMachine({
+        initial: 'pick',
+        context: ({ input }) => input,
+        states: {
+          pick: { always: [{ guard: ({ context }) => context.slow, target: 'slow' }, { target: 'quick' }] },
+          slow: { invoke: { src: 'slow', onDone: 'done' } },
+          quick: { invoke: { src: 'quick', onDone: 'done' } },
+          done: { type: 'final' },
+        },
+      }),
+    });
+    const dataDir = join(mkdtempSync(join(tmpdir(), 'rmapp-embedded-again-')), 'store');
+    // Under an id the operator chose, the restart takes its previous incarnation's runs back at once:
+    // not those of an incarnation in this very process, whose step may still run.
+    const engine = createEngine({
+      database: { url: '', dataDir },
+      workflows: [workflow],
+      logger: silentLogger,
+      leaseMs: 600_000,
+      workerId,
+    });
+    try {
+      await engine.startWorker();
+      await engine.start(workflow, { slow: true });
+      await until(() => executions === 1, 30_000, 'the slow step to start');
+      engine.simulateCrash();
+      await engine.stop({ graceMs: 200 });
+      await engine.startWorker();
+      // The restarted worker claims and finishes a run of its own: by then it has claimed what it could.
+      await engine.waitFor(await engine.start(workflow, { slow: false }), { timeoutMs: 30_000 });
+      expect(executions, "the slow step's executions").toBe(1);
+    } finally {
+      release();
+      await engine.stop({ graceMs: 200 });
+    }
+  },
+  60_000,
+);

@@ -147,15 +147,17 @@ export async function nextWakeAt(db: Queryable, definitions: [string, string][])
  * held, without waiting for their leases to expire (DBOS does the same with its executor id). Only
  * safe when worker ids are unique among live workers, which is why the default id includes the pid.
  */
-export async function expirePreviousIncarnation(db: Queryable, options: { workerId: string; owner: string }): Promise<number> {
+export async function expirePreviousIncarnation(db: Queryable, options: { workerId: string; liveOwners: string[] }): Promise<number> {
   const rows = await db.query<{ id: string }>(
     // Locked in id order like every statement that updates several runs (see renewLeases).
     `with l as materialized (
-       select id from rmapp_runs where status = 'running' and left(lease_owner, -9) = $1 and lease_owner <> $2
+       select id from rmapp_runs where status = 'running' and left(lease_owner, -9) = $1 and lease_owner <> all($2::text[])
        order by id for no key update)
      update rmapp_runs r set lease_expires_at = now(), wake_at = now() from l where r.id = l.id returning r.id`,
-    // An owner is `<worker id>:<8 hex chars>`: strip the suffix to compare ids exactly.
-    [options.workerId, options.owner],
+    // An owner is `<worker id>:<8 hex chars>`: strip the suffix to compare ids exactly. The owners this
+    // process's workers have been (this one among them) are live: a worker started again under the same
+    // id in the process after a stop that gave up took over its own step still running.
+    [options.workerId, options.liveOwners],
   );
   return rows.length;
 }

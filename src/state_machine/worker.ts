@@ -303,7 +303,7 @@ export class Worker implements SessionHost {
       );
       return;
     }
-    await expirePreviousIncarnation(this.db, { workerId, owner: this.owner });
+    await expirePreviousIncarnation(this.db, { workerId, liveOwners: [...processOwners] });
   }
 
   private async releaseWorkerLock(): Promise<void> {
