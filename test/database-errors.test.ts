@@ -119,6 +119,17 @@ it.each([
     'postgres://rmapp:hunter2@127.0.0.1/app?sslmode=bogus',
     /sslmode="bogus" is not an SSL mode — use one of disable, prefer, require, verify-ca, verify-full, no-verify/,
   ],
+  // The driver keeps the last value (a second pass: the first was checked).
+  [
+    'an sslmode given twice, the last no SSL mode',
+    'postgres://rmapp:hunter2@127.0.0.1/app?sslmode=disable&sslmode=bogus',
+    /sslmode="bogus" is not an SSL mode/,
+  ],
+  [
+    'no-verify, which libpq compatibility does not take',
+    'postgres://rmapp:hunter2@127.0.0.1/app?uselibpqcompat=true&sslmode=no-verify',
+    /sslmode="no-verify" is not an SSL mode with uselibpqcompat=true — use one of disable, prefer, require, verify-ca, verify-full in/,
+  ],
   [
     'an SSL root certificate that is a directory',
     'postgres://rmapp:hunter2@127.0.0.1/app?sslrootcert=/tmp',

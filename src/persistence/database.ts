@@ -364,10 +364,14 @@ function openPostgres(url: string, max: number): Database {
   }
   // The driver takes any other value as SSL with full verification: `sslmode=bogus` was then answered
   // "the server does not accept SSL connections", never that the value itself is wrong.
-  const sslmode = sslFileParams(url).get('sslmode');
-  if (sslmode !== null && !SSL_MODES.includes(sslmode)) {
+  // The driver keeps a parameter's last value; `uselibpqcompat=true` reads them as libpq does, without
+  // `no-verify` (the driver then verifies fully, as for an unknown value).
+  const params = sslFileParams(url);
+  const sslmode = params.getAll('sslmode').at(-1);
+  const modes = params.getAll('uselibpqcompat').at(-1) === 'true' ? SSL_MODES.filter((m) => m !== 'no-verify') : SSL_MODES;
+  if (sslmode !== undefined && !modes.includes(sslmode)) {
     throw configError(
-      `Cannot use Postgres at ${redactUrl(url)}: sslmode=${JSON.stringify(sslmode.slice(0, 40))} is not an SSL mode — use one of ${SSL_MODES.join(', ')} in DATABASE_URL (or --database-url).`,
+      `Cannot use Postgres at ${redactUrl(url)}: sslmode=${JSON.stringify(sslmode.slice(0, 40))} is not an SSL mode${modes === SSL_MODES ? '' : ' with uselibpqcompat=true'} — use one of ${modes.join(', ')} in DATABASE_URL (or --database-url).`,
     );
   }
   let probe: Pg.Client;
