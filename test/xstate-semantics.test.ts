@@ -4,6 +4,7 @@
  * status does; and what a JSON snapshot cannot carry is refused at the first write, naming the path and
  * the fix, before any step's work. Each machine is also run under plain XState for comparison.
  */
+import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assign, createActor, fromPromise, raise, sendTo, setup, spawnChild, type AnyStateMachine } from 'xstate';
 import { z } from 'zod';
@@ -624,16 +625,18 @@ describe('a child that failed and is still held', () => {
           }),
         ),
         nul: throwing(new Error('bad\u0000x')),
+        // An Error of another realm (a third pass: `instanceof Error` missed it, stored as `{}`).
+        realm: throwing(runInNewContext('new RangeError("from a vm")')),
         fake: throwing({ $rmappError: { name: 'TypeError', message: 'not an error' } }),
       },
     }).createMachine({
       id: 'unwritable-errors',
       context: { seen: [] },
-      entry: ['big', 'cycle', 'coded', 'getter', 'tojson', 'nul', 'fake'].map((id) => spawnChild(id as 'big', { id })),
+      entry: ['big', 'cycle', 'coded', 'getter', 'tojson', 'nul', 'fake', 'realm'].map((id) => spawnChild(id as 'big', { id })),
       initial: 'open',
       states: { open: { on: { END: 'closed' } }, closed: { type: 'final' } },
       on: {
-        KICK: { actions: ['big', 'cycle', 'coded', 'getter', 'tojson', 'nul', 'fake'].map((id) => sendTo(id, { type: 'BOOM' })) },
+        KICK: { actions: ['big', 'cycle', 'coded', 'getter', 'tojson', 'nul', 'fake', 'realm'].map((id) => sendTo(id, { type: 'BOOM' })) },
         'xstate.error.actor.*': {},
         PROBE: {
           actions: assign({
@@ -653,6 +656,7 @@ describe('a child that failed and is still held', () => {
                 read('tojson', 'x'),
                 read('nul', 'x'),
                 error('fake') instanceof Error ? 'an Error' : error('fake'),
+                { name: error('realm')?.name, message: error('realm')?.message },
               ];
             },
           }),
@@ -670,6 +674,7 @@ describe('a child that failed and is still held', () => {
       { isError: true, message: 'json' },
       { isError: true, message: 'bad\uFFFDx' },
       { $rmappError: { name: 'TypeError', message: 'not an error' } },
+      { name: 'RangeError', message: 'from a vm' },
     ]);
   });
 });

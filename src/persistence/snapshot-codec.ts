@@ -43,8 +43,16 @@ const ERROR_CLASSES: Record<string, ErrorConstructor> = {
 const VALUE_TAG = '$rmappValue';
 const looksTagged = (v: unknown): v is Obj => isObj(v) && Object.keys(v).length === 1 && (ERROR_TAG in v || VALUE_TAG in v);
 
+/**
+ * An Error of any realm (`vm.runInNewContext`, another context's): `instanceof Error` missed them, and
+ * JSON wrote them as `{}` still (a second pass).
+ */
+export function isAnError(value: unknown): value is Error {
+  return value instanceof Error || Object.prototype.toString.call(value) === '[object Error]';
+}
+
 function encodeError(error: unknown): unknown {
-  if (!(error instanceof Error)) return looksTagged(error) ? { [VALUE_TAG]: error } : error;
+  if (!isAnError(error)) return looksTagged(error) ? { [VALUE_TAG]: error } : error;
   const fields: Obj = {};
   for (const key of Object.keys(error)) {
     const value = (error as unknown as Obj)[key];
@@ -73,7 +81,7 @@ function encodeChild(child: Obj): Obj {
   // A child machine's snapshot has the root's shape (src names it; its snapshot has `children`).
   if ('children' in out.snapshot) return { ...out, snapshot: encodeSnapshot(out.snapshot) };
   const { error } = out.snapshot;
-  return error instanceof Error || looksTagged(error) ? { ...out, snapshot: { ...out.snapshot, error: encodeError(error) } } : out;
+  return isAnError(error) || looksTagged(error) ? { ...out, snapshot: { ...out.snapshot, error: encodeError(error) } } : out;
 }
 
 function decodeChild(child: Obj): Obj {

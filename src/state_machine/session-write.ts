@@ -6,7 +6,7 @@
  */
 import type { AnyActor, AnyActorRef } from 'xstate';
 import type { HistoryEntry } from '../persistence/runs.ts';
-import { storedSnapshotJson } from '../persistence/snapshot-codec.ts';
+import { isAnError, storedSnapshotJson } from '../persistence/snapshot-codec.ts';
 import { findUndurable, findUndurableValue, type UndurableValue } from './durable-check.ts';
 import { storableText, storableValue, toErrorData, type ErrorData } from './errors.ts';
 import type { WriteBody } from './session-commits.ts';
@@ -67,7 +67,7 @@ const REFUSED_ESCAPE = /\\u(?:0000|d[89a-f])/i;
 /** Whether `error` can be stored as the snapshot codec writes it (an Error by its name, message and own fields). */
 function storableAsIs(error: unknown): boolean {
   try {
-    const value = error instanceof Error ? { ...error, name: error.name, message: error.message } : error;
+    const value = isAnError(error) ? { ...error, name: error.name, message: error.message } : error;
     const json = JSON.stringify(value);
     return json === undefined || !REFUSED_ESCAPE.test(json);
   } catch {
@@ -90,7 +90,7 @@ function readOr<T>(read: () => T, fallback: T): T {
  * `[Circular]`, `[Unreadable: …]`); anything else is {@link storableValue}'s copy of it.
  */
 function storableError(error: unknown): unknown {
-  if (!readOr(() => error instanceof Error, false)) return storableValue(error);
+  if (!readOr(() => isAnError(error), false)) return storableValue(error);
   const e = error as Error;
   const text = (v: unknown, fallback: string) => (typeof v === 'string' ? storableText(v) : v === undefined ? fallback : storableValue(v));
   const copy = new Error(
