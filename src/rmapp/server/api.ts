@@ -124,7 +124,15 @@ export async function handleApi(
  * "No API route", as if the path were wrong).
  */
 export function apiRouteMethods(pathname: string): string[] | null {
-  const p = pathname.split('/').filter(Boolean).slice(1);
+  // Decoded as the routes read them (`%68istory` is `history`); a segment that does not decode is no route's.
+  const decode = (segment: string) => {
+    try {
+      return decodeURIComponent(segment);
+    } catch {
+      return '';
+    }
+  };
+  const p = pathname.split('/').filter(Boolean).slice(1).map(decode);
   const read = ['GET', 'HEAD'];
   if (p.length === 1) return p[0] === 'runs' ? [...read, 'POST'] : p[0] === 'workflows' || p[0] === 'stream' ? read : null;
   if (p[0] !== 'runs') return null;
