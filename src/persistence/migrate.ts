@@ -115,7 +115,7 @@ function checkApplied(migrations: Migration[], applied: string[]): void {
   if (missing.length > 0) {
     throw new MigrationRecordError(
       `rmapp_migrations records ${migrations[last]?.tag} but not the earlier ${missing.map((m) => m.tag).join(', ')}: the table was changed by hand or restored in part, ` +
-        'and applying those again would fail on what they already created. Restore the database from a backup, or put the missing rows back (tag and hash, as migrations/meta/_journal.json and the SQL files give them) if the schema has them.',
+        'and applying those again would fail on what they already created.',
       missing.map((m) => m.tag),
     );
   }
@@ -142,21 +142,26 @@ async function checkRecordKept(db: Database, found: { tags: string[] } | null): 
   const [row] = await db.query<{ runs: string | null }>(`select to_regclass('rmapp_runs')::text as runs`);
   if (!row?.runs) return;
   throw new MigrationRecordError(
-    `rmapp's tables are in the database but rmapp_migrations ${found ? 'is empty' : 'is missing'}: it was changed by hand or restored in part, and applying every migration again would fail on what they already created. ` +
-      'Restore the database from a backup, or put the rows back (tag and hash, as migrations/meta/_journal.json and the SQL files give them) for the migrations its schema has.',
+    `rmapp's tables are in the database but rmapp_migrations ${found ? 'is empty' : 'is missing'}: it was changed by hand or restored in part, and applying every migration again would fail on what they already created.`,
     [],
   );
 }
 
-/** The record of applied migrations misses one older than one it has (see `checkApplied`). */
+/**
+ * The record of applied migrations does not match the schema: it misses one older than one it has, or is
+ * empty or gone under rmapp's tables (`checkApplied`, `checkRecordKept`). `problem` says which; the fix
+ * is the same for both.
+ */
 export class MigrationRecordError extends Error {
   readonly code = 'MIGRATION_RECORD';
   readonly category = 'permanent';
   constructor(
-    message: string,
+    problem: string,
     readonly missing: string[],
   ) {
-    super(message);
+    super(
+      `${problem} Restore the database from a backup, or put the missing rows back (tag and hash, as migrations/meta/_journal.json and the SQL files give them) for the migrations its schema has.`,
+    );
     this.name = 'MigrationRecordError';
   }
 }
