@@ -3,6 +3,7 @@
  * plain object (XState persists `Error` as `{}`), so code matches on `code`/`category`, never on
  * `instanceof`.
  */
+import { holdsRefusedEscape } from '../persistence/history-codec.ts';
 
 /** What kind of failure it is; the category decides retry or fail and appears everywhere an error does. */
 export const ERROR_CATEGORIES = [
@@ -231,7 +232,7 @@ function writableDetails(details: unknown): Record<string, unknown> | undefined 
   // JSON.stringify writes a NUL and a lone surrogate as escapes; only then is the text refused. A copy,
   // not the details themselves: they are written later, and a step's details object that changed or
   // closed meanwhile (a toJSON that then throws) failed that write (test/adv3-progress-later.test.ts).
-  if (text !== undefined && !/\\u(?:0000|d[89a-f])/i.test(text)) return JSON.parse(text) as Record<string, unknown>;
+  if (text !== undefined && !holdsRefusedEscape(text)) return JSON.parse(text) as Record<string, unknown>;
   const copy = storableCopy(details, [], 0);
   return typeof copy === 'object' && copy !== null && !Array.isArray(copy) ? (copy as Record<string, unknown>) : { value: copy };
 }

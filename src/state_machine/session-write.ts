@@ -6,6 +6,7 @@
  */
 import type { AnyActor, AnyActorRef } from 'xstate';
 import type { HistoryEntry } from '../persistence/runs.ts';
+import { holdsRefusedEscape } from '../persistence/history-codec.ts';
 import { isAnError, storedSnapshotJson } from '../persistence/snapshot-codec.ts';
 import { findUndurable, findUndurableValue, type UndurableValue } from './durable-check.ts';
 import { storableText, storableValue, toErrorData, type ErrorData } from './errors.ts';
@@ -61,15 +62,12 @@ export function unpersistableSnapshotError(err: unknown): ErrorData {
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Text that JSON writes as an escape Postgres's jsonb refuses: a NUL or a lone surrogate. */
-const REFUSED_ESCAPE = /\\u(?:0000|d[89a-f])/i;
-
 /** Whether `error` can be stored as the snapshot codec writes it (an Error by its name, message and own fields). */
 function storableAsIs(error: unknown): boolean {
   try {
     const value = isAnError(error) ? { ...error, name: error.name, message: error.message } : error;
     const json = JSON.stringify(value);
-    return json === undefined || !REFUSED_ESCAPE.test(json);
+    return json === undefined || !holdsRefusedEscape(json);
   } catch {
     return false;
   }
@@ -92,19 +90,10 @@ function readOr<T>(read: () => T, fallback: T): T {
 function storableError(error: unknown): unknown {
   if (!readOr(() => isAnError(error), false)) return storableValue(error);
   const e = error as Error;
-  const text = (v: unknown, fallback: string) => (typeof v === 'string' ? storableText(v) : v === undefined ? fallback : storableValue(v));
-  const copy = new Error(
-    String(
-      text(
-        readOr(() => e.message, '[Unreadable]'),
-        '',
-      ),
-    ),
-  );
-  const name = text(
-    readOr<unknown>(() => e.name, 'Error'),
-    'Error',
-  );
+  const text = (v: unknown) => (typeof v === 'string' ? storableText(v) : storableValue(v));
+  const message = readOr<unknown>(() => e.message, '[Unreadable]');
+  const copy = new Error(message === undefined ? '' : String(text(message)));
+  const name = text(readOr<unknown>(() => e.name, 'Error') ?? 'Error');
   if (copy.name !== name) Object.defineProperty(copy, 'name', { value: name, writable: true, configurable: true });
   for (const key of readOr(() => Object.keys(e), [] as string[])) {
     if (key === '__proto__') continue;
