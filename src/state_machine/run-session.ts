@@ -67,6 +67,8 @@ export class RunSession implements CommitParticipant, StepHost {
   readonly executing = new Set<AbortSignal>();
   /** Steps whose work has begun (past the ownership check) and not ended or parked. */
   working = 0;
+  /** Step functions called and not yet returned (step-execution.ts, `StepSession.calls`). */
+  readonly calls = new Set<Promise<unknown>>();
   /** Paths of steps waiting durably, with the time they wake. */
   readonly sleeping = new Map<string, number>();
   private lastGoodSnapshot: unknown;
@@ -536,7 +538,8 @@ export class RunSession implements CommitParticipant, StepHost {
    * the release is sent again at the new version, so that the run is not left leased by a worker that
    * is gone until its lease expires.
    */
-  async release(): Promise<void> {
+  async release(waitForCallsMs = 0): Promise<void> {
+    if (this.calls.size > 0) return this.releaseAfterCalls(waitForCallsMs);
     let tried: number | null = null;
     for (let attempt = 1; attempt <= 3; attempt++) {
       await this.persisted().catch(() => {});
@@ -563,6 +566,36 @@ export class RunSession implements CommitParticipant, StepHost {
       if (released !== false) break;
     }
     this.end(false);
+  }
+
+  /**
+   * The hand-over of a run whose step functions still run past the grace: what is pending is written,
+   * the session ends (the steps' signals abort), and the lease is given back only once every function
+   * has returned, within `waitMs`. A function that ignores its abort keeps the run leased until the lease
+   * expires, as a crash would leave it: given back at once, another worker started the same step while
+   * this process still ran it (an adversarial pass; test/stop-unreturned-step.test.ts).
+   */
+  private async releaseAfterCalls(waitMs: number): Promise<void> {
+    await this.persisted().catch(() => {});
+    await this.host.committer.idle();
+    if (this.ended) return;
+    const version = this.commits.currentVersion;
+    this.end(false);
+    if (!(await settledWithin(this.calls, waitMs))) {
+      this.host.logger.warn(
+        { runId: this.runId, owner: this.host.owner, steps: this.calls.size },
+        `rmapp: run ${this.runId}: ${this.calls.size} step function(s) still running ${Math.round(waitMs)} ms after the ` +
+          'grace ended and their abort signal fired; the lease is kept until it expires, so that no worker starts the ' +
+          'step again while this process may still run it. Make the step return when ctx.signal aborts.',
+      );
+      return;
+    }
+    await this.host.releaseRun(this.runId, version).catch((err: unknown) => {
+      this.host.logger.warn(
+        { err, runId: this.runId },
+        `rmapp: run ${this.runId}: its lease could not be given back (${(err as Error).message}); another worker resumes it when the lease expires`,
+      );
+    });
   }
 
   /** Stops the actor and forgets the run; no write after this. */
@@ -634,4 +667,21 @@ function duplicateIdError(self: AnyActorRef, path: string): WorkflowError {
     `Step "${self.id}" (path ${path}) was started while another actor with the same id still runs in its machine: the two would share one idempotency key, and a persisted snapshot keeps one child per id. Give each invoked or spawned step its own id (e.g. \`item-\${i}\`), or stop the first one before starting the next.`,
     { code: 'DUPLICATE_ACTOR_ID', category: 'permanent', details: { path } },
   );
+}
+
+/** True once every promise of `pending` (a live set) has settled, false when `ms` passes first. */
+async function settledWithin(pending: ReadonlySet<Promise<unknown>>, ms: number): Promise<boolean> {
+  const deadline = performance.now() + ms;
+  while (pending.size > 0) {
+    const left = deadline - performance.now();
+    if (left <= 0) return false;
+    let timer: NodeJS.Timeout | undefined;
+    const settled = await Promise.race([
+      Promise.allSettled([...pending]).then(() => true),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), left))),
+    ]);
+    clearTimeout(timer);
+    if (!settled) return false;
+  }
+  return true;
 }

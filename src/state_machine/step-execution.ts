@@ -28,6 +28,12 @@ export interface StepSession {
   readonly segmentSpan: Span;
   /** The executions whose work runs now, by their signals (two may share a path for a moment). */
   readonly executing: Set<AbortSignal>;
+  /**
+   * Step functions called and not yet returned. An attempt can end before its function does (a timeout,
+   * a stop that aborted it): a function that ignores its abort still runs, and its run must not be handed
+   * to another worker while it may (run-session.ts, `release`).
+   */
+  readonly calls: Set<Promise<unknown>>;
   readonly sleeping: Map<string, number>;
   readonly hostRef: SessionHost;
   record(entry: HistoryEntry): void;
@@ -449,7 +455,11 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
       const output = await withTimeout(
         (s) => {
           attemptSignal = s;
-          return otelContext.with(spanContext, () => Promise.resolve().then(() => fn({ ...ctx, signal: s })));
+          const called = otelContext.with(spanContext, () => Promise.resolve().then(() => fn({ ...ctx, signal: s })));
+          const returned = () => void session.calls.delete(called);
+          session.calls.add(called);
+          called.then(returned, returned);
+          return called;
         },
         options.timeoutMs,
         signal,

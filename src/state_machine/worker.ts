@@ -729,7 +729,9 @@ export class Worker implements SessionHost {
       while (Date.now() < graceEnd && [...this.sessions.values()].some((s) => s.executing.size > 0)) {
         await new Promise((r) => setTimeout(r, 20));
       }
-      await Promise.all([...this.sessions.values()].map((s) => s.release()));
+      // A step whose function still runs is aborted and given half of what the bound leaves after the grace to return.
+      const callsMs = Math.max(graceMs, this.leaseMs / 2, 1_000) / 2;
+      await Promise.all([...this.sessions.values()].map((s) => s.release(callsMs)));
       await this.committer.idle();
       await this.unlisten?.().catch(() => {});
       await this.releaseWorkerLock();
