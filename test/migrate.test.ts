@@ -102,6 +102,26 @@ describe('migrations on Postgres', () => {
       await db.close();
     }
   });
+
+  it("refuses another program's rmapp_migrations table, naming it and the fix", async () => {
+    // It was `column "tag" does not exist` from every command.
+    const other = await createTestDatabase();
+    const db = await openDatabase({ url: other.url });
+    try {
+      await db.query('create table rmapp_migrations (id serial primary key, name text)');
+      await expect(migrate(db)).rejects.toMatchObject({ code: 'MIGRATION_RECORD' });
+      for (const args of [['migrate'], ['runs', 'list'], ['versions', 'check']]) {
+        const cli = await runRmapp(args, { DATABASE_URL: other.url });
+        expect(cli.code, args.join(' ')).toBe(1);
+        expect(cli.stderr, args.join(' ')).toMatch(
+          /^rmapp: rmapp_migrations has not the columns rmapp keeps its record in \(tag, hash, applied_at\): column "tag" does not exist\. .* Give rmapp a database of its own/,
+        );
+      }
+    } finally {
+      await db.close();
+      await other.drop();
+    }
+  });
 });
 
 describe('migrations on PGlite', () => {

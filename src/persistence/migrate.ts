@@ -148,9 +148,9 @@ async function checkRecordKept(db: Database, found: { tags: string[] } | null): 
 }
 
 /**
- * The record of applied migrations does not match the schema: it misses one older than one it has, or is
- * empty or gone under rmapp's tables (`checkApplied`, `checkRecordKept`). `problem` says which; the fix
- * is the same for both.
+ * The record of applied migrations does not match the schema: it misses one older than one it has, is
+ * empty or gone under rmapp's tables (`checkApplied`, `checkRecordKept`) — one fix for those — or is a
+ * table of that name without rmapp's columns (`appliedTags`). `problem` says which.
  */
 export class MigrationRecordError extends Error {
   readonly code = 'MIGRATION_RECORD';
@@ -158,10 +158,9 @@ export class MigrationRecordError extends Error {
   constructor(
     problem: string,
     readonly missing: string[],
+    fix = 'Restore the database from a backup, or put the missing rows back (tag and hash, as migrations/meta/_journal.json and the SQL files give them) for the migrations its schema has.',
   ) {
-    super(
-      `${problem} Restore the database from a backup, or put the missing rows back (tag and hash, as migrations/meta/_journal.json and the SQL files give them) for the migrations its schema has.`,
-    );
+    super(`${problem} ${fix}`);
     this.name = 'MigrationRecordError';
   }
 }
@@ -182,6 +181,14 @@ async function appliedTags(db: Database): Promise<{ tags: string[]; schema: stri
   } catch (err) {
     // undefined_table: nothing migrated yet (a statement naming the table fails when it is parsed).
     if ((err as { code?: unknown }).code === '42P01') return null;
+    // undefined_column: a table of that name that is not rmapp's record (another program's, or altered).
+    if ((err as { code?: unknown }).code === '42703') {
+      throw new MigrationRecordError(
+        `rmapp_migrations has not the columns rmapp keeps its record in (tag, hash, applied_at): ${(err as Error).message}. It is another program's table of that name, or was changed by hand.`,
+        [],
+        "Give rmapp a database of its own (or a schema of its own, first in its role's search_path), or restore the table from a backup.",
+      );
+    }
     if ((err as { code?: unknown }).code === '42501') {
       throw new MigrationPrivilegeError(
         `The role rmapp connects as may not read rmapp_migrations (${(err as Error).message}): grant it SELECT on rmapp's tables (with INSERT, UPDATE, DELETE), USAGE, SELECT, UPDATE on its sequences and EXECUTE on its functions — README "Postgres and several workers".`,
