@@ -587,6 +587,82 @@ describe('a child that failed and is still held', () => {
     expect(rows[0]?.snapshot.context.seen, 'rmapp').toEqual(expected);
   });
 
+  it("keeps its error's cause and an AggregateError's errors, as plain XState holds them", async () => {
+    // A fourth pass: a cause (`new Error(m, { cause })`) and `errors` are own fields JSON does not see
+    // (not enumerable): after a restore `error.cause` was undefined where plain XState still had it.
+    const rejectingWith = (make: () => unknown) =>
+      fromPromise(async () => {
+        throw make();
+      });
+    const self: Error & { cause?: unknown } = new Error('loops');
+    self.cause = self;
+    const linked = setup({
+      types: {} as { context: { seen: unknown[] } },
+      actors: {
+        caused: rejectingWith(() => new Error('outer', { cause: new TypeError('inner', { cause: { code: 7 } }) })),
+        aggregate: rejectingWith(() => new AggregateError([new RangeError('first'), 'second'], 'both failed')),
+        looping: rejectingWith(() => self),
+      },
+    }).createMachine({
+      id: 'linked-errors',
+      context: { seen: [] },
+      entry: ['caused', 'aggregate', 'looping'].map((id) => spawnChild(id as 'caused', { id })),
+      initial: 'open',
+      states: { open: { on: { END: 'closed' } }, closed: { type: 'final' } },
+      on: {
+        'xstate.error.actor.*': {},
+        PROBE: {
+          actions: assign({
+            seen: ({ context, self: me }) => {
+              const children = me.getSnapshot().children as Record<string, { getSnapshot(): { error?: unknown } }>;
+              const error = (id: string) =>
+                children[id]?.getSnapshot().error as (Error & { cause?: unknown; errors?: unknown[] }) | undefined;
+              const caused = error('caused');
+              const inner = caused?.cause as (Error & { cause?: unknown }) | undefined;
+              const aggregate = error('aggregate');
+              const looping = error('looping');
+              return [
+                ...context.seen,
+                {
+                  inner: [inner instanceof TypeError, inner?.message, inner?.cause, Object.keys(caused ?? {}).includes('cause')],
+                  aggregate: [
+                    aggregate instanceof AggregateError,
+                    aggregate?.message,
+                    aggregate?.errors?.map((e) => (e instanceof RangeError ? `RangeError ${e.message}` : e)),
+                  ],
+                  looping: [looping?.message, looping?.cause === looping ? 'itself' : looping?.cause],
+                },
+              ];
+            },
+          }),
+        },
+      },
+      output: ({ context }) => context.seen,
+    });
+    const events = [{ type: 'PROBE' }, { type: 'END' }];
+    const plain = createActor(linked).start();
+    await new Promise((r) => setTimeout(r, 50));
+    for (const e of events) plain.send(e);
+    expect(plain.getSnapshot().output, 'plain XState').toEqual([
+      {
+        inner: [true, 'inner', { code: 7 }, false],
+        aggregate: [true, 'both failed', ['RangeError first', 'second']],
+        looping: ['loops', 'itself'],
+      },
+    ]);
+    const { run, history } = await underRmapp('xs.linked-errors', linked, events);
+    expect(history.filter((h) => h.type === 'run.resumed').length, 'restored between the events').toBeGreaterThan(0);
+    expect(run.status, JSON.stringify(run.error)).toBe('succeeded');
+    // The one difference: a cause that is its own error comes back as text (JSON has no cycles).
+    expect(run.output).toEqual([
+      {
+        inner: [true, 'inner', { code: 7 }, false],
+        aggregate: [true, 'both failed', ['RangeError first', 'second']],
+        looping: ['loops', '[Circular]'],
+      },
+    ]);
+  });
+
   it('whose error JSON cannot write (a thrown BigInt, a cycle) is kept as text, and the run goes on', async () => {
     // The run's write threw inside the committer and ended the worker's process (an adversarial pass).
     const cyclic: Record<string, unknown> = { a: 1 };

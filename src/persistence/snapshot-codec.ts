@@ -22,7 +22,8 @@ function mapChildren(children: unknown, fn: (child: Obj) => Obj): unknown {
  * The tag of an `Error` stored as a snapshot's `error` (a child that failed and is still held: a spawned
  * machine whose action threw, a rejected promise whose error event the parent handled). JSON writes an
  * `Error` as `{}`, so after a restore `snapshot.error.message` was gone where plain XState still had it;
- * its name, message and own enumerable properties (a `code`) are kept — not its stack (a host's paths).
+ * its name, message and own enumerable properties (a `code`) are kept, and its `cause` and an
+ * AggregateError's `errors` (Errors in turn) — not its stack (a host's paths).
  */
 const ERROR_TAG = '$rmappError';
 const ERROR_CLASSES: Record<string, ErrorConstructor> = {
@@ -33,7 +34,16 @@ const ERROR_CLASSES: Record<string, ErrorConstructor> = {
   ReferenceError,
   EvalError,
   URIError,
+  AggregateError: AggregateError as unknown as ErrorConstructor,
 };
+
+/**
+ * The own fields an Error's constructor makes non-enumerable, kept with the rest: a `cause`
+ * (`new Error(m, { cause })`) and an AggregateError's `errors`, each of which may hold Errors in turn.
+ */
+export const LINKED_ERROR_FIELDS = ['cause', 'errors'] as const;
+/** Errors linked through `cause`/`errors` past this depth are kept as their message text. */
+export const MAX_LINK_DEPTH = 32;
 
 /**
  * A value that is not an Error but has the shape of a tag (an object whose only key is `$rmappError` or
@@ -51,7 +61,7 @@ export function isAnError(value: unknown): value is Error {
   return value instanceof Error || Object.prototype.toString.call(value) === '[object Error]';
 }
 
-function encodeError(error: unknown): unknown {
+function encodeError(error: unknown, within: Error[] = []): unknown {
   if (!isAnError(error)) return looksTagged(error) ? { [VALUE_TAG]: error } : error;
   const fields: Obj = {};
   for (const key of Object.keys(error)) {
@@ -59,7 +69,20 @@ function encodeError(error: unknown): unknown {
     // JSON drops a function, but calls one named toJSON — on the fields' object, where it was not meant to run.
     if (typeof value !== 'function') fields[key] = value;
   }
+  const chain = [...within, error];
+  for (const key of LINKED_ERROR_FIELDS) {
+    if (!Object.hasOwn(error, key)) continue;
+    const value = (error as unknown as Obj)[key];
+    fields[key] = key === 'errors' && Array.isArray(value) ? value.map((v) => encodeLinked(v, chain)) : encodeLinked(value, chain);
+  }
   return { [ERROR_TAG]: { ...fields, name: error.name, message: error.message } };
+}
+
+/** An Error's `cause` or one of its `errors`: an Error encoded in turn, one of its own chain as text. */
+function encodeLinked(value: unknown, chain: Error[]): unknown {
+  if (!isAnError(value)) return looksTagged(value) ? { [VALUE_TAG]: value } : value;
+  if (chain.includes(value)) return '[Circular]';
+  return chain.length >= MAX_LINK_DEPTH ? String(value.message) : encodeError(value, chain);
 }
 
 function decodeError(stored: unknown): unknown {
@@ -68,9 +91,21 @@ function decodeError(stored: unknown): unknown {
   if (!isObj(stored[ERROR_TAG])) return stored;
   const { name, message, ...fields } = stored[ERROR_TAG] as Obj;
   const Class = (typeof name === 'string' && Object.hasOwn(ERROR_CLASSES, name) ? ERROR_CLASSES[name] : Error) as ErrorConstructor;
-  const error = new Class(typeof message === 'string' ? message : '');
+  const text = typeof message === 'string' ? message : '';
+  const error = Class === (AggregateError as unknown) ? new AggregateError([], text) : new Class(text);
   // A class of the application's (a `StepError`) comes back as an Error under its name.
   if (name !== undefined && error.name !== name) Object.defineProperty(error, 'name', { value: name, writable: true, configurable: true });
+  for (const key of LINKED_ERROR_FIELDS) {
+    if (!Object.hasOwn(fields, key)) continue;
+    const value = fields[key];
+    delete fields[key];
+    // Own and not enumerable, as the constructor makes them.
+    Object.defineProperty(error, key, {
+      value: key === 'errors' && Array.isArray(value) ? value.map(decodeError) : decodeError(value),
+      writable: true,
+      configurable: true,
+    });
+  }
   return Object.assign(error, fields);
 }
 

@@ -7,7 +7,7 @@
 import type { AnyActor, AnyActorRef } from 'xstate';
 import type { HistoryEntry } from '../persistence/runs.ts';
 import { holdsRefusedEscape } from '../persistence/history-codec.ts';
-import { isAnError, storedSnapshotJson } from '../persistence/snapshot-codec.ts';
+import { encodeSnapshot, isAnError, LINKED_ERROR_FIELDS, MAX_LINK_DEPTH, storedSnapshotJson } from '../persistence/snapshot-codec.ts';
 import { findUndurable, findUndurableValue, type UndurableValue } from './durable-check.ts';
 import { storableText, storableValue, toErrorData, type ErrorData } from './errors.ts';
 import type { WriteBody } from './session-commits.ts';
@@ -65,8 +65,7 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
 /** Whether `error` can be stored as the snapshot codec writes it (an Error by its name, message and own fields). */
 function storableAsIs(error: unknown): boolean {
   try {
-    const value = isAnError(error) ? { ...error, name: error.name, message: error.message } : error;
-    const json = JSON.stringify(value);
+    const json = JSON.stringify(encodeSnapshot({ error }));
     return json === undefined || !holdsRefusedEscape(json);
   } catch {
     return false;
@@ -87,7 +86,7 @@ function readOr<T>(read: () => T, fallback: T): T {
  * and its own fields, each read on its own and copied as {@link storableValue} copies (`12n`,
  * `[Circular]`, `[Unreadable: …]`); anything else is {@link storableValue}'s copy of it.
  */
-function storableError(error: unknown): unknown {
+function storableError(error: unknown, within: unknown[] = []): unknown {
   if (!readOr(() => isAnError(error), false)) return storableValue(error);
   const e = error as Error;
   const text = (v: unknown) => (typeof v === 'string' ? storableText(v) : storableValue(v));
@@ -95,9 +94,26 @@ function storableError(error: unknown): unknown {
   const copy = new Error(message === undefined ? '' : String(text(message)));
   const name = text(readOr<unknown>(() => e.name, 'Error') ?? 'Error');
   if (copy.name !== name) Object.defineProperty(copy, 'name', { value: name, writable: true, configurable: true });
+  const linked = new Set<string>(LINKED_ERROR_FIELDS);
   for (const key of readOr(() => Object.keys(e), [] as string[])) {
-    if (key === '__proto__') continue;
+    if (key === '__proto__' || linked.has(key)) continue;
     (copy as unknown as Obj)[storableText(key)] = storableValue(readOr<unknown>(() => (e as unknown as Obj)[key], '[Unreadable]'));
+  }
+  // Its `cause` and an AggregateError's `errors`, copied in turn (the snapshot codec keeps them).
+  const chain = [...within, error];
+  const copyLinked = (v: unknown): unknown =>
+    !readOr(() => isAnError(v), false)
+      ? storableValue(v)
+      : chain.includes(v)
+        ? '[Circular]'
+        : chain.length >= MAX_LINK_DEPTH
+          ? text(readOr<unknown>(() => (v as Error).message, '[Unreadable]'))
+          : storableError(v, chain);
+  for (const key of LINKED_ERROR_FIELDS) {
+    if (!readOr(() => Object.hasOwn(e, key), false)) continue;
+    const value = readOr<unknown>(() => (e as unknown as Obj)[key], '[Unreadable]');
+    const list = key === 'errors' && readOr(() => Array.isArray(value), false) ? readOr(() => [...(value as unknown[])], null) : null;
+    Object.defineProperty(copy, key, { value: list ? list.map(copyLinked) : copyLinked(value), writable: true, configurable: true });
   }
   return copy;
 }
