@@ -222,9 +222,17 @@ it('returns when the server stops answering without closing its connections', as
   await resumedElsewhere(ids, 'frozen-b');
 });
 
-it('a step that finishes while its run is being given back does not leave the run leased by the stopped worker', async () => {
+it('a timer that fires while its run is being given back does not leave the run leased by the stopped worker', async () => {
+  // A step still running when the grace ends is aborted before its run is given back
+  // (test/stop-unreturned-step.test.ts); what still commits during a release is a timer or a signal.
   for (const e of engines) await e.stop({ graceMs: 0 });
   gate = newGate();
+  const timed = setup({}).createMachine({
+    id: 'timed',
+    initial: 'one',
+    // `two` waits less than the eviction's delay: the run stays held there, and only the release frees it.
+    states: { one: { after: { 300: 'two' } }, two: { after: { 60_000: 'done' } }, done: { type: 'final' } },
+  });
   const real = await openDatabase({ url: testDb.url });
   let delayed = false;
   // The first release waits until the step it raced has committed (the run moved past its version).
@@ -246,12 +254,19 @@ it('a step that finishes while its run is being given back does not leave the ru
       return real.query<T>(text, params);
     },
   };
-  const e = createEngine({ database: db, workflows: [workflowFor('release-a')], leaseMs: 30_000, pollMs: 100, workerId: 'release-a' });
+  const e = createEngine({
+    database: db,
+    workflows: [defineWorkflow({ name: 'test.timed', machine: timed, input: z.object({}) })],
+    leaseMs: 30_000,
+    pollMs: 100,
+    evictAfterMs: 120_000,
+    workerId: 'release-a',
+  });
   engines.push(e);
   try {
     await e.startWorker();
-    const id = await e.start('test.stopping', {});
-    await until(() => ledger.some((x) => x.runId === id && x.step === 'first'), 20_000, 'the run in its first step');
+    const id = await e.start('test.timed', {});
+    await until(async () => (await e.get(id)).status === 'running', 20_000, 'the run held in its first state');
     await e.stop({ graceMs: 0 });
     expect(delayed, 'the release was sent').toBe(true);
     const [row] = await admin.query<{ lease_owner: string | null; state_value: unknown }>(

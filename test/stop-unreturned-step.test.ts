@@ -9,6 +9,7 @@ import { setup } from 'xstate';
 import { z } from 'zod';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createEngine, defineWorkflow, openDatabase, step, type Database, type Engine } from '../src/index.ts';
+import { expirePreviousIncarnation } from '../src/persistence/claims.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
 
 interface Execution {
@@ -105,13 +106,17 @@ it('keeps the run leased while a step that ignores its abort still runs; the nex
   expect(first.abortedAt, 'the step was not aborted when the grace ended').not.toBeNull();
   expect(first.end, 'the step returned though it waits for the gate').toBeNull();
   expect(await lease(id), 'the stopping worker gave the lease back while its step still ran').toEqual({
-    owner: expect.stringMatching(/^ignoring:/),
+    owner: expect.stringMatching(/^ignoring:[0-9a-f]{8}:kept$/),
     held: true,
   });
+  // A worker started again under the same id in another process takes its previous incarnation's leases
+  // over at once: not this one (it ran the step beside the stopped process, an adversarial pass).
+  expect(await expirePreviousIncarnation(admin, { workerId: 'ignoring', liveOwners: [] }), 'a kept lease taken over').toBe(0);
+  expect((await lease(id)).held).toBe(true);
   expect(
     warnings.find((w) => w.includes(id)),
     `no warning names the run; logged: ${JSON.stringify(warnings)}`,
-  ).toMatch(/still running .* the lease is kept until it expires/);
+  ).toMatch(/still running .* the lease is kept \(its owner marked ":kept"\) until it expires/);
   const next = engine('next-1', true);
   await next.startWorker();
   const resumed = next.waitFor(id, { timeoutMs: 30_000 });
@@ -137,4 +142,47 @@ it('gives the lease back at once when the step returns on its abort', async () =
   expect((await next.waitFor(id, { timeoutMs: 30_000 })).status).toBe('succeeded');
   await next.stop();
   expect(ledger.filter((x) => x.runId === id).map((x) => x.worker)).toEqual(['honouring', 'next-2']);
+});
+
+it('keeps a run whose timed-out step still runs in memory through its backoff; it leaves memory once the function returned', async () => {
+  // The backoff after a timeout is a wait: the run was written out as waiting, and another worker woke
+  // it and ran the step's next attempt while the timed-out call still ran (an adversarial pass).
+  const slowGate = newGate();
+  const timedOut = step(
+    async ({ runId, attempt }) => {
+      if (attempt > 1) return 'done';
+      const e: Execution = { runId, worker: 'timeouts', start: performance.now(), abortedAt: null, end: null };
+      ledger.push(e);
+      await slowGate.opened;
+      e.end = performance.now();
+      return 'late';
+    },
+    { timeoutMs: 200, retry: { maxAttempts: 2, initialDelayMs: 60_000, jitter: 0 } },
+  );
+  const machine = setup({ actors: { timedOut } }).createMachine({
+    id: 'timeouts',
+    initial: 'working',
+    states: { working: { invoke: { src: 'timedOut', onDone: 'done' } }, done: { type: 'final' } },
+  });
+  const e = createEngine({
+    database: testDb.url,
+    workflows: [defineWorkflow({ name: 'test.timeouts', machine, input: z.object({}) })],
+    leaseMs: 2_000,
+    pollMs: 100,
+    evictAfterMs: 50,
+    workerId: 'timeouts',
+  });
+  engines.push(e);
+  await e.startWorker();
+  const id = await e.start('test.timeouts', {});
+  const retrying = async () => (await e.history(id)).some((h) => h.type === 'step.retrying');
+  while (!(await retrying())) await new Promise((r) => setTimeout(r, 20));
+  // Ten times the eviction's delay: it would have written the run out by now.
+  await new Promise((r) => setTimeout(r, 500));
+  expect((await e.get(id)).status, 'the run left memory while its timed-out step still ran').toBe('running');
+  expect(e.activeRuns).toBe(1);
+  slowGate.open();
+  while ((await e.get(id)).status === 'running') await new Promise((r) => setTimeout(r, 20));
+  expect((await e.get(id)).status, 'once the function returned, the run waits out its backoff out of memory').toBe('waiting');
+  await e.stop();
 });

@@ -128,6 +128,27 @@ export async function releaseRun(db: Queryable, options: { owner: string; runId:
   return rows.length > 0;
 }
 
+/**
+ * The owner a lease is kept under once its worker has stopped while one of the run's step functions was
+ * still running (it ignored its abort): `<owner>:kept`. A worker started again under the same id takes
+ * its previous incarnation's leases over at once ({@link expirePreviousIncarnation}, which compares the
+ * owner without its last 9 characters); a kept lease no longer matches, so it is left to expire — taken
+ * over at once, the same step ran on the new incarnation while the stopped process still ran it (an
+ * adversarial pass).
+ */
+export function keptOwner(owner: string): string {
+  return `${owner}:kept`;
+}
+
+/** Marks the run's lease kept ({@link keptOwner}); fenced by owner and version like a release. */
+export async function keepLease(db: Queryable, options: { owner: string; runId: string; version: number }): Promise<boolean> {
+  const rows = await db.query<{ id: string }>(
+    `update rmapp_runs set lease_owner = $2 where id = $1 and lease_owner = $3 and version = $4 and status = 'running' returning id`,
+    [options.runId, keptOwner(options.owner), options.owner, options.version],
+  );
+  return rows.length > 0;
+}
+
 /** The earliest future wake-up among the given definitions' runs, to sleep exactly until it. */
 export async function nextWakeAt(db: Queryable, definitions: [string, string][]): Promise<Date | null> {
   if (definitions.length === 0) return null;

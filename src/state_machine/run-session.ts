@@ -21,7 +21,7 @@ import type { CommitParticipant, PreparedWrite } from './committer.ts';
 import type { WorkflowDefinition } from './definition.ts';
 import { cancelledError, WorkflowError, type ErrorData } from './errors.ts';
 import { attachStepHost, type StepFunction, type StepHost, type StepOptions } from './step.ts';
-import { executeStep } from './step-execution.ts';
+import { executeStep, type StepCallState } from './step-execution.ts';
 import { forgetStoppedExecution } from './step-record.ts';
 import { StepBook } from './step-book.ts';
 import { rearmTimers, type TimerRecord } from './timers.ts';
@@ -68,7 +68,7 @@ export class RunSession implements CommitParticipant, StepHost {
   /** Steps whose work has begun (past the ownership check) and not ended or parked. */
   working = 0;
   /** Step functions called and not yet returned (step-execution.ts, `StepSession.calls`). */
-  readonly calls = new Set<Promise<unknown>>();
+  readonly calls = new Map<Promise<unknown>, StepCallState>();
   /** Paths of steps waiting durably, with the time they wake. */
   readonly sleeping = new Map<string, number>();
   private lastGoodSnapshot: unknown;
@@ -312,6 +312,9 @@ export class RunSession implements CommitParticipant, StepHost {
     if (!this.can('evict') || !this.actor) return;
     if (this.commits.inFlight || this.commits.pending || this.commits.history.length > 0 || this.signals.reading) return;
     if (!onlyWaits(this.actor, this.executing, this.sleeping)) return;
+    // A step function still running though its attempt is over (timed out, now in its backoff): the run
+    // stays here until it returns — written out, another worker woke it and ran the step beside it.
+    for (const call of this.calls.values()) if (!call.parked) return;
     const wake = this.wakeTime();
     if (wake !== null && wake - this.host.clock.now() <= this.host.evictAfterMs) return;
     this.phase = { name: 'evicting' };
@@ -582,11 +585,12 @@ export class RunSession implements CommitParticipant, StepHost {
     const version = this.commits.currentVersion;
     this.end(false);
     if (!(await settledWithin(this.calls, waitMs))) {
+      await this.host.keepLease(this.runId, version).catch(() => {});
       this.host.logger.warn(
         { runId: this.runId, owner: this.host.owner, steps: this.calls.size },
         `rmapp: run ${this.runId}: ${this.calls.size} step function(s) still running ${Math.round(waitMs)} ms after the ` +
-          'grace ended and their abort signal fired; the lease is kept until it expires, so that no worker starts the ' +
-          'step again while this process may still run it. Make the step return when ctx.signal aborts.',
+          'grace ended and their abort signal fired; the lease is kept (its owner marked ":kept") until it expires, so ' +
+          'that no worker starts the step again while this process may still run it. Make the step return when ctx.signal aborts.',
       );
       return;
     }
@@ -670,14 +674,14 @@ function duplicateIdError(self: AnyActorRef, path: string): WorkflowError {
 }
 
 /** True once every promise of `pending` (a live set) has settled, false when `ms` passes first. */
-async function settledWithin(pending: ReadonlySet<Promise<unknown>>, ms: number): Promise<boolean> {
+async function settledWithin(pending: ReadonlyMap<Promise<unknown>, unknown>, ms: number): Promise<boolean> {
   const deadline = performance.now() + ms;
   while (pending.size > 0) {
     const left = deadline - performance.now();
     if (left <= 0) return false;
     let timer: NodeJS.Timeout | undefined;
     const settled = await Promise.race([
-      Promise.allSettled([...pending]).then(() => true),
+      Promise.allSettled([...pending.keys()]).then(() => true),
       new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), left))),
     ]);
     clearTimeout(timer);

@@ -44,6 +44,8 @@ export interface SessionHost {
   retryPolicy(kind: string, override?: Partial<RetryPolicy>): RetryPolicy;
   toError(err: unknown): ErrorData;
   releaseRun(runId: string, version: number): Promise<boolean>;
+  /** Marks the run's lease kept past the stop for a step function still running (claims.ts, `keepLease`). */
+  keepLease(runId: string, version: number): Promise<boolean>;
   sessionEnded(session: { runId: string; concurrencyKey?: string | null }, wakeNow: boolean): void;
   /** Sees every inspection event of every run's actors (e.g. a Stately Inspector); absent when nobody inspects. */
   readonly inspect?: ((event: import('xstate').InspectionEvent) => void) | undefined;

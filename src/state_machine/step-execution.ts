@@ -33,7 +33,7 @@ export interface StepSession {
    * a stop that aborted it): a function that ignores its abort still runs, and its run must not be handed
    * to another worker while it may (run-session.ts, `release`).
    */
-  readonly calls: Set<Promise<unknown>>;
+  readonly calls: Map<Promise<unknown>, StepCallState>;
   readonly sleeping: Map<string, number>;
   readonly hostRef: SessionHost;
   record(entry: HistoryEntry): void;
@@ -45,6 +45,11 @@ export interface StepSession {
   /** The session's write in flight gives the run up (an eviction, or the end): no work may resume. */
   readonly releasing: boolean;
   maybeEvict(): void;
+}
+
+/** A step function called and not yet returned: `parked` while it waits in `ctx.sleep` (its run may leave memory then). */
+export interface StepCallState {
+  parked: boolean;
 }
 
 interface StepCall<TOutput, TInput> {
@@ -306,6 +311,7 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
     let counted = true;
     let over = false;
     let attemptSignal = signal;
+    let callState: StepCallState | undefined;
     const startedAt = host.clock.now();
     const span = tracer().startSpan(
       `workflow.step ${step}`,
@@ -425,10 +431,13 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
         session.executing.delete(signal);
         session.working -= 1;
         counted = false;
+        const sleepingCall = callState;
+        if (sleepingCall) sleepingCall.parked = true;
         try {
           await sleepUntil(session, path, due, attemptSignal);
         } finally {
           record.parked = undefined;
+          if (sleepingCall) sleepingCall.parked = false;
         }
         // Waking is starting work again. A session giving the run up (its eviction's write in flight,
         // or in doubt) resumes nothing: the run's next owner resumes the attempt. Otherwise the run must
@@ -456,8 +465,13 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
         (s) => {
           attemptSignal = s;
           const called = otelContext.with(spanContext, () => Promise.resolve().then(() => fn({ ...ctx, signal: s })));
-          const returned = () => void session.calls.delete(called);
-          session.calls.add(called);
+          callState = { parked: false };
+          session.calls.set(called, callState);
+          const returned = () => {
+            session.calls.delete(called);
+            // An eviction put off for this call (an attempt that timed out, in its backoff) may go now.
+            session.maybeEvict();
+          };
           called.then(returned, returned);
           return called;
         },

@@ -20,6 +20,8 @@ import {
   expirePreviousIncarnation,
   nextWakeAt,
   releaseRun,
+  keepLease,
+  keptOwner,
   renewLeases,
   type ClaimedRun,
 } from '../persistence/claims.ts';
@@ -222,6 +224,12 @@ export class Worker implements SessionHost {
 
   releaseRun(runId: string, version: number): Promise<boolean> {
     return releaseRun(this.db, { owner: this.owner, runId, version });
+  }
+
+  keepLease(runId: string, version: number): Promise<boolean> {
+    // A worker started again in this process must not take it over either (expireDeadProcessLeases).
+    processOwners.add(keptOwner(this.owner));
+    return keepLease(this.db, { owner: this.owner, runId, version });
   }
 
   sessionEnded(session: { runId: string; concurrencyKey?: string | null; finalRow?: RunRow | null }, wakeNow: boolean): void {
