@@ -164,7 +164,13 @@ it('keeps a run whose timed-out step still runs in memory through its backoff; i
     initial: 'working',
     states: { working: { invoke: { src: 'timedOut', onDone: 'done' } }, done: { type: 'final' } },
   });
+  const warnings: string[] = [];
+  const logger = {
+    warn: (_: unknown, m?: string) => void warnings.push(m ?? ''),
+    error: (_: unknown, m?: string) => void warnings.push(m ?? ''),
+  };
   const e = createEngine({
+    logger,
     database: testDb.url,
     workflows: [defineWorkflow({ name: 'test.timeouts', machine, input: z.object({}) })],
     leaseMs: 2_000,
@@ -181,6 +187,10 @@ it('keeps a run whose timed-out step still runs in memory through its backoff; i
   await new Promise((r) => setTimeout(r, 500));
   expect((await e.get(id)).status, 'the run left memory while its timed-out step still ran').toBe('running');
   expect(e.activeRuns).toBe(1);
+  expect(
+    warnings.filter((w) => w.includes(id)),
+    'the warning that the run stays in memory',
+  ).toEqual([expect.stringMatching(/stays in memory .* a step function whose attempt ended \(it timed out\) has not returned/)]);
   slowGate.open();
   while ((await e.get(id)).status === 'running') await new Promise((r) => setTimeout(r, 20));
   expect((await e.get(id)).status, 'once the function returned, the run waits out its backoff out of memory').toBe('waiting');

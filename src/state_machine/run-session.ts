@@ -69,6 +69,8 @@ export class RunSession implements CommitParticipant, StepHost {
   working = 0;
   /** Step functions called and not yet returned (step-execution.ts, `StepSession.calls`). */
   readonly calls = new Map<Promise<unknown>, StepCallState>();
+  /** The warning that a returned-late step function keeps the run in memory was given. */
+  private heldForCalls = false;
   /** Paths of steps waiting durably, with the time they wake. */
   readonly sleeping = new Map<string, number>();
   private lastGoodSnapshot: unknown;
@@ -312,11 +314,22 @@ export class RunSession implements CommitParticipant, StepHost {
     if (!this.can('evict') || !this.actor) return;
     if (this.commits.inFlight || this.commits.pending || this.commits.history.length > 0 || this.signals.reading) return;
     if (!onlyWaits(this.actor, this.executing, this.sleeping)) return;
-    // A step function still running though its attempt is over (timed out, now in its backoff): the run
-    // stays here until it returns — written out, another worker woke it and ran the step beside it.
-    for (const call of this.calls.values()) if (!call.parked) return;
     const wake = this.wakeTime();
     if (wake !== null && wake - this.host.clock.now() <= this.host.evictAfterMs) return;
+    // A step function still running though its attempt is over (timed out, now in its backoff): the run
+    // stays here until it returns — written out, another worker woke it and ran the step beside it.
+    if ([...this.calls.values()].some((call) => !call.parked)) {
+      if (!this.heldForCalls) {
+        this.heldForCalls = true;
+        this.host.logger.warn(
+          { runId: this.runId, owner: this.host.owner },
+          `rmapp: run ${this.runId} stays in memory on ${this.host.owner}: a step function whose attempt ended (it timed out) ` +
+            'has not returned, and no other worker may run the run meanwhile; it leaves memory once the function returns. ' +
+            'Make the step return when ctx.signal aborts.',
+        );
+      }
+      return;
+    }
     this.phase = { name: 'evicting' };
     this.markDirty();
   }
