@@ -9,7 +9,7 @@ import { setup } from 'xstate';
 import { z } from 'zod';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createEngine, defineWorkflow, openDatabase, step, type Database, type Engine } from '../src/index.ts';
-import { expirePreviousIncarnation } from '../src/persistence/claims.ts';
+import { expireDeadProcessLeases, expirePreviousIncarnation } from '../src/persistence/claims.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
 
 interface Execution {
@@ -112,6 +112,9 @@ it('keeps the run leased while a step that ignores its abort still runs; the nex
   // A worker started again under the same id in another process takes its previous incarnation's leases
   // over at once: not this one (it ran the step beside the stopped process, an adversarial pass).
   expect(await expirePreviousIncarnation(admin, { workerId: 'ignoring', liveOwners: [] }), 'a kept lease taken over').toBe(0);
+  // Nor does a new process on an embedded store, which takes the leases of the process before over at
+  // once: that process stopped its worker and closed the store, but may live on (a second pass).
+  expect(await expireDeadProcessLeases(admin, []), "a kept lease taken over as a dead process's").toBe(0);
   expect((await lease(id)).held).toBe(true);
   expect(
     warnings.find((w) => w.includes(id)),

@@ -130,11 +130,11 @@ export async function releaseRun(db: Queryable, options: { owner: string; runId:
 
 /**
  * The owner a lease is kept under once its worker has stopped while one of the run's step functions was
- * still running (it ignored its abort): `<owner>:kept`. A worker started again under the same id takes
- * its previous incarnation's leases over at once ({@link expirePreviousIncarnation}, which compares the
- * owner without its last 9 characters); a kept lease no longer matches, so it is left to expire — taken
- * over at once, the same step ran on the new incarnation while the stopped process still ran it (an
- * adversarial pass).
+ * still running (it ignored its abort): `<owner>:kept` (an owner otherwise ends in 8 hex digits). The
+ * take-overs that do not wait for a lease to expire — a worker started again under the same id
+ * ({@link expirePreviousIncarnation}), a new process on an embedded store ({@link expireDeadProcessLeases})
+ * — leave it to expire: taken over at once, the same step ran on the new worker while the stopped
+ * process still ran it (adversarial passes).
  */
 export function keptOwner(owner: string): string {
   return `${owner}:kept`;
@@ -173,6 +173,7 @@ export async function expirePreviousIncarnation(db: Queryable, options: { worker
     // Locked in id order like every statement that updates several runs (see renewLeases).
     `with l as materialized (
        select id from rmapp_runs where status = 'running' and left(lease_owner, -9) = $1 and lease_owner <> all($2::text[])
+         and right(lease_owner, 5) <> ':kept'
        order by id for no key update)
      update rmapp_runs r set lease_expires_at = now(), wake_at = now() from l where r.id = l.id returning r.id`,
     // An owner is `<worker id>:<8 hex chars>`: strip the suffix to compare ids exactly. The owners this
@@ -187,13 +188,14 @@ export async function expirePreviousIncarnation(db: Queryable, options: { worker
  * Takes over every lease of an embedded store but those of `liveOwners` (this process's own workers):
  * the store lets one process in (`Database.soleHolder`), so the other holders are dead — a process
  * killed while running runs left them leased, and its restart waited out the lease (30 s by default)
- * before resuming them (an adversarial pass).
+ * before resuming them (an adversarial pass). Not a kept lease ({@link keptOwner}): its process stopped
+ * its worker and closed the store, but may live on and still run the step.
  */
 export async function expireDeadProcessLeases(db: Queryable, liveOwners: string[]): Promise<number> {
   const rows = await db.query<{ id: string }>(
     `with l as materialized (
        select id from rmapp_runs where status = 'running' and lease_owner is not null and lease_expires_at > now()
-         and lease_owner <> all($1::text[])
+         and lease_owner <> all($1::text[]) and right(lease_owner, 5) <> ':kept'
        order by id for no key update)
      update rmapp_runs r set lease_expires_at = now(), wake_at = now() from l where r.id = l.id returning r.id`,
     [liveOwners],
