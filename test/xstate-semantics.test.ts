@@ -602,11 +602,27 @@ describe('a child that failed and is still held', () => {
         caused: rejectingWith(() => new Error('outer', { cause: new TypeError('inner', { cause: { code: 7 } }) })),
         aggregate: rejectingWith(() => new AggregateError([new RangeError('first'), 'second'], 'both failed')),
         looping: rejectingWith(() => self),
+        // A fourth pass: an error graph sharing its errors grew exponentially (23 levels ended the worker's
+        // process), 20,000 errors made the snapshot too large, and a cause the program assigned came back
+        // not enumerable.
+        shared: rejectingWith(() => {
+          let e = new Error('leaf');
+          for (let i = 0; i < 40; i++) e = new AggregateError([e, e], `level ${i}`);
+          return e;
+        }),
+        many: rejectingWith(
+          () =>
+            new AggregateError(
+              Array.from({ length: 20_000 }, (_, i) => new Error(`e${i}`)),
+              'many',
+            ),
+        ),
+        assigned: rejectingWith(() => Object.assign(new Error('assigned'), { cause: { code: 'ECONNRESET' } })),
       },
     }).createMachine({
       id: 'linked-errors',
       context: { seen: [] },
-      entry: ['caused', 'aggregate', 'looping'].map((id) => spawnChild(id as 'caused', { id })),
+      entry: ['caused', 'aggregate', 'looping', 'shared', 'many', 'assigned'].map((id) => spawnChild(id as 'caused', { id })),
       initial: 'open',
       states: { open: { on: { END: 'closed' } }, closed: { type: 'final' } },
       on: {
@@ -631,6 +647,9 @@ describe('a child that failed and is still held', () => {
                     aggregate?.errors?.map((e) => (e instanceof RangeError ? `RangeError ${e.message}` : e)),
                   ],
                   looping: [looping?.message, looping?.cause === looping ? 'itself' : looping?.cause],
+                  shared: (error('shared')?.errors?.[0] as Error | undefined)?.message,
+                  many: [error('many')?.errors?.length, (error('many')?.errors?.[99] as Error | undefined)?.message],
+                  assigned: JSON.stringify(error('assigned')),
                 },
               ];
             },
@@ -643,24 +662,19 @@ describe('a child that failed and is still held', () => {
     const plain = createActor(linked).start();
     await new Promise((r) => setTimeout(r, 50));
     for (const e of events) plain.send(e);
-    expect(plain.getSnapshot().output, 'plain XState').toEqual([
-      {
-        inner: [true, 'inner', { code: 7 }, false],
-        aggregate: [true, 'both failed', ['RangeError first', 'second']],
-        looping: ['loops', 'itself'],
-      },
-    ]);
+    const same = {
+      inner: [true, 'inner', { code: 7 }, false],
+      aggregate: [true, 'both failed', ['RangeError first', 'second']],
+      shared: 'level 38',
+      assigned: '{"cause":{"code":"ECONNRESET"}}',
+    };
+    expect(plain.getSnapshot().output, 'plain XState').toEqual([{ ...same, looping: ['loops', 'itself'], many: [20_000, 'e99'] }]);
     const { run, history } = await underRmapp('xs.linked-errors', linked, events);
     expect(history.filter((h) => h.type === 'run.resumed').length, 'restored between the events').toBeGreaterThan(0);
     expect(run.status, JSON.stringify(run.error)).toBe('succeeded');
-    // The one difference: a cause that is its own error comes back as text (JSON has no cycles).
-    expect(run.output).toEqual([
-      {
-        inner: [true, 'inner', { code: 7 }, false],
-        aggregate: [true, 'both failed', ['RangeError first', 'second']],
-        looping: ['loops', '[Circular]'],
-      },
-    ]);
+    // The differences: an Error met again in its graph comes back as text (JSON has no cycles), and an
+    // AggregateError keeps its first 100 errors, then how many more there were.
+    expect(run.output).toEqual([{ ...same, looping: ['loops', '[Circular]'], many: [101, 'e99'] }]);
   });
 
   it('whose error JSON cannot write (a thrown BigInt, a cycle) is kept as text, and the run goes on', async () => {

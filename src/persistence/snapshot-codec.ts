@@ -42,8 +42,12 @@ const ERROR_CLASSES: Record<string, ErrorConstructor> = {
  * (`new Error(m, { cause })`) and an AggregateError's `errors`, each of which may hold Errors in turn.
  */
 export const LINKED_ERROR_FIELDS = ['cause', 'errors'] as const;
-/** Errors linked through `cause`/`errors` past this depth are kept as their message text. */
-export const MAX_LINK_DEPTH = 32;
+/** Errors linked through `cause`/`errors` past this many in one error's graph are kept as their message text. */
+export const MAX_LINKED_ERRORS = 1_000;
+/** An AggregateError's errors kept: 20,000 made a snapshot over its 1 MB limit and failed the run. */
+export const MAX_KEPT_ERRORS = 100;
+/** Where the linked fields the constructor made not enumerable are stored (a program's own stay with the others). */
+const HIDDEN_KEY = '$rmappHidden';
 
 /**
  * A value that is not an Error but has the shape of a tag (an object whose only key is `$rmappError` or
@@ -61,50 +65,64 @@ export function isAnError(value: unknown): value is Error {
   return value instanceof Error || Object.prototype.toString.call(value) === '[object Error]';
 }
 
-function encodeError(error: unknown, within: Error[] = []): unknown {
+function encodeError(error: unknown, seen: Set<Error> = new Set()): unknown {
   if (!isAnError(error)) return looksTagged(error) ? { [VALUE_TAG]: error } : error;
+  seen.add(error);
   const fields: Obj = {};
   for (const key of Object.keys(error)) {
     const value = (error as unknown as Obj)[key];
     // JSON drops a function, but calls one named toJSON — on the fields' object, where it was not meant to run.
     if (typeof value !== 'function') fields[key] = value;
   }
-  const chain = [...within, error];
+  const hidden: Obj = {};
   for (const key of LINKED_ERROR_FIELDS) {
     if (!Object.hasOwn(error, key)) continue;
     const value = (error as unknown as Obj)[key];
-    fields[key] = key === 'errors' && Array.isArray(value) ? value.map((v) => encodeLinked(v, chain)) : encodeLinked(value, chain);
+    const encoded =
+      key === 'errors' && Array.isArray(value) ? keptErrors(value).map((v) => encodeLinked(v, seen)) : encodeLinked(value, seen);
+    // As the constructor makes them (not enumerable), or as the program assigned them.
+    if (Object.prototype.propertyIsEnumerable.call(error, key)) fields[key] = encoded;
+    else hidden[key] = encoded;
   }
-  return { [ERROR_TAG]: { ...fields, name: error.name, message: error.message } };
+  const tagged: Obj = { ...fields, name: error.name, message: error.message };
+  if (Object.keys(hidden).length > 0) tagged[HIDDEN_KEY] = hidden;
+  return { [ERROR_TAG]: tagged };
 }
 
-/** An Error's `cause` or one of its `errors`: an Error encoded in turn, one of its own chain as text. */
-function encodeLinked(value: unknown, chain: Error[]): unknown {
+/**
+ * An Error's `cause` or one of its `errors`: an Error encoded in turn — once: one met again (its own
+ * cause, or shared by several of an AggregateError's errors, whose graph grew exponentially and ended the
+ * worker's process) is stored as `"[Circular]"`, and past {@link MAX_LINKED_ERRORS} as its message text.
+ */
+function encodeLinked(value: unknown, seen: Set<Error>): unknown {
   if (!isAnError(value)) return looksTagged(value) ? { [VALUE_TAG]: value } : value;
-  if (chain.includes(value)) return '[Circular]';
-  return chain.length >= MAX_LINK_DEPTH ? String(value.message) : encodeError(value, chain);
+  if (seen.has(value)) return '[Circular]';
+  return seen.size >= MAX_LINKED_ERRORS ? String(value.message) : encodeError(value, seen);
+}
+
+/** An AggregateError's first {@link MAX_KEPT_ERRORS} errors, then how many more there were. */
+export function keptErrors(errors: readonly unknown[]): unknown[] {
+  if (errors.length <= MAX_KEPT_ERRORS) return [...errors];
+  return [...errors.slice(0, MAX_KEPT_ERRORS), `[${errors.length - MAX_KEPT_ERRORS} more]`];
 }
 
 function decodeError(stored: unknown): unknown {
   if (!looksTagged(stored)) return stored;
   if (VALUE_TAG in stored) return stored[VALUE_TAG];
   if (!isObj(stored[ERROR_TAG])) return stored;
-  const { name, message, ...fields } = stored[ERROR_TAG] as Obj;
+  const { name, message, [HIDDEN_KEY]: hidden, ...fields } = stored[ERROR_TAG] as Obj;
   const Class = (typeof name === 'string' && Object.hasOwn(ERROR_CLASSES, name) ? ERROR_CLASSES[name] : Error) as ErrorConstructor;
   const text = typeof message === 'string' ? message : '';
   const error = Class === (AggregateError as unknown) ? new AggregateError([], text) : new Class(text);
   // A class of the application's (a `StepError`) comes back as an Error under its name.
   if (name !== undefined && error.name !== name) Object.defineProperty(error, 'name', { value: name, writable: true, configurable: true });
+  const linked = (key: string, value: unknown) => (key === 'errors' && Array.isArray(value) ? value.map(decodeError) : decodeError(value));
   for (const key of LINKED_ERROR_FIELDS) {
-    if (!Object.hasOwn(fields, key)) continue;
-    const value = fields[key];
-    delete fields[key];
+    if (Object.hasOwn(fields, key)) fields[key] = linked(key, fields[key]);
     // Own and not enumerable, as the constructor makes them.
-    Object.defineProperty(error, key, {
-      value: key === 'errors' && Array.isArray(value) ? value.map(decodeError) : decodeError(value),
-      writable: true,
-      configurable: true,
-    });
+    if (isObj(hidden) && Object.hasOwn(hidden, key)) {
+      Object.defineProperty(error, key, { value: linked(key, hidden[key]), writable: true, configurable: true });
+    }
   }
   return Object.assign(error, fields);
 }

@@ -598,12 +598,15 @@ export class RunSession implements CommitParticipant, StepHost {
     const version = this.commits.currentVersion;
     this.end(false);
     if (!(await settledWithin(this.calls, waitMs))) {
-      await this.host.keepLease(this.runId, version).catch(() => {});
+      const kept = await this.host.keepLease(this.runId, version).catch(() => false);
       this.host.logger.warn(
         { runId: this.runId, owner: this.host.owner, steps: this.calls.size },
         `rmapp: run ${this.runId}: ${this.calls.size} step function(s) still running ${Math.round(waitMs)} ms after the ` +
-          'grace ended and their abort signal fired; the lease is kept (its owner marked ":kept") until it expires, so ' +
-          'that no worker starts the step again while this process may still run it. Make the step return when ctx.signal aborts.',
+          'grace ended and their abort signal fired; the lease is kept ' +
+          (kept
+            ? '(its owner marked ":kept") '
+            : '(marking it ":kept" failed: a worker started again under the same id takes it over at once) ') +
+          'until it expires, so that no worker starts the step again before then. Make the step return when ctx.signal aborts.',
       );
       return;
     }

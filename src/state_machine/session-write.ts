@@ -6,8 +6,7 @@
  */
 import type { AnyActor, AnyActorRef } from 'xstate';
 import type { HistoryEntry } from '../persistence/runs.ts';
-import { holdsRefusedEscape } from '../persistence/history-codec.ts';
-import { encodeSnapshot, isAnError, LINKED_ERROR_FIELDS, MAX_LINK_DEPTH, storedSnapshotJson } from '../persistence/snapshot-codec.ts';
+import { isAnError, keptErrors, LINKED_ERROR_FIELDS, MAX_LINKED_ERRORS, storedSnapshotJson } from '../persistence/snapshot-codec.ts';
 import { findUndurable, findUndurableValue, type UndurableValue } from './durable-check.ts';
 import { storableText, storableValue, toErrorData, type ErrorData } from './errors.ts';
 import type { WriteBody } from './session-commits.ts';
@@ -62,16 +61,6 @@ export function unpersistableSnapshotError(err: unknown): ErrorData {
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Whether `error` can be stored as the snapshot codec writes it (an Error by its name, message and own fields). */
-function storableAsIs(error: unknown): boolean {
-  try {
-    const json = JSON.stringify(encodeSnapshot({ error }));
-    return json === undefined || !holdsRefusedEscape(json);
-  } catch {
-    return false;
-  }
-}
-
 /** Reads `read()`, or `fallback` when it throws. */
 function readOr<T>(read: () => T, fallback: T): T {
   try {
@@ -86,8 +75,9 @@ function readOr<T>(read: () => T, fallback: T): T {
  * and its own fields, each read on its own and copied as {@link storableValue} copies (`12n`,
  * `[Circular]`, `[Unreadable: …]`); anything else is {@link storableValue}'s copy of it.
  */
-function storableError(error: unknown, within: unknown[] = []): unknown {
+function storableError(error: unknown, seen: Set<unknown> = new Set()): unknown {
   if (!readOr(() => isAnError(error), false)) return storableValue(error);
+  seen.add(error);
   const e = error as Error;
   const text = (v: unknown) => (typeof v === 'string' ? storableText(v) : storableValue(v));
   const message = readOr<unknown>(() => e.message, '[Unreadable]');
@@ -99,21 +89,27 @@ function storableError(error: unknown, within: unknown[] = []): unknown {
     if (key === '__proto__' || linked.has(key)) continue;
     (copy as unknown as Obj)[storableText(key)] = storableValue(readOr<unknown>(() => (e as unknown as Obj)[key], '[Unreadable]'));
   }
-  // Its `cause` and an AggregateError's `errors`, copied in turn (the snapshot codec keeps them).
-  const chain = [...within, error];
+  // Its `cause` and an AggregateError's `errors`, copied in turn as the snapshot codec keeps them: each
+  // Error once, at most MAX_LINKED_ERRORS of them, enumerable or not as they were.
   const copyLinked = (v: unknown): unknown =>
     !readOr(() => isAnError(v), false)
       ? storableValue(v)
-      : chain.includes(v)
+      : seen.has(v)
         ? '[Circular]'
-        : chain.length >= MAX_LINK_DEPTH
+        : seen.size >= MAX_LINKED_ERRORS
           ? text(readOr<unknown>(() => (v as Error).message, '[Unreadable]'))
-          : storableError(v, chain);
+          : storableError(v, seen);
   for (const key of LINKED_ERROR_FIELDS) {
     if (!readOr(() => Object.hasOwn(e, key), false)) continue;
     const value = readOr<unknown>(() => (e as unknown as Obj)[key], '[Unreadable]');
-    const list = key === 'errors' && readOr(() => Array.isArray(value), false) ? readOr(() => [...(value as unknown[])], null) : null;
-    Object.defineProperty(copy, key, { value: list ? list.map(copyLinked) : copyLinked(value), writable: true, configurable: true });
+    const list = key === 'errors' && readOr(() => Array.isArray(value), false) ? readOr(() => keptErrors(value as unknown[]), null) : null;
+    const enumerable = readOr(() => Object.prototype.propertyIsEnumerable.call(e, key), false);
+    Object.defineProperty(copy, key, {
+      value: list ? list.map(copyLinked) : copyLinked(value),
+      writable: true,
+      configurable: true,
+      enumerable,
+    });
   }
   return copy;
 }
@@ -137,7 +133,9 @@ function holdsErrors(snapshot: unknown): boolean {
 function withStorableErrors(snapshot: unknown): unknown {
   if (!isObj(snapshot)) return snapshot;
   const out: Obj = { ...snapshot };
-  if (out.error !== undefined && !storableAsIs(out.error)) out.error = storableError(out.error);
+  // Always the copy, read once: checked on one read and written from another, a getter that changed
+  // between them (a BigInt the second time) failed the run (a fourth pass).
+  if (out.error !== undefined) out.error = storableError(out.error);
   if (isObj(out.children)) {
     const children: Obj = {};
     for (const [id, child] of Object.entries(out.children))

@@ -21,7 +21,6 @@ import {
   nextWakeAt,
   releaseRun,
   keepLease,
-  keptOwner,
   renewLeases,
   type ClaimedRun,
 } from '../persistence/claims.ts';
@@ -227,8 +226,6 @@ export class Worker implements SessionHost {
   }
 
   keepLease(runId: string, version: number): Promise<boolean> {
-    // A worker started again in this process must not take it over either (expireDeadProcessLeases).
-    processOwners.add(keptOwner(this.owner));
     return keepLease(this.db, { owner: this.owner, runId, version });
   }
 
@@ -737,8 +734,9 @@ export class Worker implements SessionHost {
       while (Date.now() < graceEnd && [...this.sessions.values()].some((s) => s.executing.size > 0)) {
         await new Promise((r) => setTimeout(r, 20));
       }
-      // A step whose function still runs is aborted and given half of what the bound leaves after the grace to return.
-      const callsMs = Math.max(graceMs, this.leaseMs / 2, 1_000) / 2;
+      // A step whose function still runs is aborted and given half of what the bound leaves after the grace
+      // to return — at most a quarter of the lease, which its ended session no longer renews (a fourth pass).
+      const callsMs = Math.min(Math.max(graceMs, this.leaseMs / 2, 1_000) / 2, this.leaseMs / 4);
       await Promise.all([...this.sessions.values()].map((s) => s.release(callsMs)));
       await this.committer.idle();
       await this.unlisten?.().catch(() => {});
