@@ -117,6 +117,23 @@ describe('migrations on Postgres', () => {
           /^rmapp: rmapp_migrations has not the columns rmapp keeps its record in \(tag, hash, applied_at\): column "tag" does not exist\. .* Give rmapp a database of its own/,
         );
       }
+      // A second pass: other shapes gave raw errors from the first migration's insert ("column "hash" does
+      // not exist", "cannot insert into view"), or read as a newer rmapp's record.
+      for (const [shape, described] of [
+        ['create table rmapp_migrations (tag int)', 'a table with tag integer'],
+        [
+          `create table rmapp_migrations (tag text, hash text); insert into rmapp_migrations values ('v1.0', 'x')`,
+          'a table with tag text, hash text, holding "v1.0"',
+        ],
+        [`create view rmapp_migrations as select '0000_init'::text as tag, 'x'::text as hash`, 'a view with tag text, hash text'],
+      ] as const) {
+        await db.script(['drop table if exists rmapp_migrations', ...shape.split('; ')]); // the view comes last
+        const cli = await runRmapp(['migrate'], { DATABASE_URL: other.url });
+        expect(cli.code, shape).toBe(1);
+        expect(cli.stderr, shape).toContain(
+          `rmapp: rmapp_migrations is not rmapp's record of migrations (${described}): it is another program's table`,
+        );
+      }
     } finally {
       await db.close();
       await other.drop();

@@ -171,13 +171,30 @@ export class MigrationRecordError extends Error {
  */
 async function appliedTags(db: Database): Promise<{ tags: string[]; schema: string } | null> {
   try {
-    const [row] = await db.query<{ tags: string[]; schema: string }>(
-      `select coalesce(array_agg(tag), '{}') as tags,
+    // Its kind and columns too: a table of that name that is not rmapp's record (another program's, a
+    // view) was read as rmapp's — the first migration's insert then failed with a raw error ("column
+    // "hash" does not exist", "cannot insert into view"), or its rows read as a newer rmapp's.
+    const [row] = await db.query<{ tags: string[]; schema: string; kind: string; columns: string[] }>(
+      `select coalesce(array_agg(tag::text), '{}') as tags,
               (select n.nspname from pg_class c join pg_namespace n on n.oid = c.relnamespace
-                where c.oid = 'rmapp_migrations'::regclass) as schema
+                where c.oid = 'rmapp_migrations'::regclass) as schema,
+              (select c.relkind::text from pg_class c where c.oid = 'rmapp_migrations'::regclass) as kind,
+              (select array_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) order by a.attnum) from pg_attribute a
+                where a.attrelid = 'rmapp_migrations'::regclass and a.attnum > 0 and not a.attisdropped) as columns
          from rmapp_migrations`,
     );
-    return row ?? null;
+    if (!row) return null;
+    const columns = row.columns ?? [];
+    if (row.kind !== 'r' || !columns.includes('tag text') || !columns.includes('hash text') || row.tags.some((t) => !TAG_FORM.test(t))) {
+      throw new MigrationRecordError(
+        `rmapp_migrations is not rmapp's record of migrations (a ${RELATION_KINDS[row.kind] ?? 'relation'} with ${columns.join(', ') || 'no columns'}` +
+          `${row.tags.some((t) => !TAG_FORM.test(t)) ? `, holding ${JSON.stringify(row.tags.find((t) => !TAG_FORM.test(t)))}` : ''}): ` +
+          "it is another program's table of that name, or was changed by hand.",
+        [],
+        NOT_OURS_FIX,
+      );
+    }
+    return { tags: row.tags, schema: row.schema };
   } catch (err) {
     // undefined_table: nothing migrated yet (a statement naming the table fails when it is parsed).
     if ((err as { code?: unknown }).code === '42P01') return null;
@@ -186,7 +203,7 @@ async function appliedTags(db: Database): Promise<{ tags: string[]; schema: stri
       throw new MigrationRecordError(
         `rmapp_migrations has not the columns rmapp keeps its record in (tag, hash, applied_at): ${(err as Error).message}. It is another program's table of that name, or was changed by hand.`,
         [],
-        "Give rmapp a database of its own (or a schema of its own, first in its role's search_path), or restore the table from a backup.",
+        NOT_OURS_FIX,
       );
     }
     if ((err as { code?: unknown }).code === '42501') {
@@ -199,6 +216,18 @@ async function appliedTags(db: Database): Promise<{ tags: string[]; schema: stri
     throw err;
   }
 }
+
+/** A migration's tag as drizzle-kit names them (`0000_init`): a record holding anything else is not rmapp's. */
+const TAG_FORM = /^\d{4}_[a-z0-9_]+$/;
+const RELATION_KINDS: Record<string, string> = {
+  r: 'table',
+  v: 'view',
+  m: 'materialized view',
+  p: 'partitioned table',
+  f: 'foreign table',
+};
+const NOT_OURS_FIX =
+  "Give rmapp a database of its own (or a schema of its own, first in its role's search_path), or restore the table from a backup.";
 
 /**
  * The role rmapp connects as may not check or apply the migrations: it cannot read `rmapp_migrations`,
