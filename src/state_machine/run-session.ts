@@ -330,6 +330,7 @@ export class RunSession implements CommitParticipant, StepHost {
       }
       return;
     }
+    this.heldForCalls = false;
     this.phase = { name: 'evicting' };
     this.markDirty();
   }
