@@ -4,7 +4,7 @@ import { DatabaseTooNewError, migrate, openDatabase, type Database } from '../sr
 import { loadMigrations } from '../src/persistence/migrate.ts';
 
 const ALL = loadMigrations().map((m) => m.tag);
-import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
+import { ADMIN_URL, createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
 import { runRmapp } from './helpers/processes.ts';
 
 describe('migrations on Postgres', () => {
@@ -137,6 +137,38 @@ describe('migrations on Postgres', () => {
     } finally {
       await db.close();
       await other.drop();
+    }
+  });
+
+  it('checks the shape of its record without refusing a role the catalog refuses', async () => {
+    // The shape check read pg_attribute: a role that may read rmapp's tables but not that catalog was
+    // refused with MIGRATION_PRIVILEGE advice it already followed (a second pass).
+    const other = await createTestDatabase();
+    const db = await openDatabase({ url: other.url });
+    const role = `rmapp_cat_${other.name.slice(-8)}`;
+    try {
+      await migrate(db);
+      await db.script([
+        `create role ${role} login`,
+        `grant usage on schema public to ${role}`,
+        `grant select, insert, update, delete on all tables in schema public to ${role}`,
+        `grant usage, select, update on all sequences in schema public to ${role}`,
+        `grant execute on all functions in schema public to ${role}`,
+        'revoke select on pg_catalog.pg_attribute from public',
+      ]);
+      const url = new URL(other.url);
+      url.username = role;
+      for (const args of [['migrate'], ['runs', 'list']]) {
+        const cli = await runRmapp(args, { DATABASE_URL: url.toString() });
+        expect(cli.code, `${args.join(' ')}: ${cli.stderr}`).toBe(0);
+      }
+    } finally {
+      await db.query('grant select on pg_catalog.pg_attribute to public').catch(() => {});
+      await db.close();
+      await other.drop();
+      const admin = await openDatabase({ url: ADMIN_URL });
+      await admin.query(`drop role if exists ${role}`);
+      await admin.close();
     }
   });
 });

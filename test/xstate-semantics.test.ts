@@ -618,11 +618,13 @@ describe('a child that failed and is still held', () => {
             ),
         ),
         assigned: rejectingWith(() => Object.assign(new Error('assigned'), { cause: { code: 'ECONNRESET' } })),
+        // A field named like where rmapp keeps the constructor's fields (a fifth pass: dropped, or read as a cause).
+        named: rejectingWith(() => Object.assign(new Error('named', { cause: 'real' }), { $rmappHidden: { cause: 'injected' } })),
       },
     }).createMachine({
       id: 'linked-errors',
       context: { seen: [] },
-      entry: ['caused', 'aggregate', 'looping', 'shared', 'many', 'assigned'].map((id) => spawnChild(id as 'caused', { id })),
+      entry: ['caused', 'aggregate', 'looping', 'shared', 'many', 'assigned', 'named'].map((id) => spawnChild(id as 'caused', { id })),
       initial: 'open',
       states: { open: { on: { END: 'closed' } }, closed: { type: 'final' } },
       on: {
@@ -650,6 +652,7 @@ describe('a child that failed and is still held', () => {
                   shared: (error('shared')?.errors?.[0] as Error | undefined)?.message,
                   many: [error('many')?.errors?.length, (error('many')?.errors?.[99] as Error | undefined)?.message],
                   assigned: JSON.stringify(error('assigned')),
+                  named: [JSON.stringify(error('named')), error('named')?.cause],
                 },
               ];
             },
@@ -667,6 +670,7 @@ describe('a child that failed and is still held', () => {
       aggregate: [true, 'both failed', ['RangeError first', 'second']],
       shared: 'level 38',
       assigned: '{"cause":{"code":"ECONNRESET"}}',
+      named: ['{"$rmappHidden":{"cause":"injected"}}', 'real'],
     };
     expect(plain.getSnapshot().output, 'plain XState').toEqual([{ ...same, looping: ['loops', 'itself'], many: [20_000, 'e99'] }]);
     const { run, history } = await underRmapp('xs.linked-errors', linked, events);

@@ -174,20 +174,31 @@ async function appliedTags(db: Database): Promise<{ tags: string[]; schema: stri
     // Its kind and columns too: a table of that name that is not rmapp's record (another program's, a
     // view) was read as rmapp's — the first migration's insert then failed with a raw error ("column
     // "hash" does not exist", "cannot insert into view"), or its rows read as a newer rmapp's.
-    const [row] = await db.query<{ tags: string[]; schema: string; kind: string; columns: string[] }>(
+    const [row] = await db.query<{ tags: string[]; schema: string }>(
       `select coalesce(array_agg(tag::text), '{}') as tags,
               (select n.nspname from pg_class c join pg_namespace n on n.oid = c.relnamespace
-                where c.oid = 'rmapp_migrations'::regclass) as schema,
-              (select c.relkind::text from pg_class c where c.oid = 'rmapp_migrations'::regclass) as kind,
-              (select array_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) order by a.attnum) from pg_attribute a
-                where a.attrelid = 'rmapp_migrations'::regclass and a.attnum > 0 and not a.attisdropped) as columns
+                where c.oid = 'rmapp_migrations'::regclass) as schema
          from rmapp_migrations`,
     );
     if (!row) return null;
-    const columns = row.columns ?? [];
-    if (row.kind !== 'r' || !columns.includes('tag text') || !columns.includes('hash text') || row.tags.some((t) => !TAG_FORM.test(t))) {
+    // Apart, and skipped for a role the catalog refuses (a false refusal of a database rmapp made, a second pass).
+    const shape = await db
+      .query<{ kind: string; columns: string[] }>(
+        `select c.relkind::text as kind,
+                (select array_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) order by a.attnum) from pg_attribute a
+                  where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped) as columns
+           from pg_class c where c.oid = 'rmapp_migrations'::regclass`,
+      )
+      .then(([r]) => r ?? null)
+      .catch((err: unknown) => {
+        if ((err as { code?: unknown }).code === '42501') return null;
+        throw err;
+      });
+    const columns = shape?.columns ?? [];
+    const wrongShape = shape !== null && (shape.kind !== 'r' || !columns.includes('tag text') || !columns.includes('hash text'));
+    if (wrongShape || row.tags.some((t) => !TAG_FORM.test(t))) {
       throw new MigrationRecordError(
-        `rmapp_migrations is not rmapp's record of migrations (a ${RELATION_KINDS[row.kind] ?? 'relation'} with ${columns.join(', ') || 'no columns'}` +
+        `rmapp_migrations is not rmapp's record of migrations (${shape ? `a ${RELATION_KINDS[shape.kind] ?? 'relation'} with ${columns.join(', ') || 'no columns'}` : 'a relation'}` +
           `${row.tags.some((t) => !TAG_FORM.test(t)) ? `, holding ${JSON.stringify(row.tags.find((t) => !TAG_FORM.test(t)))}` : ''}): ` +
           "it is another program's table of that name, or was changed by hand.",
         [],

@@ -46,7 +46,10 @@ export const LINKED_ERROR_FIELDS = ['cause', 'errors'] as const;
 export const MAX_LINKED_ERRORS = 1_000;
 /** An AggregateError's errors kept: 20,000 made a snapshot over its 1 MB limit and failed the run. */
 export const MAX_KEPT_ERRORS = 100;
-/** Where the linked fields the constructor made not enumerable are stored (a program's own stay with the others). */
+/**
+ * Where the linked fields the constructor made not enumerable are stored, beside the tag (a program's
+ * own stay with its other fields): `{"$rmappError": {…}, "$rmappHidden": {"cause": …}}`.
+ */
 const HIDDEN_KEY = '$rmappHidden';
 
 /**
@@ -55,7 +58,12 @@ const HIDDEN_KEY = '$rmappHidden';
  * comes back as one.
  */
 const VALUE_TAG = '$rmappValue';
-const looksTagged = (v: unknown): v is Obj => isObj(v) && Object.keys(v).length === 1 && (ERROR_TAG in v || VALUE_TAG in v);
+function looksTagged(v: unknown): v is Obj {
+  if (!isObj(v)) return false;
+  const keys = Object.keys(v);
+  if (keys.length === 1) return ERROR_TAG in v || VALUE_TAG in v;
+  return keys.length === 2 && ERROR_TAG in v && HIDDEN_KEY in v;
+}
 
 /**
  * An Error of any realm (`vm.runInNewContext`, another context's): `instanceof Error` missed them, and
@@ -84,9 +92,9 @@ function encodeError(error: unknown, seen: Set<Error> = new Set()): unknown {
     if (Object.prototype.propertyIsEnumerable.call(error, key)) fields[key] = encoded;
     else hidden[key] = encoded;
   }
-  const tagged: Obj = { ...fields, name: error.name, message: error.message };
-  if (Object.keys(hidden).length > 0) tagged[HIDDEN_KEY] = hidden;
-  return { [ERROR_TAG]: tagged };
+  const tagged = { [ERROR_TAG]: { ...fields, name: error.name, message: error.message } };
+  // Beside the error's own fields, not among them: a field of the program's named like it was taken for it.
+  return Object.keys(hidden).length > 0 ? { ...tagged, [HIDDEN_KEY]: hidden } : tagged;
 }
 
 /**
@@ -110,7 +118,8 @@ function decodeError(stored: unknown): unknown {
   if (!looksTagged(stored)) return stored;
   if (VALUE_TAG in stored) return stored[VALUE_TAG];
   if (!isObj(stored[ERROR_TAG])) return stored;
-  const { name, message, [HIDDEN_KEY]: hidden, ...fields } = stored[ERROR_TAG] as Obj;
+  const { name, message, ...fields } = stored[ERROR_TAG] as Obj;
+  const hidden = stored[HIDDEN_KEY];
   const Class = (typeof name === 'string' && Object.hasOwn(ERROR_CLASSES, name) ? ERROR_CLASSES[name] : Error) as ErrorConstructor;
   const text = typeof message === 'string' ? message : '';
   const error = Class === (AggregateError as unknown) ? new AggregateError([], text) : new Class(text);
