@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, defineWorkflow, isArtifactRef, SizeLimitError, step, type Database, type Engine } from '../src/index.ts';
 import { openTestStore } from './helpers/postgres.ts';
 import { until } from './helpers/processes.ts';
+import { unpersistableSnapshotError } from '../src/state_machine/session-write.ts';
 
 const limits = { snapshotBytes: 4096, stepOutputInlineBytes: 1024, stepOutputBytes: 8192, signalBytes: 512, artifactBytes: 2048 };
 
@@ -209,5 +210,23 @@ describe.each(['postgres', 'pglite'] as const)('size limits on %s', (kind) => {
 
   it('rejects invalid limits at creation with the name of the limit', () => {
     expect(() => createEngine({ workflows: [], limits: { signalBytes: -1 } })).toThrow(/limits\.signalBytes must be a positive integer/);
+  });
+});
+
+it("names a snapshot past JavaScript's longest string as too large, not as V8's bare RangeError", () => {
+  // 1,000 held child errors of 1 MB each failed the run with "cannot be persisted: Invalid string length."
+  // (an adversarial pass); JSON.stringify throws this RangeError past ~512 MB of text.
+  let thrown: unknown;
+  try {
+    JSON.stringify({ a: 'x'.repeat(2 ** 28), b: 'y'.repeat(2 ** 28) });
+  } catch (err) {
+    thrown = err;
+  }
+  expect(String(thrown)).toBe('RangeError: Invalid string length');
+  expect(unpersistableSnapshotError(thrown)).toMatchObject({
+    code: 'UNDURABLE_SNAPSHOT',
+    message: expect.stringMatching(
+      /^snapshot cannot be persisted: its JSON is longer than JavaScript can build as one string .* Keep large data in artifacts/,
+    ),
   });
 });

@@ -50,6 +50,15 @@ function undurableError(bad: UndurableValue): ErrorData {
  * (`undefined` too: its `.message` was read here, outside any handler, and ended the worker's process).
  */
 function unpersistable(err: unknown): UndurableValue {
+  // JSON.stringify's RangeError for a text past V8's longest string (~512 MB): say what it means.
+  if (err instanceof RangeError && err.message === 'Invalid string length') {
+    return {
+      path: 'snapshot',
+      problem:
+        'cannot be persisted: its JSON is longer than JavaScript can build as one string (~512 MB; the limit is limits.snapshotBytes). ' +
+        "Keep large data in artifacts (ctx.saveArtifact) and out of the context and held children's errors",
+    };
+  }
   return { path: 'snapshot', problem: `cannot be persisted: ${toErrorData(err).message}` };
 }
 
