@@ -620,11 +620,19 @@ describe('a child that failed and is still held', () => {
         assigned: rejectingWith(() => Object.assign(new Error('assigned'), { cause: { code: 'ECONNRESET' } })),
         // A field named like where rmapp keeps the constructor's fields (a fifth pass: dropped, or read as a cause).
         named: rejectingWith(() => Object.assign(new Error('named', { cause: 'real' }), { $rmappHidden: { cause: 'injected' } })),
+        // Plain objects sharing their parts: 41 objects that JSON writes as 2^40 (a fifth pass: out of memory).
+        graph: rejectingWith(() => {
+          let x: unknown = { leaf: 1 };
+          for (let i = 0; i < 40; i++) x = { a: x, b: x };
+          return Object.assign(new Error('graph'), { details: x });
+        }),
       },
     }).createMachine({
       id: 'linked-errors',
       context: { seen: [] },
-      entry: ['caused', 'aggregate', 'looping', 'shared', 'many', 'assigned', 'named'].map((id) => spawnChild(id as 'caused', { id })),
+      entry: ['caused', 'aggregate', 'looping', 'shared', 'many', 'assigned', 'named', 'graph'].map((id) =>
+        spawnChild(id as 'caused', { id }),
+      ),
       initial: 'open',
       states: { open: { on: { END: 'closed' } }, closed: { type: 'final' } },
       on: {
@@ -653,6 +661,7 @@ describe('a child that failed and is still held', () => {
                   many: [error('many')?.errors?.length, (error('many')?.errors?.[99] as Error | undefined)?.message],
                   assigned: JSON.stringify(error('assigned')),
                   named: [JSON.stringify(error('named')), error('named')?.cause],
+                  graph: (error('graph') as { details?: { a?: { a?: unknown } } } | undefined)?.details?.a?.a !== undefined,
                 },
               ];
             },
@@ -671,13 +680,15 @@ describe('a child that failed and is still held', () => {
       shared: 'level 38',
       assigned: '{"cause":{"code":"ECONNRESET"}}',
       named: ['{"$rmappHidden":{"cause":"injected"}}', 'real'],
+      graph: true,
     };
     expect(plain.getSnapshot().output, 'plain XState').toEqual([{ ...same, looping: ['loops', 'itself'], many: [20_000, 'e99'] }]);
     const { run, history } = await underRmapp('xs.linked-errors', linked, events);
     expect(history.filter((h) => h.type === 'run.resumed').length, 'restored between the events').toBeGreaterThan(0);
     expect(run.status, JSON.stringify(run.error)).toBe('succeeded');
-    // The differences: an Error met again in its graph comes back as text (JSON has no cycles), and an
-    // AggregateError keeps its first 100 errors, then how many more there were.
+    // The differences: an Error met again in its graph comes back as text (JSON has no cycles), an
+    // AggregateError keeps its first 100 errors, then how many more there were, and a field's copy stops
+    // at 10,000 objects ("[Truncated]").
     expect(run.output).toEqual([{ ...same, looping: ['loops', '[Circular]'], many: [101, 'e99'] }]);
   });
 

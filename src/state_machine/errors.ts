@@ -240,22 +240,31 @@ function writableDetails(details: unknown): Record<string, unknown> | undefined 
 /** Nesting kept by {@link storableCopy}: far below JSON.stringify's stack (~5,000 levels in Node) and jsonb's (~5,000–20,000 at max_stack_depth 2 MB). */
 const MAX_DETAILS_DEPTH = 100;
 
+/**
+ * Objects and arrays copied by one {@link storableCopy}: an object reached by many paths is copied once
+ * per path, as JSON writes it, so a graph of a few dozen objects sharing their parts (`x = {a: y, b: y}`,
+ * nested) copied into millions and ran the worker out of memory (an adversarial pass). The rest is
+ * `"[Truncated]"`.
+ */
+const MAX_COPIED_OBJECTS = 10_000;
+
 /** A JSON-writable, Postgres-storable copy of `value`; reading it may throw at any property. */
-function storableCopy(value: unknown, ancestors: object[], depth: number): unknown {
+function storableCopy(value: unknown, ancestors: object[], depth: number, budget = { left: MAX_COPIED_OBJECTS }): unknown {
   if (typeof value === 'string') return storableText(value);
   if (typeof value === 'bigint') return `${value}n`;
   if (typeof value !== 'object' || value === null) return value;
   if (ancestors.includes(value)) return '[Circular]';
   if (depth >= MAX_DETAILS_DEPTH) return '[Too deep]';
+  if (--budget.left < 0) return '[Truncated]';
   try {
     const toJSON = (value as { toJSON?: unknown }).toJSON;
     if (typeof toJSON === 'function') {
       const json: unknown = toJSON.call(value);
-      if (json !== value) return storableCopy(json, ancestors, depth + 1);
+      if (json !== value) return storableCopy(json, ancestors, depth + 1, budget);
     }
     ancestors.push(value);
     try {
-      if (Array.isArray(value)) return value.map((v) => storableCopy(v, ancestors, depth + 1));
+      if (Array.isArray(value)) return value.map((v) => storableCopy(v, ancestors, depth + 1, budget));
       const out: Record<string, unknown> = {};
       for (const key of Object.keys(value)) {
         let v: unknown;
@@ -264,7 +273,7 @@ function storableCopy(value: unknown, ancestors: object[], depth: number): unkno
         } catch (err) {
           v = unreadable(err);
         }
-        out[storableText(key)] = storableCopy(v, ancestors, depth + 1);
+        out[storableText(key)] = storableCopy(v, ancestors, depth + 1, budget);
       }
       return out;
     } finally {
