@@ -92,6 +92,13 @@ const echo = defineWorkflow({
   }),
 });
 
+/** A first state large without its input: a context default. */
+const padded = defineWorkflow({
+  name: 'test.padded',
+  input: z.object({}),
+  machine: setup({}).createMachine({ id: 'padded', context: { pad: 'p'.repeat(5000) }, initial: 'open', states: { open: {} } }),
+});
+
 describe.each(['postgres', 'pglite'] as const)('size limits on %s', (kind) => {
   let store: { db: Database; close(): Promise<void> };
   let db: Database;
@@ -100,7 +107,7 @@ describe.each(['postgres', 'pglite'] as const)('size limits on %s', (kind) => {
   beforeAll(async () => {
     store = await openTestStore(kind);
     db = store.db;
-    engine = createEngine({ database: db, workflows: [produce, saver, growing, echo], limits, pollMs: 50 });
+    engine = createEngine({ database: db, workflows: [produce, saver, growing, echo, padded], limits, pollMs: 50 });
     await engine.startWorker();
   });
   afterAll(async () => {
@@ -194,6 +201,15 @@ describe.each(['postgres', 'pglite'] as const)('size limits on %s', (kind) => {
     expect(stored, 'runs stored').toEqual([]);
     const run = await engine.waitFor(await engine.start('test.echo', { text: 'short' }), { timeoutMs: 20_000 });
     expect(run.status, 'a start that fits, after').toBe('succeeded');
+  });
+
+  it('refuses a start whose first state is large without its input, naming the machine, not the input', async () => {
+    // An adversarial pass: a first state made large by a spawned child's error was answered "Send less input".
+    const err = await engine.start('test.padded', {}).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SizeLimitError);
+    expect((err as Error).message).toMatch(
+      /^The run's first state \(its snapshot; its input is only 2 bytes\) is \d+ bytes, over the limit of 4096 bytes \(limits\.snapshotBytes\)\. The machine's first macrostep makes it large/,
+    );
   });
 
   it('a start naming a stored run (its idempotency key, its id) gets that run back, even with an input whose first state would not fit', async () => {

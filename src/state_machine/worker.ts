@@ -39,7 +39,7 @@ import type { EngineEvents } from './events.ts';
 import { resolveRetryPolicy, type RetryPolicy } from './retry-policy.ts';
 import { RunSession } from './run-session.ts';
 import { dbFaultsArmed, withDbFault } from './db-faults.ts';
-import { SizeLimitError, type Limits } from './limits.ts';
+import { jsonBytes, SizeLimitError, type Limits } from './limits.ts';
 import type { Clock, SessionHost } from './session-host.ts';
 import type { Logger } from '../persistence/logger.ts';
 
@@ -480,7 +480,7 @@ export class Worker implements SessionHost {
       return insertRun(this.db, run);
     }
     const { write } = prepared;
-    const refused = refusedFirstState(write.error);
+    const refused = refusedFirstState(write.error, run.input);
     if (refused) {
       // Nothing is stored: the caller's start fails, as one with a too-large input does (request-checks.ts)
       // — unless it names a run stored already (its id, its idempotency key), which it gets back whatever
@@ -775,11 +775,23 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * whose input alone is over the limit is. Null for any other first write, a failed one included (a
  * machine that fails at once is the run's business).
  */
-function refusedFirstState(written: unknown): SizeLimitError | null {
+function refusedFirstState(written: unknown, input: unknown): SizeLimitError | null {
   const error = written as Partial<ErrorData> | null;
   if (error?.code !== 'SIZE_LIMIT_EXCEEDED') return null;
   const details = error.details as { limit?: unknown; bytes?: unknown; max?: unknown } | undefined;
   if (details?.limit !== 'snapshotBytes' || typeof details.bytes !== 'number' || typeof details.max !== 'number') return null;
+  // The input is what the caller can change; a first state that is large without it (a context default,
+  // a spawned child's error) was answered "Send less input" (an adversarial pass).
+  const inputBytes = jsonBytes(JSON.stringify(input ?? null));
+  if (inputBytes * 4 < details.bytes) {
+    return new SizeLimitError(
+      `The run's first state (its snapshot; its input is only ${inputBytes} bytes)`,
+      'snapshotBytes',
+      details.bytes,
+      details.max,
+      "The machine's first macrostep makes it large (its context's defaults, a spawned child's error or output): keep large data in artifacts, or raise limits.snapshotBytes.",
+    );
+  }
   return new SizeLimitError(
     "The run's first state (its snapshot, with the input copied into its context and steps)",
     'snapshotBytes',
