@@ -64,11 +64,16 @@ afterAll(async () => {
   await testDb.drop();
 });
 
-function engine(worker: string, ignores: boolean, warnings: string[] = []): Engine {
-  const logger = {
-    warn: (_: unknown, m?: string) => void warnings.push(m ?? ''),
-    error: (_: unknown, m?: string) => void warnings.push(m ?? ''),
+/** A logger that keeps the messages of warnings and errors in `lines`. */
+function recordingLogger(lines: string[]) {
+  return {
+    warn: (_: unknown, m?: string) => void lines.push(m ?? ''),
+    error: (_: unknown, m?: string) => void lines.push(m ?? ''),
   };
+}
+
+function engine(worker: string, ignores: boolean, warnings: string[] = []): Engine {
+  const logger = recordingLogger(warnings);
   const e = createEngine({
     database: testDb.url,
     workflows: [workflowFor(worker, ignores)],
@@ -168,12 +173,8 @@ it('keeps a run whose timed-out step still runs in memory through its backoff; i
     states: { working: { invoke: { src: 'timedOut', onDone: 'done' } }, done: { type: 'final' } },
   });
   const warnings: string[] = [];
-  const logger = {
-    warn: (_: unknown, m?: string) => void warnings.push(m ?? ''),
-    error: (_: unknown, m?: string) => void warnings.push(m ?? ''),
-  };
   const e = createEngine({
-    logger,
+    logger: recordingLogger(warnings),
     database: testDb.url,
     workflows: [defineWorkflow({ name: 'test.timeouts', machine, input: z.object({}) })],
     leaseMs: 2_000,

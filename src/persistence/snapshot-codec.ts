@@ -43,9 +43,9 @@ const ERROR_CLASSES: Record<string, ErrorConstructor> = {
  */
 export const LINKED_ERROR_FIELDS = ['cause', 'errors'] as const;
 /** Errors linked through `cause`/`errors` past this many in one error's graph are kept as their message text. */
-export const MAX_LINKED_ERRORS = 1_000;
+const MAX_LINKED_ERRORS = 1_000;
 /** An AggregateError's errors kept: 20,000 made a snapshot over its 1 MB limit and failed the run. */
-export const MAX_KEPT_ERRORS = 100;
+const MAX_KEPT_ERRORS = 100;
 /**
  * Where the linked fields the constructor made not enumerable are stored, beside the tag (a program's
  * own stay with its other fields): `{"$rmappError": {…}, "$rmappHidden": {"cause": …}}`.
@@ -73,9 +73,8 @@ export function isAnError(value: unknown): value is Error {
   return value instanceof Error || Object.prototype.toString.call(value) === '[object Error]';
 }
 
-function encodeError(error: unknown, seen: Set<Error> = new Set()): unknown {
+function encodeError(error: unknown, seen: Set<unknown> = new Set()): unknown {
   if (!isAnError(error)) return looksTagged(error) ? { [VALUE_TAG]: error } : error;
-  seen.add(error);
   const fields: Obj = {};
   for (const key of Object.keys(error)) {
     const value = (error as unknown as Obj)[key];
@@ -83,33 +82,58 @@ function encodeError(error: unknown, seen: Set<Error> = new Set()): unknown {
     if (typeof value !== 'function') fields[key] = value;
   }
   const hidden: Obj = {};
-  for (const key of LINKED_ERROR_FIELDS) {
-    if (!Object.hasOwn(error, key)) continue;
-    const value = (error as unknown as Obj)[key];
-    const encoded =
-      key === 'errors' && Array.isArray(value) ? keptErrors(value).map((v) => encodeLinked(v, seen)) : encodeLinked(value, seen);
-    // As the constructor makes them (not enumerable), or as the program assigned them.
-    if (Object.prototype.propertyIsEnumerable.call(error, key)) fields[key] = encoded;
-    else hidden[key] = encoded;
-  }
+  const how = { error: (e: Error) => encodeError(e, seen), other: (v: unknown) => (looksTagged(v) ? { [VALUE_TAG]: v } : v) };
+  // As the constructor makes them (not enumerable), or as the program assigned them.
+  for (const { key, value, enumerable } of linkedFields(error, seen, how)) (enumerable ? fields : hidden)[key] = value;
   const tagged = { [ERROR_TAG]: { ...fields, name: error.name, message: error.message } };
   // Beside the error's own fields, not among them: a field of the program's named like it was taken for it.
   return Object.keys(hidden).length > 0 ? { ...tagged, [HIDDEN_KEY]: hidden } : tagged;
 }
 
+/** A linked field of an Error as it is kept ({@link linkedFields}). */
+export interface LinkedField {
+  key: (typeof LINKED_ERROR_FIELDS)[number];
+  value: unknown;
+  enumerable: boolean;
+}
+
 /**
- * An Error's `cause` or one of its `errors`: an Error encoded in turn — once: one met again (its own
- * cause, or shared by several of an AggregateError's errors, whose graph grew exponentially and ended the
- * worker's process) is stored as `"[Circular]"`, and past {@link MAX_LINKED_ERRORS} as its message text.
+ * The `cause` and an AggregateError's `errors` of `error` as they are kept, for the codec and for the
+ * session's storable copy (state_machine/session-write.ts): each Error of the graph through `how.error`
+ * once — one met again (its own cause, or shared by several of an AggregateError's errors, whose graph
+ * grew exponentially and ended the worker's process) is `"[Circular]"`, and past
+ * {@link MAX_LINKED_ERRORS} its message text — anything else through `how.other`, and an
+ * AggregateError's first {@link MAX_KEPT_ERRORS} errors. `how.read` reads a property (a copy reads
+ * defensively: a getter may throw).
  */
-function encodeLinked(value: unknown, seen: Set<Error>): unknown {
-  if (!isAnError(value)) return looksTagged(value) ? { [VALUE_TAG]: value } : value;
-  if (seen.has(value)) return '[Circular]';
-  return seen.size >= MAX_LINKED_ERRORS ? String(value.message) : encodeError(value, seen);
+export function linkedFields(
+  error: Error,
+  seen: Set<unknown>,
+  how: { error: (e: Error) => unknown; other: (v: unknown) => unknown; read?: <T>(get: () => T, fallback: T) => T },
+): LinkedField[] {
+  const read = how.read ?? (<T>(get: () => T) => get());
+  seen.add(error);
+  const one = (v: unknown): unknown =>
+    !read(() => isAnError(v), false)
+      ? how.other(v)
+      : seen.has(v)
+        ? '[Circular]'
+        : seen.size >= MAX_LINKED_ERRORS
+          ? how.other(String(read<unknown>(() => (v as Error).message, '[Unreadable]')))
+          : how.error(v as Error);
+  const out: LinkedField[] = [];
+  for (const key of LINKED_ERROR_FIELDS) {
+    if (!read(() => Object.hasOwn(error, key), false)) continue;
+    const value = read<unknown>(() => (error as unknown as Obj)[key], '[Unreadable]');
+    const list = key === 'errors' && read(() => Array.isArray(value), false) ? read(() => keptErrors(value as unknown[]), null) : null;
+    const enumerable = read(() => Object.prototype.propertyIsEnumerable.call(error, key), false);
+    out.push({ key, value: list ? list.map(one) : one(value), enumerable });
+  }
+  return out;
 }
 
 /** An AggregateError's first {@link MAX_KEPT_ERRORS} errors, then how many more there were. */
-export function keptErrors(errors: readonly unknown[]): unknown[] {
+function keptErrors(errors: readonly unknown[]): unknown[] {
   if (errors.length <= MAX_KEPT_ERRORS) return [...errors];
   return [...errors.slice(0, MAX_KEPT_ERRORS), `[${errors.length - MAX_KEPT_ERRORS} more]`];
 }

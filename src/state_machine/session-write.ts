@@ -6,7 +6,7 @@
  */
 import type { AnyActor, AnyActorRef } from 'xstate';
 import type { HistoryEntry } from '../persistence/runs.ts';
-import { isAnError, keptErrors, LINKED_ERROR_FIELDS, MAX_LINKED_ERRORS, storedSnapshotJson } from '../persistence/snapshot-codec.ts';
+import { isAnError, LINKED_ERROR_FIELDS, linkedFields, storedSnapshotJson } from '../persistence/snapshot-codec.ts';
 import { findUndurable, findUndurableValue, type UndurableValue } from './durable-check.ts';
 import { storableText, storableValue, toErrorData, type ErrorData } from './errors.ts';
 import type { WriteBody } from './session-commits.ts';
@@ -86,7 +86,6 @@ function readOr<T>(read: () => T, fallback: T): T {
  */
 function storableError(error: unknown, seen: Set<unknown> = new Set()): unknown {
   if (!readOr(() => isAnError(error), false)) return storableValue(error);
-  seen.add(error);
   const e = error as Error;
   const text = (v: unknown) => (typeof v === 'string' ? storableText(v) : storableValue(v));
   const message = readOr<unknown>(() => e.message, '[Unreadable]');
@@ -98,27 +97,10 @@ function storableError(error: unknown, seen: Set<unknown> = new Set()): unknown 
     if (key === '__proto__' || linked.has(key)) continue;
     (copy as unknown as Obj)[storableText(key)] = storableValue(readOr<unknown>(() => (e as unknown as Obj)[key], '[Unreadable]'));
   }
-  // Its `cause` and an AggregateError's `errors`, copied in turn as the snapshot codec keeps them: each
-  // Error once, at most MAX_LINKED_ERRORS of them, enumerable or not as they were.
-  const copyLinked = (v: unknown): unknown =>
-    !readOr(() => isAnError(v), false)
-      ? storableValue(v)
-      : seen.has(v)
-        ? '[Circular]'
-        : seen.size >= MAX_LINKED_ERRORS
-          ? text(readOr<unknown>(() => (v as Error).message, '[Unreadable]'))
-          : storableError(v, seen);
-  for (const key of LINKED_ERROR_FIELDS) {
-    if (!readOr(() => Object.hasOwn(e, key), false)) continue;
-    const value = readOr<unknown>(() => (e as unknown as Obj)[key], '[Unreadable]');
-    const list = key === 'errors' && readOr(() => Array.isArray(value), false) ? readOr(() => keptErrors(value as unknown[]), null) : null;
-    const enumerable = readOr(() => Object.prototype.propertyIsEnumerable.call(e, key), false);
-    Object.defineProperty(copy, key, {
-      value: list ? list.map(copyLinked) : copyLinked(value),
-      writable: true,
-      configurable: true,
-      enumerable,
-    });
+  // Its `cause` and an AggregateError's `errors`, copied in turn as the snapshot codec keeps them.
+  const how = { error: (v: Error) => storableError(v, seen), other: storableValue, read: readOr };
+  for (const { key, value, enumerable } of linkedFields(e, seen, how)) {
+    Object.defineProperty(copy, key, { value, writable: true, configurable: true, enumerable });
   }
   return copy;
 }
