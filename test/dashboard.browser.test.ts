@@ -14,6 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { setup } from 'xstate';
+import { z } from 'zod';
+import { defineWorkflow } from '../src/index.ts';
 import { pruneRuns } from '../src/persistence/retention.ts';
 import { loadConfig } from '../src/rmapp/config.ts';
 import { createLogger } from '../src/rmapp/logger.ts';
@@ -23,6 +26,28 @@ import { failingWorkflow } from './helpers/workflows.ts';
 import { until } from './helpers/processes.ts';
 import { screenshotPath } from './helpers/screenshots.ts';
 
+/** Throws on an event without `ok`: a poison event the page offers to retry without. */
+const picky = defineWorkflow({
+  name: 'test.picky',
+  input: z.object({}),
+  machine: setup({ types: {} as { events: { type: 'poke'; ok?: boolean } | { type: 'done' } } }).createMachine({
+    initial: 'waiting',
+    states: {
+      waiting: {
+        on: {
+          poke: {
+            actions: ({ event }) => {
+              if (!event.ok) throw new Error('a poke needs ok');
+            },
+          },
+          done: 'finished',
+        },
+      },
+      finished: { type: 'final' },
+    },
+  }),
+});
+
 let service: Service;
 let browser: Browser;
 const TOKEN = 'dashboard-token-0123456789';
@@ -31,7 +56,7 @@ async function serve(env: Record<string, string>): Promise<Service> {
   const config = await loadConfig({ env: { PORT: '0', ...env }, cwd: mkdtempSync(join(tmpdir(), 'rmapp-dash-')) });
   return startService({
     config,
-    extraWorkflows: [hangingWorkflow(), failingWorkflow(), approvalWorkflow()],
+    extraWorkflows: [hangingWorkflow(), failingWorkflow(), approvalWorkflow(), picky],
     database: { url: '', dataDir: 'memory://' },
     engine: { pollMs: 50 },
     log: createLogger({ level: 'silent' }),
@@ -181,6 +206,27 @@ it('refuses bad starts and events with a 4xx that names the mistake', async () =
     body: { delivered: true, outcome: 'ignored' },
   });
   await service.engine.cancel(body.id as string, 'test over');
+});
+
+it('a run that failed handling an event offers a retry without it, which resumes the run', async () => {
+  const id = await service.engine.start('test.picky', {}, { runId: 'demo-poisoned' });
+  const { id: signal } = await service.engine.send(id, { type: 'poke' });
+  expect((await service.engine.waitFor(id, { timeoutMs: 20_000 })).error?.code).toBe('MACHINE_ERROR');
+  const page = await browser.newPage();
+  await page.goto(`${service.url}/runs/demo-poisoned`);
+  const button = page.locator('#retry-drop');
+  await button.waitFor();
+  expect(await button.textContent()).toBe(`Retry without signal #${signal} poke`);
+  await button.click();
+  await page.locator('#action-result', { hasText: `without signal ${signal} ("poke")` }).waitFor();
+  await until(async () => (await service.engine.get(id)).status !== 'failed', 20_000, 'the run to resume');
+  await service.engine.send(id, { type: 'done' });
+  expect((await service.engine.waitFor(id, { timeoutMs: 20_000 })).status).toBe('succeeded');
+  // A run that failed in a step, not on an event, has no such button.
+  await page.goto(`${service.url}/runs/demo-failed`);
+  await page.locator('#run-error').waitFor();
+  expect(await page.locator('#retry-drop').count()).toBe(0);
+  await page.close();
 });
 
 it('starts a run from the form; the waiting run shows its wake-up, an `after` edge, and takes an event from the form', async () => {

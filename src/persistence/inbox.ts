@@ -20,8 +20,11 @@ export interface InboxEvent {
   sentAt: number;
 }
 
-/** What became of a signal once its run took it: see the inbox's `outcome` column. */
-export type SignalOutcome = 'received' | 'ignored' | 'expired';
+/**
+ * What became of a signal once its run took it: see the inbox's `outcome` column. `dropped`: the run
+ * failed handling it and was retried without it (`engine.retry(id, { dropSignal: true })`).
+ */
+export type SignalOutcome = 'received' | 'ignored' | 'expired' | 'dropped';
 
 /**
  * Appends a signal and, in the same statement, wakes the run if it waits and notifies workers.
@@ -131,6 +134,19 @@ export async function signalOutcome(db: Queryable, runId: string, id: number): P
   // Failed before it took the event: the event stays in the inbox for `engine.retry`, and nothing will
   // take it before then — a wait for it would only run out.
   return row.status === 'failed' ? 'held' : null;
+}
+
+/** A signal of the run by id, and whether it is still queued (null: no such signal). */
+export async function inboxSignal(
+  db: Queryable,
+  runId: string,
+  id: number,
+): Promise<{ event: InboxEvent['event']; queued: boolean; outcome: string | null } | null> {
+  const rows = await db.query<{ event: InboxEvent['event']; queued: boolean; outcome: string | null }>(
+    'select event, consumed_at is null as queued, outcome from rmapp_run_inbox where run_id = $1 and id = $2',
+    [runId, id],
+  );
+  return rows[0] ?? null;
 }
 
 /** The signal a run already took under `dedupeKey`, if any (an ignored one freed its key). */

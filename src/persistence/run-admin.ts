@@ -22,28 +22,39 @@ export async function cancelPendingRun(db: Queryable, runId: string, error: unkn
 }
 
 /**
- * Puts a failed run back to `waiting`, due now, with its step records replaced by `steps`, and wakes
- * the workers. A run with a concurrency key goes back to its key's queue instead (`pending`, not
- * admitted; first in line, as it was created first): it kept `admitted` from its first admission, was
- * claimed at once and ran beside the key's runs over its limit. Fenced by the version the caller read:
- * null when the run changed since, else the status it has now.
+ * Puts a failed run back to `waiting`, due now, with its step records replaced by `steps`, appends
+ * `history` (encoded, history-codec.ts) and wakes the workers, in one statement. A run with a
+ * concurrency key goes back to its key's queue instead (`pending`, not admitted; first in line, as it
+ * was created first): it kept `admitted` from its first admission, was claimed at once and ran beside
+ * the key's runs over its limit. With `dropSignal`, that inbox signal — the one the run failed handling
+ * — is consumed as `dropped` (its dedupe key freed, as an ignored one's) in the same statement, and the
+ * run is put back only while the signal is still queued. Fenced by the version the caller read: null
+ * when the run changed since (or the signal was taken), else the status it has now.
  * @internal
  */
 export async function rewindFailedRun(
   db: Queryable,
-  run: { id: string; version: number; steps: unknown; keyed: boolean },
+  run: { id: string; version: number; steps: unknown; keyed: boolean; history: string; worker: string; dropSignal: number | null },
 ): Promise<'waiting' | 'pending' | null> {
   // `keyed`: the run's definition (as registered now) has a concurrency limit. Without one no worker
   // admits queued runs, and a run sent back to a queue waited there for ever.
   const rows = await db.query<{ status: 'waiting' | 'pending' }>(
-    `update rmapp_runs set status = case when concurrency_key is not null and $4::boolean then 'pending' else 'waiting' end,
-       admitted = admitted and not (concurrency_key is not null and $4::boolean),
-       wake_at = case when concurrency_key is not null and $4::boolean then null else now() end,
-       error = null, finished_at = null, steps = $3::jsonb,
-       status_message = null, version = version + 1, updated_at = now()
-     where id = $1 and version = $2 and status = 'failed'
-     returning status, pg_notify('${WAKE_CHANNEL}', id)`,
-    [run.id, run.version, JSON.stringify(run.steps), run.keyed],
+    `with u as (
+       update rmapp_runs set status = case when concurrency_key is not null and $4::boolean then 'pending' else 'waiting' end,
+         admitted = admitted and not (concurrency_key is not null and $4::boolean),
+         wake_at = case when concurrency_key is not null and $4::boolean then null else now() end,
+         error = null, finished_at = null, steps = $3::jsonb, history_rows = history_rows + 1,
+         status_message = null, version = version + 1, updated_at = now()
+       where id = $1 and version = $2 and status = 'failed'
+         and ($7::bigint is null or exists (
+           select 1 from rmapp_run_inbox i where i.run_id = $1 and i.id = $7::bigint and i.consumed_at is null))
+       returning id, status),
+     d as (
+       update rmapp_run_inbox i set consumed_at = now(), outcome = 'dropped', dedupe_key = null
+       from u where i.run_id = u.id and i.id = $7::bigint),
+     h as (insert into rmapp_run_history (run_id, worker, log) select u.id, $6, $5::json from u)
+     select status, pg_notify('${WAKE_CHANNEL}', id) from u`,
+    [run.id, run.version, JSON.stringify(run.steps), run.keyed, run.history, run.worker, run.dropSignal],
   );
   return rows[0]?.status ?? null;
 }

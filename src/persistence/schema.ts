@@ -173,7 +173,10 @@ export const runInbox = pgTable(
      * unconsumed until this instant, and is offered again after every change of the run.
      */
     keepUntil: tz('keep_until'),
-    /** What became of it: `received` (it changed the run), `ignored` (it changed nothing), `expired`. */
+    /**
+     * What became of it: `received` (it changed the run), `ignored` (it changed nothing), `expired`,
+     * `dropped` (the run failed handling it and an operator retried the run without it).
+     */
     outcome: text('outcome'),
     /**
      * A buffered signal whose `signal.buffered` is in the run's history (written by the same commit): a

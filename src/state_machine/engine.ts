@@ -9,7 +9,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { context as otelContext, SpanStatusCode } from '@opentelemetry/api';
 import { appendSignal, signalByDedupeKey, signalOutcome, type SignalOutcome } from '../persistence/inbox.ts';
 import { appendHistory, getRun, getRunHead, insertRun } from '../persistence/runs.ts';
-import { cancelPendingRun, countRuns, rewindFailedRun } from '../persistence/run-admin.ts';
+import { cancelPendingRun, countRuns } from '../persistence/run-admin.ts';
+import { checkRetryOptions, retryFailedRun, type RetryHost, type RetryOptions } from './run-retry.ts';
 import { admitKey } from '../persistence/claims.ts';
 import { isFinalStatus, type RunStatus } from '../persistence/run-status.ts';
 import type { Database, Queryable } from '../persistence/database.ts';
@@ -18,7 +19,6 @@ import type { HistoryEntry } from '../persistence/history-codec.ts';
 import { DEFAULT_RETENTION } from '../persistence/retention.ts';
 import { startRetentionJob, type RetentionJob } from '../persistence/retention-job.ts';
 import { newRunId } from './run-id.ts';
-import { decodeStepRecords, retriedRecords } from './step-record.ts';
 import type { AnyWorkflowDefinition, RunId, WorkflowEvent, WorkflowStartInput } from './typed-runs.ts';
 import {
   cancelledError,
@@ -47,7 +47,10 @@ export interface SendResult {
   delivered: boolean;
   /** Its inbox id, when appended. */
   id: number | null;
-  /** `queued` until the run takes it; then `received`, `ignored` or `expired`; `duplicate` when not appended. */
+  /**
+   * `queued` until the run takes it; then `received`, `ignored` or `expired` (`dropped`: the run failed
+   * handling it and was retried without it); `duplicate` when not appended.
+   */
   outcome: 'queued' | 'duplicate' | SignalOutcome;
 }
 
@@ -336,60 +339,36 @@ export class Engine extends RunQueries {
   /**
    * Retries a failed run from the step that failed, keeping everything it had done: the run goes back
    * to its last snapshot — the one persisted before the failing step's error reached the machine —
-   * with fresh attempts, and the failed execution runs again.
+   * with fresh attempts, and the failed execution runs again. With `dropSignal`, the signal the run
+   * failed handling (a guard or an action that threw on it) is left out: see {@link RetryOptions}.
    *
-   * Refused (a {@link ValidationError}) when the machine itself ended the run in
+   * Refused (a {@link RunStateError}) when the machine itself ended the run in
    * one of its `failureStates` — a test failure it decided on, or a step's error it handled by going
    * there: its persisted snapshot is that final state, no step is left to run again, and a retry
    * would fail again at once. Such a run is continued by a new run (the GitHub service's `@bot retry`
    * does that for the issue templates and the review workflows).
+   *
+   * @example
+   * await engine.retry(id); // after deploying a fixed definition
+   * await engine.retry(id, { dropSignal: true }); // without the event it failed on
    */
-  async retry(runId: string): Promise<{ status: RunStatus; message: string }> {
+  async retry(runId: string, options?: RetryOptions): Promise<{ status: RunStatus; message: string }> {
+    const checked = checkRetryOptions(options);
     const db = await this.db();
-    const run = await getRun(db, runId);
-    if (!run) throw new RunNotFoundError(runId);
-    if (run.status !== 'failed') {
-      throw new RunStateError(`Run ${runId} is ${run.status}; only failed runs can be retried.`);
-    }
-    if ((run.snapshot as { status?: unknown } | null)?.status === 'done') {
-      const error = run.error as { code?: string; message?: string } | null;
-      const why = error?.message ? ` (${error.code ?? 'error'}: ${error.message})` : '';
-      throw new RunStateError(
-        `Run ${runId} cannot be retried: its workflow ended it in its failure state ${JSON.stringify(run.stateValue)}${why}, so no step is left to run again and a retry would fail at once. Start a new run instead.`,
-        [{ path: 'runId', message: 'ended in a failure state of its workflow' }],
-      );
-    }
-    // The deadline stays the run's: one already passed would end the resumed run at once (RUN_TIMEOUT again).
-    if (run.deadlineAt && run.deadlineAt.getTime() <= this.settings.clock.now()) {
-      throw new RunStateError(
-        `Run ${runId} cannot be retried: its deadline (${run.deadlineAt.toISOString()}, from timeoutMs at start) has passed, so it would time out again at once. Start a new run instead, with a longer timeoutMs if it needs one.`,
-        [{ path: 'runId', message: 'deadline passed' }],
-      );
-    }
-    // The failed execution runs again under its own idempotency key; earlier failed ones count as finished.
-    const steps = retriedRecords(decodeStepRecords(run.steps), run.snapshot);
-    // Queued again unless the run's definition, registered here, has no limit any more: a process that
-    // does not know the run's version cannot tell, and letting the run skip the queue ran it beside the
-    // key's runs over the limit (a newer deploy retrying an older run).
-    const def = this.definition(run.workflow, run.workflowVersion);
-    const keyed = def ? !!def.concurrency : true;
-    const status = await rewindFailedRun(db, { id: runId, version: run.version, steps, keyed });
-    if (!status) {
-      // Deleted meanwhile (a prune): not found, as it would be a moment later.
-      if (!(await getRunHead(db, runId))) throw new RunNotFoundError(runId);
-      throw new RunStateError(`Run ${runId} changed while retrying it; look at it again and retry.`);
-    }
-    await appendHistory(db, runId, [{ type: 'run.retried', data: { previousError: run.error } }], this.workerId);
-    if (status === 'pending' && run.concurrencyKey) await this.admitNow(db, run.concurrencyKey);
+    const { status, message, concurrencyKey } = await retryFailedRun(db, this.retryHost, runId, checked);
+    if (status === 'pending' && concurrencyKey) await this.admitNow(db, concurrencyKey);
     this.worker?.poke();
-    return {
-      status,
-      message:
-        status === 'pending'
-          ? `Run ${runId} will resume from ${JSON.stringify(run.stateValue)} once its concurrency key has a free slot.`
-          : `Run ${runId} will resume from ${JSON.stringify(run.stateValue)}.`,
-    };
+    return { status, message };
   }
+
+  private readonly retryHost: RetryHost = {
+    clockNow: () => this.settings.clock.now(),
+    workerId: this.workerId,
+    keyed: (workflow, version) => {
+      const def = this.definition(workflow, version);
+      return def ? !!def.concurrency : true;
+    },
+  };
 
   /**
    * Starts this process's worker. With `retry`, a start that fails on a transient error (the database

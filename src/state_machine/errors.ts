@@ -28,6 +28,11 @@ export interface ErrorData {
   retryAfterMs?: number | undefined;
   stack?: string | undefined;
   details?: Record<string, unknown> | undefined;
+  /**
+   * The signal (inbox event) the run's machine was handling when it threw: `engine.retry(id, {
+   * dropSignal: true })` retries the run without it, as Temporal's reset can leave a signal out.
+   */
+  signal?: { id: number; type: string } | undefined;
 }
 
 /**

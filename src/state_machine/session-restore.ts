@@ -128,8 +128,8 @@ export function endingOfDone(actor: AnyActor, definition: WorkflowDefinition, sn
   return { status: 'failed', snapshot: actor.getPersistedSnapshot(), output: snap.output, error };
 }
 
-/** An event the root machine was handling, with the state it met it in. */
-export type HandledEvent = { type: string; state: unknown } | null;
+/** An event the root machine was handling, with the state it met it in (and its inbox id, for a signal). */
+export type HandledEvent = { type: string; state: unknown; signalId?: number } | null;
 
 /**
  * What the run failed with when its machine errored. An exception thrown by a guard, an action or an
@@ -145,7 +145,9 @@ export function machineError(
   delivering: HandledEvent,
   processing: HandledEvent,
 ): ErrorData {
-  const data = toError(err);
+  // The signal is named whatever the error: a retry may leave it out (engine.ts `retry`, `dropSignal`).
+  const signal = delivering?.signalId !== undefined ? { signal: { id: delivering.signalId, type: delivering.type } } : {};
+  const data = { ...toError(err), ...signal };
   if ((err as { category?: unknown } | null)?.category !== undefined) return data;
   const during = delivering
     ? ` (while handling event "${delivering.type}" in state ${JSON.stringify(delivering.state)})`

@@ -44,7 +44,7 @@ export class SignalDelivery {
   /** Buffered signals that no state has accepted yet, oldest first. */
   kept: InboxEvent[] = [];
   /** The external event being delivered, to name it if the machine throws. */
-  delivering: { type: string; state: unknown } | null = null;
+  delivering: { type: string; state: unknown; signalId: number } | null = null;
   private lastSignalId = 0;
   /** Transitions the root has taken (see {@link rootTransitioned}): tells an event that was taken from one ignored. */
   private rootTransitions = 0;
@@ -193,7 +193,7 @@ export class SignalDelivery {
     if (before.status === 'active') {
       const mark = s.history().length;
       const transitions = this.rootTransitions;
-      this.delivering = { type: e.event.type, state: before.value };
+      this.delivering = { type: e.event.type, state: before.value, signalId: e.id };
       actor.send(e.event);
       this.delivering = null;
       // Taken: a transition ran (a targetless one with actions, a re-entry, a sendTo keep the root's

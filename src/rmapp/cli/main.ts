@@ -231,8 +231,9 @@ runs
   .description(
     'retry a failed run from the step whose error it did not handle (a run its workflow ended in a failure state is refused: start a new one)',
   )
-  .action(async (id: string) => {
-    await withEngine(async (engine) => print((await engine.retry(id)).message));
+  .option('--drop-signal', 'leave out the signal the run failed handling (an event its workflow throws on), recorded as signal.dropped')
+  .action(async (id: string, o: { dropSignal?: boolean }) => {
+    await withEngine(async (engine) => print((await engine.retry(id, o.dropSignal ? { dropSignal: true } : {})).message));
   });
 
 runs

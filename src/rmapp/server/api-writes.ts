@@ -1,8 +1,9 @@
 /**
  * The API's writes that start and steer runs (the dashboard's forms use them; scripts may):
- * `POST /api/runs` `{ workflow, input, idempotencyKey? }` → 201 `{ id }`, and `POST /api/runs/:id/events`
+ * `POST /api/runs` `{ workflow, input, idempotencyKey? }` → 201 `{ id }`, `POST /api/runs/:id/events`
  * with an event `{ type, ...payload }` → 202 `{ delivered, outcome }` (`?waitMs=` up to 10,000 waits for the
- * run to take it, so `outcome` can say `received` or `ignored` rather than `queued`). Both sit behind the token, Host, Origin
+ * run to take it, so `outcome` can say `received` or `ignored` rather than `queued`), and
+ * `POST /api/runs/:id/retry` with no body or `{ "dropSignal": true }` → 200 `{ status, message }`. All sit behind the token, Host, Origin
  * and `X-Rmapp-Request` rules of every API write (http-server.ts). A client's mistake — a body that is
  * not a JSON object, an unknown workflow, input the workflow's schema refuses, a malformed or reserved
  * event, a run that has finished — is a 4xx whose message names what is wrong and how to fix it.
@@ -12,6 +13,7 @@ import { z } from 'zod';
 import type { Engine } from '../../state_machine/engine.ts';
 import { RunNotFoundError, RunStateError, UnknownWorkflowError, WorkflowError } from '../../state_machine/errors.ts';
 import { SizeLimitError } from '../../state_machine/limits.ts';
+import { checkRetryOptions, type RetryOptions } from '../../state_machine/run-retry.ts';
 import { inexactNumber, inexactNumberMessage } from '../json-numbers.ts';
 import { ClientError, readClientBody } from './http-util.ts';
 
@@ -59,13 +61,14 @@ export function firstInvalidByte(bytes: Uint8Array): number {
   return -1;
 }
 
-/** The JSON object a write sends; a {@link ClientError} for anything else. */
-async function jsonObject(req: IncomingMessage, example: string): Promise<Record<string, unknown>> {
+/** The JSON object a write sends; a {@link ClientError} for anything else. `optional`: no body is `{}`. */
+async function jsonObject(req: IncomingMessage, example: string, optional = false): Promise<Record<string, unknown>> {
   const bytes = await readClientBody(req, {
     limit: MAX_BODY_BYTES,
     deadlineMs: 10_000,
     tooLarge: 'send a reference (an artifact name, a URL) instead of the data',
   });
+  if (optional && bytes.length === 0) return {};
   let raw: string;
   try {
     raw = STRICT_UTF8.decode(bytes);
@@ -136,7 +139,8 @@ export async function handleApiWrites(
   const method = req.method ?? 'GET';
   const start = method === 'POST' && parts.length === 1 && parts[0] === 'runs';
   const event = method === 'POST' && parts.length === 3 && parts[0] === 'runs' && parts[2] === 'events';
-  if (!start && !event) return false;
+  const retry = method === 'POST' && parts.length === 3 && parts[0] === 'runs' && parts[2] === 'retry';
+  if (!start && !event && !retry) return false;
   try {
     if (start) {
       const example = startExample(engine);
@@ -151,6 +155,17 @@ export async function handleApiWrites(
       return true;
     }
     const id = parts[1] as string;
+    if (retry) {
+      const body = await jsonObject(req, '{"dropSignal":true}', true);
+      let options: RetryOptions;
+      try {
+        options = checkRetryOptions(body);
+      } catch (err) {
+        throw new ClientError(400, `Bad request to retry a run: ${(err as Error).message} Send no body, or {"dropSignal":true}.`);
+      }
+      send(200, await engine.retry(id, options));
+      return true;
+    }
     const waitMs = eventWaitMs(req);
     const body = await jsonObject(req, '{"type":"approve"}');
     if (typeof body.type !== 'string' || body.type === '')

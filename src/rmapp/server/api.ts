@@ -97,9 +97,8 @@ export async function handleApi(
       else ok({ name: parts[3], value });
       return true;
     }
-    if (method === 'POST' && parts.length === 3 && (parts[2] === 'cancel' || parts[2] === 'retry')) {
-      const result = parts[2] === 'cancel' ? await engine.cancel(id, 'cancelled from the dashboard') : await engine.retry(id);
-      ok(result);
+    if (method === 'POST' && parts.length === 3 && parts[2] === 'cancel') {
+      ok(await engine.cancel(id, 'cancelled from the dashboard'));
       return true;
     }
     return false;

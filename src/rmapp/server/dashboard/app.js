@@ -214,7 +214,7 @@ async function runPage(id) {
       <p class="muted">${esc(run.workflow)}@${esc(run.workflowVersion)} · state <code id="run-state">${esc(stateText(run.state))}</code> · started ${when(run.createdAt)}${run.finishedAt ? ` · finished ${when(run.finishedAt)}` : ''}</p>
       ${run.statusMessage ? `<p class="muted">${esc(run.statusMessage)}</p>` : ''}
       ${run.error ? `<p class="error" id="run-error"><code>${esc(run.error.category)}</code> <code>${esc(run.error.code)}</code> ${esc(run.error.message)}</p>` : ''}
-      <div class="actions"><button id="cancel" ${finished ? 'disabled' : ''}>Cancel</button><button id="retry" ${run.status === 'failed' ? '' : 'disabled'}>Retry</button><span id="action-result" class="muted"></span></div>`;
+      <div class="actions"><button id="cancel" ${finished ? 'disabled' : ''}>Cancel</button><button id="retry" ${run.status === 'failed' ? '' : 'disabled'}>Retry</button>${run.status === 'failed' && run.error?.signal ? `<button id="retry-drop" title="Retry the run without the event it failed handling (recorded as signal.dropped)">Retry without signal #${esc(String(run.error.signal.id))} ${esc(run.error.signal.type)}</button>` : ''}<span id="action-result" class="muted"></span></div>`;
     eventForm(eventBox, id, finished || !chart ? [] : acceptedEvents(chart, idsOf(chart.id, run.state)), () => void refresh());
     bodyBox.innerHTML = `
       <section><h2>Statechart</h2><div class="chart-tools">zoom <button data-zoom="in">+</button><button data-zoom="out">−</button><button data-zoom="reset">reset</button> · drag to pan · edges: events, after, always, done/error; [guard] when guarded</div><div class="legend"><span class="s-running">■ current</span><span class="s-succeeded">■ done</span><span class="s-failed">■ failed</span></div>
@@ -231,9 +231,14 @@ async function runPage(id) {
         <section><h2>Children</h2>${run.children.length || childRuns.length ? `<ul>${run.children.map((c) => `<li><code>${esc(c.path)}</code> ${esc(c.src)} — ${esc(c.status)}${c.state !== undefined ? ` at <code>${esc(stateText(c.state))}</code>` : ''}</li>`).join('')}${childRuns.map((c) => `<li>${runLink(c.id)} ${badge(c.status)}</li>`).join('')}</ul>` : '<p class="muted">None.</p>'}</section>
         <section><h2>History</h2>${earlier > 0 ? `<p class="muted" id="history-earlier">The newest ${history.length} entries; ${earlier} earlier ones are at <a href="/api/runs/${encodeURIComponent(run.id)}/history">/api/runs/…/history</a>.</p>` : ''}<table id="history"><tbody>${history.map((h) => `<tr><td>${h.seq}</td><td>${esc(h.type)}</td><td>${h.path ? `<code>${esc(h.path)}</code> ` : ''}${h.state !== null && h.state !== undefined ? `<code>${esc(stateText(h.state))}</code>` : ''}${h.step ? ` ${esc(h.step)}#${h.attempt}` : ''}</td><td class="muted">${when(h.at)}</td></tr>`).join('')}</tbody></table></section>
       </div></div>`;
-    const act = async (what) => {
+    const act = async (what, body) => {
       try {
-        const result = await api(`/runs/${encodeURIComponent(id)}/${what}`, { method: 'POST', headers: { 'x-rmapp-request': '1' } });
+        const headers = { 'x-rmapp-request': '1', ...(body ? { 'content-type': 'application/json' } : {}) };
+        const result = await api(`/runs/${encodeURIComponent(id)}/${what}`, {
+          method: 'POST',
+          headers,
+          ...(body ? { body: JSON.stringify(body) } : {}),
+        });
         document.getElementById('action-result').textContent = plain(result.message ?? '');
         await render();
         document.getElementById('action-result').textContent = plain(result.message ?? '');
@@ -246,6 +251,8 @@ async function runPage(id) {
     zoomable(document.getElementById('chart').parentElement, view);
     document.getElementById('cancel').onclick = () => act('cancel');
     document.getElementById('retry').onclick = () => act('retry');
+    const retryDrop = document.getElementById('retry-drop');
+    if (retryDrop) retryDrop.onclick = () => act('retry', { dropSignal: true });
     for (const a of app.querySelectorAll('[data-artifact]')) {
       a.onclick = async (ev) => {
         ev.preventDefault();

@@ -1,0 +1,233 @@
+/**
+ * A poison event: an event the definition throws on (`MACHINE_ERROR`), sent by a system the operator
+ * cannot fix first. The run fails from the state before it with the event still queued, and a plain
+ * `engine.retry` delivers it again — and fails again. `engine.retry(id, { dropSignal: true })` (CLI
+ * `runs retry --drop-signal`, API `POST /api/runs/:id/retry {"dropSignal":true}`) leaves that one event
+ * out: consumed as `dropped`, named in history, its dedupe key free; later events are still delivered.
+ * Before, there was no way to get such a run going but a definition that accepts the bad event.
+ */
+import { assign, setup } from 'xstate';
+import { z } from 'zod';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createEngine,
+  defineWorkflow,
+  RunStateError,
+  silentLogger,
+  step,
+  ValidationError,
+  type Database,
+  type Engine,
+} from '../src/index.ts';
+import { createLogger } from '../src/rmapp/logger.ts';
+import { createMasker } from '../src/rmapp/masking.ts';
+import { startServiceServer } from '../src/rmapp/server/http-server.ts';
+import { createTestDatabase, openTestStore } from './helpers/postgres.ts';
+import { runRmapp } from './helpers/processes.ts';
+
+type Approve = { type: 'approve'; by: string };
+
+/** Throws on an approval without an approver: the event is bad, not the definition. */
+const approval = defineWorkflow({
+  name: 'drop-signal.approval',
+  input: z.object({}),
+  machine: setup({
+    types: {} as { context: { approvedBy: string[] }; events: Approve | { type: 'close' } },
+  }).createMachine({
+    id: 'approval',
+    context: { approvedBy: [] },
+    initial: 'waiting',
+    states: {
+      waiting: {
+        on: {
+          approve: {
+            actions: assign({
+              approvedBy: ({ context, event }) => {
+                if (!event.by) throw new Error('an approval needs an approver');
+                return [...context.approvedBy, event.by];
+              },
+            }),
+          },
+          close: 'closed',
+        },
+      },
+      closed: { type: 'final' },
+    },
+    output: ({ context }) => ({ approvedBy: context.approvedBy }),
+  }),
+});
+
+/** Fails in a step, not on an event: nothing to drop. */
+const failingStep = defineWorkflow({
+  name: 'drop-signal.step-fails',
+  input: z.object({}),
+  machine: setup({
+    actors: {
+      boom: step(() => Promise.reject(new Error('boom')), { retry: { maxAttempts: 1 } }),
+    },
+  }).createMachine({ initial: 'a', states: { a: { invoke: { src: 'boom', onDone: 'b' } }, b: { type: 'final' } } }),
+});
+
+async function outcomes(db: Database, runId: string): Promise<{ type: string; outcome: string | null; key: string | null }[]> {
+  const rows = await db.query<{ event: { type: string }; outcome: string | null; dedupe_key: string | null }>(
+    'select event, outcome, dedupe_key from rmapp_run_inbox where run_id = $1 order by id',
+    [runId],
+  );
+  return rows.map((r) => ({ type: r.event.type, outcome: r.outcome, key: r.dedupe_key }));
+}
+
+for (const kind of ['postgres', 'pglite'] as const) {
+  describe(`a retry without the signal the run failed on (${kind})`, () => {
+    let db: Database;
+    let close: () => Promise<void>;
+    let engine: Engine;
+    beforeAll(async () => {
+      ({ db, close } = await openTestStore(kind));
+      engine = createEngine({ database: db, workflows: [approval, failingStep], pollMs: 50, logger: silentLogger });
+      await engine.startWorker();
+    }, 60_000);
+    afterAll(async () => {
+      await engine?.stop({ graceMs: 100 });
+      await close?.();
+    });
+
+    it('the failed run names the signal; a plain retry fails on it again; a retry without it resumes and takes later events', async () => {
+      const id = await engine.start(approval, {});
+      expect((await engine.send(id, { type: 'approve', by: 'ada' }, { waitMs: 20_000 })).outcome).toBe('received');
+      const poison = await engine.send(id, { type: 'approve', by: '' }, { dedupeKey: 'from-the-form' });
+      const failed = await engine.waitFor(id, { timeoutMs: 20_000 });
+      expect(failed.status).toBe('failed');
+      expect(failed.error?.code).toBe('MACHINE_ERROR');
+      expect(failed.error?.signal, 'the error names the event it failed on').toEqual({ id: poison.id, type: 'approve' });
+      expect(failed.state, 'failed from the state before the bad event').toBe('waiting');
+
+      await engine.retry(id);
+      const again = await engine.waitFor(id, { timeoutMs: 20_000 });
+      expect([again.status, again.error?.signal], 'a plain retry delivers the bad event again').toEqual([
+        'failed',
+        { id: poison.id, type: 'approve' },
+      ]);
+
+      const answer = await engine.retry(id, { dropSignal: true });
+      expect(answer.message).toContain(`without signal ${poison.id} ("approve")`);
+      expect(await outcomes(db, id), 'the bad event consumed as dropped, its dedupe key freed').toEqual([
+        { type: 'approve', outcome: 'received', key: null },
+        { type: 'approve', outcome: 'dropped', key: null },
+      ]);
+      // Its key is free again: the corrected event may be sent under it.
+      expect((await engine.send(id, { type: 'approve', by: 'bob' }, { dedupeKey: 'from-the-form' })).delivered).toBe(true);
+      await engine.send(id, { type: 'close' });
+      const run = await engine.waitFor(id, { timeoutMs: 20_000 });
+      expect(run.status, JSON.stringify(run.error)).toBe('succeeded');
+      expect(run.output).toEqual({ approvedBy: ['ada', 'bob'] });
+      const history = await engine.history(id);
+      const dropped = history.filter((h) => h.type === 'signal.dropped');
+      expect(dropped, 'one signal.dropped naming the event').toHaveLength(1);
+      expect(dropped[0]?.data).toMatchObject({ id: poison.id, event: { type: 'approve', by: '' } });
+      expect(history.filter((h) => h.type === 'run.retried').map((h) => (h.data as { droppedSignal?: number }).droppedSignal)).toEqual([
+        undefined,
+        poison.id,
+      ]);
+    });
+
+    it('signals queued behind the dropped one are delivered after the retry', async () => {
+      const id = await engine.start(approval, {});
+      // Both in the inbox before the run reads it: the second stays queued when the first fails the run.
+      await engine.stop({ graceMs: 100 });
+      const sender = createEngine({ database: db, workflows: [approval], logger: silentLogger });
+      const poison = await sender.send(id, { type: 'approve', by: '' });
+      await sender.send(id, { type: 'approve', by: 'cy' });
+      await sender.send(id, { type: 'close' });
+      await sender.stop();
+      engine = createEngine({ database: db, workflows: [approval, failingStep], pollMs: 50, logger: silentLogger });
+      await engine.startWorker();
+      const failed = await engine.waitFor(id, { timeoutMs: 20_000 });
+      expect([failed.status, failed.error?.signal?.id]).toEqual(['failed', poison.id]);
+      await engine.retry(id, { dropSignal: true });
+      const run = await engine.waitFor(id, { timeoutMs: 20_000 });
+      expect(run.status, JSON.stringify(run.error)).toBe('succeeded');
+      expect(run.output, 'the events after the dropped one').toEqual({ approvedBy: ['cy'] });
+      expect((await outcomes(db, id)).map((o) => o.outcome)).toEqual(['dropped', 'received', 'received']);
+    });
+
+    it('refused, naming why, for a run that did not fail on a signal, one not failed, and malformed options', async () => {
+      const stepFailed = await engine.start(failingStep, {});
+      expect((await engine.waitFor(stepFailed, { timeoutMs: 20_000 })).status).toBe('failed');
+      const refused = await engine.retry(stepFailed, { dropSignal: true }).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(RunStateError);
+      expect((refused as Error).message).toMatch(/did not fail handling a signal .*boom.*retry it without dropSignal/);
+      expect((await engine.get(stepFailed)).status, 'a refused retry changes nothing').toBe('failed');
+
+      const waiting = await engine.start(approval, {});
+      await expect(engine.retry(waiting, { dropSignal: true })).rejects.toThrow(/only failed runs can be retried/);
+      await expect(engine.retry(stepFailed, { dropSignal: 'yes' } as never)).rejects.toThrow(ValidationError);
+      await expect(engine.retry(stepFailed, { drop: true } as never)).rejects.toThrow(/take only "dropSignal" \(got "drop"\)/);
+      expect((await engine.get(stepFailed)).status).toBe('failed');
+      await engine.send(waiting, { type: 'close' });
+    });
+  });
+}
+
+describe('the CLI and the API', () => {
+  const TOKEN = 'drop-signal-dashboard-token-0123456789';
+  let url: string;
+  let drop: () => Promise<void>;
+  let engine: Engine;
+  let server: Awaited<ReturnType<typeof startServiceServer>>;
+  beforeAll(async () => {
+    ({ url, drop } = await createTestDatabase());
+    engine = createEngine({ database: { url }, workflows: [approval], pollMs: 50, logger: silentLogger });
+    await engine.startWorker();
+    server = await startServiceServer({
+      masker: createMasker([]),
+      engine,
+      log: createLogger({ level: 'silent' }),
+      host: '127.0.0.1',
+      port: 0,
+      dashboardToken: TOKEN,
+      webhook: null,
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await server?.close();
+    await engine?.stop({ graceMs: 100 });
+    await drop?.();
+  });
+
+  async function poisoned(): Promise<string> {
+    const id = await engine.start(approval, {});
+    await engine.send(id, { type: 'approve', by: '' });
+    expect((await engine.waitFor(id, { timeoutMs: 20_000 })).error?.code).toBe('MACHINE_ERROR');
+    return id;
+  }
+
+  it('rmapp runs retry --drop-signal', async () => {
+    const id = await poisoned();
+    const out = await runRmapp(['runs', 'retry', id, '--drop-signal'], { DATABASE_URL: url });
+    expect(out.code, out.stderr).toBe(0);
+    expect(out.stdout).toMatch(/without signal \d+ \("approve"\), which it failed handling/);
+    await engine.send(id, { type: 'close' });
+    expect((await engine.waitFor(id, { timeoutMs: 20_000 })).status).toBe('succeeded');
+  }, 60_000);
+
+  it('POST /api/runs/:id/retry with {"dropSignal":true}; a malformed body is a 400 naming the option', async () => {
+    const id = await poisoned();
+    const post = (body: string | undefined) =>
+      fetch(new URL(`/api/runs/${id}/retry`, server.url), {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'x-rmapp-request': '1', 'content-type': 'application/json' },
+        body,
+      }).then(async (r) => ({ status: r.status, body: (await r.json()) as { error?: string; status?: string; message?: string } }));
+    const bad = await post('{"dropSignal":"yes"}');
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toMatch(/dropSignal must be true or false.*\{"dropSignal":true\}/);
+    expect((await post('{"drop":1}')).body.error).toMatch(/take only "dropSignal"/);
+    expect((await post('[1]')).status).toBe(400);
+    expect((await engine.get(id)).status, 'a refused request changed the run').toBe('failed');
+    const ok = await post('{"dropSignal":true}');
+    expect(ok.status).toBe(200);
+    expect(ok.body.message).toMatch(/without signal/);
+    await engine.send(id, { type: 'close' });
+    expect((await engine.waitFor(id, { timeoutMs: 20_000 })).status).toBe('succeeded');
+  });
+});
