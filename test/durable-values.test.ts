@@ -6,7 +6,7 @@
  * Each is refused with the path and the fix, and nothing is left running.
  */
 import { beforeAll, expect, it } from 'vitest';
-import { assign, raise, sendTo, setup, type AnyActorRef } from 'xstate';
+import { assign, fromPromise, raise, sendTo, setup, spawnChild, type AnyActorRef } from 'xstate';
 import { z } from 'zod';
 import { createEngine, defineWorkflow, ValidationError, type Database, type Engine } from '../src/index.ts';
 import { useTestDatabase } from './helpers/postgres.ts';
@@ -17,7 +17,11 @@ beforeAll(() => {
   db = store.db;
 });
 
-async function run(name: string, machine: Parameters<typeof defineWorkflow>[0]['machine'], events: { type: string }[] = []) {
+async function run(
+  name: string,
+  machine: Parameters<typeof defineWorkflow>[0]['machine'],
+  events: { type: string; [key: string]: unknown }[] = [],
+) {
   const engine: Engine = createEngine({ database: db, workflows: [defineWorkflow({ name, machine, input: z.object({}) })], pollMs: 20 });
   await engine.startWorker();
   try {
@@ -142,5 +146,125 @@ it.each([
     expect(unhandled.map(String), 'errors no one handled (they end a worker process)').toEqual([]);
   } finally {
     process.off('unhandledRejection', onUnhandled);
+  }
+});
+
+// An adversarial pass running XState's machines through rmapp (restored between events): each of
+// these changed silently at the next restore where plain XState kept it.
+it('a child spawned under the id "__proto__" fails the run at its first write, naming it (XState\'s persisted snapshot leaves it out)', async () => {
+  const kid = setup({}).createMachine({ id: 'kid', initial: 'on', states: { on: {} } });
+  const machine = setup({ actors: { kid }, types: {} as { events: { type: 'spawn'; itemId: string } } }).createMachine({
+    id: 'spawner',
+    initial: 'a',
+    states: { a: { on: { spawn: { actions: spawnChild('kid', { id: ({ event }) => event.itemId }) } } } },
+  });
+  const result = await run('dv.proto-child', machine, [{ type: 'spawn', itemId: '__proto__' }]);
+  expect(result.status, 'the run went on with a child no snapshot holds').toBe('failed');
+  expect(result.error?.code).toBe('UNDURABLE_SNAPSHOT');
+  expect(result.error?.message).toMatch(/^children\.__proto__ is a child whose id is "__proto__".*give the child another id/);
+});
+
+it("data shaped like XState's actor-reference mark is refused in an event and an input, and fails a run whose context gets it from a step", async () => {
+  const mark = { xstate$$type: 1, id: 'kid' };
+  const kid = setup({}).createMachine({ id: 'kid', initial: 'on', states: { on: {} } });
+  const fetched = fromPromise(async () => ({ v: { ...mark } }));
+  const machine = setup({
+    actors: { kid, fetched },
+    types: {} as { context: { v: unknown } },
+  }).createMachine({
+    id: 'marked',
+    context: { v: null },
+    invoke: { id: 'kid', src: 'kid' },
+    initial: 'a',
+    states: {
+      a: { invoke: { src: 'fetched', onDone: { target: 'b', actions: assign({ v: ({ event }) => event.output.v }) } } },
+      b: { on: { go: 'c' } },
+      c: { type: 'final' },
+    },
+  });
+  const engine = createEngine({
+    database: db,
+    workflows: [defineWorkflow({ name: 'dv.mark', machine, input: z.object({}).passthrough() })],
+    pollMs: 20,
+  });
+  await engine.startWorker();
+  try {
+    const refusedInput = await engine.start('dv.mark', { v: mark }).catch((e: unknown) => e);
+    expect(refusedInput, 'an input holding the mark').toBeInstanceOf(ValidationError);
+    expect((refusedInput as Error).message).toMatch(
+      /input\.v\.xstate\$\$type is the key XState's persisted snapshot marks an actor reference with/,
+    );
+    const id = await engine.start('dv.mark', {});
+    const refusedEvent = await engine.send(id, { type: 'go', v: mark } as never).catch((e: unknown) => e);
+    expect(refusedEvent, 'an event holding the mark (a restored run would turn it into the child "kid")').toBeInstanceOf(ValidationError);
+    expect((refusedEvent as Error).message).toMatch(/^event\.v\.xstate\$\$type is the key .*rename the key/);
+    const result = await engine.waitFor(id, { timeoutMs: 20_000 });
+    expect(result.status, 'the run kept data a restore turns into an actor').toBe('failed');
+    expect(result.error?.message).toMatch(
+      /^context\.v\.xstate\$\$type is the key XState's persisted snapshot marks an actor reference with/,
+    );
+  } finally {
+    await engine.stop();
+  }
+});
+
+it('a getter in the context fails the run naming it; one in an event is refused (JSON would keep one value of it)', async () => {
+  const machine = setup({ types: {} as { context: { box: object } } }).createMachine({
+    id: 'getter',
+    context: { box: {} },
+    initial: 'a',
+    states: {
+      a: {
+        on: {
+          go: {
+            target: 'b',
+            actions: assign({
+              box: () => {
+                let n = 0;
+                return {
+                  get count() {
+                    return ++n;
+                  },
+                };
+              },
+            }),
+          },
+        },
+      },
+      b: { on: { end: 'c' } },
+      c: { type: 'final' },
+    },
+  });
+  const result = await run('dv.getter', machine, [{ type: 'go' }]);
+  expect(result.status, 'a getter stored as the number it returned once').toBe('failed');
+  expect(result.error?.message).toMatch(/^context\.box\.count is a getter or setter \(an accessor property\)/);
+  const engine = createEngine({ database: db, workflows: [defineWorkflow({ name: 'dv.getter2', machine, input: z.object({}) })] });
+  try {
+    const id = await engine.start('dv.getter2', {});
+    const event = {
+      type: 'go',
+      get at() {
+        return Date.now();
+      },
+    };
+    await expect(engine.send(id, event)).rejects.toThrow(/^event\.at is a getter or setter/);
+  } finally {
+    await engine.stop();
+  }
+});
+
+it('an event nested deeper than 256 levels is refused with a message of bounded length', async () => {
+  const machine = setup({}).createMachine({ id: 'deep', initial: 'a', states: { a: { on: { go: 'b' } }, b: { type: 'final' } } });
+  const engine = createEngine({ database: db, workflows: [defineWorkflow({ name: 'dv.deep', machine, input: z.object({}) })] });
+  try {
+    const id = await engine.start('dv.deep', {});
+    let p: object = { leaf: true };
+    for (let i = 0; i < 300; i++) p = { o: p };
+    const refused = (await engine.send(id, { type: 'go', p }).catch((e: unknown) => e)) as Error;
+    expect(refused).toBeInstanceOf(ValidationError);
+    expect(refused.message).toMatch(/^event\.p\.o\.o.*….*\.o\.o is nested more than 256 levels deep/);
+    expect(refused.message.length, 'the message repeats the whole path').toBeLessThan(400);
+  } finally {
+    await engine.stop();
   }
 });

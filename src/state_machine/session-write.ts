@@ -181,7 +181,7 @@ export function captureState(
   let bad: UndurableValue | null;
   try {
     snapshot = actor.getPersistedSnapshot();
-    bad = findUndurable(snapshot);
+    bad = findUndurable(snapshot, '', actor.getSnapshot());
   } catch (err) {
     // XState's development build refuses to persist an inline child; name it like the check does.
     bad = inlineChild(actor) ?? unpersistable(err);
