@@ -6,7 +6,7 @@
  * out: consumed as `dropped`, named in history, its dedupe key free; later events are still delivered.
  * Before, there was no way to get such a run going but a definition that accepts the bad event.
  */
-import { assign, setup } from 'xstate';
+import { assign, setup, spawnChild } from 'xstate';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -26,6 +26,9 @@ import { createTestDatabase, openTestStore } from './helpers/postgres.ts';
 import { runRmapp } from './helpers/processes.ts';
 
 type Approve = { type: 'approve'; by: string };
+
+/** A small snapshot limit, so that a payload a signal may carry (40 KiB) makes a state too large. */
+const LIMITS = { snapshotBytes: 32 * 1024 };
 
 /** Throws on an approval without an approver: the event is bad, not the definition. */
 const approval = defineWorkflow({
@@ -57,6 +60,34 @@ const approval = defineWorkflow({
   }),
 });
 
+/** Copies what it is sent into its context: a payload can make a state that cannot be written. */
+const collector = defineWorkflow({
+  name: 'drop-signal.collector',
+  input: z.object({}),
+  machine: setup({
+    actors: { kid: setup({}).createMachine({ initial: 'on', states: { on: {} } }) },
+    types: {} as {
+      context: { items: string[] };
+      events: { type: 'add'; text: string } | { type: 'spawn'; id: string } | { type: 'close' };
+    },
+  }).createMachine({
+    id: 'collector',
+    context: { items: [] },
+    initial: 'open',
+    states: {
+      open: {
+        on: {
+          add: { actions: assign({ items: ({ context, event }) => [...context.items, event.text] }) },
+          spawn: { actions: spawnChild('kid', { id: ({ event }) => event.id }) },
+          close: 'closed',
+        },
+      },
+      closed: { type: 'final' },
+    },
+    output: ({ context }) => ({ items: context.items.map((t) => t.slice(0, 10)) }),
+  }),
+});
+
 /** Fails in a step, not on an event: nothing to drop. */
 const failingStep = defineWorkflow({
   name: 'drop-signal.step-fails',
@@ -83,7 +114,13 @@ for (const kind of ['postgres', 'pglite'] as const) {
     let engine: Engine;
     beforeAll(async () => {
       ({ db, close } = await openTestStore(kind));
-      engine = createEngine({ database: db, workflows: [approval, failingStep], pollMs: 50, logger: silentLogger });
+      engine = createEngine({
+        database: db,
+        workflows: [approval, failingStep, collector],
+        pollMs: 50,
+        logger: silentLogger,
+        limits: LIMITS,
+      });
       await engine.startWorker();
     }, 60_000);
     afterAll(async () => {
@@ -139,7 +176,13 @@ for (const kind of ['postgres', 'pglite'] as const) {
       await sender.send(id, { type: 'approve', by: 'cy' });
       await sender.send(id, { type: 'close' });
       await sender.stop();
-      engine = createEngine({ database: db, workflows: [approval, failingStep], pollMs: 50, logger: silentLogger });
+      engine = createEngine({
+        database: db,
+        workflows: [approval, failingStep, collector],
+        pollMs: 50,
+        logger: silentLogger,
+        limits: LIMITS,
+      });
       await engine.startWorker();
       const failed = await engine.waitFor(id, { timeoutMs: 20_000 });
       expect([failed.status, failed.error?.signal?.id]).toEqual(['failed', poison.id]);
@@ -148,6 +191,53 @@ for (const kind of ['postgres', 'pglite'] as const) {
       expect(run.status, JSON.stringify(run.error)).toBe('succeeded');
       expect(run.output, 'the events after the dropped one').toEqual({ approvedBy: ['cy'] });
       expect((await outcomes(db, id)).map((o) => o.outcome)).toEqual(['dropped', 'received', 'received']);
+    });
+
+    it('an event whose effect cannot be written (too large, a child id XState cannot persist) names the signal too, and is dropped the same way', async () => {
+      const big = 'x'.repeat(40 * 1024);
+      const id = await engine.start(collector, {});
+      expect((await engine.send(id, { type: 'add', text: 'first' }, { waitMs: 20_000 })).outcome).toBe('received');
+      const tooBig = await engine.send(id, { type: 'add', text: big });
+      const failed = await engine.waitFor(id, { timeoutMs: 20_000 });
+      expect([failed.status, failed.error?.code, failed.error?.signal]).toEqual([
+        'failed',
+        'SIZE_LIMIT_EXCEEDED',
+        { id: tooBig.id, type: 'add' },
+      ]);
+      await engine.retry(id, { dropSignal: true });
+      expect((await engine.send(id, { type: 'add', text: 'second' }, { waitMs: 20_000 })).outcome, 'the resumed run').toBe('received');
+      const proto = await engine.send(id, { type: 'spawn', id: '__proto__' });
+      const again = await engine.waitFor(id, { timeoutMs: 20_000 });
+      expect([again.error?.code, again.error?.signal]).toEqual(['UNDURABLE_SNAPSHOT', { id: proto.id, type: 'spawn' }]);
+      await engine.retry(id, { dropSignal: true });
+      await engine.send(id, { type: 'close' });
+      const run = await engine.waitFor(id, { timeoutMs: 20_000 });
+      expect([run.status, run.output]).toEqual(['succeeded', { items: ['first', 'second'] }]);
+    });
+
+    it('signals read together are told apart: the one whose effect cannot be written is named, not the last', async () => {
+      const id = await engine.start(collector, {});
+      await engine.waitFor(id, { timeoutMs: 100 }).catch(() => null);
+      await engine.stop({ graceMs: 100 });
+      const sender = createEngine({ database: db, workflows: [collector], logger: silentLogger, limits: LIMITS });
+      await sender.send(id, { type: 'add', text: 'a' });
+      const tooBig = await sender.send(id, { type: 'add', text: 'x'.repeat(40 * 1024) });
+      await sender.send(id, { type: 'add', text: 'b' });
+      await sender.stop();
+      engine = createEngine({
+        database: db,
+        workflows: [approval, failingStep, collector],
+        pollMs: 50,
+        logger: silentLogger,
+        limits: LIMITS,
+      });
+      await engine.startWorker();
+      const failed = await engine.waitFor(id, { timeoutMs: 20_000 });
+      expect([failed.error?.code, failed.error?.signal?.id], 'the signal named').toEqual(['SIZE_LIMIT_EXCEEDED', tooBig.id]);
+      await engine.retry(id, { dropSignal: true });
+      await engine.send(id, { type: 'close' });
+      const run = await engine.waitFor(id, { timeoutMs: 20_000 });
+      expect([run.status, run.output], 'the signals around the dropped one, in order').toEqual(['succeeded', { items: ['a', 'b'] }]);
     });
 
     it('refused, naming why, for a run that did not fail on a signal, one not failed, and malformed options', async () => {
@@ -203,9 +293,14 @@ describe('the CLI and the API', () => {
 
   it('rmapp runs retry --drop-signal', async () => {
     const id = await poisoned();
+    const shown = await runRmapp(['runs', 'show', id], { DATABASE_URL: url });
+    expect(shown.stdout, 'runs show names the signal and the way out').toMatch(
+      new RegExp(`Signal +#\\d+ approve — failed handling it; retry without it: rmapp runs retry ${id} --drop-signal`),
+    );
     const out = await runRmapp(['runs', 'retry', id, '--drop-signal'], { DATABASE_URL: url });
     expect(out.code, out.stderr).toBe(0);
     expect(out.stdout).toMatch(/without signal \d+ \("approve"\), which it failed handling/);
+    expect((await runRmapp(['runs', 'show', id], { DATABASE_URL: url })).stdout).toMatch(/signal\.dropped waiting approve/);
     await engine.send(id, { type: 'close' });
     expect((await engine.waitFor(id, { timeoutMs: 20_000 })).status).toBe('succeeded');
   }, 60_000);

@@ -64,7 +64,7 @@ const ACTOR_MARK = 'xstate$$type';
 const ACCESSOR =
   'is a getter or setter (an accessor property): JSON stores the value it returns once, and a restored run holds that value, not the accessor; store the value, or compute it where it is used';
 const MARK_IN_DATA =
-  'is the key XState\'s persisted snapshot marks an actor reference with ({ xstate$$type: 1, id }): a restored run would turn this object into a child actor (or fail, if no child has that id); rename the key';
+  "is the key XState's persisted snapshot marks an actor reference with ({ xstate$$type: 1, id }): a restored run would turn this object into a child actor (or fail, if no child has that id); rename the key";
 
 interface Walk {
   out: UndurableValue[];

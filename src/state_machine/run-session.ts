@@ -20,6 +20,7 @@ import { stopActorTree } from './actor-stop.ts';
 import type { CommitParticipant, PreparedWrite } from './committer.ts';
 import type { WorkflowDefinition } from './definition.ts';
 import { cancelledError, WorkflowError, type ErrorData } from './errors.ts';
+import { SignalBlame, type TakenSignal } from './signal-blame.ts';
 import { attachStepHost, type StepFunction, type StepHost, type StepOptions } from './step.ts';
 import { executeStep, type StepCallState } from './step-execution.ts';
 import { forgetStoppedExecution } from './step-record.ts';
@@ -59,6 +60,8 @@ export class RunSession implements CommitParticipant, StepHost {
   /** Changes, queued history, the write in flight (not a phase: its commit is judged in every phase). */
   private readonly commits: SessionCommits;
   private readonly signals: SignalDelivery;
+  /** Which signal a state that cannot be written came from (signal-blame.ts). */
+  private readonly blame = new SignalBlame();
   /**
    * Steps whose work is running now (not waiting on a barrier or a backoff), by their executions' signals:
    * by path, a stopped execution at a path that ended deleted the newer one's entry, and a draining
@@ -144,12 +147,20 @@ export class RunSession implements CommitParticipant, StepHost {
         record: (e) => this.record(e),
         cancel: (reason) => void this.cancel(reason),
         maybeEvict: () => this.maybeEvict(),
+        signalTaken: (signal, more) => this.signalTaken(signal, more),
       },
       // A run claimed because of signals has not read them yet: nothing counts as seen until it has.
       row.hasSignals ? 0 : row.signalSeq,
     );
     this.timerClock = new TimerCatchUp(host.clock);
-    this.inspection = new RunInspection({ ...port, rootTransitioned: (taken) => this.signals.rootTransitioned(taken) });
+    this.inspection = new RunInspection({
+      ...port,
+      markDirty: () => {
+        if (!this.signals.delivering) this.blame.otherChange();
+        this.markDirty();
+      },
+      rootTransitioned: (taken) => this.signals.rootTransitioned(taken),
+    });
     this.deadline = new RunDeadline(
       host.clock,
       row.deadlineAt,
@@ -230,6 +241,8 @@ export class RunSession implements CommitParticipant, StepHost {
     } finally {
       this.inspection.replaying = false;
     }
+    // A restored run is its last written state: what a signal does to it next is the signal's alone.
+    if (!isNew) this.blame.writable(true);
     if (!isNew && !this.ending) {
       const now = this.host.clock.now();
       // Timers that came due while the run was away fire in due-time order on the run's timeline, with
@@ -416,13 +429,14 @@ export class RunSession implements CommitParticipant, StepHost {
     }
     if (ending) {
       const checked = checkedEnding(ending, this.lastGoodSnapshot);
-      if (checked && 'problem' in checked) return this.failAndWrite(checked.problem);
+      if (checked && 'problem' in checked) return this.failAndWrite(this.blame.blame(checked.problem));
       this.commits.history.push(...closingEntries(ending));
       return this.send(endingWrite(ending, checked));
     }
     if (!this.actor) return null;
     const captured = captureState(this.actor, this.host, (scheduled) => this.timerClock.dueOf(scheduled));
-    if ('problem' in captured) return this.failAndWrite(captured.problem);
+    if ('problem' in captured) return this.failAndWrite(this.blame.blame(captured.problem));
+    this.blame.writable(true);
     this.timers = captured.timers;
     if (this.phase.name !== 'evicting') return this.send(runningWrite(captured));
     return this.send(waitingWrite(captured, this.wakeTime()));
@@ -456,6 +470,17 @@ export class RunSession implements CommitParticipant, StepHost {
       consumedSignals: [...this.signals.consumed],
       reportedSignals: [...this.signals.reported],
     });
+  }
+
+  /**
+   * A signal changed the run with another to follow: a state that cannot be written fails the run now,
+   * naming this signal, before the next one's effect is mixed in (signal-blame.ts).
+   */
+  private signalTaken(signal: TakenSignal, more: boolean): void {
+    if (!this.blame.signalTaken(signal, more) || !this.actor || this.ending) return;
+    const captured = captureState(this.actor, this.host, (scheduled) => this.timerClock.dueOf(scheduled));
+    if (!('problem' in captured)) return this.blame.writable(false);
+    this.finish({ status: 'failed', snapshot: this.lastGoodSnapshot, fromLastGood: true, error: this.blame.blame(captured.problem) });
   }
 
   /** The state cannot be written as it is: the run fails from its last good snapshot instead. */

@@ -30,6 +30,12 @@ export interface SignalSession {
   record(entry: HistoryEntry): void;
   markDirty(): void;
   cancel(reason: string): void;
+  /**
+   * A signal changed the run; `more`: another is about to be delivered in the same read. The session
+   * may check the state now, so that a state it cannot write is told apart from the next signal's and
+   * names this one (run-session.ts `signalTaken`).
+   */
+  signalTaken(signal: { id: number; type: string }, more: boolean): void;
   /** Called once a read of the inbox is over: a run that only waits may leave memory now. */
   maybeEvict(): void;
 }
@@ -89,8 +95,10 @@ export class SignalDelivery {
         this.pullAgain = false;
         const { seq, events } = await pendingSignals(s.host.db, s.runId, this.lastSignalId);
         let all = true;
-        for (const e of events) {
-          const delivered = this.catchUp ? this.catchUp.deliverAt(e.sentAt, () => this.deliver(e)) : this.deliver(e);
+        for (let i = 0; i < events.length; i++) {
+          const e = events[i] as InboxEvent;
+          const more = i < events.length - 1;
+          const delivered = this.catchUp ? this.catchUp.deliverAt(e.sentAt, () => this.deliver(e, more)) : this.deliver(e, more);
           all = delivered && all;
         }
         const catchUp = this.catchUp;
@@ -162,7 +170,7 @@ export class SignalDelivery {
   }
 
   /** Applies one signal; false when it was left for a later owner (the run is ending or leaving). */
-  private deliver(e: InboxEvent): boolean {
+  private deliver(e: InboxEvent, more: boolean): boolean {
     if (!this.session.acceptsSignals()) return false;
     if (e.id <= this.lastSignalId) return true;
     this.lastSignalId = e.id;
@@ -172,7 +180,7 @@ export class SignalDelivery {
       return true;
     }
     // A kept signal an earlier owner already reported buffered is not reported again on a restore.
-    if (this.offer(e, !e.reported) === 'kept') {
+    if (this.offer(e, !e.reported, more) === 'kept') {
       this.kept.push(e);
       this.armKeptExpiry();
     }
@@ -185,7 +193,7 @@ export class SignalDelivery {
    * buffered and not expired, kept to be offered again after the run's next transition. History says
    * which: `signal.received`, `signal.ignored`, `signal.buffered` (once, when first kept), `signal.expired`.
    */
-  private offer(e: InboxEvent, first: boolean): SignalOutcome | 'kept' {
+  private offer(e: InboxEvent, first: boolean, more: boolean): SignalOutcome | 'kept' {
     const s = this.session;
     const actor = s.actor() as AnyActor;
     const before = actor.getSnapshot() as { status: string; value: unknown };
@@ -204,6 +212,7 @@ export class SignalDelivery {
         s.markDirty();
         s.segmentSpan.addEvent('signal.received', { 'signal.type': e.event.type });
         this.consumed.push([e.id, 'received']);
+        if (actor.getSnapshot().status === 'active') s.signalTaken({ id: e.id, type: e.event.type }, more);
         return 'received';
       }
     }
@@ -229,9 +238,11 @@ export class SignalDelivery {
   private retryKept(): void {
     const taken = new Set<InboxEvent>();
     try {
-      for (const e of [...this.kept]) {
+      const kept = [...this.kept];
+      for (let i = 0; i < kept.length; i++) {
+        const e = kept[i] as InboxEvent;
         if (!this.session.acceptsSignals()) return;
-        if (this.offer(e, false) !== 'kept') taken.add(e);
+        if (this.offer(e, false, i < kept.length - 1) !== 'kept') taken.add(e);
       }
     } finally {
       // One pass, not a search per signal taken: many taken at once stay linear.

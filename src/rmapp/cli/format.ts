@@ -75,6 +75,10 @@ export function formatRunDetails(run: RunInfo, history: HistoryEvent[]): string 
   if (run.wakeAt && run.status === 'waiting') lines.push(`Wakes     ${run.wakeAt.toISOString()}`);
   if (run.output != null) lines.push(`Output    ${JSON.stringify(run.output)}`);
   if (run.error) lines.push(`Error     [${run.error.category}] ${run.error.code}: ${run.error.message}`);
+  const signal = run.error?.signal;
+  if (signal && run.status === 'failed') {
+    lines.push(`Signal    #${signal.id} ${signal.type} — failed handling it; retry without it: rmapp runs retry ${run.id} --drop-signal`);
+  }
   if (run.children.length) {
     lines.push('Children');
     for (const c of run.children) lines.push(`  ${c.path}  ${c.src}  ${c.status}${c.state !== undefined ? `  ${stateText(c.state)}` : ''}`);
@@ -85,8 +89,11 @@ export function formatRunDetails(run: RunInfo, history: HistoryEvent[]): string 
       const what = [h.type, h.path || null, h.step, h.attempt != null ? `#${h.attempt}` : null, h.state != null ? stateText(h.state) : null]
         .filter(Boolean)
         .join(' ');
-      const err = (h.data as { error?: { category?: string; message?: string } } | null)?.error;
-      lines.push(`  ${h.at.toISOString()}  ${what}${err ? `  [${err.category}] ${err.message}` : ''}`);
+      const data = h.data as { error?: { category?: string; message?: string }; event?: { type?: unknown } } | null;
+      const err = data?.error;
+      // A signal's entry names its event (`signal.dropped approve`).
+      const event = h.type.startsWith('signal.') && typeof data?.event?.type === 'string' ? ` ${data.event.type}` : '';
+      lines.push(`  ${h.at.toISOString()}  ${what}${event}${err ? `  [${err.category}] ${err.message}` : ''}`);
     }
   }
   return terminalSafe(lines.join('\n'));
