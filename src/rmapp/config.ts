@@ -12,11 +12,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { parseDuration } from '../persistence/retention.ts';
-import { WorkflowError } from '../state_machine/errors.ts';
+import { ValidationError, WorkflowError } from '../state_machine/errors.ts';
 import { connectionStringSecrets } from './masking.ts';
 import { isServiceSecret } from './sandbox/env.ts';
 import { didYouMean } from './did-you-mean.ts';
-import { importUserModule } from './typescript-modules.ts';
+import { importUserModule, inWords, MODULE_EXTENSIONS, userFileProblem } from './typescript-modules.ts';
 import { TEMPLATE_NAMES } from '../machines/issue-templates.ts';
 import { adapterFor, AGENT_KINDS, type AgentKind } from './agents/index.ts';
 
@@ -390,6 +390,9 @@ function fromEnv(env: NodeJS.ProcessEnv, into: RawConfig, problems: string[]): v
   }
 }
 
+/** What `--config` reads: JSON, or a module Node (or tsx) imports. */
+const CONFIG_EXTENSIONS = ['.json', ...MODULE_EXTENSIONS];
+
 async function fromFile(file: string): Promise<RawConfig> {
   if (file.endsWith('.json')) {
     try {
@@ -428,6 +431,11 @@ export async function loadConfig(
   if (file) {
     const path = resolve(cwd, file);
     if (!existsSync(path)) throw new ConfigError([`config file ${path} not found — fix --config / RMAPP_CONFIG or create the file`]);
+    const wrong = userFileProblem(path, CONFIG_EXTENSIONS);
+    if (wrong)
+      throw new ValidationError(
+        `The config file ${path} is ${wrong}: pass --config (or set RMAPP_CONFIG to) a .json file, or a ${inWords(MODULE_EXTENSIONS)} module that exports the configuration as its default export.`,
+      );
     raw = await fromFile(path);
     sources.push(path);
   }

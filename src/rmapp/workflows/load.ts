@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ValidationError } from '../../state_machine/errors.ts';
 import { definitionProblem, type WorkflowDefinition } from '../../state_machine/definition.ts';
-import { importUserModule } from '../typescript-modules.ts';
+import { importUserModule, inWords, MODULE_EXTENSIONS, userFileProblem } from '../typescript-modules.ts';
 
 /** What a workflows module may export. */
 export interface WorkflowsModule {
@@ -25,6 +25,12 @@ export async function importWorkflowsModule(modulePath?: string): Promise<Workfl
   if (!existsSync(file)) {
     throw new ValidationError(
       `Workflows module not found: ${file}. Pass --workflows <path to a .ts or .js module> or set RMAPP_WORKFLOWS.`,
+    );
+  }
+  const wrong = userFileProblem(file, MODULE_EXTENSIONS);
+  if (wrong) {
+    throw new ValidationError(
+      `The workflows module ${file} is ${wrong}: pass --workflows (or set RMAPP_WORKFLOWS to) a ${inWords(MODULE_EXTENSIONS)} module that exports \`workflows\`.`,
     );
   }
   try {

@@ -1,0 +1,52 @@
+/**
+ * The files a user names to the CLI (`--config`, `--workflows`): a file of the wrong kind, a directory or
+ * a module that does not parse is named with what to pass instead, in one line, never in Node's loader's
+ * words. No database is opened: each command fails before it would.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { runRmapp } from './helpers/processes.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'rmapp-user-files-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Runs `rmapp <args>` expecting a one-line user error that matches `pattern`. */
+async function refused(args: string[], pattern: RegExp): Promise<void> {
+  const r = await runRmapp(args, { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/never-opened' });
+  const what = `rmapp ${args.join(' ')}: ${r.stderr}`;
+  expect(r.code, what).toBe(1);
+  expect(r.stderr, what).toMatch(pattern);
+  expect(r.stderr.trim().split('\n'), what).toHaveLength(1);
+  expect(r.stderr, what).not.toMatch(/Unknown file extension|Directory import|dist\/rmapp/);
+}
+
+it('--config given a .yml file or a directory names the formats it reads', async () => {
+  writeFileSync(join(dir, 'rmapp.yml'), 'server:\n  port: 3000\n');
+  mkdirSync(join(dir, 'conf'));
+  const formats = /a \.json file, or a \.js, \.mjs, \.cjs, \.ts, \.mts or \.cts module that exports the configuration/;
+  await refused(
+    ['serve', '--config', join(dir, 'rmapp.yml')],
+    new RegExp(`config file ${join(dir, 'rmapp.yml')} is a \\.yml file: pass --config .*${formats.source}`),
+  );
+  await refused(
+    ['serve', '--config', join(dir, 'conf')],
+    new RegExp(`config file ${join(dir, 'conf')} is a directory, not a file: .*${formats.source}`),
+  );
+});
+
+it('--workflows given a directory or a file of another kind names the modules it loads', async () => {
+  mkdirSync(join(dir, 'flows'));
+  writeFileSync(join(dir, 'flows.json'), '[]');
+  const modules =
+    /pass --workflows \(or set RMAPP_WORKFLOWS to\) a \.js, \.mjs, \.cjs, \.ts, \.mts or \.cts module that exports `workflows`/;
+  await refused(
+    ['--workflows', join(dir, 'flows'), 'workflows', 'list'],
+    new RegExp(`${join(dir, 'flows')} is a directory, not a file: ${modules.source}`),
+  );
+  await refused(
+    ['--workflows', join(dir, 'flows.json'), 'workflows', 'list'],
+    new RegExp(`${join(dir, 'flows.json')} is a \\.json file: ${modules.source}`),
+  );
+});
