@@ -79,14 +79,46 @@ it('refuses unknown settings at any depth with "did you mean", and reports every
   expect(err).toBeInstanceOf(ConfigError);
   const problems = (err as ConfigError).problems;
   const expected = [
-    /^server: unknown setting\(s\) prot \(did you mean server\.port\?\); known: host, port/,
-    /^sandbox: unknown setting\(s\) drivr \(did you mean sandbox\.driver\?\)/,
-    /^\(config\): unknown setting\(s\) bot \(did you mean botName\?\)/,
+    /^server \(in \S+rmapp\.config\.json\): unknown setting\(s\) prot \(did you mean server\.port\?\); known: host, port/,
+    /^sandbox \(in \S+rmapp\.config\.json\): unknown setting\(s\) drivr \(did you mean sandbox\.driver\?\)/,
+    /^\(config\) \(in \S+rmapp\.config\.json\): unknown setting\(s\) bot \(did you mean botName\?\)/,
     /^server\.port \(env PORT\): .*set PORT \(or `rmapp serve --port`\) to a port number/,
     // A check across settings, reported in the same round as the schema's problems.
     /^github\.token \(env GITHUB_TOKEN\): GitHub credentials are missing/,
   ];
   for (const pattern of expected) expect(problems).toContainEqual(expect.stringMatching(pattern));
+});
+
+it('names where a wrong value came from: the configuration file, the environment variable or the flag', async () => {
+  const cwd = dir();
+  const file = join(cwd, 'rmapp.config.json');
+  writeFileSync(file, JSON.stringify({ server: { port: 99999 }, agent: { budget: { maxTurns: -1 } } }));
+  const problemsOf = async (options: Parameters<typeof loadConfig>[0]) => {
+    const err = await loadConfig({ cwd, ...options }).catch((e: unknown) => e);
+    expect(err, JSON.stringify(options)).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).problems;
+  };
+  const fromFile = await problemsOf({ env: {} });
+  const port = fromFile.find((p) => p.startsWith('server.port'));
+  expect(port, fromFile.join('\n')).toMatch(
+    new RegExp(`^server\\.port \\(in ${file}\\): Too big.* — change it there to a port number between 1 and 65535`),
+  );
+  expect(port, 'a value from the file was said to come from PORT').not.toMatch(/PORT/);
+  expect(fromFile, fromFile.join('\n')).toContainEqual(
+    expect.stringMatching(new RegExp(`^agent\\.budget\\.maxTurns \\(in ${file}\\): Too small`)),
+  );
+  // The variable over the file is the variable's value, named so.
+  const fromEnv = await problemsOf({ env: { PORT: '70000' } });
+  expect(
+    fromEnv.find((p) => p.startsWith('server.port')),
+    fromEnv.join('\n'),
+  ).toMatch(/^server\.port \(env PORT\): .*— set PORT/);
+  // `rmapp serve --port` passes its value through PORT, and says which flag gave it.
+  const fromFlag = await problemsOf({ env: { PORT: '70000' }, flags: { 'server.port': '--port' } });
+  expect(
+    fromFlag.find((p) => p.startsWith('server.port')),
+    fromFlag.join('\n'),
+  ).toMatch(/^server\.port \(--port\): .*— give --port a port number/);
 });
 
 it('rmapp serve stops with the message and no stack trace, never printing a secret', async () => {

@@ -16,53 +16,12 @@ import { ValidationError, WorkflowError } from '../state_machine/errors.ts';
 import { connectionStringSecrets } from './masking.ts';
 import { isServiceSecret } from './sandbox/env.ts';
 import { didYouMean } from './did-you-mean.ts';
+import { ENV, problemLines, type ProblemLine, type SettingSources } from './config-problems.ts';
 import { importUserModule, inWords, MODULE_EXTENSIONS, userFileProblem } from './typescript-modules.ts';
 import { TEMPLATE_NAMES } from '../machines/issue-templates.ts';
 import { adapterFor, AGENT_KINDS, type AgentKind } from './agents/index.ts';
 
-/** Environment variable of each setting (documented in the README). */
-export const ENV = {
-  databaseUrl: 'DATABASE_URL',
-  'github.token': 'GITHUB_TOKEN',
-  'github.appId': 'GITHUB_APP_ID',
-  'github.privateKey': 'GITHUB_PRIVATE_KEY',
-  'github.privateKeyPath': 'GITHUB_PRIVATE_KEY_PATH',
-  'github.apiUrl': 'GITHUB_API_URL',
-  'github.webhookSecret': 'GITHUB_WEBHOOK_SECRET',
-  'github.gitUrl': 'RMAPP_GIT_URL',
-  botName: 'RMAPP_BOT_NAME',
-  'agent.kind': 'RMAPP_AGENT_KIND',
-  'agent.command': 'RMAPP_AGENT_COMMAND',
-  'agent.timeout': 'RMAPP_AGENT_TIMEOUT',
-  'agent.budget.maxTurns': 'RMAPP_AGENT_MAX_TURNS',
-  'agent.budget.maxTokens': 'RMAPP_AGENT_MAX_TOKENS',
-  'agent.budget.maxCostUsd': 'RMAPP_AGENT_MAX_COST_USD',
-  'agent.budget.maxTime': 'RMAPP_AGENT_MAX_TIME',
-  'tests.command': 'RMAPP_TEST_COMMAND',
-  'tests.timeout': 'RMAPP_TEST_TIMEOUT',
-  workspaceRoot: 'RMAPP_WORKSPACE_ROOT',
-  keepFailedWorkspaces: 'RMAPP_KEEP_FAILED_WORKSPACES',
-  'server.host': 'RMAPP_HOST',
-  'server.port': 'PORT',
-  'server.publicUrl': 'RMAPP_PUBLIC_URL',
-  'server.dashboardToken': 'RMAPP_DASHBOARD_TOKEN',
-  'server.allowedHosts': 'RMAPP_ALLOWED_HOSTS',
-  labels: 'RMAPP_LABELS',
-  maxTestAttempts: 'RMAPP_MAX_TEST_ATTEMPTS',
-  docsRunTests: 'RMAPP_DOCS_RUN_TESTS',
-  concurrency: 'RMAPP_CONCURRENCY',
-  'agent.env': 'RMAPP_AGENT_ENV',
-  'agent.network': 'RMAPP_AGENT_NETWORK',
-  'sandbox.driver': 'RMAPP_SANDBOX',
-  'sandbox.image': 'RMAPP_SANDBOX_IMAGE',
-  'sandbox.runtime': 'RMAPP_SANDBOX_RUNTIME',
-  'sandbox.network': 'RMAPP_SANDBOX_NETWORK',
-  'sandbox.allowPrivateNetwork': 'RMAPP_SANDBOX_ALLOW_PRIVATE_NETWORK',
-  'sandbox.env': 'RMAPP_SANDBOX_ENV',
-  'sandbox.readOnlyPaths': 'RMAPP_SANDBOX_PATHS',
-  'sandbox.memory': 'RMAPP_SANDBOX_MEMORY',
-  'sandbox.processes': 'RMAPP_SANDBOX_PROCESSES',
-} as const;
+export { ENV };
 
 /** Settings that are lists: a JSON array, or words separated by spaces or commas, in the environment. */
 const LIST_SETTINGS = new Set([
@@ -75,27 +34,6 @@ const LIST_SETTINGS = new Set([
   'sandbox.env',
   'sandbox.readOnlyPaths',
 ]);
-type Key = keyof typeof ENV;
-
-/** How to fix each setting, shown with its error. */
-const FIX: Partial<Record<Key, string>> = {
-  'github.token': 'set GITHUB_TOKEN to a token with repo scope, or use GitHub App credentials (GITHUB_APP_ID and GITHUB_PRIVATE_KEY_PATH)',
-  'github.appId': "set GITHUB_APP_ID to the numeric App ID from the GitHub App's settings page",
-  'github.privateKey': "set GITHUB_PRIVATE_KEY_PATH to the .pem file generated on the GitHub App's settings page",
-  'github.webhookSecret': "set GITHUB_WEBHOOK_SECRET to the webhook secret entered in the GitHub App's settings",
-  'agent.command':
-    'set RMAPP_AGENT_COMMAND to the coding agent, e.g. ["my-agent","--fast"] (a JSON array, or words separated by spaces), or set RMAPP_AGENT_KIND to claude-code, codex or aider',
-  'agent.kind': 'set RMAPP_AGENT_KIND to claude-code, codex, aider, or command (any program that reads the prompt on stdin)',
-  'tests.command': 'set RMAPP_TEST_COMMAND to the repository test command, e.g. ["npm","test"]',
-  'server.port': 'set PORT (or `rmapp serve --port`) to a port number between 1 and 65535 (0: any free port)',
-  'server.dashboardToken':
-    'set RMAPP_DASHBOARD_TOKEN to a random string of at least 16 characters (e.g. `openssl rand -hex 24`), or bind to 127.0.0.1',
-  labels: 'set RMAPP_LABELS to a JSON object mapping label to template, e.g. {"rmapp:bug":"bugfix"}',
-  'sandbox.driver':
-    'set RMAPP_SANDBOX to bubblewrap (default), container (with RMAPP_SANDBOX_IMAGE) or none (no isolation: trusted repositories only)',
-  'sandbox.env': "list only variables the agent or tests need; the service's own secrets are never passed",
-  'agent.env': "list only variables the agent needs (its API key); the service's own secrets are never passed",
-};
 
 const argv = z.array(z.string().min(1)).min(1, 'must name a command');
 /** Milliseconds, or a duration such as `30m`, `2h`, `7d`. */
@@ -257,16 +195,6 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 /** True when a bind address only accepts local connections. */
 export const isLoopback = (host: string) => LOOPBACK.has(host);
 
-function describe(path: string): string {
-  const env = (ENV as Record<string, string>)[path];
-  return env ? `${path} (env ${env})` : path;
-}
-
-function problem(path: string, message: string): string {
-  const fix = (FIX as Record<string, string>)[path];
-  return `${describe(path)}: ${message}${fix ? ` — ${fix}` : ''}`;
-}
-
 /** The settings an object of the schema at `path` knows (through defaults and optionals). */
 function knownKeys(path: readonly PropertyKey[]): string[] {
   const unwrap = (node: z.ZodType): z.ZodType => {
@@ -301,6 +229,7 @@ function crossChecks(
   c: RawConfig,
   options: { requireWebhookSecret?: boolean | undefined; serves?: boolean | undefined },
   problems: string[],
+  problem: ProblemLine,
 ): boolean {
   const gh = c.github && typeof c.github === 'object' ? c.github : {};
   const githubEnabled = !!(gh.token || gh.appId || gh.privateKey || gh.privateKeyPath || gh.webhookSecret);
@@ -316,7 +245,7 @@ function crossChecks(
       problems.push(problem('agent.command', 'required to run workflows'));
     if (!c.tests?.command) problems.push(problem('tests.command', 'required to run workflows'));
   }
-  agentChecks(c, problems);
+  agentChecks(c, problems, problem);
   if (c.sandbox?.driver === 'container' && !c.sandbox?.image)
     problems.push(problem('sandbox.image', 'the container driver needs an image with the tools the tests use, e.g. node:20'));
   const host = typeof c.server?.host === 'string' ? c.server.host : '127.0.0.1';
@@ -327,7 +256,7 @@ function crossChecks(
 }
 
 /** The agent's command fits its kind, and a cost budget has a cost to count. */
-function agentChecks(c: RawConfig, problems: string[]): void {
+function agentChecks(c: RawConfig, problems: string[], problem: ProblemLine): void {
   const kind = c.agent?.kind as AgentKind | undefined;
   if (!kind || !(AGENT_KINDS as readonly string[]).includes(kind)) return; // the schema names it
   const adapter = adapterFor(kind);
@@ -375,10 +304,12 @@ function set(target: RawConfig, path: string, value: unknown): void {
   node[parts.at(-1) as string] = value;
 }
 
-function fromEnv(env: NodeJS.ProcessEnv, into: RawConfig, problems: string[]): void {
+/** Lays the environment's settings over `into`, adding each it sets to `setByEnv`. */
+function fromEnv(env: NodeJS.ProcessEnv, into: RawConfig, setByEnv: Set<string>, problems: string[], problem: ProblemLine): void {
   for (const [path, name] of Object.entries(ENV)) {
     const raw = env[name];
     if (raw === undefined || raw === '') continue;
+    setByEnv.add(path);
     if (LIST_SETTINGS.has(path)) set(into, path, path.endsWith('.command') ? parseArgv(raw) : parseList(raw));
     else if (path === 'labels') {
       try {
@@ -419,12 +350,20 @@ export async function loadConfig(
     cwd?: string;
     /** `rmapp run` and `rmapp worker` need no webhook secret. */ requireWebhookSecret?: boolean;
     /** `rmapp worker` serves no HTTP: no dashboard-token rule. */ serves?: boolean;
+    /**
+     * Settings the caller set in `env` from its command-line flags, by the flag's name (`{ 'server.port':
+     * '--port' }`): a problem with one names the flag.
+     */
+    flags?: Readonly<Record<string, string>>;
   } = {},
 ): Promise<RmappConfig> {
   const env = options.env ?? process.env;
   const cwd = options.cwd ?? process.cwd();
   const problems: string[] = [];
   const sources: string[] = [];
+  const setByEnv = new Set<string>();
+  const settingSources: SettingSources = { env: setByEnv, flags: options.flags };
+  const problem = problemLines(settingSources);
   let raw: RawConfig = {};
   const file =
     options.file ?? env.RMAPP_CONFIG ?? ['rmapp.config.json', 'rmapp.config.ts'].map((f) => resolve(cwd, f)).find((f) => existsSync(f));
@@ -438,9 +377,10 @@ export async function loadConfig(
       );
     raw = await fromFile(path);
     sources.push(path);
+    settingSources.file = { path, values: structuredClone(raw) };
   }
   const before = JSON.stringify(raw);
-  fromEnv(env, raw, problems);
+  fromEnv(env, raw, setByEnv, problems, problem);
   if (JSON.stringify(raw) !== before) sources.push('environment');
 
   // Every problem in one error: the schema's (all of them, at any depth), then the cross-setting checks.
@@ -450,7 +390,7 @@ export async function loadConfig(
       const path = i.path.join('.') || '(config)';
       problems.push(problem(path, i.code === 'unrecognized_keys' ? unknownKeys(i.path, i.keys) : i.message));
     }
-    crossChecks(raw, options, problems);
+    crossChecks(raw, options, problems, problem);
     throw new ConfigError(problems);
   }
   const config = parsed.data;
@@ -460,7 +400,7 @@ export async function loadConfig(
     if (!existsSync(keyFile)) problems.push(problem('github.privateKeyPath', `file ${keyFile} not found`));
     else gh.privateKey = readFileSync(keyFile, 'utf8');
   }
-  const githubEnabled = crossChecks(config, options, problems);
+  const githubEnabled = crossChecks(config, options, problems, problem);
   if (problems.length) throw new ConfigError(problems);
   return { ...config, githubEnabled, sources, concurrencySet: (raw as { concurrency?: unknown }).concurrency !== undefined };
 }

@@ -57,7 +57,9 @@ async function serve(program: Command, o: ServeCommandOptions, stopped: AbortSig
     import('./versions-command.ts'),
   ]);
   const env = { ...process.env, ...(o.port !== undefined ? { PORT: String(o.port) } : {}), ...(o.host ? { RMAPP_HOST: o.host } : {}) };
-  const config = await loadConfig({ env, file: o.config });
+  // A problem with a value given by a flag names the flag, not the variable it is passed through.
+  const flags = { ...(o.port !== undefined ? { 'server.port': '--port' } : {}), ...(o.host ? { 'server.host': '--host' } : {}) };
+  const config = await loadConfig({ env, file: o.config, flags });
   const globals = program.opts<{ workflows?: string; databaseUrl?: string }>();
   if (globals.databaseUrl) config.databaseUrl = globals.databaseUrl;
   // The built-in example workflows only when GitHub is off (a dashboard to try); a module always.
