@@ -50,3 +50,17 @@ it('--workflows given a directory or a file of another kind names the modules it
     new RegExp(`${join(dir, 'flows.json')} is a \\.json file: ${modules.source}`),
   );
 });
+
+it('a --workflows module that does not parse is named with the line and column of the error', async () => {
+  // An ES module (Node 20 gives its SyntaxError no location) and a CommonJS one (it does, in its stack).
+  writeFileSync(join(dir, 'broken.mjs'), 'const a = 1;\nexport const workflows = [\n    error here\n];\n');
+  writeFileSync(join(dir, 'broken.cjs'), 'module.exports = {\n  workflows: [ a b ],\n};\n');
+  await refused(
+    ['--workflows', join(dir, 'broken.mjs'), 'workflows', 'list'],
+    new RegExp(`failed: SyntaxError at ${join(dir, 'broken.mjs')}:3:11: Unexpected identifier 'here'`),
+  );
+  await refused(
+    ['--workflows', join(dir, 'broken.cjs'), 'workflows', 'list'],
+    new RegExp(`failed: SyntaxError at ${join(dir, 'broken.cjs')}:2:18: Unexpected identifier 'b'`),
+  );
+});

@@ -9,7 +9,11 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ValidationError } from '../../state_machine/errors.ts';
 import { definitionProblem, type WorkflowDefinition } from '../../state_machine/definition.ts';
+import { syntaxErrorLocation } from '../syntax-error-location.ts';
 import { importUserModule, inWords, MODULE_EXTENSIONS, userFileProblem } from '../typescript-modules.ts';
+
+/** TypeScript, parsed by tsx: its errors are its own. */
+const TYPESCRIPT = /\.(c|m)?tsx?$/;
 
 /** What a workflows module may export. */
 export interface WorkflowsModule {
@@ -39,8 +43,10 @@ export async function importWorkflowsModule(modulePath?: string): Promise<Workfl
     if (err instanceof ValidationError) throw err;
     // The module's own error (it threw while loading, or is not a module Node can import) said nothing
     // of where it came from: `rmapp: boom` after any command.
+    // A syntax error says where: Node 20 gave an ES module's only its message.
+    const at = TYPESCRIPT.test(file) ? undefined : syntaxErrorLocation(err, file);
     throw new Error(
-      `Loading the workflows module ${file} (--workflows or RMAPP_WORKFLOWS) failed: ${err instanceof Error ? err.message : String(err)}`,
+      `Loading the workflows module ${file} (--workflows or RMAPP_WORKFLOWS) failed: ${at ? `SyntaxError at ${at}: ` : ''}${err instanceof Error ? err.message : String(err)}`,
       { cause: err },
     );
   }
