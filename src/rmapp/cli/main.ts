@@ -16,7 +16,7 @@ import { addVersionsCommand } from './versions-command.ts';
 import { addWorkflowsCommand } from './workflows-command.ts';
 import { followRun } from './progress-lines.ts';
 import { connectionStringSecrets, createMasker, type Masker } from '../masking.ts';
-import { inexactNumber, inexactNumberMessage } from '../json-numbers.ts';
+import { jsonArgument } from './json-argument.ts';
 import { SERVICE_SECRET_VARIABLES } from '../sandbox/env.ts';
 import { addDemoCommand } from './demo-command.ts';
 import { releaseEarlySignals } from './early-signals.ts';
@@ -57,23 +57,6 @@ program
   })
   .addOption(new Option('--workflows <module>', 'module exporting `workflows` (default: the built-in registry)').env('RMAPP_WORKFLOWS'))
   .addOption(new Option('--database-url <url>', 'Postgres connection string (default: embedded PGlite under .rmapp/)').env('DATABASE_URL'));
-
-function parseJson(what: string, text: string): unknown {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    // The text as typed, cut: a large argument made the error as large.
-    const shown = text.length > 200 ? `${text.slice(0, 200)}… (${text.length} characters)` : text;
-    throw new WorkflowError(`${what} is not valid JSON: ${shown}. Quote it for the shell, e.g. '{"type":"approve"}'.`, {
-      code: 'BAD_JSON',
-      category: 'validation',
-    });
-  }
-  const inexact = inexactNumber(text);
-  if (inexact) throw new WorkflowError(inexactNumberMessage(`The ${what}`, inexact), { code: 'BAD_JSON', category: 'validation' });
-  return value;
-}
 
 async function withEngine<T>(fn: (engine: Engine) => Promise<T>, extra: { concurrency?: number; leaseMs?: number } = {}): Promise<T> {
   const opts = program.opts<{ workflows?: string; databaseUrl?: string }>();
@@ -144,7 +127,9 @@ addWorkerCommand(program);
 
 program
   .command('start <workflow> [input-json]')
-  .description('start a run; prints its id (with --wait, runs it here, printing its steps as they happen, until it finishes)')
+  .description(
+    'start a run; prints its id (with --wait, runs it here, printing its steps as they happen, until it finishes). input-json: the JSON, - (read from standard input) or @FILE (read from a file); default {}',
+  )
   .option('--id <runId>', 'choose the run id')
   .option('--idempotency-key <key>', 'starting twice with one key returns the first run')
   .option('--wait', 'execute the run in this process and follow it to the end')
@@ -155,7 +140,8 @@ program
       inputJson: string | undefined,
       o: { id?: string; idempotencyKey?: string; wait?: boolean; json?: boolean },
     ) => {
-      const input = inputJson === undefined ? {} : parseJson('input', inputJson);
+      const input =
+        inputJson === undefined ? {} : await jsonArgument(inputJson, { what: 'input', example: `'{"orderId":"o-1","amountCents":1200}'` });
       await withEngine(async (engine) => {
         const id = await engine.start(workflow, input, { runId: o.id, idempotencyKey: o.idempotencyKey });
         if (!o.wait) return print(o.json ? { id } : id);
@@ -238,10 +224,12 @@ runs
 
 runs
   .command('send <id> <event-json>')
-  .description('send an event to a run through its durable inbox')
+  .description(
+    'send an event to a run through its durable inbox. event-json: the JSON, - (read from standard input) or @FILE (read from a file)',
+  )
   .option('--dedupe-key <key>', 'an event with a key already used for this run is not sent again')
   .action(async (id: string, eventJson: string, o: { dedupeKey?: string }) => {
-    const event = parseJson('event', eventJson) as { type: string };
+    const event = (await jsonArgument(eventJson, { what: 'event', example: `'{"type":"approve"}'` })) as { type: string };
     await withEngine(async (engine) => {
       const { delivered } = await engine.send(id, event, { dedupeKey: o.dedupeKey });
       print(delivered ? `Sent ${event.type} to ${id}.` : `Not sent: ${id} already has an event with dedupe key ${o.dedupeKey}.`);

@@ -1,0 +1,77 @@
+/**
+ * `rmapp start`'s input and `rmapp runs send`'s event from standard input (`-`) or a file (`@path`): an
+ * input larger than one shell argument may hold (128 KiB on Linux) is given so, and a mistake names the
+ * file. The built-in registry's `example.order` on an embedded store in a temporary directory.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { BIN, ROOT } from './helpers/processes.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'rmapp-json-arg-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Runs `rmapp <args>` on the temporary store, `stdin` written to its standard input. */
+async function rmapp(args: string[], stdin = '') {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, DATABASE_URL: '', RMAPP_WORKFLOWS: '', RMAPP_DATA_DIR: join(dir, 'data') },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  child.stdin.end(stdin);
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  return { code, stdout, stderr, what: `rmapp ${args.join(' ').slice(0, 200)}: ${stderr}` };
+}
+
+it('start takes an input larger than a shell argument from a file or standard input', async () => {
+  const orderId = 'o'.repeat(200 * 1024);
+  const input = JSON.stringify({ orderId, amountCents: 1200 });
+  writeFileSync(join(dir, 'input.json'), input);
+  for (const [args, stdin] of [
+    [['start', 'example.order', `@${join(dir, 'input.json')}`, '--json'], ''],
+    [['start', 'example.order', '-', '--json'], input],
+  ] as const) {
+    const started = await rmapp([...args], stdin);
+    expect(started.code, started.what).toBe(0);
+    const { id } = JSON.parse(started.stdout) as { id: string };
+    const shown = await rmapp(['runs', 'show', id, '--json']);
+    expect(shown.code, shown.what).toBe(0);
+    expect((JSON.parse(shown.stdout) as { input: { orderId: string } }).input.orderId, `${args.join(' ')}: the stored input`).toBe(orderId);
+  }
+});
+
+it('a file that cannot be read or holds no JSON is named; bad JSON typed in shows an example of an input', async () => {
+  const missing = join(dir, 'missing.json');
+  writeFileSync(join(dir, 'bad.json'), '{"orderId":\n  oops }');
+  const cases: [string[], string, RegExp][] = [
+    [
+      ['start', 'example.order', `@${missing}`],
+      '',
+      new RegExp(`The input file ${missing} cannot be read \\(ENOENT\\): fix the path after @`),
+    ],
+    [
+      ['start', 'example.order', `@${join(dir, 'bad.json')}`],
+      '',
+      new RegExp(`The input in the file ${join(dir, 'bad.json')} is not valid JSON \\(`),
+    ],
+    [['start', 'example.order', '-'], '{"orderId": 1', /The input in standard input is not valid JSON \(/],
+    [['runs', 'send', 'some-run', `@${missing}`], '', new RegExp(`The event file ${missing} cannot be read`)],
+    [
+      ['start', 'example.order', '{oops'],
+      '',
+      /input is not valid JSON: \{oops\. Quote it for the shell, e\.g\. '\{"orderId":"o-1","amountCents":1200\}'/,
+    ],
+  ];
+  for (const [args, stdin, pattern] of cases) {
+    const r = await rmapp(args, stdin);
+    expect(r.code, r.what).toBe(1);
+    expect(r.stderr, r.what).toMatch(pattern);
+    expect(r.stderr.trim().split('\n'), r.what).toHaveLength(1);
+  }
+});
