@@ -1,4 +1,5 @@
 /** `rmapp worker`: runs workflows until SIGTERM/SIGINT, then stops gracefully (README "CLI"). */
+import { checkEngineFlags } from './engine-flags.ts';
 import type { Command } from 'commander';
 import { portNumber, positiveInt } from './positive-int.ts';
 import { exitSoonAfterStop } from './stopped-exit.ts';
@@ -94,7 +95,7 @@ async function runWorker(
   // (bench/README.md, "What was changed").
   const [
     { createEngine },
-    { DEFAULT_ENGINE_OPTIONS },
+    { DEFAULT_ENGINE_OPTIONS, resolveEngineOptions },
     { loadConfig, secretsOf },
     { createLogger },
     { serviceWorkflowSet },
@@ -107,6 +108,12 @@ async function runWorker(
     import('./versions-command.ts'),
     import('../masking.ts'),
   ]);
+  // Before the configuration, the telemetry and the GitHub stack are set up for nothing.
+  checkEngineFlags(
+    resolveEngineOptions,
+    { workflows: [], concurrency: o.concurrency, leaseMs: o.leaseMs, evictAfterMs: o.evictAfterMs, pollMs: o.pollMs, workerId: o.workerId },
+    { concurrency: '-c', leaseMs: '--lease-ms', evictAfterMs: '--evict-after-ms', pollMs: '--poll-ms', workerId: '--worker-id' },
+  );
   const retention = o.retention
     ? { policy: { succeededMs: o.retainSucceeded, failedMs: o.retainFailed, cancelledMs: o.retainCancelled } }
     : undefined;
