@@ -17,15 +17,13 @@ const orderInput = z.object({
 });
 type OrderInput = z.infer<typeof orderInput>;
 
-const reserve = step(
-  async ({ input, idempotencyKey, progress }: { input: OrderInput; idempotencyKey: string; progress: (m: string) => void }) => {
-    progress(`reserving stock for ${input.orderId}`);
-    return { reservation: `res-${idempotencyKey.slice(-8)}` };
-  },
-);
+const reserve = step(async ({ input, runId, progress }: { input: OrderInput; runId: string; progress: (m: string) => void }) => {
+  progress(`reserving stock for ${input.orderId}`);
+  return { reservation: `res-${runId}` };
+});
 
-const charge = step(async ({ input, idempotencyKey }: { input: { amountCents: number }; idempotencyKey: string }) => ({
-  receipt: `rcpt-${idempotencyKey.slice(-8)}`,
+const charge = step(async ({ input, runId }: { input: { amountCents: number }; runId: string }) => ({
+  receipt: `rcpt-${runId}`,
   amountCents: input.amountCents,
 }));
 
