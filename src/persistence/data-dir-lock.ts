@@ -149,24 +149,43 @@ function holderState(h: Holder | null, me: Holder, underSocket = false): 'gone' 
   return 'alive';
 }
 
+/**
+ * How a held lock's errors name what is locked, and what to do instead of waiting for its holder: the
+ * embedded store's by default; `rmapp demo` locks its folder with its own (src/rmapp/demo/demo-folder.ts).
+ */
+export interface LockWording {
+  /** What is locked, starting a sentence: "The embedded store /srv/app/.rmapp/pgdata". */
+  subject: string;
+  /** Why one holder only: "PGlite serves one process at a time". */
+  why: string;
+  /** The alternative to stopping the holder: "set DATABASE_URL=… so several processes can share one Postgres". */
+  otherwise: string;
+}
+
+function storeWording(dir: string): LockWording {
+  return {
+    subject: `The embedded store ${dir}`,
+    why: 'PGlite serves one process at a time',
+    otherwise: 'set DATABASE_URL=postgres://… so several processes can share one Postgres',
+  };
+}
+
 /** The store is held (`h`: by whom, null when no one can be named). */
-function heldError(dir: string, lockFile: string, h: Holder | null, state: 'alive' | 'this process' | 'elsewhere'): Error {
+function heldError(w: LockWording, lockFile: string, h: Holder | null, state: 'alive' | 'this process' | 'elsewhere'): Error {
   if (state === 'this process') {
     return configError(
-      `The embedded store ${dir} is already open in this process (another thread, or another copy of rmapp). PGlite serves ` +
-        'one instance per directory: close the Database (or stop the engine) that holds it first, or share that one.',
+      `${w.subject} is already open in this process (another thread, or another copy of rmapp). ${w.why}: release ` +
+        'it there first (close the Database, or stop the engine or the demo that holds it), or share that one.',
     );
   }
   if (state === 'elsewhere') {
     return configError(
-      `The embedded store ${dir} is in use by process ${h?.pid} of another PID namespace (another container on the same volume?), ` +
-        `which this process cannot check. PGlite serves one process at a time: stop that one — or, if it is gone, remove ${lockFile} — ` +
-        'or set DATABASE_URL=postgres://… so several processes can share one Postgres.',
+      `${w.subject} is in use by process ${h?.pid} of another PID namespace (another container on the same volume?), ` +
+        `which this process cannot check. ${w.why}: stop that one — or, if it is gone, remove ${lockFile} — or ${w.otherwise}.`,
     );
   }
   return configError(
-    `The embedded store ${dir} is in use by ${h ? `process ${h.pid}` : 'another process'}. PGlite serves one process at a time: stop that ` +
-      'process, or set DATABASE_URL=postgres://… so several processes can share one Postgres.',
+    `${w.subject} is in use by ${h ? `process ${h.pid}` : 'another process'}. ${w.why}: stop that process, or ${w.otherwise}.`,
   );
 }
 
@@ -237,9 +256,9 @@ async function bindStoreSocket(dir: string): Promise<Server | null> {
  * races for the file; a file naming this very process is then a leftover of one of its instances that
  * ended without releasing (a terminated worker thread).
  */
-export async function lockDataDir(dir: string): Promise<() => void> {
+export async function lockDataDir(dir: string, wording: LockWording = storeWording(dir)): Promise<() => void> {
   const lockFile = lockFileOf(dir);
-  if (lockedHere.has(dir)) throw heldError(dir, lockFile, null, 'this process');
+  if (lockedHere.has(dir)) throw heldError(wording, lockFile, null, 'this process');
   const me = self();
   let socket: Server | null;
   try {
@@ -247,10 +266,10 @@ export async function lockDataDir(dir: string): Promise<() => void> {
   } catch (err) {
     // Sockets refused here (a sandbox's policy, say): the lock file alone decides, as off Linux.
     if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') socket = null;
-    else throw inUse(dir, lockFile, me);
+    else throw inUse(wording, lockFile, me);
   }
   try {
-    return withSocket(lockFileTaken(dir, lockFile, me, socket !== null), socket);
+    return withSocket(lockFileTaken(dir, wording, lockFile, me, socket !== null), socket);
   } catch (err) {
     socket?.close();
     throw err;
@@ -258,7 +277,7 @@ export async function lockDataDir(dir: string): Promise<() => void> {
 }
 
 /** The store's socket is held: by whom, as far as its lock file tells. */
-function inUse(dir: string, lockFile: string, me: Holder): Error {
+function inUse(wording: LockWording, lockFile: string, me: Holder): Error {
   let holder: Holder | null = null;
   try {
     const found = readLock(lockFile);
@@ -269,7 +288,7 @@ function inUse(dir: string, lockFile: string, me: Holder): Error {
   // The file names the socket's holder only if it still may hold the store (it may be a stale file the
   // holder is about to take over), and in this process only if it is this very process.
   const state = holderState(holder, me);
-  return state === 'gone' ? heldError(dir, lockFile, null, 'alive') : heldError(dir, lockFile, holder, state);
+  return state === 'gone' ? heldError(wording, lockFile, null, 'alive') : heldError(wording, lockFile, holder, state);
 }
 
 /** A release that also gives the socket back. */
@@ -281,12 +300,12 @@ function withSocket(release: () => void, socket: Server | null): () => void {
   };
 }
 
-function lockFileTaken(dir: string, lockFile: string, me: Holder, underSocket: boolean): () => void {
+function lockFileTaken(dir: string, wording: LockWording, lockFile: string, me: Holder, underSocket: boolean): () => void {
   // An older rmapp kept its lock beside the store: one running now is respected (it does not see this one).
   const legacy = readLegacy(`${dir}.lock`);
   if (legacy) {
     const state = holderState(legacy, me, underSocket);
-    if (state !== 'gone') throw heldError(dir, `${dir}.lock`, legacy, state);
+    if (state !== 'gone') throw heldError(wording, `${dir}.lock`, legacy, state);
   }
   const mine = `${lockFile}.${process.pid}-${randomUUID().slice(0, 8)}`;
   try {
@@ -308,7 +327,7 @@ function lockFileTaken(dir: string, lockFile: string, me: Holder, underSocket: b
         }
         if (found.kind === 'none') continue; // released meanwhile
         const state = holderState(found.holder, me, underSocket);
-        if (state !== 'gone') throw heldError(dir, lockFile, found.holder, state);
+        if (state !== 'gone') throw heldError(wording, lockFile, found.holder, state);
         try {
           removeStale(lockFile, found, statSync(mine).mtimeMs);
         } catch (removeErr) {

@@ -7,7 +7,7 @@
  * Both reach the service as signed webhooks, exactly as GitHub's would (README, "Try it: rmapp demo").
  */
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { issueBranch } from '../../machines/issue-branch.ts';
@@ -15,6 +15,7 @@ import { ConfigError, loadConfig } from '../config.ts';
 import { createGitHubClient } from '../github/client.ts';
 import { createLogger, type Logger } from '../logger.ts';
 import { startService, type Service } from '../service.ts';
+import { takeDemoFolder } from './demo-folder.ts';
 import { createBareRemote } from './git-remote.ts';
 import { GitHubEmulator } from './github-emulator.ts';
 import { githubWebPage } from './github-web.ts';
@@ -39,7 +40,7 @@ export const SAMPLE_AGENT = ['node', fileURLToPath(new URL('./scripted-agent.mjs
 const PASSED_ON = /^RMAPP_(SANDBOX|AGENT_ENV|AGENT_NETWORK|AGENT_TIMEOUT|AGENT_KIND|AGENT_MAX_|TEST_TIMEOUT)/;
 
 export interface DemoOptions {
-  /** The folder the demo keeps its state in: `<dir>/.rmapp/demo/`, emptied at start. */
+  /** The folder the demo keeps its state in: `<dir>/.rmapp/demo/`, emptied at start (refused while another demo holds it). */
   dir: string;
   /** Dashboard port (0: any free port). Default 3000. */
   port?: number | undefined;
@@ -72,9 +73,18 @@ export interface Demo {
 
 /** Starts everything and the person's script; see {@link Demo.finished}. */
 export async function startDemo(options: DemoOptions): Promise<Demo> {
-  const say = options.say ?? (() => {});
   const home = join(options.dir, '.rmapp', 'demo');
-  rmSync(home, { recursive: true, force: true });
+  const releaseFolder = await takeDemoFolder(home);
+  try {
+    return await startDemoIn(home, options, releaseFolder);
+  } catch (err) {
+    releaseFolder();
+    throw err;
+  }
+}
+
+async function startDemoIn(home: string, options: DemoOptions, releaseFolder: () => void): Promise<Demo> {
+  const say = options.say ?? (() => {});
   mkdirSync(join(home, 'remotes'), { recursive: true });
   const token = randomBytes(16).toString('hex');
   const secret = randomBytes(16).toString('hex');
@@ -254,8 +264,12 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
     service,
     finished,
     async stop() {
-      await service.stop({ graceMs: 5_000 });
-      await emulator.stop();
+      try {
+        await service.stop({ graceMs: 5_000 });
+        await emulator.stop();
+      } finally {
+        releaseFolder();
+      }
     },
   };
 }
