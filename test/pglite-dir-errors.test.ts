@@ -37,6 +37,40 @@ it('a directory PGlite cannot start from names the directory and how to recover,
   }
 });
 
+it('a directory of other files is refused before anything is written in it, naming it and the fix', async () => {
+  // An outside tester: RMAPP_DATA_DIR=$HOME put PG_VERSION, base/, pg_wal/… beside the user's files.
+  const home = join(root, 'home');
+  mkdirSync(join(home, 'projects'), { recursive: true });
+  writeFileSync(join(home, '.bashrc'), '');
+  writeFileSync(join(home, 'notes.txt'), 'mine');
+  writeFileSync(join(home, 'todo.txt'), 'mine');
+  const message =
+    `The embedded database's directory ${home} is not empty and holds no rmapp store (no ${home}/PG_VERSION; it has .bashrc, ` +
+    'notes.txt, projects and 1 more): set dataDir (RMAPP_DATA_DIR for the CLI) to a new or empty directory, or to an existing store. ' +
+    'rmapp does not create its store among other files.';
+  await expect(openDatabase({ url: '', dataDir: home })).rejects.toThrow(message);
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin/rmapp.mjs'), 'migrate'], {
+    cwd: root,
+    env: { ...process.env, DATABASE_URL: '', RMAPP_DATA_DIR: home },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 1, stderr: `rmapp: ${message}\n` });
+  expect(readdirSync(home).sort(), 'files written among the user’s').toEqual(['.bashrc', 'notes.txt', 'projects', 'todo.txt']);
+});
+
+it("a directory holding only rmapp's lock file and a volume's lost+found is new: the store is made there, and opens again", async () => {
+  const dir = join(root, 'volume-root');
+  mkdirSync(join(dir, 'lost+found'), { recursive: true });
+  writeFileSync(join(dir, 'rmapp.lock'), 'garbage'); // left by an opening cut short: names no holder
+  for (let i = 0; i < 2; i++) {
+    const db = await openDatabase({ url: '', dataDir: dir });
+    expect(await db.query('select 1 as one'), `opening ${i + 1}`).toEqual([{ one: 1 }]);
+    await db.close();
+  }
+  expect(existsSync(join(dir, 'PG_VERSION'))).toBe(true);
+});
+
 it('an empty RMAPP_DATA_DIR is unset: the store goes to .rmapp/pgdata, not into the current directory', () => {
   // An adversarial pass: `RMAPP_DATA_DIR=` (a compose file) put ~20 Postgres folders next to the user's files.
   const cwd = join(root, 'project');

@@ -22,6 +22,7 @@ import type * as Pg from 'pg';
 import { pg } from './pg-driver.ts';
 import { configError } from './config-error.ts';
 import { lockDataDir } from './data-dir-lock.ts';
+import { refuseForeignDirectory } from './store-directory.ts';
 import { lowDiskSpace } from './disk-space.ts';
 
 /** A transaction-scoped query function: every statement runs on the transaction's connection. */
@@ -1045,6 +1046,8 @@ async function openPglite(dataDir: string): Promise<Database> {
   if (dataDir.startsWith('memory://')) {
     pg = await openMemoryPglite(PGlite, dataDir);
   } else {
+    // Before anything is written there, the lock included: a directory of the user's files is left as it was.
+    refuseForeignDirectory(resolve(dataDir));
     try {
       mkdirSync(resolve(dataDir), { recursive: true });
     } catch (err) {
