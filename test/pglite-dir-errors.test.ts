@@ -76,7 +76,8 @@ it('an empty RMAPP_DATA_DIR is unset: the store goes to .rmapp/pgdata, not into 
   const cwd = join(root, 'project');
   mkdirSync(cwd);
   writeFileSync(join(cwd, 'myfile.txt'), 'mine');
-  const r = spawnSync(process.execPath, [join(ROOT, 'bin/rmapp.mjs'), 'runs', 'list'], {
+  // `migrate`, which makes the store (`runs list` makes none: test/read-commands-no-store.test.ts).
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin/rmapp.mjs'), 'migrate'], {
     cwd,
     env: { ...process.env, DATABASE_URL: '', RMAPP_DATA_DIR: '' },
     encoding: 'utf8',

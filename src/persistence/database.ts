@@ -22,7 +22,7 @@ import type * as Pg from 'pg';
 import { pg } from './pg-driver.ts';
 import { configError } from './config-error.ts';
 import { lockDataDir } from './data-dir-lock.ts';
-import { refuseForeignDirectory } from './store-directory.ts';
+import { checkStoreDirectory } from './store-directory.ts';
 import { lowDiskSpace } from './disk-space.ts';
 
 /** A transaction-scoped query function: every statement runs on the transaction's connection. */
@@ -132,6 +132,12 @@ export interface OpenDatabaseOptions {
   dataDir?: string | undefined;
   /** Pool size for Postgres. */
   maxConnections?: number | undefined;
+  /**
+   * Open the embedded store only if it exists: where there is none, a `NO_STORE` error names its path
+   * (persistence/store-directory.ts) instead of a new, empty store being made. For what only reads runs
+   * (the CLI's `runs list`, `runs show`…): a store made there holds none of them. No effect on Postgres.
+   */
+  existingOnly?: boolean | undefined;
 }
 
 /**
@@ -145,7 +151,7 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
   if (url) return openPostgres(url, options.maxConnections ?? 10);
   // An empty RMAPP_DATA_DIR (`RMAPP_DATA_DIR=` in a compose file) is unset, as an empty DATABASE_URL is:
   // taken as a path, it put a store into the current directory.
-  return openPglite(options.dataDir || process.env.RMAPP_DATA_DIR || '.rmapp/pgdata');
+  return openPglite(options.dataDir || process.env.RMAPP_DATA_DIR || '.rmapp/pgdata', options.existingOnly === true);
 }
 
 /** pg's error for a statement given to a connection already known dead: thrown before anything is sent. */
@@ -1038,7 +1044,7 @@ function describeFailure(err: unknown): string {
   }
 }
 
-async function openPglite(dataDir: string): Promise<Database> {
+async function openPglite(dataDir: string, existingOnly: boolean): Promise<Database> {
   // Loaded only for the embedded store: a worker on Postgres saves ~74 ms of CPU and 5 MB at start-up.
   const { PGlite } = await import('@electric-sql/pglite');
   let pg: PGlite;
@@ -1047,7 +1053,7 @@ async function openPglite(dataDir: string): Promise<Database> {
     pg = await openMemoryPglite(PGlite, dataDir);
   } else {
     // Before anything is written there, the lock included: a directory of the user's files is left as it was.
-    refuseForeignDirectory(resolve(dataDir));
+    checkStoreDirectory(resolve(dataDir), existingOnly);
     try {
       mkdirSync(resolve(dataDir), { recursive: true });
     } catch (err) {

@@ -36,18 +36,37 @@ export function storeDirectoryState(dir: string): StoreDirectoryState {
 }
 
 /**
- * Throws a `DATABASE_CONFIG` error when the directory at `dir` holds files of its own and no store: it
- * names the directory, some of the files, and the fix.
+ * What the directory at `dir` holds, for an opening: throws a `DATABASE_CONFIG` error when it holds files of
+ * its own and no store (naming the directory, some of the files, and the fix); with `existingOnly`, a
+ * `NO_STORE` error ({@link noStoreError}) when it holds no store.
  *
  * @example
- * refuseForeignDirectory('/home/ada'); // throws: "… is not empty and holds no rmapp store (it has .bashrc, notes.txt …)"
+ * checkStoreDirectory('/home/ada'); // throws: "… is not empty and holds no rmapp store (… it has .bashrc, notes.txt …)"
  */
-export function refuseForeignDirectory(dir: string): void {
+export function checkStoreDirectory(dir: string, existingOnly = false): 'missing' | 'store' | 'new' {
   const state = storeDirectoryState(dir);
-  if (typeof state !== 'object') return;
-  const shown = state.foreign.slice(0, 3).join(', ') + (state.foreign.length > 3 ? ` and ${state.foreign.length - 3} more` : '');
-  throw configError(
-    `The embedded database's directory ${dir} is not empty and holds no rmapp store (no ${join(dir, 'PG_VERSION')}; it has ${shown}): ` +
-      'set dataDir (RMAPP_DATA_DIR for the CLI) to a new or empty directory, or to an existing store. rmapp does not create its store among other files.',
+  if (typeof state === 'object') {
+    const shown = state.foreign.slice(0, 3).join(', ') + (state.foreign.length > 3 ? ` and ${state.foreign.length - 3} more` : '');
+    throw configError(
+      `The embedded database's directory ${dir} is not empty and holds no rmapp store (no ${join(dir, 'PG_VERSION')}; it has ${shown}): ` +
+        'set dataDir (RMAPP_DATA_DIR for the CLI) to a new or empty directory, or to an existing store. rmapp does not create its store among other files.',
+    );
+  }
+  if (existingOnly && state !== 'store') throw noStoreError(dir);
+  return state;
+}
+
+/**
+ * No store at `dir`, where an opening that reads only expected one (code `NO_STORE`, its path in `dir`).
+ * The CLI's commands that read runs made an empty 39 MB store wherever they ran, then said the run did not
+ * exist: a user in a subfolder of the project was told their run was gone (an outside tester).
+ */
+export function noStoreError(dir: string): Error & { code: 'NO_STORE'; dir: string } {
+  return Object.assign(
+    new Error(
+      `No rmapp store at ${dir} (this command acts on runs already stored, and makes none): run it from the project's folder, ` +
+        'or set RMAPP_DATA_DIR (or DATABASE_URL) to the store that holds the runs.',
+    ),
+    { code: 'NO_STORE' as const, category: 'validation', dir },
   );
 }

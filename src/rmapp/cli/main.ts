@@ -58,7 +58,10 @@ program
   .addOption(new Option('--workflows <module>', 'module exporting `workflows` (default: the built-in registry)').env('RMAPP_WORKFLOWS'))
   .addOption(new Option('--database-url <url>', 'Postgres connection string (default: embedded PGlite under .rmapp/)').env('DATABASE_URL'));
 
-async function withEngine<T>(fn: (engine: Engine) => Promise<T>, extra: { concurrency?: number; leaseMs?: number } = {}): Promise<T> {
+async function withEngine<T>(
+  fn: (engine: Engine) => Promise<T>,
+  extra: { concurrency?: number; leaseMs?: number; existingOnly?: boolean } = {},
+): Promise<T> {
   const opts = program.opts<{ workflows?: string; databaseUrl?: string }>();
   const [{ createEngine }, { loadWorkflows }, { createLogger }] = await Promise.all([
     import('../../state_machine/engine.ts'),
@@ -68,7 +71,7 @@ async function withEngine<T>(fn: (engine: Engine) => Promise<T>, extra: { concur
   const engine = createEngine({
     logger: createLogger(),
     workflows: await loadWorkflows(opts.workflows),
-    database: opts.databaseUrl ? { url: opts.databaseUrl } : undefined,
+    database: opts.databaseUrl ? { url: opts.databaseUrl } : extra.existingOnly ? { existingOnly: true } : undefined,
     concurrency: extra.concurrency,
     leaseMs: extra.leaseMs,
   });
@@ -78,6 +81,12 @@ async function withEngine<T>(fn: (engine: Engine) => Promise<T>, extra: { concur
     await engine.stop();
   }
 }
+
+/**
+ * The engine of a command about runs that exist already (`runs …`): on the embedded store, one that is not
+ * there is not made — the command fails naming its path (`NO_STORE`, persistence/store-directory.ts).
+ */
+const withStoredRuns = <T>(fn: (engine: Engine) => Promise<T>): Promise<T> => withEngine(fn, { existingOnly: true });
 
 // Output piped into a reader that stops early (`rmapp runs watch <id> | head`) ends the command quietly.
 // Output that cannot be written for another reason (a full disk: `> /dev/full`) ends it with 1 and a
@@ -166,10 +175,17 @@ runs
   .option('--limit <n>', 'at most this many', positiveInt, 50)
   .option('--json', 'print a JSON array')
   .action(async (o: { status?: RunStatus; workflow?: string; limit: number; json?: boolean }) => {
-    await withEngine(async (engine) => {
-      const list = await engine.list({ status: o.status, workflow: o.workflow, limit: o.limit });
-      print(o.json ? list.map(runToJson) : formatRunList(list));
-    });
+    const list = await withStoredRuns((engine) => engine.list({ status: o.status, workflow: o.workflow, limit: o.limit })).catch(
+      (err: { code?: string; dir?: string }) => {
+        // No store: no runs, which is the answer (a project before its first run), said with where it looked.
+        if (err.code !== 'NO_STORE') throw err;
+        process.stderr.write(
+          `rmapp: no rmapp store at ${err.dir}, so no runs: run from the project's folder, or set RMAPP_DATA_DIR or DATABASE_URL to its store.\n`,
+        );
+        return [];
+      },
+    );
+    print(o.json ? list.map(runToJson) : formatRunList(list));
   });
 
 runs
@@ -177,7 +193,7 @@ runs
   .description('show a run: state, status, children, error and history')
   .option('--json', 'print one JSON document')
   .action(async (id: string, o: { json?: boolean }) => {
-    await withEngine(async (engine) => {
+    await withStoredRuns(async (engine) => {
       const run = await engine.get(id);
       const history = await engine.history(id);
       print(o.json ? { ...runToJson(run), history } : formatRunDetails(run, history));
@@ -190,7 +206,7 @@ runs
   .option('--json', 'print one JSON object per event, then the run')
   .option('--poll-ms <ms>', 'how often the history is read', positiveInt, 250)
   .action(async (id: string, o: { json?: boolean; pollMs: number }) => {
-    await withEngine(async (engine) => {
+    await withStoredRuns(async (engine) => {
       const stop = new AbortController();
       const onSignal = () => stop.abort();
       process.once('SIGINT', onSignal);
@@ -209,7 +225,7 @@ runs
   .description('cancel a run (a finished run is left as it is)')
   .option('--reason <text>', 'recorded with the cancellation', 'cancelled from the CLI')
   .action(async (id: string, o: { reason: string }) => {
-    await withEngine(async (engine) => print((await engine.cancel(id, o.reason)).message));
+    await withStoredRuns(async (engine) => print((await engine.cancel(id, o.reason)).message));
   });
 
 runs
@@ -219,7 +235,7 @@ runs
   )
   .option('--drop-signal', 'leave out the signal the run failed handling (an event its workflow throws on), recorded as signal.dropped')
   .action(async (id: string, o: { dropSignal?: boolean }) => {
-    await withEngine(async (engine) => print((await engine.retry(id, o.dropSignal ? { dropSignal: true } : {})).message));
+    await withStoredRuns(async (engine) => print((await engine.retry(id, o.dropSignal ? { dropSignal: true } : {})).message));
   });
 
 runs
@@ -230,7 +246,7 @@ runs
   .option('--dedupe-key <key>', 'an event with a key already used for this run is not sent again')
   .action(async (id: string, eventJson: string, o: { dedupeKey?: string }) => {
     const event = (await jsonArgument(eventJson, { what: 'event', example: `'{"type":"approve"}'` })) as { type: string };
-    await withEngine(async (engine) => {
+    await withStoredRuns(async (engine) => {
       const { delivered } = await engine.send(id, event, { dedupeKey: o.dedupeKey });
       print(delivered ? `Sent ${event.type} to ${id}.` : `Not sent: ${id} already has an event with dedupe key ${o.dedupeKey}.`);
     });

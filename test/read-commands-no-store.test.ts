@@ -1,0 +1,64 @@
+/**
+ * Commands about stored runs (`runs list|show|watch|cancel|retry|send`) make no embedded store where
+ * there is none (persistence/store-directory.ts `NO_STORE`). An outside tester's `runs show <id>` in a
+ * subfolder of the project made a 39 MB store there and said `No run with id "…"`: the run looked gone.
+ * Commands that write (`start`, `migrate`…) still make it.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { BIN, TEST_WORKFLOWS } from './helpers/processes.ts';
+
+const project = realpathSync(mkdtempSync(join(tmpdir(), 'rmapp-no-store-')));
+afterAll(() => rmSync(project, { recursive: true, force: true }));
+
+/** `rmapp <args>` in `cwd`, on the embedded store (DATABASE_URL and RMAPP_DATA_DIR unset unless given). */
+function rmapp(cwd: string, args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [BIN, '--workflows', TEST_WORKFLOWS, ...args], {
+    cwd,
+    env: { ...process.env, DATABASE_URL: '', RMAPP_DATA_DIR: '', ...env },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const noStore = (dir: string) =>
+  `rmapp: No rmapp store at ${dir} (this command acts on runs already stored, and makes none): run it from the project's folder, ` +
+  'or set RMAPP_DATA_DIR (or DATABASE_URL) to the store that holds the runs.\n';
+
+it('where there is no store, runs commands say so naming its path, exit 1 (list: no runs, exit 0), and make none', () => {
+  const sub = join(project, 'src');
+  mkdirSync(sub);
+  const store = join(sub, '.rmapp', 'pgdata');
+  for (const args of [
+    ['runs', 'show', 'r-1'],
+    ['runs', 'watch', 'r-1'],
+    ['runs', 'cancel', 'r-1'],
+    ['runs', 'retry', 'r-1'],
+    ['runs', 'send', 'r-1', '{"type":"go"}'],
+  ]) {
+    const r = rmapp(sub, args);
+    expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }, args.join(' ')).toEqual({ code: 1, stdout: '', stderr: noStore(store) });
+  }
+  const listNote = `rmapp: no rmapp store at ${store}, so no runs: run from the project's folder, or set RMAPP_DATA_DIR or DATABASE_URL to its store.\n`;
+  expect(rmapp(sub, ['runs', 'list']), 'runs list').toEqual({ code: 0, stdout: 'No runs.\n', stderr: listNote });
+  expect(rmapp(sub, ['runs', 'list', '--json']), 'runs list --json').toEqual({ code: 0, stdout: '[]\n', stderr: listNote });
+  // RMAPP_DATA_DIR naming a store that is not there: that path is named.
+  const moved = join(project, 'elsewhere', 'store');
+  expect(rmapp(project, ['runs', 'show', 'r-1'], { RMAPP_DATA_DIR: moved }).stderr).toBe(noStore(moved));
+  expect(readdirSync(sub), 'a store made in the subfolder').toEqual([]);
+  expect(readdirSync(project).sort(), 'a store made in the project').toEqual(['src']);
+});
+
+it('a command that writes makes the store; runs commands then read it', () => {
+  const started = rmapp(project, ['start', 'test.sequence', '{}', '--id', 'r-1']);
+  expect(started.code, started.stderr).toBe(0);
+  expect(existsSync(join(project, '.rmapp', 'pgdata', 'PG_VERSION'))).toBe(true);
+  const shown = rmapp(project, ['runs', 'show', 'r-1', '--json']);
+  expect(shown.code, shown.stderr).toBe(0);
+  expect(JSON.parse(shown.stdout)).toMatchObject({ id: 'r-1', status: 'pending' });
+  expect(rmapp(project, ['runs', 'show', 'r-2']).stderr).toMatch(/No run with id "r-2"/);
+});
