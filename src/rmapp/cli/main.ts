@@ -200,6 +200,25 @@ runs
     });
   });
 
+/**
+ * Before `runs watch` follows a run that has not finished: on the embedded store, this command holds the
+ * store (PGlite serves one process), so no worker can run the run while it watches — it waited for ever,
+ * printing nothing (an outside tester); it is refused, naming what does work. On Postgres a pending run
+ * waits for a worker on that database, which is said once (watching goes on: one may start).
+ */
+async function sayWhoRuns(engine: Engine, id: string): Promise<void> {
+  const { status } = await engine.get(id);
+  if (isFinalStatus(status)) return;
+  if ((await engine.db()).soleHolder)
+    throw new WorkflowError(
+      `Run ${id} is ${status}, and on the embedded store no worker can run it while this command holds the store: run it ` +
+        `with \`rmapp worker\` and then \`rmapp runs show ${id}\`, start runs with \`rmapp start --wait\` to follow them as they run, ` +
+        'or set DATABASE_URL to a Postgres that workers and `runs watch` can share.',
+      { code: 'WATCH_HOLDS_STORE', category: 'validation' },
+    );
+  if (status === 'pending') process.stderr.write(`rmapp: run ${id} is pending: waiting for a worker on this database to take it.\n`);
+}
+
 runs
   .command('watch <id>')
   .description('follow a run, whichever process executes it: its steps as they happen, then the run (exit 1 unless it succeeded)')
@@ -207,6 +226,7 @@ runs
   .option('--poll-ms <ms>', 'how often the history is read', positiveInt, 250)
   .action(async (id: string, o: { json?: boolean; pollMs: number }) => {
     await withStoredRuns(async (engine) => {
+      await sayWhoRuns(engine, id);
       const stop = new AbortController();
       const onSignal = () => stop.abort();
       process.once('SIGINT', onSignal);
