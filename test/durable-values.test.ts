@@ -268,3 +268,58 @@ it('an event nested deeper than 256 levels is refused with a message of bounded 
     await engine.stop();
   }
 });
+
+// A second pass at the refusals above: shapes XState takes for an actor reference other than its mark,
+// an accessor in an object XState copied, a proxy that cannot be read.
+it('data XState would take for an actor reference (sessionId, send and ref; a mark holding a live ref) and a getter beside a ref are refused', async () => {
+  const kid = setup({}).createMachine({ id: 'kid', initial: 'on', states: { on: {} } });
+  type Ev = { type: 'refShaped' } | { type: 'markWithRef' } | { type: 'getterBesideRef' };
+  const machine = setup({ actors: { kid }, types: {} as { context: { v: unknown }; events: Ev } }).createMachine({
+    id: 'shapes',
+    context: { v: null },
+    invoke: { id: 'kid', src: 'kid' },
+    on: {
+      refShaped: { actions: assign({ v: () => ({ sessionId: 's', send: 0, ref: 0, id: 'kid' }) }) },
+      markWithRef: { actions: assign({ v: ({ self }) => ({ xstate$$type: 1, id: 'kid', r: self.getSnapshot().children.kid }) }) },
+      getterBesideRef: {
+        actions: assign({
+          v: ({ self }) => ({
+            kid: self.getSnapshot().children.kid,
+            get n() {
+              return Date.now();
+            },
+          }),
+        }),
+      },
+    },
+  });
+  for (const [event, message] of [
+    ['refShaped', /^context\.v has the keys sessionId, send and ref, which XState's persistence takes for an actor reference/],
+    ['markWithRef', /^context\.v\.xstate\$\$type is the key XState's persisted snapshot marks an actor reference with/],
+    ['getterBesideRef', /^context\.v\.n is a getter or setter/],
+  ] as const) {
+    const result = await run(`dv.shapes.${event}`, machine, [{ type: event }]);
+    expect([result.status, result.error?.code], event).toEqual(['failed', 'UNDURABLE_SNAPSHOT']);
+    expect(result.error?.message, event).toMatch(message);
+  }
+  const engine = createEngine({ database: db, workflows: [defineWorkflow({ name: 'dv.shapes.send', machine, input: z.object({}) })] });
+  try {
+    const id = await engine.start('dv.shapes.send', {});
+    await expect(engine.send(id, { type: 'refShaped', d: { sessionId: 's', send: 0, ref: 0, id: 'kid' } } as never)).rejects.toThrow(
+      /^event\.d has the keys sessionId, send and ref/,
+    );
+    const unreadable = new Proxy(
+      { a: 1 },
+      {
+        getOwnPropertyDescriptor() {
+          throw new Error('trap!');
+        },
+      },
+    );
+    const refused = await engine.send(id, { type: 'refShaped', d: unreadable } as never).catch((e: unknown) => e);
+    expect(refused, 'a proxy whose trap throws: a ValidationError, not the trap’s error').toBeInstanceOf(ValidationError);
+    expect((refused as Error).message).toMatch(/^event\.d cannot be read \(reading it threw: trap!\)/);
+  } finally {
+    await engine.stop();
+  }
+});

@@ -66,6 +66,9 @@ const ACCESSOR =
 const MARK_IN_DATA =
   "is the key XState's persisted snapshot marks an actor reference with ({ xstate$$type: 1, id }): a restored run would turn this object into a child actor (or fail, if no child has that id); rename the key";
 
+const REF_SHAPED =
+  "has the keys sessionId, send and ref, which XState's persistence takes for an actor reference: a restored run would turn this object into a child actor (or fail, if no child has its id); rename a key";
+
 interface Walk {
   out: UndurableValue[];
   /** The walk is over data (an event, an input, an output): an actor reference's mark in it is data too. */
@@ -108,8 +111,37 @@ function walk(value: unknown, path: string, depth: number, w: Walk): void {
       else walk(value[i], `${path}[${i}]`, depth + 1, w);
     }
   } else {
+    try {
+      walkObject(value, path, depth, w);
+    } catch (err) {
+      // A proxy whose traps throw: named here, not thrown raw from engine.send or the run's write.
+      w.out.push({ path, problem: `cannot be read (reading it threw: ${errorText(err)}); store plain data` });
+    }
+  }
+  w.ancestors.delete(value);
+}
+
+function errorText(err: unknown): string {
+  try {
+    return String((err as Error | null)?.message ?? err).slice(0, 200);
+  } catch {
+    return 'an unreadable error';
+  }
+}
+
+/** XState's persistence takes an object with these keys for an actor reference (its `persistContext`). */
+function shapedLikeRef(value: object): boolean {
+  return 'sessionId' in value && 'send' in value && 'ref' in value;
+}
+
+function walkObject(value: object, path: string, depth: number, w: Walk): void {
+  {
     if (Object.getOwnPropertySymbols(value).length > 0) {
       w.out.push({ path, problem: 'has symbol keys, which JSON drops; use string keys' });
+    }
+    if (w.data && shapedLikeRef(value)) {
+      w.out.push({ path, problem: REF_SHAPED });
+      return;
     }
     for (const key of Object.keys(value)) {
       const bad = textProblem(key);
@@ -132,7 +164,6 @@ function walk(value: unknown, path: string, depth: number, w: Walk): void {
       walk(own?.value, `${path}.${key}`, depth + 1, w);
     }
   }
-  w.ancestors.delete(value);
 }
 
 const newWalk = (data: boolean): Walk => ({ out: [], data, ancestors: new Set(), visited: new Set() });
@@ -190,11 +221,6 @@ export function findUndurable(snapshot: unknown, path = '', live?: unknown): Und
   if (!snapshot || typeof snapshot !== 'object') return null;
   const s = snapshot as { context?: unknown; input?: unknown; children?: Record<string, { src?: unknown; snapshot?: unknown }> };
   const l = (live && typeof live === 'object' ? live : {}) as LiveSnapshot;
-  const w = newWalk(false);
-  if (s.context !== undefined) walk(s.context, `${path}context`, 0, w);
-  // A child's input is persisted too (a step gets it again when it runs after a restore).
-  if (path !== '' && s.input !== undefined) walk(s.input, `${path}input`, 0, w);
-  if (w.out[0]) return w.out[0];
   // XState writes each child under its id by assignment: one with the id "__proto__" sets the persisted
   // object's prototype instead, and the child is in no snapshot (its work lost at the next restore).
   if (l.children && Object.prototype.hasOwnProperty.call(l.children, '__proto__')) {
@@ -204,6 +230,11 @@ export function findUndurable(snapshot: unknown, path = '', live?: unknown): Und
         'is a child whose id is "__proto__", which XState\'s persisted snapshot cannot hold (the key sets the object\'s prototype: the child is left out and lost at the next restore); give the child another id',
     };
   }
+  const w = newWalk(false);
+  if (s.context !== undefined) walk(s.context, `${path}context`, 0, w);
+  // A child's input is persisted too (a step gets it again when it runs after a restore).
+  if (path !== '' && s.input !== undefined) walk(s.input, `${path}input`, 0, w);
+  if (w.out[0]) return w.out[0];
   const foreign =
     s.context === undefined ? null : findForeignRef(s.context, `${path}context`, new Set(Object.keys(s.children ?? {})), 0, l.context);
   if (foreign) return foreign;
@@ -234,9 +265,13 @@ function findForeignRef(value: unknown, path: string, children: Set<string>, dep
   if (!value || typeof value !== 'object' || depth > MAX_DEPTH) return null;
   const ref = value as { xstate$$type?: unknown; id?: unknown };
   if (ref.xstate$$type === 1) {
-    // XState's mark replaces a live reference with a new object; the very object the context holds is
-    // data shaped like the mark (an event's payload, say), which a restore would turn into an actor.
-    if (live === value) return { path: `${path}.${ACTOR_MARK}`, problem: MARK_IN_DATA };
+    // XState marks a live actor; anything else the context holds there is data shaped like an actor
+    // reference (an event's payload, say) — the mark itself, or an object with sessionId, send and ref —
+    // which a restore would turn into an actor.
+    if (live !== undefined && !isLiveActor(live)) {
+      const marked = typeof live === 'object' && live !== null && ownValue(live, ACTOR_MARK) === 1;
+      return marked ? { path: `${path}.${ACTOR_MARK}`, problem: MARK_IN_DATA } : { path, problem: REF_SHAPED };
+    }
     if (typeof ref.id === 'string' && children.has(ref.id)) return null;
     return {
       path,
@@ -246,13 +281,27 @@ function findForeignRef(value: unknown, path: string, children: Set<string>, dep
         '(remove one from context when you stop it); reach the parent with sendParent, and this machine with raise',
     };
   }
-  const liveObject = live && typeof live === 'object' ? (live as Record<string, unknown>) : undefined;
+  const liveObject = live && typeof live === 'object' ? live : undefined;
   for (const [key, item] of Object.entries(value)) {
-    const liveItem = liveObject && Object.prototype.hasOwnProperty.call(liveObject, key) ? liveObject[key] : undefined;
-    const inner = findForeignRef(item, Array.isArray(value) ? `${path}[${key}]` : `${path}.${key}`, children, depth + 1, liveItem);
+    const at = Array.isArray(value) ? `${path}[${key}]` : `${path}.${key}`;
+    const own = liveObject ? Object.getOwnPropertyDescriptor(liveObject, key) : undefined;
+    // An object XState copied to mark a reference inside it (`{ ...object }`): the copy holds a getter's
+    // value, which the walk of the persisted snapshot took for data; the live object still has the getter.
+    if (own && (own.get || own.set)) return { path: at, problem: ACCESSOR };
+    const inner = findForeignRef(item, at, children, depth + 1, own?.value);
     if (inner) return inner;
   }
   return null;
+}
+
+/** A running actor (what XState marks), as opposed to data shaped like one. */
+function isLiveActor(value: unknown): boolean {
+  const v = value as { send?: unknown; getSnapshot?: unknown } | null;
+  return typeof v === 'object' && v !== null && typeof v.send === 'function' && typeof v.getSnapshot === 'function';
+}
+
+function ownValue(value: object, key: string): unknown {
+  return Object.getOwnPropertyDescriptor(value, key)?.value;
 }
 
 /** A live child's own snapshot, if it can be read (a step's or a promise's has no context to check). */
