@@ -3,7 +3,8 @@ import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { closedPort } from './helpers/ports.ts';
 import { expect, it } from 'vitest';
 import { createEngine, openDatabase, toErrorData } from '../src/index.ts';
-import { redactUrl } from '../src/persistence/database.ts';
+import { driverConnectionString, redactUrl } from '../src/persistence/database.ts';
+import { runRmapp } from './helpers/processes.ts';
 import { createMasker } from '../src/rmapp/masking.ts';
 
 it('a DATABASE_URL that is not a Postgres URL says what it should look like', async () => {
@@ -204,5 +205,30 @@ it('an "@" in a query value or after a user@host part is not taken for a passwor
   for (const url of ['postgres://u@127.0.0.1/app?application_name=w@h1', 'postgres://u:p@127.0.0.1/my@db']) {
     const db = await openDatabase({ url });
     await db.close();
+  }
+});
+
+it('sslmode=prefer|require|verify-ca reach the driver as verify-full, what it makes of them, so no nine-line SECURITY WARNING precedes the one-line error', async () => {
+  expect(driverConnectionString('postgres://u@h/db?application_name=x&sslmode=require#f')).toBe(
+    'postgres://u@h/db?application_name=x&sslmode=verify-full#f',
+  );
+  expect(driverConnectionString('postgres://u@h/db?sslmode=prefer&sslmode=verify-ca')).toBe(
+    'postgres://u@h/db?sslmode=verify-full&sslmode=verify-full',
+  );
+  for (const kept of ['postgres://u@h/db', 'postgres://u@h/db?sslmode=disable', 'postgres://u@h/db?uselibpqcompat=true&sslmode=require'])
+    expect(driverConnectionString(kept), kept).toBe(kept);
+  const server = await serverWithoutSsl();
+  try {
+    const url = `postgres://rmapp:hunter2@127.0.0.1:${server.port}/app?sslmode=require`;
+    const out = await runRmapp(['runs', 'list'], { DATABASE_URL: url });
+    expect(out.code).toBe(1);
+    expect(out.stderr, 'the driver’s warning').not.toMatch(/SECURITY WARNING/);
+    expect(out.stderr.trim().split('\n'), 'one line').toEqual([
+      expect.stringMatching(
+        /^rmapp: Cannot use Postgres at postgres:\/\/rmapp:\[REDACTED\]@127\.0\.0\.1:\d+\/app\?sslmode=require: The server does not support SSL/,
+      ),
+    ]);
+  } finally {
+    await server.close();
   }
 });

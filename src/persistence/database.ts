@@ -334,6 +334,27 @@ function queryLeftEncoded(url: string): boolean {
 /** The `sslmode` values node-postgres's connection strings take (pg-connection-string). */
 const SSL_MODES = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify'];
 
+/**
+ * The connection string as the driver is given it: `sslmode=prefer`, `require` and `verify-ca` written
+ * as `verify-full`, which is what node-postgres makes of them today (pg-connection-string 2.x) — it
+ * says so in a nine-line "SECURITY WARNING" on stderr at the first connect, before any one-line error of
+ * rmapp's, in every command run against a cloud URL ending `?sslmode=require`. Nothing changes for the
+ * connection; with `uselibpqcompat=true` (libpq's meanings) the string is left as written. Messages
+ * keep showing the URL as the user wrote it.
+ */
+export function driverConnectionString(url: string): string {
+  const q = url.indexOf('?');
+  if (q < 0) return url;
+  const hash = url.indexOf('#', q);
+  const query = url.slice(q + 1, hash < 0 ? undefined : hash);
+  if (sslFileParams(url).getAll('uselibpqcompat').at(-1) === 'true') return url;
+  const parts = query.split('&').map((part) => {
+    const [key, value] = part.split('=', 2);
+    return key === 'sslmode' && (value === 'prefer' || value === 'require' || value === 'verify-ca') ? 'sslmode=verify-full' : part;
+  });
+  return `${url.slice(0, q + 1)}${parts.join('&')}${hash < 0 ? '' : url.slice(hash)}`;
+}
+
 /** The query parameters of a connection string, read as pg-connection-string reads them (none if it cannot be parsed). */
 function sslFileParams(url: string): URLSearchParams {
   const q = url.indexOf('?');
@@ -381,9 +402,10 @@ function openPostgres(url: string, max: number): Database {
       `Cannot use Postgres at ${redactUrl(url)}: sslmode=${JSON.stringify(sslmode.slice(0, 40))} is not an SSL mode${modes === SSL_MODES ? '' : ' with uselibpqcompat=true'} — use one of ${modes.join(', ')} in DATABASE_URL (or --database-url).`,
     );
   }
+  const driverUrl = driverConnectionString(url);
   let probe: Pg.Client;
   try {
-    probe = new pg.Client({ connectionString: url });
+    probe = new pg.Client({ connectionString: driverUrl });
   } catch (err) {
     // Parsing only: whatever fails here is the string's (or its SSL files'), never an outage.
     throw (
@@ -415,7 +437,7 @@ function openPostgres(url: string, max: number): Database {
     }
   }
   const pool = new pg.Pool({
-    connectionString: url,
+    connectionString: driverUrl,
     max,
     idleTimeoutMillis: 60_000,
     // Idle connections do not keep the process alive (a script that used the engine as a client, a
@@ -486,7 +508,11 @@ function openPostgres(url: string, max: number): Database {
    * track_activity_query_size bytes (1 kB by default), and a batch commit or a claim is longer.
    */
   const terminateBackend = async (pid: number, text: string): Promise<void> => {
-    const client = new TrackedClient({ connectionString: url, application_name: 'rmapp', connectionTimeoutMillis: TERMINATE_TIMEOUT_MS });
+    const client = new TrackedClient({
+      connectionString: driverUrl,
+      application_name: 'rmapp',
+      connectionTimeoutMillis: TERMINATE_TIMEOUT_MS,
+    });
     try {
       await client.connect();
       await client.query({
@@ -571,7 +597,7 @@ function openPostgres(url: string, max: number): Database {
         throw connectionError(err, url);
       }
     });
-  const listener = new Listener(url);
+  const listener = new Listener(url, driverUrl);
   return {
     kind: 'postgres',
     description,
@@ -741,7 +767,11 @@ class Listener {
   /** The last statement sent on each LISTEN connection: the next one waits for it. */
   private readonly asked = new WeakMap<Pg.Client, Promise<unknown>>();
 
-  constructor(private readonly url: string) {}
+  /** `url` as written, for messages; `driverUrl` as the driver is given it ({@link driverConnectionString}). */
+  constructor(
+    private readonly url: string,
+    private readonly driverUrl: string = url,
+  ) {}
 
   /**
    * A statement on the LISTEN connection, which must answer within {@link LISTEN_ANSWER_MS}; unanswered,
@@ -853,7 +883,11 @@ class Listener {
     // A listen after close() would open a connection nothing closes.
     if (this.closed) return Promise.reject(databaseClosed(redactUrl(this.url)));
     this.connecting ??= (async () => {
-      const client = new pg.Client({ connectionString: this.url, application_name: 'rmapp', connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+      const client = new pg.Client({
+        connectionString: this.driverUrl,
+        application_name: 'rmapp',
+        connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      });
       this.connectingClient = client;
       const lost = () => this.lost(client);
       client.on('error', lost);
