@@ -14,11 +14,12 @@ import { RunNotFoundError, RunStateError, ValidationError, type ErrorData } from
 /** Options of `engine.retry`. */
 export interface RetryOptions {
   /**
-   * Leave out the signal the run failed handling (its error's `signal`, set when a guard or an action
-   * threw on an event sent with `engine.send`): it is consumed as `dropped` — its dedupe key freed, a
-   * `signal.dropped` history entry naming it — and the run resumes as if it had never been sent. For an
-   * event no definition should have to take; a bug the next deploy fixes is retried without it.
-   * Refused for a run that did not fail on a signal.
+   * Leave out the signal the run failed handling (its error's `signal`: a guard or an action threw on
+   * an event sent with `engine.send`, or the state it made cannot be written — signal-blame.ts): it is
+   * consumed as `dropped` — its dedupe key freed, a `signal.dropped` history entry naming it — and the
+   * run resumes from its last written state without it. For an event no definition should have to
+   * take; a bug the next deploy fixes is retried without it. Refused for a run that did not fail on a
+   * signal.
    */
   dropSignal?: boolean;
 }
