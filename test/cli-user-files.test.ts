@@ -64,3 +64,20 @@ it('a --workflows module that does not parse is named with the line and column o
     new RegExp(`failed: SyntaxError at ${join(dir, 'broken.cjs')}:2:18: Unexpected identifier 'b'`),
   );
 });
+
+it('a TypeScript module outside an ES-module package loads (Node takes its .ts for CommonJS)', async () => {
+  // A package.json without "type": "module": tsx's ESM hooks alone handed the file to Node's CommonJS
+  // loader, which read `const n: number` as JavaScript ("Missing initializer in const declaration").
+  const project = join(dir, 'commonjs-project');
+  mkdirSync(project);
+  writeFileSync(join(project, 'package.json'), '{}\n');
+  writeFileSync(join(project, 'wf.ts'), 'const n: number = 1;\nexport const workflows = [];\n');
+  writeFileSync(join(project, 'cfg.ts'), 'const concurrency: number = -1;\nexport default { concurrency };\n');
+  const listed = await runRmapp(['--workflows', join(project, 'wf.ts'), 'workflows', 'list']);
+  expect(listed.code, listed.stderr).toBe(0);
+  expect(listed.stdout).toMatch(/No workflows/);
+  // The configuration loads, so its value (-1, refused) is named in the file.
+  const served = await runRmapp(['serve', '--config', join(project, 'cfg.ts')]);
+  expect(served.code, served.stderr).toBe(1);
+  expect(served.stderr).toContain(`concurrency (in ${join(project, 'cfg.ts')})`);
+});

@@ -2,8 +2,10 @@
  * Importing a user's module (a `--workflows` module, an `rmapp.config.ts`) from the compiled CLI: tsx's
  * ESM loader is registered the first time a TypeScript one is imported, and only when the user's project
  * has `tsx` installed (README "CLI"). Without it the error names the fix: install tsx, or use `.js`.
+ * typescript-esm-hooks.mjs is registered after it, so that a `.ts` file outside an ESM package loads too.
  */
 import { statSync } from 'node:fs';
+import { register } from 'node:module';
 import { extname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ValidationError } from '../state_machine/errors.ts';
@@ -50,6 +52,8 @@ export async function importUserModule(file: string, what: string): Promise<unkn
       );
     }
     api.register();
+    // Registered last, so asked first: it changes the format tsx's resolve hook gives.
+    register(new URL('./typescript-esm-hooks.mjs', import.meta.url));
     registered = true;
   }
   return import(pathToFileURL(file).href);
