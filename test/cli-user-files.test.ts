@@ -81,3 +81,25 @@ it('a TypeScript module outside an ES-module package loads (Node takes its .ts f
   expect(served.code, served.stderr).toBe(1);
   expect(served.stderr).toContain(`concurrency (in ${join(project, 'cfg.ts')})`);
 });
+
+it('a --config module or JSON file that does not parse, and a module a --workflows module imports, are named with line and column', async () => {
+  writeFileSync(join(dir, 'bad-config.mjs'), 'export default {\n  concurrency: 3;\n};\n');
+  writeFileSync(join(dir, 'bad-config.json'), '{\n  "concurrency": 3,\n  "x": \n}\n');
+  writeFileSync(join(dir, 'imports-broken.mjs'), "import { w } from './bad-config.mjs';\nexport const workflows = [w];\n");
+  await refused(
+    ['serve', '--config', join(dir, 'bad-config.mjs')],
+    new RegExp(
+      `config file ${join(dir, 'bad-config.mjs')} failed: SyntaxError at ${join(dir, 'bad-config.mjs')}:2:17: Unexpected token ';'`,
+    ),
+  );
+  const fromEnv = await runRmapp(['worker'], { RMAPP_CONFIG: join(dir, 'bad-config.mjs') });
+  expect(fromEnv.stderr).toContain(`SyntaxError at ${join(dir, 'bad-config.mjs')}:2:17`);
+  await refused(
+    ['--workflows', join(dir, 'imports-broken.mjs'), 'workflows', 'list'],
+    new RegExp(`failed: SyntaxError at ${join(dir, 'bad-config.mjs')}:2:17: Unexpected token ';'`),
+  );
+  const json = await runRmapp(['serve', '--config', join(dir, 'bad-config.json')]);
+  expect(json.code, json.stderr).toBe(1);
+  expect(json.stderr).toContain(`${join(dir, 'bad-config.json')}:4:1: Unexpected token '}' — the file is not valid JSON`);
+  expect(json.stderr).not.toMatch(/position|is not valid JSON\)/);
+});

@@ -18,6 +18,11 @@ import { isServiceSecret } from './sandbox/env.ts';
 import { didYouMean } from './did-you-mean.ts';
 import { ENV, problemLines, type ProblemLine, type SettingSources } from './config-problems.ts';
 import { importUserModule, inWords, MODULE_EXTENSIONS, userFileProblem } from './typescript-modules.ts';
+import { syntaxErrorLocation } from './syntax-error-location.ts';
+import { jsonErrorAt } from './json-error-location.ts';
+
+/** TypeScript, parsed by tsx: its errors name their place. */
+const TYPESCRIPT = /\.(c|m)?tsx?$/;
 import { TEMPLATE_NAMES } from '../machines/issue-templates.ts';
 import { adapterFor, AGENT_KINDS, type AgentKind } from './agents/index.ts';
 
@@ -326,13 +331,25 @@ const CONFIG_EXTENSIONS = ['.json', ...MODULE_EXTENSIONS];
 
 async function fromFile(file: string): Promise<RawConfig> {
   if (file.endsWith('.json')) {
+    const text = readFileSync(file, 'utf8');
     try {
-      return JSON.parse(readFileSync(file, 'utf8')) as RawConfig;
+      return JSON.parse(text) as RawConfig;
     } catch (err) {
-      throw new ConfigError([`${file}: not valid JSON (${(err as Error).message}) — fix the file or remove it`]);
+      throw new ConfigError([`${file}:${jsonErrorAt(text, err)} — the file is not valid JSON: fix it or remove it`]);
     }
   }
-  const mod = (await importUserModule(file, 'configuration (or rmapp.config.json)')) as { default?: unknown; config?: unknown };
+  let mod: { default?: unknown; config?: unknown };
+  try {
+    mod = (await importUserModule(file, 'configuration (or rmapp.config.json)')) as typeof mod;
+  } catch (err) {
+    if (err instanceof ValidationError) throw err;
+    // The module's own error said nothing of where it came from: `rmapp: Unexpected token ';'`.
+    const at = TYPESCRIPT.test(file) ? undefined : syntaxErrorLocation(err, file);
+    throw new Error(
+      `Loading the config file ${file} failed: ${at ? `SyntaxError at ${at}: ` : ''}${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
+  }
   const value = mod.default ?? mod.config;
   if (!value || typeof value !== 'object') throw new ConfigError([`${file}: must \`export default\` a configuration object`]);
   return structuredClone(value) as RawConfig;
