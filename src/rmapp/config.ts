@@ -40,6 +40,17 @@ const LIST_SETTINGS = new Set([
   'sandbox.readOnlyPaths',
 ]);
 
+/**
+ * A number, or a string of one (an environment variable's): `z.coerce.number()` said `expected number,
+ * received NaN` of `RMAPP_CONCURRENCY=abc`, naming neither the value nor what was wrong with it.
+ */
+const numeric = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const n = typeof v === 'number' ? v : v.trim() === '' ? NaN : Number(v);
+  if (!Number.isNaN(n)) return n;
+  ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not a number` });
+  return z.NEVER;
+});
+
 const argv = z.array(z.string().min(1)).min(1, 'must name a command');
 /** Milliseconds, or a duration such as `30m`, `2h`, `7d`. */
 const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
@@ -79,7 +90,7 @@ const schema = z
     github: z
       .object({
         token: z.string().min(1).optional(),
-        appId: z.coerce.number().int().positive().optional(),
+        appId: numeric.pipe(z.number().int().positive()).optional(),
         privateKey: z.string().includes('PRIVATE KEY', { message: 'must be a PEM private key' }).optional(),
         privateKeyPath: z.string().min(1).optional(),
         apiUrl: z.string().url().default('https://api.github.com'),
@@ -107,9 +118,9 @@ const schema = z
         /** Limits per run, summed over its agent sessions (src/rmapp/agents/budget.ts). */
         budget: z
           .object({
-            maxTurns: z.coerce.number().int().positive().optional(),
-            maxTokens: z.coerce.number().int().positive().optional(),
-            maxCostUsd: z.coerce.number().positive().optional(),
+            maxTurns: numeric.pipe(z.number().int().positive()).optional(),
+            maxTokens: numeric.pipe(z.number().int().positive()).optional(),
+            maxCostUsd: numeric.pipe(z.number().positive()).optional(),
             maxTime: duration.optional(),
           })
           .strict()
@@ -128,7 +139,7 @@ const schema = z
         env: z.array(envName).default([]),
         readOnlyPaths: z.array(z.string().startsWith('/', 'must be an absolute path')).default([]),
         memory: size.default(4 * 1024 ** 3),
-        processes: z.coerce.number().int().min(16).default(1024),
+        processes: numeric.pipe(z.number().int().min(16)).default(1024),
       })
       .strict()
       .default({
@@ -173,10 +184,10 @@ const schema = z
       .strict()
       .default({ host: '127.0.0.1', port: 3000, allowedHosts: [] }),
     labels: z.record(z.string(), z.enum(TEMPLATE_NAMES)).default({}),
-    maxTestAttempts: z.coerce.number().int().min(1).max(10).default(3),
+    maxTestAttempts: numeric.pipe(z.number().int().min(1).max(10)).default(3),
     /** The `docs` template runs no tests unless this is true. */
     docsRunTests: z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]).default(false),
-    concurrency: z.coerce.number().int().positive().default(20),
+    concurrency: numeric.pipe(z.number().int().positive()).default(20),
   })
   .strict();
 
@@ -309,6 +320,14 @@ function set(target: RawConfig, path: string, value: unknown): void {
   node[parts.at(-1) as string] = value;
 }
 
+/** Removes the setting at the dotted `path` of `target`, if there is one. */
+function unset(target: RawConfig, path: string): void {
+  const parts = path.split('.');
+  let node: unknown = target;
+  for (const p of parts.slice(0, -1)) node = node && typeof node === 'object' ? (node as RawConfig)[p] : undefined;
+  if (node && typeof node === 'object') delete (node as RawConfig)[parts.at(-1) as string];
+}
+
 /** Lays the environment's settings over `into`, adding each it sets to `setByEnv`. */
 function fromEnv(env: NodeJS.ProcessEnv, into: RawConfig, setByEnv: Set<string>, problems: string[], problem: ProblemLine): void {
   for (const [path, name] of Object.entries(ENV)) {
@@ -372,6 +391,13 @@ export async function loadConfig(
      * '--port' }`): a problem with one names the flag.
      */
     flags?: Readonly<Record<string, string>>;
+    /**
+     * Settings (dotted paths) the command takes from its flags or does not use: whatever the file or the
+     * environment says of them is left out, unchecked, and they keep their defaults. `rmapp worker -c 5`
+     * was refused over a `concurrency` its flag replaced, and any worker over a `server.port` only
+     * `serve` listens on.
+     */
+    ignore?: readonly string[];
   } = {},
 ): Promise<RmappConfig> {
   const env = options.env ?? process.env;
@@ -399,6 +425,7 @@ export async function loadConfig(
   const before = JSON.stringify(raw);
   fromEnv(env, raw, setByEnv, problems, problem);
   if (JSON.stringify(raw) !== before) sources.push('environment');
+  for (const path of options.ignore ?? []) unset(raw, path);
 
   // Every problem in one error: the schema's (all of them, at any depth), then the cross-setting checks.
   const parsed = schema.safeParse(raw);

@@ -8,6 +8,12 @@ import { exitNow, exitOnLaterSignals, takeEarlySignal } from './early-signals.ts
 import { describeRetention, retentionAgeOption } from './retention-age.ts';
 import { retentionForgetsDeliveries } from '../webhooks/event-age.ts';
 
+/**
+ * The settings only `rmapp serve` reads: its HTTP server's. `server.publicUrl` is not among them: the
+ * GitHub workflows a worker runs link to the dashboard with it.
+ */
+const SERVE_ONLY_SETTINGS = ['server.host', 'server.port', 'server.dashboardToken', 'server.allowedHosts'];
+
 /** The worker command's options, as commander parses them. */
 interface WorkerCommandOptions {
   concurrency?: number;
@@ -119,7 +125,13 @@ async function runWorker(
     : undefined;
   // With GitHub settings in the environment (as `rmapp serve` has them), this worker runs the GitHub
   // workflows too: extra workers of a service share its configuration.
-  const config = await loadConfig({ requireWebhookSecret: false, serves: false });
+  // A flag wins over the file and the environment (`-c 5` over RMAPP_CONCURRENCY=abc), and what only
+  // `serve` reads (where it listens, who may use its dashboard) does not stop a worker: it is left unchecked.
+  const config = await loadConfig({
+    requireWebhookSecret: false,
+    serves: false,
+    ignore: [...(o.concurrency !== undefined ? ['concurrency'] : []), ...SERVE_ONLY_SETTINGS],
+  });
   // What `serve` masks (its credentials, the database's password, the agent's and tests' variables),
   // in the log and the exported spans alike.
   const secrets = [...secretsOf(config), ...connectionStringSecrets(opts.databaseUrl)];
@@ -137,7 +149,7 @@ async function runWorker(
   const { workflows, previousVersions } = await serviceWorkflowSet(github, opts.workflows);
   // `-c`, else the configuration's `concurrency` when it was set or this worker runs the GitHub
   // workflows (as `serve` does: an extra worker given serve's environment runs as serve would), else
-  // the engine's default. RMAPP_CONCURRENCY was checked and then ignored.
+  // the engine's default. With -c, the configuration's was not read.
   const concurrency = o.concurrency ?? (config.concurrencySet || github ? config.concurrency : DEFAULT_ENGINE_OPTIONS.concurrency);
   const engine = createEngine({
     workflows,
