@@ -14,7 +14,7 @@ const dir = mkdtempSync(join(tmpdir(), 'rmapp-json-arg-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Runs `rmapp <args>` on the temporary store, `stdin` written to its standard input. */
-async function rmapp(args: string[], stdin = '') {
+async function rmapp(args: string[], stdin: string | Buffer = '') {
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: ROOT,
     env: { ...process.env, DATABASE_URL: '', RMAPP_WORKFLOWS: '', RMAPP_DATA_DIR: join(dir, 'data') },
@@ -24,6 +24,8 @@ async function rmapp(args: string[], stdin = '') {
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
+  // A command that stops reading (an input past its bound) closes the pipe before all of it is written.
+  child.stdin.on('error', () => {});
   child.stdin.end(stdin);
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   return { code, stdout, stderr, what: `rmapp ${args.join(' ').slice(0, 200)}: ${stderr}` };
@@ -73,5 +75,32 @@ it('a file that cannot be read or holds no JSON is named; bad JSON typed in show
     expect(r.code, r.what).toBe(1);
     expect(r.stderr, r.what).toMatch(pattern);
     expect(r.stderr.trim().split('\n'), r.what).toHaveLength(1);
+  }
+});
+
+it('a file or standard input that is not UTF-8 is named with the byte; a byte order mark is left out', async () => {
+  writeFileSync(
+    join(dir, 'latin1.json'),
+    Buffer.concat([Buffer.from('{"orderId":"'), Buffer.from([0xe9]), Buffer.from('","amountCents":1}')]),
+  );
+  writeFileSync(join(dir, 'bom.json'), `\uFEFF${JSON.stringify({ orderId: 'bom', amountCents: 1 })}`);
+  const bad = await rmapp(['start', 'example.order', `@${join(dir, 'latin1.json')}`]);
+  expect(bad.code, bad.what).toBe(1);
+  expect(bad.stderr).toContain(`The input in the file ${join(dir, 'latin1.json')} is not UTF-8 text (byte 12 is not)`);
+  const piped = await rmapp(['start', 'example.order', '-'], Buffer.from([0x7b, 0xff, 0x7d]));
+  expect(piped.stderr, piped.what).toContain('The input in standard input is not UTF-8 text (byte 1 is not)');
+  const started = await rmapp(['start', 'example.order', `@${join(dir, 'bom.json')}`, '--json']);
+  expect(started.code, started.what).toBe(0);
+});
+
+it('reading a file or standard input stops past 16 MiB, saying so', async () => {
+  const past = Buffer.alloc(16 * 1024 * 1024 + 1, 0x20);
+  for (const [args, stdin] of [
+    [['start', 'example.order', '@/dev/zero'], ''],
+    [['start', 'example.order', '-'], past],
+  ] as const) {
+    const r = await rmapp([...args], stdin);
+    expect(r.code, r.what).toBe(1);
+    expect(r.stderr, r.what).toMatch(/is larger than 16 MiB, which is all rmapp reads/);
   }
 });

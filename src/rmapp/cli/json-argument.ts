@@ -4,11 +4,12 @@
  * one argument (128 KiB on Linux) while the store takes an input of up to 1 MiB (README "Configuration",
  * `limits`): larger ones come from a file or a pipe. A mistake names the file it is in.
  */
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { WorkflowError } from '../../state_machine/errors.ts';
 import { terminalSafe } from './format.ts';
 import { inexactNumber, inexactNumberMessage } from '../json-numbers.ts';
+import { firstInvalidByte } from '../utf8.ts';
 
 /** What the JSON is, with an example of one to show when it is not JSON. */
 export interface JsonArgumentKind {
@@ -20,26 +21,79 @@ export interface JsonArgumentKind {
 
 const badJson = (message: string) => new WorkflowError(message, { code: 'BAD_JSON', category: 'validation' });
 
-/** All of standard input, as text. */
-async function readStdin(): Promise<string> {
+/**
+ * The most bytes read from a file or standard input: 16 times the largest input the store takes (1 MiB),
+ * room for JSON laid out with whitespace. Reading stops past it: a 400 MB pipe was read whole (1.2 GB of
+ * memory), and `@/dev/zero` never ended.
+ */
+export const MAX_JSON_ARGUMENT_BYTES = 16 * 1024 * 1024;
+
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The bytes of `stream`, or null once they pass {@link MAX_JSON_ARGUMENT_BYTES} (the stream is left unread). */
+async function boundedBytes(stream: AsyncIterable<Buffer | string>): Promise<Buffer | null> {
   const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+  let size = 0;
+  for await (const chunk of stream) {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    size += bytes.length;
+    if (size > MAX_JSON_ARGUMENT_BYTES) return null;
+    chunks.push(bytes);
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * `bytes` as text: strict UTF-8 (a byte that is not is named by its offset), without a leading byte order
+ * mark (an editor's; JSON.parse refused it as `Unexpected token '\uFEFF'`).
+ */
+function utf8Text(bytes: Buffer, what: string, from: string): string {
+  try {
+    return STRICT_UTF8.decode(bytes).replace(/^\uFEFF/, '');
+  } catch {
+    throw badJson(`The ${what} in ${from} is not UTF-8 text (byte ${firstInvalidByte(bytes)} is not): save it as UTF-8.`);
+  }
+}
+
+/** The text of `stream` (standard input, a file) named `from`. */
+async function streamText(stream: AsyncIterable<Buffer | string>, what: string, from: string): Promise<string> {
+  const bytes = await boundedBytes(stream);
+  if (!bytes)
+    throw badJson(
+      `The ${what} in ${from} is larger than ${MAX_JSON_ARGUMENT_BYTES / 1024 / 1024} MiB, which is all rmapp reads (a run's input is stored up to 1 MiB by default): send a reference (a file name, a URL) instead of the data.`,
+    );
+  return utf8Text(bytes, what, from);
 }
 
 /** The source of `argument` in words (`standard input`, `the file /x/in.json`) and its text. */
 async function textOf(argument: string, what: string): Promise<{ from: string | null; text: string }> {
-  if (argument === '-') return { from: 'standard input', text: await readStdin() };
+  if (argument === '-') return { from: 'standard input', text: await streamText(process.stdin, what, 'standard input') };
   if (!argument.startsWith('@')) return { from: null, text: argument };
   const file = resolve(argument.slice(1));
+  const from = `the file ${file}`;
+  let stream: AsyncIterable<Buffer>;
   try {
-    return { from: `the file ${file}`, text: await readFile(file, 'utf8') };
+    const handle = await open(file);
+    stream = handle.createReadStream();
   } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    throw badJson(
-      `The ${what} file ${file} cannot be read (${reason}): fix the path after @, or pass the JSON itself or - for standard input.`,
-    );
+    throw unreadable(err, what, file);
   }
+  try {
+    return { from, text: await streamText(stream, what, from) };
+  } catch (err) {
+    if (err instanceof WorkflowError) throw err;
+    throw unreadable(err, what, file);
+  } finally {
+    (stream as { destroy?: () => void }).destroy?.();
+  }
+}
+
+/** The error for a file that cannot be opened or read (ENOENT, EISDIR, EACCES). */
+function unreadable(err: unknown, what: string, file: string): WorkflowError {
+  const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+  return badJson(
+    `The ${what} file ${file} cannot be read (${reason}): fix the path after @, or pass the JSON itself or - for standard input.`,
+  );
 }
 
 /** `text` on one line, safe on a terminal: JSON.parse quotes the text around the error, and a file may hold anything. */

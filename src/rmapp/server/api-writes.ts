@@ -16,50 +16,12 @@ import { SizeLimitError } from '../../state_machine/limits.ts';
 import { checkRetryOptions, type RetryOptions } from '../../state_machine/run-retry.ts';
 import { inexactNumber, inexactNumberMessage } from '../json-numbers.ts';
 import { ClientError, readClientBody } from './http-util.ts';
+import { firstInvalidByte } from '../utf8.ts';
 
 /** Largest body of a write (a run's input or an event); the engine has its own, tighter limits. */
 const MAX_BODY_BYTES = 1024 * 1024;
 
 const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
-
-/**
- * Offset of the first byte that is not part of well-formed UTF-8 (RFC 3629: no overlong forms, no
- * surrogates, nothing past U+10FFFF), or -1. One pass; the decoder says only that the body is bad.
- */
-export function firstInvalidByte(bytes: Uint8Array): number {
-  let i = 0;
-  while (i < bytes.length) {
-    const b = bytes[i] as number;
-    if (b < 0x80) {
-      i += 1;
-      continue;
-    }
-    // The sequence's length and the range its second byte must fall in (the first's constraints).
-    const [n, lo, hi] =
-      b >= 0xc2 && b <= 0xdf
-        ? [2, 0x80, 0xbf]
-        : b === 0xe0
-          ? [3, 0xa0, 0xbf]
-          : b === 0xed
-            ? [3, 0x80, 0x9f]
-            : b >= 0xe1 && b <= 0xef
-              ? [3, 0x80, 0xbf]
-              : b === 0xf0
-                ? [4, 0x90, 0xbf]
-                : b === 0xf4
-                  ? [4, 0x80, 0x8f]
-                  : b >= 0xf1 && b <= 0xf3
-                    ? [4, 0x80, 0xbf]
-                    : [0, 0, 0];
-    if (n === 0) return i;
-    for (let k = 1; k < n; k++) {
-      const c = bytes[i + k];
-      if (c === undefined || c < (k === 1 ? lo : 0x80) || c > (k === 1 ? hi : 0xbf)) return i;
-    }
-    i += n;
-  }
-  return -1;
-}
 
 /** The JSON object a write sends; a {@link ClientError} for anything else. `optional`: no body is `{}`. */
 async function jsonObject(req: IncomingMessage, example: string, optional = false): Promise<Record<string, unknown>> {
