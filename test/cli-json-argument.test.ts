@@ -3,7 +3,7 @@
  * input larger than one shell argument may hold (128 KiB on Linux) is given so, and a mistake names the
  * file. The built-in registry's `example.order` on an embedded store in a temporary directory.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -103,4 +103,25 @@ it('reading a file or standard input stops past 16 MiB, saying so', async () => 
     expect(r.code, r.what).toBe(1);
     expect(r.stderr, r.what).toMatch(/is larger than 16 MiB, which is all rmapp reads/);
   }
+});
+
+it('empty standard input, a terminal for standard input and @ without a path are named', async () => {
+  const empty = await rmapp(['start', 'example.order', '-'], '');
+  expect(empty.code, empty.what).toBe(1);
+  expect(empty.stderr, empty.what).toMatch(/^rmapp: Standard input was empty: pipe the input's JSON in/);
+  const at = await rmapp(['runs', 'send', 'some-run', '@']);
+  expect(at.code, at.what).toBe(1);
+  expect(at.stderr, at.what).toMatch(/^rmapp: A path is missing after @: pass @FILE/);
+  // A terminal: `script` gives the command one (skipped where it is missing).
+  const script = spawnSync('script', ['--version']);
+  if (script.error) return;
+  const cmd = [process.execPath, BIN, 'start', 'example.order', '-'].map((a) => `'${a}'`).join(' ');
+  const tty = spawnSync('script', ['-qec', cmd, '/dev/null'], {
+    cwd: ROOT,
+    env: { ...process.env, DATABASE_URL: '', RMAPP_WORKFLOWS: '', RMAPP_DATA_DIR: join(dir, 'data') },
+    encoding: 'utf8',
+    timeout: 60_000,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  expect(tty.stdout, tty.stderr).toMatch(/- reads the input from standard input, which is a terminal: pipe the JSON in or use @FILE/);
 });

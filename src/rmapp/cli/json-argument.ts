@@ -67,8 +67,17 @@ async function streamText(stream: AsyncIterable<Buffer | string>, what: string, 
 
 /** The source of `argument` in words (`standard input`, `the file /x/in.json`) and its text. */
 async function textOf(argument: string, what: string): Promise<{ from: string | null; text: string }> {
-  if (argument === '-') return { from: 'standard input', text: await streamText(process.stdin, what, 'standard input') };
+  if (argument === '-') {
+    // A terminal is read until Ctrl-D: the command waited saying nothing.
+    if (process.stdin.isTTY) throw badJson(`- reads the ${what} from standard input, which is a terminal: pipe the JSON in or use @FILE.`);
+    const text = await streamText(process.stdin, what, 'standard input');
+    if (!text.trim()) throw badJson(`Standard input was empty: pipe the ${what}'s JSON in, or pass it as an argument or @FILE.`);
+    return { from: 'standard input', text };
+  }
   if (!argument.startsWith('@')) return { from: null, text: argument };
+  // `@` alone resolved to the current folder (EISDIR).
+  if (argument === '@')
+    throw badJson(`A path is missing after @: pass @FILE (e.g. @${what}.json), the JSON itself, or - for standard input.`);
   const file = resolve(argument.slice(1));
   const from = `the file ${file}`;
   let stream: AsyncIterable<Buffer>;
