@@ -112,9 +112,9 @@ it('empty standard input, a terminal for standard input and @ without a path are
   const at = await rmapp(['runs', 'send', 'some-run', '@']);
   expect(at.code, at.what).toBe(1);
   expect(at.stderr, at.what).toMatch(/^rmapp: A path is missing after @: pass @FILE/);
-  // A terminal: `script` gives the command one (skipped where it is missing).
+  // A terminal: `script` gives the command one (util-linux's, in Debian's essential bsdutils).
   const script = spawnSync('script', ['--version']);
-  if (script.error) return;
+  expect(script.error, 'script(1) from bsdutils, needed to give the command a terminal').toBeUndefined();
   const cmd = [process.execPath, BIN, 'start', 'example.order', '-'].map((a) => `'${a}'`).join(' ');
   const tty = spawnSync('script', ['-qec', cmd, '/dev/null'], {
     cwd: ROOT,
