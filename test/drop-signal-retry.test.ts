@@ -67,8 +67,14 @@ const collector = defineWorkflow({
   machine: setup({
     actors: { kid: setup({}).createMachine({ initial: 'on', states: { on: {} } }) },
     types: {} as {
-      context: { items: string[] };
-      events: { type: 'add'; text: string } | { type: 'spawn'; id: string } | { type: 'close' };
+      context: { items: string[]; at?: unknown };
+      events:
+        | { type: 'add'; text: string }
+        | { type: 'spawn'; id: string }
+        | { type: 'close' }
+        | { type: 'pause' }
+        | { type: 'resume' }
+        | { type: 'stamp' };
     },
   }).createMachine({
     id: 'collector',
@@ -80,8 +86,12 @@ const collector = defineWorkflow({
           add: { actions: assign({ items: ({ context, event }) => [...context.items, event.text] }) },
           spawn: { actions: spawnChild('kid', { id: ({ event }) => event.id }) },
           close: 'closed',
+          pause: 'paused',
+          // Ends the run holding a Date, which its final write refuses: the definition's bug, the event's fault.
+          stamp: { target: 'closed', actions: assign({ at: () => new Date(0) }) },
         },
       },
+      paused: { on: { resume: 'open' } },
       closed: { type: 'final' },
     },
     output: ({ context }) => ({ items: context.items.map((t) => t.slice(0, 10)) }),
@@ -215,10 +225,19 @@ for (const kind of ['postgres', 'pglite'] as const) {
       expect([run.status, run.output]).toEqual(['succeeded', { items: ['first', 'second'] }]);
     });
 
-    it('signals read together are told apart: the one whose effect cannot be written is named, not the last', async () => {
-      const id = await engine.start(collector, {});
-      await engine.waitFor(id, { timeoutMs: 100 }).catch(() => null);
-      await engine.stop({ graceMs: 100 });
+    it.each([
+      ['a run that has run', true],
+      ['a new run no worker has taken yet', false],
+    ])('signals read together are told apart: the one whose effect cannot be written is named, not the last (%s)', async (_what, ran) => {
+      let id: string;
+      if (ran) {
+        id = await engine.start(collector, {});
+        await engine.waitFor(id, { timeoutMs: 100 }).catch(() => null);
+        await engine.stop({ graceMs: 100 });
+      } else {
+        await engine.stop({ graceMs: 100 });
+        id = await createEngine({ database: db, workflows: [collector], logger: silentLogger }).start(collector, {});
+      }
       const sender = createEngine({ database: db, workflows: [collector], logger: silentLogger, limits: LIMITS });
       await sender.send(id, { type: 'add', text: 'a' });
       const tooBig = await sender.send(id, { type: 'add', text: 'x'.repeat(40 * 1024) });
@@ -238,6 +257,21 @@ for (const kind of ['postgres', 'pglite'] as const) {
       await engine.send(id, { type: 'close' });
       const run = await engine.waitFor(id, { timeoutMs: 20_000 });
       expect([run.status, run.output], 'the signals around the dropped one, in order').toEqual(['succeeded', { items: ['a', 'b'] }]);
+    });
+
+    it('a buffered signal offered again after another one, which ends the run in a state that cannot be written, is named — not the one before it', async () => {
+      const id = await engine.start(collector, {});
+      expect((await engine.send(id, { type: 'pause' }, { waitMs: 20_000 })).outcome).toBe('received');
+      const stamp = await engine.send(id, { type: 'stamp' }, { buffer: true });
+      const resume = await engine.send(id, { type: 'resume' });
+      const failed = await engine.waitFor(id, { timeoutMs: 20_000 });
+      expect([failed.error?.code, failed.error?.signal], `resume was #${resume.id}`).toEqual([
+        'UNDURABLE_SNAPSHOT',
+        { id: stamp.id, type: 'stamp' },
+      ]);
+      await engine.retry(id, { dropSignal: true });
+      await engine.send(id, { type: 'close' });
+      expect((await engine.waitFor(id, { timeoutMs: 20_000 })).status, 'resumed without stamp, then closed').toBe('succeeded');
     });
 
     it('refused, naming why, for a run that did not fail on a signal, one not failed, and malformed options', async () => {

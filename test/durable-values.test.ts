@@ -323,3 +323,23 @@ it('data XState would take for an actor reference (sessionId, send and ref; a ma
     await engine.stop();
   }
 });
+
+it('a machine that reaches its final state while a child machine holds a reference to its own child finishes (a final state is never restored)', async () => {
+  const helper = setup({}).createMachine({ id: 'helper', initial: 'on', states: { on: {} } });
+  const mid = setup({ actors: { helper }, types: {} as { context: { helper: AnyActorRef | null } } }).createMachine({
+    id: 'mid',
+    context: { helper: null },
+    entry: assign({ helper: ({ spawn }) => spawn('helper', { id: 'h' }) }),
+  });
+  const machine = setup({ actors: { mid } }).createMachine({
+    id: 'root',
+    invoke: { id: 'mid', src: 'mid' },
+    initial: 'a',
+    states: { a: { on: { close: 'done' } }, done: { type: 'final' } },
+  });
+  const result = await run('dv.final-child-refs', machine, [{ type: 'close' }]);
+  expect([result.status, result.error?.message ?? null], 'refused at its final state: the run could never finish').toEqual([
+    'succeeded',
+    null,
+  ]);
+});

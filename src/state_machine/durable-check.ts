@@ -213,9 +213,12 @@ interface LiveSnapshot {
  * The first value of a persisted snapshot that JSON cannot carry faithfully, in the context of the
  * machine or of any child machine, or a child whose logic was given inline; null when all is durable.
  * `live`, the actor's own snapshot (`getSnapshot()`), tells an actor reference XState marked from data
- * shaped like one, and shows a child XState's persisted snapshot left out.
+ * shaped like one, and shows a child XState's persisted snapshot left out. `refs: false` leaves actor
+ * references alone: a final snapshot is never restored, and its stopped children's contexts still hold
+ * references to their own children, which it no longer lists (a run refused at its final state could
+ * never finish).
  */
-export function findUndurable(snapshot: unknown, path = '', live?: unknown): UndurableValue | null {
+export function findUndurable(snapshot: unknown, path = '', live?: unknown, refs = true): UndurableValue | null {
   if (!snapshot || typeof snapshot !== 'object') return null;
   const s = snapshot as { context?: unknown; input?: unknown; children?: Record<string, { src?: unknown; snapshot?: unknown }> };
   const l = (live && typeof live === 'object' ? live : {}) as LiveSnapshot;
@@ -234,7 +237,9 @@ export function findUndurable(snapshot: unknown, path = '', live?: unknown): Und
   if (path !== '' && s.input !== undefined) walk(s.input, `${path}input`, 0, w);
   if (w.out[0]) return w.out[0];
   const foreign =
-    s.context === undefined ? null : findForeignRef(s.context, `${path}context`, new Set(Object.keys(s.children ?? {})), 0, l.context);
+    s.context === undefined || !refs
+      ? null
+      : findForeignRef(s.context, `${path}context`, new Set(Object.keys(s.children ?? {})), 0, l.context);
   if (foreign) return foreign;
   for (const [id, child] of Object.entries(s.children ?? {})) {
     if (!child) continue;
@@ -247,7 +252,7 @@ export function findUndurable(snapshot: unknown, path = '', live?: unknown): Und
       };
     }
     const liveChild = Object.prototype.hasOwnProperty.call(l.children ?? {}, id) ? l.children?.[id] : undefined;
-    const inner = findUndurable(child.snapshot, `${path}children.${id}.`, readLive(liveChild));
+    const inner = findUndurable(child.snapshot, `${path}children.${id}.`, readLive(liveChild), refs);
     if (inner) return inner;
   }
   return null;

@@ -148,6 +148,7 @@ export class RunSession implements CommitParticipant, StepHost {
         cancel: (reason) => void this.cancel(reason),
         maybeEvict: () => this.maybeEvict(),
         signalTaken: (signal, more) => this.signalTaken(signal, more),
+        beforeSignal: () => this.beforeSignal(),
       },
       // A run claimed because of signals has not read them yet: nothing counts as seen until it has.
       row.hasSignals ? 0 : row.signalSeq,
@@ -242,7 +243,7 @@ export class RunSession implements CommitParticipant, StepHost {
       this.inspection.replaying = false;
     }
     // A restored run is its last written state: what a signal does to it next is the signal's alone.
-    if (!isNew) this.blame.writable(true);
+    if (!isNew) this.blame.writable(true, 0);
     if (!isNew && !this.ending) {
       const now = this.host.clock.now();
       // Timers that came due while the run was away fire in due-time order on the run's timeline, with
@@ -436,7 +437,7 @@ export class RunSession implements CommitParticipant, StepHost {
     if (!this.actor) return null;
     const captured = captureState(this.actor, this.host, (scheduled) => this.timerClock.dueOf(scheduled));
     if ('problem' in captured) return this.failAndWrite(this.blame.blame(captured.problem));
-    this.blame.writable(true);
+    this.blame.writable(true, captured.snapshotJson.length);
     this.timers = captured.timers;
     if (this.phase.name !== 'evicting') return this.send(runningWrite(captured));
     return this.send(waitingWrite(captured, this.wakeTime()));
@@ -477,10 +478,28 @@ export class RunSession implements CommitParticipant, StepHost {
    * naming this signal, before the next one's effect is mixed in (signal-blame.ts).
    */
   private signalTaken(signal: TakenSignal, more: boolean): void {
-    if (!this.blame.signalTaken(signal, more) || !this.actor || this.ending) return;
+    if (this.blame.signalTaken(signal, more)) this.checkForBlame();
+  }
+
+  /**
+   * Before a signal: when something else changed the run since its state was last known writable, that
+   * state is checked first — a state that cannot be written fails the run now, naming no signal, and the
+   * signal stays queued. False when the run failed (signal-blame.ts).
+   */
+  private beforeSignal(): boolean {
+    return !this.blame.checkBefore() || this.checkForBlame();
+  }
+
+  /** Checks the state now; one that cannot be written fails the run (naming what blame can). */
+  private checkForBlame(): boolean {
+    if (!this.actor || this.ending) return true;
     const captured = captureState(this.actor, this.host, (scheduled) => this.timerClock.dueOf(scheduled));
-    if (!('problem' in captured)) return this.blame.writable(false);
+    if (!('problem' in captured)) {
+      this.blame.writable(false, captured.snapshotJson.length);
+      return true;
+    }
     this.finish({ status: 'failed', snapshot: this.lastGoodSnapshot, fromLastGood: true, error: this.blame.blame(captured.problem) });
+    return false;
   }
 
   /** The state cannot be written as it is: the run fails from its last good snapshot instead. */

@@ -36,6 +36,8 @@ export interface SignalSession {
    * names this one (run-session.ts `signalTaken`).
    */
   signalTaken(signal: { id: number; type: string }, more: boolean): void;
+  /** Before a signal is offered: false when the run failed (its state could not be written) and the signal stays queued. */
+  beforeSignal(): boolean;
   /** Called once a read of the inbox is over: a run that only waits may leave memory now. */
   maybeEvict(): void;
 }
@@ -179,6 +181,7 @@ export class SignalDelivery {
       this.session.cancel(typeof e.event.reason === 'string' ? e.event.reason : 'cancelled');
       return true;
     }
+    if (!this.session.beforeSignal()) return false;
     // A kept signal an earlier owner already reported buffered is not reported again on a restore.
     if (this.offer(e, !e.reported, more) === 'kept') {
       this.kept.push(e);
@@ -212,7 +215,10 @@ export class SignalDelivery {
         s.markDirty();
         s.segmentSpan.addEvent('signal.received', { 'signal.type': e.event.type });
         this.consumed.push([e.id, 'received']);
-        if (actor.getSnapshot().status === 'active') s.signalTaken({ id: e.id, type: e.event.type }, more);
+        // Told apart from what follows it: another signal of this read, or a buffered one offered again
+        // after this transition. One that ended the machine is the ending's to name.
+        const active = actor.getSnapshot().status === 'active';
+        s.signalTaken({ id: e.id, type: e.event.type }, active && (more || this.kept.length > 0));
         return 'received';
       }
     }
@@ -241,7 +247,7 @@ export class SignalDelivery {
       const kept = [...this.kept];
       for (let i = 0; i < kept.length; i++) {
         const e = kept[i] as InboxEvent;
-        if (!this.session.acceptsSignals()) return;
+        if (!this.session.acceptsSignals() || !this.session.beforeSignal()) return;
         if (this.offer(e, false, i < kept.length - 1) !== 'kept') taken.add(e);
       }
     } finally {

@@ -158,7 +158,9 @@ export function checkedEnding(
   lastGoodSnapshot: unknown,
 ): { problem: ErrorData } | { snapshot: unknown; snapshotJson: string } | null {
   if (ending.snapshot === lastGoodSnapshot) return null;
-  const bad = findUndurable(ending.snapshot) ?? unwritable(ending.output);
+  // A machine that reached a final state is never restored: its references need not reconnect.
+  const final = (ending.snapshot as { status?: unknown } | null)?.status === 'done';
+  const bad = findUndurable(ending.snapshot, '', undefined, !final) ?? unwritable(ending.output);
   if (bad) return { problem: undurableError(bad) };
   const written = writableSnapshot(ending.snapshot);
   return 'problem' in written ? { problem: undurableError(written.problem) } : written;
