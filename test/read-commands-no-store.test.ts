@@ -2,7 +2,7 @@
  * Commands about stored runs (`runs list|show|watch|cancel|retry|send`) make no embedded store where
  * there is none (persistence/store-directory.ts `NO_STORE`). An outside tester's `runs show <id>` in a
  * subfolder of the project made a 39 MB store there and said `No run with id "…"`: the run looked gone.
- * Commands that write (`start`, `migrate`…) still make it.
+ * Nor do `versions check` (a deploy gate) and `prune`. Commands that write (`start`, `migrate`…) still make it.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync } from 'node:fs';
@@ -51,6 +51,25 @@ it('where there is no store, runs commands say so naming its path, exit 1 (list:
   expect(rmapp(project, ['runs', 'show', 'r-1'], { RMAPP_DATA_DIR: moved }).stderr).toBe(noStore(moved));
   expect(readdirSync(sub), 'a store made in the subfolder').toEqual([]);
   expect(readdirSync(project).sort(), 'a store made in the project').toEqual(['src']);
+});
+
+it('versions check and prune make no store either: the deploy gate fails naming the path, prune prunes nothing (exit 0)', () => {
+  // An outside tester: `versions check` from the wrong folder made a store there and passed the deploy
+  // with "stranded": 0; `prune` made one and deleted nothing from it.
+  const sub = join(project, 'deploy');
+  mkdirSync(sub);
+  const store = join(sub, '.rmapp', 'pgdata');
+  expect(rmapp(sub, ['versions', 'check', '--json']), 'versions check').toEqual({ code: 1, stdout: '', stderr: noStore(store) });
+  const pruneNote = `rmapp: no rmapp store at ${store}, so nothing to prune: run from the project's folder, or set RMAPP_DATA_DIR or DATABASE_URL to its store.\n`;
+  const pruned = rmapp(sub, ['prune']);
+  expect({ code: pruned.code, stderr: pruned.stderr }, 'prune').toEqual({ code: 0, stderr: pruneNote });
+  expect(pruned.stdout).toMatch(
+    /^Deleted 0 finished runs \(succeeded 0, failed 0, cancelled 0\), 0 history rows, 0 signals and 0 artifacts; kept: /,
+  );
+  const json = rmapp(sub, ['prune', '--dry-run', '--json']);
+  expect({ code: json.code, stderr: json.stderr }, 'prune --json').toEqual({ code: 0, stderr: pruneNote });
+  expect(JSON.parse(json.stdout)).toMatchObject({ dryRun: true, runs: 0, historyRows: 0, signals: 0, artifacts: 0 });
+  expect(readdirSync(sub), 'a store made in the folder').toEqual([]);
 });
 
 it('a command that writes makes the store; runs commands then read it', () => {

@@ -272,7 +272,7 @@ runs
     });
   });
 
-addPruneCommand(program, () => openDatabase({ url: program.opts().databaseUrl }));
+addPruneCommand(program, () => openDatabase({ url: program.opts().databaseUrl, existingOnly: true }));
 addVersionsCommand(program);
 addServeCommand(program);
 addRunCommand(program);

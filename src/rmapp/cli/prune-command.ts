@@ -25,12 +25,27 @@ function describe(result: PruneResult, policy: RetentionPolicy, dryRun: boolean)
   return `${verb} ${result.runs} finished runs (${statuses}), ${result.historyRows} history rows, ${result.signals} signals and ${result.artifacts} artifacts; kept: ${ages} after finishing.`;
 }
 
+/** Prints `result` on stdout, as JSON or one line. */
+function print(result: PruneResult, policy: RetentionPolicy, dryRun: boolean, json: boolean): void {
+  const text = json
+    ? JSON.stringify(
+        { dryRun, policy: Object.fromEntries(Object.entries(policy).map(([k, v]) => [k, v === Infinity ? null : v])), ...result },
+        null,
+        2,
+      )
+    : describe(result, policy, dryRun);
+  process.stdout.write(`${text}\n`);
+}
+
 /**
  * Adds `rmapp prune [--dry-run] [--succeeded <age>] [--failed <age>] [--cancelled <age>] [--json]`,
  * which deletes finished runs older than their status's age with their history and signals (see
  * {@link pruneRuns}) and prints what it deleted, or with `--dry-run` what it would delete. Kept in
  * its own module so the CLI entry point registers it with one line; `open` supplies the store the
- * way the rest of the CLI does (its `--database-url`). Bad ages are one-line errors, exit code 1.
+ * way the rest of the CLI does (its `--database-url`), an embedded one only if it exists. Where there
+ * is none (`NO_STORE`, persistence/store-directory.ts) nothing is pruned and a line on stderr names the
+ * path, exit 0 as `runs list`: a cron job run from the wrong folder made a 39 MB store there, and said
+ * it deleted nothing as if it had looked at the runs (an outside tester). Bad ages are one-line errors, exit code 1.
  */
 export function addPruneCommand(program: Command, open: () => Promise<Database>): void {
   program
@@ -44,19 +59,23 @@ export function addPruneCommand(program: Command, open: () => Promise<Database>)
     .option('--json', 'print JSON')
     .action(async (o: PruneCommandOptions) => {
       const policy: RetentionPolicy = { succeededMs: o.succeeded, failedMs: o.failed, cancelledMs: o.cancelled };
-      const db = await open();
+      const dryRun = o.dryRun === true;
+      const db = await open().catch((err: { code?: string; dir?: string }) => {
+        if (err.code !== 'NO_STORE') throw err;
+        process.stderr.write(
+          `rmapp: no rmapp store at ${err.dir}, so nothing to prune: run from the project's folder, or set RMAPP_DATA_DIR or DATABASE_URL to its store.\n`,
+        );
+        return null;
+      });
+      if (!db) {
+        const byStatus = Object.fromEntries(FINAL_STATUSES.map((s) => [s, 0]));
+        print({ runs: 0, historyRows: 0, signals: 0, artifacts: 0, byStatus }, policy, dryRun, o.json === true);
+        return;
+      }
       try {
         await (await import('../../persistence/migrate.ts')).migrate(db);
-        const dryRun = o.dryRun === true;
         const result = await pruneRuns(db, policy, { dryRun, batchSize: o.batchSize });
-        const text = o.json
-          ? JSON.stringify(
-              { dryRun, policy: Object.fromEntries(Object.entries(policy).map(([k, v]) => [k, v === Infinity ? null : v])), ...result },
-              null,
-              2,
-            )
-          : describe(result, policy, dryRun);
-        process.stdout.write(`${text}\n`);
+        print(result, policy, dryRun, o.json === true);
         const forgets = retentionForgetsDeliveries(policy);
         if (forgets && !dryRun) process.stderr.write(`rmapp prune: ${forgets}.\n`);
       } finally {

@@ -75,7 +75,8 @@ export async function serviceWorkflowSet(
 
 /**
  * Adds `rmapp versions check [--json]`. Reads only: it neither migrates nor changes a run, so it can
- * point at the production database before a deploy. Uses the program's `--workflows` and
+ * point at the production database before a deploy; on the embedded store it fails where there is no
+ * store rather than making one and finding nothing stranded. Uses the program's `--workflows` and
  * `--database-url`.
  */
 export function addVersionsCommand(program: Command): void {
@@ -95,7 +96,9 @@ export function addVersionsCommand(program: Command): void {
       ]);
       const config = await loadConfig({ requireWebhookSecret: false, serves: false });
       const registered = await serviceWorkflowSet(config.githubEnabled ? githubRuntime(config) : null, opts.workflows);
-      const db = await openDatabase({ url: opts.databaseUrl });
+      // An embedded store is not made where there is none (NO_STORE names the path, exit 1): a gate run from
+      // the wrong folder made an empty one there and passed the deploy with "stranded": 0 (an outside tester).
+      const db = await openDatabase({ url: opts.databaseUrl, existingOnly: true });
       try {
         // A database a newer rmapp migrated is refused by every worker of this version: "0 stranded" and
         // exit 0 told a deploy pipeline it was safe (an adversarial pass).
