@@ -5,7 +5,7 @@
  * Nor do `versions check` (a deploy gate) and `prune`. Commands that write (`start`, `migrate`…) still make it.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
@@ -70,6 +70,49 @@ it('versions check and prune make no store either: the deploy gate fails naming 
   expect({ code: json.code, stderr: json.stderr }, 'prune --json').toEqual({ code: 0, stderr: pruneNote });
   expect(JSON.parse(json.stdout)).toMatchObject({ dryRun: true, runs: 0, historyRows: 0, signals: 0, artifacts: 0 });
   expect(readdirSync(sub), 'a store made in the folder').toEqual([]);
+});
+
+it('a file where the store should be is named as one, not taken for no store', () => {
+  // An outside tester: RMAPP_DATA_DIR=<a regular file> rmapp runs list said "No runs.", exit 0.
+  const file = join(project, 'not-a-dir');
+  writeFileSync(file, 'mine');
+  for (const dir of [file, join(file, 'below')]) {
+    const inTheWay =
+      `rmapp: The embedded database's directory ${dir} cannot be created (a file is in the way): ` +
+      'set dataDir (RMAPP_DATA_DIR for the CLI) to a directory this process may write.\n';
+    const commands = dir === file ? [['runs', 'list'], ['runs', 'show', 'r-1'], ['versions', 'check'], ['prune']] : [['runs', 'list']];
+    for (const args of commands)
+      expect(rmapp(project, args, { RMAPP_DATA_DIR: dir }), `${args.join(' ')} on ${dir}`).toEqual({
+        code: 1,
+        stdout: '',
+        stderr: inTheWay,
+      });
+  }
+});
+
+it("a store directory this user cannot read is named as such, not taken for no store (as another user's)", () => {
+  // An outside tester: a store of mode 700 owned by another user, `runs list` said "No runs.", exit 0.
+  // The test runs as root (as CI does); the command runs as nobody, which cannot read root's directory.
+  const store = join(project, 'theirs');
+  mkdirSync(join(store, 'base'), { recursive: true });
+  writeFileSync(join(store, 'PG_VERSION'), '17\n');
+  chmodSync(project, 0o755);
+  chmodSync(store, 0o700);
+  const unreadable =
+    `rmapp: The embedded database's directory ${store} cannot be read by this process (EACCES): give this user access to it and the folders ` +
+    'above it (chown or chmod), or set dataDir (RMAPP_DATA_DIR for the CLI) to a directory it may read and write.\n';
+  for (const args of [['runs', 'list'], ['runs', 'show', 'r-1'], ['versions', 'check'], ['prune'], ['migrate']]) {
+    const r = spawnSync(process.execPath, [BIN, ...args], {
+      cwd: project,
+      env: { ...process.env, DATABASE_URL: '', RMAPP_DATA_DIR: store },
+      encoding: 'utf8',
+      timeout: 60_000,
+      uid: 65534,
+      gid: 65534,
+    });
+    expect({ code: r.status, stdout: r.stdout, stderr: r.stderr }, args.join(' ')).toEqual({ code: 1, stdout: '', stderr: unreadable });
+  }
+  expect(readdirSync(store).sort()).toEqual(['PG_VERSION', 'base']);
 });
 
 it('a command that writes makes the store; runs commands then read it', () => {

@@ -22,7 +22,7 @@ import type * as Pg from 'pg';
 import { pg } from './pg-driver.ts';
 import { configError } from './config-error.ts';
 import { lockDataDir } from './data-dir-lock.ts';
-import { checkStoreDirectory } from './store-directory.ts';
+import { checkStoreDirectory, fileInTheWay } from './store-directory.ts';
 import { lowDiskSpace } from './disk-space.ts';
 
 /** A transaction-scoped query function: every statement runs on the transaction's connection. */
@@ -1091,10 +1091,9 @@ async function openPglite(dataDir: string, existingOnly: boolean): Promise<Datab
     try {
       mkdirSync(resolve(dataDir), { recursive: true });
     } catch (err) {
-      // A raw "EEXIST: file already exists, mkdir" named neither the setting nor the fix.
       const code = (err as NodeJS.ErrnoException).code;
-      const why =
-        code === 'EEXIST' || code === 'ENOTDIR' ? 'a file is in the way' : code === 'EACCES' ? 'no permission' : (err as Error).message;
+      if (code === 'EEXIST' || code === 'ENOTDIR') throw fileInTheWay(resolve(dataDir), err);
+      const why = code === 'EACCES' ? 'no permission' : (err as Error).message;
       throw new Error(
         `The embedded database's directory ${resolve(dataDir)} cannot be created (${why}): set dataDir (RMAPP_DATA_DIR for the CLI) to a directory this process may write.`,
         { cause: err },

@@ -17,18 +17,20 @@ import { configError } from './config-error.ts';
 const STORE_ENTRY = /^(PG_VERSION|base|global|pg_[a-z_]+|postgresql(\.auto)?\.conf|postmaster\.(pid|opts)|rmapp\.lock(\..+)?|lost\+found)$/;
 
 /**
- * `missing`: no directory there (or none that can be read: opening it then says why); `store`: it holds a
- * store (`PG_VERSION`); `new`: nothing but what a store or rmapp's lock is made of; else the other entries.
+ * `missing`: nothing at that path (ENOENT); `store`: it holds a store (`PG_VERSION`); `new`: nothing but what
+ * a store or rmapp's lock is made of; `foreign`: the other entries; `unreadable`: the error reading it gave
+ * (a file in its place, ENOTDIR; a directory of another user's, EACCES). Only ENOENT is missing: any
+ * failure was, and `runs list` on a store it could not read, or on a file, said "No runs." (an outside tester).
  */
-export type StoreDirectoryState = 'missing' | 'store' | 'new' | { foreign: string[] };
+export type StoreDirectoryState = 'missing' | 'store' | 'new' | { foreign: string[] } | { unreadable: NodeJS.ErrnoException };
 
 /** What the directory at `dir` holds, as {@link StoreDirectoryState}. */
 export function storeDirectoryState(dir: string): StoreDirectoryState {
   let entries: string[];
   try {
     entries = readdirSync(dir);
-  } catch {
-    return 'missing';
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : { unreadable: err as NodeJS.ErrnoException };
   }
   if (entries.includes('PG_VERSION')) return 'store';
   const foreign = entries.filter((name) => !STORE_ENTRY.test(name)).sort();
@@ -37,14 +39,16 @@ export function storeDirectoryState(dir: string): StoreDirectoryState {
 
 /**
  * What the directory at `dir` holds, for an opening: throws a `DATABASE_CONFIG` error when it holds files of
- * its own and no store (naming the directory, some of the files, and the fix); with `existingOnly`, a
- * `NO_STORE` error ({@link noStoreError}) when it holds no store.
+ * its own and no store (naming the directory, some of the files, and the fix), or when it cannot be read
+ * ({@link unreadableDirectory}); with `existingOnly`, a `NO_STORE` error ({@link noStoreError}) when it
+ * holds no store.
  *
  * @example
  * checkStoreDirectory('/home/ada'); // throws: "… is not empty and holds no rmapp store (… it has .bashrc, notes.txt …)"
  */
 export function checkStoreDirectory(dir: string, existingOnly = false): 'missing' | 'store' | 'new' {
   const state = storeDirectoryState(dir);
+  if (typeof state === 'object' && 'unreadable' in state) throw unreadableDirectory(dir, state.unreadable);
   if (typeof state === 'object') {
     const shown = state.foreign.slice(0, 3).join(', ') + (state.foreign.length > 3 ? ` and ${state.foreign.length - 3} more` : '');
     throw configError(
@@ -69,4 +73,31 @@ export function noStoreError(dir: string): Error & { code: 'NO_STORE'; dir: stri
     ),
     { code: 'NO_STORE' as const, category: 'validation', dir },
   );
+}
+
+/**
+ * A file where the store's directory (or a folder above it) should be: the directory cannot be made there.
+ * EEXIST (from making it) or ENOTDIR (from making or reading it).
+ */
+export function fileInTheWay(dir: string, err: unknown): Error {
+  // A raw "EEXIST: file already exists, mkdir" named neither the setting nor the fix.
+  return new Error(
+    `The embedded database's directory ${dir} cannot be created (a file is in the way): set dataDir (RMAPP_DATA_DIR for the CLI) to a directory this process may write.`,
+    { cause: err },
+  );
+}
+
+/**
+ * Why the directory at `dir` could not be read, and the fix: a file in the way ({@link fileInTheWay}), or no
+ * permission (`DATABASE_CONFIG`) — what `migrate` says of the same directory. Another failure (too many
+ * files open, say) is named as it is, not classed as a set-up mistake.
+ */
+function unreadableDirectory(dir: string, err: NodeJS.ErrnoException): Error {
+  if (err.code === 'ENOTDIR') return fileInTheWay(dir, err);
+  if (err.code === 'EACCES' || err.code === 'EPERM')
+    return configError(
+      `The embedded database's directory ${dir} cannot be read by this process (${err.code}): give this user access to it and the folders above it (chown or chmod), or set dataDir (RMAPP_DATA_DIR for the CLI) to a directory it may read and write.`,
+      err,
+    );
+  return new Error(`The embedded database's directory ${dir} cannot be read (${err.message}).`, { cause: err });
 }
