@@ -37,6 +37,30 @@ it('a directory PGlite cannot start from names the directory and how to recover,
   }
 });
 
+it('rmapp worker exits 1 at once on a store it can never open, instead of retrying it as a database that is down', () => {
+  // An outside tester: RMAPP_DATA_DIR=<a file>, or a store whose PG_VERSION is another Postgres's, and
+  // `rmapp worker` logged "the database is not reachable (…); try 7 in 5000 ms" for ever.
+  const file = join(root, 'worker-file');
+  writeFileSync(file, 'not a directory');
+  const other = join(root, 'pg16');
+  mkdirSync(join(other, 'base'), { recursive: true });
+  writeFileSync(join(other, 'PG_VERSION'), '16\n');
+  for (const [dir, message] of [
+    [file, `rmapp: The embedded database's directory ${file} cannot be created (a file is in the way): set dataDir`],
+    [other, `rmapp: The embedded database in ${other} could not be opened (`],
+  ] as const) {
+    const r = spawnSync(process.execPath, [join(ROOT, 'bin/rmapp.mjs'), 'worker'], {
+      cwd: root,
+      env: { ...process.env, DATABASE_URL: '', RMAPP_DATA_DIR: dir },
+      encoding: 'utf8',
+      // A worker that retries never ends: the test fails there rather than waiting for it.
+      timeout: 30_000,
+    });
+    expect({ status: r.status, lines: r.stderr.split('\n').length }, r.stderr).toEqual({ status: 1, lines: 2 });
+    expect(r.stderr.startsWith(message), r.stderr).toBe(true);
+  }
+});
+
 it('a directory of other files is refused before anything is written in it, naming it and the fix', async () => {
   // An outside tester: RMAPP_DATA_DIR=$HOME put PG_VERSION, base/, pg_wal/… beside the user's files.
   const home = join(root, 'home');

@@ -1094,10 +1094,10 @@ async function openPglite(dataDir: string, existingOnly: boolean): Promise<Datab
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EEXIST' || code === 'ENOTDIR') throw fileInTheWay(resolve(dataDir), err);
       const why = code === 'EACCES' ? 'no permission' : (err as Error).message;
-      throw new Error(
-        `The embedded database's directory ${resolve(dataDir)} cannot be created (${why}): set dataDir (RMAPP_DATA_DIR for the CLI) to a directory this process may write.`,
-        { cause: err },
-      );
+      const message = `The embedded database's directory ${resolve(dataDir)} cannot be created (${why}): set dataDir (RMAPP_DATA_DIR for the CLI) to a directory this process may write.`;
+      // No permission, or a read-only file system, is the set-up's (not retried); another failure may pass.
+      if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') throw configError(message, err);
+      throw new Error(message, { cause: err });
     }
     // The real path: one directory reached through a symlink is still one store (one lock).
     const dir = realpathSync(resolve(dataDir));
@@ -1135,10 +1135,12 @@ async function openPglite(dataDir: string, existingOnly: boolean): Promise<Datab
         err,
       );
     }
-    // PGlite's own "PGlite failed to initialize properly" names neither the directory nor what to do.
-    throw new Error(
+    // PGlite's own "PGlite failed to initialize properly" names neither the directory nor what to do. Not
+    // retried (`DATABASE_CONFIG`): a store PGlite cannot start from (a PG_VERSION of another Postgres, one
+    // damaged) stays so, and `rmapp worker` loaded PGlite again every few seconds for ever (an outside tester).
+    throw configError(
       `The embedded database in ${resolve(dataDir)} could not be opened (${describeFailure(err)}): it may be damaged, or not a PGlite data directory. Restore it from a backup, or set dataDir (RMAPP_DATA_DIR for the CLI) to a new directory.`,
-      { cause: err },
+      err,
     );
   }
   let closing: Promise<void> | undefined;

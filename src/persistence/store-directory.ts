@@ -77,13 +77,14 @@ export function noStoreError(dir: string): Error & { code: 'NO_STORE'; dir: stri
 
 /**
  * A file where the store's directory (or a folder above it) should be: the directory cannot be made there.
- * EEXIST (from making it) or ENOTDIR (from making or reading it).
+ * EEXIST (from making it) or ENOTDIR (from making or reading it). A set-up mistake (`DATABASE_CONFIG`):
+ * `rmapp worker` took it for a database that was down and tried again for ever (an outside tester).
  */
 export function fileInTheWay(dir: string, err: unknown): Error {
   // A raw "EEXIST: file already exists, mkdir" named neither the setting nor the fix.
-  return new Error(
+  return configError(
     `The embedded database's directory ${dir} cannot be created (a file is in the way): set dataDir (RMAPP_DATA_DIR for the CLI) to a directory this process may write.`,
-    { cause: err },
+    err,
   );
 }
 
