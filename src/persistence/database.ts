@@ -23,6 +23,7 @@ import { pg } from './pg-driver.ts';
 import { configError } from './config-error.ts';
 import { lockDataDir } from './data-dir-lock.ts';
 import { checkStoreDirectory, fileInTheWay } from './store-directory.ts';
+import { checkDataDirSetting } from './data-dir-setting.ts';
 import { lowDiskSpace } from './disk-space.ts';
 
 /** A transaction-scoped query function: every statement runs on the transaction's connection. */
@@ -151,7 +152,10 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
   if (url) return openPostgres(url, options.maxConnections ?? 10);
   // An empty RMAPP_DATA_DIR (`RMAPP_DATA_DIR=` in a compose file) is unset, as an empty DATABASE_URL is:
   // taken as a path, it put a store into the current directory.
-  return openPglite(options.dataDir || process.env.RMAPP_DATA_DIR || '.rmapp/pgdata', options.existingOnly === true);
+  const dataDir = options.dataDir || process.env.RMAPP_DATA_DIR || '.rmapp/pgdata';
+  // `~/rmstore` from a .env file is not this user's home: refused, not made as a folder named `~`.
+  checkDataDirSetting(dataDir, options.dataDir ? 'dataDir' : 'RMAPP_DATA_DIR');
+  return openPglite(dataDir, options.existingOnly === true);
 }
 
 /** pg's error for a statement given to a connection already known dead: thrown before anything is sent. */
