@@ -10,6 +10,9 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
 import { killAll, runRmapp, spawnRmapp, TEST_WORKFLOWS, until } from './helpers/processes.ts';
+import { durabilityWorkflows } from './helpers/durability-workflows.ts';
+import { createEngine } from '../src/state_machine/engine.ts';
+import { silentLogger } from '../src/persistence/logger.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'rmapp-watch-who-'));
 let testDb: TestDatabase;
@@ -45,6 +48,34 @@ it('on the embedded store, watching a run not finished is refused at once, namin
   expect(watched.code, watched.stderr).toBe(0);
   expect(watched.stdout).toContain('→ done');
   expect(watched.stdout).toMatch(/Status\s+succeeded/);
+}, 120_000);
+
+it('the commands the refusal names can be pasted: an id starting with - after --, and a waiting run is told of runs send', async () => {
+  // An outside tester: the advice `rmapp runs show -lead` failed with "unknown option '-lead'", and a
+  // run waiting for an event was not told that `runs send` is what it waits for.
+  const store = join(dir, 'dash-store');
+  const engine = createEngine({ database: { url: '', dataDir: store }, workflows: durabilityWorkflows(), logger: silentLogger });
+  const id = await engine.start('test.approval', { timeoutMs: 3_600_000 }, { runId: '-lead' });
+  await engine.startWorker();
+  await until(async () => (await engine.get(id)).status === 'waiting', 30_000, 'the run to wait for its approval');
+  await engine.stop();
+  const env = { DATABASE_URL: '', RMAPP_DATA_DIR: store };
+  const rmapp = (...args: string[]) => runRmapp(['--workflows', TEST_WORKFLOWS, ...args], env);
+  expect(await rmapp('runs', 'watch', '--', '-lead')).toEqual({
+    code: 1,
+    stdout: '',
+    stderr:
+      'rmapp: Run -lead is waiting, and on the embedded store no worker can run it while this command holds the store: it waits for an event ' +
+      `(send it with \`rmapp runs send -- -lead '{"type":"…"}'\`) or a timer, which a worker runs: run it with \`rmapp worker\` and then ` +
+      '`rmapp runs show -- -lead`, start runs with `rmapp start --wait` to follow them as they run, or set DATABASE_URL to a Postgres ' +
+      'that workers and `runs watch` can share.\n',
+  });
+  // As printed, they work.
+  const shown = await rmapp('runs', 'show', '--', '-lead');
+  expect(shown.code, shown.stderr).toBe(0);
+  expect(shown.stdout).toMatch(/^Run {7}-lead\n/);
+  const sent = await rmapp('runs', 'send', '--', '-lead', '{"type":"approve","by":"ada"}');
+  expect(sent, sent.stderr).toEqual({ code: 0, stdout: 'Sent approve to -lead.\n', stderr: '' });
 }, 120_000);
 
 it('on Postgres, watching a pending run says it waits for a worker, and follows it once one takes it', async () => {

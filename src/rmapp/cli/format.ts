@@ -1,6 +1,7 @@
 /** Plain-text and JSON renderings of runs for the CLI. */
 import type { HistoryEvent } from '../../persistence/run-status.ts';
 import type { RunInfo } from '../../state_machine/run-info.ts';
+import { runsCommand } from './shell-word.ts';
 
 // eslint-disable-next-line no-control-regex -- finding control characters is the point
 const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
@@ -77,7 +78,9 @@ export function formatRunDetails(run: RunInfo, history: HistoryEvent[]): string 
   if (run.error) lines.push(`Error     [${run.error.category}] ${run.error.code}: ${run.error.message}`);
   const signal = run.error?.signal;
   if (signal && run.status === 'failed') {
-    lines.push(`Signal    #${signal.id} ${signal.type} — failed handling it; retry without it: rmapp runs retry ${run.id} --drop-signal`);
+    lines.push(
+      `Signal    #${signal.id} ${signal.type} — failed handling it; retry without it: ${runsCommand('retry', run.id, { options: '--drop-signal' })}`,
+    );
   }
   if (run.children.length) {
     lines.push('Children');

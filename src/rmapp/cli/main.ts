@@ -17,6 +17,7 @@ import { addWorkflowsCommand } from './workflows-command.ts';
 import { followRun } from './progress-lines.ts';
 import { connectionStringSecrets, createMasker, type Masker } from '../masking.ts';
 import { jsonArgument } from './json-argument.ts';
+import { runsCommand } from './shell-word.ts';
 import { SERVICE_SECRET_VARIABLES } from '../sandbox/env.ts';
 import { addDemoCommand } from './demo-command.ts';
 import { releaseEarlySignals } from './early-signals.ts';
@@ -209,10 +210,15 @@ runs
 async function sayWhoRuns(engine: Engine, id: string): Promise<void> {
   const { status } = await engine.get(id);
   if (isFinalStatus(status)) return;
+  // The commands named are written to be pasted: an id starting with `-` after `--` (shell-word.ts).
+  const waitsFor =
+    status === 'waiting'
+      ? `it waits for an event (send it with \`${runsCommand('send', id, { rest: `'{"type":"…"}'` })}\`) or a timer, which a worker runs: `
+      : '';
   if ((await engine.db()).soleHolder)
     throw new WorkflowError(
-      `Run ${id} is ${status}, and on the embedded store no worker can run it while this command holds the store: run it ` +
-        `with \`rmapp worker\` and then \`rmapp runs show ${id}\`, start runs with \`rmapp start --wait\` to follow them as they run, ` +
+      `Run ${id} is ${status}, and on the embedded store no worker can run it while this command holds the store: ${waitsFor}run it ` +
+        `with \`rmapp worker\` and then \`${runsCommand('show', id)}\`, start runs with \`rmapp start --wait\` to follow them as they run, ` +
         'or set DATABASE_URL to a Postgres that workers and `runs watch` can share.',
       { code: 'WATCH_HOLDS_STORE', category: 'validation' },
     );

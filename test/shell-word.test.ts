@@ -1,0 +1,45 @@
+/**
+ * The commands the CLI prints for a run can be pasted as they are (src/rmapp/cli/shell-word.ts): an id
+ * starting with `-` after `--` (`rmapp runs show -lead` failed: "unknown option", an outside tester), one
+ * holding what a shell splits or expands single-quoted.
+ */
+import { expect, it } from 'vitest';
+import { runsCommand, shellWord } from '../src/rmapp/cli/shell-word.ts';
+import { formatRunDetails } from '../src/rmapp/cli/format.ts';
+import type { RunInfo } from '../src/state_machine/run-info.ts';
+
+it('an id is written as the shell reads it back, after -- when it starts with -, the options before it', () => {
+  expect(shellWord('r-1')).toBe('r-1');
+  expect(shellWord("a b'c$")).toBe(`'a b'\\''c$'`);
+  expect(runsCommand('show', 'r-1')).toBe('rmapp runs show r-1');
+  expect(runsCommand('show', '-lead')).toBe('rmapp runs show -- -lead');
+  expect(runsCommand('retry', 'r-1', { options: '--drop-signal' })).toBe('rmapp runs retry r-1 --drop-signal');
+  expect(runsCommand('retry', '-lead', { options: '--drop-signal' })).toBe('rmapp runs retry --drop-signal -- -lead');
+  expect(runsCommand('send', '-lead', { rest: `'{}'` })).toBe(`rmapp runs send -- -lead '{}'`);
+});
+
+it("runs show's retry command for a run that failed handling a signal is one that works for an id starting with -", () => {
+  const at = new Date(0);
+  const run: RunInfo = {
+    id: '-lead',
+    workflow: 'w',
+    workflowVersion: '1',
+    status: 'failed',
+    statusMessage: null,
+    state: 's',
+    input: {},
+    output: null,
+    error: { name: 'Error', message: 'boom', code: 'MACHINE_ERROR', category: 'permanent', signal: { id: 3, type: 'approve' } },
+    parentRunId: null,
+    idempotencyKey: null,
+    wakeAt: null,
+    leaseOwner: null,
+    createdAt: at,
+    updatedAt: at,
+    finishedAt: at,
+    children: [],
+  };
+  expect(formatRunDetails(run, []).split('\n')).toContain(
+    'Signal    #3 approve — failed handling it; retry without it: rmapp runs retry --drop-signal -- -lead',
+  );
+});
