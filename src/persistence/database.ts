@@ -286,8 +286,9 @@ function setUpProblem(err: unknown, url: string): Error | null {
     fix =
       'it is not a valid URL: check the port (1–65535), the brackets around an IPv6 host, and percent-encode reserved characters in the user and password (@ as %40, : as %3A, / as %2F, # as %23, ? as %3F)';
   } else if (/does not support SSL/i.test(message)) {
+    // The driver's message says already that the server takes no SSL: the fix alone follows it (it was said twice).
     fix =
-      'the server does not accept SSL connections: stop asking for SSL (sslmode=… or ssl=… in DATABASE_URL — node-postgres reads ssl=false as a request for SSL — or PGSSLMODE in the environment), or enable ssl on the server';
+      'stop asking for SSL (sslmode=… or ssl=… in DATABASE_URL — node-postgres reads ssl=false as a request for SSL — or PGSSLMODE in the environment), or enable ssl on the server';
   } else if (typeof e?.code === 'string' && /^E[A-Z]+$/.test(e.code)) {
     // pg reads the last value of a parameter given twice. EISDIR carries no path: every SSL file
     // parameter set is a suspect.
