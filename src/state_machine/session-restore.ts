@@ -145,7 +145,7 @@ export function machineError(
   delivering: HandledEvent,
   processing: HandledEvent,
 ): ErrorData {
-  // The signal is named whatever the error: a retry may leave it out (engine.ts `retry`, `dropSignal`).
+  // The signal is named whatever the error: a retry may leave it out (run-retry.ts, `dropSignal`).
   const signal = delivering?.signalId !== undefined ? { signal: { id: delivering.signalId, type: delivering.type } } : {};
   const data = { ...toError(err), ...signal };
   if ((err as { category?: unknown } | null)?.category !== undefined) return data;

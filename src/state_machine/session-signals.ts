@@ -31,9 +31,9 @@ export interface SignalSession {
   markDirty(): void;
   cancel(reason: string): void;
   /**
-   * A signal changed the run; `more`: another is about to be delivered in the same read. The session
-   * may check the state now, so that a state it cannot write is told apart from the next signal's and
-   * names this one (run-session.ts `signalTaken`).
+   * A signal changed the run; `more`: another follows at once (in the same read, or a buffered one
+   * offered again after this transition). The session may check the state now, so that a state it
+   * cannot write is told apart from the next signal's and names this one (run-session.ts `signalTaken`).
    */
   signalTaken(signal: { id: number; type: string }, more: boolean): void;
   /** Before a signal is offered: false when the run failed (its state could not be written) and the signal stays queued. */
