@@ -80,6 +80,29 @@ it('a TypeScript module outside an ES-module package loads (Node takes its .ts f
   const served = await runRmapp(['serve', '--config', join(project, 'cfg.ts')]);
   expect(served.code, served.stderr).toBe(1);
   expect(served.stderr).toContain(`concurrency (in ${join(project, 'cfg.ts')})`);
+  // A CommonJS .ts with a line starting `export` inside a string or a comment stays CommonJS (it loaded
+  // before the hook, which took it for an ES module: "require is not defined in ES module scope").
+  writeFileSync(
+    join(project, 'cjs.ts'),
+    [
+      "const { readFileSync } = require('node:fs');",
+      'const text = `',
+      'export const notReally = 1;',
+      '`;',
+      '/*',
+      'export is how ESM does it',
+      '*/',
+      'exports.workflows = [];',
+      'exports.text = text + String(readFileSync);',
+      '',
+    ].join('\n'),
+  );
+  const cjs = await runRmapp(['--workflows', join(project, 'cjs.ts'), 'workflows', 'list']);
+  expect(cjs.code, cjs.stderr).toBe(0);
+  // An ES module written `export{…}` without a space is one too.
+  writeFileSync(join(project, 'tight.ts'), 'const workflows: unknown[] = [];\nexport{workflows};\n');
+  const tight = await runRmapp(['--workflows', join(project, 'tight.ts'), 'workflows', 'list']);
+  expect(tight.code, tight.stderr).toBe(0);
 });
 
 it('a --config module or JSON file that does not parse, and a module a --workflows module imports, are named with line and column', async () => {
@@ -102,4 +125,8 @@ it('a --config module or JSON file that does not parse, and a module a --workflo
   expect(json.code, json.stderr).toBe(1);
   expect(json.stderr).toContain(`${join(dir, 'bad-config.json')}:4:1: Unexpected token '}' — the file is not valid JSON`);
   expect(json.stderr).not.toMatch(/position|is not valid JSON\)/);
+  // A byte order mark (an editor's) is left out, not reported as an invisible unexpected token.
+  writeFileSync(join(dir, 'bom-config.json'), '\uFEFF{"concurrency": -1}\n');
+  const bom = await runRmapp(['serve', '--config', join(dir, 'bom-config.json')]);
+  expect(bom.stderr).toContain(`concurrency (in ${join(dir, 'bom-config.json')})`);
 });

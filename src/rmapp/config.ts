@@ -350,7 +350,8 @@ const CONFIG_EXTENSIONS = ['.json', ...MODULE_EXTENSIONS];
 
 async function fromFile(file: string): Promise<RawConfig> {
   if (file.endsWith('.json')) {
-    const text = readFileSync(file, 'utf8');
+    // Without a leading byte order mark (an editor's), which JSON.parse refused as an invisible character.
+    const text = readFileSync(file, 'utf8').replace(/^\uFEFF/, '');
     try {
       return JSON.parse(text) as RawConfig;
     } catch (err) {

@@ -7,12 +7,15 @@
  * `rmapp` it imports as a second copy of the package, whose steps the engine would not recognise.
  *
  * Only a `.ts`/`.tsx` file outside node_modules that is written as an ES module (a line beginning with
- * `import` or `export`) is switched; one written with `require`/`module.exports` stays CommonJS.
+ * `import` or `export`) and shows nothing of CommonJS (`require(`, `module.exports`, `exports.x =`) is
+ * switched: a CommonJS file with such a line in a comment or a string loaded before and must still
+ * (an adversarial pass).
  */
 import { readFile } from 'node:fs/promises';
 
 const TYPESCRIPT = /\.tsx?$/;
-const ESM_SYNTAX = /^\s*(import\s*[\w*{'"]|export\s)/m;
+const ESM_SYNTAX = /^\s*(import\s*[\w*{'"]|export[\s{*])/m;
+const CJS_SYNTAX = /\brequire\s*\(|\bmodule\.exports\b|\bexports\.\w+\s*=/;
 
 /** Node's resolve hook: the format `module` for a user's ES-module `.ts` resolved as `commonjs`. */
 export async function resolve(specifier, context, nextResolve) {
@@ -21,5 +24,5 @@ export async function resolve(specifier, context, nextResolve) {
   const url = new URL(resolved.url);
   if (!TYPESCRIPT.test(url.pathname)) return resolved;
   const source = await readFile(url, 'utf8').catch(() => '');
-  return ESM_SYNTAX.test(source) ? { ...resolved, format: 'module' } : resolved;
+  return ESM_SYNTAX.test(source) && !CJS_SYNTAX.test(source) ? { ...resolved, format: 'module' } : resolved;
 }
