@@ -45,8 +45,16 @@ it('a flag wins over the file and the environment, and settings only serve reads
 it('a bad value the worker uses is refused, naming the value', async () => {
   const r = await runRmapp(['worker'], { DATABASE_URL: NEVER_OPENED, RMAPP_CONFIG: '', RMAPP_CONCURRENCY: 'abc' });
   expect(r.code, r.stderr).toBe(1);
-  expect(r.stderr).toContain('concurrency (env RMAPP_CONCURRENCY): "abc" is not a number');
+  expect(r.stderr).toContain('concurrency (env RMAPP_CONCURRENCY): "abc" is not a whole number from 1 to 2147483647');
   expect(r.stderr).not.toMatch(/NaN/);
+  // By the rule -c has: 1e10 was read as ten billion runs at once, 0x10 as 16, 1.5 in zod's words.
+  for (const value of ['1e10', '0x10', '1.5', '0', 'Infinity']) {
+    const bad = await runRmapp(['worker'], { DATABASE_URL: NEVER_OPENED, RMAPP_CONFIG: '', RMAPP_CONCURRENCY: value });
+    expect(bad.code, `RMAPP_CONCURRENCY=${value}: ${bad.stderr}`).toBe(1);
+    expect(bad.stderr, `RMAPP_CONCURRENCY=${value}`).toContain(
+      `concurrency (env RMAPP_CONCURRENCY): "${value}" is not a whole number from 1 to 2147483647`,
+    );
+  }
   // serve still refuses what it reads.
   const served = await runRmapp(['serve'], { DATABASE_URL: NEVER_OPENED, RMAPP_CONFIG: '', PORT: 'x' });
   expect(served.code, served.stderr).toBe(1);

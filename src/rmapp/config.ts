@@ -51,6 +51,18 @@ const numeric = z.union([z.number(), z.string()]).transform((v, ctx) => {
   return z.NEVER;
 });
 
+/**
+ * A count, by the rule `rmapp worker -c` has (src/rmapp/cli/positive-int.ts): a whole number from 1 to
+ * 2^31-1, written in decimal. `Number()` read `RMAPP_CONCURRENCY=1e10` as ten billion runs at once and
+ * `0x10` as 16, which the flag refuses (an adversarial pass).
+ */
+const count = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const n = typeof v === 'number' ? v : /^\s*\d{1,10}\s*$/.test(v) ? Number(v) : NaN;
+  if (Number.isInteger(n) && n >= 1 && n <= 2 ** 31 - 1) return n;
+  ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not a whole number from 1 to 2147483647` });
+  return z.NEVER;
+});
+
 const argv = z.array(z.string().min(1)).min(1, 'must name a command');
 /** Milliseconds, or a duration such as `30m`, `2h`, `7d`. */
 const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
@@ -187,7 +199,7 @@ const schema = z
     maxTestAttempts: numeric.pipe(z.number().int().min(1).max(10)).default(3),
     /** The `docs` template runs no tests unless this is true. */
     docsRunTests: z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]).default(false),
-    concurrency: numeric.pipe(z.number().int().positive()).default(20),
+    concurrency: count.default(20),
   })
   .strict();
 
