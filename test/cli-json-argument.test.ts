@@ -109,6 +109,11 @@ it('empty standard input, a terminal for standard input and @ without a path are
   const empty = await rmapp(['start', 'example.order', '-'], '');
   expect(empty.code, empty.what).toBe(1);
   expect(empty.stderr, empty.what).toMatch(/^rmapp: Standard input was empty: pipe the input's JSON in/);
+  // An empty file too (it said "not valid JSON (Unexpected end of JSON input)").
+  writeFileSync(join(dir, 'empty.json'), ' \n');
+  const emptyFile = await rmapp(['start', 'example.order', `@${join(dir, 'empty.json')}`]);
+  expect(emptyFile.code, emptyFile.what).toBe(1);
+  expect(emptyFile.stderr, emptyFile.what).toMatch(/^rmapp: The input file \S+empty\.json is empty: write the input's JSON in it/);
   const at = await rmapp(['runs', 'send', 'some-run', '@']);
   expect(at.code, at.what).toBe(1);
   expect(at.stderr, at.what).toMatch(/^rmapp: A path is missing after @: pass @FILE/);

@@ -88,7 +88,10 @@ async function textOf(argument: string, what: string): Promise<{ from: string | 
     throw unreadable(err, what, file);
   }
   try {
-    return { from, text: await streamText(stream, what, from) };
+    const text = await streamText(stream, what, from);
+    // As standard input's: not JSON's "Unexpected end of JSON input".
+    if (!text.trim()) throw badJson(`The ${what} file ${file} is empty: write the ${what}'s JSON in it, or pass the JSON itself.`);
+    return { from, text };
   } catch (err) {
     if (err instanceof WorkflowError) throw err;
     throw unreadable(err, what, file);
