@@ -17,9 +17,7 @@ import {
   type Engine,
 } from '../src/index.ts';
 import { openDatabase, type Database } from '../src/persistence/database.ts';
-import { createLogger } from '../src/rmapp/logger.ts';
-import { createMasker } from '../src/rmapp/masking.ts';
-import { startServiceServer } from '../src/rmapp/server/http-server.ts';
+import { startApiServer } from './helpers/api-server.ts';
 import { until } from './helpers/processes.ts';
 
 const TOKEN = 'status-codes-dashboard-token-0123456789';
@@ -46,20 +44,12 @@ const quoting = defineWorkflow({
   }),
 });
 let engine: Engine;
-let server: Awaited<ReturnType<typeof startServiceServer>>;
+let server: Awaited<ReturnType<typeof startApiServer>>;
 
 beforeAll(async () => {
   engine = createEngine({ database: { url: '', dataDir: 'memory://' }, workflows: [gate, quoting], logger: silentLogger });
   await engine.startWorker();
-  server = await startServiceServer({
-    masker: createMasker([SECRET]),
-    engine,
-    log: createLogger({ level: 'silent' }),
-    host: '127.0.0.1',
-    port: 0,
-    dashboardToken: TOKEN,
-    webhook: null,
-  });
+  server = await startApiServer(engine, TOKEN, [SECRET]);
 });
 afterAll(async () => {
   await server?.close();

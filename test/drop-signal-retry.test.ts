@@ -18,10 +18,9 @@ import {
   ValidationError,
   type Database,
   type Engine,
+  type SendResult,
 } from '../src/index.ts';
-import { createLogger } from '../src/rmapp/logger.ts';
-import { createMasker } from '../src/rmapp/masking.ts';
-import { startServiceServer } from '../src/rmapp/server/http-server.ts';
+import { startApiServer } from './helpers/api-server.ts';
 import { createTestDatabase, openTestStore } from './helpers/postgres.ts';
 import { runRmapp } from './helpers/processes.ts';
 
@@ -122,8 +121,8 @@ for (const kind of ['postgres', 'pglite'] as const) {
     let db: Database;
     let close: () => Promise<void>;
     let engine: Engine;
-    beforeAll(async () => {
-      ({ db, close } = await openTestStore(kind));
+    /** This suite's engine, with a worker. */
+    async function startWorker(): Promise<void> {
       engine = createEngine({
         database: db,
         workflows: [approval, failingStep, collector],
@@ -132,6 +131,23 @@ for (const kind of ['postgres', 'pglite'] as const) {
         limits: LIMITS,
       });
       await engine.startWorker();
+    }
+    /**
+     * Sends `events` to run `id` while no worker runs (the suite's is stopped), then starts one: the run
+     * reads them all in one read of its inbox.
+     */
+    async function sendWhileStopped(id: string, events: { type: string; [key: string]: unknown }[]): Promise<SendResult[]> {
+      await engine.stop({ graceMs: 100 });
+      const sender = createEngine({ database: db, workflows: [approval, collector], logger: silentLogger, limits: LIMITS });
+      const sent: SendResult[] = [];
+      for (const event of events) sent.push(await sender.send(id, event as never));
+      await sender.stop();
+      await startWorker();
+      return sent;
+    }
+    beforeAll(async () => {
+      ({ db, close } = await openTestStore(kind));
+      await startWorker();
     }, 60_000);
     afterAll(async () => {
       await engine?.stop({ graceMs: 100 });
@@ -179,23 +195,11 @@ for (const kind of ['postgres', 'pglite'] as const) {
 
     it('signals queued behind the dropped one are delivered after the retry', async () => {
       const id = await engine.start(approval, {});
-      // Both in the inbox before the run reads it: the second stays queued when the first fails the run.
-      await engine.stop({ graceMs: 100 });
-      const sender = createEngine({ database: db, workflows: [approval], logger: silentLogger });
-      const poison = await sender.send(id, { type: 'approve', by: '' });
-      await sender.send(id, { type: 'approve', by: 'cy' });
-      await sender.send(id, { type: 'close' });
-      await sender.stop();
-      engine = createEngine({
-        database: db,
-        workflows: [approval, failingStep, collector],
-        pollMs: 50,
-        logger: silentLogger,
-        limits: LIMITS,
-      });
-      await engine.startWorker();
+      // All in the inbox before the run reads it: the others stay queued when the first fails the run.
+      const [poison] = await sendWhileStopped(id, [{ type: 'approve', by: '' }, { type: 'approve', by: 'cy' }, { type: 'close' }]);
+      expect(poison?.id, 'the bad event appended').toEqual(expect.any(Number));
       const failed = await engine.waitFor(id, { timeoutMs: 20_000 });
-      expect([failed.status, failed.error?.signal?.id]).toEqual(['failed', poison.id]);
+      expect([failed.status, failed.error?.signal?.id]).toEqual(['failed', poison?.id]);
       await engine.retry(id, { dropSignal: true });
       const run = await engine.waitFor(id, { timeoutMs: 20_000 });
       expect(run.status, JSON.stringify(run.error)).toBe('succeeded');
@@ -233,26 +237,18 @@ for (const kind of ['postgres', 'pglite'] as const) {
       if (ran) {
         id = await engine.start(collector, {});
         await engine.waitFor(id, { timeoutMs: 100 }).catch(() => null);
-        await engine.stop({ graceMs: 100 });
       } else {
         await engine.stop({ graceMs: 100 });
         id = await createEngine({ database: db, workflows: [collector], logger: silentLogger }).start(collector, {});
       }
-      const sender = createEngine({ database: db, workflows: [collector], logger: silentLogger, limits: LIMITS });
-      await sender.send(id, { type: 'add', text: 'a' });
-      const tooBig = await sender.send(id, { type: 'add', text: 'x'.repeat(40 * 1024) });
-      await sender.send(id, { type: 'add', text: 'b' });
-      await sender.stop();
-      engine = createEngine({
-        database: db,
-        workflows: [approval, failingStep, collector],
-        pollMs: 50,
-        logger: silentLogger,
-        limits: LIMITS,
-      });
-      await engine.startWorker();
+      const [, tooBig] = await sendWhileStopped(id, [
+        { type: 'add', text: 'a' },
+        { type: 'add', text: 'x'.repeat(40 * 1024) },
+        { type: 'add', text: 'b' },
+      ]);
+      expect(tooBig?.id, 'the large event appended').toEqual(expect.any(Number));
       const failed = await engine.waitFor(id, { timeoutMs: 20_000 });
-      expect([failed.error?.code, failed.error?.signal?.id], 'the signal named').toEqual(['SIZE_LIMIT_EXCEEDED', tooBig.id]);
+      expect([failed.error?.code, failed.error?.signal?.id], 'the signal named').toEqual(['SIZE_LIMIT_EXCEEDED', tooBig?.id]);
       await engine.retry(id, { dropSignal: true });
       await engine.send(id, { type: 'close' });
       const run = await engine.waitFor(id, { timeoutMs: 20_000 });
@@ -297,20 +293,12 @@ describe('the CLI and the API', () => {
   let url: string;
   let drop: () => Promise<void>;
   let engine: Engine;
-  let server: Awaited<ReturnType<typeof startServiceServer>>;
+  let server: Awaited<ReturnType<typeof startApiServer>>;
   beforeAll(async () => {
     ({ url, drop } = await createTestDatabase());
     engine = createEngine({ database: { url }, workflows: [approval], pollMs: 50, logger: silentLogger });
     await engine.startWorker();
-    server = await startServiceServer({
-      masker: createMasker([]),
-      engine,
-      log: createLogger({ level: 'silent' }),
-      host: '127.0.0.1',
-      port: 0,
-      dashboardToken: TOKEN,
-      webhook: null,
-    });
+    server = await startApiServer(engine, TOKEN);
   }, 60_000);
   afterAll(async () => {
     await server?.close();

@@ -67,7 +67,7 @@ it('a directory of other files is refused before anything is written in it, nami
   mkdirSync(join(home, 'projects'), { recursive: true });
   writeFileSync(join(home, '.bashrc'), '');
   writeFileSync(join(home, 'notes.txt'), 'mine');
-  writeFileSync(join(home, 'todo.txt'), 'mine');
+  writeFileSync(join(home, 'wishlist.txt'), 'mine');
   const message =
     `The embedded database's directory ${home} is not empty and holds no rmapp store (no ${home}/PG_VERSION; it has .bashrc, ` +
     'notes.txt, projects and 1 more): set dataDir (RMAPP_DATA_DIR for the CLI) to a new or empty directory, or to an existing store. ' +
@@ -80,7 +80,7 @@ it('a directory of other files is refused before anything is written in it, nami
     timeout: 60_000,
   });
   expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 1, stderr: `rmapp: ${message}\n` });
-  expect(readdirSync(home).sort(), 'files written among the user’s').toEqual(['.bashrc', 'notes.txt', 'projects', 'todo.txt']);
+  expect(readdirSync(home).sort(), 'files written among the user’s').toEqual(['.bashrc', 'notes.txt', 'projects', 'wishlist.txt']);
 });
 
 it("a directory holding only rmapp's lock file and a volume's lost+found is new: the store is made there, and opens again", async () => {
