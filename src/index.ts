@@ -14,6 +14,7 @@ export {
   type StartRetry,
 } from './state_machine/engine.ts';
 export type { RetryOptions } from './state_machine/run-retry.ts';
+export type { QueuedSignal } from './persistence/inbox.ts';
 export { DEFAULT_ENGINE_OPTIONS, DEFAULT_BUFFER_MS, MIN_LEASE_MS, type EngineOptions } from './state_machine/engine-options.ts';
 export { silentLogger, type Logger, type LogFn } from './persistence/logger.ts';
 export type { HistoryBound } from './persistence/retention.ts';

@@ -116,6 +116,30 @@ async function outcomes(db: Database, runId: string): Promise<{ type: string; ou
   return rows.map((r) => ({ type: r.event.type, outcome: r.outcome, key: r.dedupe_key }));
 }
 
+/**
+ * Fails a collector run on a signal no check could name: its context is brought near the snapshot
+ * limit, then 150 small events and one that crosses the limit reach it in one read of its inbox. The
+ * checks after each small one spend the 4 MiB a run may check between two writes (signal-blame.ts), so
+ * the state the last one makes is refused at the write with no signal named. Returns the crossing one.
+ */
+async function failUnnamed(
+  engine: Engine,
+  sendWhileStopped: (id: string, events: { type: string; [key: string]: unknown }[]) => Promise<SendResult[]>,
+): Promise<{ id: string; crossing: SendResult; smalls: number }> {
+  const id = await engine.start(collector, {});
+  expect((await engine.send(id, { type: 'add', text: 'y'.repeat(29_000) }, { waitMs: 20_000 })).outcome).toBe('received');
+  const smalls = Array.from({ length: 150 }, () => ({ type: 'add', text: 'ab' }));
+  const sent = await sendWhileStopped(id, [...smalls, { type: 'add', text: 'z'.repeat(4_000) }]);
+  const crossing = sent.at(-1) as SendResult;
+  const failed = await engine.waitFor(id, { timeoutMs: 30_000 });
+  expect([failed.status, failed.error?.code, failed.error?.signal], 'failed at the write, no signal named').toEqual([
+    'failed',
+    'SIZE_LIMIT_EXCEEDED',
+    undefined,
+  ]);
+  return { id, crossing, smalls: smalls.length };
+}
+
 for (const kind of ['postgres', 'pglite'] as const) {
   describe(`a retry without the signal the run failed on (${kind})`, () => {
     let db: Database;
@@ -270,6 +294,38 @@ for (const kind of ['postgres', 'pglite'] as const) {
       expect((await engine.waitFor(id, { timeoutMs: 20_000 })).status, 'resumed without stamp, then closed').toBe('succeeded');
     });
 
+    it('a run whose error names no signal: its queued signals are listed, and the one the operator picks is left out', async () => {
+      const { id, crossing, smalls } = await failUnnamed(engine, sendWhileStopped);
+      const queued = await engine.queuedSignals(id);
+      expect([queued.signals.length, queued.more, queued.signals[0]?.type], 'the first 20 of 151, oldest first').toEqual([20, true, 'add']);
+      expect((await engine.queuedSignals(id, 1000)).signals.at(-1)?.id, 'the crossing one queued last').toBe(crossing.id);
+      await expect(engine.queuedSignals(id, 0)).rejects.toThrow(ValidationError);
+      await expect(engine.retry(id, { dropSignal: true }), 'true needs a named signal').rejects.toThrow(/did not fail handling a signal/);
+      await expect(engine.retry(id, { dropSignal: 999_999_999 }), 'an id that is not this run’s').rejects.toThrow(
+        /has no queued signal 999999999/,
+      );
+      await expect(engine.retry(id, { dropSignal: 1.5 })).rejects.toThrow(ValidationError);
+      expect((await engine.get(id)).status, 'refused retries changed nothing').toBe('failed');
+
+      await engine.retry(id);
+      const again = await engine.waitFor(id, { timeoutMs: 30_000 });
+      expect([again.status, again.error?.code], 'a plain retry fails the same way').toEqual(['failed', 'SIZE_LIMIT_EXCEEDED']);
+
+      const answer = await engine.retry(id, { dropSignal: crossing.id as number });
+      expect(answer.message).toContain(`without signal ${crossing.id} ("add")`);
+      await engine.send(id, { type: 'close' });
+      const run = await engine.waitFor(id, { timeoutMs: 30_000 });
+      expect(run.status, JSON.stringify(run.error)).toBe('succeeded');
+      expect((run.output as { items: string[] }).items, 'every signal but the one left out, in order').toHaveLength(1 + smalls);
+      const taken = await outcomes(db, id);
+      expect(taken.filter((o) => o.outcome === 'dropped').length, 'one dropped').toBe(1);
+      expect(
+        taken.find((o) => o.outcome === 'dropped'),
+        'the one chosen',
+      ).toEqual(taken[smalls + 1]);
+      await expect(engine.retry(id, { dropSignal: crossing.id as number }), 'not failed any more').rejects.toThrow(RunStateError);
+    }, 120_000);
+
     it('refused, naming why, for a run that did not fail on a signal, one not failed, and malformed options', async () => {
       const stepFailed = await engine.start(failingStep, {});
       expect((await engine.waitFor(stepFailed, { timeoutMs: 20_000 })).status).toBe('failed');
@@ -296,7 +352,7 @@ describe('the CLI and the API', () => {
   let server: Awaited<ReturnType<typeof startApiServer>>;
   beforeAll(async () => {
     ({ url, drop } = await createTestDatabase());
-    engine = createEngine({ database: { url }, workflows: [approval], pollMs: 50, logger: silentLogger });
+    engine = createEngine({ database: { url }, workflows: [approval, collector], pollMs: 50, logger: silentLogger, limits: LIMITS });
     await engine.startWorker();
     server = await startApiServer(engine, TOKEN);
   }, 60_000);
@@ -327,6 +383,34 @@ describe('the CLI and the API', () => {
     expect((await engine.waitFor(id, { timeoutMs: 20_000 })).status).toBe('succeeded');
   }, 60_000);
 
+  it('rmapp runs show lists a failed run’s queued signals; runs retry --drop-signal <id> leaves the one given out', async () => {
+    // The suite's engine, stopped while the events are appended by another one, and the same one started again.
+    const sendWhileStopped = async (id: string, events: { type: string; [key: string]: unknown }[]) => {
+      await engine.stop({ graceMs: 100 });
+      const sender = createEngine({ database: { url }, workflows: [collector], logger: silentLogger });
+      const sent: SendResult[] = [];
+      for (const event of events) sent.push(await sender.send(id, event as never));
+      await sender.stop();
+      await engine.startWorker();
+      return sent;
+    };
+    const { id, crossing } = await failUnnamed(engine, sendWhileStopped);
+    const shown = await runRmapp(['runs', 'show', id], { DATABASE_URL: url });
+    expect(shown.stdout).toMatch(/Queued +#\d+ add, #\d+ add, .*, … — delivered after a retry/);
+    expect(shown.stdout).toContain(`to leave one out: rmapp runs retry ${id} --drop-signal <signal-id>`);
+    const json = JSON.parse((await runRmapp(['runs', 'show', id, '--json'], { DATABASE_URL: url })).stdout) as {
+      queuedSignals: { signals: { id: number }[]; more: boolean };
+    };
+    expect([json.queuedSignals.signals.length, json.queuedSignals.more]).toEqual([10, true]);
+    const bad = await runRmapp(['runs', 'retry', id, '--drop-signal', '12x'], { DATABASE_URL: url });
+    expect([bad.code, bad.stderr.includes("must be a signal's id")], bad.stderr).toEqual([1, true]);
+    const out = await runRmapp(['runs', 'retry', id, '--drop-signal', String(crossing.id)], { DATABASE_URL: url });
+    expect(out.code, out.stderr).toBe(0);
+    expect(out.stdout).toContain(`without signal ${crossing.id} ("add")`);
+    await engine.send(id, { type: 'close' });
+    expect((await engine.waitFor(id, { timeoutMs: 30_000 })).status).toBe('succeeded');
+  }, 120_000);
+
   it('POST /api/runs/:id/retry with {"dropSignal":true}; a malformed body is a 400 naming the option', async () => {
     const id = await poisoned();
     const post = (body: string | undefined) =>
@@ -337,11 +421,22 @@ describe('the CLI and the API', () => {
       }).then(async (r) => ({ status: r.status, body: (await r.json()) as { error?: string; status?: string; message?: string } }));
     const bad = await post('{"dropSignal":"yes"}');
     expect(bad.status).toBe(400);
-    expect(bad.body.error).toMatch(/dropSignal must be true or false.*\{"dropSignal":true\}/);
+    expect(bad.body.error).toMatch(/dropSignal must be true, false, or a queued signal's id.*\{"dropSignal":true\}/);
     expect((await post('{"drop":1}')).body.error).toMatch(/take only "dropSignal"/);
     expect((await post('[1]')).status).toBe(400);
     expect((await engine.get(id)).status, 'a refused request changed the run').toBe('failed');
-    const ok = await post('{"dropSignal":true}');
+    const unknown = await post('{"dropSignal":999999999}');
+    expect([unknown.status, unknown.body.error], 'a signal the run does not have queued').toEqual([
+      409,
+      expect.stringMatching(/no queued signal 999999999/),
+    ]);
+    const got = await fetch(new URL(`/api/runs/${id}`, server.url), { headers: { authorization: `Bearer ${TOKEN}` } });
+    const { queuedSignals } = (await got.json()) as { queuedSignals?: { signals: { id: number; type: string }[] } };
+    expect(
+      queuedSignals?.signals.map((q) => q.type),
+      'a failed run’s answer lists its queued signals',
+    ).toEqual(['approve']);
+    const ok = await post(`{"dropSignal":${queuedSignals?.signals[0]?.id}}`);
     expect(ok.status).toBe(200);
     expect(ok.body.message).toMatch(/without signal/);
     await engine.send(id, { type: 'close' });

@@ -136,6 +136,34 @@ export async function signalOutcome(db: Queryable, runId: string, id: number): P
   return row.status === 'failed' ? 'held' : null;
 }
 
+/** A signal still in a run's inbox, as an operator picks one (run-retry.ts). */
+export interface QueuedSignal {
+  id: number;
+  type: string;
+  sentAt: Date;
+}
+
+/**
+ * The first `limit` signals still in run `runId`'s inbox, oldest first, and whether there are more:
+ * what a failed run would take after a retry, for an operator choosing one to leave out. Read on the
+ * inbox's pending index, `limit + 1` rows at most, however many are queued.
+ */
+export async function queuedSignals(db: Queryable, runId: string, limit: number): Promise<{ signals: QueuedSignal[]; more: boolean }> {
+  const rows = await db.query<{ id: number; type: unknown; sent_at: Date | string }>(
+    `select id::float8 as id, event->'type' as type, created_at as sent_at
+     from rmapp_run_inbox where run_id = $1 and consumed_at is null order by id limit $2`,
+    [runId, limit + 1],
+  );
+  return {
+    more: rows.length > limit,
+    signals: rows.slice(0, limit).map((r) => ({
+      id: Number(r.id),
+      type: typeof r.type === 'string' ? r.type : JSON.stringify(r.type),
+      sentAt: r.sent_at instanceof Date ? r.sent_at : new Date(r.sent_at),
+    })),
+  };
+}
+
 /** A signal of the run by id, and whether it is still queued (null: no such signal). */
 export async function inboxSignal(
   db: Queryable,

@@ -10,6 +10,7 @@ import { migrate } from '../persistence/migrate.ts';
 import { getHistory, getRun, listRuns, queuePosition, type ListRunsFilter } from '../persistence/runs.ts';
 import { isFinalStatus, RUN_STATUSES, type HistoryEvent, type RunStatus } from '../persistence/run-status.ts';
 import { listArtifacts, loadArtifact } from '../persistence/artifacts.ts';
+import { queuedSignals, type QueuedSignal } from '../persistence/inbox.ts';
 import { definitionProblem, type WorkflowDefinition } from './definition.ts';
 import type { RunId, WorkflowOutput } from './typed-runs.ts';
 import { RunNotFoundError, toErrorData, ValidationError, WaitStoppedError, WaitTimeoutError } from './errors.ts';
@@ -291,6 +292,22 @@ export abstract class RunQueries {
     const db = await this.db();
     const timed: Queryable = { query: (text, params) => db.query(text, params, { timeoutMs: readTimeout(until) }) };
     return this.readRun(timed, runId);
+  }
+
+  /**
+   * The signals still in a run's inbox, oldest first — at most `limit` (default 20, at most 1,000), with
+   * `more` when there are others: for a failed run, what a retry would deliver, and the ids
+   * `engine.retry(id, { dropSignal: n })` can leave out.
+   */
+  async queuedSignals(runId: string, limit = 20): Promise<{ signals: QueuedSignal[]; more: boolean }> {
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > 1000) {
+      throw new ValidationError(`queuedSignals' limit must be an integer from 1 to 1000 (got ${String(limit).slice(0, 40)}).`, [
+        { path: 'limit', message: 'out of range' },
+      ]);
+    }
+    const db = await this.db();
+    if (!(await getRun(db, runId))) throw new RunNotFoundError(runId);
+    return queuedSignals(db, runId, limit);
   }
 
   /** An artifact of a run (a step's `saveArtifact`, or an offloaded step output's `$artifact`). */

@@ -20,8 +20,15 @@ export interface RetryOptions {
    * run resumes from its last written state without it. For an event no definition should have to
    * take; a bug the next deploy fixes is retried without it. Refused for a run that did not fail on a
    * signal.
+   *
+   * A number leaves out that queued signal of the run instead (its inbox id, as `engine.send` returned
+   * it and `engine.queuedSignals` lists it): for a run whose error names no signal though one caused it
+   * — a state that cannot be written after a signal arrived together with a step's result or a timer,
+   * or after more signals than the run could check one by one (signal-blame.ts) — which a plain retry
+   * fails the same way. The operator picks it; the run resumes from its last written state, which no
+   * queued signal has touched.
    */
-  dropSignal?: boolean;
+  dropSignal?: boolean | number;
 }
 
 /** What the retry needs of its engine: the run's definition, if registered, and who writes. */
@@ -48,10 +55,12 @@ export function checkRetryOptions(options: unknown): RetryOptions {
     }
   }
   const drop = (options as { dropSignal?: unknown }).dropSignal;
-  if (drop !== undefined && typeof drop !== 'boolean') {
-    throw new ValidationError('retry option dropSignal must be true or false.', [{ path: 'dropSignal', message: 'not a boolean' }]);
+  if (drop !== undefined && typeof drop !== 'boolean' && !(Number.isSafeInteger(drop) && (drop as number) > 0)) {
+    throw new ValidationError("retry option dropSignal must be true, false, or a queued signal's id (a positive integer).", [
+      { path: 'dropSignal', message: 'not a boolean or a signal id' },
+    ]);
   }
-  return drop === undefined ? {} : { dropSignal: drop };
+  return drop === undefined ? {} : { dropSignal: drop as boolean | number };
 }
 
 /**
@@ -88,7 +97,8 @@ export async function retryFailedRun(
   const history: HistoryEntry[] = [];
   let dropped: { id: number; type: string; event: unknown } | null = null;
   if (options.dropSignal) {
-    dropped = await signalToDrop(db, runId, error);
+    dropped =
+      typeof options.dropSignal === 'number' ? await chosenSignal(db, runId, options.dropSignal) : await signalToDrop(db, runId, error);
     history.push({
       type: 'signal.dropped',
       state: run.stateValue,
@@ -124,6 +134,18 @@ export async function retryFailedRun(
         ? `Run ${runId} will resume from ${JSON.stringify(run.stateValue)}${without} once its concurrency key has a free slot.`
         : `Run ${runId} will resume from ${JSON.stringify(run.stateValue)}${without}.`,
   };
+}
+
+/** Signal `id` of the run, which must still be queued: the one the operator chose to leave out. */
+async function chosenSignal(db: Queryable, runId: string, id: number): Promise<{ id: number; type: string; event: unknown }> {
+  const row = await inboxSignal(db, runId, id);
+  if (!row || !row.queued) {
+    throw new RunStateError(
+      `Run ${runId} has no queued signal ${id}${row ? ` (it was ${row.outcome ?? 'taken'} already)` : ''}: only a signal still in its inbox can be left out (engine.queuedSignals and \`rmapp runs show\` list them).`,
+      [{ path: 'dropSignal', message: row ? 'the signal is not queued' : 'no such signal' }],
+    );
+  }
+  return { id, type: typeof row.event?.type === 'string' ? row.event.type : '(no type)', event: row.event };
 }
 
 /** The signal a run's error names, still queued; else why there is nothing to drop. */

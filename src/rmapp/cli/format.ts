@@ -1,5 +1,6 @@
 /** Plain-text and JSON renderings of runs for the CLI. */
 import type { HistoryEvent } from '../../persistence/run-status.ts';
+import type { QueuedSignal } from '../../persistence/inbox.ts';
 import type { RunInfo } from '../../state_machine/run-info.ts';
 import { runsCommand } from './shell-word.ts';
 
@@ -63,8 +64,8 @@ export function formatRunList(runs: RunInfo[]): string {
   );
 }
 
-/** A run with its children, error and history. */
-export function formatRunDetails(run: RunInfo, history: HistoryEvent[]): string {
+/** A run with its children, error and history; a failed run's queued signals when given. */
+export function formatRunDetails(run: RunInfo, history: HistoryEvent[], queued?: { signals: QueuedSignal[]; more: boolean }): string {
   const lines = [
     `Run       ${run.id}`,
     `Workflow  ${run.workflow}@${run.workflowVersion}`,
@@ -81,6 +82,12 @@ export function formatRunDetails(run: RunInfo, history: HistoryEvent[]): string 
     lines.push(
       `Signal    #${signal.id} ${signal.type} — failed handling it; retry without it: ${runsCommand('retry', run.id, { options: '--drop-signal' })}`,
     );
+  }
+  if (queued && queued.signals.length > 0) {
+    const list = queued.signals.map((q) => `#${q.id} ${q.type}`).join(', ');
+    lines.push(`Queued    ${list}${queued.more ? ', …' : ''} — delivered after a retry`);
+    // No signal named, yet one of these may be what failed it (a state it made cannot be written).
+    if (!signal) lines.push(`          to leave one out: ${runsCommand('retry', run.id, { options: '--drop-signal <signal-id>' })}`);
   }
   if (run.children.length) {
     lines.push('Children');

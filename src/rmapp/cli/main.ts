@@ -9,7 +9,7 @@ import { WorkflowError } from '../../state_machine/errors.ts';
 import { isFinalStatus, RUN_STATUSES, type RunStatus } from '../../persistence/run-status.ts';
 import { formatRunDetails, formatRunList, runToJson } from './format.ts';
 import { addPruneCommand } from './prune-command.ts';
-import { positiveInt } from './positive-int.ts';
+import { positiveInt, signalId } from './positive-int.ts';
 import { addServeCommand } from './serve-command.ts';
 import { addRunCommand } from './run-command.ts';
 import { addVersionsCommand } from './versions-command.ts';
@@ -197,7 +197,9 @@ runs
     await withStoredRuns(async (engine) => {
       const run = await engine.get(id);
       const history = await engine.history(id);
-      print(o.json ? { ...runToJson(run), history } : formatRunDetails(run, history));
+      // A failed run's queued signals are what a retry delivers, and what `retry --drop-signal <id>` can leave out.
+      const queued = run.status === 'failed' ? await engine.queuedSignals(id, 10) : undefined;
+      print(o.json ? { ...runToJson(run), history, ...(queued ? { queuedSignals: queued } : {}) } : formatRunDetails(run, history, queued));
     });
   });
 
@@ -259,9 +261,15 @@ runs
   .description(
     'retry a failed run from the step whose error it did not handle (a run its workflow ended in a failure state is refused: start a new one)',
   )
-  .option('--drop-signal', 'leave out the signal the run failed handling (an event its workflow throws on), recorded as signal.dropped')
-  .action(async (id: string, o: { dropSignal?: boolean }) => {
-    await withStoredRuns(async (engine) => print((await engine.retry(id, o.dropSignal ? { dropSignal: true } : {})).message));
+  .option(
+    '--drop-signal [signal-id]',
+    'leave out the signal the run failed handling (an event its workflow throws on), or the queued signal with this id (`runs show` lists them), recorded as signal.dropped',
+    signalId,
+  )
+  .action(async (id: string, o: { dropSignal?: true | number }) => {
+    await withStoredRuns(async (engine) =>
+      print((await engine.retry(id, o.dropSignal === undefined ? {} : { dropSignal: o.dropSignal })).message),
+    );
   });
 
 runs

@@ -8,6 +8,14 @@ export function positiveInt(value: string): number {
   return n;
 }
 
+/** Commander's parser for a signal's inbox id (`runs retry --drop-signal <id>`): a positive integer JavaScript holds exactly. */
+export function signalId(value: string): number {
+  const n = /^\s*\d{1,16}\s*$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n <= 0)
+    throw new InvalidArgumentError("must be a signal's id: a positive integer, as `rmapp runs show` lists it");
+  return n;
+}
+
 /** Commander's parser for a TCP port to serve on: 1 to 65535, written in decimal. */
 export function portNumber(value: string): number {
   const n = decimal(value);

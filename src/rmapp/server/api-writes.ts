@@ -3,7 +3,7 @@
  * `POST /api/runs` `{ workflow, input, idempotencyKey? }` → 201 `{ id }`, `POST /api/runs/:id/events`
  * with an event `{ type, ...payload }` → 202 `{ delivered, outcome }` (`?waitMs=` up to 10,000 waits for the
  * run to take it, so `outcome` can say `received` or `ignored` rather than `queued`), and
- * `POST /api/runs/:id/retry` with no body or `{ "dropSignal": true }` → 200 `{ status, message }`. All sit behind the token, Host, Origin
+ * `POST /api/runs/:id/retry` with no body, `{ "dropSignal": true }` or `{ "dropSignal": <queued signal's id> }` → 200 `{ status, message }`. All sit behind the token, Host, Origin
  * and `X-Rmapp-Request` rules of every API write (http-server.ts). A client's mistake — a body that is
  * not a JSON object, an unknown workflow, input the workflow's schema refuses, a malformed or reserved
  * event, a run that has finished — is a 4xx whose message names what is wrong and how to fix it.
@@ -123,7 +123,10 @@ export async function handleApiWrites(
       try {
         options = checkRetryOptions(body);
       } catch (err) {
-        throw new ClientError(400, `Bad request to retry a run: ${(err as Error).message} Send no body, or {"dropSignal":true}.`);
+        throw new ClientError(
+          400,
+          `Bad request to retry a run: ${(err as Error).message} Send no body, {"dropSignal":true}, or {"dropSignal":<id>} naming a queued signal.`,
+        );
       }
       send(200, await engine.retry(id, options));
       return true;

@@ -77,6 +77,8 @@ export async function handleApi(
       const history = all.length > HISTORY_SHOWN ? all.slice(-HISTORY_SHOWN) : all;
       const def = engine.definition(run.workflow, run.workflowVersion);
       const children = await engine.list({ parentRunId: id, limit: 100 });
+      // A failed run's queued signals: what a retry delivers, and the ids {"dropSignal": id} can leave out.
+      const queuedSignals = run.status === 'failed' ? await engine.queuedSignals(id, 20) : undefined;
       const chart = def ? chartOf(def.machine) : null;
       // Without a layout (ELK failed on this chart) the dashboard lays the chart out itself.
       const layout = def && chart ? await chartLayout(`${def.name}@${def.version}`, chart).catch(() => null) : null;
@@ -86,6 +88,7 @@ export async function handleApi(
         historyTotal: all.length,
         artifacts,
         childRuns: children.map(summary),
+        ...(queuedSignals ? { queuedSignals } : {}),
         chart,
         layout,
       });
