@@ -26,7 +26,7 @@ export async function cancelPendingRun(db: Queryable, runId: string, error: unkn
  * `history` (encoded, history-codec.ts) and wakes the workers, in one statement. A run with a
  * concurrency key goes back to its key's queue instead (`pending`, not admitted; first in line, as it
  * was created first): it kept `admitted` from its first admission, was claimed at once and ran beside
- * the key's runs over its limit. With `dropSignal`, that inbox signal — the one the run failed handling
+ * the key's runs over its limit. With `dropSignal`, that inbox signal — the one the run failed handling, or one the operator chose
  * — is consumed as `dropped` (its dedupe key freed, as an ignored one's) in the same statement, and the
  * run is put back only while the signal is still queued. Fenced by the version the caller read: null
  * when the run changed since (or the signal was taken), else the status it has now.
