@@ -16,7 +16,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { setup } from 'xstate';
 import { z } from 'zod';
-import { defineWorkflow } from '../src/index.ts';
+import { defineWorkflow, step } from '../src/index.ts';
 import { pruneRuns } from '../src/persistence/retention.ts';
 import { loadConfig } from '../src/rmapp/config.ts';
 import { createLogger } from '../src/rmapp/logger.ts';
@@ -48,6 +48,26 @@ const picky = defineWorkflow({
   }),
 });
 
+/**
+ * Fails in its step once an event sent to it is in its inbox (kept there: its state does not take it):
+ * a failed run whose error names no signal, with one queued.
+ */
+const failsWithQueued = defineWorkflow({
+  name: 'test.fails-with-queued',
+  input: z.object({}),
+  machine: setup({
+    actors: {
+      work: step(
+        async ({ runId }) => {
+          await until(async () => (await service.engine.queuedSignals(runId)).signals.length > 0, 20_000, 'an event in the inbox');
+          throw new Error('the step gave up');
+        },
+        { retry: { maxAttempts: 1 } },
+      ),
+    },
+  }).createMachine({ initial: 'working', states: { working: { invoke: { src: 'work', onDone: 'done' } }, done: { type: 'final' } } }),
+});
+
 let service: Service;
 let browser: Browser;
 const TOKEN = 'dashboard-token-0123456789';
@@ -56,7 +76,7 @@ async function serve(env: Record<string, string>): Promise<Service> {
   const config = await loadConfig({ env: { PORT: '0', ...env }, cwd: mkdtempSync(join(tmpdir(), 'rmapp-dash-')) });
   return startService({
     config,
-    extraWorkflows: [hangingWorkflow(), failingWorkflow(), approvalWorkflow(), picky],
+    extraWorkflows: [hangingWorkflow(), failingWorkflow(), approvalWorkflow(), picky, failsWithQueued],
     database: { url: '', dataDir: 'memory://' },
     engine: { pollMs: 50 },
     log: createLogger({ level: 'silent' }),
@@ -222,10 +242,18 @@ it('a run that failed handling an event offers a retry without it, which resumes
   await until(async () => (await service.engine.get(id)).status !== 'failed', 20_000, 'the run to resume');
   await service.engine.send(id, { type: 'done' });
   expect((await service.engine.waitFor(id, { timeoutMs: 20_000 })).status).toBe('succeeded');
-  // A run that failed in a step, not on an event, has no such button.
-  await page.goto(`${service.url}/runs/demo-failed`);
+  // A run that failed in a step, not on an event, has no such button; the signals queued meanwhile can
+  // be left out by choice.
+  const stepFailed = await service.engine.start('test.fails-with-queued', {}, { runId: 'demo-failed-queued' });
+  const { id: queued } = await service.engine.send(stepFailed, { type: 'poke' }, { buffer: true });
+  expect((await service.engine.waitFor(stepFailed, { timeoutMs: 20_000 })).error?.message).toMatch(/the step gave up/);
+  await page.goto(`${service.url}/runs/demo-failed-queued`);
   await page.locator('#run-error').waitFor();
   expect(await page.locator('#retry-drop').count()).toBe(0);
+  expect(await page.locator('#drop-choice option').allTextContents()).toEqual([`#${queued} poke`]);
+  await page.locator('#retry-drop-chosen').click();
+  await page.locator('#action-result', { hasText: `without signal ${queued} ("poke")` }).waitFor();
+  expect((await service.engine.queuedSignals(stepFailed)).signals, 'the chosen signal left out').toEqual([]);
   await page.close();
 });
 

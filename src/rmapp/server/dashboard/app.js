@@ -195,6 +195,9 @@ async function runPage(id) {
   const eventBox = document.getElementById('event-box');
   const bodyBox = document.getElementById('run-body');
   let page = null; // this page's entry in `current`: a render that finds another page shown draws nothing
+  // The answer to the last Cancel/Retry, drawn by every render: a redraw for the run's own change (the
+  // page's live stream) came just after the answer and wiped it before anyone could read it.
+  let actionMessage = '';
   const render = async () => {
     // An answer (or a 404) that comes after the page was left or its run removed is dropped.
     const answer = await api(`/runs/${encodeURIComponent(id)}`).catch((err) => {
@@ -202,7 +205,7 @@ async function runPage(id) {
       return null;
     });
     if (current !== page || !answer) return;
-    const { run, history, historyTotal, artifacts, childRuns, chart, layout } = answer;
+    const { run, history, historyTotal, artifacts, childRuns, queuedSignals, chart, layout } = answer;
     const earlier = (historyTotal ?? history.length) - history.length;
     page.childIds = new Set(childRuns.map((c) => c.id));
     const steps = history.filter((h) => h.type.startsWith('step.'));
@@ -214,7 +217,7 @@ async function runPage(id) {
       <p class="muted">${esc(run.workflow)}@${esc(run.workflowVersion)} · state <code id="run-state">${esc(stateText(run.state))}</code> · started ${when(run.createdAt)}${run.finishedAt ? ` · finished ${when(run.finishedAt)}` : ''}</p>
       ${run.statusMessage ? `<p class="muted">${esc(run.statusMessage)}</p>` : ''}
       ${run.error ? `<p class="error" id="run-error"><code>${esc(run.error.category)}</code> <code>${esc(run.error.code)}</code> ${esc(run.error.message)}</p>` : ''}
-      <div class="actions"><button id="cancel" ${finished ? 'disabled' : ''}>Cancel</button><button id="retry" ${run.status === 'failed' ? '' : 'disabled'}>Retry</button>${run.status === 'failed' && run.error?.signal ? `<button id="retry-drop" title="Retry the run without the event it failed handling (recorded as signal.dropped)">Retry without signal #${esc(String(run.error.signal.id))} ${esc(run.error.signal.type)}</button>` : ''}<span id="action-result" class="muted"></span></div>`;
+      <div class="actions"><button id="cancel" ${finished ? 'disabled' : ''}>Cancel</button><button id="retry" ${run.status === 'failed' ? '' : 'disabled'}>Retry</button>${run.status === 'failed' && run.error?.signal ? `<button id="retry-drop" title="Retry the run without the event it failed handling (recorded as signal.dropped)">Retry without signal #${esc(String(run.error.signal.id))} ${esc(run.error.signal.type)}</button>` : ''}${run.status === 'failed' && !run.error?.signal && queuedSignals?.signals.length ? `<label class="muted">queued <select id="drop-choice">${queuedSignals.signals.map((q) => `<option value="${esc(String(q.id))}">#${esc(String(q.id))} ${esc(q.type)}</option>`).join('')}</select></label><button id="retry-drop-chosen" title="Retry the run without the chosen queued signal (recorded as signal.dropped)">Retry without it</button>` : ''}<span id="action-result" class="muted">${esc(actionMessage)}</span></div>`;
     eventForm(eventBox, id, finished || !chart ? [] : acceptedEvents(chart, idsOf(chart.id, run.state)), () => void refresh());
     bodyBox.innerHTML = `
       <section><h2>Statechart</h2><div class="chart-tools">zoom <button data-zoom="in">+</button><button data-zoom="out">−</button><button data-zoom="reset">reset</button> · drag to pan · edges: events, after, always, done/error; [guard] when guarded</div><div class="legend"><span class="s-running">■ current</span><span class="s-succeeded">■ done</span><span class="s-failed">■ failed</span></div>
@@ -239,11 +242,12 @@ async function runPage(id) {
           headers,
           ...(body ? { body: JSON.stringify(body) } : {}),
         });
-        document.getElementById('action-result').textContent = plain(result.message ?? '');
+        actionMessage = plain(result.message ?? '');
+        document.getElementById('action-result').textContent = actionMessage;
         await render();
-        document.getElementById('action-result').textContent = plain(result.message ?? '');
       } catch (err) {
-        document.getElementById('action-result').textContent = plain(err.message);
+        actionMessage = plain(err.message);
+        document.getElementById('action-result').textContent = actionMessage;
       }
     };
     await logs.sync(artifacts);
@@ -253,6 +257,9 @@ async function runPage(id) {
     document.getElementById('retry').onclick = () => act('retry');
     const retryDrop = document.getElementById('retry-drop');
     if (retryDrop) retryDrop.onclick = () => act('retry', { dropSignal: true });
+    // No signal named, yet one of those queued may be what failed the run: the operator picks it.
+    const retryChosen = document.getElementById('retry-drop-chosen');
+    if (retryChosen) retryChosen.onclick = () => act('retry', { dropSignal: Number(document.getElementById('drop-choice').value) });
     for (const a of app.querySelectorAll('[data-artifact]')) {
       a.onclick = async (ev) => {
         ev.preventDefault();
