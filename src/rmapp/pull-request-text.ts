@@ -71,7 +71,7 @@ export interface PullRequestFacts {
  * failed it stays a draft and says why and what to do.
  */
 export function pullRequestBody(f: PullRequestFacts): string {
-  const out = [`Closes #${f.issueNumber}.${f.requestedBy ? ` Requested by @${f.requestedBy}.` : ''}`, ''];
+  const out: string[] = [];
   if (f.status.phase === 'working')
     out.push('> [!NOTE]', '> rmapp is working on this pull request; it stays a draft until the tests pass.', '');
   if (f.status.phase === 'failed') out.push('> [!WARNING]', `> rmapp stopped: ${f.status.reason}`, '>', `> ${f.status.next}`, '');
@@ -85,7 +85,28 @@ export function pullRequestBody(f: PullRequestFacts): string {
   const checklist = planChecklist(f.plan, f.status.phase === 'ready');
   if (checklist) out.push('## Plan', '', checklist, '', `The full plan is committed as \`${planPath(f.issueNumber)}\`.`, '');
   if (f.status.phase === 'working') out.push('## Progress', '', f.status.stages, '');
-  return out.join('\n').trimEnd();
+  // Only the first line closes an issue: the rest quotes the agent, the plan and the tests.
+  const closes = `Closes #${f.issueNumber}.${f.requestedBy ? ` Requested by @${f.requestedBy}.` : ''}`;
+  return `${closes}\n\n${withoutClosingKeywords(out.join('\n'))}`.trimEnd();
+}
+
+/**
+ * GitHub's closing keywords (close, fix, resolve and their -s/-d forms) where an issue reference follows
+ * (`#12`, `acme/web#12`, `GH-12`, an issue's URL): GitHub closes that issue when a pull request whose
+ * description says so is merged, or a commit whose message says so reaches the default branch.
+ */
+const CLOSING_KEYWORD = /\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)(?=:?\s+(?:\S*#\d|GH-\d|https?:\/\/))/gi;
+
+/**
+ * `text` with each closing keyword that precedes an issue reference broken by an invisible U+2060 WORD
+ * JOINER after its first letter, so that it reads the same and closes nothing. The agent's summary and
+ * plan, the tests' output and the issue's title are written by whoever can write an issue or a file the
+ * agent reads: quoted in a description or a commit message as they are, "this also fixes #3, fixes #8"
+ * closed those issues when a maintainer merged the pull request. rmapp's own `Closes #<issue>` line is
+ * the only one meant to close anything (README, "What a maintainer sees on GitHub").
+ */
+export function withoutClosingKeywords(text: string): string {
+  return text.replace(CLOSING_KEYWORD, (word) => `${word[0]}\u2060${word.slice(1)}`);
 }
 
 /** The agent's text, kept from starting headings or closing the description's own sections. */
@@ -125,13 +146,14 @@ export function commitMessage(m: {
    */
   attempt?: string | null | undefined;
 }): string {
-  const body = m.body.map((p) => gitClean(p).trim()).filter(Boolean);
+  // No commit of rmapp's closes an issue (withoutClosingKeywords): the issue run's pull request does.
+  const body = m.body.map((p) => withoutClosingKeywords(gitClean(p).trim())).filter(Boolean);
   const trailers = [
     m.coAuthor ? coAuthorTrailer(m.coAuthor, m.coAuthorId) : null,
     ...(m.runId ? attemptTrailers(m.runId, m.attempt) : []),
   ].filter((t): t is string => t !== null);
   return [
-    gitClean(m.subject).replace(/\s+/g, ' ').trim().slice(0, 120),
+    withoutClosingKeywords(gitClean(m.subject).replace(/\s+/g, ' ').trim().slice(0, 120)),
     ...(body.length ? ['', body.join('\n\n')] : []),
     ...(trailers.length ? ['', trailers.join('\n')] : []),
   ].join('\n');
