@@ -497,8 +497,13 @@ export function secretsOf(config: RmappConfig, env: NodeJS.ProcessEnv = process.
   ].filter((s): s is string => !!s);
 }
 
-/** A variable whose name says it holds a secret (`ANTHROPIC_API_KEY`, `NPM_TOKEN`, `AWS_SECRET_ACCESS_KEY`). */
-const SECRET_NAME = /token|secret|passw|key|auth|credential|cookie|session/i;
+/**
+ * A variable whose name says it holds a secret (`ANTHROPIC_API_KEY`, `NPM_TOKEN`, `AWS_SECRET_ACCESS_KEY`),
+ * also by the short words of common names as a part of their own: `DB_PASS`, `SMTP_PWD`, `GH_PAT`,
+ * `SENTRY_DSN` (a URL whose user part is the key) — a test that printed one had it quoted unmasked in
+ * the run's failure comment. `PWD` alone is the working directory, `PATH` and `PASSIVE_MODE` are no parts.
+ */
+const SECRET_NAME = /token|secret|passw|key|auth|credential|cookie|session|(?:^(?!pwd$)|_)(?:pass|pwd|pat|dsn)(?:_|$)/i;
 
 /**
  * The secrets the sandbox holds: the values of the variables it passes to the agent or the tests
