@@ -8,7 +8,7 @@
  * was) made Postgres read every due run, then sort: 189 ms per claim with 100,000 pending runs,
  * against 1.2 ms now (EXPLAIN ANALYZE on this machine, 760k rows).
  */
-import { sqlLiteral, type Database, type Queryable } from './database.ts';
+import { sessionLockHeldSql, sqlLiteral, type Database, type Queryable } from './database.ts';
 import { RUN_COLUMNS, toRunRow } from './rows.ts';
 import type { RunRow } from './row-types.ts';
 
@@ -163,17 +163,30 @@ export async function nextWakeAt(db: Queryable, definitions: [string, string][])
   return at == null ? null : at instanceof Date ? at : new Date(at);
 }
 
+/** The session lock a worker with an operator-chosen id holds under its lease owner (worker.ts). */
+export function ownerLockName(owner: string): string {
+  return `rmapp.owner:${owner}`;
+}
+
 /**
  * A worker that restarts under the same stable worker id takes back the runs its previous incarnation
  * held, without waiting for their leases to expire (DBOS does the same with its executor id). Only
  * safe when worker ids are unique among live workers, which is why the default id includes the pid.
+ * With `ownerLocks` (Postgres), a lease whose owner's lock ({@link ownerLockName}) some connection
+ * still holds is left to expire: that owner's process is alive — a second process started under the
+ * same id, which could not take the id's lock and runs its own runs — and expiring its leases ran its
+ * steps in flight a second time beside it (an adversarial pass).
  */
-export async function expirePreviousIncarnation(db: Queryable, options: { workerId: string; liveOwners: string[] }): Promise<number> {
+export async function expirePreviousIncarnation(
+  db: Queryable,
+  options: { workerId: string; liveOwners: string[]; ownerLocks?: boolean },
+): Promise<number> {
+  const alive = options.ownerLocks ? `and not ${sessionLockHeldSql(`'rmapp.owner:' || lease_owner`)}` : '';
   const rows = await db.query<{ id: string }>(
     // Locked in id order like every statement that updates several runs (see renewLeases).
     `with l as materialized (
        select id from rmapp_runs where status = 'running' and left(lease_owner, -9) = $1 and lease_owner <> all($2::text[])
-         and right(lease_owner, 5) <> ':kept'
+         and right(lease_owner, 5) <> ':kept' ${alive}
        order by id for no key update)
      update rmapp_runs r set lease_expires_at = now(), wake_at = now() from l where r.id = l.id returning r.id`,
     // An owner is `<worker id>:<8 hex chars>`: strip the suffix to compare ids exactly. The owners this

@@ -729,6 +729,17 @@ const LISTEN_ANSWER_MS = 5_000;
 /** The class (first int4 key) of the session locks {@link Database.holdLock} takes: "rmwk". */
 const LOCK_CLASS = 0x726d776b;
 
+/**
+ * SQL that is true while some connection to this database holds the {@link Database.holdLock} lock
+ * whose name is the SQL text expression `name` (Postgres lists a two-key advisory lock in `pg_locks`
+ * with its keys as `classid` and `objid`, the second read as an unsigned oid).
+ */
+export function sessionLockHeldSql(name: string): string {
+  return `exists (select 1 from pg_locks k where k.locktype = 'advisory' and k.granted and k.objsubid = 2
+    and k.database = (select oid from pg_database where datname = current_database())
+    and k.classid = ${LOCK_CLASS}::oid and k.objid = oid((hashtext(${name})::bigint + 4294967296) % 4294967296))`;
+}
+
 /** A lock of {@link Database.holdLock}: whether it is held, and its taking on each connection. */
 interface HeldLock {
   name: string;

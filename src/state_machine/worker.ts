@@ -18,6 +18,7 @@ import {
   claimRuns,
   expireDeadProcessLeases,
   expirePreviousIncarnation,
+  ownerLockName,
   nextWakeAt,
   releaseRun,
   keepLease,
@@ -146,8 +147,8 @@ export class Worker implements SessionHost {
   /** Renewals in flight; a slow database gets a few at once, never a pile. */
   private renewalsInFlight = 0;
   private unlisten: (() => Promise<void>) | null = null;
-  /** The lock of the worker id the operator chose, while this worker runs (see takeOverPreviousIncarnation). */
-  private workerLock: { release(): Promise<void> } | null = null;
+  /** The locks of the worker id the operator chose and of this owner, while this worker runs (see takeOverPreviousIncarnation). */
+  private readonly workerLocks: { release(): Promise<void> }[] = [];
   private readonly definitions: [string, string][];
   private readonly keyed: boolean;
   /** Where this worker's admission passes have got to in the queued keys (claims.ts `admitQueuedRuns`). */
@@ -294,13 +295,17 @@ export class Worker implements SessionHost {
    */
   private async takeOverPreviousIncarnation(): Promise<void> {
     const { workerId } = this.options;
+    // Held before anything is claimed, whether or not the id's lock is: a restart of this id leaves the
+    // leases of a live owner alone (claims.ts `expirePreviousIncarnation`).
+    const ownerLock = await this.db.holdLock?.(ownerLockName(this.owner), () => {});
+    if (ownerLock) this.workerLocks.push(ownerLock);
     const lock = await this.db.holdLock?.(`rmapp.worker:${workerId}`, () =>
       this.logger.error(
         { workerId, owner: this.owner },
         `rmapp: another process took worker id "${workerId}" while this worker (${this.owner}) was cut off from the database: two live processes share the id; give each worker its own --worker-id.`,
       ),
     );
-    this.workerLock = lock ?? null;
+    if (lock) this.workerLocks.push(lock);
     if (lock && !lock.held) {
       this.logger.error(
         { workerId, owner: this.owner },
@@ -308,13 +313,12 @@ export class Worker implements SessionHost {
       );
       return;
     }
-    await expirePreviousIncarnation(this.db, { workerId, liveOwners: [...processOwners] });
+    await expirePreviousIncarnation(this.db, { workerId, liveOwners: [...processOwners], ownerLocks: ownerLock?.held === true });
   }
 
   private async releaseWorkerLock(): Promise<void> {
-    const lock = this.workerLock;
-    this.workerLock = null;
-    await lock?.release().catch(() => {});
+    const locks = this.workerLocks.splice(0);
+    await Promise.all(locks.map((lock) => lock.release().catch(() => {})));
   }
 
   /** A run has something to do now (a start, a signal, a release): claim it or deliver to it. */
