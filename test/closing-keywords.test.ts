@@ -5,7 +5,7 @@
  * after a closing keyword: only rmapp's own `Closes #<issue>` may do that.
  */
 import { describe, expect, it } from 'vitest';
-import { commitMessage, pullRequestBody } from '../src/rmapp/pull-request-text.ts';
+import { commitMessage, pullRequestBody, pullRequestTitle } from '../src/rmapp/pull-request-text.ts';
 import { renderPlanYaml } from '../src/rmapp/plan.ts';
 
 /** The references GitHub takes as closing (its documented keywords, an optional colon, a reference). */
@@ -33,6 +33,12 @@ describe('closing keywords in what rmapp writes', () => {
     expect(closedBy(body)).toEqual(['#7']);
     // What people read is unchanged but for an invisible joiner.
     expect(body.replaceAll('\u2060', '')).toContain('This also fixes #3, Closes: acme/web#4');
+  });
+
+  it('the title closes nothing either: a squash merge makes it a commit on the default branch', () => {
+    const title = pullRequestTitle('bug', 'Crash on start, fixes #1', 7);
+    expect(closedBy(title)).toEqual([]);
+    expect(title.replaceAll('\u2060', '')).toBe('fix: Crash on start, fixes #1 (#7)');
   });
 
   it('a commit closes nothing, whatever the issue title or the summary says', () => {

@@ -29,7 +29,8 @@ export function changeType(kind: IssueAnalysis['kind'] | null | undefined): 'fea
  * pullRequestTitle('bug', 'Crash on empty input', 7); // 'fix: Crash on empty input (#7)'
  */
 export function pullRequestTitle(kind: IssueAnalysis['kind'] | null | undefined, issueTitle: string, issueNumber: number): string {
-  const title = issueTitle.trim().replace(/\s+/g, ' ').slice(0, 200);
+  // A squash merge makes the title the subject of a commit on the default branch, which closes what it names.
+  const title = withoutClosingKeywords(issueTitle.trim().replace(/\s+/g, ' ').slice(0, 200));
   return `${changeType(kind)}: ${title} (#${issueNumber})`;
 }
 
