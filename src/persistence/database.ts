@@ -730,14 +730,19 @@ const LISTEN_ANSWER_MS = 5_000;
 const LOCK_CLASS = 0x726d776b;
 
 /**
- * SQL that is true while some connection to this database holds the {@link Database.holdLock} lock
- * whose name is the SQL text expression `name` (Postgres lists a two-key advisory lock in `pg_locks`
- * with its keys as `classid` and `objid`, the second read as an unsigned oid).
+ * SQL for the second keys of the {@link Database.holdLock} locks some connection to this database holds
+ * now (Postgres lists a two-key advisory lock in `pg_locks` with its keys as `classid` and `objid`), to
+ * compare with {@link sessionLockKeySql}. Read once per statement in a materialized CTE: `pg_locks`
+ * reads the whole lock table each time it is evaluated.
  */
-export function sessionLockHeldSql(name: string): string {
-  return `exists (select 1 from pg_locks k where k.locktype = 'advisory' and k.granted and k.objsubid = 2
-    and k.database = (select oid from pg_database where datname = current_database())
-    and k.classid = ${LOCK_CLASS}::oid and k.objid = oid((hashtext(${name})::bigint + 4294967296) % 4294967296))`;
+export function heldSessionLocksSql(): string {
+  return `select k.objid from pg_locks k where k.locktype = 'advisory' and k.granted and k.objsubid = 2
+    and k.database = (select oid from pg_database where datname = current_database()) and k.classid = ${LOCK_CLASS}::oid`;
+}
+
+/** The `objid` under which `pg_locks` lists the {@link Database.holdLock} lock named by SQL text expression `name` (hashtext, read as an unsigned oid). */
+export function sessionLockKeySql(name: string): string {
+  return `oid((hashtext(${name})::bigint + 4294967296) % 4294967296)`;
 }
 
 /** A lock of {@link Database.holdLock}: whether it is held, and its taking on each connection. */
