@@ -29,9 +29,10 @@ export function changeType(kind: IssueAnalysis['kind'] | null | undefined): 'fea
  * pullRequestTitle('bug', 'Crash on empty input', 7); // 'fix: Crash on empty input (#7)'
  */
 export function pullRequestTitle(kind: IssueAnalysis['kind'] | null | undefined, issueTitle: string, issueNumber: number): string {
-  // A squash merge makes the title the subject of a commit on the default branch, which closes what it names.
-  const title = withoutClosingKeywords(issueTitle.trim().replace(/\s+/g, ' ').slice(0, 200));
-  return `${changeType(kind)}: ${title} (#${issueNumber})`;
+  // A squash merge makes the title the subject of a commit on the default branch, which closes what it
+  // names. The type prefix is a keyword itself: an issue titled "#3 crashes" made "fix: #3 crashes (#7)".
+  const title = issueTitle.trim().replace(/\s+/g, ' ').slice(0, 200);
+  return `${withoutClosingKeywords(`${changeType(kind)}: ${title}`)} (#${issueNumber})`;
 }
 
 /** The plan's tasks as a Markdown checklist, ticked when `done`; a plan that is not rmplan YAML gives null. */
@@ -95,8 +96,17 @@ export function pullRequestBody(f: PullRequestFacts): string {
  * GitHub's closing keywords (close, fix, resolve and their -s/-d forms) where an issue reference follows
  * (`#12`, `acme/web#12`, `GH-12`, an issue's URL): GitHub closes that issue when a pull request whose
  * description says so is merged, or a commit whose message says so reaches the default branch.
+ *
+ * Between the keyword and the reference, anything that renders as nothing or as a space in Markdown is
+ * skipped too: emphasis (`**fixes** #3`, `_fixes_ #3`), a colon with or without a space, brackets and
+ * angle brackets (`fixes (#3)`, `fixes <https://…>`), HTML tags, comments and entities (`fixes&#32;#3`),
+ * a hard break's backslash and zero-width characters. A keyword neutralised needlessly only gains an
+ * invisible character; one missed closes an issue. A keyword is one after no letter or digit (an
+ * underscore opens emphasis). A reference is also an issue URL without its scheme (`github.com/…`,
+ * `www.…`, which GitHub links) or with a full-width number sign.
  */
-const CLOSING_KEYWORD = /\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)(?=:?\s+(?:\S*#\d|GH-\d|https?:\/\/))/gi;
+const CLOSING_KEYWORD =
+  /(?<![\p{L}\p{N}])(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)(?=(?:[\s*_~`:()[\]<>"'\\|]|<!--.{0,200}?-->|<\/?[a-z][^<>]{0,200}>|&#?\w{1,12};|[\u00ad\u180e\u200b-\u200f\u2060-\u2064\ufeff]){0,40}(?:[\w./-]{0,200}[#\uff03]\d|GH-\d|https?:\/\/|www\.|github\.com\/))/giu;
 
 /**
  * `text` with each closing keyword that precedes an issue reference broken by an invisible U+2060 WORD
