@@ -497,13 +497,38 @@ export function secretsOf(config: RmappConfig, env: NodeJS.ProcessEnv = process.
   ].filter((s): s is string => !!s);
 }
 
+/** Parts of a variable's name that say it holds a secret, anywhere in a part (`ANTHROPIC_API_KEY`, `NPM_TOKEN`, `AWS_SECRET_ACCESS_KEY`, `PGPASSWORD`). */
+const SECRET_WORD = /token|secret|passw|key|auth(?!or)|credential|cookie|session/;
+
 /**
- * A variable whose name says it holds a secret (`ANTHROPIC_API_KEY`, `NPM_TOKEN`, `AWS_SECRET_ACCESS_KEY`),
- * also by the short words of common names as a part of their own: `DB_PASS`, `SMTP_PWD`, `GH_PAT`,
- * `SENTRY_DSN` (a URL whose user part is the key) — a test that printed one had it quoted unmasked in
- * the run's failure comment. `PWD` alone is the working directory, `PATH` and `PASSIVE_MODE` are no parts.
+ * Short words of common names, as a whole part: `DB_PASS`, `SMTP_PWD`, `ADMIN_PW`, `GH_PAT`, `SENTRY_DSN`
+ * (a URL whose user part is the key), `GPG_PASSPHRASE`, `GCP_CREDS`, `SSH_PRIVATE`, `ANDROID_SIGNING`,
+ * `CLIENT_CERT` — a test that printed one had it quoted unmasked in the run's failure comment.
  */
-const SECRET_NAME = /token|secret|passw|key|auth|credential|cookie|session|(?:^(?!pwd$)|_)(?:pass|pwd|pat|dsn)(?:_|$)/i;
+const SECRET_PARTS = new Set(['pass', 'pwd', 'pw', 'pat', 'dsn', 'passphrase', 'passcode', 'creds', 'cred', 'private', 'signing', 'cert']);
+
+/**
+ * Last parts of names whose value is where a secret is, not the secret (`SSH_AUTH_SOCK`, `KEY_FILE`,
+ * `POSTGRES_PASSWORD_FILE`, `SSL_CERT_DIR`): a path masked everywhere, and refusing every commit that
+ * names it (a compose file's `/run/secrets/…`), broke a normal setup.
+ */
+const LOCATION_PARTS = new Set(['file', 'path', 'dir', 'sock', 'socket']);
+
+/**
+ * Whether a variable's name says it holds a secret. Its parts are split at `_`, `-`, `.` and a
+ * camelCase hump (`dbPass`); `PWD` alone is the working directory, `PATH` and `PASSIVE_MODE` hold no
+ * secret word, and `auth` in `GIT_AUTHOR_NAME` or `XAUTHORITY` is no part of one.
+ */
+export function isSecretName(name: string): boolean {
+  const parts = name
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter(Boolean);
+  if (parts.length === 1 && parts[0] === 'pwd') return false;
+  if (LOCATION_PARTS.has(parts[parts.length - 1] ?? '')) return false;
+  return parts.some((p) => SECRET_PARTS.has(p) || SECRET_WORD.test(p));
+}
 
 /**
  * The secrets the sandbox holds: the values of the variables it passes to the agent or the tests
@@ -514,7 +539,7 @@ const SECRET_NAME = /token|secret|passw|key|auth|credential|cookie|session|(?:^(
  */
 export function sandboxSecretsOf(config: RmappConfig, env: NodeJS.ProcessEnv = process.env): string[] {
   return [...config.agent.env, ...config.sandbox.env]
-    .filter((name) => SECRET_NAME.test(name))
+    .filter((name) => isSecretName(name))
     .map((name) => env[name])
     .filter((s): s is string => !!s);
 }
