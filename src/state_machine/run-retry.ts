@@ -96,13 +96,19 @@ export async function retryFailedRun(
   }
   const history: HistoryEntry[] = [];
   let dropped: { id: number; type: string; event: unknown } | null = null;
+  // A signal picked by its id is the operator's choice: the run's error may name another, or none.
+  const chosen = typeof options.dropSignal === 'number';
   if (options.dropSignal) {
     dropped =
       typeof options.dropSignal === 'number' ? await chosenSignal(db, runId, options.dropSignal) : await signalToDrop(db, runId, error);
     history.push({
       type: 'signal.dropped',
       state: run.stateValue,
-      data: { id: dropped.id, event: dropped.event, reason: 'the run failed handling it and was retried without it' },
+      data: {
+        id: dropped.id,
+        event: dropped.event,
+        reason: chosen ? 'the operator chose to retry the run without it' : 'the run failed handling it and was retried without it',
+      },
     });
   }
   history.push({ type: 'run.retried', data: { previousError: run.error, ...(dropped ? { droppedSignal: dropped.id } : {}) } });
@@ -125,7 +131,9 @@ export async function retryFailedRun(
     if (!(await getRunHead(db, runId))) throw new RunNotFoundError(runId);
     throw new RunStateError(`Run ${runId} changed while retrying it; look at it again and retry.`);
   }
-  const without = dropped ? ` without signal ${dropped.id} ("${dropped.type}"), which it failed handling` : '';
+  const without = dropped
+    ? ` without signal ${dropped.id} (${JSON.stringify(dropped.type)})${chosen ? '' : ', which it failed handling'}`
+    : '';
   return {
     status,
     concurrencyKey: run.concurrencyKey ?? null,

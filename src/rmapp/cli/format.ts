@@ -6,6 +6,12 @@ import { runsCommand } from './shell-word.ts';
 
 // eslint-disable-next-line no-control-regex -- finding control characters is the point
 const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
+/**
+ * Bidirectional controls, shown by code as the dashboard shows them (dashboard/html.js `plain`): a
+ * signal's type `x\u202egnp.exe` printed in `runs show` reads `xexe.png`, and reorders what follows it
+ * on the line (the retry command beside the queued signals).
+ */
+const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
 /**
  * Text safe to print on a terminal: control characters other than newline and tab are shown as `\xNN`.
@@ -14,7 +20,9 @@ const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
  * the screen, rewrite earlier lines, set the clipboard with OSC 52).
  */
 export function terminalSafe(text: string): string {
-  return text.replace(CONTROL, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return text
+    .replace(CONTROL, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
+    .replace(BIDI, (c) => `[U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}]`);
 }
 
 /** The JSON form of a run: stable field names, dates as ISO strings. */
@@ -38,6 +46,9 @@ export function runToJson(run: RunInfo): Record<string, unknown> {
     finishedAt: run.finishedAt?.toISOString() ?? null,
   };
 }
+
+/** An event's type on one line: one holding a line break or tab is quoted as JSON (it would forge a line of its own). */
+const eventType = (type: string) => (/[\n\r\t\u2028\u2029]/.test(type) ? JSON.stringify(type) : type);
 
 const stateText = (state: unknown) => (typeof state === 'string' ? state : state == null ? '-' : JSON.stringify(state));
 
@@ -80,11 +91,11 @@ export function formatRunDetails(run: RunInfo, history: HistoryEvent[], queued?:
   const signal = run.error?.signal;
   if (signal && run.status === 'failed') {
     lines.push(
-      `Signal    #${signal.id} ${signal.type} — failed handling it; retry without it: ${runsCommand('retry', run.id, { options: '--drop-signal' })}`,
+      `Signal    #${signal.id} ${eventType(signal.type)} — failed handling it; retry without it: ${runsCommand('retry', run.id, { options: '--drop-signal' })}`,
     );
   }
   if (queued && queued.signals.length > 0) {
-    const list = queued.signals.map((q) => `#${q.id} ${q.type}`).join(', ');
+    const list = queued.signals.map((q) => `#${q.id} ${eventType(q.type)}`).join(', ');
     lines.push(`Queued    ${list}${queued.more ? ', …' : ''} — delivered after a retry`);
     // No signal named, yet one of these may be what failed it (a state it made cannot be written).
     if (!signal) lines.push(`          to leave one out: ${runsCommand('retry', run.id, { options: '--drop-signal <signal-id>' })}`);
@@ -102,7 +113,7 @@ export function formatRunDetails(run: RunInfo, history: HistoryEvent[], queued?:
       const data = h.data as { error?: { category?: string; message?: string }; event?: { type?: unknown } } | null;
       const err = data?.error;
       // A signal's entry names its event (`signal.dropped approve`).
-      const event = h.type.startsWith('signal.') && typeof data?.event?.type === 'string' ? ` ${data.event.type}` : '';
+      const event = h.type.startsWith('signal.') && typeof data?.event?.type === 'string' ? ` ${eventType(data.event.type)}` : '';
       lines.push(`  ${h.at.toISOString()}  ${what}${event}${err ? `  [${err.category}] ${err.message}` : ''}`);
     }
   }

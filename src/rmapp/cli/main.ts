@@ -7,7 +7,7 @@ import { Command, CommanderError, Option } from 'commander';
 import type { Engine } from '../../state_machine/engine.ts';
 import { WorkflowError } from '../../state_machine/errors.ts';
 import { isFinalStatus, RUN_STATUSES, type RunStatus } from '../../persistence/run-status.ts';
-import { formatRunDetails, formatRunList, runToJson } from './format.ts';
+import { formatRunDetails, formatRunList, runToJson, terminalSafe } from './format.ts';
 import { addPruneCommand } from './prune-command.ts';
 import { positiveInt, signalId } from './positive-int.ts';
 import { addServeCommand } from './serve-command.ts';
@@ -268,7 +268,8 @@ runs
   )
   .action(async (id: string, o: { dropSignal?: true | number }) => {
     await withStoredRuns(async (engine) =>
-      print((await engine.retry(id, o.dropSignal === undefined ? {} : { dropSignal: o.dropSignal })).message),
+      // The message names the dropped signal's type, which whoever sent the signal chose.
+      print(terminalSafe((await engine.retry(id, o.dropSignal === undefined ? {} : { dropSignal: o.dropSignal })).message)),
     );
   });
 
