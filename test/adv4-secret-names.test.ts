@@ -28,7 +28,20 @@ describe('secret variable names', () => {
   );
 
   it('keeps the names it knew', () => {
-    for (const name of ['ANTHROPIC_API_KEY', 'NPM_TOKEN', 'PGPASSWORD', 'DB_PASS', 'SMTP_PWD', 'GH_PAT', 'SENTRY_DSN', 'db_pass', 'PASS'])
+    for (const name of [
+      'ANTHROPIC_API_KEY',
+      'NPM_TOKEN',
+      'PGPASSWORD',
+      'DB_PASS',
+      'SMTP_PWD',
+      'GH_PAT',
+      'SENTRY_DSN',
+      'db_pass',
+      'PASS',
+      'HTTP_AUTHORIZATION',
+      'BASIC_AUTH',
+      'OAUTH_CLIENT',
+    ])
       expect(secretsPassing(name)).toHaveLength(1);
     for (const name of ['PWD', 'PATH', 'NODE_PATH', 'PASSIVE_MODE', 'HOME', 'JAVA_HOME']) expect(secretsPassing(name)).toEqual([]);
   });

@@ -498,7 +498,7 @@ export function secretsOf(config: RmappConfig, env: NodeJS.ProcessEnv = process.
 }
 
 /** Parts of a variable's name that say it holds a secret, anywhere in a part (`ANTHROPIC_API_KEY`, `NPM_TOKEN`, `AWS_SECRET_ACCESS_KEY`, `PGPASSWORD`). */
-const SECRET_WORD = /token|secret|passw|key|auth(?!or)|credential|cookie|session/;
+const SECRET_WORD = /token|secret|passw|key|auth(?!ors?$|ority)|credential|cookie|session/;
 
 /**
  * Short words of common names, as a whole part: `DB_PASS`, `SMTP_PWD`, `ADMIN_PW`, `GH_PAT`, `SENTRY_DSN`
@@ -517,7 +517,7 @@ const LOCATION_PARTS = new Set(['file', 'path', 'dir', 'sock', 'socket']);
 /**
  * Whether a variable's name says it holds a secret. Its parts are split at `_`, `-`, `.` and a
  * camelCase hump (`dbPass`); `PWD` alone is the working directory, `PATH` and `PASSIVE_MODE` hold no
- * secret word, and `auth` in `GIT_AUTHOR_NAME` or `XAUTHORITY` is no part of one.
+ * secret word, and `auth` in `GIT_AUTHOR_NAME` or `XAUTHORITY` is no part of one (in `HTTP_AUTHORIZATION` it is).
  */
 export function isSecretName(name: string): boolean {
   const parts = name
