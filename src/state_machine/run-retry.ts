@@ -134,13 +134,16 @@ export async function retryFailedRun(
   const without = dropped
     ? ` without signal ${dropped.id} (${JSON.stringify(dropped.type)})${chosen ? '' : ', which it failed handling'}`
     : '';
+  // A run that failed before its first state was written (started and signalled before a worker took
+  // it) has no state to resume from: it starts again from its first one.
+  const from = run.stateValue == null ? 'start again from its first state' : `resume from ${JSON.stringify(run.stateValue)}`;
   return {
     status,
     concurrencyKey: run.concurrencyKey ?? null,
     message:
       status === 'pending'
-        ? `Run ${runId} will resume from ${JSON.stringify(run.stateValue)}${without} once its concurrency key has a free slot.`
-        : `Run ${runId} will resume from ${JSON.stringify(run.stateValue)}${without}.`,
+        ? `Run ${runId} will ${from}${without} once its concurrency key has a free slot.`
+        : `Run ${runId} will ${from}${without}.`,
   };
 }
 

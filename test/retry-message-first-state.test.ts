@@ -1,0 +1,53 @@
+// A run that failed on a signal before its first state was written has no state to resume from: the
+// retry's answer says it starts again from its first state, not "from null" (README, "Without the
+// event it failed on").
+import { setup } from 'xstate';
+import { z } from 'zod';
+import { expect, test } from 'vitest';
+import { createEngine, defineWorkflow, openDatabase, migrate } from '../src/index.ts';
+
+const machine = setup({}).createMachine({
+  id: 'firstStateBoom',
+  initial: 'idle',
+  states: {
+    idle: {
+      on: {
+        boom: {
+          actions: () => {
+            throw new Error('kaboom');
+          },
+        },
+        finish: 'done',
+      },
+    },
+    done: { type: 'final' },
+  },
+});
+const workflow = defineWorkflow({ name: 'test.first-state-boom', machine, input: z.object({}) });
+
+test('a retry of a run that failed before its first write names no null state', async () => {
+  const db = await openDatabase({ url: '', dataDir: 'memory://' });
+  await migrate(db);
+  const engine = createEngine({ workflows: [workflow], database: db, migrate: false, pollMs: 20 });
+  try {
+    // Started and signalled before any worker runs it: the first read takes both, and the run fails
+    // handling the signal before anything of it was written.
+    const id = await engine.start(workflow, {});
+    await engine.send(id, { type: 'boom' });
+    await engine.startWorker();
+    const failed = await engine.waitFor(id, { timeoutMs: 20_000 });
+    expect(failed.status).toBe('failed');
+    expect(failed.state).toBeNull();
+
+    const retried = await engine.retry(id, { dropSignal: true });
+    expect(retried.message).not.toContain('null');
+    expect(retried.message).toBe(`Run ${id} will start again from its first state without signal 1 ("boom"), which it failed handling.`);
+
+    await engine.send(id, { type: 'finish' });
+    const done = await engine.waitFor(id, { timeoutMs: 20_000 });
+    expect([done.status, done.state]).toEqual(['succeeded', 'done']);
+  } finally {
+    await engine.stop();
+    await db.close();
+  }
+}, 60_000);
