@@ -22,6 +22,42 @@ it('a lease shorter than half a second is refused, naming the minimum', () => {
   );
 });
 
+it('an option createEngine does not know is refused at any depth, naming the nearest known one (from JavaScript a typo was ignored)', () => {
+  const refused = (options: Record<string, unknown>) => {
+    try {
+      createEngine({ database: db, workflows: [], ...options } as never);
+    } catch (err) {
+      expect(err, JSON.stringify(options)).toBeInstanceOf(ValidationError);
+      return (err as Error).message;
+    }
+    return 'accepted';
+  };
+  expect(refused({ leaseMS: 5000 })).toMatch(
+    /^createEngine: unknown option "leaseMS" \(did you mean "leaseMs"\?\)\. Known options: database, /,
+  );
+  expect(refused({ limits: { snapshotByte: 10 } })).toMatch(
+    /unknown option "limits\.snapshotByte" \(did you mean "limits\.snapshotBytes"\?\)\. Known limits options: snapshotBytes,/,
+  );
+  expect(refused({ history: { keep: 5 } })).toMatch(/unknown option "history\.keep" \(did you mean "history\.keepLast"\?\)/);
+  expect(refused({ retention: { policy: { succeeded: 1 } } })).toMatch(
+    /unknown option "retention\.policy\.succeeded" \(did you mean "retention\.policy\.succeededMs"\?\)/,
+  );
+  expect(refused({ taskQueue: 'q' })).toMatch(/^createEngine: unknown option "taskQueue"\. Known options:/);
+  // Every option the type has is known.
+  expect(
+    refused({
+      concurrency: 2,
+      leaseMs: 5000,
+      pollMs: 100,
+      evictAfterMs: 1000,
+      migrate: false,
+      limits: { snapshotBytes: 1 << 20 },
+      history: { maxRows: 100, keepLast: 10 },
+      retention: { intervalMs: 1000, policy: { succeededMs: 1, failedMs: 1, cancelledMs: 1 } },
+    }),
+  ).toBe('accepted');
+});
+
 it('a worker id that is empty, too long, or holds spaces or control characters is refused; host names and unicode are not', () => {
   // An empty id named no one; one of 5,000 characters was copied into every lease and history row.
   for (const workerId of ['', 'a b', 'x'.repeat(129), 'tab\there', 'nul\u0000', 'lone\ud800']) {

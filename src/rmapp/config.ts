@@ -15,7 +15,7 @@ import { parseDuration } from '../persistence/retention.ts';
 import { ValidationError, WorkflowError } from '../state_machine/errors.ts';
 import { connectionStringSecrets } from './masking.ts';
 import { isServiceSecret } from './sandbox/env.ts';
-import { didYouMean } from './did-you-mean.ts';
+import { didYouMean } from '../state_machine/did-you-mean.ts';
 import { ENV, problemLines, type ProblemLine, type SettingSources } from './config-problems.ts';
 import { importUserModule, inWords, MODULE_EXTENSIONS, userFileProblem } from './typescript-modules.ts';
 import { syntaxErrorLocation } from './syntax-error-location.ts';

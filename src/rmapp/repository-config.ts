@@ -15,7 +15,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { parseDuration } from '../persistence/retention.ts';
 import { ValidationError } from '../state_machine/errors.ts';
-import { didYouMean } from './did-you-mean.ts';
+import { didYouMean } from '../state_machine/did-you-mean.ts';
 
 /** The repository's settings file, read from its default branch. */
 export const REPOSITORY_CONFIG = '.github/rmapp.yml';

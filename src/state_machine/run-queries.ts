@@ -19,6 +19,7 @@ import { EngineEvents, type EngineEventName, type EngineListener } from './event
 import { toRunInfo, type RunInfo } from './run-info.ts';
 import type { RunRow } from '../persistence/row-types.ts';
 import { resolveEngineOptions, type EngineOptions, type ResolvedEngineOptions } from './engine-options.ts';
+import { refuseUnknownOptions } from './option-names.ts';
 import type { Limits } from './limits.ts';
 import { systemClock } from './clock.ts';
 import { StatusReads, untilNextBeat } from './status-reads.ts';
@@ -77,6 +78,7 @@ export abstract class RunQueries {
         throw new ValidationError(`Workflow ${key} is registered twice (previousVersions holds only versions that are not current).`);
       this.registry.set(key, def);
     }
+    refuseUnknownOptions(options);
     this.settings = resolveEngineOptions(options);
     this.workerId = this.settings.workerId;
     this.limits = this.settings.limits;
