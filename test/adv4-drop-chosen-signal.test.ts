@@ -5,30 +5,12 @@
  * terminal neither as escape sequences, nor bidirectional controls, nor lines of its own.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { setup } from 'xstate';
-import { z } from 'zod';
-import { createEngine, defineWorkflow } from '../src/index.ts';
+import { createEngine } from '../src/index.ts';
 import { formatRunDetails } from '../src/rmapp/cli/format.ts';
 import { createTestDatabase } from './helpers/postgres.ts';
+import { poisonedByBoom } from './helpers/workflows.ts';
 
-const machine = setup({}).createMachine({
-  id: 'poison',
-  initial: 'waiting',
-  states: {
-    waiting: {
-      on: {
-        boom: {
-          actions: () => {
-            throw new Error('boom');
-          },
-        },
-        done: 'end',
-      },
-    },
-    end: { type: 'final' },
-  },
-});
-const poison = defineWorkflow({ name: 'adv4-poison', machine, input: z.object({}) });
+const poison = poisonedByBoom('adv4-poison');
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterAll(async () => {

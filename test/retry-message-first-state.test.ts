@@ -1,29 +1,11 @@
 // A run that failed on a signal before its first state was written has no state to resume from: the
 // retry's answer says it starts again from its first state, not "from null" (README, "Without the
 // event it failed on").
-import { setup } from 'xstate';
-import { z } from 'zod';
 import { expect, test } from 'vitest';
-import { createEngine, defineWorkflow, openDatabase, migrate } from '../src/index.ts';
+import { createEngine, openDatabase, migrate } from '../src/index.ts';
+import { poisonedByBoom } from './helpers/workflows.ts';
 
-const machine = setup({}).createMachine({
-  id: 'firstStateBoom',
-  initial: 'idle',
-  states: {
-    idle: {
-      on: {
-        boom: {
-          actions: () => {
-            throw new Error('kaboom');
-          },
-        },
-        finish: 'done',
-      },
-    },
-    done: { type: 'final' },
-  },
-});
-const workflow = defineWorkflow({ name: 'test.first-state-boom', machine, input: z.object({}) });
+const workflow = poisonedByBoom('test.first-state-boom');
 
 test('a retry of a run that failed before its first write names no null state', async () => {
   const db = await openDatabase({ url: '', dataDir: 'memory://' });

@@ -120,6 +120,31 @@ export function sequenceWorkflow(steps = 6) {
   });
 }
 
+/**
+ * A machine that waits, throws on a `boom` event (a poison event: the run fails naming it) and ends on
+ * `finish` (in its final state `done`); registered under `name`.
+ */
+export function poisonedByBoom(name: string) {
+  const machine = setup({}).createMachine({
+    id: 'poisoned',
+    initial: 'waiting',
+    states: {
+      waiting: {
+        on: {
+          boom: {
+            actions: () => {
+              throw new Error('boom');
+            },
+          },
+          finish: 'done',
+        },
+      },
+      done: { type: 'final' },
+    },
+  });
+  return defineWorkflow({ name, machine, input: z.object({}) });
+}
+
 /** `test.fails`: one step that always throws a permanent error, with no onError: the run fails. */
 export function failingWorkflow() {
   const boom = step(async () => {
