@@ -684,8 +684,7 @@ export class Workspaces {
       const file = join(ws.dir, '.git', 'info', 'exclude');
       await mkdir(join(ws.dir, '.git', 'info'), { recursive: true });
       const before = await readFile(file, 'utf8').catch(() => '');
-      // Anchored, with glob characters escaped: each line names exactly this path.
-      const lines = paths.map((p) => `/${p.replace(/[\\*?[\]!#]/g, '\\$&')}`);
+      const lines = paths.map(excludeLine);
       await writeFile(file, `${before}${before && !before.endsWith('\n') ? '\n' : ''}${lines.join('\n')}\n`);
     }
     return paths;
@@ -871,4 +870,15 @@ export class Workspaces {
   async removeRun(runId: string): Promise<void> {
     await removeTree(this.dirOf(runId));
   }
+}
+
+/**
+ * The `.git/info/exclude` line that names exactly `path`: anchored, glob characters and a trailing space
+ * escaped (git trims unescaped trailing spaces). A line break cannot be written in a pattern, so it is
+ * matched by `?`: a file named `x\n*` made by a repository's setup command wrote a line `*`, and git
+ * then ignored every new file the agent made, which its commit left out.
+ */
+export function excludeLine(path: string): string {
+  const escaped = path.replace(/[\\*?[\]!#]/g, '\\$&').replace(/[\r\n]/g, '?');
+  return `/${escaped.endsWith(' ') ? `${escaped.slice(0, -1)}\\ ` : escaped}`;
 }
