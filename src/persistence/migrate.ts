@@ -259,6 +259,9 @@ export class MigrationPrivilegeError extends Error {
   }
 }
 
+/** Times a migration script that lost a deadlock to running workers' statements is sent in all. */
+const MIGRATION_DEADLOCK_TRIES = 5;
+
 /**
  * The migrating path: behind the advisory lock, creating the bookkeeping table if needed. In `schema`
  * when rmapp's tables were found there: a role whose search_path starts with a schema of its own
@@ -268,7 +271,7 @@ export class MigrationPrivilegeError extends Error {
 async function migrateLocked(db: Database, migrations: Migration[], schema: string | null): Promise<MigrateResult> {
   const inSchema = schema === null ? [] : [`select set_config('search_path', ${sqlLiteral(`"${schema.replace(/"/g, '""')}"`)}, true)`];
   const lock = [`select pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`, ...inSchema];
-  for (;;) {
+  for (let attempt = 1; ; attempt++) {
     const done = await db.script<{ tag: string }>([
       ...lock,
       `create table if not exists rmapp_migrations (tag text primary key, hash text not null, applied_at timestamptz not null default now())`,
@@ -289,8 +292,16 @@ async function migrateLocked(db: Database, migrations: Migration[], schema: stri
       ]);
       return { applied: pending.map((m) => m.tag) };
     } catch (err) {
-      // Only a concurrent migrator's record is retried; any other failure of a migration is reported.
+      // A concurrent migrator's record is read again. A deadlock with the statements of workers still
+      // running (for instance a migration that rewrites rmapp_runs, then alters the inbox while a send
+      // holds the inbox and waits for the runs table) rolled the whole script back, so it is sent again,
+      // a few times: `rmapp migrate` during a deploy failed on it (test/adv3-migrate-race.test.ts saw it once).
+      // Any other failure of a migration is reported.
       const e = err as { code?: unknown; constraint_name?: unknown; constraint?: unknown };
+      if (e.code === '40P01' && attempt < MIGRATION_DEADLOCK_TRIES) {
+        await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+        continue;
+      }
       if (e.code !== '23505' || (e.constraint_name ?? e.constraint) !== 'rmapp_migrations_pkey') throw err;
     }
   }
