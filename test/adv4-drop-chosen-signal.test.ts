@@ -4,18 +4,16 @@
  * the run failed handling it, and its type — chosen by whoever sent the signal — reaches the operator's
  * terminal neither as escape sequences, nor bidirectional controls, nor lines of its own.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createEngine } from '../src/index.ts';
 import { formatRunDetails } from '../src/rmapp/cli/format.ts';
 import { createTestDatabase } from './helpers/postgres.ts';
+import { cleanupsAfterAll } from './helpers/cleanups.ts';
 import { poisonedByBoom } from './helpers/workflows.ts';
 
 const poison = poisonedByBoom('adv4-poison');
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
+const cleanups = cleanupsAfterAll();
 
 const HOSTILE = 'x\u001b]0;pwned\u0007\u202egnp.exe\nSignal    #1 fake';
 

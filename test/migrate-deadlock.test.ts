@@ -8,42 +8,37 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { openDatabase } from '../src/index.ts';
 import { migrate } from '../src/persistence/migrate.ts';
 import { until } from './helpers/processes.ts';
 import { createTestDatabase } from './helpers/postgres.ts';
+import { cleanupsAfterAll } from './helpers/cleanups.ts';
 
-/** Migrations in a folder of their own: two tables, then one holding the first and altering the second. */
-function migrationsDir(): string {
+const MIGRATIONS = {
+  '0000_tables': 'CREATE TABLE a (x int);--> statement-breakpoint\nCREATE TABLE b (x int);',
+  '0001_hold_a_then_b': 'LOCK TABLE a IN ACCESS EXCLUSIVE MODE;--> statement-breakpoint\nALTER TABLE b ADD COLUMN y int;',
+};
+
+/** A migrations folder of its own with the first `count` of {@link MIGRATIONS}: two tables, then one holding the first and altering the second. */
+function migrationsDir(count: number): string {
   const dir = mkdtempSync(join(tmpdir(), 'rmapp-deadlock-migrations-'));
   mkdirSync(join(dir, 'meta'));
-  const tags = ['0000_tables', '0001_hold_a_then_b'];
+  const tags = Object.keys(MIGRATIONS).slice(0, count);
   writeFileSync(join(dir, 'meta', '_journal.json'), JSON.stringify({ entries: tags.map((tag, idx) => ({ idx, tag })) }));
-  writeFileSync(join(dir, '0000_tables.sql'), 'CREATE TABLE a (x int);--> statement-breakpoint\nCREATE TABLE b (x int);');
-  writeFileSync(
-    join(dir, '0001_hold_a_then_b.sql'),
-    'LOCK TABLE a IN ACCESS EXCLUSIVE MODE;--> statement-breakpoint\nALTER TABLE b ADD COLUMN y int;',
-  );
+  for (const tag of tags) writeFileSync(join(dir, `${tag}.sql`), MIGRATIONS[tag as keyof typeof MIGRATIONS]);
   return dir;
 }
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
+const cleanups = cleanupsAfterAll();
 
 it('a migration that loses a deadlock with a running statement is sent again and applied', async () => {
   const { url, drop } = await createTestDatabase();
   cleanups.push(drop);
-  const dir = migrationsDir();
   const db = await openDatabase({ url });
   cleanups.push(() => db.close());
   // The first migration alone, as the database was before the deploy.
-  const first = mkdtempSync(join(tmpdir(), 'rmapp-deadlock-first-'));
-  mkdirSync(join(first, 'meta'));
-  writeFileSync(join(first, 'meta', '_journal.json'), JSON.stringify({ entries: [{ idx: 0, tag: '0000_tables' }] }));
-  writeFileSync(join(first, '0000_tables.sql'), 'CREATE TABLE a (x int);--> statement-breakpoint\nCREATE TABLE b (x int);');
+  const first = migrationsDir(1);
   expect((await migrate(db, first)).applied).toEqual(['0000_tables']);
 
   // A worker's transaction holds b, as a signal's append holds the inbox.
@@ -52,7 +47,7 @@ it('a migration that loses a deadlock with a running statement is sent again and
   cleanups.push(() => worker.end());
   await worker.query('begin');
   await worker.query('lock table b in row exclusive mode');
-  const migrating = migrate(db, dir).catch((err: Error) => err);
+  const migrating = migrate(db, migrationsDir(2)).catch((err: Error) => err);
   // The migration holds a and waits for b; the worker's transaction now waits for a: a deadlock, which
   // the migration, waiting longer, is the one to detect and lose.
   await until(async () => {

@@ -16,6 +16,7 @@ import { ValidationError, WorkflowError } from '../state_machine/errors.ts';
 import { connectionStringSecrets } from './masking.ts';
 import { isServiceSecret } from './sandbox/env.ts';
 import { didYouMean } from '../state_machine/did-you-mean.ts';
+import { countOf, MAX_COUNT } from './whole-number.ts';
 import { ENV, problemLines, type ProblemLine, type SettingSources } from './config-problems.ts';
 import { importUserModule, inWords, MODULE_EXTENSIONS, userFileProblem } from './typescript-modules.ts';
 import { syntaxErrorLocation } from './syntax-error-location.ts';
@@ -51,15 +52,11 @@ const numeric = z.union([z.number(), z.string()]).transform((v, ctx) => {
   return z.NEVER;
 });
 
-/**
- * A count, by the rule `rmapp worker -c` has (src/rmapp/cli/positive-int.ts): a whole number from 1 to
- * 2^31-1, written in decimal. `Number()` read `RMAPP_CONCURRENCY=1e10` as ten billion runs at once and
- * `0x10` as 16, which the flag refuses (an adversarial pass).
- */
+/** A count, by the rule `rmapp worker -c` has (whole-number.ts): a whole number from 1 to 2^31-1, written in decimal. */
 const count = z.union([z.number(), z.string()]).transform((v, ctx) => {
-  const n = typeof v === 'number' ? v : /^\s*\d{1,10}\s*$/.test(v) ? Number(v) : NaN;
-  if (Number.isInteger(n) && n >= 1 && n <= 2 ** 31 - 1) return n;
-  ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not a whole number from 1 to 2147483647` });
+  const n = countOf(v);
+  if (n !== null) return n;
+  ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not a whole number from 1 to ${MAX_COUNT}` });
   return z.NEVER;
 });
 

@@ -7,7 +7,7 @@ import { setMaxListeners } from 'node:events';
 import type { Database, Queryable } from '../persistence/database.ts';
 import { openDatabase, withStatementTimeout } from '../persistence/database.ts';
 import { migrate } from '../persistence/migrate.ts';
-import { getHistory, getRun, listRuns, queuePosition, type ListRunsFilter } from '../persistence/runs.ts';
+import { getHistory, getRun, getRunHead, listRuns, queuePosition, type ListRunsFilter } from '../persistence/runs.ts';
 import { isFinalStatus, RUN_STATUSES, type HistoryEvent, type RunStatus } from '../persistence/run-status.ts';
 import { listArtifacts, loadArtifact } from '../persistence/artifacts.ts';
 import { queuedSignals, type QueuedSignal } from '../persistence/inbox.ts';
@@ -308,7 +308,7 @@ export abstract class RunQueries {
       ]);
     }
     const db = await this.db();
-    if (!(await getRun(db, runId))) throw new RunNotFoundError(runId);
+    if (!(await getRunHead(db, runId))) throw new RunNotFoundError(runId);
     return queuedSignals(db, runId, limit);
   }
 

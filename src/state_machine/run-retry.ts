@@ -99,8 +99,7 @@ export async function retryFailedRun(
   // A signal picked by its id is the operator's choice: the run's error may name another, or none.
   const chosen = typeof options.dropSignal === 'number';
   if (options.dropSignal) {
-    dropped =
-      typeof options.dropSignal === 'number' ? await chosenSignal(db, runId, options.dropSignal) : await signalToDrop(db, runId, error);
+    dropped = chosen ? await chosenSignal(db, runId, options.dropSignal as number) : await signalToDrop(db, runId, error);
     history.push({
       type: 'signal.dropped',
       state: run.stateValue,

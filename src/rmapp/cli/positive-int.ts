@@ -1,16 +1,16 @@
 import { InvalidArgumentError } from 'commander';
+import { countOf, decimal, MAX_COUNT } from '../whole-number.ts';
 
 /** Commander's parser for a count or a duration in ms: a positive integer, else a message naming the rule. */
 export function positiveInt(value: string): number {
-  const n = decimal(value);
-  // At most what Postgres's integer and Node's timers hold: 1e20 reached the database as a raw error.
-  if (!Number.isInteger(n) || n <= 0 || n > 2 ** 31 - 1) throw new InvalidArgumentError('must be a positive integer up to 2147483647');
+  const n = countOf(value);
+  if (n === null) throw new InvalidArgumentError(`must be a positive integer up to ${MAX_COUNT}`);
   return n;
 }
 
 /** Commander's parser for a signal's inbox id (`runs retry --drop-signal <id>`): a positive integer JavaScript holds exactly. */
 export function signalId(value: string): number {
-  const n = /^\s*\d{1,16}\s*$/.test(value) ? Number(value) : NaN;
+  const n = decimal(value, 16);
   if (!Number.isSafeInteger(n) || n <= 0)
     throw new InvalidArgumentError("must be a signal's id: a positive integer, as `rmapp runs show` lists it");
   return n;
@@ -28,11 +28,6 @@ export function listenPort(value: string): number {
   const n = decimal(value);
   if (!(n >= 0 && n <= 65_535)) throw new InvalidArgumentError('must be a port number from 1 to 65535, or 0 for any free port');
   return n;
-}
-
-/** The value's decimal digits as a number; NaN for anything else (Number() also reads "0x50", "1e3"). */
-function decimal(value: string): number {
-  return /^\s*\d{1,10}\s*$/.test(value) ? Number(value) : NaN;
 }
 
 /** A WebSocket URL (`ws://` or `wss://`), for `--inspect`: anything else is named as the option's mistake. */
