@@ -1039,20 +1039,22 @@ function destroyConnection(client: Pg.Client): void {
 let memoryTemplate: Blob | null = null;
 
 /**
- * Postgres's settings for an in-memory store: 16 MB of shared buffers instead of initdb's 128 MB. Its
- * files are already in this process's memory, so a larger cache only copies them again, and Postgres
- * zeroes the whole of it at every start: an open from {@link memoryTemplate} took 1,320 ms of CPU with
- * 128 MB and 881 ms with 16 MB (8 opens each, alternating; scratch measure of 2026-12-06), and tests
- * open one per test.
+ * Postgres's settings for an embedded store: 16 MB of shared buffers instead of initdb's 128 MB, which
+ * Postgres zeroes at every start. PGlite's files are in this process's memory (`memory://`) or in the
+ * operating system's file cache, so a larger cache mostly holds a second copy. Measured 2026-12-06
+ * (scratch scripts, alternating): an open of an in-memory store from {@link memoryTemplate} 1,320 ms
+ * of CPU with 128 MB and 881 ms with 16 MB (tests open one per test); `rmapp runs list` on an on-disk
+ * store 2.5 → 2.1 s of CPU and 365 → 240 MB RSS; a worker on an on-disk store, 1,500 six-step
+ * workflows at concurrency 20, 241–270 wf/s with 128 MB and 211–314 with 16 MB (noise; RSS 60 MB less).
  */
-function memoryStartParams(PGlite: typeof import('@electric-sql/pglite').PGlite): string[] {
+function embeddedStartParams(PGlite: typeof import('@electric-sql/pglite').PGlite): string[] {
   return [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'];
 }
 
 /** A new in-memory PGlite instance, ready: from {@link memoryTemplate}, or by initdb (and the copy taken). */
 async function openMemoryPglite(PGlite: typeof import('@electric-sql/pglite').PGlite, dataDir: string): Promise<PGlite> {
   const template = memoryTemplate;
-  const startParams = memoryStartParams(PGlite);
+  const startParams = embeddedStartParams(PGlite);
   if (template) {
     const pg = new PGlite({ dataDir, loadDataDir: template, startParams });
     try {
@@ -1144,7 +1146,7 @@ async function openPglite(dataDir: string, existingOnly: boolean): Promise<Datab
       );
     }
     unlock = await lockDataDir(dir);
-    pg = new PGlite(dir);
+    pg = new PGlite({ dataDir: dir, startParams: embeddedStartParams(PGlite) });
   }
   try {
     await pg.waitReady;
