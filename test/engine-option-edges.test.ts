@@ -58,6 +58,29 @@ it('an option createEngine does not know is refused at any depth, naming the nea
   ).toBe('accepted');
 });
 
+it("options that are not an object, and workflow lists that are not arrays, are refused naming what was given (from JavaScript a TypeError of the engine's own file)", () => {
+  const refused = (options: unknown) => {
+    try {
+      createEngine(options as never);
+    } catch (err) {
+      expect(err, String(options)).toBeInstanceOf(ValidationError);
+      return (err as Error).message;
+    }
+    return 'accepted';
+  };
+  expect(refused(undefined)).toBe(
+    'createEngine takes one options object, e.g. createEngine({ workflows: [order] }); it was given nothing.',
+  );
+  expect(refused([])).toMatch(/it was given an array of 0\.$/);
+  expect(refused({ database: db, workflows: { order: 1 } })).toBe(
+    'createEngine: workflows must be an array of defineWorkflow(...) results, e.g. { workflows: [order] }; it is an object with keys order.',
+  );
+  expect(refused({ database: db })).toMatch(/^createEngine: workflows must be an array .*; it is missing\.$/);
+  expect(refused({ database: db, workflows: [], previousVersions: 'v1' })).toMatch(
+    /^createEngine: previousVersions must be an array .*; it is a string\.$/,
+  );
+});
+
 it('a worker id that is empty, too long, or holds spaces or control characters is refused; host names and unicode are not', () => {
   // An empty id named no one; one of 5,000 characters was copied into every lease and history row.
   for (const workerId of ['', 'a b', 'x'.repeat(129), 'tab\there', 'nul\u0000', 'lone\ud800']) {

@@ -56,10 +56,19 @@ export abstract class RunQueries {
   private readonly statusReads = new StatusReads(() => this.db(), readTimeout);
 
   constructor(protected readonly options: EngineOptions) {
+    // From plain JavaScript: `createEngine()` or `workflows: { order }` failed as a TypeError of this file.
+    if (typeof options !== 'object' || options === null || Array.isArray(options))
+      throw new ValidationError(
+        `createEngine takes one options object, e.g. createEngine({ workflows: [order] }); it was given ${options === undefined ? 'nothing' : describeValue(options)}.`,
+      );
     for (const [list, defs] of [
       ['workflows', options.workflows],
       ['previousVersions', options.previousVersions ?? []],
     ] as const) {
+      if (!Array.isArray(defs))
+        throw new ValidationError(
+          `createEngine: ${list} must be an array of defineWorkflow(...) results, e.g. { ${list}: [order] }; it is ${describeValue(defs)}.`,
+        );
       defs.forEach((def: unknown, i: number) => {
         const problem = definitionProblem(def);
         if (problem) throw new ValidationError(`createEngine: ${list}[${i}] is not a defineWorkflow(...) result: ${problem}.`);
@@ -488,4 +497,16 @@ function checkListFilter(filter: ListRunsFilter): void {
   ] as const) {
     if (value !== undefined) checkText(`list: ${field}`, value, MAX_KEY_BYTES, true);
   }
+}
+
+/** A value as an error message names it: its kind, and an object's keys (`an object with keys order, review`). */
+function describeValue(value: unknown): string {
+  if (value === undefined) return 'missing';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  if (typeof value === 'object') {
+    const keys = Object.keys(value).slice(0, 5);
+    return keys.length ? `an object with keys ${keys.join(', ')}` : 'an empty object';
+  }
+  return `a ${typeof value}`;
 }
