@@ -301,11 +301,18 @@ it('a webhook not signed with the secret is a 401 whatever its body; a GET of th
   }
 });
 
-// 45 s on an idle 2-core machine; the budget allows for the other test file running beside it.
-it('10,000 fuzzed signed webhooks: no 5xx', { timeout: 300_000 }, async () => {
+/**
+ * Cases per run: FUZZ_CASES, 5,000 by default. 10,000 took 41 s of the suite (63 s of the file's CPU)
+ * and, the seed being fixed, ran the same cases every time; for a longer hunt set FUZZ_CASES and
+ * FUZZ_SEED (`FUZZ_CASES=100000 FUZZ_SEED=7 npx vitest run test/security-http.test.ts -t fuzzed`).
+ */
+const FUZZ_CASES = Number(process.env.FUZZ_CASES ?? 5_000);
+
+// 20 s on an idle 2-core machine; the budget allows for the other test file running beside it.
+it(`${FUZZ_CASES.toLocaleString('en')} fuzzed signed webhooks: no 5xx`, { timeout: 300_000 }, async () => {
   const seed = Number(process.env.FUZZ_SEED ?? 16);
   const r = prng(seed);
-  const total = 10_000;
+  const total = FUZZ_CASES;
   const statuses = new Map<number, number>();
   const offenders: string[] = [];
   const t0 = performance.now();
@@ -333,7 +340,7 @@ it('10,000 fuzzed signed webhooks: no 5xx', { timeout: 300_000 }, async () => {
     `fuzz seed ${seed}: ${total} deliveries in ${((performance.now() - t0) / 1000).toFixed(1)} s, statuses ${JSON.stringify(Object.fromEntries([...statuses].sort()))}`,
   );
   expect(offenders.slice(0, 5), `${offenders.length} deliveries got a 5xx`).toEqual([]);
-  expect(statuses.get(202)).toBeGreaterThan(1_000); // the fuzz reached storage, not only the filters
+  expect(statuses.get(202)).toBeGreaterThan(total / 10); // the fuzz reached storage, not only the filters
 });
 
 // ---------- Host and Origin ----------
