@@ -59,18 +59,30 @@ const saver = defineWorkflow({
   }),
 });
 
-/** Appends a 1,100-byte note to its context on each `note` event: 3 notes fit in 4 KiB, 4 do not. */
+/**
+ * Appends a 1,100-byte note to its context on each `note` event: 3 notes fit in 4 KiB, 4 do not.
+ * `finishLarge` ends it with a 5,000-byte note, which its output carries too.
+ */
 const growing = defineWorkflow({
   name: 'test.growing',
   input: z.object({}).passthrough(),
-  machine: setup({ types: {} as { context: { notes: string[] }; events: { type: 'note' } | { type: 'finish' } } }).createMachine({
+  machine: setup({
+    types: {} as { context: { notes: string[] }; events: { type: 'note' } | { type: 'finish' } | { type: 'finishLarge' } },
+  }).createMachine({
     id: 'growing',
     context: { notes: [] },
     initial: 'open',
     states: {
-      open: { on: { note: { actions: assign({ notes: ({ context }) => [...context.notes, 'n'.repeat(1100)] }) }, finish: 'done' } },
+      open: {
+        on: {
+          note: { actions: assign({ notes: ({ context }) => [...context.notes, 'n'.repeat(1100)] }) },
+          finish: 'done',
+          finishLarge: { target: 'done', actions: assign({ notes: ({ context }) => [...context.notes, 'f'.repeat(5000)] }) },
+        },
+      },
       done: { type: 'final' },
     },
+    output: ({ context }) => ({ notes: context.notes }),
   }),
 });
 
@@ -187,6 +199,21 @@ describe.each(['postgres', 'pglite'] as const)('size limits on %s', (kind) => {
     expect(run.error).toMatchObject({ code: 'SIZE_LIMIT_EXCEEDED', details: { limit: 'snapshotBytes', max: 4096 } });
     expect(run.error?.message).toMatch(/The run's snapshot is \d+ bytes, over the limit of 4096 bytes/);
     const row = await db.query<{ n: number }>(`select length(snapshot::text)::int as n from rmapp_runs where id = $1`, [id]);
+    expect(row[0]?.n).toBeLessThanOrEqual(4096);
+  });
+
+  it('fails a run whose final transition makes its snapshot larger than snapshotBytes, as any other write (the last write was not checked)', async () => {
+    const id = await engine.start('test.growing', {});
+    await engine.send(id, { type: 'finishLarge' });
+    const run = await engine.waitFor(id, { timeoutMs: 20_000 });
+    expect(run.status, JSON.stringify(run.output)?.slice(0, 200)).toBe('failed');
+    expect(run.error).toMatchObject({ code: 'SIZE_LIMIT_EXCEEDED', details: { limit: 'snapshotBytes', max: 4096 } });
+    expect(run.output).toBeNull();
+    const row = await db.query<{ n: number; status: string }>(
+      `select length(snapshot::text)::int as n, status from rmapp_runs where id = $1`,
+      [id],
+    );
+    expect(row[0]).toMatchObject({ status: 'failed' });
     expect(row[0]?.n).toBeLessThanOrEqual(4096);
   });
 

@@ -429,7 +429,7 @@ export class RunSession implements CommitParticipant, StepHost {
       this.phase = { name: 'ending', ending };
     }
     if (ending) {
-      const checked = checkedEnding(ending, this.lastGoodSnapshot);
+      const checked = checkedEnding(ending, this.lastGoodSnapshot, this.host);
       if (checked && 'problem' in checked) return this.failAndWrite(this.blame.blame(checked.problem));
       this.commits.history.push(...closingEntries(ending));
       return this.send(endingWrite(ending, checked));

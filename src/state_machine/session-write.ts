@@ -156,6 +156,7 @@ function writableSnapshot(snapshot: unknown): { snapshot: unknown; snapshotJson:
 export function checkedEnding(
   ending: Ending,
   lastGoodSnapshot: unknown,
+  host: Pick<SessionHost, 'limits' | 'toError'>,
 ): { problem: ErrorData } | { snapshot: unknown; snapshotJson: string } | null {
   if (ending.snapshot === lastGoodSnapshot) return null;
   // A machine that reached a final state is never restored: its references need not reconnect.
@@ -163,7 +164,27 @@ export function checkedEnding(
   const bad = findUndurable(ending.snapshot, '', undefined, !final) ?? unwritable(ending.output);
   if (bad) return { problem: undurableError(bad) };
   const written = writableSnapshot(ending.snapshot);
-  return 'problem' in written ? { problem: undurableError(written.problem) } : written;
+  if ('problem' in written) return { problem: undurableError(written.problem) };
+  // The last write is held to the limit as every other is: a final transition that assigned a large
+  // output wrote a row of any size (a 300 MB one, or a database error for one over Postgres's 255 MB).
+  const tooLarge = oversizedSnapshot(written.snapshotJson, host);
+  return tooLarge ? { problem: tooLarge } : written;
+}
+
+/** The run's failure when a snapshot's JSON is over `limits.snapshotBytes`, or null. */
+function oversizedSnapshot(snapshotJson: string, host: Pick<SessionHost, 'limits' | 'toError'>): ErrorData | null {
+  const bytes = jsonBytes(snapshotJson);
+  if (bytes <= host.limits.snapshotBytes) return null;
+  // Fail the run with a clear error instead of writing (or being refused) a huge row.
+  return host.toError(
+    new SizeLimitError(
+      "The run's snapshot",
+      'snapshotBytes',
+      bytes,
+      host.limits.snapshotBytes,
+      'Keep large data in artifacts (ctx.saveArtifact) rather than in the context.',
+    ),
+  );
 }
 
 /** The running actor's state as the next write carries it, or why it cannot be written. */
@@ -193,21 +214,8 @@ export function captureState(
   if ('problem' in written) return { problem: undurableError(written.problem) };
   const { snapshotJson } = written;
   snapshot = written.snapshot;
-  const bytes = jsonBytes(snapshotJson);
-  if (bytes > host.limits.snapshotBytes) {
-    // Fail the run with a clear error instead of writing (or being refused) a huge row.
-    return {
-      problem: host.toError(
-        new SizeLimitError(
-          "The run's snapshot",
-          'snapshotBytes',
-          bytes,
-          host.limits.snapshotBytes,
-          'Keep large data in artifacts (ctx.saveArtifact) rather than in the context.',
-        ),
-      ),
-    };
-  }
+  const tooLarge = oversizedSnapshot(snapshotJson, host);
+  if (tooLarge) return { problem: tooLarge };
   const timers = readTimers(actor, host.clock.now(), dueOf);
   // A delayed event's payload is stored with its timer: one JSON cannot carry would arrive changed
   // after a restore, or (a BigInt) could not be written at all.
