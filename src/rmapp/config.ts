@@ -15,6 +15,7 @@ import { parseDuration } from '../persistence/retention.ts';
 import { ValidationError, WorkflowError } from '../state_machine/errors.ts';
 import { connectionStringSecrets } from './masking.ts';
 import { isServiceSecret } from './sandbox/env.ts';
+import { validPort } from './sandbox/egress-proxy.ts';
 import { didYouMean } from '../state_machine/did-you-mean.ts';
 import { countOf, MAX_COUNT } from './whole-number.ts';
 import { ENV, problemLines, type ProblemLine, type SettingSources } from './config-problems.ts';
@@ -82,6 +83,10 @@ const hostName = z
   .regex(
     /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/i,
     'must be a host name, e.g. api.anthropic.com, *.example.com or git.example.com:8443',
+  )
+  .refine(
+    (h) => !/:\d+$/.test(h) || validPort(Number(h.slice(h.lastIndexOf(':') + 1))),
+    'a port must be 1 to 65535, e.g. git.example.com:8443',
   );
 const boolish = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
 /** Bytes, or a size such as `512m`, `4g`. */

@@ -15,6 +15,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { parseDuration } from '../persistence/retention.ts';
 import { ValidationError } from '../state_machine/errors.ts';
+import { validPort } from './sandbox/egress-proxy.ts';
 import { didYouMean } from '../state_machine/did-you-mean.ts';
 
 /** The repository's settings file, read from its default branch. */
@@ -35,6 +36,10 @@ const hostName = z
   // `*.com` would open every host of a top-level domain: a wildcard needs a domain of two names or more.
   .refine((h) => !h.startsWith('*.') || h.replace(/:\d+$/, '').slice(2).includes('.'), {
     message: 'a wildcard must name a domain, e.g. *.example.com, not a whole top-level domain such as *.com',
+  })
+  // Five digits are not a port: `example.com:99999` opened nothing and, asked for, threw in the egress proxy.
+  .refine((h) => !/:\d+$/.test(h) || validPort(Number(h.slice(h.lastIndexOf(':') + 1))), {
+    message: 'a port must be 1 to 65535, e.g. git.example.com:8443',
   });
 
 /** A command: an argv array, or a string split into words at white space (no shell, no quoting). */

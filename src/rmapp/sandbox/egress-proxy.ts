@@ -70,6 +70,11 @@ export function hostAllowed(host: string, allow: readonly string[], port = 443):
   });
 }
 
+/** True for a port a connection can be opened to (1–65535): what node's `connect` takes without throwing, but 0. */
+export function validPort(port: number): boolean {
+  return Number.isInteger(port) && port >= 1 && port <= 65_535;
+}
+
 /** True for addresses a sandbox must not reach unless private networks are allowed. */
 export function isSpecialAddress(address: string): boolean {
   const family = isIP(address);
@@ -98,6 +103,10 @@ export async function startEgressProxy(
 
   const resolve = async (host: string, port: number): Promise<string> => {
     const name = host.replace(/^\[|\]$/g, '');
+    // Before the allowlist: a rule may name any five digits (`example.com:99999`, which a repository's
+    // .github/rmapp.yml can write), and `connect` throws on a port past 65535 — thrown in the promise's
+    // handler, an unhandled rejection that took the whole service down.
+    if (!validPort(port)) throw new Refusal(`port ${port} is not a TCP port (1 to 65535)`);
     if (!hostAllowed(name, options.allow, port)) {
       throw new Refusal(
         `${name}:${port} is not on the sandbox's network allowlist (sandbox.network, agent.network or the repository's .github/rmapp.yml; a name opens ports 80 and 443, name:port another)`,
