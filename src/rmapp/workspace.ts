@@ -213,6 +213,14 @@ function gitEnv(author: { name: string; email: string }, token?: string): Record
     // the operator's ignore rules left files out of the agent's commit, their eol rules changed others.
     ['core.excludesFile', '/dev/null'],
     ['core.attributesFile', '/dev/null'],
+    // Never into a submodule: git runs a submodule's commands with the configuration in its `.git`, and
+    // in the workspace that is the sandbox's to write (a repository with a submodule checks out an
+    // empty folder, where a test can `git init`). `fetch` recursed by default ("on-demand": when a
+    // fetched commit moves the gitlink): a `remote.origin.url = ext::sh -c …` there, with
+    // `protocol.ext.allow = always`, ran as the service on the next step's fetch.
+    ['fetch.recurseSubmodules', 'false'],
+    ['submodule.recurse', 'false'],
+    ['push.recurseSubmodules', 'no'],
   ];
   if (token) config.push(['http.extraHeader', `Authorization: Basic ${Buffer.from(`x-access-token:${token}`).toString('base64')}`]);
   config.forEach(([key, value], i) => {
@@ -427,7 +435,7 @@ export class Workspaces {
       // Private to the service's user (see below); one made before this was not.
       await chmod(dir, 0o700);
       // A resumed run: keep local work, bring the remote up to date.
-      await this.git(['fetch', '--prune', 'origin'], dir, job.signal, undefined, job.remoteUrl);
+      await this.git(['fetch', '--prune', '--no-recurse-submodules', 'origin'], dir, job.signal, undefined, job.remoteUrl);
       // `origin/HEAD` is the remote's HEAD as it was at the clone: after a rename of the default branch
       // it names a branch the prune removed, and the settings would have no default branch to be read
       // from. Then it follows the remote's HEAD again (a remote whose HEAD names no branch: left as is).
