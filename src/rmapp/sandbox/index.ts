@@ -81,7 +81,8 @@ export function createSandbox(partial: Partial<SandboxSettings> = {}): Sandbox {
         killGraceMs: job.killGraceMs,
       });
     }
-    const runDir = network.length ? await mkdtemp(join(tmpdir(), 'rmapp-net-')) : undefined;
+    const holder = network.length ? await mkdtemp(join(tmpdir(), 'rmapp-net-')) : undefined;
+    const runDir = holder ? await socketDirectory(holder) : undefined;
     const proxy = runDir
       ? await startEgressProxy(join(runDir, 'egress.sock'), {
           allow: network,
@@ -175,7 +176,7 @@ export function createSandbox(partial: Partial<SandboxSettings> = {}): Sandbox {
     } finally {
       await cgroup?.destroy();
       await proxy?.close();
-      if (runDir) await rm(runDir, { recursive: true, force: true });
+      if (holder) await rm(holder, { recursive: true, force: true });
     }
   }
 
@@ -244,6 +245,19 @@ export function createSandbox(partial: Partial<SandboxSettings> = {}): Sandbox {
       return { summary: `bubblewrap, ${cgroups ? 'cgroup limits' : 'rlimits'}, ${net}`, warnings };
     },
   };
+}
+
+/**
+ * The folder the egress proxy's socket is in, mounted writable into the sandbox (`/run/rmapp`), made
+ * inside `holder` (a folder of mode 0700 that the sandbox never sees). Mounted itself, the sandbox's
+ * user — the service's own on the host — could `chmod 777` it and leave a setuid copy of a shell in it
+ * for the length of its command: under /tmp, any local user then ran it as the service's user. Here
+ * whatever it does to its folder, the holder keeps everyone else out (as the workspaces' root does).
+ */
+async function socketDirectory(holder: string): Promise<string> {
+  const dir = join(holder, 'run');
+  await mkdir(dir, { mode: 0o700 });
+  return dir;
 }
 
 /** A command the sandbox could not start (not installed, not visible inside) fails as it would outside: COMMAND_NOT_RUNNABLE. */
