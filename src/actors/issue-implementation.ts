@@ -4,7 +4,7 @@
  * by construction (one branch per issue, commits only of real changes, one PR per branch).
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AgentConfig, TestsConfig } from '../rmapp/agent-runner.ts';
@@ -19,6 +19,7 @@ import { agentSummary, attemptTrailers, commitMessage, pullRequestBody, pullRequ
 import { failureReason, nextSteps } from '../rmapp/run-texts.ts';
 import { summarizeTests, testResultLine, type TestReport } from '../rmapp/test-report.ts';
 import type { Workspace, Workspaces } from '../rmapp/workspace.ts';
+import { removeTree } from '../rmapp/workspace-access.ts';
 import { instructionsSection, type RepositorySettings } from '../rmapp/repository-config.ts';
 import { agentMessage, checkProtectedPaths, ensureSetup, runChecks } from '../rmapp/repository-commands.ts';
 import { step } from '../state_machine/step.ts';
@@ -80,16 +81,22 @@ async function placePlanFile(workspaces: Workspaces, dir: string, issueNumber: n
 
 /**
  * Where the planner runs: the run's workspace, which analyzing prepared. A run resumed on a machine
- * without it plans in an empty directory rather than anywhere near the service's own files.
+ * without it plans in an empty directory rather than anywhere near the service's own files — one inside
+ * a folder of mode 0700: the sandbox owns the directory it is given (its user is the service's on the
+ * host), so given a `mkdtemp` right under /tmp it could `chmod 777` it and leave a setuid program there
+ * that any local user ran as the service's user while the planner ran (the workspaces' root is private
+ * for the same reason).
  */
 async function inPlanningDir<T>(workspaces: Workspaces, runId: string, fn: (dir: string, prepared: boolean) => Promise<T>): Promise<T> {
   const dir = workspaces.dirOf(runId);
   if (existsSync(join(dir, '.git'))) return fn(dir, true);
-  const empty = await mkdtemp(join(tmpdir(), 'rmapp-plan-'));
+  const holder = await mkdtemp(join(tmpdir(), 'rmapp-plan-'));
   try {
+    const empty = join(holder, 'workspace');
+    await mkdir(empty, { mode: 0o700 });
     return await fn(empty, false);
   } finally {
-    await rm(empty, { recursive: true, force: true });
+    await removeTree(holder);
   }
 }
 
