@@ -40,7 +40,7 @@ import {
   unpersistableSnapshotError,
 } from './session-write.ts';
 import { runningWrite, waitingWrite, type WriteDecision } from './session-write.ts';
-import { endingOfDone, machineError, restoreActor } from './session-restore.ts';
+import { endingOfDone, machineError, restoreActor, startActor } from './session-restore.ts';
 import { SessionCommits } from './session-commits.ts';
 import { RunInspection } from './session-inspection.ts';
 import { RunDeadline, runTimeoutError } from './session-deadline.ts';
@@ -238,7 +238,7 @@ export class RunSession implements CommitParticipant, StepHost {
     }
     this.inspection.replaying = !isNew;
     try {
-      actor.start();
+      startActor(actor, !isNew);
     } finally {
       this.inspection.replaying = false;
     }

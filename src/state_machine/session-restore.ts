@@ -11,6 +11,7 @@ import type { SessionHost } from './session-host.ts';
 import type { ActorClock } from './timer-catch-up.ts';
 import type { Ending } from './session-phase.ts';
 import { findRestoreProblem } from './snapshot-check.ts';
+import { descendants } from './actor-paths.ts';
 
 /** The actor of a claimed run, or the failure of a run whose persisted snapshot cannot be restored. */
 export type RestoredActor = { actor: AnyActor; isNew: boolean } | { problem: ErrorData };
@@ -111,6 +112,38 @@ function bookIdsPastRestored(actor: AnyActor): void {
     if (counted > next) next = counted;
     return `x:${next++}`;
   };
+}
+
+/**
+ * Starts a run's actor. A restored one is started without the `xstate.snapshot.<id>` events its
+ * children with `syncSnapshot` (an invoke with `onSnapshot`, `spawnChild(…, { syncSnapshot: true })`)
+ * send their parents as they start: XState's `start()` gives every observer the actor's current
+ * snapshot, and a synced child relays it — but that snapshot is the one the parent already took before
+ * the run was written, so plain XState, which never stopped, sends nothing then. A run leaves memory
+ * whenever it only waits for a signal, so an `onSnapshot` handler ran once more per event the run took
+ * (a counter of snapshots seen went `[0,1,2]` → `[0,0,1,1,1,2]`). Only relays carrying a snapshot the
+ * restore produced are dropped, and only during `start()`: one a child makes after (a new snapshot, or
+ * the same one for an event it ignored, which XState relays too) passes as in XState.
+ */
+export function startActor(actor: AnyActor, restored: boolean): void {
+  if (!restored) return void actor.start();
+  const system = actor.system as unknown as { _relay: (source: AnyActorRef, target: AnyActorRef, event: { type: string }) => void };
+  const relay = system._relay;
+  const restoredSnapshots = new WeakSet<object>();
+  for (const { ref } of descendants(actor)) {
+    const snapshot = ref.getSnapshot() as unknown;
+    if (snapshot && typeof snapshot === 'object') restoredSnapshots.add(snapshot);
+  }
+  system._relay = (source, target, event) => {
+    const replayed =
+      event.type === `xstate.snapshot.${source.id}` && restoredSnapshots.has((event as { snapshot?: object }).snapshot ?? {});
+    if (!replayed) relay.call(system, source, target, event);
+  };
+  try {
+    actor.start();
+  } finally {
+    system._relay = relay;
+  }
 }
 
 /** How a run whose machine reached a final state ends: succeeded, or failed in a failure state. */
