@@ -127,8 +127,10 @@ function bookIdsPastRestored(actor: AnyActor): void {
  */
 export function startActor(actor: AnyActor, restored: boolean): void {
   if (!restored) return void actor.start();
-  const system = actor.system as unknown as { _relay: (source: AnyActorRef, target: AnyActorRef, event: { type: string }) => void };
+  const system = actor.system as unknown as { _relay?: (source: AnyActorRef, target: AnyActorRef, event: { type: string }) => void };
   const relay = system._relay;
+  // XState's internal: an XState without it starts the actor as XState does (the extra relay comes back).
+  if (typeof relay !== 'function') return void actor.start();
   const restoredSnapshots = new WeakSet<object>();
   for (const { ref } of descendants(actor)) {
     const snapshot = ref.getSnapshot() as unknown;
