@@ -121,9 +121,10 @@ function bookIdsPastRestored(actor: AnyActor): void {
  * snapshot, and a synced child relays it — but that snapshot is the one the parent already took before
  * the run was written, so plain XState, which never stopped, sends nothing then. A run leaves memory
  * whenever it only waits for a signal, so an `onSnapshot` handler ran once more per event the run took
- * (a counter of snapshots seen went `[0,1,2]` → `[0,0,1,1,1,2]`). Only relays carrying a snapshot the
- * restore produced are dropped, and only during `start()`: one a child makes after (a new snapshot, or
- * the same one for an event it ignored, which XState relays too) passes as in XState.
+ * (a counter of snapshots seen went `[0,1,2]` → `[0,0,1,1,1,2]`). Only each restored child's first
+ * snapshot relay, carrying the snapshot the restore gave it, is dropped, and only during `start()`: any
+ * other (a new snapshot, or the same one for an event it ignored, which XState relays too) passes as
+ * in XState.
  */
 export function startActor(actor: AnyActor, restored: boolean): void {
   if (!restored) return void actor.start();
@@ -131,15 +132,21 @@ export function startActor(actor: AnyActor, restored: boolean): void {
   const relay = system._relay;
   // XState's internal: an XState without it starts the actor as XState does (the extra relay comes back).
   if (typeof relay !== 'function') return void actor.start();
-  const restoredSnapshots = new WeakSet<object>();
-  for (const { ref } of descendants(actor)) {
-    const snapshot = ref.getSnapshot() as unknown;
-    if (snapshot && typeof snapshot === 'object') restoredSnapshots.add(snapshot);
-  }
+  // Each restored child's own snapshot, by the child: its start relays it once, as the first relay it
+  // makes (its mailbox starts after), and only that relay is dropped. A snapshot set shared by all
+  // children dropped more: a child given an event during start() (the parent's reply to a callback
+  // that re-ran and sent at once) that it ignored relays the very same object, as XState does for any
+  // ignored event, and its parent's `onSnapshot` never saw the event.
+  const restoredSnapshots = new Map<AnyActorRef, unknown>();
+  for (const { ref } of descendants(actor)) restoredSnapshots.set(ref, ref.getSnapshot());
   system._relay = (source, target, event) => {
-    const replayed =
-      event.type === `xstate.snapshot.${source.id}` && restoredSnapshots.has((event as { snapshot?: object }).snapshot ?? {});
-    if (!replayed) relay.call(system, source, target, event);
+    // Only a snapshot relay ends the child's turn: a callback's `sendBack` during its start comes first.
+    if (event.type === `xstate.snapshot.${source.id}` && restoredSnapshots.has(source)) {
+      const restoredSnapshot = restoredSnapshots.get(source);
+      restoredSnapshots.delete(source);
+      if (restoredSnapshot === (event as { snapshot?: unknown }).snapshot) return;
+    }
+    relay.call(system, source, target, event);
   };
   try {
     actor.start();
