@@ -69,10 +69,12 @@ export abstract class RunQueries {
         throw new ValidationError(
           `createEngine: ${list} must be an array of defineWorkflow(...) results, e.g. { ${list}: [order] }; it is ${describeValue(defs)}.`,
         );
-      defs.forEach((def: unknown, i: number) => {
-        const problem = definitionProblem(def);
+      // Every index, not `forEach`: it skips a hole (`[, order]`, `new Array(2)`), which the loops below
+      // then read as undefined — a TypeError of this file again.
+      for (let i = 0; i < defs.length; i++) {
+        const problem = definitionProblem(defs[i]);
         if (problem) throw new ValidationError(`createEngine: ${list}[${i}] is not a defineWorkflow(...) result: ${problem}.`);
-      });
+      }
     }
     for (const def of options.workflows) {
       const key = `${def.name}@${def.version}`;
