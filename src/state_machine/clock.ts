@@ -6,7 +6,10 @@ import { LAST_STORABLE_MS } from '../persistence/last-instant.ts';
 
 /**
  * Time, injectable so tests can drive timers and backoffs without waiting (see `rmapp/testing`). It
- * drives XState's delayed events (`after`), step backoffs and sleeps, attempt and run timeouts.
+ * drives XState's delayed events (`after`), step backoffs and sleeps, attempt and run timeouts. It does
+ * not drive the database: a run that left memory is woken when its stored wake-up time is past
+ * Postgres's `now()`, so a clock set ahead of the database's never wakes such a run early
+ * (docs/xstate-semantics.md, "Delays").
  */
 export interface Clock {
   now(): number;
