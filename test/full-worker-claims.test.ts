@@ -129,5 +129,7 @@ it('a run started elsewhere while the worker is full is claimed when one of its 
     await new Promise((r) => setTimeout(r, 50));
     status = (await client.get(outsider)).status;
   }
-  expect(status, `the outsider 15 s after a slot freed (claims sent: ${claims.length})`).toBe('waiting');
+  // Claimed: `running` from the claim until its first write leaves it `waiting` for its signal (a loaded
+  // machine's CI run read it in between, once).
+  expect(['running', 'waiting'], `the outsider 15 s after a slot freed (claims sent: ${claims.length}): ${status}`).toContain(status);
 });
