@@ -7,7 +7,7 @@
  * that the sandbox never sees.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -15,25 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCommand } from '../src/rmapp/process.ts';
 import { createSandbox } from '../src/rmapp/sandbox/index.ts';
 import { removeTree } from '../src/rmapp/workspace-access.ts';
-
-/** The planted file under tmpdir's `rmapp-net-*` folders (at most two levels down), or null. */
-function findPlanted(name: string): string | null {
-  for (const entry of readdirSync(tmpdir())) {
-    if (!entry.startsWith('rmapp-net-')) continue;
-    const top = join(tmpdir(), entry);
-    for (const candidate of [join(top, name), ...safeList(top).map((sub) => join(top, sub, name))])
-      if (existsSync(candidate)) return candidate;
-  }
-  return null;
-}
-
-function safeList(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
-  }
-}
+import { plantedUnderTmp } from './helpers/sandbox.ts';
 
 describe("the egress proxy's socket folder", () => {
   let workspace: string;
@@ -61,7 +43,7 @@ describe("the egress proxy's socket folder", () => {
     });
     let planted: string | null = null;
     for (let i = 0; i < 600 && !planted; i++) {
-      planted = findPlanted(name);
+      planted = plantedUnderTmp('rmapp-net-', name);
       if (!planted) await new Promise((ok) => setTimeout(ok, 100));
     }
     try {

@@ -6,7 +6,7 @@
  * directory is now inside a folder of mode 0700 the sandbox never sees.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -18,22 +18,7 @@ import { runCommand } from '../src/rmapp/process.ts';
 import { createSandbox } from '../src/rmapp/sandbox/index.ts';
 import { Workspaces } from '../src/rmapp/workspace.ts';
 import { removeTree } from '../src/rmapp/workspace-access.ts';
-
-/** The planted file under tmpdir's `rmapp-plan-*` folders (at most two levels down), or null. */
-function findPlanted(name: string): string | null {
-  for (const entry of readdirSync(tmpdir())) {
-    if (!entry.startsWith('rmapp-plan-')) continue;
-    const top = join(tmpdir(), entry);
-    let subs: string[] = [];
-    try {
-      subs = readdirSync(top);
-    } catch {
-      // gone meanwhile
-    }
-    for (const candidate of [join(top, name), ...subs.map((sub) => join(top, sub, name))]) if (existsSync(candidate)) return candidate;
-  }
-  return null;
-}
+import { plantedUnderTmp } from './helpers/sandbox.ts';
 
 describe('the planning directory of a run whose workspace is elsewhere', () => {
   let root: string;
@@ -67,7 +52,7 @@ describe('the planning directory of a run whose workspace is elsewhere', () => {
     const planning = toPromise(actor).catch(() => null);
     let planted: string | null = null;
     for (let i = 0; i < 600 && !planted; i++) {
-      planted = findPlanted(name);
+      planted = plantedUnderTmp('rmapp-plan-', name);
       if (!planted) await new Promise((ok) => setTimeout(ok, 100));
     }
     try {
