@@ -84,9 +84,14 @@ export async function migrate(db: Database, dir = MIGRATIONS_DIR): Promise<Migra
     checkApplied(migrations, applied);
     if (migrations.every((m) => applied.includes(m.tag))) return { applied: [] };
   }
-  await checkRecordKept(db, found);
+  const kept = await checkRecordKept(db, found);
+  if (kept !== found && kept) {
+    // Another process migrated between the two reads: its record is the one to go by.
+    checkApplied(migrations, kept.tags);
+    if (migrations.every((m) => kept.tags.includes(m.tag))) return { applied: [] };
+  }
   try {
-    return await migrateLocked(db, migrations, found?.schema ?? null);
+    return await migrateLocked(db, migrations, kept?.schema ?? null);
   } catch (err) {
     const pending = migrations.filter((m) => !applied?.includes(m.tag)).map((m) => m.tag);
     if ((err as { code?: unknown }).code !== '42501') throw err;
@@ -129,20 +134,33 @@ function checkApplied(migrations: Migration[], applied: string[]): void {
 export async function checkSchema(db: Database, dir = MIGRATIONS_DIR): Promise<void> {
   const found = await appliedTags(db);
   if (found) checkApplied(loadMigrations(dir), found.tags);
-  await checkRecordKept(db, found);
+  const kept = await checkRecordKept(db, found);
+  if (kept !== found && kept) checkApplied(loadMigrations(dir), kept.tags);
 }
+
+/** What {@link appliedTags} reads: the recorded tags and their schema, or null for a new database. */
+type AppliedRecord = { tags: string[]; schema: string } | null;
 
 /**
  * Refuses a database whose rmapp tables exist while `rmapp_migrations` is gone or empty (dropped or
  * emptied by hand, or restored without it): applying every migration again failed on the first table
  * ("relation … already exists"), and `rmapp versions check` read it as a new database.
+ *
+ * @returns the record to go by: `found`, or the one a concurrent migrator committed since it was read.
  */
-async function checkRecordKept(db: Database, found: { tags: string[] } | null): Promise<void> {
-  if (found && found.tags.length > 0) return;
+async function checkRecordKept(db: Database, found: AppliedRecord): Promise<AppliedRecord> {
+  if (found && found.tags.length > 0) return found;
   const [row] = await db.query<{ runs: string | null }>(`select to_regclass('rmapp_runs')::text as runs`);
-  if (!row?.runs) return;
+  if (!row?.runs) return found;
+  // raceMigrationRecordRead: the record was read in an earlier statement than this one. A process
+  // that migrated in between (workers started together on a new database) committed rmapp's tables
+  // and their record in one transaction, so a second read sees its record: only a record still
+  // missing or empty now is the one changed by hand. Without it, the second worker to start on a new
+  // database exited with MIGRATION_RECORD (adv7-migrate-start-race).
+  const again = await appliedTags(db);
+  if (again && again.tags.length > 0) return again;
   throw new MigrationRecordError(
-    `rmapp's tables are in the database but rmapp_migrations ${found ? 'is empty' : 'is missing'}: it was changed by hand or restored in part, and applying every migration again would fail on what they already created.`,
+    `rmapp's tables are in the database but rmapp_migrations ${again ? 'is empty' : 'is missing'}: it was changed by hand or restored in part, and applying every migration again would fail on what they already created.`,
     [],
   );
 }
