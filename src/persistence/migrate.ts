@@ -152,7 +152,7 @@ async function checkRecordKept(db: Database, found: AppliedRecord): Promise<Appl
   if (found && found.tags.length > 0) return found;
   const [row] = await db.query<{ runs: string | null }>(`select to_regclass('rmapp_runs')::text as runs`);
   if (!row?.runs) return found;
-  // raceMigrationRecordRead: the record was read in an earlier statement than this one. A process
+  // The record was read in an earlier statement than this one. A process
   // that migrated in between (workers started together on a new database) committed rmapp's tables
   // and their record in one transaction, so a second read sees its record: only a record still
   // missing or empty now is the one changed by hand. Without it, the second worker to start on a new
