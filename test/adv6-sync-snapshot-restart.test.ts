@@ -10,7 +10,7 @@ import { assign, createActor, createMachine, fromCallback, sendTo, setup } from 
 import { startActor } from '../src/state_machine/session-restore.ts';
 
 type Ctx = { log: string[] };
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- one helper for both machines' actor sets
+/** One helper for both machines' actor sets. */
 const note = (entry: string): any => assign({ log: ({ context }: { context: Ctx }) => [...context.log, entry] });
 
 it("a synced child's relay for an event it ignored during a restored start reaches the parent", () => {
