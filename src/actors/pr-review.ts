@@ -6,7 +6,7 @@ import type { AgentConfig, TestsConfig } from '../rmapp/agent-runner.ts';
 import { instructionsSection } from '../rmapp/repository-config.ts';
 import { checkProtectedPaths, ensureSetup, runChecks } from '../rmapp/repository-commands.ts';
 import { runAgent } from '../rmapp/agent-runner.ts';
-import { mentionPattern, mentions } from '../rmapp/commands.ts';
+import { conversationRequest, mentionPattern, mentions } from '../rmapp/commands.ts';
 import { agentSummary, commitMessage } from '../rmapp/pull-request-text.ts';
 import { codeSpan, failureReason, untrustedMarkdown } from '../rmapp/run-texts.ts';
 import { summarizeTests, testResultLine } from '../rmapp/test-report.ts';
@@ -94,6 +94,14 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
           // A closed or merged pull request's branch is history: pushing to it would change what was merged or reopen nothing.
           throw new ValidationError(
             `This pull request is ${pr.merged_at ? 'merged' : 'closed'}, so rmapp changed nothing: reopen it, or ask on an open pull request.`,
+          );
+        // The comment as it reads now must still ask the bot for a change, as it did when it was accepted:
+        // it is read here later (a run queued behind another, a retry), and its author may have edited it
+        // meanwhile into "never mind" (no mention left) or, in the conversation, into a command such as
+        // `@rmapp cancel` — which would otherwise go to the agent as the change to make, and be pushed.
+        if (!stillAsks(comment.body, conversation, deps.botName))
+          throw new ValidationError(
+            `The comment was edited after it was sent and no longer asks @${deps.botName.replace(/\[bot\]$/, '')} for a change, so rmapp changed nothing. Ask again in a new comment if you still want it.`,
           );
         // The mention as commands.ts matches it: `@my-app` also for a bot named `my-app[bot]`.
         const request = comment.body.replace(mentionPattern(deps.botName, 'gi'), '$1').trim();
@@ -211,6 +219,15 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
       { kind: 'github' },
     ),
   };
+}
+
+/**
+ * True when a comment's current text asks the bot for a change, as the delivery that started the run
+ * judged it (github-delivery.ts `intentOf`): a review comment that mentions the bot in its own words, a
+ * conversation comment that mentions it with a request that is no command.
+ */
+function stillAsks(body: string, conversation: boolean, botName: string): boolean {
+  return conversation ? conversationRequest(body, botName) !== null : mentions(body, botName);
 }
 
 /** The commit of a review's change: the request as the subject, who asked in the body and as co-author. */
