@@ -132,6 +132,13 @@ function deliveryActions(deps: GitHubDeliveryDeps, signal: AbortSignal) {
     if (pr.head.repo?.full_name?.toLowerCase() !== `${e.owner}/${e.repo}`.toLowerCase()) return null;
     return issueOfBranch(pr.head.ref);
   };
+  /**
+   * The answer to a review whose summary (its own text) mentions the bot while none of its comments
+   * does: only comments are requests (a review's summary has no comment of its own to answer or read
+   * again), so the reviewer is told where to ask.
+   */
+  const reviewSummaryText = () =>
+    `I act on the comments of a review, not on its summary, so I changed nothing. Ask in a review comment on the code, or in this pull request's conversation: \`@${deps.botName.replace(/\[bot\]$/, '')} <what to change>\`.`;
   /** Review comments of a review that mention the bot. */
   const botComments = async (e: GitHubEventInput, reviewId: number) => {
     const comments = await deps.github.paginate(deps.github.pulls.listCommentsForReview, {
@@ -313,7 +320,12 @@ function deliveryActions(deps: GitHubDeliveryDeps, signal: AbortSignal) {
           });
           return { action: 'started', runId, message: `PRReview for comment ${e.commentId}` };
         }
-        if (ids.length === 0) return { action: 'ignored', runId: null, message: `review ${reviewId} has no comment for the bot` };
+        if (ids.length === 0) {
+          // The request is in the review's summary only: GitHub notified the bot of it, and silence left
+          // the reviewer waiting for a change that never came.
+          if (mentions(e.body, deps.botName)) return reply(e, key, reviewSummaryText());
+          return { action: 'ignored', runId: null, message: `review ${reviewId} has no comment for the bot` };
+        }
         if (ids.length === 1) {
           const into = await executor.addReviewComment(subject, ids[0] as number);
           if (into) return { action: 'signalled', runId: into, message: `comment ${ids[0]} sent to ${into}` };
@@ -451,7 +463,9 @@ function deliveryActions(deps: GitHubDeliveryDeps, signal: AbortSignal) {
       // A review is answered through its comments, and each comment for the bot comes as an event of its
       // own, refused on its own: a refusal here too would answer every passer-by's review, even one
       // that never mentions the bot (and a review with N comments for it N + 1 times).
-      input.event === 'pull_request_review'
+      // Its summary alone mentioning the bot has no comment to be refused through: refused here, once.
+      input.event === 'pull_request_review' &&
+      !(mentions(input.body, deps.botName) && input.reviewId && (await botComments(input, input.reviewId)).length === 0)
         ? {
             action: 'ignored',
             runId: null,
