@@ -274,7 +274,13 @@ export function parseCommand(text: string, botName: string): Command | null {
     if (!match) continue;
     const words = line
       .slice(match.index + match[0].length)
+      // Invisible format characters (a zero-width space pasted from a chat) are no part of a word:
+      // `@rmapp\u200b cancel` was the unknown command "\u200b" — on a pull request, a change request
+      // "cancel" for the agent.
+      .replace(INVISIBLE, '')
       .trim()
+      // Addressed as in a letter: `@rmapp: implement`, `@rmapp, cancel` (the lone `:` was an empty verb: help).
+      .replace(/^[:,]+/, '')
       .split(/\s+/)
       // Emphasis around the command (`*@rmapp implement*`, `**@rmapp** implement`) is not part of it.
       .map((w) => w.replace(/^[*_~]+|[*_~]+$/g, ''))
@@ -299,8 +305,13 @@ function quoted(word: string): string {
   );
 }
 
+/** Unicode's format characters (zero-width spaces and joiners, bidirectional marks, the soft hyphen). */
+const INVISIBLE = /\p{Cf}/gu;
+
 function commandOf(words: string[]): Command {
-  const [verb = '', ...rest] = words.map((w, i) => (i === 0 ? w.toLowerCase().replace(/[.!,:]+$/, '') : w));
+  // The sentence's punctuation after the verb is not part of it: `@rmapp status?` asks for the status
+  // (on a pull request it was otherwise a change request "status?" given to the agent, which could push).
+  const [verb = '', ...rest] = words.map((w, i) => (i === 0 ? w.toLowerCase().replace(/[.!?,:;]+$/, '') : w));
   if (!verb) return { kind: 'help' };
   if (SIMPLE.has(verb)) return { kind: verb as 'cancel' };
   if (verb !== 'implement') return { kind: 'help', reason: `I don't know the command ${quoted(verb)}.` };
