@@ -90,11 +90,8 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
             `The comment's author ${author ? `@\u200b${author}` : '(unknown)'} cannot steer rmapp on ${input.owner}/${input.repo} now (permission: ${permission}), so rmapp changed nothing: only people with write, maintain or admin permission can, when their comment is acted on. Someone who can may ask again in a new comment.`,
             { code: 'NOT_ALLOWED', category: 'validation', details: { author, permission } },
           );
-        if (pr.state !== 'open')
-          // A closed or merged pull request's branch is history: pushing to it would change what was merged or reopen nothing.
-          throw new ValidationError(
-            `This pull request is ${pr.merged_at ? 'merged' : 'closed'}, so rmapp changed nothing: reopen it, or ask on an open pull request.`,
-          );
+        // A closed or merged pull request's branch is history: pushing to it would change what was merged or reopen nothing.
+        if (pr.state !== 'open') throw notOpen(pr);
         // The comment as it reads now must still ask the bot for a change, as it did when it was accepted:
         // it is read here later (a run queued behind another, a retry), and its author may have edited it
         // meanwhile into "never mind" (no mention left) or, in the conversation, into a command such as
@@ -179,6 +176,15 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
     applyChanges: step(
       async ({ input, runId, signal }): Promise<{ commit: string | null; files?: string[] }> => {
         const ws = await workspace(runId, input, signal);
+        // Asked again before the push: the pull request may have been merged or closed while the agent
+        // and the tests worked (minutes). The change then went onto a merged branch, and the reply said
+        // "pushed" for a change that is in nothing merged.
+        const { data: pr } = await gh(signal).pulls.get({ owner: input.owner, repo: input.repo, pull_number: input.pullNumber });
+        if (pr.state !== 'open') {
+          // Thrown away, as after failed tests: a ReviewResponse's next comment shares this workspace.
+          await deps.workspaces.discardChanges(ws, signal);
+          throw notOpen(pr);
+        }
         // Checked again: the tests ran the changed code with the workspace writable, and what they wrote
         // (a test that rewrites `.github/rmapp.yml`) is committed below with the fix.
         await checkProtectedPaths(deps.workspaces, ws, await deps.workspaces.repositorySettings(ws, null, signal), signal);
@@ -219,6 +225,13 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
       { kind: 'github' },
     ),
   };
+}
+
+/** Why nothing is pushed to a pull request that is no longer open. */
+function notOpen(pr: { merged_at: string | null }): ValidationError {
+  return new ValidationError(
+    `This pull request is ${pr.merged_at ? 'merged' : 'closed'}, so rmapp changed nothing: reopen it, or ask on an open pull request.`,
+  );
 }
 
 /**
