@@ -297,8 +297,23 @@ async function replyInThread(
     const { id } = await upsertComment(github, { owner: at.owner, repo: at.repo }, at.pullNumber, idempotencyKey, body);
     return { replyId: id };
   }
-  const reply = await replyToReviewComment(github, { owner: at.owner, repo: at.repo }, at.pullNumber, at.commentId, idempotencyKey, body);
-  return { replyId: reply.id };
+  try {
+    const reply = await replyToReviewComment(github, { owner: at.owner, repo: at.repo }, at.pullNumber, at.commentId, idempotencyKey, body);
+    return { replyId: reply.id };
+  } catch (err) {
+    // The review comment was deleted after it was sent (GitHub answers a reply to it 404): its thread is
+    // gone, and with it the answer — the run failed after its push, and no one was told "pushed" or why
+    // not. Answered in the pull request's conversation instead (one comment, by the same key).
+    if ((err as { status?: unknown } | null)?.status !== 404) throw err;
+    const { id } = await upsertComment(
+      github,
+      { owner: at.owner, repo: at.repo },
+      at.pullNumber,
+      idempotencyKey,
+      `${body}\n\n(The review comment this answers was deleted, so the answer is here.)`,
+    );
+    return { replyId: id };
+  }
 }
 
 /**
