@@ -32,7 +32,6 @@ describe('a command with what people type around it, on a pull request', () => {
     ['@rmapp cancel\u200b', 'cancel'],
     ['@rmapp\u2060 status', 'status'],
     ['@rmapp: status', 'status'],
-    ['@rmapp, cancel', 'cancel'],
   ] as const) {
     it(`${JSON.stringify(body)} is ${kind}`, () => {
       expect(
@@ -41,6 +40,10 @@ describe('a command with what people type around it, on a pull request', () => {
       ).toBe(kind);
     });
   }
+
+  it('a passing mention followed by a comma is no change request', () => {
+    expect(intentOf(onPull('thanks @rmapp, looks good'), { botName: 'rmapp', labels: {} }).kind).toBe('help');
+  });
 
   it('a request with a question mark stays a request', () => {
     expect(intentOf(onPull('@rmapp why does this fail?'), { botName: 'rmapp', labels: {} }).kind).toBe('review');

@@ -279,8 +279,9 @@ export function parseCommand(text: string, botName: string): Command | null {
       // "cancel" for the agent.
       .replace(INVISIBLE, '')
       .trim()
-      // Addressed as in a letter: `@rmapp: implement`, `@rmapp, cancel` (the lone `:` was an empty verb: help).
-      .replace(/^[:,]+/, '')
+      // Addressed as in a letter: `@rmapp: implement` (the lone `:` was an empty verb: help). Not a comma:
+      // "thanks @rmapp, looks good" on a pull request would become a change request for the agent.
+      .replace(/^:+/, '')
       .split(/\s+/)
       // Emphasis around the command (`*@rmapp implement*`, `**@rmapp** implement`) is not part of it.
       .map((w) => w.replace(/^[*_~]+|[*_~]+$/g, ''))
