@@ -52,13 +52,20 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
       async ({ input, signal }): Promise<ReviewRequest> => {
         const conversation = input.source === 'conversation';
         const [comment, { data: pr }] = await Promise.all([
-          conversation
+          (conversation
             ? gh(signal)
                 .issues.getComment({ owner: input.owner, repo: input.repo, comment_id: input.commentId })
                 .then(({ data }) => ({ body: data.body ?? '', path: null, line: null, user: data.user }))
             : gh(signal)
                 .pulls.getReviewComment({ owner: input.owner, repo: input.repo, comment_id: input.commentId })
-                .then(({ data }) => data),
+                .then(({ data }) => data)
+          ).catch((err: unknown) => {
+            // Deleted after it was sent: the answer said only "Not Found" and to retry, which reads it again.
+            if ((err as { status?: unknown } | null)?.status !== 404) throw err;
+            throw new ValidationError(
+              `The comment was deleted before rmapp read it, so rmapp changed nothing. Ask again in a new comment if you still want the change.`,
+            );
+          }),
           gh(signal).pulls.get({ owner: input.owner, repo: input.repo, pull_number: input.pullNumber }),
         ]);
         const own = `${input.owner}/${input.repo}`.toLowerCase();
