@@ -18,7 +18,7 @@ interface Payload {
   repository?: { name?: string; owner?: { login?: string } };
   installation?: { id?: number };
   sender?: { login?: string; type?: string };
-  issue?: { number?: number; pull_request?: unknown; user?: { login?: string } };
+  issue?: { number?: number; pull_request?: unknown; user?: { login?: string }; state?: string };
   pull_request?: { number?: number };
   comment?: { id?: number; body?: string | null; user?: { login?: string; type?: string }; pull_request_review_id?: number | null };
   review?: { id?: number; body?: string | null; user?: { login?: string; type?: string } };
@@ -173,6 +173,10 @@ function decide(name: string, deliveryId: string, payload: Payload, options: Nor
       if (action !== 'labeled' || !label || !Object.hasOwn(options.labels, label))
         return { kind: 'ignored', reason: `issues.${action} (no mapped label)` };
       if (isBot(payload.sender, botName)) return { kind: 'ignored', reason: 'labelled by a bot' };
+      // A closed issue is done with: labels go on closed issues when people triage or tidy them up (a
+      // mapped `bug` on fifty old issues at once), and each had started a run and opened a pull request.
+      // Asking in a comment (`@rmapp implement`) still works there.
+      if (payload.issue?.state === 'closed') return { kind: 'ignored', reason: 'issues.labeled on a closed issue' };
       return run({
         ...base(),
         event: name,
