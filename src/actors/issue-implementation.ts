@@ -23,6 +23,7 @@ import { removeTree } from '../rmapp/workspace-access.ts';
 import { instructionsSection, type RepositorySettings } from '../rmapp/repository-config.ts';
 import { agentMessage, checkProtectedPaths, ensureSetup, runChecks } from '../rmapp/repository-commands.ts';
 import { step } from '../state_machine/step.ts';
+import { WorkflowError } from '../state_machine/errors.ts';
 import type { ImplementInput, ImplementOutcome, IssueImplementationSteps } from '../machines/issue-implementation.ts';
 import { issueBranch } from '../machines/issue-branch.ts';
 
@@ -310,6 +311,24 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
 
     createPR: step(
       async ({ input, runId, signal, idempotencyKey, getArtifact, progress }) => {
+        const repo = { owner: input.owner, repo: input.repo };
+        // The run's draft closed by someone while the run worked (a "stop", or a tidy-up): it is found
+        // only among the open pull requests of its branch, so a second pull request was opened beside it,
+        // marked ready and its review requested — over the person's decision.
+        // This run's pull requests carry its markers (the draft's, this step's, the failure report's).
+        const { data: pulls } = await gh(signal).pulls.list({
+          ...repo,
+          state: 'all',
+          head: `${input.owner}:${input.branch}`,
+          per_page: 100,
+        });
+        const ours = pulls.filter((p) => (p.body ?? '').includes(marker(`${runId}/`).replace(/ -->$/, '')));
+        const closed = ours.find((p) => p.state !== 'open');
+        if (closed && !ours.some((p) => p.state === 'open'))
+          throw new WorkflowError(
+            `the draft pull request #${closed.number} was closed while I worked, so I opened no other and pushed nothing more; reopen it and comment \`@${deps.botName ?? 'rmapp'} retry\` if you still want it`,
+            { code: 'DRAFT_CLOSED', category: 'validation', details: { pullRequest: closed.number } },
+          );
         const ws = await workspace(runId, input, signal);
         await deps.workspaces.push(ws, signal);
         const [analysis, summary, tests] = await Promise.all([
@@ -326,7 +345,6 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
           testsSkipped: !tests,
           status: { phase: 'ready' },
         });
-        const repo = { owner: input.owner, repo: input.repo };
         const pr = await ensurePullRequest(gh(signal), repo, {
           head: input.branch,
           base: input.base,
