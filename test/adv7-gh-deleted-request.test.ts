@@ -3,7 +3,7 @@
  * `retry` (which would read the deleted comment again, and fail the same way).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createServiceWorld, example, type ServiceWorld } from './helpers/service-world.ts';
+import { type ServiceWorld, pullRequestWorld, example } from './helpers/service-world.ts';
 
 let sw: ServiceWorld | undefined;
 afterEach(async () => {
@@ -14,11 +14,8 @@ afterEach(async () => {
 describe('a review request deleted before its run reads it', () => {
   for (const kind of ['conversation', 'review'] as const) {
     it(`(${kind} comment) is answered with what happened`, async () => {
-      sw = await createServiceWorld();
+      sw = await pullRequestWorld();
       const { emulator } = sw.world;
-      await sw.world.git(sw.world.remote, 'branch', 'feature', 'main');
-      emulator.pulls.set('acme/widgets', [{ number: 7, head: 'feature', base: 'main', title: 'x', body: '', state: 'open' }]);
-      emulator.permissions.set('acme/widgets:alice', 'write');
       // Delivered, but no longer on GitHub (the emulator never had it).
       const body = '@rmapp fix\nWRITE impl.txt right';
       const event = kind === 'conversation' ? 'issue_comment' : 'pull_request_review_comment';

@@ -4,30 +4,13 @@
  * command — no longer asks for a change, and nothing may be pushed for it.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createServiceWorld, example, type ServiceWorld } from './helpers/service-world.ts';
+import { type ServiceWorld, settledRuns, pullRequestWorld, example } from './helpers/service-world.ts';
 
 let sw: ServiceWorld | undefined;
 afterEach(async () => {
   await sw?.stop();
   sw = undefined;
 });
-
-async function settled(s: ServiceWorld) {
-  for (let i = 0; i < 600; i++) {
-    const runs = await s.service.engine.list({});
-    if (runs.length > 1 && runs.every((r) => ['succeeded', 'failed', 'cancelled'].includes(r.status))) return runs;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('runs did not finish');
-}
-
-async function prWorld() {
-  const s = await createServiceWorld();
-  await s.world.git(s.world.remote, 'branch', 'feature', 'main');
-  s.world.emulator.pulls.set('acme/widgets', [{ number: 7, head: 'feature', base: 'main', title: 'x', body: '', state: 'open' }]);
-  s.world.emulator.permissions.set('acme/widgets:alice', 'write');
-  return s;
-}
 
 const replies = (s: ServiceWorld) =>
   [...(s.world.emulator.comments.get('acme/widgets#7') ?? []), ...(s.world.emulator.reviewComments.get('acme/widgets#7') ?? [])].map(
@@ -40,7 +23,7 @@ describe('a review request edited after it was sent', () => {
     ['into a command', '@rmapp cancel\nWRITE impl.txt right'],
   ] as const) {
     it(`in the conversation, ${what}: nothing is pushed and the reply says why`, async () => {
-      sw = await prWorld();
+      sw = await pullRequestWorld();
       const head = await sw.world.git(sw.world.remote, 'rev-parse', 'feature');
       // The comment as GitHub has it when the run reads it; the delivery carries it as it was sent.
       const id = sw.world.emulator.addIssueComment('acme', 'widgets', 7, now, 'alice');
@@ -51,7 +34,7 @@ describe('a review request edited after it was sent', () => {
         Object.assign(p.comment.user, { login: 'alice', type: 'User' });
       });
       expect((await sw.deliver('issue_comment', sent)).status).toBe(202);
-      const runs = await settled(sw);
+      const runs = await settledRuns(sw);
       const review = runs.find((r) => r.workflow === 'PRReview');
       expect(
         await sw.world.git(sw.world.remote, 'rev-parse', 'feature'),
@@ -63,7 +46,7 @@ describe('a review request edited after it was sent', () => {
   }
 
   it('a review comment edited to no longer mention the bot: nothing is pushed', async () => {
-    sw = await prWorld();
+    sw = await pullRequestWorld();
     const head = await sw.world.git(sw.world.remote, 'rev-parse', 'feature');
     const id = sw.world.emulator.addReviewComment('acme', 'widgets', 7, 'ok, done by hand\nWRITE impl.txt right', 'alice');
     const sent = example('pull_request_review_comment', 'created', (p) => {
@@ -72,7 +55,7 @@ describe('a review request edited after it was sent', () => {
       Object.assign(p.comment.user, { login: 'alice', type: 'User' });
     });
     expect((await sw.deliver('pull_request_review_comment', sent)).status).toBe(202);
-    await settled(sw);
+    await settledRuns(sw);
     expect(
       await sw.world.git(sw.world.remote, 'rev-parse', 'feature'),
       'src/actors/pr-review.ts parseComment pushed an edited-away request',

@@ -3,7 +3,7 @@
  * gets nothing pushed to its branch, and the reviewer is told why, not "pushed".
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createServiceWorld, example, type ServiceWorld } from './helpers/service-world.ts';
+import { type ServiceWorld, settledRuns, pullRequestWorld, example } from './helpers/service-world.ts';
 
 let sw: ServiceWorld | undefined;
 afterEach(async () => {
@@ -11,22 +11,10 @@ afterEach(async () => {
   sw = undefined;
 });
 
-async function settled(s: ServiceWorld) {
-  for (let i = 0; i < 600; i++) {
-    const runs = await s.service.engine.list({});
-    if (runs.length > 1 && runs.every((r) => ['succeeded', 'failed', 'cancelled'].includes(r.status))) return runs;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('runs did not finish');
-}
-
 describe('a pull request closed while its review run works', () => {
   it('gets nothing pushed, and a reply that says so', async () => {
-    sw = await createServiceWorld();
+    sw = await pullRequestWorld();
     const { emulator } = sw.world;
-    await sw.world.git(sw.world.remote, 'branch', 'feature', 'main');
-    emulator.pulls.set('acme/widgets', [{ number: 7, head: 'feature', base: 'main', title: 'x', body: '', state: 'open' }]);
-    emulator.permissions.set('acme/widgets:alice', 'write');
     const head = await sw.world.git(sw.world.remote, 'rev-parse', 'feature');
     // Open for the delivery's look and the run's reading of the request; closed right after that read.
     let reads = 0;
@@ -49,7 +37,7 @@ describe('a pull request closed while its review run works', () => {
       Object.assign(p.comment.user, { login: 'alice', type: 'User' });
     });
     expect((await sw.deliver('issue_comment', sent)).status).toBe(202);
-    const runs = await settled(sw);
+    const runs = await settledRuns(sw);
     expect(reads).toBe(2);
     expect(
       await sw.world.git(sw.world.remote, 'rev-parse', 'feature'),

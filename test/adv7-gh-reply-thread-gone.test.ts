@@ -4,7 +4,7 @@
  * conversation, rather than the run failing after its push with no one told.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createServiceWorld, example, type ServiceWorld } from './helpers/service-world.ts';
+import { type ServiceWorld, pullRequestWorld, example } from './helpers/service-world.ts';
 
 let sw: ServiceWorld | undefined;
 afterEach(async () => {
@@ -14,11 +14,8 @@ afterEach(async () => {
 
 describe('a review comment deleted before its answer', () => {
   it('is answered in the conversation, once', async () => {
-    sw = await createServiceWorld();
+    sw = await pullRequestWorld();
     const { emulator } = sw.world;
-    await sw.world.git(sw.world.remote, 'branch', 'feature', 'main');
-    emulator.pulls.set('acme/widgets', [{ number: 7, head: 'feature', base: 'main', title: 'x', body: '', state: 'open' }]);
-    emulator.permissions.set('acme/widgets:alice', 'write');
     const body = '@rmapp fix\nWRITE impl.txt right';
     const id = emulator.addReviewComment('acme', 'widgets', 7, body, 'alice');
     // Deleted once the run has read it: GitHub answers a reply to it 404.

@@ -4,7 +4,7 @@
  * rather than silence. A review that does not mention the bot still gets none.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createServiceWorld, example, type ServiceWorld } from './helpers/service-world.ts';
+import { type ServiceWorld, pullRequestWorld, example } from './helpers/service-world.ts';
 
 let sw: ServiceWorld | undefined;
 afterEach(async () => {
@@ -35,10 +35,7 @@ describe('a review that mentions the bot only in its summary', () => {
     ['a reader', 'read', /Only people with write access/],
   ] as const) {
     it(`by ${who} is answered once`, async () => {
-      sw = await createServiceWorld();
-      await sw.world.git(sw.world.remote, 'branch', 'feature', 'main');
-      sw.world.emulator.pulls.set('acme/widgets', [{ number: 7, head: 'feature', base: 'main', title: 'x', body: '', state: 'open' }]);
-      sw.world.emulator.permissions.set('acme/widgets:alice', permission);
+      sw = await pullRequestWorld(permission);
       const asked = await sw.deliver('pull_request_review', review('Looks fine. @rmapp rename `foo` to `bar` please', 'alice'));
       const quiet = await sw.deliver('pull_request_review', review('Looks fine to me.', 'alice'));
       expect(asked.status).toBe(202);

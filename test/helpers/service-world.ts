@@ -147,3 +147,25 @@ export async function createServiceWorld(
     },
   };
 }
+
+/**
+ * A service world with an open pull request #7 of acme/widgets from branch `feature` (made from `main`
+ * in the remote) into `main`, and `alice` holding `permission` on the repository.
+ */
+export async function pullRequestWorld(permission = 'write'): Promise<ServiceWorld> {
+  const s = await createServiceWorld();
+  await s.world.git(s.world.remote, 'branch', 'feature', 'main');
+  s.world.emulator.pulls.set('acme/widgets', [{ number: 7, head: 'feature', base: 'main', title: 'x', body: '', state: 'open' }]);
+  s.world.emulator.permissions.set('acme/widgets:alice', permission);
+  return s;
+}
+
+/** The service's runs once there are two or more and every one has ended (a minute at most). */
+export async function settledRuns(s: ServiceWorld) {
+  for (let i = 0; i < 600; i++) {
+    const runs = await s.service.engine.list({});
+    if (runs.length > 1 && runs.every((r) => ['succeeded', 'failed', 'cancelled'].includes(r.status))) return runs;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('runs did not finish');
+}
