@@ -326,7 +326,9 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
         const closed = ours.find((p) => p.state !== 'open');
         if (closed && !ours.some((p) => p.state === 'open'))
           throw new WorkflowError(
-            `the draft pull request #${closed.number} was closed while I worked, so I opened no other and pushed nothing more; reopen it and comment \`@${deps.botName ?? 'rmapp'} retry\` if you still want it`,
+            closed.merged_at
+              ? `the pull request #${closed.number} was merged before I finished, so I opened no other and pushed nothing more to it; what I did since is on branch ${input.branch}`
+              : `the draft pull request #${closed.number} was closed while I worked, so I opened no other and pushed nothing more; reopen it and comment \`@${deps.botName ?? 'rmapp'} retry\` if you still want it`,
             { code: 'DRAFT_CLOSED', category: 'validation', details: { pullRequest: closed.number } },
           );
         const ws = await workspace(runId, input, signal);

@@ -296,6 +296,7 @@ function pullJson(gh: EmulatorData, repo: string, p: Pull) {
     title: p.title,
     body: p.body,
     state: p.state,
+    merged_at: p.mergedAt ?? null,
     draft: p.draft ?? false,
     requested_reviewers: (p.requestedReviewers ?? []).map((login) => ({ login, type: 'User' })),
     head: { ref: p.head, label: `${(headRepo ?? repo).split('/')[0]}:${p.head}`, repo: headRepo === null ? null : repoJson(headRepo) },

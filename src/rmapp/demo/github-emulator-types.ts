@@ -24,6 +24,8 @@ export interface Pull {
   title: string;
   body: string;
   state: 'open' | 'closed';
+  /** When it was merged (ISO 8601; its state is then `closed`); null or absent when it was not. */
+  mergedAt?: string | null;
   /** Opened as a draft (`POST /pulls` with `draft: true`); GraphQL's `markPullRequestReadyForReview` clears it. */
   draft?: boolean;
   /** Logins asked for a review (`POST /pulls/{n}/requested_reviewers`). */
