@@ -32,8 +32,19 @@ const PROXY_ENV = (url: string) => ({
   NO_PROXY: 'localhost,127.0.0.1',
   no_proxy: 'localhost,127.0.0.1',
 });
-/** Enters the cgroups named by the leading arguments, then becomes the command (no untrusted text in the script). */
-const ENTER_CGROUPS = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; exec "$@"';
+/**
+ * The bubblewrap driver's launcher (bash: dash cannot close a descriptor above 9; no untrusted text in the
+ * script, only in its arguments). It closes every descriptor but 0, 1 and 2 — the service may hold some
+ * its own launcher left open without close-on-exec, and prlimit and bwrap hand on whatever they are
+ * given, so the command could read or write them — then enters the cgroups named by the leading
+ * arguments (a count, then the files), then becomes the command through `env`, which drops the two
+ * variables bash adds (`SHLVL`, `_`) so that the command's environment is exactly the one built for it.
+ */
+const LAUNCHER = [
+  'for f in /proc/self/fd/*; do fd=${f##*/}; case $fd in 0|1|2|*[!0-9]*) ;; *) eval "exec $fd>&-" ;; esac; done',
+  'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done',
+  'exec /usr/bin/env -u _ -u SHLVL "$@"',
+].join('; ');
 
 /** The settings with defaults for what is not given. */
 export function sandboxSettings(partial: Partial<SandboxSettings> = {}): SandboxSettings {
@@ -147,9 +158,8 @@ export function createSandbox(partial: Partial<SandboxSettings> = {}): Sandbox {
           '--',
           ...bwrap,
         ];
-        argv = cgroup
-          ? ['/bin/sh', '-c', ENTER_CGROUPS, 'rmapp-sandbox', String(cgroup.procsFiles.length), ...cgroup.procsFiles, ...rlimits]
-          : rlimits;
+        const procsFiles = cgroup?.procsFiles ?? [];
+        argv = ['/bin/bash', '-c', LAUNCHER, 'rmapp-sandbox', String(procsFiles.length), ...procsFiles, ...rlimits];
       }
       try {
         // cwd '/': the wrapper's shell exports PWD, which would tell the command where the service runs.
