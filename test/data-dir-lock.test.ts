@@ -182,7 +182,7 @@ it('a second copy of the package in one process does not take its own process’
   const copy = mkdtempSync(join(tmpdir(), 'rmapp-copy-'));
   dirs.push(copy);
   // The module and what it imports, as a second installed copy of the package would have them.
-  for (const file of ['data-dir-lock.js', 'config-error.js']) {
+  for (const file of ['data-dir-lock.js', 'config-error.js', 'process-identity.js']) {
     writeFileSync(
       join(copy, file.replace(/\.js$/, '.mjs')),
       readFileSync(join(ROOT, 'dist/persistence', file), 'utf8').replace(/\.js(["'];)/g, '.mjs$1'),

@@ -169,7 +169,11 @@ async function lockLoad(options: { rounds: number; reversedRenewal: boolean; sto
       ).catch(note('artifact')),
       admitQueuedRuns(claimer, [def]).catch(note('admission')),
       markUnregisteredVersions(retention, [def], `w-${suffix}`).catch(note('unregistered')),
-      expirePreviousIncarnation(claimer, { workerId: `nobody-${suffix}`, liveOwners: [`nobody-${suffix}:00000000`] }).catch(note('expire')),
+      expirePreviousIncarnation(claimer, {
+        workerId: `nobody-${suffix}`,
+        owners: [`nobody-${suffix}:00000001`],
+        liveOwners: [`nobody-${suffix}:00000000`],
+      }).catch(note('expire')),
     ]);
     for (const r of results[0]) state.set(r.id, { version: r.version, epoch: state.get(r.id)?.epoch ?? 0 });
   }

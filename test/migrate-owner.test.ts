@@ -33,7 +33,8 @@ async function upgradeAndRun(d: OwnedDatabase): Promise<void> {
     .map((m) => m.tag)
     .filter((tag) => tag > d.upTo);
   expect((await migrate(d.superuser)).applied).toEqual(later);
-  const engine = createEngine({ database: d.ownerDb, workflows: [owned] });
+  // Under an id of the operator's: the worker records its process (0021's table, the superuser's).
+  const engine = createEngine({ database: d.ownerDb, workflows: [owned], workerId: 'owned' });
   cleanups.push(() => engine.stop());
   await engine.startWorker();
   // Twenty at once: their commits go together through rmapp_commit_runs (a lone run's do not).
@@ -113,5 +114,6 @@ it('fails 0017, naming what the owner lacks, when the migrating role holds privi
     '0018_run_removed',
     '0019_inbox_reported',
     '0020_steps_done',
+    '0021_worker_processes',
   ]);
 });

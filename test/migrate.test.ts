@@ -30,7 +30,7 @@ describe('migrations on Postgres', () => {
     await db.close();
     expect(ALL.length).toBeGreaterThanOrEqual(5);
     expect(rows.map((r) => r.tag).sort()).toEqual(ALL);
-    expect(tables[0]?.n).toBe(5); // runs, history, inbox, artifacts, migrations (the watch is a sequence since 0016)
+    expect(tables[0]?.n).toBe(6); // runs, history, inbox, artifacts, worker processes, migrations (the watch is a sequence since 0016)
   });
 
   it('refuses a database migrated by a newer rmapp, with a message that says what to do', async () => {

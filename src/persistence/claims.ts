@@ -169,18 +169,20 @@ export function ownerLockName(owner: string): string {
 }
 
 /**
- * A worker that restarts under the same stable worker id takes back the runs its previous incarnation
- * held, without waiting for their leases to expire (DBOS does the same with its executor id). Only
- * safe when worker ids are unique among live workers, which is why the default id includes the pid.
- * With `ownerLocks` (Postgres), a lease whose owner's lock ({@link ownerLockName}) some connection
- * still holds is left to expire: that owner's process is alive — a second process started under the
- * same id, which could not take the id's lock and runs its own runs — and expiring its leases ran its
- * steps in flight a second time beside it (an adversarial pass).
+ * A worker that restarts under the same stable worker id takes back the runs its previous incarnations
+ * held, without waiting for their leases to expire (DBOS does the same with its executor id) — only
+ * those of `owners`, the incarnations it proved gone (worker-processes.ts): a process the database has
+ * lost holds none of its locks there and may still be running steps. With `ownerLocks` (Postgres), a
+ * lease whose owner's lock ({@link ownerLockName}) some connection still holds is left to expire too:
+ * that owner's process is alive — a second process started under the same id, which could not take
+ * the id's lock and runs its own runs — and expiring its leases ran its steps in flight a second time
+ * beside it (an adversarial pass).
  */
 export async function expirePreviousIncarnation(
   db: Queryable,
-  options: { workerId: string; liveOwners: string[]; ownerLocks?: boolean },
+  options: { workerId: string; owners: string[]; liveOwners: string[]; ownerLocks?: boolean },
 ): Promise<number> {
+  if (options.owners.length === 0) return 0;
   // The locks held now, read once (pg_locks reads the whole lock table each time).
   const held = options.ownerLocks ? `held as materialized (${heldSessionLocksSql()}),` : '';
   const alive = options.ownerLocks ? `and ${sessionLockKeySql(`'rmapp.owner:' || lease_owner`)} not in (select objid from held)` : '';
@@ -188,13 +190,13 @@ export async function expirePreviousIncarnation(
     // Locked in id order like every statement that updates several runs (see renewLeases).
     `with ${held} l as materialized (
        select id from rmapp_runs where status = 'running' and left(lease_owner, -9) = $1 and lease_owner <> all($2::text[])
-         and right(lease_owner, 5) <> ':kept' ${alive}
+         and lease_owner = any($3::text[]) and right(lease_owner, 5) <> ':kept' ${alive}
        order by id for no key update)
      update rmapp_runs r set lease_expires_at = now(), wake_at = now() from l where r.id = l.id returning r.id`,
     // An owner is `<worker id>:<8 hex chars>`: strip the suffix to compare ids exactly. The owners this
     // process's workers have been (this one among them) are live: a worker started again under the same
     // id in the process after a stop that gave up took over its own step still running.
-    [options.workerId, options.liveOwners],
+    [options.workerId, options.liveOwners, options.owners],
   );
   return rows.length;
 }

@@ -25,10 +25,11 @@
  * process ({@link GUARD_STALE_MS}) can still remove a newer lock.
  */
 import { randomUUID } from 'node:crypto';
-import { linkSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { configError } from './config-error.ts';
+import { pidRunning, readTrimmed, startTimeOf, thisProcess, type ProcessIdentity } from './process-identity.ts';
 
 /** The lock file of the store at `dir`. */
 export function lockFileOf(dir: string): string {
@@ -42,58 +43,16 @@ const lockedHere = new Set<string>();
 const GUARD_STALE_MS = 10_000;
 
 /** Who holds a lock. Fields a platform cannot tell (no `/proc`) are absent and not compared. */
-interface Holder {
-  pid: number;
-  /** Start time of the process, in clock ticks since boot (`/proc/<pid>/stat`, field 22). */
-  start?: string;
-  boot?: string;
-  /** PID namespace (`/proc/self/ns/pid`): pids of another are not this one's. */
-  ns?: string;
-  /** Network namespace (`/proc/self/ns/net`): the store's socket shuts out only holders of the same one. */
-  net?: string;
-}
+type Holder = ProcessIdentity;
 
-function readText(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8').trim();
-  } catch {
-    return undefined;
-  }
-}
-
-function startTimeOf(pid: number): string | undefined {
-  const stat = readText(`/proc/${pid}/stat`);
-  // The command name (field 2) may hold spaces and parentheses: fields are counted after its last ")".
-  return stat?.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-}
-
-function namespace(kind: 'pid' | 'net'): string | undefined {
-  try {
-    return readlinkSync(`/proc/self/ns/${kind}`);
-  } catch {
-    return undefined;
-  }
-}
-
-function self(): Holder {
-  const boot = readText('/proc/sys/kernel/random/boot_id');
-  return { pid: process.pid, start: startTimeOf(process.pid), boot, ns: namespace('pid'), net: namespace('net') };
-}
+const self = thisProcess;
 
 /** Waits `ms` without returning to the event loop (the opening is synchronous up to here). */
 function pause(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-function running(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false; // kill(-1, 0) asks about every process
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+const running = pidRunning;
 
 type Found = { kind: 'none' } | { kind: 'lock'; holder: Holder | null; ino: number; text: string };
 
@@ -348,7 +307,7 @@ function lockFileTaken(dir: string, wording: LockWording, lockFile: string, me: 
 }
 
 function readLegacy(path: string): Holder | null {
-  const text = readText(path);
+  const text = readTrimmed(path);
   return text ? parseHolder(text) : null;
 }
 

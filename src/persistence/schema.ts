@@ -213,6 +213,29 @@ export const runArtifacts = pgTable(
   (t) => [primaryKey({ name: 'rmapp_run_artifacts_pk', columns: [t.runId, t.name] })],
 );
 
+/**
+ * The process behind each lease owner of a worker started under an operator-chosen id: a worker
+ * started again under that id takes back at once only the leases of a process it can prove gone (same
+ * boot, same PID namespace, its pid not running or running another process). A process the database
+ * has lost holds none of its locks there (they live on its connections), so without this record a
+ * restart took the runs of a process still running their steps (README, "One owner at a time").
+ */
+export const workerProcesses = pgTable(
+  'rmapp_worker_processes',
+  {
+    /** The lease owner (`<worker id>:<8 hex digits>`). */
+    owner: text('owner').primaryKey(),
+    workerId: text('worker_id').notNull(),
+    pid: integer('pid').notNull(),
+    /** Clock ticks since boot at the process's start (`/proc/<pid>/stat`); null where unknown. */
+    processStart: text('process_start'),
+    bootId: text('boot_id'),
+    pidNamespace: text('pid_namespace'),
+    startedAt: tz('started_at').notNull().defaultNow(),
+  },
+  (t) => [index('rmapp_worker_processes_worker_idx').on(t.workerId)],
+);
+
 export type { HistoryRow, RunRow } from './row-types.ts';
 
 /** True when A and B are the same type (each assignable to the other, in both directions). */

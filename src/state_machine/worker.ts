@@ -17,7 +17,6 @@ import {
   type AdmissionCursor,
   claimRuns,
   expireDeadProcessLeases,
-  expirePreviousIncarnation,
   ownerLockName,
   nextWakeAt,
   releaseRun,
@@ -39,6 +38,7 @@ import { toErrorData, type ErrorData } from './errors.ts';
 import type { EngineEvents } from './events.ts';
 import { resolveRetryPolicy, type RetryPolicy } from './retry-policy.ts';
 import { RunSession } from './run-session.ts';
+import { recordIncarnation, takeBackFromPreviousIncarnations } from './previous-incarnations.ts';
 import { dbFaultsArmed, withDbFault } from './db-faults.ts';
 import { jsonBytes, SizeLimitError, type Limits } from './limits.ts';
 import type { Clock, SessionHost } from './session-host.ts';
@@ -289,9 +289,9 @@ export class Worker implements SessionHost {
 
   /**
    * Under an id the operator chose, takes back at once the runs its previous incarnation held (a
-   * restart), unless another live process holds the id's lock (Postgres): two processes then share
-   * the id, and expiring the other's leases would run its steps in flight a second time. Its runs are
-   * left to their leases, and the operator is told.
+   * restart) when that process is proven gone (previous-incarnations.ts), unless another live process
+   * holds the id's lock (Postgres): two processes then share the id, and expiring the other's leases
+   * would run its steps in flight a second time. Its runs are left to their leases, and the operator is told.
    */
   private async takeOverPreviousIncarnation(): Promise<void> {
     const { workerId } = this.options;
@@ -299,6 +299,7 @@ export class Worker implements SessionHost {
     // leases of a live owner alone (claims.ts `expirePreviousIncarnation`).
     const ownerLock = await this.db.holdLock?.(ownerLockName(this.owner), () => {});
     if (ownerLock) this.workerLocks.push(ownerLock);
+    await recordIncarnation(this.db, { workerId, owner: this.owner });
     const lock = await this.db.holdLock?.(`rmapp.worker:${workerId}`, () =>
       this.logger.error(
         { workerId, owner: this.owner },
@@ -313,7 +314,14 @@ export class Worker implements SessionHost {
       );
       return;
     }
-    await expirePreviousIncarnation(this.db, { workerId, liveOwners: [...processOwners], ownerLocks: ownerLock?.held === true });
+    await takeBackFromPreviousIncarnations(this.db, {
+      workerId,
+      owner: this.owner,
+      liveOwners: [...processOwners],
+      ownerLocks: ownerLock?.held === true,
+      leaseMs: this.leaseMs,
+      logger: this.logger,
+    });
   }
 
   private async releaseWorkerLock(): Promise<void> {

@@ -1,0 +1,78 @@
+/**
+ * The record of which process each lease owner of an operator-chosen worker id was (migration 0021),
+ * so that a worker started again under that id can tell a previous incarnation that is gone — whose
+ * runs it takes back at once — from one the database has merely lost (a network cut, its connections
+ * terminated, a Postgres restart), which holds none of its locks there any more but may still be running
+ * steps: those runs wait for their leases, by which time that process has stopped them itself
+ * (self-fencing). README, "One owner at a time".
+ */
+import type { Queryable } from './database.ts';
+import type { ProcessIdentity } from './process-identity.ts';
+
+/** Writes (or rewrites) the record of `owner`: this worker's process. */
+export async function recordWorkerProcess(db: Queryable, owner: string, workerId: string, me: ProcessIdentity): Promise<void> {
+  await db.query(
+    `insert into rmapp_worker_processes (owner, worker_id, pid, process_start, boot_id, pid_namespace) values ($1, $2, $3, $4, $5, $6)
+     on conflict (owner) do update set worker_id = excluded.worker_id, pid = excluded.pid, process_start = excluded.process_start,
+       boot_id = excluded.boot_id, pid_namespace = excluded.pid_namespace, started_at = now()`,
+    [owner, workerId, me.pid, me.start ?? null, me.boot ?? null, me.ns ?? null],
+  );
+}
+
+/** A previous lease owner of a worker id that still holds leases, with the process it recorded (null: none). */
+export interface PreviousOwner {
+  owner: string;
+  /** Its running runs whose lease has not expired. */
+  leases: number;
+  process: ProcessIdentity | null;
+}
+
+/**
+ * The lease owners of `workerId` other than `liveOwners` (this process's own) that hold unexpired
+ * leases of running runs — not kept ones (claims.ts `keptOwner`) — with their records.
+ */
+export async function previousOwners(db: Queryable, workerId: string, liveOwners: string[]): Promise<PreviousOwner[]> {
+  const rows = await db.query<{
+    owner: string;
+    leases: number;
+    pid: number | null;
+    process_start: string | null;
+    boot_id: string | null;
+    pid_namespace: string | null;
+  }>(
+    // An owner is `<worker id>:<8 hex chars>`: the suffix is stripped to compare ids exactly.
+    `select l.owner, l.leases, p.pid, p.process_start, p.boot_id, p.pid_namespace
+       from (select lease_owner as owner, count(*)::int as leases from rmapp_runs
+              where status = 'running' and lease_expires_at > now() and left(lease_owner, -9) = $1
+                and lease_owner <> all($2::text[]) and right(lease_owner, 5) <> ':kept'
+              group by lease_owner) l
+       left join rmapp_worker_processes p on p.owner = l.owner
+      order by l.owner`,
+    [workerId, liveOwners],
+  );
+  return rows.map((r) => ({
+    owner: r.owner,
+    leases: r.leases,
+    process:
+      r.pid === null
+        ? null
+        : {
+            pid: r.pid,
+            ...(r.process_start === null ? {} : { start: r.process_start }),
+            ...(r.boot_id === null ? {} : { boot: r.boot_id }),
+            ...(r.pid_namespace === null ? {} : { ns: r.pid_namespace }),
+          },
+  }));
+}
+
+/**
+ * Deletes the records of `workerId`'s owners other than `keep` that hold no unexpired lease: nothing
+ * is left for a later incarnation to judge them by (their runs, if any, are claimable already).
+ */
+export async function forgetWorkerProcesses(db: Queryable, workerId: string, keep: string[]): Promise<void> {
+  await db.query(
+    `delete from rmapp_worker_processes p where p.worker_id = $1 and p.owner <> all($2::text[])
+       and not exists (select 1 from rmapp_runs r where r.lease_owner = p.owner and r.status = 'running' and r.lease_expires_at > now())`,
+    [workerId, keep],
+  );
+}
