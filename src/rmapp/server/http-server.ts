@@ -22,9 +22,8 @@
  * adapter without making this smaller.
  */
 import { readFileSync } from 'node:fs';
-import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import type { Engine } from '../../state_machine/engine.ts';
@@ -33,6 +32,7 @@ import type { Logger } from '../logger.ts';
 import { createMasker, type Masker } from '../masking.ts';
 import { apiRouteMethods, handleApi } from './api.ts';
 import { hostPolicy, type HostPolicy } from './host-guard.ts';
+import { answerClientErrors } from './node-answers.ts';
 import { ClientError, SECURITY_HEADERS, sendJson, sendText } from './http-util.ts';
 import { addressKey, clientAddress, loginPage, loginRoute, logoutRoute, sendTooMany, SIGN_OUT_FORM, SignInLimiter } from './login.ts';
 import { runStream } from './stream.ts';
@@ -274,20 +274,9 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
       else openFrom.delete(from);
     });
   });
-  // Answers node writes itself (a malformed request, headers too large, too slow) carry the security
-  // headers too, and `Expect:` values node does not know get a 417 with them.
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-    if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-    const headers = Object.entries(SECURITY_HEADERS)
-      .map(([k, v]) => `${k}: ${v}\r\n`)
-      .join('');
-    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${headers}connection: close\r\ncontent-length: 0\r\n\r\n`);
-  });
-  server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => {
-    res.writeHead(417, SECURITY_HEADERS);
-    res.end();
-  });
+  // Answers node writes itself (a malformed request, headers too large, too slow, an unknown Expect:)
+  // carry the security headers too, and none is written where a response has begun (node-answers.ts).
+  answerClientErrors(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => resolve());
