@@ -180,6 +180,11 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
     if ((req.headersDistinct.host?.length ?? 0) > 1) {
       return sendJson(res, 400, { error: 'The request has more than one Host header; send exactly one.' });
     }
+    // RFC 9112 §3.2 again: HTTP/1.1 needs a Host. node's own check (requireHostHeader, off below) wrote a
+    // bare 400 without the security headers or a word of what was wrong.
+    if (!req.headers.host && req.httpVersion === '1.1') {
+      return sendJson(res, 400, { error: 'An HTTP/1.1 request needs a Host header naming the server (Host: name:port).' });
+    }
     if (path === '/webhooks/github') {
       if (method !== 'POST') return sendJson(res, 405, { error: 'Use POST.' }, { allow: 'POST' });
       if (!options.webhook)
@@ -238,6 +243,8 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
   const server = createServer(
     {
       maxHeaderSize: limits.maxHeaderBytes,
+      // Checked by `handle`, which answers with the security headers and a message.
+      requireHostHeader: false,
       headersTimeout: limits.headersTimeoutMs,
       requestTimeout: limits.requestTimeoutMs,
       keepAliveTimeout: limits.keepAliveTimeoutMs,
