@@ -1,7 +1,7 @@
 /**
  * The answers node's HTTP server would write itself — to a request it cannot parse, one too slow or
- * with headers too large, an `Expect:` it does not know — written by the service instead, so that
- * they carry {@link SECURITY_HEADERS} (README, "The HTTP side": "also node's own 400/408/431 answers").
+ * with headers too large, an `Expect:` it does not know, a CONNECT (which it met with silence) —
+ * written by the service instead, so that they carry {@link SECURITY_HEADERS} (README, "The HTTP side": "also node's own 400/408/431 answers").
  *
  * Such an answer is written straight into the socket, so it must not be written where a response is
  * already under way or given: a request answered before its body was complete (a 403 or 404 sent
@@ -21,16 +21,20 @@ interface Exchanges {
   open: Set<ServerResponse>;
 }
 
-/** A raw response with the security headers and no body, for a socket node's parser gave up on. */
-function rawAnswer(status: number): string {
-  const headers = Object.entries(SECURITY_HEADERS)
+/**
+ * A raw response with the security headers, for a socket node's parser gave up on or that asked for a
+ * tunnel: no body, or `{ error }` as JSON with `extra` headers.
+ */
+function rawAnswer(status: number, error?: string, extra: Record<string, string> = {}): string {
+  const body = error === undefined ? '' : JSON.stringify({ error });
+  const headers = Object.entries({ ...SECURITY_HEADERS, ...extra, ...(body ? { 'content-type': 'application/json; charset=utf-8' } : {}) })
     .map(([k, v]) => `${k}: ${v}\r\n`)
     .join('');
-  return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${headers}connection: close\r\ncontent-length: 0\r\n\r\n`;
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${headers}connection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
 }
 
 /**
- * Installs the service's `clientError` and `checkExpectation` answers on `server`, and follows each
+ * Installs the service's `clientError`, `connect` and `checkExpectation` answers on `server`, and follows each
  * connection's requests so that an error answer is written only where no response has begun.
  */
 export function answerClientErrors(server: Server): void {
@@ -55,6 +59,14 @@ export function answerClientErrors(server: Server): void {
     if (!socket.writable || err.code === 'ECONNRESET' || answered(socket)) return void socket.destroy();
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
     socket.end(rawAnswer(status));
+  });
+  // CONNECT (a client taking the service for a proxy): without a listener node closed the connection
+  // without a word; a client's mistake gets a 4xx naming it.
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    socket.on('error', () => {});
+    socket.end(
+      rawAnswer(405, 'CONNECT is not served here: rmapp is no proxy. Send GET, HEAD or POST with a path.', { allow: 'GET, HEAD, POST' }),
+    );
   });
   // `Expect:` values node does not know get a 417 with the headers too.
   server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => {
