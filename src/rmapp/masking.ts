@@ -78,6 +78,14 @@ function maskPem(text: string): string {
 // eslint-disable-next-line no-control-regex -- an ANSI escape starts with ESC: matching it is the point
 const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/y;
 const ALNUM = /[A-Za-z0-9]/;
+
+/**
+ * How many objects deep a value is copied before the rest becomes "[…]": past what the engine stores
+ * (it refuses a run's input, context or event nested more than 256 levels: durable-check.ts), with room
+ * for the answer around it, so a run answered by the API is the run the database holds. A bound all
+ * the same: logs may carry any object graph, and the copy recurses.
+ */
+const MAX_MASKED_DEPTH = 512;
 // eslint-disable-next-line no-control-regex -- an ANSI escape starts with ESC: matching it is the point
 const ANSI_ALL = /\x1b\[[0-9;?]*[A-Za-z]/g;
 
@@ -356,7 +364,7 @@ export function createMasker(secrets: readonly (string | null | undefined)[] = [
     if (typeof v === 'string') return text(v);
     if (!v || typeof v !== 'object' || v instanceof Date) return v;
     if (Buffer.isBuffer(v)) return text(v.toString('utf8'));
-    if (path.has(v) || path.size > 32) return '[…]';
+    if (path.has(v) || path.size > MAX_MASKED_DEPTH) return '[…]';
     path.add(v);
     try {
       // An Error's message and stack are not enumerable: kept as pino's error serializer shows them.
@@ -365,8 +373,12 @@ export function createMasker(secrets: readonly (string | null | undefined)[] = [
       if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return walk((v as { toJSON(): unknown }).toJSON(), path);
       if (Array.isArray(v)) return v.map((x) => walk(x, path));
       const out: Record<string, unknown> = {};
-      for (const [k, x] of Object.entries(v))
-        out[text(k)] = SECRET_KEY.test(k) && x !== null && x !== undefined && x !== '' && typeof x !== 'boolean' ? MASK : walk(x, path);
+      for (const [k, x] of Object.entries(v)) {
+        const masked = SECRET_KEY.test(k) && x !== null && x !== undefined && x !== '' && typeof x !== 'boolean' ? MASK : walk(x, path);
+        // Defined, not assigned: `out['__proto__'] = x` sets the copy's prototype, and the key a JSON body
+        // (or a stored run) holds as data was gone from the answer.
+        Object.defineProperty(out, text(k), { value: masked, enumerable: true, writable: true, configurable: true });
+      }
       return out;
     } finally {
       path.delete(v);
