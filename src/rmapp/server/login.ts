@@ -135,6 +135,18 @@ export function logoutRoute(options: { publicUrl?: string | undefined }) {
   };
 }
 
+/**
+ * Whether a browser says the request comes from a page of another site or origin (`Sec-Fetch-Site`:
+ * `cross-site`, `same-site`). Such a sign-in is refused before its token is judged: a page the operator
+ * visits could otherwise send ten wrong tokens from their address (`<img src=".../login?token=…">`, a
+ * GET no Origin check sees) and lock them out for a minute, on every visit — behind a proxy, everyone.
+ * A script sends no such header, an address typed by hand sends `none`, the sign-in form `same-origin`.
+ */
+export function fromAnotherSite(req: IncomingMessage): boolean {
+  const site = req.headers['sec-fetch-site'];
+  return site !== undefined && site !== 'none' && site !== 'same-origin';
+}
+
 /** The `/login` route: returns the handler. */
 export function loginRoute(options: {
   dashboardToken: string | undefined;
@@ -145,6 +157,13 @@ export function loginRoute(options: {
   const { limiter } = options;
   const secure = options.publicUrl?.startsWith('https:') ? '; Secure' : '';
   return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
+    if (fromAnotherSite(req))
+      return sendText(
+        res,
+        403,
+        loginPage('A sign-in sent from another site is refused: open this address yourself and sign in here.'),
+        'text/html; charset=utf-8',
+      );
     const client = clientAddress(req);
     const wait = limiter.blockedFor(client);
     if (wait > 0) return sendTooMany(res, wait, false);
