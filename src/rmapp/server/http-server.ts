@@ -156,7 +156,10 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
    */
   const authorized = (req: IncomingMessage, url: URL): { is: 'ok' | 'none' | 'wrong' } | { is: 'blocked'; wait: number } => {
     if (!options.dashboardToken || url.pathname === '/login' || url.pathname === '/logout') return { is: 'ok' };
-    const bearer = req.headers.authorization?.replace(/^Bearer\s+/i, '');
+    // Only the Bearer scheme carries the token: a proxy in front asking for Basic auth forwards every
+    // user's `Authorization: Basic …`, which taken whole counted each user as a wrong guess (ten locked
+    // the proxy's address out).
+    const bearer = /^Bearer\s+(.*)$/is.exec(req.headers.authorization ?? '')?.[1];
     const fromCookie = cookie(req, 'rmapp_token');
     if (!bearer && !fromCookie) return { is: 'none' };
     const client = clientAddress(req);
