@@ -306,9 +306,22 @@ function route() {
   current = null;
   routed += 1;
   const m = /^\/runs\/(.+)$/.exec(location.pathname);
-  (m ? runPage(decodeURIComponent(m[1])) : listPage()).catch((err) => {
-    app.innerHTML = `<p class="error">${esc(err.message)}</p>`;
-  });
+  // Decoded inside the chain: a URIError thrown before it (`/runs/%E0`, a link cut short) left the page
+  // on "Loading…" with no word of what was wrong.
+  Promise.resolve()
+    .then(() => {
+      if (!m) return listPage();
+      let id;
+      try {
+        id = decodeURIComponent(m[1]);
+      } catch {
+        throw new Error(`The address /runs/${m[1]} is not valid percent-encoding: open the run from the runs list.`);
+      }
+      return runPage(id);
+    })
+    .catch((err) => {
+      app.innerHTML = `<p><a href="/">← runs</a></p><p class="error">${esc(err.message)}</p>`;
+    });
 }
 connectStream();
 route();
