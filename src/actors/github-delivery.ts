@@ -7,6 +7,7 @@ import type { GitHubEventInput } from '../machines/github-delivery.ts';
 import type { GitHubOctokit } from '../rmapp/github/client.ts';
 import { canSteer, endsWithServiceMarker, permissionOf, upsertComment } from '../rmapp/github/writes.ts';
 import { withSignal } from '../rmapp/github/abortable.ts';
+import { closedSince } from '../rmapp/github/issue-closed.ts';
 import { conversationRequest, helpText, mentions, parseCommand, type Command } from '../rmapp/commands.ts';
 import type { TemplateName } from '../machines/issue-templates.ts';
 import { issueOfBranch } from '../machines/issue-branch.ts';
@@ -35,11 +36,22 @@ export interface GitHubDeliveryDeps {
   repositorySettings?: ((owner: string, repo: string, signal?: AbortSignal) => Promise<RepositorySettings>) | undefined;
 }
 
-/** What an event asks for. */
-export type Intent = Command | { kind: 'review' } | { kind: 'ignore'; reason: string };
+/**
+ * What an event asks for. `closed`: the issue was closed, which stops its runs asked for before;
+ * `unlabeled`: a mapped label was removed, which stops the runs it started.
+ */
+export type Intent =
+  | Command
+  | { kind: 'review' }
+  | { kind: 'ignore'; reason: string }
+  | { kind: 'closed' }
+  | { kind: 'unlabeled'; label: string };
 
 /** Pure: the intent of an event. */
 export function intentOf(event: GitHubEventInput, deps: Pick<GitHubDeliveryDeps, 'botName' | 'labels'>): Intent {
+  if (event.event === 'issues' && event.action === 'closed') return { kind: 'closed' };
+  if (event.event === 'issues' && event.action === 'unlabeled')
+    return event.label ? { kind: 'unlabeled', label: event.label } : { kind: 'ignore', reason: 'no label' };
   if (event.event === 'issues') {
     const template = event.label ? deps.labels[event.label] : undefined;
     return template
@@ -52,7 +64,11 @@ export function intentOf(event: GitHubEventInput, deps: Pick<GitHubDeliveryDeps,
   return parseCommand(event.body, deps.botName) ?? { kind: 'ignore', reason: 'no command' };
 }
 
-const READ_ONLY = new Set(['help', 'status', 'ignore']);
+/**
+ * Intents anyone may cause. `closed`: GitHub let its author close the issue (its own author may, without
+ * write access), and the run would stop at its next pull request step anyway (github/issue-closed.ts).
+ */
+const READ_ONLY = new Set(['help', 'status', 'ignore', 'closed']);
 
 /**
  * GitHub's times are whole seconds (a comment written 0.9 s after a plan is posted can read as before
@@ -65,6 +81,19 @@ const WRITTEN_BEFORE_SLACK_MS = 2_000;
 function writtenBefore(e: GitHubEventInput, instant: Date | null): boolean {
   if (!e.writtenAt || !instant) return false;
   return Date.parse(e.writtenAt) + WRITTEN_BEFORE_SLACK_MS < instant.getTime();
+}
+
+/**
+ * True when the delivery (a `cancel`, a close, a label's removal) was written before the request that
+ * started `run`, so it is not about that run. The run's `requestedAt` is GitHub's time of its request,
+ * compared with GitHub's time of this one: a request delivered late (after the cancel was written, or
+ * even after it was answered) still counts as asked before it. A run without one (started before it
+ * was recorded) is dated by its creation, with the slack of our clock against GitHub's.
+ */
+function writtenBeforeRequest(e: GitHubEventInput, run: RunInfo): boolean {
+  const requestedAt = (run.input as { requestedAt?: unknown } | null)?.requestedAt;
+  if (typeof requestedAt === 'string' && e.writtenAt) return Date.parse(e.writtenAt) < Date.parse(requestedAt);
+  return writtenBefore(e, run.createdAt);
 }
 
 export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySteps {
@@ -205,6 +234,10 @@ function deliveryActions(deps: GitHubDeliveryDeps, signal: AbortSignal) {
         const active = await executor.activeRun(subject);
         // A re-execution of this step (after a crash) finds the run it started itself: not a conflict.
         if (active && active.id !== own) return busy(active);
+        // Closed after the request was written (its delivery came late): the close already said no.
+        const closedAt = await closedSince(deps.github, repoOf(e), e.number, e.writtenAt);
+        if (closedAt && !(await executor.activeRun(subject)))
+          return reply(e, key, `the issue was closed after you asked, so I did not start. Reopen it and ask again if you still want it.`);
         const checked = await settingsOr(e, key);
         if (checked.refused) return checked.refused;
         // Another delivery's start of the issue's next run, whatever its template, comes back as its id.
@@ -218,6 +251,8 @@ function deliveryActions(deps: GitHubDeliveryDeps, signal: AbortSignal) {
           key: e.deliveryId,
           repositoryMaxTestAttempts: checked.settings?.config.limits.maxTestAttempts,
           after: newest?.id ?? null,
+          requestedAt: e.writtenAt,
+          label: e.event === 'issues' ? e.label : null,
         });
         if (runId !== own) {
           const now = await otherRun();
@@ -247,7 +282,7 @@ function deliveryActions(deps: GitHubDeliveryDeps, signal: AbortSignal) {
         // to stop. Checking only the newest cancelled a queued review while the working one pushed.
         const runs = await executor.activeRuns(subject, 1_000);
         if (!runs.length) return reply(e, key, 'there is no run to cancel here.');
-        const targets = runs.filter((r) => !writtenBefore(e, r.createdAt)).reverse();
+        const targets = runs.filter((r) => !writtenBeforeRequest(e, r)).reverse();
         if (!targets.length)
           return reply(
             e,
@@ -269,6 +304,9 @@ function deliveryActions(deps: GitHubDeliveryDeps, signal: AbortSignal) {
           message: results.map((r) => r.message).join(' '),
         }));
       }
+      case 'closed':
+      case 'unlabeled':
+        return stopRuns(e, key, subject, intent);
       case 'retry':
         return retry(e, key, subject);
       case 'status': {
@@ -356,6 +394,38 @@ function deliveryActions(deps: GitHubDeliveryDeps, signal: AbortSignal) {
     }
   };
 
+  /**
+   * An issue closed, or a mapped label removed: the issue's unfinished runs asked for before it (for a
+   * label, those that label started) are cancelled — a run waiting for plan approval too — and the one
+   * who did it is told once. Nothing to stop: nothing said (most issues closed never had a run).
+   */
+  const stopRuns = async (
+    e: GitHubEventInput,
+    key: string,
+    subject: Subject,
+    intent: { kind: 'closed' } | { kind: 'unlabeled'; label: string },
+  ): Promise<DeliveryOutcome> => {
+    const executor = deps.executor();
+    const runs = (await executor.activeRuns(subject, 1_000))
+      .filter((r) => !writtenBeforeRequest(e, r))
+      .filter((r) => intent.kind === 'closed' || (r.input as { label?: unknown } | null)?.label === intent.label)
+      .reverse();
+    const what = intent.kind === 'closed' ? 'closing the issue' : `removing the label ${codeSpan(intent.label)}`;
+    if (!runs.length) return { action: 'ignored', runId: null, message: `${what}: no unfinished run to stop` };
+    const reason = intent.kind === 'closed' ? `the issue was closed by @${e.author}` : `label ${intent.label} removed by @${e.author}`;
+    for (const run of runs) await executor.cancel(run.id, reason);
+    const first = runs[0] as RunInfo;
+    const again =
+      intent.kind === 'closed'
+        ? `Reopen the issue and comment \`@${deps.botName} implement\` to start again.`
+        : `Add the label again, or comment \`@${deps.botName} implement\`, to start again.`;
+    const text = `${what} stopped ${runs.length === 1 ? 'the run working on it' : `the ${runs.length} runs working on it`}; nothing more will be pushed, and a draft pull request it opened stays a draft. ${again}${details(
+      first.id,
+      runs.slice(1).map((r) => `- also: ${link(r.id)}`),
+    )}`;
+    return reply(e, key, text, { action: 'cancelled', runId: first.id });
+  };
+
   /** `@bot retry`: continues the last run if it failed, in a new run, and says truthfully what it does (src/rmapp/workflows/retry.ts). */
   const retry = async (e: GitHubEventInput, key: string, subject: Subject): Promise<DeliveryOutcome> => {
     const executor = deps.executor();
@@ -406,6 +476,7 @@ function deliveryActions(deps: GitHubDeliveryDeps, signal: AbortSignal) {
             decision.kind === 'continue' ? { runId: latest.id, plan: decision.plan, lastTestOutput: decision.lastTestOutput } : undefined,
           retryOf: latest.id,
           after: latest.id,
+          requestedAt: e.writtenAt,
         });
         if (runId !== mine) return already(runId);
         const rounds = input.maxTestAttempts ?? 3;

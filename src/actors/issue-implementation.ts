@@ -15,6 +15,7 @@ import { askJson, formatIssues, type OutputIssue } from '../rmapp/structured-out
 import type { GitHubOctokit } from '../rmapp/github/client.ts';
 import { withSignal } from '../rmapp/github/abortable.ts';
 import { ensurePullRequest, marker, markReadyForReview, requestReview, upsertComment } from '../rmapp/github/writes.ts';
+import { closedSince } from '../rmapp/github/issue-closed.ts';
 import { agentSummary, attemptTrailers, commitMessage, pullRequestBody, pullRequestTitle } from '../rmapp/pull-request-text.ts';
 import { failureReason, nextSteps } from '../rmapp/run-texts.ts';
 import { summarizeTests, testResultLine, type TestReport } from '../rmapp/test-report.ts';
@@ -24,7 +25,7 @@ import { instructionsSection, type RepositorySettings } from '../rmapp/repositor
 import { agentMessage, checkProtectedPaths, ensureSetup, runChecks } from '../rmapp/repository-commands.ts';
 import { step } from '../state_machine/step.ts';
 import { WorkflowError } from '../state_machine/errors.ts';
-import type { ImplementInput, ImplementOutcome, IssueImplementationSteps } from '../machines/issue-implementation.ts';
+import type { CreatePrInput, ImplementInput, ImplementOutcome, IssueImplementationSteps } from '../machines/issue-implementation.ts';
 import { issueBranch } from '../machines/issue-branch.ts';
 
 export interface IssueImplementationDeps {
@@ -109,6 +110,19 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
     deps.workspaces.repositorySettings(ws, base, signal);
   /** The GitHub client of one step execution: an aborted step reaches GitHub no more (github/abortable.ts). */
   const gh = (signal: AbortSignal) => withSignal(deps.github, signal);
+
+  /**
+   * Stops the step when the issue was closed after the run was asked for (github/issue-closed.ts): before
+   * the draft is opened, and before the pull request is opened, marked ready or its review requested.
+   */
+  const stopIfIssueClosed = async (input: CreatePrInput, signal: AbortSignal, what: string) => {
+    const closedAt = await closedSince(gh(signal), { owner: input.owner, repo: input.repo }, input.issueNumber, input.requestedAt);
+    if (closedAt)
+      throw new WorkflowError(
+        `the issue was closed while I worked, so I ${what} and pushed nothing more; reopen it and comment \`@${deps.botName ?? 'rmapp'} retry\` if you still want it`,
+        { code: 'ISSUE_CLOSED', category: 'validation', details: { closedAt } },
+      );
+  };
 
   const reask = (progress: (message: string, data?: Record<string, unknown>) => void, what: string) => (issues: OutputIssue[]) =>
     progress(`the agent's ${what} was invalid (${formatIssues(issues, 3)}); asking once more`, { issues });
@@ -276,6 +290,7 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
 
     openDraftPR: step(
       async ({ input, runId, signal, idempotencyKey, progress }) => {
+        await stopIfIssueClosed(input, signal, 'opened no pull request');
         const ws = await workspace(runId, input, signal);
         // The plan is the branch's first commit, so the draft has something to show from the start. The
         // plan file only: what the analysing and planning agents changed in the workspace is checked (its
@@ -331,6 +346,7 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
               : `the draft pull request #${closed.number} was closed while I worked, so I opened no other and pushed nothing more; reopen it and comment \`@${deps.botName ?? 'rmapp'} retry\` if you still want it`,
             { code: 'DRAFT_CLOSED', category: 'validation', details: { pullRequest: closed.number } },
           );
+        await stopIfIssueClosed(input, signal, 'left the draft a draft');
         const ws = await workspace(runId, input, signal);
         await deps.workspaces.push(ws, signal);
         const [analysis, summary, tests] = await Promise.all([

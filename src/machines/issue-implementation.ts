@@ -24,6 +24,16 @@ export const issueImplementationInput = z.object({
   issueNumber: z.number().int().positive(),
   /** Who asked (for the PR body); permission was checked before the run started. */
   requestedBy: z.string().min(1).optional(),
+  /**
+   * When the request was written on GitHub (its comment's `created_at`, its labelling's time): an issue
+   * closed after it was closed while the run worked, and the run stops before it opens or readies a
+   * pull request; one closed before was asked on knowingly. A `cancel`, a close or a label's removal
+   * written after it applies to the run even if it was delivered first. Absent: not known (runs started
+   * before it was recorded, or by `rmapp run`).
+   */
+  requestedAt: z.string().datetime({ offset: true }).optional(),
+  /** The label that started the run (labels mapped to templates): removing it cancels the run. */
+  label: z.string().min(1).optional(),
   maxTestAttempts: z.number().int().min(1).max(10).default(3),
   /** For templates that wait for `approve` after posting the plan. Default 7 days. */
   approvalTimeoutMs: z
@@ -160,6 +170,8 @@ export interface CreatePrInput {
   title: string;
   plan: string;
   requestedBy: string | null;
+  /** When the request was written (the input's `requestedAt`): an issue closed since stops the step. */
+  requestedAt?: string | undefined;
 }
 
 interface Context extends IssueImplementationInput {
@@ -438,6 +450,7 @@ function createPrInput(context: Context): CreatePrInput {
     title: (context.issue as IssueFacts).title,
     plan: context.plan ?? '',
     requestedBy: context.requestedBy ?? null,
+    ...(context.requestedAt ? { requestedAt: context.requestedAt } : {}),
   };
 }
 

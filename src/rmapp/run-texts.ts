@@ -92,8 +92,11 @@ export function errorText(error: Pick<ErrorData, 'message' | 'code'>): string {
   return OWN_MESSAGES.has(error.code ?? '') ? withoutStage(error.message) : codeSpan(withoutStage(error.message));
 }
 
-/** Error codes whose message the machine writes itself (src/machines/issue-implementation.ts), with no quoted output. */
-const OWN_MESSAGES = new Set(['TESTS_FAILED', 'NOT_REPRODUCED', 'PLAN_REJECTED', 'APPROVAL_TIMEOUT']);
+/**
+ * Error codes whose message the machine or its steps write themselves (src/machines/issue-implementation.ts,
+ * src/actors/issue-implementation.ts `ISSUE_CLOSED`), with no quoted output.
+ */
+const OWN_MESSAGES = new Set(['TESTS_FAILED', 'NOT_REPRODUCED', 'PLAN_REJECTED', 'APPROVAL_TIMEOUT', 'ISSUE_CLOSED']);
 
 /**
  * Untrusted text as a Markdown code span: a run's errors quote what the agent and the tests printed
@@ -134,6 +137,8 @@ export function nextSteps(error: Pick<ErrorData, 'code' | 'category'> | null | u
       return `Edit the issue to say what the plan should do differently, then comment ${again} to plan again.`;
     case 'APPROVAL_TIMEOUT':
       return `Comment ${again} to plan again.`;
+    case 'ISSUE_CLOSED':
+      return `Nothing more will happen here. If the work is still wanted, reopen the issue and comment \`${b} retry\`; otherwise close the draft.`;
     default:
   }
   switch (error?.category) {

@@ -14,7 +14,7 @@
  */
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { findOperation } from './github-openapi.ts';
-import type { Comment, EmulatedApp, Pull, Route, RouteHandler } from './github-emulator-types.ts';
+import type { Comment, EmulatedApp, Issue, Pull, Route, RouteHandler } from './github-emulator-types.ts';
 
 /** The emulated repositories' data the routes read and change (the emulator's public state). */
 export interface EmulatorData {
@@ -23,7 +23,7 @@ export interface EmulatorData {
   readonly comments: Map<string, Comment[]>;
   readonly reviewComments: Map<string, Comment[]>;
   readonly permissions: Map<string, string>;
-  readonly issues: Map<string, { title: string; body: string }>;
+  readonly issues: Map<string, Issue>;
   readonly repos: Map<string, { default_branch: string }>;
   readonly installationTokens: Map<string, number>;
   readonly botLogin: string;
@@ -68,7 +68,9 @@ export function githubRoutes(gh: EmulatorData, own: EmulatorInternals): readonly
     }),
     route('GET', '/repos/{owner}/{repo}/issues/{issue_number}', ({ owner, repo, issue_number }) => {
       const issue = gh.issues.get(`${owner}/${repo}#${issue_number}`);
-      return issue ? [200, { number: Number(issue_number), state: 'open', ...issue }] : undefined;
+      if (!issue) return undefined;
+      const { closedAt, state, ...text } = issue;
+      return [200, { number: Number(issue_number), ...text, state: state ?? 'open', closed_at: closedAt ?? null }];
     }),
     route('GET', '/repos/{owner}/{repo}/git/ref/{ref}', ({ owner, repo, ref = '' }) => {
       const branch = ref.replace(/^heads\//, '');

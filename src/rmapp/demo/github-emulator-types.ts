@@ -17,6 +17,17 @@ export interface Comment {
   updated_at: string;
 }
 
+/**
+ * An issue as the emulator keeps it: open unless `state` says otherwise. `closedAt` is GitHub's
+ * `closed_at` (set it with the state, as closing does on GitHub).
+ */
+export interface Issue {
+  title: string;
+  body: string;
+  state?: 'open' | 'closed';
+  closedAt?: string | null;
+}
+
 export interface Pull {
   number: number;
   head: string;

@@ -26,13 +26,14 @@ import {
   type EmulatedApp,
   type EmulatorServeOptions,
   type Fault,
+  type Issue,
   type Pull,
   type RecordedRequest,
   type Route,
   type RouteHook,
 } from './github-emulator-types.ts';
 
-export type { EmulatedApp, EmulatorServeOptions, RecordedRequest, Route, RouteHook } from './github-emulator-types.ts';
+export type { EmulatedApp, EmulatorServeOptions, Issue, RecordedRequest, Route, RouteHook } from './github-emulator-types.ts';
 
 export class GitHubEmulator {
   readonly refs = new Map<string, string>(); // "owner/repo:branch" -> sha
@@ -40,7 +41,7 @@ export class GitHubEmulator {
   readonly comments = new Map<string, Comment[]>(); // "owner/repo#n" issue comments
   readonly reviewComments = new Map<string, Comment[]>(); // "owner/repo#n" PR review comments
   readonly permissions = new Map<string, string>(); // "owner/repo:user" -> permission
-  readonly issues = new Map<string, { title: string; body: string }>(); // "owner/repo#n"
+  readonly issues = new Map<string, Issue>(); // "owner/repo#n"
   readonly repos = new Map<string, { default_branch: string }>(); // "owner/repo"
   readonly requests: RecordedRequest[] = [];
   private faults: Fault[] = [];

@@ -97,6 +97,13 @@ export function webhookHandler(options: WebhookHandlerOptions): (req: IncomingMe
       else log.debug({ reason: normalized.reason }, 'webhook ignored');
       return sendJson(res, 202, { ignored: normalized.reason });
     }
+    // A close or a label's removal only stops unfinished runs (github-delivery.ts `stopRuns`): on an issue
+    // with none — most issues closed never had a run — nothing is stored.
+    const { input } = normalized;
+    if (input.event === 'issues' && input.action !== 'labeled') {
+      const subject = { owner: input.owner, repo: input.repo, kind: 'issues' as const, number: input.number };
+      if (!(await options.executor.activeRun(subject))) return sendJson(res, 202, { ignored: `issues.${input.action}: no unfinished run` });
+    }
     let runId: string;
     try {
       runId = await options.executor.startForEvent(normalized.input, createHash('sha256').update(raw).digest('hex'));

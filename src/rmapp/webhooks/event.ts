@@ -34,6 +34,12 @@ const isBot = (user: { login?: unknown; type?: unknown } | undefined, botName: s
     ?.replace(/\[bot\]$/, '')
     .toLowerCase() === botName.replace(/\[bot\]$/, '').toLowerCase();
 
+/** The service's own account (its login, with or without `[bot]`), whatever its type. */
+const isOwnAccount = (user: { login?: unknown } | undefined, botName: string) =>
+  text(user?.login)
+    ?.replace(/\[bot\]$/, '')
+    .toLowerCase() === botName.replace(/\[bot\]$/, '').toLowerCase();
+
 /**
  * A comment the service wrote: every one ends with its step's marker (src/rmapp/github/writes.ts). Its
  * author may not look like the bot — under a personal token the service writes as that token's user,
@@ -90,7 +96,7 @@ const EVENT_TIMES: Record<string, string[]> = {
   issue_comment: ['comment.created_at'],
   pull_request_review_comment: ['comment.created_at', 'comment.updated_at', 'pull_request.updated_at'],
   pull_request_review: ['review.submitted_at'],
-  // Adding a label updates the issue: its `updated_at` is the labelling's time.
+  // Adding or removing a label, and closing, update the issue: its `updated_at` is the event's time.
   issues: ['issue.updated_at'],
 };
 
@@ -170,13 +176,29 @@ function decide(name: string, deliveryId: string, payload: Payload, options: Nor
     }
     case 'issues': {
       const label = text(payload.label?.name);
-      if (action !== 'labeled' || !label || !Object.hasOwn(options.labels, label))
+      // A closed issue stops the runs asked for before (github-delivery.ts): whoever closed it, a stale
+      // bot too — only the service's own account is not listened to, and it closes no issue.
+      if (action === 'closed') {
+        if (isOwnAccount(payload.sender, botName)) return { kind: 'ignored', reason: 'closed by the service' };
+        return run({
+          ...base(),
+          event: name,
+          number: payload.issue?.number,
+          isPullRequest: false,
+          author: payload.sender?.login,
+          body: '',
+          commentId: null,
+          reviewId: null,
+          label: null,
+        });
+      }
+      if ((action !== 'labeled' && action !== 'unlabeled') || !label || !Object.hasOwn(options.labels, label))
         return { kind: 'ignored', reason: `issues.${action} (no mapped label)` };
-      if (isBot(payload.sender, botName)) return { kind: 'ignored', reason: 'labelled by a bot' };
+      if (isBot(payload.sender, botName)) return { kind: 'ignored', reason: `${action} by a bot` };
       // A closed issue is done with: labels go on closed issues when people triage or tidy them up (a
       // mapped `bug` on fifty old issues at once), and each had started a run and opened a pull request.
       // Asking in a comment (`@rmapp implement`) still works there.
-      if (payload.issue?.state === 'closed') return { kind: 'ignored', reason: 'issues.labeled on a closed issue' };
+      if (payload.issue?.state === 'closed') return { kind: 'ignored', reason: `issues.${action} on a closed issue` };
       return run({
         ...base(),
         event: name,

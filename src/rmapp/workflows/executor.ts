@@ -122,6 +122,10 @@ export class WorkflowExecutor {
     retryOf?: string | undefined;
     /** `limits.maxTestAttempts` of the repository's `.github/rmapp.yml`: lowers the service's setting, never raises it. */
     repositoryMaxTestAttempts?: number | undefined;
+    /** When the request was written on GitHub (the delivery's `writtenAt`): the run's `requestedAt`. */
+    requestedAt?: string | null | undefined;
+    /** The mapped label that asked (an `issues.labeled` delivery): removing it cancels the run. */
+    label?: string | null | undefined;
     /**
      * The issue's newest run when the caller found none of its runs unfinished (null: it has none): the
      * start is then one per successor of that run (see {@link successorKey}), so that two requests
@@ -140,6 +144,8 @@ export class WorkflowExecutor {
       maxTestAttempts: Math.min(this.defaults.maxTestAttempts, args.options?.maxTestAttempts ?? args.repositoryMaxTestAttempts ?? Infinity),
       ...(args.options?.approvalTimeoutMs ? { approvalTimeoutMs: args.options.approvalTimeoutMs } : {}),
       ...(args.continueFrom ? { continueFrom: args.continueFrom } : {}),
+      ...(args.requestedAt ? { requestedAt: args.requestedAt } : {}),
+      ...(args.label ? { label: args.label } : {}),
     };
     const start = this.engine.start(TEMPLATE_WORKFLOWS[args.template], input, {
       runId: this.runIdFor(subject, args.key),
