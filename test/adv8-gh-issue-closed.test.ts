@@ -28,19 +28,31 @@ describe('an issue closed while its run works', () => {
       route: '/repos/{owner}/{repo}/pulls',
       when: 'after',
       run: () => {
-        emulator.issues.set('acme/widgets#3', { title: 't', body: 'WRITE impl.txt right', state: 'closed', closedAt: new Date().toISOString() });
+        emulator.issues.set('acme/widgets#3', {
+          title: 't',
+          body: 'WRITE impl.txt right',
+          state: 'closed',
+          closedAt: new Date().toISOString(),
+        });
       },
     });
     expect((await sw.deliver('issues', labelled(3, 'rmapp'))).status).toBe(202);
     const runs = await settledRuns(sw);
     const pulls = emulator.pulls.get('acme/widgets') ?? [];
-    expect(pulls.map((p) => ({ draft: p.draft, reviewers: p.requestedReviewers })), 'the pull request was readied over the close').toEqual([
-      { draft: true, reviewers: [] },
-    ]);
+    expect(
+      pulls.map((p) => ({ draft: p.draft, reviewers: p.requestedReviewers })),
+      'the pull request was readied over the close',
+    ).toEqual([{ draft: true, reviewers: [] }]);
     expect(runs.find((r) => r.workflow === 'IssueImplementation')?.status).toBe('failed');
     const comments = said(sw, 3);
-    expect(comments.filter((b) => /done: /.test(b)), comments.join('\n---\n')).toEqual([]);
-    expect(comments.filter((b) => /I stopped: the issue was closed while I worked/.test(b)), comments.join('\n---\n')).toHaveLength(1);
+    expect(
+      comments.filter((b) => /done: /.test(b)),
+      comments.join('\n---\n'),
+    ).toEqual([]);
+    expect(
+      comments.filter((b) => /I stopped: the issue was closed while I worked/.test(b)),
+      comments.join('\n---\n'),
+    ).toHaveLength(1);
   }, 90_000);
 
   it('its issues.closed delivery cancels a run waiting for plan approval, and says so once', async () => {
@@ -64,7 +76,10 @@ describe('an issue closed while its run works', () => {
     expect((await sw.service.engine.get(run!.id)).status, 'the run kept waiting on a closed issue').toBe('cancelled');
     expect(emulator.pulls.get('acme/widgets') ?? []).toEqual([]);
     const comments = said(sw, 3);
-    expect(comments.filter((b) => /closing the issue stopped the run/.test(b)), comments.join('\n---\n')).toHaveLength(1);
+    expect(
+      comments.filter((b) => /closing the issue stopped the run/.test(b)),
+      comments.join('\n---\n'),
+    ).toHaveLength(1);
     // An issue with no run: nothing stored, nothing said.
     const other = await sw.deliver('issues', issueClosed(4));
     expect(other.body).toEqual({ ignored: 'issues.closed: no unfinished run' });

@@ -56,7 +56,10 @@ describe('a mapped label removed while the run it started works', () => {
     expect((await sw.service.engine.get(byLabel.id)).status, 'the label removed, its run kept waiting').toBe('cancelled');
     // The same removal delivered again is one event, answered once.
     await sw.deliver('issues', removal);
-    expect(said(sw, 3).filter((b) => /removing the label ` rmapp:feature ` stopped the run/.test(b)), said(sw, 3).join('\n---\n')).toHaveLength(1);
+    expect(
+      said(sw, 3).filter((b) => /removing the label ` rmapp:feature ` stopped the run/.test(b)),
+      said(sw, 3).join('\n---\n'),
+    ).toHaveLength(1);
 
     await delivered(sw, 'issues', unlabelled(4, 'rmapp:feature'));
     expect((await sw.service.engine.get(byComment.id)).state, 'a run the label did not start').toBe('awaitingApproval');
@@ -74,7 +77,10 @@ describe('a mapped label removed while the run it started works', () => {
     const run = await waitingRun(sw, 3);
     await delivered(sw, 'issues', unlabelled(3, 'rmapp:feature', 'tri'));
     expect((await sw.service.engine.get(run.id)).state).toBe('awaitingApproval');
-    expect(said(sw, 3).some((b) => /@tri thanks for asking! Only people with write access/.test(b)), said(sw, 3).join('\n---\n')).toBe(true);
+    expect(
+      said(sw, 3).some((b) => /@tri thanks for asking! Only people with write access/.test(b)),
+      said(sw, 3).join('\n---\n'),
+    ).toBe(true);
     await sw.service.engine.cancel(run.id);
   }, 90_000);
 });

@@ -8,12 +8,13 @@ import type { GitHubOctokit } from '../rmapp/github/client.ts';
 import { canSteer, endsWithServiceMarker, permissionOf, upsertComment } from '../rmapp/github/writes.ts';
 import { withSignal } from '../rmapp/github/abortable.ts';
 import { closedSince } from '../rmapp/github/issue-closed.ts';
+import { cancelledAfter, writtenBefore, writtenBeforeRequest } from './delivery-order.ts';
 import { conversationRequest, helpText, mentions, parseCommand, type Command } from '../rmapp/commands.ts';
 import type { TemplateName } from '../machines/issue-templates.ts';
 import { issueOfBranch } from '../machines/issue-branch.ts';
 import type { Subject, WorkflowExecutor } from '../rmapp/workflows/executor.ts';
 import { step } from '../state_machine/step.ts';
-import { ValidationError } from '../state_machine/errors.ts';
+import { RunNotFoundError, ValidationError } from '../state_machine/errors.ts';
 import { REPOSITORY_CONFIG, type RepositorySettings } from '../rmapp/repository-config.ts';
 import type { RunInfo } from '../state_machine/run-info.ts';
 import { codeSpan, detailsSection, errorText, failureReason, stageLabel } from '../rmapp/run-texts.ts';
@@ -41,11 +42,7 @@ export interface GitHubDeliveryDeps {
  * `unlabeled`: a mapped label was removed, which stops the runs it started.
  */
 export type Intent =
-  | Command
-  | { kind: 'review' }
-  | { kind: 'ignore'; reason: string }
-  | { kind: 'closed' }
-  | { kind: 'unlabeled'; label: string };
+  Command | { kind: 'review' } | { kind: 'ignore'; reason: string } | { kind: 'closed' } | { kind: 'unlabeled'; label: string };
 
 /** Pure: the intent of an event. */
 export function intentOf(event: GitHubEventInput, deps: Pick<GitHubDeliveryDeps, 'botName' | 'labels'>): Intent {
@@ -69,32 +66,6 @@ export function intentOf(event: GitHubEventInput, deps: Pick<GitHubDeliveryDeps,
  * write access), and the run would stop at its next pull request step anyway (github/issue-closed.ts).
  */
 const READ_ONLY = new Set(['help', 'status', 'ignore', 'closed']);
-
-/**
- * GitHub's times are whole seconds (a comment written 0.9 s after a plan is posted can read as before
- * it), and two machines' clocks differ a little: a command counts as written before an instant only
- * this much before it. A person reads a plan for longer than that before approving it.
- */
-const WRITTEN_BEFORE_SLACK_MS = 2_000;
-
-/** True when the delivery's comment was written before `instant` (by more than the slack); false when either is unknown. */
-function writtenBefore(e: GitHubEventInput, instant: Date | null): boolean {
-  if (!e.writtenAt || !instant) return false;
-  return Date.parse(e.writtenAt) + WRITTEN_BEFORE_SLACK_MS < instant.getTime();
-}
-
-/**
- * True when the delivery (a `cancel`, a close, a label's removal) was written before the request that
- * started `run`, so it is not about that run. The run's `requestedAt` is GitHub's time of its request,
- * compared with GitHub's time of this one: a request delivered late (after the cancel was written, or
- * even after it was answered) still counts as asked before it. A run without one (started before it
- * was recorded) is dated by its creation, with the slack of our clock against GitHub's.
- */
-function writtenBeforeRequest(e: GitHubEventInput, run: RunInfo): boolean {
-  const requestedAt = (run.input as { requestedAt?: unknown } | null)?.requestedAt;
-  if (typeof requestedAt === 'string' && e.writtenAt) return Date.parse(e.writtenAt) < Date.parse(requestedAt);
-  return writtenBefore(e, run.createdAt);
-}
 
 export function githubDeliverySteps(deps: GitHubDeliveryDeps): GitHubDeliverySteps {
   // Each execution acts through a client bound to its step's signal: an aborted step reaches GitHub no more.
@@ -199,10 +170,26 @@ function deliveryActions(deps: GitHubDeliveryDeps, signal: AbortSignal) {
     }
   };
 
+  /** The answer to a request a later `cancel` overtook (delivery-order.ts `cancelledAfter`). */
+  const overtaken = (e: GitHubEventInput, key: string, by: string) =>
+    reply(e, key, `@${by}'s \`cancel\`, written after this request, reached me before it, so I did not start.`);
+
   const act = async (e: GitHubEventInput, key: string): Promise<DeliveryOutcome> => {
     const intent = intentOf(e, deps);
     const executor = deps.executor();
     const subject = subjectOf(e);
+    if (intent.kind === 'implement' || intent.kind === 'review' || intent.kind === 'retry') {
+      // Not for a re-execution of this step that already started its run (a crash after the start).
+      const started = await executor.status(executor.runIdFor(subject, e.deliveryId)).then(
+        () => true,
+        (err: unknown) => {
+          if (err instanceof RunNotFoundError) return false;
+          throw err;
+        },
+      );
+      const by = started ? null : await cancelledAfter(executor, deps.botName, e);
+      if (by) return overtaken(e, key, by);
+    }
     switch (intent.kind) {
       case 'ignore':
         return { action: 'ignored', runId: null, message: intent.reason };

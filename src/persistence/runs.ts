@@ -252,6 +252,14 @@ export interface ListRunsFilter {
   parentRunId?: string | undefined;
   /** Only runs whose id starts with this (services give runs structured ids, e.g. `owner/repo/issues/12/…`). */
   idPrefix?: string | undefined;
+  /** Only runs created after this instant (each status's index range then starts there). */
+  createdAfter?: Date | undefined;
+  /**
+   * Only runs whose input contains this JSON (jsonb `@>`: these keys with these values, nested objects
+   * alike): the runs about one thing when their ids do not say it. Applied to the rows the other filters
+   * select (no index of its own), so pair it with `createdAfter` or `workflow`.
+   */
+  inputContains?: Record<string, unknown> | undefined;
   limit?: number | undefined;
 }
 
@@ -268,6 +276,8 @@ export async function listRuns(db: Queryable, filter: ListRunsFilter = {}): Prom
   if (filter.workflow) where.push(`workflow = ${param(filter.workflow)}`);
   if (filter.parentRunId) where.push(`parent_run_id = ${param(filter.parentRunId)}`);
   if (filter.idPrefix) where.push(`id like ${param(`${filter.idPrefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`)}`);
+  if (filter.createdAfter) where.push(`created_at > ${param(filter.createdAfter.toISOString())}::timestamptz`);
+  if (filter.inputContains) where.push(`input @> ${param(JSON.stringify(filter.inputContains))}::jsonb`);
   const limit = param(filter.limit ?? 100);
   const order = `order by created_at desc, id desc limit ${limit}`;
   const select = (status?: string) => {

@@ -492,6 +492,20 @@ function checkListFilter(filter: ListRunsFilter): void {
   if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1 && limit <= MAX_LIST_LIMIT)) {
     throw new ValidationError(`list: limit must be an integer from 1 to ${MAX_LIST_LIMIT} (got ${String(limit)}).`);
   }
+  if (filter.createdAfter !== undefined && !(filter.createdAfter instanceof Date && !Number.isNaN(filter.createdAfter.getTime())))
+    throw new ValidationError('list: createdAfter must be a valid Date.');
+  if (filter.inputContains !== undefined) {
+    const json = (() => {
+      try {
+        return JSON.stringify(filter.inputContains);
+      } catch {
+        return undefined;
+      }
+    })();
+    if (!json?.startsWith('{') || Array.isArray(filter.inputContains))
+      throw new ValidationError('list: inputContains must be a plain object that JSON can carry.');
+    checkText('list: inputContains', json, MAX_KEY_BYTES, true);
+  }
   for (const [field, value] of [
     ['workflow', filter.workflow],
     ['idPrefix', filter.idPrefix],

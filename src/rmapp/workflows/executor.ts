@@ -279,6 +279,26 @@ export class WorkflowExecutor {
     return this.engine.list({ idPrefix: subjectPrefix(subject), limit });
   }
 
+  /**
+   * The comment deliveries (GitHubDelivery runs) about a subject received after `since`, newest first,
+   * at most 100: what the service has heard about an issue or pull request since a request was written
+   * (a `cancel` delivered before the `implement` it was written after).
+   */
+  commentDeliveriesSince(subject: Subject, since: Date): Promise<RunInfo[]> {
+    return this.engine.list({
+      workflow: 'GitHubDelivery',
+      createdAfter: since,
+      inputContains: {
+        event: 'issue_comment',
+        owner: subject.owner,
+        repo: subject.repo,
+        number: subject.number,
+        isPullRequest: subject.kind === 'pulls',
+      },
+      limit: 100,
+    });
+  }
+
   /** Delivers an event (e.g. `approve`) to a run's durable inbox, once per dedupe key. */
   signal(runId: string, event: { type: string; [k: string]: unknown }, dedupeKey: string): Promise<{ delivered: boolean }> {
     return this.engine.send(runId, event, { dedupeKey });
