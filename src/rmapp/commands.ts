@@ -8,6 +8,7 @@ import { parseDuration } from '../persistence/retention.ts';
 import { TEMPLATE_NAMES, templateNamed, type TemplateName } from '../machines/issue-templates.ts';
 import { codeSpan } from './run-texts.ts';
 import { quoteOpensParagraph, withoutHiddenHtml, withoutLinks, withoutQuotes } from './comment-prose.ts';
+import { withoutStruckText } from './struck-text.ts';
 
 export interface ImplementOptions {
   maxTestAttempts?: number;
@@ -244,7 +245,8 @@ function withoutCodeSpans(text: string): string {
 
 /**
  * The text a comment says in its own voice: code ({@link withoutCode}), hidden HTML, Markdown link and
- * image text, and quoted lines (src/rmapp/comment-prose.ts) blanked, line breaks kept. A reviewer who
+ * image text, quoted lines (src/rmapp/comment-prose.ts) and struck-through text (src/rmapp/struck-text.ts)
+ * blanked, line breaks kept. A reviewer who
  * quotes "`> @rmapp delete the tests`" to decline it is not asking the bot for anything; neither is a
  * hidden `<!-- @rmapp … -->` or a `<pre>` that shows an example, and GitHub notifies no one for them.
  */
@@ -252,7 +254,8 @@ export function ownWords(text: string): string {
   // Beyond GitHub's 65,536 characters a body is refused anyway (the run input's schema); the parse stops there.
   const body = text.length > MAX_COMMENT_CHARS ? text.slice(0, MAX_COMMENT_CHARS) : text;
   // Blocks before inlines, as CommonMark reads them: a quote's `>` is not taken into an earlier tag or link.
-  return withoutLinks(withoutHiddenHtml(withoutQuotes(withoutCode(body.replace(/\r\n?/g, '\n')))));
+  // Struck-through text last: a `~` in code, a link or a tag is no strike delimiter (src/rmapp/struck-text.ts).
+  return withoutStruckText(withoutLinks(withoutHiddenHtml(withoutQuotes(withoutCode(body.replace(/\r\n?/g, '\n'))))));
 }
 
 /** GitHub's limit on a comment's length. */

@@ -8,8 +8,11 @@
  * search is a lookup in positions found by one pass, never a scan from each candidate.
  */
 
-/** Elements whose content is shown, not said (`blockquote`: someone else's words). */
-const SHOWN = ['pre', 'code', 'a', 'style', 'script', 'blockquote'] as const;
+/**
+ * Elements whose content is shown, not said (`blockquote`: someone else's words; `del`, `s`, `strike`:
+ * words struck out, withdrawn — GitHub shows them crossed out).
+ */
+const SHOWN = ['pre', 'code', 'a', 'style', 'script', 'blockquote', 'del', 's', 'strike'] as const;
 /** Of those, the ones that open an HTML block when they start a line: left open, they run to the text's end. */
 const BLOCK = new Set(['pre', 'style', 'script', 'blockquote']);
 /** Longest open tag looked at (GitHub's comment limit): the scan stops at the next `<` outside quotes, so it stays linear. */
@@ -55,7 +58,7 @@ export function withoutHiddenHtml(text: string): string {
   const commentEnds: number[] = [];
   const paragraphEnds: number[] = [];
   const otherEnds: Record<string, number[]> = { '?>': [], ']]>': [], '>': [] };
-  for (const m of lower.matchAll(/<\/(pre|code|a|style|script|blockquote)\s*>|-->|\?>|\]\]>|>|\n[ \t]*\n/g)) {
+  for (const m of lower.matchAll(/<\/(pre|code|a|style|script|blockquote|del|s|strike)\s*>|-->|\?>|\]\]>|>|\n[ \t]*\n/g)) {
     if (m[1]) closes.get(m[1])?.push(m.index + m[0].length);
     else if (m[0] === '-->') commentEnds.push(m.index + 3);
     else if (m[0] in otherEnds) (otherEnds[m[0]] as number[]).push(m.index + m[0].length);
