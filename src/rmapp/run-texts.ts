@@ -94,9 +94,9 @@ export function errorText(error: Pick<ErrorData, 'message' | 'code'>): string {
 
 /**
  * Error codes whose message the machine or its steps write themselves (src/machines/issue-implementation.ts,
- * src/actors/issue-implementation.ts `ISSUE_CLOSED`), with no quoted output.
+ * src/actors/issue-implementation.ts `ISSUE_CLOSED`, `DRAFT_CLOSED`), with no quoted output.
  */
-const OWN_MESSAGES = new Set(['TESTS_FAILED', 'NOT_REPRODUCED', 'PLAN_REJECTED', 'APPROVAL_TIMEOUT', 'ISSUE_CLOSED']);
+const OWN_MESSAGES = new Set(['TESTS_FAILED', 'NOT_REPRODUCED', 'PLAN_REJECTED', 'APPROVAL_TIMEOUT', 'ISSUE_CLOSED', 'DRAFT_CLOSED']);
 
 /**
  * Untrusted text as a Markdown code span: a run's errors quote what the agent and the tests printed
@@ -139,6 +139,8 @@ export function nextSteps(error: Pick<ErrorData, 'code' | 'category'> | null | u
       return `Comment ${again} to plan again.`;
     case 'ISSUE_CLOSED':
       return `Nothing more will happen here. If the work is still wanted, reopen the issue and comment \`${b} retry\`; otherwise close the draft.`;
+    case 'DRAFT_CLOSED':
+      return `Nothing more will happen here. If the draft was closed and the work is still wanted, reopen it and comment \`${b} retry\`; after a merge, open a new issue for what is left.`;
     default:
   }
   switch (error?.category) {
