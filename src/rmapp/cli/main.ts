@@ -21,6 +21,7 @@ import { runsCommand } from './shell-word.ts';
 import { SERVICE_SECRET_VARIABLES } from '../sandbox/env.ts';
 import { addDemoCommand } from './demo-command.ts';
 import { releaseEarlySignals } from './early-signals.ts';
+import { isEmbedded, onForegroundStop, reportStopped } from './foreground-stop.ts';
 import { addWorkerCommand } from './worker-command.ts';
 
 // The engine, the database drivers, the service and OpenTelemetry are imported inside the commands that
@@ -152,17 +153,34 @@ program
     ) => {
       const input =
         inputJson === undefined ? {} : await jsonArgument(inputJson, { what: 'input', example: `'{"orderId":"o-1","amountCents":1200}'` });
-      await withEngine(async (engine) => {
-        const id = await engine.start(workflow, input, { runId: o.id, idempotencyKey: o.idempotencyKey });
-        if (!o.wait) return print(o.json ? { id } : id);
-        // With --json, stdout stays one JSON document (scripts parse it) and the progress goes to stderr.
-        const progress = o.json ? (line: string) => process.stderr.write(`${masker().text(line)}\n`) : print;
-        progress(`run ${id}: ${workflow}`);
-        await engine.startWorker();
-        const run = await followRun(engine, id, progress);
-        print(o.json ? runToJson(run) : formatRunDetails(run, []));
-        if (run.status !== 'succeeded') process.exitCode = 1;
-      });
+      // With --wait this process executes the run: Ctrl-C hands it over as `rmapp worker` does (foreground-stop.ts).
+      const stop = o.wait ? onForegroundStop('start') : null;
+      try {
+        await withEngine(async (engine) => {
+          const id = await engine.start(workflow, input, { runId: o.id, idempotencyKey: o.idempotencyKey });
+          if (!stop) return print(o.json ? { id } : id);
+          // With --json, stdout stays one JSON document (scripts parse it) and the progress goes to stderr.
+          const progress = o.json ? (line: string) => process.stderr.write(`${masker().text(line)}\n`) : print;
+          progress(`run ${id}: ${workflow}`);
+          if (!stop.signal.aborted) await engine.startWorker();
+          let run = await followRun(engine, id, progress, { signal: stop.signal });
+          const sig = stop.signalled();
+          if (sig && !isFinalStatus(run.status)) {
+            const embedded = await isEmbedded(engine);
+            // Its last step may finish it during the stop's grace: then it is printed as it ended.
+            let finished = false;
+            const off = engine.on('run.finished', (e) => void (e.runId === id && (finished = true)));
+            await engine.stop();
+            off();
+            if (!finished) return reportStopped('start', id, sig, run.status, embedded);
+            run = await engine.get(id);
+          }
+          print(o.json ? runToJson(run) : formatRunDetails(run, []));
+          if (run.status !== 'succeeded') process.exitCode = 1;
+        });
+      } finally {
+        stop?.dispose();
+      }
     },
   );
 
