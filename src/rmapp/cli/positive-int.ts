@@ -16,6 +16,18 @@ export function signalId(value: string): number {
   return n;
 }
 
+/**
+ * Commander's parser for `rmapp run --max-attempts`: the implement→test rounds a run may take, 1 to 10 as
+ * the issue workflows' input allows (src/machines/issue-implementation.ts). `Number(v)` took `abc`, `0`
+ * and `1.5` on: `0` was dropped for the default without a word, the others failed as the workflow's input
+ * (`maxTestAttempts: … received NaN`) without naming the option.
+ */
+export function testAttempts(value: string): number {
+  const n = decimal(value);
+  if (!(n >= 1 && n <= 10)) throw new InvalidArgumentError('must be a whole number from 1 to 10 (implement→test rounds)');
+  return n;
+}
+
 /** Commander's parser for a TCP port to serve on: 1 to 65535, written in decimal. */
 export function portNumber(value: string): number {
   const n = decimal(value);

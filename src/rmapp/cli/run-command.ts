@@ -8,10 +8,13 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { ValidationError } from '../../state_machine/errors.ts';
+import { ValidationError, WaitStoppedError } from '../../state_machine/errors.ts';
 import { TEMPLATE_NAMES, type TemplateName } from '../../machines/issue-templates.ts';
 import { runCommand } from '../process.ts';
 import { formatRunDetails, runToJson } from './format.ts';
+import { isEmbedded, onForegroundStop, reportStopped } from './foreground-stop.ts';
+import { testAttempts } from './positive-int.ts';
+import { exitSoonAfterStop } from './stopped-exit.ts';
 import { connectionStringSecrets, createMasker } from '../masking.ts';
 
 /** `owner/name`, or a local clone whose `origin` is on GitHub (its git remote is then the local path). */
@@ -42,7 +45,7 @@ export function addRunCommand(program: Command): void {
       return n;
     })
     .option('--config <file>', 'configuration file')
-    .option('--max-attempts <n>', 'test-and-fix attempts', (v) => Number(v))
+    .option('--max-attempts <n>', 'test-and-fix attempts (1 to 10)', testAttempts)
     .option('--json', 'print JSON lines (events, then the run)')
     .action(async (template: string, o: { repo: string; issue: number; config?: string; maxAttempts?: number; json?: boolean }) => {
       if (!(TEMPLATE_NAMES as readonly string[]).includes(template))
@@ -119,6 +122,8 @@ export function addRunCommand(program: Command): void {
           ),
       );
       engine.on('progress', (e) => mine(e) && out(o.json ? { event: 'progress', message: e.message } : `  · ${e.message}`));
+      // This process executes the run: Ctrl-C hands it over as `rmapp worker` does (foreground-stop.ts).
+      const stop = onForegroundStop('run');
       try {
         runId = await executor.startIssueWorkflow({
           owner: repo.owner,
@@ -126,18 +131,37 @@ export function addRunCommand(program: Command): void {
           issueNumber: o.issue,
           template: template as TemplateName,
           requestedBy: process.env.USER ?? 'cli',
-          options: o.maxAttempts ? { maxTestAttempts: o.maxAttempts } : {},
+          options: o.maxAttempts !== undefined ? { maxTestAttempts: o.maxAttempts } : {},
           key: `cli-${randomUUID()}`,
         });
         if (!o.json) out(`run ${runId}: ${template} on ${repo.owner}/${repo.name}#${o.issue}`);
-        await engine.startWorker();
-        const run = await engine.waitFor(runId);
+        if (!stop.signal.aborted) await engine.startWorker();
+        const embedded = await isEmbedded(engine);
+        const stopping = new Promise<null>((resolve) =>
+          stop.signal.aborted ? resolve(null) : stop.signal.addEventListener('abort', () => resolve(null), { once: true }),
+        );
+        const waiting = engine.waitFor(runId);
+        let run = await Promise.race([waiting, stopping]);
+        if (run === null) {
+          // The stop ends the wait (ENGINE_STOPPED) unless the run finished during the stop's grace.
+          const status = (await engine.get(runId)).status;
+          await engine.stop();
+          run = await waiting.catch((err: unknown) => {
+            if (err instanceof WaitStoppedError) return null;
+            throw err;
+          });
+          if (run === null) return reportStopped('run', runId, stop.signalled() ?? 'SIGINT', status, embedded);
+        }
         await progress.flush();
         out(o.json ? { event: 'finished', run: runToJson(run) } : formatRunDetails(run, []));
         if (run.status !== 'succeeded') process.exitCode = 1;
       } finally {
+        stop.dispose();
         progress.stop();
         await engine.stop();
+        // A GitHub request of the stopped run waiting for its client's retry (the bot's login, say) kept
+        // the process alive for half a minute after the run was handed over (stopped-exit.ts).
+        exitSoonAfterStop();
       }
     });
 }
