@@ -68,3 +68,19 @@ export function reportStopped(command: string, runId: string, sig: NodeJS.Signal
 export async function isEmbedded(engine: Engine): Promise<boolean> {
   return (await engine.db()).soleHolder === true;
 }
+
+/**
+ * `rmapp start --wait` on the embedded store, of a run that waits for an event (and no timer due within
+ * a minute): this command holds the store, so no other process can send the event — the command waited
+ * for ever, printing nothing (a new user's pass through the README, with its `order` workflow that waits
+ * a day for `approve`). The line names the way out; null when there is nothing to say.
+ */
+export function embeddedWaitHint(runId: string, status: string, wakeAt: Date | null, now = Date.now()): string | null {
+  if (status !== 'waiting' || (wakeAt !== null && wakeAt.getTime() - now <= 60_000)) return null;
+  const timer = wakeAt ? ` (or its timer, at ${wakeAt.toISOString()})` : '';
+  return (
+    `rmapp start: run ${runId} waits for an event${timer}, and this command holds the embedded store, so no other process can send one: ` +
+    `Ctrl-C keeps the run where it is; then \`${runsCommand('send', runId, { rest: `'{"type":"…"}'` })}\` and \`rmapp worker\` go on with it ` +
+    `(on Postgres, DATABASE_URL=postgres://…, \`runs send\` works while this command waits).`
+  );
+}

@@ -21,7 +21,7 @@ import { runsCommand } from './shell-word.ts';
 import { SERVICE_SECRET_VARIABLES } from '../sandbox/env.ts';
 import { addDemoCommand } from './demo-command.ts';
 import { releaseEarlySignals } from './early-signals.ts';
-import { isEmbedded, onForegroundStop, reportStopped } from './foreground-stop.ts';
+import { embeddedWaitHint, isEmbedded, onForegroundStop, reportStopped } from './foreground-stop.ts';
 import { addWorkerCommand } from './worker-command.ts';
 
 // The engine, the database drivers, the service and OpenTelemetry are imported inside the commands that
@@ -163,10 +163,16 @@ program
           const progress = o.json ? (line: string) => process.stderr.write(`${masker().text(line)}\n`) : print;
           progress(`run ${id}: ${workflow}`);
           if (!stop.signal.aborted) await engine.startWorker();
-          let run = await followRun(engine, id, progress, { signal: stop.signal });
+          const embedded = await isEmbedded(engine);
+          let hinted = false;
+          const onStatus = (r: { status: string; wakeAt: Date | null }) => {
+            const hint = embedded && !hinted ? embeddedWaitHint(id, r.status, r.wakeAt) : null;
+            if (hint) process.stderr.write(`${masker().text(hint)}\n`);
+            hinted ||= hint !== null;
+          };
+          let run = await followRun(engine, id, progress, { signal: stop.signal, onStatus });
           const sig = stop.signalled();
           if (sig && !isFinalStatus(run.status)) {
-            const embedded = await isEmbedded(engine);
             // Its last step may finish it during the stop's grace: then it is printed as it ended.
             let finished = false;
             const off = engine.on('run.finished', (e) => void (e.runId === id && (finished = true)));

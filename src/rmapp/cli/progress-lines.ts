@@ -60,9 +60,16 @@ export async function followRun(
   reader: RunReader,
   runId: string,
   out: (line: string) => void,
-  options: { json?: boolean | undefined; pollMs?: number | undefined; signal?: AbortSignal | undefined } = {},
+  options: {
+    json?: boolean | undefined;
+    pollMs?: number | undefined;
+    signal?: AbortSignal | undefined;
+    /** Called with the run each time its status is read to have changed (the first read included). */
+    onStatus?: ((run: RunInfo) => void) | undefined;
+  } = {},
 ): Promise<RunInfo> {
   let seen = 0;
+  let status: string | null = null;
   for (;;) {
     // The run first, then its history: a final status read here has all its history committed.
     const run = await reader.get(runId);
@@ -85,6 +92,11 @@ export async function followRun(
         const line = progressLine(h);
         if (line !== null) out(line);
       }
+    }
+    // After the lines of the history that led there.
+    if (run.status !== status) {
+      status = run.status;
+      options.onStatus?.(run);
     }
     if (isFinalStatus(run.status) || options.signal?.aborted) return run;
     // The abort listener is taken off after each wait: one added per poll piled up (Node warned past ten).
