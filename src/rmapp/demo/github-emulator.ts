@@ -146,8 +146,10 @@ export class GitHubEmulator {
       res.writeHead(html === undefined ? 404 : 200, { 'content-type': 'text/html; charset=utf-8' });
       return void res.end(html ?? '<!doctype html><title>Not found</title><p>Not found.</p>');
     }
+    // Every answer of GitHub's API carries a request id; a 500 without one is logged as no answer (github/client.ts explainRequestLog).
     const send = (status: number, data: unknown, headers: Record<string, string> = {}) => {
-      res.writeHead(status, { 'content-type': 'application/json', ...headers });
+      const requestId = `EMU:${this.requests.length.toString(16).toUpperCase()}`;
+      res.writeHead(status, { 'content-type': 'application/json', 'x-github-request-id': requestId, ...headers });
       res.end(data === undefined ? '' : JSON.stringify(data));
     };
     let body: Record<string, unknown> | undefined;

@@ -145,6 +145,25 @@ async function appBotLogin(app: GitHubOctokit): Promise<string> {
   return `${data.slug}[bot]`;
 }
 
+/**
+ * Octokit's request log line for a request that got no answer: its request-log plugin writes a network
+ * failure (a refused connection, DNS, a wrong `GITHUB_API_URL`) as `GET /user - 500 with id UNKNOWN in
+ * 2ms` — Octokit gives such errors status 500 — which reads as GitHub failing. Every answer of GitHub
+ * carries an `x-github-request-id`; a 500 without one is said to be what it most likely is.
+ *
+ * @example
+ * explainRequestLog('GET /user - 500 with id UNKNOWN in 2ms');
+ * // 'GET /user - no answer (status 500 with no GitHub request id: a network error, or github.apiUrl / GITHUB_API_URL …) in 2ms'
+ */
+export function explainRequestLog(msg: string): string {
+  const m = / - 500 with id UNKNOWN( in \d+ms)$/.exec(msg);
+  if (!m) return msg;
+  return (
+    `${msg.slice(0, m.index)} - no answer (status 500 with no GitHub request id: a network error, or github.apiUrl / GITHUB_API_URL ` +
+    `not naming GitHub's API; the step's error says which)${m[1]}`
+  );
+}
+
 /** Everything but the credentials: the same for the token client, the App's client and its installations' clients. */
 function clientOptions(config: GitHubClientConfig) {
   const retries = config.retries ?? 3;
@@ -167,7 +186,7 @@ function clientOptions(config: GitHubClientConfig) {
       debug: () => {},
       info: () => {},
       warn: (msg: string) => log.warn(`github: ${msg}`),
-      error: (msg: string) => log.error(`github: ${msg}`),
+      error: (msg: string) => log.error(`github: ${explainRequestLog(msg)}`),
     },
   };
 }
