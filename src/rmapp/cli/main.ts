@@ -17,6 +17,7 @@ import { addWorkflowsCommand } from './workflows-command.ts';
 import { followRun } from './progress-lines.ts';
 import { connectionStringSecrets, createMasker, type Masker } from '../masking.ts';
 import { jsonArgument } from './json-argument.ts';
+import { withFlagNames } from './flag-names.ts';
 import { runsCommand } from './shell-word.ts';
 import { SERVICE_SECRET_VARIABLES } from '../sandbox/env.ts';
 import { addDemoCommand } from './demo-command.ts';
@@ -157,7 +158,9 @@ program
       const stop = o.wait ? onForegroundStop('start') : null;
       try {
         await withEngine(async (engine) => {
-          const id = await engine.start(workflow, input, { runId: o.id, idempotencyKey: o.idempotencyKey });
+          const id = await engine
+            .start(workflow, input, { runId: o.id, idempotencyKey: o.idempotencyKey })
+            .catch((err: unknown) => Promise.reject(withFlagNames(err, { runId: '--id', idempotencyKey: '--idempotency-key' })));
           if (!stop) return print(o.json ? { id } : id);
           // With --json, stdout stays one JSON document (scripts parse it) and the progress goes to stderr.
           const progress = o.json ? (line: string) => process.stderr.write(`${masker().text(line)}\n`) : print;
@@ -306,7 +309,9 @@ runs
   .action(async (id: string, eventJson: string, o: { dedupeKey?: string }) => {
     const event = (await jsonArgument(eventJson, { what: 'event', example: `'{"type":"approve"}'` })) as { type: string };
     await withStoredRuns(async (engine) => {
-      const { delivered } = await engine.send(id, event, { dedupeKey: o.dedupeKey });
+      const { delivered } = await engine
+        .send(id, event, { dedupeKey: o.dedupeKey })
+        .catch((err: unknown) => Promise.reject(withFlagNames(err, { dedupeKey: '--dedupe-key' })));
       print(delivered ? `Sent ${event.type} to ${id}.` : `Not sent: ${id} already has an event with dedupe key ${o.dedupeKey}.`);
     });
   });
