@@ -131,10 +131,11 @@ export async function releaseRun(db: Queryable, options: { owner: string; runId:
 /**
  * The owner a lease is kept under once its worker has stopped while one of the run's step functions was
  * still running (it ignored its abort): `<owner>:kept` (an owner otherwise ends in 8 hex digits). The
- * take-overs that do not wait for a lease to expire — a worker started again under the same id
- * ({@link expirePreviousIncarnation}), a new process on an embedded store ({@link expireDeadProcessLeases})
- * — leave it to expire: taken over at once, the same step ran on the new worker while the stopped
- * process still ran it (adversarial passes).
+ * take-overs that do not wait for a lease to expire leave it to expire — a new process on an embedded
+ * store ({@link expireDeadProcessLeases}), and a worker started again under the same id
+ * ({@link expirePreviousIncarnation}) unless it has proven the stopped process gone (exited, killed):
+ * taken over at once while that process lived on, the same step ran on the new worker while the
+ * stopped process still ran it (adversarial passes).
  */
 export function keptOwner(owner: string): string {
   return `${owner}:kept`;
@@ -180,23 +181,37 @@ export function ownerLockName(owner: string): string {
  */
 export async function expirePreviousIncarnation(
   db: Queryable,
-  options: { workerId: string; owners: string[]; liveOwners: string[]; ownerLocks?: boolean },
+  options: {
+    workerId: string;
+    owners: string[];
+    liveOwners: string[];
+    ownerLocks?: boolean;
+    /**
+     * Owners among `owners` whose kept leases ({@link keptOwner}) go too: owners whose process is proven
+     * gone (previous-incarnations.ts), so that no step function of theirs runs any more. Others' kept
+     * leases are left to expire.
+     */
+    keptOwners?: string[];
+  },
 ): Promise<number> {
   if (options.owners.length === 0) return 0;
   // The locks held now, read once (pg_locks reads the whole lock table each time).
   const held = options.ownerLocks ? `held as materialized (${heldSessionLocksSql()}),` : '';
-  const alive = options.ownerLocks ? `and ${sessionLockKeySql(`'rmapp.owner:' || lease_owner`)} not in (select objid from held)` : '';
+  const owner = `case when right(lease_owner, 5) = ':kept' then left(lease_owner, -5) else lease_owner end`;
+  const alive = options.ownerLocks ? `and ${sessionLockKeySql(`'rmapp.owner:' || ${owner}`)} not in (select objid from held)` : '';
   const rows = await db.query<{ id: string }>(
-    // Locked in id order like every statement that updates several runs (see renewLeases).
+    // Locked in id order like every statement that updates several runs (see renewLeases). A kept lease
+    // (`<owner>:kept`, {@link keptOwner}) goes only with an owner of `keptOwners`: proven gone, that
+    // process runs no step.
     `with ${held} l as materialized (
-       select id from rmapp_runs where status = 'running' and left(lease_owner, -9) = $1 and lease_owner <> all($2::text[])
-         and lease_owner = any($3::text[]) and right(lease_owner, 5) <> ':kept' ${alive}
+       select id from rmapp_runs where status = 'running' and left(${owner}, -9) = $1 and ${owner} <> all($2::text[])
+         and ${owner} = any($3::text[]) and (right(lease_owner, 5) <> ':kept' or ${owner} = any($4::text[])) ${alive}
        order by id for no key update)
      update rmapp_runs r set lease_expires_at = now(), wake_at = now() from l where r.id = l.id returning r.id`,
     // An owner is `<worker id>:<8 hex chars>`: strip the suffix to compare ids exactly. The owners this
     // process's workers have been (this one among them) are live: a worker started again under the same
     // id in the process after a stop that gave up took over its own step still running.
-    [options.workerId, options.liveOwners, options.owners],
+    [options.workerId, options.liveOwners, options.owners, options.keptOwners ?? []],
   );
   return rows.length;
 }

@@ -29,7 +29,10 @@ export interface PreviousOwner {
 
 /**
  * The lease owners of `workerId` other than `liveOwners` (this process's own) that hold unexpired
- * leases of running runs — not kept ones (claims.ts `keptOwner`) — with their records.
+ * leases of running runs, with their records. A kept lease (claims.ts `keptOwner`: its worker stopped
+ * while a step function had not returned) counts as its owner's: once that owner's process is proven
+ * gone, nothing of it runs any more, and a restart under the id waited out such leases for nothing —
+ * the CLI exits soon after a stop that kept some (test/adv8-owner-kept-gone.test.ts).
  */
 export async function previousOwners(db: Queryable, workerId: string, liveOwners: string[]): Promise<PreviousOwner[]> {
   const rows = await db.query<{
@@ -40,12 +43,14 @@ export async function previousOwners(db: Queryable, workerId: string, liveOwners
     boot_id: string | null;
     pid_namespace: string | null;
   }>(
-    // An owner is `<worker id>:<8 hex chars>`: the suffix is stripped to compare ids exactly.
+    // An owner is `<worker id>:<8 hex chars>`, a kept lease's `<owner>:kept`: the suffixes are stripped
+    // to compare ids exactly.
     `select l.owner, l.leases, p.pid, p.process_start, p.boot_id, p.pid_namespace
-       from (select lease_owner as owner, count(*)::int as leases from rmapp_runs
-              where status = 'running' and lease_expires_at > now() and left(lease_owner, -9) = $1
-                and lease_owner <> all($2::text[]) and right(lease_owner, 5) <> ':kept'
-              group by lease_owner) l
+       from (select o.owner, count(*)::int as leases from rmapp_runs r
+              cross join lateral (select case when right(r.lease_owner, 5) = ':kept' then left(r.lease_owner, -5) else r.lease_owner end as owner) o
+              where r.status = 'running' and r.lease_expires_at > now() and left(o.owner, -9) = $1
+                and o.owner <> all($2::text[])
+              group by o.owner) l
        left join rmapp_worker_processes p on p.owner = l.owner
       order by l.owner`,
     [workerId, liveOwners],
@@ -72,7 +77,8 @@ export async function previousOwners(db: Queryable, workerId: string, liveOwners
 export async function forgetWorkerProcesses(db: Queryable, workerId: string, keep: string[]): Promise<void> {
   await db.query(
     `delete from rmapp_worker_processes p where p.worker_id = $1 and p.owner <> all($2::text[])
-       and not exists (select 1 from rmapp_runs r where r.lease_owner = p.owner and r.status = 'running' and r.lease_expires_at > now())`,
+       and not exists (select 1 from rmapp_runs r where r.lease_owner in (p.owner, p.owner || ':kept') and r.status = 'running'
+         and r.lease_expires_at > now())`,
     [workerId, keep],
   );
 }

@@ -59,6 +59,8 @@ export async function takeBackFromPreviousIncarnations(db: Queryable, me: Incarn
   const taken = await expirePreviousIncarnation(db, {
     workerId: me.workerId,
     owners: gone,
+    // Their kept leases too: a process proven gone runs none of the step functions its stop left running.
+    keptOwners: gone,
     liveOwners: me.liveOwners,
     ownerLocks: me.ownerLocks,
   });
