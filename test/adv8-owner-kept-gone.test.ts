@@ -45,7 +45,9 @@ test('a restart takes back at once the kept leases of its earlier process once t
   const restarted = spawnRmapp(args, env);
   await until(() => readLedger(ledger).filter((e) => e.phase === 'end').length >= RUNS, 60_000, 'every run resumed');
   const waited = Date.now() - exitedAt;
-  expect(waited, `the restart waited ${waited} ms for the kept leases of an exited process (lease ${LEASE_MS} ms)`).toBeLessThan(LEASE_MS / 2);
+  expect(waited, `the restart waited ${waited} ms for the kept leases of an exited process (lease ${LEASE_MS} ms)`).toBeLessThan(
+    LEASE_MS / 2,
+  );
   expect(overlapsOf(executionsOf(readLedger(ledger)), new Map([[first.child.pid!, exitedAt]]))).toEqual([]);
   restarted.child.kill('SIGTERM');
   await restarted.exited;
@@ -70,7 +72,10 @@ test('the kept leases of an earlier process that lives on after its stop still w
     const restarted = spawnRmapp(['worker', '--worker-id', 'adv8-kept-live', '--lease-ms', String(LEASE_MS)], env);
     await until(() => /rmapp worker adv8-kept-live on/.test(restarted.output()), 60_000, 'the restart running');
     await new Promise((r) => setTimeout(r, 3_000));
-    expect(readLedger(ledger).filter((e) => e.run === runId && e.phase === 'start'), 'the step started again beside its live earlier process').toHaveLength(1);
+    expect(
+      readLedger(ledger).filter((e) => e.run === runId && e.phase === 'start'),
+      'the step started again beside its live earlier process',
+    ).toHaveLength(1);
     expect(restarted.output()).toMatch(/1 run of its earlier process adv8-kept-live:[0-9a-f]{8} \(pid \d+\) stay with it/);
     restarted.child.kill('SIGTERM');
     await restarted.exited;

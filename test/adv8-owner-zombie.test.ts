@@ -48,7 +48,12 @@ test('a restart takes back at once the runs of its earlier process that is a zom
   await until(() => readFileSync(`/proc/${oldPid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z') === true, 5_000, 'a zombie');
 
   const restarted = spawnRmapp(['worker', '--worker-id', 'adv8-zombie', '--lease-ms', String(LEASE_MS)], env);
-  const resumed = () => new Set(readLedger(ledger).filter((e) => e.pid !== oldPid && e.key.includes('step2')).map((e) => e.run)).size;
+  const resumed = () =>
+    new Set(
+      readLedger(ledger)
+        .filter((e) => e.pid !== oldPid && e.key.includes('step2'))
+        .map((e) => e.run),
+    ).size;
   await until(() => resumed() >= RUNS, 60_000, 'every run resumed by the restarted worker');
   const waited = Date.now() - killedAt;
 
