@@ -11,6 +11,7 @@ import { githubDeliverySteps } from '../src/actors/github-delivery.ts';
 import { pullRequestBody } from '../src/rmapp/pull-request-text.ts';
 import type { GitHubOctokit } from '../src/rmapp/github/client.ts';
 import type { WorkflowExecutor } from '../src/rmapp/workflows/executor.ts';
+import { RunNotFoundError } from '../src/state_machine/errors.ts';
 import type { GitHubEventInput } from '../src/machines/github-delivery.ts';
 
 const HOSTILE = 'Done. cc @everyone-team @acme/all ![x](https://evil.example/p.png) </details><img src=x>';
@@ -69,6 +70,9 @@ async function answer(body: string): Promise<string> {
     recentRuns: async () => [failedRun],
     decideRetry: async () => ({ kind: 'continue', template: 'simple', plan: 'p', lastTestOutput: '' }),
     startIssueWorkflow: async () => 'run-2',
+    // Not started yet, and no later cancel heard (github-delivery.ts checks both before a start).
+    status: async (id: string) => Promise.reject(new RunNotFoundError(id)),
+    commentDeliveriesSince: async () => [],
   } as unknown as WorkflowExecutor;
   const steps = githubDeliverySteps({ github: fakeGitHub(posted), executor: () => executor, botName: 'rmapp', labels: {} });
   const input = {

@@ -110,6 +110,7 @@ describe('migration 0016 from a 0015 database (postgres)', () => {
         '0018_run_removed',
         '0019_inbox_reported',
         '0020_steps_done',
+        '0021_worker_processes',
       ]);
       expect(await announcedDuring(db, () => insertRun(db, 'after-0016'))).toEqual(['after-0016']);
     },
@@ -126,6 +127,7 @@ describe('migration 0016 from a 0015 database (postgres)', () => {
       '0018_run_removed',
       '0019_inbox_reported',
       '0020_steps_done',
+      '0021_worker_processes',
     ]);
 
     // Workers connect as the owner: their run writes and the dashboard's renewals still work.
