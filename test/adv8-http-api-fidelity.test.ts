@@ -9,10 +9,9 @@
 import { setup } from 'xstate';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEngine, defineWorkflow, type Engine } from '../src/index.ts';
-import { createLogger } from '../src/rmapp/logger.ts';
+import { startHttpService, type HttpService } from './helpers/http-service.ts';
+import { defineWorkflow, type Engine } from '../src/index.ts';
 import { createMasker } from '../src/rmapp/masking.ts';
-import { startServiceServer } from '../src/rmapp/server/http-server.ts';
 
 const machine = setup({}).createMachine({
   id: 'holder',
@@ -21,31 +20,20 @@ const machine = setup({}).createMachine({
 });
 const holder = defineWorkflow({ name: 'test.holder', machine, input: z.object({ doc: z.unknown() }) });
 
+let service: HttpService;
 let engine: Engine;
-let server: Awaited<ReturnType<typeof startServiceServer>>;
 
 beforeAll(async () => {
-  engine = createEngine({ database: { url: '', dataDir: 'memory://' }, workflows: [holder], pollMs: 50 });
-  await engine.startWorker();
-  server = await startServiceServer({
-    engine,
-    log: createLogger({ level: 'silent' }),
-    host: '127.0.0.1',
-    port: 0,
-    webhook: null,
-    masker: createMasker(['a-configured-secret-value']),
-  });
+  service = await startHttpService({ workflows: [holder], worker: true, server: { masker: createMasker(['a-configured-secret-value']) } });
+  engine = service.engine;
 });
-afterAll(async () => {
-  await server?.close();
-  await engine?.stop({ graceMs: 0 });
-});
+afterAll(() => service?.close());
 
 /** `{ "k": { "k": … value … } }`, `depth` objects deep. */
 const nested = (depth: number, value: unknown): unknown => (depth === 0 ? value : { k: nested(depth - 1, value) });
 
 const api = async (path: string, init?: RequestInit) => {
-  const res = await fetch(`${server.url}/api${path}`, init);
+  const res = await fetch(`${service.url}/api${path}`, init);
   return { status: res.status, body: (await res.json()) as Record<string, any> };
 };
 const post = (path: string, body: unknown) =>
@@ -75,7 +63,7 @@ describe('the API answers what the database holds', () => {
     const shown = await api(`/runs/${encodeURIComponent(id)}`);
     expect(JSON.stringify(shown.body.run.input)).toBe(JSON.stringify(JSON.parse(row!.input)));
 
-    const sent = await fetch(`${server.url}/api/runs/${encodeURIComponent(id)}/events?waitMs=5000`, {
+    const sent = await fetch(`${service.url}/api/runs/${encodeURIComponent(id)}/events?waitMs=5000`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-rmapp-request': '1' },
       body: '{"type":"go","__proto__":{"approvedBy":"someone"}}',

@@ -9,31 +9,16 @@
  */
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEngine, type Engine } from '../src/index.ts';
-import { createLogger } from '../src/rmapp/logger.ts';
-import { startServiceServer } from '../src/rmapp/server/http-server.ts';
+import { startHttpService, type HttpService } from './helpers/http-service.ts';
 
-let engine: Engine;
-let server: Awaited<ReturnType<typeof startServiceServer>>;
+let service: HttpService;
 let port: number;
 
 beforeAll(async () => {
-  engine = createEngine({ database: { url: '', dataDir: 'memory://' }, workflows: [] });
-  await engine.db(); // opened (and migrated) before the timing-sensitive exchanges, not during one
-  server = await startServiceServer({
-    engine,
-    log: createLogger({ level: 'silent' }),
-    host: '127.0.0.1',
-    port: 0,
-    webhook: null,
-    limits: { requestTimeoutMs: 1_500, headersTimeoutMs: 1_500 },
-  });
-  port = Number(new URL(server.url).port);
+  service = await startHttpService({ server: { limits: { requestTimeoutMs: 1_500, headersTimeoutMs: 1_500 } } });
+  port = service.port;
 });
-afterAll(async () => {
-  await server?.close();
-  await engine?.stop({ graceMs: 0 });
-});
+afterAll(() => service?.close());
 
 /** Sends `parts` (each after `gapMs`) on one connection; resolves with everything read until it closes or `waitMs` passes. */
 function exchange(parts: string[], gapMs: number, waitMs: number): Promise<string> {

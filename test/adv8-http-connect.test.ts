@@ -3,41 +3,19 @@
  * the security headers and a message. node's server, with no `connect` listener, closed the connection
  * without a word — the one request the fuzzing of every method got no answer to.
  */
-import { connect } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createEngine, type Engine } from '../src/index.ts';
-import { createLogger } from '../src/rmapp/logger.ts';
-import { startServiceServer } from '../src/rmapp/server/http-server.ts';
+import { rawExchange, startHttpService, type HttpService } from './helpers/http-service.ts';
 
-let engine: Engine;
-let server: Awaited<ReturnType<typeof startServiceServer>>;
+let service: HttpService;
 let port: number;
 
 beforeAll(async () => {
-  engine = createEngine({ database: { url: '', dataDir: 'memory://' }, workflows: [] });
-  server = await startServiceServer({ engine, log: createLogger({ level: 'silent' }), host: '127.0.0.1', port: 0, webhook: null });
-  port = Number(new URL(server.url).port);
+  service = await startHttpService();
+  port = service.port;
 });
-afterAll(async () => {
-  await server?.close();
-  await engine?.stop({ graceMs: 0 });
-});
+afterAll(() => service?.close());
 
-function raw(request: string): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1', () => socket.write(request));
-    let got = '';
-    const done = () => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(got);
-    };
-    const timer = setTimeout(done, 3_000);
-    socket.on('data', (d) => (got += d.toString('latin1')));
-    socket.on('close', done);
-    socket.on('error', () => {});
-  });
-}
+const raw = (request: string) => rawExchange(port, request);
 
 it.each([
   ['an authority', 'CONNECT 127.0.0.1:5432 HTTP/1.1\r\nHost: 127.0.0.1:5432\r\n\r\n'],

@@ -6,30 +6,24 @@
  */
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createEngine, type Engine } from '../src/index.ts';
-import { createLogger } from '../src/rmapp/logger.ts';
-import { startServiceServer } from '../src/rmapp/server/http-server.ts';
+import { startHttpService, type HttpService } from './helpers/http-service.ts';
 
-let engine: Engine;
-let server: Awaited<ReturnType<typeof startServiceServer>>;
+let service: HttpService;
 let browser: Browser;
 
 beforeAll(async () => {
-  engine = createEngine({ database: { url: '', dataDir: 'memory://' }, workflows: [] });
-  await engine.db(); // opened before the pages load: its start holds the server's event loop for seconds
-  server = await startServiceServer({ engine, log: createLogger({ level: 'silent' }), host: '127.0.0.1', port: 0, webhook: null });
+  service = await startHttpService();
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium' });
 });
 afterAll(async () => {
   await browser?.close();
-  await server?.close();
-  await engine?.stop({ graceMs: 0 });
+  await service?.close();
 });
 
 it.each(['%E0', '%ZZ', 'abc%E2%80'])('/runs/%s: the page names the bad address instead of loading for ever', async (bad) => {
   const page = await browser.newPage();
   try {
-    await page.goto(`${server.url}/runs/${bad}`);
+    await page.goto(`${service.url}/runs/${bad}`);
     const error = page.locator('#app .error');
     await error.waitFor({ timeout: 10_000 });
     expect(await error.textContent()).toContain('percent-encoding');
@@ -42,7 +36,7 @@ it.each(['%E0', '%ZZ', 'abc%E2%80'])('/runs/%s: the page names the bad address i
 it('a well-formed address of a run that does not exist still says so', async () => {
   const page = await browser.newPage();
   try {
-    await page.goto(`${server.url}/runs/${encodeURIComponent('no/such run')}`);
+    await page.goto(`${service.url}/runs/${encodeURIComponent('no/such run')}`);
     await page.locator('#run-removed').waitFor({ timeout: 10_000 });
     expect(await page.locator('#run-removed').textContent()).toContain('no/such run');
   } finally {

@@ -9,31 +9,17 @@
  * (`same-origin`) sign in as before.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createEngine, type Engine } from '../src/index.ts';
-import { createLogger } from '../src/rmapp/logger.ts';
-import { startServiceServer } from '../src/rmapp/server/http-server.ts';
+import { startHttpService, type HttpService } from './helpers/http-service.ts';
 
 const TOKEN = 'the-right-token-0123456789';
-let engine: Engine | undefined;
-let server: Awaited<ReturnType<typeof startServiceServer>> | undefined;
+let service: HttpService | undefined;
 
 /** A server of its own per test: each has its own count of wrong tokens. */
 async function start(): Promise<string> {
-  engine = createEngine({ database: { url: '', dataDir: 'memory://' }, workflows: [] });
-  server = await startServiceServer({
-    engine,
-    log: createLogger({ level: 'silent' }),
-    host: '127.0.0.1',
-    port: 0,
-    webhook: null,
-    dashboardToken: TOKEN,
-  });
-  return server.url;
+  service = await startHttpService({ server: { dashboardToken: TOKEN } });
+  return service.url;
 }
-afterEach(async () => {
-  await server?.close();
-  await engine?.stop({ graceMs: 0 });
-});
+afterEach(() => service?.close());
 
 const signIn = (url: string, token: string, headers: Record<string, string> = {}) =>
   fetch(`${url}/login?token=${encodeURIComponent(token)}`, { redirect: 'manual', headers });

@@ -5,43 +5,19 @@
  * Content-Security-Policy, X-Frame-Options or nosniff (README, "The HTTP side": every answer carries
  * them, "also node's own 400/408/431 answers") and no word of what was wrong.
  */
-import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEngine, type Engine } from '../src/index.ts';
-import { createLogger } from '../src/rmapp/logger.ts';
-import { startServiceServer } from '../src/rmapp/server/http-server.ts';
+import { rawExchange, startHttpService, type HttpService } from './helpers/http-service.ts';
 
-let engine: Engine;
-let server: Awaited<ReturnType<typeof startServiceServer>>;
+let service: HttpService;
 let port: number;
 
 beforeAll(async () => {
-  engine = createEngine({ database: { url: '', dataDir: 'memory://' }, workflows: [] });
-  await engine.db(); // opened before the exchanges, whose reads wait at most 3 s
-  server = await startServiceServer({ engine, log: createLogger({ level: 'silent' }), host: '127.0.0.1', port: 0, webhook: null });
-  port = Number(new URL(server.url).port);
+  service = await startHttpService();
+  port = service.port;
 });
-afterAll(async () => {
-  await server?.close();
-  await engine?.stop({ graceMs: 0 });
-});
+afterAll(() => service?.close());
 
-/** Sends `request` on a connection of its own and reads the answer until the server closes it (or 3 s). */
-function raw(request: string): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1', () => socket.write(request));
-    let got = '';
-    const done = () => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(got);
-    };
-    const timer = setTimeout(done, 3_000);
-    socket.on('data', (d) => (got += d.toString('latin1')));
-    socket.on('close', done);
-    socket.on('error', () => {});
-  });
-}
+const raw = (request: string) => rawExchange(port, request);
 
 describe('HTTP/1.1 without Host', () => {
   for (const [what, request] of [
