@@ -8,6 +8,7 @@ import type { GitHubOctokit } from '../rmapp/github/client.ts';
 import { canSteer, endsWithServiceMarker, permissionOf, upsertComment } from '../rmapp/github/writes.ts';
 import { withSignal } from '../rmapp/github/abortable.ts';
 import { closedSince } from '../rmapp/github/issue-closed.ts';
+import { labelRemoved } from '../rmapp/github/label-removed.ts';
 import { cancelledAfter, writtenBefore, writtenBeforeRequest } from './delivery-order.ts';
 import { conversationRequest, helpText, mentions, parseCommand, type Command } from '../rmapp/commands.ts';
 import type { TemplateName } from '../machines/issue-templates.ts';
@@ -225,6 +226,14 @@ function deliveryActions(deps: GitHubDeliveryDeps, signal: AbortSignal) {
         const closedAt = await closedSince(deps.github, repoOf(e), e.number, e.writtenAt);
         if (closedAt && !(await executor.activeRun(subject)))
           return reply(e, key, `the issue was closed after you asked, so I did not start. Reopen it and ask again if you still want it.`);
+        // A label taken off again before this delivery acted: its removal, delivered first, found no run
+        // to stop and was dropped, so this is where it is heard (github/label-removed.ts). Nothing said:
+        // whoever removed it knows.
+        if (e.event === 'issues' && e.label) {
+          const { data: issue } = await deps.github.issues.get({ ...repoOf(e), issue_number: e.number });
+          if (labelRemoved(issue, e.label))
+            return { action: 'ignored', runId: null, message: `label ${e.label} was removed since it was added: nothing started` };
+        }
         const checked = await settingsOr(e, key);
         if (checked.refused) return checked.refused;
         // Another delivery's start of the issue's next run, whatever its template, comes back as its id.

@@ -69,8 +69,17 @@ export function githubRoutes(gh: EmulatorData, own: EmulatorInternals): readonly
     route('GET', '/repos/{owner}/{repo}/issues/{issue_number}', ({ owner, repo, issue_number }) => {
       const issue = gh.issues.get(`${owner}/${repo}#${issue_number}`);
       if (!issue) return undefined;
-      const { closedAt, state, ...text } = issue;
-      return [200, { number: Number(issue_number), ...text, state: state ?? 'open', closed_at: closedAt ?? null }];
+      const { closedAt, state, labels, ...text } = issue;
+      return [
+        200,
+        {
+          number: Number(issue_number),
+          ...text,
+          state: state ?? 'open',
+          closed_at: closedAt ?? null,
+          ...(labels ? { labels: labels.map((name) => ({ name })) } : {}),
+        },
+      ];
     }),
     route('GET', '/repos/{owner}/{repo}/git/ref/{ref}', ({ owner, repo, ref = '' }) => {
       const branch = ref.replace(/^heads\//, '');

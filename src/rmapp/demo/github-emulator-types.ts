@@ -26,6 +26,8 @@ export interface Issue {
   body: string;
   state?: 'open' | 'closed';
   closedAt?: string | null;
+  /** Names of the labels on it; absent: the answer lists none (GitHub's always does). */
+  labels?: string[];
 }
 
 export interface Pull {
