@@ -228,8 +228,9 @@ function deliveryActions(deps: GitHubDeliveryDeps, signal: AbortSignal) {
           return reply(e, key, `the issue was closed after you asked, so I did not start. Reopen it and ask again if you still want it.`);
         // A label taken off again before this delivery acted: its removal, delivered first, found no run
         // to stop and was dropped, so this is where it is heard (github/label-removed.ts). Nothing said:
-        // whoever removed it knows.
-        if (e.event === 'issues' && e.label) {
+        // whoever removed it knows. Not for a re-execution of this step that already started its run
+        // (`active` is then its own): the removal, delivered since, stops that run.
+        if (e.event === 'issues' && e.label && !active) {
           const { data: issue } = await deps.github.issues.get({ ...repoOf(e), issue_number: e.number });
           if (labelRemoved(issue, e.label))
             return { action: 'ignored', runId: null, message: `label ${e.label} was removed since it was added: nothing started` };
