@@ -254,9 +254,41 @@ export function ownWords(text: string): string {
   // Beyond GitHub's 65,536 characters a body is refused anyway (the run input's schema); the parse stops there.
   const body = text.length > MAX_COMMENT_CHARS ? text.slice(0, MAX_COMMENT_CHARS) : text;
   // Blocks before inlines, as CommonMark reads them: a quote's `>` is not taken into an earlier tag or link.
+  const normalized = body.replace(/\r\n?/g, '\n');
+  const hidden = withoutLinks(withoutHiddenHtml(withoutQuotes(withoutCode(normalized))));
   // Struck-through text last: a `~` in code, a link or a tag is no strike delimiter (src/rmapp/struck-text.ts).
-  return withoutStruckText(withoutLinks(withoutHiddenHtml(withoutQuotes(withoutCode(body.replace(/\r\n?/g, '\n'))))));
+  return withoutStruckAround(normalized, hidden);
 }
+
+/**
+ * `hidden` without its struck-through text, where what the steps before blanked inside a line (a code
+ * span, a tag, a link, a URL) is text for the strike's delimiters as GitHub shows it: `~~<b>@rmapp
+ * cancel</b>~~` is crossed out, and read as spaces the tag left `~~` opening and closing nothing, so a
+ * withdrawn command was acted on. Each step keeps a line's length or empties it (a block: code, a quote).
+ */
+function withoutStruckAround(text: string, hidden: string): string {
+  const shown = text.split('\n');
+  const shape = hidden
+    .split('\n')
+    .map((line, i) => {
+      const was = shown[i] ?? '';
+      if (line.length !== was.length) return line;
+      let out = '';
+      for (let j = 0; j < line.length; j++) {
+        const c = line[j] as string;
+        out += c === ' ' && !/\s/.test(was[j] as string) ? HIDDEN_MARK : c;
+      }
+      return out;
+    })
+    .join('\n');
+  const struck = withoutStruckText(shape);
+  let out = '';
+  for (let i = 0; i < hidden.length; i++) out += struck[i] === ' ' && shape[i] !== ' ' ? ' ' : (hidden[i] as string);
+  return out;
+}
+
+/** Stands for blanked text in the shape {@link withoutStruckAround} looks for strikes in: no blank, no `~`. */
+const HIDDEN_MARK = 'x';
 
 /** GitHub's limit on a comment's length. */
 const MAX_COMMENT_CHARS = 65_536;

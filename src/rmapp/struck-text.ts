@@ -3,8 +3,18 @@
  * an author who strikes `~~@rmapp implement~~` out has withdrawn it, and GitHub shows it crossed out.
  * Close to GFM, not exact: a run of one or two tildes opens when a non-blank follows it and closes when
  * a non-blank precedes it, pairing with the nearest open run of the same length in its paragraph (a run
- * of three or more is text, as GFM has it). Linear in the text's length: each run is looked at once.
+ * of three or more is text, as GFM has it). A paragraph ends at a blank line and at a line that starts
+ * another block ({@link BLOCK_LINE}). Linear in the text's length: each run is looked at once.
  */
+
+/**
+ * A line break before a line that starts another block — a heading, a list item, a quote, a setext
+ * underline or thematic break — or after a heading's line, where a strike left open cannot go on:
+ * `~~old` then `# @rmapp cancel~~` is a paragraph and a heading, and GitHub shows the heading's command,
+ * not struck. The look back is tried only at a line break, over that one line: linear.
+ */
+const BLOCK_LINE =
+  /\n(?=[ \t]{0,3}(?:#{1,6}(?:[ \t]|$)|[-+*][ \t]|\d{1,9}[.)][ \t]|>|[-=]+[ \t]*$|(?:\*[ \t]*){3,}$|(?:_[ \t]*){3,}$))|\n(?<=^[ \t]{0,3}#{1,6}(?:[ \t][^\n]*)?\n)/;
 
 /**
  * The text without its struck-through spans (each character of them a space, line breaks kept).
@@ -15,9 +25,10 @@
 export function withoutStruckText(text: string): string {
   const parts: string[] = [];
   let copied = 0;
-  /** Open runs by length (1 or 2), innermost last; a blank line (a paragraph's end) empties both. */
+  /** Open runs by length (1 or 2), innermost last; a paragraph's end empties both. */
   const open: Record<1 | 2, number[]> = { 1: [], 2: [] };
-  for (const m of text.matchAll(/~+|\n[ \t]*\n/g)) {
+  const delimiters = new RegExp(`~+|\\n[ \\t]*\\n|${BLOCK_LINE.source}`, 'gm');
+  for (const m of text.matchAll(delimiters)) {
     const at = m.index ?? 0;
     if (m[0][0] !== '~') {
       open[1].length = 0;
