@@ -226,17 +226,18 @@ function deliveryActions(deps: GitHubDeliveryDeps, signal: AbortSignal) {
         const closedAt = await closedSince(deps.github, repoOf(e), e.number, e.writtenAt);
         if (closedAt && !(await executor.activeRun(subject)))
           return reply(e, key, `the issue was closed after you asked, so I did not start. Reopen it and ask again if you still want it.`);
+        const checked = await settingsOr(e, key);
+        if (checked.refused) return checked.refused;
         // A label taken off again before this delivery acted: its removal, delivered first, found no run
         // to stop and was dropped, so this is where it is heard (github/label-removed.ts). Nothing said:
-        // whoever removed it knows. Not for a re-execution of this step that already started its run
-        // (`active` is then its own): the removal, delivered since, stops that run.
+        // whoever removed it knows. Read last before the start, after the settings: a removal delivered
+        // while they were read found no run yet either. Not for a re-execution of this step that already
+        // started its run (`active` is then its own): the removal, delivered since, stops that run.
         if (e.event === 'issues' && e.label && !active) {
           const { data: issue } = await deps.github.issues.get({ ...repoOf(e), issue_number: e.number });
           if (labelRemoved(issue, e.label))
             return { action: 'ignored', runId: null, message: `label ${e.label} was removed since it was added: nothing started` };
         }
-        const checked = await settingsOr(e, key);
-        if (checked.refused) return checked.refused;
         // Another delivery's start of the issue's next run, whatever its template, comes back as its id.
         const runId = await executor.startIssueWorkflow({
           owner: e.owner,
