@@ -12,14 +12,21 @@ beforeAll(async () => {
   sw = await createServiceWorld();
   sw.world.emulator.permissions.set('acme/widgets:alice', 'write');
   sw.world.emulator.permissions.set('acme/widgets:mallory', 'read');
-  for (const n of [3, 4, 5, 6]) sw.world.emulator.issues.set(`acme/widgets#${n}`, { title: 't', body: 'WRITE impl.txt right' });
+  for (const n of [3, 4, 5, 6, 7, 8]) sw.world.emulator.issues.set(`acme/widgets#${n}`, { title: 't', body: 'WRITE impl.txt right' });
 });
 afterAll(async () => sw?.stop());
 
-/** A comment on issue `n`, written `secondsAgo` seconds ago. */
-const comment = (n: number, body: string, secondsAgo: number, login = 'alice') =>
+let commentIds = 5_000;
+/** A comment on issue `n`, written `secondsAgo` seconds ago (or at `at`), with the next comment id. */
+const comment = (
+  n: number,
+  body: string,
+  secondsAgo: number,
+  login = 'alice',
+  at = new Date(Date.now() - secondsAgo * 1000).toISOString(),
+) =>
   example('issue_comment', 'created', (p) => {
-    const at = new Date(Date.now() - secondsAgo * 1000).toISOString();
+    p.comment.id = commentIds++;
     p.issue.number = n;
     delete p.issue.pull_request;
     Object.assign(p.comment, { body, created_at: at, updated_at: at });
@@ -66,5 +73,22 @@ describe('a cancel delivered before the request it was written after', () => {
     const cancel = await answer(comment(6, '@rmapp cancel', 20));
     expect(cancel, said(6).join('\n---\n')).toMatchObject({ action: 'cancelled', runId: started.runId });
     expect((await sw.service.engine.waitFor(started.runId as string, { timeoutMs: 30_000 })).status).toBe('cancelled');
+  }, 60_000);
+
+  it('finds the cancel behind a hundred other comments delivered since', async () => {
+    expect((await answer(comment(7, '@rmapp cancel', 5))).action).toBe('replied');
+    for (let i = 0; i < 100; i++) expect((await sw.deliver('issue_comment', comment(7, '@rmapp help', 4, 'mallory'))).status).toBe(202);
+    const implement = await answer(comment(7, '@rmapp implement', 10));
+    expect(implement.action, 'src/actors/delivery-order.ts cancelledAfter missed the cancel').toBe('replied');
+    expect(await issueRuns(7)).toEqual([]);
+  }, 120_000);
+
+  it('tells a cancel written in the same second as the request, after it, by their comment ids', async () => {
+    const second = new Date(Math.floor(Date.now() / 1000) * 1000 - 5_000).toISOString();
+    const request = comment(8, '@rmapp implement', 0, 'alice', second);
+    const cancel = comment(8, '@rmapp cancel', 0, 'alice', second);
+    expect((await answer(cancel)).action).toBe('replied');
+    expect((await answer(request)).action, 'the request started though the cancel written after it came first').toBe('replied');
+    expect(await issueRuns(8)).toEqual([]);
   }, 60_000);
 });

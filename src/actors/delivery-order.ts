@@ -50,11 +50,25 @@ export async function cancelledAfter(executor: WorkflowExecutor, botName: string
   const written = Date.parse(e.writtenAt);
   const subject = { owner: e.owner, repo: e.repo, kind: e.isPullRequest ? ('pulls' as const) : ('issues' as const), number: e.number };
   // Received after it was written; an hour for the clocks of GitHub and of this machine (webhooks/event-age.ts).
-  for (const d of await executor.commentDeliveriesSince(subject, new Date(written - 3600_000))) {
+  // Only the cancels (the delivery's `command`): among the newest 100 comment deliveries of all kinds, a
+  // cancel followed by a hundred `@bot help` from anyone was out of sight. A delivery stored before the
+  // field existed is not found: an upgrade's first hour.
+  for (const d of await executor.commentDeliveriesSince(subject, new Date(written - 3600_000), 'cancel')) {
     const other = d.input as GitHubEventInput;
-    if (!other.writtenAt || Date.parse(other.writtenAt) <= written) continue;
+    if (!other.writtenAt || !writtenLater(other, e)) continue;
     if (parseCommand(other.body, botName)?.kind !== 'cancel') continue;
     if (await executor.enteredAt(d.id, 'acting')) return other.author;
   }
   return null;
+}
+
+/**
+ * Whether comment `later` was written after comment `first`: by GitHub's times, whole seconds, and within
+ * one second by their ids, which GitHub gives in the order comments are made.
+ */
+function writtenLater(later: GitHubEventInput, first: GitHubEventInput): boolean {
+  const a = Date.parse(later.writtenAt ?? '');
+  const b = Date.parse(first.writtenAt ?? '');
+  if (a !== b) return a > b;
+  return later.commentId !== null && first.commentId !== null && later.commentId > first.commentId;
 }

@@ -39,6 +39,12 @@ export const githubEventInput = z.object({
    * stored before it existed.
    */
   writtenAt: z.string().datetime().nullable().optional(),
+  /**
+   * The command a comment gives the bot (`cancel`, `implement`, …: commands.ts `parseCommand`'s kind) as
+   * it was received, so that the deliveries of one kind can be found among many (delivery-order.ts
+   * `cancelledAfter`). Absent for other events, comments with no command, and deliveries stored before it.
+   */
+  command: z.string().max(40).optional(),
 });
 export type GitHubEventInput = z.infer<typeof githubEventInput>;
 

@@ -5,7 +5,7 @@
  * that do not mention the bot, bot-authored comments and unmapped labels never become runs.
  */
 import { ZodError } from 'zod';
-import { mentions } from '../commands.ts';
+import { mentions, parseCommand } from '../commands.ts';
 import { githubEventInput, type GitHubEventInput } from '../../machines/github-delivery.ts';
 import { WEBHOOK_EVENT_MAX_AGE_MS } from './event-age.ts';
 import { endsWithServiceMarker } from '../github/writes.ts';
@@ -33,6 +33,12 @@ const isBot = (user: { login?: unknown; type?: unknown } | undefined, botName: s
   text(user?.login)
     ?.replace(/\[bot\]$/, '')
     .toLowerCase() === botName.replace(/\[bot\]$/, '').toLowerCase();
+
+/** The command kind a comment gives the bot, as the delivery's `command` (absent when none). */
+const commandOf = (body: string, botName: string): { command?: string } => {
+  const kind = parseCommand(body, botName)?.kind;
+  return kind ? { command: kind } : {};
+};
 
 /** The service's own account (its login, with or without `[bot]`), whatever its type. */
 const isOwnAccount = (user: { login?: unknown } | undefined, botName: string) =>
@@ -172,6 +178,7 @@ function decide(name: string, deliveryId: string, payload: Payload, options: Nor
         commentId: payload.comment?.id,
         reviewId: null,
         label: null,
+        ...commandOf(text(payload.comment?.body) ?? '', botName),
       });
     }
     case 'issues': {

@@ -282,9 +282,10 @@ export class WorkflowExecutor {
   /**
    * The comment deliveries (GitHubDelivery runs) about a subject received after `since`, newest first,
    * at most 100: what the service has heard about an issue or pull request since a request was written
-   * (a `cancel` delivered before the `implement` it was written after).
+   * (a `cancel` delivered before the `implement` it was written after); with `command`, only those giving
+   * the bot that command (the delivery's `command`).
    */
-  commentDeliveriesSince(subject: Subject, since: Date): Promise<RunInfo[]> {
+  commentDeliveriesSince(subject: Subject, since: Date, command?: string): Promise<RunInfo[]> {
     return this.engine.list({
       workflow: 'GitHubDelivery',
       createdAfter: since,
@@ -294,6 +295,7 @@ export class WorkflowExecutor {
         repo: subject.repo,
         number: subject.number,
         isPullRequest: subject.kind === 'pulls',
+        ...(command ? { command } : {}),
       },
       limit: 100,
     });
