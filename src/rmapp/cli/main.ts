@@ -176,13 +176,12 @@ program
           let run = await followRun(engine, id, progress, { signal: stop.signal, onStatus });
           const sig = stop.signalled();
           if (sig && !isFinalStatus(run.status)) {
-            // Its last step may finish it during the stop's grace: then it is printed as it ended.
-            let finished = false;
-            const off = engine.on('run.finished', (e) => void (e.runId === id && (finished = true)));
+            // Its last step may finish it during the stop's grace (or between the follow's last read and
+            // the stop): then it is printed as it ended. Read once the stop is over, not listened for.
             await engine.stop();
-            off();
-            if (!finished) return reportStopped('start', id, sig, run.status, embedded);
-            run = await engine.get(id);
+            const after = await engine.get(id);
+            if (!isFinalStatus(after.status)) return reportStopped('start', id, sig, run.status, embedded);
+            run = after;
           }
           print(o.json ? runToJson(run) : formatRunDetails(run, []));
           if (run.status !== 'succeeded') process.exitCode = 1;
