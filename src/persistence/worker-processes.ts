@@ -82,3 +82,17 @@ export async function forgetWorkerProcesses(db: Queryable, workerId: string, kee
     [workerId, keep],
   );
 }
+
+/**
+ * Deletes `owner`'s own record when it holds no lease any more (a clean stop released them all): ids
+ * never used again (a pod's name) would otherwise leave a row per process for good. Kept while a kept
+ * lease stands: a restart needs it to prove that process gone.
+ */
+export async function forgetWorkerProcess(db: Queryable, owner: string): Promise<void> {
+  await db.query(
+    `delete from rmapp_worker_processes p where p.owner = $1
+       and not exists (select 1 from rmapp_runs r where r.lease_owner in (p.owner, p.owner || ':kept') and r.status = 'running'
+         and r.lease_expires_at > now())`,
+    [owner],
+  );
+}

@@ -39,6 +39,7 @@ import type { EngineEvents } from './events.ts';
 import { resolveRetryPolicy, type RetryPolicy } from './retry-policy.ts';
 import { RunSession } from './run-session.ts';
 import { recordIncarnation, takeBackFromPreviousIncarnations } from './previous-incarnations.ts';
+import { forgetWorkerProcess } from '../persistence/worker-processes.ts';
 import { dbFaultsArmed, withDbFault } from './db-faults.ts';
 import { jsonBytes, SizeLimitError, type Limits } from './limits.ts';
 import type { Clock, SessionHost } from './session-host.ts';
@@ -752,6 +753,8 @@ export class Worker implements SessionHost {
       await Promise.all([...this.sessions.values()].map((s) => s.release(callsMs)));
       await this.committer.idle();
       await this.unlisten?.().catch(() => {});
+      // Its record (previous-incarnations.ts) is of no use once its leases are released.
+      if (this.options.explicitWorkerId) await forgetWorkerProcess(this.db, this.owner).catch(() => {});
       await this.releaseWorkerLock();
     })();
     let timer: NodeJS.Timeout | undefined;
