@@ -10,7 +10,7 @@ import { killAll, runRmapp, spawnRmapp, until } from './helpers/processes.ts';
 
 /** GitHub settings whose API is a closed port: the run's first step retries until it is stopped. */
 const UNREACHABLE_GITHUB = {
-  GITHUB_TOKEN: 'ghp_adv8placeholder',
+  GITHUB_TOKEN: 'ghp_adv8TestOnlyToken0000',
   GITHUB_API_URL: 'http://127.0.0.1:1/api/v3',
   RMAPP_AGENT_COMMAND: 'cat',
   RMAPP_TEST_COMMAND: 'true',

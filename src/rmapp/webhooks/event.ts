@@ -183,11 +183,9 @@ function decide(name: string, deliveryId: string, payload: Payload, options: Nor
     }
     case 'issues': {
       const label = text(payload.label?.name);
-      // A closed issue stops the runs asked for before (github-delivery.ts): whoever closed it, a stale
-      // bot too — only the service's own account is not listened to, and it closes no issue.
-      if (action === 'closed') {
-        if (isOwnAccount(payload.sender, botName)) return { kind: 'ignored', reason: 'closed by the service' };
-        return run({
+      // What an issue's close or labelling asks of the service: who did it, on which issue, with which label.
+      const issueEvent = (withLabel: string | null) =>
+        run({
           ...base(),
           event: name,
           number: payload.issue?.number,
@@ -196,8 +194,13 @@ function decide(name: string, deliveryId: string, payload: Payload, options: Nor
           body: '',
           commentId: null,
           reviewId: null,
-          label: null,
+          label: withLabel,
         });
+      // A closed issue stops the runs asked for before (github-delivery.ts): whoever closed it, a stale
+      // bot too — only the service's own account is not listened to, and it closes no issue.
+      if (action === 'closed') {
+        if (isOwnAccount(payload.sender, botName)) return { kind: 'ignored', reason: 'closed by the service' };
+        return issueEvent(null);
       }
       if ((action !== 'labeled' && action !== 'unlabeled') || !label || !Object.hasOwn(options.labels, label))
         return { kind: 'ignored', reason: `issues.${action} (no mapped label)` };
@@ -206,17 +209,7 @@ function decide(name: string, deliveryId: string, payload: Payload, options: Nor
       // mapped `bug` on fifty old issues at once), and each had started a run and opened a pull request.
       // Asking in a comment (`@rmapp implement`) still works there.
       if (payload.issue?.state === 'closed') return { kind: 'ignored', reason: `issues.${action} on a closed issue` };
-      return run({
-        ...base(),
-        event: name,
-        number: payload.issue?.number,
-        isPullRequest: false,
-        author: payload.sender?.login,
-        body: '',
-        commentId: null,
-        reviewId: null,
-        label,
-      });
+      return issueEvent(label);
     }
     case 'pull_request_review_comment': {
       if (action !== 'created') return { kind: 'ignored', reason: `pull_request_review_comment.${action}` };
