@@ -46,6 +46,14 @@ export interface RunCommandOptions {
   onStderr?: ((chunk: Buffer) => void) | undefined;
   /** Between SIGTERM and SIGKILL when the command is stopped (timeout, abort). Default 2 s. */
   killGraceMs?: number | undefined;
+  /**
+   * SIGKILL what is left of the command's process group the moment the command itself exits, even what
+   * holds none of its output (a server a test started in the background, its output sent elsewhere).
+   * The sandbox's `none` and `container` drivers set it: their command is a guard that has already done
+   * so (sandbox/die-with-parent.ts); this catches a command that killed its guard. Default: only what
+   * still holds stdout or stderr open after the grace period is killed.
+   */
+  killGroupOnExit?: boolean | undefined;
 }
 
 export interface CommandResult {
@@ -182,6 +190,7 @@ function spawnCommand(argv: readonly string[], options: RunCommandOptions): Prom
     // test script left running): 'close' would wait for that forever. After the grace period the rest
     // of its process group is killed and the pipes are closed from this end.
     child.on('exit', () => {
+      if (options.killGroupOnExit) signal('SIGKILL');
       const ended = () => child.stdout.readableEnded && child.stderr.readableEnded;
       // Checked twice, a loop turn apart: output already in the pipe is read first even when the
       // event loop was held up past the grace period (the first timer may run before that read).

@@ -2,7 +2,9 @@
  * {@link createSandbox}: the sandbox the agent and the repository's tests run in, from the
  * operator's settings. Each run gets a clean environment from the allowlist, its own cgroup where
  * the service may make one (else rlimits), and — when its network allowlist is not empty — its own
- * egress proxy. See the README's "Threat model" for what this does and does not stop.
+ * egress proxy. Every command, and all it starts, dies with the service (bubblewrap's
+ * `--die-with-parent`, else die-with-parent.ts). See the README's "Threat model" for what this does and
+ * does not stop.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -15,9 +17,10 @@ import { dropSetIdBits } from '../workspace-access.ts';
 import { bubblewrapArgs, SANDBOX_RUN_DIR } from './bubblewrap.ts';
 import { cgroupsAvailable, createCgroup } from './cgroup.ts';
 import { containerArgs } from './container.ts';
+import { dieWithParent } from './die-with-parent.ts';
 import { sandboxEnv } from './env.ts';
 import { startEgressProxy } from './egress-proxy.ts';
-import { DEFAULT_LIMITS, type Sandbox, type SandboxJob, type SandboxSettings } from './types.ts';
+import { DEFAULT_LIMITS, type Sandbox, type SandboxDriver, type SandboxJob, type SandboxSettings } from './types.ts';
 
 export * from './types.ts';
 export { SERVICE_SECRET_VARIABLES, isServiceSecret } from './env.ts';
@@ -45,6 +48,18 @@ const LAUNCHER = [
   'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done',
   'exec /usr/bin/env -u _ -u SHLVL "$@"',
 ].join('; ');
+
+/**
+ * Whether the `none` and `container` drivers' commands can be tied to the service's life
+ * ({@link dieWithParent}: `setpriv` and /proc are Linux's). Elsewhere they run as they are, and
+ * `describe()` warns that they may outlive the service.
+ */
+const TIES = process.platform === 'linux';
+
+/** `argv` tied to this process's life where it can be ({@link TIES}); `cleanup` runs when this process dies. */
+function tied(argv: readonly string[], cleanup?: readonly string[]): string[] {
+  return TIES ? dieWithParent(argv, { cleanup }) : [...argv];
+}
 
 /** The settings with defaults for what is not given. */
 export function sandboxSettings(partial: Partial<SandboxSettings> = {}): SandboxSettings {
@@ -79,7 +94,8 @@ export function createSandbox(partial: Partial<SandboxSettings> = {}): Sandbox {
     const network = [...operators, ...(job.repositoryNetwork ?? [])];
     const env = sandboxEnv([...settings.env, ...(job.env ?? [])]);
     if (settings.driver === 'none') {
-      return runCommand(job.argv, {
+      // Under a guard, so that the command and what it starts die with the service (die-with-parent.ts).
+      const result = await runCommand(tied(job.argv), {
         cwd: job.workspace,
         input: job.input,
         timeoutMs: job.timeoutMs,
@@ -87,10 +103,14 @@ export function createSandbox(partial: Partial<SandboxSettings> = {}): Sandbox {
         env,
         inheritEnv: false,
         maxOutputBytes: limits.outputBytes,
+        program: job.argv[0],
         onStdout: job.onStdout,
         onStderr: job.onStderr,
         killGraceMs: job.killGraceMs,
+        killGroupOnExit: true,
       });
+      notRunnable(result, job.argv[0] as string, settings.driver);
+      return result;
     }
     const holder = network.length ? await mkdtemp(join(tmpdir(), 'rmapp-net-')) : undefined;
     const runDir = holder ? await socketDirectory(holder) : undefined;
@@ -120,19 +140,24 @@ export function createSandbox(partial: Partial<SandboxSettings> = {}): Sandbox {
             code: 'SANDBOX_CONFIG',
             category: 'permanent',
           });
-        argv = [
-          runtime,
-          ...containerArgs({
-            name: `rmapp-${id}`,
-            image: settings.image,
-            workspace: job.workspace,
-            command: inner,
-            env: innerEnv,
-            limits,
-            runDir,
-            forwarder: proxy ? FORWARDER : undefined,
-          }),
-        ];
+        // The container is the daemon's, not the client's: killing the client leaves it running. The
+        // guard removes it when the service dies (a normal end removes it below).
+        argv = tied(
+          [
+            runtime,
+            ...containerArgs({
+              name: `rmapp-${id}`,
+              image: settings.image,
+              workspace: job.workspace,
+              command: inner,
+              env: innerEnv,
+              limits,
+              runDir,
+              forwarder: proxy ? FORWARDER : undefined,
+            }),
+          ],
+          [runtime, 'rm', '-f', `rmapp-${id}`],
+        );
         // The client passes the variables on by name (-e NAME), so it holds them; it runs with the host's PATH.
         outerEnv = { ...innerEnv, PATH: process.env.PATH ?? '/usr/bin:/bin' };
       } else {
@@ -175,8 +200,9 @@ export function createSandbox(partial: Partial<SandboxSettings> = {}): Sandbox {
           onStdout: job.onStdout,
           onStderr: job.onStderr,
           killGraceMs: job.killGraceMs,
+          killGroupOnExit: settings.driver === 'container',
         });
-        notRunnable(result, job.argv[0] as string);
+        notRunnable(result, job.argv[0] as string, settings.driver);
         return result;
       } finally {
         if (settings.driver === 'container')
@@ -194,6 +220,18 @@ export function createSandbox(partial: Partial<SandboxSettings> = {}): Sandbox {
     driver: settings.driver,
     run,
     async check() {
+      if (settings.driver !== 'bubblewrap' && TIES) {
+        // The guard that ties the commands to the service needs util-linux's setpriv (die-with-parent.ts).
+        const r = await runCommand(['setpriv', '--pdeathsig', 'USR1', '--', 'true'], { timeoutMs: 30_000 }).catch((err: Error) => ({
+          exitCode: 1,
+          stderr: err.message,
+        }));
+        if (r.exitCode !== 0)
+          throw new WorkflowError(
+            `The ${settings.driver} sandbox cannot tie its commands to the service (they would outlive it): setpriv does not run here (${r.stderr.trim().slice(-300) || `exit ${r.exitCode}`}) — install util-linux (apt-get install util-linux), or set sandbox.driver to bubblewrap.`,
+            { code: 'SANDBOX_UNAVAILABLE', category: 'permanent' },
+          );
+      }
       if (settings.driver === 'none') return;
       if (settings.driver === 'container') {
         if (!settings.image)
@@ -237,15 +275,21 @@ export function createSandbox(partial: Partial<SandboxSettings> = {}): Sandbox {
     },
     describe() {
       const net = settings.network.length ? `network only to ${settings.network.join(', ')}` : 'no network';
+      const untied = TIES
+        ? []
+        : [
+            `on ${process.platform} the ${settings.driver} sandbox's commands are not tied to the service: a command still running when the service is killed goes on running.`,
+          ];
       if (settings.driver === 'none') {
         return {
           summary: 'none',
           warnings: [
             'sandbox.driver is "none": the coding agent and the repositories\' tests run with the service\'s filesystem and network (only their environment is cleaned). Use it only for repositories and agents you trust.',
+            ...untied,
           ],
         };
       }
-      if (settings.driver === 'container') return { summary: `${runtime} image ${settings.image}, ${net}`, warnings: [] };
+      if (settings.driver === 'container') return { summary: `${runtime} image ${settings.image}, ${net}`, warnings: untied };
       const warnings =
         cgroups || process.getuid?.() !== 0
           ? []
@@ -270,17 +314,25 @@ async function socketDirectory(holder: string): Promise<string> {
   return dir;
 }
 
-/** A command the sandbox could not start (not installed, not visible inside) fails as it would outside: COMMAND_NOT_RUNNABLE. */
-function notRunnable(result: CommandResult, program: string): void {
+/** Where each driver looks for a command that was not found. */
+const NOT_FOUND_HINT: Record<SandboxDriver, string> = {
+  bubblewrap: 'is it installed under /usr, or listed in sandbox.readOnlyPaths?',
+  container: 'is it installed in sandbox.image (and the container runtime on the host)?',
+  none: "is it installed, on the PATH of the sandbox's environment (/usr/local/bin:/usr/bin:/bin unless sandbox.env passes PATH)?",
+};
+
+/**
+ * A command the sandbox could not start (not installed, not visible inside) fails as it would outside:
+ * COMMAND_NOT_RUNNABLE. bwrap says so itself; the forwarder (net-forwarder.mjs) and the guard of the
+ * other drivers (die-with-parent.ts) say `rmapp sandbox: cannot run …`.
+ */
+function notRunnable(result: CommandResult, program: string, driver: SandboxDriver): void {
   const m = /^(?:bwrap: execvp [^\n]*|rmapp sandbox: cannot run [^\n]*)$/m.exec(result.stderr);
   if (result.exitCode !== 0 && m && result.stderr.trim().split('\n').length <= 2) {
-    throw new WorkflowError(
-      `Could not run ${program} in the sandbox: ${m[0]} — is it installed under /usr, or listed in sandbox.readOnlyPaths?`,
-      {
-        code: 'COMMAND_NOT_RUNNABLE',
-        category: 'permanent',
-        details: { command: program },
-      },
-    );
+    throw new WorkflowError(`Could not run ${program} in the sandbox: ${m[0]} — ${NOT_FOUND_HINT[driver]}`, {
+      code: 'COMMAND_NOT_RUNNABLE',
+      category: 'permanent',
+      details: { command: program },
+    });
   }
 }
