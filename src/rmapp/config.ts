@@ -15,6 +15,7 @@ import { parseDuration } from '../persistence/retention.ts';
 import { ValidationError, WorkflowError } from '../state_machine/errors.ts';
 import { connectionStringSecrets } from './masking.ts';
 import { isServiceSecret } from './sandbox/env.ts';
+import { isSecretName, variableSecrets } from './secret-variables.ts';
 import { validPort } from './sandbox/egress-proxy.ts';
 import { didYouMean } from '../state_machine/did-you-mean.ts';
 import { countOf, MAX_COUNT } from './whole-number.ts';
@@ -485,8 +486,10 @@ export function webUrl(apiUrl: string): string {
 
 /**
  * The secret values the masker masks by value: the configuration's credentials, the database password
- * (as written in the URL and decoded), and the values of the variables the sandbox passes to the
- * agent or the tests (`agent.env`, `sandbox.env`: the agent's API key must not come back in a comment).
+ * (as written in the URL and decoded), and of the variables the sandbox passes to the agent or the
+ * tests (`agent.env`, `sandbox.env`: the agent's API key must not come back in a comment) the values
+ * whose names say they are secrets and the credentials of the URLs in any value
+ * (secret-variables.ts `variableSecrets`: `MIRROR=https://<token>@…` says nothing in its name).
  */
 export function secretsOf(config: RmappConfig, env: NodeJS.ProcessEnv = process.env): string[] {
   return [
@@ -495,41 +498,8 @@ export function secretsOf(config: RmappConfig, env: NodeJS.ProcessEnv = process.
     config.github.privateKey,
     config.server.dashboardToken,
     ...connectionStringSecrets(config.databaseUrl),
-    ...sandboxSecretsOf(config, env),
+    ...variableSecrets([...config.agent.env, ...config.sandbox.env], env),
   ].filter((s): s is string => !!s);
-}
-
-/** Parts of a variable's name that say it holds a secret, anywhere in a part (`ANTHROPIC_API_KEY`, `NPM_TOKEN`, `AWS_SECRET_ACCESS_KEY`, `PGPASSWORD`). */
-const SECRET_WORD = /token|secret|passw|key|auth(?!ors?$|ority)|credential|cookie|session/;
-
-/**
- * Short words of common names, as a whole part: `DB_PASS`, `SMTP_PWD`, `ADMIN_PW`, `GH_PAT`, `SENTRY_DSN`
- * (a URL whose user part is the key), `GPG_PASSPHRASE`, `GCP_CREDS`, `SSH_PRIVATE`, `ANDROID_SIGNING`,
- * `CLIENT_CERT` — a test that printed one had it quoted unmasked in the run's failure comment.
- */
-const SECRET_PARTS = new Set(['pass', 'pwd', 'pw', 'pat', 'dsn', 'passphrase', 'passcode', 'creds', 'cred', 'private', 'signing', 'cert']);
-
-/**
- * Last parts of names whose value is where a secret is, not the secret (`SSH_AUTH_SOCK`, `KEY_FILE`,
- * `POSTGRES_PASSWORD_FILE`, `SSL_CERT_DIR`): a path masked everywhere, and refusing every commit that
- * names it (a compose file's `/run/secrets/…`), broke a normal setup.
- */
-const LOCATION_PARTS = new Set(['file', 'path', 'dir', 'sock', 'socket']);
-
-/**
- * Whether a variable's name says it holds a secret. Its parts are split at `_`, `-`, `.` and a
- * camelCase hump (`dbPass`); `PWD` alone is the working directory, `PATH` and `PASSIVE_MODE` hold no
- * secret word, and `auth` in `GIT_AUTHOR_NAME` or `XAUTHORITY` is no part of one (in `HTTP_AUTHORIZATION` it is).
- */
-export function isSecretName(name: string): boolean {
-  const parts = name
-    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
-    .toLowerCase()
-    .split(/[^a-z0-9]+/)
-    .filter(Boolean);
-  if (parts.length === 1 && parts[0] === 'pwd') return false;
-  if (LOCATION_PARTS.has(parts[parts.length - 1] ?? '')) return false;
-  return parts.some((p) => SECRET_PARTS.has(p) || SECRET_WORD.test(p));
 }
 
 /**

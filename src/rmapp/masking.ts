@@ -171,7 +171,8 @@ export function connectionStringSecrets(value: string | null | undefined): strin
   return out;
 }
 
-function decodeOrKeep(text: string): string {
+/** `text` percent-decoded, or as it is when it is no valid escape sequence. */
+export function decodeOrKeep(text: string): string {
   try {
     return decodeURIComponent(text);
   } catch {

@@ -20,6 +20,7 @@ import { jsonArgument } from './json-argument.ts';
 import { withFlagNames } from './flag-names.ts';
 import { runsCommand } from './shell-word.ts';
 import { SERVICE_SECRET_VARIABLES } from '../sandbox/env.ts';
+import { variableNamesIn, variableSecrets } from '../secret-variables.ts';
 import { addDemoCommand } from './demo-command.ts';
 import { releaseEarlySignals } from './early-signals.ts';
 import { embeddedWaitHint, isEmbedded, onForegroundStop, reportStopped } from './foreground-stop.ts';
@@ -110,7 +111,10 @@ process.stderr.on('error', () => {});
 /**
  * What the CLI prints goes through the service's masker (a run's error or test output may quote a
  * secret): the service's secret variables, of a database URL (the variable's or `--database-url`'s)
- * its password only. Made at the first print, once the options are parsed.
+ * its password only, and of the variables this environment names for the sandbox (`RMAPP_SANDBOX_ENV`,
+ * `RMAPP_AGENT_ENV`) what the service masks of them: a setup command's failure, stored with its output,
+ * is printed by `rmapp runs show` (names given only in a configuration file are not read here: the
+ * read commands load no configuration). Made at the first print, once the options are parsed.
  */
 let cliMasker: Masker | null = null;
 const masker = (): Masker =>
@@ -118,6 +122,7 @@ const masker = (): Masker =>
     ...SERVICE_SECRET_VARIABLES.filter((name) => name !== 'DATABASE_URL').map((name) => process.env[name]),
     ...connectionStringSecrets(process.env.DATABASE_URL),
     ...connectionStringSecrets(program.opts<{ databaseUrl?: string }>().databaseUrl),
+    ...variableSecrets(variableNamesIn(process.env.RMAPP_SANDBOX_ENV, process.env.RMAPP_AGENT_ENV), process.env),
   ]));
 const print = (value: unknown) =>
   process.stdout.write(`${masker().text(typeof value === 'string' ? value : JSON.stringify(value, null, 2))}\n`);

@@ -1,0 +1,132 @@
+/**
+ * The secrets in the variables the sandbox is given (`sandbox.env`, `agent.env`): which names say
+ * their value is one ({@link isSecretName}), and the credentials any value carries in a URL
+ * ({@link urlCredentials}) — `MIRROR=https://<token>@mirror.example.com` or
+ * `TEST_DB_URL=postgres://app:<password>@db/test` under a name that says nothing. The masker
+ * (masking.ts) masks what {@link variableSecrets} gives by value, in every form it knows (base64, hex,
+ * URL-encoded, wrapped): its URL pattern alone caught only `user:password@` written as a URL, never the
+ * password a test printed on its own, a base64'd environment, or a token standing alone before `@`.
+ * Kept out of config.ts so that the CLI's masker (cli/main.ts) can use it without loading the
+ * configuration's schema.
+ */
+import { connectionStringSecrets, decodeOrKeep } from './masking.ts';
+
+/** Parts of a variable's name that say it holds a secret, anywhere in a part (`ANTHROPIC_API_KEY`, `NPM_TOKEN`, `AWS_SECRET_ACCESS_KEY`, `PGPASSWORD`). */
+const SECRET_WORD = /token|secret|passw|key|auth(?!ors?$|ority)|credential|cookie|session/;
+
+/**
+ * Short words of common names, as a whole part: `DB_PASS`, `SMTP_PWD`, `ADMIN_PW`, `GH_PAT`, `SENTRY_DSN`
+ * (a URL whose user part is the key), `GPG_PASSPHRASE`, `GCP_CREDS`, `SSH_PRIVATE`, `ANDROID_SIGNING`,
+ * `CLIENT_CERT` — a test that printed one had it quoted unmasked in the run's failure comment.
+ */
+const SECRET_PARTS = new Set(['pass', 'pwd', 'pw', 'pat', 'dsn', 'passphrase', 'passcode', 'creds', 'cred', 'private', 'signing', 'cert']);
+
+/**
+ * Last parts of names whose value is where a secret is, not the secret (`SSH_AUTH_SOCK`, `KEY_FILE`,
+ * `POSTGRES_PASSWORD_FILE`, `SSL_CERT_DIR`): a path masked everywhere, and refusing every commit that
+ * names it (a compose file's `/run/secrets/…`), broke a normal setup.
+ */
+const LOCATION_PARTS = new Set(['file', 'path', 'dir', 'sock', 'socket']);
+
+/**
+ * Whether a variable's name says it holds a secret. Its parts are split at `_`, `-`, `.` and a
+ * camelCase hump (`dbPass`); `PWD` alone is the working directory, `PATH` and `PASSIVE_MODE` hold no
+ * secret word, and `auth` in `GIT_AUTHOR_NAME` or `XAUTHORITY` is no part of one (in `HTTP_AUTHORIZATION` it is).
+ *
+ * @example
+ * isSecretName('DB_PASS'); // true
+ * isSecretName('SSH_AUTH_SOCK'); // false: where a secret is, not the secret
+ */
+export function isSecretName(name: string): boolean {
+  const parts = name
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter(Boolean);
+  if (parts.length === 1 && parts[0] === 'pwd') return false;
+  if (LOCATION_PARTS.has(parts[parts.length - 1] ?? '')) return false;
+  return parts.some((p) => SECRET_PARTS.has(p) || SECRET_WORD.test(p));
+}
+
+/** Where a URL starts: its scheme and `//` (bounded: linear on long text). */
+const URL_START = /[a-z][a-z0-9+.-]{0,30}:\/\//gi;
+
+/**
+ * A URL's user part without a password that is a login, not a key: letters (and `.`, `_`, `-`), at most
+ * 32 — `git@`, `postgres@`, `default@`. Anything else alone before the `@` is taken as a token:
+ * `https://ghp_…@github.com`, a Sentry DSN's 32 hex digits. Masking a login everywhere (every
+ * "postgres" in every log line) would hide what an operator reads; a user with digits is masked, which
+ * costs little.
+ */
+const LOGIN = /^[A-Za-z][A-Za-z._-]{0,31}$/;
+
+/**
+ * The credentials in the URLs of `text`: each password (as written and decoded, and a `password` or
+ * `sslpassword` parameter: {@link connectionStringSecrets}) and each user part that stands alone and
+ * is not a login ({@link LOGIN}). A value may hold several URLs, separated by blanks or run together
+ * (`https://a:x@h1,https://b:y@h2`): each is read from its scheme to the next.
+ *
+ * @example
+ * urlCredentials('https://ghp_abc123def456@github.com/o/r.git'); // ['ghp_abc123def456']
+ * urlCredentials('postgres://app:s3cret@db/test'); // ['s3cret', 's3cret']
+ * urlCredentials('ssh://git@github.com/o/r.git'); // []
+ */
+export function urlCredentials(text: string): string[] {
+  const out: string[] = [];
+  for (const word of text.split(/[\s"'<>]+/)) {
+    const starts = [...word.matchAll(URL_START)].map((m) => m.index);
+    for (const [i, start] of starts.entries()) {
+      const url = word.slice(start, starts[i + 1] ?? word.length);
+      out.push(...connectionStringSecrets(url));
+      const user = loneUser(url);
+      if (user && !LOGIN.test(decodeOrKeep(user))) out.push(user, decodeOrKeep(user));
+    }
+  }
+  return out;
+}
+
+/** The user part of a URL that has one and no password (as written), else ''. */
+function loneUser(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return parsed.password ? '' : parsed.username;
+  } catch {
+    // Unparsable (a port of 99999): the authority runs to the first `/`, its user part to the last `@` in it.
+    const authority = url.slice(url.indexOf('://') + 3).split('/')[0] ?? '';
+    const at = authority.lastIndexOf('@');
+    const userinfo = at < 0 ? '' : authority.slice(0, at);
+    return userinfo.includes(':') ? '' : userinfo;
+  }
+}
+
+/**
+ * What the masker masks of the variables `names` as `env` holds them: the whole value of each whose
+ * name says it is a secret, and the URL credentials of every value (config.ts `secretsOf`, the CLI's
+ * masker). Only the first refuse a commit (config.ts `sandboxSecretsOf`): a URL's weak password — the
+ * `postgres` of a test database's `postgres://postgres:postgres@localhost` — would refuse every change
+ * that names the database.
+ *
+ * @example
+ * variableSecrets(['NPM_TOKEN', 'MIRROR'], { NPM_TOKEN: 'npm_x…', MIRROR: 'https://tok3n…@m.example' }); // ['npm_x…', 'tok3n…', 'tok3n…']
+ */
+export function variableSecrets(names: readonly string[], env: NodeJS.ProcessEnv): string[] {
+  const out: string[] = [];
+  for (const name of names) {
+    const value = env[name];
+    if (!value) continue;
+    if (isSecretName(name)) out.push(value);
+    out.push(...urlCredentials(value));
+  }
+  return out;
+}
+
+/**
+ * The variable names in lists as the environment gives them (`RMAPP_SANDBOX_ENV`: a JSON array, or
+ * names separated by blanks or commas): every run of name characters.
+ *
+ * @example
+ * variableNamesIn('MIRROR, TEST_DB_URL', '["ANTHROPIC_API_KEY"]'); // ['MIRROR', 'TEST_DB_URL', 'ANTHROPIC_API_KEY']
+ */
+export function variableNamesIn(...lists: (string | undefined)[]): string[] {
+  return lists.flatMap((list) => list?.match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? []);
+}
