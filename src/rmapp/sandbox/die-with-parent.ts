@@ -13,7 +13,9 @@
  *   its children stay in that group. The guard gets the parent-death signal (SIGUSR1: runCommand
  *   itself only sends TERM and KILL to the group) and then removes the container, if any, and
  *   SIGKILLs the whole group, itself included. A service that died before the signal was armed is
- *   caught by the guard's `$PPID` no longer being the service.
+ *   caught by the guard's `$PPID` no longer being the service. (Strictly, the signal comes when the
+ *   thread that spawned the guard ends: runCommand spawns on the main thread, which ends with the
+ *   process; a worker thread that spawned one would take its commands with it when it ended.)
  * - At a normal end (success, failure, and the timeout or cancel that runCommand signals to the group)
  *   the guard, once the command has exited, SIGKILLs whatever is left in the group — a server a test
  *   left running in the background, its stdio redirected away — and only then exits with the command's
