@@ -118,6 +118,8 @@ export function githubRoutes(gh: EmulatorData, own: EmulatorInternals): readonly
         state: 'open',
         draft: body.draft === true,
         requestedReviewers: [],
+        // The token's own login opened it (the emulator's `GET /user`), as GitHub records the author.
+        author: gh.botLogin,
       };
       gh.pulls.set(key, [...list, pull]);
       return [201, pullJson(gh, key, pull)];
@@ -310,10 +312,17 @@ function pullJson(gh: EmulatorData, repo: string, p: Pull) {
     merged_at: p.mergedAt ?? null,
     draft: p.draft ?? false,
     requested_reviewers: (p.requestedReviewers ?? []).map((login) => ({ login, type: 'User' })),
+    // GitHub's author of the pull request; null for a deleted account (GitHub shows it as `ghost`).
+    user: p.author === null ? null : userJson(p.author ?? 'octocat'),
     head: { ref: p.head, label: `${(headRepo ?? repo).split('/')[0]}:${p.head}`, repo: headRepo === null ? null : repoJson(headRepo) },
     base: { ref: p.base, label: `${repo.split('/')[0]}:${p.base}`, repo: repoJson(repo) },
     html_url: `${webUrl}/${repo}/pull/${p.number}`,
   };
+}
+
+/** A user as GitHub's JSON shows one: an App's bot (`name[bot]`) has the type `Bot`. */
+function userJson(login: string) {
+  return { login, type: login.endsWith('[bot]') ? 'Bot' : 'User' };
 }
 
 /** The emulator's GraphQL node id of a pull request: opaque to clients, as GitHub's `PR_kw…` ids are. */

@@ -45,6 +45,12 @@ export interface Pull {
   requestedReviewers?: string[];
   /** The repository the head branch is in (`owner/name`): another one for a fork's PR; null when the fork was deleted. Default: the PR's own. */
   headRepo?: string | null;
+  /**
+   * Who opened it (GitHub's `user.login`): `POST /pulls` records the token's own login, as GitHub does.
+   * Default: `octocat`, a person — a pull request a test puts here is someone's, never the bot's, unless
+   * the test says so (rmapp pushes review changes only to the pull requests it opened itself).
+   */
+  author?: string | null;
 }
 
 export interface Fault {
