@@ -12,12 +12,15 @@ import type { GitHubOctokit } from '../src/rmapp/github/client.ts';
 const pr = (state: 'open' | 'closed', merged = false) => ({
   state,
   merged_at: merged ? '2026-01-01T00:00:00Z' : null,
-  head: { ref: 'feature', repo: { full_name: 'acme/widgets' } },
+  // rmapp's own pull request: opened by its login from a branch it names (src/rmapp/github/head-branch.ts).
+  user: { login: 'my-app[bot]' },
+  head: { ref: 'rmapp/issue-4', repo: { full_name: 'acme/widgets' } },
   base: { ref: 'main', repo: { full_name: 'acme/widgets', default_branch: 'main' } },
 });
 
 function deps(pull: ReturnType<typeof pr>, body: string, reviewComments: string[] = [], permission = 'write'): PrReviewDeps {
   const github = {
+    users: { getAuthenticated: async () => ({ data: { login: 'my-app[bot]' } }) },
     repos: { getCollaboratorPermissionLevel: async () => ({ data: { permission, role_name: permission } }) },
     issues: { getComment: async () => ({ data: { body, user: { login: 'alice' } } }) },
     pulls: { get: async () => ({ data: pull }), listCommentsForReview: async () => ({ data: [] }) },

@@ -4,7 +4,7 @@
  * command — no longer asks for a change, and nothing may be pushed for it.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { type ServiceWorld, settledRuns, pullRequestWorld, example } from './helpers/service-world.ts';
+import { type ServiceWorld, settledRuns, pullRequestWorld, example, PULL_BRANCH } from './helpers/service-world.ts';
 
 let sw: ServiceWorld | undefined;
 afterEach(async () => {
@@ -24,7 +24,7 @@ describe('a review request edited after it was sent', () => {
   ] as const) {
     it(`in the conversation, ${what}: nothing is pushed and the reply says why`, async () => {
       sw = await pullRequestWorld();
-      const head = await sw.world.git(sw.world.remote, 'rev-parse', 'feature');
+      const head = await sw.world.git(sw.world.remote, 'rev-parse', PULL_BRANCH);
       // The comment as GitHub has it when the run reads it; the delivery carries it as it was sent.
       const id = sw.world.emulator.addIssueComment('acme', 'widgets', 7, now, 'alice');
       const sent = example('issue_comment', 'created', (p) => {
@@ -37,7 +37,7 @@ describe('a review request edited after it was sent', () => {
       const runs = await settledRuns(sw);
       const review = runs.find((r) => r.workflow === 'PRReview');
       expect(
-        await sw.world.git(sw.world.remote, 'rev-parse', 'feature'),
+        await sw.world.git(sw.world.remote, 'rev-parse', PULL_BRANCH),
         'src/actors/pr-review.ts parseComment pushed an edited-away request',
       ).toBe(head);
       expect(review?.status).toBe('failed');
@@ -47,7 +47,7 @@ describe('a review request edited after it was sent', () => {
 
   it('a review comment edited to no longer mention the bot: nothing is pushed', async () => {
     sw = await pullRequestWorld();
-    const head = await sw.world.git(sw.world.remote, 'rev-parse', 'feature');
+    const head = await sw.world.git(sw.world.remote, 'rev-parse', PULL_BRANCH);
     const id = sw.world.emulator.addReviewComment('acme', 'widgets', 7, 'ok, done by hand\nWRITE impl.txt right', 'alice');
     const sent = example('pull_request_review_comment', 'created', (p) => {
       p.pull_request.number = 7;
@@ -57,7 +57,7 @@ describe('a review request edited after it was sent', () => {
     expect((await sw.deliver('pull_request_review_comment', sent)).status).toBe(202);
     await settledRuns(sw);
     expect(
-      await sw.world.git(sw.world.remote, 'rev-parse', 'feature'),
+      await sw.world.git(sw.world.remote, 'rev-parse', PULL_BRANCH),
       'src/actors/pr-review.ts parseComment pushed an edited-away request',
     ).toBe(head);
     expect(replies(sw).some((b) => /edited after it was sent/.test(b))).toBe(true);

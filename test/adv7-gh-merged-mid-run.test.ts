@@ -3,7 +3,7 @@
  * gets nothing pushed to its branch, and the reviewer is told why, not "pushed".
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { type ServiceWorld, settledRuns, pullRequestWorld, example } from './helpers/service-world.ts';
+import { type ServiceWorld, settledRuns, pullRequestWorld, example, PULL_BRANCH } from './helpers/service-world.ts';
 
 let sw: ServiceWorld | undefined;
 afterEach(async () => {
@@ -15,7 +15,7 @@ describe('a pull request closed while its review run works', () => {
   it('gets nothing pushed, and a reply that says so', async () => {
     sw = await pullRequestWorld();
     const { emulator } = sw.world;
-    const head = await sw.world.git(sw.world.remote, 'rev-parse', 'feature');
+    const head = await sw.world.git(sw.world.remote, 'rev-parse', PULL_BRANCH);
     // Open for the delivery's look and the run's reading of the request; closed right after that read.
     let reads = 0;
     emulator.hook({
@@ -40,7 +40,7 @@ describe('a pull request closed while its review run works', () => {
     const runs = await settledRuns(sw);
     expect(reads).toBe(2);
     expect(
-      await sw.world.git(sw.world.remote, 'rev-parse', 'feature'),
+      await sw.world.git(sw.world.remote, 'rev-parse', PULL_BRANCH),
       'src/actors/pr-review.ts applyChanges pushed to a pull request closed while the run worked',
     ).toBe(head);
     expect(runs.find((r) => r.workflow === 'PRReview')?.status).toBe('failed');

@@ -18,7 +18,8 @@ const reviews = new Map<number, { pullNumber: number; commentId: number; branch:
 const prReview: Subject = {
   workflow: 'PRReview',
   async start(world, k) {
-    const branch = `review-${k}`;
+    // rmapp's own pull request (opened by its client, from a branch it names): a review pushes only there.
+    const branch = `rmapp/issue-${k}`;
     await world.git(world.remote, 'branch', branch, 'main');
     const { number: pullNumber } = await ensurePullRequest(world.github, repo, {
       head: branch,

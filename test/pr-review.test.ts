@@ -22,7 +22,7 @@ const git = async (cwd: string, ...args: string[]) => (await runCommand(['git', 
 
 beforeAll(async () => {
   const tmp = mkdtempSync(join(tmpdir(), 'rmapp-review-'));
-  remote = await createBareRemote(tmp, 'widgets', { 'app.txt': 'let foo = 1;\n' }, ['feature']);
+  remote = await createBareRemote(tmp, 'widgets', { 'app.txt': 'let foo = 1;\n' }, ['rmapp/issue-1']);
 
   emulator = new GitHubEmulator('t0ken');
   const baseUrl = await emulator.start();
@@ -41,11 +41,12 @@ beforeAll(async () => {
       sandbox: testSandbox,
     },
   };
+  // rmapp's own pull request (opened by its client, from a branch it names): a review pushes only there.
   pullNumber = (
     await ensurePullRequest(
       deps.github,
       { owner: 'acme', repo: 'widgets' },
-      { head: 'feature', base: 'main', title: 'Feature', body: '', key: 'seed' },
+      { head: 'rmapp/issue-1', base: 'main', title: 'Feature', body: '', key: 'seed' },
     )
   ).number;
   engine = createEngine({
@@ -75,8 +76,8 @@ it('turns a review comment into a commit on the PR branch and one reply', async 
   expect(run.status).toBe('succeeded');
   expect(run.state).toBe('complete');
   const commit = (run.output as { commit: string }).commit;
-  expect(await git(remote, 'rev-parse', 'refs/heads/feature')).toBe(commit);
-  expect(await git(remote, 'show', 'feature:app.txt')).toBe('let bar = 1;');
+  expect(await git(remote, 'rev-parse', 'refs/heads/rmapp/issue-1')).toBe(commit);
+  expect(await git(remote, 'show', 'rmapp/issue-1:app.txt')).toBe('let bar = 1;');
   const replies = (emulator.reviewComments.get(`acme/widgets#${pullNumber}`) ?? []).filter((c) => c.in_reply_to_id === commentId);
   expect(replies).toHaveLength(1);
   // The reply says what changed, after the tests ran; no top-level comment is added for a review comment.
@@ -96,13 +97,13 @@ it('turns a review comment into a commit on the PR branch and one reply', async 
     'complete',
   ]);
   // A descriptive commit with the reviewer as co-author.
-  expect(await git(remote, 'log', '-1', '--format=%B', 'feature')).toMatch(
+  expect(await git(remote, 'log', '-1', '--format=%B', 'rmapp/issue-1')).toMatch(
     /^review: rename foo to bar\n\nRequested by @reviewer on app\.txt line 1:\n\n> rename foo to bar\n> WRITE app\.txt let bar = 1;\n> SAY Renamed foo to bar\.\n\nCo-authored-by: reviewer <reviewer@users\.noreply\.github\.com>\nRmapp-Run: \S+\n?$/,
   );
 });
 
 it('a change whose tests fail is not pushed, and the reply names the failing test', async () => {
-  const before = await git(remote, 'rev-parse', 'refs/heads/feature');
+  const before = await git(remote, 'rev-parse', 'refs/heads/rmapp/issue-1');
   const commentId = emulator.addReviewComment('acme', 'widgets', pullNumber, '@rmapp break it\nWRITE app.txt broken', 'reviewer', {
     path: 'app.txt',
     line: 1,
@@ -111,7 +112,7 @@ it('a change whose tests fail is not pushed, and the reply names the failing tes
     timeoutMs: 60_000,
   });
   expect(run).toMatchObject({ status: 'failed', error: { category: 'test_failure' } });
-  expect(await git(remote, 'rev-parse', 'refs/heads/feature'), 'nothing may be pushed when the tests fail').toBe(before);
+  expect(await git(remote, 'rev-parse', 'refs/heads/rmapp/issue-1'), 'nothing may be pushed when the tests fail').toBe(before);
   const reply = (emulator.reviewComments.get(`acme/widgets#${pullNumber}`) ?? []).find((c) => c.in_reply_to_id === commentId);
   expect(reply?.body).toMatch(
     /^@reviewer I could not do this: the tests fail with this change \(1 failing: \*app\.txt is valid\*\), so I pushed nothing\./,
@@ -132,7 +133,7 @@ it('a comment in the pull request conversation continues on its branch and is an
     { timeoutMs: 60_000 },
   );
   expect(run.status).toBe('succeeded');
-  expect(await git(remote, 'show', 'feature:CHANGES.md')).toBe('added');
+  expect(await git(remote, 'show', 'rmapp/issue-1:CHANGES.md')).toBe('added');
   const commit = (run.output as { commit: string }).commit;
   const answer = (emulator.comments.get(`acme/widgets#${pullNumber}`) ?? []).filter((c) => c.body.startsWith('@maintainer'));
   expect(answer).toHaveLength(1);
@@ -169,8 +170,8 @@ it('review response: one child workflow per comment of the review, then one summ
     results.filter((r) => !r.commit),
     'comments answered without a commit',
   ).toEqual([]);
-  expect(await git(remote, 'show', 'feature:a.txt')).toBe('alpha');
-  expect(await git(remote, 'show', 'feature:b.txt')).toBe('beta');
+  expect(await git(remote, 'show', 'rmapp/issue-1:a.txt')).toBe('alpha');
+  expect(await git(remote, 'show', 'rmapp/issue-1:b.txt')).toBe('beta');
   const replies = (emulator.reviewComments.get(`acme/widgets#${pullNumber}`) ?? []).filter(
     (c) => c.in_reply_to_id === a || c.in_reply_to_id === b,
   );
@@ -197,6 +198,6 @@ it('review response: each comment’s change passes the tests before it is pushe
     [broken, 'test_failure'],
     [fine, 'pushed'],
   ]);
-  expect(await git(remote, 'show', 'feature:app.txt'), 'a change whose tests fail was pushed').not.toContain('broken');
-  expect(await git(remote, 'show', 'feature:d.txt')).toBe('delta');
+  expect(await git(remote, 'show', 'rmapp/issue-1:app.txt'), 'a change whose tests fail was pushed').not.toContain('broken');
+  expect(await git(remote, 'show', 'rmapp/issue-1:d.txt')).toBe('delta');
 });

@@ -283,11 +283,12 @@ describe('a review fix in a repository with .github/rmapp.yml', () => {
       'check.js': 'process.exit(0);\n',
     });
     harnessAgent = h.world.deps.agent.command.join(' ');
-    await h.world.git(h.world.remote, 'branch', 'feature', 'main');
+    // rmapp's own pull request (opened by its client, from a branch it names): a review pushes only there.
+    await h.world.git(h.world.remote, 'branch', 'rmapp/issue-900', 'main');
     const pr = await ensurePullRequest(
       h.world.github,
       { owner: 'acme', repo: 'widgets' },
-      { head: 'feature', base: 'main', title: 'Feature', body: '', key: 'seed' },
+      { head: 'rmapp/issue-900', base: 'main', title: 'Feature', body: '', key: 'seed' },
     );
     pullNumber = pr.number;
   });
@@ -303,13 +304,13 @@ describe('a review fix in a repository with .github/rmapp.yml', () => {
   };
 
   it('sets up, gives the agent the instructions, and refuses a fix that touches a protected path', async () => {
-    const before = await h.world.git(h.world.remote, 'rev-parse', 'feature');
+    const before = await h.world.git(h.world.remote, 'rev-parse', 'rmapp/issue-900');
     const refused = await review('@rmapp rotate the key\nWRITE secrets/key.txt new-key');
     expect(refused.run.status).toBe('failed');
     expect(refused.run.error).toMatchObject({ code: 'PROTECTED_PATHS' });
     expect(refused.replies).toHaveLength(1);
     expect(refused.replies[0]?.body).toContain('The agent changed a protected path: secrets/key.txt (secrets/**).');
-    expect(await h.world.git(h.world.remote, 'rev-parse', 'feature'), 'the refused fix was pushed').toBe(before);
+    expect(await h.world.git(h.world.remote, 'rev-parse', 'rmapp/issue-900'), 'the refused fix was pushed').toBe(before);
 
     const done = await review('@rmapp tidy up\nCOPY setup-marker.txt seen-setup.txt');
     expect(done.run.status, JSON.stringify(done.run.error)).toBe('succeeded');
@@ -317,20 +318,20 @@ describe('a review fix in a repository with .github/rmapp.yml', () => {
     // The repository's test command runs on the change before it is pushed.
     expect(lines.map((l) => (isSetup(l) ? 'setup' : isAgent(l) ? 'agent' : l.argv.join(' ')))).toEqual(['setup', 'agent', 'node check.js']);
     expect(lines.find(isAgent)?.input).toContain('## Repository instructions\n\nFrom .github/rmapp.yml:\n\nKeep changes small.');
-    expect(await h.world.git(h.world.remote, 'show', 'feature:seen-setup.txt')).toBe('ready');
-    expect(await h.world.git(h.world.remote, 'show', 'feature:instructed.txt')).toBe('yes');
+    expect(await h.world.git(h.world.remote, 'show', 'rmapp/issue-900:seen-setup.txt')).toBe('ready');
+    expect(await h.world.git(h.world.remote, 'show', 'rmapp/issue-900:instructed.txt')).toBe('yes');
     // The refused key reached no branch.
-    expect(await h.world.git(h.world.remote, 'ls-tree', '-r', '--name-only', 'feature')).not.toMatch(/secrets\/key\.txt/);
+    expect(await h.world.git(h.world.remote, 'ls-tree', '-r', '--name-only', 'rmapp/issue-900')).not.toMatch(/secrets\/key\.txt/);
   });
 
   it('refuses a fix whose tests wrote a protected path (the tests run the changed code), and pushes nothing', async () => {
-    const before = await h.world.git(h.world.remote, 'rev-parse', 'feature');
+    const before = await h.world.git(h.world.remote, 'rev-parse', 'rmapp/issue-900');
     const r = await review("@rmapp speed up the check\nWRITE check.js require('fs').writeFileSync('secrets/key.txt', 'from the tests');");
     expect(r.run.status).toBe('failed');
     expect(r.run.error).toMatchObject({ code: 'PROTECTED_PATHS' });
     expect(r.run.error?.message).toContain('secrets/key.txt (secrets/**)');
     expect(h.linesOf(r.run.id).filter(isTest), 'the tests ran').toHaveLength(1);
-    expect(await h.world.git(h.world.remote, 'rev-parse', 'feature'), 'the fix was pushed').toBe(before);
+    expect(await h.world.git(h.world.remote, 'rev-parse', 'rmapp/issue-900'), 'the fix was pushed').toBe(before);
   });
 });
 

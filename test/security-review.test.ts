@@ -43,7 +43,10 @@ beforeAll(async () => {
   const baseUrl = await emulator.start();
   emulator.repos.set('acme/widgets', { default_branch: 'main' });
   emulator.permissions.set('acme/widgets:reviewer', 'write');
-  const deps = reviewDeps(baseUrl, tmp, remote);
+  // The repository is opted in to reviews on any branch (`reviewAnyBranch`): the pull requests here are
+  // people's, from their own branches, and every defence below must hold in that widest setting too.
+  // Without it each would be refused first as not rmapp's (test/review-branch-owner.test.ts).
+  const deps = { ...reviewDeps(baseUrl, tmp, remote), reviewAnyBranch: ['acme/widgets'] };
   engine = createEngine({ database: { url: '', dataDir: 'memory://' }, workflows: [prReviewWorkflow(prReviewSteps(deps))], pollMs: 50 });
   await engine.startWorker();
 });

@@ -479,8 +479,16 @@ it("a review of an issue run's draft pull request waits for that run: the two ne
 it('a cancel stops the run that was there when it was written, not a run queued since', async () => {
   // An adversarial pass: the cancel was checked against the newest run (a review queued behind the one
   // working), refused as written before it, and "comment again" then cancelled the queued one.
-  await w.world.git(w.world.remote, 'branch', 'feat-cancel', 'main');
-  const pr = await w.world.github.pulls.create({ owner: 'acme', repo: 'widgets', head: 'feat-cancel', base: 'main', title: 'C', body: '' });
+  // rmapp's own pull request (opened by its client, from a branch it names), whose reviews run and push.
+  await w.world.git(w.world.remote, 'branch', 'rmapp/issue-9100', 'main');
+  const pr = await w.world.github.pulls.create({
+    owner: 'acme',
+    repo: 'widgets',
+    head: 'rmapp/issue-9100',
+    base: 'main',
+    title: 'C',
+    body: '',
+  });
   const first = await deliverReviewComment(pr.data.number, '@rmapp slow change\nSLEEP 5000\nWRITE a.txt a', 910);
   const a = (await outcomeOf(first.res.body.runId)).runId;
   await until(async () => (await w.service.engine.get(a)).status === 'running', 30_000, 'review A to run');

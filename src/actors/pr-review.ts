@@ -12,6 +12,7 @@ import { codeSpan, failureReason, untrustedMarkdown } from '../rmapp/run-texts.t
 import { summarizeTests, testResultLine } from '../rmapp/test-report.ts';
 import type { GitHubOctokit } from '../rmapp/github/client.ts';
 import { withSignal } from '../rmapp/github/abortable.ts';
+import { checkHeadBranch, escapedBranch, NOT_OWN_BRANCH } from '../rmapp/github/head-branch.ts';
 import { canSteer, endsWithServiceMarker, permissionOf, replyToReviewComment, upsertComment } from '../rmapp/github/writes.ts';
 import type { Workspaces } from '../rmapp/workspace.ts';
 import { ValidationError, WorkflowError } from '../state_machine/errors.ts';
@@ -31,11 +32,23 @@ export interface PrReviewDeps {
    * (default: the agent's sandbox and timeout).
    */
   tests?: TestsConfig | undefined;
+  /**
+   * The operator's `reviewAnyBranch`: repositories (`owner/repo`, `owner/*`) whose pull requests' own
+   * branches rmapp may push review changes to although it did not open them. Absent or empty (the
+   * default): only the branches of rmapp's own pull requests (github/head-branch.ts).
+   */
+  reviewAnyBranch?: readonly string[] | undefined;
 }
 
 export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
   /** The GitHub client of one step execution: an aborted step reaches GitHub no more (github/abortable.ts). */
   const gh = (signal: AbortSignal) => withSignal(deps.github, signal);
+  const branchRules = (at: { owner: string; repo: string }) => ({
+    owner: at.owner,
+    repo: at.repo,
+    bot: deps.botName,
+    reviewAnyBranch: deps.reviewAnyBranch,
+  });
   const workspace = (runId: string, input: { owner: string; repo: string; review: { branch: string } }, signal: AbortSignal) =>
     // The PR's head branch, which must exist in this repository (parsing refused forks): never created, never another branch.
     deps.workspaces.prepare({
@@ -87,6 +100,10 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
             `This pull request's branch is ${codeSpan(defaultBranch)}, the repository's default branch, so rmapp changed nothing: it pushes review changes only to a pull request's own branch, never straight onto the default branch. Open the pull request from a branch of its own.`,
             { code: 'DEFAULT_BRANCH_HEAD', category: 'validation', details: { branch: defaultBranch } },
           );
+        // Someone else's branch (a person's `feature-x`, a shared `release-2.1`): rmapp pushes only to the
+        // branches of the pull requests it opened itself, unless the operator opted the repository in.
+        // Here, before the workspace is made and the agent runs, and again before the push.
+        await checkHeadBranch(gh(signal), pr, branchRules(input));
         // Who wrote the request must be able to steer rmapp now, not only when it was accepted: the
         // comment is read again here (a retry, a run queued behind another), and an author who lost
         // write access could have edited an accepted comment into a new request meanwhile.
@@ -192,6 +209,31 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
           await deps.workspaces.discardChanges(ws, signal);
           throw notOpen(pr);
         }
+        // Whose branch, asked again of the pull request as it is now: the branch pushed to must still be
+        // its head, and still one rmapp may push to (the operator may have taken the repository out of
+        // `reviewAnyBranch` while the run worked). GitHub changes neither a pull request's head nor its
+        // author, so this refuses what parsing would have; it holds if that ever changes.
+        const moved =
+          pr.head.ref !== input.review.branch || pr.head.repo?.full_name?.toLowerCase() !== `${input.owner}/${input.repo}`.toLowerCase();
+        const refused = moved
+          ? new WorkflowError(`This pull request's branch is no longer "${escapedBranch(input.review.branch)}", so rmapp pushed nothing.`, {
+              code: 'BRANCH_CHANGED',
+              category: 'validation',
+              details: { branch: escapedBranch(input.review.branch) },
+            })
+          : await checkHeadBranch(gh(signal), pr, branchRules(input)).then(
+              () => null,
+              (err: unknown) => {
+                // A refusal; anything else (GitHub not answering who rmapp is) fails the step, which is
+                // tried again with the change still in the workspace.
+                if ((err as { code?: unknown } | null)?.code !== NOT_OWN_BRANCH) throw err;
+                return err;
+              },
+            );
+        if (refused) {
+          await deps.workspaces.discardChanges(ws, signal);
+          throw refused;
+        }
         // Checked again: the tests ran the changed code with the workspace writable, and what they wrote
         // (a test that rewrites `.github/rmapp.yml`) is committed below with the fix.
         await checkProtectedPaths(deps.workspaces, ws, await deps.workspaces.repositorySettings(ws, null, signal), signal);
@@ -219,7 +261,8 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
             () => null,
           ));
         const who = author ? `@${author} ` : '';
-        const body = `${who}I could not do this: ${failureReason(input.error)}.${input.error.category === 'validation' ? '' : ` Comment \`@${deps.botName} retry\` to try again.`}`;
+        // An own message may end with its full stop already (`….`): one is enough.
+        const body = `${who}I could not do this: ${failureReason(input.error).replace(/\.$/, '')}.${input.error.category === 'validation' ? '' : ` Comment \`@${deps.botName} retry\` to try again.`}`;
         return replyInThread(gh(signal), input, idempotencyKey, body);
       },
       { kind: 'github' },

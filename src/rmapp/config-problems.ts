@@ -37,6 +37,7 @@ export const ENV = {
   maxTestAttempts: 'RMAPP_MAX_TEST_ATTEMPTS',
   docsRunTests: 'RMAPP_DOCS_RUN_TESTS',
   concurrency: 'RMAPP_CONCURRENCY',
+  reviewAnyBranch: 'RMAPP_REVIEW_ANY_BRANCH',
   'agent.env': 'RMAPP_AGENT_ENV',
   'agent.network': 'RMAPP_AGENT_NETWORK',
   'sandbox.driver': 'RMAPP_SANDBOX',
@@ -70,6 +71,8 @@ const FIX: Partial<Record<Key, string>> = {
     'set RMAPP_SANDBOX to bubblewrap (default), container (with RMAPP_SANDBOX_IMAGE) or none (no isolation: trusted repositories only)',
   'sandbox.env': "list only variables the agent or tests need; the service's own secrets are never passed",
   'agent.env': "list only variables the agent needs (its API key); the service's own secrets are never passed",
+  reviewAnyBranch:
+    'set RMAPP_REVIEW_ANY_BRANCH to the repositories whose pull requests rmapp may push review changes to whoever opened them, e.g. acme/widgets,acme/* (or leave it unset: only the pull requests rmapp opened)',
 };
 
 /** Where the values of one configuration came from. */

@@ -41,6 +41,7 @@ const LIST_SETTINGS = new Set([
   'sandbox.network',
   'sandbox.env',
   'sandbox.readOnlyPaths',
+  'reviewAnyBranch',
 ]);
 
 /**
@@ -203,6 +204,18 @@ const schema = z
     /** The `docs` template runs no tests unless this is true. */
     docsRunTests: z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]).default(false),
     concurrency: count.default(20),
+    /**
+     * Repositories (`owner/repo`, or `owner/*` for all of an owner's) whose pull requests' own branches a
+     * review may push to although rmapp did not open them (a person's `feature-x`). Default: none — a
+     * review pushes only to the branches of rmapp's own pull requests (github/head-branch.ts). An
+     * operator's choice, not a repository's: `.github/rmapp.yml` may lower the service's limits, never
+     * widen where it writes.
+     */
+    reviewAnyBranch: z
+      .array(
+        z.string().regex(/^[A-Za-z0-9-]+\/([A-Za-z0-9._-]+|\*)$/, "must be a repository, owner/repo, or owner/* for all of an owner's"),
+      )
+      .default([]),
   })
   .strict();
 

@@ -94,9 +94,18 @@ export function errorText(error: Pick<ErrorData, 'message' | 'code'>): string {
 
 /**
  * Error codes whose message the machine or its steps write themselves (src/machines/issue-implementation.ts,
- * src/actors/issue-implementation.ts `ISSUE_CLOSED`, `DRAFT_CLOSED`), with no quoted output.
+ * src/actors/issue-implementation.ts `ISSUE_CLOSED`, `DRAFT_CLOSED`, src/rmapp/github/head-branch.ts
+ * `NOT_OWN_BRANCH`, which shows the branch's name as a code span of its own), with no quoted output.
  */
-const OWN_MESSAGES = new Set(['TESTS_FAILED', 'NOT_REPRODUCED', 'PLAN_REJECTED', 'APPROVAL_TIMEOUT', 'ISSUE_CLOSED', 'DRAFT_CLOSED']);
+const OWN_MESSAGES = new Set([
+  'TESTS_FAILED',
+  'NOT_REPRODUCED',
+  'PLAN_REJECTED',
+  'APPROVAL_TIMEOUT',
+  'ISSUE_CLOSED',
+  'DRAFT_CLOSED',
+  'NOT_OWN_BRANCH',
+]);
 
 /**
  * Untrusted text as a Markdown code span: a run's errors quote what the agent and the tests printed

@@ -139,6 +139,7 @@ export function githubRuntime(
     maxTestAttempts: config.maxTestAttempts,
     publicUrl: config.server.publicUrl,
     docsRunTests: config.docsRunTests,
+    reviewAnyBranch: config.reviewAnyBranch,
   });
   return { github, workspaces, registry, sandbox };
 }

@@ -148,14 +148,21 @@ export async function createServiceWorld(
   };
 }
 
+/** The branch of {@link pullRequestWorld}'s pull request #7: one rmapp names (an issue run's, for issue #3). */
+export const PULL_BRANCH = 'rmapp/issue-3';
+
 /**
- * A service world with an open pull request #7 of acme/widgets from branch `feature` (made from `main`
- * in the remote) into `main`, and `alice` holding `permission` on the repository.
+ * A service world with an open pull request #7 of acme/widgets from branch {@link PULL_BRANCH} (made
+ * from `main` in the remote) into `main`, opened by the bot — rmapp's own pull request, the only kind a
+ * review pushes to by default (src/rmapp/github/head-branch.ts) — and `alice` holding `permission` on
+ * the repository.
  */
 export async function pullRequestWorld(permission = 'write'): Promise<ServiceWorld> {
   const s = await createServiceWorld();
-  await s.world.git(s.world.remote, 'branch', 'feature', 'main');
-  s.world.emulator.pulls.set('acme/widgets', [{ number: 7, head: 'feature', base: 'main', title: 'x', body: '', state: 'open' }]);
+  await s.world.git(s.world.remote, 'branch', PULL_BRANCH, 'main');
+  s.world.emulator.pulls.set('acme/widgets', [
+    { number: 7, head: PULL_BRANCH, base: 'main', title: 'x', body: '', state: 'open', author: s.world.emulator.botLogin },
+  ]);
   s.world.emulator.permissions.set('acme/widgets:alice', permission);
   return s;
 }

@@ -31,6 +31,8 @@ export interface GitHubWorkflowDeps {
   publicUrl?: string | undefined;
   /** Run the tests in the `docs` template too (default: it has no test step). */
   docsRunTests?: boolean | undefined;
+  /** Repositories whose pull requests' own branches reviews may push to although rmapp did not open them (`PrReviewDeps.reviewAnyBranch`). */
+  reviewAnyBranch?: readonly string[] | undefined;
 }
 
 /** The registry and the executor over the engine that will run it (the engine is created after, from the registry). */
