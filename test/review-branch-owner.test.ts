@@ -232,6 +232,27 @@ describe('default: rmapp pushes only to the branches of its own pull requests', 
     expect(await s.world.git(s.world.remote, 'rev-parse', `${head}^`), "the person's commit is under rmapp's").toBe(human);
     expect(answers(s, pr.number)).toEqual([expect.stringMatching(/^@alice pushed [0-9a-f]{12}\./)]);
   }, 90_000);
+
+  it("a review with several comments on a person's branch: one summary says why once, nothing pushed, no reply per comment", async () => {
+    await openPull(s, 21, { head: 'feature-z', author: 'bob' });
+    const before = await refs(s);
+    for (const body of ['@rmapp first\nWRITE a.txt a', '@rmapp second\nWRITE b.txt b'])
+      s.world.emulator.addReviewComment('acme', 'widgets', 21, body, 'alice', { path: 'app.txt', line: 1, pull_request_review_id: 2101 });
+    const sent = example('pull_request_review', 'submitted', (p) => {
+      p.pull_request.number = 21;
+      p.review.id = 2101;
+      Object.assign(p.review.user, { login: 'alice', type: 'User' });
+    });
+    expect((await s.deliver('pull_request_review', sent)).status).toBe(202);
+    const { run } = await reviewRun(s, 21);
+    expect(run.workflow).toBe('ReviewResponse');
+    const said = answers(s, 21);
+    expect(said).toHaveLength(1);
+    expect(said[0]).toMatch(/^Addressed 0 of 2 review comments:/);
+    expect(said[0]?.match(/not one rmapp created/g), 'the reason, once').toHaveLength(1);
+    expect(said[0]?.match(/not done \(this pull request's branch is not rmapp's: see below\)/g)).toHaveLength(2);
+    expect(await refs(s)).toBe(before);
+  }, 120_000);
 });
 
 describe('a pull request changed while its review run works', () => {

@@ -8,7 +8,7 @@ import { checkProtectedPaths, ensureSetup, runChecks } from '../rmapp/repository
 import { runAgent } from '../rmapp/agent-runner.ts';
 import { conversationRequest, mentionPattern, mentions } from '../rmapp/commands.ts';
 import { agentSummary, commitMessage } from '../rmapp/pull-request-text.ts';
-import { codeSpan, failureReason, untrustedMarkdown } from '../rmapp/run-texts.ts';
+import { codeSpan, errorText, failureReason, untrustedMarkdown } from '../rmapp/run-texts.ts';
 import { summarizeTests, testResultLine } from '../rmapp/test-report.ts';
 import type { GitHubOctokit } from '../rmapp/github/client.ts';
 import { withSignal } from '../rmapp/github/abortable.ts';
@@ -427,12 +427,17 @@ export function reviewResponseSteps(deps: PrReviewDeps): import('../machines/rev
     ),
     summarize: step(
       async ({ input, idempotencyKey, signal }) => {
+        // A branch rmapp may not push to refuses every comment alike: said once, under the list, in its own words.
+        const refused = input.results.find((r) => r.error?.code === NOT_OWN_BRANCH)?.error;
         const lines = input.results.map((r) =>
-          r.error
-            ? `- comment ${r.commentId}: not done (\`${r.error.category}\` ${codeSpan(r.error.message)})`
-            : `- comment ${r.commentId}: ${r.commit ? `done in ${r.commit.slice(0, 12)}` : 'nothing to change'}`,
+          r.error?.code === NOT_OWN_BRANCH
+            ? `- comment ${r.commentId}: not done (this pull request's branch is not rmapp's: see below)`
+            : r.error
+              ? `- comment ${r.commentId}: not done (\`${r.error.category}\` ${codeSpan(r.error.message)})`
+              : `- comment ${r.commentId}: ${r.commit ? `done in ${r.commit.slice(0, 12)}` : 'nothing to change'}`,
         );
-        const body = `Addressed ${input.results.filter((r) => !r.error).length} of ${input.results.length} review comments:\n\n${lines.join('\n')}`;
+        const why = refused ? `\n\n${errorText(refused).replace(/\.$/, '')}.` : '';
+        const body = `Addressed ${input.results.filter((r) => !r.error).length} of ${input.results.length} review comments:\n\n${lines.join('\n')}${why}`;
         // One summary per run, rewritten when a late comment sends the run back to work (a new step
         // execution, so a new idempotency key: the marker is the key's first form).
         const { id } = await upsertComment(
