@@ -7,6 +7,7 @@
  * the repository in `reviewAnyBranch`. The refusal comes before the agent runs, is answered once, and
  * the run ends `failed` with code `NOT_OWN_BRANCH`; no ref of the remote moves.
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { headOwnership, mayPushAnyBranch, shownBranch } from '../src/rmapp/github/head-branch.ts';
 import { loadConfig } from '../src/rmapp/config.ts';
@@ -299,6 +300,19 @@ describe('a pull request changed while its review run works', () => {
     afterParsing(number, (pull) => (pull.head = 'feature-31'));
     const before = await refs(s);
     await reviewComment(s, number, '@rmapp change it\nWRITE impl.txt right');
+    // What GitHub tells of such changes (pull_request.edited, .synchronize) starts and stops nothing: the
+    // run reads the pull request itself, when it parses the comment and again before it pushes.
+    // (The examples have no `edited`: an `opened` made one, its base changed, as a retarget is told.)
+    const edited = example('pull_request', 'opened', (p) => {
+      Object.assign(p, { action: 'edited', changes: { base: { ref: { from: 'main' }, sha: { from: p.pull_request.base.sha } } } });
+      p.pull_request.number = number;
+    });
+    const synchronize = example('pull_request', 'synchronize', (p) => (p.pull_request.number = number));
+    for (const told of [edited, synchronize])
+      expect(await s.deliver('pull_request', told), told.action).toMatchObject({
+        status: 202,
+        body: { ignored: 'event pull_request needs no action' },
+      });
     const { run, entered } = await reviewRun(s, number);
     expect(run.status).toBe('failed');
     expect(run.error).toMatchObject({ code: 'BRANCH_CHANGED', category: 'validation' });
@@ -319,6 +333,52 @@ describe('a pull request changed while its review run works', () => {
       await s.world.git(s.world.remote, 'rev-parse', 'main'),
     );
   }, 90_000);
+});
+
+describe("as a GitHub App: the pull request its own issue run opened, against a person's", () => {
+  let s: ServiceWorld;
+  beforeAll(async () => {
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', {
+      modulusLength: 2048,
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+      privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+    });
+    s = await createServiceWorld({}, { app: { appId: 5151, privateKey, publicKey, installations: { 'acme/widgets': 51 } } });
+    s.world.emulator.permissions.set('acme/widgets:alice', 'write');
+  });
+  afterAll(() => s?.stop());
+
+  it("reviews push to the draft `@rmapp implement` opened (the App's `<slug>[bot]` is its author); a person's PR is refused", async () => {
+    const { emulator } = s.world;
+    emulator.issues.set('acme/widgets#50', { title: 'Add impl', body: 'PLAN write impl\nWRITE impl.txt right' });
+    const asked = await s.deliver(
+      'issue_comment',
+      example('issue_comment', 'created', (p) => {
+        p.issue.number = 50;
+        delete p.issue.pull_request;
+        p.comment.body = '@rmapp implement';
+        Object.assign(p.comment.user, { login: 'alice', type: 'User' });
+      }),
+    );
+    const { runId } = ((await s.service.engine.waitFor(asked.body.runId, { timeoutMs: 30_000 })).output as { outcome: { runId: string } })
+      .outcome;
+    const issueRun = await s.service.engine.waitFor(runId, { timeoutMs: 90_000 });
+    expect(issueRun.status, JSON.stringify(issueRun.error)).toBe('succeeded');
+    const own = (emulator.pulls.get('acme/widgets') ?? []).find((p) => p.head === 'rmapp/issue-50');
+    expect(own?.author, 'opened as the App').toBe(BOT);
+
+    await reviewComment(s, own?.number as number, '@rmapp add a note\nWRITE note.txt noted');
+    const { run } = await reviewRun(s, own?.number as number);
+    expect(run.status, JSON.stringify(run.error)).toBe('succeeded');
+    expect(await s.world.git(s.world.remote, 'show', 'rmapp/issue-50:note.txt')).toBe('noted');
+
+    await openPull(s, 52, { head: 'feature-52', author: 'bob' });
+    const before = await refs(s);
+    await reviewComment(s, 52, '@rmapp tidy\nWRITE impl.txt right');
+    await expectRefused(s, 52, /branch ` feature-52 ` is not one rmapp created/);
+    expect(await refs(s)).toBe(before);
+    expect(emulator.violations()).toEqual([]);
+  }, 180_000);
 });
 
 describe('reviewAnyBranch: an operator opts a repository in', () => {
