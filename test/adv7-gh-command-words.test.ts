@@ -4,7 +4,7 @@
  * for the agent (which could push), never only the help text.
  */
 import { describe, expect, it } from 'vitest';
-import { intentOf } from '../src/actors/github-delivery.ts';
+import { intentOf } from '../src/actors/delivery-intent.ts';
 import type { GitHubEventInput } from '../src/machines/github-delivery.ts';
 
 const onPull = (body: string): GitHubEventInput => ({

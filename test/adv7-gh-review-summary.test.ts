@@ -43,7 +43,7 @@ describe('a review that mentions the bot only in its summary', () => {
       await delivered(sw, asked.body.runId);
       await delivered(sw, quiet.body.runId);
       const said = (sw.world.emulator.comments.get('acme/widgets#7') ?? []).map((c) => c.body);
-      expect(said, 'src/actors/github-delivery.ts left a review summary that mentions the bot unanswered').toHaveLength(1);
+      expect(said, 'src/actors/delivery-review.ts left a review summary that mentions the bot unanswered').toHaveLength(1);
       expect(said[0]).toMatch(/^@alice /);
       expect(said[0]).toMatch(answer);
     }, 60_000);

@@ -3,7 +3,7 @@
  * PRReview without a path), while commands keep their meaning and issues keep answering with help.
  */
 import { expect, it } from 'vitest';
-import { intentOf } from '../src/actors/github-delivery.ts';
+import { intentOf } from '../src/actors/delivery-intent.ts';
 import { conversationRequest } from '../src/rmapp/commands.ts';
 import type { GitHubEventInput } from '../src/machines/github-delivery.ts';
 

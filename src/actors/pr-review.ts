@@ -286,7 +286,7 @@ function notOpen(pr: { merged_at: string | null }): ValidationError {
 
 /**
  * True when a comment's current text asks the bot for a change, as the delivery that started the run
- * judged it (github-delivery.ts `intentOf`): a review comment that mentions the bot in its own words, a
+ * judged it (delivery-intent.ts `intentOf`): a review comment that mentions the bot in its own words, a
  * conversation comment that mentions it with a request that is no command.
  */
 function stillAsks(body: string, conversation: boolean, botName: string): boolean {

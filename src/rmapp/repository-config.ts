@@ -7,7 +7,7 @@
  *
  * It is read from the default branch only (never from the branch being worked on, which the agent or
  * a pull request's author controls), and validated before anything runs: a wrong file gets one reply
- * naming the key and the fix (src/actors/github-delivery.ts), and no run starts. Commands are argv
+ * naming the key and the fix (src/actors/delivery-context.ts `settingsOr`), and no run starts. Commands are argv
  * arrays, or strings split into words: never given to a shell by the service. They run in the
  * sandbox, like the agent.
  */

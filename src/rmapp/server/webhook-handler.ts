@@ -97,7 +97,7 @@ export function webhookHandler(options: WebhookHandlerOptions): (req: IncomingMe
       else log.debug({ reason: normalized.reason }, 'webhook ignored');
       return sendJson(res, 202, { ignored: normalized.reason });
     }
-    // A close or a label's removal only stops unfinished runs (github-delivery.ts `stopRuns`): on an issue
+    // A close or a label's removal only stops unfinished runs (delivery-stop.ts `stopRuns`): on an issue
     // with none — most issues closed never had a run — nothing is stored.
     const { input } = normalized;
     if (input.event === 'issues' && input.action !== 'labeled') {

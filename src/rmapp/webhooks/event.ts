@@ -196,7 +196,7 @@ function decide(name: string, deliveryId: string, payload: Payload, options: Nor
           reviewId: null,
           label: withLabel,
         });
-      // A closed issue stops the runs asked for before (github-delivery.ts): whoever closed it, a stale
+      // A closed issue stops the runs asked for before (delivery-stop.ts): whoever closed it, a stale
       // bot too — only the service's own account is not listened to, and it closes no issue.
       if (action === 'closed') {
         if (isOwnAccount(payload.sender, botName)) return { kind: 'ignored', reason: 'closed by the service' };
