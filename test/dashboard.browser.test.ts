@@ -18,6 +18,7 @@ import { setup } from 'xstate';
 import { z } from 'zod';
 import { defineWorkflow, step } from '../src/index.ts';
 import { pruneRuns } from '../src/persistence/retention.ts';
+import { terminalSafe } from '../src/rmapp/cli/format.ts';
 import { loadConfig } from '../src/rmapp/config.ts';
 import { createLogger } from '../src/rmapp/logger.ts';
 import { startService, type Service } from '../src/rmapp/service.ts';
@@ -388,4 +389,16 @@ it('a run deleted while its page is still loading stays shown as gone; a run tha
   expect(await page.locator('#app').textContent()).toContain('No run with id "never-was-a-run"');
   expect(await page.locator('#app').textContent()).not.toMatch(/retention/);
   await page.close();
+});
+
+it('the page shows bidirectional controls as the CLI does, from the one definition the server serves beside html.js', async () => {
+  const controls = ['\u061c', '\u200e', '\u200f', '\u202a', '\u202b', '\u202c', '\u202d', '\u202e', '\u2066', '\u2067', '\u2068', '\u2069'];
+  const page = await browser.newPage();
+  await page.goto(`${service.url}/`);
+  // As a string: vitest rewrites an `import()` written in this file into a function the page does not have.
+  const texts = JSON.stringify(controls.map((c) => `a${c}b`));
+  const shown = (await page.evaluate(`import('/html.js').then(({ esc, plain }) => ${texts}.map((t) => [esc(t), plain(t)]))`)) as string[][];
+  await page.close();
+  expect(shown).toEqual(controls.map((c) => `a${c}b`).map((t) => [terminalSafe(t), terminalSafe(t)]));
+  expect(shown[7]).toEqual(['a[U+202E]b', 'a[U+202E]b']);
 });

@@ -2,16 +2,11 @@
 import type { HistoryEvent } from '../../persistence/run-status.ts';
 import type { QueuedSignal } from '../../persistence/inbox.ts';
 import type { RunInfo } from '../../state_machine/run-info.ts';
+import { showBidiControls } from '../server/dashboard/bidi-controls.js';
 import { runsCommand } from './shell-word.ts';
 
 // eslint-disable-next-line no-control-regex -- finding control characters is the point
 const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
-/**
- * Bidirectional controls, shown by code as the dashboard shows them (dashboard/html.js `plain`): a
- * signal's type `x\u202egnp.exe` printed in `runs show` reads `xexe.png`, and reorders what follows it
- * on the line (the retry command beside the queued signals).
- */
-const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
 /**
  * Text safe to print on a terminal: control characters other than newline and tab are shown as `\xNN`.
@@ -20,9 +15,9 @@ const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
  * the screen, rewrite earlier lines, set the clipboard with OSC 52).
  */
 export function terminalSafe(text: string): string {
-  return text
-    .replace(CONTROL, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
-    .replace(BIDI, (c) => `[U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}]`);
+  // Bidirectional controls are shown by code as the dashboard shows them (the retry command beside a
+  // queued signal whose type holds U+202E was reordered on its line).
+  return showBidiControls(text.replace(CONTROL, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
 }
 
 /** The JSON form of a run: stable field names, dates as ISO strings. */

@@ -127,6 +127,8 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
     ['/chart.js', [asset('chart.js'), 'text/javascript; charset=utf-8']],
     ['/statechart.js', [asset('statechart.js'), 'text/javascript; charset=utf-8']],
     ['/html.js', [asset('html.js'), 'text/javascript; charset=utf-8']],
+    // Imported by html.js; the CLI's terminal text imports the same file (src/rmapp/cli/format.ts).
+    ['/bidi-controls.js', [asset('bidi-controls.js'), 'text/javascript; charset=utf-8']],
     ['/logs.js', [asset('logs.js'), 'text/javascript; charset=utf-8']],
     // The statuses as a module, from their one definition, so the dashboard's filters and its notion of
     // a finished run cannot drift from the engine's.
