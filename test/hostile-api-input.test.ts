@@ -176,6 +176,24 @@ describe.each(['postgres', 'pglite'] as const)('hostile input through the engine
     await expect(engine.getArtifact(id, 'a\u0000')).rejects.toThrow(ValidationError);
   });
 
+  it('list filters Postgres would refuse (text in inputContains it cannot hold, an instant outside years 1–9999) are refused naming the filter', async () => {
+    // Each was a raw database error (22P05, 22P02, 22007, 22009): through the HTTP API, a 500.
+    await expect(engine.list({ inputContains: { a: '\u0000' } })).rejects.toThrow(/^list: inputContains\.a holds a NUL character/);
+    await expect(engine.list({ inputContains: { a: { b: ['\ud800'] } } })).rejects.toThrow(
+      /^list: inputContains\.a\.b\[0\] holds a lone UTF-16 surrogate/,
+    );
+    await expect(engine.list({ inputContains: { ['k\u0000']: 1 } })).rejects.toThrow(
+      /^list: inputContains\["k\\u0000"\] has a key that holds a NUL/,
+    );
+    for (const instant of ['-000001-01-01T00:00:00Z', '0000-12-31T23:59:59Z', '+010000-01-01T00:00:00Z', '+275760-09-13T00:00:00Z'])
+      await expect(engine.list({ createdAfter: new Date(instant) }), instant).rejects.toThrow(
+        /^list: createdAfter must be a Date from year 1 to 9999/,
+      );
+    for (const instant of ['0001-01-01T00:00:00Z', '9999-12-31T23:59:59.999Z'])
+      expect(await engine.list({ createdAfter: new Date(instant), limit: 1 }), instant).toBeInstanceOf(Array);
+    expect(await engine.list({ inputContains: { a: 'ok' } })).toEqual([]);
+  });
+
   it('artifact names and progress messages a step passes are checked in the step; an offloaded output holding a NUL fails with its path', async () => {
     const names = await engine.start(trying, { what: 'artifact names' });
     const named = (await engine.waitFor(names, { timeoutMs: 30_000 })).output as string[];

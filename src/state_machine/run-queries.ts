@@ -24,6 +24,7 @@ import type { Limits } from './limits.ts';
 import { systemClock } from './clock.ts';
 import { StatusReads, untilNextBeat } from './status-reads.ts';
 import { checkText, MAX_KEY_BYTES } from './request-checks.ts';
+import { findUnstorableText } from './durable-check.ts';
 
 /**
  * Definitions, database and run queries of an engine: the half of {@link Engine} (the class to use)
@@ -494,6 +495,13 @@ function checkListFilter(filter: ListRunsFilter): void {
   }
   if (filter.createdAfter !== undefined && !(filter.createdAfter instanceof Date && !Number.isNaN(filter.createdAfter.getTime())))
     throw new ValidationError('list: createdAfter must be a valid Date.');
+  // The instant goes to Postgres as its ISO string, which it reads for years 1 to 9999 only: it has no
+  // year 0, and refused `+275760-09-13…` and `-000001-…` as a database error.
+  const year = filter.createdAfter?.getUTCFullYear();
+  if (year !== undefined && (year < 1 || year > 9999))
+    throw new ValidationError(
+      `list: createdAfter must be a Date from year 1 to 9999 (got ${(filter.createdAfter as Date).toISOString()}).`,
+    );
   if (filter.inputContains !== undefined) {
     const json = (() => {
       try {
@@ -505,6 +513,10 @@ function checkListFilter(filter: ListRunsFilter): void {
     if (!json?.startsWith('{') || Array.isArray(filter.inputContains))
       throw new ValidationError('list: inputContains must be a plain object that JSON can carry.');
     checkText('list: inputContains', json, MAX_KEY_BYTES, true);
+    // Its strings, not only its JSON text, where a NUL or a lone surrogate is escaped (`\u0000`): jsonb
+    // refused the escape as a database error.
+    const bad = findUnstorableText(filter.inputContains, 'list: inputContains');
+    if (bad) throw new ValidationError(`${bad.path} ${bad.problem}.`, [{ path: bad.path, message: bad.problem }]);
   }
   for (const [field, value] of [
     ['workflow', filter.workflow],
