@@ -4,7 +4,6 @@
  * workflows with their input's JSON Schema; starting runs and sending events are in api-writes.ts.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { RUN_STATUSES, type RunStatus } from '../../persistence/run-status.ts';
 import { chartOf } from '../../state_machine/chart.ts';
 import type { Engine } from '../../state_machine/engine.ts';
 import { RunNotFoundError, RunStateError, ValidationError } from '../../state_machine/errors.ts';
@@ -12,6 +11,7 @@ import { createMasker, type Masker } from '../masking.ts';
 import { handleApiWrites } from './api-writes.ts';
 import { chartLayout } from './chart-layout.ts';
 import { decodeParam, queryParam, sendJson } from './http-util.ts';
+import { runListFilter } from './run-list-query.ts';
 import { z } from 'zod';
 
 /** History entries a run's answer holds (its newest); `GET /api/runs/:id/history` has them all. */
@@ -40,22 +40,7 @@ export async function handleApi(
   const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
   try {
     if (method === 'GET' && parts.length === 1 && parts[0] === 'runs') {
-      const status = query('status');
-      if (status && !RUN_STATUSES.includes(status as RunStatus)) {
-        send(400, { error: `Unknown status "${status}"; use one of ${RUN_STATUSES.join(', ')}.` });
-        return true;
-      }
-      const limitText = query('limit');
-      // `abc`, `-5`, `1.9` or `1e309` quietly became 100 or 500: a mistake the client is told about.
-      if (limitText !== null && !/^[1-9][0-9]{0,8}$/.test(limitText)) {
-        send(400, {
-          error: `The limit "${limitText}" is not a whole number of runs from 1 (at most 500 are listed): send e.g. ?limit=50.`,
-        });
-        return true;
-      }
-      const limit = limitText === null ? 100 : Math.min(500, Number(limitText));
-      const runs = await engine.list({ status: (status as RunStatus) || undefined, workflow: query('workflow') || undefined, limit });
-      ok({ runs: runs.map(summary) });
+      ok({ runs: (await engine.list(runListFilter(query))).map(summary) });
       return true;
     }
     if (method === 'GET' && parts.length === 1 && parts[0] === 'workflows') {
