@@ -7,14 +7,43 @@ import { driverConnectionString, redactUrl } from '../src/persistence/database.t
 import { runRmapp } from './helpers/processes.ts';
 import { createMasker } from '../src/rmapp/masking.ts';
 
-it('a DATABASE_URL that is not a Postgres URL says what it should look like', async () => {
+it('a connection string that is not a Postgres URL says what it should look like', async () => {
   await expect(openDatabase({ url: 'notaurl' })).rejects.toThrow(
-    'DATABASE_URL (or --database-url) is not a Postgres connection string: got "notaurl". Use postgres://USER@HOST:5432/DATABASE (USER:PASSWORD@ when the server asks for a password), or unset it to use the embedded PGlite store.',
+    `openDatabase's url option is not a Postgres connection string: got "notaurl". Use postgres://USER@HOST:5432/DATABASE (USER:PASSWORD@ when the server asks for a password), or unset it to use the embedded PGlite store.`,
   );
   await expect(openDatabase({ url: 'mysql://me:hunter2@db/x' })).rejects.toThrow(/got "mysql:\/\/me:\*\*\*@db\/x"/);
   // The CLI prints it through its masker: the advice must not look like a URL holding a password.
   const advice = await openDatabase({ url: 'notaurl' }).catch((e: unknown) => (e as Error).message);
   expect(createMasker([]).text(String(advice))).toBe(advice);
+});
+
+it('a wrong connection string is named where it was given: the option of createEngine or openDatabase, DATABASE_URL, --database-url', async () => {
+  // Given to the library, it was named "DATABASE_URL (or --database-url)", which the caller had not set.
+  const opened = (database: string | { url: string }) => {
+    const engine = createEngine({ database, workflows: [] });
+    return engine.list().finally(() => engine.stop());
+  };
+  await expect(opened('mysql://nope')).rejects.toThrow(
+    /^createEngine's database option is not a Postgres connection string: got "mysql:\/\/nope"/,
+  );
+  await expect(opened({ url: 'mysql://nope' })).rejects.toThrow(/^createEngine's database\.url option is not a Postgres connection string/);
+  await expect(opened('postgres://u@h/db?sslmode=bogus')).rejects.toThrow(
+    /sslmode="bogus" is not an SSL mode — use one of .* in createEngine's database option\.$/,
+  );
+  await expect(openDatabase({ url: 'postgres://u@h/db?sslmode=bogus', urlSource: 'REPORTS_DB' })).rejects.toThrow(/ in REPORTS_DB\.$/);
+  const before = process.env.DATABASE_URL;
+  process.env.DATABASE_URL = 'mysql://nope';
+  try {
+    await expect(openDatabase()).rejects.toThrow(/^DATABASE_URL is not a Postgres connection string/);
+    await expect(opened({} as { url: string })).rejects.toThrow(/^DATABASE_URL is not a Postgres connection string/);
+  } finally {
+    if (before === undefined) delete process.env.DATABASE_URL;
+    else process.env.DATABASE_URL = before;
+  }
+  const cli = await runRmapp(['--database-url', 'mysql://nope', 'runs', 'list'], { DATABASE_URL: undefined });
+  expect(cli.stderr).toMatch(/^rmapp: --database-url is not a Postgres connection string: got "mysql:\/\/nope"/);
+  const env = await runRmapp(['runs', 'list'], { DATABASE_URL: 'mysql://nope' });
+  expect(env.stderr).toMatch(/^rmapp: DATABASE_URL is not a Postgres connection string: got "mysql:\/\/nope"/);
 });
 
 it.each([
@@ -38,7 +67,9 @@ it('a closed port names the URL with the password masked and the fix, and stays 
     expect(err.message).toMatch(
       new RegExp(`^Cannot use Postgres at postgres://rmapp:\\*\\*\\*@127\\.0\\.0\\.1:${port}/app: connect ECONNREFUSED`),
     );
-    expect(err.message).toMatch(/is Postgres running there\? .*pg_ctlcluster .*unset DATABASE_URL to use the embedded PGlite store/);
+    expect(err.message).toMatch(
+      /is Postgres running there\? .*pg_ctlcluster .*host and port in openDatabase's url option, or unset openDatabase's url option to use the embedded PGlite store/,
+    );
     expect(err.message).not.toMatch(/hunter2/);
     expect(err.code).toBe('ECONNREFUSED');
     expect(toErrorData(err).category).toBe('transient');
@@ -166,7 +197,9 @@ it('sslmode=require against a server without SSL fails as a set-up mistake, and 
     const err = (await db.query('select 1').catch((e: unknown) => e)) as Error & { code?: string };
     expect(err.code, err.message).toBe('DATABASE_CONFIG');
     // Said once: "… does not support SSL connections — the server does not accept SSL connections: stop …" said it twice.
-    expect(err.message).toMatch(/: The server does not support SSL connections — stop asking for SSL \(sslmode=… or ssl=… in DATABASE_URL/);
+    expect(err.message).toMatch(
+      /: The server does not support SSL connections — stop asking for SSL \(sslmode=… or ssl=… in openDatabase's url option/,
+    );
     expect(err.message.match(/SSL connections/g), 'the refusal said twice').toHaveLength(1);
     expect(err.message).not.toMatch(/hunter2/);
   } finally {

@@ -214,5 +214,5 @@ it('a worker whose start-up meets terminated backends waits for the database, th
 
   const bad = spawnRmapp(['--workflows', TEST_WORKFLOWS, 'worker'], { DATABASE_URL: 'mysql://nope' });
   expect(await bad.exited, bad.output()).toBe(1);
-  expect(bad.output()).toMatch(/DATABASE_URL \(or --database-url\) is not a Postgres connection string: got "mysql:\/\/nope"/);
+  expect(bad.output()).toMatch(/DATABASE_URL is not a Postgres connection string: got "mysql:\/\/nope"/);
 });

@@ -129,6 +129,12 @@ function sentKb(text: string, params: readonly unknown[] | undefined): number {
 export interface OpenDatabaseOptions {
   /** `postgres://…` for Postgres; absent means embedded PGlite. */
   url?: string | undefined;
+  /**
+   * Where `url` came from, as messages about it name it — `DATABASE_URL`, `--database-url`,
+   * `createEngine's database option` — so that a wrong one is fixed where it was set. Default:
+   * `DATABASE_URL` when `url` is absent (it is read from there), else `openDatabase's url option`.
+   */
+  urlSource?: string | undefined;
   /** Data directory for PGlite; `memory://` keeps it in memory (tests). Default `.rmapp/pgdata`. */
   dataDir?: string | undefined;
   /** Pool size for Postgres. */
@@ -145,11 +151,13 @@ export interface OpenDatabaseOptions {
  * Opens the store: Postgres when `url` (or `DATABASE_URL`) is set, otherwise PGlite under `.rmapp/`.
  *
  * @example
- * const db = await openDatabase({ url: process.env.DATABASE_URL });
+ * const db = await openDatabase(); // DATABASE_URL, else PGlite under .rmapp/
+ * const other = await openDatabase({ url: process.env.REPORTS_DB, urlSource: 'REPORTS_DB' });
  */
 export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<Database> {
   const url = options.url ?? process.env.DATABASE_URL;
-  if (url) return openPostgres(url, options.maxConnections ?? 10);
+  const source = options.urlSource ?? (options.url === undefined ? 'DATABASE_URL' : "openDatabase's url option");
+  if (url) return openPostgres(url, options.maxConnections ?? 10, source);
   // An empty RMAPP_DATA_DIR (`RMAPP_DATA_DIR=` in a compose file) is unset, as an empty DATABASE_URL is:
   // taken as a path, it put a store into the current directory.
   const dataDir = options.dataDir || process.env.RMAPP_DATA_DIR || '.rmapp/pgdata';
@@ -248,8 +256,8 @@ const CONNECTION_CODES = new Set([
  * are the driver's, so it is classified as before (an unreachable server is `transient`: a worker waits
  * for it, README "Postgres and several workers").
  */
-function connectionError(err: unknown, url: string): unknown {
-  const setUp = setUpProblem(err, url);
+function connectionError(err: unknown, url: string, source: string): unknown {
+  const setUp = setUpProblem(err, url, source);
   if (setUp) return setUp;
   const code = (err as { code?: unknown } | null)?.code;
   // A Unix socket that is not there (`?host=/some/dir`): the driver said only "connect ENOENT <path>".
@@ -257,14 +265,14 @@ function connectionError(err: unknown, url: string): unknown {
   if (typeof code !== 'string' || !(CONNECTION_CODES.has(code) || noSocket)) return err;
   const where = redactUrl(url);
   const fix = noSocket
-    ? 'no server listens on that socket: is Postgres running, and is the host in DATABASE_URL (or --database-url) its socket directory (e.g. host=/var/run/postgresql)? Or unset DATABASE_URL to use the embedded PGlite store'
+    ? `no server listens on that socket: is Postgres running, and is the host in ${source} its socket directory (e.g. host=/var/run/postgresql)? Or unset ${source} to use the embedded PGlite store`
     : code === '28P01' || code === '28000'
-      ? 'check the user and password in DATABASE_URL (or --database-url)'
+      ? `check the user and password in ${source}`
       : code === '3D000'
-        ? 'create the database (createdb) or name an existing one in DATABASE_URL'
+        ? `create the database (createdb) or name an existing one in ${source}`
         : code === '57P03'
           ? 'the server is starting up; try again in a moment'
-          : 'is Postgres running there? Start it (e.g. pg_ctlcluster <version> main start, or your service manager), fix the host and port in DATABASE_URL (or --database-url), or unset DATABASE_URL to use the embedded PGlite store';
+          : `is Postgres running there? Start it (e.g. pg_ctlcluster <version> main start, or your service manager), fix the host and port in ${source}, or unset ${source} to use the embedded PGlite store`;
   return Object.assign(new Error(`Cannot use Postgres at ${where}: ${(err as Error).message} — ${fix}.`, { cause: err }), { code });
 }
 
@@ -278,7 +286,7 @@ const SSL_FILE_PARAMS = ['sslcert', 'sslkey', 'sslrootcert'] as const;
  * retried them for ever with a bare "Invalid URL" or "ENOENT". They fail as `DATABASE_CONFIG` (category
  * `validation`) naming what to fix; the driver's error stays the `cause`.
  */
-function setUpProblem(err: unknown, url: string): Error | null {
+function setUpProblem(err: unknown, url: string, source: string): Error | null {
   const e = err as { code?: unknown; message?: unknown; path?: unknown } | null;
   const message = typeof e?.message === 'string' ? e.message : '';
   let fix: string | null = null;
@@ -287,8 +295,7 @@ function setUpProblem(err: unknown, url: string): Error | null {
       'it is not a valid URL: check the port (1–65535), the brackets around an IPv6 host, and percent-encode reserved characters in the user and password (@ as %40, : as %3A, / as %2F, # as %23, ? as %3F)';
   } else if (/does not support SSL/i.test(message)) {
     // The driver's message says already that the server takes no SSL: the fix alone follows it (it was said twice).
-    fix =
-      'stop asking for SSL (sslmode=… or ssl=… in DATABASE_URL — node-postgres reads ssl=false as a request for SSL — or PGSSLMODE in the environment), or enable ssl on the server';
+    fix = `stop asking for SSL (sslmode=… or ssl=… in ${source} — node-postgres reads ssl=false as a request for SSL — or PGSSLMODE in the environment), or enable ssl on the server`;
   } else if (typeof e?.code === 'string' && /^E[A-Z]+$/.test(e.code)) {
     // pg reads the last value of a parameter given twice. EISDIR carries no path: every SSL file
     // parameter set is a suspect.
@@ -298,7 +305,7 @@ function setUpProblem(err: unknown, url: string): Error | null {
       return value !== undefined && (e.path === undefined ? e.code === 'EISDIR' : e.path === value);
     });
     if (named.length > 0)
-      fix = `${named.join(' or ')} names a file rmapp cannot read (${e.code}): fix the path in DATABASE_URL, or make the file readable by this process`;
+      fix = `${named.join(' or ')} names a file rmapp cannot read (${e.code}): fix the path in ${source}, or make the file readable by this process`;
   }
   if (!fix) return null;
   return Object.assign(new Error(`Cannot use Postgres at ${redactUrl(url)}: ${message} — ${fix}.`, { cause: err }), {
@@ -377,22 +384,22 @@ const CONNECT_TIMEOUT_MS = 30_000;
 /** The longest the termination of a timed-out statement's backend may take (it is itself given up then). */
 const TERMINATE_TIMEOUT_MS = 5_000;
 
-function openPostgres(url: string, max: number): Database {
+function openPostgres(url: string, max: number, source: string): Database {
   if (!/^postgres(ql)?:\/\//.test(url)) {
     throw configError(
-      `DATABASE_URL (or --database-url) is not a Postgres connection string: got "${redactUrl(url)}". Use postgres://USER@HOST:5432/DATABASE (USER:PASSWORD@ when the server asks for a password), or unset it to use the embedded PGlite store.`,
+      `${source} is not a Postgres connection string: got "${redactUrl(url)}". Use postgres://USER@HOST:5432/DATABASE (USER:PASSWORD@ when the server asks for a password), or unset it to use the embedded PGlite store.`,
     );
   }
   if (queryLeftEncoded(url)) {
     throw configError(
-      `Cannot use Postgres at ${redactUrl(url)}: the URL holds a "%" that does not start an escape (%XX), so the driver would read its query values (after "?") still percent-encoded — write that "%" as %25 in DATABASE_URL (or --database-url).`,
+      `Cannot use Postgres at ${redactUrl(url)}: the URL holds a "%" that does not start an escape (%XX), so the driver would read its query values (after "?") still percent-encoded — write that "%" as %25 in ${source}.`,
     );
   }
   // The driver parses the string (and reads its SSL files) at each connect; a mistake in it is found
   // here, once, with what to fix, instead of at the first statement.
   if (userinfoCutShort(url)) {
     throw configError(
-      `Cannot use Postgres at ${redactUrl(url)}: an "@" comes after the host, so the URL's user or password holds a "/", "?" or "#" — percent-encode them (/ as %2F, ? as %3F, # as %23) in DATABASE_URL (or --database-url).`,
+      `Cannot use Postgres at ${redactUrl(url)}: an "@" comes after the host, so the URL's user or password holds a "/", "?" or "#" — percent-encode them (/ as %2F, ? as %3F, # as %23) in ${source}.`,
     );
   }
   // The driver takes any other value as SSL with full verification: `sslmode=bogus` was then answered
@@ -404,7 +411,7 @@ function openPostgres(url: string, max: number): Database {
   const modes = params.getAll('uselibpqcompat').at(-1) === 'true' ? SSL_MODES.filter((m) => m !== 'no-verify') : SSL_MODES;
   if (sslmode !== undefined && !modes.includes(sslmode)) {
     throw configError(
-      `Cannot use Postgres at ${redactUrl(url)}: sslmode=${JSON.stringify(sslmode.slice(0, 40))} is not an SSL mode${modes === SSL_MODES ? '' : ' with uselibpqcompat=true'} — use one of ${modes.join(', ')} in DATABASE_URL (or --database-url).`,
+      `Cannot use Postgres at ${redactUrl(url)}: sslmode=${JSON.stringify(sslmode.slice(0, 40))} is not an SSL mode${modes === SSL_MODES ? '' : ' with uselibpqcompat=true'} — use one of ${modes.join(', ')} in ${source}.`,
     );
   }
   const driverUrl = driverConnectionString(url);
@@ -414,7 +421,7 @@ function openPostgres(url: string, max: number): Database {
   } catch (err) {
     // Parsing only: whatever fails here is the string's (or its SSL files'), never an outage.
     throw (
-      setUpProblem(err, url) ??
+      setUpProblem(err, url, source) ??
       Object.assign(configError(`Cannot use Postgres at ${redactUrl(url)}: ${(err as Error).message}.`), { cause: err })
     );
   }
@@ -423,7 +430,7 @@ function openPostgres(url: string, max: number): Database {
   const port = (probe as unknown as { port: unknown }).port;
   if (!(Number.isInteger(port) && (port as number) >= 1 && (port as number) <= 65535)) {
     throw configError(
-      `Cannot use Postgres at ${redactUrl(url)}: the port is not a number from 1 to 65535 (from the URL's :port or ?port=, or PGPORT) — fix it in DATABASE_URL (or --database-url).`,
+      `Cannot use Postgres at ${redactUrl(url)}: the port is not a number from 1 to 65535 (from the URL's :port or ?port=, or PGPORT) — fix it in ${source}.`,
     );
   }
   // The pool's connections, for a forced close, from the moment each starts connecting (pg-pool lists
@@ -599,7 +606,7 @@ function openPostgres(url: string, max: number): Database {
         return result.rows as T[];
       } catch (err) {
         if ((err as { code?: unknown }).code === 'QUERY_TIMEOUT') throw err;
-        throw connectionError(err, url);
+        throw connectionError(err, url, source);
       }
     });
   const listener = new Listener(url, driverUrl);
@@ -614,7 +621,7 @@ function openPostgres(url: string, max: number): Database {
         try {
           result = (await onConnection({ text: joinScript(statements) })) as unknown as Pg.QueryResult | Pg.QueryResult[];
         } catch (err) {
-          throw connectionError(err, url);
+          throw connectionError(err, url, source);
         }
         const results = Array.isArray(result) ? result : [result];
         return (results.filter((r) => r.fields.length > 0).at(-1)?.rows ?? []) as T[];

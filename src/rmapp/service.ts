@@ -285,7 +285,8 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const engine = createEngine({
     workflows,
     previousVersions: [...(gh?.previousVersions ?? []), ...(options.previousVersions ?? [])],
-    database: options.database ?? (config.databaseUrl ? { url: config.databaseUrl } : undefined),
+    database:
+      options.database ?? (config.databaseUrl ? { url: config.databaseUrl, urlSource: "the configuration's databaseUrl" } : undefined),
     concurrency: config.concurrency,
     inspect,
     pollMs: options.engine?.pollMs,

@@ -124,7 +124,14 @@ export abstract class RunQueries {
         if (this.settings.migrate) await migrate(d);
         return bounded(d);
       }
-      const db = await openDatabase(typeof d === 'string' ? { url: d } : d);
+      // A wrong connection string is named as the option it was given in (DATABASE_URL was named for it).
+      const db = await openDatabase(
+        typeof d === 'string'
+          ? { url: d, urlSource: "createEngine's database option" }
+          : d?.url !== undefined
+            ? { urlSource: "createEngine's database.url option", ...d }
+            : d,
+      );
       // Known from the moment it is open, migrated or not: a close under way closes this one.
       opening.db = db;
       try {

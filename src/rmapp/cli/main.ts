@@ -25,6 +25,7 @@ import { addDemoCommand } from './demo-command.ts';
 import { releaseEarlySignals } from './early-signals.ts';
 import { embeddedWaitHint, isEmbedded, onForegroundStop, reportStopped } from './foreground-stop.ts';
 import { addWorkerCommand } from './worker-command.ts';
+import { cliDatabase } from './database-url.ts';
 
 // The engine, the database drivers, the service and OpenTelemetry are imported inside the commands that
 // use them: `rmapp --version` and `rmapp --help` start without them (README "CLI", bench/run.ts).
@@ -75,7 +76,7 @@ async function withEngine<T>(
   const engine = createEngine({
     logger: createLogger(),
     workflows: await loadWorkflows(opts.workflows),
-    database: opts.databaseUrl ? { url: opts.databaseUrl } : extra.existingOnly ? { existingOnly: true } : undefined,
+    database: cliDatabase(program) ?? (extra.existingOnly ? { existingOnly: true } : undefined),
     concurrency: extra.concurrency,
     leaseMs: extra.leaseMs,
   });
@@ -131,7 +132,7 @@ program
   .command('migrate')
   .description('apply database migrations (also done automatically at start-up)')
   .action(async () => {
-    const db = await openDatabase({ url: program.opts().databaseUrl });
+    const db = await openDatabase({ ...cliDatabase(program) });
     try {
       const { applied } = await (await import('../../persistence/migrate.ts')).migrate(db);
       print(applied.length ? `Applied ${applied.join(', ')} on ${db.description}.` : `Up to date: ${db.description}.`);
@@ -320,7 +321,7 @@ runs
     });
   });
 
-addPruneCommand(program, () => openDatabase({ url: program.opts().databaseUrl, existingOnly: true }));
+addPruneCommand(program, () => openDatabase({ ...cliDatabase(program), existingOnly: true }));
 addVersionsCommand(program);
 addServeCommand(program);
 addRunCommand(program);

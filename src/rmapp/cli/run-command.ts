@@ -15,6 +15,7 @@ import { formatRunDetails, runToJson } from './format.ts';
 import { isEmbedded, onForegroundStop, reportStopped } from './foreground-stop.ts';
 import { testAttempts } from './positive-int.ts';
 import { exitSoonAfterStop } from './stopped-exit.ts';
+import { cliDatabase } from './database-url.ts';
 import { connectionStringSecrets, createMasker } from '../masking.ts';
 
 /** `owner/name`, or a local clone whose `origin` is on GitHub (its git remote is then the local path). */
@@ -83,7 +84,9 @@ export function addRunCommand(program: Command): void {
       const engine = createEngine({
         workflows: runtime.registry.workflows,
         previousVersions: runtime.registry.previousVersions,
-        database: globals.databaseUrl ?? config.databaseUrl,
+        database:
+          cliDatabase(program) ??
+          (config.databaseUrl ? { url: config.databaseUrl, urlSource: 'databaseUrl in the configuration file' } : undefined),
         concurrency: 4,
         logger: log,
       });

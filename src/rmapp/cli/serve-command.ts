@@ -1,5 +1,6 @@
 /** `rmapp serve`: the service (HTTP server + worker) until SIGTERM/SIGINT. */
 import { exitSoonAfterStop } from './stopped-exit.ts';
+import { cliDatabase } from './database-url.ts';
 import type { Command } from 'commander';
 import { listenPort, positiveInt, webSocketUrl } from './positive-int.ts';
 import { exitNow, exitOnLaterSignals, takeEarlySignal } from './early-signals.ts';
@@ -74,6 +75,7 @@ async function serve(program: Command, o: ServeCommandOptions, stopped: AbortSig
     inspectUrl: o.inspect === true ? 'ws://localhost:8080' : o.inspect || undefined,
     otel: o.otel,
     metrics: o.metrics,
+    database: cliDatabase(program),
   }).catch((err: unknown) => {
     // Given up by a signal: not a failure.
     if (stopped.aborted) return null;

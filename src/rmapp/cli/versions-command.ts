@@ -11,6 +11,7 @@ import { ValidationError } from '../../state_machine/errors.ts';
 import type { RegisteredDefinitions, VersionCheck } from '../../state_machine/version-check.ts';
 import { definitionList, importWorkflowsModule, loadWorkflows } from '../workflows/load.ts';
 import { resolve } from 'node:path';
+import { cliDatabase } from './database-url.ts';
 
 /**
  * The definitions a workflows module registers: its `workflows` (or default export) and its optional
@@ -98,7 +99,7 @@ export function addVersionsCommand(program: Command): void {
       const registered = await serviceWorkflowSet(config.githubEnabled ? githubRuntime(config) : null, opts.workflows);
       // An embedded store is not made where there is none (NO_STORE names the path, exit 1): a gate run from
       // the wrong folder made an empty one there and passed the deploy with "stranded": 0 (an outside tester).
-      const db = await openDatabase({ url: opts.databaseUrl, existingOnly: true });
+      const db = await openDatabase({ ...cliDatabase(program), existingOnly: true });
       try {
         // A database a newer rmapp migrated is refused by every worker of this version: "0 stranded" and
         // exit 0 told a deploy pipeline it was safe (an adversarial pass).

@@ -3,6 +3,7 @@ import { checkEngineFlags } from './engine-flags.ts';
 import type { Command } from 'commander';
 import { portNumber, positiveInt } from './positive-int.ts';
 import { exitSoonAfterStop } from './stopped-exit.ts';
+import { cliDatabase, type CliDatabase } from './database-url.ts';
 import { limitWorkerHeapGrowth } from './heap-growth.ts';
 import { exitNow, exitOnLaterSignals, takeEarlySignal } from './early-signals.ts';
 import { describeRetention, retentionAgeOption } from './retention-age.ts';
@@ -72,7 +73,11 @@ export function addWorkerCommand(program: Command): void {
       const early = takeEarlySignal();
       if (early) onSignal(early);
       try {
-        await runWorker(o, opts, { giveUp, signalled: () => signalled, setOnStop: (fn) => (onStop = fn) });
+        await runWorker(
+          o,
+          { ...opts, database: cliDatabase(program) },
+          { giveUp, signalled: () => signalled, setOnStop: (fn) => (onStop = fn) },
+        );
       } finally {
         exitOnLaterSignals(onSignal);
       }
@@ -90,7 +95,7 @@ interface WorkerSignals {
 
 async function runWorker(
   o: WorkerCommandOptions,
-  opts: { workflows?: string; databaseUrl?: string },
+  opts: { workflows?: string; databaseUrl?: string; database: CliDatabase | undefined },
   { giveUp, signalled, setOnStop }: WorkerSignals,
 ): Promise<void> {
   // Before the claims' garbage grows the heap (heap-growth.ts: the peak RSS of a worker).
@@ -154,7 +159,7 @@ async function runWorker(
   const engine = createEngine({
     workflows,
     previousVersions,
-    database: opts.databaseUrl ? { url: opts.databaseUrl } : undefined,
+    database: opts.database,
     concurrency,
     // The agent's steps as `serve` bounds them (service.ts): at most 4 at once, whatever the concurrency.
     ...(github ? { stepConcurrency: { agent: Math.max(1, Math.min(concurrency, 4)) } } : {}),
