@@ -171,18 +171,25 @@ it('shows the database URL it used, masking only its password, also in errors an
   const password = 'Swordfish-7731-zz';
   const withPassword = new URL(testDb.url);
   withPassword.password = password;
-  const byFlag = (...args: string[]) =>
-    runRmapp(['--workflows', TEST_WORKFLOWS, '--database-url', withPassword.toString(), ...args], { DATABASE_URL: undefined });
-  const byVariable = (...args: string[]) => runRmapp(['--workflows', TEST_WORKFLOWS, ...args], { DATABASE_URL: withPassword.toString() });
-  for (const [how, run] of [
-    ['--database-url', byFlag],
-    ['DATABASE_URL', byVariable],
+  const flagArgs = ['--workflows', TEST_WORKFLOWS, '--database-url', withPassword.toString()];
+  const variableArgs = ['--workflows', TEST_WORKFLOWS];
+  const byFlag = (...args: string[]) => runRmapp([...flagArgs, ...args], { DATABASE_URL: undefined });
+  const byVariable = (...args: string[]) => runRmapp([...variableArgs, ...args], { DATABASE_URL: withPassword.toString() });
+  const masked = `${withPassword.protocol}//${withPassword.username}:[REDACTED]@${withPassword.host}`;
+  for (const [how, run, startWorker] of [
+    ['--database-url', byFlag, () => spawnRmapp([...flagArgs, 'worker'], { DATABASE_URL: undefined })],
+    ['DATABASE_URL', byVariable, () => spawnRmapp([...variableArgs, 'worker'], { DATABASE_URL: withPassword.toString() })],
   ] as const) {
     const migrated = await run('migrate');
     expect(migrated.code, `${how}: ${migrated.stderr}`).toBe(0);
-    expect(migrated.stdout, how).toContain(
-      `Up to date: ${withPassword.protocol}//${withPassword.username}:[REDACTED]@${withPassword.host}`,
-    );
+    expect(migrated.stdout, how).toContain(`Up to date: ${masked}`);
+    // The worker's start line masks it as migrate does: it printed `:***@`, its own marker.
+    const worker = startWorker();
+    await until(() => / on .*: test\./.test(worker.output()) || worker.child.exitCode !== null, 60_000, 'the worker to start');
+    worker.child.kill('SIGTERM');
+    expect(await worker.exited, worker.output()).toBe(0);
+    expect(worker.output(), how).toMatch(new RegExp(`^rmapp worker \\S+ on ${masked.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}/`));
+    expect(worker.output(), how).not.toContain(password);
     // An error quoting the password (here an id given on the command line) is masked too.
     const shown = await run('runs', 'show', password);
     expect(shown.code, how).toBe(1);

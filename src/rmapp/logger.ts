@@ -4,7 +4,7 @@
  * and anything token- or key-shaped, wherever it appears.
  */
 import { pino, type Logger } from 'pino';
-import { createMasker } from './masking.ts';
+import { createMasker, MASK } from './masking.ts';
 
 const REDACT_PATHS = [
   '*.token',
@@ -46,7 +46,7 @@ export function createLogger(
     {
       level,
       base: { service: 'rmapp' },
-      redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
+      redact: { paths: REDACT_PATHS, censor: MASK },
       hooks: {
         logMethod(args, method) {
           method.apply(this, args.map((a) => (typeof a === 'string' ? mask(a) : a)) as Parameters<typeof method>);

@@ -140,10 +140,15 @@ async function runWorker(
   // What `serve` masks (its credentials, the database's password, the agent's and tests' variables),
   // in the log and the exported spans alike.
   const secrets = [...secretsOf(config), ...connectionStringSecrets(opts.databaseUrl)];
+  const masker = createMasker(secrets);
+  // What this worker writes for the person at the terminal goes through that masker too, as all the CLI
+  // prints does: its start line showed the database's password as `***` (the store's own redaction),
+  // where `rmapp migrate` showed it `[REDACTED]`.
+  const say = (line: string) => process.stderr.write(`${masker.text(line)}\n`);
   // The SDK is set up before the engine so that the engine's first spans and instruments use it.
   const telemetry =
     o.otel || o.metricsPort
-      ? await (await import('../otel.ts')).startTelemetry({ otlp: !!o.otel, prometheusPort: o.metricsPort, masker: createMasker(secrets) })
+      ? await (await import('../otel.ts')).startTelemetry({ otlp: !!o.otel, prometheusPort: o.metricsPort, masker })
       : null;
   const log = createLogger({ secrets });
   const service = config.githubEnabled ? await import('../service.ts') : null;
@@ -184,9 +189,7 @@ async function runWorker(
         retry: {
           signal: giveUp.signal,
           onRetry: (err, attempt, delayMs) =>
-            process.stderr.write(
-              `rmapp worker: the database is not reachable (${(err as Error).message}); try ${attempt + 1} in ${delayMs} ms\n`,
-            ),
+            say(`rmapp worker: the database is not reachable (${(err as Error).message}); try ${attempt + 1} in ${delayMs} ms`),
         },
       });
   } catch (err) {
@@ -196,18 +199,18 @@ async function runWorker(
     await engine.stop({ graceMs: 0 });
     await detach?.();
     await telemetry?.shutdown().catch(() => {});
-    process.stderr.write('rmapp worker: stopped before it started.\n');
+    say('rmapp worker: stopped before it started.');
     return;
   }
   const db = await engine.db();
-  process.stderr.write(
+  say(
     `rmapp worker ${engine.workerId} on ${db.description}: ${workflows.map((w) => `${w.name}@${w.version}`).join(', ')}; ` +
       `${concurrency} runs at once; ` +
-      `${retention ? `keeps finished runs: ${describeRetention(retention.policy)}` : 'keeps finished runs forever (--no-retention)'}\n`,
+      `${retention ? `keeps finished runs: ${describeRetention(retention.policy)}` : 'keeps finished runs forever (--no-retention)'}`,
   );
   await new Promise<void>((resolve) => {
     const onStop = (sig: NodeJS.Signals) => {
-      process.stderr.write(`rmapp worker: ${sig}, finishing running steps${o.graceMs ? ` (up to ${o.graceMs} ms)` : ''}…\n`);
+      say(`rmapp worker: ${sig}, finishing running steps${o.graceMs ? ` (up to ${o.graceMs} ms)` : ''}…`);
       resolve();
     };
     setOnStop(onStop);
@@ -216,9 +219,7 @@ async function runWorker(
   });
   await engine.stop({ graceMs: o.graceMs });
   await detach?.();
-  await telemetry
-    ?.shutdown()
-    .catch((err: unknown) => process.stderr.write(`rmapp worker: telemetry shutdown failed: ${(err as Error).message}\n`));
-  process.stderr.write('rmapp worker: stopped.\n');
+  await telemetry?.shutdown().catch((err: unknown) => say(`rmapp worker: telemetry shutdown failed: ${(err as Error).message}`));
+  say('rmapp worker: stopped.');
   exitSoonAfterStop();
 }
