@@ -12,6 +12,7 @@ import { handleApiWrites } from './api-writes.ts';
 import { chartLayout } from './chart-layout.ts';
 import { decodeParam, queryParam, sendJson } from './http-util.ts';
 import { runListFilter } from './run-list-query.ts';
+import { withoutErrorStacks } from './error-stacks.ts';
 import { z } from 'zod';
 
 /** History entries a run's answer holds (its newest); `GET /api/runs/:id/history` has them all. */
@@ -30,7 +31,8 @@ export async function handleApi(
 ): Promise<boolean> {
   // Runs carry errors, outputs and artifacts that may quote a secret (a test's output): every answer is
   // masked on the way out, refusals too (a retry refused quotes the run's error).
-  const send = (status: number, body: unknown): void => sendJson(res, status, masker.value(body));
+  // Without the errors' stacks, which name the server's files (error-stacks.ts).
+  const send = (status: number, body: unknown): void => sendJson(res, status, masker.value(withoutErrorStacks(body)));
   const ok = (body: unknown): void => send(200, body);
   const segments = url.pathname.split('/').filter(Boolean).slice(1); // after "api"
   const parts = segments.map((s, i) => decodeParam(s, i === 1 ? 'run id' : i === 3 ? 'artifact name' : 'path segment'));
