@@ -7,10 +7,10 @@ import { Writable } from 'node:stream';
 import { afterAll, expect, it } from 'vitest';
 import { setup } from 'xstate';
 import { z } from 'zod';
-import { createEngine, defineWorkflow, step } from '../src/index.ts';
+import { createEngine, defineWorkflow, step, type Engine } from '../src/index.ts';
 import { createLogger } from '../src/rmapp/logger.ts';
-import { startServiceServer } from '../src/rmapp/server/http-server.ts';
 import { withoutErrorStacks } from '../src/rmapp/server/error-stacks.ts';
+import { startApiServer } from './helpers/api-server.ts';
 import { ROOT } from './helpers/processes.ts';
 
 const boom = step(
@@ -33,28 +33,23 @@ afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
+/** A server of the API on `engine`, with the lines it logs at error level. */
+async function serve(engine: Engine) {
+  const logged: string[] = [];
+  const destination = new Writable({ write: (chunk: Buffer, _enc, done) => (logged.push(chunk.toString('utf8')), done()) });
+  const server = await startApiServer(engine, undefined, [], createLogger({ level: 'error', destination }));
+  cleanups.push(() => server.close());
+  return { url: server.url, logged };
+}
+
 /** Where an answer would show the server's files: its absolute paths, and stack frames. */
 const SERVER_FILES = new RegExp(`${ROOT.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}|\\n\\s+at |"stack"`);
 
 it("answers a failed run, its list and its history without the errors' stacks; a 500 names no file, the log has the stack", async () => {
-  const logged: string[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      logged.push(chunk.toString('utf8'));
-      done();
-    },
-  });
   const engine = createEngine({ workflows: [fails], database: { url: '', dataDir: 'memory://' }, pollMs: 50 });
   cleanups.push(() => engine.stop());
   await engine.startWorker();
-  const server = await startServiceServer({
-    engine,
-    log: createLogger({ level: 'error', destination }),
-    host: '127.0.0.1',
-    port: 0,
-    webhook: null,
-  });
-  cleanups.push(() => server.close());
+  const server = await serve(engine);
   const id = await engine.start(fails, { n: 1 });
   expect((await engine.waitFor(id, { timeoutMs: 30_000 })).status).toBe('failed');
   // The store keeps it: the engine on the server, `rmapp runs show --json`.
@@ -103,21 +98,14 @@ it("answers a failed run, its list and its history without the errors' stacks; a
   const broken = Object.create(engine, {
     list: { value: () => Promise.reject(new Error(`the store at ${ROOT}db is gone`)) },
   }) as typeof engine;
-  const brokenServer = await startServiceServer({
-    engine: broken,
-    log: createLogger({ level: 'error', destination }),
-    host: '127.0.0.1',
-    port: 0,
-    webhook: null,
-  });
-  cleanups.push(() => brokenServer.close());
+  const brokenServer = await serve(broken);
   const res = await fetch(`${brokenServer.url}/api/runs`);
   expect({ status: res.status, text: await res.text() }).toEqual({
     status: 500,
     text: JSON.stringify({ error: 'Internal error; see the server log.' }),
   });
-  const line = logged.find((l) => l.includes('request failed'));
-  expect(line, logged.join('')).toMatch(/"stack":"[^"]*\\n\s+at /);
+  const line = brokenServer.logged.find((l) => l.includes('request failed'));
+  expect(line, brokenServer.logged.join('')).toMatch(/"stack":"[^"]*\\n\s+at /);
 });
 
 it('leaves out the stacks of stored errors only, in a copy', () => {

@@ -8,8 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { setup } from 'xstate';
 import { z } from 'zod';
 import { createEngine, defineWorkflow } from '../src/index.ts';
-import { createLogger } from '../src/rmapp/logger.ts';
-import { startServiceServer } from '../src/rmapp/server/http-server.ts';
+import { startApiServer } from './helpers/api-server.ts';
 import { engineDatabaseFor } from './helpers/postgres.ts';
 
 const waiting = defineWorkflow({
@@ -27,7 +26,7 @@ describe.each(['postgres', 'pglite'] as const)('%s', (kind) => {
   it('lists the runs created after an instant and those whose input contains a JSON object; refuses malformed values with a 400', async () => {
     const engine = createEngine({ workflows: [waiting], database: await engineDatabaseFor(kind, cleanups) });
     cleanups.push(() => engine.stop());
-    const server = await startServiceServer({ engine, log: createLogger({ level: 'silent' }), host: '127.0.0.1', port: 0, webhook: null });
+    const server = await startApiServer(engine, undefined);
     cleanups.push(() => server.close());
     const created: [string, string, number][] = [
       ['old-acme-1', '2020-01-01T00:00:00Z', 1],
