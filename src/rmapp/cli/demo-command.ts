@@ -1,5 +1,9 @@
 /** `rmapp demo`: the GitHub bot against a local GitHub, with a sample repository and agent (src/rmapp/demo/). */
 import { InvalidArgumentError, type Command } from 'commander';
+import { isFinalStatus, type RunStatus } from '../../persistence/run-status.ts';
+import type { Demo, DemoResult, DemoRunLeft } from '../demo/demo.ts';
+import { onForegroundStop } from './foreground-stop.ts';
+import { runsCommand } from './shell-word.ts';
 
 function port(value: string): number {
   const n = Number(value);
@@ -41,10 +45,23 @@ export function addDemoCommand(program: Command): void {
     )
     .action(async (o: { port: number; once?: boolean; json?: boolean; agent?: string }) => {
       // Loaded here: the demo brings the emulator and GitHub's 13 MB OpenAPI description.
-      const { startDemo } = await import('../demo/demo.ts');
+      const { startDemo, DEMO_STOP_GRACE_MS } = await import('../demo/demo.ts');
       const say = (line: string) => process.stderr.write(`rmapp demo: ${line}\n`);
-      const demo = await startDemo({ dir: process.cwd(), port: o.port, agent: o.agent, say });
-      const result = await demo.finished;
+      // Until both runs have ended, Ctrl-C stops the demo as `start --wait` stops (foreground-stop.ts) and
+      // says what became of its runs: it ended the process without a word.
+      const stop = onForegroundStop('demo', {
+        graceMs: DEMO_STOP_GRACE_MS,
+        afterwards: 'then the demo stops with its runs where they are',
+      });
+      let result: DemoResult | null;
+      let demo: Demo;
+      try {
+        demo = await startDemo({ dir: process.cwd(), port: o.port, agent: o.agent, say });
+        result = await Promise.race([demo.finished, aborted(stop.signal)]);
+        if (result === null) return reportDemoStopped(stop.signalled() ?? 'SIGINT', await demo.stop({ readRuns: true }));
+      } finally {
+        stop.dispose();
+      }
       if (o.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
       const ok = result.runs.length === 2 && result.runs.every((r) => r.status === 'succeeded');
       if (!o.once) {
@@ -57,4 +74,33 @@ export function addDemoCommand(program: Command): void {
       await demo.stop();
       if (!ok) process.exitCode = 1;
     });
+}
+
+/** Resolves with null once `signal` is aborted. */
+function aborted(signal: AbortSignal): Promise<null> {
+  return new Promise((resolve) => (signal.aborted ? resolve(null) : signal.addEventListener('abort', () => resolve(null), { once: true })));
+}
+
+/**
+ * After a stop before both runs ended: each run the demo left unfinished, and what can be done with it.
+ * Nothing resumes it — it works against the local GitHub, which ended with the demo, and its settings
+ * were the demo's own — so the way on is a new demo (which empties `.rmapp/demo/`), and until then
+ * `runs show` on the demo's store shows how far it got. Exit code 130 or 143, as for `start --wait`.
+ */
+function reportDemoStopped(sig: NodeJS.Signals, runs: DemoRunLeft[]): void {
+  const say = (line: string) => process.stderr.write(`rmapp demo: ${line}\n`);
+  const unfinished = runs.filter((r) => !isFinalStatus(r.status as RunStatus));
+  for (const r of unfinished) {
+    const at = typeof r.state === 'string' ? `, at ${r.state}` : r.state == null ? '' : `, at ${JSON.stringify(r.state)}`;
+    say(`stopped by ${sig}; run ${r.id} (${r.workflow}) did not finish (it was ${r.status}${at}).`);
+  }
+  const show = unfinished[unfinished.length - 1] ?? runs[runs.length - 1];
+  say(
+    (unfinished.length
+      ? `nothing resumes ${unfinished.length === 1 ? 'it' : 'them'}: the demo's runs work against its local GitHub, which stopped with it. `
+      : `stopped by ${sig} before its runs ended. `) +
+      `\`rmapp demo\` starts over (it empties .rmapp/demo/)` +
+      (show ? `; until then \`RMAPP_DATA_DIR=.rmapp/demo/pgdata ${runsCommand('show', show.id)}\` shows how far it got.` : '.'),
+  );
+  process.exitCode = sig === 'SIGINT' ? 130 : 143;
 }

@@ -23,18 +23,25 @@ export interface ForegroundStop {
 }
 
 /**
- * Installs the SIGINT/SIGTERM handler of a foreground run for `command` (`start`, `run`): the first
- * signal aborts {@link ForegroundStop.signal} and says that the run is being handed over, a second one
- * exits at once (exit 130/143, as `rmapp worker` does).
+ * Installs the SIGINT/SIGTERM handler of a foreground run for `command` (`start`, `run`, `demo`): the
+ * first signal aborts {@link ForegroundStop.signal} and says how long running steps may take (`graceMs`,
+ * the engine's by default) and what happens next (`afterwards`: by default that the run is handed over);
+ * a second one exits at once (exit 130/143, as `rmapp worker` does).
  */
-export function onForegroundStop(command: string): ForegroundStop {
+export function onForegroundStop(
+  command: string,
+  {
+    graceMs = DEFAULT_ENGINE_OPTIONS.stopGraceMs,
+    afterwards = 'then the run is left to the workers',
+  }: { graceMs?: number; afterwards?: string } = {},
+): ForegroundStop {
   const controller = new AbortController();
   let first: NodeJS.Signals | null = null;
   const handler = (sig: NodeJS.Signals) => {
     if (first) exitNow(command, sig);
     first = sig;
     process.stderr.write(
-      `rmapp ${command}: ${sig}, stopping: running steps finish (up to ${DEFAULT_ENGINE_OPTIONS.stopGraceMs / 1000} s), then the run is left to the workers; ${sig} again stops at once.\n`,
+      `rmapp ${command}: ${sig}, stopping: running steps finish (up to ${graceMs / 1000} s), ${afterwards}; ${sig} again stops at once.\n`,
     );
     controller.abort();
   };

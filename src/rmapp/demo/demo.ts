@@ -39,6 +39,9 @@ export const SAMPLE_AGENT = ['node', fileURLToPath(new URL('./scripted-agent.mjs
  */
 const PASSED_ON = /^RMAPP_(SANDBOX|AGENT_ENV|AGENT_NETWORK|AGENT_TIMEOUT|AGENT_KIND|AGENT_MAX_|TEST_TIMEOUT)/;
 
+/** How long the demo's stop lets running steps finish. */
+export const DEMO_STOP_GRACE_MS = 5_000;
+
 export interface DemoOptions {
   /** The folder the demo keeps its state in: `<dir>/.rmapp/demo/`, emptied at start (refused while another demo holds it). */
   dir: string;
@@ -52,6 +55,14 @@ export interface DemoOptions {
   say?: ((line: string) => void) | undefined;
   /** The service's log (default: warnings and errors on stderr). */
   log?: Logger | undefined;
+}
+
+/** A run the demo started, as the demo's stop left it. */
+export interface DemoRunLeft {
+  id: string;
+  workflow: string;
+  status: string;
+  state: unknown;
 }
 
 /** One JSON document summing the demo up (`rmapp demo --json`). */
@@ -68,7 +79,13 @@ export interface Demo {
   service: Service;
   /** Settles when both runs have ended (or the script could not go on: then the summary says how far it got). */
   finished: Promise<DemoResult>;
-  stop(): Promise<void>;
+  /**
+   * Stops the service (running steps finish within {@link DEMO_STOP_GRACE_MS}) and the local GitHub, and releases the folder.
+   * With `readRuns`, returns every run the demo started (its webhooks' GitHubDelivery runs and the runs
+   * they started) as the stop left it — read after the stop, since a step may end a run in its grace;
+   * else an empty list.
+   */
+  stop(options?: { readRuns?: boolean }): Promise<DemoRunLeft[]>;
 }
 
 /** Starts everything and the person's script; see {@link Demo.finished}. */
@@ -184,6 +201,15 @@ async function startDemoIn(home: string, options: DemoOptions, releaseFolder: ()
   const person = { login: SAMPLE_PERSON, type: 'User' };
 
   const runs: DemoResult['runs'] = [];
+  /** The ids of every run the demo started, in order: each webhook's delivery, then the run it started. */
+  const started: string[] = [];
+  const startedRun = async (event: string, payload: object): Promise<string> => {
+    const delivery = await deliver(event, payload);
+    started.push(delivery);
+    const id = await startedBy(delivery);
+    started.push(id);
+    return id;
+  };
   let pullRequest: DemoResult['pullRequest'] = null;
   const script = async (): Promise<void> => {
     emulator.issues.set(`${fullName}#${SAMPLE_ISSUE.number}`, { title: SAMPLE_ISSUE.title, body: SAMPLE_ISSUE.body });
@@ -191,21 +217,19 @@ async function startDemoIn(home: string, options: DemoOptions, releaseFolder: ()
     say(
       `${SAMPLE_PERSON} opened issue #${SAMPLE_ISSUE.number} and commented "@rmapp implement": ${githubUrl}/${fullName}/issues/${SAMPLE_ISSUE.number}`,
     );
-    const implementationId = await startedBy(
-      await deliver('issue_comment', {
-        action: 'created',
-        issue: { number: SAMPLE_ISSUE.number, title: SAMPLE_ISSUE.title, body: SAMPLE_ISSUE.body, state: 'open', user: person },
-        comment: {
-          id: commentId,
-          body: SAMPLE_COMMAND,
-          created_at: new Date().toISOString(),
-          user: person,
-          html_url: `${githubUrl}/${fullName}/issues/${SAMPLE_ISSUE.number}#issuecomment-${commentId}`,
-        },
-        repository,
-        sender: person,
-      }),
-    );
+    const implementationId = await startedRun('issue_comment', {
+      action: 'created',
+      issue: { number: SAMPLE_ISSUE.number, title: SAMPLE_ISSUE.title, body: SAMPLE_ISSUE.body, state: 'open', user: person },
+      comment: {
+        id: commentId,
+        body: SAMPLE_COMMAND,
+        created_at: new Date().toISOString(),
+        user: person,
+        html_url: `${githubUrl}/${fullName}/issues/${SAMPLE_ISSUE.number}#issuecomment-${commentId}`,
+      },
+      repository,
+      sender: person,
+    });
     say(`IssueImplementation started: ${service.url}/runs/${encodeURIComponent(implementationId)}`);
     const implementation = await service.engine.waitFor(implementationId);
     runs.push({ id: implementation.id, workflow: implementation.workflow, status: implementation.status });
@@ -220,30 +244,28 @@ async function startDemoIn(home: string, options: DemoOptions, releaseFolder: ()
       line: SAMPLE_REVIEW.line,
     });
     say(`${SAMPLE_PERSON} left a review comment on ${SAMPLE_REVIEW.path} mentioning @rmapp`);
-    const reviewId = await startedBy(
-      await deliver('pull_request_review_comment', {
-        action: 'created',
-        pull_request: {
-          number: pull.number,
-          title: pull.title,
-          state: pull.state,
-          head: { ref: pull.head },
-          base: { ref: pull.base },
-          user: { login: 'rmapp[bot]', type: 'Bot' },
-        },
-        comment: {
-          id: reviewCommentId,
-          body: SAMPLE_REVIEW.body,
-          created_at: new Date().toISOString(),
-          path: SAMPLE_REVIEW.path,
-          line: SAMPLE_REVIEW.line,
-          user: person,
-          pull_request_review_id: null,
-        },
-        repository,
-        sender: person,
-      }),
-    );
+    const reviewId = await startedRun('pull_request_review_comment', {
+      action: 'created',
+      pull_request: {
+        number: pull.number,
+        title: pull.title,
+        state: pull.state,
+        head: { ref: pull.head },
+        base: { ref: pull.base },
+        user: { login: 'rmapp[bot]', type: 'Bot' },
+      },
+      comment: {
+        id: reviewCommentId,
+        body: SAMPLE_REVIEW.body,
+        created_at: new Date().toISOString(),
+        path: SAMPLE_REVIEW.path,
+        line: SAMPLE_REVIEW.line,
+        user: person,
+        pull_request_review_id: null,
+      },
+      repository,
+      sender: person,
+    });
     say(`PRReview started: ${service.url}/runs/${encodeURIComponent(reviewId)}`);
     const review = await service.engine.waitFor(reviewId);
     runs.push({ id: review.id, workflow: review.workflow, status: review.status });
@@ -263,10 +285,20 @@ async function startDemoIn(home: string, options: DemoOptions, releaseFolder: ()
     emulator,
     service,
     finished,
-    async stop() {
+    async stop(stopOptions = {}) {
       try {
-        await service.stop({ graceMs: 5_000 });
+        await service.stop({ graceMs: DEMO_STOP_GRACE_MS });
+        const left: DemoRunLeft[] = [];
+        if (stopOptions.readRuns) {
+          // The engine opens its store again to read them, and closes it before the folder is released.
+          for (const id of started) {
+            const run = await service.engine.get(id);
+            left.push({ id, workflow: run.workflow, status: run.status, state: run.state });
+          }
+          await service.engine.stop();
+        }
         await emulator.stop();
+        return left;
       } finally {
         releaseFolder();
       }
