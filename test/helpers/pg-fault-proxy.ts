@@ -7,7 +7,13 @@
  *   the startup handshake (where postgres.js used to fetch its array types);
  * - `cutMatching(re, times?)`: every statement whose text matches (or only the next `times` of them);
  * - `freeze()`: the server stops answering without closing anything (a silent network loss): nothing
- *   is forwarded either way on open or new connections;
+ *   is forwarded either way on open or new connections, and what was sent meanwhile is dropped;
+ * - `dropAnswers()`: what clients send still reaches the server, but nothing it answers reaches them
+ *   (a one-way partition): a statement is applied and its answer lost;
+ * - `heal()`: forwarding starts again after `freeze()` or `dropAnswers()` (a partition that healed).
+ *   Bytes dropped meanwhile stay lost: a connection that sent or was sent anything is out of step (as a
+ *   client that gave up on it would treat it), one that stayed idle works again; a connection whose
+ *   startup message or its answer was dropped is never answered;
  * - `silenceOpen()`: the connections open now go silent both ways, as `freeze()`; new ones work;
  * - `holdNewConnections()`: connections made from now on are accepted and never answered; open ones
  *   go on working.
@@ -49,6 +55,10 @@ export interface FaultProxy {
   cutFirstStatement(connections: number): void;
   cutMatching(pattern: RegExp | null, times?: number): void;
   freeze(): void;
+  /** Statements reach the server; its answers are dropped (see the module comment). */
+  dropAnswers(): void;
+  /** Undoes {@link FaultProxy.freeze} and {@link FaultProxy.dropAnswers}: bytes flow again (those dropped meanwhile stay lost). */
+  heal(): void;
   /** The connections open now stop answering (a partition that kept their sockets); new ones work. */
   silenceOpen(): void;
   holdNewConnections(): void;
@@ -71,6 +81,7 @@ export async function startFaultProxy(target = { host: '127.0.0.1', port: 5432 }
   let matching: RegExp | null = null;
   let matchesLeft = Infinity;
   let frozen = false;
+  let answersDropped = false;
   let holdingNew = false;
 
   const server = net.createServer((client) => {
@@ -98,7 +109,7 @@ export async function startFaultProxy(target = { host: '127.0.0.1', port: 5432 }
     };
     const entry = { client, terminate, silence: () => void (silent = true) };
     open.add(entry);
-    upstream.on('data', (d) => frozen || silent || client.write(d));
+    upstream.on('data', (d) => frozen || answersDropped || silent || client.write(d));
     upstream.on('error', () => client.destroy());
     upstream.on('close', () => client.end());
     client.on('error', () => upstream.destroy());
@@ -161,6 +172,13 @@ export async function startFaultProxy(target = { host: '127.0.0.1', port: 5432 }
     },
     freeze() {
       frozen = true;
+    },
+    dropAnswers() {
+      answersDropped = true;
+    },
+    heal() {
+      frozen = false;
+      answersDropped = false;
     },
     silenceOpen() {
       for (const c of open) c.silence?.();
