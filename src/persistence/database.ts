@@ -34,10 +34,14 @@ export interface Queryable {
 /** Per-statement options of {@link Queryable.query}; a wrapper or PGlite may ignore them. */
 export interface QueryOptions {
   /**
-   * The longest the statement may take to answer. Past it, it fails with `QUERY_TIMEOUT` (transient),
-   * its connection is closed, not given back to the pool, and its backend is terminated: a connection
-   * whose server stopped answering (a network partition) would otherwise hold a pool slot for as long
-   * as TCP takes to notice, and a backend blocked on a lock would outlive its client. For reads a
+   * The longest the statement may take, from the call to its answer: the wait for a pooled connection
+   * (a free slot, or a new connection's handshake) counts. Past it, it fails with `QUERY_TIMEOUT`
+   * (transient), its connection's socket is destroyed, not given back to the pool, and its backend is
+   * terminated: a connection whose server stopped answering (a network partition) would otherwise hold
+   * a pool slot for as long as TCP takes to notice, and a backend blocked on a lock would outlive its
+   * client. Only the answer used to count: in a partition that also swallowed new connections, a
+   * statement waited out the pool's connect timeout (30 s) first — longer than a worker's lease — and
+   * the connections the partition left half-made held the pool that long after it healed. For reads a
    * caller gives up on (`engine.waitFor`), and every statement of a worker ({@link withStatementTimeout}).
    * `Infinity` or `NaN`: none.
    */
@@ -61,9 +65,10 @@ export interface Database extends Queryable {
    * block: all or nothing, and under READ COMMITTED each statement takes a new snapshot (a lock taken
    * by one statement is held to the end and the next statement sees everything committed before it
    * was granted). One message, so one connection and no transaction left open if it is lost midway
-   * (docs/database-driver.md). Values must be inlined with {@link sqlLiteral}.
+   * (docs/database-driver.md). Values must be inlined with {@link sqlLiteral}. `options.timeoutMs`
+   * bounds it as it bounds {@link Queryable.query}.
    */
-  script<T = Record<string, unknown>>(statements: readonly string[]): Promise<T[]>;
+  script<T = Record<string, unknown>>(statements: readonly string[], options?: QueryOptions): Promise<T[]>;
   /**
    * LISTEN on a channel (1 to 63 bytes: Postgres truncates longer names; refused with
    * `INVALID_CHANNEL`); resolves to a function that stops listening. Notifications sent while the
@@ -97,12 +102,13 @@ export interface Database extends Queryable {
 }
 
 /**
- * `db` with a default {@link QueryOptions.timeoutMs} on every statement that does not set one: `timeoutMs`,
- * plus a millisecond per kilobyte the statement sends (a link of 1 MB/s still gets a large commit batch
- * through, instead of cutting and sending it again for ever). An engine's statements go through it: on
- * a connection whose server went silent (a partition that kept the socket open, a NAT or load balancer
- * that dropped its state), a commit, claim or renewal otherwise waited for TCP to give up — about 15
- * minutes on Linux — and the worker with it, while new connections worked.
+ * `db` with a default {@link QueryOptions.timeoutMs} on every statement and script that does not set one:
+ * `timeoutMs`, plus a millisecond per kilobyte the statement sends (a link of 1 MB/s still gets a large
+ * commit batch through, instead of cutting and sending it again for ever). An engine's statements go
+ * through it: on a connection whose server went silent (a partition that kept the socket open, a NAT or
+ * load balancer that dropped its state), a commit, claim or renewal otherwise waited for TCP to give up
+ * — about 15 minutes on Linux — and the worker with it, while new connections worked. Scripts too: the
+ * admission of queued runs (claims.ts `admitKey`) is one, and the claim loop waits for it.
  */
 export function withStatementTimeout(db: Database, timeoutMs: number): Database {
   return {
@@ -110,7 +116,11 @@ export function withStatementTimeout(db: Database, timeoutMs: number): Database 
     description: db.description,
     query: (text, params, options) =>
       db.query(text, params, options?.timeoutMs === undefined ? { ...options, timeoutMs: timeoutMs + sentKb(text, params) } : options),
-    script: (statements) => db.script(statements),
+    script: (statements, options) =>
+      db.script(
+        statements,
+        options?.timeoutMs === undefined ? { ...options, timeoutMs: timeoutMs + sentKb(statements.join(';'), undefined) } : options,
+      ),
     listen: (channel, onPayload, options) => db.listen(channel, onPayload, options),
     ...(db.holdLock ? { holdLock: db.holdLock.bind(db) } : {}),
     ...(db.soleHolder ? { soleHolder: db.soleHolder } : {}),
@@ -192,15 +202,16 @@ function checkChannel(channel: string): void {
     );
 }
 
-/** A statement given {@link QueryOptions.timeoutMs} that did not answer in time; its connection was closed. */
-function queryTimeout(description: string, ms: number, cause: unknown): Error {
-  return Object.assign(
-    new Error(`Postgres at ${description} did not answer a statement within ${ms} ms; its connection was closed.`, { cause }),
-    {
-      code: 'QUERY_TIMEOUT',
-      category: 'transient',
-    },
-  );
+/**
+ * A statement given {@link QueryOptions.timeoutMs} that did not answer in time (`stage`: it had a
+ * connection and got no answer, or got no connection at all); its connection was closed.
+ */
+function queryTimeout(description: string, ms: number, stage: 'no answer' | 'no connection'): Error {
+  const what = stage === 'no answer' ? 'its connection was closed' : 'no connection to it could be made or freed in that time';
+  return Object.assign(new Error(`Postgres at ${description} did not answer a statement within ${ms} ms; ${what}.`), {
+    code: 'QUERY_TIMEOUT',
+    category: 'transient',
+  });
 }
 
 /**
@@ -436,6 +447,10 @@ function openPostgres(url: string, max: number, source: string): Database {
   // The pool's connections, for a forced close, from the moment each starts connecting (pg-pool lists
   // none publicly, and its 'connect' event comes only once a connection is made).
   const clients = new Set<Pg.Client>();
+  // When each connection still being made started (pg-pool makes it at once): one that has not finished
+  // its handshake after a whole statement deadline went into a partition (its startup message, or the
+  // server's answer, was lost) and is dropped with the silent ones (`dropSilent`).
+  const connectingSince = new Map<Pg.Client, number>();
   class TrackedClient extends pg.Client {
     constructor(config?: string | Pg.ClientConfig) {
       super(config);
@@ -445,7 +460,12 @@ function openPostgres(url: string, max: number, source: string): Database {
       // event; a statement running on it gets the error itself.
       this.on('error', () => {});
       clients.add(this);
-      this.once('end', () => clients.delete(this));
+      connectingSince.set(this, performance.now());
+      this.once('connect', () => connectingSince.delete(this));
+      this.once('end', () => {
+        clients.delete(this);
+        connectingSince.delete(this);
+      });
     }
   }
   const pool = new pg.Pool({
@@ -510,6 +530,11 @@ function openPostgres(url: string, max: number, source: string): Database {
       );
     });
   };
+  /**
+   * The deadline timers of the statements in flight: a forced close clears them, so that a statement it
+   * failed while it waited for a connection keeps no timer — and the process — alive until its deadline.
+   */
+  const deadlines = new Set<NodeJS.Timeout>();
   /** The statement each connection runs now (timed or not): what a forced close terminates on the server. */
   const running = new Map<Pg.Client, string>();
   /**
@@ -546,64 +571,119 @@ function openPostgres(url: string, max: number, source: string): Database {
    * released, long after its process had exited). A connection pg already knows is dead — its backend
    * died just before the pool handed it out — fails the statement before anything is sent: it goes to
    * another one (pg-pool's own `query` never met this; a storm of terminated backends did,
-   * test/driver-faults.test.ts). `failedOn` is told the connection a statement failed on.
+   * test/driver-faults.test.ts). `using` is told the connection the statement runs on (undefined once it
+   * is given back). With `abandoned` (a statement with a deadline), a connection being made for it that
+   * another statement's deadline dropped as silent is made again, until its own deadline; once
+   * `abandoned()` — the deadline passed while it waited for a connection — the connection it gets at last
+   * goes back to the pool unused.
    */
-  const onConnection = async (config: Pg.QueryConfig, failedOn: (client: Pg.PoolClient) => void = () => {}): Promise<Pg.QueryResult> => {
-    for (let attempt = 1; ; attempt++) {
-      const client = await pool.connect();
+  const onConnection = async (
+    config: Pg.QueryConfig,
+    hooks: { using?: (client: Pg.PoolClient | undefined) => void; abandoned?: () => boolean } = {},
+  ): Promise<Pg.QueryResult> => {
+    let unqueryable = 0;
+    for (;;) {
+      let client: Pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (err) {
+        if (hooks.abandoned && !hooks.abandoned() && (err as { code?: unknown } | null)?.code === SILENT_CONNECTION) continue;
+        throw err;
+      }
+      if (hooks.abandoned?.()) {
+        client.release();
+        throw new Error('The statement was given up before a connection was free.');
+      }
+      hooks.using?.(client);
       running.set(client, config.text);
       try {
         const result = await client.query(config);
         running.delete(client);
+        hooks.using?.(undefined);
         client.release();
         return result;
       } catch (err) {
         running.delete(client);
+        hooks.using?.(undefined);
         client.release(err as Error);
-        if (attempt < 3 && NOT_QUERYABLE.test((err as Error | null)?.message ?? '')) continue;
-        failedOn(client);
+        if (unqueryable++ < 2 && !hooks.abandoned?.() && NOT_QUERYABLE.test((err as Error | null)?.message ?? '')) continue;
         throw err;
       }
     }
   };
   /**
-   * A statement with a read timeout. Past the timeout pg fails it; the connection is then removed from
-   * the pool (released with the error) and its backend is terminated, so that every timed-out read does
-   * not leave a backend behind while the pool opens new ones.
+   * After a statement sent at `sentAt` got no answer within `timeout`: the pool's other connections that
+   * cannot have answered since may have gone silent with it (a partition silences every open connection,
+   * and every connection being made through it). Each would hold the next statement that gets it for a
+   * whole deadline, one after the other, and a half-made one holds a pool slot until pg-pool's connect
+   * timeout (30 s) — also after the partition healed. Dropped now, they are made anew, a few milliseconds
+   * each: idle ones not answered since `sentAt`, and ones whose handshake has lasted half the deadline or
+   * more (a handshake takes milliseconds; the one made for this very statement started just after it).
    */
-  const timedQuery = async <T>(config: { text: string; values?: unknown[]; name?: string }, timeout: number): Promise<T[]> => {
-    const sentAt = performance.now();
-    let client: Pg.PoolClient | undefined;
-    try {
-      const result = await onConnection({ ...config, query_timeout: timeout } as unknown as Pg.QueryConfig, (c) => (client = c));
-      return result.rows as T[];
-    } catch (err) {
-      if ((err as Error | null)?.message !== 'Query read timeout') throw err;
-      const pid = (client as unknown as { processID?: unknown } | undefined)?.processID;
-      if (typeof pid === 'number') terminateBackend(pid, config.text).catch(() => {});
-      // The pool's other idle connections that have not answered since this one was sent may have gone
-      // silent with it (a partition silences every open connection): each would hold the next statement
-      // that gets it for a whole timeout, one after the other. Dropped now, they are made anew — a few
-      // milliseconds each — while new connections work.
-      for (const other of clients) {
-        const answered = lastAnswered.get(other);
-        if (other !== client && answered !== undefined && answered < sentAt && !inUse.has(other)) destroyConnection(other);
-      }
-      throw queryTimeout(description, timeout, err);
+  const dropSilent = (sentAt: number, timeout: number, except: Pg.Client | undefined): void => {
+    const now = performance.now();
+    for (const other of clients) {
+      if (other === except || inUse.has(other)) continue;
+      const answered = lastAnswered.get(other);
+      const connecting = connectingSince.get(other);
+      if ((answered !== undefined && answered < sentAt) || (connecting !== undefined && now - connecting >= timeout / 2))
+        destroyConnection(other, silentConnection());
     }
+  };
+  /**
+   * A statement with a deadline `timeout` ms from now, for all of it: the wait for a pooled connection
+   * (a free slot, a new connection's handshake) and the answer. Past it the statement fails with
+   * `QUERY_TIMEOUT`; the socket of the connection it runs on is destroyed (pg-pool then drops the
+   * connection), its backend is terminated, so that every timed-out statement does not leave a backend
+   * behind while the pool opens new ones, and the connections that went silent with it are dropped
+   * (`dropSilent`). A statement given up while it waited for a connection gives that connection back
+   * unused when it comes.
+   *
+   * A statement cut off this way was applied whole or not at all (one statement, or one script, is one
+   * transaction), and its caller cannot tell which: an engine's commit is sent again as a write in doubt
+   * (state_machine/committer.ts). pg's own `query_timeout` was used before: it starts only once a
+   * connection is in hand.
+   */
+  const timedQuery = async (config: Pg.QueryConfig, timeout: number): Promise<Pg.QueryResult> => {
+    const sentAt = performance.now();
+    let expired = false;
+    let on: Pg.PoolClient | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        deadlines.delete(timer as NodeJS.Timeout);
+        expired = true;
+        const client = on;
+        if (client) {
+          const pid = (client as unknown as { processID?: unknown }).processID;
+          if (typeof pid === 'number' && running.has(client)) terminateBackend(pid, config.text).catch(() => {});
+          destroyConnection(client);
+        }
+        dropSilent(sentAt, timeout, client);
+        reject(queryTimeout(description, timeout, client ? 'no answer' : 'no connection'));
+      }, timeout);
+      deadlines.add(timer);
+    });
+    const work = onConnection(config, { using: (c) => (on = c), abandoned: () => expired });
+    try {
+      return await Promise.race([work, deadline]);
+    } finally {
+      clearTimeout(timer);
+      deadlines.delete(timer as NodeJS.Timeout);
+    }
+  };
+  /** Runs `config` with a deadline of `ms` when it is a finite number (a Node timer holds at most 2^31-1 ms). */
+  const run = (config: Pg.QueryConfig, ms: number | undefined): Promise<Pg.QueryResult> => {
+    const timeout = ms !== undefined && Number.isFinite(ms) ? Math.min(2 ** 31 - 1, Math.max(1, Math.ceil(ms))) : null;
+    return timeout !== null ? timedQuery(config, timeout) : onConnection(config);
   };
   const query = <T>(text: string, params: readonly unknown[] = [], options: QueryOptions = {}): Promise<T[]> =>
     tracked(async () => {
       // Parameterized statements are prepared once per connection: the commit CTE costs ~0.5 ms to plan.
       const named = params.length > 0 ? { text, values: params as unknown[], name: statementName(text) } : { text };
-      // No timeout for Infinity or NaN; a Node timer holds at most 2^31-1 ms (a longer one fires at once).
-      const ms = options.timeoutMs;
-      const timeout = ms !== undefined && Number.isFinite(ms) ? Math.min(2 ** 31 - 1, Math.max(1, Math.ceil(ms))) : null;
       try {
-        if (timeout !== null) return await timedQuery<T>(named, timeout);
         // pg-pool throws synchronously when the connection string cannot be used (an SSL file gone since).
-        const result = await onConnection(named);
-        return result.rows as T[];
+        return (await run(named, options.timeoutMs)).rows as T[];
       } catch (err) {
         if ((err as { code?: unknown }).code === 'QUERY_TIMEOUT') throw err;
         throw connectionError(err, url, source);
@@ -614,13 +694,14 @@ function openPostgres(url: string, max: number, source: string): Database {
     kind: 'postgres',
     description,
     query,
-    script<T>(statements: readonly string[]) {
+    script<T>(statements: readonly string[], options: QueryOptions = {}) {
       return tracked(async () => {
         // No parameters: one simple-protocol Query message. Several statements give one result each.
         let result: Pg.QueryResult | Pg.QueryResult[];
         try {
-          result = (await onConnection({ text: joinScript(statements) })) as unknown as Pg.QueryResult | Pg.QueryResult[];
+          result = (await run({ text: joinScript(statements) }, options.timeoutMs)) as unknown as Pg.QueryResult | Pg.QueryResult[];
         } catch (err) {
+          if ((err as { code?: unknown }).code === 'QUERY_TIMEOUT') throw err;
           throw connectionError(err, url, source);
         }
         const results = Array.isArray(result) ? result : [result];
@@ -644,6 +725,8 @@ function openPostgres(url: string, max: number, source: string): Database {
           return typeof pid === 'number' ? [{ pid, text }] : [];
         });
         running.clear();
+        for (const timer of deadlines) clearTimeout(timer);
+        deadlines.clear();
         failForced(err);
         for (const fail of failers) fail(err);
         failers.clear();
@@ -1031,10 +1114,20 @@ class Listener {
 /**
  * Destroys a pg connection's socket now. `Client.end()` does this itself only when a statement is in
  * flight; an idle connection to a server that stopped answering would wait for its goodbye for ever.
- * Statements in flight fail ("Connection terminated"), and the pool drops the client.
+ * Statements in flight fail ("Connection terminated", or `reason`), and the pool drops the client; a
+ * connection still being made fails its connect with `reason`.
  */
-function destroyConnection(client: Pg.Client): void {
-  (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+function destroyConnection(client: Pg.Client, reason?: Error): void {
+  (client as unknown as { connection?: { stream?: { destroy(err?: Error): void } } }).connection?.stream?.destroy(reason);
+}
+
+/** The code of the error a connection dropped as silent ({@link openPostgres}'s `dropSilent`) fails with. */
+const SILENT_CONNECTION = 'SILENT_CONNECTION';
+
+function silentConnection(): Error {
+  return Object.assign(new Error('The connection was dropped: it went silent with a statement that timed out.'), {
+    code: SILENT_CONNECTION,
+  });
 }
 
 /**
