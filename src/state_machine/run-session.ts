@@ -37,7 +37,9 @@ import {
   checkedEnding,
   endingWrite,
   rejectedWriteError,
+  terminatedState,
   unpersistableSnapshotError,
+  unwritableStateEntry,
 } from './session-write.ts';
 import { runningWrite, waitingWrite, type WriteDecision } from './session-write.ts';
 import { endingOfDone, machineError, restoreActor, startActor } from './session-restore.ts';
@@ -111,6 +113,11 @@ export class RunSession implements CommitParticipant, StepHost {
   private unborn: boolean;
   /** {@link takeFirstWrite} is building the insert. */
   private takingFirstWrite = false;
+  /**
+   * A write that would fail the run for a state it cannot write waits for the read of the inbox under
+   * way ({@link buildWrite}): a cancellation among its signals ends the run instead.
+   */
+  private heldForRead = false;
 
   constructor(
     private readonly host: SessionHost,
@@ -143,7 +150,11 @@ export class RunSession implements CommitParticipant, StepHost {
     this.signals = new SignalDelivery(
       {
         ...port,
-        acceptsSignals: () => this.can('deliver') && this.actor !== undefined,
+        // A state already known unwritable takes no more signals (their effects would be mixed into the
+        // failure, and the signal that caused it no longer named); a cancellation still decides.
+        acceptsSignals: () => this.can('deliver') && !this.heldForRead && this.actor !== undefined,
+        acceptsCancel: () => (this.can('deliver') || this.ending?.overridable === true) && this.actor !== undefined,
+        readOver: () => this.readOver(),
         record: (e) => this.record(e),
         cancel: (reason) => void this.cancel(reason),
         maybeEvict: () => this.maybeEvict(),
@@ -370,17 +381,22 @@ export class RunSession implements CommitParticipant, StepHost {
     return this.terminate('failed', runTimeoutError(this.row.deadlineAt), 'run.timed_out');
   }
 
-  /** running or evicting → terminating (cleanup runs, nothing is written) → ending. */
+  /**
+   * running, evicting, or an overridable failure (ending) → terminating (cleanup runs, nothing is
+   * written) → ending. The run ends as asked even when the state it is stopped in cannot be written (too
+   * large, what JSON cannot carry): from its last state written, with the reason in its history
+   * (`state.unwritable`, session-write.ts `terminatedState`) — a failure for that state decided but not
+   * yet written gives way to it, its error kept as that reason.
+   */
   private async terminate(status: 'cancelled' | 'failed', error: ErrorData, entry: string): Promise<void> {
     if (!this.can('terminate') || !this.actor) return;
+    const overridden = this.ending?.overridable ? this.ending.error : undefined;
     this.phase = { name: 'terminating' };
-    // A snapshot that cannot be made (its context's reading throws) ends the run from its last durable one.
-    let snapshot: unknown;
-    try {
-      snapshot = this.actor.getPersistedSnapshot();
-    } catch {
-      snapshot = this.lastGoodSnapshot;
-    }
+    const state = overridden
+      ? { snapshot: this.lastGoodSnapshot, unwritable: overridden }
+      : terminatedState(this.actor, this.lastGoodSnapshot, this.host);
+    const unwritable = state.unwritable && (overridden ?? this.blame.blame(state.unwritable));
+    if (unwritable) this.commits.history.push(unwritableStateEntry(unwritable));
     const context = (this.actor.getSnapshot() as { context?: unknown }).context;
     stopActorTree(this.actor);
     try {
@@ -391,8 +407,23 @@ export class RunSession implements CommitParticipant, StepHost {
     this.commits.history.push({ type: entry, data: { reason: error.message } });
     // Lost meanwhile (ended), or its last write was refused (ending already): that decides.
     if (this.phase.name !== 'terminating') return;
-    this.phase = { name: 'ending', ending: { status, snapshot, error, recorded: status === 'failed' } };
+    const ending: Ending = { status, snapshot: state.snapshot, error, recorded: status === 'failed', terminated: true };
+    if (unwritable) ending.fromLastGood = true;
+    this.phase = { name: 'ending', ending };
     this.markDirty();
+  }
+
+  /** The run's deadline has passed (by the engine's clock). */
+  private deadlinePassed(): boolean {
+    const at = this.row.deadlineAt;
+    return at !== null && this.host.clock.now() >= at.getTime();
+  }
+
+  /** A read of the inbox is over: a write held for it ({@link heldForRead}) is built now. */
+  private readOver(): void {
+    if (!this.heldForRead) return;
+    this.heldForRead = false;
+    if (this.can('write')) this.host.committer.schedule(this);
   }
 
   private finish(ending: Ending): void {
@@ -430,13 +461,37 @@ export class RunSession implements CommitParticipant, StepHost {
     }
     if (ending) {
       const checked = checkedEnding(ending, this.lastGoodSnapshot, this.host);
-      if (checked && 'problem' in checked) return this.failAndWrite(this.blame.blame(checked.problem));
+      if (checked && 'problem' in checked) {
+        const problem = this.blame.blame(checked.problem);
+        if (!ending.terminated) return this.failAndWrite(problem);
+        // A cancellation or timeout ends the run as asked, from its last state written (terminate
+        // checked its state; this is the same check, should that state have changed since).
+        this.commits.history.push(unwritableStateEntry(problem));
+        this.phase = { name: 'ending', ending: { ...ending, snapshot: this.lastGoodSnapshot, fromLastGood: true } };
+        return this.buildWrite();
+      }
+      // Built now: a cancellation can no longer take its place.
+      ending.overridable = false;
       this.commits.history.push(...closingEntries(ending));
       return this.send(endingWrite(ending, checked));
     }
     if (!this.actor) return null;
     const captured = captureState(this.actor, this.host, (scheduled) => this.timerClock.dueOf(scheduled));
-    if ('problem' in captured) return this.failAndWrite(this.blame.blame(captured.problem));
+    if ('problem' in captured) {
+      // A state that cannot be written fails the run — unless the run is to end otherwise: its deadline
+      // has passed (it times out instead), or a read of its inbox is under way, which may hold a
+      // cancellation (a run over a lowered limit, claimed because it was cancelled, failed at its first
+      // write, before the cancellation was read: test/cancel-over-limit.test.ts).
+      if (this.deadlinePassed() && this.can('terminate')) {
+        void this.timeOut();
+        return null;
+      }
+      if (this.signals.reading) {
+        this.heldForRead = true;
+        return null;
+      }
+      return this.failAndWrite(this.blame.blame(captured.problem));
+    }
     this.blame.writable(true, captured.snapshotJson.length);
     this.timers = captured.timers;
     if (this.phase.name !== 'evicting') return this.send(runningWrite(captured));
@@ -449,7 +504,8 @@ export class RunSession implements CommitParticipant, StepHost {
     const steps = this.steps.forWrite(!this.takingFirstWrite && this.ending === null);
     // An ending from the last good state carries it (buildWrite took it again): the same object.
     const fromLastGood = this.ending !== null && w.snapshot === this.lastGoodSnapshot;
-    if (fromLastGood) this.signals.rollBack(this.commits);
+    // A cancellation that ends the run from its last good state was applied: it stays consumed.
+    if (fromLastGood) this.signals.rollBack(this.commits, this.ending?.terminated === true);
     // Named one by one, not `...w`: the spread allocated ~4 KB a write here (16 of the 240 MB a worker
     // allocated restoring 1,000 runs, 0.8 MB after; bench/README.md, seventeenth session).
     return this.commits.send({
@@ -498,7 +554,14 @@ export class RunSession implements CommitParticipant, StepHost {
       this.blame.writable(false, captured.snapshotJson.length);
       return true;
     }
-    this.finish({ status: 'failed', snapshot: this.lastGoodSnapshot, fromLastGood: true, error: this.blame.blame(captured.problem) });
+    // Not written yet: a cancellation later in this read ends the run instead (session-phase.ts).
+    this.finish({
+      status: 'failed',
+      snapshot: this.lastGoodSnapshot,
+      fromLastGood: true,
+      error: this.blame.blame(captured.problem),
+      overridable: true,
+    });
     return false;
   }
 

@@ -6,9 +6,12 @@
  *      │  ╲                    │
  *      │   ╲ cancel / timeout  │ timeout
  *      │    ▶ terminating ◀────┘
- *      │         │ cleanup done
- *      ▼         ▼
+ *      │       ▲   │ cleanup done
+ *      ▼       │   ▼
  *    ending (done, failed, cancelled; or a write the database refused) ──final write committed──▶ ended
+ *
+ * An ending goes back to terminating only for a cancellation of an overridable failure: one because
+ * the run's state cannot be written, decided while signals were delivered and not yet written.
  *
  * `lose` (a fence or a renewal failed), `release` (graceful stop) and a crash end the session from any
  * phase. Two things are not phases, because they happen in any of them: a write in flight (its commit
@@ -35,6 +38,19 @@ export interface Ending {
    * newer one), and the signals taken since go back to the inbox (session-signals.ts `rollBack`).
    */
   fromLastGood?: boolean;
+  /**
+   * Made by a cancellation or a timeout (run-session.ts `terminate`): a state the run cannot write does
+   * not turn it into a failure. It ends as asked, from its last state written, and why the state it was
+   * stopped in could not be written is recorded in its history (`state.unwritable`).
+   */
+  terminated?: boolean;
+  /**
+   * A failure because the run's state cannot be written (over `limits.snapshotBytes`, or what JSON
+   * cannot carry), decided while signals were being delivered, whose write has not been built: a
+   * cancellation delivered now (later in the same read) ends the run instead, keeping this failure as
+   * the reason its state was not written. Cleared once the write is built.
+   */
+  overridable?: boolean;
 }
 
 /** Where a session is in its life; see the module comment for the transitions. */
@@ -77,7 +93,12 @@ const ALLOWED: Record<SessionPhase['name'], readonly SessionAction[]> = {
   ended: [],
 };
 
-/** The one guard: may a session in `phase` do `action`? */
+/**
+ * The one guard: may a session in `phase` do `action`? An ending may still be terminated while it is
+ * an {@link Ending.overridable} failure: a cancellation that comes before a failure for an unwritable
+ * state is written decides how the run ends.
+ */
 export function allows(phase: SessionPhase, action: SessionAction): boolean {
+  if (action === 'terminate' && phase.name === 'ending') return phase.ending.overridable === true;
   return ALLOWED[phase.name].includes(action);
 }

@@ -24,6 +24,13 @@ export interface SignalSession {
   actor(): AnyActor | undefined;
   /** The session's guard (session-phase.ts): may a signal be delivered now? */
   acceptsSignals(): boolean;
+  /**
+   * May a cancellation be delivered now: when a signal may, and also while the run's failure for a state
+   * it cannot write is not yet written (the cancellation then ends the run instead, session-phase.ts).
+   */
+  acceptsCancel(): boolean;
+  /** A read of the inbox is over (it applied its signals, or it failed). */
+  readOver(): void;
   isEnded(): boolean;
   /** Queued history not yet written; a received signal goes before the state entries it caused. */
   history(): HistoryEntry[];
@@ -54,6 +61,8 @@ export class SignalDelivery {
   /** The external event being delivered, to name it if the machine throws. */
   delivering: { type: string; state: unknown; signalId: number } | null = null;
   private lastSignalId = 0;
+  /** The id of the cancellation this session applied, if any: a roll-back leaves it consumed. */
+  private cancelId: number | null = null;
   /** Transitions the root has taken (see {@link rootTransitioned}): tells an event that was taken from one ignored. */
   private rootTransitions = 0;
   private pull: Promise<void> | null = null;
@@ -123,6 +132,7 @@ export class SignalDelivery {
       })
       .finally(() => {
         this.pull = null;
+        s.readOver();
         s.maybeEvict();
       });
     return this.pull;
@@ -155,14 +165,17 @@ export class SignalDelivery {
    * the signals taken since did is in no stored state. They stay in the inbox, not consumed, and their
    * `signal.*` entries leave the pending history, so `engine.retry` of the fixed definition offers them
    * again (a failing approval was consumed, `received`, and its dedupe key then answered `duplicate`).
+   * With `keepCancel` (the run ends by the cancellation it took, from its last good state), that
+   * cancellation stays consumed: it was applied, and left in the inbox it would be listed as queued.
    */
-  rollBack(commits: { history: HistoryEntry[] }): void {
+  rollBack(commits: { history: HistoryEntry[] }, keepCancel = false): void {
     if (this.consumed.length === 0) return;
-    const taken = new Set(this.consumed.map(([id]) => id));
+    const kept = keepCancel ? this.cancelId : null;
+    const taken = new Set(this.consumed.filter(([id]) => id !== kept).map(([id]) => id));
     commits.history = commits.history.filter(
       (h) => !(h.type.startsWith('signal.') && taken.has((h.data as { id?: unknown } | null | undefined)?.id as number)),
     );
-    this.consumed = [];
+    this.consumed = this.consumed.filter(([id]) => id === kept);
   }
 
   /** Stops the expiry timer of buffered signals (the session ended). */
@@ -173,10 +186,12 @@ export class SignalDelivery {
 
   /** Applies one signal; false when it was left for a later owner (the run is ending or leaving). */
   private deliver(e: InboxEvent, more: boolean): boolean {
-    if (!this.session.acceptsSignals()) return false;
+    const cancel = e.event.type === CANCEL_SIGNAL;
+    if (!(cancel ? this.session.acceptsCancel() : this.session.acceptsSignals())) return false;
     if (e.id <= this.lastSignalId) return true;
     this.lastSignalId = e.id;
-    if (e.event.type === CANCEL_SIGNAL) {
+    if (cancel) {
+      this.cancelId = e.id;
       this.consumed.push([e.id, 'received']);
       this.session.cancel(typeof e.event.reason === 'string' ? e.event.reason : 'cancelled');
       return true;

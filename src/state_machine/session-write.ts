@@ -171,6 +171,38 @@ export function checkedEnding(
   return tooLarge ? { problem: tooLarge } : written;
 }
 
+/**
+ * The state a cancellation or a timeout ends a run in: the actor's, if it can be written; otherwise the
+ * last state written (`lastGoodSnapshot`), with why the actor's cannot be — over `limits.snapshotBytes`,
+ * what JSON cannot carry, a context whose reading throws. The run ends as asked either way (cancelled
+ * with its reason, or failed for its timeout): checked only at its final write, such a state used to
+ * turn a cancellation into a failure for its size, and the cancellation's reason was lost. The reason
+ * goes into the run's history instead (`state.unwritable`), and no state over the limit is written.
+ *
+ * @example
+ * const { snapshot, unwritable } = terminatedState(actor, lastGoodSnapshot, host);
+ * if (unwritable) history.push({ type: 'state.unwritable', data: { error: unwritable } });
+ */
+export function terminatedState(
+  actor: AnyActor,
+  lastGoodSnapshot: unknown,
+  host: Pick<SessionHost, 'limits' | 'toError'>,
+): { snapshot: unknown; unwritable?: ErrorData } {
+  let snapshot: unknown;
+  try {
+    snapshot = actor.getPersistedSnapshot();
+  } catch (err) {
+    return { snapshot: lastGoodSnapshot, unwritable: unpersistableSnapshotError(err) };
+  }
+  const checked = checkedEnding({ status: 'cancelled', snapshot }, lastGoodSnapshot, host);
+  return checked && 'problem' in checked ? { snapshot: lastGoodSnapshot, unwritable: checked.problem } : { snapshot };
+}
+
+/** The history entry of a run terminated in a state it could not write (see {@link terminatedState}). */
+export function unwritableStateEntry(error: ErrorData): HistoryEntry {
+  return { type: 'state.unwritable', data: { error } };
+}
+
 /** The run's failure when a snapshot's JSON is over `limits.snapshotBytes`, or null. */
 function oversizedSnapshot(snapshotJson: string, host: Pick<SessionHost, 'limits' | 'toError'>): ErrorData | null {
   const bytes = jsonBytes(snapshotJson);
