@@ -39,6 +39,8 @@ export function progressLine(h: HistoryEvent): string | null {
       return `  · ${(h.data as { message?: string }).message}`;
     case 'signal.received':
       return `  ← ${(h.data as { event?: { type?: string } }).event?.type ?? 'event'}`;
+    case 'state.unwritable':
+      return `  ✕ its state could not be written (${err?.category}: ${err?.message}); it ends from its last state written`;
     case 'signal.dropped':
       return `  ✕ ${(h.data as { event?: { type?: string } }).event?.type ?? 'event'} dropped: the run failed handling it`;
     default:
