@@ -17,8 +17,11 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-/** Creates an empty database and returns its URL. */
-export async function createTestDatabase(prefix = 'rmapp_test'): Promise<TestDatabase> {
+/**
+ * Creates an empty database and returns its URL. Its name starts with `prefix`, or with
+ * RMAPP_TEST_DB_PREFIX when set (several people sharing one server each keep to a prefix of their own).
+ */
+export async function createTestDatabase(prefix = process.env.RMAPP_TEST_DB_PREFIX ?? 'rmapp_test'): Promise<TestDatabase> {
   const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {}, fetch_types: false });
   const name = `${prefix}_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
   try {
