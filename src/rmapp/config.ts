@@ -498,6 +498,34 @@ export function webUrl(apiUrl: string): string {
 }
 
 /**
+ * The settings that hold secrets, or name them: {@link secretsOf} reads them from a checked
+ * configuration, {@link configuredSecrets} from the file and the environment as they are.
+ */
+interface SecretSettings {
+  github?: { token?: unknown; webhookSecret?: unknown; privateKey?: unknown } | undefined;
+  server?: { dashboardToken?: unknown } | undefined;
+  databaseUrl?: unknown;
+  agent?: { env?: unknown } | undefined;
+  sandbox?: { env?: unknown } | undefined;
+}
+
+const texts = (values: readonly unknown[]): string[] => values.filter((s): s is string => typeof s === 'string' && s !== '');
+const names = (list: unknown): string[] => (Array.isArray(list) ? texts(list) : []);
+
+/** The secret values of `settings`: one rule for a checked configuration and for one read as it is. */
+function secretsOfSettings(settings: SecretSettings, env: NodeJS.ProcessEnv): string[] {
+  const databaseUrl = typeof settings.databaseUrl === 'string' ? settings.databaseUrl : undefined;
+  return texts([
+    settings.github?.token,
+    settings.github?.webhookSecret,
+    settings.github?.privateKey,
+    settings.server?.dashboardToken,
+    ...connectionStringSecrets(databaseUrl),
+    ...variableSecrets([...names(settings.agent?.env), ...names(settings.sandbox?.env)], env),
+  ]);
+}
+
+/**
  * The secret values the masker masks by value: the configuration's credentials, the database password
  * (as written in the URL and decoded), and of the variables the sandbox passes to the agent or the
  * tests (`agent.env`, `sandbox.env`: the agent's API key must not come back in a comment) the values
@@ -505,14 +533,48 @@ export function webUrl(apiUrl: string): string {
  * (secret-variables.ts `variableSecrets`: `MIRROR=https://<token>@…` says nothing in its name).
  */
 export function secretsOf(config: RmappConfig, env: NodeJS.ProcessEnv = process.env): string[] {
-  return [
-    config.github.token,
-    config.github.webhookSecret,
-    config.github.privateKey,
-    config.server.dashboardToken,
-    ...connectionStringSecrets(config.databaseUrl),
-    ...variableSecrets([...config.agent.env, ...config.sandbox.env], env),
-  ].filter((s): s is string => !!s);
+  return secretsOfSettings(config, env);
+}
+
+/**
+ * The secrets {@link secretsOf} would give for the configuration `rmapp serve` would load here — the file
+ * (`file`, else `RMAPP_CONFIG`, else `rmapp.config.json` / `rmapp.config.ts` in `cwd`) under the
+ * environment — read as they are, never refused: a file that is missing, cannot be read or would not
+ * pass `loadConfig`'s checks gives what the environment holds, and a GitHub App key file
+ * (`github.privateKeyPath`) that cannot be read gives nothing.
+ *
+ * For the CLI's commands about runs (`runs show`, `runs list --json`, `start --wait`, errors): they print
+ * what the dashboard shows — a run's error quoting a test's output, an agent's stderr — and must mask
+ * what the service masks. Masked with only the service's own variables, `rmapp runs show` printed the
+ * value of a `sandbox.env` variable a test had printed (`DB_PASSWORD=…`), which the dashboard masked.
+ *
+ * @example
+ * const masker = createMasker(await configuredSecrets({ env: process.env, cwd: process.cwd() }));
+ */
+export async function configuredSecrets(
+  options: { env?: NodeJS.ProcessEnv; cwd?: string; file?: string | undefined } = {},
+): Promise<string[]> {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  let raw: RawConfig = {};
+  const file =
+    options.file ?? env.RMAPP_CONFIG ?? ['rmapp.config.json', 'rmapp.config.ts'].map((f) => resolve(cwd, f)).find((f) => existsSync(f));
+  if (file && existsSync(resolve(cwd, file))) {
+    const read = await fromFile(resolve(cwd, file)).catch(() => null);
+    if (read && typeof read === 'object' && !Array.isArray(read)) raw = read;
+  }
+  fromEnv(env, raw, new Set(), [], () => '');
+  const settings = raw as SecretSettings & { github?: { privateKeyPath?: unknown } };
+  const keyPath = settings.github?.privateKeyPath;
+  let privateKey = settings.github?.privateKey;
+  if (!privateKey && typeof keyPath === 'string' && keyPath) {
+    try {
+      privateKey = readFileSync(resolve(cwd, keyPath), 'utf8');
+    } catch {
+      privateKey = undefined;
+    }
+  }
+  return secretsOfSettings({ ...settings, github: { ...settings.github, privateKey } }, env);
 }
 
 /**
@@ -523,8 +585,10 @@ export function secretsOf(config: RmappConfig, env: NodeJS.ProcessEnv = process.
  * to the tests, would otherwise refuse every change that names it.
  */
 export function sandboxSecretsOf(config: RmappConfig, env: NodeJS.ProcessEnv = process.env): string[] {
-  return [...config.agent.env, ...config.sandbox.env]
-    .filter((name) => isSecretName(name))
-    .map((name) => env[name])
-    .filter((s): s is string => !!s);
+  return namedSecrets([...config.agent.env, ...config.sandbox.env], env);
+}
+
+/** The values in `env` of those of `names` that say they hold a secret ({@link isSecretName}). */
+function namedSecrets(names: readonly string[], env: NodeJS.ProcessEnv): string[] {
+  return texts(names.filter((name) => isSecretName(name)).map((name) => env[name]));
 }

@@ -56,9 +56,16 @@ program
   // wrong place: masked like everything else the CLI prints. Subcommands inherit it.
   .configureOutput({ outputError: (text, write) => write(masker().text(text)) })
   // `worker` and `serve` take over a signal that came while the CLI loaded; every other command ends by it.
-  .hook('preAction', (_program, command) => {
+  .hook('preAction', async (_program, command) => {
     running = command.name();
     if (!LONG_RUNNING.has(command.name())) releaseEarlySignals();
+    // What the action prints is masked with the configuration's secrets too (see `masker` below); a
+    // configuration that cannot be read gives none, and the command goes on (`serve` reports it).
+    const file = command.opts<{ config?: unknown }>().config;
+    configSecrets = await import('../config.ts')
+      .then((c) => c.configuredSecrets({ file: typeof file === 'string' ? file : undefined }))
+      .catch(() => []);
+    cliMasker = null;
   })
   .addOption(new Option('--workflows <module>', 'module exporting `workflows` (default: the built-in registry)').env('RMAPP_WORKFLOWS'))
   .addOption(new Option('--database-url <url>', 'Postgres connection string (default: embedded PGlite under .rmapp/)').env('DATABASE_URL'));
@@ -74,7 +81,7 @@ async function withEngine<T>(
     import('../logger.ts'),
   ]);
   const engine = createEngine({
-    logger: createLogger(),
+    logger: createLogger({ secrets: cliSecrets() }),
     workflows: await loadWorkflows(opts.workflows),
     database: cliDatabase(program) ?? (extra.existingOnly ? { existingOnly: true } : undefined),
     concurrency: extra.concurrency,
@@ -111,20 +118,27 @@ process.stderr.on('error', () => {});
 
 /**
  * What the CLI prints goes through the service's masker (a run's error or test output may quote a
- * secret): the service's secret variables, of a database URL (the variable's or `--database-url`'s)
- * its password only, and of the variables this environment names for the sandbox (`RMAPP_SANDBOX_ENV`,
- * `RMAPP_AGENT_ENV`) what the service masks of them: a setup command's failure, stored with its output,
- * is printed by `rmapp runs show` (names given only in a configuration file are not read here: the
- * read commands load no configuration). Made at the first print, once the options are parsed.
+ * secret), with the secrets `rmapp serve` masks: the service's secret variables, of a database URL (the
+ * variable's or `--database-url`'s) its password only, and the configuration's secrets — its
+ * credentials and the values of the `agent.env` / `sandbox.env` variables named as secrets, read from
+ * the file and the environment before the action runs (config.ts `configuredSecrets`; the credentials
+ * of URLs in the variables this environment names for the sandbox are read before, for a usage error:
+ * secret-variables.ts `variableSecrets`). Without the
+ * last, `runs show` printed a sandbox password a test had printed, which the dashboard masked. Made at
+ * the first print, once the options are parsed.
  */
 let cliMasker: Masker | null = null;
-const masker = (): Masker =>
-  (cliMasker ??= createMasker([
-    ...SERVICE_SECRET_VARIABLES.filter((name) => name !== 'DATABASE_URL').map((name) => process.env[name]),
-    ...connectionStringSecrets(process.env.DATABASE_URL),
-    ...connectionStringSecrets(program.opts<{ databaseUrl?: string }>().databaseUrl),
-    ...variableSecrets(variableNamesIn(process.env.RMAPP_SANDBOX_ENV, process.env.RMAPP_AGENT_ENV), process.env),
-  ]));
+/** The configuration's secrets, read by the `preAction` hook (none before it: a usage error). */
+let configSecrets: string[] = [];
+const cliSecrets = (): string[] => [
+  ...SERVICE_SECRET_VARIABLES.filter((name) => name !== 'DATABASE_URL').map((name) => process.env[name] ?? ''),
+  ...connectionStringSecrets(process.env.DATABASE_URL),
+  ...connectionStringSecrets(program.opts<{ databaseUrl?: string }>().databaseUrl),
+  // Read before any action too: a usage error may quote a value (RMAPP_SANDBOX_ENV, RMAPP_AGENT_ENV).
+  ...variableSecrets(variableNamesIn(process.env.RMAPP_SANDBOX_ENV, process.env.RMAPP_AGENT_ENV), process.env),
+  ...configSecrets,
+];
+const masker = (): Masker => (cliMasker ??= createMasker(cliSecrets()));
 const print = (value: unknown) =>
   process.stdout.write(`${masker().text(typeof value === 'string' ? value : JSON.stringify(value, null, 2))}\n`);
 
