@@ -4,7 +4,7 @@
  * and anything token- or key-shaped, wherever it appears.
  */
 import { pino, type Logger } from 'pino';
-import { createMasker, MASK } from './masking.ts';
+import { createMasker, MASK, type Masker } from './masking.ts';
 
 const REDACT_PATHS = [
   '*.token',
@@ -20,6 +20,35 @@ const REDACT_PATHS = [
   'config.github.webhookSecret',
   'config.server.dashboardToken',
 ];
+
+/**
+ * A log call's arguments as pino is to see them: the message and the values it interpolates (`%s`, `%o`,
+ * `%j`) masked. With no message, pino writes an error's own as the line's `msg` — of `log.error(err)`
+ * and of `log.warn({ err })` — after every hook and formatter, so unmasked: a secret in a thrown error's
+ * message reached the log as `"msg":"… <secret>"` while its `err.message` beside it read `[REDACTED]`
+ * (an adversarial pass). That message is given here, masked, as pino would take it.
+ */
+function maskedArguments(args: unknown[], masker: Masker): unknown[] {
+  const [first, ...rest] = args;
+  if (first !== null && typeof first === 'object') {
+    if (rest.length === 0 || rest[0] === undefined) {
+      const err =
+        first instanceof Error
+          ? first
+          : (first as { msg?: unknown; err?: unknown }).msg === undefined
+            ? (first as { err?: unknown }).err
+            : undefined;
+      const message = (err as { message?: unknown } | null | undefined)?.message;
+      return typeof message === 'string' ? [first, masker.text(message)] : args;
+    }
+    return [first, ...rest.map((a) => maskedParameter(a, masker))];
+  }
+  return args.map((a) => maskedParameter(a, masker));
+}
+
+/** A message or a value it interpolates, masked: an error as its text (`%s` of one reads `Error: …`, not an object). */
+const maskedParameter = (value: unknown, masker: Masker): unknown =>
+  typeof value === 'string' || value instanceof Error ? masker.text(String(value)) : masker.value(value);
 
 /** pino's levels: what `RMAPP_LOG_LEVEL` may say. */
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -41,7 +70,6 @@ export function createLogger(
     );
   }
   const masker = createMasker(options.secrets ?? []);
-  const mask = masker.text;
   return pino(
     {
       level,
@@ -49,7 +77,7 @@ export function createLogger(
       redact: { paths: REDACT_PATHS, censor: MASK },
       hooks: {
         logMethod(args, method) {
-          method.apply(this, args.map((a) => (typeof a === 'string' ? mask(a) : a)) as Parameters<typeof method>);
+          method.apply(this, maskedArguments(args, masker) as Parameters<typeof method>);
         },
       },
       formatters: { log: (obj) => masker.value(obj) },
