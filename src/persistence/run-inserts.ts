@@ -18,10 +18,12 @@ const date = (v: unknown): Date => (v instanceof Date ? v : new Date(String(v)))
 
 /**
  * Inserts `runs` (two or more) in one statement, in id order. Resolves to each run's
- * {@link InsertedClaimed}, in the order given; rejects with the driver's error when the statement fails
- * (a unique violation, `23505`, when an id or idempotency key exists), having written nothing.
+ * {@link InsertedClaimed}, in the order given — null for a run not inserted because the parent it names
+ * is not there (deleted by a prune: its parent is locked by the insert, as runs.ts `insertRun` locks
+ * it); rejects with the driver's error when the statement fails (a unique violation, `23505`, when an
+ * id or idempotency key exists), having written nothing.
  */
-export async function insertClaimedRuns(db: Queryable, runs: readonly ClaimedNewRun[]): Promise<InsertedClaimed[]> {
+export async function insertClaimedRuns(db: Queryable, runs: readonly ClaimedNewRun[]): Promise<(InsertedClaimed | null)[]> {
   const payload = runs.map((run) => {
     const c = run.claimFor;
     const final = isFinalStatus(c.status);
@@ -61,6 +63,8 @@ export async function insertClaimedRuns(db: Queryable, runs: readonly ClaimedNew
          deadline_at timestamptz, owner text, lease_ms float8, trace_context text, status text, snapshot text,
          state_value jsonb, output jsonb, error jsonb, timers jsonb, steps jsonb, history text, release boolean,
          wake_at timestamptz, final boolean)),
+     parents as materialized (
+       select id from rmapp_runs where id in (select parent_run_id from w) order by id for key share),
      ins as (
        insert into rmapp_runs (id, workflow, workflow_version, status, input, idempotency_key, parent_run_id, deadline_at,
          lease_owner, lease_expires_at, wake_at, lease_epoch, version, trace_context,
@@ -71,7 +75,7 @@ export async function insertClaimedRuns(db: Queryable, runs: readonly ClaimedNew
          case when w.release then w.wake_at else now() + make_interval(secs => w.lease_ms / 1000) end,
          1, 1, w.trace_context, w.snapshot::jsonb, coalesce(w.state_value, 'null'::jsonb), w.output, w.error,
          w.timers, w.steps, (json_array_length(w.history::json) > 0)::int, case when w.final then now() end
-       from w order by w.id
+       from w where w.parent_run_id is null or w.parent_run_id in (select id from parents) order by w.id
        returning id, version, history_rows, created_at, updated_at),
      h as (
        insert into rmapp_run_history (run_id, worker, lease_epoch, log)
@@ -82,6 +86,7 @@ export async function insertClaimedRuns(db: Queryable, runs: readonly ClaimedNew
   const byId = new Map(rows.map((r) => [r.id, r]));
   return runs.map((run) => {
     const r = byId.get(run.id);
+    if (!r && run.parentRunId != null) return null;
     if (!r) throw new Error(`Run ${run.id} was not inserted by its batch; start it again.`);
     return {
       version: Number(r.version),

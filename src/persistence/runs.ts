@@ -67,14 +67,24 @@ export interface InsertedClaimed {
 }
 
 /**
+ * What {@link insertRun} did: `created`, or met a run its id or idempotency key names (`existing`), or
+ * inserted nothing because the parent it names is not there (`parentGone`: deleted, by a prune say).
+ */
+export interface InsertedRun {
+  id: string;
+  created: boolean;
+  claimed?: InsertedClaimed;
+  existing?: { workflow: string; byKey: boolean };
+  parentGone?: true;
+}
+
+/**
  * Inserts a pending run and notifies workers, in one statement. With an idempotency key (or a run
  * id) that already exists, inserts nothing and returns the existing run's id and `created: false`.
+ * Under a parent (`parentRunId`) that is not there, inserts nothing and returns `parentGone`.
  * @internal
  */
-export async function insertRun(
-  db: Queryable,
-  run: NewRun,
-): Promise<{ id: string; created: boolean; claimed?: InsertedClaimed; existing?: { workflow: string; byKey: boolean } }> {
+export async function insertRun(db: Queryable, run: NewRun): Promise<InsertedRun> {
   // $1–$6 of both inserts: what the run is and the keys that make a second start the same run.
   const identity = [
     run.id,
@@ -89,16 +99,18 @@ export async function insertRun(
     const final = isFinalStatus(c.status);
     const rows = await unlessExists(
       db.query<Record<string, unknown>>(
-        `with ins as (
+        `with ${PARENT_LOCK},
+       ins as (
          insert into rmapp_runs (id, workflow, workflow_version, status, input, idempotency_key, parent_run_id, deadline_at,
            lease_owner, lease_expires_at, wake_at, lease_epoch, version, trace_context,
            snapshot, state_value, output, error, timers, steps, history_rows, finished_at)
-         values ($1, $2, $3, $11, $4::jsonb, $5, $6, $7::timestamptz,
-           case when $19::boolean then null else $8 end,
+         select $1::text, $2::text, $3::text, $11::text, $4::jsonb, $5::text, $6::text, $7::timestamptz,
+           case when $19::boolean then null else $8::text end,
            case when $19::boolean then null else now() + make_interval(secs => $9::float8 / 1000) end,
            case when $19::boolean then $20::timestamptz else now() + make_interval(secs => $9::float8 / 1000) end,
-           1, 1, $10, $12::jsonb, $13::jsonb, $14::jsonb, $15::jsonb, $16::jsonb, $17::jsonb,
-           (json_array_length($18::json) > 0)::int, case when $21::boolean then now() end)
+           1, 1, $10::text, $12::jsonb, $13::jsonb, $14::jsonb, $15::jsonb, $16::jsonb, $17::jsonb,
+           (json_array_length($18::json) > 0)::int, case when $21::boolean then now() end
+         where ${PARENT_FOUND}
          returning id, version, history_rows, created_at, updated_at),
        h as (
          insert into rmapp_run_history (run_id, worker, lease_epoch, log)
@@ -125,7 +137,7 @@ export async function insertRun(
         ],
       ),
     );
-    const row = rows[0];
+    const row = rows?.[0];
     if (row)
       return {
         id: run.id,
@@ -137,37 +149,56 @@ export async function insertRun(
           updatedAt: date(row.updated_at),
         },
       };
-    return findExisting(db, run);
+    // No row and no conflict: the statement's only condition, its parent, was not met.
+    return rows ? { id: run.id, created: false, parentGone: true } : findExisting(db, run);
   }
   const inserted = await unlessExists(
     db.query<{ id: string }>(
-      `with ins as (
+      `with ${PARENT_LOCK},
+     ins as (
        insert into rmapp_runs (id, workflow, workflow_version, status, input, idempotency_key, parent_run_id, wake_at, deadline_at, trace_context,
          concurrency_key, concurrency_limit)
        -- A keyed run waits in its key's queue with no wake-up time: only its admission makes it due (a
        -- queued run due at once kept an idle worker polling every 5 ms, and every claim stepped over it).
-       values ($1, $2, $3, 'pending', $4::jsonb, $5, $6, case when $9::text is null then now() end,
-         case when $7::float8 is null then null else now() + make_interval(secs => $7::float8 / 1000) end, $8, $9, $10)
+       select $1::text, $2::text, $3::text, 'pending', $4::jsonb, $5::text, $6::text, case when $9::text is null then now() end,
+         case when $7::float8 is null then null else now() + make_interval(secs => $7::float8 / 1000) end, $8::text, $9::text, $10::int
+       where ${PARENT_FOUND}
        returning id)
      select id, pg_notify('${WAKE_CHANNEL}', id) from ins`,
       [...identity, run.timeoutMs ?? null, run.traceContext ?? null, run.concurrency?.key ?? null, run.concurrency?.limit ?? null],
     ),
   );
-  if (inserted[0]) return { id: inserted[0].id, created: true };
-  return findExisting(db, run);
+  if (inserted?.[0]) return { id: inserted[0].id, created: true };
+  return inserted ? { id: run.id, created: false, parentGone: true } : findExisting(db, run);
 }
 
 /**
- * The insert's rows, or none when the run (its id or idempotency key) exists. A plain insert whose
+ * The parent a run is inserted under (`$6`), locked (`for key share`) by the insert itself. Checked in a
+ * statement of its own before, the parent could be deleted by a prune in between — with a worker, while
+ * the run's first macrostep ran in memory — and the run was stored naming a run that no longer existed,
+ * which retention must keep while the run is unfinished (an adversarial pass). Locked, it cannot be
+ * deleted until the insert commits: a prune skips it (`skip locked`), and one that deleted it first is
+ * waited for, after which the parent is not found and nothing is inserted ({@link PARENT_FOUND}). The
+ * lock takes nothing from the parent's own writes (commits and renewals change no key). What it cannot
+ * close: a prune statement that began before the insert and reaches the parent only after the insert
+ * committed reads the runs as they were when it began (no new run under the parent) and deletes it — a
+ * window of one batch statement's scan, against the round trips and the first macrostep before.
+ */
+const PARENT_LOCK = `parent as materialized (select id from rmapp_runs where id = $6::text for key share)`;
+/** The insert's condition: no parent named, or the one named is there ({@link PARENT_LOCK}). */
+const PARENT_FOUND = `($6::text is null or exists (select 1 from parent))`;
+
+/**
+ * The insert's rows (none when its parent was not there), or null when the run (its id or idempotency key) exists. A plain insert whose
  * unique violation is caught, not `on conflict do nothing`: a speculative insert writes one more WAL
  * record per run (`Heap/HEAP_CONFIRM`, 48 B per workflow, bench/wal-breakdown.ts) to spare the rare
  * duplicate start an aborted statement.
  */
-async function unlessExists<T>(insert: Promise<T[]>): Promise<T[]> {
+async function unlessExists<T>(insert: Promise<T[]>): Promise<T[] | null> {
   try {
     return await insert;
   } catch (err) {
-    if ((err as { code?: unknown } | null)?.code === '23505') return [];
+    if ((err as { code?: unknown } | null)?.code === '23505') return null;
     throw err;
   }
 }

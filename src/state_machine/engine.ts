@@ -98,13 +98,10 @@ export class Engine extends RunQueries {
     const { input: data, timeoutMs, concurrency } = checkStart(def, input, options, this.limits);
     const db = await this.db();
     // A parent that does not exist would be a dangling link (the dashboard's parent link a 404), and two
-    // runs naming each other as parent would never be pruned (each keeps the other).
-    if (options.parentRunId !== undefined && !(await getRunHead(db, options.parentRunId))) {
-      throw new ValidationError(
-        `Invalid parentRunId: there is no run with id ${JSON.stringify(options.parentRunId)}; start the parent first.`,
-        [{ path: 'parentRunId', message: 'no such run' }],
-      );
-    }
+    // runs naming each other as parent would never be pruned (each keeps the other). Checked here before
+    // any work, and again by the insert, which locks the parent (runs.ts `insertRun`): one a prune deletes
+    // in between is refused the same way.
+    if (options.parentRunId !== undefined && !(await getRunHead(db, options.parentRunId))) throw noParent(options.parentRunId);
     const worker = this.worker;
     // A keyed run waits for admission; any other run is started by this worker, inserted already past
     // its first macrostep, if it has room (worker.ts `startLocal`).
@@ -130,6 +127,7 @@ export class Engine extends RunQueries {
         parentRunId: options.parentRunId,
       };
       inserted = local ? await local.startLocal(def, run) : await insertRun(db, run);
+      if (inserted.parentGone) throw noParent(options.parentRunId as string);
       span.setAttributes({ [ATTR.id]: inserted.id, 'workflow.created': inserted.created });
     } catch (err) {
       span.recordException(err as Error);
@@ -595,4 +593,11 @@ async function againIfVictim<T>(statement: () => Promise<T>): Promise<T> {
       await sleep(10 * 2 ** (attempt - 1));
     }
   }
+}
+
+/** A start whose `parentRunId` names no run (never started, or pruned): refused, nothing stored. */
+function noParent(parentRunId: string): ValidationError {
+  return new ValidationError(`Invalid parentRunId: there is no run with id ${JSON.stringify(parentRunId)}; start the parent first.`, [
+    { path: 'parentRunId', message: 'no such run' },
+  ]);
 }

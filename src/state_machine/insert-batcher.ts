@@ -66,7 +66,10 @@ export class InsertBatcher {
       for (const b of batch) b.reject(err);
       return;
     }
-    batch.forEach((b, i) => b.resolve({ id: b.run.id, created: true, claimed: claimed[i] }));
+    batch.forEach((b, i) => {
+      const c = claimed[i];
+      b.resolve(c ? { id: b.run.id, created: true, claimed: c } : { id: b.run.id, created: false, parentGone: true });
+    });
   }
 
   private async alone(b: Waiting): Promise<void> {
