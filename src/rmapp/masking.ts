@@ -13,8 +13,11 @@
 
 export const MASK = '[REDACTED]';
 
-/** The mark text cut in its middle carries (`clip` in agents/transcript.ts): its two sides are edges. */
-export const leftOutMark = (chars: number): string => `\n… ${chars} characters left out …\n`;
+/**
+ * The mark text cut in its middle carries (state_machine/clipped-text.ts: a step's error, an agent's
+ * transcript): its two sides are edges.
+ */
+export { leftOutMark } from '../state_machine/clipped-text.ts';
 const LEFT_OUT_TEXT = ' characters left out …\n';
 /** Splits around each mark, keeping it (the odd pieces). */
 const LEFT_OUT = /(\n… \d{1,15} characters left out …\n)/;

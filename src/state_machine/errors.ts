@@ -4,6 +4,7 @@
  * `instanceof`.
  */
 import { holdsRefusedEscape } from '../persistence/history-codec.ts';
+import { clipMiddle } from './clipped-text.ts';
 
 /** What kind of failure it is; the category decides retry or fail and appears everywhere an error does. */
 export const ERROR_CATEGORIES = [
@@ -213,6 +214,31 @@ function isCategory(value: unknown): value is ErrorCategory {
 export function storableText(text: string): string {
   return text.replace(UNSTORABLE, '\uFFFD');
 }
+
+/**
+ * How much of an error's text is kept, in characters: its message and its stack each
+ * ({@link MAX_ERROR_TEXT}), its name and code ({@link MAX_ERROR_WORD}), and its `details` as JSON
+ * ({@link MAX_ERROR_DETAILS}; each string in them {@link MAX_DETAILS_STRING} once they are over) — the
+ * head and the tail, with the number of characters left out between them (clipped-text.ts).
+ *
+ * An error is written at every attempt, three times (the attempt's history row, the step record, the
+ * run's row when it fails) and goes into spans and every answer about the run; its size was the
+ * thrower's. A step failing with a 5 MB message (an HTTP error quoting its response, a command's whole
+ * output) wrote 10 MB (message and stack) per place per attempt — history is bounded in rows, not bytes
+ * — and one of 140 MB failed the run with `WRITE_REJECTED` ("cannot be written as JSON: Invalid string
+ * length") in place of its own error (an adversarial pass). 32 KiB keeps any message a person reads and
+ * a stack of hundreds of frames.
+ */
+export const MAX_ERROR_TEXT = 32 * 1024;
+/** See {@link MAX_ERROR_TEXT}. */
+export const MAX_ERROR_WORD = 1_000;
+/** See {@link MAX_ERROR_TEXT}. */
+export const MAX_ERROR_DETAILS = 64 * 1024;
+/** See {@link MAX_ERROR_TEXT}. */
+export const MAX_DETAILS_STRING = 4 * 1024;
+
+/** Error text as it is kept: at most `max` characters ({@link MAX_ERROR_TEXT}), storable. */
+const errorText = (text: string, max = MAX_ERROR_TEXT): string => storableText(clipMiddle(text, max));
 // eslint-disable-next-line no-control-regex -- NUL is what Postgres refuses: matching it is the point
 const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
@@ -237,9 +263,19 @@ function writableDetails(details: unknown): Record<string, unknown> | undefined 
   // JSON.stringify writes a NUL and a lone surrogate as escapes; only then is the text refused. A copy,
   // not the details themselves: they are written later, and a step's details object that changed or
   // closed meanwhile (a toJSON that then throws) failed that write (test/adv3-progress-later.test.ts).
-  if (text !== undefined && !holdsRefusedEscape(text)) return JSON.parse(text) as Record<string, unknown>;
-  const copy = storableCopy(details, [], 0);
-  return typeof copy === 'object' && copy !== null && !Array.isArray(copy) ? (copy as Record<string, unknown>) : { value: copy };
+  if (text !== undefined && text.length <= MAX_ERROR_DETAILS && !holdsRefusedEscape(text))
+    return JSON.parse(text) as Record<string, unknown>;
+  // Over the bound (MAX_ERROR_TEXT): each string kept to its head and tail; if that is not enough (many
+  // of them), the details are left out, saying how large they were.
+  const large = text === undefined || text.length > MAX_ERROR_DETAILS;
+  const copy = storableCopy(details, [], 0, { left: MAX_COPIED_OBJECTS }, large ? MAX_DETAILS_STRING : undefined);
+  const kept = typeof copy === 'object' && copy !== null && !Array.isArray(copy) ? (copy as Record<string, unknown>) : { value: copy };
+  if (large && (JSON.stringify(kept)?.length ?? 0) > MAX_ERROR_DETAILS) {
+    return {
+      leftOut: `${text === undefined ? 'details' : `${text.length} characters of details`} left out: an error keeps ${MAX_ERROR_DETAILS}`,
+    };
+  }
+  return kept;
 }
 
 /** Nesting kept by {@link storableCopy}: far below JSON.stringify's stack (~5,000 levels in Node) and jsonb's (~5,000–20,000 at max_stack_depth 2 MB). */
@@ -254,8 +290,14 @@ const MAX_DETAILS_DEPTH = 100;
 const MAX_COPIED_OBJECTS = 10_000;
 
 /** A JSON-writable, Postgres-storable copy of `value`; reading it may throw at any property. */
-function storableCopy(value: unknown, ancestors: object[], depth: number, budget = { left: MAX_COPIED_OBJECTS }): unknown {
-  if (typeof value === 'string') return storableText(value);
+function storableCopy(
+  value: unknown,
+  ancestors: object[],
+  depth: number,
+  budget = { left: MAX_COPIED_OBJECTS },
+  maxString?: number,
+): unknown {
+  if (typeof value === 'string') return maxString === undefined ? storableText(value) : errorText(value, maxString);
   if (typeof value === 'bigint') return `${value}n`;
   if (typeof value !== 'object' || value === null) return value;
   if (ancestors.includes(value)) return '[Circular]';
@@ -265,11 +307,11 @@ function storableCopy(value: unknown, ancestors: object[], depth: number, budget
     const toJSON = (value as { toJSON?: unknown }).toJSON;
     if (typeof toJSON === 'function') {
       const json: unknown = toJSON.call(value);
-      if (json !== value) return storableCopy(json, ancestors, depth + 1, budget);
+      if (json !== value) return storableCopy(json, ancestors, depth + 1, budget, maxString);
     }
     ancestors.push(value);
     try {
-      if (Array.isArray(value)) return value.map((v) => storableCopy(v, ancestors, depth + 1, budget));
+      if (Array.isArray(value)) return value.map((v) => storableCopy(v, ancestors, depth + 1, budget, maxString));
       const out: Record<string, unknown> = {};
       for (const key of Object.keys(value)) {
         let v: unknown;
@@ -278,7 +320,7 @@ function storableCopy(value: unknown, ancestors: object[], depth: number, budget
         } catch (err) {
           v = unreadable(err);
         }
-        out[storableText(key)] = storableCopy(v, ancestors, depth + 1, budget);
+        out[errorText(key, maxString ?? Infinity)] = storableCopy(v, ancestors, depth + 1, budget, maxString);
       }
       return out;
     } finally {
@@ -327,22 +369,22 @@ export function toErrorData(err: unknown): ErrorData {
   try {
     const data = errorDataOf(err);
     // A code is the thrower's text too: one holding a NUL made every write carrying the error fail.
-    return { ...data, code: storableText(data.code) };
+    return { ...data, code: errorText(data.code, MAX_ERROR_WORD) };
   } catch (failure) {
     // A thrown value whose reading throws (a getter, a proxy, a Symbol's String()): this function is
     // called where a step, an action or a commit failed, and must not throw in place of that failure.
-    return { name: 'Error', message: unreadable(failure), code: 'THROWN_VALUE', category: 'permanent' };
+    return { name: 'Error', message: errorText(unreadable(failure)), code: 'THROWN_VALUE', category: 'permanent' };
   }
 }
 
 function errorDataOf(err: unknown): ErrorData {
   if (err === null || typeof err !== 'object') {
-    return { name: 'Error', message: storableText(String(err)), code: 'THROWN_VALUE', category: 'permanent' };
+    return { name: 'Error', message: errorText(String(err)), code: 'THROWN_VALUE', category: 'permanent' };
   }
   const e = err as Record<string, unknown> & { cause?: Record<string, unknown> };
-  const name = storableText(typeof e.name === 'string' ? e.name : 'Error');
-  const message = storableText(typeof e.message === 'string' ? e.message : thrownText(err));
-  const stack = typeof e.stack === 'string' ? storableText(e.stack) : undefined;
+  const name = errorText(typeof e.name === 'string' ? e.name : 'Error', MAX_ERROR_WORD);
+  const message = errorText(typeof e.message === 'string' ? e.message : thrownText(err));
+  const stack = typeof e.stack === 'string' ? errorText(e.stack) : undefined;
   const base = { name, message, stack };
   if (isCategory(e.category)) {
     return {

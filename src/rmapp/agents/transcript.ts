@@ -10,7 +10,8 @@
  * tail), and the whole transcript is bounded (the oldest entries after the first few are dropped and
  * counted). Secrets are masked when the transcript is written ({@link TranscriptBuilder.snapshot}).
  */
-import { leftOutMark, type Masker } from '../masking.ts';
+import type { Masker } from '../masking.ts';
+import { clipMiddle } from '../../state_machine/clipped-text.ts';
 
 /** Which coding agent produced the output, so which format it is parsed as (config `agent.kind`). */
 export const AGENT_KINDS = ['command', 'claude-code', 'codex', 'aider'] as const;
@@ -99,12 +100,8 @@ export function storable(text: string): string {
 
 /** At most `max` characters: the head and the tail, with how much was left out between them. */
 export function clip(text: string, max: number): string {
-  if (text.length <= max) return text;
-  const half = Math.floor((max - 60) / 2);
-  // Never cut between the halves of a surrogate pair.
-  const head = wellFormed(text.slice(0, half));
-  const tail = wellFormed(text.slice(text.length - half));
-  return `${head}${leftOutMark(text.length - 2 * half)}${tail}`;
+  // Never cut between the halves of a surrogate pair: one left alone becomes U+FFFD.
+  return text.length <= max ? text : wellFormed(clipMiddle(text, max));
 }
 
 const sizeOf = (e: TranscriptEntry): number =>
