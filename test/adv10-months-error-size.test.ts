@@ -22,16 +22,19 @@ const HEAD = 'GET /export failed with 502: ';
 const TAIL = ' — the last line of the response';
 const bulk = (chars: number) => `${HEAD}${'0123456789abcdef'.repeat(Math.ceil(chars / 16)).slice(0, chars)}${TAIL}`;
 
-type Input = { chars: number; details: 'none' | 'one' | 'many' };
+type Input = { chars: number; details: 'none' | 'one' | 'many' | 'keys' };
 const fails = step(
   async ({ input }: { input: Input }) => {
     const message = bulk(input.chars);
     if (input.details === 'none') throw new Error(message);
-    // One long string among short ones, or fifty long ones (too many even once each is cut).
+    // One long string among short ones; fifty long ones (too many even once each is cut to 4 KiB); or
+    // thousands of keys (too many whatever their values are cut to).
     const details =
       input.details === 'one'
         ? { response: message, status: 502, lines: ['first', 'second'] }
-        : { lines: Array.from({ length: 50 }, () => message.slice(0, 10_000)) };
+        : input.details === 'many'
+          ? { lines: Array.from({ length: 50 }, () => message.slice(0, 10_000)) }
+          : Object.fromEntries(Array.from({ length: 5_000 }, (_, i) => [`header-${i}`, message.slice(0, 60)]));
     throw Object.assign(new Error('the export failed'), { category: 'permanent', details });
   },
   { retry: { maxAttempts: 2, initialDelayMs: 10, maxDelayMs: 10 } },
@@ -51,7 +54,7 @@ const machine = setup({
 const workflow = defineWorkflow({
   name: 'adv10.failsLong',
   machine,
-  input: z.object({ chars: z.number(), details: z.enum(['none', 'one', 'many']) }),
+  input: z.object({ chars: z.number(), details: z.enum(['none', 'one', 'many', 'keys']) }),
 });
 
 const cleanups = cleanupsAfterAll();
@@ -94,26 +97,32 @@ describe("a step's error is kept to a bounded size", () => {
     expect(run.error?.code).toBe('ERROR');
   });
 
-  it('details of megabytes: each string kept to its head and tail, or the details left out when that is not enough', async () => {
+  it('details of megabytes: each string kept to its head and tail, shorter when there are many, or the details left out', async () => {
     const engine = await engineOnPostgres();
-    const one = await engine.start(workflow, { chars: 1_000_000, details: 'one' });
-    const many = await engine.start(workflow, { chars: 1_000_000, details: 'many' });
-    await engine.waitFor(one, { timeoutMs: 60_000 });
-    await engine.waitFor(many, { timeoutMs: 60_000 });
-    for (const id of [one, many]) {
+    const ids = await Promise.all(
+      (['one', 'many', 'keys'] as const).map((details) => engine.start(workflow, { chars: 1_000_000, details })),
+    );
+    for (const id of ids) {
+      await engine.waitFor(id, { timeoutMs: 60_000 });
       for (const error of (await errorsOf(engine, id)).errors) {
         expect(JSON.stringify(error.details).length).toBeLessThanOrEqual(MAX_ERROR_DETAILS + 1_000);
         expect(error.message).toBe('the export failed');
       }
     }
-    const kept = (await engine.get(one)).error?.details as { response: string; status: number; lines: string[] };
+    const [one, many, keys] = await Promise.all(ids.map(async (id) => (await engine.get(id)).error?.details));
+    const kept = one as { response: string; status: number; lines: string[] };
     expect(kept.status).toBe(502);
     expect(kept.lines).toEqual(['first', 'second']);
     expect(kept.response.startsWith(HEAD)).toBe(true);
     expect(kept.response.endsWith(TAIL)).toBe(true);
     expect(kept.response).toMatch(/characters left out/);
-    const leftOut = (await engine.get(many)).error?.details as { leftOut?: string };
-    expect(leftOut.leftOut).toMatch(/characters of details left out/);
+    const lines = (many as { lines: string[] }).lines;
+    expect(lines).toHaveLength(50);
+    for (const line of lines) {
+      expect(line.startsWith(HEAD.slice(0, 10))).toBe(true);
+      expect(line).toMatch(/characters left out/);
+    }
+    expect((keys as { leftOut?: string }).leftOut).toMatch(/characters of details left out/);
   });
 
   it('a 140 MB message: the run fails with its own error, not with a write the database refused', async () => {

@@ -265,17 +265,25 @@ function writableDetails(details: unknown): Record<string, unknown> | undefined 
   // closed meanwhile (a toJSON that then throws) failed that write (test/adv3-progress-later.test.ts).
   if (text !== undefined && text.length <= MAX_ERROR_DETAILS && !holdsRefusedEscape(text))
     return JSON.parse(text) as Record<string, unknown>;
-  // Over the bound (MAX_ERROR_TEXT): each string kept to its head and tail; if that is not enough (many
-  // of them), the details are left out, saying how large they were.
+  // Over the bound (MAX_ERROR_DETAILS): each string kept to its head and tail; if that is not enough (many
+  // of them, or many objects), fewer objects and shorter strings (the rest `[Truncated]`); if that is not
+  // enough either (an object of many keys), the details are left out, saying how large they were.
   const large = text === undefined || text.length > MAX_ERROR_DETAILS;
-  const copy = storableCopy(details, [], 0, { left: MAX_COPIED_OBJECTS }, large ? MAX_DETAILS_STRING : undefined);
-  const kept = typeof copy === 'object' && copy !== null && !Array.isArray(copy) ? (copy as Record<string, unknown>) : { value: copy };
-  if (large && (JSON.stringify(kept)?.length ?? 0) > MAX_ERROR_DETAILS) {
-    return {
-      leftOut: `${text === undefined ? 'details' : `${text.length} characters of details`} left out: an error keeps ${MAX_ERROR_DETAILS}`,
-    };
+  if (!large) return asDetails(storableCopy(details, [], 0));
+  for (const [objects, chars] of [
+    [MAX_COPIED_OBJECTS, MAX_DETAILS_STRING],
+    [MAX_ERROR_DETAILS / 256, 100],
+  ] as const) {
+    const kept = asDetails(storableCopy(details, [], 0, { left: objects }, chars));
+    if ((JSON.stringify(kept)?.length ?? 0) <= MAX_ERROR_DETAILS) return kept;
   }
-  return kept;
+  const size = text === undefined ? 'details' : `${text.length} characters of details`;
+  return { leftOut: `${size} left out: over the ${MAX_ERROR_DETAILS} characters an error keeps` };
+}
+
+/** A copy of details as an object (a value that is not one is kept under `value`). */
+function asDetails(copy: unknown): Record<string, unknown> {
+  return typeof copy === 'object' && copy !== null && !Array.isArray(copy) ? (copy as Record<string, unknown>) : { value: copy };
 }
 
 /** Nesting kept by {@link storableCopy}: far below JSON.stringify's stack (~5,000 levels in Node) and jsonb's (~5,000–20,000 at max_stack_depth 2 MB). */
