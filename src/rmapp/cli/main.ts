@@ -123,9 +123,9 @@ process.stderr.on('error', () => {});
  * credentials and the values of the `agent.env` / `sandbox.env` variables named as secrets, read from
  * the file and the environment before the action runs (config.ts `configuredSecrets`; the credentials
  * of URLs in the variables this environment names for the sandbox are read before, for a usage error:
- * secret-variables.ts `variableSecrets`). Without the
- * last, `runs show` printed a sandbox password a test had printed, which the dashboard masked. Made at
- * the first print, once the options are parsed.
+ * secret-variables.ts `variableSecrets`). Without the configuration's secrets, `runs show` printed a
+ * sandbox password a test had printed, which the dashboard masked. Made at the first print, once the
+ * options are parsed.
  */
 let cliMasker: Masker | null = null;
 /** The configuration's secrets, read by the `preAction` hook (none before it: a usage error). */
