@@ -535,6 +535,11 @@ function openPostgres(url: string, max: number, source: string): Database {
    * failed while it waited for a connection keeps no timer — and the process — alive until its deadline.
    */
   const deadlines = new Set<NodeJS.Timeout>();
+  /**
+   * The connections {@link terminateBackend} makes (bounded by its own timeout): a close that gives up
+   * the pool's half-made connections leaves these be, or a backend blocked on a lock would outlive it.
+   */
+  const terminators = new WeakSet<Pg.Client>();
   /** The statement each connection runs now (timed or not): what a forced close terminates on the server. */
   const running = new Map<Pg.Client, string>();
   /**
@@ -550,6 +555,7 @@ function openPostgres(url: string, max: number, source: string): Database {
       application_name: 'rmapp',
       connectionTimeoutMillis: TERMINATE_TIMEOUT_MS,
     });
+    terminators.add(client);
     try {
       await client.connect();
       await client.query({
@@ -737,7 +743,15 @@ function openPostgres(url: string, max: number, source: string): Database {
       ending ??= (async () => {
         await Promise.race([Promise.allSettled([...inFlight]), forced.catch(() => {})]);
         await listener.close();
-        await pool.end();
+        // No statement waits for a connection now: a connection still being made is one a statement
+        // given up at its deadline asked for, through a partition (its startup message, or the answer,
+        // lost). pg-pool's end() waited for each until its connect timeout, 30 s after every statement
+        // had failed (test/close-in-partition.test.ts). Given up after end() has begun, so that the
+        // pool makes no new one for the next statement given up in its queue.
+        const ended = pool.end();
+        for (const client of connectingSince.keys())
+          if (!terminators.has(client)) destroyConnection(client, closedError(' while this connection was being made'));
+        await ended;
       })();
       // Forced: its connections are destroyed; a pool.end() that never resolves (a client pg-pool kept
       // after its connect threw) must not hold the stop.
