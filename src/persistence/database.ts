@@ -540,6 +540,14 @@ function openPostgres(url: string, max: number, source: string): Database {
    * the pool's half-made connections leaves these be, or a backend blocked on a lock would outlive it.
    */
   const terminators = new WeakSet<Pg.Client>();
+  /**
+   * The terminations of timed-out statements' backends still under way (each bounded by
+   * {@link TERMINATE_TIMEOUT_MS}): a close waits for them. Left behind, one kept its connection, and the
+   * process, alive past the close — up to that bound in a partition, where its handshake is never
+   * answered — and the backend it was for could still be running when the caller was told the store
+   * was closed (test/close-in-partition.test.ts).
+   */
+  const pendingTerminations = new Set<Promise<void>>();
   /** The statement each connection runs now (timed or not): what a forced close terminates on the server. */
   const running = new Map<Pg.Client, string>();
   /**
@@ -662,7 +670,11 @@ function openPostgres(url: string, max: number, source: string): Database {
         const client = on;
         if (client) {
           const pid = (client as unknown as { processID?: unknown }).processID;
-          if (typeof pid === 'number' && running.has(client)) terminateBackend(pid, config.text).catch(() => {});
+          if (typeof pid === 'number' && running.has(client)) {
+            const termination = terminateBackend(pid, config.text).catch(() => {});
+            pendingTerminations.add(termination);
+            void termination.finally(() => pendingTerminations.delete(termination));
+          }
           destroyConnection(client);
         }
         dropSilent(sentAt, timeout, client);
@@ -742,6 +754,7 @@ function openPostgres(url: string, max: number, source: string): Database {
       }
       ending ??= (async () => {
         await Promise.race([Promise.allSettled([...inFlight]), forced.catch(() => {})]);
+        await Promise.race([Promise.allSettled([...pendingTerminations]), forced.catch(() => {})]);
         await listener.close();
         // No statement waits for a connection now: a connection still being made is one a statement
         // given up at its deadline asked for, through a partition (its startup message, or the answer,
