@@ -17,6 +17,7 @@ import { checkRetryOptions, type RetryOptions } from '../../state_machine/run-re
 import { inexactNumber, inexactNumberMessage } from '../json-numbers.ts';
 import { ClientError, readClientBody } from './http-util.ts';
 import { firstInvalidByte } from '../utf8.ts';
+import { withFlagNames } from '../cli/flag-names.ts';
 
 /** Largest body of a write (a run's input or an event); the engine has its own, tighter limits. */
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -73,6 +74,25 @@ function eventWaitMs(req: IncomingMessage): number {
   if (!/^\d{1,5}$/.test(raw) || Number(raw) > MAX_EVENT_WAIT_MS)
     throw new ClientError(400, `waitMs must be a whole number of milliseconds from 0 to ${MAX_EVENT_WAIT_MS}, not "${raw.slice(0, 20)}".`);
   return Number(raw);
+}
+
+/**
+ * The `Idempotency-Key` header of an event write: the engine's `dedupeKey` for it (null when absent).
+ * A client that sends an event again after a timeout or a dropped connection — not knowing whether the
+ * first one arrived — must not have it applied twice; the CLI has `--dedupe-key`, and Stripe's and the
+ * IETF's `Idempotency-Key` is the header HTTP clients already send for this. A header, not a body field:
+ * every other field of the body is the event's payload. Malformed: a {@link ClientError}.
+ */
+function eventDedupeKey(req: IncomingMessage): string | null {
+  const raw = req.headers['idempotency-key'];
+  if (raw === undefined) return null;
+  // A header sent twice reaches Node joined with ", " (and HTTP reads a comma as a list): two keys are not one.
+  if (Array.isArray(raw) || raw === '' || raw.length > 200 || !/^[\x21-\x7e]+(?: [\x21-\x7e]+)*$/.test(raw) || raw.includes(','))
+    throw new ClientError(
+      400,
+      'The Idempotency-Key header must be one key of 1 to 200 printable ASCII characters without a comma (e.g. a UUID), the same each time the client sends this event again.',
+    );
+  return raw;
 }
 
 /** The engine's refusals of a client's request, as 4xx; anything else is the server's problem. */
@@ -132,10 +152,13 @@ export async function handleApiWrites(
       return true;
     }
     const waitMs = eventWaitMs(req);
+    const dedupeKey = eventDedupeKey(req);
     const body = await jsonObject(req, '{"type":"approve"}');
     if (typeof body.type !== 'string' || body.type === '')
       throw new ClientError(400, 'The event needs a non-empty string "type", e.g. {"type":"approve"}; other fields are its payload.');
-    const result = await engine.send(id, body as { type: string }, { waitMs });
+    const result = await engine
+      .send(id, body as { type: string }, { waitMs, dedupeKey: dedupeKey ?? undefined })
+      .catch((err: unknown) => Promise.reject(withFlagNames(err, { dedupeKey: 'the Idempotency-Key header' })));
     send(202, { delivered: result.delivered, outcome: result.outcome });
     return true;
   } catch (err) {
