@@ -64,6 +64,10 @@ const GUARD = [
   // its own children would inherit (a repository's test of its Ctrl-C handling would fail): the subshell restores them.
   '(trap - INT QUIT; exec /usr/bin/env -u _ -u SHLVL -u PWD "$@") <&0 &',
   'c=$!',
+  // From here the guard has nothing to say: bash would report a job killed by a signal (`line 19: 123
+  // Segmentation fault ( trap - INT QUIT; exec … )`) on its stderr, which is the command's, and a write
+  // to a pipe whose reader (the service) has died ends the guard by SIGPIPE, in the middle of its work.
+  'exec >/dev/null 2>&1',
   // `wait` returns early when the trapped TERM comes; the status is the one of the wait that reaped the command.
   'while :; do wait "$c"; status=$?; kill -0 "$c" 2>/dev/null || break; done',
   // A killed process may take a moment to go: a few passes, each killing what the last left (or forked).
