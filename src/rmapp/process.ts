@@ -54,6 +54,14 @@ export interface RunCommandOptions {
    * still holds stdout or stderr open after the grace period is killed.
    */
   killGroupOnExit?: boolean | undefined;
+  /**
+   * When the grace period of a stopped command (timeout, abort) ends, this signal to the command itself
+   * instead of SIGKILL to its group, and the group's SIGKILL only a grace period later if the command is
+   * still there. The sandbox's guard (sandbox/die-with-parent.ts) takes it to SIGKILL all the command
+   * left, in every process group of its session: a SIGKILL to its own group killed the guard first,
+   * leaving what `timeout` had moved to a group of its own. Default: SIGKILL to the group.
+   */
+  stopSignal?: NodeJS.Signals | undefined;
 }
 
 export interface CommandResult {
@@ -137,11 +145,17 @@ function spawnCommand(argv: readonly string[], options: RunCommandOptions): Prom
     const stdout = new OutputTail(max);
     const stderr = new OutputTail(max);
     let failure: Error | null = null;
+    const running = () => child.exitCode === null && child.signalCode === null;
     const kill = (reason: Error) => {
       if (failure) return;
       failure = reason;
       signal('SIGTERM');
-      setTimeout(() => signal('SIGKILL'), grace).unref();
+      setTimeout(() => {
+        if (!options.stopSignal) return signal('SIGKILL');
+        if (!running()) return;
+        child.kill(options.stopSignal);
+        setTimeout(() => running() && signal('SIGKILL'), grace).unref();
+      }, grace).unref();
     };
     const observe = (observer: ((chunk: Buffer) => void) | undefined, chunk: Buffer) => {
       if (!observer || failure) return;

@@ -10,21 +10,33 @@
  *   sleep running. Nor can the service kill a process group once it is dead itself.
  * - So a small guard (bash, a few MB, no Node start-up per command) stands between the service and the
  *   command. runCommand starts it as the leader of a new session and process group; the command and
- *   its children stay in that group. The guard gets the parent-death signal (SIGUSR1: runCommand
- *   itself only sends TERM and KILL to the group) and then removes the container, if any, and
- *   SIGKILLs the whole group, itself included. A service that died before the signal was armed is
- *   caught by the guard's `$PPID` no longer being the service. (Strictly, the signal comes when the
- *   thread that spawned the guard ends: runCommand spawns on the main thread, which ends with the
- *   process; a worker thread that spawned one would take its commands with it when it ended.)
- * - At a normal end (success, failure, and the timeout or cancel that runCommand signals to the group)
- *   the guard, once the command has exited, SIGKILLs whatever is left in the group — a server a test
- *   left running in the background, its stdio redirected away — and only then exits with the command's
- *   status, so nothing of the tree outlives the step even if the service dies the next moment.
- *   runCommand's `killGroupOnExit` kills the group again when the guard exits (a command that killed
- *   its guard). The guard ignores the group's SIGTERM (a trap, reset in the command), so a command
- *   given a grace period keeps it.
- * - A process that leaves the group on purpose (`setsid`) is not followed: the `none` driver is for
- *   trusted commands only; bubblewrap's pid namespace and a container's follow everything.
+ *   its children stay in that session. The guard gets the parent-death signal
+ *   ({@link GUARD_STOP_SIGNAL}: runCommand only sends TERM and KILL to the group) and then removes the
+ *   container, if any, and SIGKILLs the whole session, itself last. A service that died before the
+ *   signal was armed is caught by the guard's `$PPID` no longer being the service. (Strictly, the
+ *   signal comes when the thread that spawned the guard ends: runCommand spawns on the main thread,
+ *   which ends with the process; a worker thread that spawned one would take its commands with it
+ *   when it ended.)
+ * - The session, not the group: GNU `timeout` moves itself and what it runs to a group of its own
+ *   (to kill that group at its deadline), and so does a shell with job control (`set -m`) with each
+ *   background job. Following the group only, `timeout 600 npm test` — an ordinary test command —
+ *   outlived the step's end, its timeout or cancel, and a SIGKILLed worker. Leaving the group is no
+ *   way out of the session; leaving the session takes `setsid`, which is on purpose.
+ * - At a normal end (success, failure, timeout, cancel) the guard, once the command has exited,
+ *   SIGKILLs whatever is left in the session — a server a test left running in the background, its
+ *   stdio redirected away — and only then exits with the command's status, so nothing of the tree
+ *   outlives the step even if the service dies the next moment. runCommand's `killGroupOnExit` kills
+ *   the group again when the guard exits (a command that killed its guard).
+ * - Stopping: runCommand's SIGTERM reaches the guard's group; the guard passes it on to what moved to
+ *   other groups of the session and goes on waiting (a trap, reset in the command), so a command given
+ *   a grace period keeps it. When the grace period ends runCommand sends {@link GUARD_STOP_SIGNAL}
+ *   (its `stopSignal`), not SIGKILL: a SIGKILL to the group would kill the guard first and leave the
+ *   other groups running. The group's SIGKILL follows a grace period later if the guard is still there.
+ * - A process that leaves the session on purpose (`setsid`) is not followed, and a command that stops
+ *   (SIGSTOP) or kills its guard is no longer tied to the service's death (while the service lives,
+ *   runCommand still kills the group when the guard ends): the `none` driver is for trusted commands
+ *   only; bubblewrap's pid namespace and a container's follow everything, and a container's command
+ *   cannot reach the guard.
  *
  * A command killed by a signal ends the guard with 128 + its number (as bubblewrap reports it).
  *
@@ -35,6 +47,12 @@
  */
 
 /**
+ * What tells the guard to kill everything and go: the parent-death signal it is started with, and what
+ * runCommand sends it when a stopped command's grace period ends (`stopSignal`).
+ */
+export const GUARD_STOP_SIGNAL = 'SIGUSR1';
+
+/**
  * The guard's script (no untrusted text in it; the command is in its arguments): `$1` the service's
  * pid, `$2` the number of words of the clean-up command that follow, then the command. The command
  * runs through `env`, which drops the variables bash adds (`_`, `SHLVL`, `PWD`): its environment is
@@ -43,21 +61,31 @@
  */
 const GUARD = [
   'svc=$1; n=$2; shift 2; cleanup=("${@:1:$n}"); shift "$n"',
-  'stop() { if [ "$n" -gt 0 ]; then "${cleanup[@]}" </dev/null >/dev/null 2>&1; fi; kill -KILL 0; }',
-  // SIGKILLs the other processes of this group that still run; succeeds when there was one. Field 5 of
-  // `stat` is the group; the name before it, in parentheses, may hold anything: read after the last ") ".
-  'kill_others() {',
+  // signal_session SIGNAL [outside]: sends SIGNAL to the other processes of this session (the guard leads
+  // it), or only to those outside the guard's own group; succeeds when one of them still ran. Fields 5
+  // and 6 of `stat` are the group and the session; the name before them, in parentheses, may hold
+  // anything: read after the last ") ". A zombie is signalled too (its threads may still run) but not
+  // counted: it waits for its parent, not for this.
+  'signal_session() {',
   '  local f s p a found=1',
   '  for f in /proc/[0-9]*/stat; do',
   '    s=; read -r -d "" s 2>/dev/null <"$f"; [ -n "$s" ] || continue',
   '    p=${f#/proc/}; p=${p%/stat}; [ "$p" = "$$" ] && continue',
   '    a=(${s##*") "})',
-  '    if [ "${a[2]}" = "$$" ] && [ "${a[0]}" != Z ]; then kill -KILL "$p" 2>/dev/null; found=0; fi',
+  '    [ "${a[3]}" = "$$" ] || continue',
+  '    [ -n "$2" ] && [ "${a[2]}" = "$$" ] && continue',
+  '    kill -"$1" "$p" 2>/dev/null',
+  '    [ "${a[0]}" = Z ] || found=0',
   '  done',
   '  return $found',
   '}',
+  // A killed process may take a moment to go: a few passes, each killing what the last left (or forked).
+  'kill_session() { local pass; for pass in 1 2 3 4 5 6 7 8 9 10; do signal_session KILL || break; done; }',
+  // Once stopping, a second USR1 or a TERM changes nothing (a no-op trap: the clean-up command gets the default).
+  'stop() { trap : USR1 TERM; if [ "$n" -gt 0 ]; then "${cleanup[@]}" </dev/null >/dev/null 2>&1; fi; kill_session; kill -KILL 0; }',
   'trap stop USR1',
-  'trap : TERM',
+  // The group has the TERM already (runCommand signals it); what moved to a group of its own gets it from here.
+  'trap "signal_session TERM outside" TERM',
   '[ "$PPID" = "$svc" ] || stop',
   'command -v -- "$1" >/dev/null || { echo "rmapp sandbox: cannot run $1: not found" >&2; exit 127; }',
   // A background command of a shell without job control starts with SIGINT and SIGQUIT ignored, which
@@ -70,8 +98,7 @@ const GUARD = [
   'exec >/dev/null 2>&1',
   // `wait` returns early when the trapped TERM comes; the status is the one of the wait that reaped the command.
   'while :; do wait "$c"; status=$?; kill -0 "$c" 2>/dev/null || break; done',
-  // A killed process may take a moment to go: a few passes, each killing what the last left (or forked).
-  'for pass in 1 2 3 4 5 6 7 8 9 10; do kill_others || break; done',
+  'kill_session',
   'exit "$status"',
 ].join('\n');
 
@@ -79,17 +106,19 @@ const GUARD = [
  * `argv` run so that it and every process it starts die with this process (see the module's
  * comment). `cleanup` runs first when this process dies: `docker rm -f <name>`, since a container
  * lives in the daemon's process tree, not in the client's. Start the result with runCommand's
- * `killGroupOnExit`.
+ * `killGroupOnExit` and `stopSignal: GUARD_STOP_SIGNAL`.
  *
  * @example
- * await runCommand(dieWithParent(['npm', 'test']), { cwd: ws, env, inheritEnv: false, program: 'npm', killGroupOnExit: true });
+ * await runCommand(dieWithParent(['npm', 'test']), {
+ *   cwd: ws, env, inheritEnv: false, program: 'npm', killGroupOnExit: true, stopSignal: GUARD_STOP_SIGNAL,
+ * });
  */
 export function dieWithParent(argv: readonly string[], options: { cleanup?: readonly string[] } = {}): string[] {
   const cleanup = options.cleanup ?? [];
   return [
     'setpriv',
     '--pdeathsig',
-    'USR1',
+    GUARD_STOP_SIGNAL.slice('SIG'.length),
     '--',
     '/bin/bash',
     '-c',

@@ -17,7 +17,7 @@ import { dropSetIdBits } from '../workspace-access.ts';
 import { bubblewrapArgs, SANDBOX_RUN_DIR } from './bubblewrap.ts';
 import { cgroupsAvailable, createCgroup } from './cgroup.ts';
 import { containerArgs } from './container.ts';
-import { dieWithParent } from './die-with-parent.ts';
+import { dieWithParent, GUARD_STOP_SIGNAL } from './die-with-parent.ts';
 import { sandboxEnv } from './env.ts';
 import { startEgressProxy } from './egress-proxy.ts';
 import { DEFAULT_LIMITS, type Sandbox, type SandboxDriver, type SandboxJob, type SandboxSettings } from './types.ts';
@@ -108,6 +108,7 @@ export function createSandbox(partial: Partial<SandboxSettings> = {}): Sandbox {
         onStderr: job.onStderr,
         killGraceMs: job.killGraceMs,
         killGroupOnExit: true,
+        stopSignal: TIES ? GUARD_STOP_SIGNAL : undefined,
       });
       notRunnable(result, job.argv[0] as string, settings.driver);
       return result;
@@ -201,6 +202,7 @@ export function createSandbox(partial: Partial<SandboxSettings> = {}): Sandbox {
           onStderr: job.onStderr,
           killGraceMs: job.killGraceMs,
           killGroupOnExit: settings.driver === 'container',
+          stopSignal: settings.driver === 'container' && TIES ? GUARD_STOP_SIGNAL : undefined,
         });
         notRunnable(result, job.argv[0] as string, settings.driver);
         return result;
