@@ -11,8 +11,8 @@
  * - So a small guard (bash, a few MB, no Node start-up per command) stands between the service and the
  *   command. runCommand starts it as the leader of a new session and process group; the command and
  *   its children stay in that session. The guard gets the parent-death signal
- *   ({@link GUARD_STOP_SIGNAL}: runCommand only sends TERM and KILL to the group) and then removes the
- *   container, if any, and SIGKILLs the whole session, itself last. A service that died before the
+ *   ({@link GUARD_STOP_SIGNAL}: runCommand only sends TERM and KILL to the group) and then SIGKILLs the
+ *   whole session, then removes the container, if any, and goes last. A service that died before the
  *   signal was armed is caught by the guard's `$PPID` no longer being the service. (Strictly, the
  *   signal comes when the thread that spawned the guard ends: runCommand spawns on the main thread,
  *   which ends with the process; a worker thread that spawned one would take its commands with it
@@ -81,8 +81,10 @@ const GUARD = [
   '}',
   // A killed process may take a moment to go: a few passes, each killing what the last left (or forked).
   'kill_session() { local pass; for pass in 1 2 3 4 5 6 7 8 9 10; do signal_session KILL || break; done; }',
-  // Once stopping, a second USR1 or a TERM changes nothing (a no-op trap: the clean-up command gets the default).
-  'stop() { trap : USR1 TERM; if [ "$n" -gt 0 ]; then "${cleanup[@]}" </dev/null >/dev/null 2>&1; fi; kill_session; kill -KILL 0; }',
+  // Once stopping, a second USR1 or a TERM changes nothing (a no-op trap: the clean-up command gets the
+  // default). The command first, then the clean-up: a `docker run` client still alive while `rm -f` ran
+  // could create its container after the daemon had answered that there was none, and it ran on.
+  'stop() { trap : USR1 TERM; kill_session; if [ "$n" -gt 0 ]; then "${cleanup[@]}" </dev/null >/dev/null 2>&1; fi; kill -KILL 0; }',
   'trap stop USR1',
   // The group has the TERM already (runCommand signals it); what moved to a group of its own gets it from here.
   'trap "signal_session TERM outside" TERM',
@@ -104,8 +106,9 @@ const GUARD = [
 
 /**
  * `argv` run so that it and every process it starts die with this process (see the module's
- * comment). `cleanup` runs first when this process dies: `docker rm -f <name>`, since a container
- * lives in the daemon's process tree, not in the client's. Start the result with runCommand's
+ * comment). `cleanup` runs when this process dies, once the command is dead (a client killed after it
+ * could still create what `cleanup` removes): `docker rm -f <name>`, since a container lives in the
+ * daemon's process tree, not in the client's. Start the result with runCommand's
  * `killGroupOnExit` and `stopSignal: GUARD_STOP_SIGNAL`.
  *
  * @example
