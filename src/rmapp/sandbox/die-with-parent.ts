@@ -54,10 +54,13 @@ export const GUARD_STOP_SIGNAL = 'SIGUSR1';
 
 /**
  * The guard's script (no untrusted text in it; the command is in its arguments): `$1` the service's
- * pid, `$2` the number of words of the clean-up command that follow, then the command. The command
- * runs through `env`, which drops the variables bash adds (`_`, `SHLVL`, `PWD`): its environment is
- * the one built for it. A command that cannot be found is said on stderr as the bubblewrap driver's
- * forwarder says it, and becomes COMMAND_NOT_RUNNABLE (sandbox/index.ts `notRunnable`).
+ * pid, `$2` the number of words of the clean-up command that follow, then the command. bash's own
+ * `exec` starts the command, once the variables bash adds (`_`, `SHLVL`, `PWD`) are no longer
+ * exported: its environment is the one built for it. Not `env`, which reads its first arguments as
+ * its own (`./tests=fast.sh echo` set a variable and ran `echo`; `-S/x` split `/x` into a command
+ * line). A command that is no program on the PATH (nor a file, for a name with `/`) — a shell built-in
+ * such as `cd`, one of the guard's functions — is said on stderr as the bubblewrap driver's forwarder
+ * says it, and becomes COMMAND_NOT_RUNNABLE (sandbox/index.ts `notRunnable`), as it does under bwrap.
  */
 const GUARD = [
   'svc=$1; n=$2; shift 2; cleanup=("${@:1:$n}"); shift "$n"',
@@ -89,10 +92,10 @@ const GUARD = [
   // The group has the TERM already (runCommand signals it); what moved to a group of its own gets it from here.
   'trap "signal_session TERM outside" TERM',
   '[ "$PPID" = "$svc" ] || stop',
-  'command -v -- "$1" >/dev/null || { echo "rmapp sandbox: cannot run $1: not found" >&2; exit 127; }',
+  'type -P -- "$1" >/dev/null || { echo "rmapp sandbox: cannot run $1: not found" >&2; exit 127; }',
   // A background command of a shell without job control starts with SIGINT and SIGQUIT ignored, which
   // its own children would inherit (a repository's test of its Ctrl-C handling would fail): the subshell restores them.
-  '(trap - INT QUIT; exec /usr/bin/env -u _ -u SHLVL -u PWD "$@") <&0 &',
+  '(trap - INT QUIT; export -n _ SHLVL PWD OLDPWD; exec -- "$@") <&0 &',
   'c=$!',
   // From here the guard has nothing to say: bash would report a job killed by a signal (`line 19: 123
   // Segmentation fault ( trap - INT QUIT; exec … )`) on its stderr, which is the command's, and a write
