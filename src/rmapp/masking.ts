@@ -37,7 +37,25 @@ const PATTERNS: RegExp[] = [
   // git's `x-access-token:<token>` and credentials in query strings.
   /x-access-token:[^@\s"']{1,2000}/gi,
 ];
-const QUERY_SECRET = /([?&](?:access_token|refresh_token|client_secret|token|api_key|apikey|password|secret|sig)=)[^&\s"'#]{1,2000}/gi;
+/**
+ * Query-string parameters whose values are credentials, in any case: masked where they stand in any
+ * text (`?token=…`), and by value when a variable the sandbox is given holds them in a URL
+ * (secret-variables.ts `urlCredentials`), since a test may print the value alone or base64 its
+ * environment.
+ */
+export const SECRET_QUERY_PARAMETERS: readonly string[] = [
+  'access_token',
+  'refresh_token',
+  'client_secret',
+  'token',
+  'api_key',
+  'apikey',
+  'password',
+  'sslpassword',
+  'secret',
+  'sig',
+];
+const QUERY_SECRET = new RegExp(`([?&](?:${SECRET_QUERY_PARAMETERS.join('|')})=)[^&\\s"'#]{1,2000}`, 'gi');
 /** `scheme://user:password@host` → `scheme://user:[REDACTED]@host` (bounded: linear on `a.a.a.…`). */
 const URL_PASSWORD = /\b([a-z][a-z0-9+.-]{0,30}:\/\/[^\s:/@"']{1,256}):[^\s@/"']{1,256}@/gi;
 /** Keys whose values are secrets: `githubToken`, `webhook_secret`, `privateKey`, `apiKey` — not `maxTokens` or `secretary`. */

@@ -9,7 +9,7 @@
  * Kept out of config.ts so that the CLI's masker (cli/main.ts) can use it without loading the
  * configuration's schema.
  */
-import { connectionStringSecrets, decodeOrKeep } from './masking.ts';
+import { connectionStringSecrets, decodeOrKeep, SECRET_QUERY_PARAMETERS } from './masking.ts';
 
 /** Parts of a variable's name that say it holds a secret, anywhere in a part (`ANTHROPIC_API_KEY`, `NPM_TOKEN`, `AWS_SECRET_ACCESS_KEY`, `PGPASSWORD`). */
 const SECRET_WORD = /token|secret|passw|key|auth(?!ors?$|ority)|credential|cookie|session/;
@@ -62,13 +62,17 @@ const LOGIN = /^[A-Za-z][A-Za-z._-]{0,31}$/;
 
 /**
  * The credentials in the URLs of `text`: each password (as written and decoded, and a `password` or
- * `sslpassword` parameter: {@link connectionStringSecrets}) and each user part that stands alone and
- * is not a login ({@link LOGIN}). A value may hold several URLs, separated by blanks or run together
+ * `sslpassword` parameter: {@link connectionStringSecrets}), each user part that stands alone and
+ * is not a login ({@link LOGIN}), and the value of each query parameter the masker masks where it
+ * stands (masking.ts `SECRET_QUERY_PARAMETERS`: `?token=…`, `?access_token=…`, as written and
+ * decoded) — that pattern alone left the token readable when a test printed it on its own or
+ * base64'd its environment. A value may hold several URLs, separated by blanks or run together
  * (`https://a:x@h1,https://b:y@h2`): each is read from its scheme to the next.
  *
  * @example
- * urlCredentials('https://ghp_abc123def456@github.com/o/r.git'); // ['ghp_abc123def456']
+ * urlCredentials('https://ghp_abc123def456@github.com/o/r.git'); // ['ghp_abc123def456', 'ghp_abc123def456']
  * urlCredentials('postgres://app:s3cret@db/test'); // ['s3cret', 's3cret']
+ * urlCredentials('https://pypi.example.com/simple/?token=t0k3n'); // ['t0k3n', 't0k3n']
  * urlCredentials('ssh://git@github.com/o/r.git'); // []
  */
 export function urlCredentials(text: string): string[] {
@@ -80,7 +84,23 @@ export function urlCredentials(text: string): string[] {
       out.push(...connectionStringSecrets(url));
       const user = loneUser(url);
       if (user && !LOGIN.test(decodeOrKeep(user))) out.push(user, decodeOrKeep(user));
+      out.push(...queryCredentials(url));
     }
+  }
+  return out;
+}
+
+const QUERY_NAMES = new Set(SECRET_QUERY_PARAMETERS);
+
+/** The values of the secret parameters in a URL's query (before any `#`), as written and decoded. */
+function queryCredentials(url: string): string[] {
+  const start = url.indexOf('?');
+  if (start < 0) return [];
+  const out: string[] = [];
+  for (const pair of (url.slice(start + 1).split('#')[0] ?? '').split('&')) {
+    const eq = pair.indexOf('=');
+    const value = eq < 0 ? '' : pair.slice(eq + 1);
+    if (value && QUERY_NAMES.has(decodeOrKeep(pair.slice(0, eq)).toLowerCase())) out.push(value, decodeOrKeep(value));
   }
   return out;
 }

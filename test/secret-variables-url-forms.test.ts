@@ -1,0 +1,31 @@
+/**
+ * The credentials of the URLs in the variables the sandbox is given (`sandbox.env`, `agent.env`), in the
+ * forms operators write them, are masked by value wherever a command's output carries them — alone,
+ * in the URL, in `env | base64` — by the service's one masker (src/rmapp/masking.ts), fed by
+ * src/rmapp/secret-variables.ts as the service (config.ts `secretsOf`) and the CLI feed it.
+ */
+import { describe, expect, it } from 'vitest';
+import { createMasker, MASK } from '../src/rmapp/masking.ts';
+import { variableSecrets } from '../src/rmapp/secret-variables.ts';
+
+/** The masker of a service whose `sandbox.env` names this one variable. */
+const maskerFor = (value: string) => createMasker(variableSecrets(['MIRROR'], { MIRROR: value }));
+
+/** What a test run that printed the secret alone, the variable, and `env | base64` shows, masked. */
+function printed(value: string, secret: string): string {
+  const masker = maskerFor(value);
+  return masker.text(`secret: ${secret}\nMIRROR=${value}\n${Buffer.from(`HOME=/tmp/home\nMIRROR=${value}\n`).toString('base64')}`);
+}
+
+describe('the credentials of a URL in a variable the sandbox is given', () => {
+  it.each([
+    ['token', 'https://pypi.example.com/simple/?token=qT0k3nValue99&x=1', 'qT0k3nValue99'],
+    ['access_token', 'https://api.example.com/v1?access_token=aXs9tok3n77', 'aXs9tok3n77'],
+    ['api_key (any case)', 'https://maps.example.com/tiles?API_KEY=k3yValue123', 'k3yValue123'],
+    ['sslpassword', 'postgres://app@db/test?sslpassword=ss1Pass99x', 'ss1Pass99x'],
+  ])('a secret query parameter (%s) is masked alone and in base64, not only where it stands in the URL', (_name, value, secret) => {
+    const out = printed(value, secret);
+    expect(out).not.toContain(secret);
+    expect(out).toContain(MASK);
+  });
+});
