@@ -28,4 +28,24 @@ describe('the credentials of a URL in a variable the sandbox is given', () => {
     expect(out).not.toContain(secret);
     expect(out).toContain(MASK);
   });
+
+  it('a token before the `:` is masked, whatever stands after it (GitHub’s `https://<token>:x-oauth-basic@github.com`)', () => {
+    // Only a user standing alone was taken: the URL pattern then hid the constant `x-oauth-basic` and
+    // left the token itself in the URL as printed.
+    const token = '0123456789abcdef0123456789abcdef01234567';
+    const out = printed(`https://${token}:x-oauth-basic@github.com/acme/widgets.git`, token);
+    expect(out).not.toContain(token);
+    expect(out).not.toContain(token.slice(0, 20));
+  });
+
+  it('a login stays readable, alone or before a password', () => {
+    const masker = createMasker(
+      variableSecrets(['A', 'B', 'C'], {
+        A: 'ssh://git@github.com/o/r.git',
+        B: 'postgres://postgres@db/test',
+        C: 'amqp://guest:s3cretpass@mq/',
+      }),
+    );
+    expect(masker.text('git fetch as git; psql -U postgres; login guest')).toBe('git fetch as git; psql -U postgres; login guest');
+  });
 });

@@ -52,18 +52,19 @@ export function isSecretName(name: string): boolean {
 const URL_START = /[a-z][a-z0-9+.-]{0,30}:\/\//gi;
 
 /**
- * A URL's user part without a password that is a login, not a key: letters (and `.`, `_`, `-`), at most
- * 32 — `git@`, `postgres@`, `default@`. Anything else alone before the `@` is taken as a token:
- * `https://ghp_…@github.com`, a Sentry DSN's 32 hex digits. Masking a login everywhere (every
- * "postgres" in every log line) would hide what an operator reads; a user with digits is masked, which
- * costs little.
+ * A URL's user part that is a login, not a key: letters (and `.`, `_`, `-`), at most 32 — `git@`,
+ * `postgres@`, `guest:…@`. Anything else before the `@`, with a password after it or not, is taken as
+ * a token: `https://ghp_…@github.com`, a Sentry DSN's 32 hex digits, GitHub's
+ * `https://<token>:x-oauth-basic@github.com` (where the password is a constant). Masking a login
+ * everywhere (every "postgres" in every log line) would hide what an operator reads; a user with digits
+ * is masked, which costs little.
  */
 const LOGIN = /^[A-Za-z][A-Za-z._-]{0,31}$/;
 
 /**
  * The credentials in the URLs of `text`: each password (as written and decoded, and a `password` or
- * `sslpassword` parameter: {@link connectionStringSecrets}), each user part that stands alone and
- * is not a login ({@link LOGIN}), and the value of each query parameter the masker masks where it
+ * `sslpassword` parameter: {@link connectionStringSecrets}), each user part that is not a login
+ * ({@link LOGIN}), and the value of each query parameter the masker masks where it
  * stands (masking.ts `SECRET_QUERY_PARAMETERS`: `?token=…`, `?access_token=…`, as written and
  * decoded) — that pattern alone left the token readable when a test printed it on its own or
  * base64'd its environment. A value may hold several URLs, separated by blanks or run together
@@ -82,7 +83,7 @@ export function urlCredentials(text: string): string[] {
     for (const [i, start] of starts.entries()) {
       const url = word.slice(start, starts[i + 1] ?? word.length);
       out.push(...connectionStringSecrets(url));
-      const user = loneUser(url);
+      const user = userPart(url);
       if (user && !LOGIN.test(decodeOrKeep(user))) out.push(user, decodeOrKeep(user));
       out.push(...queryCredentials(url));
     }
@@ -105,17 +106,16 @@ function queryCredentials(url: string): string[] {
   return out;
 }
 
-/** The user part of a URL that has one and no password (as written), else ''. */
-function loneUser(url: string): string {
+/** The user part of a URL (as written), else ''. */
+function userPart(url: string): string {
   try {
-    const parsed = new URL(url);
-    return parsed.password ? '' : parsed.username;
+    return new URL(url).username;
   } catch {
-    // Unparsable (a port of 99999): the authority runs to the first `/`, its user part to the last `@` in it.
+    // Unparsable (a port of 99999): the authority runs to the first `/`, its user part to the last `@` in
+    // it, then to the first `:` in that.
     const authority = url.slice(url.indexOf('://') + 3).split('/')[0] ?? '';
     const at = authority.lastIndexOf('@');
-    const userinfo = at < 0 ? '' : authority.slice(0, at);
-    return userinfo.includes(':') ? '' : userinfo;
+    return at < 0 ? '' : (authority.slice(0, at).split(':')[0] ?? '');
   }
 }
 
