@@ -48,4 +48,10 @@ describe('the credentials of a URL in a variable the sandbox is given', () => {
     );
     expect(masker.text('git fetch as git; psql -U postgres; login guest')).toBe('git fetch as git; psql -U postgres; login guest');
   });
+
+  it('a token of letters only, in mixed case, is no login', () => {
+    // Letters alone passed for a login: about one random 20-character key in 34 has no digit.
+    const token = 'QwErTyUiOpAsDfGhJkLz';
+    expect(printed(`https://${token}@mirror.example.com/simple/`, token)).not.toContain(token);
+  });
 });

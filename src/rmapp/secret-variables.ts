@@ -52,14 +52,15 @@ export function isSecretName(name: string): boolean {
 const URL_START = /[a-z][a-z0-9+.-]{0,30}:\/\//gi;
 
 /**
- * A URL's user part that is a login, not a key: letters (and `.`, `_`, `-`), at most 32 — `git@`,
- * `postgres@`, `guest:…@`. Anything else before the `@`, with a password after it or not, is taken as
- * a token: `https://ghp_…@github.com`, a Sentry DSN's 32 hex digits, GitHub's
- * `https://<token>:x-oauth-basic@github.com` (where the password is a constant). Masking a login
- * everywhere (every "postgres" in every log line) would hide what an operator reads; a user with digits
- * is masked, which costs little.
+ * A URL's user part that is a login, not a key: lower-case letters (and `.`, `_`, `-`), at most 32 —
+ * `git@`, `postgres@`, `guest:…@`. Anything else before the `@`, with a password after it or not, is
+ * taken as a token: `https://ghp_…@github.com`, a Sentry DSN's 32 hex digits, GitHub's
+ * `https://<token>:x-oauth-basic@github.com` (where the password is a constant), and a key of letters
+ * only in mixed case (about one random 20-character key in 34 has no digit). Masking a login everywhere
+ * (every "postgres" in every log line) would hide what an operator reads; a user with digits or
+ * capitals is masked, which costs little.
  */
-const LOGIN = /^[A-Za-z][A-Za-z._-]{0,31}$/;
+const LOGIN = /^[a-z][a-z._-]{0,31}$/;
 
 /**
  * The credentials in the URLs of `text`: each password (as written and decoded, and a `password` or
