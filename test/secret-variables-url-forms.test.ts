@@ -54,4 +54,16 @@ describe('the credentials of a URL in a variable the sandbox is given', () => {
     const token = 'QwErTyUiOpAsDfGhJkLz';
     expect(printed(`https://${token}@mirror.example.com/simple/`, token)).not.toContain(token);
   });
+
+  it.each([
+    ['a quote', "postgres://app:Xk9'mP2wQ7z@db/test", "Xk9'mP2wQ7z"],
+    ['a double quote', 'postgres://app:Xk9"mP2wQ7z@db/test', 'Xk9"mP2wQ7z'],
+    ['angle brackets', 'https://deploy:Xk9<mP2>wQ7z@mirror.example.com/', 'Xk9<mP2>wQ7z'],
+  ])('a password holding %s, unencoded, is masked', (_name, value, secret) => {
+    // The value was cut into words at quotes and brackets (a URL quoted in a value), which cut such a
+    // password in two, and the URL pattern stops at a quote: it was printed in the clear.
+    const out = printed(value, secret);
+    expect(out).not.toContain(secret);
+    expect(out).not.toContain('mP2');
+  });
 });

@@ -69,7 +69,7 @@ const LOGIN = /^[a-z][a-z._-]{0,31}$/;
  * stands (masking.ts `SECRET_QUERY_PARAMETERS`: `?token=…`, `?access_token=…`, as written and
  * decoded) — that pattern alone left the token readable when a test printed it on its own or
  * base64'd its environment. A value may hold several URLs, separated by blanks or run together
- * (`https://a:x@h1,https://b:y@h2`): each is read from its scheme to the next.
+ * (`https://a:x@h1,https://b:y@h2`), or quoted: each is read from its scheme to the next.
  *
  * @example
  * urlCredentials('https://ghp_abc123def456@github.com/o/r.git'); // ['ghp_abc123def456', 'ghp_abc123def456']
@@ -79,7 +79,11 @@ const LOGIN = /^[a-z][a-z._-]{0,31}$/;
  */
 export function urlCredentials(text: string): string[] {
   const out: string[] = [];
-  for (const word of text.split(/[\s"'<>]+/)) {
+  // Read twice: cut at blanks, quotes and angle brackets (a URL quoted in a JSON or shell-quoted value
+  // ends at its quote), and cut at blanks only (an unencoded `'`, `"`, `<` or `>` in a password cut
+  // it in two, and the masker's URL pattern stops at a quote: it was printed in the clear). A reading
+  // that cuts a URL wrongly gives nothing, or a string that only that value holds.
+  for (const word of new Set([...text.split(/[\s"'<>]+/), ...text.split(/\s+/)])) {
     const starts = [...word.matchAll(URL_START)].map((m) => m.index);
     for (const [i, start] of starts.entries()) {
       const url = word.slice(start, starts[i + 1] ?? word.length);
