@@ -66,4 +66,16 @@ describe('the credentials of a URL in a variable the sandbox is given', () => {
     expect(out).not.toContain(secret);
     expect(out).not.toContain('mP2');
   });
+
+  it('a password that is its own user (a CI database’s postgres:postgres) is masked in the URL, not in every word', () => {
+    // Masked by value, `postgres` went from every scheme, role and file name the tests printed:
+    // `[REDACTED]://[REDACTED]:[REDACTED]@localhost…, see [REDACTED]ql.conf`. It is no secret from
+    // whoever reads the user, which the URL shows.
+    const masker = createMasker(
+      variableSecrets(['TEST_DATABASE_URL'], { TEST_DATABASE_URL: 'postgres://postgres:postgres@localhost:5432/test' }),
+    );
+    expect(masker.text('psql postgres://postgres:postgres@localhost:5432/test: role "postgres"; see postgresql.conf')).toBe(
+      `psql postgres://postgres:${MASK}@localhost:5432/test: role "postgres"; see postgresql.conf`,
+    );
+  });
 });

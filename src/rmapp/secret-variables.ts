@@ -69,7 +69,8 @@ const LOGIN = /^[a-z][a-z._-]{0,31}$/;
  * stands (masking.ts `SECRET_QUERY_PARAMETERS`: `?token=…`, `?access_token=…`, as written and
  * decoded) — that pattern alone left the token readable when a test printed it on its own or
  * base64'd its environment. A value may hold several URLs, separated by blanks or run together
- * (`https://a:x@h1,https://b:y@h2`), or quoted: each is read from its scheme to the next.
+ * (`https://a:x@h1,https://b:y@h2`), or quoted: each is read from its scheme to the next. A password
+ * that is the URL's own user (`postgres://postgres:postgres@…`) is left to the masker's URL pattern.
  *
  * @example
  * urlCredentials('https://ghp_abc123def456@github.com/o/r.git'); // ['ghp_abc123def456', 'ghp_abc123def456']
@@ -87,10 +88,13 @@ export function urlCredentials(text: string): string[] {
     const starts = [...word.matchAll(URL_START)].map((m) => m.index);
     for (const [i, start] of starts.entries()) {
       const url = word.slice(start, starts[i + 1] ?? word.length);
-      out.push(...connectionStringSecrets(url));
       const user = userPart(url);
+      // A password that is its user (a CI database's postgres:postgres) is no secret from whoever reads
+      // the user, which the URL shows; masked by value, it took `postgres` out of every scheme, role and
+      // file name a test printed. The masker's URL pattern still hides it where it stands.
+      const own = new Set([user, decodeOrKeep(user)]);
+      out.push(...[...connectionStringSecrets(url), ...queryCredentials(url)].filter((s) => !own.has(s)));
       if (user && !LOGIN.test(decodeOrKeep(user))) out.push(user, decodeOrKeep(user));
-      out.push(...queryCredentials(url));
     }
   }
   return out;
