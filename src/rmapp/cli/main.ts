@@ -139,8 +139,15 @@ const cliSecrets = (): string[] => [
   ...configSecrets,
 ];
 const masker = (): Masker => (cliMasker ??= createMasker(cliSecrets()));
+/**
+ * Prints text, or a value as JSON, masked. A value is masked as the API masks its answers (masker.value:
+ * secret-named keys' values replaced as well), then as text: `runs show --json` printed a run's
+ * `{"apiKey": …}` in the clear where the API and the dashboard showed it masked.
+ */
 const print = (value: unknown) =>
-  process.stdout.write(`${masker().text(typeof value === 'string' ? value : JSON.stringify(value, null, 2))}\n`);
+  process.stdout.write(`${masker().text(typeof value === 'string' ? value : JSON.stringify(masker().value(value), null, 2))}\n`);
+/** A run as the API shows it, for the plain-text views (its output and state may hold secret-named keys). */
+const shown = <T>(value: T): T => masker().value(value);
 
 program
   .command('migrate')
@@ -203,7 +210,7 @@ program
             if (!isFinalStatus(after.status)) return reportStopped('start', id, sig, run.status, embedded);
             run = after;
           }
-          print(o.json ? runToJson(run) : formatRunDetails(run, []));
+          print(o.json ? runToJson(run) : formatRunDetails(shown(run), []));
           if (run.status !== 'succeeded') process.exitCode = 1;
         });
       } finally {
@@ -245,7 +252,11 @@ runs
       const history = await engine.history(id);
       // A failed run's queued signals are what a retry delivers, and what `retry --drop-signal <id>` can leave out.
       const queued = run.status === 'failed' ? await engine.queuedSignals(id, 10) : undefined;
-      print(o.json ? { ...runToJson(run), history, ...(queued ? { queuedSignals: queued } : {}) } : formatRunDetails(run, history, queued));
+      print(
+        o.json
+          ? { ...runToJson(run), history, ...(queued ? { queuedSignals: queued } : {}) }
+          : formatRunDetails(shown(run), shown(history), queued),
+      );
     });
   });
 
@@ -286,7 +297,9 @@ runs
       process.once('SIGINT', onSignal);
       try {
         const run = await followRun(engine, id, print, { json: o.json, pollMs: o.pollMs, signal: stop.signal });
-        print(o.json ? { event: isFinalStatus(run.status) ? 'finished' : 'stopped', run: runToJson(run) } : formatRunDetails(run, []));
+        print(
+          o.json ? { event: isFinalStatus(run.status) ? 'finished' : 'stopped', run: runToJson(run) } : formatRunDetails(shown(run), []),
+        );
         if (run.status !== 'succeeded') process.exitCode = 1;
       } finally {
         process.off('SIGINT', onSignal);

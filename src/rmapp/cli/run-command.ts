@@ -92,7 +92,8 @@ export function addRunCommand(program: Command): void {
       });
       const executor = runtime.registry.bind(engine);
       const progress = attachProgressComments(engine, runtime.github, progressOptions(config, runtime.registry.workflows, log));
-      const out = (line: unknown) => process.stdout.write(`${masker.text(o.json ? JSON.stringify(line) : String(line))}\n`);
+      // As the API masks (masker.value: secret-named keys too), then as text.
+      const out = (line: unknown) => process.stdout.write(`${masker.text(o.json ? JSON.stringify(masker.value(line)) : String(line))}\n`);
       let runId = '';
       const mine = (e: { runId: string }) => e.runId === runId;
       engine.on(
@@ -156,7 +157,7 @@ export function addRunCommand(program: Command): void {
           if (run === null) return reportStopped('run', runId, stop.signalled() ?? 'SIGINT', status, embedded);
         }
         await progress.flush();
-        out(o.json ? { event: 'finished', run: runToJson(run) } : formatRunDetails(run, []));
+        out(o.json ? { event: 'finished', run: runToJson(run) } : formatRunDetails(masker.value(run), []));
         if (run.status !== 'succeeded') process.exitCode = 1;
       } finally {
         stop.dispose();
