@@ -16,6 +16,8 @@ import type { GitHubOctokit } from '../rmapp/github/client.ts';
 import { withSignal } from '../rmapp/github/abortable.ts';
 import { ensurePullRequest, marker, markReadyForReview, requestReview, upsertComment } from '../rmapp/github/writes.ts';
 import { closedSince } from '../rmapp/github/issue-closed.ts';
+import { checkIssueBranch } from '../rmapp/github/issue-branch-owner.ts';
+import { ownLogin } from '../rmapp/github/client.ts';
 import { agentSummary, attemptTrailers, commitMessage, pullRequestBody, pullRequestTitle } from '../rmapp/pull-request-text.ts';
 import { failureReason, nextSteps } from '../rmapp/run-texts.ts';
 import { summarizeTests, testResultLine, type TestReport } from '../rmapp/test-report.ts';
@@ -39,6 +41,12 @@ export interface IssueImplementationDeps {
   /** The bot's login, for the approval instructions. */
   botName?: string;
 }
+
+/**
+ * The artifact holding the commits an issue run pushed to its branch (recorded before each push): the
+ * run's own evidence that an existing `rmapp/issue-<n>` is the one it made (github/issue-branch-owner.ts).
+ */
+export const BRANCH_PUSHES = 'branch-pushes';
 
 /** The marker the implementing prompt carries when a test run failed before. */
 export const PREVIOUS_FAILURE_HEADING = 'Previous test run failed';
@@ -105,6 +113,43 @@ async function inPlanningDir<T>(workspaces: Workspaces, runId: string, fn: (dir:
 export function issueImplementationSteps(deps: IssueImplementationDeps): IssueImplementationSteps {
   const workspace = (runId: string, input: { owner: string; repo: string; branch: string; base: string }, signal: AbortSignal) =>
     deps.workspaces.prepare({ runId, remoteUrl: deps.remoteUrl(input.owner, input.repo), branch: input.branch, base: input.base, signal });
+  /**
+   * The run's workspace on its branch, refused (`ISSUE_BRANCH_TAKEN`, github/issue-branch-owner.ts) when
+   * the repository has that branch and it is not rmapp's: neither holding a commit the run recorded
+   * pushing ({@link pushOwn}) nor the head of an open pull request rmapp opened. Before the agent runs
+   * on it, and before anything is committed or pushed onto it.
+   */
+  const ownWorkspace = async (
+    ctx: { runId: string; signal: AbortSignal; getArtifact: <T>(name: string) => Promise<T | undefined> },
+    input: { owner: string; repo: string; branch: string; base: string },
+  ): Promise<Workspace> => {
+    const ws = await workspace(ctx.runId, input, ctx.signal);
+    const pushed = (await ctx.getArtifact<string[]>(BRANCH_PUSHES)) ?? [];
+    if ((await deps.workspaces.remoteBranchOwner(ws, pushed, ctx.signal)) === 'unknown')
+      await checkIssueBranch(gh(ctx.signal), { ...input, bot: deps.botName ?? 'rmapp' }, false);
+    return ws;
+  };
+  /**
+   * Pushes the run's branch, having first recorded the commit pushed among the run's own records (the
+   * artifact {@link BRANCH_PUSHES}): a run resumed after the push — in a fresh clone on another worker,
+   * before its pull request was opened — proves the branch is the one it made by that commit.
+   */
+  const pushOwn = async (
+    ctx: {
+      signal: AbortSignal;
+      getArtifact: <T>(name: string) => Promise<T | undefined>;
+      saveArtifact: (name: string, value: unknown) => Promise<void>;
+    },
+    ws: Workspace,
+  ): Promise<void> => {
+    const sha = await deps.workspaces.head(ws, ctx.signal);
+    const pushed = (await ctx.getArtifact<string[]>(BRANCH_PUSHES)) ?? [];
+    if (sha && !pushed.includes(sha)) await ctx.saveArtifact(BRANCH_PUSHES, [...pushed, sha].slice(-100));
+    await deps.workspaces.push(ws, ctx.signal);
+  };
+  /** Before a pull request is opened or updated from the branch: one someone else opened from it is not taken over. */
+  const refuseForeignPulls = (input: CreatePrInput, signal: AbortSignal) =>
+    checkIssueBranch(gh(signal), { owner: input.owner, repo: input.repo, branch: input.branch, bot: deps.botName ?? 'rmapp' }, true);
   /** `.github/rmapp.yml` and the instruction files of the default branch (never the run's branch). */
   const settingsOf = (ws: Pick<Workspace, 'dir'>, base: string, signal: AbortSignal): Promise<RepositorySettings> =>
     deps.workspaces.repositorySettings(ws, base, signal);
@@ -131,7 +176,7 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
     // The agent's answer is the long part of this step, so it retries as an agent step.
     analyze: step(
       async (ctx) => {
-        const { input, runId, signal, saveArtifact, progress } = ctx;
+        const { input, signal, saveArtifact, progress } = ctx;
         const [{ data: issue }, { data: repository }] = await Promise.all([
           gh(signal).issues.get({ owner: input.owner, repo: input.repo, issue_number: input.issueNumber }),
           gh(signal).repos.get({ owner: input.owner, repo: input.repo }),
@@ -143,11 +188,12 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
         const prompt = `${ANALYSIS_REQUEST} #${input.issueNumber} of ${input.owner}/${input.repo}: summarise what it asks, what kind of change it needs, and the risks. Do not change files.\n\n${issueText(facts)}`;
         // The agent reads the repository in the run's own workspace (the branch is created here from
         // the default branch; implementing continues in it), never in the service's directory.
-        const ws = await workspace(
-          runId,
-          { owner: input.owner, repo: input.repo, branch: issueBranch(input.issueNumber), base: facts.defaultBranch },
-          signal,
-        );
+        const ws = await ownWorkspace(ctx, {
+          owner: input.owner,
+          repo: input.repo,
+          branch: issueBranch(input.issueNumber),
+          base: facts.defaultBranch,
+        });
         const settings = await settingsOf(ws, facts.defaultBranch, signal);
         const analysis = await askJson(deps.agent, {
           cwd: ws.dir,
@@ -196,7 +242,7 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
     implement: step(
       async (ctx): Promise<ImplementOutcome> => {
         const { input, runId, signal, progress, getArtifact, saveArtifact } = ctx;
-        const ws = await workspace(runId, input, signal);
+        const ws = await ownWorkspace(ctx, input);
         // The plan goes on the branch in its own commit, before the agent's work; the same plan
         // again (a later attempt, a re-executed step) changes nothing, so it makes no second commit.
         const planFile = await placePlanFile(deps.workspaces, ws.dir, input.issueNumber, input.plan);
@@ -233,7 +279,7 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
           attemptTrailers(runId, implementAttempt(input)),
         );
         // Pushed now, so a worker on another machine that resumes the run continues from this commit.
-        await deps.workspaces.push(ws, signal);
+        await pushOwn(ctx, ws);
         const files = committed ? await deps.workspaces.changedFiles(ws, before, sha, signal) : [];
         if (summary) await saveArtifact('change-summary', summary);
         progress(
@@ -261,8 +307,9 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
     ),
 
     test: step(
-      async ({ input, runId, signal, saveArtifact, progress }) => {
-        const ws = await workspace(runId, input, signal);
+      async (ctx) => {
+        const { input, runId, signal, saveArtifact, progress } = ctx;
+        const ws = await ownWorkspace(ctx, input);
         const settings = await settingsOf(ws, input.base, signal);
         // A workspace made afresh (the run resumed on another machine) is set up again first.
         await ensureSetup(deps.workspaces, ws, settings, deps.tests, { signal, progress });
@@ -289,16 +336,18 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
     ),
 
     openDraftPR: step(
-      async ({ input, runId, signal, idempotencyKey, progress }) => {
+      async (ctx) => {
+        const { input, signal, idempotencyKey, progress } = ctx;
         await stopIfIssueClosed(input, signal, 'opened no pull request');
-        const ws = await workspace(runId, input, signal);
+        const ws = await ownWorkspace(ctx, input);
         // The plan is the branch's first commit, so the draft has something to show from the start. The
         // plan file only: what the analysing and planning agents changed in the workspace is checked (its
         // protected paths) and committed with the implementing attempt — committed here, it was pushed
         // unchecked, and the attempt's check compared against a HEAD that already held it.
         const planFile = await placePlanFile(deps.workspaces, ws.dir, input.issueNumber, input.plan);
         if (planFile) await deps.workspaces.commitAll(ws, `rmapp: plan for #${input.issueNumber} (${planFile})`, signal, [planFile]);
-        await deps.workspaces.push(ws, signal);
+        await pushOwn(ctx, ws);
+        await refuseForeignPulls(input, signal);
         const pr = await ensurePullRequest(
           gh(signal),
           { owner: input.owner, repo: input.repo },
@@ -316,6 +365,7 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
             }),
             key: idempotencyKey,
             draft: true,
+            author: await ownLogin(gh(signal)),
           },
         );
         progress(`opened draft pull request #${pr.number}`, { pullRequest: { number: pr.number, url: pr.url } });
@@ -325,7 +375,8 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
     ),
 
     createPR: step(
-      async ({ input, runId, signal, idempotencyKey, getArtifact, progress }) => {
+      async (ctx) => {
+        const { input, runId, signal, idempotencyKey, getArtifact, progress } = ctx;
         const repo = { owner: input.owner, repo: input.repo };
         // The run's draft closed by someone while the run worked (a "stop", or a tidy-up): it is found
         // only among the open pull requests of its branch, so a second pull request was opened beside it,
@@ -347,8 +398,9 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
             { code: 'DRAFT_CLOSED', category: 'validation', details: { pullRequest: closed.number } },
           );
         await stopIfIssueClosed(input, signal, 'left the draft a draft');
-        const ws = await workspace(runId, input, signal);
-        await deps.workspaces.push(ws, signal);
+        const ws = await ownWorkspace(ctx, input);
+        await pushOwn(ctx, ws);
+        await refuseForeignPulls(input, signal);
         const [analysis, summary, tests] = await Promise.all([
           getArtifact<IssueAnalysis>('analysis'),
           getArtifact<string>('change-summary'),
@@ -369,6 +421,7 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
           title: pullRequestTitle(analysis?.kind, input.title, input.issueNumber),
           body,
           key: idempotencyKey,
+          author: await ownLogin(gh(signal)),
         });
         await markReadyForReview(gh(signal), repo, pr);
         const reviewer = input.requestedBy ? await requestReview(gh(signal), repo, pr.number, input.requestedBy) : false;

@@ -95,7 +95,10 @@ export function errorText(error: Pick<ErrorData, 'message' | 'code'>): string {
 /**
  * Error codes whose message the machine or its steps write themselves (src/machines/issue-implementation.ts,
  * src/actors/issue-implementation.ts `ISSUE_CLOSED`, `DRAFT_CLOSED`, src/rmapp/github/head-branch.ts
- * `NOT_OWN_BRANCH`, which shows the branch's name as a code span of its own), with no quoted output.
+ * `NOT_OWN_BRANCH`, src/rmapp/github/issue-branch-owner.ts `ISSUE_BRANCH_TAKEN`, src/actors/pr-review.ts
+ * `FORK_PULL_REQUEST` and `DEFAULT_BRANCH_HEAD` — which show a branch's name as a code span of their own, so
+ * quoted whole they would nest one code span in another), with no quoted output. A fork's name is
+ * GitHub's `owner/repo` (letters, digits, `.`, `-`, `_`): no mention, link or markup.
  */
 const OWN_MESSAGES = new Set([
   'TESTS_FAILED',
@@ -105,6 +108,9 @@ const OWN_MESSAGES = new Set([
   'ISSUE_CLOSED',
   'DRAFT_CLOSED',
   'NOT_OWN_BRANCH',
+  'ISSUE_BRANCH_TAKEN',
+  'FORK_PULL_REQUEST',
+  'DEFAULT_BRANCH_HEAD',
 ]);
 
 /**
@@ -148,6 +154,8 @@ export function nextSteps(error: Pick<ErrorData, 'code' | 'category'> | null | u
       return `Comment ${again} to plan again.`;
     case 'ISSUE_CLOSED':
       return `Nothing more will happen here. If the work is still wanted, reopen the issue and comment \`${b} retry\`; otherwise close the draft.`;
+    case 'ISSUE_BRANCH_TAKEN':
+      return `Delete or rename that branch (and close any pull request from it) if it is not needed, then comment ${again}: I start the branch afresh from the default branch.`;
     case 'DRAFT_CLOSED':
       return `Nothing more will happen here. If the draft was closed and the work is still wanted, reopen it and comment \`${b} retry\`; after a merge, open a new issue for what is left.`;
     default:

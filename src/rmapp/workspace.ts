@@ -651,6 +651,32 @@ export class Workspaces {
   }
 
   /**
+   * What the remote's `ws.branch` is to a run that recorded the commits it pushed there (`pushed`):
+   * `absent` when the remote had no such branch at the last fetch, `ours` when one of `pushed` that is
+   * not on the default branch (`origin/HEAD`) is in it — a person may have added commits on top — and
+   * `unknown` otherwise (a branch someone else made, or rmapp's own that a person force-pushed). A
+   * commit of the default branch proves nothing: anyone's branch made from it holds it.
+   */
+  async remoteBranchOwner(
+    ws: Pick<Workspace, 'dir' | 'branch'>,
+    pushed: readonly string[],
+    signal?: AbortSignal,
+  ): Promise<'absent' | 'ours' | 'unknown'> {
+    const tip = await this.runGit(['rev-parse', '--verify', '-q', `refs/remotes/origin/${ws.branch}^{commit}`], ws.dir, signal);
+    if (tip.exitCode !== 0) return 'absent';
+    const base = await this.exactRefs(ws.dir, ['refs/remotes/origin/HEAD'], signal);
+    const defaultTip = base.get('refs/remotes/origin/HEAD')?.id;
+    for (const sha of pushed) {
+      if (!/^[0-9a-f]{40,64}$/.test(sha)) continue;
+      const inBranch = await this.runGit(['merge-base', '--is-ancestor', sha, tip.stdout.trim()], ws.dir, signal);
+      if (inBranch.exitCode !== 0) continue;
+      const onDefault = defaultTip ? await this.runGit(['merge-base', '--is-ancestor', sha, defaultTip], ws.dir, signal) : null;
+      if (onDefault?.exitCode !== 0) return 'ours';
+    }
+    return 'unknown';
+  }
+
+  /**
    * The files the commits after `before` up to `after` changed (at most 50 names, for "what each attempt
    * did"); from `after`'s parent when `before` is null. Through the service's git settings, as every git
    * command here: never with the service's environment (its secrets), hooks or replace refs.

@@ -43,7 +43,7 @@ export type HeadOwnership = 'own' | 'other-name' | 'other-author';
 
 /**
  * Pure: whose branch the pull request's head is, `self` being the login rmapp writes as. Logins compare
- * case-insensitively (GitHub's do); the name must be exactly one {@link issueOfBranch} gives back.
+ * case-insensitively in ASCII ({@link sameLogin}, as GitHub's do); the name must be exactly one {@link issueOfBranch} gives back.
  *
  * @example
  * headOwnership({ user: { login: 'rmapp[bot]' }, head: { ref: 'rmapp/issue-12' } }, 'rmapp[bot]'); // 'own'
@@ -52,8 +52,21 @@ export type HeadOwnership = 'own' | 'other-name' | 'other-author';
  */
 export function headOwnership(pr: PullHead, self: string): HeadOwnership {
   if (issueOfBranch(pr.head.ref) === null) return 'other-name';
-  const author = pr.user?.login;
-  return author && author.toLowerCase() === self.toLowerCase() ? 'own' : 'other-author';
+  return sameLogin(pr.user?.login, self) ? 'own' : 'other-author';
+}
+
+/**
+ * Two GitHub logins compare equal: ASCII case folded only, as GitHub's logins are ASCII and compared
+ * case-insensitively. `toLowerCase` folds more (the Kelvin sign `K` U+212A to `k`, `İ` to `i̇`), so a
+ * look-alike would match a login it is not.
+ *
+ * @example
+ * sameLogin('RMAPP[bot]', 'rmapp[bot]'); // true
+ * sameLogin('rmapp-\u212a[bot]', 'rmapp-k[bot]'); // false
+ */
+export function sameLogin(a: string | null | undefined, b: string | null | undefined): boolean {
+  const fold = (s: string) => s.replace(/[A-Z]/g, (c) => c.toLowerCase());
+  return typeof a === 'string' && typeof b === 'string' && a !== '' && fold(a) === fold(b);
 }
 
 /**

@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import { unwrapClient } from './abortable.ts';
 import { ownLogin, type GitHubOctokit } from './client.ts';
+import { sameLogin } from './head-branch.ts';
 
 export interface RepoRef {
   owner: string;
@@ -82,10 +83,29 @@ export async function ensureBranch(
 export async function ensurePullRequest(
   gh: GitHubOctokit,
   repo: RepoRef,
-  pr: { head: string; base: string; title: string; body: string; key: string; draft?: boolean },
+  pr: {
+    head: string;
+    base: string;
+    title: string;
+    body: string;
+    key: string;
+    draft?: boolean;
+    /**
+     * Only a pull request this login opened, from this repository's own branch, is updated: anyone may
+     * open one from a branch named like rmapp's (or from a fork's branch of that name) first, and it
+     * would be retitled, described and marked ready as rmapp's (github/issue-branch-owner.ts).
+     */
+    author?: string | undefined;
+  },
 ): Promise<{ number: number; url: string; created: boolean; draft: boolean; nodeId: string }> {
   const body = withMarker(pr.body, pr.key);
-  const find = async () => (await gh.pulls.list({ ...repo, state: 'open', head: `${repo.owner}:${pr.head}`, per_page: 10 })).data[0];
+  const full = `${repo.owner}/${repo.repo}`.toLowerCase();
+  const find = async () =>
+    (await gh.pulls.list({ ...repo, state: 'open', head: `${repo.owner}:${pr.head}`, per_page: 100 })).data.find(
+      (p) =>
+        pr.author === undefined ||
+        (p.head.ref === pr.head && p.head.repo?.full_name?.toLowerCase() === full && sameLogin(p.user?.login, pr.author)),
+    );
   let existing = await find();
   if (!existing) {
     try {

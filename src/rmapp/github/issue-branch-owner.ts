@@ -1,0 +1,81 @@
+/**
+ * Whether an issue run may build on, push to and open its pull request from `rmapp/issue-<n>`.
+ *
+ * The name is no proof that rmapp made the branch: anyone who can push may create `rmapp/issue-5`
+ * (and open a pull request from it) before rmapp is asked about issue 5. An issue run that took such a
+ * branch built on its commits and took its pull request over — retitled, marked ready for review, its
+ * reviewer asked — so rmapp's pull request carried a stranger's commits under rmapp's name, and a
+ * review of it (github/head-branch.ts) would then push there too. GitHub's Copilot coding agent never
+ * builds on a branch it did not create; neither does rmapp: such a branch is refused with the reason
+ * and the fix (delete or rename it), before the agent runs.
+ *
+ * The branch is rmapp's when the run's own records say so — the commits it pushed, recorded before each
+ * push (`branch-pushes`, an artifact of the run), one of which is still in the branch: a crash after the
+ * push resumes on it — or when an open pull request of this repository from the branch was opened by
+ * rmapp's own login (a run asked for again, or retried, continues the draft an earlier run opened; the
+ * same rule as a review's). A person who added commits to rmapp's branch since changes neither.
+ */
+import { WorkflowError } from '../../state_machine/errors.ts';
+import { ownLogin, type GitHubOctokit } from './client.ts';
+import { sameLogin, shownBranch } from './head-branch.ts';
+
+/** The error code of an issue run refused a branch it did not create (run-texts.ts `OWN_MESSAGES`). */
+export const ISSUE_BRANCH_TAKEN = 'ISSUE_BRANCH_TAKEN';
+
+/** What the check needs of a pull request (GitHub's `GET /pulls` items). */
+interface ListedPull {
+  number: number;
+  user?: { login?: string | null } | null;
+  head: { ref: string; repo?: { full_name?: string | null } | null };
+}
+
+/**
+ * The open pull requests of `owner/repo` whose head is its own `branch`, split into rmapp's (opened by
+ * its login) and others'. `head=owner:branch` alone also lists a same-named branch of a fork the owner
+ * holds (`acme/widgets-fork`), so the head's repository is compared too.
+ */
+export async function openPullsOfBranch(
+  gh: GitHubOctokit,
+  at: { owner: string; repo: string; branch: string },
+): Promise<{ own: ListedPull[]; others: ListedPull[] }> {
+  const { data } = await gh.pulls.list({ owner: at.owner, repo: at.repo, state: 'open', head: `${at.owner}:${at.branch}`, per_page: 100 });
+  const full = `${at.owner}/${at.repo}`.toLowerCase();
+  const from = (data as ListedPull[]).filter((p) => p.head.ref === at.branch && p.head.repo?.full_name?.toLowerCase() === full);
+  if (!from.length) return { own: [], others: [] };
+  const self = await ownLogin(gh);
+  return { own: from.filter((p) => sameLogin(p.user?.login, self)), others: from.filter((p) => !sameLogin(p.user?.login, self)) };
+}
+
+/**
+ * Refuses the issue run's branch unless it is rmapp's: an open pull request from it opened by rmapp, or
+ * — `provenByRun`, the run's records show it pushed there — no pull request from it opened by anyone
+ * else (one rmapp would take over as its own). Called when the branch exists and before a pull request
+ * is opened or updated from it.
+ *
+ * @throws WorkflowError `ISSUE_BRANCH_TAKEN` (category `validation`: the same branch refuses again)
+ */
+export async function checkIssueBranch(
+  gh: GitHubOctokit,
+  at: { owner: string; repo: string; branch: string; bot: string },
+  provenByRun: boolean,
+): Promise<void> {
+  const { own, others } = await openPullsOfBranch(gh, at);
+  if (own.length || (provenByRun && !others.length)) return;
+  throw issueBranchTaken(at, others[0] ?? null);
+}
+
+function issueBranchTaken(at: { owner: string; repo: string; branch: string }, pull: ListedPull | null): WorkflowError {
+  const author = pull?.user?.login;
+  // A zero-width space after `@`: the reply names the author without notifying them.
+  const whose = pull
+    ? `pull request #${pull.number} from it was opened by ${author ? `@\u200b${author}` : 'an account that no longer exists'}`
+    : 'no pull request rmapp opened comes from it';
+  return new WorkflowError(
+    `the branch ${shownBranch(at.branch)} already exists in ${at.owner}/${at.repo} and rmapp did not create it (${whose}), so I changed nothing: I build only on branches I created, and on this one my pull request would carry someone else's commits under my name`,
+    {
+      code: ISSUE_BRANCH_TAKEN,
+      category: 'validation',
+      details: { branch: at.branch, pullRequest: pull?.number ?? null, author: author ?? null },
+    },
+  );
+}
