@@ -12,7 +12,7 @@ import { codeSpan, errorText, failureReason, untrustedMarkdown } from '../rmapp/
 import { summarizeTests, testResultLine } from '../rmapp/test-report.ts';
 import type { GitHubOctokit } from '../rmapp/github/client.ts';
 import { withSignal } from '../rmapp/github/abortable.ts';
-import { checkHeadBranch, escapedBranch, NOT_OWN_BRANCH } from '../rmapp/github/head-branch.ts';
+import { checkHeadBranch, escapedBranch, NOT_OWN_BRANCH, shownBranch } from '../rmapp/github/head-branch.ts';
 import { canSteer, endsWithServiceMarker, permissionOf, replyToReviewComment, upsertComment } from '../rmapp/github/writes.ts';
 import type { Workspaces } from '../rmapp/workspace.ts';
 import { ValidationError, WorkflowError } from '../state_machine/errors.ts';
@@ -94,12 +94,7 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
         }
         // The repository's default branch as the pull request's head (a PR from `main` into another
         // branch, which anyone who can open a PR can make): a "review" change would go straight onto it.
-        const defaultBranch = pr.base.repo.default_branch;
-        if (pr.head.ref === defaultBranch)
-          throw new WorkflowError(
-            `This pull request's branch is ${codeSpan(defaultBranch)}, the repository's default branch, so rmapp changed nothing: it pushes review changes only to a pull request's own branch, never straight onto the default branch. Open the pull request from a branch of its own.`,
-            { code: 'DEFAULT_BRANCH_HEAD', category: 'validation', details: { branch: defaultBranch } },
-          );
+        if (pr.head.ref === pr.base.repo.default_branch) throw defaultBranchHead(pr.base.repo.default_branch);
         // Someone else's branch (a person's `feature-x`, a shared `release-2.1`): rmapp pushes only to the
         // branches of the pull requests it opened itself, unless the operator opted the repository in.
         // Here, before the workspace is made and the agent runs, and again before the push.
@@ -215,21 +210,25 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
         // author, so this refuses what parsing would have; it holds if that ever changes.
         const moved =
           pr.head.ref !== input.review.branch || pr.head.repo?.full_name?.toLowerCase() !== `${input.owner}/${input.repo}`.toLowerCase();
+        // The default branch asked again too: the repository's default may have been switched to this
+        // pull request's branch while the run worked (parsing refused it only as it was then).
         const refused = moved
           ? new WorkflowError(`This pull request's branch is no longer "${escapedBranch(input.review.branch)}", so rmapp pushed nothing.`, {
               code: 'BRANCH_CHANGED',
               category: 'validation',
               details: { branch: escapedBranch(input.review.branch) },
             })
-          : await checkHeadBranch(gh(signal), pr, branchRules(input)).then(
-              () => null,
-              (err: unknown) => {
-                // A refusal; anything else (GitHub not answering who rmapp is) fails the step, which is
-                // tried again with the change still in the workspace.
-                if ((err as { code?: unknown } | null)?.code !== NOT_OWN_BRANCH) throw err;
-                return err;
-              },
-            );
+          : pr.head.ref === pr.base.repo.default_branch
+            ? defaultBranchHead(pr.base.repo.default_branch)
+            : await checkHeadBranch(gh(signal), pr, branchRules(input)).then(
+                () => null,
+                (err: unknown) => {
+                  // A refusal; anything else (GitHub not answering who rmapp is) fails the step, which is
+                  // tried again with the change still in the workspace.
+                  if ((err as { code?: unknown } | null)?.code !== NOT_OWN_BRANCH) throw err;
+                  return err;
+                },
+              );
         if (refused) {
           await deps.workspaces.discardChanges(ws, signal);
           throw refused;
@@ -275,6 +274,18 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
       { kind: 'github' },
     ),
   };
+}
+
+/**
+ * Why nothing is pushed to a pull request whose branch is the repository's default branch (a PR from
+ * `main` into another branch, which anyone who can open a PR can make): a review's change would go
+ * straight onto it. Asked when the comment is read and again just before the push.
+ */
+function defaultBranchHead(defaultBranch: string): WorkflowError {
+  return new WorkflowError(
+    `This pull request's branch is ${shownBranch(defaultBranch)}, the repository's default branch, so rmapp changed nothing: it pushes review changes only to a pull request's own branch, never straight onto the default branch. Open the pull request from a branch of its own.`,
+    { code: 'DEFAULT_BRANCH_HEAD', category: 'validation', details: { branch: escapedBranch(defaultBranch) } },
+  );
 }
 
 /** Why nothing is pushed to a pull request that is no longer open. */
@@ -426,7 +437,10 @@ export function reviewResponseSteps(deps: PrReviewDeps): import('../machines/rev
       { kind: 'github' },
     ),
     summarize: step(
-      async ({ input, idempotencyKey, signal }) => {
+      async ({ input, idempotencyKey, signal, progress }) => {
+        const done = input.results.filter((r) => !r.error).length;
+        // For the progress comment's checklist: "Address the comments" is not ticked when none was done.
+        progress(`addressed ${done} of ${input.results.length} review comments`, { addressed: { done, of: input.results.length } });
         // A branch rmapp may not push to refuses every comment alike: said once, under the list, in its own words.
         const refused = input.results.find((r) => r.error?.code === NOT_OWN_BRANCH)?.error;
         const lines = input.results.map((r) =>
@@ -437,7 +451,7 @@ export function reviewResponseSteps(deps: PrReviewDeps): import('../machines/rev
               : `- comment ${r.commentId}: ${r.commit ? `done in ${r.commit.slice(0, 12)}` : 'nothing to change'}`,
         );
         const why = refused ? `\n\n${errorText(refused).replace(/\.$/, '')}.` : '';
-        const body = `Addressed ${input.results.filter((r) => !r.error).length} of ${input.results.length} review comments:\n\n${lines.join('\n')}${why}`;
+        const body = `Addressed ${done} of ${input.results.length} review comments:\n\n${lines.join('\n')}${why}`;
         // One summary per run, rewritten when a late comment sends the run back to work (a new step
         // execution, so a new idempotency key: the marker is the key's first form).
         const { id } = await upsertComment(

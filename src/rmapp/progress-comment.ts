@@ -76,6 +76,13 @@ interface RunView {
   testing?: { round: number; of: number | null } | undefined;
   /** The run entered an outcome state (reporting a failure, complete, failed): its steps write the PR's final description. */
   ending?: boolean;
+  /**
+   * How many of a review's comments were done (ReviewResponse's summary reports it): "Address the
+   * comments" is ticked when the run moves on to its summary, which it does whether or not any comment
+   * was done — one whose every comment was refused (a pull request rmapp may not push to) showed the
+   * stage ticked as if the comments had been addressed.
+   */
+  addressed?: { done: number; of: number } | undefined;
 }
 
 /** Kept here for callers that quote text in a comment; defined with the other texts (run-texts.ts). */
@@ -130,8 +137,11 @@ const TEST_OUTPUT_CHARS = 4_000;
 /** The line of a stage: its label and, for the tests, each round. */
 function stageLine(view: RunView, stage: string): string[] {
   const active = stage === view.current && !view.finished;
-  const mark = view.done.has(stage) && !active ? 'x' : ' ';
+  const addressed = stage === 'addressing' ? view.addressed : undefined;
+  const mark = view.done.has(stage) && !active && addressed?.done !== 0 ? 'x' : ' ';
   let label = stageLabel(stage);
+  if (addressed && addressed.done < addressed.of)
+    label += addressed.done === 0 ? ` — none of ${addressed.of} done` : ` — ${addressed.done} of ${addressed.of} done`;
   const last = view.rounds.at(-1);
   const of = view.testing?.of ?? last?.of ?? null;
   // The round running now: announced by the test step, and not reported back yet.
@@ -272,6 +282,9 @@ function report(v: RunView, message: string, data: Record<string, unknown> | nul
     ];
   const pr = data?.pullRequest as { number?: unknown; url?: unknown } | undefined;
   if (pr && typeof pr.number === 'number' && typeof pr.url === 'string') v.pr = { number: pr.number, url: pr.url };
+  const addressed = data?.addressed as { done?: unknown; of?: unknown } | undefined;
+  if (addressed && typeof addressed.done === 'number' && typeof addressed.of === 'number')
+    v.addressed = { done: addressed.done, of: addressed.of };
 }
 
 /**

@@ -86,7 +86,11 @@ export function successorKey(subject: Subject, newest: string | null): string {
 export class WorkflowExecutor {
   constructor(
     private readonly engine: Engine,
-    private readonly defaults: { maxTestAttempts: number },
+    private readonly defaults: {
+      maxTestAttempts: number;
+      /** The operator's `reviewAnyBranch`: a retry of a review refused as not rmapp's runs again only where it now applies. */
+      reviewAnyBranch?: readonly string[] | undefined;
+    },
   ) {}
 
   /**
@@ -228,7 +232,7 @@ export class WorkflowExecutor {
 
   /** How `@bot retry` continues the failed run `run` ({@link decideRetry}). */
   decideRetry(run: RunInfo, bot: string): Promise<RetryDecision> {
-    return decideRetry(run, (name) => this.engine.getArtifact(run.id, name), bot);
+    return decideRetry(run, (name) => this.engine.getArtifact(run.id, name), bot, this.defaults.reviewAnyBranch);
   }
 
   /**

@@ -106,7 +106,7 @@ export function githubWorkflows(deps: GitHubWorkflowDeps): {
       ...releasedTemplates,
     ],
     bind(engine: Engine) {
-      executor = new WorkflowExecutor(engine, { maxTestAttempts: deps.maxTestAttempts });
+      executor = new WorkflowExecutor(engine, { maxTestAttempts: deps.maxTestAttempts, reviewAnyBranch: deps.reviewAnyBranch });
       return executor;
     },
   };

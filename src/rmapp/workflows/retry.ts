@@ -11,11 +11,15 @@
  *   approval, and a fresh test budget; the agent sees the test output the last run failed with;
  * - an issue run that failed before it had a plan: the same template again from the start;
  * - a review run: the same comment or review answered again;
- * - a rejected plan, an approval that timed out, a fork's pull request: not retried — the reply says
- *   why and what to do instead.
+ * - a rejected plan, an approval that timed out, a fork's pull request, a review refused because the
+ *   pull request is not rmapp's (unless the operator has opted its repository in since): not retried —
+ *   the reply says why and what to do instead, once. A review started again only to be refused again
+ *   answered twice (the retry's "retrying", then the same refusal).
  */
 import type { RunInfo } from '../../state_machine/run-info.ts';
 import { TEMPLATE_WORKFLOWS, type TemplateName } from '../../machines/issue-templates.ts';
+import { mayPushAnyBranch, NOT_OWN_BRANCH } from '../github/head-branch.ts';
+import { ISSUE_BRANCH_TAKEN } from '../github/issue-branch-owner.ts';
 
 /** What a retry of a failed run will do. */
 export type RetryDecision =
@@ -34,16 +38,29 @@ export function templateOfWorkflow(workflow: string): TemplateName | null {
   return found ? (found[0] as TemplateName) : null;
 }
 
+/** A refusal's own message as a reply quotes it: without the machine's `stage: ` prefix, one full stop. */
+function refusalText(message: string | undefined, fallback: string): string {
+  return `${(message ?? fallback).replace(/^[a-z][A-Za-z]*: /, '').replace(/\.$/, '')}.`;
+}
+
 /**
  * Decides the retry of the failed `run`. `artifact` reads the run's artifacts (`plan`, `test-output`);
- * `bot` is the bot's name for the advice in a refusal.
+ * `bot` is the bot's name for the advice in a refusal; `reviewAnyBranch` the operator's setting now (a
+ * review refused as not rmapp's is retried only where it has opted the repository in since).
  */
 export async function decideRetry(
   run: Pick<RunInfo, 'workflow' | 'input' | 'error'>,
   artifact: (name: string) => Promise<unknown>,
   bot: string,
+  reviewAnyBranch?: readonly string[] | undefined,
 ): Promise<RetryDecision> {
   const code = run.error?.code ?? '';
+  // A branch named like rmapp's that someone else made: the same branch refuses the same way.
+  if (code === ISSUE_BRANCH_TAKEN)
+    return {
+      kind: 'refuse',
+      why: `${refusalText(run.error?.message, 'the branch is not one rmapp created')} A retry would stop the same way: delete or rename the branch first, then ask again.`,
+    };
   const template = templateOfWorkflow(run.workflow);
   if (template) {
     const again = `\`@${bot} implement${template === 'simple' ? '' : ` ${template}`}\``;
@@ -64,7 +81,20 @@ export async function decideRetry(
   // Refused by what the pull request or the comment is, not by what happened: a retry reads the same
   // and stops the same way (a fork's branch, the default branch, an author who cannot steer).
   if (code === 'FORK_PULL_REQUEST' || code === 'DEFAULT_BRANCH_HEAD' || code === 'NOT_ALLOWED')
-    return { kind: 'refuse', why: `${run.error?.message ?? 'the pull request comes from a fork.'} A retry would stop the same way.` };
+    return {
+      kind: 'refuse',
+      why: `${refusalText(run.error?.message, 'the pull request comes from a fork')} A retry would stop the same way.`,
+    };
+  // Someone else's pull request: refused again unless the operator has opted the repository in since.
+  const at = run.input as { owner?: unknown; repo?: unknown } | null;
+  if (
+    code === NOT_OWN_BRANCH &&
+    !(typeof at?.owner === 'string' && typeof at.repo === 'string' && mayPushAnyBranch(reviewAnyBranch, at.owner, at.repo))
+  )
+    return {
+      kind: 'refuse',
+      why: `${refusalText(run.error?.message, "this pull request's branch is not one rmapp created")} A retry would stop the same way unless the operator sets \`reviewAnyBranch\` first.`,
+    };
   const i = run.input as { commentId?: unknown; reviewId?: unknown; source?: unknown } | null;
   if (run.workflow === 'PRReview' && typeof i?.commentId === 'number')
     // A request in the PR's conversation is an issue comment, numbered apart from review comments.
