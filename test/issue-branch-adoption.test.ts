@@ -3,9 +3,9 @@
  * rmapp (and a pull request opened from it) is neither built on nor taken over; rmapp's own branch and
  * draft are continued, and a run resumed after its push finds its own branch again.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createServiceWorld, example, type ServiceWorld } from './helpers/service-world.ts';
 
@@ -109,5 +109,33 @@ describe('an issue run and a hand-made rmapp/issue-<n>', () => {
     const tip = await s.world.git(s.world.remote, 'rev-parse', 'rmapp/issue-5');
     expect(await s.world.git(s.world.remote, 'merge-base', '--is-ancestor', before, tip).then(() => true)).toBe(true);
     expect(s.world.emulator.pulls.get('acme/widgets')).toHaveLength(1);
+  });
+
+  it('resumes on the branch it pushed when opening its draft failed, in a fresh clone, by its own record', async () => {
+    const s = await world();
+    // Opening the draft fails after the push (GitHub answering 500 past the client's own retries), and
+    // the workspace is gone before the step runs again (as on another worker): the branch is on the
+    // remote, no pull request comes from it, and only the run's record of its push says whose it is.
+    const workspaces = join(dirname(s.world.remote), 'service-runs');
+    let failed = 0;
+    s.world.emulator.hook({
+      method: 'POST',
+      route: '/repos/{owner}/{repo}/pulls',
+      when: 'before',
+      times: 4,
+      run: () => {
+        failed++;
+        rmSync(workspaces, { recursive: true, force: true });
+        return { status: 500, message: 'emulated 500' };
+      },
+    });
+    await s.deliver('issue_comment', implement(5));
+    const run = await issueRun(s);
+    expect(failed).toBe(4);
+    expect(run.error).toBeNull();
+    expect(run.status).toBe('succeeded');
+    const pulls = s.world.emulator.pulls.get('acme/widgets') ?? [];
+    expect(pulls).toHaveLength(1);
+    expect(pulls[0]?.author).toBe(s.world.emulator.botLogin);
   });
 });
