@@ -33,11 +33,11 @@ async function strangerBranch(s: ServiceWorld, branch: string, file: string): Pr
   return git('rev-parse', 'HEAD');
 }
 
-function implement(issue: number) {
+function implement(issue: number, body = '@rmapp implement') {
   return example('issue_comment', 'created', (p) => {
     p.issue.number = issue;
     delete p.issue.pull_request;
-    p.comment.body = '@rmapp implement';
+    p.comment.body = body;
     p.comment.user.login = 'alice';
     p.comment.user.type = 'User';
     p.sender.login = 'alice';
@@ -137,5 +137,35 @@ describe('an issue run and a hand-made rmapp/issue-<n>', () => {
     const pulls = s.world.emulator.pulls.get('acme/widgets') ?? [];
     expect(pulls).toHaveLength(1);
     expect(pulls[0]?.author).toBe(s.world.emulator.botLogin);
+  });
+
+  it('a retry continues the branch the failed run pushed before its draft could open, by that run’s record', async () => {
+    const s = await world();
+    // GitHub refuses the draft once (422): the first run fails after pushing its plan, with no pull request.
+    s.world.emulator.hook({
+      method: 'POST',
+      route: '/repos/{owner}/{repo}/pulls',
+      when: 'before',
+      run: () => ({ status: 422, message: 'Validation Failed' }),
+    });
+    await s.deliver('issue_comment', implement(5));
+    const first = await issueRun(s);
+    expect(first.status).toBe('failed');
+    const pushed = await s.world.git(s.world.remote, 'rev-parse', 'rmapp/issue-5');
+    expect(s.world.emulator.pulls.get('acme/widgets') ?? []).toHaveLength(0);
+    await s.deliver('issue_comment', implement(5, '@rmapp retry'));
+    let second;
+    for (let i = 0; i < 900 && !second; i++) {
+      const runs = await s.service.engine.list({});
+      second = runs.find(
+        (r) => r.id !== first.id && r.id.startsWith('acme/widgets/issues/5/') && ['succeeded', 'failed'].includes(r.status),
+      );
+      if (!second) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(second?.error ?? null).toBeNull();
+    expect(second?.status).toBe('succeeded');
+    const tip = await s.world.git(s.world.remote, 'rev-parse', 'rmapp/issue-5');
+    expect(await s.world.git(s.world.remote, 'merge-base', '--is-ancestor', pushed, tip).then(() => true)).toBe(true);
+    expect(s.world.emulator.pulls.get('acme/widgets')).toHaveLength(1);
   });
 });

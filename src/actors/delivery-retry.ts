@@ -56,7 +56,14 @@ export async function retryRun(ctx: DeliveryContext, e: GitHubEventInput, key: s
         options: { maxTestAttempts: input.maxTestAttempts, approvalTimeoutMs: input.approvalTimeoutMs },
         key: e.deliveryId,
         continueFrom:
-          decision.kind === 'continue' ? { runId: latest.id, plan: decision.plan, lastTestOutput: decision.lastTestOutput } : undefined,
+          decision.kind === 'continue'
+            ? {
+                runId: latest.id,
+                plan: decision.plan,
+                lastTestOutput: decision.lastTestOutput,
+                ...(decision.pushes.length ? { pushes: decision.pushes } : {}),
+              }
+            : undefined,
         retryOf: latest.id,
         after: latest.id,
         requestedAt: e.writtenAt,

@@ -121,10 +121,11 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
    */
   const ownWorkspace = async (
     ctx: { runId: string; signal: AbortSignal; getArtifact: <T>(name: string) => Promise<T | undefined> },
-    input: { owner: string; repo: string; branch: string; base: string },
+    input: { owner: string; repo: string; branch: string; base: string; priorPushes?: string[] | undefined },
   ): Promise<Workspace> => {
     const ws = await workspace(ctx.runId, input, ctx.signal);
-    const pushed = (await ctx.getArtifact<string[]>(BRANCH_PUSHES)) ?? [];
+    // This run's pushes, and those of the run it continues (`@rmapp retry`), which pushed before its draft opened.
+    const pushed = [...((await ctx.getArtifact<string[]>(BRANCH_PUSHES)) ?? []), ...(input.priorPushes ?? [])];
     if ((await deps.workspaces.remoteBranchOwner(ws, pushed, ctx.signal)) === 'unknown')
       await checkIssueBranch(gh(ctx.signal), { ...input, bot: deps.botName ?? 'rmapp' }, false);
     return ws;

@@ -46,7 +46,19 @@ export const issueImplementationInput = z.object({
    * output it failed with. Analysis and planning are skipped; the test budget is fresh.
    */
   continueFrom: z
-    .object({ runId: z.string().min(1), plan: z.string().min(1), lastTestOutput: z.string().nullable().default(null) })
+    .object({
+      runId: z.string().min(1),
+      plan: z.string().min(1),
+      lastTestOutput: z.string().nullable().default(null),
+      /**
+       * The commits the continued run (and the runs it continued) pushed to the branch: its evidence that
+       * the branch is rmapp's when no pull request of rmapp's comes from it (github/issue-branch-owner.ts).
+       */
+      pushes: z
+        .array(z.string().regex(/^[0-9a-f]{40,64}$/))
+        .max(200)
+        .optional(),
+    })
     .optional(),
 });
 export type IssueImplementationInput = z.infer<typeof issueImplementationInput>;
@@ -121,6 +133,8 @@ export interface IssueMachineOptions {
 }
 
 export interface ImplementInput {
+  /** The commits the run this one continues pushed to the branch (`continueFrom.pushes`). */
+  priorPushes?: string[] | undefined;
   owner: string;
   repo: string;
   issueNumber: number;
@@ -141,6 +155,8 @@ export interface ImplementInput {
 
 /** Where the tests run, and which round this is (absent in runs started before rounds were passed). */
 export interface TestInput {
+  /** The commits the run this one continues pushed to the branch (`continueFrom.pushes`). */
+  priorPushes?: string[] | undefined;
   owner: string;
   repo: string;
   issueNumber: number;
@@ -162,6 +178,8 @@ export interface IssueTemplate {
 }
 
 export interface CreatePrInput {
+  /** The commits the run this one continues pushed to the branch (`continueFrom.pushes`). */
+  priorPushes?: string[] | undefined;
   owner: string;
   repo: string;
   issueNumber: number;
@@ -442,6 +460,7 @@ export function issueImplementationMachine(
 
 function createPrInput(context: Context): CreatePrInput {
   return {
+    ...(context.continueFrom?.pushes?.length ? { priorPushes: context.continueFrom.pushes } : {}),
     owner: context.owner,
     repo: context.repo,
     issueNumber: context.issueNumber,
@@ -456,6 +475,7 @@ function createPrInput(context: Context): CreatePrInput {
 
 function implementInput(context: Context, mode: 'implement' | 'reproduce'): ImplementInput {
   return {
+    ...(context.continueFrom?.pushes?.length ? { priorPushes: context.continueFrom.pushes } : {}),
     maxAttempts: context.maxTestAttempts,
     requestedBy: context.requestedBy ?? null,
     owner: context.owner,
@@ -471,8 +491,9 @@ function implementInput(context: Context, mode: 'implement' | 'reproduce'): Impl
   };
 }
 
-function testInput(context: Context) {
+function testInput(context: Context): TestInput {
   return {
+    ...(context.continueFrom?.pushes?.length ? { priorPushes: context.continueFrom.pushes } : {}),
     round: context.testAttempts,
     maxRounds: context.maxTestAttempts,
     owner: context.owner,

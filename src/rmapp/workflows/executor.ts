@@ -121,7 +121,7 @@ export class WorkflowExecutor {
     options?: ImplementOptions | undefined;
     key: string;
     /** Continue a failed run's plan on the issue's branch (`@bot retry`): see src/rmapp/workflows/retry.ts. */
-    continueFrom?: { runId: string; plan: string; lastTestOutput: string | null } | undefined;
+    continueFrom?: { runId: string; plan: string; lastTestOutput: string | null; pushes?: string[] | undefined } | undefined;
     /** The failed run this start retries (`@bot retry`): one run per failed run, however many ask at once. */
     retryOf?: string | undefined;
     /** `limits.maxTestAttempts` of the repository's `.github/rmapp.yml`: lowers the service's setting, never raises it. */

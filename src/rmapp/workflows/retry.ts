@@ -23,7 +23,7 @@ import { ISSUE_BRANCH_TAKEN } from '../github/issue-branch-owner.ts';
 
 /** What a retry of a failed run will do. */
 export type RetryDecision =
-  | { kind: 'continue'; template: TemplateName; plan: string; lastTestOutput: string | null }
+  | { kind: 'continue'; template: TemplateName; plan: string; lastTestOutput: string | null; pushes: string[] }
   | { kind: 'restart-issue'; template: TemplateName }
   | { kind: 'review-comment'; commentId: number; source?: 'conversation' }
   | { kind: 'review'; reviewId: number }
@@ -36,6 +36,11 @@ const TEST_FAILURES = new Set(['TESTS_FAILED', 'NO_CHANGE']);
 export function templateOfWorkflow(workflow: string): TemplateName | null {
   const found = Object.entries(TEMPLATE_WORKFLOWS).find(([, w]) => w === workflow);
   return found ? (found[0] as TemplateName) : null;
+}
+
+/** The commit ids of a stored list (anything else is dropped). */
+function shas(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string' && /^[0-9a-f]{40,64}$/.test(v)) : [];
 }
 
 /** A refusal's own message as a reply quotes it: without the machine's `stage: ` prefix, one full stop. */
@@ -71,12 +76,21 @@ export async function decideRetry(
         kind: 'refuse',
         why: `nobody approved the plan in time, so there is nothing to retry. Ask ${again} for a new plan, and approve it with \`@${bot} approve\`.`,
       };
-    const input = run.input as { continueFrom?: { plan?: string } } | null;
+    const input = run.input as { continueFrom?: { plan?: string; pushes?: unknown } } | null;
     const saved = await artifact('plan');
     const plan = typeof saved === 'string' && saved ? saved : input?.continueFrom?.plan;
     if (!plan) return { kind: 'restart-issue', template };
     const output = TEST_FAILURES.has(code) ? await artifact('test-output') : null;
-    return { kind: 'continue', template, plan, lastTestOutput: typeof output === 'string' ? output : null };
+    // What the failed run pushed (and the runs it continued): the new run's evidence that the branch is
+    // rmapp's when the failed run pushed before its draft opened (github/issue-branch-owner.ts).
+    const pushes = [...shas(await artifact('branch-pushes')), ...shas(input?.continueFrom?.pushes)];
+    return {
+      kind: 'continue',
+      template,
+      plan,
+      lastTestOutput: typeof output === 'string' ? output : null,
+      pushes: [...new Set(pushes)].slice(-200),
+    };
   }
   // Refused by what the pull request or the comment is, not by what happened: a retry reads the same
   // and stops the same way (a fork's branch, the default branch, an author who cannot steer).
