@@ -39,6 +39,11 @@ export function withoutErrorStacks<T>(value: T, depth = 0): T {
   const record = value as Record<string, unknown>;
   const dropStack = 'stack' in record && isStoredError(record);
   const out: Record<string, unknown> = {};
-  for (const [key, item] of Object.entries(record)) if (!(dropStack && key === 'stack')) out[key] = withoutErrorStacks(item, depth + 1);
+  for (const [key, item] of Object.entries(record)) {
+    if (dropStack && key === 'stack') continue;
+    // Defined, not assigned: a key named `__proto__` (stored as any other in a run's input or an event)
+    // assigned would set the copy's prototype and vanish from the answer.
+    Object.defineProperty(out, key, { value: withoutErrorStacks(item, depth + 1), enumerable: true, writable: true, configurable: true });
+  }
   return out as T;
 }
