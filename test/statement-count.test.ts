@@ -35,7 +35,7 @@ let engine: Engine;
 const statements: string[] = [];
 
 /** A short name for a statement, for the failure message: its first words. */
-const nameOf = (text: string) => text.replace(/\s+/g, ' ').trim().slice(0, 90);
+const nameOf = (text: string) => text.replace(/\s+/g, ' ').trim().slice(0, 160);
 
 beforeAll(async () => {
   testDb = await createTestDatabase();
@@ -76,7 +76,10 @@ it('start + run + waitFor of a 6-step run in one process sends 7 statements: the
   expect(run.finishedAt, 'finishedAt of the run waitFor returned').toBeInstanceOf(Date);
   const sent = [...statements];
   const kinds = sent.map((s) =>
-    s.startsWith('with ins as ( insert into rmapp_runs')
+    // The insert locks the parent it names (persistence/runs.ts PARENT_LOCK): the same one statement.
+    /^with (parent as materialized \(select id from rmapp_runs where id = \$6::text for key share\), )?ins as \( insert into rmapp_runs/.test(
+      s,
+    )
       ? 'insert'
       : /^with (u|w) as \( (update rmapp_runs|select \* from jsonb_to_recordset)/.test(s)
         ? 'commit'
