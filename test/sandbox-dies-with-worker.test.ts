@@ -123,6 +123,10 @@ it.each(cases)(
     // The shell, its subshell, the subshell's sleep and its own sleep.
     await until(() => ledgerPids(ledgerFile()).length >= 4, 60_000, `the agent's processes to start (worker output: ${worker.output()})`);
     const workerPid = worker.child.pid as number;
+    // A pid is in the ledger as soon as its shell forked it, before the child has exec'd `sleep`: its
+    // command line reads `sh -c …` for that moment (on a loaded machine, long enough to be seen).
+    const sleeps = () => descendantsOf(workerPid).filter((r) => r.command.startsWith('sleep 1000'));
+    await until(() => sleeps().length >= 2, 30_000, 'both sleeps to run as sleep');
     const tree = descendantsOf(workerPid);
     expect(
       tree.filter((r) => r.command.startsWith('sleep 1000')),
