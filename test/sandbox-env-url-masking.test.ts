@@ -13,7 +13,7 @@ import { sandboxSecretsOf, secretsOf, type RmappConfig } from '../src/rmapp/conf
 import { base64Cores, createMasker } from '../src/rmapp/masking.ts';
 import { urlCredentials, variableSecrets } from '../src/rmapp/secret-variables.ts';
 import { runRmapp, until } from './helpers/processes.ts';
-import { createServiceWorld, example, type ServiceWorld } from './helpers/service-world.ts';
+import { apiText, createServiceWorld, implementIssue, type ServiceWorld } from './helpers/service-world.ts';
 
 const DASHBOARD = 'dashboard-token-url-test-0123456789';
 const MIRROR_TOKEN = 'mirrortok3n0123456789abcdef';
@@ -55,28 +55,8 @@ afterAll(async () => {
   for (const k of Object.keys(VARIABLES)) delete process.env[k];
 });
 
-async function implement(n: number, body: string): Promise<string> {
-  w.world.emulator.issues.set(`acme/widgets#${n}`, { title: `Issue ${n}`, body });
-  const payload = example('issue_comment', 'created', (p) => {
-    p.issue.number = n;
-    delete p.issue.pull_request;
-    p.comment.body = '@rmapp implement';
-    p.comment.user.login = 'alice';
-    p.comment.user.type = 'User';
-    p.sender.login = 'alice';
-  });
-  const res = await w.deliver('issue_comment', payload);
-  const delivery = await w.service.engine.waitFor(res.body.runId, { timeoutMs: 30_000 });
-  const runId = (delivery.output as { outcome: { runId: string } }).outcome.runId;
-  await w.service.engine.waitFor(runId, { timeoutMs: 120_000 });
-  return runId;
-}
-
-const api = async (path: string) => {
-  const res = await fetch(`${w.service.url}${path}`, { headers: { authorization: `Bearer ${DASHBOARD}` } });
-  expect(res.status, path).toBe(200);
-  return res.text();
-};
+const implement = (n: number, body: string) => implementIssue(w, n, body);
+const api = (path: string) => apiText(w, path, DASHBOARD);
 
 it('a token or password in the URL of a plainly named sandbox variable reaches no comment, API answer or log', async () => {
   const runId = await implement(71, 'PLAN write impl\nWRITE impl.txt wrong');

@@ -12,7 +12,7 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ROOT } from './helpers/processes.ts';
 import { until } from './helpers/processes.ts';
-import { createServiceWorld, example, type ServiceWorld } from './helpers/service-world.ts';
+import { apiText, createServiceWorld, implementIssue, type ServiceWorld } from './helpers/service-world.ts';
 
 const DASHBOARD = 'dashboard-token-leak-test-0123456789';
 const AGENT_KEY = 'agent-key-value-leak-test-987654321';
@@ -61,28 +61,8 @@ afterAll(async () => {
   for (const k of Object.keys(PROCESS_SECRETS)) delete process.env[k];
 });
 
-async function implement(n: number, body: string): Promise<string> {
-  w.world.emulator.issues.set(`acme/widgets#${n}`, { title: `Issue ${n}`, body });
-  const payload = example('issue_comment', 'created', (p) => {
-    p.issue.number = n;
-    delete p.issue.pull_request;
-    p.comment.body = '@rmapp implement';
-    p.comment.user.login = 'alice';
-    p.comment.user.type = 'User';
-    p.sender.login = 'alice';
-  });
-  const res = await w.deliver('issue_comment', payload);
-  const delivery = await w.service.engine.waitFor(res.body.runId, { timeoutMs: 30_000 });
-  const runId = (delivery.output as { outcome: { runId: string } }).outcome.runId;
-  await w.service.engine.waitFor(runId, { timeoutMs: 120_000 });
-  return runId;
-}
-
-const api = async (path: string) => {
-  const res = await fetch(`${w.service.url}${path}`, { headers: { authorization: `Bearer ${DASHBOARD}` } });
-  expect(res.status, path).toBe(200);
-  return res.text();
-};
+const implement = (n: number, body: string) => implementIssue(w, n, body);
+const api = (path: string) => apiText(w, path, DASHBOARD);
 
 it('nothing the tests or the agent print of secrets reaches GitHub, the API or the logs', async () => {
   const testsRun = await implement(41, 'PLAN write impl\nWRITE impl.txt wrong\nIF_FAILED WRITE impl.txt wrong again');

@@ -168,6 +168,35 @@ export async function pullRequestWorld(permission = 'write'): Promise<ServiceWor
 }
 
 /** The service's runs once there are two or more and every one has ended (a minute at most). */
+/**
+ * `@rmapp implement` by `by` on issue `n` of acme/widgets (its body `body`), delivered as GitHub would, and
+ * the IssueImplementation run it started, awaited to its end; its id. `by` must be allowed to steer
+ * (`emulator.permissions`).
+ */
+export async function implementIssue(w: ServiceWorld, n: number, body: string, by = 'alice'): Promise<string> {
+  w.world.emulator.issues.set(`acme/widgets#${n}`, { title: `Issue ${n}`, body });
+  const payload = example('issue_comment', 'created', (p) => {
+    p.issue.number = n;
+    delete p.issue.pull_request;
+    p.comment.body = '@rmapp implement';
+    p.comment.user.login = by;
+    p.comment.user.type = 'User';
+    p.sender.login = by;
+  });
+  const res = await w.deliver('issue_comment', payload);
+  const delivery = await w.service.engine.waitFor(res.body.runId, { timeoutMs: 30_000 });
+  const runId = (delivery.output as { outcome: { runId: string } }).outcome.runId;
+  await w.service.engine.waitFor(runId, { timeoutMs: 120_000 });
+  return runId;
+}
+
+/** The text of the service's API answer at `path` (a 200 is expected), read with the dashboard token. */
+export async function apiText(w: ServiceWorld, path: string, token: string): Promise<string> {
+  const res = await fetch(`${w.service.url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+  if (res.status !== 200) throw new Error(`GET ${path} answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
+  return res.text();
+}
+
 export async function settledRuns(s: ServiceWorld) {
   for (let i = 0; i < 600; i++) {
     const runs = await s.service.engine.list({});
