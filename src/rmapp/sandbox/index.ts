@@ -223,14 +223,18 @@ export function createSandbox(partial: Partial<SandboxSettings> = {}): Sandbox {
     run,
     async check() {
       if (settings.driver !== 'bubblewrap' && TIES) {
-        // The guard that ties the commands to the service needs util-linux's setpriv (die-with-parent.ts).
-        const r = await runCommand(['setpriv', '--pdeathsig', 'USR1', '--', 'true'], { timeoutMs: 30_000 }).catch((err: Error) => ({
-          exitCode: 1,
-          stderr: err.message,
-        }));
+        // The guard that ties the commands to the service is a bash script under util-linux's setpriv
+        // (die-with-parent.ts): both are checked here, as the guard starts. Checked without bash, a host
+        // with setpriv but no /bin/bash passed, and every command then failed with exit 127.
+        const r = await runCommand(['setpriv', '--pdeathsig', 'USR1', '--', '/bin/bash', '-c', 'true'], { timeoutMs: 30_000 }).catch(
+          (err: Error) => ({
+            exitCode: 1,
+            stderr: err.message,
+          }),
+        );
         if (r.exitCode !== 0)
           throw new WorkflowError(
-            `The ${settings.driver} sandbox cannot tie its commands to the service (they would outlive it): setpriv does not run here (${r.stderr.trim().slice(-300) || `exit ${r.exitCode}`}) — install util-linux (apt-get install util-linux), or set sandbox.driver to bubblewrap.`,
+            `The ${settings.driver} sandbox cannot tie its commands to the service (they would outlive it): setpriv with /bin/bash does not run here (${r.stderr.trim().slice(-300) || `exit ${r.exitCode}`}) — install util-linux and bash (apt-get install util-linux bash), or set sandbox.driver to bubblewrap.`,
             { code: 'SANDBOX_UNAVAILABLE', category: 'permanent' },
           );
       }
