@@ -177,11 +177,20 @@ export async function inboxSignal(
   return rows[0] ?? null;
 }
 
-/** The signal a run already took under `dedupeKey`, if any (an ignored one freed its key). */
-export async function signalByDedupeKey(db: Queryable, runId: string, dedupeKey: string): Promise<number | null> {
-  const rows = await db.query<{ id: number }>('select id from rmapp_run_inbox where run_id = $1 and dedupe_key = $2 limit 1', [
-    runId,
-    dedupeKey,
-  ]);
-  return rows[0] ? Number(rows[0].id) : null;
+/**
+ * The signal a run already took under `dedupeKey`, if any (an ignored one freed its key), and whether it
+ * is `event` (jsonb equality: the same keys and values, in any order). A key sent again with another
+ * event is a client's mistake, not a retry: the caller tells it apart (HTTP answers 422, as Stripe does).
+ */
+export async function signalByDedupeKey(
+  db: Queryable,
+  runId: string,
+  dedupeKey: string,
+  event: object,
+): Promise<{ id: number; sameEvent: boolean } | null> {
+  const rows = await db.query<{ id: number; same: boolean }>(
+    'select id, event = $3::jsonb as same from rmapp_run_inbox where run_id = $1 and dedupe_key = $2 limit 1',
+    [runId, dedupeKey, JSON.stringify(event)],
+  );
+  return rows[0] ? { id: Number(rows[0].id), sameEvent: rows[0].same } : null;
 }

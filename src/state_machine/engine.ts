@@ -52,6 +52,12 @@ export interface SendResult {
    * handling it and was retried without it); `duplicate` when not appended.
    */
   outcome: 'queued' | 'duplicate' | SignalOutcome;
+  /**
+   * With `duplicate`, present (true) when the signal already taken under the `dedupeKey` is another event
+   * (a different type or payload): this one was not sent at all — a key reused by mistake, not a retry
+   * of the same send. Absent otherwise, so a plain duplicate reads as before. The HTTP API answers 422.
+   */
+  differentEvent?: true;
 }
 
 /** Result of {@link Engine.cancel}. */
@@ -159,7 +165,8 @@ export class Engine extends RunQueries {
    * buffered (`buffer: true`, or `{ forMs }`; default 24 h): then it waits in the inbox and is offered
    * again after every change of the run, until a state accepts it or it expires (as Temporal buffers
    * signals). A workflow defined with `signals: { buffer }` buffers by default; the call's `buffer` wins.
-   * With a `dedupeKey` used before for this run and not ignored, nothing is sent again.
+   * With a `dedupeKey` used before for this run and not ignored, nothing is sent again (`duplicate`, and
+   * `differentEvent` when the key was used for another event: a mistake the caller should hear of).
    * `waitMs` waits (at most that long) for the run to take the event and says what became of it; a run
    * that fails meanwhile answers `queued` at once (the event stays in its inbox for `engine.retry`).
    * A run that has finished takes no event: a {@link RunStateError} (HTTP 409), unless the event's
@@ -236,7 +243,7 @@ export class Engine extends RunQueries {
     const db = await this.db();
     const run = await getRunHead(db, runId);
     if (!run) throw new RunNotFoundError(runId);
-    if (isFinalStatus(run.status)) return this.refuseFinished(db, runId, dedupeKey, run.status);
+    if (isFinalStatus(run.status)) return this.refuseFinished(db, runId, event, dedupeKey, run.status);
     // The run's own version's default, else the current one's (a run of a version this deploy lacks).
     const chosen =
       buffer === undefined
@@ -247,18 +254,31 @@ export class Engine extends RunQueries {
       appendSignal(db, runId, event, dedupeKey, bufferMs, this.settings.clock.now()),
     );
     // The run finished (or was deleted) after the read above: refused as if it had been seen finished.
-    if (finished) return this.refuseFinished(db, runId, dedupeKey);
-    if (appended) this.worker?.onWake(runId);
-    return { delivered: appended, id, outcome: appended ? 'queued' : 'duplicate' };
+    if (finished) return this.refuseFinished(db, runId, event, dedupeKey);
+    if (appended) {
+      this.worker?.onWake(runId);
+      return { delivered: true, id, outcome: 'queued' };
+    }
+    // Not appended: the key is taken (or was, by a signal now ignored: then it is free and sent again).
+    const taken = dedupeKey === null ? null : await signalByDedupeKey(db, runId, dedupeKey, event);
+    if (taken === null) return this.enqueue(runId, event, dedupeKey, buffer);
+    return { delivered: false, id: null, outcome: 'duplicate', ...(taken.sameEvent ? {} : { differentEvent: true as const }) };
   }
 
   /**
    * An event for a finished run: sending again what the run already took (a caller retrying, a program
    * run twice) is answered as the duplicate it is; anything else is a {@link RunStateError}.
    */
-  private async refuseFinished(db: Queryable, runId: string, dedupeKey: string | null, status?: string): Promise<SendResult> {
-    const taken = dedupeKey === null ? null : await signalByDedupeKey(db, runId, dedupeKey);
-    if (taken !== null) return { delivered: false, id: taken, outcome: 'duplicate' };
+  private async refuseFinished(
+    db: Queryable,
+    runId: string,
+    event: object,
+    dedupeKey: string | null,
+    status?: string,
+  ): Promise<SendResult> {
+    const taken = dedupeKey === null ? null : await signalByDedupeKey(db, runId, dedupeKey, event);
+    if (taken !== null)
+      return { delivered: false, id: taken.id, outcome: 'duplicate', ...(taken.sameEvent ? {} : { differentEvent: true as const }) };
     // The status as read before, or (the run finished after that read) read now.
     const finished = status ?? (await getRunHead(db, runId))?.status;
     if (finished === undefined) throw new RunNotFoundError(runId);

@@ -341,10 +341,12 @@ runs
   .action(async (id: string, eventJson: string, o: { dedupeKey?: string }) => {
     const event = (await jsonArgument(eventJson, { what: 'event', example: `'{"type":"approve"}'` })) as { type: string };
     await withStoredRuns(async (engine) => {
-      const { delivered } = await engine
+      const { delivered, differentEvent } = await engine
         .send(id, event, { dedupeKey: o.dedupeKey })
         .catch((err: unknown) => Promise.reject(withFlagNames(err, { dedupeKey: '--dedupe-key' })));
-      print(delivered ? `Sent ${event.type} to ${id}.` : `Not sent: ${id} already has an event with dedupe key ${o.dedupeKey}.`);
+      // A key reused for another event is said so: "already has an event" alone read as this one sent.
+      const other = differentEvent ? ', and it is another event than this one: send this one with a new key' : '';
+      print(delivered ? `Sent ${event.type} to ${id}.` : `Not sent: ${id} already has an event with dedupe key ${o.dedupeKey}${other}.`);
     });
   });
 

@@ -159,6 +159,13 @@ export async function handleApiWrites(
     const result = await engine
       .send(id, body as { type: string }, { waitMs, dedupeKey: dedupeKey ?? undefined })
       .catch((err: unknown) => Promise.reject(withFlagNames(err, { dedupeKey: 'the Idempotency-Key header' })));
+    // A key sent again with another event is no retry of the first: answered 202 "duplicate", the client
+    // believed its second event delivered when nothing was (Stripe answers such a request 422 too).
+    if (result.differentEvent)
+      throw new ClientError(
+        422,
+        `The Idempotency-Key "${dedupeKey}" was already used for another event to run ${id}, so this one was not sent: send a new key for a new event (the same key only to send the same event again).`,
+      );
     send(202, { delivered: result.delivered, outcome: result.outcome });
     return true;
   } catch (err) {
