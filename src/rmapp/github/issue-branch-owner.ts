@@ -25,6 +25,7 @@ export const ISSUE_BRANCH_TAKEN = 'ISSUE_BRANCH_TAKEN';
 /** What the check needs of a pull request (GitHub's `GET /pulls` items). */
 interface ListedPull {
   number: number;
+  merged_at?: string | null;
   user?: { login?: string | null } | null;
   head: { ref: string; repo?: { full_name?: string | null } | null };
 }
@@ -61,10 +62,48 @@ export async function checkIssueBranch(
 ): Promise<void> {
   const { own, others } = await openPullsOfBranch(gh, at);
   if (own.length || (provenByRun && !others.length)) return;
-  throw issueBranchTaken(at, others[0] ?? null);
+  throw issueBranchTaken(at, others[0] ?? null, others.length ? null : await closedOwnPull(gh, at));
 }
 
-function issueBranchTaken(at: { owner: string; repo: string; branch: string }, pull: ListedPull | null): WorkflowError {
+/**
+ * rmapp's newest closed pull request from the repository's own `branch`, if any. A run asked for again
+ * after its pull request was closed (unmerged or merged, the branch left in place) has no open draft to
+ * show and no records of its own: it is refused as any branch rmapp did not create, and was told so —
+ * "rmapp did not create it" — of the branch rmapp had made. The refusal names the closed pull request.
+ */
+async function closedOwnPull(gh: GitHubOctokit, at: { owner: string; repo: string; branch: string }): Promise<ListedPull | null> {
+  const { data } = await gh.pulls.list({
+    owner: at.owner,
+    repo: at.repo,
+    state: 'closed',
+    head: `${at.owner}:${at.branch}`,
+    per_page: 100,
+  });
+  const full = `${at.owner}/${at.repo}`.toLowerCase();
+  const from = (data as ListedPull[]).filter((p) => p.head.ref === at.branch && p.head.repo?.full_name?.toLowerCase() === full);
+  if (!from.length) return null;
+  const self = await ownLogin(gh);
+  return from.filter((p) => sameLogin(p.user?.login, self)).sort((a, b) => b.number - a.number)[0] ?? null;
+}
+
+function issueBranchTaken(
+  at: { owner: string; repo: string; branch: string },
+  pull: ListedPull | null,
+  closedOwn: ListedPull | null = null,
+): WorkflowError {
+  if (closedOwn) {
+    // Not adopted: the closed pull request's work may be what was turned down, and the branch may hold
+    // commits pushed since; the person decides (reopen it, or delete the branch for a fresh start).
+    const how = closedOwn.merged_at ? 'merged' : `closed without merging (reopen it to have me continue there)`;
+    return new WorkflowError(
+      `the branch ${shownBranch(at.branch)} in ${at.owner}/${at.repo} is left from my pull request #${closedOwn.number}, which was ${how}, so I changed nothing: I do not build again on the branch of a closed pull request`,
+      {
+        code: ISSUE_BRANCH_TAKEN,
+        category: 'validation',
+        details: { branch: at.branch, pullRequest: null, author: null, closedPullRequest: closedOwn.number },
+      },
+    );
+  }
   const author = pull?.user?.login;
   // A zero-width space after `@`: the reply names the author without notifying them.
   const whose = pull
