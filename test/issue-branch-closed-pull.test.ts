@@ -13,7 +13,11 @@ afterEach(async () => {
 });
 
 it.each([
-  ['closed without merging', null, /closed without merging \(reopen it to have me continue there\)/],
+  [
+    'closed without merging',
+    null,
+    /closed without merging \(reopen it, then ask me to implement the issue again, to have me continue there\)/,
+  ],
   ['merged', '2026-01-02T03:04:05Z', /which was merged/],
 ])(
   'after rmapp pull request was %s, a new run names it rather than disowning the branch',

@@ -94,7 +94,9 @@ function issueBranchTaken(
   if (closedOwn) {
     // Not adopted: the closed pull request's work may be what was turned down, and the branch may hold
     // commits pushed since; the person decides (reopen it, or delete the branch for a fresh start).
-    const how = closedOwn.merged_at ? 'merged' : `closed without merging (reopen it to have me continue there)`;
+    const how = closedOwn.merged_at
+      ? 'merged'
+      : `closed without merging (reopen it, then ask me to implement the issue again, to have me continue there)`;
     return new WorkflowError(
       `the branch ${shownBranch(at.branch)} in ${at.owner}/${at.repo} is left from my pull request #${closedOwn.number}, which was ${how}, so I changed nothing: I do not build again on the branch of a closed pull request`,
       {
