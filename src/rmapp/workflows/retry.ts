@@ -83,7 +83,9 @@ export async function decideRetry(
     const output = TEST_FAILURES.has(code) ? await artifact('test-output') : null;
     // What the failed run pushed (and the runs it continued): the new run's evidence that the branch is
     // rmapp's when the failed run pushed before its draft opened (github/issue-branch-owner.ts).
-    const pushes = [...shas(await artifact('branch-pushes')), ...shas(input?.continueFrom?.pushes)];
+    // Oldest first, the failed run's own last: the cap below keeps the newest, the ones the branch is likeliest
+    // to hold (own first, a long chain of retries dropped the failed run's own pushes for its ancestors').
+    const pushes = [...shas(input?.continueFrom?.pushes), ...shas(await artifact('branch-pushes'))];
     return {
       kind: 'continue',
       template,
