@@ -40,3 +40,16 @@ it.each([
   },
   240_000,
 );
+
+it('asked again after a run pushed its branch and failed before its draft opened, the next run continues that branch', async () => {
+  w = await createServiceWorld();
+  w.world.emulator.permissions.set('acme/widgets:alice', 'write');
+  w.world.emulator.failNext('POST', /\/pulls$/, 422, { message: 'Validation Failed' });
+  const first = await w.service.engine.get(await implementIssue(w, 5, 'Add a greeting'));
+  expect(first.error?.code).toBe('HTTP_422');
+  expect(await w.service.engine.getArtifact(first.id, 'branch-pushes')).toHaveLength(1);
+
+  const second = await w.service.engine.get(await implementIssue(w, 5, 'Add a greeting'));
+  expect(second.error?.code).not.toBe('ISSUE_BRANCH_TAKEN');
+  expect(w.world.emulator.pulls.get('acme/widgets')?.map((p) => [p.head, p.state])).toEqual([['rmapp/issue-5', 'open']]);
+}, 240_000);

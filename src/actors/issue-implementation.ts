@@ -124,10 +124,16 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
     input: { owner: string; repo: string; branch: string; base: string; priorPushes?: string[] | undefined },
   ): Promise<Workspace> => {
     const ws = await workspace(ctx.runId, input, ctx.signal);
-    // This run's pushes, and those of the run it continues (`@rmapp retry`), which pushed before its draft opened.
-    const pushed = [...((await ctx.getArtifact<string[]>(BRANCH_PUSHES)) ?? []), ...(input.priorPushes ?? [])];
-    if ((await deps.workspaces.remoteBranchOwner(ws, pushed, ctx.signal)) === 'unknown')
-      await checkIssueBranch(gh(ctx.signal), { ...input, bot: deps.botName ?? 'rmapp' }, false);
+    // This run's pushes, and those of the runs before (`@rmapp retry`, `@rmapp implement` again), which
+    // pushed before their draft opened.
+    const own = (await ctx.getArtifact<string[]>(BRANCH_PUSHES)) ?? [];
+    const prior = input.priorPushes ?? [];
+    const at = { ...input, bot: deps.botName ?? 'rmapp' };
+    const owner = await deps.workspaces.remoteBranchOwner(ws, [...own, ...prior], ctx.signal);
+    if (owner === 'unknown') await checkIssueBranch(gh(ctx.signal), at, false);
+    // Proven by earlier runs only: not the branch of a pull request of rmapp's that was closed.
+    else if (owner === 'ours' && prior.length && (await deps.workspaces.remoteBranchOwner(ws, own, ctx.signal)) !== 'ours')
+      await checkIssueBranch(gh(ctx.signal), at, true, true);
     return ws;
   };
   /**
@@ -194,6 +200,7 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
           repo: input.repo,
           branch: issueBranch(input.issueNumber),
           base: facts.defaultBranch,
+          priorPushes: input.priorPushes,
         });
         const settings = await settingsOf(ws, facts.defaultBranch, signal);
         const analysis = await askJson(deps.agent, {

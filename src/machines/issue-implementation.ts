@@ -45,6 +45,16 @@ export const issueImplementationInput = z.object({
    * A run that continues a failed one on the same branch (`@bot retry`): the plan it had, and the test
    * output it failed with. Analysis and planning are skipped; the test budget is fresh.
    */
+  /**
+   * The commits earlier runs of the issue pushed to its branch (their `branch-pushes` records), handed on
+   * by `@rmapp implement` asked again: a run that pushed and failed before its draft opened made the
+   * branch, and the next run — with no record of its own and no draft of rmapp's to show — was refused
+   * it as one rmapp "did not create" (github/issue-branch-owner.ts).
+   */
+  branchPushes: z
+    .array(z.string().regex(/^[0-9a-f]{40,64}$/))
+    .max(200)
+    .optional(),
   continueFrom: z
     .object({
       runId: z.string().min(1),
@@ -77,7 +87,10 @@ export interface TestOutcome {
 /** The steps, each a promise actor (use `step()`), by name. */
 export interface IssueImplementationSteps {
   /** `skipAnalysis`: the run continues a plan (`continueFrom`), so only the issue's facts are needed. */
-  analyze: PromiseActorLogic<IssueFacts, { owner: string; repo: string; issueNumber: number; skipAnalysis?: boolean }>;
+  analyze: PromiseActorLogic<
+    IssueFacts,
+    { owner: string; repo: string; issueNumber: number; skipAnalysis?: boolean; priorPushes?: string[] | undefined }
+  >;
   /** `plan` is rmplan YAML (validated by the step; kept a string so the machine stays format-agnostic). */
   plan: PromiseActorLogic<{ plan: string }, { issue: IssueFacts; issueNumber: number }>;
   implement: PromiseActorLogic<ImplementOutcome, ImplementInput>;
@@ -260,6 +273,7 @@ export function issueImplementationMachine(
             repo: context.repo,
             issueNumber: context.issueNumber,
             ...(context.plan !== null ? { skipAnalysis: true } : {}),
+            ...priorPushesOf(context),
           }),
           onDone: continueFromPlan
             ? [
@@ -458,9 +472,18 @@ export function issueImplementationMachine(
   });
 }
 
+/**
+ * The commits earlier runs pushed to the branch, as a step's `priorPushes`: those of the run a retry
+ * continues (`continueFrom.pushes`) and of the issue's earlier runs (`branchPushes`).
+ */
+function priorPushesOf(context: Context): { priorPushes?: string[] } {
+  const pushes = [...(context.branchPushes ?? []), ...(context.continueFrom?.pushes ?? [])];
+  return pushes.length ? { priorPushes: pushes } : {};
+}
+
 function createPrInput(context: Context): CreatePrInput {
   return {
-    ...(context.continueFrom?.pushes?.length ? { priorPushes: context.continueFrom.pushes } : {}),
+    ...priorPushesOf(context),
     owner: context.owner,
     repo: context.repo,
     issueNumber: context.issueNumber,
@@ -475,7 +498,7 @@ function createPrInput(context: Context): CreatePrInput {
 
 function implementInput(context: Context, mode: 'implement' | 'reproduce'): ImplementInput {
   return {
-    ...(context.continueFrom?.pushes?.length ? { priorPushes: context.continueFrom.pushes } : {}),
+    ...priorPushesOf(context),
     maxAttempts: context.maxTestAttempts,
     requestedBy: context.requestedBy ?? null,
     owner: context.owner,
@@ -493,7 +516,7 @@ function implementInput(context: Context, mode: 'implement' | 'reproduce'): Impl
 
 function testInput(context: Context): TestInput {
   return {
-    ...(context.continueFrom?.pushes?.length ? { priorPushes: context.continueFrom.pushes } : {}),
+    ...priorPushesOf(context),
     round: context.testAttempts,
     maxRounds: context.maxTestAttempts,
     owner: context.owner,

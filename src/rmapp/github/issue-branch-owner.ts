@@ -59,9 +59,20 @@ export async function checkIssueBranch(
   gh: GitHubOctokit,
   at: { owner: string; repo: string; branch: string; bot: string },
   provenByRun: boolean,
+  /**
+   * Proven only by the pushes of earlier runs (a retry's, or the issue's runs before when asked again):
+   * then a branch whose pull request of rmapp's was closed is not built on again either — an earlier
+   * run's commit is in it whether that run failed before its draft opened or its draft was turned down.
+   */
+  byEarlierRuns = false,
 ): Promise<void> {
   const { own, others } = await openPullsOfBranch(gh, at);
-  if (own.length || (provenByRun && !others.length)) return;
+  if (own.length) return;
+  if (provenByRun && !others.length) {
+    const closed = byEarlierRuns ? await closedOwnPull(gh, at) : null;
+    if (!closed) return;
+    throw issueBranchTaken(at, null, closed);
+  }
   throw issueBranchTaken(at, others[0] ?? null, others.length ? null : await closedOwnPull(gh, at));
 }
 

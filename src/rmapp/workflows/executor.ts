@@ -6,13 +6,13 @@
  */
 import { createHash } from 'node:crypto';
 import type { Engine } from '../../state_machine/engine.ts';
-import { ValidationError } from '../../state_machine/errors.ts';
+import { RunNotFoundError, ValidationError } from '../../state_machine/errors.ts';
 import type { RunInfo } from '../../state_machine/run-info.ts';
 import type { ImplementOptions } from '../commands.ts';
 import { TEMPLATE_WORKFLOWS, type TemplateName } from '../../machines/issue-templates.ts';
 import { isFinalStatus, RUN_STATUSES } from '../../persistence/run-status.ts';
 import type { GitHubEventInput } from '../../machines/github-delivery.ts';
-import { decideRetry, type RetryDecision } from './retry.ts';
+import { decideRetry, pushesOfRun, type RetryDecision } from './retry.ts';
 
 /** An issue or a pull request. */
 export interface Subject {
@@ -138,6 +138,10 @@ export class WorkflowExecutor {
     after?: string | null | undefined;
   }): Promise<string> {
     const subject: Subject = { owner: args.owner, repo: args.repo, kind: 'issues', number: args.issueNumber };
+    // Asked again (not a retry): the issue's newest run may have pushed its branch and failed before its
+    // draft opened; what it and the runs before it pushed is handed on, so that the branch rmapp made is
+    // continued rather than refused as one it "did not create" (github/issue-branch-owner.ts).
+    const branchPushes = args.after && !args.continueFrom ? await this.pushesBefore(args.after) : [];
     const input = {
       owner: args.owner,
       repo: args.repo,
@@ -148,6 +152,7 @@ export class WorkflowExecutor {
       maxTestAttempts: Math.min(this.defaults.maxTestAttempts, args.options?.maxTestAttempts ?? args.repositoryMaxTestAttempts ?? Infinity),
       ...(args.options?.approvalTimeoutMs ? { approvalTimeoutMs: args.options.approvalTimeoutMs } : {}),
       ...(args.continueFrom ? { continueFrom: args.continueFrom } : {}),
+      ...(branchPushes.length ? { branchPushes } : {}),
       ...(args.requestedAt ? { requestedAt: args.requestedAt } : {}),
       ...(args.label ? { label: args.label } : {}),
     };
@@ -228,6 +233,15 @@ export class WorkflowExecutor {
         idempotencyKey: `review:${args.reviewId}${args.retryOf ? `:retry-of:${args.retryOf}` : ''}`,
       },
     );
+  }
+
+  /** What run `runId` and the runs before it pushed to the issue's branch ({@link pushesOfRun}); none once it is pruned. */
+  private async pushesBefore(runId: string): Promise<string[]> {
+    const run = await this.engine.get(runId).catch((err: unknown) => {
+      if (err instanceof RunNotFoundError) return null;
+      throw err;
+    });
+    return run ? pushesOfRun(run, (name) => this.engine.getArtifact(runId, name)) : [];
   }
 
   /** How `@bot retry` continues the failed run `run` ({@link decideRetry}). */

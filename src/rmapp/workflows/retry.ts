@@ -43,6 +43,19 @@ function shas(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string' && /^[0-9a-f]{40,64}$/.test(v)) : [];
 }
 
+/**
+ * The commits an issue run and the runs before it pushed to the issue's branch: those it was handed
+ * (`branchPushes`, `continueFrom.pushes`) and its own `branch-pushes` record, oldest first and its own
+ * last, at most 200 — the newest, the ones the branch is likeliest to hold (its own first, a long chain
+ * of retries dropped the run's own pushes for its ancestors'). What the next run of the issue is handed,
+ * by `@rmapp retry` and by `@rmapp implement` asked again: its evidence that the branch is rmapp's.
+ */
+export async function pushesOfRun(run: Pick<RunInfo, 'input'>, artifact: (name: string) => Promise<unknown>): Promise<string[]> {
+  const input = run.input as { branchPushes?: unknown; continueFrom?: { pushes?: unknown } } | null;
+  const pushes = [...shas(input?.branchPushes), ...shas(input?.continueFrom?.pushes), ...shas(await artifact('branch-pushes'))];
+  return [...new Set(pushes)].slice(-200);
+}
+
 /** A refusal's own message as a reply quotes it: without the machine's `stage: ` prefix, one full stop. */
 function refusalText(message: string | undefined, fallback: string): string {
   return `${(message ?? fallback).replace(/^[a-z][A-Za-z]*: /, '').replace(/\.$/, '')}.`;
@@ -76,22 +89,19 @@ export async function decideRetry(
         kind: 'refuse',
         why: `nobody approved the plan in time, so there is nothing to retry. Ask ${again} for a new plan, and approve it with \`@${bot} approve\`.`,
       };
-    const input = run.input as { continueFrom?: { plan?: string; pushes?: unknown } } | null;
+    const input = run.input as { continueFrom?: { plan?: string } } | null;
     const saved = await artifact('plan');
     const plan = typeof saved === 'string' && saved ? saved : input?.continueFrom?.plan;
     if (!plan) return { kind: 'restart-issue', template };
     const output = TEST_FAILURES.has(code) ? await artifact('test-output') : null;
     // What the failed run pushed (and the runs it continued): the new run's evidence that the branch is
     // rmapp's when the failed run pushed before its draft opened (github/issue-branch-owner.ts).
-    // Oldest first, the failed run's own last: the cap below keeps the newest, the ones the branch is likeliest
-    // to hold (own first, a long chain of retries dropped the failed run's own pushes for its ancestors').
-    const pushes = [...shas(input?.continueFrom?.pushes), ...shas(await artifact('branch-pushes'))];
     return {
       kind: 'continue',
       template,
       plan,
       lastTestOutput: typeof output === 'string' ? output : null,
-      pushes: [...new Set(pushes)].slice(-200),
+      pushes: await pushesOfRun(run, artifact),
     };
   }
   // Refused by what the pull request or the comment is, not by what happened: a retry reads the same
