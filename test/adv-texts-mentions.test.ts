@@ -68,7 +68,7 @@ async function answer(body: string): Promise<string> {
     activeRun: async () => null,
     runIdFor: () => 'run-2',
     recentRuns: async () => [failedRun],
-    decideRetry: async () => ({ kind: 'continue', template: 'simple', plan: 'p', lastTestOutput: '' }),
+    decideRetry: async () => ({ kind: 'continue', template: 'simple', plan: 'p', lastTestOutput: '', pushes: [] }),
     startIssueWorkflow: async () => 'run-2',
     // Not started yet, and no later cancel heard (github-delivery.ts checks both before a start).
     status: async (id: string) => Promise.reject(new RunNotFoundError(id)),

@@ -20,6 +20,8 @@ it('continues an issue run that had a plan; after a test failure the agent gets 
     template: 'simple',
     plan: 'goal: g\n',
     lastTestOutput: '1 failing',
+    // What the failed run pushed (its branch-pushes record): none here.
+    pushes: [],
   });
   // A PR that could not be opened: the same plan, no test output to fix.
   expect(
@@ -36,7 +38,7 @@ it('continues an issue run that had a plan; after a test failure the agent gets 
       artifacts({ 'test-output': 'still failing' }),
       'rmapp',
     ),
-  ).toEqual({ kind: 'continue', template: 'feature', plan: 'goal: old\n', lastTestOutput: 'still failing' });
+  ).toEqual({ kind: 'continue', template: 'feature', plan: 'goal: old\n', lastTestOutput: 'still failing', pushes: [] });
 });
 
 it('starts over a run that failed before it had a plan', async () => {
