@@ -7,7 +7,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { headOwnership, mayPushAnyBranch, sameLogin } from '../src/rmapp/github/head-branch.ts';
+import { headOwnership, mayPushAnyBranch } from '../src/rmapp/github/head-branch.ts';
+import { sameLogin } from '../src/rmapp/github/logins.ts';
+import { normalizeWebhook } from '../src/rmapp/webhooks/event.ts';
+import { example } from './helpers/service-world.ts';
 import { errorText } from '../src/rmapp/run-texts.ts';
 import { decideRetry } from '../src/rmapp/workflows/retry.ts';
 import { runCommand } from '../src/rmapp/process.ts';
@@ -27,6 +30,23 @@ describe('the bot login', () => {
     expect(sameLogin('\u0130', 'i\u0307')).toBe(false);
     expect(sameLogin('', '')).toBe(false);
     expect(sameLogin(null, null)).toBe(false);
+  });
+  it('the webhook takes a look-alike of the bot for the person it is: its command is not dropped as the bot’s own', () => {
+    const by = (login: string) =>
+      normalizeWebhook(
+        'issue_comment',
+        `d-${login}`,
+        example('issue_comment', 'created', (p) => {
+          delete p.issue.pull_request;
+          p.comment.body = '@rmapp-k status';
+          p.comment.user.login = login;
+          p.comment.user.type = 'User';
+          p.sender.login = login;
+        }),
+        { botName: 'rmapp-k[bot]', labels: {} },
+      ).kind;
+    expect(by('RMAPP-K'), 'the bot itself, in another ASCII case').toBe('ignored');
+    expect(by('rmapp-\u212a'), 'a Kelvin-sign look-alike (toLowerCase made it the bot)').toBe('run');
   });
   it('reviewAnyBranch matches owner/repo and owner/* only', () => {
     expect(mayPushAnyBranch(['acme/*'], 'ACME', 'widgets')).toBe(true);

@@ -28,6 +28,7 @@ import { issueOfBranch } from '../../machines/issue-branch.ts';
 import { WorkflowError } from '../../state_machine/errors.ts';
 import { codeSpan } from '../run-texts.ts';
 import { ownLogin, type GitHubOctokit } from './client.ts';
+import { sameLogin } from './logins.ts';
 
 /** The error code of a review refused because the pull request's branch is not rmapp's (run-texts.ts `OWN_MESSAGES`). */
 export const NOT_OWN_BRANCH = 'NOT_OWN_BRANCH';
@@ -53,20 +54,6 @@ export type HeadOwnership = 'own' | 'other-name' | 'other-author';
 export function headOwnership(pr: PullHead, self: string): HeadOwnership {
   if (issueOfBranch(pr.head.ref) === null) return 'other-name';
   return sameLogin(pr.user?.login, self) ? 'own' : 'other-author';
-}
-
-/**
- * Two GitHub logins compare equal: ASCII case folded only, as GitHub's logins are ASCII and compared
- * case-insensitively. `toLowerCase` folds more (the Kelvin sign `K` U+212A to `k`, `İ` to `i̇`), so a
- * look-alike would match a login it is not.
- *
- * @example
- * sameLogin('RMAPP[bot]', 'rmapp[bot]'); // true
- * sameLogin('rmapp-\u212a[bot]', 'rmapp-k[bot]'); // false
- */
-export function sameLogin(a: string | null | undefined, b: string | null | undefined): boolean {
-  const fold = (s: string) => s.replace(/[A-Z]/g, (c) => c.toLowerCase());
-  return typeof a === 'string' && typeof b === 'string' && a !== '' && fold(a) === fold(b);
 }
 
 /**

@@ -17,7 +17,8 @@
  */
 import { WorkflowError } from '../../state_machine/errors.ts';
 import { ownLogin, type GitHubOctokit } from './client.ts';
-import { sameLogin, shownBranch } from './head-branch.ts';
+import { shownBranch } from './head-branch.ts';
+import { sameLogin } from './logins.ts';
 
 /** The error code of an issue run refused a branch it did not create (run-texts.ts `OWN_MESSAGES`). */
 export const ISSUE_BRANCH_TAKEN = 'ISSUE_BRANCH_TAKEN';

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { unwrapClient } from './abortable.ts';
 import { ownLogin, type GitHubOctokit } from './client.ts';
-import { sameLogin } from './head-branch.ts';
+import { sameLogin } from './logins.ts';
 
 export interface RepoRef {
   owner: string;
@@ -46,9 +46,9 @@ export function endsWithServiceMarker(body: string | null | undefined): boolean 
   return open >= 0 && !text.includes('\n', open);
 }
 
-/** True when `login` (a comment's author) is the bot's own `self`: GitHub logins are case-insensitive. */
+/** True when `login` (a comment's author) is the bot's own `self` (logins.ts `sameLogin`). */
 function isOwn(author: { login?: string } | null | undefined, self: string): boolean {
-  return author?.login?.toLowerCase() === self.toLowerCase();
+  return sameLogin(author?.login, self);
 }
 
 function isStatus(err: unknown, status: number): boolean {
@@ -144,7 +144,7 @@ export async function markReadyForReview(gh: GitHubOctokit, repo: RepoRef, pr: {
  */
 export async function requestReview(gh: GitHubOctokit, repo: RepoRef, pullNumber: number, login: string): Promise<boolean> {
   const { data } = await gh.pulls.get({ ...repo, pull_number: pullNumber });
-  if (data.requested_reviewers?.some((u) => u.login.toLowerCase() === login.toLowerCase())) return true;
+  if (data.requested_reviewers?.some((u) => sameLogin(u.login, login))) return true;
   try {
     await gh.pulls.requestReviewers({ ...repo, pull_number: pullNumber, reviewers: [login] });
     return true;

@@ -9,6 +9,7 @@ import { mentions, parseCommand } from '../commands.ts';
 import { githubEventInput, type GitHubEventInput } from '../../machines/github-delivery.ts';
 import { WEBHOOK_EVENT_MAX_AGE_MS } from './event-age.ts';
 import { endsWithServiceMarker } from '../github/writes.ts';
+import { sameLogin } from '../github/logins.ts';
 
 /** `stale`: the event is older than GitHub ever redelivers — a kept copy sent again (see event-age.ts `WEBHOOK_EVENT_MAX_AGE_MS`). */
 export type Normalized = { kind: 'run'; input: GitHubEventInput } | { kind: 'ignored'; reason: string; stale?: true };
@@ -29,10 +30,7 @@ interface Payload {
 const text = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
 
 const isBot = (user: { login?: unknown; type?: unknown } | undefined, botName: string) =>
-  user?.type === 'Bot' ||
-  text(user?.login)
-    ?.replace(/\[bot\]$/, '')
-    .toLowerCase() === botName.replace(/\[bot\]$/, '').toLowerCase();
+  user?.type === 'Bot' || isOwnAccount(user, botName);
 
 /** The command kind a comment gives the bot, as the delivery's `command` (absent when none). */
 const commandOf = (body: string, botName: string): { command?: string } => {
@@ -41,10 +39,9 @@ const commandOf = (body: string, botName: string): { command?: string } => {
 };
 
 /** The service's own account (its login, with or without `[bot]`), whatever its type. */
-const isOwnAccount = (user: { login?: unknown } | undefined, botName: string) =>
-  text(user?.login)
-    ?.replace(/\[bot\]$/, '')
-    .toLowerCase() === botName.replace(/\[bot\]$/, '').toLowerCase();
+function isOwnAccount(user: { login?: unknown } | undefined, botName: string): boolean {
+  return sameLogin(text(user?.login)?.replace(/\[bot\]$/, ''), botName.replace(/\[bot\]$/, ''));
+}
 
 /**
  * A comment the service wrote: every one ends with its step's marker (src/rmapp/github/writes.ts). Its
