@@ -105,20 +105,24 @@ export const DEFAULT_ENGINE_OPTIONS = Object.freeze({
  * silent a worker's renewal fails and is made again on a new connection while the lease still holds; at
  * least 5 s, which no healthy statement of an engine comes near (a commit of a batch of hundreds of runs,
  * a claim of 100 from a 100,000-run backlog, a list of 1,000,000 runs: milliseconds, bench/README.md),
- * so a short lease does not cut slow ones under load — but never more than half the lease. An answer
+ * so a short lease does not cut slow ones under load — but never more than half the lease, or 2.5 s
+ * when that is longer (below). An answer
  * later than that is of no use to the worker (it has fenced itself from its runs a fifth of the lease
  * before the lease ends), and a worker cut off from Postgres by a partition must notice within its lease:
  * with the 5 s floor alone, a worker with a 3 s lease first heard of a partition 5 s in, after its runs
- * had been taken over (test/partition-heal.test.ts). Default lease (30 s): 7.5 s; 10 s: 5 s; 3 s: 1.5 s.
+ * had been taken over (test/partition-heal.test.ts). Not under 2.5 s, though: at half of a 2 s lease (1 s)
+ * a lock wait behind a migration's table swap, or a worker's statements on a machine loaded by a test
+ * suite, failed healthy statements and fenced healthy workers (test/adv3-migrate-race.test.ts,
+ * test/scale-out.test.ts in a clean-clone run). Default lease (30 s): 7.5 s; 10 s: 5 s; 3 s and 2 s: 2.5 s.
  * The engine's API calls get it too: they share the pool with its worker, and calls held on silent
  * connections filled it.
  *
  * @example
  * statementTimeoutMs(30_000); // 7_500
- * statementTimeoutMs(3_000); // 1_500
+ * statementTimeoutMs(3_000); // 2_500
  */
 export function statementTimeoutMs(leaseMs: number): number {
-  return Math.min(Math.floor(leaseMs / 2), Math.max(5_000, Math.floor(leaseMs / 4)));
+  return Math.min(Math.max(2_500, Math.floor(leaseMs / 2)), Math.max(5_000, Math.floor(leaseMs / 4)));
 }
 
 /** Options with every default applied: what the engine and its worker read. */
