@@ -5,7 +5,7 @@
  * (Debian's, via playwright-core) watches the dashboard meanwhile: the runs appear without a reload,
  * through the live stream; the README's screenshots of the list and the local GitHub are taken here.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,16 +16,25 @@ import { BIN } from './helpers/processes.ts';
 import { screenshotPath } from './helpers/screenshots.ts';
 
 let browser: Browser | undefined;
-afterAll(async () => browser?.close());
+/** The demo without --once runs until SIGTERM: a failed test must not leave it running. */
+let demo: ChildProcess | undefined;
+afterAll(async () => {
+  if (demo && demo.exitCode === null && demo.signalCode === null) demo.kill('SIGKILL');
+  await browser?.close();
+});
 
-it('runs IssueImplementation and PRReview against the local GitHub, live on the dashboard, and prints the runs and the PR as JSON', async () => {
+it('runs IssueImplementation and PRReview against the local GitHub, live on the dashboard, prints the runs and the PR as JSON, and stays up until Ctrl-C', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'rmapp-demo-'));
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(GITHUB_|DATABASE_URL$|RMAPP_(?!SANDBOX))/.test(name)));
-  const child = spawn(process.execPath, [BIN, 'demo', '--once', '--json', '--port', '0'], {
+  // Without --once the demo keeps its dashboard and local GitHub up after both runs until SIGTERM: the
+  // pages below are read then. With --once it ended when PRReview did, and a page opened after PRReview
+  // had started could find the local GitHub gone (a clean-clone CI run saw ERR_CONNECTION_REFUSED).
+  const child = spawn(process.execPath, [BIN, 'demo', '--json', '--port', '0'], {
     cwd: dir,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  demo = child;
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
@@ -36,6 +45,10 @@ it('runs IssueImplementation and PRReview against the local GitHub, live on the 
       const github = /Local GitHub: +(\S+)/.exec(stderr)?.[1];
       if (dashboard && github) resolve({ dashboard, github });
     }),
+  );
+  // Registered after the listener above, which appends to `stderr`.
+  const bothEnded = new Promise<void>((resolve) =>
+    child.stderr.on('data', () => /both runs have ended; the dashboard and the local GitHub stay up until Ctrl-C/.test(stderr) && resolve()),
   );
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
 
@@ -50,8 +63,10 @@ it('runs IssueImplementation and PRReview against the local GitHub, live on the 
   await page.evaluate(() => ((globalThis as unknown as { notReloaded: boolean }).notReloaded = true));
   await page.locator('#live[data-mode="stream"]').waitFor();
   await page.locator('#runs tr:has(td:text-is("IssueImplementation")) [data-status="succeeded"]').waitFor({ timeout: 120_000 });
-  // PRReview starts once the PR exists, long after the page loaded; the demo ends when it does.
+  // PRReview starts once the PR exists, long after the page loaded.
   await page.locator('#runs tr:has(td:text-is("PRReview"))').waitFor({ timeout: 60_000 });
+  await Promise.race([bothEnded, exited.then((code) => Promise.reject(new Error(`rmapp demo exited (${code}) before Ctrl-C: ${stderr}`)))]);
+  await page.locator('#runs tr:has(td:text-is("PRReview")) [data-status="succeeded"]').waitFor({ timeout: 30_000 });
   expect(await page.evaluate(() => (globalThis as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
   await page.screenshot({ path: screenshotPath('dashboard-runs.png') });
   const issue = await browser.newPage({ viewport: { width: 1100, height: 800 } });
@@ -60,6 +75,8 @@ it('runs IssueImplementation and PRReview against the local GitHub, live on the 
   await issue.locator('.comment.bot pre', { hasText: '- [x] Open the pull request' }).waitFor({ timeout: 30_000 });
   await issue.screenshot({ path: screenshotPath('demo-local-github.png'), fullPage: true });
 
+  expect(child.exitCode, 'the demo ended before Ctrl-C').toBe(null);
+  child.kill('SIGTERM');
   const code = await exited;
   expect(code, stderr).toBe(0);
   const result = JSON.parse(stdout) as {
@@ -87,7 +104,7 @@ it('runs IssueImplementation and PRReview against the local GitHub, live on the 
   expect((await runCommand(['git', 'show', 'rmapp/issue-1:greet.mjs'], { cwd: remote })).stdout).toBe(
     "export const greet = (name = 'world') => 'Hello, ' + name + '!';\n",
   );
-});
+}, 240_000); // ~35 s on a quiet machine; its waits above add up to more than the default 60 s
 
 it("a real agent's command the demo refuses is named as --agent, not as a variable the user never set", async () => {
   const dir = mkdtempSync(join(tmpdir(), 'rmapp-demo-agent-'));
