@@ -141,4 +141,23 @@ describe('Workspaces.remoteBranchOwner: the run’s own pushes as evidence', () 
     const other = await ws.prepare({ runId: 'r3', remoteUrl: remote, branch: 'rmapp/issue-5', base: 'main' });
     expect(await ws.remoteBranchOwner(other, [sha])).toBe('unknown');
   });
+
+  it('takes no commit as proof in a workspace that cannot tell the default branch (no origin/HEAD)', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'rmapp-owner-nohead-'));
+    const remote = await createBareRemote(tmp, 'widgets', { 'a.txt': 'a\n' });
+    const git = async (cwd: string, ...args: string[]) => (await runCommand(['git', ...args], { cwd })).stdout.trim();
+    const ws = new Workspaces({ root: join(tmp, 'runs'), author: { name: 'rmapp', email: 'rmapp@example.com' } });
+    const mine = await ws.prepare({ runId: 'r1', remoteUrl: remote, branch: 'rmapp/issue-5', base: 'main' });
+    await ws.writeFile(mine.dir, 'plan.txt', 'plan\n');
+    const { sha } = await ws.commitAll(mine, 'rmapp: plan', undefined, ['plan.txt']);
+    await ws.push(mine);
+    // rmapp's pull request was merged; the branch was deleted, and someone made one of the same name from main.
+    await git(remote, 'branch', '-f', 'main', sha);
+    await git(remote, 'branch', '-D', 'rmapp/issue-5');
+    await git(remote, 'branch', 'rmapp/issue-5', 'main');
+    const theirs = await ws.prepare({ runId: 'r2', remoteUrl: remote, branch: 'rmapp/issue-5', base: 'main' });
+    expect(await ws.remoteBranchOwner(theirs, [sha]), 'with origin/HEAD: a merged commit proves nothing').toBe('unknown');
+    await git(theirs.dir, 'symbolic-ref', '--delete', 'refs/remotes/origin/HEAD');
+    expect(await ws.remoteBranchOwner(theirs, [sha]), 'without origin/HEAD the merged commit was taken as proof').toBe('unknown');
+  });
 });

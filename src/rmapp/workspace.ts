@@ -666,12 +666,16 @@ export class Workspaces {
     if (tip.exitCode !== 0) return 'absent';
     const base = await this.exactRefs(ws.dir, ['refs/remotes/origin/HEAD'], signal);
     const defaultTip = base.get('refs/remotes/origin/HEAD')?.id;
+    // Without the default branch (a remote whose HEAD names no branch: `prepare` sets it otherwise) no
+    // commit can be told apart from one of the default branch — rmapp's merged commits are there, and a
+    // branch anyone makes from it holds them — so none proves the branch rmapp's: the pull requests decide.
+    if (!defaultTip) return 'unknown';
     for (const sha of pushed) {
       if (!/^[0-9a-f]{40,64}$/.test(sha)) continue;
       const inBranch = await this.runGit(['merge-base', '--is-ancestor', sha, tip.stdout.trim()], ws.dir, signal);
       if (inBranch.exitCode !== 0) continue;
-      const onDefault = defaultTip ? await this.runGit(['merge-base', '--is-ancestor', sha, defaultTip], ws.dir, signal) : null;
-      if (onDefault?.exitCode !== 0) return 'ours';
+      const onDefault = await this.runGit(['merge-base', '--is-ancestor', sha, defaultTip], ws.dir, signal);
+      if (onDefault.exitCode !== 0) return 'ours';
     }
     return 'unknown';
   }
