@@ -3,7 +3,8 @@
  * JSON API (and so the dashboard and artifacts), logs, the CLI, the Stately inspector stream. It
  * masks the configured secret values (and the forms they travel in: base64, URL-encoded, hex, git's
  * `x-access-token` header, a cut-off head or tail at a string's edge), anything shaped like a GitHub
- * token, a common vendor key or a private key, credentials in URLs, query strings and authorization
+ * token, a common vendor key or a private key, credentials in URLs (and `user:password@host` written
+ * without a scheme, as proxy settings take it), query strings and authorization
  * headers, and — in objects — secret-named keys. Masking is the second line: the sandbox keeps the
  * secrets away from untrusted code in the first place (README, "Sandbox and threat model").
  *
@@ -58,6 +59,32 @@ export const SECRET_QUERY_PARAMETERS: readonly string[] = [
 const QUERY_SECRET = new RegExp(`([?&](?:${SECRET_QUERY_PARAMETERS.join('|')})=)[^&\\s"'#]{1,2000}`, 'gi');
 /** `scheme://user:password@host` → `scheme://user:[REDACTED]@host` (bounded: linear on `a.a.a.…`). */
 const URL_PASSWORD = /\b([a-z][a-z0-9+.-]{0,30}:\/\/[^\s:/@"']{1,256}):[^\s@/"']{1,256}@/gi;
+/**
+ * Where a credential written without a scheme may stand: a bracketed IPv6 address, an IPv4 one, a name
+ * with a dot whose last label starts with a letter, or `localhost` — each with an optional port — or a
+ * one-label name with a port (`proxy:3128`). Not `4.17.21` (a version), `sha256:0f1e…` (a digest) or
+ * `noon`: what follows the `@` of `npm:lodash@4.17.21` or `node:20@sha256:…` is no host.
+ */
+const CREDENTIAL_HOST = String.raw`(?:(?:\[[0-9A-Fa-f:.]{2,45}\]|\d{1,3}(?:\.\d{1,3}){3}|(?:[A-Za-z0-9-]{1,63}\.){1,20}[A-Za-z][A-Za-z0-9-]{0,62}|localhost)(?::\d{1,5})?|[A-Za-z0-9-]{1,63}:\d{1,5})`;
+/**
+ * A credential written without a scheme, as proxy settings take it: `user:password@host[:port]`
+ * (`HTTPS_PROXY=alice:s3cr3t@10.0.0.1:8080`, `curl -x user:pass@proxy:3128`). It starts the text, or
+ * follows a blank, a quote, `(`, `<`, `=` (`NAME=value`), `,` or `;` — not `//` (a URL's is read as a
+ * URL); the host ({@link CREDENTIAL_HOST}) ends the text or is followed by a blank, a quote, `/`, `?`,
+ * `#`, `,`, `;`, `)` or `>`. Groups: the user, the password. Not a credential: `git@github.com:org/repo.git`
+ * (no password), `a:b` (no host), and an address in a scheme written without `//`
+ * ({@link isAddressScheme}: `mailto:alice@example.com`). Masked where it stands by the masker, and its
+ * password taken by value from the variables the sandbox is given (secret-variables.ts `urlCredentials`).
+ * Bounded quantifiers: linear in the text.
+ */
+export const SCHEMELESS_CREDENTIAL = new RegExp(
+  String.raw`(?<=^|[\s=,;"'(<])([^\s:/@=,;"'()<>\\]{1,256}):([^\s/@"']{1,256})@(?=${CREDENTIAL_HOST}(?:$|[\s/?#,;"')>]))`,
+  'g',
+);
+/** Schemes written without `//` whose `scheme:name@host` is an address, not a login and a password. */
+const ADDRESS_SCHEMES = new Set(['mailto', 'sip', 'sips', 'tel', 'xmpp', 'im', 'pres']);
+/** Whether `user`, the part before the `:` of a {@link SCHEMELESS_CREDENTIAL} match, is an address scheme (`mailto`). */
+export const isAddressScheme = (user: string): boolean => ADDRESS_SCHEMES.has(user.toLowerCase());
 /** Keys whose values are secrets: `githubToken`, `webhook_secret`, `privateKey`, `apiKey` — not `maxTokens` or `secretary`. */
 const SECRET_KEY = /(?:token|secret|password|passwd|private_?key|authorization|api_?key|credentials?)$/i;
 
@@ -379,7 +406,10 @@ export function createMasker(secrets: readonly (string | null | undefined)[] = [
       out = out.replace(p, (match: string, keep?: unknown) =>
         typeof keep === 'string' && match.startsWith(keep) ? `${keep}${MASK}` : MASK,
       );
-    return out.replace(QUERY_SECRET, `$1${MASK}`).replace(URL_PASSWORD, `$1:${MASK}@`);
+    return out
+      .replace(QUERY_SECRET, `$1${MASK}`)
+      .replace(URL_PASSWORD, `$1:${MASK}@`)
+      .replace(SCHEMELESS_CREDENTIAL, (match: string, user: string) => (isAddressScheme(user) ? match : `${user}:${MASK}@`));
   };
   // `path`: the objects being walked (a cycle is cut; an object met twice elsewhere is copied twice).
   const walk = (v: unknown, path: Set<object>): unknown => {

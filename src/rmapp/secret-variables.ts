@@ -9,7 +9,7 @@
  * Kept out of config.ts so that the CLI's masker (cli/main.ts) can use it without loading the
  * configuration's schema.
  */
-import { connectionStringSecrets, decodeOrKeep, SECRET_QUERY_PARAMETERS } from './masking.ts';
+import { connectionStringSecrets, decodeOrKeep, isAddressScheme, SCHEMELESS_CREDENTIAL, SECRET_QUERY_PARAMETERS } from './masking.ts';
 
 /** Parts of a variable's name that say it holds a secret, anywhere in a part (`ANTHROPIC_API_KEY`, `NPM_TOKEN`, `AWS_SECRET_ACCESS_KEY`, `PGPASSWORD`). */
 const SECRET_WORD = /token|secret|passw|key|auth(?!ors?$|ority)|credential|cookie|session/;
@@ -72,11 +72,19 @@ const LOGIN = /^[a-z][a-z._-]{0,31}$/;
  * (`https://a:x@h1,https://b:y@h2`), or quoted: each is read from its scheme to the next. A password
  * that is the URL's own user (`postgres://postgres:postgres@…`) is left to the masker's URL pattern.
  *
+ * A credential written without a scheme, as proxy settings take it (`alice:s3cr3t@10.0.0.1:8080`, or
+ * `HTTPS_PROXY=user:pass@proxy:3128` inside a value), gives its password the same way (masking.ts
+ * `SCHEMELESS_CREDENTIAL` says what counts: a host after the `@`, not `git@github.com:org/repo.git`, `a:b`
+ * or `mailto:alice@example.com`): only `scheme://` was read, and a test that printed its proxy settings,
+ * or the password alone, showed it in clear.
+ *
  * @example
  * urlCredentials('https://ghp_abc123def456@github.com/o/r.git'); // ['ghp_abc123def456', 'ghp_abc123def456']
  * urlCredentials('postgres://app:s3cret@db/test'); // ['s3cret', 's3cret']
  * urlCredentials('https://pypi.example.com/simple/?token=t0k3n'); // ['t0k3n', 't0k3n']
  * urlCredentials('ssh://git@github.com/o/r.git'); // []
+ * urlCredentials('HTTPS_PROXY=alice:s3cr3t@10.0.0.1:8080'); // ['s3cr3t', 's3cr3t']
+ * urlCredentials('git@github.com:org/repo.git'); // []
  */
 export function urlCredentials(text: string): string[] {
   const out: string[] = [];
@@ -95,6 +103,13 @@ export function urlCredentials(text: string): string[] {
       const own = new Set([user, decodeOrKeep(user)]);
       out.push(...[...connectionStringSecrets(url), ...queryCredentials(url)].filter((s) => !own.has(s)));
       if (user && !LOGIN.test(decodeOrKeep(user))) out.push(user, decodeOrKeep(user));
+    }
+    for (const m of word.matchAll(SCHEMELESS_CREDENTIAL)) {
+      const [, user = '', password = ''] = m;
+      if (isAddressScheme(user)) continue;
+      // As for a URL: a password that is its own user is masked where it stands only.
+      const own = new Set([user, decodeOrKeep(user)]);
+      out.push(...[password, decodeOrKeep(password)].filter((s) => !own.has(s)));
     }
   }
   return out;
