@@ -70,7 +70,7 @@ export function createLogger(
     );
   }
   const masker = createMasker(options.secrets ?? []);
-  return pino(
+  const logger = pino(
     {
       level,
       base: { service: 'rmapp' },
@@ -84,6 +84,51 @@ export function createLogger(
     },
     (options.destination ?? process.stderr) as pino.DestinationStream,
   );
+  return withMaskedBindings(logger, masker);
+}
+
+/**
+ * `logger` with the bindings of its children masked: `child(bindings, options)` and `setBindings`
+ * mask the bindings (as `masker.value`: secret-named keys' values replaced too) and a child's
+ * `msgPrefix`, and a child's own `formatters.log` / `formatters.bindings` are followed by the masker.
+ * pino writes a child's bindings into each of its lines as they were given — the `log` formatter and
+ * the `logMethod` hook never see them, and `formatters.bindings` is called once, for the root's `base`
+ * (pino's docs, "formatters", which also say to sanitize bindings first) — so a secret in a child's
+ * bindings reached every line of that child in clear. Set on the root: each child is made from its
+ * parent (pino's `Object.create`), so children of children inherit the masking.
+ */
+function withMaskedBindings(logger: Logger, masker: Masker): Logger {
+  const child = logger.child as unknown as (this: Logger, bindings: pino.Bindings, options?: pino.ChildLoggerOptions) => Logger;
+  const setBindings = logger.setBindings as (this: Logger, bindings: pino.Bindings) => void;
+  const after =
+    <A extends unknown[]>(format: ((...a: A) => object) | undefined) =>
+    (...a: A): object =>
+      masker.value(format ? format(...a) : a[0]) as object;
+  const maskedOptions = (options: pino.ChildLoggerOptions | undefined): pino.ChildLoggerOptions | undefined => {
+    if (!options) return options;
+    const { msgPrefix, formatters } = options;
+    return {
+      ...options,
+      ...(typeof msgPrefix === 'string' ? { msgPrefix: masker.text(msgPrefix) } : {}),
+      ...(formatters
+        ? {
+            formatters: {
+              ...formatters,
+              ...(formatters.log ? { log: after(formatters.log) } : {}),
+              ...(formatters.bindings ? { bindings: after(formatters.bindings) } : {}),
+            },
+          }
+        : {}),
+    };
+  };
+  return Object.assign(logger, {
+    child(this: Logger, bindings: pino.Bindings, options?: pino.ChildLoggerOptions) {
+      return child.call(this, masker.value(bindings), maskedOptions(options));
+    },
+    setBindings(this: Logger, bindings: pino.Bindings) {
+      setBindings.call(this, masker.value(bindings));
+    },
+  }) as Logger;
 }
 
 export type { Logger };
