@@ -14,7 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { createEngine, type Engine } from '../src/index.ts';
-import { loadConfig } from '../src/rmapp/config.ts';
+import { loadConfig, secretsOf } from '../src/rmapp/config.ts';
+import { createLogger } from '../src/rmapp/logger.ts';
 import { githubRuntime } from '../src/rmapp/service.ts';
 import { createGitHubWorld, type GitHubWorld } from './helpers/github-world.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
@@ -50,7 +51,7 @@ beforeAll(async () => {
     requireWebhookSecret: false,
     serves: false,
   });
-  const runtime = githubRuntime(config);
+  const runtime = githubRuntime(config, { log: createLogger({ secrets: secretsOf(config) }) });
   engine = createEngine({ database: testDb.url, workflows: runtime.registry.workflows });
   runtime.registry.bind(engine);
 });

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createEngine, type Engine } from '../src/index.ts';
-import { loadConfig } from '../src/rmapp/config.ts';
+import { loadConfig, secretsOf } from '../src/rmapp/config.ts';
+import { createLogger } from '../src/rmapp/logger.ts';
 import { marker } from '../src/rmapp/github/writes.ts';
 import { githubRuntime } from '../src/rmapp/service.ts';
 import { createGitHubWorld, type GitHubWorld } from './helpers/github-world.ts';
@@ -37,7 +38,8 @@ beforeAll(async () => {
     RMAPP_WORKSPACE_ROOT: join(tmp, 'ws'),
   };
   // The process that starts runs (like `rmapp serve`) knows the same registry but executes nothing.
-  const runtime = githubRuntime(await loadConfig({ env, cwd: tmp, requireWebhookSecret: false, serves: false }));
+  const config = await loadConfig({ env, cwd: tmp, requireWebhookSecret: false, serves: false });
+  const runtime = githubRuntime(config, { log: createLogger({ secrets: secretsOf(config) }) });
   engine = createEngine({ database: testDb.url, workflows: runtime.registry.workflows });
   runtime.registry.bind(engine);
   // Succeeded runs kept 2 days: shorter than the 3 days in which webhook deliveries are accepted.

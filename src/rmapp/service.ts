@@ -83,16 +83,21 @@ export interface GitHubRuntime {
 /**
  * The GitHub side, built from the configuration: the client (token, or App installations routed per
  * repository), the workspaces (git authenticated with the same tokens) and the workflow registry.
- * Shared by `rmapp serve` and `rmapp run`.
+ * Shared by `rmapp serve`, `rmapp worker`, `rmapp run` and `rmapp versions check`.
  */
 export function githubRuntime(
   config: RmappConfig,
   overrides: {
     github?: GitHubOctokit | undefined;
     remoteUrl?: ((owner: string, repo: string) => string) | undefined;
-    /** Where the GitHub client's warnings go (default: stderr lines). */
-    log?: Logger | undefined;
-  } = {},
+    /**
+     * Where the GitHub client's warnings and errors go: the process's masked logger (logger.ts
+     * `createLogger` with the configuration's secrets). Required: the client's fallback writes plain
+     * stderr lines, unmasked, and `rmapp versions check`, which passed none, would have printed a
+     * configured token quoted in an Octokit warning in clear.
+     */
+    log: Logger;
+  },
 ): GitHubRuntime {
   const clientConfig = {
     log: overrides.log,

@@ -88,15 +88,31 @@ export function addVersionsCommand(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
       const opts = program.opts<{ workflows?: string; databaseUrl?: string }>();
-      const [{ loadConfig }, { githubRuntime }, { openDatabase }, { checkRunVersions }, { checkSchema }] = await Promise.all([
+      const [
+        { loadConfig, secretsOf },
+        { githubRuntime },
+        { openDatabase },
+        { checkRunVersions },
+        { checkSchema },
+        { createLogger },
+        { connectionStringSecrets },
+      ] = await Promise.all([
         import('../config.ts'),
         import('../service.ts'),
         import('../../persistence/database.ts'),
         import('../../state_machine/version-check.ts'),
         import('../../persistence/migrate.ts'),
+        import('../logger.ts'),
+        import('../masking.ts'),
       ]);
       const config = await loadConfig({ requireWebhookSecret: false, serves: false });
-      const registered = await serviceWorkflowSet(config.githubEnabled ? githubRuntime(config) : null, opts.workflows);
+      // The GitHub client logs (Octokit's warnings, a failed request) through the service's masked
+      // logger, as in `serve` and `worker`: built without one, it wrote them to stderr as they were, a
+      // configured token or key quoted in one in clear.
+      const github = config.githubEnabled
+        ? githubRuntime(config, { log: createLogger({ secrets: [...secretsOf(config), ...connectionStringSecrets(opts.databaseUrl)] }) })
+        : null;
+      const registered = await serviceWorkflowSet(github, opts.workflows);
       // An embedded store is not made where there is none (NO_STORE names the path, exit 1): a gate run from
       // the wrong folder made an empty one there and passed the deploy with "stranded": 0 (an outside tester).
       const db = await openDatabase({ ...cliDatabase(program), existingOnly: true });
