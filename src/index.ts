@@ -61,5 +61,6 @@ export { DEFAULT_LIMITS, isArtifactRef, SizeLimitError, type Limits, type Artifa
 export { instrumentMetrics, type MetricSources } from './state_machine/metrics.ts';
 export { contextFromTraceparent, traceparentOf } from './state_machine/telemetry.ts';
 export { openDatabase, redactUrl, type Database, type OpenDatabaseOptions } from './persistence/database.ts';
+export { MASK } from './persistence/mask-marker.ts';
 export { migrate, DatabaseTooNewError, MigrationPrivilegeError, MigrationRecordError } from './persistence/migrate.ts';
 export { RUN_STATUSES, FINAL_STATUSES, type RunStatus, type HistoryEvent } from './persistence/run-status.ts';

@@ -5,13 +5,16 @@ import { expect, it } from 'vitest';
 import { createEngine, openDatabase, toErrorData } from '../src/index.ts';
 import { driverConnectionString, redactUrl } from '../src/persistence/database.ts';
 import { runRmapp } from './helpers/processes.ts';
-import { createMasker } from '../src/rmapp/masking.ts';
+import { createMasker, MASK } from '../src/rmapp/masking.ts';
+
+/** `text` matched literally in a regular expression. */
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 it('a connection string that is not a Postgres URL says what it should look like', async () => {
   await expect(openDatabase({ url: 'notaurl' })).rejects.toThrow(
     `openDatabase's url option is not a Postgres connection string: got "notaurl". Use postgres://USER@HOST:5432/DATABASE (USER:PASSWORD@ when the server asks for a password), or unset it to use the embedded PGlite store.`,
   );
-  await expect(openDatabase({ url: 'mysql://me:hunter2@db/x' })).rejects.toThrow(/got "mysql:\/\/me:\*\*\*@db\/x"/);
+  await expect(openDatabase({ url: 'mysql://me:hunter2@db/x' })).rejects.toThrow(`got "mysql://me:${MASK}@db/x"`);
   // The CLI prints it through its masker: the advice must not look like a URL holding a password.
   const advice = await openDatabase({ url: 'notaurl' }).catch((e: unknown) => (e as Error).message);
   expect(createMasker([]).text(String(advice))).toBe(advice);
@@ -47,9 +50,9 @@ it('a wrong connection string is named where it was given: the option of createE
 });
 
 it.each([
-  ['host=127.0.0.1 user=postgres password=S3cretPw dbname=x', 'host=127.0.0.1 user=postgres password=*** dbname=x'],
-  ["password='S3cret Pw' host=x", 'password=*** host=x'],
-  ['postgres:S3cretPw@127.0.0.1/x', 'postgres:***@127.0.0.1/x'],
+  ['host=127.0.0.1 user=postgres password=S3cretPw dbname=x', `host=127.0.0.1 user=postgres password=${MASK} dbname=x`],
+  ["password='S3cret Pw' host=x", `password=${MASK} host=x`],
+  ['postgres:S3cretPw@127.0.0.1/x', `postgres:${MASK}@127.0.0.1/x`],
 ])('a password in a DATABASE_URL that is not a URL with a host is masked too: %s', async (url, shown) => {
   const err = await openDatabase({ url }).then(
     () => new Error('opened'),
@@ -65,7 +68,7 @@ it('a closed port names the URL with the password masked and the fix, and stays 
   try {
     const err = (await db.query('select 1').catch((e: unknown) => e)) as Error & { code?: string };
     expect(err.message).toMatch(
-      new RegExp(`^Cannot use Postgres at postgres://rmapp:\\*\\*\\*@127\\.0\\.0\\.1:${port}/app: connect ECONNREFUSED`),
+      new RegExp(`^Cannot use Postgres at postgres://rmapp:${escapeRegExp(MASK)}@127\\.0\\.0\\.1:${port}/app: connect ECONNREFUSED`),
     );
     expect(err.message).toMatch(
       /is Postgres running there\? .*pg_ctlcluster .*host and port in openDatabase's url option, or unset openDatabase's url option to use the embedded PGlite store/,
@@ -83,7 +86,7 @@ it('a password given as a query parameter of the URL is masked too', async () =>
   const db = await openDatabase({ url: `postgres://rmapp@127.0.0.1:${port}/app?password=hunter2&sslpassword=hunter3` });
   try {
     const err = (await db.query('select 1').catch((e: unknown) => e)) as Error;
-    expect(err.message).toContain(`postgres://rmapp@127.0.0.1:${port}/app?password=***&sslpassword=***`);
+    expect(err.message).toContain(`postgres://rmapp@127.0.0.1:${port}/app?password=${MASK}&sslpassword=${MASK}`);
     expect(err.message, 'the query-string password in the error').not.toMatch(/hunter/);
     expect(db.description, 'the database description').not.toMatch(/hunter/);
   } finally {
@@ -91,26 +94,43 @@ it('a password given as a query parameter of the URL is masked too', async () =>
   }
 });
 
+it('the store marks a password it takes out with the marker the service masks with', () => {
+  // The store wrote `***`, the service's masker `[REDACTED]`: one error read `postgres://app:***@db` in
+  // the library and `postgres://app:[REDACTED]@db` through the CLI, and an operator searching the logs
+  // for the marker missed half of them. Masked again by the service, the store's text is unchanged.
+  for (const url of [
+    'postgres://app:hunter2@db/x',
+    'postgres://u@h/db?password=hunter2',
+    'host=h password=hunter2 user=u',
+    'postgres:hunter2@h/db',
+  ]) {
+    const shown = redactUrl(url);
+    expect(shown, `redactUrl(${JSON.stringify(url)})`).toContain(MASK);
+    expect(shown).not.toContain('***');
+    expect(createMasker([]).text(shown), `${shown} masked again`).toBe(shown);
+  }
+});
+
 it('a URL without a host keeps its passwords masked, whatever their escapes', () => {
   const cases: [string, string][] = [
-    ['postgres:secret@host/db', 'postgres:***@host/db'],
-    ['postgres:///db?password=a%26secret&x=1', 'postgres:///db?password=***&x=1'],
-    ['postgres:///db?password=a secret\nsecret&x=1', 'postgres:///db?password=***&x=1'],
-    ['postgres:///db?pass%77ord=secret%zz&x=1', 'postgres:///db?pass%77ord=***&x=1'],
-    ['postgres:///db?password=100%secret', 'postgres:///db?password=***'],
-    ['postgres://u:se/cret@/db', 'postgres://u:***@/db'],
-    ['//u:secret@/db', '//u:***@/db'],
-    ["host=h password='a secret' user=u", 'host=h password=*** user=u'],
+    ['postgres:secret@host/db', `postgres:${MASK}@host/db`],
+    ['postgres:///db?password=a%26secret&x=1', `postgres:///db?password=${MASK}&x=1`],
+    ['postgres:///db?password=a secret\nsecret&x=1', `postgres:///db?password=${MASK}&x=1`],
+    ['postgres:///db?pass%77ord=secret%zz&x=1', `postgres:///db?pass%77ord=${MASK}&x=1`],
+    ['postgres:///db?password=100%secret', `postgres:///db?password=${MASK}`],
+    ['postgres://u:se/cret@/db', `postgres://u:${MASK}@/db`],
+    ['//u:secret@/db', `//u:${MASK}@/db`],
+    ["host=h password='a secret' user=u", `host=h password=${MASK} user=u`],
     // Passwords `URL` cannot parse, or reads as a host and port: masked as their author meant them.
-    ['postgres://app:Zq9?secret@db.example.com:5432/prod', 'postgres://app:***@db.example.com:5432/prod'],
-    ['postgres://app:2024?secret@db.example.com/prod', 'postgres://app:***@db.example.com/prod'],
-    ['postgres://app:2024#secret@db.example.com/prod', 'postgres://app:***@db.example.com/prod'],
-    ['postgres://app:2024/secret@db.example.com/prod', 'postgres://app:***@db.example.com/prod'],
-    ['postgres://app:se@cret@db.example.com/prod?password=secret', 'postgres://app:***@db.example.com/prod?password=***'],
+    ['postgres://app:Zq9?secret@db.example.com:5432/prod', `postgres://app:${MASK}@db.example.com:5432/prod`],
+    ['postgres://app:2024?secret@db.example.com/prod', `postgres://app:${MASK}@db.example.com/prod`],
+    ['postgres://app:2024#secret@db.example.com/prod', `postgres://app:${MASK}@db.example.com/prod`],
+    ['postgres://app:2024/secret@db.example.com/prod', `postgres://app:${MASK}@db.example.com/prod`],
+    ['postgres://app:se@cret@db.example.com/prod?password=secret', `postgres://app:${MASK}@db.example.com/prod?password=${MASK}`],
     // A query-string password followed by an `@` in a later value (or in its own).
-    ['postgres://u@h/db?password=secret&application_name=w@h1', 'postgres://u@h/db?password=***&application_name=w@h1'],
-    ['postgres://h/db?password=se#c@ret', 'postgres://h/db?password=***'],
-    ['host=h password=a\\ secret user=u', 'host=h password=*** user=u'],
+    ['postgres://u@h/db?password=secret&application_name=w@h1', `postgres://u@h/db?password=${MASK}&application_name=w@h1`],
+    ['postgres://h/db?password=se#c@ret', `postgres://h/db?password=${MASK}`],
+    ['host=h password=a\\ secret user=u', `host=h password=${MASK} user=u`],
   ];
   for (const [url, masked] of cases) expect(redactUrl(url), `redactUrl(${JSON.stringify(url)})`).toBe(masked);
 });
@@ -183,7 +203,7 @@ it.each([
     (e: unknown) => e,
   )) as Error & { code?: string };
   expect(err.code, err.message).toBe('DATABASE_CONFIG');
-  expect(err.message).toMatch(/^Cannot use Postgres at postgres:\/\/rmapp:\*\*\*@/);
+  expect(err.message.startsWith(`Cannot use Postgres at postgres://rmapp:${MASK}@`), err.message).toBe(true);
   expect(err.message).toMatch(fix);
   expect(err.message, 'the password in the error').not.toMatch(/hunter2/);
   expect(toErrorData(err).category, 'retrying cannot fix it').toBe('validation');

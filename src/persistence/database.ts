@@ -21,6 +21,7 @@ import type { PGlite } from '@electric-sql/pglite';
 import type * as Pg from 'pg';
 import { pg } from './pg-driver.ts';
 import { configError } from './config-error.ts';
+import { MASK } from './mask-marker.ts';
 import { lockDataDir } from './data-dir-lock.ts';
 import { checkStoreDirectory, fileInTheWay } from './store-directory.ts';
 import { checkDataDirSetting } from './data-dir-setting.ts';
@@ -219,15 +220,19 @@ function queryTimeout(description: string, ms: number, stage: 'no answer' | 'no 
  * `URL` cannot parse or reads otherwise than its author meant (`postgres://app:2024/x@host`: host `app`,
  * port 2024 to `URL`, a password to the person who typed it), or libpq's key/value form. Read raw, so
  * that no escape (`%26`, a lone `%`) ends a mask early; it masks more than needed rather than less.
+ * The password becomes {@link MASK}, the marker the service's masker writes (it wrote `***`).
+ *
+ * @example
+ * redactUrl('postgres://app:hunter2@db:5432/prod'); // 'postgres://app:[REDACTED]@db:5432/prod'
  */
 export function redactUrl(url: string): string {
   const hasScheme = /^[a-z][a-z0-9+.-]*:/i.test(url);
   // `host=h password='a b'` (libpq's key/value form): a value is quoted or runs to the next space.
-  const text = hasScheme ? url : url.replace(/([^\s=]*pass[^\s=]*\s*=\s*)('(?:\\.|[^'\\])*'?|(?:\\.|\S)*)/gi, '$1***');
+  const text = hasScheme ? url : url.replace(/([^\s=]*pass[^\s=]*\s*=\s*)('(?:\\.|[^'\\])*'?|(?:\\.|\S)*)/gi, `$1${MASK}`);
   // Query parameters first, anywhere (`?password=s@x`: an `@` in a later value must not hide it). A value
   // ends only at `&`; a key is read decoded (pg reads `pass%77ord=` as `password=`).
   const params = text.replace(/([?&])([^=&?]*)=([^&]*)/g, (param: string, sep: string, key: string) =>
-    SECRET_KEY.test(decodeLeniently(key)) ? `${sep}${key}=***` : param,
+    SECRET_KEY.test(decodeLeniently(key)) ? `${sep}${key}=${MASK}` : param,
   );
   const prefix = /^(?:[a-z][a-z0-9+.-]*:)?(?:\/\/)?/i.exec(params)?.[0] ?? '';
   // The user information ends at the last `@` (a password may hold `?`, `#`, `/` and `@`).
@@ -236,7 +241,7 @@ export function redactUrl(url: string): string {
   const userinfo = params.slice(prefix.length, at);
   const colon = userinfo.indexOf(':');
   // `postgres:secret@host`, with no `//`: all of it may be the secret.
-  const user = colon >= 0 ? `${userinfo.slice(0, colon)}:***` : prefix.endsWith('//') ? userinfo : '***';
+  const user = colon >= 0 ? `${userinfo.slice(0, colon)}:${MASK}` : prefix.endsWith('//') ? userinfo : MASK;
   return prefix + user + params.slice(at);
 }
 

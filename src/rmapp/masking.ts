@@ -12,7 +12,10 @@
  * runs on agent output and plans, which an attacker shapes.
  */
 
-export const MASK = '[REDACTED]';
+import { MASK } from '../persistence/mask-marker.ts';
+
+/** The marker a masked secret becomes: one for the service and the store (persistence/mask-marker.ts). */
+export { MASK };
 
 /**
  * The mark text cut in its middle carries (state_machine/clipped-text.ts: a step's error, an agent's
