@@ -26,6 +26,7 @@ import { lockDataDir } from './data-dir-lock.ts';
 import { checkStoreDirectory, fileInTheWay } from './store-directory.ts';
 import { checkDataDirSetting } from './data-dir-setting.ts';
 import { lowDiskSpace } from './disk-space.ts';
+import { BackendTerminations, TERMINATE_TIMEOUT_MS } from './backend-terminations.ts';
 
 /** A transaction-scoped query function: every statement runs on the transaction's connection. */
 export interface Queryable {
@@ -397,9 +398,6 @@ function sslFileParams(url: string): URLSearchParams {
  */
 const CONNECT_TIMEOUT_MS = 30_000;
 
-/** The longest the termination of a timed-out statement's backend may take (it is itself given up then). */
-const TERMINATE_TIMEOUT_MS = 5_000;
-
 function openPostgres(url: string, max: number, source: string): Database {
   if (!/^postgres(ql)?:\/\//.test(url)) {
     throw configError(
@@ -541,48 +539,29 @@ function openPostgres(url: string, max: number, source: string): Database {
    */
   const deadlines = new Set<NodeJS.Timeout>();
   /**
-   * The connections {@link terminateBackend} makes (bounded by its own timeout): a close that gives up
-   * the pool's half-made connections leaves these be, or a backend blocked on a lock would outlive it.
+   * The connections the terminations make (bounded by their own timeout): a close that gives up the
+   * pool's half-made connections, or a forced close that destroys the pool's, leaves these be, or a
+   * backend blocked on a lock would outlive it.
    */
   const terminators = new WeakSet<Pg.Client>();
   /**
-   * The terminations of timed-out statements' backends still under way (each bounded by
-   * {@link TERMINATE_TIMEOUT_MS}): a close waits for them. Left behind, one kept its connection, and the
-   * process, alive past the close — up to that bound in a partition, where its handshake is never
-   * answered — and the backend it was for could still be running when the caller was told the store
-   * was closed (test/close-in-partition.test.ts).
+   * The terminations of timed-out statements' backends, over one connection at a time (a close waits for
+   * the one under way: left behind, it kept its connection, and the process, alive past the close — up to
+   * its bound in a partition, where its handshake is never answered — and the backend it was for could
+   * still be running when the caller was told the store was closed, test/close-in-partition.test.ts).
+   * Each on a connection of its own, they piled up in a partition (test/backend-terminations.test.ts).
    */
-  const pendingTerminations = new Set<Promise<void>>();
-  /** The statement each connection runs now (timed or not): what a forced close terminates on the server. */
-  const running = new Map<Pg.Client, string>();
-  /**
-   * Terminates backend `pid` if it still runs `text`, over a connection of its own: a pooled one may have
-   * gone silent (a partition silences every open one) or have just been dropped (below). Bounded; its
-   * failure is only lost cleanup. Behind a pooler the id may name another's backend: only one running
-   * this statement is terminated — a prefix of it, as pg_stat_activity keeps the first
-   * track_activity_query_size bytes (1 kB by default), and a batch commit or a claim is longer.
-   */
-  const terminateBackend = async (pid: number, text: string): Promise<void> => {
+  const terminations = new BackendTerminations(() => {
     const client = new TrackedClient({
       connectionString: driverUrl,
       application_name: 'rmapp',
       connectionTimeoutMillis: TERMINATE_TIMEOUT_MS,
     });
     terminators.add(client);
-    try {
-      await client.connect();
-      await client.query({
-        text: `select pg_terminate_backend(pid) from pg_stat_activity where pid = $1 and query <> '' and starts_with($2::text, query)`,
-        values: [pid, text],
-        query_timeout: TERMINATE_TIMEOUT_MS,
-      } as unknown as Pg.QueryConfig);
-    } finally {
-      // A goodbye to a server that stopped answering would never end.
-      const timer = setTimeout(() => destroyConnection(client), TERMINATE_TIMEOUT_MS);
-      await client.end().catch(() => {});
-      clearTimeout(timer);
-    }
-  };
+    return client;
+  }, destroyConnection);
+  /** The statement each connection runs now (timed or not): what a forced close terminates on the server. */
+  const running = new Map<Pg.Client, string>();
   /**
    * Every statement, on a connection of its own from the pool, known in `running` while it runs so that
    * a forced close terminates its backend: one blocked on a lock, or busy, does not notice its client left
@@ -675,11 +654,9 @@ function openPostgres(url: string, max: number, source: string): Database {
         const client = on;
         if (client) {
           const pid = (client as unknown as { processID?: unknown }).processID;
-          if (typeof pid === 'number' && running.has(client)) {
-            const termination = terminateBackend(pid, config.text).catch(() => {});
-            pendingTerminations.add(termination);
-            void termination.finally(() => pendingTerminations.delete(termination));
-          }
+          // Over a connection of the terminations' own: a pooled one may have gone silent (a partition
+          // silences every open one) or have just been dropped (below).
+          if (typeof pid === 'number' && running.has(client)) terminations.request(pid, config.text);
           destroyConnection(client);
         }
         dropSilent(sentAt, timeout, client);
@@ -739,8 +716,8 @@ function openPostgres(url: string, max: number, source: string): Database {
       // one waits for, and both resolve when the pool has ended.
       // A backend does not notice its client left: a statement blocked on a lock, or busy, would run to
       // its end and commit after its caller was told the store was closed (a worker's claim would lease
-      // runs to a worker that is gone). Each one still running is terminated over a connection of its own.
-      let terminations: Promise<unknown> = Promise.resolve();
+      // runs to a worker that is gone). Each one still running is terminated (over the terminations' connection).
+      let terminated: Promise<unknown> = Promise.resolve();
       if (options?.force) {
         const err = closedError(' by force while this statement ran');
         const runningNow = [...running].flatMap(([client, text]) => {
@@ -753,13 +730,14 @@ function openPostgres(url: string, max: number, source: string): Database {
         failForced(err);
         for (const fail of failers) fail(err);
         failers.clear();
-        for (const client of clients) destroyConnection(client);
+        for (const client of clients) if (!terminators.has(client)) destroyConnection(client);
         listener.destroy();
-        terminations = Promise.allSettled(runningNow.map(({ pid, text }) => terminateBackend(pid, text)));
+        for (const { pid, text } of runningNow) terminations.request(pid, text);
+        terminated = terminations.close({ force: true });
       }
       ending ??= (async () => {
         await Promise.race([Promise.allSettled([...inFlight]), forced.catch(() => {})]);
-        await Promise.race([Promise.allSettled([...pendingTerminations]), forced.catch(() => {})]);
+        await Promise.race([terminations.close(), forced.catch(() => {})]);
         await listener.close();
         // No statement waits for a connection now: a connection still being made is one a statement
         // given up at its deadline asked for, through a partition (its startup message, or the answer,
@@ -774,7 +752,7 @@ function openPostgres(url: string, max: number, source: string): Database {
       // Forced: its connections are destroyed; a pool.end() that never resolves (a client pg-pool kept
       // after its connect threw) must not hold the stop.
       if (options?.force) {
-        const done = Promise.all([ending, terminations]).then(() => {});
+        const done = Promise.all([ending, terminated]).then(() => {});
         return Promise.race([done, new Promise<void>((resolve) => setTimeout(resolve, 1_000).unref())]);
       }
       return ending;

@@ -1,0 +1,137 @@
+/**
+ * The terminations of timed-out statements' backends (persistence/database.ts `timedQuery`), made over
+ * one connection per store at a time. A backend does not notice that its client gave up on it: a
+ * statement blocked on a lock, or busy, runs to its end and commits after its caller was told it timed
+ * out, so each timed-out statement's backend is terminated over a connection of its own (a pooled one
+ * may be silent). Each statement used to open that connection itself: under a partition at a short
+ * lease every timed-out commit, claim, renewal and read opened one — about 200 connection attempts
+ * through the partition in a few minutes, each held until its connect timeout, then a burst of them at
+ * the heal (test/backend-terminations.test.ts). Now the backends to terminate are queued, keyed by
+ * process id (a backend asked twice is terminated once), and one connection at a time terminates all
+ * that are queued, in batches of one statement each; after a failed attempt the next waits its backoff
+ * — no connection is started while one to the same server is under way or has just failed.
+ */
+import type * as Pg from 'pg';
+
+/** The longest a termination's connect, and its statement, may take (then the attempt is given up). */
+export const TERMINATE_TIMEOUT_MS = 5_000;
+
+/** Backends terminated by one statement, at most: a statement's text can be long (a script's inlined values). */
+const BATCH = 50;
+
+/**
+ * How many attempts a backend's termination gets before it is given up (its failure is only lost
+ * cleanup): enough to outlast a partition of about a minute, and one statement that the server
+ * refuses (a role that may not terminate) is not sent again for ever.
+ */
+const TRIES = 6;
+
+/** Backends queued at most: past it the oldest request is dropped (one per pooled connection lost in a partition, in practice). */
+const MAX_QUEUED = 1_000;
+
+/** The backoff after a failed attempt: 500 ms doubling, at most 5 s (one attempt in flight at a time besides). */
+function backoffMs(failures: number): number {
+  return Math.min(5_000, 500 * 2 ** Math.min(failures - 1, 4));
+}
+
+interface Request {
+  text: string;
+  tries: number;
+}
+
+/**
+ * One store's terminations; see the module comment. `open` makes a new, unconnected client (with its
+ * connect timeout); `destroy` destroys a client's socket (an end() to a silent server never ends).
+ */
+export class BackendTerminations {
+  private readonly queue = new Map<number, Request>();
+  private draining: Promise<void> | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private failures = 0;
+  private closed = false;
+
+  constructor(
+    private readonly open: () => Pg.Client,
+    private readonly destroy: (client: Pg.Client) => void,
+  ) {}
+
+  /**
+   * Terminates backend `pid` if it still runs `text` — a prefix of it, as pg_stat_activity keeps the
+   * first track_activity_query_size bytes (1 kB by default), and a batch commit or a claim is longer.
+   * Behind a pooler the id may name another's backend: only one running this statement is terminated.
+   */
+  request(pid: number, text: string): void {
+    this.queue.delete(pid);
+    this.queue.set(pid, { text, tries: 0 });
+    if (this.queue.size > MAX_QUEUED) this.queue.delete(this.queue.keys().next().value as number);
+    if (!this.retryTimer) this.drain();
+  }
+
+  /**
+   * For the store's close: no attempt is scheduled any more (a retry after the close would open a
+   * connection nothing closes). Waits for the attempt under way; what is still queued then gets one
+   * last attempt unless the last one failed — with `force` (the backends of a forced close's statements
+   * still running) even then. A request made after it is tried once, at once.
+   */
+  async close(options: { force?: boolean } = {}): Promise<void> {
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    await this.draining;
+    if (this.queue.size > 0 && (options.force === true || this.failures === 0)) this.drain();
+    await this.draining;
+  }
+
+  /** Starts the one drain, if none runs: it takes what is queued until the queue is empty or an attempt fails. */
+  private drain(): void {
+    if (this.draining) return;
+    this.draining = this.run().finally(() => {
+      this.draining = null;
+      // Requests that came in while the last batch's connection was ending, after it had found the queue empty.
+      if (this.queue.size > 0 && !this.retryTimer && this.failures === 0) this.drain();
+    });
+  }
+
+  private async run(): Promise<void> {
+    const client = this.open();
+    let batch: [number, Request][] = [];
+    try {
+      await client.connect();
+      while (this.queue.size > 0) {
+        batch = [...this.queue].slice(0, BATCH);
+        for (const [pid] of batch) this.queue.delete(pid);
+        await client.query({
+          text: `select pg_terminate_backend(a.pid) from pg_stat_activity a
+                   join unnest($1::int[], $2::text[]) as t(pid, text) on a.pid = t.pid
+                  where a.query <> '' and starts_with(t.text, a.query)`,
+          values: [batch.map(([pid]) => pid), batch.map(([, r]) => r.text)],
+          query_timeout: TERMINATE_TIMEOUT_MS,
+        } as unknown as Pg.QueryConfig);
+        batch = [];
+      }
+      this.failures = 0;
+    } catch {
+      // The batch in flight goes back, unless a newer request for the same backend came meanwhile.
+      for (const [pid, r] of batch) if (!this.queue.has(pid) && r.tries + 1 < TRIES) this.queue.set(pid, { ...r, tries: r.tries + 1 });
+      // Requests never sent count an attempt too: a connection that could not be made.
+      if (batch.length === 0)
+        for (const [pid, r] of this.queue) {
+          r.tries += 1;
+          if (r.tries >= TRIES) this.queue.delete(pid);
+        }
+      this.failures += 1;
+      if (this.queue.size > 0 && !this.closed) {
+        this.retryTimer = setTimeout(() => {
+          this.retryTimer = null;
+          this.drain();
+        }, backoffMs(this.failures));
+        this.retryTimer.unref();
+      }
+    } finally {
+      // A goodbye to a server that stopped answering would never end.
+      const timer = setTimeout(() => this.destroy(client), TERMINATE_TIMEOUT_MS);
+      await client.end().catch(() => {});
+      clearTimeout(timer);
+    }
+  }
+}
