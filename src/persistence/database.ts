@@ -54,6 +54,16 @@ export interface QueryOptions {
 export interface ListenOptions {
   /** Called when the LISTEN connection has been made again after it was lost (notifications may have been missed). */
   onReconnect?: () => void;
+  /**
+   * The longest a making of the LISTEN connection — its handshake — and each of its statements may take
+   * while this listen is listening, before it is given up and tried again after a backoff no longer
+   * than this either. The connection is shared: the shortest of its listens' counts. Without it, 30 s
+   * for the handshake and 5 s for a statement. {@link withStatementTimeout} gives its statements'
+   * deadline: in a partition that swallows new connections, a handshake sent into it is never answered,
+   * even after the heal, and a worker heard no wake-up until its connect timeout gave up on it — up to
+   * 30 s after the heal (test/listen-reconnect-heal.test.ts). `Infinity` or `NaN`: none of its own.
+   */
+  timeoutMs?: number | undefined;
 }
 
 /** The store's connection, whatever the driver. */
@@ -77,6 +87,7 @@ export interface Database extends Queryable {
    * LISTEN connection is down are lost: `onReconnect` runs once it is made again (for a listen that
    * was listening when it was lost), so that the listener can look for what it missed (a worker claims)
    * instead of waiting for its next poll. Never called on PGlite, whose notifications cannot be lost.
+   * `options.timeoutMs` bounds the making of the LISTEN connection again ({@link ListenOptions.timeoutMs}).
    */
   listen(channel: string, onPayload: (payload: string) => void, options?: ListenOptions): Promise<() => Promise<void>>;
   /**
@@ -123,7 +134,9 @@ export function withStatementTimeout(db: Database, timeoutMs: number): Database 
         statements,
         options?.timeoutMs === undefined ? { ...options, timeoutMs: timeoutMs + sentKb(statements.join(';'), undefined) } : options,
       ),
-    listen: (channel, onPayload, options) => db.listen(channel, onPayload, options),
+    // The LISTEN connection is made again as fast as a statement gives up (ListenOptions.timeoutMs).
+    listen: (channel, onPayload, options) =>
+      db.listen(channel, onPayload, options?.timeoutMs === undefined ? { ...options, timeoutMs } : options),
     ...(db.holdLock ? { holdLock: db.holdLock.bind(db) } : {}),
     ...(db.soleHolder ? { soleHolder: db.soleHolder } : {}),
     close: (options) => db.close(options),
@@ -882,6 +895,9 @@ class Listener {
    */
   private readonly reconnectHooks = new Map<() => void, { listening: boolean }>();
 
+  /** Each listen's {@link ListenOptions.timeoutMs}, while it listens (or is being sent). */
+  private readonly deadlines = new Map<object, number>();
+
   /** The session locks taken on this connection ({@link Database.holdLock}), one per hold. */
   private readonly locks = new Set<HeldLock>();
 
@@ -911,9 +927,17 @@ class Listener {
     return next;
   }
 
+  /**
+   * The bound of a making of the connection, of each of its statements and of the backoff between two
+   * makings: the shortest {@link ListenOptions.timeoutMs} of the listens, or `fallback`.
+   */
+  private bound(fallback: number): number {
+    return Math.min(fallback, ...this.deadlines.values());
+  }
+
   private async askNow(client: Pg.Client, text: string): Promise<Pg.QueryResult> {
     try {
-      return await client.query({ text, query_timeout: LISTEN_ANSWER_MS } as unknown as Pg.QueryConfig);
+      return await client.query({ text, query_timeout: this.bound(LISTEN_ANSWER_MS) } as unknown as Pg.QueryConfig);
     } catch (err) {
       if ((err as Error | null)?.message === 'Query read timeout') destroyConnection(client);
       throw err;
@@ -930,6 +954,9 @@ class Listener {
     const hook = onReconnect && (() => onReconnect());
     const state = { listening: false };
     if (hook) this.reconnectHooks.set(hook, state);
+    const deadline = {};
+    const timeoutMs = options.timeoutMs;
+    if (timeoutMs !== undefined && Number.isFinite(timeoutMs)) this.deadlines.set(deadline, Math.max(1, Math.ceil(timeoutMs)));
     try {
       await this.connect();
       // The connection made above listened on every channel already (a LISTEN sent twice cost a start-up a round trip).
@@ -947,6 +974,7 @@ class Listener {
     } catch (err) {
       set.delete(onPayload);
       if (hook) this.reconnectHooks.delete(hook);
+      this.deadlines.delete(deadline);
       if (set.size === 0) this.channels.delete(channel);
       // A close ended the connection under it: pg's "Connection terminated" or "not queryable" says less.
       throw this.closed ? databaseClosed(redactUrl(this.url), ' while this listen was sent') : err;
@@ -954,6 +982,7 @@ class Listener {
     return async () => {
       set.delete(onPayload);
       if (hook) this.reconnectHooks.delete(hook);
+      this.deadlines.delete(deadline);
       if (set.size > 0 || this.channels.get(channel) !== set) return;
       this.channels.delete(channel);
       this.listening.delete(channel);
@@ -1007,7 +1036,7 @@ class Listener {
       const client = new pg.Client({
         connectionString: this.driverUrl,
         application_name: 'rmapp',
-        connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+        connectionTimeoutMillis: this.bound(CONNECT_TIMEOUT_MS),
       });
       this.connectingClient = client;
       const lost = () => this.lost(client);
@@ -1079,7 +1108,7 @@ class Listener {
 
   private retry(): void {
     if (this.closed || this.retryTimer || this.channels.size === 0) return;
-    const delay = Math.min(5_000, 100 * 2 ** Math.min(this.failures, 6));
+    const delay = Math.min(this.bound(5_000), 100 * 2 ** Math.min(this.failures, 6));
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       this.connect().catch(() => {
