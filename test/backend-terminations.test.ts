@@ -40,7 +40,7 @@ it('a partition with many timed-out statements makes a bounded number of termina
   await locker.query('update counter set v = 100 where id = 1');
 
   const outcomes = Array.from({ length: STATEMENTS }, () =>
-    db.query('update counter set v = v + 1 where id = 1', [], { timeoutMs: 4_000 }).then(
+    db.query('update counter set v = v + 1 where id = 1', [], { timeoutMs: 8_000 }).then(
       () => 'answered',
       (err: { code?: string }) => err.code,
     ),
@@ -53,7 +53,7 @@ it('a partition with many timed-out statements makes a bounded number of termina
         )
       ).rows[0]?.n,
     );
-  await expect.poll(blocked, { timeout: 3_000, interval: 20 }).toBe(STATEMENTS);
+  await expect.poll(blocked, { timeout: 6_000, interval: 20 }).toBe(STATEMENTS);
   const before = proxy.connections();
   proxy.freeze();
   expect(await Promise.all(outcomes), 'what each statement got').toEqual(Array(STATEMENTS).fill('QUERY_TIMEOUT'));

@@ -48,6 +48,8 @@ export class BackendTerminations {
   private draining: Promise<void> | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private failures = 0;
+  /** No attempt starts before this (`performance.now()`): the backoff after a failed one. */
+  private retryAt = 0;
   private closed = false;
 
   constructor(
@@ -64,14 +66,14 @@ export class BackendTerminations {
     this.queue.delete(pid);
     this.queue.set(pid, { text, tries: 0 });
     if (this.queue.size > MAX_QUEUED) this.queue.delete(this.queue.keys().next().value as number);
-    if (!this.retryTimer) this.drain();
+    this.schedule();
   }
 
   /**
    * For the store's close: no attempt is scheduled any more (a retry after the close would open a
    * connection nothing closes). Waits for the attempt under way; what is still queued then gets one
    * last attempt unless the last one failed — with `force` (the backends of a forced close's statements
-   * still running) even then. A request made after it is tried once, at once.
+   * still running) even then. A request made after it is tried at once, once.
    */
   async close(options: { force?: boolean } = {}): Promise<void> {
     this.closed = true;
@@ -82,13 +84,29 @@ export class BackendTerminations {
     await this.draining;
   }
 
+  /**
+   * Starts the drain when something is queued and none runs or waits: at once, or once the backoff of
+   * the last failed attempt is over (a request while the server has just failed waits for it too).
+   * After the close, at once and only from a request: the close makes its own last attempt.
+   */
+  private schedule(): void {
+    if (this.draining || this.retryTimer || this.queue.size === 0) return;
+    const wait = this.retryAt - performance.now();
+    if (wait <= 0 || this.closed) return this.drain();
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.schedule();
+    }, wait);
+    this.retryTimer.unref();
+  }
+
   /** Starts the one drain, if none runs: it takes what is queued until the queue is empty or an attempt fails. */
   private drain(): void {
     if (this.draining) return;
     this.draining = this.run().finally(() => {
       this.draining = null;
-      // Requests that came in while the last batch's connection was ending, after it had found the queue empty.
-      if (this.queue.size > 0 && !this.retryTimer && this.failures === 0) this.drain();
+      // What failed waits for its backoff; what came while the last connection was ending goes now.
+      if (!this.closed) this.schedule();
     });
   }
 
@@ -110,6 +128,7 @@ export class BackendTerminations {
         batch = [];
       }
       this.failures = 0;
+      this.retryAt = 0;
     } catch {
       // The batch in flight goes back, unless a newer request for the same backend came meanwhile.
       for (const [pid, r] of batch) if (!this.queue.has(pid) && r.tries + 1 < TRIES) this.queue.set(pid, { ...r, tries: r.tries + 1 });
@@ -120,13 +139,7 @@ export class BackendTerminations {
           if (r.tries >= TRIES) this.queue.delete(pid);
         }
       this.failures += 1;
-      if (this.queue.size > 0 && !this.closed) {
-        this.retryTimer = setTimeout(() => {
-          this.retryTimer = null;
-          this.drain();
-        }, backoffMs(this.failures));
-        this.retryTimer.unref();
-      }
+      this.retryAt = performance.now() + backoffMs(this.failures);
     } finally {
       // A goodbye to a server that stopped answering would never end.
       const timer = setTimeout(() => this.destroy(client), TERMINATE_TIMEOUT_MS);
