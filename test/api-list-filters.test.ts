@@ -1,5 +1,5 @@
 /**
- * `GET /api/runs?createdAfter=&inputContains=`: the engine's two list filters through the HTTP API. A
+ * `GET /api/runs?createdAfter=&inputContains=&idPrefix=&parentRunId=`: the engine's list filters through the HTTP API. A
  * client's mistake in either is a 400 naming the parameter and the form it takes, never a 5xx (Postgres
  * refused a NUL in jsonb and years outside 1–9999 as database errors) nor a filter quietly matching
  * nothing (JavaScript reads `2026-02-30` as 2 March).
@@ -86,6 +86,56 @@ describe.each(['postgres', 'pglite'] as const)('%s', (kind) => {
       [contains({ owner: '\ud800' }), /^list: inputContains\.owner holds a lone UTF-16 surrogate/],
       [contains({ owner: 'a'.repeat(2_000) }), /^list: inputContains is 2012 bytes of UTF-8; at most 1000/],
       ['inputContains=%00', /query parameter "inputContains" contains a NUL byte/],
+    ];
+    for (const [query, error] of refused) {
+      const answer = await get(query);
+      expect(answer.status, `${query}: ${answer.error}`).toBe(400);
+      expect(answer.error, query).toMatch(error);
+    }
+  });
+
+  it('lists the runs whose id starts with a prefix (matched literally) and the children of a run; refuses malformed values with a 400', async () => {
+    const engine = createEngine({ workflows: [waiting], database: await engineDatabaseFor(kind, cleanups) });
+    cleanups.push(() => engine.stop());
+    const server = await startApiServer(engine, undefined);
+    cleanups.push(() => server.close());
+    const input = { owner: 'acme', issue: { number: 1 } };
+    for (const id of ['abc-1', 'abc_2', 'abcx2', 'abd-1', 'parent-1', 'parent-2']) await engine.start(waiting, input, { runId: id });
+    for (const [id, parent] of [
+      ['parent-1/child-a', 'parent-1'],
+      ['parent-1/child-b', 'parent-1'],
+      ['parent-2/child-a', 'parent-2'],
+    ] as const)
+      await engine.start(waiting, input, { runId: id, parentRunId: parent });
+    // Another status without a worker to run it (these engines run none).
+    await (await engine.db()).query(`update rmapp_runs set status = 'cancelled' where id = 'parent-1/child-b'`);
+    const get = async (query: string) => {
+      const res = await fetch(`${server.url}/api/runs?${query}`);
+      const body = (await res.json()) as { runs?: { id: string }[]; error?: string };
+      return { status: res.status, ids: body.runs?.map((r) => r.id).sort(), error: body.error };
+    };
+
+    expect(await get('idPrefix=abc')).toEqual({ status: 200, ids: ['abc-1', 'abc_2', 'abcx2'], error: undefined });
+    // `_` and `%` are no wildcards, nor is a backslash an escape: each stands for itself.
+    expect(await get('idPrefix=abc_')).toMatchObject({ status: 200, ids: ['abc_2'] });
+    for (const literal of ['abc%25', '%25', 'a%5C%25', 'ab%5C', 'abc%5C_', '_bc'])
+      expect(await get(`idPrefix=${literal}`), literal).toMatchObject({ status: 200, ids: [] });
+    expect(await get(`idPrefix=${encodeURIComponent('parent-1/')}`)).toMatchObject({ ids: ['parent-1/child-a', 'parent-1/child-b'] });
+    expect(await get('parentRunId=parent-1')).toMatchObject({ status: 200, ids: ['parent-1/child-a', 'parent-1/child-b'] });
+    expect(await get('parentRunId=parent-2')).toMatchObject({ ids: ['parent-2/child-a'] });
+    expect(await get('parentRunId=abc-1')).toMatchObject({ status: 200, ids: [] });
+    expect(await get('parentRunId=parent-1&status=cancelled')).toMatchObject({ ids: ['parent-1/child-b'] });
+    expect(await get('parentRunId=parent-1&idPrefix=parent-1/child-a')).toMatchObject({ ids: ['parent-1/child-a'] });
+
+    const refused: [string, RegExp][] = [
+      ['idPrefix=', /^The idPrefix is empty: send the first characters of a run id, e\.g\. \?idPrefix=019ad6b2/],
+      [`idPrefix=${'a'.repeat(201)}`, /^The idPrefix "a{120}…" is 201 characters, longer than any run id \(at most 200\)/],
+      ['idPrefix=%00', /query parameter "idPrefix" contains a NUL byte/],
+      ['parentRunId=', /^The parentRunId "" is not a run id \(.+\): send a whole run id, e\.g\. \?parentRunId=019ad6b2-/],
+      ['parentRunId=a%20b', /^The parentRunId "a b" is not a run id \(use letters, digits and \. _ : @ \/ -\)/],
+      ['parentRunId=abc%25', /^The parentRunId "abc%" is not a run id/],
+      ['parentRunId=x%2F..%2Fy', /^The parentRunId "x\/..\/y" is not a run id \(no part between slashes may be only dots/],
+      [`parentRunId=${'a'.repeat(201)}`, /^The parentRunId "a{120}…" is not a run id/],
     ];
     for (const [query, error] of refused) {
       const answer = await get(query);

@@ -4,6 +4,7 @@ import { HISTORY_COLUMNS, RUN_COLUMNS, toHistoryRow, toRunRow } from './rows.ts'
 import type { RunRow } from './row-types.ts';
 import { decodeHistory, encodeHistory, type HistoryEntry } from './history-codec.ts';
 import { decodeSnapshot } from './snapshot-codec.ts';
+import { idPrefixConditions } from './id-prefix.ts';
 import { isFinalStatus, RUN_STATUSES, type HistoryEvent, type RunStatus } from './run-status.ts';
 
 const date = (v: unknown): Date => (v instanceof Date ? v : new Date(String(v)));
@@ -307,7 +308,7 @@ export async function listRuns(db: Queryable, filter: ListRunsFilter = {}): Prom
   const where: string[] = [];
   if (filter.workflow) where.push(`workflow = ${param(filter.workflow)}`);
   if (filter.parentRunId) where.push(`parent_run_id = ${param(filter.parentRunId)}`);
-  if (filter.idPrefix) where.push(`id like ${param(`${filter.idPrefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`)}`);
+  if (filter.idPrefix) where.push(...(await idPrefixConditions(db, filter.idPrefix, param)));
   if (filter.createdAfter) where.push(`created_at > ${param(filter.createdAfter.toISOString())}::timestamptz`);
   if (filter.inputContains) where.push(`input @> ${param(JSON.stringify(filter.inputContains))}::jsonb`);
   const limit = param(filter.limit ?? 100);

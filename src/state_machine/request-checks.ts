@@ -77,13 +77,30 @@ export function checkText(what: string, value: unknown, maxBytes: number, allowE
   return value;
 }
 
+/** The longest run id. */
+export const MAX_RUN_ID_LENGTH = 200;
+
 const runIdSchema = z
   .string()
   .min(1)
-  .max(200)
+  .max(MAX_RUN_ID_LENGTH)
   .regex(/^[\w.:@/-]+$/, 'use letters, digits and . _ : @ / -')
   // Ids name files and URLs (a run's workspace, the dashboard's links): no `.` or `..` between slashes.
   .refine((id) => !id.split('/').some((part) => /^\.+$/.test(part)), 'no part between slashes may be only dots ("." or "..")');
+
+/**
+ * Why `id` cannot be a run id (the rule every start checks: 1 to 200 of letters, digits and `. _ : @ / -`,
+ * no part between slashes only dots), or null when it can: a filter by a malformed id is a mistake to
+ * name, not a list that is always empty.
+ *
+ * @example
+ * runIdProblem('019ad6b2-6c1e-7a3c-9f0e-3b1d2c4e5f60'); // null
+ * runIdProblem('a b'); // 'use letters, digits and . _ : @ / -'
+ */
+export function runIdProblem(id: string): string | null {
+  const checked = runIdSchema.safeParse(id);
+  return checked.success ? null : (checked.error.issues[0]?.message ?? 'not a run id');
+}
 
 /** A start that passed {@link checkStart}: what the run is stored with. */
 export interface CheckedStart {

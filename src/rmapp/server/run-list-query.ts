@@ -1,10 +1,11 @@
 /**
  * The query of `GET /api/runs` as the engine's list filter: `status`, `workflow`, `limit`,
- * `createdAfter` and `inputContains`. A client's mistake is a 400 naming the parameter and the form it
+ * `createdAfter`, `inputContains`, `idPrefix` and `parentRunId`. A client's mistake is a 400 naming the parameter and the form it
  * takes ({@link ClientError}), never a filter that quietly matches nothing or a database error.
  */
 import { RUN_STATUSES, type RunStatus } from '../../persistence/run-status.ts';
 import type { ListRunsFilter } from '../../persistence/runs.ts';
+import { MAX_RUN_ID_LENGTH, runIdProblem } from '../../state_machine/request-checks.ts';
 import { inexactNumber, inexactNumberMessage } from '../json-numbers.ts';
 import { ClientError } from './http-util.ts';
 
@@ -91,6 +92,45 @@ export function inputContainsParam(text: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
+const PREFIX_EXAMPLE = '?idPrefix=019ad6b2 (the start of a run id as the dashboard shows it)';
+
+/**
+ * The text of `?idPrefix=`: the start of a run id, matched as it is (`%`, `_` and `\` are no
+ * wildcards). Empty would list every run and longer than a run id can be would list none: either is a
+ * mistake the client is told about.
+ *
+ * @example
+ * idPrefixParam('019ad6b2'); // '019ad6b2'
+ * idPrefixParam(''); // throws ClientError 400: The idPrefix is empty …
+ */
+export function idPrefixParam(text: string): string {
+  if (text === '') throw new ClientError(400, `The idPrefix is empty: send the first characters of a run id, e.g. ${PREFIX_EXAMPLE}.`);
+  if (text.length > MAX_RUN_ID_LENGTH)
+    throw new ClientError(
+      400,
+      `The idPrefix ${quoted(text)} is ${text.length} characters, longer than any run id (at most ${MAX_RUN_ID_LENGTH}): send the first characters of one, e.g. ${PREFIX_EXAMPLE}.`,
+    );
+  return text;
+}
+
+/**
+ * The run id of `?parentRunId=`: a whole run id (the runs it started are listed). A value that cannot be
+ * a run id is refused with the rule it breaks, rather than listing no children.
+ *
+ * @example
+ * parentRunIdParam('019ad6b2-6c1e-7a3c-9f0e-3b1d2c4e5f60'); // the same
+ * parentRunIdParam('a b'); // throws ClientError 400: The parentRunId "a b" is not a run id …
+ */
+export function parentRunIdParam(text: string): string {
+  const problem = runIdProblem(text);
+  if (problem)
+    throw new ClientError(
+      400,
+      `The parentRunId ${quoted(text)} is not a run id (${problem}): send a whole run id, e.g. ?parentRunId=019ad6b2-6c1e-7a3c-9f0e-3b1d2c4e5f60; to find runs by the start of their id, send ?idPrefix= instead.`,
+    );
+  return text;
+}
+
 /**
  * The engine's list filter for the query of `GET /api/runs`; `query(name)` is the parameter's
  * decoded value or null.
@@ -108,11 +148,15 @@ export function runListFilter(query: (name: string) => string | null): ListRunsF
     );
   const createdAfter = query('createdAfter');
   const inputContains = query('inputContains');
+  const idPrefix = query('idPrefix');
+  const parentRunId = query('parentRunId');
   return {
     status: (status as RunStatus) || undefined,
     workflow: query('workflow') || undefined,
     limit: limitText === null ? 100 : Math.min(MAX_LISTED, Number(limitText)),
     ...(createdAfter !== null ? { createdAfter: createdAfterParam(createdAfter) } : {}),
     ...(inputContains !== null ? { inputContains: inputContainsParam(inputContains) } : {}),
+    ...(idPrefix !== null ? { idPrefix: idPrefixParam(idPrefix) } : {}),
+    ...(parentRunId !== null ? { parentRunId: parentRunIdParam(parentRunId) } : {}),
   };
 }
