@@ -41,7 +41,7 @@ afterAll(async () => {
 async function scansOf(filter: ListRunsFilter): Promise<string[]> {
   let sent: [string, readonly unknown[]] = ['', []];
   const capture: Queryable = {
-    query: async <T,>(text: string, params?: readonly unknown[]) =>
+    query: async <T>(text: string, params?: readonly unknown[]) =>
       // The collation question goes through; the list itself is only recorded.
       text.includes('pg_database') ? db.query<T>(text, params) : ((sent = [text, params ?? []]), [] as T[]),
   };
