@@ -17,6 +17,11 @@ let timer = null;
 const badge = (status) => `<span class="badge s-${esc(status)}" data-status="${esc(status)}">${esc(status)}</span>`;
 const stateText = (v) => (typeof v === 'string' ? v : JSON.stringify(v));
 const when = (d) => (d ? new Date(d).toLocaleString() : '');
+// Why a run's state could not be written when it was cancelled or timed out (`state.unwritable`): its
+// type alone said that something went wrong, not what. The message may quote untrusted text (a
+// state's value): escaped, its bidirectional controls shown as code points (html.js).
+const historyMessage = (h) =>
+  h.type === 'state.unwritable' && h.data?.error?.message ? ` <span class="error history-message">${esc(h.data.error.message)}</span>` : '';
 const runLink = (id) => `<a href="/runs/${encodeURIComponent(id)}" data-run="${esc(id)}">${esc(id)}</a>`;
 
 async function api(path, init) {
@@ -232,7 +237,7 @@ async function runPage(id) {
         <section><h2>Progress</h2>${progress.length ? `<ul>${progress.map((h) => `<li>${esc(h.data?.message ?? JSON.stringify(h.data))}</li>`).join('')}</ul>` : '<p class="muted">No progress messages.</p>'}</section>
         <section><h2>Artifacts</h2>${artifacts.length ? `<ul>${artifacts.map((a) => `<li><a href="#" data-artifact="${esc(a.name)}">${esc(a.name)}</a> <span class="muted">${a.bytes} bytes</span></li>`).join('')}</ul><pre id="artifact" hidden></pre>` : '<p class="muted">None.</p>'}</section>
         <section><h2>Children</h2>${run.children.length || childRuns.length ? `<ul>${run.children.map((c) => `<li><code>${esc(c.path)}</code> ${esc(c.src)} — ${esc(c.status)}${c.state !== undefined ? ` at <code>${esc(stateText(c.state))}</code>` : ''}</li>`).join('')}${childRuns.map((c) => `<li>${runLink(c.id)} ${badge(c.status)}</li>`).join('')}</ul>` : '<p class="muted">None.</p>'}</section>
-        <section><h2>History</h2>${earlier > 0 ? `<p class="muted" id="history-earlier">The newest ${history.length} entries; ${earlier} earlier ones are at <a href="/api/runs/${encodeURIComponent(run.id)}/history">/api/runs/…/history</a>.</p>` : ''}<table id="history"><tbody>${history.map((h) => `<tr><td>${h.seq}</td><td>${esc(h.type)}</td><td>${h.path ? `<code>${esc(h.path)}</code> ` : ''}${h.state !== null && h.state !== undefined ? `<code>${esc(stateText(h.state))}</code>` : ''}${h.step ? ` ${esc(h.step)}#${h.attempt}` : ''}</td><td class="muted">${when(h.at)}</td></tr>`).join('')}</tbody></table></section>
+        <section><h2>History</h2>${earlier > 0 ? `<p class="muted" id="history-earlier">The newest ${history.length} entries; ${earlier} earlier ones are at <a href="/api/runs/${encodeURIComponent(run.id)}/history">/api/runs/…/history</a>.</p>` : ''}<table id="history"><tbody>${history.map((h) => `<tr><td>${h.seq}</td><td>${esc(h.type)}</td><td>${h.path ? `<code>${esc(h.path)}</code> ` : ''}${h.state !== null && h.state !== undefined ? `<code>${esc(stateText(h.state))}</code>` : ''}${h.step ? ` ${esc(h.step)}#${h.attempt}` : ''}${historyMessage(h)}</td><td class="muted">${when(h.at)}</td></tr>`).join('')}</tbody></table></section>
       </div></div>`;
     const act = async (what, body) => {
       try {
