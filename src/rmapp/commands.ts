@@ -4,6 +4,7 @@
  * becomes a command, and anything not understood becomes `help` with the reason, so the user always
  * gets an answer. The text is only ever data: it is never passed to a shell.
  */
+import { withoutBidiControls } from '../persistence/bidi-controls.ts';
 import { parseDuration } from '../persistence/retention.ts';
 import { TEMPLATE_NAMES, templateNamed, type TemplateName } from '../machines/issue-templates.ts';
 import { codeSpan } from './run-texts.ts';
@@ -334,11 +335,7 @@ export function parseCommand(text: string, botName: string): Command | null {
 function quoted(word: string): string {
   // Without bidirectional controls: an override left open in the span turned the rest of the bot's
   // sentence around on screen.
-  return codeSpan(
-    Array.from(word.replace(/[\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, ''))
-      .slice(0, 40)
-      .join(''),
-  );
+  return codeSpan(Array.from(withoutBidiControls(word)).slice(0, 40).join(''));
 }
 
 /** Unicode's format characters (zero-width spaces and joiners, bidirectional marks, the soft hyphen). */

@@ -3,8 +3,15 @@
  * plain object (XState persists `Error` as `{}`), so code matches on `code`/`category`, never on
  * `instanceof`.
  */
+import { BIDI_CONTROL_CLASS } from '../persistence/bidi-controls.ts';
 import { holdsRefusedEscape } from '../persistence/history-codec.ts';
 import { clipMiddle } from './clipped-text.ts';
+
+/**
+ * What JSON leaves as it is and a terminal or a page must not obey: DEL, the C1 controls (U+009B starts
+ * a terminal sequence) and the bidirectional controls (persistence/bidi-controls.ts).
+ */
+const DISPLAY_CONTROLS = new RegExp(`[\\u007f-\\u009f${BIDI_CONTROL_CLASS}]`, 'g');
 
 /** What kind of failure it is; the category decides retry or fail and appears everywhere an error does. */
 export const ERROR_CATEGORIES = [
@@ -124,8 +131,8 @@ export class RunNotFoundError extends WorkflowError {
     // Quoted as JSON (control characters escaped: an id typed at a terminal cannot rewrite it) and cut
     // at 200 characters (a 10 kB id is not echoed whole).
     const shown = JSON.stringify(id.length > 200 ? `${id.slice(0, 200)}…` : id).replace(
-      // JSON leaves DEL, the C1 controls (U+009B starts a terminal sequence) and bidi overrides as they are.
-      /[\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
+      // JSON leaves these as they are.
+      DISPLAY_CONTROLS,
       (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
     );
     super(`No run with id ${shown}. List runs with \`rmapp runs list\`.`, {

@@ -4,7 +4,9 @@
 // on the line. The one definition for the dashboard (html.js, which imports it relatively, so that the
 // browser asks the server for `/bidi-controls.js` and Node finds this file) and the terminal
 // (src/rmapp/cli/format.ts, typed by bidi-controls.d.ts): plain JavaScript, so that the browser runs it
-// as it is and nothing is generated.
+// as it is and nothing is generated. The engine and the service's commands use
+// src/persistence/bidi-controls.ts, which they can import; test/bidi-controls.test.ts holds both to
+// Unicode's Bidi_Control property.
 
 /** The explicit embeddings, overrides and isolates, the left-to-right and right-to-left marks, and the Arabic letter mark. */
 export const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
