@@ -93,7 +93,7 @@ const unwritableEntry = (history: HistoryEvent[]) =>
   };
 
 it('a waiting run whose stored state is over a lowered limit, cancelled, ends cancelled with its reason, the size kept in its history', async () => {
-  testDb = await createTestDatabase('h3');
+  testDb = await createTestDatabase();
   const before = engineOn(testDb.url);
   await before.startWorker();
   const id = await before.start(notes, {});
@@ -117,7 +117,7 @@ it('a waiting run whose stored state is over a lowered limit, cancelled, ends ca
 });
 
 it('notes that take the state over the limit and a cancellation in the same read: the run ends cancelled, not failed, from its last state written', async () => {
-  testDb = await createTestDatabase('h3');
+  testDb = await createTestDatabase();
   const worker = engineOn(testDb.url, { limit: SMALL });
   await worker.startWorker();
   const id = await worker.start(notes, {});
@@ -139,13 +139,19 @@ it('notes that take the state over the limit and a cancellation in the same read
   const direct = await openDatabase({ url: testDb.url });
   closers.push(() => direct.close());
   expect(await storedBytes(direct, id), 'no snapshot over the limit was written').toBeLessThanOrEqual(SMALL);
-  // The notes' effects are in no state written: they stay in the inbox, as they would for a failure;
-  // the cancellation was applied.
-  expect(await unconsumed(direct, id)).toEqual(['note', 'note', 'note', 'note']);
+  // The notes' effects are in no state written, and the cancelled run takes no signal again: they are
+  // consumed as dropped (a failure would keep them queued for its retry); the cancellation was applied.
+  expect(await unconsumed(direct, id)).toEqual([]);
+  expect(types(history).filter((t) => t.startsWith('signal.'))).toEqual([
+    'signal.dropped',
+    'signal.dropped',
+    'signal.dropped',
+    'signal.dropped',
+  ]);
 });
 
 it("a run whose child machine's state is over the limit, cancelled with the notes that made it so, ends cancelled; its child is stopped", async () => {
-  testDb = await createTestDatabase('h3');
+  testDb = await createTestDatabase();
   const worker = engineOn(testDb.url, { limit: SMALL });
   await worker.startWorker();
   const id = await worker.start(parent, {});
@@ -164,7 +170,7 @@ it("a run whose child machine's state is over the limit, cancelled with the note
 });
 
 it('a run started as the child of another (parentRunId), over the limit and cancelled, ends cancelled; its parent goes on', async () => {
-  testDb = await createTestDatabase('h3');
+  testDb = await createTestDatabase();
   const before = engineOn(testDb.url);
   await before.startWorker();
   const parentId = await before.start(notes, {});
@@ -185,7 +191,7 @@ it('a run started as the child of another (parentRunId), over the limit and canc
 });
 
 it('a run whose deadline passes while its state is over the limit fails for its timeout, the size kept in its history', async () => {
-  testDb = await createTestDatabase('h3');
+  testDb = await createTestDatabase();
   const before = engineOn(testDb.url);
   await before.startWorker();
   const id = await before.start(notes, {}, { timeoutMs: 3_000 });

@@ -21,8 +21,11 @@ export interface InboxEvent {
 }
 
 /**
- * What became of a signal once its run took it: see the inbox's `outcome` column. `dropped`: the run
- * failed handling it and was retried without it (`engine.retry(id, { dropSignal: true })`).
+ * What became of a signal once its run took it: see the inbox's `outcome` column. `dropped`: its effect
+ * is in no state the run has — the run failed handling it and was retried without it
+ * (`engine.retry(id, { dropSignal: true })`), or the run took it after its last written state and was
+ * cancelled from that state (its state since could not be written: state_machine/session-signals.ts
+ * `dropRolledBack`).
  */
 export type SignalOutcome = 'received' | 'ignored' | 'expired' | 'dropped';
 
@@ -147,11 +150,17 @@ export interface QueuedSignal {
  * The first `limit` signals still in run `runId`'s inbox, oldest first, and whether there are more:
  * what a failed run would take after a retry, for an operator choosing one to leave out. Read on the
  * inbox's pending index, `limit + 1` rows at most, however many are queued.
+ *
+ * A run that succeeded or was cancelled has none queued: nothing will ever take a signal it left in its
+ * inbox (one that came after its last read, or that it never reached because it was ending), which
+ * {@link signalOutcome} answers `ignored`. Listed, they were queued for ever.
  */
 export async function queuedSignals(db: Queryable, runId: string, limit: number): Promise<{ signals: QueuedSignal[]; more: boolean }> {
   const rows = await db.query<{ id: number; type: unknown; sent_at: Date | string }>(
     `select id::float8 as id, event->'type' as type, created_at as sent_at
-     from rmapp_run_inbox where run_id = $1 and consumed_at is null order by id limit $2`,
+     from rmapp_run_inbox where run_id = $1 and consumed_at is null
+       and not exists (select 1 from rmapp_runs r where r.id = $1 and r.status in ('succeeded', 'cancelled'))
+     order by id limit $2`,
     [runId, limit + 1],
   );
   return {

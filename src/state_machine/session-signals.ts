@@ -15,6 +15,16 @@ import type { TimerCatchUp } from './timer-catch-up.ts';
 /** Signals with this type are handled by the engine itself. */
 export const CANCEL_SIGNAL = 'rmapp.cancel';
 
+/**
+ * History entries that describe a state the run is in, or work that state began and that is not durable
+ * yet: written with an ending from the last written state, they would claim a state the run never had.
+ */
+const UNWRITTEN_STATE_ENTRIES = new Set(['state.entered', 'step.started', 'step.resumed']);
+
+/** Why a signal taken before a cancellation from the last written state was left out (`signal.dropped`). */
+const DROPPED_BY_CANCEL =
+  "taken after the run's last written state, which the run was cancelled from: its state since could not be written (state.unwritable)";
+
 /** What signal delivery needs of its session. */
 export interface SignalSession {
   readonly runId: string;
@@ -176,6 +186,35 @@ export class SignalDelivery {
       (h) => !(h.type.startsWith('signal.') && taken.has((h.data as { id?: unknown } | null | undefined)?.id as number)),
     );
     this.consumed = this.consumed.filter(([id]) => id === kept);
+  }
+
+  /**
+   * The run ends cancelled from its last written state (its live state could not be written): what the
+   * signals taken since that write did is in no state the run will ever have, and nothing will take them
+   * again (a cancelled run reads no inbox). Each is consumed as `dropped` in the final write — its
+   * dedupe key freed, its `signal.received` / `signal.ignored` / `signal.expired` entry replaced in place
+   * by a `signal.dropped` one saying why, at `state` (the last written state's value) — and the pending
+   * entries that describe the unwritten state go: the states it entered, the step attempts it began
+   * (their start was never durable, so no work ran: the checkpoint barrier, docs/engine-internals.md),
+   * the buffered signals it kept. Left in the inbox, they were listed as queued for ever; left in the
+   * history, the entries claimed a state the run never had. The cancellation stays `received`. Each
+   * signal is either applied in a written state or dropped here, never both.
+   */
+  dropRolledBack(commits: { history: HistoryEntry[] }, state: unknown): void {
+    const cancel = this.cancelId;
+    const taken = new Set(this.consumed.filter(([id]) => id !== cancel).map(([id]) => id));
+    const kept = new Set(this.reported);
+    commits.history = commits.history.flatMap((h): HistoryEntry[] => {
+      if (UNWRITTEN_STATE_ENTRIES.has(h.type)) return [];
+      if (!h.type.startsWith('signal.') || h.type === 'signal.dropped') return [h];
+      const data = h.data as { id?: unknown; event?: unknown } | null | undefined;
+      const id = data?.id as number;
+      if (kept.has(id) && h.type === 'signal.buffered') return [];
+      if (!taken.has(id)) return [h];
+      return [{ type: 'signal.dropped', state, data: { id, event: data?.event, reason: DROPPED_BY_CANCEL } }];
+    });
+    this.consumed = this.consumed.map(([id, outcome]) => [id, id === cancel ? outcome : 'dropped']);
+    this.reported = [];
   }
 
   /** Stops the expiry timer of buffered signals (the session ended). */
