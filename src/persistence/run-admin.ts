@@ -8,17 +8,36 @@ import type { RunStatus } from './run-status.ts';
 import { WAKE_CHANNEL } from './runs.ts';
 
 /**
- * Cancels a run that never started, in place: only while it is still pending and unleased. False when
- * a worker took it meanwhile (its cancellation then goes through the run's inbox).
+ * Cancels a run that never started, in place: only while it is still pending and unleased, at the
+ * version the caller read. Its history entries (`run.cancelled`, with what precedes it) are appended in
+ * the same statement, so the run's history says why it ended exactly when it did.
+ *
+ * Safe to send again when its answer was lost (a connection broken during COMMIT: applied or not, the
+ * caller cannot tell): a sending that finds the run already cancelled by an earlier sending of the same
+ * cancellation — cancelled at the version after the one read, with this error, its newest history row
+ * this worker's — answers `landed` and changes nothing. Null when a worker took the run meanwhile (its
+ * cancellation then goes through the run's inbox), or another cancellation was first.
  * @internal
  */
-export async function cancelPendingRun(db: Queryable, runId: string, error: unknown): Promise<boolean> {
-  const rows = await db.query<{ id: string }>(
-    `update rmapp_runs set status = 'cancelled', error = $2::jsonb, finished_at = now(), updated_at = now(), wake_at = null, version = version + 1
-     where id = $1 and status = 'pending' and lease_owner is null returning id`,
-    [runId, JSON.stringify(error)],
+export async function cancelPendingRun(
+  db: Queryable,
+  run: { id: string; version: number; error: unknown; history: string; worker: string },
+): Promise<'cancelled' | 'landed' | null> {
+  const rows = await db.query<{ cancelled: boolean; landed: boolean }>(
+    `with u as (
+       update rmapp_runs set status = 'cancelled', error = $2::jsonb, finished_at = now(), updated_at = now(), wake_at = null,
+         version = version + 1, history_rows = history_rows + 1
+       where id = $1 and version = $3 and status = 'pending' and lease_owner is null returning id),
+     h as (insert into rmapp_run_history (run_id, worker, log) select u.id, $5, $4::json from u)
+     select exists (select 1 from u) as cancelled,
+       exists (
+         select 1 from rmapp_runs r
+         where r.id = $1 and r.status = 'cancelled' and r.version = $3 + 1 and r.error = $2::jsonb
+           and (select h.worker from rmapp_run_history h where h.run_id = $1 order by h.id desc limit 1) = $5) as landed`,
+    [run.id, JSON.stringify(run.error), run.version, run.history, run.worker],
   );
-  return rows.length > 0;
+  const row = rows[0];
+  return row?.cancelled ? 'cancelled' : row?.landed ? 'landed' : null;
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
- * Injected database faults on the ownership paths — the lease renewal, the claim and the commit — so
- * a test can make renewals slow or make the database unreachable for longer than a lease, in a real
- * worker process. Armed through the environment, read once when this module loads:
+ * Injected database faults on the ownership paths — the lease renewal, the claim and the commit — and
+ * on the in-place cancellation of a pending run, so a test can make renewals slow, make the database
+ * unreachable for longer than a lease, or lose a statement's answer, in a real process. Armed through
+ * the environment, read once when this module loads:
  *
  * ```
  * RMAPP_DB_FAULT=<op>:delay:<ms>                       every <op> statement's reply comes <ms> late
@@ -11,7 +12,8 @@
  *                                                      during COMMIT: the outcome is unknown)
  * ```
  *
- * `op` is `renew`, `claim`, `commit` or `*` (all three share one outage window, which opens at the
+ * `op` is `renew`, `claim`, `commit`, `cancel` (`engine.cancel` of a pending run,
+ * state_machine/pending-cancel.ts) or `*` (all of them share one outage window, which opens at the
  * `<from>`th renewal: renewals come at a steady pace, commits and claims in bursts); several specs are
  * separated by commas. A failure is a connection error (category `transient`), as an outage gives.
  *
@@ -20,10 +22,11 @@
  * @example
  * // Renewals answer 400 ms late:      RMAPP_DB_FAULT=renew:delay:400 rmapp worker
  * // A 2.5 s outage after 3 renewals:  RMAPP_DB_FAULT=*:fail:3:2500 rmapp worker
+ * // A cancel's answer lost once:      RMAPP_DB_FAULT=cancel:unanswered:1:1 rmapp runs cancel <id>
  */
 
 /** The statements a fault can target. */
-export const DB_FAULT_OPS = ['renew', 'claim', 'commit'] as const;
+export const DB_FAULT_OPS = ['renew', 'claim', 'commit', 'cancel'] as const;
 export type DbFaultOp = (typeof DB_FAULT_OPS)[number];
 
 /** One armed fault. */
@@ -94,7 +97,7 @@ const processFaults = new DbFaults(parseDbFaultSpec(process.env.RMAPP_DB_FAULT))
 /** True when `RMAPP_DB_FAULT` armed a fault in this process (read once, at start-up). */
 export const dbFaultsArmed: boolean = processFaults.armed.length > 0;
 
-/** Runs an ownership statement through the armed faults (call only when {@link dbFaultsArmed}). */
+/** Runs a statement of `op` through the armed faults (call only when {@link dbFaultsArmed}). */
 export async function withDbFault<T>(op: DbFaultOp, statement: () => Promise<T>): Promise<T> {
   processFaults.before(op);
   const result = await statement();

@@ -9,7 +9,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { context as otelContext, SpanStatusCode } from '@opentelemetry/api';
 import { appendSignal, signalByDedupeKey, signalOutcome, type SignalOutcome } from '../persistence/inbox.ts';
 import { appendHistory, getRun, getRunHead, insertRun } from '../persistence/runs.ts';
-import { cancelPendingRun, countRuns } from '../persistence/run-admin.ts';
+import { countRuns } from '../persistence/run-admin.ts';
+import { cancelPendingInPlace } from './pending-cancel.ts';
 import { checkRetryOptions, retryFailedRun, type RetryHost, type RetryOptions } from './run-retry.ts';
 import { admitKey } from '../persistence/claims.ts';
 import { isFinalStatus, type RunStatus } from '../persistence/run-status.ts';
@@ -308,19 +309,22 @@ export class Engine extends RunQueries {
       // Not running: cancelled in place if no worker took it meanwhile. One that never started has
       // nothing to clean up; a retried run waiting in its key's queue ran before (its snapshot), so its
       // definition's cleanup runs here, with that snapshot's context — a worker would have.
-      if (await cancelPendingRun(db, runId, cancelledError(reason))) {
-        const entries: HistoryEntry[] = [];
+      const def = run.snapshot != null ? this.definition(run.workflow, run.workflowVersion) : undefined;
+      const entries: HistoryEntry[] = [];
+      // Said in the history when it cannot run here (at most once: written with the cancellation).
+      if (run.snapshot != null && !def)
+        entries.push({ type: 'cleanup.skipped', data: { reason: `version ${run.workflowVersion} is not registered here` } });
+      entries.push({ type: 'run.cancelled', data: { reason } });
+      const unknown = (err: unknown) =>
+        this.settings.logger.warn({ err, runId }, `rmapp: the cancellation of run ${runId} got no answer; sent again (it applies once)`);
+      if (await cancelPendingInPlace(db, run, cancelledError(reason), entries, this.workerId, unknown)) {
         if (run.snapshot != null) {
-          const def = this.definition(run.workflow, run.workflowVersion);
-          // Said in the history when it cannot run here (at most once: the run is cancelled already).
-          if (!def) entries.push({ type: 'cleanup.skipped', data: { reason: `version ${run.workflowVersion} is not registered here` } });
           try {
             await def?.cleanup?.({ runId, reason, context: (run.snapshot as { context?: unknown }).context });
           } catch (err) {
-            entries.push({ type: 'cleanup.failed', data: { error: toErrorData(err) } });
+            await appendHistory(db, runId, [{ type: 'cleanup.failed', data: { error: toErrorData(err) } }], this.workerId);
           }
         }
-        await appendHistory(db, runId, [...entries, { type: 'run.cancelled', data: { reason } }], this.workerId);
         // An admitted run no worker had claimed yet held a slot of its key: the next queued run takes it.
         if (run.concurrencyKey && run.admitted) await this.admitNow(db, run.concurrencyKey);
         const message =
