@@ -73,8 +73,37 @@ export interface CommandResult {
 }
 
 /**
+ * What of a command cannot be handed to a program because it holds a NUL byte — `argument 2 of the
+ * command` (argv's index: 0 is the program), the value or the name of an environment variable — or
+ * null when nothing does. A program gets its arguments and environment as C strings, which end at the first
+ * NUL, so Node refuses them with a TypeError that names its own internal index (`args[10]` of the
+ * sandbox's guard, not the command's argument) and quotes the value: callers turn this into an error
+ * of their own instead (COMMAND_NOT_RUNNABLE), naming the command's own argument and never its text.
+ */
+export function nulByteIn(argv: readonly string[], env: Record<string, string | undefined> = {}): string | null {
+  const i = argv.findIndex((a) => a.includes('\0'));
+  if (i === 0) return "the command's program name";
+  if (i > 0) return `argument ${i} of the command (counting from 0, the program)`;
+  for (const [name, value] of Object.entries(env)) {
+    if (name.includes('\0')) return `the name of the environment variable that starts ${JSON.stringify(name.slice(0, name.indexOf('\0')))}`;
+    if (value?.includes('\0')) return `the value of the environment variable ${name}`;
+  }
+  return null;
+}
+
+/** The COMMAND_NOT_RUNNABLE error for a command {@link nulByteIn} found a NUL byte in (`where`). */
+export function nulByteError(program: string, where: string, context = ''): WorkflowError {
+  // The program's own name may be what holds it: shown escaped (a NUL in an error is refused where it is stored).
+  program = program.replaceAll('\0', '\\0');
+  return new WorkflowError(
+    `Could not run ${program}${context}: ${where} holds a NUL byte (\\0), and NUL bytes cannot be passed to a program (its arguments and environment are C strings, which end at the first NUL) — remove it from the command.`,
+    { code: 'COMMAND_NOT_RUNNABLE', category: 'permanent', details: { command: program, nulByteIn: where } },
+  );
+}
+
+/**
  * Runs `argv` to completion. Rejects only on timeout (category `timeout`), abort (`cancelled`) or a
- * spawn failure. Each command is an `exec <program>` span, a child of the step's span (attributes: the
+ * spawn failure (COMMAND_NOT_RUNNABLE: not found, or a NUL byte in an argument or the environment). Each command is an `exec <program>` span, a child of the step's span (attributes: the
  * program and, for git, its sub-command; never the other arguments or the input, which may be private).
  */
 export function runCommand(argv: readonly string[], options: RunCommandOptions = {}): Promise<CommandResult> {
@@ -124,6 +153,8 @@ function spawnCommand(argv: readonly string[], options: RunCommandOptions): Prom
   const started = Date.now();
   return new Promise((resolve, reject) => {
     if (options.signal?.aborted) return reject(options.signal.reason);
+    const nul = nulByteIn(argv, options.env);
+    if (nul) return reject(nulByteError(shown, nul));
     const child = spawn(file, args, {
       cwd: options.cwd,
       env: options.inheritEnv === false ? { ...options.env } : { ...process.env, ...options.env },

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WorkflowError } from '../../state_machine/errors.ts';
-import { runCommand, type CommandResult } from '../process.ts';
+import { nulByteError, nulByteIn, runCommand, type CommandResult } from '../process.ts';
 import { dropSetIdBits } from '../workspace-access.ts';
 import { bubblewrapArgs, SANDBOX_RUN_DIR } from './bubblewrap.ts';
 import { cgroupsAvailable, createCgroup } from './cgroup.ts';
@@ -93,6 +93,10 @@ export function createSandbox(partial: Partial<SandboxSettings> = {}): Sandbox {
     const operators = [...settings.network, ...(job.network ?? [])];
     const network = [...operators, ...(job.repositoryNetwork ?? [])];
     const env = sandboxEnv([...settings.env, ...(job.env ?? [])]);
+    // Before anything is made for the command (a cgroup, a proxy, a container): past the wrappers,
+    // spawn's own TypeError named the guard's argument index (`args[10]`), not the command's.
+    const nul = nulByteIn(job.argv, env);
+    if (nul) throw nulByteError(String(job.argv[0]), nul, ' in the sandbox');
     if (settings.driver === 'none') {
       // Under a guard, so that the command and what it starts die with the service (die-with-parent.ts).
       const result = await runCommand(tied(job.argv), {
