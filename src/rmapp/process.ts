@@ -11,6 +11,7 @@
  */
 import { spawn } from 'node:child_process';
 import { basename } from 'node:path';
+import type { Readable } from 'node:stream';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import { WorkflowError } from '../state_machine/errors.ts';
 
@@ -62,6 +63,13 @@ export interface RunCommandOptions {
    * leaving what `timeout` had moved to a group of its own. Default: SIGKILL to the group.
    */
   stopSignal?: NodeJS.Signals | undefined;
+  /**
+   * Open descriptor 3 of the command as a pipe to the service, and return what is written to it as the
+   * result's `diagnostics`. The sandbox's wrappers (sandbox/die-with-parent.ts, the bubblewrap driver's
+   * exec check) say there that the command could not be started, and close it before the command
+   * starts: the command cannot write it, so — unlike its stderr — what comes on it is rmapp's own word.
+   */
+  diagnostics?: boolean | undefined;
 }
 
 export interface CommandResult {
@@ -70,7 +78,12 @@ export interface CommandResult {
   stdout: string;
   stderr: string;
   durationMs: number;
+  /** What came on descriptor 3 (the first 4 KiB), when {@link RunCommandOptions.diagnostics} opened it. */
+  diagnostics?: string;
 }
+
+/** What is kept of {@link CommandResult.diagnostics}: a line or two is all a wrapper says. */
+const MAX_DIAGNOSTICS_BYTES = 4096;
 
 /**
  * What of a command cannot be handed to a program because it holds a NUL byte — `argument 2 of the
@@ -158,7 +171,7 @@ function spawnCommand(argv: readonly string[], options: RunCommandOptions): Prom
     const child = spawn(file, args, {
       cwd: options.cwd,
       env: options.inheritEnv === false ? { ...options.env } : { ...process.env, ...options.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
+      stdio: options.diagnostics ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'],
       shell: false,
       // Its own process group, so stopping it stops what it started too (an agent's children; the
       // sandbox's namespace does that for sandboxed commands, not for `sandbox.driver: none` or git).
@@ -175,6 +188,14 @@ function spawnCommand(argv: readonly string[], options: RunCommandOptions): Prom
     };
     const stdout = new OutputTail(max);
     const stderr = new OutputTail(max);
+    const diagnosticsPipe = options.diagnostics ? (child.stdio[3] as Readable | null) : null;
+    const diagnostics: Buffer[] = [];
+    let diagnosticsBytes = 0;
+    diagnosticsPipe?.on('data', (d: Buffer) => {
+      if (diagnosticsBytes < MAX_DIAGNOSTICS_BYTES) diagnostics.push(d.subarray(0, MAX_DIAGNOSTICS_BYTES - diagnosticsBytes));
+      diagnosticsBytes += d.length;
+    });
+    diagnosticsPipe?.on('error', () => {});
     let failure: Error | null = null;
     const running = () => child.exitCode === null && child.signalCode === null;
     const kill = (reason: Error) => {
@@ -236,7 +257,7 @@ function spawnCommand(argv: readonly string[], options: RunCommandOptions): Prom
     // of its process group is killed and the pipes are closed from this end.
     child.on('exit', () => {
       if (options.killGroupOnExit) signal('SIGKILL');
-      const ended = () => child.stdout.readableEnded && child.stderr.readableEnded;
+      const ended = () => child.stdout.readableEnded && child.stderr.readableEnded && (diagnosticsPipe?.readableEnded ?? true);
       // Checked twice, a loop turn apart: output already in the pipe is read first even when the
       // event loop was held up past the grace period (the first timer may run before that read).
       setTimeout(() => {
@@ -246,6 +267,7 @@ function spawnCommand(argv: readonly string[], options: RunCommandOptions): Prom
           signal('SIGKILL');
           child.stdout.destroy();
           child.stderr.destroy();
+          diagnosticsPipe?.destroy();
         }, 50).unref();
       }, grace).unref();
     });
@@ -254,7 +276,14 @@ function spawnCommand(argv: readonly string[], options: RunCommandOptions): Prom
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
       if (failure) return reject(failure);
-      resolve({ exitCode, signal: sig, stdout: stdout.text(), stderr: stderr.text(), durationMs: Date.now() - started });
+      resolve({
+        exitCode,
+        signal: sig,
+        stdout: stdout.text(),
+        stderr: stderr.text(),
+        durationMs: Date.now() - started,
+        ...(diagnosticsPipe ? { diagnostics: Buffer.concat(diagnostics).toString('utf8') } : {}),
+      });
     });
     child.stdin.on('error', () => {}); // the command may exit without reading its input
     child.stdin.end(options.input ?? '');

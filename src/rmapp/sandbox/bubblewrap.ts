@@ -78,6 +78,8 @@ export function bubblewrapArgs(options: {
   runDir?: string | undefined;
   /** Host files `command` names are visible read-only (the operator's commands); default true. */
   bindArgvFiles?: boolean | undefined;
+  /** What starts `command` inside (index.ts: die-with-parent.ts `EXEC_CHECK`); no host file of it is bound. */
+  launcher?: readonly string[] | undefined;
 }): string[] {
   const args = [
     '--unshare-all',
@@ -118,6 +120,6 @@ export function bubblewrapArgs(options: {
   if (options.runDir) args.push('--bind', options.runDir, SANDBOX_RUN_DIR);
   // The sandbox's own root (a tmpfs holding the mount points) is read-only too: only /workspace and /tmp take writes.
   // The environment is bwrap's own, which the service builds clean: values never appear in argv (`ps`).
-  args.push('--remount-ro', '/', '--chdir', SANDBOX_WORKSPACE, '--', ...options.command);
+  args.push('--remount-ro', '/', '--chdir', SANDBOX_WORKSPACE, '--', ...(options.launcher ?? []), ...options.command);
   return args;
 }

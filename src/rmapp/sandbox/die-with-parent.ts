@@ -52,15 +52,19 @@
  */
 export const GUARD_STOP_SIGNAL = 'SIGUSR1';
 
+/** Why a program named in a "cannot run" diagnosis could not be started. */
+const NOT_EXECUTABLE = 'no executable file of that name (on the PATH, for a name without /)';
+
 /**
  * The guard's script (no untrusted text in it; the command is in its arguments): `$1` the service's
  * pid, `$2` the number of words of the clean-up command that follow, then the command. bash's own
  * `exec` starts the command, once the variables bash adds (`_`, `SHLVL`, `PWD`) are no longer
  * exported: its environment is the one built for it. Not `env`, which reads its first arguments as
  * its own (`./tests=fast.sh echo` set a variable and ran `echo`; `-S/x` split `/x` into a command
- * line). A command that is no program on the PATH (nor a file, for a name with `/`) — a shell built-in
- * such as `cd`, one of the guard's functions — is said on stderr as the bubblewrap driver's forwarder
- * says it, and becomes COMMAND_NOT_RUNNABLE (sandbox/index.ts `notRunnable`), as it does under bwrap.
+ * line). A command that is no executable file on the PATH (nor one, for a name with `/`) — a shell
+ * built-in such as `cd`, one of the guard's functions — is said on descriptor 3 (runCommand's
+ * `diagnostics`), which the guard closes before the command starts, and becomes COMMAND_NOT_RUNNABLE
+ * (sandbox/index.ts `notRunnable`), as under bubblewrap ({@link EXEC_CHECK}).
  */
 const GUARD = [
   'svc=$1; n=$2; shift 2; cleanup=("${@:1:$n}"); shift "$n"',
@@ -92,7 +96,10 @@ const GUARD = [
   // The group has the TERM already (runCommand signals it); what moved to a group of its own gets it from here.
   'trap "signal_session TERM outside" TERM',
   '[ "$PPID" = "$svc" ] || stop',
-  'type -P -- "$1" >/dev/null || { echo "rmapp sandbox: cannot run $1: not found" >&2; exit 127; }',
+  // Said on descriptor 3 (runCommand's `diagnostics`), never on stderr, and closed before the command
+  // starts: only the guard can say "cannot run" (a command printing those words on its stderr was taken at its word).
+  `type -P -- "$1" >/dev/null || { echo "cannot run $1: ${NOT_EXECUTABLE}" >&3; exit 127; } 2>/dev/null`,
+  'exec 3>&-',
   // A background command of a shell without job control starts with SIGINT and SIGQUIT ignored, which
   // its own children would inherit (a repository's test of its Ctrl-C handling would fail): the subshell restores them.
   '(trap - INT QUIT; export -n _ SHLVL PWD OLDPWD; exec -- "$@") <&0 &',
@@ -108,15 +115,37 @@ const GUARD = [
 ].join('\n');
 
 /**
+ * The bubblewrap driver's last step inside the sandbox (bash; no untrusted text in it): `$1` is the
+ * command's program, the rest what to run (the command, or the network forwarder in front of it).
+ * A program that is no executable file there is said on descriptor 3, as the guard says it, and
+ * descriptor 3 is closed before what runs starts: nothing inside the sandbox holds it then (bwrap's
+ * own pid 1 closes what it inherits), so a command cannot say "cannot run" in rmapp's name — bwrap's
+ * own `execvp` failure, on stderr, could be printed by any command. The command starts in a subshell,
+ * as under the guard: bash's own `exec` at the top level exports `SHLVL` to what it runs, and the
+ * command's environment is the one built for it. This bash waits for it, silent (bash reports a job
+ * killed by a signal on its stderr, which is the command's), and exits with its status (128 + the
+ * signal's number for a signal, as bwrap reports one).
+ */
+export const EXEC_CHECK = [
+  `type -P -- "$1" >/dev/null || { echo "cannot run $1: ${NOT_EXECUTABLE}" >&3; exit 127; } 2>/dev/null`,
+  'exec 3>&-',
+  'shift',
+  '(trap - INT QUIT; export -n _ SHLVL PWD OLDPWD; exec -- "$@") <&0 &',
+  'exec </dev/null >/dev/null 2>&1',
+  'wait "$!"',
+].join('\n');
+
+/**
  * `argv` run so that it and every process it starts die with this process (see the module's
  * comment). `cleanup` runs when this process dies, once the command is dead (a client killed after it
  * could still create what `cleanup` removes): `docker rm -f <name>`, since a container lives in the
  * daemon's process tree, not in the client's. Start the result with runCommand's
- * `killGroupOnExit` and `stopSignal: GUARD_STOP_SIGNAL`.
+ * `killGroupOnExit`, `stopSignal: GUARD_STOP_SIGNAL` and `diagnostics` (where the guard says that the
+ * command cannot be run).
  *
  * @example
  * await runCommand(dieWithParent(['npm', 'test']), {
- *   cwd: ws, env, inheritEnv: false, program: 'npm', killGroupOnExit: true, stopSignal: GUARD_STOP_SIGNAL,
+ *   cwd: ws, env, inheritEnv: false, program: 'npm', killGroupOnExit: true, stopSignal: GUARD_STOP_SIGNAL, diagnostics: true,
  * });
  */
 export function dieWithParent(argv: readonly string[], options: { cleanup?: readonly string[] } = {}): string[] {

@@ -17,7 +17,7 @@ import { dropSetIdBits } from '../workspace-access.ts';
 import { bubblewrapArgs, SANDBOX_RUN_DIR } from './bubblewrap.ts';
 import { cgroupsAvailable, createCgroup } from './cgroup.ts';
 import { containerArgs } from './container.ts';
-import { dieWithParent, GUARD_STOP_SIGNAL } from './die-with-parent.ts';
+import { dieWithParent, EXEC_CHECK, GUARD_STOP_SIGNAL } from './die-with-parent.ts';
 import { sandboxEnv } from './env.ts';
 import { startEgressProxy } from './egress-proxy.ts';
 import { DEFAULT_LIMITS, type Sandbox, type SandboxDriver, type SandboxJob, type SandboxSettings } from './types.ts';
@@ -37,14 +37,15 @@ const PROXY_ENV = (url: string) => ({
 });
 /**
  * The bubblewrap driver's launcher (bash: dash cannot close a descriptor above 9; no untrusted text in the
- * script, only in its arguments). It closes every descriptor but 0, 1 and 2 — the service may hold some
- * its own launcher left open without close-on-exec, and prlimit and bwrap hand on whatever they are
- * given, so the command could read or write them — then enters the cgroups named by the leading
+ * script, only in its arguments). It closes every descriptor but 0, 1, 2 and 3 (runCommand's
+ * `diagnostics`, which {@link EXEC_CHECK} closes inside before the command starts) — the service may
+ * hold some its own launcher left open without close-on-exec, and prlimit and bwrap hand on whatever
+ * they are given, so the command could read or write them — then enters the cgroups named by the leading
  * arguments (a count, then the files), then becomes the command through `env`, which drops the two
  * variables bash adds (`SHLVL`, `_`) so that the command's environment is exactly the one built for it.
  */
 const LAUNCHER = [
-  'for f in /proc/self/fd/*; do fd=${f##*/}; case $fd in 0|1|2|*[!0-9]*) ;; *) eval "exec $fd>&-" ;; esac; done',
+  'for f in /proc/self/fd/*; do fd=${f##*/}; case $fd in 0|1|2|3|*[!0-9]*) ;; *) eval "exec $fd>&-" ;; esac; done',
   'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done',
   'exec /usr/bin/env -u _ -u SHLVL "$@"',
 ].join('; ');
@@ -113,9 +114,9 @@ export function createSandbox(partial: Partial<SandboxSettings> = {}): Sandbox {
         killGraceMs: job.killGraceMs,
         killGroupOnExit: true,
         stopSignal: TIES ? GUARD_STOP_SIGNAL : undefined,
+        diagnostics: true,
       });
-      notRunnable(result, job.argv[0] as string, settings.driver);
-      return result;
+      return notRunnable(result, job.argv[0] as string, settings.driver);
     }
     const holder = network.length ? await mkdtemp(join(tmpdir(), 'rmapp-net-')) : undefined;
     const runDir = holder ? await socketDirectory(holder) : undefined;
@@ -176,6 +177,8 @@ export function createSandbox(partial: Partial<SandboxSettings> = {}): Sandbox {
             runDir,
             // A repository's command names no host file into the sandbox (see SandboxJob.fromRepository).
             bindArgvFiles: !job.fromRepository,
+            // Checked there, and said on descriptor 3, that the program can be started (`$1`: the command's, not the forwarder's).
+            launcher: ['/bin/bash', '-c', EXEC_CHECK, 'rmapp-exec', job.argv[0] as string],
           }),
         ];
         // bwrap hands its own (clean) environment to the command (prlimit and bwrap are found on its PATH).
@@ -207,9 +210,9 @@ export function createSandbox(partial: Partial<SandboxSettings> = {}): Sandbox {
           killGraceMs: job.killGraceMs,
           killGroupOnExit: settings.driver === 'container',
           stopSignal: settings.driver === 'container' && TIES ? GUARD_STOP_SIGNAL : undefined,
+          diagnostics: true,
         });
-        notRunnable(result, job.argv[0] as string, settings.driver);
-        return result;
+        return notRunnable(result, job.argv[0] as string, settings.driver);
       } finally {
         if (settings.driver === 'container')
           await runCommand([runtime, 'rm', '-f', `rmapp-${id}`], { timeoutMs: 30_000, env: outerEnv, inheritEnv: false }).catch(() => {});
@@ -333,16 +336,24 @@ const NOT_FOUND_HINT: Record<SandboxDriver, string> = {
 
 /**
  * A command the sandbox could not start (not installed, not visible inside) fails as it would outside:
- * COMMAND_NOT_RUNNABLE. bwrap says so itself; the forwarder (net-forwarder.mjs) and the guard of the
- * other drivers (die-with-parent.ts) say `rmapp sandbox: cannot run …`.
+ * COMMAND_NOT_RUNNABLE. Only rmapp's own wrappers can say so — the guard of the `none` and `container`
+ * drivers (die-with-parent.ts) and the bubblewrap driver's {@link EXEC_CHECK} — on descriptor 3
+ * (runCommand's `diagnostics`), closed before the command starts. Read from stderr, as it was, a
+ * command printing `rmapp sandbox: cannot run x` (or bwrap's `bwrap: execvp x`) and exiting non-zero
+ * was reported as never having run, its own output and status replaced by rmapp's diagnosis. Under
+ * the container driver the runtime on the host is checked so; a program missing from the image is the
+ * runtime's own exit status (127) and message, as is what the network forwarder says inside.
+ * Returns the result, without `diagnostics`, otherwise.
  */
-function notRunnable(result: CommandResult, program: string, driver: SandboxDriver): void {
-  const m = /^(?:bwrap: execvp [^\n]*|rmapp sandbox: cannot run [^\n]*)$/m.exec(result.stderr);
-  if (result.exitCode !== 0 && m && result.stderr.trim().split('\n').length <= 2) {
+function notRunnable(result: CommandResult, program: string, driver: SandboxDriver): CommandResult {
+  const { diagnostics, ...rest } = result;
+  const m = /^cannot run [^\n]*$/m.exec(diagnostics ?? '');
+  if (result.exitCode !== 0 && m) {
     throw new WorkflowError(`Could not run ${program} in the sandbox: ${m[0]} — ${NOT_FOUND_HINT[driver]}`, {
       code: 'COMMAND_NOT_RUNNABLE',
       category: 'permanent',
       details: { command: program },
     });
   }
+  return rest;
 }

@@ -2,6 +2,9 @@
 // hands every connection to the egress proxy's Unix socket (src/rmapp/sandbox/egress-proxy.ts),
 // then runs the command (HTTP_PROXY and HTTPS_PROXY point here) and exits with its status.
 // Plain JavaScript so it runs with the host's node, read-only inside the sandbox.
+// What it says on stderr is the command's stderr: under bubblewrap a missing program is caught before
+// it starts (die-with-parent.ts EXEC_CHECK, on a descriptor of rmapp's own), so its "cannot run" is
+// reported as the command's output and exit status, never as rmapp's diagnosis (a command can print it).
 // Usage: node net-forwarder.mjs <socket> -- <command> [args...]
 import { spawn } from 'node:child_process';
 import { connect, createServer } from 'node:net';
