@@ -9,7 +9,7 @@
  * need wrapping to give our `timeout` / `cancelled` errors. What it would fix here — decoding whole
  * characters and counting bytes — is `OutputTail` below, a dozen lines.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { basename } from 'node:path';
 import type { Readable } from 'node:stream';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
@@ -70,6 +70,12 @@ export interface RunCommandOptions {
    * starts: the command cannot write it, so — unlike its stderr — what comes on it is rmapp's own word.
    */
   diagnostics?: boolean | undefined;
+  /**
+   * Hand the command this process's own stderr as its descriptor 4. The sandbox's guard writes there
+   * what its clean-up could not remove (sandbox/die-with-parent.ts): after the service has died, when
+   * no pipe to it is read any more, its stderr (a terminal, a journal) still is.
+   */
+  serviceStderr?: boolean | undefined;
 }
 
 export interface CommandResult {
@@ -171,12 +177,19 @@ function spawnCommand(argv: readonly string[], options: RunCommandOptions): Prom
     const child = spawn(file, args, {
       cwd: options.cwd,
       env: options.inheritEnv === false ? { ...options.env } : { ...process.env, ...options.env },
-      stdio: options.diagnostics ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'],
+      stdio: [
+        'pipe',
+        'pipe',
+        'pipe',
+        ...(options.diagnostics ? ['pipe' as const] : options.serviceStderr ? ['ignore' as const] : []),
+        ...(options.serviceStderr ? [2] : []),
+      ],
       shell: false,
       // Its own process group, so stopping it stops what it started too (an agent's children; the
       // sandbox's namespace does that for sandboxed commands, not for `sandbox.driver: none` or git).
       detached: true,
-    });
+      // Descriptors 0-2 are always pipes; 3 and 4 are extra (`diagnostics`, `serviceStderr`).
+    }) as ChildProcessWithoutNullStreams;
     if (child.pid !== undefined) live.add(child.pid);
     const signal = (sig: NodeJS.Signals) => {
       try {

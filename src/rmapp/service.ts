@@ -118,7 +118,7 @@ export function githubRuntime(
       return m ? access.tokenForRepo(m[1] as string, m[2] as string) : undefined;
     },
   });
-  const sandbox = sandboxOf(config);
+  const sandbox = sandboxOf(config, overrides.log);
   const registry = githubWorkflows({
     github,
     workspaces,
@@ -149,19 +149,26 @@ export function githubRuntime(
   return { github, workspaces, registry, sandbox };
 }
 
-/** The sandbox of the configuration (`sandbox.*`, with `agent.env`/`agent.network` added per agent run). */
-export function sandboxOf(config: RmappConfig): Sandbox {
+/**
+ * The sandbox of the configuration (`sandbox.*`, with `agent.env`/`agent.network` added per agent run).
+ * What it could not do but its step survives (a container `docker rm -f` could not remove) is a warning
+ * of `log`, naming the container, when one is given (else a process warning on stderr).
+ */
+export function sandboxOf(config: RmappConfig, log?: Logger): Sandbox {
   const s = config.sandbox;
-  return createSandbox({
-    driver: s.driver,
-    image: s.image,
-    runtime: s.runtime,
-    network: s.network,
-    allowPrivateNetwork: s.allowPrivateNetwork,
-    env: s.env,
-    readOnlyPaths: s.readOnlyPaths,
-    limits: { ...DEFAULT_LIMITS, memoryBytes: s.memory, processes: s.processes },
-  });
+  return createSandbox(
+    {
+      driver: s.driver,
+      image: s.image,
+      runtime: s.runtime,
+      network: s.network,
+      allowPrivateNetwork: s.allowPrivateNetwork,
+      env: s.env,
+      readOnlyPaths: s.readOnlyPaths,
+      limits: { ...DEFAULT_LIMITS, memoryBytes: s.memory, processes: s.processes },
+    },
+    { warn: log ? (message, details) => log.warn(details, message) : undefined },
+  );
 }
 
 /**

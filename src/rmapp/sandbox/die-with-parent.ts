@@ -52,12 +52,19 @@
  */
 export const GUARD_STOP_SIGNAL = 'SIGUSR1';
 
+/**
+ * How long the guard's clean-up command (`docker rm -f`) may take by default before it is killed: a
+ * daemon that does not answer must not hold the guard, or the step, for ever.
+ */
+export const CLEANUP_TIMEOUT_MS = 30_000;
+
 /** Why a program named in a "cannot run" diagnosis could not be started. */
 const NOT_EXECUTABLE = 'no executable file of that name (on the PATH, for a name without /)';
 
 /**
  * The guard's script (no untrusted text in it; the command is in its arguments): `$1` the service's
- * pid, `$2` the number of words of the clean-up command that follow, then the command. bash's own
+ * pid, `$2` the clean-up command's deadline in seconds, `$3` the number of words of the clean-up
+ * command that follow, then the command. bash's own
  * `exec` starts the command, once the variables bash adds (`_`, `SHLVL`, `PWD`) are no longer
  * exported: its environment is the one built for it. Not `env`, which reads its first arguments as
  * its own (`./tests=fast.sh echo` set a variable and ran `echo`; `-S/x` split `/x` into a command
@@ -67,7 +74,7 @@ const NOT_EXECUTABLE = 'no executable file of that name (on the PATH, for a name
  * (sandbox/index.ts `notRunnable`), as under bubblewrap ({@link EXEC_CHECK}).
  */
 const GUARD = [
-  'svc=$1; n=$2; shift 2; cleanup=("${@:1:$n}"); shift "$n"',
+  'svc=$1; deadline=$2; n=$3; shift 3; cleanup=("${@:1:$n}"); shift "$n"',
   // signal_session SIGNAL [outside]: sends SIGNAL to the other processes of this session (the guard leads
   // it), or only to those outside the guard's own group; succeeds when one of them still ran. Fields 5
   // and 6 of `stat` are the group and the session; the name before them, in parentheses, may hold
@@ -91,7 +98,19 @@ const GUARD = [
   // Once stopping, a second USR1 or a TERM changes nothing (a no-op trap: the clean-up command gets the
   // default). The command first, then the clean-up: a `docker run` client still alive while `rm -f` ran
   // could create its container after the daemon had answered that there was none, and it ran on.
-  'stop() { trap : USR1 TERM; kill_session; if [ "$n" -gt 0 ]; then "${cleanup[@]}" </dev/null >/dev/null 2>&1; fi; kill -KILL 0; }',
+  // clean_up: the clean-up command, for $deadline seconds at most — a daemon that does not answer held the
+  // guard (and, while the service lived, the step) for ever. Its output is a pipe read until its end or
+  // the deadline (bash's `read -t`; `$!` is the command itself, not yet reaped while it runs); then it
+  // is killed, and the guard says so on descriptor 4, the service's own stderr, which outlives the service.
+  'clean_up() {',
+  '  local k',
+  '  exec 5< <(exec "${cleanup[@]}" </dev/null 2>/dev/null); k=$!',
+  '  read -r -t "$deadline" -d "" -u 5 _ 2>/dev/null',
+  '  [ $? -gt 128 ] || return 0',
+  '  kill -KILL "$k" 2>/dev/null',
+  '  echo "rmapp sandbox: \\`${cleanup[*]}\\` did not finish within $deadline s when the command under it was stopped (does the daemon answer?): it was killed, and ${cleanup[-1]} may be left running — run \\`${cleanup[*]}\\` once the daemon answers." >&4 2>/dev/null',
+  '}',
+  'stop() { trap : USR1 TERM; kill_session; if [ "$n" -gt 0 ]; then clean_up; fi; kill -KILL 0; }',
   'trap stop USR1',
   // The group has the TERM already (runCommand signals it); what moved to a group of its own gets it from here.
   'trap "signal_session TERM outside" TERM',
@@ -102,7 +121,8 @@ const GUARD = [
   'exec 3>&-',
   // A background command of a shell without job control starts with SIGINT and SIGQUIT ignored, which
   // its own children would inherit (a repository's test of its Ctrl-C handling would fail): the subshell restores them.
-  '(trap - INT QUIT; export -n _ SHLVL PWD OLDPWD; exec -- "$@") <&0 &',
+  // Descriptor 4 (the service's stderr, for clean_up) is the guard's, never the command's.
+  '(trap - INT QUIT; export -n _ SHLVL PWD OLDPWD; exec -- "$@") <&0 4>&- &',
   'c=$!',
   // From here the guard has nothing to say: bash would report a job killed by a signal (`line 19: 123
   // Segmentation fault ( trap - INT QUIT; exec … )`) on its stderr, which is the command's, and a write
@@ -139,17 +159,23 @@ export const EXEC_CHECK = [
  * `argv` run so that it and every process it starts die with this process (see the module's
  * comment). `cleanup` runs when this process dies, once the command is dead (a client killed after it
  * could still create what `cleanup` removes): `docker rm -f <name>`, since a container lives in the
- * daemon's process tree, not in the client's. Start the result with runCommand's
- * `killGroupOnExit`, `stopSignal: GUARD_STOP_SIGNAL` and `diagnostics` (where the guard says that the
- * command cannot be run).
+ * daemon's process tree, not in the client's. `cleanup` gets `cleanupTimeoutMs` (default
+ * {@link CLEANUP_TIMEOUT_MS}); then it is killed and the guard writes on its descriptor 4 what may be
+ * left. Start the result with runCommand's `killGroupOnExit`, `stopSignal: GUARD_STOP_SIGNAL`,
+ * `diagnostics` (where the guard says that the command cannot be run) and, with a `cleanup`,
+ * `serviceStderr` (descriptor 4).
  *
  * @example
  * await runCommand(dieWithParent(['npm', 'test']), {
  *   cwd: ws, env, inheritEnv: false, program: 'npm', killGroupOnExit: true, stopSignal: GUARD_STOP_SIGNAL, diagnostics: true,
  * });
  */
-export function dieWithParent(argv: readonly string[], options: { cleanup?: readonly string[] } = {}): string[] {
+export function dieWithParent(
+  argv: readonly string[],
+  options: { cleanup?: readonly string[]; cleanupTimeoutMs?: number | undefined } = {},
+): string[] {
   const cleanup = options.cleanup ?? [];
+  const deadline = (options.cleanupTimeoutMs ?? CLEANUP_TIMEOUT_MS) / 1000;
   return [
     'setpriv',
     '--pdeathsig',
@@ -160,6 +186,7 @@ export function dieWithParent(argv: readonly string[], options: { cleanup?: read
     GUARD,
     'rmapp-guard',
     String(process.pid),
+    String(Math.max(0.001, deadline)),
     String(cleanup.length),
     ...cleanup,
     ...argv,

@@ -17,7 +17,7 @@ import { dropSetIdBits } from '../workspace-access.ts';
 import { bubblewrapArgs, SANDBOX_RUN_DIR } from './bubblewrap.ts';
 import { cgroupsAvailable, createCgroup } from './cgroup.ts';
 import { containerArgs } from './container.ts';
-import { dieWithParent, EXEC_CHECK, GUARD_STOP_SIGNAL } from './die-with-parent.ts';
+import { CLEANUP_TIMEOUT_MS, dieWithParent, EXEC_CHECK, GUARD_STOP_SIGNAL } from './die-with-parent.ts';
 import { sandboxEnv } from './env.ts';
 import { startEgressProxy } from './egress-proxy.ts';
 import { DEFAULT_LIMITS, type Sandbox, type SandboxDriver, type SandboxJob, type SandboxSettings } from './types.ts';
@@ -58,8 +58,22 @@ const LAUNCHER = [
 const TIES = process.platform === 'linux';
 
 /** `argv` tied to this process's life where it can be ({@link TIES}); `cleanup` runs when this process dies. */
-function tied(argv: readonly string[], cleanup?: readonly string[]): string[] {
-  return TIES ? dieWithParent(argv, { cleanup }) : [...argv];
+function tied(argv: readonly string[], cleanup?: readonly string[], cleanupTimeoutMs?: number): string[] {
+  return TIES ? dieWithParent(argv, { cleanup, cleanupTimeoutMs }) : [...argv];
+}
+
+/** What {@link createSandbox} is given besides the operator's settings. */
+export interface SandboxOptions {
+  /**
+   * Where the sandbox reports what it could not do but the step survives — a container that may be
+   * left because `docker rm -f` did not answer. Default: `process.emitWarning` (stderr).
+   */
+  warn?: ((message: string, details: Record<string, unknown>) => void) | undefined;
+  /**
+   * How long `docker`/`podman rm -f` may take, after a command and in the guard when the service dies,
+   * before its client is killed and the container reported as maybe left. Default 30 s.
+   */
+  removeTimeoutMs?: number | undefined;
 }
 
 /** The settings with defaults for what is not given. */
@@ -83,8 +97,13 @@ export function sandboxSettings(partial: Partial<SandboxSettings> = {}): Sandbox
  * const sandbox = createSandbox({ driver: 'bubblewrap', network: ['registry.npmjs.org'] });
  * const r = await sandbox.run({ argv: ['npm', 'test'], workspace: ws.dir, timeoutMs: 600_000 });
  */
-export function createSandbox(partial: Partial<SandboxSettings> = {}): Sandbox {
+export function createSandbox(partial: Partial<SandboxSettings> = {}, options: SandboxOptions = {}): Sandbox {
   const settings = sandboxSettings(partial);
+  const removeTimeoutMs = options.removeTimeoutMs ?? CLEANUP_TIMEOUT_MS;
+  const warn =
+    options.warn ??
+    ((message: string, details: Record<string, unknown>) =>
+      process.emitWarning(message, { code: 'RMAPP_SANDBOX', detail: JSON.stringify(details) }));
   const { limits } = settings;
   const runtime = settings.runtime ?? 'docker';
   let cgroups = false;
@@ -163,6 +182,7 @@ export function createSandbox(partial: Partial<SandboxSettings> = {}): Sandbox {
             }),
           ],
           [runtime, 'rm', '-f', `rmapp-${id}`],
+          removeTimeoutMs,
         );
         // The client passes the variables on by name (-e NAME), so it holds them; it runs with the host's PATH.
         outerEnv = { ...innerEnv, PATH: process.env.PATH ?? '/usr/bin:/bin' };
@@ -211,11 +231,12 @@ export function createSandbox(partial: Partial<SandboxSettings> = {}): Sandbox {
           killGroupOnExit: settings.driver === 'container',
           stopSignal: settings.driver === 'container' && TIES ? GUARD_STOP_SIGNAL : undefined,
           diagnostics: true,
+          // Where the guard reports a container its `rm -f` could not remove once the service is gone.
+          serviceStderr: settings.driver === 'container' && TIES,
         });
         return notRunnable(result, job.argv[0] as string, settings.driver);
       } finally {
-        if (settings.driver === 'container')
-          await runCommand([runtime, 'rm', '-f', `rmapp-${id}`], { timeoutMs: 30_000, env: outerEnv, inheritEnv: false }).catch(() => {});
+        if (settings.driver === 'container') await removeContainer(runtime, `rmapp-${id}`, outerEnv, removeTimeoutMs, warn);
         await dropSetIdBits(job.workspace);
       }
     } finally {
@@ -325,6 +346,31 @@ async function socketDirectory(holder: string): Promise<string> {
   const dir = join(holder, 'run');
   await mkdir(dir, { mode: 0o700 });
   return dir;
+}
+
+/**
+ * `runtime rm -f name` after a command, for `timeoutMs` at most: a daemon that does not answer held the
+ * step for as long as its client waited. Past the deadline the client is killed (runCommand's timeout:
+ * SIGTERM, SIGKILL half a second later) and `warn` names the container, which may still be running —
+ * with the agent in it, if the command was stopped. Any other failure is no news: `--rm` has usually
+ * removed the container already, and podman says so with a non-zero status.
+ */
+async function removeContainer(
+  runtime: string,
+  name: string,
+  env: Record<string, string>,
+  timeoutMs: number,
+  warn: (message: string, details: Record<string, unknown>) => void,
+): Promise<void> {
+  const err = await runCommand([runtime, 'rm', '-f', name], { timeoutMs, killGraceMs: 500, env, inheritEnv: false }).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  if ((err as { code?: unknown } | null)?.code !== 'COMMAND_TIMEOUT') return;
+  warn(
+    `The container ${name} may be left running: \`${runtime} rm -f ${name}\` did not finish within ${timeoutMs / 1000} s (does the ${runtime} daemon answer?), so its client was killed and the step went on. Remove it with \`${runtime} rm -f ${name}\` once the daemon answers.`,
+    { container: name, runtime, timeoutMs },
+  );
 }
 
 /** Where each driver looks for a command that was not found. */
