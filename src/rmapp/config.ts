@@ -578,17 +578,49 @@ export async function configuredSecrets(
 }
 
 /**
- * The secrets the sandbox holds: the values of the variables it passes to the agent or the tests
- * (`agent.env`, `sandbox.env`) whose names say they are secrets. Only these can reach a file the agent
- * writes (the service's own credentials never enter the sandbox), so only these refuse a commit
- * (workspace.ts `commitAll`): a weak database password such as `postgres`, or a `JAVA_HOME` passed
- * to the tests, would otherwise refuse every change that names it.
+ * The secrets the sandbox holds, which refuse a commit (workspace.ts `commitAll`): of the variables it
+ * passes to the agent or the tests (`agent.env`, `sandbox.env`), the whole value of each whose name
+ * says it is a secret, and the credentials of the URLs in every value — the `<token>` of
+ * `MIRROR=https://<token>@mirror.example.com`, the password of `TEST_DB_URL=postgres://app:<password>@db`,
+ * a `?token=` — as the masker masks them (secret-variables.ts `variableSecrets`). Only the whole value
+ * of a secret-named variable refused a commit: an agent told to write its mirror's URL, or the token in
+ * it, into a file had it pushed, readable by whoever reads the branch. A password that is its URL's own
+ * user (`postgres:postgres`) is no credential, and a value shorter than 6 characters is ignored, as the
+ * masker ignores it. The service's own credentials never enter the sandbox, so they refuse nothing: a
+ * weak database password such as `postgres` would otherwise refuse every change that names it.
  */
 export function sandboxSecretsOf(config: RmappConfig, env: NodeJS.ProcessEnv = process.env): string[] {
-  return namedSecrets([...config.agent.env, ...config.sandbox.env], env);
+  return sandboxSecretSources(config, env).flatMap((source) => source.secrets);
 }
 
-/** The values in `env` of those of `names` that say they hold a secret ({@link isSecretName}). */
-function namedSecrets(names: readonly string[], env: NodeJS.ProcessEnv): string[] {
-  return texts(names.filter((name) => isSecretName(name)).map((name) => env[name]));
+/** Secrets of one variable the sandbox is given, and how a refusal names them without showing them. */
+export interface SecretSource {
+  /** `the value of NPM_TOKEN (sandbox.env)`, `a credential in the URL that MIRROR (sandbox.env) holds …`. */
+  label: string;
+  secrets: string[];
+}
+
+/**
+ * {@link sandboxSecretsOf} by variable, each with a label for a refused commit: which variable, and
+ * whether its whole value or a credential of a URL in it was found (never the value itself).
+ */
+export function sandboxSecretSources(config: RmappConfig, env: NodeJS.ProcessEnv = process.env): SecretSource[] {
+  const out: SecretSource[] = [];
+  for (const [where, names] of [
+    ['agent.env', config.agent.env],
+    ['sandbox.env', config.sandbox.env],
+  ] as const) {
+    for (const name of names) {
+      const all = variableSecrets([name], env);
+      const whole = isSecretName(name) ? all.filter((s) => s === env[name]) : [];
+      const inUrl = all.filter((s) => !whole.includes(s));
+      if (whole.length) out.push({ label: `the value of ${name} (${where})`, secrets: whole });
+      if (inUrl.length)
+        out.push({
+          label: `a credential of the URL in ${name} (${where}: its user or password, or a token in its query)`,
+          secrets: inUrl,
+        });
+    }
+  }
+  return out;
 }

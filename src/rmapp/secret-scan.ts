@@ -7,6 +7,24 @@
  * holds can still disguise it beyond them (README, "Sandbox and threat model").
  */
 import { StringDecoder } from 'node:string_decoder';
+import { createMasker } from './masking.ts';
+
+/**
+ * What a commit check looks for: a text's finding — a label naming what of the secrets it holds
+ * (`the value of NPM_TOKEN (sandbox.env)`), or just `true` — or null/false when it holds none.
+ */
+export type SecretFinder = (text: string) => string | boolean | null;
+
+/**
+ * A {@link SecretFinder} over labelled secrets (config.ts `sandboxSecretSources`): the label of the
+ * first source whose secret `text` holds, in any form the masker knows. One masker over all of them
+ * reads each text first, so a commit holding none costs what it did with a single list.
+ */
+export function secretFinder(sources: readonly { label: string; secrets: readonly string[] }[]): SecretFinder {
+  const any = createMasker(sources.flatMap((s) => s.secrets));
+  const each = sources.map((s) => ({ label: s.label, holds: createMasker(s.secrets).holdsSecret }));
+  return (text) => (any.holdsSecret(text) ? (each.find((s) => s.holds(text))?.label ?? true) : null);
+}
 
 /** Added text checked at once; the end of each window is checked again with the next one. */
 const WINDOW_CHARS = 1024 * 1024;
@@ -45,6 +63,8 @@ const MAX_HEADER_CHARS = 64 * 1024;
 export class AddedSecretScanner {
   /** The `diff --git` line of the first file found holding a secret, or null. */
   found: string | null = null;
+  /** What was found there, as the finder labels it (null for a plain `holdsSecret`). */
+  what: string | null = null;
   private readonly decoder = new StringDecoder('utf8');
   /** What the current line is: not known yet (its first character not read), added, skipped, or a header. */
   private mode: 'start' | 'added' | 'skip' | 'header' = 'start';
@@ -55,7 +75,7 @@ export class AddedSecretScanner {
   /** The length of `added` kept from the last window: the next is checked once a window more has come. */
   private carried = 0;
 
-  constructor(private readonly holdsSecret: (text: string) => boolean) {}
+  constructor(private readonly find: SecretFinder) {}
 
   /** Feed the next chunk of the diff. */
   write(chunk: Buffer): void {
@@ -106,12 +126,20 @@ export class AddedSecretScanner {
       this.header = line;
       this.inHunk = false;
       // A file's name may be the secret (or hold it).
-      if (this.holdsSecret(line)) this.found = line;
+      this.look(line, line);
     } else if (line.startsWith('@@')) this.inHunk = true;
   }
 
+  /** Records `header` (and the label) when `text` holds a secret. */
+  private look(text: string, header: string): void {
+    const hit = this.find(text);
+    if (!hit) return;
+    this.found = header;
+    this.what = typeof hit === 'string' ? hit : null;
+  }
+
   private check(fileEnded: boolean): void {
-    if (this.found === null && this.added && this.holdsSecret(this.added)) this.found = this.header;
+    if (this.found === null && this.added) this.look(this.added, this.header);
     this.added = fileEnded ? '' : overlapOf(this.added);
     this.carried = this.added.length;
   }

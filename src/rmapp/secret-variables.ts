@@ -146,9 +146,10 @@ function userPart(url: string): string {
 /**
  * What the masker masks of the variables `names` as `env` holds them: the whole value of each whose
  * name says it is a secret, and the URL credentials of every value (config.ts `secretsOf`, the CLI's
- * masker). Only the first refuse a commit (config.ts `sandboxSecretsOf`): a URL's weak password — the
- * `postgres` of a test database's `postgres://postgres:postgres@localhost` — would refuse every change
- * that names the database.
+ * masker), and what refuses a commit that adds one (config.ts `sandboxSecretsOf`): an agent told to
+ * write its mirror's URL into a file must not have the token in it pushed. A password that is its
+ * URL's own user (`postgres://postgres:postgres@localhost`) is not taken ({@link urlCredentials}): it
+ * would refuse every change that names the database.
  *
  * @example
  * variableSecrets(['NPM_TOKEN', 'MIRROR'], { NPM_TOKEN: 'npm_x…', MIRROR: 'https://tok3n…@m.example' }); // ['npm_x…', 'tok3n…', 'tok3n…']

@@ -11,7 +11,7 @@ import type { AnyWorkflowDefinition } from '../state_machine/definition.ts';
 import { isFinalStatus } from '../persistence/run-status.ts';
 import { issueBranch } from '../machines/issue-branch.ts';
 import { createGitHubAccess, createRoutedGitHubClient, type GitHubOctokit } from './github/client.ts';
-import { gitUrlFor, sandboxSecretsOf, secretsOf, webUrl, type RmappConfig } from './config.ts';
+import { gitUrlFor, sandboxSecretSources, secretsOf, webUrl, type RmappConfig } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMasker, type Masker } from './masking.ts';
 import { startInspector } from './inspector.ts';
@@ -20,6 +20,7 @@ import { startServiceServer } from './server/http-server.ts';
 import { webhookHandler } from './server/webhook-handler.ts';
 import { githubWorkflows, stagesOf } from './workflows/github-workflows.ts';
 import type { WorkflowExecutor } from './workflows/executor.ts';
+import { secretFinder } from './secret-scan.ts';
 import { Workspaces } from './workspace.ts';
 import { createSandbox, DEFAULT_LIMITS, type Sandbox } from './sandbox/index.ts';
 
@@ -110,7 +111,7 @@ export function githubRuntime(
   const github = maskGitHubWrites(overrides.github ?? createRoutedGitHubClient(access, clientConfig), masker);
   const workspaces = new Workspaces({
     mask: masker.text,
-    holdsSecret: createMasker(sandboxSecretsOf(config)).holdsSecret,
+    findSecret: secretFinder(sandboxSecretSources(config)),
     root: config.workspaceRoot,
     author: { name: config.botName, email: `${config.botName.replace(/\[bot\]$/, '')}@users.noreply.github.com` },
     token: async (url) => {

@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { ValidationError, WorkflowError } from '../state_machine/errors.ts';
 import { runCommand } from './process.ts';
 import { removeTree } from './workspace-access.ts';
-import { AddedSecretScanner } from './secret-scan.ts';
+import { AddedSecretScanner, type SecretFinder } from './secret-scan.ts';
 import { INSTRUCTION_FILES, parseRepositoryConfig, REPOSITORY_CONFIG, type RepositorySettings } from './repository-config.ts';
 
 /** Most bytes `.github/rmapp.yml` may have (it holds settings; long instructions belong in AGENTS.md). */
@@ -159,11 +159,18 @@ export interface WorkspaceConfig {
    */
   mask?: ((text: string) => string) | undefined;
   /**
-   * True when a text holds one of the secrets the sandbox holds (a masker's `holdsSecret` over the
-   * values of `agent.env` and `sandbox.env`, config.ts `sandboxSecretsOf`): a commit whose added lines
-   * hold one is refused ({@link Workspaces.commitAll}), as the agent holds its own key.
+   * True when a text holds one of the secrets the sandbox holds (a masker's `holdsSecret` over
+   * config.ts `sandboxSecretsOf`): a commit whose added lines hold one is refused
+   * ({@link Workspaces.commitAll}), as the agent holds its own key. {@link WorkspaceConfig.findSecret}
+   * is the same check that also says which secret, for the refusal.
    */
   holdsSecret?: ((text: string) => boolean) | undefined;
+  /**
+   * The check of {@link WorkspaceConfig.holdsSecret} naming what it found (secret-scan.ts
+   * `secretFinder` over config.ts `sandboxSecretSources`: `the value of NPM_TOKEN (sandbox.env)`),
+   * so that the refusal says which variable to look at, never the value. Used instead of it when set.
+   */
+  findSecret?: SecretFinder | undefined;
 }
 
 export interface Workspace {
@@ -792,8 +799,9 @@ export class Workspaces {
    * is committed or pushed (as with a protected path).
    */
   private async refuseSecrets(ws: Workspace, pathspec: readonly string[], signal?: AbortSignal): Promise<void> {
-    if (!this.config.holdsSecret) return;
-    const scanner = new AddedSecretScanner(this.config.holdsSecret);
+    const find = this.config.findSecret ?? this.config.holdsSecret;
+    if (!find) return;
+    const scanner = new AddedSecretScanner(find);
     // `--no-textconv`: a `.gitattributes` the agent wrote could name a textconv driver of the operator's git configuration.
     const args = ['diff', '--cached', '--text', '--no-color', '--no-ext-diff', '--no-textconv', '--no-renames', '-U0', ...pathspec];
     this.checked(args, await this.runGit(args, ws.dir, signal, { onStdout: (chunk) => scanner.write(chunk) }));
@@ -801,14 +809,21 @@ export class Workspaces {
     // name spelling the secret out with tabs or no-break spaces between its characters).
     const listing = ['diff', '--cached', '--name-only', '--no-renames', '-z', ...pathspec];
     const names = this.checked(listing, await this.runGit(listing, ws.dir, signal)).stdout.split('\0');
-    const named = names.find((name) => name && this.config.holdsSecret?.(name));
+    let what: string | null = null;
+    const named = names.find((name) => {
+      const hit = name ? find(name) : null;
+      if (hit && typeof hit === 'string') what = hit;
+      return Boolean(hit);
+    });
     const found = named ?? scanner.end();
     if (found === undefined || found === null) return;
+    what = named ? what : scanner.what;
     await this.discardChanges(ws, signal);
     const file = named ?? /^diff --git a\/.* b\/(.*)$/.exec(found)?.[1] ?? found.slice('diff --git '.length);
+    const where = named ? `the name of ${this.mask(file).slice(0, 200)}` : this.mask(file).slice(0, 200);
     throw new WorkflowError(
-      `The changes hold a secret the sandbox was given (the value of a variable in agent.env or sandbox.env — the agent's own API key, say) in ${this.mask(file).slice(0, 200)}, whole or encoded. Nothing of this attempt was committed or pushed. An issue or comment may have told the agent to write it there; look at what it asked, and rotate the key if the workspace or its logs were shared.`,
-      { code: 'SECRET_IN_CHANGES', category: 'validation' },
+      `The changes hold a secret the sandbox was given — ${what ?? "the value of a variable in agent.env or sandbox.env (the agent's own API key, say)"} — in ${where}, whole or encoded (base64, hex, spaced); the value is not shown here. Nothing of this attempt was committed or pushed. An issue or comment may have told the agent to write it there: look at what it asked, and rotate the credential if the workspace or its logs were shared. If it is no secret (a throwaway test database's password in a URL, say), pass it to the tests another way than in agent.env or sandbox.env: every value of a secret-named variable there, and every credential of a URL one holds, refuses a commit.`,
+      { code: 'SECRET_IN_CHANGES', category: 'validation', details: { file: this.mask(file).slice(0, 200), found: what } },
     );
   }
 
