@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toErrorData } from '../src/index.ts';
-import { loadConfig, sandboxSecretSources, sandboxSecretsOf } from '../src/rmapp/config.ts';
+import { loadConfig, sandboxSecretSources, sandboxSecretsOf, secretsOf } from '../src/rmapp/config.ts';
+import { createLogger } from '../src/rmapp/logger.ts';
 import { githubRuntime } from '../src/rmapp/service.ts';
 import { createBareRemote } from './helpers/git-remote.ts';
 
@@ -55,7 +56,7 @@ async function workspace() {
     requireWebhookSecret: false,
     serves: false,
   });
-  const { workspaces } = githubRuntime(config);
+  const { workspaces } = githubRuntime(config, { log: createLogger({ secrets: secretsOf(config) }) });
   const remote = await createBareRemote(tmp, `r${n}`, { 'README.md': 'hello\n' });
   const ws = await workspaces.prepare({ runId: `url-${n}`, remoteUrl: remote, branch: 'rmapp/issue-1', base: 'main' });
   return { workspaces, ws };
