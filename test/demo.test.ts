@@ -48,7 +48,10 @@ it('runs IssueImplementation and PRReview against the local GitHub, live on the 
   );
   // Registered after the listener above, which appends to `stderr`.
   const bothEnded = new Promise<void>((resolve) =>
-    child.stderr.on('data', () => /both runs have ended; the dashboard and the local GitHub stay up until Ctrl-C/.test(stderr) && resolve()),
+    child.stderr.on(
+      'data',
+      () => /both runs have ended; the dashboard and the local GitHub stay up until Ctrl-C/.test(stderr) && resolve(),
+    ),
   );
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
 
