@@ -15,7 +15,7 @@ import { WAKE_CHANNEL } from './runs.ts';
  * Safe to send again when its answer was lost (a connection broken during COMMIT: applied or not, the
  * caller cannot tell): a sending that finds the run already cancelled by an earlier sending of the same
  * cancellation — cancelled at the version after the one read, with this error, its newest history row
- * this worker's — answers `landed` and changes nothing. Null when a worker took the run meanwhile (its
+ * written by `run.worker` (unique to the cancellation: pending-cancel.ts) — answers `landed` and changes nothing. Null when a worker took the run meanwhile (its
  * cancellation then goes through the run's inbox), or another cancellation was first.
  * @internal
  */

@@ -317,7 +317,12 @@ export class Engine extends RunQueries {
       entries.push({ type: 'run.cancelled', data: { reason } });
       const unknown = (err: unknown) =>
         this.settings.logger.warn({ err, runId }, `rmapp: the cancellation of run ${runId} got no answer; sent again (it applies once)`);
-      if (await cancelPendingInPlace(db, run, cancelledError(reason), entries, this.workerId, unknown)) {
+      // Its history row names this call, not only this engine's worker id: a resend recognises its own
+      // landed cancellation by it, and every engine of one process has the same default worker id
+      // (hostname:pid), so a cancellation another engine applied was taken for this one's
+      // (test/adv11-cancel-shared-worker-id.test.ts).
+      const writer = `${this.workerId}:${randomUUID().slice(0, 8)}`;
+      if (await cancelPendingInPlace(db, run, cancelledError(reason), entries, writer, unknown)) {
         if (run.snapshot != null) {
           try {
             await def?.cleanup?.({ runId, reason, context: (run.snapshot as { context?: unknown }).context });

@@ -31,6 +31,11 @@ export async function cancelPendingInPlace(
   run: { id: string; version: number },
   error: ErrorData,
   entries: HistoryEntry[],
+  /**
+   * The history row's writer, unique to this call (the worker id and a random suffix, as a lease's
+   * owner): what a resend recognises its own landed cancellation by. A worker id alone is shared by
+   * every engine of one process by default, and another call's cancellation was taken for this one's.
+   */
   worker: string,
   /** Told of each sending whose outcome is unknown, before it is sent again (a warning). */
   onUnknown: (err: unknown, sending: number) => void = () => {},
