@@ -36,6 +36,8 @@ function backoffMs(failures: number): number {
 
 interface Request {
   text: string;
+  /** When the statement was sent (`performance.now()`): its backend had started by then. */
+  sentAt: number;
   tries: number;
 }
 
@@ -59,12 +61,18 @@ export class BackendTerminations {
 
   /**
    * Terminates backend `pid` if it still runs `text` — a prefix of it, as pg_stat_activity keeps the
-   * first track_activity_query_size bytes (1 kB by default), and a batch commit or a claim is longer.
+   * first track_activity_query_size bytes (1 kB by default), and a batch commit or a claim is longer —
+   * and started before `sentAt` (`performance.now()` when the statement was sent on its connection).
    * Behind a pooler the id may name another's backend: only one running this statement is terminated.
+   * And a process id is used again once its backend exits: a termination retried for a minute in a
+   * partition could otherwise find a new backend under the id running the same statement for another
+   * caller (another worker's claim or commit, whose text is this one's) and kill it. Such a backend
+   * started after the statement was sent: the server's `now()` less the time since then (measured here,
+   * on a clock that never steps) is a moment its own backend had started by, and a new one had not.
    */
-  request(pid: number, text: string): void {
+  request(pid: number, text: string, sentAt: number): void {
     this.queue.delete(pid);
-    this.queue.set(pid, { text, tries: 0 });
+    this.queue.set(pid, { text, sentAt, tries: 0 });
     if (this.queue.size > MAX_QUEUED) this.queue.delete(this.queue.keys().next().value as number);
     this.schedule();
   }
@@ -118,11 +126,13 @@ export class BackendTerminations {
       while (this.queue.size > 0) {
         batch = [...this.queue].slice(0, BATCH);
         for (const [pid] of batch) this.queue.delete(pid);
+        const now = performance.now();
         await client.query({
           text: `select pg_terminate_backend(a.pid) from pg_stat_activity a
-                   join unnest($1::int[], $2::text[]) as t(pid, text) on a.pid = t.pid
-                  where a.query <> '' and starts_with(t.text, a.query)`,
-          values: [batch.map(([pid]) => pid), batch.map(([, r]) => r.text)],
+                   join unnest($1::int[], $2::text[], $3::float8[]) as t(pid, text, age_ms) on a.pid = t.pid
+                  where a.query <> '' and starts_with(t.text, a.query)
+                    and a.backend_start <= now() - make_interval(secs => t.age_ms / 1000)`,
+          values: [batch.map(([pid]) => pid), batch.map(([, r]) => r.text), batch.map(([, r]) => Math.max(0, now - r.sentAt))],
           query_timeout: TERMINATE_TIMEOUT_MS,
         } as unknown as Pg.QueryConfig);
         batch = [];

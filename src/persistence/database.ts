@@ -573,8 +573,11 @@ function openPostgres(url: string, max: number, source: string): Database {
     terminators.add(client);
     return client;
   }, destroyConnection);
-  /** The statement each connection runs now (timed or not): what a forced close terminates on the server. */
-  const running = new Map<Pg.Client, string>();
+  /**
+   * The statement each connection runs now (timed or not), and when it was sent (`performance.now()`):
+   * what a forced close terminates on the server, and how old its backend is at least.
+   */
+  const running = new Map<Pg.Client, { text: string; sentAt: number }>();
   /**
    * Every statement, on a connection of its own from the pool, known in `running` while it runs so that
    * a forced close terminates its backend: one blocked on a lock, or busy, does not notice its client left
@@ -606,7 +609,7 @@ function openPostgres(url: string, max: number, source: string): Database {
         throw new Error('The statement was given up before a connection was free.');
       }
       hooks.using?.(client);
-      running.set(client, config.text);
+      running.set(client, { text: config.text, sentAt: performance.now() });
       try {
         const result = await client.query(config);
         running.delete(client);
@@ -669,7 +672,8 @@ function openPostgres(url: string, max: number, source: string): Database {
           const pid = (client as unknown as { processID?: unknown }).processID;
           // Over a connection of the terminations' own: a pooled one may have gone silent (a partition
           // silences every open one) or have just been dropped (below).
-          if (typeof pid === 'number' && running.has(client)) terminations.request(pid, config.text);
+          const sent = running.get(client);
+          if (typeof pid === 'number' && sent) terminations.request(pid, sent.text, sent.sentAt);
           destroyConnection(client);
         }
         dropSilent(sentAt, timeout, client);
@@ -733,9 +737,9 @@ function openPostgres(url: string, max: number, source: string): Database {
       let terminated: Promise<unknown> = Promise.resolve();
       if (options?.force) {
         const err = closedError(' by force while this statement ran');
-        const runningNow = [...running].flatMap(([client, text]) => {
+        const runningNow = [...running].flatMap(([client, { text, sentAt }]) => {
           const pid = (client as unknown as { processID?: unknown }).processID;
-          return typeof pid === 'number' ? [{ pid, text }] : [];
+          return typeof pid === 'number' ? [{ pid, text, sentAt }] : [];
         });
         running.clear();
         for (const timer of deadlines) clearTimeout(timer);
@@ -745,7 +749,7 @@ function openPostgres(url: string, max: number, source: string): Database {
         failers.clear();
         for (const client of clients) if (!terminators.has(client)) destroyConnection(client);
         listener.destroy();
-        for (const { pid, text } of runningNow) terminations.request(pid, text);
+        for (const { pid, text, sentAt } of runningNow) terminations.request(pid, text, sentAt);
         terminated = terminations.close({ force: true });
       }
       ending ??= (async () => {
