@@ -5,6 +5,7 @@ import { portNumber, positiveInt } from './positive-int.ts';
 import { exitSoonAfterStop } from './stopped-exit.ts';
 import { cliDatabase, type CliDatabase } from './database-url.ts';
 import { limitWorkerHeapGrowth } from './heap-growth.ts';
+import { delayTierUpDuringStartup } from './startup-tiering.ts';
 import { exitNow, exitOnLaterSignals, takeEarlySignal } from './early-signals.ts';
 import { describeRetention, retentionAgeOption } from './retention-age.ts';
 import { retentionForgetsDeliveries } from '../webhooks/event-age.ts';
@@ -100,6 +101,8 @@ async function runWorker(
 ): Promise<void> {
   // Before the claims' garbage grows the heap (heap-growth.ts: the peak RSS of a worker).
   limitWorkerHeapGrowth();
+  // Before the start-up burst (a backlog or a restart's runs): TurboFan waits for it to pass.
+  delayTierUpDuringStartup();
   // The OpenTelemetry SDK and the GitHub service stack (Octokit, the HTTP server, the sandbox, the
   // inspector) are imported only when this worker uses them: together they cost a worker without them
   // ~0.9 s of CPU at start-up (which a restarted worker's recovery waits for) and ~50 MB of RSS
