@@ -70,18 +70,26 @@ const URL_PASSWORD = /\b([a-z][a-z0-9+.-]{0,30}:\/\/[^\s:/@"']{1,256}):[^\s@/"']
  */
 const CREDENTIAL_HOST = String.raw`(?:(?:\[[0-9A-Fa-f:.]{2,45}\]|\d{1,3}(?:\.\d{1,3}){3}|(?:[A-Za-z0-9-]{1,63}\.){1,20}[A-Za-z][A-Za-z0-9-]{0,62}|localhost)(?::\d{1,5})?|[A-Za-z0-9-]{1,63}:\d{1,5})`;
 /**
+ * Where a {@link CREDENTIAL_HOST} ends: at anything that cannot go on a host name or a port — not only a
+ * blank, a quote, `/`, `,`, `;`, `)` or `>`: a sentence's full stop (`… via alice:s3cr3t@proxy.example.com.`),
+ * an error's colon (`alice:s3cr3t@proxy:3128: refused`), `]`, `}`, a backtick, or the `\` of an escaped
+ * quote (`\"alice:s3cr3t@proxy:3128\"` in JSON inside a string) each left the password in clear. A `.`
+ * or `:` followed by a letter or digit goes on the host (`4.17.21`, `sha256:0f1e…` are no host).
+ */
+const HOST_END = String.raw`(?![A-Za-z0-9_-]|[.:][A-Za-z0-9_-])`;
+/**
  * A credential written without a scheme, as proxy settings take it: `user:password@host[:port]`
  * (`HTTPS_PROXY=alice:s3cr3t@10.0.0.1:8080`, `curl -x user:pass@proxy:3128`). It starts the text, or
  * follows a blank, a quote, `(`, `<`, `=` (`NAME=value`), `,` or `;` — not `//` (a URL's is read as a
- * URL); the host ({@link CREDENTIAL_HOST}) ends the text or is followed by a blank, a quote, `/`, `?`,
- * `#`, `,`, `;`, `)` or `>`. Groups: the user, the password. Not a credential: `git@github.com:org/repo.git`
+ * URL); the host ({@link CREDENTIAL_HOST}) ends the text or is followed by anything that cannot go on
+ * it ({@link HOST_END}). Groups: the user, the password. Not a credential: `git@github.com:org/repo.git`
  * (no password), `a:b` (no host), and an address in a scheme written without `//`
  * ({@link isAddressScheme}: `mailto:alice@example.com`). Masked where it stands by the masker, and its
  * password taken by value from the variables the sandbox is given (secret-variables.ts `urlCredentials`).
  * Bounded quantifiers: linear in the text.
  */
 export const SCHEMELESS_CREDENTIAL = new RegExp(
-  String.raw`(?<=^|[\s=,;"'(<])([^\s:/@=,;"'()<>\\]{1,256}):([^\s/@"']{1,256})@(?=${CREDENTIAL_HOST}(?:$|[\s/?#,;"')>]))`,
+  String.raw`(?<=^|[\s=,;"'(<])([^\s:/@=,;"'()<>\\]{1,256}):([^\s/@"']{1,256})@(?=${CREDENTIAL_HOST}${HOST_END})`,
   'g',
 );
 /** Schemes written without `//` whose `scheme:name@host` is an address, not a login and a password. */
