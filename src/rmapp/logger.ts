@@ -90,7 +90,7 @@ export function createLogger(
 /**
  * `logger` with the bindings of its children masked: `child(bindings, options)` and `setBindings`
  * mask the bindings (as `masker.value`: secret-named keys' values replaced too) and a child's
- * `msgPrefix`, and a child's own `formatters.log` / `formatters.bindings` are followed by the masker.
+ * `msgPrefix`, and a child's own `formatters` (`log`, `bindings`, `level`) and `serializers` are followed by the masker.
  * pino writes a child's bindings into each of its lines as they were given — the `log` formatter and
  * the `logMethod` hook never see them, and `formatters.bindings` is called once, for the root's `base`
  * (pino's docs, "formatters", which also say to sanitize bindings first) — so a secret in a child's
@@ -106,20 +106,32 @@ function withMaskedBindings(logger: Logger, masker: Masker): Logger {
       masker.value(format ? format(...a) : a[0]) as object;
   const maskedOptions = (options: pino.ChildLoggerOptions | undefined): pino.ChildLoggerOptions | undefined => {
     if (!options) return options;
-    const { msgPrefix, formatters } = options;
+    const { msgPrefix, formatters, serializers } = options;
     return {
       ...options,
       ...(typeof msgPrefix === 'string' ? { msgPrefix: masker.text(msgPrefix) } : {}),
+      ...(serializers ? { serializers: maskedSerializers(serializers) } : {}),
       ...(formatters
         ? {
             formatters: {
               ...formatters,
               ...(formatters.log ? { log: after(formatters.log) } : {}),
               ...(formatters.bindings ? { bindings: after(formatters.bindings) } : {}),
+              ...(formatters.level ? { level: after(formatters.level) } : {}),
             },
           }
         : {}),
     };
+  };
+  // pino runs a child's serializers on its bindings and, after the `log` formatter, on each line's
+  // fields: what they return is written as it is. Symbol keys too (pino's `pino.*` wildcard).
+  const maskedSerializers = (serializers: Record<string | symbol, (value: unknown) => unknown>) => {
+    const out: Record<string | symbol, (value: unknown) => unknown> = {};
+    for (const key of Reflect.ownKeys(serializers)) {
+      const serialize = serializers[key];
+      if (typeof serialize === 'function') out[key] = (value: unknown) => masker.value(serialize(value));
+    }
+    return out;
   };
   return Object.assign(logger, {
     child(this: Logger, bindings: pino.Bindings, options?: pino.ChildLoggerOptions) {
