@@ -8,6 +8,8 @@ import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../src/rmapp/logger.ts';
 import { createMasker, MASK } from '../src/rmapp/masking.ts';
+import { secretFinder } from '../src/rmapp/secret-scan.ts';
+import { urlCredentials } from '../src/rmapp/secret-variables.ts';
 
 const masker = createMasker([]);
 
@@ -41,6 +43,34 @@ describe('a scheme-less credential is masked whatever follows its host', () => {
     'pkg:npm/foo@1.2.3-beta.4',
   ])('leaves %s as it is', (line) => {
     expect(masker.text(line)).toBe(line);
+  });
+});
+
+describe('a password holding an unencoded @ is masked whole', () => {
+  const password = 'p@ssw0rdQz9';
+  it.each([
+    ['in a URL', `http://alice:${password}@proxy.example.com:8080/`],
+    ['in a database URL', `postgres://app:${password}@db/test`],
+    ['written without a scheme', `alice:${password}@proxy.example.com:8080`],
+    ['as a proxy setting', `HTTPS_PROXY=alice:${password}@10.0.0.1:3128`],
+    ['with a dot after its @', 'alice:p@ssw0rdQz9.example@proxy.example.com:8080'],
+    ['two in one value', `HTTPS_PROXY=alice:${password}@h1.example.com:3128,bob:${password}@h2.example.com:3128`],
+  ])('%s', (_what, line) => {
+    const out = masker.text(line);
+    expect(out, `${line} → ${out}`).not.toContain('ssw0rdQz9');
+  });
+
+  it("a query's @ after the host is not taken for the password's", () => {
+    expect(masker.text('https://alice:tok3nValue@github.com?email=me@example.com')).toBe(
+      `https://alice:${MASK}@github.com?email=me@example.com`,
+    );
+  });
+
+  it('a variable holding it as a proxy setting gives the password to mask and to refuse in commits', () => {
+    const value = `alice:${password}@10.0.0.1:3128`;
+    expect(urlCredentials(value)).toContain(password);
+    const find = secretFinder([{ label: 'a credential of the URL in HTTPS_PROXY', secrets: urlCredentials(value) }]);
+    expect(find(`const proxyPassword = '${password}';\n`)).toBe('a credential of the URL in HTTPS_PROXY');
   });
 });
 

@@ -60,8 +60,12 @@ export const SECRET_QUERY_PARAMETERS: readonly string[] = [
   'sig',
 ];
 const QUERY_SECRET = new RegExp(`([?&](?:${SECRET_QUERY_PARAMETERS.join('|')})=)[^&\\s"'#]{1,2000}`, 'gi');
-/** `scheme://user:password@host` → `scheme://user:[REDACTED]@host` (bounded: linear on `a.a.a.…`). */
-const URL_PASSWORD = /\b([a-z][a-z0-9+.-]{0,30}:\/\/[^\s:/@"']{1,256}):[^\s@/"']{1,256}@/gi;
+/**
+ * `scheme://user:password@host` → `scheme://user:[REDACTED]@host` (bounded: linear on `a.a.a.…`). The
+ * password runs to the last `@` of the authority, as URL parsers read it: one holding an unencoded `@`
+ * (`http://alice:p@ssw0rd@proxy:8080`) kept all after its first `@` in clear.
+ */
+const URL_PASSWORD = /\b([a-z][a-z0-9+.-]{0,30}:\/\/[^\s:/@"']{1,256}):[^\s/"'?#]{1,256}@/gi;
 /**
  * Where a credential written without a scheme may stand: a bracketed IPv6 address, an IPv4 one, a name
  * with a dot whose last label starts with a letter, or `localhost` — each with an optional port — or a
@@ -74,22 +78,26 @@ const CREDENTIAL_HOST = String.raw`(?:(?:\[[0-9A-Fa-f:.]{2,45}\]|\d{1,3}(?:\.\d{
  * blank, a quote, `/`, `,`, `;`, `)` or `>`: a sentence's full stop (`… via alice:s3cr3t@proxy.example.com.`),
  * an error's colon (`alice:s3cr3t@proxy:3128: refused`), `]`, `}`, a backtick, or the `\` of an escaped
  * quote (`\"alice:s3cr3t@proxy:3128\"` in JSON inside a string) each left the password in clear. A `.`
- * or `:` followed by a letter or digit goes on the host (`4.17.21`, `sha256:0f1e…` are no host).
+ * or `:` followed by a letter or digit goes on the host (`4.17.21`, `sha256:0f1e…` are no host), and
+ * what an `@` follows is no host but more of a password (`p@ss.word@proxy`).
  */
-const HOST_END = String.raw`(?![A-Za-z0-9_-]|[.:][A-Za-z0-9_-])`;
+const HOST_END = String.raw`(?![A-Za-z0-9_@-]|[.:][A-Za-z0-9_-])`;
 /**
  * A credential written without a scheme, as proxy settings take it: `user:password@host[:port]`
  * (`HTTPS_PROXY=alice:s3cr3t@10.0.0.1:8080`, `curl -x user:pass@proxy:3128`). It starts the text, or
  * follows a blank, a quote, `(`, `<`, `=` (`NAME=value`), `,` or `;` — not `//` (a URL's is read as a
  * URL); the host ({@link CREDENTIAL_HOST}) ends the text or is followed by anything that cannot go on
- * it ({@link HOST_END}). Groups: the user, the password. Not a credential: `git@github.com:org/repo.git`
+ * it ({@link HOST_END}). The password runs to the first `@` followed by a host (which ends there: two
+ * credentials may stand in one value, comma-separated): an unencoded `@` in it
+ * (`alice:p@ssw0rd@proxy:3128`, as people type proxy settings) left the whole credential unmasked, and
+ * its password out of what the sandbox's variables give to mask and to refuse in commits. Groups: the user, the password. Not a credential: `git@github.com:org/repo.git`
  * (no password), `a:b` (no host), and an address in a scheme written without `//`
  * ({@link isAddressScheme}: `mailto:alice@example.com`). Masked where it stands by the masker, and its
  * password taken by value from the variables the sandbox is given (secret-variables.ts `urlCredentials`).
  * Bounded quantifiers: linear in the text.
  */
 export const SCHEMELESS_CREDENTIAL = new RegExp(
-  String.raw`(?<=^|[\s=,;"'(<])([^\s:/@=,;"'()<>\\]{1,256}):([^\s/@"']{1,256})@(?=${CREDENTIAL_HOST}${HOST_END})`,
+  String.raw`(?<=^|[\s=,;"'(<])([^\s:/@=,;"'()<>\\]{1,256}):([^\s/"']{1,256}?)@(?=${CREDENTIAL_HOST}${HOST_END})`,
   'g',
 );
 /** Schemes written without `//` whose `scheme:name@host` is an address, not a login and a password. */
