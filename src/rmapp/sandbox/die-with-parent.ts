@@ -135,6 +135,13 @@ const GUARD = [
 ].join('\n');
 
 /**
+ * The signals a command may send its own process group, which {@link EXEC_CHECK} (in that group) must
+ * outlive: all that end or stop a process by default and can be caught. Inside the sandbox the group was
+ * bwrap's pid 1 and the command, and pid 1 ignores what it has no handler for.
+ */
+const GROUP_SIGNALS = 'HUP INT QUIT ALRM TERM USR1 USR2 PIPE TSTP TTIN TTOU VTALRM PROF XCPU XFSZ';
+
+/**
  * The bubblewrap driver's last step inside the sandbox (bash; no untrusted text in it): `$1` is the
  * command's program, the rest what to run (the command, or the network forwarder in front of it).
  * A program that is no executable file there is said on descriptor 3, as the guard says it, and
@@ -143,16 +150,25 @@ const GUARD = [
  * own `execvp` failure, on stderr, could be printed by any command. The command starts in a subshell,
  * as under the guard: bash's own `exec` at the top level exports `SHLVL` to what it runs, and the
  * command's environment is the one built for it. This bash waits for it, silent (bash reports a job
- * killed by a signal on its stderr, which is the command's), and exits with its status (128 + the
- * signal's number for a signal, as bwrap reports one).
+ * killed by a signal on its stderr, which is the command's), outlives the signals the command sends its
+ * own process group ({@link GROUP_SIGNALS}), and exits with its status (128 + the signal's number for a
+ * signal, as bwrap reports one).
  */
 export const EXEC_CHECK = [
   `type -P -- "$1" >/dev/null || { echo "cannot run $1: ${NOT_EXECUTABLE}" >&3; exit 127; } 2>/dev/null`,
   'exec 3>&-',
   'shift',
+  // The command shares this bash's process group: its `kill 0` (`kill -TERM 0`, `process.kill(0, …)`,
+  // a script's clean-up of its children) reached this bash too, which died, and bwrap ended the sandbox
+  // with 143 under a command that had trapped the signal and went on. Caught here (a no-op), reset to the
+  // default in the subshell (bash resets caught signals there), so the command's dispositions are its own.
+  `trap : ${GROUP_SIGNALS}`,
   '(trap - INT QUIT; export -n _ SHLVL PWD OLDPWD; exec -- "$@") <&0 &',
+  'c=$!',
   'exec </dev/null >/dev/null 2>&1',
-  'wait "$!"',
+  // `wait` returns early when a caught signal comes; the status is the one of the wait that reaped the command.
+  'while :; do wait "$c"; status=$?; kill -0 "$c" 2>/dev/null || break; done',
+  'exit "$status"',
 ].join('\n');
 
 /**
