@@ -30,12 +30,21 @@ it.each([
   expect({ status: r.exitCode, stdout: r.stdout, stderr: r.stderr }).toEqual({ status, stdout: output, stderr: '' });
 });
 
+it("the status is the command's own also when it exits the moment its signal reaches the exec check (20 runs)", async () => {
+  const statuses: (number | null)[] = [];
+  for (let i = 0; i < 20; i += 1) {
+    const r = await sandbox.run({ argv: ['/bin/bash', '-c', 'trap "" TERM; kill -TERM 0; exit 5'], workspace, timeoutMs: 30_000 });
+    statuses.push(r.exitCode);
+  }
+  expect(statuses).toEqual(Array(20).fill(5));
+});
+
 it('a command killed by the signal it sends its group still reports 128 + its number', async () => {
   const r = await sandbox.run({ argv: ['/bin/bash', '-c', 'kill -INT 0; sleep 5; echo not-reached'], workspace, timeoutMs: 30_000 });
   expect({ status: r.exitCode, stdout: r.stdout }).toEqual({ status: 130, stdout: '' });
 });
 
-it('the command starts with no signal ignored or blocked (the exec check catches them, the command does not inherit that)', async () => {
+it('the command starts with no signal ignored or blocked (the exec check ignores them, the command does not inherit that)', async () => {
   const r = await sandbox.run({ argv: ['/bin/grep', '-E', '^Sig(Ign|Blk)', '/proc/self/status'], workspace, timeoutMs: 30_000 });
   expect(r.stdout).toBe('SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n');
 });

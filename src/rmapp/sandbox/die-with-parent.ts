@@ -160,15 +160,13 @@ export const EXEC_CHECK = [
   'shift',
   // The command shares this bash's process group: its `kill 0` (`kill -TERM 0`, `process.kill(0, …)`,
   // a script's clean-up of its children) reached this bash too, which died, and bwrap ended the sandbox
-  // with 143 under a command that had trapped the signal and went on. Caught here (a no-op), reset to the
-  // default in the subshell (bash resets caught signals there), so the command's dispositions are its own.
-  `trap : ${GROUP_SIGNALS}`,
-  '(trap - INT QUIT; export -n _ SHLVL PWD OLDPWD; exec -- "$@") <&0 &',
-  'c=$!',
+  // with 143 under a command that had trapped the signal and went on. Ignored here, and reset to the
+  // default in the subshell, so the command's dispositions are its own. Ignored, not caught: a caught
+  // signal interrupts `wait`, and bash 5.2's `wait` for a command it reaped meanwhile gave -1 (255).
+  `trap '' ${GROUP_SIGNALS}`,
+  `(trap - ${GROUP_SIGNALS}; export -n _ SHLVL PWD OLDPWD; exec -- "$@") <&0 &`,
   'exec </dev/null >/dev/null 2>&1',
-  // `wait` returns early when a caught signal comes; the status is the one of the wait that reaped the command.
-  'while :; do wait "$c"; status=$?; kill -0 "$c" 2>/dev/null || break; done',
-  'exit "$status"',
+  'wait "$!"',
 ].join('\n');
 
 /**
