@@ -9,33 +9,26 @@
  * only: connection attempts counted by the proxy during the partition, a LISTEN sent after the heal on
  * a new connection, a notification sent after the heal heard on it.
  */
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { setup } from 'xstate';
 import { z } from 'zod';
 import { createEngine } from '../src/state_machine/engine.ts';
 import { defineWorkflow } from '../src/state_machine/definition.ts';
 import { statementTimeoutMs } from '../src/state_machine/engine-options.ts';
 import { openDatabase, withStatementTimeout } from '../src/persistence/database.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
+import { createTestDatabase } from './helpers/postgres.ts';
 import { startFaultProxy, type FaultProxy } from './helpers/pg-fault-proxy.ts';
+import { faultScene } from './helpers/fault-scene.ts';
 
-let testDb: TestDatabase | undefined;
-let proxy: FaultProxy | undefined;
-const closers: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const close of closers.splice(0).reverse()) await close().catch(() => {});
-  await proxy?.close();
-  proxy = undefined;
-  await testDb?.drop();
-  testDb = undefined;
-});
+const scene = faultScene();
+const { closers } = scene;
 
 /** The LISTENs of `channel` the proxy saw from its statement number `from` on. */
 const listensAfter = (p: FaultProxy, from: number, channel: string) => p.seen.slice(from).filter((t) => t === `LISTEN "${channel}"`).length;
 
 it("a LISTEN connection lost in a partition is tried again within its listen's deadline, and hears what is sent after the heal", async () => {
-  testDb = await createTestDatabase();
-  proxy = await startFaultProxy();
+  const testDb = (scene.testDb = await createTestDatabase());
+  const proxy = (scene.proxy = await startFaultProxy());
   const raw = await openDatabase({ url: proxy.url(testDb.name) });
   const direct = await openDatabase({ url: testDb.url });
   closers.push(
@@ -95,8 +88,8 @@ const waits = defineWorkflow({
 });
 
 it('a signal sent after a partition heals wakes its waiting run on the LISTEN connection made again after the heal', async () => {
-  testDb = await createTestDatabase();
-  proxy = await startFaultProxy();
+  const testDb = (scene.testDb = await createTestDatabase());
+  const proxy = (scene.proxy = await startFaultProxy());
   // Notifications are the only wake-up: a poll every 10 minutes, and the run waits on a signal alone.
   const worker = createEngine({ database: proxy.url(testDb.name), workflows: [waits], pollMs: 600_000, leaseMs: 3_000 });
   const client = createEngine({ database: testDb.url, workflows: [waits] });

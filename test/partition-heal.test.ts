@@ -21,8 +21,9 @@ import { defineWorkflow } from '../src/state_machine/definition.ts';
 import { step } from '../src/state_machine/step.ts';
 import { openDatabase, type Database } from '../src/persistence/database.ts';
 import type { Logger } from '../src/persistence/logger.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
-import { startFaultProxy, type FaultProxy } from './helpers/pg-fault-proxy.ts';
+import { createTestDatabase } from './helpers/postgres.ts';
+import { startFaultProxy } from './helpers/pg-fault-proxy.ts';
+import { faultScene } from './helpers/fault-scene.ts';
 
 interface Entry {
   worker: 'A' | 'B';
@@ -90,13 +91,9 @@ function workflowOf(worker: 'A' | 'B') {
   });
 }
 
-let testDb: TestDatabase | undefined;
-let proxy: FaultProxy | undefined;
-const closers: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const close of closers.splice(0).reverse()) await close().catch(() => {});
-  await proxy?.close();
-  await testDb?.drop();
+const scene = faultScene();
+const { closers } = scene;
+afterEach(() => {
   ledger.length = 0;
 });
 
@@ -129,8 +126,8 @@ function overlaps(): string[] {
 }
 
 it('a worker cut off by a partition that drops bytes notices within its lease, fences itself, runs no step beside the worker that took over, and works again once it heals', async () => {
-  testDb = await createTestDatabase('h3');
-  proxy = await startFaultProxy();
+  const testDb = (scene.testDb = await createTestDatabase('h3'));
+  const proxy = (scene.proxy = await startFaultProxy());
   const dbA = await openDatabase({ url: proxy.url(testDb.name), maxConnections: 3 });
   const direct = await openDatabase({ url: testDb.url });
   const logsA: string[] = [];
@@ -211,8 +208,8 @@ it('a worker cut off by a partition that drops bytes notices within its lease, f
 }, 180_000);
 
 it("a statement's deadline counts its wait for a connection, and the connections a partition left half-made do not hold the pool once it heals", async () => {
-  testDb = await createTestDatabase('h3');
-  proxy = await startFaultProxy();
+  const testDb = (scene.testDb = await createTestDatabase('h3'));
+  const proxy = (scene.proxy = await startFaultProxy());
   const db = await openDatabase({ url: proxy.url(testDb.name), maxConnections: 2 });
   closers.push(() => db.close({ force: true }));
   expect(await db.query('select 1 as one', [], { timeoutMs: 5_000 })).toEqual([{ one: 1 }]);
@@ -240,8 +237,8 @@ it("a statement's deadline counts its wait for a connection, and the connections
 });
 
 it('commits cut off mid-statement by their deadline in a one-way partition (applied, their answers lost) leave no partial write and no run behind once it heals', async () => {
-  testDb = await createTestDatabase('h3');
-  proxy = await startFaultProxy();
+  const testDb = (scene.testDb = await createTestDatabase('h3'));
+  const proxy = (scene.proxy = await startFaultProxy());
   const dbA = await openDatabase({ url: proxy.url(testDb.name) });
   const direct = await openDatabase({ url: testDb.url });
   const logsA: string[] = [];

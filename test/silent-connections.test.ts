@@ -18,8 +18,9 @@ import { step } from '../src/state_machine/step.ts';
 import { statementTimeoutMs } from '../src/state_machine/engine-options.ts';
 import { openDatabase, type Database } from '../src/persistence/database.ts';
 import type { Logger } from '../src/persistence/logger.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
-import { startFaultProxy, type FaultProxy } from './helpers/pg-fault-proxy.ts';
+import { createTestDatabase } from './helpers/postgres.ts';
+import { startFaultProxy } from './helpers/pg-fault-proxy.ts';
+import { faultScene } from './helpers/fault-scene.ts';
 
 /** Every execution of every step: `<run>/<n>`, in the order they started. */
 const ledger: string[] = [];
@@ -37,13 +38,9 @@ const six = defineWorkflow({
   input: z.object({}).passthrough(),
 });
 
-let testDb: TestDatabase | undefined;
-let proxy: FaultProxy | undefined;
-const closers: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const close of closers.splice(0).reverse()) await close().catch(() => {});
-  await proxy?.close();
-  await testDb?.drop();
+const scene = faultScene();
+const { closers } = scene;
+afterEach(() => {
   ledger.length = 0;
 });
 
@@ -62,8 +59,8 @@ async function workerUnderLoad(
   leaseMs: number,
   runs: number,
 ): Promise<{ worker: Engine; ids: string[]; logs: string[]; direct: Database }> {
-  testDb = await createTestDatabase();
-  proxy = await startFaultProxy();
+  const testDb = (scene.testDb = await createTestDatabase());
+  const proxy = (scene.proxy = await startFaultProxy());
   const db = await openDatabase({ url: proxy.url(testDb.name) });
   const direct = await openDatabase({ url: testDb.url });
   const logs: string[] = [];
@@ -92,7 +89,7 @@ it('a worker whose open connections go silent keeps its runs: statements time ou
   expect(statementTimeoutMs(leaseMs)).toBe(10_000);
   const { ids, logs, direct } = await workerUnderLoad(leaseMs, 20);
   const before = ledger.length;
-  proxy?.silenceOpen();
+  scene.proxy?.silenceOpen();
   // TCP would take ~15 minutes; the statement timeout is 10 s.
   await expect.poll(() => statuses(direct), { timeout: 60_000, interval: 500 }).toEqual({ succeeded: 20 });
   expect(before, 'steps had run before the connections went silent').toBeGreaterThan(0);
@@ -113,7 +110,7 @@ it('with a short lease, the worker may lose its leases to the silence and takes 
   // renewal cut off may be made again too late.
   const leaseMs = 2_000;
   const { ids, direct } = await workerUnderLoad(leaseMs, 20);
-  proxy?.silenceOpen();
+  scene.proxy?.silenceOpen();
   await expect.poll(() => statuses(direct), { timeout: 60_000, interval: 500 }).toEqual({ succeeded: 20 });
   // A step whose completion could not be written may run again on the run's next claim, never an
   // earlier step after a later one: each run's steps ran in order.
@@ -134,8 +131,8 @@ const quick = defineWorkflow({
 });
 
 it('a LISTEN connection that went silent is noticed and made again, a run started meanwhile is claimed then, and a stop does not wait for its goodbye', async () => {
-  testDb = await createTestDatabase();
-  proxy = await startFaultProxy();
+  const testDb = (scene.testDb = await createTestDatabase());
+  const proxy = (scene.proxy = await startFaultProxy());
   const db = await openDatabase({ url: proxy.url(testDb.name) });
   // Notifications are the only wake-up: a poll every 10 minutes, and no run whose lease expiry would wake
   // the claim loop (it wakes at the earliest one it read). Statements time out after 5 s (a quarter of

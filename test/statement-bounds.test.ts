@@ -6,7 +6,7 @@
  * link cut again and again; a close waiting for a LISTEN connection that a server never answers. Real
  * Postgres, behind a TCP proxy where a fault needs one.
  */
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import postgres from 'postgres';
 import { setup } from 'xstate';
 import { z } from 'zod';
@@ -14,19 +14,12 @@ import { createEngine } from '../src/state_machine/engine.ts';
 import { defineWorkflow } from '../src/state_machine/definition.ts';
 import { step } from '../src/state_machine/step.ts';
 import { openDatabase, withStatementTimeout, type Database, type QueryOptions } from '../src/persistence/database.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
-import { startFaultProxy, type FaultProxy } from './helpers/pg-fault-proxy.ts';
+import { createTestDatabase } from './helpers/postgres.ts';
+import { startFaultProxy } from './helpers/pg-fault-proxy.ts';
+import { faultScene } from './helpers/fault-scene.ts';
 
-let testDb: TestDatabase | undefined;
-let proxy: FaultProxy | undefined;
-const closers: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const close of closers.splice(0).reverse()) await close().catch(() => {});
-  await proxy?.close();
-  proxy = undefined;
-  await testDb?.drop();
-  testDb = undefined;
-});
+const scene = faultScene();
+const { closers } = scene;
 
 const pause = step(async ({ input }: { input: { n: number } }) => {
   await new Promise((r) => setTimeout(r, 200));
@@ -48,8 +41,8 @@ const three = defineWorkflow({
 });
 
 it("an engine's reads held on silent connections time out too: they do not take every pool slot from its worker", async () => {
-  testDb = await createTestDatabase();
-  proxy = await startFaultProxy();
+  const testDb = (scene.testDb = await createTestDatabase());
+  const proxy = (scene.proxy = await startFaultProxy());
   // One engine, as `rmapp serve` runs its dashboard and its worker: one pool of 10 connections.
   const engine = createEngine({ database: proxy.url(testDb.name), workflows: [three], leaseMs: 40_000, concurrency: 20 });
   const direct = await openDatabase({ url: testDb.url });
@@ -85,7 +78,7 @@ it("an engine's reads held on silent connections time out too: they do not take 
 });
 
 it('a statement longer than pg_stat_activity keeps, timed out while blocked on a lock, is terminated on the server', async () => {
-  testDb = await createTestDatabase();
+  const testDb = (scene.testDb = await createTestDatabase());
   const admin = postgres(testDb.url, { max: 2, onnotice: () => {}, fetch_types: false });
   closers.push(() => admin.end());
   await admin`create table bounds_t (id int primary key, v int not null)`;
@@ -140,8 +133,8 @@ it('the default timeout grows with what a statement sends (a millisecond per kil
 });
 
 it('a close does not wait for a LISTEN connection that the server never answers', async () => {
-  testDb = await createTestDatabase();
-  proxy = await startFaultProxy();
+  const testDb = (scene.testDb = await createTestDatabase());
+  const proxy = (scene.proxy = await startFaultProxy());
   const db = await openDatabase({ url: proxy.url(testDb.name) });
   closers.push(() => db.close({ force: true }));
   proxy.holdNewConnections();
