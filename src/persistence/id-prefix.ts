@@ -60,7 +60,7 @@ export function sortsByCodePoint(db: Queryable): Promise<boolean> {
 
 /**
  * The conditions (joined by `and`) that select the runs whose id starts with `prefix`; `param` adds a
- * statement parameter and returns its placeholder.
+ * statement parameter and returns the `$n` that names it in the SQL text.
  */
 export async function idPrefixConditions(db: Queryable, prefix: string, param: (value: unknown) => string): Promise<string[]> {
   const conditions = [`id like ${param(likePrefixPattern(prefix))}`];
