@@ -19,11 +19,16 @@ const workflow = poisonedByBoom('adv10.parent');
 const cleanups = cleanupsAfterAll();
 const DAY_MS = 86_400_000;
 
+const PARENT_LOOKUP = 'select workflow, workflow_version, status from rmapp_runs where id = $1';
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
 /**
  * A finished parent a month old, and an engine (`withWorker`: its worker takes the child at once) whose
- * store prunes the parent just before the statement that inserts a run naming it.
+ * store prunes the parent just before the statement that inserts a run naming it. With `holdFor`, the
+ * first such insert also waits until that many starts have looked their parent up (engine.ts `start`)
+ * and gone on to their insert, so that those starts queue behind it however the machine schedules them.
  */
-async function parentPrunedDuringStart(withWorker: boolean) {
+async function parentPrunedDuringStart(withWorker: boolean, holdFor = 0) {
   const testDb = await createTestDatabase();
   cleanups.push(() => testDb.drop());
   const db: Database = await openDatabase({ url: testDb.url });
@@ -42,13 +47,32 @@ async function parentPrunedDuringStart(withWorker: boolean) {
   ]);
   let pruned = 0;
   let batches = 0;
-  const store = hookedStore(db, async (sql, params) => {
-    if (/insert into rmapp_runs/i.test(sql) && /jsonb_to_recordset/.test(sql)) batches += 1;
-    if (/insert into rmapp_runs/i.test(sql) && JSON.stringify(params ?? []).includes(parentId)) {
-      pruned += (await pruneRuns(db, { succeededMs: 7 * DAY_MS, failedMs: 30 * DAY_MS, cancelledMs: 7 * DAY_MS })).runs;
-    }
-  });
-  const engine = createEngine({ workflows: [workflow], database: store, concurrency: 4 });
+  let lookups = 0;
+  let held = false; // the first insert naming the parent was seen
+  let lookedUp: () => void = () => {};
+  const allLookedUp = new Promise<void>((resolve) => (lookedUp = resolve));
+  const store = hookedStore(
+    db,
+    async (sql, params) => {
+      if (/insert into rmapp_runs/i.test(sql) && /jsonb_to_recordset/.test(sql)) batches += 1;
+      // One prune, before the first insert naming the parent: concurrent prunes skip the rows another
+      // has locked, and a prune after a child of the parent was stored keeps the parent.
+      if (/insert into rmapp_runs/i.test(sql) && JSON.stringify(params ?? []).includes(parentId) && !held) {
+        held = true;
+        if (holdFor > 0) {
+          await allLookedUp;
+          // Each start settles its first macrostep on a later turn (worker.ts `startLocal`), then queues.
+          for (let i = 0; i < 5; i += 1) await nextTurn();
+        }
+        pruned += (await pruneRuns(db, { succeededMs: 7 * DAY_MS, failedMs: 30 * DAY_MS, cancelledMs: 7 * DAY_MS })).runs;
+      }
+    },
+    (sql) => {
+      if (sql === PARENT_LOOKUP && ++lookups >= holdFor) lookedUp();
+    },
+  );
+  // Room for every start of a test: none is inserted pending, past the batcher, for want of a slot.
+  const engine = createEngine({ workflows: [workflow], database: store, concurrency: 16 });
   cleanups.push(() => engine.stop());
   if (withWorker) await engine.startWorker();
   return { db, engine, parentId, liveParentId, pruned: () => pruned, batches: () => batches };
@@ -69,7 +93,7 @@ describe('a start under a parent a prune deletes meanwhile', () => {
   });
 
   it('starts inserted together (one statement): those under the pruned parent are refused, the others stored', async () => {
-    const { db, engine, parentId, liveParentId, pruned, batches } = await parentPrunedDuringStart(true);
+    const { db, engine, parentId, liveParentId, pruned, batches } = await parentPrunedDuringStart(true, 6);
     // The first insert is sent alone and waits on the prune; the others queue behind it and go together.
     const starts = [parentId, liveParentId, parentId, liveParentId, parentId, liveParentId].map((parentRunId, i) =>
       engine.start(workflow, {}, { parentRunId, runId: `child-${i}` }).then(
