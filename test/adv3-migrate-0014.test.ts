@@ -120,7 +120,7 @@ for (const kind of ['postgres', 'pglite'] as const) {
       let db: Database;
       if (kind === 'pglite') db = await openDatabase({ url: '', dataDir: 'memory://' });
       else {
-        const t = await createTestDatabase('advtest');
+        const t = await createTestDatabase({ prefix: 'advtest', empty: true });
         cleanups.push(() => t.drop());
         db = await openDatabase({ url: t.url });
       }

@@ -24,7 +24,7 @@ const cleanups = cleanupsAfterAll();
 async function database0013(rows: number): Promise<{ url: string; db: Database }> {
   const dir = migrationsUpTo('0013_drop_created_index');
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const t = await createTestDatabase('advtest');
+  const t = await createTestDatabase({ prefix: 'advtest', empty: true });
   cleanups.push(() => t.drop());
   const db = await openDatabase({ url: t.url });
   cleanups.push(() => db.close());

@@ -48,7 +48,7 @@ async function announcedDuring(db: Database, act: () => Promise<unknown>): Promi
 
 describe.each(['postgres', 'pglite'] as const)('run-change watch sequence (%s)', (kind) => {
   it('no value an operator can setval makes run writes fail (0016 WHEN: to_timestamp of the value)', async () => {
-    const store = await openTestStore(kind);
+    const store = await openTestStore(kind, { empty: true });
     cleanups.push(() => store.close());
     const { db } = store;
     await migrate(db);
@@ -71,7 +71,7 @@ describe.each(['postgres', 'pglite'] as const)('run-change watch sequence (%s)',
   });
 
   it('a status message set by markUnregisteredVersions is announced while watched (the stream shows it)', async () => {
-    const store = await openTestStore(kind);
+    const store = await openTestStore(kind, { empty: true });
     cleanups.push(() => store.close());
     const { db } = store;
     await migrate(db);
@@ -90,7 +90,7 @@ describe('migration 0016 from a 0015 database (postgres)', () => {
   async function database0015(url?: string): Promise<{ url: string; name: string }> {
     const dir = migrationsUpTo('0015_commit_in_id_order');
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const t = await createTestDatabase('adv4');
+    const t = await createTestDatabase({ prefix: 'adv4', empty: true });
     cleanups.push(() => t.drop());
     const db = await openDatabase({ url: url ?? t.url });
     await migrate(db, dir).finally(() => db.close());

@@ -20,7 +20,7 @@ afterEach(async () => {
 
 describe('a worker starting while another migrates a new database', () => {
   it('goes by the record the other committed instead of refusing the database', async () => {
-    testDb = await createTestDatabase('adv7_migrate_race');
+    testDb = await createTestDatabase({ prefix: 'adv7_migrate_race', empty: true });
     const first = await openDatabase({ url: testDb.url });
     const second = await openDatabase({ url: testDb.url });
     opened.push(first, second);

@@ -13,7 +13,7 @@ let env: Record<string, string>;
 const rmapp = (...args: string[]) => runRmapp(['--workflows', TEST_WORKFLOWS, ...args], env);
 
 beforeAll(async () => {
-  testDb = await createTestDatabase();
+  testDb = await createTestDatabase({ empty: true });
   env = { DATABASE_URL: testDb.url };
 });
 afterEach(() => killAll());

@@ -21,7 +21,7 @@ let db: Database;
 const closers: (() => Promise<unknown>)[] = [];
 
 beforeAll(async () => {
-  testDb = await createTestDatabase();
+  testDb = await createTestDatabase({ empty: true });
   db = await openDatabase({ url: testDb.url });
   client = createEngine({ database: db, workflows: [sequenceWorkflow(6), failingWorkflow(), ...durabilityWorkflows()] });
   await client.db();

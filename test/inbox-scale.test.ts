@@ -27,7 +27,7 @@ describe.each(['postgres', 'pglite'] as const)('a run inbox at scale (%s)', (kin
   let close: () => Promise<void>;
   let n = 0;
   beforeAll(async () => {
-    const store = await openTestStore(kind);
+    const store = await openTestStore(kind, { empty: true });
     close = store.close;
     await migrate(store.db);
     unbounded = store.db;

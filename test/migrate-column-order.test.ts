@@ -19,7 +19,7 @@ describe.each(['postgres', 'pglite'] as const)('migration 0014 (rmapp_runs colum
   let close: () => Promise<void>;
   let dir: string;
   beforeAll(async () => {
-    ({ db, close } = await openTestStore(kind));
+    ({ db, close } = await openTestStore(kind, { empty: true }));
     dir = migrationsBefore('0014_runs_column_order');
   });
   afterAll(async () => {
@@ -106,7 +106,7 @@ describe('migration 0014 and what an operator added to rmapp_runs (Postgres)', (
   let dir: string;
   const role = `rmapp_reader_${Math.random().toString(36).slice(2, 10)}`;
   beforeAll(async () => {
-    ({ db, close } = await openTestStore('postgres'));
+    ({ db, close } = await openTestStore('postgres', { empty: true }));
     dir = migrationsBefore('0014_runs_column_order');
     await migrate(db, dir);
     await db.query(`create role ${role}`);

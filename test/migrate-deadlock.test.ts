@@ -33,7 +33,7 @@ function migrationsDir(count: number): string {
 const cleanups = cleanupsAfterAll();
 
 it('a migration that loses a deadlock with a running statement is sent again and applied', async () => {
-  const { url, drop } = await createTestDatabase();
+  const { url, drop } = await createTestDatabase({ empty: true });
   cleanups.push(drop);
   const db = await openDatabase({ url });
   cleanups.push(() => db.close());

@@ -18,7 +18,7 @@ afterAll(async () => {
 });
 
 async function storeAt0015(kind: 'postgres' | 'pglite'): Promise<Database> {
-  const store = await openTestStore(kind);
+  const store = await openTestStore(kind, { empty: true });
   cleanups.push(() => store.close());
   const dir = migrationsBefore('0016_run_change_watch_sequence');
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));

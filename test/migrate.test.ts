@@ -11,7 +11,7 @@ describe('migrations on Postgres', () => {
   let testDb: TestDatabase;
 
   beforeAll(async () => {
-    testDb = await createTestDatabase();
+    testDb = await createTestDatabase({ empty: true });
   });
   afterAll(async () => {
     await testDb.drop();
@@ -105,7 +105,7 @@ describe('migrations on Postgres', () => {
 
   it("refuses another program's rmapp_migrations table, naming it and the fix", async () => {
     // It was `column "tag" does not exist` from every command.
-    const other = await createTestDatabase();
+    const other = await createTestDatabase({ empty: true });
     const db = await openDatabase({ url: other.url });
     try {
       await db.query('create table rmapp_migrations (id serial primary key, name text)');
@@ -143,7 +143,7 @@ describe('migrations on Postgres', () => {
   it('checks the shape of its record without refusing a role the catalog refuses', async () => {
     // The shape check read pg_attribute: a role that may read rmapp's tables but not that catalog was
     // refused with MIGRATION_PRIVILEGE advice it already followed (a second pass).
-    const other = await createTestDatabase();
+    const other = await createTestDatabase({ empty: true });
     const db = await openDatabase({ url: other.url });
     const role = `rmapp_cat_${other.name.slice(-8)}`;
     try {

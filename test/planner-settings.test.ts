@@ -16,7 +16,7 @@ afterAll(async () => {
 
 describe.each(['postgres', 'pglite'] as const)('%s', (kind) => {
   it('plans a commit by run id with the primary key on a new table, generic plan included', async () => {
-    const store = await openTestStore(kind);
+    const store = await openTestStore(kind, { empty: true });
     cleanups.push(() => store.close());
     const { db } = store;
     await migrate(db);
@@ -35,7 +35,7 @@ describe.each(['postgres', 'pglite'] as const)('%s', (kind) => {
   });
 
   it('sets it on every connection of the pool', async () => {
-    const store = await openTestStore(kind);
+    const store = await openTestStore(kind, { empty: true });
     cleanups.push(() => store.close());
     // Ten statements at once take ten connections of the Postgres pool (PGlite has one).
     const settings = await Promise.all(
@@ -51,7 +51,7 @@ describe.each(['postgres', 'pglite'] as const)('%s', (kind) => {
 
 describe('postgres', () => {
   it('does not JIT-compile a query that can only scan sequentially (its cost is raised by the setting)', async () => {
-    const store = await openTestStore('postgres');
+    const store = await openTestStore('postgres', { empty: true });
     cleanups.push(() => store.close());
     await migrate(store.db);
     // No index on `hash`: a sequential scan, costed 10^10 with enable_seqscan off, over every JIT threshold.
@@ -64,7 +64,7 @@ describe('postgres', () => {
   });
 
   it("keeps the connection string's own startup options", async () => {
-    const testDb = await createTestDatabase();
+    const testDb = await createTestDatabase({ empty: true });
     cleanups.push(() => testDb.drop());
     const db = await openDatabase({ url: `${testDb.url}?options=${encodeURIComponent('-c statement_timeout=12345')}` });
     cleanups.push(() => db.close());
@@ -79,7 +79,7 @@ describe('postgres', () => {
 
 describe('postgres, durability', () => {
   it('commits are flushed before they are answered even where the server, database or role has synchronous_commit off; the URL may still choose', async () => {
-    const testDb = await createTestDatabase();
+    const testDb = await createTestDatabase({ empty: true });
     cleanups.push(() => testDb.drop());
     // An operator's throughput setting: a crash of Postgres then loses commits it had acknowledged.
     const admin = await openDatabase({ url: testDb.url });
@@ -113,7 +113,7 @@ describe('postgres, a lone "%" in the connection string', () => {
     ],
   ])('in %s connects, with the settings (pg takes such a password as it is)', async (_what, make) => {
     // Trust authentication here: the password is not checked, only carried.
-    const testDb = await createTestDatabase();
+    const testDb = await createTestDatabase({ empty: true });
     cleanups.push(() => testDb.drop());
     const url = make(new URL(testDb.url));
     const db = await openDatabase({ url });

@@ -28,7 +28,7 @@ const restricted = defineWorkflow({ name: 'test.restricted', machine, input: z.o
 async function migratedWithWorkerRole(): Promise<{ url: string; workerUrl: string; role: string }> {
   const role = `rmapp_dml_${randomUUID().replace(/-/g, '').slice(0, 8)}`;
   const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {}, fetch_types: false });
-  const t = await createTestDatabase('rmapp_restricted');
+  const t = await createTestDatabase({ prefix: 'rmapp_restricted', empty: true });
   cleanups.push(async () => {
     await admin.unsafe(`drop role if exists ${role}`);
     await admin.end();

@@ -28,7 +28,7 @@ it(
   'a send aborted as a deadlock victim is made again, once stored, and one that keeps losing fails with the error',
   { timeout: 60_000 },
   async () => {
-    const db = await openDatabase(await engineDatabaseFor('postgres', cleanups));
+    const db = await openDatabase(await engineDatabaseFor('postgres', cleanups, { empty: true }));
     cleanups.push(() => db.close());
     let victims = 0;
     const store = hookedStore(db, (sql) => {

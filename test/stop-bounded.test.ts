@@ -76,7 +76,7 @@ let proxy: FaultProxy;
 const engines: Engine[] = [];
 
 beforeAll(async () => {
-  testDb = await createTestDatabase();
+  testDb = await createTestDatabase({ empty: true });
   admin = await openDatabase({ url: testDb.url });
   proxy = await startFaultProxy();
 });
@@ -362,7 +362,7 @@ it('a stop while the database is being opened returns, and the start gives up: n
 });
 
 it('a stop during a start whose migration waits for another migrator leaves nothing waiting on the server', async () => {
-  const fresh = await createTestDatabase();
+  const fresh = await createTestDatabase({ empty: true });
   const other = await openDatabase({ url: fresh.url });
   // Another process migrating: the migrations' advisory lock held in an open transaction.
   const holder = await postgres(fresh.url, { max: 1, onnotice: () => {} }).reserve();

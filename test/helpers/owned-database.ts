@@ -35,7 +35,7 @@ export async function ownedDatabase(
   const role = `rmapp_owner_${tag}`;
   const reader = `rmapp_reader_${tag}`;
   const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {}, fetch_types: false });
-  const t = await createTestDatabase('rmapp_owner');
+  const t = await createTestDatabase({ prefix: 'rmapp_owner', empty: true });
   // Dropped before the roles (the database's objects are theirs), then the roles.
   cleanups.push(async () => {
     await admin.unsafe(`drop role if exists ${role}`);

@@ -8,6 +8,9 @@ import { afterAll, beforeAll } from 'vitest';
 import { openDatabase, type Database } from '../../src/index.ts';
 import type { Queryable } from '../../src/persistence/database.ts';
 
+/** The environment variable naming the run's migrated template (test/helpers/migrated-template.ts). */
+export const TEMPLATE_ENV = 'RMAPP_TEST_TEMPLATE_DB';
+
 /** The server the tests use; override with RMAPP_TEST_DATABASE_URL. */
 export const ADMIN_URL = process.env.RMAPP_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -17,15 +20,30 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
+/** Options of {@link createTestDatabase}. */
+export interface TestDatabaseOptions {
+  /** The start of the database's name; default RMAPP_TEST_DB_PREFIX, or `rmapp_test`. */
+  prefix?: string;
+  /**
+   * An empty database, for tests of the migrations themselves (applied one by one, up to one, by
+   * another role). Otherwise the database is a copy of the migrated template when the run has one
+   * (test/helpers/migrated-template.ts): the engine's `migrate` then finds every migration applied.
+   */
+  empty?: boolean;
+}
+
 /**
- * Creates an empty database and returns its URL. Its name starts with `prefix`, or with
- * RMAPP_TEST_DB_PREFIX when set (several people sharing one server each keep to a prefix of their own).
+ * Creates a database and returns its URL: migrated (a copy of the run's template), or empty with
+ * `empty` or when the run has no template. Its name starts with the prefix (a string is the prefix;
+ * several people sharing one server each keep to a prefix of their own).
  */
-export async function createTestDatabase(prefix = process.env.RMAPP_TEST_DB_PREFIX ?? 'rmapp_test'): Promise<TestDatabase> {
+export async function createTestDatabase(options: string | TestDatabaseOptions = {}): Promise<TestDatabase> {
+  const { prefix = process.env.RMAPP_TEST_DB_PREFIX ?? 'rmapp_test', empty = false } = typeof options === 'string' ? { prefix: options } : options;
+  const template = empty ? undefined : process.env[TEMPLATE_ENV];
   const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {}, fetch_types: false });
   const name = `${prefix}_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
   try {
-    await admin.unsafe(`create database ${name}`);
+    await admin.unsafe(template ? `create database ${name} template ${template}` : `create database ${name}`);
   } catch (err) {
     await admin.end();
     throw new Error(
@@ -54,20 +72,27 @@ export async function createTestDatabase(prefix = process.env.RMAPP_TEST_DB_PREF
 export async function engineDatabaseFor(
   kind: 'postgres' | 'pglite',
   cleanups: (() => Promise<void>)[],
+  options: TestDatabaseOptions = {},
 ): Promise<{ url: string; dataDir?: string }> {
   if (kind === 'pglite') return { url: '', dataDir: 'memory://' };
-  const testDb = await createTestDatabase();
+  const testDb = await createTestDatabase(options);
   cleanups.push(() => testDb.drop());
   return { url: testDb.url };
 }
 
-/** A store for a `describe.each(['postgres', 'pglite'])` suite: a fresh Postgres database, or in-memory PGlite. */
-export async function openTestStore(kind: 'postgres' | 'pglite'): Promise<{ db: Database; close(): Promise<void> }> {
+/**
+ * A store for a `describe.each(['postgres', 'pglite'])` suite: a fresh Postgres database (see
+ * {@link createTestDatabase} for `options`), or in-memory PGlite (always empty).
+ */
+export async function openTestStore(
+  kind: 'postgres' | 'pglite',
+  options: TestDatabaseOptions = {},
+): Promise<{ db: Database; close(): Promise<void> }> {
   if (kind === 'pglite') {
     const db = await openDatabase({ url: '', dataDir: 'memory://' });
     return { db, close: () => db.close() };
   }
-  const testDb = await createTestDatabase();
+  const testDb = await createTestDatabase(options);
   const db = await openDatabase({ url: testDb.url });
   return {
     db,
