@@ -24,8 +24,8 @@ export interface InboxEvent {
  * What became of a signal once its run took it: see the inbox's `outcome` column. `dropped`: its effect
  * is in no state the run has — the run failed handling it and was retried without it
  * (`engine.retry(id, { dropSignal: true })`), or the run took it after its last written state and was
- * cancelled from that state (its state since could not be written: state_machine/session-signals.ts
- * `dropRolledBack`).
+ * cancelled or timed out from that state (its state since could not be written:
+ * state_machine/session-signals.ts `endFromLastWritten`).
  */
 export type SignalOutcome = 'received' | 'ignored' | 'expired' | 'dropped';
 
@@ -117,23 +117,29 @@ export async function pendingSignals(db: Queryable, runId: string, afterId = 0):
 }
 
 /**
+ * Of a run `r`: it will never read its inbox again — it succeeded, was cancelled, or timed out (a run past
+ * its deadline cannot be retried: state_machine/run-retry.ts). What it left unconsumed stays so for good.
+ */
+const READS_NO_MORE = `(r.status in ('succeeded', 'cancelled') or (r.status = 'failed' and r.error->>'code' = 'RUN_TIMEOUT'))`;
+
+/**
  * A signal's outcome, or null while the run has not taken it. One still in the inbox of a run that
- * succeeded or was cancelled was `ignored`: it came after the run's last read of its inbox (a finished
- * run takes none, `appendSignal`), so no state got it, and no later owner will. A failed run's may still
- * be taken — `engine.retry` resumes the run, which reads its inbox again — but not before: `held`.
+ * succeeded, was cancelled or timed out was `ignored`: it came after the run's last read of its inbox (a
+ * finished run takes none, `appendSignal`), so no state got it, and no later owner will. Another failed
+ * run's may still be taken — `engine.retry` resumes the run, which reads its inbox again — but not
+ * before: `held`.
  */
 export async function signalOutcome(db: Queryable, runId: string, id: number): Promise<SignalOutcome | 'held' | null> {
-  const rows = await db.query<{ outcome: SignalOutcome | null; consumed: boolean; status: string | null }>(
-    `select i.outcome, i.consumed_at is not null as consumed,
-       (select r.status from rmapp_runs r where r.id = i.run_id) as status
-     from rmapp_run_inbox i where i.run_id = $1 and i.id = $2`,
+  const rows = await db.query<{ outcome: SignalOutcome | null; consumed: boolean; status: string | null; over: boolean | null }>(
+    `select i.outcome, i.consumed_at is not null as consumed, r.status, ${READS_NO_MORE} as over
+     from rmapp_run_inbox i left join rmapp_runs r on r.id = i.run_id where i.run_id = $1 and i.id = $2`,
     [runId, id],
   );
   const row = rows[0];
   if (!row) return null;
   if (row.outcome) return row.outcome;
   if (row.consumed) return 'received';
-  if (row.status === 'succeeded' || row.status === 'cancelled') return 'ignored';
+  if (row.over === true) return 'ignored';
   // Failed before it took the event: the event stays in the inbox for `engine.retry`, and nothing will
   // take it before then — a wait for it would only run out.
   return row.status === 'failed' ? 'held' : null;
@@ -151,15 +157,15 @@ export interface QueuedSignal {
  * what a failed run would take after a retry, for an operator choosing one to leave out. Read on the
  * inbox's pending index, `limit + 1` rows at most, however many are queued.
  *
- * A run that succeeded or was cancelled has none queued: nothing will ever take a signal it left in its
- * inbox (one that came after its last read, or that it never reached because it was ending), which
+ * A run that succeeded, was cancelled or timed out has none queued: nothing will ever take a signal it
+ * left in its inbox (one that came after its last read, or that it never reached because it was ending), which
  * {@link signalOutcome} answers `ignored`. Listed, they were queued for ever.
  */
 export async function queuedSignals(db: Queryable, runId: string, limit: number): Promise<{ signals: QueuedSignal[]; more: boolean }> {
   const rows = await db.query<{ id: number; type: unknown; sent_at: Date | string }>(
     `select id::float8 as id, event->'type' as type, created_at as sent_at
      from rmapp_run_inbox where run_id = $1 and consumed_at is null
-       and not exists (select 1 from rmapp_runs r where r.id = $1 and r.status in ('succeeded', 'cancelled'))
+       and not exists (select 1 from rmapp_runs r where r.id = $1 and ${READS_NO_MORE})
      order by id limit $2`,
     [runId, limit + 1],
   );

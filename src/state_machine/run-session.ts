@@ -504,11 +504,10 @@ export class RunSession implements CommitParticipant, StepHost {
     const steps = this.steps.forWrite(!this.takingFirstWrite && this.ending === null);
     // An ending from the last good state carries it (buildWrite took it again): the same object.
     const fromLastGood = this.ending !== null && w.snapshot === this.lastGoodSnapshot;
-    // A cancellation that ends the run from its last good state was applied: it stays consumed, and the
-    // signals taken since that state are dropped (the run is over; a failure keeps them for a retry).
-    if (fromLastGood && this.ending?.terminated === true && this.ending.status === 'cancelled')
-      this.signals.dropRolledBack(this.commits, (this.lastGoodSnapshot as { value?: unknown } | null)?.value ?? null);
-    else if (fromLastGood) this.signals.rollBack(this.commits, this.ending?.terminated === true);
+    // What the unwritten state did leaves the write: its entries, and the signals taken since the last
+    // good state — dropped by a cancellation or timeout, queued again for a failure's retry.
+    if (fromLastGood && this.ending)
+      this.signals.endFromLastWritten(this.commits, (this.lastGoodSnapshot as { value?: unknown } | null)?.value ?? null, this.ending);
     // Named one by one, not `...w`: the spread allocated ~4 KB a write here (16 of the 240 MB a worker
     // allocated restoring 1,000 runs, 0.8 MB after; bench/README.md, seventeenth session).
     return this.commits.send({

@@ -35,7 +35,9 @@ export interface Ending {
   /**
    * The run fails from its last good state — the last one written — rather than from one of its own:
    * `snapshot` is taken again when the write is built (a write in flight when the run failed makes a
-   * newer one), and the signals taken since go back to the inbox (session-signals.ts `rollBack`).
+   * newer one), and what was done since leaves the write: the entries of the unwritten state, and the
+   * signals taken since — back to the inbox for a failure, dropped for a cancellation or a timeout
+   * (session-signals.ts `endFromLastWritten`).
    */
   fromLastGood?: boolean;
   /**

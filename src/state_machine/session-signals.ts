@@ -9,6 +9,7 @@ import type { Span } from '@opentelemetry/api';
 import { pendingSignals, type InboxEvent, type SignalOutcome } from '../persistence/inbox.ts';
 import type { HistoryEntry } from '../persistence/runs.ts';
 import { toErrorData } from './errors.ts';
+import type { Ending } from './session-phase.ts';
 import type { SessionHost } from './session-host.ts';
 import type { TimerCatchUp } from './timer-catch-up.ts';
 
@@ -21,9 +22,11 @@ export const CANCEL_SIGNAL = 'rmapp.cancel';
  */
 const UNWRITTEN_STATE_ENTRIES = new Set(['state.entered', 'step.started', 'step.resumed']);
 
-/** Why a signal taken before a cancellation from the last written state was left out (`signal.dropped`). */
-const DROPPED_BY_CANCEL =
-  "taken after the run's last written state, which the run was cancelled from: its state since could not be written (state.unwritable)";
+/** Why a signal taken before a cancellation or a timeout from the last written state was left out (`signal.dropped`). */
+function droppedBecause(status: Ending['status']): string {
+  const how = status === 'cancelled' ? 'was cancelled' : 'timed out';
+  return `taken after the run's last written state, which the run ${how} from: its state since could not be written (state.unwritable)`;
+}
 
 /** What signal delivery needs of its session. */
 export interface SignalSession {
@@ -171,37 +174,31 @@ export class SignalDelivery {
   }
 
   /**
-   * The run fails from its last good snapshot (an action that threw, a state too large to store): what
-   * the signals taken since did is in no stored state. They stay in the inbox, not consumed, and their
-   * `signal.*` entries leave the pending history, so `engine.retry` of the fixed definition offers them
-   * again (a failing approval was consumed, `received`, and its dedupe key then answered `duplicate`).
-   * With `keepCancel` (the run ends by the cancellation it took, from its last good state), that
-   * cancellation stays consumed: it was applied, and left in the inbox it would be listed as queued.
+   * The run ends from its last written state (its live state could not be written, an action threw, the
+   * database refused a write): what the signals taken since that write did, and what the states entered
+   * since began, is in no state the run has. One account for every such ending, whatever ended it:
+   *
+   * - the pending entries that describe the unwritten state go — the states it entered, the step
+   *   attempts it began (their start was never durable, so no work ran: the checkpoint barrier,
+   *   docs/engine-internals.md), the buffered signals it reported kept. Left, they claimed a state the
+   *   run never had;
+   * - a run that ends by a cancellation or a timeout (`ending.terminated`) will never read its inbox
+   *   again (a cancelled run reads none; a timed-out one cannot be retried: its deadline has passed,
+   *   run-retry.ts). Each signal taken since is consumed as `dropped` in the final write — its dedupe key
+   *   freed, its `signal.received` / `signal.ignored` / `signal.expired` entry replaced in place by a
+   *   `signal.dropped` one saying why, at `state` (the last written state's value). The cancellation
+   *   stays `received`. Left in the inbox they were listed as queued for ever;
+   * - a run that fails otherwise may be retried with its definition fixed (`engine.retry`): the signals
+   *   stay in the inbox, not consumed, and their `signal.*` entries leave the pending history, so the
+   *   retry offers them again (a failing approval was consumed, `received`, and its dedupe key then
+   *   answered `duplicate`).
+   *
+   * Each signal is either applied in a written state, dropped here, or queued for a retry — never two.
    */
-  rollBack(commits: { history: HistoryEntry[] }, keepCancel = false): void {
-    if (this.consumed.length === 0) return;
-    const kept = keepCancel ? this.cancelId : null;
-    const taken = new Set(this.consumed.filter(([id]) => id !== kept).map(([id]) => id));
-    commits.history = commits.history.filter(
-      (h) => !(h.type.startsWith('signal.') && taken.has((h.data as { id?: unknown } | null | undefined)?.id as number)),
-    );
-    this.consumed = this.consumed.filter(([id]) => id === kept);
-  }
-
-  /**
-   * The run ends cancelled from its last written state (its live state could not be written): what the
-   * signals taken since that write did is in no state the run will ever have, and nothing will take them
-   * again (a cancelled run reads no inbox). Each is consumed as `dropped` in the final write — its
-   * dedupe key freed, its `signal.received` / `signal.ignored` / `signal.expired` entry replaced in place
-   * by a `signal.dropped` one saying why, at `state` (the last written state's value) — and the pending
-   * entries that describe the unwritten state go: the states it entered, the step attempts it began
-   * (their start was never durable, so no work ran: the checkpoint barrier, docs/engine-internals.md),
-   * the buffered signals it kept. Left in the inbox, they were listed as queued for ever; left in the
-   * history, the entries claimed a state the run never had. The cancellation stays `received`. Each
-   * signal is either applied in a written state or dropped here, never both.
-   */
-  dropRolledBack(commits: { history: HistoryEntry[] }, state: unknown): void {
-    const cancel = this.cancelId;
+  endFromLastWritten(commits: { history: HistoryEntry[] }, state: unknown, ending: Pick<Ending, 'status' | 'terminated'>): void {
+    const drop = ending.terminated === true ? droppedBecause(ending.status) : null;
+    // A cancellation the run ended by was applied: it stays consumed.
+    const cancel = ending.terminated === true ? this.cancelId : null;
     const taken = new Set(this.consumed.filter(([id]) => id !== cancel).map(([id]) => id));
     const kept = new Set(this.reported);
     commits.history = commits.history.flatMap((h): HistoryEntry[] => {
@@ -211,9 +208,12 @@ export class SignalDelivery {
       const id = data?.id as number;
       if (kept.has(id) && h.type === 'signal.buffered') return [];
       if (!taken.has(id)) return [h];
-      return [{ type: 'signal.dropped', state, data: { id, event: data?.event, reason: DROPPED_BY_CANCEL } }];
+      return drop === null ? [] : [{ type: 'signal.dropped', state, data: { id, event: data?.event, reason: drop } }];
     });
-    this.consumed = this.consumed.map(([id, outcome]) => [id, id === cancel ? outcome : 'dropped']);
+    this.consumed =
+      drop === null
+        ? this.consumed.filter(([id]) => id === cancel)
+        : this.consumed.map(([id, outcome]) => [id, id === cancel ? outcome : 'dropped']);
     this.reported = [];
   }
 
