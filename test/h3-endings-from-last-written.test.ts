@@ -38,6 +38,21 @@ const noteMachine = setup({
 /** `note` appends 1,100 bytes to the context (four are over {@link SMALL}); `aside` is taken by no state. */
 const notes = defineWorkflow({ name: 'h3.notes', version: '1', input: z.object({}).passthrough(), machine: noteMachine });
 
+/** The cleanup of a run of {@link slowCleanup} waits for this gate (a cancellation's or timeout's cleanup runs before the ending is written). */
+const cleanupGate = { open: (): void => {}, started: false };
+
+/** {@link notes} with a cleanup that waits for {@link cleanupGate}. */
+const slowCleanup = defineWorkflow({
+  name: 'h3.notes.cleanup',
+  version: '1',
+  input: z.object({}).passthrough(),
+  machine: noteMachine,
+  cleanup: async () => {
+    cleanupGate.started = true;
+    await new Promise<void>((resolve) => (cleanupGate.open = resolve));
+  },
+});
+
 /** The notes go to an invoked child machine (`kid`), whose state and context grow with them. */
 const parent = defineWorkflow({
   name: 'h3.parent',
@@ -122,7 +137,7 @@ describe.each(['postgres', 'pglite'] as const)('endings from the last written st
     const engine = createEngine({
       database: db,
       ...(evictAfterMs ? { evictAfterMs } : {}),
-      workflows: [notes, parent, worker],
+      workflows: [notes, slowCleanup, parent, worker],
       pollMs: 50,
       limits: { snapshotBytes: SMALL },
       logger: quiet,
@@ -196,10 +211,22 @@ describe.each(['postgres', 'pglite'] as const)('endings from the last written st
     expect(late).toBe('RunStateError');
   });
 
-  it('signals that arrive during an in-flight commit, then the deadline: the commit applies what it carries, the rest is dropped', async () => {
+  /**
+   * The commit carrying `aside` is held in flight; meanwhile `notes` notes are read and taken in memory
+   * (four make a state that cannot be written), the deadline fires, and then the commit lands, fails
+   * for a moment (sent again), or is refused for its data (it can never succeed).
+   */
+  const inFlight = [
+    { commit: 'lands', notes: 4, taken: 'four notes' },
+    { commit: 'fails for a moment', notes: 4, taken: 'four notes' },
+    { commit: 'is refused', notes: 4, taken: 'four notes' },
+    { commit: 'is refused', notes: 0, taken: 'no note' },
+    { commit: 'is refused while the cleanup runs', notes: 4, taken: 'four notes' },
+  ] as const;
+  it.each(inFlight)('signals read during an in-flight commit, then the deadline; the commit $commit ($taken)', async (c) => {
     const raw = await store();
     const clock = new TestClock();
-    let hold: 'off' | 'armed' | 'held' = 'off';
+    let hold: 'off' | 'armed' | 'held' | 'done' = 'off';
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
     let heldNow!: () => void;
@@ -215,6 +242,9 @@ describe.each(['postgres', 'pglite'] as const)('endings from the last written st
         hold = 'held';
         heldNow();
         await released;
+        hold = 'done';
+        if (c.commit === 'fails for a moment') throw Object.assign(new Error('injected: connection lost'), { code: '57P01' });
+        if (c.commit !== 'lands') throw Object.assign(new Error('injected: invalid input syntax'), { code: '22P02' });
       },
       (sql) => {
         if (isRead(sql)) readsDone += 1;
@@ -223,37 +253,54 @@ describe.each(['postgres', 'pglite'] as const)('endings from the last written st
     // The run stays in memory while it waits (its deadline, its only wake-up, is within evictAfterMs).
     const engine = engineOn(db, clock, 4 * HOUR);
     await engine.startWorker();
-    const id = await engine.start(notes, {}, { timeoutMs: HOUR });
+    const during = c.commit === 'is refused while the cleanup runs';
+    cleanupGate.started = false;
+    const id = await engine.start(during ? slowCleanup : notes, {}, { timeoutMs: HOUR });
     await until(async () => (await engine.history(id)).some((h) => h.type === 'state.entered'), 20_000, 'the first state written');
     hold = 'armed';
     const aside = Number((await engine.send(id, { type: 'aside' })).id);
     await isHeld;
-    // The write carrying `aside` is in flight: the notes are read and taken in memory meanwhile.
     const noteIds: number[] = [];
-    for (let i = 0; i < 4; i++) noteIds.push(Number((await engine.send(id, { type: 'note' }, { dedupeKey: `n-${i}` })).id));
+    for (let i = 0; i < c.notes; i++) noteIds.push(Number((await engine.send(id, { type: 'note' }, { dedupeKey: `n-${i}` })).id));
     const sentBy = readsStarted;
     // A read that started after the last note was sent has them all (a NOTIFY or the poll starts one).
-    await until(async () => readsDone > sentBy, 20_000, 'a read of the inbox after the notes');
+    if (c.notes > 0) await until(async () => readsDone > sentBy, 20_000, 'a read of the inbox after the notes');
     await clock.advance(0);
     expect(hold, 'the commit carrying `aside` is still held').toBe('held');
-    // The deadline fires while the commit is still held, then the commit lands.
+    // The deadline fires while the commit is still held, then the commit's fate.
     await clock.advance(2 * HOUR);
+    expect(cleanupGate.started, 'the cleanup runs').toBe(during);
     release();
+    if (during) {
+      // The refusal reaches the run while its cleanup still runs; then the cleanup returns.
+      await until(async () => hold === 'done', 20_000, 'the commit refused');
+      await clock.advance(0);
+      cleanupGate.open();
+    }
     const run = await engine.waitFor(id, { timeoutMs: 20_000 });
-    expect(run.error?.code, JSON.stringify(run.error)).toBe('RUN_TIMEOUT');
+    expect(run.error?.code, `the run timed out: ${JSON.stringify(run.error)}`).toBe('RUN_TIMEOUT');
     expect(run.state).toBe('open');
+    const landed = c.commit === 'lands' || c.commit === 'fails for a moment';
     const rows = await inbox(raw, id);
     expect(
       rows.find((r) => r.id === aside),
-      'the signal the landed commit carried',
-    ).toMatchObject({ consumed: true, outcome: 'ignored' });
+      'the signal the held commit carried',
+    ).toMatchObject(landed ? { consumed: true, outcome: 'ignored' } : { consumed: true, outcome: 'dropped' });
     for (const r of rows.filter((r) => noteIds.includes(r.id))) {
       expect(r, `note ${r.id}: taken after the last written state`).toMatchObject({ consumed: true, outcome: 'dropped', dedupe_key: null });
     }
     expect((await engine.queuedSignals(id)).signals).toEqual([]);
     const history = await engine.history(id);
-    expect(signalEntries(history)).toEqual([['signal.ignored', aside], ...noteIds.map((n) => ['signal.dropped', n])]);
+    expect(signalEntries(history)).toEqual([
+      [landed ? 'signal.ignored' : 'signal.dropped', aside],
+      ...noteIds.map((n) => ['signal.dropped', n]),
+    ]);
     expect(history.filter((h) => h.type === 'state.entered' && JSON.stringify(h.state) === '"noted"')).toEqual([]);
+    // Why the run ended in `open`: the state the notes made, and the refused write, each in one entry.
+    const why = history.filter((h) => h.type === 'state.unwritable').map((h) => (h.data as { error: { code: string } }).error.code);
+    expect(why).toEqual([...(c.notes > 0 ? ['SIZE_LIMIT_EXCEEDED'] : []), ...(landed ? [] : ['WRITE_REJECTED'])]);
+    expect(history.at(-1)?.type).toBe('run.timed_out');
+    expect(history.filter((h) => h.type === 'run.timed_out' || h.type === 'run.failed').map((h) => h.type)).toEqual(['run.timed_out']);
   });
 
   it('a child run’s unwritten state goes too: the parent times out with the notes its child took dropped', async () => {

@@ -36,6 +36,7 @@ import {
   closingEntries,
   checkedEnding,
   endingWrite,
+  historyAfterRefusal,
   rejectedWriteError,
   terminatedState,
   unpersistableSnapshotError,
@@ -118,6 +119,8 @@ export class RunSession implements CommitParticipant, StepHost {
    * way ({@link buildWrite}): a cancellation among its signals ends the run instead.
    */
   private heldForRead = false;
+  /** The database refused a write while the run was terminating ({@link onRejected}): why, for the ending. */
+  private refusedWhileTerminating: ErrorData | null = null;
 
   constructor(
     private readonly host: SessionHost,
@@ -405,10 +408,16 @@ export class RunSession implements CommitParticipant, StepHost {
       this.commits.history.push({ type: 'cleanup.failed', data: { error: this.host.toError(err) } });
     }
     this.commits.history.push({ type: entry, data: { reason: error.message } });
-    // Lost meanwhile (ended), or its last write was refused (ending already): that decides.
+    // Lost meanwhile (ended): that decides. A write refused meanwhile is why it ends from its last written state.
     if (this.phase.name !== 'terminating') return;
     const ending: Ending = { status, snapshot: state.snapshot, error, recorded: status === 'failed', terminated: true };
     if (unwritable) ending.fromLastGood = true;
+    // A write the database refused while the cleanup ran: the run ends from its last written state.
+    const refused = this.refusedWhileTerminating;
+    if (refused) {
+      Object.assign(ending, { snapshot: this.lastGoodSnapshot, fromLastGood: true, refused: true });
+      this.commits.history = historyAfterRefusal(this.commits.history, refused);
+    }
     this.phase = { name: 'ending', ending };
     this.markDirty();
   }
@@ -612,20 +621,35 @@ export class RunSession implements CommitParticipant, StepHost {
 
   /**
    * The database refused the write's data (a check the session missed): the run fails with that
-   * error, written from its last good snapshot, instead of retrying a write that can never succeed.
+   * error, written from its last good snapshot, instead of retrying a write that can never succeed — or,
+   * when it is being cancelled or timed out, ends so from that snapshot, the refusal recorded as why its
+   * state since was not written (session-write.ts `historyAfterRefusal`), as for a state it cannot write.
    */
   onRejected(_prepared: PreparedWrite, err: unknown): void {
     this.commits.inFlight = null;
     if (this.ended) return;
     const cause = this.host.toError(err);
     const error = rejectedWriteError(cause);
-    if (this.ending?.error?.code === 'WRITE_REJECTED') {
+    if (this.ending?.error?.code === 'WRITE_REJECTED' || this.ending?.refused === true) {
       // Even the failure could not be written: stop here; the run waits for a fix, visibly held.
       this.host.logger.error(
         { runId: this.runId, error: cause },
         `rmapp: run ${this.runId}: the database refused even its failure: ${cause.message}`,
       );
       return this.end(false);
+    }
+    // A cancellation or timeout under way still ends the run as asked, from its last written state
+    // (as for a state it cannot write, terminate): the refusal is why that state is the last.
+    if (this.phase.name === 'terminating') {
+      this.refusedWhileTerminating = error;
+      return;
+    }
+    const ending = this.ending;
+    if (ending?.terminated === true) {
+      this.phase = { name: 'ending', ending: { ...ending, snapshot: this.lastGoodSnapshot, fromLastGood: true, refused: true } };
+      this.commits.history = historyAfterRefusal(this.commits.history, error);
+      this.markDirty();
+      return;
     }
     this.phase = {
       name: 'ending',

@@ -47,6 +47,11 @@ export interface Ending {
    */
   terminated?: boolean;
   /**
+   * The database refused a write of this run while it was being cancelled or timed out (run-session.ts
+   * `onRejected`): it ends from its last written state; a second refusal ends the session unwritten.
+   */
+  refused?: boolean;
+  /**
    * A failure because the run's state cannot be written (over `limits.snapshotBytes`, or what JSON
    * cannot carry), decided while signals were being delivered, whose write has not been built: a
    * cancellation delivered now (later in the same read) ends the run instead, keeping this failure as

@@ -198,6 +198,25 @@ export function terminatedState(
   return checked && 'problem' in checked ? { snapshot: lastGoodSnapshot, unwritable: checked.problem } : { snapshot };
 }
 
+/** The entries a cancellation or a timeout closes a run with (run-session.ts `terminate`). */
+const TERMINATION_ENTRIES = new Set(['run.cancelled', 'run.timed_out']);
+
+/**
+ * The history a cancelled or timed-out run is written with after the database refused one of its writes
+ * (a data error: the write can never succeed): the run still ends as asked, from its last written state,
+ * with the refusal as why that state is the last (`state.unwritable`, before the cancellation's or
+ * timeout's entry). Only entries the engine made of stored data are kept — the signals' (their events
+ * came from the inbox), the earlier `state.unwritable`, the termination's — since what was refused may
+ * be any other entry (a step's error, a cleanup's); the signals' are then dropped with the rest of the
+ * unwritten state (session-signals.ts `endFromLastWritten`).
+ */
+export function historyAfterRefusal(history: HistoryEntry[], refusal: ErrorData): HistoryEntry[] {
+  const kept = history.filter((h) => h.type.startsWith('signal.') || h.type === 'state.unwritable' || TERMINATION_ENTRIES.has(h.type));
+  const at = kept.findIndex((h) => TERMINATION_ENTRIES.has(h.type));
+  const entry = unwritableStateEntry(refusal);
+  return at < 0 ? [...kept, entry] : [...kept.slice(0, at), entry, ...kept.slice(at)];
+}
+
 /** The history entry of a run terminated in a state it could not write (see {@link terminatedState}). */
 export function unwritableStateEntry(error: ErrorData): HistoryEntry {
   return { type: 'state.unwritable', data: { error } };
