@@ -217,13 +217,14 @@ describe.each(['postgres', 'pglite'] as const)('endings from the last written st
    * for a moment (sent again), or is refused for its data (it can never succeed).
    */
   const inFlight = [
-    { commit: 'lands', notes: 4, taken: 'four notes' },
-    { commit: 'fails for a moment', notes: 4, taken: 'four notes' },
-    { commit: 'is refused', notes: 4, taken: 'four notes' },
-    { commit: 'is refused', notes: 0, taken: 'no note' },
-    { commit: 'is refused while the cleanup runs', notes: 4, taken: 'four notes' },
+    { end: 'the deadline', commit: 'lands', notes: 4, taken: 'four notes' },
+    { end: 'the deadline', commit: 'fails for a moment', notes: 4, taken: 'four notes' },
+    { end: 'the deadline', commit: 'is refused', notes: 4, taken: 'four notes' },
+    { end: 'the deadline', commit: 'is refused', notes: 0, taken: 'no note' },
+    { end: 'the deadline', commit: 'is refused while the cleanup runs', notes: 4, taken: 'four notes' },
+    { end: 'a cancellation', commit: 'is refused', notes: 4, taken: 'four notes' },
   ] as const;
-  it.each(inFlight)('signals read during an in-flight commit, then the deadline; the commit $commit ($taken)', async (c) => {
+  it.each(inFlight)('signals read during an in-flight commit, then $end; the commit $commit ($taken)', async (c) => {
     const raw = await store();
     const clock = new TestClock();
     let hold: 'off' | 'armed' | 'held' | 'done' = 'off';
@@ -267,8 +268,14 @@ describe.each(['postgres', 'pglite'] as const)('endings from the last written st
     if (c.notes > 0) await until(async () => readsDone > sentBy, 20_000, 'a read of the inbox after the notes');
     await clock.advance(0);
     expect(hold, 'the commit carrying `aside` is still held').toBe('held');
-    // The deadline fires while the commit is still held, then the commit's fate.
-    await clock.advance(2 * HOUR);
+    // The deadline fires (or the cancellation is read) while the commit is still held, then the commit's fate.
+    const cancel = c.end === 'a cancellation';
+    if (cancel) {
+      const readBy = readsStarted;
+      await engine.cancel(id, 'stop it');
+      await until(async () => readsDone > readBy, 20_000, 'the cancellation read');
+      await clock.advance(0);
+    } else await clock.advance(2 * HOUR);
     expect(cleanupGate.started, 'the cleanup runs').toBe(during);
     release();
     if (during) {
@@ -278,8 +285,11 @@ describe.each(['postgres', 'pglite'] as const)('endings from the last written st
       cleanupGate.open();
     }
     const run = await engine.waitFor(id, { timeoutMs: 20_000 });
-    expect(run.error?.code, `the run timed out: ${JSON.stringify(run.error)}`).toBe('RUN_TIMEOUT');
+    expect(run.error?.code, `the run ended: ${JSON.stringify(run.error)}`).toBe(cancel ? 'CANCELLED' : 'RUN_TIMEOUT');
     expect(run.state).toBe('open');
+    // Read back by another engine (not the worker's own final row): the same.
+    const stored = await engineOn(raw).get(id);
+    expect([stored.status, stored.state, stored.error?.code]).toEqual([run.status, 'open', run.error?.code]);
     const landed = c.commit === 'lands' || c.commit === 'fails for a moment';
     const rows = await inbox(raw, id);
     expect(
@@ -299,8 +309,10 @@ describe.each(['postgres', 'pglite'] as const)('endings from the last written st
     // Why the run ended in `open`: the state the notes made, and the refused write, each in one entry.
     const why = history.filter((h) => h.type === 'state.unwritable').map((h) => (h.data as { error: { code: string } }).error.code);
     expect(why).toEqual([...(c.notes > 0 ? ['SIZE_LIMIT_EXCEEDED'] : []), ...(landed ? [] : ['WRITE_REJECTED'])]);
-    expect(history.at(-1)?.type).toBe('run.timed_out');
-    expect(history.filter((h) => h.type === 'run.timed_out' || h.type === 'run.failed').map((h) => h.type)).toEqual(['run.timed_out']);
+    const closing = cancel ? 'run.cancelled' : 'run.timed_out';
+    expect(history.at(-1)?.type).toBe(closing);
+    expect(history.filter((h) => ['run.timed_out', 'run.cancelled', 'run.failed'].includes(h.type)).map((h) => h.type)).toEqual([closing]);
+    if (cancel) expect(rows.find((r) => r.type === 'rmapp.cancel')).toMatchObject({ consumed: true, outcome: 'received' });
   });
 
   it('a child run’s unwritten state goes too: the parent times out with the notes its child took dropped', async () => {
