@@ -26,6 +26,7 @@ import { releaseEarlySignals } from './early-signals.ts';
 import { embeddedWaitHint, isEmbedded, onForegroundStop, reportStopped } from './foreground-stop.ts';
 import { addWorkerCommand } from './worker-command.ts';
 import { cliDatabase } from './database-url.ts';
+import { CLI_FILTERS, idPrefixProblem, parentRunIdProblem } from '../run-list-filters.ts';
 
 // The engine, the database drivers, the service and OpenTelemetry are imported inside the commands that
 // use them: `rmapp --version` and `rmapp --help` start without them (README "CLI", bench/run.ts).
@@ -226,19 +227,30 @@ runs
   .description('list runs, newest first')
   .addOption(new Option('--status <status>', 'only runs with this status').choices(RUN_STATUSES))
   .option('--workflow <name>', 'only runs of this workflow')
+  .option('--id-prefix <prefix>', 'only runs whose id starts with this (matched as typed: % _ \\ are no wildcards)')
+  .option('--parent <run-id>', 'only the runs this run started (its child runs)')
   .option('--limit <n>', 'at most this many', positiveInt, 50)
   .option('--json', 'print a JSON array')
-  .action(async (o: { status?: RunStatus; workflow?: string; limit: number; json?: boolean }) => {
-    const list = await withStoredRuns((engine) => engine.list({ status: o.status, workflow: o.workflow, limit: o.limit })).catch(
-      (err: { code?: string; dir?: string }) => {
-        // No store: no runs, which is the answer (a project before its first run), said with where it looked.
-        if (err.code !== 'NO_STORE') throw err;
-        process.stderr.write(
-          `rmapp: no rmapp store at ${err.dir}, so no runs: run from the project's folder, or set RMAPP_DATA_DIR or DATABASE_URL to its store.\n`,
-        );
-        return [];
-      },
-    );
+  .action(async (o: { status?: RunStatus; workflow?: string; idPrefix?: string; parent?: string; limit: number; json?: boolean }) => {
+    // Checked as `GET /api/runs?idPrefix=&parentRunId=` checks them, with the same words (run-list-filters.ts),
+    // before the store is opened. Shown terminal-safe: the message quotes what was typed.
+    const problem =
+      (o.idPrefix !== undefined ? idPrefixProblem(o.idPrefix, CLI_FILTERS) : null) ??
+      (o.parent !== undefined ? parentRunIdProblem(o.parent, CLI_FILTERS) : null);
+    if (problem) {
+      process.stderr.write(`rmapp: ${masker().text(terminalSafe(problem))}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    const filter = { status: o.status, workflow: o.workflow, idPrefix: o.idPrefix, parentRunId: o.parent, limit: o.limit };
+    const list = await withStoredRuns((engine) => engine.list(filter)).catch((err: { code?: string; dir?: string }) => {
+      // No store: no runs, which is the answer (a project before its first run), said with where it looked.
+      if (err.code !== 'NO_STORE') throw err;
+      process.stderr.write(
+        `rmapp: no rmapp store at ${err.dir}, so no runs: run from the project's folder, or set RMAPP_DATA_DIR or DATABASE_URL to its store.\n`,
+      );
+      return [];
+    });
     print(o.json ? list.map(runToJson) : formatRunList(list));
   });
 

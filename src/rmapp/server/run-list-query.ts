@@ -5,15 +5,12 @@
  */
 import { RUN_STATUSES, type RunStatus } from '../../persistence/run-status.ts';
 import type { ListRunsFilter } from '../../persistence/runs.ts';
-import { MAX_RUN_ID_LENGTH, runIdProblem } from '../../state_machine/request-checks.ts';
 import { inexactNumber, inexactNumberMessage } from '../json-numbers.ts';
+import { HTTP_FILTERS, idPrefixProblem, parentRunIdProblem, quotedValue } from '../run-list-filters.ts';
 import { ClientError } from './http-util.ts';
 
 /** The most runs one answer lists; a larger `limit` lists this many. */
 export const MAX_LISTED = 500;
-
-/** A value as an error message quotes it: whole if short, else its start. */
-const quoted = (text: string) => JSON.stringify(text.length > 120 ? `${text.slice(0, 120)}…` : text);
 
 /**
  * ISO 8601 as RFC 3339 writes it: a date, or a date and time with `Z` or an offset. A time without
@@ -37,7 +34,7 @@ export function createdAfterParam(text: string): Date {
   if (!m) {
     // `+02:00` sent unencoded arrives as ` 02:00`.
     const plus = /^\d{4}-\d{2}-\d{2}T[\d:.]+ \d{2}:\d{2}$/.test(text) ? ' (its + arrived as a space: write it %2B)' : '';
-    throw new ClientError(400, `The createdAfter ${quoted(text)} is not a date or an instant${plus}: ${INSTANT_FORM}.`);
+    throw new ClientError(400, `The createdAfter ${quotedValue(text)} is not a date or an instant${plus}: ${INSTANT_FORM}.`);
   }
   // Groups: year, month, day, hour, minute, second, the offset's hours and minutes (absent: 0).
   const part = (group: number) => Number(m[group] ?? 0);
@@ -53,7 +50,7 @@ export function createdAfterParam(text: string): Date {
     part(7) <= 23 &&
     part(8) <= 59 &&
     !Number.isNaN(Date.parse(text));
-  if (!valid) throw new ClientError(400, `The createdAfter ${quoted(text)} has no such day or time: ${INSTANT_FORM}.`);
+  if (!valid) throw new ClientError(400, `The createdAfter ${quotedValue(text)} has no such day or time: ${INSTANT_FORM}.`);
   return new Date(Date.parse(text));
 }
 
@@ -78,13 +75,13 @@ export function inputContainsParam(text: string): Record<string, unknown> {
   try {
     value = JSON.parse(text);
   } catch {
-    throw new ClientError(400, `The inputContains ${quoted(text)} is not JSON: send a JSON object, e.g. ${CONTAINS_EXAMPLE}.`);
+    throw new ClientError(400, `The inputContains ${quotedValue(text)} is not JSON: send a JSON object, e.g. ${CONTAINS_EXAMPLE}.`);
   }
   if (!value || typeof value !== 'object' || Array.isArray(value)) {
     const kind = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
     throw new ClientError(
       400,
-      `The inputContains ${quoted(text)} is JSON but ${kind}, not an object: send the keys and values a run's input holds, e.g. ${CONTAINS_EXAMPLE}.`,
+      `The inputContains ${quotedValue(text)} is JSON but ${kind}, not an object: send the keys and values a run's input holds, e.g. ${CONTAINS_EXAMPLE}.`,
     );
   }
   const inexact = inexactNumber(text);
@@ -92,42 +89,32 @@ export function inputContainsParam(text: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-const PREFIX_EXAMPLE = '?idPrefix=019ad6b2 (the start of a run id as the dashboard shows it)';
-
 /**
  * The text of `?idPrefix=`: the start of a run id, matched as it is (`%`, `_` and `\` are no
  * wildcards). Empty would list every run and longer than a run id can be would list none: either is a
- * mistake the client is told about.
+ * mistake the client is told about, in the words `rmapp runs list --id-prefix` uses (src/rmapp/run-list-filters.ts).
  *
  * @example
  * idPrefixParam('019ad6b2'); // '019ad6b2'
  * idPrefixParam(''); // throws ClientError 400: The idPrefix is empty …
  */
 export function idPrefixParam(text: string): string {
-  if (text === '') throw new ClientError(400, `The idPrefix is empty: send the first characters of a run id, e.g. ${PREFIX_EXAMPLE}.`);
-  if (text.length > MAX_RUN_ID_LENGTH)
-    throw new ClientError(
-      400,
-      `The idPrefix ${quoted(text)} is ${text.length} characters, longer than any run id (at most ${MAX_RUN_ID_LENGTH}): send the first characters of one, e.g. ${PREFIX_EXAMPLE}.`,
-    );
+  const problem = idPrefixProblem(text, HTTP_FILTERS);
+  if (problem) throw new ClientError(400, problem);
   return text;
 }
 
 /**
  * The run id of `?parentRunId=`: a whole run id (the runs it started are listed). A value that cannot be
- * a run id is refused with the rule it breaks, rather than listing no children.
+ * a run id is refused with the rule it breaks, rather than listing no children (as `rmapp runs list --parent`).
  *
  * @example
  * parentRunIdParam('019ad6b2-6c1e-7a3c-9f0e-3b1d2c4e5f60'); // the same
  * parentRunIdParam('a b'); // throws ClientError 400: The parentRunId "a b" is not a run id …
  */
 export function parentRunIdParam(text: string): string {
-  const problem = runIdProblem(text);
-  if (problem)
-    throw new ClientError(
-      400,
-      `The parentRunId ${quoted(text)} is not a run id (${problem}): send a whole run id, e.g. ?parentRunId=019ad6b2-6c1e-7a3c-9f0e-3b1d2c4e5f60; to find runs by the start of their id, send ?idPrefix= instead.`,
-    );
+  const problem = parentRunIdProblem(text, HTTP_FILTERS);
+  if (problem) throw new ClientError(400, problem);
   return text;
 }
 
