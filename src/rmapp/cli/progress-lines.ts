@@ -2,11 +2,13 @@
  * Live progress of a run for `rmapp start --wait` and `rmapp runs watch`: the run's history, read from
  * the database as it grows, printed one line per event in the style of `rmapp run` (`→ state`,
  * `  step (attempt n)…`, `  · message`). Reading the history rather than listening to the engine's
- * events is what lets `runs watch` follow a run that another process is executing.
+ * events is what lets `runs watch` follow a run that another process is executing. The lines are
+ * terminal-safe (control characters and bidirectional controls shown as codes); masking is the printer's.
  */
 import type { HistoryEvent } from '../../persistence/run-status.ts';
 import type { RunInfo } from '../../state_machine/run-info.ts';
 import { isFinalStatus } from '../../persistence/run-status.ts';
+import { terminalSafe } from './format.ts';
 
 const stateText = (state: unknown) => (typeof state === 'string' ? state : JSON.stringify(state));
 const errorOf = (h: HistoryEvent) => (h.data as { error?: { category?: string; message?: string } } | null)?.error;
@@ -91,8 +93,11 @@ export async function followRun(
           }),
         );
       else {
+        // Terminal-safe as `runs show` prints the same entries (format.ts): a step's error, a progress
+        // message and a state.unwritable entry's message quote untrusted text (an agent's stderr, a
+        // state's value), whose escape sequences the terminal would obey.
         const line = progressLine(h);
-        if (line !== null) out(line);
+        if (line !== null) out(terminalSafe(line));
       }
     }
     // After the lines of the history that led there.
