@@ -126,6 +126,27 @@ function duration(r) {
         : `${(ms / 3_600_000).toFixed(1)} h`;
 }
 
+/**
+ * The typed search as the value of `?idPrefix=`: URL-encoded, or null when no run id can start with it
+ * (empty, longer than a run id — 200, MAX_RUN_ID_LENGTH in src/state_machine/request-checks.ts — a lone
+ * surrogate, which encodeURIComponent refuses, or a NUL): the API would answer 400 (run-list-filters.ts).
+ */
+function idPrefixQuery(text) {
+  if (!text || text.length > 200 || text.includes('\0')) return null;
+  try {
+    return encodeURIComponent(text);
+  } catch {
+    return null;
+  }
+}
+
+/** Runs without repeats, newest first as the API lists them (created, then id, descending). */
+function newestFirst(runs) {
+  const byId = new Map(runs.map((r) => [r.id, r]));
+  const order = (r) => new Date(r.createdAt).getTime();
+  return [...byId.values()].sort((a, b) => order(b) - order(a) || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+}
+
 async function listPage() {
   const params = new URLSearchParams(location.search);
   const status = params.get('status') || '';
@@ -162,13 +183,27 @@ async function listPage() {
     (id) => navigate(`/runs/${encodeURIComponent(id)}`),
   );
   const box = document.getElementById('runs-box');
+  // The list's other filters as query parameters, encoded: they come from the page's address.
+  const filters = `${status ? `&status=${encodeURIComponent(status)}` : ''}${workflow ? `&workflow=${encodeURIComponent(workflow)}` : ''}`;
+  let renders = 0; // an answer for an earlier search (typed on since) draws nothing
   const render = async () => {
-    const { runs } = await api(
-      `/runs?limit=200${status ? `&status=${status}` : ''}${workflow ? `&workflow=${encodeURIComponent(workflow)}` : ''}`,
-    );
-    const needle = search.value.trim().toLowerCase();
+    const asked = ++renders;
+    const needle = search.value.trim();
+    // The search asks the server for the runs whose id starts with the typed text (?idPrefix=, matched as
+    // typed: % _ \ are no wildcards), so a run older than the newest 200 is found too; the subject and the
+    // rest of an id are matched over the newest 200 here. The text is URL-encoded, never put into markup.
+    const prefix = idPrefixQuery(needle);
+    const [{ runs }, idMatches] = await Promise.all([
+      api(`/runs?limit=200${filters}`),
+      prefix ? api(`/runs?limit=200${filters}&idPrefix=${prefix}`).then((body) => body.runs) : [],
+    ]);
+    if (asked !== renders) return;
+    const lower = needle.toLowerCase();
     const shown = needle
-      ? runs.filter((r) => r.id.toLowerCase().includes(needle) || (r.subject ?? '').toLowerCase().includes(needle))
+      ? newestFirst([
+          ...idMatches,
+          ...runs.filter((r) => r.id.toLowerCase().includes(lower) || (r.subject ?? '').toLowerCase().includes(lower)),
+        ])
       : runs;
     const empty = runs.length
       ? '<p class="muted">No run matches.</p>'
