@@ -521,13 +521,17 @@ function secretsOfSettings(settings: SecretSettings, env: NodeJS.ProcessEnv): st
     settings.github?.privateKey,
     settings.server?.dashboardToken,
     ...connectionStringSecrets(databaseUrl),
+    // What Postgres clients take as the password when the URL has none: the service's database password
+    // as much as the URL's (sandbox/env.ts never passes it to the sandbox; the CLI's masker had it, the
+    // service's logs, comments, API, dashboard and inspector did not).
+    env.PGPASSWORD,
     ...variableSecrets([...names(settings.agent?.env), ...names(settings.sandbox?.env)], env),
   ]);
 }
 
 /**
  * The secret values the masker masks by value: the configuration's credentials, the database password
- * (as written in the URL and decoded), and of the variables the sandbox passes to the agent or the
+ * (as written in the URL and decoded, and `PGPASSWORD` from `env`), and of the variables the sandbox passes to the agent or the
  * tests (`agent.env`, `sandbox.env`: the agent's API key must not come back in a comment) the values
  * whose names say they are secrets and the credentials of the URLs in any value
  * (secret-variables.ts `variableSecrets`: `MIRROR=https://<token>@…` says nothing in its name).
@@ -586,8 +590,9 @@ export async function configuredSecrets(
  * of a secret-named variable refused a commit: an agent told to write its mirror's URL, or the token in
  * it, into a file had it pushed, readable by whoever reads the branch. A password that is its URL's own
  * user (`postgres:postgres`) is no credential, and a value shorter than 6 characters is ignored, as the
- * masker ignores it. The service's own credentials never enter the sandbox, so they refuse nothing: a
- * weak database password such as `postgres` would otherwise refuse every change that names it.
+ * masker ignores it. The service's own credentials, which never enter the sandbox, are checked as well
+ * (service-secret-sources.ts `serviceSecretSources`), where a weak database password such as `postgres`
+ * refuses nothing: it would refuse every change that names it.
  */
 export function sandboxSecretsOf(config: RmappConfig, env: NodeJS.ProcessEnv = process.env): string[] {
   return sandboxSecretSources(config, env).flatMap((source) => source.secrets);

@@ -65,6 +65,17 @@ export class AddedSecretScanner {
   found: string | null = null;
   /** What was found there, as the finder labels it (null for a plain `holdsSecret`). */
   what: string | null = null;
+  /**
+   * The lines of the new file the secret was found on (the first and the last: a base64 form wrapped
+   * over several), or null when it was found in the file's name. A line is what ends at a line break,
+   * in a binary file too (`git diff --text`).
+   */
+  lines: { first: number; last: number } | null = null;
+  /** Where the added lines of each hunk in `added` start: their offset there and their line in the new file. */
+  private segments: { offset: number; line: number }[] = [];
+  /** The new file's line of the next added line (the hunk header's `+c`), and whether a hunk just began. */
+  private nextLine = 1;
+  private hunkStarts = false;
   private readonly decoder = new StringDecoder('utf8');
   /** What the current line is: not known yet (its first character not read), added, skipped, or a header. */
   private mode: 'start' | 'added' | 'skip' | 'header' = 'start';
@@ -107,6 +118,8 @@ export class AddedSecretScanner {
       if (this.inHunk && first === '+') {
         this.mode = 'added';
         text = text.slice(1);
+        if (this.hunkStarts) this.segments.push({ offset: this.added.length, line: this.nextLine });
+        this.hunkStarts = false;
       } else this.mode = this.inHunk && (first === '-' || first === ' ' || first === '\\') ? 'skip' : 'header';
     }
     if (this.mode === 'added') {
@@ -115,6 +128,7 @@ export class AddedSecretScanner {
     } else if (this.mode === 'header' && this.head.length < MAX_HEADER_CHARS)
       this.head += text.slice(0, MAX_HEADER_CHARS - this.head.length);
     if (!complete) return;
+    if (this.mode === 'added') this.nextLine += 1;
     if (this.mode === 'header' || this.mode === 'start') this.headerLine(this.head);
     this.mode = 'start';
     this.head = '';
@@ -127,20 +141,75 @@ export class AddedSecretScanner {
       this.inHunk = false;
       // A file's name may be the secret (or hold it).
       this.look(line, line);
-    } else if (line.startsWith('@@')) this.inHunk = true;
+    } else if (line.startsWith('@@')) {
+      this.inHunk = true;
+      // `@@ -a,b +c,d @@`: the hunk's added lines are the new file's c, c+1, …
+      this.nextLine = Number(/^@@+ -\d+(?:,\d+)? \+(\d+)/.exec(line)?.[1] ?? 1);
+      this.hunkStarts = true;
+    }
   }
 
-  /** Records `header` (and the label) when `text` holds a secret. */
-  private look(text: string, header: string): void {
+  /** Records `header` (and the label) when `text` holds a secret; `added`: `text` is the added lines, whose lines are found too. */
+  private look(text: string, header: string, added = false): void {
     const hit = this.find(text);
     if (!hit) return;
     this.found = header;
     this.what = typeof hit === 'string' ? hit : null;
+    if (added) this.lines = this.linesOf(text);
+  }
+
+  /**
+   * The first and last line of the new file that the first secret in `text` (the added lines) spans: where
+   * the shortest run of whole lines from the start that holds one ends, then where the shortest run
+   * ending there starts. Both by halving (holding a secret only grows with the text): ~40 checks of the
+   * window, on a hit only.
+   */
+  private linesOf(text: string): { first: number; last: number } {
+    const ends: number[] = [];
+    for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) ends.push(i + 1);
+    if (ends.at(-1) !== text.length) ends.push(text.length);
+    const starts = [0, ...ends.slice(0, -1)];
+    let lo = 0;
+    let hi = ends.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.find(text.slice(0, ends[mid]))) hi = mid;
+      else lo = mid + 1;
+    }
+    const last = lo;
+    const end = ends[last] as number;
+    lo = 0;
+    hi = last;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.find(text.slice(starts[mid], end))) lo = mid;
+      else hi = mid - 1;
+    }
+    const lineAt = (offset: number): number => {
+      const seg = this.segments.findLast((s) => s.offset <= offset) ?? { offset: 0, line: 1 };
+      let line = seg.line;
+      for (let i = text.indexOf('\n', seg.offset); i >= 0 && i < offset; i = text.indexOf('\n', i + 1)) line += 1;
+      return line;
+    };
+    return { first: lineAt(starts[lo] as number), last: lineAt(starts[last] as number) };
   }
 
   private check(fileEnded: boolean): void {
-    if (this.found === null && this.added) this.look(this.added, this.header);
-    this.added = fileEnded ? '' : overlapOf(this.added);
+    if (this.found === null && this.added) this.look(this.added, this.header, true);
+    const kept = fileEnded ? '' : overlapOf(this.added);
+    const cut = this.added.length - kept.length;
+    if (fileEnded) this.segments = [];
+    else if (cut > 0) {
+      // What is kept starts at `cut`: the segment it starts in begins there now, at the line it reached.
+      const first = this.segments.findLast((s) => s.offset <= cut);
+      let line = first?.line ?? 1;
+      if (first) for (let i = this.added.indexOf('\n', first.offset); i >= 0 && i < cut; i = this.added.indexOf('\n', i + 1)) line += 1;
+      this.segments = [
+        ...(first ? [{ offset: 0, line }] : []),
+        ...this.segments.filter((s) => s.offset > cut).map((s) => ({ offset: s.offset - cut, line: s.line })),
+      ];
+    }
+    this.added = kept;
     this.carried = this.added.length;
   }
 }

@@ -13,7 +13,7 @@ import { issueBranch } from '../machines/issue-branch.ts';
 import { createGitHubAccess, createRoutedGitHubClient, type GitHubOctokit } from './github/client.ts';
 import { gitUrlFor, sandboxSecretSources, secretsOf, webUrl, type RmappConfig } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
-import { createMasker, type Masker } from './masking.ts';
+import { connectionStringSecrets, createMasker, type Masker } from './masking.ts';
 import { startInspector } from './inspector.ts';
 import { attachProgressComments, type ProgressCommentOptions } from './progress-comment.ts';
 import { startServiceServer } from './server/http-server.ts';
@@ -21,6 +21,7 @@ import { webhookHandler } from './server/webhook-handler.ts';
 import { githubWorkflows, stagesOf } from './workflows/github-workflows.ts';
 import type { WorkflowExecutor } from './workflows/executor.ts';
 import { secretFinder } from './secret-scan.ts';
+import { serviceSecretSources } from './service-secret-sources.ts';
 import { Workspaces } from './workspace.ts';
 import { createSandbox, DEFAULT_LIMITS, type Sandbox } from './sandbox/index.ts';
 
@@ -98,6 +99,13 @@ export function githubRuntime(
      * configured token quoted in an Octokit warning in clear.
      */
     log: Logger;
+    /**
+     * The database URL this process uses when it is not the configuration's (`rmapp worker` and `rmapp
+     * run` take `--database-url`): its password is masked in what the service writes to GitHub and in its
+     * commit messages, and refuses a commit, as the configuration's is. Without it a password given on
+     * the command line only (not in `DATABASE_URL`) reached a comment in the clear.
+     */
+    databaseUrl?: string | undefined;
   },
 ): GitHubRuntime {
   const clientConfig = {
@@ -107,11 +115,13 @@ export function githubRuntime(
     app: config.github.appId ? { appId: config.github.appId, privateKey: config.github.privateKey as string } : undefined,
   };
   const access = createGitHubAccess(clientConfig);
-  const masker = createMasker(secretsOf(config));
+  const masker = createMasker([...secretsOf(config), ...connectionStringSecrets(overrides.databaseUrl)]);
   const github = maskGitHubWrites(overrides.github ?? createRoutedGitHubClient(access, clientConfig), masker);
   const workspaces = new Workspaces({
     mask: masker.text,
-    findSecret: secretFinder(sandboxSecretSources(config)),
+    // The sandbox's secrets, and the service's own (which the sandbox never holds: one in a commit came
+    // some way the sandbox did not close, and would be pushed for anyone who reads the branch).
+    findSecret: secretFinder([...sandboxSecretSources(config), ...serviceSecretSources(config, process.env, overrides.databaseUrl)]),
     root: config.workspaceRoot,
     author: { name: config.botName, email: `${config.botName.replace(/\[bot\]$/, '')}@users.noreply.github.com` },
     token: async (url) => {

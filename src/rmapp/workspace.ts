@@ -12,7 +12,8 @@ import { join, resolve } from 'node:path';
 import { ValidationError, WorkflowError } from '../state_machine/errors.ts';
 import { runCommand } from './process.ts';
 import { removeTree } from './workspace-access.ts';
-import { AddedSecretScanner, type SecretFinder } from './secret-scan.ts';
+import { AddedSecretScanner, secretFinder, type SecretFinder } from './secret-scan.ts';
+import { refusesCommits, SERVICE_SECRET_LABEL } from './service-secret-sources.ts';
 import { INSTRUCTION_FILES, parseRepositoryConfig, REPOSITORY_CONFIG, type RepositorySettings } from './repository-config.ts';
 
 /** Most bytes `.github/rmapp.yml` may have (it holds settings; long instructions belong in AGENTS.md). */
@@ -167,8 +168,10 @@ export interface WorkspaceConfig {
   holdsSecret?: ((text: string) => boolean) | undefined;
   /**
    * The check of {@link WorkspaceConfig.holdsSecret} naming what it found (secret-scan.ts
-   * `secretFinder` over config.ts `sandboxSecretSources`: `the value of NPM_TOKEN (sandbox.env)`),
-   * so that the refusal says which variable to look at, never the value. Used instead of it when set.
+   * `secretFinder` over config.ts `sandboxSecretSources` and service-secret-sources.ts
+   * `serviceSecretSources`: `the value of NPM_TOKEN (sandbox.env)`, `the service's own GitHub token
+   * (…)`), so that the refusal says which variable or setting to look at, never the value. Used instead
+   * of it when set.
    */
   findSecret?: SecretFinder | undefined;
 }
@@ -794,13 +797,30 @@ export class Workspaces {
   }
 
   /**
-   * Fails when what is staged adds one of the sandbox's secrets ({@link AddedSecretScanner}): code
-   * `SECRET_IN_CHANGES`, category `validation`. The attempt's changes are discarded, so nothing of it
+   * Fails when what is staged adds one of the sandbox's secrets or the service's own
+   * ({@link WorkspaceConfig.findSecret}, and the token git pushes with: {@link AddedSecretScanner}), in
+   * a file's added lines or its name: code `SECRET_IN_CHANGES`, category `validation`, naming what was
+   * found, the file and the lines, never the value. The attempt's changes are discarded, so nothing of it
    * is committed or pushed (as with a protected path).
    */
   private async refuseSecrets(ws: Workspace, pathspec: readonly string[], signal?: AbortSignal): Promise<void> {
-    const find = this.config.findSecret ?? this.config.holdsSecret;
-    if (!find) return;
+    const configured = this.config.findSecret ?? this.config.holdsSecret;
+    // The token git pushes this workspace with: an App's installation token is minted as the service
+    // runs, so no configured list holds it (a personal token is `github.token`, found above already).
+    const token = /^https?:/.test(ws.remoteUrl)
+      ? await Promise.resolve(this.config.token?.(ws.remoteUrl)).catch(() => undefined)
+      : undefined;
+    const pushToken =
+      token && refusesCommits(token)
+        ? secretFinder([
+            {
+              label: `${SERVICE_SECRET_LABEL} GitHub token for this repository (the token git pushes with: an App installation token)`,
+              secrets: [token],
+            },
+          ])
+        : null;
+    if (!configured && !pushToken) return;
+    const find: SecretFinder = (text) => configured?.(text) || pushToken?.(text) || null;
     const scanner = new AddedSecretScanner(find);
     // `--no-textconv`: a `.gitattributes` the agent wrote could name a textconv driver of the operator's git configuration.
     const args = ['diff', '--cached', '--text', '--no-color', '--no-ext-diff', '--no-textconv', '--no-renames', '-U0', ...pathspec];
@@ -818,12 +838,21 @@ export class Workspaces {
     const found = named ?? scanner.end();
     if (found === undefined || found === null) return;
     what = named ? what : scanner.what;
+    const lines = named ? null : scanner.lines;
     await this.discardChanges(ws, signal);
     const file = named ?? /^diff --git a\/.* b\/(.*)$/.exec(found)?.[1] ?? found.slice('diff --git '.length);
-    const where = named ? `the name of ${this.mask(file).slice(0, 200)}` : this.mask(file).slice(0, 200);
+    const at = !lines ? '' : lines.first === lines.last ? `, line ${lines.first}` : `, lines ${lines.first}–${lines.last}`;
+    const where = named ? `the name of ${this.mask(file).slice(0, 200)}` : `${this.mask(file).slice(0, 200)}${at}`;
+    const own = typeof what === 'string' && what.startsWith(SERVICE_SECRET_LABEL);
     throw new WorkflowError(
-      `The changes hold a secret the sandbox was given — ${what ?? "the value of a variable in agent.env or sandbox.env (the agent's own API key, say)"} — in ${where}, whole or encoded (base64, hex, spaced); the value is not shown here. Nothing of this attempt was committed or pushed. An issue or comment may have told the agent to write it there: look at what it asked, and rotate the credential if the workspace or its logs were shared. If it is no secret (a throwaway test database's password in a URL, say), pass it to the tests another way than in agent.env or sandbox.env: every value of a secret-named variable there, and every credential of a URL one holds, refuses a commit.`,
-      { code: 'SECRET_IN_CHANGES', category: 'validation', details: { file: this.mask(file).slice(0, 200), found: what } },
+      own
+        ? `The changes hold ${what} in ${where}, whole or encoded (base64, hex, spaced); the value is not shown here. Nothing of this attempt was committed or pushed. The sandbox is never given the service's credentials: find how the agent or the tests came to hold it (an issue or comment that quoted it, a file of the repository or the host), and rotate it.`
+        : `The changes hold a secret the sandbox was given — ${what ?? "the value of a variable in agent.env or sandbox.env (the agent's own API key, say)"} — in ${where}, whole or encoded (base64, hex, spaced); the value is not shown here. Nothing of this attempt was committed or pushed. An issue or comment may have told the agent to write it there: look at what it asked, and rotate the credential if the workspace or its logs were shared. If it is no secret (a throwaway test database's password in a URL, say), pass it to the tests another way than in agent.env or sandbox.env: every value of a secret-named variable there, and every credential of a URL one holds, refuses a commit.`,
+      {
+        code: 'SECRET_IN_CHANGES',
+        category: 'validation',
+        details: { file: this.mask(file).slice(0, 200), found: what, ...(lines ? { line: lines.first, lastLine: lines.last } : {}) },
+      },
     );
   }
 

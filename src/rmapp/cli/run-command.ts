@@ -78,7 +78,12 @@ export function addRunCommand(program: Command): void {
       const log = createLogger({ secrets });
       // Whoever runs this command is the operator: their --max-attempts is the ceiling too (a comment's is capped by it).
       const ceiling = { ...config, maxTestAttempts: Math.max(config.maxTestAttempts, o.maxAttempts ?? 0) };
-      const runtime = githubRuntime(ceiling, { remoteUrl: repo.localPath ? () => repo.localPath as string : undefined, log });
+      const runtime = githubRuntime(ceiling, {
+        remoteUrl: repo.localPath ? () => repo.localPath as string : undefined,
+        log,
+        // Its password masked in comments and refusing commits, as DATABASE_URL's is.
+        databaseUrl: globals.databaseUrl,
+      });
       // A foreground command: only the sandbox's warnings, if any, reach stderr.
       await checkSandbox(runtime.sandbox, log, { announce: false });
       const engine = createEngine({

@@ -110,7 +110,10 @@ export function addVersionsCommand(program: Command): void {
       // logger, as in `serve` and `worker`: built without one, it wrote them to stderr as they were, a
       // configured token or key quoted in one in clear.
       const github = config.githubEnabled
-        ? githubRuntime(config, { log: createLogger({ secrets: [...secretsOf(config), ...connectionStringSecrets(opts.databaseUrl)] }) })
+        ? githubRuntime(config, {
+            log: createLogger({ secrets: [...secretsOf(config), ...connectionStringSecrets(opts.databaseUrl)] }),
+            databaseUrl: opts.databaseUrl,
+          })
         : null;
       const registered = await serviceWorkflowSet(github, opts.workflows);
       // An embedded store is not made where there is none (NO_STORE names the path, exit 1): a gate run from

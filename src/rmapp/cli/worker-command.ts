@@ -155,7 +155,7 @@ async function runWorker(
       : null;
   const log = createLogger({ secrets });
   const service = config.githubEnabled ? await import('../service.ts') : null;
-  const github = service && config.githubEnabled ? service.githubRuntime(config, { log }) : null;
+  const github = service && config.githubEnabled ? service.githubRuntime(config, { log, databaseUrl: opts.databaseUrl }) : null;
   const forgets = service && retention ? retentionForgetsDeliveries(retention.policy) : null;
   if (forgets) log.warn(forgets);
   if (service && github) await service.checkSandbox(github.sandbox, log);

@@ -1,0 +1,96 @@
+/**
+ * The service's own credentials as a commit check reads them (secret-scan.ts `secretFinder`): its
+ * GitHub token, its GitHub App's private key, its webhook secret, its dashboard token and its database
+ * password. The sandbox is never given any of them (sandbox/env.ts `SERVICE_SECRET_VARIABLES`), so an
+ * agent that holds one came by it some way the sandbox did not close — a token quoted in an issue, a
+ * workspace file, a kernel hole — and a commit holding one would put it on a branch anyone who can read
+ * the repository reads. Only the sandbox's variables refused a commit before: a commit adding the
+ * service's token was pushed as it was.
+ */
+import type { RmappConfig, SecretSource } from './config.ts';
+import { connectionStringSecrets } from './masking.ts';
+
+/** What every label of a service credential starts with: the refusal says who holds it and what to do. */
+export const SERVICE_SECRET_LABEL = "the service's own";
+
+/** Shorter than this, a service credential refuses no commit (it is still masked from 6 characters on). */
+export const MIN_REFUSING_CHARS = 8;
+
+/** Letters only, of one word's length: `postgres`, `password`, `changeme`, `Password` (see {@link refusesCommits}). */
+const WORD = /^[A-Za-z]{1,11}$/;
+
+/**
+ * Whether a service credential refuses a commit that holds it. The check finds a value inside any
+ * text (secret-scan.ts), so a short or dictionary value would refuse every change that says the word:
+ * a development database's `postgres://app:postgres@…` refused every commit naming Postgres, a
+ * `password` every form. Such a value refuses nothing, and the masker still masks it wherever the service
+ * writes (masking.ts `createMasker`, from 6 characters on, as for every secret):
+ * - under {@link MIN_REFUSING_CHARS} characters (the masker's own floor for a cut piece of a secret
+ *   and for a base64 core: shorter strings match unrelated text), and
+ * - letters only and under 12 characters (a word: `postgres`, `Password`, `changeme`).
+ * A token, an App key, a generated webhook secret or a password with a digit or a sign refuses. The
+ * sandbox's own variables keep their rule (config.ts `sandboxSecretSources`: 6 characters, as the masker):
+ * an operator chooses what goes there, and can pass a weak test password some other way.
+ *
+ * @example
+ * refusesCommits('postgres'); // false: a word
+ * refusesCommits('s3cr3t'); // false: under 8 characters
+ * refusesCommits('hunter22'); // true
+ */
+export function refusesCommits(value: string): boolean {
+  return value.length >= MIN_REFUSING_CHARS && !WORD.test(value);
+}
+
+/**
+ * The body of a PEM key (the base64 between its BEGIN and END lines, joined), which a program can print
+ * without those lines; the masker's letters-and-digits form of a secret (masking.ts, "skeleton") then
+ * finds it wrapped at any width. Null for a value that is no PEM block.
+ */
+function pemBody(value: string): string | null {
+  const m = /-----BEGIN [A-Z ]+-----([\s\S]*?)-----END [A-Z ]+-----/.exec(value);
+  if (!m) return null;
+  const body = (m[1] ?? '')
+    .split('\n')
+    .filter((line) => !line.includes(':'))
+    .join('')
+    .replace(/\s+/g, '');
+  return body.length >= 64 ? body : null;
+}
+
+/**
+ * The service's own credentials, each with a label for a refused commit (what it is and which setting
+ * holds it, never the value): `github.token`, the App's private key (and its base64 body alone), the
+ * webhook secret, the dashboard token, and the database password — of `databaseUrl` (`DATABASE_URL`), of
+ * `databaseUrl` given here when the process uses another (`--database-url`), and `PGPASSWORD`, which
+ * Postgres clients read when a URL has no password. Values that would refuse ordinary changes are left
+ * out ({@link refusesCommits}). An App's installation tokens are minted as the service runs: the
+ * workspace checks the one its remote uses when it commits (workspace.ts `refuseSecrets`).
+ *
+ * @example
+ * const find = secretFinder([...sandboxSecretSources(config), ...serviceSecretSources(config)]);
+ */
+export function serviceSecretSources(config: RmappConfig, env: NodeJS.ProcessEnv = process.env, databaseUrl?: string): SecretSource[] {
+  const gh = config.github;
+  const key = typeof gh.privateKey === 'string' ? gh.privateKey : '';
+  const body = key ? pemBody(key) : null;
+  const sources: SecretSource[] = [
+    { label: `${SERVICE_SECRET_LABEL} GitHub token (github.token, GITHUB_TOKEN)`, secrets: [gh.token ?? ''] },
+    {
+      label: `${SERVICE_SECRET_LABEL} GitHub App private key (github.privateKey, GITHUB_PRIVATE_KEY or the file github.privateKeyPath names)`,
+      secrets: [key, body ?? ''],
+    },
+    { label: `${SERVICE_SECRET_LABEL} webhook secret (github.webhookSecret, GITHUB_WEBHOOK_SECRET)`, secrets: [gh.webhookSecret ?? ''] },
+    {
+      label: `${SERVICE_SECRET_LABEL} dashboard token (server.dashboardToken, RMAPP_DASHBOARD_TOKEN)`,
+      secrets: [config.server.dashboardToken ?? ''],
+    },
+    {
+      label: `${SERVICE_SECRET_LABEL} database password (of databaseUrl, DATABASE_URL or --database-url)`,
+      secrets: [...connectionStringSecrets(config.databaseUrl), ...connectionStringSecrets(databaseUrl)],
+    },
+    { label: `${SERVICE_SECRET_LABEL} database password (PGPASSWORD)`, secrets: [env.PGPASSWORD ?? ''] },
+  ];
+  return sources
+    .map((s) => ({ label: s.label, secrets: [...new Set(s.secrets.filter(refusesCommits))] }))
+    .filter((s) => s.secrets.length > 0);
+}
