@@ -9,7 +9,8 @@ import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
 import { NodeSDK, resources } from '@opentelemetry/sdk-node';
-import type { Masker } from './masking.ts';
+import { withMaskedDiagnostics } from './masked-diag-logger.ts';
+import { createMasker, type Masker } from './masking.ts';
 
 type ExportedSpan = Parameters<OTLPTraceExporter['export']>[0][number];
 type SpanExporter = Pick<OTLPTraceExporter, 'export' | 'shutdown' | 'forceFlush'>;
@@ -70,7 +71,9 @@ export interface TelemetryOptions {
   prometheusEmbedded?: boolean | undefined;
   /**
    * Masks the spans before they are exported: an engine's span records a step's error (message and
-   * stack), which may quote a secret. Metrics carry no text of a run.
+   * stack), which may quote a secret. Metrics carry no text of a run. Also masks OpenTelemetry's own
+   * diagnostics when `OTEL_LOG_LEVEL` turns them on (masked-diag-logger.ts); without it, those are
+   * masked by the patterns alone (tokens, keys, URL passwords).
    */
   masker?: Masker | undefined;
 }
@@ -92,17 +95,23 @@ export async function startTelemetry(options: TelemetryOptions): Promise<{ shutd
   if (options.otlp) {
     metricReaders.push(new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter() }));
   }
-  const sdk = new NodeSDK({
-    serviceName: process.env.OTEL_SERVICE_NAME ?? 'rmapp',
-    ...(options.otlp
-      ? { traceExporter: options.masker ? maskingSpanExporter(new OTLPTraceExporter(), options.masker) : new OTLPTraceExporter() }
-      : { traceExporter: undefined, spanProcessors: [] }),
-    metricReaders,
-    instrumentations: [],
-    // Not the stock process detector: it exports the command line (`--database-url
-    // postgres://user:password@…`) with every metric and span, to /metrics and the collector.
-    resourceDetectors: [resources.envDetector, resources.hostDetector, resources.osDetector, processWithoutCommandLine],
-  });
+  // With OTEL_LOG_LEVEL, the constructor would set the SDK's diagnostics to the console, unmasked: they
+  // go through the masker instead.
+  const sdk = withMaskedDiagnostics(
+    options.masker ?? createMasker(),
+    () =>
+      new NodeSDK({
+        serviceName: process.env.OTEL_SERVICE_NAME ?? 'rmapp',
+        ...(options.otlp
+          ? { traceExporter: options.masker ? maskingSpanExporter(new OTLPTraceExporter(), options.masker) : new OTLPTraceExporter() }
+          : { traceExporter: undefined, spanProcessors: [] }),
+        metricReaders,
+        instrumentations: [],
+        // Not the stock process detector: it exports the command line (`--database-url
+        // postgres://user:password@…`) with every metric and span, to /metrics and the collector.
+        resourceDetectors: [resources.envDetector, resources.hostDetector, resources.osDetector, processWithoutCommandLine],
+      }),
+  );
   sdk.start();
   if (prometheus && !options.prometheusEmbedded) {
     const where = `${options.prometheusHost ?? '0.0.0.0'}:${options.prometheusPort}`;
