@@ -10,7 +10,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -120,6 +120,22 @@ describe("a commit adding one of the service's own credentials", () => {
 
   it('a file named after the token is refused, naming its name', async () => {
     await expectRefused(await workspace(), { [GITHUB_TOKEN]: 'x\n' }, { label: 'GitHub token', where: 'in the name of ' });
+  });
+
+  it('a directory named after the token, a symlink pointing at it, and the token re-cased are refused', async () => {
+    let made = await workspace();
+    mkdirSync(join(made.ws.dir, `cache-${GITHUB_TOKEN}`));
+    await expectRefused(made, { [`cache-${GITHUB_TOKEN}/x.txt`]: 'x\n' }, { label: 'GitHub token', where: 'in the name of cache-' });
+    made = await workspace();
+    // git stores a symlink's target as its content: an added line without a line break.
+    symlinkSync(`../../${GITHUB_TOKEN}`, join(made.ws.dir, 'link'));
+    await expectRefused(made, {}, { label: 'GitHub token', where: 'link, line 1' });
+    made = await workspace();
+    await expectRefused(
+      made,
+      { 'upper.txt': `TOKEN=${GITHUB_TOKEN.toUpperCase()}\n` },
+      { label: 'GitHub token', where: 'upper.txt, line 1' },
+    );
   });
 
   it('the token in a commit message is masked: the commit is made, the token is not in it', async () => {
