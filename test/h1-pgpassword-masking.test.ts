@@ -67,6 +67,23 @@ describe('PGPASSWORD through the running service', () => {
   });
 });
 
+describe('which PGPASSWORD secretsOf gives', () => {
+  it('the value, unless it is its own user (PGUSER or the database URL’s), as a URL’s password is', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'rmapp-h1-pg-'));
+    const env = { GITHUB_TOKEN: 'ghp_h1PgTest0123456789abcdefABCDEFghijklm', RMAPP_AGENT_COMMAND: 'a', RMAPP_TEST_COMMAND: 'b' };
+    const config = await loadConfig({
+      env: { ...env, DATABASE_URL: 'postgres://app@db/x' },
+      cwd: tmp,
+      requireWebhookSecret: false,
+      serves: false,
+    });
+    expect(secretsOf(config, { PGPASSWORD: PG_PASSWORD })).toContain(PG_PASSWORD);
+    expect(secretsOf(config, { PGPASSWORD: 'app' }), 'the URL’s user').not.toContain('app');
+    expect(secretsOf(config, { PGPASSWORD: 'postgres', PGUSER: 'postgres' }), 'PGUSER').not.toContain('postgres');
+    expect(secretsOf(config, { PGPASSWORD: 'postgres', PGUSER: 'app' }), 'another user’s').toContain('postgres');
+  });
+});
+
 describe("--database-url's password in what the service writes to GitHub", () => {
   it('a comment quoting it is masked when githubRuntime is given the URL (rmapp worker, rmapp run)', async () => {
     const tmp = mkdtempSync(join(tmpdir(), 'rmapp-h1-flag-'));

@@ -15,7 +15,7 @@ import { parseDuration } from '../persistence/retention.ts';
 import { ValidationError, WorkflowError } from '../state_machine/errors.ts';
 import { connectionStringSecrets } from './masking.ts';
 import { isServiceSecret } from './sandbox/env.ts';
-import { isSecretName, variableSecrets } from './secret-variables.ts';
+import { isSecretName, pgPassword, variableSecrets } from './secret-variables.ts';
 import { validPort } from './sandbox/egress-proxy.ts';
 import { didYouMean } from '../state_machine/did-you-mean.ts';
 import { countOf, MAX_COUNT } from './whole-number.ts';
@@ -523,15 +523,16 @@ function secretsOfSettings(settings: SecretSettings, env: NodeJS.ProcessEnv): st
     ...connectionStringSecrets(databaseUrl),
     // What Postgres clients take as the password when the URL has none: the service's database password
     // as much as the URL's (sandbox/env.ts never passes it to the sandbox; the CLI's masker had it, the
-    // service's logs, comments, API, dashboard and inspector did not).
-    env.PGPASSWORD,
+    // service's logs, comments, API, dashboard and inspector did not). Not when it is its own user.
+    pgPassword(env, databaseUrl),
     ...variableSecrets([...names(settings.agent?.env), ...names(settings.sandbox?.env)], env),
   ]);
 }
 
 /**
  * The secret values the masker masks by value: the configuration's credentials, the database password
- * (as written in the URL and decoded, and `PGPASSWORD` from `env`), and of the variables the sandbox passes to the agent or the
+ * (as written in the URL and decoded, and `PGPASSWORD` from `env` unless it is its own user:
+ * secret-variables.ts `pgPassword`), and of the variables the sandbox passes to the agent or the
  * tests (`agent.env`, `sandbox.env`: the agent's API key must not come back in a comment) the values
  * whose names say they are secrets and the credentials of the URLs in any value
  * (secret-variables.ts `variableSecrets`: `MIRROR=https://<token>@…` says nothing in its name).

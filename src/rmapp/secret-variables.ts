@@ -175,3 +175,26 @@ export function variableSecrets(names: readonly string[], env: NodeJS.ProcessEnv
 export function variableNamesIn(...lists: (string | undefined)[]): string[] {
   return lists.flatMap((list) => list?.match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? []);
 }
+
+/**
+ * `PGPASSWORD` of `env` as a secret of the service's (the password Postgres clients take when the
+ * database URL has none), or undefined when it is unset or is the user it goes with — `PGUSER`, or the
+ * user of `databaseUrl` — as a URL's password that is its own user is not taken ({@link urlCredentials}):
+ * a CI's `PGUSER=postgres PGPASSWORD=postgres`, masked by value, would take `postgres` out of every
+ * line the service writes.
+ *
+ * @example
+ * pgPassword({ PGPASSWORD: 's3cret-pw' }, 'postgres://app@db/x'); // 's3cret-pw'
+ * pgPassword({ PGPASSWORD: 'postgres' }, 'postgres://postgres@db/x'); // undefined
+ */
+export function pgPassword(env: NodeJS.ProcessEnv, databaseUrl?: string): string | undefined {
+  const password = env.PGPASSWORD;
+  if (!password) return undefined;
+  let user: string | undefined;
+  try {
+    user = databaseUrl ? decodeOrKeep(new URL(databaseUrl).username) : undefined;
+  } catch {
+    user = undefined;
+  }
+  return password === env.PGUSER || password === user ? undefined : password;
+}

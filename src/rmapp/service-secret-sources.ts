@@ -9,6 +9,7 @@
  */
 import type { RmappConfig, SecretSource } from './config.ts';
 import { connectionStringSecrets } from './masking.ts';
+import { pgPassword } from './secret-variables.ts';
 
 /** What every label of a service credential starts with: the refusal says who holds it and what to do. */
 export const SERVICE_SECRET_LABEL = "the service's own";
@@ -62,7 +63,8 @@ function pemBody(value: string): string | null {
  * holds it, never the value): `github.token`, the App's private key (and its base64 body alone), the
  * webhook secret, the dashboard token, and the database password — of `databaseUrl` (`DATABASE_URL`), of
  * `databaseUrl` given here when the process uses another (`--database-url`), and `PGPASSWORD`, which
- * Postgres clients read when a URL has no password. Values that would refuse ordinary changes are left
+ * Postgres clients read when a URL has no password (unless it is its own user: secret-variables.ts
+ * `pgPassword`). Values that would refuse ordinary changes are left
  * out ({@link refusesCommits}). An App's installation tokens are minted as the service runs: the
  * workspace checks the one its remote uses when it commits (workspace.ts `refuseSecrets`).
  *
@@ -88,7 +90,10 @@ export function serviceSecretSources(config: RmappConfig, env: NodeJS.ProcessEnv
       label: `${SERVICE_SECRET_LABEL} database password (of databaseUrl, DATABASE_URL or --database-url)`,
       secrets: [...connectionStringSecrets(config.databaseUrl), ...connectionStringSecrets(databaseUrl)],
     },
-    { label: `${SERVICE_SECRET_LABEL} database password (PGPASSWORD)`, secrets: [env.PGPASSWORD ?? ''] },
+    {
+      label: `${SERVICE_SECRET_LABEL} database password (PGPASSWORD)`,
+      secrets: [pgPassword(env, databaseUrl ?? config.databaseUrl) ?? ''],
+    },
   ];
   return sources
     .map((s) => ({ label: s.label, secrets: [...new Set(s.secrets.filter(refusesCommits))] }))
