@@ -38,7 +38,8 @@ export interface TestDatabaseOptions {
  * several people sharing one server each keep to a prefix of their own).
  */
 export async function createTestDatabase(options: string | TestDatabaseOptions = {}): Promise<TestDatabase> {
-  const { prefix = process.env.RMAPP_TEST_DB_PREFIX ?? 'rmapp_test', empty = false } = typeof options === 'string' ? { prefix: options } : options;
+  const { prefix = process.env.RMAPP_TEST_DB_PREFIX ?? 'rmapp_test', empty = false } =
+    typeof options === 'string' ? { prefix: options } : options;
   const template = empty ? undefined : process.env[TEMPLATE_ENV];
   const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {}, fetch_types: false });
   const name = `${prefix}_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
