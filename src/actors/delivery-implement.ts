@@ -79,5 +79,17 @@ export async function implementIssue(
     const now = await otherRun();
     if (now) return busy(now);
   }
+  // A label taken off between the read above and the start: its removal, delivered meanwhile, found no
+  // run yet and was dropped. Read once more now that the run is stored: a removal made after this read
+  // is delivered after it too, and then finds the run to stop (delivery-stop.ts `stopRuns`) — one of
+  // the two always sees the other. A re-execution of this step reads again as well, and a cancel of a
+  // run cancelled already changes nothing.
+  if (e.event === 'issues' && e.label && runId === own) {
+    const { data: issue } = await deps.github.issues.get({ ...repoOf(e), issue_number: e.number });
+    if (labelRemoved(issue, e.label)) {
+      await executor.cancel(own, `label ${e.label} was removed while its run was starting`);
+      return { action: 'cancelled', runId: own, message: `label ${e.label} was removed while its run was starting: cancelled it` };
+    }
+  }
   return { action: 'started', runId, message: `started ${intent.template} as ${runId}` };
 }
