@@ -10,7 +10,7 @@ import { appendSignal } from '../src/persistence/inbox.ts';
 import { saveArtifact } from '../src/persistence/artifacts.ts';
 import { compactHistory, pruneRuns } from '../src/persistence/retention.ts';
 import { commitRunWrites, type RunWrite } from '../src/persistence/commits.ts';
-import { openDatabase, type Database } from '../src/persistence/database.ts';
+import { openDatabase, type Database, type QueryOptions } from '../src/persistence/database.ts';
 import { migrate } from '../src/persistence/migrate.ts';
 import { insertRun, markUnregisteredVersions } from '../src/persistence/runs.ts';
 import { runWrite } from './helpers/run-write.ts';
@@ -251,14 +251,17 @@ it('a prune leaves out the runs being compacted and deletes the rest in the same
   let late = 0;
   const lateSaves: Database = new Proxy(claimer, {
     get(target, prop, receiver) {
-      if (prop !== 'query') return Reflect.get(target, prop, receiver) as unknown;
-      return async (text: string, params?: unknown[]) => {
-        const rows = await target.query(text, params);
-        // A step's save that read its run before this batch committed lands after the batch's delete.
-        const deleted = /with candidates as/.test(text) ? (rows[0] as { ids: string[] }).ids : [];
-        for (const id of deleted) late += (await saveArtifactUnchecked(retention, id)) ? 1 : 0;
-        return rows;
-      };
+      if (prop !== 'query' && prop !== 'script') return Reflect.get(target, prop, receiver) as unknown;
+      // The batch's lock and delete are a script (retention.ts `lockAndDeleteBatch`), its scan a query.
+      if (prop === 'script')
+        return async (statements: string[], options?: QueryOptions) => {
+          const rows = await target.script(statements, options);
+          // A step's save that read its run before this batch committed lands after the batch's delete.
+          const deleted = (rows[0] as { ids: string[] } | undefined)?.ids ?? [];
+          for (const id of deleted) late += (await saveArtifactUnchecked(retention, id)) ? 1 : 0;
+          return rows;
+        };
+      return (text: string, params?: unknown[]) => target.query(text, params);
     },
   });
   const result = await rawTransaction(testDb.url, async (tx) => {

@@ -14,6 +14,7 @@ import {
   HISTORY_COMPACTED,
   parseDuration,
   pruneRuns,
+  type PruneStore,
   type RetentionPolicy,
 } from '../src/persistence/retention.ts';
 import { startRetentionJob } from '../src/persistence/retention-job.ts';
@@ -635,12 +636,16 @@ describe('retention job scheduling', () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
     let calls = 0;
-    const db: Queryable = {
+    const db: PruneStore = {
       async query<T>(text: string): Promise<T[]> {
         calls++;
         if (calls === 1) await gate;
-        if (text.includes('group by run_id')) return [];
+        // The prune's scan, and the compaction's list of long histories, find nothing.
+        if (text.includes('group by run_id') || text.startsWith('select r.id from rmapp_runs')) return [];
         return [{ runs: 0, history_rows: 0, signals: 0, artifacts: 0, by_status: {} }] as T[];
+      },
+      async script<T>(): Promise<T[]> {
+        return [{ runs: 0, history_rows: 0, signals: 0, artifacts: 0, by_status: {}, skipped: [], ids: [] }] as T[];
       },
     };
     return { db, release, calls: () => calls };
@@ -675,8 +680,12 @@ describe('retention job scheduling', () => {
     vi.useFakeTimers();
     const errors: unknown[] = [];
     let calls = 0;
-    const db: Queryable = {
+    const db: PruneStore = {
       async query() {
+        calls++;
+        throw new Error(`connection refused #${calls}`);
+      },
+      async script() {
         calls++;
         throw new Error(`connection refused #${calls}`);
       },
@@ -694,8 +703,11 @@ describe('retention job scheduling', () => {
     vi.useFakeTimers();
     const lines: string[] = [];
     const logger = { error: (_fields: unknown, message?: string) => void lines.push(String(message)), warn: () => {} };
-    const db: Queryable = {
+    const db: PruneStore = {
       async query() {
+        throw new Error('boom\nwith a second line');
+      },
+      async script() {
         throw new Error('boom\nwith a second line');
       },
     };

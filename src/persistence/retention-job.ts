@@ -5,7 +5,7 @@
 import type { Queryable } from './database.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { countsByFinalStatus } from './run-status.ts';
-import { compactLongHistories, pruneRuns, type HistoryBound, type PruneResult, type RetentionPolicy } from './retention.ts';
+import { compactLongHistories, pruneRuns, type HistoryBound, type PruneResult, type PruneStore, type RetentionPolicy } from './retention.ts';
 
 /** Options of {@link startRetentionJob}. */
 export interface RetentionJobOptions {
@@ -53,7 +53,7 @@ const logTo = (logger: Logger) => (err: unknown) => {
  * retries); a pruning failure does not prevent compaction. The timer is `unref`'d: the job alone
  * does not keep the process alive.
  */
-export function startRetentionJob(db: Queryable, options: RetentionJobOptions): RetentionJob {
+export function startRetentionJob(db: Queryable & PruneStore, options: RetentionJobOptions): RetentionJob {
   const { intervalMs } = options;
   if (!Number.isFinite(intervalMs) || intervalMs <= 0) throw new Error(`intervalMs must be a positive number (got ${intervalMs}).`);
   if (options.history.maxRows <= options.history.keepLast) {

@@ -4,7 +4,7 @@
  * histories are folded into one summary row. Both work in small statements that only lock rows nobody
  * else writes (finished runs, and history rows below a cutoff), so workers never wait on them.
  */
-import type { Queryable } from './database.ts';
+import { sqlLiteral, type Database, type Queryable } from './database.ts';
 import { countsByFinalStatus, FINAL_STATUSES } from './run-status.ts';
 import { historyEventsSql } from './history-codec.ts';
 
@@ -151,33 +151,86 @@ const noKeptChild = (a: string, s: string, f: string, c: string) =>
 const compactLockKey = (runId: string) => `hashtextextended('rmapp.history:' || ${runId}, 0)`;
 
 /**
- * One batch of one status ($1; $2 its cutoff; $3, $4, $5 the cutoffs of all three statuses; $6 the
- * batch size; $7 ids to leave out): lock the oldest deletable runs in `(status, created_at)` index
- * order, skipping rows another transaction holds (a worker finishing, an operator retrying), then
- * delete exactly those runs with their history and inbox rows. Active runs are never selected, so never locked. A run
- * being compacted is skipped too ({@link compactLockKey}), for a later batch.
+ * The candidates of one batch of one status ($1; $2 its cutoff; $3, $4, $5 the cutoffs of all three
+ * statuses; $6 the batch size; $7 ids to leave out): the oldest deletable runs in `(status, created_at)`
+ * index order, read without a lock. What this scan read is only a proposal: {@link lockAndDeleteBatch}
+ * locks them and checks them again after its lock ({@link deleteLocked}).
  */
-const DELETE_BATCH = `with candidates as (
-    select r.id from rmapp_runs r
+const SCAN_BATCH = `select r.id from rmapp_runs r
     where r.status = $1 and r.created_at < $2::timestamptz and r.finished_at < $2::timestamptz
       and ${parentGone('r')} and ${noKeptChild('r', '$3', '$4', '$5')}
       and not (r.id = any($7::text[]))
     order by r.created_at
-    limit $6
+    limit $6`;
+
+/** The transaction-local setting that hands the runs the first statement locked to the second. */
+const BATCH_SETTING = 'rmapp.prune_batch';
+
+/**
+ * First statement of a batch: lock the scanned runs still of the batch's status ({@link SCAN_BATCH}),
+ * skipping rows another transaction holds (a worker finishing, an operator retrying, a start inserting
+ * a child under one, runs.ts `PARENT_LOCK`), in `created_at` order, then the compaction lock of each
+ * ({@link compactLockKey}; a run being compacted is skipped too, for a later batch). What it locked and
+ * what it skipped are handed to {@link deleteLocked} in a transaction-local setting.
+ */
+const lockBatch = (ids: string[], status: string) => `with candidates as (
+    select r.id from rmapp_runs r
+    where r.id = any(${textArray(ids)}) and r.status = ${sqlLiteral(status)}
+    order by r.created_at
     for update of r skip locked),
-  c as materialized (select id from candidates where pg_try_advisory_xact_lock(${compactLockKey('id')})),
+  c as materialized (select id from candidates where pg_try_advisory_xact_lock(${compactLockKey('id')}))
+  select set_config('${BATCH_SETTING}', jsonb_build_object(
+    'locked', (select coalesce(jsonb_agg(id), '[]'::jsonb) from c),
+    'skipped', (select coalesce(jsonb_agg(id), '[]'::jsonb) from candidates where id not in (select id from c)))::text, true)`;
+
+/**
+ * Second statement of a batch, under a snapshot taken after the first one's locks: delete those of the
+ * locked runs that may still go, with their history, inbox and artifact rows. The scan read the runs as
+ * they were before its lock: a child a start inserted under a parent (engine.ts `start`, whose insert
+ * locks the parent only until it commits) after the scan and committed before the lock was not seen,
+ * and the parent was deleted under the new child. The check again here sees every child committed
+ * before the lock; a start after it waits for this transaction (the parent's `for key share` against
+ * this `for update`) and then finds its parent gone.
+ */
+const deleteLocked = (s: string, f: string, c: string) => `with locked as (
+    select jsonb_array_elements_text(current_setting('${BATCH_SETTING}')::jsonb->'locked') as id),
+  c as materialized (
+    select r.id from rmapp_runs r
+    where r.id in (select id from locked) and ${parentGone('r')} and ${noKeptChild('r', s, f, c)}),
   h as (delete from rmapp_run_history h where h.run_id in (select id from c) returning 1),
   s as (delete from rmapp_run_inbox i where i.run_id in (select id from c) returning 1),
   a as (delete from rmapp_run_artifacts x where x.run_id in (select id from c) returning 1),
   d as (delete from rmapp_runs r where r.id in (select id from c) returning r.id, r.status)
   select
-    (select coalesce(jsonb_agg(id), '[]'::jsonb) from candidates where id not in (select id from c)) as skipped,
+    current_setting('${BATCH_SETTING}')::jsonb->'skipped' as skipped,
     (select coalesce(jsonb_agg(id), '[]'::jsonb) from d) as ids,
     (select count(*) from d)::float8 as runs,
     (select count(*) from h)::float8 as history_rows,
     (select count(*) from s)::float8 as signals,
     (select count(*) from a)::float8 as artifacts,
     (select coalesce(jsonb_object_agg(status, n), '{}'::jsonb) from (select status, count(*)::float8 as n from d group by status) g) as by_status`;
+
+/** A text array literal of `ids` (a script binds no parameters). */
+function textArray(ids: readonly string[]): string {
+  return `array[${ids.map(sqlLiteral).join(', ')}]::text[]`;
+}
+
+/** A cutoff as a literal for a script: null keeps forever. */
+function cutoffLiteral(cutoff: string | null | undefined): string {
+  return cutoff == null ? 'null' : sqlLiteral(cutoff);
+}
+
+/**
+ * Locks and deletes one batch of scanned runs ({@link SCAN_BATCH}): two statements in one transaction
+ * (one round trip), so that the check made again ({@link deleteLocked}) reads the runs after the lock.
+ */
+async function lockAndDeleteBatch(db: PruneStore, ids: string[], status: string, all: (string | null)[]): Promise<BatchRow | undefined> {
+  const [s, f, c] = all.map(cutoffLiteral) as [string, string, string];
+  return (await db.script<BatchRow>([lockBatch(ids, status), deleteLocked(s, f, c)], SWEEP_TIMEOUT))[0];
+}
+
+/** What {@link pruneRuns} needs of the store: its statements, and scripts run as one transaction. */
+export type PruneStore = Pick<Database, 'query' | 'script'>;
 
 /**
  * What the batches would delete in total: the deletable runs whose parent is gone and, top-down,
@@ -230,7 +283,7 @@ interface CountsRow {
  * While a dashboard's live stream watches run changes, each batch's deleted runs are announced to it by
  * migration 0018's trigger (src/rmapp/server/stream.ts), so it stops showing them.
  */
-export async function pruneRuns(db: Queryable, policy: RetentionPolicy, options: PruneOptions = {}): Promise<PruneResult> {
+export async function pruneRuns(db: PruneStore, policy: RetentionPolicy, options: PruneOptions = {}): Promise<PruneResult> {
   const batchSize = options.batchSize ?? 500;
   if (!Number.isInteger(batchSize) || batchSize <= 0) throw new Error(`batchSize must be a positive integer (got ${batchSize}).`);
   const all = cutoffs(policy, options.now ?? new Date());
@@ -260,7 +313,14 @@ export async function pruneRuns(db: Queryable, policy: RetentionPolicy, options:
       // Runs a compaction holds, left out of the next batches of this call (a later call takes them).
       const skipped: string[] = [];
       while (!options.signal?.aborted) {
-        const row = (await db.query<BatchRow>(DELETE_BATCH, [status, cutoff, ...all, batchSize, skipped], SWEEP_TIMEOUT))[0];
+        const scanned = await db.query<{ id: string }>(SCAN_BATCH, [status, cutoff, ...all, batchSize, skipped], SWEEP_TIMEOUT);
+        if (!scanned.length) break;
+        const row = await lockAndDeleteBatch(
+          db,
+          scanned.map((r) => r.id),
+          status,
+          all,
+        );
         const deleted = add(row);
         const held = typeof row?.skipped === 'string' ? (JSON.parse(row.skipped) as string[]) : (row?.skipped ?? []);
         skipped.push(...held);
@@ -277,8 +337,10 @@ export async function pruneRuns(db: Queryable, policy: RetentionPolicy, options:
           );
           total.artifacts += Number(late[0]?.n ?? 0);
         }
-        // A full batch, counting the runs skipped (each is left out from now on): more may be left.
-        if (deleted + held.length < batchSize) break;
+        // A full scan: more may be left. Runs the scan found and the batch did not delete — held by
+        // another transaction, or kept after all (a child came) — are not found by the next scan unless
+        // they may go then; the compacted ones are left out of it (`skipped`).
+        if (scanned.length < batchSize || (deleted === 0 && held.length === 0)) break;
       }
     }
   }

@@ -180,10 +180,9 @@ export async function insertRun(db: Queryable, run: NewRun): Promise<InsertedRun
  * which retention must keep while the run is unfinished (an adversarial pass). Locked, it cannot be
  * deleted until the insert commits: a prune skips it (`skip locked`), and one that deleted it first is
  * waited for, after which the parent is not found and nothing is inserted ({@link PARENT_FOUND}). The
- * lock takes nothing from the parent's own writes (commits and renewals change no key). What it cannot
- * close: a prune statement that began before the insert and reaches the parent only after the insert
- * committed reads the runs as they were when it began (no new run under the parent) and deletes it — a
- * window of one batch statement's scan, against the round trips and the first macrostep before.
+ * lock takes nothing from the parent's own writes (commits and renewals change no key). A prune whose
+ * scan read the runs before the insert and locks the parent after it committed checks its locked runs
+ * again under a later snapshot, which sees the new child (retention.ts `deleteLocked`).
  */
 const PARENT_LOCK = `parent as materialized (select id from rmapp_runs where id = $6::text for key share)`;
 /** The insert's condition: no parent named, or the one named is there ({@link PARENT_LOCK}). */
