@@ -35,7 +35,7 @@ export {
   type SignalDefaults,
 } from './state_machine/definition.ts';
 export { checkRunVersions, type RunVersionVerdict, type RegisteredDefinitions, type VersionCheck } from './state_machine/version-check.ts';
-export { step, type StepContext, type StepOptions, type StepFunction } from './state_machine/step.ts';
+export { step, type StepContext, type SaveArtifactOptions, type StepOptions, type StepFunction } from './state_machine/step.ts';
 export { StepFailedError } from './state_machine/step-execution.ts';
 export {
   WorkflowError,

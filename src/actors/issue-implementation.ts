@@ -29,6 +29,7 @@ import { step } from '../state_machine/step.ts';
 import { WorkflowError } from '../state_machine/errors.ts';
 import type { CreatePrInput, ImplementInput, ImplementOutcome, IssueImplementationSteps } from '../machines/issue-implementation.ts';
 import { issueBranch } from '../machines/issue-branch.ts';
+import { BRANCH_PUSHES, pushRecorded, type PushContext } from './branch-push.ts';
 
 export interface IssueImplementationDeps {
   github: GitHubOctokit;
@@ -42,11 +43,8 @@ export interface IssueImplementationDeps {
   botName?: string;
 }
 
-/**
- * The artifact holding the commits an issue run pushed to its branch (recorded before each push): the
- * run's own evidence that an existing `rmapp/issue-<n>` is the one it made (github/issue-branch-owner.ts).
- */
-export const BRANCH_PUSHES = 'branch-pushes';
+/** The artifact of an issue run's pushes, recorded before each (branch-push.ts). */
+export { BRANCH_PUSHES } from './branch-push.ts';
 
 /** The marker the implementing prompt carries when a test run failed before. */
 export const PREVIOUS_FAILURE_HEADING = 'Previous test run failed';
@@ -137,23 +135,10 @@ export function issueImplementationSteps(deps: IssueImplementationDeps): IssueIm
     return ws;
   };
   /**
-   * Pushes the run's branch, having first recorded the commit pushed among the run's own records (the
-   * artifact {@link BRANCH_PUSHES}): a run resumed after the push — in a fresh clone on another worker,
-   * before its pull request was opened — proves the branch is the one it made by that commit.
+   * Pushes the run's branch, having first recorded the commit pushed among the run's own records, fenced
+   * by the run's lease: a worker that lost the run pushes nothing (branch-push.ts).
    */
-  const pushOwn = async (
-    ctx: {
-      signal: AbortSignal;
-      getArtifact: <T>(name: string) => Promise<T | undefined>;
-      saveArtifact: (name: string, value: unknown) => Promise<void>;
-    },
-    ws: Workspace,
-  ): Promise<void> => {
-    const sha = await deps.workspaces.head(ws, ctx.signal);
-    const pushed = (await ctx.getArtifact<string[]>(BRANCH_PUSHES)) ?? [];
-    if (sha && !pushed.includes(sha)) await ctx.saveArtifact(BRANCH_PUSHES, [...pushed, sha].slice(-100));
-    await deps.workspaces.push(ws, ctx.signal);
-  };
+  const pushOwn = (ctx: PushContext, ws: Workspace): Promise<void> => pushRecorded(ctx, deps.workspaces, ws);
   /** Before a pull request is opened or updated from the branch: one someone else opened from it is not taken over. */
   const refuseForeignPulls = (input: CreatePrInput, signal: AbortSignal) =>
     checkIssueBranch(gh(signal), { owner: input.owner, repo: input.repo, branch: input.branch, bot: deps.botName ?? 'rmapp' }, true);

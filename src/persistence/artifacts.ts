@@ -11,16 +11,34 @@ export const ARTIFACT_CHANGED_CHANNEL = 'rmapp_artifact_changed';
  * Stores (or replaces) an artifact; `json` is the value already serialized, `bytes` its size. The
  * notification is sent by the same statement, so it is delivered when (and only if) the write commits.
  * False when the run does not exist (it was pruned): nothing is stored.
+ *
+ * With `fence`, stored only while that session holds the run — (run id, lease owner, lease epoch),
+ * matched in SQL as a commit of the run is (commits.ts), on a running run whose lease has not expired
+ * by the database's clock — and false otherwise: the record that guards an effect outside the database
+ * (a git push, whose `branch-pushes` record says the branch is the run's; actors/branch-push.ts) is
+ * refused to a session that lost the run, which then must not make the effect. Without it, a worker
+ * paused past its lease (a GC pause, a stopped process) while another took the run over rewrote the
+ * record the new owner relies on, and pushed.
  */
-export async function saveArtifact(db: Queryable, runId: string, name: string, json: string, bytes: number): Promise<boolean> {
+export async function saveArtifact(
+  db: Queryable,
+  runId: string,
+  name: string,
+  json: string,
+  bytes: number,
+  fence?: { owner: string; epoch: number },
+): Promise<boolean> {
   // Only for a run that exists: a step that went on after its run was cancelled and pruned left an
   // artifact no prune removed, which a later run under the same id listed as its own. Read without a
   // lock: a row lock here (`for key share`) joined the lease renewals' and compactions' locks of the
   // run's row into one shared lock, and those then deadlocked (40P01). A save that reads the run just
   // before a prune of it commits may land after the prune's delete: the prune deletes the artifacts of
   // the runs it deleted once more after its batch (retention.ts `pruneRuns`).
+  const fenced = fence
+    ? ` and lease_owner = $5 and lease_epoch = $6 and status = 'running' and lease_expires_at > clock_timestamp()`
+    : '';
   const rows = await db.query<{ saved: number }>(
-    `with run as materialized (select id from rmapp_runs where id = $1),
+    `with run as materialized (select id from rmapp_runs where id = $1${fenced}),
      saved as (
        insert into rmapp_run_artifacts (run_id, name, value, bytes) select run.id, $2, $3::jsonb, $4 from run
        on conflict (run_id, name) do update set value = excluded.value, bytes = excluded.bytes, created_at = now()
@@ -28,7 +46,7 @@ export async function saveArtifact(db: Queryable, runId: string, name: string, j
      ),
      notified as (select pg_notify('${ARTIFACT_CHANGED_CHANNEL}', left($1 || ' ' || $2, 7000)) from saved)
      select (select count(*) from notified)::int as saved`,
-    [runId, name, json, bytes],
+    fence ? [runId, name, json, bytes, fence.owner, fence.epoch] : [runId, name, json, bytes],
   );
   return Number(rows[0]?.saved ?? 0) > 0;
 }

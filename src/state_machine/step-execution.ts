@@ -22,6 +22,8 @@ import type { StepRecord } from './step-record.ts';
 /** The session surface a step uses. */
 export interface StepSession {
   readonly runId: string;
+  /** The lease epoch the session holds the run at (with the host's owner, the fence of its writes). */
+  readonly epoch: number;
   readonly definition: { readonly name: string; readonly version: string };
   /** Context of the run segment's span: step spans are its children. */
   readonly traceContext: Context;
@@ -38,6 +40,8 @@ export interface StepSession {
   readonly hostRef: SessionHost;
   record(entry: HistoryEntry): void;
   persisted(signal?: AbortSignal): Promise<void>;
+  /** The run is no longer held (a fenced write matched nothing): stop at once and write nothing more. */
+  lose(reason: 'fence'): void;
   /** False (and the session stops) when the run is no longer held; confirms an untrusted lease first. */
   ownsRun(): boolean | Promise<boolean>;
   /** Steps whose work is running now: the work a lease that cannot be trusted must stop. */
@@ -369,7 +373,7 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
         });
         host.events.emit('progress', { runId: session.runId, path, message, data });
       },
-      saveArtifact: async (name, value) => {
+      saveArtifact: async (name, value, options) => {
         // Not refused once the execution is stopped: a cancelled agent's last transcript is saved after
         // its abort. Refused once the run is gone (pruned): persistence/artifacts.ts.
         checkText('The artifact name', name, MAX_KEY_BYTES);
@@ -402,6 +406,15 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
             bytes,
             host.limits.artifactBytes,
             'Store less, or raise the limit.',
+          );
+        }
+        if (options?.fenced) {
+          if (await saveArtifact(host.db, session.runId, name, json, bytes, { owner: host.owner, epoch: session.epoch })) return;
+          // The session lost the run (or its lease ran out): the effect this record guards must not happen.
+          session.lose('fence');
+          throw new WorkflowError(
+            `Artifact "${name}" was not saved: this worker (${host.owner}) no longer holds run ${session.runId} at lease epoch ${session.epoch} (its lease expired or another worker took the run over), so the step stops here.`,
+            { code: 'RUN_LEFT', category: 'cancelled', details: { runId: session.runId, owner: host.owner, epoch: session.epoch } },
           );
         }
         if (!(await saveArtifact(host.db, session.runId, name, json, bytes))) throw new RunNotFoundError(session.runId);

@@ -33,10 +33,24 @@ export interface StepContext<TInput> {
   /**
    * Stores a value (any JSON; text as a string) under `name` for this run, outside the snapshot:
    * plans, test output, anything large. Overwrites on a retry. Fails over `limits.artifactBytes`.
+   * With `{ fenced: true }`, see {@link SaveArtifactOptions.fenced}.
    */
-  saveArtifact(name: string, value: unknown): Promise<void>;
+  saveArtifact(name: string, value: unknown, options?: SaveArtifactOptions): Promise<void>;
   /** Reads an artifact of this run (also an offloaded step output: pass the ref's `$artifact`). */
   getArtifact<T = unknown>(name: string): Promise<T | undefined>;
+}
+
+/** Options of {@link StepContext.saveArtifact}. */
+export interface SaveArtifactOptions {
+  /**
+   * Save only while this step's worker still holds the run (the session's lease owner and epoch,
+   * matched in SQL as the engine's commits are, and a lease not yet expired); otherwise nothing is
+   * saved, the run is stopped on this worker and the call rejects (`RUN_LEFT`). For the record that
+   * guards an effect outside the database, made just after it: a worker paused past its lease while
+   * another took the run over is refused the record and must not make the effect (DESIGN.md,
+   * "Ownership"). A step that goes on after its own abort (an agent's last transcript) saves unfenced.
+   */
+  fenced?: boolean | undefined;
 }
 
 /** Per-step options. */
