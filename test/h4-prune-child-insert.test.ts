@@ -12,7 +12,7 @@ import { migrate } from '../src/persistence/migrate.ts';
 import { pruneRuns } from '../src/persistence/retention.ts';
 import { cleanupsAfterAll } from './helpers/cleanups.ts';
 import { hookedStore } from './helpers/hooked-store.ts';
-import { createTestDatabase } from './helpers/postgres.ts';
+import { createTestDatabase, rawTransaction } from './helpers/postgres.ts';
 import { poisonedByBoom } from './helpers/workflows.ts';
 
 const workflow = poisonedByBoom('h4.parent');
@@ -68,4 +68,28 @@ it('a child started between the prune scan and its lock keeps its parent, a mont
   await db.query(`update rmapp_runs set created_at = now() - interval '30 days', finished_at = now() - interval '30 days'`);
   expect((await pruneRuns(db, POLICY)).runs, 'runs deleted once the child ended a month ago').toBe(2);
   expect(await db.query(`select id from rmapp_runs`)).toEqual([]);
+}, 60_000);
+
+it('runs another transaction holds (another prune\'s batch) do not stop a prune: it moves past them and deletes the rest in the same call', async () => {
+  const testDb = await createTestDatabase();
+  cleanups.push(() => testDb.drop());
+  const db: Database = await openDatabase({ url: testDb.url });
+  cleanups.push(() => db.close());
+  await migrate(db);
+  const ids = ['old-0', 'old-1', 'old-2', 'old-3', 'old-4'];
+  for (const [i, id] of ids.entries()) {
+    await db.query(
+      `insert into rmapp_runs (id, workflow, workflow_version, status, created_at, finished_at)
+       values ($1, 'w', 'v', 'succeeded', now() - interval '30 days' + $2 * interval '1 second', now() - interval '29 days')`,
+      [id, i],
+    );
+  }
+  // The two oldest, a full batch of two, locked as another prune's batch locks them.
+  const pruned = await rawTransaction(testDb.url, async (tx) => {
+    await tx.query(`select id from rmapp_runs where id in ('old-0', 'old-1') for update`);
+    return pruneRuns(db, POLICY, { batchSize: 2 });
+  });
+  expect(pruned.runs, 'runs deleted while the two oldest were held').toBe(3);
+  const left = await db.query<{ id: string }>(`select id from rmapp_runs order by id`);
+  expect(left.map((r) => r.id), 'runs left').toEqual(['old-0', 'old-1']);
 }, 60_000);

@@ -645,7 +645,7 @@ describe('retention job scheduling', () => {
         return [{ runs: 0, history_rows: 0, signals: 0, artifacts: 0, by_status: {} }] as T[];
       },
       async script<T>(): Promise<T[]> {
-        return [{ runs: 0, history_rows: 0, signals: 0, artifacts: 0, by_status: {}, skipped: [], ids: [] }] as T[];
+        return [{ runs: 0, history_rows: 0, signals: 0, artifacts: 0, by_status: {}, ids: [] }] as T[];
       },
     };
     return { db, release, calls: () => calls };

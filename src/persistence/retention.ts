@@ -170,8 +170,8 @@ const BATCH_SETTING = 'rmapp.prune_batch';
  * First statement of a batch: lock the scanned runs still of the batch's status ({@link SCAN_BATCH}),
  * skipping rows another transaction holds (a worker finishing, an operator retrying, a start inserting
  * a child under one, runs.ts `PARENT_LOCK`), in `created_at` order, then the compaction lock of each
- * ({@link compactLockKey}; a run being compacted is skipped too, for a later batch). What it locked and
- * what it skipped are handed to {@link deleteLocked} in a transaction-local setting.
+ * ({@link compactLockKey}; a run being compacted is skipped too, for a later batch). What it locked is
+ * handed to {@link deleteLocked} in a transaction-local setting.
  */
 const lockBatch = (ids: string[], status: string) => `with candidates as (
     select r.id from rmapp_runs r
@@ -179,9 +179,7 @@ const lockBatch = (ids: string[], status: string) => `with candidates as (
     order by r.created_at
     for update of r skip locked),
   c as materialized (select id from candidates where pg_try_advisory_xact_lock(${compactLockKey('id')}))
-  select set_config('${BATCH_SETTING}', jsonb_build_object(
-    'locked', (select coalesce(jsonb_agg(id), '[]'::jsonb) from c),
-    'skipped', (select coalesce(jsonb_agg(id), '[]'::jsonb) from candidates where id not in (select id from c)))::text, true)`;
+  select set_config('${BATCH_SETTING}', jsonb_build_object('locked', (select coalesce(jsonb_agg(id), '[]'::jsonb) from c))::text, true)`;
 
 /**
  * Second statement of a batch, under a snapshot taken after the first one's locks: delete those of the
@@ -202,7 +200,6 @@ const deleteLocked = (s: string, f: string, c: string) => `with locked as (
   a as (delete from rmapp_run_artifacts x where x.run_id in (select id from c) returning 1),
   d as (delete from rmapp_runs r where r.id in (select id from c) returning r.id, r.status)
   select
-    current_setting('${BATCH_SETTING}')::jsonb->'skipped' as skipped,
     (select coalesce(jsonb_agg(id), '[]'::jsonb) from d) as ids,
     (select count(*) from d)::float8 as runs,
     (select count(*) from h)::float8 as history_rows,
@@ -250,8 +247,6 @@ const DRY_RUN = `with recursive ok(id, status) as (
     (select coalesce(jsonb_object_agg(status, n), '{}'::jsonb) from (select status, count(*)::float8 as n from ok group by status) g) as by_status`;
 
 interface BatchRow extends CountsRow {
-  /** Ids of the candidates skipped because a compaction held them (jsonb, or its text). */
-  skipped: string[] | string;
   /** Ids of the runs the batch deleted (jsonb; a string from drivers that do not parse it). */
   ids: string[] | string;
 }
@@ -310,7 +305,9 @@ export async function pruneRuns(db: PruneStore, policy: RetentionPolicy, options
     for (const [i, status] of FINAL_STATUSES.entries()) {
       const cutoff = all[i];
       if (cutoff === null || cutoff === undefined) continue;
-      // Runs a compaction holds, left out of the next batches of this call (a later call takes them).
+      // Runs a batch found and did not delete — a compaction held them, another transaction held their
+      // row (another prune's batch, a worker finishing), or a child came after the scan — left out of
+      // the next batches of this call (a later call takes them), so that its scans move on past them.
       const skipped: string[] = [];
       while (!options.signal?.aborted) {
         const scanned = await db.query<{ id: string }>(SCAN_BATCH, [status, cutoff, ...all, batchSize, skipped], SWEEP_TIMEOUT);
@@ -322,13 +319,13 @@ export async function pruneRuns(db: PruneStore, policy: RetentionPolicy, options
           all,
         );
         const deleted = add(row);
-        const held = typeof row?.skipped === 'string' ? (JSON.parse(row.skipped) as string[]) : (row?.skipped ?? []);
-        skipped.push(...held);
+        const ids = typeof row?.ids === 'string' ? (JSON.parse(row.ids) as string[]) : (row?.ids ?? []);
+        const gone = new Set(ids);
+        skipped.push(...scanned.map((r) => r.id).filter((id) => !gone.has(id)));
         if (deleted > 0) {
           progress = true;
           // An artifact a step saved while this batch deleted its run (the save read the run before the
           // batch committed) landed after the batch's delete: removed now (persistence/artifacts.ts).
-          const ids = typeof row?.ids === 'string' ? (JSON.parse(row.ids) as string[]) : (row?.ids ?? []);
           const late = await db.query<{ n: number }>(
             `with x as (delete from rmapp_run_artifacts a where a.run_id = any($1::text[])
                and not exists (select 1 from rmapp_runs r where r.id = a.run_id) returning 1)
@@ -337,10 +334,8 @@ export async function pruneRuns(db: PruneStore, policy: RetentionPolicy, options
           );
           total.artifacts += Number(late[0]?.n ?? 0);
         }
-        // A full scan: more may be left. Runs the scan found and the batch did not delete — held by
-        // another transaction, or kept after all (a child came) — are not found by the next scan unless
-        // they may go then; the compacted ones are left out of it (`skipped`).
-        if (scanned.length < batchSize || (deleted === 0 && held.length === 0)) break;
+        // A full scan: more may be left (every run it found is now deleted or left out).
+        if (scanned.length < batchSize) break;
       }
     }
   }
