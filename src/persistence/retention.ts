@@ -262,10 +262,11 @@ interface CountsRow {
 /**
  * Deletes finished runs older than the policy's age for their status, with their history and inbox
  * rows, so the tables of a long-lived deployment stop growing. Works in batches of at most
- * `batchSize` runs of one status, one statement (one transaction) each, oldest first, until a round
- * over the three statuses deletes nothing: candidates are locked with `FOR UPDATE SKIP LOCKED`, so a
- * run someone is touching is left for the next call rather than waited on, and pending, running and
- * waiting runs are never selected.
+ * `batchSize` runs of one status, oldest first, until a round over the three statuses deletes nothing.
+ * Each batch is a scan ({@link SCAN_BATCH}) and then one transaction that locks what it found with
+ * `FOR UPDATE SKIP LOCKED` and deletes those that may still go, checked again after the lock
+ * ({@link deleteLocked}): a run someone is touching is left for the next call rather than waited on,
+ * and pending, running and waiting runs are never selected.
  *
  * Trees (`parent_run_id`) go top-down: a run is deleted only once its parent is gone, so the child of
  * a kept parent is kept; and a parent is kept while one of its children is kept (active or too
