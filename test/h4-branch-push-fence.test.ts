@@ -133,8 +133,7 @@ it('a worker that lost the run while held before its push, woken before the new 
     held = true;
     // A's lease runs out by the database's clock; only then may B take the run.
     await until(
-      async () =>
-        (await db.query(`select 1 from rmapp_runs where id = $1 and lease_expires_at < now()`, [id])).length > 0,
+      async () => (await db.query(`select 1 from rmapp_runs where id = $1 and lease_expires_at < now()`, [id])).length > 0,
       20_000,
       "A's lease to expire",
     );

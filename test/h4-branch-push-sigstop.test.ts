@@ -78,7 +78,10 @@ it('a worker stopped past its lease and woken before the new owner pushes neithe
       `select lease_owner, lease_epoch from rmapp_runs where id = $1`,
       [id],
     );
-    expect(epochs.map((e) => [e.lease_owner.split(':')[0], e.lease_epoch]), 'who holds the run when A wakes').toEqual([['h4-b', 2]]);
+    expect(
+      epochs.map((e) => [e.lease_owner.split(':')[0], e.lease_epoch]),
+      'who holds the run when A wakes',
+    ).toEqual([['h4-b', 2]]);
 
     // A wakes, and goes on to its push before B pushes.
     process.kill(pidA, 'SIGCONT');

@@ -41,15 +41,12 @@ it('a child started between the prune scan and its lock keeps its parent, a mont
   cleanups.push(() => starter.stop());
   const scans: string[][] = [];
   let childId: string | null = null;
-  const pruner = hookedStore(
-    db,
-    async (sql) => {
-      // The batch's lock and delete (one script), sent after its scan answered: the start goes first.
-      if (!sql.includes("set_config('rmapp.prune_batch'")) return;
-      scans.push([sql.includes(`'${parentId}'`) ? parentId : '(not the parent)']);
-      if (childId === null) childId = await starter.start(workflow, {}, { parentRunId: parentId, runId: `h4-child-of-${parentId}` });
-    },
-  );
+  const pruner = hookedStore(db, async (sql) => {
+    // The batch's lock and delete (one script), sent after its scan answered: the start goes first.
+    if (!sql.includes("set_config('rmapp.prune_batch'")) return;
+    scans.push([sql.includes(`'${parentId}'`) ? parentId : '(not the parent)']);
+    if (childId === null) childId = await starter.start(workflow, {}, { parentRunId: parentId, runId: `h4-child-of-${parentId}` });
+  });
   const pruned = await pruneRuns(pruner, POLICY);
 
   expect(scans, 'batches the prune locked, and whether the scan before proposed the parent').toEqual([[parentId]]);
@@ -70,7 +67,7 @@ it('a child started between the prune scan and its lock keeps its parent, a mont
   expect(await db.query(`select id from rmapp_runs`)).toEqual([]);
 }, 60_000);
 
-it('runs another transaction holds (another prune\'s batch) do not stop a prune: it moves past them and deletes the rest in the same call', async () => {
+it("runs another transaction holds (another prune's batch) do not stop a prune: it moves past them and deletes the rest in the same call", async () => {
   const testDb = await createTestDatabase();
   cleanups.push(() => testDb.drop());
   const db: Database = await openDatabase({ url: testDb.url });
@@ -91,5 +88,8 @@ it('runs another transaction holds (another prune\'s batch) do not stop a prune:
   });
   expect(pruned.runs, 'runs deleted while the two oldest were held').toBe(3);
   const left = await db.query<{ id: string }>(`select id from rmapp_runs order by id`);
-  expect(left.map((r) => r.id), 'runs left').toEqual(['old-0', 'old-1']);
+  expect(
+    left.map((r) => r.id),
+    'runs left',
+  ).toEqual(['old-0', 'old-1']);
 }, 60_000);

@@ -34,9 +34,7 @@ export async function saveArtifact(
   // run's row into one shared lock, and those then deadlocked (40P01). A save that reads the run just
   // before a prune of it commits may land after the prune's delete: the prune deletes the artifacts of
   // the runs it deleted once more after its batch (retention.ts `pruneRuns`).
-  const fenced = fence
-    ? ` and lease_owner = $5 and lease_epoch = $6 and status = 'running' and lease_expires_at > clock_timestamp()`
-    : '';
+  const fenced = fence ? ` and lease_owner = $5 and lease_epoch = $6 and status = 'running' and lease_expires_at > clock_timestamp()` : '';
   const rows = await db.query<{ saved: number }>(
     `with run as materialized (select id from rmapp_runs where id = $1${fenced}),
      saved as (

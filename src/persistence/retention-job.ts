@@ -5,7 +5,14 @@
 import type { Queryable } from './database.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { countsByFinalStatus } from './run-status.ts';
-import { compactLongHistories, pruneRuns, type HistoryBound, type PruneResult, type PruneStore, type RetentionPolicy } from './retention.ts';
+import {
+  compactLongHistories,
+  pruneRuns,
+  type HistoryBound,
+  type PruneResult,
+  type PruneStore,
+  type RetentionPolicy,
+} from './retention.ts';
 
 /** Options of {@link startRetentionJob}. */
 export interface RetentionJobOptions {
