@@ -23,19 +23,31 @@ export const BRANCH_PUSHES = 'branch-pushes';
 /** Commits kept in the record: the newest, enough to find one still in the branch. */
 const KEPT_PUSHES = 100;
 
+/**
+ * The artifact holding the commits a pull-request review run pushed to the pull request's branch,
+ * written fenced before each push as {@link BRANCH_PUSHES} is (actors/pr-review.ts `applyChanges`).
+ */
+export const REVIEW_PUSHES = 'review-pushes';
+
 /** What {@link pushRecorded} needs of the step's context. */
 export type PushContext = Pick<StepContext<unknown>, 'signal' | 'getArtifact' | 'saveArtifact'>;
 
 /**
- * Records the workspace's head among the run's pushes, fenced by the run's lease, then pushes the branch.
+ * Records the workspace's head among the run's pushes (the artifact `record`), fenced by the run's
+ * lease, then pushes the branch.
  *
  * @throws WorkflowError `RUN_LEFT` (category `cancelled`) when this worker no longer holds the run:
  *   nothing recorded, nothing pushed
  */
-export async function pushRecorded(ctx: PushContext, workspaces: Pick<Workspaces, 'head' | 'push'>, ws: Workspace): Promise<void> {
+export async function pushRecorded(
+  ctx: PushContext,
+  workspaces: Pick<Workspaces, 'head' | 'push'>,
+  ws: Workspace,
+  record: typeof BRANCH_PUSHES | typeof REVIEW_PUSHES = BRANCH_PUSHES,
+): Promise<void> {
   const sha = await workspaces.head(ws, ctx.signal);
-  const pushed = (await ctx.getArtifact<string[]>(BRANCH_PUSHES)) ?? [];
-  const record = sha && !pushed.includes(sha) ? [...pushed, sha].slice(-KEPT_PUSHES) : pushed;
-  await ctx.saveArtifact(BRANCH_PUSHES, record, { fenced: true });
+  const pushed = (await ctx.getArtifact<string[]>(record)) ?? [];
+  const commits = sha && !pushed.includes(sha) ? [...pushed, sha].slice(-KEPT_PUSHES) : pushed;
+  await ctx.saveArtifact(record, commits, { fenced: true });
   await workspaces.push(ws, ctx.signal);
 }

@@ -18,6 +18,7 @@ import type { Workspaces } from '../rmapp/workspace.ts';
 import { ValidationError, WorkflowError } from '../state_machine/errors.ts';
 import { step } from '../state_machine/step.ts';
 import type { PrReviewSteps, ReviewRequest } from '../machines/pr-review.ts';
+import { pushRecorded, REVIEW_PUSHES } from './branch-push.ts';
 
 export interface PrReviewDeps {
   github: GitHubOctokit;
@@ -193,7 +194,7 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
     ),
 
     applyChanges: step(
-      async ({ input, runId, signal }): Promise<{ commit: string | null; files?: string[] }> => {
+      async ({ input, runId, signal, getArtifact, saveArtifact }): Promise<{ commit: string | null; files?: string[] }> => {
         const ws = await workspace(runId, input, signal);
         // Asked again before the push: the pull request may have been merged or closed while the agent
         // and the tests worked (minutes). The change then went onto a merged branch, and the reply said
@@ -238,7 +239,9 @@ export function prReviewSteps(deps: PrReviewDeps): PrReviewSteps {
         await checkProtectedPaths(deps.workspaces, ws, await deps.workspaces.repositorySettings(ws, null, signal), signal);
         const before = await deps.workspaces.head(ws, signal);
         const { committed, sha, earlier } = await deps.workspaces.commitAll(ws, reviewCommitMessage(input.review, runId), signal);
-        await deps.workspaces.push(ws, signal);
+        // Fenced by the run's lease, as an issue run's push (branch-push.ts): a worker paused past its
+        // lease while another took the run over stops here instead of pushing to the pull request too.
+        await pushRecorded({ signal, getArtifact, saveArtifact }, deps.workspaces, ws, REVIEW_PUSHES);
         const files = committed ? await deps.workspaces.changedFiles(ws, before, sha, signal) : [];
         // A re-run after a crash that followed the push finds its own commit rather than "no change".
         return { commit: committed ? sha : earlier, files };
