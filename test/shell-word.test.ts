@@ -43,3 +43,50 @@ it("runs show's retry command for a run that failed handling a signal is one tha
     'Signal    #3 approve — failed handling it; retry without it: rmapp runs retry --drop-signal -- -lead',
   );
 });
+
+it("runs show prints a history entry's error without a category as its message alone, never `[undefined]`", () => {
+  const at = new Date(0);
+  const run: RunInfo = {
+    id: 'r-1',
+    workflow: 'w',
+    workflowVersion: '1',
+    status: 'failed',
+    statusMessage: null,
+    state: 's',
+    input: {},
+    output: null,
+    error: null,
+    parentRunId: null,
+    idempotencyKey: null,
+    wakeAt: null,
+    leaseOwner: null,
+    createdAt: at,
+    updatedAt: at,
+    finishedAt: at,
+    children: [],
+  };
+  const entry = (seq: number, error: unknown) => ({
+    seq,
+    type: 'step.failed',
+    path: '',
+    state: null,
+    step: 'fetch',
+    attempt: 1,
+    data: { error },
+    worker: null,
+    leaseEpoch: null,
+    at,
+  });
+  const lines = formatRunDetails(run, [
+    entry(1, { message: 'written by another version' }),
+    entry(2, { category: 'transient' }),
+    entry(3, { category: 'permanent', message: 'boom' }),
+  ]).split('\n');
+  expect(
+    lines.filter((l) => l.includes('undefined')),
+    'lines naming undefined',
+  ).toEqual([]);
+  expect(lines).toContain('  1970-01-01T00:00:00.000Z  step.failed fetch #1  written by another version');
+  expect(lines).toContain('  1970-01-01T00:00:00.000Z  step.failed fetch #1  [transient]');
+  expect(lines).toContain('  1970-01-01T00:00:00.000Z  step.failed fetch #1  [permanent] boom');
+});

@@ -109,7 +109,9 @@ export function formatRunDetails(run: RunInfo, history: HistoryEvent[], queued?:
       const err = data?.error;
       // A signal's entry names its event (`signal.dropped approve`).
       const event = h.type.startsWith('signal.') && typeof data?.event?.type === 'string' ? ` ${eventType(data.event.type)}` : '';
-      lines.push(`  ${h.at.toISOString()}  ${what}${event}${err ? `  [${err.category}] ${err.message}` : ''}`);
+      // An entry's error as stored: one written by another version may lack a category or a message.
+      const said = err ? `  ${typeof err.category === 'string' ? `[${err.category}] ` : ''}${String(err.message ?? '')}`.trimEnd() : '';
+      lines.push(`  ${h.at.toISOString()}  ${what}${event}${said}`);
     }
   }
   return terminalSafe(lines.join('\n'));
