@@ -21,12 +21,12 @@ import { WAKE_CHANNEL } from './runs.ts';
  */
 export async function cancelPendingRun(
   db: Queryable,
-  run: { id: string; version: number; error: unknown; history: string; worker: string },
+  run: { id: string; version: number; error: unknown; history: string; worker: string; cleanupOwed?: boolean },
 ): Promise<'cancelled' | 'landed' | null> {
   const rows = await db.query<{ cancelled: boolean; landed: boolean }>(
     `with u as (
        update rmapp_runs set status = 'cancelled', error = $2::jsonb, finished_at = now(), updated_at = now(), wake_at = null,
-         version = version + 1, history_rows = history_rows + 1
+         version = version + 1, history_rows = history_rows + 1, status_message = $6
        where id = $1 and version = $3 and status = 'pending' and lease_owner is null returning id),
      h as (insert into rmapp_run_history (run_id, worker, log) select u.id, $5, $4::json from u)
      select exists (select 1 from u) as cancelled,
@@ -34,10 +34,34 @@ export async function cancelPendingRun(
          select 1 from rmapp_runs r
          where r.id = $1 and r.status = 'cancelled' and r.version = $3 + 1 and r.error = $2::jsonb
            and (select h.worker from rmapp_run_history h where h.run_id = $1 order by h.id desc limit 1) = $5) as landed`,
-    [run.id, JSON.stringify(run.error), run.version, run.history, run.worker],
+    [run.id, JSON.stringify(run.error), run.version, run.history, run.worker, run.cleanupOwed === true ? CLEANUP_OWED : null],
   );
   const row = rows[0];
   return row?.cancelled ? 'cancelled' : row?.landed ? 'landed' : null;
+}
+
+/**
+ * The status message of a run cancelled in place whose definition's cleanup has not run yet
+ * ({@link cancelPendingRun} with `cleanupOwed`): written with the cancellation, cleared once the cleanup
+ * ran ({@link clearOwedCleanup}). The cleanup runs in the cancelling call after its statement; a call
+ * that never learnt the outcome (every answer lost) or died before the cleanup left it owed, and the run
+ * finished — a cancel called again answered "already finished" and the cleanup never ran. Now the next
+ * `engine.cancel` of the run finds the mark and runs it (state_machine/pending-cancel.ts).
+ * @internal
+ */
+export const CLEANUP_OWED = 'Cancelled while queued; its cleanup has not run yet: cancel the run again to run it.';
+
+/**
+ * Clears {@link CLEANUP_OWED} once the cleanup ran; false when it was no longer there (another call ran
+ * it too: a cleanup is run at least once, as a worker's after a crash).
+ * @internal
+ */
+export async function clearOwedCleanup(db: Queryable, runId: string): Promise<boolean> {
+  const rows = await db.query(
+    `update rmapp_runs set status_message = null where id = $1 and status = 'cancelled' and status_message = $2 returning id`,
+    [runId, CLEANUP_OWED],
+  );
+  return rows.length > 0;
 }
 
 /**

@@ -8,9 +8,9 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { context as otelContext, SpanStatusCode } from '@opentelemetry/api';
 import { appendSignal, signalByDedupeKey, signalOutcome, type SignalOutcome } from '../persistence/inbox.ts';
-import { appendHistory, getRun, getRunHead, insertRun } from '../persistence/runs.ts';
-import { countRuns } from '../persistence/run-admin.ts';
-import { cancelPendingInPlace } from './pending-cancel.ts';
+import { getRun, getRunHead, insertRun } from '../persistence/runs.ts';
+import { CLEANUP_OWED, countRuns } from '../persistence/run-admin.ts';
+import { cancelPendingInPlace, runOwedCleanup } from './pending-cancel.ts';
 import { checkRetryOptions, retryFailedRun, type RetryHost, type RetryOptions } from './run-retry.ts';
 import { admitKey } from '../persistence/claims.ts';
 import { isFinalStatus, type RunStatus } from '../persistence/run-status.ts';
@@ -304,6 +304,24 @@ export class Engine extends RunQueries {
       status,
       message: `Run ${runId} had already finished (${status}); nothing to cancel.`,
     });
+    if (run.status === 'cancelled' && run.statusMessage === CLEANUP_OWED) {
+      // Cancelled in place by a call that never learnt it (every answer lost) or died before the
+      // cleanup: this call runs it, if this engine has the run's version.
+      const def = this.definition(run.workflow, run.workflowVersion);
+      if (def) {
+        const reason = (run.error as { message?: unknown } | null)?.message;
+        await runOwedCleanup(
+          db,
+          { runId, reason: typeof reason === 'string' ? reason : 'cancelled', context: snapshotContext(run), definition: def },
+          { worker: this.workerId, logger: this.settings.logger },
+        );
+        return {
+          cancelled: true,
+          status: 'cancelled',
+          message: `Run ${runId} was cancelled while queued; its cleanup, still owed, ran now.`,
+        };
+      }
+    }
     if (isFinalStatus(run.status)) return finished(run.status);
     if (run.status === 'pending') {
       // Not running: cancelled in place if no worker took it meanwhile. One that never started has
@@ -322,14 +340,16 @@ export class Engine extends RunQueries {
       // (hostname:pid), so a cancellation another engine applied was taken for this one's
       // (test/adv11-cancel-shared-worker-id.test.ts).
       const writer = `${this.workerId}:${randomUUID().slice(0, 8)}`;
-      if (await cancelPendingInPlace(db, run, cancelledError(reason), entries, writer, unknown)) {
-        if (run.snapshot != null) {
-          try {
-            await def?.cleanup?.({ runId, reason, context: (run.snapshot as { context?: unknown }).context });
-          } catch (err) {
-            await appendHistory(db, runId, [{ type: 'cleanup.failed', data: { error: toErrorData(err) } }], this.workerId);
-          }
-        }
+      // Marked owed with the cancellation, cleared once it ran: a call that throws (no answer came) or dies
+      // before it leaves it to the next cancel of the run (pending-cancel.ts `runOwedCleanup`).
+      const cleanupOwed = run.snapshot != null && def?.cleanup !== undefined;
+      if (await cancelPendingInPlace(db, run, cancelledError(reason), entries, writer, unknown, { cleanupOwed })) {
+        if (cleanupOwed && def)
+          await runOwedCleanup(
+            db,
+            { runId, reason, context: snapshotContext(run), definition: def },
+            { worker: this.workerId, logger: this.settings.logger },
+          );
         // An admitted run no worker had claimed yet held a slot of its key: the next queued run takes it.
         if (run.concurrencyKey && run.admitted) await this.admitNow(db, run.concurrencyKey);
         const message =
@@ -629,4 +649,9 @@ function noParent(parentRunId: string): ValidationError {
   return new ValidationError(`Invalid parentRunId: there is no run with id ${JSON.stringify(parentRunId)}; start the parent first.`, [
     { path: 'parentRunId', message: 'no such run' },
   ]);
+}
+
+/** The context of a run's persisted snapshot (what a definition's cleanup is given), or undefined. */
+function snapshotContext(run: RunRow): unknown {
+  return (run.snapshot as { context?: unknown } | null)?.context;
 }

@@ -1,17 +1,28 @@
 /**
  * Cancelling a run no worker has taken yet, in place (`engine.cancel` on a `pending` run): one statement
  * ends the run and appends its `run.cancelled` history entry (persistence/run-admin.ts
- * `cancelPendingRun`), sent again while its outcome is unknown.
+ * `cancelPendingRun`), sent again while its outcome is unknown; then the definition's cleanup of a run
+ * that ran before (a retried run queued for a slot of its concurrency key), owed until it ran.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Queryable } from '../persistence/database.ts';
 import { encodeHistory, type HistoryEntry } from '../persistence/history-codec.ts';
-import { cancelPendingRun } from '../persistence/run-admin.ts';
+import { appendHistory } from '../persistence/runs.ts';
+import { cancelPendingRun, clearOwedCleanup } from '../persistence/run-admin.ts';
+import type { Logger } from '../persistence/logger.ts';
+import type { WorkflowDefinition } from './definition.ts';
 import { dbFaultsArmed, withDbFault } from './db-faults.ts';
-import { toErrorData, type ErrorData } from './errors.ts';
+import { toErrorData, WorkflowError, type ErrorData } from './errors.ts';
 
-/** Sendings of the statement at most: the first and four more, 100 ms apart doubling (1.5 s of waits in all). */
-export const PENDING_CANCEL_SENDINGS = 5;
+/**
+ * How long a cancellation whose outcome is unknown is sent again before the call gives up with
+ * {@link CANCEL_OUTCOME_UNKNOWN}: a restart of Postgres or a failover is over well within it. Five
+ * sendings 1.5 s apart at most were the bound before, shorter than such an outage.
+ */
+export const PENDING_CANCEL_PATIENCE_MS = 15_000;
+
+/** The code of the error a cancellation gives up with when none of its sendings was answered. */
+export const CANCEL_OUTCOME_UNKNOWN = 'CANCEL_OUTCOME_UNKNOWN';
 
 /**
  * Cancels the pending, unleased run `run` at the version read, with `entries` (ending in `run.cancelled`)
@@ -19,12 +30,14 @@ export const PENDING_CANCEL_SENDINGS = 5;
  *
  * A statement whose answer was lost (a connection broken during COMMIT, a statement deadline, a
  * server restart: a transient error) was applied whole or not at all, and the caller cannot tell which.
- * It is sent again: a sending that finds this cancellation applied answers so (`landed`). The run's
- * history holds its entry once either way — written with the cancellation, never after it. Before, the
- * entry was a second statement after the cancellation's: a lost answer made `cancel` throw, the entry
- * was never written, and a cancel called again found the run finished, so its history did not say why
- * it ended. Past {@link PENDING_CANCEL_SENDINGS} the last error is thrown: the run may be cancelled,
- * with its entry, or not at all.
+ * It is sent again, 100 ms apart doubling to 2 s, for up to `patienceMs`: a sending that finds this
+ * cancellation applied answers so (`landed`). The run's history holds its entry once either way —
+ * written with the cancellation, never after it. Past the patience it throws a transient (retryable)
+ * {@link WorkflowError} `CANCEL_OUTCOME_UNKNOWN`: the run may be cancelled, with its entry, or not at
+ * all, and a cancel called again finishes the work either way — it cancels the run, or finds it
+ * cancelled and runs the cleanup still owed ({@link runOwedCleanup}). Five sendings used to be the
+ * bound, and their error was thrown as it came; a queued retried run cancelled then never had its
+ * cleanup run: the call that owed it threw, and the next one found the run finished.
  */
 export async function cancelPendingInPlace(
   db: Queryable,
@@ -39,16 +52,68 @@ export async function cancelPendingInPlace(
   worker: string,
   /** Told of each sending whose outcome is unknown, before it is sent again (a warning). */
   onUnknown: (err: unknown, sending: number) => void = () => {},
+  options: {
+    /** The definition's cleanup is owed once the run is cancelled: marked in the same statement. */
+    cleanupOwed?: boolean;
+    patienceMs?: number;
+  } = {},
 ): Promise<boolean> {
-  const statement = { id: run.id, version: run.version, error, history: encodeHistory(entries), worker };
+  const statement = {
+    id: run.id,
+    version: run.version,
+    error,
+    history: encodeHistory(entries),
+    worker,
+    cleanupOwed: options.cleanupOwed === true,
+  };
   const send = () => cancelPendingRun(db, statement);
+  const patienceMs = options.patienceMs ?? PENDING_CANCEL_PATIENCE_MS;
+  const startedAt = performance.now();
   for (let sending = 1; ; sending++) {
     try {
       return (dbFaultsArmed ? await withDbFault('cancel', send) : await send()) !== null;
     } catch (err) {
-      if (sending >= PENDING_CANCEL_SENDINGS || toErrorData(err).category !== 'transient') throw err;
+      if (toErrorData(err).category !== 'transient') throw err;
+      const waitMs = Math.min(2_000, 100 * 2 ** Math.min(sending - 1, 5));
+      if (performance.now() - startedAt + waitMs > patienceMs) {
+        throw new WorkflowError(
+          `The cancellation of run ${run.id} was sent ${sending} times and no answer came (the database unreachable, or its ` +
+            `answers lost): the run may be cancelled or not. Cancel it again — a cancellation already applied is recognised, ` +
+            `and a cleanup still owed runs then.`,
+          { code: CANCEL_OUTCOME_UNKNOWN, category: 'transient', details: { runId: run.id, sendings: sending }, cause: err },
+        );
+      }
       onUnknown(err, sending);
-      await sleep(100 * 2 ** (sending - 1));
+      await sleep(waitMs);
     }
+  }
+}
+
+/**
+ * Runs the cleanup of `definition` for run `runId`, cancelled in place, and then clears the mark that
+ * it is owed (persistence/run-admin.ts `CLEANUP_OWED`): by the call that cancelled it, or by a later
+ * cancel that found the mark (the first one never learnt its outcome, or died before its cleanup). A
+ * cleanup that throws is recorded as `cleanup.failed` and counts as run. The mark is cleared only
+ * after, so a cleanup is run at least once — again if the process dies between the two, as a
+ * worker's is after a crash; a failure to clear it is logged, and the next cancel runs it again.
+ */
+export async function runOwedCleanup(
+  db: Queryable,
+  target: { runId: string; reason: string; context: unknown; definition: WorkflowDefinition },
+  history: { worker: string; logger: Logger },
+): Promise<void> {
+  const { runId, reason, context, definition } = target;
+  try {
+    await definition.cleanup?.({ runId, reason, context });
+  } catch (err) {
+    await appendHistory(db, runId, [{ type: 'cleanup.failed', data: { error: toErrorData(err) } }], history.worker);
+  }
+  try {
+    await clearOwedCleanup(db, runId);
+  } catch (err) {
+    history.logger.warn(
+      { err, runId },
+      `rmapp: the cleanup of cancelled run ${runId} ran, but its mark could not be cleared; a cancel called again runs it again`,
+    );
   }
 }
