@@ -42,6 +42,21 @@ interface Request {
 }
 
 /**
+ * SQL that terminates backend `pid` if it started at least `ageMs` ago by the server's clock — the guard
+ * {@link BackendTerminations} uses against a process id used again — for a backend known only by its id
+ * and when its connection was made (`ageMs`: the time since, on a clock that never steps), not by a
+ * statement it runs: the LISTEN connection's old backend, which a network partition left behind holding
+ * its session locks until the server's TCP keepalive notices it is gone (database.ts `Listener`). Its
+ * statement text cannot serve: an idle backend shows the last one it received, which the partition
+ * may have swallowed. Answers one row, `terminated`: whether it was signalled.
+ */
+export function staleBackendTerminationSql(pid: number, ageMs: number): string {
+  if (!Number.isSafeInteger(pid) || !Number.isFinite(ageMs)) throw new Error(`staleBackendTerminationSql: bad pid ${pid} or age ${ageMs}`);
+  return `select coalesce(bool_or(pg_terminate_backend(a.pid)), false) as terminated from pg_stat_activity a
+           where a.pid = ${pid} and a.backend_start <= now() - make_interval(secs => ${Math.max(0, ageMs) / 1000})`;
+}
+
+/**
  * One store's terminations; see the module comment. `open` makes a new, unconnected client (with its
  * connect timeout); `destroy` destroys a client's socket (an end() to a silent server never ends).
  */

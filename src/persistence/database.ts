@@ -15,6 +15,7 @@
  * `drizzle-orm/pg-core` and both drivers on this machine), which the CLI no longer pays.
  */
 import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { accessSync, constants, mkdirSync, readdirSync, realpathSync, type Dirent } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { PGlite } from '@electric-sql/pglite';
@@ -26,7 +27,7 @@ import { lockDataDir } from './data-dir-lock.ts';
 import { checkStoreDirectory, fileInTheWay } from './store-directory.ts';
 import { checkDataDirSetting } from './data-dir-setting.ts';
 import { lowDiskSpace } from './disk-space.ts';
-import { BackendTerminations, TERMINATE_TIMEOUT_MS } from './backend-terminations.ts';
+import { BackendTerminations, staleBackendTerminationSql, TERMINATE_TIMEOUT_MS } from './backend-terminations.ts';
 
 /** A transaction-scoped query function: every statement runs on the transaction's connection. */
 export interface Queryable {
@@ -66,6 +67,15 @@ export interface ListenOptions {
   timeoutMs?: number | undefined;
 }
 
+/** The connection that holds a {@link Database.holdLock} lock this store could not take again, as `pg_stat_activity` names it. */
+export interface LockHolder {
+  /** Its backend's process id on the server. */
+  pid: number;
+  applicationName: string | null;
+  /** The client's address as the server sees it; null for a Unix socket. */
+  clientAddr: string | null;
+}
+
 /** The store's connection, whatever the driver. */
 export interface Database extends Queryable {
   readonly kind: 'postgres' | 'pglite';
@@ -93,11 +103,15 @@ export interface Database extends Queryable {
   /**
    * Takes the session-level lock named `name` on Postgres's LISTEN connection: `held` false when another
    * connection holds it (a live process, or the lingering backend of one gone). Held until `release` or
-   * the store closes; taken again whenever that connection is made again, and `onLost` runs if another
-   * connection took it meanwhile. A worker holds its chosen `workerId` so that a second live process
-   * under the same id is told apart from a restart (worker.ts). Absent on PGlite (one process).
+   * the store closes; taken again whenever that connection is made again, tried until it is held (the
+   * backoff at most the listens' bound, {@link ListenOptions.timeoutMs}): a connection this store made
+   * before and lost (a partition leaves its backend alive on the server, holding the lock, until TCP
+   * keepalive notices) is terminated; `onLost` runs, once per loss, only when another connection — not
+   * one of this store's — holds it, and is told which. A worker holds its chosen `workerId` so that a
+   * second live process under the same id is told apart from a restart (worker.ts). Absent on PGlite
+   * (one process).
    */
-  holdLock?(name: string, onLost: () => void): Promise<{ held: boolean; release(): Promise<void> }>;
+  holdLock?(name: string, onLost: (holder: LockHolder) => void): Promise<{ held: boolean; release(): Promise<void> }>;
   /**
    * True for an embedded store on disk (wrappers such as {@link withStatementTimeout} pass it on): this
    * process holds the store alone (data-dir-lock.ts), so a lease held by an owner that none of its
@@ -843,6 +857,9 @@ function statementName(text: string): string {
 const LISTEN_PING_MS = 10_000;
 const LISTEN_ANSWER_MS = 5_000;
 
+/** Lost LISTEN connections whose backends a listener remembers (to terminate one that still holds a lock). */
+const FORMER_BACKENDS = 8;
+
 /** The class (first int4 key) of the session locks {@link Database.holdLock} takes: "rmwk". */
 const LOCK_CLASS = 0x726d776b;
 
@@ -865,8 +882,14 @@ export function sessionLockKeySql(name: string): string {
 /** A lock of {@link Database.holdLock}: whether it is held, and its taking on each connection. */
 interface HeldLock {
   name: string;
-  onLost: () => void;
+  onLost: (holder: LockHolder) => void;
   held: boolean;
+  /**
+   * Its first taking ({@link Listener.holdLock}) has answered: only then is it taken again on a new
+   * connection. One made for that very taking would take it twice — a session lock is counted, and one
+   * unlock left it held (test/worker-id-in-use.test.ts).
+   */
+  settled: boolean;
   taken: WeakMap<Pg.Client, Promise<boolean>>;
 }
 
@@ -904,6 +927,16 @@ class Listener {
 
   /** The session locks taken on this connection ({@link Database.holdLock}), one per hold. */
   private readonly locks = new Set<HeldLock>();
+
+  /** The backend of the connection in use: its process id, and when the connection was made (`performance.now()`). */
+  private backend: { pid: number; connectedAt: number } | null = null;
+
+  /**
+   * The backends of this listener's last connections that were lost, newest last: after a partition one
+   * may still hold the session locks (the server has not noticed its client left), and is terminated
+   * when a lock is taken again ({@link retake}).
+   */
+  private readonly formerBackends: { pid: number; connectedAt: number }[] = [];
 
   /** The last statement sent on each LISTEN connection: the next one waits for it. */
   private readonly asked = new WeakMap<Pg.Client, Promise<unknown>>();
@@ -995,11 +1028,11 @@ class Listener {
   }
 
   /** See {@link Database.holdLock}: on this connection, as the LISTENs are. */
-  async holdLock(name: string, onLost: () => void): Promise<{ held: boolean; release(): Promise<void> }> {
+  async holdLock(name: string, onLost: (holder: LockHolder) => void): Promise<{ held: boolean; release(): Promise<void> }> {
     // Held already through this store (another engine of this process): Postgres would grant it again
     // to the same connection, so it is refused here — a second holder is what the lock is there to see.
     if ([...this.locks].some((l) => l.name === name)) return { held: false, release: async () => {} };
-    const lock: HeldLock = { name, onLost, held: false, taken: new WeakMap() };
+    const lock: HeldLock = { name, onLost, held: false, settled: false, taken: new WeakMap() };
     this.locks.add(lock);
     const release = async () => {
       if (!this.locks.delete(lock)) return;
@@ -1012,6 +1045,7 @@ class Listener {
       const client = this.client;
       if (!client) throw databaseClosed(redactUrl(this.url), ' while this lock was taken');
       lock.held = await this.take(client, lock);
+      lock.settled = true;
       return { held: lock.held, release };
     } catch (err) {
       this.locks.delete(lock);
@@ -1032,6 +1066,68 @@ class Listener {
     return taken;
   }
 
+  /**
+   * Takes `lock` again on `client`, a new connection made after the one it was held on was lost, until it
+   * holds it, `client` is lost too (the next connection takes it again), the lock is released or the
+   * store closes. Taken once, a refusal used to be final: after a partition the old connection's backend
+   * still held the lock — the server does not know its client is gone until TCP keepalive tells it,
+   * minutes later — so the lock was lost for the rest of the process (and its holder's liveness with
+   * it: claims.ts reads the owner's lock), and a worker reported another process under its id that
+   * did not exist. Now each refusal looks at the holder (one statement with the try): one of this
+   * listener's former backends is terminated (the guard of backend-terminations.ts against a process
+   * id used again) and the lock tried again; another connection is reported once through `onLost`
+   * (when the lock was held before), and the lock is still tried again, so that this store holds it
+   * again once that connection lets go. Between tries: 100 ms doubling, at most the listens' bound.
+   */
+  private async retake(client: Pg.Client, lock: HeldLock, wasHeld: boolean): Promise<void> {
+    const name = pg.escapeLiteral(lock.name);
+    let reported = false;
+    for (let tries = 0; this.client === client && this.locks.has(lock) && !this.closed; tries++) {
+      try {
+        const { rows } = await this.ask(
+          client,
+          `select t.held, h.pid, h.application_name, h.client_addr
+             from (select pg_try_advisory_lock(${LOCK_CLASS}, hashtext(${name})) as held) t
+             left join lateral (
+               select l.pid, a.application_name, host(a.client_addr) as client_addr
+                 from pg_locks l left join pg_stat_activity a on a.pid = l.pid
+                where not t.held and l.locktype = 'advisory' and l.granted and l.objsubid = 2
+                  and l.classid = ${LOCK_CLASS}::oid and l.objid = ${sessionLockKeySql(name)}
+                  and l.database = (select oid from pg_database where datname = current_database())
+                  and l.pid <> pg_backend_pid()
+                limit 1) h on true`,
+        );
+        const row = rows[0] as { held?: unknown; pid?: unknown; application_name?: unknown; client_addr?: unknown } | undefined;
+        if (row?.held === true) {
+          lock.taken.set(client, Promise.resolve(true));
+          // Released meanwhile (the lock was taken by the statement): given back at once.
+          if (!this.locks.has(lock) || this.client !== client) {
+            await this.ask(client, `select pg_advisory_unlock(${LOCK_CLASS}, hashtext(${name}))`).catch(() => {});
+            return;
+          }
+          lock.held = true;
+          return;
+        }
+        lock.held = false;
+        const pid = typeof row?.pid === 'number' ? row.pid : null;
+        const former = pid === null ? undefined : this.formerBackends.find((b) => b.pid === pid);
+        if (former) {
+          await this.ask(client, staleBackendTerminationSql(former.pid, performance.now() - former.connectedAt));
+        } else if (pid !== null && wasHeld && !reported && this.locks.has(lock) && !this.closed) {
+          reported = true;
+          lock.onLost({
+            pid,
+            applicationName: typeof row?.application_name === 'string' ? row.application_name : null,
+            clientAddr: typeof row?.client_addr === 'string' ? row.client_addr : null,
+          });
+        }
+      } catch {
+        // The connection failed: its loss makes the next one, which takes the lock again.
+      }
+      await sleep(Math.min(this.bound(5_000), 100 * 2 ** Math.min(tries, 6)), undefined, { ref: false });
+    }
+  }
+
   private connect(): Promise<void> {
     if (this.client) return Promise.resolve();
     // A listen after close() would open a connection nothing closes.
@@ -1050,8 +1146,10 @@ class Listener {
         for (const fn of this.channels.get(m.channel) ?? []) fn(m.payload ?? '');
       });
       const listening = new Map<string, Promise<unknown>>();
+      let connectedAt = 0;
       try {
         await client.connect();
+        connectedAt = performance.now();
         for (const channel of this.channels.keys()) {
           await this.ask(client, `LISTEN ${pg.escapeIdentifier(channel)}`);
           listening.set(channel, Promise.resolve());
@@ -1065,16 +1163,10 @@ class Listener {
       this.client = client;
       this.listening = listening;
       this.failures = 0;
-      // The locks held on the connection that was lost, taken again: one another process took meanwhile is lost.
-      for (const lock of this.locks) {
-        const wasHeld = lock.held;
-        void this.take(client, lock)
-          .then((held) => {
-            lock.held = held;
-            if (wasHeld && !held && this.locks.has(lock) && !this.closed) lock.onLost();
-          })
-          .catch(() => {});
-      }
+      const pid = (client as unknown as { processID?: unknown }).processID;
+      this.backend = typeof pid === 'number' ? { pid, connectedAt } : null;
+      // The locks held on the connection that was lost, taken again (see retake).
+      for (const lock of this.locks) if (lock.settled) void this.retake(client, lock, lock.held);
       for (const [hook, state] of this.reconnectHooks) {
         if (!state.listening) continue;
         // Once the connection is in place, each hook still registered when its turn comes (a hook may
@@ -1102,6 +1194,12 @@ class Listener {
   private lost(client: Pg.Client): void {
     if (this.client !== client) return;
     this.client = null;
+    if (this.backend) {
+      this.formerBackends.push(this.backend);
+      // A few are enough: a lock is taken again on every new connection, which terminates the one before.
+      if (this.formerBackends.length > FORMER_BACKENDS) this.formerBackends.shift();
+    }
+    this.backend = null;
     if (this.pingTimer) clearInterval(this.pingTimer);
     this.pingTimer = null;
     client.removeAllListeners();

@@ -301,10 +301,17 @@ export class Worker implements SessionHost {
     const ownerLock = await this.db.holdLock?.(ownerLockName(this.owner), () => {});
     if (ownerLock) this.workerLocks.push(ownerLock);
     await recordIncarnation(this.db, { workerId, owner: this.owner });
-    const lock = await this.db.holdLock?.(`rmapp.worker:${workerId}`, () =>
+    // Told only when a connection that is not this store's holds the id's lock once this worker is back
+    // (database.ts `holdLock`): its own old connection, which a partition leaves holding the lock on the
+    // server for minutes, is terminated and the lock taken again — it was reported as another process.
+    const lock = await this.db.holdLock?.(`rmapp.worker:${workerId}`, (holder) =>
       this.logger.error(
-        { workerId, owner: this.owner },
-        `rmapp: another process took worker id "${workerId}" while this worker (${this.owner}) was cut off from the database: two live processes share the id; give each worker its own --worker-id.`,
+        { workerId, owner: this.owner, holder },
+        `rmapp: another process took worker id "${workerId}" while this worker (${this.owner}) was cut off from the database ` +
+          `(the id's lock is held by backend ${holder.pid}, application "${holder.applicationName ?? '?'}"` +
+          `${holder.clientAddr ? ` from ${holder.clientAddr}` : ''}): two live processes share the id. This worker goes on with ` +
+          `the runs it holds (every write is fenced by its lease) and tries to take the id's lock back every few seconds; ` +
+          `give each worker its own --worker-id.`,
       ),
     );
     if (lock) this.workerLocks.push(lock);
