@@ -12,14 +12,19 @@
  * connection that really is another process's takes the id meanwhile, it must say so — once, naming the
  * holder — and take the lock back once that process lets go.
  */
+import { mkdtempSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { setup } from 'xstate';
 import { z } from 'zod';
-import { createEngine, defineWorkflow, type Engine } from '../src/index.ts';
+import { createEngine, defineWorkflow, openDatabase, type Engine } from '../src/index.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
-import { until } from './helpers/processes.ts';
+import { readLedger } from './helpers/ledger.ts';
+import { spawnRmapp, TEST_WORKFLOWS, until } from './helpers/processes.ts';
+import { sequenceWorkflow } from './helpers/workflows.ts';
 
 const idle = defineWorkflow({
   name: 'h2.idle',
@@ -63,12 +68,16 @@ async function strandingProxy() {
   const port = (server.address() as net.AddressInfo).port;
   return {
     url: (database: string) => `postgres://postgres@127.0.0.1:${port}/${database}`,
-    /** Every open connection: the client's side reset, the server's side left open (stranded). */
-    strandAll() {
+    /**
+     * Every open connection stranded: nothing is forwarded any more, and the server's side stays open
+     * when the client's closes. `reset`: the client's side is reset now; `silence`: it is left silent,
+     * for the client to give up on (the LISTEN connection's ping).
+     */
+    strandAll(how: 'reset' | 'silence' = 'reset') {
       for (const pair of [...pairs]) {
         pair.stranded = true;
         stranded.add(pair.upstream);
-        pair.client.destroy();
+        if (how === 'reset') pair.client.destroy();
       }
     },
     refuseNew(refuse: boolean) {
@@ -130,37 +139,41 @@ async function startWorker(proxyUrl: string, logged: string[]): Promise<Engine> 
   return engine;
 }
 
-it('a worker cut off by a partition terminates its own stranded backend and takes its locks back, reporting no other process', async () => {
-  const proxy = await strandingProxy();
-  closers.push(() => proxy.close());
-  const logged: string[] = [];
-  const engine = await startWorker(proxy.url(testDb.name), logged);
-  const before = await lockHolders();
-  expect(before.size, 'the worker id’s lock and the owner’s lock are held').toBe(2);
-  const [oldPid] = new Set(before.values());
-  expect(new Set(before.values()).size, 'both on the LISTEN connection').toBe(1);
+it.each(['reset', 'silence'] as const)(
+  'a worker cut off by a partition (its sockets %s) terminates its own stranded backend and takes its locks back, reporting no other process',
+  async (how) => {
+    const proxy = await strandingProxy();
+    closers.push(() => proxy.close());
+    const logged: string[] = [];
+    const engine = await startWorker(proxy.url(testDb.name), logged);
+    const before = await lockHolders();
+    expect(before.size, 'the worker id’s lock and the owner’s lock are held').toBe(2);
+    const [oldPid] = new Set(before.values());
+    expect(new Set(before.values()).size, 'both on the LISTEN connection').toBe(1);
 
-  proxy.strandAll();
-  // The worker's new LISTEN connection takes the locks back: its own stranded backend is terminated.
-  await until(
-    async () => {
-      const now = await lockHolders();
-      return now.size === 2 && [...now.values()].every((pid) => pid !== oldPid);
-    },
-    30_000,
-    `the worker to hold its locks again on a new backend (holders ${JSON.stringify([...(await lockHolders())])}, old ${oldPid})`,
-  );
-  expect(await alive(oldPid as number), `the stranded backend ${oldPid} was terminated`).toBe(false);
-  expect(
-    logged.filter((l) => /another process/.test(l)),
-    'no other process was reported',
-  ).toEqual([]);
+    proxy.strandAll(how);
+    // The worker's new LISTEN connection takes the locks back: its own stranded backend is terminated.
+    await until(
+      async () => {
+        const now = await lockHolders();
+        return now.size === 2 && [...now.values()].every((pid) => pid !== oldPid);
+      },
+      30_000,
+      `the worker to hold its locks again on a new backend (holders ${JSON.stringify([...(await lockHolders())])}, old ${oldPid})`,
+    );
+    expect(await alive(oldPid as number), `the stranded backend ${oldPid} was terminated`).toBe(false);
+    expect(
+      logged.filter((l) => /another process/.test(l)),
+      'no other process was reported',
+    ).toEqual([]);
 
-  // And the worker still works through the new connections.
-  const id = await engine.start(idle, {});
-  await engine.send(id, { type: 'go' });
-  expect((await engine.waitFor(id, { timeoutMs: 30_000 })).status).toBe('succeeded');
-}, 60_000);
+    // And the worker still works through the new connections.
+    const id = await engine.start(idle, {});
+    await engine.send(id, { type: 'go' });
+    expect((await engine.waitFor(id, { timeoutMs: 30_000 })).status).toBe('succeeded');
+  },
+  60_000,
+);
 
 it('another process takes the worker id while the worker is cut off: reported once, naming it; the lock is taken back once it lets go', async () => {
   const proxy = await strandingProxy();
@@ -213,4 +226,87 @@ it('another process takes the worker id while the worker is cut off: reported on
     logged.filter((l) => /another process took worker id/.test(l)),
     'reported once',
   ).toHaveLength(1);
+}, 60_000);
+
+it('a real worker process cut off by a partition holds its locks again, says nothing of another process, and its kill frees the id for a restart', async () => {
+  const proxy = await strandingProxy();
+  closers.push(() => proxy.close());
+  const ledger = join(mkdtempSync(join(tmpdir(), 'h2-lock-')), 'ledger.jsonl');
+  const worker = () =>
+    spawnRmapp(['worker', '--workflows', TEST_WORKFLOWS, '--worker-id', 'h2proc', '--lease-ms', '30000', '--no-retention'], {
+      DATABASE_URL: proxy.url(testDb.name),
+      RMAPP_TEST_LEDGER: ledger,
+    });
+  const client = createEngine({ database: testDb.url, workflows: [sequenceWorkflow(6)] });
+  closers.push(() => client.stop());
+  const first = worker();
+  closers.push(async () => {
+    first.child.kill('SIGKILL');
+    await first.exited;
+  });
+  // As soon as the locks are granted: the partition may come while the worker still starts.
+  await until(async () => (await lockHolders()).size === 2, 30_000, `the worker to hold its locks (${first.output()})`);
+  const [oldPid] = new Set((await lockHolders()).values());
+
+  proxy.strandAll('reset');
+  await until(
+    async () => {
+      const now = [...(await lockHolders()).values()];
+      return now.length === 2 && !now.includes(oldPid as number);
+    },
+    30_000,
+    `the worker to hold its locks again (${first.output()})`,
+  );
+  expect(await alive(oldPid as number), 'its stranded backend was terminated').toBe(false);
+  expect(first.output(), 'no other process was reported').not.toMatch(/another process|another live process/);
+
+  // Its runs still go, and the lock still marks it live: a restart after its kill takes its run at once.
+  const id = await client.start('test.sequence', { slowStep: 'step2', slowMs: 60_000 });
+  const step2Starts = () => readLedger(ledger).filter((e) => e.run === id && e.key.includes('step2') && e.phase === 'start').length;
+  await until(() => step2Starts() === 1, 30_000, `the worker to start the slow step (${first.output()})`);
+  first.child.kill('SIGKILL');
+  await first.exited;
+  await until(async () => (await lockHolders()).size === 0, 30_000, 'the killed worker’s locks to go with its connections');
+  const restarted = spawnRmapp(
+    ['worker', '--workflows', TEST_WORKFLOWS, '--worker-id', 'h2proc', '--lease-ms', '30000', '--no-retention'],
+    {
+      DATABASE_URL: testDb.url,
+      RMAPP_TEST_LEDGER: ledger,
+    },
+  );
+  closers.push(async () => {
+    restarted.child.kill('SIGKILL');
+    await restarted.exited;
+  });
+  // Its lease has 30 s to run: taken back at once, or the test times out waiting.
+  await until(() => step2Starts() === 2, 20_000, `the restart to take the run back (${restarted.output()})`);
+  expect(restarted.output()).not.toMatch(/in use by another live process/);
+}, 90_000);
+
+it('a lock taken afresh while a backend this store lost still holds it (a start cut off and tried again) terminates that backend and is held', async () => {
+  const proxy = await strandingProxy();
+  closers.push(() => proxy.close());
+  const db = await openDatabase({ url: proxy.url(testDb.name) });
+  closers.push(() => db.close());
+  const unlisten = await db.listen('h2_channel', () => {});
+  closers.push(() => unlisten());
+  const first = await db.holdLock!('h2.fresh-take', () => {});
+  expect(first.held).toBe(true);
+  const [oldPid] = (await lockHolders()).values();
+
+  proxy.strandAll('reset');
+  // Given up before the connection is made again (the start that took it failed), so nothing takes it back...
+  await first.release();
+  // ...until the start is tried again, on the new connection.
+  let second: { held: boolean } | undefined;
+  await until(
+    async () => {
+      second = await db.holdLock!('h2.fresh-take', () => {}).catch(() => undefined);
+      return second !== undefined;
+    },
+    30_000,
+    'the lock to be asked for on a new connection',
+  );
+  expect(second?.held, `the lock, refused by this store's own stranded backend ${oldPid}`).toBe(true);
+  expect(await alive(oldPid as number), 'the stranded backend was terminated').toBe(false);
 }, 60_000);

@@ -102,7 +102,8 @@ export interface Database extends Queryable {
   listen(channel: string, onPayload: (payload: string) => void, options?: ListenOptions): Promise<() => Promise<void>>;
   /**
    * Takes the session-level lock named `name` on Postgres's LISTEN connection: `held` false when another
-   * connection holds it (a live process, or the lingering backend of one gone). Held until `release` or
+   * connection holds it (a live process, or the lingering backend of one gone) — one this store made and
+   * lost is terminated and the lock tried again (a few times). Held until `release` or
    * the store closes; taken again whenever that connection is made again, tried until it is held (the
    * backoff at most the listens' bound, {@link ListenOptions.timeoutMs}): a connection this store made
    * before and lost (a partition leaves its backend alive on the server, holding the lock, until TCP
@@ -1045,6 +1046,16 @@ class Listener {
       const client = this.client;
       if (!client) throw databaseClosed(redactUrl(this.url), ' while this lock was taken');
       lock.held = await this.take(client, lock);
+      // Refused by a backend of this listener's that a partition left behind (a worker's start that was
+      // cut off after its lock was granted, and is tried again): terminated, and the lock tried again —
+      // a few times, as it exits in milliseconds; held by another connection, it stays refused.
+      for (let tries = 0; !lock.held && tries < 5 && this.client === client && this.locks.has(lock); tries++) {
+        const { held, holder } = await this.tryTake(client, lock);
+        if (held) lock.held = true;
+        else if (holder && !(await this.terminateIfFormer(client, holder.pid))) break;
+        else await sleep(50 * 2 ** tries, undefined, { ref: false });
+      }
+      if (lock.held) lock.taken.set(client, Promise.resolve(true));
       lock.settled = true;
       return { held: lock.held, release };
     } catch (err) {
@@ -1080,52 +1091,72 @@ class Listener {
    * again once that connection lets go. Between tries: 100 ms doubling, at most the listens' bound.
    */
   private async retake(client: Pg.Client, lock: HeldLock, wasHeld: boolean): Promise<void> {
-    const name = pg.escapeLiteral(lock.name);
     let reported = false;
     for (let tries = 0; this.client === client && this.locks.has(lock) && !this.closed; tries++) {
       try {
-        const { rows } = await this.ask(
-          client,
-          `select t.held, h.pid, h.application_name, h.client_addr
-             from (select pg_try_advisory_lock(${LOCK_CLASS}, hashtext(${name})) as held) t
-             left join lateral (
-               select l.pid, a.application_name, host(a.client_addr) as client_addr
-                 from pg_locks l left join pg_stat_activity a on a.pid = l.pid
-                where not t.held and l.locktype = 'advisory' and l.granted and l.objsubid = 2
-                  and l.classid = ${LOCK_CLASS}::oid and l.objid = ${sessionLockKeySql(name)}
-                  and l.database = (select oid from pg_database where datname = current_database())
-                  and l.pid <> pg_backend_pid()
-                limit 1) h on true`,
-        );
-        const row = rows[0] as { held?: unknown; pid?: unknown; application_name?: unknown; client_addr?: unknown } | undefined;
-        if (row?.held === true) {
+        const { held, holder } = await this.tryTake(client, lock);
+        if (held) {
           lock.taken.set(client, Promise.resolve(true));
           // Released meanwhile (the lock was taken by the statement): given back at once.
           if (!this.locks.has(lock) || this.client !== client) {
-            await this.ask(client, `select pg_advisory_unlock(${LOCK_CLASS}, hashtext(${name}))`).catch(() => {});
+            await this.ask(client, `select pg_advisory_unlock(${LOCK_CLASS}, hashtext(${pg.escapeLiteral(lock.name)}))`).catch(() => {});
             return;
           }
           lock.held = true;
           return;
         }
         lock.held = false;
-        const pid = typeof row?.pid === 'number' ? row.pid : null;
-        const former = pid === null ? undefined : this.formerBackends.find((b) => b.pid === pid);
-        if (former) {
-          await this.ask(client, staleBackendTerminationSql(former.pid, performance.now() - former.connectedAt));
-        } else if (pid !== null && wasHeld && !reported && this.locks.has(lock) && !this.closed) {
-          reported = true;
-          lock.onLost({
-            pid,
-            applicationName: typeof row?.application_name === 'string' ? row.application_name : null,
-            clientAddr: typeof row?.client_addr === 'string' ? row.client_addr : null,
-          });
+        if (holder && !(await this.terminateIfFormer(client, holder.pid)) && wasHeld && !reported) {
+          if (this.locks.has(lock) && !this.closed) {
+            reported = true;
+            lock.onLost(holder);
+          }
         }
       } catch {
         // The connection failed: its loss makes the next one, which takes the lock again.
       }
       await sleep(Math.min(this.bound(5_000), 100 * 2 ** Math.min(tries, 6)), undefined, { ref: false });
     }
+  }
+
+  /**
+   * Tries `lock` on `client` once, fresh (not the taking cached per connection): held, or refused with
+   * the connection holding it (null when none is listed: it was released in between).
+   */
+  private async tryTake(client: Pg.Client, lock: HeldLock): Promise<{ held: boolean; holder: LockHolder | null }> {
+    const name = pg.escapeLiteral(lock.name);
+    const { rows } = await this.ask(
+      client,
+      `select t.held, h.pid, h.application_name, h.client_addr
+         from (select pg_try_advisory_lock(${LOCK_CLASS}, hashtext(${name})) as held) t
+         left join lateral (
+           select l.pid, a.application_name, host(a.client_addr) as client_addr
+             from pg_locks l left join pg_stat_activity a on a.pid = l.pid
+            where not t.held and l.locktype = 'advisory' and l.granted and l.objsubid = 2
+              and l.classid = ${LOCK_CLASS}::oid and l.objid = ${sessionLockKeySql(name)}
+              and l.database = (select oid from pg_database where datname = current_database())
+              and l.pid <> pg_backend_pid()
+            limit 1) h on true`,
+    );
+    const row = rows[0] as { held?: unknown; pid?: unknown; application_name?: unknown; client_addr?: unknown } | undefined;
+    if (row?.held === true) return { held: true, holder: null };
+    if (typeof row?.pid !== 'number') return { held: false, holder: null };
+    return {
+      held: false,
+      holder: {
+        pid: row.pid,
+        applicationName: typeof row.application_name === 'string' ? row.application_name : null,
+        clientAddr: typeof row.client_addr === 'string' ? row.client_addr : null,
+      },
+    };
+  }
+
+  /** Terminates backend `pid` if it is one of this listener's former ones; true if it is (whether or not it was still there). */
+  private async terminateIfFormer(client: Pg.Client, pid: number): Promise<boolean> {
+    const former = this.formerBackends.find((b) => b.pid === pid);
+    if (!former) return false;
+    await this.ask(client, staleBackendTerminationSql(former.pid, performance.now() - former.connectedAt));
+    return true;
   }
 
   private connect(): Promise<void> {
