@@ -15,7 +15,7 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import { createEngine, openDatabase, type Database, type Engine } from '../src/index.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
 import { hookedStore } from './helpers/hooked-store.ts';
-import { ROOT, until } from './helpers/processes.ts';
+import { ROOT, runRmapp, until } from './helpers/processes.ts';
 import { failingKeys, queuedCleanup } from './fixtures/h2-queued-cleanup.ts';
 
 /** The in-place cancellation of a pending run (persistence/run-admin.ts `cancelPendingRun`). */
@@ -190,4 +190,26 @@ it('the process cancelling is killed after its statement was applied: the next c
   ).toEqual([{ pid: process.pid, reason: 'from the killed process' }]);
   expect(await engine.cancel(id)).toMatchObject({ cancelled: false });
   expect(cleanupsOf(id)).toHaveLength(1);
+}, 90_000);
+
+it('rmapp runs cancel whose every sending fails unapplied (RMAPP_DB_FAULT=cancel:fail) exits with the retryable error; the run stays queued, and the next cancel cancels it and runs the cleanup once', async () => {
+  const id = await queuedRetriedRun('unapplied');
+  const out = await runRmapp(['runs', 'cancel', id, '--reason', 'from the CLI'], {
+    DATABASE_URL: testDb.url,
+    RMAPP_DB_FAULT: 'cancel:fail:1:600000',
+  });
+  expect(out.code, `${out.stdout}${out.stderr}`).not.toBe(0);
+  expect(out.stdout + out.stderr, 'the operator is told the outcome is unknown and what to do').toMatch(
+    /no answer came[\s\S]*Cancel it again/,
+  );
+  const engine = createEngine({ database: testDb.url, workflows: [queuedCleanup] });
+  closers.push(() => engine.stop());
+  const db = await engine.db();
+  expect((await rowOf(db, id))?.status, 'nothing was applied').toBe('pending');
+  expect(await engine.cancel(id, 'second try')).toMatchObject({ cancelled: true, status: 'cancelled' });
+  expect(
+    cleanupsOf(id).map((c) => c.reason),
+    'the cleanup ran once',
+  ).toEqual(['second try']);
+  expect((await rowOf(db, id))?.status_message).toBeNull();
 }, 90_000);
