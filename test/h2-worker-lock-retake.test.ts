@@ -228,60 +228,75 @@ it('another process takes the worker id while the worker is cut off: reported on
   ).toHaveLength(1);
 }, 60_000);
 
-it('a real worker process cut off by a partition holds its locks again, says nothing of another process, and its kill frees the id for a restart', async () => {
-  const proxy = await strandingProxy();
-  closers.push(() => proxy.close());
-  const ledger = join(mkdtempSync(join(tmpdir(), 'h2-lock-')), 'ledger.jsonl');
-  const worker = () =>
-    spawnRmapp(['worker', '--workflows', TEST_WORKFLOWS, '--worker-id', 'h2proc', '--lease-ms', '30000', '--no-retention'], {
-      DATABASE_URL: proxy.url(testDb.name),
-      RMAPP_TEST_LEDGER: ledger,
+it.each([
+  ['once its start took both locks', 2],
+  ['as its start takes its first lock', 1],
+] as const)(
+  'a real worker process cut off by a partition %s holds its locks again, says nothing of another process, and its kill frees the id for a restart',
+  async (_when, locksBefore) => {
+    const proxy = await strandingProxy();
+    closers.push(() => proxy.close());
+    const ledger = join(mkdtempSync(join(tmpdir(), 'h2-lock-')), 'ledger.jsonl');
+    const worker = () =>
+      spawnRmapp(['worker', '--workflows', TEST_WORKFLOWS, '--worker-id', 'h2proc', '--lease-ms', '30000', '--no-retention'], {
+        DATABASE_URL: proxy.url(testDb.name),
+        RMAPP_TEST_LEDGER: ledger,
+      });
+    const client = createEngine({ database: testDb.url, workflows: [sequenceWorkflow(6)] });
+    closers.push(() => client.stop());
+    const first = worker();
+    closers.push(async () => {
+      first.child.kill('SIGKILL');
+      await first.exited;
     });
-  const client = createEngine({ database: testDb.url, workflows: [sequenceWorkflow(6)] });
-  closers.push(() => client.stop());
-  const first = worker();
-  closers.push(async () => {
+    // As soon as the locks are granted: the partition may come while the worker still starts.
+    // The second case cuts the start off (it is tried again on a new store, which must know the old backend as this process's).
+    await until(async () => (await lockHolders()).size >= locksBefore, 30_000, 'the worker to take its locks');
+    const [oldPid] = new Set((await lockHolders()).values());
+
+    proxy.strandAll('reset');
+    await until(
+      async () => {
+        const now = [...(await lockHolders()).values()];
+        return now.length === 2 && !now.includes(oldPid as number);
+      },
+      30_000,
+      `the worker to hold its locks again`,
+    ).catch(async (err: Error) => {
+      const { rows } = await admin.query(
+        'select pid, application_name, state, left(query, 80) as q, backend_start from pg_stat_activity where datname = current_database()',
+      );
+      throw new Error(
+        `${err.message}: old ${oldPid}, holders ${JSON.stringify([...(await lockHolders())])}, activity ${JSON.stringify(rows)}, output ${first.output()}`,
+      );
+    });
+    expect(await alive(oldPid as number), 'its stranded backend was terminated').toBe(false);
+    expect(first.output(), 'no other process was reported').not.toMatch(/another process|another live process/);
+
+    // Its runs still go, and the lock still marks it live: a restart after its kill takes its run at once.
+    const id = await client.start('test.sequence', { slowStep: 'step2', slowMs: 60_000 });
+    const step2Starts = () => readLedger(ledger).filter((e) => e.run === id && e.key.includes('step2') && e.phase === 'start').length;
+    await until(() => step2Starts() === 1, 30_000, `the worker to start the slow step (${first.output()})`);
     first.child.kill('SIGKILL');
     await first.exited;
-  });
-  // As soon as the locks are granted: the partition may come while the worker still starts.
-  await until(async () => (await lockHolders()).size === 2, 30_000, `the worker to hold its locks (${first.output()})`);
-  const [oldPid] = new Set((await lockHolders()).values());
-
-  proxy.strandAll('reset');
-  await until(
-    async () => {
-      const now = [...(await lockHolders()).values()];
-      return now.length === 2 && !now.includes(oldPid as number);
-    },
-    30_000,
-    `the worker to hold its locks again (${first.output()})`,
-  );
-  expect(await alive(oldPid as number), 'its stranded backend was terminated').toBe(false);
-  expect(first.output(), 'no other process was reported').not.toMatch(/another process|another live process/);
-
-  // Its runs still go, and the lock still marks it live: a restart after its kill takes its run at once.
-  const id = await client.start('test.sequence', { slowStep: 'step2', slowMs: 60_000 });
-  const step2Starts = () => readLedger(ledger).filter((e) => e.run === id && e.key.includes('step2') && e.phase === 'start').length;
-  await until(() => step2Starts() === 1, 30_000, `the worker to start the slow step (${first.output()})`);
-  first.child.kill('SIGKILL');
-  await first.exited;
-  await until(async () => (await lockHolders()).size === 0, 30_000, 'the killed worker’s locks to go with its connections');
-  const restarted = spawnRmapp(
-    ['worker', '--workflows', TEST_WORKFLOWS, '--worker-id', 'h2proc', '--lease-ms', '30000', '--no-retention'],
-    {
-      DATABASE_URL: testDb.url,
-      RMAPP_TEST_LEDGER: ledger,
-    },
-  );
-  closers.push(async () => {
-    restarted.child.kill('SIGKILL');
-    await restarted.exited;
-  });
-  // Its lease has 30 s to run: taken back at once, or the test times out waiting.
-  await until(() => step2Starts() === 2, 20_000, `the restart to take the run back (${restarted.output()})`);
-  expect(restarted.output()).not.toMatch(/in use by another live process/);
-}, 90_000);
+    await until(async () => (await lockHolders()).size === 0, 30_000, 'the killed worker’s locks to go with its connections');
+    const restarted = spawnRmapp(
+      ['worker', '--workflows', TEST_WORKFLOWS, '--worker-id', 'h2proc', '--lease-ms', '30000', '--no-retention'],
+      {
+        DATABASE_URL: testDb.url,
+        RMAPP_TEST_LEDGER: ledger,
+      },
+    );
+    closers.push(async () => {
+      restarted.child.kill('SIGKILL');
+      await restarted.exited;
+    });
+    // Its lease has 30 s to run: taken back at once, or the test times out waiting.
+    await until(() => step2Starts() === 2, 20_000, `the restart to take the run back (${restarted.output()})`);
+    expect(restarted.output()).not.toMatch(/in use by another live process/);
+  },
+  90_000,
+);
 
 it('a lock taken afresh while a backend this store lost still holds it (a start cut off and tried again) terminates that backend and is held', async () => {
   const proxy = await strandingProxy();

@@ -858,8 +858,16 @@ function statementName(text: string): string {
 const LISTEN_PING_MS = 10_000;
 const LISTEN_ANSWER_MS = 5_000;
 
-/** Lost LISTEN connections whose backends a listener remembers (to terminate one that still holds a lock). */
-const FORMER_BACKENDS = 8;
+/** Lost LISTEN connections whose backends are remembered per server (to terminate one that still holds a lock). */
+const FORMER_BACKENDS = 16;
+
+/**
+ * The former LISTEN backends of this process, by connection string ({@link Listener}'s `formerBackends`),
+ * in the process's global symbol registry so that every copy of the package loaded in it shares them.
+ */
+const formerListenBackends: Map<string, { pid: number; connectedAt: number }[]> = ((globalThis as Record<symbol, unknown>)[
+  Symbol.for('rmapp.formerListenBackends')
+] ??= new Map()) as Map<string, { pid: number; connectedAt: number }[]>;
 
 /** The class (first int4 key) of the session locks {@link Database.holdLock} takes: "rmwk". */
 const LOCK_CLASS = 0x726d776b;
@@ -933,11 +941,29 @@ class Listener {
   private backend: { pid: number; connectedAt: number } | null = null;
 
   /**
-   * The backends of this listener's last connections that were lost, newest last: after a partition one
-   * may still hold the session locks (the server has not noticed its client left), and is terminated
-   * when a lock is taken again ({@link retake}).
+   * The backends of the last LISTEN connections to this server that this process lost or closed, newest
+   * last: after a partition one may still hold the session locks (the server has not noticed its client
+   * left), and is terminated when a lock is taken again ({@link retake}). Shared by every store of the
+   * process on the same URL: a worker whose start was cut off after its locks were granted starts
+   * again on a new store (engine.ts `startWorker` with `retry`), whose listener knew none of them, and
+   * it took its own old backend for another live process under its id.
    */
-  private readonly formerBackends: { pid: number; connectedAt: number }[] = [];
+  private get formerBackends(): { pid: number; connectedAt: number }[] {
+    let list = formerListenBackends.get(this.driverUrl);
+    if (!list) formerListenBackends.set(this.driverUrl, (list = []));
+    return list;
+  }
+
+  /** Remembers the backend of the connection in use as a former one (it was lost, or is being closed). */
+  private forgetBackend(): void {
+    if (this.backend) {
+      const list = this.formerBackends;
+      list.push(this.backend);
+      // A few are enough: a lock is taken again on every new connection, which terminates the one before.
+      if (list.length > FORMER_BACKENDS) list.shift();
+    }
+    this.backend = null;
+  }
 
   /** The last statement sent on each LISTEN connection: the next one waits for it. */
   private readonly asked = new WeakMap<Pg.Client, Promise<unknown>>();
@@ -1196,7 +1222,13 @@ class Listener {
       this.failures = 0;
       const pid = (client as unknown as { processID?: unknown }).processID;
       this.backend = typeof pid === 'number' ? { pid, connectedAt } : null;
-      // The locks held on the connection that was lost, taken again (see retake).
+      // This process's former LISTEN backends, terminated first (a session lock none asks for again — the
+      // owner of a start that was cut off and tried again under a new one — would linger with one until
+      // the server's keepalive); then the locks held on the connection that was lost, taken again (see
+      // retake). One statement at a time on this connection, in this order. Kept in the list: a backend
+      // exits a moment after it is signalled, and a lock it still holds then is known as this process's.
+      for (const former of this.formerBackends.filter((b) => b.pid !== this.backend?.pid))
+        void this.ask(client, staleBackendTerminationSql(former.pid, performance.now() - former.connectedAt)).catch(() => {});
       for (const lock of this.locks) if (lock.settled) void this.retake(client, lock, lock.held);
       for (const [hook, state] of this.reconnectHooks) {
         if (!state.listening) continue;
@@ -1225,12 +1257,7 @@ class Listener {
   private lost(client: Pg.Client): void {
     if (this.client !== client) return;
     this.client = null;
-    if (this.backend) {
-      this.formerBackends.push(this.backend);
-      // A few are enough: a lock is taken again on every new connection, which terminates the one before.
-      if (this.formerBackends.length > FORMER_BACKENDS) this.formerBackends.shift();
-    }
-    this.backend = null;
+    this.forgetBackend();
     if (this.pingTimer) clearInterval(this.pingTimer);
     this.pingTimer = null;
     client.removeAllListeners();
@@ -1260,6 +1287,8 @@ class Listener {
 
   async close(): Promise<void> {
     this.closed = true;
+    // Its goodbye may never reach the server (a partition): its backend may linger, holding the locks.
+    this.forgetBackend();
     if (this.retryTimer) clearTimeout(this.retryTimer);
     const client = this.client ?? this.connectingClient;
     // A connection being made is given up, not waited for: to a server that stopped answering it takes
