@@ -10,75 +10,19 @@
  * Postgres and PGlite (the default store), through the engine's public API.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { assign, setup } from 'xstate';
-import { z } from 'zod';
-import { createEngine, defineWorkflow, step, type Database, type Engine, type HistoryEvent } from '../src/index.ts';
+import { createEngine, type Database, type Engine, type HistoryEvent } from '../src/index.ts';
 import { openTestStore } from './helpers/postgres.ts';
 import { until } from './helpers/processes.ts';
+import { inboxRows, notesWorkflow, SMALL, stepWorkflow } from './helpers/rolled-back-runs.ts';
 
-const SMALL = 4096;
-
-/**
- * `note` appends 1,100 bytes to the context: four are over {@link SMALL}. The first moves the run from
- * `open` to `noted` (a `state.entered` entry); `aside` is taken by no state (a `signal.ignored` one).
- */
-const notes = defineWorkflow({
-  name: 'rolled.notes',
-  version: '1',
-  input: z.object({}).passthrough(),
-  machine: setup({ types: {} as { context: { notes: string[] }; events: { type: 'note' } | { type: 'aside' } } }).createMachine({
-    id: 'notes',
-    context: { notes: [] },
-    initial: 'open',
-    states: {
-      open: { on: { note: { target: 'noted', actions: assign({ notes: ({ context }) => [...context.notes, 'n'.repeat(1100)] }) } } },
-      noted: { on: { note: { actions: assign({ notes: ({ context }) => [...context.notes, 'n'.repeat(1100)] }) } } },
-    },
-  }),
-});
+/** {@link noteMachine}'s workflow (test/helpers/rolled-back-runs.ts). */
+const notes = notesWorkflow('rolled.notes');
 
 /** Steps that ran, kept outside the engine. */
 const ledger: string[] = [];
 
 /** `go` fills the context past {@link SMALL} and enters `working`, which runs a step. */
-const worker = defineWorkflow({
-  name: 'rolled.worker',
-  version: '1',
-  input: z.object({}).passthrough(),
-  machine: setup({
-    types: {} as { context: { pad: string }; events: { type: 'go' } },
-    actors: {
-      work: step(async () => {
-        ledger.push('work');
-        return 'done';
-      }),
-    },
-  }).createMachine({
-    id: 'worker',
-    context: { pad: '' },
-    initial: 'idle',
-    states: {
-      idle: { on: { go: { target: 'working', actions: assign({ pad: () => 'p'.repeat(SMALL * 2) }) } } },
-      working: { invoke: { src: 'work', onDone: 'idle' } },
-    },
-  }),
-});
-
-interface InboxRow {
-  id: number;
-  type: string;
-  consumed: boolean;
-  outcome: string | null;
-  dedupe_key: string | null;
-}
-
-async function inbox(db: Database, id: string): Promise<InboxRow[]> {
-  return db.query<InboxRow>(
-    `select id::float8 as id, event->>'type' as type, consumed_at is not null as consumed, outcome, dedupe_key
-     from rmapp_run_inbox where run_id = $1 order by id`,
-    [id],
-  );
-}
+const worker = stepWorkflow('rolled.worker', ledger);
 
 describe.each(['postgres', 'pglite'] as const)('cancelled from its last written state (%s)', (kind) => {
   const engines: Engine[] = [];
@@ -125,7 +69,7 @@ describe.each(['postgres', 'pglite'] as const)('cancelled from its last written 
     ).toBeDefined();
 
     // The inbox: each signal the run took is dropped, none is listed as queued; the cancellation was applied.
-    const rows = await inbox(db, id);
+    const rows = await inboxRows(db, id);
     for (const r of rows.filter((r) => taken.includes(r.id))) {
       expect(r, `signal ${r.id} (${r.type}) is in no state written`).toMatchObject({
         consumed: true,
@@ -193,6 +137,6 @@ describe.each(['postgres', 'pglite'] as const)('cancelled from its last written 
     expect(history.filter((h) => h.type.startsWith('signal.')).map((h) => [h.type, (h.data as { id: number }).id])).toEqual([
       ['signal.dropped', go],
     ]);
-    expect((await inbox(db, id)).find((r) => r.id === go)).toMatchObject({ consumed: true, outcome: 'dropped' });
+    expect((await inboxRows(db, id)).find((r) => r.id === go)).toMatchObject({ consumed: true, outcome: 'dropped' });
   });
 });

@@ -11,32 +11,20 @@
  * advances it, so the run meets its deadline exactly where the test places it (no timing assertion).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { assign, createActor, sendTo, setup } from 'xstate';
+import { createActor, sendTo, setup } from 'xstate';
 import { z } from 'zod';
-import { createEngine, defineWorkflow, step, type Database, type Engine, type HistoryEvent } from '../src/index.ts';
+import { createEngine, defineWorkflow, type Database, type Engine } from '../src/index.ts';
 import { TestClock } from '../src/state_machine/testing/test-clock.ts';
 import { hookedStore } from './helpers/hooked-store.ts';
+import { inboxRows, noteMachine, notesWorkflow, signalEntries, SMALL, stepWorkflow } from './helpers/rolled-back-runs.ts';
 import { openTestStore } from './helpers/postgres.ts';
 import { until } from './helpers/processes.ts';
 
-const SMALL = 4096;
 const HOUR = 3_600_000;
 const quiet = { error: () => {}, warn: () => {}, info: () => {}, debug: () => {} };
 
-const noteMachine = setup({
-  types: {} as { context: { notes: string[] }; events: { type: 'note' } | { type: 'aside' } },
-}).createMachine({
-  id: 'notes',
-  context: { notes: [] },
-  initial: 'open',
-  states: {
-    open: { on: { note: { target: 'noted', actions: assign({ notes: ({ context }) => [...context.notes, 'n'.repeat(1100)] }) } } },
-    noted: { on: { note: { actions: assign({ notes: ({ context }) => [...context.notes, 'n'.repeat(1100)] }) } } },
-  },
-});
-
-/** `note` appends 1,100 bytes to the context (four are over {@link SMALL}); `aside` is taken by no state. */
-const notes = defineWorkflow({ name: 'h3.notes', version: '1', input: z.object({}).passthrough(), machine: noteMachine });
+/** {@link noteMachine}'s workflow: `note` appends 1,100 bytes to the context (four are over {@link SMALL}); `aside` is taken by no state. */
+const notes = notesWorkflow('h3.notes');
 
 /** The cleanup of a run of {@link slowCleanup} waits for this gate (a cancellation's or timeout's cleanup runs before the ending is written). */
 const cleanupGate = { open: (): void => {}, started: false };
@@ -77,48 +65,7 @@ const parent = defineWorkflow({
 const ledger: string[] = [];
 
 /** `go` fills the context past {@link SMALL} and enters `working`, which runs a step. */
-const worker = defineWorkflow({
-  name: 'h3.worker',
-  version: '1',
-  input: z.object({}).passthrough(),
-  machine: setup({
-    types: {} as { context: { pad: string }; events: { type: 'go' } },
-    actors: {
-      work: step(async () => {
-        ledger.push('work');
-        return 'done';
-      }),
-    },
-  }).createMachine({
-    id: 'worker',
-    context: { pad: '' },
-    initial: 'idle',
-    states: {
-      idle: { on: { go: { target: 'working', actions: assign({ pad: () => 'p'.repeat(SMALL * 2) }) } } },
-      working: { invoke: { src: 'work', onDone: 'idle' } },
-    },
-  }),
-});
-
-interface InboxRow {
-  id: number;
-  type: string;
-  consumed: boolean;
-  outcome: string | null;
-  dedupe_key: string | null;
-}
-
-async function inbox(db: Database, id: string): Promise<InboxRow[]> {
-  return db.query<InboxRow>(
-    `select id::float8 as id, event->>'type' as type, consumed_at is not null as consumed, outcome, dedupe_key
-     from rmapp_run_inbox where run_id = $1 order by id`,
-    [id],
-  );
-}
-
-/** The history's signal entries as [type, signal id]. */
-const signalEntries = (history: HistoryEvent[]) =>
-  history.filter((h) => h.type.startsWith('signal.')).map((h) => [h.type, (h.data as { id: number }).id]);
+const worker = stepWorkflow('h3.worker', ledger);
 
 /** The commit statement (persistence/commits.ts `commitRunWrites`). */
 const isCommit = (sql: string) => sql.includes('seen_signal_seq int, consumed jsonb');
@@ -181,7 +128,7 @@ describe.each(['postgres', 'pglite'] as const)('endings from the last written st
     expect(run.error?.code, `the run ended: ${JSON.stringify(run.error)}`).toBe('RUN_TIMEOUT');
     expect(run.state, 'the run ends in its last written state').toBe('open');
 
-    const rows = await inbox(db, id);
+    const rows = await inboxRows(db, id);
     for (const r of rows) {
       expect(r, `signal ${r.id} (${r.type}) is in no state written: dropped`).toMatchObject({
         consumed: true,
@@ -291,7 +238,7 @@ describe.each(['postgres', 'pglite'] as const)('endings from the last written st
     const stored = await engineOn(raw).get(id);
     expect([stored.status, stored.state, stored.error?.code]).toEqual([run.status, 'open', run.error?.code]);
     const landed = c.commit === 'lands' || c.commit === 'fails for a moment';
-    const rows = await inbox(raw, id);
+    const rows = await inboxRows(raw, id);
     expect(
       rows.find((r) => r.id === aside),
       'the signal the held commit carried',
@@ -332,7 +279,7 @@ describe.each(['postgres', 'pglite'] as const)('endings from the last written st
     const kid = history.filter((h) => h.type === 'state.entered' && JSON.stringify(h.state) === '"noted"');
     expect(kid, `the child's unwritten state in the history: ${JSON.stringify(kid)}`).toEqual([]);
     expect(signalEntries(history)).toEqual(taken.map((t) => ['signal.dropped', t]));
-    expect((await inbox(db, id)).every((r) => r.outcome === 'dropped')).toBe(true);
+    expect((await inboxRows(db, id)).every((r) => r.outcome === 'dropped')).toBe(true);
   });
 
   it('a failure from the last written state keeps no entry of the unwritten state; its signals stay queued for a retry', async () => {
@@ -361,7 +308,7 @@ describe.each(['postgres', 'pglite'] as const)('endings from the last written st
     const claimed = history.filter((h) => h.type === 'state.entered' && JSON.stringify(h.state) === '"noted"');
     expect(claimed, `entries of the unwritten state: ${JSON.stringify(claimed)}`).toEqual([]);
     expect(signalEntries(history), 'the signals are in no entry: they are queued').toEqual([]);
-    expect((await inbox(db, id)).every((r) => !r.consumed && r.outcome === null)).toBe(true);
+    expect((await inboxRows(db, id)).every((r) => !r.consumed && r.outcome === null)).toBe(true);
     expect((await next.queuedSignals(id)).signals.map((s) => s.id)).toEqual(sent);
 
     // Retried without the fourth note, the run takes the rest and enters `noted` once: the entry comes
@@ -392,7 +339,7 @@ describe.each(['postgres', 'pglite'] as const)('endings from the last written st
     const history = await engine.history(id);
     const claimed = history.filter((h) => h.type.startsWith('step.') || (h.type === 'state.entered' && h.state === 'working'));
     expect(claimed, `entries of the unwritten state: ${JSON.stringify(claimed)}`).toEqual([]);
-    expect((await inbox(db, id)).find((r) => r.id === go)).toMatchObject({ consumed: false, outcome: null });
+    expect((await inboxRows(db, id)).find((r) => r.id === go)).toMatchObject({ consumed: false, outcome: null });
     expect((await engine.queuedSignals(id)).signals.map((s) => s.id)).toEqual([go]);
   });
 });
