@@ -71,8 +71,11 @@ export interface FaultProxy {
   close(): Promise<void>;
 }
 
-/** Starts a proxy on 127.0.0.1 in front of `target` (default: the machine's Postgres). */
-export async function startFaultProxy(target = { host: '127.0.0.1', port: 5432 }): Promise<FaultProxy> {
+/**
+ * Starts a proxy on 127.0.0.1 in front of `target` (default: the machine's Postgres), on
+ * `listenPort` (default: a free one; a closed proxy's port to bring its database back where its clients look for it).
+ */
+export async function startFaultProxy(target = { host: '127.0.0.1', port: 5432 }, listenPort = 0): Promise<FaultProxy> {
   const open = new Set<{ client: net.Socket; terminate: () => void; silence?: () => void }>();
   const cuts: string[] = [];
   const seen: string[] = [];
@@ -154,7 +157,7 @@ export async function startFaultProxy(target = { host: '127.0.0.1', port: 5432 }
       }
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(listenPort, '127.0.0.1', resolve));
   const port = (server.address() as net.AddressInfo).port;
   return {
     url: (database) => `postgres://postgres@127.0.0.1:${port}/${database}`,

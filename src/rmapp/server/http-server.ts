@@ -27,6 +27,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import type { Engine } from '../../state_machine/engine.ts';
+import { toErrorData } from '../../state_machine/errors.ts';
 import { FINAL_STATUSES, RUN_STATUSES } from '../../persistence/run-status.ts';
 import type { Logger } from '../logger.ts';
 import { createMasker, type Masker } from '../masking.ts';
@@ -36,6 +37,9 @@ import { answerClientErrors } from './node-answers.ts';
 import { ClientError, SECURITY_HEADERS, sendJson, sendText } from './http-util.ts';
 import { addressKey, clientAddress, loginPage, loginRoute, logoutRoute, sendTooMany, SIGN_OUT_FORM, SignInLimiter } from './login.ts';
 import { runStream } from './stream.ts';
+
+/** Seconds a client is told to wait (`Retry-After`) when the database does not answer a request. */
+const RETRY_AFTER_S = 5;
 
 /** Bounds on what one connection may hold; node's defaults are looser (60 s for headers, 300 s per request). */
 export interface HttpLimits {
@@ -265,8 +269,17 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
             return sendJson(res, err.status, { error: err.message }, { connection: 'close' });
           }
         } else log.error({ err, url: req.url }, 'request failed');
-        if (!res.headersSent) sendJson(res, 500, { error: 'Internal error; see the server log.' });
-        else res.destroy();
+        if (res.headersSent) return res.destroy();
+        // The database not answering (refused, cut, shutting down: errors.ts classes it transient) is no
+        // fault of the request, and passes: 503 with when to ask again, as a client retries it.
+        if (toErrorData(err).category === 'transient')
+          return sendJson(
+            res,
+            503,
+            { error: `The service cannot reach its database just now; try again in ${RETRY_AFTER_S} seconds (the server log says why).` },
+            { 'retry-after': String(RETRY_AFTER_S) },
+          );
+        sendJson(res, 500, { error: 'Internal error; see the server log.' });
       });
     },
   );
