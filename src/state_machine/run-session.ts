@@ -379,8 +379,17 @@ export class RunSession implements CommitParticipant, StepHost {
     return this.terminate('cancelled', cancelledError(reason), 'run.cancelled');
   }
 
-  /** The per-run timeout expired: like a cancellation, but the run fails with category `timeout`. */
+  /**
+   * The per-run timeout expired: like a cancellation, but the run fails with category `timeout`. Not
+   * while the write that gives the run up as `waiting` is in flight: that write ends this session once
+   * it commits, with the run woken at its deadline (session-eviction.ts `nextWake`), and the next owner
+   * times it out. Terminated here as well, the definition's cleanup ran in this session and again in the
+   * next one, with no crash between (test/h7-timeout-during-eviction.test.ts). A write that does not
+   * commit leaves no session behind (lost), fails the run (refused), or is sent again built as a
+   * `waiting` write woken at the deadline, already passed.
+   */
   private timeOut(): Promise<void> {
+    if (this.phase.name === 'evicting' && this.releasing) return Promise.resolve();
     return this.terminate('failed', runTimeoutError(this.row.deadlineAt), 'run.timed_out');
   }
 
