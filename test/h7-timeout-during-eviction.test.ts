@@ -66,4 +66,38 @@ describe.each(['postgres', 'pglite'] as const)('a timeout while the run is writt
     expect(timedOut, 'run.timed_out entries').toHaveLength(1);
     expect(cleanups, 'cleanups run for one timeout').toHaveLength(1);
   });
+
+  it('still times the run out when the database refuses that write after the deadline', async () => {
+    const raw = kind === 'postgres' ? await postgresStore() : await openDatabase({ url: '', dataDir: 'memory://' });
+    closers.push(() => raw.close());
+    cleanups.length = 0;
+    let refused = 0;
+    // Held past the deadline, then refused for its data (a check the session missed).
+    const db = hookedStore(raw, async (sql, params) => {
+      if (refused === 0 && /update rmapp_runs/.test(sql) && params?.includes('waiting')) {
+        refused += 1;
+        await new Promise((resolve) => setTimeout(resolve, 2_000));
+        throw Object.assign(new Error('new row violates check constraint "h7"'), { code: '23514' });
+      }
+    });
+    const engine = createEngine({ workflows: [sleeper], database: db, logger: silentLogger, evictAfterMs: 0, pollMs: 100 });
+    closers.push(() => engine.stop());
+    await engine.startWorker();
+    const id = await engine.start(sleeper, {}, { timeoutMs: 800 });
+    const run = await engine.waitFor(id, { timeoutMs: 20_000 });
+    expect(refused, 'the eviction write was never refused: the test did not reach its case').toBe(1);
+    expect(run.status).toBe('failed');
+    expect(run.error?.code, 'the run ends by its timeout, not by the refused write').toBe('RUN_TIMEOUT');
+    const history = await engine.history(id);
+    const unwritable = history.find((h) => h.type === 'state.unwritable');
+    expect((unwritable?.data as { error?: { code?: string } } | null)?.error?.code).toBe('WRITE_REJECTED');
+    expect(history.filter((h) => h.type === 'run.timed_out')).toHaveLength(1);
+    expect(cleanups, 'cleanups run for one timeout').toHaveLength(1);
+  });
 });
+
+async function postgresStore(): Promise<Database> {
+  const testDb = await createTestDatabase();
+  closers.push(() => testDb.drop());
+  return openDatabase({ url: testDb.url });
+}

@@ -653,6 +653,13 @@ export class RunSession implements CommitParticipant, StepHost {
       this.refusedWhileTerminating = error;
       return;
     }
+    // A write giving the run up as `waiting`, refused after the deadline passed while it was out: the
+    // timeout left to it (timeOut) applies now, the refusal as why the run ends from its last written state.
+    if (this.phase.name === 'evicting' && this.deadlinePassed()) {
+      this.refusedWhileTerminating = error;
+      void this.timeOut();
+      return;
+    }
     const ending = this.ending;
     if (ending?.terminated === true) {
       this.phase = { name: 'ending', ending: { ...ending, snapshot: this.lastGoodSnapshot, fromLastGood: true, refused: true } };
