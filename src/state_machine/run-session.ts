@@ -271,8 +271,16 @@ export class RunSession implements CommitParticipant, StepHost {
       if (!row.hasSignals) catchUp.finish();
     }
     this.markDirty();
-    if (row.hasSignals) void this.pullSignals();
-    this.deadline.arm();
+    // A run claimed with signals waiting takes them before its deadline can end it: they were sent while
+    // no worker ran it (before the deadline, as a rule: a run that waits is woken at its deadline). Armed
+    // at once instead, the deadline's timer (due already) came before the read's answer on Postgres and
+    // the run timed out without them — left in its inbox, `ignored`, their dedupe keys held — while on
+    // PGlite, whose read answers sooner, the same run took them (test/h7-deadline-after-signals.test.ts).
+    if (row.hasSignals)
+      void this.pullSignals().then(() => {
+        if (!this.ended) this.deadline.arm();
+      });
+    else this.deadline.arm();
   }
 
   runStep<TOutput, TInput>(
