@@ -120,14 +120,19 @@ export async function pendingSignals(db: Queryable, runId: string, afterId = 0):
  * Of a run `r`: it will never read its inbox again — it succeeded, was cancelled, or timed out (a run past
  * its deadline cannot be retried: state_machine/run-retry.ts). What it left unconsumed stays so for good.
  *
+ * A failed run that `engine.retry` refuses reads no more either (test/h7-unretryable-queued-signals.test.ts):
+ * one its machine ended in a failure state (its snapshot `done`), and one past its deadline (by the
+ * database's clock; retry asks the engine's, which may differ by a clock's drift).
+ *
  * Timed out is the engine's own error (state_machine/session-deadline.ts `runTimeoutError`: no details)
  * on a run that has a deadline, not any error whose code is `RUN_TIMEOUT`: a step's error keeps its
  * thrower's code (and carries `details.step`), and a run without a deadline that failed with one was
  * retried and took the signals this had answered `ignored` and left out of `queuedSignals`
  * (test/h7-timeout-code-spoof.test.ts).
  */
-const READS_NO_MORE = `(r.status in ('succeeded', 'cancelled') or (r.status = 'failed' and r.deadline_at is not null
-  and r.error->>'code' = 'RUN_TIMEOUT' and r.error->>'name' = 'RunTimeoutError' and r.error->'details' is null))`;
+const READS_NO_MORE = `(r.status in ('succeeded', 'cancelled') or (r.status = 'failed' and (
+  (r.deadline_at is not null and r.error->>'code' = 'RUN_TIMEOUT' and r.error->>'name' = 'RunTimeoutError' and r.error->'details' is null)
+  or r.snapshot->>'status' = 'done' or r.deadline_at <= now())))`;
 
 /**
  * A signal's outcome, or null while the run has not taken it. One still in the inbox of a run that

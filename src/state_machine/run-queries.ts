@@ -318,8 +318,9 @@ export abstract class RunQueries {
   /**
    * The signals still in a run's inbox, oldest first — at most `limit` (default 20, at most 1,000), with
    * `more` when there are others: for a failed run, what a retry would deliver, and the ids
-   * `engine.retry(id, { dropSignal: n })` can leave out. None for a run that succeeded, was cancelled or
-   * timed out: nothing will take what it left in its inbox (persistence/inbox.ts `queuedSignals`).
+   * `engine.retry(id, { dropSignal: n })` can leave out. None for a run that succeeded, was cancelled, timed
+   * out, or failed in a way no retry resumes (a failure state, a passed deadline): nothing will take what
+   * it left in its inbox (persistence/inbox.ts `queuedSignals`).
    */
   async queuedSignals(runId: string, limit = 20): Promise<{ signals: QueuedSignal[]; more: boolean }> {
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > 1000) {
