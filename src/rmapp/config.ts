@@ -15,7 +15,7 @@ import { parseDuration } from '../persistence/retention.ts';
 import { ValidationError, WorkflowError } from '../state_machine/errors.ts';
 import { connectionStringSecrets } from './masking.ts';
 import { isServiceSecret } from './sandbox/env.ts';
-import { isSecretName, pgPassword, variableSecrets } from './secret-variables.ts';
+import { isSecretName, pgPassword, privateKeySecrets, variableSecrets } from './secret-variables.ts';
 import { validPort } from './sandbox/egress-proxy.ts';
 import { didYouMean } from '../state_machine/did-you-mean.ts';
 import { countOf, MAX_COUNT } from './whole-number.ts';
@@ -518,7 +518,8 @@ function secretsOfSettings(settings: SecretSettings, env: NodeJS.ProcessEnv): st
   return texts([
     settings.github?.token,
     settings.github?.webhookSecret,
-    settings.github?.privateKey,
+    // As written, as Octokit reads it (escaped line breaks), and its base64 body alone.
+    ...privateKeySecrets(settings.github?.privateKey),
     settings.server?.dashboardToken,
     ...connectionStringSecrets(databaseUrl),
     // What Postgres clients take as the password when the URL has none: the service's database password
@@ -530,7 +531,8 @@ function secretsOfSettings(settings: SecretSettings, env: NodeJS.ProcessEnv): st
 }
 
 /**
- * The secret values the masker masks by value: the configuration's credentials, the database password
+ * The secret values the masker masks by value: the configuration's credentials (the App's private key
+ * also as Octokit reads it and by its base64 body alone: secret-variables.ts `privateKeySecrets`), the database password
  * (as written in the URL and decoded, and `PGPASSWORD` from `env` unless it is its own user:
  * secret-variables.ts `pgPassword`), and of the variables the sandbox passes to the agent or the
  * tests (`agent.env`, `sandbox.env`: the agent's API key must not come back in a comment) the values

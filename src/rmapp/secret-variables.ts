@@ -198,3 +198,39 @@ export function pgPassword(env: NodeJS.ProcessEnv, databaseUrl?: string): string
   }
   return password === env.PGUSER || password === user ? undefined : password;
 }
+
+/**
+ * The body of a PEM block (the base64 between its BEGIN and END lines, joined), which a program can
+ * print without those lines; the masker's letters-and-digits form of a secret (masking.ts, "skeleton")
+ * then finds it wrapped at any width. Null for a value that is no PEM block.
+ */
+function pemBody(value: string): string | null {
+  const m = /-----BEGIN [A-Z ]+-----([\s\S]*?)-----END [A-Z ]+-----/.exec(value);
+  if (!m) return null;
+  const body = (m[1] ?? '')
+    .split('\n')
+    .filter((line) => !line.includes(':'))
+    .join('')
+    .replace(/\s+/g, '');
+  return body.length >= 64 ? body : null;
+}
+
+/**
+ * A GitHub App's private key as secrets of the service's: as configured; as Octokit reads it, with each
+ * `\n` written out in it taken for a line break (universal-github-app-jwt: a key kept on one line of an
+ * environment file works); and the base64 body alone. Taken only as written, a key given as
+ * `GITHUB_PRIVATE_KEY="-----BEGIN RSA PRIVATE KEY-----\nMIIE…"` refused no commit of the key as a PEM
+ * file (its letters held an `n` for every escaped break), and the body alone, printed without its BEGIN
+ * and END lines, was masked nowhere: not in the logs, the comments, nor a commit message quoting the
+ * agent's summary. For the masker (config.ts `secretsOf`) and the commit check
+ * (service-secret-sources.ts `serviceSecretSources`) alike.
+ *
+ * @example
+ * privateKeySecrets('-----BEGIN RSA PRIVATE KEY-----\\nMIIE…\\n-----END RSA PRIVATE KEY-----'); // [as given, with line breaks, 'MIIE…']
+ */
+export function privateKeySecrets(key: unknown): string[] {
+  if (typeof key !== 'string' || !key) return [];
+  const read = key.replaceAll('\\n', '\n');
+  const body = pemBody(read);
+  return [...new Set([key, read, ...(body ? [body] : [])])];
+}

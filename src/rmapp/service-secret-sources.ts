@@ -9,7 +9,7 @@
  */
 import type { RmappConfig, SecretSource } from './config.ts';
 import { connectionStringSecrets } from './masking.ts';
-import { pgPassword } from './secret-variables.ts';
+import { pgPassword, privateKeySecrets } from './secret-variables.ts';
 
 /** What every label of a service credential starts with: the refusal says who holds it and what to do. */
 export const SERVICE_SECRET_LABEL = "the service's own";
@@ -43,24 +43,9 @@ export function refusesCommits(value: string): boolean {
 }
 
 /**
- * The body of a PEM key (the base64 between its BEGIN and END lines, joined), which a program can print
- * without those lines; the masker's letters-and-digits form of a secret (masking.ts, "skeleton") then
- * finds it wrapped at any width. Null for a value that is no PEM block.
- */
-function pemBody(value: string): string | null {
-  const m = /-----BEGIN [A-Z ]+-----([\s\S]*?)-----END [A-Z ]+-----/.exec(value);
-  if (!m) return null;
-  const body = (m[1] ?? '')
-    .split('\n')
-    .filter((line) => !line.includes(':'))
-    .join('')
-    .replace(/\s+/g, '');
-  return body.length >= 64 ? body : null;
-}
-
-/**
  * The service's own credentials, each with a label for a refused commit (what it is and which setting
- * holds it, never the value): `github.token`, the App's private key (and its base64 body alone), the
+ * holds it, never the value): `github.token`, the App's private key (as written, as Octokit reads it, and its base64 body alone:
+ * secret-variables.ts `privateKeySecrets`), the
  * webhook secret, the dashboard token, and the database password — of `databaseUrl` (`DATABASE_URL`), of
  * `databaseUrl` given here when the process uses another (`--database-url`), and `PGPASSWORD`, which
  * Postgres clients read when a URL has no password (unless it is its own user: secret-variables.ts
@@ -73,13 +58,11 @@ function pemBody(value: string): string | null {
  */
 export function serviceSecretSources(config: RmappConfig, env: NodeJS.ProcessEnv = process.env, databaseUrl?: string): SecretSource[] {
   const gh = config.github;
-  const key = typeof gh.privateKey === 'string' ? gh.privateKey : '';
-  const body = key ? pemBody(key) : null;
   const sources: SecretSource[] = [
     { label: `${SERVICE_SECRET_LABEL} GitHub token (github.token, GITHUB_TOKEN)`, secrets: [gh.token ?? ''] },
     {
       label: `${SERVICE_SECRET_LABEL} GitHub App private key (github.privateKey, GITHUB_PRIVATE_KEY or the file github.privateKeyPath names)`,
-      secrets: [key, body ?? ''],
+      secrets: privateKeySecrets(gh.privateKey),
     },
     { label: `${SERVICE_SECRET_LABEL} webhook secret (github.webhookSecret, GITHUB_WEBHOOK_SECRET)`, secrets: [gh.webhookSecret ?? ''] },
     {
