@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path';
 import { ValidationError, WorkflowError } from '../state_machine/errors.ts';
 import { runCommand } from './process.ts';
 import { removeTree } from './workspace-access.ts';
+import { createMasker } from './masking.ts';
 import { AddedSecretScanner, secretFinder, type SecretFinder } from './secret-scan.ts';
 import { refusesCommits, SERVICE_SECRET_LABEL } from './service-secret-sources.ts';
 import { INSTRUCTION_FILES, parseRepositoryConfig, REPOSITORY_CONFIG, type RepositorySettings } from './repository-config.ts';
@@ -343,6 +344,31 @@ export async function checkBranchName(name: string): Promise<void> {
     branchVerdicts.set(name, valid);
   }
   if (!valid) throw invalid();
+}
+
+/**
+ * The refusal of a commit holding a secret (`SECRET_IN_CHANGES`, category `validation`): `what` the
+ * check found (a label: `the service's own …` or a sandbox variable, never the value), `where` (a file
+ * and its lines, a file's name, the commit message) and the file's name as shown (null when withheld).
+ */
+function secretInChanges(
+  what: string | boolean | null,
+  where: string,
+  file: string | null,
+  lines: { first: number; last: number } | null = null,
+): WorkflowError {
+  const label = typeof what === 'string' ? what : null;
+  const own = label !== null && label.startsWith(SERVICE_SECRET_LABEL);
+  return new WorkflowError(
+    own
+      ? `The changes hold ${label} in ${where}, whole or encoded (base64, hex, spaced); the value is not shown here. Nothing of this attempt was committed or pushed. The sandbox is never given the service's credentials: find how the agent or the tests came to hold it (an issue or comment that quoted it, a file of the repository or the host), and rotate it.`
+      : `The changes hold a secret the sandbox was given — ${label ?? "the value of a variable in agent.env or sandbox.env (the agent's own API key, say)"} — in ${where}, whole or encoded (base64, hex, spaced); the value is not shown here. Nothing of this attempt was committed or pushed. An issue or comment may have told the agent to write it there: look at what it asked, and rotate the credential if the workspace or its logs were shared. If it is no secret (a throwaway test database's password in a URL, say), pass it to the tests another way than in agent.env or sandbox.env: every value of a secret-named variable there, and every credential of a URL one holds, refuses a commit.`,
+    {
+      code: 'SECRET_IN_CHANGES',
+      category: 'validation',
+      details: { file, found: label, ...(lines ? { line: lines.first, lastLine: lines.last } : {}) },
+    },
+  );
 }
 
 export class Workspaces {
@@ -789,24 +815,32 @@ export class Workspaces {
           .find(([, body]) => body !== undefined && isEarlier(body))?.[0] ?? null;
       return { committed: false, sha: await this.git(['rev-parse', 'HEAD'], ws.dir, signal), earlier };
     }
-    await this.refuseSecrets(ws, pathspec, signal);
+    const check = await this.secretCheck(ws);
+    await this.refuseSecrets(ws, pathspec, check, signal);
+    // The message quotes the agent's summary: masked with the token git pushes with as well, which the
+    // service's masker does not know (an installation token is minted as the service runs), and refused
+    // if the check still finds a secret there, as a file holding it is.
+    const text = check.mask(message);
+    if (check.find?.(text)) {
+      await this.discardChanges(ws, signal);
+      throw secretInChanges(check.find(text), "the commit message (it quotes the agent's summary)", null);
+    }
     // `-F -`: the message (which may quote an issue title) comes on stdin, never as an argument.
     // With paths, `git commit -- <paths>` commits those paths only, whatever else is staged.
-    await this.git(['commit', '-q', '--no-verify', '-F', '-', ...pathspec], ws.dir, signal, this.mask(message));
+    await this.git(['commit', '-q', '--no-verify', '-F', '-', ...pathspec], ws.dir, signal, text);
     return { committed: true, sha: await this.git(['rev-parse', 'HEAD'], ws.dir, signal), earlier: null };
   }
 
   /**
-   * Fails when what is staged adds one of the sandbox's secrets or the service's own
-   * ({@link WorkspaceConfig.findSecret}, and the token git pushes with: {@link AddedSecretScanner}), in
-   * a file's added lines or its name: code `SECRET_IN_CHANGES`, category `validation`, naming what was
-   * found, the file and the lines, never the value. The attempt's changes are discarded, so nothing of it
-   * is committed or pushed (as with a protected path).
+   * How a commit of `ws` is checked for secrets ({@link WorkspaceConfig.findSecret}, and the token git
+   * pushes this workspace with: an App's installation token is minted as the service runs, so no
+   * configured list holds it — a personal token is `github.token`, found by the configured check), and
+   * how what the service shows of the commit (its message, a refused file's name) is masked: with the
+   * service's masker and that token in every form the masker knows. The service's masker alone left the
+   * token base64'd in a file name quoted by the refusal, and in a commit message quoting the agent's summary.
    */
-  private async refuseSecrets(ws: Workspace, pathspec: readonly string[], signal?: AbortSignal): Promise<void> {
+  private async secretCheck(ws: Workspace): Promise<{ find: SecretFinder | null; mask: (text: string) => string }> {
     const configured = this.config.findSecret ?? this.config.holdsSecret;
-    // The token git pushes this workspace with: an App's installation token is minted as the service
-    // runs, so no configured list holds it (a personal token is `github.token`, found above already).
     const token = /^https?:/.test(ws.remoteUrl)
       ? await Promise.resolve(this.config.token?.(ws.remoteUrl)).catch(() => undefined)
       : undefined;
@@ -819,8 +853,28 @@ export class Workspaces {
             },
           ])
         : null;
-    if (!configured && !pushToken) return;
-    const find: SecretFinder = (text) => configured?.(text) || pushToken?.(text) || null;
+    const tokenMasker = token ? createMasker([token]) : null;
+    return {
+      find: configured || pushToken ? (text) => configured?.(text) || pushToken?.(text) || null : null,
+      mask: (text) => (tokenMasker ? tokenMasker.text(this.mask(text)) : this.mask(text)),
+    };
+  }
+
+  /**
+   * Fails when what is staged adds one of the sandbox's secrets or the service's own (`check`:
+   * {@link Workspaces.secretCheck}, through {@link AddedSecretScanner}), in a file's added lines or its
+   * name: code `SECRET_IN_CHANGES`, category `validation`, naming what was found, the file and the
+   * lines, never the value — a file name that still holds a secret once masked is not shown. The
+   * attempt's changes are discarded, so nothing of it is committed or pushed (as with a protected path).
+   */
+  private async refuseSecrets(
+    ws: Workspace,
+    pathspec: readonly string[],
+    check: { find: SecretFinder | null; mask: (text: string) => string },
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const { find, mask } = check;
+    if (!find) return;
     const scanner = new AddedSecretScanner(find);
     // `--no-textconv`: a `.gitattributes` the agent wrote could name a textconv driver of the operator's git configuration.
     const args = ['diff', '--cached', '--text', '--no-color', '--no-ext-diff', '--no-textconv', '--no-renames', '-U0', ...pathspec];
@@ -829,10 +883,10 @@ export class Workspaces {
     // name spelling the secret out with tabs or no-break spaces between its characters).
     const listing = ['diff', '--cached', '--name-only', '--no-renames', '-z', ...pathspec];
     const names = this.checked(listing, await this.runGit(listing, ws.dir, signal)).stdout.split('\0');
-    let what: string | null = null;
+    let what: string | boolean | null = null;
     const named = names.find((name) => {
       const hit = name ? find(name) : null;
-      if (hit && typeof hit === 'string') what = hit;
+      if (hit) what = hit;
       return Boolean(hit);
     });
     const found = named ?? scanner.end();
@@ -841,19 +895,16 @@ export class Workspaces {
     const lines = named ? null : scanner.lines;
     await this.discardChanges(ws, signal);
     const file = named ?? /^diff --git a\/.* b\/(.*)$/.exec(found)?.[1] ?? found.slice('diff --git '.length);
+    // Masked whole, then cut: a name the check still finds a secret in once masked is not shown at all.
+    const masked = mask(file);
+    const shown = find(masked) ? null : masked.slice(0, 200);
     const at = !lines ? '' : lines.first === lines.last ? `, line ${lines.first}` : `, lines ${lines.first}–${lines.last}`;
-    const where = named ? `the name of ${this.mask(file).slice(0, 200)}` : `${this.mask(file).slice(0, 200)}${at}`;
-    const own = typeof what === 'string' && what.startsWith(SERVICE_SECRET_LABEL);
-    throw new WorkflowError(
-      own
-        ? `The changes hold ${what} in ${where}, whole or encoded (base64, hex, spaced); the value is not shown here. Nothing of this attempt was committed or pushed. The sandbox is never given the service's credentials: find how the agent or the tests came to hold it (an issue or comment that quoted it, a file of the repository or the host), and rotate it.`
-        : `The changes hold a secret the sandbox was given — ${what ?? "the value of a variable in agent.env or sandbox.env (the agent's own API key, say)"} — in ${where}, whole or encoded (base64, hex, spaced); the value is not shown here. Nothing of this attempt was committed or pushed. An issue or comment may have told the agent to write it there: look at what it asked, and rotate the credential if the workspace or its logs were shared. If it is no secret (a throwaway test database's password in a URL, say), pass it to the tests another way than in agent.env or sandbox.env: every value of a secret-named variable there, and every credential of a URL one holds, refuses a commit.`,
-      {
-        code: 'SECRET_IN_CHANGES',
-        category: 'validation',
-        details: { file: this.mask(file).slice(0, 200), found: what, ...(lines ? { line: lines.first, lastLine: lines.last } : {}) },
-      },
-    );
+    const where = named
+      ? shown === null
+        ? 'the name of a file (not shown: it holds the secret in a form the masker does not know)'
+        : `the name of ${shown}`
+      : `${shown ?? 'a file whose name is not shown'}${at}`;
+    throw secretInChanges(what, where, shown, lines);
   }
 
   /** Pushes the branch (a push that has nothing new to send is a no-op). */
