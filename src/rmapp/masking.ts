@@ -327,6 +327,26 @@ export function base64Cores(bytes: Buffer): string[] {
   return out;
 }
 
+/** A whole base64 group (four letters of either alphabet), and one that may end a text: padded, or cut short unpadded. */
+const BASE64_GROUP = /^[A-Za-z0-9+/_-]{4}$/;
+const BASE64_LAST_GROUP = /^[A-Za-z0-9+/_-]{2}(?:[A-Za-z0-9+/_-]{0,2}|[A-Za-z0-9+/_-]=|==)/;
+
+/**
+ * Whether the base64 `core` found at `at` in `joined` encodes one of `secrets` whole: a core is only the
+ * groups made of a secret's bytes alone ({@link base64Cores}), so for a secret of 8 to 11 bytes two of
+ * its three cores encode 6 of its bytes, and they were found in base64 that held no secret at all —
+ * `dXNlcjpwYXNzd29yZA==` (`user:password`) held a core of `password1`, and refused a commit as holding
+ * the service's database password. The group before and after it, decoded with it, must hold the
+ * secret. `secrets` undefined: a hex core, a secret's whole hex.
+ */
+function encodesSecret(joined: string, core: string, at: number, secrets: readonly Buffer[] | undefined): boolean {
+  if (!secrets) return true;
+  const before = at >= 4 ? joined.slice(at - 4, at) : '';
+  const after = BASE64_LAST_GROUP.exec(joined.slice(at + core.length, at + core.length + 4))?.[0] ?? '';
+  const decoded = Buffer.from(`${BASE64_GROUP.test(before) ? before : ''}${core}${after}`, 'base64');
+  return secrets.some((secret) => decoded.includes(secret));
+}
+
 export interface Masker {
   /** The text with every secret masked. */
   text(text: string): string;
@@ -349,6 +369,8 @@ export function createMasker(secrets: readonly (string | null | undefined)[] = [
   const edges: string[] = [];
   const skeletons = new Set<string>();
   const cores = new Set<string>();
+  /** The secrets each base64 core encodes a part of (a hex core is a secret's whole hex: none). */
+  const coreSecrets = new Map<string, Buffer[]>();
   for (const s of secrets) {
     if (!s || s.length < 6) continue;
     values.add(s);
@@ -359,7 +381,10 @@ export function createMasker(secrets: readonly (string | null | undefined)[] = [
     }
     // Base64 of text that holds the secret anywhere (`echo "K=$K" | base64`, `env | base64`): found by
     // maskAcrossBreaks, whole or broken across lines.
-    for (const core of base64Cores(Buffer.from(s))) cores.add(core);
+    for (const core of base64Cores(Buffer.from(s))) {
+      cores.add(core);
+      coreSecrets.set(core, [...(coreSecrets.get(core) ?? []), Buffer.from(s)]);
+    }
     values.add(encodeURIComponent(s));
     // Hex, whole or wrapped and spaced as dumps print it (`xxd -p`'s 60-column lines, `xxd -g1 -p`,
     // `od`-style pairs): found across breaks like base64 (hex of text holding the secret holds the
@@ -464,7 +489,9 @@ export function createMasker(secrets: readonly (string | null | undefined)[] = [
     if (coreList.length > 0) {
       // As maskAcrossBreaks joins the text: without blanks, line breaks and their `\n` escapes.
       const joined = input.replace(/[ \t\r\n]+|\\[nrt]/g, '');
-      if (coreList.some((c) => joined.includes(c))) return true;
+      for (const c of coreList)
+        for (let at = joined.indexOf(c); at >= 0; at = joined.indexOf(c, at + 1))
+          if (encodesSecret(joined, c, at, coreSecrets.get(c))) return true;
     }
     if (!skeletonList.length) return false;
     const sk = input
