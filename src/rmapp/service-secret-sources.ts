@@ -17,8 +17,11 @@ export const SERVICE_SECRET_LABEL = "the service's own";
 /** Shorter than this, a service credential refuses no commit (it is still masked from 6 characters on). */
 export const MIN_REFUSING_CHARS = 8;
 
-/** Letters only, of one word's length: `postgres`, `password`, `changeme`, `Password` (see {@link refusesCommits}). */
-const WORD = /^[A-Za-z]{1,11}$/;
+/**
+ * Letters only, of one word's length (`postgres`, `password`, `changeme`, `Password`), or digits only, of
+ * a number's (`12345678`, `1234567890`: a phone number, a timestamp, an id in a test) — see {@link refusesCommits}.
+ */
+const WORD = /^(?:[A-Za-z]{1,11}|[0-9]{1,11})$/;
 
 /**
  * Whether a service credential refuses a commit that holds it. The check finds a value inside any
@@ -28,7 +31,8 @@ const WORD = /^[A-Za-z]{1,11}$/;
  * writes (masking.ts `createMasker`, from 6 characters on, as for every secret):
  * - under {@link MIN_REFUSING_CHARS} characters (the masker's own floor for a cut piece of a secret
  *   and for a base64 core: shorter strings match unrelated text), and
- * - letters only and under 12 characters (a word: `postgres`, `Password`, `changeme`).
+ * - letters only and under 12 characters (a word: `postgres`, `Password`, `changeme`), or digits only
+ *   and under 12 (a number: `12345678` refused every commit adding a test's phone number of that value).
  * A token, an App key, a generated webhook secret or a password with a digit or a sign refuses. The
  * sandbox's own variables keep their rule (config.ts `sandboxSecretSources`: 6 characters, as the masker):
  * an operator chooses what goes there, and can pass a weak test password some other way.
@@ -36,6 +40,7 @@ const WORD = /^[A-Za-z]{1,11}$/;
  * @example
  * refusesCommits('postgres'); // false: a word
  * refusesCommits('s3cr3t'); // false: under 8 characters
+ * refusesCommits('12345678'); // false: a number
  * refusesCommits('hunter22'); // true
  */
 export function refusesCommits(value: string): boolean {
