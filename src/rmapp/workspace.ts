@@ -889,10 +889,16 @@ export class Workspaces {
       if (hit) what = hit;
       return Boolean(hit);
     });
-    const found = named ?? scanner.end();
+    const inDiff = named ?? scanner.end();
+    // What git stored may not be what a checkout writes: a file `.gitattributes` gives a
+    // `working-tree-encoding` is read back from the blob's UTF-8 in that encoding. Written in UTF-8 under
+    // `working-tree-encoding=UTF-16LE`, the token went into the blob as other characters (no form the
+    // check knows) and came back whole in every clone.
+    const reencoded = inDiff === undefined || inDiff === null ? await this.reencodedSecret(ws.dir, names, find, signal) : null;
+    const found = inDiff ?? reencoded?.found;
     if (found === undefined || found === null) return;
-    what = named ? what : scanner.what;
-    const lines = named ? null : scanner.lines;
+    what = named ? what : (reencoded?.what ?? scanner.what);
+    const lines = named ? null : (reencoded?.lines ?? scanner.lines);
     await this.discardChanges(ws, signal);
     const file = named ?? /^diff --git a\/.* b\/(.*)$/.exec(found)?.[1] ?? found.slice('diff --git '.length);
     // Masked whole, then cut: a name the check still finds a secret in once masked is not shown at all.
@@ -903,8 +909,48 @@ export class Workspaces {
       ? shown === null
         ? 'the name of a file (not shown: it holds the secret in a form the masker does not know)'
         : `the name of ${shown}`
-      : `${shown ?? 'a file whose name is not shown'}${at}`;
+      : `${shown ?? 'a file whose name is not shown'}${at}${reencoded ? ' (as a checkout writes it: its .gitattributes working-tree-encoding)' : ''}`;
     throw secretInChanges(what, where, shown, lines);
+  }
+
+  /**
+   * The first of the staged files `names` that `.gitattributes` give a `working-tree-encoding` whose
+   * bytes in the working tree — what a checkout of the commit writes back — hold a secret, read as the
+   * diff is ({@link AddedSecretScanner}, every line taken as added); null when none does. A symlink is
+   * skipped (git stores its target, which the diff showed).
+   */
+  private async reencodedSecret(
+    dir: string,
+    names: readonly string[],
+    find: SecretFinder,
+    signal?: AbortSignal,
+  ): Promise<{ found: string; what: string | null; lines: { first: number; last: number } | null } | null> {
+    const paths = names.filter(Boolean);
+    if (!paths.length) return null;
+    const args = ['check-attr', '-z', '--stdin', 'working-tree-encoding'];
+    const out = this.checked(args, await this.runGit(args, dir, signal, { input: paths.join('\0') })).stdout.split('\0');
+    for (let i = 0; i + 2 < out.length; i += 3) {
+      const [path = '', , info = ''] = out.slice(i, i + 3);
+      if (!path || ['unspecified', 'unset', 'set'].includes(info)) continue;
+      const handle = await open(join(dir, path), constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => null);
+      if (!handle) continue;
+      const header = `diff --git a/${path} b/${path}`;
+      const scanner = new AddedSecretScanner(find);
+      try {
+        if (!(await handle.stat()).isFile()) continue;
+        scanner.write(Buffer.from(`${header}\n@@ -0,0 +1 @@\n+`));
+        const buffer = Buffer.alloc(1024 * 1024);
+        for (let n = (await handle.read(buffer, 0, buffer.length)).bytesRead; n > 0 && scanner.found === null;) {
+          // Every line added: a `+` after each line break (as bytes: latin1 keeps each byte as it is).
+          scanner.write(Buffer.from(buffer.subarray(0, n).toString('latin1').replaceAll('\n', '\n+'), 'latin1'));
+          n = (await handle.read(buffer, 0, buffer.length)).bytesRead;
+        }
+      } finally {
+        await handle.close();
+      }
+      if (scanner.end() !== null) return { found: header, what: scanner.what, lines: scanner.lines };
+    }
+    return null;
   }
 
   /** Pushes the branch (a push that has nothing new to send is a no-op). */
