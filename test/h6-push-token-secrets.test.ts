@@ -66,3 +66,28 @@ describe('the token git pushes with (an App installation token), which no config
     expect(await lastMessage(ws.dir), "the commit's message holds the push token (base64)").not.toContain(b64.slice(0, 40));
   });
 });
+
+describe('a file name holding a secret the masker does not mask', () => {
+  it('is not shown by the refusal at all', async () => {
+    const root = tempDir();
+    const secret = 'sandbox-Secret-0f3a9c77e1';
+    // A masker that knows nothing: the name is still what the check finds a secret in once "masked".
+    const w = new Workspaces({
+      root: join(root, 'workspaces'),
+      author: { name: 'rmapp', email: 'rmapp@example.com' },
+      mask: (text) => text,
+      findSecret: secretFinder([{ label: 'the value of API_KEY (sandbox.env)', secrets: [secret] }]),
+    });
+    const remote = await createBareRemote(root, 'repo', { 'README.md': '# repo\n' });
+    const ws = await w.prepare({ runId: 'h6-name', remoteUrl: remote, branch: 'rmapp/h6', base: 'main' });
+    writeFileSync(join(ws.dir, `x-${secret}.txt`), 'x\n');
+    const err = await w.commitAll(ws, 'add').then(
+      () => null,
+      (e: Error & { code?: string; details?: { file?: unknown } }) => e,
+    );
+    expect(err?.code).toBe('SECRET_IN_CHANGES');
+    expect(err?.message, 'the refusal quotes the name holding the secret').not.toContain(secret);
+    expect(err?.message).toContain('the name of a file (not shown');
+    expect(err?.details?.file).toBeNull();
+  });
+});
