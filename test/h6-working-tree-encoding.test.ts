@@ -50,7 +50,7 @@ describe('a file .gitattributes gives a working-tree-encoding', () => {
       () => 'committed',
       (err: Error & { code?: string }) => err,
     );
-    if (outcome === 'committed') {
+    if (typeof outcome === 'string') {
       await workspaces.push(ws);
       expect((await cloned('notes.txt')).toString('utf8'), 'a clone of the pushed branch checks out the token').not.toContain(TOKEN);
     } else {
