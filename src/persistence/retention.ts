@@ -188,13 +188,15 @@ const lockBatch = (ids: string[], status: string) => `with candidates as (
  * locks the parent only until it commits) after the scan and committed before the lock was not seen,
  * and the parent was deleted under the new child. The check again here sees every child committed
  * before the lock; a start after it waits for this transaction (the parent's `for key share` against
- * this `for update`) and then finds its parent gone.
+ * this `for update`) and then finds its parent gone. The run's own age is checked again too: a failed
+ * run retried (`engine.retry`) after the scan that failed again before the lock is of the batch's status
+ * once more, but finished just now (test/h8-prune-retried-young.test.ts).
  */
 const deleteLocked = (s: string, f: string, c: string) => `with locked as (
     select jsonb_array_elements_text(current_setting('${BATCH_SETTING}')::jsonb->'locked') as id),
   c as materialized (
     select r.id from rmapp_runs r
-    where r.id in (select id from locked) and ${parentGone('r')} and ${noKeptChild('r', s, f, c)}),
+    where r.id in (select id from locked) and ${expired('r', s, f, c)} and ${parentGone('r')} and ${noKeptChild('r', s, f, c)}),
   h as (delete from rmapp_run_history h where h.run_id in (select id from c) returning 1),
   s as (delete from rmapp_run_inbox i where i.run_id in (select id from c) returning 1),
   a as (delete from rmapp_run_artifacts x where x.run_id in (select id from c) returning 1),
