@@ -11,7 +11,6 @@ import { createEngine, defineWorkflow, step, WorkflowError, type Engine } from '
 import { pruneRuns } from '../src/persistence/retention.ts';
 import { engineDatabaseFor } from './helpers/postgres.ts';
 import { hookedStore } from './helpers/hooked-store.ts';
-import { cleanupsAfterAll } from './helpers/cleanups.ts';
 
 const DAY = 86_400_000;
 
@@ -28,8 +27,13 @@ const machine = setup({ actors: { failing } }).createMachine({
 });
 const wf = defineWorkflow({ name: 'h8.prune-retried', machine, input: z.object({}) });
 
+/** Databases dropped after every engine of the file has stopped. */
+const cleanups: (() => Promise<void>)[] = [];
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c().catch(() => {});
+});
+
 describe.each(['postgres', 'pglite'] as const)('prune of a failed run retried between scan and lock (%s)', (kind) => {
-  const cleanups = cleanupsAfterAll();
   let engine: Engine;
   afterAll(async () => engine?.stop());
 
@@ -40,7 +44,10 @@ describe.each(['postgres', 'pglite'] as const)('prune of a failed run retried be
     expect((await engine.waitFor(id, { timeoutMs: 20_000 })).status).toBe('failed');
     const db = await engine.db();
     // Failed two months ago: past the 30-day age of failed runs.
-    await db.query(`update rmapp_runs set created_at = now() - interval '60 days', finished_at = now() - interval '60 days' where id = $1`, [id]);
+    await db.query(
+      `update rmapp_runs set created_at = now() - interval '60 days', finished_at = now() - interval '60 days' where id = $1`,
+      [id],
+    );
 
     let retried = false;
     const hooked = hookedStore(db, async (sql) => {
@@ -49,7 +56,10 @@ describe.each(['postgres', 'pglite'] as const)('prune of a failed run retried be
         retried = true;
         await engine.retry(id);
         for (let i = 0; i < 400; i++) {
-          const rows = await db.query<{ status: string; finished_at: Date | null }>(`select status, finished_at from rmapp_runs where id = $1`, [id]);
+          const rows = await db.query<{ status: string; finished_at: Date | null }>(
+            `select status, finished_at from rmapp_runs where id = $1`,
+            [id],
+          );
           if (rows[0]?.status === 'failed' && rows[0].finished_at && rows[0].finished_at.getTime() > Date.now() - DAY) return;
           await new Promise((r) => setTimeout(r, 25));
         }
@@ -60,6 +70,9 @@ describe.each(['postgres', 'pglite'] as const)('prune of a failed run retried be
     expect(retried).toBe(true);
     const left = await db.query<{ id: string; finished_at: Date }>(`select id, finished_at from rmapp_runs where id = $1`, [id]);
     // The run finished again moments ago: 30 days must pass before a prune may take it.
-    expect(left.map((r) => r.id), `pruned ${result.runs} run(s), the retried run among them though it finished just now`).toEqual([id]);
+    expect(
+      left.map((r) => r.id),
+      `pruned ${result.runs} run(s), the retried run among them though it finished just now`,
+    ).toEqual([id]);
   }, 60_000);
 });
