@@ -48,6 +48,8 @@ export interface StepSession {
   working: number;
   /** The session's write in flight gives the run up (an eviction, or the end): no work may resume. */
   readonly releasing: boolean;
+  /** The session is over (the run was lost, given back or finished): its lease fences nothing any more. */
+  readonly ended: boolean;
   maybeEvict(): void;
 }
 
@@ -333,6 +335,17 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
     );
     const spanContext = trace.setSpan(session.traceContext, span);
     let sleepIndex = 0;
+    /**
+     * This attempt's work is no longer the run's while its session still holds the run: the attempt ended
+     * (or timed out), was aborted, or its execution was stopped. A session that is over is left to the
+     * database's fence, which refuses it (the lease is another's, given back, or the run finished).
+     */
+    const stale = () => !session.ended && (over || attemptSignal.aborted || !call.current());
+    const staleSave = (name: string) =>
+      new WorkflowError(
+        `Artifact "${name}" was not saved with { fenced: true }: attempt ${attempt} of step ${step} in run ${session.runId} is over (it timed out, the run was cancelled or left this worker, or its machine left the step), so the step stops here.`,
+        { code: 'RUN_LEFT', category: 'cancelled', details: { runId: session.runId, step, attempt } },
+      );
     const ctx: StepContext<TInput> = {
       input,
       signal,
@@ -409,7 +422,16 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
           );
         }
         if (options?.fenced) {
-          if (await saveArtifact(host.db, session.runId, name, json, bytes, { owner: host.owner, epoch: session.epoch })) return;
+          // Work that is no longer the run's here is refused too, though this session still holds the
+          // run: an attempt that timed out (its retry may have made the effect already), one aborted by
+          // a cancellation (the run is `running` until the cleanup's end is written), an execution its
+          // machine left. Its effect would be made beside or after the run's own, and its record would
+          // replace the one the run's own work wrote (test/h8-fenced-save-stale-attempt.test.ts).
+          if (stale()) throw staleSave(name);
+          const saved = await saveArtifact(host.db, session.runId, name, json, bytes, { owner: host.owner, epoch: session.epoch });
+          // Over while the write was in flight: the record is written, the effect it guards must not be.
+          if (saved && stale()) throw staleSave(name);
+          if (saved) return;
           // The session lost the run (or its lease ran out): the effect this record guards must not happen.
           session.lose('fence');
           throw new WorkflowError(

@@ -48,7 +48,9 @@ export interface SaveArtifactOptions {
    * saved, the run is stopped on this worker and the call rejects (`RUN_LEFT`). For the record that
    * guards an effect outside the database, made just after it: a worker paused past its lease while
    * another took the run over is refused the record and must not make the effect (DESIGN.md,
-   * "Ownership"). A step that goes on after its own abort (an agent's last transcript) saves unfenced.
+   * "Ownership"). Refused as well (`RUN_LEFT`, the run going on) to an attempt that is over on this
+   * worker: timed out, aborted (a cancellation), or left by its machine. A step that goes on after its
+   * own abort (an agent's last transcript) saves unfenced.
    */
   fenced?: boolean | undefined;
 }
