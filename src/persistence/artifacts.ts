@@ -12,7 +12,7 @@ export const ARTIFACT_CHANGED_CHANNEL = 'rmapp_artifact_changed';
  * notification is sent by the same statement, so it is delivered when (and only if) the write commits.
  * False when the run does not exist (it was pruned): nothing is stored.
  *
- * With `fence`, stored only while that session holds the run — (run id, lease owner, lease epoch),
+ * With `fence`, stored only while that session holds the run — (run id and creation instant, lease owner, lease epoch),
  * matched in SQL as a commit of the run is (commits.ts), on a running run whose lease has not expired
  * by the database's clock — and false otherwise: the record that guards an effect outside the database
  * (a git push, whose `branch-pushes` record says the branch is the run's; actors/branch-push.ts) is
@@ -26,7 +26,7 @@ export async function saveArtifact(
   name: string,
   json: string,
   bytes: number,
-  fence?: { owner: string; epoch: number },
+  fence?: { owner: string; epoch: number; createdAt: Date },
 ): Promise<boolean> {
   // Only for a run that exists: a step that went on after its run was cancelled and pruned left an
   // artifact no prune removed, which a later run under the same id listed as its own. Read without a
@@ -34,7 +34,14 @@ export async function saveArtifact(
   // run's row into one shared lock, and those then deadlocked (40P01). A save that reads the run just
   // before a prune of it commits may land after the prune's delete: the prune deletes the artifacts of
   // the runs it deleted once more after its batch (retention.ts `pruneRuns`).
-  const fenced = fence ? ` and lease_owner = $5 and lease_epoch = $6 and status = 'running' and lease_expires_at > clock_timestamp()` : '';
+  // The creation instant tells this run from one created again under its id after a prune, whose epochs
+  // start again at 1: a step of the first still going on, on the same worker, matched the second's
+  // session (test/h8-fenced-save-reused-id.test.ts). Within a millisecond: the session read it as a
+  // JavaScript Date, the column holds microseconds.
+  const fenced = fence
+    ? ` and lease_owner = $5 and lease_epoch = $6 and status = 'running' and lease_expires_at > clock_timestamp()
+        and created_at > $7::timestamptz - interval '1 millisecond' and created_at < $7::timestamptz + interval '1 millisecond'`
+    : '';
   const rows = await db.query<{ saved: number }>(
     `with run as materialized (select id from rmapp_runs where id = $1${fenced}),
      saved as (
@@ -44,7 +51,7 @@ export async function saveArtifact(
      ),
      notified as (select pg_notify('${ARTIFACT_CHANGED_CHANNEL}', left($1 || ' ' || $2, 7000)) from saved)
      select (select count(*) from notified)::int as saved`,
-    fence ? [runId, name, json, bytes, fence.owner, fence.epoch] : [runId, name, json, bytes],
+    fence ? [runId, name, json, bytes, fence.owner, fence.epoch, fence.createdAt.toISOString()] : [runId, name, json, bytes],
   );
   return Number(rows[0]?.saved ?? 0) > 0;
 }

@@ -194,6 +194,15 @@ export class RunSession implements CommitParticipant, StepHost {
     return this.phase.name === 'ending' ? this.phase.ending : null;
   }
 
+  /**
+   * When the run was created, as the database stored it: which run of its id this session holds (a run
+   * pruned and created again under the same id starts again at lease epoch 1). A fenced artifact save
+   * matches it (step-execution.ts).
+   */
+  get createdAt(): Date {
+    return this.row.createdAt;
+  }
+
   /** The session has stopped: it writes nothing more (read by the worker and the committer). */
   get ended(): boolean {
     return this.phase.name === 'ended';

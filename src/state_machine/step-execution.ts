@@ -50,6 +50,8 @@ export interface StepSession {
   readonly releasing: boolean;
   /** The session is over (the run was lost, given back or finished): its lease fences nothing any more. */
   readonly ended: boolean;
+  /** When the run was created: with the id, which run it is (an id may be used again once its run is pruned). */
+  readonly createdAt: Date;
   maybeEvict(): void;
 }
 
@@ -428,7 +430,11 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
           // machine left. Its effect would be made beside or after the run's own, and its record would
           // replace the one the run's own work wrote (test/h8-fenced-save-stale-attempt.test.ts).
           if (stale()) throw staleSave(name);
-          const saved = await saveArtifact(host.db, session.runId, name, json, bytes, { owner: host.owner, epoch: session.epoch });
+          const saved = await saveArtifact(host.db, session.runId, name, json, bytes, {
+            owner: host.owner,
+            epoch: session.epoch,
+            createdAt: session.createdAt,
+          });
           // Over while the write was in flight: the record is written, the effect it guards must not be.
           if (saved && stale()) throw staleSave(name);
           if (saved) return;
