@@ -304,7 +304,9 @@ export class Engine extends RunQueries {
       status,
       message: `Run ${runId} had already finished (${status}); nothing to cancel.`,
     });
-    if (run.status === 'cancelled' && run.statusMessage === CLEANUP_OWED) {
+    // Only a run that ran (its snapshot stored) is ever marked: one that never ran has nothing to clean
+    // up, whatever its message says (written by hand or another tool: test/h9-cancel-forged-marker.test.ts).
+    if (run.status === 'cancelled' && run.statusMessage === CLEANUP_OWED && run.snapshot != null) {
       // Cancelled in place by a call that never learnt it (every answer lost) or died before the
       // cleanup: this call runs it, if this engine has the run's version.
       const def = this.definition(run.workflow, run.workflowVersion);
