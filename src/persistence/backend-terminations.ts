@@ -42,18 +42,28 @@ interface Request {
 }
 
 /**
- * SQL that terminates backend `pid` if it started at least `ageMs` ago by the server's clock — the guard
- * {@link BackendTerminations} uses against a process id used again — for a backend known only by its id
- * and when its connection was made (`ageMs`: the time since, on a clock that never steps), not by a
- * statement it runs: the LISTEN connection's old backend, which a network partition left behind holding
- * its session locks until the server's TCP keepalive notices it is gone (database.ts `Listener`). Its
- * statement text cannot serve: an idle backend shows the last one it received, which the partition
- * may have swallowed. Answers one row, `terminated`: whether it was signalled.
+ * SQL that terminates backend `pid` only if it is the very backend known by its id and its start
+ * (`started`: `extract(epoch from backend_start)` as text, read on its own connection when it was made,
+ * {@link backendStartSql}) — the LISTEN connection's old backend, which a network partition left behind
+ * holding its session locks until the server's TCP keepalive notices it is gone (database.ts
+ * `Listener`). Its statement text cannot serve: an idle backend shows the last one it received, which
+ * the partition may have swallowed. An age guard (started at least as long ago as the connection was
+ * made, by this process's clock) let through a backend of another client under the same id on another
+ * server — a failover behind one address, to a server in another PID space (a container, another host),
+ * whose clients connected long before — and any backend under a reused id while this process's clock
+ * stood still (a suspended machine: the monotonic clock does not count it):
+ * test/h9-former-backend-failover.test.ts. Answers one row, `terminated`: whether it was signalled.
  */
-export function staleBackendTerminationSql(pid: number, ageMs: number): string {
-  if (!Number.isSafeInteger(pid) || !Number.isFinite(ageMs)) throw new Error(`staleBackendTerminationSql: bad pid ${pid} or age ${ageMs}`);
+export function staleBackendTerminationSql(pid: number, started: string): string {
+  if (!Number.isSafeInteger(pid) || !/^\d{1,12}(\.\d{1,9})?$/.test(started))
+    throw new Error(`staleBackendTerminationSql: bad pid ${pid} or start ${started}`);
   return `select coalesce(bool_or(pg_terminate_backend(a.pid)), false) as terminated from pg_stat_activity a
-           where a.pid = ${pid} and a.backend_start <= now() - make_interval(secs => ${Math.max(0, ageMs) / 1000})`;
+           where a.pid = ${pid} and extract(epoch from a.backend_start)::text = '${started}'`;
+}
+
+/** SQL answering `started`, this connection's backend's start as {@link staleBackendTerminationSql} compares it. */
+export function backendStartSql(): string {
+  return `select extract(epoch from backend_start)::text as started from pg_stat_activity where pid = pg_backend_pid()`;
 }
 
 /**

@@ -27,7 +27,7 @@ import { lockDataDir } from './data-dir-lock.ts';
 import { checkStoreDirectory, fileInTheWay } from './store-directory.ts';
 import { checkDataDirSetting } from './data-dir-setting.ts';
 import { lowDiskSpace } from './disk-space.ts';
-import { BackendTerminations, staleBackendTerminationSql, TERMINATE_TIMEOUT_MS } from './backend-terminations.ts';
+import { BackendTerminations, backendStartSql, staleBackendTerminationSql, TERMINATE_TIMEOUT_MS } from './backend-terminations.ts';
 
 /** A transaction-scoped query function: every statement runs on the transaction's connection. */
 export interface Queryable {
@@ -865,9 +865,18 @@ const FORMER_BACKENDS = 16;
  * The former LISTEN backends of this process, by connection string ({@link Listener}'s `formerBackends`),
  * in the process's global symbol registry so that every copy of the package loaded in it shares them.
  */
-const formerListenBackends: Map<string, { pid: number; connectedAt: number }[]> = ((globalThis as Record<symbol, unknown>)[
+const formerListenBackends: Map<string, FormerBackend[]> = ((globalThis as Record<symbol, unknown>)[
   Symbol.for('rmapp.formerListenBackends')
-] ??= new Map()) as Map<string, { pid: number; connectedAt: number }[]>;
+] ??= new Map()) as Map<string, FormerBackend[]>;
+
+/**
+ * A LISTEN connection's backend, known by its process id and its start as the server recorded it
+ * (backend-terminations.ts `backendStartSql`): the pair names that one backend, on that server, for good.
+ */
+interface FormerBackend {
+  pid: number;
+  started: string;
+}
 
 /** The class (first int4 key) of the session locks {@link Database.holdLock} takes: "rmwk". */
 const LOCK_CLASS = 0x726d776b;
@@ -937,8 +946,8 @@ class Listener {
   /** The session locks taken on this connection ({@link Database.holdLock}), one per hold. */
   private readonly locks = new Set<HeldLock>();
 
-  /** The backend of the connection in use: its process id, and when the connection was made (`performance.now()`). */
-  private backend: { pid: number; connectedAt: number } | null = null;
+  /** The backend of the connection in use: its process id and its start (backend-terminations.ts `backendStartSql`). */
+  private backend: FormerBackend | null = null;
 
   /**
    * The backends of the last LISTEN connections to this server that this process lost or closed, newest
@@ -948,7 +957,7 @@ class Listener {
    * again on a new store (engine.ts `startWorker` with `retry`), whose listener knew none of them, and
    * it took its own old backend for another live process under its id.
    */
-  private get formerBackends(): { pid: number; connectedAt: number }[] {
+  private get formerBackends(): FormerBackend[] {
     let list = formerListenBackends.get(this.driverUrl);
     if (!list) formerListenBackends.set(this.driverUrl, (list = []));
     return list;
@@ -1111,8 +1120,8 @@ class Listener {
    * minutes later — so the lock was lost for the rest of the process (and its holder's liveness with
    * it: claims.ts reads the owner's lock), and a worker reported another process under its id that
    * did not exist. Now each refusal looks at the holder (one statement with the try): one of this
-   * listener's former backends is terminated (the guard of backend-terminations.ts against a process
-   * id used again) and the lock tried again; another connection is reported once through `onLost`
+   * listener's former backends is terminated (known by its id and its start, never another backend
+   * under the same id: backend-terminations.ts `staleBackendTerminationSql`) and the lock tried again; another connection is reported once through `onLost`
    * (when the lock was held before), and the lock is still tried again, so that this store holds it
    * again once that connection lets go. Between tries: 100 ms doubling, at most the listens' bound.
    */
@@ -1179,9 +1188,10 @@ class Listener {
 
   /** Terminates backend `pid` if it is one of this listener's former ones; true if it is (whether or not it was still there). */
   private async terminateIfFormer(client: Pg.Client, pid: number): Promise<boolean> {
-    const former = this.formerBackends.find((b) => b.pid === pid);
+    // An entry of another copy of the package in this process, of another shape, is not known well enough to terminate.
+    const former = this.formerBackends.find((b) => b.pid === pid && typeof b.started === 'string');
     if (!former) return false;
-    await this.ask(client, staleBackendTerminationSql(former.pid, performance.now() - former.connectedAt));
+    await this.ask(client, staleBackendTerminationSql(former.pid, former.started));
     return true;
   }
 
@@ -1203,14 +1213,15 @@ class Listener {
         for (const fn of this.channels.get(m.channel) ?? []) fn(m.payload ?? '');
       });
       const listening = new Map<string, Promise<unknown>>();
-      let connectedAt = 0;
+      let started: unknown = null;
       try {
         await client.connect();
-        connectedAt = performance.now();
         for (const channel of this.channels.keys()) {
           await this.ask(client, `LISTEN ${pg.escapeIdentifier(channel)}`);
           listening.set(channel, Promise.resolve());
         }
+        // What names this backend for a termination after it is lost (one statement, once per connection).
+        started = ((await this.ask(client, backendStartSql())).rows[0] as { started?: unknown } | undefined)?.started ?? null;
       } catch (err) {
         client.removeAllListeners();
         client.on('error', () => {});
@@ -1221,14 +1232,14 @@ class Listener {
       this.listening = listening;
       this.failures = 0;
       const pid = (client as unknown as { processID?: unknown }).processID;
-      this.backend = typeof pid === 'number' ? { pid, connectedAt } : null;
+      this.backend = typeof pid === 'number' && typeof started === 'string' ? { pid, started } : null;
       // This process's former LISTEN backends, terminated first (a session lock none asks for again — the
       // owner of a start that was cut off and tried again under a new one — would linger with one until
       // the server's keepalive); then the locks held on the connection that was lost, taken again (see
       // retake). One statement at a time on this connection, in this order. Kept in the list: a backend
       // exits a moment after it is signalled, and a lock it still holds then is known as this process's.
-      for (const former of this.formerBackends.filter((b) => b.pid !== this.backend?.pid))
-        void this.ask(client, staleBackendTerminationSql(former.pid, performance.now() - former.connectedAt)).catch(() => {});
+      for (const former of this.formerBackends.filter((b) => b.pid !== this.backend?.pid && typeof b.started === 'string'))
+        void this.ask(client, staleBackendTerminationSql(former.pid, former.started)).catch(() => {});
       for (const lock of this.locks) if (lock.settled) void this.retake(client, lock, lock.held);
       for (const [hook, state] of this.reconnectHooks) {
         if (!state.listening) continue;
