@@ -42,23 +42,28 @@ interface Request {
 }
 
 /**
- * SQL that terminates backend `pid` only if it is the very backend known by its id and its start
- * (`started`: `extract(epoch from backend_start)` as text, read on its own connection when it was made,
- * {@link backendStartSql}) — the LISTEN connection's old backend, which a network partition left behind
- * holding its session locks until the server's TCP keepalive notices it is gone (database.ts
- * `Listener`). Its statement text cannot serve: an idle backend shows the last one it received, which
- * the partition may have swallowed. An age guard (started at least as long ago as the connection was
- * made, by this process's clock) let through a backend of another client under the same id on another
- * server — a failover behind one address, to a server in another PID space (a container, another host),
- * whose clients connected long before — and any backend under a reused id while this process's clock
- * stood still (a suspended machine: the monotonic clock does not count it):
- * test/h9-former-backend-failover.test.ts. Answers one row, `terminated`: whether it was signalled.
+ * SQL that terminates each of `backends` still there, each only if it is the very backend known by its
+ * id and its start (`started`: `extract(epoch from backend_start)` as text, read on its own connection
+ * when it was made, {@link backendStartSql}) — the LISTEN connection's old backends, which a network
+ * partition left behind holding their session locks until the server's TCP keepalive notices they are
+ * gone (database.ts `Listener`). Their statement text cannot serve: an idle backend shows the last one it
+ * received, which the partition may have swallowed. An age guard (started at least as long ago as the
+ * connection was made, by this process's clock) let through a backend of another client under the same
+ * id on another server — a failover behind one address, to a server in another PID space (a container,
+ * another host), whose clients connected long before — and any backend under a reused id while this
+ * process's clock stood still (a suspended machine: the monotonic clock does not count it):
+ * test/h9-former-backend-failover.test.ts. One statement for them all. Answers a row per backend:
+ * `pid`, `started`, and `present` — false once it is gone (it can hold nothing any more).
  */
-export function staleBackendTerminationSql(pid: number, started: string): string {
-  if (!Number.isSafeInteger(pid) || !/^\d{1,12}(\.\d{1,9})?$/.test(started))
-    throw new Error(`staleBackendTerminationSql: bad pid ${pid} or start ${started}`);
-  return `select coalesce(bool_or(pg_terminate_backend(a.pid)), false) as terminated from pg_stat_activity a
-           where a.pid = ${pid} and extract(epoch from a.backend_start)::text = '${started}'`;
+export function staleBackendsTerminationSql(backends: readonly { pid: number; started: string }[]): string {
+  for (const { pid, started } of backends)
+    if (!Number.isSafeInteger(pid) || !/^\d{1,12}(\.\d{1,9})?$/.test(started))
+      throw new Error(`staleBackendsTerminationSql: bad pid ${pid} or start ${started}`);
+  const pids = backends.map((b) => b.pid).join(',');
+  const starts = backends.map((b) => `'${b.started}'`).join(',');
+  return `select t.pid, t.started, a.pid is not null as present, a.pid is not null and pg_terminate_backend(a.pid) as terminated
+            from unnest(array[${pids}]::int[], array[${starts}]::text[]) as t(pid, started)
+            left join pg_stat_activity a on a.pid = t.pid and extract(epoch from a.backend_start)::text = t.started`;
 }
 
 /** SQL answering `started`, this connection's backend's start as {@link staleBackendTerminationSql} compares it. */

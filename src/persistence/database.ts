@@ -27,7 +27,7 @@ import { lockDataDir } from './data-dir-lock.ts';
 import { checkStoreDirectory, fileInTheWay } from './store-directory.ts';
 import { checkDataDirSetting } from './data-dir-setting.ts';
 import { lowDiskSpace } from './disk-space.ts';
-import { BackendTerminations, backendStartSql, staleBackendTerminationSql, TERMINATE_TIMEOUT_MS } from './backend-terminations.ts';
+import { BackendTerminations, backendStartSql, staleBackendsTerminationSql, TERMINATE_TIMEOUT_MS } from './backend-terminations.ts';
 
 /** A transaction-scoped query function: every statement runs on the transaction's connection. */
 export interface Queryable {
@@ -858,8 +858,15 @@ function statementName(text: string): string {
 const LISTEN_PING_MS = 10_000;
 const LISTEN_ANSWER_MS = 5_000;
 
-/** Lost LISTEN connections whose backends are remembered per server (to terminate one that still holds a lock). */
-const FORMER_BACKENDS = 16;
+/**
+ * Lost LISTEN connections whose backends are remembered per server (to terminate one that still holds a
+ * lock), at most: each is forgotten once a statement finds it gone, so the bound is only against a link
+ * that drops every connection before it says anything. The sixteen newest were kept before, gone or
+ * not: a link that dropped sixteen connections in a row, each right after its LISTEN, pushed out the
+ * backend still holding the worker's lock, which was then reported as another process under its id and
+ * never taken back (test/h9-lock-retake-flapping.test.ts). All are terminated by one statement.
+ */
+const FORMER_BACKENDS = 1_000;
 
 /**
  * The former LISTEN backends of this process, by connection string ({@link Listener}'s `formerBackends`),
@@ -968,7 +975,6 @@ class Listener {
     if (this.backend) {
       const list = this.formerBackends;
       list.push(this.backend);
-      // A few are enough: a lock is taken again on every new connection, which terminates the one before.
       if (list.length > FORMER_BACKENDS) list.shift();
     }
     this.backend = null;
@@ -1121,7 +1127,7 @@ class Listener {
    * it: claims.ts reads the owner's lock), and a worker reported another process under its id that
    * did not exist. Now each refusal looks at the holder (one statement with the try): one of this
    * listener's former backends is terminated (known by its id and its start, never another backend
-   * under the same id: backend-terminations.ts `staleBackendTerminationSql`) and the lock tried again; another connection is reported once through `onLost`
+   * under the same id: backend-terminations.ts `staleBackendsTerminationSql`) and the lock tried again; another connection is reported once through `onLost`
    * (when the lock was held before), and the lock is still tried again, so that this store holds it
    * again once that connection lets go. Between tries: 100 ms doubling, at most the listens' bound.
    */
@@ -1191,8 +1197,24 @@ class Listener {
     // An entry of another copy of the package in this process, of another shape, is not known well enough to terminate.
     const former = this.formerBackends.find((b) => b.pid === pid && typeof b.started === 'string');
     if (!former) return false;
-    await this.ask(client, staleBackendTerminationSql(former.pid, former.started));
+    await this.terminateFormers(client, [former]);
     return true;
+  }
+
+  /**
+   * Terminates `formers`, those of this process's former backends still there, in one statement; those
+   * found gone are forgotten (an id and start name one backend for good: gone, it holds nothing).
+   */
+  private async terminateFormers(client: Pg.Client, formers: FormerBackend[]): Promise<void> {
+    if (formers.length === 0) return;
+    const { rows } = await this.ask(client, staleBackendsTerminationSql(formers));
+    const gone = new Set(
+      (rows as { pid?: unknown; started?: unknown; present?: unknown }[])
+        .filter((r) => r.present === false)
+        .map((r) => `${r.pid}/${r.started}`),
+    );
+    const list = this.formerBackends;
+    for (let i = list.length - 1; i >= 0; i--) if (gone.has(`${list[i]?.pid}/${list[i]?.started}`)) list.splice(i, 1);
   }
 
   private connect(): Promise<void> {
@@ -1237,9 +1259,10 @@ class Listener {
       // owner of a start that was cut off and tried again under a new one — would linger with one until
       // the server's keepalive); then the locks held on the connection that was lost, taken again (see
       // retake). One statement at a time on this connection, in this order. Kept in the list: a backend
-      // exits a moment after it is signalled, and a lock it still holds then is known as this process's.
-      for (const former of this.formerBackends.filter((b) => b.pid !== this.backend?.pid && typeof b.started === 'string'))
-        void this.ask(client, staleBackendTerminationSql(former.pid, former.started)).catch(() => {});
+      // exits a moment after it is signalled, and a lock it still holds then is known as this process's;
+      // forgotten once a statement finds it gone.
+      const formers = this.formerBackends.filter((b) => b.pid !== this.backend?.pid && typeof b.started === 'string');
+      void this.terminateFormers(client, formers).catch(() => {});
       for (const lock of this.locks) if (lock.settled) void this.retake(client, lock, lock.held);
       for (const [hook, state] of this.reconnectHooks) {
         if (!state.listening) continue;
