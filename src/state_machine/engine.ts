@@ -10,7 +10,7 @@ import { context as otelContext, SpanStatusCode } from '@opentelemetry/api';
 import { appendSignal, signalByDedupeKey, signalOutcome, type SignalOutcome } from '../persistence/inbox.ts';
 import { getRun, getRunHead, insertRun } from '../persistence/runs.ts';
 import { CLEANUP_OWED, countRuns } from '../persistence/run-admin.ts';
-import { cancelPendingInPlace, runOwedCleanup } from './pending-cancel.ts';
+import { cancelPendingInPlace, holdCleanup, runOwedCleanup } from './pending-cancel.ts';
 import { checkRetryOptions, retryFailedRun, type RetryHost, type RetryOptions } from './run-retry.ts';
 import { admitKey } from '../persistence/claims.ts';
 import { isFinalStatus, type RunStatus } from '../persistence/run-status.ts';
@@ -312,11 +312,24 @@ export class Engine extends RunQueries {
       const def = this.definition(run.workflow, run.workflowVersion);
       if (def) {
         const reason = (run.error as { message?: unknown } | null)?.message;
-        await runOwedCleanup(
-          db,
-          { runId, reason: typeof reason === 'string' ? reason : 'cancelled', context: snapshotContext(run), definition: def },
-          { worker: this.workerId, logger: this.settings.logger },
-        );
+        const hold = await holdCleanup(db, runId);
+        try {
+          if (!hold.held)
+            return {
+              cancelled: true,
+              status: 'cancelled',
+              message:
+                `Run ${runId} was cancelled while queued; its cleanup is being run by the call that cancelled it (or that ` +
+                `call's process was cut off from the database): cancel again later if the run still shows its cleanup owed.`,
+            };
+          await runOwedCleanup(
+            db,
+            { runId, reason: typeof reason === 'string' ? reason : 'cancelled', context: snapshotContext(run), definition: def },
+            { worker: this.workerId, logger: this.settings.logger },
+          );
+        } finally {
+          await hold.release();
+        }
         return {
           cancelled: true,
           status: 'cancelled',
@@ -345,13 +358,21 @@ export class Engine extends RunQueries {
       // Marked owed with the cancellation, cleared once it ran: a call that throws (no answer came) or dies
       // before it leaves it to the next cancel of the run (pending-cancel.ts `runOwedCleanup`).
       const cleanupOwed = run.snapshot != null && def?.cleanup !== undefined;
-      if (await cancelPendingInPlace(db, run, cancelledError(reason), entries, writer, unknown, { cleanupOwed })) {
-        if (cleanupOwed && def)
+      // Held from before the mark is written until the cleanup ran: a cancel meanwhile leaves it to this call.
+      const hold = cleanupOwed ? await holdCleanup(db, runId) : null;
+      let cancelled: boolean;
+      try {
+        cancelled = await cancelPendingInPlace(db, run, cancelledError(reason), entries, writer, unknown, { cleanupOwed });
+        if (cancelled && cleanupOwed && def)
           await runOwedCleanup(
             db,
             { runId, reason, context: snapshotContext(run), definition: def },
             { worker: this.workerId, logger: this.settings.logger },
           );
+      } finally {
+        await hold?.release();
+      }
+      if (cancelled) {
         // An admitted run no worker had claimed yet held a slot of its key: the next queued run takes it.
         if (run.concurrencyKey && run.admitted) await this.admitNow(db, run.concurrencyKey);
         const message =

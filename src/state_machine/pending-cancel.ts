@@ -5,7 +5,7 @@
  * that ran before (a retried run queued for a slot of its concurrency key), owed until it ran.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Queryable } from '../persistence/database.ts';
+import type { Database, Queryable } from '../persistence/database.ts';
 import { encodeHistory, type HistoryEntry } from '../persistence/history-codec.ts';
 import { appendHistory } from '../persistence/runs.ts';
 import { cancelPendingRun, clearOwedCleanup } from '../persistence/run-admin.ts';
@@ -116,4 +116,18 @@ export async function runOwedCleanup(
       `rmapp: the cleanup of cancelled run ${runId} ran, but its mark could not be cleared; a cancel called again runs it again`,
     );
   }
+}
+
+/**
+ * Holds the right to run run `runId`'s owed cleanup, for one call: a session lock on the store's LISTEN
+ * connection (database.ts `holdLock`), taken before the cancellation that marks the cleanup owed and
+ * held until the cleanup ran, so that a cancel made meanwhile — which finds the mark, cleared only after
+ * the cleanup — does not run it a second time at the same time (two cancels close together: a double
+ * click, `@rmapp cancel` written twice; test/h9-owed-cleanup-twice.test.ts). A caller that dies lets go
+ * with its connection, and the next cancel runs what it owed. `held` false: another call is running
+ * it. Always held on PGlite (one process; an engine's calls on a run come in order).
+ */
+export async function holdCleanup(db: Database, runId: string): Promise<{ held: boolean; release(): Promise<void> }> {
+  if (!db.holdLock) return { held: true, release: async () => {} };
+  return db.holdLock(`rmapp.cleanup:${runId}`, () => {});
 }
