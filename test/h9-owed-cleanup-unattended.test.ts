@@ -92,7 +92,7 @@ describe('a cleanup owed by a cancellation whose every answer was lost', () => {
       // The caller never calls again. Workers that register the definition run on.
       const next = engine(store.db);
       await next.startWorker();
-      await until(() => cleanupsOf(runId) > 0, 20_000, 'the owed cleanup run by a worker').catch(() => {});
+      await until(() => cleanupsOf(runId) > 0, 5_000, 'the owed cleanup run by a worker').catch(() => {});
       expect(cleanupsOf(runId), `cleanups of run ${runId} cancelled with its cleanup owed, no cancel called again`).toBe(1);
     },
     120_000,
