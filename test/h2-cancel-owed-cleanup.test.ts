@@ -8,7 +8,7 @@
  * cleanups are counted in a ledger file outside the engine; the killed process is a real one.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
@@ -17,6 +17,7 @@ import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
 import { hookedStore } from './helpers/hooked-store.ts';
 import { ROOT, runRmapp, until } from './helpers/processes.ts';
 import { failingKeys, queuedCleanup } from './fixtures/h2-queued-cleanup.ts';
+import { readJsonLines } from './helpers/ledger.ts';
 
 /** The in-place cancellation of a pending run (persistence/run-admin.ts `cancelPendingRun`). */
 const isPendingCancel = (sql: string) => sql.includes("set status = 'cancelled'") && sql.includes("status = 'pending'");
@@ -42,17 +43,7 @@ afterEach(async () => {
 
 /** The cleanups the ledger saw, of run `runId`. */
 function cleanupsOf(runId: string): { runId: string; pid: number; reason: string; context: unknown }[] {
-  let text = '';
-  try {
-    text = readFileSync(ledger, 'utf8');
-  } catch {
-    return [];
-  }
-  return text
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as { runId: string; pid: number; reason: string; context: unknown })
-    .filter((c) => c.runId === runId);
+  return readJsonLines<{ runId: string; pid: number; reason: string; context: unknown }>(ledger).filter((c) => c.runId === runId);
 }
 
 /** A run of `key` that failed, then retried with no worker running: it waits in its key's queue (pending, with a snapshot). */

@@ -6,7 +6,7 @@
  * cleanup — with no context, for work that never happened. The cleanups are counted in a ledger file
  * outside the engine.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +14,7 @@ import { createEngine, type Engine } from '../src/index.ts';
 import { CLEANUP_OWED } from '../src/persistence/run-admin.ts';
 import { queuedCleanup } from './fixtures/h2-queued-cleanup.ts';
 import { useTestDatabase } from './helpers/postgres.ts';
+import { readJsonLines } from './helpers/ledger.ts';
 
 const store = useTestDatabase();
 const dir = mkdtempSync(join(tmpdir(), 'h9-forged-'));
@@ -34,16 +35,7 @@ afterAll(async () => {
 });
 
 function cleanups(): { runId: string }[] {
-  let text = '';
-  try {
-    text = readFileSync(ledger, 'utf8');
-  } catch {
-    return [];
-  }
-  return text
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as { runId: string });
+  return readJsonLines<{ runId: string }>(ledger);
 }
 
 describe('a cancelled run that never ran, its status message reading as the owed-cleanup mark', () => {

@@ -7,7 +7,7 @@
  * cleanup, while workers that register the definition keep running. Cleanups are counted in a ledger
  * file outside the engine. Marked failing: the design leaves the owed cleanup to the next cancel.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +16,7 @@ import { CLEANUP_OWED } from '../src/persistence/run-admin.ts';
 import { failingKeys, queuedCleanup } from './fixtures/h2-queued-cleanup.ts';
 import { useTestDatabase } from './helpers/postgres.ts';
 import { until } from './helpers/processes.ts';
+import { readJsonLines } from './helpers/ledger.ts';
 
 const store = useTestDatabase();
 const dir = mkdtempSync(join(tmpdir(), 'h9-owed-'));
@@ -35,16 +36,7 @@ afterAll(async () => {
 });
 
 function cleanupsOf(runId: string): number {
-  let text = '';
-  try {
-    text = readFileSync(ledger, 'utf8');
-  } catch {
-    return 0;
-  }
-  return text
-    .split('\n')
-    .filter(Boolean)
-    .filter((l) => (JSON.parse(l) as { runId: string }).runId === runId).length;
+  return readJsonLines<{ runId: string }>(ledger).filter((c) => c.runId === runId).length;
 }
 
 /** `db` whose in-place cancellations are applied and their answers lost (a connection broken during COMMIT). */

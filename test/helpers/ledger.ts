@@ -19,6 +19,11 @@ export interface Execution {
 }
 
 export function readLedger(file: string): LedgerEntry[] {
+  return readJsonLines<LedgerEntry>(file);
+}
+
+/** The JSON lines a ledger file outside the engine holds (none while it does not exist), in order. */
+export function readJsonLines<T>(file: string): T[] {
   let text = '';
   try {
     text = readFileSync(file, 'utf8');
@@ -28,7 +33,7 @@ export function readLedger(file: string): LedgerEntry[] {
   return text
     .split('\n')
     .filter(Boolean)
-    .map((line) => JSON.parse(line) as LedgerEntry);
+    .map((line) => JSON.parse(line) as T);
 }
 
 /** Pairs each start with the next end or abort of the same process, key and attempt. */
