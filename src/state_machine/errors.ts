@@ -205,6 +205,22 @@ const NETWORK_CODES = new Set([
   'CONNECTION_ENDED',
   'CONNECTION_DESTROYED',
 ]);
+/**
+ * Whether `err` says the database could not be reached or gave up the connection just then — a network
+ * error, a connection lost or refused (SQLSTATE class 08), a server shutting down or full (57P01–57P03,
+ * 53300), a statement over the store's deadline (57014) or a connection dropped as silent
+ * (`SILENT_CONNECTION`), or a pending cancel that never learned its outcome (`CANCEL_OUTCOME_UNKNOWN`) — as opposed to
+ * an error of the request or a bug. The HTTP API answers these 503 (rmapp/server/http-server.ts):
+ * another error classed transient for a step's retries (any unknown error is) is no outage.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  const e = err as { code?: unknown; cause?: { code?: unknown } } | null;
+  const code = typeof e?.code === 'string' ? e.code : typeof e?.cause?.code === 'string' ? e.cause.code : undefined;
+  if (!code) return false;
+  if (code === 'CANCEL_OUTCOME_UNKNOWN' || code === 'SILENT_CONNECTION' || NETWORK_CODES.has(code)) return true;
+  return isSqlState(code) && (code.startsWith('08') || ['57P01', '57P02', '57P03', '53300', '57014'].includes(code));
+}
+
 /** Programmer errors: retrying them only repeats the bug. */
 const PROGRAMMER_ERRORS = new Set(['TypeError', 'ReferenceError', 'SyntaxError', 'RangeError']);
 

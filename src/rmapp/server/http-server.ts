@@ -27,7 +27,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import type { Engine } from '../../state_machine/engine.ts';
-import { toErrorData } from '../../state_machine/errors.ts';
+import { isDatabaseUnavailable } from '../../state_machine/errors.ts';
 import { FINAL_STATUSES, RUN_STATUSES } from '../../persistence/run-status.ts';
 import type { Logger } from '../logger.ts';
 import { createMasker, type Masker } from '../masking.ts';
@@ -270,9 +270,9 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
           }
         } else log.error({ err, url: req.url }, 'request failed');
         if (res.headersSent) return res.destroy();
-        // The database not answering (refused, cut, shutting down: errors.ts classes it transient) is no
-        // fault of the request, and passes: 503 with when to ask again, as a client retries it.
-        if (toErrorData(err).category === 'transient')
+        // The database not answering (refused, cut, shutting down: errors.ts `isDatabaseUnavailable`) is
+        // no fault of the request, and passes: 503 with when to ask again, as a client retries it.
+        if (isDatabaseUnavailable(err))
           return sendJson(
             res,
             503,
