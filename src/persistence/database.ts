@@ -1238,12 +1238,14 @@ class Listener {
       let started: unknown = null;
       try {
         await client.connect();
+        // What names this backend for a termination after it is lost (one statement, once per connection).
+        // Before the LISTENs, so that a connection's last statement is its LISTEN, as an operator reading
+        // pg_stat_activity (and test/ownership-faults.test.ts) looks for a worker listening by.
+        started = ((await this.ask(client, backendStartSql())).rows[0] as { started?: unknown } | undefined)?.started ?? null;
         for (const channel of this.channels.keys()) {
           await this.ask(client, `LISTEN ${pg.escapeIdentifier(channel)}`);
           listening.set(channel, Promise.resolve());
         }
-        // What names this backend for a termination after it is lost (one statement, once per connection).
-        started = ((await this.ask(client, backendStartSql())).rows[0] as { started?: unknown } | undefined)?.started ?? null;
       } catch (err) {
         client.removeAllListeners();
         client.on('error', () => {});
