@@ -18,10 +18,11 @@ it('an id is written as the shell reads it back, after -- when it starts with -,
   expect(runsCommand('send', '-lead', { rest: `'{}'` })).toBe(`rmapp runs send -- -lead '{}'`);
 });
 
-it("runs show's retry command for a run that failed handling a signal is one that works for an id starting with -", () => {
+/** A failed run as `runs show` gets it, with `error`. */
+function failedRun(id: string, error: RunInfo['error']): RunInfo {
   const at = new Date(0);
-  const run: RunInfo = {
-    id: '-lead',
+  return {
+    id,
     workflow: 'w',
     workflowVersion: '1',
     status: 'failed',
@@ -29,7 +30,7 @@ it("runs show's retry command for a run that failed handling a signal is one tha
     state: 's',
     input: {},
     output: null,
-    error: { name: 'Error', message: 'boom', code: 'MACHINE_ERROR', category: 'permanent', signal: { id: 3, type: 'approve' } },
+    error,
     parentRunId: null,
     idempotencyKey: null,
     wakeAt: null,
@@ -39,6 +40,16 @@ it("runs show's retry command for a run that failed handling a signal is one tha
     finishedAt: at,
     children: [],
   };
+}
+
+it("runs show's retry command for a run that failed handling a signal is one that works for an id starting with -", () => {
+  const run = failedRun('-lead', {
+    name: 'Error',
+    message: 'boom',
+    code: 'MACHINE_ERROR',
+    category: 'permanent',
+    signal: { id: 3, type: 'approve' },
+  });
   expect(formatRunDetails(run, []).split('\n')).toContain(
     'Signal    #3 approve — failed handling it; retry without it: rmapp runs retry --drop-signal -- -lead',
   );
@@ -46,25 +57,7 @@ it("runs show's retry command for a run that failed handling a signal is one tha
 
 it("runs show prints a history entry's error without a category as its message alone, never `[undefined]`", () => {
   const at = new Date(0);
-  const run: RunInfo = {
-    id: 'r-1',
-    workflow: 'w',
-    workflowVersion: '1',
-    status: 'failed',
-    statusMessage: null,
-    state: 's',
-    input: {},
-    output: null,
-    error: null,
-    parentRunId: null,
-    idempotencyKey: null,
-    wakeAt: null,
-    leaseOwner: null,
-    createdAt: at,
-    updatedAt: at,
-    finishedAt: at,
-    children: [],
-  };
+  const run = failedRun('r-1', null);
   const entry = (seq: number, error: unknown) => ({
     seq,
     type: 'step.failed',
