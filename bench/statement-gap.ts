@@ -5,7 +5,8 @@
  * 1. The engine: `[workflows]` runs of `bench.six` one at a time, each `Database.query` timed from call
  *    to reply — the time inside statements, the time between them, per statement text — and, on the
  *    sockets, the JavaScript from a reply's arrival to the next statement's write (Postgres's backend
- *    sits idle meanwhile).
+ *    sits idle meanwhile), split into its stages by marks at the socket's data and write, the store's
+ *    `query` call and return, and the step function's start and end (bench/workflows.ts `benchMark`).
  * 2. A bare `pg.Client` on the same database: the engine's lean commit (captured with its real
  *    parameters), the baseline's UPSERT and `select $1`, 1,000 each per round, sent back to back, after
  *    each `RMAPP_BENCH_GAP_MS` of busy JavaScript (a comma-separated list, 0.05,0.1,0.15,0.2,0.3 by
@@ -26,6 +27,20 @@ const N = Number(process.argv[2] ?? 500);
 const GAPS_MS = (process.env.RMAPP_BENCH_GAP_MS ?? '0.05,0.1,0.15,0.2,0.3').split(',').map(Number);
 const LEAN = /^with u as \(\s*update rmapp_runs r set snapshot/;
 
+/**
+ * The stages of one statement's cycle at concurrency 1, by consecutive marks: A a reply arrives on a
+ * socket, R the store's `query` returns, D the step function starts, D2 it returns, G the store's `query`
+ * is called (the next write), H the statement is written to the socket.
+ */
+const STAGES: [string, string, string][] = [
+  ['A', 'R', 'reply → query returns (driver, pool)'],
+  ['R', 'D', '→ step starts (the commit handled)'],
+  ['D', 'D2', 'step (a no-op)'],
+  ['D2', 'G', '→ next query (macrostep, group-commit hop, the write built)'],
+  ['G', 'H', '→ socket write (pool, driver)'],
+  ['H', 'A', '→ reply (kernel, Postgres)'],
+];
+
 const url = await createDatabase(ADMIN, NAME);
 try {
   const lean = await engineSplit(url);
@@ -41,16 +56,19 @@ async function engineSplit(databaseUrl: string): Promise<{ text: string; params:
   let statements = 0;
   let lean: { text: string; params: unknown[] } | null = null;
   const perText = new Map<string, { n: number; ms: number }>();
+  const marks = stageMarks();
   const timed: Database = {
     kind: db.kind,
     description: db.description,
     query: async (text, params) => {
       if (!lean && params && LEAN.test(text)) lean = { text, params: [...params] };
       const t = performance.now();
+      marks.mark('G', t);
       statements += 1;
       try {
         return await db.query(text, params);
       } finally {
+        marks.mark('R');
         const ms = performance.now() - t;
         inQuery += ms;
         const key = text.replace(/\s+/g, ' ').slice(0, 50);
@@ -76,17 +94,22 @@ async function engineSplit(databaseUrl: string): Promise<{ text: string; params:
       inQuery = 0;
       statements = 0;
       perText.clear();
-      const gaps = socketGaps();
+      const gaps = socketGaps(marks);
+      marks.start();
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       for (let i = 0; i < N; i++) await one();
       const wall = performance.now() - t0;
       const cpu = process.cpuUsage(cpu0);
       const idle = gaps.stop();
+      const stages = marks.stop();
       console.log(
         `engine round ${round}: ${(wall / N).toFixed(2)} ms per workflow, ${(inQuery / N).toFixed(2)} inside ${(statements / N).toFixed(2)} statements, ` +
           `${((wall - inQuery) / N).toFixed(2)} between them; worker CPU ${((cpu.user + cpu.system) / 1000 / N).toFixed(2)} ms; ` +
           `reply to next write p10 ${percentile(idle, 10).toFixed(3)} p50 ${percentile(idle, 50).toFixed(3)} p90 ${percentile(idle, 90).toFixed(3)} ms`,
+      );
+      console.log(
+        `  stages per statement (mean µs): ${STAGES.map(([from, to, what]) => `${what} ${stageMean(stages, from, to)}`).join(' · ')}`,
       );
     }
     for (const [text, e] of perText) console.log(`  ${(e.n / N).toFixed(2)} per workflow, ${(e.ms / e.n).toFixed(3)} ms each: ${text}…`);
@@ -102,19 +125,23 @@ async function engineSplit(databaseUrl: string): Promise<{ text: string; params:
  * The time from a reply's arrival on a socket to the next write on any socket, while collecting: the
  * JavaScript between one statement and the next, during which the backend that answered sits idle.
  */
-function socketGaps(): { stop(): number[] } {
+function socketGaps(marks: StageMarks): { stop(): number[] } {
   const gaps: number[] = [];
   let lastData = 0;
   let lastWrite = 0;
   const { write, emit } = net.Socket.prototype;
   net.Socket.prototype.write = function (this: net.Socket, ...args: unknown[]) {
     const t = performance.now();
+    marks.mark('H', t);
     if (lastData > lastWrite) gaps.push(t - lastData);
     lastWrite = t;
     return (write as (...a: unknown[]) => boolean).apply(this, args);
   } as typeof write;
   net.Socket.prototype.emit = function (this: net.Socket, event: string | symbol, ...args: unknown[]) {
-    if (event === 'data') lastData = performance.now();
+    if (event === 'data') {
+      lastData = performance.now();
+      marks.mark('A', lastData);
+    }
     return (emit as (...a: unknown[]) => boolean).apply(this, [event, ...args]);
   } as typeof emit;
   return {
@@ -124,6 +151,49 @@ function socketGaps(): { stop(): number[] } {
       return gaps;
     },
   };
+}
+
+interface StageMarks {
+  mark(kind: string, at?: number): void;
+  start(): void;
+  /** The time between consecutive marks, by `from→to`. */
+  stop(): Map<string, { n: number; ms: number }>;
+}
+
+function stageMarks(): StageMarks {
+  let on = false;
+  let last: { kind: string; at: number } | null = null;
+  const spans = new Map<string, { n: number; ms: number }>();
+  const mark = (kind: string, at = performance.now()) => {
+    if (!on) return;
+    if (last) {
+      const key = `${last.kind}→${kind}`;
+      const e = spans.get(key) ?? { n: 0, ms: 0 };
+      e.n += 1;
+      e.ms += at - last.at;
+      spans.set(key, e);
+    }
+    last = { kind, at };
+  };
+  // The step function marks through a global, so that the benchmark's workflows module stays plain.
+  (globalThis as Record<symbol, unknown>)[Symbol.for('rmapp.bench.mark')] = (kind: string) => mark(kind);
+  return {
+    mark,
+    start: () => {
+      spans.clear();
+      last = null;
+      on = true;
+    },
+    stop: () => {
+      on = false;
+      return spans;
+    },
+  };
+}
+
+function stageMean(spans: Map<string, { n: number; ms: number }>, from: string, to: string): string {
+  const e = spans.get(`${from}→${to}`);
+  return e ? ((e.ms / e.n) * 1000).toFixed(0) : '-';
 }
 
 /** Part 2: the lean commit (on a run leased to this loop), an UPSERT and `select $1`, three ways. */

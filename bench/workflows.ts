@@ -10,10 +10,15 @@ import { defineWorkflow, step } from '../dist/index.js';
 
 const hangAt = Number(process.env.RMAPP_BENCH_HANG_STEP ?? 0);
 
+/** bench/statement-gap.ts marks a step's start and end through this global; unset elsewhere. */
+const benchMark = () => (globalThis as Record<symbol, unknown>)[Symbol.for('rmapp.bench.mark')] as ((kind: string) => void) | undefined;
+
 const noop = step(async ({ input, signal }: { input: { n: number }; signal: AbortSignal }) => {
+  benchMark()?.('D');
   if (input.n === hangAt) {
     await new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
   }
+  benchMark()?.('D2');
   return input.n;
 });
 
