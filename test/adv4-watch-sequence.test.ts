@@ -111,6 +111,7 @@ describe('migration 0016 from a 0015 database (postgres)', () => {
         '0019_inbox_reported',
         '0020_steps_done',
         '0021_worker_processes',
+        '0022_cleanup_owed_index',
       ]);
       expect(await announcedDuring(db, () => insertRun(db, 'after-0016'))).toEqual(['after-0016']);
     },
@@ -128,6 +129,7 @@ describe('migration 0016 from a 0015 database (postgres)', () => {
       '0019_inbox_reported',
       '0020_steps_done',
       '0021_worker_processes',
+      '0022_cleanup_owed_index',
     ]);
 
     // Workers connect as the owner: their run writes and the dashboard's renewals still work.

@@ -69,6 +69,7 @@ describe.each(['postgres', 'pglite'] as const)('migration 0014 (rmapp_runs colum
 
     const indexes = await db.query<{ name: string }>(`select indexname as name from pg_indexes where tablename = 'rmapp_runs' order by 1`);
     expect(indexes.map((i) => i.name)).toEqual([
+      'rmapp_runs_cleanup_owed_idx',
       'rmapp_runs_due_pending_idx',
       'rmapp_runs_due_resumed_idx',
       'rmapp_runs_idempotency_key_uq',

@@ -45,11 +45,36 @@ export async function cancelPendingRun(
  * ({@link cancelPendingRun} with `cleanupOwed`): written with the cancellation, cleared once the cleanup
  * ran ({@link clearOwedCleanup}). The cleanup runs in the cancelling call after its statement; a call
  * that never learnt the outcome (every answer lost) or died before the cleanup left it owed, and the run
- * finished — a cancel called again answered "already finished" and the cleanup never ran. Now the next
- * `engine.cancel` of the run finds the mark and runs it (state_machine/pending-cancel.ts).
+ * finished — a cancel called again answered "already finished" and the cleanup never ran. Now a worker
+ * that registers the run's version finds the mark within a lease and runs it ({@link owedCleanupRuns}),
+ * and so does the next `engine.cancel` of the run, whichever comes first (state_machine/owed-cleanups.ts).
  * @internal
  */
 export const CLEANUP_OWED = 'Cancelled while queued; its cleanup has not run yet: cancel the run again to run it.';
+
+/**
+ * Up to `limit` runs, in id order, of the definitions `registered` ([name, version] pairs, those with a
+ * cleanup) whose cleanup is owed ({@link CLEANUP_OWED}, on a run that ran: its snapshot stored; a mark
+ * on a run that never ran owes nothing). A worker looks for them every lease and runs each cleanup
+ * itself (state_machine/owed-cleanups.ts), so that none waits for a cancel called again. Read through
+ * the partial index `rmapp_runs_cleanup_owed_idx` (migration 0022): `status_message = $1` implies the
+ * index's `status_message is not null`, whatever the parameter, so a generic plan uses it too.
+ * @internal
+ */
+export async function owedCleanupRuns(
+  db: Queryable,
+  registered: [string, string][],
+  limit: number,
+): Promise<{ id: string; workflow: string; workflowVersion: string }[]> {
+  const rows = await db.query<{ id: string; workflow: string; workflow_version: string }>(
+    `select r.id, r.workflow, r.workflow_version from rmapp_runs r
+     where r.status = 'cancelled' and r.status_message = $1 and r.snapshot is not null
+       and exists (select 1 from jsonb_array_elements($2::jsonb) v where v->>0 = r.workflow and v->>1 = r.workflow_version)
+     order by r.id limit $3`,
+    [CLEANUP_OWED, JSON.stringify(registered), limit],
+  );
+  return rows.map((r) => ({ id: r.id, workflow: r.workflow, workflowVersion: r.workflow_version }));
+}
 
 /**
  * Clears {@link CLEANUP_OWED} once the cleanup ran; false when it was no longer there (another call ran

@@ -128,6 +128,13 @@ export const runs = pgTable(
     index('rmapp_runs_slots_idx')
       .on(t.concurrencyKey)
       .where(sql`concurrency_key is not null and admitted and status in ('pending', 'running', 'waiting')`),
+    // Runs cancelled while queued whose definition's cleanup is still owed (run-admin.ts `CLEANUP_OWED`,
+    // the only status message a cancelled run keeps): every worker looks for them every lease
+    // (run-admin.ts `owedCleanupRuns`), which without it read every cancelled run through the status
+    // index. Empty but for those few runs; a run enters it once and leaves it when its cleanup ran.
+    index('rmapp_runs_cleanup_owed_idx')
+      .on(t.id)
+      .where(sql`status = 'cancelled' and status_message is not null`),
     check('rmapp_runs_status_ck', sql`${t.status} in ('pending', 'running', 'waiting', 'succeeded', 'failed', 'cancelled')`),
   ],
 );

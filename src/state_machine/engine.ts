@@ -9,8 +9,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { context as otelContext, SpanStatusCode } from '@opentelemetry/api';
 import { appendSignal, signalByDedupeKey, signalOutcome, type SignalOutcome } from '../persistence/inbox.ts';
 import { getRun, getRunHead, insertRun } from '../persistence/runs.ts';
-import { CLEANUP_OWED, countRuns } from '../persistence/run-admin.ts';
+import { countRuns } from '../persistence/run-admin.ts';
 import { cancelPendingInPlace, holdCleanup, runOwedCleanup } from './pending-cancel.ts';
+import { isCleanupOwed, runCleanupIfOwed, snapshotContext } from './owed-cleanups.ts';
 import { checkRetryOptions, retryFailedRun, type RetryHost, type RetryOptions } from './run-retry.ts';
 import { admitKey } from '../persistence/claims.ts';
 import { isFinalStatus, type RunStatus } from '../persistence/run-status.ts';
@@ -306,36 +307,38 @@ export class Engine extends RunQueries {
     });
     // Only a run that ran (its snapshot stored) is ever marked: one that never ran has nothing to clean
     // up, whatever its message says (written by hand or another tool: test/h9-cancel-forged-marker.test.ts).
-    if (run.status === 'cancelled' && run.statusMessage === CLEANUP_OWED && run.snapshot != null) {
+    if (isCleanupOwed(run)) {
       // Cancelled in place by a call that never learnt it (every answer lost) or died before the
-      // cleanup: this call runs it, if this engine has the run's version.
-      const def = this.definition(run.workflow, run.workflowVersion);
-      if (def) {
-        const reason = (run.error as { message?: unknown } | null)?.message;
-        const hold = await holdCleanup(db, runId);
-        try {
-          if (!hold.held)
-            return {
-              cancelled: true,
-              status: 'cancelled',
-              message:
-                `Run ${runId} was cancelled while queued; its cleanup is being run by the call that cancelled it (or that ` +
-                `call's process was cut off from the database): cancel again later if the run still shows its cleanup owed.`,
-            };
-          await runOwedCleanup(
-            db,
-            { runId, reason: typeof reason === 'string' ? reason : 'cancelled', context: snapshotContext(run), definition: def },
-            { worker: this.workerId, logger: this.settings.logger },
-          );
-        } finally {
-          await hold.release();
-        }
+      // cleanup: this call runs it, if this engine has the run's version — unless a worker's sweep
+      // (owed-cleanups.ts) or another call is running it now, or ran it since the run was read.
+      const outcome = await runCleanupIfOwed(db, run, (name, version) => this.definition(name, version), {
+        worker: this.workerId,
+        logger: this.settings.logger,
+      });
+      if (outcome === 'ran')
         return {
           cancelled: true,
           status: 'cancelled',
           message: `Run ${runId} was cancelled while queued; its cleanup, still owed, ran now.`,
         };
-      }
+      if (outcome === 'busy')
+        return {
+          cancelled: true,
+          status: 'cancelled',
+          message:
+            `Run ${runId} was cancelled while queued; its cleanup is being run by a worker or the call that cancelled it (or ` +
+            `that call's process was cut off from the database): a worker that registers ${run.workflow}@${run.workflowVersion} ` +
+            `runs it if it is still owed.`,
+        };
+      if (outcome === 'unregistered')
+        return {
+          cancelled: false,
+          status: 'cancelled',
+          message:
+            `Run ${runId} was cancelled while queued and its cleanup is still owed, but this process does not register ` +
+            `${run.workflow}@${run.workflowVersion}: a worker that registers that version runs it (it looks for owed cleanups ` +
+            `every lease), as does a cancel from a process that registers it.`,
+        };
     }
     if (isFinalStatus(run.status)) return finished(run.status);
     if (run.status === 'pending') {
@@ -672,9 +675,4 @@ function noParent(parentRunId: string): ValidationError {
   return new ValidationError(`Invalid parentRunId: there is no run with id ${JSON.stringify(parentRunId)}; start the parent first.`, [
     { path: 'parentRunId', message: 'no such run' },
   ]);
-}
-
-/** The context of a run's persisted snapshot (what a definition's cleanup is given), or undefined. */
-function snapshotContext(run: RunRow): unknown {
-  return (run.snapshot as { context?: unknown } | null)?.context;
 }

@@ -79,7 +79,7 @@ export async function cancelPendingInPlace(
         throw new WorkflowError(
           `The cancellation of run ${run.id} was sent ${sending} times and no answer came (the database unreachable, or its ` +
             `answers lost): the run may be cancelled or not. Cancel it again — a cancellation already applied is recognised, ` +
-            `and a cleanup still owed runs then.`,
+            `and a cleanup still owed runs then (a worker that registers the run's version also runs it within a lease).`,
           { code: CANCEL_OUTCOME_UNKNOWN, category: 'transient', details: { runId: run.id, sendings: sending }, cause: err },
         );
       }
@@ -119,15 +119,34 @@ export async function runOwedCleanup(
 }
 
 /**
+ * The runs whose cleanup a call of this process holds on a store without session locks (PGlite), in
+ * the process's global symbol registry: every copy of the package loaded in the process shares it, as
+ * worker.ts shares its lease owners. Run ids are unique across stores, so one set serves them all.
+ */
+const localCleanupHolds: Set<string> = ((globalThis as Record<symbol, unknown>)[Symbol.for('rmapp.cleanupHolds')] ??=
+  new Set<string>()) as Set<string>;
+
+/**
  * Holds the right to run run `runId`'s owed cleanup, for one call: a session lock on the store's LISTEN
  * connection (database.ts `holdLock`), taken before the cancellation that marks the cleanup owed and
  * held until the cleanup ran, so that a cancel made meanwhile — which finds the mark, cleared only after
  * the cleanup — does not run it a second time at the same time (two cancels close together: a double
  * click, `@rmapp cancel` written twice; test/h9-owed-cleanup-twice.test.ts). A caller that dies lets go
- * with its connection, and the next cancel runs what it owed. `held` false: another call is running
- * it. Always held on PGlite (one process; an engine's calls on a run come in order).
+ * with its connection, and the next cancel — or a worker's sweep (owed-cleanups.ts) — runs what it
+ * owed. `held` false: another call or a worker is running it. On PGlite (one process) it is held in
+ * this process's memory, where a worker's sweep and a cancel made through the same engine meet.
  */
 export async function holdCleanup(db: Database, runId: string): Promise<{ held: boolean; release(): Promise<void> }> {
-  if (!db.holdLock) return { held: true, release: async () => {} };
-  return db.holdLock(`rmapp.cleanup:${runId}`, () => {});
+  if (db.holdLock) return db.holdLock(`rmapp.cleanup:${runId}`, () => {});
+  if (localCleanupHolds.has(runId)) return { held: false, release: async () => {} };
+  localCleanupHolds.add(runId);
+  let released = false;
+  return {
+    held: true,
+    release: async () => {
+      if (released) return;
+      released = true;
+      localCleanupHolds.delete(runId);
+    },
+  };
 }

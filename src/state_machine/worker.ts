@@ -41,6 +41,7 @@ import { RunSession } from './run-session.ts';
 import { recordIncarnation, takeBackFromPreviousIncarnations } from './previous-incarnations.ts';
 import { forgetWorkerProcess } from '../persistence/worker-processes.ts';
 import { dbFaultsArmed, withDbFault } from './db-faults.ts';
+import { sweepOwedCleanups } from './owed-cleanups.ts';
 import { jsonBytes, SizeLimitError, type Limits } from './limits.ts';
 import type { Clock, SessionHost } from './session-host.ts';
 import type { Logger } from '../persistence/logger.ts';
@@ -143,6 +144,10 @@ export class Worker implements SessionHost {
   private missedWhileFull = false;
   private renewTimer: NodeJS.Timeout | null = null;
   private fenceTimer: NodeJS.Timeout | null = null;
+  /** Looks for cleanups owed by cancelled runs (owed-cleanups.ts), every lease; null without a definition that has a cleanup. */
+  private sweepTimer: NodeJS.Timeout | null = null;
+  /** The sweep in progress: one at a time, and a graceful stop waits for it. */
+  private sweeping: Promise<void> | null = null;
   /** Runs woken while no session held them, since the current claim was sent. */
   private readonly wokenWhileClaiming = new Set<string>();
   /** Renewals in flight; a slow database gets a few at once, never a pile. */
@@ -276,6 +281,30 @@ export class Worker implements SessionHost {
     this.renewTimer = setInterval(() => void this.renew(), Math.max(50, Math.floor(this.leaseMs / 3)));
     this.fenceTimer = setInterval(() => this.selfFence(), Math.max(10, Math.floor(this.leaseMs / 20)));
     this.loop = this.claimLoop();
+    // Every lease: a cleanup left owed by a process that died (or never learnt its cancellation's outcome)
+    // runs within the bound in which such a process's runs are resumed. At start too: a worker restarted
+    // after a crash runs what its own cancels left.
+    if ([...this.registry.values()].some((d) => d.cleanup !== undefined)) {
+      this.sweepTimer = setInterval(() => this.sweepOwed(), this.leaseMs);
+      this.sweepOwed();
+    }
+  }
+
+  /** Starts a sweep of owed cleanups unless one is running (owed-cleanups.ts); its failure is logged and the next one tries again. */
+  private sweepOwed(): void {
+    if (this.sweeping || this.stopping) return;
+    const history = { worker: this.options.workerId, logger: this.logger };
+    this.sweeping = sweepOwedCleanups(this.db, this.registry, history, () => this.stopping)
+      .then(
+        () => {},
+        (err: unknown) => {
+          const { level, message } = describeFailure(`worker ${this.owner} could not run the cleanups owed by cancelled runs`, err);
+          this.logger[level]({ err, owner: this.owner }, message);
+        },
+      )
+      .finally(() => {
+        this.sweeping = null;
+      });
   }
 
   /**
@@ -692,6 +721,7 @@ export class Worker implements SessionHost {
     this.wake?.();
     if (this.renewTimer) clearInterval(this.renewTimer);
     if (this.fenceTimer) clearInterval(this.fenceTimer);
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
     void this.unlisten?.().catch(() => {});
     // As a killed process's connection would.
     void this.releaseWorkerLock();
@@ -748,8 +778,11 @@ export class Worker implements SessionHost {
     this.stopping = true;
     this.draining.abort(new WorkflowError('The worker is stopping.', { code: 'WORKER_STOPPING', category: 'cancelled' }));
     this.wake?.();
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
     const graceful = (async () => {
       await this.loop;
+      // A cleanup being run finishes (the sweep starts no other): given up, it stays owed and runs again.
+      await this.sweeping;
       const graceEnd = Date.now() + graceMs;
       while (Date.now() < graceEnd && [...this.sessions.values()].some((s) => s.executing.size > 0)) {
         await new Promise((r) => setTimeout(r, 20));
