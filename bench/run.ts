@@ -3,7 +3,7 @@
  * workload (6 sequential no-op steps, durable after each), printed as a table with ratios. Never a test.
  *
  * Environment: RMAPP_BENCH_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres),
- * RMAPP_BENCH_N1 (workflows at concurrency 1, default 300), RMAPP_BENCH_N50 (at 50, default 3000),
+ * RMAPP_BENCH_N1 (workflows at concurrency 1, default 1000), RMAPP_BENCH_N50 (at 50, default 3000),
  * RMAPP_BENCH_ONLY (comma list of sections: cli,c1,c50,recovery,memory,scale), RMAPP_BENCH_SCALE_RUNS (finished
  * runs seeded for the scale section, default 1,000,000), RMAPP_BENCH_WAITING (waiting runs of the memory
  * section, default 10000,100000), RMAPP_BENCH_DB_PREFIX (scratch database names, default rmapp_bench),
@@ -18,7 +18,7 @@ import { rmappRecovery, rmappThroughput, rmappWaitingMemory } from './rmapp.ts';
 import { scaleSection } from './scale.ts';
 
 const ADMIN = process.env.RMAPP_BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const N1 = Number(process.env.RMAPP_BENCH_N1 ?? 300);
+const N1 = Number(process.env.RMAPP_BENCH_N1 ?? 1000);
 const N50 = Number(process.env.RMAPP_BENCH_N50 ?? 3000);
 const WAITING = (process.env.RMAPP_BENCH_WAITING ?? '10000,100000').split(',').map(Number);
 /** RMAPP_BENCH_DB_PREFIX: another name for the scratch databases, when two benchmarks share a server. */
@@ -47,10 +47,12 @@ async function measure(system: string, run: Runner, workflows: number, concurren
   const url = await createDatabase(ADMIN, name);
   try {
     // Warm-up (schema creation, JIT, connection pool), then the measured batch: ten rounds of the
-    // concurrency, at least 50 workflows (RMAPP_BENCH_WARMUP sets the number). 50 at c=50 was a single
+    // concurrency, at least 1,000 workflows (RMAPP_BENCH_WARMUP sets the number). 50 at c=50 was a single
     // round, and rmapp's c=50 figure then measured its JIT warming up as much as its steady state
-    // (bench/README.md, "fifth session"); DBOS's and the baseline's did not move.
-    const warmup = Number(process.env.RMAPP_BENCH_WARMUP ?? Math.max(50, 10 * concurrency));
+    // (bench/README.md, "fifth session"); DBOS's and the baseline's did not move. The same held at c=1
+    // with 50 (and a batch of 300): rmapp's CPU per workflow still fell until ~1,000 had run
+    // (bench/README.md, "thirty-fifth session").
+    const warmup = Number(process.env.RMAPP_BENCH_WARMUP ?? Math.max(1000, 10 * concurrency));
     await run({ databaseUrl: url, workflows: Math.min(warmup, workflows), concurrency });
     const before = await readWriteCounters(ADMIN, name);
     const r = await run({ databaseUrl: url, workflows, concurrency });
