@@ -23,7 +23,7 @@ import { createTestDatabase, rawTransaction, type TestDatabase } from './helpers
 import { ROOT, until } from './helpers/processes.ts';
 
 /** The sweep's query (persistence/run-admin.ts `owedCleanupRuns`), told apart from every other statement. */
-const isSweep = (sql: string) => sql.includes('r.snapshot is not null') && sql.includes('jsonb_array_elements');
+const isSweep = (sql: string) => sql.includes("r.status = 'cancelled'") && sql.includes('jsonb_array_elements');
 /** Sweeps every lease: the shortest lease the engine takes, so that a test sees several. */
 const LEASE_MS = 600;
 
@@ -155,6 +155,37 @@ describe('owed cleanups on Postgres', () => {
       });
     }
   }, 120_000);
+
+  it('a cancel that read the run as owed just before a worker ran its cleanup reads it again once it holds the lock: nothing runs twice', async () => {
+    const [id] = await queuedRetriedRuns(store, 1, 'read-before');
+    if (!id) throw new Error('no run');
+    await cancelledCallerGone(store, id, 'read before');
+    // The cancel's read of the run is answered only once a worker's sweep has run the cleanup and let
+    // go of its lock: the cancel then holds the lock with a stale view of the run.
+    let read = false;
+    let letGo: () => void = () => {};
+    const held = new Promise<void>((resolve) => (letGo = resolve));
+    const c = engine(
+      hookedStore(
+        await openDatabase({ url: testDb.url }),
+        () => {},
+        async (sql) => {
+          if (read || !sql.includes('status_message, snapshot') || !sql.includes('where id = $1')) return;
+          read = true;
+          await held;
+        },
+      ),
+    );
+    const answer = c.cancel(id, 'again');
+    await until(() => read, 30_000, "the cancel's read");
+    const worker = engine(testDb.url);
+    await worker.startWorker();
+    await until(async () => (await messageOf(store, id)) === null, 30_000, "the worker's sweep ran the cleanup and cleared the mark");
+    letGo();
+    const said = await answer;
+    expect(problemsOf(id), `the cleanup ran exactly once (the cancel said: ${said.message})`).toBeNull();
+    expect(said).toMatchObject({ cancelled: false, status: 'cancelled' });
+  }, 60_000);
 
   it('the cancelling process SIGKILLed while it held the cleanup lock: a worker runs the cleanup once, after the kill, with no cancel', async () => {
     const [id] = await queuedRetriedRuns(store, 1, 'killed');
@@ -318,9 +349,11 @@ describe('owed cleanups on PGlite', () => {
   it('a sweep and cancels of the same engine and of another run the owed cleanup once; the index is there', async () => {
     const db = await openDatabase({ url: '', dataDir: 'memory://' });
     closers.push(() => db.close());
-    const [id] = await queuedRetriedRuns(db, 1, 'pglite');
-    if (!id) throw new Error('no run');
+    const [id, unattended] = await queuedRetriedRuns(db, 2, 'pglite');
+    if (!id || !unattended) throw new Error('no run');
     await cancelledCallerGone(db, id, 'pglite');
+    // Cancelled again by nobody: the sweep alone runs its cleanup.
+    await cancelledCallerGone(db, unattended, 'pglite');
     const a = engine(db);
     const b = engine(db);
     await a.startWorker();
@@ -329,6 +362,8 @@ describe('owed cleanups on PGlite', () => {
     await sleep(4 * LEASE_MS);
     expect(problemsOf(id), `the cleanup ran exactly once (cancels said: ${answers.map((x) => x.message).join(' | ')})`).toBeNull();
     expect(await messageOf(db, id)).toBeNull();
+    await until(() => entriesOf(unattended).some((e) => e.phase === 'end'), 30_000, 'the sweep ran the unattended cleanup');
+    expect(problemsOf(unattended), 'the cleanup nobody cancelled again ran exactly once').toBeNull();
     const indexes = await db.query<{ indexdef: string }>(`select indexdef from pg_indexes where indexname = 'rmapp_runs_cleanup_owed_idx'`);
     expect(indexes.map((i) => i.indexdef).join(), 'migration 0022 on PGlite').toMatch(/WHERE .*status_message IS NOT NULL/i);
   }, 60_000);
