@@ -781,8 +781,6 @@ export class Worker implements SessionHost {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     const graceful = (async () => {
       await this.loop;
-      // A cleanup being run finishes (the sweep starts no other): given up, it stays owed and runs again.
-      await this.sweeping;
       const graceEnd = Date.now() + graceMs;
       while (Date.now() < graceEnd && [...this.sessions.values()].some((s) => s.executing.size > 0)) {
         await new Promise((r) => setTimeout(r, 20));
@@ -792,6 +790,10 @@ export class Worker implements SessionHost {
       const callsMs = Math.min(Math.max(graceMs, this.leaseMs / 2, 1_000) / 2, this.leaseMs / 4);
       await Promise.all([...this.sessions.values()].map((s) => s.release(callsMs)));
       await this.committer.idle();
+      // A cleanup being run finishes (the sweep starts no other) before the LISTEN connection, which holds
+      // its lock, goes; meanwhile the running steps had their grace. Cut off by the stop's bound, it stays
+      // owed and runs again.
+      await this.sweeping;
       await this.unlisten?.().catch(() => {});
       // Its record (previous-incarnations.ts) is of no use once its leases are released.
       if (this.options.explicitWorkerId) await forgetWorkerProcess(this.db, this.owner).catch(() => {});
