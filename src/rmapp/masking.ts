@@ -13,6 +13,7 @@
  */
 
 import { MASK } from '../persistence/mask-marker.ts';
+import { mintedSecrets, type MintedSecrets } from './minted-secrets.ts';
 
 /** The marker a masked secret becomes: one for the service and the store (persistence/mask-marker.ts). */
 export { MASK };
@@ -249,7 +250,7 @@ export function decodeOrKeep(text: string): string {
 
 /**
  * Masks each `cores` string found in `text` once whitespace and escaped line breaks (`\n`, `\r`, `\t`
- * as two characters, as in JSON) are left out: base64 wrapped in lines of any width, indented (YAML),
+ * as two characters, as in JSON) are left out, and the `\` of an escaped `/`: base64 wrapped in lines of any width, indented (YAML),
  * with CR, CRLF or trailing spaces, or inside a JSON string. What is masked is the stretch of the
  * original text the core spans, breaks included (a text without breaks is searched as it is). One
  * pass to build the joined text, one search per core: linear.
@@ -264,7 +265,9 @@ function maskAcrossBreaks(text: string, cores: readonly string[]): string {
   for (let i = 0; i < text.length; i += 1) {
     const c = text.charCodeAt(i);
     // Space, tab, LF and CR; a backslash before n, r or t.
-    const skip = c === 32 || c === 9 || c === 10 || c === 13 ? 1 : c === 92 && /[nrt]/.test(text[i + 1] ?? '') ? 2 : 0;
+    // The `\` of a `\/` goes alone: JSON may escape a `/` (PHP's `json_encode`, some loggers), and base64 holds them.
+    const next = text[i + 1] ?? '';
+    const skip = c === 32 || c === 9 || c === 10 || c === 13 ? 1 : c === 92 ? (/[nrt]/.test(next) ? 2 : next === '/' ? 1 : 0) : 0;
     if (!skip) continue;
     if (i > from) {
       pieces.push(text.slice(from, i));
@@ -361,23 +364,83 @@ export interface Masker {
 }
 
 /**
- * A masker for these secret values (shorter than 6 characters are ignored: masking `main` would
- * garble every message; the README says so).
+ * Secrets of fewer characters than this, or of a word's or a number's shape ({@link isWeakSecret}), are
+ * weak: ordinary text spells them.
  */
-export function createMasker(secrets: readonly (string | null | undefined)[] = []): Masker {
+export const WEAK_SECRET_CHARS = 8;
+
+/** Letters only, of one word's length (`postgres`, `changeme`), or digits only, of a number's (`12345678`). */
+const WORD_OR_NUMBER = /^(?:[A-Za-z]{1,11}|[0-9]{1,11})$/;
+
+/**
+ * Whether a secret is weak: under {@link WEAK_SECRET_CHARS} characters, or letters only or digits only
+ * and under 12 (a word: `postgres`, `Password`; a number: `12345678`). Ordinary text holds such a value
+ * inside its words — `PGPASSWORD=exampl` made every `example.com` `[REDACTED].com` — so the masker
+ * masks a weak secret (as written and URL-encoded) only as a whole token: where the characters on
+ * each side of it that touch a letter or digit of it are not letters or digits (`exampl` in
+ * `PGPASSWORD=exampl`, `postgres://app:exampl@db`, `"exampl"` or `exampl_x`, not in `example.com`); a
+ * strong one is masked wherever it stands. Its base64 and hex forms are masked as for any secret (no
+ * prose spells them). A weak service credential refuses no commit either (service-secret-sources.ts
+ * `refusesCommits`).
+ *
+ * @example
+ * isWeakSecret('exampl'); // true: masked in `pw=exampl`, not in `example.com`
+ * isWeakSecret('postgres'); // true: a word
+ * isWeakSecret('hunter22'); // false: masked anywhere
+ */
+export function isWeakSecret(value: string): boolean {
+  return value.length < WEAK_SECRET_CHARS || WORD_OR_NUMBER.test(value);
+}
+
+const ALNUM_EDGE = /^[A-Za-z0-9]$/;
+const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+
+/** Where any of `weak` stands as a whole token ({@link isWeakSecret}), or null when there is none. */
+function wholeTokens(weak: readonly string[]): RegExp | null {
+  if (!weak.length) return null;
+  const each = [...weak]
+    .sort((a, b) => b.length - a.length)
+    .map(
+      (w) =>
+        `${ALNUM_EDGE.test(w[0] as string) ? '(?<![A-Za-z0-9])' : ''}${escapeRegExp(w)}${ALNUM_EDGE.test(w[w.length - 1] as string) ? '(?![A-Za-z0-9])' : ''}`,
+    );
+  return new RegExp(each.join('|'), 'g');
+}
+
+/** The forms of a list of secrets the masker searches for, built once per list. */
+interface SecretForms {
+  /** Found anywhere, longest first. */
+  values: string[];
+  /** Weak secrets, found as whole tokens. */
+  weak: RegExp | null;
+  /** Base64 and hex cores, found across line breaks, longest first. */
+  cores: string[];
+  /** The secrets each base64 core encodes a part of (a hex core is a secret's whole hex: none). */
+  coreSecrets: Map<string, Buffer[]>;
+  /** Letters and digits of secrets of 12 or more of them. */
+  skeletons: string[];
+  /** Secrets of 12 characters or more, whose cut-off pieces at a text's edge are masked. */
+  edges: string[];
+}
+
+/** What the masker searches for, for `secrets` (shorter than 6 characters are left out). */
+function secretForms(secrets: readonly (string | null | undefined)[]): SecretForms {
   const values = new Set<string>();
+  const weak = new Set<string>();
   const edges: string[] = [];
   const skeletons = new Set<string>();
   const cores = new Set<string>();
-  /** The secrets each base64 core encodes a part of (a hex core is a secret's whole hex: none). */
   const coreSecrets = new Map<string, Buffer[]>();
-  for (const s of secrets) {
+  for (const s of new Set(secrets)) {
     if (!s || s.length < 6) continue;
-    values.add(s);
-    // Base64 with its padding, and without (the longest form is masked first).
+    const plain = isWeakSecret(s) ? weak : values;
+    plain.add(s);
+    // Base64 with its padding, and without (the longest form is masked first), and URL-encoded (a query).
     for (const b64 of [Buffer.from(s).toString('base64'), Buffer.from(`x-access-token:${s}`).toString('base64')]) {
-      values.add(b64);
-      values.add(b64.replace(/=+$/, ''));
+      for (const form of [b64, b64.replace(/=+$/, '')]) {
+        values.add(form);
+        values.add(encodeURIComponent(form));
+      }
     }
     // Base64 of text that holds the secret anywhere (`echo "K=$K" | base64`, `env | base64`): found by
     // maskAcrossBreaks, whole or broken across lines.
@@ -385,7 +448,7 @@ export function createMasker(secrets: readonly (string | null | undefined)[] = [
       cores.add(core);
       coreSecrets.set(core, [...(coreSecrets.get(core) ?? []), Buffer.from(s)]);
     }
-    values.add(encodeURIComponent(s));
+    plain.add(encodeURIComponent(s));
     // Hex, whole or wrapped and spaced as dumps print it (`xxd -p`'s 60-column lines, `xxd -g1 -p`,
     // `od`-style pairs): found across breaks like base64 (hex of text holding the secret holds the
     // secret's hex at a byte boundary, so no alignment variants are needed).
@@ -399,16 +462,54 @@ export function createMasker(secrets: readonly (string | null | undefined)[] = [
     if (s.includes('\n')) values.add(s.replaceAll('\n', '\\n'));
     if (s.length >= 12) edges.push(s);
   }
-  const sorted = [...values].sort((a, b) => b.length - a.length);
-  const coreList = [...cores].sort((a, b) => b.length - a.length);
-  const maskValues = (input: string): string => {
+  return {
+    values: [...values].sort((a, b) => b.length - a.length),
+    weak: wholeTokens([...weak]),
+    cores: [...cores].sort((a, b) => b.length - a.length),
+    coreSecrets,
+    skeletons: [...skeletons],
+    edges,
+  };
+}
+
+/**
+ * A masker for these secret values, and for the secrets the process mints as it runs (`minted`: by
+ * default the process's list, minted-secrets.ts `mintedSecrets` — an App's installation tokens, masked
+ * in every form while they can be valid; null for none). Shorter than 6 characters are ignored
+ * (masking `main` would garble every message; the README says so); a weak secret is masked only as a
+ * whole token ({@link isWeakSecret}). {@link Masker.holdsSecret} reads the configured secrets only:
+ * the commit check knows the token it pushes with (workspace.ts `secretCheck`).
+ */
+export function createMasker(
+  secrets: readonly (string | null | undefined)[] = [],
+  options: { minted?: MintedSecrets | null } = {},
+): Masker {
+  const configured = secretForms(secrets);
+  const minted = options.minted === undefined ? mintedSecrets : options.minted;
+  let mintedVersion = 0;
+  let forms = configured;
+  /** The forms of the configured secrets and of those minted now, rebuilt when the minted list changed. */
+  const current = (): SecretForms => {
+    if (!minted) return configured;
+    const version = minted.version();
+    if (version !== mintedVersion) {
+      mintedVersion = version;
+      const now = minted.secrets();
+      forms = now.length ? secretForms([...secrets, ...now]) : configured;
+    }
+    return forms;
+  };
+  const { values: sorted, cores: coreList, coreSecrets, skeletons: skeletonList } = configured;
+  const maskValues = (input: string, f: SecretForms): string => {
     let out = input;
-    for (const v of sorted) if (out.includes(v)) out = out.split(v).join(MASK);
-    return out;
+    for (const v of f.values) if (out.includes(v)) out = out.split(v).join(MASK);
+    return f.weak ? out.replace(f.weak, MASK) : out;
   };
   const text = (input: string): string => {
-    let out = maskValues(input);
-    if (coreList.length) out = maskAcrossBreaks(out, coreList);
+    const f = current();
+    const { edges, skeletons } = f;
+    let out = maskValues(input, f);
+    if (f.cores.length) out = maskAcrossBreaks(out, f.cores);
     // Output kept by its end (or start) may cut a secret: a piece of 8+ characters at the edge goes too.
     // So may text kept by its head and tail (a transcript entry, `clip` in agents/transcript.ts): the
     // edges around each "characters left out" mark count as edges too.
@@ -444,7 +545,7 @@ export function createMasker(secrets: readonly (string | null | undefined)[] = [
             .map((piece, i) => (i % 2 ? piece : edgesMasked(piece)))
             .join('')
         : edgesMasked(out);
-    if (skeletons.size) out = maskSkeletons(out, [...skeletons]);
+    if (skeletons.length) out = maskSkeletons(out, skeletons);
     out = maskPem(out);
     for (const p of PATTERNS)
       out = out.replace(p, (match: string, keep?: unknown) =>
@@ -480,15 +581,18 @@ export function createMasker(secrets: readonly (string | null | undefined)[] = [
       path.delete(v);
     }
   };
-  const skeletonList = [...skeletons];
   // A secret's skeleton whole, not its first or last 12 letters and digits as masking takes them
   // (a cut-off edge): those of a PEM key are its BEGIN and END lines, which any text may hold.
   // Searches only (no masked copy, no positions): it reads whole commits, ~150 ms a MiB the masking way.
   const holdsSecret = (input: string): boolean => {
     if (sorted.some((v) => input.includes(v))) return true;
+    if (configured.weak) {
+      configured.weak.lastIndex = 0;
+      if (configured.weak.test(input)) return true;
+    }
     if (coreList.length > 0) {
-      // As maskAcrossBreaks joins the text: without blanks, line breaks and their `\n` escapes.
-      const joined = input.replace(/[ \t\r\n]+|\\[nrt]/g, '');
+      // As maskAcrossBreaks joins the text: without blanks, line breaks, their `\n` escapes and the `\` of `\/`.
+      const joined = input.replace(/[ \t\r\n]+|\\[nrt]|\\(?=\/)/g, '');
       for (const c of coreList)
         for (let at = joined.indexOf(c); at >= 0; at = joined.indexOf(c, at + 1))
           if (encodesSecret(joined, c, at, coreSecrets.get(c))) return true;

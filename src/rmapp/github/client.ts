@@ -15,6 +15,7 @@ import Bottleneck from 'bottleneck';
 import { RequestRepositories } from './request-repository.ts';
 import { unwrapClient } from './abortable.ts';
 import { stderrLogger, type Logger } from '../../persistence/logger.ts';
+import { mintedSecrets, type MintedSecrets } from '../minted-secrets.ts';
 
 /**
  * Every request is a `github <METHOD> <route>` span, a child of the step that made it (the route
@@ -112,6 +113,11 @@ export interface GitHubClientConfig {
   minNotifyingWriteIntervalMs?: number | undefined;
   /** Where Octokit's warnings and errors go, prefixed `github: ` (the service passes its logger). Default: one line each on stderr. */
   log?: Logger | undefined;
+  /**
+   * Where an App's installation tokens are remembered as they are minted, for every masker to mask
+   * (minted-secrets.ts). Default: the process's list, `mintedSecrets`.
+   */
+  minted?: MintedSecrets | undefined;
 }
 
 /**
@@ -219,7 +225,10 @@ export interface GitHubAccess {
    * expires by the auth strategy). Fails with the 404 as GitHub sends it when the App is not installed.
    */
   githubForRepo(owner: string, repo: string): Promise<GitHubOctokit>;
-  /** A token for git over HTTPS on `owner/repo` (`x-access-token:<token>`): the installation's, or the personal token. */
+  /**
+   * A token for git over HTTPS on `owner/repo` (`x-access-token:<token>`): the installation's, or the
+   * personal token. An installation's is remembered by every masker until it expires (minted-secrets.ts).
+   */
   tokenForRepo(owner: string, repo: string): Promise<string>;
   /** As an App: the client authenticated as the App itself (JWT), e.g. to list installations. */
   readonly appClient: GitHubOctokit | null;
@@ -278,11 +287,21 @@ export function createGitHubAccess(config: GitHubClientConfig): GitHubAccess {
           `${owner}/${repo}`.toLowerCase(),
           async () => (await app.octokit.request('GET /repos/{owner}/{repo}/installation', { owner, repo })).data.id,
         );
+  const minted = config.minted ?? mintedSecrets;
+  /** The installation's token now (minted when the cached one is near its end), remembered by every masker. */
+  const installationToken = async (client: GitHubOctokit): Promise<string> => {
+    const { token, expiresAt } = (await client.auth({ type: 'installation' })) as { token: string; expiresAt?: string };
+    minted.add(token, expiresAt);
+    return token;
+  };
   const githubForRepo = async (owner: string, repo: string): Promise<GitHubOctokit> => {
     const id = await installationOf(owner, repo);
     return cached(installations, id, async () => {
       const client = await app.getInstallationOctokit(id);
       identities.set(client, () => appBotLogin(app.octokit));
+      // The token each request will carry, asked of the same cache first: one minted for a request is
+      // known to the maskers before anything can quote it.
+      client.hook.before('request', async () => void (await installationToken(client)));
       return client;
     });
   };
@@ -291,8 +310,7 @@ export function createGitHubAccess(config: GitHubClientConfig): GitHubAccess {
     appClient: app.octokit,
     githubForRepo,
     async tokenForRepo(owner, repo) {
-      const client = await githubForRepo(owner, repo);
-      return ((await client.auth({ type: 'installation' })) as { token: string }).token;
+      return installationToken(await githubForRepo(owner, repo));
     },
   };
 }
