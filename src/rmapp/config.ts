@@ -16,6 +16,8 @@ import { ValidationError, WorkflowError } from '../state_machine/errors.ts';
 import { connectionStringSecrets } from './masking.ts';
 import { isServiceSecret } from './sandbox/env.ts';
 import { isSecretName, pgPassword, privateKeySecrets, variableSecrets } from './secret-variables.ts';
+import { pgpassSecrets } from './pgpass-secrets.ts';
+import { otlpHeaderSecrets } from './otlp-header-secrets.ts';
 import { validPort } from './sandbox/egress-proxy.ts';
 import { didYouMean } from '../state_machine/did-you-mean.ts';
 import { countOf, MAX_COUNT } from './whole-number.ts';
@@ -526,6 +528,10 @@ function secretsOfSettings(settings: SecretSettings, env: NodeJS.ProcessEnv): st
     // as much as the URL's (sandbox/env.ts never passes it to the sandbox; the CLI's masker had it, the
     // service's logs, comments, API, dashboard and inspector did not). Not when it is its own user.
     pgPassword(env, databaseUrl),
+    // The password file libpq and node-postgres read when neither gives one, and the OpenTelemetry
+    // exporters' headers (a collector's API key): the service's own, as PGPASSWORD is.
+    ...pgpassSecrets(env),
+    ...otlpHeaderSecrets(env),
     ...variableSecrets([...names(settings.agent?.env), ...names(settings.sandbox?.env)], env),
   ]);
 }
@@ -534,7 +540,9 @@ function secretsOfSettings(settings: SecretSettings, env: NodeJS.ProcessEnv): st
  * The secret values the masker masks by value: the configuration's credentials (the App's private key
  * also as Octokit reads it and by its base64 body alone: secret-variables.ts `privateKeySecrets`), the database password
  * (as written in the URL and decoded, and `PGPASSWORD` from `env` unless it is its own user:
- * secret-variables.ts `pgPassword`), and of the variables the sandbox passes to the agent or the
+ * secret-variables.ts `pgPassword`; every password of the file `PGPASSFILE` or `~/.pgpass` names:
+ * pgpass-secrets.ts), the OpenTelemetry exporters' header values (`OTEL_EXPORTER_OTLP_HEADERS` and its
+ * per-signal forms: otlp-header-secrets.ts), and of the variables the sandbox passes to the agent or the
  * tests (`agent.env`, `sandbox.env`: the agent's API key must not come back in a comment) the values
  * whose names say they are secrets and the credentials of the URLs in any value
  * (secret-variables.ts `variableSecrets`: `MIRROR=https://<token>@…` says nothing in its name).
