@@ -20,6 +20,10 @@ describe('a weak secret (PGPASSWORD=exampl)', () => {
       'alone on a line': 'exampl',
       'next to an underscore': 'DB_exampl_PW',
       'in single quotes': "psql -c 'exampl'",
+      'percent-encoded inside a URL': 'https://a.test/?next=https%3A%2F%2Fdb%2F%3Fpassword%3Dexampl%26x%3D1',
+      'after a JSON-escaped line break': JSON.stringify({ output: 'password:\nexampl\n' }),
+      'after a JSON \\u escape': '"\\u0022exampl\\u0022"',
+      'after an ANSI colour code': '\u001b[31mexampl\u001b[0m',
     };
     for (const [where, text] of Object.entries(cases)) {
       const out = masker.text(text);

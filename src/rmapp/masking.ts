@@ -377,7 +377,8 @@ const WORD_OR_NUMBER = /^(?:[A-Za-z]{1,11}|[0-9]{1,11})$/;
  * and under 12 (a word: `postgres`, `Password`; a number: `12345678`). Ordinary text holds such a value
  * inside its words — `PGPASSWORD=exampl` made every `example.com` `[REDACTED].com` — so the masker
  * masks a weak secret (as written and URL-encoded) only as a whole token: where the characters on
- * each side of it that touch a letter or digit of it are not letters or digits (`exampl` in
+ * each side of it that touch a letter or digit of it are not letters or digits, an escape that stands
+ * for another character counting as none (`%3D`, `\n`, `\u0022`, an ANSI colour code) (`exampl` in
  * `PGPASSWORD=exampl`, `postgres://app:exampl@db`, `"exampl"` or `exampl_x`, not in `example.com`); a
  * strong one is masked wherever it stands. Its base64 and hex forms are masked as for any secret (no
  * prose spells them). A weak service credential refuses no commit either (service-secret-sources.ts
@@ -393,6 +394,12 @@ export function isWeakSecret(value: string): boolean {
 }
 
 const ALNUM_EDGE = /^[A-Za-z0-9]$/;
+/**
+ * Where a weak secret's token may start: after no letter or digit, or right after an escape that ends
+ * in one — a percent-escape (`%3Dexampl` in a URL inside a URL), a JSON escape (`\nexampl`,
+ * `\u0022exampl`) or an ANSI colour code (`ESC[0mexampl`) — which stand for a character that is none.
+ */
+const TOKEN_START = String.raw`(?:(?<![A-Za-z0-9])|(?<=%[0-9A-Fa-f]{2}|\\[nrtbf]|\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}|\x1b\[[0-9;?]{0,20}[A-Za-z]))`;
 const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
 
 /** Where any of `weak` stands as a whole token ({@link isWeakSecret}), or null when there is none. */
@@ -402,7 +409,7 @@ function wholeTokens(weak: readonly string[]): RegExp | null {
     .sort((a, b) => b.length - a.length)
     .map(
       (w) =>
-        `${ALNUM_EDGE.test(w[0] as string) ? '(?<![A-Za-z0-9])' : ''}${escapeRegExp(w)}${ALNUM_EDGE.test(w[w.length - 1] as string) ? '(?![A-Za-z0-9])' : ''}`,
+        `${ALNUM_EDGE.test(w[0] as string) ? TOKEN_START : ''}${escapeRegExp(w)}${ALNUM_EDGE.test(w[w.length - 1] as string) ? '(?![A-Za-z0-9])' : ''}`,
     );
   return new RegExp(each.join('|'), 'g');
 }
