@@ -101,3 +101,25 @@ describe('the password file and the exporter headers in a commit', () => {
     expect(find('connect to postgres://postgres@localhost with the api-key header\n'), 'an ordinary change').toBeNull();
   });
 });
+
+describe('the password file and the exporter headers never enter the sandbox', () => {
+  it('sandbox.env naming one is refused, as GITHUB_TOKEN is', async () => {
+    for (const name of ['PGPASSFILE', 'OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_TRACES_HEADERS']) {
+      const err = await loadConfig({
+        env: {
+          GITHUB_TOKEN: 'ghp_pgpassOtlp0123456789abcdefABCDEFghij',
+          RMAPP_AGENT_COMMAND: 'a',
+          RMAPP_TEST_COMMAND: 'b',
+          RMAPP_SANDBOX_ENV: JSON.stringify([name]),
+        },
+        cwd: tmp,
+        requireWebhookSecret: false,
+        serves: false,
+      }).then(
+        () => null,
+        (e: Error) => e,
+      );
+      expect(err?.message, `sandbox.env: [${name}] was accepted`).toMatch(/never enters the sandbox/);
+    }
+  });
+});

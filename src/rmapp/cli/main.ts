@@ -132,7 +132,8 @@ let cliMasker: Masker | null = null;
 /** The configuration's secrets, read by the `preAction` hook (none before it: a usage error). */
 let configSecrets: string[] = [];
 const cliSecrets = (): string[] => [
-  ...SERVICE_SECRET_VARIABLES.filter((name) => name !== 'DATABASE_URL').map((name) => process.env[name] ?? ''),
+  // Not the URL (its password is taken below) nor the password file's path (its passwords come with configSecrets).
+  ...SERVICE_SECRET_VARIABLES.filter((name) => name !== 'DATABASE_URL' && name !== 'PGPASSFILE').map((name) => process.env[name] ?? ''),
   ...connectionStringSecrets(process.env.DATABASE_URL),
   ...connectionStringSecrets(program.opts<{ databaseUrl?: string }>().databaseUrl),
   // Read before any action too: a usage error may quote a value (RMAPP_SANDBOX_ENV, RMAPP_AGENT_ENV).

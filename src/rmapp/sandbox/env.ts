@@ -13,6 +13,13 @@ export const SERVICE_SECRET_VARIABLES = [
   'RMAPP_DASHBOARD_TOKEN',
   'DATABASE_URL',
   'PGPASSWORD',
+  // The password file Postgres clients read (its passwords are the service's: pgpass-secrets.ts), and
+  // the OpenTelemetry exporters' headers (a collector's API key: otlp-header-secrets.ts).
+  'PGPASSFILE',
+  'OTEL_EXPORTER_OTLP_HEADERS',
+  'OTEL_EXPORTER_OTLP_TRACES_HEADERS',
+  'OTEL_EXPORTER_OTLP_METRICS_HEADERS',
+  'OTEL_EXPORTER_OTLP_LOGS_HEADERS',
 ] as const;
 
 /** What every sandboxed command sees, whatever the host has. */
