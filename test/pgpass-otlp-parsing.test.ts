@@ -32,6 +32,7 @@ describe('a .pgpass line', () => {
     expect(pgpassPath({ HOME: '/home/a' }, 'linux')).toBe('/home/a/.pgpass');
     expect(pgpassPath({ APPDATA: 'C:/Users/a/AppData' }, 'win32')).toMatch(/postgresql.pgpass\.conf$/);
     expect(pgpassSecrets({ PGPASSFILE: '/nonexistent/pgpass' }), 'a missing file').toEqual([]);
+    expect(pgpassSecrets({ PGPASSFILE: '/dev/zero' }), 'no regular file (it would never end)').toEqual([]);
   });
 });
 

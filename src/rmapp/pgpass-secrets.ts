@@ -6,7 +6,7 @@
  * Read as secrets of the service's own (config.ts `secretsOf`, service-secret-sources.ts
  * `serviceSecretSources`).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
@@ -20,6 +20,9 @@ export function pgpassPath(env: NodeJS.ProcessEnv, platform: NodeJS.Platform = p
   const home = env.HOME || homedir();
   return home ? join(home, '.pgpass') : undefined;
 }
+
+/** Larger than this, a password file is not read (a real one holds a few lines). */
+const MAX_PGPASS_BYTES = 1024 * 1024;
 
 /** `field` with libpq's escapes undone (`\:` → `:`, `\\` → `\`, a `\` before any other character dropped). */
 const unescape = (field: string): string => field.replace(/\\(.)/gs, '$1');
@@ -58,7 +61,8 @@ export function parsePgpassLine(
  * Every password in the password file `env` names, for the masker: of every line, not only the line
  * the service's connection would match (the file's other passwords are secrets of the same operator), a
  * password that is its line's own user excepted (`*:*:*:postgres:postgres`, as secret-variables.ts
- * `pgPassword` leaves out a `PGPASSWORD` that is its user). A missing or unreadable file gives none;
+ * `pgPassword` leaves out a `PGPASSWORD` that is its user). A missing or unreadable file, one that is no
+ * regular file (libpq reads no other) or one over a MiB gives none;
  * libpq ignores a file others may read (not `0600`), but the passwords in it are masked all the same:
  * masking costs nothing, and the file may be fixed while the service runs.
  *
@@ -70,6 +74,9 @@ export function pgpassSecrets(env: NodeJS.ProcessEnv = process.env): string[] {
   if (!path) return [];
   let text: string;
   try {
+    // A regular file only, as libpq reads it: `PGPASSFILE=/dev/zero` or a FIFO would never end.
+    const stat = statSync(path);
+    if (!stat.isFile() || stat.size > MAX_PGPASS_BYTES) return [];
     text = readFileSync(path, 'utf8');
   } catch {
     return [];
