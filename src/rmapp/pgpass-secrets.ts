@@ -58,6 +58,26 @@ export function parsePgpassLine(
 }
 
 /**
+ * The password of a password file's line as node-postgres reads it — the driver the service connects
+ * with (persistence/pg-driver.ts), through the `pgpass` package: the rest of the line after its fourth
+ * `:` not preceded by a `\`, colons and all, with only `\:` and `\\` unescaped. libpq's field
+ * ({@link parsePgpassLine}) ends at the next `:`: a password holding an unescaped colon
+ * (`db:5432:app:app:abc:Xy7#kLm9`) gave the masker `abc` (under 6 characters: nothing) while the
+ * service logged in with `abc:Xy7#kLm9`. Null for a line of fewer than five fields or a comment.
+ */
+export function driverPgpassPassword(line: string): string | null {
+  const text = line.replace(/\r$/, '');
+  if (text.startsWith('#')) return null;
+  let colons = 0;
+  for (let i = 1; i < text.length; i += 1) {
+    if (text[i] !== ':' || text[i - 1] === '\\') continue;
+    colons += 1;
+    if (colons === 4) return text.slice(i + 1).replace(/\\([:\\])/g, '$1') || null;
+  }
+  return null;
+}
+
+/**
  * Every password in the password file `env` names, for the masker: of every line, not only the line
  * the service's connection would match (the file's other passwords are secrets of the same operator), a
  * password that is its line's own user excepted (`*:*:*:postgres:postgres`, as secret-variables.ts
@@ -84,6 +104,9 @@ export function pgpassSecrets(env: NodeJS.ProcessEnv = process.env): string[] {
   const out = new Set<string>();
   for (const line of text.split('\n')) {
     const entry = parsePgpassLine(line);
+    // As node-postgres reads it too, which the service connects with: to the end of the line.
+    const driver = driverPgpassPassword(line);
+    if (driver && entry && driver !== entry.user) out.add(driver);
     if (!entry?.password || entry.password === entry.user) continue;
     out.add(entry.password);
     // As written in the file too (`p\:ss`), should the file itself be quoted.
