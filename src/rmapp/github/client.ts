@@ -15,7 +15,7 @@ import Bottleneck from 'bottleneck';
 import { RequestRepositories } from './request-repository.ts';
 import { unwrapClient } from './abortable.ts';
 import { stderrLogger, type Logger } from '../../persistence/logger.ts';
-import { mintedSecrets, type MintedSecrets } from '../minted-secrets.ts';
+import { DEFAULT_MINTED_LIFETIME_MS, mintedSecrets, type MintedSecrets } from '../minted-secrets.ts';
 
 /**
  * Every request is a `github <METHOD> <route>` span, a child of the step that made it (the route
@@ -290,8 +290,17 @@ export function createGitHubAccess(config: GitHubClientConfig): GitHubAccess {
   const minted = config.minted ?? mintedSecrets;
   /** The installation's token now (minted when the cached one is near its end), remembered by every masker. */
   const installationToken = async (client: GitHubOctokit): Promise<string> => {
-    const { token, expiresAt } = (await client.auth({ type: 'installation' })) as { token: string; expiresAt?: string };
-    minted.add(token, expiresAt);
+    const { token, expiresAt, createdAt } = (await client.auth({ type: 'installation' })) as {
+      token: string;
+      expiresAt?: string;
+      createdAt?: string;
+    };
+    // Remembered at least an hour from when it was minted (`createdAt`, this process's clock), not only
+    // to `expires_at`: @octokit/auth-app sends a token for 59 minutes by this clock whatever `expires_at`
+    // says, and `expires_at` is read on GitHub's clock — a server whose clock is behind ours gave an
+    // early one, and the token was forgotten by the maskers while it still went out with every push.
+    const ends = [Date.parse(expiresAt ?? ''), Date.parse(createdAt ?? '') + DEFAULT_MINTED_LIFETIME_MS].filter(Number.isFinite);
+    minted.add(token, ends.length ? Math.max(...ends) : undefined);
     return token;
   };
   const githubForRepo = async (owner: string, repo: string): Promise<GitHubOctokit> => {
