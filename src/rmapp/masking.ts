@@ -395,12 +395,20 @@ export function isWeakSecret(value: string): boolean {
 
 const ALNUM_EDGE = /^[A-Za-z0-9]$/;
 /**
- * Where a weak secret's token may start: after no letter or digit, or right after an escape that ends
+ * Where a weak secret's token may start: after no letter, digit or combining mark (of any script, as
+ * {@link TOKEN_END}), or right after an escape that ends
  * in one — a percent-escape (`%3Dexampl` in a URL inside a URL), a JSON escape (`\nexampl`,
  * `\u0022exampl`) or an ANSI colour code (`ESC[0mexampl`) — which stand for a character that is none.
  */
-const TOKEN_START = String.raw`(?:(?<![A-Za-z0-9])|(?<=%[0-9A-Fa-f]{2}|\\[nrtbf]|\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}|\x1b\[[0-9;?]{0,20}[A-Za-z]))`;
-const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+const TOKEN_START = String.raw`(?:(?<![\p{L}\p{N}\p{M}])|(?<=%[0-9A-Fa-f]{2}|\\[nrtbf]|\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}|\x1b\[[0-9;?]{0,20}[A-Za-z]))`;
+/**
+ * Where a weak secret's token may end: before no letter, digit or combining mark of any script. ASCII
+ * only, `Kaffee` was masked in `Kaffeeöl` and `e` + U+0301 (a decomposed `é`) was cut in two: ordinary
+ * prose garbled. The regular expression is built with the `u` flag for `\p{…}`.
+ */
+const TOKEN_END = String.raw`(?![\p{L}\p{N}\p{M}])`;
+/** Escaped for a `u`-flag regular expression, where `\-` outside a class is a syntax error (a `-` there is literal). */
+const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
 /** Where any of `weak` stands as a whole token ({@link isWeakSecret}), or null when there is none. */
 function wholeTokens(weak: readonly string[]): RegExp | null {
@@ -409,9 +417,9 @@ function wholeTokens(weak: readonly string[]): RegExp | null {
     .sort((a, b) => b.length - a.length)
     .map(
       (w) =>
-        `${ALNUM_EDGE.test(w[0] as string) ? TOKEN_START : ''}${escapeRegExp(w)}${ALNUM_EDGE.test(w[w.length - 1] as string) ? '(?![A-Za-z0-9])' : ''}`,
+        `${ALNUM_EDGE.test(w[0] as string) ? TOKEN_START : ''}${escapeRegExp(w)}${ALNUM_EDGE.test(w[w.length - 1] as string) ? TOKEN_END : ''}`,
     );
-  return new RegExp(each.join('|'), 'g');
+  return new RegExp(each.join('|'), 'gu');
 }
 
 /** The forms of a list of secrets the masker searches for, built once per list. */
