@@ -34,7 +34,9 @@ const PATTERNS: RegExp[] = [
   /\beyJ[A-Za-z0-9_-]{8,2000}\.eyJ[A-Za-z0-9_-]{8,4000}\.[A-Za-z0-9_-]{8,2000}/g,
   /\b(aws_secret_access_key\s*[=:]\s*["']?)[A-Za-z0-9/+=]{30,60}/gi,
   /(_authToken\s*=\s*)\S{8,2000}/g,
-  /(\s(?:-u|--user)\s+[^\s:]{1,200}:)[^\s"']{1,500}/g,
+  // curl's `-u user:password`; not a numeric `uid:gid`, which `docker run -u 1000:1000` (and `podman`,
+  // `--user $(id -u):$(id -g)` expanded) takes: `-u 1000:[REDACTED]` garbled test output and plans.
+  /(\s(?:-u|--user)\s+(?!\d{1,10}:\d{1,10}(?:[\s"']|$))[^\s:]{1,200}:)[^\s"']{1,500}/g,
   /\b(?:sk-ant-[A-Za-z0-9_-]{20,300}|sk-(?:proj-)?[A-Za-z0-9_-]{32,300}|npm_[A-Za-z0-9]{36}|xox[abposr]-[A-Za-z0-9-]{10,200}|AKIA[0-9A-Z]{16}|glpat-[A-Za-z0-9_-]{20,60})\b/g,
   // Authorization headers in any scheme, and a bare Bearer credential (with a digit: not prose).
   /\b(authorization:\s*(?:bearer|basic|token)\s+)[^\s"']{1,2000}/gi,
