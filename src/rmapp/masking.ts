@@ -440,6 +440,32 @@ interface SecretForms {
   edges: string[];
 }
 
+/** `c` as a JSON `\uXXXX` escape, in lower- or upper-case hex. */
+const jsonEscape = (c: string, upper = false): string => {
+  const hex = (c.charCodeAt(0) as number).toString(16).padStart(4, '0');
+  return `\\u${upper ? hex.toUpperCase() : hex}`;
+};
+
+/**
+ * A secret as JSON text escapes it, where that differs from the secret: JSON.stringify's (`\"`, `\\`,
+ * control characters), with every non-ASCII character as `\u00e4` (Python's `json.dumps`, PHP's
+ * `json_encode`), with `&`, `<`, `>` as `\u0026` (Go's `encoding/json`), as .NET's `System.Text.Json`
+ * writes it (`"`, `&`, `'`, `+`, `<`, `>`, a backtick and non-ASCII as upper-case `\u0022`), and each with
+ * `/` as `\/` (PHP). Output that was already JSON — a test printing its configuration, a transcript's
+ * JSON lines, a `config.json` to commit — held a password with a `"` or an `ä` in clear (only base64
+ * forms were looked for `\/`-escaped). None for a secret of letters, digits and `-_.~:@=` alone.
+ */
+function jsonForms(secret: string): string[] {
+  const json = JSON.stringify(secret).slice(1, -1);
+  const forms = [
+    json,
+    json.replace(/[\u0080-\uffff]/g, (c) => jsonEscape(c)),
+    json.replace(/[&<>]/g, (c) => jsonEscape(c)),
+    json.replace(/\\"/g, '"').replace(/[\u0080-\uffff]|["&'+<>`]/g, (c) => jsonEscape(c, true)),
+  ];
+  return [...new Set([...forms, ...forms.map((f) => f.replaceAll('/', '\\/'))])].filter((f) => f !== secret);
+}
+
 /** What the masker searches for, for `secrets` (shorter than 6 characters are left out). */
 function secretForms(secrets: readonly (string | null | undefined)[]): SecretForms {
   const values = new Set<string>();
@@ -466,6 +492,8 @@ function secretForms(secrets: readonly (string | null | undefined)[]): SecretFor
       coreSecrets.set(core, [...(coreSecrets.get(core) ?? []), Buffer.from(s)]);
     }
     plain.add(encodeURIComponent(s));
+    // As JSON text escapes it (a weak secret's forms as whole tokens too).
+    for (const form of jsonForms(s)) plain.add(form);
     // Hex, whole or wrapped and spaced as dumps print it (`xxd -p`'s 60-column lines, `xxd -g1 -p`,
     // `od`-style pairs): found across breaks like base64 (hex of text holding the secret holds the
     // secret's hex at a byte boundary, so no alignment variants are needed).
