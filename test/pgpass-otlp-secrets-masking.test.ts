@@ -74,8 +74,10 @@ describe('the password file and the exporter headers, as the masker reads them',
 
   it('leaves alone what is no secret: comments, short lines, a password that is its own user, header names', async () => {
     const masker = createMasker(secretsOf(await config(), ENV));
+    // Not `ignored-after-Q2`: libpq stops a password at its unescaped colon, but node-postgres, which the
+    // service connects through, takes the rest of the line, so that text is part of a password it sends.
     const ordinary =
-      'n0tapw-comment-Q1 n0tanentry-Q3 ignored-after-Q2 postgres://postgres@localhost Authorization x-honeycomb-team api-key Bearer Basic metrics-user';
+      'n0tapw-comment-Q1 n0tanentry-Q3 postgres://postgres@localhost Authorization x-honeycomb-team api-key Bearer Basic metrics-user';
     expect(masker.text(ordinary)).toBe(ordinary);
   });
 
