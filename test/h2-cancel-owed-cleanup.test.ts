@@ -7,7 +7,6 @@
  * carries the mark that its cleanup is owed, and the next cancel runs it — once. Real Postgres; the
  * cleanups are counted in a ledger file outside the engine; the killed process is a real one.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +14,8 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import { createEngine, openDatabase, type Database, type Engine } from '../src/index.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
 import { hookedStore } from './helpers/hooked-store.ts';
-import { ROOT, runRmapp, until } from './helpers/processes.ts';
+import { runRmapp, until } from './helpers/processes.ts';
+import { spawnHeldCanceller } from './helpers/held-canceller.ts';
 import { failingKeys, queuedCleanup } from './fixtures/h2-queued-cleanup.ts';
 import { readJsonLines } from './helpers/ledger.ts';
 
@@ -141,24 +141,16 @@ it('a cancel answered at once runs the cleanup itself and leaves nothing owed', 
 
 it('the process cancelling is killed after its statement was applied: the next cancel, in another process, runs the cleanup once', async () => {
   const id = await queuedRetriedRun('killed');
-  // A real process with the same definition, whose cancellation's answer is held back a minute
-  // (RMAPP_DB_FAULT=cancel:delay): the run is cancelled in the database before the process hears it.
-  const script = [
-    `import { createEngine } from ${JSON.stringify(join(ROOT, 'src/index.ts'))};`,
-    `import { queuedCleanup } from ${JSON.stringify(join(ROOT, 'test/fixtures/h2-queued-cleanup.ts'))};`,
-    `const engine = createEngine({ database: process.env.DATABASE_URL, workflows: [queuedCleanup] });`,
-    `await engine.cancel(process.env.RUN_ID, 'from the killed process');`,
-    `process.stdout.write('returned\\n');`,
-  ].join('\n');
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-    cwd: ROOT,
-    env: { ...process.env, DATABASE_URL: testDb.url, RUN_ID: id, RMAPP_DB_FAULT: 'cancel:delay:60000', H2_CLEANUP_LEDGER: ledger },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  // A real process with the same definition, whose cancellation's answer is held back a minute: the run
+  // is cancelled in the database before the process hears it.
+  const { child, output, exited } = spawnHeldCanceller({
+    fixture: 'test/fixtures/h2-queued-cleanup.ts',
+    exportName: 'queuedCleanup',
+    databaseUrl: testDb.url,
+    runId: id,
+    reason: 'from the killed process',
+    env: { H2_CLEANUP_LEDGER: ledger },
   });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.on('exit', (code, signal) => resolve(signal ?? code)));
   closers.push(async () => {
     child.kill('SIGKILL');
     await exited;
@@ -166,10 +158,10 @@ it('the process cancelling is killed after its statement was applied: the next c
   const engine = createEngine({ database: testDb.url, workflows: [queuedCleanup] });
   closers.push(() => engine.stop());
   const db = await engine.db();
-  await until(async () => (await rowOf(db, id))?.status === 'cancelled', 30_000, `the child's cancellation to be applied (${out})`);
+  await until(async () => (await rowOf(db, id))?.status === 'cancelled', 30_000, `the child's cancellation to be applied (${output()})`);
   child.kill('SIGKILL');
-  expect(await exited, `the child was killed before its cancel returned (${out})`).toBe('SIGKILL');
-  expect(out).not.toMatch(/returned/);
+  expect(await exited, `the child was killed before its cancel returned (${output()})`).toBe('SIGKILL');
+  expect(output()).not.toMatch(/returned/);
   expect(cleanupsOf(id), 'the killed process ran no cleanup').toEqual([]);
   expect((await rowOf(db, id))?.status_message).toMatch(/cleanup has not run yet/);
 

@@ -7,7 +7,6 @@
  * to a ledger file outside the engine (test/fixtures/owed-cleanup-sweep.ts); the sweep's query reads the
  * partial index of migration 0022.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +19,8 @@ import { sweptCleanup, sweptCleanupAt } from './fixtures/owed-cleanup-sweep.ts';
 import { hookedStore } from './helpers/hooked-store.ts';
 import { readJsonLines } from './helpers/ledger.ts';
 import { createTestDatabase, rawTransaction, type TestDatabase } from './helpers/postgres.ts';
-import { ROOT, until } from './helpers/processes.ts';
+import { until } from './helpers/processes.ts';
+import { spawnHeldCanceller } from './helpers/held-canceller.ts';
 
 /** The sweep's query (persistence/run-admin.ts `owedCleanupRuns`), told apart from every other statement. */
 const isSweep = (sql: string) => sql.includes("r.status = 'cancelled'") && sql.includes('jsonb_array_elements');
@@ -190,29 +190,20 @@ describe('owed cleanups on Postgres', () => {
   it('the cancelling process SIGKILLed while it held the cleanup lock: a worker runs the cleanup once, after the kill, with no cancel', async () => {
     const [id] = await queuedRetriedRuns(store, 1, 'killed');
     if (!id) throw new Error('no run');
-    // A real process whose cancellation is applied and whose answer is held back a minute
-    // (RMAPP_DB_FAULT=cancel:delay): it holds the run's cleanup lock, the run shows the mark.
-    const script = [
-      `import { createEngine } from ${JSON.stringify(join(ROOT, 'src/index.ts'))};`,
-      `import { sweptCleanup } from ${JSON.stringify(join(ROOT, 'test/fixtures/owed-cleanup-sweep.ts'))};`,
-      `const engine = createEngine({ database: process.env.DATABASE_URL, workflows: [sweptCleanup] });`,
-      `await engine.cancel(process.env.RUN_ID, 'from the killed process');`,
-      `process.stdout.write('returned\\n');`,
-    ].join('\n');
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-      cwd: ROOT,
-      env: { ...process.env, DATABASE_URL: testDb.url, RUN_ID: id, RMAPP_DB_FAULT: 'cancel:delay:60000' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    // A real process whose cancellation is applied and whose answer is held back a minute: it holds the
+    // run's cleanup lock, the run shows the mark.
+    const { child, output, exited } = spawnHeldCanceller({
+      fixture: 'test/fixtures/owed-cleanup-sweep.ts',
+      exportName: 'sweptCleanup',
+      databaseUrl: testDb.url,
+      runId: id,
+      reason: 'from the killed process',
     });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.on('exit', (code, signal) => resolve(signal ?? code)));
     closers.push(async () => {
       child.kill('SIGKILL');
       await exited;
     });
-    await until(async () => (await messageOf(store, id)) === CLEANUP_OWED, 30_000, `the child's cancellation to be applied (${out})`);
+    await until(async () => (await messageOf(store, id)) === CLEANUP_OWED, 30_000, `the child's cancellation to be applied (${output()})`);
 
     let sweeps = 0;
     const worker = engine(
@@ -225,8 +216,8 @@ describe('owed cleanups on Postgres', () => {
     expect(entriesOf(id), 'no cleanup while the cancelling process lives and holds the lock').toEqual([]);
 
     child.kill('SIGKILL');
-    expect(await exited, `the child was killed before its cancel returned (${out})`).toBe('SIGKILL');
-    expect(out).not.toMatch(/returned/);
+    expect(await exited, `the child was killed before its cancel returned (${output()})`).toBe('SIGKILL');
+    expect(output()).not.toMatch(/returned/);
     await until(() => entriesOf(id).some((e) => e.phase === 'end'), 30_000, 'the owed cleanup run by the worker');
     const after = sweeps;
     await until(() => sweeps >= after + 3, 30_000, 'three more sweeps');
