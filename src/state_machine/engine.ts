@@ -366,7 +366,12 @@ export class Engine extends RunQueries {
       let cancelled: boolean;
       try {
         cancelled = await cancelPendingInPlace(db, run, cancelledError(reason), entries, writer, unknown, { cleanupOwed });
-        if (cancelled && cleanupOwed && def)
+        // Run here only under the lock. Refused it, another call is cancelling the run (it took the lock
+        // first and its statement is on its way): whichever statement lands, the mark is written with it,
+        // and the holder — or, when this call's landed and the holder's found the run cancelled, a worker's
+        // sweep or a cancel again (owed-cleanups.ts) — runs the cleanup under the lock. Run here too, it ran
+        // twice at once: the holder let go, and a cancel made then took the lock and found the mark.
+        if (cancelled && cleanupOwed && def && hold?.held)
           await runOwedCleanup(
             db,
             { runId, reason, context: snapshotContext(run), definition: def },
@@ -380,7 +385,11 @@ export class Engine extends RunQueries {
         if (run.concurrencyKey && run.admitted) await this.admitNow(db, run.concurrencyKey);
         const message =
           run.snapshot != null
-            ? `Run ${runId} cancelled while it waited for a slot of its concurrency key.`
+            ? `Run ${runId} cancelled while it waited for a slot of its concurrency key.` +
+              (cleanupOwed && !hold?.held
+                ? ` Another call was cancelling it at the same time: its cleanup is left owed to a worker that registers ` +
+                  `${run.workflow}@${run.workflowVersion} (within a lease) or a cancel called again.`
+                : '')
             : `Run ${runId} cancelled before it started.`;
         return { cancelled: true, status: 'cancelled', message };
       }

@@ -1,0 +1,103 @@
+/**
+ * Two cancels of one queued retried run from two processes at once (two stores: two LISTEN connections,
+ * so the cleanup lock of pending-cancel.ts `holdCleanup` is a real session lock between them): the one
+ * that finds the lock taken must not run the cleanup beside it. A third call made once the first let go
+ * of the lock found the mark still there and ran the cleanup a second time, at the same time — the
+ * ledger outside the engine (a file each cleanup appends to) shows both.
+ */
+import { appendFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, expect, it } from 'vitest';
+import { setup } from 'xstate';
+import { z } from 'zod';
+import { createEngine, defineWorkflow, openDatabase, step, type Database, type Engine } from '../src/index.ts';
+import { hookedStore } from './helpers/hooked-store.ts';
+import { readJsonLines } from './helpers/ledger.ts';
+import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
+
+const ledger = join(mkdtempSync(join(tmpdir(), 'a4-lockless-')), 'cleanups.jsonl');
+
+const work = step(
+  async () => {
+    throw Object.assign(new Error('the step is broken'), { category: 'permanent' });
+  },
+  { retry: { maxAttempts: 1 } },
+);
+
+const flow = defineWorkflow({
+  name: 'a4.lockless-cleanup',
+  version: '1',
+  input: z.object({ key: z.string() }),
+  concurrency: { limit: 1, key: (i) => i.key },
+  cleanup: async ({ runId }) => {
+    appendFileSync(ledger, `${JSON.stringify({ runId, phase: 'start', t: Date.now() })}\n`);
+    // Long enough for another call to start it again meanwhile.
+    await sleep(1_500);
+    appendFileSync(ledger, `${JSON.stringify({ runId, phase: 'end', t: Date.now() })}\n`);
+  },
+  machine: setup({ types: {} as { input: { key: string }; context: { key: string } }, actors: { work } }).createMachine({
+    id: 'a4LocklessCleanup',
+    context: ({ input }) => input,
+    initial: 'working',
+    states: { working: { invoke: { src: 'work', onDone: 'done' } }, done: { type: 'final' } },
+  }),
+});
+
+let testDb: TestDatabase | undefined;
+const dbs: Database[] = [];
+const engines: Engine[] = [];
+afterAll(async () => {
+  for (const e of engines) await e.stop().catch(() => {});
+  for (const d of dbs) await d.close().catch(() => {});
+  await testDb?.drop();
+});
+
+it('a cancel that finds the cleanup lock taken leaves the cleanup to its holder: it runs once', async () => {
+  testDb = await createTestDatabase();
+  const open = async () => {
+    const d = await openDatabase({ url: testDb!.url });
+    dbs.push(d);
+    return d;
+  };
+  // The run fails, and is retried into its key's queue (pending, its snapshot stored) with no worker left.
+  const runner = createEngine({ database: await open(), workflows: [flow], leaseMs: 1_000 });
+  engines.push(runner);
+  await runner.startWorker();
+  const id = await runner.start(flow, { key: 'k' });
+  expect((await runner.waitFor(id, { timeoutMs: 30_000 })).status).toBe('failed');
+  await runner.stop();
+  expect((await runner.retry(id)).status).toBe('pending');
+
+  // A's cancellation statement is held up after A took the cleanup lock.
+  let entered!: () => void;
+  const inside = new Promise<void>((r) => (entered = r));
+  const slowA = hookedStore(await open(), async (sql) => {
+    if (sql.includes("set status = 'cancelled'")) {
+      entered();
+      await sleep(700);
+    }
+  });
+  const a = createEngine({ database: slowA, workflows: [flow], migrate: false });
+  const b = createEngine({ database: await open(), workflows: [flow], migrate: false });
+  const c = createEngine({ database: await open(), workflows: [flow], migrate: false });
+  engines.push(a, b, c);
+
+  const first = a.cancel(id, 'from A');
+  await inside;
+  // B finds the lock taken; its statement lands first.
+  const second = b.cancel(id, 'from B');
+  await first;
+  // A let go of the lock; the run is cancelled, marked owed, and B's cleanup (if B runs one) still runs.
+  const third = await c.cancel(id, 'from C');
+  await second;
+  // Whoever runs it, the cleanup runs (a cancel again, or a worker's sweep, finishes what is owed).
+  for (let i = 0; i < 3 && readJsonLines(ledger).length === 0; i++) await c.cancel(id, 'again');
+  const lines = readJsonLines<{ runId: string; phase: string; t: number }>(ledger).filter((l) => l.runId === id);
+  expect(
+    lines.filter((l) => l.phase === 'start'),
+    `the cleanup of ${id} ran more than once (third call: ${third.message}): ${JSON.stringify(lines)}`,
+  ).toHaveLength(1);
+  expect((await c.get(id))?.statusMessage ?? null).toBeNull();
+}, 60_000);
