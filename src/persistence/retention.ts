@@ -7,6 +7,7 @@
 import { sqlLiteral, type Database, type Queryable } from './database.ts';
 import { countsByFinalStatus, FINAL_STATUSES } from './run-status.ts';
 import { historyEventsSql } from './history-codec.ts';
+import { CLEANUP_OWED } from './run-admin.ts';
 
 /**
  * How long finished runs are kept after `finished_at`, per final status, in milliseconds.
@@ -118,6 +119,14 @@ function cutoffs(policy: RetentionPolicy, now: Date): [string | null, string | n
 }
 
 /**
+ * A cancelled run whose definition's cleanup is still owed (run-admin.ts `CLEANUP_OWED`, on a run that
+ * ran: state_machine/owed-cleanups.ts `isCleanupOwed`) is kept, whatever its age, until a worker's sweep
+ * or a cancel ran the cleanup and cleared the mark: deleted, the cleanup was lost for good — nothing
+ * finds a run that is gone (test/a4-prune-owed-cleanup.test.ts).
+ */
+const OWED = sqlLiteral(CLEANUP_OWED);
+
+/**
  * Whether run `a` is old enough to delete, given the cutoffs for succeeded, failed and cancelled
  * runs as the parameters `$s`, `$f`, `$c` (null keeps forever). `created_at < cutoff` follows from
  * `finished_at < cutoff` (a run finishes after it is created) and lets the `(status, created_at)`
@@ -126,7 +135,8 @@ function cutoffs(policy: RetentionPolicy, now: Date): [string | null, string | n
 const expired = (a: string, s: string, f: string, c: string) => `coalesce(
      (${a}.status = 'succeeded' and ${a}.created_at < ${s}::timestamptz and ${a}.finished_at < ${s}::timestamptz)
   or (${a}.status = 'failed' and ${a}.created_at < ${f}::timestamptz and ${a}.finished_at < ${f}::timestamptz)
-  or (${a}.status = 'cancelled' and ${a}.created_at < ${c}::timestamptz and ${a}.finished_at < ${c}::timestamptz), false)`;
+  or (${a}.status = 'cancelled' and ${a}.created_at < ${c}::timestamptz and ${a}.finished_at < ${c}::timestamptz
+      and not (${a}.status_message is not distinct from ${OWED} and ${a}.snapshot is not null)), false)`;
 
 /** Its parent is gone (or it has none): runs are deleted top-down, so a kept parent keeps its children. */
 const parentGone = (a: string) => `(${a}.parent_run_id is null or not exists (select 1 from rmapp_runs p where p.id = ${a}.parent_run_id))`;
