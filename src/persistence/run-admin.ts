@@ -77,13 +77,44 @@ export async function owedCleanupRuns(
 }
 
 /**
- * Clears {@link CLEANUP_OWED} once the cleanup ran; false when it was no longer there (another call ran
+ * Takes the lease of run `runId`'s owed cleanup for `owner` (unique to one execution) for `leaseMs`: in
+ * the run's lease columns, which a cancelled run otherwise never uses. True when its cleanup is still
+ * owed and no other execution's lease on it is live. The cleanup lock (state_machine/pending-cancel.ts
+ * `holdCleanup`) goes with its connection, and a LISTEN connection is lost without its process dying
+ * (a terminated backend, a restart of the connection): another worker's sweep then took the lock and
+ * ran the cleanup again beside the first (test/a4-listen-lost-cleanup.test.ts). The lease stays with the
+ * run: only once it expired unrenewed — its process dead or cut off for a lease — is the cleanup run again.
+ * @internal
+ */
+export async function takeOwedCleanup(db: Queryable, runId: string, owner: string, leaseMs: number): Promise<boolean> {
+  const rows = await db.query(
+    `update rmapp_runs set lease_owner = $3, lease_expires_at = now() + make_interval(secs => $4::float8 / 1000)
+     where id = $1 and status = 'cancelled' and status_message = $2
+       and (lease_expires_at is null or lease_expires_at <= now() or lease_owner = $3) returning id`,
+    [runId, CLEANUP_OWED, owner, leaseMs],
+  );
+  return rows.length > 0;
+}
+
+/** Renews {@link takeOwedCleanup}'s lease while its cleanup runs; false when it is no longer `owner`'s. @internal */
+export async function renewOwedCleanup(db: Queryable, runId: string, owner: string, leaseMs: number): Promise<boolean> {
+  const rows = await db.query(
+    `update rmapp_runs set lease_expires_at = now() + make_interval(secs => $3::float8 / 1000)
+     where id = $1 and status = 'cancelled' and lease_owner = $2 returning id`,
+    [runId, owner, leaseMs],
+  );
+  return rows.length > 0;
+}
+
+/**
+ * Clears {@link CLEANUP_OWED} once the cleanup ran (and the lease of {@link takeOwedCleanup}); false when it was no longer there (another call ran
  * it too: a cleanup is run at least once, as a worker's after a crash).
  * @internal
  */
 export async function clearOwedCleanup(db: Queryable, runId: string): Promise<boolean> {
   const rows = await db.query(
-    `update rmapp_runs set status_message = null where id = $1 and status = 'cancelled' and status_message = $2 returning id`,
+    `update rmapp_runs set status_message = null, lease_owner = null, lease_expires_at = null
+     where id = $1 and status = 'cancelled' and status_message = $2 returning id`,
     [runId, CLEANUP_OWED],
   );
   return rows.length > 0;

@@ -314,6 +314,7 @@ export class Engine extends RunQueries {
       const outcome = await runCleanupIfOwed(db, run, (name, version) => this.definition(name, version), {
         worker: this.workerId,
         logger: this.settings.logger,
+        leaseMs: this.settings.leaseMs,
       });
       if (outcome === 'ran')
         return {
@@ -375,7 +376,7 @@ export class Engine extends RunQueries {
           await runOwedCleanup(
             db,
             { runId, reason, context: snapshotContext(run), definition: def },
-            { worker: this.workerId, logger: this.settings.logger },
+            { worker: this.workerId, logger: this.settings.logger, leaseMs: this.settings.leaseMs },
           );
       } finally {
         await hold?.release();

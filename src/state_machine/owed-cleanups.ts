@@ -9,7 +9,9 @@
  * Each is run under the run's cleanup lock (pending-cancel.ts `holdCleanup`, held by a cancelling call
  * from before it writes the mark) and only if the run, read again once the lock is held, still owes it:
  * two workers sweeping at once, or a sweep and a cancel, never both run it. The lock goes with its
- * holder's connection, so a process that died while it held it leaves the cleanup to the next sweep.
+ * holder's connection, which can be lost while its process lives and runs the cleanup on: so the cleanup
+ * is also leased on the run while it runs (persistence/run-admin.ts `takeOwedCleanup`), and a process
+ * that died while it ran it leaves it to a sweep once that lease expired.
  */
 import type { Database } from '../persistence/database.ts';
 import type { Logger } from '../persistence/logger.ts';
@@ -57,7 +59,7 @@ export async function runCleanupIfOwed(
   db: Database,
   run: { id: string; workflow: string; workflowVersion: string },
   definitionOf: DefinitionLookup,
-  history: { worker: string; logger: Logger },
+  history: { worker: string; logger: Logger; leaseMs?: number },
 ): Promise<OwedCleanupOutcome> {
   const definition = definitionOf(run.workflow, run.workflowVersion);
   if (!definition) return 'unregistered';
@@ -69,12 +71,13 @@ export async function runCleanupIfOwed(
     const now = await getRun(db, run.id);
     if (!now || !isCleanupOwed(now)) return 'not-owed';
     const reason = (now.error as { message?: unknown } | null)?.message;
-    await runOwedCleanup(
+    const ran = await runOwedCleanup(
       db,
       { runId: run.id, reason: typeof reason === 'string' ? reason : 'cancelled', context: snapshotContext(now), definition },
       history,
     );
-    return 'ran';
+    // Not run: another execution holds its lease — one whose lock went with a lost connection runs it still.
+    return ran ? 'ran' : 'busy';
   } finally {
     await hold.release();
   }
@@ -92,7 +95,7 @@ export async function runCleanupIfOwed(
 export async function sweepOwedCleanups(
   db: Database,
   registry: ReadonlyMap<string, WorkflowDefinition>,
-  history: { worker: string; logger: Logger },
+  history: { worker: string; logger: Logger; leaseMs?: number },
   stopping: () => boolean,
 ): Promise<number> {
   const withCleanup = [...registry.values()].filter((d) => d.cleanup !== undefined).map((d): [string, string] => [d.name, d.version]);

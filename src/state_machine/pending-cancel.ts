@@ -4,11 +4,12 @@
  * `cancelPendingRun`), sent again while its outcome is unknown; then the definition's cleanup of a run
  * that ran before (a retried run queued for a slot of its concurrency key), owed until it ran.
  */
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Database, Queryable } from '../persistence/database.ts';
 import { encodeHistory, type HistoryEntry } from '../persistence/history-codec.ts';
 import { appendHistory } from '../persistence/runs.ts';
-import { cancelPendingRun, clearOwedCleanup } from '../persistence/run-admin.ts';
+import { cancelPendingRun, clearOwedCleanup, renewOwedCleanup, takeOwedCleanup } from '../persistence/run-admin.ts';
 import type { Logger } from '../persistence/logger.ts';
 import type { WorkflowDefinition } from './definition.ts';
 import { dbFaultsArmed, withDbFault } from './db-faults.ts';
@@ -96,17 +97,37 @@ export async function cancelPendingInPlace(
  * cleanup that throws is recorded as `cleanup.failed` and counts as run. The mark is cleared only
  * after, so a cleanup is run at least once — again if the process dies between the two, as a
  * worker's is after a crash; a failure to clear it is logged, and the next cancel runs it again.
+ * False when it did not run it: another execution's lease on it is live (run-admin.ts `takeOwedCleanup`),
+ * or the mark is gone.
  */
 export async function runOwedCleanup(
   db: Queryable,
   target: { runId: string; reason: string; context: unknown; definition: WorkflowDefinition },
-  history: { worker: string; logger: Logger },
-): Promise<void> {
+  history: { worker: string; logger: Logger; leaseMs?: number },
+): Promise<boolean> {
   const { runId, reason, context, definition } = target;
+  // Leased on the run for as long as it runs (renewed every third of the lease): the caller's lock goes
+  // with its connection, which can be lost while this process lives and runs the cleanup on.
+  const owner = `${history.worker}:cleanup:${randomUUID().slice(0, 8)}`;
+  const leaseMs = history.leaseMs ?? DEFAULT_CLEANUP_LEASE_MS;
+  try {
+    if (!(await takeOwedCleanup(db, runId, owner, leaseMs))) return false;
+  } catch (err) {
+    history.logger.warn({ err, runId }, `rmapp: the owed cleanup of cancelled run ${runId} could not be leased; it stays owed`);
+    return false;
+  }
+  const renewal = setInterval(
+    () => void renewOwedCleanup(db, runId, owner, leaseMs).catch(() => {}),
+    Math.max(50, Math.floor(leaseMs / 3)),
+  );
+  // A cleanup that never returns (its process stopped, the store closed) must not keep the process alive.
+  renewal.unref();
   try {
     await definition.cleanup?.({ runId, reason, context });
   } catch (err) {
     await appendHistory(db, runId, [{ type: 'cleanup.failed', data: { error: toErrorData(err) } }], history.worker);
+  } finally {
+    clearInterval(renewal);
   }
   try {
     await clearOwedCleanup(db, runId);
@@ -116,7 +137,11 @@ export async function runOwedCleanup(
       `rmapp: the cleanup of cancelled run ${runId} ran, but its mark could not be cleared; a cancel called again runs it again`,
     );
   }
+  return true;
 }
+
+/** The lease of an owed cleanup run by a caller that gives none (the engine's default lease). */
+const DEFAULT_CLEANUP_LEASE_MS = 30_000;
 
 /**
  * The runs whose cleanup a call of this process holds on a store without session locks (PGlite), in
