@@ -1,0 +1,93 @@
+/**
+ * 150 owed cleanups (run-admin.ts `CLEANUP_OWED`) swept by four workers with different leases at once
+ * (four stores: four processes as Postgres sees them), while `engine.cancel` is called on 60 of them
+ * through those engines: a ledger outside the engine (a file each cleanup appends to) shows every
+ * cleanup run exactly once — a cleanup that throws (every fifth) counts as run — and every mark cleared.
+ */
+import { appendFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, expect, it } from 'vitest';
+import { setup } from 'xstate';
+import { z } from 'zod';
+import { createEngine, defineWorkflow, openDatabase, step, type Database, type Engine } from '../src/index.ts';
+import { CLEANUP_OWED } from '../src/persistence/run-admin.ts';
+import { readJsonLines } from './helpers/ledger.ts';
+import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
+import { until } from './helpers/processes.ts';
+
+const ledger = join(mkdtempSync(join(tmpdir(), 'a4-many-')), 'cleanups.jsonl');
+const work = step(
+  async () => {
+    throw Object.assign(new Error('the step is broken'), { category: 'permanent' });
+  },
+  { retry: { maxAttempts: 1 } },
+);
+
+function flowFor(worker: string) {
+  return defineWorkflow({
+    name: 'a4.many-workers',
+    version: '1',
+    input: z.object({ key: z.string() }),
+    cleanup: async ({ runId, context }) => {
+      appendFileSync(ledger, `${JSON.stringify({ runId, worker })}\n`);
+      if (Number((context as { key: string }).key) % 5 === 0) throw new Error('the cleanup is broken');
+      await sleep(20);
+    },
+    machine: setup({ types: {} as { input: { key: string }; context: { key: string } }, actors: { work } }).createMachine({
+      id: 'a4ManyWorkers',
+      context: ({ input }) => input,
+      initial: 'working',
+      states: { working: { invoke: { src: 'work', onDone: 'done' } }, done: { type: 'final' } },
+    }),
+  });
+}
+
+let testDb: TestDatabase | undefined;
+const dbs: Database[] = [];
+const engines: Engine[] = [];
+afterAll(async () => {
+  for (const e of engines) await e.stop().catch(() => {});
+  for (const d of dbs) await d.close().catch(() => {});
+  await testDb?.drop();
+});
+
+it('four workers sweeping at once and cancels racing them run each owed cleanup exactly once', async () => {
+  testDb = await createTestDatabase();
+  const open = async () => {
+    const d = await openDatabase({ url: testDb!.url });
+    dbs.push(d);
+    return d;
+  };
+  const db = await open();
+  const runner = createEngine({ database: db, workflows: [flowFor('runner')], concurrency: 50 });
+  engines.push(runner);
+  await runner.startWorker();
+  const ids: string[] = [];
+  for (let i = 0; i < 150; i++) ids.push(await runner.start('a4.many-workers', { key: String(i) }));
+  for (const id of ids) expect((await runner.waitFor(id, { timeoutMs: 60_000 })).status).toBe('failed');
+  await runner.stop();
+  // As cancels of queued retried runs leave them when their process died before the cleanups.
+  await db.query(`update rmapp_runs set status = 'cancelled', status_message = $1`, [CLEANUP_OWED]);
+
+  const workers: Engine[] = [];
+  for (const [i, leaseMs] of [500, 700, 1_000, 2_000].entries()) {
+    workers.push(createEngine({ database: await open(), workflows: [flowFor(`w${i}`)], leaseMs, migrate: false }));
+  }
+  engines.push(...workers);
+  await Promise.all(workers.map((w) => w.startWorker()));
+  const cancels = await Promise.all(ids.slice(0, 60).map((id, i) => workers[i % 4]!.cancel(id).then((r) => r.status)));
+  expect(new Set(cancels)).toEqual(new Set(['cancelled']));
+  await until(
+    async () =>
+      Number((await db.query<{ n: number }>(`select count(*)::int as n from rmapp_runs where status_message is not null`))[0]?.n) === 0,
+    60_000,
+    'every mark cleared',
+  );
+  const runs = new Map<string, string[]>();
+  for (const l of readJsonLines<{ runId: string; worker: string }>(ledger)) runs.set(l.runId, [...(runs.get(l.runId) ?? []), l.worker]);
+  const notOnce = [...runs].filter(([, by]) => by.length !== 1);
+  expect(notOnce, `cleanups run more than once: ${JSON.stringify(notOnce)}`).toEqual([]);
+  expect(ids.filter((id) => !runs.has(id))).toEqual([]);
+}, 120_000);
