@@ -86,12 +86,23 @@ export async function owedCleanupRuns(
  * run: only once it expired unrenewed — its process dead or cut off for a lease — is the cleanup run again.
  * @internal
  */
-export async function takeOwedCleanup(db: Queryable, runId: string, owner: string, leaseMs: number): Promise<boolean> {
+export async function takeOwedCleanup(
+  db: Queryable,
+  runId: string,
+  owner: string,
+  leaseMs: number,
+  /**
+   * The store is embedded and this process holds it alone (database.ts `soleHolder`): a lease on it is
+   * a dead process's (this process's own executions exclude each other in memory: pending-cancel.ts
+   * `holdCleanup`), taken over at once, as a worker takes over such a process's runs.
+   */
+  soleHolder = false,
+): Promise<boolean> {
   const rows = await db.query(
     `update rmapp_runs set lease_owner = $3, lease_expires_at = now() + make_interval(secs => $4::float8 / 1000)
      where id = $1 and status = 'cancelled' and status_message = $2
-       and (lease_expires_at is null or lease_expires_at <= now() or lease_owner = $3) returning id`,
-    [runId, CLEANUP_OWED, owner, leaseMs],
+       and ($5::boolean or lease_expires_at is null or lease_expires_at <= now() or lease_owner = $3) returning id`,
+    [runId, CLEANUP_OWED, owner, leaseMs, soleHolder],
   );
   return rows.length > 0;
 }

@@ -111,7 +111,7 @@ export async function runOwedCleanup(
   const owner = `${history.worker}:cleanup:${randomUUID().slice(0, 8)}`;
   const leaseMs = history.leaseMs ?? DEFAULT_CLEANUP_LEASE_MS;
   try {
-    if (!(await takeOwedCleanup(db, runId, owner, leaseMs))) return false;
+    if (!(await takeOwedCleanup(db, runId, owner, leaseMs, (db as Partial<Database>).soleHolder === true))) return false;
   } catch (err) {
     history.logger.warn({ err, runId }, `rmapp: the owed cleanup of cancelled run ${runId} could not be leased; it stays owed`);
     return false;
