@@ -1,9 +1,10 @@
 /**
  * Two cancels of one queued retried run from two processes at once (two stores: two LISTEN connections,
  * so the cleanup lock of pending-cancel.ts `holdCleanup` is a real session lock between them): the one
- * that finds the lock taken must not run the cleanup beside it. A third call made once the first let go
- * of the lock found the mark still there and ran the cleanup a second time, at the same time — the
- * ledger outside the engine (a file each cleanup appends to) shows both.
+ * that finds the lock taken must not run the cleanup beside it: it leaves it to the lock's holder, which
+ * runs it. It ran it, and a third call made once the first let go of the lock found the mark still there
+ * and ran the cleanup a second time, at the same time — the ledger outside the engine (a file each
+ * cleanup appends to) shows both.
  */
 import { appendFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -89,6 +90,11 @@ it('a cancel that finds the cleanup lock taken leaves the cleanup to its holder:
   // B finds the lock taken; its statement lands first.
   const second = b.cancel(id, 'from B');
   await first;
+  // A, the lock's holder, found B's cancellation landed and ran the cleanup B left to it.
+  expect(
+    readJsonLines<{ phase: string }>(ledger).filter((l) => l.phase === 'end'),
+    'the cleanup had not run when the call holding its lock returned',
+  ).toHaveLength(1);
   // A let go of the lock; the run is cancelled, marked owed, and B's cleanup (if B runs one) still runs.
   const third = await c.cancel(id, 'from C');
   await second;

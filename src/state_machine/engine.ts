@@ -369,15 +369,27 @@ export class Engine extends RunQueries {
         cancelled = await cancelPendingInPlace(db, run, cancelledError(reason), entries, writer, unknown, { cleanupOwed });
         // Run here only under the lock. Refused it, another call is cancelling the run (it took the lock
         // first and its statement is on its way): whichever statement lands, the mark is written with it,
-        // and the holder — or, when this call's landed and the holder's found the run cancelled, a worker's
-        // sweep or a cancel again (owed-cleanups.ts) — runs the cleanup under the lock. Run here too, it ran
-        // twice at once: the holder let go, and a cancel made then took the lock and found the mark.
+        // and the holder runs the cleanup under the lock (below, when this call's landed first; a worker's
+        // sweep or a cancel again if the holder died, owed-cleanups.ts). Run here too, it ran twice at
+        // once: the holder let go, and a cancel made then took the lock and found the mark.
         if (cancelled && cleanupOwed && def && hold?.held)
           await runOwedCleanup(
             db,
             { runId, reason, context: snapshotContext(run), definition: def },
             { worker: this.workerId, logger: this.settings.logger, leaseMs: this.settings.leaseMs },
           );
+        // Another call's cancellation landed first, and it left the cleanup to this call, which holds the
+        // lock: run now rather than at a worker's next sweep (read again: a worker may have taken the run).
+        if (!cancelled && hold?.held && def) {
+          const now = await getRun(db, runId);
+          const why = (now?.error as { message?: unknown } | null)?.message;
+          if (now && isCleanupOwed(now))
+            await runOwedCleanup(
+              db,
+              { runId, reason: typeof why === 'string' ? why : reason, context: snapshotContext(now), definition: def },
+              { worker: this.workerId, logger: this.settings.logger, leaseMs: this.settings.leaseMs },
+            );
+        }
       } finally {
         await hold?.release();
       }
