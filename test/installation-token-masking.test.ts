@@ -35,6 +35,9 @@ beforeAll(async () => {
 });
 afterAll(() => emulator.stop());
 
+/** The service's GitHub access in App mode, against the emulator, without retries or write pacing. */
+const appAccess = () =>
+  createGitHubAccess({ baseUrl, retries: 0, minWriteIntervalMs: 0, minNotifyingWriteIntervalMs: 0, app: { appId: APP_ID, privateKey } });
 const b64 = (text: string): string => Buffer.from(text).toString('base64');
 const wrap76 = (text: string): string => text.replace(/(.{76})(?=.)/g, '$1\n');
 
@@ -88,13 +91,7 @@ const ORDINARY =
 
 describe('an installation token the service minted for a repository (App mode: no configured list holds it)', () => {
   it('is masked in a GitHub comment and a PR body in every form, and ordinary text is left as it was', async () => {
-    const access = createGitHubAccess({
-      baseUrl,
-      retries: 0,
-      minWriteIntervalMs: 0,
-      minNotifyingWriteIntervalMs: 0,
-      app: { appId: APP_ID, privateKey },
-    });
+    const access = appAccess();
     // The token a push would use (workspace.ts asks for it before git runs): minted here.
     const token = await access.tokenForRepo('acme', 'widgets');
     expect(emulator.installationTokens.get(token), 'the emulator minted it').toBe(91);
@@ -128,13 +125,7 @@ describe('an installation token the service minted for a repository (App mode: n
   });
 
   it('is masked in the log lines of the logger, whatever it was built with', async () => {
-    const access = createGitHubAccess({
-      baseUrl,
-      retries: 0,
-      minWriteIntervalMs: 0,
-      minNotifyingWriteIntervalMs: 0,
-      app: { appId: APP_ID, privateKey },
-    });
+    const access = appAccess();
     const lines: string[] = [];
     const stream = new PassThrough();
     stream.on('data', (d: Buffer) => lines.push(d.toString('utf8')));
