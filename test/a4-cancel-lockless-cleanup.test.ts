@@ -10,27 +10,16 @@ import { appendFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, expect, it } from 'vitest';
-import { setup } from 'xstate';
-import { z } from 'zod';
-import { createEngine, defineWorkflow, openDatabase, step, type Database, type Engine } from '../src/index.ts';
+import { expect, it } from 'vitest';
+import { createEngine } from '../src/index.ts';
 import { hookedStore } from './helpers/hooked-store.ts';
+import { failingRunFlow, storesOnOneDatabase } from './helpers/failing-run-flow.ts';
 import { readJsonLines } from './helpers/ledger.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
 
 const ledger = join(mkdtempSync(join(tmpdir(), 'a4-lockless-')), 'cleanups.jsonl');
 
-const work = step(
-  async () => {
-    throw Object.assign(new Error('the step is broken'), { category: 'permanent' });
-  },
-  { retry: { maxAttempts: 1 } },
-);
-
-const flow = defineWorkflow({
+const flow = failingRunFlow({
   name: 'a4.lockless-cleanup',
-  version: '1',
-  input: z.object({ key: z.string() }),
   concurrency: { limit: 1, key: (i) => i.key },
   cleanup: async ({ runId }) => {
     appendFileSync(ledger, `${JSON.stringify({ runId, phase: 'start', t: Date.now() })}\n`);
@@ -38,33 +27,14 @@ const flow = defineWorkflow({
     await sleep(1_500);
     appendFileSync(ledger, `${JSON.stringify({ runId, phase: 'end', t: Date.now() })}\n`);
   },
-  machine: setup({ types: {} as { input: { key: string }; context: { key: string } }, actors: { work } }).createMachine({
-    id: 'a4LocklessCleanup',
-    context: ({ input }) => input,
-    initial: 'working',
-    states: { working: { invoke: { src: 'work', onDone: 'done' } }, done: { type: 'final' } },
-  }),
 });
 
-let testDb: TestDatabase | undefined;
-const dbs: Database[] = [];
-const engines: Engine[] = [];
-afterAll(async () => {
-  for (const e of engines) await e.stop().catch(() => {});
-  for (const d of dbs) await d.close().catch(() => {});
-  await testDb?.drop();
-});
+const { open, track } = storesOnOneDatabase();
 
 it('a cancel that finds the cleanup lock taken leaves the cleanup to its holder: it runs once', async () => {
-  testDb = await createTestDatabase();
-  const open = async () => {
-    const d = await openDatabase({ url: testDb!.url });
-    dbs.push(d);
-    return d;
-  };
   // The run fails, and is retried into its key's queue (pending, its snapshot stored) with no worker left.
   const runner = createEngine({ database: await open(), workflows: [flow], leaseMs: 1_000 });
-  engines.push(runner);
+  track(runner);
   await runner.startWorker();
   const id = await runner.start(flow, { key: 'k' });
   expect((await runner.waitFor(id, { timeoutMs: 30_000 })).status).toBe('failed');
@@ -83,7 +53,7 @@ it('a cancel that finds the cleanup lock taken leaves the cleanup to its holder:
   const a = createEngine({ database: slowA, workflows: [flow], migrate: false });
   const b = createEngine({ database: await open(), workflows: [flow], migrate: false });
   const c = createEngine({ database: await open(), workflows: [flow], migrate: false });
-  engines.push(a, b, c);
+  track(a, b, c);
 
   const first = a.cancel(id, 'from A');
   await inside;

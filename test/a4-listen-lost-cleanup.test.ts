@@ -9,13 +9,11 @@ import { appendFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, expect, it } from 'vitest';
-import { setup } from 'xstate';
-import { z } from 'zod';
-import { createEngine, defineWorkflow, openDatabase, step, type Database, type Engine } from '../src/index.ts';
+import { expect, it } from 'vitest';
+import { createEngine } from '../src/index.ts';
 import { CLEANUP_OWED } from '../src/persistence/run-admin.ts';
+import { failingRunFlow, storesOnOneDatabase } from './helpers/failing-run-flow.ts';
 import { readJsonLines } from './helpers/ledger.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
 import { until } from './helpers/processes.ts';
 
 const ledger = join(mkdtempSync(join(tmpdir(), 'a4-listen-lost-')), 'cleanups.jsonl');
@@ -26,53 +24,25 @@ interface Line {
   t: number;
 }
 
-const work = step(
-  async () => {
-    throw Object.assign(new Error('the step is broken'), { category: 'permanent' });
-  },
-  { retry: { maxAttempts: 1 } },
-);
-
 /** Which engine runs the cleanup: set per engine through its own definition object. */
 function flowFor(worker: string) {
-  return defineWorkflow({
+  return failingRunFlow({
     name: 'a4.listen-lost',
-    version: '1',
-    input: z.object({ key: z.string() }),
     cleanup: async ({ runId }) => {
       appendFileSync(ledger, `${JSON.stringify({ runId, phase: 'start', worker, t: Date.now() })}\n`);
       // Past several of the other worker's sweeps (one a lease).
       await sleep(3_000);
       appendFileSync(ledger, `${JSON.stringify({ runId, phase: 'end', worker, t: Date.now() })}\n`);
     },
-    machine: setup({ types: {} as { input: { key: string }; context: { key: string } }, actors: { work } }).createMachine({
-      id: 'a4ListenLost',
-      context: ({ input }) => input,
-      initial: 'working',
-      states: { working: { invoke: { src: 'work', onDone: 'done' } }, done: { type: 'final' } },
-    }),
   });
 }
 
-let testDb: TestDatabase | undefined;
-const dbs: Database[] = [];
-const engines: Engine[] = [];
-afterAll(async () => {
-  for (const e of engines) await e.stop().catch(() => {});
-  for (const d of dbs) await d.close().catch(() => {});
-  await testDb?.drop();
-});
+const { open, track } = storesOnOneDatabase();
 
 it('a worker whose LISTEN backend is terminated mid-cleanup keeps it: no other worker runs it beside it', async () => {
-  testDb = await createTestDatabase();
-  const open = async () => {
-    const d = await openDatabase({ url: testDb!.url });
-    dbs.push(d);
-    return d;
-  };
   const dbA = await open();
   const a = createEngine({ database: dbA, workflows: [flowFor('A')], leaseMs: 600 });
-  engines.push(a);
+  track(a);
   await a.startWorker();
   const id = await a.start('a4.listen-lost', { key: 'k' });
   expect((await a.waitFor(id, { timeoutMs: 30_000 })).status).toBe('failed');
@@ -89,7 +59,7 @@ it('a worker whose LISTEN backend is terminated mid-cleanup keeps it: no other w
   );
   expect(terminated.map((r) => r.ok)).toEqual([true]);
   const b = createEngine({ database: await open(), workflows: [flowFor('B')], leaseMs: 600, migrate: false });
-  engines.push(b);
+  track(b);
   await b.startWorker();
 
   await until(() => readJsonLines<Line>(ledger).some((l) => l.phase === 'end'), 15_000, "A's cleanup to end");

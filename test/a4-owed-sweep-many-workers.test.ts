@@ -8,61 +8,32 @@ import { appendFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, expect, it } from 'vitest';
-import { setup } from 'xstate';
-import { z } from 'zod';
-import { createEngine, defineWorkflow, openDatabase, step, type Database, type Engine } from '../src/index.ts';
+import { expect, it } from 'vitest';
+import { createEngine, type Engine } from '../src/index.ts';
 import { CLEANUP_OWED } from '../src/persistence/run-admin.ts';
+import { failingRunFlow, storesOnOneDatabase } from './helpers/failing-run-flow.ts';
 import { readJsonLines } from './helpers/ledger.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
 import { until } from './helpers/processes.ts';
 
 const ledger = join(mkdtempSync(join(tmpdir(), 'a4-many-')), 'cleanups.jsonl');
-const work = step(
-  async () => {
-    throw Object.assign(new Error('the step is broken'), { category: 'permanent' });
-  },
-  { retry: { maxAttempts: 1 } },
-);
 
 function flowFor(worker: string) {
-  return defineWorkflow({
+  return failingRunFlow({
     name: 'a4.many-workers',
-    version: '1',
-    input: z.object({ key: z.string() }),
     cleanup: async ({ runId, context }) => {
       appendFileSync(ledger, `${JSON.stringify({ runId, worker })}\n`);
       if (Number((context as { key: string }).key) % 5 === 0) throw new Error('the cleanup is broken');
       await sleep(20);
     },
-    machine: setup({ types: {} as { input: { key: string }; context: { key: string } }, actors: { work } }).createMachine({
-      id: 'a4ManyWorkers',
-      context: ({ input }) => input,
-      initial: 'working',
-      states: { working: { invoke: { src: 'work', onDone: 'done' } }, done: { type: 'final' } },
-    }),
   });
 }
 
-let testDb: TestDatabase | undefined;
-const dbs: Database[] = [];
-const engines: Engine[] = [];
-afterAll(async () => {
-  for (const e of engines) await e.stop().catch(() => {});
-  for (const d of dbs) await d.close().catch(() => {});
-  await testDb?.drop();
-});
+const { open, track } = storesOnOneDatabase();
 
 it('four workers sweeping at once and cancels racing them run each owed cleanup exactly once', async () => {
-  testDb = await createTestDatabase();
-  const open = async () => {
-    const d = await openDatabase({ url: testDb!.url });
-    dbs.push(d);
-    return d;
-  };
   const db = await open();
   const runner = createEngine({ database: db, workflows: [flowFor('runner')], concurrency: 50 });
-  engines.push(runner);
+  track(runner);
   await runner.startWorker();
   const ids: string[] = [];
   for (let i = 0; i < 150; i++) ids.push(await runner.start('a4.many-workers', { key: String(i) }));
@@ -75,7 +46,7 @@ it('four workers sweeping at once and cancels racing them run each owed cleanup 
   for (const [i, leaseMs] of [500, 700, 1_000, 2_000].entries()) {
     workers.push(createEngine({ database: await open(), workflows: [flowFor(`w${i}`)], leaseMs, migrate: false }));
   }
-  engines.push(...workers);
+  track(...workers);
   await Promise.all(workers.map((w) => w.startWorker()));
   const cancels = await Promise.all(ids.slice(0, 60).map((id, i) => workers[i % 4]!.cancel(id).then((r) => r.status)));
   expect(new Set(cancels)).toEqual(new Set(['cancelled']));
