@@ -72,6 +72,18 @@ function engine(database: Database | string, options: { workflows?: unknown[]; l
   return e;
 }
 
+/** A worker on a store of its own whose sweeps are counted; resolves, once it runs, to their count so far. */
+async function sweepingWorker(url: string): Promise<() => number> {
+  let sweeps = 0;
+  const worker = engine(
+    hookedStore(await openDatabase({ url }), (sql) => {
+      if (isSweep(sql)) sweeps += 1;
+    }),
+  );
+  await worker.startWorker();
+  return () => sweeps;
+}
+
 /** A logger that keeps what it is told. */
 type Logs = { error: (...a: unknown[]) => void; warn: (...a: unknown[]) => void; lines: string[] };
 function logs(): Logs {
@@ -205,22 +217,16 @@ describe('owed cleanups on Postgres', () => {
     });
     await until(async () => (await messageOf(store, id)) === CLEANUP_OWED, 30_000, `the child's cancellation to be applied (${output()})`);
 
-    let sweeps = 0;
-    const worker = engine(
-      hookedStore(await openDatabase({ url: testDb.url }), (sql) => {
-        if (isSweep(sql)) sweeps += 1;
-      }),
-    );
-    await worker.startWorker();
-    await until(() => sweeps >= 3, 30_000, 'three sweeps');
+    const sweeps = await sweepingWorker(testDb.url);
+    await until(() => sweeps() >= 3, 30_000, 'three sweeps');
     expect(entriesOf(id), 'no cleanup while the cancelling process lives and holds the lock').toEqual([]);
 
     child.kill('SIGKILL');
     expect(await exited, `the child was killed before its cancel returned (${output()})`).toBe('SIGKILL');
     expect(output()).not.toMatch(/returned/);
     await until(() => entriesOf(id).some((e) => e.phase === 'end'), 30_000, 'the owed cleanup run by the worker');
-    const after = sweeps;
-    await until(() => sweeps >= after + 3, 30_000, 'three more sweeps');
+    const after = sweeps();
+    await until(() => sweeps() >= after + 3, 30_000, 'three more sweeps');
     expect(problemsOf(id), 'the cleanup ran exactly once').toBeNull();
     expect(entriesOf(id)[0], 'here, with the killed cancellation’s reason').toMatchObject({
       pid: process.pid,
@@ -234,14 +240,8 @@ describe('owed cleanups on Postgres', () => {
     const id = await client.start(sweptCleanup, { key: 'never-ran' });
     expect((await client.cancel(id, 'before it ran')).cancelled).toBe(true);
     await store.query('update rmapp_runs set status_message = $2 where id = $1', [id, CLEANUP_OWED]);
-    let sweeps = 0;
-    const worker = engine(
-      hookedStore(await openDatabase({ url: testDb.url }), (sql) => {
-        if (isSweep(sql)) sweeps += 1;
-      }),
-    );
-    await worker.startWorker();
-    await until(() => sweeps >= 3, 30_000, 'three sweeps');
+    const sweeps = await sweepingWorker(testDb.url);
+    await until(() => sweeps() >= 3, 30_000, 'three sweeps');
     expect(entriesOf(id), 'cleanups of a run that never ran').toEqual([]);
     expect(await messageOf(store, id), 'the sweep left the forged message alone').toBe(CLEANUP_OWED);
     expect((await client.cancel(id, 'again')).cancelled, 'nor does a cancel run one').toBe(false);
