@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Database, Queryable } from '../persistence/database.ts';
 import { encodeHistory, type HistoryEntry } from '../persistence/history-codec.ts';
 import { appendHistory } from '../persistence/runs.ts';
-import { cancelPendingRun, clearOwedCleanup, renewOwedCleanup, takeOwedCleanup } from '../persistence/run-admin.ts';
+import { cancelPendingRun, clearOwedCleanup, keepOwedCleanupLeases, renewOwedCleanup, takeOwedCleanup } from '../persistence/run-admin.ts';
 import type { Logger } from '../persistence/logger.ts';
 import type { WorkflowDefinition } from './definition.ts';
 import { dbFaultsArmed, withDbFault } from './db-faults.ts';
@@ -122,12 +122,16 @@ export async function runOwedCleanup(
   );
   // A cleanup that never returns (its process stopped, the store closed) must not keep the process alive.
   renewal.unref();
+  // Known to this process while it runs: an engine closing its embedded store keeps its lease (keepRunningCleanups).
+  const running = { runId, owner };
+  runningCleanups.add(running);
   try {
     await definition.cleanup?.({ runId, reason, context });
   } catch (err) {
     await appendHistory(db, runId, [{ type: 'cleanup.failed', data: { error: toErrorData(err) } }], history.worker);
   } finally {
     clearInterval(renewal);
+    runningCleanups.delete(running);
   }
   try {
     await clearOwedCleanup(db, runId);
@@ -138,6 +142,28 @@ export async function runOwedCleanup(
     );
   }
   return true;
+}
+
+/**
+ * The owed cleanups this process runs now, each with its lease's owner, in the process's global symbol
+ * registry (as {@link holdCleanup}'s holds on PGlite): every copy of the package loaded in the process
+ * shares it.
+ */
+const runningCleanups: Set<{ runId: string; owner: string }> = ((globalThis as Record<symbol, unknown>)[
+  Symbol.for('rmapp.runningCleanups')
+] ??= new Set<{ runId: string; owner: string }>()) as Set<{ runId: string; owner: string }>;
+
+/**
+ * Before an embedded store this process holds alone (`Database.soleHolder`) is closed under owed cleanups
+ * still running: their leases are kept (persistence/run-admin.ts `keepOwedCleanupLeases`), so that the
+ * next process to open the store — which takes a dead process's leases over at once — leaves them to
+ * expire rather than run the cleanup beside this process, which lives on and runs it to its end. Only
+ * there: on Postgres a lease is never taken over before it expired. Run ids are unique across stores:
+ * a cleanup of another store matches nothing here.
+ */
+export async function keepRunningCleanups(db: Database): Promise<void> {
+  if (!db.soleHolder || runningCleanups.size === 0) return;
+  await keepOwedCleanupLeases(db, [...runningCleanups]);
 }
 
 /** The lease of an owed cleanup run by a caller that gives none (the engine's default lease). */

@@ -25,6 +25,7 @@ import { systemClock } from './clock.ts';
 import { StatusReads, untilNextBeat } from './status-reads.ts';
 import { checkText, MAX_KEY_BYTES } from './request-checks.ts';
 import { findUnstorableText } from './durable-check.ts';
+import { keepRunningCleanups } from './pending-cancel.ts';
 
 /**
  * Definitions, database and run queries of an engine: the half of {@link Engine} (the class to use)
@@ -390,6 +391,9 @@ async function closeOpening(opening: Opening, forceAfterMs: number, openingForce
   await settled;
   const db = opening.db;
   if (!db) return;
+  // An owed cleanup still running (a cancel's, a sweep's cut off by the stop's bound) goes on in this
+  // process after the close: its lease is kept, not taken over at once by the store's next process.
+  await keepRunningCleanups(db).catch(() => {});
   if (forceAfterMs === 0) return db.close({ force: true });
   if (!(await settlesWithin(db.close(), forceAfterMs))) await db.close({ force: true });
 }
