@@ -128,6 +128,25 @@ export async function keepOwedCleanupLeases(db: Queryable, leases: { runId: stri
   );
 }
 
+/**
+ * Expires the owed-cleanup leases that the workers `owners` took ({@link takeOwedCleanup}, named
+ * `<owner>:cleanup:<8 hex>`): for a worker started again under its id, whose earlier incarnations
+ * `owners` are proven gone (state_machine/previous-incarnations.ts). The cleanup one of them was running
+ * when it died is then run by the restarted worker's first sweep, as its runs are taken back at once; it
+ * waited out the dead process's lease (test/a6-worker-id-restart-cleanup.test.ts). Returns how many.
+ * @internal
+ */
+export async function expireOwedCleanupLeases(db: Queryable, owners: string[]): Promise<number> {
+  if (owners.length === 0) return 0;
+  const rows = await db.query<{ id: string }>(
+    `update rmapp_runs set lease_expires_at = now()
+     where status = 'cancelled' and status_message = $2 and lease_expires_at > now()
+       and substring(lease_owner from '^(.*:[0-9a-f]{8}):cleanup:[0-9a-f]{8}$') = any($1::text[]) returning id`,
+    [owners, CLEANUP_OWED],
+  );
+  return rows.length;
+}
+
 /** Renews {@link takeOwedCleanup}'s lease while its cleanup runs; false when it is no longer `owner`'s. @internal */
 export async function renewOwedCleanup(db: Queryable, runId: string, owner: string, leaseMs: number): Promise<boolean> {
   const rows = await db.query(

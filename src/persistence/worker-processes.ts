@@ -8,6 +8,7 @@
  */
 import type { Queryable } from './database.ts';
 import type { ProcessIdentity } from './process-identity.ts';
+import { CLEANUP_OWED } from './run-admin.ts';
 
 /** Writes (or rewrites) the record of `owner`: this worker's process. */
 export async function recordWorkerProcess(db: Queryable, owner: string, workerId: string, me: ProcessIdentity): Promise<void> {
@@ -32,7 +33,9 @@ export interface PreviousOwner {
  * leases of running runs, with their records. A kept lease (claims.ts `keptOwner`: its worker stopped
  * while a step function had not returned) counts as its owner's: once that owner's process is proven
  * gone, nothing of it runs any more, and a restart under the id waited out such leases for nothing —
- * the CLI exits soon after a stop that kept some (test/adv8-owner-kept-gone.test.ts).
+ * the CLI exits soon after a stop that kept some (test/adv8-owner-kept-gone.test.ts). An owed cleanup's
+ * lease taken by the owner's sweep (`<owner>:cleanup:<8 hex>`, run-admin.ts `takeOwedCleanup`) counts
+ * too: a worker killed mid-cleanup held nothing else, and its restart waited out that lease.
  */
 export async function previousOwners(db: Queryable, workerId: string, liveOwners: string[]): Promise<PreviousOwner[]> {
   const rows = await db.query<{
@@ -47,13 +50,15 @@ export async function previousOwners(db: Queryable, workerId: string, liveOwners
     // to compare ids exactly.
     `select l.owner, l.leases, p.pid, p.process_start, p.boot_id, p.pid_namespace
        from (select o.owner, count(*)::int as leases from rmapp_runs r
-              cross join lateral (select case when right(r.lease_owner, 5) = ':kept' then left(r.lease_owner, -5) else r.lease_owner end as owner) o
-              where r.status = 'running' and r.lease_expires_at > now() and left(o.owner, -9) = $1
+              cross join lateral (select case when r.status = 'cancelled' then substring(r.lease_owner from '^(.*:[0-9a-f]{8}):cleanup:[0-9a-f]{8}$')
+                when right(r.lease_owner, 5) = ':kept' then left(r.lease_owner, -5) else r.lease_owner end as owner) o
+              where (r.status = 'running' or (r.status = 'cancelled' and r.status_message = $3))
+                and r.lease_expires_at > now() and left(o.owner, -9) = $1
                 and o.owner <> all($2::text[])
               group by o.owner) l
        left join rmapp_worker_processes p on p.owner = l.owner
       order by l.owner`,
-    [workerId, liveOwners],
+    [workerId, liveOwners, CLEANUP_OWED],
   );
   return rows.map((r) => ({
     owner: r.owner,

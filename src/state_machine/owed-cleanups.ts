@@ -14,12 +14,11 @@
  * that died while it ran it leaves it to a sweep once that lease expired.
  */
 import type { Database } from '../persistence/database.ts';
-import type { Logger } from '../persistence/logger.ts';
 import type { RunRow } from '../persistence/row-types.ts';
 import { CLEANUP_OWED, owedCleanupRuns } from '../persistence/run-admin.ts';
 import { getRun } from '../persistence/runs.ts';
 import type { WorkflowDefinition } from './definition.ts';
-import { holdCleanup, runOwedCleanup } from './pending-cancel.ts';
+import { holdCleanup, runOwedCleanup, type CleanupRunner } from './pending-cancel.ts';
 
 /** At most this many owed cleanups per sweep; the next sweep takes the rest. */
 export const OWED_CLEANUP_BATCH = 100;
@@ -59,7 +58,7 @@ export async function runCleanupIfOwed(
   db: Database,
   run: { id: string; workflow: string; workflowVersion: string },
   definitionOf: DefinitionLookup,
-  history: { worker: string; logger: Logger; leaseMs?: number },
+  history: CleanupRunner,
 ): Promise<OwedCleanupOutcome> {
   const definition = definitionOf(run.workflow, run.workflowVersion);
   if (!definition) return 'unregistered';
@@ -95,7 +94,7 @@ export async function runCleanupIfOwed(
 export async function sweepOwedCleanups(
   db: Database,
   registry: ReadonlyMap<string, WorkflowDefinition>,
-  history: { worker: string; logger: Logger; leaseMs?: number },
+  history: CleanupRunner,
   stopping: () => boolean,
 ): Promise<number> {
   const withCleanup = [...registry.values()].filter((d) => d.cleanup !== undefined).map((d): [string, string] => [d.name, d.version]);

@@ -90,6 +90,20 @@ export async function cancelPendingInPlace(
   }
 }
 
+/** Who runs an owed cleanup: its history entries' writer, where it logs, and its lease's length and owner. */
+export interface CleanupRunner {
+  worker: string;
+  logger: Logger;
+  leaseMs?: number | undefined;
+  /**
+   * The lease owner of the worker running it (worker.ts), which its cleanup lease is named after
+   * (`<owner>:cleanup:<8 hex>`): a worker started again under its id takes back at once the cleanup
+   * leases of an earlier incarnation proven gone, as it takes back its runs (previous-incarnations.ts).
+   * Without it, the cleanup's lease is named after `worker`.
+   */
+  leaseOwner?: string | undefined;
+}
+
 /**
  * Runs the cleanup of `definition` for run `runId`, cancelled in place, and then clears the mark that
  * it is owed (persistence/run-admin.ts `CLEANUP_OWED`): by the call that cancelled it, or by a later
@@ -103,12 +117,12 @@ export async function cancelPendingInPlace(
 export async function runOwedCleanup(
   db: Queryable,
   target: { runId: string; reason: string; context: unknown; definition: WorkflowDefinition },
-  history: { worker: string; logger: Logger; leaseMs?: number },
+  history: CleanupRunner,
 ): Promise<boolean> {
   const { runId, reason, context, definition } = target;
   // Leased on the run for as long as it runs (renewed every third of the lease): the caller's lock goes
   // with its connection, which can be lost while this process lives and runs the cleanup on.
-  const owner = `${history.worker}:cleanup:${randomUUID().slice(0, 8)}`;
+  const owner = `${history.leaseOwner ?? history.worker}:cleanup:${randomUUID().slice(0, 8)}`;
   const leaseMs = history.leaseMs ?? DEFAULT_CLEANUP_LEASE_MS;
   try {
     if (!(await takeOwedCleanup(db, runId, owner, leaseMs, (db as Partial<Database>).soleHolder === true))) return false;

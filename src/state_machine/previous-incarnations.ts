@@ -13,6 +13,7 @@
  */
 import { expirePreviousIncarnation } from '../persistence/claims.ts';
 import type { Queryable } from '../persistence/database.ts';
+import { expireOwedCleanupLeases } from '../persistence/run-admin.ts';
 import type { Logger } from '../persistence/logger.ts';
 import { processFate, thisProcess, type ProcessIdentity } from '../persistence/process-identity.ts';
 import { forgetWorkerProcesses, previousOwners, recordWorkerProcess } from '../persistence/worker-processes.ts';
@@ -40,7 +41,7 @@ export async function recordIncarnation(db: Queryable, me: Pick<Incarnation, 'wo
 
 /**
  * Takes back at once the runs of previous incarnations proven gone and logs why the others wait.
- * Returns how many runs were taken back. Only once the id's lock is held: a second live process under
+ * Returns how many runs (and owed cleanups) were taken back. Only once the id's lock is held: a second live process under
  * the id takes nothing.
  */
 export async function takeBackFromPreviousIncarnations(db: Queryable, me: Incarnation): Promise<number> {
@@ -64,8 +65,10 @@ export async function takeBackFromPreviousIncarnations(db: Queryable, me: Incarn
     liveOwners: me.liveOwners,
     ownerLocks: me.ownerLocks,
   });
+  // The owed cleanups they were running (their sweeps' leases): run again by this worker's first sweep.
+  const cleanups = await expireOwedCleanupLeases(db, gone);
   await forgetWorkerProcesses(db, me.workerId, [me.owner, ...me.liveOwners]);
-  return taken;
+  return taken + cleanups;
 }
 
 function waitingMessage(

@@ -293,7 +293,8 @@ export class Worker implements SessionHost {
   /** Starts a sweep of owed cleanups unless one is running (owed-cleanups.ts); its failure is logged and the next one tries again. */
   private sweepOwed(): void {
     if (this.sweeping || this.stopping) return;
-    const history = { worker: this.options.workerId, logger: this.logger, leaseMs: this.leaseMs };
+    // Its cleanup leases named after this worker's owner: a restart under its id takes them back (previous-incarnations.ts).
+    const history = { worker: this.options.workerId, logger: this.logger, leaseMs: this.leaseMs, leaseOwner: this.owner };
     this.sweeping = sweepOwedCleanups(this.db, this.registry, history, () => this.stopping)
       .then(
         () => {},
