@@ -9,14 +9,11 @@ import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { createGitHubAccess, type GitHubClientConfig } from '../src/rmapp/github/client.ts';
 import { upsertComment } from '../src/rmapp/github/writes.ts';
+import { appKeyPair } from './helpers/app-keys.ts';
 import { GitHubEmulator } from './helpers/github-emulator.ts';
 
 const APP_ID = 4242;
-const { privateKey, publicKey } = generateKeyPairSync('rsa', {
-  modulusLength: 2048,
-  publicKeyEncoding: { type: 'spki', format: 'pem' },
-  privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
-});
+const { privateKey, publicKey } = appKeyPair();
 let emulator: GitHubEmulator;
 let base: GitHubClientConfig;
 

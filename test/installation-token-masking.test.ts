@@ -6,7 +6,6 @@
  * encoded) and JSON-escaped (`\n` breaks, `\/`). The GitHub-write masker (service.ts `maskGitHubWrites`)
  * and the logger's knew only the configured secrets and the token's `ghs_` shape, which no base64 has.
  */
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,14 +16,11 @@ import { loadConfig } from '../src/rmapp/config.ts';
 import { createGitHubAccess, type GitHubOctokit } from '../src/rmapp/github/client.ts';
 import { createLogger } from '../src/rmapp/logger.ts';
 import { githubRuntime } from '../src/rmapp/service.ts';
+import { appKeyPair } from './helpers/app-keys.ts';
 import { GitHubEmulator } from './helpers/github-emulator.ts';
 
 const APP_ID = 5151;
-const { privateKey, publicKey } = generateKeyPairSync('rsa', {
-  modulusLength: 2048,
-  publicKeyEncoding: { type: 'spki', format: 'pem' },
-  privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
-});
+const { privateKey, publicKey } = appKeyPair();
 let emulator: GitHubEmulator;
 let baseUrl: string;
 

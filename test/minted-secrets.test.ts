@@ -3,11 +3,11 @@
  * is masked while it can be valid and a grace period after, then forgotten, and the installation
  * clients' own requests put their token on it (github/client.ts `createGitHubAccess`), not only a push's.
  */
-import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGitHubAccess } from '../src/rmapp/github/client.ts';
 import { createMasker, MASK } from '../src/rmapp/masking.ts';
 import { DEFAULT_MINTED_LIFETIME_MS, MINTED_SECRET_GRACE_MS, MintedSecrets, mintedSecrets } from '../src/rmapp/minted-secrets.ts';
+import { appKeyPair } from './helpers/app-keys.ts';
 import { GitHubEmulator } from './helpers/github-emulator.ts';
 
 const TOKEN = 'ghs_0f3a9c7d1e5b2a4c6e8f0a1b3c5d7e9f1a2b';
@@ -51,11 +51,7 @@ describe('a minted token in a masker built before it was minted', () => {
 
 describe("an installation client's own requests", () => {
   const APP_ID = 6161;
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', {
-    modulusLength: 2048,
-    publicKeyEncoding: { type: 'spki', format: 'pem' },
-    privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
-  });
+  const { privateKey, publicKey } = appKeyPair();
   let emulator: GitHubEmulator;
   let baseUrl: string;
   beforeAll(async () => {

@@ -440,7 +440,7 @@ interface SecretForms {
   edges: string[];
 }
 
-/** `c` as a JSON `\uXXXX` escape, in lower- or upper-case hex. */
+/** `c` as a JSON `\u` escape (four hex digits), in lower- or upper-case hex. */
 const jsonEscape = (c: string, upper = false): string => {
   const hex = (c.charCodeAt(0) as number).toString(16).padStart(4, '0');
   return `\\u${upper ? hex.toUpperCase() : hex}`;
