@@ -13,6 +13,7 @@ import { cancelPendingRun, clearOwedCleanup, keepOwedCleanupLeases, renewOwedCle
 import type { Logger } from '../persistence/logger.ts';
 import type { WorkflowDefinition } from './definition.ts';
 import { dbFaultsArmed, withDbFault } from './db-faults.ts';
+import { DEFAULT_ENGINE_OPTIONS } from './engine-options.ts';
 import { toErrorData, WorkflowError, type ErrorData } from './errors.ts';
 
 /**
@@ -180,8 +181,8 @@ export async function keepRunningCleanups(db: Database): Promise<void> {
   await keepOwedCleanupLeases(db, [...runningCleanups]);
 }
 
-/** The lease of an owed cleanup run by a caller that gives none (the engine's default lease). */
-const DEFAULT_CLEANUP_LEASE_MS = 30_000;
+/** The lease of an owed cleanup run by a caller that gives none: the engine's default lease. */
+const DEFAULT_CLEANUP_LEASE_MS = DEFAULT_ENGINE_OPTIONS.leaseMs;
 
 /**
  * The runs whose cleanup a call of this process holds on a store without session locks (PGlite), in
