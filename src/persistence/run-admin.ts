@@ -77,6 +77,22 @@ export async function owedCleanupRuns(
 }
 
 /**
+ * The cleanups still owed ({@link CLEANUP_OWED}, on a run that ran), counted per workflow version: for
+ * `rmapp versions check`, which reports those of a version a deploy drops (no worker would ever run them,
+ * and retention keeps their runs). Read through the partial index `rmapp_runs_cleanup_owed_idx`.
+ * @internal
+ */
+export async function owedCleanupsByVersion(db: Queryable): Promise<{ workflow: string; version: string; runs: number }[]> {
+  const rows = await db.query<{ workflow: string; workflow_version: string; runs: number }>(
+    `select r.workflow, r.workflow_version, count(*)::int as runs from rmapp_runs r
+     where r.status = 'cancelled' and r.status_message = $1 and r.snapshot is not null
+     group by r.workflow, r.workflow_version order by r.workflow, r.workflow_version`,
+    [CLEANUP_OWED],
+  );
+  return rows.map((r) => ({ workflow: r.workflow, version: r.workflow_version, runs: Number(r.runs) }));
+}
+
+/**
  * Takes the lease of run `runId`'s owed cleanup for `owner` (unique to one execution) for `leaseMs`: in
  * the run's lease columns, which a cancelled run otherwise never uses. True when its cleanup is still
  * owed and no other execution's lease on it is live. The cleanup lock (state_machine/pending-cancel.ts
@@ -147,10 +163,15 @@ export async function expireOwedCleanupLeases(db: Queryable, owners: string[]): 
   return rows.length;
 }
 
-/** Renews {@link takeOwedCleanup}'s lease while its cleanup runs; false when it is no longer `owner`'s. @internal */
+/**
+ * Renews {@link takeOwedCleanup}'s lease while its cleanup runs; false when it is no longer `owner`'s.
+ * Never moves its expiry back (`greatest`, as claims.ts `renewLeases` renews a run's): a renewal with a
+ * shorter lease than the one standing — taken for longer, or by a caller whose lease setting differs —
+ * shortened the lease of a cleanup still running, and a sweep could take it over beside it. @internal
+ */
 export async function renewOwedCleanup(db: Queryable, runId: string, owner: string, leaseMs: number): Promise<boolean> {
   const rows = await db.query(
-    `update rmapp_runs set lease_expires_at = now() + make_interval(secs => $3::float8 / 1000)
+    `update rmapp_runs set lease_expires_at = greatest(lease_expires_at, now() + make_interval(secs => $3::float8 / 1000))
      where id = $1 and status = 'cancelled' and lease_owner = $2 returning id`,
     [runId, owner, leaseMs],
   );

@@ -76,28 +76,36 @@ export async function previousOwners(db: Queryable, workerId: string, liveOwners
 }
 
 /**
+ * The owner `p.owner` holds no unexpired lease: of a running run (its own, or kept), nor of an owed
+ * cleanup it runs (`<owner>:cleanup:<8 hex>`, run-admin.ts `takeOwedCleanup`, as {@link previousOwners}
+ * counts it); `owed` is the placeholder of run-admin.ts `CLEANUP_OWED`. A live earlier owner that held only a cleanup lease
+ * lost its record, and a restart after its death could no longer prove it gone: it waited out the lease.
+ */
+const holdsNoLease = (
+  owed: string,
+) => `not exists (select 1 from rmapp_runs r where r.lease_owner in (p.owner, p.owner || ':kept') and r.status = 'running'
+         and r.lease_expires_at > now())
+       and not exists (select 1 from rmapp_runs r where r.status = 'cancelled' and r.status_message = ${owed}
+         and r.lease_expires_at > now() and left(r.lease_owner, length(p.owner) + 9) = p.owner || ':cleanup:')`;
+
+/**
  * Deletes the records of `workerId`'s owners other than `keep` that hold no unexpired lease: nothing
  * is left for a later incarnation to judge them by (their runs, if any, are claimable already).
  */
 export async function forgetWorkerProcesses(db: Queryable, workerId: string, keep: string[]): Promise<void> {
   await db.query(
     `delete from rmapp_worker_processes p where p.worker_id = $1 and p.owner <> all($2::text[])
-       and not exists (select 1 from rmapp_runs r where r.lease_owner in (p.owner, p.owner || ':kept') and r.status = 'running'
-         and r.lease_expires_at > now())`,
-    [workerId, keep],
+       and ${holdsNoLease('$3')}`,
+    [workerId, keep, CLEANUP_OWED],
   );
 }
 
 /**
  * Deletes `owner`'s own record when it holds no lease any more (a clean stop released them all): ids
  * never used again (a pod's name) would otherwise leave a row per process for good. Kept while a kept
- * lease stands: a restart needs it to prove that process gone.
+ * lease or a cleanup lease stands (an `engine.cancel`'s cleanup runs on past its worker's stop): a
+ * restart needs it to prove that process gone.
  */
 export async function forgetWorkerProcess(db: Queryable, owner: string): Promise<void> {
-  await db.query(
-    `delete from rmapp_worker_processes p where p.owner = $1
-       and not exists (select 1 from rmapp_runs r where r.lease_owner in (p.owner, p.owner || ':kept') and r.status = 'running'
-         and r.lease_expires_at > now())`,
-    [owner],
-  );
+  await db.query(`delete from rmapp_worker_processes p where p.owner = $1 and ${holdsNoLease('$2')}`, [owner, CLEANUP_OWED]);
 }
