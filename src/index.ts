@@ -34,7 +34,13 @@ export {
   type CleanupContext,
   type SignalDefaults,
 } from './state_machine/definition.ts';
-export { checkRunVersions, type RunVersionVerdict, type RegisteredDefinitions, type VersionCheck } from './state_machine/version-check.ts';
+export {
+  checkRunVersions,
+  type OwedCleanupVerdict,
+  type RunVersionVerdict,
+  type RegisteredDefinitions,
+  type VersionCheck,
+} from './state_machine/version-check.ts';
 export { step, type StepContext, type SaveArtifactOptions, type StepOptions, type StepFunction } from './state_machine/step.ts';
 export { StepFailedError } from './state_machine/step-execution.ts';
 export {

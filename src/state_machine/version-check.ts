@@ -7,6 +7,7 @@
  * and whether today's definition could even restore them (what a fix would need).
  */
 import type { Queryable } from '../persistence/database.ts';
+import { owedCleanupsByVersion } from '../persistence/run-admin.ts';
 import { unfinishedRunsPage } from '../persistence/runs.ts';
 import type { AnyWorkflowDefinition } from './definition.ts';
 import { findRestoreProblem } from './snapshot-check.ts';
@@ -30,10 +31,28 @@ export interface RegisteredDefinitions {
   previousVersions?: readonly AnyWorkflowDefinition[] | undefined;
 }
 
+/**
+ * Cancelled runs of one version whose definition's cleanup is still owed (persistence/run-admin.ts
+ * `CLEANUP_OWED`) and that no deployed worker would run: the version is not registered, or is but
+ * without a cleanup. A worker runs only the owed cleanups of the versions it registers
+ * (owed-cleanups.ts), and retention keeps such a run until its cleanup ran: dropped with its version,
+ * the cleanup never runs and the run is kept for ever.
+ */
+export interface OwedCleanupVerdict {
+  workflow: string;
+  version: string;
+  /** How many cancelled runs of this version still owe it. */
+  runs: number;
+  /** Why none of the deployed workers would run it, and what to do. */
+  reason: string;
+}
+
 /** Result of {@link checkRunVersions}. */
 export interface VersionCheck {
   runs: RunVersionVerdict[];
   stranded: RunVersionVerdict[];
+  /** Owed cleanups that the deploy would leave to no one: a blocker, as a stranded run is. */
+  owedCleanups: OwedCleanupVerdict[];
 }
 
 type RunRowLike = Awaited<ReturnType<typeof unfinishedRunsPage>>[number];
@@ -41,11 +60,13 @@ type RunRowLike = Awaited<ReturnType<typeof unfinishedRunsPage>>[number];
 /**
  * Compares every unfinished run in the database with `registered`. A run is stranded when its version
  * is not registered, or when it is but its persisted snapshot does not restore into that definition
- * (a state or child `src` it uses is missing: the old definition was edited in place).
+ * (a state or child `src` it uses is missing: the old definition was edited in place). Also lists the
+ * cleanups still owed by cancelled runs that no registered definition would run (`owedCleanups`): a
+ * deploy should wait for them as for a stranded run.
  *
  * @example
- * const { stranded } = await checkRunVersions(db, { workflows, previousVersions });
- * if (stranded.length) throw new Error(`deploying would strand ${stranded.length} runs`);
+ * const { stranded, owedCleanups } = await checkRunVersions(db, { workflows, previousVersions });
+ * if (stranded.length || owedCleanups.length) throw new Error(`deploying would strand ${stranded.length} runs`);
  */
 export async function checkRunVersions(
   db: Queryable,
@@ -65,7 +86,20 @@ export async function checkRunVersions(
     if (rows.length < batchSize) break;
     after = (rows.at(-1) as RunRowLike).id;
   }
-  return { runs, stranded: runs.filter((r) => r.verdict === 'stranded') };
+  const owedCleanups: OwedCleanupVerdict[] = [];
+  for (const owed of await owedCleanupsByVersion(db)) {
+    const def = byKey.get(`${owed.workflow}@${owed.version}`)?.def;
+    if (def?.cleanup !== undefined) continue;
+    const what = def ? `version ${owed.version} is registered without a cleanup` : `version ${owed.version} is not registered`;
+    owedCleanups.push({
+      ...owed,
+      reason:
+        `${what}, so no worker would run the cleanup ${owed.runs === 1 ? 'its cancelled run still owes' : `its ${owed.runs} cancelled runs still owe`} ` +
+        `(and retention keeps ${owed.runs === 1 ? 'that run' : 'them'} until it ran): keep the definition of version ${owed.version}, with its ` +
+        `cleanup, in previousVersions until a worker has run ${owed.runs === 1 ? 'it' : 'them'} (every worker looks for owed cleanups each lease)`,
+    });
+  }
+  return { runs, stranded: runs.filter((r) => r.verdict === 'stranded'), owedCleanups };
 }
 
 function judge(

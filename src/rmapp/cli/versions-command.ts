@@ -1,8 +1,9 @@
 /**
  * `rmapp versions check`: before deploying new workflow definitions, lists the unfinished runs in the
  * database that they would strand (their version is neither current nor kept in `previousVersions`,
- * so no worker would resume them), with what the new definition says about their snapshot. Exits 1
- * when there is any, so a deploy pipeline can stop there. Point `--workflows` at the module being
+ * so no worker would resume them), with what the new definition says about their snapshot, and the
+ * cleanups owed by cancelled runs that no worker would run. Exits 1 when there is any, so a deploy
+ * pipeline can stop there. Point `--workflows` at the module being
  * deployed; it may export `previousVersions` beside `workflows`.
  */
 import type { Command } from 'commander';
@@ -55,6 +56,12 @@ export function formatVersionCheck(check: VersionCheck, registered: Required<Reg
       lines.push(`  ${r.runId}  ${r.workflow}@${r.version}  ${r.status}  ${stateText(r.state)}`, `    ${r.reason}`);
     }
   }
+  if (check.owedCleanups.length) {
+    const total = check.owedCleanups.reduce((n, o) => n + o.runs, 0);
+    lines.push('', `Owed cleanups no registered definition would run (${total} cancelled run${total === 1 ? '' : 's'}):`);
+    for (const o of check.owedCleanups)
+      lines.push(`  ${o.workflow}@${o.version}  ${o.runs} run${o.runs === 1 ? '' : 's'}`, `    ${o.reason}`);
+  }
   return lines.join('\n');
 }
 
@@ -84,7 +91,7 @@ export function addVersionsCommand(program: Command): void {
   const versions = program.command('versions').description('workflow definition versions and the runs that use them');
   versions
     .command('check')
-    .description('list unfinished runs the registered definitions would strand (exit 1 if any)')
+    .description('list unfinished runs and owed cleanups the registered definitions would strand (exit 1 if any)')
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
       const opts = program.opts<{ workflows?: string; databaseUrl?: string }>();
@@ -125,7 +132,7 @@ export function addVersionsCommand(program: Command): void {
         await checkSchema(db);
         const check = await checkRunVersions(db, registered).catch((err: { code?: string; cause?: { code?: string } }) => {
           // No rmapp tables yet (a database never migrated): no run can be stranded.
-          if (err.code === '42P01' || err.cause?.code === '42P01') return { runs: [], stranded: [] };
+          if (err.code === '42P01' || err.cause?.code === '42P01') return { runs: [], stranded: [], owedCleanups: [] };
           throw err;
         });
         const text = o.json
@@ -135,13 +142,15 @@ export function addVersionsCommand(program: Command): void {
                 previous: registered.previousVersions.map((d) => ({ name: d.name, version: d.version })),
                 runs: check.runs,
                 stranded: check.stranded.length,
+                owedCleanups: check.owedCleanups,
               },
               null,
               2,
             )
           : formatVersionCheck(check, registered);
         process.stdout.write(`${text}\n`);
-        if (check.stranded.length) process.exitCode = 1;
+        // An owed cleanup no worker would run blocks a deploy as a stranded run does.
+        if (check.stranded.length || check.owedCleanups.length) process.exitCode = 1;
       } finally {
         await db.close();
       }
