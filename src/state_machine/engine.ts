@@ -10,7 +10,7 @@ import { context as otelContext, SpanStatusCode } from '@opentelemetry/api';
 import { appendSignal, signalByDedupeKey, signalOutcome, type SignalOutcome } from '../persistence/inbox.ts';
 import { getRun, getRunHead, insertRun } from '../persistence/runs.ts';
 import { countRuns } from '../persistence/run-admin.ts';
-import { cancelPendingInPlace, holdCleanup, runOwedCleanup } from './pending-cancel.ts';
+import { cancelPendingInPlace, holdCleanup, runOwedCleanup, type CleanupRunner } from './pending-cancel.ts';
 import { isCleanupOwed, runCleanupIfOwed, snapshotContext } from './owed-cleanups.ts';
 import { checkRetryOptions, retryFailedRun, type RetryHost, type RetryOptions } from './run-retry.ts';
 import { admitKey } from '../persistence/claims.ts';
@@ -296,6 +296,17 @@ export class Engine extends RunQueries {
     return this.inCallOrder(runId, () => this.cancelNow(runId, reason));
   }
 
+  /**
+   * Who runs a cleanup this engine's `cancel` runs (pending-cancel.ts `CleanupRunner`): its lease is named
+   * after this engine's worker's owner while one runs (`<owner>:cleanup:<8 hex>`, as the worker's sweep
+   * names its own), so that a worker started again under its `--worker-id` takes it back at once once this
+   * process is proven gone (previous-incarnations.ts). Named after the worker id alone, it was not
+   * recognised as that owner's, and the restart waited out its lease.
+   */
+  private cleanupRunner(): CleanupRunner {
+    return { worker: this.workerId, logger: this.settings.logger, leaseMs: this.settings.leaseMs, leaseOwner: this.worker?.owner };
+  }
+
   private async cancelNow(runId: string, reason: string): Promise<CancelResult> {
     const db = await this.db();
     const run = await getRun(db, runId);
@@ -311,11 +322,7 @@ export class Engine extends RunQueries {
       // Cancelled in place by a call that never learnt it (every answer lost) or died before the
       // cleanup: this call runs it, if this engine has the run's version — unless a worker's sweep
       // (owed-cleanups.ts) or another call is running it now, or ran it since the run was read.
-      const outcome = await runCleanupIfOwed(db, run, (name, version) => this.definition(name, version), {
-        worker: this.workerId,
-        logger: this.settings.logger,
-        leaseMs: this.settings.leaseMs,
-      });
+      const outcome = await runCleanupIfOwed(db, run, (name, version) => this.definition(name, version), this.cleanupRunner());
       if (outcome === 'ran')
         return {
           cancelled: true,
@@ -373,11 +380,7 @@ export class Engine extends RunQueries {
         // sweep or a cancel again if the holder died, owed-cleanups.ts). Run here too, it ran twice at
         // once: the holder let go, and a cancel made then took the lock and found the mark.
         if (cancelled && cleanupOwed && def && hold?.held)
-          await runOwedCleanup(
-            db,
-            { runId, reason, context: snapshotContext(run), definition: def },
-            { worker: this.workerId, logger: this.settings.logger, leaseMs: this.settings.leaseMs },
-          );
+          await runOwedCleanup(db, { runId, reason, context: snapshotContext(run), definition: def }, this.cleanupRunner());
         // Another call's cancellation landed first, and it left the cleanup to this call, which holds the
         // lock: run now rather than at a worker's next sweep (read again: a worker may have taken the run).
         if (!cancelled && hold?.held && def) {
@@ -387,7 +390,7 @@ export class Engine extends RunQueries {
             await runOwedCleanup(
               db,
               { runId, reason: typeof why === 'string' ? why : reason, context: snapshotContext(now), definition: def },
-              { worker: this.workerId, logger: this.settings.logger, leaseMs: this.settings.leaseMs },
+              this.cleanupRunner(),
             );
         }
       } finally {

@@ -33,6 +33,10 @@ export interface RunInfo<TOutput = unknown> {
   parentRunId: string | null;
   idempotencyKey: string | null;
   wakeAt: Date | null;
+  /**
+   * The worker executing the run now; null when none does, and always for a finished run — whose row a
+   * cancelled run's owed cleanup leases while it runs (`statusMessage` says the cleanup is still owed).
+   */
   leaseOwner: string | null;
   createdAt: Date;
   updatedAt: Date;
@@ -88,7 +92,8 @@ export function toRunInfo(row: RunRow, registry: Map<string, WorkflowDefinition>
     parentRunId: row.parentRunId,
     idempotencyKey: row.idempotencyKey,
     wakeAt: row.wakeAt,
-    leaseOwner: row.leaseOwner,
+    // A finished run has no owner: the lease an owed cleanup takes on its row is the cleanup's, not the run's.
+    leaseOwner: isFinalStatus(row.status) ? null : row.leaseOwner,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
     finishedAt: row.finishedAt,
