@@ -14,6 +14,15 @@ export interface CleanupContext {
   reason: string;
   /** The run's context at the moment it was cancelled. */
   context: unknown;
+  /**
+   * Aborted when this process can no longer count on being the only one running this cleanup: the
+   * lease it runs under was lost (a renewal found another holder, or none succeeded for most of a
+   * lease: another worker may run the cleanup again then). A cleanup runs at least once (README,
+   * "What is guaranteed", Cancellation), so stop when it aborts and leave the rest to the next run of it.
+   * The engine always gives it; optional in the type so that a cleanup of a definition made by this
+   * version stays assignable where an earlier copy of the package (which gave none) is expected.
+   */
+  signal?: AbortSignal;
 }
 
 /**

@@ -113,7 +113,8 @@ export interface CleanupRunner {
  * after, so a cleanup is run at least once — again if the process dies between the two, as a
  * worker's is after a crash; a failure to clear it is logged, and the next cancel runs it again.
  * False when it did not run it: another execution's lease on it is live (run-admin.ts `takeOwedCleanup`),
- * or the mark is gone.
+ * or the mark is gone — or when it lost its lease while the cleanup ran: the cleanup's `signal`
+ * (definition.ts `CleanupContext`) aborted, and the mark is left for the next holder of the lease.
  */
 export async function runOwedCleanup(
   db: Queryable,
@@ -125,14 +126,42 @@ export async function runOwedCleanup(
   // with its connection, which can be lost while this process lives and runs the cleanup on.
   const owner = `${history.leaseOwner ?? history.worker}:cleanup:${randomUUID().slice(0, 8)}`;
   const leaseMs = history.leaseMs ?? DEFAULT_CLEANUP_LEASE_MS;
+  const takenAt = performance.now();
   try {
     if (!(await takeOwedCleanup(db, runId, owner, leaseMs, (db as Partial<Database>).soleHolder === true))) return false;
   } catch (err) {
     history.logger.warn({ err, runId }, `rmapp: the owed cleanup of cancelled run ${runId} could not be leased; it stays owed`);
     return false;
   }
+  // Aborted once another execution may run it: a renewal found the lease gone, or none held it for
+  // long enough that it may expire (a fifth of the lease before, by this process's clock, as a worker
+  // self-fences its steps: worker.ts). Measured from before the take was sent, as each renewal is.
+  const lost = new AbortController();
+  let fence: NodeJS.Timeout | undefined;
+  const trustUntil = (sentAt: number) => {
+    clearTimeout(fence);
+    fence = setTimeout(() => lostLease('expired unrenewed'), Math.max(0, sentAt + leaseMs - leaseMs / 5 - performance.now()));
+    fence.unref();
+  };
+  const lostLease = (why: string) => {
+    if (lost.signal.aborted) return;
+    clearTimeout(fence);
+    lost.abort(
+      new WorkflowError(`The lease of run ${runId}'s cleanup was lost (${why}).`, { code: 'CLEANUP_LEASE_LOST', category: 'cancelled' }),
+    );
+  };
+  trustUntil(takenAt);
   const renewal = setInterval(
-    () => void renewOwedCleanup(db, runId, owner, leaseMs).catch(() => {}),
+    () => {
+      const sentAt = performance.now();
+      void renewOwedCleanup(db, runId, owner, leaseMs).then(
+        (held) => {
+          if (!held) lostLease('another execution holds it');
+          else if (!lost.signal.aborted) trustUntil(sentAt);
+        },
+        () => {},
+      );
+    },
     Math.max(50, Math.floor(leaseMs / 3)),
   );
   // A cleanup that never returns (its process stopped, the store closed) must not keep the process alive.
@@ -141,12 +170,22 @@ export async function runOwedCleanup(
   const running = { runId, owner };
   runningCleanups.add(running);
   try {
-    await definition.cleanup?.({ runId, reason, context });
+    await definition.cleanup?.({ runId, reason, context, signal: lost.signal });
   } catch (err) {
-    await appendHistory(db, runId, [{ type: 'cleanup.failed', data: { error: toErrorData(err) } }], history.worker);
+    if (!lost.signal.aborted)
+      await appendHistory(db, runId, [{ type: 'cleanup.failed', data: { error: toErrorData(err) } }], history.worker);
   } finally {
     clearInterval(renewal);
+    clearTimeout(fence);
     runningCleanups.delete(running);
+  }
+  // Its lease lost, it stays owed: the execution that holds (or takes) the lease runs it again and clears it.
+  if (lost.signal.aborted) {
+    history.logger.warn(
+      { runId, owner },
+      `rmapp: the cleanup of cancelled run ${runId} lost its lease while it ran (its signal aborted); it stays owed and runs again`,
+    );
+    return false;
   }
   try {
     await clearOwedCleanup(db, runId);

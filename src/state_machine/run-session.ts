@@ -121,6 +121,8 @@ export class RunSession implements CommitParticipant, StepHost {
   private heldForRead = false;
   /** The database refused a write while the run was terminating ({@link onRejected}): why, for the ending. */
   private refusedWhileTerminating: ErrorData | null = null;
+  /** The definition's cleanup's signal: aborted when this session loses the run ({@link lose}). */
+  private readonly cleanupLost = new AbortController();
 
   constructor(
     private readonly host: SessionHost,
@@ -429,7 +431,7 @@ export class RunSession implements CommitParticipant, StepHost {
     const context = (this.actor.getSnapshot() as { context?: unknown }).context;
     stopActorTree(this.actor);
     try {
-      await this.definition.cleanup?.({ runId: this.runId, reason: error.message, context });
+      await this.definition.cleanup?.({ runId: this.runId, reason: error.message, context, signal: this.cleanupLost.signal });
     } catch (err) {
       this.commits.history.push({ type: 'cleanup.failed', data: { error: this.host.toError(err) } });
     }
@@ -712,6 +714,7 @@ export class RunSession implements CommitParticipant, StepHost {
       `rmapp: run ${this.runId} is no longer owned by ${this.host.owner} (${reason}); stopping it here.`,
     );
     this.host.events.emit('run.lost', { runId: this.runId, workflow: this.definition.name, reason });
+    this.cleanupLost.abort(new WorkflowError(`Run ${this.runId} was lost (${reason}).`, { code: 'RUN_LOST', category: 'cancelled' }));
     this.end(false);
   }
 
