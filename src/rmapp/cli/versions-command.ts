@@ -3,8 +3,8 @@
  * database that they would strand (their version is neither current nor kept in `previousVersions`,
  * so no worker would resume them), with what the new definition says about their snapshot, and the
  * cleanups owed by cancelled runs that no worker would run. Exits 1 when there is any, so a deploy
- * pipeline can stop there. Point `--workflows` at the module being
- * deployed; it may export `previousVersions` beside `workflows`.
+ * pipeline can stop there. Point `--workflows` at the module being deployed; it may export
+ * `previousVersions` beside `workflows`.
  */
 import type { Command } from 'commander';
 import type { AnyWorkflowDefinition } from '../../state_machine/definition.ts';
