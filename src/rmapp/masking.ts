@@ -183,10 +183,13 @@ function skeletonOf(text: string): { sk: string; pos: number[] } {
 /**
  * A secret disguised: spaced, wrapped, case-changed, interleaved with ANSI codes or zero-width
  * characters, or cut after 12 of its letters and digits. Compared on the text's letters and digits
- * only (lower-cased), the matching span of the original is masked.
+ * only (lower-cased), the matching span of the original is masked. `skeletonsIn` gives the secrets'
+ * skeletons whose first or last 12 may stand in the text's (all of them would do: the ranges masked
+ * are the same, whatever their order).
  */
-function maskSkeletons(text: string, skeletons: readonly string[]): string {
+function maskSkeletons(text: string, skeletonsIn: (sk: string) => Iterable<string>): string {
   const { sk, pos } = skeletonOf(text);
+  const skeletons = skeletonsIn(sk);
   const ranges: [number, number][] = [];
   for (const secret of skeletons) {
     const head = secret.slice(0, 12);
@@ -255,9 +258,10 @@ export function decodeOrKeep(text: string): string {
  * as two characters, as in JSON) are left out, and the `\` of an escaped `/`: base64 wrapped in lines of any width, indented (YAML),
  * with CR, CRLF or trailing spaces, or inside a JSON string. What is masked is the stretch of the
  * original text the core spans, breaks included (a text without breaks is searched as it is). One
- * pass to build the joined text, one search per core: linear.
+ * pass to build the joined text, one search per core `coresIn` gives for it — those it holds, longest
+ * first (all cores would do: only the cores found make spans): linear.
  */
-function maskAcrossBreaks(text: string, cores: readonly string[]): string {
+function maskAcrossBreaks(text: string, coresIn: (joined: string) => readonly string[]): string {
   // The joined text in pieces, and where each piece starts in it and in `text`.
   const pieces: string[] = [];
   const joinedAt: number[] = [];
@@ -286,6 +290,7 @@ function maskAcrossBreaks(text: string, cores: readonly string[]): string {
     textAt.push(from);
   }
   const joined = pieces.join('');
+  const cores = coresIn(joined);
   /** Where the joined text's character `k` stands in `text`. */
   const original = (k: number): number => {
     let lo = 0;
@@ -466,6 +471,56 @@ function jsonForms(secret: string): string[] {
   return [...new Set([...forms, ...forms.map((f) => f.replaceAll('/', '\\/'))])].filter((f) => f !== secret);
 }
 
+/**
+ * One secret's forms, each list in the order the masker has always taken them: among forms of one
+ * length, the earlier secret's and then the earlier form is masked first, which decides how two
+ * overlapping forms are masked.
+ */
+interface OneSecretForms {
+  /** Found anywhere. */
+  values: string[];
+  /** Found as whole tokens (a weak secret's plain, URL-encoded and JSON forms). */
+  weak: string[];
+  /** Base64 cores, then hex: found across line breaks. */
+  cores: string[];
+  /** The base64 cores alone (holdsSecret decodes around them). */
+  base64: string[];
+  /** Its letters and digits, lower-cased, when 12 or more. */
+  skeleton: string | null;
+  /** Whether its cut-off pieces at a text's edge are masked (12 characters or more). */
+  edge: boolean;
+}
+
+/** The forms of one secret of 6 characters or more. */
+function formsOf(s: string): OneSecretForms {
+  const values: string[] = [];
+  const weak: string[] = [];
+  const plain = isWeakSecret(s) ? weak : values;
+  plain.push(s);
+  // Base64 with its padding, and without (the longest form is masked first), and URL-encoded (a query).
+  for (const b64 of [Buffer.from(s).toString('base64'), Buffer.from(`x-access-token:${s}`).toString('base64')]) {
+    for (const form of [b64, b64.replace(/=+$/, '')]) values.push(form, encodeURIComponent(form));
+  }
+  // Base64 of text that holds the secret anywhere (`echo "K=$K" | base64`, `env | base64`): found by
+  // maskAcrossBreaks, whole or broken across lines.
+  const base64 = base64Cores(Buffer.from(s));
+  const cores = [...base64];
+  plain.push(encodeURIComponent(s));
+  // As JSON text escapes it (a weak secret's forms as whole tokens too).
+  plain.push(...jsonForms(s));
+  // Hex, whole or wrapped and spaced as dumps print it (`xxd -p`'s 60-column lines, `xxd -g1 -p`,
+  // `od`-style pairs): found across breaks like base64 (hex of text holding the secret holds the
+  // secret's hex at a byte boundary, so no alignment variants are needed).
+  for (const hex of [Buffer.from(s).toString('hex'), Buffer.from(s).toString('hex').toUpperCase()]) {
+    values.push(hex);
+    cores.push(hex);
+  }
+  const skeleton = s.replace(/[^A-Za-z0-9]/g, '').toLowerCase();
+  // A PEM key also travels with escaped newlines (JSON, env files).
+  if (s.includes('\n')) values.push(s.replaceAll('\n', '\\n'));
+  return { values, weak, cores, base64, skeleton: skeleton.length >= 12 ? skeleton : null, edge: s.length >= 12 };
+}
+
 /** What the masker searches for, for `secrets` (shorter than 6 characters are left out). */
 function secretForms(secrets: readonly (string | null | undefined)[]): SecretForms {
   const values = new Set<string>();
@@ -476,36 +531,13 @@ function secretForms(secrets: readonly (string | null | undefined)[]): SecretFor
   const coreSecrets = new Map<string, Buffer[]>();
   for (const s of new Set(secrets)) {
     if (!s || s.length < 6) continue;
-    const plain = isWeakSecret(s) ? weak : values;
-    plain.add(s);
-    // Base64 with its padding, and without (the longest form is masked first), and URL-encoded (a query).
-    for (const b64 of [Buffer.from(s).toString('base64'), Buffer.from(`x-access-token:${s}`).toString('base64')]) {
-      for (const form of [b64, b64.replace(/=+$/, '')]) {
-        values.add(form);
-        values.add(encodeURIComponent(form));
-      }
-    }
-    // Base64 of text that holds the secret anywhere (`echo "K=$K" | base64`, `env | base64`): found by
-    // maskAcrossBreaks, whole or broken across lines.
-    for (const core of base64Cores(Buffer.from(s))) {
-      cores.add(core);
-      coreSecrets.set(core, [...(coreSecrets.get(core) ?? []), Buffer.from(s)]);
-    }
-    plain.add(encodeURIComponent(s));
-    // As JSON text escapes it (a weak secret's forms as whole tokens too).
-    for (const form of jsonForms(s)) plain.add(form);
-    // Hex, whole or wrapped and spaced as dumps print it (`xxd -p`'s 60-column lines, `xxd -g1 -p`,
-    // `od`-style pairs): found across breaks like base64 (hex of text holding the secret holds the
-    // secret's hex at a byte boundary, so no alignment variants are needed).
-    for (const hex of [Buffer.from(s).toString('hex'), Buffer.from(s).toString('hex').toUpperCase()]) {
-      values.add(hex);
-      cores.add(hex);
-    }
-    const skeleton = s.replace(/[^A-Za-z0-9]/g, '').toLowerCase();
-    if (skeleton.length >= 12) skeletons.add(skeleton);
-    // A PEM key also travels with escaped newlines (JSON, env files).
-    if (s.includes('\n')) values.add(s.replaceAll('\n', '\\n'));
-    if (s.length >= 12) edges.push(s);
+    const forms = formsOf(s);
+    for (const v of forms.values) values.add(v);
+    for (const w of forms.weak) weak.add(w);
+    for (const core of forms.base64) coreSecrets.set(core, [...(coreSecrets.get(core) ?? []), Buffer.from(s)]);
+    for (const core of forms.cores) cores.add(core);
+    if (forms.skeleton) skeletons.add(forms.skeleton);
+    if (forms.edge) edges.push(s);
   }
   return {
     values: [...values].sort((a, b) => b.length - a.length),
@@ -515,6 +547,234 @@ function secretForms(secrets: readonly (string | null | undefined)[]): SecretFor
     skeletons: [...skeletons],
     edges,
   };
+}
+
+/** A form an index holds, and where it is filed. */
+interface IndexedForm {
+  readonly text: string;
+  /**
+   * The ranks of the secrets (and forms) it is a form of, ascending, one per time it was added: the
+   * least orders it among forms of its length as the list of secrets did.
+   */
+  readonly ranks: number[];
+  /** The piece of the index's `q` characters it is filed under, and where that piece stands in it. */
+  readonly gram: string;
+  readonly at: number;
+}
+
+/** Longest first, then in the order of the secrets: the order the masker searches forms in. */
+const longestFirst = (a: IndexedForm, b: IndexedForm): number =>
+  b.text.length - a.text.length || (a.ranks[0] as number) - (b.ranks[0] as number);
+
+/** Up to this many forms, an index is searched form by form (`includes`), as before it existed. */
+const SMALL_INDEX = 16;
+const GRAM_BASE = 31;
+
+/** `rank` put into the ascending `ranks`. */
+function insertRank(ranks: number[], rank: number): void {
+  let i = ranks.length;
+  while (i > 0 && (ranks[i - 1] as number) > rank) i -= 1;
+  ranks.splice(i, 0, rank);
+}
+
+/** The first of the ascending `ranks` above `after`, or Infinity. */
+function rankAfter(ranks: readonly number[] | undefined, after: number): number {
+  if (!ranks) return Infinity;
+  let lo = 0;
+  let hi = ranks.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((ranks[mid] as number) > after) hi = mid;
+    else lo = mid + 1;
+  }
+  return ranks[lo] ?? Infinity;
+}
+
+/**
+ * Whether a form may newly stand in a text once another form there became {@link MASK}: such an
+ * occurrence overlaps the mark, so the form holds the mark's first or last character or lies inside
+ * it. Those are searched in every text; the rest only where the unmasked text holds them.
+ */
+const nearMask = (form: string): boolean =>
+  form.includes(MASK[0] as string) || form.includes(MASK[MASK.length - 1] as string) || MASK.includes(form);
+
+/**
+ * Which of many strings (each of `q` characters or more) a text holds, at a cost that does not grow
+ * with how many there are: each string is filed under one of its pieces of `q` characters (the one
+ * fewest others are filed under: every `x-access-token:` Basic form starts alike), and the text is
+ * read once, a rolling hash of each `q` characters tested against a bit per filed piece, the strings
+ * filed under a piece compared where the bit is set. Searching each string with `includes` cost ~1 ms
+ * a log line with 1,000 minted tokens (bench/README.md, "thirty-sixth session"). Adding or removing a
+ * string costs its own length, not the index's size.
+ */
+class FormIndex {
+  private readonly forms = new Map<string, IndexedForm>();
+  private readonly byGram = new Map<string, IndexedForm[]>();
+  /** The forms searched in every text ({@link nearMask}): only the values' index reads them. */
+  readonly nearMask = new Set<IndexedForm>();
+  private bits = new Int32Array(32);
+  private bitsLog = 10;
+  /** Pieces removed whose bits are still set: a false hit each, until the bits are rebuilt. */
+  private stale = 0;
+  /** GRAM_BASE to the power q - 1, modulo 2^32: what the character leaving the window weighed. */
+  private readonly top: number;
+
+  constructor(private readonly q: number) {
+    let top = 1;
+    for (let i = 1; i < q; i += 1) top = Math.imul(top, GRAM_BASE);
+    this.top = top;
+  }
+
+  get size(): number {
+    return this.forms.size;
+  }
+
+  add(text: string, rank: number): void {
+    const known = this.forms.get(text);
+    if (known) return insertRank(known.ranks, rank);
+    const q = this.q;
+    let at = 0;
+    let fewest = Infinity;
+    for (let o = 0; o + q <= text.length && fewest > 0; o += 1) {
+      const n = this.byGram.get(text.slice(o, o + q))?.length ?? 0;
+      if (n < fewest) [fewest, at] = [n, o];
+    }
+    const form: IndexedForm = { text, ranks: [rank], gram: text.slice(at, at + q), at };
+    this.forms.set(text, form);
+    const filed = this.byGram.get(form.gram);
+    if (filed) filed.push(form);
+    else {
+      this.byGram.set(form.gram, [form]);
+      if (this.byGram.size > this.bits.length) this.rebuildBits();
+      else this.mark(form.gram);
+    }
+    if (nearMask(text)) this.nearMask.add(form);
+  }
+
+  remove(text: string, rank: number): void {
+    const form = this.forms.get(text);
+    if (!form) return;
+    const i = form.ranks.indexOf(rank);
+    if (i >= 0) form.ranks.splice(i, 1);
+    if (form.ranks.length) return;
+    this.forms.delete(text);
+    this.nearMask.delete(form);
+    const filed = this.byGram.get(form.gram) as IndexedForm[];
+    filed.splice(filed.indexOf(form), 1);
+    if (filed.length) return;
+    this.byGram.delete(form.gram);
+    this.stale += 1;
+    if (this.stale > this.byGram.size + 64) this.rebuildBits();
+  }
+
+  /** The forms `text` holds, in no particular order. */
+  found(text: string): IndexedForm[] {
+    if (this.forms.size <= SMALL_INDEX) {
+      const out: IndexedForm[] = [];
+      for (const form of this.forms.values()) if (text.includes(form.text)) out.push(form);
+      return out;
+    }
+    const { q, bits, byGram, top } = this;
+    const n = text.length;
+    if (n < q) return [];
+    const shift = 32 - this.bitsLog;
+    let h = 0;
+    for (let j = 0; j < q; j += 1) h = (Math.imul(h, GRAM_BASE) + text.charCodeAt(j)) | 0;
+    let out: Set<IndexedForm> | undefined;
+    for (let i = 0; ; i += 1) {
+      const b = Math.imul(h, 0x9e3779b1) >>> shift;
+      if ((bits[b >>> 5] as number) & (1 << (b & 31))) {
+        const filed = byGram.get(text.slice(i, i + q));
+        if (filed)
+          for (const form of filed) {
+            const start = i - form.at;
+            if (start >= 0 && !out?.has(form) && text.startsWith(form.text, start)) (out ??= new Set()).add(form);
+          }
+      }
+      if (i + q >= n) break;
+      h = (Math.imul(h - Math.imul(text.charCodeAt(i), top), GRAM_BASE) + text.charCodeAt(i + q)) | 0;
+    }
+    return out ? [...out] : [];
+  }
+
+  private mark(gram: string): void {
+    let h = 0;
+    for (let j = 0; j < gram.length; j += 1) h = (Math.imul(h, GRAM_BASE) + gram.charCodeAt(j)) | 0;
+    const b = Math.imul(h, 0x9e3779b1) >>> (32 - this.bitsLog);
+    this.bits[b >>> 5] = (this.bits[b >>> 5] as number) | (1 << (b & 31));
+  }
+
+  /** About 32 bits per filed piece (a false hit at one position in 32 or fewer), all set anew. */
+  private rebuildBits(): void {
+    this.bitsLog = Math.max(10, Math.ceil(Math.log2(this.byGram.size * 32)));
+    this.bits = new Int32Array(2 ** this.bitsLog / 32);
+    this.stale = 0;
+    for (const gram of this.byGram.keys()) this.mark(gram);
+  }
+}
+
+/**
+ * Every form of the secrets a masker knows, filed so that a text is searched for all of them at a
+ * cost near-independent of how many there are, and a secret is added or removed at the cost of its
+ * own forms (an App's installation tokens come and go one by one: bench/README.md, "thirty-sixth
+ * session"). A secret's rank is its place in the list of secrets (the configured ones, then the
+ * minted ones in the order they were minted); a form's rank is the secret's times 64 plus the form's
+ * place among its forms (fewer than 64: {@link formsOf}).
+ */
+class SecretIndex {
+  readonly values = new FormIndex(6);
+  readonly weak = new FormIndex(6);
+  readonly cores = new FormIndex(8);
+  /** The first and last 12 characters of each skeleton, filed by the secret's rank. */
+  readonly skeletonEnds = new FormIndex(12);
+  readonly skeletonOf = new Map<number, string>();
+  /** Each piece of 8 characters of each secret of 12 or more, and the ranks of the secrets that hold it (ascending). */
+  readonly edgeGrams = new Map<string, number[]>();
+  readonly edgeOf = new Map<number, string>();
+
+  add(secret: string, rank: number, forms: OneSecretForms): void {
+    forms.values.forEach((v, i) => this.values.add(v, rank * 64 + i));
+    forms.weak.forEach((w, i) => this.weak.add(w, rank * 64 + i));
+    forms.cores.forEach((c, i) => this.cores.add(c, rank * 64 + i));
+    if (forms.skeleton) {
+      this.skeletonEnds.add(forms.skeleton.slice(0, 12), rank);
+      this.skeletonEnds.add(forms.skeleton.slice(-12), rank);
+      this.skeletonOf.set(rank, forms.skeleton);
+    }
+    if (forms.edge) {
+      this.edgeOf.set(rank, secret);
+      for (const gram of this.edgeGramsOf(secret)) {
+        const ranks = this.edgeGrams.get(gram);
+        if (ranks) insertRank(ranks, rank);
+        else this.edgeGrams.set(gram, [rank]);
+      }
+    }
+  }
+
+  remove(secret: string, rank: number, forms: OneSecretForms): void {
+    forms.values.forEach((v, i) => this.values.remove(v, rank * 64 + i));
+    forms.weak.forEach((w, i) => this.weak.remove(w, rank * 64 + i));
+    forms.cores.forEach((c, i) => this.cores.remove(c, rank * 64 + i));
+    if (forms.skeleton) {
+      this.skeletonEnds.remove(forms.skeleton.slice(0, 12), rank);
+      this.skeletonEnds.remove(forms.skeleton.slice(-12), rank);
+      this.skeletonOf.delete(rank);
+    }
+    if (forms.edge) {
+      this.edgeOf.delete(rank);
+      for (const gram of this.edgeGramsOf(secret)) {
+        const ranks = this.edgeGrams.get(gram) as number[];
+        ranks.splice(ranks.indexOf(rank), 1);
+        if (!ranks.length) this.edgeGrams.delete(gram);
+      }
+    }
+  }
+
+  private edgeGramsOf(secret: string): Set<string> {
+    const grams = new Set<string>();
+    for (let i = 0; i + 8 <= secret.length; i += 1) grams.add(secret.slice(i, i + 8));
+    return grams;
+  }
 }
 
 /**
@@ -531,40 +791,109 @@ export function createMasker(
 ): Masker {
   const configured = secretForms(secrets);
   const minted = options.minted === undefined ? mintedSecrets : options.minted;
+  const index = new SecretIndex();
+  const configuredSet = new Set<string>();
+  for (const s of new Set(secrets)) {
+    if (!s || s.length < 6) continue;
+    index.add(s, configuredSet.size, formsOf(s));
+    configuredSet.add(s);
+  }
+  /** A minted secret's rank comes after every configured one's: the version it was added at, plus this. */
+  const mintedBase = configuredSet.size;
+  /** The minted secrets the index holds (not those configured too, nor under 6 characters): the version each was added at, and its forms. */
+  const held = new Map<string, { added: number; forms: OneSecretForms }>();
   let mintedVersion = 0;
-  let forms = configured;
-  /** The forms of the configured secrets and of those minted now, rebuilt when the minted list changed. */
-  const current = (): SecretForms => {
-    if (!minted) return configured;
+  /**
+   * The index brought up to the minted list, by its changes since the last look (or, when it no longer
+   * keeps them, by the whole list): each secret added or removed at the cost of its own forms. A
+   * secret whose forms cannot be made (a lone surrogate: `encodeURIComponent` throws) throws here,
+   * before anything changed, each time the masker is used while it is on the list — as it did.
+   */
+  const current = (): SecretIndex => {
+    if (!minted) return index;
     const version = minted.version();
-    if (version !== mintedVersion) {
-      mintedVersion = version;
-      const now = minted.secrets();
-      forms = now.length ? secretForms([...secrets, ...now]) : configured;
+    if (version === mintedVersion) return index;
+    // Where each secret the changes touch ends up: the version it was added at, or undefined (gone).
+    const ends = new Map<string, number | undefined>();
+    const delta = minted.changesSince(mintedVersion);
+    let reached: number;
+    if (delta) {
+      for (const c of delta.changes) ends.set(c.secret, c.added ? c.version : undefined);
+      reached = delta.version;
+    } else {
+      const all = minted.entries();
+      const now = new Map(all.entries);
+      for (const secret of held.keys()) if (!now.has(secret)) ends.set(secret, undefined);
+      for (const [secret, added] of all.entries) ends.set(secret, added);
+      reached = all.version;
     }
-    return forms;
+    const adding: [string, number, OneSecretForms][] = [];
+    for (const [secret, added] of ends)
+      if (added !== undefined && held.get(secret)?.added !== added && secret.length >= 6 && !configuredSet.has(secret))
+        adding.push([secret, added, formsOf(secret)]);
+    for (const [secret, added] of ends) {
+      const had = held.get(secret);
+      if (had && had.added !== added) {
+        index.remove(secret, mintedBase + had.added, had.forms);
+        held.delete(secret);
+      }
+    }
+    for (const [secret, added, forms] of adding) {
+      index.add(secret, mintedBase + added, forms);
+      held.set(secret, { added, forms });
+    }
+    mintedVersion = reached;
+    return index;
   };
   const { values: sorted, cores: coreList, coreSecrets, skeletons: skeletonList } = configured;
-  const maskValues = (input: string, f: SecretForms): string => {
+  /** Whole-token expressions for the weak forms a text holds, by those forms: most texts hold none, and build none. */
+  const weakTokens = new Map<string, RegExp>();
+  const maskValues = (input: string, f: SecretIndex): string => {
     let out = input;
-    for (const v of f.values) if (out.includes(v)) out = out.split(v).join(MASK);
-    return f.weak ? out.replace(f.weak, MASK) : out;
+    const values = f.values.found(input);
+    // A form is searched where the text held it, or where masking another may have made it ({@link nearMask}).
+    for (const form of f.values.nearMask) if (!values.includes(form)) values.push(form);
+    for (const { text: v } of values.sort(longestFirst)) if (out.includes(v)) out = out.split(v).join(MASK);
+    if (!f.weak.size) return out;
+    const weak = f.weak.found(out);
+    if (!weak.length) return out;
+    const forms = weak.sort(longestFirst).map((form) => form.text);
+    const key = JSON.stringify(forms);
+    let tokens = weakTokens.get(key);
+    if (!tokens) {
+      if (weakTokens.size >= 256) weakTokens.clear();
+      tokens = wholeTokens(forms) as RegExp;
+      weakTokens.set(key, tokens);
+    }
+    return out.replace(tokens, MASK);
   };
   const text = (input: string): string => {
     const f = current();
-    const { edges, skeletons } = f;
+    const { edgeGrams, edgeOf } = f;
     let out = maskValues(input, f);
-    if (f.cores.length) out = maskAcrossBreaks(out, f.cores);
+    if (f.cores.size)
+      out = maskAcrossBreaks(out, (joined) =>
+        f.cores
+          .found(joined)
+          .sort(longestFirst)
+          .map((form) => form.text),
+      );
     // Output kept by its end (or start) may cut a secret: a piece of 8+ characters at the edge goes too.
     // So may text kept by its head and tail (a transcript entry, `clip` in agents/transcript.ts): the
     // edges around each "characters left out" mark count as edges too.
     // The longest cut piece (8 characters or more, short of the whole secret) found by where the
     // piece's first or last 8 characters stand in the secret, not by trying every length: with a
     // private key configured, trying every length cost ~70 µs per string masked (pass 3 of the
-    // seventeenth session: 200,000 strings 14.9 s).
+    // seventeenth session: 200,000 strings 14.9 s). Only the secrets holding the piece's first or last
+    // 8 characters are tried, in the secrets' order: a secret holding neither leaves the piece as it is.
     const edgesMasked = (piece: string): string => {
       if (piece.length < 8) return piece;
-      for (const s of edges) {
+      // The piece stays 8 characters or more: a masked end leaves MASK (10) in it.
+      for (let after = -1; ;) {
+        const rank = Math.min(rankAfter(edgeGrams.get(piece.slice(0, 8)), after), rankAfter(edgeGrams.get(piece.slice(-8)), after));
+        if (rank === Infinity) return piece;
+        after = rank;
+        const s = edgeOf.get(rank) as string;
         const head = piece.slice(0, 8);
         for (let p = s.indexOf(head, 1); p >= 1; p = s.indexOf(head, p + 1)) {
           if (piece.startsWith(s.slice(p))) {
@@ -581,16 +910,20 @@ export function createMasker(
           }
         }
       }
-      return piece;
     };
-    if (edges.length)
+    if (edgeOf.size)
       out = out.includes(LEFT_OUT_TEXT)
         ? out
             .split(LEFT_OUT)
             .map((piece, i) => (i % 2 ? piece : edgesMasked(piece)))
             .join('')
         : edgesMasked(out);
-    if (skeletons.length) out = maskSkeletons(out, skeletons);
+    if (f.skeletonOf.size)
+      out = maskSkeletons(out, (sk) => {
+        const skeletons = new Set<string>();
+        for (const end of f.skeletonEnds.found(sk)) for (const rank of end.ranks) skeletons.add(f.skeletonOf.get(rank) as string);
+        return skeletons;
+      });
     out = maskPem(out);
     for (const p of PATTERNS)
       out = out.replace(p, (match: string, keep?: unknown) =>
