@@ -557,8 +557,8 @@ interface IndexedForm {
    * least orders it among forms of its length as the list of secrets did.
    */
   readonly ranks: number[];
-  /** The piece of the index's `q` characters it is filed under, and where that piece stands in it. */
-  readonly gram: string;
+  /** The hash of the piece of the index's `q` characters it is filed under, and where that piece stands in it. */
+  readonly hash: number;
   readonly at: number;
 }
 
@@ -569,6 +569,11 @@ const longestFirst = (a: IndexedForm, b: IndexedForm): number =>
 /** Up to this many forms, an index is searched form by form (`includes`), as before it existed. */
 const SMALL_INDEX = 16;
 const GRAM_BASE = 31;
+/**
+ * The bits of a hash kept as a key: a small integer, which V8 keeps unboxed — a Map keyed by full
+ * 32-bit hashes boxed each, and indexing 1,000 tokens took 7× the old masker's rebuild.
+ */
+const KEY = 0x3fffffff;
 
 /** `rank` put into the ascending `ranks`. */
 function insertRank(ranks: number[], rank: number): void {
@@ -599,30 +604,61 @@ const nearMask = (form: string): boolean =>
   form.includes(MASK[0] as string) || form.includes(MASK[MASK.length - 1] as string) || MASK.includes(form);
 
 /**
+ * The rolling hashes of each `q` characters of `text`, in order (`out[i]` for `text.slice(i, i + q)`):
+ * polynomial in {@link GRAM_BASE} modulo 2^32, so the next is the last with one character out and one
+ * in; kept to their low 30 bits ({@link KEY}).
+ */
+function gramHashes(text: string, q: number, top: number): Int32Array {
+  const n = text.length - q + 1;
+  const out = new Int32Array(Math.max(0, n));
+  if (n <= 0) return out;
+  let h = 0;
+  for (let j = 0; j < q; j += 1) h = (Math.imul(h, GRAM_BASE) + text.charCodeAt(j)) | 0;
+  out[0] = h & KEY;
+  for (let i = 1; i < n; i += 1) {
+    h = (Math.imul(h - Math.imul(text.charCodeAt(i - 1), top), GRAM_BASE) + text.charCodeAt(i + q - 1)) | 0;
+    out[i] = h & KEY;
+  }
+  return out;
+}
+
+/** {@link GRAM_BASE} to the power `q - 1`, modulo 2^32: what the character leaving a window of `q` weighed. */
+function topWeight(q: number): number {
+  let top = 1;
+  for (let i = 1; i < q; i += 1) top = Math.imul(top, GRAM_BASE);
+  return top;
+}
+
+const EDGE_TOP = topWeight(8);
+/** The hash of `text`'s 8 characters from `at`, as {@link gramHashes} makes it. */
+function edgeHash(text: string, at: number): number {
+  let h = 0;
+  for (let j = at; j < at + 8; j += 1) h = (Math.imul(h, GRAM_BASE) + text.charCodeAt(j)) | 0;
+  return h & KEY;
+}
+
+/**
  * Which of many strings (each of `q` characters or more) a text holds, at a cost that does not grow
- * with how many there are: each string is filed under one of its pieces of `q` characters (the one
- * fewest others are filed under: every `x-access-token:` Basic form starts alike), and the text is
- * read once, a rolling hash of each `q` characters tested against a bit per filed piece, the strings
- * filed under a piece compared where the bit is set. Searching each string with `includes` cost ~1 ms
- * a log line with 1,000 minted tokens (bench/README.md, "thirty-sixth session"). Adding or removing a
- * string costs its own length, not the index's size.
+ * with how many there are: each string is filed under the hash of one of its pieces of `q` characters
+ * (the one fewest others are filed under, from its middle on: every `x-access-token:` Basic form
+ * starts alike), and the text is read once, a rolling hash of each `q` characters tested against a bit
+ * per filed hash, the strings filed under it compared where the bit is set. Searching each string
+ * with `includes` cost ~1 ms a log line with 1,000 minted tokens (bench/README.md, "thirty-sixth
+ * session"). Adding or removing a string costs its own length, not the index's size.
  */
 class FormIndex {
   private readonly forms = new Map<string, IndexedForm>();
-  private readonly byGram = new Map<string, IndexedForm[]>();
+  private readonly byHash = new Map<number, IndexedForm[]>();
   /** The forms searched in every text ({@link nearMask}): only the values' index reads them. */
   readonly nearMask = new Set<IndexedForm>();
   private bits = new Int32Array(32);
   private bitsLog = 10;
-  /** Pieces removed whose bits are still set: a false hit each, until the bits are rebuilt. */
+  /** Hashes removed whose bits are still set: a false hit each, until the bits are rebuilt. */
   private stale = 0;
-  /** GRAM_BASE to the power q - 1, modulo 2^32: what the character leaving the window weighed. */
   private readonly top: number;
 
   constructor(private readonly q: number) {
-    let top = 1;
-    for (let i = 1; i < q; i += 1) top = Math.imul(top, GRAM_BASE);
-    this.top = top;
+    this.top = topWeight(q);
   }
 
   get size(): number {
@@ -632,21 +668,26 @@ class FormIndex {
   add(text: string, rank: number): void {
     const known = this.forms.get(text);
     if (known) return insertRank(known.ranks, rank);
-    const q = this.q;
-    let at = 0;
+    const hashes = gramHashes(text, this.q, this.top);
+    // From the middle on (then from the start): forms share heads (`ghs_`, an `x-access-token:` Basic
+    // form's first 20 characters) and tails (`%3D`) more than middles.
+    const places = hashes.length;
+    const middle = (places - 1) >> 1;
+    let at = middle;
     let fewest = Infinity;
-    for (let o = 0; o + q <= text.length && fewest > 0; o += 1) {
-      const n = this.byGram.get(text.slice(o, o + q))?.length ?? 0;
+    for (let k = 0; k < places && fewest > 0; k += 1) {
+      const o = (middle + k) % places;
+      const n = this.byHash.get(hashes[o] as number)?.length ?? 0;
       if (n < fewest) [fewest, at] = [n, o];
     }
-    const form: IndexedForm = { text, ranks: [rank], gram: text.slice(at, at + q), at };
+    const form: IndexedForm = { text, ranks: [rank], hash: hashes[at] as number, at };
     this.forms.set(text, form);
-    const filed = this.byGram.get(form.gram);
+    const filed = this.byHash.get(form.hash);
     if (filed) filed.push(form);
     else {
-      this.byGram.set(form.gram, [form]);
-      if (this.byGram.size > this.bits.length) this.rebuildBits();
-      else this.mark(form.gram);
+      this.byHash.set(form.hash, [form]);
+      if (this.byHash.size > this.bits.length) this.rebuildBits();
+      else this.mark(form.hash);
     }
     if (nearMask(text)) this.nearMask.add(form);
   }
@@ -659,12 +700,12 @@ class FormIndex {
     if (form.ranks.length) return;
     this.forms.delete(text);
     this.nearMask.delete(form);
-    const filed = this.byGram.get(form.gram) as IndexedForm[];
+    const filed = this.byHash.get(form.hash) as IndexedForm[];
     filed.splice(filed.indexOf(form), 1);
     if (filed.length) return;
-    this.byGram.delete(form.gram);
+    this.byHash.delete(form.hash);
     this.stale += 1;
-    if (this.stale > this.byGram.size + 64) this.rebuildBits();
+    if (this.stale > this.byHash.size + 64) this.rebuildBits();
   }
 
   /** The forms `text` holds, in no particular order. */
@@ -674,7 +715,7 @@ class FormIndex {
       for (const form of this.forms.values()) if (text.includes(form.text)) out.push(form);
       return out;
     }
-    const { q, bits, byGram, top } = this;
+    const { q, bits, byHash, top } = this;
     const n = text.length;
     if (n < q) return [];
     const shift = 32 - this.bitsLog;
@@ -682,9 +723,10 @@ class FormIndex {
     for (let j = 0; j < q; j += 1) h = (Math.imul(h, GRAM_BASE) + text.charCodeAt(j)) | 0;
     let out: Set<IndexedForm> | undefined;
     for (let i = 0; ; i += 1) {
-      const b = Math.imul(h, 0x9e3779b1) >>> shift;
+      const key = h & KEY;
+      const b = Math.imul(key, 0x9e3779b1) >>> shift;
       if ((bits[b >>> 5] as number) & (1 << (b & 31))) {
-        const filed = byGram.get(text.slice(i, i + q));
+        const filed = byHash.get(key);
         if (filed)
           for (const form of filed) {
             const start = i - form.at;
@@ -697,19 +739,17 @@ class FormIndex {
     return out ? [...out] : [];
   }
 
-  private mark(gram: string): void {
-    let h = 0;
-    for (let j = 0; j < gram.length; j += 1) h = (Math.imul(h, GRAM_BASE) + gram.charCodeAt(j)) | 0;
-    const b = Math.imul(h, 0x9e3779b1) >>> (32 - this.bitsLog);
+  private mark(hash: number): void {
+    const b = Math.imul(hash, 0x9e3779b1) >>> (32 - this.bitsLog);
     this.bits[b >>> 5] = (this.bits[b >>> 5] as number) | (1 << (b & 31));
   }
 
-  /** About 32 bits per filed piece (a false hit at one position in 32 or fewer), all set anew. */
+  /** About 32 bits per filed hash (a false hit at one position in 32 or fewer), all set anew. */
   private rebuildBits(): void {
-    this.bitsLog = Math.max(10, Math.ceil(Math.log2(this.byGram.size * 32)));
+    this.bitsLog = Math.max(10, Math.ceil(Math.log2(this.byHash.size * 32)));
     this.bits = new Int32Array(2 ** this.bitsLog / 32);
     this.stale = 0;
-    for (const gram of this.byGram.keys()) this.mark(gram);
+    for (const hash of this.byHash.keys()) this.mark(hash);
   }
 }
 
@@ -728,8 +768,12 @@ class SecretIndex {
   /** The first and last 12 characters of each skeleton, filed by the secret's rank. */
   readonly skeletonEnds = new FormIndex(12);
   readonly skeletonOf = new Map<number, string>();
-  /** Each piece of 8 characters of each secret of 12 or more, and the ranks of the secrets that hold it (ascending). */
-  readonly edgeGrams = new Map<string, number[]>();
+  /**
+   * The hash of each piece of 8 characters of each secret of 12 or more ({@link gramHashes}), and the
+   * ranks of the secrets that hold it (ascending, once per place). A hash two pieces share only makes
+   * a secret tried that leaves the text as it is.
+   */
+  readonly edgeGrams = new Map<number, number[]>();
   readonly edgeOf = new Map<number, string>();
 
   add(secret: string, rank: number, forms: OneSecretForms): void {
@@ -743,7 +787,7 @@ class SecretIndex {
     }
     if (forms.edge) {
       this.edgeOf.set(rank, secret);
-      for (const gram of this.edgeGramsOf(secret)) {
+      for (const gram of gramHashes(secret, 8, EDGE_TOP)) {
         const ranks = this.edgeGrams.get(gram);
         if (ranks) insertRank(ranks, rank);
         else this.edgeGrams.set(gram, [rank]);
@@ -762,18 +806,12 @@ class SecretIndex {
     }
     if (forms.edge) {
       this.edgeOf.delete(rank);
-      for (const gram of this.edgeGramsOf(secret)) {
+      for (const gram of gramHashes(secret, 8, EDGE_TOP)) {
         const ranks = this.edgeGrams.get(gram) as number[];
         ranks.splice(ranks.indexOf(rank), 1);
         if (!ranks.length) this.edgeGrams.delete(gram);
       }
     }
-  }
-
-  private edgeGramsOf(secret: string): Set<string> {
-    const grams = new Set<string>();
-    for (let i = 0; i + 8 <= secret.length; i += 1) grams.add(secret.slice(i, i + 8));
-    return grams;
   }
 }
 
@@ -890,7 +928,10 @@ export function createMasker(
       if (piece.length < 8) return piece;
       // The piece stays 8 characters or more: a masked end leaves MASK (10) in it.
       for (let after = -1; ;) {
-        const rank = Math.min(rankAfter(edgeGrams.get(piece.slice(0, 8)), after), rankAfter(edgeGrams.get(piece.slice(-8)), after));
+        const rank = Math.min(
+          rankAfter(edgeGrams.get(edgeHash(piece, 0)), after),
+          rankAfter(edgeGrams.get(edgeHash(piece, piece.length - 8)), after),
+        );
         if (rank === Infinity) return piece;
         after = rank;
         const s = edgeOf.get(rank) as string;
