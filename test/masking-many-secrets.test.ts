@@ -53,7 +53,13 @@ function secretSet(r: Random, n: number): string[] {
   for (let i = 0; i < n; i += 1) {
     const kind = r.int(8);
     if (kind === 0 && out.length) out.push((r.pick(out) + chars(r, 'abc12', 1 + r.int(6))).slice(0, 40));
-    else if (kind === 1 && out.length) {
+    else if (kind === 6 && r.int(2)) out.push(MASK.slice(1 + r.int(9)) + chars(r, 'ab1-', 3 + r.int(4)));
+    else if (kind === 7 && out.length) {
+      // One of the same length overlapping another: which is masked first decides the output.
+      const s = r.pick(out);
+      const k = 1 + r.int(Math.max(1, s.length - 2));
+      out.push(s.slice(k) + chars(r, '-_1aZ', k));
+    } else if (kind === 1 && out.length) {
       const s = r.pick(out);
       out.push(s.slice(r.int(Math.max(1, s.length - 6))));
     } else if (kind === 2) out.push(`ghs_${chars(r, ALPHABETS[3] as string, 36)}`);
@@ -61,6 +67,21 @@ function secretSet(r: Random, n: number): string[] {
     else out.push(chars(r, r.pick(ALPHABETS), 4 + r.int(r.int(4) === 0 ? 60 : 20)));
   }
   return out;
+}
+
+/**
+ * `a` followed by what of `b` comes after an end of the mask `b` starts with: once `a` is masked, the
+ * text holds `b` where it did not before.
+ */
+function afterMask(a: string, b: string): string {
+  for (let k = 1; k < MASK.length; k += 1) if (b.startsWith(MASK.slice(k))) return a + b.slice(MASK.length - k);
+  return a + b;
+}
+
+/** `a` and `b` written overlapping where `b` starts with an end of `a`, else one after the other. */
+function overlapped(a: string, b: string): string {
+  for (let k = 1; k < a.length; k += 1) if (b.startsWith(a.slice(k))) return a + b.slice(a.length - k);
+  return a + b;
 }
 
 /** Every form a secret travels in, as the masker knows them, and cut or disguised. */
@@ -104,7 +125,8 @@ function textFor(r: Random, secrets: readonly string[]): string {
   const parts = 1 + r.int(8);
   for (let i = 0; i < parts; i += 1) {
     const kind = r.int(10);
-    if (kind < 4 && secrets.length) out += formsOf(r, r.pick(secrets));
+    if (kind < 3 && secrets.length) out += formsOf(r, r.pick(secrets));
+    else if (kind === 3 && secrets.length) out += (r.int(2) ? overlapped : afterMask)(r.pick(secrets), r.pick(secrets));
     else if (kind === 4) out += r.pick([MASK, MASK.slice(0, 1 + r.int(9)), MASK.slice(r.int(9)), '\n… 123 characters left out …\n']);
     else if (kind === 5) out += r.pick(['\u0000', '\ud800', '\udc00x', '😀', 'e\u0301', '%3D', '\\u0022', '\x1b[0m', '"', '\\']);
     else if (kind === 6) out += r.pick(['pw=', ' ', '\n', 'https://u:', '@host ', 'Authorization: Basic ', 'x-access-token:']);
