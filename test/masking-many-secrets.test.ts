@@ -188,7 +188,7 @@ describe('the masker with every form filed at once', () => {
       const minted = new MintedSecrets(() => clock);
       const configured = secretSet(r, r.int(4));
       // Not a minted secret URL-encoding refuses (a lone surrogate): the masker before this one threw
-      // once on it and then kept its old forms; this one throws while it is listed (bench/README.md).
+      // once on it and then kept its old forms; this one throws while it is listed (masking.ts, `current` in createMasker).
       const pool = [...secretSet(r, 5 + r.int(30)), ...configured.slice(0, 1)].filter(encodable);
       const label = `seed ${seed}, configured ${JSON.stringify(configured)}`;
       let before: ReturnType<typeof createReference>;

@@ -567,7 +567,7 @@ const longestFirst = (a: IndexedForm, b: IndexedForm): number =>
   b.text.length - a.text.length || (a.ranks[0] as number) - (b.ranks[0] as number);
 
 /** Up to this many forms, an index is searched form by form (`includes`), as before it existed. */
-const SMALL_INDEX = 16;
+const SMALL_INDEX = 64;
 const GRAM_BASE = 31;
 /**
  * The bits of a hash kept as a key: a small integer, which V8 keeps unboxed — a Map keyed by full
@@ -845,7 +845,9 @@ export function createMasker(
    * The index brought up to the minted list, by its changes since the last look (or, when it no longer
    * keeps them, by the whole list): each secret added or removed at the cost of its own forms. A
    * secret whose forms cannot be made (a lone surrogate: `encodeURIComponent` throws) throws here,
-   * before anything changed, each time the masker is used while it is on the list — as it did.
+   * before anything changed, each time the masker is used while it is on the list. (The masker
+   * before the index threw once, then kept its old forms until the list changed again: tokens minted
+   * with it went unmasked.)
    */
   const current = (): SecretIndex => {
     if (!minted) return index;
