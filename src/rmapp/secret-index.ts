@@ -1,0 +1,273 @@
+/**
+ * The index the masker (masking.ts) searches every form of every secret through at once: a text read
+ * once, whatever the number of secrets (an App's minted installation tokens), and a secret added or
+ * removed at the cost of its own forms.
+ */
+import { MASK } from '../persistence/mask-marker.ts';
+import type { OneSecretForms } from './secret-forms.ts';
+
+/** A form an index holds, and where it is filed. */
+export interface IndexedForm {
+  readonly text: string;
+  /**
+   * The ranks of the secrets (and forms) it is a form of, ascending, one per time it was added: the
+   * least orders it among forms of its length as the list of secrets did.
+   */
+  readonly ranks: number[];
+  /** The hash of the piece of the index's `q` characters it is filed under, and where that piece stands in it. */
+  readonly hash: number;
+  readonly at: number;
+}
+
+/** Longest first, then in the order of the secrets: the order the masker searches forms in. */
+export const longestFirst = (a: IndexedForm, b: IndexedForm): number =>
+  b.text.length - a.text.length || (a.ranks[0] as number) - (b.ranks[0] as number);
+
+/** Up to this many forms, an index is searched form by form (`includes`), as before it existed. */
+const SMALL_INDEX = 64;
+const GRAM_BASE = 31;
+/**
+ * The bits of a hash kept as a key: a small integer, which V8 keeps unboxed — a Map keyed by full
+ * 32-bit hashes boxed each, and indexing 1,000 tokens took 7× the old masker's rebuild.
+ */
+const KEY = 0x3fffffff;
+
+/** `rank` put into the ascending `ranks`. */
+function insertRank(ranks: number[], rank: number): void {
+  let i = ranks.length;
+  while (i > 0 && (ranks[i - 1] as number) > rank) i -= 1;
+  ranks.splice(i, 0, rank);
+}
+
+/** The first of the ascending `ranks` above `after`, or Infinity. */
+export function rankAfter(ranks: readonly number[] | undefined, after: number): number {
+  if (!ranks) return Infinity;
+  let lo = 0;
+  let hi = ranks.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((ranks[mid] as number) > after) hi = mid;
+    else lo = mid + 1;
+  }
+  return ranks[lo] ?? Infinity;
+}
+
+/**
+ * Whether a form may newly stand in a text once another form there became {@link MASK}: such an
+ * occurrence overlaps the mark, so the form holds the mark's first or last character or lies inside
+ * it. Those are searched in every text; the rest only where the unmasked text holds them.
+ */
+const nearMask = (form: string): boolean =>
+  form.includes(MASK[0] as string) || form.includes(MASK[MASK.length - 1] as string) || MASK.includes(form);
+
+/**
+ * The rolling hashes of each `q` characters of `text`, in order (`out[i]` for `text.slice(i, i + q)`):
+ * polynomial in {@link GRAM_BASE} modulo 2^32, so the next is the last with one character out and one
+ * in; kept to their low 30 bits ({@link KEY}).
+ */
+function gramHashes(text: string, q: number, top: number): Int32Array {
+  const n = text.length - q + 1;
+  const out = new Int32Array(Math.max(0, n));
+  if (n <= 0) return out;
+  let h = 0;
+  for (let j = 0; j < q; j += 1) h = (Math.imul(h, GRAM_BASE) + text.charCodeAt(j)) | 0;
+  out[0] = h & KEY;
+  for (let i = 1; i < n; i += 1) {
+    h = (Math.imul(h - Math.imul(text.charCodeAt(i - 1), top), GRAM_BASE) + text.charCodeAt(i + q - 1)) | 0;
+    out[i] = h & KEY;
+  }
+  return out;
+}
+
+/** {@link GRAM_BASE} to the power `q - 1`, modulo 2^32: what the character leaving a window of `q` weighed. */
+function topWeight(q: number): number {
+  let top = 1;
+  for (let i = 1; i < q; i += 1) top = Math.imul(top, GRAM_BASE);
+  return top;
+}
+
+const EDGE_TOP = topWeight(8);
+/** The hash of `text`'s 8 characters from `at`, as {@link gramHashes} makes it. */
+export function edgeHash(text: string, at: number): number {
+  let h = 0;
+  for (let j = at; j < at + 8; j += 1) h = (Math.imul(h, GRAM_BASE) + text.charCodeAt(j)) | 0;
+  return h & KEY;
+}
+
+/**
+ * Which of many strings (each of `q` characters or more) a text holds, at a cost that does not grow
+ * with how many there are: each string is filed under the hash of one of its pieces of `q` characters
+ * (the one fewest others are filed under, from its middle on: every `x-access-token:` Basic form
+ * starts alike), and the text is read once, a rolling hash of each `q` characters tested against a bit
+ * per filed hash, the strings filed under it compared where the bit is set. Searching each string
+ * with `includes` cost ~1 ms a log line with 1,000 minted tokens (bench/README.md, "thirty-sixth
+ * session"). Adding or removing a string costs its own length, not the index's size.
+ */
+class FormIndex {
+  private readonly forms = new Map<string, IndexedForm>();
+  private readonly byHash = new Map<number, IndexedForm[]>();
+  /** The forms searched in every text ({@link nearMask}): only the values' index reads them. */
+  readonly nearMask = new Set<IndexedForm>();
+  private bits = new Int32Array(32);
+  private bitsLog = 10;
+  /** Hashes removed whose bits are still set: a false hit each, until the bits are rebuilt. */
+  private stale = 0;
+  private readonly top: number;
+
+  constructor(private readonly q: number) {
+    this.top = topWeight(q);
+  }
+
+  get size(): number {
+    return this.forms.size;
+  }
+
+  add(text: string, rank: number): void {
+    const known = this.forms.get(text);
+    if (known) return insertRank(known.ranks, rank);
+    const hashes = gramHashes(text, this.q, this.top);
+    // From the middle on (then from the start): forms share heads (`ghs_`, an `x-access-token:` Basic
+    // form's first 20 characters) and tails (`%3D`) more than middles.
+    const places = hashes.length;
+    const middle = (places - 1) >> 1;
+    let at = middle;
+    let fewest = Infinity;
+    for (let k = 0; k < places && fewest > 0; k += 1) {
+      const o = (middle + k) % places;
+      const n = this.byHash.get(hashes[o] as number)?.length ?? 0;
+      if (n < fewest) [fewest, at] = [n, o];
+    }
+    const form: IndexedForm = { text, ranks: [rank], hash: hashes[at] as number, at };
+    this.forms.set(text, form);
+    const filed = this.byHash.get(form.hash);
+    if (filed) filed.push(form);
+    else {
+      this.byHash.set(form.hash, [form]);
+      if (this.byHash.size > this.bits.length) this.rebuildBits();
+      else this.mark(form.hash);
+    }
+    if (nearMask(text)) this.nearMask.add(form);
+  }
+
+  remove(text: string, rank: number): void {
+    const form = this.forms.get(text);
+    if (!form) return;
+    const i = form.ranks.indexOf(rank);
+    if (i >= 0) form.ranks.splice(i, 1);
+    if (form.ranks.length) return;
+    this.forms.delete(text);
+    this.nearMask.delete(form);
+    const filed = this.byHash.get(form.hash) as IndexedForm[];
+    filed.splice(filed.indexOf(form), 1);
+    if (filed.length) return;
+    this.byHash.delete(form.hash);
+    this.stale += 1;
+    if (this.stale > this.byHash.size + 64) this.rebuildBits();
+  }
+
+  /** The forms `text` holds, in no particular order. */
+  found(text: string): IndexedForm[] {
+    if (this.forms.size <= SMALL_INDEX) {
+      const out: IndexedForm[] = [];
+      for (const form of this.forms.values()) if (text.includes(form.text)) out.push(form);
+      return out;
+    }
+    const { q, bits, byHash, top } = this;
+    const n = text.length;
+    if (n < q) return [];
+    const shift = 32 - this.bitsLog;
+    let h = 0;
+    for (let j = 0; j < q; j += 1) h = (Math.imul(h, GRAM_BASE) + text.charCodeAt(j)) | 0;
+    let out: Set<IndexedForm> | undefined;
+    for (let i = 0; ; i += 1) {
+      const key = h & KEY;
+      const b = Math.imul(key, 0x9e3779b1) >>> shift;
+      if ((bits[b >>> 5] as number) & (1 << (b & 31))) {
+        const filed = byHash.get(key);
+        if (filed)
+          for (const form of filed) {
+            const start = i - form.at;
+            if (start >= 0 && !out?.has(form) && text.startsWith(form.text, start)) (out ??= new Set()).add(form);
+          }
+      }
+      if (i + q >= n) break;
+      h = (Math.imul(h - Math.imul(text.charCodeAt(i), top), GRAM_BASE) + text.charCodeAt(i + q)) | 0;
+    }
+    return out ? [...out] : [];
+  }
+
+  private mark(hash: number): void {
+    const b = Math.imul(hash, 0x9e3779b1) >>> (32 - this.bitsLog);
+    this.bits[b >>> 5] = (this.bits[b >>> 5] as number) | (1 << (b & 31));
+  }
+
+  /** About 32 bits per filed hash (a false hit at one position in 32 or fewer), all set anew. */
+  private rebuildBits(): void {
+    this.bitsLog = Math.max(10, Math.ceil(Math.log2(this.byHash.size * 32)));
+    this.bits = new Int32Array(2 ** this.bitsLog / 32);
+    this.stale = 0;
+    for (const hash of this.byHash.keys()) this.mark(hash);
+  }
+}
+
+/**
+ * Every form of the secrets a masker knows, filed so that a text is searched for all of them at a
+ * cost near-independent of how many there are, and a secret is added or removed at the cost of its
+ * own forms (an App's installation tokens come and go one by one: bench/README.md, "thirty-sixth
+ * session"). A secret's rank is its place in the list of secrets (the configured ones, then the
+ * minted ones in the order they were minted); a form's rank is the secret's times 64 plus the form's
+ * place among its forms (fewer than 64: secret-forms.ts `formsOf`).
+ */
+export class SecretIndex {
+  readonly values = new FormIndex(6);
+  readonly weak = new FormIndex(6);
+  readonly cores = new FormIndex(8);
+  /** The first and last 12 characters of each skeleton, filed by the secret's rank. */
+  readonly skeletonEnds = new FormIndex(12);
+  readonly skeletonOf = new Map<number, string>();
+  /**
+   * The hash of each piece of 8 characters of each secret of 12 or more ({@link gramHashes}), and the
+   * ranks of the secrets that hold it (ascending, once per place). A hash two pieces share only makes
+   * a secret tried that leaves the text as it is.
+   */
+  readonly edgeGrams = new Map<number, number[]>();
+  readonly edgeOf = new Map<number, string>();
+
+  add(secret: string, rank: number, forms: OneSecretForms): void {
+    forms.values.forEach((v, i) => this.values.add(v, rank * 64 + i));
+    forms.weak.forEach((w, i) => this.weak.add(w, rank * 64 + i));
+    forms.cores.forEach((c, i) => this.cores.add(c, rank * 64 + i));
+    if (forms.skeleton) {
+      this.skeletonEnds.add(forms.skeleton.slice(0, 12), rank);
+      this.skeletonEnds.add(forms.skeleton.slice(-12), rank);
+      this.skeletonOf.set(rank, forms.skeleton);
+    }
+    if (forms.edge) {
+      this.edgeOf.set(rank, secret);
+      for (const gram of gramHashes(secret, 8, EDGE_TOP)) {
+        const ranks = this.edgeGrams.get(gram);
+        if (ranks) insertRank(ranks, rank);
+        else this.edgeGrams.set(gram, [rank]);
+      }
+    }
+  }
+
+  remove(secret: string, rank: number, forms: OneSecretForms): void {
+    forms.values.forEach((v, i) => this.values.remove(v, rank * 64 + i));
+    forms.weak.forEach((w, i) => this.weak.remove(w, rank * 64 + i));
+    forms.cores.forEach((c, i) => this.cores.remove(c, rank * 64 + i));
+    if (forms.skeleton) {
+      this.skeletonEnds.remove(forms.skeleton.slice(0, 12), rank);
+      this.skeletonEnds.remove(forms.skeleton.slice(-12), rank);
+      this.skeletonOf.delete(rank);
+    }
+    if (forms.edge) {
+      this.edgeOf.delete(rank);
+      for (const gram of gramHashes(secret, 8, EDGE_TOP)) {
+        const ranks = this.edgeGrams.get(gram) as number[];
+        ranks.splice(ranks.indexOf(rank), 1);
+        if (!ranks.length) this.edgeGrams.delete(gram);
+      }
+    }
+  }
+}
