@@ -111,7 +111,7 @@ const jsonEscape = (c: string, upper = false): string => {
  * JSON lines, a `config.json` to commit — held a password with a `"` or an `ä` in clear (only base64
  * forms were looked for `\/`-escaped). None for a secret of letters, digits and `-_.~:@=` alone.
  */
-function jsonForms(secret: string): string[] {
+export function jsonForms(secret: string): string[] {
   const json = JSON.stringify(secret).slice(1, -1);
   const forms = [
     json,

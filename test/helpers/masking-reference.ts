@@ -1,27 +1,18 @@
 /**
  * The reference for the masker's differential test (test/masking-many-secrets.test.ts) and the "before"
- * of bench/masking.ts: src/rmapp/masking.ts as it was before the thirty-sixth session (commit 103dfd5),
- * unchanged but for its imports. It searches each form of each secret in turn — slow with many minted
- * tokens, and plain to read: what the masker now does through an index must give exactly its output.
+ * of bench/masking.ts: the search of src/rmapp/masking.ts as it was before the thirty-sixth session
+ * (commit 103dfd5), unchanged; what that session did not change (the patterns and the masked copy,
+ * secret-patterns.ts; a secret's JSON forms, weak tokens and base64 cores, secret-forms.ts) is imported.
+ * It searches each form of each secret in turn — slow with many minted tokens, and plain to read: what
+ * the masker now does through an index must give exactly its output.
  * Do not fix or extend it; a masking change that means to change the output changes the test instead.
- */
-
-/**
- * One masking function for everything that leaves the process: GitHub comments and replies, the
- * JSON API (and so the dashboard and artifacts), logs, the CLI, the Stately inspector stream. It
- * masks the configured secret values (and the forms they travel in: base64, URL-encoded, hex, git's
- * `x-access-token` header, a cut-off head or tail at a string's edge), anything shaped like a GitHub
- * token, a common vendor key or a private key, credentials in URLs (and `user:password@host` written
- * without a scheme, as proxy settings take it), query strings and authorization
- * headers, and — in objects — secret-named keys. Masking is the second line: the sandbox keeps the
- * secrets away from untrusted code in the first place (README, "Sandbox and threat model").
- *
- * Every pattern is linear in the text (bounded quantifiers, private keys found by `indexOf`): masking
- * runs on agent output and plans, which an attacker shapes.
  */
 
 import { MASK } from '../../src/persistence/mask-marker.ts';
 import { mintedSecrets, type MintedSecrets } from '../../src/rmapp/minted-secrets.ts';
+import type { Masker } from '../../src/rmapp/masking.ts';
+import { base64Cores, isWeakSecret, jsonForms, wholeTokens, type SecretForms } from '../../src/rmapp/secret-forms.ts';
+import { maskedCopy, maskPatterns } from '../../src/rmapp/secret-patterns.ts';
 
 /** The marker a masked secret becomes: one for the service and the store (persistence/mask-marker.ts). */
 export { MASK };
@@ -35,135 +26,10 @@ const LEFT_OUT_TEXT = ' characters left out …\n';
 /** Splits around each mark, keeping it (the odd pieces). */
 const LEFT_OUT = /(\n… \d{1,15} characters left out …\n)/;
 
-const PATTERNS: RegExp[] = [
-  // GitHub tokens: classic and fine-grained personal, OAuth, user-to-server, server-to-server, refresh.
-  /\b(?:gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{30,255})\b/g,
-  // Common vendor keys an agent or a test may hold: Anthropic/OpenAI, npm, Slack, AWS access key ids, GitLab.
-  /\beyJ[A-Za-z0-9_-]{8,2000}\.eyJ[A-Za-z0-9_-]{8,4000}\.[A-Za-z0-9_-]{8,2000}/g,
-  /\b(aws_secret_access_key\s*[=:]\s*["']?)[A-Za-z0-9/+=]{30,60}/gi,
-  /(_authToken\s*=\s*)\S{8,2000}/g,
-  // curl's `-u user:password`; not a numeric `uid:gid`, which `docker run -u 1000:1000` (and `podman`,
-  // `--user $(id -u):$(id -g)` expanded) takes: `-u 1000:[REDACTED]` garbled test output and plans.
-  /(\s(?:-u|--user)\s+(?!\d{1,10}:\d{1,10}(?:[\s"']|$))[^\s:]{1,200}:)[^\s"']{1,500}/g,
-  /\b(?:sk-ant-[A-Za-z0-9_-]{20,300}|sk-(?:proj-)?[A-Za-z0-9_-]{32,300}|npm_[A-Za-z0-9]{36}|xox[abposr]-[A-Za-z0-9-]{10,200}|AKIA[0-9A-Z]{16}|glpat-[A-Za-z0-9_-]{20,60})\b/g,
-  // Authorization headers in any scheme, and a bare Bearer credential (with a digit: not prose).
-  /\b(authorization:\s*(?:bearer|basic|token)\s+)[^\s"']{1,2000}/gi,
-  /\bbearer\s+(?=[A-Za-z._~+/-]{0,400}\d)[A-Za-z0-9._~+/-]{20,2000}=*/gi,
-  // git's `x-access-token:<token>` and credentials in query strings.
-  /x-access-token:[^@\s"']{1,2000}/gi,
-];
-/**
- * Query-string parameters whose values are credentials, in any case: masked where they stand in any
- * text (`?token=…`), and by value when a variable the sandbox is given holds them in a URL
- * (secret-variables.ts `urlCredentials`), since a test may print the value alone or base64 its
- * environment.
- */
-export const SECRET_QUERY_PARAMETERS: readonly string[] = [
-  'access_token',
-  'refresh_token',
-  'client_secret',
-  'token',
-  'api_key',
-  'apikey',
-  'password',
-  'sslpassword',
-  'secret',
-  'sig',
-];
-const QUERY_SECRET = new RegExp(`([?&](?:${SECRET_QUERY_PARAMETERS.join('|')})=)[^&\\s"'#]{1,2000}`, 'gi');
-/**
- * `scheme://user:password@host` → `scheme://user:[REDACTED]@host` (bounded: linear on `a.a.a.…`). The
- * password runs to the last `@` of the authority, as URL parsers read it: one holding an unencoded `@`
- * (`http://alice:p@ssw0rd@proxy:8080`) kept all after its first `@` in clear.
- */
-const URL_PASSWORD = /\b([a-z][a-z0-9+.-]{0,30}:\/\/[^\s:/@"']{1,256}):[^\s/"'?#]{1,256}@/gi;
-/**
- * Where a credential written without a scheme may stand: a bracketed IPv6 address, an IPv4 one, a name
- * with a dot whose last label starts with a letter, or `localhost` — each with an optional port — or a
- * one-label name with a port (`proxy:3128`). Not `4.17.21` (a version), `sha256:0f1e…` (a digest) or
- * `noon`: what follows the `@` of `npm:lodash@4.17.21` or `node:20@sha256:…` is no host.
- */
-const CREDENTIAL_HOST = String.raw`(?:(?:\[[0-9A-Fa-f:.]{2,45}\]|\d{1,3}(?:\.\d{1,3}){3}|(?:[A-Za-z0-9-]{1,63}\.){1,20}[A-Za-z][A-Za-z0-9-]{0,62}|localhost)(?::\d{1,5})?|[A-Za-z0-9-]{1,63}:\d{1,5})`;
-/**
- * Where a {@link CREDENTIAL_HOST} ends: at anything that cannot go on a host name or a port — not only a
- * blank, a quote, `/`, `,`, `;`, `)` or `>`: a sentence's full stop (`… via alice:s3cr3t@proxy.example.com.`),
- * an error's colon (`alice:s3cr3t@proxy:3128: refused`), `]`, `}`, a backtick, or the `\` of an escaped
- * quote (`\"alice:s3cr3t@proxy:3128\"` in JSON inside a string) each left the password in clear. A `.`
- * or `:` followed by a letter or digit goes on the host (`4.17.21`, `sha256:0f1e…` are no host), and
- * what an `@` follows is no host but more of a password (`p@ss.word@proxy`).
- */
-const HOST_END = String.raw`(?![A-Za-z0-9_@-]|[.:][A-Za-z0-9_-])`;
-/**
- * A credential written without a scheme, as proxy settings take it: `user:password@host[:port]`
- * (`HTTPS_PROXY=alice:s3cr3t@10.0.0.1:8080`, `curl -x user:pass@proxy:3128`). It starts the text, or
- * follows a blank, a quote, `(`, `<`, `=` (`NAME=value`), `,` or `;` — not `//` (a URL's is read as a
- * URL); the host ({@link CREDENTIAL_HOST}) ends the text or is followed by anything that cannot go on
- * it ({@link HOST_END}). The password runs to the first `@` followed by a host (which ends there: two
- * credentials may stand in one value, comma-separated): an unencoded `@` in it
- * (`alice:p@ssw0rd@proxy:3128`, as people type proxy settings) left the whole credential unmasked, and
- * its password out of what the sandbox's variables give to mask and to refuse in commits. Groups: the user, the password. Not a credential: `git@github.com:org/repo.git`
- * (no password), `a:b` (no host), and an address in a scheme written without `//`
- * ({@link isAddressScheme}: `mailto:alice@example.com`). Masked where it stands by the masker, and its
- * password taken by value from the variables the sandbox is given (secret-variables.ts `urlCredentials`).
- * Bounded quantifiers: linear in the text.
- */
-export const SCHEMELESS_CREDENTIAL = new RegExp(
-  String.raw`(?<=^|[\s=,;"'(<])([^\s:/@=,;"'()<>\\]{1,256}):([^\s/"']{1,256}?)@(?=${CREDENTIAL_HOST}${HOST_END})`,
-  'g',
-);
-/** Schemes written without `//` whose `scheme:name@host` is an address, not a login and a password. */
-const ADDRESS_SCHEMES = new Set(['mailto', 'sip', 'sips', 'tel', 'xmpp', 'im', 'pres']);
-/** Whether `user`, the part before the `:` of a {@link SCHEMELESS_CREDENTIAL} match, is an address scheme (`mailto`). */
-export const isAddressScheme = (user: string): boolean => ADDRESS_SCHEMES.has(user.toLowerCase());
-/** Keys whose values are secrets: `githubToken`, `webhook_secret`, `privateKey`, `apiKey` — not `maxTokens` or `secretary`. */
-const SECRET_KEY = /(?:token|secret|password|passwd|private_?key|authorization|api_?key|credentials?)$/i;
-
-/**
- * Masks private keys, with or without their END line, in one pass: each END line is searched for at
- * most once (a text of BEGIN lines without END is linear, not quadratic), the body read in place.
- */
-function maskPem(text: string): string {
-  if (!text.includes('PRIVATE KEY-----')) return text;
-  const begin = /-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----/g;
-  const endLine = /-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----/g;
-  const body = /(?:[A-Za-z0-9+/=\s]|\\n|\\r)*/y;
-  let out = '';
-  let at = 0;
-  // The next END line at or after the last search: -2 not searched yet, -1 none left in the text.
-  let nextEnd = -2;
-  let nextEndLength = 0;
-  for (let m = begin.exec(text); m; m = begin.exec(text)) {
-    out += text.slice(at, m.index) + MASK;
-    const after = m.index + m[0].length;
-    if (nextEnd !== -1 && nextEnd < after) {
-      endLine.lastIndex = after;
-      const e = endLine.exec(text);
-      nextEnd = e ? e.index : -1;
-      nextEndLength = e ? e[0].length : 0;
-    }
-    if (nextEnd >= after) at = nextEnd + nextEndLength;
-    else {
-      // No END line: the key's body (base64, escaped or real newlines) goes too.
-      body.lastIndex = after;
-      body.exec(text);
-      at = body.lastIndex;
-    }
-    begin.lastIndex = at;
-  }
-  return out + text.slice(at);
-}
-
 // eslint-disable-next-line no-control-regex -- an ANSI escape starts with ESC: matching it is the point
 const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/y;
 const ALNUM = /[A-Za-z0-9]/;
 
-/**
- * How many objects deep a value is copied before the rest becomes "[…]": past what the engine stores
- * (it refuses a run's input, context or event nested more than 256 levels: durable-check.ts), with room
- * for the answer around it, so a run answered by the API is the run the database holds. A bound all
- * the same: logs may carry any object graph, and the copy recurses.
- */
-const MAX_MASKED_DEPTH = 512;
 // eslint-disable-next-line no-control-regex -- an ANSI escape starts with ESC: matching it is the point
 const ANSI_ALL = /\x1b\[[0-9;?]*[A-Za-z]/g;
 
@@ -220,42 +86,6 @@ function maskSkeletons(text: string, skeletons: readonly string[]): string {
     at = to + 1;
   }
   return out + text.slice(at);
-}
-
-/**
- * The secret parts of a database connection string: its password, as written and decoded, and a
- * `password` or `sslpassword` parameter. The user, host and database are not secret and are what an
- * operator reads in the CLI's output (`rmapp migrate` printed `[REDACTED]` for a whole URL without a
- * password). A URL too malformed to parse (a port of 99999, an unencoded `#` in the password) gives
- * what stands between the user's `:` and the last `@`; a value without `://` is kept whole, since what
- * in it is secret cannot be told.
- */
-export function connectionStringSecrets(value: string | null | undefined): string[] {
-  if (!value) return [];
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    const start = value.indexOf('://');
-    if (start < 0) return [value];
-    const authority = value.slice(start + 3, Math.max(start + 3, value.lastIndexOf('@')));
-    const colon = authority.indexOf(':');
-    const password = colon < 0 ? '' : authority.slice(colon + 1);
-    return password ? [password, decodeOrKeep(password)] : [];
-  }
-  const out: string[] = [];
-  if (url.password) out.push(url.password, decodeOrKeep(url.password));
-  for (const key of ['password', 'sslpassword']) for (const v of url.searchParams.getAll(key)) if (v) out.push(v);
-  return out;
-}
-
-/** `text` percent-decoded, or as it is when it is no valid escape sequence. */
-export function decodeOrKeep(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
 }
 
 /**
@@ -323,23 +153,6 @@ function maskAcrossBreaks(text: string, cores: readonly string[]): string {
   return out + text.slice(at);
 }
 
-/**
- * The base64 characters that depend only on `bytes`, wherever in a longer text they stand: for each of
- * the three alignments, the encoded groups made of the secret's bytes alone (the group it shares with
- * what comes before or after differs with that text, and is left). Also in the URL-safe alphabet.
- * Cores under 8 characters (6 bytes) are left out: short strings would mask unrelated text, so a
- * secret under 8 bytes is masked in base64 only where it starts a 3-byte group of the encoded text.
- */
-export function base64Cores(bytes: Buffer): string[] {
-  const out: string[] = [];
-  for (let k = 0; k < 3; k += 1) {
-    const full = Buffer.concat([Buffer.alloc(k), bytes]).toString('base64');
-    const core = full.slice(k === 0 ? 0 : 4, Math.floor((k + bytes.length) / 3) * 4);
-    if (core.length >= 8) out.push(core, core.replaceAll('+', '-').replaceAll('/', '_'));
-  }
-  return out;
-}
-
 /** A whole base64 group (four letters of either alphabet), and one that may end a text: padded, or cut short unpadded. */
 const BASE64_GROUP = /^[A-Za-z0-9+/_-]{4}$/;
 const BASE64_LAST_GROUP = /^[A-Za-z0-9+/_-]{2}(?:[A-Za-z0-9+/_-]{0,2}|[A-Za-z0-9+/_-]=|==)/;
@@ -358,120 +171,6 @@ function encodesSecret(joined: string, core: string, at: number, secrets: readon
   const after = BASE64_LAST_GROUP.exec(joined.slice(at + core.length, at + core.length + 4))?.[0] ?? '';
   const decoded = Buffer.from(`${BASE64_GROUP.test(before) ? before : ''}${core}${after}`, 'base64');
   return secrets.some((secret) => decoded.includes(secret));
-}
-
-export interface Masker {
-  /** The text with every secret masked. */
-  text(text: string): string;
-  /** A deep copy of a JSON-like value with every string (and key) masked and secret-named keys' values replaced. */
-  value<T>(value: T): T;
-  /**
-   * True when the text holds one of the configured secret values, whole, in a form this masker knows
-   * (base64 or hex, wrapped or spaced; URL-encoded; re-cased or spaced out). Not the patterns
-   * (anything shaped like a token or a URL password): a repository's test fixture may hold those.
-   */
-  holdsSecret(text: string): boolean;
-}
-
-/**
- * Secrets of fewer characters than this, or of a word's or a number's shape ({@link isWeakSecret}), are
- * weak: ordinary text spells them.
- */
-export const WEAK_SECRET_CHARS = 8;
-
-/** Letters only, of one word's length (`postgres`, `changeme`), or digits only, of a number's (`12345678`). */
-const WORD_OR_NUMBER = /^(?:[A-Za-z]{1,11}|[0-9]{1,11})$/;
-
-/**
- * Whether a secret is weak: under {@link WEAK_SECRET_CHARS} characters, or letters only or digits only
- * and under 12 (a word: `postgres`, `Password`; a number: `12345678`). Ordinary text holds such a value
- * inside its words — `PGPASSWORD=exampl` made every `example.com` `[REDACTED].com` — so the masker
- * masks a weak secret (as written and URL-encoded) only as a whole token: where the characters on
- * each side of it that touch a letter or digit of it are not letters or digits, an escape that stands
- * for another character counting as none (`%3D`, `\n`, `\u0022`, an ANSI colour code) (`exampl` in
- * `PGPASSWORD=exampl`, `postgres://app:exampl@db`, `"exampl"` or `exampl_x`, not in `example.com`); a
- * strong one is masked wherever it stands. Its base64 and hex forms are masked as for any secret (no
- * prose spells them). A weak service credential refuses no commit either (service-secret-sources.ts
- * `refusesCommits`).
- *
- * @example
- * isWeakSecret('exampl'); // true: masked in `pw=exampl`, not in `example.com`
- * isWeakSecret('postgres'); // true: a word
- * isWeakSecret('hunter22'); // false: masked anywhere
- */
-export function isWeakSecret(value: string): boolean {
-  return value.length < WEAK_SECRET_CHARS || WORD_OR_NUMBER.test(value);
-}
-
-const ALNUM_EDGE = /^[A-Za-z0-9]$/;
-/**
- * Where a weak secret's token may start: after no letter, digit or combining mark (of any script, as
- * {@link TOKEN_END}), or right after an escape that ends
- * in one — a percent-escape (`%3Dexampl` in a URL inside a URL), a JSON escape (`\nexampl`,
- * `\u0022exampl`) or an ANSI colour code (`ESC[0mexampl`) — which stand for a character that is none.
- */
-const TOKEN_START = String.raw`(?:(?<![\p{L}\p{N}\p{M}])|(?<=%[0-9A-Fa-f]{2}|\\[nrtbf]|\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}|\x1b\[[0-9;?]{0,20}[A-Za-z]))`;
-/**
- * Where a weak secret's token may end: before no letter, digit or combining mark of any script. ASCII
- * only, `Kaffee` was masked in `Kaffeeöl` and `e` + U+0301 (a decomposed `é`) was cut in two: ordinary
- * prose garbled. The regular expression is built with the `u` flag for `\p{…}`.
- */
-const TOKEN_END = String.raw`(?![\p{L}\p{N}\p{M}])`;
-/** Escaped for a `u`-flag regular expression, where `\-` outside a class is a syntax error (a `-` there is literal). */
-const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-
-/** Where any of `weak` stands as a whole token ({@link isWeakSecret}), or null when there is none. */
-function wholeTokens(weak: readonly string[]): RegExp | null {
-  if (!weak.length) return null;
-  const each = [...weak]
-    .sort((a, b) => b.length - a.length)
-    .map(
-      (w) =>
-        `${ALNUM_EDGE.test(w[0] as string) ? TOKEN_START : ''}${escapeRegExp(w)}${ALNUM_EDGE.test(w[w.length - 1] as string) ? TOKEN_END : ''}`,
-    );
-  return new RegExp(each.join('|'), 'gu');
-}
-
-/** The forms of a list of secrets the masker searches for, built once per list. */
-interface SecretForms {
-  /** Found anywhere, longest first. */
-  values: string[];
-  /** Weak secrets, found as whole tokens. */
-  weak: RegExp | null;
-  /** Base64 and hex cores, found across line breaks, longest first. */
-  cores: string[];
-  /** The secrets each base64 core encodes a part of (a hex core is a secret's whole hex: none). */
-  coreSecrets: Map<string, Buffer[]>;
-  /** Letters and digits of secrets of 12 or more of them. */
-  skeletons: string[];
-  /** Secrets of 12 characters or more, whose cut-off pieces at a text's edge are masked. */
-  edges: string[];
-}
-
-/** `c` as a JSON `\u` escape (four hex digits), in lower- or upper-case hex. */
-const jsonEscape = (c: string, upper = false): string => {
-  const hex = (c.charCodeAt(0) as number).toString(16).padStart(4, '0');
-  return `\\u${upper ? hex.toUpperCase() : hex}`;
-};
-
-/**
- * A secret as JSON text escapes it, where that differs from the secret: JSON.stringify's (`\"`, `\\`,
- * control characters), with every non-ASCII character as `\u00e4` (Python's `json.dumps`, PHP's
- * `json_encode`), with `&`, `<`, `>` as `\u0026` (Go's `encoding/json`), as .NET's `System.Text.Json`
- * writes it (`"`, `&`, `'`, `+`, `<`, `>`, a backtick and non-ASCII as upper-case `\u0022`), and each with
- * `/` as `\/` (PHP). Output that was already JSON — a test printing its configuration, a transcript's
- * JSON lines, a `config.json` to commit — held a password with a `"` or an `ä` in clear (only base64
- * forms were looked for `\/`-escaped). None for a secret of letters, digits and `-_.~:@=` alone.
- */
-function jsonForms(secret: string): string[] {
-  const json = JSON.stringify(secret).slice(1, -1);
-  const forms = [
-    json,
-    json.replace(/[\u0080-\uffff]/g, (c) => jsonEscape(c)),
-    json.replace(/[&<>]/g, (c) => jsonEscape(c)),
-    json.replace(/\\"/g, '"').replace(/[\u0080-\uffff]|["&'+<>`]/g, (c) => jsonEscape(c, true)),
-  ];
-  return [...new Set([...forms, ...forms.map((f) => f.replaceAll('/', '\\/'))])].filter((f) => f !== secret);
 }
 
 /** What the masker searches for, for `secrets` (shorter than 6 characters are left out). */
@@ -599,40 +298,7 @@ export function createMasker(
             .join('')
         : edgesMasked(out);
     if (skeletons.length) out = maskSkeletons(out, skeletons);
-    out = maskPem(out);
-    for (const p of PATTERNS)
-      out = out.replace(p, (match: string, keep?: unknown) =>
-        typeof keep === 'string' && match.startsWith(keep) ? `${keep}${MASK}` : MASK,
-      );
-    return out
-      .replace(QUERY_SECRET, `$1${MASK}`)
-      .replace(URL_PASSWORD, `$1:${MASK}@`)
-      .replace(SCHEMELESS_CREDENTIAL, (match: string, user: string) => (isAddressScheme(user) ? match : `${user}:${MASK}@`));
-  };
-  // `path`: the objects being walked (a cycle is cut; an object met twice elsewhere is copied twice).
-  const walk = (v: unknown, path: Set<object>): unknown => {
-    if (typeof v === 'string') return text(v);
-    if (!v || typeof v !== 'object' || v instanceof Date) return v;
-    if (Buffer.isBuffer(v)) return text(v.toString('utf8'));
-    if (path.has(v) || path.size > MAX_MASKED_DEPTH) return '[…]';
-    path.add(v);
-    try {
-      // An Error's message and stack are not enumerable: kept as pino's error serializer shows them.
-      if (v instanceof Error)
-        return walk({ ...v, type: v.name, message: v.message, stack: v.stack, ...(v.cause !== undefined ? { cause: v.cause } : {}) }, path);
-      if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return walk((v as { toJSON(): unknown }).toJSON(), path);
-      if (Array.isArray(v)) return v.map((x) => walk(x, path));
-      const out: Record<string, unknown> = {};
-      for (const [k, x] of Object.entries(v)) {
-        const masked = SECRET_KEY.test(k) && x !== null && x !== undefined && x !== '' && typeof x !== 'boolean' ? MASK : walk(x, path);
-        // Defined, not assigned: `out['__proto__'] = x` sets the copy's prototype, and the key a JSON body
-        // (or a stored run) holds as data was gone from the answer.
-        Object.defineProperty(out, text(k), { value: masked, enumerable: true, writable: true, configurable: true });
-      }
-      return out;
-    } finally {
-      path.delete(v);
-    }
+    return maskPatterns(out);
   };
   // A secret's skeleton whole, not its first or last 12 letters and digits as masking takes them
   // (a cut-off edge): those of a PEM key are its BEGIN and END lines, which any text may hold.
@@ -657,5 +323,5 @@ export function createMasker(
       .toLowerCase();
     return skeletonList.some((s) => sk.includes(s));
   };
-  return { text, value: <T>(value: T) => walk(value, new Set()) as T, holdsSecret };
+  return { text, value: <T>(value: T) => maskedCopy(value, text), holdsSecret };
 }
