@@ -138,26 +138,37 @@ export async function runOwedCleanup(
   // self-fences its steps: worker.ts). Measured from before the take was sent, as each renewal is.
   const lost = new AbortController();
   let fence: NodeJS.Timeout | undefined;
+  let trustedUntil = 0;
+  let isLost = false;
   const trustUntil = (sentAt: number) => {
+    trustedUntil = sentAt + leaseMs - leaseMs / 5;
     clearTimeout(fence);
-    fence = setTimeout(() => lostLease('expired unrenewed'), Math.max(0, sentAt + leaseMs - leaseMs / 5 - performance.now()));
+    fence = setTimeout(() => lostLease('expired unrenewed'), Math.max(0, trustedUntil - performance.now()));
     fence.unref();
   };
   const lostLease = (why: string) => {
-    if (lost.signal.aborted) return;
+    if (isLost) return;
+    isLost = true;
     clearTimeout(fence);
     lost.abort(
       new WorkflowError(`The lease of run ${runId}'s cleanup was lost (${why}).`, { code: 'CLEANUP_LEASE_LOST', category: 'cancelled' }),
     );
   };
   trustUntil(takenAt);
+  // A process paused past the lease (a stop, a suspended machine, a blocked event loop) wakes with the
+  // cleanup's own timers due before the fence's: read then, the signal looks at the clock itself, as a
+  // step's start does (run-session.ts `ownsRun`). Without it the cleanup took its next step beside the
+  // next holder's, its signal still unaborted (test/a3-stopped-cleanup-signal.test.ts).
+  const signal = checkedOnRead(lost.signal, () => {
+    if (performance.now() >= trustedUntil) lostLease('expired unrenewed');
+  });
   const renewal = setInterval(
     () => {
       const sentAt = performance.now();
       void renewOwedCleanup(db, runId, owner, leaseMs).then(
         (held) => {
           if (!held) lostLease('another execution holds it');
-          else if (!lost.signal.aborted) trustUntil(sentAt);
+          else if (!isLost) trustUntil(sentAt);
         },
         () => {},
       );
@@ -170,17 +181,16 @@ export async function runOwedCleanup(
   const running = { runId, owner };
   runningCleanups.add(running);
   try {
-    await definition.cleanup?.({ runId, reason, context, signal: lost.signal });
+    await definition.cleanup?.({ runId, reason, context, signal });
   } catch (err) {
-    if (!lost.signal.aborted)
-      await appendHistory(db, runId, [{ type: 'cleanup.failed', data: { error: toErrorData(err) } }], history.worker);
+    if (!isLost) await appendHistory(db, runId, [{ type: 'cleanup.failed', data: { error: toErrorData(err) } }], history.worker);
   } finally {
     clearInterval(renewal);
     clearTimeout(fence);
     runningCleanups.delete(running);
   }
   // Its lease lost, it stays owed: the execution that holds (or takes) the lease runs it again and clears it.
-  if (lost.signal.aborted) {
+  if (isLost) {
     history.logger.warn(
       { runId, owner },
       `rmapp: the cleanup of cancelled run ${runId} lost its lease while it ran (its signal aborted); it stays owed and runs again`,
@@ -254,4 +264,21 @@ export async function holdCleanup(db: Database, runId: string): Promise<{ held: 
       localCleanupHolds.delete(runId);
     },
   };
+}
+
+/**
+ * `signal`, with `check` run first whenever it is read (`aborted`, `reason`, `throwIfAborted`): `check`
+ * may abort it then, before the caller sees it, rather than when a timer of its own gets to run.
+ */
+function checkedOnRead(signal: AbortSignal, check: () => void): AbortSignal {
+  const proto = AbortSignal.prototype;
+  const aborted = Object.getOwnPropertyDescriptor(proto, 'aborted')?.get;
+  const reason = Object.getOwnPropertyDescriptor(proto, 'reason')?.get;
+  if (!aborted || !reason) return signal;
+  Object.defineProperties(signal, {
+    aborted: { configurable: true, get: () => (check(), aborted.call(signal) as boolean) },
+    reason: { configurable: true, get: () => (check(), reason.call(signal) as unknown) },
+    throwIfAborted: { configurable: true, writable: true, value: () => (check(), proto.throwIfAborted.call(signal)) },
+  });
+  return signal;
 }
