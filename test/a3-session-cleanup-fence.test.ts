@@ -1,0 +1,82 @@
+/**
+ * A running run cancelled: its worker runs the definition's cleanup, under the run's lease. That worker
+ * then loses the database (a silent network loss: its renewals get no answer) while the cleanup runs,
+ * and another worker takes the run over once the lease expired and runs the cleanup again. The first
+ * worker's cleanup must have been told by then (its `signal`, README, Cancellation), as a step is by
+ * self-fencing, or both run it at once. Real processes, real Postgres behind a fault proxy; the cleanup
+ * writes each of its steps to a ledger file outside the engine.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, test } from 'vitest';
+import { createEngine } from '../src/index.ts';
+import { cleanupsAfterAll } from './helpers/cleanups.ts';
+import { readJsonLines } from './helpers/ledger.ts';
+import { startFaultProxy } from './helpers/pg-fault-proxy.ts';
+import { createTestDatabase } from './helpers/postgres.ts';
+import { killAll, ROOT, spawnRmapp, until } from './helpers/processes.ts';
+import { cancelledWhileRunning } from './fixtures/a3-fenced-cleanup.ts';
+
+const cleanups = cleanupsAfterAll();
+afterAll(() => killAll());
+
+const FIXTURE = join(ROOT, 'test/fixtures/a3-fenced-cleanup.ts');
+const LEASE_MS = 1_500;
+
+interface Entry {
+  runId: string;
+  pid: number;
+  phase: 'step' | 'stopped' | 'end';
+  step: number;
+}
+
+test(
+  'a worker cut off from the database while its cancelled run cleans up stops the cleanup before another worker runs it',
+  { timeout: 90_000 },
+  async () => {
+    const testDb = await createTestDatabase();
+    cleanups.push(() => testDb.drop());
+    const proxy = await startFaultProxy();
+    cleanups.push(() => proxy.close());
+    const ledger = join(mkdtempSync(join(tmpdir(), 'a3-cut-')), 'ledger.jsonl');
+    const env = { A3_LEDGER: ledger, A3_CLEANUP_STEPS: '100000', A3_STEP_MS: '20' };
+    const args = ['--workflows', FIXTURE, 'worker', '--lease-ms', String(LEASE_MS), '--no-retention'];
+    const a = spawnRmapp([...args, '--worker-id', 'a3-a'], { ...env, DATABASE_URL: proxy.url(testDb.name) });
+    const engine = createEngine({ database: testDb.url, workflows: [cancelledWhileRunning] });
+    cleanups.push(() => engine.stop());
+
+    const runId = await engine.start(cancelledWhileRunning, { key: 'k' });
+    await until(async () => (await engine.get(runId))?.status === 'running', 60_000, `run ${runId} to run\n${a.output()}`);
+    await engine.cancel(runId, 'a3: stop it');
+    const aPid = a.child.pid as number;
+    await until(() => readJsonLines<Entry>(ledger).some((e) => e.pid === aPid), 30_000, `worker A to run the cleanup\n${a.output()}`);
+
+    // Connected, its lease renewed: the cleanup runs on for more than two leases, unstopped.
+    const stepsA = () => readJsonLines<Entry>(ledger).filter((e) => e.pid === aPid);
+    await until(() => stepsA().length > (2 * LEASE_MS) / 20 + 10, 30_000, 'worker A to clean up for two leases');
+    expect(
+      stepsA().filter((e) => e.phase !== 'step'),
+      'worker A stopped its cleanup while its lease was renewed',
+    ).toEqual([]);
+
+    proxy.freeze();
+    const b = spawnRmapp([...args, '--worker-id', 'a3-b'], { ...env, DATABASE_URL: testDb.url });
+    const bPid = b.child.pid as number;
+    await until(() => readJsonLines<Entry>(ledger).some((e) => e.pid === bPid), 60_000, `worker B to run the cleanup again\n${b.output()}`);
+    const bStartedAt = readJsonLines<Entry>(ledger).findIndex((e) => e.pid === bPid);
+    await new Promise((r) => setTimeout(r, 300));
+
+    // Every step worker A ran after B had started its own: A's lease had expired (B took the run), so A's
+    // cleanup should have been stopped before.
+    const after = readJsonLines<Entry>(ledger)
+      .slice(bStartedAt + 1)
+      .filter((e) => e.pid === aPid && e.phase === 'step');
+    expect(
+      after.map(
+        (e) => `worker A (pid ${aPid}) ran cleanup step ${e.step} after worker B (pid ${bPid}) ran the cleanup of run ${runId} again`,
+      ),
+    ).toEqual([]);
+    expect(stepsA().at(-1)?.phase, "worker A's cleanup signal aborted once its lease went unrenewed").toBe('stopped');
+  },
+);
