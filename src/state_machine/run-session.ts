@@ -215,6 +215,14 @@ export class RunSession implements CommitParticipant, StepHost {
     return this.commits.inFlight !== null;
   }
 
+  /**
+   * The definition's cleanup is running ({@link terminate}): work outside the database, as a step's, that
+   * the worker's self-fencing stops (its signal aborts) once the lease may expire (worker.ts `selfFence`).
+   */
+  get cleaningUp(): boolean {
+    return this.phase.name === 'terminating';
+  }
+
   /** The write in flight gives the run up (it ended, or it only waits): no step of it is running. */
   get releasing(): boolean {
     return this.commits.inFlight?.releasing ?? false;

@@ -661,7 +661,9 @@ export class Worker implements SessionHost {
   }
 
   /**
-   * Ends every session with work running whose lease could expire within the safety margin by this
+   * Ends every session with work running — a step's, or its definition's cleanup (a cancelled run's:
+   * left out, it ran on, its signal unaborted, beside the next owner's run of it once the lease expired,
+   * test/a3-session-cleanup-fence.test.ts) — whose lease could expire within the safety margin by this
    * process's clock: that work must stop before another worker may take the run. A session running no
    * work is left alone: its writes are fenced by the database, and its next step confirms the lease
    * before starting (`confirmLease`). A session whose write giving the run up (it ended, or only
@@ -670,7 +672,8 @@ export class Worker implements SessionHost {
    */
   private selfFence(): void {
     for (const session of [...this.sessions.values()]) {
-      if (!session.ended && !session.releasing && session.working > 0 && !this.leaseTrusted(session)) session.lose('self-fence');
+      if (!session.ended && !session.releasing && (session.working > 0 || session.cleaningUp) && !this.leaseTrusted(session))
+        session.lose('self-fence');
     }
   }
 
