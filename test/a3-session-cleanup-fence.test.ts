@@ -80,3 +80,43 @@ test(
     expect(stepsA().at(-1)?.phase, "worker A's cleanup signal aborted once its lease went unrenewed").toBe('stopped');
   },
 );
+
+test(
+  'a worker stopped (SIGSTOP) past its lease while its cancelled run cleans up, resumed after another worker took the run, takes no further step',
+  { timeout: 90_000 },
+  async () => {
+    const testDb = await createTestDatabase();
+    cleanups.push(() => testDb.drop());
+    const ledger = join(mkdtempSync(join(tmpdir(), 'a3-stop-')), 'ledger.jsonl');
+    const env = { A3_LEDGER: ledger, A3_CLEANUP_STEPS: '100000', A3_STEP_MS: '20', DATABASE_URL: testDb.url };
+    const args = ['--workflows', FIXTURE, 'worker', '--lease-ms', String(LEASE_MS), '--no-retention'];
+    const a = spawnRmapp([...args, '--worker-id', 'a3-a'], env);
+    const engine = createEngine({ database: testDb.url, workflows: [cancelledWhileRunning] });
+    cleanups.push(() => engine.stop());
+
+    const runId = await engine.start(cancelledWhileRunning, { key: 'k' });
+    await until(async () => (await engine.get(runId))?.status === 'running', 60_000, `run ${runId} to run\n${a.output()}`);
+    await engine.cancel(runId, 'a3: stop it');
+    const aPid = a.child.pid as number;
+    await until(() => readJsonLines<Entry>(ledger).some((e) => e.pid === aPid), 30_000, `worker A to run the cleanup\n${a.output()}`);
+
+    a.child.kill('SIGSTOP');
+    const b = spawnRmapp([...args, '--worker-id', 'a3-b'], env);
+    const bPid = b.child.pid as number;
+    await until(() => readJsonLines<Entry>(ledger).some((e) => e.pid === bPid), 60_000, `worker B to run the cleanup again\n${b.output()}`);
+    const bStartedAt = readJsonLines<Entry>(ledger).findIndex((e) => e.pid === bPid);
+    a.child.kill('SIGCONT');
+    await until(() => readJsonLines<Entry>(ledger).some((e, i) => i > bStartedAt && e.pid === aPid), 30_000, 'worker A to go on');
+    await new Promise((r) => setTimeout(r, 300));
+
+    // A's lease expired while it was stopped (B took the run): the first look at its signal says so.
+    const after = readJsonLines<Entry>(ledger)
+      .slice(bStartedAt + 1)
+      .filter((e) => e.pid === aPid && e.phase === 'step');
+    expect(
+      after.map(
+        (e) => `worker A (pid ${aPid}) ran cleanup step ${e.step} after worker B (pid ${bPid}) ran the cleanup of run ${runId} again`,
+      ),
+    ).toEqual([]);
+  },
+);
