@@ -15,6 +15,7 @@ import type { WorkflowDefinition } from './definition.ts';
 import { dbFaultsArmed, withDbFault } from './db-faults.ts';
 import { DEFAULT_ENGINE_OPTIONS } from './engine-options.ts';
 import { toErrorData, WorkflowError, type ErrorData } from './errors.ts';
+import { checkedOnRead } from './read-checked-signal.ts';
 
 /**
  * How long a cancellation whose outcome is unknown is sent again before the call gives up with
@@ -264,21 +265,4 @@ export async function holdCleanup(db: Database, runId: string): Promise<{ held: 
       localCleanupHolds.delete(runId);
     },
   };
-}
-
-/**
- * `signal`, with `check` run first whenever it is read (`aborted`, `reason`, `throwIfAborted`): `check`
- * may abort it then, before the caller sees it, rather than when a timer of its own gets to run.
- */
-function checkedOnRead(signal: AbortSignal, check: () => void): AbortSignal {
-  const proto = AbortSignal.prototype;
-  const aborted = Object.getOwnPropertyDescriptor(proto, 'aborted')?.get;
-  const reason = Object.getOwnPropertyDescriptor(proto, 'reason')?.get;
-  if (!aborted || !reason) return signal;
-  Object.defineProperties(signal, {
-    aborted: { configurable: true, get: () => (check(), aborted.call(signal) as boolean) },
-    reason: { configurable: true, get: () => (check(), reason.call(signal) as unknown) },
-    throwIfAborted: { configurable: true, writable: true, value: () => (check(), proto.throwIfAborted.call(signal)) },
-  });
-  return signal;
 }

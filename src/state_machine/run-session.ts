@@ -47,6 +47,7 @@ import { endingOfDone, machineError, restoreActor, startActor } from './session-
 import { SessionCommits } from './session-commits.ts';
 import { RunInspection } from './session-inspection.ts';
 import { RunDeadline, runTimeoutError } from './session-deadline.ts';
+import { checkedOnRead } from './read-checked-signal.ts';
 import { nextWake, onlyWaits } from './session-eviction.ts';
 
 export { CANCEL_SIGNAL } from './session-signals.ts';
@@ -438,8 +439,13 @@ export class RunSession implements CommitParticipant, StepHost {
     if (unwritable) this.commits.history.push(unwritableStateEntry(unwritable));
     const context = (this.actor.getSnapshot() as { context?: unknown }).context;
     stopActorTree(this.actor);
+    // Read after a pause past the lease, the signal looks at the lease itself, as a step's start does
+    // ({@link ownsRun}): the self-fencing timer (worker.ts `selfFence`) runs only after the cleanup's own.
+    const signal = checkedOnRead(this.cleanupLost.signal, () => {
+      if (!this.ended && !this.host.leaseTrusted(this)) this.lose('self-fence');
+    });
     try {
-      await this.definition.cleanup?.({ runId: this.runId, reason: error.message, context, signal: this.cleanupLost.signal });
+      await this.definition.cleanup?.({ runId: this.runId, reason: error.message, context, signal });
     } catch (err) {
       this.commits.history.push({ type: 'cleanup.failed', data: { error: this.host.toError(err) } });
     }
