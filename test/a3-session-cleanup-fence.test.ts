@@ -14,7 +14,7 @@ import { createEngine } from '../src/index.ts';
 import { cleanupsAfterAll } from './helpers/cleanups.ts';
 import { readJsonLines } from './helpers/ledger.ts';
 import { startFaultProxy } from './helpers/pg-fault-proxy.ts';
-import { createTestDatabase } from './helpers/postgres.ts';
+import { createTestDatabase, engineDatabaseFor } from './helpers/postgres.ts';
 import { killAll, ROOT, spawnRmapp, until } from './helpers/processes.ts';
 import { cancelledWhileRunning } from './fixtures/a3-fenced-cleanup.ts';
 
@@ -118,5 +118,36 @@ test(
         (e) => `worker A (pid ${aPid}) ran cleanup step ${e.step} after worker B (pid ${bPid}) ran the cleanup of run ${runId} again`,
       ),
     ).toEqual([]);
+  },
+);
+
+test.each(['pglite', 'postgres'] as const)(
+  'a cleanup that runs for several leases on a %s worker whose renewals succeed is not fenced: it ends, and the run is cancelled',
+  { timeout: 60_000 },
+  async (kind) => {
+    const ledger = join(mkdtempSync(join(tmpdir(), 'a3-long-')), 'ledger.jsonl');
+    process.env.A3_LEDGER = ledger;
+    process.env.A3_CLEANUP_STEPS = '100';
+    cleanups.push(() => {
+      delete process.env.A3_LEDGER;
+      delete process.env.A3_CLEANUP_STEPS;
+    });
+    const dropped: (() => Promise<void>)[] = [];
+    cleanups.push(async () => {
+      for (const drop of dropped) await drop();
+    });
+    const database = await engineDatabaseFor(kind, dropped);
+    const engine = createEngine({ database, workflows: [cancelledWhileRunning], leaseMs: 500, pollMs: 50 });
+    cleanups.push(() => engine.stop());
+    await engine.startWorker();
+    const runId = await engine.start(cancelledWhileRunning, { key: 'k' });
+    await until(async () => (await engine.get(runId))?.status === 'running', 30_000, `run ${runId} to run`);
+    await engine.cancel(runId, 'a3: stop it');
+    await until(async () => (await engine.get(runId))?.status === 'cancelled', 30_000, `run ${runId} to end cancelled`);
+    const phases = readJsonLines<Entry>(ledger).map((e) => e.phase);
+    expect(
+      phases.filter((p) => p !== 'step'),
+      `the cleanup of run ${runId} (${phases.length} ledger lines)`,
+    ).toEqual(['end']);
   },
 );
