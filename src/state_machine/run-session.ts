@@ -122,8 +122,13 @@ export class RunSession implements CommitParticipant, StepHost {
   private heldForRead = false;
   /** The database refused a write while the run was terminating ({@link onRejected}): why, for the ending. */
   private refusedWhileTerminating: ErrorData | null = null;
-  /** The definition's cleanup's signal: aborted when this session loses the run ({@link lose}). */
+  /**
+   * The definition's cleanup's signal: aborted when this session loses the run ({@link lose}) or ends
+   * while the cleanup runs (a graceful stop's {@link release}, a crash's {@link end}).
+   */
   private readonly cleanupLost = new AbortController();
+  /** The definition's cleanup while it runs ({@link terminate}): a graceful stop waits for it ({@link release}). */
+  private cleanupCall: Promise<unknown> | null = null;
 
   constructor(
     private readonly host: SessionHost,
@@ -444,10 +449,15 @@ export class RunSession implements CommitParticipant, StepHost {
     const signal = checkedOnRead(this.cleanupLost.signal, () => {
       if (!this.ended && !this.host.leaseTrusted(this)) this.lose('self-fence');
     });
+    const cleanup = this.definition.cleanup;
+    const call = (async () => cleanup?.({ runId: this.runId, reason: error.message, context, signal }))();
+    this.cleanupCall = call;
     try {
-      await this.definition.cleanup?.({ runId: this.runId, reason: error.message, context, signal });
+      await call;
     } catch (err) {
       this.commits.history.push({ type: 'cleanup.failed', data: { error: this.host.toError(err) } });
+    } finally {
+      this.cleanupCall = null;
     }
     this.commits.history.push({ type: entry, data: { reason: error.message } });
     // Lost meanwhile (ended): that decides. A write refused meanwhile is why it ends from its last written state.
@@ -739,6 +749,7 @@ export class RunSession implements CommitParticipant, StepHost {
    * is gone until its lease expires.
    */
   async release(waitForCallsMs = 0): Promise<void> {
+    if (this.cleanupCall) return this.releaseAfterCleanup(this.cleanupCall, waitForCallsMs);
     if (this.calls.size > 0) return this.releaseAfterCalls(waitForCallsMs);
     let tried: number | null = null;
     for (let attempt = 1; attempt <= 3; attempt++) {
@@ -802,9 +813,47 @@ export class RunSession implements CommitParticipant, StepHost {
     });
   }
 
-  /** Stops the actor and forgets the run; no write after this. */
+  /**
+   * The hand-over of a run whose definition's cleanup still runs past the grace (a cancellation or a
+   * timeout this session applies): its signal aborts, the session ends unwritten (the cancellation stays
+   * in the inbox: the next owner applies it and runs the cleanup again, whole), and the lease is given
+   * back only once the cleanup has returned, within `waitMs`, else kept until it expires, as for a step
+   * function ({@link releaseAfterCalls}). Given back at once, the next owner ran the cleanup beside this
+   * process's, whose signal never aborted (test/a5-stop-during-cleanup.test.ts).
+   */
+  private async releaseAfterCleanup(call: Promise<unknown>, waitMs: number): Promise<void> {
+    const version = this.commits.currentVersion;
+    this.cleanupLost.abort(
+      new WorkflowError(`The worker is stopping; run ${this.runId}'s cleanup runs again on the next owner.`, {
+        code: 'WORKER_STOPPING',
+        category: 'cancelled',
+      }),
+    );
+    this.end(false);
+    if (!(await settledWithin(new Map([[call, null]]), waitMs))) {
+      const kept = await this.host.keepLease(this.runId, version).catch(() => false);
+      this.host.logger.warn(
+        { runId: this.runId, owner: this.host.owner },
+        `rmapp: run ${this.runId}: its definition's cleanup is still running ${Math.round(waitMs)} ms after the grace ended ` +
+          'and its abort signal fired; the lease is kept ' +
+          (kept ? '(its owner marked ":kept") ' : '(marking it ":kept" failed) ') +
+          'until it expires, so that no worker runs the cleanup again before then. Make the cleanup return when its signal aborts.',
+      );
+      return;
+    }
+    await this.host.releaseRun(this.runId, version).catch((err: unknown) => {
+      this.host.logger.warn(
+        { err, runId: this.runId },
+        `rmapp: run ${this.runId}: its lease could not be given back (${(err as Error).message}); another worker resumes it when the lease expires`,
+      );
+    });
+  }
+
+  /** Stops the actor and forgets the run; no write after this. A cleanup still running has its signal aborted. */
   end(wakeNow: boolean): void {
     if (this.ended) return;
+    if (this.cleanupCall)
+      this.cleanupLost.abort(new WorkflowError(`Run ${this.runId} left this worker.`, { code: 'RUN_LOST', category: 'cancelled' }));
     const ending = this.ending;
     const state = (ending?.snapshot ?? this.lastGoodSnapshot) as { value?: unknown } | null;
     endSegmentSpan(

@@ -786,7 +786,8 @@ export class Worker implements SessionHost {
     const graceful = (async () => {
       await this.loop;
       const graceEnd = Date.now() + graceMs;
-      while (Date.now() < graceEnd && [...this.sessions.values()].some((s) => s.executing.size > 0)) {
+      // A cancelled run's cleanup running is work as a step's is (run-session.ts `releaseAfterCleanup`).
+      while (Date.now() < graceEnd && [...this.sessions.values()].some((s) => s.executing.size > 0 || s.cleaningUp)) {
         await new Promise((r) => setTimeout(r, 20));
       }
       // A step whose function still runs is aborted and given half of what the bound leaves after the grace
