@@ -141,8 +141,13 @@ export async function runOwedCleanup(
   let fence: NodeJS.Timeout | undefined;
   let trustedUntil = 0;
   let isLost = false;
+  // Never moved back: renewals are not serialised, and one answered late, after a later one, set it to
+  // its own older send time, already past (test/a5-owed-cleanup-late-renewal.test.ts). The database never
+  // moves the expiry back either (run-admin.ts `renewOwedCleanup`), as the worker's runs (worker.ts `renew`).
   const trustUntil = (sentAt: number) => {
-    trustedUntil = sentAt + leaseMs - leaseMs / 5;
+    const until = sentAt + leaseMs - leaseMs / 5;
+    if (until <= trustedUntil) return;
+    trustedUntil = until;
     clearTimeout(fence);
     fence = setTimeout(() => lostLease('expired unrenewed'), Math.max(0, trustedUntil - performance.now()));
     fence.unref();
