@@ -76,9 +76,14 @@ describe('a cancel delivered before the request it was written after', () => {
   }, 60_000);
 
   it('finds the cancel behind a hundred other comments delivered since', async () => {
-    expect((await answer(comment(7, '@rmapp cancel', 5))).action).toBe('replied');
-    for (let i = 0; i < 100; i++) expect((await sw.deliver('issue_comment', comment(7, '@rmapp help', 4, 'mallory'))).status).toBe(202);
-    const implement = await answer(comment(7, '@rmapp implement', 10));
+    // Stamped from one instant: stamped as each is made, a hundred deliveries that took more than 5 s (a
+    // loaded machine) dated the request after the cancel, and its run rightly started.
+    const ago = (seconds: number) => new Date(Date.now() - seconds * 1000).toISOString();
+    const [cancelAt, helpAt, requestAt] = [ago(5), ago(4), ago(10)];
+    expect((await answer(comment(7, '@rmapp cancel', 0, 'alice', cancelAt))).action).toBe('replied');
+    for (let i = 0; i < 100; i++)
+      expect((await sw.deliver('issue_comment', comment(7, '@rmapp help', 0, 'mallory', helpAt))).status).toBe(202);
+    const implement = await answer(comment(7, '@rmapp implement', 0, 'alice', requestAt));
     expect(implement.action, 'src/actors/delivery-order.ts cancelledAfter missed the cancel').toBe('replied');
     expect(await issueRuns(7)).toEqual([]);
   }, 120_000);

@@ -36,7 +36,7 @@ it('runs a template in the foreground, printing each state and step, and exits 0
     expect(r.stdout).toContain(line);
   expect(r.stdout).toMatch(/succeeded/);
   expect((world.emulator.pulls.get('acme/widgets') ?? []).filter((p) => p.head === 'rmapp/issue-31')).toHaveLength(1);
-});
+}, 120_000);
 
 it('--json prints one JSON object per line; a local clone is the git remote; a failing run exits 1', async () => {
   const clone = join(mkdtempSync(join(tmpdir(), 'rmapp-clone-')), 'widgets');

@@ -159,7 +159,9 @@ it('reports user mistakes on stderr with exit 1 and no stack trace', async () =>
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-});
+  // About 30 CLI processes one after another: a bound for a loaded 2-core machine, where 60 s ran out twice
+  // (2026-12-07, load average 6–8), not a figure of speed.
+}, 180_000);
 
 it('shows the database URL it used, masking only its password, also in errors and from --database-url', async () => {
   // A URL without a password is no secret: `rmapp migrate` printed "[REDACTED]" for the whole of it.

@@ -269,7 +269,7 @@ describe('a repository with .github/rmapp.yml', () => {
     );
     expect(await h.world.git(h.world.remote, 'show', 'rmapp/issue-4:impl.txt')).toBe('right');
     expect((h.world.emulator.pulls.get('acme/widgets') ?? []).filter((p) => p.head === 'rmapp/issue-4')).toHaveLength(1);
-  });
+  }, 120_000);
 });
 
 describe('a review fix in a repository with .github/rmapp.yml', () => {
