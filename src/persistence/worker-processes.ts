@@ -78,7 +78,7 @@ export async function previousOwners(db: Queryable, workerId: string, liveOwners
 /**
  * The owner `p.owner` holds no unexpired lease: of a running run (its own, or kept), nor of an owed
  * cleanup it runs (`<owner>:cleanup:<8 hex>`, run-admin.ts `takeOwedCleanup`, as {@link previousOwners}
- * counts it); `owed` is the placeholder of run-admin.ts `CLEANUP_OWED`. A live earlier owner that held only a cleanup lease
+ * counts it); `owed` is the SQL parameter that carries run-admin.ts `CLEANUP_OWED`. A live earlier owner that held only a cleanup lease
  * lost its record, and a restart after its death could no longer prove it gone: it waited out the lease.
  */
 const holdsNoLease = (
