@@ -26,7 +26,6 @@ import { releaseEarlySignals } from './early-signals.ts';
 import { embeddedWaitHint, isEmbedded, onForegroundStop, reportStopped } from './foreground-stop.ts';
 import { addWorkerCommand } from './worker-command.ts';
 import { cliDatabase } from './database-url.ts';
-import { CLI_FILTERS, idPrefixProblem, parentRunIdProblem } from '../run-list-filters.ts';
 
 // The engine, the database drivers, the service and OpenTelemetry are imported inside the commands that
 // use them: `rmapp --version` and `rmapp --help` start without them (README "CLI", bench/run.ts).
@@ -234,7 +233,9 @@ runs
   .option('--json', 'print a JSON array')
   .action(async (o: { status?: RunStatus; workflow?: string; idPrefix?: string; parent?: string; limit: number; json?: boolean }) => {
     // Checked as `GET /api/runs?idPrefix=&parentRunId=` checks them, with the same words (run-list-filters.ts),
-    // before the store is opened. Shown terminal-safe: the message quotes what was typed.
+    // before the store is opened. Shown terminal-safe: the message quotes what was typed. Imported here: the
+    // run id's rule is a zod schema, and zod is not loaded for `rmapp --version` and `--help`.
+    const { CLI_FILTERS, idPrefixProblem, parentRunIdProblem } = await import('../run-list-filters.ts');
     const problem =
       (o.idPrefix !== undefined ? idPrefixProblem(o.idPrefix, CLI_FILTERS) : null) ??
       (o.parent !== undefined ? parentRunIdProblem(o.parent, CLI_FILTERS) : null);

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { positiveInt } from './positive-int.ts';
 import type { Database } from '../../persistence/database.ts';
 import { FINAL_STATUSES } from '../../persistence/run-status.ts';
-import { pruneRuns, type PruneResult, type RetentionPolicy } from '../../persistence/retention.ts';
+import type { PruneResult, RetentionPolicy } from '../../persistence/retention.ts';
 import { describeRetention, retentionAgeOption } from './retention-age.ts';
 import { retentionForgetsDeliveries } from '../webhooks/event-age.ts';
 
@@ -74,6 +74,8 @@ export function addPruneCommand(program: Command, open: () => Promise<Database>)
       }
       try {
         await (await import('../../persistence/migrate.ts')).migrate(db);
+        // Imported here: retention.ts loads the database drivers, which `rmapp --version` and `--help` do not need.
+        const { pruneRuns } = await import('../../persistence/retention.ts');
         const result = await pruneRuns(db, policy, { dryRun, batchSize: o.batchSize });
         print(result, policy, dryRun, o.json === true);
         const forgets = retentionForgetsDeliveries(policy);

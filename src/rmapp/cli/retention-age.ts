@@ -8,7 +8,7 @@
  * where a retention age is a whole number of one unit and a typo must name the forms that work.
  */
 import { InvalidArgumentError, Option } from 'commander';
-import { DEFAULT_RETENTION, formatDuration, parseDuration, type RetentionPolicy } from '../../persistence/retention.ts';
+import { DEFAULT_RETENTION, formatDuration, parseDuration, type RetentionPolicy } from '../../persistence/retention-policy.ts';
 import type { FinalStatus } from '../../persistence/run-status.ts';
 
 /** The forms a retention age may take, as the help lists them. */

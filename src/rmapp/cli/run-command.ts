@@ -10,7 +10,6 @@ import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { ValidationError, WaitStoppedError } from '../../state_machine/errors.ts';
 import { TEMPLATE_NAMES, type TemplateName } from '../../machines/issue-templates.ts';
-import { runCommand } from '../process.ts';
 import { formatRunDetails, runToJson } from './format.ts';
 import { isEmbedded, onForegroundStop, reportStopped } from './foreground-stop.ts';
 import { testAttempts } from './positive-int.ts';
@@ -22,6 +21,8 @@ import { connectionStringSecrets, createMasker } from '../masking.ts';
 export async function resolveRepo(repo: string): Promise<{ owner: string; name: string; localPath: string | null }> {
   const local = resolve(repo);
   if (existsSync(local)) {
+    // Imported here: process.ts loads OpenTelemetry's API, which `rmapp --version` and `--help` do not need.
+    const { runCommand } = await import('../process.ts');
     const r = await runCommand(['git', 'remote', 'get-url', 'origin'], { cwd: local });
     const m = /[/:]([^/:]+)\/([^/]+?)(\.git)?\/?$/.exec(r.stdout.trim());
     if (r.exitCode !== 0 || !m)

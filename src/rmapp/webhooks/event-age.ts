@@ -1,6 +1,6 @@
 // The oldest webhook event the service acts on (a module of its own: `rmapp worker` and `rmapp prune`
 // read it without the webhook stack).
-import { formatDuration, type RetentionPolicy } from '../../persistence/retention.ts';
+import { formatDuration, type RetentionPolicy } from '../../persistence/retention-policy.ts';
 
 /**
  * How old the event of a delivery may be. GitHub redelivers a delivery only within 3 days of it (by hand
