@@ -9,55 +9,21 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { issueImplementationSteps, type IssueImplementationDeps } from '../../src/actors/issue-implementation.ts';
-import { prReviewSteps } from '../../src/actors/pr-review.ts';
 import { createEngine, openDatabase, type Database, type Engine } from '../../src/index.ts';
-import { issueImplementationWorkflow } from '../../src/machines/issue-implementation.ts';
-import { prReviewWorkflow } from '../../src/machines/pr-review.ts';
 import { createGitHubClient, type GitHubOctokit } from '../../src/rmapp/github/client.ts';
 import { runCommand } from '../../src/rmapp/process.ts';
-import { Workspaces } from '../../src/rmapp/workspace.ts';
-import type { WorkflowDefinition } from '../../src/state_machine/definition.ts';
 import { GitHubEmulator } from './github-emulator.ts';
 import { createTestDatabase, type TestDatabase } from './postgres.ts';
 import { ROOT } from './processes.ts';
 import { createBareRemote } from './git-remote.ts';
-import { testSandbox } from './sandbox.ts';
 import { bundledScript } from './bundle.ts';
 
 export const GITHUB_WORKER = join(ROOT, 'test/fixtures/github-worker.ts');
 export const TOKEN = 't0ken';
 
-/** The top-level stages listed in progress comments. */
-export const STAGES = {
-  IssueImplementation: ['analyzing', 'planning', 'openingDraftPR', 'implementing', 'testing', 'creatingPR'],
-  PRReview: ['parsingComment', 'locatingCode', 'generatingFix', 'testingChange', 'applyingChanges', 'responding'],
-};
+import { crashTestDeps, crashTestWorkflows } from './github-crash-workflows.ts';
 
-/** The adapters both the workers and the test process build (the same code, so the same definition versions). */
-export function crashTestDeps(options: {
-  github: GitHubOctokit;
-  remote: string;
-  workspaces: string;
-}): IssueImplementationDeps & { botName: string } {
-  return {
-    github: options.github,
-    workspaces: new Workspaces({ root: options.workspaces, author: { name: 'rmapp', email: 'rmapp@example.com' } }),
-    remoteUrl: () => options.remote,
-    agent: { command: ['node', join(ROOT, 'src/rmapp/demo/scripted-agent.mjs')], timeoutMs: 20_000, sandbox: testSandbox },
-    tests: {
-      command: ['node', '-e', "process.exit(require('fs').readFileSync('impl.txt','utf8').trim() === 'right' ? 0 : 1)"],
-      timeoutMs: 20_000,
-      sandbox: testSandbox,
-    },
-    botName: 'rmapp',
-  };
-}
-
-/** IssueImplementation and PRReview over those adapters. */
-export function crashTestWorkflows(deps: IssueImplementationDeps & { botName: string }): WorkflowDefinition<any>[] {
-  return [issueImplementationWorkflow(issueImplementationSteps(deps)), prReviewWorkflow(prReviewSteps(deps))];
-}
+export { crashTestDeps, crashTestWorkflows, STAGES } from './github-crash-workflows.ts';
 
 export interface WorkerProcess {
   child: ChildProcess;
