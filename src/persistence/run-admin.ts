@@ -179,15 +179,34 @@ export async function renewOwedCleanup(db: Queryable, runId: string, owner: stri
 }
 
 /**
- * Clears {@link CLEANUP_OWED} once the cleanup ran (and the lease of {@link takeOwedCleanup}); false when it was no longer there (another call ran
- * it too: a cleanup is run at least once, as a worker's after a crash).
+ * Clears {@link CLEANUP_OWED} once the cleanup ran, with the lease of {@link takeOwedCleanup} — only while
+ * `owner` still holds that lease (expired or not: nobody took it). False when it no longer does: another
+ * execution took the lease (this one's expired while its process was paused, say) and runs the cleanup
+ * now, or ran it and cleared the mark. Cleared regardless of the holder, the mark was gone while the new
+ * holder still ran the cleanup, and a cancel then answered that the run owed nothing
+ * (test/h1-owed-cleanup-lease-fence.test.ts); the holder clears it when its cleanup ran.
  * @internal
  */
-export async function clearOwedCleanup(db: Queryable, runId: string): Promise<boolean> {
+export async function clearOwedCleanup(db: Queryable, runId: string, owner: string): Promise<boolean> {
   const rows = await db.query(
     `update rmapp_runs set status_message = null, lease_owner = null, lease_expires_at = null
-     where id = $1 and status = 'cancelled' and status_message = $2 returning id`,
-    [runId, CLEANUP_OWED],
+     where id = $1 and status = 'cancelled' and status_message = $2 and lease_owner = $3 returning id`,
+    [runId, CLEANUP_OWED, owner],
+  );
+  return rows.length > 0;
+}
+
+/**
+ * Lets go of {@link takeOwedCleanup}'s lease without clearing the mark, if `owner` still holds it: for a
+ * cleanup whose signal aborted (its lease lost or unrenewed) and which returned. The next execution then
+ * takes it at once rather than after the rest of a lease; a lease another execution took is left alone.
+ * True when it was `owner`'s. @internal
+ */
+export async function releaseOwedCleanup(db: Queryable, runId: string, owner: string): Promise<boolean> {
+  const rows = await db.query(
+    `update rmapp_runs set lease_owner = null, lease_expires_at = null
+     where id = $1 and status = 'cancelled' and lease_owner = $2 returning id`,
+    [runId, owner],
   );
   return rows.length > 0;
 }

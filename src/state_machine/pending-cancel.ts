@@ -9,7 +9,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Database, Queryable } from '../persistence/database.ts';
 import { encodeHistory, type HistoryEntry } from '../persistence/history-codec.ts';
 import { appendHistory } from '../persistence/runs.ts';
-import { cancelPendingRun, clearOwedCleanup, keepOwedCleanupLeases, renewOwedCleanup, takeOwedCleanup } from '../persistence/run-admin.ts';
+import {
+  cancelPendingRun,
+  clearOwedCleanup,
+  keepOwedCleanupLeases,
+  releaseOwedCleanup,
+  renewOwedCleanup,
+  takeOwedCleanup,
+} from '../persistence/run-admin.ts';
 import type { Logger } from '../persistence/logger.ts';
 import type { WorkflowDefinition } from './definition.ts';
 import { dbFaultsArmed, withDbFault } from './db-faults.ts';
@@ -115,7 +122,12 @@ export interface CleanupRunner {
  * worker's is after a crash; a failure to clear it is logged, and the next cancel runs it again.
  * False when it did not run it: another execution's lease on it is live (run-admin.ts `takeOwedCleanup`),
  * or the mark is gone — or when it lost its lease while the cleanup ran: the cleanup's `signal`
- * (definition.ts `CleanupContext`) aborted, and the mark is left for the next holder of the lease.
+ * (definition.ts `CleanupContext`) aborted, its renewals stopped then, and the mark is left for the next
+ * holder of the lease; once the cleanup returned, its lease is let go if it still holds it
+ * (run-admin.ts `releaseOwedCleanup`), so that the next holder need not wait out the rest of it. A
+ * cleanup that returned without reading its signal again after its lease passed to another execution
+ * (its process paused past it) leaves the mark too: it is cleared only under this execution's lease
+ * (run-admin.ts `clearOwedCleanup`), and the holder clears it once its own run of the cleanup ended.
  */
 export async function runOwedCleanup(
   db: Queryable,
@@ -139,6 +151,7 @@ export async function runOwedCleanup(
   // self-fences its steps: worker.ts). Measured from before the take was sent, as each renewal is.
   const lost = new AbortController();
   let fence: NodeJS.Timeout | undefined;
+  let renewal: NodeJS.Timeout | undefined;
   let trustedUntil = 0;
   let isLost = false;
   // Never moved back: renewals are not serialised, and one answered late, after a later one, set it to
@@ -156,6 +169,9 @@ export async function runOwedCleanup(
     if (isLost) return;
     isLost = true;
     clearTimeout(fence);
+    // Renewed on, the lease stayed this execution's until the cleanup returned — held for nothing, as
+    // the cleanup was told to stop — and the next execution waited out a lease after that.
+    clearInterval(renewal);
     lost.abort(
       new WorkflowError(`The lease of run ${runId}'s cleanup was lost (${why}).`, { code: 'CLEANUP_LEASE_LOST', category: 'cancelled' }),
     );
@@ -168,7 +184,7 @@ export async function runOwedCleanup(
   const signal = checkedOnRead(lost.signal, () => {
     if (performance.now() >= trustedUntil) lostLease('expired unrenewed');
   });
-  const renewal = setInterval(
+  renewal = setInterval(
     () => {
       const sentAt = performance.now();
       void renewOwedCleanup(db, runId, owner, leaseMs).then(
@@ -201,10 +217,19 @@ export async function runOwedCleanup(
       { runId, owner },
       `rmapp: the cleanup of cancelled run ${runId} lost its lease while it ran (its signal aborted); it stays owed and runs again`,
     );
+    // Unrenewed rather than taken, the lease may still be this execution's: let go, the next one takes it at once.
+    await releaseOwedCleanup(db, runId, owner).catch((err: unknown) =>
+      history.logger.warn({ err, runId }, `rmapp: the lease of run ${runId}'s aborted cleanup could not be let go; it expires`),
+    );
     return false;
   }
   try {
-    await clearOwedCleanup(db, runId);
+    if (!(await clearOwedCleanup(db, runId, owner)))
+      history.logger.warn(
+        { runId, owner },
+        `rmapp: the cleanup of cancelled run ${runId} ran, but its lease had passed to another execution meanwhile (this ` +
+          `process paused past it, its signal not read again): the mark stays, for that execution to clear once its cleanup ran`,
+      );
   } catch (err) {
     history.logger.warn(
       { err, runId },
