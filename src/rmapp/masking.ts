@@ -262,11 +262,10 @@ export function createMasker(
   let mintedVersion = 0;
   /**
    * The index brought up to the minted list, by its changes since the last look (or, when it no longer
-   * keeps them, by the whole list): each secret added or removed at the cost of its own forms. A
-   * secret whose forms cannot be made (a lone surrogate: `encodeURIComponent` throws) throws here,
-   * before anything changed, each time the masker is used while it is on the list. (The masker
-   * before the index threw once, then kept its old forms until the list changed again: tokens minted
-   * with it went unmasked.)
+   * keeps them, by the whole list): each secret added or removed at the cost of its own forms. Every
+   * secret's forms can be made: one holding a lone surrogate, which `encodeURIComponent` refuses, is
+   * URL-encoded with U+FFFD in its place (secret-forms.ts `urlEncoded`). It threw here on every use
+   * while such a token was listed, and every log line and API answer failed with it.
    */
   const current = (): SecretIndex => {
     if (!minted) return index;

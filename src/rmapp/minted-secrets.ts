@@ -40,22 +40,26 @@ export class MintedSecrets {
   /**
    * Remembers `secret` until `expiresAt` (an ISO date, epoch milliseconds, or undefined: an hour from
    * now) and {@link MINTED_SECRET_GRACE_MS} after. A secret remembered again keeps the later end.
+   * Returns whether `secret` is new to the list (not remembered until now): what the minting side warns
+   * about once per token (github/client.ts).
    *
    * @example
    * mintedSecrets.add(token, expiresAt); // from `auth({ type: 'installation' })`
    */
-  add(secret: string, expiresAt?: string | number | null): void {
-    if (!secret) return;
+  add(secret: string, expiresAt?: string | number | null): boolean {
+    if (!secret) return false;
     const parsed = typeof expiresAt === 'number' ? expiresAt : expiresAt ? Date.parse(expiresAt) : NaN;
     const end = (Number.isFinite(parsed) ? parsed : this.now() + DEFAULT_MINTED_LIFETIME_MS) + MINTED_SECRET_GRACE_MS;
     const known = this.until.get(secret);
-    if (known !== undefined && known.end >= end) return;
+    if (known !== undefined && known.end >= end) return false;
     this.nextExpiry = Math.min(this.nextExpiry, end);
-    if (known !== undefined) known.end = end;
-    else {
-      this.changed(secret, true);
-      this.until.set(secret, { end, added: this.changes });
+    if (known !== undefined) {
+      known.end = end;
+      return false;
     }
+    this.changed(secret, true);
+    this.until.set(secret, { end, added: this.changes });
+    return true;
   }
 
   /**

@@ -142,6 +142,27 @@ export interface OneSecretForms {
   edge: boolean;
 }
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * `text` with each lone UTF-16 surrogate as U+FFFD: what `String.prototype.toWellFormed` (not in this
+ * project's `lib`) makes of it, and what it becomes once written as UTF-8 (a log file, a pipe, `Buffer.from`)
+ * or put in a URL (`URL`, `URLSearchParams`).
+ */
+export function wellFormed(text: string): string {
+  return text.replace(LONE_SURROGATE, '\uFFFD');
+}
+
+/**
+ * `text` URL-encoded as `encodeURIComponent` does, a lone surrogate as U+FFFD's `%EF%BF%BD` (as `URL`
+ * and `URLSearchParams` write it): `encodeURIComponent` throws on one, and an installation token holding
+ * one (GitHub's token endpoint, an emulator or a proxy answered `\ud800` in it) made every masker throw
+ * on every line until the token expired — no log line, API answer or comment could be written.
+ */
+export function urlEncoded(text: string): string {
+  return encodeURIComponent(wellFormed(text));
+}
+
 /** The forms of one secret of 6 characters or more. */
 export function formsOf(s: string): OneSecretForms {
   const values: string[] = [];
@@ -156,7 +177,7 @@ export function formsOf(s: string): OneSecretForms {
   // maskAcrossBreaks, whole or broken across lines.
   const base64 = base64Cores(Buffer.from(s));
   const cores = [...base64];
-  plain.push(encodeURIComponent(s));
+  plain.push(urlEncoded(s));
   // As JSON text escapes it (a weak secret's forms as whole tokens too).
   plain.push(...jsonForms(s));
   // Hex, whole or wrapped and spaced as dumps print it (`xxd -p`'s 60-column lines, `xxd -g1 -p`,
@@ -169,6 +190,11 @@ export function formsOf(s: string): OneSecretForms {
   const skeleton = s.replace(/[^A-Za-z0-9]/g, '').toLowerCase();
   // A PEM key also travels with escaped newlines (JSON, env files).
   if (s.includes('\n')) values.push(s.replaceAll('\n', '\\n'));
+  // A secret with a lone surrogate also travels with U+FFFD in its place, as written out and read back
+  // as UTF-8 (its base64 and hex above are of those bytes already), and JSON-escaped so. Its skeleton
+  // (letters and digits) is the same.
+  const whole = wellFormed(s);
+  if (whole !== s) plain.push(whole, ...jsonForms(whole));
   return { values, weak, cores, base64, skeleton: skeleton.length >= 12 ? skeleton : null, edge: s.length >= 12 };
 }
 

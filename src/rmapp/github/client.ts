@@ -16,6 +16,7 @@ import { RequestRepositories } from './request-repository.ts';
 import { unwrapClient } from './abortable.ts';
 import { stderrLogger, type Logger } from '../../persistence/logger.ts';
 import { DEFAULT_MINTED_LIFETIME_MS, mintedSecrets, type MintedSecrets } from '../minted-secrets.ts';
+import { wellFormed } from '../secret-forms.ts';
 
 /**
  * Every request is a `github <METHOD> <route>` span, a child of the step that made it (the route
@@ -288,6 +289,7 @@ export function createGitHubAccess(config: GitHubClientConfig): GitHubAccess {
           async () => (await app.octokit.request('GET /repos/{owner}/{repo}/installation', { owner, repo })).data.id,
         );
   const minted = config.minted ?? mintedSecrets;
+  const log = config.log ?? stderrLogger();
   /** The installation's token now (minted when the cached one is near its end), remembered by every masker. */
   const installationToken = async (client: GitHubOctokit): Promise<string> => {
     const { token, expiresAt, createdAt } = (await client.auth({ type: 'installation' })) as {
@@ -300,7 +302,15 @@ export function createGitHubAccess(config: GitHubClientConfig): GitHubAccess {
     // says, and `expires_at` is read on GitHub's clock — a server whose clock is behind ours gave an
     // early one, and the token was forgotten by the maskers while it still went out with every push.
     const ends = [Date.parse(expiresAt ?? ''), Date.parse(createdAt ?? '') + DEFAULT_MINTED_LIFETIME_MS].filter(Number.isFinite);
-    minted.add(token, ends.length ? Math.max(...ends) : undefined);
+    // A token holding a lone UTF-16 surrogate (GitHub, an emulator or a proxy answered `\ud800` in it)
+    // is no valid Unicode: it is masked as it is and with U+FFFD in its place (secret-forms.ts
+    // `wellFormed`), and said once, without its text — HTTP cannot carry it in a header as it is.
+    if (minted.add(token, ends.length ? Math.max(...ends) : undefined) && wellFormed(token) !== token)
+      log.warn(
+        `github: the installation token GitHub answered (${token.length} characters) holds a lone UTF-16 surrogate, not valid ` +
+          'Unicode: no HTTP header can carry it, so requests with it fail; it is masked in every log line and answer while it can be valid. ' +
+          'Check what stands between the service and GitHub (github.apiUrl / GITHUB_API_URL, a proxy).',
+      );
     return token;
   };
   const githubForRepo = async (owner: string, repo: string): Promise<GitHubOctokit> => {
