@@ -16,7 +16,7 @@ import { MASK } from '../persistence/mask-marker.ts';
 import { mintedSecrets, type MintedSecrets } from './minted-secrets.ts';
 import { maskedCopy, maskPatterns } from './secret-patterns.ts';
 import { formsOf, secretForms, wholeTokens, type OneSecretForms } from './secret-forms.ts';
-import { edgeHash, longestFirst, rankAfter, SecretIndex } from './secret-index.ts';
+import { edgeHash, longestFirst, rankAfter, SecretIndex, type SkeletonIndex } from './secret-index.ts';
 
 export { base64Cores, isWeakSecret, WEAK_SECRET_CHARS } from './secret-forms.ts';
 export { isAddressScheme, SCHEMELESS_CREDENTIAL, SECRET_QUERY_PARAMETERS } from './secret-patterns.ts';
@@ -64,28 +64,15 @@ function skeletonOf(text: string): { sk: string; pos: number[] } {
 /**
  * A secret disguised: spaced, wrapped, case-changed, interleaved with ANSI codes or zero-width
  * characters, or cut after 12 of its letters and digits. Compared on the text's letters and digits
- * only (lower-cased), the matching span of the original is masked. `skeletonsIn` gives the secrets'
- * skeletons whose first or last 12 may stand in the text's (all of them would do: the ranges masked
- * are the same, whatever their order).
+ * only (lower-cased), the matching span of the original is masked: from each place holding a secret's
+ * first 12 as far as it matches on, and back from each place holding its last 12. Overlapping spans
+ * are masked as one, so of the spans of several secrets from one place only the longest counts:
+ * `skeletons.spans` gives that one (secret-index.ts `SkeletonIndex`; each secret's own, one per place,
+ * masked the same).
  */
-function maskSkeletons(text: string, skeletonsIn: (sk: string) => Iterable<string>): string {
+function maskSkeletons(text: string, skeletons: SkeletonIndex): string {
   const { sk, pos } = skeletonOf(text);
-  const skeletons = skeletonsIn(sk);
-  const ranges: [number, number][] = [];
-  for (const secret of skeletons) {
-    const head = secret.slice(0, 12);
-    for (let i = sk.indexOf(head); i >= 0; i = sk.indexOf(head, i + 1)) {
-      let n = 12;
-      while (n < secret.length && sk[i + n] === secret[n]) n += 1;
-      ranges.push([pos[i] as number, pos[i + n - 1] as number]);
-    }
-    const tail = secret.slice(-12);
-    for (let i = sk.indexOf(tail); i >= 0; i = sk.indexOf(tail, i + 1)) {
-      let n = 12;
-      while (n < secret.length && i - (n - 11) >= 0 && sk[i - (n - 11)] === secret[secret.length - 1 - n]) n += 1;
-      ranges.push([pos[i - (n - 12)] as number, pos[i + 11] as number]);
-    }
-  }
+  const ranges = skeletons.spans(sk).map(([from, to]): [number, number] => [pos[from] as number, pos[to] as number]);
   if (!ranges.length) return text;
   ranges.sort((a, b) => a[0] - b[0]);
   let out = '';
@@ -379,12 +366,7 @@ export function createMasker(
             .map((piece, i) => (i % 2 ? piece : edgesMasked(piece)))
             .join('')
         : edgesMasked(out);
-    if (f.skeletonOf.size)
-      out = maskSkeletons(out, (sk) => {
-        const skeletons = new Set<string>();
-        for (const end of f.skeletonEnds.found(sk)) for (const rank of end.ranks) skeletons.add(f.skeletonOf.get(rank) as string);
-        return skeletons;
-      });
+    if (f.skeletons.size) out = maskSkeletons(out, f.skeletons);
     return maskPatterns(out);
   };
   // A secret's skeleton whole, not its first or last 12 letters and digits as masking takes them

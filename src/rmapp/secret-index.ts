@@ -196,6 +196,39 @@ class FormIndex {
     return out ? [...out] : [];
   }
 
+  /**
+   * Calls `visit` with each form and where it starts, for every place `text` holds one (overlapping
+   * places too), in no particular order: read once by the rolling hash as {@link found} reads it, or form
+   * by form (`indexOf`) for a small index.
+   */
+  each(text: string, visit: (form: IndexedForm, start: number) => void): void {
+    if (this.forms.size <= SMALL_INDEX) {
+      for (const form of this.forms.values())
+        for (let at = text.indexOf(form.text); at >= 0; at = text.indexOf(form.text, at + 1)) visit(form, at);
+      return;
+    }
+    const { q, bits, byHash, top } = this;
+    const n = text.length;
+    if (n < q) return;
+    const shift = 32 - this.bitsLog;
+    let h = 0;
+    for (let j = 0; j < q; j += 1) h = (Math.imul(h, GRAM_BASE) + text.charCodeAt(j)) | 0;
+    for (let i = 0; ; i += 1) {
+      const key = h & KEY;
+      const b = Math.imul(key, 0x9e3779b1) >>> shift;
+      if ((bits[b >>> 5] as number) & (1 << (b & 31))) {
+        const filed = byHash.get(key);
+        if (filed)
+          for (const form of filed) {
+            const start = i - form.at;
+            if (start >= 0 && text.startsWith(form.text, start)) visit(form, start);
+          }
+      }
+      if (i + q >= n) break;
+      h = (Math.imul(h - Math.imul(text.charCodeAt(i), top), GRAM_BASE) + text.charCodeAt(i + q)) | 0;
+    }
+  }
+
   private mark(hash: number): void {
     const b = Math.imul(hash, 0x9e3779b1) >>> (32 - this.bitsLog);
     this.bits[b >>> 5] = (this.bits[b >>> 5] as number) | (1 << (b & 31));
@@ -211,6 +244,136 @@ class FormIndex {
 }
 
 /**
+ * The work of every {@link SkeletonIndex} in the process: `checks` counts the skeletons compared with
+ * the text at a place where one's first or last 12 letters and digits stand. Read by tests, which bound
+ * it (test/masking-shared-heads.test.ts); nothing else reads it.
+ */
+export const skeletonWork = { checks: 0 };
+
+/**
+ * How many characters `text` read from `from` by `step` (1: onwards, -1: backwards) has in common with
+ * `s` from its start. One check of {@link skeletonWork}.
+ */
+function common(text: string, from: number, step: 1 | -1, s: string): number {
+  skeletonWork.checks += 1;
+  let n = 0;
+  for (let k = from; n < s.length && k >= 0 && k < text.length && text.charCodeAt(k) === s.charCodeAt(n); k += step) n += 1;
+  return n;
+}
+
+/**
+ * The most characters any of `sorted` (distinct strings, in `<` order) has in common with `text` read
+ * from `from` by `step`: of strings in order, the one sharing the longest head with a probe stands next
+ * to where the probe would go, and a binary search compares the probe with both of those last, so the
+ * most it met is the most of all — about log2(n) comparisons however many share a head, not one each.
+ */
+function longestCommon(sorted: readonly string[], text: string, from: number, step: 1 | -1): number {
+  let lo = 0;
+  let hi = sorted.length;
+  let most = 0;
+  // `lo`: how many of `sorted` come before the probe or equal it.
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    const s = sorted[mid] as string;
+    const n = common(text, from, step, s);
+    if (n > most) most = n;
+    const k = from + n * step;
+    const probeFirst = n < s.length && (k < 0 || k >= text.length || text.charCodeAt(k) < s.charCodeAt(n));
+    if (probeFirst) hi = mid;
+    else lo = mid + 1;
+  }
+  return most;
+}
+
+/** `s` put into (`add`) or taken out of the ascending, distinct `sorted`. */
+function sortedChange(sorted: string[], s: string, add: boolean): void {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((sorted[mid] as string) < s) lo = mid + 1;
+    else hi = mid;
+  }
+  if (add) sorted.splice(lo, 0, s);
+  else if (sorted[lo] === s) sorted.splice(lo, 1);
+}
+
+/**
+ * The secrets' skeletons (their letters and digits, lower-cased, 12 or more: masking.ts `maskSkeletons`),
+ * and where a text's skeleton holds one, whole or cut off after (or before) its first (or last) 12.
+ * Each place the text holds a skeleton's first 12 is masked as far as the skeleton sharing the most
+ * with the text from there goes, and each place it holds a last 12 back as far as the one sharing the
+ * most before it: the spans every skeleton holding those 12 would make, each inside that longest one.
+ * Skeletons sharing their ends are kept in order under them and the longest found by a binary search
+ * ({@link longestCommon}): comparing each with the text at each place cost O(skeletons × text) — 1,000
+ * minted tokens sharing 30 characters took 33 s for 1 MiB of text holding those 30 characters, 2,000
+ * ran out of heap with their spans (test/masking-shared-heads.test.ts counts the comparisons).
+ */
+export class SkeletonIndex {
+  private readonly heads = new FormIndex(12);
+  private readonly tails = new FormIndex(12);
+  /** The skeletons by their first 12, in order. */
+  private readonly byHead = new Map<string, string[]>();
+  /** The skeletons by their last 12, each reversed, in order. */
+  private readonly byTail = new Map<string, string[]>();
+  /** How many secrets (configured or minted) have each skeleton. */
+  private readonly held = new Map<string, number>();
+
+  /** How many distinct skeletons it holds. */
+  get size(): number {
+    return this.held.size;
+  }
+
+  add(skeleton: string): void {
+    const count = this.held.get(skeleton) ?? 0;
+    this.held.set(skeleton, count + 1);
+    if (count) return;
+    this.file(this.heads, this.byHead, skeleton.slice(0, 12), skeleton, true);
+    this.file(this.tails, this.byTail, skeleton.slice(-12), [...skeleton].reverse().join(''), true);
+  }
+
+  remove(skeleton: string): void {
+    const count = this.held.get(skeleton);
+    if (!count) return;
+    if (count > 1) return void this.held.set(skeleton, count - 1);
+    this.held.delete(skeleton);
+    this.file(this.heads, this.byHead, skeleton.slice(0, 12), skeleton, false);
+    this.file(this.tails, this.byTail, skeleton.slice(-12), [...skeleton].reverse().join(''), false);
+  }
+
+  /**
+   * The spans of `sk` (a text's skeleton) to mask, as [first, last] indexes of `sk`: one for each place
+   * holding a skeleton's first 12 and one for each place holding a last 12, in no particular order.
+   */
+  spans(sk: string): [number, number][] {
+    const out: [number, number][] = [];
+    this.heads.each(sk, (form, i) => {
+      const n = longestCommon(this.byHead.get(form.text) as string[], sk, i, 1);
+      out.push([i, i + n - 1]);
+    });
+    this.tails.each(sk, (form, i) => {
+      const n = longestCommon(this.byTail.get(form.text) as string[], sk, i + 11, -1);
+      out.push([i + 12 - n, i + 11]);
+    });
+    return out;
+  }
+
+  private file(ends: FormIndex, groups: Map<string, string[]>, end: string, member: string, add: boolean): void {
+    let group = groups.get(end);
+    if (!group) {
+      if (!add) return;
+      group = [];
+      groups.set(end, group);
+      ends.add(end, 0);
+    }
+    sortedChange(group, member, add);
+    if (group.length) return;
+    groups.delete(end);
+    ends.remove(end, 0);
+  }
+}
+
+/**
  * Every form of the secrets a masker knows, filed so that a text is searched for all of them at a
  * cost near-independent of how many there are, and a secret is added or removed at the cost of its
  * own forms (an App's installation tokens come and go one by one: bench/README.md, "thirty-sixth
@@ -222,9 +385,8 @@ export class SecretIndex {
   readonly values = new FormIndex(6);
   readonly weak = new FormIndex(6);
   readonly cores = new FormIndex(8);
-  /** The first and last 12 characters of each skeleton, filed by the secret's rank. */
-  readonly skeletonEnds = new FormIndex(12);
-  readonly skeletonOf = new Map<number, string>();
+  /** Each secret's skeleton (12 letters and digits or more). */
+  readonly skeletons = new SkeletonIndex();
   /**
    * The hash of each piece of 8 characters of each secret of 12 or more ({@link gramHashes}), and the
    * ranks of the secrets that hold it (ascending, once per place). A hash two pieces share only makes
@@ -237,11 +399,7 @@ export class SecretIndex {
     forms.values.forEach((v, i) => this.values.add(v, rank * 64 + i));
     forms.weak.forEach((w, i) => this.weak.add(w, rank * 64 + i));
     forms.cores.forEach((c, i) => this.cores.add(c, rank * 64 + i));
-    if (forms.skeleton) {
-      this.skeletonEnds.add(forms.skeleton.slice(0, 12), rank);
-      this.skeletonEnds.add(forms.skeleton.slice(-12), rank);
-      this.skeletonOf.set(rank, forms.skeleton);
-    }
+    if (forms.skeleton) this.skeletons.add(forms.skeleton);
     if (forms.edge) {
       this.edgeOf.set(rank, secret);
       for (const gram of gramHashes(secret, 8, EDGE_TOP)) {
@@ -256,11 +414,7 @@ export class SecretIndex {
     forms.values.forEach((v, i) => this.values.remove(v, rank * 64 + i));
     forms.weak.forEach((w, i) => this.weak.remove(w, rank * 64 + i));
     forms.cores.forEach((c, i) => this.cores.remove(c, rank * 64 + i));
-    if (forms.skeleton) {
-      this.skeletonEnds.remove(forms.skeleton.slice(0, 12), rank);
-      this.skeletonEnds.remove(forms.skeleton.slice(-12), rank);
-      this.skeletonOf.delete(rank);
-    }
+    if (forms.skeleton) this.skeletons.remove(forms.skeleton);
     if (forms.edge) {
       this.edgeOf.delete(rank);
       for (const gram of gramHashes(secret, 8, EDGE_TOP)) {
