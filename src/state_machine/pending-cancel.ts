@@ -140,10 +140,29 @@ export async function runOwedCleanup(
   const owner = `${history.leaseOwner ?? history.worker}:cleanup:${randomUUID().slice(0, 8)}`;
   const leaseMs = history.leaseMs ?? DEFAULT_CLEANUP_LEASE_MS;
   const takenAt = performance.now();
+  // Known to this process from before its take is sent: an engine closing its embedded store meanwhile
+  // (keepRunningCleanups) marks it, and it does not run. Added only once the take landed, a take on its
+  // way when the store's leases were kept landed unkept after the keep, the cleanup ran on after the
+  // close, and the next process to open the store took its lease over at once and ran it beside this one
+  // (test/a1-kept-lease-take-in-flight.test.ts).
+  const running: RunningCleanup = { runId, owner, store: (db as Partial<Database>).description, kept: false };
+  runningCleanups.add(running);
   try {
-    if (!(await takeOwedCleanup(db, runId, owner, leaseMs, (db as Partial<Database>).soleHolder === true))) return false;
+    if (!(await takeOwedCleanup(db, runId, owner, leaseMs, (db as Partial<Database>).soleHolder === true))) {
+      runningCleanups.delete(running);
+      return false;
+    }
   } catch (err) {
+    runningCleanups.delete(running);
     history.logger.warn({ err, runId }, `rmapp: the owed cleanup of cancelled run ${runId} could not be leased; it stays owed`);
+    return false;
+  }
+  if (running.kept) {
+    // Its store is being closed: the keep may have been applied before the take, which left the lease
+    // unkept. Not run here, the cleanup stays owed for the store's next process.
+    runningCleanups.delete(running);
+    history.logger.warn({ runId, owner }, `rmapp: the store was closed while the owed cleanup of run ${runId} was leased; it stays owed`);
+    await releaseOwedCleanup(db, runId, owner).catch(() => {});
     return false;
   }
   // Aborted once another execution may run it: a renewal found the lease gone, or none held it for
@@ -199,9 +218,6 @@ export async function runOwedCleanup(
   );
   // A cleanup that never returns (its process stopped, the store closed) must not keep the process alive.
   renewal.unref();
-  // Known to this process while it runs: an engine closing its embedded store keeps its lease (keepRunningCleanups).
-  const running = { runId, owner };
-  runningCleanups.add(running);
   try {
     await definition.cleanup?.({ runId, reason, context, signal });
   } catch (err) {
@@ -244,9 +260,21 @@ export async function runOwedCleanup(
  * registry (as {@link holdCleanup}'s holds on PGlite): every copy of the package loaded in the process
  * shares it.
  */
-const runningCleanups: Set<{ runId: string; owner: string }> = ((globalThis as Record<symbol, unknown>)[
-  Symbol.for('rmapp.runningCleanups')
-] ??= new Set<{ runId: string; owner: string }>()) as Set<{ runId: string; owner: string }>;
+const runningCleanups: Set<RunningCleanup> = ((globalThis as Record<symbol, unknown>)[Symbol.for('rmapp.runningCleanups')] ??=
+  new Set<RunningCleanup>()) as Set<RunningCleanup>;
+
+/**
+ * An owed cleanup this process leases or runs: its run, its lease's owner, the store's description
+ * (database.ts `Database.description`, unique among the stores a process has open) and whether that
+ * store's close kept its lease ({@link keepRunningCleanups}) — from before its take landed, when it
+ * must not run.
+ */
+interface RunningCleanup {
+  runId: string;
+  owner: string;
+  store: string | undefined;
+  kept: boolean;
+}
 
 /**
  * Before an embedded store this process holds alone (`Database.soleHolder`) is closed under owed cleanups
@@ -258,7 +286,12 @@ const runningCleanups: Set<{ runId: string; owner: string }> = ((globalThis as R
  */
 export async function keepRunningCleanups(db: Database): Promise<void> {
   if (!db.soleHolder || runningCleanups.size === 0) return;
-  await keepOwedCleanupLeases(db, [...runningCleanups]);
+  // Marked first: one whose take is still on its way does not run once it landed (runOwedCleanup).
+  for (const running of runningCleanups) if (running.store === undefined || running.store === db.description) running.kept = true;
+  await keepOwedCleanupLeases(
+    db,
+    [...runningCleanups].map(({ runId, owner }) => ({ runId, owner })),
+  );
 }
 
 /** The lease of an owed cleanup run by a caller that gives none: the engine's default lease. */
