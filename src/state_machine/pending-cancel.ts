@@ -221,7 +221,16 @@ export async function runOwedCleanup(
   try {
     await definition.cleanup?.({ runId, reason, context, signal });
   } catch (err) {
-    if (!isLost) await appendHistory(db, runId, [{ type: 'cleanup.failed', data: { error: toErrorData(err) } }], history.worker);
+    // Said in the log when it cannot be recorded (the database gone meanwhile): the cleanup ran all the
+    // same, and a throw here rejected a cancel that had landed and left its lease to expire.
+    if (!isLost)
+      await appendHistory(db, runId, [{ type: 'cleanup.failed', data: { error: toErrorData(err) } }], history.worker).catch(
+        (writeErr: unknown) =>
+          history.logger.warn(
+            { err: writeErr, cleanupError: toErrorData(err), runId },
+            `rmapp: the cleanup of cancelled run ${runId} failed, and its failure could not be recorded in the run's history`,
+          ),
+      );
   } finally {
     clearInterval(renewal);
     clearTimeout(fence);
