@@ -4,7 +4,7 @@
  * removed at the cost of its own forms.
  */
 import { MASK } from '../persistence/mask-marker.ts';
-import type { OneSecretForms } from './secret-forms.ts';
+import { wellFormed, type OneSecretForms } from './secret-forms.ts';
 
 /** A form an index holds, and where it is filed. */
 export interface IndexedForm {
@@ -395,19 +395,37 @@ export class SecretIndex {
   readonly edgeGrams = new Map<number, number[]>();
   readonly edgeOf = new Map<number, string>();
 
+  /**
+   * The texts whose cut-off pieces are masked for the secret of `rank`, and the rank each is filed at:
+   * the secret, and the secret with U+FFFD for each lone surrogate (secret-forms.ts `wellFormed`) at
+   * `rank + 0.5`, right after it — what reaches the masker once the secret went through UTF-8 (a child's
+   * output, a git trace), masked whole as a form of its own and left in clear when cut off at an edge
+   * (test/a2-surrogate-edge-masking.test.ts).
+   */
+  private static edgeTexts(secret: string, rank: number): [string, number][] {
+    const whole = wellFormed(secret);
+    return whole === secret
+      ? [[secret, rank]]
+      : [
+          [secret, rank],
+          [whole, rank + 0.5],
+        ];
+  }
+
   add(secret: string, rank: number, forms: OneSecretForms): void {
     forms.values.forEach((v, i) => this.values.add(v, rank * 64 + i));
     forms.weak.forEach((w, i) => this.weak.add(w, rank * 64 + i));
     forms.cores.forEach((c, i) => this.cores.add(c, rank * 64 + i));
     if (forms.skeleton) this.skeletons.add(forms.skeleton);
-    if (forms.edge) {
-      this.edgeOf.set(rank, secret);
-      for (const gram of gramHashes(secret, 8, EDGE_TOP)) {
-        const ranks = this.edgeGrams.get(gram);
-        if (ranks) insertRank(ranks, rank);
-        else this.edgeGrams.set(gram, [rank]);
+    if (forms.edge)
+      for (const [edge, at] of SecretIndex.edgeTexts(secret, rank)) {
+        this.edgeOf.set(at, edge);
+        for (const gram of gramHashes(edge, 8, EDGE_TOP)) {
+          const ranks = this.edgeGrams.get(gram);
+          if (ranks) insertRank(ranks, at);
+          else this.edgeGrams.set(gram, [at]);
+        }
       }
-    }
   }
 
   remove(secret: string, rank: number, forms: OneSecretForms): void {
@@ -415,13 +433,14 @@ export class SecretIndex {
     forms.weak.forEach((w, i) => this.weak.remove(w, rank * 64 + i));
     forms.cores.forEach((c, i) => this.cores.remove(c, rank * 64 + i));
     if (forms.skeleton) this.skeletons.remove(forms.skeleton);
-    if (forms.edge) {
-      this.edgeOf.delete(rank);
-      for (const gram of gramHashes(secret, 8, EDGE_TOP)) {
-        const ranks = this.edgeGrams.get(gram) as number[];
-        ranks.splice(ranks.indexOf(rank), 1);
-        if (!ranks.length) this.edgeGrams.delete(gram);
+    if (forms.edge)
+      for (const [edge, at] of SecretIndex.edgeTexts(secret, rank)) {
+        this.edgeOf.delete(at);
+        for (const gram of gramHashes(edge, 8, EDGE_TOP)) {
+          const ranks = this.edgeGrams.get(gram) as number[];
+          ranks.splice(ranks.indexOf(at), 1);
+          if (!ranks.length) this.edgeGrams.delete(gram);
+        }
       }
-    }
   }
 }
