@@ -30,3 +30,14 @@ describe('a secret holding a lone surrogate, cut off at an edge in its U+FFFD fo
     expect(masker.text(`out: ${REPLACED.slice(0, 14)}`)).toBe(`out: ${REPLACED.slice(0, 14)}`);
   });
 });
+
+describe("a secret holding a newline and a lone surrogate, in its U+FFFD form with the newline as '\\n'", () => {
+  it('is masked, as the form with the surrogate is', () => {
+    // A backslash makes the JSON forms escape it too, so none of them is this form.
+    const secret = '!\\@#\n$%^\uD800&*()ab';
+    const masker = createMasker([secret], { minted: null });
+    const escaped = secret.replaceAll('\n', '\\n');
+    expect(masker.text(`x ${escaped} y`)).toBe('x [REDACTED] y');
+    expect(masker.text(`x ${escaped.replace('\uD800', '\uFFFD')} y`)).toBe('x [REDACTED] y');
+  });
+});
