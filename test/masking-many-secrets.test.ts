@@ -12,21 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { createMasker, isWeakSecret, MASK } from '../src/rmapp/masking.ts';
 import { MintedSecrets } from '../src/rmapp/minted-secrets.ts';
 import { createMasker as createReference } from './helpers/masking-reference.ts';
-
-/** A small deterministic generator (mulberry32): a failure names its seed. */
-function generator(seed: number): { int(n: number): number; pick<T>(xs: readonly T[]): T } {
-  let a = seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (n: number): number => Math.floor(next() * n);
-  return { int, pick: (xs) => xs[int(xs.length)] as (typeof xs)[number] };
-}
-
-type Random = ReturnType<typeof generator>;
+import { generator, type Random } from './helpers/seeded-random.ts';
 
 const ALPHABETS = [
   'ab',
