@@ -172,28 +172,11 @@ class FormIndex {
       for (const form of this.forms.values()) if (text.includes(form.text)) out.push(form);
       return out;
     }
-    const { q, bits, byHash, top } = this;
-    const n = text.length;
-    if (n < q) return [];
-    const shift = 32 - this.bitsLog;
-    let h = 0;
-    for (let j = 0; j < q; j += 1) h = (Math.imul(h, GRAM_BASE) + text.charCodeAt(j)) | 0;
-    let out: Set<IndexedForm> | undefined;
-    for (let i = 0; ; i += 1) {
-      const key = h & KEY;
-      const b = Math.imul(key, 0x9e3779b1) >>> shift;
-      if ((bits[b >>> 5] as number) & (1 << (b & 31))) {
-        const filed = byHash.get(key);
-        if (filed)
-          for (const form of filed) {
-            const start = i - form.at;
-            if (start >= 0 && !out?.has(form) && text.startsWith(form.text, start)) (out ??= new Set()).add(form);
-          }
-      }
-      if (i + q >= n) break;
-      h = (Math.imul(h - Math.imul(text.charCodeAt(i), top), GRAM_BASE) + text.charCodeAt(i + q)) | 0;
-    }
-    return out ? [...out] : [];
+    const out = new Set<IndexedForm>();
+    this.candidates(text, (form, start) => {
+      if (!out.has(form) && text.startsWith(form.text, start)) out.add(form);
+    });
+    return [...out];
   }
 
   /**
@@ -207,6 +190,17 @@ class FormIndex {
         for (let at = text.indexOf(form.text); at >= 0; at = text.indexOf(form.text, at + 1)) visit(form, at);
       return;
     }
+    this.candidates(text, (form, start) => {
+      if (text.startsWith(form.text, start)) visit(form, start);
+    });
+  }
+
+  /**
+   * Reads `text` once with the rolling hash and calls `visit` with each filed form whose piece's hash is
+   * at a place, and where the form would start there — unchecked: the caller compares the text. Called
+   * only where the bitmap and the hash both hit, so a text that holds no secret costs no call.
+   */
+  private candidates(text: string, visit: (form: IndexedForm, start: number) => void): void {
     const { q, bits, byHash, top } = this;
     const n = text.length;
     if (n < q) return;
@@ -221,7 +215,7 @@ class FormIndex {
         if (filed)
           for (const form of filed) {
             const start = i - form.at;
-            if (start >= 0 && text.startsWith(form.text, start)) visit(form, start);
+            if (start >= 0) visit(form, start);
           }
       }
       if (i + q >= n) break;
