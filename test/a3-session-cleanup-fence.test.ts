@@ -10,12 +10,12 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
-import { createEngine } from '../src/index.ts';
+import { createEngine, type Engine } from '../src/index.ts';
 import { cleanupsAfterAll } from './helpers/cleanups.ts';
-import { readJsonLines } from './helpers/ledger.ts';
+import { cleanupEntries, stepsAfterTakeOver } from './helpers/cleanup-steps.ts';
 import { startFaultProxy } from './helpers/pg-fault-proxy.ts';
 import { createTestDatabase, engineDatabaseFor } from './helpers/postgres.ts';
-import { killAll, ROOT, spawnRmapp, until } from './helpers/processes.ts';
+import { killAll, ROOT, spawnRmapp, until, type Spawned } from './helpers/processes.ts';
 import { cancelledWhileRunning } from './fixtures/a3-fenced-cleanup.ts';
 
 const cleanups = cleanupsAfterAll();
@@ -24,11 +24,14 @@ afterAll(() => killAll());
 const FIXTURE = join(ROOT, 'test/fixtures/a3-fenced-cleanup.ts');
 const LEASE_MS = 1_500;
 
-interface Entry {
-  runId: string;
-  pid: number;
-  phase: 'step' | 'stopped' | 'end';
-  step: number;
+/** Starts a run that stays running, cancels it, and waits until worker `a` runs its cleanup. */
+async function cancelWhileRunning(engine: Engine, a: Spawned, ledger: string): Promise<{ runId: string; aPid: number }> {
+  const runId = await engine.start(cancelledWhileRunning, { key: 'k' });
+  await until(async () => (await engine.get(runId))?.status === 'running', 60_000, `run ${runId} to run\n${a.output()}`);
+  await engine.cancel(runId, 'a3: stop it');
+  const aPid = a.child.pid as number;
+  await until(() => cleanupEntries(ledger).some((e) => e.pid === aPid), 30_000, `worker A to run the cleanup\n${a.output()}`);
+  return { runId, aPid };
 }
 
 test(
@@ -46,14 +49,10 @@ test(
     const engine = createEngine({ database: testDb.url, workflows: [cancelledWhileRunning] });
     cleanups.push(() => engine.stop());
 
-    const runId = await engine.start(cancelledWhileRunning, { key: 'k' });
-    await until(async () => (await engine.get(runId))?.status === 'running', 60_000, `run ${runId} to run\n${a.output()}`);
-    await engine.cancel(runId, 'a3: stop it');
-    const aPid = a.child.pid as number;
-    await until(() => readJsonLines<Entry>(ledger).some((e) => e.pid === aPid), 30_000, `worker A to run the cleanup\n${a.output()}`);
+    const { runId, aPid } = await cancelWhileRunning(engine, a, ledger);
 
     // Connected, its lease renewed: the cleanup runs on for more than two leases, unstopped.
-    const stepsA = () => readJsonLines<Entry>(ledger).filter((e) => e.pid === aPid);
+    const stepsA = () => cleanupEntries(ledger).filter((e) => e.pid === aPid);
     await until(() => stepsA().length > (2 * LEASE_MS) / 20 + 10, 30_000, 'worker A to clean up for two leases');
     expect(
       stepsA().filter((e) => e.phase !== 'step'),
@@ -63,15 +62,12 @@ test(
     proxy.freeze();
     const b = spawnRmapp([...args, '--worker-id', 'a3-b'], { ...env, DATABASE_URL: testDb.url });
     const bPid = b.child.pid as number;
-    await until(() => readJsonLines<Entry>(ledger).some((e) => e.pid === bPid), 60_000, `worker B to run the cleanup again\n${b.output()}`);
-    const bStartedAt = readJsonLines<Entry>(ledger).findIndex((e) => e.pid === bPid);
+    await until(() => cleanupEntries(ledger).some((e) => e.pid === bPid), 60_000, `worker B to run the cleanup again\n${b.output()}`);
     await new Promise((r) => setTimeout(r, 300));
 
     // Every step worker A ran after B had started its own: A's lease had expired (B took the run), so A's
     // cleanup should have been stopped before.
-    const after = readJsonLines<Entry>(ledger)
-      .slice(bStartedAt + 1)
-      .filter((e) => e.pid === aPid && e.phase === 'step');
+    const after = stepsAfterTakeOver(ledger, aPid, bPid);
     expect(
       after.map(
         (e) => `worker A (pid ${aPid}) ran cleanup step ${e.step} after worker B (pid ${bPid}) ran the cleanup of run ${runId} again`,
@@ -94,25 +90,19 @@ test(
     const engine = createEngine({ database: testDb.url, workflows: [cancelledWhileRunning] });
     cleanups.push(() => engine.stop());
 
-    const runId = await engine.start(cancelledWhileRunning, { key: 'k' });
-    await until(async () => (await engine.get(runId))?.status === 'running', 60_000, `run ${runId} to run\n${a.output()}`);
-    await engine.cancel(runId, 'a3: stop it');
-    const aPid = a.child.pid as number;
-    await until(() => readJsonLines<Entry>(ledger).some((e) => e.pid === aPid), 30_000, `worker A to run the cleanup\n${a.output()}`);
+    const { runId, aPid } = await cancelWhileRunning(engine, a, ledger);
 
     a.child.kill('SIGSTOP');
     const b = spawnRmapp([...args, '--worker-id', 'a3-b'], env);
     const bPid = b.child.pid as number;
-    await until(() => readJsonLines<Entry>(ledger).some((e) => e.pid === bPid), 60_000, `worker B to run the cleanup again\n${b.output()}`);
-    const bStartedAt = readJsonLines<Entry>(ledger).findIndex((e) => e.pid === bPid);
+    await until(() => cleanupEntries(ledger).some((e) => e.pid === bPid), 60_000, `worker B to run the cleanup again\n${b.output()}`);
+    const bStartedAt = cleanupEntries(ledger).findIndex((e) => e.pid === bPid);
     a.child.kill('SIGCONT');
-    await until(() => readJsonLines<Entry>(ledger).some((e, i) => i > bStartedAt && e.pid === aPid), 30_000, 'worker A to go on');
+    await until(() => cleanupEntries(ledger).some((e, i) => i > bStartedAt && e.pid === aPid), 30_000, 'worker A to go on');
     await new Promise((r) => setTimeout(r, 300));
 
     // A's lease expired while it was stopped (B took the run): the first look at its signal says so.
-    const after = readJsonLines<Entry>(ledger)
-      .slice(bStartedAt + 1)
-      .filter((e) => e.pid === aPid && e.phase === 'step');
+    const after = stepsAfterTakeOver(ledger, aPid, bPid);
     expect(
       after.map(
         (e) => `worker A (pid ${aPid}) ran cleanup step ${e.step} after worker B (pid ${bPid}) ran the cleanup of run ${runId} again`,
@@ -144,7 +134,7 @@ test.each(['pglite', 'postgres'] as const)(
     await until(async () => (await engine.get(runId))?.status === 'running', 30_000, `run ${runId} to run`);
     await engine.cancel(runId, 'a3: stop it');
     await until(async () => (await engine.get(runId))?.status === 'cancelled', 30_000, `run ${runId} to end cancelled`);
-    const phases = readJsonLines<Entry>(ledger).map((e) => e.phase);
+    const phases = cleanupEntries(ledger).map((e) => e.phase);
     expect(
       phases.filter((p) => p !== 'step'),
       `the cleanup of run ${runId} (${phases.length} ledger lines)`,

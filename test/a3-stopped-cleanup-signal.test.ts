@@ -12,7 +12,7 @@ import { afterAll, expect, test } from 'vitest';
 import { createEngine, openDatabase } from '../src/index.ts';
 import { CLEANUP_OWED } from '../src/persistence/run-admin.ts';
 import { cleanupsAfterAll } from './helpers/cleanups.ts';
-import { readJsonLines } from './helpers/ledger.ts';
+import { cleanupEntries, stepsAfterTakeOver } from './helpers/cleanup-steps.ts';
 import { createTestDatabase } from './helpers/postgres.ts';
 import { killAll, ROOT, spawnRmapp, until } from './helpers/processes.ts';
 import { fencedCleanup } from './fixtures/a3-fenced-cleanup.ts';
@@ -22,13 +22,6 @@ afterAll(() => killAll());
 
 const FIXTURE = join(ROOT, 'test/fixtures/a3-fenced-cleanup.ts');
 const LEASE_MS = 1_500;
-
-interface Entry {
-  runId: string;
-  pid: number;
-  phase: 'step' | 'stopped' | 'end';
-  step: number;
-}
 
 test('a worker stopped past its cleanup lease and resumed sees its signal aborted before its next step', { timeout: 90_000 }, async () => {
   const testDb = await createTestDatabase();
@@ -47,24 +40,22 @@ test('a worker stopped past its cleanup lease and resumed sees its signal aborte
   // Its cleanup owed, as a cancel that never learnt its outcome leaves it: worker A's sweep takes it.
   await db.query(`update rmapp_runs set status = 'cancelled', status_message = $2 where id = $1`, [runId, CLEANUP_OWED]);
   const aPid = a.child.pid as number;
-  await until(() => readJsonLines<Entry>(ledger).some((e) => e.pid === aPid), 30_000, `worker A to run the cleanup\n${a.output()}`);
+  await until(() => cleanupEntries(ledger).some((e) => e.pid === aPid), 30_000, `worker A to run the cleanup\n${a.output()}`);
 
   a.child.kill('SIGSTOP');
   // Its connections cut (a network cut, a failover): the cleanup lock its backend held goes with them.
   await db.query(`select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()`);
   const b = spawnRmapp([...args, '--worker-id', 'a3-b'], env);
   const bPid = b.child.pid as number;
-  await until(() => readJsonLines<Entry>(ledger).some((e) => e.pid === bPid), 60_000, `worker B to take the cleanup over\n${b.output()}`);
-  const bStartedAt = readJsonLines<Entry>(ledger).findIndex((e) => e.pid === bPid);
+  await until(() => cleanupEntries(ledger).some((e) => e.pid === bPid), 60_000, `worker B to take the cleanup over\n${b.output()}`);
+  const bStartedAt = cleanupEntries(ledger).findIndex((e) => e.pid === bPid);
   a.child.kill('SIGCONT');
-  await until(() => readJsonLines<Entry>(ledger).some((e, i) => i > bStartedAt && e.pid === aPid), 30_000, 'worker A to go on');
+  await until(() => cleanupEntries(ledger).some((e, i) => i > bStartedAt && e.pid === aPid), 30_000, 'worker A to go on');
   await new Promise((r) => setTimeout(r, 500));
 
   // Every step worker A ran after B had started its own: A's lease had expired (B could take it), so its
   // signal should have aborted before any of them.
-  const after = readJsonLines<Entry>(ledger)
-    .slice(bStartedAt + 1)
-    .filter((e) => e.pid === aPid && e.phase === 'step');
+  const after = stepsAfterTakeOver(ledger, aPid, bPid);
   expect(after.map((e) => `worker A (pid ${aPid}) ran cleanup step ${e.step} after worker B (pid ${bPid}) took the cleanup over`)).toEqual(
     [],
   );
