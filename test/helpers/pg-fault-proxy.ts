@@ -68,6 +68,11 @@ export interface FaultProxy {
   readonly seen: string[];
   /** Connections accepted so far. */
   readonly connections: () => number;
+  /**
+   * Startup messages forwarded to the server so far: a connection accepted during a freeze whose startup
+   * message arrives after the heal is counted when it is forwarded, so "made after the heal" is read here.
+   */
+  readonly handshakes: () => number;
   close(): Promise<void>;
 }
 
@@ -80,6 +85,7 @@ export async function startFaultProxy(target = { host: '127.0.0.1', port: 5432 }
   const cuts: string[] = [];
   const seen: string[] = [];
   let accepted = 0;
+  let handshakes = 0;
   let firstStatementCuts = 0;
   let matching: RegExp | null = null;
   let matchesLeft = Infinity;
@@ -131,6 +137,7 @@ export async function startFaultProxy(target = { host: '127.0.0.1', port: 5432 }
           upstream.write(pending.subarray(0, len));
           pending = pending.subarray(len);
           started = true;
+          handshakes += 1;
           if (firstStatementCuts > 0) {
             firstStatementCuts -= 1;
             cutFirst = true;
@@ -192,6 +199,7 @@ export async function startFaultProxy(target = { host: '127.0.0.1', port: 5432 }
     cuts,
     seen,
     connections: () => accepted,
+    handshakes: () => handshakes,
     async close() {
       for (const c of open) c.client.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
