@@ -1,6 +1,6 @@
 /**
  * Adversarial, Postgres: every pooled connection starts with `enable_seqscan = off`
- * (src/persistence/database.ts). Written against the first form, a `SET` in pg-pool's `onConnect`: a
+ * (src/persistence/postgres-store.ts). Written against the first form, a `SET` in pg-pool's `onConnect`: a
  * backend terminated right as the SET completed — its FATAL in the packet answering the SET — errored
  * the client after the hook had succeeded but before pg-pool handed it out, and the statement got the
  * dead client: "Client has encountered a connection error and is not queryable", no SQLSTATE (seen in
@@ -74,7 +74,7 @@ it('a backend terminated in the packet that makes a new connection ready fails t
     (e: unknown) => e,
   )) as (Error & { code?: string }) | null;
   // Never the dead client's error without a SQLSTATE. The statement was not sent: it goes to another
-  // connection (database.ts `NOT_QUERYABLE`) when the pool handed the dead one out (what happens here),
+  // connection (connection-faults.ts `NOT_QUERYABLE`) when the pool handed the dead one out (what happens here),
   // or it fails as a lost connection — the SQLSTATE every other lost connection gives, which callers
   // retry — when the termination came while it was being sent.
   if (err) {

@@ -1,5 +1,5 @@
 /**
- * A store closed while its LISTEN connection takes a lock again (database.ts `Listener.retake`, which
+ * A store closed while its LISTEN connection takes a lock again (listener.ts `Listener.retake`, which
  * tries until the lock is held): the close ends, the retake stops, nothing rejects unhandled and no
  * connection of the store stays on the server. The lock is held by another store (another process
  * under the worker's id), so the retake keeps trying when the close comes.

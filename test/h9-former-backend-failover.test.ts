@@ -1,6 +1,6 @@
 /**
  * A LISTEN connection's former backends are terminated when the connection is made again
- * (persistence/database.ts `Listener`): a backend the process lost may still hold its session locks.
+ * (persistence/listener.ts `Listener`): a backend the process lost may still hold its session locks.
  * Only this process's are: "never a backend of another process". After a failover behind a stable
  * address (a virtual IP, a proxy, DNS) the connection is made again to ANOTHER server, where the same
  * process id can name an unrelated client's backend — servers in containers or on other hosts have

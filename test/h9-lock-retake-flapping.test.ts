@@ -1,7 +1,7 @@
 /**
  * A worker-id lock held on the LISTEN connection is taken again after the connection is lost; the old
  * backend, silent but alive on the server, still holds it until TCP keepalive (hours by default) and is
- * terminated as this process's own (database.ts `Listener`'s former backends). A flapping link — each
+ * terminated as this process's own (listener.ts `Listener`'s former backends). A flapping link — each
  * new connection lost right after its LISTEN, before it terminates the former backends — adds a former
  * backend per connection; "another process took worker id" must still never be told of this process's
  * own old backend, and the lock must be held again once the link is steady.

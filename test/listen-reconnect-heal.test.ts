@@ -1,5 +1,5 @@
 /**
- * The LISTEN connection (src/persistence/database.ts, `Listener`) made again through a partition that
+ * The LISTEN connection (src/persistence/listener.ts, `Listener`) made again through a partition that
  * accepts connections and never answers them (the fault proxy's `freeze`), then heals. A handshake sent
  * into the partition is never answered, even after the heal (its startup message was dropped): the
  * connection used to wait for its own connect timeout, 30 s, before it tried again, so a worker heard

@@ -1,5 +1,5 @@
 /**
- * The store's LISTEN connection (src/persistence/database.ts, `Listener`) sends one LISTEN per channel
+ * The store's LISTEN connection (src/persistence/listener.ts, `Listener`) sends one LISTEN per channel
  * per connection: the first `listen` connects and listens in one go (it used to send its channel's
  * LISTEN twice, a round trip more at every worker's start), and after a terminated backend the new
  * connection listens again on every channel, once — and tells each listener that it may have missed

@@ -1,5 +1,5 @@
 /**
- * rmapp's connections never plan a sequential scan where an index serves (src/persistence/database.ts,
+ * rmapp's connections never plan a sequential scan where an index serves (src/persistence/planner-settings.ts,
  * `PLANNER_SETTINGS`): Postgres keeps a prepared statement's generic plan, and one planned while
  * `rmapp_runs` was empty — every new database — scanned the whole table on each commit until
  * autovacuum analyzed it.

@@ -1,5 +1,5 @@
 /**
- * The terminations of timed-out statements' backends (persistence/database.ts `timedQuery`), made over
+ * The terminations of timed-out statements' backends (persistence/postgres-store.ts `timedQuery`), made over
  * one connection per store at a time. A backend does not notice that its client gave up on it: a
  * statement blocked on a lock, or busy, runs to its end and commits after its caller was told it timed
  * out, so each timed-out statement's backend is terminated over a connection of its own (a pooled one
@@ -46,7 +46,7 @@ interface Request {
  * id and its start (`started`: `extract(epoch from backend_start)` as text, read on its own connection
  * when it was made, {@link backendStartSql}) — the LISTEN connection's old backends, which a network
  * partition left behind holding their session locks until the server's TCP keepalive notices they are
- * gone (database.ts `Listener`). Their statement text cannot serve: an idle backend shows the last one it
+ * gone (listener.ts `Listener`). Their statement text cannot serve: an idle backend shows the last one it
  * received, which the partition may have swallowed. An age guard (started at least as long ago as the
  * connection was made, by this process's clock) let through a backend of another client under the same
  * id on another server — a failover behind one address, to a server in another PID space (a container,

@@ -108,7 +108,7 @@ export async function takeOwedCleanup(
   owner: string,
   leaseMs: number,
   /**
-   * The store is embedded and this process holds it alone (database.ts `soleHolder`): a lease on it is
+   * The store is embedded and this process holds it alone (database-types.ts `Database.soleHolder`): a lease on it is
    * a dead process's (this process's own executions exclude each other in memory: pending-cancel.ts
    * `holdCleanup`), taken over at once, as a worker takes over such a process's runs — unless it is kept
    * ({@link keepOwedCleanupLeases}): its process closed the store and may still run the cleanup.

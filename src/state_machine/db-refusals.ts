@@ -40,7 +40,7 @@ export function deploymentProblem(err: unknown): string | null {
     return 'rmapp prepares named statements, which a PgBouncer in transaction pooling mode breaks: use session pooling (docs/database-driver.md)';
   }
   // The connection string is not named: it may come from DATABASE_URL, a flag or an option (a connect's
-  // own error names which, persistence/database.ts `connectionError`).
+  // own error names which, persistence/connection-string.ts `connectionError`).
   if (code.startsWith('28')) return "the database refuses rmapp's login: check the user and password of the connection string";
   if (code === '3D000') return 'the database the connection string names does not exist: create it or fix the URL';
   return null;

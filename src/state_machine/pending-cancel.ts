@@ -274,7 +274,7 @@ const runningCleanups: Set<RunningCleanup> = ((globalThis as Record<symbol, unkn
 
 /**
  * An owed cleanup this process leases or runs: its run, its lease's owner, the store's description
- * (database.ts `Database.description`, unique among the stores a process has open) and whether that
+ * (database-types.ts `Database.description`, unique among the stores a process has open) and whether that
  * store's close kept its lease ({@link keepRunningCleanups}) — from before its take landed, when it
  * must not run.
  */
@@ -316,7 +316,7 @@ const localCleanupHolds: Set<string> = ((globalThis as Record<symbol, unknown>)[
 
 /**
  * Holds the right to run run `runId`'s owed cleanup, for one call: a session lock on the store's LISTEN
- * connection (database.ts `holdLock`), taken before the cancellation that marks the cleanup owed and
+ * connection (listener.ts `Listener.holdLock`), taken before the cancellation that marks the cleanup owed and
  * held until the cleanup ran, so that a cancel made meanwhile — which finds the mark, cleared only after
  * the cleanup — does not run it a second time at the same time (two cancels close together: a double
  * click, `@rmapp cancel` written twice; test/h9-owed-cleanup-twice.test.ts). A caller that dies lets go

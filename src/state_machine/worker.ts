@@ -332,7 +332,7 @@ export class Worker implements SessionHost {
     if (ownerLock) this.workerLocks.push(ownerLock);
     await recordIncarnation(this.db, { workerId, owner: this.owner });
     // Told only when a connection that is not this store's holds the id's lock once this worker is back
-    // (database.ts `holdLock`): its own old connection, which a partition leaves holding the lock on the
+    // (listener.ts `Listener.holdLock`): its own old connection, which a partition leaves holding the lock on the
     // server for minutes, is terminated and the lock taken again — it was reported as another process.
     const lock = await this.db.holdLock?.(`rmapp.worker:${workerId}`, (holder) =>
       this.logger.error(
