@@ -24,12 +24,15 @@ import { PLANNER_SETTINGS } from './planner-settings.ts';
 let memoryTemplate: Uint8Array | null = null;
 
 /**
- * The template's bytes as the `Blob` PGlite's `loadDataDir` takes, whose `arrayBuffer()` is one copy of
- * them: PGlite reads the tarball with `arrayBuffer()` alone (0.5's `loadTar`), and Node 20's
- * `Blob.arrayBuffer()` reads a 40 MB blob chunk by chunk and joins the chunks — ~0.4 s of CPU per open,
- * a quarter of it (a CPU profile of five opens on the 2-core machine: 1,160 ms in `readNext` and 990
- * ms in `concat` of 8,026). Were a later PGlite to read it otherwise (its size is 0), the store would
- * not start, the template would be dropped and initdb run, as for any copy that does not start.
+ * The template's bytes as the `Blob` PGlite's `loadDataDir` takes, whose `arrayBuffer()` hands them
+ * over as they are: PGlite reads the tarball with `arrayBuffer()` alone and only reads it (0.5's
+ * `loadTar`: its untar copies each file out with `slice`, and the file system copies what it is given),
+ * while Node 20's `Blob.arrayBuffer()` reads a 40 MB blob chunk by chunk and joins the chunks, and even
+ * one plain copy of 40 MB costs ~115 ms of CPU here (fresh pages). An open plus migrations, median of 8
+ * alternating on the loaded 2-core machine: 910 ms of CPU with a `Blob`, 695 with one copy per open,
+ * and less again without it (figures in docs/facts.md). Were a later PGlite to read it otherwise (its
+ * size is 0), the store would not start, the template would be dropped and initdb run, as for any copy
+ * that does not start.
  */
 class TemplateBlob extends Blob {
   readonly #data: Uint8Array;
@@ -40,7 +43,7 @@ class TemplateBlob extends Blob {
   }
 
   override arrayBuffer(): Promise<ArrayBuffer> {
-    return Promise.resolve(this.#data.slice().buffer);
+    return Promise.resolve(this.#data.buffer as ArrayBuffer);
   }
 }
 
