@@ -5,7 +5,7 @@
  */
 import type { IssueAnalysis } from './analysis.ts';
 import { parsePlanYaml, planPath } from './plan.ts';
-import { untrustedMarkdown } from './run-texts.ts';
+import { oneLine, untrustedMarkdown } from './run-texts.ts';
 import { escapeMarkdown, failingTestLine, testResultLine, type TestReport } from './test-report.ts';
 
 /** The conventional-commit type of a kind of change (the analysis artifact's `kind`). */
@@ -41,7 +41,8 @@ export function planChecklist(planYaml: string, done: boolean): string | null {
     const plan = parsePlanYaml(planYaml);
     const lines = [`**Goal:** ${escapeMarkdown(plan.goal)}`, ''];
     for (const task of plan.tasks) {
-      const files = task.files.length ? ` (${task.files.map((f) => `\`${f.replaceAll('`', '')}\``).join(', ')})` : '';
+      // The names as code on one line (run-texts.ts `oneLine`): the agent writes them, a lone `\r` too.
+      const files = task.files.length ? ` (${task.files.map((f) => `\`${oneLine(f).replaceAll('`', '')}\``).join(', ')})` : '';
       lines.push(`- [${done ? 'x' : ' '}] ${escapeMarkdown(task.title)}${files}`);
     }
     return lines.join('\n');

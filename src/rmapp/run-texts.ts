@@ -114,12 +114,23 @@ const OWN_MESSAGES = new Set([
 ]);
 
 /**
+ * `text` on one Markdown line: every line ending with the blanks around it becomes one space. CommonMark
+ * (which GitHub renders) ends a line at `\n`, `\r\n` and at a lone `\r` too, so two carriage returns are a
+ * blank line, which ends a paragraph and any code span in it: the quoted text after them was Markdown
+ * again (a spinner's output, or an agent told by an issue to print `\r\r@team ![](https://…)`).
+ */
+export function oneLine(text: string): string {
+  return text.replace(/\s*[\r\n]\s*/g, ' ');
+}
+
+/**
  * Untrusted text as a Markdown code span: a run's errors quote what the agent and the tests printed
  * (an agent's error carries the end of its stderr), which must not become mentions, links or images in
- * a comment the app posts. The fence is longer than any run of backticks in the text, on one line.
+ * a comment the app posts. The fence is longer than any run of backticks in the text, on one line
+ * ({@link oneLine}: a lone `\r` is a line ending as well).
  */
 export function codeSpan(text: string): string {
-  const flat = text.replace(/\s*\n\s*/g, ' ');
+  const flat = oneLine(text);
   const longest = Math.max(0, ...(flat.match(/`+/g) ?? []).map((m) => m.length));
   const fence = '`'.repeat(longest + 1);
   return `${fence} ${flat} ${fence}`;

@@ -7,6 +7,7 @@
  * The raw output stays the run's `test-output` artifact; this is only what is shown on GitHub.
  */
 import { SANDBOX_WORKSPACE } from './sandbox/bubblewrap.ts';
+import { oneLine } from './run-texts.ts';
 
 /** One failing test: its name (suites joined with ` › `) and the first line of its failure. */
 export interface FailingTest {
@@ -237,9 +238,9 @@ function continued(lines: string[], from: number, count: number): string {
   return parts.join(' ');
 }
 
-/** A failing test as one Markdown list item: the name in italics, the reason as code. */
+/** A failing test as one Markdown list item: the name in italics, the reason as code (on one line: run-texts.ts `oneLine`). */
 export function failingTestLine(t: FailingTest): string {
-  const reason = t.reason ? ` — \`${t.reason.replaceAll('`', "'")}\`` : '';
+  const reason = t.reason ? ` — \`${oneLine(t.reason).replaceAll('`', "'")}\`` : '';
   return `*${escapeMarkdown(t.name)}*${reason}`;
 }
 
