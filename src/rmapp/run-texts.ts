@@ -143,10 +143,15 @@ export function codeSpan(text: string): string {
  * The agent reads the issue, the repository and the review request, any of which may tell it what to write.
  */
 export function untrustedMarkdown(text: string): string {
-  return text
-    .replace(/@(?=[\w-])/g, '@\u200b')
-    .replace(/!\[/g, '!\\[')
-    .replace(/</g, '\\<');
+  return (
+    text
+      .replace(/@(?=[\w-])/g, '@\u200b')
+      .replace(/!\[/g, '!\\[')
+      // A `<` the text escaped itself (an odd run of backslashes before it) stays as it is; any other gets a
+      // backslash. One added before every `<` turned the text's `\<img …>` into `\\<img …>`: an escaped
+      // backslash, then raw HTML.
+      .replace(/(\\*)</g, (all, slashes: string) => (slashes.length % 2 === 1 ? all : `${slashes}\\<`))
+  );
 }
 
 /**
