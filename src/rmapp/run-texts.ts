@@ -3,6 +3,7 @@
  * next. The machines' state names (`creatingPR`, `parsingComment`) and error categories are engine
  * vocabulary; they stay in the dashboard and behind a "Details" section, never in the main text.
  */
+import { withoutBidiControls } from '../persistence/bidi-controls.ts';
 import type { ErrorData } from '../state_machine/errors.ts';
 
 /** Plain-language names of the workflows' top-level states. */
@@ -127,10 +128,11 @@ export function oneLine(text: string): string {
  * Untrusted text as a Markdown code span: a run's errors quote what the agent and the tests printed
  * (an agent's error carries the end of its stderr), which must not become mentions, links or images in
  * a comment the app posts. The fence is longer than any run of backticks in the text, on one line
- * ({@link oneLine}: a lone `\r` is a line ending as well).
+ * ({@link oneLine}: a lone `\r` is a line ending as well). Without bidirectional controls: an override
+ * left open in the span reorders on screen the rest of the paragraph, the app's own words after it too.
  */
 export function codeSpan(text: string): string {
-  const flat = oneLine(text);
+  const flat = oneLine(withoutBidiControls(text));
   const longest = Math.max(0, ...(flat.match(/`+/g) ?? []).map((m) => m.length));
   const fence = '`'.repeat(longest + 1);
   return `${fence} ${flat} ${fence}`;
