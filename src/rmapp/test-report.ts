@@ -7,6 +7,7 @@
  * The raw output stays the run's `test-output` artifact; this is only what is shown on GitHub.
  */
 import { SANDBOX_WORKSPACE } from './sandbox/bubblewrap.ts';
+import { withoutBidiControls } from '../persistence/bidi-controls.ts';
 import { oneLine } from './run-texts.ts';
 
 /** One failing test: its name (suites joined with ` › `) and the first line of its failure. */
@@ -238,9 +239,12 @@ function continued(lines: string[], from: number, count: number): string {
   return parts.join(' ');
 }
 
-/** A failing test as one Markdown list item: the name in italics, the reason as code (on one line: run-texts.ts `oneLine`). */
+/**
+ * A failing test as one Markdown list item: the name in italics, the reason as code (on one line:
+ * run-texts.ts `oneLine`; without bidirectional controls, as {@link escapeMarkdown}).
+ */
 export function failingTestLine(t: FailingTest): string {
-  const reason = t.reason ? ` — \`${oneLine(t.reason).replaceAll('`', "'")}\`` : '';
+  const reason = t.reason ? ` — \`${oneLine(withoutBidiControls(t.reason)).replaceAll('`', "'")}\`` : '';
   return `*${escapeMarkdown(t.name)}*${reason}`;
 }
 
@@ -254,7 +258,13 @@ export function testResultLine(report: Pick<TestReport, 'passed' | 'failing' | '
   return `${count} failing${names.length ? `: ${names.join(', ')}${more}` : ''}`;
 }
 
-/** Markdown that a test name could otherwise start (emphasis, links, mentions, HTML). */
+/**
+ * Markdown that a test name could otherwise start (emphasis, links, mentions, HTML), and without the
+ * bidirectional controls: quoted inline in the app's own sentence ("1 failing: *name*). The draft …"),
+ * an override left open in a name reordered on screen the rest of that sentence.
+ */
 export function escapeMarkdown(text: string): string {
-  return text.replace(/([\\`*_[\]<>#|])/g, '\\$1').replace(/@(?=\w)/g, '@\u200b');
+  return withoutBidiControls(text)
+    .replace(/([\\`*_[\]<>#|])/g, '\\$1')
+    .replace(/@(?=\w)/g, '@\u200b');
 }
