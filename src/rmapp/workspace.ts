@@ -509,7 +509,12 @@ export class Workspaces {
         details: { branch: job.branch },
       });
     }
-    const start = remoteHas ? `origin/${job.branch}` : `origin/${job.base}`;
+    // From the commit the remote-tracking branch names, read under its exact name: `origin/<base>`, and even
+    // `refs/remotes/origin/<base>`, are ambiguous to `checkout -B` once the repository holds a tag of that
+    // name (`refs/tags/refs/remotes/origin/main` too), which any writer can push, and the checkout failed
+    // every run of that repository (test/workspace-ambiguous-start.test.ts). A missing ref still fails there.
+    const startRef = `refs/remotes/origin/${remoteHas ? job.branch : job.base}`;
+    const start = (await this.exactRefs(dir, [startRef], job.signal)).get(startRef)?.id ?? startRef;
     await this.git(['checkout', '-B', job.branch, start, '--'], dir, job.signal);
     return ws;
   }
