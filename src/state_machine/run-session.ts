@@ -493,7 +493,8 @@ export class RunSession implements CommitParticipant, StepHost {
     this.markDirty();
   }
 
-  private markDirty(): void {
+  /** Something the next write carries changed (also a step record: step-execution.ts, `StepSession`). */
+  markDirty(): void {
     if (!this.can('record')) return;
     this.commits.markDirty();
   }

@@ -39,6 +39,8 @@ export interface StepSession {
   readonly sleeping: Map<string, number>;
   readonly hostRef: SessionHost;
   record(entry: HistoryEntry): void;
+  /** Something the next write carries changed (a step record) without a history entry. */
+  markDirty(): void;
   persisted(signal?: AbortSignal): Promise<void>;
   /** The run is no longer held (a fenced write matched nothing): stop at once and write nothing more. */
   lose(reason: 'fence'): void;
@@ -465,6 +467,16 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
           record.parked = true;
           session.record({ type: 'step.sleeping', path, step, attempt, data: { until: new Date(due).toISOString() } });
           await session.persisted(signal);
+          // Already over while its start was written: the attempt works on, and is no longer parked.
+          if (due <= host.clock.now()) await wokeDurably(false);
+        } else if (due > host.clock.now()) {
+          // A resumed attempt sleeping again what is left: its resume was written as working
+          // (`record.parked` cleared), so a worker killed in this sleep left the next owner a new
+          // attempt, one of the step's attempts spent on a sleep (test/b2-sleep-then-crash.test.ts).
+          record.parked = true;
+          session.markDirty();
+          await session.persisted(signal);
+          if (due <= host.clock.now()) await wokeDurably(false);
         }
         if (due <= host.clock.now()) return;
         if (over) throw attemptSignal.reason ?? new WorkflowError('This attempt is over.', { code: 'RUN_LEFT', category: 'cancelled' });
@@ -494,10 +506,29 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
             new WorkflowError('The run left this worker while the step slept.', { code: 'RUN_LEFT', category: 'cancelled' })
           );
         }
+        await wokeDurably(true);
         session.executing.add(signal);
         session.working += 1;
         counted = true;
       },
+    };
+    /**
+     * The attempt leaves its sleep and works again: written before the work goes on. The record said
+     * parked since the sleep began, and a worker that died in the work after it (an out-of-memory, a
+     * kill) left the next owner an attempt to resume as itself rather than a new one: every worker that
+     * claimed the run died in the step in turn, none counted, and STEP_NEVER_FINISHED never came
+     * (test/b2-sleep-then-crash.test.ts).
+     */
+    const wokeDurably = async (afterWait: boolean) => {
+      record.parked = undefined;
+      session.markDirty();
+      await session.persisted(attemptSignal);
+      // A drain that began during the write resumes no attempt that waited: it stays for the next owner.
+      // One that never stopped working (its sleep was over once written) is a running step, which a drain lets finish.
+      if (afterWait && host.stopping && !over) await postpone(session, record, { path, step, attempt }, signal);
+      if (over || attemptSignal.aborted) {
+        throw attemptSignal.reason ?? new WorkflowError('This attempt is over.', { code: 'RUN_LEFT', category: 'cancelled' });
+      }
     };
     if (faultsArmed) reachFaultPoint('before-side-effect', [step, path]);
     try {

@@ -18,6 +18,7 @@ export const FIXTURES = [
   'test/fixtures/conformance-workflows.ts',
   'test/fixtures/versioned-workflows.ts',
   'test/fixtures/github-worker.ts',
+  'test/fixtures/b2-sleep-crash.ts',
 ].map((f) => join(ROOT, f));
 
 /** The file name of `entry`'s bundle. */
