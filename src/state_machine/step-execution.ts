@@ -455,6 +455,10 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
         // A stopped execution that sleeps anyway would write its due time into the record the path's
         // next execution uses (whose own sleep then ended at once).
         if (!call.current()) throw stoppedError(signal);
+        // Nor does an attempt that is over (it timed out and ignored its abort): the record is the next
+        // attempt's, whose own sleep took the stale one's due time for its own
+        // (test/b2-stale-attempt-sleep.test.ts).
+        if (over) throw attemptSignal.reason ?? new WorkflowError('This attempt is over.', { code: 'RUN_LEFT', category: 'cancelled' });
         checkSleep(ms, host.clock.now());
         // A negative sleep (-Infinity too) is no sleep.
         ms = Math.max(0, ms);
