@@ -141,24 +141,57 @@ async function sleepUntil(session: StepSession, path: string, due: number, signa
   }
 }
 
+/**
+ * An attempt's timeout, stopped while the attempt is parked in `ctx.sleep` and started again, in full,
+ * when it wakes: a durable sleep is no work. A run that leaves memory in a sleep resumes the attempt
+ * with a new timeout after it, so a sleep counted here made the outcome depend on `evictAfterMs` (a
+ * 1 s timeout around a 2.5 s sleep failed in memory and succeeded evicted: test/b2-sleep-timeout.test.ts).
+ */
+interface AttemptTimer {
+  pause(): void;
+  resume(): void;
+}
+
 function withTimeout<T>(
-  work: (signal: AbortSignal) => Promise<T>,
+  work: (signal: AbortSignal, timer: AttemptTimer) => Promise<T>,
   timeoutMs: number | undefined,
   signal: AbortSignal,
   clock: SessionHost['clock'],
 ): Promise<T> {
-  if (!timeoutMs) return work(signal);
+  if (!timeoutMs) return work(signal, { pause: () => {}, resume: () => {} });
   const timeout = new AbortController();
   const combined = AbortSignal.any([signal, timeout.signal]);
   return new Promise<T>((resolve, reject) => {
-    const timer = clock.setTimeout(() => {
-      const err = new WorkflowError(`Step attempt timed out after ${timeoutMs} ms.`, { code: 'STEP_TIMEOUT', category: 'timeout' });
-      timeout.abort(err);
-      reject(err);
-    }, timeoutMs);
-    work(combined)
+    let timer: unknown;
+    let armed = false;
+    let settled = false;
+    const arm = () => {
+      armed = true;
+      timer = clock.setTimeout(() => {
+        const err = new WorkflowError(`Step attempt timed out after ${timeoutMs} ms.`, { code: 'STEP_TIMEOUT', category: 'timeout' });
+        timeout.abort(err);
+        reject(err);
+      }, timeoutMs);
+    };
+    const disarm = () => {
+      if (armed) clock.clearTimeout(timer);
+      armed = false;
+    };
+    arm();
+    const control = {
+      pause: () => {
+        if (!timeout.signal.aborted) disarm();
+      },
+      resume: () => {
+        if (!settled && !armed && !timeout.signal.aborted) arm();
+      },
+    };
+    work(combined, control)
       .then(resolve, reject)
-      .finally(() => clock.clearTimeout(timer));
+      .finally(() => {
+        settled = true;
+        disarm();
+      });
   });
 }
 
@@ -321,6 +354,7 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
     let counted = true;
     let over = false;
     let attemptSignal = signal;
+    let attemptTimer: AttemptTimer = { pause: () => {}, resume: () => {} };
     let callState: StepCallState | undefined;
     const startedAt = host.clock.now();
     const span = tracer().startSpan(
@@ -490,6 +524,7 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
         counted = false;
         const sleepingCall = callState;
         if (sleepingCall) sleepingCall.parked = true;
+        attemptTimer.pause();
         try {
           await sleepUntil(session, path, due, attemptSignal);
         } finally {
@@ -511,6 +546,7 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
           );
         }
         await wokeDurably(true);
+        attemptTimer.resume();
         session.executing.add(signal);
         session.working += 1;
         counted = true;
@@ -538,8 +574,9 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
     try {
       // The work runs inside the step span's context: Octokit, git and agent calls become its children.
       const output = await withTimeout(
-        (s) => {
+        (s, timer) => {
           attemptSignal = s;
+          attemptTimer = timer;
           const called = otelContext.with(spanContext, () => Promise.resolve().then(() => fn({ ...ctx, signal: s })));
           callState = { parked: false };
           session.calls.set(called, callState);

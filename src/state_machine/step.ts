@@ -61,7 +61,11 @@ export interface StepOptions {
   kind?: string | undefined;
   /** Overrides of the retry policy for this step. */
   retry?: Partial<RetryPolicy> | undefined;
-  /** Per-attempt timeout: aborts the attempt's signal and fails it with category `timeout`. */
+  /**
+   * Per-attempt timeout: aborts the attempt's signal and fails it with category `timeout`. It bounds the
+   * work: a durable `ctx.sleep` stops it, and the wake starts it again in full (a run that leaves memory
+   * in the sleep resumes the attempt with a new one).
+   */
   timeoutMs?: number | undefined;
 }
 
