@@ -396,6 +396,12 @@ export class RunSession implements CommitParticipant, StepHost {
     this.markDirty();
   }
 
+  /** Whether the run still only waits, as `maybeEvict` found when it chose to write the run out. */
+  private stillOnlyWaits(): boolean {
+    if (!this.actor || !onlyWaits(this.actor, this.executing, this.sleeping)) return false;
+    return ![...this.calls.values()].some((call) => !call.parked);
+  }
+
   /** When the run must wake (session-eviction.ts): its timers, sleeps, buffered signals' expiry, deadline. */
   private wakeTime(): number | null {
     const { timers, sleeping, row } = this;
@@ -538,6 +544,15 @@ export class RunSession implements CommitParticipant, StepHost {
       return this.send(endingWrite(ending, checked));
     }
     if (!this.actor) return null;
+    // Decided when the run only waited; it may have work again by now (the write waited for a batch in
+    // flight, or for the committer's backoff): a delayed event that entered a step's state, a step's
+    // backoff or sleep that ended. Written out as `waiting` then, the run had a step in flight and
+    // nothing to wake it (wake_at null): it stayed so until a signal came (test/b2-evict-race.test.ts).
+    if (this.phase.name === 'evicting' && !this.stillOnlyWaits()) {
+      this.phase = { name: 'running' };
+      // A signal that came meanwhile was left for the run's next owner: it is this session's again.
+      void this.pullSignals();
+    }
     const captured = captureState(this.actor, this.host, (scheduled) => this.timerClock.dueOf(scheduled));
     if ('problem' in captured) {
       // A state that cannot be written fails the run — unless the run is to end otherwise: its deadline
