@@ -353,15 +353,40 @@ describe('a repository whose .github/rmapp.yml is wrong', () => {
     expect(comments).toHaveLength(1);
     const body = comments[0]?.body ?? '';
     expect(body).toMatch(/^@octocat I did not start: `\.github\/rmapp\.yml` on the default branch is invalid, so nothing ran\./);
-    expect(body).toContain('- `tset`: unknown setting "tset" (did you mean "test"?); known here: setup, test, lint, instructions');
+    expect(body).toContain('- ` tset `: unknown setting "tset" (did you mean "test"?); known here: setup, test, lint, instructions');
     expect(body).toMatch(
-      /- `protectedPaths`: .* — expected a list of globs, e\.g\. protectedPaths: \[".github\/\*\*", "migrations\/\*\.sql"\]/,
+      /- ` protectedPaths `: .* — expected a list of globs, e\.g\. protectedPaths: \[".github\/\*\*", "migrations\/\*\.sql"\]/,
     );
-    expect(body).toMatch(/- `limits\.maxTestAttempts`: .* — expected a whole number from 1 to 10/);
+    expect(body).toMatch(/- ` limits\.maxTestAttempts `: .* — expected a whole number from 1 to 10/);
     expect(body).toContain('Fix it on the default branch, then ask again.');
     expect(await h.engine.list({ idPrefix: 'acme/widgets/issues/1/' }), 'a run started').toHaveLength(0);
     expect(h.ledger, 'something ran in the sandbox').toHaveLength(0);
     expect(await h.world.git(h.world.remote, 'branch', '--list', 'rmapp/issue-1')).toBe('');
+  });
+});
+
+describe('a repository whose .github/rmapp.yml has a hostile key', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await harness({
+      'README.md': '# widgets\n',
+      // An unknown key holding a backtick, two carriage returns, a mention and an image (YAML escapes).
+      '.github/rmapp.yml': 'tset: npm test\n"a`\\r\\r@mallory ![p](https://tracker.example/p.png) <img src=x>": 1\n',
+    });
+  });
+  afterAll(async () => h?.stop());
+
+  it('is quoted in the reply as inert text: no mention, image or HTML', async () => {
+    h.world.emulator.issues.set('acme/widgets#1', { title: 'Anything', body: 'WRITE impl.txt right' });
+    expect(await h.comment(1, '@rmapp implement')).toMatchObject({ action: 'replied', runId: null });
+    const body = h.world.emulator.comments.get('acme/widgets#1')?.[0]?.body ?? '';
+    expect(body, 'the reply names the key').toContain('mallory');
+    expect(body, 'a line ending in the reply').not.toContain('\r');
+    // What GitHub renders as Markdown: the text outside code spans (a fence of n backticks and a space).
+    const prose = body.replace(/(`+) .*? \1/g, '');
+    expect(prose, 'a mention outside code').not.toMatch(/@mallory/);
+    expect(prose, 'an image outside code').not.toMatch(/(?<!\\)!\[p\]/);
+    expect(prose, 'HTML outside code').not.toMatch(/(?<!\\)<img/);
   });
 });
 

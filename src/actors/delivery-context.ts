@@ -10,7 +10,7 @@ import { mentions } from '../rmapp/commands.ts';
 import type { GitHubOctokit } from '../rmapp/github/client.ts';
 import { endsWithServiceMarker, upsertComment } from '../rmapp/github/writes.ts';
 import { REPOSITORY_CONFIG, type RepositorySettings } from '../rmapp/repository-config.ts';
-import { detailsSection, stageLabel } from '../rmapp/run-texts.ts';
+import { codeSpan, detailsSection, oneLine, stageLabel, untrustedMarkdown } from '../rmapp/run-texts.ts';
 import type { Subject, WorkflowExecutor } from '../rmapp/workflows/executor.ts';
 import type { IntentSettings } from './delivery-intent.ts';
 
@@ -93,8 +93,10 @@ export function deliveryContext(deps: GitHubDeliveryDeps, signal: AbortSignal) {
       if (!(err instanceof ValidationError)) throw err;
       const problems = err.issues.filter((i) => i.path !== REPOSITORY_CONFIG);
       const list = problems.length
-        ? problems.map((i) => `- \`${i.path}\`: ${i.message}`).join('\n')
-        : err.message.replace(`${REPOSITORY_CONFIG} `, '');
+        ? // Each key as a code span and each message flat and inert (run-texts.ts): the file is the repository's,
+          // and a key holding a backtick or a carriage return, or a value quoted in a message, wrote Markdown here.
+          problems.map((i) => `- ${codeSpan(i.path)}: ${untrustedMarkdown(oneLine(i.message))}`).join('\n')
+        : untrustedMarkdown(err.message.replace(`${REPOSITORY_CONFIG} `, ''));
       const text = `I did not start: \`${REPOSITORY_CONFIG}\` on the default branch is invalid, so nothing ran.\n\n${list}\n\nFix it on the default branch, then ask again.`;
       return { refused: await reply(e, key, text, { action: 'replied', runId: null }) };
     }
