@@ -348,9 +348,9 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
       );
     }
     session.working += 1;
-    // This attempt's share of `working` and `executing`: a sleep gives it back and takes it again,
-    // the end of the attempt gives it back once. A sleep that outlives its attempt (a timeout) takes
-    // nothing back: the attempt is over.
+    // This attempt's share of `working` and `executing`, held at most once: a sleep gives it back (if
+    // held) and its wake takes it again (if not), the end of the attempt gives it back once. A sleep
+    // that outlives its attempt (a timeout) takes nothing back: the attempt is over.
     let counted = true;
     let over = false;
     let attemptSignal = signal;
@@ -519,12 +519,18 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
         if (due <= host.clock.now()) return;
         if (over) throw attemptSignal.reason ?? new WorkflowError('This attempt is over.', { code: 'RUN_LEFT', category: 'cancelled' });
         record.parked = true;
-        session.executing.delete(signal);
-        session.working -= 1;
-        counted = false;
+        // The attempt's share is given back once, however many of its sleeps are in flight: each sleep
+        // gave it back before, and two at once (`Promise.all`, `Promise.race`) left `working` one short,
+        // so a step working beside them, or after them in the same session, was never self-fenced
+        // (test/b3-sleeps-in-flight.test.ts).
+        if (counted) {
+          session.executing.delete(signal);
+          session.working -= 1;
+          counted = false;
+          attemptTimer.pause();
+        }
         const sleepingCall = callState;
         if (sleepingCall) sleepingCall.parked = true;
-        attemptTimer.pause();
         try {
           await sleepUntil(session, path, due, attemptSignal);
         } finally {
@@ -546,10 +552,14 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
           );
         }
         await wokeDurably(true);
-        attemptTimer.resume();
-        session.executing.add(signal);
-        session.working += 1;
-        counted = true;
+        // The first sleep to wake takes the share back: the function may work again from here, whatever
+        // other sleep of the attempt is still in flight (one a `Promise.race` left behind).
+        if (!counted) {
+          attemptTimer.resume();
+          session.executing.add(signal);
+          session.working += 1;
+          counted = true;
+        }
       },
     };
     /**
