@@ -47,7 +47,10 @@ export type { SendOptions, StartOptions } from './request-checks.ts';
 export interface SendResult {
   /** It was appended to the inbox (false: a duplicate of a signal sent with the same key). */
   delivered: boolean;
-  /** Its inbox id, when appended. */
+  /**
+   * Its inbox id; with `duplicate`, the id of the signal that took the `dedupeKey` before, whether the
+   * run goes on or has finished (a caller retrying a send learns which signal it sent).
+   */
   id: number | null;
   /**
    * `queued` until the run takes it; then `received`, `ignored` or `expired` (`dropped`: the run failed
@@ -185,8 +188,9 @@ export class Engine extends RunQueries {
   ): Promise<SendResult> {
     checkSend(event, options, this.limits);
     const sent = await this.inCallOrder(runId, () => this.enqueue(runId, event, options.dedupeKey ?? null, options.buffer));
-    // A stop under way ends the wait at once rather than opening the database again after it.
-    if (sent.id === null || !options.waitMs || this.stopping) return sent;
+    // A stop under way ends the wait at once rather than opening the database again after it. A
+    // duplicate sent nothing to wait for: its answer stays `duplicate` (its id is the earlier signal's).
+    if (!sent.delivered || sent.id === null || !options.waitMs || this.stopping) return sent;
     const deadline = Date.now() + options.waitMs;
     // The event is stored: a wait cut short (the engine stopped, the database went away) answers what is
     // known, 'queued', as a wait that timed out does; a send that threw would be retried, storing it twice.
@@ -264,7 +268,8 @@ export class Engine extends RunQueries {
     // Not appended: the key is taken (or was, by a signal now ignored: then it is free and sent again).
     const taken = dedupeKey === null ? null : await signalByDedupeKey(db, runId, dedupeKey, event);
     if (taken === null) return this.enqueue(runId, event, dedupeKey, buffer);
-    return { delivered: false, id: null, outcome: 'duplicate', ...(taken.sameEvent ? {} : { differentEvent: true as const }) };
+    // The earlier signal's id, as a finished run answers (refuseFinished): it was null here.
+    return { delivered: false, id: taken.id, outcome: 'duplicate', ...(taken.sameEvent ? {} : { differentEvent: true as const }) };
   }
 
   /**
