@@ -62,7 +62,10 @@ export interface EngineOptions {
    * `inspector.inspect.next` (see `rmapp serve --inspect`). Mask secrets before they leave the process.
    */
   inspect?: ((event: InspectionEvent) => void) | undefined;
-  /** Per worker: at most this many steps of a kind at once, e.g. `{ agent: 2 }` (kind: a step's `kind`, else its `src`). */
+  /**
+   * Per worker: at most this many steps of a kind working at once, e.g. `{ agent: 2 }` (kind: a step's
+   * `kind`, else its `src`). A step parked in `ctx.sleep` holds no slot: it waits for one at its wake.
+   */
   stepConcurrency?: Record<string, number> | undefined;
   /**
    * Where the engine reports failures no caller is waiting for (a commit sent again, a lost lease, a

@@ -528,6 +528,9 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
           session.working -= 1;
           counted = false;
           attemptTimer.pause();
+          // Its `stepConcurrency` slot too, taken again at the wake: a durable sleep is no work, and a run
+          // that leaves memory in it gives the slot back anyway (test/b3-sleep-step-slot.test.ts).
+          release();
         }
         const sleepingCall = callState;
         if (sleepingCall) sleepingCall.parked = true;
@@ -551,16 +554,41 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
             new WorkflowError('The run left this worker while the step slept.', { code: 'RUN_LEFT', category: 'cancelled' })
           );
         }
-        await wokeDurably(true);
         // The first sleep to wake takes the share back: the function may work again from here, whatever
-        // other sleep of the attempt is still in flight (one a `Promise.race` left behind).
+        // other sleep of the attempt is still in flight (one a `Promise.race` left behind). Two sleeps
+        // waking together take it once.
         if (!counted) {
-          attemptTimer.resume();
-          session.executing.add(signal);
-          session.working += 1;
-          counted = true;
+          resuming ??= resume().finally(() => (resuming = undefined));
+          await resuming;
         }
       },
+    };
+    let resuming: Promise<void> | undefined;
+    /**
+     * The attempt takes back what its sleep gave: its `stepConcurrency` slot, waited for still parked (a
+     * crash meanwhile resumes it as the same attempt; a drain postpones it, as a wait for a slot before
+     * an attempt's work), then its share of `working` once its wake is written.
+     */
+    const resume = async () => {
+      record.parked = true;
+      try {
+        release = await host.acquireStepSlot(options.kind ?? step, attemptSignal);
+      } catch (err) {
+        if (host.stopping && !over && !signal.aborted) await postpone(session, record, { path, step, attempt }, signal);
+        throw err;
+      }
+      try {
+        await wokeDurably(true);
+      } catch (err) {
+        // The attempt ended meanwhile (its function returned, leaving this sleep behind): its end gave
+        // back the slot it held then, not this one.
+        if (over) release();
+        throw err;
+      }
+      attemptTimer.resume();
+      session.executing.add(signal);
+      session.working += 1;
+      counted = true;
     };
     /**
      * The attempt leaves its sleep and works again: written before the work goes on. The record said
