@@ -1,10 +1,11 @@
 /**
- * A draining worker (`engine.stop`, SIGTERM) starts no attempt — README "Graceful hand-over". Three
+ * A draining worker (`engine.stop`, SIGTERM) starts no attempt — README "Graceful hand-over". Four
  * windows where the stop can arrive after the step's last check and before its work: while the commit
  * that makes the attempt's start durable is in flight, while the step waits for a `stepConcurrency`
- * slot that a running step frees during the grace, and while a step sleeps in `ctx.sleep` and wakes
- * during the grace. In each the work must not run on the draining worker, and the next worker resumes
- * the attempt as itself (`step.resumed`, the same attempt number): the drain spent none of its attempts.
+ * slot that a running step frees during the grace, while a step sleeps in `ctx.sleep` and wakes
+ * during the grace, and while a step woken from `ctx.sleep` waits for the slot it gave back for the
+ * sleep. In each the work must not run on the draining worker, and the next worker resumes the attempt
+ * as itself (`step.resumed`, the same attempt number): the drain spent none of its attempts.
  * Every start and effect is counted in a ledger outside the engine.
  */
 import { setup } from 'xstate';
@@ -30,7 +31,7 @@ const work = (name: string, ms: number, sleepMs = 0) =>
       ledger.push(`effect ${name} ${runId} #${attempt}`);
       return name;
     },
-    { kind: name === 'slotted' ? 'k' : name, retry: { maxAttempts: 3, initialDelayMs: 50 } },
+    { kind: name.startsWith('slotted') ? 'k' : name, retry: { maxAttempts: 3, initialDelayMs: 50 } },
   );
 
 const twoSteps = defineWorkflow({
@@ -60,7 +61,9 @@ const oneStep = (name: string, src: ReturnType<typeof work>) =>
 const slotted = oneStep('slotted', work('slotted', 400));
 const long = oneStep('long', work('long', 600));
 const sleeper = oneStep('sleeper', work('sleeper', 10, 200));
-const workflows = [twoSteps, slotted, long, sleeper];
+const slottedLong = oneStep('slottedLong', work('slottedLong', 1_500));
+const slottedSleeper = oneStep('slottedSleeper', work('slottedSleeper', 10, 200));
+const workflows = [twoSteps, slotted, long, sleeper, slottedLong, slottedSleeper];
 
 /** The run's step entries, as `type step #attempt`. */
 async function stepHistory(engine: Engine, runId: string): Promise<string[]> {
@@ -200,6 +203,28 @@ for (const kind of ['postgres', 'pglite'] as const) {
       expect((await stepHistory(engine, sleeping)).at(-1)).toBe('step.postponed sleeper #1');
       expect((await resumed(db, sleeping)).slice(-2)).toEqual(['step.resumed sleeper #1', 'step.succeeded sleeper #1']);
       expect(ledger.filter((l) => l.includes(sleeping))).toEqual([`start sleeper ${sleeping} #1`, `effect sleeper ${sleeping} #1`]);
+    });
+
+    it('a step that woke from ctx.sleep and waits for the stepConcurrency slot it gave back for the sleep does not resume its work', async () => {
+      const db = await store();
+      const engine = engineOn(db, { stepConcurrency: { k: 1 } });
+      await engine.startWorker();
+      const sleeping = await engine.start('drain.slottedSleeper', {});
+      await until('the step to sleep', async () => (await stepHistory(engine, sleeping)).includes('step.sleeping slottedSleeper #1'));
+      // The sleep gave the slot back: another step of the kind takes it, and holds it past the sleep's end.
+      const holder = await engine.start('drain.slottedLong', {});
+      await until('the other step to hold the slot', () => ledger.includes(`start slottedLong ${holder} #1`));
+      const due = Date.parse(
+        String(((await engine.history(sleeping)).find((h) => h.type === 'step.sleeping')?.data as { until?: string } | undefined)?.until),
+      );
+      await until('the sleep to be over', () => Date.now() > due + 200);
+      await engine.stop({ graceMs: 5_000 });
+      expect(ledger, 'the step waiting for its slot after its sleep worked during the drain').toEqual([
+        `start slottedLong ${holder} #1`,
+        `effect slottedLong ${holder} #1`,
+      ]);
+      expect((await stepHistory(engine, sleeping)).at(-1)).toBe('step.postponed slottedSleeper #1');
+      expect((await resumed(db, sleeping)).slice(-2)).toEqual(['step.resumed slottedSleeper #1', 'step.succeeded slottedSleeper #1']);
     });
   });
 }
