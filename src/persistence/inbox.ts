@@ -205,6 +205,23 @@ export async function inboxSignal(
 }
 
 /**
+ * The signal still queued in run `runId`'s inbox under `dedupeKey`, if any: for `engine.retry`, the
+ * cancellation a failed run never took (state_machine/run-retry.ts). A failed run takes no signal
+ * (`appendSignal`), so what this reads stays so until the run is put back.
+ */
+export async function queuedByDedupeKey(
+  db: Queryable,
+  runId: string,
+  dedupeKey: string,
+): Promise<{ id: number; event: InboxEvent['event'] } | null> {
+  const rows = await db.query<{ id: number; event: InboxEvent['event'] }>(
+    'select id::float8 as id, event from rmapp_run_inbox where run_id = $1 and dedupe_key = $2 and consumed_at is null limit 1',
+    [runId, dedupeKey],
+  );
+  return rows[0] ? { id: Number(rows[0].id), event: rows[0].event } : null;
+}
+
+/**
  * The signal a run already took under `dedupeKey`, if any (an ignored one freed its key), and whether it
  * is `event` (jsonb equality: the same keys and values, in any order). A key sent again with another
  * event is a client's mistake, not a retry: the caller tells it apart (HTTP answers 422, as Stripe does).

@@ -218,13 +218,24 @@ export async function releaseOwedCleanup(db: Queryable, runId: string, owner: st
  * was created first): it kept `admitted` from its first admission, was claimed at once and ran beside
  * the key's runs over its limit. With `dropSignal`, that inbox signal — the one the run failed handling, or one the operator chose
  * — is consumed as `dropped` (its dedupe key freed, as an ignored one's) in the same statement, and the
- * run is put back only while the signal is still queued. Fenced by the version the caller read: null
+ * run is put back only while the signal is still queued. `dropCancel`, a cancellation the run never
+ * took, is consumed as `dropped` in the same statement too. Fenced by the version the caller read: null
  * when the run changed since (or the signal was taken), else the status it has now.
  * @internal
  */
 export async function rewindFailedRun(
   db: Queryable,
-  run: { id: string; version: number; steps: unknown; keyed: boolean; history: string; worker: string; dropSignal: number | null },
+  run: {
+    id: string;
+    version: number;
+    steps: unknown;
+    keyed: boolean;
+    history: string;
+    worker: string;
+    dropSignal: number | null;
+    /** A cancellation the run never took (state_machine/run-retry.ts): consumed as `dropped` too. */
+    dropCancel?: number | null;
+  },
 ): Promise<'waiting' | 'pending' | null> {
   // `keyed`: the run's definition (as registered now) has a concurrency limit. Without one no worker
   // admits queued runs, and a run sent back to a queue waited there for ever.
@@ -241,10 +252,10 @@ export async function rewindFailedRun(
        returning id, status),
      d as (
        update rmapp_run_inbox i set consumed_at = now(), outcome = 'dropped', dedupe_key = null
-       from u where i.run_id = u.id and i.id = $7::bigint),
+       from u where i.run_id = u.id and (i.id = $7::bigint or i.id = $8::bigint) and i.consumed_at is null),
      h as (insert into rmapp_run_history (run_id, worker, log) select u.id, $6, $5::json from u)
      select status, pg_notify('${WAKE_CHANNEL}', id) from u`,
-    [run.id, run.version, JSON.stringify(run.steps), run.keyed, run.history, run.worker, run.dropSignal],
+    [run.id, run.version, JSON.stringify(run.steps), run.keyed, run.history, run.worker, run.dropSignal, run.dropCancel ?? null],
   );
   return rows[0]?.status ?? null;
 }

@@ -3,13 +3,14 @@
  * signal it failed handling (a poison event — an event the definition throws on, sent by a system the
  * operator cannot fix first). Temporal's reset can leave signals out in the same way.
  */
-import { inboxSignal } from '../persistence/inbox.ts';
+import { inboxSignal, queuedByDedupeKey } from '../persistence/inbox.ts';
 import { getRun, getRunHead } from '../persistence/runs.ts';
 import { rewindFailedRun } from '../persistence/run-admin.ts';
 import { encodeHistory, type HistoryEntry } from '../persistence/history-codec.ts';
 import type { Queryable } from '../persistence/database.ts';
 import { decodeStepRecords, retriedRecords } from './step-record.ts';
 import { RunNotFoundError, RunStateError, ValidationError, type ErrorData } from './errors.ts';
+import { CANCEL_SIGNAL } from './session-signals.ts';
 
 /** Options of `engine.retry`. */
 export interface RetryOptions {
@@ -110,6 +111,23 @@ export async function retryFailedRun(
       },
     });
   }
+  // A cancellation that reached the run after its last read of the inbox, while it was failing: it
+  // stopped nothing (the run failed), and a cancel sent a moment later would have found the run
+  // finished and changed nothing. The retry is asked after it and starts a new execution, which it
+  // must not end: left queued, the resumed run took it at once and ended cancelled before its step
+  // ran again (test/b4-cancel-then-retry.test.ts). Dropped in the retry's statement, its key freed.
+  const staleCancel = await queuedByDedupeKey(db, runId, CANCEL_SIGNAL);
+  if (staleCancel && staleCancel.id !== dropped?.id) {
+    history.push({
+      type: 'signal.dropped',
+      state: run.stateValue,
+      data: {
+        id: staleCancel.id,
+        event: staleCancel.event,
+        reason: 'a cancellation that reached the run as it failed, which it never took: the retry, asked after it, runs again',
+      },
+    });
+  }
   history.push({ type: 'run.retried', data: { previousError: run.error, ...(dropped ? { droppedSignal: dropped.id } : {}) } });
   // The failed execution runs again under its own idempotency key; earlier failed ones count as finished.
   const steps = retriedRecords(decodeStepRecords(run.steps), run.snapshot);
@@ -124,6 +142,7 @@ export async function retryFailedRun(
     history: encodeHistory(history),
     worker: host.workerId,
     dropSignal: dropped?.id ?? null,
+    dropCancel: staleCancel?.id ?? null,
   });
   if (!status) {
     // Deleted meanwhile (a prune): not found, as it would be a moment later.
