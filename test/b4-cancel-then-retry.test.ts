@@ -89,5 +89,13 @@ describe.each(['postgres', 'pglite'] as const)('a cancellation that raced the ru
       `run ${id} retried after a cancellation that never stopped it ended ${retried.status} (${JSON.stringify(retried.error)})`,
     ).toBe('succeeded');
     expect(executions(id), `executions of run ${id}'s step`).toBe(2);
+    // The cancellation it never took is in its history as dropped, once, and nothing else took it.
+    const history = await client.history(id);
+    const cancels = history.filter((h) => (h.data as { event?: { type?: unknown } } | null)?.event?.type === 'rmapp.cancel');
+    expect(
+      cancels.map((h) => h.type),
+      `run ${id}'s history entries of the stale cancellation`,
+    ).toEqual(['signal.dropped']);
+    expect(history.some((h) => h.type === 'run.cancelled')).toBe(false);
   });
 });
