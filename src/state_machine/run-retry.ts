@@ -111,11 +111,13 @@ export async function retryFailedRun(
       },
     });
   }
-  // A cancellation that reached the run after its last read of the inbox, while it was failing: it
-  // stopped nothing (the run failed), and a cancel sent a moment later would have found the run
-  // finished and changed nothing. The retry is asked after it and starts a new execution, which it
-  // must not end: left queued, the resumed run took it at once and ended cancelled before its step
-  // ran again (test/b4-cancel-then-retry.test.ts). Dropped in the retry's statement, its key freed.
+  // A cancellation the run never took — it reached the run after its last read of the inbox, while
+  // the run was failing, or the run failed before reading it — was for the execution that failed: a
+  // cancel sent a moment later finds the run finished and changes nothing (engine.ts `cancelNow`).
+  // The retry is a new execution asked for after it, which it must not end: left queued, the resumed
+  // run took it at once and ended cancelled before its step ran again
+  // (test/b4-cancel-then-retry.test.ts). Dropped in the retry's statement, its key freed. A failed
+  // run takes no signal (inbox.ts `appendSignal`), so none comes between this read and that statement.
   const staleCancel = await queuedByDedupeKey(db, runId, CANCEL_SIGNAL);
   if (staleCancel && staleCancel.id !== dropped?.id) {
     history.push({
