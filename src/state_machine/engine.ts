@@ -31,6 +31,7 @@ import {
   RunStateError,
   ValidationError,
   VICTIM_SQLSTATES,
+  isDatabaseUnavailable,
 } from './errors.ts';
 import { CANCEL_SIGNAL } from './session-signals.ts';
 import { stopBoundMs, Worker } from './worker.ts';
@@ -194,10 +195,20 @@ export class Engine extends RunQueries {
     const deadline = Date.now() + options.waitMs;
     // The event is stored: a wait cut short (the engine stopped, the database went away) answers what is
     // known, 'queued', as a wait that timed out does; a send that threw would be retried, storing it twice.
+    // A poll the database did not answer (its backend terminated, a connection lost: a failover) is made
+    // again on a new connection until the deadline: ended at the first, the wait answered 'queued' for
+    // an event the run took a moment later (test/b4-send-wait-terminated.test.ts).
     try {
       const db = await this.db();
       for (;;) {
-        const outcome = await signalOutcome(db, runId, sent.id);
+        let outcome: Awaited<ReturnType<typeof signalOutcome>>;
+        try {
+          outcome = await signalOutcome(db, runId, sent.id);
+        } catch (err) {
+          if (!isDatabaseUnavailable(err) || this.stopping || Date.now() >= deadline) return sent;
+          await new Promise((r) => setTimeout(r, 100));
+          continue;
+        }
         // 'held': the run failed with the event still queued (kept for `engine.retry`): 'queued' now.
         if (outcome === 'held') return sent;
         if (outcome) return { ...sent, outcome };
