@@ -205,7 +205,9 @@ export class Engine extends RunQueries {
         try {
           outcome = await signalOutcome(db, runId, sent.id);
         } catch (err) {
-          if (!isDatabaseUnavailable(err) || this.stopping || Date.now() >= deadline) return sent;
+          // pg's "Connection terminated unexpectedly" (a socket closed without a FATAL first) carries no code.
+          const lost = isDatabaseUnavailable(err) || (err as { code?: unknown } | null)?.code === undefined;
+          if (!lost || this.stopping || Date.now() >= deadline) return sent;
           await new Promise((r) => setTimeout(r, 100));
           continue;
         }
