@@ -354,6 +354,9 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
     let counted = true;
     let over = false;
     let attemptSignal = signal;
+    /** Why this attempt can go no further: its signal's reason (a timeout, the run left), else RUN_LEFT. */
+    const attemptOver = (): unknown =>
+      attemptSignal.reason ?? new WorkflowError('This attempt is over.', { code: 'RUN_LEFT', category: 'cancelled' });
     let attemptTimer: AttemptTimer = { pause: () => {}, resume: () => {} };
     let callState: StepCallState | undefined;
     const startedAt = host.clock.now();
@@ -492,7 +495,7 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
         // Nor does an attempt that is over (it timed out and ignored its abort): the record is the next
         // attempt's, whose own sleep took the stale one's due time for its own
         // (test/b2-stale-attempt-sleep.test.ts).
-        if (over) throw attemptSignal.reason ?? new WorkflowError('This attempt is over.', { code: 'RUN_LEFT', category: 'cancelled' });
+        if (over) throw attemptOver();
         checkSleep(ms, host.clock.now());
         // A negative sleep (-Infinity too) is no sleep.
         ms = Math.max(0, ms);
@@ -517,7 +520,7 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
           if (due <= host.clock.now()) await wokeDurably(false);
         }
         if (due <= host.clock.now()) return;
-        if (over) throw attemptSignal.reason ?? new WorkflowError('This attempt is over.', { code: 'RUN_LEFT', category: 'cancelled' });
+        if (over) throw attemptOver();
         record.parked = true;
         // The attempt's share is given back once, however many of its sleeps are in flight: each sleep
         // gave it back before, and two at once (`Promise.all`, `Promise.race`) left `working` one short,
@@ -605,7 +608,7 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
       // One that never stopped working (its sleep was over once written) is a running step, which a drain lets finish.
       if (afterWait && host.stopping && !over) await postpone(session, record, { path, step, attempt }, signal);
       if (over || attemptSignal.aborted) {
-        throw attemptSignal.reason ?? new WorkflowError('This attempt is over.', { code: 'RUN_LEFT', category: 'cancelled' });
+        throw attemptOver();
       }
     };
     if (faultsArmed) reachFaultPoint('before-side-effect', [step, path]);
