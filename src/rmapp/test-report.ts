@@ -259,12 +259,17 @@ export function testResultLine(report: Pick<TestReport, 'passed' | 'failing' | '
 }
 
 /**
- * Markdown that a test name could otherwise start (emphasis, links, mentions, HTML), and without the
- * bidirectional controls: quoted inline in the app's own sentence ("1 failing: *name*). The draft …"),
- * an override left open in a name reordered on screen the rest of that sentence.
+ * Markdown that a test name could otherwise start (emphasis, links, mentions, HTML, headings, list items),
+ * on one line and without the bidirectional controls: quoted inline in the app's own sentence ("1 failing:
+ * *name*). The draft …"). A line ending in a name (`\r` is one too: run-texts.ts `oneLine`) began a new
+ * block, `# heading` or `- item`, in the middle of the app's words; an override left open reordered them on
+ * screen. A bare address (`https://…`, `www.…`) would become a link GitHub draws: a zero-width space after
+ * its scheme's colon or its `www` keeps it text, as after an `@`.
  */
 export function escapeMarkdown(text: string): string {
-  return withoutBidiControls(text)
+  return oneLine(withoutBidiControls(text))
     .replace(/([\\`*_[\]<>#|])/g, '\\$1')
-    .replace(/@(?=\w)/g, '@\u200b');
+    .replace(/@(?=\w)/g, '@\u200b')
+    .replace(/:(?=\/\/)/g, ':\u200b')
+    .replace(/\b(www)(?=\.)/gi, '$1\u200b');
 }
