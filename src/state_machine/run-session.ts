@@ -78,8 +78,8 @@ export class RunSession implements CommitParticipant, StepHost {
   readonly calls = new Map<Promise<unknown>, StepCallState>();
   /** The warning that a returned-late step function keeps the run in memory was given. */
   private heldForCalls = false;
-  /** Paths of steps waiting durably, with the time they wake. */
-  readonly sleeping = new Map<string, number>();
+  /** Paths of steps waiting durably, with the times they wake: one per sleep in flight (step-execution.ts `sleepUntil`). */
+  readonly sleeping = new Map<string, number[]>();
   private lastGoodSnapshot: unknown;
   /** {@link lastGoodSnapshot}'s JSON as written (undefined for the one read from the row: plain data). */
   private lastGoodJson: string | undefined;

@@ -16,7 +16,7 @@ import { NEVER_DUE_MS } from './clock.ts';
  * True when the actor is active and nothing in it runs: no step's work is executing, and every live
  * non-machine child (a step, a callback, a promise) is a step parked in a durable wait (`sleeping`).
  */
-export function onlyWaits(actor: AnyActor, executing: ReadonlySet<unknown>, sleeping: ReadonlyMap<string, number>): boolean {
+export function onlyWaits(actor: AnyActor, executing: ReadonlySet<unknown>, sleeping: ReadonlyMap<string, readonly number[]>): boolean {
   if (actor.getSnapshot().status !== 'active' || executing.size > 0) return false;
   for (const { path, ref } of descendants(actor)) {
     if (!isMachineActor(ref) && ref.getSnapshot().status === 'active' && !sleeping.has(path)) return false;
@@ -30,8 +30,8 @@ export interface WakeSources {
   now: number;
   /** Delayed events (`after`), by clock due time. */
   timers: readonly TimerRecord[];
-  /** Steps in a durable sleep or backoff: path → clock due time. */
-  sleeping: ReadonlyMap<string, number>;
+  /** Steps in a durable sleep or backoff: path → the clock due time of each sleep in flight. */
+  sleeping: ReadonlyMap<string, readonly number[]>;
   /** Buffered signals: each wakes the run at its expiry (wall-clock `keepUntil`) to report it expired. */
   kept: readonly InboxEvent[];
   /** The run's deadline. */
@@ -54,7 +54,7 @@ export function nextWake(w: WakeSources): number | null {
   };
   // A row written before due times were stored (`null`: a NaN delay) was due at once.
   for (const t of w.timers) consider(t.dueAt ?? w.now);
-  for (const due of w.sleeping.values()) consider(due);
+  for (const dues of w.sleeping.values()) for (const due of dues) consider(due);
   for (const k of w.kept) consider(w.now + Math.max(0, (k.keepUntil ?? Infinity) - Date.now()));
   if (w.deadlineAt) consider(w.deadlineAt.getTime());
   return earliest === Infinity ? null : earliest;

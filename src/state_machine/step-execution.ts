@@ -36,7 +36,8 @@ export interface StepSession {
    * to another worker while it may (run-session.ts, `release`).
    */
   readonly calls: Map<Promise<unknown>, StepCallState>;
-  readonly sleeping: Map<string, number>;
+  /** Paths of steps in a durable sleep, with each sleep's due time: one per sleep in flight. */
+  readonly sleeping: Map<string, number[]>;
   readonly hostRef: SessionHost;
   record(entry: HistoryEntry): void;
   /** Something the next write carries changed (a step record) without a history entry. */
@@ -126,18 +127,26 @@ async function postpone(
   return never(signal);
 }
 
-/** Waits until `due`, marked as sleeping so the run can be evicted meanwhile. */
+/**
+ * Waits until `due`, marked as sleeping so the run can be evicted meanwhile. Each sleep in flight keeps
+ * its own due time: with one per path, the second sleep of a `Promise.race([ctx.sleep(1_000),
+ * ctx.sleep(60_000)])` replaced the first's, and a run evicted then woke at the later one, a minute late
+ * (test/sleeps-race-eviction.test.ts).
+ */
 async function sleepUntil(session: StepSession, path: string, due: number, signal: AbortSignal): Promise<void> {
   const host = session.hostRef;
   const ms = due - host.clock.now();
   if (ms <= 0) return;
-  session.sleeping.set(path, due);
+  let dues = session.sleeping.get(path);
+  if (!dues) session.sleeping.set(path, (dues = []));
+  dues.push(due);
   try {
     const done = host.clock.sleep(ms, signal);
     session.maybeEvict();
     await done;
   } finally {
-    session.sleeping.delete(path);
+    dues.splice(dues.indexOf(due), 1);
+    if (dues.length === 0 && session.sleeping.get(path) === dues) session.sleeping.delete(path);
   }
 }
 
