@@ -145,7 +145,8 @@ async function sleepUntil(session: StepSession, path: string, due: number, signa
     session.maybeEvict();
     await done;
   } finally {
-    dues.splice(dues.indexOf(due), 1);
+    const i = dues.indexOf(due);
+    if (i !== -1) dues.splice(i, 1);
     if (dues.length === 0 && session.sleeping.get(path) === dues) session.sleeping.delete(path);
   }
 }
