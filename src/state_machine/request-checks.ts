@@ -188,6 +188,14 @@ export function checkStart(def: AnyWorkflowDefinition, input: unknown, options: 
 }
 
 /**
+ * XState's one event of its own that a caller sends: `{ type: 'xstate.route', to: '#id' }` takes the
+ * machine to a state declared with `route` (xstate 5.33). Every other `xstate.` event (done, error,
+ * init, `after` timers) comes from the actors themselves; refusing this one too left a machine's routes
+ * unreachable under rmapp (docs/xstate-semantics.md, "Events").
+ */
+export const ROUTE_EVENT = 'xstate.route';
+
+/**
  * Checks an event and the options of its send; throws a {@link ValidationError} (or a
  * {@link SizeLimitError}) naming the fix.
  *
@@ -198,8 +206,10 @@ export function checkSend(event: { type: string }, options: SendOptions, limits:
   if (!event || typeof event !== 'object' || typeof event.type !== 'string' || event.type === '') {
     throw new ValidationError('An event must be an object with a non-empty string "type", e.g. {"type":"approve"}.');
   }
-  if (event.type.startsWith('xstate.') || event.type.startsWith('rmapp.')) {
-    throw new ValidationError(`Event type "${event.type}" is reserved: "xstate." and "rmapp." events come from the engine.`);
+  if ((event.type.startsWith('xstate.') && event.type !== ROUTE_EVENT) || event.type.startsWith('rmapp.')) {
+    throw new ValidationError(
+      `Event type "${event.type}" is reserved: "xstate." and "rmapp." events come from the engine (except "${ROUTE_EVENT}", a state's \`route\`).`,
+    );
   }
   // Events reach the machine through the inbox, as JSON: refuse what would not come back the same.
   const bad = findUndurableValue(event, 'event');
