@@ -922,7 +922,7 @@ export class Workspaces {
    * The first of the staged files `names` that `.gitattributes` give a `working-tree-encoding` whose
    * bytes in the working tree — what a checkout of the commit writes back — hold a secret, read as the
    * diff is ({@link AddedSecretScanner}, every line taken as added); null when none does. A symlink is
-   * skipped (git stores its target, which the diff showed).
+   * skipped (git stores its target, which the diff showed), as is a path through one ({@link realFoldersOnly}).
    */
   private async reencodedSecret(
     dir: string,
@@ -937,7 +937,8 @@ export class Workspaces {
     for (let i = 0; i + 2 < out.length; i += 3) {
       const [path = '', , info = ''] = out.slice(i, i + 3);
       if (!path || ['unspecified', 'unset', 'set'].includes(info)) continue;
-      const handle = await open(join(dir, path), constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => null);
+      if (!(await realFoldersOnly(dir, path))) continue;
+      const handle = await open(join(dir, path), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(() => null);
       if (!handle) continue;
       const header = `diff --git a/${path} b/${path}`;
       const scanner = new AddedSecretScanner(find);
@@ -1054,6 +1055,22 @@ export class Workspaces {
   async removeRun(runId: string): Promise<void> {
     await removeTree(this.dirOf(runId));
   }
+}
+
+/**
+ * True when every folder on the way from `dir` to its file `rel` is a folder, not a symbolic link. git's
+ * staged names include a tracked file the sandbox deleted by putting a link where its folder was
+ * (`docs -> /etc`, `docs -> an ignored folder holding a FIFO`): `O_NOFOLLOW` guards the last part only, so
+ * opened by its name the file was read through the link — a host file, or a FIFO whose `open` never
+ * returned (test/sb-reencoded-symlink.test.ts). No sandboxed command runs meanwhile: the check holds.
+ */
+async function realFoldersOnly(dir: string, rel: string): Promise<boolean> {
+  let at = dir;
+  for (const part of rel.split('/').slice(0, -1)) {
+    at = join(at, part);
+    if (!(await lstat(at).catch(() => null))?.isDirectory()) return false;
+  }
+  return true;
 }
 
 /**
