@@ -83,8 +83,18 @@ export function isSpecialAddress(address: string): boolean {
   return true;
 }
 
+/**
+ * How many refusals {@link EgressProxy.refused} keeps, and of how many characters each. The proxy runs in
+ * the service's process for as long as the sandboxed command does, and the command decides how many
+ * requests it sends and how long their names are: kept whole, 100,000 refusals of 7,000-character names
+ * grew the service by 790 MB in 23 s — past the sandbox's memory limit, which bounds the command only
+ * (test/sb-egress-refusals-bounded.test.ts).
+ */
+export const REFUSALS_KEPT = 100;
+const REFUSAL_CHARS = 500;
+
 export interface EgressProxy {
-  /** Connections refused, `host:port — reason` (for the run's log and the tests). */
+  /** Connections refused, `host:port — reason` (for the run's log and the tests): the first {@link REFUSALS_KEPT}, each cut short. */
   readonly refused: string[];
   close(): Promise<void>;
 }
@@ -128,7 +138,11 @@ export async function startEgressProxy(
   };
   const refuse = (target: string, err: unknown) => {
     const reason = err instanceof Refusal ? err.message : (err as Error).message;
-    refused.push(`${target} — ${reason}`);
+    if (refused.length < REFUSALS_KEPT) {
+      const entry = `${target} — ${reason}`;
+      // Its start and end: a long name is in the middle of the reason, which ends saying why.
+      refused.push(entry.length > REFUSAL_CHARS ? `${entry.slice(0, 200)}…${entry.slice(-(REFUSAL_CHARS - 201))}` : entry);
+    }
     return `rmapp sandbox: ${target} refused: ${reason}\n`;
   };
 
