@@ -93,6 +93,13 @@ export function isSpecialAddress(address: string): boolean {
 export const REFUSALS_KEPT = 100;
 const REFUSAL_CHARS = 500;
 
+/**
+ * Connections one proxy (one sandboxed command) holds at once: more than a package manager's parallel
+ * downloads, far fewer than the service's descriptor limit. A sandbox's limits bound its own processes,
+ * not the descriptors its connections cost the service.
+ */
+export const MAX_CONNECTIONS = 256;
+
 export interface EgressProxy {
   /** Connections refused, `host:port — reason` (for the run's log and the tests): the first {@link REFUSALS_KEPT}, each cut short. */
   readonly refused: string[];
@@ -210,6 +217,9 @@ export async function startEgressProxy(
       (err: unknown) => client.end(`HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\n\r\n${refuse(target, err)}`),
     );
   });
+  // Each connection is a descriptor of the service's (a tunnel's, two): a command holding thousands took
+  // the service to EMFILE. Past the bound node closes a new connection at once (test/sb-egress-connections-bounded.test.ts).
+  server.maxConnections = MAX_CONNECTIONS;
   await new Promise<void>((ok, fail) => {
     server.once('error', fail);
     server.listen(socketPath, () => ok());
