@@ -265,15 +265,33 @@ function gitEnv(author: { name: string; email: string }, token?: string): Record
  * the agent or the tests in the sandbox): git run by the service would recurse into it with its own
  * configuration — filters and fsmonitor commands the sandbox wrote — and run them outside the sandbox.
  * The clone has no submodules checked out, so any such `.git` came from the sandbox.
+ *
+ * Also a FIFO named `.gitignore` or `.gitattributes` (code `FIFO_IN_WORKSPACE`): git opens each of
+ * those files it meets, and `open` on a FIFO waits for a writer — the service's `git add -A` or `git
+ * ls-files` then waited for git's whole timeout, ten minutes per command by default
+ * (test/sb-gitignore-fifo.test.ts).
  */
 async function refuseNestedRepositories(dir: string, signal?: AbortSignal): Promise<void> {
-  const r = await runCommand(['find', '.', '-path', './.git', '-prune', '-o', '-name', '.git', '-print', '-quit'], {
-    cwd: dir,
-    signal,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-    inheritEnv: false,
-  });
+  const r = await runCommand(
+    [
+      'find',
+      '.',
+      ...['-path', './.git', '-prune', '-o', '-name', '.git', '-print', '-quit', '-o'],
+      ...['(', '-name', '.gitignore', '-o', '-name', '.gitattributes', ')', '-type', 'p', '-print', '-quit'],
+    ],
+    {
+      cwd: dir,
+      signal,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      inheritEnv: false,
+    },
+  );
   const found = r.stdout.trim();
+  if (found && !found.endsWith('/.git'))
+    throw new WorkflowError(
+      `The workspace holds a FIFO at ${found.slice(2, 300)} (made by the agent or the tests), where git reads a file: git would wait on it for ever. Remove it and try again.`,
+      { code: 'FIFO_IN_WORKSPACE', category: 'permanent', details: { path: found.slice(2, 300) } },
+    );
   if (r.exitCode !== 0 || found) {
     throw new WorkflowError(
       found
@@ -757,6 +775,8 @@ export class Workspaces {
    * then never committed with the agent's work.
    */
   async excludeUntracked(ws: Workspace, signal?: AbortSignal): Promise<string[]> {
+    // What setup left is the sandbox's: a FIFO `.gitignore` there would hold `ls-files` for git's timeout.
+    await refuseNestedRepositories(ws.dir, signal);
     const out = await this.git(['ls-files', '--others', '--exclude-standard', '--directory', '-z'], ws.dir, signal);
     const paths = out.split('\0').filter(Boolean);
     if (paths.length) {
