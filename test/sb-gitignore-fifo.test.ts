@@ -63,3 +63,15 @@ describe("a FIFO where git reads a workspace's ignore or attributes file", () =>
     expect(err?.code, `excludeUntracked: ${err?.message ?? 'listed'}`).toBe('FIFO_IN_WORKSPACE');
   });
 });
+
+describe('a FIFO .gitattributes left for the next step', () => {
+  it('refuses to resume the workspace instead of waiting on it in `git checkout`', async () => {
+    const { workspaces, ws } = await sandboxed('resume', 'echo y > src/index.js && mkfifo .gitattributes', '.gitattributes');
+    // The next step of the run prepares the same workspace again (the analysing agent left it so for implementing).
+    const err = await workspaces.prepare({ runId: 'run-resume', remoteUrl: ws.remoteUrl, branch: ws.branch, base: 'main' }).then(
+      () => null,
+      (e: { code?: string; message: string }) => e,
+    );
+    expect(err?.code, `prepare: ${err?.message ?? 'prepared'}`).toBe('FIFO_IN_WORKSPACE');
+  });
+});

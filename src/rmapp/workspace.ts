@@ -269,14 +269,15 @@ function gitEnv(author: { name: string; email: string }, token?: string): Record
  * Also a FIFO named `.gitignore` or `.gitattributes` (code `FIFO_IN_WORKSPACE`): git opens each of
  * those files it meets, and `open` on a FIFO waits for a writer — the service's `git add -A` or `git
  * ls-files` then waited for git's whole timeout, ten minutes per command by default
- * (test/sb-gitignore-fifo.test.ts).
+ * (test/sb-gitignore-fifo.test.ts). `fifosOnly`: only those (a resumed workspace, before its checkout).
  */
-async function refuseNestedRepositories(dir: string, signal?: AbortSignal): Promise<void> {
+async function refuseNestedRepositories(dir: string, signal?: AbortSignal, { fifosOnly = false } = {}): Promise<void> {
   const r = await runCommand(
     [
       'find',
       '.',
-      ...['-path', './.git', '-prune', '-o', '-name', '.git', '-print', '-quit', '-o'],
+      ...['-path', './.git', '-prune', '-o'],
+      ...(fifosOnly ? [] : ['-name', '.git', '-print', '-quit', '-o']),
       ...['(', '-name', '.gitignore', '-o', '-name', '.gitattributes', ')', '-type', 'p', '-print', '-quit'],
     ],
     {
@@ -488,6 +489,8 @@ export class Workspaces {
     if (existsSync(join(dir, '.git'))) {
       // Private to the service's user (see below); one made before this was not.
       await chmod(dir, 0o700);
+      // What an earlier step's agent or tests left: a FIFO `.gitattributes` held `git checkout` below for git's timeout.
+      await refuseNestedRepositories(dir, job.signal, { fifosOnly: true });
       // A resumed run: keep local work, bring the remote up to date.
       await this.git(['fetch', '--prune', '--no-recurse-submodules', 'origin'], dir, job.signal, undefined, job.remoteUrl);
       // `origin/HEAD` is the remote's HEAD as it was at the clone: after a rename of the default branch
