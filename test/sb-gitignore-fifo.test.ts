@@ -6,7 +6,8 @@
  * concurrency slot. The service refuses such a workspace before its git reads it, as it refuses a nested
  * repository. The commands run in the real bubblewrap sandbox.
  */
-import { closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { closeSync, constants, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { runCommand } from '../src/rmapp/process.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -69,6 +70,41 @@ describe('a FIFO .gitattributes left for the next step', () => {
     const { workspaces, ws } = await sandboxed('resume', 'echo y > src/index.js && mkfifo .gitattributes', '.gitattributes');
     // The next step of the run prepares the same workspace again (the analysing agent left it so for implementing).
     const err = await workspaces.prepare({ runId: 'run-resume', remoteUrl: ws.remoteUrl, branch: ws.branch, base: 'main' }).then(
+      () => null,
+      (e: { code?: string; message: string }) => e,
+    );
+    expect(err?.code, `prepare: ${err?.message ?? 'prepared'}`).toBe('FIFO_IN_WORKSPACE');
+  });
+});
+
+describe('a FIFO .gitmodules in a repository with a submodule', () => {
+  it('refuses to resume the workspace instead of waiting on it in `git checkout`', async () => {
+    const remote = await createBareRemote(root, 'repo-modules', { 'src/index.js': 'x\n' });
+    // A submodule's entry (a gitlink) and its .gitmodules, committed to main.
+    const seed = join(root, 'repo-modules-seed');
+    const git = async (...args: string[]) => {
+      const r = await runCommand(['git', '-c', 'user.name=t', '-c', 'user.email=t@x', ...args], { cwd: seed });
+      if (r.exitCode !== 0) throw new Error(`git ${args[0]}: ${r.stderr}`);
+    };
+    writeFileSync(join(seed, '.gitmodules'), '[submodule "lib"]\n\tpath = lib\n\turl = ./lib\n');
+    await git('update-index', '--add', '--cacheinfo', `160000,${'1'.repeat(40)},lib`);
+    await git('add', '.gitmodules');
+    await git('commit', '-q', '-m', 'a submodule');
+    await git('push', '-q', 'origin', 'HEAD:main');
+    const workspaces = new Workspaces({
+      root: join(root, 'ws-modules'),
+      author: { name: 'rmapp', email: 'rmapp@example.com' },
+      timeoutMs: 90_000,
+    });
+    const ws = await workspaces.prepare({ runId: 'run-modules', remoteUrl: remote, branch: 'rmapp/issue-1', base: 'main' });
+    fifos.push(join(ws.dir, '.gitmodules'));
+    const r = await testSandbox.run({
+      argv: ['/bin/sh', '-c', 'rm .gitmodules && mkfifo .gitmodules'],
+      workspace: ws.dir,
+      timeoutMs: 30_000,
+    });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const err = await workspaces.prepare({ runId: 'run-modules', remoteUrl: remote, branch: ws.branch, base: 'main' }).then(
       () => null,
       (e: { code?: string; message: string }) => e,
     );

@@ -266,8 +266,8 @@ function gitEnv(author: { name: string; email: string }, token?: string): Record
  * configuration — filters and fsmonitor commands the sandbox wrote — and run them outside the sandbox.
  * The clone has no submodules checked out, so any such `.git` came from the sandbox.
  *
- * Also a FIFO named `.gitignore` or `.gitattributes` (code `FIFO_IN_WORKSPACE`): git opens each of
- * those files it meets, and `open` on a FIFO waits for a writer — the service's `git add -A` or `git
+ * Also a FIFO named `.gitignore`, `.gitattributes` or `.gitmodules` (code `FIFO_IN_WORKSPACE`): git
+ * opens each of those files it meets (`.gitmodules` in a repository with submodules), and `open` on a FIFO waits for a writer — the service's `git add -A` or `git
  * ls-files` then waited for git's whole timeout, ten minutes per command by default
  * (test/sb-gitignore-fifo.test.ts). `fifosOnly`: only those (a resumed workspace, before its checkout).
  */
@@ -278,7 +278,7 @@ async function refuseNestedRepositories(dir: string, signal?: AbortSignal, { fif
       '.',
       ...['-path', './.git', '-prune', '-o'],
       ...(fifosOnly ? [] : ['-name', '.git', '-print', '-quit', '-o']),
-      ...['(', '-name', '.gitignore', '-o', '-name', '.gitattributes', ')', '-type', 'p', '-print', '-quit'],
+      ...['(', '-name', '.gitignore', '-o', '-name', '.gitattributes', '-o', '-name', '.gitmodules', ')', '-type', 'p', '-print', '-quit'],
     ],
     {
       cwd: dir,
