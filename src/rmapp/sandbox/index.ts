@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WorkflowError } from '../../state_machine/errors.ts';
 import { nulByteError, nulByteIn, runCommand, type CommandResult } from '../process.ts';
-import { dropSetIdBits } from '../workspace-access.ts';
+import { dropSetIdBits, removeTree } from '../workspace-access.ts';
 import { bubblewrapArgs, SANDBOX_RUN_DIR } from './bubblewrap.ts';
 import { cgroupsAvailable, createCgroup } from './cgroup.ts';
 import { containerArgs } from './container.ts';
@@ -242,7 +242,10 @@ export function createSandbox(partial: Partial<SandboxSettings> = {}, options: S
     } finally {
       await cgroup?.destroy();
       await proxy?.close();
-      if (holder) await rm(holder, { recursive: true, force: true });
+      // What the command left in its socket folder is its own: a tree deeper than PATH_MAX, or folders it
+      // closed to their owner, failed Node's `rm`, which replaced the command's result and left the folder
+      // on the host (test/sb-socket-dir-removed.test.ts). removeTree falls back to `rm -rf`.
+      if (holder) await removeTree(holder);
     }
   }
 
