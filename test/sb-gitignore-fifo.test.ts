@@ -6,7 +6,7 @@
  * concurrency slot. The service refuses such a workspace before its git reads it, as it refuses a nested
  * repository. The commands run in the real bubblewrap sandbox.
  */
-import { closeSync, constants, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { runCommand } from '../src/rmapp/process.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -109,5 +109,20 @@ describe('a FIFO .gitmodules in a repository with a submodule', () => {
       (e: { code?: string; message: string }) => e,
     );
     expect(err?.code, `prepare: ${err?.message ?? 'prepared'}`).toBe('FIFO_IN_WORKSPACE');
+  });
+});
+
+describe('throwing an attempt away', () => {
+  it('removes a FIFO .gitignore or .gitattributes the tests left instead of waiting on it', async () => {
+    // A review's tests failed: the attempt is discarded (pr-review.ts testChange) with what the tests left.
+    const { workspaces, ws } = await sandboxed(
+      'discard',
+      'echo y > src/index.js && mkfifo .gitattributes src/.gitignore',
+      '.gitattributes',
+    );
+    fifos.push(join(ws.dir, 'src', '.gitignore'));
+    await workspaces.discardChanges(ws);
+    expect(readFileSync(join(ws.dir, 'src', 'index.js'), 'utf8'), 'the change is thrown away').toBe('x\n');
+    expect(existsSync(join(ws.dir, '.gitattributes')), 'the FIFO is gone').toBe(false);
   });
 });

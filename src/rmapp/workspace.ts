@@ -260,6 +260,9 @@ function gitEnv(author: { name: string; email: string }, token?: string): Record
   };
 }
 
+/** `find`'s test for the files of the working tree that git opens by name wherever they are (a FIFO there blocks it). */
+const GIT_READ_FILES = ['(', '-name', '.gitignore', '-o', '-name', '.gitattributes', '-o', '-name', '.gitmodules', ')'];
+
 /**
  * Refuses a workspace that holds a git repository below its root (a `.git` directory or file, made by
  * the agent or the tests in the sandbox): git run by the service would recurse into it with its own
@@ -278,7 +281,8 @@ async function refuseNestedRepositories(dir: string, signal?: AbortSignal, { fif
       '.',
       ...['-path', './.git', '-prune', '-o'],
       ...(fifosOnly ? [] : ['-name', '.git', '-print', '-quit', '-o']),
-      ...['(', '-name', '.gitignore', '-o', '-name', '.gitattributes', '-o', '-name', '.gitmodules', ')', '-type', 'p', '-print', '-quit'],
+      ...GIT_READ_FILES,
+      ...['-type', 'p', '-print', '-quit'],
     ],
     {
       cwd: dir,
@@ -765,9 +769,18 @@ export class Workspaces {
 
   /**
    * Throws away what the working tree changes against `HEAD` (an attempt that broke a rule): tracked
-   * files are reset, new files removed; what git ignores (the setup's output) stays.
+   * files are reset, new files removed; what git ignores (the setup's output) stays. A FIFO the sandbox
+   * left where git reads a file ({@link refuseNestedRepositories}) is removed first: `reset --hard`
+   * waited on a `.gitattributes` one, `clean` on a `.gitignore` one, for git's whole timeout — after a
+   * review's failed tests, say (test/sb-gitignore-fifo.test.ts). No FIFO is ever part of a commit.
    */
   async discardChanges(ws: Workspace, signal?: AbortSignal): Promise<void> {
+    await runCommand(['find', '.', '-path', './.git', '-prune', '-o', ...GIT_READ_FILES, '-type', 'p', '-exec', 'rm', '-f', '{}', '+'], {
+      cwd: ws.dir,
+      signal,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      inheritEnv: false,
+    });
     await this.git(['reset', '-q', '--hard', 'HEAD'], ws.dir, signal);
     await this.git(['clean', '-q', '-f', '-d'], ws.dir, signal);
   }
