@@ -7,7 +7,8 @@
  */
 import { afterAll, expect, it } from 'vitest';
 import { escapeMarkdown } from '../src/rmapp/test-report.ts';
-import { createServiceWorld, implementIssue, type ServiceWorld } from './helpers/service-world.ts';
+import { textsAfterFailingTests } from './helpers/failing-tests-world.ts';
+import type { ServiceWorld } from './helpers/service-world.ts';
 
 let w: ServiceWorld | undefined;
 afterAll(async () => w?.stop());
@@ -18,16 +19,7 @@ const paragraphs = (body: string) => body.split(/(?:\r\n|\r|\n)[ \t]*(?:\r\n|\r|
 it('a failing test named with addresses adds no link to what rmapp writes', async () => {
   const name = 'sums # Pwned, see https://evil.example/x or WWW.evil.example';
   const tap = `TAP version 13\nnot ok 1 - ${name}\n1..1\n`;
-  const tests = ['node', '-e', `process.stdout.write(${JSON.stringify(tap)}); process.exit(1)`];
-  w = await createServiceWorld({ RMAPP_TEST_COMMAND: JSON.stringify(tests), RMAPP_MAX_TEST_ATTEMPTS: '1' });
-  w.world.emulator.permissions.set('acme/widgets:alice', 'write');
-  const runId = await implementIssue(w, 5, 'WRITE impl.txt wrong');
-  expect((await w.service.engine.get(runId)).error?.code, 'the run fails with its tests').toBe('TESTS_FAILED');
-  const written = [
-    ...(w.world.emulator.comments.get('acme/widgets#5') ?? []).map((c) => c.body),
-    ...(w.world.emulator.pulls.get('acme/widgets') ?? []).map((p) => p.body ?? ''),
-  ].filter((b) => b.includes('Pwned'));
-  expect(written.length, 'a comment or the pull request names the failing test').toBeGreaterThan(0);
+  const written = await textsAfterFailingTests(tap, 'Pwned', (world) => (w = world));
   for (const body of written) {
     const where = paragraphs(body).find((p) => p.includes('Pwned')) ?? '';
     expect(where.includes('sums'), `${JSON.stringify(body)}: the name's end is a block of its own`).toBe(true);
