@@ -9,10 +9,10 @@
  * an allowlisted name that resolves to 127.0.0.1 still cannot reach Postgres or the service — and
  * opens only ports 80 and 443.
  */
-import { lookup } from 'node:dns/promises';
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { BlockList, connect, isIP, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { gatedLookup } from './lookup-gate.ts';
 
 // Two lists: node's BlockList also matches IPv4 addresses against IPv6 rules (as IPv4-mapped), so one
 // list with ::ffff:0:0/96 would refuse every IPv4 address.
@@ -117,6 +117,7 @@ export async function startEgressProxy(
 ): Promise<EgressProxy> {
   const refused: string[] = [];
   const sockets = new Set<Socket | Duplex>();
+  const closing = new AbortController();
 
   const resolve = async (host: string, port: number): Promise<string> => {
     const name = host.replace(/^\[|\]$/g, '');
@@ -129,7 +130,8 @@ export async function startEgressProxy(
         `${name}:${port} is not on the sandbox's network allowlist (sandbox.network, agent.network or the repository's .github/rmapp.yml; a name opens ports 80 and 443, name:port another)`,
       );
     }
-    const addresses = isIP(name) ? [{ address: name }] : await lookup(name, { all: true }).catch(() => []);
+    // A few lookups at a time for the whole process, and none left waiting once this proxy closed (lookup-gate.ts).
+    const addresses = isIP(name) ? [{ address: name }] : await gatedLookup(name, closing.signal).catch(() => []);
     if (!addresses.length) throw new Refusal(`${name} does not resolve`);
     const mayBePrivate = hostAllowed(name, options.allowPrivate, port);
     const usable = addresses.map((a) => a.address).filter((a) => mayBePrivate || !isSpecialAddress(a));
@@ -228,6 +230,7 @@ export async function startEgressProxy(
     refused,
     close: () =>
       new Promise<void>((ok) => {
+        closing.abort();
         for (const s of sockets) s.destroy();
         server.closeAllConnections();
         server.close(() => ok());
