@@ -10,7 +10,7 @@
 import type { Engine } from '../../state_machine/engine.ts';
 import { DEFAULT_ENGINE_OPTIONS } from '../../state_machine/engine-options.ts';
 import { exitNow } from './early-signals.ts';
-import { runsCommand } from './shell-word.ts';
+import { rmappCommand, runsCommand } from './shell-word.ts';
 
 /** What {@link onForegroundStop} gives the command. */
 export interface ForegroundStop {
@@ -65,8 +65,8 @@ export function onForegroundStop(
  */
 export function reportStopped(command: string, runId: string, sig: NodeJS.Signals, status: string, embedded: boolean): void {
   const next = embedded
-    ? `\`rmapp worker\` (or \`rmapp serve\`) resumes it from its last durable state; \`${runsCommand('show', runId)}\` shows it`
-    : `a worker on this database (\`rmapp worker\`) resumes it from its last durable state; \`${runsCommand('watch', runId)}\` follows it`;
+    ? `\`${rmappCommand('worker')}\` (or \`${rmappCommand('serve')}\`) resumes it from its last durable state; \`${runsCommand('show', runId)}\` shows it`
+    : `a worker on this database (\`${rmappCommand('worker')}\`) resumes it from its last durable state; \`${runsCommand('watch', runId)}\` follows it`;
   process.stderr.write(`rmapp ${command}: stopped by ${sig}; run ${runId} did not finish here (it was ${status}): ${next}.\n`);
   process.exitCode = sig === 'SIGINT' ? 130 : 143;
 }
@@ -87,7 +87,7 @@ export function embeddedWaitHint(runId: string, status: string, wakeAt: Date | n
   const timer = wakeAt ? ` (or its timer, at ${wakeAt.toISOString()})` : '';
   return (
     `rmapp start: run ${runId} waits for an event${timer}, and this command holds the embedded store, so no other process can send one: ` +
-    `Ctrl-C keeps the run where it is; then \`${runsCommand('send', runId, { rest: `'{"type":"…"}'` })}\` and \`rmapp worker\` go on with it ` +
+    `Ctrl-C keeps the run where it is; then \`${runsCommand('send', runId, { rest: `'{"type":"…"}'` })}\` and \`${rmappCommand('worker')}\` go on with it ` +
     `(on Postgres, DATABASE_URL=postgres://…, \`runs send\` works while this command waits).`
   );
 }

@@ -18,7 +18,7 @@ import { followRun } from './progress-lines.ts';
 import { connectionStringSecrets, createMasker, type Masker } from '../masking.ts';
 import { jsonArgument } from './json-argument.ts';
 import { withFlagNames } from './flag-names.ts';
-import { runsCommand } from './shell-word.ts';
+import { rememberWorkflowsFlag, rmappCommand, runsCommand } from './shell-word.ts';
 import { SERVICE_SECRET_VARIABLES } from '../sandbox/env.ts';
 import { variableNamesIn, variableSecrets } from '../secret-variables.ts';
 import { addDemoCommand } from './demo-command.ts';
@@ -58,6 +58,10 @@ program
   // `worker` and `serve` take over a signal that came while the CLI loaded; every other command ends by it.
   .hook('preAction', async (_program, command) => {
     running = command.name();
+    // The commands printed for a run (`rmapp worker`, …) carry a --workflows typed here (shell-word.ts).
+    rememberWorkflowsFlag(
+      program.getOptionValueSource('workflows') === 'cli' ? program.opts<{ workflows?: string }>().workflows : undefined,
+    );
     if (!LONG_RUNNING.has(command.name())) releaseEarlySignals();
     // What the action prints is masked with the configuration's secrets too (see `masker` below); a
     // configuration that cannot be read gives none, and the command goes on (`serve` reports it).
@@ -291,7 +295,7 @@ async function sayWhoRuns(engine: Engine, id: string): Promise<void> {
   if ((await engine.db()).soleHolder)
     throw new WorkflowError(
       `Run ${id} is ${status}, and on the embedded store no worker can run it while this command holds the store: ${waitsFor}run it ` +
-        `with \`rmapp worker\` and then \`${runsCommand('show', id)}\`, start runs with \`rmapp start --wait\` to follow them as they run, ` +
+        `with \`${rmappCommand('worker')}\` and then \`${runsCommand('show', id)}\`, start runs with \`${rmappCommand('start --wait')}\` to follow them as they run, ` +
         'or set DATABASE_URL to a Postgres that workers and `runs watch` can share.',
       { code: 'WATCH_HOLDS_STORE', category: 'validation' },
     );

@@ -23,3 +23,21 @@ export function runsCommand(subcommand: string, id: string, { options = '', rest
   if (id.startsWith('-')) return `rmapp runs ${subcommand}${options ? ` ${options}` : ''} -- ${shellWord(id)}${after}`;
   return `rmapp runs ${subcommand} ${shellWord(id)}${after}${options ? ` ${options}` : ''}`;
 }
+
+/** ` --workflows <module>` when this command line gave one (set by main.ts), else empty. */
+let workflowsFlag = '';
+
+/**
+ * Remembers the `--workflows` module typed on this command line, for {@link rmappCommand}. Told to go on
+ * with `rmapp worker` after `rmapp --workflows ./workflow.ts start order … --wait`, a user pasted a worker
+ * of the built-in registry, which does not register `order` and left the run waiting without a word (an
+ * outside tester). One given through `RMAPP_WORKFLOWS` needs nothing: the next command reads it too.
+ */
+export function rememberWorkflowsFlag(module: string | undefined): void {
+  workflowsFlag = module ? ` --workflows ${shellWord(module)}` : '';
+}
+
+/** `rmapp <command>` as the user can paste it: with the `--workflows` module of this command line, if any. */
+export function rmappCommand(command: string): string {
+  return `rmapp${workflowsFlag} ${command}`;
+}
