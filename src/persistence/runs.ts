@@ -365,9 +365,22 @@ export async function appendHistory(db: Queryable, runId: string, entries: Histo
   );
 }
 
-/** Marks runs of definitions this worker cannot run, so `runs show` says why they do not move. */
+/** Marks runs of definitions this worker cannot run, so `runs show` says why they do not move; how many it marked. */
 export async function markUnregisteredVersions(db: Queryable, registered: [string, string][], worker: string): Promise<number> {
-  const rows = await db.query<{ id: string }>(
+  return (await markUnregisteredRuns(db, registered, worker)).length;
+}
+
+/**
+ * As {@link markUnregisteredVersions}, giving each run marked with its `workflow@version`: a worker names
+ * them when it starts, since a worker started without the user's `--workflows` module sat silent while
+ * their runs waited (test/pk-worker-says-unregistered.test.ts).
+ */
+export async function markUnregisteredRuns(
+  db: Queryable,
+  registered: [string, string][],
+  worker: string,
+): Promise<{ id: string; definition: string }[]> {
+  const rows = await db.query<{ id: string; definition: string }>(
     // Locked in id order like every statement that updates several runs (claims.ts renewLeases).
     `with m as materialized (
        select r.id, 'Definition ' || r.workflow || '@' || r.workflow_version || ' is not registered on worker ' || $2 ||
@@ -379,10 +392,10 @@ export async function markUnregisteredVersions(db: Queryable, registered: [strin
        order by r.id for no key update of r)
      update rmapp_runs r set status_message = m.message from m
      where r.id = m.id and r.status_message is distinct from m.message
-     returning r.id`,
+     returning r.id, r.workflow || '@' || r.workflow_version as definition`,
     [JSON.stringify(registered), worker],
   );
-  return rows.length;
+  return rows;
 }
 
 /** Where a queued run stands: how many queued runs of its key are ahead, plus one. */

@@ -25,7 +25,7 @@ import {
   type ClaimedRun,
 } from '../persistence/claims.ts';
 import type { Database } from '../persistence/database.ts';
-import { WAKE_CHANNEL, existingRun, insertRun, markUnregisteredVersions, type NewRun } from '../persistence/runs.ts';
+import { WAKE_CHANNEL, existingRun, insertRun, markUnregisteredRuns, type NewRun } from '../persistence/runs.ts';
 import type { RunRow } from '../persistence/row-types.ts';
 import { storedSnapshotJson } from '../persistence/snapshot-codec.ts';
 import { faultsArmed, reachFaultPoint, stateTargets } from './fault-points.ts';
@@ -255,13 +255,28 @@ export class Worker implements SessionHost {
     if (wakeNow || (this.missedWhileFull && !this.stopping)) this.poke();
   }
 
+  /**
+   * Warns of the unfinished runs this worker does not register at its start: they wait untouched for a
+   * worker that does. A worker started without the user's `--workflows` module said nothing of them, only
+   * `runs show` did (test/pk-worker-says-unregistered.test.ts).
+   */
+  private sayUnregistered(marked: { id: string; definition: string }[]): void {
+    if (marked.length === 0) return;
+    const definitions = [...new Set(marked.map((m) => m.definition))].sort();
+    this.logger.warn(
+      { runs: marked.length, definitions },
+      `${marked.length} unfinished run(s) of definitions this worker does not register (${definitions.join(', ')}) wait untouched ` +
+        'until a worker that registers them claims them (the --workflows module that started them; `rmapp versions check` lists them)',
+    );
+  }
+
   /** Starts claiming. Resolves once the worker listens for wake-ups. */
   async start(): Promise<void> {
     // The three are independent, each on its own connection, and all done before the first claim: sent
     // together they cost a restarted worker one round trip instead of three before it recovers runs.
     const [listened, ...rest] = await Promise.allSettled([
       this.db.listen(WAKE_CHANNEL, (runId) => this.onWake(runId), { onReconnect: () => this.onMissedWakes() }),
-      markUnregisteredVersions(this.db, this.definitions, this.owner),
+      markUnregisteredRuns(this.db, this.definitions, this.owner).then((marked) => this.sayUnregistered(marked)),
       // Only with an id the operator chose (and promised unique): the default host:pid is shared by every
       // engine in one process, which would then take each other's live runs.
       this.options.explicitWorkerId ? this.takeOverPreviousIncarnation() : null,
