@@ -38,7 +38,7 @@ export async function importWorkflowsModule(modulePath?: string): Promise<Workfl
     );
   }
   try {
-    return (await importUserModule(file, 'module')) as WorkflowsModule;
+    return commonJsExports((await importUserModule(file, 'module')) as WorkflowsModule);
   } catch (err) {
     if (err instanceof ValidationError) throw err;
     // The module's own error (it threw while loading, or is not a module Node can import) said nothing
@@ -50,6 +50,18 @@ export async function importWorkflowsModule(modulePath?: string): Promise<Workfl
       { cause: err },
     );
   }
+}
+
+/**
+ * A CommonJS module's exports as its own: `module.exports = { workflows: [defineWorkflow(…)] }` reaches an
+ * `import()` only as the default export's properties, since Node finds a CommonJS module's named exports by
+ * scanning its source, which does not see a property whose value is an array. Such a `.cjs` module was
+ * refused as exporting no `workflows` (test/pk-cjs-workflows-module.test.ts).
+ */
+function commonJsExports(mod: WorkflowsModule): WorkflowsModule {
+  const d = mod.default;
+  if (mod.workflows !== undefined || d === null || typeof d !== 'object' || Array.isArray(d) || !('workflows' in d)) return mod;
+  return { ...(d as WorkflowsModule), default: d };
 }
 
 /**
