@@ -45,11 +45,25 @@ export async function importWorkflowsModule(modulePath?: string): Promise<Workfl
     // of where it came from: `rmapp: boom` after any command.
     // A syntax error says where: Node 20 gave an ES module's only its message.
     const at = TYPESCRIPT.test(file) ? undefined : syntaxErrorLocation(err, file);
+    const message = err instanceof Error ? err.message : String(err);
     throw new Error(
-      `Loading the workflows module ${file} (--workflows or RMAPP_WORKFLOWS) failed: ${at ? `SyntaxError at ${at}: ` : ''}${err instanceof Error ? err.message : String(err)}`,
+      `Loading the workflows module ${file} (--workflows or RMAPP_WORKFLOWS) failed: ${at ? `SyntaxError at ${at}: ` : ''}${message}${requireUnderHooks(file, message)}`,
       { cause: err },
     );
   }
+}
+
+/**
+ * What to do when a `.cts` module's `require()` of an ES module (rmapp, which every workflows module loads)
+ * fails under tsx's loader hooks: Node 20 cannot finish it there and says only `request for
+ * './state_machine/engine.js' is not in cache` (test/pk-cts-workflows-module.test.ts).
+ */
+function requireUnderHooks(file: string, message: string): string {
+  if (!/\.cts$/.test(file) || !/is not in cache/.test(message)) return '';
+  return (
+    '. A .cts module cannot require() the ES module rmapp through the TypeScript loader on this Node: ' +
+    'write it with import/export as a .ts or .mts module (a .ts loads as an ES module also without "type": "module")'
+  );
 }
 
 /**
