@@ -1,5 +1,5 @@
 /**
- * Which git failures a step retries (src/rmapp/workspace.ts `gitFailureIsTransient`), judged on what real
+ * Which git failures a step retries (src/rmapp/git-failures.ts `gitFailureIsTransient`), judged on what real
  * git prints: a push whose remote hung up mid-transfer (GitHub may even have received it) and HTTP 5xx are
  * worth another attempt; a refused or rejected push, HTTP 401/403/404 and bad refs are not. A push
  * GitHub received but git reported failed used to fail the run for good ("the remote end hung up").

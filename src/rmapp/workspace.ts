@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, readFileSync } from 'node:fs';
 import { constants } from 'node:fs';
-import { chmod, lstat, mkdir, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ValidationError, WorkflowError } from '../state_machine/errors.ts';
 import { runCommand } from './process.ts';
@@ -16,6 +16,13 @@ import { createMasker } from './masking.ts';
 import { AddedSecretScanner, secretFinder, type SecretFinder } from './secret-scan.ts';
 import { refusesCommits, SERVICE_SECRET_LABEL } from './service-secret-sources.ts';
 import { INSTRUCTION_FILES, parseRepositoryConfig, REPOSITORY_CONFIG, type RepositorySettings } from './repository-config.ts';
+import { brokenLinkText, parseBatchCheck, type BrokenLink, type ObjectInfo } from './git-batch-check.ts';
+import { gitEnv } from './git-env.ts';
+import { gitFailureIsTransient } from './git-failures.ts';
+import { checkBranchName, GIT_READ_FILES, realFoldersOnly, refuseNestedRepositories, writeWorkspaceFile } from './workspace-guards.ts';
+
+export { gitFailureIsTransient } from './git-failures.ts';
+export { checkBranchName, writeWorkspaceFile } from './workspace-guards.ts';
 
 /** Most bytes `.github/rmapp.yml` may have (it holds settings; long instructions belong in AGENTS.md). */
 const REPOSITORY_CONFIG_MAX_BYTES = 256 * 1024;
@@ -24,57 +31,6 @@ const REPOSITORY_CONFIG_MAX_BYTES = 256 * 1024;
 const INSTRUCTION_FILE_MAX_BYTES = 512 * 1024;
 /** The files a repository's settings are read from, in the order {@link Workspaces} asks git about them. */
 const SETTINGS_FILES = [REPOSITORY_CONFIG, ...INSTRUCTION_FILES] as const;
-
-/** What `git cat-file --batch-check` says of an object that exists. */
-interface ObjectInfo {
-  id: string;
-  type: 'blob' | 'tree' | 'commit' | 'tag';
-  size: number;
-}
-
-/**
- * What `git cat-file --batch-check --follow-symlinks` says of a path whose symbolic links lead nowhere
- * in the commit: `symlink` (out of the repository, `target` the part outside), `dangling` (to a path
- * the commit does not have), `loop`, `notdir` (through a file as if it were a folder).
- */
-interface BrokenLink {
-  link: 'symlink' | 'dangling' | 'loop' | 'notdir';
-  target: string;
-}
-
-/**
- * The answers of `git cat-file --batch-check=%(objectname) %(objecttype) %(objectsize) --follow-symlinks`,
- * one per object asked, or null when the output is not one answer per object. Parsed as bytes: a link's
- * target is given as `<kind> <bytes>\n<target>\n`, and a target may hold line breaks.
- */
-function parseBatchCheck(out: Buffer, count: number): (ObjectInfo | BrokenLink | null)[] | null {
-  const answers: (ObjectInfo | BrokenLink | null)[] = [];
-  let at = 0;
-  while (at < out.length) {
-    const end = out.indexOf(0x0a, at);
-    if (end === -1) return null;
-    const line = out.toString('latin1', at, end);
-    at = end + 1;
-    const info = /^([0-9a-f]{40,64}) (blob|tree|commit|tag) (\d+)$/.exec(line);
-    const link = /^(symlink|dangling|loop|notdir) (\d+)$/.exec(line);
-    if (info) answers.push({ id: info[1] as string, type: info[2] as ObjectInfo['type'], size: Number(info[3]) });
-    else if (link) {
-      const bytes = Number(link[2]);
-      if (out[at + bytes] !== 0x0a) return null;
-      answers.push({ link: link[1] as BrokenLink['link'], target: out.toString('utf8', at, at + bytes) });
-      at += bytes + 1;
-    } else answers.push(null); // `<name> missing`, `<name> ambiguous`
-  }
-  return answers.length === count ? answers : null;
-}
-
-/** Where a {@link BrokenLink} leads, for a message (the target quoted, at most 200 characters). */
-function brokenLinkText(l: BrokenLink): string {
-  const target = JSON.stringify(l.target.length > 200 ? `${l.target.slice(0, 200)}…` : l.target);
-  if (l.link === 'symlink') return `to ${target}, outside the repository`;
-  if (l.link === 'loop') return 'in a loop of links';
-  return l.link === 'dangling' ? 'to a path the repository does not have' : 'through a file as if it were a folder';
-}
 
 /** In a workspace's `.git`: the id of the run it belongs to. */
 const RUN_ID_FILE = 'rmapp-run-id';
@@ -109,36 +65,6 @@ function recordedRunId(dir: string): string | null {
     return null;
   }
 }
-
-/**
- * Whether git's error output tells of a failure worth the step's retry: DNS, a refused, reset, closed or
- * timed-out connection, TLS cut short, a remote that hung up mid-transfer (`RPC failed`, `early EOF`,
- * `the remote end hung up unexpectedly` — a push GitHub may even have received: the retry's push of the
- * same commit is then a no-op), a server error or a race on GitHub's side (`Internal Server Error`,
- * `cannot lock ref`), an HTTP 5xx, 408 or 429, a rate limit. What trying again cannot change is
- * permanent, whatever else the output says: HTTP 401/403/404, failed authentication, a certificate git
- * does not trust, a malformed URL or proxy, a push declined or too large, a local error. `unable to
- * access` alone decides nothing: git says it of a URL whatever curl's reason, and of a config file it
- * cannot read (an unreadable `HOME`) before a local error.
- */
-export function gitFailureIsTransient(stderr: string): boolean {
-  if (GIT_REFUSED.test(stderr)) return false;
-  if (/secondary rate limit|rate limit exceeded/i.test(stderr)) return true;
-  const status =
-    /returned error: (\d{3})/.exec(stderr)?.[1] ??
-    /RPC failed; HTTP (\d{3})/.exec(stderr)?.[1] ??
-    /Received HTTP code (\d{3}) from proxy/.exec(stderr)?.[1];
-  if (status) return /^(5\d\d|408|429)$/.test(status);
-  return GIT_NETWORK.test(stderr);
-}
-
-/** Output of a git failure that no retry fixes ({@link gitFailureIsTransient}). */
-const GIT_REFUSED =
-  /pack exceeds maximum allowed size|hook declined|Authentication failed|Permission to \S+ denied|could not read (Username|Password)|SSL certificate problem|certificate verif|verify locations|issuer certificate|URL using bad|not supported or disabled in libcurl|Unsupported proxy|\.lock': File exists|exists; cannot create/i;
-
-/** Output of a git failure on the way to the remote or on its side ({@link gitFailureIsTransient}). */
-const GIT_NETWORK =
-  /Could not resolve (host|proxy)|Connection (refused|reset|timed out|closed by)|Network is unreachable|kex_exchange_identification|early EOF|remote end hung up|RPC failed|unexpected disconnect|Empty reply from server|Failed to connect|(Recv|Send) failure|Operation timed out|transfer closed|bytes of body are still expected|was not closed cleanly|gnutls_handshake|SSL_(read|write|connect)|TLS connect|Internal Server Error|cannot lock ref|temporarily unavailable|try again later|Proxy CONNECT aborted|HTTP2 framing layer|HTTP\/2 stream \d+ was reset|Resolving timed out|\(failure\)|fatal error in commit_refs/i;
 
 export interface WorkspaceConfig {
   /** Where run workspaces live. */
@@ -183,190 +109,6 @@ export interface Workspace {
   remoteUrl: string;
   /** The branch was on the remote when the run took it (a pull request's head): a push never re-creates it. */
   existing?: boolean | undefined;
-}
-
-/** Host variables git may need (proxies, certificates, ssh): passed through; nothing else of the service's environment is. */
-const GIT_PASSED = [
-  'PATH',
-  'HOME',
-  'LANG',
-  'TZ',
-  'HTTP_PROXY',
-  'HTTPS_PROXY',
-  'NO_PROXY',
-  'http_proxy',
-  'https_proxy',
-  'no_proxy',
-  'SSL_CERT_FILE',
-  'SSL_CERT_DIR',
-  'GIT_SSL_CAINFO',
-  'SSH_AUTH_SOCK',
-  'GIT_SSH_COMMAND',
-];
-
-/**
- * The environment of the service's own git commands. They run outside the sandbox, on a working tree
- * the agent wrote, so they never run what the tree could name: no configuration but this one, no hooks (`core.hooksPath=/dev/null`),
- * no fsmonitor command, and the repository's `.git` is read-only inside the sandbox so its
- * configuration stays the service's. The token travels as an `http.extraHeader`, here only.
- */
-function gitEnv(author: { name: string; email: string }, token?: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const name of GIT_PASSED) if (process.env[name] !== undefined) env[name] = process.env[name] as string;
-  const config: [string, string][] = [
-    ['core.hooksPath', '/dev/null'],
-    ['core.fsmonitor', 'false'],
-    // With GIT_NO_REPLACE_OBJECTS below: a `core.useReplaceRefs` in the service's own git configuration
-    // would turn replace refs back on.
-    ['core.useReplaceRefs', 'false'],
-    ['core.sshCommand', process.env.GIT_SSH_COMMAND ?? 'ssh'],
-    // Without a global configuration git still reads ~/.config/git/ignore and …/attributes by default:
-    // the operator's ignore rules left files out of the agent's commit, their eol rules changed others.
-    ['core.excludesFile', '/dev/null'],
-    ['core.attributesFile', '/dev/null'],
-    // Never into a submodule: git runs a submodule's commands with the configuration in its `.git`, and
-    // in the workspace that is the sandbox's to write (a repository with a submodule checks out an
-    // empty folder, where a test can `git init`). `fetch` recursed by default ("on-demand": when a
-    // fetched commit moves the gitlink): a `remote.origin.url = ext::sh -c …` there, with
-    // `protocol.ext.allow = always`, ran as the service on the next step's fetch.
-    ['fetch.recurseSubmodules', 'false'],
-    ['submodule.recurse', 'false'],
-    ['push.recurseSubmodules', 'no'],
-  ];
-  if (token) config.push(['http.extraHeader', `Authorization: Basic ${Buffer.from(`x-access-token:${token}`).toString('base64')}`]);
-  config.forEach(([key, value], i) => {
-    env[`GIT_CONFIG_KEY_${i}`] = key;
-    env[`GIT_CONFIG_VALUE_${i}`] = value;
-  });
-  return {
-    ...env,
-    GIT_CONFIG_COUNT: String(config.length),
-    // Nothing of the operator's own git configuration (~/.gitconfig, /etc/gitconfig): a repository's
-    // .gitattributes names filter, diff and merge drivers by name, so a driver one defines there (git-lfs's
-    // install writes one) would run on the repository's say, outside the sandbox. What git needs from
-    // the host comes through the variables above (proxies, certificates, ssh).
-    GIT_CONFIG_GLOBAL: '/dev/null',
-    GIT_CONFIG_NOSYSTEM: '1',
-    GIT_ATTR_NOSYSTEM: '1',
-    GIT_TERMINAL_PROMPT: '0',
-    // A mirror holds every ref of the remote, `refs/replace/*` too, which git honours by default: anyone
-    // who may push a ref could swap any object — the settings file of the default branch among them —
-    // without touching a branch. rmapp reads and builds on the objects the branches name, nothing else.
-    GIT_NO_REPLACE_OBJECTS: '1',
-    GIT_AUTHOR_NAME: author.name,
-    GIT_AUTHOR_EMAIL: author.email,
-    GIT_COMMITTER_NAME: author.name,
-    GIT_COMMITTER_EMAIL: author.email,
-  };
-}
-
-/** `find`'s test for the files of the working tree that git opens by name wherever they are (a FIFO there blocks it). */
-const GIT_READ_FILES = ['(', '-name', '.gitignore', '-o', '-name', '.gitattributes', '-o', '-name', '.gitmodules', ')'];
-
-/**
- * Refuses a workspace that holds a git repository below its root (a `.git` directory or file, made by
- * the agent or the tests in the sandbox): git run by the service would recurse into it with its own
- * configuration — filters and fsmonitor commands the sandbox wrote — and run them outside the sandbox.
- * The clone has no submodules checked out, so any such `.git` came from the sandbox.
- *
- * Also a FIFO named `.gitignore`, `.gitattributes` or `.gitmodules` (code `FIFO_IN_WORKSPACE`): git
- * opens each of those files it meets (`.gitmodules` in a repository with submodules), and `open` on a FIFO waits for a writer — the service's `git add -A` or `git
- * ls-files` then waited for git's whole timeout, ten minutes per command by default
- * (test/sb-gitignore-fifo.test.ts). `fifosOnly`: only those (a resumed workspace, before its checkout).
- */
-async function refuseNestedRepositories(dir: string, signal?: AbortSignal, { fifosOnly = false } = {}): Promise<void> {
-  const r = await runCommand(
-    [
-      'find',
-      '.',
-      ...['-path', './.git', '-prune', '-o'],
-      ...(fifosOnly ? [] : ['-name', '.git', '-print', '-quit', '-o']),
-      ...GIT_READ_FILES,
-      ...['-type', 'p', '-print', '-quit'],
-    ],
-    {
-      cwd: dir,
-      signal,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-      inheritEnv: false,
-    },
-  );
-  const found = r.stdout.trim();
-  if (found && !found.endsWith('/.git'))
-    throw new WorkflowError(
-      `The workspace holds a FIFO at ${found.slice(2, 300)} (made by the agent or the tests), where git reads a file: git would wait on it for ever. Remove it and try again.`,
-      { code: 'FIFO_IN_WORKSPACE', category: 'permanent', details: { path: found.slice(2, 300) } },
-    );
-  if (r.exitCode !== 0 || found) {
-    throw new WorkflowError(
-      found
-        ? `The workspace holds a nested git repository at ${found.slice(2, 300)} (made by the agent or the tests). rmapp does not commit nested repositories or run git inside them; remove it and try again.`
-        : `Could not check the workspace for nested repositories: ${r.stderr.trim().slice(-200)}`,
-      { code: 'NESTED_REPOSITORY', category: 'permanent', details: { path: found.slice(2, 300) || null } },
-    );
-  }
-}
-
-/**
- * Writes `text` to `rel` inside the workspace `dir` without following a symlink anywhere on the way:
- * the sandbox may have replaced a directory or the file with a link to a host path, which a plain
- * `writeFile` would follow — writing, as the service, outside the workspace. A link in the way is
- * removed (it is the sandbox's, inside the workspace) and the path made again as plain directories.
- */
-export async function writeWorkspaceFile(dir: string, rel: string, text: string): Promise<void> {
-  const parts = rel.split('/').filter(Boolean);
-  if (!parts.length || parts.some((p) => p === '..' || p === '.' || p === '.git'))
-    throw new Error(`writeWorkspaceFile: "${rel}" is not a path inside the workspace`);
-  let at = dir;
-  for (const part of parts.slice(0, -1)) {
-    at = join(at, part);
-    const st = await lstat(at).catch(() => null);
-    if (st && !st.isDirectory()) await rm(at, { force: true });
-    if (!st || !st.isDirectory()) await mkdir(at);
-  }
-  const file = join(at, parts.at(-1) as string);
-  const st = await lstat(file).catch(() => null);
-  if (st && !st.isFile()) await rm(file, { recursive: true, force: true });
-  const handle = await open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
-  try {
-    await handle.writeFile(text);
-  } finally {
-    await handle.close();
-  }
-}
-
-/**
- * git's verdict on branch names already asked about in this process: every step of a run prepares its
- * workspace with the same two names, and each question was a process of its own (14 of the 97 git
- * processes of one issue's run). Bounded: emptied when full.
- */
-const branchVerdicts = new Map<string, boolean>();
-const BRANCH_VERDICTS_MAX = 1_000;
-
-/** Rejects names git would take as options or refuse as refs (`git check-ref-format --branch`). */
-export async function checkBranchName(name: string): Promise<void> {
-  const invalid = () =>
-    new ValidationError(`"${name}" is not a usable branch name.`, [{ path: 'branch', message: 'invalid git branch name' }]);
-  if (!name || name.startsWith('-') || name.length > 250 || name.includes('\0')) throw invalid();
-  let valid = branchVerdicts.get(name);
-  if (valid === undefined) {
-    // git's own configuration is not read (it could not change the verdict, only break the command).
-    const r = await runCommand(['git', 'check-ref-format', '--branch', name], {
-      env: { PATH: process.env.PATH, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' },
-      inheritEnv: false,
-    });
-    // An exit code is git's verdict (with `--branch` it dies with 128 on a name it refuses); a git that
-    // died of a signal gave none: refused this time, asked again the next.
-    if (r.exitCode === null)
-      throw new WorkflowError(`git check-ref-format could not check "${name}": ${r.stderr.trim().slice(-400)}`, {
-        code: 'GIT_FAILED',
-        category: 'transient',
-      });
-    valid = r.exitCode === 0;
-    if (branchVerdicts.size >= BRANCH_VERDICTS_MAX) branchVerdicts.clear();
-    branchVerdicts.set(name, valid);
-  }
-  if (!valid) throw invalid();
 }
 
 /**
@@ -1091,22 +833,6 @@ export class Workspaces {
   async removeRun(runId: string): Promise<void> {
     await removeTree(this.dirOf(runId));
   }
-}
-
-/**
- * True when every folder on the way from `dir` to its file `rel` is a folder, not a symbolic link. git's
- * staged names include a tracked file the sandbox deleted by putting a link where its folder was
- * (`docs -> /etc`, `docs -> an ignored folder holding a FIFO`): `O_NOFOLLOW` guards the last part only, so
- * opened by its name the file was read through the link — a host file, or a FIFO whose `open` never
- * returned (test/sb-reencoded-symlink.test.ts). No sandboxed command runs meanwhile: the check holds.
- */
-async function realFoldersOnly(dir: string, rel: string): Promise<boolean> {
-  let at = dir;
-  for (const part of rel.split('/').slice(0, -1)) {
-    at = join(at, part);
-    if (!(await lstat(at).catch(() => null))?.isDirectory()) return false;
-  }
-  return true;
 }
 
 /**
