@@ -7,12 +7,16 @@
  *
  * A batch is one transaction: when Postgres refuses it for one run — an id or idempotency key that
  * exists (a start that must return the existing run), a value it cannot store — nothing of it was
- * written, and each run is inserted again alone, so each start gets its own answer. A lost connection
- * fails every start of the batch, as it fails a lone start.
+ * written, and each run is inserted again alone, so each start gets its own answer. So too when Postgres
+ * aborts the batch as a deadlock's victim: a batch inserts its runs in id order, but their idempotency
+ * keys fall in any order, so two processes' batches sharing two keys can each hold one the other waits
+ * for (test/lk-insert-batch-deadlock.test.ts); a lone insert takes one entry per index and cannot close
+ * such a cycle. A lost connection fails every start of the batch, as it fails a lone start.
  */
 import type { Queryable } from '../persistence/database.ts';
 import { insertClaimedRuns, type ClaimedNewRun } from '../persistence/run-inserts.ts';
 import { insertRun } from '../persistence/runs.ts';
+import { VICTIM_SQLSTATES } from './errors.ts';
 
 type InsertResult = Awaited<ReturnType<typeof insertRun>>;
 type Waiting = { run: ClaimedNewRun; resolve: (r: InsertResult) => void; reject: (err: unknown) => void };
@@ -21,6 +25,14 @@ type Waiting = { run: ClaimedNewRun; resolve: (r: InsertResult) => void; reject:
 function refusedForARun(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && /^(22|23|54)[0-9A-Z]{3}$/.test(code);
+}
+
+/**
+ * Postgres aborted the batch to break a deadlock (or a serialization conflict): it wrote nothing, and
+ * its runs inserted alone meet no such cycle (see the module's comment).
+ */
+function abortedAsVictim(err: unknown): boolean {
+  return VICTIM_SQLSTATES.has(String((err as { code?: unknown } | null)?.code));
 }
 
 export class InsertBatcher {
@@ -59,7 +71,7 @@ export class InsertBatcher {
         batch.map((b) => b.run),
       );
     } catch (err) {
-      if (refusedForARun(err)) {
+      if (refusedForARun(err) || abortedAsVictim(err)) {
         await Promise.all(batch.map((b) => this.alone(b)));
         return;
       }

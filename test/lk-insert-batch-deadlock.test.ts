@@ -1,0 +1,114 @@
+/**
+ * Two engines' grouped inserts of local starts (state_machine/insert-batcher.ts) that share idempotency
+ * keys in opposite orders. A batch inserts its runs in id order, so two batches take their primary-key
+ * entries in one order, but their idempotency-key entries in whatever order the keys fall: batch A
+ * (ids a1 < a3, keys K1, K2) and batch B (ids b1 < b2, keys K2, K1) each hold one key the other waits
+ * for, and Postgres aborts one as a deadlock's victim (40P01). Nothing of the victim was written; its
+ * starts must still get their answers (a new run, or the run that took the key first), not the error.
+ *
+ * The interleaving is made certain with two transactions of the test's own: one holds the parent row
+ * the engines' first, lone starts lock (so that the next starts of each engine gather into one batch),
+ * the other an uncommitted run holding key KX, which stops batch A after its first row until batch B
+ * waits on it.
+ */
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setup } from 'xstate';
+import { z } from 'zod';
+import { createEngine, defineWorkflow, silentLogger, type Engine } from '../src/index.ts';
+import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
+
+const machine = setup({}).createMachine({
+  id: 'lkWait',
+  initial: 'waiting',
+  states: { waiting: { on: { go: 'done' } }, done: { type: 'final' } },
+});
+const wait = defineWorkflow({ name: 'lk.wait', machine, input: z.object({}).passthrough() });
+
+let testDb: TestDatabase;
+const engines: Engine[] = [];
+const clients: pg.Client[] = [];
+
+beforeAll(async () => {
+  testDb = await createTestDatabase();
+}, 60_000);
+
+afterAll(async () => {
+  for (const c of clients) await c.end().catch(() => {});
+  for (const e of engines) await e.stop({ graceMs: 0 }).catch(() => {});
+  await testDb?.drop();
+}, 60_000);
+
+async function client(): Promise<pg.Client> {
+  const c = new pg.Client({ connectionString: testDb.url });
+  await c.connect();
+  clients.push(c);
+  return c;
+}
+
+/** Waits until `n` backends of the database wait on a lock. */
+async function lockWaiters(watch: pg.Client, n: number): Promise<void> {
+  for (;;) {
+    const { rows } = await watch.query<{ n: number }>(
+      `select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
+    );
+    if ((rows[0]?.n ?? 0) >= n) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('grouped inserts of two engines with shared idempotency keys', () => {
+  it('answers every start when Postgres picks one batch as a deadlock victim', async () => {
+    const a = createEngine({ database: testDb.url, workflows: [wait], logger: silentLogger, concurrency: 50 });
+    const b = createEngine({ database: testDb.url, workflows: [wait], logger: silentLogger, concurrency: 50 });
+    engines.push(a, b);
+    await a.startWorker();
+    await b.startWorker();
+    const parent = await a.start(wait, {}, { runId: 'lk-parent' });
+    const watch = await client();
+    const holdParent = await client();
+    const holdKey = await client();
+    const tag = randomUUID().slice(0, 8);
+    const [k1, k2, kx] = [`${tag}-k1`, `${tag}-k2`, `${tag}-kx`];
+
+    await holdKey.query('begin');
+    await holdKey.query(
+      `insert into rmapp_runs (id, workflow, workflow_version, idempotency_key, status) values ('lk-x', 'lk.other', 'v', $1, 'succeeded')`,
+      [kx],
+    );
+    await holdParent.query('begin');
+    await holdParent.query(`select id from rmapp_runs where id = $1 for update`, [parent]);
+    // Each engine's lone insert waits on the parent's row: the starts after it gather into one batch.
+    const lone = [a.start(wait, {}, { runId: 'lk-a0', parentRunId: parent }), b.start(wait, {}, { runId: 'lk-b0', parentRunId: parent })];
+    await lockWaiters(watch, 2);
+    const starts = {
+      a1: a.start(wait, {}, { runId: 'lk-a1', idempotencyKey: k1 }),
+      a2: a.start(wait, {}, { runId: 'lk-a2', idempotencyKey: kx }),
+      a3: a.start(wait, {}, { runId: 'lk-a3', idempotencyKey: k2 }),
+      b1: b.start(wait, {}, { runId: 'lk-b1', idempotencyKey: k2 }),
+      b2: b.start(wait, {}, { runId: 'lk-b2', idempotencyKey: k1 }),
+    };
+    // Let each engine run its starts' first macrosteps and queue them behind its lone insert.
+    await new Promise((r) => setTimeout(r, 2_000));
+    await holdParent.query('commit');
+    await Promise.all(lone);
+    // Batch A waits on KX after inserting K1; batch B inserts K2 and waits on A's K1.
+    await lockWaiters(watch, 2);
+    await holdKey.query('rollback');
+
+    const settled = await Promise.allSettled(Object.values(starts));
+    const failed = Object.keys(starts)
+      .map((name, i) => [name, settled[i]] as const)
+      .filter(([, s]) => s?.status === 'rejected')
+      .map(
+        ([name, s]) =>
+          `${name}: ${String((s as PromiseRejectedResult).reason?.code)} ${String((s as PromiseRejectedResult).reason?.message)}`,
+      );
+    expect(failed, `starts that failed instead of being answered: ${failed.join('; ')}`).toEqual([]);
+    const ids = settled.map((s) => (s as PromiseFulfilledResult<string>).value);
+    // Each key names one run, whichever batch took it.
+    expect(ids[0], 'K1 named two runs').toBe(ids[4]);
+    expect(ids[2], 'K2 named two runs').toBe(ids[3]);
+  }, 60_000);
+});
