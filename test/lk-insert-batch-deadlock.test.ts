@@ -47,13 +47,15 @@ async function client(): Promise<pg.Client> {
   return c;
 }
 
-/** Waits until `n` backends of the database wait on a lock. */
-async function lockWaiters(watch: pg.Client, n: number): Promise<void> {
+/** Waits until `n` backends of the database wait on a lock (true), or `withinMs` has passed (false). */
+async function lockWaiters(watch: pg.Client, n: number, withinMs = Infinity): Promise<boolean> {
+  const until = Date.now() + withinMs;
   for (;;) {
     const { rows } = await watch.query<{ n: number }>(
       `select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
     );
-    if ((rows[0]?.n ?? 0) >= n) return;
+    if ((rows[0]?.n ?? 0) >= n) return true;
+    if (Date.now() > until) return false;
     await new Promise((r) => setTimeout(r, 20));
   }
 }
@@ -93,8 +95,10 @@ describe('grouped inserts of two engines with shared idempotency keys', () => {
     await new Promise((r) => setTimeout(r, 2_000));
     await holdParent.query('commit');
     await Promise.all(lone);
-    // Batch A waits on KX after inserting K1; batch B inserts K2 and waits on A's K1.
-    await lockWaiters(watch, 2);
+    // Batch A waits on KX after inserting K1; batch B inserts K2 and waits on A's K1. On a machine so
+    // loaded that the starts had not all gathered behind the lone inserts, the batches form otherwise
+    // and no second waiter comes: the starts must still all be answered.
+    await lockWaiters(watch, 2, 20_000);
     await holdKey.query('rollback');
 
     const settled = await Promise.allSettled(Object.values(starts));
