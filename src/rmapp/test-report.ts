@@ -264,12 +264,18 @@ export function testResultLine(report: Pick<TestReport, 'passed' | 'failing' | '
  * *name*). The draft …"). A line ending in a name (`\r` is one too: run-texts.ts `oneLine`) began a new
  * block, `# heading` or `- item`, in the middle of the app's words; an override left open reordered them on
  * screen. A bare address (`https://…`, `www.…`) would become a link GitHub draws: a zero-width space after
- * its scheme's colon or its `www` keeps it text, as after an `@`.
+ * its scheme's colon or its `www` keeps it text, as after an `@`. Every `@` is broken, not only one before
+ * a word character (cmark-gfm's email autolink takes a domain starting with `-` or `.`); `www` after `_`
+ * (no word boundary, yet a delimiter cmark-gfm links after) too. `&` is escaped: a named entity such as
+ * `&commat;` decodes to `@` in the rendered text, where GitHub finds mentions; and `#` before a digit
+ * gets a zero-width space, since GitHub links `#123` in the rendered text whatever escaped it
+ * (test/rv-escape-markdown-links.test.ts).
  */
 export function escapeMarkdown(text: string): string {
   return oneLine(withoutBidiControls(text))
-    .replace(/([\\`*_[\]<>#|])/g, '\\$1')
-    .replace(/@(?=\w)/g, '@\u200b')
+    .replace(/([\\`*_[\]<>#|&])/g, '\\$1')
+    .replace(/@/g, '@\u200b')
+    .replace(/#(?=\d)/g, '#\u200b')
     .replace(/:(?=\/\/)/g, ':\u200b')
-    .replace(/\b(www)(?=\.)/gi, '$1\u200b');
+    .replace(/(www)(?=\.)/gi, '$1\u200b');
 }
