@@ -131,23 +131,35 @@ async function postpone(
  * Waits until `due`, marked as sleeping so the run can be evicted meanwhile. Each sleep in flight keeps
  * its own due time: with one per path, the second sleep of a `Promise.race([ctx.sleep(1_000),
  * ctx.sleep(60_000)])` replaced the first's, and a run evicted then woke at the later one, a minute late
- * (test/sleeps-race-eviction.test.ts).
+ * (test/sleeps-race-eviction.test.ts). `inFlight` gets the way to forget the due time early: an attempt
+ * that ends forgets those of its sleeps still in flight (one a `Promise.race` left behind), which kept the
+ * run from leaving memory while near and was never tried again once past, or set its wake
+ * (test/rv-race-leftover-sleep.test.ts).
  */
-async function sleepUntil(session: StepSession, path: string, due: number, signal: AbortSignal): Promise<void> {
+async function sleepUntil(session: StepSession, path: string, due: number, signal: AbortSignal, inFlight?: Set<() => void>): Promise<void> {
   const host = session.hostRef;
   const ms = due - host.clock.now();
   if (ms <= 0) return;
   let dues = session.sleeping.get(path);
   if (!dues) session.sleeping.set(path, (dues = []));
   dues.push(due);
+  const list = dues;
+  let listed = true;
+  const forget = () => {
+    if (!listed) return;
+    listed = false;
+    inFlight?.delete(forget);
+    const i = list.indexOf(due);
+    if (i !== -1) list.splice(i, 1);
+    if (list.length === 0 && session.sleeping.get(path) === list) session.sleeping.delete(path);
+  };
+  inFlight?.add(forget);
   try {
     const done = host.clock.sleep(ms, signal);
     session.maybeEvict();
     await done;
   } finally {
-    const i = dues.indexOf(due);
-    if (i !== -1) dues.splice(i, 1);
-    if (dues.length === 0 && session.sleeping.get(path) === dues) session.sleeping.delete(path);
+    forget();
   }
 }
 
@@ -364,6 +376,8 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
     let counted = true;
     let over = false;
     let attemptSignal = signal;
+    /** This attempt's sleeps in flight, each forgetting its due time (`sleepUntil`): forgotten when the attempt ends. */
+    const sleepsInFlight = new Set<() => void>();
     /** Why this attempt can go no further: its signal's reason (a timeout, the run left), else RUN_LEFT. */
     const attemptOver = (): unknown =>
       attemptSignal.reason ?? new WorkflowError('This attempt is over.', { code: 'RUN_LEFT', category: 'cancelled' });
@@ -548,7 +562,7 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
         const sleepingCall = callState;
         if (sleepingCall) sleepingCall.parked = true;
         try {
-          await sleepUntil(session, path, due, attemptSignal);
+          await sleepUntil(session, path, due, attemptSignal, sleepsInFlight);
         } finally {
           record.parked = undefined;
           if (sleepingCall) sleepingCall.parked = false;
@@ -709,6 +723,7 @@ export async function executeStep<TOutput, TInput>(session: StepSession, call: S
       throw failExecution(session, record, { step, path, attempt, durationMs, error });
     } finally {
       over = true;
+      for (const forget of [...sleepsInFlight]) forget();
       if (counted) {
         session.working -= 1;
         session.executing.delete(signal);
