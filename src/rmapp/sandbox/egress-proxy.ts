@@ -113,13 +113,22 @@ export async function startEgressProxy(
    * `allow`: every rule of the sandbox; `allowPrivate`: the rules whose names may resolve to loopback,
    * private or link-local addresses (the operator's, when `sandbox.allowPrivateNetwork` is on).
    */
-  options: { allow: readonly string[]; allowPrivate: readonly string[] },
+  options: {
+    allow: readonly string[];
+    allowPrivate: readonly string[];
+    /** The gated lookup to use (tests give their own gate); default: the process's, {@link gatedLookup}. */
+    lookup?: typeof gatedLookup;
+  },
 ): Promise<EgressProxy> {
+  const lookup = options.lookup ?? gatedLookup;
   const refused: string[] = [];
   const sockets = new Set<Socket | Duplex>();
   const closing = new AbortController();
 
-  const resolve = async (host: string, port: number): Promise<string> => {
+  // `gone`: the connection asking closed. Its lookup still queued leaves the gate: only the proxy's close
+  // took it out, so a command that opened and closed connections to names that never answer queued
+  // lookups without bound, and every other command's waited behind them (test/rv-lookup-gate-connection-gone.test.ts).
+  const resolve = async (host: string, port: number, gone: AbortSignal): Promise<string> => {
     const name = host.replace(/^\[|\]$/g, '');
     // Before the allowlist: a rule may name any five digits (`example.com:99999`, which a repository's
     // .github/rmapp.yml can write), and `connect` throws on a port past 65535 — thrown in the promise's
@@ -131,7 +140,7 @@ export async function startEgressProxy(
       );
     }
     // A few lookups at a time for the whole process, and none left waiting once this proxy closed (lookup-gate.ts).
-    const addresses = isIP(name) ? [{ address: name }] : await gatedLookup(name, closing.signal).catch(() => []);
+    const addresses = isIP(name) ? [{ address: name }] : await lookup(name, AbortSignal.any([closing.signal, gone])).catch(() => []);
     if (!addresses.length) throw new Refusal(`${name} does not resolve`);
     const mayBePrivate = hostAllowed(name, options.allowPrivate, port);
     const usable = addresses.map((a) => a.address).filter((a) => mayBePrivate || !isSpecialAddress(a));
@@ -165,7 +174,9 @@ export async function startEgressProxy(
       return;
     }
     const port = Number(url.port || 80);
-    resolve(url.hostname, port).then(
+    const gone = new AbortController();
+    res.on('close', () => gone.abort());
+    resolve(url.hostname, port, gone.signal).then(
       (address) => {
         const upstream = httpRequest(
           {
@@ -201,7 +212,11 @@ export async function startEgressProxy(
       return;
     }
     const port = Number(m[2]);
-    resolve(m[1] as string, port).then(
+    const gone = new AbortController();
+    // 'end' too: node's http server allows a half-open socket, so a client gone shows as 'end' first.
+    client.on('end', () => gone.abort());
+    client.on('close', () => gone.abort());
+    resolve(m[1] as string, port, gone.signal).then(
       (address) => {
         const upstream = connect(port, address, () => {
           client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
