@@ -13,8 +13,23 @@ import { lookup } from 'node:dns/promises';
 /** Resolves a name to all its addresses, as `dns.lookup(name, { all: true })`. */
 export type LookupAll = (name: string) => Promise<LookupAddress[]>;
 
+/**
+ * The size of libuv's thread pool as libuv reads `UV_THREADPOOL_SIZE`: C's `atoi` into an unsigned
+ * count, 0 made 1, capped at 1024; 4 when unset. `Number(value) || 4` read `abc` or an empty value as 4
+ * (libuv: 1), `1e3` as 1000 (libuv: 1) and `5000` past the cap, so the gate allowed the whole pool or
+ * more (test/rv-lookup-gate-pool-size.test.ts).
+ */
+export function threadPoolSize(value = process.env.UV_THREADPOOL_SIZE): number {
+  if (value === undefined) return 4;
+  const n = /^[\t\n\v\f\r ]*([+-]?\d+)/.exec(value)?.[1];
+  const parsed = n === undefined ? 0 : Number(n);
+  if (parsed === 0) return 1;
+  // A negative count wraps round to a huge unsigned one: the cap.
+  return parsed < 0 || parsed > 1024 ? 1024 : parsed;
+}
+
 /** Half of libuv's thread pool, at least one. */
-export function lookupsAtOnce(poolSize = Number(process.env.UV_THREADPOOL_SIZE) || 4): number {
+export function lookupsAtOnce(poolSize = threadPoolSize()): number {
   return Math.max(1, Math.floor(poolSize / 2));
 }
 
