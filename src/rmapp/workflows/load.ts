@@ -56,7 +56,7 @@ export async function importWorkflowsModule(modulePath?: string): Promise<Workfl
 /**
  * What to do when a `.cts` module's `require()` of an ES module (rmapp, which every workflows module loads)
  * fails under tsx's loader hooks: Node 20 cannot finish it there and says only `request for
- * './state_machine/engine.js' is not in cache` (test/pk-cts-workflows-module.test.ts).
+ * './state_machine/engine.js' is not in cache` (test/pk-commonjs-workflows-modules.test.ts).
  */
 function requireUnderHooks(file: string, message: string): string {
   if (!/\.cts$/.test(file) || !/is not in cache/.test(message)) return '';
@@ -70,7 +70,7 @@ function requireUnderHooks(file: string, message: string): string {
  * A CommonJS module's exports as its own: `module.exports = { workflows: [defineWorkflow(…)] }` reaches an
  * `import()` only as the default export's properties, since Node finds a CommonJS module's named exports by
  * scanning its source, which does not see a property whose value is an array. Such a `.cjs` module was
- * refused as exporting no `workflows` (test/pk-cjs-workflows-module.test.ts).
+ * refused as exporting no `workflows` (test/pk-commonjs-workflows-modules.test.ts).
  */
 function commonJsExports(mod: WorkflowsModule): WorkflowsModule {
   const d = mod.default;
