@@ -13,6 +13,10 @@ import { killAll, runRmapp, spawnRmapp, TEST_WORKFLOWS, until } from './helpers/
 import { durabilityWorkflows } from './helpers/durability-workflows.ts';
 import { createEngine } from '../src/state_machine/engine.ts';
 import { silentLogger } from '../src/persistence/logger.ts';
+import { shellWord } from '../src/rmapp/cli/shell-word.ts';
+
+/** `rmapp` as the CLI prints it for a command line that gave `--workflows` (shell-word.ts `rmappCommand`). */
+const RMAPP_W = `rmapp --workflows ${shellWord(TEST_WORKFLOWS)}`;
 
 const dir = mkdtempSync(join(tmpdir(), 'rmapp-watch-who-'));
 let testDb: TestDatabase;
@@ -39,7 +43,7 @@ it('on the embedded store, watching a run not finished is refused at once, namin
     ended: 1,
     output:
       'rmapp: Run r-pending is pending, and on the embedded store no worker can run it while this command holds the store: run it ' +
-      'with `rmapp worker` and then `rmapp runs show r-pending`, start runs with `rmapp start --wait` to follow them as they run, ' +
+      `with \`${RMAPP_W} worker\` and then \`rmapp runs show r-pending\`, start runs with \`${RMAPP_W} start --wait\` to follow them as they run, ` +
       'or set DATABASE_URL to a Postgres that workers and `runs watch` can share.\n',
   });
   const done = await rmapp('start', 'test.sequence', '{}', '--id', 'r-done', '--wait');
@@ -66,8 +70,8 @@ it('the commands the refusal names can be pasted: an id starting with - after --
     stdout: '',
     stderr:
       'rmapp: Run -lead is waiting, and on the embedded store no worker can run it while this command holds the store: it waits for an event ' +
-      `(send it with \`rmapp runs send -- -lead '{"type":"…"}'\`) or a timer, which a worker runs: run it with \`rmapp worker\` and then ` +
-      '`rmapp runs show -- -lead`, start runs with `rmapp start --wait` to follow them as they run, or set DATABASE_URL to a Postgres ' +
+      `(send it with \`rmapp runs send -- -lead '{"type":"…"}'\`) or a timer, which a worker runs: run it with \`${RMAPP_W} worker\` and then ` +
+      `\`rmapp runs show -- -lead\`, start runs with \`${RMAPP_W} start --wait\` to follow them as they run, or set DATABASE_URL to a Postgres ` +
       'that workers and `runs watch` can share.\n',
   });
   // As printed, they work.
