@@ -43,7 +43,11 @@ it('four workers sweeping at once and cancels racing them run each owed cleanup 
   await db.query(`update rmapp_runs set status = 'cancelled', status_message = $1`, [CLEANUP_OWED]);
 
   const workers: Engine[] = [];
-  for (const [i, leaseMs] of [500, 700, 1_000, 2_000].entries()) {
+  // Leases of 1.5 s and more: a cleanup runs at least once (README), and one whose worker stalls past its
+  // lease between the cleanup and clearing its mark is run again by the next holder, as it should be. With
+  // a 500 ms lease a loaded 2-core CI machine stalled that long (w0 and w3 both ran two cleanups): the
+  // exactly-once this test asserts is for workers that keep their leases.
+  for (const [i, leaseMs] of [1_500, 1_700, 2_000, 2_500].entries()) {
     workers.push(createEngine({ database: await open(), workflows: [flowFor(`w${i}`)], leaseMs, migrate: false }));
   }
   track(...workers);
