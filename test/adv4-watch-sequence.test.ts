@@ -78,7 +78,7 @@ describe.each(['postgres', 'pglite'] as const)('run-change watch sequence (%s)',
     await insertRun(db, 'unregistered-1', 'nobody-runs-this');
     await watchRunChanges(db);
     const announced = await announcedDuring(db, async () => {
-      expect(await markUnregisteredVersions(db, [['other', 'v1']], 'worker-1')).toBe(1);
+      expect((await markUnregisteredVersions(db, [['other', 'v1']], 'worker-1')).length).toBe(1);
     });
     const [run] = await db.query<{ status_message: string | null }>(`select status_message from rmapp_runs where id = 'unregistered-1'`);
     expect(run?.status_message).toMatch(/not registered on worker worker-1/);

@@ -365,22 +365,18 @@ export async function appendHistory(db: Queryable, runId: string, entries: Histo
   );
 }
 
-/** Marks runs of definitions this worker cannot run, so `runs show` says why they do not move; how many it marked. */
-export async function markUnregisteredVersions(db: Queryable, registered: [string, string][], worker: string): Promise<number> {
-  return (await markUnregisteredRuns(db, registered, worker)).length;
-}
-
 /**
- * As {@link markUnregisteredVersions}, giving each run marked with its `workflow@version`: a worker names
- * them when it starts, since a worker started without the user's `--workflows` module sat silent while
- * their runs waited (test/pk-worker-says-unregistered.test.ts).
+ * Marks runs of definitions this worker cannot run, so `runs show` says why they do not move; gives each
+ * run marked with its `workflow@version`: a worker names them when it starts, since a worker started
+ * without the user's `--workflows` module sat silent while their runs waited
+ * (test/pk-worker-says-unregistered.test.ts).
  */
-export async function markUnregisteredRuns(
+export async function markUnregisteredVersions(
   db: Queryable,
   registered: [string, string][],
   worker: string,
 ): Promise<{ id: string; definition: string }[]> {
-  const rows = await db.query<{ id: string; definition: string }>(
+  return db.query<{ id: string; definition: string }>(
     // Locked in id order like every statement that updates several runs (claims.ts renewLeases).
     `with m as materialized (
        select r.id, 'Definition ' || r.workflow || '@' || r.workflow_version || ' is not registered on worker ' || $2 ||
@@ -395,7 +391,6 @@ export async function markUnregisteredRuns(
      returning r.id, r.workflow || '@' || r.workflow_version as definition`,
     [JSON.stringify(registered), worker],
   );
-  return rows;
 }
 
 /** Where a queued run stands: how many queued runs of its key are ahead, plus one. */

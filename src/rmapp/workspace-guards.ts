@@ -13,6 +13,19 @@ import { runCommand } from './process.ts';
 export const GIT_READ_FILES = ['(', '-name', '.gitignore', '-o', '-name', '.gitattributes', '-o', '-name', '.gitmodules', ')'];
 
 /**
+ * `find` over the workspace `dir` outside its own `.git` (`find . -path ./.git -prune -o <test>`), with no
+ * environment but `PATH`: the tree is the sandbox's, and nothing of the service's environment is needed.
+ */
+export function findOutsideGit(dir: string, test: readonly string[], signal?: AbortSignal): ReturnType<typeof runCommand> {
+  return runCommand(['find', '.', '-path', './.git', '-prune', '-o', ...test], {
+    cwd: dir,
+    signal,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    inheritEnv: false,
+  });
+}
+
+/**
  * Refuses a workspace that holds a git repository below its root (a `.git` directory or file, made by
  * the agent or the tests in the sandbox): git run by the service would recurse into it with its own
  * configuration — filters and fsmonitor commands the sandbox wrote — and run them outside the sandbox.
@@ -24,21 +37,10 @@ export const GIT_READ_FILES = ['(', '-name', '.gitignore', '-o', '-name', '.gita
  * (test/sb-gitignore-fifo.test.ts). `fifosOnly`: only those (a resumed workspace, before its checkout).
  */
 export async function refuseNestedRepositories(dir: string, signal?: AbortSignal, { fifosOnly = false } = {}): Promise<void> {
-  const r = await runCommand(
-    [
-      'find',
-      '.',
-      ...['-path', './.git', '-prune', '-o'],
-      ...(fifosOnly ? [] : ['-name', '.git', '-print', '-quit', '-o']),
-      ...GIT_READ_FILES,
-      ...['-type', 'p', '-print', '-quit'],
-    ],
-    {
-      cwd: dir,
-      signal,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-      inheritEnv: false,
-    },
+  const r = await findOutsideGit(
+    dir,
+    [...(fifosOnly ? [] : ['-name', '.git', '-print', '-quit', '-o']), ...GIT_READ_FILES, '-type', 'p', '-print', '-quit'],
+    signal,
   );
   const found = r.stdout.trim();
   if (found && !found.endsWith('/.git'))

@@ -19,7 +19,14 @@ import { INSTRUCTION_FILES, parseRepositoryConfig, REPOSITORY_CONFIG, type Repos
 import { brokenLinkText, parseBatchCheck, type BrokenLink, type ObjectInfo } from './git-batch-check.ts';
 import { gitEnv } from './git-env.ts';
 import { gitFailureIsTransient } from './git-failures.ts';
-import { checkBranchName, GIT_READ_FILES, realFoldersOnly, refuseNestedRepositories, writeWorkspaceFile } from './workspace-guards.ts';
+import {
+  checkBranchName,
+  findOutsideGit,
+  GIT_READ_FILES,
+  realFoldersOnly,
+  refuseNestedRepositories,
+  writeWorkspaceFile,
+} from './workspace-guards.ts';
 
 export { gitFailureIsTransient } from './git-failures.ts';
 export { checkBranchName, writeWorkspaceFile } from './workspace-guards.ts';
@@ -517,12 +524,7 @@ export class Workspaces {
    * review's failed tests, say (test/sb-gitignore-fifo.test.ts). No FIFO is ever part of a commit.
    */
   async discardChanges(ws: Workspace, signal?: AbortSignal): Promise<void> {
-    await runCommand(['find', '.', '-path', './.git', '-prune', '-o', ...GIT_READ_FILES, '-type', 'p', '-exec', 'rm', '-f', '{}', '+'], {
-      cwd: ws.dir,
-      signal,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-      inheritEnv: false,
-    });
+    await findOutsideGit(ws.dir, [...GIT_READ_FILES, '-type', 'p', '-exec', 'rm', '-f', '{}', '+'], signal);
     await this.git(['reset', '-q', '--hard', 'HEAD'], ws.dir, signal);
     await this.git(['clean', '-q', '-f', '-d'], ws.dir, signal);
   }

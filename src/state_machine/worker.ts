@@ -25,7 +25,7 @@ import {
   type ClaimedRun,
 } from '../persistence/claims.ts';
 import type { Database } from '../persistence/database.ts';
-import { WAKE_CHANNEL, existingRun, insertRun, markUnregisteredRuns, type NewRun } from '../persistence/runs.ts';
+import { WAKE_CHANNEL, existingRun, insertRun, markUnregisteredVersions, type NewRun } from '../persistence/runs.ts';
 import type { RunRow } from '../persistence/row-types.ts';
 import { storedSnapshotJson } from '../persistence/snapshot-codec.ts';
 import { faultsArmed, reachFaultPoint, stateTargets } from './fault-points.ts';
@@ -276,7 +276,7 @@ export class Worker implements SessionHost {
     // together they cost a restarted worker one round trip instead of three before it recovers runs.
     const [listened, ...rest] = await Promise.allSettled([
       this.db.listen(WAKE_CHANNEL, (runId) => this.onWake(runId), { onReconnect: () => this.onMissedWakes() }),
-      markUnregisteredRuns(this.db, this.definitions, this.owner).then((marked) => this.sayUnregistered(marked)),
+      markUnregisteredVersions(this.db, this.definitions, this.owner).then((marked) => this.sayUnregistered(marked)),
       // Only with an id the operator chose (and promised unique): the default host:pid is shared by every
       // engine in one process, which would then take each other's live runs.
       this.options.explicitWorkerId ? this.takeOverPreviousIncarnation() : null,
