@@ -96,9 +96,10 @@ describe('grouped inserts of two engines with shared idempotency keys', () => {
     await holdParent.query('commit');
     await Promise.all(lone);
     // Batch A waits on KX after inserting K1; batch B inserts K2 and waits on A's K1. On a machine so
-    // loaded that the starts had not all gathered behind the lone inserts, the batches form otherwise
-    // and no second waiter comes: the starts must still all be answered.
-    await lockWaiters(watch, 2, 20_000);
+    // loaded that the starts had not all gathered behind the lone inserts, the batches form otherwise and
+    // no second waiter comes: KX is let go after 3 s, well within the engine's statement timeout (7.5 s)
+    // that a start held on it longer would fail with, and the starts must still all be answered.
+    await lockWaiters(watch, 2, 3_000);
     await holdKey.query('rollback');
 
     const settled = await Promise.allSettled(Object.values(starts));
