@@ -82,7 +82,12 @@ describe('grouped inserts of two engines with shared idempotency keys', () => {
     await holdParent.query('begin');
     await holdParent.query(`select id from rmapp_runs where id = $1 for update`, [parent]);
     // Each engine's lone insert waits on the parent's row: the starts after it gather into one batch.
-    const lone = [a.start(wait, {}, { runId: 'lk-a0', parentRunId: parent }), b.start(wait, {}, { runId: 'lk-b0', parentRunId: parent })];
+    // Every start is settled as it is made: one that fails while the test awaits something else (held on
+    // KX past the statement timeout under load) is its answer, read below, not an unhandled rejection.
+    const lone = Promise.allSettled([
+      a.start(wait, {}, { runId: 'lk-a0', parentRunId: parent }),
+      b.start(wait, {}, { runId: 'lk-b0', parentRunId: parent }),
+    ]);
     await lockWaiters(watch, 2);
     const starts = {
       a1: a.start(wait, {}, { runId: 'lk-a1', idempotencyKey: k1 }),
@@ -91,10 +96,11 @@ describe('grouped inserts of two engines with shared idempotency keys', () => {
       b1: b.start(wait, {}, { runId: 'lk-b1', idempotencyKey: k2 }),
       b2: b.start(wait, {}, { runId: 'lk-b2', idempotencyKey: k1 }),
     };
+    const settling = Promise.allSettled(Object.values(starts));
     // Let each engine run its starts' first macrosteps and queue them behind its lone insert.
     await new Promise((r) => setTimeout(r, 2_000));
     await holdParent.query('commit');
-    await Promise.all(lone);
+    for (const s of await lone) if (s.status === 'rejected') throw s.reason;
     // Batch A waits on KX after inserting K1; batch B inserts K2 and waits on A's K1. On a machine so
     // loaded that the starts had not all gathered behind the lone inserts, the batches form otherwise and
     // no second waiter comes: KX is let go after 3 s, well within the engine's statement timeout (7.5 s)
@@ -102,7 +108,7 @@ describe('grouped inserts of two engines with shared idempotency keys', () => {
     await lockWaiters(watch, 2, 3_000);
     await holdKey.query('rollback');
 
-    const settled = await Promise.allSettled(Object.values(starts));
+    const settled = await settling;
     const failed = Object.keys(starts)
       .map((name, i) => [name, settled[i]] as const)
       .filter(([, s]) => s?.status === 'rejected')

@@ -1,0 +1,139 @@
+/**
+ * Statements cut off by the engine's statement timeout (QUERY_TIMEOUT) while a transaction of the test's
+ * own holds the lock they wait for: the caller gets the error, and nothing else rejects unhandled.
+ */
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setup } from 'xstate';
+import { z } from 'zod';
+import { createEngine, defineWorkflow, silentLogger, type Engine } from '../src/index.ts';
+import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
+
+const machine = setup({}).createMachine({
+  id: 'h2Wait',
+  initial: 'waiting',
+  states: { waiting: { on: { go: 'done' } }, done: { type: 'final' } },
+});
+const wait = defineWorkflow({ name: 'h2.wait', machine, input: z.object({}).passthrough() });
+
+let testDb: TestDatabase;
+const engines: Engine[] = [];
+const clients: pg.Client[] = [];
+const unhandled: unknown[] = [];
+const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+
+beforeAll(async () => {
+  testDb = await createTestDatabase();
+  process.on('unhandledRejection', onUnhandled);
+}, 60_000);
+
+afterAll(async () => {
+  process.off('unhandledRejection', onUnhandled);
+  for (const c of clients) await c.end().catch(() => {});
+  for (const e of engines) await e.stop({ graceMs: 0 }).catch(() => {});
+  await testDb?.drop();
+}, 60_000);
+
+async function client(): Promise<pg.Client> {
+  const c = new pg.Client({ connectionString: testDb.url });
+  await c.connect();
+  clients.push(c);
+  return c;
+}
+
+/** An engine whose statements time out after 2.5 s (a 2 s lease). */
+async function engine(withWorker: boolean): Promise<Engine> {
+  const e = createEngine({ database: testDb.url, workflows: [wait], logger: silentLogger, leaseMs: 2_000 });
+  engines.push(e);
+  if (withWorker) await e.startWorker();
+  else await e.start(wait, {}, { runId: `h2-warm-${randomUUID().slice(0, 8)}` });
+  return e;
+}
+
+/** Holds `key` with an uncommitted run of another transaction until `release` is called. */
+async function holdKey(key: string): Promise<{ release(): Promise<void> }> {
+  const c = await client();
+  await c.query('begin');
+  await c.query(
+    `insert into rmapp_runs (id, workflow, workflow_version, idempotency_key, status) values ($1, 'h2.other', 'v', $2, 'succeeded')`,
+    [`h2-hold-${randomUUID().slice(0, 8)}`, key],
+  );
+  return { release: () => c.query('rollback').then(() => {}) };
+}
+
+/** Holds run `id`'s row `for update` until `release` is called. */
+async function holdRow(id: string): Promise<{ release(): Promise<void> }> {
+  const c = await client();
+  await c.query('begin');
+  await c.query(`select id from rmapp_runs where id = $1 for update`, [id]);
+  return { release: () => c.query('rollback').then(() => {}) };
+}
+
+/** What each call settled as (code), with the unhandled rejections seen meanwhile and a moment after. */
+async function outcomes(calls: Record<string, Promise<unknown>>): Promise<{ codes: Record<string, string>; unhandled: string[] }> {
+  const from = unhandled.length;
+  const settled = await Promise.allSettled(Object.values(calls));
+  // Unhandled rejections are reported after the microtask queue drains; a later one after a macrotask.
+  await new Promise((r) => setTimeout(r, 500));
+  const codes = Object.fromEntries(
+    Object.keys(calls).map((name, i) => {
+      const s = settled[i] as PromiseSettledResult<unknown>;
+      return [name, s.status === 'fulfilled' ? 'ok' : String((s.reason as { code?: unknown } | null)?.code)];
+    }),
+  );
+  const seen = unhandled
+    .slice(from)
+    .map((r) => `${String((r as { code?: unknown } | null)?.code)}: ${String((r as Error | null)?.message)}`);
+  return { codes, unhandled: seen };
+}
+
+describe('statements that time out on a lock held elsewhere', () => {
+  it('a lone local start: its caller gets QUERY_TIMEOUT, nothing rejects unhandled', async () => {
+    const e = await engine(true);
+    const key = `h2-${randomUUID()}`;
+    const held = await holdKey(key);
+    const calls = { start: e.start(wait, {}, { idempotencyKey: key }) };
+    const r = await outcomes(calls);
+    await held.release();
+    expect(r.codes).toEqual({ start: 'QUERY_TIMEOUT' });
+    expect(r.unhandled, `unhandled rejections: ${r.unhandled.join('; ')}`).toEqual([]);
+  }, 30_000);
+
+  it('a batch of local starts, one held on its key: each caller gets an answer, nothing rejects unhandled', async () => {
+    const e = await engine(true);
+    const key = `h2-${randomUUID()}`;
+    const held = await holdKey(key);
+    const calls: Record<string, Promise<unknown>> = {};
+    calls.s0 = e.start(wait, {}, { idempotencyKey: key });
+    for (let i = 1; i < 6; i++) calls[`s${i}`] = e.start(wait, {}, { idempotencyKey: `${key}-${i}` });
+    const r = await outcomes(calls);
+    await held.release();
+    expect(r.codes.s0).toBe('QUERY_TIMEOUT');
+    expect(r.unhandled, `unhandled rejections: ${r.unhandled.join('; ')}`).toEqual([]);
+  }, 30_000);
+
+  it('a start without a worker: QUERY_TIMEOUT, nothing unhandled', async () => {
+    const e = await engine(false);
+    const key = `h2-${randomUUID()}`;
+    const held = await holdKey(key);
+    const r = await outcomes({ start: e.start(wait, {}, { idempotencyKey: key }) });
+    await held.release();
+    expect(r.codes).toEqual({ start: 'QUERY_TIMEOUT' });
+    expect(r.unhandled, `unhandled rejections: ${r.unhandled.join('; ')}`).toEqual([]);
+  }, 30_000);
+
+  it('a local start under a locked parent, a send and a cancel on a locked run: nothing unhandled', async () => {
+    const e = await engine(true);
+    const parent = await e.start(wait, {}, { runId: `h2-p-${randomUUID().slice(0, 8)}` });
+    const held = await holdRow(parent);
+    const r = await outcomes({
+      child: e.start(wait, {}, { parentRunId: parent }),
+      send: e.send(parent, { type: 'go' }),
+      cancel: e.cancel(parent),
+    });
+    await held.release();
+    expect(r.codes).toEqual({ child: 'QUERY_TIMEOUT', send: 'QUERY_TIMEOUT', cancel: 'QUERY_TIMEOUT' });
+    expect(r.unhandled, `unhandled rejections: ${r.unhandled.join('; ')}`).toEqual([]);
+  }, 30_000);
+});
