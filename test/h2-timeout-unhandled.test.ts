@@ -100,16 +100,42 @@ describe('statements that time out on a lock held elsewhere', () => {
     expect(r.unhandled, `unhandled rejections: ${r.unhandled.join('; ')}`).toEqual([]);
   }, 30_000);
 
-  it('a batch of local starts, one held on its key: each caller gets an answer, nothing rejects unhandled', async () => {
+  it('a batch of local starts, one held on its key: each caller gets the batch error, nothing rejects unhandled', async () => {
     const e = await engine(true);
     const key = `h2-${randomUUID()}`;
+    const first = await holdKey(`${key}-first`);
     const held = await holdKey(key);
-    const calls: Record<string, Promise<unknown>> = {};
-    calls.s0 = e.start(wait, {}, { idempotencyKey: key });
-    for (let i = 1; i < 6; i++) calls[`s${i}`] = e.start(wait, {}, { idempotencyKey: `${key}-${i}` });
+    // The first start goes alone and waits on its key; the next ones gather behind it into one batch.
+    const lone = e.start(wait, {}, { idempotencyKey: `${key}-first` });
+    const calls: Record<string, Promise<unknown>> = { s0: e.start(wait, {}, { idempotencyKey: key }) };
+    for (let i = 1; i < 4; i++) calls[`s${i}`] = e.start(wait, {}, { idempotencyKey: `${key}-${i}` });
+    const settledLone = Promise.allSettled([lone]);
+    await new Promise((r) => setTimeout(r, 300));
+    await first.release();
+    await settledLone;
     const r = await outcomes(calls);
     await held.release();
-    expect(r.codes.s0).toBe('QUERY_TIMEOUT');
+    expect(r.codes).toEqual({ s0: 'QUERY_TIMEOUT', s1: 'QUERY_TIMEOUT', s2: 'QUERY_TIMEOUT', s3: 'QUERY_TIMEOUT' });
+    expect(r.unhandled, `unhandled rejections: ${r.unhandled.join('; ')}`).toEqual([]);
+  }, 30_000);
+
+  it('a batch refused for one run, whose runs inserted again alone include one held on its key: nothing unhandled', async () => {
+    const e = await engine(true);
+    const tag = randomUUID().slice(0, 8);
+    const existing = await e.start(wait, {}, { runId: `h2-a-${tag}` });
+    const key = `h2-${randomUUID()}`;
+    const held = await holdKey(key);
+    // Held alone first (on the key); the others gather behind it. Inserted in id order, the batch meets
+    // the existing id first and is refused (23505): each of its runs is inserted again alone.
+    const lone = e.start(wait, {}, { runId: `h2-b-${tag}`, idempotencyKey: key });
+    const calls = {
+      existing: e.start(wait, {}, { runId: existing }),
+      free: e.start(wait, {}, { runId: `h2-c-${tag}` }),
+      held: e.start(wait, {}, { runId: `h2-d-${tag}`, idempotencyKey: key }),
+    };
+    const r = await outcomes({ lone, ...calls });
+    await held.release();
+    expect(r.codes).toEqual({ lone: 'QUERY_TIMEOUT', existing: 'ok', free: 'ok', held: 'QUERY_TIMEOUT' });
     expect(r.unhandled, `unhandled rejections: ${r.unhandled.join('; ')}`).toEqual([]);
   }, 30_000);
 
@@ -135,5 +161,24 @@ describe('statements that time out on a lock held elsewhere', () => {
     await held.release();
     expect(r.codes).toEqual({ child: 'QUERY_TIMEOUT', send: 'QUERY_TIMEOUT', cancel: 'QUERY_TIMEOUT' });
     expect(r.unhandled, `unhandled rejections: ${r.unhandled.join('; ')}`).toEqual([]);
+  }, 30_000);
+
+  it('a run held on its row (its renewals, writes and a send time out), then a stop with a start held: nothing unhandled', async () => {
+    const e = await engine(true);
+    const id = await e.start(wait, {}, { runId: `h2-r-${randomUUID().slice(0, 8)}` });
+    const row = await holdRow(id);
+    const key = `h2-${randomUUID()}`;
+    const held = await holdKey(key);
+    // The send's append reaches the inbox only past the row lock; the run's write of it is held there too.
+    const r = await outcomes({
+      send: e.send(id, { type: 'go' }, { waitMs: 3_000 }),
+      start: Promise.all([
+        new Promise((resolve) => setTimeout(resolve, 3_000)).then(() => e.stop({ graceMs: 0 })),
+        e.start(wait, {}, { idempotencyKey: key }),
+      ]),
+    });
+    await row.release();
+    await held.release();
+    expect(r.unhandled, `unhandled rejections: ${r.unhandled.join('; ')} (calls: ${JSON.stringify(r.codes)})`).toEqual([]);
   }, 30_000);
 });
