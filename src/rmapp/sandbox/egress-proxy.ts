@@ -12,7 +12,7 @@
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { BlockList, connect, isIP, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { gatedLookup } from './lookup-gate.ts';
+import { gatedLookup, type GatedLookup } from './lookup-gate.ts';
 
 // Two lists: node's BlockList also matches IPv4 addresses against IPv6 rules (as IPv4-mapped), so one
 // list with ::ffff:0:0/96 would refuse every IPv4 address.
@@ -117,13 +117,15 @@ export async function startEgressProxy(
     allow: readonly string[];
     allowPrivate: readonly string[];
     /** The gated lookup to use (tests give their own gate); default: the process's, {@link gatedLookup}. */
-    lookup?: typeof gatedLookup;
+    lookup?: GatedLookup;
   },
 ): Promise<EgressProxy> {
   const lookup = options.lookup ?? gatedLookup;
   const refused: string[] = [];
   const sockets = new Set<Socket | Duplex>();
   const closing = new AbortController();
+  // This proxy, to the gate: it shares the lookups fairly between proxies, not between connections.
+  const asker = {};
 
   // `gone`: the connection asking closed. Its lookup still queued leaves the gate: only the proxy's close
   // took it out, so a command that opened and closed connections to names that never answer queued
@@ -139,8 +141,9 @@ export async function startEgressProxy(
         `${name}:${port} is not on the sandbox's network allowlist (sandbox.network, agent.network or the repository's .github/rmapp.yml; a name opens ports 80 and 443, name:port another)`,
       );
     }
-    // A few lookups at a time for the whole process, and none left waiting once this proxy closed (lookup-gate.ts).
-    const addresses = isIP(name) ? [{ address: name }] : await lookup(name, AbortSignal.any([closing.signal, gone])).catch(() => []);
+    // A few lookups at a time for the whole process, fair between proxies, and none left waiting once this
+    // proxy closed (lookup-gate.ts).
+    const addresses = isIP(name) ? [{ address: name }] : await lookup(name, AbortSignal.any([closing.signal, gone]), asker).catch(() => []);
     if (!addresses.length) throw new Refusal(`${name} does not resolve`);
     const mayBePrivate = hostAllowed(name, options.allowPrivate, port);
     const usable = addresses.map((a) => a.address).filter((a) => mayBePrivate || !isSpecialAddress(a));
