@@ -2,7 +2,7 @@
  * escapeMarkdown (src/rmapp/test-report.ts) against the forms cmark-gfm and GitHub's filters still turned
  * into links or mentions: an entity reference decodes to `@` or `:` in the rendered text (GitHub finds
  * mentions and references there), an email autolink's domain may start with `-` or `.`, a `www.` after
- * `_` (a delimiter cmark-gfm allows before one) had no word boundary, and `#123` is an issue reference.
+ * `_` (a delimiter cmark-gfm allows before one) had no word boundary, and `#123` (or `GH-123`) is an issue reference.
  */
 import { describe, expect, it } from 'vitest';
 import { escapeMarkdown } from '../src/rmapp/test-report.ts';
@@ -16,6 +16,8 @@ describe('escapeMarkdown leaves no link GitHub draws', () => {
     ['write to a@.b.example', /@[^\u200b]/],
     ['_www.evil.example_', /www\./i],
     ['fixes #1', /#\d/],
+    ['closes GH-12', /gh-\d/i],
+    ['see gh-7.', /gh-\d/i],
   ];
   it.each(cases)('%s', (text, drawn) => {
     const out = escapeMarkdown(text);

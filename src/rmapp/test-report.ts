@@ -268,14 +268,15 @@ export function testResultLine(report: Pick<TestReport, 'passed' | 'failing' | '
  * a word character (cmark-gfm's email autolink takes a domain starting with `-` or `.`); `www` after `_`
  * (no word boundary, yet a delimiter cmark-gfm links after) too. `&` is escaped: a named entity such as
  * `&commat;` decodes to `@` in the rendered text, where GitHub finds mentions; and `#` before a digit
- * gets a zero-width space, since GitHub links `#123` in the rendered text whatever escaped it
- * (test/rv-escape-markdown-links.test.ts).
+ * gets a zero-width space, since GitHub links `#123` in the rendered text whatever escaped it, and so does
+ * `GH-123`, its other spelling of an issue reference (test/rv-escape-markdown-links.test.ts).
  */
 export function escapeMarkdown(text: string): string {
   return oneLine(withoutBidiControls(text))
     .replace(/([\\`*_[\]<>#|&])/g, '\\$1')
     .replace(/@/g, '@\u200b')
     .replace(/#(?=\d)/g, '#\u200b')
+    .replace(/\b(gh)-(?=\d)/gi, '$1\u200b-')
     .replace(/:(?=\/\/)/g, ':\u200b')
     .replace(/(www)(?=\.)/gi, '$1\u200b');
 }
