@@ -54,7 +54,8 @@ program
   .exitOverride()
   // A usage error quotes what was typed (`argument '…' is invalid`), which may be a secret pasted in the
   // wrong place: masked like everything else the CLI prints. Subcommands inherit it.
-  .configureOutput({ outputError: (text, write) => write(masker().text(text)) })
+  // Shown terminal-safe (format.ts): a usage error quotes the value typed, which may hold a CR from a script saved with CRLF endings.
+  .configureOutput({ outputError: (text, write) => write(masker().text(terminalSafe(text))) })
   // `worker` and `serve` take over a signal that came while the CLI loaded; every other command ends by it.
   .hook('preAction', async (_program, command) => {
     running = command.name();
@@ -364,7 +365,11 @@ runs
         .catch((err: unknown) => Promise.reject(withFlagNames(err, { dedupeKey: '--dedupe-key' })));
       // A key reused for another event is said so: "already has an event" alone read as this one sent.
       const other = differentEvent ? ', and it is another event than this one: send this one with a new key' : '';
-      print(delivered ? `Sent ${event.type} to ${id}.` : `Not sent: ${id} already has an event with dedupe key ${o.dedupeKey}${other}.`);
+      print(
+        terminalSafe(
+          delivered ? `Sent ${event.type} to ${id}.` : `Not sent: ${id} already has an event with dedupe key ${o.dedupeKey}${other}.`,
+        ),
+      );
     });
   });
 
@@ -390,8 +395,11 @@ try {
     const known =
       err instanceof WorkflowError || ['DatabaseTooNewError', 'MigrationPrivilegeError', 'MigrationRecordError'].includes(name ?? '');
     const message = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`rmapp: ${masker().text(message)}\n`);
-    if (!known && process.env.RMAPP_DEBUG) process.stderr.write(`${masker().text(String((err as Error).stack))}\n`);
+    // Terminal-safe (format.ts), as `runs show` prints a run's messages: a refusal quotes the run's error
+    // (`runs retry --drop-signal` of a run that failed on no signal), which an agent's or a test's
+    // output wrote, escape sequences included — they reached the operator's terminal, which obeyed them.
+    process.stderr.write(`rmapp: ${masker().text(terminalSafe(message))}\n`);
+    if (!known && process.env.RMAPP_DEBUG) process.stderr.write(`${masker().text(terminalSafe(String((err as Error).stack)))}\n`);
     process.exitCode = 1;
     // Whatever a failed command left open (a connection, a timer) must not keep a dead process looking alive.
     setTimeout(() => process.exit(1), 2_000).unref();
