@@ -40,6 +40,7 @@ import { ATTR, traceparentOf, tracer } from './telemetry.ts';
 import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from './engine-options.ts';
 import { RunQueries, stopController } from './run-queries.ts';
 import { checkSend, checkStart, checkText, MAX_REASON_BYTES, type SendOptions, type StartOptions } from './request-checks.ts';
+import { refuseUnknownCallOptions } from './option-names.ts';
 
 export { DEFAULT_BUFFER_MS, DEFAULT_ENGINE_OPTIONS, MIN_LEASE_MS, type EngineOptions } from './engine-options.ts';
 export type { SendOptions, StartOptions } from './request-checks.ts';
@@ -104,6 +105,7 @@ export class Engine extends RunQueries {
   ): Promise<RunId<TWorkflow>>;
   async start(name: string, input: unknown, options?: StartOptions): Promise<RunId>;
   async start(workflow: string | AnyWorkflowDefinition, input: unknown, options: StartOptions = {}): Promise<RunId> {
+    refuseUnknownCallOptions('start', options);
     const name = typeof workflow === 'string' ? workflow : workflow.name;
     const def = this.latest.get(name);
     if (!def) throw new UnknownWorkflowError(name, [...this.latest.keys()]);
@@ -187,6 +189,7 @@ export class Engine extends RunQueries {
     event: WorkflowEvent<TWorkflow>,
     options: SendOptions = {},
   ): Promise<SendResult> {
+    refuseUnknownCallOptions('send', options);
     checkSend(event, options, this.limits);
     const sent = await this.inCallOrder(runId, () => this.enqueue(runId, event, options.dedupeKey ?? null, options.buffer));
     // A stop under way ends the wait at once rather than opening the database again after it. A

@@ -19,7 +19,7 @@ import { EngineEvents, type EngineEventName, type EngineListener } from './event
 import { toRunInfo, type RunInfo } from './run-info.ts';
 import type { RunRow } from '../persistence/row-types.ts';
 import { resolveEngineOptions, type EngineOptions, type ResolvedEngineOptions } from './engine-options.ts';
-import { refuseUnknownOptions } from './option-names.ts';
+import { refuseUnknownCallOptions, refuseUnknownOptions } from './option-names.ts';
 import type { Limits } from './limits.ts';
 import { systemClock } from './clock.ts';
 import { StatusReads, untilNextBeat } from './status-reads.ts';
@@ -211,6 +211,7 @@ export abstract class RunQueries {
     runId: RunId<TWorkflow>,
     options: { timeoutMs?: number; pollMs?: number } = {},
   ): Promise<RunInfo<WorkflowOutput<TWorkflow>>> {
+    refuseUnknownCallOptions('waitFor', options);
     checkWaitOptions(options);
     const deadline = Date.now() + (options.timeoutMs ?? Number.POSITIVE_INFINITY);
     // Taken now: a stop that begins after this call ends it (a waitFor called after a stop is a new wait).
@@ -493,6 +494,7 @@ const MAX_LIST_LIMIT = 10_000;
 
 /** Refuses a list filter the database would refuse with a message that names neither (a NUL, a limit of -1 or 1e20). */
 function checkListFilter(filter: ListRunsFilter): void {
+  refuseUnknownCallOptions('list', filter);
   const statuses: unknown[] =
     filter.status === undefined ? [] : Array.isArray(filter.status) ? [...(filter.status as unknown[])] : [filter.status];
   for (const status of statuses) {
