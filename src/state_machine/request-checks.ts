@@ -169,10 +169,14 @@ export function checkStart(def: AnyWorkflowDefinition, input: unknown, options: 
   if (def.concurrency) {
     let key: unknown = options.concurrencyKey ?? (def.concurrency.key ? def.concurrency.key(parsed.data) : def.name);
     if (typeof key === 'number' && Number.isFinite(key)) key = String(key);
-    if (key && typeof key !== 'string') {
-      // An object's key would be "[object Object]" for every run: all of them queued behind one another.
+    // null or undefined: the run has no key, and no limit. Anything else must be a key: an object's would
+    // be "[object Object]" for every run (all of them queued behind one another), and an empty string,
+    // NaN or false — an input field left empty, `Number('x')` — ran the run beside its key's runs with no
+    // limit at all, so an input could opt out of the limit meant for it.
+    if (key !== null && key !== undefined && (typeof key !== 'string' || key === '')) {
       throw new ValidationError(
-        `concurrency.key of workflow "${name}" returned ${describeValue(key)}: it must return a string (or a number).`,
+        `concurrency.key of workflow "${name}" returned ${key === '' ? 'an empty string' : typeof key === 'number' ? String(key) : describeValue(key)}: it must return a non-empty string or a finite number (null or undefined for a run that no limit holds).`,
+        [{ path: 'concurrency.key', message: 'not a key' }],
       );
     }
     const scoped: unknown = def.concurrency.scope === 'global' && key ? key : `${def.name}:${String(key)}`;
