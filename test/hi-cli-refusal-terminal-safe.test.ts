@@ -70,7 +70,8 @@ describe('the CLI prints its refusals terminal-safe', () => {
     const { code, stderr } = await runRmapp(['start', 'example.order\r', '{}'], env);
     expect(code, stderr).toBe(1);
     expect(controls(stderr), `control characters sent to the terminal: ${JSON.stringify(stderr)}`).toEqual([]);
-    expect(stderr).toContain('Unknown workflow "example.order\\x0d"');
+    // The engine quotes the name as JSON (errors.ts `shownValue`): the CR is a visible `\r`.
+    expect(stderr).toContain('Unknown workflow "example.order\\r" (did you mean "example.order"?)');
   });
 
   it('a usage error quoting an option value shows its escape sequence as a code', async () => {

@@ -6,12 +6,30 @@
 import { BIDI_CONTROL_CLASS } from '../persistence/bidi-controls.ts';
 import { holdsRefusedEscape } from '../persistence/history-codec.ts';
 import { clipMiddle } from './clipped-text.ts';
+import { didYouMean } from './did-you-mean.ts';
 
 /**
  * What JSON leaves as it is and a terminal or a page must not obey: DEL, the C1 controls (U+009B starts
  * a terminal sequence) and the bidirectional controls (persistence/bidi-controls.ts).
  */
 const DISPLAY_CONTROLS = new RegExp(`[\\u007f-\\u009f${BIDI_CONTROL_CLASS}]`, 'g');
+
+/** How much of a caller's value an error quotes: a 10 kB id or a 1 MiB name is not echoed whole. */
+const MAX_SHOWN = 200;
+
+/** `value` cut at {@link MAX_SHOWN} characters. */
+function clipShown(value: string): string {
+  return value.length > MAX_SHOWN ? `${value.slice(0, MAX_SHOWN)}…` : value;
+}
+
+/**
+ * A caller's value as an error quotes it: cut short, and quoted as JSON with the controls JSON leaves as
+ * they are escaped too, so that a value typed at a terminal (or sent to the API) cannot rewrite the line
+ * it is shown on, and a trailing CR or a look-alike's difference is visible.
+ */
+function shownValue(value: string): string {
+  return JSON.stringify(clipShown(value)).replace(DISPLAY_CONTROLS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
 
 /** What kind of failure it is; the category decides retry or fail and appears everywhere an error does. */
 export const ERROR_CATEGORIES = [
@@ -115,11 +133,14 @@ export class TestFailureError extends WorkflowError {
 /** A workflow name no definition is registered under. */
 export class UnknownWorkflowError extends WorkflowError {
   constructor(name: string, known: string[]) {
-    super(`Unknown workflow "${name}". Registered workflows: ${known.length ? known.join(', ') : '(none)'}.`, {
-      code: 'UNKNOWN_WORKFLOW',
-      category: 'validation',
-      details: { name, known },
-    });
+    const given = String(name as unknown);
+    // A name typed with a look-alike letter or a typo gets the registered one it is nearest to (only for
+    // a name of a sane length: the distance is quadratic, and a caller's 1 MiB name is not a typo).
+    const near = given.length <= MAX_SHOWN ? didYouMean(given, known) : undefined;
+    super(
+      `Unknown workflow ${shownValue(given)}${near ? ` (did you mean ${JSON.stringify(near)}?)` : ''}. Registered workflows: ${known.length ? known.join(', ') : '(none)'}.`,
+      { code: 'UNKNOWN_WORKFLOW', category: 'validation', details: { name: clipShown(given), known } },
+    );
   }
 }
 
@@ -128,14 +149,7 @@ export class RunNotFoundError extends WorkflowError {
   constructor(runId: string) {
     // String(): a caller's id of another type (a Symbol, which a template cannot print) is named too.
     const id = String(runId as unknown);
-    // Quoted as JSON (control characters escaped: an id typed at a terminal cannot rewrite it) and cut
-    // at 200 characters (a 10 kB id is not echoed whole).
-    const shown = JSON.stringify(id.length > 200 ? `${id.slice(0, 200)}…` : id).replace(
-      // JSON leaves these as they are.
-      DISPLAY_CONTROLS,
-      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-    );
-    super(`No run with id ${shown}. List runs with \`rmapp runs list\`.`, {
+    super(`No run with id ${shownValue(id)}. List runs with \`rmapp runs list\`.`, {
       code: 'RUN_NOT_FOUND',
       category: 'validation',
       details: { runId: typeof runId === 'string' ? runId : id },
