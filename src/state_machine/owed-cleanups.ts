@@ -75,7 +75,8 @@ export async function runCleanupIfOwed(
       { runId: run.id, reason: typeof reason === 'string' ? reason : 'cancelled', context: snapshotContext(now), definition },
       history,
     );
-    // Not run: another execution holds its lease — one whose lock went with a lost connection runs it still.
+    // Not run: another execution holds its lease — one whose lock went with a lost connection runs it still —
+    // or this one's lease was lost (taken too late, or while it ran): a sweep runs it again.
     return ran ? 'ran' : 'busy';
   } finally {
     await hold.release();

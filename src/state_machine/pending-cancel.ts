@@ -121,10 +121,11 @@ export interface CleanupRunner {
  * after, so a cleanup is run at least once — again if the process dies between the two, as a
  * worker's is after a crash; a failure to clear it is logged, and the next cancel runs it again.
  * False when it did not run it: another execution's lease on it is live (run-admin.ts `takeOwedCleanup`),
- * or the mark is gone — or when it lost its lease while the cleanup ran: the cleanup's `signal`
- * (definition.ts `CleanupContext`) aborted, its renewals stopped then, and the mark is left for the next
- * holder of the lease; once the cleanup returned, its lease is let go if it still holds it
- * (run-admin.ts `releaseOwedCleanup`), so that the next holder need not wait out the rest of it. A
+ * the mark is gone, or the take was answered only once the lease it took may have expired (not started
+ * then: another execution may run it already) — or when it lost its lease while the cleanup ran: the
+ * cleanup's `signal` (definition.ts `CleanupContext`) aborted, its renewals stopped then, and the mark
+ * is left for the next holder of the lease; once the cleanup returned, its lease is let go if it still
+ * holds it (run-admin.ts `releaseOwedCleanup`), so that the next holder need not wait out the rest of it. A
  * cleanup that returned without reading its signal again after its lease passed to another execution
  * (its process paused past it) leaves the mark too: it is cleared only under this execution's lease
  * (run-admin.ts `clearOwedCleanup`), and the holder clears it once its own run of the cleanup ended.
@@ -162,6 +163,19 @@ export async function runOwedCleanup(
     // unkept. Not run here, the cleanup stays owed for the store's next process.
     runningCleanups.delete(running);
     history.logger.warn({ runId, owner }, `rmapp: the store was closed while the owed cleanup of run ${runId} was leased; it stays owed`);
+    await releaseOwedCleanup(db, runId, owner).catch(() => {});
+    return false;
+  }
+  // Its take answered only once the lease it took may have expired (the answer, or this process, late by
+  // most of a lease): another execution may hold the lease and run the cleanup already. Run here, it ran
+  // beside that one, whose lease was valid (test/h1-owed-take-answered-late.test.ts). Left owed, its lease
+  // let go if it is still this execution's: the next holder runs it.
+  if (performance.now() >= takenAt + leaseMs - leaseMs / 5) {
+    runningCleanups.delete(running);
+    history.logger.warn(
+      { runId, owner },
+      `rmapp: the lease of run ${runId}'s owed cleanup was taken, but its answer came only once the lease may have expired; the cleanup stays owed`,
+    );
     await releaseOwedCleanup(db, runId, owner).catch(() => {});
     return false;
   }
