@@ -232,26 +232,36 @@ export async function runOwedCleanup(
   );
   // A cleanup that never returns (its process stopped, the store closed) must not keep the process alive.
   renewal.unref();
+  // What counts is whether the lease was lost while the cleanup ran: its fence and renewals stop once it
+  // settled, before the failure of one that threw is recorded. Armed while that record was written (a
+  // round trip, slow under load), the fence aborted a cleanup that had ended within its lease, and it was
+  // run again (test/h1-owed-failure-recorded-late.test.ts). Its mark is cleared only under its lease
+  // (below): an execution that took the lease meanwhile runs it again, as for one that returned.
+  let failure: { err: unknown } | undefined;
+  let lostWhileRunning: boolean;
   try {
     await definition.cleanup?.({ runId, reason, context, signal });
   } catch (err) {
-    // Said in the log when it cannot be recorded (the database gone meanwhile): the cleanup ran all the
-    // same, and a throw here rejected a cancel that had landed and left its lease to expire.
-    if (!isLost)
-      await appendHistory(db, runId, [{ type: 'cleanup.failed', data: { error: toErrorData(err) } }], history.worker).catch(
-        (writeErr: unknown) =>
-          history.logger.warn(
-            { err: writeErr, cleanupError: toErrorData(err), runId },
-            `rmapp: the cleanup of cancelled run ${runId} failed, and its failure could not be recorded in the run's history`,
-          ),
-      );
+    failure = { err };
   } finally {
     clearInterval(renewal);
     clearTimeout(fence);
     runningCleanups.delete(running);
+    lostWhileRunning = isLost;
+  }
+  // Said in the log when it cannot be recorded (the database gone meanwhile): the cleanup ran all the
+  // same, and a throw here rejected a cancel that had landed and left its lease to expire.
+  if (failure && !lostWhileRunning) {
+    const cleanupError = toErrorData(failure.err);
+    await appendHistory(db, runId, [{ type: 'cleanup.failed', data: { error: cleanupError } }], history.worker).catch((writeErr: unknown) =>
+      history.logger.warn(
+        { err: writeErr, cleanupError, runId },
+        `rmapp: the cleanup of cancelled run ${runId} failed, and its failure could not be recorded in the run's history`,
+      ),
+    );
   }
   // Its lease lost, it stays owed: the execution that holds (or takes) the lease runs it again and clears it.
-  if (isLost) {
+  if (lostWhileRunning) {
     history.logger.warn(
       { runId, owner },
       `rmapp: the cleanup of cancelled run ${runId} lost its lease while it ran (its signal aborted); it stays owed and runs again`,
