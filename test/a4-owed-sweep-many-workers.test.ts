@@ -43,10 +43,15 @@ it('four workers sweeping at once and cancels racing them run each owed cleanup 
   await db.query(`update rmapp_runs set status = 'cancelled', status_message = $1`, [CLEANUP_OWED]);
 
   const workers: Engine[] = [];
-  // Leases of 1.5 s and more: a cleanup runs at least once (README), and one whose worker stalls past its
-  // lease between the cleanup and clearing its mark is run again by the next holder, as it should be. With
-  // a 500 ms lease a loaded 2-core CI machine stalled that long (w0 and w3 both ran two cleanups): the
-  // exactly-once this test asserts is for workers that keep their leases.
+  // Leases of 1.5 s and more: a cleanup runs at least once (README), and one whose worker could not
+  // renew its lease for four fifths of it — measured from before the take was sent, its statements waiting
+  // on the pool (15 cancels per engine) and a loaded event loop — has its signal aborted while it runs and
+  // runs again under the next lease, as it should. With a 500 ms lease (400 ms) a loaded 2-core machine
+  // did that (w0 with w3, w0 with w1); audited, every second run took the lease only after the first let
+  // it go, none beside it. Two other causes of such reruns are gone: a take answered past four fifths of
+  // its lease (test/h1-owed-take-answered-late.test.ts), and a failing cleanup's record outlasting the
+  // lease (test/h1-owed-failure-recorded-late.test.ts). The exactly-once asserted here is for workers
+  // that keep their leases.
   for (const [i, leaseMs] of [1_500, 1_700, 2_000, 2_500].entries()) {
     workers.push(createEngine({ database: await open(), workflows: [flowFor(`w${i}`)], leaseMs, migrate: false }));
   }
