@@ -217,19 +217,22 @@ export async function runOwedCleanup(
   const signal = checkedOnRead(lost.signal, () => {
     if (performance.now() >= trustedUntil) lostLease('expired unrenewed');
   });
-  renewal = setInterval(
-    () => {
-      const sentAt = performance.now();
-      void renewOwedCleanup(db, runId, owner, leaseMs).then(
-        (held) => {
-          if (!held) lostLease('another execution holds it');
-          else if (!isLost) trustUntil(sentAt);
-        },
-        () => {},
-      );
-    },
-    Math.max(50, Math.floor(leaseMs / 3)),
-  );
+  const renew = () => {
+    const sentAt = performance.now();
+    void renewOwedCleanup(db, runId, owner, leaseMs).then(
+      (held) => {
+        if (!held) lostLease('another execution holds it');
+        else if (!isLost) trustUntil(sentAt);
+      },
+      () => {},
+    );
+  };
+  const every = Math.max(50, Math.floor(leaseMs / 3));
+  // A take answered after a renewal's interval (a slow pool, a busy process) renews at once: its first
+  // renewal a whole interval after the answer was sent past the fence, which aborted a cleanup whose lease
+  // was valid, and it ran again (test/owed-take-slow-renews-at-once.test.ts).
+  if (performance.now() - takenAt >= every) renew();
+  renewal = setInterval(renew, every);
   // A cleanup that never returns (its process stopped, the store closed) must not keep the process alive.
   renewal.unref();
   // What counts is whether the lease was lost while the cleanup ran: its fence and renewals stop once it
