@@ -28,6 +28,7 @@ it('a cleanup whose take was answered half a lease late renews at once and is no
     name: 'owed.slow-take',
     cleanup: async ({ signal }) => {
       runs += 1;
+      if (!signal) throw new Error('the cleanup was given no signal');
       // Runs for a lease and a half, renewing as it goes; a fence tripped meanwhile aborts its signal.
       const end = Date.now() + LEASE_MS * 1.5;
       while (Date.now() < end && !signal.aborted) await new Promise((r) => setTimeout(r, 50));

@@ -43,6 +43,12 @@ export async function runRmapp(args: string[], env: Record<string, string | unde
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  // 'exit' may come before the pipes gave their last output (Node's child_process documentation): wait
+  // for them to close too, bounded, since a grandchild that inherited them would hold them open.
+  await Promise.race([
+    Promise.all([child.stdout, child.stderr].map((s) => (s.closed ? undefined : new Promise((r) => s.once('close', r))))),
+    new Promise((r) => setTimeout(r, 5_000).unref()),
+  ]);
   return { code, stdout, stderr };
 }
 
