@@ -15,6 +15,25 @@ afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
+const stores = new Map<'postgres' | 'pglite', ReturnType<typeof openTestStore>>();
+
+/**
+ * One store of `kind` for the file, opened at its first use and closed after every engine on it
+ * stopped. The tests share it without meeting: each runs its own workflow (its own name), and a worker
+ * claims only the runs of the workflows it has (src/persistence/claims.ts). A store per test opened 17
+ * PGlite instances (~3 s of CPU each on the shared 2-core machine) and 17 Postgres databases.
+ */
+function sharedStore(kind: 'postgres' | 'pglite') {
+  let store = stores.get(kind);
+  if (!store) {
+    store = openTestStore(kind);
+    stores.set(kind, store);
+    const opened = store;
+    cleanups.push(async () => (await opened).close());
+  }
+  return store;
+}
+
 /** Executions by the name the machine gave each (its input), with the key each got. */
 function ledger() {
   const entries: { exec: string; key: string }[] = [];
@@ -40,8 +59,7 @@ function recording(keys: ReturnType<typeof ledger>) {
 
 /** A store of `kind`, an engine running `machine` as the workflow `name`, and a run of it started. */
 async function startRun(kind: 'postgres' | 'pglite', name: string, machine: AnyStateMachine) {
-  const store = await openTestStore(kind);
-  cleanups.push(() => store.close());
+  const store = await sharedStore(kind);
   const workflow = defineWorkflow({ name, machine, input: z.object({}) });
   const engine = createEngine({ database: store.db, workflows: [workflow], logger: silentLogger });
   cleanups.push(() => engine.stop());
@@ -117,8 +135,7 @@ describe.each(['postgres', 'pglite'] as const)('step idempotency keys (%s)', (ki
   });
 
   it('a step its machine stops while the engine drains is over: the next execution at its path gets a new key', async () => {
-    const store = await openTestStore(kind);
-    cleanups.push(() => store.close());
+    const store = await sharedStore(kind);
     const keys = ledger();
     const work = step(
       async ({ input, idempotencyKey, signal }: { input: { exec: string; ms: number }; idempotencyKey: string; signal: AbortSignal }) => {
@@ -209,8 +226,7 @@ describe.each(['postgres', 'pglite'] as const)('step idempotency keys (%s)', (ki
 
   it('a delayed event inside a child whose id holds / fires after the run moves to a new engine', async () => {
     const keys = ledger();
-    const store = await openTestStore(kind);
-    cleanups.push(() => store.close());
+    const store = await sharedStore(kind);
     const work = recording(keys);
     const child = setup({ actors: { work } }).createMachine({
       initial: 'waiting',
@@ -238,8 +254,7 @@ describe.each(['postgres', 'pglite'] as const)('step idempotency keys (%s)', (ki
 
   it('a child with the empty id is not the root: its delayed event reaches it after the run moves to a new engine', async () => {
     const keys = ledger();
-    const store = await openTestStore(kind);
-    cleanups.push(() => store.close());
+    const store = await sharedStore(kind);
     const work = recording(keys);
     const child = setup({ actors: { work } }).createMachine({
       initial: 'idle',
@@ -432,8 +447,7 @@ describe.each(['postgres', 'pglite'] as const)('step idempotency keys (%s)', (ki
   });
 
   it('offloaded outputs are named like their executions: x#2’s first and x’s second are two artifacts', async () => {
-    const store = await openTestStore(kind);
-    cleanups.push(() => store.close());
+    const store = await sharedStore(kind);
     const work = step(async ({ input }: { input: { exec: string } }) => ({ exec: input.exec, pad: 'x'.repeat(500) }));
     const machine = setup({ types: {} as { context: Record<string, unknown> }, actors: { work } }).createMachine({
       context: {},
@@ -578,7 +592,9 @@ describe.each(['postgres', 'pglite'] as const)('step idempotency keys (%s)', (ki
                 },
               },
             });
-      const { engine, runId } = await startRun(kind, 'test.keys-finished', machine);
+      // A name per case: the first case's engine still runs on the shared store and would claim this run.
+      const name = how === 'its onDone action throws' ? 'test.keys-finished-action' : 'test.keys-finished-parallel';
+      const { engine, runId } = await startRun(kind, name, machine);
       // Both parallel steps have started (their starts are durable) before either settles.
       while (keys.entries.length < (how === 'its onDone action throws' ? 1 : 2)) await new Promise((resolve) => setTimeout(resolve, 10));
       open();
@@ -624,8 +640,7 @@ describe.each(['postgres', 'pglite'] as const)('step idempotency keys (%s)', (ki
     ]);
   });
   it('a stopped step whose large output is being saved leaves the next execution at its path its key', async () => {
-    const store = await openTestStore(kind);
-    cleanups.push(() => store.close());
+    const store = await sharedStore(kind);
     let openSave!: () => void;
     const saveHeld = new Promise<void>((resolve) => (openSave = resolve));
     let saving = false;
@@ -726,8 +741,7 @@ describe.each(['postgres', 'pglite'] as const)('step idempotency keys (%s)', (ki
   });
 
   it('a draining engine waits for the newest execution at a path even when a stopped older one ends first', async () => {
-    const store = await openTestStore(kind);
-    cleanups.push(() => store.close());
+    const store = await sharedStore(kind);
     const runs: string[] = [];
     const work = step(async ({ input, idempotencyKey, signal }: { input: { n: number }; idempotencyKey: string; signal: AbortSignal }) => {
       runs.push(`execution ${input.n}: ${idempotencyKey.slice(idempotencyKey.indexOf('/') + 1)}`);
