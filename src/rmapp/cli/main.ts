@@ -55,7 +55,7 @@ program
   // A usage error quotes what was typed (`argument '…' is invalid`), which may be a secret pasted in the
   // wrong place: masked like everything else the CLI prints. Subcommands inherit it.
   // Shown terminal-safe (format.ts): a usage error quotes the value typed, which may hold a CR from a script saved with CRLF endings.
-  .configureOutput({ outputError: (text, write) => write(masker().text(terminalSafe(text))) })
+  .configureOutput({ outputError: (text, write) => write(maskedSafe(text)) })
   // `worker` and `serve` take over a signal that came while the CLI loaded; every other command ends by it.
   .hook('preAction', async (_program, command) => {
     running = command.name();
@@ -145,6 +145,14 @@ const cliSecrets = (): string[] => [
   ...configSecrets,
 ];
 const masker = (): Masker => (cliMasker ??= createMasker(cliSecrets()));
+/**
+ * Text masked, then made terminal-safe (format.ts `terminalSafe`) — in that order: the masker finds a
+ * secret split by control characters or ANSI codes by its letters and digits alone, and `terminalSafe`
+ * writes each control as `\xNN`, whose letters and digits came between the secret's: escaped first, a
+ * secret typed or quoted with a BEL or colour codes inside was printed in the clear
+ * (test/h7-cli-mask-before-escape.test.ts).
+ */
+const maskedSafe = (text: string): string => terminalSafe(masker().text(text));
 /**
  * Prints text, or a value as JSON, masked. A value is masked as the API masks its answers (masker.value:
  * secret-named keys' values replaced as well), then as text: `runs show --json` printed a run's
@@ -245,7 +253,7 @@ runs
       (o.idPrefix !== undefined ? idPrefixProblem(o.idPrefix, CLI_FILTERS) : null) ??
       (o.parent !== undefined ? parentRunIdProblem(o.parent, CLI_FILTERS) : null);
     if (problem) {
-      process.stderr.write(`rmapp: ${masker().text(terminalSafe(problem))}\n`);
+      process.stderr.write(`rmapp: ${maskedSafe(problem)}\n`);
       process.exitCode = 1;
       return;
     }
@@ -347,7 +355,7 @@ runs
   .action(async (id: string, o: { dropSignal?: true | number }) => {
     await withStoredRuns(async (engine) =>
       // The message names the dropped signal's type, which whoever sent the signal chose.
-      print(terminalSafe((await engine.retry(id, o.dropSignal === undefined ? {} : { dropSignal: o.dropSignal })).message)),
+      print(maskedSafe((await engine.retry(id, o.dropSignal === undefined ? {} : { dropSignal: o.dropSignal })).message)),
     );
   });
 
@@ -366,7 +374,7 @@ runs
       // A key reused for another event is said so: "already has an event" alone read as this one sent.
       const other = differentEvent ? ', and it is another event than this one: send this one with a new key' : '';
       print(
-        terminalSafe(
+        maskedSafe(
           delivered ? `Sent ${event.type} to ${id}.` : `Not sent: ${id} already has an event with dedupe key ${o.dedupeKey}${other}.`,
         ),
       );
@@ -398,8 +406,8 @@ try {
     // Terminal-safe (format.ts), as `runs show` prints a run's messages: a refusal quotes the run's error
     // (`runs retry --drop-signal` of a run that failed on no signal), which an agent's or a test's
     // output wrote, escape sequences included — they reached the operator's terminal, which obeyed them.
-    process.stderr.write(`rmapp: ${masker().text(terminalSafe(message))}\n`);
-    if (!known && process.env.RMAPP_DEBUG) process.stderr.write(`${masker().text(terminalSafe(String((err as Error).stack)))}\n`);
+    process.stderr.write(`rmapp: ${maskedSafe(message)}\n`);
+    if (!known && process.env.RMAPP_DEBUG) process.stderr.write(`${maskedSafe(String((err as Error).stack))}\n`);
     process.exitCode = 1;
     // Whatever a failed command left open (a connection, a timer) must not keep a dead process looking alive.
     setTimeout(() => process.exit(1), 2_000).unref();
