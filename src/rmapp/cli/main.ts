@@ -214,7 +214,7 @@ program
             if (hint) process.stderr.write(`${masker().text(hint)}\n`);
             hinted ||= hint !== null;
           };
-          let run = await followRun(engine, id, progress, { signal: stop.signal, onStatus });
+          let run = await followRun(engine, id, progress, { signal: stop.signal, onStatus, mask: (t) => masker().text(t) });
           const sig = stop.signalled();
           if (sig && !isFinalStatus(run.status)) {
             // Its last step may finish it during the stop's grace (or between the follow's last read and
@@ -323,7 +323,12 @@ runs
       const onSignal = () => stop.abort();
       process.once('SIGINT', onSignal);
       try {
-        const run = await followRun(engine, id, print, { json: o.json, pollMs: o.pollMs, signal: stop.signal });
+        const run = await followRun(engine, id, print, {
+          json: o.json,
+          pollMs: o.pollMs,
+          signal: stop.signal,
+          mask: (t) => masker().text(t),
+        });
         print(
           o.json ? { event: isFinalStatus(run.status) ? 'finished' : 'stopped', run: runToJson(run) } : formatRunDetails(shown(run), []),
         );

@@ -70,6 +70,13 @@ export async function followRun(
     signal?: AbortSignal | undefined;
     /** Called with the run each time its status is read to have changed (the first read included). */
     onStatus?: ((run: RunInfo) => void) | undefined;
+    /**
+     * Masks a line before it is made terminal-safe (the CLI's masker). Masked after, as `out` does, a
+     * secret split by colour codes in a step's error (an agent's stderr) was printed in the clear: the
+     * masker finds it by its letters and digits, and the `\xNN` that `terminalSafe` writes for each code
+     * came between them (test/h7-follow-run-mask.test.ts). `runs show` masks first too.
+     */
+    mask?: ((text: string) => string) | undefined;
   } = {},
 ): Promise<RunInfo> {
   let seen = 0;
@@ -97,7 +104,7 @@ export async function followRun(
         // message and a state.unwritable entry's message quote untrusted text (an agent's stderr, a
         // state's value), whose escape sequences the terminal would obey.
         const line = progressLine(h);
-        if (line !== null) out(terminalSafe(line));
+        if (line !== null) out(terminalSafe(options.mask ? options.mask(line) : line));
       }
     }
     // After the lines of the history that led there.
