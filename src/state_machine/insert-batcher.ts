@@ -18,7 +18,8 @@ import { insertClaimedRuns, type ClaimedNewRun } from '../persistence/run-insert
 import { insertRun } from '../persistence/runs.ts';
 import { VICTIM_SQLSTATES } from './errors.ts';
 
-type InsertResult = Awaited<ReturnType<typeof insertRun>>;
+/** What inserting a run reports (persistence/runs.ts `insertRun`). */
+export type InsertResult = Awaited<ReturnType<typeof insertRun>>;
 type Waiting = { run: ClaimedNewRun; resolve: (r: InsertResult) => void; reject: (err: unknown) => void };
 
 /** The statement failed for a run's data or keys (SQLSTATE classes 22, 23, 54), not for the database. */

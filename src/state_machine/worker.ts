@@ -16,44 +16,33 @@ import {
   admitQueuedRuns,
   type AdmissionCursor,
   claimRuns,
-  expireDeadProcessLeases,
-  ownerLockName,
   nextWakeAt,
   releaseRun,
   keepLease,
-  renewLeases,
   type ClaimedRun,
 } from '../persistence/claims.ts';
 import type { Database } from '../persistence/database.ts';
-import { WAKE_CHANNEL, existingRun, insertRun, markUnregisteredVersions, type NewRun } from '../persistence/runs.ts';
+import { WAKE_CHANNEL, markUnregisteredVersions, type NewRun } from '../persistence/runs.ts';
 import type { RunRow } from '../persistence/row-types.ts';
-import { storedSnapshotJson } from '../persistence/snapshot-codec.ts';
-import { faultsArmed, reachFaultPoint, stateTargets } from './fault-points.ts';
 import { COMMITS_IN_FLIGHT, Committer } from './committer.ts';
 import { describeFailure } from './db-refusals.ts';
 import { stoppedWhileStarting, WorkflowError } from './errors.ts';
-import { InsertBatcher } from './insert-batcher.ts';
+import { InsertBatcher, type InsertResult } from './insert-batcher.ts';
 import type { WorkflowDefinition } from './definition.ts';
 import { toErrorData, type ErrorData } from './errors.ts';
 import type { EngineEvents } from './events.ts';
 import { resolveRetryPolicy, type RetryPolicy } from './retry-policy.ts';
 import { RunSession } from './run-session.ts';
-import { recordIncarnation, takeBackFromPreviousIncarnations } from './previous-incarnations.ts';
+import { LeaseRenewals } from './lease-renewals.ts';
+import { WorkerTakeover } from './worker-takeover.ts';
+import { startLocalRun, type LocalStartHost } from './local-start.ts';
+import { Semaphore } from './semaphore.ts';
 import { forgetWorkerProcess } from '../persistence/worker-processes.ts';
 import { dbFaultsArmed, withDbFault } from './db-faults.ts';
 import { sweepOwedCleanups } from './owed-cleanups.ts';
-import { jsonBytes, SizeLimitError, type Limits } from './limits.ts';
+import type { Limits } from './limits.ts';
 import type { Clock, SessionHost } from './session-host.ts';
 import type { Logger } from '../persistence/logger.ts';
-
-/**
- * Every lease owner a worker of this process has been (`takeOverDeadProcess`), in the process's global
- * symbol registry so that every copy of the package loaded in it shares one set: a module-level set
- * let a second copy's worker take over a first copy's live runs (an adversarial pass). Never emptied: a
- * worker stopped or cut off by a closed store may still be running a step.
- */
-const processOwners: Set<string> = ((globalThis as Record<symbol, unknown>)[Symbol.for('rmapp.leaseOwners')] ??=
-  new Set<string>()) as Set<string>;
 
 /**
  * At most this many runs per claim statement: a worker with many free slots (a restart taking 1,000 runs
@@ -63,9 +52,6 @@ const processOwners: Set<string> = ((globalThis as Record<symbol, unknown>)[Symb
  * bench/README.md, "What was changed".
  */
 export const CLAIM_BATCH = 100;
-
-/** What inserting a run reports (persistence/runs.ts `insertRun`). */
-export type InsertResult = Awaited<ReturnType<typeof insertRun>>;
 
 /** Tuning of a worker; every field has a default in `createEngine`. */
 export interface WorkerOptions {
@@ -89,42 +75,11 @@ export interface WorkerOptions {
   logger: Logger;
 }
 
-/** A counting semaphore; waiters are served in order. */
-class Semaphore {
-  private waiters: (() => void)[] = [];
-  constructor(private free: number) {}
-  async acquire(signal: AbortSignal): Promise<() => void> {
-    if (this.free > 0) this.free -= 1;
-    else {
-      await new Promise<void>((resolve, reject) => {
-        const grant = () => {
-          signal.removeEventListener('abort', onAbort);
-          resolve();
-        };
-        const onAbort = () => {
-          this.waiters = this.waiters.filter((w) => w !== grant);
-          reject(signal.reason);
-        };
-        this.waiters.push(grant);
-        signal.addEventListener('abort', onAbort, { once: true });
-      });
-    }
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const next = this.waiters.shift();
-      if (next) next();
-      else this.free += 1;
-    };
-  }
-}
-
 export class Worker implements SessionHost {
   readonly sessions = new Map<string, RunSession>();
   readonly committer: Committer;
-  /** Local starts' inserts, grouped while one is in flight (insert-batcher.ts). */
-  private readonly inserts: InsertBatcher;
+  /** What a local start uses of this worker; its inserts are grouped while one is in flight (insert-batcher.ts). */
+  private readonly localStarts: LocalStartHost;
   stopping = false;
   /** Aborted when the worker begins to stop: ends the waits for a step slot. */
   private readonly draining = new AbortController();
@@ -142,19 +97,17 @@ export class Worker implements SessionHost {
    * loop themselves (a notification, the next wake-up it read, the poll).
    */
   private missedWhileFull = false;
-  private renewTimer: NodeJS.Timeout | null = null;
-  private fenceTimer: NodeJS.Timeout | null = null;
+  /** Renews the sessions' leases and fences them (lease-renewals.ts). */
+  private readonly leases: LeaseRenewals;
   /** Looks for cleanups owed by cancelled runs (owed-cleanups.ts), every lease; null without a definition that has a cleanup. */
   private sweepTimer: NodeJS.Timeout | null = null;
   /** The sweep in progress: one at a time, and a graceful stop waits for it. */
   private sweeping: Promise<void> | null = null;
   /** Runs woken while no session held them, since the current claim was sent. */
   private readonly wokenWhileClaiming = new Set<string>();
-  /** Renewals in flight; a slow database gets a few at once, never a pile. */
-  private renewalsInFlight = 0;
   private unlisten: (() => Promise<void>) | null = null;
-  /** The locks of the worker id the operator chose and of this owner, while this worker runs (see takeOverPreviousIncarnation). */
-  private readonly workerLocks: { release(): Promise<void> }[] = [];
+  /** Take-overs at start and the locks of this worker's identity (worker-takeover.ts). */
+  private readonly takeover: WorkerTakeover;
   private readonly definitions: [string, string][];
   private readonly keyed: boolean;
   /** Where this worker's admission passes have got to in the queued keys (claims.ts `admitQueuedRuns`). */
@@ -176,9 +129,19 @@ export class Worker implements SessionHost {
     // Two batches in flight (committer.ts); commits retried within a quarter of the lease: a backoff
     // longer than the lease let leases expire after the database was back (a Postgres restart) while
     // writes waited to be sent again.
-    processOwners.add(options.owner);
     this.committer = new Committer(db, COMMITS_IN_FLIGHT, options.logger, Math.max(50, Math.floor(options.leaseMs / 4)));
-    this.inserts = new InsertBatcher(db);
+    this.takeover = new WorkerTakeover(db, options, options.owner, options.leaseMs, options.logger);
+    const inserts = new InsertBatcher(db);
+    this.localStarts = {
+      db,
+      owner: options.owner,
+      leaseMs: options.leaseMs,
+      events,
+      inserts,
+      startUnborn: (row, claimedAt) => (this.stopping || this.sessions.has(row.id) ? null : this.startSession(row, claimedAt, true)),
+      poke: () => this.poke(),
+    };
+    this.leases = new LeaseRenewals(db, options.owner, options.leaseMs, options.logger, this.sessions);
     this.definitions = [...registry.values()].map((d) => [d.name, d.version]);
     this.keyed = [...registry.values()].some((d) => d.concurrency);
     for (const [kind, n] of Object.entries(options.stepConcurrency)) this.semaphores.set(kind, new Semaphore(n));
@@ -279,22 +242,21 @@ export class Worker implements SessionHost {
       markUnregisteredVersions(this.db, this.definitions, this.owner).then((marked) => this.sayUnregistered(marked)),
       // Only with an id the operator chose (and promised unique): the default host:pid is shared by every
       // engine in one process, which would then take each other's live runs.
-      this.options.explicitWorkerId ? this.takeOverPreviousIncarnation() : null,
-      this.takeOverDeadProcess(),
+      this.options.explicitWorkerId ? this.takeover.takeOverPreviousIncarnation() : null,
+      this.takeover.takeOverDeadProcess(),
     ]);
     // Kept even when another part failed, so that stopping the worker stops listening.
     if (listened.status === 'fulfilled') this.unlisten = listened.value;
     const failed = [listened, ...rest].find((r) => r.status === 'rejected');
     // Failed, or stopped meanwhile (the stop ran before the lock was taken): the worker id's lock goes.
-    if (failed || this.stopping) await this.releaseWorkerLock();
+    if (failed || this.stopping) await this.takeover.releaseWorkerLock();
     if (failed) throw failed.reason;
     // Stopped meanwhile: arm nothing (the stop has run; timers armed now would outlive it).
     if (this.stopping) {
       await this.unlisten?.().catch(() => {});
       throw stoppedWhileStarting();
     }
-    this.renewTimer = setInterval(() => void this.renew(), Math.max(50, Math.floor(this.leaseMs / 3)));
-    this.fenceTimer = setInterval(() => this.selfFence(), Math.max(10, Math.floor(this.leaseMs / 20)));
+    this.leases.arm();
     this.loop = this.claimLoop();
     // Every lease: a cleanup left owed by a process that died (or never learnt its cancellation's outcome)
     // runs within the bound in which such a process's runs are resumed. At start too: a worker restarted
@@ -321,65 +283,6 @@ export class Worker implements SessionHost {
       .finally(() => {
         this.sweeping = null;
       });
-  }
-
-  /**
-   * On an embedded store this process holds alone, takes over at once the leases a dead process left
-   * (`Database.soleHolder`): those of every owner but this process's own workers — whose steps may be
-   * running still, after a stop that gave up or with the store closed and opened again under them.
-   */
-  private async takeOverDeadProcess(): Promise<void> {
-    if (!this.db.soleHolder) return;
-    await expireDeadProcessLeases(this.db, [...processOwners]);
-  }
-
-  /**
-   * Under an id the operator chose, takes back at once the runs its previous incarnation held (a
-   * restart) when that process is proven gone (previous-incarnations.ts), unless another live process
-   * holds the id's lock (Postgres): two processes then share the id, and expiring the other's leases
-   * would run its steps in flight a second time. Its runs are left to their leases, and the operator is told.
-   */
-  private async takeOverPreviousIncarnation(): Promise<void> {
-    const { workerId } = this.options;
-    // Held before anything is claimed, whether or not the id's lock is: a restart of this id leaves the
-    // leases of a live owner alone (claims.ts `expirePreviousIncarnation`).
-    const ownerLock = await this.db.holdLock?.(ownerLockName(this.owner), () => {});
-    if (ownerLock) this.workerLocks.push(ownerLock);
-    await recordIncarnation(this.db, { workerId, owner: this.owner });
-    // Told only when a connection that is not this store's holds the id's lock once this worker is back
-    // (listener.ts `Listener.holdLock`): its own old connection, which a partition leaves holding the lock on the
-    // server for minutes, is terminated and the lock taken again — it was reported as another process.
-    const lock = await this.db.holdLock?.(`rmapp.worker:${workerId}`, (holder) =>
-      this.logger.error(
-        { workerId, owner: this.owner, holder },
-        `rmapp: another process took worker id "${workerId}" while this worker (${this.owner}) was cut off from the database ` +
-          `(the id's lock is held by backend ${holder.pid}, application "${holder.applicationName ?? '?'}"` +
-          `${holder.clientAddr ? ` from ${holder.clientAddr}` : ''}): two live processes share the id. This worker goes on with ` +
-          `the runs it holds (every write is fenced by its lease) and tries to take the id's lock back every few seconds; ` +
-          `give each worker its own --worker-id.`,
-      ),
-    );
-    if (lock) this.workerLocks.push(lock);
-    if (lock && !lock.held) {
-      this.logger.error(
-        { workerId, owner: this.owner },
-        `rmapp: worker id "${workerId}" is in use by another live process (it holds the id's lock in the database), so this worker (${this.owner}) does not take over the runs that id holds: they stay with their worker, or move once their leases expire. Worker ids must be unique among running workers; give this one its own --worker-id.`,
-      );
-      return;
-    }
-    await takeBackFromPreviousIncarnations(this.db, {
-      workerId,
-      owner: this.owner,
-      liveOwners: [...processOwners],
-      ownerLocks: ownerLock?.held === true,
-      leaseMs: this.leaseMs,
-      logger: this.logger,
-    });
-  }
-
-  private async releaseWorkerLock(): Promise<void> {
-    const locks = this.workerLocks.splice(0);
-    await Promise.all(locks.map((lock) => lock.release().catch(() => {})));
   }
 
   /** A run has something to do now (a start, a signal, a release): claim it or deliver to it. */
@@ -483,124 +386,12 @@ export class Worker implements SessionHost {
   }
 
   /**
-   * Starts a run of `definition` in this worker before it exists in the database (with a slot from
-   * {@link reserveFor}): its session runs the first macrostep in memory — no step's work starts, each
-   * waits for the snapshot that entered it to be durable — and that macrostep's write is the run's
-   * insert. One statement instead of an insert and a first commit (bench/README.md). When the id or
-   * idempotency key was taken, the session is dropped unheard (its events were held) and the existing
-   * run is returned, as an insert of a pending run would.
+   * Starts a run of `definition` in this worker before it exists in the database, with a slot from
+   * {@link reserveFor} (local-start.ts `startLocalRun`).
    */
-  async startLocal(definition: WorkflowDefinition, run: Omit<NewRun, 'claimFor'>): Promise<InsertResult> {
-    const claimedAt = performance.now();
+  startLocal(definition: WorkflowDefinition, run: Omit<NewRun, 'claimFor'>): Promise<InsertResult> {
     this.reserved -= 1;
-    const inputJson = JSON.stringify(run.input ?? null);
-    const deadlineAt = run.timeoutMs ? new Date(Date.now() + run.timeoutMs) : null;
-    const now = new Date();
-    // The row as the claimed insert will write it; the actor gets the input as the database gives it back.
-    const row: ClaimedRun = {
-      id: run.id,
-      workflow: definition.name,
-      workflowVersion: definition.version,
-      status: 'running',
-      statusMessage: null,
-      snapshot: null,
-      stateValue: null,
-      input: JSON.parse(inputJson) as unknown,
-      output: null,
-      error: null,
-      timers: [],
-      steps: {},
-      stepsDone: null,
-      signalSeq: 0,
-      historyRows: 0,
-      version: 0,
-      leaseOwner: this.owner,
-      leaseExpiresAt: null,
-      leaseEpoch: 1,
-      wakeAt: null,
-      deadlineAt,
-      parentRunId: run.parentRunId ?? null,
-      traceContext: run.traceContext ?? null,
-      idempotencyKey: run.idempotencyKey ?? null,
-      concurrencyKey: null,
-      concurrencyLimit: null,
-      admitted: false,
-      createdAt: now,
-      updatedAt: now,
-      finishedAt: null,
-      hasSignals: false,
-    };
-    this.events.hold(run.id);
-    const session = this.stopping || this.sessions.has(run.id) ? null : this.startSession(row, claimedAt, true);
-    // The first macrostep settles as it does before a commit (committer.ts: a step's start is recorded
-    // a few microtasks after the state that invoked it is entered).
-    if (session) await new Promise((resolve) => setImmediate(resolve));
-    const prepared = session?.takeFirstWrite() ?? null;
-    if (!session || !prepared) {
-      // Nothing of a first macrostep to write (the worker is stopping, or the session could not start):
-      // the run is inserted pending for any worker, as a start without a worker would.
-      this.events.unhold(run.id, false);
-      session?.end(false);
-      this.poke();
-      return insertRun(this.db, run);
-    }
-    const { write } = prepared;
-    const refused = refusedFirstState(write.error, run.input);
-    if (refused) {
-      // Nothing is stored: the caller's start fails, as one with a too-large input does (request-checks.ts)
-      // — unless it names a run stored already (its id, its idempotency key), which it gets back whatever
-      // its input, as from an insert that met it.
-      this.events.unhold(run.id, false);
-      session.end(false);
-      const existing = await existingRun(this.db, run);
-      if (existing) return existing;
-      throw refused;
-    }
-    let inserted: InsertResult;
-    try {
-      if (faultsArmed) reachFaultPoint('before-persist', stateTargets(write.stateValue));
-      inserted = await this.inserts.insert({
-        ...run,
-        input: row.input,
-        claimFor: {
-          owner: this.owner,
-          leaseMs: this.leaseMs,
-          deadlineAt,
-          status: write.status,
-          snapshotJson: write.snapshotJson ?? storedSnapshotJson(write.snapshot),
-          stateValue: write.stateValue,
-          output: write.output,
-          error: write.error,
-          timers: write.timers,
-          steps: write.steps,
-          release: write.release,
-          wakeAt: write.wakeAt,
-          history: write.history,
-        },
-      });
-    } catch (err) {
-      this.events.unhold(run.id, false);
-      session.end(false);
-      throw err;
-    }
-    const claimed = inserted.claimed;
-    this.events.unhold(run.id, claimed !== undefined);
-    if (!claimed) {
-      session.end(false);
-      return inserted;
-    }
-    if (faultsArmed) reachFaultPoint('after-persist', stateTargets(write.stateValue));
-    row.createdAt = claimed.createdAt;
-    row.updatedAt = claimed.updatedAt;
-    session.onCommitted(prepared, {
-      index: 0,
-      id: run.id,
-      version: claimed.version,
-      historyRows: claimed.historyRows,
-      wakeNow: false,
-      updatedAt: claimed.updatedAt,
-    });
-    return inserted;
+    return startLocalRun(this.localStarts, definition, run);
   }
 
   /**
@@ -615,11 +406,6 @@ export class Worker implements SessionHost {
       if (list) list.push(resolve);
       else this.finishWaiters.set(runId, [resolve]);
     });
-  }
-
-  /** The margin by which a session stops before its lease could expire by this process's clock. */
-  private get fenceMarginMs(): number {
-    return Math.floor(this.leaseMs / 5);
   }
 
   private startSession(row: ClaimedRun, claimedAt: number, unborn = false): RunSession | null {
@@ -641,94 +427,14 @@ export class Worker implements SessionHost {
     return session;
   }
 
-  /**
-   * Extends the leases of the sessions held now. The reply is judged for exactly those sessions: one
-   * started or replaced while the statement was in flight is not part of it. Renewals do not wait for
-   * each other (a slow one must not delay the next), up to three at once.
-   */
-  private async renew(): Promise<void> {
-    const sent = [...this.sessions.values()].filter((s) => !s.ended);
-    if (sent.length === 0 || this.renewalsInFlight >= 3) return;
-    this.renewalsInFlight += 1;
-    const sentAt = performance.now();
-    try {
-      const renew = () =>
-        renewLeases(this.db, { owner: this.owner, leaseMs: this.leaseMs, runs: sent.map((s) => ({ id: s.runId, epoch: s.epoch })) });
-      const { held, withSignals } = dbFaultsArmed ? await withDbFault('renew', renew) : await renew();
-      for (const session of sent) {
-        if (session.ended) continue;
-        if (held.has(session.runId)) {
-          // The database set the expiry to at least its now() + lease, later than `sentAt`, and never
-          // lowers it (a renewal that queued behind a lock commits after this one: claims.ts `renewLeases`).
-          session.leaseValidUntil = Math.max(session.leaseValidUntil, sentAt + this.leaseMs);
-          if (withSignals.has(session.runId)) void session.pullSignals();
-        } else if (!session.writing) {
-          // A session with a write in flight may be releasing the run itself; its commit decides.
-          session.lose('renewal');
-        }
-      }
-    } catch (err) {
-      const { level, message } = describeFailure(`worker ${this.owner} could not renew leases`, err);
-      this.logger[level]({ err, owner: this.owner }, message);
-    } finally {
-      this.renewalsInFlight -= 1;
-    }
+  /** See lease-renewals.ts `LeaseRenewals.confirmLease`. */
+  confirmLease(session: Parameters<LeaseRenewals['confirmLease']>[0]): Promise<boolean> {
+    return this.leases.confirmLease(session);
   }
 
-  /**
-   * Ends every session with work running — a step's, or its definition's cleanup (a cancelled run's:
-   * left out, it ran on, its signal unaborted, beside the next owner's run of it once the lease expired,
-   * test/a3-session-cleanup-fence.test.ts) — whose lease could expire within the safety margin by this
-   * process's clock: that work must stop before another worker may take the run. A session running no
-   * work is left alone: its writes are fenced by the database, and its next step confirms the lease
-   * before starting (`confirmLease`). A session whose write giving the run up (it ended, or only
-   * waits) is in flight runs nothing: its commit decides, so a run finished by its owner is not
-   * reported lost.
-   */
-  private selfFence(): void {
-    for (const session of [...this.sessions.values()]) {
-      if (!session.ended && !session.releasing && (session.working > 0 || session.cleaningUp) && !this.leaseTrusted(session))
-        session.lose('self-fence');
-    }
-  }
-
-  /**
-   * A step is about to start and its session's lease is no longer trusted (renewals were slow or
-   * failed): renew this run now. Held → the step starts under the renewed lease; not held → the run
-   * was taken and the session stops; unreachable → try again until one of those is known. Every claim
-   * bumps the epoch (even this worker's own, of a run whose lease expired), so a renewal that finds
-   * this owner at the session's epoch proves no one took the run since the session's claim.
-   */
-  async confirmLease(session: {
-    readonly runId: string;
-    readonly epoch: number;
-    readonly ended: boolean;
-    leaseValidUntil: number;
-    lose(reason: 'renewal'): void;
-  }): Promise<boolean> {
-    while (!session.ended) {
-      if (this.leaseTrusted(session)) return true;
-      const sentAt = performance.now();
-      try {
-        const renew = () =>
-          renewLeases(this.db, { owner: this.owner, leaseMs: this.leaseMs, runs: [{ id: session.runId, epoch: session.epoch }] });
-        const { held } = dbFaultsArmed ? await withDbFault('renew', renew) : await renew();
-        if (session.ended) return false;
-        if (!held.has(session.runId)) {
-          session.lose('renewal');
-          return false;
-        }
-        session.leaseValidUntil = Math.max(session.leaseValidUntil, sentAt + this.leaseMs);
-      } catch {
-        await new Promise((resolve) => setTimeout(resolve, this.fenceMarginMs));
-      }
-    }
-    return false;
-  }
-
-  /** The session's lease is certainly held for at least the safety margin (by this process's clock). */
+  /** See lease-renewals.ts `LeaseRenewals.leaseTrusted`. */
   leaseTrusted(session: { leaseValidUntil: number }): boolean {
-    return performance.now() + this.fenceMarginMs < session.leaseValidUntil;
+    return this.leases.leaseTrusted(session);
   }
 
   /**
@@ -738,12 +444,11 @@ export class Worker implements SessionHost {
   kill(): void {
     this.stopping = true;
     this.wake?.();
-    if (this.renewTimer) clearInterval(this.renewTimer);
-    if (this.fenceTimer) clearInterval(this.fenceTimer);
+    this.leases.disarm();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     void this.unlisten?.().catch(() => {});
     // As a killed process's connection would.
-    void this.releaseWorkerLock();
+    void this.takeover.releaseWorkerLock();
     for (const session of [...this.sessions.values()]) session.end(false);
     this.sessions.clear();
   }
@@ -817,7 +522,7 @@ export class Worker implements SessionHost {
       await this.unlisten?.().catch(() => {});
       // Its record (previous-incarnations.ts) is of no use once its leases are released.
       if (this.options.explicitWorkerId) await forgetWorkerProcess(this.db, this.owner).catch(() => {});
-      await this.releaseWorkerLock();
+      await this.takeover.releaseWorkerLock();
     })();
     let timer: NodeJS.Timeout | undefined;
     const finished = await Promise.race([
@@ -826,8 +531,7 @@ export class Worker implements SessionHost {
     ]);
     clearTimeout(timer);
     if (!finished) this.abandonUnwritten(performance.now() - startedAt);
-    if (this.renewTimer) clearInterval(this.renewTimer);
-    if (this.fenceTimer) clearInterval(this.fenceTimer);
+    this.leases.disarm();
     return !finished;
   }
 }
@@ -844,36 +548,3 @@ export function stopBoundMs(graceMs: number, leaseMs: number): number {
 
 /** The longest delay Node's timers hold. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/**
- * The error a start fails with when the run's first state cannot be stored for its size: the input,
- * copied into the context and a step's input, makes a snapshot over `limits.snapshotBytes`. Refused to
- * the caller (the API's 413) instead of a run stored already failed that no one asked for — as a start
- * whose input alone is over the limit is. Null for any other first write, a failed one included (a
- * machine that fails at once is the run's business).
- */
-function refusedFirstState(written: unknown, input: unknown): SizeLimitError | null {
-  const error = written as Partial<ErrorData> | null;
-  if (error?.code !== 'SIZE_LIMIT_EXCEEDED') return null;
-  const details = error.details as { limit?: unknown; bytes?: unknown; max?: unknown } | undefined;
-  if (details?.limit !== 'snapshotBytes' || typeof details.bytes !== 'number' || typeof details.max !== 'number') return null;
-  // The input is what the caller can change; a first state that is large without it (a context default,
-  // a spawned child's error) was answered "Send less input" (an adversarial pass).
-  const inputBytes = jsonBytes(JSON.stringify(input ?? null));
-  if (inputBytes * 4 < details.bytes) {
-    return new SizeLimitError(
-      `The run's first state (its snapshot; its input is only ${inputBytes} bytes)`,
-      'snapshotBytes',
-      details.bytes,
-      details.max,
-      "The machine's first macrostep makes it large (its context's defaults, a spawned child's error or output): keep large data in artifacts, or raise limits.snapshotBytes.",
-    );
-  }
-  return new SizeLimitError(
-    "The run's first state (its snapshot, with the input copied into its context and steps)",
-    'snapshotBytes',
-    details.bytes,
-    details.max,
-    'Send less input: pass large data by reference (a URL, or an artifact a step saves) rather than in the input.',
-  );
-}
