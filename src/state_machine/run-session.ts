@@ -12,7 +12,7 @@
 import type { Context, Span } from '@opentelemetry/api';
 import type { AnyActor, AnyActorRef } from 'xstate';
 import type { ClaimedRun } from '../persistence/claims.ts';
-import type { CommitResult, RunWrite } from '../persistence/commits.ts';
+import type { CommitResult } from '../persistence/commits.ts';
 import type { RunRow } from '../persistence/row-types.ts';
 import type { HistoryEntry } from '../persistence/runs.ts';
 import { actorPath, isLiveBelow, pathSegment } from './actor-paths.ts';
@@ -49,6 +49,8 @@ import { RunInspection } from './session-inspection.ts';
 import { RunDeadline, runTimeoutError } from './session-deadline.ts';
 import { checkedOnRead } from './read-checked-signal.ts';
 import { nextWake, onlyWaits } from './session-eviction.ts';
+import { releaseSession, type ReleasingSession } from './session-release.ts';
+import { finalRowOf } from './final-row.ts';
 
 export { CANCEL_SIGNAL } from './session-signals.ts';
 
@@ -129,6 +131,8 @@ export class RunSession implements CommitParticipant, StepHost {
   private readonly cleanupLost = new AbortController();
   /** The definition's cleanup while it runs ({@link terminate}): a graceful stop waits for it ({@link release}). */
   private cleanupCall: Promise<unknown> | null = null;
+  /** What a graceful stop's hand-over reads and calls of this session (session-release.ts). */
+  private readonly handOver: ReleasingSession;
 
   constructor(
     private readonly host: SessionHost,
@@ -184,6 +188,17 @@ export class RunSession implements CommitParticipant, StepHost {
       },
       rootTransitioned: (taken) => this.signals.rootTransitioned(taken),
     });
+    this.handOver = {
+      runId: row.id,
+      host,
+      calls: this.calls,
+      isEnded: () => this.ended,
+      cleanupCall: () => this.cleanupCall,
+      persisted: () => this.persisted(),
+      currentVersion: () => this.commits.currentVersion,
+      abortCleanup: (reason) => this.cleanupLost.abort(reason),
+      end: (wakeNow) => this.end(wakeNow),
+    };
     this.deadline = new RunDeadline(
       host.clock,
       row.deadlineAt,
@@ -759,110 +774,11 @@ export class RunSession implements CommitParticipant, StepHost {
   }
 
   /**
-   * Graceful hand-over: persist what is pending, then give the lease back. A step that finishes, or a
-   * signal pulled, while the release is on its way commits first (the release then matches no row):
-   * the release is sent again at the new version, so that the run is not left leased by a worker that
-   * is gone until its lease expires.
+   * Graceful hand-over: persist what is pending, then give the lease back (session-release.ts
+   * `releaseSession`; a step function or the definition's cleanup still running keeps it until it returns).
    */
-  async release(waitForCallsMs = 0): Promise<void> {
-    if (this.cleanupCall) return this.releaseAfterCleanup(this.cleanupCall, waitForCallsMs);
-    if (this.calls.size > 0) return this.releaseAfterCalls(waitForCallsMs);
-    let tried: number | null = null;
-    for (let attempt = 1; attempt <= 3; attempt++) {
-      await this.persisted().catch(() => {});
-      await this.host.committer.idle();
-      if (this.ended) return;
-      const version = this.commits.currentVersion;
-      if (version === tried) {
-        // Nothing committed here since: another worker holds it now; its lease is not ours to give.
-        this.host.logger.warn(
-          { runId: this.runId, version },
-          `rmapp: run ${this.runId}: its lease was not given back (it is no longer at version ${version}); another worker resumes it when the lease expires`,
-        );
-        break;
-      }
-      tried = version;
-      const released = await this.host.releaseRun(this.runId, version).catch((err: unknown) => {
-        // Nothing is lost (its changes are durable), but the run waits for its lease to expire.
-        this.host.logger.warn(
-          { err, runId: this.runId },
-          `rmapp: run ${this.runId}: its lease could not be given back (${(err as Error).message}); another worker resumes it when the lease expires`,
-        );
-        return null;
-      });
-      if (released !== false) break;
-    }
-    this.end(false);
-  }
-
-  /**
-   * The hand-over of a run whose step functions still run past the grace: what is pending is written,
-   * the session ends (the steps' signals abort), and the lease is given back only once every function
-   * has returned, within `waitMs`. A function that ignores its abort keeps the run leased until the lease
-   * expires, as a crash would leave it: given back at once, another worker started the same step while
-   * this process still ran it (an adversarial pass; test/stop-unreturned-step.test.ts).
-   */
-  private async releaseAfterCalls(waitMs: number): Promise<void> {
-    await this.persisted().catch(() => {});
-    await this.host.committer.idle();
-    if (this.ended) return;
-    const version = this.commits.currentVersion;
-    this.end(false);
-    if (!(await settledWithin(this.calls, waitMs))) {
-      const kept = await this.host.keepLease(this.runId, version).catch(() => false);
-      this.host.logger.warn(
-        { runId: this.runId, owner: this.host.owner, steps: this.calls.size },
-        `rmapp: run ${this.runId}: ${this.calls.size} step function(s) still running ${Math.round(waitMs)} ms after the ` +
-          'grace ended and their abort signal fired; the lease is kept ' +
-          (kept
-            ? '(its owner marked ":kept") '
-            : '(marking it ":kept" failed: a worker started again under the same id takes it over at once) ') +
-          'until it expires, so that no worker starts the step again before then. Make the step return when ctx.signal aborts.',
-      );
-      return;
-    }
-    await this.host.releaseRun(this.runId, version).catch((err: unknown) => {
-      this.host.logger.warn(
-        { err, runId: this.runId },
-        `rmapp: run ${this.runId}: its lease could not be given back (${(err as Error).message}); another worker resumes it when the lease expires`,
-      );
-    });
-  }
-
-  /**
-   * The hand-over of a run whose definition's cleanup still runs past the grace (a cancellation or a
-   * timeout this session applies): its signal aborts, the session ends unwritten (the cancellation stays
-   * in the inbox: the next owner applies it and runs the cleanup again, whole), and the lease is given
-   * back only once the cleanup has returned, within `waitMs`, else kept until it expires, as for a step
-   * function ({@link releaseAfterCalls}). Given back at once, the next owner ran the cleanup beside this
-   * process's, whose signal never aborted (test/a5-stop-during-cleanup.test.ts).
-   */
-  private async releaseAfterCleanup(call: Promise<unknown>, waitMs: number): Promise<void> {
-    const version = this.commits.currentVersion;
-    this.cleanupLost.abort(
-      new WorkflowError(`The worker is stopping; run ${this.runId}'s cleanup runs again on the next owner.`, {
-        code: 'WORKER_STOPPING',
-        category: 'cancelled',
-      }),
-    );
-    this.end(false);
-    if (!(await settledWithin(new Map([[call, null]]), waitMs))) {
-      const kept = await this.host.keepLease(this.runId, version).catch(() => false);
-      this.host.logger.warn(
-        { runId: this.runId, owner: this.host.owner },
-        `rmapp: run ${this.runId}: its definition's cleanup is still running ${Math.round(waitMs)} ms after the grace ended ` +
-          'and its abort signal fired; the lease is kept ' +
-          (kept ? '(its owner marked ":kept") ' : '(marking it ":kept" failed) ') +
-          'until it expires, so that no worker runs the cleanup again before then. Make the cleanup return when its signal aborts.',
-      );
-      return;
-    }
-    await this.host.releaseRun(this.runId, version).catch((err: unknown) => {
-      this.host.logger.warn(
-        { err, runId: this.runId },
-        `rmapp: run ${this.runId}: its lease could not be given back (${(err as Error).message}); another worker resumes it when the lease expires`,
-      );
-    });
+  release(waitForCallsMs = 0): Promise<void> {
+    return releaseSession(this.handOver, waitForCallsMs);
   }
 
   /** Stops the actor and forgets the run; no write after this. A cleanup still running has its signal aborted. */
@@ -892,41 +808,6 @@ export class RunSession implements CommitParticipant, StepHost {
 }
 
 /**
- * JSON as the database gives it back (a Date becomes its ISO string), as `engine.get` would read it.
- * What JSON writes as nothing (a function, a symbol, a `toJSON` giving `undefined`) is stored as null:
- * parsed as is it threw after the final commit, outside any handler, and ended the worker's process.
- */
-function asStored(value: unknown): unknown {
-  const json = value == null ? undefined : JSON.stringify(value);
-  return json === undefined ? null : (JSON.parse(json) as unknown);
-}
-
-/** The run's row after its final write, built from that write and its result instead of read back. */
-function finalRowOf(claimed: ClaimedRun, write: RunWrite, result: CommitResult, stepsDone: Record<string, number> | null): RunRow {
-  const { hasSignals: _signals, dueAt: _due, ...row } = claimed;
-  const at = result.updatedAt ?? new Date();
-  return {
-    ...row,
-    status: write.status,
-    statusMessage: write.statusMessage,
-    snapshot: write.snapshot,
-    stateValue: asStored(write.stateValue),
-    output: asStored(write.output),
-    error: asStored(write.error),
-    timers: write.timers,
-    steps: write.steps,
-    stepsDone,
-    version: result.version,
-    historyRows: result.historyRows,
-    leaseOwner: null,
-    leaseExpiresAt: null,
-    wakeAt: null,
-    updatedAt: at,
-    finishedAt: at,
-  };
-}
-
-/**
  * A step started under the id of another that still runs in the same machine (two `spawnChild` with one
  * id, or a spawn under an invoke's id): it is refused before its work starts, as the two would share one
  * step record and one idempotency key, and a snapshot keeps only one child per id.
@@ -936,21 +817,4 @@ function duplicateIdError(self: AnyActorRef, path: string): WorkflowError {
     `Step "${self.id}" (path ${path}) was started while another actor with the same id still runs in its machine: the two would share one idempotency key, and a persisted snapshot keeps one child per id. Give each invoked or spawned step its own id (e.g. \`item-\${i}\`), or stop the first one before starting the next.`,
     { code: 'DUPLICATE_ACTOR_ID', category: 'permanent', details: { path } },
   );
-}
-
-/** True once every promise of `pending` (a live set) has settled, false when `ms` passes first. */
-async function settledWithin(pending: ReadonlyMap<Promise<unknown>, unknown>, ms: number): Promise<boolean> {
-  const deadline = performance.now() + ms;
-  while (pending.size > 0) {
-    const left = deadline - performance.now();
-    if (left <= 0) return false;
-    let timer: NodeJS.Timeout | undefined;
-    const settled = await Promise.race([
-      Promise.allSettled([...pending.keys()]).then(() => true),
-      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), left))),
-    ]);
-    clearTimeout(timer);
-    if (!settled) return false;
-  }
-  return true;
 }
