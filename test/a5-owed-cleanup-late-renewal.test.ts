@@ -2,7 +2,7 @@
  * An owed cleanup's renewals are not serialised (one every third of the lease): a renewal whose answer
  * came late, after a later one had answered, set the cleanup's trust back to its own (older) send time,
  * already past, and the signal aborted although every renewal held the lease — the cleanup was cut and
- * left owed to run again. The worker's renewals of a run never move its trust back (worker.ts `renew`);
+ * left owed to run again. The worker's renewals of a run never move its trust back (lease-renewals.ts `renew`);
  * the database never moves the lease's expiry back either (run-admin.ts `renewOwedCleanup`).
  */
 import { setTimeout as sleep } from 'node:timers/promises';

@@ -61,7 +61,7 @@ async function parentPrunedDuringStart(withWorker: boolean, holdFor = 0) {
         held = true;
         if (holdFor > 0) {
           await allLookedUp;
-          // Each start settles its first macrostep on a later turn (worker.ts `startLocal`), then queues.
+          // Each start settles its first macrostep on a later turn (local-start.ts `startLocalRun`), then queues.
           for (let i = 0; i < 5; i += 1) await nextTurn();
         }
         pruned += (await pruneRuns(db, { succeededMs: 7 * DAY_MS, failedMs: 30 * DAY_MS, cancelledMs: 7 * DAY_MS })).runs;

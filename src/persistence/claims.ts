@@ -88,7 +88,7 @@ export async function claimRuns(
  * The expiry only moves forward. `now()` is when the statement's transaction began, so a renewal that
  * queued behind a lock (a long commit, an operator's `lock table`) computes an expiry from before the
  * lock went, and it may commit after a renewal sent later — whose expiry the worker already trusts
- * (worker.ts `renew`). Written as is, it moved the expiry back into the past: another worker claimed
+ * (lease-renewals.ts `renew`). Written as is, it moved the expiry back into the past: another worker claimed
  * the run while its owner, trusting the later renewal, started a step (two executions at once).
  */
 export async function renewLeases(
@@ -164,7 +164,7 @@ export async function nextWakeAt(db: Queryable, definitions: [string, string][])
   return at == null ? null : at instanceof Date ? at : new Date(at);
 }
 
-/** The session lock a worker with an operator-chosen id holds under its lease owner (worker.ts). */
+/** The session lock a worker with an operator-chosen id holds under its lease owner (worker-takeover.ts). */
 export function ownerLockName(owner: string): string {
   return `rmapp.owner:${owner}`;
 }

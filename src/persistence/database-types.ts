@@ -83,14 +83,14 @@ export interface Database extends Queryable {
    * before and lost (a partition leaves its backend alive on the server, holding the lock, until TCP
    * keepalive notices) is terminated; `onLost` runs, once per loss, only when another connection — not
    * one of this store's — holds it, and is told which. A worker holds its chosen `workerId` so that a
-   * second live process under the same id is told apart from a restart (worker.ts). Absent on PGlite
+   * second live process under the same id is told apart from a restart (worker-takeover.ts). Absent on PGlite
    * (one process).
    */
   holdLock?(name: string, onLost: (holder: LockHolder) => void): Promise<{ held: boolean; release(): Promise<void> }>;
   /**
    * True for an embedded store on disk (wrappers such as `withStatementTimeout` (database.ts) pass it on): this
    * process holds the store alone (data-dir-lock.ts), so a lease held by an owner that none of its
-   * workers has been was a dead process's, and a worker takes it over at once (worker.ts) rather than
+   * workers has been was a dead process's, and a worker takes it over at once (worker-takeover.ts) rather than
    * after the lease.
    */
   readonly soleHolder?: boolean;

@@ -118,7 +118,7 @@ export class Engine extends RunQueries {
     if (options.parentRunId !== undefined && !(await getRunHead(db, options.parentRunId))) throw noParent(options.parentRunId);
     const worker = this.worker;
     // A keyed run waits for admission; any other run is started by this worker, inserted already past
-    // its first macrostep, if it has room (worker.ts `startLocal`).
+    // its first macrostep, if it has room (local-start.ts `startLocalRun`).
     const local = !concurrency && worker?.reserveFor(def) ? worker : null;
     // The root of the run's trace (a child of the caller's span, if any); its context is persisted so
     // every segment of the run, in whatever process, joins this trace.

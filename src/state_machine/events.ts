@@ -55,7 +55,7 @@ export type EngineListener<K extends EngineEventName> = (payload: EngineEventMap
 /** A small typed emitter; a throwing listener is reported, never allowed to break a run. */
 export class EngineEvents {
   private readonly listeners = new Map<EngineEventName, Set<(payload: never) => void>>();
-  /** Events of runs not inserted yet (worker.ts `startLocal`), by run id, in order. */
+  /** Events of runs not inserted yet (local-start.ts `startLocalRun`), by run id, in order. */
   private readonly held = new Map<string, [EngineEventName, unknown][]>();
 
   /** @param logger where a throwing listener is reported (the engine's `logger` option). */

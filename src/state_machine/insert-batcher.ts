@@ -1,5 +1,5 @@
 /**
- * Group insert of locally started runs (worker.ts `startLocal`), as the committer groups commits: a
+ * Group insert of locally started runs (local-start.ts `startLocalRun`), as the committer groups commits: a
  * start while no insert is in flight is sent at once, alone (the latency of a lone start is unchanged);
  * starts that arrive while one is in flight wait for it and then go together, in one statement. At
  * concurrency 50 the benchmark's starts were one statement and one transaction each, ~1 of its 1.35

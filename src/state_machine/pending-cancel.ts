@@ -189,7 +189,7 @@ export async function runOwedCleanup(
   let isLost = false;
   // Never moved back: renewals are not serialised, and one answered late, after a later one, set it to
   // its own older send time, already past (test/a5-owed-cleanup-late-renewal.test.ts). The database never
-  // moves the expiry back either (run-admin.ts `renewOwedCleanup`), as the worker's runs (worker.ts `renew`).
+  // moves the expiry back either (run-admin.ts `renewOwedCleanup`), as the worker's runs (lease-renewals.ts `renew`).
   const trustUntil = (sentAt: number) => {
     const until = sentAt + leaseMs - leaseMs / 5;
     if (until <= trustedUntil) return;

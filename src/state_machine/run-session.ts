@@ -238,7 +238,7 @@ export class RunSession implements CommitParticipant, StepHost {
 
   /**
    * The definition's cleanup is running ({@link terminate}): work outside the database, as a step's, that
-   * the worker's self-fencing stops (its signal aborts) once the lease may expire (worker.ts `selfFence`).
+   * the worker's self-fencing stops (its signal aborts) once the lease may expire (lease-renewals.ts `selfFence`).
    */
   get cleaningUp(): boolean {
     return this.phase.name === 'terminating';
@@ -372,7 +372,7 @@ export class RunSession implements CommitParticipant, StepHost {
   /**
    * Just before a step's work starts: is the lease still certainly held? A process that was paused
    * (a stop, a long GC, a blocked event loop) may wake with its lease gone before the self-fencing
-   * timer runs; then a renewal of this run decides (worker.ts `confirmLease`) before any work starts.
+   * timer runs; then a renewal of this run decides (lease-renewals.ts `confirmLease`) before any work starts.
    */
   ownsRun(): boolean | Promise<boolean> {
     if (this.ended) return false;
@@ -466,7 +466,7 @@ export class RunSession implements CommitParticipant, StepHost {
     const context = (this.actor.getSnapshot() as { context?: unknown }).context;
     stopActorTree(this.actor);
     // Read after a pause past the lease, the signal looks at the lease itself, as a step's start does
-    // ({@link ownsRun}): the self-fencing timer (worker.ts `selfFence`) runs only after the cleanup's own.
+    // ({@link ownsRun}): the self-fencing timer (lease-renewals.ts `selfFence`) runs only after the cleanup's own.
     const signal = checkedOnRead(this.cleanupLost.signal, () => {
       if (!this.ended && !this.host.leaseTrusted(this)) this.lose('self-fence');
     });

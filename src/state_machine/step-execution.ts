@@ -33,7 +33,7 @@ export interface StepSession {
   /**
    * Step functions called and not yet returned. An attempt can end before its function does (a timeout,
    * a stop that aborted it): a function that ignores its abort still runs, and its run must not be handed
-   * to another worker while it may (run-session.ts, `release`).
+   * to another worker while it may (session-release.ts, `releaseSession`).
    */
   readonly calls: Map<Promise<unknown>, StepCallState>;
   /** Paths of steps in a durable sleep, with each sleep's due time: one per sleep in flight. */

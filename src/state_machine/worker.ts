@@ -506,7 +506,7 @@ export class Worker implements SessionHost {
     const graceful = (async () => {
       await this.loop;
       const graceEnd = Date.now() + graceMs;
-      // A cancelled run's cleanup running is work as a step's is (run-session.ts `releaseAfterCleanup`).
+      // A cancelled run's cleanup running is work as a step's is (session-release.ts `releaseAfterCleanup`).
       while (Date.now() < graceEnd && [...this.sessions.values()].some((s) => s.executing.size > 0 || s.cleaningUp)) {
         await new Promise((r) => setTimeout(r, 20));
       }
