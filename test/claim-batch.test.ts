@@ -9,7 +9,7 @@ import { setup } from 'xstate';
 import { z } from 'zod';
 import { createEngine, type Engine } from '../src/state_machine/engine.ts';
 import { defineWorkflow } from '../src/state_machine/definition.ts';
-import { CLAIM_BATCH } from '../src/state_machine/worker.ts';
+import { CLAIM_BATCH } from '../src/state_machine/claim-loop.ts';
 import { openDatabase, type Database } from '../src/persistence/database.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
 

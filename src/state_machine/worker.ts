@@ -12,15 +12,7 @@
  *   database answers (self-fencing), so no two workers execute one run at once by their own clocks.
  */
 import type { HistoryBound } from '../persistence/retention.ts';
-import {
-  admitQueuedRuns,
-  type AdmissionCursor,
-  claimRuns,
-  nextWakeAt,
-  releaseRun,
-  keepLease,
-  type ClaimedRun,
-} from '../persistence/claims.ts';
+import { releaseRun, keepLease, type ClaimedRun } from '../persistence/claims.ts';
 import type { Database } from '../persistence/database.ts';
 import { WAKE_CHANNEL, markUnregisteredVersions, type NewRun } from '../persistence/runs.ts';
 import type { RunRow } from '../persistence/row-types.ts';
@@ -37,21 +29,12 @@ import { LeaseRenewals } from './lease-renewals.ts';
 import { WorkerTakeover } from './worker-takeover.ts';
 import { startLocalRun, type LocalStartHost } from './local-start.ts';
 import { Semaphore } from './semaphore.ts';
+import { ClaimLoop } from './claim-loop.ts';
 import { forgetWorkerProcess } from '../persistence/worker-processes.ts';
-import { dbFaultsArmed, withDbFault } from './db-faults.ts';
 import { sweepOwedCleanups } from './owed-cleanups.ts';
 import type { Limits } from './limits.ts';
 import type { Clock, SessionHost } from './session-host.ts';
 import type { Logger } from '../persistence/logger.ts';
-
-/**
- * At most this many runs per claim statement: a worker with many free slots (a restart taking 1,000 runs
- * back, a burst of starts) claims them in several statements, and the runs of the first batch restore
- * and commit while Postgres executes the next claim — instead of one claim, then every actor restored
- * at once while Postgres idles, then one huge commit while Node idles. Measured figures:
- * bench/README.md, "What was changed".
- */
-export const CLAIM_BATCH = 100;
 
 /** Tuning of a worker; every field has a default in `createEngine`. */
 export interface WorkerOptions {
@@ -87,33 +70,18 @@ export class Worker implements SessionHost {
   private stopped: Promise<boolean> | null = null;
   /** A stop gave the runs up: a claim answered after that starts nothing. */
   private gaveUp = false;
-  private loop: Promise<void> | null = null;
-  private wake: (() => void) | null = null;
-  private poked = false;
-  /**
-   * The claim loop had no free slot on a pass since its last claim: a run may be runnable that no claim
-   * saw (a start or signal it was woken for, a due timer, a poll). A session that ends then frees a slot
-   * to claim it with at once; otherwise the last claim saw every runnable run, and later ones wake the
-   * loop themselves (a notification, the next wake-up it read, the poll).
-   */
-  private missedWhileFull = false;
+  /** Claims runnable runs while the worker runs (claim-loop.ts). */
+  private readonly claims: ClaimLoop;
   /** Renews the sessions' leases and fences them (lease-renewals.ts). */
   private readonly leases: LeaseRenewals;
   /** Looks for cleanups owed by cancelled runs (owed-cleanups.ts), every lease; null without a definition that has a cleanup. */
   private sweepTimer: NodeJS.Timeout | null = null;
   /** The sweep in progress: one at a time, and a graceful stop waits for it. */
   private sweeping: Promise<void> | null = null;
-  /** Runs woken while no session held them, since the current claim was sent. */
-  private readonly wokenWhileClaiming = new Set<string>();
   private unlisten: (() => Promise<void>) | null = null;
   /** Take-overs at start and the locks of this worker's identity (worker-takeover.ts). */
   private readonly takeover: WorkerTakeover;
   private readonly definitions: [string, string][];
-  private readonly keyed: boolean;
-  /** Where this worker's admission passes have got to in the queued keys (claims.ts `admitQueuedRuns`). */
-  private readonly admission: AdmissionCursor = { after: '' };
-  /** Keys whose runs ended here since the last pass: their queues are admitted first. */
-  private readonly freedKeys = new Set<string>();
   /** Slots promised to runs being inserted by local starts. */
   private reserved = 0;
   /** `engine.waitFor` calls on runs held here, by run id (see {@link awaitFinish}). */
@@ -143,7 +111,21 @@ export class Worker implements SessionHost {
     };
     this.leases = new LeaseRenewals(db, options.owner, options.leaseMs, options.logger, this.sessions);
     this.definitions = [...registry.values()].map((d) => [d.name, d.version]);
-    this.keyed = [...registry.values()].some((d) => d.concurrency);
+    this.claims = new ClaimLoop({
+      db,
+      owner: options.owner,
+      leaseMs: options.leaseMs,
+      pollMs: options.pollMs,
+      events,
+      clock: options.clock,
+      logger: options.logger,
+      definitions: this.definitions,
+      keyed: [...registry.values()].some((d) => d.concurrency),
+      isStopping: () => this.stopping,
+      hasGivenUp: () => this.gaveUp,
+      freeSlots: () => this.options.concurrency - this.sessions.size - this.reserved,
+      startSession: (row, claimedAt) => this.startSession(row, claimedAt),
+    });
     for (const [kind, n] of Object.entries(options.stepConcurrency)) this.semaphores.set(kind, new Semaphore(n));
   }
 
@@ -207,7 +189,7 @@ export class Worker implements SessionHost {
     }
     // A keyed run that ends frees a slot: admit the next queued run of its key now.
     if (session.concurrencyKey) {
-      this.freedKeys.add(session.concurrencyKey);
+      this.claims.keyFreed(session.concurrencyKey);
       wakeNow = true;
     }
     if (this.sessions.get(session.runId) === session) this.sessions.delete(session.runId);
@@ -215,7 +197,7 @@ export class Worker implements SessionHost {
     // otherwise starts, signals and due timers wake the loop. Poking on every run that ended while the
     // worker was full cost a claim and a next-wake read per ~10 runs at concurrency 50, when the
     // workload keeps the worker full with its own starts (bench/README.md, seventh session).
-    if (wakeNow || (this.missedWhileFull && !this.stopping)) this.poke();
+    if (wakeNow || (this.claims.missedWhileFull && !this.stopping)) this.poke();
   }
 
   /**
@@ -257,7 +239,7 @@ export class Worker implements SessionHost {
       throw stoppedWhileStarting();
     }
     this.leases.arm();
-    this.loop = this.claimLoop();
+    this.claims.start();
     // Every lease: a cleanup left owed by a process that died (or never learnt its cancellation's outcome)
     // runs within the bound in which such a process's runs are resumed. At start too: a worker restarted
     // after a crash runs what its own cancels left.
@@ -292,8 +274,7 @@ export class Worker implements SessionHost {
     else {
       // It may be a run this worker is claiming right now, whose claim read its inbox before the
       // signal came: its session will read the inbox once it starts.
-      this.wokenWhileClaiming.add(runId);
-      this.poke();
+      this.claims.woken(runId);
     }
   }
 
@@ -307,70 +288,9 @@ export class Worker implements SessionHost {
     if (!this.stopping) this.poke();
   }
 
+  /** Wakes the claim loop: a run may have become runnable (a start, a signal, a run given back). */
   poke(): void {
-    this.poked = true;
-    this.wake?.();
-  }
-
-  private async claimLoop(): Promise<void> {
-    let failures = 0;
-    while (!this.stopping) {
-      this.poked = false;
-      const free = this.options.concurrency - this.sessions.size - this.reserved;
-      let claimed: ClaimedRun[] = [];
-      let claimedAt = 0;
-      let limit = 0;
-      let next: Date | null = null;
-      try {
-        if (this.keyed) {
-          const freed = [...this.freedKeys];
-          this.freedKeys.clear();
-          await admitQueuedRuns(this.db, this.definitions, this.admission, freed);
-        }
-        this.missedWhileFull = free <= 0;
-        if (free > 0) {
-          this.wokenWhileClaiming.clear();
-          claimedAt = performance.now();
-          limit = Math.min(free, CLAIM_BATCH);
-          const claim = () => claimRuns(this.db, { owner: this.owner, leaseMs: this.leaseMs, limit, definitions: this.definitions });
-          claimed = dbFaultsArmed ? await withDbFault('claim', claim) : await claim();
-          // Answered after a stop gave up (a claim held on a lock): the runs stay leased until they expire.
-          if (this.gaveUp) return;
-        }
-        // Sessions start before anything else is awaited: a run this worker just claimed back (its own
-        // lease had expired) must replace its old session at once.
-        for (const row of claimed) {
-          if (row.dueAt)
-            this.events.emit('run.claimed', {
-              runId: row.id,
-              workflow: row.workflow,
-              lagMs: Math.max(0, this.clock.now() - row.dueAt.getTime()),
-            });
-          this.startSession(this.wokenWhileClaiming.has(row.id) ? { ...row, hasSignals: true } : row, claimedAt);
-        }
-        this.wokenWhileClaiming.clear();
-        if (claimed.length < limit) next = await nextWakeAt(this.db, this.definitions);
-        failures = 0;
-      } catch (err) {
-        failures += 1;
-        const { level, message } = describeFailure(`worker ${this.owner} could not claim runs (attempt ${failures})`, err);
-        this.logger[level]({ err, owner: this.owner, attempt: failures }, message);
-      }
-      if (this.stopping) break;
-      if (claimed.length > 0 && claimed.length === limit) continue;
-      if (this.poked) continue;
-      const now = this.clock.now();
-      let waitMs = failures > 0 ? Math.min(5_000, 100 * 2 ** failures) : this.options.pollMs;
-      if (next) waitMs = Math.min(waitMs, Math.max(0, next.getTime() - now) + 5);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, waitMs);
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.wake = null;
-    }
+    this.claims.poke();
   }
 
   /**
@@ -443,7 +363,7 @@ export class Worker implements SessionHost {
    */
   kill(): void {
     this.stopping = true;
-    this.wake?.();
+    this.claims.interrupt();
     this.leases.disarm();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     void this.unlisten?.().catch(() => {});
@@ -501,10 +421,10 @@ export class Worker implements SessionHost {
     const startedAt = performance.now();
     this.stopping = true;
     this.draining.abort(new WorkflowError('The worker is stopping.', { code: 'WORKER_STOPPING', category: 'cancelled' }));
-    this.wake?.();
+    this.claims.interrupt();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     const graceful = (async () => {
-      await this.loop;
+      await this.claims.done;
       const graceEnd = Date.now() + graceMs;
       // A cancelled run's cleanup running is work as a step's is (session-release.ts `releaseAfterCleanup`).
       while (Date.now() < graceEnd && [...this.sessions.values()].some((s) => s.executing.size > 0 || s.cleaningUp)) {
