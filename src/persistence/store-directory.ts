@@ -25,7 +25,7 @@ const STORE_ENTRY = /^(PG_VERSION|base|global|pg_[a-z_]+|postgresql(\.auto)?\.co
 export type StoreDirectoryState = 'missing' | 'store' | 'new' | { foreign: string[] } | { unreadable: NodeJS.ErrnoException };
 
 /** What the directory at `dir` holds, as {@link StoreDirectoryState}. */
-export function storeDirectoryState(dir: string): StoreDirectoryState {
+function storeDirectoryState(dir: string): StoreDirectoryState {
   let entries: string[];
   try {
     entries = readdirSync(dir);
@@ -65,7 +65,7 @@ export function checkStoreDirectory(dir: string, existingOnly = false): 'missing
  * The CLI's commands that read runs made an empty 39 MB store wherever they ran, then said the run did not
  * exist: a user in a subfolder of the project was told their run was gone (an outside tester).
  */
-export function noStoreError(dir: string): Error & { code: 'NO_STORE'; dir: string } {
+function noStoreError(dir: string): Error & { code: 'NO_STORE'; dir: string } {
   return Object.assign(
     new Error(
       `No rmapp store at ${dir} (this command acts on runs already stored, and makes none): run it from the project's folder, ` +

@@ -26,7 +26,7 @@
  */
 
 /** The statements a fault can target. */
-export const DB_FAULT_OPS = ['renew', 'claim', 'commit', 'cancel'] as const;
+const DB_FAULT_OPS = ['renew', 'claim', 'commit', 'cancel'] as const;
 export type DbFaultOp = (typeof DB_FAULT_OPS)[number];
 
 /** One armed fault. */
@@ -36,7 +36,7 @@ export type DbFault =
   | { op: DbFaultOp | '*'; kind: 'unanswered'; from: number; count: number };
 
 /** Parses `RMAPP_DB_FAULT`; a malformed value throws at start-up, naming the fix. */
-export function parseDbFaultSpec(text: string | undefined): DbFault[] {
+function parseDbFaultSpec(text: string | undefined): DbFault[] {
   if (!text?.trim()) return [];
   return text.split(',').map((part) => {
     const [op, kind, a, b, ...rest] = part.trim().split(':');

@@ -22,7 +22,7 @@ function sqlState(err: unknown): string | null {
  * @example
  * const fix = deploymentProblem(err); // 'grant the role rmapp connects as …' for SQLSTATE 42501
  */
-export function deploymentProblem(err: unknown): string | null {
+function deploymentProblem(err: unknown): string | null {
   const code = sqlState(err);
   if (code === null) return null;
   if (code === '42501') {

@@ -5,7 +5,7 @@
  */
 
 /** Edit distance (insertions, deletions, substitutions, and swaps of two neighbours: `prot`/`port` is 1), case-insensitive. */
-export function editDistance(a: string, b: string): number {
+function editDistance(a: string, b: string): number {
   const s = a.toLowerCase();
   const t = b.toLowerCase();
   let before: number[] = [];

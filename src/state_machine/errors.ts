@@ -268,11 +268,11 @@ export function storableText(text: string): string {
  */
 export const MAX_ERROR_TEXT = 32 * 1024;
 /** See {@link MAX_ERROR_TEXT}. */
-export const MAX_ERROR_WORD = 1_000;
+const MAX_ERROR_WORD = 1_000;
 /** See {@link MAX_ERROR_TEXT}. */
 export const MAX_ERROR_DETAILS = 64 * 1024;
 /** See {@link MAX_ERROR_TEXT}. */
-export const MAX_DETAILS_STRING = 4 * 1024;
+const MAX_DETAILS_STRING = 4 * 1024;
 
 /** Error text as it is kept: at most `max` characters ({@link MAX_ERROR_TEXT}), storable. */
 const errorText = (text: string, max = MAX_ERROR_TEXT): string => storableText(clipMiddle(text, max));

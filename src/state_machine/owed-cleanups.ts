@@ -21,7 +21,7 @@ import type { WorkflowDefinition } from './definition.ts';
 import { holdCleanup, runOwedCleanup, type CleanupRunner } from './pending-cancel.ts';
 
 /** At most this many owed cleanups per sweep; the next sweep takes the rest. */
-export const OWED_CLEANUP_BATCH = 100;
+const OWED_CLEANUP_BATCH = 100;
 
 /**
  * What {@link runCleanupIfOwed} did: `ran` the cleanup; found it `busy` (another call or worker holds

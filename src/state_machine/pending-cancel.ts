@@ -29,7 +29,7 @@ import { checkedOnRead } from './read-checked-signal.ts';
  * {@link CANCEL_OUTCOME_UNKNOWN}: a restart of Postgres or a failover is over well within it. Five
  * sendings 1.5 s apart at most were the bound before, shorter than such an outage.
  */
-export const PENDING_CANCEL_PATIENCE_MS = 15_000;
+const PENDING_CANCEL_PATIENCE_MS = 15_000;
 
 /** The code of the error a cancellation gives up with when none of its sendings was answered. */
 export const CANCEL_OUTCOME_UNKNOWN = 'CANCEL_OUTCOME_UNKNOWN';

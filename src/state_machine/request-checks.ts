@@ -197,7 +197,7 @@ export function checkStart(def: AnyWorkflowDefinition, input: unknown, options: 
  * init, `after` timers) comes from the actors themselves; refusing this one too left a machine's routes
  * unreachable under rmapp (docs/xstate-semantics.md, "Events").
  */
-export const ROUTE_EVENT = 'xstate.route';
+const ROUTE_EVENT = 'xstate.route';
 
 /**
  * Checks an event and the options of its send; throws a {@link ValidationError} (or a

@@ -39,7 +39,7 @@ export interface StepRecord {
  * `constructor` or `toString` read the function every object inherits as its record (its key became
  * `<run>/constructor#NaN` at every execution), and `__proto__` was dropped on assignment.
  */
-export function pathRecord<T>(): Record<string, T> {
+function pathRecord<T>(): Record<string, T> {
   return Object.create(null) as Record<string, T>;
 }
 

@@ -145,7 +145,7 @@ function firstCategory(categories: readonly ErrorCategory[] = ['permanent']): Er
 }
 
 /** The error a scripted step throws for `category`; the same data in the model and in the engine. */
-export function scriptedError(src: string, category: ErrorCategory, overrides: Partial<ErrorData> = {}): ErrorData {
+function scriptedError(src: string, category: ErrorCategory, overrides: Partial<ErrorData> = {}): ErrorData {
   return {
     name: 'ScriptedError',
     message: `${src} failed (scripted, ${category})`,
@@ -333,7 +333,7 @@ export interface ModelPaths {
 }
 
 /** A key that tells two paths apart by what they do, not how they are described. */
-export function pathKey(path: WorkflowPath): string {
+function pathKey(path: WorkflowPath): string {
   return JSON.stringify([path.workflow, path.events]);
 }
 

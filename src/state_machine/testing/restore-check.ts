@@ -44,7 +44,7 @@ const inertStep = fromPromise(() => new Promise<never>(() => {}));
 const inertCache = new WeakMap<AnyStateMachine, AnyStateMachine>();
 
 /** `machine` with every step replaced by one that never settles (child machines likewise): restoring runs nothing. */
-export function inertMachine(machine: AnyStateMachine): AnyStateMachine {
+function inertMachine(machine: AnyStateMachine): AnyStateMachine {
   let inert = inertCache.get(machine);
   if (!inert) {
     const actors: Record<string, AnyActorLogic> = {};
