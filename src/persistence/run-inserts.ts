@@ -4,7 +4,7 @@
  * {@link insertRun} writes one with `claimFor`; the rows, the history rows and what is returned are the
  * same. One statement is one transaction: if any run of the batch is refused (its id or idempotency key
  * exists, or its data), nothing of the batch is written and the caller inserts each run alone, so each
- * gets its own answer (batch-inserts.ts in state_machine).
+ * gets its own answer (insert-batcher.ts in state_machine).
  */
 import type { Queryable } from './database.ts';
 import { encodeHistory } from './history-codec.ts';

@@ -1,7 +1,7 @@
 /**
  * Named fault points: places in the engine where a test can make a worker process die with SIGKILL,
- * to prove that a run survives a crash at exactly that place (issue 8's crash matrix; the idea is
- * dbos's `debugpoint.ts`). Armed through the environment, read once when this module loads:
+ * to prove that a run survives a crash at exactly that place (the crash matrix,
+ * test/helpers/crash-matrix.ts). Armed through the environment, read once when this module loads:
  *
  * ```
  * RMAPP_FAULT=<point>:<target>[:<nth>][,<point>:<target>[:<nth>]…]
