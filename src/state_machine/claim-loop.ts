@@ -46,8 +46,7 @@ export interface ClaimLoopHost {
 
 /** One worker's claim loop, from {@link start} until the worker stops; {@link poke} runs it again now. */
 export class ClaimLoop {
-  /** The loop while it runs (a graceful stop waits for it). */
-  done: Promise<void> | null = null;
+  private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
   private poked = false;
   /**
@@ -56,7 +55,7 @@ export class ClaimLoop {
    * to claim it with at once; otherwise the last claim saw every runnable run, and later ones wake the
    * loop themselves (a notification, the next wake-up it read, the poll).
    */
-  missedWhileFull = false;
+  private missedWhileFull = false;
   /** Runs woken while no session held them, since the current claim was sent. */
   private readonly wokenWhileClaiming = new Set<string>();
   /** Where this worker's admission passes have got to in the queued keys (claims.ts `admitQueuedRuns`). */
@@ -68,7 +67,17 @@ export class ClaimLoop {
 
   /** Runs the loop until the worker stops. */
   start(): void {
-    this.done = this.claimLoop();
+    this.loop = this.claimLoop();
+  }
+
+  /** The loop while it runs, null before {@link start}: a graceful stop waits for it. */
+  get done(): Promise<void> | null {
+    return this.loop;
+  }
+
+  /** A pass since the last claim found no free slot: a session that ends should poke the loop. */
+  missedRunsWhileFull(): boolean {
+    return this.missedWhileFull;
   }
 
   /** A run may have become runnable: the loop runs again at once rather than at its next wake-up. */

@@ -197,7 +197,7 @@ export class Worker implements SessionHost {
     // otherwise starts, signals and due timers wake the loop. Poking on every run that ended while the
     // worker was full cost a claim and a next-wake read per ~10 runs at concurrency 50, when the
     // workload keeps the worker full with its own starts (bench/README.md, seventh session).
-    if (wakeNow || (this.claims.missedWhileFull && !this.stopping)) this.poke();
+    if (wakeNow || (this.claims.missedRunsWhileFull() && !this.stopping)) this.poke();
   }
 
   /**
