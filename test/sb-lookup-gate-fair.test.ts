@@ -5,30 +5,9 @@
  * other command's lookups: the next proxy's first lookup waited for all 256, about 40 minutes. Here the
  * resolver answers only when told; delays are counted in lookups answered, not in time.
  */
-import type { LookupAddress } from 'node:dns';
 import { expect, it } from 'vitest';
 import { gateLookups } from '../src/rmapp/sandbox/lookup-gate.ts';
-
-/** A resolver whose lookups answer only when `answer(name)` is called; `asked` lists the names it was asked, in order. */
-function heldResolver() {
-  const held = new Map<string, (a: LookupAddress[]) => void>();
-  const asked: string[] = [];
-  return {
-    asked,
-    held: () => [...held.keys()],
-    resolve: (name: string) =>
-      new Promise<LookupAddress[]>((ok) => {
-        asked.push(name);
-        held.set(name, ok);
-      }),
-    answer(name: string) {
-      held.get(name)?.([{ address: '192.0.2.1', family: 4 }]);
-      held.delete(name);
-    },
-  };
-}
-
-const turn = () => new Promise((r) => setImmediate(r));
+import { heldResolver, turn } from './helpers/held-resolver.ts';
 
 it.each([1, 2, 4])(
   "one proxy's flood of lookups delays another proxy's lookup by one of the flood's lookups at most (%i at once)",

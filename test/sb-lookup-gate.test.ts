@@ -5,30 +5,9 @@
  * have its tests hold hundreds of lookups at once. Here the resolver is a stand-in that answers only when
  * told, so a lookup can be held for as long as the test likes (this machine's DNS fails at once).
  */
-import type { LookupAddress } from 'node:dns';
 import { expect, it } from 'vitest';
 import { gateLookups, lookupsAtOnce } from '../src/rmapp/sandbox/lookup-gate.ts';
-
-/** A resolver whose lookups answer only when `answer(name)` is called; `asked` lists the names it was asked, in order. */
-function heldResolver() {
-  const held = new Map<string, (a: LookupAddress[]) => void>();
-  const asked: string[] = [];
-  return {
-    asked,
-    held: () => [...held.keys()],
-    resolve: (name: string) =>
-      new Promise<LookupAddress[]>((ok) => {
-        asked.push(name);
-        held.set(name, ok);
-      }),
-    answer(name: string) {
-      held.get(name)?.([{ address: '192.0.2.1', family: 4 }]);
-      held.delete(name);
-    },
-  };
-}
-
-const turn = () => new Promise((r) => setImmediate(r));
+import { heldResolver, turn } from './helpers/held-resolver.ts';
 
 it('takes half the thread pool, at least one', () => {
   expect([1, 2, 3, 4, 8, 128].map((n) => lookupsAtOnce(n))).toEqual([1, 1, 1, 2, 4, 64]);
