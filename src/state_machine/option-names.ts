@@ -55,16 +55,21 @@ export function refuseUnknownOptions(options: EngineOptions): void {
 
 function check(prefix: string, given: object | null | undefined, known: Record<string, true>): void {
   if (given === null || typeof given !== 'object') return;
+  const name = firstUnknown(given, known);
+  if (name === undefined) return;
   const names = Object.keys(known);
-  for (const name of Object.keys(given)) {
-    if (Object.hasOwn(known, name)) continue;
-    const shown = `${prefix}${name.slice(0, 80)}`;
-    const near = didYouMean(name, names);
-    throw new ValidationError(
-      `createEngine: unknown option ${JSON.stringify(shown)}${near ? ` (did you mean ${JSON.stringify(`${prefix}${near}`)}?)` : ''}. Known${prefix ? ` ${prefix.slice(0, -1)}` : ''} options: ${names.join(', ')}.`,
-      [{ path: shown, message: 'unknown option' }],
-    );
-  }
+  const shown = `${prefix}${name.slice(0, 80)}`;
+  const near = didYouMean(name, names);
+  throw new ValidationError(
+    `createEngine: unknown option ${JSON.stringify(shown)}${near ? ` (did you mean ${JSON.stringify(`${prefix}${near}`)}?)` : ''}. Known${prefix ? ` ${prefix.slice(0, -1)}` : ''} options: ${names.join(', ')}.`,
+    [{ path: shown, message: 'unknown option' }],
+  );
+}
+
+/** The first own key of `given` that `known` does not list, if any. */
+function firstUnknown(given: object, known: Record<string, true>): string | undefined {
+  for (const name of Object.keys(given)) if (!Object.hasOwn(known, name)) return name;
+  return undefined;
 }
 
 /** The calls whose options (or filter) are checked by name, and the names each knows. */
@@ -114,14 +119,14 @@ export function refuseUnknownCallOptions(call: keyof typeof CALLS, given: unknow
       [{ path: what === 'filter' ? 'filter' : 'options', message: 'not an object' }],
     );
   }
+  // Every start and waitFor passes through here: the names are listed only on the way to a refusal.
+  const name = firstUnknown(given, known);
+  if (name === undefined) return;
   const names = Object.keys(known);
-  for (const name of Object.keys(given)) {
-    if (Object.hasOwn(known, name)) continue;
-    const near = (Object.hasOwn(aliases, name) ? (aliases as Record<string, string>)[name] : undefined) ?? didYouMean(name, names);
-    const shown = JSON.stringify(name.slice(0, 80));
-    throw new ValidationError(
-      `${call}: unknown ${what} ${shown}${near ? ` (did you mean ${JSON.stringify(near)}?)` : ''}; it would have been ignored. Known ${what}s: ${names.join(', ')}.`,
-      [{ path: name.slice(0, 80), message: `unknown ${what}` }],
-    );
-  }
+  const near = (Object.hasOwn(aliases, name) ? (aliases as Record<string, string>)[name] : undefined) ?? didYouMean(name, names);
+  const shown = JSON.stringify(name.slice(0, 80));
+  throw new ValidationError(
+    `${call}: unknown ${what} ${shown}${near ? ` (did you mean ${JSON.stringify(near)}?)` : ''}; it would have been ignored. Known ${what}s: ${names.join(', ')}.`,
+    [{ path: name.slice(0, 80), message: `unknown ${what}` }],
+  );
 }

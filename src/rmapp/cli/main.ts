@@ -152,7 +152,8 @@ const masker = (): Masker => (cliMasker ??= createMasker(cliSecrets()));
  * secret typed or quoted with a BEL or colour codes inside was printed in the clear
  * (test/h7-cli-mask-before-escape.test.ts).
  */
-const maskedSafe = (text: string): string => terminalSafe(masker().text(text));
+const maskText = (text: string): string => masker().text(text);
+const maskedSafe = (text: string): string => terminalSafe(maskText(text));
 /**
  * Prints text, or a value as JSON, masked. A value is masked as the API masks its answers (masker.value:
  * secret-named keys' values replaced as well), then as text: `runs show --json` printed a run's
@@ -214,7 +215,7 @@ program
             if (hint) process.stderr.write(`${masker().text(hint)}\n`);
             hinted ||= hint !== null;
           };
-          let run = await followRun(engine, id, progress, { signal: stop.signal, onStatus, mask: (t) => masker().text(t) });
+          let run = await followRun(engine, id, progress, { signal: stop.signal, onStatus, mask: maskText });
           const sig = stop.signalled();
           if (sig && !isFinalStatus(run.status)) {
             // Its last step may finish it during the stop's grace (or between the follow's last read and
@@ -327,7 +328,7 @@ runs
           json: o.json,
           pollMs: o.pollMs,
           signal: stop.signal,
-          mask: (t) => masker().text(t),
+          mask: maskText,
         });
         print(
           o.json ? { event: isFinalStatus(run.status) ? 'finished' : 'stopped', run: runToJson(run) } : formatRunDetails(shown(run), []),
