@@ -3,49 +3,22 @@
  * own holds the lock they wait for: the caller gets the error, and nothing else rejects unhandled.
  */
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setup } from 'xstate';
-import { z } from 'zod';
-import { createEngine, defineWorkflow, silentLogger, type Engine } from '../src/index.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
+import { createEngine, silentLogger, type Engine } from '../src/index.ts';
+import { useHeldLockDatabase, waitingWorkflow } from './helpers/held-locks.ts';
 
-const machine = setup({}).createMachine({
-  id: 'h2Wait',
-  initial: 'waiting',
-  states: { waiting: { on: { go: 'done' } }, done: { type: 'final' } },
-});
-const wait = defineWorkflow({ name: 'h2.wait', machine, input: z.object({}).passthrough() });
-
-let testDb: TestDatabase;
-const engines: Engine[] = [];
-const clients: pg.Client[] = [];
+const wait = waitingWorkflow('h2.wait');
+const db = useHeldLockDatabase();
+const client = () => db.client();
 const unhandled: unknown[] = [];
 const onUnhandled = (reason: unknown) => void unhandled.push(reason);
 
-beforeAll(async () => {
-  testDb = await createTestDatabase();
-  process.on('unhandledRejection', onUnhandled);
-}, 60_000);
-
-afterAll(async () => {
-  process.off('unhandledRejection', onUnhandled);
-  for (const c of clients) await c.end().catch(() => {});
-  for (const e of engines) await e.stop({ graceMs: 0 }).catch(() => {});
-  await testDb?.drop();
-}, 60_000);
-
-async function client(): Promise<pg.Client> {
-  const c = new pg.Client({ connectionString: testDb.url });
-  await c.connect();
-  clients.push(c);
-  return c;
-}
+beforeAll(() => void process.on('unhandledRejection', onUnhandled));
+afterAll(() => void process.off('unhandledRejection', onUnhandled));
 
 /** An engine whose statements time out after 2.5 s (a 2 s lease). */
 async function engine(withWorker: boolean): Promise<Engine> {
-  const e = createEngine({ database: testDb.url, workflows: [wait], logger: silentLogger, leaseMs: 2_000 });
-  engines.push(e);
+  const e = db.track(createEngine({ database: db.url, workflows: [wait], logger: silentLogger, leaseMs: 2_000 }));
   if (withWorker) await e.startWorker();
   else await e.start(wait, {}, { runId: `h2-warm-${randomUUID().slice(0, 8)}` });
   return e;

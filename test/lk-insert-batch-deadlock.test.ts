@@ -12,40 +12,14 @@
  * waits on it.
  */
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setup } from 'xstate';
-import { z } from 'zod';
-import { createEngine, defineWorkflow, silentLogger, type Engine } from '../src/index.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
+import type pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { createEngine, silentLogger } from '../src/index.ts';
+import { useHeldLockDatabase, waitingWorkflow } from './helpers/held-locks.ts';
 
-const machine = setup({}).createMachine({
-  id: 'lkWait',
-  initial: 'waiting',
-  states: { waiting: { on: { go: 'done' } }, done: { type: 'final' } },
-});
-const wait = defineWorkflow({ name: 'lk.wait', machine, input: z.object({}).passthrough() });
-
-let testDb: TestDatabase;
-const engines: Engine[] = [];
-const clients: pg.Client[] = [];
-
-beforeAll(async () => {
-  testDb = await createTestDatabase();
-}, 60_000);
-
-afterAll(async () => {
-  for (const c of clients) await c.end().catch(() => {});
-  for (const e of engines) await e.stop({ graceMs: 0 }).catch(() => {});
-  await testDb?.drop();
-}, 60_000);
-
-async function client(): Promise<pg.Client> {
-  const c = new pg.Client({ connectionString: testDb.url });
-  await c.connect();
-  clients.push(c);
-  return c;
-}
+const wait = waitingWorkflow('lk.wait');
+const db = useHeldLockDatabase();
+const client = () => db.client();
 
 /** Waits until `n` backends of the database wait on a lock (true), or `withinMs` has passed (false). */
 async function lockWaiters(watch: pg.Client, n: number, withinMs = Infinity): Promise<boolean> {
@@ -62,9 +36,8 @@ async function lockWaiters(watch: pg.Client, n: number, withinMs = Infinity): Pr
 
 describe('grouped inserts of two engines with shared idempotency keys', () => {
   it('answers every start when Postgres picks one batch as a deadlock victim', async () => {
-    const a = createEngine({ database: testDb.url, workflows: [wait], logger: silentLogger, concurrency: 50 });
-    const b = createEngine({ database: testDb.url, workflows: [wait], logger: silentLogger, concurrency: 50 });
-    engines.push(a, b);
+    const a = db.track(createEngine({ database: db.url, workflows: [wait], logger: silentLogger, concurrency: 50 }));
+    const b = db.track(createEngine({ database: db.url, workflows: [wait], logger: silentLogger, concurrency: 50 }));
     await a.startWorker();
     await b.startWorker();
     const parent = await a.start(wait, {}, { runId: 'lk-parent' });
