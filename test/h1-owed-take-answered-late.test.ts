@@ -9,13 +9,13 @@
  * its lease had expired).
  */
 import { expect, it } from 'vitest';
-import { createEngine, type WorkflowDefinition } from '../src/index.ts';
+import type { WorkflowDefinition } from '../src/index.ts';
 import { silentLogger } from '../src/persistence/logger.ts';
 import { CLEANUP_OWED } from '../src/persistence/run-admin.ts';
 import { getRun } from '../src/persistence/runs.ts';
 import { isCleanupOwed } from '../src/state_machine/owed-cleanups.ts';
 import { runOwedCleanup } from '../src/state_machine/pending-cancel.ts';
-import { failingRunFlow, storesOnOneDatabase } from './helpers/failing-run-flow.ts';
+import { failingRunFlow, owedCleanupRun, storesOnOneDatabase } from './helpers/failing-run-flow.ts';
 import { hookedStore } from './helpers/hooked-store.ts';
 import { until } from './helpers/processes.ts';
 
@@ -43,14 +43,7 @@ it('a cleanup whose lease was taken but answered after it expired is not run bes
       },
     });
 
-  const runner = createEngine({ database: db, workflows: [flowOf('A')] });
-  track(runner);
-  await runner.startWorker();
-  const runId = await runner.start('h1.late-take', { key: '1' });
-  expect((await runner.waitFor(runId, { timeoutMs: 30_000 })).status).toBe('failed');
-  await runner.stop();
-  // As a cancel of the queued retried run leaves it when its process died before the cleanup.
-  await db.query(`update rmapp_runs set status = 'cancelled', status_message = $1 where id = $2`, [CLEANUP_OWED, runId]);
+  const runId = await owedCleanupRun(db, track, flowOf('A'));
   const run = await getRun(db, runId);
   const target = (who: 'A' | 'B') => ({
     runId,

@@ -6,13 +6,12 @@
  * next holder — most of the double runs a loaded test/a4-owed-sweep-many-workers.test.ts showed.
  */
 import { expect, it } from 'vitest';
-import { createEngine, type WorkflowDefinition } from '../src/index.ts';
+import type { WorkflowDefinition } from '../src/index.ts';
 import { silentLogger } from '../src/persistence/logger.ts';
-import { CLEANUP_OWED } from '../src/persistence/run-admin.ts';
 import { getRun } from '../src/persistence/runs.ts';
 import { isCleanupOwed } from '../src/state_machine/owed-cleanups.ts';
 import { runOwedCleanup } from '../src/state_machine/pending-cancel.ts';
-import { failingRunFlow, storesOnOneDatabase } from './helpers/failing-run-flow.ts';
+import { failingRunFlow, owedCleanupRun, storesOnOneDatabase } from './helpers/failing-run-flow.ts';
 import { hookedStore } from './helpers/hooked-store.ts';
 
 const { open, track } = storesOnOneDatabase();
@@ -36,14 +35,7 @@ it('a cleanup whose take was answered half a lease late renews at once and is no
     },
   });
 
-  const runner = createEngine({ database: db, workflows: [flow] });
-  track(runner);
-  await runner.startWorker();
-  const runId = await runner.start('owed.slow-take', { key: '1' });
-  expect((await runner.waitFor(runId, { timeoutMs: 30_000 })).status).toBe('failed');
-  await runner.stop();
-  // As a cancel of the queued retried run leaves it when its process died before the cleanup.
-  await db.query(`update rmapp_runs set status = 'cancelled', status_message = $1 where id = $2`, [CLEANUP_OWED, runId]);
+  const runId = await owedCleanupRun(db, track, flow);
 
   // The take lands at once; its answer is held for half the lease.
   const slow = hookedStore(

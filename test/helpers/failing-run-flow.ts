@@ -4,10 +4,11 @@
  * cleanup the test gives; and the Postgres stores and engines a test opens, stopped, closed and dropped
  * after all its tests.
  */
-import { afterAll } from 'vitest';
+import { afterAll, expect } from 'vitest';
 import { setup } from 'xstate';
 import { z } from 'zod';
-import { defineWorkflow, openDatabase, step, type CleanupContext, type Database, type Engine } from '../../src/index.ts';
+import { createEngine, defineWorkflow, openDatabase, step, type CleanupContext, type Database, type Engine } from '../../src/index.ts';
+import { CLEANUP_OWED } from '../../src/persistence/run-admin.ts';
 import { createTestDatabase, type TestDatabase } from './postgres.ts';
 
 const work = step(
@@ -63,4 +64,24 @@ export function storesOnOneDatabase(): { open(): Promise<Database>; track(...lis
       return testDb.url;
     },
   };
+}
+
+/**
+ * A run of `flow` (a {@link failingRunFlow}) with input `{ key: '1' }`, failed by an engine on `db` that
+ * is stopped after, then marked cancelled with its cleanup owed — as a cancel of the queued retried run
+ * leaves it when its process died before the cleanup. Returns its id.
+ */
+export async function owedCleanupRun(
+  db: Database,
+  track: (...list: Engine[]) => void,
+  flow: ReturnType<typeof failingRunFlow>,
+): Promise<string> {
+  const runner = createEngine({ database: db, workflows: [flow] });
+  track(runner);
+  await runner.startWorker();
+  const runId = await runner.start(flow.name, { key: '1' });
+  expect((await runner.waitFor(runId, { timeoutMs: 30_000 })).status).toBe('failed');
+  await runner.stop();
+  await db.query(`update rmapp_runs set status = 'cancelled', status_message = $1 where id = $2`, [CLEANUP_OWED, runId]);
+  return runId;
 }
