@@ -10,6 +10,8 @@
  *
  * And makes sure the server has a migrated template for the tests' Postgres databases
  * (test/helpers/migrated-template.ts); it is kept after the run, for the next run of the same tree.
+ * The test databases the files finished with are dropped at the end, all together
+ * (test/helpers/postgres.ts `retireTestDatabase`).
  */
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,7 +19,7 @@ import { join } from 'node:path';
 import { bundle } from './helpers/bundle.ts';
 import { BUNDLE_DIR_ENV, FIXTURES } from './helpers/fixture-bundles.ts';
 import { ensureMigratedTemplate } from './helpers/migrated-template.ts';
-import { TEMPLATE_ENV } from './helpers/postgres.ts';
+import { dropRetiredTestDatabases, TEMPLATE_ENV } from './helpers/postgres.ts';
 import { ROOT } from './helpers/processes.ts';
 
 const dir = join(ROOT, 'node_modules', '.cache', 'rmapp-test', `run-${process.pid}`);
@@ -34,7 +36,8 @@ export async function setup(): Promise<void> {
   process.env.TMPDIR = runTmp;
 }
 
-export function teardown(): void {
+export async function teardown(): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
   if (runTmp) rmSync(runTmp, { recursive: true, force: true });
+  await dropRetiredTestDatabases();
 }
