@@ -25,6 +25,13 @@ export async function reviewRequest(ctx: DeliveryContext, e: GitHubEventInput, k
     });
   /** One review comment for the bot: into the pull request's run that takes it, or a PRReview of its own. */
   const answerComment = async (commentId: number): Promise<DeliveryOutcome> => {
+    // Taken already through the other of its two deliveries (executor.ts `reviewCommentTaken`), or by this
+    // step before a crash: that run's answer is the answer.
+    const taken = await executor.reviewCommentTaken(subject, commentId, e.writtenAt ? new Date(e.writtenAt) : null);
+    if (taken)
+      return taken.workflow === 'PRReview'
+        ? { action: 'started', runId: taken.id, message: `PRReview for comment ${commentId}` }
+        : { action: 'signalled', runId: taken.id, message: `comment ${commentId} sent to ${taken.id}` };
     const into = await executor.addReviewComment(subject, commentId);
     if (into) return { action: 'signalled', runId: into, message: `comment ${commentId} sent to ${into}` };
     const checked = await settingsOr(e, key);

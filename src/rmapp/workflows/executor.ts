@@ -268,6 +268,38 @@ export class WorkflowExecutor {
   }
 
   /**
+   * The run that took review comment `commentId` of the pull request already, or null: its PRReview
+   * (whichever delivery started it, a retry's too), or a ReviewResponse it was sent to as a
+   * `review.comment` and that took it. A comment reaches the service twice — its own
+   * `pull_request_review_comment` delivery and its review's `pull_request_review` — under two delivery
+   * keys; one arriving late (GitHub delays or redelivers it) met another path than the first: answered
+   * by its PRReview and then sent into a ReviewResponse running since (or the other way round), its
+   * change was made twice. ReviewResponses that finished before `since` (when the comment was written,
+   * less an hour for the clocks of GitHub and of this machine) cannot have taken it and are not read.
+   */
+  async reviewCommentTaken(subject: Subject, commentId: number, since: Date | null): Promise<RunInfo | null> {
+    const idPrefix = subjectPrefix(subject);
+    const own = await this.engine.list({ idPrefix, workflow: 'PRReview', inputContains: { commentId }, limit: 100 });
+    const review = own.find((r) => (r.input as { source?: unknown } | null)?.source !== 'conversation');
+    if (review) return review;
+    const after = since ? since.getTime() - 3_600_000 : -Infinity;
+    for (const run of await this.engine.list({ idPrefix, workflow: 'ReviewResponse', limit: 100 })) {
+      if (run.finishedAt && run.finishedAt.getTime() < after) continue;
+      // Pruned since it was listed: it took nothing any more.
+      const history = await this.engine.history(run.id).catch((err: unknown) => {
+        if (err instanceof RunNotFoundError) return [];
+        throw err;
+      });
+      const taken = history.some((h) => {
+        const event = (h.data as { event?: { type?: unknown; commentId?: unknown } } | undefined)?.event;
+        return h.type === 'signal.received' && event?.type === 'review.comment' && event.commentId === commentId;
+      });
+      if (taken) return run;
+    }
+    return null;
+  }
+
+  /**
    * When the run last entered `state` (a top-level state), or null if it never did: what a command
    * written before then cannot have been about (an approval written before the plan it would approve
    * was posted).
