@@ -13,7 +13,7 @@ import { canSteer, permissionOf } from '../rmapp/github/writes.ts';
 import { answerPlan } from './delivery-approval.ts';
 import { deliveryContext, type DeliveryContext, type GitHubDeliveryDeps } from './delivery-context.ts';
 import { implementIssue } from './delivery-implement.ts';
-import { anyoneMay, intentOf } from './delivery-intent.ts';
+import { anyoneMay, intentOf, type Intent } from './delivery-intent.ts';
 import { cancelledAfter } from './delivery-order.ts';
 import { retryRun } from './delivery-retry.ts';
 import { reviewRequest } from './delivery-review.ts';
@@ -55,6 +55,26 @@ function deliveryActions(deps: GitHubDeliveryDeps, signal: AbortSignal) {
       const by = started ? null : await cancelledAfter(executor, deps.botName, e);
       if (by) return overtaken(e, key, by);
     }
+    const outcome = await actOn(e, key, intent);
+    // A later `cancel` that acted between the look above and the start found no run to cancel (and said
+    // so): looked for again once the run is stored. A cancel acting after this look finds the run, as it
+    // reads the runs after it began to act — one of the two always sees the other.
+    if (outcome.action !== 'started' || outcome.runId !== executor.runIdFor(subject, e.deliveryId)) return outcome;
+    const by = await cancelledAfter(executor, deps.botName, e);
+    // Cancelled already: by that cancel, acting after the start, which said so itself.
+    if (!by || (await executor.status(outcome.runId)).status === 'cancelled') return outcome;
+    await executor.cancel(outcome.runId, `cancelled by @${by} on GitHub: the cancel was written after this request`);
+    return reply(
+      e,
+      key,
+      `@${by}'s \`cancel\`, written after this request, was answered while I was starting its run, so I cancelled that run.`,
+      { action: 'cancelled', runId: outcome.runId },
+    );
+  };
+
+  /** Does what the intent asks (once it is not overtaken by a later cancel). */
+  const actOn = async (e: GitHubEventInput, key: string, intent: Intent): Promise<DeliveryOutcome> => {
+    const subject = subjectOf(e);
     switch (intent.kind) {
       case 'ignore':
         return { action: 'ignored', runId: null, message: intent.reason };
