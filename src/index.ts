@@ -62,6 +62,7 @@ export {
 export { DEFAULT_RETRY_POLICY, type RetryPolicy } from './state_machine/retry-policy.ts';
 export type { EngineEventMap, EngineEventName } from './state_machine/events.ts';
 export type { RunInfo, ChildInfo } from './state_machine/run-info.ts';
+export type { ConcurrencyScope } from './state_machine/concurrency-key.ts';
 export { systemClock, type Clock } from './state_machine/session-host.ts';
 export { DEFAULT_LIMITS, isArtifactRef, SizeLimitError, type Limits, type ArtifactRef } from './state_machine/limits.ts';
 export { instrumentMetrics, type MetricSources } from './state_machine/metrics.ts';

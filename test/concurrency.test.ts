@@ -82,7 +82,7 @@ it('queued runs show their position and are admitted in order', async () => {
   for (let i = 0; i < 3; i++) ids.push(await a.start('test.per-branch', { key: 'queue' }));
   const positions = await Promise.all(ids.map(async (id) => (await a.get(id)).queue));
   // The first takes the key's free slot as it starts (admitted, waiting for a worker); the others queue.
-  expect(positions).toEqual([undefined, ...[1, 2].map((position) => ({ key: 'test.per-branch:queue', position }))]);
+  expect(positions).toEqual([undefined, ...[1, 2].map((position) => ({ key: 'test.per-branch:queue', scope: 'workflow', position }))]);
   expect((await a.get(ids[2] as string)).statusMessage).toMatch(/Queued: position 2 for concurrency key test\.per-branch:queue/);
   await a.startWorker();
   await b.startWorker();

@@ -11,6 +11,7 @@ import { z } from 'zod';
 import type { AnyWorkflowDefinition } from './definition.ts';
 import { findUndurableValue, findUnstorableText } from './durable-check.ts';
 import { ValidationError } from './errors.ts';
+import { storedConcurrencyKey } from './concurrency-key.ts';
 import { dueNever } from './clock.ts';
 import { jsonBytes, SizeLimitError, type Limits } from './limits.ts';
 
@@ -112,8 +113,8 @@ export interface CheckedStart {
 }
 
 /**
- * Checks a start of `def` and resolves its timeout and concurrency key; throws a
- * {@link ValidationError} naming the field.
+ * Checks a start of `def` and resolves its timeout and concurrency key (in its stored form,
+ * concurrency-key.ts); throws a {@link ValidationError} naming the field.
  *
  * @example
  * const { input, timeoutMs, concurrency } = checkStart(def, { id: 'A-1' }, { idempotencyKey: 'A-1' });
@@ -167,23 +168,28 @@ export function checkStart(def: AnyWorkflowDefinition, input: unknown, options: 
   }
   let concurrency: { key: string; limit: number } | null = null;
   if (def.concurrency) {
-    let key: unknown = options.concurrencyKey ?? (def.concurrency.key ? def.concurrency.key(parsed.data) : def.name);
-    if (typeof key === 'number' && Number.isFinite(key)) key = String(key);
-    // null or undefined: the run has no key, and no limit. Anything else must be a key: an object's would
-    // be "[object Object]" for every run (all of them queued behind one another), and an empty string,
-    // NaN or false — an input field left empty, `Number('x')` — ran the run beside its key's runs with no
-    // limit at all, so an input could opt out of the limit meant for it.
-    if (key !== null && key !== undefined && (typeof key !== 'string' || key === '')) {
-      throw new ValidationError(
-        `concurrency.key of workflow "${name}" returned ${key === '' ? 'an empty string' : typeof key === 'number' ? String(key) : describeValue(key)}: it must return a non-empty string or a finite number (null or undefined for a run that no limit holds).`,
-        [{ path: 'concurrency.key', message: 'not a key' }],
-      );
-    }
-    const scoped: unknown = def.concurrency.scope === 'global' && key ? key : `${def.name}:${String(key)}`;
-    if (key) {
-      // The caller's key is what the limit counts (the workflow's name is put before it).
-      checkText('The concurrency key', key, MAX_KEY_BYTES);
-      concurrency = { key: (options.concurrencyKey || def.concurrency.key ? scoped : def.name) as string, limit: def.concurrency.limit };
+    const { limit, scope = 'workflow' } = def.concurrency;
+    const keyOf = def.concurrency.key;
+    // Without a key (neither the call's nor a key function), one limit holds the whole workflow.
+    if (options.concurrencyKey === undefined && !keyOf) concurrency = { key: storedConcurrencyKey(name, null, 'workflow'), limit };
+    else {
+      let key: unknown = options.concurrencyKey ?? keyOf?.(parsed.data);
+      if (typeof key === 'number' && Number.isFinite(key)) key = String(key);
+      // null or undefined: the run has no key, and no limit. Anything else must be a key: an object's would
+      // be "[object Object]" for every run (all of them queued behind one another), and an empty string,
+      // NaN or false — an input field left empty, `Number('x')` — ran the run beside its key's runs with no
+      // limit at all, so an input could opt out of the limit meant for it.
+      if (key !== null && key !== undefined && (typeof key !== 'string' || key === '')) {
+        throw new ValidationError(
+          `concurrency.key of workflow "${name}" returned ${key === '' ? 'an empty string' : typeof key === 'number' ? String(key) : describeValue(key)}: it must return a non-empty string or a finite number (null or undefined for a run that no limit holds).`,
+          [{ path: 'concurrency.key', message: 'not a key' }],
+        );
+      }
+      if (typeof key === 'string') {
+        // The caller's key is what the limit counts (stored with its scope, concurrency-key.ts).
+        checkText('The concurrency key', key, MAX_KEY_BYTES);
+        concurrency = { key: storedConcurrencyKey(name, key, scope === 'global' ? 'global' : 'workflow'), limit };
+      }
     }
   } else if (options.concurrencyKey) {
     throw new ValidationError(`Workflow "${name}" has no concurrency limit: define one with defineWorkflow({ concurrency: { limit } }).`);

@@ -4,6 +4,7 @@ import { childPath } from './actor-paths.ts';
 import { isFinalStatus, type RunStatus } from '../persistence/run-status.ts';
 import type { WorkflowDefinition } from './definition.ts';
 import type { ErrorData } from './errors.ts';
+import type { ConcurrencyScope } from './concurrency-key.ts';
 
 /** A child actor of a run (a sub-workflow or a step), read from the persisted snapshot. */
 export interface ChildInfo {
@@ -42,8 +43,12 @@ export interface RunInfo<TOutput = unknown> {
   updatedAt: Date;
   finishedAt: Date | null;
   children: ChildInfo[];
-  /** For a run waiting for a concurrency slot: its key and place in the queue (1 = next). */
-  queue?: { key: string; position: number } | undefined;
+  /**
+   * For a run waiting for a concurrency slot: its key, the key's scope, and its place in the queue (1 =
+   * next). `key` is a global key as the workflow gave it, a workflow's key after the workflow's name
+   * (`Deploy:prod`), a per-workflow limit as the workflow's name (concurrency-key.ts `shownConcurrencyKey`).
+   */
+  queue?: { key: string; scope: ConcurrencyScope; position: number } | undefined;
 }
 
 interface PersistedChild {

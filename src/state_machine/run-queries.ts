@@ -26,6 +26,7 @@ import { StatusReads, untilNextBeat } from './status-reads.ts';
 import { checkText, MAX_KEY_BYTES } from './request-checks.ts';
 import { findUnstorableText } from './durable-check.ts';
 import { keepRunningCleanups } from './pending-cancel.ts';
+import { shownConcurrencyKey } from './concurrency-key.ts';
 
 /**
  * Definitions, database and run queries of an engine: the half of {@link Engine} (the class to use)
@@ -167,8 +168,9 @@ export abstract class RunQueries {
     if (!row) throw new RunNotFoundError(runId);
     const info = toRunInfo(row, this.registry);
     if (row.status === 'pending' && row.concurrencyKey && !row.admitted) {
-      info.queue = { key: row.concurrencyKey, position: (await queuePosition(db, row)) ?? 1 };
-      info.statusMessage ??= `Queued: position ${info.queue.position} for concurrency key ${row.concurrencyKey}.`;
+      const { key, scope } = shownConcurrencyKey(row.concurrencyKey);
+      info.queue = { key, scope, position: (await queuePosition(db, row)) ?? 1 };
+      info.statusMessage ??= `Queued: position ${info.queue.position} for ${scope === 'global' ? 'global ' : ''}concurrency key ${key}.`;
     }
     return info;
   }
