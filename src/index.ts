@@ -48,6 +48,7 @@ export {
   ValidationError,
   RunStateError,
   UnknownWorkflowError,
+  ConcurrencyKeyError,
   RunNotFoundError,
   WaitStoppedError,
   WaitTimeoutError,

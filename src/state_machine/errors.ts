@@ -144,6 +144,31 @@ export class UnknownWorkflowError extends WorkflowError {
   }
 }
 
+/**
+ * A workflow's `concurrency.key` function threw at `engine.start`: a start of that workflow cannot say
+ * which limit holds its run, and no run was stored. Its `cause` is what the function threw; the message
+ * quotes that error's message, cut and escaped as a caller's value is (a key function reads the input).
+ * Category `validation`: starting again with the same input throws again.
+ *
+ * @example
+ * // concurrency: { limit: 1, key: (input) => input.repo.toLowerCase() }, started with no repo:
+ * // ConcurrencyKeyError: The concurrency key function of workflow "Deploy" threw: "Cannot read properties of undefined …"
+ */
+export class ConcurrencyKeyError extends WorkflowError {
+  constructor(workflow: string, cause: unknown) {
+    const thrown = toErrorData(cause).message;
+    super(
+      `The concurrency key function of workflow ${shownValue(workflow)} threw: ${shownValue(thrown)}. No run was started: fix its concurrency.key (defineWorkflow) or the input it reads.`,
+      {
+        code: 'CONCURRENCY_KEY_THREW',
+        category: 'validation',
+        details: { workflow: clipShown(workflow), thrown: clipShown(thrown) },
+        cause,
+      },
+    );
+  }
+}
+
 /** A run id that is not in the database. */
 export class RunNotFoundError extends WorkflowError {
   constructor(runId: string) {

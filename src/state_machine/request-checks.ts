@@ -10,7 +10,7 @@
 import { z } from 'zod';
 import type { AnyWorkflowDefinition } from './definition.ts';
 import { findUndurableValue, findUnstorableText } from './durable-check.ts';
-import { ValidationError } from './errors.ts';
+import { ConcurrencyKeyError, ValidationError } from './errors.ts';
 import { storedConcurrencyKey } from './concurrency-key.ts';
 import { dueNever } from './clock.ts';
 import { jsonBytes, SizeLimitError, type Limits } from './limits.ts';
@@ -113,8 +113,23 @@ export interface CheckedStart {
 }
 
 /**
+ * The key `keyOf` gives for a run's input. One that throws (a field it reads missing, a bug) is a
+ * {@link ConcurrencyKeyError} naming the workflow, with what it threw as the cause: it reached the
+ * caller of `engine.start` as that error alone, which named neither the workflow nor the key function.
+ */
+function callKeyFunction(workflow: string, keyOf: ((input: never) => unknown) | undefined, input: unknown): unknown {
+  if (!keyOf) return undefined;
+  try {
+    return keyOf(input as never);
+  } catch (err) {
+    throw new ConcurrencyKeyError(workflow, err);
+  }
+}
+
+/**
  * Checks a start of `def` and resolves its timeout and concurrency key (in its stored form,
- * concurrency-key.ts); throws a {@link ValidationError} naming the field.
+ * concurrency-key.ts); throws a {@link ValidationError} naming the field, or a
+ * {@link ConcurrencyKeyError} when the workflow's key function throws.
  *
  * @example
  * const { input, timeoutMs, concurrency } = checkStart(def, { id: 'A-1' }, { idempotencyKey: 'A-1' });
@@ -173,7 +188,7 @@ export function checkStart(def: AnyWorkflowDefinition, input: unknown, options: 
     // Without a key (neither the call's nor a key function), one limit holds the whole workflow.
     if (options.concurrencyKey === undefined && !keyOf) concurrency = { key: storedConcurrencyKey(name, null, 'workflow'), limit };
     else {
-      let key: unknown = options.concurrencyKey ?? keyOf?.(parsed.data);
+      let key: unknown = options.concurrencyKey ?? callKeyFunction(name, keyOf, parsed.data);
       if (typeof key === 'number' && Number.isFinite(key)) key = String(key);
       // null or undefined: the run has no key, and no limit. Anything else must be a key: an object's would
       // be "[object Object]" for every run (all of them queued behind one another), and an empty string,
