@@ -8,6 +8,9 @@
 -- run's key is read by nothing and keeps its old form. The old form does not say which scope a key had:
 -- a key that is the run's workflow's name, or starts with it and `:`, was the workflow's own (the
 -- limit counted it with them before, and still does); any other key was a global one.
+-- A key already in the new form (`g:…`, or `w:` and the run's own workflow: an engine of this version that
+-- ran before its migration, `createEngine({ migrate: false })`) is left as it is. So is an old key that
+-- only looks so (a global key `g:x`, then global key `x`; a key of workflow `w` starting with `w:`).
 -- `version` is left as it is: the key is no part of what a worker holding the run writes.
 UPDATE "rmapp_runs" SET "concurrency_key" = CASE
     WHEN "concurrency_key" = "workflow"
@@ -16,4 +19,8 @@ UPDATE "rmapp_runs" SET "concurrency_key" = CASE
       THEN 'w:' || replace(replace("workflow", '%', '%25'), ':', '%3A') || ':' || substr("concurrency_key", length("workflow") + 2)
     ELSE 'g:' || "concurrency_key"
   END
-  WHERE "concurrency_key" IS NOT NULL AND "status" IN ('pending', 'running', 'waiting', 'failed');
+  WHERE "concurrency_key" IS NOT NULL AND "status" IN ('pending', 'running', 'waiting', 'failed')
+    AND left("concurrency_key", 2) <> 'g:'
+    AND "concurrency_key" <> 'w:' || replace(replace("workflow", '%', '%25'), ':', '%3A')
+    AND left("concurrency_key", length(replace(replace("workflow", '%', '%25'), ':', '%3A')) + 3)
+      <> 'w:' || replace(replace("workflow", '%', '%25'), ':', '%3A') || ':';

@@ -112,6 +112,7 @@ describe('migration 0016 from a 0015 database (postgres)', () => {
         '0020_steps_done',
         '0021_worker_processes',
         '0022_cleanup_owed_index',
+        '0023_concurrency_key_scopes',
       ]);
       expect(await announcedDuring(db, () => insertRun(db, 'after-0016'))).toEqual(['after-0016']);
     },
@@ -130,6 +131,7 @@ describe('migration 0016 from a 0015 database (postgres)', () => {
       '0020_steps_done',
       '0021_worker_processes',
       '0022_cleanup_owed_index',
+      '0023_concurrency_key_scopes',
     ]);
 
     // Workers connect as the owner: their run writes and the dashboard's renewals still work.

@@ -56,9 +56,12 @@ describe.each(['pglite', 'postgres'] as const)('migration 0023 keeps old concurr
       globalLikeDeploy: await engine.start(shared, { key: 'ck.deploy:stage' }),
       failed: await engine.start(deploy, { key: 'qa' }),
       succeeded: await engine.start(shared, { key: 'done' }),
+      // Stored by an engine of this version before the migration (migrate: false): left as they are.
+      newGlobal: await engine.start(sharedToo, { key: 'kept' }),
+      newDeploy: await engine.start(deploy, { key: 'kept' }),
     };
     // The keys as the code before 0023 stored them.
-    const oldKeys: Record<keyof typeof old, string> = {
+    const oldKeys: Partial<Record<keyof typeof old, string>> = {
       globalHolder: 'issue:o/r#1',
       globalQueued: 'issue:o/r#1',
       deployHolder: 'ck.deploy:prod',
@@ -67,8 +70,8 @@ describe.each(['pglite', 'postgres'] as const)('migration 0023 keeps old concurr
       failed: 'ck.deploy:qa',
       succeeded: 'done',
     };
-    for (const [name, id] of Object.entries(old)) {
-      await db.query(`update rmapp_runs set concurrency_key = $2 where id = $1`, [id, oldKeys[name as keyof typeof old]]);
+    for (const [name, key] of Object.entries(oldKeys)) {
+      await db.query(`update rmapp_runs set concurrency_key = $2 where id = $1`, [old[name as keyof typeof old], key]);
     }
     await db.query(`update rmapp_runs set status = 'failed', admitted = false where id = $1`, [old.failed]);
     await db.query(`update rmapp_runs set status = 'succeeded', admitted = false where id = $1`, [old.succeeded]);
@@ -89,6 +92,8 @@ describe.each(['pglite', 'postgres'] as const)('migration 0023 keeps old concurr
       globalLikeDeploy: 'g:ck.deploy:stage',
       failed: 'w:ck.deploy:qa',
       succeeded: 'done',
+      newGlobal: 'g:kept',
+      newDeploy: 'w:ck.deploy:kept',
     });
 
     const queued = async (id: string) => (await engine.get(id)).queue;

@@ -46,8 +46,11 @@ describe.each(['postgres', 'pglite'] as const)('migration 0014 (rmapp_runs colum
     expect((await migrate(db)).applied, 'from 0014 on').toEqual(tags.slice(tags.indexOf('0014_runs_column_order')));
 
     const after = await db.query<{ row: Record<string, unknown>; output: unknown; error: unknown }>(RUNS);
-    // Migration 0020 adds one column, null in every row.
-    expect(after.map((r) => r.row)).toEqual(before.map((r) => ({ ...r.row, steps_done: null })));
+    // Migration 0020 adds one column, null in every row; 0023 stores the failed run's concurrency key `ck`
+    // (not its workflow's) as the global key it was (src/state_machine/concurrency-key.ts).
+    expect(after.map((r) => r.row)).toEqual(
+      before.map((r) => ({ ...r.row, steps_done: null, ...(r.row.id === 'run-a' ? { concurrency_key: 'g:ck' } : {}) })),
+    );
     expect(after.map((r) => [r.output, r.error])).toEqual([
       [{ o: 2 }, { message: 'e' }],
       [null, null],

@@ -116,5 +116,6 @@ it('fails 0017, naming what the owner lacks, when the migrating role holds privi
     '0020_steps_done',
     '0021_worker_processes',
     '0022_cleanup_owed_index',
+    '0023_concurrency_key_scopes',
   ]);
 });
