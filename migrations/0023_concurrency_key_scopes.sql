@@ -11,6 +11,8 @@
 -- A key already in the new form (`g:…`, or `w:` and the run's own workflow: an engine of this version that
 -- ran before its migration, `createEngine({ migrate: false })`) is left as it is. So is an old key that
 -- only looks so (a global key `g:x`, then global key `x`; a key of workflow `w` starting with `w:`).
+-- A process of the version before that is still running after this migration goes on storing the old
+-- form (a process checks the record of migrations only as it starts): stop those before migrating.
 -- `version` is left as it is: the key is no part of what a worker holding the run writes.
 UPDATE "rmapp_runs" SET "concurrency_key" = CASE
     WHEN "concurrency_key" = "workflow"
