@@ -81,7 +81,9 @@ export interface ConcurrencyOptions<TInput> {
   key?: ((input: TInput) => string | null | undefined) | undefined;
   /**
    * `workflow` (default): keys are per workflow name. `global`: the key is shared with every workflow
-   * that uses the same key, e.g. one run per GitHub issue whichever template it runs.
+   * that uses the same key with `scope: 'global'`, e.g. one run per GitHub issue whichever template it
+   * runs. The scopes never share a limit: a global key `Deploy:prod` is not workflow `Deploy`'s key
+   * `prod` (concurrency-key.ts).
    */
   scope?: 'workflow' | 'global' | undefined;
 }
