@@ -165,7 +165,7 @@ describe('migrations on Postgres', () => {
     } finally {
       await db.query('grant select on pg_catalog.pg_attribute to public').catch(() => {});
       await db.close();
-      await other.drop();
+      await other.dropNow();
       const admin = await openDatabase({ url: ADMIN_URL });
       await admin.query(`drop role if exists ${role}`);
       await admin.close();

@@ -33,7 +33,7 @@ async function migratedWithWorkerRole(): Promise<{ url: string; workerUrl: strin
     await admin.unsafe(`drop role if exists ${role}`);
     await admin.end();
   });
-  cleanups.push(() => t.drop());
+  cleanups.push(() => t.dropNow()); // before the role above, which holds privileges in it
   await admin.unsafe(`create role ${role} login`);
   const superuser = await openDatabase({ url: t.url });
   await migrate(superuser);

@@ -42,7 +42,7 @@ export async function ownedDatabase(
     await admin.unsafe(`drop role if exists ${reader}`);
     await admin.end();
   });
-  cleanups.push(() => t.drop());
+  cleanups.push(() => t.dropNow());
   await admin.unsafe(`create role ${role} login`);
   await admin.unsafe(`create role ${reader} login`);
   const inDb = postgres(t.url, { max: 1, onnotice: () => {}, fetch_types: false });

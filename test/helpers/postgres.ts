@@ -17,7 +17,13 @@ export const ADMIN_URL = process.env.RMAPP_TEST_DATABASE_URL ?? 'postgres://post
 export interface TestDatabase {
   url: string;
   name: string;
+  /** Ends the database's use; it is dropped at the end of the run ({@link retireTestDatabase}). */
   drop(): Promise<void>;
+  /**
+   * Drops the database now, for a test that must drop something the database holds on to afterwards
+   * (a role granted privileges in it).
+   */
+  dropNow(): Promise<void>;
 }
 
 /** Options of {@link createTestDatabase}. */
@@ -59,6 +65,14 @@ export async function createTestDatabase(options: string | TestDatabaseOptions =
     url: url.toString(),
     name,
     drop: () => retireTestDatabase(name),
+    async dropNow() {
+      const a = postgres(ADMIN_URL, { max: 1, onnotice: () => {}, fetch_types: false });
+      try {
+        await a.unsafe(`drop database if exists ${name} with (force)`);
+      } finally {
+        await a.end();
+      }
+    },
   };
 }
 
