@@ -10,6 +10,7 @@
 import { expect, it } from 'vitest';
 import { createMasker, leftOutMark, type Masker } from '../src/rmapp/masking.ts';
 import { MintedSecrets } from '../src/rmapp/minted-secrets.ts';
+import { hasShownForms, masksAtLeast } from './helpers/masks-at-least.ts';
 import { createMasker as referenceMasker } from './helpers/masking-reference.ts';
 
 /** A seeded generator: the same texts and secrets on every run. */
@@ -73,7 +74,9 @@ it('masks as the masker before the index did while minted tokens come, expire, c
         text += r.pick(['', ' ', '[REDACTED]', leftOutMark(r.int(999)), '\r\n', '\0']);
       }
       const expected = referenceMasker(configured, { minted }).text(text);
-      expect(masker.text(text), `round ${round} step ${step}: ${JSON.stringify({ text, minted: minted.secrets() })}`).toBe(expected);
+      // Or more where the masker's later passes apply (test/helpers/masks-at-least.ts).
+      const wrong = masksAtLeast(text, masker.text(text), expected, hasShownForms([...configured, ...minted.secrets()]));
+      expect(wrong, `round ${round} step ${step}: ${JSON.stringify({ text, minted: minted.secrets() })}`).toBe(null);
     }
   }
 });

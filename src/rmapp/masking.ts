@@ -17,6 +17,7 @@ import { mintedSecrets, type MintedSecrets } from './minted-secrets.ts';
 import { maskedCopy, maskPatterns } from './secret-patterns.ts';
 import { formsOf, secretForms, wholeTokens, type OneSecretForms } from './secret-forms.ts';
 import { edgeHash, longestFirst, rankAfter, SecretIndex, type SkeletonIndex } from './secret-index.ts';
+import { isAlnum, shownText } from './shown-text.ts';
 
 export { base64Cores, isWeakSecret, WEAK_SECRET_CHARS } from './secret-forms.ts';
 export { isAddressScheme, SCHEMELESS_CREDENTIAL, SECRET_QUERY_PARAMETERS } from './secret-patterns.ts';
@@ -29,50 +30,38 @@ export { MASK };
  * transcript): its two sides are edges.
  */
 export { leftOutMark } from '../state_machine/clipped-text.ts';
-const LEFT_OUT_TEXT = ' characters left out …\n';
-/** Splits around each mark, keeping it (the odd pieces). */
-const LEFT_OUT = /(\n… \d{1,15} characters left out …\n)/;
+/**
+ * Where text was cut, the mark of a cut value: a {@link leftOutMark}, an ellipsis after a value cut short
+ * (state_machine/errors.ts quotes a caller's value cut at 200 characters, `"…ghp_1a2b3c4d…"`), as JSON
+ * may escape it (`\u2026`), or three dots. A secret cut there left its first 8 to 11 characters in clear:
+ * the skeletons find a cut head of 12 letters and digits or more, the edges only a text's two ends.
+ */
+const CUT_MARK = /\n… \d{1,15} characters left out …\n|…|\\u2026|\.\.\./;
+const CUT_MARKS = new RegExp(CUT_MARK.source, 'g');
 
-// eslint-disable-next-line no-control-regex -- an ANSI escape starts with ESC: matching it is the point
-const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/y;
-const ALNUM = /[A-Za-z0-9]/;
+/**
+ * `text` with `masked` applied to each piece between its cut marks (and its ends). Only pieces of 8
+ * characters or more can change, and the others are copied as they are: 1 MiB of `…` split into
+ * pieces took 1.7 s.
+ */
+function edgesAroundMarks(text: string, masked: (piece: string) => string): string {
+  let out = '';
+  let at = 0;
+  CUT_MARKS.lastIndex = 0;
+  for (let m = CUT_MARKS.exec(text); ; m = CUT_MARKS.exec(text)) {
+    const end = m ? m.index : text.length;
+    if (end - at >= 8) out += masked(text.slice(at, end)) + (m ? m[0] : '');
+    else out += text.slice(at, m ? CUT_MARKS.lastIndex : end);
+    if (!m) return out;
+    at = CUT_MARKS.lastIndex;
+  }
+}
 
 // eslint-disable-next-line no-control-regex -- an ANSI escape starts with ESC: matching it is the point
 const ANSI_ALL = /\x1b\[[0-9;?]*[A-Za-z]/g;
 
-/** The text's letters and digits, lower-cased, ANSI codes left out, and where each stands in `text`. */
-function skeletonOf(text: string): { sk: string; pos: number[] } {
-  let sk = '';
-  const pos: number[] = [];
-  for (let i = 0; i < text.length; i += 1) {
-    if (text.charCodeAt(i) === 0x1b) {
-      ANSI.lastIndex = i;
-      if (ANSI.exec(text)) {
-        i = ANSI.lastIndex - 1;
-        continue;
-      }
-    }
-    const c = text[i] as string;
-    if (ALNUM.test(c)) {
-      sk += c.toLowerCase();
-      pos.push(i);
-    }
-  }
-  return { sk, pos };
-}
-
-/**
- * A secret disguised: spaced, wrapped, case-changed, interleaved with ANSI codes or zero-width
- * characters, or cut after 12 of its letters and digits. Compared on the text's letters and digits
- * only (lower-cased), the matching span of the original is masked: from each place holding a secret's
- * first 12 as far as it matches on, and back from each place holding its last 12. Overlapping spans
- * are masked as one, so of the spans of several secrets from one place only the longest counts:
- * `skeletons.spans` gives that one (secret-index.ts `SkeletonIndex`; each secret's own, one per place,
- * masked the same).
- */
-function maskSkeletons(text: string, skeletons: SkeletonIndex): string {
-  const { sk, pos } = skeletonOf(text);
-  const ranges = skeletons.spans(sk).map(([from, to]): [number, number] => [pos[from] as number, pos[to] as number]);
+/** `text` with each of `ranges` (first and last index, inclusive) masked, overlapping ones as one. */
+function maskRanges(text: string, ranges: [number, number][]): string {
   if (!ranges.length) return text;
   ranges.sort((a, b) => a[0] - b[0]);
   let out = '';
@@ -83,6 +72,53 @@ function maskSkeletons(text: string, skeletons: SkeletonIndex): string {
     at = to + 1;
   }
   return out + text.slice(at);
+}
+
+/**
+ * A secret disguised: spaced, wrapped, case-changed, interleaved with ANSI codes, zero-width or
+ * control characters or their escapes (`\u0007`, `\x1b[31m`: shown-text.ts), or cut after 12 of its
+ * letters and digits. Compared on the text's letters and digits only (lower-cased, escapes read as the
+ * character they stand for), the matching span of the original is masked: from each place holding a
+ * secret's first 12 as far as it matches on, and back from each place holding its last 12. Overlapping
+ * spans are masked as one, so of the spans of several secrets from one place only the longest counts:
+ * `skeletons.spans` gives that one (secret-index.ts `SkeletonIndex`; each secret's own, one per place,
+ * masked the same).
+ */
+function maskSkeletons(text: string, skeletons: SkeletonIndex): string {
+  const shown = shownText(text, isAlnum, false);
+  return maskRanges(
+    text,
+    skeletons.spans(shown.chars).map(([from, to]): [number, number] => [shown.from[from] as number, (shown.to[to] as number) - 1]),
+  );
+}
+
+/**
+ * A secret of fewer than 12 letters and digits (no skeleton) disguised by case or by invisible
+ * characters and escapes inside it (shown-text.ts): its shown form found, whole, in the text's. Spaces
+ * and punctuation count, unlike a skeleton's: `Summer2024!` is not masked in `Summer 2024`.
+ */
+function maskShown(text: string, forms: SecretIndex['shown']): string {
+  const shown = shownText(text, () => true);
+  // The marks already in the text: a span reaching into one is no secret of the text's own (`D]` of
+  // `[REDACTED]` and the text after it spell one), and would leave the mark half in place.
+  const marks: number[] = [];
+  for (let at = text.indexOf(MASK); at >= 0; at = text.indexOf(MASK, at + MASK.length)) marks.push(at);
+  const crossesMark = (from: number, to: number): boolean => {
+    let lo = 0;
+    let hi = marks.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((marks[mid] as number) + MASK.length <= from) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < marks.length && (marks[lo] as number) <= to;
+  };
+  const ranges: [number, number][] = [];
+  forms.each(shown.chars, (form, start) => {
+    const range: [number, number] = [shown.from[start] as number, (shown.to[start + form.text.length - 1] as number) - 1];
+    if (!crossesMark(...range)) ranges.push(range);
+  });
+  return maskRanges(text, ranges);
 }
 
 /**
@@ -325,7 +361,8 @@ export function createMasker(
       );
     // Output kept by its end (or start) may cut a secret: a piece of 8+ characters at the edge goes too.
     // So may text kept by its head and tail (a transcript entry, `clip` in agents/transcript.ts): the
-    // edges around each "characters left out" mark count as edges too.
+    // edges around each "characters left out" mark count as edges too, and so do those around any cut
+    // mark ({@link CUT_MARK}: a value an error quotes cut at 200 characters and `…`).
     // The longest cut piece (8 characters or more, short of the whole secret) found by where the
     // piece's first or last 8 characters stand in the secret, not by trying every length: with a
     // private key configured, trying every length cost ~70 µs per string masked (pass 3 of the
@@ -359,14 +396,9 @@ export function createMasker(
         }
       }
     };
-    if (edgeOf.size)
-      out = out.includes(LEFT_OUT_TEXT)
-        ? out
-            .split(LEFT_OUT)
-            .map((piece, i) => (i % 2 ? piece : edgesMasked(piece)))
-            .join('')
-        : edgesMasked(out);
+    if (edgeOf.size) out = CUT_MARK.test(out) ? edgesAroundMarks(out, edgesMasked) : edgesMasked(out);
     if (f.skeletons.size) out = maskSkeletons(out, f.skeletons);
+    if (f.shown.size) out = maskShown(out, f.shown);
     return maskPatterns(out);
   };
   // A secret's skeleton whole, not its first or last 12 letters and digits as masking takes them

@@ -3,6 +3,7 @@
  * JSON-escaped, base64 (of the secret, of git's `x-access-token:` header; whole, or the groups made of
  * its bytes alone) and hex — and which secrets are weak, masked only as whole tokens.
  */
+import { isAlnum, shownText } from './shown-text.ts';
 
 /**
  * The base64 characters that depend only on `bytes`, wherever in a longer text they stand: for each of
@@ -136,8 +137,18 @@ export interface OneSecretForms {
   cores: string[];
   /** The base64 cores alone (holdsSecret decodes around them). */
   base64: string[];
-  /** Its letters and digits, lower-cased, when 12 or more. */
-  skeleton: string | null;
+  /**
+   * Its letters and digits, lower-cased, when 12 or more: as written, and read as the masker reads a
+   * text (shown-text.ts) where that differs — a secret holding what reads as an escape (`%1a`, `\n`) is
+   * found written whole (the escape read) and spaced out (not read).
+   */
+  skeletons: string[];
+  /**
+   * A strong secret's shown form (shown-text.ts: lower-cased, invisible characters left out), when it
+   * has no skeleton and the form has 8 characters or more: found re-cased or with controls inside, which
+   * a skeleton finds for a longer secret. None for a weak secret, masked only as a whole token.
+   */
+  shown: string | null;
   /** Whether its cut-off pieces at a text's edge are masked (12 characters or more). */
   edge: boolean;
 }
@@ -188,6 +199,7 @@ export function formsOf(s: string): OneSecretForms {
     cores.push(hex);
   }
   const skeleton = s.replace(/[^A-Za-z0-9]/g, '').toLowerCase();
+  const skeletons = [...new Set([skeleton, shownText(s, isAlnum, false).chars])].filter((k) => k.length >= 12);
   // A PEM key also travels with escaped newlines (JSON, env files).
   if (s.includes('\n')) values.push(s.replaceAll('\n', '\\n'));
   // A secret with a lone surrogate also travels with U+FFFD in its place, as written out and read back
@@ -200,7 +212,16 @@ export function formsOf(s: string): OneSecretForms {
     // (test/a2-surrogate-edge-masking.test.ts).
     if (whole.includes('\n')) values.push(whole.replaceAll('\n', '\\n'));
   }
-  return { values, weak, cores, base64, skeleton: skeleton.length >= 12 ? skeleton : null, edge: s.length >= 12 };
+  const shown = !skeletons.length && !isWeakSecret(s) ? shownText(s, () => true).chars : '';
+  return {
+    values,
+    weak,
+    cores,
+    base64,
+    skeletons,
+    shown: shown.length >= 8 ? shown : null,
+    edge: s.length >= 12,
+  };
 }
 
 /** What the masker searches for, for `secrets` (shorter than 6 characters are left out). */
@@ -218,7 +239,9 @@ export function secretForms(secrets: readonly (string | null | undefined)[]): Se
     for (const w of forms.weak) weak.add(w);
     for (const core of forms.base64) coreSecrets.set(core, [...(coreSecrets.get(core) ?? []), Buffer.from(s)]);
     for (const core of forms.cores) cores.add(core);
-    if (forms.skeleton) skeletons.add(forms.skeleton);
+    // As holdsSecret reads a text: its letters and digits as written, no escape read (masking.ts).
+    const skeleton = forms.skeletons[0];
+    if (skeleton && skeleton === s.replace(/[^A-Za-z0-9]/g, '').toLowerCase()) skeletons.add(skeleton);
     if (forms.edge) edges.push(s);
   }
   return {

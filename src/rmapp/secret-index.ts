@@ -381,6 +381,8 @@ export class SecretIndex {
   readonly cores = new FormIndex(8);
   /** Each secret's skeleton (12 letters and digits or more). */
   readonly skeletons = new SkeletonIndex();
+  /** The shown forms of the strong secrets without a skeleton (secret-forms.ts `OneSecretForms.shown`). */
+  readonly shown = new FormIndex(8);
   /**
    * The hash of each piece of 8 characters of each secret of 12 or more ({@link gramHashes}), and the
    * ranks of the secrets that hold it (ascending, once per place). A hash two pieces share only makes
@@ -410,7 +412,8 @@ export class SecretIndex {
     forms.values.forEach((v, i) => this.values.add(v, rank * 64 + i));
     forms.weak.forEach((w, i) => this.weak.add(w, rank * 64 + i));
     forms.cores.forEach((c, i) => this.cores.add(c, rank * 64 + i));
-    if (forms.skeleton) this.skeletons.add(forms.skeleton);
+    for (const skeleton of forms.skeletons) this.skeletons.add(skeleton);
+    if (forms.shown) this.shown.add(forms.shown, rank);
     if (forms.edge)
       for (const [edge, at] of SecretIndex.edgeTexts(secret, rank)) {
         this.edgeOf.set(at, edge);
@@ -426,7 +429,8 @@ export class SecretIndex {
     forms.values.forEach((v, i) => this.values.remove(v, rank * 64 + i));
     forms.weak.forEach((w, i) => this.weak.remove(w, rank * 64 + i));
     forms.cores.forEach((c, i) => this.cores.remove(c, rank * 64 + i));
-    if (forms.skeleton) this.skeletons.remove(forms.skeleton);
+    for (const skeleton of forms.skeletons) this.skeletons.remove(skeleton);
+    if (forms.shown) this.shown.remove(forms.shown, rank);
     if (forms.edge)
       for (const [edge, at] of SecretIndex.edgeTexts(secret, rank)) {
         this.edgeOf.delete(at);
