@@ -15,11 +15,29 @@ import type { SessionHost } from './session-host.ts';
 import type { Ending } from './session-phase.ts';
 import { readTimers, type TimerRecord } from './timers.ts';
 
-/** A live child of `actor` whose logic was given inline (no name a snapshot could hold). */
-function inlineChild(actor: AnyActor): UndurableValue | null {
-  const children = (actor.getSnapshot() as { children?: Record<string, AnyActorRef> }).children ?? {};
+/**
+ * A live child of `actor` whose logic was given inline (no name a snapshot could hold), or a child slot
+ * that holds no actor at all, at any depth. XState leaves such a slot for a `spawnChild` of a name
+ * `setup({ actors })` does not register (it logs "Actor type '…' not found" and runs on) and then cannot
+ * persist the snapshot: reading the slot's `src` here threw out of the write, uncaught.
+ */
+function inlineChild(actor: AnyActorRef, prefix = ''): UndurableValue | null {
+  const children = (actor.getSnapshot() as { children?: Record<string, AnyActorRef | undefined> } | undefined)?.children ?? {};
   for (const [id, ref] of Object.entries(children)) {
-    if (typeof (ref as { src?: unknown }).src !== 'string') return findUndurable({ children: { [id]: { src: null } } });
+    if (!ref) {
+      return {
+        path: `${prefix}children.${id}`,
+        problem:
+          'holds no actor: XState found no logic for a spawn (a `spawnChild` of a name `setup({ actors })` does not register; ' +
+          'it logs "Actor type \'…\' not found"), and cannot persist the snapshot: register the logic in setup({ actors }) under that name',
+      };
+    }
+    if (typeof (ref as { src?: unknown }).src !== 'string') {
+      const found = findUndurable({ children: { [id]: { src: null } } });
+      return found && { ...found, path: `${prefix}${found.path}` };
+    }
+    const inner = inlineChild(ref, `${prefix}children.${id}.`);
+    if (inner) return inner;
   }
   return null;
 }
