@@ -17,7 +17,7 @@ import { mintedSecrets, type MintedSecrets } from './minted-secrets.ts';
 import { maskedCopy, maskPatterns } from './secret-patterns.ts';
 import { formsOf, secretForms, wholeTokens, type OneSecretForms } from './secret-forms.ts';
 import { edgeHash, longestFirst, rankAfter, SecretIndex, type SkeletonIndex } from './secret-index.ts';
-import { isAlnum, shownText } from './shown-text.ts';
+import { isAlnum, mayDisguise, shownText } from './shown-text.ts';
 
 export { base64Cores, isWeakSecret, WEAK_SECRET_CHARS } from './secret-forms.ts';
 export { isAddressScheme, SCHEMELESS_CREDENTIAL, SECRET_QUERY_PARAMETERS } from './secret-patterns.ts';
@@ -85,6 +85,22 @@ function maskRanges(text: string, ranges: [number, number][]): string {
  * masked the same).
  */
 function maskSkeletons(text: string, skeletons: SkeletonIndex): string {
+  if (!mayDisguise(text, false)) {
+    // Nothing to read past: the letters and digits as written (mayDisguise).
+    let sk = '';
+    const pos: number[] = [];
+    for (let i = 0; i < text.length; i += 1) {
+      const code = text.charCodeAt(i) | 0x20;
+      if ((code >= 0x61 && code <= 0x7a) || (code >= 0x30 && code <= 0x39 && text.charCodeAt(i) === code)) {
+        sk += String.fromCharCode(code);
+        pos.push(i);
+      }
+    }
+    return maskRanges(
+      text,
+      skeletons.spans(sk).map(([from, to]): [number, number] => [pos[from] as number, pos[to] as number]),
+    );
+  }
   const shown = shownText(text, isAlnum, false);
   return maskRanges(
     text,
@@ -98,7 +114,10 @@ function maskSkeletons(text: string, skeletons: SkeletonIndex): string {
  * and punctuation count, unlike a skeleton's: `Summer2024!` is not masked in `Summer 2024`.
  */
 function maskShown(text: string, forms: SecretIndex['shown']): string {
-  const shown = shownText(text, () => true);
+  // Nothing to read past (mayDisguise): the text itself, its ASCII letters lower-cased, one for one.
+  const shown = mayDisguise(text, true)
+    ? { plain: false, ...shownText(text, () => true) }
+    : { plain: true, chars: /[A-Z]/.test(text) ? text.replace(/[A-Z]+/g, (m) => m.toLowerCase()) : text, from: null, to: null };
   // The marks already in the text: a span reaching into one is no secret of the text's own (`D]` of
   // `[REDACTED]` and the text after it spell one), and would leave the mark half in place.
   const marks: number[] = [];
@@ -115,7 +134,9 @@ function maskShown(text: string, forms: SecretIndex['shown']): string {
   };
   const ranges: [number, number][] = [];
   forms.each(shown.chars, (form, start) => {
-    const range: [number, number] = [shown.from[start] as number, (shown.to[start + form.text.length - 1] as number) - 1];
+    const range: [number, number] = shown.plain
+      ? [start, start + form.text.length - 1]
+      : [(shown.from as Int32Array)[start] as number, ((shown.to as Int32Array)[start + form.text.length - 1] as number) - 1];
     if (!crossesMark(...range)) ranges.push(range);
   });
   return maskRanges(text, ranges);
