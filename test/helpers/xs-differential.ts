@@ -5,6 +5,7 @@
  * Both sides run on a {@link TestClock}, so delays fire at the same simulated instants.
  */
 import { createActor, type AnyActor, type AnyStateMachine } from 'xstate';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createEngine, defineWorkflow, openDatabase, migrate, type AnyWorkflowDefinition } from '../../src/index.ts';
 import { decodeSnapshot } from '../../src/persistence/snapshot-codec.ts';
@@ -185,4 +186,44 @@ async function evictingKit(def: AnyWorkflowDefinition) {
 
 function json(v: unknown): unknown {
   return v === undefined ? undefined : JSON.parse(JSON.stringify(v));
+}
+
+/** A machine from XState's own tests (each names its file), its input and the steps fed to both sides. */
+export interface XsCase {
+  name: string;
+  machine: AnyStateMachine;
+  input?: unknown;
+  steps: XsStep[];
+  /** Also run with eviction on: the run leaves memory after every event and is restored by the next. */
+  evict?: boolean;
+}
+
+const withoutRestores = (steps: XsStep[]): XsStep[] => steps.filter((s) => !('restore' in s));
+const visible = (rs: XsReading[]) => rs.filter((r) => r.step !== 'restore').map(({ effects: _effects, ...r }) => r);
+const effects = (rs: XsReading[]) => rs.flatMap((r) => r.effects);
+
+/**
+ * One test per case: the plain actor's readings against the workflow's, crashed and restored where the
+ * case says (and with the worker down across its `down` steps), and with eviction after every event
+ * when the case asks.
+ */
+export function describeDifferential(title: string, cases: XsCase[]): void {
+  describe(title, () => {
+    for (const c of cases) {
+      it(
+        c.name,
+        async () => {
+          const plain = await runPlain(c.machine, c.input ?? {}, withoutRestores(c.steps));
+          const restored = await runDurable(c.machine, c.input ?? {}, c.steps);
+          expect(visible(restored), `${c.name}: state, context, status and output after each step, restored`).toEqual(visible(plain));
+          expect(effects(restored), `${c.name}: side effects in order, restored`).toEqual(effects(plain));
+          if (c.evict) {
+            const evicted = await runDurable(c.machine, c.input ?? {}, withoutRestores(c.steps), { evict: true });
+            expect(evicted, `${c.name}: each reading with eviction after every event`).toEqual(plain);
+          }
+        },
+        120_000,
+      );
+    }
+  });
 }
