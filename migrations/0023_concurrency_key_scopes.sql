@@ -11,6 +11,8 @@
 -- A key already in the new form (`g:…`, or `w:` and the run's own workflow: an engine of this version that
 -- ran before its migration, `createEngine({ migrate: false })`) is left as it is. So is an old key that
 -- only looks so (a global key `g:x`, then global key `x`; a key of workflow `w` starting with `w:`).
+-- Except the keys of a workflow named `g`: every one of its old keys starts with `g:`, where only a run
+-- started before the migration by an engine with `migrate: false` has a global key; each is its own.
 -- A process of the version before that is still running after this migration goes on storing the old
 -- form (a process checks the record of migrations only as it starts): stop those before migrating.
 -- `version` is left as it is: the key is no part of what a worker holding the run writes.
@@ -22,7 +24,7 @@ UPDATE "rmapp_runs" SET "concurrency_key" = CASE
     ELSE 'g:' || "concurrency_key"
   END
   WHERE "concurrency_key" IS NOT NULL AND "status" IN ('pending', 'running', 'waiting', 'failed')
-    AND left("concurrency_key", 2) <> 'g:'
+    AND (left("concurrency_key", 2) <> 'g:' OR "workflow" = 'g')
     AND "concurrency_key" <> 'w:' || replace(replace("workflow", '%', '%25'), ':', '%3A')
     AND left("concurrency_key", length(replace(replace("workflow", '%', '%25'), ':', '%3A')) + 3)
       <> 'w:' || replace(replace("workflow", '%', '%25'), ':', '%3A') || ':';
