@@ -106,8 +106,27 @@ export interface DefineWorkflowOptions<TInput, TMachine extends AnyStateMachine 
 const NAME_PATTERN = /^[A-Za-z][\w.-]{0,99}$/;
 
 /**
+ * What is wrong with a definition's `concurrency`, or null: a limit that is a positive integer, a key
+ * that is a function, a scope that is `workflow` or `global`. A definition spread with its own
+ * `concurrency` (`{ ...def, concurrency }`, as the GitHub workflows are registered) is never seen by
+ * {@link defineWorkflow}: a scope `'Global'` was taken for `workflow` (the runs of two workflows meant to
+ * share a key each ran under their own), a limit of 0 queued every run for ever, one of 1.5 failed each
+ * start with a raw database error, and a key that was no function failed each start.
+ */
+function concurrencyProblem(concurrency: unknown): string | null {
+  if (concurrency === undefined || concurrency === null) return null;
+  const c = concurrency as { limit?: unknown; key?: unknown; scope?: unknown } | null;
+  if (!c || typeof c !== 'object') return 'concurrency must be an object, e.g. { limit: 1 }';
+  if (!(Number.isInteger(c.limit) && (c.limit as number) > 0)) return 'concurrency.limit must be a positive integer';
+  if (c.key != null && typeof c.key !== 'function') return 'concurrency.key must be a function of the input';
+  if (c.scope !== undefined && c.scope !== 'workflow' && c.scope !== 'global')
+    return `concurrency.scope must be "workflow" or "global" (got ${typeof c.scope === 'string' ? JSON.stringify(c.scope.slice(0, 40)) : typeof c.scope})`;
+  return null;
+}
+
+/**
  * What is wrong with `value` as a `defineWorkflow(...)` result, or null: a name and version, an XState
- * machine (its `root` and `transition`) and an input schema that parses. An object that only has such
+ * machine (its `root` and `transition`), an input schema that parses and a valid `concurrency`. An object that only has such
  * fields (`{ machine: {}, input: {} }`) failed later inside the engine — registered among the previous
  * versions, its runs failed to start after every lease, taken back by the same worker for ever. A getter
  * that throws is a problem too, not an exception out of the check.
@@ -124,7 +143,7 @@ export function definitionProblem(value: unknown): string | null {
     if (typeof v.name !== 'string' || typeof v.version !== 'string') return 'no name and version';
     if (typeof v.machine?.transition !== 'function' || typeof v.machine.root !== 'object') return 'its machine is not an XState machine';
     if (typeof v.input?.safeParse !== 'function') return 'its input is not a zod schema';
-    return null;
+    return concurrencyProblem((v as { concurrency?: unknown }).concurrency);
   } catch (err) {
     return `reading it threw (${err instanceof Error ? err.message : String(err)})`;
   }
@@ -148,9 +167,8 @@ export function defineWorkflow<TInput, TMachine extends AnyStateMachine = AnySta
   if (options.timeoutMs !== undefined && !(Number.isFinite(options.timeoutMs) && options.timeoutMs > 0)) {
     throw new ValidationError(`Workflow "${options.name}": timeoutMs must be a positive number of milliseconds.`);
   }
-  if (options.concurrency && !(Number.isInteger(options.concurrency.limit) && options.concurrency.limit > 0)) {
-    throw new ValidationError(`Workflow "${options.name}": concurrency.limit must be a positive integer.`);
-  }
+  const concurrency = concurrencyProblem(options.concurrency);
+  if (concurrency) throw new ValidationError(`Workflow "${options.name}": ${concurrency}.`);
   const buffer = options.signals?.buffer;
   if (
     buffer !== undefined &&
