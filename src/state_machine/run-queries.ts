@@ -170,7 +170,9 @@ export abstract class RunQueries {
     if (row.status === 'pending' && row.concurrencyKey && !row.admitted) {
       const { key, scope } = shownConcurrencyKey(row.concurrencyKey);
       info.queue = { key, scope, position: (await queuePosition(db, row)) ?? 1 };
-      info.statusMessage ??= `Queued: position ${info.queue.position} for ${scope === 'global' ? 'global ' : ''}concurrency key ${key}.`;
+      // A key holding a line break is quoted: as it is, `rmapp runs show` printed the rest of it as a line of its own.
+      const shown = /[\n\r\t\u2028\u2029]/.test(key) ? JSON.stringify(key) : key;
+      info.statusMessage ??= `Queued: position ${info.queue.position} for ${scope === 'global' ? 'global ' : ''}concurrency key ${shown}.`;
     }
     return info;
   }
