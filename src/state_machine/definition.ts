@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import type { AnyStateMachine } from 'xstate';
 import type { z } from 'zod';
 import { ValidationError } from './errors.ts';
+import { findUnstorableText } from './durable-check.ts';
 
 /** Passed to a definition's `cleanup` when a run is cancelled. */
 export interface CleanupContext {
@@ -141,6 +142,11 @@ export function definitionProblem(value: unknown): string | null {
     };
     if (!v || typeof v !== 'object') return 'not an object';
     if (typeof v.name !== 'string' || typeof v.version !== 'string') return 'no name and version';
+    // Stored in every run's row and its concurrency key: a NUL failed each start with a database error,
+    // and two names with different lone surrogates were stored as one (U+FFFD), sharing one limit.
+    if (v.name === '') return 'its name is empty';
+    const unstorable = findUnstorableText(v.name, 'its name') ?? findUnstorableText(v.version, 'its version');
+    if (unstorable) return `${unstorable.path} ${unstorable.problem}`;
     if (typeof v.machine?.transition !== 'function' || typeof v.machine.root !== 'object') return 'its machine is not an XState machine';
     if (typeof v.input?.safeParse !== 'function') return 'its input is not a zod schema';
     return concurrencyProblem((v as { concurrency?: unknown }).concurrency);
