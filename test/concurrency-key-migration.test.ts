@@ -6,24 +6,13 @@
  * Failed runs (a retry puts them back in their key's queue) are rewritten too; finished ones are not.
  */
 import { rmSync } from 'node:fs';
-import { setup } from 'xstate';
-import { z } from 'zod';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createEngine, defineWorkflow, openDatabase, type Database, type Engine } from '../src/index.ts';
+import { createEngine, openDatabase, type Database, type Engine } from '../src/index.ts';
 import { migrate } from '../src/persistence/migrate.ts';
 import { createTestDatabase } from './helpers/postgres.ts';
 import { migrationsUpTo } from './helpers/migrations.ts';
+import { deploy, shared, sharedToo, whole } from './helpers/concurrency-key-workflows.ts';
 
-const machine = setup({}).createMachine({
-  id: 'held',
-  initial: 'open',
-  states: { open: { on: { close: 'closed' } }, closed: { type: 'final' } },
-});
-const input = z.object({ key: z.string() });
-const deploy = defineWorkflow({ name: 'ck.deploy', machine, input, concurrency: { limit: 1, key: (i) => i.key } });
-const whole = defineWorkflow({ name: 'ck.whole', machine, input, concurrency: { limit: 1 } });
-const shared = defineWorkflow({ name: 'ck.shared', machine, input, concurrency: { limit: 1, scope: 'global', key: (i) => i.key } });
-const sharedToo = defineWorkflow({ name: 'ck.shared-too', machine, input, concurrency: { limit: 1, scope: 'global', key: (i) => i.key } });
 const workflows = [deploy, whole, shared, sharedToo];
 
 describe.each(['pglite', 'postgres'] as const)('migration 0023 keeps old concurrency keys counted (%s)', (kind) => {

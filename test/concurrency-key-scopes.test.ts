@@ -5,25 +5,10 @@
  * the same text, so such runs queued behind one another (and shared one slot) though no limit joined
  * them. Runs of the same key and scope still queue.
  */
-import { setup } from 'xstate';
-import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEngine, defineWorkflow, type Engine } from '../src/index.ts';
+import { createEngine, type Engine } from '../src/index.ts';
 import { engineDatabaseFor } from './helpers/postgres.ts';
-
-const machine = setup({}).createMachine({
-  id: 'held',
-  initial: 'open',
-  states: { open: { on: { close: 'closed' } }, closed: { type: 'final' } },
-});
-const input = z.object({ key: z.string() });
-/** Workflow-scoped: its key `prod` is stored for workflow `ck.deploy`. */
-const deploy = defineWorkflow({ name: 'ck.deploy', machine, input, concurrency: { limit: 1, key: (i) => i.key } });
-/** No key function: one limit for the whole workflow. */
-const whole = defineWorkflow({ name: 'ck.whole', machine, input, concurrency: { limit: 1 } });
-/** Global keys, shared with every workflow that uses the same key with `scope: 'global'`. */
-const shared = defineWorkflow({ name: 'ck.shared', machine, input, concurrency: { limit: 1, scope: 'global', key: (i) => i.key } });
-const sharedToo = defineWorkflow({ name: 'ck.shared-too', machine, input, concurrency: { limit: 1, scope: 'global', key: (i) => i.key } });
+import { deploy, shared, sharedToo, whole } from './helpers/concurrency-key-workflows.ts';
 
 describe.each(['pglite', 'postgres'] as const)('global and workflow-scoped concurrency keys never share a slot (%s)', (kind) => {
   const cleanups: (() => Promise<void>)[] = [];

@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { isFinalStatus } from '../src/persistence/run-status.ts';
-import { createServiceWorld, example, type ServiceWorld } from './helpers/service-world.ts';
+import { createServiceWorld, issueComment, type ServiceWorld } from './helpers/service-world.ts';
 
 let w: ServiceWorld | null = null;
 afterEach(async () => {
@@ -15,15 +15,7 @@ afterEach(async () => {
   w = null;
 });
 
-const comment = (n: number, body: string) =>
-  example('issue_comment', 'created', (p) => {
-    p.issue.number = n;
-    delete p.issue.pull_request;
-    p.comment.body = body;
-    p.comment.user.login = 'alice';
-    p.comment.user.type = 'User';
-    p.sender.login = 'alice';
-  });
+const comment = (n: number, body: string) => issueComment(n, body);
 
 describe('a cancel written after an implement, acting while that implement starts its run', () => {
   it('cancels the run the implement starts', async () => {

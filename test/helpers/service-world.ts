@@ -54,6 +54,18 @@ export function example(event: string, action: string, patch: (p: any) => void =
   return p;
 }
 
+/** An `issue_comment.created` payload: `body` written by user `by` on issue `n` (not a pull request). */
+export function issueComment(n: number, body: string, by = 'alice'): ReturnType<typeof example> {
+  return example('issue_comment', 'created', (p) => {
+    p.issue.number = n;
+    delete p.issue.pull_request;
+    p.comment.body = body;
+    p.comment.user.login = by;
+    p.comment.user.type = 'User';
+    p.sender.login = by;
+  });
+}
+
 /** An `issues.labeled` delivery: `label` added to issue `number` by alice (a user); `updatedAt` sets the issue's `updated_at`. */
 export function labelled(number: number, label: string, updatedAt?: string): any {
   return example('issues', 'labeled', (p) => {
@@ -175,14 +187,7 @@ export async function pullRequestWorld(permission = 'write'): Promise<ServiceWor
  */
 export async function implementIssue(w: ServiceWorld, n: number, body: string, by = 'alice'): Promise<string> {
   w.world.emulator.issues.set(`acme/widgets#${n}`, { title: `Issue ${n}`, body });
-  const payload = example('issue_comment', 'created', (p) => {
-    p.issue.number = n;
-    delete p.issue.pull_request;
-    p.comment.body = '@rmapp implement';
-    p.comment.user.login = by;
-    p.comment.user.type = 'User';
-    p.sender.login = by;
-  });
+  const payload = issueComment(n, '@rmapp implement', by);
   const res = await w.deliver('issue_comment', payload);
   const delivery = await w.service.engine.waitFor(res.body.runId, { timeoutMs: 30_000 });
   const runId = (delivery.output as { outcome: { runId: string } }).outcome.runId;
