@@ -21,20 +21,29 @@ export interface ShownText {
   readonly to: Int32Array;
 }
 
-/** Whether a reader sees nothing of `code`: controls, DEL and C1, soft hyphen, zero-width and bidirectional characters, BOM. */
+/**
+ * What a reader sees nothing of, as ranges of codes (inclusive): controls, DEL and C1, soft hyphen, the
+ * Arabic letter mark, the Mongolian vowel separator, zero-width and bidirectional characters, BOM. One
+ * list for {@link isInvisible} and {@link mayDisguise}.
+ */
+const INVISIBLE_RANGES: readonly (readonly [number, number])[] = [
+  [0x00, 0x1f],
+  [0x7f, 0x9f],
+  [0xad, 0xad],
+  [0x61c, 0x61c],
+  [0x180e, 0x180e],
+  [0x200b, 0x200f],
+  [0x202a, 0x202e],
+  [0x2060, 0x2064],
+  [0x2066, 0x2069],
+  [0xfeff, 0xfeff],
+];
+const INVISIBLE = new Uint8Array(0x10000);
+for (const [lo, hi] of INVISIBLE_RANGES) INVISIBLE.fill(1, lo, hi + 1);
+
+/** Whether a reader sees nothing of `code` ({@link INVISIBLE_RANGES}). */
 export function isInvisible(code: number): boolean {
-  return (
-    code < 0x20 ||
-    (code >= 0x7f && code <= 0x9f) ||
-    code === 0xad ||
-    code === 0x61c ||
-    code === 0x180e ||
-    (code >= 0x200b && code <= 0x200f) ||
-    (code >= 0x202a && code <= 0x202e) ||
-    (code >= 0x2060 && code <= 0x2064) ||
-    (code >= 0x2066 && code <= 0x2069) ||
-    code === 0xfeff
-  );
+  return code < 0x10000 && INVISIBLE[code] === 1;
 }
 
 /**
@@ -47,10 +56,10 @@ export function isInvisible(code: number): boolean {
 export function mayDisguise(text: string, web: boolean): boolean {
   return (web ? MAY_DISGUISE_WEB : MAY_DISGUISE).test(text);
 }
-// eslint-disable-next-line no-control-regex -- controls are what is looked for
-const MAY_DISGUISE = /[\\\x00-\x1f\x7f-\x9f\xad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]|\[U\+/;
-// eslint-disable-next-line no-control-regex -- controls are what is looked for
-const MAY_DISGUISE_WEB = /[\\%&\x00-\x1f\x7f-\x9f\xad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]|\[U\+/;
+const hex4 = (code: number): string => `\\u${code.toString(16).padStart(4, '0')}`;
+const INVISIBLE_CLASS = INVISIBLE_RANGES.map(([lo, hi]) => (lo === hi ? hex4(lo) : `${hex4(lo)}-${hex4(hi)}`)).join('');
+const MAY_DISGUISE = new RegExp(`[\\\\${INVISIBLE_CLASS}]|\\[U\\+`);
+const MAY_DISGUISE_WEB = new RegExp(`[\\\\%&${INVISIBLE_CLASS}]|\\[U\\+`);
 
 /**
  * The controls a backslash and a letter stand for: JSON's, and `\e` for ESC where a colour code follows
