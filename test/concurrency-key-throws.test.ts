@@ -28,7 +28,7 @@ const keyed = defineWorkflow({
       // Not an Error at all.
       if (i.mode === 'string') throw 'no key' as unknown as Error;
       // A message a terminal would obey, and too long to echo.
-      if (i.mode === 'hostile') throw new Error(`\u009b31m${'x'.repeat(5_000)}`);
+      if (i.mode === 'hostile') throw new Error(`\u009b31m${'k'.repeat(5_000)}`);
       return i.key;
     },
   },
@@ -85,7 +85,7 @@ describe.each(['pglite', 'postgres'] as const)('a concurrency key function that 
     expect(hostile, (hostile as Error).message).toBeInstanceOf(ConcurrencyKeyError);
     const message = (hostile as Error).message;
     expect(message, 'the C1 control that starts a terminal sequence is escaped').not.toContain('\u009b');
-    expect(message).toContain('threw: "\\u009b31mxxx');
+    expect(message).toContain('threw: "\\u009b31mkkk');
     expect(message.length, 'the 5,000-character message is cut').toBeLessThan(400);
   });
 

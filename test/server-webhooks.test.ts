@@ -4,21 +4,12 @@
  */
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createServiceWorld, example, labelled, type ServiceWorld } from './helpers/service-world.ts';
+import { createServiceWorld, example, issueComment, labelled, type ServiceWorld } from './helpers/service-world.ts';
 import { until } from './helpers/processes.ts';
 
 let w: ServiceWorld;
 const runCount = async () => (await w.service.engine.list({ limit: 500 })).length;
 const comments = (n: number) => w.world.emulator.comments.get(`acme/widgets#${n}`) ?? [];
-const issueComment = (n: number, body: string, login = 'alice') =>
-  example('issue_comment', 'created', (p) => {
-    p.issue.number = n;
-    delete p.issue.pull_request;
-    p.comment.body = body;
-    p.comment.user.login = login;
-    p.comment.user.type = 'User';
-    p.sender.login = login;
-  });
 
 /** The outcome of a delivery's GitHubDelivery run, once it finished. */
 const outcomeOf = async (deliveryRunId: string) =>
