@@ -158,30 +158,43 @@ export async function runOwedCleanup(
     history.logger.warn({ err, runId }, `rmapp: the owed cleanup of cancelled run ${runId} could not be leased; it stays owed`);
     return false;
   }
-  if (running.kept) {
-    // Its store is being closed: the keep may have been applied before the take, which left the lease
-    // unkept. Not run here, the cleanup stays owed for the store's next process.
+  const every = Math.max(50, Math.floor(leaseMs / 3));
+  const leaveOwed = async (message: string): Promise<false> => {
     runningCleanups.delete(running);
-    history.logger.warn({ runId, owner }, `rmapp: the store was closed while the owed cleanup of run ${runId} was leased; it stays owed`);
+    history.logger.warn({ runId, owner }, message);
     await releaseOwedCleanup(db, runId, owner).catch(() => {});
     return false;
-  }
+  };
   // Its take answered only once the lease it took may have expired (the answer, or this process, late by
   // most of a lease): another execution may hold the lease and run the cleanup already. Run here, it ran
   // beside that one, whose lease was valid (test/h1-owed-take-answered-late.test.ts). Left owed, its lease
   // let go if it is still this execution's: the next holder runs it.
-  if (performance.now() >= takenAt + leaseMs - leaseMs / 5) {
-    runningCleanups.delete(running);
-    history.logger.warn(
-      { runId, owner },
+  if (performance.now() >= takenAt + leaseMs - leaseMs / 5)
+    return leaveOwed(
       `rmapp: the lease of run ${runId}'s owed cleanup was taken, but its answer came only once the lease may have expired; the cleanup stays owed`,
     );
-    await releaseOwedCleanup(db, runId, owner).catch(() => {});
-    return false;
+  // A take answered after a renewal's interval (a slow pool, a busy process) is renewed before the cleanup
+  // starts, and the cleanup trusts the renewal's window. Started at once, with a renewal sent then, it ran
+  // on what was left of the take's window — less than a loaded database's round trip — and was aborted
+  // while that renewal was on its way, then run again (test/a3-session-cleanup-fence.test.ts in CI); with
+  // its first renewal a third of the lease after the answer, past the fence (test/owed-take-slow-renews-at-once.test.ts).
+  let trustFrom = takenAt;
+  if (performance.now() - takenAt >= every) {
+    const sentAt = performance.now();
+    const held = await renewOwedCleanup(db, runId, owner, leaseMs).catch(() => false);
+    if (!held || performance.now() >= sentAt + leaseMs - leaseMs / 5)
+      return leaveOwed(
+        `rmapp: the lease of run ${runId}'s owed cleanup was taken late, and could not be renewed in time before the cleanup started; it stays owed`,
+      );
+    trustFrom = sentAt;
   }
+  // Its store is being closed: the keep may have been applied before the take, which left the lease
+  // unkept. Not run here, the cleanup stays owed for the store's next process.
+  if (running.kept) return leaveOwed(`rmapp: the store was closed while the owed cleanup of run ${runId} was leased; it stays owed`);
   // Aborted once another execution may run it: a renewal found the lease gone, or none held it for
   // long enough that it may expire (a fifth of the lease before, by this process's clock, as a worker
-  // self-fences its steps: worker.ts). Measured from before the take was sent, as each renewal is.
+  // self-fences its steps: worker.ts). Measured from before the take (or the renewal before the start) was
+  // sent, as each renewal is.
   const lost = new AbortController();
   let fence: NodeJS.Timeout | undefined;
   let renewal: NodeJS.Timeout | undefined;
@@ -209,7 +222,7 @@ export async function runOwedCleanup(
       new WorkflowError(`The lease of run ${runId}'s cleanup was lost (${why}).`, { code: 'CLEANUP_LEASE_LOST', category: 'cancelled' }),
     );
   };
-  trustUntil(takenAt);
+  trustUntil(trustFrom);
   // A process paused past the lease (a stop, a suspended machine, a blocked event loop) wakes with the
   // cleanup's own timers due before the fence's: read then, the signal looks at the clock itself, as a
   // step's start does (run-session.ts `ownsRun`). Without it the cleanup took its next step beside the
@@ -227,12 +240,17 @@ export async function runOwedCleanup(
       () => {},
     );
   };
-  const every = Math.max(50, Math.floor(leaseMs / 3));
-  // A take answered after a renewal's interval (a slow pool, a busy process) renews at once: its first
-  // renewal a whole interval after the answer was sent past the fence, which aborted a cleanup whose lease
-  // was valid, and it ran again (test/owed-take-slow-renews-at-once.test.ts).
-  if (performance.now() - takenAt >= every) renew();
-  renewal = setInterval(renew, every);
+  // Every third of the lease from the send the window is trusted from, not from now: counted from the
+  // take's answer, the first renewal came as late as 2/3 of the lease after its send, and had what was left
+  // to the fence at 4/5 — under a loaded database's round trip — for its answer.
+  renewal = setTimeout(
+    () => {
+      renew();
+      renewal = setInterval(renew, every);
+      renewal.unref();
+    },
+    Math.max(0, trustFrom + every - performance.now()),
+  );
   // A cleanup that never returns (its process stopped, the store closed) must not keep the process alive.
   renewal.unref();
   // What counts is whether the lease was lost while the cleanup ran: its fence and renewals stop once it
