@@ -23,6 +23,8 @@ afterAll(() => killAll());
 
 const FIXTURE = join(ROOT, 'test/fixtures/a3-fenced-cleanup.ts');
 const LEASE_MS = 1_500;
+/** The lease of the tests whose renewals must all be answered in time. */
+const LONG_LEASE_MS = 2_000;
 
 /** Starts a run that stays running, cancels it, and waits until worker `a` runs its cleanup. */
 async function cancelWhileRunning(engine: Engine, a: Spawned, ledger: string): Promise<{ runId: string; aPid: number }> {
@@ -117,7 +119,10 @@ test.each(['pglite', 'postgres'] as const)(
   async (kind) => {
     const ledger = join(mkdtempSync(join(tmpdir(), 'a3-long-')), 'ledger.jsonl');
     process.env.A3_LEDGER = ledger;
-    process.env.A3_CLEANUP_STEPS = '100';
+    // Three leases of 20 ms steps. The lease is long enough that a loaded machine's pauses (a renewal's
+    // round trip, the event loop) fit in its fence margin: with 500 ms, a stall of 400 ms in CI self-fenced
+    // the session — right to, as its lease could have expired — and the cleanup ran again.
+    process.env.A3_CLEANUP_STEPS = String((3 * LONG_LEASE_MS) / 20);
     cleanups.push(() => {
       delete process.env.A3_LEDGER;
       delete process.env.A3_CLEANUP_STEPS;
@@ -127,7 +132,7 @@ test.each(['pglite', 'postgres'] as const)(
       for (const drop of dropped) await drop();
     });
     const database = await engineDatabaseFor(kind, dropped);
-    const engine = createEngine({ database, workflows: [cancelledWhileRunning], leaseMs: 500, pollMs: 50 });
+    const engine = createEngine({ database, workflows: [cancelledWhileRunning], leaseMs: LONG_LEASE_MS, pollMs: 50 });
     cleanups.push(() => engine.stop());
     await engine.startWorker();
     const runId = await engine.start(cancelledWhileRunning, { key: 'k' });
@@ -137,7 +142,7 @@ test.each(['pglite', 'postgres'] as const)(
     const phases = cleanupEntries(ledger).map((e) => e.phase);
     expect(
       phases.filter((p) => p !== 'step'),
-      `the cleanup of run ${runId} (${phases.length} ledger lines)`,
+      `the cleanup of run ${runId} (${phases.length} ledger lines, stopped at step ${cleanupEntries(ledger).find((e) => e.phase === 'stopped')?.step})`,
     ).toEqual(['end']);
   },
 );
