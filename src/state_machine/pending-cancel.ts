@@ -122,8 +122,8 @@ export interface CleanupRunner {
  * worker's is after a crash; a failure to clear it is logged, and the next cancel runs it again.
  * False when it did not run it: another execution's lease on it is live (run-admin.ts `takeOwedCleanup`),
  * the mark is gone, or the take was answered only once the lease it took may have expired (not started
- * then: another execution may run it already) — or when it lost its lease while the cleanup ran: the
- * cleanup's `signal` (definition.ts `CleanupContext`) aborted, its renewals stopped then, and the mark
+ * then: another execution may run it already) or late and not renewed in time before the start — or
+ * when it lost its lease while the cleanup ran: the cleanup's `signal` (definition.ts `CleanupContext`) aborted, its renewals stopped then, and the mark
  * is left for the next holder of the lease; once the cleanup returned, its lease is let go if it still
  * holds it (run-admin.ts `releaseOwedCleanup`), so that the next holder need not wait out the rest of it. A
  * cleanup that returned without reading its signal again after its lease passed to another execution
