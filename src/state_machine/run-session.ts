@@ -456,6 +456,11 @@ export class RunSession implements CommitParticipant, StepHost {
    */
   private async terminate(status: 'cancelled' | 'failed', error: ErrorData, entry: string): Promise<void> {
     if (!this.can('terminate') || !this.actor) return;
+    // A lease no longer trusted (renewals unanswered while the run only waited, which nothing self-fences):
+    // another worker may hold the run and run its cleanup already. Started here, the cleanup ran beside
+    // that one's, its signal aborted only at the next self-fencing pass (test/h218-idle-session-cleanup-lease.test.ts).
+    // The run is left as a self-fenced one is: its next owner reads the cancellation or deadline again.
+    if (!this.host.leaseTrusted(this)) return this.lose('self-fence');
     const overridden = this.ending?.overridable ? this.ending.error : undefined;
     this.phase = { name: 'terminating' };
     const state = overridden
