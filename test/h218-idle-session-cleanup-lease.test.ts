@@ -1,12 +1,12 @@
 /**
- * A cancellation reaching a session whose lease it no longer trusts (its renewals failing while the run only
+ * A cancellation (or a deadline) reaching a session whose lease it no longer trusts (its renewals failing while the run only
  * waits, so nothing self-fenced it) must not start the definition's cleanup: another worker may hold the run
  * by then and run that cleanup itself (README, "Cancellation": never by two executions at once). Engine A
- * holds a run waiting for an event, its renewals cut off; once its lease expired engine B claims the run,
- * and a cancel reaches both. Each engine's cleanup writes its start and end in a ledger outside the engine.
+ * holds a run waiting for an event, its renewals (and claims) cut off; once its lease expired engine B claims the run,
+ * and a cancel reaches both (or the run's deadline passes in both). Each engine's cleanup writes its start and end in a ledger outside the engine.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { setup } from 'xstate';
 import { z } from 'zod';
 import { createEngine, defineWorkflow } from '../src/index.ts';
@@ -49,46 +49,63 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 15
   }
 }
 
-describe('a cancellation reaching a session whose lease expired unrenewed', () => {
+/** What ends the run while engine B holds it: a cancel, or the run's deadline (4 s after its start). */
+const ENDINGS = [
+  { what: 'a cancellation', timeoutMs: undefined, status: 'cancelled' },
+  { what: 'its deadline', timeoutMs: 4_000, status: 'failed' },
+] as const;
+
+describe('a session whose lease expired unrenewed while its run only waited', () => {
   const stores = storesOnOneDatabase();
 
-  it('does not run the cleanup beside the worker that took the run over', async () => {
-    const ledger: Mark[] = [];
-    let cutOff = false;
-    const dbA = hookedStore(await stores.open(), (sql) => {
-      if (cutOff && /set lease_expires_at = greatest\(r\.lease_expires_at/.test(sql)) throw new Error('renewal cut off (test)');
-    });
-    const dbB = await stores.open();
-    const options = { leaseMs: LEASE_MS, evictAfterMs: 600_000 };
-    const a = createEngine({ database: dbA, workflows: [waitingFlow('A', ledger)], ...options });
-    const b = createEngine({ database: dbB, workflows: [waitingFlow('B', ledger)], ...options });
-    stores.track(a, b);
-    await a.startWorker();
-    const runId = await a.start('h218.idle-cancel', {});
-    const owner = async () =>
-      (await dbB.query<{ lease_owner: string | null }>(`select lease_owner from rmapp_runs where id = $1`, [runId]))[0]?.lease_owner ??
-      null;
-    await until('engine A to hold the run', async () => (await owner()) !== null);
-    const ownerA = await owner();
-    cutOff = true;
-    await until(
-      "engine A's lease to expire",
-      async () =>
-        (await dbB.query<{ x: boolean }>(`select lease_expires_at <= now() as x from rmapp_runs where id = $1`, [runId]))[0]?.x === true,
-    );
-    await b.startWorker();
-    await until('engine B to take the run over', async () => {
-      const o = await owner();
-      return o !== null && o !== ownerA;
-    });
-    await b.cancel(runId, 'stop');
-    expect((await b.waitFor(runId, { timeoutMs: 15_000 })).status).toBe('cancelled');
-    await sleep(800);
-    const startedBy = ledger.filter((m) => m.phase === 'start').map((m) => m.engine);
-    expect(
-      startedBy.filter((e) => e === 'A'),
-      `engine A, whose lease had expired unrenewed (engine B held the run), ran the cleanup: ${JSON.stringify(ledger)}`,
-    ).toEqual([]);
-    expect(startedBy, JSON.stringify(ledger)).toEqual(['B']);
-  }, 60_000);
+  it.each(ENDINGS)(
+    'does not run the cleanup beside the worker that took the run over, ended by $what',
+    async ({ timeoutMs, status }) => {
+      const ledger: Mark[] = [];
+      let cutOff = false;
+      const dbA = hookedStore(await stores.open(), (sql) => {
+        // Its renewals fail, and so do its claims (else it takes its own expired run back before B does).
+        if (cutOff && /set lease_expires_at = greatest\(r\.lease_expires_at|lease_epoch = r\.lease_epoch \+ 1/.test(sql))
+          throw new Error('lease statements cut off (test)');
+      });
+      const dbB = await stores.open();
+      const options = { leaseMs: LEASE_MS, evictAfterMs: 600_000 };
+      const a = createEngine({ database: dbA, workflows: [waitingFlow('A', ledger)], ...options });
+      const b = createEngine({ database: dbB, workflows: [waitingFlow('B', ledger)], ...options });
+      stores.track(a, b);
+      // Stopped at the end of each case: a worker of the first case would take the second's run.
+      onTestFinished(async () => {
+        await a.stop();
+        await b.stop();
+      });
+      await a.startWorker();
+      const runId = await a.start('h218.idle-cancel', {}, timeoutMs ? { timeoutMs } : undefined);
+      const owner = async () =>
+        (await dbB.query<{ lease_owner: string | null }>(`select lease_owner from rmapp_runs where id = $1`, [runId]))[0]?.lease_owner ??
+        null;
+      await until('engine A to hold the run', async () => (await owner()) !== null);
+      const ownerA = await owner();
+      cutOff = true;
+      await until(
+        "engine A's lease to expire",
+        async () =>
+          (await dbB.query<{ x: boolean }>(`select lease_expires_at <= now() as x from rmapp_runs where id = $1`, [runId]))[0]?.x === true,
+      );
+      await b.startWorker();
+      await until('engine B to take the run over', async () => {
+        const o = await owner();
+        return o !== null && o !== ownerA;
+      });
+      if (!timeoutMs) await b.cancel(runId, 'stop');
+      expect((await b.waitFor(runId, { timeoutMs: 15_000 })).status).toBe(status);
+      await sleep(800);
+      const startedBy = ledger.filter((m) => m.phase === 'start').map((m) => m.engine);
+      expect(
+        startedBy.filter((e) => e === 'A'),
+        `engine A, whose lease had expired unrenewed (engine B held the run), ran the cleanup: ${JSON.stringify(ledger)}`,
+      ).toEqual([]);
+      expect(startedBy, JSON.stringify(ledger)).toEqual(['B']);
+    },
+    60_000,
+  );
 });
