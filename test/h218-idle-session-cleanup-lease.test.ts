@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { setup } from 'xstate';
 import { z } from 'zod';
-import { createEngine, defineWorkflow } from '../src/index.ts';
+import { createEngine, defineWorkflow, openDatabase } from '../src/index.ts';
 import { storesOnOneDatabase } from './helpers/failing-run-flow.ts';
 import { hookedStore } from './helpers/hooked-store.ts';
 
@@ -55,20 +55,25 @@ const ENDINGS = [
   { what: 'its deadline', timeoutMs: 4_000, status: 'failed' },
 ] as const;
 
+/** Each ending on Postgres (two stores of one database) and on PGlite (one store, engine A's statements hooked). */
+const CASES = (['postgres', 'pglite'] as const).flatMap((store) => ENDINGS.map((e) => ({ ...e, store })));
+
 describe('a session whose lease expired unrenewed while its run only waited', () => {
   const stores = storesOnOneDatabase();
 
-  it.each(ENDINGS)(
-    'does not run the cleanup beside the worker that took the run over, ended by $what',
-    async ({ timeoutMs, status }) => {
+  it.each(CASES)(
+    'does not run the cleanup beside the worker that took the run over, ended by $what ($store)',
+    async ({ timeoutMs, status, store }) => {
       const ledger: Mark[] = [];
       let cutOff = false;
-      const dbA = hookedStore(await stores.open(), (sql) => {
+      const pglite = store === 'pglite' ? await openDatabase({ dataDir: 'memory://' }) : null;
+      if (pglite) onTestFinished(() => pglite.close());
+      const dbA = hookedStore(pglite ?? (await stores.open()), (sql) => {
         // Its renewals fail, and so do its claims (else it takes its own expired run back before B does).
         if (cutOff && /set lease_expires_at = greatest\(r\.lease_expires_at|lease_epoch = r\.lease_epoch \+ 1/.test(sql))
           throw new Error('lease statements cut off (test)');
       });
-      const dbB = await stores.open();
+      const dbB = pglite ?? (await stores.open());
       const options = { leaseMs: LEASE_MS, evictAfterMs: 600_000 };
       const a = createEngine({ database: dbA, workflows: [waitingFlow('A', ledger)], ...options });
       const b = createEngine({ database: dbB, workflows: [waitingFlow('B', ledger)], ...options });
