@@ -12,6 +12,7 @@ import { lowDiskSpace } from './disk-space.ts';
 import type { Database } from './database-types.ts';
 import { checkChannel, databaseClosed } from './connection-faults.ts';
 import { joinScript } from './sql-text.ts';
+import { keepRunningCleanups } from './running-cleanups.ts';
 import { PLANNER_SETTINGS } from './planner-settings.ts';
 
 /**
@@ -218,6 +219,14 @@ export async function openPglite(dataDir: string, existingOnly: boolean): Promis
     close: () => {
       closing ??= (async () => {
         try {
+          // Owed cleanups this process still runs go on after the close: their leases are kept, whoever
+          // closes the store — an engine, or its caller, whose store the engine was given — else the store's
+          // next process took them over at once and ran them beside this one
+          // (test/h218-pglite-own-store-close.test.ts). Sent past `open`, which refuses statements once closing.
+          const answering = {
+            query: async <T>(text: string, params: readonly unknown[] = []) => (await pg.query<T>(text, params as unknown[])).rows,
+          };
+          await keepRunningCleanups({ ...answering, description, soleHolder: !dataDir.startsWith('memory://') }).catch(() => {});
           await pg.close();
         } finally {
           unlock();

@@ -9,15 +9,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Database, Queryable } from '../persistence/database.ts';
 import { encodeHistory, type HistoryEntry } from '../persistence/history-codec.ts';
 import { appendHistory } from '../persistence/runs.ts';
-import {
-  cancelPendingRun,
-  clearOwedCleanup,
-  keepOwedCleanupLeases,
-  releaseOwedCleanup,
-  renewOwedCleanup,
-  takeOwedCleanup,
-} from '../persistence/run-admin.ts';
+import { cancelPendingRun, clearOwedCleanup, releaseOwedCleanup, renewOwedCleanup, takeOwedCleanup } from '../persistence/run-admin.ts';
 import type { Logger } from '../persistence/logger.ts';
+import { runningCleanups, type RunningCleanup } from '../persistence/running-cleanups.ts';
+
+/** Keeps the leases of the owed cleanups still running when an embedded store is closed: see persistence/running-cleanups.ts. */
+export { keepRunningCleanups } from '../persistence/running-cleanups.ts';
 import type { WorkflowDefinition } from './definition.ts';
 import { dbFaultsArmed, withDbFault } from './db-faults.ts';
 import { DEFAULT_ENGINE_OPTIONS } from './engine-options.ts';
@@ -307,45 +304,6 @@ export async function runOwedCleanup(
     );
   }
   return true;
-}
-
-/**
- * The owed cleanups this process runs now, each with its lease's owner, in the process's global symbol
- * registry (as {@link holdCleanup}'s holds on PGlite): every copy of the package loaded in the process
- * shares it.
- */
-const runningCleanups: Set<RunningCleanup> = ((globalThis as Record<symbol, unknown>)[Symbol.for('rmapp.runningCleanups')] ??=
-  new Set<RunningCleanup>()) as Set<RunningCleanup>;
-
-/**
- * An owed cleanup this process leases or runs: its run, its lease's owner, the store's description
- * (database-types.ts `Database.description`, unique among the stores a process has open) and whether that
- * store's close kept its lease ({@link keepRunningCleanups}) — from before its take landed, when it
- * must not run.
- */
-interface RunningCleanup {
-  runId: string;
-  owner: string;
-  store: string | undefined;
-  kept: boolean;
-}
-
-/**
- * Before an embedded store this process holds alone (`Database.soleHolder`) is closed under owed cleanups
- * still running: their leases are kept (persistence/run-admin.ts `keepOwedCleanupLeases`), so that the
- * next process to open the store — which takes a dead process's leases over at once — leaves them to
- * expire rather than run the cleanup beside this process, which lives on and runs it to its end. Only
- * there: on Postgres a lease is never taken over before it expired. Run ids are unique across stores:
- * a cleanup of another store matches nothing here.
- */
-export async function keepRunningCleanups(db: Database): Promise<void> {
-  if (!db.soleHolder || runningCleanups.size === 0) return;
-  // Marked first: one whose take is still on its way does not run once it landed (runOwedCleanup).
-  for (const running of runningCleanups) if (running.store === undefined || running.store === db.description) running.kept = true;
-  await keepOwedCleanupLeases(
-    db,
-    [...runningCleanups].map(({ runId, owner }) => ({ runId, owner })),
-  );
 }
 
 /** The lease of an owed cleanup run by a caller that gives none: the engine's default lease. */

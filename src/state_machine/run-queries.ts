@@ -25,7 +25,6 @@ import { systemClock } from './clock.ts';
 import { StatusReads, untilNextBeat } from './status-reads.ts';
 import { checkText, MAX_KEY_BYTES } from './request-checks.ts';
 import { findUnstorableText } from './durable-check.ts';
-import { keepRunningCleanups } from './pending-cancel.ts';
 import { shownConcurrencyKey } from './concurrency-key.ts';
 
 /**
@@ -397,8 +396,7 @@ async function closeOpening(opening: Opening, forceAfterMs: number, openingForce
   const db = opening.db;
   if (!db) return;
   // An owed cleanup still running (a cancel's, a sweep's cut off by the stop's bound) goes on in this
-  // process after the close: its lease is kept, not taken over at once by the store's next process.
-  await keepRunningCleanups(db).catch(() => {});
+  // process after the close: the embedded store's close keeps its lease (persistence/running-cleanups.ts).
   if (forceAfterMs === 0) return db.close({ force: true });
   if (!(await settlesWithin(db.close(), forceAfterMs))) await db.close({ force: true });
 }
