@@ -375,11 +375,7 @@ export class Engine extends RunQueries {
       // nothing to clean up; a retried run waiting in its key's queue ran before (its snapshot), so its
       // definition's cleanup runs here, with that snapshot's context — a worker would have.
       const def = run.snapshot != null ? this.definition(run.workflow, run.workflowVersion) : undefined;
-      const entries: HistoryEntry[] = [];
-      // Said in the history when it cannot run here (at most once: written with the cancellation).
-      if (run.snapshot != null && !def)
-        entries.push({ type: 'cleanup.skipped', data: { reason: `version ${run.workflowVersion} is not registered here` } });
-      entries.push({ type: 'run.cancelled', data: { reason } });
+      const entries: HistoryEntry[] = [{ type: 'run.cancelled', data: { reason } }];
       const unknown = (err: unknown) =>
         this.settings.logger.warn({ err, runId }, `rmapp: the cancellation of run ${runId} got no answer; sent again (it applies once)`);
       // Its history row names this call, not only this engine's worker id: a resend recognises its own
@@ -388,10 +384,14 @@ export class Engine extends RunQueries {
       // (test/adv11-cancel-shared-worker-id.test.ts).
       const writer = `${this.workerId}:${randomUUID().slice(0, 8)}`;
       // Marked owed with the cancellation, cleared once it ran: a call that throws (no answer came) or dies
-      // before it leaves it to the next cancel of the run (pending-cancel.ts `runOwedCleanup`).
-      const cleanupOwed = run.snapshot != null && def?.cleanup !== undefined;
-      // Held from before the mark is written until the cleanup ran: a cancel meanwhile leaves it to this call.
-      const hold = cleanupOwed ? await holdCleanup(db, runId) : null;
+      // before it leaves it to the next cancel of the run (pending-cancel.ts `runOwedCleanup`). Marked too
+      // when this process does not register the run's version, which may have a cleanup: a worker of that
+      // version runs it (or clears the mark, for a version without one: owed-cleanups.ts). Skipped here, it
+      // never ran anywhere (test/h218-cancel-other-version-cleanup.test.ts).
+      const cleanupOwed = run.snapshot != null && (def === undefined || def.cleanup !== undefined);
+      // Held from before the mark is written until the cleanup ran: a cancel meanwhile leaves it to this
+      // call. Not when this call cannot run it: a worker's sweep may, at once.
+      const hold = cleanupOwed && def ? await holdCleanup(db, runId) : null;
       let cancelled: boolean;
       try {
         cancelled = await cancelPendingInPlace(db, run, cancelledError(reason), entries, writer, unknown, { cleanupOwed });
@@ -423,10 +423,13 @@ export class Engine extends RunQueries {
         const message =
           run.snapshot != null
             ? `Run ${runId} cancelled while it waited for a slot of its concurrency key.` +
-              (cleanupOwed && !hold?.held
-                ? ` Another call was cancelling it at the same time: its cleanup is left owed to a worker that registers ` +
-                  `${run.workflow}@${run.workflowVersion} (within a lease) or a cancel called again.`
-                : '')
+              (cleanupOwed && !def
+                ? ` This process does not register ${run.workflow}@${run.workflowVersion}: its cleanup, if that version has one, ` +
+                  `is owed to a worker that registers it (within a lease) or a cancel from a process that does.`
+                : cleanupOwed && !hold?.held
+                  ? ` Another call was cancelling it at the same time: its cleanup is left owed to a worker that registers ` +
+                    `${run.workflow}@${run.workflowVersion} (within a lease) or a cancel called again.`
+                  : '')
             : `Run ${runId} cancelled before it started.`;
         return { cancelled: true, status: 'cancelled', message };
       }

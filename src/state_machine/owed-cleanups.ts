@@ -84,8 +84,8 @@ export async function runCleanupIfOwed(
 }
 
 /**
- * One sweep of a worker: runs the cleanups owed by runs of the definitions in `registry` that have a
- * cleanup, at most {@link OWED_CLEANUP_BATCH}, one at a time, until `stopping()`. Resolves to how many
+ * One sweep of a worker: runs the cleanups owed by runs of the definitions in `registry` (of one without
+ * a cleanup, only clears the mark), at most {@link OWED_CLEANUP_BATCH}, one at a time, until `stopping()`. Resolves to how many
  * it ran. A failure of the database is thrown (the worker logs it and sweeps again a lease later); a
  * cleanup that throws is recorded in its run's history and does not end the sweep.
  *
@@ -98,9 +98,11 @@ export async function sweepOwedCleanups(
   history: CleanupRunner,
   stopping: () => boolean,
 ): Promise<number> {
-  const withCleanup = [...registry.values()].filter((d) => d.cleanup !== undefined).map((d): [string, string] => [d.name, d.version]);
-  if (withCleanup.length === 0) return 0;
-  const runs = await owedCleanupRuns(db, withCleanup, OWED_CLEANUP_BATCH);
+  // Those without a cleanup too: a run of one is marked when a process without its version cancelled it
+  // (engine.ts `cancelNow`), and its mark, with nothing to run, is cleared here (runOwedCleanup).
+  const registered = [...registry.values()].map((d): [string, string] => [d.name, d.version]);
+  if (registered.length === 0) return 0;
+  const runs = await owedCleanupRuns(db, registered, OWED_CLEANUP_BATCH);
   let ran = 0;
   for (const run of runs) {
     if (stopping()) break;

@@ -242,11 +242,10 @@ export class Worker implements SessionHost {
     this.claims.start();
     // Every lease: a cleanup left owed by a process that died (or never learnt its cancellation's outcome)
     // runs within the bound in which such a process's runs are resumed. At start too: a worker restarted
-    // after a crash runs what its own cancels left.
-    if ([...this.registry.values()].some((d) => d.cleanup !== undefined)) {
-      this.sweepTimer = setInterval(() => this.sweepOwed(), this.leaseMs);
-      this.sweepOwed();
-    }
+    // after a crash runs what its own cancels left. Whatever it registers: a cancel from a process without
+    // a run's version marks it owed, and a version without a cleanup has its marks cleared here.
+    this.sweepTimer = setInterval(() => this.sweepOwed(), this.leaseMs);
+    this.sweepOwed();
   }
 
   /** Starts a sweep of owed cleanups unless one is running (owed-cleanups.ts); its failure is logged and the next one tries again. */
