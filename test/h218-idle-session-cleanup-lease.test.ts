@@ -113,4 +113,35 @@ describe('a session whose lease expired unrenewed while its run only waited', ()
     },
     60_000,
   );
+
+  it('leaves the run to be cancelled, its cleanup run once, when the same worker gets its leases back', async () => {
+    const ledger: Mark[] = [];
+    let cutOff = false;
+    const dbA = hookedStore(await stores.open(), (sql) => {
+      if (cutOff && /set lease_expires_at = greatest\(r\.lease_expires_at|lease_epoch = r\.lease_epoch \+ 1/.test(sql))
+        throw new Error('lease statements cut off (test)');
+    });
+    const a = createEngine({ database: dbA, workflows: [waitingFlow('A', ledger)], leaseMs: LEASE_MS, evictAfterMs: 600_000 });
+    stores.track(a);
+    onTestFinished(() => a.stop());
+    await a.startWorker();
+    const runId = await a.start('h218.idle-cancel', {});
+    const expired = async () =>
+      (await dbA.query<{ x: boolean }>(`select lease_expires_at <= now() as x from rmapp_runs where id = $1`, [runId]))[0]?.x === true;
+    await until('engine A to hold the run', async () => !(await expired()));
+    cutOff = true;
+    await until("engine A's lease to expire", expired);
+    await a.cancel(runId, 'stop');
+    // The cancellation reached a session no longer trusting its lease: it let the run go, unwritten.
+    await sleep(300);
+    cutOff = false;
+    expect((await a.waitFor(runId, { timeoutMs: 15_000 })).status, `run ${runId} was not cancelled once the leases came back`).toBe(
+      'cancelled',
+    );
+    await sleep(500);
+    expect(
+      ledger.filter((m) => m.phase === 'start').map((m) => m.engine),
+      `the cleanup of run ${runId} did not run exactly once: ${JSON.stringify(ledger)}`,
+    ).toEqual(['A']);
+  }, 60_000);
 });
