@@ -53,9 +53,10 @@ export async function cancelPendingRun(
 export const CLEANUP_OWED = 'Cancelled while queued; its cleanup has not run yet: cancel the run again to run it.';
 
 /**
- * Up to `limit` runs, in id order, of the definitions `registered` ([name, version] pairs) whose cleanup is owed ({@link CLEANUP_OWED}, on a run that ran: its snapshot stored; a mark
- * on a run that never ran owes nothing). A worker looks for them every lease and runs each cleanup
- * itself (state_machine/owed-cleanups.ts), so that none waits for a cancel called again. Read through
+ * Up to `limit` runs, in id order, of the definitions `registered` ([name, version] pairs) whose cleanup
+ * is owed ({@link CLEANUP_OWED}, on a run that ran: its snapshot stored; a mark on a run that never ran
+ * owes nothing). A worker looks for them every lease and runs each cleanup itself
+ * (state_machine/owed-cleanups.ts), so that none waits for a cancel called again. Read through
  * the partial index `rmapp_runs_cleanup_owed_idx` (migration 0022): `status_message = $1` implies the
  * index's `status_message is not null`, whatever the parameter, so a generic plan uses it too.
  * @internal

@@ -85,9 +85,10 @@ export async function runCleanupIfOwed(
 
 /**
  * One sweep of a worker: runs the cleanups owed by runs of the definitions in `registry` (of one without
- * a cleanup, only clears the mark), at most {@link OWED_CLEANUP_BATCH}, one at a time, until `stopping()`. Resolves to how many
- * it ran. A failure of the database is thrown (the worker logs it and sweeps again a lease later); a
- * cleanup that throws is recorded in its run's history and does not end the sweep.
+ * a cleanup, only clears the mark), at most {@link OWED_CLEANUP_BATCH}, one at a time, until
+ * `stopping()`. Resolves to how many it ran. A failure of the database is thrown (the worker logs it and
+ * sweeps again a lease later); a cleanup that throws is recorded in its run's history and does not end
+ * the sweep.
  *
  * @example
  * const ran = await sweepOwedCleanups(db, registry, { worker: 'host:123', logger }, () => false);

@@ -12,14 +12,17 @@ import { appendHistory } from '../persistence/runs.ts';
 import { cancelPendingRun, clearOwedCleanup, releaseOwedCleanup, renewOwedCleanup, takeOwedCleanup } from '../persistence/run-admin.ts';
 import type { Logger } from '../persistence/logger.ts';
 import { runningCleanups, type RunningCleanup } from '../persistence/running-cleanups.ts';
-
-/** Keeps the leases of the owed cleanups still running when an embedded store is closed: see persistence/running-cleanups.ts. */
-export { keepRunningCleanups } from '../persistence/running-cleanups.ts';
 import type { WorkflowDefinition } from './definition.ts';
 import { dbFaultsArmed, withDbFault } from './db-faults.ts';
 import { DEFAULT_ENGINE_OPTIONS } from './engine-options.ts';
 import { toErrorData, WorkflowError, type ErrorData } from './errors.ts';
 import { checkedOnRead } from './read-checked-signal.ts';
+
+/**
+ * Keeps the leases of the owed cleanups still running when an embedded store is closed (its own close
+ * does: persistence/running-cleanups.ts).
+ */
+export { keepRunningCleanups } from '../persistence/running-cleanups.ts';
 
 /**
  * How long a cancellation whose outcome is unknown is sent again before the call gives up with
