@@ -177,7 +177,7 @@ export async function runOwedCleanup(
   // starts, and the cleanup trusts the renewal's window. Started at once, with a renewal sent then, it ran
   // on what was left of the take's window — less than a loaded database's round trip — and was aborted
   // while that renewal was on its way, then run again (test/a3-session-cleanup-fence.test.ts in CI); with
-  // its first renewal a third of the lease after the answer, past the fence (test/owed-take-slow-renews-at-once.test.ts).
+  // its first renewal a third of the lease after the answer, past the fence (test/owed-cleanup-renewal-window.test.ts).
   let trustFrom = takenAt;
   if (performance.now() - takenAt >= every) {
     const sentAt = performance.now();
