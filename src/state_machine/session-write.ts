@@ -123,12 +123,45 @@ function storableError(error: unknown, seen: Set<unknown> = new Set()): unknown 
   return copy;
 }
 
-/** Whether the snapshot holds an actor's `error` (its own, or a child's at any depth). */
-function holdsErrors(snapshot: unknown): boolean {
+/**
+ * Per output object of a finished child: whether JSON cannot write it or Postgres cannot store its text.
+ * XState never changes a finished actor's output, and each write reads the same object again: checked once.
+ */
+const outputVerdicts = new WeakMap<object, boolean>();
+/** A NUL or a lone surrogate as `JSON.stringify` escapes them (a literal `\\u0000` in a text matches too: a harmless copy). */
+const UNSTORABLE_ESCAPE = /\\u0000|\\ud[89a-f]/i;
+
+/**
+ * Whether a held child's output must be stored as a copy ({@link storableValue}): a BigInt, a cycle,
+ * a `toJSON` or getter that throws, a NUL or a lone surrogate. Anything else is written as JSON writes it.
+ */
+function outputNeedsCopy(output: unknown): boolean {
+  if (typeof output === 'bigint') return true;
+  if (typeof output === 'string') return storableText(output) !== output;
+  if (typeof output !== 'object' || output === null) return false;
+  const known = outputVerdicts.get(output);
+  if (known !== undefined) return known;
+  let verdict: boolean;
+  try {
+    verdict = UNSTORABLE_ESCAPE.test(JSON.stringify(output) ?? '');
+  } catch {
+    verdict = true;
+  }
+  outputVerdicts.set(output, verdict);
+  return verdict;
+}
+
+/**
+ * Whether the snapshot holds an actor's `error` (its own, or a child's at any depth), or a finished
+ * child's output that cannot be written as it is (the root's own output is the run's: session-write's
+ * ending refuses one JSON cannot write).
+ */
+function holdsErrors(snapshot: unknown, root = true): boolean {
   if (!isObj(snapshot)) return false;
   if (snapshot.error !== undefined) return true;
+  if (!root && outputNeedsCopy(snapshot.output)) return true;
   if (!isObj(snapshot.children)) return false;
-  for (const child of Object.values(snapshot.children)) if (isObj(child) && holdsErrors(child.snapshot)) return true;
+  for (const child of Object.values(snapshot.children)) if (isObj(child) && holdsErrors(child.snapshot, false)) return true;
   return false;
 }
 
@@ -138,17 +171,22 @@ function holdsErrors(snapshot: unknown): boolean {
  * getter throws, a message with a NUL — are stored as data JSON can write and Postgres can store, as a
  * step's error is (errors.ts `toErrorData`). Plain XState keeps such a child; the run's write threw in
  * the committer and ended the worker's process, or was refused by Postgres (adversarial passes).
+ * So are the outputs of finished children it still holds (an invoke whose `onDone` keeps its state, a
+ * spawned promise or machine not stopped): a promise resolved with a BigInt or a cycle failed the run
+ * ("snapshot cannot be persisted"), one with a NUL was refused by Postgres, where plain XState runs on
+ * (test/h219-xs-held-output.test.ts; docs/xstate-semantics.md, "JSON details").
  */
-function withStorableErrors(snapshot: unknown): unknown {
+function withStorableErrors(snapshot: unknown, root = true): unknown {
   if (!isObj(snapshot)) return snapshot;
   const out: Obj = { ...snapshot };
   // Always the copy, read once: checked on one read and written from another, a getter that changed
   // between them (a BigInt the second time) failed the run (a fourth pass).
   if (out.error !== undefined) out.error = storableError(out.error);
+  if (!root && outputNeedsCopy(out.output)) out.output = storableValue(out.output);
   if (isObj(out.children)) {
     const children: Obj = {};
     for (const [id, child] of Object.entries(out.children))
-      children[id] = isObj(child) && isObj(child.snapshot) ? { ...child, snapshot: withStorableErrors(child.snapshot) } : child;
+      children[id] = isObj(child) && isObj(child.snapshot) ? { ...child, snapshot: withStorableErrors(child.snapshot, false) } : child;
     out.children = children;
   }
   return out;
@@ -157,7 +195,8 @@ function withStorableErrors(snapshot: unknown): unknown {
 /** The snapshot as it is written and its JSON, or why it cannot be written (what JSON cannot write where no check looked). */
 function writableSnapshot(snapshot: unknown): { snapshot: unknown; snapshotJson: string } | { problem: UndurableValue } {
   try {
-    // Only a snapshot holding an actor's error is looked at again: the common write pays nothing more.
+    // Only a snapshot holding an actor's error, or a child's output that cannot be written as it is, is
+    // copied: the common write pays a look at each held output, once per output object.
     const written = holdsErrors(snapshot) ? withStorableErrors(snapshot) : snapshot;
     return { snapshot: written, snapshotJson: storedSnapshotJson(written) };
   } catch (err) {
