@@ -5,8 +5,9 @@
  * failed the run's next write ("snapshot cannot be persisted"), where plain XState runs on: the parent
  * took from the output what it needed in its done event. It is stored as data that can be written, as
  * a held child's error is (docs/xstate-semantics.md, "JSON details"); a restored run reads that copy.
+ * An observable's last value (its snapshot's `context`) likewise: a Date there was refused.
  */
-import { assign, fromPromise, setup, spawnChild } from 'xstate';
+import { assign, fromObservable, fromPromise, setup, spawnChild, type Subscribable } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { describeDifferential, effect, runDurable, runPlain, type XsCase } from './helpers/xs-differential.ts';
 
@@ -78,6 +79,45 @@ cases.push({
   }),
   steps: [{ send: { type: 'FIN' } }, { restore: true }, { send: { type: 'PING' } }],
 });
+
+// An observable's snapshot context is the last value it emitted: a Date there (a clock's ticks) was
+// refused ("children.obs.context.at is a Date … store an ISO string"), a BigInt too, where plain XState runs on.
+const stamps = fromObservable(
+  ({ input }: { input: { kind: string } }) =>
+    ({
+      subscribe(observer: { next?: (v: unknown) => void; complete?: () => void }) {
+        for (const n of [1, 2]) observer.next?.(input.kind === 'date' ? { at: new Date(n * 1_000), n } : { big: BigInt(n), n });
+        observer.complete?.();
+        return { unsubscribe: () => {} };
+      },
+    }) as unknown as Subscribable<unknown>,
+);
+for (const kind of ['date', 'bigint'])
+  cases.push({
+    name: `an observable whose values hold a ${kind}`,
+    evict: true,
+    machine: setup({ actors: { stamps } }).createMachine({
+      context: { seen: [] as number[] },
+      initial: 'watching',
+      states: {
+        watching: {
+          invoke: {
+            id: 'obs',
+            src: 'stamps',
+            input: { kind },
+            onSnapshot: {
+              actions: assign({
+                seen: ({ context, event }) => [...context.seen, ((event.snapshot.context as { n?: number } | undefined)?.n ?? 0) as number],
+              }),
+            },
+          },
+          on: { NEXT: 'after' },
+        },
+        after: { on: { BACK: 'watching' } },
+      },
+    }),
+    steps: [{ send: { type: 'NEXT' } }, { restore: true }, { send: { type: 'BACK' } }],
+  });
 
 describeDifferential('h219: a held child whose output JSON cannot write', cases);
 

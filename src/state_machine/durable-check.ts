@@ -218,7 +218,7 @@ interface LiveSnapshot {
  * references to their own children, which it no longer lists (a run refused at its final state could
  * never finish).
  */
-export function findUndurable(snapshot: unknown, path = '', live?: unknown, refs = true): UndurableValue | null {
+export function findUndurable(snapshot: unknown, path = '', live?: unknown, refs = true, lastValue = false): UndurableValue | null {
   if (!snapshot || typeof snapshot !== 'object') return null;
   const s = snapshot as { context?: unknown; input?: unknown; children?: Record<string, { src?: unknown; snapshot?: unknown }> };
   const l = (live && typeof live === 'object' ? live : {}) as LiveSnapshot;
@@ -232,12 +232,14 @@ export function findUndurable(snapshot: unknown, path = '', live?: unknown, refs
     };
   }
   const w = newWalk(false);
-  if (s.context !== undefined) walk(s.context, `${path}context`, 0, w);
+  // An observable's context is the last value it emitted, not state a restore goes on from: it is
+  // stored as a held output is (session-write.ts), not refused.
+  if (s.context !== undefined && !lastValue) walk(s.context, `${path}context`, 0, w);
   // A child's input is persisted too (a step gets it again when it runs after a restore).
   if (path !== '' && s.input !== undefined) walk(s.input, `${path}input`, 0, w);
   if (w.out[0]) return w.out[0];
   const foreign =
-    s.context === undefined || !refs
+    s.context === undefined || !refs || lastValue
       ? null
       : findForeignRef(s.context, `${path}context`, new Set(Object.keys(s.children ?? {})), 0, l.context);
   if (foreign) return foreign;
@@ -252,7 +254,7 @@ export function findUndurable(snapshot: unknown, path = '', live?: unknown, refs
       };
     }
     const liveChild = Object.prototype.hasOwnProperty.call(l.children ?? {}, id) ? l.children?.[id] : undefined;
-    const inner = findUndurable(child.snapshot, `${path}children.${id}.`, readLive(liveChild), refs);
+    const inner = findUndurable(child.snapshot, `${path}children.${id}.`, readLive(liveChild), refs, holdsLastValue(liveChild));
     if (inner) return inner;
   }
   return null;
@@ -295,6 +297,24 @@ function findForeignRef(value: unknown, path: string, children: Set<string>, dep
     if (inner) return inner;
   }
   return null;
+}
+
+/**
+ * Whether `child` is an observable (`fromObservable`, `fromEventObservable`), whose snapshot's `context`
+ * is the last value it emitted: a restore subscribes it again from the start (docs/xstate-semantics.md,
+ * "Resume semantics"), and a finished one's value is only read from its snapshot — as a held child's
+ * output is. Told by its logic: a `start` (a promise's, a callback's and an observable's; only the
+ * observable's snapshot has a context), and not a machine or a `fromTransition`, whose context is the
+ * state a restore goes on from. Plain XState runs on with a Date there; a clock observable of Dates
+ * failed the run at its first value (test/h219-xs-held-output.test.ts).
+ */
+function holdsLastValue(child: unknown): boolean {
+  try {
+    const logic = (child as { logic?: { start?: unknown; root?: unknown } } | undefined)?.logic;
+    return !!logic && typeof logic.start === 'function' && !('root' in logic);
+  } catch {
+    return false;
+  }
 }
 
 /** A running actor (what XState marks), as opposed to data shaped like one. */

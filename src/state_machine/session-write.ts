@@ -160,7 +160,7 @@ function holdsErrors(snapshot: unknown, root = true): boolean {
   if (!isObj(snapshot)) return false;
   if (snapshot.error !== undefined) return true;
   if (!root && outputNeedsCopy(snapshot.output)) return true;
-  if (!isObj(snapshot.children)) return false;
+  if (!isObj(snapshot.children)) return !root && outputNeedsCopy(snapshot.context);
   for (const child of Object.values(snapshot.children)) if (isObj(child) && holdsErrors(child.snapshot, false)) return true;
   return false;
 }
@@ -174,7 +174,8 @@ function holdsErrors(snapshot: unknown, root = true): boolean {
  * So are the outputs of finished children it still holds (an invoke whose `onDone` keeps its state, a
  * spawned promise or machine not stopped): a promise resolved with a BigInt or a cycle failed the run
  * ("snapshot cannot be persisted"), one with a NUL was refused by Postgres, where plain XState runs on
- * (test/h219-xs-held-output.test.ts; docs/xstate-semantics.md, "JSON details").
+ * (test/h219-xs-held-output.test.ts; docs/xstate-semantics.md, "JSON details"). So is an observable's
+ * last value (its snapshot's `context`).
  */
 function withStorableErrors(snapshot: unknown, root = true): unknown {
   if (!isObj(snapshot)) return snapshot;
@@ -183,6 +184,9 @@ function withStorableErrors(snapshot: unknown, root = true): unknown {
   // between them (a BigInt the second time) failed the run (a fourth pass).
   if (out.error !== undefined) out.error = storableError(out.error);
   if (!root && outputNeedsCopy(out.output)) out.output = storableValue(out.output);
+  // A child that is not a machine (no children): its context, when durable-check.ts let one through that
+  // JSON cannot write, is an observable's last value (a `fromTransition`'s state is refused there).
+  if (!root && !isObj(out.children) && outputNeedsCopy(out.context)) out.context = storableValue(out.context);
   if (isObj(out.children)) {
     const children: Obj = {};
     for (const [id, child] of Object.entries(out.children))
