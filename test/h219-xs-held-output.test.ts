@@ -86,8 +86,8 @@ const stamps = fromObservable(
   ({ input }: { input: { kind: string } }) =>
     ({
       subscribe(observer: { next?: (v: unknown) => void; complete?: () => void }) {
-        for (const n of [1, 2]) observer.next?.(input.kind === 'date' ? { at: new Date(n * 1_000), n } : { big: BigInt(n), n });
-        observer.complete?.();
+        for (const n of [1, 2]) observer.next?.(input.kind.startsWith('date') ? { at: new Date(n * 1_000), n } : { big: BigInt(n), n });
+        if (input.kind !== 'date, open') observer.complete?.();
         return { unsubscribe: () => {} };
       },
     }) as unknown as Subscribable<unknown>,
@@ -118,6 +118,18 @@ for (const kind of ['date', 'bigint'])
     }),
     steps: [{ send: { type: 'NEXT' } }, { restore: true }, { send: { type: 'BACK' } }],
   });
+
+// The run's last write (its final state) still holding the observable: checked without the live actor.
+cases.push({
+  name: 'a machine done while an observable of Dates runs',
+  machine: setup({ actors: { stamps } }).createMachine({
+    invoke: { id: 'obs', src: 'stamps', input: { kind: 'date, open' } },
+    initial: 'a',
+    states: { a: { on: { FIN: 'b' } }, b: { type: 'final' } },
+    output: () => ({ ended: true }),
+  }),
+  steps: [{ send: { type: 'FIN' } }],
+});
 
 describeDifferential('h219: a held child whose output JSON cannot write', cases);
 

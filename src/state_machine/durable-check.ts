@@ -254,7 +254,9 @@ export function findUndurable(snapshot: unknown, path = '', live?: unknown, refs
       };
     }
     const liveChild = Object.prototype.hasOwnProperty.call(l.children ?? {}, id) ? l.children?.[id] : undefined;
-    const inner = findUndurable(child.snapshot, `${path}children.${id}.`, readLive(liveChild), refs, holdsLastValue(liveChild));
+    // Without the live actor (a run's ending), told by the persisted snapshot's shape instead.
+    const lastValue = liveChild !== undefined ? holdsLastValue(liveChild) : persistedLastValue(child.snapshot);
+    const inner = findUndurable(child.snapshot, `${path}children.${id}.`, readLive(liveChild), refs, lastValue);
     if (inner) return inner;
   }
   return null;
@@ -315,6 +317,14 @@ function holdsLastValue(child: unknown): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * {@link holdsLastValue} from a persisted snapshot (XState 5's shapes): an observable's has `context` and
+ * `input` and no `children`; a `fromTransition`'s has no `input`, a promise's and a callback's no `context`.
+ */
+function persistedLastValue(snapshot: unknown): boolean {
+  return !!snapshot && typeof snapshot === 'object' && !('children' in snapshot) && 'context' in snapshot && 'input' in snapshot;
 }
 
 /** A running actor (what XState marks), as opposed to data shaped like one. */
