@@ -6,7 +6,7 @@
 import { context as otelContext, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import type { AnyActorRef } from 'xstate';
 import type { HistoryEntry } from '../persistence/runs.ts';
-import { RunNotFoundError, ValidationError, WorkflowError, type ErrorData } from './errors.ts';
+import { RunNotFoundError, storableValue, ValidationError, WorkflowError, type ErrorData } from './errors.ts';
 import { dueNever } from './clock.ts';
 import { findUnstorableText } from './durable-check.ts';
 import { backoffDelay, shouldRetry } from './retry-policy.ts';
@@ -227,10 +227,26 @@ const STEP_OUTPUT_PREFIX = 'step-output/';
 async function offloadLargeOutput(session: StepSession, path: string, done: number, output: unknown): Promise<unknown> {
   const { limits, db } = session.hostRef;
   if (output === undefined) return output;
-  const json = JSON.stringify(output);
+  let json: string | undefined;
+  let unwritable: string | null = null;
+  try {
+    json = JSON.stringify(output);
+  } catch (err) {
+    // A BigInt or a cycle: plain XState delivers such an output, and the machine takes what it needs
+    // from it (what reaches the context is checked there). Measured as a copy JSON can write; it threw
+    // here, after the step's work, and failed the step (test/h219-xs-step-output.test.ts).
+    unwritable = (err as Error).message;
+    json = JSON.stringify(storableValue(output));
+  }
   if (json === undefined) return output;
   const bytes = jsonBytes(json);
   if (bytes <= limits.stepOutputInlineBytes) return output;
+  if (unwritable !== null) {
+    throw new ValidationError(
+      `The output of step ${path} is over limits.stepOutputInlineBytes (${bytes} bytes), so it is stored as an artifact, and JSON cannot write it (${unwritable}); return plain data, or less of it.`,
+      [{ path: 'output', message: unwritable }],
+    );
+  }
   if (bytes > limits.stepOutputBytes) {
     throw new SizeLimitError(
       `The output of step ${path}`,
