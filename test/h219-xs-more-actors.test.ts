@@ -6,10 +6,11 @@
  * parallel regions; an actor deep in the tree, a child held in error, refs spawned in the context
  * factory; a step's output and eventless guards on it; observables and callbacks with input and
  * `onSnapshot`; systemIds registered again by a re-entered invoke and by stopChild + spawnChild in one
- * step; refs held in arrays and nested objects. The states: test/h219-xs-more-states.test.ts.
+ * step; refs held in arrays and nested objects; inline machines invoked inside a named child machine. The states: test/h219-xs-more-states.test.ts.
  */
 import {
   assign,
+  createMachine,
   fromCallback,
   fromObservable,
   fromPromise,
@@ -493,6 +494,61 @@ cases.push({
     { restore: true },
     { send: { type: 'PUT', key: '__proto__' } },
     { send: { type: 'READ' } },
+  ],
+});
+
+// invoke.test.ts: inline machine logic invoked inside a named child machine (generated srcs), in a parallel state
+const inlineInner = createMachine({
+  context: { n: 0 },
+  on: {
+    INC: {
+      actions: [assign({ n: ({ context }) => context.n + 1 }), sendParent(({ context }) => ({ type: 'N', n: context.n + 1 }) as any)],
+    },
+  },
+});
+const withInline = createMachine({
+  context: { got: [] as number[] },
+  invoke: { id: 'in', src: inlineInner },
+  initial: 'p',
+  states: {
+    p: {
+      type: 'parallel',
+      states: { x: { invoke: { id: 'in2', src: createMachine({ on: { PING: { actions: sendParent({ type: 'PONG' }) } } }) } }, y: {} },
+    },
+  },
+  on: {
+    INC: { actions: sendTo('in', { type: 'INC' }) },
+    PING: { actions: sendTo('in2', { type: 'PING' }) },
+    PONG: { actions: [() => effect('pong'), sendParent({ type: 'PONGED' })] },
+    N: {
+      actions: [
+        assign({ got: ({ context, event }: any) => [...context.got, event.n] }),
+        sendParent(({ event }: any) => ({ type: 'N', n: event.n })),
+      ],
+    },
+  },
+});
+cases.push({
+  name: 'inline invokes in a named child machine',
+  evict: true,
+  machine: setup({ actors: { withInline } }).createMachine({
+    context: { log: [] as unknown[] },
+    invoke: { id: 'm', src: 'withInline' },
+    on: {
+      INC: { actions: sendTo('m', { type: 'INC' }) },
+      PING: { actions: sendTo('m', { type: 'PING' }) },
+      N: { actions: assign({ log: ({ context, event }: any) => [...context.log, ['n', event.n]] }) },
+      PONGED: { actions: assign({ log: ({ context }) => [...context.log, 'ponged'] }) },
+    },
+  }),
+  steps: [
+    { send: { type: 'INC' } },
+    { restore: true },
+    { send: { type: 'INC' } },
+    { send: { type: 'PING' } },
+    { restore: true },
+    { send: { type: 'PING' } },
+    { send: { type: 'INC' } },
   ],
 });
 
