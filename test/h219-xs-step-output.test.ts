@@ -51,6 +51,29 @@ const cases: XsCase[] = ['bigint', 'cycle'].map((kind) => ({
   steps: [{ send: { type: 'GO' } }, { restore: true }, { send: { type: 'AGAIN' } }],
 }));
 
+// The step held after it finished (its onDone keeps the state): its output is stored as a held output is.
+cases.push({
+  name: 'a step whose output holds a BigInt, held',
+  evict: true,
+  machine: setup({ actors: { counted } }).createMachine({
+    context: { n: 0 },
+    initial: 'counting',
+    states: {
+      counting: {
+        invoke: {
+          id: 'c',
+          src: 'counted',
+          input: { kind: 'bigint' },
+          onDone: { actions: assign({ n: ({ event }) => Number((event.output as { n: unknown }).n) }) },
+        },
+        on: { NEXT: 'next' },
+      },
+      next: {},
+    },
+  }),
+  steps: [{ restore: true }, { send: { type: 'NEXT' } }],
+});
+
 describeDifferential('h219: a step output JSON cannot write', cases);
 
 describe('h219: a step output JSON cannot write, over the inline limit', () => {
