@@ -111,7 +111,7 @@ export async function takeOwedCleanup(
    * The store is embedded and this process holds it alone (database-types.ts `Database.soleHolder`): a lease on it is
    * a dead process's (this process's own executions exclude each other in memory: pending-cancel.ts
    * `holdCleanup`), taken over at once, as a worker takes over such a process's runs — unless it is kept
-   * ({@link keepOwedCleanupLeases}): its process closed the store and may still run the cleanup.
+   * (running-cleanups.ts `keepOwedCleanupLeases`): its process closed the store and may still run the cleanup.
    */
   soleHolder = false,
 ): Promise<boolean> {
@@ -123,25 +123,6 @@ export async function takeOwedCleanup(
     [runId, CLEANUP_OWED, owner, leaseMs, soleHolder],
   );
   return rows.length > 0;
-}
-
-/**
- * Marks the leases of owed cleanups that this process still runs as kept (`<owner>:kept`, as claims.ts
- * `keepLease` keeps a stopped worker's step): for an engine closing its embedded store while they run. A
- * kept lease is not taken over at once ({@link takeOwedCleanup}'s `soleHolder`): the process that closed
- * the store may live on and run the cleanup to its end, and the next process to open the store ran it
- * again beside it (test/a6-pglite-stopped-cleanup.test.ts). Nothing renews it (its owner changed): it
- * expires, and the cleanup, still owed (its mark cannot be cleared in a closed store), runs again then.
- * @internal
- */
-export async function keepOwedCleanupLeases(db: Queryable, leases: { runId: string; owner: string }[]): Promise<void> {
-  if (leases.length === 0) return;
-  await db.query(
-    `update rmapp_runs r set lease_owner = r.lease_owner || ':kept'
-     from jsonb_to_recordset($1::jsonb) as k(id text, owner text)
-     where r.id = k.id and r.lease_owner = k.owner and r.status = 'cancelled'`,
-    [JSON.stringify(leases.map((l) => ({ id: l.runId, owner: l.owner })))],
-  );
 }
 
 /**
