@@ -197,13 +197,17 @@ export async function openPglite(dataDir: string, existingOnly: boolean): Promis
   const open = () => {
     if (closing) throw databaseClosed(description);
   };
+  const soleHolder = !dataDir.startsWith('memory://');
+  /** A statement's rows, sent whether or not the store is closing (`query` checks {@link open} first). */
+  const rows = async <T>(text: string, params: readonly unknown[] = []): Promise<T[]> =>
+    (await pg.query<T>(text, params as unknown[])).rows;
   return {
     kind: 'pglite',
     description,
-    ...(dataDir.startsWith('memory://') ? {} : { soleHolder: true }),
+    ...(soleHolder ? { soleHolder: true } : {}),
     async query<T>(text: string, params: readonly unknown[] = []): Promise<T[]> {
       open();
-      return (await pg.query<T>(text, params as unknown[])).rows;
+      return rows<T>(text, params);
     },
     async script<T>(statements: readonly string[]) {
       open();
@@ -223,10 +227,7 @@ export async function openPglite(dataDir: string, existingOnly: boolean): Promis
           // closes the store — an engine, or its caller, whose store the engine was given — else the store's
           // next process took them over at once and ran them beside this one
           // (test/h218-pglite-own-store-close.test.ts). Sent past `open`, which refuses statements once closing.
-          const answering = {
-            query: async <T>(text: string, params: readonly unknown[] = []) => (await pg.query<T>(text, params as unknown[])).rows,
-          };
-          await keepRunningCleanups({ ...answering, description, soleHolder: !dataDir.startsWith('memory://') }).catch(() => {});
+          await keepRunningCleanups({ query: rows, description, soleHolder }).catch(() => {});
           await pg.close();
         } finally {
           unlock();
