@@ -156,12 +156,12 @@ function outputNeedsCopy(output: unknown): boolean {
  * child's output that cannot be written as it is (the root's own output is the run's: session-write's
  * ending refuses one JSON cannot write).
  */
-function holdsErrors(snapshot: unknown, root = true): boolean {
+function needsStorableCopy(snapshot: unknown, root = true): boolean {
   if (!isObj(snapshot)) return false;
   if (snapshot.error !== undefined) return true;
   if (!root && outputNeedsCopy(snapshot.output)) return true;
   if (!isObj(snapshot.children)) return !root && outputNeedsCopy(snapshot.context);
-  for (const child of Object.values(snapshot.children)) if (isObj(child) && holdsErrors(child.snapshot, false)) return true;
+  for (const child of Object.values(snapshot.children)) if (isObj(child) && needsStorableCopy(child.snapshot, false)) return true;
   return false;
 }
 
@@ -177,7 +177,7 @@ function holdsErrors(snapshot: unknown, root = true): boolean {
  * (test/h219-xs-held-output.test.ts; docs/xstate-semantics.md, "JSON details"). So is an observable's
  * last value (its snapshot's `context`).
  */
-function withStorableErrors(snapshot: unknown, root = true): unknown {
+function withStorableChildren(snapshot: unknown, root = true): unknown {
   if (!isObj(snapshot)) return snapshot;
   const out: Obj = { ...snapshot };
   // Always the copy, read once: checked on one read and written from another, a getter that changed
@@ -190,7 +190,7 @@ function withStorableErrors(snapshot: unknown, root = true): unknown {
   if (isObj(out.children)) {
     const children: Obj = {};
     for (const [id, child] of Object.entries(out.children))
-      children[id] = isObj(child) && isObj(child.snapshot) ? { ...child, snapshot: withStorableErrors(child.snapshot, false) } : child;
+      children[id] = isObj(child) && isObj(child.snapshot) ? { ...child, snapshot: withStorableChildren(child.snapshot, false) } : child;
     out.children = children;
   }
   return out;
@@ -201,7 +201,7 @@ function writableSnapshot(snapshot: unknown): { snapshot: unknown; snapshotJson:
   try {
     // Only a snapshot holding an actor's error, or a child's output that cannot be written as it is, is
     // copied: the common write pays a look at each held output, once per output object.
-    const written = holdsErrors(snapshot) ? withStorableErrors(snapshot) : snapshot;
+    const written = needsStorableCopy(snapshot) ? withStorableChildren(snapshot) : snapshot;
     return { snapshot: written, snapshotJson: storedSnapshotJson(written) };
   } catch (err) {
     return { problem: unpersistable(err) };
